@@ -1,0 +1,60 @@
+"""The shared process fixtures start real processes and fail loudly when they cannot."""
+
+from __future__ import annotations
+
+import socket
+import sys
+import urllib.request
+
+import pytest
+
+
+def test_free_port_can_be_bound(free_port):
+    assert 1024 <= free_port <= 65535
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", free_port))
+
+
+def test_start_service_waits_for_health_and_stops_at_teardown(
+    start_service, free_port, artifacts_dir, tmp_path
+):
+    (tmp_path / "health").write_text("ok")
+    url = f"http://127.0.0.1:{free_port}"
+    process = start_service(
+        [
+            sys.executable,
+            "-m",
+            "http.server",
+            str(free_port),
+            "--bind",
+            "127.0.0.1",
+            "--directory",
+            str(tmp_path),
+        ],
+        f"{url}/health",
+        env={"SONOTRACE_EXAMPLE": "1"},
+        timeout=30,
+    )
+    assert process.poll() is None
+    with urllib.request.urlopen(f"{url}/health", timeout=5) as response:
+        assert response.status == 200
+    logs = list(artifacts_dir.glob("service-*.log"))
+    assert logs, "the service log must be kept in the test's artifacts folder"
+
+
+def test_start_service_reports_a_process_that_dies(start_service, free_port):
+    with pytest.raises(RuntimeError, match="exited with code 3"):
+        start_service(
+            [sys.executable, "-c", "import sys; print('boom'); sys.exit(3)"],
+            f"http://127.0.0.1:{free_port}/health",
+            timeout=30,
+        )
+
+
+def test_start_service_gives_up_after_timeout(start_service, free_port):
+    with pytest.raises(RuntimeError, match="did not answer 200"):
+        start_service(
+            [sys.executable, "-c", "import time; time.sleep(60)"],
+            f"http://127.0.0.1:{free_port}/health",
+            timeout=2,
+        )
