@@ -1,0 +1,76 @@
+"""Turn a lesion probability map into a clean binary mask."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from scipy import ndimage
+
+
+@dataclass(frozen=True)
+class PostProcess:
+    """Post-processing settings, recorded in the manifest.
+
+    Attributes
+    ----------
+    threshold : float
+        Probability at or above which a pixel is lesion.
+    min_area_frac : float
+        Components smaller than this fraction of the image area are dropped
+        (speckle-sized false positives).
+    keep_relative : float
+        Components smaller than this fraction of the largest component are
+        dropped; a second real lesion is rarely a tenth of the first.
+    fill_holes : bool
+        Fill enclosed holes; BUSI lesions are outlined as solid regions.
+    normal_gate : float
+        When the classifier's probability of "normal" is at least this, the
+        whole-image mask is empty. Above 1 disables the gate. Not applied
+        inside a user's box, where the user has said there is a lesion.
+    """
+
+    threshold: float = 0.5
+    min_area_frac: float = 0.001
+    keep_relative: float = 0.1
+    fill_holes: bool = True
+    normal_gate: float = 0.5
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def postprocess(prob, settings: PostProcess = PostProcess()) -> np.ndarray:
+    """Threshold, remove small components and fill holes.
+
+    Parameters
+    ----------
+    prob : array_like
+        ``(H, W)`` float probabilities in [0, 1].
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(H, W)`` bool mask.
+
+    Examples
+    --------
+    >>> p = np.zeros((50, 50)); p[10:30, 10:30] = 0.9; p[15:20, 15:20] = 0.1; p[45, 45] = 1
+    >>> m = postprocess(p); int(m.sum()), bool(m[45, 45])
+    (400, False)
+    """
+    prob = np.asarray(prob, dtype=np.float32)
+    if prob.ndim != 2:
+        raise ValueError(f"prob: expected a 2-D array, got shape {prob.shape}")
+    mask = prob >= settings.threshold
+    if not mask.any():
+        return mask
+    labels, n = ndimage.label(mask)
+    if n:
+        areas = ndimage.sum_labels(mask, labels, index=np.arange(1, n + 1))
+        keep_min = max(settings.min_area_frac * mask.size, settings.keep_relative * areas.max())
+        keep = np.flatnonzero(areas >= keep_min) + 1
+        mask = np.isin(labels, keep)
+    if settings.fill_holes:
+        mask = ndimage.binary_fill_holes(mask)
+    return mask

@@ -1,0 +1,206 @@
+"""Load BUSI-layout folders and split them by duplicate group.
+
+Layout (the published ``Dataset_BUSI_with_GT``)::
+
+    <root>/<class>/<class> (N).png          image
+    <root>/<class>/<class> (N)_mask.png     lesion mask
+    <root>/<class>/<class> (N)_mask_1.png   further lesion masks, merged with OR
+
+An optional ``<root>/index.csv`` (columns ``class,name,duplicate_group``)
+gives near-duplicate groups; without it every image is its own group.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from ._preprocess import to_grey
+
+log = logging.getLogger(__name__)
+
+CLASS_NAMES = ("normal", "benign", "malignant")
+_MASK_RE = re.compile(r"^(?P<stem>.+?)_mask(?:_(?P<k>\d+))?$")
+
+
+@dataclass
+class Sample:
+    """One BUSI image with its mask files.
+
+    ``label`` indexes :data:`CLASS_NAMES`.
+    """
+
+    name: str
+    label: int
+    image_path: Path
+    mask_paths: list[Path] = field(default_factory=list)
+    group: str = ""
+
+    @property
+    def class_name(self) -> str:
+        return CLASS_NAMES[self.label]
+
+
+def read_image(path) -> np.ndarray:
+    """Read an image file as ``(H, W)`` uint8 grey (grey, RGB, RGBA, palette, 16-bit)."""
+    with Image.open(path) as im:
+        im.load()
+        if im.mode in ("I;16", "I;16B", "I", "F"):
+            return to_grey(np.asarray(im))
+        return np.asarray(im.convert("L"))
+
+
+def read_mask(paths, shape) -> np.ndarray:
+    """Merge mask files with OR into an ``(H, W)`` bool array of ``shape``.
+
+    Masks come as 1-bit, 8-bit grey, RGB or RGBA; anything above 0 after
+    conversion to grey is lesion.
+    """
+    out = np.zeros(shape, dtype=bool)
+    for p in paths:
+        with Image.open(p) as im:
+            im.load()
+            if im.mode == "RGBA":
+                # Some masks keep the lesion in the colour channels with full alpha,
+                # others only in alpha; either way, any non-zero is lesion.
+                arr = np.asarray(im)
+                m = (arr[..., :3].max(axis=2) > 0) & (arr[..., 3] > 0)
+            else:
+                m = np.asarray(im.convert("L")) > 0
+        if m.shape != tuple(shape):
+            log.warning("mask %s has shape %s, image %s: resized", p, m.shape, shape)
+            m = np.asarray(
+                Image.fromarray(m.astype(np.uint8) * 255).resize(
+                    (shape[1], shape[0]), Image.NEAREST
+                )
+            ) > 0
+        out |= m
+    return out
+
+
+def load_samples(root) -> list[Sample]:
+    """List the samples of a BUSI-layout folder.
+
+    Parameters
+    ----------
+    root : str or Path
+        Folder holding ``normal/``, ``benign/`` and ``malignant/`` (any may be
+        missing).
+
+    Returns
+    -------
+    list of Sample
+        Sorted by class then name.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise ValueError(f"root: {root} is not a directory")
+    groups = _read_groups(root / "index.csv")
+    samples = []
+    for label, cls in enumerate(CLASS_NAMES):
+        folder = root / cls
+        if not folder.is_dir():
+            continue
+        images: dict[str, Path] = {}
+        masks: dict[str, list[Path]] = {}
+        for p in sorted(folder.iterdir()):
+            if p.suffix.lower() not in (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"):
+                continue
+            m = _MASK_RE.match(p.stem)
+            if m:
+                masks.setdefault(m.group("stem"), []).append(p)
+            else:
+                images[p.stem] = p
+        for stem, path in images.items():
+            group = groups.get((cls, stem), f"{cls}/{stem}")
+            samples.append(Sample(stem, label, path, sorted(masks.get(stem, [])), str(group)))
+    if not samples:
+        raise ValueError(f"root: no images found under {root}/{{normal,benign,malignant}}")
+    return samples
+
+
+def _read_groups(index_csv: Path) -> dict[tuple[str, str], str]:
+    if not index_csv.is_file():
+        return {}
+    with open(index_csv, newline="") as fh:
+        return {
+            (row["class"], row["name"]): (
+                row.get("duplicate_group") or f"{row['class']}/{row['name']}"
+            )
+            for row in csv.DictReader(fh)
+        }
+
+
+def split_by_group(samples, val_fraction=0.2, seed=0):
+    """Split samples into train and validation with whole duplicate groups on one side.
+
+    Groups are shuffled with ``seed`` and assigned per class, so each class
+    keeps about ``val_fraction`` of its images in validation.
+
+    Returns
+    -------
+    (list of Sample, list of Sample)
+        Train and validation.
+    """
+    if not 0 < val_fraction < 1:
+        raise ValueError("val_fraction: must be in (0, 1)")
+    rng = np.random.default_rng(seed)
+    by_group: dict[str, list[Sample]] = {}
+    for s in samples:
+        by_group.setdefault(s.group, []).append(s)
+    # A group's class is its majority class; BUSI groups are single-class.
+    keys = sorted(by_group)
+    rng.shuffle(keys)
+    val_groups = set()
+    for label in range(len(CLASS_NAMES)):
+        total = sum(1 for s in samples if s.label == label)
+        taken = 0
+        for k in keys:
+            members = by_group[k]
+            if np.bincount([m.label for m in members], minlength=3).argmax() != label:
+                continue
+            if taken >= val_fraction * total:
+                break
+            val_groups.add(k)
+            taken += len(members)
+    train = [s for s in samples if s.group not in val_groups]
+    val = [s for s in samples if s.group in val_groups]
+    return train, val
+
+
+def load_arrays(samples, size, progress=False):
+    """Load samples resized for the network.
+
+    Returns
+    -------
+    images : numpy.ndarray
+        ``(N, size, size, 1)`` float32 in [0, 1].
+    masks : numpy.ndarray
+        ``(N, size, size, 1)`` float32 in {0, 1}.
+    labels : numpy.ndarray
+        ``(N,)`` int32 indices into :data:`CLASS_NAMES`.
+    """
+    from ._preprocess import resize_grey, resize_mask
+
+    it = samples
+    if progress:
+        from tqdm import tqdm
+
+        it = tqdm(samples, desc="loading", unit="img")
+    images, masks = [], []
+    for s in it:
+        grey = read_image(s.image_path)
+        images.append(resize_grey(grey, size))
+        masks.append(resize_mask(read_mask(s.mask_paths, grey.shape), size))
+    labels = np.array([s.label for s in samples], dtype=np.int32)
+    return (
+        np.stack(images)[..., None].astype(np.float32),
+        np.stack(masks)[..., None].astype(np.float32),
+        labels,
+    )

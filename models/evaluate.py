@@ -1,0 +1,201 @@
+"""Score the exported models on any folder in BUSI layout.
+
+Usage::
+
+    python -m models.evaluate --data ../shared/busi --json metrics.json
+    python -m models.evaluate --data ../shared/busi --split runs/main/split.json --subset val
+
+It runs the same :class:`models.runtime.Runtime` the server uses, on each
+image at its own size, so the figures are what a user gets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .data import CLASS_NAMES, load_samples, read_image, read_mask
+from .metrics import classification_report, overlap_scores
+
+log = logging.getLogger("models.evaluate")
+
+
+def evaluate(runtime, samples, progress=False) -> dict:
+    """Run ``runtime`` on ``samples`` and compute every metric.
+
+    Returns
+    -------
+    dict
+        ``per_image`` (list of dicts), ``segmentation``, ``classification``
+        and ``timing_ms``.
+    """
+    rows, probs, labels, times = [], [], [], []
+    it = samples
+    if progress:
+        from tqdm import tqdm
+
+        it = tqdm(samples, desc="evaluating", unit="img", file=sys.stderr)
+    for s in it:
+        grey = read_image(s.image_path)
+        true = read_mask(s.mask_paths, grey.shape)
+        t0 = time.perf_counter()
+        pred = runtime.predict_mask(grey)
+        p = runtime.classify(grey)
+        times.append((time.perf_counter() - t0) * 1000)
+        pv = np.array([p[c] for c in CLASS_NAMES])
+        row = {
+            "image": f"{s.class_name}/{s.name}",
+            "true_class": s.class_name,
+            "pred_class": CLASS_NAMES[int(pv.argmax())],
+            "probabilities": {c: round(float(v), 4) for c, v in zip(CLASS_NAMES, pv, strict=True)},
+            "lesion": bool(true.any()),
+            "pred_empty": bool(not pred.any()),
+            **{k: round(v, 4) for k, v in overlap_scores(pred, true).items()},
+        }
+        rows.append(row)
+        probs.append(pv)
+        labels.append(s.label)
+    lesion = [r for r in rows if r["lesion"]]
+    normal = [r for r in rows if r["true_class"] == "normal"]
+    seg = {
+        "n_lesion_images": len(lesion),
+        **{f"mean_{k}": float(np.mean([r[k] for r in lesion])) if lesion else float("nan")
+           for k in ("dice", "iou", "precision", "recall")},
+        "median_dice": float(np.median([r["dice"] for r in lesion])) if lesion else float("nan"),
+        "n_normal_images": len(normal),
+        "normal_predicted_empty": (
+            float(np.mean([r["pred_empty"] for r in normal])) if normal else float("nan")
+        ),
+    }
+    cls = classification_report(np.array(probs), np.array(labels), CLASS_NAMES)
+    return {
+        "n_images": len(rows),
+        "segmentation": seg,
+        "classification": cls,
+        "timing_ms": {"median_per_image": float(np.median(times)) if times else float("nan")},
+        "per_image": rows,
+    }
+
+
+def format_table(result) -> str:
+    """A plain-text summary table of an :func:`evaluate` result."""
+    s, c = result["segmentation"], result["classification"]
+    lines = [
+        f"images: {result['n_images']}  (lesion {s['n_lesion_images']}, "
+        f"normal {s['n_normal_images']})",
+        "",
+        "segmentation (lesion images)   value",
+        f"  mean Dice                    {s['mean_dice']:.4f}",
+        f"  mean IoU                     {s['mean_iou']:.4f}",
+        f"  mean precision               {s['mean_precision']:.4f}",
+        f"  mean recall                  {s['mean_recall']:.4f}",
+        f"  normal predicted empty       {s['normal_predicted_empty']:.4f}",
+        "",
+        "classification                 value",
+        f"  accuracy                     {c['accuracy']:.4f}",
+        f"  macro-F1                     {c['macro_f1']:.4f}",
+        f"  ECE (10 bins)                {c['ece']:.4f}",
+    ]
+    for name in CLASS_NAMES:
+        lines.append(f"  recall {name:<21} {c['recall'][name]:.4f}")
+    for name in CLASS_NAMES:
+        lines.append(f"  AUC {name} vs rest{'':<{12 - len(name)}} {c['auc_ovr'][name]:.4f}")
+    lines.append("")
+    lines.append("confusion matrix (rows true, columns predicted: " + ", ".join(CLASS_NAMES) + ")")
+    for name, row in zip(CLASS_NAMES, c["confusion_matrix"], strict=True):
+        lines.append(f"  {name:<10}" + "".join(f"{v:>6}" for v in row))
+    ms = result["timing_ms"]["median_per_image"]
+    lines.append(f"\nmedian segment+classify time: {ms:.1f} ms")
+    return "\n".join(lines)
+
+
+def save_plots(result, out_dir) -> list[Path]:
+    """Write ``confusion_matrix.png`` and ``calibration.png`` into ``out_dir``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cm = np.array(result["classification"]["confusion_matrix"])
+    fig, ax = plt.subplots(figsize=(4.2, 3.8))
+    ax.imshow(cm, cmap="Blues")
+    for (i, j), v in np.ndenumerate(cm):
+        ax.text(j, i, str(v), ha="center", va="center",
+                color="white" if v > cm.max() / 2 else "black")
+    ax.set_xticks(range(3), CLASS_NAMES), ax.set_yticks(range(3), CLASS_NAMES)
+    ax.set_xlabel("predicted"), ax.set_ylabel("true"), ax.set_title("confusion matrix")
+    fig.tight_layout()
+    fig.savefig(out_dir / "confusion_matrix.png", dpi=100)
+    plt.close(fig)
+
+    rows = result["per_image"]
+    conf = np.array([max(r["probabilities"].values()) for r in rows])
+    correct = np.array([r["pred_class"] == r["true_class"] for r in rows])
+    edges = np.linspace(0, 1, 11)
+    xs, ys, ns = [], [], []
+    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+        sel = (conf > lo) & (conf <= hi)
+        if sel.any():
+            xs.append(conf[sel].mean()), ys.append(correct[sel].mean()), ns.append(sel.sum())
+    fig, ax = plt.subplots(figsize=(4.2, 3.8))
+    ax.plot([0, 1], [0, 1], "k--", lw=1, label="perfect")
+    ax.plot(xs, ys, "o-", label=f"model (ECE {result['classification']['ece']:.3f})")
+    ax.set_xlabel("confidence"), ax.set_ylabel("accuracy"), ax.set_title("calibration")
+    ax.legend(loc="upper left")
+    fig.tight_layout()
+    fig.savefig(out_dir / "calibration.png", dpi=100)
+    plt.close(fig)
+    return [out_dir / "confusion_matrix.png", out_dir / "calibration.png"]
+
+
+def select_samples(samples, split_file=None, subset="val"):
+    """Keep the samples named in ``split_file[subset]`` (``class/name`` strings)."""
+    if split_file is None:
+        return samples
+    names = set(json.loads(Path(split_file).read_text())[subset])
+    return [s for s in samples if f"{s.class_name}/{s.name}" in names]
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--data", required=True, help="folder in BUSI layout")
+    p.add_argument("--json", help="write the full result (with per-image rows) here")
+    p.add_argument("--weights", help="exported weights folder (default: the shipped ones)")
+    p.add_argument("--backend", default="auto", choices=["auto", "keras", "litert"])
+    p.add_argument("--split", help="split.json from training, to score only one subset")
+    p.add_argument("--subset", default="val", choices=["train", "val"])
+    p.add_argument("--plots", help="folder for confusion-matrix and calibration PNGs")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+
+    from .runtime import Runtime
+
+    try:
+        samples = select_samples(load_samples(args.data), args.split, args.subset)
+    except (ValueError, OSError, KeyError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if not samples:
+        print("error: no images to evaluate", file=sys.stderr)
+        return 2
+    runtime = Runtime(args.weights, backend=args.backend).load()
+    result = evaluate(runtime, samples, progress=True)
+    result["model"] = runtime.info()
+    print(format_table(result))
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=1))
+    if args.plots:
+        save_plots(result, args.plots)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,178 @@
+"""Export a trained checkpoint for serving, tuned and calibrated on validation.
+
+Usage::
+
+    python -m models.export --run runs/main --data ../shared/busi [--out models/weights]
+
+Steps: rebuild the network without optimiser state; fit the softmax
+temperature on the validation split; choose the segmentation threshold and
+the "normal" gate on the validation split; write ``sonotrace_unet.keras``,
+``sonotrace_unet.tflite`` (LiteRT) and ``manifest.json``; then score the
+exported files with :mod:`models.evaluate` and record the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from ._postprocess import PostProcess, postprocess
+from ._preprocess import INPUT_SIZE, PREPROCESSING, prepare_input, resize_prob
+from .data import CLASS_NAMES, load_samples, read_image, read_mask
+from .evaluate import evaluate, save_plots, select_samples
+from .metrics import fit_temperature, overlap_scores, softmax
+
+log = logging.getLogger("models.export")
+NAME = "sonotrace_unet"
+
+
+def clean_model(checkpoint, input_size, base_filters):
+    """Load ``checkpoint`` and copy its weights into a fresh network (no optimiser)."""
+    import keras
+
+    from .networks import get_multitask_unet
+
+    trained = keras.models.load_model(checkpoint, compile=False)
+    model = get_multitask_unet(input_size, base_filters, num_classes=len(CLASS_NAMES))
+    model.set_weights(trained.get_weights())
+    return model
+
+
+def to_litert(model, path) -> bool:
+    """Convert to a LiteRT flatbuffer (float32); returns False if conversion fails."""
+    import tensorflow as tf
+
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            model.export(tmp, format="tf_saved_model", verbose=False)
+            conv = tf.lite.TFLiteConverter.from_saved_model(tmp)
+            Path(path).write_bytes(conv.convert())
+        return True
+    except Exception:  # converter failures are many and varied; Keras still serves
+        log.exception("LiteRT conversion failed; shipping Keras only")
+        return False
+
+
+def tune(model, samples, flip_tta):
+    """Fit temperature and choose post-processing on full-resolution validation images."""
+    seg_probs, logits, truths, labels = [], [], [], []
+    for s in samples:
+        grey = read_image(s.image_path)
+        x = prepare_input(grey, model.input_shape[0][1])
+        feed = {"image": x, "hint": np.zeros_like(x), "use_hint": np.zeros((1, 1), np.float32)}
+        out = model(feed, training=False)
+        seg, lg = np.asarray(out["seg"])[0, ..., 0], np.asarray(out["cls"])[0]
+        if flip_tta:
+            feed["image"] = x[:, :, ::-1].copy()
+            out_f = model(feed, training=False)
+            seg = (seg + np.asarray(out_f["seg"])[0, :, ::-1, 0]) / 2
+            lg = (lg + np.asarray(out_f["cls"])[0]) / 2
+        seg_probs.append(resize_prob(seg, *grey.shape))
+        logits.append(lg)
+        truths.append(read_mask(s.mask_paths, grey.shape))
+        labels.append(s.label)
+    logits, labels = np.array(logits), np.array(labels)
+    temperature = fit_temperature(logits, labels)
+    p_normal = softmax(logits, temperature)[:, 0]
+
+    best = None
+    for thr in (0.4, 0.45, 0.5, 0.55, 0.6):
+        masks = [postprocess(p, PostProcess(threshold=thr, normal_gate=2.0)) for p in seg_probs]
+        for gate in (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 2.0):
+            dice, empty = [], []
+            for m, t, y, pn in zip(masks, truths, labels, p_normal, strict=True):
+                pred = m if pn < gate else np.zeros_like(m)
+                if y == 0:
+                    empty.append(not pred.any())
+                else:
+                    dice.append(overlap_scores(pred, t)["dice"])
+            d, e = float(np.mean(dice)), float(np.mean(empty)) if empty else 1.0
+            # Meet the 90% normal-empty target first, then maximise Dice.
+            key = (e >= 0.9, d + 0.1 * e)
+            if best is None or key > best[0]:
+                best = (key, thr, gate, d, e)
+    _, thr, gate, d, e = best
+    log.info("tuned: T=%.3f threshold=%.2f normal_gate=%.2f -> val dice %.4f normal-empty %.3f",
+             temperature, thr, gate, d, e)
+    return temperature, PostProcess(threshold=thr, normal_gate=gate)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--run", default="runs/main", help="training run folder")
+    p.add_argument("--data", required=True, help="the BUSI folder the run was trained on")
+    p.add_argument("--out", default=str(Path(__file__).parent / "weights"))
+    p.add_argument("--version", default=None, help="default: date of export")
+    p.add_argument("--tta", action="store_true", help="average with a left-right flip")
+    p.add_argument("--no-litert", action="store_true")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+
+    from .runtime import Runtime
+
+    run = Path(args.run)
+    info_file = run / "train_info.json"
+    info = json.loads(info_file.read_text()) if info_file.exists() else {}
+    targs = info.get("args", {})
+    size = info.get("input_size", INPUT_SIZE)
+    model = clean_model(run / "best.keras", size, targs.get("base_filters", 16))
+    val = select_samples(load_samples(args.data), run / "split.json", "val")
+    temperature, settings = tune(model, val, args.tta)
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    files = {"keras": f"{NAME}.keras"}
+    model.save(out / files["keras"])
+    if not args.no_litert and to_litert(model, out / f"{NAME}.tflite"):
+        files["litert"] = f"{NAME}.tflite"
+    elif (out / f"{NAME}.tflite").exists():
+        (out / f"{NAME}.tflite").unlink()
+    manifest = {
+        "name": NAME,
+        "version": args.version or dt.date.today().isoformat(),
+        "task": "lesion segmentation + normal/benign/malignant classification",
+        "files": files,
+        "input_size": size,
+        "input_channels": 1,
+        "preprocessing": PREPROCESSING,
+        "class_names": list(CLASS_NAMES),
+        "temperature": temperature,
+        "tta_flip": bool(args.tta),
+        "postprocess": settings.to_dict(),
+        "parameters": int(model.count_params()),
+        "training": {
+            "data": "BUSI (Al-Dhabyani et al., Data in Brief 2020), 622-image release",
+            "train_images": info.get("train_images"),
+            "val_images": info.get("val_images"),
+            "split": "seeded, whole duplicate_group on one side",
+            "args": targs,
+        },
+    }
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    runtime = Runtime(out, backend="auto").load()
+    result = evaluate(runtime, val, progress=True)
+    manifest["metrics"] = {
+        "split": "validation (by duplicate_group)",
+        "backend": runtime.backend_used,
+        "segmentation": result["segmentation"],
+        "classification": {k: v for k, v in result["classification"].items()},
+        "median_ms_per_image": result["timing_ms"]["median_per_image"],
+    }
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    (run / "val_metrics.json").write_text(json.dumps(result, indent=1))
+    save_plots(result, Path(__file__).parent)
+    if (run / "learning_curves.png").exists():
+        shutil.copy(run / "learning_curves.png", Path(__file__).parent / "learning_curves.png")
+    log.info("exported to %s", out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,126 @@
+"""Network builders: pure functions that return uncompiled Keras models.
+
+Coordinates: tensors are ``(batch, row, col, channel)``.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers, ops
+
+
+def _conv_block(x, filters, name, dropout=0.0):
+    """Two 3x3 conv + BN + ReLU with a 1x1 residual shortcut."""
+    shortcut = layers.Conv2D(filters, 1, use_bias=False, name=f"{name}_proj")(x)
+    x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_c1")(x)
+    x = layers.BatchNormalization(name=f"{name}_bn1")(x)
+    x = layers.Activation("relu", name=f"{name}_r1")(x)
+    if dropout:
+        x = layers.SpatialDropout2D(dropout, name=f"{name}_drop")(x)
+    x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_c2")(x)
+    x = layers.BatchNormalization(name=f"{name}_bn2")(x)
+    x = layers.Add(name=f"{name}_add")([x, shortcut])
+    return layers.Activation("relu", name=f"{name}_out")(x)
+
+
+@keras.saving.register_keras_serializable("sonotrace")
+class HintSelect(layers.Layer):
+    """Pick the supplied ``hint`` mask where ``use_hint`` is 1, else ``own``."""
+
+    def call(self, hint, own, use_hint):
+        w = ops.reshape(use_hint, (-1, 1, 1, 1))
+        return hint * w + own * (1.0 - w)
+
+
+@keras.saving.register_keras_serializable("sonotrace")
+class MaskStats(layers.Layer):
+    """Mean and max of a mask ``(B, H, W, 1)``, as ``(B, 2)``."""
+
+    def call(self, mask):
+        return ops.concatenate([ops.mean(mask, axis=(1, 2)), ops.max(mask, axis=(1, 2))], axis=-1)
+
+
+@keras.saving.register_keras_serializable("sonotrace")
+class MaskedAveragePool(layers.Layer):
+    """Average ``features`` ``(B, h, w, C)`` under a soft mask ``(B, H, W, 1)``.
+
+    The mask is resized to the feature grid. An empty mask gives zeros, so the
+    classifier sees "no lesion" explicitly.
+    """
+
+    def call(self, features, mask):
+        h, w = ops.shape(features)[1], ops.shape(features)[2]
+        m = ops.image.resize(mask, (h, w), interpolation="bilinear")
+        num = ops.sum(features * m, axis=(1, 2))
+        den = ops.sum(m, axis=(1, 2)) + 1.0
+        return num / den
+
+
+def get_multitask_unet(
+    input_size=160,
+    base_filters=16,
+    depth=4,
+    num_classes=3,
+    dropout=0.1,
+    name="sonotrace_unet",
+):
+    """Build the shared-encoder U-Net with a segmentation and a classification head.
+
+    Parameters
+    ----------
+    input_size : int
+        Side of the square grey input.
+    base_filters : int
+        Filters at full resolution; doubled at each level.
+    depth : int
+        Number of down-sampling steps.
+    num_classes : int
+        Classes of the classification head (normal, benign, malignant).
+
+    Returns
+    -------
+    keras.Model
+        Inputs ``image`` ``(B, S, S, 1)`` float in [0, 1], ``hint`` ``(B, S, S, 1)``
+        mask and ``use_hint`` ``(B, 1)`` in {0, 1}. Outputs ``seg`` ``(B, S, S, 1)``
+        lesion probability and ``cls`` ``(B, num_classes)`` logits.
+
+        The classification head pools decoder features under a lesion mask:
+        the supplied ``hint`` where ``use_hint`` is 1 (a radiologist's
+        corrected outline), otherwise the network's own segmentation.
+    """
+    image = keras.Input((input_size, input_size, 1), name="image")
+    hint = keras.Input((input_size, input_size, 1), name="hint")
+    use_hint = keras.Input((1,), name="use_hint")
+
+    x = image
+    skips = []
+    for i in range(depth):
+        x = _conv_block(x, base_filters * 2**i, f"enc{i}", dropout if i >= 2 else 0.0)
+        skips.append(x)
+        x = layers.MaxPooling2D(name=f"pool{i}")(x)
+    x = _conv_block(x, base_filters * 2**depth, "bottleneck", dropout * 2)
+    bottleneck = x
+    decoded = []
+    for i in reversed(range(depth)):
+        x = layers.UpSampling2D(interpolation="bilinear", name=f"up{i}")(x)
+        x = layers.Concatenate(name=f"cat{i}")([x, skips[i]])
+        x = _conv_block(x, base_filters * 2**i, f"dec{i}")
+        decoded.append(x)
+    seg = layers.Conv2D(1, 1, activation="sigmoid", name="seg", dtype="float32")(x)
+
+    # Which mask the classifier looks through: the hint, or our own outline.
+    own = ops.stop_gradient(seg)
+    pool_mask = HintSelect(name="pool_mask")(hint, own, use_hint)
+    feats = [
+        layers.GlobalAveragePooling2D(name="gap")(bottleneck),
+        layers.GlobalMaxPooling2D(name="gmp")(bottleneck),
+        MaskedAveragePool(name="lesion_pool_b")(bottleneck, pool_mask),
+        MaskedAveragePool(name="lesion_pool_d")(decoded[1], pool_mask),
+        MaskStats(name="mask_stats")(pool_mask),
+    ]
+    z = layers.Concatenate(name="cls_feats")(feats)
+    z = layers.Dropout(0.3, name="cls_drop0")(z)
+    z = layers.Dense(128, activation="relu", name="cls_fc")(z)
+    z = layers.Dropout(0.3, name="cls_drop1")(z)
+    cls = layers.Dense(num_classes, name="cls", dtype="float32")(z)
+    return keras.Model([image, hint, use_hint], {"seg": seg, "cls": cls}, name=name)

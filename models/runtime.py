@@ -1,0 +1,276 @@
+"""Load the exported models once and run them: the only part the server imports.
+
+Coordinates: images are numpy ``(row, col)`` arrays; a ``box`` is
+``(x0, y0, x1, y1)`` in image pixels with x along columns, half-open like
+pixel edges (pixel ``(r, c)`` spans x in [c, c+1], y in [r, r+1]).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import threading
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+
+from ._postprocess import PostProcess, postprocess
+from ._preprocess import prepare_input, resize_mask, resize_prob, to_grey
+
+log = logging.getLogger(__name__)
+
+DEFAULT_WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+
+
+class ModelInputError(ValueError):
+    """The image (or mask, or box) cannot be used by the models."""
+
+
+class Runtime:
+    """The shipped multi-task network, loaded lazily and safe to share between threads.
+
+    Parameters
+    ----------
+    weights_dir : str or Path, optional
+        Folder with ``manifest.json`` and the model files. Defaults to
+        ``$SONOTRACE_WEIGHTS_DIR`` or the weights shipped in ``models/weights``.
+    backend : {"auto", "litert", "keras"}
+        ``auto`` uses the LiteRT file when present and importable.
+    num_threads : int, optional
+        Inference threads (LiteRT); defaults to ``$SONOTRACE_NUM_THREADS`` or 2.
+    postprocess : dict, optional
+        Overrides of the manifest's post-processing settings
+        (see :class:`models._postprocess.PostProcess`).
+    """
+
+    def __init__(self, weights_dir=None, backend=None, num_threads=None, postprocess=None):
+        self.weights_dir = Path(
+            weights_dir or os.environ.get("SONOTRACE_WEIGHTS_DIR") or DEFAULT_WEIGHTS_DIR
+        )
+        self.backend = backend or os.environ.get("SONOTRACE_RUNTIME_BACKEND", "auto")
+        if self.backend not in ("auto", "litert", "keras"):
+            raise ValueError(f"backend: expected auto, litert or keras, got {self.backend!r}")
+        self.num_threads = int(num_threads or os.environ.get("SONOTRACE_NUM_THREADS", 2))
+        self._overrides = dict(postprocess or {})
+        self._lock = threading.Lock()
+        self._run_lock = threading.Lock()
+        self._cache: OrderedDict = OrderedDict()
+        self._net = None
+        self.manifest: dict = {}
+        self.settings = PostProcess()
+
+    # -- loading -----------------------------------------------------------------
+    @property
+    def ready(self) -> bool:
+        return self._net is not None
+
+    def load(self) -> Runtime:
+        """Load the manifest and the network; later calls return at once."""
+        if self._net is not None:
+            return self
+        with self._lock:
+            if self._net is None:
+                self._load()
+        return self
+
+    def _load(self):
+        manifest_path = self.weights_dir / "manifest.json"
+        if not manifest_path.is_file():
+            raise FileNotFoundError(f"no manifest.json in {self.weights_dir}")
+        manifest = json.loads(manifest_path.read_text())
+        pp = {**manifest.get("postprocess", {}), **self._overrides}
+        self.settings = PostProcess(**pp)
+        self.input_size = int(manifest["input_size"])
+        self.class_names = list(manifest["class_names"])
+        self.temperature = float(manifest.get("temperature", 1.0))
+        self.tta = bool(manifest.get("tta_flip", False))
+        files = manifest["files"]
+        use_litert = self.backend in ("auto", "litert") and files.get("litert")
+        if use_litert:
+            try:
+                self._net = _LiteRTNet(self.weights_dir / files["litert"], self.num_threads)
+                self.backend_used = "litert"
+            except ImportError:
+                if self.backend == "litert":
+                    raise
+                use_litert = False
+        if not use_litert:
+            self._net = _KerasNet(self.weights_dir / files["keras"])
+            self.backend_used = "keras"
+        self.manifest = manifest
+        log.info("loaded %s %s (%s backend) from %s", manifest.get("name"),
+                 manifest.get("version"), self.backend_used, self.weights_dir)
+
+    def info(self) -> dict:
+        """Name, version, backend and input size of the loaded model."""
+        self.load()
+        return {
+            "name": self.manifest.get("name"),
+            "version": self.manifest.get("version"),
+            "backend": self.backend_used,
+            "input_size": self.input_size,
+            "class_names": self.class_names,
+        }
+
+    # -- inference ---------------------------------------------------------------
+    def _run(self, grey, hint=None):
+        """Network on an ``(H, W)`` uint8 image; returns ``(seg (S, S), logits (K,))``."""
+        key = None
+        if hint is None:
+            key = hashlib.sha1(grey.tobytes() + str(grey.shape).encode()).hexdigest()
+            with self._run_lock:
+                if key in self._cache:
+                    self._cache.move_to_end(key)
+                    return self._cache[key]
+        x = prepare_input(grey, self.input_size)
+        if hint is None:
+            h, use = np.zeros_like(x), np.zeros((1, 1), np.float32)
+        else:
+            h = resize_mask(hint, self.input_size)[None, :, :, None]
+            use = np.ones((1, 1), np.float32)
+        seg, logits = self._net(x, h, use)
+        if self.tta:
+            seg_f, logits_f = self._net(x[:, :, ::-1].copy(), h[:, :, ::-1].copy(), use)
+            seg = (seg + seg_f[:, ::-1]) / 2
+            logits = (logits + logits_f) / 2
+        out = (seg, logits)
+        if key is not None:
+            with self._run_lock:
+                self._cache[key] = out
+                while len(self._cache) > 8:
+                    self._cache.popitem(last=False)
+        return out
+
+    def segment(self, image, box=None) -> np.ndarray:
+        """Lesion probability map at the image's own size.
+
+        Parameters
+        ----------
+        image : array_like
+            ``(H, W)`` grey or ``(H, W, 3)`` RGB, uint8.
+        box : tuple of 4 numbers, optional
+            ``(x0, y0, x1, y1)`` in pixels: segment only inside it (crop,
+            resize, run, paste back); outside is 0.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(H, W)`` float32 in [0, 1].
+        """
+        self.load()
+        grey = _grey(image)
+        if box is None:
+            seg, _ = self._run(grey)
+            return resize_prob(seg, *grey.shape)
+        r0, r1, c0, c1 = _box_to_slices(box, grey.shape)
+        seg, _ = self._run(np.ascontiguousarray(grey[r0:r1, c0:c1]))
+        prob = np.zeros(grey.shape, np.float32)
+        prob[r0:r1, c0:c1] = resize_prob(seg, r1 - r0, c1 - c0)
+        return prob
+
+    def predict_mask(self, image, box=None) -> np.ndarray:
+        """Post-processed ``(H, W)`` bool lesion mask (see :class:`PostProcess`)."""
+        self.load()
+        grey = _grey(image)
+        prob = self.segment(grey, box)
+        if box is None and self.settings.normal_gate <= 1.0:
+            if self.classify(grey)["normal"] >= self.settings.normal_gate:
+                return np.zeros(grey.shape, bool)
+        return postprocess(prob, self.settings)
+
+    def classify(self, image, mask=None) -> dict:
+        """Calibrated class probabilities, ``{"normal": p, "benign": p, "malignant": p}``.
+
+        Parameters
+        ----------
+        mask : array_like, optional
+            ``(H, W)`` lesion mask (e.g. a radiologist's corrected outline);
+            the classifier then pools its features under this mask instead of
+            its own segmentation.
+        """
+        self.load()
+        grey = _grey(image)
+        hint = None
+        if mask is not None:
+            hint = np.asarray(mask)
+            if hint.ndim == 3:
+                hint = hint[..., 0]
+            if hint.shape != grey.shape:
+                raise ModelInputError(
+                    f"mask: shape {hint.shape[::-1]} (w, h) differs from image {grey.shape[::-1]}"
+                )
+            hint = hint > 0
+        _, logits = self._run(grey, hint)
+        z = np.asarray(logits, np.float64).ravel() / self.temperature
+        p = np.exp(z - z.max())
+        p /= p.sum()
+        return {c: float(v) for c, v in zip(self.class_names, p, strict=True)}
+
+
+def _grey(image) -> np.ndarray:
+    try:
+        return to_grey(image)
+    except ValueError as exc:
+        raise ModelInputError(str(exc)) from exc
+
+
+def _box_to_slices(box, shape):
+    """Validate ``(x0, y0, x1, y1)`` and return row/col slices clipped to the image."""
+    try:
+        x0, y0, x1, y1 = (float(v) for v in box)
+    except (TypeError, ValueError) as exc:
+        raise ModelInputError("box: expected four numbers x0, y0, x1, y1") from exc
+    if not all(np.isfinite([x0, y0, x1, y1])):
+        raise ModelInputError("box: values must be finite")
+    h, w = shape
+    c0, c1 = int(np.floor(max(0, min(x0, x1)))), int(np.ceil(min(w, max(x0, x1))))
+    r0, r1 = int(np.floor(max(0, min(y0, y1)))), int(np.ceil(min(h, max(y0, y1))))
+    if c1 - c0 < 8 or r1 - r0 < 8:
+        raise ModelInputError("box: must overlap the image by at least 8x8 pixels")
+    return r0, r1, c0, c1
+
+
+class _KerasNet:
+    def __init__(self, path):
+        import keras
+
+        from . import networks  # noqa: F401  registers the custom layers
+
+        self.model = keras.models.load_model(path, compile=False)
+
+    def __call__(self, x, hint, use):
+        out = self.model({"image": x, "hint": hint, "use_hint": use}, training=False)
+        return np.asarray(out["seg"])[0, ..., 0], np.asarray(out["cls"])[0]
+
+
+class _LiteRTNet:
+    def __init__(self, path, num_threads):
+        from ai_edge_litert.interpreter import Interpreter
+
+        self.interp = Interpreter(model_path=str(path), num_threads=num_threads)
+        self.interp.allocate_tensors()
+        self.inputs = {_io_name(d["name"]): d["index"] for d in self.interp.get_input_details()}
+        outs = self.interp.get_output_details()
+        self.seg_idx = next(d["index"] for d in outs if len(d["shape"]) == 4)
+        self.cls_idx = next(d["index"] for d in outs if len(d["shape"]) == 2)
+        # One interpreter holds one set of tensors, so calls must not interleave.
+        self.lock = threading.Lock()
+
+    def __call__(self, x, hint, use):
+        with self.lock:
+            for name, arr in (("image", x), ("hint", hint), ("use_hint", use)):
+                self.interp.set_tensor(self.inputs[name], arr.astype(np.float32))
+            self.interp.invoke()
+            seg = self.interp.get_tensor(self.seg_idx)[0, ..., 0].copy()
+            cls = self.interp.get_tensor(self.cls_idx)[0].copy()
+        return seg, cls
+
+
+def _io_name(name: str) -> str:
+    for key in ("use_hint", "hint", "image"):
+        if key in name:
+            return key
+    raise KeyError(name)
