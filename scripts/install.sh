@@ -72,7 +72,7 @@ if [ ${#missing[@]} -gt 0 ] || [ ${#missing_no_recommends[@]} -gt 0 ]; then
         SUDO=(sudo -n env DEBIAN_FRONTEND=noninteractive)
     else
         {
-            echo "error: missing system packages: ${missing[*]} ${missing_no_recommends[*]}"
+            echo "error: missing system packages: ${missing[*]}${missing[*]:+ }${missing_no_recommends[*]}"
             echo "Run this once, then run make again:"
             echo
             line="sudo apt-get update && "
@@ -87,7 +87,7 @@ if [ ${#missing[@]} -gt 0 ] || [ ${#missing_no_recommends[@]} -gt 0 ]; then
         } >&2
         exit 1
     fi
-    log "installing system packages: ${missing[*]} ${missing_no_recommends[*]}"
+    log "installing system packages: ${missing[*]}${missing[*]:+ }${missing_no_recommends[*]}"
     "${SUDO[@]}" apt-get update -qq
     if [ ${#missing[@]} -gt 0 ]; then
         "${SUDO[@]}" apt-get install -y -qq "${missing[@]}"
