@@ -1,0 +1,164 @@
+"""The REST endpoints: /health, /predict, /classify, /vectorize, /models."""
+
+from __future__ import annotations
+
+import base64
+import time
+
+from flask import Blueprint, Response, current_app, g, jsonify, request
+
+from ._decode import DecodedImage, decode_image, decode_mask
+from ._inputs import parse_box, parse_max_vertices, parse_pixel_spacing, read_file
+from ._models import get_models
+from ._readiness import get_readiness
+from .tasks import ClassificationTask, SegmentationTask, VectorizationTask
+
+bp = Blueprint("api", __name__)
+
+TASKS_KEY = "sonotrace_tasks"
+
+
+def init_tasks(app, models) -> None:
+    vectorization = VectorizationTask()
+    app.extensions[TASKS_KEY] = {
+        "segmentation": SegmentationTask(models, vectorization),
+        "classification": ClassificationTask(models),
+        "vectorization": vectorization,
+    }
+
+
+def _task(name: str):
+    return current_app.extensions[TASKS_KEY][name]
+
+
+def _decode_upload(field: str, timings: dict) -> DecodedImage:
+    data = read_file(field)
+    start = time.perf_counter()
+    image = decode_image(data, max_pixels=current_app.config["MAX_PIXELS"])
+    timings["decode"] = round((time.perf_counter() - start) * 1000.0, 3)
+    g.image_size = f"{image.width}x{image.height}"
+    return image
+
+
+def _total(timings: dict) -> dict:
+    timings["total"] = round((time.perf_counter() - g.request_start) * 1000.0, 3)
+    return timings
+
+
+def _mask_png(mask) -> bytes:
+    from vectorizer import mask_to_png
+
+    return mask_to_png(mask)
+
+
+@bp.get("/health")
+def health():
+    models = get_models()
+    readiness = get_readiness()
+    body = {"status": "ok" if models.ready else models.state, "model": models.info()}
+    ready = models.ready
+    if readiness is not None:
+        count, expected = readiness.count(), readiness.expected
+        body["workers"] = {"ready": count, "expected": expected}
+        ready = ready and count >= expected
+        if models.ready and not ready:
+            body["status"] = "loading"
+    if ready:
+        if models.load_seconds is not None:
+            body["load_seconds"] = round(models.load_seconds, 2)
+        return jsonify(body)
+    message = models.error or "models are loading"
+    if models.ready:
+        message = "other workers are still loading their models"
+    body["error"] = {"code": 503, "message": message}
+    response = jsonify(body)
+    response.status_code = 503
+    response.headers["Retry-After"] = "2"
+    return response
+
+
+@bp.post("/predict")
+def predict():
+    timings: dict = {}
+    max_vertices = parse_max_vertices()
+    wants_png = (
+        request.accept_mimetypes.best_match(["application/json", "image/png"]) == "image/png"
+    )
+    image = _decode_upload("image", timings)
+    box = parse_box(image.width, image.height)
+    result = _task("segmentation")(
+        image.pixels,
+        box=box,
+        max_vertices=max_vertices,
+        pixel_spacing=image.pixel_spacing,
+        vectorize=not wants_png,
+        timings=timings,
+    )
+    start = time.perf_counter()
+    png = _mask_png(result["mask"])
+    timings["encode"] = round((time.perf_counter() - start) * 1000.0, 3)
+    model = result["model"]
+    if wants_png:
+        response = Response(png, mimetype="image/png")
+        response.headers["X-Model-Name"] = model["name"]
+        response.headers["X-Model-Version"] = model["version"]
+        response.headers["X-Timing-Ms"] = str(_total(timings)["total"])
+        return response
+    return jsonify(
+        {
+            "width": image.width,
+            "height": image.height,
+            "mask": base64.b64encode(png).decode("ascii"),
+            "svg": result["svg"],
+            "paths": result["paths"],
+            "regions": result["regions"],
+            "pixel_spacing_mm": list(image.pixel_spacing) if image.pixel_spacing else None,
+            "box": list(box) if box else None,
+            "model": model,
+            "timing_ms": _total(timings),
+        }
+    )
+
+
+@bp.post("/classify")
+def classify():
+    timings: dict = {}
+    image = _decode_upload("image", timings)
+    mask = None
+    mask_data = read_file("mask", required=False, raw_body=False)
+    if mask_data is not None:
+        mask = decode_mask(mask_data, max_pixels=current_app.config["MAX_PIXELS"])
+    result = _task("classification")(image.pixels, mask=mask, timings=timings)
+    result["timing_ms"] = _total(timings)
+    return jsonify(result)
+
+
+@bp.post("/vectorize")
+def vectorize():
+    timings: dict = {}
+    max_vertices = parse_max_vertices()
+    spacing = parse_pixel_spacing()
+    data = read_file("mask")
+    start = time.perf_counter()
+    mask = decode_mask(data, max_pixels=current_app.config["MAX_PIXELS"])
+    timings["decode"] = round((time.perf_counter() - start) * 1000.0, 3)
+    g.image_size = f"{mask.shape[1]}x{mask.shape[0]}"
+    result = _task("vectorization")(
+        mask, max_vertices=max_vertices, pixel_spacing=spacing, timings=timings
+    )
+    result["timing_ms"] = _total(timings)
+    return jsonify(result)
+
+
+@bp.get("/models")
+def models_index():
+    models = get_models()
+    runtime = models.runtime()
+    tasks = current_app.extensions[TASKS_KEY]
+    return jsonify(
+        {
+            "runtime": runtime.info(),
+            "manifest": runtime.manifest,
+            "tasks": {name: task.info() for name, task in tasks.items()},
+        }
+    )

@@ -1,0 +1,106 @@
+"""The Flask app factory."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Mapping
+
+from flask import Flask, g, request
+from PIL import Image
+
+from . import _api, _docs, _models
+from ._errors import register_error_handlers
+
+access_log = logging.getLogger("model_server.access")
+
+DEFAULTS = {
+    # Largest accepted request body in bytes (Flask answers 413 above it).
+    "MAX_CONTENT_LENGTH": 64 * 1024 * 1024,
+    # Largest accepted width * height of an uploaded image or mask, checked from the header.
+    "MAX_PIXELS": 25_000_000,
+    # Directory of the exported models; None is models.runtime's own default.
+    "WEIGHTS_DIR": None,
+    # Load and warm the models in a background thread as soon as the app exists.
+    "WARMUP": True,
+}
+
+_bomb_guard_lock = threading.Lock()
+_largest_limit = 0
+
+
+def create_app(config: Mapping | None = None) -> Flask:
+    """Create the model server app.
+
+    Configuration comes from ``DEFAULTS``, then ``SONOTRACE_*`` environment
+    variables (``SONOTRACE_MAX_PIXELS=4000000`` sets ``MAX_PIXELS``), then
+    ``config``, a mapping that tests use.
+
+    Parameters
+    ----------
+    config : mapping, optional
+        Overrides, e.g. ``{"MAX_PIXELS": 1000, "WARMUP": False}``.
+
+    Returns
+    -------
+    flask.Flask
+        The app; its models load in a background thread (``WARMUP``) or on
+        the first request, once per process.
+    """
+    app = Flask(__name__, static_folder="static", static_url_path="/static")
+    app.config.from_mapping(DEFAULTS)
+    app.config.from_prefixed_env("SONOTRACE")
+    if config is not None:
+        app.config.from_mapping(config)
+    _check_config(app.config)
+    _set_bomb_guard(app.config["MAX_PIXELS"])
+    app.json.sort_keys = False
+
+    register_error_handlers(app)
+    models = _models.init_app(app)
+    _api.init_tasks(app, models)
+    app.register_blueprint(_api.bp)
+    app.register_blueprint(_docs.bp)
+    _install_request_log(app)
+    return app
+
+
+def _check_config(config) -> None:
+    for key in ("MAX_PIXELS", "MAX_CONTENT_LENGTH"):
+        value = config.get(key)
+        if key == "MAX_CONTENT_LENGTH" and value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise ValueError(f"config {key} must be a positive integer, got {value!r}")
+
+
+def _set_bomb_guard(max_pixels: int) -> None:
+    # Pillow's guard is process-wide; with several apps in one process (tests) the
+    # largest limit wins, and each app's own header check enforces its smaller one.
+    global _largest_limit
+    with _bomb_guard_lock:
+        _largest_limit = max(_largest_limit, max_pixels)
+        Image.MAX_IMAGE_PIXELS = _largest_limit
+
+
+def _install_request_log(app: Flask) -> None:
+    @app.before_request
+    def _start_timer():
+        g.request_start = time.perf_counter()
+
+    @app.after_request
+    def _log_request(response):
+        start = g.get("request_start")
+        duration = (time.perf_counter() - start) * 1000.0 if start is not None else 0.0
+        # Sizes only: the images are patients' and their content never reaches the log.
+        access_log.info(
+            "%s %s %d %.1fms image=%s bytes=%d",
+            request.method,
+            request.path,
+            response.status_code,
+            duration,
+            g.get("image_size", "-"),
+            request.content_length or 0,
+        )
+        return response

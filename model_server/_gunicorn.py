@@ -1,0 +1,69 @@
+"""Run the app under gunicorn, programmatically.
+
+Each worker builds its own app and loads its own models after the fork
+(no ``preload_app``): TensorFlow's thread pools do not survive ``fork``, and
+a master that never imports TensorFlow stays small, so memory is one model
+copy per worker and flat. Workers use the ``gthread`` class, so the master's
+heartbeat does not kill a worker during a long inference, and /health
+answers 503 while the models load in the background. A shared
+:class:`~model_server._readiness.ReadinessBoard` makes /health 200 only once
+every worker is ready.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from gunicorn.app.base import BaseApplication
+
+from ._readiness import ReadinessBoard, attach
+
+logger = logging.getLogger(__name__)
+
+
+class ModelServerApplication(BaseApplication):
+    """A gunicorn application serving ``create_app(app_config)``.
+
+    Parameters
+    ----------
+    options : dict
+        gunicorn settings (``bind``, ``workers``, ``threads``, ``timeout``...).
+    app_config : mapping, optional
+        Passed to ``create_app`` in each worker.
+    """
+
+    def __init__(self, options: dict, app_config: dict | None = None):
+        self.options = dict(options)
+        self.app_config = app_config
+        self.board = ReadinessBoard(expected=int(self.options.get("workers", 1)))
+        super().__init__()
+
+    def load_config(self) -> None:
+        settings = {
+            "worker_class": "gthread",
+            "preload_app": False,
+            "proc_name": "sonotrace-model-server",
+            "child_exit": self._child_exit,
+        }
+        if os.path.isdir("/dev/shm"):
+            # The heartbeat file on tmpfs: a busy disk cannot stall it into a timeout kill.
+            settings["worker_tmp_dir"] = "/dev/shm"
+        settings.update(self.options)
+        for key, value in settings.items():
+            if key in self.cfg.settings and value is not None:
+                self.cfg.set(key.lower(), value)
+
+    def load(self):
+        # Runs in each worker after the fork (preload_app is off).
+        from ._app import create_app
+
+        app = create_app(self.app_config)
+        attach(app, self.board)
+        pid = os.getpid()
+        models = app.extensions["sonotrace_models"]
+        models.on_ready(lambda: self.board.mark_ready(pid))
+        return app
+
+    def _child_exit(self, server, worker) -> None:
+        self.board.remove(worker.pid)

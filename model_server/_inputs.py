@@ -1,0 +1,106 @@
+"""Read files and parameters from the current request, with 400s that say what is wrong."""
+
+from __future__ import annotations
+
+import math
+
+from flask import request
+
+from ._errors import BadRequest
+
+FORM_MIMETYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
+MAX_VERTICES_RANGE = (3, 4096)
+
+
+def read_file(field: str, *, required: bool = True, raw_body: bool = True) -> bytes | None:
+    """Return the bytes of multipart file ``field``, or of the raw body.
+
+    A multipart or url-encoded request must carry ``field`` as a file; any
+    other content type is taken as the file itself (``raw_body``). Missing
+    or empty input is a 400 when ``required``, else None.
+    """
+    if request.mimetype in FORM_MIMETYPES:
+        upload = request.files.get(field)
+        if upload is not None:
+            data = upload.read()
+            if not data:
+                raise BadRequest(f"multipart field '{field}' is empty")
+            return data
+        if field in request.form:
+            raise BadRequest(f"multipart field '{field}' must be a file part (with a filename)")
+        if required:
+            raise BadRequest(f"missing multipart file field '{field}'")
+        return None
+    if not raw_body:
+        if required:
+            raise BadRequest(f"send '{field}' as a multipart/form-data file field")
+        return None
+    data = request.get_data(cache=False)
+    if not data:
+        if required:
+            raise BadRequest(
+                f"empty request: send the file as multipart field '{field}' or as the raw body"
+            )
+        return None
+    return data
+
+
+def _numbers(name: str, text: str, count: int) -> list[float]:
+    parts = text.split(",")
+    message = f"'{name}' must be {count} comma-separated numbers, got {text!r}"
+    if len(parts) != count:
+        raise BadRequest(message)
+    try:
+        values = [float(p) for p in parts]
+    except ValueError:
+        raise BadRequest(message) from None
+    if not all(math.isfinite(v) for v in values):
+        raise BadRequest(f"'{name}' must contain finite numbers, got {text!r}")
+    return values
+
+
+def parse_box(width: int, height: int) -> tuple[int, int, int, int] | None:
+    """Parse query ``box=x0,y0,x1,y1`` (pixels, x = column) for a ``width`` x ``height`` image.
+
+    The box is clipped to the image and widened to whole pixels: the result
+    covers every pixel the box touches, as integer edges with
+    ``0 <= x0 < x1 <= width`` and ``0 <= y0 < y1 <= height``. A malformed box,
+    one with ``x1 <= x0`` or ``y1 <= y0``, or one that misses the image is a 400.
+    """
+    text = request.args.get("box")
+    if text is None or text.strip() == "":
+        return None
+    x0, y0, x1, y1 = _numbers("box", text, 4)
+    if x1 <= x0 or y1 <= y0:
+        raise BadRequest(f"'box' must have x0 < x1 and y0 < y1, got {text!r}")
+    cx0, cy0 = max(0.0, x0), max(0.0, y0)
+    cx1, cy1 = min(float(width), x1), min(float(height), y1)
+    if cx1 <= cx0 or cy1 <= cy0:
+        raise BadRequest(f"'box' {text!r} lies outside the {width}x{height} image")
+    return (math.floor(cx0), math.floor(cy0), math.ceil(cx1), math.ceil(cy1))
+
+
+def parse_max_vertices(default: int = 32) -> int:
+    """Parse query ``max_vertices`` (an integer in ``MAX_VERTICES_RANGE``)."""
+    text = request.args.get("max_vertices")
+    if text is None or text.strip() == "":
+        return default
+    lo, hi = MAX_VERTICES_RANGE
+    try:
+        value = int(text)
+    except ValueError:
+        raise BadRequest(f"'max_vertices' must be an integer, got {text!r}") from None
+    if not lo <= value <= hi:
+        raise BadRequest(f"'max_vertices' must be between {lo} and {hi}, got {value}")
+    return value
+
+
+def parse_pixel_spacing() -> tuple[float, float] | None:
+    """Parse query ``pixel_spacing=row_mm,col_mm`` (two positive numbers)."""
+    text = request.args.get("pixel_spacing")
+    if text is None or text.strip() == "":
+        return None
+    row, col = _numbers("pixel_spacing", text, 2)
+    if row <= 0 or col <= 0:
+        raise BadRequest(f"'pixel_spacing' must be positive, got {text!r}")
+    return (row, col)

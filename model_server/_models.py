@@ -1,0 +1,188 @@
+"""The process-wide model runtime, registered on the app like flaskr's database.
+
+``init_app(app)`` attaches a :class:`ModelHolder` to the app and, unless
+``WARMUP`` is false, starts a background thread that loads the models and
+runs one tiny inference so that ``/health`` turns from 503 to 200 only when a
+request would be served at full speed. Views call ``get_models().runtime()``,
+which loads the models on first use if the warm-up has not finished (the
+request then waits instead of failing).
+
+There is one holder, hence one ``models.runtime.Runtime``, per process and
+weights directory, however many apps are created (tests create several).
+Nothing is imported from TensorFlow until the first load.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+import numpy as np
+from flask import Flask, current_app
+
+from ._errors import ServiceUnavailable
+
+logger = logging.getLogger(__name__)
+
+EXTENSION_KEY = "sonotrace_models"
+
+_holders: dict[str | None, ModelHolder] = {}
+_holders_lock = threading.Lock()
+
+
+class ModelHolder:
+    """Lazily loads one ``models.runtime.Runtime`` and tracks its readiness.
+
+    Parameters
+    ----------
+    weights_dir : str or None
+        Passed to ``Runtime(weights_dir=...)``; None uses the runtime's default.
+    """
+
+    def __init__(self, weights_dir: str | None = None):
+        self.weights_dir = weights_dir
+        self._runtime = None
+        self._lock = threading.Lock()
+        self._warmup_thread: threading.Thread | None = None
+        self._warm = False
+        self._error: str | None = None
+        self._callbacks: list[Callable[[], None]] = []
+        self.load_seconds: float | None = None
+
+    # -- state -----------------------------------------------------------------------
+
+    @property
+    def ready(self) -> bool:
+        """True once the models are loaded and (when a warm-up runs) warmed up."""
+        runtime = self._runtime
+        if runtime is None or not runtime.ready:
+            return False
+        return self._warm or self._warmup_thread is None
+
+    @property
+    def state(self) -> str:
+        """``"ready"``, ``"loading"`` or ``"error"`` (the last load attempt failed)."""
+        if self.ready:
+            return "ready"
+        return "error" if self._error else "loading"
+
+    @property
+    def error(self) -> str | None:
+        return self._error
+
+    def on_ready(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` once the models are ready (now, if they already are)."""
+        with self._lock:
+            if not self.ready:
+                self._callbacks.append(callback)
+                return
+        callback()
+
+    # -- loading ---------------------------------------------------------------------
+
+    def runtime(self):
+        """Return the loaded runtime, loading it first if needed (thread-safe).
+
+        Raises
+        ------
+        ServiceUnavailable
+            If the models cannot be loaded (503, with the reason).
+        """
+        runtime = self._runtime
+        if runtime is not None and runtime.ready:
+            return runtime
+        with self._lock:
+            if self._runtime is None or not self._runtime.ready:
+                self._load_locked()
+            runtime = self._runtime
+        self._fire_if_ready()
+        return runtime
+
+    def _load_locked(self) -> None:
+        start = time.perf_counter()
+        try:
+            from models.runtime import Runtime
+
+            if self._runtime is None:
+                self._runtime = Runtime(weights_dir=self.weights_dir)
+            self._runtime.load()
+        except Exception as exc:
+            self._error = f"{type(exc).__name__}: {exc}"
+            logger.exception("loading the models failed")
+            raise ServiceUnavailable(
+                f"models are unavailable: {self._error}", headers={"Retry-After": "10"}
+            ) from exc
+        self._error = None
+        self.load_seconds = time.perf_counter() - start
+        logger.info("models loaded in %.1f s", self.load_seconds)
+
+    def start_warmup(self) -> None:
+        """Start the background load-and-warm-up thread (once per holder)."""
+        with self._lock:
+            if self._warmup_thread is not None:
+                return
+            self._warmup_thread = threading.Thread(
+                target=self._warmup, name="sonotrace-warmup", daemon=True
+            )
+        self._warmup_thread.start()
+
+    def _warmup(self) -> None:
+        try:
+            runtime = self.runtime()
+            start = time.perf_counter()
+            # One small inference of each model builds the graphs and allocates the
+            # buffers, so that the first real request costs what every later one costs.
+            rng = np.random.default_rng(0)
+            image = rng.integers(0, 256, size=(96, 128), dtype=np.uint8)
+            mask = runtime.predict_mask(image)
+            runtime.classify(image, mask=mask)
+            logger.info("models warmed up in %.1f s", time.perf_counter() - start)
+        except Exception:
+            logger.exception("model warm-up failed; requests will load the models lazily")
+        finally:
+            self._warm = True
+            self._fire_if_ready()
+
+    def _fire_if_ready(self) -> None:
+        if not self.ready:
+            return
+        with self._lock:
+            callbacks, self._callbacks = self._callbacks, []
+        for callback in callbacks:
+            try:
+                callback()
+            except Exception:
+                logger.exception("readiness callback failed")
+
+    def info(self) -> dict | None:
+        """``runtime.info()`` once loaded, else None."""
+        runtime = self._runtime
+        if runtime is None or not runtime.ready:
+            return None
+        return runtime.info()
+
+
+def holder_for(weights_dir: str | None) -> ModelHolder:
+    """The process-wide holder for ``weights_dir`` (created on first use)."""
+    key = str(weights_dir) if weights_dir is not None else None
+    with _holders_lock:
+        holder = _holders.get(key)
+        if holder is None:
+            holder = _holders[key] = ModelHolder(key)
+        return holder
+
+
+def init_app(app: Flask) -> ModelHolder:
+    """Attach the process's model holder to ``app`` and start the warm-up thread."""
+    holder = holder_for(app.config.get("WEIGHTS_DIR"))
+    app.extensions[EXTENSION_KEY] = holder
+    if app.config.get("WARMUP", True):
+        holder.start_warmup()
+    return holder
+
+
+def get_models() -> ModelHolder:
+    """The model holder of the current app."""
+    return current_app.extensions[EXTENSION_KEY]

@@ -1,0 +1,59 @@
+"""Helpers shared by the inference tasks."""
+
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+
+import numpy as np
+
+from .._errors import BadRequest
+
+
+def jsonable(value):
+    """Return ``value`` with numpy scalars and arrays turned into plain Python values."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return jsonable(value.tolist())
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    return value
+
+
+@contextmanager
+def timed(timings: dict, key: str):
+    """Add the wall time of the block, in ms, to ``timings[key]``."""
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[key] = round(timings.get(key, 0.0) + (time.perf_counter() - start) * 1000.0, 3)
+
+
+@contextmanager
+def model_input_errors_as_400():
+    """Turn the runtime's ``ModelInputError`` (an image it cannot use) into a 400."""
+    try:
+        yield
+    except ValueError as exc:
+        from models.runtime import ModelInputError
+
+        if isinstance(exc, ModelInputError):
+            raise BadRequest(f"the model cannot use this input: {exc}") from None
+        raise
+
+
+def model_summary(runtime) -> dict:
+    """``{"name", "version"}`` of the runtime's models."""
+    info = runtime.info() or {}
+    return {
+        "name": str(info.get("name", "unknown")),
+        "version": str(info.get("version", "unknown")),
+    }

@@ -1,0 +1,253 @@
+"""Upload decoding: formats, conversions, DICOM handling and rejections (no models)."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+from server_samples import (
+    dicom_bytes,
+    huge_png_bytes,
+    jpeg_bytes,
+    palette_png_bytes,
+    png16_bytes,
+    png_bytes,
+    speckle_image,
+)
+
+from model_server import decode_image, decode_mask, sniff_format
+from model_server._errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
+
+LIMIT = 1_000_000
+GREY = speckle_image(48, 64, seed=3)
+
+
+def decode(data: bytes, **kwargs):
+    return decode_image(data, max_pixels=kwargs.pop("max_pixels", LIMIT), **kwargs)
+
+
+# --------------------------------------------------------------------------- sniffing
+
+
+def test_sniff_recognises_formats_from_bytes_not_names():
+    assert sniff_format(png_bytes(GREY)) == "png"
+    assert sniff_format(jpeg_bytes(GREY)) == "jpeg"
+    assert sniff_format(dicom_bytes(GREY)) == "dicom"
+    assert sniff_format(dicom_bytes(GREY, preamble=False)) == "dicom"
+    assert sniff_format(b"hello, I am a text file named scan.png\n") is None
+    assert sniff_format(b"GIF89a" + b"\0" * 20) is None
+    assert sniff_format(b"") is None
+
+
+# --------------------------------------------------------------------------- PNG / JPEG
+
+
+def test_grey_png_decodes_exactly():
+    image = decode(png_bytes(GREY))
+    assert image.format == "png"
+    assert image.pixels.dtype == np.uint8
+    np.testing.assert_array_equal(image.pixels, GREY)
+    assert (image.width, image.height) == (64, 48)
+    assert image.pixel_spacing is None
+
+
+def test_grey_stored_as_rgb_becomes_grey_and_colour_stays_rgb():
+    rgb_grey = np.repeat(GREY[..., None], 3, axis=2)
+    np.testing.assert_array_equal(decode(png_bytes(rgb_grey)).pixels, GREY)
+    colour = rgb_grey.copy()
+    colour[10:20, 10:20, 0] = 255  # a red annotation overlay
+    decoded = decode(png_bytes(colour)).pixels
+    assert decoded.shape == (48, 64, 3)
+    np.testing.assert_array_equal(decoded, colour)
+
+
+def test_sixteen_bit_png_is_scaled_not_clipped():
+    # Pillow's own I;16 -> L conversion clips everything above 255 to white.
+    decoded = decode(png16_bytes(GREY)).pixels
+    np.testing.assert_array_equal(decoded, GREY)
+
+
+def test_sixteen_bit_png_full_range():
+    ramp = np.linspace(0, 65535, 64 * 4).astype(np.uint16).reshape(4, 64)
+    decoded = decode(png_bytes(Image.fromarray(ramp))).pixels
+    assert decoded.min() == 0 and decoded.max() == 255
+    assert np.all(np.diff(decoded.astype(int).ravel()[:64]) >= 0)
+
+
+def test_palette_png_converts_through_its_palette():
+    np.testing.assert_array_equal(decode(palette_png_bytes(GREY)).pixels, GREY)
+    colour = Image.fromarray(np.arange(48 * 64, dtype=np.uint32).reshape(48, 64) % 4, mode="I")
+    palette = Image.new("P", (64, 48))
+    palette.putdata(np.asarray(colour).ravel().tolist())
+    palette.putpalette([0, 0, 0, 255, 0, 0, 0, 255, 0, 0, 0, 255] + [0] * 756)
+    decoded = decode(png_bytes(palette)).pixels
+    assert decoded.shape == (48, 64, 3)
+    np.testing.assert_array_equal(decoded[0, 1], [255, 0, 0])
+
+
+def test_alpha_and_one_bit_pngs():
+    la = Image.merge("LA", [Image.fromarray(GREY), Image.new("L", (64, 48), 128)])
+    np.testing.assert_array_equal(decode(png_bytes(la)).pixels, GREY)
+    rgba = Image.fromarray(np.dstack([GREY] * 3 + [np.full_like(GREY, 200)]), mode="RGBA")
+    np.testing.assert_array_equal(decode(png_bytes(rgba)).pixels, GREY)
+    bits = Image.fromarray(GREY > 60).convert("1")
+    np.testing.assert_array_equal(decode(png_bytes(bits)).pixels, np.where(GREY > 60, 255, 0))
+
+
+def test_jpeg_grey_rgb_and_cmyk_decode_close_to_the_original():
+    for data in (jpeg_bytes(GREY), jpeg_bytes(GREY, mode="RGB"), jpeg_bytes(GREY, mode="CMYK")):
+        pixels = decode(data).pixels
+        grey = pixels if pixels.ndim == 2 else pixels.mean(axis=2)
+        assert grey.shape == GREY.shape
+        # Lossy, but a CMYK JPEG must not come back inverted or black.
+        assert np.abs(grey.astype(float) - GREY).mean() < 6
+
+
+def test_exif_orientation_is_applied_to_jpeg():
+    image = Image.fromarray(GREY)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise for display
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=95, exif=exif.tobytes())
+    decoded = decode(buffer.getvalue()).pixels
+    assert decoded.shape == (64, 48)
+
+
+# --------------------------------------------------------------------------- rejections
+
+
+def test_empty_data_is_400():
+    with pytest.raises(BadRequest, match="empty"):
+        decode(b"")
+
+
+def test_text_named_png_is_415():
+    with pytest.raises(UnsupportedMediaType, match="expected PNG, JPEG, DICOM"):
+        decode(b"this is not an image\n" * 10)
+
+
+def test_other_image_formats_are_415():
+    buffer = io.BytesIO()
+    Image.fromarray(GREY).save(buffer, format="GIF")
+    with pytest.raises(UnsupportedMediaType):
+        decode(buffer.getvalue())
+
+
+@pytest.mark.parametrize("make", [png_bytes, jpeg_bytes], ids=["png", "jpeg"])
+def test_truncated_files_are_400(make):
+    data = make(speckle_image(120, 160))
+    for cut in (len(data) // 2, 40, 12):
+        with pytest.raises(BadRequest, match="could not decode"):
+            decode(data[:cut])
+
+
+def test_corrupt_png_data_is_400():
+    data = bytearray(png_bytes(speckle_image(120, 160)))
+    data[60:80] = b"\xff" * 20
+    with pytest.raises(BadRequest):
+        decode(bytes(data))
+
+
+def test_pixel_limit_is_checked_from_the_header():
+    data = png_bytes(GREY)
+    with pytest.raises(PayloadTooLarge, match="64x48 = 3072 pixels"):
+        decode(data, max_pixels=3071)
+    assert decode(data, max_pixels=3072).width == 64
+
+
+def test_20000_square_png_is_413_without_decoding():
+    data = huge_png_bytes()
+    assert len(data) < 1_000_000
+    # Refused by the header check, or by Pillow's bomb guard when it is the stricter.
+    with pytest.raises(PayloadTooLarge, match="400000000 pixels"):
+        decode(data, max_pixels=25_000_000)
+
+
+def test_mask_decoding_binarises_and_accepts_png_only():
+    mask = np.zeros((20, 30), np.uint8)
+    mask[5:10, 5:20] = 1  # 0/1 masks are as valid as 0/255 ones
+    np.testing.assert_array_equal(decode_mask(png_bytes(mask), max_pixels=LIMIT), mask > 0)
+    with pytest.raises(UnsupportedMediaType):
+        decode_mask(jpeg_bytes(mask * 255), max_pixels=LIMIT)
+
+
+# --------------------------------------------------------------------------- DICOM
+
+
+def test_dicom_monochrome2_with_pixel_spacing():
+    image = decode(dicom_bytes(GREY, PixelSpacing=[0.1, 0.2]))
+    assert image.format == "dicom"
+    np.testing.assert_array_equal(image.pixels, GREY)
+    assert image.pixel_spacing == pytest.approx((0.1, 0.2))
+
+
+def test_dicom_imager_pixel_spacing_and_ultrasound_regions():
+    from pydicom.dataset import Dataset
+
+    image = decode(dicom_bytes(GREY, ImagerPixelSpacing=[0.3, 0.3]))
+    assert image.pixel_spacing == pytest.approx((0.3, 0.3))
+    region = Dataset()
+    region.PhysicalUnitsXDirection = 3  # cm
+    region.PhysicalUnitsYDirection = 3
+    region.PhysicalDeltaX = 0.01
+    region.PhysicalDeltaY = 0.02
+    image = decode(dicom_bytes(GREY, SequenceOfUltrasoundRegions=[region]))
+    assert image.pixel_spacing == pytest.approx((0.2, 0.1))
+
+
+def test_dicom_monochrome1_is_inverted():
+    image = decode(dicom_bytes(255 - GREY, photometric="MONOCHROME1"))
+    np.testing.assert_array_equal(image.pixels, GREY)
+
+
+def test_dicom_first_frame_of_multiframe():
+    frames = np.stack([GREY, 255 - GREY, np.zeros_like(GREY)])
+    image = decode(dicom_bytes(frames))
+    np.testing.assert_array_equal(image.pixels, GREY)
+
+
+def test_dicom_twelve_bit_with_window():
+    values = (GREY.astype(np.uint16) * 16).astype(np.uint16)  # 0..4080, 12-bit
+    image = decode(
+        dicom_bytes(values, bits_stored=12, WindowCenter=2048, WindowWidth=4096)
+    ).pixels
+    assert image.dtype == np.uint8
+    # Linear window over the whole 12-bit range is a division by 16, within rounding.
+    assert np.abs(image.astype(int) - GREY.astype(int)).max() <= 1
+
+
+def test_dicom_sixteen_bit_without_window_is_stretched():
+    values = (GREY.astype(np.uint16) * 100 + 1000).astype(np.uint16)
+    pixels = decode(dicom_bytes(values)).pixels
+    assert pixels.min() == 0 and pixels.max() == 255
+    # Monotonic mapping: the order of grey levels is kept.
+    order = np.argsort(GREY.ravel(), kind="stable")
+    assert np.all(np.diff(pixels.ravel()[order].astype(int)) >= 0)
+
+
+def test_dicom_rgb():
+    rgb = np.dstack([GREY, 255 - GREY, GREY // 2])
+    pixels = decode(dicom_bytes(rgb, photometric="RGB")).pixels
+    np.testing.assert_array_equal(pixels, rgb)
+
+
+def test_bare_dicom_without_preamble():
+    np.testing.assert_array_equal(decode(dicom_bytes(GREY, preamble=False)).pixels, GREY)
+
+
+def test_dicom_without_pixel_data_is_400():
+    with pytest.raises(BadRequest, match="no pixel data"):
+        decode(dicom_bytes(None))
+
+
+def test_truncated_dicom_is_400():
+    data = dicom_bytes(speckle_image(100, 100))
+    with pytest.raises(BadRequest):
+        decode(data[: len(data) - 2000])
+
+
+def test_dicom_pixel_limit_checked_before_decoding():
+    with pytest.raises(PayloadTooLarge):
+        decode(dicom_bytes(GREY), max_pixels=100)
