@@ -1,0 +1,152 @@
+"""The Dash application factory: the shell (navbar, page container, shared stores)."""
+
+from __future__ import annotations
+
+import logging
+from importlib import metadata
+from pathlib import Path
+
+import dash
+import dash_bootstrap_components as dbc
+import flask
+from dash import dcc, html
+
+from . import ids
+from ._config import ClientConfig
+
+logger = logging.getLogger(__name__)
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+CONFIG_KEY = "SONOTRACE_CLIENT"
+#: Bootstrap 5's CSS comes from the XStatic-Bootstrap wheel and is served by this
+#: app: dbc.themes.* point at a CDN, and hospitals run air-gapped.
+VENDOR_ROUTE = "/_sonotrace/vendor/bootstrap/"
+BOOTSTRAP_CSS = VENDOR_ROUTE + "css/bootstrap.min.css"
+
+
+def _bootstrap_dir() -> Path:
+    import xstatic.pkg.bootstrap as xstatic_bootstrap
+
+    return Path(xstatic_bootstrap.BASE_DIR)
+
+
+def _version() -> str:
+    try:
+        return metadata.version("sonotrace")
+    except metadata.PackageNotFoundError:  # running from a checkout without install
+        return "0+unknown"
+
+
+def get_config() -> ClientConfig:
+    """The :class:`ClientConfig` of the app serving the current request."""
+    return flask.current_app.config[CONFIG_KEY]
+
+
+def _navbar() -> dbc.Navbar:
+    pages = [
+        page
+        for page in sorted(dash.page_registry.values(), key=lambda p: (p["order"] or 0, p["path"]))
+        if page["module"].split(".")[-1] != "not_found_404"
+    ]
+    links = [
+        dbc.NavItem(dbc.NavLink(page["name"], href=page["relative_path"], active="exact"))
+        for page in pages
+    ]
+    return dbc.Navbar(
+        dbc.Container(
+            [
+                dbc.NavbarBrand("SonoTrace", href="/", class_name="fw-semibold"),
+                dbc.Nav(links, navbar=True, class_name="me-auto"),
+                html.Span(id=ids.SERVER_STATUS, className="navbar-text small"),
+            ],
+            fluid=True,
+        ),
+        id=ids.NAVBAR,
+        color="dark",
+        dark=True,
+        class_name="mb-2 py-1",
+    )
+
+
+def _reset_global_callbacks() -> None:
+    # Pages register their callbacks with dash.callback into module-level lists that
+    # the *first app to serve a request* takes. Dash re-executes the page modules for
+    # every new app, so leftovers of an app that was built but never served (a unit
+    # test, say) would be handed to this one twice. Start each app from a clean slate.
+    from dash import _callback
+
+    _callback.GLOBAL_CALLBACK_LIST.clear()
+    _callback.GLOBAL_CALLBACK_MAP.clear()
+    _callback.GLOBAL_INLINE_SCRIPTS.clear()
+
+
+def create_app(config=None) -> dash.Dash:
+    """Build the annotation client.
+
+    Parameters
+    ----------
+    config : mapping, optional
+        Settings overriding the ``SONOTRACE_*`` environment (see
+        :class:`ClientConfig`), e.g. ``{"MODEL_SERVER_URL": ..., "DATA_DIR": ...}``.
+
+    Returns
+    -------
+    dash.Dash
+        The app; ``app.server`` is its Flask server (``GET /health`` answers 200).
+    """
+    settings = config if isinstance(config, ClientConfig) else ClientConfig.load(config)
+    _reset_global_callbacks()
+    app = dash.Dash(
+        "annotation_client",
+        use_pages=True,
+        pages_folder=str(PACKAGE_DIR / "pages"),
+        assets_folder=str(PACKAGE_DIR / "assets"),
+        external_stylesheets=[BOOTSTRAP_CSS],
+        serve_locally=True,
+        suppress_callback_exceptions=True,
+        title="SonoTrace",
+        update_title=None,
+        meta_tags=[{"name": "viewport", "content": "width=device-width, initial-scale=1"}],
+    )
+    server = app.server
+    server.config[CONFIG_KEY] = settings
+    # Base64 inflates an upload by 4/3; leave room for the rest of the callback body.
+    server.config["MAX_CONTENT_LENGTH"] = int(settings.max_upload_bytes * 1.4) + 4 * 1024 * 1024
+
+    bootstrap_dir = _bootstrap_dir()
+
+    @server.route(VENDOR_ROUTE + "<path:filename>")
+    def vendor_bootstrap(filename: str):
+        return flask.send_from_directory(bootstrap_dir, filename, max_age=86400)
+
+    @server.route("/health")
+    def health():
+        return flask.jsonify(
+            {
+                "status": "ok",
+                "service": "annotation_client",
+                "version": _version(),
+                "model_server_url": settings.model_server_url,
+            }
+        )
+
+    app.layout = html.Div(
+        [
+            _navbar(),
+            dcc.Store(id=ids.ANNOTATOR_STORE, storage_type="local"),
+            # The annotate page's work lives in the shell, so visiting another page and
+            # coming back loses nothing.
+            dcc.Store(id=ids.IMAGE_META),
+            dcc.Store(id=ids.IMAGE_DATA),
+            dcc.Store(id=ids.HISTORY),
+            dcc.Store(id=ids.AI_RESULT),
+            dcc.Store(id=ids.CLASSIFICATION),
+            dbc.Container(dash.page_container, fluid=True, class_name="pb-4"),
+        ]
+    )
+    logger.info(
+        "annotation client: model server %s, data dir %s",
+        settings.model_server_url,
+        settings.data_dir,
+    )
+    return app

@@ -1,0 +1,110 @@
+"""Configuration of the annotation client, from ``SONOTRACE_*`` variables or a mapping."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+
+PREFIX = "SONOTRACE_"
+
+
+@dataclass(frozen=True)
+class ClientConfig:
+    """Settings of one annotation client.
+
+    Attributes
+    ----------
+    model_server_url : str
+        Base URL of the model server (``SONOTRACE_MODEL_SERVER_URL``).
+    data_dir : pathlib.Path
+        Where annotations are saved (``SONOTRACE_DATA_DIR``).
+    request_timeout : float
+        Seconds to wait for the model server (``SONOTRACE_REQUEST_TIMEOUT``).
+    max_upload_mb : float
+        Largest image file accepted (``SONOTRACE_MAX_UPLOAD_MB``).
+    auto_segment : bool
+        Segment an image as soon as it is opened (``SONOTRACE_AUTO_SEGMENT``).
+    default_vertices : int
+        Initial vertex budget per region (``SONOTRACE_DEFAULT_VERTICES``).
+    """
+
+    model_server_url: str = "http://127.0.0.1:5000"
+    data_dir: Path = Path("annotations")
+    request_timeout: float = 30.0
+    max_upload_mb: float = 20.0
+    auto_segment: bool = True
+    default_vertices: int = 32
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1024 * 1024)
+
+    @classmethod
+    def load(
+        cls, config: Mapping | None = None, environ: Mapping[str, str] | None = None
+    ) -> ClientConfig:
+        """Defaults, overridden by ``SONOTRACE_*`` variables, overridden by ``config``.
+
+        Parameters
+        ----------
+        config : mapping, optional
+            Keys are field names in any case, with or without the ``SONOTRACE_``
+            prefix (``"DATA_DIR"``, ``"data_dir"``, ``"SONOTRACE_DATA_DIR"``).
+        environ : mapping, optional
+            The environment; ``os.environ`` by default.
+
+        Raises
+        ------
+        ValueError
+            For an unknown key or a value that does not parse.
+        """
+        environ = os.environ if environ is None else environ
+        names = {f.name for f in fields(cls)}
+        values: dict = {}
+        for name in names:
+            raw = environ.get(PREFIX + name.upper())
+            if raw not in (None, ""):
+                values[name] = raw
+        for key, value in (config or {}).items():
+            name = str(key).lower()
+            if name.startswith(PREFIX.lower()):
+                name = name[len(PREFIX) :]
+            if name not in names:
+                raise ValueError(f"unknown annotation client setting {key!r}")
+            values[name] = value
+        return replace(cls(), **{k: _parse(k, v) for k, v in values.items()})
+
+
+def _parse(name: str, value):
+    try:
+        if name == "model_server_url":
+            value = str(value).strip()
+            if not value.startswith(("http://", "https://")):
+                raise ValueError("must start with http:// or https://")
+            return value.rstrip("/")
+        if name == "data_dir":
+            return Path(value).expanduser()
+        if name in ("request_timeout", "max_upload_mb"):
+            number = float(value)
+            if not number > 0:
+                raise ValueError("must be positive")
+            return number
+        if name == "auto_segment":
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text in ("1", "true", "yes", "on"):
+                return True
+            if text in ("0", "false", "no", "off"):
+                return False
+            raise ValueError("must be true or false")
+        if name == "default_vertices":
+            number = int(value)
+            if not 4 <= number <= 256:
+                raise ValueError("must be between 4 and 256")
+            return number
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{PREFIX}{name.upper()}={value!r}: {exc}") from None
+    raise ValueError(f"unknown annotation client setting {name!r}")  # pragma: no cover

@@ -1,0 +1,166 @@
+"""The annotation figure: the image at full resolution with the outline on top.
+
+Plotly's axes are the image's pixel coordinates: x to the right, y downwards
+(the y axis is reversed) and ``scaleanchor`` keeps pixels square. The image
+trace is placed so that pixel ``(r, c)`` covers x in [c, c+1], y in [r, r+1],
+the same convention as the vectorizer's paths.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import plotly.graph_objects as go
+
+OUTLINE_COLOR = "#00e5ff"
+BOX_COLOR = "#ffd400"
+#: Upper bound of the fill opacity: the image must stay visible through the outline.
+MAX_FILL_OPACITY = 0.5
+DEFAULT_FILL_OPACITY = 0.25
+
+#: plotly's ``config`` for the graph: shape editing on, scroll zoom, drawing tools.
+GRAPH_CONFIG = {
+    "displaylogo": False,
+    "scrollZoom": True,
+    "edits": {"shapePosition": True},
+    "modeBarButtonsToAdd": ["drawclosedpath", "eraseshape"],
+    "modeBarButtonsToRemove": ["select2d", "lasso2d", "autoScale2d"],
+    "doubleClick": "reset",
+}
+
+#: The page's tools and the plotly ``dragmode`` each one sets.
+TOOL_DRAGMODES = {
+    "pan": "pan",
+    "zoom": "zoom",
+    "draw": "drawclosedpath",
+    "box": "drawrect",
+}
+
+
+def region_shape(path: str, *, fill_opacity: float = DEFAULT_FILL_OPACITY, visible=True) -> dict:
+    """The plotly shape for one region: an editable even-odd path.
+
+    Parameters
+    ----------
+    path : str
+        The region's path in image pixels (x, y).
+    fill_opacity : float, optional
+        Alpha of the fill, clipped to [0, :data:`MAX_FILL_OPACITY`]; the outline
+        itself stays opaque so it is always clearly visible.
+    visible : bool, optional
+        Show or hide the overlay.
+    """
+    if not isinstance(path, str):
+        raise TypeError("path must be a str")
+    alpha = min(max(float(fill_opacity), 0.0), MAX_FILL_OPACITY)
+    return {
+        "type": "path",
+        "path": path,
+        "xref": "x",
+        "yref": "y",
+        "editable": True,
+        "layer": "above",
+        "fillrule": "evenodd",
+        "fillcolor": f"rgba(0, 229, 255, {alpha:.3f})",
+        "opacity": 1,
+        "line": {"color": OUTLINE_COLOR, "width": 2},
+        "visible": bool(visible),
+    }
+
+
+def region_shapes(
+    paths: Sequence[str], *, fill_opacity: float = DEFAULT_FILL_OPACITY, visible=True
+) -> list[dict]:
+    """One :func:`region_shape` per path, in order (shape ``i`` is region ``i``)."""
+    return [region_shape(p, fill_opacity=fill_opacity, visible=visible) for p in paths]
+
+
+def newshape_style(tool: str) -> dict:
+    """plotly ``layout.newshape`` for a tool: regions look like regions, boxes stand out."""
+    if tool == "box":
+        return {
+            "line": {"color": BOX_COLOR, "width": 2, "dash": "dash"},
+            "fillcolor": "rgba(0, 0, 0, 0)",
+            "opacity": 1,
+        }
+    return {
+        "line": {"color": OUTLINE_COLOR, "width": 2},
+        "fillcolor": f"rgba(0, 229, 255, {DEFAULT_FILL_OPACITY})",
+        "fillrule": "evenodd",
+        "opacity": 1,
+    }
+
+
+def empty_figure() -> go.Figure:
+    """The figure shown before any image is opened."""
+    figure = go.Figure()
+    figure.update_layout(
+        template="plotly_white",
+        margin={"l": 0, "r": 0, "t": 0, "b": 0},
+        xaxis={"visible": False},
+        yaxis={"visible": False},
+        annotations=[
+            {
+                "text": "Open an ultrasound image to start",
+                "showarrow": False,
+                "font": {"size": 16, "color": "#6c757d"},
+                "xref": "paper",
+                "yref": "paper",
+                "x": 0.5,
+                "y": 0.5,
+            }
+        ],
+        dragmode=False,
+    )
+    return figure
+
+
+def image_figure(display_uri: str, width: int, height: int, revision: str) -> go.Figure:
+    """The figure of one image, without outline.
+
+    Parameters
+    ----------
+    display_uri : str
+        ``data:`` URI of the picture.
+    width, height : int
+        Image size in pixels.
+    revision : str
+        ``uirevision``: zoom and pan survive outline updates until this changes
+        (the page uses the image hash).
+    """
+    figure = go.Figure(
+        go.Image(
+            source=display_uri,
+            x0=0.5,
+            y0=0.5,
+            dx=1,
+            dy=1,
+            hovertemplate="x %{x:.0f} · y %{y:.0f}<extra></extra>",
+        )
+    )
+    figure.update_layout(
+        template="plotly_white",
+        margin={"l": 0, "r": 0, "t": 0, "b": 0},
+        xaxis={
+            "range": [0, width],
+            "showgrid": False,
+            "zeroline": False,
+            "showticklabels": False,
+            "constrain": "domain",
+        },
+        yaxis={
+            "range": [height, 0],
+            "showgrid": False,
+            "zeroline": False,
+            "showticklabels": False,
+            "scaleanchor": "x",
+            "scaleratio": 1,
+            "constrain": "domain",
+        },
+        dragmode="pan",
+        newshape=newshape_style("pan"),
+        uirevision=revision,
+        shapes=[],
+        plot_bgcolor="#000000",
+    )
+    return figure

@@ -1,0 +1,127 @@
+"""Undo/redo history of outline edits, as plain JSON-able data.
+
+The history lives in a ``dcc.Store`` in the browser, so it is a dict of lists and
+strings rather than an object: every function here takes a history and returns a
+new one, never mutating its argument. That keeps each edit a pure step that the
+unit tests can replay, and it means a reload of the store can never half-apply an
+edit.
+
+A history is ``{"image": sha256 or None, "past": [...], "present": state,
+"future": [...]}`` where a *state* is any JSON-able value (the annotate page uses
+``{"paths": [...], "base": ..., "action": ...}``).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+#: How many undo steps are kept; the oldest are dropped beyond this. A long editing
+#: session must not grow the store (sent with every callback) without bound.
+DEFAULT_LIMIT = 200
+
+_KEYS = ("image", "past", "present", "future")
+
+
+def new_history(present: Any = None, *, image: str | None = None) -> dict:
+    """A history with nothing to undo or redo.
+
+    Parameters
+    ----------
+    present : JSON-able, optional
+        The current state.
+    image : str, optional
+        Identifier (content hash) of the image the edits belong to.
+
+    Returns
+    -------
+    dict
+        ``{"image": image, "past": [], "present": present, "future": []}``.
+    """
+    if image is not None and not isinstance(image, str):
+        raise TypeError("image must be a str or None")
+    return {"image": image, "past": [], "present": copy.deepcopy(present), "future": []}
+
+
+def _check(history: Any) -> dict:
+    if not isinstance(history, dict):
+        raise TypeError(f"history must be a dict, not {type(history).__name__}")
+    missing = [k for k in _KEYS if k not in history]
+    if missing:
+        raise ValueError(f"history is missing {', '.join(missing)}")
+    if not isinstance(history["past"], list) or not isinstance(history["future"], list):
+        raise ValueError("history past and future must be lists")
+    return history
+
+
+def push(history: dict, state: Any, *, limit: int = DEFAULT_LIMIT) -> dict:
+    """Record a new edit: ``state`` becomes present, and the redo list is cleared.
+
+    Pushing a state equal to the present one is a no-op, so a callback that fires
+    without a real change (plotly re-sending the same path) adds no empty undo step.
+
+    Parameters
+    ----------
+    history : dict
+        A history from :func:`new_history`.
+    state : JSON-able
+        The state after the edit.
+    limit : int, optional
+        The maximum number of undo steps kept.
+
+    Returns
+    -------
+    dict
+        The new history.
+    """
+    _check(history)
+    if not isinstance(limit, int) or limit < 1:
+        raise ValueError("limit must be a positive int")
+    if state == history["present"]:
+        return copy.deepcopy(history)
+    past = copy.deepcopy(history["past"]) + [copy.deepcopy(history["present"])]
+    return {
+        "image": history["image"],
+        "past": past[-limit:],
+        "present": copy.deepcopy(state),
+        "future": [],
+    }
+
+
+def undo(history: dict) -> dict:
+    """Step back one edit; the present goes to the front of the redo list.
+
+    Undoing with nothing to undo returns an unchanged copy.
+    """
+    _check(history)
+    if not history["past"]:
+        return copy.deepcopy(history)
+    return {
+        "image": history["image"],
+        "past": copy.deepcopy(history["past"][:-1]),
+        "present": copy.deepcopy(history["past"][-1]),
+        "future": [copy.deepcopy(history["present"])] + copy.deepcopy(history["future"]),
+    }
+
+
+def redo(history: dict) -> dict:
+    """Step forward one undone edit. Redoing with nothing to redo changes nothing."""
+    _check(history)
+    if not history["future"]:
+        return copy.deepcopy(history)
+    return {
+        "image": history["image"],
+        "past": copy.deepcopy(history["past"]) + [copy.deepcopy(history["present"])],
+        "present": copy.deepcopy(history["future"][0]),
+        "future": copy.deepcopy(history["future"][1:]),
+    }
+
+
+def can_undo(history: dict | None) -> bool:
+    """Whether :func:`undo` would change anything (False for ``None``)."""
+    return bool(history) and bool(_check(history)["past"])
+
+
+def can_redo(history: dict | None) -> bool:
+    """Whether :func:`redo` would change anything (False for ``None``)."""
+    return bool(history) and bool(_check(history)["future"])

@@ -1,0 +1,119 @@
+"""The measurements panel: lesion size and orientation from the current outline."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+import vectorizer
+
+PARALLEL = "parallel"
+NOT_PARALLEL = "not parallel"
+
+
+def orientation(width: float, height: float) -> str:
+    """BI-RADS orientation from a lesion's extent.
+
+    A lesion is *parallel* when its long axis follows the skin line, i.e. when it
+    is wider than tall; otherwise it is *not parallel* (taller than or as tall as
+    wide).
+
+    Parameters
+    ----------
+    width, height : float
+        Horizontal and vertical extent, in the same unit (mm when the pixel
+        spacing is known, since pixels need not be square in millimetres).
+    """
+    for name, value in (("width", width), ("height", height)):
+        if isinstance(value, bool) or not isinstance(value, int | float | np.number):
+            raise TypeError(f"{name} must be a number")
+        if not np.isfinite(value) or value < 0:
+            raise ValueError(f"{name} must be finite and non-negative, got {value}")
+    return PARALLEL if width > height else NOT_PARALLEL
+
+
+def _check_spacing(pixel_spacing):
+    if pixel_spacing is None:
+        return None
+    if len(pixel_spacing) != 2:
+        raise ValueError("pixel_spacing must be (row_mm, col_mm)")
+    row, col = (float(v) for v in pixel_spacing)
+    if not (np.isfinite(row) and np.isfinite(col) and row > 0 and col > 0):
+        raise ValueError(f"pixel_spacing must be positive, got {pixel_spacing!r}")
+    return (row, col)
+
+
+def summarize(mask: np.ndarray, pixel_spacing: Sequence[float] | None = None) -> dict:
+    """Measure the outline's regions for the panel and the saved record.
+
+    Parameters
+    ----------
+    mask : numpy.ndarray
+        ``(H, W)`` bool mask of the current outline (rows are y, columns are x).
+    pixel_spacing : (row_mm, col_mm), optional
+        Physical pixel size; when given, millimetre values are added.
+
+    Returns
+    -------
+    dict
+        ``count`` (number of regions), ``area_px`` (total), ``area_mm2`` (total or
+        None), ``regions`` (the vectorizer's per-region dicts, largest first, each
+        with an added ``orientation``) and ``largest`` (the first of them, or None).
+    """
+    mask = np.asarray(mask)
+    if mask.ndim != 2:
+        raise ValueError(f"mask must be 2-D (H, W), got shape {mask.shape}")
+    spacing = _check_spacing(pixel_spacing)
+    regions = [dict(r) for r in vectorizer.measure_regions(mask.astype(bool), spacing)]
+    regions.sort(key=lambda r: r["area_px"], reverse=True)
+    for region in regions:
+        if spacing is not None and "width_mm" in region:
+            region["orientation"] = orientation(region["width_mm"], region["height_mm"])
+        else:
+            region["orientation"] = orientation(region["width_px"], region["height_px"])
+    area_px = float(sum(r["area_px"] for r in regions))
+    area_mm2 = (
+        float(sum(r["area_mm2"] for r in regions))
+        if spacing is not None and all("area_mm2" in r for r in regions)
+        else None
+    )
+    return {
+        "count": len(regions),
+        "area_px": area_px,
+        "area_mm2": area_mm2,
+        "pixel_spacing_mm": list(spacing) if spacing else None,
+        "regions": regions,
+        "largest": regions[0] if regions else None,
+    }
+
+
+def table_rows(summary: dict) -> list[tuple[str, str]]:
+    """Label/value rows for the measurements panel, formatted for reading.
+
+    Parameters
+    ----------
+    summary : dict
+        The output of :func:`summarize`.
+    """
+    rows = [("Regions", str(summary["count"]))]
+    if summary["count"] == 0:
+        return rows
+    area = f"{summary['area_px']:.0f} px²"
+    if summary["area_mm2"] is not None:
+        area += f" ({summary['area_mm2']:.1f} mm²)"
+    rows.append(("Area (total)", area))
+    largest = summary["largest"]
+
+    def length(key: str) -> str:
+        text = f"{largest[key + '_px']:.1f} px"
+        if f"{key}_mm" in largest:
+            text += f" ({largest[key + '_mm']:.1f} mm)"
+        return text
+
+    prefix = "Largest region: " if summary["count"] > 1 else ""
+    rows.append((f"{prefix}max diameter", length("max_diameter")))
+    rows.append((f"{prefix}width", length("width")))
+    rows.append((f"{prefix}height", length("height")))
+    rows.append((f"{prefix}orientation", largest["orientation"]))
+    return rows

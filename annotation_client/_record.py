@@ -1,0 +1,268 @@
+"""The JSON record saved with each annotation version, and Dice agreement."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+SCHEMA = "sonotrace.annotation/1"
+LABELS = ("normal", "benign", "malignant")
+
+#: BI-RADS ultrasound lexicon (ACR BI-RADS Atlas, 5th edition) offered by the page.
+DESCRIPTOR_OPTIONS: dict[str, tuple[str, ...]] = {
+    "shape": ("oval", "round", "irregular"),
+    "orientation": ("parallel", "not parallel"),
+    "margin": ("circumscribed", "indistinct", "angular", "microlobulated", "spiculated"),
+    "echo_pattern": (
+        "anechoic",
+        "hyperechoic",
+        "complex cystic and solid",
+        "hypoechoic",
+        "isoechoic",
+        "heterogeneous",
+    ),
+    "posterior_features": ("none", "enhancement", "shadowing", "combined"),
+    "assessment": ("2", "3", "4A", "4B", "4C", "5"),
+}
+#: Descriptors that take several values at once (a non-circumscribed margin can be
+#: both angular and spiculated, say); the others take one.
+MULTI_VALUED = frozenset({"margin"})
+
+
+def dice(a: np.ndarray, b: np.ndarray) -> float:
+    """Dice coefficient ``2|A∩B| / (|A| + |B|)`` of two masks of the same shape.
+
+    Two empty masks agree perfectly (1.0).
+
+    Examples
+    --------
+    >>> a = np.array([[1, 1, 0, 0]], bool); b = np.array([[0, 1, 1, 0]], bool)
+    >>> dice(a, b)
+    0.5
+    """
+    a = np.asarray(a, dtype=bool)
+    b = np.asarray(b, dtype=bool)
+    if a.shape != b.shape:
+        raise ValueError(f"masks differ in shape: {a.shape} vs {b.shape}")
+    total = int(a.sum()) + int(b.sum())
+    if total == 0:
+        return 1.0
+    return 2.0 * int(np.logical_and(a, b).sum()) / total
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    """Intersection over union of two masks of the same shape (1.0 for two empty)."""
+    a = np.asarray(a, dtype=bool)
+    b = np.asarray(b, dtype=bool)
+    if a.shape != b.shape:
+        raise ValueError(f"masks differ in shape: {a.shape} vs {b.shape}")
+    union = int(np.logical_or(a, b).sum())
+    if union == 0:
+        return 1.0
+    return int(np.logical_and(a, b).sum()) / union
+
+
+def clean_descriptors(descriptors: Mapping | None) -> dict:
+    """Validate BI-RADS descriptors and fill the missing ones with None.
+
+    Parameters
+    ----------
+    descriptors : mapping or None
+        ``{name: value}`` with names from :data:`DESCRIPTOR_OPTIONS`; values are
+        one of the allowed strings (a list of them for ``margin``), or None/empty.
+
+    Returns
+    -------
+    dict
+        Every descriptor name; None where not given, lists for multi-valued ones.
+    """
+    descriptors = dict(descriptors or {})
+    unknown = sorted(set(descriptors) - set(DESCRIPTOR_OPTIONS))
+    if unknown:
+        raise ValueError(f"descriptors has unknown names: {', '.join(unknown)}")
+    cleaned: dict = {}
+    for name, options in DESCRIPTOR_OPTIONS.items():
+        value = descriptors.get(name)
+        if value in (None, "", []):
+            cleaned[name] = [] if name in MULTI_VALUED else None
+            continue
+        values = value if isinstance(value, list | tuple) else [value]
+        for v in values:
+            if v not in options:
+                raise ValueError(
+                    f"descriptors[{name!r}] = {v!r} is not one of {', '.join(options)}"
+                )
+        if name in MULTI_VALUED:
+            cleaned[name] = [o for o in options if o in values]
+        elif len(values) != 1:
+            raise ValueError(f"descriptors[{name!r}] takes one value")
+        else:
+            cleaned[name] = values[0]
+    return cleaned
+
+
+def _clean_probabilities(probabilities) -> dict | None:
+    if probabilities is None:
+        return None
+    if not isinstance(probabilities, Mapping) or set(probabilities) != set(LABELS):
+        raise ValueError(f"ai probabilities must have exactly the keys {LABELS}")
+    cleaned = {k: float(probabilities[k]) for k in LABELS}
+    if not all(math.isfinite(v) and 0.0 <= v <= 1.0 for v in cleaned.values()):
+        raise ValueError("ai probabilities must be in [0, 1]")
+    return cleaned
+
+
+def build_record(
+    *,
+    image: Mapping,
+    annotator: str,
+    final_mask: np.ndarray,
+    ai_mask: np.ndarray | None = None,
+    final_label: str | None = None,
+    descriptors: Mapping | None = None,
+    note: str = "",
+    measurements: Mapping | None = None,
+    model: Mapping | None = None,
+    classification: Mapping | None = None,
+    vertices: int | None = None,
+    saved_at: _dt.datetime | None = None,
+) -> dict:
+    """Assemble the JSON record of one saved annotation.
+
+    Parameters
+    ----------
+    image : mapping
+        ``sha256``, ``name``, ``width``, ``height`` and optionally
+        ``pixel_spacing_mm`` of the annotated image.
+    annotator : str
+        Who saved it (required, non-blank).
+    final_mask : numpy.ndarray
+        ``(height, width)`` bool mask of the edited outline.
+    ai_mask : numpy.ndarray, optional
+        The AI's ``(height, width)`` mask, when the image was auto-segmented.
+    final_label : {"normal", "benign", "malignant"}, optional
+        The radiologist's label.
+    descriptors : mapping, optional
+        BI-RADS descriptors (see :func:`clean_descriptors`).
+    note : str, optional
+        Free text.
+    measurements : mapping, optional
+        The measurements summary of the final outline.
+    model : mapping, optional
+        The segmentation model's ``{"name", "version"}`` reported by the server.
+    classification : mapping, optional
+        The server's ``/classify`` answer: ``label``, ``probabilities``, ``model``.
+    vertices : int, optional
+        Total vertex count of the saved outline.
+    saved_at : datetime, optional
+        Timezone-aware save time; now (UTC) by default.
+
+    Returns
+    -------
+    dict
+        JSON-able record. ``agreement.dice_ai_vs_final`` is None without an AI mask.
+    """
+    if not isinstance(image, Mapping):
+        raise TypeError("image must be a mapping")
+    for key in ("sha256", "name", "width", "height"):
+        if key not in image:
+            raise ValueError(f"image is missing {key!r}")
+    width, height = int(image["width"]), int(image["height"])
+    if not isinstance(annotator, str) or not annotator.strip():
+        raise ValueError("annotator must be a non-blank name")
+    final_mask = np.asarray(final_mask, dtype=bool)
+    if final_mask.shape != (height, width):
+        raise ValueError(f"final_mask has shape {final_mask.shape}, expected {(height, width)}")
+    if ai_mask is not None:
+        ai_mask = np.asarray(ai_mask, dtype=bool)
+        if ai_mask.shape != (height, width):
+            raise ValueError(f"ai_mask has shape {ai_mask.shape}, expected {(height, width)}")
+    if final_label not in (None, "") and final_label not in LABELS:
+        raise ValueError(f"final_label must be one of {', '.join(LABELS)}")
+    if not isinstance(note, str):
+        raise TypeError("note must be a str")
+    if saved_at is None:
+        saved_at = _dt.datetime.now(_dt.UTC)
+    elif saved_at.tzinfo is None:
+        raise ValueError("saved_at must be timezone-aware")
+
+    ai = None
+    if classification is not None:
+        label = classification.get("label")
+        if label not in LABELS:
+            raise ValueError(f"classification label must be one of {', '.join(LABELS)}")
+        ai = {
+            "label": label,
+            "probabilities": _clean_probabilities(classification.get("probabilities")),
+            "model": _model(classification.get("model")),
+        }
+    agreement = None if ai_mask is None else dice(ai_mask, final_mask)
+    return {
+        "schema": SCHEMA,
+        "image": {
+            "sha256": str(image["sha256"]),
+            "name": str(image["name"]),
+            "width": width,
+            "height": height,
+            "pixel_spacing_mm": _spacing(image.get("pixel_spacing_mm")),
+        },
+        "saved_at": saved_at.astimezone(_dt.UTC).isoformat().replace("+00:00", "Z"),
+        "annotator": annotator.strip(),
+        "model": {
+            "segmentation": _model(model),
+            "classification": ai["model"] if ai else None,
+        },
+        "ai": {
+            "segmented": ai_mask is not None,
+            "label": ai["label"] if ai else None,
+            "probabilities": ai["probabilities"] if ai else None,
+        },
+        "final": {
+            "label": final_label or None,
+            "descriptors": clean_descriptors(descriptors),
+            "note": note.strip(),
+            "regions": int(measurements["count"]) if measurements else None,
+            "vertices": vertices,
+            "empty": not bool(final_mask.any()),
+        },
+        "measurements": _jsonable(measurements) if measurements else None,
+        "agreement": {
+            "dice_ai_vs_final": agreement,
+            "edited": None if ai_mask is None else not np.array_equal(ai_mask, final_mask),
+        },
+    }
+
+
+def _model(model) -> dict | None:
+    if not model:
+        return None
+    if not isinstance(model, Mapping):
+        raise TypeError("model must be a mapping")
+    return {k: model[k] for k in ("name", "version") if k in model}
+
+
+def _spacing(spacing) -> list[float] | None:
+    if spacing is None:
+        return None
+    if len(spacing) != 2:
+        raise ValueError("pixel_spacing_mm must be [row_mm, col_mm]")
+    return [float(v) for v in spacing]
+
+
+def _jsonable(value):
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _jsonable(value.tolist())
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    return value

@@ -1,0 +1,350 @@
+"""Outline geometry as plotly path shapes: parsing, plotly edits, SVG and masks.
+
+Coordinates are SVG/plotly ``(x, y)`` in image pixels: the image's top-left corner
+is (0, 0) and pixel ``(r, c)`` covers x in [c, c+1], y in [r, r+1]. One region is
+one path string of absolute commands (``M x,y L x,y ... Z``); a hole is one more
+subpath of the same string, filled with the even-odd rule.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from xml.sax.saxutils import quoteattr
+
+import numpy as np
+
+import vectorizer
+
+_TOKEN = re.compile(r"[MLHVZmlhvz]|[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+_SHAPE_PATH_KEY = re.compile(r"^shapes\[(\d+)\]\.path$")
+
+
+def parse_path(path: str) -> list[list[tuple[float, float]]]:
+    """Split an SVG path of straight segments into closed polygons.
+
+    Parameters
+    ----------
+    path : str
+        Path data with the commands ``M L H V Z`` (absolute or relative), as the
+        vectorizer and plotly write them.
+
+    Returns
+    -------
+    list of list of (x, y)
+        One vertex list per subpath, in drawing order, without repeating the first
+        vertex at the end (every subpath is treated as closed).
+
+    Raises
+    ------
+    TypeError
+        If ``path`` is not a str.
+    ValueError
+        If it holds curve commands or is malformed.
+
+    Examples
+    --------
+    >>> parse_path("M0,0 L4,0 L4,3 Z M1,1L2,1L2,2Z")
+    [[(0.0, 0.0), (4.0, 0.0), (4.0, 3.0)], [(1.0, 1.0), (2.0, 1.0), (2.0, 2.0)]]
+    """
+    if not isinstance(path, str):
+        raise TypeError(f"path must be a str, not {type(path).__name__}")
+    leftover = _TOKEN.sub(" ", path).replace(",", " ").strip()
+    if leftover:
+        raise ValueError(f"path has unsupported content {leftover[:20]!r}: only M L H V Z")
+    tokens = _TOKEN.findall(path)
+    polygons: list[list[tuple[float, float]]] = []
+    current: list[tuple[float, float]] = []
+    x = y = 0.0
+    start = (0.0, 0.0)
+    command = None
+    i = 0
+    while i < len(tokens):
+        token = tokens[i]
+        if token.isalpha():
+            command = token
+            i += 1
+            if command in "Zz":
+                if current:
+                    polygons.append(current)
+                current = []
+                x, y = start
+                continue
+        elif command is None:
+            raise ValueError("path must start with a move command (M)")
+
+        def number(k: int, command: str = command) -> float:
+            if k >= len(tokens) or tokens[k].isalpha():
+                raise ValueError(f"path command {command!r} is missing a coordinate")
+            return float(tokens[k])
+
+        if command in "MmLl":
+            dx, dy = number(i), number(i + 1)
+            i += 2
+            relative = command.islower()
+            x, y = (x + dx, y + dy) if relative else (dx, dy)
+            if command in "Mm":
+                if current:
+                    polygons.append(current)
+                current = [(x, y)]
+                start = (x, y)
+                # Further coordinate pairs after a moveto are implicit linetos.
+                command = "l" if relative else "L"
+            else:
+                current.append((x, y))
+        elif command in "HhVv":
+            value = number(i)
+            i += 1
+            if command == "H":
+                x = value
+            elif command == "h":
+                x += value
+            elif command == "V":
+                y = value
+            else:
+                y += value
+            current.append((x, y))
+        else:  # pragma: no cover - the tokenizer only yields the commands above
+            raise ValueError(f"unsupported path command {command!r}")
+    if current:
+        polygons.append(current)
+    cleaned = []
+    for polygon in polygons:
+        if len(polygon) > 1 and polygon[0] == polygon[-1]:
+            polygon = polygon[:-1]
+        cleaned.append(polygon)
+    return cleaned
+
+
+def format_path(polygons: Sequence[Sequence[tuple[float, float]]]) -> str:
+    """Write polygons as absolute path data, one closed subpath each.
+
+    The inverse of :func:`parse_path` for polygons of at least one vertex.
+    """
+    parts = []
+    for polygon in polygons:
+        if len(polygon) == 0:
+            continue
+        head, *rest = polygon
+        text = "M" + _xy(head)
+        for point in rest:
+            text += "L" + _xy(point)
+        parts.append(text + "Z")
+    return "".join(parts)
+
+
+def _xy(point: tuple[float, float]) -> str:
+    x, y = (float(v) for v in point)
+    if not (math.isfinite(x) and math.isfinite(y)):
+        raise ValueError("polygon vertices must be finite")
+    return f"{_num(x)},{_num(y)}"
+
+
+def _num(value: float) -> str:
+    text = f"{value:.3f}".rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
+
+
+def is_region(path: str) -> bool:
+    """Whether a path encloses any area (some subpath with 3 or more distinct vertices)."""
+    try:
+        polygons = parse_path(path)
+    except ValueError:
+        return False
+    return any(len(set(polygon)) >= 3 for polygon in polygons)
+
+
+def vertex_count(paths: Sequence[str]) -> int:
+    """Total number of vertices over all regions' subpaths."""
+    return sum(len(polygon) for path in paths for polygon in parse_path(path))
+
+
+def paths_to_svg(paths: Sequence[str], width: int, height: int) -> str:
+    """An SVG document holding the regions, sized like the image.
+
+    Parameters
+    ----------
+    paths : sequence of str
+        One path string per region, in image pixel coordinates (x, y).
+    width, height : int
+        The image size in pixels; they are also the ``viewBox``, so one SVG user
+        unit is one image pixel.
+
+    Returns
+    -------
+    str
+        ``<svg>`` with one ``<path fill-rule="evenodd">`` per region.
+    """
+    width, height = _size(width, "width"), _size(height, "height")
+    paths = _paths(paths)
+    body = "".join(
+        f'  <path d={quoteattr(path)} fill="#ffffff" fill-rule="evenodd"/>\n' for path in paths
+    )
+    return (
+        '<svg xmlns="http://www.w3.org/2000/svg" '
+        f'width="{width}" height="{height}" viewBox="0 0 {width} {height}">\n'
+        f"{body}</svg>\n"
+    )
+
+
+def paths_to_mask(paths: Sequence[str], shape: tuple[int, int]) -> np.ndarray:
+    """Rasterise regions to a mask with the vectorizer.
+
+    Parameters
+    ----------
+    paths : sequence of str
+        Region paths in image pixel coordinates (x, y).
+    shape : (int, int)
+        ``(height, width)`` of the image.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``bool`` array of ``shape``; True inside the regions (even-odd rule).
+    """
+    if not isinstance(shape, tuple | list) or len(shape) != 2:
+        raise ValueError("shape must be (height, width)")
+    height, width = _size(shape[0], "shape[0]"), _size(shape[1], "shape[1]")
+    paths = [p for p in _paths(paths) if is_region(p)]
+    if not paths:
+        return np.zeros((height, width), dtype=bool)
+    mask = vectorizer.svg_to_mask(paths, shape=(height, width))
+    return np.asarray(mask, dtype=bool)
+
+
+def _size(value, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise TypeError(f"{name} must be an int")
+    if value <= 0:
+        raise ValueError(f"{name} must be positive, got {value}")
+    return int(value)
+
+
+def _paths(paths) -> list[str]:
+    if isinstance(paths, str) or not isinstance(paths, Sequence):
+        raise TypeError("paths must be a sequence of path strings")
+    for i, path in enumerate(paths):
+        if not isinstance(path, str):
+            raise TypeError(f"paths[{i}] must be a str")
+    return list(paths)
+
+
+# --------------------------------------------------------------------------- plotly edits
+
+
+@dataclass
+class RelayoutEdit:
+    """What a plotly ``relayoutData`` event means for the outline.
+
+    Attributes
+    ----------
+    paths : list of str or None
+        The regions after the edit, or None when the event did not touch them
+        (zoom, pan, dragmode change).
+    boxes : list of (x0, y0, x1, y1)
+        Rectangles the user drew (re-segmentation requests), in image pixels.
+    """
+
+    paths: list[str] | None = None
+    boxes: list[tuple[float, float, float, float]] = field(default_factory=list)
+
+
+def apply_relayout(paths: Sequence[str], relayout: Mapping | None) -> RelayoutEdit:
+    """Apply a plotly ``relayoutData`` event to the current regions.
+
+    Plotly reports a dragged vertex, a moved shape or a deleted vertex as
+    ``{"shapes[i].path": "M..."}``, and a drawn or erased shape as the whole new
+    ``{"shapes": [...]}`` list. Rectangles in that list are box requests, not
+    regions, and are returned separately so the caller can remove them.
+
+    Parameters
+    ----------
+    paths : sequence of str
+        The regions as the graph showed them before the event, in shape order.
+    relayout : mapping or None
+        ``dcc.Graph.relayoutData``.
+
+    Returns
+    -------
+    RelayoutEdit
+    """
+    current = _paths(paths)
+    if not relayout:
+        return RelayoutEdit()
+    if not isinstance(relayout, Mapping):
+        raise TypeError("relayout must be a mapping")
+    if "shapes" in relayout:
+        shapes = relayout["shapes"]
+        if not isinstance(shapes, Sequence):
+            raise ValueError("relayout['shapes'] must be a list")
+        new_paths: list[str] = []
+        boxes = []
+        for shape in shapes:
+            if not isinstance(shape, Mapping):
+                continue
+            kind = shape.get("type")
+            if kind == "rect":
+                box = _rect(shape)
+                if box is not None:
+                    boxes.append(box)
+            elif kind == "path" and isinstance(shape.get("path"), str):
+                if is_region(shape["path"]):
+                    new_paths.append(shape["path"])
+        return RelayoutEdit(paths=new_paths, boxes=boxes)
+    updated = list(current)
+    changed = False
+    for key, value in relayout.items():
+        match = _SHAPE_PATH_KEY.match(str(key))
+        if not match or not isinstance(value, str):
+            continue
+        index = int(match.group(1))
+        if index < len(updated):
+            updated[index] = value
+            changed = True
+    if not changed:
+        return RelayoutEdit()
+    # A region dragged down to fewer than three vertices no longer encloses anything.
+    return RelayoutEdit(paths=[p for p in updated if is_region(p)])
+
+
+def _rect(shape: Mapping) -> tuple[float, float, float, float] | None:
+    try:
+        x0, y0, x1, y1 = (float(shape[k]) for k in ("x0", "y0", "x1", "y1"))
+    except (KeyError, TypeError, ValueError):
+        return None
+    if not all(math.isfinite(v) for v in (x0, y0, x1, y1)):
+        return None
+    return (min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
+
+
+def clip_box(box: Sequence[float], width: int, height: int) -> tuple[int, int, int, int] | None:
+    """Snap a drawn box outward to whole pixels and clip it to the image.
+
+    Parameters
+    ----------
+    box : (x0, y0, x1, y1)
+        Corners in image pixel coordinates, in any order.
+    width, height : int
+        The image size.
+
+    Returns
+    -------
+    (x0, y0, x1, y1) of int, or None
+        Pixel-edge coordinates with ``0 <= x0 < x1 <= width`` (same for y), or None
+        when the box lies outside the image or covers less than 2 x 2 pixels.
+    """
+    if len(box) != 4:
+        raise ValueError("box must be (x0, y0, x1, y1)")
+    width, height = _size(width, "width"), _size(height, "height")
+    x0, y0, x1, y1 = (float(v) for v in box)
+    x0, x1 = sorted((x0, x1))
+    y0, y1 = sorted((y0, y1))
+    ix0 = max(0, math.floor(x0))
+    iy0 = max(0, math.floor(y0))
+    ix1 = min(width, math.ceil(x1))
+    iy1 = min(height, math.ceil(y1))
+    if ix1 - ix0 < 2 or iy1 - iy0 < 2:
+        return None
+    return ix0, iy0, ix1, iy1

@@ -1,0 +1,190 @@
+"""Versioned, atomic storage of saved annotations.
+
+Layout under the data directory (``SONOTRACE_DATA_DIR``)::
+
+    <sha256 of the image bytes>/
+        v001.svg            edited geometry (image-sized viewBox, evenodd paths)
+        v001_mask.png       8-bit 0/255 mask at the image's size, rasterised from v001.svg
+        v001_ai_mask.png    the AI's original mask (when the image was auto-segmented)
+        v001.json           the record; written last, so its presence marks a complete version
+        v002.svg ...
+
+A save never overwrites: each one takes the next free version number, under an
+exclusive lock on the folder so two browser tabs saving at once get different
+numbers. Every file is written to a temporary file in the same folder, flushed
+to disk and then renamed into place with ``os.replace``, so a crash leaves either
+the whole file or none of it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_VERSIONED = re.compile(r"^v(\d{3,})(?:_[a-z_]+)?\.(?:svg|png|json)$")
+_LOCK_NAME = ".lock"
+
+
+@dataclass(frozen=True)
+class SavedVersion:
+    """Where one save went.
+
+    Attributes
+    ----------
+    version : int
+        The version number (1 for the first save of an image).
+    folder : pathlib.Path
+        The image's folder.
+    files : dict
+        ``{"svg", "mask", "ai_mask", "record"}`` -> file name (``ai_mask`` None when
+        there was no AI mask).
+    """
+
+    version: int
+    folder: Path
+    files: dict
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file and a rename.
+
+    Raises
+    ------
+    FileExistsError
+        If ``path`` already exists: saved files are never overwritten.
+    """
+    path = Path(path)
+    if not isinstance(data, bytes | bytearray):
+        raise TypeError("data must be bytes")
+    if path.exists():
+        raise FileExistsError(f"{path} exists; saved annotations are never overwritten")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+class AnnotationStore:
+    """Saved annotations in one data directory.
+
+    Parameters
+    ----------
+    root : str or pathlib.Path
+        The data directory; created on first save.
+    """
+
+    def __init__(self, root: str | os.PathLike) -> None:
+        if not isinstance(root, str | os.PathLike):
+            raise TypeError("root must be a path")
+        self.root = Path(root)
+
+    def folder(self, image_sha256: str) -> Path:
+        """The folder of one image (not created)."""
+        if not isinstance(image_sha256, str) or not _SHA256.match(image_sha256):
+            raise ValueError("image_sha256 must be 64 lowercase hex digits")
+        return self.root / image_sha256
+
+    def versions(self, image_sha256: str) -> list[int]:
+        """Complete versions saved for an image (those with a record), ascending."""
+        folder = self.folder(image_sha256)
+        if not folder.is_dir():
+            return []
+        found = []
+        for entry in folder.iterdir():
+            match = re.match(r"^v(\d{3,})\.json$", entry.name)
+            if match:
+                found.append(int(match.group(1)))
+        return sorted(found)
+
+    def _next_version(self, folder: Path) -> int:
+        # Count any versioned file, not only records: a save interrupted after its
+        # SVG but before its record must not have its number reused.
+        used = [
+            int(m.group(1)) for e in folder.iterdir() if (m := _VERSIONED.match(e.name)) is not None
+        ]
+        return max(used, default=0) + 1
+
+    def save(
+        self,
+        image_sha256: str,
+        *,
+        svg: str,
+        mask_png: bytes,
+        record: dict,
+        ai_mask_png: bytes | None = None,
+    ) -> SavedVersion:
+        """Save one annotation as the image's next version.
+
+        Parameters
+        ----------
+        image_sha256 : str
+            SHA-256 (hex) of the image file's bytes; names the folder.
+        svg : str
+            The edited geometry.
+        mask_png : bytes
+            8-bit 0/255 PNG mask of the image's size.
+        record : dict
+            JSON-able record; ``version`` and ``files`` are added to the saved copy.
+        ai_mask_png : bytes, optional
+            The AI's mask as PNG.
+
+        Returns
+        -------
+        SavedVersion
+        """
+        folder = self.folder(image_sha256)
+        if not isinstance(svg, str):
+            raise TypeError("svg must be a str")
+        if not isinstance(mask_png, bytes):
+            raise TypeError("mask_png must be bytes")
+        if ai_mask_png is not None and not isinstance(ai_mask_png, bytes):
+            raise TypeError("ai_mask_png must be bytes or None")
+        if not isinstance(record, dict):
+            raise TypeError("record must be a dict")
+        folder.mkdir(parents=True, exist_ok=True)
+        with open(folder / _LOCK_NAME, "a+b") as lock:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+            try:
+                version = self._next_version(folder)
+                stem = f"v{version:03d}"
+                files = {
+                    "svg": f"{stem}.svg",
+                    "mask": f"{stem}_mask.png",
+                    "ai_mask": f"{stem}_ai_mask.png" if ai_mask_png is not None else None,
+                    "record": f"{stem}.json",
+                }
+                write_atomic(folder / files["svg"], svg.encode("utf-8"))
+                write_atomic(folder / files["mask"], mask_png)
+                if ai_mask_png is not None:
+                    write_atomic(folder / files["ai_mask"], ai_mask_png)
+                saved = dict(record, version=version, files=files)
+                text = json.dumps(saved, indent=2, sort_keys=True, allow_nan=False)
+                write_atomic(folder / files["record"], (text + "\n").encode("utf-8"))
+            finally:
+                fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+        logger.info("saved annotation %s/%s", image_sha256[:12], stem)
+        return SavedVersion(version=version, folder=folder, files=files)
+
+    def load_record(self, image_sha256: str, version: int) -> dict:
+        """Read a saved record back."""
+        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+            raise ValueError("version must be a positive int")
+        path = self.folder(image_sha256) / f"v{version:03d}.json"
+        return json.loads(path.read_text(encoding="utf-8"))

@@ -1,0 +1,125 @@
+"""Small rendering helpers for the annotate page (components from plain data)."""
+
+from __future__ import annotations
+
+import dash_bootstrap_components as dbc
+import plotly.graph_objects as go
+from dash import html
+
+from . import _measurements
+from ._record import LABELS
+
+LABEL_COLORS = {"normal": "#198754", "benign": "#0d6efd", "malignant": "#dc3545"}
+
+
+def alert(message: str, color: str = "danger", *, title: str | None = None, **kwargs) -> dbc.Alert:
+    """A dismissable alert (``color`` is a Bootstrap contextual colour)."""
+    children = [html.Strong(title + " "), message] if title else message
+    return dbc.Alert(children, color=color, dismissable=True, class_name="py-2 mb-2", **kwargs)
+
+
+def human_bytes(size: int) -> str:
+    """``1536`` -> ``'1.5 KB'``."""
+    value = float(size)
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "bytes" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GB"  # pragma: no cover
+
+
+def image_info(meta: dict | None):
+    """One line describing the open image: name, file size, pixel size, spacing."""
+    if not meta:
+        return html.Span("No image open.", className="text-muted")
+    spacing = meta.get("pixel_spacing_mm")
+    spacing_text = (
+        f"pixel spacing {spacing[0]:.3f} × {spacing[1]:.3f} mm (row × col)"
+        if spacing
+        else "pixel spacing unknown (measurements in pixels)"
+    )
+    return html.Div(
+        [
+            html.Strong(meta["name"], className="me-2 text-break", id="image-name"),
+            dbc.Badge(meta["kind"].upper(), color="secondary", class_name="me-2"),
+            html.Span(
+                f"{human_bytes(meta['size_bytes'])} · {meta['width']} × {meta['height']} px · "
+                f"{spacing_text}",
+                className="text-muted small",
+            ),
+        ]
+    )
+
+
+def measurements_table(summary: dict | None):
+    """The measurements panel's table."""
+    if summary is None:
+        return html.P("No image open.", className="text-muted mb-0")
+    rows = _measurements.table_rows(summary)
+    return dbc.Table(
+        html.Tbody(
+            [
+                html.Tr([html.Th(label, className="fw-normal text-muted"), html.Td(value)])
+                for label, value in rows
+            ]
+        ),
+        size="sm",
+        borderless=True,
+        class_name="mb-0",
+    )
+
+
+def probability_figure(classification: dict | None) -> go.Figure:
+    """Horizontal bar chart of the three class probabilities."""
+    probabilities = (classification or {}).get("probabilities") or {}
+    values = [float(probabilities.get(label, 0.0)) for label in LABELS]
+    figure = go.Figure(
+        go.Bar(
+            x=values,
+            y=list(LABELS),
+            orientation="h",
+            marker_color=[LABEL_COLORS[label] for label in LABELS],
+            text=[f"{v:.0%}" if classification else "" for v in values],
+            textposition="auto",
+            hovertemplate="%{y}: %{x:.1%}<extra></extra>",
+        )
+    )
+    figure.update_layout(
+        template="plotly_white",
+        height=140,
+        margin={"l": 70, "r": 10, "t": 5, "b": 25},
+        xaxis={"range": [0, 1], "tickformat": ".0%", "fixedrange": True},
+        yaxis={"autorange": "reversed", "fixedrange": True},
+        showlegend=False,
+    )
+    return figure
+
+
+def ai_label(classification: dict | None, stale: bool = False):
+    """The AI's label as a coloured badge, with a hint when the outline changed since."""
+    if not classification:
+        return html.Span("Not classified yet.", className="text-muted small")
+    label = classification["label"]
+    model = classification.get("model") or {}
+    parts = [
+        html.Span("AI label: ", className="small"),
+        dbc.Badge(
+            label,
+            color="light",
+            text_color="dark",
+            class_name="me-2 border",
+            style={"borderColor": LABEL_COLORS[label]},
+        ),
+    ]
+    if model.get("name"):
+        parts.append(
+            html.Span(f"{model['name']} {model.get('version', '')}", className="small text-muted")
+        )
+    if stale:
+        parts.append(
+            html.Div(
+                "The outline changed since; classify again to update.",
+                className="small text-warning",
+            )
+        )
+    return html.Div(parts, id="ai-label-text", **{"data-label": label})

@@ -1,0 +1,65 @@
+"""Component ids of the annotation client, in one place.
+
+Browser tests and the page modules both import these names, so renaming a
+component here cannot silently break a test selector. The values marked
+*stable* are part of the client's public contract (issue #6): automated browser
+tests drive the page by them.
+"""
+
+# --- stable ids (public contract)
+IMAGE_UPLOAD = "image-upload"
+ANNOTATION_GRAPH = "annotation-graph"
+SEGMENT_BUTTON = "segment-button"
+CLASSIFY_BUTTON = "classify-button"
+SAVE_BUTTON = "save-button"
+FINAL_LABEL = "final-label"
+UNDO_BUTTON = "undo-button"
+REDO_BUTTON = "redo-button"
+VERTEX_DENSITY = "vertex-density"
+
+# --- app shell
+NAVBAR = "navbar"
+ANNOTATOR_STORE = "annotator-store"
+SERVER_STATUS = "server-status"
+
+# --- annotate page: stores
+IMAGE_META = "image-meta"
+IMAGE_DATA = "image-data"
+HISTORY = "outline-history"
+AI_RESULT = "ai-result"
+BOX_REQUEST = "box-request"
+BOX_RESULT = "box-result"
+CLASSIFICATION = "classification"
+PAGE_LOAD = "annotate-page-load"
+
+# --- annotate page: image and tools
+IMAGE_INFO = "image-info"
+UPLOAD_ALERT = "upload-alert"
+SERVER_ALERT = "server-alert"
+TOOL = "tool"
+ERASE_BUTTON = "erase-button"
+RESET_BUTTON = "reset-button"
+OVERLAY_OPACITY = "overlay-opacity"
+OVERLAY_VISIBLE = "overlay-visible"
+AUTO_SEGMENT = "auto-segment"
+EDIT_STATUS = "edit-status"
+GRAPH_LOADING = "graph-loading"
+ERASE_DUMMY = "erase-dummy"
+
+# --- annotate page: measurements, classification, record
+MEASUREMENTS = "measurements"
+PROBABILITY_GRAPH = "probability-graph"
+AI_LABEL = "ai-label"
+DESCRIPTOR_PREFIX = "descriptor-"  # + a name of _record.DESCRIPTOR_OPTIONS
+NOTE = "note"
+ANNOTATOR = "annotator"
+SAVE_ALERT = "save-alert"
+DOWNLOAD_SVG_BUTTON = "download-svg-button"
+DOWNLOAD_PNG_BUTTON = "download-png-button"
+DOWNLOAD_SVG = "download-svg"
+DOWNLOAD_PNG = "download-png"
+
+
+def descriptor(name: str) -> str:
+    """The id of the BI-RADS descriptor control ``name`` (e.g. ``"margin"``)."""
+    return DESCRIPTOR_PREFIX + name.replace("_", "-")

@@ -1,0 +1,975 @@
+"""Annotate page (``/``): open an image, auto-segment, edit, measure, classify, save.
+
+State lives in the app shell's stores (see :mod:`annotation_client._app`), so
+going to another page and back keeps the work. The outline's single source of
+truth is the undo history (``ids.HISTORY``); one callback, :func:`edit`, owns
+it and redraws the graph's shapes from it after every change.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import time
+
+import dash
+import dash_bootstrap_components as dbc
+import numpy as np
+from dash import Input, Output, Patch, State, callback, clientside_callback, ctx, dcc, html
+from dash.exceptions import PreventUpdate
+
+import vectorizer
+from annotation_client import _editing, _figure, _history, _measurements, _shapes, _views, ids
+from annotation_client._app import get_config
+from annotation_client._imageio import ImageDecodeError, decode_image, parse_data_url
+from annotation_client._record import DESCRIPTOR_OPTIONS, LABELS, MULTI_VALUED, build_record
+from annotation_client._server_client import (
+    ModelServerClient,
+    ModelServerError,
+    ModelServerUnavailable,
+)
+from annotation_client._storage import AnnotationStore
+
+logger = logging.getLogger(__name__)
+
+dash.register_page(__name__, path="/", name="Annotate", title="SonoTrace · Annotate", order=0)
+
+DESCRIPTOR_LABELS = {
+    "shape": "Shape",
+    "orientation": "Orientation",
+    "margin": "Margin",
+    "echo_pattern": "Echo pattern",
+    "posterior_features": "Posterior features",
+    "assessment": "BI-RADS assessment",
+}
+_MEMORY = {"persistence": True, "persistence_type": "memory"}
+
+
+# =========================================================================== layout
+
+
+def _tool_bar():
+    return html.Div(
+        [
+            dbc.Button(
+                "Auto-segment",
+                id=ids.SEGMENT_BUTTON,
+                color="primary",
+                size="sm",
+                class_name="me-2",
+                disabled=True,
+            ),
+            dbc.RadioItems(
+                id=ids.TOOL,
+                options=[
+                    {"label": "Pan", "value": "pan"},
+                    {"label": "Zoom", "value": "zoom"},
+                    {"label": "Draw region", "value": "draw"},
+                    {"label": "Box re-segment", "value": "box"},
+                ],
+                value="pan",
+                inline=True,
+                class_name="btn-group me-2",
+                input_class_name="btn-check",
+                label_class_name="btn btn-sm btn-outline-secondary",
+                label_checked_class_name="active",
+                **_MEMORY,
+            ),
+            dbc.ButtonGroup(
+                [
+                    dbc.Button(
+                        "Erase selected",
+                        id=ids.ERASE_BUTTON,
+                        color="secondary",
+                        outline=True,
+                        size="sm",
+                    ),
+                    dbc.Button(
+                        "Undo",
+                        id=ids.UNDO_BUTTON,
+                        color="secondary",
+                        outline=True,
+                        size="sm",
+                        disabled=True,
+                        title="Undo (Ctrl+Z)",
+                    ),
+                    dbc.Button(
+                        "Redo",
+                        id=ids.REDO_BUTTON,
+                        color="secondary",
+                        outline=True,
+                        size="sm",
+                        disabled=True,
+                        title="Redo (Ctrl+Y)",
+                    ),
+                    dbc.Button(
+                        "Reset to AI",
+                        id=ids.RESET_BUTTON,
+                        color="secondary",
+                        outline=True,
+                        size="sm",
+                        disabled=True,
+                    ),
+                ],
+                class_name="me-2",
+            ),
+        ],
+        className="d-flex flex-wrap align-items-center gap-1 mb-2",
+    )
+
+
+def _sliders(default_vertices: int):
+    return dbc.Row(
+        [
+            dbc.Col(
+                [
+                    dbc.Label(
+                        "Vertex density (per region)",
+                        html_for=ids.VERTEX_DENSITY,
+                        class_name="small mb-0",
+                    ),
+                    dcc.Slider(
+                        id=ids.VERTEX_DENSITY,
+                        min=8,
+                        max=128,
+                        step=4,
+                        value=default_vertices,
+                        marks={v: str(v) for v in (8, 32, 64, 96, 128)},
+                        allow_direct_input=False,
+                        updatemode="mouseup",
+                        **_MEMORY,
+                    ),
+                ],
+                md=5,
+            ),
+            dbc.Col(
+                [
+                    dbc.Label(
+                        "Overlay fill opacity",
+                        html_for=ids.OVERLAY_OPACITY,
+                        class_name="small mb-0",
+                    ),
+                    dcc.Slider(
+                        id=ids.OVERLAY_OPACITY,
+                        min=0,
+                        max=_figure.MAX_FILL_OPACITY,
+                        step=0.05,
+                        value=_figure.DEFAULT_FILL_OPACITY,
+                        marks={0: "0", 0.25: "0.25", 0.5: "0.5"},
+                        allow_direct_input=False,
+                        **_MEMORY,
+                    ),
+                ],
+                md=4,
+            ),
+            dbc.Col(
+                [
+                    dbc.Switch(
+                        id=ids.OVERLAY_VISIBLE,
+                        label="Show outline",
+                        value=True,
+                        class_name="small mb-0",
+                        **_MEMORY,
+                    ),
+                    dbc.Switch(
+                        id=ids.AUTO_SEGMENT,
+                        label="Segment on open",
+                        value=True,
+                        class_name="small mb-0",
+                        **_MEMORY,
+                    ),
+                ],
+                md=3,
+            ),
+        ],
+        class_name="g-2 mb-1",
+    )
+
+
+def _record_card():
+    descriptor_controls = []
+    for name, options in DESCRIPTOR_OPTIONS.items():
+        if name in MULTI_VALUED:
+            control = dbc.Checklist(
+                id=ids.descriptor(name),
+                options=[{"label": o, "value": o} for o in options],
+                value=[],
+                inline=True,
+                class_name="small",
+                **_MEMORY,
+            )
+        else:
+            control = dbc.Select(
+                id=ids.descriptor(name),
+                options=[{"label": "—", "value": ""}] + [{"label": o, "value": o} for o in options],
+                value="",
+                size="sm",
+                **_MEMORY,
+            )
+        descriptor_controls.append(
+            dbc.Row(
+                [
+                    dbc.Label(
+                        DESCRIPTOR_LABELS[name],
+                        html_for=ids.descriptor(name),
+                        width=5,
+                        class_name="small",
+                    ),
+                    dbc.Col(control, width=7),
+                ],
+                class_name="mb-1",
+            )
+        )
+    return dbc.Card(
+        [
+            dbc.CardHeader("Record"),
+            dbc.CardBody(
+                [
+                    dbc.Label("Final label", html_for=ids.FINAL_LABEL, class_name="small mb-0"),
+                    dbc.RadioItems(
+                        id=ids.FINAL_LABEL,
+                        options=[{"label": label, "value": label} for label in LABELS],
+                        value=None,
+                        inline=True,
+                        class_name="mb-2",
+                        **_MEMORY,
+                    ),
+                    html.Div(descriptor_controls),
+                    dbc.Textarea(
+                        id=ids.NOTE,
+                        placeholder="Note",
+                        rows=2,
+                        size="sm",
+                        class_name="mb-2",
+                        **_MEMORY,
+                    ),
+                    dbc.InputGroup(
+                        [
+                            dbc.InputGroupText("Annotator"),
+                            dbc.Input(id=ids.ANNOTATOR, placeholder="your name", debounce=True),
+                        ],
+                        size="sm",
+                        class_name="mb-2",
+                    ),
+                    html.Div(
+                        [
+                            dbc.Button(
+                                "Save",
+                                id=ids.SAVE_BUTTON,
+                                color="success",
+                                size="sm",
+                                class_name="me-2",
+                                disabled=True,
+                            ),
+                            dbc.Button(
+                                "Download SVG",
+                                id=ids.DOWNLOAD_SVG_BUTTON,
+                                color="secondary",
+                                outline=True,
+                                size="sm",
+                                class_name="me-1",
+                                disabled=True,
+                            ),
+                            dbc.Button(
+                                "Download PNG mask",
+                                id=ids.DOWNLOAD_PNG_BUTTON,
+                                color="secondary",
+                                outline=True,
+                                size="sm",
+                                disabled=True,
+                            ),
+                        ],
+                        className="mb-2",
+                    ),
+                    html.Div(id=ids.SAVE_ALERT),
+                    dcc.Download(id=ids.DOWNLOAD_SVG),
+                    dcc.Download(id=ids.DOWNLOAD_PNG),
+                ]
+            ),
+        ],
+        class_name="mb-2",
+    )
+
+
+def layout(**_query):
+    """The annotate page."""
+    config = get_config()
+    left = dbc.Col(
+        [
+            html.Div(id=ids.SERVER_ALERT),
+            html.Div(id=ids.UPLOAD_ALERT),
+            dcc.Upload(
+                id=ids.IMAGE_UPLOAD,
+                children=html.Div(
+                    [
+                        html.Strong("Drop an ultrasound image here"),
+                        " or ",
+                        html.A("browse", href="#", className="link-primary"),
+                        html.Span(" — PNG, JPEG or DICOM", className="text-muted"),
+                    ]
+                ),
+                className="sonotrace-upload mb-2",
+                className_active="sonotrace-upload active",
+                multiple=False,
+            ),
+            html.Div(_views.image_info(None), id=ids.IMAGE_INFO, className="mb-2"),
+            _tool_bar(),
+            _sliders(config.default_vertices),
+            dcc.Loading(
+                [
+                    dcc.Graph(
+                        id=ids.ANNOTATION_GRAPH,
+                        figure=_figure.empty_figure(),
+                        config=_figure.GRAPH_CONFIG,
+                        style={"height": "68vh", "minHeight": "380px"},
+                    ),
+                    dcc.Store(id=ids.BOX_RESULT),
+                ],
+                id=ids.GRAPH_LOADING,
+                type="circle",
+                delay_show=350,
+                overlay_style={"visibility": "visible", "opacity": 0.6},
+            ),
+            html.Div(id=ids.EDIT_STATUS, className="small text-muted mt-1"),
+            html.Div(
+                "Click an outline to select it, then drag its vertices; double-click a "
+                "vertex to delete it. Draw region adds a closed outline; Box re-segment "
+                "asks the model again inside the box you draw.",
+                className="small text-muted",
+            ),
+        ],
+        lg=8,
+    )
+    right = dbc.Col(
+        [
+            dbc.Card(
+                [
+                    dbc.CardHeader("Measurements"),
+                    dbc.CardBody(html.Div(id=ids.MEASUREMENTS), class_name="py-2"),
+                ],
+                class_name="mb-2",
+            ),
+            dbc.Card(
+                [
+                    dbc.CardHeader("Classification"),
+                    dbc.CardBody(
+                        [
+                            dbc.Button(
+                                "Classify",
+                                id=ids.CLASSIFY_BUTTON,
+                                color="primary",
+                                size="sm",
+                                disabled=True,
+                                class_name="mb-1",
+                            ),
+                            dcc.Loading(
+                                [
+                                    dcc.Graph(
+                                        id=ids.PROBABILITY_GRAPH,
+                                        figure=_views.probability_figure(None),
+                                        config={"displayModeBar": False},
+                                        style={"height": "140px"},
+                                    ),
+                                    html.Div(id=ids.AI_LABEL),
+                                ],
+                                type="dot",
+                                delay_show=300,
+                            ),
+                        ],
+                        class_name="py-2",
+                    ),
+                ],
+                class_name="mb-2",
+            ),
+            _record_card(),
+        ],
+        lg=4,
+    )
+    return html.Div(
+        [
+            dcc.Store(id=ids.PAGE_LOAD, data=True),
+            dcc.Store(id=ids.BOX_REQUEST),
+            dcc.Store(id=ids.ERASE_DUMMY),
+            dbc.Row([left, right], class_name="g-3"),
+        ]
+    )
+
+
+# =========================================================================== helpers
+
+
+def _client() -> ModelServerClient:
+    config = get_config()
+    return ModelServerClient(config.model_server_url, timeout=config.request_timeout)
+
+
+def _server_alert(exc: ModelServerError, action: str):
+    if isinstance(exc, ModelServerUnavailable):
+        return _views.alert(
+            f"{exc.message} You can still draw, edit and save outlines by hand.",
+            "warning",
+            title=f"{action} unavailable.",
+            id="server-alert-message",
+        )
+    return _views.alert(exc.message, "danger", title=f"{action} failed.", id="server-alert-message")
+
+
+def _image_bytes(image_data: dict | None) -> bytes:
+    if not image_data:
+        raise PreventUpdate
+    return parse_data_url(image_data["contents"])
+
+
+def _shape(meta: dict) -> tuple[int, int]:
+    return (int(meta["height"]), int(meta["width"]))
+
+
+def _decode_mask(b64: str) -> np.ndarray:
+    return np.asarray(vectorizer.png_to_mask(base64.b64decode(b64)), dtype=bool)
+
+
+def _present(history: dict | None, meta: dict | None) -> dict:
+    if history and meta and history.get("image") == meta.get("sha256"):
+        return history["present"]
+    return _editing.empty_state()
+
+
+def _ai_for(ai: dict | None, meta: dict | None) -> dict | None:
+    """The AI result when it belongs to the open image."""
+    if ai and meta and ai.get("image") == meta.get("sha256"):
+        return ai
+    return None
+
+
+def _shapes_patch(paths, opacity, visible) -> Patch:
+    patch = Patch()
+    patch["layout"]["shapes"] = _figure.region_shapes(
+        paths,
+        fill_opacity=opacity if opacity is not None else _figure.DEFAULT_FILL_OPACITY,
+        visible=bool(visible) if visible is not None else True,
+    )
+    # A fresh editrevision makes plotly take these shapes as they are, instead of
+    # re-applying the user's last drag on top of an undo.
+    patch["layout"]["editrevision"] = time.time_ns()
+    return patch
+
+
+# =========================================================================== callbacks: server
+
+
+@callback(
+    Output(ids.SERVER_ALERT, "children"),
+    Output(ids.SERVER_STATUS, "children"),
+    Input(ids.PAGE_LOAD, "data"),
+)
+def check_server(_loaded):
+    """Tell the user at once when the model server cannot be reached."""
+    try:
+        health = _client().health()
+    except ModelServerError as exc:
+        return (
+            _server_alert(exc, "Auto-segmentation and classification"),
+            dbc.Badge("model server offline", color="warning", text_color="dark"),
+        )
+    model = health.get("model") or health.get("models") or {}
+    name = model.get("name") if isinstance(model, dict) else None
+    text = "model server ready" + (f" · {name}" if name else "")
+    return None, dbc.Badge(text, color="success")
+
+
+# =========================================================================== callbacks: image
+
+
+@callback(
+    Output(ids.IMAGE_META, "data"),
+    Output(ids.IMAGE_DATA, "data"),
+    Output(ids.ANNOTATION_GRAPH, "figure", allow_duplicate=True),
+    Output(ids.IMAGE_INFO, "children", allow_duplicate=True),
+    Output(ids.UPLOAD_ALERT, "children"),
+    Output(ids.FINAL_LABEL, "value"),
+    Output(ids.NOTE, "value"),
+    Output(ids.CLASSIFICATION, "data"),
+    Input(ids.IMAGE_UPLOAD, "contents"),
+    State(ids.IMAGE_UPLOAD, "filename"),
+    State(ids.IMAGE_META, "data"),
+    prevent_initial_call=True,
+)
+def open_image(contents, filename, current_meta):
+    """Decode the uploaded file and show it; a bad file only gets a message."""
+    if not contents:
+        raise PreventUpdate
+    name = filename or "image"
+    try:
+        image = decode_image(
+            parse_data_url(contents), name, max_bytes=get_config().max_upload_bytes
+        )
+    except ImageDecodeError as exc:
+        keep = " The open image and its outline are unchanged." if current_meta else ""
+        message = _views.alert(
+            f"{exc}{keep}", "danger", title="Cannot open this file.", id="upload-error"
+        )
+        no = dash.no_update
+        return no, no, no, no, message, no, no, no
+    meta = image.meta()
+    logger.info("opened %s (%s, %dx%d)", name, image.kind, image.width, image.height)
+    display = None if image.display_uri == contents else image.display_uri
+    figure = _figure.image_figure(image.display_uri, image.width, image.height, meta["sha256"])
+    same = bool(current_meta) and current_meta.get("sha256") == meta["sha256"]
+    no = dash.no_update
+    return (
+        meta,
+        {"contents": contents, "display": display},
+        figure,
+        _views.image_info(meta),
+        None,
+        no if same else None,
+        no if same else "",
+        no if same else None,
+    )
+
+
+@callback(
+    Output(ids.ANNOTATION_GRAPH, "figure"),
+    Output(ids.IMAGE_INFO, "children"),
+    Input(ids.PAGE_LOAD, "data"),
+    State(ids.IMAGE_META, "data"),
+    State(ids.IMAGE_DATA, "data"),
+    State(ids.HISTORY, "data"),
+    State(ids.OVERLAY_OPACITY, "value"),
+    State(ids.OVERLAY_VISIBLE, "value"),
+)
+def restore_workspace(_loaded, meta, image_data, history, opacity, visible):
+    """Coming back to the page shows the open image and its outline again."""
+    if not meta or not image_data:
+        raise PreventUpdate
+    uri = image_data.get("display") or image_data["contents"]
+    figure = _figure.image_figure(uri, meta["width"], meta["height"], meta["sha256"])
+    figure.update_layout(
+        shapes=_figure.region_shapes(
+            _present(history, meta)["paths"],
+            fill_opacity=opacity if opacity is not None else _figure.DEFAULT_FILL_OPACITY,
+            visible=visible is not False,
+        )
+    )
+    return figure, _views.image_info(meta)
+
+
+@callback(
+    Output(ids.SEGMENT_BUTTON, "disabled"),
+    Output(ids.CLASSIFY_BUTTON, "disabled"),
+    Output(ids.SAVE_BUTTON, "disabled"),
+    Output(ids.DOWNLOAD_SVG_BUTTON, "disabled"),
+    Output(ids.DOWNLOAD_PNG_BUTTON, "disabled"),
+    Input(ids.IMAGE_META, "data"),
+)
+def enable_actions(meta):
+    disabled = not meta
+    return (disabled,) * 5
+
+
+# =========================================================================== callbacks: model
+
+
+@callback(
+    Output(ids.AI_RESULT, "data"),
+    Output(ids.SERVER_ALERT, "children", allow_duplicate=True),
+    Input(ids.SEGMENT_BUTTON, "n_clicks"),
+    Input(ids.IMAGE_META, "data"),
+    State(ids.AUTO_SEGMENT, "value"),
+    State(ids.IMAGE_DATA, "data"),
+    State(ids.VERTEX_DENSITY, "value"),
+    prevent_initial_call=True,
+    running=[(Output(ids.SEGMENT_BUTTON, "disabled"), True, False)],
+)
+def segment(_clicks, meta, auto, image_data, max_vertices):
+    """``/predict`` on the open image; the outline arrives through the AI store."""
+    if not meta or not image_data:
+        raise PreventUpdate
+    if ctx.triggered_id == ids.IMAGE_META and auto is False:
+        raise PreventUpdate
+    started = time.perf_counter()
+    try:
+        result = _client().predict(
+            _image_bytes(image_data), meta["name"], max_vertices=int(max_vertices or 32)
+        )
+    except ModelServerError as exc:
+        logger.warning("segmentation failed: %s", exc.message)
+        return dash.no_update, _server_alert(exc, "Auto-segmentation")
+    if (result["width"], result["height"]) != (meta["width"], meta["height"]):
+        message = (
+            f"The model server segmented a {result['width']}x{result['height']} image, "
+            f"but this one is {meta['width']}x{meta['height']}."
+        )
+        return dash.no_update, _views.alert(message, "danger", title="Auto-segmentation failed.")
+    logger.info("segmented %s in %.0f ms", meta["name"], 1000 * (time.perf_counter() - started))
+    return {
+        "image": meta["sha256"],
+        "paths": [p for p in result["paths"] if _shapes.is_region(p)],
+        "mask": result["mask"],
+        "model": result.get("model"),
+    }, None
+
+
+@callback(
+    Output(ids.BOX_RESULT, "data"),
+    Output(ids.SERVER_ALERT, "children", allow_duplicate=True),
+    Input(ids.BOX_REQUEST, "data"),
+    State(ids.IMAGE_META, "data"),
+    State(ids.IMAGE_DATA, "data"),
+    State(ids.VERTEX_DENSITY, "value"),
+    prevent_initial_call=True,
+)
+def segment_box(request, meta, image_data, max_vertices):
+    """``/predict`` restricted to the box the user drew."""
+    if not request or not meta or request.get("image") != meta.get("sha256"):
+        raise PreventUpdate
+    try:
+        result = _client().predict(
+            _image_bytes(image_data),
+            meta["name"],
+            box=request["box"],
+            max_vertices=int(max_vertices or 32),
+        )
+    except ModelServerError as exc:
+        return dash.no_update, _server_alert(exc, "Box re-segmentation")
+    return {"image": meta["sha256"], "box": request["box"], "mask": result["mask"]}, None
+
+
+@callback(
+    Output(ids.CLASSIFICATION, "data", allow_duplicate=True),
+    Output(ids.SERVER_ALERT, "children", allow_duplicate=True),
+    Input(ids.CLASSIFY_BUTTON, "n_clicks"),
+    State(ids.IMAGE_META, "data"),
+    State(ids.IMAGE_DATA, "data"),
+    State(ids.HISTORY, "data"),
+    prevent_initial_call=True,
+    running=[(Output(ids.CLASSIFY_BUTTON, "disabled"), True, False)],
+)
+def classify(_clicks, meta, image_data, history):
+    """``/classify`` with the corrected outline as the lesion mask."""
+    if not meta:
+        raise PreventUpdate
+    paths = _present(history, meta)["paths"]
+    mask = _shapes.paths_to_mask(paths, _shape(meta))
+    try:
+        result = _client().classify(
+            _image_bytes(image_data), meta["name"], mask_png=vectorizer.mask_to_png(mask)
+        )
+    except ModelServerError as exc:
+        return dash.no_update, _server_alert(exc, "Classification")
+    return {
+        "image": meta["sha256"],
+        "label": result["label"],
+        "probabilities": result["probabilities"],
+        "model": result.get("model"),
+        "paths": paths,
+    }, None
+
+
+@callback(
+    Output(ids.PROBABILITY_GRAPH, "figure"),
+    Output(ids.AI_LABEL, "children"),
+    Input(ids.CLASSIFICATION, "data"),
+    Input(ids.HISTORY, "data"),
+    State(ids.IMAGE_META, "data"),
+)
+def show_classification(classification, history, meta):
+    if not classification or not meta or classification.get("image") != meta.get("sha256"):
+        return _views.probability_figure(None), _views.ai_label(None)
+    stale = classification.get("paths") != _present(history, meta)["paths"]
+    trigger = ctx.triggered_id
+    figure = _views.probability_figure(classification) if trigger != ids.HISTORY else dash.no_update
+    return figure, _views.ai_label(classification, stale=stale)
+
+
+# =========================================================================== callbacks: editing
+
+
+@callback(
+    Output(ids.HISTORY, "data"),
+    Output(ids.ANNOTATION_GRAPH, "figure", allow_duplicate=True),
+    Output(ids.BOX_REQUEST, "data"),
+    Output(ids.UNDO_BUTTON, "disabled"),
+    Output(ids.REDO_BUTTON, "disabled"),
+    Output(ids.RESET_BUTTON, "disabled"),
+    Input(ids.IMAGE_META, "data"),
+    Input(ids.AI_RESULT, "data"),
+    Input(ids.BOX_RESULT, "data"),
+    Input(ids.ANNOTATION_GRAPH, "relayoutData"),
+    Input(ids.UNDO_BUTTON, "n_clicks"),
+    Input(ids.REDO_BUTTON, "n_clicks"),
+    Input(ids.RESET_BUTTON, "n_clicks"),
+    Input(ids.VERTEX_DENSITY, "value"),
+    Input(ids.OVERLAY_OPACITY, "value"),
+    Input(ids.OVERLAY_VISIBLE, "value"),
+    State(ids.HISTORY, "data"),
+    prevent_initial_call=True,
+)
+def edit(
+    meta, ai, box_result, relayout, _undo, _redo, _reset, max_vertices, opacity, visible, history
+):
+    """Every change of the outline goes through here and onto the undo history."""
+    if not meta:
+        raise PreventUpdate
+    triggers = ctx.triggered_prop_ids.values() if ctx.triggered_prop_ids else []
+    triggered = set(triggers)
+    sha = meta["sha256"]
+    if not history or history.get("image") != sha:
+        # A new image starts a new history; the same image opened again keeps its edits.
+        history = _history.new_history(_editing.empty_state(), image=sha)
+    before = history
+    shape = _shape(meta)
+    ai = _ai_for(ai, meta)
+    box_request = dash.no_update
+    redraw = False
+
+    if ids.AI_RESULT in triggered and ai:
+        history = _history.push(history, _editing.make_state(ai["paths"], "ai", base="ai"))
+    if ids.BOX_RESULT in triggered and box_result and box_result.get("image") == sha:
+        state = _editing.merge_box(
+            history["present"]["paths"],
+            box_result["box"],
+            _decode_mask(box_result["mask"]),
+            shape,
+            int(max_vertices or 32),
+        )
+        history = _history.push(history, state)
+    if ids.ANNOTATION_GRAPH in triggered:
+        change = _shapes.apply_relayout(history["present"]["paths"], relayout)
+        if change.boxes:
+            box = _shapes.clip_box(change.boxes[-1], shape[1], shape[0])
+            if box is not None:
+                box_request = {"image": sha, "box": list(box), "at": time.time_ns()}
+            redraw = True  # remove the drawn rectangle from the graph
+        if change.paths is not None:
+            history = _history.push(history, _editing.make_state(change.paths, "edit"))
+    if ids.UNDO_BUTTON in triggered:
+        history = _history.undo(history)
+    if ids.REDO_BUTTON in triggered:
+        history = _history.redo(history)
+    if ids.RESET_BUTTON in triggered and ai:
+        history = _history.push(history, _editing.make_state(ai["paths"], "reset", base="ai"))
+    if ids.VERTEX_DENSITY in triggered and max_vertices:
+        present = history["present"]
+        if present["paths"] or present.get("base"):
+            ai_mask = _decode_mask(ai["mask"]) if ai and present.get("base") == "ai" else None
+            history = _history.push(
+                history, _editing.revectorize(present, int(max_vertices), shape, ai_mask)
+            )
+    if triggered & {ids.OVERLAY_OPACITY, ids.OVERLAY_VISIBLE, ids.IMAGE_META}:
+        redraw = True
+
+    changed = history != before
+    if not changed and not redraw and box_request is dash.no_update:
+        raise PreventUpdate
+    figure = _shapes_patch(history["present"]["paths"], opacity, visible)
+    return (
+        history,
+        figure,
+        box_request,
+        not _history.can_undo(history),
+        not _history.can_redo(history),
+        ai is None,
+    )
+
+
+# Erasing the *selected* region needs plotly's notion of the active shape, which only
+# the browser knows; relayout drops it and plotly reports the new shape list through
+# relayoutData, which edit() then records like any other change.
+clientside_callback(
+    """
+    function(n) {
+        if (!n) { return window.dash_clientside.no_update; }
+        var gd = document.querySelector('#annotation-graph .js-plotly-plot');
+        if (!gd || !gd._fullLayout) { return window.dash_clientside.no_update; }
+        var i = gd._fullLayout._activeShapeIndex;
+        if (typeof i !== 'number' || i < 0) { return 'no-selection'; }
+        var shapes = (gd.layout.shapes || []).filter(function(s, k) { return k !== i; });
+        window.Plotly.relayout(gd, {shapes: shapes});
+        return 'erased-' + n;
+    }
+    """,
+    Output(ids.ERASE_DUMMY, "data"),
+    Input(ids.ERASE_BUTTON, "n_clicks"),
+    prevent_initial_call=True,
+)
+
+
+@callback(
+    Output(ids.ANNOTATION_GRAPH, "figure", allow_duplicate=True),
+    Input(ids.TOOL, "value"),
+    State(ids.IMAGE_META, "data"),
+    prevent_initial_call=True,
+)
+def choose_tool(tool, meta):
+    """Pan, zoom, draw a region or draw a re-segmentation box."""
+    if not meta or tool not in _figure.TOOL_DRAGMODES:
+        raise PreventUpdate
+    patch = Patch()
+    patch["layout"]["dragmode"] = _figure.TOOL_DRAGMODES[tool]
+    patch["layout"]["newshape"] = _figure.newshape_style(tool)
+    return patch
+
+
+@callback(
+    Output(ids.MEASUREMENTS, "children"),
+    Output(ids.EDIT_STATUS, "children"),
+    Input(ids.HISTORY, "data"),
+    Input(ids.IMAGE_META, "data"),
+)
+def measure(history, meta):
+    """Live measurements of the current outline."""
+    if not meta:
+        return _views.measurements_table(None), ""
+    present = _present(history, meta)
+    mask = _shapes.paths_to_mask(present["paths"], _shape(meta))
+    summary = _measurements.summarize(mask, meta.get("pixel_spacing_mm"))
+    steps = len(history["past"]) if history and history.get("image") == meta["sha256"] else 0
+    status = (
+        f"{len(present['paths'])} region(s) · {_shapes.vertex_count(present['paths'])} vertices"
+        f" · last change: {present['action']} · {steps} undo step(s)"
+    )
+    return _views.measurements_table(summary), html.Span(
+        status, id="edit-status-text", **{"data-regions": str(len(present["paths"]))}
+    )
+
+
+# =========================================================================== callbacks: record
+
+
+@callback(
+    Output(ids.ANNOTATOR, "value"),
+    Output(ids.ANNOTATOR_STORE, "data"),
+    Input(ids.ANNOTATOR, "value"),
+    Input(ids.ANNOTATOR_STORE, "data"),
+)
+def remember_annotator(typed, stored):
+    """The annotator's name is typed once and kept in the browser's local storage."""
+    if ctx.triggered_id == ids.ANNOTATOR:
+        return dash.no_update, (typed or "").strip()
+    return stored or "", dash.no_update
+
+
+def _current_geometry(meta, history):
+    paths = _present(history, meta)["paths"]
+    svg = _shapes.paths_to_svg(paths, int(meta["width"]), int(meta["height"]))
+    # The saved mask is the saved SVG rasterised, so the two can never disagree.
+    mask = (
+        np.asarray(vectorizer.svg_to_mask(svg), dtype=bool)
+        if paths
+        else np.zeros(_shape(meta), dtype=bool)
+    )
+    return paths, svg, mask
+
+
+@callback(
+    Output(ids.SAVE_ALERT, "children"),
+    Input(ids.SAVE_BUTTON, "n_clicks"),
+    State(ids.IMAGE_META, "data"),
+    State(ids.HISTORY, "data"),
+    State(ids.AI_RESULT, "data"),
+    State(ids.CLASSIFICATION, "data"),
+    State(ids.FINAL_LABEL, "value"),
+    State(ids.NOTE, "value"),
+    State(ids.ANNOTATOR, "value"),
+    *[State(ids.descriptor(name), "value") for name in DESCRIPTOR_OPTIONS],
+    prevent_initial_call=True,
+    running=[(Output(ids.SAVE_BUTTON, "disabled"), True, False)],
+)
+def save(_clicks, meta, history, ai, classification, final_label, note, annotator, *descriptors):
+    """Save the edited outline, masks and record as the image's next version."""
+    if not meta:
+        raise PreventUpdate
+    if not (annotator or "").strip():
+        return _views.alert(
+            "Enter your name in Annotator before saving.",
+            "warning",
+            title="Not saved.",
+            id="save-result",
+        )
+    paths, svg, mask = _current_geometry(meta, history)
+    ai = _ai_for(ai, meta)
+    ai_mask = _decode_mask(ai["mask"]) if ai else None
+    if classification and classification.get("image") != meta["sha256"]:
+        classification = None
+    summary = _measurements.summarize(mask, meta.get("pixel_spacing_mm"))
+    try:
+        record = build_record(
+            image=meta,
+            annotator=annotator,
+            final_mask=mask,
+            ai_mask=ai_mask,
+            final_label=final_label,
+            descriptors=dict(zip(DESCRIPTOR_OPTIONS, descriptors, strict=True)),
+            note=note or "",
+            measurements=summary,
+            model=ai.get("model") if ai else None,
+            classification=classification,
+            vertices=_shapes.vertex_count(paths),
+        )
+        record["ai"]["classified_outline_is_final"] = (
+            None if not classification else classification.get("paths") == paths
+        )
+        saved = AnnotationStore(get_config().data_dir).save(
+            meta["sha256"],
+            svg=svg,
+            mask_png=vectorizer.mask_to_png(mask),
+            ai_mask_png=vectorizer.mask_to_png(ai_mask) if ai_mask is not None else None,
+            record=record,
+        )
+    except ValueError as exc:
+        return _views.alert(str(exc), "danger", title="Not saved.", id="save-result")
+    except OSError as exc:
+        logger.exception("saving failed")
+        return _views.alert(
+            f"The annotation could not be written: {exc}",
+            "danger",
+            title="Not saved.",
+            id="save-result",
+        )
+    dice = record["agreement"]["dice_ai_vs_final"]
+    details = f"Version {saved.version} saved in {saved.folder}."
+    if dice is not None:
+        details += f" Dice AI vs final: {dice:.3f}."
+    if not final_label:
+        details += " No final label was set."
+    return html.Div(
+        _views.alert(details, "success", title="Saved."),
+        id="save-result",
+        **{"data-version": str(saved.version), "data-folder": str(saved.folder)},
+    )
+
+
+def _download_name(meta, suffix):
+    stem = meta["name"].rsplit(".", 1)[0] or "image"
+    return f"{stem}_outline{suffix}"
+
+
+@callback(
+    Output(ids.DOWNLOAD_SVG, "data"),
+    Input(ids.DOWNLOAD_SVG_BUTTON, "n_clicks"),
+    State(ids.IMAGE_META, "data"),
+    State(ids.HISTORY, "data"),
+    prevent_initial_call=True,
+)
+def download_svg(_clicks, meta, history):
+    if not meta:
+        raise PreventUpdate
+    _, svg, _ = _current_geometry(meta, history)
+    return dcc.send_string(svg, _download_name(meta, ".svg"), type="image/svg+xml")
+
+
+@callback(
+    Output(ids.DOWNLOAD_PNG, "data"),
+    Input(ids.DOWNLOAD_PNG_BUTTON, "n_clicks"),
+    State(ids.IMAGE_META, "data"),
+    State(ids.HISTORY, "data"),
+    prevent_initial_call=True,
+)
+def download_png(_clicks, meta, history):
+    if not meta:
+        raise PreventUpdate
+    _, _, mask = _current_geometry(meta, history)
+    return dcc.send_bytes(
+        vectorizer.mask_to_png(mask), _download_name(meta, "_mask.png"), type="image/png"
+    )

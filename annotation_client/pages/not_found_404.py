@@ -1,0 +1,20 @@
+"""The page shown for an unknown address."""
+
+import dash
+import dash_bootstrap_components as dbc
+from dash import html
+
+dash.register_page(__name__, path="/404", name="Not found", title="SonoTrace · Not found")
+
+
+def layout(**_query):
+    return dbc.Alert(
+        [
+            html.H4("Page not found", className="alert-heading"),
+            html.P("There is no page at this address."),
+            dbc.Button("Back to Annotate", href="/", color="primary", size="sm"),
+        ],
+        color="light",
+        class_name="mt-4",
+        id="not-found",
+    )
