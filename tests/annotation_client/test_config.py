@@ -1,0 +1,43 @@
+from pathlib import Path
+
+import pytest
+
+from annotation_client import ClientConfig
+
+
+def test_defaults_without_environment():
+    config = ClientConfig.load(environ={})
+    assert config.model_server_url == "http://127.0.0.1:5000"
+    assert config.request_timeout == 30.0
+    assert config.auto_segment is True
+
+
+def test_environment_then_mapping_override():
+    environ = {
+        "SONOTRACE_MODEL_SERVER_URL": "http://server:5000/",
+        "SONOTRACE_DATA_DIR": "/tmp/annotations",
+        "SONOTRACE_REQUEST_TIMEOUT": "2.5",
+        "SONOTRACE_AUTO_SEGMENT": "off",
+    }
+    config = ClientConfig.load({"request_timeout": 9, "SONOTRACE_DEFAULT_VERTICES": "48"}, environ)
+    assert config.model_server_url == "http://server:5000"
+    assert config.data_dir == Path("/tmp/annotations")
+    assert config.request_timeout == 9.0
+    assert config.auto_segment is False
+    assert config.default_vertices == 48
+    assert config.max_upload_bytes == 20 * 1024 * 1024
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "match"),
+    [
+        ("MODEL_SERVER_URL", "server:5000", "MODEL_SERVER_URL"),
+        ("REQUEST_TIMEOUT", "-1", "REQUEST_TIMEOUT"),
+        ("AUTO_SEGMENT", "maybe", "AUTO_SEGMENT"),
+        ("DEFAULT_VERTICES", "2", "DEFAULT_VERTICES"),
+        ("NO_SUCH_SETTING", "1", "unknown"),
+    ],
+)
+def test_bad_settings_are_refused_by_name(key, value, match):
+    with pytest.raises(ValueError, match=match):
+        ClientConfig.load({key: value}, environ={})

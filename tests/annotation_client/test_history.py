@@ -1,0 +1,78 @@
+import pytest
+
+from annotation_client import _history as h
+
+
+def test_push_undo_redo_walks_back_and_forth():
+    history = h.new_history({"paths": []}, image="abc")
+    for n in range(1, 4):
+        history = h.push(history, {"paths": [f"p{n}"]})
+    assert history["present"] == {"paths": ["p3"]}
+    assert len(history["past"]) == 3
+
+    history = h.undo(h.undo(history))
+    assert history["present"] == {"paths": ["p1"]}
+    assert [s["paths"] for s in history["future"]] == [["p2"], ["p3"]]
+    history = h.redo(history)
+    assert history["present"] == {"paths": ["p2"]}
+    assert history["image"] == "abc"
+
+
+def test_push_after_undo_drops_the_redo_branch():
+    history = h.push(h.push(h.new_history(0), 1), 2)
+    history = h.push(h.undo(history), 5)
+    assert history["present"] == 5
+    assert history["future"] == []
+    assert not h.can_redo(history)
+    assert h.undo(history)["present"] == 1
+
+
+def test_undo_and_redo_at_the_ends_change_nothing():
+    history = h.new_history("only")
+    assert h.undo(history) == history
+    assert h.redo(history) == history
+    assert not h.can_undo(history) and not h.can_redo(history)
+    assert not h.can_undo(None)
+
+
+def test_pushing_the_present_again_adds_no_step():
+    history = h.push(h.new_history({"paths": ["a"]}), {"paths": ["b"]})
+    again = h.push(history, {"paths": ["b"]})
+    assert again == history
+    assert len(again["past"]) == 1
+
+
+def test_functions_never_mutate_their_argument():
+    state = {"paths": ["a"]}
+    history = h.new_history(state)
+    state["paths"].append("mutated later")
+    assert history["present"] == {"paths": ["a"]}
+    snapshot = {"past": list(history["past"]), "present": dict(history["present"])}
+    pushed = h.push(history, {"paths": ["b"]})
+    pushed["present"]["paths"].append("x")
+    assert history["present"] == snapshot["present"]
+    assert history["past"] == snapshot["past"]
+    undone = h.undo(pushed)
+    undone["present"]["paths"].append("y")
+    assert h.undo(pushed)["present"] == {"paths": ["a"]}
+
+
+def test_limit_keeps_only_the_newest_undo_steps():
+    history = h.new_history(0)
+    for n in range(1, 11):
+        history = h.push(history, n, limit=3)
+    assert history["past"] == [7, 8, 9]
+    for _ in range(5):
+        history = h.undo(history)
+    assert history["present"] == 7
+
+
+def test_bad_input_raises_naming_the_parameter():
+    with pytest.raises(TypeError, match="history"):
+        h.undo(["not", "a", "dict"])
+    with pytest.raises(ValueError, match="missing"):
+        h.redo({"past": []})
+    with pytest.raises(ValueError, match="limit"):
+        h.push(h.new_history(0), 1, limit=0)
+    with pytest.raises(TypeError, match="image"):
+        h.new_history(0, image=3)

@@ -1,0 +1,148 @@
+import base64
+import hashlib
+import io
+
+import numpy as np
+import pydicom
+import pytest
+from PIL import Image
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian, UltrasoundImageStorage, generate_uid
+
+from annotation_client import ImageDecodeError, decode_image, parse_data_url
+
+
+def _png(array, mode=None):
+    buffer = io.BytesIO()
+    Image.fromarray(array, mode).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _gradient(h=20, w=30):
+    return (np.arange(h * w).reshape(h, w) % 256).astype(np.uint8)
+
+
+def _dicom(pixels, *, spacing=None, regions_cm=None, photometric="MONOCHROME2", frames=None):
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = UltrasoundImageStorage
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID = UltrasoundImageStorage
+    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+    ds.Modality = "US"
+    ds.PhotometricInterpretation = photometric
+    ds.SamplesPerPixel = 1
+    ds.Rows, ds.Columns = pixels.shape[-2:]
+    ds.BitsAllocated = ds.BitsStored = 8 * pixels.dtype.itemsize
+    ds.HighBit = ds.BitsStored - 1
+    ds.PixelRepresentation = 0
+    if frames:
+        ds.NumberOfFrames = frames
+    if spacing:
+        ds.PixelSpacing = list(spacing)
+    if regions_cm:
+        region = Dataset()
+        region.PhysicalUnitsXDirection = 3
+        region.PhysicalUnitsYDirection = 3
+        region.PhysicalDeltaX, region.PhysicalDeltaY = regions_cm
+        ds.SequenceOfUltrasoundRegions = [region]
+    ds.PixelData = pixels.tobytes()
+    buffer = io.BytesIO()
+    pydicom.dcmwrite(buffer, ds, enforce_file_format=True)
+    return buffer.getvalue()
+
+
+def test_grey_png_keeps_pixels_and_reports_size_and_hash():
+    pixels = _gradient()
+    data = _png(pixels)
+    image = decode_image(data, "scan.png")
+    assert image.kind == "png"
+    assert (image.width, image.height) == (30, 20)
+    np.testing.assert_array_equal(image.pixels, pixels)
+    assert image.sha256 == hashlib.sha256(data).hexdigest()
+    assert image.pixel_spacing_mm is None
+    # The browser is shown the uploaded PNG itself, no re-encoding.
+    assert image.display_uri == "data:image/png;base64," + base64.b64encode(data).decode()
+    meta = image.meta()
+    assert meta["size_bytes"] == len(data) and meta["name"] == "scan.png"
+
+
+def test_rgb_png_and_jpeg():
+    rgb = np.stack([_gradient()] * 3, axis=-1)
+    assert decode_image(_png(rgb), "c.png").pixels.shape == (20, 30, 3)
+    buffer = io.BytesIO()
+    Image.fromarray(_gradient()).save(buffer, format="JPEG", quality=95)
+    image = decode_image(buffer.getvalue(), "x.jpg")
+    assert image.kind == "jpeg" and image.pixels.shape == (20, 30)
+    assert image.display_uri.startswith("data:image/jpeg;base64,")
+
+
+def test_sixteen_bit_png_is_scaled_to_eight_bits():
+    pixels = (np.arange(600).reshape(20, 30) * 100).astype(np.uint16)
+    image = decode_image(_png(pixels), "deep.png")
+    assert image.pixels.dtype == np.uint8
+    assert image.pixels.min() == 0 and image.pixels.max() == 255
+
+
+def test_dicom_first_frame_with_pixel_spacing():
+    frames = np.stack([_gradient(), 255 - _gradient()])
+    data = _dicom(frames, spacing=(0.1, 0.2), frames=2)
+    image = decode_image(data, "us.dcm")
+    assert image.kind == "dicom"
+    assert image.pixel_spacing_mm == (0.1, 0.2)
+    np.testing.assert_array_equal(image.pixels, _gradient())
+    assert image.display_uri.startswith("data:image/png;base64,")
+
+
+def test_dicom_ultrasound_region_calibration_in_cm():
+    image = decode_image(_dicom(_gradient(), regions_cm=(0.02, 0.015)), "noext")
+    assert image.pixel_spacing_mm == pytest.approx((0.15, 0.2))
+
+
+def test_dicom_monochrome1_is_inverted():
+    pixels = _gradient()
+    image = decode_image(_dicom(pixels, photometric="MONOCHROME1"), "m1.dcm")
+    np.testing.assert_array_equal(image.pixels, 255 - pixels)
+
+
+@pytest.mark.parametrize(
+    ("data", "name", "match"),
+    [
+        (b"", "empty.png", "empty"),
+        (b"hello, I am text", "notes.txt", "not a PNG, JPEG or DICOM"),
+        (b"\x89PNG\r\n\x1a\n" + b"\x00" * 40, "broken.png", "not a PNG|damaged"),
+        (b"\x00" * 300, "fake.dcm", "DICOM"),
+    ],
+)
+def test_bad_files_raise_a_readable_error(data, name, match):
+    with pytest.raises(ImageDecodeError, match=match):
+        decode_image(data, name)
+
+
+def test_other_formats_and_tiny_and_oversized_files_are_refused():
+    buffer = io.BytesIO()
+    Image.fromarray(_gradient()).save(buffer, format="GIF")
+    with pytest.raises(ImageDecodeError, match="GIF"):
+        decode_image(buffer.getvalue(), "a.gif")
+    with pytest.raises(ImageDecodeError, match="pixels"):
+        decode_image(_png(_gradient(4, 4)), "tiny.png")
+    with pytest.raises(ImageDecodeError, match="limit"):
+        decode_image(_png(_gradient()), "big.png", max_bytes=10)
+
+
+def test_data_url_round_trip_and_errors():
+    data = _png(_gradient())
+    url = "data:image/png;base64," + base64.b64encode(data).decode()
+    assert parse_data_url(url) == data
+    for bad in ("not a url", "data:image/png,rawdata", "data:image/png;base64,@@@"):
+        with pytest.raises(ImageDecodeError):
+            parse_data_url(bad)
+
+
+def test_a_busi_image_opens(busi_dir):
+    path = sorted((busi_dir / "benign").glob("benign (*).png"))[0]
+    image = decode_image(path.read_bytes(), path.name)
+    reference = np.asarray(Image.open(path))
+    assert image.pixels.shape[:2] == reference.shape[:2]

@@ -1,0 +1,123 @@
+import datetime as dt
+import json
+
+import numpy as np
+import pytest
+
+from annotation_client import _record as r
+
+IMAGE = {"sha256": "ab" * 32, "name": "benign (1).png", "width": 6, "height": 4}
+
+
+def _masks():
+    ai = np.zeros((4, 6), bool)
+    ai[1:3, 1:4] = True  # 6 pixels
+    final = np.zeros((4, 6), bool)
+    final[1:3, 2:5] = True  # 6 pixels, 4 shared with ai
+    return ai, final
+
+
+def test_dice_and_iou_on_hand_made_masks():
+    ai, final = _masks()
+    assert r.dice(ai, final) == pytest.approx(2 * 4 / 12)
+    assert r.iou(ai, final) == pytest.approx(4 / 8)
+    assert r.dice(ai, ai) == 1.0
+    empty = np.zeros_like(ai)
+    assert r.dice(empty, empty) == 1.0
+    assert r.dice(ai, empty) == 0.0
+    with pytest.raises(ValueError, match="shape"):
+        r.dice(ai, final[:, :5])
+
+
+def test_record_holds_everything_and_is_json():
+    ai, final = _masks()
+    when = dt.datetime(2024, 5, 6, 7, 8, 9, tzinfo=dt.UTC)
+    record = r.build_record(
+        image=IMAGE,
+        annotator="  Dr. Ada  ",
+        final_mask=final,
+        ai_mask=ai,
+        final_label="malignant",
+        descriptors={"shape": "irregular", "margin": ["spiculated", "angular"], "assessment": "4C"},
+        note=" grows since last visit ",
+        measurements={"count": 1, "area_px": np.float64(6.0), "regions": []},
+        model={"name": "unet", "version": "1.2", "extra": "dropped"},
+        classification={
+            "label": "benign",
+            "probabilities": {"normal": 0.1, "benign": 0.6, "malignant": 0.3},
+            "model": {"name": "clf", "version": "3"},
+        },
+        vertices=17,
+        saved_at=when,
+    )
+    json.dumps(record, allow_nan=False)
+    assert record["saved_at"] == "2024-05-06T07:08:09Z"
+    assert record["annotator"] == "Dr. Ada"
+    assert record["image"]["sha256"] == IMAGE["sha256"]
+    assert record["model"] == {
+        "segmentation": {"name": "unet", "version": "1.2"},
+        "classification": {"name": "clf", "version": "3"},
+    }
+    assert record["ai"]["label"] == "benign"
+    assert record["ai"]["probabilities"]["malignant"] == 0.3
+    assert record["final"]["label"] == "malignant"
+    assert record["final"]["note"] == "grows since last visit"
+    assert record["final"]["descriptors"]["margin"] == ["angular", "spiculated"]
+    assert record["final"]["descriptors"]["orientation"] is None
+    assert record["agreement"]["dice_ai_vs_final"] == pytest.approx(2 / 3)
+    assert record["agreement"]["edited"] is True
+    assert isinstance(record["measurements"]["area_px"], float)
+
+
+def test_record_without_ai():
+    _, final = _masks()
+    record = r.build_record(image=IMAGE, annotator="B", final_mask=final)
+    assert record["agreement"] == {"dice_ai_vs_final": None, "edited": None}
+    assert record["ai"] == {"segmented": False, "label": None, "probabilities": None}
+    assert record["final"]["label"] is None
+    assert record["saved_at"].endswith("Z")
+
+
+def test_unchanged_ai_outline_has_dice_one():
+    ai, _ = _masks()
+    record = r.build_record(image=IMAGE, annotator="B", final_mask=ai.copy(), ai_mask=ai)
+    assert record["agreement"] == {"dice_ai_vs_final": 1.0, "edited": False}
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"annotator": " "}, "annotator"),
+        ({"final_label": "cancer"}, "final_label"),
+        ({"final_mask": np.zeros((3, 6), bool)}, "final_mask"),
+        ({"ai_mask": np.zeros((4, 5), bool)}, "ai_mask"),
+        ({"descriptors": {"shape": "square"}}, "shape"),
+        ({"descriptors": {"colour": "red"}}, "unknown"),
+        ({"descriptors": {"assessment": ["3", "4A"]}}, "one value"),
+        ({"saved_at": dt.datetime(2024, 1, 1)}, "timezone"),
+        ({"classification": {"label": "x", "probabilities": {}}}, "label"),
+    ],
+)
+def test_bad_record_input_is_refused(kwargs, match):
+    _, final = _masks()
+    arguments = {"image": IMAGE, "annotator": "A", "final_mask": final} | kwargs
+    with pytest.raises(ValueError, match=match):
+        r.build_record(**arguments)
+
+
+def test_descriptor_lists_match_the_birads_lexicon_of_the_issue():
+    options = r.DESCRIPTOR_OPTIONS
+    assert options["shape"] == ("oval", "round", "irregular")
+    assert options["orientation"] == ("parallel", "not parallel")
+    assert set(options["margin"]) == {
+        "circumscribed",
+        "indistinct",
+        "angular",
+        "microlobulated",
+        "spiculated",
+    }
+    assert (
+        len(options["echo_pattern"]) == 6 and "complex cystic and solid" in options["echo_pattern"]
+    )
+    assert options["posterior_features"] == ("none", "enhancement", "shadowing", "combined")
+    assert options["assessment"] == ("2", "3", "4A", "4B", "4C", "5")

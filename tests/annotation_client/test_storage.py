@@ -1,0 +1,114 @@
+import json
+import os
+import threading
+
+import pytest
+
+from annotation_client import AnnotationStore, _storage
+
+SHA = "0123456789abcdef" * 4
+
+
+def _save(store, n=0, ai=True):
+    return store.save(
+        SHA,
+        svg=f"<svg>{n}</svg>",
+        mask_png=f"mask{n}".encode(),
+        ai_mask_png=b"ai" if ai else None,
+        record={"n": n},
+    )
+
+
+def test_each_save_is_a_new_version_and_nothing_is_overwritten(tmp_path):
+    store = AnnotationStore(tmp_path)
+    first = _save(store, 1)
+    second = _save(store, 2, ai=False)
+    assert (first.version, second.version) == (1, 2)
+    folder = tmp_path / SHA
+    assert sorted(p.name for p in folder.iterdir() if not p.name.startswith(".")) == [
+        "v001.json",
+        "v001.svg",
+        "v001_ai_mask.png",
+        "v001_mask.png",
+        "v002.json",
+        "v002.svg",
+        "v002_mask.png",
+    ]
+    assert (folder / "v001.svg").read_text() == "<svg>1</svg>"
+    assert (folder / "v002_mask.png").read_bytes() == b"mask2"
+    record = json.loads((folder / "v002.json").read_text())
+    assert record["n"] == 2 and record["version"] == 2
+    assert record["files"]["ai_mask"] is None
+    assert store.versions(SHA) == [1, 2]
+    assert store.load_record(SHA, 1)["files"]["svg"] == "v001.svg"
+
+
+def test_no_temporary_files_are_left_behind(tmp_path):
+    store = AnnotationStore(tmp_path)
+    _save(store)
+    leftovers = [p.name for p in (tmp_path / SHA).iterdir() if p.name.endswith(".tmp")]
+    assert leftovers == []
+
+
+def test_write_atomic_refuses_to_overwrite(tmp_path):
+    target = tmp_path / "x.json"
+    _storage.write_atomic(target, b"one")
+    with pytest.raises(FileExistsError):
+        _storage.write_atomic(target, b"two")
+    assert target.read_bytes() == b"one"
+
+
+def test_a_failed_write_leaves_no_partial_file(tmp_path, monkeypatch):
+    target = tmp_path / "y.svg"
+
+    def boom(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", boom)
+    with pytest.raises(OSError, match="disk full"):
+        _storage.write_atomic(target, b"data")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_interrupted_save_does_not_get_its_number_reused(tmp_path):
+    store = AnnotationStore(tmp_path)
+    _save(store)
+    # A crash after the SVG of version 2 but before its record:
+    (tmp_path / SHA / "v002.svg").write_text("<svg/>")
+    assert store.versions(SHA) == [1]
+    assert _save(store).version == 3
+
+
+def test_concurrent_saves_get_distinct_versions(tmp_path):
+    store = AnnotationStore(tmp_path)
+    versions, errors = [], []
+
+    def worker(n):
+        try:
+            versions.append(_save(store, n).version)
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert sorted(versions) == list(range(1, 9))
+
+
+@pytest.mark.parametrize("sha", ["../etc", "ABC", "0" * 63, SHA.upper()])
+def test_folder_names_must_be_hashes(tmp_path, sha):
+    with pytest.raises(ValueError, match="image_sha256"):
+        AnnotationStore(tmp_path).save(sha, svg="", mask_png=b"", record={})
+
+
+def test_bad_payload_types(tmp_path):
+    store = AnnotationStore(tmp_path)
+    with pytest.raises(TypeError, match="svg"):
+        store.save(SHA, svg=b"x", mask_png=b"", record={})
+    with pytest.raises(TypeError, match="mask_png"):
+        store.save(SHA, svg="x", mask_png="x", record={})
+    with pytest.raises(TypeError, match="record"):
+        store.save(SHA, svg="x", mask_png=b"x", record=[])
