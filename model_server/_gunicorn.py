@@ -45,6 +45,9 @@ class ModelServerApplication(BaseApplication):
             "preload_app": False,
             "proc_name": "sonotrace-model-server",
             "child_exit": self._child_exit,
+            # The control socket defaults to one path per user: a second server on the
+            # same machine would take it over. Nothing here uses gunicornc.
+            "control_socket_disable": True,
         }
         if os.path.isdir("/dev/shm"):
             # The heartbeat file on tmpfs: a busy disk cannot stall it into a timeout kill.

@@ -6,6 +6,8 @@ import io
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 from server_samples import (
     dicom_bytes,
@@ -18,7 +20,7 @@ from server_samples import (
 )
 
 from model_server import decode_image, decode_mask, sniff_format
-from model_server._errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
+from model_server._errors import ApiError, BadRequest, PayloadTooLarge, UnsupportedMediaType
 
 LIMIT = 1_000_000
 GREY = speckle_image(48, 64, seed=3)
@@ -251,3 +253,31 @@ def test_truncated_dicom_is_400():
 def test_dicom_pixel_limit_checked_before_decoding():
     with pytest.raises(PayloadTooLarge):
         decode(dicom_bytes(GREY), max_pixels=100)
+
+
+# --------------------------------------------------------------------------- fuzzing
+
+SEEDS = [png_bytes(GREY), jpeg_bytes(GREY), dicom_bytes(GREY), png16_bytes(GREY)]
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    seed=st.sampled_from(range(len(SEEDS))),
+    edits=st.lists(
+        st.tuples(st.integers(0, 10_000), st.binary(min_size=1, max_size=8)), max_size=4
+    ),
+    cut=st.one_of(st.none(), st.integers(0, 10_000)),
+)
+def test_corrupted_files_only_raise_client_errors(seed, edits, cut):
+    data = bytearray(SEEDS[seed])
+    for position, patch in edits:
+        position %= len(data)
+        data[position : position + len(patch)] = patch
+    if cut is not None:
+        data = data[: cut % (len(data) + 1)]
+    try:
+        image = decode(bytes(data))
+    except ApiError as exc:
+        assert exc.status in (400, 413, 415)
+    else:
+        assert image.pixels.dtype == np.uint8 and image.pixels.ndim in (2, 3)

@@ -1,0 +1,347 @@
+"""Every endpoint through Flask's test client, against the real models.
+
+Model outputs are never hard-coded: the API is compared with the bare
+``models.runtime`` on the same pixels, decoded independently with Pillow.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import re
+
+import numpy as np
+import pytest
+from server_samples import (
+    busi_image,
+    decode_png,
+    dicom_bytes,
+    jpeg_bytes,
+    palette_png_bytes,
+    png16_bytes,
+    png_bytes,
+    speckle_image,
+)
+
+SYNTHETIC = speckle_image(160, 200, seed=1)
+BUSI_NAMES = ["benign (13)", "normal (10)", "benign (11)", "malignant (10)", "benign (2)"]
+
+
+def post_file(client, url, data, *, field="image", filename="scan.png", extra=None, **kwargs):
+    form = {field: (io.BytesIO(data), filename)}
+    for name, (payload, fname) in (extra or {}).items():
+        form[name] = (io.BytesIO(payload), fname)
+    return client.post(url, data=form, content_type="multipart/form-data", **kwargs)
+
+
+def response_mask(body: dict) -> np.ndarray:
+    pixels = decode_png(base64.b64decode(body["mask"]))
+    assert pixels.dtype == np.uint8 and pixels.ndim == 2
+    assert set(np.unique(pixels)) <= {0, 255}
+    return pixels > 0
+
+
+def ring_vertex_counts(path: str) -> list[int]:
+    """Vertices of each ring of an absolute ``M x,y L x,y ... Z`` path."""
+    point = r"-?\d+(?:\.\d+)?,-?\d+(?:\.\d+)?"
+    return [len(re.findall(point, ring)) for ring in path.split("Z")[:-1]]
+
+
+# --------------------------------------------------------------------------- /health, /models
+
+
+def test_health_is_ok_once_models_are_loaded(client, runtime):
+    response = client.get("/health")
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["status"] == "ok"
+    assert body["model"]["name"] == runtime.info()["name"]
+    assert body["model"]["version"] == runtime.info()["version"]
+
+
+def test_models_lists_manifest_with_metrics_and_tasks(client, runtime):
+    response = client.get("/models")
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["runtime"] == runtime.info()
+    assert body["manifest"] == runtime.manifest
+    assert "metrics" in body["manifest"]
+    assert set(body["tasks"]) == {"segmentation", "classification", "vectorization"}
+    assert body["tasks"]["classification"]["labels"] == ["normal", "benign", "malignant"]
+    assert body["tasks"]["segmentation"]["model"]["name"] == runtime.info()["name"]
+
+
+# --------------------------------------------------------------------------- /predict
+
+
+def test_predict_multipart_matches_the_runtime(client, runtime):
+    response = post_file(client, "/predict", png_bytes(SYNTHETIC))
+    assert response.status_code == 200, response.get_data(as_text=True)
+    body = response.get_json()
+    assert (body["width"], body["height"]) == (200, 160)
+    mask = response_mask(body)
+    np.testing.assert_array_equal(mask, runtime.predict_mask(SYNTHETIC))
+    assert body["pixel_spacing_mm"] is None and body["box"] is None
+    assert body["model"] == {
+        "name": runtime.info()["name"],
+        "version": runtime.info()["version"],
+    }
+    assert {"decode", "segment", "vectorize", "encode", "total"} <= set(body["timing_ms"])
+    assert body["timing_ms"]["total"] >= body["timing_ms"]["segment"] > 0
+    assert 'width="200"' in body["svg"] and 'height="160"' in body["svg"]
+    assert len(body["paths"]) == len(body["regions"])
+    assert sum(r["area_px"] for r in body["regions"]) == pytest.approx(mask.sum(), rel=0.05)
+
+
+def test_predict_busi_images_raw_body_match_the_runtime(client, runtime, busi_dir):
+    non_empty = 0
+    for name in BUSI_NAMES:
+        data, pixels = busi_image(busi_dir, name)
+        response = client.post("/predict", data=data, content_type="image/png")
+        assert response.status_code == 200, name
+        body = response.get_json()
+        assert (body["height"], body["width"]) == pixels.shape[:2]
+        mask = response_mask(body)
+        np.testing.assert_array_equal(mask, runtime.predict_mask(pixels), err_msg=name)
+        non_empty += bool(mask.any())
+        areas = [r["area_px"] for r in body["regions"]]
+        assert sum(areas) == pytest.approx(mask.sum(), rel=0.05)
+        for region in body["regions"]:
+            x0, y0, x1, y1 = region["bbox"]
+            assert 0 <= x0 < x1 <= body["width"] and 0 <= y0 < y1 <= body["height"]
+
+
+def test_predict_accept_png_returns_the_mask_itself(client):
+    data = png_bytes(SYNTHETIC)
+    as_json = post_file(client, "/predict", data).get_json()
+    response = post_file(client, "/predict", data, headers={"Accept": "image/png"})
+    assert response.status_code == 200
+    assert response.mimetype == "image/png"
+    assert response.headers["X-Model-Version"] == as_json["model"]["version"]
+    np.testing.assert_array_equal(decode_png(response.data) > 0, response_mask(as_json))
+    # A browser's Accept (HTML first, */* last) still gets JSON.
+    browser = post_file(
+        client, "/predict", data, headers={"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+    )
+    assert browser.mimetype == "application/json"
+
+
+def test_predict_box_segments_inside_the_box_only(client, runtime, busi_dir):
+    candidates = []
+    for name in BUSI_NAMES:
+        data, pixels = busi_image(busi_dir, name)
+        h, w = pixels.shape[:2]
+        box = (w // 4, h // 5, 3 * w // 4, 4 * h // 5)
+        reference = runtime.predict_mask(pixels, box=box)
+        candidates.append((reference.sum(), name, data, box, reference))
+    area, name, data, box, reference = max(candidates, key=lambda c: c[0])
+    assert area > 0, "no candidate image gives a mask inside its box; the test would be vacuous"
+    query = ",".join(map(str, box))
+    response = client.post(f"/predict?box={query}", data=data, content_type="image/png")
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["box"] == list(box)
+    mask = response_mask(body)
+    np.testing.assert_array_equal(mask, reference, err_msg=name)
+    x0, y0, x1, y1 = box
+    outside = mask.copy()
+    outside[y0:y1, x0:x1] = False
+    assert not outside.any()
+
+
+def test_predict_box_is_clipped_to_the_image(client):
+    response = post_file(client, "/predict?box=-50,20.5,150,1000", png_bytes(SYNTHETIC))
+    assert response.status_code == 200
+    assert response.get_json()["box"] == [0, 20, 150, 160]
+
+
+@pytest.mark.parametrize(
+    "box",
+    ["1,2,3", "a,b,c,d", "10,10,5,50", "10,50,60,50", "nan,0,10,10", "0,0,inf,10",
+     "500,500,600,600", "0,0,3,3", "1,2,3,4,5"],
+)
+def test_predict_bad_box_is_400(client, box):
+    response = post_file(client, f"/predict?box={box}", png_bytes(SYNTHETIC))
+    assert response.status_code == 400
+    assert "box" in response.get_json()["error"]["message"]
+
+
+@pytest.mark.parametrize("value", ["abc", "2", "100000", "-5", "3.5"])
+def test_predict_bad_max_vertices_is_400(client, value):
+    response = post_file(client, f"/predict?max_vertices={value}", png_bytes(SYNTHETIC))
+    assert response.status_code == 400
+    assert "max_vertices" in response.get_json()["error"]["message"]
+
+
+def test_predict_same_mask_for_every_lossless_encoding(client, runtime):
+    reference = runtime.predict_mask(SYNTHETIC)
+    encodings = {
+        "png": png_bytes(SYNTHETIC),
+        "png16": png16_bytes(SYNTHETIC),
+        "palette": palette_png_bytes(SYNTHETIC),
+        "rgb": png_bytes(np.dstack([SYNTHETIC] * 3)),
+        "dicom": dicom_bytes(SYNTHETIC),
+        "dicom-mono1": dicom_bytes(255 - SYNTHETIC, photometric="MONOCHROME1"),
+        "dicom-multiframe": dicom_bytes(np.stack([SYNTHETIC, 255 - SYNTHETIC])),
+        "dicom-bare": dicom_bytes(SYNTHETIC, preamble=False),
+    }
+    for label, data in encodings.items():
+        response = post_file(client, "/predict", data, filename="upload.bin")
+        assert response.status_code == 200, label
+        np.testing.assert_array_equal(response_mask(response.get_json()), reference, err_msg=label)
+
+
+@pytest.mark.parametrize("mode", ["L", "RGB", "CMYK"])
+def test_predict_jpeg(client, mode):
+    response = post_file(client, "/predict", jpeg_bytes(SYNTHETIC, mode=mode), filename="a.jpg")
+    assert response.status_code == 200
+    assert response_mask(response.get_json()).shape == SYNTHETIC.shape
+
+
+def test_predict_dicom_reports_pixel_spacing_and_mm(client, runtime, busi_dir):
+    data, pixels = busi_image(busi_dir, "normal (10)")
+    grey = pixels if pixels.ndim == 2 else pixels[..., 0]
+    response = post_file(
+        client, "/predict", dicom_bytes(grey, PixelSpacing=[0.1, 0.2]), filename="us.dcm"
+    )
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["pixel_spacing_mm"] == pytest.approx([0.1, 0.2])
+    np.testing.assert_array_equal(response_mask(body), runtime.predict_mask(grey))
+    for region in body["regions"]:
+        assert region["area_mm2"] == pytest.approx(region["area_px"] * 0.02, rel=1e-6)
+
+
+# --------------------------------------------------------------------------- /classify
+
+
+def test_classify_matches_the_runtime(client, runtime, busi_dir):
+    data, pixels = busi_image(busi_dir, "malignant (10)")
+    response = post_file(client, "/classify", data)
+    assert response.status_code == 200
+    body = response.get_json()
+    expected = runtime.classify(pixels)
+    assert body["probabilities"] == pytest.approx(expected)
+    assert sum(body["probabilities"].values()) == pytest.approx(1.0)
+    assert body["label"] == max(expected, key=expected.get)
+    assert body["model"]["name"] == runtime.info()["name"]
+    raw = client.post("/classify", data=data, content_type="application/octet-stream")
+    assert raw.get_json()["probabilities"] == pytest.approx(expected)
+
+
+def test_classify_with_a_corrected_mask(client, runtime):
+    mask = np.zeros(SYNTHETIC.shape, np.uint8)
+    mask[40:120, 50:150] = 255
+    response = post_file(
+        client, "/classify", png_bytes(SYNTHETIC), extra={"mask": (png_bytes(mask), "mask.png")}
+    )
+    assert response.status_code == 200
+    expected = runtime.classify(SYNTHETIC, mask=mask > 0)
+    assert response.get_json()["probabilities"] == pytest.approx(expected)
+
+
+def test_classify_mask_errors(client):
+    image = png_bytes(SYNTHETIC)
+    wrong_size = png_bytes(np.zeros((10, 10), np.uint8))
+    response = post_file(client, "/classify", image, extra={"mask": (wrong_size, "m.png")})
+    assert response.status_code == 400
+    assert "same size" in response.get_json()["error"]["message"]
+    jpeg_mask = jpeg_bytes(np.zeros(SYNTHETIC.shape, np.uint8))
+    response = post_file(client, "/classify", image, extra={"mask": (jpeg_mask, "m.jpg")})
+    assert response.status_code == 415
+    response = post_file(client, "/classify", image, extra={"mask": (b"", "m.png")})
+    assert response.status_code == 400
+
+
+# --------------------------------------------------------------------------- /vectorize
+
+
+def two_regions_mask() -> np.ndarray:
+    mask = np.zeros((60, 90), bool)
+    mask[10:40, 10:40] = True
+    mask[20:30, 20:30] = False  # a hole
+    mask[15:50, 55:80] = True
+    return mask
+
+
+def test_vectorize_mask(client):
+    from vectorizer import svg_to_mask
+
+    mask = two_regions_mask()
+    response = post_file(client, "/vectorize", png_bytes(mask.astype(np.uint8) * 255), field="mask")
+    assert response.status_code == 200
+    body = response.get_json()
+    assert (body["width"], body["height"]) == (90, 60)
+    assert len(body["paths"]) == 2 and len(body["regions"]) == 2
+    assert sorted(r["area_px"] for r in body["regions"]) == pytest.approx(
+        sorted([30 * 30 - 10 * 10, 35 * 25]), rel=0.05
+    )
+    redrawn = svg_to_mask(body["svg"])
+    iou = (redrawn & mask).sum() / (redrawn | mask).sum()
+    assert iou > 0.9
+    assert "area_mm2" not in body["regions"][0]
+
+
+def test_vectorize_raw_body_max_vertices_and_spacing(client):
+    yy, xx = np.mgrid[0:120, 0:120]
+    disc = ((yy - 60) ** 2 + (xx - 60) ** 2 <= 45**2).astype(np.uint8)
+    response = client.post(
+        "/vectorize?max_vertices=6&pixel_spacing=0.5,0.25",
+        data=png_bytes(disc),
+        content_type="image/png",
+    )
+    assert response.status_code == 200
+    body = response.get_json()
+    assert len(body["paths"]) == 1
+    assert all(3 <= n <= 6 for n in ring_vertex_counts(body["paths"][0]))
+    region = body["regions"][0]
+    assert region["area_mm2"] == pytest.approx(region["area_px"] * 0.125, rel=1e-6)
+    many = client.post("/vectorize?max_vertices=64", data=png_bytes(disc), content_type="image/png")
+    assert max(ring_vertex_counts(many.get_json()["paths"][0])) > 6
+
+
+@pytest.mark.parametrize("spacing", ["0,1", "-1,1", "x,1", "1"])
+def test_vectorize_bad_pixel_spacing_is_400(client, spacing):
+    data = png_bytes(two_regions_mask().astype(np.uint8))
+    response = post_file(client, f"/vectorize?pixel_spacing={spacing}", data, field="mask")
+    assert response.status_code == 400
+
+
+def test_vectorize_rejects_non_png_and_missing_field(client):
+    response = post_file(client, "/vectorize", jpeg_bytes(SYNTHETIC), field="mask")
+    assert response.status_code == 415
+    response = post_file(client, "/vectorize", png_bytes(SYNTHETIC), field="image")
+    assert response.status_code == 400
+    assert "'mask'" in response.get_json()["error"]["message"]
+
+
+# --------------------------------------------------------------------------- docs
+
+
+def test_openapi_document_describes_every_endpoint(client):
+    response = client.get("/openapi.json")
+    assert response.status_code == 200
+    doc = response.get_json()
+    assert doc["openapi"].startswith("3.")
+    assert {"/health", "/predict", "/classify", "/vectorize", "/models"} <= set(doc["paths"])
+    for path in ("/predict", "/classify", "/vectorize"):
+        responses = doc["paths"][path]["post"]["responses"]
+        assert {"200", "400", "413", "415"} <= set(responses)
+    assert "image/png" in doc["paths"]["/predict"]["post"]["responses"]["200"]["content"]
+
+
+def test_docs_page_is_self_contained(client):
+    page = client.get("/docs")
+    assert page.status_code == 200 and page.mimetype == "text/html"
+    html = page.get_data(as_text=True)
+    assets = re.findall(r'(?:src|href)="([^"]+)"', html)
+    assert "/static/docs.js" in assets and "/static/docs.css" in assets
+    for asset in assets:
+        assert not asset.startswith(("http:", "https:", "//")), asset
+        if asset.startswith("/static/"):
+            served = client.get(asset)
+            assert served.status_code == 200, asset
+            text = served.get_data(as_text=True)
+            assert not re.search(r"https?://", text), f"{asset} references a remote URL"
+            served.close()
+    assert client.get("/").headers["Location"].endswith("/docs")

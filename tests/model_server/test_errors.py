@@ -1,0 +1,165 @@
+"""Bad input gets a clear JSON 4xx, never a 500 or an HTML page, and the server keeps serving."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from server_samples import dicom_bytes, huge_png_bytes, jpeg_bytes, png_bytes, speckle_image
+
+from model_server import create_app
+
+IMAGE = speckle_image(96, 128, seed=2)
+
+
+def post_file(client, url, data, *, field="image", filename="scan.png", mimetype=None):
+    storage = (io.BytesIO(data), filename, mimetype) if mimetype else (io.BytesIO(data), filename)
+    return client.post(url, data={field: storage}, content_type="multipart/form-data")
+
+
+def assert_json_error(response, status: int, needle: str | None = None) -> str:
+    assert response.status_code == status, response.get_data(as_text=True)[:300]
+    assert response.mimetype == "application/json"
+    body = response.get_json()
+    assert set(body) == {"error"}
+    assert body["error"]["code"] == status
+    message = body["error"]["message"]
+    assert isinstance(message, str) and message
+    if needle:
+        assert needle in message.lower()
+    assert "<html" not in response.get_data(as_text=True).lower()
+    return message
+
+
+PNG = png_bytes(IMAGE)
+JPEG = jpeg_bytes(IMAGE)
+
+BAD_UPLOADS = {
+    "zero-bytes": (b"", 400, "empty"),
+    "truncated-png": (PNG[: len(PNG) // 2], 400, "could not decode"),
+    "png-header-only": (PNG[:33], 400, "could not decode"),
+    "truncated-jpeg": (JPEG[: len(JPEG) // 3], 400, "could not decode"),
+    "text-named-png": (b"patient notes, not an image\n" * 4, 415, "unsupported"),
+    "html": (b"<!doctype html><html><body>hi</body></html>", 415, "unsupported"),
+    "gif": (b"GIF89a" + bytes(40), 415, "unsupported"),
+    "dicom-without-pixels": (dicom_bytes(None), 400, "no pixel data"),
+    "dicom-truncated": (dicom_bytes(IMAGE)[:-3000], 400, None),
+}
+
+
+@pytest.mark.parametrize("endpoint", ["/predict", "/classify"])
+@pytest.mark.parametrize("label", list(BAD_UPLOADS))
+def test_bad_image_uploads(client, endpoint, label):
+    data, status, needle = BAD_UPLOADS[label]
+    assert_json_error(post_file(client, endpoint, data), status, needle)
+    if data:
+        raw = client.post(endpoint, data=data, content_type="application/octet-stream")
+        assert_json_error(raw, status, needle)
+
+
+def test_text_file_named_png_with_png_content_type_is_415(client):
+    response = post_file(
+        client, "/predict", b"just text\n", filename="scan.png", mimetype="image/png"
+    )
+    assert_json_error(response, 415, "unsupported")
+
+
+def test_20000_square_png_is_413(client):
+    assert_json_error(post_file(client, "/predict", huge_png_bytes()), 413, "pixels")
+
+
+@pytest.mark.parametrize("endpoint", ["/predict", "/classify", "/vectorize"])
+def test_missing_field_and_empty_body_are_400(client, endpoint):
+    assert_json_error(client.post(endpoint), 400, "empty")
+    field = "mask" if endpoint == "/vectorize" else "image"
+    other = client.post(
+        endpoint, data={"file": (io.BytesIO(PNG), "x.png")}, content_type="multipart/form-data"
+    )
+    assert_json_error(other, 400, f"missing multipart file field '{field}'")
+    text = client.post(endpoint, data={field: "not a file"}, content_type="multipart/form-data")
+    assert_json_error(text, 400, "must be a file")
+    empty = post_file(client, endpoint, b"", field=field)
+    assert_json_error(empty, 400, "empty")
+    form = client.post(endpoint, data={field: "x"})  # url-encoded form
+    assert_json_error(form, 400)
+
+
+def test_not_found_and_method_not_allowed_are_json(client):
+    assert_json_error(client.get("/nope"), 404)
+    response = client.get("/predict")
+    assert_json_error(response, 405)
+    assert "POST" in response.headers["Allow"]
+    assert_json_error(client.post("/health"), 405)
+    assert_json_error(client.delete("/models"), 405)
+
+
+def test_byte_limit_is_413():
+    app = create_app({"TESTING": True, "MAX_CONTENT_LENGTH": 4096, "WARMUP": False})
+    client = app.test_client()
+    big = png_bytes(speckle_image(200, 200, seed=5))
+    assert len(big) > 4096
+    assert_json_error(post_file(client, "/predict", big), 413, "4096 bytes")
+    assert_json_error(
+        client.post("/predict", data=big, content_type="application/octet-stream"), 413
+    )
+
+
+def test_pixel_limit_is_413_for_images_and_masks():
+    app = create_app({"TESTING": True, "MAX_PIXELS": 5000, "WARMUP": False})
+    client = app.test_client()
+    assert_json_error(post_file(client, "/predict", PNG), 413, "over the limit of 5000")
+    assert_json_error(post_file(client, "/predict", dicom_bytes(IMAGE)), 413)
+    assert_json_error(post_file(client, "/vectorize", PNG, field="mask"), 413)
+
+
+def test_config_is_validated():
+    with pytest.raises(ValueError, match="MAX_PIXELS"):
+        create_app({"MAX_PIXELS": 0, "WARMUP": False})
+    with pytest.raises(ValueError, match="MAX_CONTENT_LENGTH"):
+        create_app({"MAX_CONTENT_LENGTH": "big", "WARMUP": False})
+
+
+def test_config_from_environment(monkeypatch):
+    monkeypatch.setenv("SONOTRACE_MAX_PIXELS", "1234")
+    app = create_app({"WARMUP": False})
+    assert app.config["MAX_PIXELS"] == 1234
+
+
+def test_genuine_bug_is_a_json_500_without_details(app):
+    bug_app = create_app({"TESTING": False, "WARMUP": False})
+
+    @bug_app.get("/bug")
+    def bug():
+        raise RuntimeError("secret internal detail")
+
+    response = bug_app.test_client().get("/bug")
+    message = assert_json_error(response, 500)
+    assert "secret" not in message
+
+
+def test_server_keeps_serving_after_bad_input(client):
+    for data, _, _ in BAD_UPLOADS.values():
+        post_file(client, "/predict", data)
+    response = post_file(client, "/predict", PNG)
+    assert response.status_code == 200
+    assert response.get_json()["width"] == 128
+
+
+def test_mutated_files_never_cause_a_500(client):
+    """Random corruption of valid files: only 200 or a JSON 4xx."""
+    rng = np.random.default_rng(7)
+    seeds = [PNG, JPEG, dicom_bytes(IMAGE)]
+    statuses = set()
+    for i in range(24):
+        data = bytearray(seeds[i % 3])
+        for _ in range(1 + i % 4):
+            position = int(rng.integers(0, len(data)))
+            data[position : position + 8] = rng.integers(0, 256, 8, dtype=np.uint8).tobytes()
+        if i % 5 == 0:
+            data = data[: int(rng.integers(10, len(data)))]
+        response = post_file(client, "/predict", bytes(data))
+        statuses.add(response.status_code)
+        assert response.status_code in (200, 400, 413, 415), response.get_data(as_text=True)
+        assert response.mimetype == "application/json"
+    assert statuses & {400, 415}

@@ -1,0 +1,82 @@
+"""Model loading: /health 503 until ready then 200, lazy thread-safe loading, load failures."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from server_samples import png_bytes, speckle_image
+
+from model_server import create_app
+
+
+@pytest.fixture
+def weights_copy(tmp_path: Path) -> str:
+    """The shipped weights under another path, so the app gets a fresh, unloaded runtime."""
+    from models.runtime import DEFAULT_WEIGHTS_DIR
+
+    link = tmp_path / "weights"
+    link.symlink_to(Path(DEFAULT_WEIGHTS_DIR).resolve(), target_is_directory=True)
+    return str(link)
+
+
+def test_background_warmup_turns_health_from_503_to_200(weights_copy):
+    app = create_app({"WEIGHTS_DIR": weights_copy})
+    client = app.test_client()
+    statuses, bodies = [], []
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        response = client.get("/health")
+        statuses.append(response.status_code)
+        bodies.append(response.get_json())
+        if response.status_code == 200:
+            break
+        time.sleep(0.01)
+    assert statuses[0] == 503, "health must not be 200 before the models are loaded"
+    assert statuses[-1] == 200
+    assert set(statuses[:-1]) == {503}
+    assert bodies[0]["status"] == "loading" and bodies[0]["error"]["code"] == 503
+    assert bodies[-1]["status"] == "ok" and bodies[-1]["model"]["name"]
+
+
+def test_without_warmup_first_request_loads_lazily_once(weights_copy, caplog):
+    caplog.set_level(logging.INFO, logger="model_server._models")
+    app = create_app({"WEIGHTS_DIR": weights_copy, "WARMUP": False})
+    client = app.test_client()
+    response = client.get("/health")
+    assert response.status_code == 503
+    assert response.headers["Retry-After"]
+    data = png_bytes(speckle_image(64, 80))
+    statuses = []
+
+    def predict():
+        local = app.test_client()
+        statuses.append(local.post("/predict", data=data, content_type="image/png").status_code)
+
+    threads = [threading.Thread(target=predict) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert statuses == [200] * 4
+    loads = [r for r in caplog.records if r.getMessage().startswith("models loaded in")]
+    assert len(loads) == 1, "concurrent first requests must share one load"
+    assert client.get("/health").status_code == 200
+
+
+def test_missing_weights_are_503_not_500(tmp_path):
+    app = create_app({"WEIGHTS_DIR": str(tmp_path / "empty"), "WARMUP": False})
+    client = app.test_client()
+    data = png_bytes(speckle_image(64, 64))
+    response = client.post("/predict", data=data, content_type="image/png")
+    assert response.status_code == 503
+    assert "manifest" in response.get_json()["error"]["message"]
+    health = client.get("/health")
+    assert health.status_code == 503
+    assert health.get_json()["status"] == "error"
+    assert client.get("/models").status_code == 503
+    # Input checks still answer before the models are needed.
+    assert client.post("/predict", data=b"text", content_type="image/png").status_code == 415

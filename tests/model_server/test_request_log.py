@@ -1,0 +1,44 @@
+"""One log line per request, with sizes and timing but never image content."""
+
+from __future__ import annotations
+
+import base64
+import logging
+import re
+
+from server_samples import png_bytes, speckle_image
+
+LINE = re.compile(
+    r"^(?P<method>[A-Z]+) (?P<path>\S+) (?P<status>\d{3}) (?P<ms>\d+\.\d)ms "
+    r"image=(?P<image>\S+) bytes=(?P<bytes>\d+)$"
+)
+
+
+def access_lines(caplog) -> list[re.Match]:
+    lines = [r.getMessage() for r in caplog.records if r.name == "model_server.access"]
+    matches = [LINE.match(line) for line in lines]
+    assert all(matches), lines
+    return matches
+
+
+def test_one_line_per_request_without_image_content(client, caplog):
+    caplog.set_level(logging.INFO)
+    image = speckle_image(90, 120, seed=9)
+    data = png_bytes(image)
+    response = client.post("/predict", data=data, content_type="image/png")
+    assert response.status_code == 200
+    client.get("/nope")
+    client.post("/classify", data=b"plain text", content_type="text/plain")
+    lines = access_lines(caplog)
+    assert [(m["method"], m["path"], m["status"]) for m in lines] == [
+        ("POST", "/predict", "200"),
+        ("GET", "/nope", "404"),
+        ("POST", "/classify", "415"),
+    ]
+    assert lines[0]["image"] == "120x90" and int(lines[0]["bytes"]) == len(data)
+    assert lines[1]["image"] == "-"
+    everything = "\n".join(r.getMessage() for r in caplog.records)
+    mask_b64 = response.get_json()["mask"]
+    assert mask_b64[:40] not in everything
+    assert base64.b64encode(data)[:40].decode() not in everything
+    assert "plain text" not in everything
