@@ -64,6 +64,8 @@ def parse_path(path: str) -> list[list[tuple[float, float]]]:
     while i < len(tokens):
         token = tokens[i]
         if token.isalpha():
+            if command is None and token not in "Mm":
+                raise ValueError("path must start with a move command (M)")
             command = token
             i += 1
             if command in "Zz":

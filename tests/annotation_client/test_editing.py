@@ -1,0 +1,82 @@
+import numpy as np
+import pytest
+
+from annotation_client import _editing as e
+from annotation_client import _shapes as s
+
+
+def _ellipse(shape=(80, 100), center=(45, 40), radii=(30, 20)):
+    yy, xx = np.mgrid[0 : shape[0], 0 : shape[1]]
+    return ((xx - center[0]) / radii[0]) ** 2 + ((yy - center[1]) / radii[1]) ** 2 <= 1.0
+
+
+def _iou(a, b):
+    return np.logical_and(a, b).sum() / max(1, np.logical_or(a, b).sum())
+
+
+def test_make_state_validates():
+    state = e.make_state(["M0,0L1,0L1,1Z"], "edit")
+    assert state == {"paths": ["M0,0L1,0L1,1Z"], "action": "edit", "base": None}
+    with pytest.raises(ValueError, match="action"):
+        e.make_state([], "")
+    with pytest.raises(ValueError, match="base"):
+        e.make_state([], "edit", base="human")
+
+
+def test_density_changes_start_from_the_ai_mask_not_from_polygons():
+    ai_mask = _ellipse()
+    coarse = e.mask_to_regions(ai_mask, 8)
+    state = e.make_state(coarse, "ai", base="ai")
+    fine = e.revectorize(state, 96, ai_mask.shape, ai_mask)
+    assert fine["base"] == "ai" and fine["action"] == "density"
+    assert s.vertex_count(fine["paths"]) > s.vertex_count(coarse)
+    # Going back to the same density gives the same outline: nothing degrades.
+    again = e.revectorize(
+        e.revectorize(fine, 8, ai_mask.shape, ai_mask), 96, ai_mask.shape, ai_mask
+    )
+    assert again["paths"] == fine["paths"]
+    assert _iou(s.paths_to_mask(fine["paths"], ai_mask.shape), ai_mask) > 0.95
+
+
+def test_density_on_an_edited_outline_keeps_its_base():
+    edited = e.make_state(["M10,10L60,10L60,50L10,50Z"], "edit")
+    first = e.revectorize(edited, 8, (80, 100))
+    assert first["base"] == {"paths": edited["paths"]}
+    second = e.revectorize(first, 64, (80, 100))
+    assert second["base"] == first["base"]
+    square = np.zeros((80, 100), bool)
+    square[10:50, 10:60] = True
+    assert _iou(s.paths_to_mask(second["paths"], (80, 100)), square) > 0.97
+
+
+def test_max_vertices_is_checked():
+    with pytest.raises(ValueError, match="max_vertices"):
+        e.revectorize(e.empty_state(), 2, (10, 10))
+    with pytest.raises(TypeError, match="max_vertices"):
+        e.revectorize(e.empty_state(), 8.5, (10, 10))
+
+
+def test_box_replaces_only_the_inside_and_keeps_other_regions_verbatim():
+    shape = (80, 100)
+    far = "M80,60L95,60L95,75L80,75Z"  # away from the box: must survive untouched
+    near = "M10,10L40,10L40,40L10,40Z"  # crosses the box's edge
+    predicted = np.zeros(shape, bool)
+    predicted[30:50, 30:60] = True
+    box = (25, 25, 65, 55)
+    state = e.merge_box([far, near], box, predicted, shape, 64)
+    assert state["action"] == "box"
+    assert far in state["paths"]
+    result = s.paths_to_mask(state["paths"], shape)
+    inside = np.zeros(shape, bool)
+    inside[25:55, 25:65] = True
+    np.testing.assert_array_equal(result[inside], predicted[inside])
+    near_mask = s.paths_to_mask([near], shape)
+    # Outside the box, the old outline is unchanged (up to re-vectorization).
+    assert _iou(result & ~inside & near_mask, near_mask & ~inside) > 0.97
+
+
+def test_box_must_fit_the_image():
+    with pytest.raises(ValueError, match="box"):
+        e.merge_box([], (0, 0, 200, 10), np.zeros((10, 10), bool), (10, 10), 32)
+    with pytest.raises(ValueError, match="predicted"):
+        e.merge_box([], (0, 0, 5, 5), np.zeros((9, 10), bool), (10, 10), 32)

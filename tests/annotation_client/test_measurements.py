@@ -1,0 +1,67 @@
+import numpy as np
+import pytest
+
+from annotation_client import _measurements as m
+
+
+def _two_rectangles():
+    mask = np.zeros((40, 60), bool)
+    mask[5:15, 10:40] = True  # 10 tall, 30 wide: 300 px, parallel
+    mask[25:37, 50:54] = True  # 12 tall, 4 wide: 48 px, not parallel
+    return mask
+
+
+def test_orientation_follows_the_wider_than_tall_rule():
+    assert m.orientation(30, 10) == "parallel"
+    assert m.orientation(10, 30) == "not parallel"
+    assert m.orientation(10, 10) == "not parallel"
+    with pytest.raises(ValueError, match="width"):
+        m.orientation(-1, 2)
+    with pytest.raises(TypeError, match="height"):
+        m.orientation(1, "2")
+
+
+def test_summary_counts_regions_and_sorts_them_largest_first():
+    summary = m.summarize(_two_rectangles())
+    assert summary["count"] == 2
+    assert summary["area_px"] == pytest.approx(348)
+    assert summary["area_mm2"] is None
+    largest, small = summary["regions"]
+    assert largest["area_px"] == pytest.approx(300)
+    assert largest["orientation"] == "parallel"
+    assert small["orientation"] == "not parallel"
+    assert summary["largest"] is largest
+    assert largest["width_px"] > largest["height_px"]
+    assert largest["max_diameter_px"] >= largest["width_px"]
+
+
+def test_millimetres_use_the_pixel_spacing_and_may_flip_orientation():
+    mask = np.zeros((40, 60), bool)
+    mask[5:25, 10:40] = True  # 20 rows x 30 cols
+    summary = m.summarize(mask, pixel_spacing=(0.5, 0.2))
+    assert summary["area_mm2"] == pytest.approx(600 * 0.5 * 0.2)
+    # 30 columns * 0.2 mm = 6 mm wide, 20 rows * 0.5 mm = 10 mm tall: not parallel
+    # in millimetres, although the lesion is wider than tall in pixels.
+    assert summary["largest"]["orientation"] == "not parallel"
+    assert summary["pixel_spacing_mm"] == [0.5, 0.2]
+
+
+def test_empty_mask():
+    summary = m.summarize(np.zeros((10, 10), bool))
+    assert summary["count"] == 0 and summary["area_px"] == 0 and summary["largest"] is None
+    assert m.table_rows(summary) == [("Regions", "0")]
+
+
+def test_table_rows_show_px_and_mm():
+    rows = dict(m.table_rows(m.summarize(_two_rectangles(), pixel_spacing=(0.1, 0.1))))
+    assert rows["Regions"] == "2"
+    assert rows["Area (total)"] == "348 px² (3.5 mm²)"
+    assert rows["Largest region: orientation"] == "parallel"
+    assert "mm)" in rows["Largest region: max diameter"]
+
+
+def test_bad_input():
+    with pytest.raises(ValueError, match="2-D"):
+        m.summarize(np.zeros((2, 3, 4), bool))
+    with pytest.raises(ValueError, match="pixel_spacing"):
+        m.summarize(np.zeros((4, 4), bool), pixel_spacing=(0, 1))

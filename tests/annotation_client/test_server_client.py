@@ -1,0 +1,132 @@
+"""The HTTP client against a real model server process, and against nothing at all."""
+
+import base64
+import io
+import socket
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from annotation_client import ModelServerClient, ModelServerError, ModelServerUnavailable
+
+
+def _busi_image(busi_dir, name="benign (2).png"):
+    path = busi_dir / "benign" / name
+    if not path.exists():
+        path = sorted((busi_dir / "benign").glob("benign (*).png"))[0]
+    return path.name, path.read_bytes()
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]  # closed again when the with-block ends
+
+
+def test_health_of_the_live_server(live_model_server):
+    body = ModelServerClient(live_model_server).health()
+    assert body["status"] == "ok"
+
+
+def test_predict_returns_a_mask_of_the_image_size(live_model_server, busi_dir):
+    name, data = _busi_image(busi_dir)
+    width, height = Image.open(io.BytesIO(data)).size
+    result = ModelServerClient(live_model_server, timeout=60).predict(data, name, max_vertices=16)
+    assert (result["width"], result["height"]) == (width, height)
+    mask = np.asarray(Image.open(io.BytesIO(base64.b64decode(result["mask"]))))
+    assert mask.shape == (height, width)
+    assert set(np.unique(mask)) <= {0, 255}
+    assert all(p.startswith("M") for p in result["paths"])
+    assert result["model"]["name"]
+
+
+def test_predict_inside_a_box_only_marks_the_box(live_model_server, busi_dir):
+    name, data = _busi_image(busi_dir)
+    width, height = Image.open(io.BytesIO(data)).size
+    box = (width // 4, height // 4, width // 2, height // 2)
+    result = ModelServerClient(live_model_server, timeout=60).predict(data, name, box=box)
+    mask = np.asarray(Image.open(io.BytesIO(base64.b64decode(result["mask"])))) > 0
+    outside = mask.copy()
+    outside[box[1] : box[3], box[0] : box[2]] = False
+    assert not outside.any()
+
+
+def test_classify_with_a_mask(live_model_server, busi_dir):
+    name, data = _busi_image(busi_dir)
+    width, height = Image.open(io.BytesIO(data)).size
+    mask = np.zeros((height, width), np.uint8)
+    mask[height // 3 : height // 2, width // 3 : width // 2] = 255
+    buffer = io.BytesIO()
+    Image.fromarray(mask).save(buffer, format="PNG")
+    result = ModelServerClient(live_model_server, timeout=60).classify(
+        data, name, mask_png=buffer.getvalue()
+    )
+    assert result["label"] in ("normal", "benign", "malignant")
+    assert sum(result["probabilities"].values()) == pytest.approx(1.0, abs=1e-4)
+    assert result["label"] == max(result["probabilities"], key=result["probabilities"].get)
+
+
+def test_a_refused_upload_carries_the_server_message(live_model_server):
+    client = ModelServerClient(live_model_server)
+    with pytest.raises(ModelServerError) as caught:
+        client.predict(b"this is not an image", "notes.txt")
+    assert not isinstance(caught.value, ModelServerUnavailable)
+    assert caught.value.status in (400, 415)
+    assert caught.value.message.startswith("The model server refused the request")
+
+
+def test_a_server_that_is_down_is_unavailable():
+    client = ModelServerClient(f"http://127.0.0.1:{_closed_port()}", timeout=2)
+    with pytest.raises(ModelServerUnavailable, match="cannot be reached"):
+        client.health()
+    with pytest.raises(ModelServerUnavailable):
+        client.predict(b"\x89PNG\r\n\x1a\n", "x.png")
+
+
+class _SlowHandler(BaseHTTPRequestHandler):
+    def do_GET(self):  # noqa: N802 - http.server's naming
+        time.sleep(1.5)
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def test_a_server_that_is_too_slow_is_unavailable():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _SlowHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        client = ModelServerClient(f"http://127.0.0.1:{server.server_port}", timeout=0.3)
+        started = time.monotonic()
+        with pytest.raises(ModelServerUnavailable, match="did not answer within 0.3 s"):
+            client.health()
+        assert time.monotonic() - started < 1.4
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error"),
+    [({"base_url": "localhost:5000"}, ValueError), ({"timeout": 0}, ValueError)],
+)
+def test_bad_client_settings(kwargs, error):
+    arguments = {"base_url": "http://127.0.0.1:5000"} | kwargs
+    with pytest.raises(error):
+        ModelServerClient(**arguments)
+
+
+def test_bad_request_arguments_fail_before_sending():
+    client = ModelServerClient(f"http://127.0.0.1:{_closed_port()}")
+    with pytest.raises(ValueError, match="image"):
+        client.predict(b"", "x.png")
+    with pytest.raises(ValueError, match="box"):
+        client.predict(b"x", "x.png", box=(1, 2, 3))
+    with pytest.raises(TypeError, match="mask_png"):
+        client.classify(b"x", "x.png", mask_png="nope")
