@@ -153,7 +153,7 @@ def _cite(*keys: str) -> html.Sup:
     if unknown:
         raise ValueError(f"keys: unknown reference(s) {unknown}")
     links: list = []
-    for i, key in enumerate(keys):
+    for i, key in enumerate(sorted(set(keys), key=_REF_NUMBER.__getitem__)):
         if i:
             links.append(",")
         links.append(

@@ -318,10 +318,16 @@ def _images_loaded(driver) -> list[dict]:
     )
 
 
-def _full_page_screenshot(driver, path: Path, width: int) -> None:
-    height = driver.execute_script("return document.documentElement.scrollHeight")
-    driver.set_window_size(width, min(int(height) + 120, 16000))
-    driver.save_screenshot(str(path))
+def _full_page_screenshot(driver, path: Path) -> None:
+    """The whole page at the current width: grow the window to the page's height."""
+    outer = driver.get_window_size()
+    chrome_height = outer["height"] - driver.execute_script("return window.innerHeight")
+    page_height = driver.execute_script("return document.documentElement.scrollHeight")
+    driver.set_window_size(outer["width"], min(page_height + chrome_height, 16000))
+    try:
+        driver.save_screenshot(str(path))
+    finally:
+        driver.set_window_size(outer["width"], outer["height"])
 
 
 @pytest.mark.browser
@@ -352,16 +358,23 @@ def test_learn_page_renders_on_desktop_and_phone(dash_duo, artifacts_dir, tmp_pa
         assert image["naturalWidth"] > 0, f"image did not load: {image}"
         assert "/assets/learn/" in image["src"] and image["src"].endswith(".svg")
 
-    # The table of contents really jumps to a section.
+    # The table of contents really jumps to a section (Bootstrap scrolls smoothly: wait).
     driver.find_element("css selector", '#learn-toc a[href="#learn-doctor"]').click()
-    top = driver.execute_script(
-        "return document.getElementById('learn-doctor').getBoundingClientRect().top"
+    until(
+        lambda: (
+            0
+            <= driver.execute_script(
+                "return document.getElementById('learn-doctor').getBoundingClientRect().top"
+            )
+            < driver.execute_script("return window.innerHeight / 2")
+        ),
+        10,
+        msg="the contents link did not bring its section into view",
     )
-    assert 0 <= top < driver.execute_script("return window.innerHeight / 2")
 
-    driver.execute_script("window.scrollTo(0, 0)")
+    driver.execute_script("window.scrollTo({top: 0, behavior: 'instant'})")
     driver.save_screenshot(str(artifacts_dir / "learn-desktop.png"))
-    _full_page_screenshot(driver, artifacts_dir / "learn-desktop-full.png", 1280)
+    _full_page_screenshot(driver, artifacts_dir / "learn-desktop-full.png")
 
     # Phone: nothing wider than the screen, diagrams scaled down to fit.
     _emulate_phone(driver)
@@ -369,20 +382,28 @@ def test_learn_page_renders_on_desktop_and_phone(dash_duo, artifacts_dir, tmp_pa
     dash_duo.wait_for_element("#learn-references", timeout=30)
     inner_width = driver.execute_script("return window.innerWidth")
     assert inner_width == PHONE[0]
+    # clientWidth is innerWidth less a classic scrollbar: the width text can really use.
+    client_width = driver.execute_script("return document.documentElement.clientWidth")
     scroll_width = driver.execute_script("return document.documentElement.scrollWidth")
-    assert scroll_width <= inner_width, f"horizontal overflow: {scroll_width} > {inner_width}"
+    assert scroll_width <= client_width <= inner_width, (
+        f"horizontal overflow: scrollWidth {scroll_width} > clientWidth {client_width}"
+    )
     for image in _images_loaded(driver):
-        assert 0 < image["width"] <= inner_width, f"diagram wider than the phone: {image}"
-    widest = driver.execute_script(
+        assert 0 < image["width"] <= client_width, f"diagram wider than the phone: {image}"
+    sticking_out = driver.execute_script(
         """
-        const w = window.innerWidth;
-        return Array.from(document.querySelectorAll('#learn-page *'))
-            .map(e => e.getBoundingClientRect())
-            .filter(r => r.width > 0 && r.right > w + 1).length;
+        const w = document.documentElement.clientWidth;
+        return Array.from(document.querySelectorAll('body *'))
+            .filter(e => {
+                const r = e.getBoundingClientRect();
+                return r.width > 0 && r.right > w + 0.5;
+            })
+            .map(e => e.tagName + '.' + e.className).slice(0, 10);
         """
     )
-    assert widest == 0, f"{widest} elements stick out past the right edge of the phone"
+    assert sticking_out == [], f"elements stick out past the right edge: {sticking_out}"
     driver.save_screenshot(str(artifacts_dir / "learn-phone.png"))
+    _full_page_screenshot(driver, artifacts_dir / "learn-phone-full.png")
 
-    logs = dash_duo.get_logs()
-    assert logs == [], f"browser console errors: {logs}"
+    errors = [entry["message"].splitlines()[0][:400] for entry in dash_duo.get_logs()]
+    assert errors == [], "severe browser console errors:\n" + "\n".join(errors)
