@@ -18,11 +18,14 @@ BOX_COLOR = "#ffd400"
 MAX_FILL_OPACITY = 0.5
 DEFAULT_FILL_OPACITY = 0.25
 
-#: plotly's ``config`` for the graph: shape editing on, scroll zoom, drawing tools.
+#: plotly's ``config`` for the graph: scroll zoom and the drawing tools.
+#: ``edits.shapePosition`` stays off on purpose: with it, plotly.js (4.x) lets shapes be
+#: moved and scaled as wholes but never *activated*, and only an activated editable
+#: path shows the vertex handles that make vertex dragging and deleting possible.
+#: An activated shape can still be moved by dragging its outline.
 GRAPH_CONFIG = {
     "displaylogo": False,
     "scrollZoom": True,
-    "edits": {"shapePosition": True},
     "modeBarButtonsToAdd": ["drawclosedpath", "eraseshape"],
     "modeBarButtonsToRemove": ["select2d", "lasso2d", "autoScale2d"],
     "doubleClick": "reset",
@@ -63,7 +66,7 @@ def region_shape(path: str, *, fill_opacity: float = DEFAULT_FILL_OPACITY, visib
         "fillrule": "evenodd",
         "fillcolor": f"rgba(0, 229, 255, {alpha:.3f})",
         "opacity": 1,
-        "line": {"color": OUTLINE_COLOR, "width": 2},
+        "line": {"color": OUTLINE_COLOR, "width": 3},
         "visible": bool(visible),
     }
 
