@@ -14,7 +14,6 @@ import io
 import json
 import os
 import socket
-import time
 from pathlib import Path
 
 import numpy as np
