@@ -372,7 +372,10 @@ def test_learn_page_renders_on_desktop_and_phone(dash_duo, artifacts_dir, tmp_pa
         msg="the contents link did not bring its section into view",
     )
 
-    driver.execute_script("window.scrollTo({top: 0, behavior: 'instant'})")
+    # Screenshots start from a fresh load at the top of the page.
+    driver.get(dash_duo.server_url + "/learn")
+    dash_duo.wait_for_element("#learn-references", timeout=30)
+    until(lambda: all(i["complete"] for i in _images_loaded(driver)), 10)
     driver.save_screenshot(str(artifacts_dir / "learn-desktop.png"))
     _full_page_screenshot(driver, artifacts_dir / "learn-desktop-full.png")
 
