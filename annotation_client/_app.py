@@ -57,7 +57,6 @@ def _navbar() -> dbc.Navbar:
             [
                 dbc.NavbarBrand("SonoTrace", href="/", class_name="fw-semibold"),
                 dbc.Nav(links, navbar=True, class_name="me-auto"),
-                html.Span(id=ids.SERVER_STATUS, className="navbar-text small"),
             ],
             fluid=True,
         ),

@@ -68,7 +68,6 @@ def _tool_bar():
                     {"label": "Box re-segment", "value": "box"},
                 ],
                 value="pan",
-                inline=True,
                 class_name="btn-group me-2",
                 input_class_name="btn-check",
                 label_class_name="btn btn-sm btn-outline-secondary",
@@ -296,6 +295,7 @@ def layout(**_query):
     config = get_config()
     left = dbc.Col(
         [
+            html.Div(id=ids.SERVER_STATUS, className="small text-end mb-1"),
             html.Div(id=ids.SERVER_ALERT),
             html.Div(id=ids.UPLOAD_ALERT),
             dcc.Upload(
@@ -531,17 +531,23 @@ def open_image(contents, filename, current_meta):
 @callback(
     Output(ids.ANNOTATION_GRAPH, "figure"),
     Output(ids.IMAGE_INFO, "children"),
+    Output(ids.UNDO_BUTTON, "disabled"),
+    Output(ids.REDO_BUTTON, "disabled"),
+    Output(ids.RESET_BUTTON, "disabled"),
     Input(ids.PAGE_LOAD, "data"),
     State(ids.IMAGE_META, "data"),
     State(ids.IMAGE_DATA, "data"),
     State(ids.HISTORY, "data"),
+    State(ids.AI_RESULT, "data"),
     State(ids.OVERLAY_OPACITY, "value"),
     State(ids.OVERLAY_VISIBLE, "value"),
 )
-def restore_workspace(_loaded, meta, image_data, history, opacity, visible):
+def restore_workspace(_loaded, meta, image_data, history, ai, opacity, visible):
     """Coming back to the page shows the open image and its outline again."""
     if not meta or not image_data:
         raise PreventUpdate
+    if not history or history.get("image") != meta["sha256"]:
+        history = None
     uri = image_data.get("display") or image_data["contents"]
     figure = _figure.image_figure(uri, meta["width"], meta["height"], meta["sha256"])
     figure.update_layout(
@@ -551,7 +557,13 @@ def restore_workspace(_loaded, meta, image_data, history, opacity, visible):
             visible=visible is not False,
         )
     )
-    return figure, _views.image_info(meta)
+    return (
+        figure,
+        _views.image_info(meta),
+        not _history.can_undo(history),
+        not _history.can_redo(history),
+        _ai_for(ai, meta) is None,
+    )
 
 
 @callback(
@@ -561,8 +573,9 @@ def restore_workspace(_loaded, meta, image_data, history, opacity, visible):
     Output(ids.DOWNLOAD_SVG_BUTTON, "disabled"),
     Output(ids.DOWNLOAD_PNG_BUTTON, "disabled"),
     Input(ids.IMAGE_META, "data"),
+    Input(ids.PAGE_LOAD, "data"),
 )
-def enable_actions(meta):
+def enable_actions(meta, _loaded):
     disabled = not meta
     return (disabled,) * 5
 
@@ -671,9 +684,10 @@ def classify(_clicks, meta, image_data, history):
     Output(ids.AI_LABEL, "children"),
     Input(ids.CLASSIFICATION, "data"),
     Input(ids.HISTORY, "data"),
+    Input(ids.PAGE_LOAD, "data"),
     State(ids.IMAGE_META, "data"),
 )
-def show_classification(classification, history, meta):
+def show_classification(classification, history, _loaded, meta):
     if not classification or not meta or classification.get("image") != meta.get("sha256"):
         return _views.probability_figure(None), _views.ai_label(None)
     stale = classification.get("paths") != _present(history, meta)["paths"]
@@ -689,9 +703,9 @@ def show_classification(classification, history, meta):
     Output(ids.HISTORY, "data"),
     Output(ids.ANNOTATION_GRAPH, "figure", allow_duplicate=True),
     Output(ids.BOX_REQUEST, "data"),
-    Output(ids.UNDO_BUTTON, "disabled"),
-    Output(ids.REDO_BUTTON, "disabled"),
-    Output(ids.RESET_BUTTON, "disabled"),
+    Output(ids.UNDO_BUTTON, "disabled", allow_duplicate=True),
+    Output(ids.REDO_BUTTON, "disabled", allow_duplicate=True),
+    Output(ids.RESET_BUTTON, "disabled", allow_duplicate=True),
     Input(ids.IMAGE_META, "data"),
     Input(ids.AI_RESULT, "data"),
     Input(ids.BOX_RESULT, "data"),
@@ -816,8 +830,9 @@ def choose_tool(tool, meta):
     Output(ids.EDIT_STATUS, "children"),
     Input(ids.HISTORY, "data"),
     Input(ids.IMAGE_META, "data"),
+    Input(ids.PAGE_LOAD, "data"),
 )
-def measure(history, meta):
+def measure(history, meta, _loaded):
     """Live measurements of the current outline."""
     if not meta:
         return _views.measurements_table(None), ""
@@ -839,15 +854,27 @@ def measure(history, meta):
 
 @callback(
     Output(ids.ANNOTATOR, "value"),
+    Input(ids.PAGE_LOAD, "data"),
+    State(ids.ANNOTATOR_STORE, "data"),
+)
+def recall_annotator(_loaded, stored):
+    """The annotator's name is typed once and kept in the browser's local storage."""
+    return stored or ""
+
+
+# Separate from recall_annotator: a callback with an output in the app shell must have
+# all its inputs in the shell too, or Dash reports a missing input on every other page.
+@callback(
     Output(ids.ANNOTATOR_STORE, "data"),
     Input(ids.ANNOTATOR, "value"),
-    Input(ids.ANNOTATOR_STORE, "data"),
+    State(ids.ANNOTATOR_STORE, "data"),
+    prevent_initial_call=True,
 )
 def remember_annotator(typed, stored):
-    """The annotator's name is typed once and kept in the browser's local storage."""
-    if ctx.triggered_id == ids.ANNOTATOR:
-        return dash.no_update, (typed or "").strip()
-    return stored or "", dash.no_update
+    name = (typed or "").strip()
+    if name == (stored or ""):
+        raise PreventUpdate
+    return name
 
 
 def _current_geometry(meta, history):

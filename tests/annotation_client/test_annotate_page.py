@@ -114,8 +114,15 @@ def _shot(dash_duo, artifacts_dir: Path, name: str) -> Path:
     return path
 
 
-def _severe(dash_duo) -> list:
-    return [e for e in (dash_duo.get_logs() or []) if e.get("level") == "SEVERE"]
+def _severe(dash_duo) -> list[str]:
+    """Messages of the browser console's errors (each call drains the log)."""
+    return [e["message"] for e in (dash_duo.get_logs() or []) if e.get("level") == "SEVERE"]
+
+
+def _assert_clean_console(dash_duo, artifacts_dir: Path) -> None:
+    errors = _severe(dash_duo)
+    (artifacts_dir / "console-errors.log").write_text("\n".join(errors))
+    assert not errors, "browser console errors:\n" + "\n".join(errors)
 
 
 def _closed_port() -> int:
@@ -284,7 +291,7 @@ def test_segment_edit_undo_redo_classify_save(
     driver.find_element(By.CSS_SELECTOR, f"#{ids.NAVBAR} a[href='/']").click()
     _wait(dash_duo, lambda: _shape_paths(dash_duo) == final_paths, 15, "the outline was lost")
 
-    assert _severe(dash_duo) == [], "the browser console shows errors"
+    _assert_clean_console(dash_duo, artifacts_dir)
     assert _foreign_requests(dash_duo) == []
 
     # 8. The saved files are the edited outline, not the AI's.
@@ -373,7 +380,7 @@ def test_server_down_shows_the_alert_and_manual_work_still_saves(
     assert not (folder / "v001_ai_mask.png").exists()
     assert _read_png(folder / "v001_mask.png").any()
     _shot(dash_duo, artifacts_dir, "02-saved-offline")
-    assert _severe(dash_duo) == []
+    _assert_clean_console(dash_duo, artifacts_dir)
 
 
 def test_an_invalid_file_shows_an_error_and_keeps_the_page(
@@ -395,4 +402,4 @@ def test_an_invalid_file_shows_an_error_and_keeps_the_page(
     assert dash_duo.driver.find_elements(By.CSS_SELECTOR, f"#{ids.NAVBAR} a[href='/learn']")
     dash_duo.driver.get(dash_duo.server_url + "/no-such-page")
     dash_duo.wait_for_element("#not-found", timeout=10)
-    assert _severe(dash_duo) == []
+    _assert_clean_console(dash_duo, artifacts_dir)
