@@ -120,6 +120,8 @@ def run(services: list[Service], grace: float = 15.0) -> int:
                 if not service.ready and service.healthy():
                     service.ready = True
                     print(f"ready: {service.name} at {service.url}", flush=True)
+                    if all(s.ready for s in services):
+                        print(f"SonoTrace is ready: open {services[-1].url}", flush=True)
             time.sleep(0.5)
     except _Stop as stop:
         log.info("%s received: stopping", stop)
