@@ -1,0 +1,36 @@
+"""SonoTrace vectorizer: binary masks to editable outlines and back.
+
+Coordinates: arrays are indexed ``(row, col)``; SVG and path strings use ``(x, y)``
+image pixels with y pointing down, and pixel ``(r, c)`` covers ``x in [c, c+1]``,
+``y in [r, r+1]``.
+
+Public API
+----------
+mask_to_svg
+    Trace a mask with the potrace C library into an SVG document.
+svg_to_mask
+    Rasterise an SVG document, or a list of path strings, back into a mask.
+mask_to_paths
+    Polygon outlines with a vertex budget per ring, for editing in plotly.
+measure_regions
+    Area, perimeter, bounding box, maximum diameter and centroid per region.
+mask_to_png, png_to_mask
+    Masks to and from 8-bit 0/255 PNG bytes.
+
+The command-line interface is ``python -m vectorizer {trace,rasterize}``.
+"""
+
+from ._io import mask_to_png, png_to_mask
+from ._measure import measure_regions
+from ._polygons import mask_to_paths
+from ._rasterize import svg_to_mask
+from ._svg import mask_to_svg
+
+__all__ = [
+    "mask_to_svg",
+    "svg_to_mask",
+    "mask_to_paths",
+    "measure_regions",
+    "mask_to_png",
+    "png_to_mask",
+]

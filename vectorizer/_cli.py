@@ -1,0 +1,86 @@
+"""Command-line interface.
+
+::
+
+    python -m vectorizer trace MASK.png -o OUT.svg [--turdsize N --alphamax A --opttolerance T]
+    python -m vectorizer rasterize IN.svg -o OUT.png [--shape H W]
+
+``-o -`` (the default) writes to standard output. Unreadable or invalid input
+exits with status 2 and a one-line message on standard error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from ._io import mask_to_png, png_to_mask
+from ._rasterize import svg_to_mask
+from ._svg import mask_to_svg
+
+log = logging.getLogger("vectorizer")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m vectorizer",
+        description="Binary masks to SVG outlines (potrace) and back.",
+    )
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("trace", help="trace a PNG mask into an SVG document")
+    t.add_argument("mask", type=Path, help="PNG mask (foreground = grey value above 0)")
+    t.add_argument("-o", "--output", default="-", help="SVG file to write ('-': stdout)")
+    t.add_argument("--turdsize", type=int, default=2,
+                   help="drop regions and holes of at most this many pixels (default 2)")
+    t.add_argument("--alphamax", type=float, default=1.0,
+                   help="corner threshold, 0 (polygon) to 1.3334 (smooth) (default 1.0)")
+    t.add_argument("--opttolerance", type=float, default=0.2,
+                   help="curve-joining tolerance in pixels (default 0.2)")
+
+    r = sub.add_parser("rasterize", help="rasterise an SVG document into a 0/255 PNG mask")
+    r.add_argument("svg", type=Path, help="SVG document")
+    r.add_argument("-o", "--output", default="-", help="PNG file to write ('-': stdout)")
+    r.add_argument("--shape", type=int, nargs=2, metavar=("H", "W"),
+                   help="mask size; required when the SVG has no width/height or viewBox")
+    return p
+
+
+def _write(output: str, data: bytes) -> None:
+    if output == "-":
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    else:
+        Path(output).write_bytes(data)
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise ValueError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; returns the process exit status."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        if args.command == "trace":
+            mask = png_to_mask(_read(args.mask))
+            svg = mask_to_svg(mask, turdsize=args.turdsize, alphamax=args.alphamax,
+                              opttolerance=args.opttolerance)
+            _write(args.output, svg.encode("utf-8"))
+        else:
+            mask = svg_to_mask(_read(args.svg), shape=tuple(args.shape) if args.shape else None)
+            _write(args.output, mask_to_png(mask))
+    except (ValueError, TypeError) as exc:
+        msg = " ".join(str(exc).split())  # one line, whatever the message held
+        print(f"error: {msg}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"error: cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,83 @@
+"""Masks to and from PNG bytes (8-bit, 0/255, exactly the image's size)."""
+
+from __future__ import annotations
+
+import io
+import warnings
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from ._validate import MAX_PIXELS, as_mask
+
+
+def mask_to_png(mask) -> bytes:
+    """Encode a mask as an 8-bit greyscale PNG with values 0 and 255.
+
+    Parameters
+    ----------
+    mask : array_like, shape (H, W)
+        bool, or numbers that are all 0/1 or all 0/255.
+
+    Returns
+    -------
+    bytes
+        PNG of width W and height H; pixel (r, c) is 255 where ``mask[r, c]``.
+    """
+    m = as_mask(mask)
+    buf = io.BytesIO()
+    Image.fromarray(m.astype(np.uint8) * 255, mode="L").save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def png_to_mask(data) -> np.ndarray:
+    """Decode a PNG mask into a bool array.
+
+    Any PNG mode is accepted: 1-bit, 8/16-bit grey, palette, RGB and RGBA (alpha is
+    ignored). Colour is converted to grey first; a pixel is True when its grey value
+    is above 0, as the BUSI masks need.
+
+    Parameters
+    ----------
+    data : bytes
+        The PNG file's contents.
+
+    Returns
+    -------
+    ndarray of bool, shape (H, W)
+
+    Raises
+    ------
+    TypeError
+        If ``data`` is not bytes-like.
+    ValueError
+        If ``data`` is not a readable PNG, or is larger than 100 megapixels.
+    """
+    if isinstance(data, memoryview | bytearray):
+        data = bytes(data)
+    if not isinstance(data, bytes):
+        raise TypeError(f"data must be the bytes of a PNG file, got {type(data).__name__}")
+    if not data.startswith(b"\x89PNG\r\n\x1a\n"):
+        raise ValueError("data is not a PNG image (bad signature)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data), formats=["PNG"])
+            w, h = img.size
+            if w < 1 or h < 1 or w * h > MAX_PIXELS:
+                raise ValueError(f"data: PNG size {w}x{h} is empty or above {MAX_PIXELS} pixels")
+            img.load()
+    except ValueError:
+        raise
+    except (
+        UnidentifiedImageError, OSError, SyntaxError, EOFError,
+        Image.DecompressionBombError, Image.DecompressionBombWarning,
+    ) as exc:
+        raise ValueError(f"data is not a readable PNG image: {exc}") from None
+    if img.mode in ("1", "L", "I", "I;16", "I;16B", "I;16L", "F"):
+        arr = np.asarray(img)
+    else:  # palette, RGB, RGBA, LA, ...: to grey, without alpha
+        arr = np.asarray(img.convert("RGB").convert("L"))
+    if arr.ndim != 2:
+        raise ValueError(f"data: unsupported PNG layout with shape {arr.shape}")
+    return np.ascontiguousarray(arr > 0)

@@ -1,0 +1,184 @@
+"""Per-region measurements for the client's side panel (area, perimeter, diameter...)."""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+import potracecffi
+import shapely
+from skimage.measure import label
+
+from ._trace import CORNER, Ring, trace
+from ._validate import as_mask
+
+_CURVE_SAMPLES = 16  # points per Bezier segment when measuring an outline's length
+
+
+def _ring_points(ring: Ring) -> np.ndarray:
+    """A potrace ring flattened to a closed polyline (k, 2)."""
+    t = (np.arange(1, _CURVE_SAMPLES + 1) / _CURVE_SAMPLES)[:, None]
+    s = 1 - t
+    pts = []
+    prev = ring.points[-1, 2]
+    for tag, (c0, c1, c2) in zip(ring.tags, ring.points, strict=True):
+        if tag == CORNER:
+            pts.append(np.stack([c1, c2]))
+        else:
+            pts.append(s**3 * prev + 3 * s * s * t * c0 + 3 * s * t * t * c1 + t**3 * c2)
+        prev = c2
+    return np.concatenate(pts)
+
+
+def _check_spacing(pixel_spacing) -> tuple[float, float] | None:
+    if pixel_spacing is None:
+        return None
+    if isinstance(pixel_spacing, str | bytes) or not hasattr(pixel_spacing, "__len__"):
+        raise TypeError("pixel_spacing must be a (row_mm, col_mm) pair or None")
+    if len(pixel_spacing) != 2:
+        raise ValueError(
+            f"pixel_spacing must have 2 values (row_mm, col_mm), got {len(pixel_spacing)}"
+        )
+    out = []
+    for v in pixel_spacing:
+        if isinstance(v, bool) or not isinstance(v, numbers.Real):
+            raise TypeError(f"pixel_spacing values must be numbers, got {v!r}")
+        v = float(v)
+        if not (math.isfinite(v) and v > 0):
+            raise ValueError(f"pixel_spacing values must be finite and positive, got {v}")
+        out.append(v)
+    return out[0], out[1]
+
+
+def _longest_chord(points: np.ndarray) -> tuple[float, np.ndarray]:
+    """Length and endpoints (2, 2) of the longest segment between two of ``points``."""
+    hull = shapely.convex_hull(shapely.multipoints(points))
+    coords = shapely.get_coordinates(hull)
+    if len(coords) < 2:
+        return 0.0, np.repeat(coords[:1], 2, axis=0)
+    d = coords[:, None, :] - coords[None, :, :]
+    d2 = np.einsum("ijk,ijk->ij", d, d)
+    i, j = np.unravel_index(int(np.argmax(d2)), d2.shape)
+    return math.sqrt(float(d2[i, j])), coords[[i, j]]
+
+
+def measure_regions(mask, pixel_spacing=None) -> list[dict]:
+    """Measure every connected region of a mask.
+
+    Regions are 8-connected components of the foreground (diagonal neighbours
+    belong together), ordered by the top-left corner of their bounding box (top
+    to bottom, then left to right). Unlike the tracers, nothing is dropped for size.
+
+    Parameters
+    ----------
+    mask : array_like, shape (H, W)
+        bool, or numbers that are all 0/1 or all 0/255. Pixel ``(r, c)`` covers
+        ``x in [c, c+1]``, ``y in [r, r+1]``.
+    pixel_spacing : (row_mm, col_mm), optional
+        Physical size of a pixel (DICOM ``PixelSpacing`` order: between rows, then
+        between columns). When given, the millimetre keys are added.
+
+    Returns
+    -------
+    list of dict
+        Per region:
+
+        ``area_px``
+            Number of pixels (holes excluded).
+        ``perimeter_px``
+            Length of the region's smooth outline (potrace curve, holes included), which
+            unlike the pixel staircase does not overestimate oblique edges by up to 41 %.
+        ``bbox``
+            ``[x0, y0, x1, y1]`` of the pixel squares: columns ``x0 .. x1 - 1`` and rows
+            ``y0 .. y1 - 1``.
+        ``width_px``, ``height_px``
+            ``x1 - x0`` and ``y1 - y0``.
+        ``max_diameter_px``
+            Longest chord: the largest distance between two points of the region's
+            pixel squares, found on their convex hull.
+        ``max_diameter_endpoints``
+            ``[[x, y], [x, y]]`` ends of that chord, for drawing it.
+        ``centroid``
+            ``[x, y]`` mean of the pixel centres.
+        ``area_mm2``, ``perimeter_mm``, ``max_diameter_mm``, ``width_mm``, ``height_mm``
+            With ``pixel_spacing`` only; the diameter is the longest chord in millimetres,
+            which with non-square pixels may join other points than in pixels.
+
+    Examples
+    --------
+    >>> m = np.zeros((4, 6), bool)
+    >>> m[1:3, 1:5] = True
+    >>> r = measure_regions(m, pixel_spacing=(0.5, 0.5))[0]
+    >>> r["area_px"], r["bbox"], r["width_px"], r["height_px"], r["centroid"]
+    (8, [1, 1, 5, 3], 4, 2, [3.0, 2.0])
+    >>> round(r["max_diameter_px"], 3), r["area_mm2"]
+    (4.472, 2.0)
+    """
+    m = as_mask(mask)
+    spacing = _check_spacing(pixel_spacing)
+    labels, count = label(m, connectivity=2, return_num=True)
+    if count == 0:
+        return []
+    regions = []
+    fg = np.flatnonzero(labels)
+    labs = labels.ravel()[fg]
+    order = np.argsort(labs, kind="stable")
+    fg, labs = fg[order], labs[order]
+    bounds = np.searchsorted(labs, np.arange(1, count + 2))
+    w = m.shape[1]
+    for k in range(count):
+        idx = fg[bounds[k] : bounds[k + 1]]
+        rows, cols = np.divmod(idx, w)
+        r0, r1 = int(rows.min()), int(rows.max()) + 1
+        c0, c1 = int(cols.min()), int(cols.max()) + 1
+        regions.append((r0, c0, r1, c1, rows, cols, k + 1))
+    regions.sort(key=lambda t: (t[0], t[1]))
+
+    out = []
+    for r0, c0, r1, c1, rows, cols, lab in regions:
+        own = labels[r0:r1, c0:c1] == lab
+        # The convex hull of a region's pixel squares is that of the outer corners of
+        # the leftmost and rightmost pixel of each row.
+        rel = rows - r0
+        left = np.full(r1 - r0, np.iinfo(np.int64).max)
+        right = np.full(r1 - r0, -1)
+        np.minimum.at(left, rel, cols)
+        np.maximum.at(right, rel, cols)
+        ys = np.arange(r0, r1, dtype=np.float64)
+        corners = np.concatenate([
+            np.stack([left, ys], 1), np.stack([left, ys + 1], 1),
+            np.stack([right + 1, ys], 1), np.stack([right + 1, ys + 1], 1),
+        ]).astype(np.float64)
+        diameter, ends = _longest_chord(corners)
+
+        # Trace the region alone, so that touching neighbours cannot change its outline,
+        # with diagonal pixels joined as in the labelling.
+        rings = []
+        for traced in trace(own, turdsize=0, turnpolicy=potracecffi.TURNPOLICY_BLACK, scale=1):
+            rings.extend(_ring_points(ring) + (c0, r0) for ring in traced.rings)
+        perimeter = float(sum(shapely.length(shapely.linearrings(r)) for r in rings))
+
+        area = int(rows.size)
+        entry = {
+            "area_px": area,
+            "perimeter_px": perimeter,
+            "bbox": [c0, r0, c1, r1],
+            "width_px": c1 - c0,
+            "height_px": r1 - r0,
+            "max_diameter_px": diameter,
+            "max_diameter_endpoints": ends.tolist(),
+            "centroid": [float(cols.mean()) + 0.5, float(rows.mean()) + 0.5],
+        }
+        if spacing is not None:
+            row_mm, col_mm = spacing
+            scale = np.array([col_mm, row_mm])
+            entry["area_mm2"] = area * row_mm * col_mm
+            entry["perimeter_mm"] = float(
+                sum(shapely.length(shapely.linearrings(r * scale)) for r in rings)
+            )
+            entry["max_diameter_mm"] = _longest_chord(corners * scale)[0]
+            entry["width_mm"] = (c1 - c0) * col_mm
+            entry["height_mm"] = (r1 - r0) * row_mm
+        out.append(entry)
+    return out

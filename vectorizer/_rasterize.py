@@ -1,0 +1,372 @@
+"""SVG path geometry to a boolean mask, by exact scanline filling at pixel centres.
+
+Pixel ``(r, c)`` covers ``x in [c, c+1]``, ``y in [r, r+1]``; it is inside a shape when
+its centre ``(c + 0.5, r + 0.5)`` is, under the shape's fill rule. Curves are
+flattened to polylines whose distance from the true curve is below ``FLATNESS`` pixels,
+so a pixel comes out differently from an exact renderer only when the curve passes
+within that distance of its centre.
+
+The fill is vectorised: every polygon edge is intersected with every pixel-centre row
+it spans, each crossing adds its winding (+1 downwards, -1 upwards) to the first
+pixel whose centre lies right of it, and a cumulative sum along each row then gives
+the winding number of every pixel centre. A centre exactly on an edge counts as
+inside when the edge is on its left (a "top-left" rule), so two shapes sharing an
+edge never both claim a pixel.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from svgelements import (
+    SVG,
+    Arc,
+    Close,
+    CubicBezier,
+    Line,
+    Move,
+    Path,
+    QuadraticBezier,
+    Shape,
+)
+
+from ._validate import MAX_PIXELS, as_shape
+
+log = logging.getLogger(__name__)
+
+FLATNESS = 0.002
+"""Largest allowed distance, in pixels, between a curve and its flattened polyline."""
+
+# Caps the points one curve segment may expand to, so that absurd coordinates cannot
+# exhaust memory; at this many points the flattening is still far below a pixel for
+# any curve that fits in an image of MAX_PIXELS.
+_MAX_SEGMENT_POINTS = 1 << 14
+_MAX_TOTAL_POINTS = 1 << 24
+
+
+@dataclass(frozen=True, slots=True)
+class FlatShape:
+    """A shape flattened to the straight edges of closed polylines.
+
+    Attributes
+    ----------
+    edges : ndarray of float64, shape (m, 4)
+        ``(x0, y0, x1, y1)`` per edge, in pixels (x right, y down). Their order does
+        not matter for filling.
+    evenodd : bool
+        True for ``fill-rule="evenodd"``, False for ``nonzero``.
+    """
+
+    edges: np.ndarray
+    evenodd: bool
+
+
+_NO_EDGES = np.zeros((0, 4))
+
+
+def _arc_points(arc: Arc) -> np.ndarray:
+    r = max(abs(arc.rx), abs(arc.ry))
+    if not math.isfinite(r) or not math.isfinite(arc.sweep):
+        raise ValueError("svg_or_paths: path data contains non-finite arc parameters")
+    if r <= FLATNESS:
+        n = 1
+    else:
+        # Chord sagitta r * (1 - cos(dtheta / 2)) <= FLATNESS fixes the angular step.
+        step = 2.0 * math.acos(max(-1.0, 1.0 - FLATNESS / r))
+        n = max(1, min(_MAX_SEGMENT_POINTS, math.ceil(abs(arc.sweep) / step)))
+    return np.asarray(arc.npoint(np.arange(1, n + 1) / n), dtype=np.float64)
+
+
+def flatten_path(path: Path) -> np.ndarray:
+    """Flatten an svgelements ``Path`` (its transform applied) into polygon edges.
+
+    Every segment becomes a row of a cubic Bezier table (lines and arcs as
+    degenerate one-step rows, quadratics degree-elevated, which is exact), then all
+    cubics are sampled at once. Open subpaths are closed, as SVG does for filling.
+
+    Returns
+    -------
+    ndarray of float64, shape (m, 4)
+        Edges ``(x0, y0, x1, y1)``.
+    """
+    rows: list[tuple] = []  # (x0, y0, x1, y1, x2, y2, x3, y3, is_curve)
+    closers: list[tuple] = []  # closing edge of every subpath
+    start = None
+    here = None
+
+    def close():
+        if start is not None and here is not None and here != start:
+            closers.append((here[0], here[1], start[0], start[1]))
+
+    for seg in path.segments(transformed=True):
+        if isinstance(seg, Move):
+            close()
+            end = seg.end
+            start = here = (end.x, end.y)
+            continue
+        if start is None or seg.start is None:
+            raise ValueError("svg_or_paths: path data must start with a moveto (M or m)")
+        end = seg.end
+        if isinstance(seg, Close):
+            close()
+            here = start  # drawing continues from the subpath's start point
+            continue
+        if isinstance(seg, Line):
+            p3 = (end.x, end.y)
+            rows.append((*here, *here, *p3, *p3, False))
+        elif isinstance(seg, CubicBezier):
+            c1, c2 = seg.control1, seg.control2
+            p3 = (end.x, end.y)
+            rows.append((*here, c1.x, c1.y, c2.x, c2.y, *p3, True))
+        elif isinstance(seg, QuadraticBezier):
+            q = seg.control
+            p3 = (end.x, end.y)
+            # Degree elevation: this cubic is exactly the quadratic.
+            c1 = (here[0] + 2 / 3 * (q.x - here[0]), here[1] + 2 / 3 * (q.y - here[1]))
+            c2 = (p3[0] + 2 / 3 * (q.x - p3[0]), p3[1] + 2 / 3 * (q.y - p3[1]))
+            rows.append((*here, *c1, *c2, *p3, True))
+        elif isinstance(seg, Arc):
+            pts = _arc_points(seg)
+            p3 = (float(pts[-1, 0]), float(pts[-1, 1]))
+            prev = here
+            for x, y in pts.tolist():
+                rows.append((*prev, *prev, x, y, x, y, False))
+                prev = (x, y)
+        else:  # pragma: no cover - svgelements has no other segment types
+            raise ValueError(f"svg_or_paths: unsupported path segment {type(seg).__name__}")
+        here = p3
+        if len(rows) > _MAX_TOTAL_POINTS:
+            raise ValueError("svg_or_paths: path data is too complex to rasterise")
+    close()
+    if not rows:
+        return _NO_EDGES
+    table = np.array(rows, dtype=np.float64)
+    if not np.isfinite(table).all():
+        raise ValueError("svg_or_paths: path data contains non-finite coordinates")
+    ctrl = table[:, :8].reshape(-1, 4, 2)
+    is_curve = table[:, 8].astype(bool)
+    # A cubic lies within (3/4) max|second difference| / n**2 of its n uniform-parameter
+    # chords; that fixes n for the flatness bound.
+    d1 = np.hypot(*(ctrl[:, 0] - 2 * ctrl[:, 1] + ctrl[:, 2]).T)
+    d2 = np.hypot(*(ctrl[:, 1] - 2 * ctrl[:, 2] + ctrl[:, 3]).T)
+    n = np.ceil(np.sqrt(0.75 * np.maximum(d1, d2) / FLATNESS))
+    n = np.where(is_curve, np.clip(n, 1, _MAX_SEGMENT_POINTS), 1).astype(np.int64)
+    total = int(n.sum())
+    if total > _MAX_TOTAL_POINTS:
+        raise ValueError("svg_or_paths: path data is too complex to rasterise")
+    row = np.repeat(np.arange(len(n)), n)
+    first = np.cumsum(n) - n
+    t = ((np.arange(total) - first[row] + 1) / n[row])[:, None]
+    s = 1.0 - t
+    c = ctrl[row]
+    pts = (s * s * s) * c[:, 0] + (3 * s * s * t) * c[:, 1] + (3 * s * t * t) * c[:, 2] \
+        + (t * t * t) * c[:, 3]
+    prev = np.empty_like(pts)
+    prev[1:] = pts[:-1]
+    prev[first] = ctrl[:, 0]
+    edges = np.concatenate([prev, pts], axis=1)
+    if closers:
+        edges = np.concatenate([edges, np.array(closers, dtype=np.float64)])
+    return edges
+
+
+def fill(shapes: list[FlatShape], shape: tuple[int, int]) -> np.ndarray:
+    """Rasterise flattened shapes into a bool mask of ``shape`` (H, W).
+
+    Each shape is filled under its own fill rule; the result is their union.
+    """
+    h, w = shape
+    out = np.zeros((h, w), dtype=bool)
+    for s in shapes:
+        if len(s.edges):
+            _fill_one(s, out)
+    return out
+
+
+def _fill_one(s: FlatShape, out: np.ndarray) -> None:
+    h, w = out.shape
+    x0, y0, x1, y1 = s.edges.T
+    down = y1 > y0
+    ylo = np.where(down, y0, y1)
+    yhi = np.where(down, y1, y0)
+    # Pixel-centre rows r with ylo <= r + 0.5 < yhi (half-open, so a vertex on a
+    # centre row is counted once).
+    rlo = np.clip(np.ceil(ylo - 0.5), 0, h).astype(np.int64)
+    rhi = np.clip(np.ceil(yhi - 0.5), 0, h).astype(np.int64)
+    counts = rhi - rlo
+    keep = counts > 0
+    if not keep.any():
+        return
+    x0, y0, x1, y1 = x0[keep], y0[keep], x1[keep], y1[keep]
+    down, rlo, counts = down[keep], rlo[keep], counts[keep]
+
+    edge = np.repeat(np.arange(counts.size), counts)
+    offsets = np.arange(edge.size) - np.repeat(np.cumsum(counts) - counts, counts)
+    rows = rlo[edge] + offsets
+    yc = rows + 0.5
+    slope = (x1 - x0) / (y1 - y0)
+    xc = x0[edge] + (yc - y0[edge]) * slope[edge]
+    # First column whose centre lies strictly right of the crossing.
+    cols = np.clip(np.floor(xc + 0.5), 0, w).astype(np.int64)
+
+    r_min, r_max = int(rows.min()), int(rows.max()) + 1
+    c_min = int(cols.min())
+    c_max = min(w, int(cols.max()))
+    if c_max <= c_min:
+        return  # every crossing is at or beyond the right edge
+    width = c_max - c_min + 1
+    idx = (rows - r_min) * width + (cols - c_min)
+    if s.evenodd:
+        acc = np.bincount(idx, minlength=(r_max - r_min) * width)
+        inside = (np.cumsum(acc.reshape(r_max - r_min, width), axis=1) & 1).astype(bool)
+    else:
+        wind = np.where(down[edge], 1, -1)
+        acc = np.bincount(idx, weights=wind, minlength=(r_max - r_min) * width)
+        inside = np.cumsum(acc.reshape(r_max - r_min, width), axis=1) != 0
+    out[r_min:r_max, c_min:c_max] |= inside[:, : c_max - c_min]
+
+
+# --- SVG documents -------------------------------------------------------------------
+
+
+def _whole(value: float, what: str) -> int:
+    if not math.isfinite(value) or value < 1 or abs(value - round(value)) > 1e-6:
+        raise ValueError(
+            f"svg_or_paths: SVG {what} must be a whole number of pixels >= 1, got {value}"
+        )
+    return int(round(value))
+
+
+def parse_svg(source: str | bytes) -> tuple[list[FlatShape], tuple[int, int] | None]:
+    """Parse an SVG document into flattened shapes and its size ``(H, W)`` if it has one.
+
+    The size comes from the root's ``width``/``height`` (in px), else from its
+    ``viewBox``; it is None when the document has neither.
+    """
+    if isinstance(source, str):
+        data = source.encode("utf-8")
+    else:
+        data = bytes(source)
+    if b"<svg" not in data[:4096] and b":svg" not in data[:4096]:
+        raise ValueError("svg_or_paths is not an SVG document (no <svg> element)")
+    try:
+        # reify=False leaves identity transforms unapplied, which halves parse time.
+        svg = SVG.parse(io.BytesIO(data), reify=False, on_error="raise")
+    except Exception as exc:  # svgelements raises ParseError, ValueError, KeyError, ...
+        raise ValueError(f"svg_or_paths is not a valid SVG document: {exc or type(exc)}") from None
+    if not isinstance(svg, SVG):
+        raise ValueError("svg_or_paths is not an SVG document (root element is not <svg>)")
+
+    values = svg.values
+    has_size = "width" in values and "height" in values
+    size = None
+    if has_size or svg.viewbox is not None:
+        if not has_size and ("width" in values or "height" in values):
+            raise ValueError("svg_or_paths: SVG has only one of width and height")
+        size = (_whole(float(svg.height), "height"), _whole(float(svg.width), "width"))
+        if size[0] * size[1] > MAX_PIXELS:
+            raise ValueError(f"svg_or_paths: SVG size {size} is larger than {MAX_PIXELS} pixels")
+
+    shapes: list[FlatShape] = []
+    try:
+        for element in svg.elements():
+            if not isinstance(element, Shape):
+                continue
+            rule = str(element.values.get("fill-rule", "nonzero")).strip().lower()
+            edges = flatten_path(Path(element))
+            shapes.append(FlatShape(edges=edges, evenodd=(rule == "evenodd")))
+    except ValueError:
+        raise
+    except Exception as exc:  # malformed geometry surfacing from svgelements
+        raise ValueError(f"svg_or_paths: invalid SVG geometry: {exc or type(exc)}") from None
+    return shapes, size
+
+
+def parse_path_strings(paths) -> list[FlatShape]:
+    """Parse a list of SVG path-data strings; each is one even-odd shape."""
+    shapes = []
+    for i, d in enumerate(paths):
+        if not isinstance(d, str):
+            raise TypeError(f"svg_or_paths[{i}] must be a path-data str, got {type(d).__name__}")
+        if not d.strip():
+            continue
+        try:
+            path = Path(d)
+        except Exception as exc:
+            raise ValueError(f"svg_or_paths[{i}] is not valid SVG path data: {exc}") from None
+        try:
+            edges = flatten_path(path)
+        except ValueError as exc:
+            raise ValueError(f"svg_or_paths[{i}]: {exc}".replace(": svg_or_paths:", ":")) from None
+        except Exception as exc:
+            raise ValueError(f"svg_or_paths[{i}] is not valid SVG path data: {exc}") from None
+        shapes.append(FlatShape(edges=edges, evenodd=True))
+    return shapes
+
+
+def svg_to_mask(svg_or_paths, shape=None) -> np.ndarray:
+    """Rasterise an SVG document, or a list of SVG path strings, into a bool mask.
+
+    A pixel is set when its centre lies inside a shape under the shape's fill rule.
+    Any SVG path data is accepted: absolute or relative commands, ``M L H V C S Q T A
+    Z``, transforms on paths and groups, several paths, and the basic shapes
+    (``rect``, ``circle``, ``ellipse``, ``polygon``). Only geometry counts: fill and
+    stroke paint are ignored.
+
+    Parameters
+    ----------
+    svg_or_paths : str or bytes or list of str
+        An SVG document, or a list of path-data strings (each one region, holes as
+        extra subpaths, filled even-odd), for instance as edited in the browser.
+    shape : tuple of int (H, W), optional
+        Output size. Required for a list of paths and for a document without
+        ``width``/``height`` or ``viewBox``; must agree with the document's size
+        when both are given.
+
+    Returns
+    -------
+    ndarray of bool, shape (H, W)
+        ``mask[r, c]`` is True when the point ``x = c + 0.5, y = r + 0.5`` (SVG user
+        units = pixels, y down) is filled.
+
+    Raises
+    ------
+    TypeError
+        If ``svg_or_paths`` or ``shape`` has the wrong type.
+    ValueError
+        If the SVG or path data is malformed, the size is unknown, or ``shape``
+        disagrees with the document's size.
+
+    Examples
+    --------
+    >>> svg_to_mask(["M 1,0 L 3,0 L 3,2 L 1,2 Z"], shape=(3, 4)).astype(int)
+    array([[0, 1, 1, 0],
+           [0, 1, 1, 0],
+           [0, 0, 0, 0]])
+    """
+    if shape is not None:
+        shape = as_shape(shape)
+    if isinstance(svg_or_paths, str | bytes | bytearray | memoryview):
+        shapes, size = parse_svg(svg_or_paths)
+        if size is None and shape is None:
+            raise ValueError(
+                "shape is required: the SVG has no width/height or viewBox to size the mask"
+            )
+        if size is not None and shape is not None and size != shape:
+            raise ValueError(f"shape {shape} does not match the SVG's size (H, W) = {size}")
+        out_shape = shape if shape is not None else size
+    elif isinstance(svg_or_paths, list | tuple):
+        if shape is None:
+            raise ValueError("shape (H, W) is required when svg_or_paths is a list of paths")
+        shapes = parse_path_strings(svg_or_paths)
+        out_shape = shape
+    else:
+        raise TypeError(
+            "svg_or_paths must be an SVG document (str or bytes) or a list of path strings, "
+            f"got {type(svg_or_paths).__name__}"
+        )
+    return fill(shapes, out_shape)

@@ -1,0 +1,118 @@
+"""Mask to SVG document, through potrace."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._trace import CORNER, Region, Ring, trace
+from ._validate import as_mask, check_float, check_int
+
+DECIMALS = 3
+"""Coordinates are written with this many decimals (1/1000 pixel)."""
+
+
+def _fmt(values: np.ndarray) -> list[str]:
+    # Fixed-point with trailing zeros trimmed: short, and never in exponent notation.
+    out = []
+    for v in np.round(values, DECIMALS).ravel().tolist():
+        s = f"{v:.{DECIMALS}f}".rstrip("0").rstrip(".")
+        out.append("0" if s in ("-0", "") else s)
+    return out
+
+
+def ring_path_data(ring: Ring) -> str:
+    """Absolute ``M``/``L``/``C``/``Z`` path data for one potrace ring.
+
+    Potrace ends a corner segment at the midpoint of the next polygon edge; when the
+    next segment is a corner too, that point lies on the straight line between the
+    two corners and is left out, as is the last end point, which ``Z`` returns to.
+    """
+    n = len(ring.tags)
+    nums = _fmt(ring.points.reshape(n, 6))
+    start = _fmt(ring.points[n - 1, 2])
+    corner = ring.tags == CORNER
+    parts = [f"M{start[0]} {start[1]}"]
+    for i in range(n):
+        k = 6 * i
+        if corner[i]:
+            parts.append(f"L{nums[k + 2]} {nums[k + 3]}")
+            if i < n - 1 and not corner[i + 1]:
+                parts.append(f"L{nums[k + 4]} {nums[k + 5]}")
+        else:
+            parts.append(
+                f"C{nums[k]} {nums[k + 1]} {nums[k + 2]} {nums[k + 3]} {nums[k + 4]} {nums[k + 5]}"
+            )
+    parts.append("Z")
+    return " ".join(parts)
+
+
+def region_path_data(region: Region) -> str:
+    """Path data of a region: its outer ring, then one subpath per hole."""
+    return " ".join(ring_path_data(r) for r in region.rings)
+
+
+def check_trace_params(turdsize, alphamax, opttolerance) -> tuple[int, float, float]:
+    """Validate potrace's parameters (see :func:`mask_to_svg`)."""
+    return (
+        check_int(turdsize, "turdsize", 0, 1_000_000_000),
+        check_float(alphamax, "alphamax", 0.0, 4.0 / 3.0),
+        check_float(opttolerance, "opttolerance", 0.0, 10.0),
+    )
+
+
+def mask_to_svg(mask, *, turdsize=2, alphamax=1.0, opttolerance=0.2) -> str:
+    """Trace a binary mask into an SVG document with the potrace C library.
+
+    Parameters
+    ----------
+    mask : array_like, shape (H, W)
+        bool, or numbers that are all 0/1 or all 0/255. Row ``r``, column ``c`` is the
+        pixel covering ``x in [c, c+1]``, ``y in [r, r+1]`` of the SVG.
+    turdsize : int, default 2
+        Connected areas (regions *and* holes) of at most this many pixels are dropped
+        before tracing: specks vanish and pinholes are filled. 0 keeps everything.
+    alphamax : float in [0, 4/3], default 1.0
+        Potrace's corner threshold: 0 gives a polygon with sharp corners only;
+        larger values give smoother curves, 4/3 no corners at all.
+    opttolerance : float >= 0, default 0.2
+        How far (in pixels) potrace may move the outline when it joins adjacent
+        Bezier segments into one. 0 keeps every segment.
+
+    Returns
+    -------
+    str
+        An SVG document whose ``width``, ``height`` and ``viewBox`` are the mask's
+        size, with one ``<path fill-rule="evenodd">`` per region (holes are extra
+        subpaths; islands inside holes are regions of their own), regions ordered
+        top to bottom then left to right, and path data using absolute ``M``,
+        ``L``, ``C`` and ``Z`` only. An empty mask gives a document with no path.
+
+    Raises
+    ------
+    TypeError, ValueError
+        On a mask that is not a 2-D binary array, or out-of-range parameters.
+
+    Examples
+    --------
+    >>> m = np.zeros((4, 6), bool)
+    >>> m[1:3, 2:5] = True
+    >>> print(mask_to_svg(m, alphamax=0).splitlines()[1])
+    <path fill-rule="evenodd" d="M2 2 L2 1 L5 1 L5 3 L2 3 Z"/>
+    """
+    m = as_mask(mask)
+    turdsize, alphamax, opttolerance = check_trace_params(turdsize, alphamax, opttolerance)
+    regions = trace(m, turdsize=turdsize, alphamax=alphamax, opttolerance=opttolerance)
+    return regions_to_svg(regions, m.shape)
+
+
+def regions_to_svg(regions: list[Region], shape: tuple[int, int]) -> str:
+    """Serialise traced regions as an SVG document of ``shape`` (H, W)."""
+    h, w = shape
+    lines = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" '
+        f'viewBox="0 0 {w} {h}">'
+    ]
+    for region in regions:
+        lines.append(f'<path fill-rule="evenodd" d="{region_path_data(region)}"/>')
+    lines.append("</svg>")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,201 @@
+"""Tracing a bitmap with the potrace C library (through the ``potracecffi`` bindings).
+
+Coordinates
+-----------
+``potracecffi`` hands potrace a bitmap whose scanline ``y`` is the mask's row ``y``, and
+potrace puts pixel ``(x, y)`` of its bitmap on the unit square ``[x, x+1] x [y, y+1]``.
+So potrace's output coordinates are already ours: pixel ``(r, c)`` covers
+``x in [c, c+1]``, ``y in [r, r+1]`` with y pointing down. Only the *orientation* of
+rings flips relative to potrace's y-up documentation (its counter-clockwise outer
+boundaries are clockwise on screen), which does not matter for filling.
+
+The bitmap is packed here with numpy instead of with ``potracecffi.trace``: that
+function packs pixel by pixel in column order, which costs more than the trace
+itself on a 500x500 mask.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import potracecffi
+from potracecffi import ffi, lib
+
+CURVETO = potracecffi.CURVETO
+CORNER = potracecffi.CORNER
+
+_WORD_BYTES = ffi.sizeof("potrace_word")
+_WORD_BITS = 8 * _WORD_BYTES
+_DPOINT_BYTES = ffi.sizeof("potrace_dpoint_t")
+_INT_BYTES = ffi.sizeof("int")
+_SIGN_PLUS = ord("+")
+
+
+@dataclass(frozen=True, slots=True)
+class Ring:
+    """One closed potrace curve in image pixel coordinates.
+
+    Attributes
+    ----------
+    tags : ndarray of int, shape (n,)
+        ``CURVETO`` or ``CORNER`` for each segment.
+    points : ndarray of float64, shape (n, 3, 2)
+        Potrace's control points ``c[i][0..2]`` as (x, y). Segment ``i`` starts at the
+        end point of segment ``i - 1`` (``points[i - 1, 2]``) and ends at
+        ``points[i, 2]``. A ``CORNER`` segment is two straight lines through the corner
+        ``points[i, 1]``; ``points[i, 0]`` is unused. A ``CURVETO`` segment is a cubic
+        Bezier with controls ``points[i, 0]`` and ``points[i, 1]``.
+    area : int
+        Potrace's pixel area of the bitmap path this curve was fitted to.
+    """
+
+    tags: np.ndarray
+    points: np.ndarray
+    area: int
+
+
+@dataclass(frozen=True, slots=True)
+class Region:
+    """A filled region: one outer ring plus the rings of its holes."""
+
+    outer: Ring
+    holes: tuple[Ring, ...]
+
+    @property
+    def rings(self) -> tuple[Ring, ...]:
+        return (self.outer, *self.holes)
+
+
+# _DOUBLE_BITS[b] is byte b with every bit doubled (0b10 -> 0b1100), big-endian.
+_DOUBLE_BITS = np.array(
+    [int("".join(2 * bit for bit in f"{b:08b}"), 2) for b in range(256)], dtype=">u2"
+)
+
+
+def pack_bitmap(mask: np.ndarray, scale: int = 1) -> np.ndarray:
+    """Pack a 2-D bool array, enlarged ``scale`` times, into potrace's word layout.
+
+    Parameters
+    ----------
+    mask : ndarray of bool, shape (H, W)
+    scale : {1, 2}
+        Each pixel becomes a ``scale x scale`` block.
+
+    Returns
+    -------
+    ndarray of native ``potrace_word``, shape (scale * H, dy)
+        The most significant bit of word 0 of row ``r`` is pixel ``(r, 0)``.
+    """
+    packed = np.packbits(mask, axis=1)  # MSB-first within bytes, as potrace wants
+    if scale == 2:
+        packed = _DOUBLE_BITS[packed].view(np.uint8).reshape(packed.shape[0], -1)
+        packed = np.repeat(packed, 2, axis=0)
+    elif scale != 1:
+        raise ValueError(f"scale must be 1 or 2, got {scale}")
+    h, w = mask.shape[0] * scale, mask.shape[1] * scale
+    dy = (w + _WORD_BITS - 1) // _WORD_BITS
+    padded = np.zeros((h, dy * _WORD_BYTES), dtype=np.uint8)
+    padded[:, : packed.shape[1]] = packed
+    # Big-endian words keep the leftmost pixel in the most significant bit.
+    return padded.view(f">u{_WORD_BYTES}").astype(f"=u{_WORD_BYTES}")
+
+
+def _read_ring(path, dx: float, dy: float, scale: int) -> Ring:
+    curve = path.curve
+    n = curve.n
+    tags = np.frombuffer(ffi.buffer(curve.tag, n * _INT_BYTES), dtype=np.intc).copy()
+    pts = np.frombuffer(ffi.buffer(curve.c, n * 3 * _DPOINT_BYTES), dtype=np.float64)
+    pts = pts.reshape(n, 3, 2) / scale
+    pts[..., 0] += dx
+    pts[..., 1] += dy
+    return Ring(tags=tags, points=pts, area=int(path.area) // (scale * scale))
+
+
+def trace(
+    mask: np.ndarray,
+    *,
+    turdsize: int = 2,
+    alphamax: float = 1.0,
+    opttolerance: float = 0.2,
+    turnpolicy: int = potracecffi.TURNPOLICY_MINORITY,
+    scale: int = 2,
+) -> list[Region]:
+    """Trace a checked 2-D bool mask into regions of potrace curves.
+
+    Parameters
+    ----------
+    mask : ndarray of bool, shape (H, W)
+    turdsize, alphamax, opttolerance, turnpolicy
+        Potrace's parameters, with ``turdsize`` (an area) and ``opttolerance`` (a
+        distance) in pixels of ``mask``.
+    scale : {1, 2}
+        Potrace is run on the mask enlarged ``scale`` times and the curves are scaled
+        back. At 1 potrace's polygon may stray half a pixel from the pixel
+        boundary, which is exactly the distance to the neighbouring pixel centres, and
+        its smoothing then cuts through them (a round trip keeps about 99.2 % IoU on
+        BUSI lesions). At 2 the outline stays within a quarter pixel of the boundary
+        and a round trip keeps the pixels almost exactly.
+
+    Returns
+    -------
+    list of Region
+        Sorted top to bottom, then left to right, by the top-left corner of the outer
+        ring's bounding box. Islands inside holes are regions of their own.
+    """
+    rows = np.flatnonzero(mask.any(axis=1))
+    if rows.size == 0:
+        return []
+    cols = np.flatnonzero(mask.any(axis=0))
+    r0, r1, c0, c1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+    # Potrace treats everything outside the bitmap as background, so tracing the
+    # bounding box gives the same curves, shifted, in less time.
+    crop = mask[r0:r1, c0:c1]
+    words = pack_bitmap(crop, scale)
+
+    params = lib.potrace_param_default()
+    if params == ffi.NULL:
+        raise MemoryError("potrace could not allocate its parameters")
+    state = ffi.NULL
+    try:
+        # Every path's area at this scale is scale**2 times its area in mask pixels.
+        params.turdsize = min(turdsize * scale * scale, 2**31 - 1)
+        params.turnpolicy = turnpolicy
+        params.alphamax = alphamax
+        params.opticurve = 1
+        params.opttolerance = opttolerance * scale
+        bm = ffi.new("potrace_bitmap_t *")
+        bm.w = crop.shape[1] * scale
+        bm.h = crop.shape[0] * scale
+        bm.dy = words.shape[1]
+        bm.map = ffi.cast("potrace_word *", ffi.from_buffer(words))
+        state = lib.potrace_trace(params, bm)
+        if state == ffi.NULL or state.status != 0:
+            raise RuntimeError("potrace failed to trace the mask (out of memory?)")
+        regions: list[Region] = []
+        outer: Ring | None = None
+        holes: list[Ring] = []
+        # potrace lists every negative path (hole) right after its positive parent.
+        for path in potracecffi.iter_paths(state.plist):
+            if path.curve.n == 0:
+                continue
+            ring = _read_ring(path, float(c0), float(r0), scale)
+            if path.sign == _SIGN_PLUS:
+                if outer is not None:
+                    regions.append(Region(outer, tuple(holes)))
+                outer, holes = ring, []
+            elif outer is not None:
+                holes.append(ring)
+        if outer is not None:
+            regions.append(Region(outer, tuple(holes)))
+    finally:
+        if state != ffi.NULL:
+            lib.potrace_state_free(state)
+        lib.potrace_param_free(params)
+
+    def key(region: Region) -> tuple[float, float]:
+        pts = region.outer.points[:, 1:, :].reshape(-1, 2)
+        return (round(float(pts[:, 1].min()), 6), round(float(pts[:, 0].min()), 6))
+
+    regions.sort(key=key)
+    return regions
