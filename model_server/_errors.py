@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify
+from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 logger = logging.getLogger(__name__)
@@ -76,8 +76,9 @@ def register_error_handlers(app: Flask) -> None:
         if exc.code == 405 and exc.valid_methods:
             headers["Allow"] = ", ".join(exc.valid_methods)
         message = exc.description or exc.name
-        if exc.code == 413:
-            limit = app.config.get("MAX_CONTENT_LENGTH")
+        limit = app.config.get("MAX_CONTENT_LENGTH")
+        length = request.content_length
+        if exc.code == 413 and limit and (length is None or length > limit):
             message = f"request body is larger than the limit of {limit} bytes"
         return error_response(exc.code or 500, message, headers)
 
