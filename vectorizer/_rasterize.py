@@ -45,7 +45,11 @@ FLATNESS = 0.002
 # exhaust memory; at this many points the flattening is still far below a pixel for
 # any curve that fits in an image of MAX_PIXELS.
 _MAX_SEGMENT_POINTS = 1 << 14
-_MAX_TOTAL_POINTS = 1 << 24
+_MAX_TOTAL_POINTS = 1 << 21
+_MAX_CROSSINGS = 50_000_000
+# Coordinates beyond this many pixels are refused: no mask is that large, and the
+# crossing arithmetic stays exact far below it.
+MAX_COORDINATE = 1e7
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +151,10 @@ def flatten_path(path: Path) -> np.ndarray:
     table = np.array(rows, dtype=np.float64)
     if not np.isfinite(table).all():
         raise ValueError("svg_or_paths: path data contains non-finite coordinates")
+    if np.abs(table[:, :8]).max() > MAX_COORDINATE:
+        raise ValueError(
+            f"svg_or_paths: path coordinates beyond +/-{MAX_COORDINATE:g} pixels are not supported"
+        )
     ctrl = table[:, :8].reshape(-1, 4, 2)
     is_curve = table[:, 8].astype(bool)
     # A cubic lies within (3/4) max|second difference| / n**2 of its n uniform-parameter
@@ -203,6 +211,8 @@ def _fill_one(s: FlatShape, out: np.ndarray) -> None:
         return
     x0, y0, x1, y1 = x0[keep], y0[keep], x1[keep], y1[keep]
     down, rlo, counts = down[keep], rlo[keep], counts[keep]
+    if int(counts.sum()) > _MAX_CROSSINGS:
+        raise ValueError("svg_or_paths: path data is too complex to rasterise")
 
     edge = np.repeat(np.arange(counts.size), counts)
     offsets = np.arange(edge.size) - np.repeat(np.cumsum(counts) - counts, counts)
@@ -251,7 +261,7 @@ def parse_svg(source: str | bytes) -> tuple[list[FlatShape], tuple[int, int] | N
         data = source.encode("utf-8")
     else:
         data = bytes(source)
-    if b"<svg" not in data[:4096] and b":svg" not in data[:4096]:
+    if b"<svg" not in data and b":svg" not in data:
         raise ValueError("svg_or_paths is not an SVG document (no <svg> element)")
     try:
         # reify=False leaves identity transforms unapplied, which halves parse time.

@@ -118,7 +118,7 @@ def trace(
     turdsize: int = 2,
     alphamax: float = 1.0,
     opttolerance: float = 0.2,
-    turnpolicy: int = potracecffi.TURNPOLICY_MINORITY,
+    turnpolicy: int = potracecffi.TURNPOLICY_BLACK,
     scale: int = 2,
 ) -> list[Region]:
     """Trace a checked 2-D bool mask into regions of potrace curves.
@@ -128,7 +128,9 @@ def trace(
     mask : ndarray of bool, shape (H, W)
     turdsize, alphamax, opttolerance, turnpolicy
         Potrace's parameters, with ``turdsize`` (an area) and ``opttolerance`` (a
-        distance) in pixels of ``mask``.
+        distance) in pixels of ``mask``. The default turn policy joins foreground
+        pixels that touch only diagonally, so regions are 8-connected (and holes
+        4-connected), as in ``skimage.measure.label(connectivity=2)``.
     scale : {1, 2}
         Potrace is run on the mask enlarged ``scale`` times and the curves are scaled
         back. At 1 potrace's polygon may stray half a pixel from the pixel

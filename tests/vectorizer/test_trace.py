@@ -1,0 +1,95 @@
+"""potrace through potracecffi: bitmap packing, coordinates, orientation, grouping."""
+
+import numpy as np
+import pytest
+
+from vectorizer._trace import CORNER, pack_bitmap, trace
+
+
+def _bits(words: np.ndarray, row: int, col: int) -> int:
+    word_bits = 8 * words.dtype.itemsize
+    return int(words[row, col // word_bits]) >> (word_bits - 1 - col % word_bits) & 1
+
+
+def test_pack_bitmap_puts_leftmost_pixel_in_most_significant_bit():
+    mask = np.zeros((2, 70), dtype=bool)
+    mask[0, 0] = mask[0, 64] = mask[1, 69] = True
+    words = pack_bitmap(mask)
+    assert words.shape == (2, 2)
+    on = {(r, c) for r in range(2) for c in range(70) if _bits(words, r, c)}
+    assert on == {(0, 0), (0, 64), (1, 69)}
+    # Padding bits beyond the width stay clear.
+    assert all(_bits(words, 1, c) == 0 for c in range(70, 128))
+
+
+def test_pack_bitmap_scale_two_doubles_every_pixel():
+    mask = np.array([[1, 0, 1], [0, 1, 0]], dtype=bool)
+    words = pack_bitmap(mask, scale=2)
+    assert words.shape == (4, 1)
+    big = np.array([[_bits(words, r, c) for c in range(6)] for r in range(4)], dtype=bool)
+    np.testing.assert_array_equal(big, np.kron(mask, np.ones((2, 2), dtype=bool)))
+
+
+@pytest.mark.parametrize("scale", [1, 2])
+def test_rectangle_corners_are_its_pixel_corners(scale):
+    # Rows 1-2, columns 2-4: x in [2, 5], y in [1, 3].
+    mask = np.zeros((4, 6), dtype=bool)
+    mask[1:3, 2:5] = True
+    (region,) = trace(mask, alphamax=0.0, scale=scale)
+    assert region.holes == ()
+    ring = region.outer
+    assert (ring.tags == CORNER).all()
+    corners = {tuple(p) for p in ring.points[:, 1].tolist()}
+    assert corners == {(2.0, 1.0), (5.0, 1.0), (5.0, 3.0), (2.0, 3.0)}
+    assert ring.area == 6
+
+
+def test_single_pixel_is_traced_inside_its_square_not_flipped():
+    mask = np.zeros((10, 12), dtype=bool)
+    mask[3, 7] = True  # x in [7, 8], y in [3, 4]
+    (region,) = trace(mask, turdsize=0)
+    ends = region.outer.points[:, 2]
+    assert ends[:, 0].min() >= 7 and ends[:, 0].max() <= 8
+    assert ends[:, 1].min() >= 3 and ends[:, 1].max() <= 4
+    centre = ends.mean(axis=0)
+    np.testing.assert_allclose(centre, [7.5, 3.5], atol=1e-9)
+
+
+def test_holes_follow_their_region_and_islands_are_regions():
+    mask = np.zeros((20, 30), dtype=bool)
+    mask[2:16, 2:16] = True
+    mask[5:13, 5:13] = False  # hole
+    mask[7:11, 7:11] = True  # island inside the hole
+    mask[1:4, 20:25] = True  # another region, higher up but to the right
+    regions = trace(mask)
+    assert len(regions) == 3
+    # Sorted by the top-left of the outer ring: y first.
+    tops = [r.outer.points[:, 2, 1].min() for r in regions]
+    assert tops == sorted(tops)
+    ring_ends = [r.outer.points[:, 2] for r in regions]
+    assert ring_ends[0][:, 0].min() >= 20  # the region at rows 1-3
+    assert len(regions[1].holes) == 1 and regions[1].outer.area == 14 * 14
+    assert regions[1].holes[0].area == 8 * 8
+    assert regions[2].holes == () and regions[2].outer.area == 16
+
+
+def test_diagonal_neighbours_are_one_region():
+    mask = np.zeros((6, 6), dtype=bool)
+    mask[1:3, 1:3] = True
+    mask[3:5, 3:5] = True  # touches the first block only at a corner
+    assert len(trace(mask)) == 1
+
+
+def test_turdsize_counts_pixels_of_the_mask_not_of_the_enlarged_bitmap():
+    mask = np.zeros((10, 10), dtype=bool)
+    mask[1, 1:3] = True  # 2 pixels
+    mask[5:8, 5:8] = True
+    mask[6, 6] = False  # 1-pixel hole
+    assert len(trace(mask, turdsize=2)) == 1
+    assert trace(mask, turdsize=2)[0].holes == ()  # the pinhole is filled
+    assert len(trace(mask, turdsize=1)) == 2
+    assert len(trace(mask, turdsize=0)[1].holes) == 1
+
+
+def test_empty_mask_has_no_regions():
+    assert trace(np.zeros((5, 5), dtype=bool)) == []
