@@ -206,7 +206,12 @@ def latency_phase(url, endpoint, images, concurrency, rounds):
 
     def handle(session, image):
         name, data = image
-        seconds, response = post(session, url, endpoint, name, data)
+        try:
+            seconds, response = post(session, url, endpoint, name, data)
+        except requests.RequestException as exc:
+            with lock:
+                statuses.append(type(exc).__name__)
+            return
         with lock:
             latencies.append(seconds)
             statuses.append(response.status_code)
@@ -229,7 +234,7 @@ def latency_phase(url, endpoint, images, concurrency, rounds):
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=2, help="request threads per worker")
+    parser.add_argument("--threads", type=int, default=1, help="request threads per worker")
     parser.add_argument("--model-threads", type=int, default=0,
                         help="inference threads per worker (0 = cores / workers)")
     parser.add_argument("--images", type=int, default=40, help="distinct BUSI images")
@@ -267,12 +272,13 @@ def main(argv=None) -> int:
         runtime.load()
         runtime.segment(pixels[images[0][0]])  # warm-up
 
-        # Warm-up of the server: every worker serves a few requests of each kind.
-        session = requests.Session()
-        for name, data in images[:8]:
-            post(session, server.url, "/predict", name, data)
-            post(session, server.url, "/classify", name, data)
+        # Warm-up: every image once through each endpoint, at concurrency 4 so that all
+        # workers take part and reach the allocations the largest images need.
+        warm_jobs = [(ep, image) for image in images for ep in ("/predict", "/classify")]
+        run_concurrent(server.url, warm_jobs, 4,
+                       lambda s, job: post(s, server.url, job[0], *job[1]))
         figures["rss_warm_mb"] = {p: rss_bytes(p) / 2**20 for p in pids}
+        session = requests.Session()
 
         # Overhead: bare segment and /predict, interleaved image by image.
         bare, served, server_timing, references = [], [], [], {}
@@ -340,12 +346,23 @@ def main(argv=None) -> int:
             else:
                 jobs.append(("good", (rng.choice(["/predict"] * 3 + ["/classify"]),
                                       rng.choice(images))))
-        counts = {"5xx": 0, "bad_ok": 0, "bad_wrong": 0, "good_ok": 0, "good_wrong": 0}
+        counts = {"5xx": 0, "connection_errors": 0, "bad_ok": 0, "bad_wrong": 0, "good_ok": 0,
+                  "good_wrong": 0}
         problems: list[str] = []
         lock = threading.Lock()
 
         def handle(session, job):
             kind, spec = job
+            try:
+                check(session, kind, spec)
+            except requests.RequestException as exc:
+                with lock:
+                    counts["connection_errors"] += 1
+                    counts[f"{kind}_wrong"] += 1
+                    if len(problems) < 5:
+                        problems.append(f"{kind} {spec[0]} -> {type(exc).__name__}: {exc}")
+
+        def check(session, kind, spec):
             if kind == "bad":
                 endpoint, query, (fname, payload), expected = spec
                 response = session.post(f"{server.url}{endpoint}{query}",
@@ -405,7 +422,8 @@ def report(f: dict) -> None:
     r = f["reliability"]
     print(f"\n== reliability ({r['requests']} requests, 10% bad, concurrency 4, "
           f"{r['wall_s']:.1f} s) ==")
-    print(f"5xx: {r['5xx']}   good answered correctly: {r['good_ok']}/"
+    print(f"5xx: {r['5xx']}   connection errors: {r['connection_errors']}   "
+          f"good answered correctly: {r['good_ok']}/"
           f"{r['good_ok'] + r['good_wrong']}   bad inputs with the expected 4xx: "
           f"{r['bad_ok']}/{r['bad_ok'] + r['bad_wrong']}   "
           f"{'PASS' if r['5xx'] == 0 and r['good_wrong'] == 0 and r['bad_wrong'] == 0 else 'FAIL'}")

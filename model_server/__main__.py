@@ -41,8 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--threads",
         type=int,
-        default=_env_int("SONOTRACE_THREADS", 2),
-        help="request threads per worker (default 2, SONOTRACE_THREADS)",
+        default=_env_int("SONOTRACE_THREADS", 1),
+        help="request threads per worker (default 1, SONOTRACE_THREADS); 1 runs gunicorn's "
+        "sync workers, more runs gthread workers",
     )
     parser.add_argument(
         "--timeout",

@@ -1,13 +1,19 @@
 """Run the app under gunicorn, programmatically.
 
 Each worker builds its own app and loads its own models after the fork
-(no ``preload_app``): TensorFlow's thread pools do not survive ``fork``, and
-a master that never imports TensorFlow stays small, so memory is one model
-copy per worker and flat. Workers use the ``gthread`` class, so the master's
-heartbeat does not kill a worker during a long inference, and /health
-answers 503 while the models load in the background. A shared
-:class:`~model_server._readiness.ReadinessBoard` makes /health 200 only once
-every worker is ready.
+(no ``preload_app``): inference thread pools do not survive ``fork``, and a
+master that never loads a model stays small, so memory is one model copy per
+worker and stays flat. /health answers 503 while a worker's models load in
+its background thread, and a shared
+:class:`~model_server._readiness.ReadinessBoard` makes it 200 only once every
+worker is ready.
+
+With one thread per worker (the default) gunicorn runs ``sync`` workers: a
+worker takes a connection only when it is idle, so the kernel hands each
+request to a free worker. That is what a CPU-bound model wants; inference
+within a worker is serialised anyway. With ``threads > 1`` workers are
+``gthread``: they accept connections while busy and keep them alive, which
+suits slow clients but lets one worker queue requests while another idles.
 """
 
 from __future__ import annotations
@@ -40,8 +46,9 @@ class ModelServerApplication(BaseApplication):
         super().__init__()
 
     def load_config(self) -> None:
+        threads = int(self.options.get("threads", 1))
         settings = {
-            "worker_class": "gthread",
+            "worker_class": "gthread" if threads > 1 else "sync",
             "preload_app": False,
             "proc_name": "sonotrace-model-server",
             "child_exit": self._child_exit,

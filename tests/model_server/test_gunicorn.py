@@ -59,7 +59,7 @@ def test_two_worker_server_is_healthy_only_when_both_are_ready(
     base = f"http://127.0.0.1:{free_port}"
     start_service(
         [sys.executable, "-m", "model_server", "--host", "127.0.0.1", "--port", str(free_port),
-         "--workers", "2", "--threads", "2"],
+         "--workers", "2"],
         f"{base}/health",
         timeout=180,
     )
@@ -73,7 +73,7 @@ def test_two_worker_server_is_healthy_only_when_both_are_ready(
         )
         assert response.status_code == 200
     log = next(artifacts_dir.glob("service-*.log")).read_text()
-    assert "gthread" in log
+    assert "Using worker: sync" in log
     assert len(re.findall(r"POST /predict 200 [\d.]+ms image=100x80", log)) == 4
     booted = set(re.findall(r"Booting worker with pid: (\d+)", log))
     assert len(booted) == 2
