@@ -112,6 +112,10 @@ def main(argv=None):
     p.add_argument("--version", default=None, help="default: date of export")
     p.add_argument("--tta", action="store_true", help="average with a left-right flip")
     p.add_argument("--no-litert", action="store_true")
+    p.add_argument(
+        "--card-dir", default=str(Path(__file__).parent),
+        help="where the model card's PNGs go (confusion matrix, calibration, curves)",
+    )
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
@@ -167,9 +171,9 @@ def main(argv=None):
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
     (run / "val_metrics.json").write_text(json.dumps(result, indent=1))
-    save_plots(result, Path(__file__).parent)
+    save_plots(result, args.card_dir)
     if (run / "learning_curves.png").exists():
-        shutil.copy(run / "learning_curves.png", Path(__file__).parent / "learning_curves.png")
+        shutil.copy(run / "learning_curves.png", Path(args.card_dir) / "learning_curves.png")
     log.info("exported to %s", out)
     return 0
 

@@ -108,7 +108,8 @@ def main(argv=None):
     )
     callbacks = [
         ValidationScore(xva, mva, yva),
-        keras.callbacks.BackupAndRestore(str(out / "backup")),
+        # Kept after a finished run too, so --resume with more --epochs extends it.
+        keras.callbacks.BackupAndRestore(str(out / "backup"), delete_checkpoint=False),
         keras.callbacks.ModelCheckpoint(
             str(out / "best.keras"), monitor="val_score", mode="max", save_best_only=True
         ),

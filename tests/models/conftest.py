@@ -1,0 +1,76 @@
+"""Fixtures for the models tests: a synthetic folder with BUSI's quirks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+
+def _blob_image(rng, h, w, lesion):
+    """Speckled background with a dark ellipse where ``lesion`` is True."""
+    img = rng.normal(120, 25, (h, w)).clip(0, 255)
+    img[lesion] = rng.normal(40, 10, lesion.sum()).clip(0, 255)
+    return img.astype(np.uint8)
+
+
+def _ellipse(h, w, cy, cx, ry, rx):
+    yy, xx = np.mgrid[:h, :w]
+    return ((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2 <= 1
+
+
+@pytest.fixture(scope="session")
+def synthetic_busi(tmp_path_factory):
+    """A small BUSI-layout folder with the published data's quirks.
+
+    Names with spaces and parentheses; grey, RGB and RGBA images; 1-bit,
+    8-bit RGB and RGBA masks; an image with two masks (merged with OR);
+    normal images with all-black masks; an ``index.csv`` with duplicate groups.
+
+    Returns ``(root, expected)`` where ``expected[(cls, name)]`` is the merged
+    ``(H, W)`` bool mask.
+    """
+    root = tmp_path_factory.mktemp("busi")
+    rng = np.random.default_rng(0)
+    expected = {}
+    rows = ["class,name,duplicate_group,masks"]
+    group = 0
+    for cls in ("benign", "malignant", "normal"):
+        (root / cls).mkdir()
+        for i in range(1, 7):
+            name = f"{cls} ({i})"
+            h, w = (90, 120) if i % 2 else (110, 100)
+            if cls == "normal":
+                lesions = [np.zeros((h, w), bool)]
+            else:
+                lesions = [_ellipse(h, w, h / 2, w / 2 + (i - 3) * 4, h / 5, w / 4)]
+                if i == 2:
+                    lesions.append(_ellipse(h, w, h / 5, w / 5, 6, 8))
+            merged = np.logical_or.reduce(lesions)
+            img = _blob_image(rng, h, w, merged)
+            if i == 3:
+                Image.fromarray(np.stack([img] * 3, -1), "RGB").save(root / cls / f"{name}.png")
+            elif i == 4:
+                rgba = np.dstack([img, img, img, np.full_like(img, 255)])
+                Image.fromarray(rgba, "RGBA").save(root / cls / f"{name}.png")
+            else:
+                Image.fromarray(img, "L").save(root / cls / f"{name}.png")
+            for k, m in enumerate(lesions):
+                suffix = "_mask" if k == 0 else f"_mask_{k}"
+                path = root / cls / f"{name}{suffix}.png"
+                if i == 1:
+                    Image.fromarray(m).convert("1").save(path)
+                elif i == 3:
+                    Image.fromarray(np.stack([m * 255] * 3, -1).astype(np.uint8), "RGB").save(path)
+                elif i == 4:
+                    a = (m * 255).astype(np.uint8)
+                    Image.fromarray(np.dstack([a, a, a, np.full_like(a, 255)]), "RGBA").save(path)
+                else:
+                    Image.fromarray((m * 255).astype(np.uint8), "L").save(path)
+            expected[(cls, name)] = merged
+            # Pairs of images share a duplicate group, like BUSI's near-duplicates.
+            if i % 2:
+                group += 1
+            rows.append(f"{cls},{name},{group},{len(lesions)}")
+    (root / "index.csv").write_text("\n".join(rows) + "\n")
+    return root, expected

@@ -1,0 +1,77 @@
+import numpy as np
+import pytest
+
+from models.metrics import (
+    classification_report,
+    confusion_matrix,
+    expected_calibration_error,
+    fit_temperature,
+    macro_f1,
+    overlap_scores,
+    roc_auc,
+    softmax,
+)
+
+
+def test_overlap_scores_hand_computed():
+    pred = np.zeros((4, 4), bool)
+    true = np.zeros((4, 4), bool)
+    pred[0, :3] = True  # 3 pixels
+    true[0, 1:] = True  # 3 pixels, 2 shared
+    s = overlap_scores(pred, true)
+    assert s["dice"] == pytest.approx(2 * 2 / 6)
+    assert s["iou"] == pytest.approx(2 / 4)
+    assert s["precision"] == pytest.approx(2 / 3)
+    assert s["recall"] == pytest.approx(2 / 3)
+
+
+def test_overlap_scores_empty_cases():
+    empty = np.zeros((3, 3), bool)
+    full = np.ones((3, 3), bool)
+    assert overlap_scores(empty, empty)["dice"] == 1.0
+    assert overlap_scores(full, empty)["dice"] == 0.0
+    assert overlap_scores(empty, full)["recall"] == 0.0
+    with pytest.raises(ValueError, match="pred"):
+        overlap_scores(empty, np.zeros((2, 3), bool))
+
+
+def test_confusion_and_macro_f1():
+    cm = confusion_matrix([0, 0, 1, 2, 2, 2], [0, 1, 1, 2, 2, 0], 3)
+    assert cm.tolist() == [[1, 1, 0], [0, 1, 0], [1, 0, 2]]
+    # F1 per class: 0.5, 2/3, 0.8
+    assert macro_f1(cm) == pytest.approx((0.5 + 2 / 3 + 0.8) / 3)
+
+
+def test_roc_auc_rank_statistic():
+    assert roc_auc([0.1, 0.4, 0.35, 0.8], [0, 0, 1, 1]) == pytest.approx(0.75)
+    assert roc_auc([0.5, 0.5], [0, 1]) == pytest.approx(0.5)
+    assert np.isnan(roc_auc([0.1, 0.2], [1, 1]))
+
+
+def test_ece_hand_computed():
+    # Two bins used: conf 0.9 (2 samples, 1 correct) and conf 0.6 (2 samples, both correct).
+    probs = np.array([[0.9, 0.1], [0.9, 0.1], [0.4, 0.6], [0.4, 0.6]])
+    y = np.array([0, 1, 1, 1])
+    expected = 0.5 * abs(0.5 - 0.9) + 0.5 * abs(1.0 - 0.6)
+    assert expected_calibration_error(probs, y) == pytest.approx(expected)
+
+
+def test_classification_report_keys_and_values():
+    probs = np.array([[0.8, 0.1, 0.1], [0.2, 0.7, 0.1], [0.1, 0.2, 0.7], [0.6, 0.3, 0.1]])
+    rep = classification_report(probs, [0, 1, 2, 2], ["normal", "benign", "malignant"])
+    assert rep["accuracy"] == pytest.approx(0.75)
+    assert rep["recall"]["malignant"] == pytest.approx(0.5)
+    assert rep["confusion_matrix"][2] == [1, 0, 1]
+    assert set(rep["auc_ovr"]) == {"normal", "benign", "malignant"}
+
+
+def test_temperature_fit_sharpens_underconfident_logits():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 300)
+    logits = rng.normal(0, 1, (300, 3))
+    logits[np.arange(300), y] += 3.0
+    soft = logits / 4  # far too flat
+    t = fit_temperature(soft, y)
+    assert 0.15 < t < 0.4
+    nll = lambda tt: -np.log(softmax(soft, tt)[np.arange(300), y]).mean()  # noqa: E731
+    assert nll(t) < nll(1.0)

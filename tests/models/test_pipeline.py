@@ -1,0 +1,97 @@
+"""Train, export and evaluate end to end on a tiny synthetic folder (no real training)."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from models import export, train
+from models.runtime import Runtime
+
+
+@pytest.fixture(scope="module")
+def tiny_run(synthetic_busi, tmp_path_factory):
+    root, _ = synthetic_busi
+    out = tmp_path_factory.mktemp("run")
+    rc = train.main([
+        "--data", str(root), "--out", str(out), "--epochs", "2", "--steps-per-epoch", "2",
+        "--batch-size", "4", "--input-size", "32", "--base-filters", "4", "--verbose", "0",
+        "--val-fraction", "0.34",
+    ])
+    assert rc == 0
+    return root, out
+
+
+def test_training_writes_checkpoints_curves_and_split(tiny_run):
+    _, out = tiny_run
+    assert (out / "best.keras").stat().st_size > 0
+    assert (out / "learning_curves.png").stat().st_size > 0
+    history = (out / "history.csv").read_text().splitlines()
+    assert len(history) == 3 and "val_dice" in history[0]
+    split = json.loads((out / "split.json").read_text())
+    assert split["train"] and split["val"]
+    assert not set(split["train"]) & set(split["val"])
+
+
+def test_resume_continues_from_backup(tiny_run, tmp_path):
+    root, _ = tiny_run
+    args = ["--data", str(root), "--out", str(tmp_path), "--steps-per-epoch", "1",
+            "--batch-size", "4", "--input-size", "32", "--base-filters", "4", "--verbose", "0",
+            "--val-fraction", "0.34"]
+    assert train.main(args + ["--epochs", "1"]) == 0
+    # Simulate a run that was killed after its first epoch: the backup holds epoch 1.
+    assert train.main(args + ["--epochs", "3", "--resume"]) == 0
+    rows = (tmp_path / "history.csv").read_text().splitlines()[1:]
+    assert [r.split(",")[0] for r in rows] == ["0", "1", "2"]
+
+
+def test_export_then_evaluate_cli(tiny_run, tmp_path):
+    root, run = tiny_run
+    weights = tmp_path / "weights"
+    card = tmp_path / "card"
+    rc = export.main(["--run", str(run), "--data", str(root), "--out", str(weights),
+                      "--card-dir", str(card), "--version", "test"])
+    assert rc == 0
+    manifest = json.loads((weights / "manifest.json").read_text())
+    assert manifest["input_size"] == 32
+    assert manifest["class_names"] == ["normal", "benign", "malignant"]
+    assert 0.1 < manifest["temperature"] < 10
+    assert "segmentation" in manifest["metrics"]
+    assert (card / "confusion_matrix.png").exists() and (card / "calibration.png").exists()
+
+    # Keras and LiteRT files must give the same answers.
+    img = (np.random.default_rng(1).random((70, 90)) * 255).astype(np.uint8)
+    if "litert" in manifest["files"]:
+        a = Runtime(weights, backend="keras").segment(img)
+        b = Runtime(weights, backend="litert").segment(img)
+        assert np.abs(a - b).max() < 1e-3
+
+    out = tmp_path / "metrics.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "models.evaluate", "--data", str(root), "--weights", str(weights),
+         "--json", str(out)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "mean Dice" in proc.stdout and "confusion matrix" in proc.stdout
+    result = json.loads(out.read_text())
+    assert result["n_images"] == 18
+    seg, cls = result["segmentation"], result["classification"]
+    for key in ("mean_dice", "mean_iou", "mean_precision", "mean_recall", "normal_predicted_empty"):
+        assert 0.0 <= seg[key] <= 1.0
+    for key in ("accuracy", "macro_f1", "ece", "confusion_matrix", "auc_ovr", "recall"):
+        assert key in cls
+    assert np.sum(cls["confusion_matrix"]) == 18
+    row = result["per_image"][0]
+    assert {"dice", "iou", "precision", "recall", "true_class", "pred_class"} <= set(row)
+
+
+def test_evaluate_cli_rejects_folder_without_images(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "models.evaluate", "--data", str(tmp_path)],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 2
+    assert "no images" in proc.stderr

@@ -1,0 +1,33 @@
+import numpy as np
+import pytest
+
+from models._postprocess import PostProcess, postprocess
+
+
+def test_threshold_small_components_and_holes():
+    p = np.zeros((100, 100), np.float32)
+    p[10:40, 10:40] = 0.9          # main lesion, 900 px
+    p[20:25, 20:25] = 0.2          # hole inside it
+    p[60:75, 60:75] = 0.8          # second lesion, 225 px (25% of the first): kept
+    p[90:92, 90:92] = 0.99         # 4 px speck: dropped
+    m = postprocess(p, PostProcess(threshold=0.5, min_area_frac=0.001, keep_relative=0.1))
+    assert m[22, 22]                # hole filled
+    assert m[65, 65]
+    assert not m[90, 90]
+    assert m.sum() == 900 + 225
+
+
+def test_relative_size_filter_and_no_fill():
+    p = np.zeros((100, 100), np.float32)
+    p[0:50, 0:50] = 1.0
+    p[80:84, 80:84] = 1.0  # 16 px, < 10% of 2500
+    p[20:30, 20:30] = 0.0
+    m = postprocess(p, PostProcess(fill_holes=False))
+    assert not m[82, 82]
+    assert not m[25, 25]
+
+
+def test_empty_and_bad_input():
+    assert not postprocess(np.zeros((5, 5))).any()
+    with pytest.raises(ValueError, match="prob"):
+        postprocess(np.zeros((2, 2, 2)))

@@ -1,0 +1,34 @@
+import numpy as np
+import pytest
+
+from models._preprocess import prepare_input, resize_prob, to_grey
+
+
+def test_to_grey_variants_agree():
+    grey = np.arange(100, dtype=np.uint8).reshape(10, 10)
+    rgb = np.stack([grey] * 3, -1)
+    rgba = np.dstack([rgb, np.full_like(grey, 255)])
+    assert np.array_equal(to_grey(grey), grey)
+    assert np.array_equal(to_grey(rgb), grey)
+    assert np.array_equal(to_grey(rgba), grey)
+    assert np.array_equal(to_grey(grey.astype(np.float32) / 255), grey)
+    wide = grey.astype(np.uint16) * 600
+    g16 = to_grey(wide)
+    assert g16.min() == 0 and g16.max() == 255
+
+
+@pytest.mark.parametrize("bad", [np.zeros((4, 4)), np.zeros((10, 10, 2)), np.zeros(5)])
+def test_to_grey_rejects(bad):
+    with pytest.raises(ValueError, match="image"):
+        to_grey(bad)
+
+
+def test_prepare_and_resize_back():
+    img = np.zeros((60, 90), np.uint8)
+    img[:, 45:] = 255
+    x = prepare_input(img, 32)
+    assert x.shape == (1, 32, 32, 1) and x.dtype == np.float32
+    assert x[0, :, :14].max() == 0 and x[0, :, 18:].min() == 1
+    back = resize_prob(x[0, ..., 0], 60, 90)
+    assert back.shape == (60, 90)
+    assert back[:, :40].max() < 0.01 and back[:, 50:].min() > 0.99

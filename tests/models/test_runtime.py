@@ -1,0 +1,107 @@
+"""The shipped weights, through the runtime the server uses."""
+
+import threading
+
+import numpy as np
+import pytest
+
+from models.data import load_samples, read_image, read_mask
+from models.metrics import overlap_scores
+from models.runtime import ModelInputError, Runtime
+
+
+@pytest.fixture(scope="module")
+def runtime():
+    return Runtime().load()
+
+
+@pytest.fixture(scope="module")
+def lesion_case(busi_dir):
+    s = next(x for x in load_samples(busi_dir) if x.name == "benign (10)")
+    grey = read_image(s.image_path)
+    return grey, read_mask(s.mask_paths, grey.shape)
+
+
+def test_info_and_manifest(runtime):
+    info = runtime.info()
+    assert info["name"] and info["version"]
+    assert info["class_names"] == ["normal", "benign", "malignant"]
+
+
+def test_busi_lesion_is_found(runtime, lesion_case):
+    """Guards against broken preprocessing: a clear lesion must be segmented."""
+    grey, truth = lesion_case
+    prob = runtime.segment(grey)
+    assert prob.shape == grey.shape and prob.dtype == np.float32
+    assert 0.0 <= prob.min() and prob.max() <= 1.0
+    mask = runtime.predict_mask(grey)
+    assert overlap_scores(mask, truth)["dice"] > 0.5
+
+
+def test_rgb_input_matches_grey(runtime, lesion_case):
+    grey, _ = lesion_case
+    a = runtime.segment(grey)
+    b = runtime.segment(np.stack([grey] * 3, -1))
+    assert np.abs(a - b).max() < 1e-4
+
+
+def test_box_limits_the_output(runtime, lesion_case):
+    grey, truth = lesion_case
+    rows, cols = np.nonzero(truth)
+    pad = 20
+    x0, x1 = max(0, cols.min() - pad), min(grey.shape[1], cols.max() + pad)
+    y0, y1 = max(0, rows.min() - pad), min(grey.shape[0], rows.max() + pad)
+    prob = runtime.segment(grey, box=(x0, y0, x1, y1))
+    outside = np.ones_like(truth)
+    outside[y0:y1, x0:x1] = False
+    assert prob[outside].max() == 0.0
+    mask = runtime.predict_mask(grey, box=(x0, y0, x1, y1))
+    assert overlap_scores(mask, truth)["dice"] > 0.5
+
+
+@pytest.mark.parametrize("box", [(0, 0, 3, 3), (5, 5, 5, 50), ("a", 1, 2, 3), (1, 2, 3)])
+def test_bad_box(runtime, box):
+    img = np.zeros((64, 64), np.uint8)
+    with pytest.raises(ModelInputError, match="box"):
+        runtime.segment(img, box=box)
+
+
+def test_classify_probabilities_and_hint(runtime, lesion_case):
+    grey, truth = lesion_case
+    p = runtime.classify(grey)
+    assert list(p) == ["normal", "benign", "malignant"]
+    assert sum(p.values()) == pytest.approx(1.0, abs=1e-6)
+    with_mask = runtime.classify(grey, mask=truth)
+    assert sum(with_mask.values()) == pytest.approx(1.0, abs=1e-6)
+    empty = runtime.classify(grey, mask=np.zeros_like(truth))
+    # Pooling under another outline must change the answer.
+    assert max(abs(with_mask[k] - empty[k]) for k in p) > 1e-4
+    with pytest.raises(ModelInputError, match="mask"):
+        runtime.classify(grey, mask=np.zeros((5, 5), bool))
+
+
+def test_bad_images(runtime):
+    with pytest.raises(ModelInputError):
+        runtime.segment(np.zeros((3, 3), np.uint8))
+    with pytest.raises(ModelInputError):
+        runtime.segment(np.zeros((10, 10, 7), np.uint8))
+
+
+def test_concurrent_calls_agree(runtime, lesion_case):
+    grey, _ = lesion_case
+    images = [grey, grey[::-1].copy(), grey[:, ::-1].copy()]
+    ref = [runtime.segment(i) for i in images]
+    errors, results = [], {}
+
+    def work(k):
+        try:
+            results[k] = runtime.segment(images[k % 3])
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(9)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert not errors
+    for k, r in results.items():
+        assert np.abs(r - ref[k % 3]).max() < 1e-5
