@@ -19,6 +19,7 @@ from __future__ import annotations
 import io
 import logging
 import math
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,6 +33,7 @@ from svgelements import (
     Path,
     QuadraticBezier,
     Shape,
+    SVGLexicalParser,
 )
 
 from ._validate import MAX_PIXELS, as_shape
@@ -50,6 +52,11 @@ _MAX_CROSSINGS = 50_000_000
 # Coordinates beyond this many pixels are refused: no mask is that large, and the
 # crossing arithmetic stays exact far below it.
 MAX_COORDINATE = 1e7
+
+
+# Characters that can occur in path data. svgelements, like browsers, stops quietly at
+# the first thing it cannot read; anything outside this set is refused up front.
+_PATH_CHARS = re.compile(r"[^MmLlHhVvCcSsQqTtAaZz0-9eE+\-.,\s]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,16 +274,18 @@ def parse_svg(source: str | bytes) -> tuple[list[FlatShape], tuple[int, int] | N
         # reify=False leaves identity transforms unapplied, which halves parse time.
         svg = SVG.parse(io.BytesIO(data), reify=False, on_error="raise")
     except Exception as exc:  # svgelements raises ParseError, ValueError, KeyError, ...
-        raise ValueError(f"svg_or_paths is not a valid SVG document: {exc or type(exc)}") from None
+        raise ValueError(
+            f"svg_or_paths is not a valid SVG document: {exc or 'syntax error in path data'}"
+        ) from None
     if not isinstance(svg, SVG):
         raise ValueError("svg_or_paths is not an SVG document (root element is not <svg>)")
 
     values = svg.values
     has_size = "width" in values and "height" in values
+    if not has_size and ("width" in values or "height" in values):
+        raise ValueError("svg_or_paths: SVG has only one of width and height")
     size = None
     if has_size or svg.viewbox is not None:
-        if not has_size and ("width" in values or "height" in values):
-            raise ValueError("svg_or_paths: SVG has only one of width and height")
         size = (_whole(float(svg.height), "height"), _whole(float(svg.width), "width"))
         if size[0] * size[1] > MAX_PIXELS:
             raise ValueError(f"svg_or_paths: SVG size {size} is larger than {MAX_PIXELS} pixels")
@@ -286,13 +295,20 @@ def parse_svg(source: str | bytes) -> tuple[list[FlatShape], tuple[int, int] | N
         for element in svg.elements():
             if not isinstance(element, Shape):
                 continue
+            d = element.values.get("d")
+            if isinstance(d, str) and (bad := _PATH_CHARS.search(d)):
+                raise ValueError(
+                    f"svg_or_paths: path data has {bad.group()!r} at position {bad.start()}"
+                )
             rule = str(element.values.get("fill-rule", "nonzero")).strip().lower()
             edges = flatten_path(Path(element))
             shapes.append(FlatShape(edges=edges, evenodd=(rule == "evenodd")))
     except ValueError:
         raise
     except Exception as exc:  # malformed geometry surfacing from svgelements
-        raise ValueError(f"svg_or_paths: invalid SVG geometry: {exc or type(exc)}") from None
+        raise ValueError(
+            f"svg_or_paths: invalid SVG geometry: {exc or type(exc).__name__}"
+        ) from None
     return shapes, size
 
 
@@ -304,16 +320,28 @@ def parse_path_strings(paths) -> list[FlatShape]:
             raise TypeError(f"svg_or_paths[{i}] must be a path-data str, got {type(d).__name__}")
         if not d.strip():
             continue
+        path = Path()
+        lexer = SVGLexicalParser()
         try:
-            path = Path(d)
+            lexer.parse(path, d)
         except Exception as exc:
-            raise ValueError(f"svg_or_paths[{i}] is not valid SVG path data: {exc}") from None
+            raise ValueError(
+                f"svg_or_paths[{i}] is not valid SVG path data: {exc or 'syntax error'}"
+            ) from None
+        rest = d[lexer.pos :].strip()
+        if rest:
+            raise ValueError(
+                f"svg_or_paths[{i}] is not valid SVG path data: cannot read {rest[:20]!r} "
+                f"at position {lexer.pos}"
+            )
         try:
             edges = flatten_path(path)
         except ValueError as exc:
             raise ValueError(f"svg_or_paths[{i}]: {exc}".replace(": svg_or_paths:", ":")) from None
         except Exception as exc:
-            raise ValueError(f"svg_or_paths[{i}] is not valid SVG path data: {exc}") from None
+            raise ValueError(
+                f"svg_or_paths[{i}] is not valid SVG path data: {exc or type(exc).__name__}"
+            ) from None
         shapes.append(FlatShape(edges=edges, evenodd=True))
     return shapes
 

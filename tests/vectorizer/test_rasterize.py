@@ -1,0 +1,268 @@
+"""svg_to_mask: exact pixel-centre filling of any SVG path data, and its errors."""
+
+import numpy as np
+import pytest
+import shapely
+from skimage.measure import points_in_poly
+
+from vectorizer import svg_to_mask
+
+
+def _doc(body: str, w: int = 10, h: int = 8, extra: str = "") -> str:
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" {extra}>'
+        f"{body}</svg>"
+    )
+
+
+def _centres(shape):
+    h, w = shape
+    yy, xx = np.mgrid[:h, :w]
+    return np.stack([xx.ravel() + 0.5, yy.ravel() + 0.5], axis=1)
+
+
+def _rect(shape, x0, y0, x1, y1):
+    """Pixels whose centre lies in [x0, x1] x [y0, y1] (no centre on the border)."""
+    c = _centres(shape)
+    inside = (c[:, 0] > x0) & (c[:, 0] < x1) & (c[:, 1] > y0) & (c[:, 1] < y1)
+    return inside.reshape(shape)
+
+
+def test_docstring_rectangle():
+    got = svg_to_mask(["M 1,0 L 3,0 L 3,2 L 1,2 Z"], shape=(3, 4))
+    expected = np.array([[0, 1, 1, 0], [0, 1, 1, 0], [0, 0, 0, 0]], dtype=bool)
+    np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize(
+    "d",
+    [
+        "M1 1 L4 1 L4 3 L1 3 Z",
+        "M1 1 H4 V3 H1 Z",
+        "m1 1 h3 v2 h-3 z",
+        "m1 1 l3 0 l0 2 l-3 0 z",
+        "M1,1 4,1 4,3 1,3z",  # implicit lineto after moveto
+        "M 1 1 L 4 1 L 4 3 L 1 3",  # unclosed: filled as if closed
+        "M4 3 L1 3 L1 1 L4 1 Z",  # other orientation
+    ],
+)
+def test_equivalent_path_spellings_fill_the_same_pixels(d):
+    got = svg_to_mask(_doc(f'<path d="{d}"/>'))
+    expected = np.zeros((8, 10), dtype=bool)
+    expected[1:3, 1:4] = True
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_random_polygons_match_an_independent_point_in_polygon_test():
+    rng = np.random.default_rng(1)
+    shape = (37, 53)
+    centres = _centres(shape)
+    for _ in range(40):
+        k = int(rng.integers(3, 12))
+        verts = rng.uniform([-5, -5], [58, 42], size=(k, 2))
+        d = "M " + " L ".join(f"{x!r},{y!r}" for x, y in verts.tolist()) + " Z"
+        got = svg_to_mask([d], shape=shape)
+        expected = points_in_poly(centres, verts).reshape(shape)  # even-odd
+        np.testing.assert_array_equal(got, expected)
+
+
+def _circle_expected(shape, cx, cy, r, margin=0.01):
+    c = _centres(shape)
+    dist = np.hypot(c[:, 0] - cx, c[:, 1] - cy) - r
+    inside = (dist < 0).reshape(shape)
+    unsure = (np.abs(dist) < margin).reshape(shape)
+    return inside, unsure
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '<circle cx="20.3" cy="15.1" r="11.37"/>',
+        '<ellipse cx="20.3" cy="15.1" rx="11.37" ry="11.37"/>',
+        '<path d="M 8.93 15.1 A 11.37 11.37 0 0 1 31.67 15.1 A 11.37 11.37 0 0 1 8.93 15.1 Z"/>',
+        '<path d="m 8.93 15.1 a 11.37 11.37 0 1 0 22.74 0 a 11.37 11.37 0 1 0 -22.74 0 z"/>',
+        # A unit circle scaled by a transform.
+        '<circle r="1" transform="translate(20.3 15.1) scale(11.37)"/>',
+    ],
+)
+def test_arcs_and_circles_are_exact_at_pixel_centres(body):
+    got = svg_to_mask(_doc(body, w=40, h=30))
+    inside, unsure = _circle_expected((30, 40), 20.3, 15.1, 11.37)
+    np.testing.assert_array_equal(got[~unsure], inside[~unsure])
+    assert unsure.sum() < 5
+
+
+def _bezier_polygon(ctrl, n=4000):
+    t = np.linspace(0, 1, n)[:, None]
+    ctrl = np.asarray(ctrl, dtype=float)
+    if len(ctrl) == 3:
+        return (1 - t) ** 2 * ctrl[0] + 2 * (1 - t) * t * ctrl[1] + t**2 * ctrl[2]
+    return (
+        (1 - t) ** 3 * ctrl[0] + 3 * (1 - t) ** 2 * t * ctrl[1]
+        + 3 * (1 - t) * t**2 * ctrl[2] + t**3 * ctrl[3]
+    )
+
+
+def _near_polyline(shape, poly, tol=0.02):
+    """Pixels whose centre is within tol of the closed polyline (ambiguous ones)."""
+    ring = shapely.LinearRing(poly)
+    d = shapely.distance(shapely.points(_centres(shape)), ring)
+    return (d < tol).reshape(shape)
+
+
+@pytest.mark.parametrize(
+    ("d", "pieces"),
+    [
+        ("M 2 20 Q 20 -10 38 20 Z", [[(2, 20), (20, -10), (38, 20)]]),
+        ("M 2 20 q 18 -30 36 0 Z", [[(2, 20), (20, -10), (38, 20)]]),
+        ("M 2 20 C 10 -5 30 45 38 10 Z", [[(2, 20), (10, -5), (30, 45), (38, 10)]]),
+        # T reflects the previous quadratic control point: (20, 2) -> (30, 18) about (25, 10)
+        (
+            "M 15 10 Q 20 2 25 10 T 35 10 Z",
+            [[(15, 10), (20, 2), (25, 10)], [(25, 10), (30, 18), (35, 10)]],
+        ),
+        # S reflects the previous cubic's second control point: (12, 25) about (20, 15)
+        (
+            "M 4 15 C 6 2 12 25 20 15 S 30 2 36 15 Z",
+            [[(4, 15), (6, 2), (12, 25), (20, 15)], [(20, 15), (28, 5), (30, 2), (36, 15)]],
+        ),
+    ],
+)
+def test_bezier_curves_match_a_dense_independent_flattening(d, pieces):
+    shape = (30, 40)
+    got = svg_to_mask([d], shape=shape)
+    poly = np.concatenate([_bezier_polygon(p) for p in pieces])
+    expected = points_in_poly(_centres(shape), poly).reshape(shape)
+    near = _near_polyline(shape, poly)
+    np.testing.assert_array_equal(got[~near], expected[~near])
+    assert expected.sum() > 20 and near.sum() < 0.05 * expected.sum()
+
+
+@pytest.mark.parametrize(
+    ("body", "box"),
+    [
+        ('<g transform="translate(3,2) scale(2)"><path d="M0 0 h2 v1 h-2 z"/></g>', (3, 2, 7, 4)),
+        ('<path d="M0 0 h2 v1 h-2 z" transform="matrix(2 0 0 3 1 1)"/>', (1, 1, 5, 4)),
+        # rotate(90) maps (x, y) to (-y, x): [0, 4] x [0, 2] -> [-2, 0] x [0, 4]
+        ('<g transform="translate(5 1)"><rect width="4" height="2" transform="rotate(90)"/></g>',
+         (3, 1, 5, 5)),
+        ('<svg x="2" y="3" width="4" height="2"><rect width="4" height="2"/></svg>', (2, 3, 6, 5)),
+        ('<rect x="1" y="1" width="3" height="2" style="fill:red;stroke:none"/>', (1, 1, 4, 3)),
+    ],
+)
+def test_transforms_and_nested_elements(body, box):
+    got = svg_to_mask(_doc(body))
+    np.testing.assert_array_equal(got, _rect((8, 10), *box))
+
+
+def test_viewbox_scales_user_units_to_pixels():
+    svg = _doc('<rect x="1" y="1" width="2" height="1"/>', w=10, h=8, extra='viewBox="0 0 5 4"')
+    np.testing.assert_array_equal(svg_to_mask(svg), _rect((8, 10), 2, 2, 6, 4))
+
+
+def test_viewbox_alone_gives_the_size():
+    svg = (
+        '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 6 5">'
+        '<rect width="2" height="2"/></svg>'
+    )
+    got = svg_to_mask(svg)
+    assert got.shape == (5, 6)
+    np.testing.assert_array_equal(got, _rect((5, 6), 0, 0, 2, 2))
+
+
+def test_several_paths_are_united():
+    body = (
+        '<path d="M0 0 H3 V3 H0 Z"/><path d="M2 2 H6 V5 H2 Z"/>'
+        '<rect x="8" y="6" width="2" height="2"/>'
+    )
+    got = svg_to_mask(_doc(body))
+    expected = (
+        _rect((8, 10), 0, 0, 3, 3) | _rect((8, 10), 2, 2, 6, 5) | _rect((8, 10), 8, 6, 10, 8)
+    )
+    np.testing.assert_array_equal(got, expected)
+
+
+SAME_WAY_RINGS = "M0 0 H10 V8 H0 Z M2 2 H8 V6 H2 Z"  # both rings clockwise on screen
+RING = _rect((8, 10), 0, 0, 10, 8) & ~_rect((8, 10), 2, 2, 8, 6)
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (f'<path fill-rule="evenodd" d="{SAME_WAY_RINGS}"/>', RING),
+        (f'<path style="fill-rule: evenodd" d="{SAME_WAY_RINGS}"/>', RING),
+        (f'<g fill-rule="evenodd"><path d="{SAME_WAY_RINGS}"/></g>', RING),
+        # SVG's initial fill rule is nonzero: same-direction rings fill the hole.
+        (f'<path d="{SAME_WAY_RINGS}"/>', _rect((8, 10), 0, 0, 10, 8)),
+        (f'<path fill-rule="nonzero" d="{SAME_WAY_RINGS}"/>', _rect((8, 10), 0, 0, 10, 8)),
+        # Opposite directions make a hole under either rule.
+        ('<path d="M0 0 H10 V8 H0 Z M2 2 V6 H8 V2 Z"/>', RING),
+    ],
+)
+def test_fill_rules(body, expected):
+    np.testing.assert_array_equal(svg_to_mask(_doc(body)), expected)
+
+
+def test_path_strings_are_filled_even_odd():
+    np.testing.assert_array_equal(svg_to_mask([SAME_WAY_RINGS], shape=(8, 10)), RING)
+    np.testing.assert_array_equal(svg_to_mask((SAME_WAY_RINGS, ""), shape=[8, 10]), RING)
+    assert not svg_to_mask([], shape=(3, 4)).any()
+
+
+def test_shared_edge_through_pixel_centres_is_claimed_once():
+    # x = 2.5 runs through the centres of column 2.
+    left = svg_to_mask(["M0 0 H2.5 V4 H0 Z"], shape=(4, 5))
+    right = svg_to_mask(["M2.5 0 H5 V4 H2.5 Z"], shape=(4, 5))
+    assert not (left & right).any()
+    assert (left | right).all()
+
+
+def test_geometry_outside_the_image_is_clipped():
+    got = svg_to_mask(["M -100 -100 H 3 V 2 H -100 Z", "M 8 6 H 1000 V 1000 H 8 Z"], shape=(8, 10))
+    np.testing.assert_array_equal(got, _rect((8, 10), 0, 0, 3, 2) | _rect((8, 10), 8, 6, 10, 8))
+
+
+def test_shape_may_repeat_the_documents_size():
+    svg = _doc('<rect width="2" height="2"/>')
+    np.testing.assert_array_equal(svg_to_mask(svg, shape=(8, 10)), svg_to_mask(svg))
+    np.testing.assert_array_equal(svg_to_mask(svg.encode()), svg_to_mask(svg))
+
+
+def test_document_without_size_needs_a_shape():
+    svg = '<svg xmlns="http://www.w3.org/2000/svg"><rect width="2" height="2"/></svg>'
+    with pytest.raises(ValueError, match="shape"):
+        svg_to_mask(svg)
+    assert svg_to_mask(svg, shape=(3, 3)).sum() == 4
+
+
+@pytest.mark.parametrize(
+    ("args", "error", "word"),
+    [
+        (("<svg",), ValueError, "svg_or_paths"),
+        (("not an svg at all",), ValueError, "svg_or_paths"),
+        (("<html><body>svg</body></html>",), ValueError, "svg_or_paths"),
+        ((_doc('<path d="M1 1 L foo 2 Z"/>'),), ValueError, "svg_or_paths"),
+        ((_doc('<path d="L 1 1 L 5 5 Z"/>'),), ValueError, "svg_or_paths"),
+        ((_doc('<path d="M 1e400 1 L 5 5 L 1 5 Z"/>'),), ValueError, "svg_or_paths"),
+        ((_doc('<path d="M 1e12 1 L 5 5 L 1 5 Z"/>'),), ValueError, "svg_or_paths"),
+        ((_doc("", w="100mm"),), ValueError, "svg_or_paths"),
+        ((_doc("", w="2.5"),), ValueError, "svg_or_paths"),
+        ((_doc("", w="0"),), ValueError, "svg_or_paths"),
+        (('<svg xmlns="http://www.w3.org/2000/svg" width="5"/>',), ValueError, "svg_or_paths"),
+        ((_doc(""), (8, 11)), ValueError, "shape"),
+        ((["M0 0 H1 V1 Z"],), ValueError, "shape"),
+        ((["M0 0 H1 V1 Z"], (3,)), ValueError, "shape"),
+        ((["M0 0 H1 V1 Z"], (0, 4)), ValueError, "shape"),
+        ((["M0 0 H1 V1 Z"], (2.5, 4)), ValueError, "shape"),
+        ((["M0 0 H1 V1 Z"], "3x4"), TypeError, "shape"),
+        ((["M0 0 H1 V1 Z"], (None, 4)), TypeError, "shape"),
+        ((["M0 0 H1 V1 Z", "M 1 1 X 3"], (3, 4)), ValueError, r"svg_or_paths\[1\]"),
+        ((["M0 0 H1 V1 Z", 5], (3, 4)), TypeError, r"svg_or_paths\[1\]"),
+        ((42,), TypeError, "svg_or_paths"),
+        (({"d": "M0 0"},), TypeError, "svg_or_paths"),
+        ((np.zeros((3, 3)),), TypeError, "svg_or_paths"),
+    ],
+)
+def test_bad_input_is_refused_naming_the_parameter(args, error, word):
+    with pytest.raises(error, match=word):
+        svg_to_mask(*args)
