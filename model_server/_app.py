@@ -58,7 +58,7 @@ def create_app(config: Mapping | None = None) -> Flask:
     app.json.sort_keys = False
 
     register_error_handlers(app)
-    models = _models.init_app(app)
+    models = _models.init_app(app, also_warm=_api.warm_vectorizer)
     _api.init_tasks(app, models)
     app.register_blueprint(_api.bp)
     app.register_blueprint(_docs.bp)

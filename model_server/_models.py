@@ -118,17 +118,21 @@ class ModelHolder:
         self.load_seconds = time.perf_counter() - start
         logger.info("models loaded in %.1f s", self.load_seconds)
 
-    def start_warmup(self) -> None:
-        """Start the background load-and-warm-up thread (once per holder)."""
+    def start_warmup(self, also: Callable[[], None] | None = None) -> None:
+        """Start the background load-and-warm-up thread (once per holder).
+
+        ``also`` runs after the models' warm-up and before they count as
+        ready (the app uses it to warm the vectorizer).
+        """
         with self._lock:
             if self._warmup_thread is not None:
                 return
             self._warmup_thread = threading.Thread(
-                target=self._warmup, name="sonotrace-warmup", daemon=True
+                target=self._warmup, args=(also,), name="sonotrace-warmup", daemon=True
             )
         self._warmup_thread.start()
 
-    def _warmup(self) -> None:
+    def _warmup(self, also: Callable[[], None] | None) -> None:
         try:
             runtime = self.runtime()
             start = time.perf_counter()
@@ -138,6 +142,8 @@ class ModelHolder:
             image = rng.integers(0, 256, size=(96, 128), dtype=np.uint8)
             mask = runtime.predict_mask(image)
             runtime.classify(image, mask=mask)
+            if also is not None:
+                also()
             logger.info("models warmed up in %.1f s", time.perf_counter() - start)
         except Exception:
             logger.exception("model warm-up failed; requests will load the models lazily")
@@ -174,12 +180,16 @@ def holder_for(weights_dir: str | None) -> ModelHolder:
         return holder
 
 
-def init_app(app: Flask) -> ModelHolder:
-    """Attach the process's model holder to ``app`` and start the warm-up thread."""
+def init_app(app: Flask, also_warm: Callable[[], None] | None = None) -> ModelHolder:
+    """Attach the process's model holder to ``app`` and start the warm-up thread.
+
+    ``also_warm`` is run by the warm-up thread after the models (see
+    :meth:`ModelHolder.start_warmup`).
+    """
     holder = holder_for(app.config.get("WEIGHTS_DIR"))
     app.extensions[EXTENSION_KEY] = holder
     if app.config.get("WARMUP", True):
-        holder.start_warmup()
+        holder.start_warmup(also_warm)
     return holder
 
 
