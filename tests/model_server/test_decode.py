@@ -281,3 +281,48 @@ def test_corrupted_files_only_raise_client_errors(seed, edits, cut):
         assert exc.status in (400, 413, 415)
     else:
         assert image.pixels.dtype == np.uint8 and image.pixels.ndim in (2, 3)
+
+
+def _recompressed(pixels: np.ndarray, syntax, fragment: bytes | None = None, **elements) -> bytes:
+    """A DICOM of ``pixels`` re-encoded with transfer ``syntax`` (encapsulating ``fragment``)."""
+    import pydicom
+    from pydicom.encaps import encapsulate
+
+    ds = pydicom.dcmread(io.BytesIO(dicom_bytes(pixels)))
+    if fragment is None:
+        ds.compress(syntax)
+    else:
+        ds.PixelData = encapsulate([fragment])
+        ds["PixelData"].VR = "OB"
+        ds.file_meta.TransferSyntaxUID = syntax
+    for keyword, value in elements.items():
+        setattr(ds, keyword, value)
+    buffer = io.BytesIO()
+    ds.save_as(buffer)
+    return buffer.getvalue()
+
+
+def test_compressed_dicoms_rle_and_jpeg_baseline():
+    from pydicom.uid import JPEGBaseline8Bit, RLELossless
+
+    np.testing.assert_array_equal(decode(_recompressed(GREY, RLELossless)).pixels, GREY)
+    grey = decode(_recompressed(GREY, JPEGBaseline8Bit, jpeg_bytes(GREY))).pixels
+    assert np.abs(grey.astype(float) - GREY).mean() < 4
+    rgb = np.dstack([GREY, GREY, 255 - GREY])
+    fragment = jpeg_bytes(rgb)
+    colour = decode(
+        _recompressed(
+            GREY, JPEGBaseline8Bit, fragment,
+            SamplesPerPixel=3, PhotometricInterpretation="YBR_FULL_422", PlanarConfiguration=0,
+        )
+    ).pixels
+    # Exactly what Pillow makes of the same JPEG stream: YBR -> RGB converted once.
+    np.testing.assert_array_equal(colour, np.asarray(Image.open(io.BytesIO(fragment))))
+
+
+def test_dicom_compression_without_a_decoder_is_415():
+    from pydicom.uid import JPEGLSLossless
+
+    data = _recompressed(GREY, JPEGLSLossless, b"\xff\xd8\xff\xf7" + bytes(100))
+    with pytest.raises(UnsupportedMediaType, match="JPEG-LS"):
+        decode(data)
