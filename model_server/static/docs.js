@@ -15,7 +15,7 @@
       else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
       else node.setAttribute(key, value === true ? "" : value);
     }
-    for (const child of children.flat()) {
+    for (const child of children.flat(Infinity)) {
       if (child === undefined || child === null || child === false) continue;
       node.append(child instanceof Node ? child : document.createTextNode(String(child)));
     }
@@ -209,7 +209,7 @@
             typeof value === "string" && value.length > 300
               ? value.slice(0, 120) + "… (" + value.length + " chars)" : value, 2);
         } catch (_) { /* not JSON: show the text as is */ }
-        result.replaceChildren(head, previews, el("pre", {}, shown));
+        result.replaceChildren(head, ...previews, el("pre", {}, shown));
       } catch (error) {
         result.replaceChildren(el("p", { class: "error" }, "Request failed: " + error));
       }
