@@ -5,18 +5,20 @@ How the vertices are placed
 1. Potrace traces the mask at twice its resolution with ``alphamax=0``, which gives its
    optimal polygon: a few hundred vertices per ring that stay within a quarter pixel
    of the pixel boundary (rasterised back it reproduces the mask to 0.99999 IoU).
-2. Visvalingam-Whyatt elimination removes the vertex whose triangle with its
-   neighbours has the smallest area until ``max_vertices`` remain. Unlike
-   Douglas-Peucker, which keeps the points farthest from a chord, it removes the
-   least area first, which suits an area-based goal.
-3. The vertices are then moved, all at once, down the gradient of the symmetric
-   difference between the polygon and the ring's pixels. Moving vertex ``v_i``
-   moves its two edges; the derivative of the area error is the integral along those
-   edges of ``+1`` (outside the target) or ``-1`` (inside), weighted by how much each
-   edge point moves with ``v_i`` and projected on the edge's outward normal. At the
-   optimum each edge cuts off as much foreground as it takes in background. The
-   polygon with the fewest wrongly classified pixel centres over the iterations is
-   kept, so refinement never makes the result worse than the elimination step.
+2. That outline is resampled evenly and a dynamic programme picks the
+   ``max_vertices`` resampled points whose polygon fits it with the least summed
+   squared distance (prefix sums make every chord's cost O(1)). Unlike
+   Douglas-Peucker or Visvalingam-Whyatt, which decide one vertex at a time, this
+   spreads the vertices over the whole ring, evenly on round lesions.
+3. The vertices, still on the outline, are then moved off it, all at once, down the
+   gradient of the symmetric difference between the polygon and the ring's pixels.
+   Moving vertex ``v_i`` moves its two edges; the derivative of the area error is
+   the integral along those edges of ``+1`` (outside the target) or ``-1``
+   (inside), weighted by how much each edge point moves with ``v_i`` and projected
+   on the edge's outward normal. At the optimum each edge cuts off as much
+   foreground as it takes in background. The polygon with the fewest wrongly
+   classified pixel centres seen is kept, so refinement never makes the result
+   worse than the dynamic programme's.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ STEP = 2.0  # initial step, in pixels per unit of normalised gradient
 _CHECK_EVERY = 4  # iterations between exact pixel-error checks
 _SAMPLE_SPACING = 0.5  # pixels between gradient samples along an edge
 _MAX_SAMPLES = 256  # per edge
+_DP_POINTS = 400  # resampled outline points for the vertex-choosing dynamic programme
 _MARGIN = 3  # pixels of background kept around a ring's target raster
 
 
@@ -97,6 +100,105 @@ def visvalingam(poly: np.ndarray, n: int) -> np.ndarray:
         keep[drop] = False
         pts = pts[keep]
     return pts
+
+
+def resample_closed(poly: np.ndarray, max_points: int, spacing: float = 1.0) -> np.ndarray:
+    """Points evenly spaced along a closed polyline (k, 2): ``spacing`` apart, at most
+    ``max_points`` of them, at least 8."""
+    closed = np.concatenate([poly, poly[:1]])
+    seg = np.hypot(*np.diff(closed, axis=0).T)
+    cum = np.concatenate([[0.0], np.cumsum(seg)])
+    n = int(min(max_points, max(8, np.ceil(cum[-1] / spacing))))
+    s = np.arange(n) * (cum[-1] / n)
+    return np.stack([np.interp(s, cum, closed[:, 0]), np.interp(s, cum, closed[:, 1])], axis=1)
+
+
+def chord_costs(q: np.ndarray, max_span: int) -> np.ndarray:
+    """Fitting cost of every chord of a closed polyline.
+
+    ``cost[i, l - 1]`` is the sum of squared distances from ``q[i+1 .. i+l-1]`` to the
+    line through ``q[i]`` and ``q[i+l]`` (indices modulo ``len(q)``), for spans
+    ``l = 1 .. max_span``. Prefix sums of x, y, x**2, y**2 and xy make each O(1).
+    """
+    n = len(q)
+    qq = np.concatenate([q, q])
+    x, y = qq[:, 0], qq[:, 1]
+
+    def prefix(a):
+        return np.concatenate([[0.0], np.cumsum(a)])
+
+    sx, sy, sxx, syy, sxy = prefix(x), prefix(y), prefix(x * x), prefix(y * y), prefix(x * y)
+    i = np.arange(n)[:, None]
+    j = i + np.arange(1, max_span + 1)[None, :]
+    lo, hi = i + 1, j  # interior points lo .. hi - 1
+    cnt = (hi - lo).astype(np.float64)
+    ax, ay = x[i], y[i]
+    dx, dy = x[j] - ax, y[j] - ay
+    c = ax * dy - ay * dx
+    # sum over interior points of (px * dy - py * dx - c) ** 2, expanded
+    num = (
+        dy * dy * (sxx[hi] - sxx[lo]) + dx * dx * (syy[hi] - syy[lo]) + c * c * cnt
+        - 2 * dx * dy * (sxy[hi] - sxy[lo])
+        - 2 * c * dy * (sx[hi] - sx[lo]) + 2 * c * dx * (sy[hi] - sy[lo])
+    )
+    d2 = dx * dx + dy * dy
+    return np.where(d2 > 1e-12, num / np.maximum(d2, 1e-12), np.inf)
+
+
+def _cheapest_cycle(cost: np.ndarray, n_vertices: int, start: int) -> tuple[float, np.ndarray]:
+    """Dynamic programme: the cheapest closed chain of ``n_vertices`` chords from
+    ``start`` back to it, around a closed polyline of ``len(cost)`` points."""
+    n, max_span = cost.shape
+    spans = np.arange(1, max_span + 1)
+    pos = np.arange(n + 1)
+    prev = pos[:, None] - spans[None, :]  # predecessor of each (position, span)
+    valid = prev >= 0
+    # Chord costs seen from each end position: independent of the step.
+    arrive = np.where(valid, cost[(start + np.maximum(prev, 0)) % n, spans - 1], np.inf)
+    prev = np.maximum(prev, 0)
+    best = np.full(n + 1, np.inf)
+    best[0] = 0.0
+    back = np.empty((n_vertices, n + 1), dtype=np.int64)
+    for k in range(n_vertices):
+        cand = best[prev] + arrive
+        arg = np.argmin(cand, axis=1)
+        best = cand[pos, arg]
+        back[k] = pos - spans[arg]
+    verts = np.empty(n_vertices, dtype=np.int64)
+    p = n
+    for k in range(n_vertices - 1, -1, -1):
+        p = back[k, p]
+        verts[k] = p
+    return float(best[n]), (start + verts) % n
+
+
+def optimal_vertices(poly: np.ndarray, n_vertices: int) -> np.ndarray:
+    """``n_vertices`` points of a closed polyline whose polygon fits it best (least squares).
+
+    The polyline is resampled evenly (at most ``_DP_POINTS`` points) so that the
+    cost weighs the outline by length; chords may span at most three times the mean
+    spacing of the result. The cyclic problem is solved from two starting points,
+    the second halfway between two vertices of the first solution.
+    """
+    q = resample_closed(poly, _DP_POINTS)
+    n = len(q)
+    if n <= n_vertices:
+        return q
+    max_span = int(min(n - 1, max(2, np.ceil(3 * n / n_vertices))))
+    cost = chord_costs(q, max_span)
+    best_cost, best = np.inf, None
+    start = 0
+    for _ in range(2):
+        total, verts = _cheapest_cycle(cost, n_vertices, start)
+        if total < best_cost:
+            best_cost, best = total, verts
+        if not np.isfinite(total):
+            break
+        first = np.sort(verts)
+        start = int((first[0] + first[1]) // 2)
+    if best is None:
+        return visvalingam(poly, n_vertices)
+    return q[np.sort(best)]
 
 
 class _Target:
@@ -167,7 +269,8 @@ def refine(poly: np.ndarray, target: _Target, iterations: int | None = None) -> 
         sweep = 0.5 * (length + _prev(length)) + 1e-9
         step = STEP * (1 - it / iterations) + 0.05
         v = v - step * grad / sweep[:, None]
-        if it % _CHECK_EVERY == _CHECK_EVERY - 1 or it == iterations - 1:
+        # Early iterations move far; only the settling ones are worth an exact count.
+        if (2 * it >= iterations and it % _CHECK_EVERY == _CHECK_EVERY - 1) or it == iterations - 1:
             err = target.errors(v)
             if err < best_err:
                 best, best_err = v.copy(), err
@@ -180,27 +283,19 @@ def simplify_ring(poly: np.ndarray, max_vertices: int, shape: tuple[int, int]) -
     """Best-fitting polygon of at most ``max_vertices`` vertices for a dense ring.
 
     ``poly`` (k, 2) must be positively oriented (see :func:`signed_area`); ``shape``
-    is the image's (H, W). The result has the same orientation and, when the fit
-    would tangle, falls back to the plain elimination result.
-
-    Elimination first keeps half as many vertices again as the budget, which are
-    refined, and only then goes down to the budget: the last vertices to go are
-    chosen among well-placed ones, which helps spiculated outlines most.
+    is the image's (H, W). The result has the same orientation. When the fit
+    would tangle (a vertex pushed across an edge of a thin part), it falls back to
+    the untangled starting polygon, then to plain Visvalingam-Whyatt elimination.
     """
     if len(poly) <= max_vertices:
         return poly
     target = _Target(poly, shape)
-    wider = min(len(poly), (3 * max_vertices + 1) // 2)
-    start = visvalingam(poly, wider)
-    if wider > max_vertices:
-        start = visvalingam(refine(start, target, _ITERATIONS // 2), max_vertices)
+    start = optimal_vertices(poly, max_vertices)
     best = refine(start, target)
-    if shapely.is_valid(shapely.Polygon(best)):
-        return best
-    # A vertex was pushed across an edge of a thin part: keep an untangled ring.
-    if shapely.is_valid(shapely.Polygon(start)):
-        return start
-    return visvalingam(poly, max_vertices)
+    for candidate in (best, start, visvalingam(poly, max_vertices)):
+        if shapely.is_valid(shapely.Polygon(candidate)):
+            return candidate
+    return candidate
 
 
 def _fmt_ring(poly: np.ndarray) -> str:

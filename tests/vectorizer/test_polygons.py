@@ -1,0 +1,181 @@
+"""mask_to_paths: polygon outlines under a vertex budget, placed to keep the region."""
+
+import re
+
+import numpy as np
+import pytest
+import shapely
+
+from vectorizer import mask_to_paths, svg_to_mask
+from vectorizer._polygons import signed_area, visvalingam
+
+NUMBER = r"-?\d+(?:\.\d+)?"
+RING = rf"M {NUMBER},{NUMBER}(?: L {NUMBER},{NUMBER})+ Z"
+PATH = re.compile(rf"^{RING}(?: {RING})*$")
+
+
+def _rings(path: str) -> list[np.ndarray]:
+    out = []
+    for sub in re.findall(r"M[^M]*", path):
+        pts = re.findall(rf"({NUMBER}),({NUMBER})", sub)
+        out.append(np.array(pts, dtype=float))
+    return out
+
+
+def _iou(a, b):
+    return np.count_nonzero(a & b) / max(1, np.count_nonzero(a | b))
+
+
+def _disc(shape, cx, cy, r):
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    return (xx + 0.5 - cx) ** 2 + (yy + 0.5 - cy) ** 2 < r**2
+
+
+def test_rectangle_is_its_four_corners():
+    mask = np.zeros((4, 6), dtype=bool)
+    mask[1:3, 2:5] = True
+    assert mask_to_paths(mask) == ["M 2,1 L 5,1 L 5,3 L 2,3 Z"]
+    np.testing.assert_array_equal(svg_to_mask(mask_to_paths(mask), shape=(4, 6)), mask)
+
+
+def test_empty_mask_has_no_paths():
+    assert mask_to_paths(np.zeros((5, 5), dtype=bool)) == []
+
+
+def test_full_mask_and_border_regions():
+    full = np.ones((6, 9), dtype=bool)
+    assert mask_to_paths(full) == ["M 0,0 L 9,0 L 9,6 L 0,6 Z"]
+    corner = _disc((40, 40), 0, 0, 20) | _disc((40, 40), 40, 40, 12)
+    paths = mask_to_paths(corner, max_vertices=32)
+    assert len(paths) == 2
+    assert _iou(svg_to_mask(paths, shape=(40, 40)), corner) > 0.98
+
+
+@pytest.mark.parametrize("budget", [3, 4, 5, 8, 16, 32, 64])
+def test_every_ring_respects_the_vertex_budget(budget):
+    mask = _disc((120, 160), 60, 60, 45) & ~_disc((120, 160), 60, 60, 15)
+    mask |= _disc((120, 160), 130, 90, 20)
+    paths = mask_to_paths(mask, max_vertices=budget)
+    assert len(paths) == 2
+    for p in paths:
+        assert PATH.match(p), p
+        for ring in _rings(p):
+            assert 3 <= len(ring) <= budget
+    assert [len(_rings(p)) for p in paths] == [2, 1]
+
+
+def test_more_vertices_fit_better():
+    rng = np.random.default_rng(3)
+    yy, xx = np.mgrid[:200, :200]
+    angle = np.arctan2(yy - 100, xx - 100)
+    radius = 60 + 12 * np.sin(5 * angle + 1) + 6 * np.cos(3 * angle)
+    mask = np.hypot(yy - 100, xx - 100) < radius + rng.normal(0, 0.3, (200, 200))
+    ious = [_iou(svg_to_mask(mask_to_paths(mask, n), shape=mask.shape), mask) for n in (8, 16, 32)]
+    assert ious[0] < ious[1] < ious[2]
+    assert ious[1] > 0.97 and ious[2] > 0.99
+
+
+def test_disc_with_16_vertices_is_nearly_exact():
+    mask = _disc((200, 200), 100.3, 99.6, 70)
+    (path,) = mask_to_paths(mask, max_vertices=16)
+    assert len(_rings(path)[0]) == 16
+    # The best 16-gon misses about 0.6 % of a disc; pixelisation adds a little.
+    assert _iou(svg_to_mask([path], shape=mask.shape), mask) > 0.99
+
+
+def _dp_iou(mask, budget):
+    """Douglas-Peucker (shapely simplify) with the tolerance that meets the budget."""
+    from vectorizer._polygons import region_polygons
+
+    (rings,) = region_polygons(mask, 10_000, 2)
+    poly = shapely.Polygon(rings[0])
+    lo, hi = 0.0, 50.0
+    for _ in range(40):
+        mid = (lo + hi) / 2
+        if len(poly.simplify(mid).exterior.coords) - 1 > budget:
+            lo = mid
+        else:
+            hi = mid
+    simple = np.asarray(poly.simplify(hi).exterior.coords)[:-1]
+    d = "M " + " L ".join(f"{x},{y}" for x, y in simple.tolist()) + " Z"
+    return _iou(svg_to_mask([d], shape=mask.shape), mask)
+
+
+def test_vertices_are_placed_better_than_douglas_peucker():
+    yy, xx = np.mgrid[:240, :240]
+    angle = np.arctan2(yy - 120, xx - 120)
+    radius = 70 + 18 * np.sin(4 * angle) + 9 * np.sin(7 * angle + 2)
+    mask = np.hypot(yy - 120, xx - 120) < radius
+    for budget in (12, 16, 24):
+        ours = _iou(svg_to_mask(mask_to_paths(mask, budget), shape=mask.shape), mask)
+        assert ours > _dp_iou(mask, budget) + 0.003, budget
+
+
+def test_orientation_outer_clockwise_holes_counter_clockwise():
+    mask = _disc((100, 100), 50, 50, 40) & ~_disc((100, 100), 50, 50, 20)
+    (path,) = mask_to_paths(mask, max_vertices=24)
+    outer, hole = _rings(path)
+    assert signed_area(outer) > 0 > signed_area(hole)
+    # Hence even-odd and non-zero fills agree.
+    doc = (
+        '<svg xmlns="http://www.w3.org/2000/svg" width="100" height="100">'
+        f'<path fill-rule="nonzero" d="{path}"/></svg>'
+    )
+    np.testing.assert_array_equal(svg_to_mask(doc), svg_to_mask([path], shape=(100, 100)))
+    assert _iou(svg_to_mask([path], shape=(100, 100)), mask) > 0.98
+
+
+def test_rings_stay_simple_for_thin_spiky_shapes():
+    mask = np.zeros((80, 80), dtype=bool)
+    mask[10:70, 38:42] = True
+    mask[38:42, 10:70] = True
+    mask[20:60, 20:24] = True
+    mask |= _disc((80, 80), 60, 60, 8)
+    for budget in (4, 6, 8, 12):
+        for path in mask_to_paths(mask, budget):
+            for ring in _rings(path):
+                assert shapely.Polygon(ring).is_valid
+
+
+def test_specks_are_dropped_by_turdsize():
+    mask = np.zeros((30, 30), dtype=bool)
+    mask[5:20, 5:20] = True
+    mask[25, 25] = True
+    assert len(mask_to_paths(mask)) == 1
+    assert len(mask_to_paths(mask, turdsize=0)) == 2
+
+
+def test_visvalingam_removes_the_least_area_first():
+    square_with_bumps = np.array(
+        [[0, 0], [5, 0.01], [10, 0], [10, 10], [5, 12], [0, 10]], dtype=float
+    )
+    # (5, 0.01) makes an almost flat triangle; (5, 12) a large one.
+    np.testing.assert_array_equal(
+        visvalingam(square_with_bumps, 5), square_with_bumps[[0, 2, 3, 4, 5]]
+    )
+    assert len(visvalingam(square_with_bumps, 3)) == 3
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "word"),
+    [
+        ({"max_vertices": 2}, ValueError, "max_vertices"),
+        ({"max_vertices": 0}, ValueError, "max_vertices"),
+        ({"max_vertices": 16.0}, TypeError, "max_vertices"),
+        ({"max_vertices": "16"}, TypeError, "max_vertices"),
+        ({"max_vertices": None}, TypeError, "max_vertices"),
+        ({"turdsize": -3}, ValueError, "turdsize"),
+    ],
+)
+def test_bad_parameters_are_refused_naming_them(kwargs, error, word):
+    with pytest.raises(error, match=word):
+        mask_to_paths(np.ones((4, 4), dtype=bool), **kwargs)
+
+
+def test_bad_masks_are_refused():
+    with pytest.raises(ValueError, match="mask"):
+        mask_to_paths(np.zeros((3, 3, 3)))
+    with pytest.raises(ValueError, match="mask"):
+        mask_to_paths(np.full((3, 3), 0.25))
+    with pytest.raises(TypeError, match="mask"):
+        mask_to_paths("mask")
