@@ -162,6 +162,8 @@ def image_figure(display_uri: str, width: int, height: int, revision: str) -> go
         },
         dragmode="pan",
         newshape=newshape_style("pan"),
+        # The selected outline keeps its colour (plotly's default is magenta).
+        activeshape={"fillcolor": OUTLINE_COLOR, "opacity": 0.4},
         uirevision=revision,
         shapes=[],
         plot_bgcolor="#000000",

@@ -44,7 +44,11 @@ def _check_spacing(pixel_spacing):
     return (row, col)
 
 
-def summarize(mask: np.ndarray, pixel_spacing: Sequence[float] | None = None) -> dict:
+def summarize(
+    mask: np.ndarray,
+    pixel_spacing: Sequence[float] | None = None,
+    outlines: int | None = None,
+) -> dict:
     """Measure the outline's regions for the panel and the saved record.
 
     Parameters
@@ -53,18 +57,29 @@ def summarize(mask: np.ndarray, pixel_spacing: Sequence[float] | None = None) ->
         ``(H, W)`` bool mask of the current outline (rows are y, columns are x).
     pixel_spacing : (row_mm, col_mm), optional
         Physical pixel size; when given, millimetre values are added.
+    outlines : int, optional
+        The number of outlines the mask was drawn from. It is what the user calls
+        the number of regions: a hand-edited outline can pinch off slivers a pixel
+        wide, which are separate connected components of the mask but not separate
+        lesions.
 
     Returns
     -------
     dict
-        ``count`` (number of regions), ``area_px`` (total), ``area_mm2`` (total or
-        None), ``regions`` (the vectorizer's per-region dicts, largest first, each
-        with an added ``orientation``) and ``largest`` (the first of them, or None).
+        ``count`` (number of regions: ``outlines`` when given, else the number of
+        connected components), ``components`` (connected components of the mask),
+        ``area_px`` (total), ``area_mm2`` (total or None), ``regions`` (the
+        vectorizer's per-component dicts, largest first, each with an added
+        ``orientation``) and ``largest`` (the first of them, or None).
     """
     mask = np.asarray(mask)
     if mask.ndim != 2:
         raise ValueError(f"mask must be 2-D (H, W), got shape {mask.shape}")
     spacing = _check_spacing(pixel_spacing)
+    if outlines is not None and (isinstance(outlines, bool) or not isinstance(outlines, int)):
+        raise TypeError("outlines must be an int")
+    if outlines is not None and outlines < 0:
+        raise ValueError("outlines must be non-negative")
     regions = [dict(r) for r in vectorizer.measure_regions(mask.astype(bool), spacing)]
     regions.sort(key=lambda r: r["area_px"], reverse=True)
     for region in regions:
@@ -79,7 +94,8 @@ def summarize(mask: np.ndarray, pixel_spacing: Sequence[float] | None = None) ->
         else None
     )
     return {
-        "count": len(regions),
+        "count": len(regions) if outlines is None else outlines,
+        "components": len(regions),
         "area_px": area_px,
         "area_mm2": area_mm2,
         "pixel_spacing_mm": list(spacing) if spacing else None,
@@ -97,7 +113,7 @@ def table_rows(summary: dict) -> list[tuple[str, str]]:
         The output of :func:`summarize`.
     """
     rows = [("Regions", str(summary["count"]))]
-    if summary["count"] == 0:
+    if summary["components"] == 0:
         return rows
     area = f"{summary['area_px']:.0f} px²"
     if summary["area_mm2"] is not None:
@@ -111,7 +127,7 @@ def table_rows(summary: dict) -> list[tuple[str, str]]:
             text += f" ({largest[key + '_mm']:.1f} mm)"
         return text
 
-    prefix = "Largest region: " if summary["count"] > 1 else ""
+    prefix = "Largest region: " if summary["components"] > 1 else ""
     rows.append((f"{prefix}max diameter", length("max_diameter")))
     rows.append((f"{prefix}width", length("width")))
     rows.append((f"{prefix}height", length("height")))

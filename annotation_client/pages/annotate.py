@@ -838,7 +838,9 @@ def measure(history, meta, _loaded):
         return _views.measurements_table(None), ""
     present = _present(history, meta)
     mask = _shapes.paths_to_mask(present["paths"], _shape(meta))
-    summary = _measurements.summarize(mask, meta.get("pixel_spacing_mm"))
+    summary = _measurements.summarize(
+        mask, meta.get("pixel_spacing_mm"), outlines=len(present["paths"])
+    )
     steps = len(history["past"]) if history and history.get("image") == meta["sha256"] else 0
     status = (
         f"{len(present['paths'])} region(s) · {_shapes.vertex_count(present['paths'])} vertices"
@@ -919,7 +921,7 @@ def save(_clicks, meta, history, ai, classification, final_label, note, annotato
     ai_mask = _decode_mask(ai["mask"]) if ai else None
     if classification and classification.get("image") != meta["sha256"]:
         classification = None
-    summary = _measurements.summarize(mask, meta.get("pixel_spacing_mm"))
+    summary = _measurements.summarize(mask, meta.get("pixel_spacing_mm"), outlines=len(paths))
     try:
         record = build_record(
             image=meta,

@@ -116,6 +116,9 @@ def _show_graph(dash_duo) -> None:
 def _select_region(dash_duo, index=0) -> list[dict]:
     """Click the outline of region ``index`` so plotly shows its vertex handles."""
     _show_graph(dash_duo)
+    active = _js(dash_duo, "return gd._fullLayout._activeShapeIndex;")
+    if active == index and _vertex_handles(dash_duo):
+        return _vertex_handles(dash_duo)  # clicking again would deselect it
     path = _shape_paths(dash_duo)[index]
     polygon = _shapes.parse_path(path)[0]
     # The middle of the first edge lies on the outline, away from other handles.
@@ -127,8 +130,10 @@ def _select_region(dash_duo, index=0) -> list[dict]:
 
 
 def _status(dash_duo) -> str:
-    elements = dash_duo.driver.find_elements(By.ID, "edit-status-text")
-    return elements[0].text if elements else ""
+    # Read through JS: Dash replaces the element on every update.
+    return dash_duo.driver.execute_script(
+        "var e = document.getElementById('edit-status-text'); return e ? e.textContent : '';"
+    )
 
 
 def _shot(dash_duo, artifacts_dir: Path, name: str) -> Path:
@@ -294,7 +299,10 @@ def test_segment_edit_undo_redo_classify_save(
         for k, (a, b) in enumerate(zip(old_ring, new_ring, strict=True))
         if np.hypot(*np.subtract(a, b)) > 0.5
     ]
-    assert moved == [handle["j"]], f"only the dragged vertex should move, not {moved}"
+    assert len(moved) == 1, f"exactly one vertex should move, not {moved}"
+    # ... and it went where the mouse let go of it.
+    drop = _to_screen(dash_duo, *new_ring[moved[0]])
+    assert abs(drop[0] - (handle["x"] + 30)) <= 8 and abs(drop[1] - (handle["y"] + 20)) <= 8
     _shot(dash_duo, artifacts_dir, "03-dragged")
 
     # 3. Undo and redo it.

@@ -46,6 +46,14 @@ def test_millimetres_use_the_pixel_spacing_and_may_flip_orientation():
     assert summary["pixel_spacing_mm"] == [0.5, 0.2]
 
 
+def test_the_region_count_is_the_outline_count_when_given():
+    summary = m.summarize(_two_rectangles(), outlines=1)
+    assert summary["count"] == 1 and summary["components"] == 2
+    assert dict(m.table_rows(summary))["Regions"] == "1"
+    with pytest.raises(TypeError, match="outlines"):
+        m.summarize(_two_rectangles(), outlines=1.0)
+
+
 def test_empty_mask():
     summary = m.summarize(np.zeros((10, 10), bool))
     assert summary["count"] == 0 and summary["area_px"] == 0 and summary["largest"] is None
