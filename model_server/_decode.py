@@ -22,7 +22,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ._errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 
@@ -148,6 +148,10 @@ def _decode_pil(data: bytes, fmt: str, max_pixels: int) -> DecodedImage:
     label = fmt.upper()
     try:
         image = Image.open(io.BytesIO(data), formats=[_PIL_FORMAT[fmt]])
+    except UnidentifiedImageError:
+        raise BadRequest(
+            f"could not decode the {label} image: it starts like one but is not valid"
+        ) from None
     except Image.DecompressionBombError as exc:
         message = f"{label} image is over the limit of {max_pixels} pixels: {exc}"
         raise PayloadTooLarge(message) from None

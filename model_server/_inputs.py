@@ -87,6 +87,8 @@ def parse_max_vertices(default: int = 32) -> int:
         return default
     lo, hi = MAX_VERTICES_RANGE
     try:
+        if not text.isascii():  # int() would also take other scripts' digits
+            raise ValueError(text)
         value = int(text)
     except ValueError:
         raise BadRequest(f"'max_vertices' must be an integer, got {text!r}") from None

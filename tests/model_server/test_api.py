@@ -166,7 +166,7 @@ def test_predict_bad_box_is_400(client, box):
     assert "box" in response.get_json()["error"]["message"]
 
 
-@pytest.mark.parametrize("value", ["abc", "2", "100000", "-5", "3.5"])
+@pytest.mark.parametrize("value", ["abc", "2", "100000", "-5", "3.5", "\u0661\u0662"])
 def test_predict_bad_max_vertices_is_400(client, value):
     response = post_file(client, f"/predict?max_vertices={value}", png_bytes(SYNTHETIC))
     assert response.status_code == 400
