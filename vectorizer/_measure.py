@@ -8,7 +8,6 @@ import numbers
 import numpy as np
 import potracecffi
 import shapely
-from skimage.measure import label
 
 from ._trace import CORNER, Ring, trace
 from ._validate import as_mask
@@ -115,6 +114,10 @@ def measure_regions(mask, pixel_spacing=None) -> list[dict]:
     >>> round(r["max_diameter_px"], 3), r["area_mm2"]
     (4.472, 2.0)
     """
+    # Imported here: scikit-image pulls in scipy.ndimage, which would add most of a
+    # second to every start of the command-line tool.
+    from skimage.measure import label
+
     m = as_mask(mask)
     spacing = _check_spacing(pixel_spacing)
     labels, count = label(m, connectivity=2, return_num=True)

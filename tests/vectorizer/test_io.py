@@ -1,0 +1,81 @@
+"""mask_to_png / png_to_mask: 8-bit 0/255 PNGs of the image's size, any PNG mode read."""
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from vectorizer import mask_to_png, png_to_mask
+
+
+def _png(img: Image.Image, **kwargs) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, format="PNG", **kwargs)
+    return buf.getvalue()
+
+
+def test_round_trip_and_file_format():
+    rng = np.random.default_rng(0)
+    mask = rng.random((17, 31)) < 0.4
+    data = mask_to_png(mask)
+    img = Image.open(io.BytesIO(data))
+    assert img.format == "PNG" and img.mode == "L" and img.size == (31, 17)
+    pixels = np.asarray(img)
+    assert set(np.unique(pixels)) <= {0, 255}
+    np.testing.assert_array_equal(pixels == 255, mask)
+    np.testing.assert_array_equal(png_to_mask(data), mask)
+    assert png_to_mask(bytearray(data)).dtype == bool
+
+
+def _expected():
+    mask = np.zeros((5, 7), dtype=bool)
+    mask[1:4, 2:6] = True
+    mask[0, 0] = True
+    return mask
+
+
+@pytest.mark.parametrize(
+    "encode",
+    [
+        lambda m: _png(Image.fromarray(m)),  # mode "1"
+        lambda m: _png(Image.fromarray(m.astype(np.uint8))),  # 0/1 grey, as in BUSI
+        lambda m: _png(Image.fromarray(m.astype(np.uint8) * 255)),
+        lambda m: _png(Image.fromarray(m.astype(np.uint16) * 65535)),  # 16-bit grey
+        lambda m: _png(Image.fromarray(np.dstack([m.astype(np.uint8) * 255] * 3))),
+        # RGBA with a transparent background: alpha is ignored, colour decides.
+        lambda m: _png(Image.fromarray(np.dstack(
+            [m.astype(np.uint8) * 255] * 3 + [np.full(m.shape, 128, np.uint8)]
+        ))),
+        lambda m: _png(Image.fromarray(m.astype(np.uint8) * 255).convert("P")),
+        lambda m: _png(Image.fromarray(m.astype(np.uint8) * 255).convert("LA")),
+    ],
+)
+def test_png_modes_are_read_as_grey_above_zero(encode):
+    np.testing.assert_array_equal(png_to_mask(encode(_expected())), _expected())
+
+
+def test_mask_to_png_accepts_the_usual_encodings():
+    m = _expected()
+    for variant in (m, m.astype(np.uint8), m.astype(np.uint8) * 255, m.astype(float)):
+        np.testing.assert_array_equal(png_to_mask(mask_to_png(variant)), m)
+
+
+def test_jpeg_and_garbage_are_refused():
+    jpeg = io.BytesIO()
+    Image.fromarray(np.zeros((4, 4), np.uint8)).save(jpeg, format="JPEG")
+    good = mask_to_png(_expected())
+    for bad in (b"", b"not a png", jpeg.getvalue(), good[:40], good[:8] + b"\0" * 50):
+        with pytest.raises(ValueError, match="data"):
+            png_to_mask(bad)
+
+
+def test_wrong_types_are_refused():
+    with pytest.raises(TypeError, match="data"):
+        png_to_mask("mask.png")
+    with pytest.raises(TypeError, match="data"):
+        png_to_mask(np.zeros((3, 3)))
+    with pytest.raises(ValueError, match="mask"):
+        mask_to_png(np.zeros((2, 2, 2)))
+    with pytest.raises(ValueError, match="mask"):
+        mask_to_png(np.array([[0, 7]]))

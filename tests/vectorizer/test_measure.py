@@ -1,0 +1,146 @@
+"""measure_regions: exact values on hand-made masks, units, connectivity, bad input."""
+
+import math
+
+import numpy as np
+import pytest
+from skimage.measure import label, regionprops
+
+from vectorizer import measure_regions
+
+KEYS = {
+    "area_px", "perimeter_px", "bbox", "width_px", "height_px", "max_diameter_px",
+    "max_diameter_endpoints", "centroid",
+}
+MM_KEYS = {"area_mm2", "perimeter_mm", "max_diameter_mm", "width_mm", "height_mm"}
+
+
+def test_rectangle_exact_values():
+    mask = np.zeros((4, 6), dtype=bool)
+    mask[1:3, 1:5] = True  # x in [1, 5], y in [1, 3]
+    (r,) = measure_regions(mask)
+    assert set(r) == KEYS
+    assert r["area_px"] == 8
+    assert r["bbox"] == [1, 1, 5, 3]
+    assert (r["width_px"], r["height_px"]) == (4, 2)
+    assert r["max_diameter_px"] == pytest.approx(math.hypot(4, 2))
+    assert sorted(map(tuple, r["max_diameter_endpoints"])) in (
+        [(1.0, 1.0), (5.0, 3.0)], [(1.0, 3.0), (5.0, 1.0)],
+    )
+    assert r["centroid"] == [3.0, 2.0]
+    # A smooth outline inside the 12-pixel staircase, rounding the corners.
+    assert 8 < r["perimeter_px"] < 12
+
+
+def test_single_pixel():
+    mask = np.zeros((3, 3), dtype=bool)
+    mask[2, 0] = True
+    (r,) = measure_regions(mask)
+    assert r["area_px"] == 1 and r["bbox"] == [0, 2, 1, 3]
+    assert r["max_diameter_px"] == pytest.approx(math.sqrt(2))
+    assert r["centroid"] == [0.5, 2.5]
+    assert 2.5 < r["perimeter_px"] < 4
+
+
+def test_disc_perimeter_follows_the_smooth_outline_not_the_staircase():
+    yy, xx = np.mgrid[:200, :200]
+    mask = np.hypot(xx + 0.5 - 100, yy + 0.5 - 100) < 60
+    (r,) = measure_regions(mask)
+    assert r["perimeter_px"] == pytest.approx(2 * math.pi * 60, rel=0.01)
+    assert r["area_px"] == mask.sum()
+    assert r["max_diameter_px"] == pytest.approx(120, abs=1.5)
+    assert r["centroid"] == pytest.approx([100, 100], abs=0.01)
+
+
+def test_pixel_spacing_in_millimetres():
+    mask = np.zeros((10, 10), dtype=bool)
+    mask[2:6, 1:9] = True  # 4 rows x 8 columns
+    (r,) = measure_regions(mask, pixel_spacing=(0.5, 0.25))
+    assert set(r) == KEYS | MM_KEYS
+    assert r["area_mm2"] == pytest.approx(32 * 0.5 * 0.25)
+    assert r["width_mm"] == pytest.approx(8 * 0.25)
+    assert r["height_mm"] == pytest.approx(4 * 0.5)
+    assert r["max_diameter_mm"] == pytest.approx(math.hypot(8 * 0.25, 4 * 0.5))
+    # Perimeter scales per axis: horizontal edges by 0.25, vertical ones by 0.5.
+    iso = measure_regions(mask, pixel_spacing=(0.5, 0.5))[0]
+    assert iso["perimeter_mm"] == pytest.approx(0.5 * r["perimeter_px"])
+    assert 0.25 * r["perimeter_px"] < r["perimeter_mm"] < 0.5 * r["perimeter_px"]
+
+
+def test_longest_chord_in_millimetres_may_join_other_points():
+    # A plus sign: in pixels both bars are 9 long; in mm the horizontal bar wins.
+    mask = np.zeros((9, 9), dtype=bool)
+    mask[4, :] = True
+    mask[:, 4] = True
+    (r,) = measure_regions(mask, pixel_spacing=(1.0, 3.0))
+    assert r["max_diameter_mm"] == pytest.approx(math.hypot(27, 1))
+
+
+def test_regions_are_8_connected_and_ordered_top_left_first():
+    mask = np.zeros((12, 12), dtype=bool)
+    mask[6:8, 0:2] = True  # lower left
+    mask[1, 9] = mask[2, 10] = True  # diagonal pair: one region
+    mask[1:3, 3:5] = True  # same top row, further left
+    regions = measure_regions(mask)
+    assert [r["bbox"] for r in regions] == [[3, 1, 5, 3], [9, 1, 11, 3], [0, 6, 2, 8]]
+    assert [r["area_px"] for r in regions] == [4, 2, 4]
+
+
+def test_holes_are_not_area_but_add_perimeter():
+    mask = np.zeros((40, 40), dtype=bool)
+    mask[5:35, 5:35] = True
+    solid = measure_regions(mask)[0]
+    mask[15:25, 15:25] = False
+    (holed,) = measure_regions(mask)
+    assert holed["area_px"] == 900 - 100
+    assert holed["perimeter_px"] > solid["perimeter_px"] + 30
+    assert holed["bbox"] == solid["bbox"]
+
+
+def test_agrees_with_skimage_regionprops_on_random_masks():
+    rng = np.random.default_rng(7)
+    for _ in range(10):
+        mask = rng.random((30, 41)) < 0.3
+        ours = measure_regions(mask)
+        props = sorted(regionprops(label(mask, connectivity=2)), key=lambda p: p.bbox[:2])
+        assert len(ours) == len(props)
+        for r, p in zip(ours, props, strict=True):
+            r0, c0, r1, c1 = p.bbox
+            assert r["bbox"] == [c0, r0, c1, r1]
+            assert r["area_px"] == p.area
+            assert r["centroid"] == pytest.approx([p.centroid[1] + 0.5, p.centroid[0] + 0.5])
+            assert r["max_diameter_px"] >= max(r["width_px"], r["height_px"])
+            assert r["max_diameter_px"] <= math.hypot(r["width_px"], r["height_px"]) + 1e-9
+
+
+def test_empty_and_full_masks():
+    assert measure_regions(np.zeros((5, 5), dtype=np.uint8)) == []
+    (r,) = measure_regions(np.full((5, 8), 255, dtype=np.uint8))
+    assert r["area_px"] == 40 and r["bbox"] == [0, 0, 8, 5]
+
+
+@pytest.mark.parametrize(
+    ("spacing", "error"),
+    [
+        ((0, 1), ValueError),
+        ((1, -1), ValueError),
+        ((1, float("nan")), ValueError),
+        ((1, float("inf")), ValueError),
+        ((1, 2, 3), ValueError),
+        ((1,), ValueError),
+        ("0.5", TypeError),
+        (0.5, TypeError),
+        ((1, "2"), TypeError),
+        ((True, 1), TypeError),
+    ],
+)
+def test_bad_pixel_spacing_is_refused_naming_it(spacing, error):
+    with pytest.raises(error, match="pixel_spacing"):
+        measure_regions(np.ones((3, 3), dtype=bool), pixel_spacing=spacing)
+
+
+def test_bad_mask_is_refused():
+    with pytest.raises(ValueError, match="mask"):
+        measure_regions(np.ones((3, 3, 1)))
+    with pytest.raises(ValueError, match="mask"):
+        measure_regions(np.array([[0, 0.4]]))
