@@ -357,6 +357,9 @@ def test_segment_edit_undo_redo_classify_save(
     _wait(dash_duo, lambda: not driver.find_elements(By.ID, ids.ANNOTATION_GRAPH))
     _click(driver, By.CSS_SELECTOR, f"#{ids.NAVBAR} a[href='/']")
     _wait(dash_duo, lambda: _shape_paths(dash_duo) == final_paths, 15, "the outline was lost")
+    dash_duo.wait_for_element("#ai-label-text", timeout=10)
+    driver.execute_script("window.scrollTo({top: 0, behavior: 'instant'});")
+    _shot(dash_duo, artifacts_dir, "08-overview")
 
     _assert_clean_console(dash_duo, artifacts_dir)
     assert _foreign_requests(dash_duo) == []
@@ -437,6 +440,35 @@ def test_server_down_shows_the_alert_and_manual_work_still_saves(
     _wait(dash_duo, lambda: "last change: edit" in _status(dash_duo), 10, "the drawing was lost")
     assert len(_shape_paths(dash_duo)) == 1
     _shot(dash_duo, artifacts_dir, "01-drawn-offline")
+    drawn = _shape_paths(dash_duo)
+
+    # Erase the selected region, then take it back with undo.
+    _click(driver, By.XPATH, f"//*[@id='{ids.TOOL}']//label[normalize-space()='Pan']")
+    _select_region(dash_duo)
+    _click(driver, By.ID, ids.ERASE_BUTTON)
+    _wait(dash_duo, lambda: _shape_paths(dash_duo) == [], 10, "erase did nothing")
+    _click(driver, By.ID, ids.UNDO_BUTTON)
+    _wait(dash_duo, lambda: _shape_paths(dash_duo) == drawn, 10, "undo did not bring it back")
+
+    # A re-segmentation box needs the server: the box goes away, the alert says why,
+    # and the outline stays as it was.
+    _click(driver, By.XPATH, f"//*[@id='{ids.TOOL}']//label[normalize-space()='Box re-segment']")
+    _wait(dash_duo, lambda: _js(dash_duo, "return gd._fullLayout.dragmode;") == "drawrect")
+    _show_graph(dash_duo)
+    start = _to_screen(dash_duo, 0.2 * width, 0.2 * height)
+    end = _to_screen(dash_duo, 0.5 * width, 0.5 * height)
+    ActionChains(driver).move_to_location(*start).click_and_hold().move_to_location(
+        start[0] + 20, start[1] + 20
+    ).move_to_location(*end).release().perform()
+    _wait(
+        dash_duo,
+        lambda: "Box re-segmentation" in driver.find_element(By.ID, ids.SERVER_ALERT).text,
+        20,
+        "no alert for the failed box re-segmentation",
+    )
+    _wait(dash_duo, lambda: _js(dash_duo, "return gd.layout.shapes.length;") == 1, 10)
+    assert _shape_paths(dash_duo) == drawn
+    _shot(dash_duo, artifacts_dir, "02-box-offline")
 
     _click(driver, By.ID, ids.SAVE_BUTTON)
     dash_duo.wait_for_element("#save-result[data-version='1']", timeout=30)
@@ -445,7 +477,7 @@ def test_server_down_shows_the_alert_and_manual_work_still_saves(
     assert record["ai"]["segmented"] is False and record["agreement"]["dice_ai_vs_final"] is None
     assert not (folder / "v001_ai_mask.png").exists()
     assert _read_png(folder / "v001_mask.png").any()
-    _shot(dash_duo, artifacts_dir, "02-saved-offline")
+    _shot(dash_duo, artifacts_dir, "03-saved-offline")
     _assert_clean_console(dash_duo, artifacts_dir)
 
 
