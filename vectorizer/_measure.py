@@ -106,6 +106,8 @@ def measure_regions(mask, pixel_spacing=None) -> list[dict]:
 
     Examples
     --------
+    >>> import numpy as np
+    >>> from vectorizer import measure_regions
     >>> m = np.zeros((4, 6), bool)
     >>> m[1:3, 1:5] = True
     >>> r = measure_regions(m, pixel_spacing=(0.5, 0.5))[0]

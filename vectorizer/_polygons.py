@@ -360,6 +360,8 @@ def mask_to_paths(mask, max_vertices=32, *, turdsize=2) -> list[str]:
 
     Examples
     --------
+    >>> import numpy as np
+    >>> from vectorizer import mask_to_paths
     >>> m = np.zeros((4, 6), bool)
     >>> m[1:3, 2:5] = True
     >>> mask_to_paths(m)

@@ -381,6 +381,7 @@ def svg_to_mask(svg_or_paths, shape=None) -> np.ndarray:
 
     Examples
     --------
+    >>> from vectorizer import svg_to_mask
     >>> svg_to_mask(["M 1,0 L 3,0 L 3,2 L 1,2 Z"], shape=(3, 4)).astype(int)
     array([[0, 1, 1, 0],
            [0, 1, 1, 0],

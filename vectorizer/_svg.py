@@ -94,6 +94,8 @@ def mask_to_svg(mask, *, turdsize=2, alphamax=1.0, opttolerance=0.2) -> str:
 
     Examples
     --------
+    >>> import numpy as np
+    >>> from vectorizer import mask_to_svg
     >>> m = np.zeros((4, 6), bool)
     >>> m[1:3, 2:5] = True
     >>> print(mask_to_svg(m, alphamax=0).splitlines()[1])
