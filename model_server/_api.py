@@ -43,7 +43,9 @@ def _task(name: str):
 
 
 def _decode_upload(field: str, timings: dict) -> DecodedImage:
+    start = time.perf_counter()
     data = read_file(field)
+    timings["read"] = round((time.perf_counter() - start) * 1000.0, 3)
     start = time.perf_counter()
     image = decode_image(data, max_pixels=current_app.config["MAX_PIXELS"])
     timings["decode"] = round((time.perf_counter() - start) * 1000.0, 3)
