@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from ._trace import CORNER, Region, Ring, trace
@@ -10,14 +12,18 @@ from ._validate import as_mask, check_float, check_int
 DECIMALS = 3
 """Coordinates are written with this many decimals (1/1000 pixel)."""
 
+# Trailing zeros (and a bare point) after fixed-point formatting: "2.500" -> "2.5",
+# "7.000" -> "7". Anchored on the point, so digits before it are never touched.
+_TRAILING_ZEROS = re.compile(r"\.0+(?= )|(\.\d*?[1-9])0+(?= )")
+_NEGATIVE_ZERO = re.compile(r"(?<![\d.])-0(?= )")
+
 
 def _fmt(values: np.ndarray) -> list[str]:
-    # Fixed-point with trailing zeros trimmed: short, and never in exponent notation.
-    out = []
-    for v in np.round(values, DECIMALS).ravel().tolist():
-        s = f"{v:.{DECIMALS}f}".rstrip("0").rstrip(".")
-        out.append("0" if s in ("-0", "") else s)
-    return out
+    """Numbers as short fixed-point strings, never in exponent notation."""
+    flat = np.round(values, DECIMALS).ravel().tolist()
+    text = (f"%.{DECIMALS}f " * len(flat)) % tuple(flat)
+    text = _NEGATIVE_ZERO.sub("0", _TRAILING_ZEROS.sub(r"\1", text))
+    return text.split()
 
 
 def ring_path_data(ring: Ring) -> str:
@@ -28,22 +34,16 @@ def ring_path_data(ring: Ring) -> str:
     two corners and is left out, as is the last end point, which ``Z`` returns to.
     """
     n = len(ring.tags)
-    nums = _fmt(ring.points.reshape(n, 6))
-    start = _fmt(ring.points[n - 1, 2])
     corner = ring.tags == CORNER
-    parts = [f"M{start[0]} {start[1]}"]
-    for i in range(n):
-        k = 6 * i
-        if corner[i]:
-            parts.append(f"L{nums[k + 2]} {nums[k + 3]}")
-            if i < n - 1 and not corner[i + 1]:
-                parts.append(f"L{nums[k + 4]} {nums[k + 5]}")
-        else:
-            parts.append(
-                f"C{nums[k]} {nums[k + 1]} {nums[k + 2]} {nums[k + 3]} {nums[k + 4]} {nums[k + 5]}"
-            )
-    parts.append("Z")
-    return " ".join(parts)
+    curve = ~corner
+    keep_end = curve.copy()
+    keep_end[:-1] |= corner[:-1] & curve[1:]
+    emit = np.stack([curve, np.ones(n, dtype=bool), keep_end], axis=1)
+    nums = _fmt(np.concatenate([ring.points[n - 1, 2], ring.points[emit].ravel()]))
+    templates = np.where(
+        curve, "C{} {} {} {} {} {}", np.where(keep_end, "L{} {} L{} {}", "L{} {}")
+    )
+    return ("M{} {} " + " ".join(templates.tolist()) + " Z").format(*nums)
 
 
 def region_path_data(region: Region) -> str:

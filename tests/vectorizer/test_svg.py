@@ -219,3 +219,12 @@ def test_parameters_change_the_outline():
     assert "C" not in _paths(polygon)[1][0].get("d")
     assert "L" not in _paths(smooth)[1][0].get("d")
     assert mask_to_svg(mask, opttolerance=0).count("C") >= mask_to_svg(mask).count("C")
+
+
+def test_numbers_are_short_fixed_point():
+    from vectorizer._svg import _fmt
+
+    values = np.array([0, -0.0, -0.0001, 2.5, 7, 10, 100.0, 3.14159, -12.3, 1e-9, 4000.25, -10.0])
+    assert _fmt(values) == [
+        "0", "0", "0", "2.5", "7", "10", "100", "3.142", "-12.3", "0", "4000.25", "-10",
+    ]

@@ -1,0 +1,219 @@
+"""Benchmark of the vectorizer on every BUSI lesion mask.
+
+Prints, for all non-empty ``*_mask*.png`` files under ``benign/`` and ``malignant/``:
+
+- round trip: IoU of ``svg_to_mask(mask_to_svg(m))`` against ``m`` (mean, min), with
+  potrace at the mask's own resolution as the naive reference;
+- editable outlines: IoU of ``mask_to_paths(m, n)`` rasterised back, for n = 16 and 32,
+  against Douglas-Peucker (shapely ``simplify`` on ``find_contours`` outlines, with the
+  tolerance bisected to meet the same vertex budget per ring);
+- speed, median over masks of the best of ``--repeats`` runs: ``mask_to_svg`` (trace),
+  ``svg_to_mask`` (rasterise), ``mask_to_paths``; the potrace command-line tool on the
+  same masks as PBM files in the same run (one process per mask, as a script would run
+  it, and all masks in one process); ``skimage.measure.find_contours`` plus shapely's
+  ``simplify``.
+
+Usage: ``nice -n 19 python bench/vectorizer.py [--busi DIR] [--repeats N] [--limit N]
+[--json OUT]``. The data folder is ``--busi``, else ``SONOTRACE_BUSI_DIR``, else
+``../shared/busi`` beside the repository.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import shapely
+from PIL import Image
+from skimage.measure import find_contours
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))  # run from a checkout without installing
+
+from vectorizer import mask_to_paths, mask_to_svg, svg_to_mask  # noqa: E402
+from vectorizer._svg import regions_to_svg  # noqa: E402
+from vectorizer._trace import trace  # noqa: E402
+
+POTRACE = shutil.which("potrace") or "/usr/bin/potrace"
+
+
+def busi_masks(root: Path, limit: int | None) -> list[tuple[str, np.ndarray]]:
+    files = sorted(root.glob("benign/*_mask*.png")) + sorted(root.glob("malignant/*_mask*.png"))
+    out = []
+    for f in files:
+        m = np.asarray(Image.open(f).convert("L")) > 0
+        if m.any():
+            out.append((f.name, m))
+        if limit and len(out) >= limit:
+            break
+    return out
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    return np.count_nonzero(a & b) / max(1, np.count_nonzero(a | b))
+
+
+def best_of(repeats: int, fn, *args, **kwargs) -> tuple[float, object]:
+    best, result = float("inf"), None
+    for _ in range(repeats):
+        t = time.perf_counter()
+        result = fn(*args, **kwargs)
+        best = min(best, time.perf_counter() - t)
+    return best * 1000.0, result
+
+
+def contours(mask: np.ndarray) -> list[np.ndarray]:
+    """find_contours outlines as (x, y) pixel coordinates (pixel centres at +0.5)."""
+    padded = np.pad(mask, 1).astype(np.float32)
+    return [np.stack([c[:, 1] - 0.5, c[:, 0] - 0.5], axis=1) for c in find_contours(padded, 0.5)]
+
+
+def contours_simplified(mask: np.ndarray, tolerance: float) -> list[np.ndarray]:
+    """The alternative a user might pick: find_contours, then shapely's simplify."""
+    rings = []
+    for c in contours(mask):
+        if len(c) >= 4:
+            simple = shapely.simplify(shapely.LinearRing(c), tolerance)
+            rings.append(shapely.get_coordinates(simple))
+    return rings
+
+
+def douglas_peucker(mask: np.ndarray, budget: int) -> list[str]:
+    """Every find_contours ring simplified by Douglas-Peucker to at most ``budget`` vertices,
+    with the smallest tolerance that meets the budget (bisection)."""
+    paths = []
+    for c in contours(mask):
+        if len(c) < 4:
+            continue
+        ring = shapely.LinearRing(c)
+        lo, hi = 0.0, 1.0
+        while len(shapely.get_coordinates(shapely.simplify(ring, hi))) - 1 > budget and hi < 1e4:
+            hi *= 2
+        for _ in range(30):
+            mid = 0.5 * (lo + hi)
+            if len(shapely.get_coordinates(shapely.simplify(ring, mid))) - 1 > budget:
+                lo = mid
+            else:
+                hi = mid
+        pts = shapely.get_coordinates(shapely.simplify(ring, hi))[:-1]
+        if len(pts) >= 3:
+            paths.append("M " + " L ".join(f"{x:.3f},{y:.3f}" for x, y in pts.tolist()) + " Z")
+    # All rings in one even-odd path, so holes stay holes.
+    return [" ".join(paths)] if paths else []
+
+
+def write_pbm(path: Path, mask: np.ndarray) -> None:
+    h, w = mask.shape
+    path.write_bytes(f"P4\n{w} {h}\n".encode() + np.packbits(mask, axis=1).tobytes())
+
+
+def potrace_cli(masks, repeats: int) -> tuple[list[float], float]:
+    """Per-mask time of one ``potrace -s`` process per mask, and the per-mask share of
+    one process tracing them all."""
+    per_mask = []
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        pbms = []
+        for i, (_, m) in enumerate(masks):
+            pbm = tmp / f"{i}.pbm"
+            write_pbm(pbm, m)
+            pbms.append(pbm)
+        for pbm in pbms:
+            best = float("inf")
+            for _ in range(repeats):
+                t = time.perf_counter()
+                subprocess.run([POTRACE, "-s", "-o", str(pbm.with_suffix(".svg")), str(pbm)],
+                               check=True)
+                best = min(best, time.perf_counter() - t)
+            per_mask.append(best * 1000.0)
+        t = time.perf_counter()
+        subprocess.run([POTRACE, "-s", *map(str, pbms)], check=True)
+        batch = (time.perf_counter() - t) * 1000.0 / len(pbms)
+    return per_mask, batch
+
+
+def summary(values) -> str:
+    return f"mean {statistics.fmean(values):.5f}  min {min(values):.5f}"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--busi", type=Path, default=None)
+    ap.add_argument("--repeats", type=int, default=3, help="timing runs per mask (best kept)")
+    ap.add_argument("--limit", type=int, default=None, help="use only the first N masks")
+    ap.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    args = ap.parse_args(argv)
+    root = args.busi or Path(os.environ.get("SONOTRACE_BUSI_DIR", REPO.parent / "shared" / "busi"))
+    if not (root / "benign").is_dir():
+        print(f"BUSI data not found at {root} (set SONOTRACE_BUSI_DIR or --busi)", file=sys.stderr)
+        return 2
+    masks = busi_masks(root, args.limit)
+    shapes = np.array([m.shape for _, m in masks])
+    print(f"{len(masks)} lesion masks from {root}, median size "
+          f"{int(np.median(shapes[:, 1]))}x{int(np.median(shapes[:, 0]))} (W x H)")
+
+    rows = {k: [] for k in (
+        "rt", "rt_1x", "p16", "p32", "dp16", "dp32",
+        "t_trace", "t_raster", "t_paths32", "t_contours", "t_contours_dp32",
+    )}
+    for _, m in masks:
+        t, svg = best_of(args.repeats, mask_to_svg, m)
+        rows["t_trace"].append(t)
+        t, back = best_of(args.repeats, svg_to_mask, svg)
+        rows["t_raster"].append(t)
+        rows["rt"].append(iou(back, m))
+        rows["rt_1x"].append(iou(svg_to_mask(regions_to_svg(trace(m, scale=1), m.shape)), m))
+        rows["p16"].append(iou(svg_to_mask(mask_to_paths(m, 16), shape=m.shape), m))
+        t, p32 = best_of(args.repeats, mask_to_paths, m, 32)
+        rows["t_paths32"].append(t)
+        rows["p32"].append(iou(svg_to_mask(p32, shape=m.shape), m))
+        rows["dp16"].append(iou(svg_to_mask(douglas_peucker(m, 16), shape=m.shape), m))
+        rows["dp32"].append(iou(svg_to_mask(douglas_peucker(m, 32), shape=m.shape), m))
+        rows["t_contours"].append(best_of(args.repeats, contours_simplified, m, 1.0)[0])
+        rows["t_contours_dp32"].append(best_of(args.repeats, douglas_peucker, m, 32)[0])
+
+    cli, cli_batch = potrace_cli(masks, args.repeats)
+    med = {k: statistics.median(v) for k, v in rows.items() if k.startswith("t_")}
+    med["t_potrace_cli"] = statistics.median(cli)
+    med["t_potrace_cli_batch"] = cli_batch
+
+    print("\nAccuracy (IoU against the mask, rasterised at pixel centres)")
+    print(f"  round trip svg_to_mask(mask_to_svg(m))     {summary(rows['rt'])}")
+    print(f"    naive: potrace at 1x, same rasteriser    {summary(rows['rt_1x'])}")
+    print(f"  mask_to_paths(m, 16)                       {summary(rows['p16'])}")
+    print(f"    Douglas-Peucker, 16 vertices per ring    {summary(rows['dp16'])}")
+    print(f"  mask_to_paths(m, 32)                       {summary(rows['p32'])}")
+    print(f"    Douglas-Peucker, 32 vertices per ring    {summary(rows['dp32'])}")
+    print(f"\nSpeed (ms per mask, median of best-of-{args.repeats})")
+    print(f"  trace      mask_to_svg                     {med['t_trace']:.2f}")
+    print(f"  rasterise  svg_to_mask                     {med['t_raster']:.2f}")
+    print(f"  mask_to_paths(m, 32)                       {med['t_paths32']:.2f}")
+    print(f"  potrace CLI, one process per mask          {med['t_potrace_cli']:.2f}"
+          f"   ratio to trace {med['t_potrace_cli'] / med['t_trace']:.1f}x")
+    print(f"  potrace CLI, all masks in one process      {med['t_potrace_cli_batch']:.2f}"
+          f"   ratio to trace {med['t_potrace_cli_batch'] / med['t_trace']:.1f}x")
+    print(f"  find_contours + simplify(1.0)              {med['t_contours']:.2f}"
+          f"   ratio to trace {med['t_contours'] / med['t_trace']:.1f}x")
+    print(f"  find_contours + simplify to 32 vertices    {med['t_contours_dp32']:.2f}"
+          f"   ratio to mask_to_paths {med['t_contours_dp32'] / med['t_paths32']:.2f}x")
+
+    if args.json:
+        figures = {k: {"mean": statistics.fmean(v), "min": min(v)}
+                   for k, v in rows.items() if not k.startswith("t_")}
+        figures.update({k: v for k, v in med.items()})
+        figures["masks"] = len(masks)
+        args.json.write_text(json.dumps(figures, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
