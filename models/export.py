@@ -25,7 +25,7 @@ import numpy as np
 
 from ._postprocess import PostProcess, postprocess
 from ._preprocess import INPUT_SIZE, PREPROCESSING, prepare_input, resize_prob
-from .data import CLASS_NAMES, load_samples, read_image, read_mask
+from .data import CLASS_NAMES, load_arrays, load_samples, read_image, read_mask
 from .evaluate import evaluate, save_plots, select_samples
 from .metrics import fit_temperature, overlap_scores, softmax
 
@@ -39,10 +39,55 @@ def clean_model(checkpoint, input_size, base_filters):
 
     from .networks import get_multitask_unet
 
-    trained = keras.models.load_model(checkpoint, compile=False)
     model = get_multitask_unet(input_size, base_filters, num_classes=len(CLASS_NAMES))
-    model.set_weights(trained.get_weights())
+    if str(checkpoint).endswith(".weights.h5"):
+        model.load_weights(checkpoint)
+    else:
+        trained = keras.models.load_model(checkpoint, compile=False)
+        model.set_weights(trained.get_weights())
     return model
+
+
+def recalibrate_batchnorm(model, images, batch_size=32, passes=2):
+    """Re-estimate BatchNorm population statistics on un-augmented images.
+
+    Training saw augmented batches and its moving averages lag the last
+    weight updates; averaging the batch statistics of the final weights
+    over clean training images (as SWA's ``update_bn`` does) removes the
+    gap between training-mode and inference-mode outputs.
+
+    Parameters
+    ----------
+    images : numpy.ndarray
+        ``(N, S, S, 1)`` float32 in [0, 1].
+    """
+    import keras
+
+    bns = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    drops = [layer for layer in model.layers if isinstance(layer, (keras.layers.Dropout,
+                                                                    keras.layers.SpatialDropout2D))]
+    saved = [(layer, layer.rate) for layer in drops]
+    for layer in drops:
+        layer.rate = 0.0
+    rng = np.random.default_rng(0)
+    step = 0
+    try:
+        for _ in range(passes):
+            order = rng.permutation(len(images))
+            for start in range(0, len(images) - batch_size + 1, batch_size):
+                x = images[order[start:start + batch_size]]
+                # Cumulative average: step k weighs the new batch 1/(k+1).
+                for layer in bns:
+                    layer.momentum = step / (step + 1)
+                model({"image": x, "hint": np.zeros_like(x),
+                       "use_hint": np.zeros((len(x), 1), np.float32)}, training=True)
+                step += 1
+    finally:
+        for layer in bns:
+            layer.momentum = 0.99
+        for layer, rate in saved:
+            layer.rate = rate
+    log.info("recalibrated %d BatchNorm layers over %d batches", len(bns), step)
 
 
 def to_litert(model, path) -> bool:
@@ -111,7 +156,12 @@ def main(argv=None):
     p.add_argument("--out", default=str(Path(__file__).parent / "weights"))
     p.add_argument("--version", default=None, help="default: date of export")
     p.add_argument("--tta", action="store_true", help="average with a left-right flip")
+    p.add_argument("--checkpoint", default="best.keras",
+                   help="file in the run folder: best.keras (best validation epoch) or "
+                   "backup/latest.weights.h5 (last epoch)")
     p.add_argument("--no-litert", action="store_true")
+    p.add_argument("--no-recalibrate", action="store_true",
+                   help="keep the training-time BatchNorm statistics")
     p.add_argument(
         "--card-dir", default=str(Path(__file__).parent),
         help="where the model card's PNGs go (confusion matrix, calibration, curves)",
@@ -126,8 +176,12 @@ def main(argv=None):
     info = json.loads(info_file.read_text()) if info_file.exists() else {}
     targs = info.get("args", {})
     size = info.get("input_size", INPUT_SIZE)
-    model = clean_model(run / "best.keras", size, targs.get("base_filters", 16))
-    val = select_samples(load_samples(args.data), run / "split.json", "val")
+    model = clean_model(run / args.checkpoint, size, targs.get("base_filters", 16))
+    samples = load_samples(args.data)
+    val = select_samples(samples, run / "split.json", "val")
+    if not args.no_recalibrate:
+        train_images, _, _ = load_arrays(select_samples(samples, run / "split.json", "train"), size)
+        recalibrate_batchnorm(model, train_images)
     temperature, settings = tune(model, val, args.tta)
 
     out = Path(args.out)
