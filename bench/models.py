@@ -1,0 +1,79 @@
+"""Time segmentation + classification of BUSI images, Keras and LiteRT side by side.
+
+Usage::
+
+    python bench/models.py [--data ../shared/busi] [--n 50]
+
+Prints the median and p90 per image of ``predict_mask`` + ``classify`` (the
+work behind one /predict and one /classify; the runtime caches the network
+output, so the pair costs one forward pass), for each backend, and the ratio.
+Target: at most 100 ms per image in total on 2 cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from models.data import load_samples, read_image  # noqa: E402
+from models.runtime import Runtime  # noqa: E402
+
+
+def time_backend(backend, images, repeats=1):
+    rt = Runtime(backend=backend).load()
+    for img in images[:3]:  # warm-up
+        rt.predict_mask(img), rt.classify(img)
+    times = []
+    for img in images:
+        for _ in range(repeats):
+            # A new array object with new bytes defeats the per-image cache
+            # between repeats, so every timing includes a forward pass.
+            img = img.copy()
+            img[0, 0] ^= 1
+            t0 = time.perf_counter()
+            rt.predict_mask(img)
+            rt.classify(img)
+            times.append((time.perf_counter() - t0) * 1000)
+    return rt.backend_used, np.array(times)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__)
+    default_data = os.environ.get("SONOTRACE_BUSI_DIR", ROOT.parent / "shared" / "busi")
+    p.add_argument("--data", default=default_data)
+    p.add_argument("--n", type=int, default=50)
+    args = p.parse_args(argv)
+    samples = load_samples(args.data)
+    rng = np.random.default_rng(0)
+    pick = rng.choice(len(samples), size=min(args.n, len(samples)), replace=False)
+    images = [read_image(samples[i].image_path) for i in pick]
+    sizes = np.array([im.size for im in images])
+    print(f"{len(images)} BUSI images, median {np.median(sizes) / 1e3:.0f} kpx, "
+          f"{os.cpu_count()} CPUs")
+    results = {}
+    for backend in ("keras", "litert"):
+        try:
+            used, t = time_backend(backend, images)
+        except ImportError as exc:
+            print(f"{backend:>7}: unavailable ({exc})")
+            continue
+        results[used] = t
+        print(f"{used:>7}: segment+classify median {np.median(t):6.1f} ms, "
+              f"p90 {np.percentile(t, 90):6.1f} ms, mean {t.mean():6.1f} ms")
+    if len(results) == 2:
+        ratio = np.median(results["keras"]) / np.median(results["litert"])
+        print(f"LiteRT is {ratio:.2f}x faster than Keras (median)")
+    best = min(np.median(t) for t in results.values())
+    print(f"target <= 100 ms: {'met' if best <= 100 else 'NOT met'} ({best:.1f} ms)")
+
+
+if __name__ == "__main__":
+    main()
