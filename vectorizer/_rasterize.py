@@ -301,7 +301,8 @@ def parse_svg(source: str | bytes) -> tuple[list[FlatShape], tuple[int, int] | N
                     f"svg_or_paths: path data has {bad.group()!r} at position {bad.start()}"
                 )
             rule = str(element.values.get("fill-rule", "nonzero")).strip().lower()
-            edges = flatten_path(Path(element))
+            # A <path> is already a Path; other shapes (rect, circle...) convert.
+            edges = flatten_path(element if isinstance(element, Path) else Path(element))
             shapes.append(FlatShape(edges=edges, evenodd=(rule == "evenodd")))
     except ValueError:
         raise

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 
 from ._trace import CORNER, Region, Ring, trace
@@ -12,18 +10,15 @@ from ._validate import as_mask, check_float, check_int
 DECIMALS = 3
 """Coordinates are written with this many decimals (1/1000 pixel)."""
 
-# Trailing zeros (and a bare point) after fixed-point formatting: "2.500" -> "2.5",
-# "7.000" -> "7". Anchored on the point, so digits before it are never touched.
-_TRAILING_ZEROS = re.compile(r"\.0+(?= )|(\.\d*?[1-9])0+(?= )")
-_NEGATIVE_ZERO = re.compile(r"(?<![\d.])-0(?= )")
-
-
 def _fmt(values: np.ndarray) -> list[str]:
-    """Numbers as short fixed-point strings, never in exponent notation."""
-    flat = np.round(values, DECIMALS).ravel().tolist()
-    text = (f"%.{DECIMALS}f " * len(flat)) % tuple(flat)
-    text = _NEGATIVE_ZERO.sub("0", _TRAILING_ZEROS.sub(r"\1", text))
-    return text.split()
+    """Numbers rounded to ``DECIMALS`` as short strings, never in exponent notation.
+
+    ``%.10g`` drops trailing zeros; ten significant digits cover any coordinate below
+    10**6 at 1/1000 pixel, and rounding leaves no non-zero value under 0.001, where
+    ``%g`` would switch to exponents. Adding 0.0 turns -0.0 into 0.0.
+    """
+    flat = (np.round(values, DECIMALS) + 0.0).ravel().tolist()
+    return (("%.10g " * len(flat)) % tuple(flat)).split()
 
 
 def ring_path_data(ring: Ring) -> str:

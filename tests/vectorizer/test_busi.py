@@ -1,0 +1,57 @@
+"""The vectorizer on real BUSI lesion masks (a subset; bench/vectorizer.py runs them all)."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from vectorizer import mask_to_paths, mask_to_svg, measure_regions, svg_to_mask
+
+pytestmark = pytest.mark.busi
+
+EVERY = 12  # about 45 of the 533 lesion masks
+
+
+@pytest.fixture(scope="module")
+def lesion_masks(request):
+    busi_dir = request.getfixturevalue("busi_dir")
+    files = sorted(busi_dir.glob("benign/*_mask*.png")) + sorted(
+        busi_dir.glob("malignant/*_mask*.png")
+    )
+    masks = []
+    for f in files[::EVERY]:
+        m = np.asarray(Image.open(f).convert("L")) > 0
+        if m.any():
+            masks.append(m)
+    if not masks:
+        pytest.skip(f"no lesion masks under {busi_dir}")
+    return masks
+
+
+def _iou(a, b):
+    return np.count_nonzero(a & b) / max(1, np.count_nonzero(a | b))
+
+
+def test_round_trip_keeps_the_pixels(lesion_masks):
+    ious = [_iou(svg_to_mask(mask_to_svg(m)), m) for m in lesion_masks]
+    assert np.mean(ious) >= 0.995
+    assert min(ious) >= 0.98
+
+
+@pytest.mark.parametrize(("budget", "target"), [(16, 0.98), (32, 0.99)])
+def test_editable_outlines_keep_the_region(lesion_masks, budget, target):
+    ious = []
+    for m in lesion_masks:
+        paths = mask_to_paths(m, max_vertices=budget)
+        for p in paths:
+            for sub in p.split("M")[1:]:
+                assert sub.count(",") <= budget
+        ious.append(_iou(svg_to_mask(paths, shape=m.shape), m))
+    assert np.mean(ious) >= target
+
+
+def test_measurements_cover_every_pixel(lesion_masks):
+    for m in lesion_masks[:10]:
+        regions = measure_regions(m, pixel_spacing=(0.1, 0.1))
+        assert sum(r["area_px"] for r in regions) == np.count_nonzero(m)
+        biggest = max(regions, key=lambda r: r["area_px"])
+        assert biggest["max_diameter_mm"] == pytest.approx(0.1 * biggest["max_diameter_px"])
