@@ -144,13 +144,12 @@ def measure_regions(mask, pixel_spacing=None) -> list[dict]:
     for r0, c0, r1, c1, rows, cols, lab in regions:
         own = labels[r0:r1, c0:c1] == lab
         # The convex hull of a region's pixel squares is that of the outer corners of
-        # the leftmost and rightmost pixel of each row.
-        rel = rows - r0
-        left = np.full(r1 - r0, np.iinfo(np.int64).max)
-        right = np.full(r1 - r0, -1)
-        np.minimum.at(left, rel, cols)
-        np.maximum.at(right, rel, cols)
-        ys = np.arange(r0, r1, dtype=np.float64)
+        # the leftmost and rightmost pixel of each row. Pixels come in raster order, so
+        # each row is a run whose first and last entries are those two pixels.
+        first = np.flatnonzero(np.diff(rows, prepend=-1))
+        last = np.append(first[1:] - 1, rows.size - 1)
+        left, right = cols[first], cols[last]
+        ys = rows[first].astype(np.float64)
         corners = np.concatenate([
             np.stack([left, ys], 1), np.stack([left, ys + 1], 1),
             np.stack([right + 1, ys], 1), np.stack([right + 1, ys + 1], 1),
