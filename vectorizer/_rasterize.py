@@ -352,9 +352,13 @@ def svg_to_mask(svg_or_paths, shape=None) -> np.ndarray:
 
     A pixel is set when its centre lies inside a shape under the shape's fill rule.
     Any SVG path data is accepted: absolute or relative commands, ``M L H V C S Q T A
-    Z``, transforms on paths and groups, several paths, and the basic shapes
-    (``rect``, ``circle``, ``ellipse``, ``polygon``). Only geometry counts: fill and
-    stroke paint are ignored.
+    Z``, transforms on paths and groups, ``viewBox`` scaling, ``<use>``, several paths,
+    and the basic shapes (``rect``, ``circle``, ``ellipse``, ``polygon``). In a
+    document each shape follows its own (possibly inherited) ``fill-rule``, with SVG's
+    initial value ``nonzero`` when none is given; a list of path strings is filled
+    even-odd. Only geometry counts: paint, strokes, clipping and text are ignored.
+    The document is parsed with svgelements; curves are flattened to within 0.002
+    pixel and filled exactly at pixel centres.
 
     Parameters
     ----------

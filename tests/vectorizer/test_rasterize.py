@@ -266,3 +266,15 @@ def test_document_without_size_needs_a_shape():
 def test_bad_input_is_refused_naming_the_parameter(args, error, word):
     with pytest.raises(error, match=word):
         svg_to_mask(*args)
+
+
+def test_use_defs_and_hidden_elements():
+    svg = (
+        '<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink"'
+        ' width="10" height="6">'
+        '<defs><path id="sq" d="M0 0 H2 V2 H0 Z"/></defs>'
+        '<use xlink:href="#sq" x="1" y="1"/><use href="#sq" x="6" y="3"/>'
+        '<path d="M9 0 H10 V1 H9 Z" display="none"/></svg>'
+    )
+    expected = _rect((6, 10), 1, 1, 3, 3) | _rect((6, 10), 6, 3, 8, 5)
+    np.testing.assert_array_equal(svg_to_mask(svg), expected)
