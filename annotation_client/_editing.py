@@ -4,12 +4,15 @@ An outline *state* is the JSON-able dict kept in the undo history::
 
     {"paths": [str, ...],        # one region per path, image pixels (x, y)
      "action": str,              # what made this state, shown in the history
-     "base": None | "ai" | {"paths": [...]}}
+     "base": None | "ai" | {"paths": [...]},
+     "density": int | None}      # vertex budget the paths were vectorized with
 
 ``base`` remembers the exact geometry a vertex-density change starts from, so
 moving the slider back and forth re-vectorizes the same mask instead of
 degrading an already simplified polygon step by step: ``"ai"`` means the AI's
 own mask, a dict means the regions as they were before the first density change.
+``density`` lets the page tell a real slider move from the slider merely being
+drawn again with its old value (which must not touch the outline).
 """
 
 from __future__ import annotations
@@ -26,14 +29,21 @@ MIN_VERTICES = 4
 MAX_VERTICES = 256
 
 
-def make_state(paths: Sequence[str], action: str, base=None) -> dict:
+def make_state(paths: Sequence[str], action: str, base=None, density=None) -> dict:
     """Build an outline state; see the module docstring for its fields."""
     if not isinstance(action, str) or not action:
         raise ValueError("action must be a non-empty str")
+    if density is not None:
+        density = _check_vertices(density)
     if base is not None and base != "ai":
         if not isinstance(base, dict) or not isinstance(base.get("paths"), list):
             raise ValueError("base must be None, 'ai' or {'paths': [...]}")
-    return {"paths": list(_shapes._paths(paths)), "action": action, "base": base}
+    return {
+        "paths": list(_shapes._paths(paths)),
+        "action": action,
+        "base": base,
+        "density": density,
+    }
 
 
 def empty_state() -> dict:
@@ -107,7 +117,9 @@ def revectorize(
         if base is None or base == "ai":
             base = {"paths": list(state["paths"])}
         mask = _shapes.paths_to_mask(base["paths"], tuple(shape))
-    return make_state(mask_to_regions(mask, max_vertices), "density", base=base)
+    return make_state(
+        mask_to_regions(mask, max_vertices), "density", base=base, density=max_vertices
+    )
 
 
 def merge_box(
@@ -163,4 +175,4 @@ def merge_box(
         else:
             kept.append(path)
     merged = (merged & ~inside) | (predicted & inside)
-    return make_state(kept + mask_to_regions(merged, max_vertices), "box")
+    return make_state(kept + mask_to_regions(merged, max_vertices), "box", density=max_vertices)

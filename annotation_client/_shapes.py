@@ -163,6 +163,38 @@ def vertex_count(paths: Sequence[str]) -> int:
     return sum(len(polygon) for path in paths for polygon in parse_path(path))
 
 
+def same_geometry(a: Sequence[str], b: Sequence[str], tolerance: float = 1e-6) -> bool:
+    """Whether two region lists describe the same polygons, however they are written.
+
+    Plotly re-writes a path it has edited in its own number format, so string
+    equality would see an edit where there is none.
+
+    Parameters
+    ----------
+    a, b : sequence of str
+        Region paths, compared region by region and vertex by vertex.
+    tolerance : float, optional
+        Largest coordinate difference, in pixels, still counted as equal.
+    """
+    a, b = _paths(a), _paths(b)
+    if len(a) != len(b):
+        return False
+    for path_a, path_b in zip(a, b, strict=True):
+        if path_a == path_b:
+            continue
+        try:
+            rings_a, rings_b = parse_path(path_a), parse_path(path_b)
+        except ValueError:
+            return False
+        if [len(r) for r in rings_a] != [len(r) for r in rings_b]:
+            return False
+        for ring_a, ring_b in zip(rings_a, rings_b, strict=True):
+            difference = np.abs(np.asarray(ring_a, float) - np.asarray(ring_b, float))
+            if difference.size and difference.max() > tolerance:
+                return False
+    return True
+
+
 def paths_to_svg(paths: Sequence[str], width: int, height: int) -> str:
     """An SVG document holding the regions, sized like the image.
 

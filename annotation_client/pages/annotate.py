@@ -441,6 +441,14 @@ def _ai_for(ai: dict | None, meta: dict | None) -> dict | None:
     return None
 
 
+def _applied(history: dict, source) -> bool:
+    """Whether the AI result ``source`` is already somewhere in the undo history."""
+    if source is None:
+        return False
+    states = history["past"] + [history["present"]] + history["future"]
+    return any(isinstance(s, dict) and s.get("source") == source for s in states)
+
+
 def _shapes_patch(paths, opacity, visible) -> Patch:
     patch = Patch()
     patch["layout"]["shapes"] = _figure.region_shapes(
@@ -598,7 +606,10 @@ def segment(_clicks, meta, auto, image_data, max_vertices):
     """``/predict`` on the open image; the outline arrives through the AI store."""
     if not meta or not image_data:
         raise PreventUpdate
-    if ctx.triggered_id == ids.IMAGE_META and auto is False:
+    if ctx.triggered_id == ids.IMAGE_META:
+        if auto is False:
+            raise PreventUpdate
+    elif not _clicks:  # the page drawn again reports the button, unclicked
         raise PreventUpdate
     started = time.perf_counter()
     try:
@@ -620,6 +631,8 @@ def segment(_clicks, meta, auto, image_data, max_vertices):
         "paths": [p for p in result["paths"] if _shapes.is_region(p)],
         "mask": result["mask"],
         "model": result.get("model"),
+        "vertices": int(max_vertices or 32),
+        "at": time.time_ns(),  # tells a new result from the same one seen again
     }, None
 
 
@@ -660,7 +673,7 @@ def segment_box(request, meta, image_data, max_vertices):
 )
 def classify(_clicks, meta, image_data, history):
     """``/classify`` with the corrected outline as the lesion mask."""
-    if not meta:
+    if not meta or not _clicks:
         raise PreventUpdate
     paths = _present(history, meta)["paths"]
     mask = _shapes.paths_to_mask(paths, _shape(meta))
@@ -690,7 +703,9 @@ def classify(_clicks, meta, image_data, history):
 def show_classification(classification, history, _loaded, meta):
     if not classification or not meta or classification.get("image") != meta.get("sha256"):
         return _views.probability_figure(None), _views.ai_label(None)
-    stale = classification.get("paths") != _present(history, meta)["paths"]
+    stale = not _shapes.same_geometry(
+        classification.get("paths") or [], _present(history, meta)["paths"]
+    )
     trigger = ctx.triggered_id
     figure = _views.probability_figure(classification) if trigger != ids.HISTORY else dash.no_update
     return figure, _views.ai_label(classification, stale=stale)
@@ -737,8 +752,12 @@ def edit(
     box_request = dash.no_update
     redraw = False
 
-    if ids.AI_RESULT in triggered and ai:
-        history = _history.push(history, _editing.make_state(ai["paths"], "ai", base="ai"))
+    # Dash reports every input of a page that is drawn again as triggered (coming
+    # back from another page, say), so each branch checks that its input really is
+    # new: a click count, an AI result not applied before, a different density.
+    if ids.AI_RESULT in triggered and ai and not _applied(history, ai.get("at")):
+        state = _editing.make_state(ai["paths"], "ai", base="ai", density=ai.get("vertices"))
+        history = _history.push(history, dict(state, source=ai.get("at")))
     if ids.BOX_RESULT in triggered and box_result and box_result.get("image") == sha:
         state = _editing.merge_box(
             history["present"]["paths"],
@@ -755,17 +774,29 @@ def edit(
             if box is not None:
                 box_request = {"image": sha, "box": list(box), "at": time.time_ns()}
             redraw = True  # remove the drawn rectangle from the graph
-        if change.paths is not None:
-            history = _history.push(history, _editing.make_state(change.paths, "edit"))
-    if ids.UNDO_BUTTON in triggered:
+        present_paths = history["present"]["paths"]
+        # Plotly re-sends paths in its own number format; only real changes count.
+        if change.paths is not None and not _shapes.same_geometry(change.paths, present_paths):
+            # A hand-made outline counts as drawn at the slider's current density.
+            density = history["present"].get("density") or int(max_vertices or 32)
+            history = _history.push(
+                history, _editing.make_state(change.paths, "edit", density=density)
+            )
+    if ids.UNDO_BUTTON in triggered and _undo:
         history = _history.undo(history)
-    if ids.REDO_BUTTON in triggered:
+    if ids.REDO_BUTTON in triggered and _redo:
         history = _history.redo(history)
-    if ids.RESET_BUTTON in triggered and ai:
-        history = _history.push(history, _editing.make_state(ai["paths"], "reset", base="ai"))
+    if ids.RESET_BUTTON in triggered and _reset and ai:
+        history = _history.push(
+            history,
+            _editing.make_state(ai["paths"], "reset", base="ai", density=ai.get("vertices")),
+        )
     if ids.VERTEX_DENSITY in triggered and max_vertices:
         present = history["present"]
-        if present["paths"] or present.get("base"):
+        # The slider also reports its value when the page is drawn again; only a
+        # value other than the outline's own density is a request to re-vectorize.
+        moved = int(max_vertices) != present.get("density")
+        if moved and (present["paths"] or present.get("base")):
             ai_mask = _decode_mask(ai["mask"]) if ai and present.get("base") == "ai" else None
             history = _history.push(
                 history, _editing.revectorize(present, int(max_vertices), shape, ai_mask)
@@ -907,7 +938,7 @@ def _current_geometry(meta, history):
 )
 def save(_clicks, meta, history, ai, classification, final_label, note, annotator, *descriptors):
     """Save the edited outline, masks and record as the image's next version."""
-    if not meta:
+    if not meta or not _clicks:  # not a click: the page was drawn again
         raise PreventUpdate
     if not (annotator or "").strip():
         return _views.alert(
@@ -937,7 +968,9 @@ def save(_clicks, meta, history, ai, classification, final_label, note, annotato
             vertices=_shapes.vertex_count(paths),
         )
         record["ai"]["classified_outline_is_final"] = (
-            None if not classification else classification.get("paths") == paths
+            None
+            if not classification
+            else _shapes.same_geometry(classification.get("paths") or [], paths)
         )
         saved = AnnotationStore(get_config().data_dir).save(
             meta["sha256"],
@@ -982,7 +1015,7 @@ def _download_name(meta, suffix):
     prevent_initial_call=True,
 )
 def download_svg(_clicks, meta, history):
-    if not meta:
+    if not meta or not _clicks:
         raise PreventUpdate
     _, svg, _ = _current_geometry(meta, history)
     return dcc.send_string(svg, _download_name(meta, ".svg"), type="image/svg+xml")
@@ -996,7 +1029,7 @@ def download_svg(_clicks, meta, history):
     prevent_initial_call=True,
 )
 def download_png(_clicks, meta, history):
-    if not meta:
+    if not meta or not _clicks:
         raise PreventUpdate
     _, _, mask = _current_geometry(meta, history)
     return dcc.send_bytes(

@@ -352,12 +352,16 @@ def test_segment_edit_undo_redo_classify_save(
     dash_duo.wait_for_element("#save-result[data-version='2']", timeout=30)
 
     # 7. Leave for the Learn page and come back: the work is still there.
+    status_before = _status(dash_duo)
     _click(driver, By.CSS_SELECTOR, f"#{ids.NAVBAR} a[href='/learn']")
     _wait(dash_duo, lambda: driver.current_url.endswith("/learn"))
     _wait(dash_duo, lambda: not driver.find_elements(By.ID, ids.ANNOTATION_GRAPH))
     _click(driver, By.CSS_SELECTOR, f"#{ids.NAVBAR} a[href='/']")
     _wait(dash_duo, lambda: _shape_paths(dash_duo) == final_paths, 15, "the outline was lost")
-    dash_duo.wait_for_element("#ai-label-text", timeout=10)
+    label = dash_duo.wait_for_element("#ai-label-text", timeout=10)
+    assert "classify again" not in label.text, _status(dash_duo)
+    # Drawing the page again must not count as a click or an edit.
+    _wait(dash_duo, lambda: _status(dash_duo) == status_before, 5, _status(dash_duo))
     driver.execute_script("window.scrollTo({top: 0, behavior: 'instant'});")
     _shot(dash_duo, artifacts_dir, "08-overview")
 
@@ -398,6 +402,7 @@ def test_segment_edit_undo_redo_classify_save(
     assert record["agreement"]["dice_ai_vs_final"] < 1.0
     assert record["measurements"]["count"] == len(final_paths)
     assert (folder / "v002.json").exists() and (folder / "v001.svg").read_text()
+    assert not (folder / "v003.json").exists(), "coming back to the page saved again"
 
 
 # --------------------------------------------------------------------------- failures

@@ -16,7 +16,10 @@ def _iou(a, b):
 
 def test_make_state_validates():
     state = e.make_state(["M0,0L1,0L1,1Z"], "edit")
-    assert state == {"paths": ["M0,0L1,0L1,1Z"], "action": "edit", "base": None}
+    assert state == {"paths": ["M0,0L1,0L1,1Z"], "action": "edit", "base": None, "density": None}
+    assert e.make_state([], "ai", base="ai", density=32)["density"] == 32
+    with pytest.raises(ValueError, match="max_vertices"):
+        e.make_state([], "ai", density=1)
     with pytest.raises(ValueError, match="action"):
         e.make_state([], "")
     with pytest.raises(ValueError, match="base"):
@@ -28,7 +31,7 @@ def test_density_changes_start_from_the_ai_mask_not_from_polygons():
     coarse = e.mask_to_regions(ai_mask, 8)
     state = e.make_state(coarse, "ai", base="ai")
     fine = e.revectorize(state, 96, ai_mask.shape, ai_mask)
-    assert fine["base"] == "ai" and fine["action"] == "density"
+    assert fine["base"] == "ai" and fine["action"] == "density" and fine["density"] == 96
     assert s.vertex_count(fine["paths"]) > s.vertex_count(coarse)
     # Going back to the same density gives the same outline: nothing degrades.
     again = e.revectorize(

@@ -96,6 +96,16 @@ def test_a_region_dragged_flat_is_dropped():
     assert edit.paths == [SQUARE]
 
 
+def test_same_geometry_ignores_how_numbers_are_written():
+    plotly_style = "M2.0000000000000004,1L6,1L6,4.000000000000001L2,4Z"
+    assert s.same_geometry([SQUARE], [plotly_style])
+    assert s.same_geometry([SQUARE], ["M 2 1 L 6 1 L 6 4 L 2 4 Z"])
+    assert not s.same_geometry([SQUARE], ["M2,1L6,1L6,4.5L2,4Z"])
+    assert not s.same_geometry([SQUARE], ["M2,1L6,1L6,4Z"])
+    assert not s.same_geometry([SQUARE], [SQUARE, SQUARE])
+    assert s.same_geometry([], [])
+
+
 def test_clip_box_snaps_outward_and_clips():
     assert s.clip_box((1.2, 3.7, 9.5, 20.0), 8, 10) == (1, 3, 8, 10)
     assert s.clip_box((9.5, 20, 1.2, 3.7), 100, 100) == (1, 3, 10, 20)
