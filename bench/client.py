@@ -1,0 +1,171 @@
+"""Benchmark the annotation client's server-side work per user action (no browser).
+
+For BUSI images from ``../shared/busi`` (or ``SONOTRACE_BUSI_DIR``) it times the
+Python work behind the annotate page's callbacks, in this process:
+
+* open: decode the upload (data URL -> pixels, hash, display URI) and build the figure;
+  also the size of the figure JSON the browser receives;
+* edit: apply a vertex drag (``apply_relayout`` + undo-history push);
+* measure: rasterise the outline (``vectorizer.svg_to_mask``) and measure it, which
+  runs after every edit;
+* density: re-vectorize the outline at another vertex budget;
+* save: SVG + mask + record + atomic versioned write into a temporary folder.
+
+Outlines come from the images' own BUSI masks (vectorized with 32 vertices), so the
+model server is not needed. The browser-side figure (upload to editable outline,
+including the model server) is measured by the browser test
+``tests/annotation_client/test_annotate_page.py``.
+
+Usage: ``python bench/client.py [--images 20] [--json out.json]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+import vectorizer  # noqa: E402
+from annotation_client import _editing, _figure, _history, _measurements, _shapes  # noqa: E402
+from annotation_client._imageio import decode_image, parse_data_url  # noqa: E402
+from annotation_client._record import build_record  # noqa: E402
+from annotation_client._storage import AnnotationStore  # noqa: E402
+
+
+def _busi_dir() -> Path:
+    configured = os.environ.get("SONOTRACE_BUSI_DIR")
+    return Path(configured) if configured else REPO.parent / "shared" / "busi"
+
+
+def _timed(fn, *args, **kwargs):
+    start = time.perf_counter()
+    result = fn(*args, **kwargs)
+    return result, (time.perf_counter() - start) * 1000.0
+
+
+def _samples(busi: Path, count: int) -> list[tuple[Path, np.ndarray]]:
+    found = []
+    for image in sorted((busi / "benign").glob("benign (*).png")):
+        if image.name.endswith("_mask.png"):
+            continue
+        mask_path = image.with_name(image.stem + "_mask.png")
+        if not mask_path.exists():
+            continue
+        mask = np.asarray(Image.open(mask_path).convert("L")) > 0
+        if mask.any():
+            found.append((image, mask))
+        if len(found) == count:
+            break
+    return found
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=20)
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args(argv)
+    busi = _busi_dir()
+    if not busi.is_dir():
+        print(f"BUSI folder not found at {busi} (set SONOTRACE_BUSI_DIR)", file=sys.stderr)
+        return 2
+    samples = _samples(busi, args.images)
+    times: dict[str, list[float]] = {
+        k: [] for k in ("open", "figure_kb", "edit", "measure", "density", "save")
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        store = AnnotationStore(tmp)
+        for path, truth in samples:
+            data = path.read_bytes()
+            url = "data:image/png;base64," + base64.b64encode(data).decode()
+
+            def open_image(url=url, name=path.name):
+                image = decode_image(parse_data_url(url), name)
+                figure = _figure.image_figure(
+                    image.display_uri, image.width, image.height, image.sha256
+                )
+                return image, figure.to_json()
+
+            (image, figure_json), ms = _timed(open_image)
+            times["open"].append(ms)
+            times["figure_kb"].append(len(figure_json) / 1024)
+            shape = (image.height, image.width)
+
+            paths = _editing.mask_to_regions(truth, 32)
+            history = _history.push(
+                _history.new_history(_editing.empty_state(), image=image.sha256),
+                _editing.make_state(paths, "ai", base="ai", density=32),
+            )
+            ring = _shapes.parse_path(paths[0])
+            ring[0][0] = (ring[0][0][0] + 5, ring[0][0][1] + 3)
+            moved = _shapes.format_path(ring)
+
+            def edit(history=history, moved=moved):
+                change = _shapes.apply_relayout(
+                    history["present"]["paths"], {"shapes[0].path": moved}
+                )
+                return _history.push(history, _editing.make_state(change.paths, "edit"))
+
+            history, ms = _timed(edit)
+            times["edit"].append(ms)
+            present = history["present"]["paths"]
+
+            def measure(present=present, shape=shape):
+                mask = _shapes.paths_to_mask(present, shape)
+                return _measurements.summarize(mask, None, outlines=len(present))
+
+            summary, ms = _timed(measure)
+            times["measure"].append(ms)
+            _, ms = _timed(_editing.revectorize, history["present"], 64, shape, truth)
+            times["density"].append(ms)
+
+            def save(present=present, image=image, truth=truth, summary=summary):
+                svg = _shapes.paths_to_svg(present, image.width, image.height)
+                mask = vectorizer.svg_to_mask(svg)
+                record = build_record(
+                    image=image.meta(),
+                    annotator="bench",
+                    final_mask=mask,
+                    ai_mask=truth,
+                    measurements=summary,
+                )
+                return store.save(
+                    image.sha256,
+                    svg=svg,
+                    mask_png=vectorizer.mask_to_png(mask),
+                    ai_mask_png=vectorizer.mask_to_png(truth),
+                    record=record,
+                )
+
+            _, ms = _timed(save)
+            times["save"].append(ms)
+
+    report = {
+        key: {
+            "p50": round(statistics.median(values), 2),
+            "p95": round(float(np.percentile(values, 95)), 2),
+        }
+        for key, values in times.items()
+    }
+    print(f"annotation client, {len(samples)} BUSI images (ms unless noted):")
+    for key, figures in report.items():
+        unit = "KB" if key.endswith("_kb") else "ms"
+        print(f"  {key:10s} p50 {figures['p50']:8.1f} {unit}   p95 {figures['p95']:8.1f} {unit}")
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
