@@ -599,15 +599,17 @@ def enable_actions(meta, _loaded):
     State(ids.AUTO_SEGMENT, "value"),
     State(ids.IMAGE_DATA, "data"),
     State(ids.VERTEX_DENSITY, "value"),
+    State(ids.AI_RESULT, "data"),
     prevent_initial_call=True,
     running=[(Output(ids.SEGMENT_BUTTON, "disabled"), True, False)],
 )
-def segment(_clicks, meta, auto, image_data, max_vertices):
+def segment(_clicks, meta, auto, image_data, max_vertices, ai):
     """``/predict`` on the open image; the outline arrives through the AI store."""
     if not meta or not image_data:
         raise PreventUpdate
     if ctx.triggered_id == ids.IMAGE_META:
-        if auto is False:
+        # Opening the same image again must not put the AI outline over the edits.
+        if auto is False or _ai_for(ai, meta) is not None:
             raise PreventUpdate
     elif not _clicks:  # the page drawn again reports the button, unclicked
         raise PreventUpdate
