@@ -1,0 +1,38 @@
+from annotation_client import _figure as f
+
+
+def test_region_shapes_are_editable_translucent_evenodd_paths():
+    shape = f.region_shape("M0,0L4,0L4,4Z", fill_opacity=0.9)
+    assert shape["type"] == "path" and shape["editable"] is True
+    assert shape["fillrule"] == "evenodd"
+    alpha = float(shape["fillcolor"].rsplit(",", 1)[1].rstrip(") "))
+    assert alpha == f.MAX_FILL_OPACITY == 0.5  # capped: the image must stay visible
+    assert shape["opacity"] == 1 and shape["line"]["color"] == f.OUTLINE_COLOR
+    assert f.region_shape("M0,0L1,0L1,1Z", fill_opacity=-1)["fillcolor"].endswith("0.000)")
+    assert [s["path"] for s in f.region_shapes(["a", "b"], visible=False)] == ["a", "b"]
+    assert not f.region_shapes(["a"], visible=False)[0]["visible"]
+
+
+def test_image_figure_uses_image_pixel_axes():
+    figure = f.image_figure("data:image/png;base64,AAAA", 300, 200, "rev").to_plotly_json()
+    layout = figure["layout"]
+    assert layout["xaxis"]["range"] == [0, 300]
+    assert layout["yaxis"]["range"] == [200, 0]  # y grows downwards, as in the image
+    assert layout["yaxis"]["scaleanchor"] == "x" and layout["yaxis"]["scaleratio"] == 1
+    assert layout["uirevision"] == "rev"
+    trace = figure["data"][0]
+    # Pixel (r, c) covers x in [c, c+1]: its centre is at c + 0.5.
+    assert (trace["x0"], trace["y0"], trace["dx"], trace["dy"]) == (0.5, 0.5, 1, 1)
+
+
+def test_tools_map_to_plotly_dragmodes():
+    assert f.TOOL_DRAGMODES == {
+        "pan": "pan",
+        "zoom": "zoom",
+        "draw": "drawclosedpath",
+        "box": "drawrect",
+    }
+    assert f.newshape_style("box")["line"]["dash"] == "dash"
+    assert f.newshape_style("draw")["fillrule"] == "evenodd"
+    # Vertex editing needs shape activation, which plotly disables with shapePosition.
+    assert "shapePosition" not in f.GRAPH_CONFIG.get("edits", {})
