@@ -45,6 +45,8 @@ AUTO_SEGMENT = "auto-segment"
 EDIT_STATUS = "edit-status"
 GRAPH_LOADING = "graph-loading"
 ERASE_DUMMY = "erase-dummy"
+SEGMENT_DONE = "segment-done"  # inside the graph's dcc.Loading: spinner while /predict runs
+CLASSIFY_DONE = "classify-done"  # likewise for /classify
 
 # --- annotate page: measurements, classification, record
 MEASUREMENTS = "measurements"

@@ -324,6 +324,7 @@ def layout(**_query):
                         style={"height": "68vh", "minHeight": "380px"},
                     ),
                     dcc.Store(id=ids.BOX_RESULT),
+                    dcc.Store(id=ids.SEGMENT_DONE),
                 ],
                 id=ids.GRAPH_LOADING,
                 type="circle",
@@ -371,6 +372,7 @@ def layout(**_query):
                                         style={"height": "140px"},
                                     ),
                                     html.Div(id=ids.AI_LABEL),
+                                    dcc.Store(id=ids.CLASSIFY_DONE),
                                 ],
                                 type="dot",
                                 delay_show=300,
@@ -594,6 +596,7 @@ def enable_actions(meta, _loaded):
 @callback(
     Output(ids.AI_RESULT, "data"),
     Output(ids.SERVER_ALERT, "children", allow_duplicate=True),
+    Output(ids.SEGMENT_DONE, "data"),
     Input(ids.SEGMENT_BUTTON, "n_clicks"),
     Input(ids.IMAGE_META, "data"),
     State(ids.AUTO_SEGMENT, "value"),
@@ -620,22 +623,27 @@ def segment(_clicks, meta, auto, image_data, max_vertices, ai):
         )
     except ModelServerError as exc:
         logger.warning("segmentation failed: %s", exc.message)
-        return dash.no_update, _server_alert(exc, "Auto-segmentation")
+        return dash.no_update, _server_alert(exc, "Auto-segmentation"), time.time_ns()
     if (result["width"], result["height"]) != (meta["width"], meta["height"]):
         message = (
             f"The model server segmented a {result['width']}x{result['height']} image, "
             f"but this one is {meta['width']}x{meta['height']}."
         )
-        return dash.no_update, _views.alert(message, "danger", title="Auto-segmentation failed.")
+        alert = _views.alert(message, "danger", title="Auto-segmentation failed.")
+        return dash.no_update, alert, time.time_ns()
     logger.info("segmented %s in %.0f ms", meta["name"], 1000 * (time.perf_counter() - started))
-    return {
-        "image": meta["sha256"],
-        "paths": [p for p in result["paths"] if _shapes.is_region(p)],
-        "mask": result["mask"],
-        "model": result.get("model"),
-        "vertices": int(max_vertices or 32),
-        "at": time.time_ns(),  # tells a new result from the same one seen again
-    }, None
+    return (
+        {
+            "image": meta["sha256"],
+            "paths": [p for p in result["paths"] if _shapes.is_region(p)],
+            "mask": result["mask"],
+            "model": result.get("model"),
+            "vertices": int(max_vertices or 32),
+            "at": time.time_ns(),  # tells a new result from the same one seen again
+        },
+        None,
+        time.time_ns(),
+    )
 
 
 @callback(
@@ -666,6 +674,7 @@ def segment_box(request, meta, image_data, max_vertices):
 @callback(
     Output(ids.CLASSIFICATION, "data", allow_duplicate=True),
     Output(ids.SERVER_ALERT, "children", allow_duplicate=True),
+    Output(ids.CLASSIFY_DONE, "data"),
     Input(ids.CLASSIFY_BUTTON, "n_clicks"),
     State(ids.IMAGE_META, "data"),
     State(ids.IMAGE_DATA, "data"),
@@ -684,14 +693,18 @@ def classify(_clicks, meta, image_data, history):
             _image_bytes(image_data), meta["name"], mask_png=vectorizer.mask_to_png(mask)
         )
     except ModelServerError as exc:
-        return dash.no_update, _server_alert(exc, "Classification")
-    return {
-        "image": meta["sha256"],
-        "label": result["label"],
-        "probabilities": result["probabilities"],
-        "model": result.get("model"),
-        "paths": paths,
-    }, None
+        return dash.no_update, _server_alert(exc, "Classification"), time.time_ns()
+    return (
+        {
+            "image": meta["sha256"],
+            "label": result["label"],
+            "probabilities": result["probabilities"],
+            "model": result.get("model"),
+            "paths": paths,
+        },
+        None,
+        time.time_ns(),
+    )
 
 
 @callback(
