@@ -14,6 +14,9 @@ import io
 import json
 import os
 import socket
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -506,3 +509,74 @@ def test_an_invalid_file_shows_an_error_and_keeps_the_page(
     dash_duo.driver.get(dash_duo.server_url + "/no-such-page")
     dash_duo.wait_for_element("#not-found", timeout=10)
     _assert_clean_console(dash_duo, artifacts_dir)
+
+
+class _SlowModelServer(BaseHTTPRequestHandler):
+    """Healthy, but every model request takes longer than the client waits."""
+
+    def do_GET(self):  # noqa: N802 - http.server's naming
+        body = b'{"status": "ok", "model": {"name": "slow", "version": "0"}}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_POST(self):  # noqa: N802
+        time.sleep(4)
+        self.send_response(503)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def test_a_slow_server_shows_a_spinner_then_the_alert(
+    dash_duo, busi_image, data_dir, artifacts_dir
+):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _SlowModelServer)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        app = create_app(
+            {
+                "MODEL_SERVER_URL": f"http://127.0.0.1:{server.server_port}",
+                "DATA_DIR": data_dir,
+                "REQUEST_TIMEOUT": 2,
+            }
+        )
+        dash_duo.start_server(app)
+        dash_duo.wait_for_element(f"#{ids.IMAGE_UPLOAD}")
+        _wait(dash_duo, lambda: "ready" in dash_duo.find_element(f"#{ids.SERVER_STATUS}").text)
+        _upload(dash_duo, busi_image)
+        spinner = (
+            f"#{ids.GRAPH_LOADING} [class*='spinner'], #{ids.GRAPH_LOADING} [class*='loading']"
+        )
+        _wait(
+            dash_duo,
+            lambda: any(
+                e.is_displayed() for e in dash_duo.driver.find_elements(By.CSS_SELECTOR, spinner)
+            ),
+            10,
+            "no spinner while the model server was thinking",
+        )
+        _shot(dash_duo, artifacts_dir, "01-waiting")
+        alert = dash_duo.wait_for_element("#server-alert-message", timeout=20)
+        assert "did not answer within 2 s" in alert.text
+        assert "by hand" in alert.text
+        _wait(
+            dash_duo,
+            lambda: (
+                not any(
+                    e.is_displayed()
+                    for e in dash_duo.driver.find_elements(By.CSS_SELECTOR, spinner)
+                )
+            ),
+            10,
+            "the spinner stayed",
+        )
+        assert dash_duo.find_element("#image-name").text == busi_image.name
+        _shot(dash_duo, artifacts_dir, "02-timed-out")
+        _assert_clean_console(dash_duo, artifacts_dir)
+    finally:
+        server.shutdown()
+        server.server_close()
