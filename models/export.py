@@ -152,9 +152,10 @@ def tune(model, samples, flip_tta):
             if best is None or key > best[0]:
                 best = (key, thr, gate, d, e)
     _, thr, gate, d, e = best
-    log.info("tuned: T=%.3f threshold=%.2f normal_gate=%.2f -> val dice %.4f normal-empty %.3f",
-             temperature, thr, gate, d, e)
-    return temperature, PostProcess(threshold=thr, normal_gate=gate)
+    acc = float((logits.argmax(1) == labels).mean())
+    log.info("tuned (flip TTA %s): T=%.3f threshold=%.2f normal_gate=%.2f -> val dice %.4f "
+             "normal-empty %.3f accuracy %.3f", flip_tta, temperature, thr, gate, d, e, acc)
+    return temperature, PostProcess(threshold=thr, normal_gate=gate), d + acc
 
 
 def main(argv=None):
@@ -163,7 +164,8 @@ def main(argv=None):
     p.add_argument("--data", required=True, help="the BUSI folder the run was trained on")
     p.add_argument("--out", default=str(Path(__file__).parent / "weights"))
     p.add_argument("--version", default=None, help="default: date of export")
-    p.add_argument("--tta", action="store_true", help="average with a left-right flip")
+    p.add_argument("--tta", choices=["auto", "on", "off"], default="auto",
+                   help="average with a left-right flip (auto: if it helps on validation)")
     p.add_argument("--checkpoint", default="best.keras",
                    help="file in the run folder: best.keras (best validation epoch) or "
                    "backup/latest.weights.h5 (last epoch)")
@@ -190,7 +192,14 @@ def main(argv=None):
     if not args.no_recalibrate:
         train_images, _, _ = load_arrays(select_samples(samples, run / "split.json", "train"), size)
         recalibrate_batchnorm(model, train_images)
-    temperature, settings = tune(model, val, args.tta)
+    if args.tta == "auto":
+        # Flip averaging doubles the inference cost; keep it only if it pays.
+        plain, flipped = tune(model, val, False), tune(model, val, True)
+        use_tta = flipped[2] > plain[2] + 0.005
+        temperature, settings, _ = flipped if use_tta else plain
+    else:
+        use_tta = args.tta == "on"
+        temperature, settings, _ = tune(model, val, use_tta)
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -210,7 +219,7 @@ def main(argv=None):
         "preprocessing": PREPROCESSING,
         "class_names": list(CLASS_NAMES),
         "temperature": temperature,
-        "tta_flip": bool(args.tta),
+        "tta_flip": bool(use_tta),
         "postprocess": settings.to_dict(),
         "parameters": int(model.count_params()),
         "training": {
