@@ -34,7 +34,7 @@ DECIMALS = 2
 """Vertex coordinates are written with this many decimals."""
 
 _ITERATIONS = 80  # gradient steps per refinement
-STEP = 2.0  # initial step, in pixels per unit of normalised gradient
+_STEP = 2.0  # initial step, in pixels per unit of normalised gradient
 _CHECK_EVERY = 4  # iterations between exact pixel-error checks
 _SAMPLE_SPACING = 0.5  # pixels between gradient samples along an edge
 _MAX_SAMPLES = 256  # per edge
@@ -74,9 +74,10 @@ def signed_area(poly: np.ndarray) -> float:
 def visvalingam(poly: np.ndarray, n: int) -> np.ndarray:
     """Reduce a closed polygon (k, 2) to ``n`` vertices by Visvalingam-Whyatt.
 
-    Vertices are removed in batches of non-adjacent local minima of the effective
-    triangle area, smallest first, which is the same order as one-at-a-time
-    elimination except between vertices whose areas tie closely.
+    Each pass removes the vertices whose triangle with their neighbours is smallest,
+    among local minima only (so no two neighbours go together) and at most a quarter
+    of the excess: a vectorised approximation of one-at-a-time elimination. Used
+    where the dynamic programme cannot run and as an untangled fallback.
     """
     pts = poly
     while len(pts) > n:
@@ -267,7 +268,7 @@ def refine(poly: np.ndarray, target: _Target, iterations: int | None = None) -> 
         grad = normal * w_start[:, None] + _prev(normal * w_end[:, None])
         # Divide by the length the vertex sweeps so that the step is in pixels.
         sweep = 0.5 * (length + _prev(length)) + 1e-9
-        step = STEP * (1 - it / iterations) + 0.05
+        step = _STEP * (1 - it / iterations) + 0.05
         v = v - step * grad / sweep[:, None]
         # Early iterations move far; only the settling ones are worth an exact count.
         if (2 * it >= iterations and it % _CHECK_EVERY == _CHECK_EVERY - 1) or it == iterations - 1:
