@@ -9,9 +9,10 @@ within that distance of its centre.
 The fill is vectorised: every polygon edge is intersected with every pixel-centre row
 it spans, each crossing adds its winding (+1 downwards, -1 upwards) to the first
 pixel whose centre lies right of it, and a cumulative sum along each row then gives
-the winding number of every pixel centre. A centre exactly on an edge counts as
-inside when the edge is on its left (a "top-left" rule), so two shapes sharing an
-edge never both claim a pixel.
+the winding number of every pixel centre. Ties follow half-open rules: a centre
+exactly on an edge counts as left of it, and an edge covers the centre rows from its
+upper end (included) to its lower end (excluded), so two shapes sharing an edge never
+both claim a pixel.
 """
 
 from __future__ import annotations

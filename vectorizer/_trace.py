@@ -2,16 +2,17 @@
 
 Coordinates
 -----------
-``potracecffi`` hands potrace a bitmap whose scanline ``y`` is the mask's row ``y``, and
-potrace puts pixel ``(x, y)`` of its bitmap on the unit square ``[x, x+1] x [y, y+1]``.
-So potrace's output coordinates are already ours: pixel ``(r, c)`` covers
-``x in [c, c+1]``, ``y in [r, r+1]`` with y pointing down. Only the *orientation* of
-rings flips relative to potrace's y-up documentation (its counter-clockwise outer
-boundaries are clockwise on screen), which does not matter for filling.
+Potrace gets a bitmap whose scanline ``y`` is the mask's row ``y`` (as
+``potracecffi.trace`` would build it), and puts pixel ``(x, y)`` of its bitmap on the
+unit square ``[x, x+1] x [y, y+1]``. So its output coordinates are already ours:
+pixel ``(r, c)`` covers ``x in [c, c+1]``, ``y in [r, r+1]``, y pointing down. Only
+the *orientation* flips relative to potrace's y-up documentation: its
+counter-clockwise outer boundaries run clockwise on screen (positive shoelace area in
+our coordinates) and holes the other way.
 
-The bitmap is packed here with numpy instead of with ``potracecffi.trace``: that
-function packs pixel by pixel in column order, which costs more than the trace
-itself on a 500x500 mask.
+The bitmap is packed here with numpy and handed to ``potrace_trace`` directly rather
+than through ``potracecffi.trace``, which packs pixel by pixel in column order and
+costs more than the trace itself on a 500x500 mask.
 """
 
 from __future__ import annotations
