@@ -92,6 +92,19 @@ def rss_bytes(pid: int) -> int:
     return 0
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of the processes so far (0 for any that has gone)."""
+    total = 0.0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, IndexError, ValueError):
+            pass
+    return total
+
+
 def worker_pids(master: int) -> list[int]:
     try:
         import psutil
@@ -199,7 +212,7 @@ def run_concurrent(url: str, jobs: list, concurrency: int, handle) -> float:
     return time.perf_counter() - start
 
 
-def latency_phase(url, endpoint, images, concurrency, rounds):
+def latency_phase(url, endpoint, images, concurrency, rounds, pids):
     jobs = [img for _ in range(rounds) for img in images]
     latencies, statuses = [], []
     lock = threading.Lock()
@@ -216,7 +229,9 @@ def latency_phase(url, endpoint, images, concurrency, rounds):
             latencies.append(seconds)
             statuses.append(response.status_code)
 
+    cpu_before = cpu_seconds(pids)
     wall = run_concurrent(url, jobs, concurrency, handle)
+    cpu = cpu_seconds(pids) - cpu_before
     bad = [s for s in statuses if s != 200]
     if bad:
         sys.exit(f"{endpoint} at concurrency {concurrency}: non-200 statuses {set(bad)}")
@@ -225,6 +240,9 @@ def latency_phase(url, endpoint, images, concurrency, rounds):
         "p50_ms": percentile(latencies, 50) * 1000,
         "p95_ms": percentile(latencies, 95) * 1000,
         "throughput_rps": len(latencies) / wall,
+        # How many cores the workers got: ~1 per busy worker when the CPU is free.
+        "worker_cores": cpu / wall,
+        "worker_cpu_ms_per_request": cpu / max(1, len(latencies)) * 1000,
     }
 
 
@@ -316,7 +334,7 @@ def main(argv=None) -> int:
         for endpoint in ("/predict", "/classify"):
             for concurrency in (1, 4):
                 latency[f"{endpoint} c{concurrency}"] = latency_phase(
-                    server.url, endpoint, images, concurrency, args.rounds
+                    server.url, endpoint, images, concurrency, args.rounds, pids
                 )
         figures["latency"] = latency
         figures["throughput_ratio"] = {
@@ -412,10 +430,12 @@ def report(f: dict) -> None:
     print(f"overhead ratio             {o['ratio']:8.2f}   target <= 1.20  "
           f"{'PASS' if o['ratio'] <= 1.2 else 'FAIL'}")
     print("\n== latency ==")
-    print(f"{'':18} {'p50 ms':>9} {'p95 ms':>9} {'req/s':>8} {'n':>5}")
+    print(f"{'':18} {'p50 ms':>9} {'p95 ms':>9} {'req/s':>8} {'n':>5} "
+          f"{'worker cores':>13} {'CPU ms/req':>11}")
     for key, row in f["latency"].items():
         print(f"{key:18} {row['p50_ms']:9.1f} {row['p95_ms']:9.1f} "
-              f"{row['throughput_rps']:8.2f} {row['n']:5d}")
+              f"{row['throughput_rps']:8.2f} {row['n']:5d} {row['worker_cores']:13.2f} "
+              f"{row['worker_cpu_ms_per_request']:11.1f}")
     for endpoint, ratio in f["throughput_ratio"].items():
         verdict = "PASS" if ratio >= 1.6 else "FAIL"
         print(f"throughput c4/c1 {endpoint:10} {ratio:5.2f}   target >= 1.60  {verdict}")
