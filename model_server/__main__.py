@@ -30,8 +30,17 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m model_server",
         description="Serve the SonoTrace REST API (segmentation, classification, vectorizing).",
     )
-    parser.add_argument("--host", default=os.environ.get("SONOTRACE_HOST", "127.0.0.1"))
-    parser.add_argument("--port", type=int, default=_env_int("SONOTRACE_PORT", 5000))
+    parser.add_argument(
+        "--host",
+        default=os.environ.get("SONOTRACE_HOST", "127.0.0.1"),
+        help="address to bind (default 127.0.0.1, SONOTRACE_HOST)",
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=_env_int("SONOTRACE_PORT", 5000),
+        help="port (default 5000, SONOTRACE_PORT)",
+    )
     parser.add_argument(
         "--workers",
         type=int,
@@ -57,7 +66,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=_env_int("SONOTRACE_NUM_THREADS", 0),
         help="inference threads per worker; 0 = CPU count / workers (SONOTRACE_NUM_THREADS)",
     )
-    parser.add_argument("--log-level", default=os.environ.get("SONOTRACE_LOG_LEVEL", "info"))
+    parser.add_argument(
+        "--log-level",
+        default=os.environ.get("SONOTRACE_LOG_LEVEL", "info"),
+        help="debug, info, warning or error (default info, SONOTRACE_LOG_LEVEL)",
+    )
     return parser
 
 
@@ -87,6 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("port", "workers", "threads", "timeout"):
         if getattr(args, name) < (0 if name == "port" else 1):
             raise SystemExit(f"error: --{name} must be positive")
+    if args.log_level.lower() not in ("debug", "info", "warning", "error", "critical"):
+        raise SystemExit(f"error: unknown --log-level {args.log_level!r}")
     logging.basicConfig(
         level=args.log_level.upper(),
         format="%(asctime)s [%(process)d] %(levelname)s %(name)s: %(message)s",
