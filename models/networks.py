@@ -9,16 +9,21 @@ import keras
 from keras import layers, ops
 
 
-def _conv_block(x, filters, name, dropout=0.0):
-    """Two 3x3 conv + BN + ReLU with a 1x1 residual shortcut."""
+def _conv_block(x, filters, name, dropout=0.0, bn_momentum=0.9):
+    """Two 3x3 conv + BN + ReLU with a 1x1 residual shortcut.
+
+    BatchNorm momentum is 0.9, not Keras's 0.99: an epoch of BUSI is only
+    about 30 steps, and slower moving averages lag the weights enough to
+    make inference-mode outputs much worse than training-mode ones.
+    """
     shortcut = layers.Conv2D(filters, 1, use_bias=False, name=f"{name}_proj")(x)
     x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_c1")(x)
-    x = layers.BatchNormalization(name=f"{name}_bn1")(x)
+    x = layers.BatchNormalization(momentum=bn_momentum, name=f"{name}_bn1")(x)
     x = layers.Activation("relu", name=f"{name}_r1")(x)
     if dropout:
         x = layers.SpatialDropout2D(dropout, name=f"{name}_drop")(x)
     x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_c2")(x)
-    x = layers.BatchNormalization(name=f"{name}_bn2")(x)
+    x = layers.BatchNormalization(momentum=bn_momentum, name=f"{name}_bn2")(x)
     x = layers.Add(name=f"{name}_add")([x, shortcut])
     return layers.Activation("relu", name=f"{name}_out")(x)
 

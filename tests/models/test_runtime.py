@@ -17,7 +17,7 @@ def runtime():
 
 @pytest.fixture(scope="module")
 def lesion_case(busi_dir):
-    s = next(x for x in load_samples(busi_dir) if x.name == "benign (10)")
+    s = next(x for x in load_samples(busi_dir) if x.name == "benign (102)")
     grey = read_image(s.image_path)
     return grey, read_mask(s.mask_paths, grey.shape)
 
