@@ -10,21 +10,28 @@ How the vertices are placed
    squared distance (prefix sums make every chord's cost O(1)). Unlike
    Douglas-Peucker or Visvalingam-Whyatt, which decide one vertex at a time, this
    spreads the vertices over the whole ring, evenly on round lesions.
-3. The vertices, still on the outline, are then moved off it, all at once, down the
-   gradient of the symmetric difference between the polygon and the ring's pixels.
-   Moving vertex ``v_i`` moves its two edges; the derivative of the area error is
-   the integral along those edges of ``+1`` (outside the target) or ``-1``
-   (inside), weighted by how much each edge point moves with ``v_i`` and projected
-   on the edge's outward normal. At the optimum each edge cuts off as much
-   foreground as it takes in background. The polygon with the fewest wrongly
-   classified pixel centres seen is kept, so refinement never makes the result
-   worse than the dynamic programme's.
+3. Those points only split the outline into stretches. A line is fitted through each
+   stretch (least squares, again from prefix sums) and the vertices go where the lines
+   of neighbouring stretches cross: a chord between two outline points lies inside
+   every convex bulge, while a fitted line cuts off about as much as it takes in.
+4. A few steps then move the vertices, all at once, down the gradient of the
+   symmetric difference between the polygon and the ring's pixels. Moving vertex
+   ``v_i`` moves its two edges; the derivative of the area error is the integral
+   along those edges of ``+1`` (outside the target) or ``-1`` (inside), weighted by
+   how much each edge point moves with ``v_i`` and projected on the edge's outward
+   normal, sampled about every pixel. The refined polygon is kept only if it has no
+   more wrongly classified pixel centres than the fitted one.
+
+Cost: on BUSI lesions (about 500x560 px) steps 2 and 4 each take about a millisecond;
+everything scales with the length of the outline, except the two rasterisations
+of the ring's window used for the pixel lookups and the final error count.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import shapely
+from numpy.lib.stride_tricks import sliding_window_view
 
 from ._rasterize import FlatShape, fill
 from ._trace import CORNER, Ring, trace
@@ -33,12 +40,12 @@ from ._validate import as_mask, check_int
 DECIMALS = 2
 """Vertex coordinates are written with this many decimals."""
 
-_ITERATIONS = 80  # gradient steps per refinement
+_ITERATIONS = 10  # gradient steps per refinement
 _STEP = 2.0  # initial step, in pixels per unit of normalised gradient
-_CHECK_EVERY = 4  # iterations between exact pixel-error checks
-_SAMPLE_SPACING = 0.5  # pixels between gradient samples along an edge
+_SAMPLE_SPACING = 1.0  # pixels between gradient samples along an edge
 _MAX_SAMPLES = 256  # per edge
-_DP_POINTS = 400  # resampled outline points for the vertex-choosing dynamic programme
+_DP_POINTS = 300  # resampled outline points for the vertex-choosing dynamic programme
+_DP_STARTS = 2  # starting points tried for the cyclic dynamic programme
 _MARGIN = 3  # pixels of background kept around a ring's target raster
 
 
@@ -150,27 +157,77 @@ def _cheapest_cycle(cost: np.ndarray, n_vertices: int, start: int) -> tuple[floa
     """Dynamic programme: the cheapest closed chain of ``n_vertices`` chords from
     ``start`` back to it, around a closed polyline of ``len(cost)`` points."""
     n, max_span = cost.shape
-    spans = np.arange(1, max_span + 1)
     pos = np.arange(n + 1)
-    prev = pos[:, None] - spans[None, :]  # predecessor of each (position, span)
-    valid = prev >= 0
-    # Chord costs seen from each end position: independent of the step.
-    arrive = np.where(valid, cost[(start + np.maximum(prev, 0)) % n, spans - 1], np.inf)
-    prev = np.maximum(prev, 0)
-    best = np.full(n + 1, np.inf)
-    best[0] = 0.0
-    back = np.empty((n_vertices, n + 1), dtype=np.int64)
+    # Row j of the tables below is span max_span - j, so that a sliding window over the
+    # best costs (padded with inf before position 0) lines up with the chord costs
+    # without a gather per step, and the minimum runs over the first (contiguous) axis.
+    spans = max_span - np.arange(max_span)
+    prev = pos[None, :] - spans[:, None]
+    chord = cost[(start + np.maximum(prev, 0)) % n, spans[:, None] - 1]
+    arrive = np.where(prev >= 0, chord, np.inf)
+    padded = np.full(n + 1 + max_span, np.inf)
+    window = sliding_window_view(padded[: n + max_span], max_span).T  # a view: sees updates
+    history = np.empty((n_vertices + 1, n + 1))
+    history[0] = np.inf
+    history[0, 0] = 0.0
     for k in range(n_vertices):
-        cand = best[prev] + arrive
-        arg = np.argmin(cand, axis=1)
-        best = cand[pos, arg]
-        back[k] = pos - spans[arg]
+        padded[max_span:] = history[k]
+        history[k + 1] = (window + arrive).min(axis=0)
+    # Only the chosen chain's predecessors are needed, so they are found walking back
+    # rather than stored for every position (an argmin per step costs four minima).
     verts = np.empty(n_vertices, dtype=np.int64)
     p = n
-    for k in range(n_vertices - 1, -1, -1):
-        p = back[k, p]
-        verts[k] = p
-    return float(best[n]), (start + verts) % n
+    for k in range(n_vertices, 0, -1):
+        ok = prev[:, p] >= 0
+        cand = np.where(ok, history[k - 1][np.maximum(prev[:, p], 0)] + arrive[:, p], np.inf)
+        p = int(p - spans[int(np.argmin(cand))])
+        verts[k - 1] = p
+    return float(history[n_vertices, n]), (start + verts) % n
+
+
+def fit_lines(q: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """Vertices where the least-squares lines of consecutive stretches of ``q`` meet.
+
+    ``q`` (n, 2) is an evenly resampled closed outline and ``idx`` (m,) sorted indices
+    into it; stretch ``k`` runs from ``q[idx[k]]`` to ``q[idx[k + 1]]`` (cyclically).
+    A chord between outline points lies inside every convex bulge of the outline; the
+    line fitted through the whole stretch passes through its centroid instead, so it
+    cuts off about as much as it takes in. Vertex ``k`` is where the lines of stretches
+    ``k - 1`` and ``k`` cross, or, when they are nearly parallel or cross far away,
+    ``q[idx[k]]`` moved onto both lines halfway.
+    """
+    n = len(q)
+    qq = np.concatenate([q, q])
+    x, y = qq[:, 0], qq[:, 1]
+    sums = np.concatenate(
+        [np.zeros((1, 5)), np.cumsum(np.stack([x, y, x * x, y * y, x * y], 1), axis=0)]
+    )
+    a = idx
+    b = np.append(idx[1:], idx[0] + n)  # stretch k covers points a[k] .. b[k] inclusive
+    s = sums[b + 1] - sums[a]
+    cnt = (b - a + 1).astype(np.float64)
+    mx, my = s[:, 0] / cnt, s[:, 1] / cnt
+    cxx = s[:, 2] / cnt - mx * mx
+    cyy = s[:, 3] / cnt - my * my
+    cxy = s[:, 4] / cnt - mx * my
+    theta = 0.5 * np.arctan2(2 * cxy, cxx - cyy)
+    d = np.stack([np.cos(theta), np.sin(theta)], 1)
+    mid = np.stack([mx, my], 1)
+    # Line k - 1 meets line k at vertex k.
+    d0, m0 = np.roll(d, 1, axis=0), np.roll(mid, 1, axis=0)
+    den = d0[:, 0] * d[:, 1] - d0[:, 1] * d[:, 0]
+    diff = mid - m0
+    safe = np.where(np.abs(den) > 1e-9, den, 1.0)
+    u = (diff[:, 0] * d[:, 1] - diff[:, 1] * d[:, 0]) / safe
+    cross = m0 + u[:, None] * d0
+    corner = q[idx]
+    # How far a vertex may move: a fraction of the shorter adjacent stretch.
+    seg = np.hypot(*(np.roll(corner, -1, axis=0) - corner).T)
+    reach = 0.25 * np.minimum(seg, np.roll(seg, 1))
+    far = (np.abs(den) < 0.1) | (np.hypot(*(cross - corner).T) > reach)
+    on0 = m0 + np.sum((corner - m0) * d0, 1)[:, None] * d0
+    on1 = mid + np.sum((corner - mid) * d, 1)[:, None] * d
+    return np.where(far[:, None], 0.5 * (on0 + on1), cross)
 
 
 def optimal_vertices(poly: np.ndarray, n_vertices: int) -> np.ndarray:
@@ -189,7 +246,7 @@ def optimal_vertices(poly: np.ndarray, n_vertices: int) -> np.ndarray:
     cost = chord_costs(q, max_span)
     best_cost, best = np.inf, None
     start = 0
-    for _ in range(2):
+    for _ in range(_DP_STARTS):
         total, verts = _cheapest_cycle(cost, n_vertices, start)
         if total < best_cost:
             best_cost, best = total, verts
@@ -199,7 +256,7 @@ def optimal_vertices(poly: np.ndarray, n_vertices: int) -> np.ndarray:
         start = int((first[0] + first[1]) // 2)
     if best is None:
         return visvalingam(poly, n_vertices)
-    return q[np.sort(best)]
+    return fit_lines(q, np.sort(best))
 
 
 class _Target:
@@ -217,6 +274,7 @@ class _Target:
         # Lookups outside the window (vertices may wander) read background.
         self.padded = np.zeros((self.shape[0] + 2, self.shape[1] + 2), dtype=bool)
         self.padded[1:-1, 1:-1] = self.pixels
+        self.flat = self.padded.ravel()
 
     def rasterise(self, poly: np.ndarray) -> np.ndarray:
         local = poly - (self.x0, self.y0)
@@ -228,12 +286,11 @@ class _Target:
 
     def inside(self, xy: np.ndarray) -> np.ndarray:
         """Whether points (..., 2) fall on a target pixel (unit squares)."""
-        c = np.floor(xy[..., 0] - self.x0).astype(np.int64) + 1
-        r = np.floor(xy[..., 1] - self.y0).astype(np.int64) + 1
-        ok = (r >= 0) & (r < self.padded.shape[0]) & (c >= 0) & (c < self.padded.shape[1])
-        out = np.zeros(r.shape, dtype=bool)
-        out[ok] = self.padded[r[ok], c[ok]]
-        return out
+        h, w = self.padded.shape
+        # Clipping lands points beyond the window on the background border.
+        c = np.clip(xy[..., 0] - (self.x0 - 1), 0, w - 1).astype(np.int64)
+        r = np.clip(xy[..., 1] - (self.y0 - 1), 0, h - 1).astype(np.int64)
+        return self.flat[r * w + c]
 
 
 def _next(a: np.ndarray) -> np.ndarray:
@@ -247,22 +304,25 @@ def _prev(a: np.ndarray) -> np.ndarray:
 def refine(poly: np.ndarray, target: _Target, iterations: int | None = None) -> np.ndarray:
     """Move the vertices of a positively oriented polygon to fit ``target``.
 
-    Returns the visited polygon with the fewest wrong pixel centres.
+    Returns whichever of the start and the refined polygon has fewer wrong pixel
+    centres, so refinement never makes the result worse.
     """
     iterations = _ITERATIONS if iterations is None else iterations
     v = poly.astype(np.float64).copy()
-    best, best_err = v.copy(), target.errors(v)
-    if best_err == 0:
-        return best
+    n = len(v)
     for it in range(iterations):
         e = _next(v) - v  # edge i runs from v[i] to v[i+1]
         length = np.hypot(e[:, 0], e[:, 1])
-        k = int(min(_MAX_SAMPLES, max(4, np.ceil(length.max() / _SAMPLE_SPACING))))
-        t = (np.arange(k) + 0.5) / k
-        pts = v[:, None, :] + t[None, :, None] * e[:, None, :]
+        # Each edge gets samples about _SAMPLE_SPACING apart; the offset within the
+        # spacing changes every iteration so that the pixel grid does not alias.
+        k = np.clip(np.ceil(length / _SAMPLE_SPACING), 2, _MAX_SAMPLES).astype(np.int64)
+        edge = np.repeat(np.arange(n), k)
+        first = np.cumsum(k) - k
+        t = (np.arange(edge.size) - first[edge] + (0.5 + 0.618034 * it) % 1.0) / k[edge]
+        pts = v[edge] + t[:, None] * e[edge]
         f = 1.0 - 2.0 * target.inside(pts)  # d(error)/d(outward area): +1 out, -1 in
-        w_end = f @ t / k  # how edge i's error pulls on its end vertex v[i+1]
-        w_start = f.mean(axis=1) - w_end  # ... and on its start vertex v[i]
+        w_end = np.bincount(edge, f * t, n) / k  # how edge i's error pulls on v[i+1]
+        w_start = np.bincount(edge, f, n) / k - w_end  # ... and on its start v[i]
         # Outward normal times length, for positive (shoelace) orientation.
         normal = np.stack([e[:, 1], -e[:, 0]], axis=1)
         grad = normal * w_start[:, None] + _prev(normal * w_end[:, None])
@@ -270,14 +330,9 @@ def refine(poly: np.ndarray, target: _Target, iterations: int | None = None) -> 
         sweep = 0.5 * (length + _prev(length)) + 1e-9
         step = _STEP * (1 - it / iterations) + 0.05
         v = v - step * grad / sweep[:, None]
-        # Early iterations move far; only the settling ones are worth an exact count.
-        if (2 * it >= iterations and it % _CHECK_EVERY == _CHECK_EVERY - 1) or it == iterations - 1:
-            err = target.errors(v)
-            if err < best_err:
-                best, best_err = v.copy(), err
-                if err == 0:
-                    break
-    return best
+    if iterations == 0:
+        return v
+    return v if target.errors(v) <= target.errors(poly) else poly.astype(np.float64)
 
 
 def simplify_ring(poly: np.ndarray, max_vertices: int, shape: tuple[int, int]) -> np.ndarray:
@@ -293,10 +348,10 @@ def simplify_ring(poly: np.ndarray, max_vertices: int, shape: tuple[int, int]) -
     target = _Target(poly, shape)
     start = optimal_vertices(poly, max_vertices)
     best = refine(start, target)
-    for candidate in (best, start, visvalingam(poly, max_vertices)):
+    for candidate in (best, start):
         if shapely.is_valid(shapely.Polygon(candidate)):
             return candidate
-    return candidate
+    return visvalingam(poly, max_vertices)
 
 
 def _fmt_ring(poly: np.ndarray) -> str:
