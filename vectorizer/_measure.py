@@ -13,21 +13,30 @@ from ._trace import CORNER, Ring, trace
 from ._validate import as_mask
 
 _CURVE_SAMPLES = 16  # points per Bezier segment when measuring an outline's length
+_PATTERN_CACHE_PIXELS = 4096  # regions with bounding boxes up to this size share results
 
 
 def _ring_points(ring: Ring) -> np.ndarray:
-    """A potrace ring flattened to a closed polyline (k, 2)."""
-    t = (np.arange(1, _CURVE_SAMPLES + 1) / _CURVE_SAMPLES)[:, None]
+    """A potrace ring flattened to a closed polyline (k, 2).
+
+    A corner segment gives its corner and end point, a curve segment
+    ``_CURVE_SAMPLES`` points ending at its end point; all segments are evaluated
+    at once and the unused samples of corner segments dropped.
+    """
+    c = ring.points
+    start = np.roll(c[:, 2], 1, axis=0)[:, None]  # each segment starts where the last ended
+    t = (np.arange(1, _CURVE_SAMPLES + 1) / _CURVE_SAMPLES)[None, :, None]
     s = 1 - t
-    pts = []
-    prev = ring.points[-1, 2]
-    for tag, (c0, c1, c2) in zip(ring.tags, ring.points, strict=True):
-        if tag == CORNER:
-            pts.append(np.stack([c1, c2]))
-        else:
-            pts.append(s**3 * prev + 3 * s * s * t * c0 + 3 * s * t * t * c1 + t**3 * c2)
-        prev = c2
-    return np.concatenate(pts)
+    pts = (
+        s**3 * start + 3 * s * s * t * c[:, None, 0] + 3 * s * t * t * c[:, None, 1]
+        + t**3 * c[:, None, 2]
+    )
+    corner = ring.tags == CORNER
+    pts[corner, 0] = c[corner, 1]
+    pts[corner, 1] = c[corner, 2]
+    keep = np.ones(pts.shape[:2], dtype=bool)
+    keep[corner, 2:] = False
+    return pts[keep]
 
 
 def _check_spacing(pixel_spacing) -> tuple[float, float] | None:
@@ -122,67 +131,94 @@ def measure_regions(mask, pixel_spacing=None) -> list[dict]:
 
     m = as_mask(mask)
     spacing = _check_spacing(pixel_spacing)
-    labels, count = label(m, connectivity=2, return_num=True)
-    if count == 0:
+    # Labelling costs in proportion to the image, so only the foreground's bounding
+    # box is labelled; (top, left) is its offset in the image.
+    any_rows = np.flatnonzero(m.any(axis=1))
+    if any_rows.size == 0:
         return []
+    any_cols = np.flatnonzero(m.any(axis=0))
+    top, left = int(any_rows[0]), int(any_cols[0])
+    crop = m[top : any_rows[-1] + 1, left : any_cols[-1] + 1]
+    labels, count = label(crop, connectivity=2, return_num=True)
     regions = []
     fg = np.flatnonzero(labels)
     labs = labels.ravel()[fg]
     order = np.argsort(labs, kind="stable")
     fg, labs = fg[order], labs[order]
     bounds = np.searchsorted(labs, np.arange(1, count + 2))
-    w = m.shape[1]
+    w = crop.shape[1]
     for k in range(count):
         idx = fg[bounds[k] : bounds[k + 1]]
         rows, cols = np.divmod(idx, w)
-        r0, r1 = int(rows.min()), int(rows.max()) + 1
+        r0, r1 = int(rows[0]), int(rows[-1]) + 1  # raster order: first and last rows
         c0, c1 = int(cols.min()), int(cols.max()) + 1
         regions.append((r0, c0, r1, c1, rows, cols, k + 1))
     regions.sort(key=lambda t: (t[0], t[1]))
 
+    # Outline measures do not change when a region moves, so regions of the same
+    # pixel pattern (specks of noise, mostly) are measured once.
+    patterns: dict[tuple, tuple] = {}
     out = []
     for r0, c0, r1, c1, rows, cols, lab in regions:
         own = labels[r0:r1, c0:c1] == lab
-        # The convex hull of a region's pixel squares is that of the outer corners of
-        # the leftmost and rightmost pixel of each row. Pixels come in raster order, so
-        # each row is a run whose first and last entries are those two pixels.
-        first = np.flatnonzero(np.diff(rows, prepend=-1))
-        last = np.append(first[1:] - 1, rows.size - 1)
-        left, right = cols[first], cols[last]
-        ys = rows[first].astype(np.float64)
-        corners = np.concatenate([
-            np.stack([left, ys], 1), np.stack([left, ys + 1], 1),
-            np.stack([right + 1, ys], 1), np.stack([right + 1, ys + 1], 1),
-        ]).astype(np.float64)
-        diameter, ends = _longest_chord(corners)
-
-        # Trace the region alone, so that touching neighbours cannot change its outline,
-        # with diagonal pixels joined as in the labelling.
-        rings = []
-        for traced in trace(own, turdsize=0, turnpolicy=potracecffi.TURNPOLICY_BLACK, scale=1):
-            rings.extend(_ring_points(ring) + (c0, r0) for ring in traced.rings)
-        perimeter = float(sum(shapely.length(shapely.linearrings(r)) for r in rings))
-
+        key = (own.shape, own.tobytes()) if own.size <= _PATTERN_CACHE_PIXELS else None
+        shape_measures = patterns.get(key) if key is not None else None
+        if shape_measures is None:
+            shape_measures = _outline_measures(own, rows - r0, spacing)
+            if key is not None:
+                patterns[key] = shape_measures
+        perimeter, perimeter_mm, diameter, ends, diameter_mm = shape_measures
+        x0, y0 = c0 + left, r0 + top
         area = int(rows.size)
         entry = {
             "area_px": area,
             "perimeter_px": perimeter,
-            "bbox": [c0, r0, c1, r1],
+            "bbox": [x0, y0, c1 + left, r1 + top],
             "width_px": c1 - c0,
             "height_px": r1 - r0,
             "max_diameter_px": diameter,
-            "max_diameter_endpoints": ends.tolist(),
-            "centroid": [float(cols.mean()) + 0.5, float(rows.mean()) + 0.5],
+            "max_diameter_endpoints": (ends + (x0, y0)).tolist(),
+            "centroid": [float(cols.mean()) + left + 0.5, float(rows.mean()) + top + 0.5],
         }
         if spacing is not None:
             row_mm, col_mm = spacing
-            scale = np.array([col_mm, row_mm])
             entry["area_mm2"] = area * row_mm * col_mm
-            entry["perimeter_mm"] = float(
-                sum(shapely.length(shapely.linearrings(r * scale)) for r in rings)
-            )
-            entry["max_diameter_mm"] = _longest_chord(corners * scale)[0]
+            entry["perimeter_mm"] = perimeter_mm
+            entry["max_diameter_mm"] = diameter_mm
             entry["width_mm"] = (c1 - c0) * col_mm
             entry["height_mm"] = (r1 - r0) * row_mm
         out.append(entry)
     return out
+
+
+def _outline_measures(own: np.ndarray, rows: np.ndarray, spacing) -> tuple:
+    """Perimeter, perimeter in mm, longest chord, its ends (2, 2) and its length in mm
+    for one region given as a bool array ``own`` (h, w) of its bounding box, with
+    ``rows`` the row of each of its pixels in raster order; coordinates relative to
+    the box, millimetre figures None without ``spacing``."""
+    # The convex hull of a region's pixel squares is that of the outer corners of
+    # the leftmost and rightmost pixel of each row. Pixels come in raster order, so
+    # each row is a run whose first and last entries are those two pixels.
+    cols = np.flatnonzero(own) % own.shape[1]
+    first = np.flatnonzero(np.diff(rows, prepend=-1))
+    last = np.append(first[1:] - 1, rows.size - 1)
+    left, right = cols[first], cols[last]
+    ys = rows[first].astype(np.float64)
+    corners = np.concatenate([
+        np.stack([left, ys], 1), np.stack([left, ys + 1], 1),
+        np.stack([right + 1, ys], 1), np.stack([right + 1, ys + 1], 1),
+    ]).astype(np.float64)
+    diameter, ends = _longest_chord(corners)
+
+    # Trace the region alone, so that touching neighbours cannot change its outline,
+    # with diagonal pixels joined as in the labelling.
+    rings = []
+    for traced in trace(own, turdsize=0, turnpolicy=potracecffi.TURNPOLICY_BLACK, scale=1):
+        rings.extend(_ring_points(ring) for ring in traced.rings)
+    perimeter = float(sum(shapely.length(shapely.linearrings(r)) for r in rings))
+    if spacing is None:
+        return perimeter, None, diameter, ends, None
+    row_mm, col_mm = spacing
+    scale = np.array([col_mm, row_mm])
+    perimeter_mm = float(sum(shapely.length(shapely.linearrings(r * scale)) for r in rings))
+    return perimeter, perimeter_mm, diameter, ends, _longest_chord(corners * scale)[0]
