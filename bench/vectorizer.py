@@ -8,7 +8,8 @@ Prints, for all non-empty ``*_mask*.png`` files under ``benign/`` and ``malignan
   against Douglas-Peucker (shapely ``simplify`` on ``find_contours`` outlines, with the
   tolerance bisected to meet the same vertex budget per ring);
 - speed, median over masks of the best of ``--repeats`` runs: ``mask_to_svg`` (trace),
-  ``svg_to_mask`` (rasterise), ``mask_to_paths``; the potrace command-line tool on the
+  ``svg_to_mask`` (rasterise), ``mask_to_paths`` at 16 and 32 vertices and
+  ``measure_regions`` (also their 95th percentile over masks); the potrace command-line tool on the
   same masks as PBM files in the same run (one process per mask, as a script would run
   it, and all masks in one process); ``skimage.measure.find_contours`` plus shapely's
   ``simplify``.
@@ -39,7 +40,7 @@ from skimage.measure import find_contours
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # run from a checkout without installing
 
-from vectorizer import mask_to_paths, mask_to_svg, svg_to_mask  # noqa: E402
+from vectorizer import mask_to_paths, mask_to_svg, measure_regions, svg_to_mask  # noqa: E402
 from vectorizer._svg import regions_to_svg  # noqa: E402
 from vectorizer._trace import trace  # noqa: E402
 
@@ -172,9 +173,11 @@ def main(argv=None) -> int:
 
     rows = {k: [] for k in (
         "rt", "rt_1x", "p16", "p32", "dp16", "dp32",
-        "t_trace", "t_raster", "t_paths32", "t_contours", "t_contours_dp32",
+        "t_trace", "t_raster", "t_paths16", "t_paths32", "t_measure", "t_contours",
+        "t_contours_dp32",
         "cpu_trace", "cpu_raster",
     )}
+    measure_regions(masks[0][1])  # the first call imports scikit-image; keep that out of timings
     for _, m in masks:
         t, svg = best_of(args.repeats, mask_to_svg, m)
         rows["t_trace"].append(t)
@@ -184,10 +187,13 @@ def main(argv=None) -> int:
         rows["cpu_raster"].append(LAST_CPU_MS[0])
         rows["rt"].append(iou(back, m))
         rows["rt_1x"].append(iou(svg_to_mask(regions_to_svg(trace(m, scale=1), m.shape)), m))
-        rows["p16"].append(iou(svg_to_mask(mask_to_paths(m, 16), shape=m.shape), m))
+        t, p16 = best_of(args.repeats, mask_to_paths, m, 16)
+        rows["t_paths16"].append(t)
+        rows["p16"].append(iou(svg_to_mask(p16, shape=m.shape), m))
         t, p32 = best_of(args.repeats, mask_to_paths, m, 32)
         rows["t_paths32"].append(t)
         rows["p32"].append(iou(svg_to_mask(p32, shape=m.shape), m))
+        rows["t_measure"].append(best_of(args.repeats, measure_regions, m)[0])
         rows["dp16"].append(iou(svg_to_mask(douglas_peucker(m, 16), shape=m.shape), m))
         rows["dp32"].append(iou(svg_to_mask(douglas_peucker(m, 32), shape=m.shape), m))
         rows["t_contours"].append(best_of(args.repeats, contours_simplified, m, 1.0)[0])
@@ -195,6 +201,7 @@ def main(argv=None) -> int:
 
     cli, cli_batch = potrace_cli(masks, args.repeats)
     med = {k: statistics.median(v) for k, v in rows.items() if k.startswith(("t_", "cpu_"))}
+    p95 = {k: float(np.percentile(rows[k], 95)) for k in ("t_paths16", "t_paths32", "t_measure")}
     med["t_potrace_cli"] = statistics.median(cli)
     med["t_potrace_cli_batch"] = cli_batch
 
@@ -210,7 +217,11 @@ def main(argv=None) -> int:
           f"   (CPU time {med['cpu_trace']:.2f})")
     print(f"  rasterise  svg_to_mask                     {med['t_raster']:.2f}"
           f"   (CPU time {med['cpu_raster']:.2f})")
-    print(f"  mask_to_paths(m, 32)                       {med['t_paths32']:.2f}")
+    for n in (16, 32):
+        print(f"  mask_to_paths(m, {n})                       {med[f't_paths{n}']:.2f}"
+              f"   p95 {p95[f't_paths{n}']:.2f}")
+    print(f"  measure_regions                            {med['t_measure']:.2f}"
+          f"   p95 {p95['t_measure']:.2f}")
     print(f"  potrace CLI, one process per mask          {med['t_potrace_cli']:.2f}"
           f"   ratio to trace {med['t_potrace_cli'] / med['t_trace']:.1f}x")
     print(f"  potrace CLI, all masks in one process      {med['t_potrace_cli_batch']:.2f}"
@@ -224,6 +235,7 @@ def main(argv=None) -> int:
         figures = {k: {"mean": statistics.fmean(v), "min": min(v)}
                    for k, v in rows.items() if not k.startswith(("t_", "cpu_"))}
         figures.update({k: v for k, v in med.items()})
+        figures.update({f"{k}_p95": v for k, v in p95.items()})
         figures["masks"] = len(masks)
         args.json.write_text(json.dumps(figures, indent=2))
     return 0
