@@ -179,3 +179,30 @@ def test_bad_masks_are_refused():
         mask_to_paths(np.full((3, 3), 0.25))
     with pytest.raises(TypeError, match="mask"):
         mask_to_paths("mask")
+
+
+def test_error_change_from_crossings_matches_rasterised_counts():
+    from vectorizer._polygons import _Target
+
+    rng = np.random.default_rng(7)
+
+    def star(cx, cy, k, rmin, rmax, half_pixels=False):
+        angle = np.sort(rng.uniform(0, 2 * np.pi, k))
+        radius = rng.uniform(rmin, rmax, k)
+        poly = np.stack([cx + radius * np.cos(angle), cy + radius * np.sin(angle)], axis=1)
+        if half_pixels:  # vertices on pixel centres and edges: the rasteriser's ties
+            poly = np.round(poly * 2) / 2
+        return poly if signed_area(poly) > 0 else poly[::-1]
+
+    checked = 0
+    for _ in range(150):
+        cx, cy = rng.uniform(0, 60, 2)
+        target = star(cx, cy, int(rng.integers(3, 40)), 5, 20)
+        new = star(cx + rng.normal(0, 5), cy + rng.normal(0, 5), int(rng.integers(3, 20)), 3, 40)
+        old = star(cx, cy, int(rng.integers(3, 20)), 3, 40, half_pixels=True)
+        if not all(shapely.Polygon(p).is_valid for p in (target, new, old)):
+            continue
+        t = _Target(target, (50, 70))
+        assert t.error_change(new, old) == t.errors(new) - t.errors(old)
+        checked += 1
+    assert checked > 50
