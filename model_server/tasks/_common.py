@@ -5,26 +5,7 @@ from __future__ import annotations
 import time
 from contextlib import contextmanager
 
-import numpy as np
-
 from .._errors import BadRequest
-
-
-def jsonable(value):
-    """Return ``value`` with numpy scalars and arrays turned into plain Python values."""
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return jsonable(value.tolist())
-    if isinstance(value, np.bool_):
-        return bool(value)
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.floating):
-        return float(value)
-    return value
 
 
 @contextmanager

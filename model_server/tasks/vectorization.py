@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import jsonable
-
 
 class VectorizationTask:
     """Outline and measure a binary mask with the ``vectorizer`` package.
@@ -45,8 +43,9 @@ class VectorizationTask:
             "width": int(mask.shape[1]),
             "height": int(mask.shape[0]),
             "svg": svg,
-            "paths": [str(p) for p in paths],
-            "regions": jsonable(list(regions)),
+            "paths": paths,
+            # measure_regions already returns plain Python numbers.
+            "regions": regions,
         }
 
     def info(self) -> dict:

@@ -144,3 +144,17 @@ def test_bad_mask_is_refused():
         measure_regions(np.ones((3, 3, 1)))
     with pytest.raises(ValueError, match="mask"):
         measure_regions(np.array([[0, 0.4]]))
+
+
+def test_measurements_are_plain_json_values():
+    """The server returns measure_regions' output as JSON without converting it."""
+    import json
+
+    mask = np.zeros((40, 50), bool)
+    mask[3:19, 4:25] = True
+    mask[25:38, 30:48] = True
+    mask[28:32, 35:40] = False
+    for spacing in (None, (0.1, 0.2)):
+        regions = measure_regions(mask, pixel_spacing=spacing)
+        assert len(regions) == 2
+        assert json.loads(json.dumps(regions)) == regions
