@@ -2,11 +2,14 @@
 
 Usage::
 
-    python -m models.export --run runs/main --data ../shared/busi [--out models/weights]
+    python -m models.export --run runs/r2 runs/r3 --data ../shared/busi [--out models/weights]
 
-Steps: rebuild the network without optimiser state; fit the softmax
+Steps: rebuild each run's network without optimiser state and re-estimate
+its BatchNorm statistics; average several runs into one ensemble (they must
+share the validation split); fit the softmax
 temperature on the validation split; choose the segmentation threshold and
-the "normal" gate on the validation split; write ``sonotrace_unet.keras``,
+the "normal" gate on the validation split; write
+``sonotrace_unet.weights.npz`` (float16 weights for the Keras backend),
 ``sonotrace_unet.tflite`` (LiteRT) and ``manifest.json``; then score the
 exported files with :mod:`models.evaluate` and record the figures.
 """
@@ -28,18 +31,19 @@ from ._preprocess import INPUT_SIZE, PREPROCESSING, prepare_input, resize_prob
 from .data import CLASS_NAMES, load_arrays, load_samples, read_image, read_mask
 from .evaluate import evaluate, save_plots, select_samples
 from .metrics import fit_temperature, overlap_scores, softmax
+from .networks import get_ensemble, save_half_weights
 
 log = logging.getLogger("models.export")
 NAME = "sonotrace_unet"
 
 
-def clean_model(checkpoint, input_size, base_filters):
+def clean_model(checkpoint, input_size, base_filters, name="sonotrace_unet"):
     """Load ``checkpoint`` and copy its weights into a fresh network (no optimiser)."""
     import keras
 
     from .networks import get_multitask_unet
 
-    model = get_multitask_unet(input_size, base_filters, num_classes=len(CLASS_NAMES))
+    model = get_multitask_unet(input_size, base_filters, num_classes=len(CLASS_NAMES), name=name)
     if str(checkpoint).endswith(".weights.h5"):
         model.load_weights(checkpoint)
     else:
@@ -166,7 +170,8 @@ def tune(model, samples, flip_tta):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--run", default="runs/main", help="training run folder")
+    p.add_argument("--run", nargs="+", default=["runs/main"],
+                   help="training run folder(s); several are averaged into an ensemble")
     p.add_argument("--data", required=True, help="the BUSI folder the run was trained on")
     p.add_argument("--out", default=str(Path(__file__).parent / "weights"))
     p.add_argument("--version", default=None, help="default: date of export")
@@ -187,17 +192,33 @@ def main(argv=None):
 
     from .runtime import Runtime
 
-    run = Path(args.run)
-    info_file = run / "train_info.json"
-    info = json.loads(info_file.read_text()) if info_file.exists() else {}
+    runs = [Path(r) for r in args.run]
+    infos = [json.loads((r / "train_info.json").read_text())
+             if (r / "train_info.json").exists() else {} for r in runs]
+    splits = [json.loads((r / "split.json").read_text()) for r in runs]
+    if any(sp["val"] != splits[0]["val"] or sp["train"] != splits[0]["train"] for sp in splits):
+        # A member trained on another's validation images would inflate every figure.
+        raise SystemExit("runs do not share one train/validation split; use the same --split-seed")
+    run, info = runs[0], infos[0]
     targs = info.get("args", {})
     size = info.get("input_size", INPUT_SIZE)
-    model = clean_model(run / args.checkpoint, size, targs.get("base_filters", 16))
+    base_filters = targs.get("base_filters", 16)
+    if any(i.get("input_size", INPUT_SIZE) != size
+           or i.get("args", {}).get("base_filters", 16) != base_filters for i in infos):
+        raise SystemExit("ensemble members must share input size and base filters")
     samples = load_samples(args.data)
     val = select_samples(samples, run / "split.json", "val")
+    train_images = None
     if not args.no_recalibrate:
         train_images, _, _ = load_arrays(select_samples(samples, run / "split.json", "train"), size)
-        recalibrate_batchnorm(model, train_images)
+    members = []
+    for i, r in enumerate(runs):
+        name = "sonotrace_unet" if len(runs) == 1 else f"member{i}"
+        member = clean_model(r / args.checkpoint, size, base_filters, name=name)
+        if train_images is not None:
+            recalibrate_batchnorm(member, train_images)
+        members.append(member)
+    model = get_ensemble(members)
     if args.tta == "auto":
         # Flip averaging doubles the inference cost; keep it only if it pays.
         plain, flipped = tune(model, val, False), tune(model, val, True)
@@ -209,8 +230,10 @@ def main(argv=None):
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    files = {"keras": f"{NAME}.keras"}
-    model.save(out / files["keras"])
+    files = {"keras": f"{NAME}.weights.npz"}
+    for stale in (f"{NAME}.keras",):
+        (out / stale).unlink(missing_ok=True)
+    save_half_weights(model, out / files["keras"])
     if not args.no_litert and to_litert(model, out / f"{NAME}.tflite"):
         files["litert"] = f"{NAME}.tflite"
     elif (out / f"{NAME}.tflite").exists():
@@ -220,6 +243,8 @@ def main(argv=None):
         "version": args.version or dt.date.today().isoformat(),
         "task": "lesion segmentation + normal/benign/malignant classification",
         "files": files,
+        "architecture": {"input_size": size, "base_filters": base_filters,
+                         "num_classes": len(CLASS_NAMES), "members": len(members)},
         "input_size": size,
         "input_channels": 1,
         "preprocessing": PREPROCESSING,
@@ -234,6 +259,9 @@ def main(argv=None):
             "val_images": info.get("val_images"),
             "split": "seeded, whole duplicate_group on one side",
             "args": targs,
+            "runs": [{"run": r.name, "seed": i.get("args", {}).get("seed"),
+                      "epochs": i.get("args", {}).get("epochs")}
+                     for r, i in zip(runs, infos, strict=True)],
         },
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1))

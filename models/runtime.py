@@ -98,7 +98,7 @@ class Runtime:
                     raise
                 use_litert = False
         if not use_litert:
-            self._net = _KerasNet(self.weights_dir / files["keras"])
+            self._net = _KerasNet(self.weights_dir / files["keras"], manifest.get("architecture"))
             self.backend_used = "keras"
         self.manifest = manifest
         log.info("loaded %s %s (%s backend) from %s", manifest.get("name"),
@@ -234,12 +234,17 @@ def _box_to_slices(box, shape):
 
 
 class _KerasNet:
-    def __init__(self, path):
+    def __init__(self, path, architecture=None):
         import keras
 
-        from . import networks  # noqa: F401  registers the custom layers
+        from . import networks  # also registers the custom layers
 
-        self.model = keras.models.load_model(path, compile=False)
+        if str(path).endswith(".npz"):
+            # Half-precision weights: rebuild the network from code, then fill it.
+            self.model = networks.build_from_architecture(architecture)
+            networks.load_half_weights(self.model, path)
+        else:
+            self.model = keras.models.load_model(path, compile=False)
 
     def __call__(self, x, hint, use):
         out = self.model({"image": x, "hint": hint, "use_hint": use}, training=False)

@@ -35,7 +35,10 @@ def parse_args(argv=None):
     p.add_argument("--input-size", type=int, default=None, help="default: models INPUT_SIZE")
     p.add_argument("--base-filters", type=int, default=16)
     p.add_argument("--val-fraction", type=float, default=0.2)
-    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--seed", type=int, default=42, help="weights, augmentation and data order")
+    p.add_argument("--split-seed", type=int, default=None,
+                   help="train/validation split (default: --seed); ensemble members share it "
+                        "so no member has trained on another's validation images")
     p.add_argument("--patience", type=int, default=30, help="early stopping, in epochs")
     p.add_argument("--cls-weight", type=float, default=0.5, help="classification loss weight")
     p.add_argument("--limit", type=int, default=None, help="use only N samples (smoke tests)")
@@ -72,7 +75,8 @@ def main(argv=None):
     keras.utils.set_random_seed(args.seed)
 
     samples = load_samples(args.data)
-    train_s, val_s = split_by_group(samples, args.val_fraction, args.seed)
+    split_seed = args.seed if args.split_seed is None else args.split_seed
+    train_s, val_s = split_by_group(samples, args.val_fraction, split_seed)
     if args.limit:
         rng = np.random.default_rng(args.seed)
         train_s = list(rng.permutation(np.array(train_s, dtype=object))[: args.limit])
@@ -81,7 +85,7 @@ def main(argv=None):
              "val": [f"{s.class_name}/{s.name}" for s in val_s]}
     (out / "split.json").write_text(json.dumps(split, indent=1))
     log.info("train %d, val %d images (split by duplicate_group, seed %d)",
-             len(train_s), len(val_s), args.seed)
+             len(train_s), len(val_s), split_seed)
 
     xtr, mtr, ytr = load_arrays(train_s, size, progress=args.verbose > 0)
     xva, mva, yva = load_arrays(val_s, size, progress=args.verbose > 0)

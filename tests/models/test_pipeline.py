@@ -95,3 +95,47 @@ def test_evaluate_cli_rejects_folder_without_images(tmp_path):
     )
     assert proc.returncode == 2
     assert "no images" in proc.stderr
+
+
+def _second_run(root, out, split_seed):
+    rc = train.main([
+        "--data", str(root), "--out", str(out), "--epochs", "1", "--steps-per-epoch", "1",
+        "--batch-size", "4", "--input-size", "32", "--base-filters", "4", "--verbose", "0",
+        "--val-fraction", "0.34", "--seed", "5", "--split-seed", str(split_seed),
+    ])
+    assert rc == 0
+    return out
+
+
+def test_export_averages_runs_that_share_a_split(tiny_run, tmp_path):
+    root, run = tiny_run
+    other = _second_run(root, tmp_path / "run2", split_seed=42)
+    assert (other / "split.json").read_text() == (run / "split.json").read_text()
+    weights = tmp_path / "weights"
+    rc = export.main(["--run", str(run), str(other), "--data", str(root), "--out", str(weights),
+                      "--card-dir", str(tmp_path / "card"), "--version", "ens", "--tta", "off"])
+    assert rc == 0
+    manifest = json.loads((weights / "manifest.json").read_text())
+    assert manifest["architecture"]["members"] == 2
+    assert [r["seed"] for r in manifest["training"]["runs"]] == [42, 5]
+    assert manifest["files"]["keras"].endswith(".weights.npz")
+    img = (np.random.default_rng(2).random((64, 80)) * 255).astype(np.uint8)
+    from models.networks import get_multitask_unet
+
+    single = get_multitask_unet(32, 4).count_params()
+    assert manifest["parameters"] == 2 * single
+    keras_rt = Runtime(weights, backend="keras")
+    assert keras_rt.load()._net.model.count_params() == 2 * single
+    if "litert" in manifest["files"]:
+        a = keras_rt.segment(img)
+        b = Runtime(weights, backend="litert").segment(img)
+        assert np.abs(a - b).max() < 2e-3
+
+
+def test_export_refuses_runs_with_different_splits(tiny_run, tmp_path):
+    root, run = tiny_run
+    other = _second_run(root, tmp_path / "run2", split_seed=7)
+    assert (other / "split.json").read_text() != (run / "split.json").read_text()
+    with pytest.raises(SystemExit, match="split"):
+        export.main(["--run", str(run), str(other), "--data", str(root),
+                     "--out", str(tmp_path / "w"), "--card-dir", str(tmp_path / "card")])
