@@ -58,6 +58,14 @@ def main(argv=None):
     sizes = np.array([im.size for im in images])
     print(f"{len(images)} BUSI images, median {np.median(sizes) / 1e3:.0f} kpx, "
           f"{os.cpu_count()} CPUs")
+    runtime = Runtime()
+    manifest = runtime.load().manifest
+    members = manifest.get("architecture", {}).get("members", 1)
+    files = {k: runtime.weights_dir / v for k, v in manifest["files"].items()}
+    total_mb = sum(f.stat().st_size for f in files.values()) / 1e6
+    print(f"model {manifest['name']} {manifest['version']}: {members} network(s) averaged; "
+          + ", ".join(f"{k} {f.stat().st_size / 1e6:.1f} MB" for k, f in files.items())
+          + f"; {total_mb:.1f} MB in all (target <= 20 MB: {'met' if total_mb <= 20 else 'NOT met'})")
     results = {}
     for backend in ("keras", "litert"):
         try:
