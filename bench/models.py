@@ -65,7 +65,8 @@ def main(argv=None):
     total_mb = sum(f.stat().st_size for f in files.values()) / 1e6
     print(f"model {manifest['name']} {manifest['version']}: {members} network(s) averaged; "
           + ", ".join(f"{k} {f.stat().st_size / 1e6:.1f} MB" for k, f in files.items())
-          + f"; {total_mb:.1f} MB in all (target <= 20 MB: {'met' if total_mb <= 20 else 'NOT met'})")
+          + f"; {total_mb:.1f} MB in all "
+          f"(target <= 20 MB: {'met' if total_mb <= 20 else 'NOT met'})")
     results = {}
     for backend in ("keras", "litert"):
         try:

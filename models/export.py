@@ -143,28 +143,32 @@ def tune(model, samples, flip_tta):
     best = None
     for thr in (0.4, 0.45, 0.5, 0.55, 0.6):
         for min_area in (0.001, 0.003, 0.006, 0.01):
-            pp = PostProcess(threshold=thr, min_area_frac=min_area, normal_gate=2.0)
-            masks = [postprocess(p, pp) for p in seg_probs]
-            for gate in (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 2.0):
-                dice, empty = [], []
-                for m, t, y, pn in zip(masks, truths, labels, p_normal, strict=True):
-                    pred = m if pn < gate else np.zeros_like(m)
-                    if y == 0:
-                        empty.append(not pred.any())
-                    else:
-                        dice.append(overlap_scores(pred, t)["dice"])
-                d, e = float(np.mean(dice)), float(np.mean(empty)) if empty else 1.0
-                # Meet the 90% normal-empty target first, then maximise Dice; a
-                # false outline on a normal image costs the radiologist an erase,
-                # a missed lesion costs a full drawing, hence the weights.
-                key = (e >= 0.9, d + 0.25 * e)
-                if best is None or key > best[0]:
-                    best = (key, thr, min_area, gate, d, e)
-    _, thr, min_area, gate, d, e = best
+            for conf in (0.0, 0.5, 0.55, 0.6, 0.65, 0.7):
+                pp = PostProcess(threshold=thr, min_area_frac=min_area, normal_gate=2.0,
+                                 min_confidence=conf)
+                masks = [postprocess(p, pp) for p in seg_probs]
+                for gate in (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 2.0):
+                    dice, empty = [], []
+                    for m, t, y, pn in zip(masks, truths, labels, p_normal, strict=True):
+                        pred = m if pn < gate else np.zeros_like(m)
+                        if y == 0:
+                            empty.append(not pred.any())
+                        else:
+                            dice.append(overlap_scores(pred, t)["dice"])
+                    d, e = float(np.mean(dice)), float(np.mean(empty)) if empty else 1.0
+                    # Meet the 90% normal-empty target first, then maximise Dice; a
+                    # false outline on a normal image costs the radiologist an erase,
+                    # a missed lesion costs a full drawing, hence the weights.
+                    key = (e >= 0.9, d + 0.25 * e)
+                    if best is None or key > best[0]:
+                        best = (key, thr, min_area, conf, gate, d, e)
+    _, thr, min_area, conf, gate, d, e = best
     acc = float((logits.argmax(1) == labels).mean())
-    log.info("tuned (flip TTA %s): T=%.3f threshold=%.2f normal_gate=%.2f -> val dice %.4f "
-             "normal-empty %.3f accuracy %.3f", flip_tta, temperature, thr, gate, d, e, acc)
-    settings = PostProcess(threshold=thr, min_area_frac=min_area, normal_gate=gate)
+    log.info("tuned (flip TTA %s): T=%.3f threshold=%.2f min_confidence=%.2f normal_gate=%.2f "
+             "-> val dice %.4f normal-empty %.3f accuracy %.3f",
+             flip_tta, temperature, thr, conf, gate, d, e, acc)
+    settings = PostProcess(threshold=thr, min_area_frac=min_area, normal_gate=gate,
+                           min_confidence=conf)
     return temperature, settings, d + acc
 
 

@@ -13,6 +13,7 @@ import logging
 import os
 import threading
 from collections import OrderedDict
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -176,7 +177,10 @@ class Runtime:
         self.load()
         grey = _grey(image)
         prob = self.segment(grey, box)
-        if box is None and self.settings.normal_gate <= 1.0:
+        if box is not None:
+            # The user has said there is a lesion in the box: no gate, no confidence floor.
+            return postprocess(prob, replace(self.settings, min_confidence=0.0))
+        if self.settings.normal_gate <= 1.0:
             if self.classify(grey)["normal"] >= self.settings.normal_gate:
                 return np.zeros(grey.shape, bool)
         return postprocess(prob, self.settings)

@@ -27,6 +27,21 @@ def test_relative_size_filter_and_no_fill():
     assert not m[25, 25]
 
 
+def test_min_confidence_drops_faint_components_only():
+    p = np.zeros((100, 100), np.float32)
+    p[10:40, 10:40] = 0.9  # confident lesion
+    p[60:90, 60:90] = 0.55  # faint blob, as networks leave on normal images
+    assert postprocess(p, PostProcess(threshold=0.5, min_confidence=0.0))[70, 70]
+    m = postprocess(p, PostProcess(threshold=0.5, min_confidence=0.6))
+    assert m[20, 20] and not m[70, 70]
+    assert m.sum() == 900
+    # The floor is on the component's mean, not on each pixel.
+    p[60:90, 60:75] = 0.7
+    assert postprocess(p, PostProcess(threshold=0.5, min_confidence=0.6))[70, 70]
+    p[10:40, 10:40] = 0.56
+    assert not postprocess(p, PostProcess(threshold=0.5, min_confidence=0.7)).any()
+
+
 def test_empty_and_bad_input():
     assert not postprocess(np.zeros((5, 5))).any()
     with pytest.raises(ValueError, match="prob"):

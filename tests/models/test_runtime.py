@@ -59,6 +59,17 @@ def test_box_limits_the_output(runtime, lesion_case):
     assert overlap_scores(mask, truth)["dice"] > 0.5
 
 
+def test_box_ignores_the_confidence_floor(lesion_case):
+    grey, truth = lesion_case
+    rows, cols = np.nonzero(truth)
+    box = (cols.min() - 10, rows.min() - 10, cols.max() + 10, rows.max() + 10)
+    # A floor no component can reach empties the whole-image mask but not the
+    # box, where the user has said there is a lesion.
+    strict = Runtime(postprocess={"min_confidence": 1.01, "normal_gate": 2.0})
+    assert not strict.predict_mask(grey).any()
+    assert overlap_scores(strict.predict_mask(grey, box=box), truth)["dice"] > 0.5
+
+
 @pytest.mark.parametrize("box", [(0, 0, 3, 3), (5, 5, 5, 50), ("a", 1, 2, 3), (1, 2, 3)])
 def test_bad_box(runtime, box):
     img = np.zeros((64, 64), np.uint8)
