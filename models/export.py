@@ -120,6 +120,19 @@ def to_litert(model, path, float16=True) -> bool:
 
 def tune(model, samples, flip_tta):
     """Fit temperature and choose post-processing on full-resolution validation images."""
+    return choose_settings(*network_outputs(model, samples, flip_tta), flip_tta)
+
+
+def network_outputs(model, samples, flip_tta):
+    """Validation outputs at each image's own size.
+
+    Returns
+    -------
+    seg_probs : list of (H, W) float32
+    logits : (N, K) float
+    truths : list of (H, W) bool
+    labels : (N,) int
+    """
     seg_probs, logits, truths, labels = [], [], [], []
     for s in samples:
         grey = read_image(s.image_path)
@@ -136,7 +149,15 @@ def tune(model, samples, flip_tta):
         logits.append(lg)
         truths.append(read_mask(s.mask_paths, grey.shape))
         labels.append(s.label)
-    logits, labels = np.array(logits), np.array(labels)
+    return seg_probs, np.array(logits), truths, np.array(labels)
+
+
+def choose_settings(seg_probs, logits, truths, labels, flip_tta=False):
+    """Temperature and post-processing for the outputs of :func:`network_outputs`.
+
+    Returns ``(temperature, PostProcess, score)`` where score is validation
+    Dice plus accuracy, for comparing candidates.
+    """
     temperature = fit_temperature(logits, labels)
     p_normal = softmax(logits, temperature)[:, 0]
 
@@ -281,8 +302,11 @@ def main(argv=None):
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
     (run / "val_metrics.json").write_text(json.dumps(result, indent=1))
     save_plots(result, args.card_dir)
-    if (run / "learning_curves.png").exists():
-        shutil.copy(run / "learning_curves.png", Path(args.card_dir) / "learning_curves.png")
+    for i, r in enumerate(runs):
+        # One curve per member: learning_curves.png, learning_curves_2.png, ...
+        name = "learning_curves.png" if i == 0 else f"learning_curves_{i + 1}.png"
+        if (r / "learning_curves.png").exists():
+            shutil.copy(r / "learning_curves.png", Path(args.card_dir) / name)
     log.info("exported to %s", out)
     return 0
 

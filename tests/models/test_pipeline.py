@@ -119,6 +119,7 @@ def test_export_averages_runs_that_share_a_split(tiny_run, tmp_path):
     assert manifest["architecture"]["members"] == 2
     assert [r["seed"] for r in manifest["training"]["runs"]] == [42, 5]
     assert manifest["files"]["keras"].endswith(".weights.npz")
+    assert (tmp_path / "card" / "learning_curves_2.png").exists()
     img = (np.random.default_rng(2).random((64, 80)) * 255).astype(np.uint8)
     from models.networks import get_multitask_unet
 
