@@ -176,14 +176,16 @@ class Runtime:
         """Post-processed ``(H, W)`` bool lesion mask (see :class:`PostProcess`)."""
         self.load()
         grey = _grey(image)
-        prob = self.segment(grey, box)
         if box is not None:
             # The user has said there is a lesion in the box: no gate, no confidence floor.
+            prob = self.segment(grey, box)
             return postprocess(prob, replace(self.settings, min_confidence=0.0))
+        # One network pass gives both the map and the gate's P(normal).
+        seg, logits = self._run(grey)
         if self.settings.normal_gate <= 1.0:
-            if self.classify(grey)["normal"] >= self.settings.normal_gate:
+            if self._probabilities(logits)["normal"] >= self.settings.normal_gate:
                 return np.zeros(grey.shape, bool)
-        return postprocess(prob, self.settings)
+        return postprocess(resize_prob(seg, *grey.shape), self.settings)
 
     def classify(self, image, mask=None) -> dict:
         """Calibrated class probabilities, ``{"normal": p, "benign": p, "malignant": p}``.
@@ -208,6 +210,9 @@ class Runtime:
                 )
             hint = hint > 0
         _, logits = self._run(grey, hint)
+        return self._probabilities(logits)
+
+    def _probabilities(self, logits) -> dict:
         z = np.asarray(logits, np.float64).ravel() / self.temperature
         p = np.exp(z - z.max())
         p /= p.sum()
