@@ -30,7 +30,7 @@ from ._postprocess import PostProcess, postprocess
 from ._preprocess import INPUT_SIZE, PREPROCESSING, prepare_input, resize_prob
 from .data import CLASS_NAMES, load_arrays, load_samples, read_image, read_mask
 from .evaluate import evaluate, save_plots, select_samples
-from .metrics import fit_temperature, overlap_scores, softmax
+from .metrics import crossfit_ece, fit_temperature, overlap_scores, softmax
 from .networks import get_ensemble, save_half_weights
 
 log = logging.getLogger("models.export")
@@ -116,11 +116,6 @@ def to_litert(model, path, float16=True) -> bool:
     except Exception:  # converter failures are many and varied; Keras still serves
         log.exception("LiteRT conversion failed; shipping Keras only")
         return False
-
-
-def tune(model, samples, flip_tta):
-    """Fit temperature and choose post-processing on full-resolution validation images."""
-    return choose_settings(*network_outputs(model, samples, flip_tta), flip_tta)
 
 
 def network_outputs(model, samples, flip_tta):
@@ -244,14 +239,14 @@ def main(argv=None):
             recalibrate_batchnorm(member, train_images)
         members.append(member)
     model = get_ensemble(members)
-    if args.tta == "auto":
-        # Flip averaging doubles the inference cost; keep it only if it pays.
-        plain, flipped = tune(model, val, False), tune(model, val, True)
-        use_tta = flipped[2] > plain[2] + 0.005
-        temperature, settings, _ = flipped if use_tta else plain
-    else:
-        use_tta = args.tta == "on"
-        temperature, settings, _ = tune(model, val, use_tta)
+    flips = (False, True) if args.tta == "auto" else (args.tta == "on",)
+    outputs = {flip: network_outputs(model, val, flip) for flip in flips}
+    tuned = {flip: choose_settings(*outputs[flip], flip) for flip in flips}
+    # Flip averaging doubles the inference cost; keep it only if it pays.
+    use_tta = flips[-1] if len(flips) == 1 else tuned[True][2] > tuned[False][2] + 0.005
+    temperature, settings, _ = tuned[use_tta]
+    # The temperature is fitted on the images it is scored on; record an honest ECE too.
+    ece_crossfit = crossfit_ece(outputs[use_tta][1], outputs[use_tta][3])
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -296,7 +291,7 @@ def main(argv=None):
         "split": "validation (by duplicate_group)",
         "backend": runtime.backend_used,
         "segmentation": result["segmentation"],
-        "classification": {k: v for k, v in result["classification"].items()},
+        "classification": {**result["classification"], "ece_crossfit_2fold": ece_crossfit},
         "median_ms_per_image": result["timing_ms"]["median_per_image"],
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1))

@@ -59,6 +59,7 @@ def test_export_then_evaluate_cli(tiny_run, tmp_path):
     assert manifest["class_names"] == ["normal", "benign", "malignant"]
     assert 0.1 < manifest["temperature"] < 10
     assert "segmentation" in manifest["metrics"]
+    assert 0.0 <= manifest["metrics"]["classification"]["ece_crossfit_2fold"] <= 1.0
     assert (card / "confusion_matrix.png").exists() and (card / "calibration.png").exists()
 
     # Keras and LiteRT files must give the same answers.
