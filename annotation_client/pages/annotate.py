@@ -721,8 +721,10 @@ def show_classification(classification, history, _loaded, meta):
     stale = not _shapes.same_geometry(
         classification.get("paths") or [], _present(history, meta)["paths"]
     )
-    trigger = ctx.triggered_id
-    figure = _views.probability_figure(classification) if trigger != ids.HISTORY else dash.no_update
+    # Always redraw the bars: when the page is drawn again, Dash fires this
+    # callback only for the history store that the page's own callbacks restore,
+    # so skipping the figure on history changes left a blank chart.
+    figure = _views.probability_figure(classification)
     return figure, _views.ai_label(classification, stale=stale)
 
 

@@ -71,6 +71,14 @@ def _js(dash_duo, script, *args):
     return dash_duo.driver.execute_script(_GD + script, *args)
 
 
+def _bar_labels(dash_duo) -> list[str]:
+    """Text on the bars of the classification chart ("85%", ...); empty when blank."""
+    return dash_duo.driver.execute_script(
+        f"return Array.from(document.querySelectorAll('#{ids.PROBABILITY_GRAPH} .bars text'))"
+        ".map(t => t.textContent.trim()).filter(t => t);"
+    )
+
+
 def _shape_paths(dash_duo) -> list[str]:
     return _js(
         dash_duo,
@@ -336,6 +344,8 @@ def test_segment_edit_undo_redo_classify_save(
     dash_duo.wait_for_element("#ai-label-text", timeout=60)
     ai_label = driver.find_element(By.ID, "ai-label-text").get_attribute("data-label")
     assert ai_label in ("normal", "benign", "malignant")
+    _wait(dash_duo, lambda: len(_bar_labels(dash_duo)) == 3, 10, "no probability bars")
+    bars = _bar_labels(dash_duo)
     _click(driver, By.XPATH, f"//*[@id='{ids.FINAL_LABEL}']//label[normalize-space()='malignant']")
     Select(driver.find_element(By.ID, ids.descriptor("shape"))).select_by_value("irregular")
     Select(driver.find_element(By.ID, ids.descriptor("assessment"))).select_by_value("4C")
@@ -363,6 +373,8 @@ def test_segment_edit_undo_redo_classify_save(
     _wait(dash_duo, lambda: _shape_paths(dash_duo) == final_paths, 15, "the outline was lost")
     label = dash_duo.wait_for_element("#ai-label-text", timeout=10)
     assert "classify again" not in label.text, _status(dash_duo)
+    # The bars come back with the label, not a blank chart.
+    _wait(dash_duo, lambda: _bar_labels(dash_duo) == bars, 10, f"bars {_bar_labels(dash_duo)}")
     # Drawing the page again must not count as a click or an edit.
     _wait(dash_duo, lambda: _status(dash_duo) == status_before, 5, _status(dash_duo))
     driver.execute_script("window.scrollTo({top: 0, behavior: 'instant'});")
