@@ -111,6 +111,11 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 
 log "installing sonotrace[$EXTRAS] into $VENV (pinned versions from pyproject.toml)"
+# pip builds sdists in an isolated environment that ignores -c; PIP_CONSTRAINT reaches it.
+# Keep whatever constraint file pip is already configured with (e.g. /etc/xdg/pip).
+configured=$("$VENV/bin/python" -m pip config get global.constraint 2>/dev/null || true)
+PIP_CONSTRAINT="$PWD/scripts/build-constraints.txt${configured:+ $configured}"
+export PIP_CONSTRAINT
 "$VENV/bin/python" -m pip install --no-input --disable-pip-version-check -q -e ".[$EXTRAS]"
 if ! conflicts=$("$VENV/bin/python" -m pip check 2>&1); then
     log "warning: pip check reports conflicts:"
