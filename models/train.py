@@ -4,6 +4,11 @@ Usage::
 
     python -m models.train --data ../shared/busi --out runs/main --epochs 100
     python -m models.train --data ../shared/busi --out runs/main --epochs 100 --resume
+    python -m models.train --data ../shared/busi --out runs/ft1 --epochs 60 --lr 5e-4 \
+        --init-from models/weights --init-member 1
+
+``--init-from`` starts from one member of an export (a warm restart) instead of
+random weights: runs directories do not outlive a session, the shipped weights do.
 
 Each epoch is backed up to ``OUT/backup`` so ``--resume`` continues where a
 killed run stopped (weights, optimiser state and the learning-rate schedule).
@@ -44,8 +49,42 @@ def parse_args(argv=None):
     p.add_argument("--limit", type=int, default=None, help="use only N samples (smoke tests)")
     p.add_argument("--steps-per-epoch", type=int, default=None, help="cap steps (smoke tests)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/backup")
+    p.add_argument("--init-from", default=None,
+                   help="export folder (manifest.json + weights) to start from")
+    p.add_argument("--init-member", type=int, default=0,
+                   help="which ensemble member of --init-from to start from")
     p.add_argument("--verbose", type=int, default=1, help="keras progress bar: 0, 1 or 2")
     return p.parse_args(argv)
+
+
+def exported_member_weights(folder, member, model):
+    """Weights of one member of the export in ``folder``, shaped for ``model``.
+
+    Raises
+    ------
+    ValueError
+        If the export has no such member or its network differs from ``model``
+        (input size, width or class count).
+    """
+    from .networks import build_from_architecture, load_half_weights
+
+    folder = Path(folder)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    arch = manifest["architecture"]
+    n = int(arch.get("members", 1))
+    if not 0 <= member < n:
+        raise ValueError(f"{folder} has {n} member(s); --init-member {member} does not exist")
+    exported = build_from_architecture(arch)
+    load_half_weights(exported, folder / manifest["files"]["keras"])
+    net = exported if n == 1 else exported.get_layer(f"member{member}")
+    weights = net.get_weights()
+    current = model.get_weights()
+    if len(weights) != len(current) or any(
+        w.shape != c.shape for w, c in zip(weights, current, strict=True)
+    ):
+        raise ValueError(f"member {member} of {folder} does not match the network being trained "
+                         "(check --input-size and --base-filters)")
+    return [np.asarray(w, c.dtype) for w, c in zip(weights, current, strict=True)]
 
 
 def main(argv=None):
@@ -93,6 +132,9 @@ def main(argv=None):
     steps = args.steps_per_epoch or max(1, int(np.ceil(len(xtr) / args.batch_size)))
     train_ds = make_dataset(xtr, mtr, ytr, args.batch_size, training=True, seed=args.seed)
     model = get_multitask_unet(size, args.base_filters, num_classes=len(CLASS_NAMES))
+    if args.init_from and not args.resume:
+        model.set_weights(exported_member_weights(args.init_from, args.init_member, model))
+        log.info("starting from member %d of %s", args.init_member, args.init_from)
     schedule = keras.optimizers.schedules.CosineDecay(
         initial_learning_rate=args.lr / 10,
         decay_steps=max(1, args.epochs * steps - steps * 3),

@@ -141,3 +141,35 @@ def test_export_refuses_runs_with_different_splits(tiny_run, tmp_path):
     with pytest.raises(SystemExit, match="split"):
         export.main(["--run", str(run), str(other), "--data", str(root),
                      "--out", str(tmp_path / "w"), "--card-dir", str(tmp_path / "card")])
+
+
+def test_training_can_start_from_one_member_of_an_export(tiny_run, tmp_path):
+    from models.networks import get_multitask_unet
+
+    root, run = tiny_run
+    other = _second_run(root, tmp_path / "run2", split_seed=42)
+    weights = tmp_path / "weights"
+    assert export.main(["--run", str(run), str(other), "--data", str(root), "--out", str(weights),
+                        "--card-dir", str(tmp_path / "card"), "--tta", "off"]) == 0
+
+    fresh = get_multitask_unet(32, 4)
+    first = train.exported_member_weights(weights, 0, fresh)
+    second = train.exported_member_weights(weights, 1, fresh)
+    # Member 1 is the second run, so its first convolution must be that run's (to float16).
+    from models.export import clean_model
+
+    trained = clean_model(other / "best.keras", 32, 4).get_weights()
+    assert np.allclose(second[0], trained[0], atol=2e-3)
+    assert not np.allclose(first[0], second[0])
+    with pytest.raises(ValueError, match="member"):
+        train.exported_member_weights(weights, 2, fresh)
+    with pytest.raises(ValueError, match="does not match"):
+        train.exported_member_weights(weights, 0, get_multitask_unet(32, 8))
+
+    # The warm restart itself runs end to end.
+    out = tmp_path / "warm"
+    assert train.main(["--data", str(root), "--out", str(out), "--epochs", "1",
+                       "--steps-per-epoch", "1", "--batch-size", "4", "--input-size", "32",
+                       "--base-filters", "4", "--verbose", "0", "--val-fraction", "0.34",
+                       "--init-from", str(weights), "--init-member", "1"]) == 0
+    assert (out / "best.keras").exists()
