@@ -79,3 +79,24 @@ def test_wrong_types_are_refused():
         mask_to_png(np.zeros((2, 2, 2)))
     with pytest.raises(ValueError, match="mask"):
         mask_to_png(np.array([[0, 7]]))
+
+
+@pytest.mark.parametrize("level", [0, 1, 6, 9])
+def test_every_compress_level_writes_a_valid_png(level):
+    yy, xx = np.mgrid[:120, :170]
+    mask = (yy - 60) ** 2 / 40**2 + (xx - 80) ** 2 / 55**2 < 1
+    data = mask_to_png(mask, compress_level=level)
+    Image.open(io.BytesIO(data)).verify()  # chunk CRCs and structure
+    img = Image.open(io.BytesIO(data))
+    assert img.mode == "L" and img.size == (170, 120)
+    np.testing.assert_array_equal(np.asarray(img), np.where(mask, 255, 0))
+    if level:
+        # Unfiltered rows with run-length deflate: far below the 20 kB of raw pixels.
+        assert len(data) < 2000
+
+
+def test_compress_level_is_checked():
+    with pytest.raises(ValueError, match="0..9"):
+        mask_to_png(_expected(), compress_level=10)
+    with pytest.raises(TypeError, match="int"):
+        mask_to_png(_expected(), compress_level=1.5)
