@@ -47,13 +47,18 @@ class PostProcess:
         return asdict(self)
 
 
-def postprocess(prob, settings: PostProcess = PostProcess()) -> np.ndarray:
+def postprocess(prob, settings: PostProcess = PostProcess(), *, shape=None, offset=(0, 0)):
     """Threshold, remove small components and fill holes.
 
     Parameters
     ----------
     prob : array_like
-        ``(H, W)`` float probabilities in [0, 1].
+        ``(H, W)`` float probabilities in [0, 1], or a window of such a map
+        (see ``shape``).
+    shape : tuple of int, optional
+        ``(H, W)`` of the whole map when ``prob`` is only a window of it, at
+        ``offset`` = ``(row0, col0)``; everything outside the window counts as
+        below the threshold. Areas are still fractions of the whole image.
 
     Returns
     -------
@@ -69,20 +74,26 @@ def postprocess(prob, settings: PostProcess = PostProcess()) -> np.ndarray:
     prob = np.asarray(prob, dtype=np.float32)
     if prob.ndim != 2:
         raise ValueError(f"prob: expected a 2-D array, got shape {prob.shape}")
-    full = prob >= settings.threshold
-    rows = np.flatnonzero(full.any(axis=1))
+    shape = prob.shape if shape is None else (int(shape[0]), int(shape[1]))
+    oy, ox = int(offset[0]), int(offset[1])
+    if oy < 0 or ox < 0 or oy + prob.shape[0] > shape[0] or ox + prob.shape[1] > shape[1]:
+        raise ValueError(f"prob: a {prob.shape} window at {offset} does not fit in {shape}")
+    out = np.zeros(shape, bool)
+    hot = prob >= settings.threshold
+    rows = np.flatnonzero(hot.any(axis=1))
     if rows.size == 0:
-        return full
-    cols = np.flatnonzero(full.any(axis=0))
+        return out
+    cols = np.flatnonzero(hot.any(axis=0))
     # Work inside the bounding box: lesions cover a few percent of the image,
     # and holes cannot reach outside the box, so the result is identical.
     r0, r1, c0, c1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
-    mask = full[r0:r1, c0:c1]
+    mask = hot[r0:r1, c0:c1]
     # 8-connected, as the vectorizer counts regions.
     labels, n = ndimage.label(mask, structure=np.ones((3, 3), bool))
     areas = np.bincount(labels.ravel(), minlength=n + 1)
     areas[0] = 0
-    keep_min = max(settings.min_area_frac * full.size, settings.keep_relative * areas.max())
+    image_area = shape[0] * shape[1]
+    keep_min = max(settings.min_area_frac * image_area, settings.keep_relative * areas.max())
     keep = areas >= keep_min
     if settings.min_confidence > 0:
         sums = np.bincount(labels.ravel(), weights=prob[r0:r1, c0:c1].ravel(), minlength=n + 1)
@@ -91,6 +102,5 @@ def postprocess(prob, settings: PostProcess = PostProcess()) -> np.ndarray:
     mask = keep[labels]
     if settings.fill_holes:
         mask = ndimage.binary_fill_holes(mask)
-    out = np.zeros_like(full)
-    out[r0:r1, c0:c1] = mask
+    out[oy + r0 : oy + r1, ox + c0 : ox + c1] = mask
     return out

@@ -94,3 +94,62 @@ def resize_prob(prob: np.ndarray, height: int, width: int) -> np.ndarray:
     img = Image.fromarray(np.asarray(prob, dtype=np.float32), mode="F")
     out = np.asarray(img.resize((int(width), int(height)), Image.BILINEAR), dtype=np.float32)
     return np.clip(out, 0.0, 1.0)
+
+
+def resize_prob_window(prob: np.ndarray, height: int, width: int, floor: float):
+    """The part of ``resize_prob(prob, height, width)`` that can reach ``floor``.
+
+    A bilinear value is a weighted mean of its source pixels (non-negative
+    weights), so an output pixel can reach ``floor`` only near a source pixel
+    that does. Only that window is resampled, with Pillow's ``box`` so that
+    every output pixel samples exactly where the full resize would; the
+    serving path, which needs only the thresholded mask, skips most of the
+    image this way.
+
+    Parameters
+    ----------
+    prob : numpy.ndarray
+        ``(S, S)`` probability map (any ``(h, w)`` works).
+    height, width : int
+        Size of the full resize.
+    floor : float
+        Values below this are of no interest.
+
+    Returns
+    -------
+    window : numpy.ndarray
+        ``(h, w)`` float32 in [0, 1], equal (to float rounding, under 1e-5) to
+        the full resize at rows ``row0 .. row0 + h - 1`` and columns
+        ``col0 .. col0 + w - 1``; ``(0, 0)`` when nothing can reach ``floor``.
+        Outside it every value is below ``floor``.
+    offset : tuple of int
+        ``(row0, col0)``.
+    """
+    prob = np.asarray(prob, dtype=np.float32)
+    # The margin absorbs rounding in the weighted mean.
+    hot = prob >= floor - 1e-6
+    rows = np.flatnonzero(hot.any(axis=1))
+    if rows.size == 0:
+        return np.zeros((0, 0), np.float32), (0, 0)
+    cols = np.flatnonzero(hot.any(axis=0))
+    (y0, y1), (x0, x1) = (
+        _reach(idx[0], idx[-1], n_in, n_out)
+        for idx, n_in, n_out in ((rows, prob.shape[0], height), (cols, prob.shape[1], width))
+    )
+    sy, sx = prob.shape[0] / height, prob.shape[1] / width
+    img = Image.fromarray(prob, mode="F").resize(
+        (x1 - x0, y1 - y0), Image.BILINEAR, box=(x0 * sx, y0 * sy, x1 * sx, y1 * sy)
+    )
+    return np.clip(np.asarray(img, dtype=np.float32), 0.0, 1.0), (y0, x0)
+
+
+def _reach(first: int, last: int, n_in: int, n_out: int) -> tuple[int, int]:
+    """Output range ``[start, stop)`` whose bilinear taps can touch source pixels
+    ``first .. last`` when resizing ``n_in`` pixels to ``n_out`` (Pillow's filter:
+    output ``o`` is centred on source coordinate ``(o + 0.5) * scale`` and reaches
+    ``max(1, scale)`` either side), with a pixel to spare on each side."""
+    scale = n_in / n_out
+    support = max(1.0, scale)
+    start = int(np.floor((first - 0.5 - support) / scale - 0.5))
+    stop = int(np.ceil((last + 1.5 + support) / scale - 0.5)) + 1
+    return max(0, start), min(n_out, stop)

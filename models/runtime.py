@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ._postprocess import PostProcess, postprocess
-from ._preprocess import prepare_input, resize_mask, resize_prob, to_grey
+from ._preprocess import prepare_input, resize_mask, resize_prob, resize_prob_window, to_grey
 
 log = logging.getLogger(__name__)
 
@@ -185,7 +185,10 @@ class Runtime:
         if self.settings.normal_gate <= 1.0:
             if self._probabilities(logits)["normal"] >= self.settings.normal_gate:
                 return np.zeros(grey.shape, bool)
-        return postprocess(resize_prob(seg, *grey.shape), self.settings)
+        # Only the mask is wanted here, so only the window of the map that can reach
+        # the threshold is resampled (same values; see resize_prob_window).
+        window, offset = resize_prob_window(seg, *grey.shape, self.settings.threshold)
+        return postprocess(window, self.settings, shape=grey.shape, offset=offset)
 
     def classify(self, image, mask=None) -> dict:
         """Calibrated class probabilities, ``{"normal": p, "benign": p, "malignant": p}``.

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from models._postprocess import PostProcess, postprocess
+from models._preprocess import resize_prob, resize_prob_window
 
 
 def test_threshold_small_components_and_holes():
@@ -46,3 +47,29 @@ def test_empty_and_bad_input():
     assert not postprocess(np.zeros((5, 5))).any()
     with pytest.raises(ValueError, match="prob"):
         postprocess(np.zeros((2, 2, 2)))
+
+
+@pytest.mark.parametrize("settings", [
+    PostProcess(),
+    PostProcess(threshold=0.4, min_area_frac=0.003, min_confidence=0.6),
+    PostProcess(threshold=0.3, keep_relative=0.0, fill_holes=False),
+])
+def test_a_window_of_the_map_gives_the_same_mask(settings):
+    from scipy import ndimage
+
+    rng = np.random.default_rng(3)
+    for _ in range(10):
+        z = ndimage.gaussian_filter(rng.normal(size=(160, 160)), rng.uniform(3, 10))
+        seg = (1 / (1 + np.exp(-(z / z.std() * 3 - 2)))).astype(np.float32)
+        shape = (int(rng.integers(100, 700)), int(rng.integers(100, 700)))
+        whole = postprocess(resize_prob(seg, *shape), settings)
+        window, offset = resize_prob_window(seg, *shape, settings.threshold)
+        part = postprocess(window, settings, shape=shape, offset=offset)
+        assert part.shape == shape
+        np.testing.assert_array_equal(part, whole)
+
+
+def test_window_must_fit():
+    with pytest.raises(ValueError, match="does not fit"):
+        postprocess(np.ones((10, 10)), shape=(20, 20), offset=(15, 0))
+    assert not postprocess(np.zeros((0, 0)), shape=(5, 6)).any()

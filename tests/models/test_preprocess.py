@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from models._preprocess import prepare_input, resize_prob, to_grey
+from models._preprocess import prepare_input, resize_prob, resize_prob_window, to_grey
 
 
 def test_to_grey_variants_agree():
@@ -32,3 +32,37 @@ def test_prepare_and_resize_back():
     back = resize_prob(x[0, ..., 0], 60, 90)
     assert back.shape == (60, 90)
     assert back[:, :40].max() < 0.01 and back[:, 50:].min() > 0.99
+
+
+def _smooth_map(rng, size=160):
+    from scipy import ndimage
+
+    z = ndimage.gaussian_filter(rng.normal(size=(size, size)), rng.uniform(3, 12))
+    z = (z - z.mean()) / (z.std() + 1e-9)
+    return (1 / (1 + np.exp(-(z * rng.uniform(1, 6) - rng.uniform(0, 6))))).astype(np.float32)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_resize_window_matches_the_full_resize(seed):
+    rng = np.random.default_rng(seed)
+    seg = _smooth_map(rng)
+    # Up- and down-sampling, odd sizes.
+    for height, width in ((563, 611), (97, 131), (160, 160), (1201, 83)):
+        full = resize_prob(seg, height, width)
+        window, (r, c) = resize_prob_window(seg, height, width, 0.5)
+        h, w = window.shape
+        np.testing.assert_allclose(window, full[r : r + h, c : c + w], atol=1e-5)
+        outside = full.copy()
+        outside[r : r + h, c : c + w] = 0
+        assert outside.max() < 0.5
+
+
+def test_resize_window_is_empty_when_nothing_reaches_the_floor():
+    seg = np.full((160, 160), 0.2, np.float32)
+    window, offset = resize_prob_window(seg, 400, 500, 0.5)
+    assert window.shape == (0, 0) and offset == (0, 0)
+    seg[80, 80] = 0.9
+    window, (r, c) = resize_prob_window(seg, 400, 500, 0.5)
+    # One hot source pixel of 2.5 x 3.1 output pixels: a small window around it.
+    assert 0 < window.shape[0] < 20 and 0 < window.shape[1] < 25
+    assert r < 200 < r + window.shape[0] and c < 250 < c + window.shape[1]
