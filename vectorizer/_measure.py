@@ -125,9 +125,9 @@ def measure_regions(mask, pixel_spacing=None) -> list[dict]:
     >>> round(r["max_diameter_px"], 3), r["area_mm2"]
     (4.472, 2.0)
     """
-    # Imported here: scikit-image pulls in scipy.ndimage, which would add most of a
-    # second to every start of the command-line tool.
-    from skimage.measure import label
+    # Imported here: scipy.ndimage would add most of a second to every start of the
+    # command-line tool. Its label is about twice as fast as scikit-image's here.
+    from scipy import ndimage
 
     m = as_mask(mask)
     spacing = _check_spacing(pixel_spacing)
@@ -139,7 +139,7 @@ def measure_regions(mask, pixel_spacing=None) -> list[dict]:
     any_cols = np.flatnonzero(m.any(axis=0))
     top, left = int(any_rows[0]), int(any_cols[0])
     crop = m[top : any_rows[-1] + 1, left : any_cols[-1] + 1]
-    labels, count = label(crop, connectivity=2, return_num=True)
+    labels, count = ndimage.label(crop, structure=np.ones((3, 3), dtype=bool))
     regions = []
     fg = np.flatnonzero(labels)
     labs = labels.ravel()[fg]

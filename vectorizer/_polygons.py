@@ -40,12 +40,14 @@ from ._validate import as_mask, check_int
 DECIMALS = 2
 """Vertex coordinates are written with this many decimals."""
 
-_ITERATIONS = 10  # gradient steps per refinement
+# Speed against fit, on BUSI's lesion masks at 32 vertices: a second DP start and ten
+# gradient steps instead of six gain 0.0001 IoU for a third more time, on every /predict.
+_ITERATIONS = 6  # gradient steps per refinement
 _STEP = 2.0  # initial step, in pixels per unit of normalised gradient
 _SAMPLE_SPACING = 1.0  # pixels between gradient samples along an edge
 _MAX_SAMPLES = 256  # per edge
 _DP_POINTS = 300  # resampled outline points for the vertex-choosing dynamic programme
-_DP_STARTS = 2  # starting points tried for the cyclic dynamic programme
+_DP_STARTS = 1  # starting points tried for the cyclic dynamic programme
 _MARGIN = 3  # pixels of background kept around a ring's target raster
 
 
@@ -235,8 +237,9 @@ def optimal_vertices(poly: np.ndarray, n_vertices: int) -> np.ndarray:
 
     The polyline is resampled evenly (at most ``_DP_POINTS`` points) so that the
     cost weighs the outline by length; chords may span at most three times the mean
-    spacing of the result. The cyclic problem is solved from two starting points,
-    the second halfway between two vertices of the first solution.
+    spacing of the result. The cyclic problem is solved from ``_DP_STARTS``
+    starting points, each next one halfway between two vertices of the first
+    solution.
     """
     q = resample_closed(poly, _DP_POINTS)
     n = len(q)
