@@ -162,6 +162,11 @@ def main(argv=None) -> int:
     ap.add_argument("--limit", type=int, default=None, help="use only the first N masks")
     ap.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = ap.parse_args(argv)
+    if not Path(POTRACE).is_file():
+        # Checked first: the comparison with the CLI is one of the figures this prints.
+        print(f"error: the potrace command-line tool is not installed ({POTRACE}); "
+              "`make install` installs Debian's potrace package", file=sys.stderr)
+        return 2
     root = args.busi or Path(os.environ.get("SONOTRACE_BUSI_DIR", REPO.parent / "shared" / "busi"))
     if not (root / "benign").is_dir():
         print(f"BUSI data not found at {root} (set SONOTRACE_BUSI_DIR or --busi)", file=sys.stderr)

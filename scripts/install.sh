@@ -11,8 +11,9 @@ cd "$(dirname "$0")/.."
 
 VENV=${VENV:-.venv}
 EXTRAS=${EXTRAS:-server,client,train,test}
-# Regular installs: potrace headers for the potracecffi build, chromium for browser tests.
-APT_PACKAGES=(libpotrace-dev chromium chromium-driver)
+# Regular installs: potrace headers for the potracecffi build, chromium for browser tests,
+# and the potrace command-line tool, which bench/vectorizer.py compares against.
+APT_PACKAGES=(libpotrace-dev potrace chromium chromium-driver)
 # docker-compose is only needed to validate docker-compose.yml; its recommends pull in
 # the whole Docker engine, which nothing here uses.
 APT_PACKAGES_NO_RECOMMENDS=(docker-compose)
