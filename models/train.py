@@ -4,8 +4,8 @@ Usage::
 
     python -m models.train --data ../shared/busi --out runs/main --epochs 100
     python -m models.train --data ../shared/busi --out runs/main --epochs 100 --resume
-    python -m models.train --data ../shared/busi --out runs/ft1 --epochs 60 --lr 5e-4 \
-        --init-from models/weights --init-member 1
+    python -m models.train --data ../shared/busi --out runs/ft1 --epochs 20 --lr 3e-4 \
+        --split-seed 42 --init-from models/weights --init-member 1
 
 ``--init-from`` starts from one member of an export (a warm restart) instead of
 random weights: runs directories do not outlive a session, the shipped weights do.

@@ -74,3 +74,19 @@ def synthetic_busi(tmp_path_factory):
             rows.append(f"{cls},{name},{group},{len(lesions)}")
     (root / "index.csv").write_text("\n".join(rows) + "\n")
     return root, expected
+
+
+@pytest.fixture
+def smooth_map():
+    """``make(rng)`` -> a smooth ``(160, 160)`` float32 lesion probability map, blobs of
+    random size and sharpness, like a network's output."""
+
+    def make(rng, size=160):
+        from scipy import ndimage
+
+        z = ndimage.gaussian_filter(rng.normal(size=(size, size)), rng.uniform(3, 12))
+        z = (z - z.mean()) / (z.std() + 1e-9)
+        logits = z * rng.uniform(1, 6) - rng.uniform(0, 6)
+        return (1 / (1 + np.exp(-logits))).astype(np.float32)
+
+    return make

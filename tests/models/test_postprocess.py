@@ -54,13 +54,10 @@ def test_empty_and_bad_input():
     PostProcess(threshold=0.4, min_area_frac=0.003, min_confidence=0.6),
     PostProcess(threshold=0.3, keep_relative=0.0, fill_holes=False),
 ])
-def test_a_window_of_the_map_gives_the_same_mask(settings):
-    from scipy import ndimage
-
+def test_a_window_of_the_map_gives_the_same_mask(settings, smooth_map):
     rng = np.random.default_rng(3)
     for _ in range(10):
-        z = ndimage.gaussian_filter(rng.normal(size=(160, 160)), rng.uniform(3, 10))
-        seg = (1 / (1 + np.exp(-(z / z.std() * 3 - 2)))).astype(np.float32)
+        seg = smooth_map(rng)
         shape = (int(rng.integers(100, 700)), int(rng.integers(100, 700)))
         whole = postprocess(resize_prob(seg, *shape), settings)
         window, offset = resize_prob_window(seg, *shape, settings.threshold)

@@ -34,18 +34,10 @@ def test_prepare_and_resize_back():
     assert back[:, :40].max() < 0.01 and back[:, 50:].min() > 0.99
 
 
-def _smooth_map(rng, size=160):
-    from scipy import ndimage
-
-    z = ndimage.gaussian_filter(rng.normal(size=(size, size)), rng.uniform(3, 12))
-    z = (z - z.mean()) / (z.std() + 1e-9)
-    return (1 / (1 + np.exp(-(z * rng.uniform(1, 6) - rng.uniform(0, 6))))).astype(np.float32)
-
-
 @pytest.mark.parametrize("seed", range(6))
-def test_resize_window_matches_the_full_resize(seed):
+def test_resize_window_matches_the_full_resize(seed, smooth_map):
     rng = np.random.default_rng(seed)
-    seg = _smooth_map(rng)
+    seg = smooth_map(rng)
     # Up- and down-sampling, odd sizes.
     for height, width in ((563, 611), (97, 131), (160, 160), (1201, 83)):
         full = resize_prob(seg, height, width)
