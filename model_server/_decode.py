@@ -32,6 +32,7 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 JPEG_SIGNATURE = b"\xff\xd8\xff"
 SUPPORTED_FORMATS = ("png", "jpeg", "dicom")
 _PIL_FORMAT = {"png": "PNG", "jpeg": "JPEG"}
+_EXIF_ORIENTATION = 0x0112
 
 
 @dataclass(frozen=True)
@@ -162,7 +163,9 @@ def _decode_pil(data: bytes, fmt: str, max_pixels: int) -> DecodedImage:
     try:
         image.load()
         # Browsers show JPEGs upright according to EXIF; the mask must match that view.
-        image = ImageOps.exif_transpose(image)
+        # (exif_transpose copies the image even when there is nothing to turn.)
+        if image.getexif().get(_EXIF_ORIENTATION, 1) != 1:
+            image = ImageOps.exif_transpose(image)
         pixels = _pil_to_uint8(image)
     except Image.DecompressionBombError as exc:
         raise PayloadTooLarge(f"{label} image is too large: {exc}") from None
@@ -183,7 +186,9 @@ def _pil_to_uint8(image: Image.Image) -> np.ndarray:
         return _stretch(values)
     if mode == "F":
         return _stretch(np.asarray(image, dtype=np.float64))
-    if mode in ("1", "L"):
+    if mode == "L":
+        return np.asarray(image, dtype=np.uint8)
+    if mode == "1":
         return np.ascontiguousarray(np.asarray(image.convert("L"), dtype=np.uint8))
     if mode in ("LA", "La"):
         return np.ascontiguousarray(np.asarray(image.getchannel("L"), dtype=np.uint8))

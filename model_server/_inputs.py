@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import math
 
-from flask import request
+import multipart
+from flask import current_app, g, request
 
-from ._errors import BadRequest
+from ._errors import BadRequest, PayloadTooLarge
 
 FORM_MIMETYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
 MAX_VERTICES_RANGE = (3, 4096)
+# Far more parts than any client sends (image, mask); a flood of tiny parts is refused.
+MAX_PARTS = 32
+_READ_CHUNK = 1 << 20
 
 
 def read_file(field: str, *, required: bool = True, raw_body: bool = True) -> bytes | None:
@@ -19,13 +23,19 @@ def read_file(field: str, *, required: bool = True, raw_body: bool = True) -> by
     other content type is taken as the file itself (``raw_body``). Missing
     or empty input is a 400 when ``required``, else None.
     """
-    if request.mimetype in FORM_MIMETYPES:
-        upload = request.files.get(field)
-        if upload is not None:
-            data = upload.read()
+    if request.mimetype == "multipart/form-data":
+        part = multipart_parts().get(field)
+        if part is not None and part.filename is not None:
+            data = part.raw
             if not data:
                 raise BadRequest(f"multipart field '{field}' is empty")
             return data
+        if part is not None:
+            raise BadRequest(f"multipart field '{field}' must be a file part (with a filename)")
+        if required:
+            raise BadRequest(f"missing multipart file field '{field}'")
+        return None
+    if request.mimetype in FORM_MIMETYPES:  # url-encoded: fields only, never a file
         if field in request.form:
             raise BadRequest(f"multipart field '{field}' must be a file part (with a filename)")
         if required:
@@ -43,6 +53,47 @@ def read_file(field: str, *, required: bool = True, raw_body: bool = True) -> by
             )
         return None
     return data
+
+
+def multipart_parts() -> dict:
+    """The parts of the request's ``multipart/form-data`` body by field name (the
+    first part of each name), parsed once per request.
+
+    The ``multipart`` package reads the body in large chunks and finds the
+    boundary with ``bytes.find``; werkzeug's parser compiles two regular
+    expressions for every new boundary (every request) and costs about 1.4 ms
+    on a BUSI image against 0.3 ms. Parts stay in memory up to
+    ``MAX_CONTENT_LENGTH``, which Flask enforces on the stream itself (413).
+    A body that breaks the format is a 400; one over the part count, a 413.
+    """
+    parts = g.get("_multipart_parts")
+    if parts is not None:
+        return parts
+    _, options = multipart.parse_options_header(request.content_type or "")
+    boundary = options.get("boundary")
+    if not boundary:
+        raise BadRequest("multipart/form-data request without a boundary in its Content-Type")
+    limit = current_app.config.get("MAX_CONTENT_LENGTH") or math.inf
+    parser = multipart.MultipartParser(
+        request.stream,
+        boundary,
+        request.content_length if request.content_length is not None else -1,
+        buffer_size=_READ_CHUNK,
+        part_limit=MAX_PARTS,
+        spool_limit=limit,
+        memory_limit=limit,
+        disk_limit=0,
+    )
+    parts = {}
+    try:
+        for part in parser:
+            parts.setdefault(part.name, part)
+    except multipart.ParserLimitReached as exc:
+        raise PayloadTooLarge(f"multipart body over a limit: {exc}") from None
+    except multipart.MultipartError as exc:
+        raise BadRequest(f"malformed multipart/form-data body: {exc}") from None
+    g._multipart_parts = parts
+    return parts
 
 
 def _numbers(name: str, text: str, count: int) -> list[float]:

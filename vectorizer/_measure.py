@@ -140,36 +140,36 @@ def measure_regions(mask, pixel_spacing=None) -> list[dict]:
     top, left = int(any_rows[0]), int(any_cols[0])
     crop = m[top : any_rows[-1] + 1, left : any_cols[-1] + 1]
     labels, count = ndimage.label(crop, structure=np.ones((3, 3), dtype=bool))
-    regions = []
-    fg = np.flatnonzero(labels)
-    labs = labels.ravel()[fg]
-    order = np.argsort(labs, kind="stable")
-    fg, labs = fg[order], labs[order]
-    bounds = np.searchsorted(labs, np.arange(1, count + 2))
-    w = crop.shape[1]
-    for k in range(count):
-        idx = fg[bounds[k] : bounds[k + 1]]
-        rows, cols = np.divmod(idx, w)
-        r0, r1 = int(rows[0]), int(rows[-1]) + 1  # raster order: first and last rows
-        c0, c1 = int(cols.min()), int(cols.max()) + 1
-        regions.append((r0, c0, r1, c1, rows, cols, k + 1))
-    regions.sort(key=lambda t: (t[0], t[1]))
+    # Everything below works on each region's bounding box with whole-array
+    # reductions: lesions have tens of thousands of pixels, and per-pixel index
+    # arrays (nonzero, sorting by label) cost several times more.
+    if count == 1:  # the usual lesion: its box is the crop
+        boxes = [(slice(0, crop.shape[0]), slice(0, crop.shape[1]))]
+    else:
+        boxes = ndimage.find_objects(labels)
+    order = sorted(range(count), key=lambda k: (boxes[k][0].start, boxes[k][1].start))
 
     # Outline measures do not change when a region moves, so regions of the same
     # pixel pattern (specks of noise, mostly) are measured once.
     patterns: dict[tuple, tuple] = {}
     out = []
-    for r0, c0, r1, c1, rows, cols, lab in regions:
-        own = labels[r0:r1, c0:c1] == lab
+    for k in order:
+        rows_slice, cols_slice = boxes[k]
+        r0, r1, c0, c1 = rows_slice.start, rows_slice.stop, cols_slice.start, cols_slice.stop
+        own = crop if count == 1 else labels[r0:r1, c0:c1] == k + 1
         key = (own.shape, own.tobytes()) if own.size <= _PATTERN_CACHE_PIXELS else None
         shape_measures = patterns.get(key) if key is not None else None
         if shape_measures is None:
-            shape_measures = _outline_measures(own, rows - r0, spacing)
+            shape_measures = _outline_measures(own, spacing)
             if key is not None:
                 patterns[key] = shape_measures
         perimeter, perimeter_mm, diameter, ends, diameter_mm = shape_measures
+        per_row = np.count_nonzero(own, axis=1)
+        per_col = np.count_nonzero(own, axis=0)
+        area = int(per_row.sum())
+        row_mean = float(per_row @ np.arange(r1 - r0)) / area
+        col_mean = float(per_col @ np.arange(c1 - c0)) / area
         x0, y0 = c0 + left, r0 + top
-        area = int(rows.size)
         entry = {
             "area_px": area,
             "perimeter_px": perimeter,
@@ -178,7 +178,7 @@ def measure_regions(mask, pixel_spacing=None) -> list[dict]:
             "height_px": r1 - r0,
             "max_diameter_px": diameter,
             "max_diameter_endpoints": (ends + (x0, y0)).tolist(),
-            "centroid": [float(cols.mean()) + left + 0.5, float(rows.mean()) + top + 0.5],
+            "centroid": [col_mean + x0 + 0.5, row_mean + y0 + 0.5],
         }
         if spacing is not None:
             row_mm, col_mm = spacing
@@ -191,19 +191,16 @@ def measure_regions(mask, pixel_spacing=None) -> list[dict]:
     return out
 
 
-def _outline_measures(own: np.ndarray, rows: np.ndarray, spacing) -> tuple:
+def _outline_measures(own: np.ndarray, spacing) -> tuple:
     """Perimeter, perimeter in mm, longest chord, its ends (2, 2) and its length in mm
-    for one region given as a bool array ``own`` (h, w) of its bounding box, with
-    ``rows`` the row of each of its pixels in raster order; coordinates relative to
-    the box, millimetre figures None without ``spacing``."""
+    for one region given as a bool array ``own`` (h, w) of its bounding box;
+    coordinates relative to the box, millimetre figures None without ``spacing``."""
     # The convex hull of a region's pixel squares is that of the outer corners of
-    # the leftmost and rightmost pixel of each row. Pixels come in raster order, so
-    # each row is a run whose first and last entries are those two pixels.
-    cols = np.flatnonzero(own) % own.shape[1]
-    first = np.flatnonzero(np.diff(rows, prepend=-1))
-    last = np.append(first[1:] - 1, rows.size - 1)
-    left, right = cols[first], cols[last]
-    ys = rows[first].astype(np.float64)
+    # the leftmost and rightmost pixel of each row.
+    filled = own.any(axis=1)
+    ys = np.flatnonzero(filled).astype(np.float64)
+    left = own[filled].argmax(axis=1)
+    right = own.shape[1] - 1 - own[filled, ::-1].argmax(axis=1)
     corners = np.concatenate([
         np.stack([left, ys], 1), np.stack([left, ys + 1], 1),
         np.stack([right + 1, ys], 1), np.stack([right + 1, ys + 1], 1),

@@ -7,6 +7,7 @@ import io
 import numpy as np
 import pytest
 from server_samples import dicom_bytes, huge_png_bytes, jpeg_bytes, png_bytes, speckle_image
+from urllib3.filepost import encode_multipart_formdata
 
 from model_server import create_app
 
@@ -14,8 +15,11 @@ IMAGE = speckle_image(96, 128, seed=2)
 
 
 def post_file(client, url, data, *, field="image", filename="scan.png", mimetype=None):
-    storage = (io.BytesIO(data), filename, mimetype) if mimetype else (io.BytesIO(data), filename)
-    return client.post(url, data={field: storage}, content_type="multipart/form-data")
+    # Encoded as requests and browsers do. Werkzeug's test encoder leaves out the line
+    # break before the closing boundary of an empty part, which is malformed.
+    part = (filename, data, mimetype) if mimetype else (filename, data)
+    body, content_type = encode_multipart_formdata({field: part})
+    return client.post(url, data=body, content_type=content_type)
 
 
 def assert_json_error(response, status: int, needle: str | None = None) -> str:
@@ -83,6 +87,46 @@ def test_missing_field_and_empty_body_are_400(client, endpoint):
     assert_json_error(empty, 400, "empty")
     form = client.post(endpoint, data={field: "x"})  # url-encoded form
     assert_json_error(form, 400)
+
+
+def test_malformed_multipart_bodies_are_400(client):
+    body, content_type = encode_multipart_formdata({"image": ("scan.png", PNG)})
+    cut = client.post("/predict", data=body[:-20], content_type=content_type)
+    assert_json_error(cut, 400, "malformed multipart")
+    no_boundary = client.post("/predict", data=body, content_type="multipart/form-data")
+    assert_json_error(no_boundary, 400, "boundary")
+    wrong_boundary = client.post(
+        "/predict", data=body, content_type="multipart/form-data; boundary=not-the-one"
+    )
+    assert_json_error(wrong_boundary, 400, "malformed multipart")
+    # The server still answers a good request after all of those.
+    assert post_file(client, "/predict", PNG).status_code == 200
+
+
+def test_too_many_multipart_parts_is_413(client):
+    from model_server._inputs import MAX_PARTS
+
+    fields = {f"f{i}": ("x.png", b"x") for i in range(MAX_PARTS + 1)}
+    body, content_type = encode_multipart_formdata(fields)
+    response = client.post("/predict", data=body, content_type=content_type)
+    assert_json_error(response, 413, "limit")
+
+
+def test_multipart_file_larger_than_a_read_chunk_arrives_intact(client):
+    from model_server._inputs import _READ_CHUNK
+
+    # Incompressible noise makes a PNG of several read chunks, so that a boundary
+    # search across chunk edges is exercised.
+    noise = np.random.default_rng(3).integers(0, 256, (1400, 1400), dtype=np.uint8)
+    data = png_bytes(noise)
+    assert len(data) > 1.5 * _READ_CHUNK
+    body, content_type = encode_multipart_formdata(
+        {"note": "first a text field", "image": ("scan.png", data)}
+    )
+    response = client.post("/classify", data=body, content_type=content_type)
+    assert response.status_code == 200, response.get_data(as_text=True)[:300]
+    raw = client.post("/classify", data=data, content_type="application/octet-stream")
+    assert response.get_json()["probabilities"] == raw.get_json()["probabilities"]
 
 
 def test_not_found_and_method_not_allowed_are_json(client):
