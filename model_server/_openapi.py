@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._inputs import MAX_VERTICES_RANGE
+from ._inputs import MAX_PARTS, MAX_VERTICES_RANGE
 
 API_VERSION = "1.0.0"
 
@@ -51,7 +51,10 @@ MAX_VERTICES_PARAM = {
 
 COMMON_ERRORS = {
     "400": _error("Missing field, empty or undecodable file, or a bad parameter."),
-    "413": _error("Body over the byte limit, or image over the pixel limit."),
+    "413": _error(
+        f"Body over the byte limit, a multipart body of more than {MAX_PARTS} parts, "
+        "or an image over the pixel limit."
+    ),
     "415": _error("Content is not a PNG, JPEG or DICOM file (recognised from its bytes)."),
 }
 
