@@ -278,3 +278,82 @@ def test_use_defs_and_hidden_elements():
     )
     expected = _rect((6, 10), 1, 1, 3, 3) | _rect((6, 10), 6, 3, 8, 5)
     np.testing.assert_array_equal(svg_to_mask(svg), expected)
+
+
+def _assert_same_shapes(fast, general):
+    assert fast is not None
+    assert fast[1] == general[1]
+    assert len(fast[0]) == len(general[0])
+    for a, b in zip(fast[0], general[0], strict=True):
+        assert a.evenodd == b.evenodd
+        np.testing.assert_array_equal(a.edges, b.edges)
+
+
+def fill_general(data):
+    from vectorizer._rasterize import _parse_with_svgelements, fill
+
+    shapes, size = _parse_with_svgelements(data)
+    return fill(shapes, size)
+
+
+def _masks_with_holes_and_islands(seed):
+    rng = np.random.default_rng(seed)
+    h, w = rng.integers(20, 90, size=2)
+    yy, xx = np.mgrid[:h, :w]
+    m = np.zeros((h, w), bool)
+    for _ in range(int(rng.integers(1, 5))):
+        cx, cy, r = rng.uniform(0, w), rng.uniform(0, h), rng.uniform(3, 20)
+        m ^= (xx - cx) ** 2 + ((yy - cy) * rng.uniform(0.5, 2)) ** 2 < r * r
+    return m | (rng.random((h, w)) < 0.01)
+
+
+@pytest.mark.parametrize("seed", range(25))
+def test_own_documents_take_the_fast_path_edge_for_edge(seed):
+    from vectorizer import mask_to_svg
+    from vectorizer._rasterize import _parse_own_document, _parse_with_svgelements
+
+    m = _masks_with_holes_and_islands(seed)
+    for doc in (mask_to_svg(m), mask_to_svg(m, alphamax=0), mask_to_svg(m, turdsize=0)):
+        data = doc.encode()
+        _assert_same_shapes(_parse_own_document(data), _parse_with_svgelements(data))
+        np.testing.assert_array_equal(svg_to_mask(doc), fill_general(data))
+
+
+def test_empty_own_document_is_an_empty_mask():
+    from vectorizer import mask_to_svg
+    from vectorizer._rasterize import _parse_own_document
+
+    doc = mask_to_svg(np.zeros((7, 9), bool))
+    assert _parse_own_document(doc.encode()) == ([], (7, 9))
+    assert not svg_to_mask(doc).any() and svg_to_mask(doc).shape == (7, 9)
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda d: d.replace('fill-rule="evenodd"', 'fill-rule="nonzero"'),
+        lambda d: d.replace('viewBox="0 0 40 30"', 'viewBox="0 0 80 60"'),
+        lambda d: d.replace("<path ", '<path transform="translate(3 2)" ', 1),
+        lambda d: d.replace(" L", " l", 1),
+        lambda d: d.replace("M", "M 1e400 0 L", 1),
+        lambda d: d.replace(" Z", " 5 Z", 1),
+        lambda d: d.replace("</svg>", "<rect width='3' height='3'/></svg>"),
+    ],
+)
+def test_anything_else_goes_through_svgelements(edit):
+    from vectorizer import mask_to_svg
+    from vectorizer._rasterize import _parse_own_document
+
+    m = np.zeros((30, 40), bool)
+    m[5:20, 8:30] = True
+    m[9:12, 12:15] = False
+    doc = edit(mask_to_svg(m))
+    assert doc != mask_to_svg(m)
+    assert _parse_own_document(doc.encode()) is None
+    try:
+        expected = fill_general(doc.encode())
+    except ValueError as exc:  # the general parser refuses it: so must svg_to_mask
+        with pytest.raises(ValueError, match=str(exc)[:20].replace("(", r"\(")):
+            svg_to_mask(doc)
+        return
+    np.testing.assert_array_equal(svg_to_mask(doc), expected)
