@@ -49,13 +49,13 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import numpy as np
 import requests
 from PIL import Image
+from urllib3.filepost import encode_multipart_formdata
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -208,21 +208,12 @@ class Reply:
         return json.loads(self.content)
 
 
-def multipart(field: str, filename: str, data: bytes, content_type: str) -> tuple[bytes, str]:
-    """A one-file ``multipart/form-data`` body and its Content-Type header."""
-    boundary = uuid.uuid4().hex
-    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; "
-            f"filename=\"{filename}\"\r\nContent-Type: {content_type}\r\n\r\n")
-    body = head.encode() + data + f"\r\n--{boundary}--\r\n".encode()
-    return body, f"multipart/form-data; boundary={boundary}"
-
-
 def post_lean(url: str, endpoint: str, name: str, data: bytes,
               query: str = "") -> tuple[float, Reply]:
     """POST ``data`` as multipart field ``image`` with ``http.client``; return the
     seconds from encoding the body to reading the whole answer, and the answer."""
     start = time.perf_counter()
-    body, content_type = multipart("image", f"{name}.png", data, "image/png")
+    body, content_type = encode_multipart_formdata({"image": (f"{name}.png", data, "image/png")})
     where = urlsplit(url)
     connection = http.client.HTTPConnection(where.hostname, where.port, timeout=120)
     try:

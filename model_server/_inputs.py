@@ -23,20 +23,18 @@ def read_file(field: str, *, required: bool = True, raw_body: bool = True) -> by
     other content type is taken as the file itself (``raw_body``). Missing
     or empty input is a 400 when ``required``, else None.
     """
-    if request.mimetype == "multipart/form-data":
-        part = multipart_parts().get(field)
-        if part is not None and part.filename is not None:
-            data = part.raw
-            if not data:
-                raise BadRequest(f"multipart field '{field}' is empty")
-            return data
-        if part is not None:
-            raise BadRequest(f"multipart field '{field}' must be a file part (with a filename)")
-        if required:
-            raise BadRequest(f"missing multipart file field '{field}'")
-        return None
-    if request.mimetype in FORM_MIMETYPES:  # url-encoded: fields only, never a file
-        if field in request.form:
+    if request.mimetype in FORM_MIMETYPES:
+        if request.mimetype == "multipart/form-data":
+            part = multipart_parts().get(field)
+            if part is not None and part.filename is not None:
+                data = part.raw
+                if not data:
+                    raise BadRequest(f"multipart field '{field}' is empty")
+                return data
+            sent_as_text = part is not None
+        else:  # url-encoded: fields only, never a file
+            sent_as_text = field in request.form
+        if sent_as_text:
             raise BadRequest(f"multipart field '{field}' must be a file part (with a filename)")
         if required:
             raise BadRequest(f"missing multipart file field '{field}'")

@@ -105,56 +105,76 @@ def flatten_path(path: Path) -> np.ndarray:
     ndarray of float64, shape (m, 4)
         Edges ``(x0, y0, x1, y1)``.
     """
-    rows: list[tuple] = []  # (x0, y0, x1, y1, x2, y2, x3, y3, is_curve)
-    closers: list[tuple] = []  # closing edge of every subpath
-    start = None
-    here = None
-
-    def close():
-        if start is not None and here is not None and here != start:
-            closers.append((here[0], here[1], start[0], start[1]))
-
+    rows = _PathRows()
     for seg in path.segments(transformed=True):
         if isinstance(seg, Move):
-            close()
-            end = seg.end
-            start = here = (end.x, end.y)
+            rows.move((seg.end.x, seg.end.y))
             continue
-        if start is None or seg.start is None:
+        if rows.start is None or seg.start is None:
             raise ValueError("svg_or_paths: path data must start with a moveto (M or m)")
-        end = seg.end
         if isinstance(seg, Close):
-            close()
-            here = start  # drawing continues from the subpath's start point
+            rows.close()
             continue
+        end = (seg.end.x, seg.end.y)
         if isinstance(seg, Line):
-            p3 = (end.x, end.y)
-            rows.append((*here, *here, *p3, *p3, False))
+            rows.line(end)
         elif isinstance(seg, CubicBezier):
             c1, c2 = seg.control1, seg.control2
-            p3 = (end.x, end.y)
-            rows.append((*here, c1.x, c1.y, c2.x, c2.y, *p3, True))
+            rows.cubic((c1.x, c1.y), (c2.x, c2.y), end)
         elif isinstance(seg, QuadraticBezier):
-            q = seg.control
-            p3 = (end.x, end.y)
+            q, here = seg.control, rows.here
             # Degree elevation: this cubic is exactly the quadratic.
             c1 = (here[0] + 2 / 3 * (q.x - here[0]), here[1] + 2 / 3 * (q.y - here[1]))
-            c2 = (p3[0] + 2 / 3 * (q.x - p3[0]), p3[1] + 2 / 3 * (q.y - p3[1]))
-            rows.append((*here, *c1, *c2, *p3, True))
+            c2 = (end[0] + 2 / 3 * (q.x - end[0]), end[1] + 2 / 3 * (q.y - end[1]))
+            rows.cubic(c1, c2, end)
         elif isinstance(seg, Arc):
-            pts = _arc_points(seg)
-            p3 = (float(pts[-1, 0]), float(pts[-1, 1]))
-            prev = here
-            for x, y in pts.tolist():
-                rows.append((*prev, *prev, x, y, x, y, False))
-                prev = (x, y)
+            for x, y in _arc_points(seg).tolist():
+                rows.line((x, y))
         else:  # pragma: no cover - svgelements has no other segment types
             raise ValueError(f"svg_or_paths: unsupported path segment {type(seg).__name__}")
-        here = p3
-        if len(rows) > _MAX_TOTAL_POINTS:
+        if rows.too_long():
             raise ValueError("svg_or_paths: path data is too complex to rasterise")
-    close()
-    return _edges_from_rows(rows, closers)
+    return rows.edges()
+
+
+class _PathRows:
+    """A path's table of cubic Bezier rows ``(x0, y0, x1, y1, x2, y2, x3, y3,
+    is_curve)`` (lines as degenerate rows), built segment by segment, plus the edge
+    that closes every subpath. Points are ``(x, y)`` tuples."""
+
+    def __init__(self):
+        self.rows: list[tuple] = []
+        self.closers: list[tuple] = []
+        self.start: tuple | None = None
+        self.here: tuple | None = None
+
+    def _close_edge(self) -> None:
+        if self.start is not None and self.here is not None and self.here != self.start:
+            self.closers.append((*self.here, *self.start))
+
+    def move(self, point: tuple) -> None:
+        self._close_edge()
+        self.start = self.here = point
+
+    def close(self) -> None:
+        self._close_edge()
+        self.here = self.start  # drawing continues from the subpath's start point
+
+    def line(self, point: tuple) -> None:
+        self.rows.append((*self.here, *self.here, *point, *point, False))
+        self.here = point
+
+    def cubic(self, c1: tuple, c2: tuple, point: tuple) -> None:
+        self.rows.append((*self.here, *c1, *c2, *point, True))
+        self.here = point
+
+    def too_long(self) -> bool:
+        return len(self.rows) > _MAX_TOTAL_POINTS
+
+    def edges(self) -> np.ndarray:
+        """Polygon edges (m, 4) ``(x0, y0, x1, y1)``, open subpaths closed."""
+        self._close_edge()
+        return _edges_from_rows(self.rows, self.closers)
 
 
 def _edges_from_rows(rows: list[tuple], closers: list[tuple]) -> np.ndarray:
@@ -272,41 +292,28 @@ _OWN_NUMBER = re.compile(r"-?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
 _OWN_ARITY = {"M": 2, "L": 2, "C": 6, "Z": 0}
 
 
-def _own_path_rows(d: str) -> tuple[list[tuple], list[tuple]] | None:
-    """Rows and closing edges of path data in mask_to_svg's form, as
-    :func:`flatten_path` builds them, or None for anything else."""
+def _own_path_rows(d: str) -> _PathRows | None:
+    """The Bezier rows of path data in mask_to_svg's form, or None for anything else."""
     commands = _OWN_COMMAND.findall(d)
     if not d.startswith("M") or sum(len(c) + len(a) for c, a in commands) != len(d):
         return None
-    rows: list[tuple] = []
-    closers: list[tuple] = []
-    start = here = None
-
-    def close():
-        if start is not None and here is not None and here != start:
-            closers.append((here[0], here[1], start[0], start[1]))
-
+    rows = _PathRows()
     for command, args in commands:
         parts = args.split()
         if len(parts) != _OWN_ARITY[command] or not all(map(_OWN_NUMBER.fullmatch, parts)):
             return None
         v = [float(p) for p in parts]
         if command == "M":
-            close()
-            start = here = (v[0], v[1])
+            rows.move((v[0], v[1]))
         elif command == "Z":
-            close()
-            here = start
+            rows.close()
         elif command == "L":
-            rows.append((*here, *here, v[0], v[1], v[0], v[1], False))
-            here = (v[0], v[1])
+            rows.line((v[0], v[1]))
         else:
-            rows.append((*here, *v, True))
-            here = (v[4], v[5])
-        if len(rows) > _MAX_TOTAL_POINTS:
+            rows.cubic((v[0], v[1]), (v[2], v[3]), (v[4], v[5]))
+        if rows.too_long():
             return None
-    close()
-    return rows, closers
+    return rows
 
 
 def _parse_own_document(data: bytes) -> tuple[list[FlatShape], tuple[int, int]] | None:
@@ -323,7 +330,7 @@ def _parse_own_document(data: bytes) -> tuple[list[FlatShape], tuple[int, int]] 
         if parsed is None:
             return None
         try:
-            edges = _edges_from_rows(*parsed)
+            edges = parsed.edges()
         except ValueError:
             return None  # out-of-range coordinates: let the general parser say so
         shapes.append(FlatShape(edges=edges, evenodd=True))

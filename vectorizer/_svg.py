@@ -110,7 +110,12 @@ def mask_to_svg(mask, *, turdsize=2, alphamax=1.0, opttolerance=0.2) -> str:
 
 
 def regions_to_svg(regions: list[Region], shape: tuple[int, int]) -> str:
-    """Serialise traced regions as an SVG document of ``shape`` (H, W)."""
+    """Serialise traced regions as an SVG document of ``shape`` (H, W).
+
+    ``svg_to_mask`` reads exactly this form without svgelements (``_rasterize``'s
+    ``_OWN_DOCUMENT``); a change here only sends it the slower way, which the tests
+    of the fast path catch.
+    """
     h, w = shape
     lines = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" '
