@@ -300,6 +300,11 @@ def main(argv=None) -> int:
     parser.add_argument("--requests", type=int, default=None, help="reliability run size")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = parser.parse_args(argv)
+    # Each worker's runtime keeps its last 8 results; with fewer distinct images than
+    # all workers' caches hold, /predict would be answered from a cache (ratio < 1).
+    if args.images <= 16 * args.workers:
+        parser.error(f"--images must be more than {16 * args.workers} with "
+                     f"{args.workers} workers, so that no answer comes from a cache")
     n_reliability = args.requests or (2000 if args.full else 400)
     model_threads = args.model_threads or max(1, (os.cpu_count() or 1) // args.workers)
     os.environ["SONOTRACE_NUM_THREADS"] = str(model_threads)
