@@ -34,6 +34,11 @@ class PostProcess:
         lesions it is confident inside the outline, so this removes false
         outlines that the classifier's gate misses. 0 disables it; like the
         gate, it is not applied inside a user's box.
+    gate_keep_confidence : float
+        What the gate keeps: when it fires, components whose mean probability
+        is at least this survive (a confident outline is not erased because
+        the classifier leans towards "normal"). Above 1 the gate empties the
+        whole mask.
     """
 
     threshold: float = 0.5
@@ -42,6 +47,7 @@ class PostProcess:
     fill_holes: bool = True
     normal_gate: float = 0.5
     min_confidence: float = 0.0
+    gate_keep_confidence: float = 2.0
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -6,12 +6,11 @@ Usage::
 
 Steps: rebuild each run's network without optimiser state and re-estimate
 its BatchNorm statistics; average several runs into one ensemble (they must
-share the validation split); fit the softmax
-temperature on the validation split; choose the segmentation threshold and
-the "normal" gate on the validation split; write
-``sonotrace_unet.weights.npz`` (float16 weights for the Keras backend),
-``sonotrace_unet.tflite`` (LiteRT) and ``manifest.json``; then score the
-exported files with :mod:`models.evaluate` and record the figures.
+share the validation split); write ``sonotrace_unet.weights.npz`` (float16
+weights for the Keras backend), ``sonotrace_unet.tflite`` (LiteRT) and
+``manifest.json``; choose the temperature and post-processing on the
+validation split (:mod:`models.tune`); then score the exported files with
+:mod:`models.evaluate` and record the figures.
 """
 
 from __future__ import annotations
@@ -26,12 +25,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ._postprocess import PostProcess, postprocess
-from ._preprocess import INPUT_SIZE, PREPROCESSING, prepare_input, resize_prob
-from .data import CLASS_NAMES, load_arrays, load_samples, read_image, read_mask
-from .evaluate import evaluate, save_plots, select_samples
-from .metrics import crossfit_ece, fit_temperature, overlap_scores, softmax
+from ._postprocess import PostProcess
+from ._preprocess import INPUT_SIZE, PREPROCESSING
+from .data import CLASS_NAMES, load_arrays, load_samples
+from .evaluate import select_samples
 from .networks import get_ensemble, save_half_weights
+from .tune import record_metrics, tune_export
 
 log = logging.getLogger("models.export")
 NAME = "sonotrace_unet"
@@ -118,76 +117,6 @@ def to_litert(model, path, float16=True) -> bool:
         return False
 
 
-def network_outputs(model, samples, flip_tta):
-    """Validation outputs at each image's own size.
-
-    Returns
-    -------
-    seg_probs : list of (H, W) float32
-    logits : (N, K) float
-    truths : list of (H, W) bool
-    labels : (N,) int
-    """
-    seg_probs, logits, truths, labels = [], [], [], []
-    for s in samples:
-        grey = read_image(s.image_path)
-        x = prepare_input(grey, model.input_shape[0][1])
-        feed = {"image": x, "hint": np.zeros_like(x), "use_hint": np.zeros((1, 1), np.float32)}
-        out = model(feed, training=False)
-        seg, lg = np.asarray(out["seg"])[0, ..., 0], np.asarray(out["cls"])[0]
-        if flip_tta:
-            feed["image"] = x[:, :, ::-1].copy()
-            out_f = model(feed, training=False)
-            seg = (seg + np.asarray(out_f["seg"])[0, :, ::-1, 0]) / 2
-            lg = (lg + np.asarray(out_f["cls"])[0]) / 2
-        seg_probs.append(resize_prob(seg, *grey.shape))
-        logits.append(lg)
-        truths.append(read_mask(s.mask_paths, grey.shape))
-        labels.append(s.label)
-    return seg_probs, np.array(logits), truths, np.array(labels)
-
-
-def choose_settings(seg_probs, logits, truths, labels, flip_tta=False):
-    """Temperature and post-processing for the outputs of :func:`network_outputs`.
-
-    Returns ``(temperature, PostProcess, score)`` where score is validation
-    Dice plus accuracy, for comparing candidates.
-    """
-    temperature = fit_temperature(logits, labels)
-    p_normal = softmax(logits, temperature)[:, 0]
-
-    best = None
-    for thr in (0.4, 0.45, 0.5, 0.55, 0.6):
-        for min_area in (0.001, 0.003, 0.006, 0.01):
-            for conf in (0.0, 0.5, 0.55, 0.6, 0.65, 0.7):
-                pp = PostProcess(threshold=thr, min_area_frac=min_area, normal_gate=2.0,
-                                 min_confidence=conf)
-                masks = [postprocess(p, pp) for p in seg_probs]
-                for gate in (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 2.0):
-                    dice, empty = [], []
-                    for m, t, y, pn in zip(masks, truths, labels, p_normal, strict=True):
-                        pred = m if pn < gate else np.zeros_like(m)
-                        if y == 0:
-                            empty.append(not pred.any())
-                        else:
-                            dice.append(overlap_scores(pred, t)["dice"])
-                    d, e = float(np.mean(dice)), float(np.mean(empty)) if empty else 1.0
-                    # Meet the 90% normal-empty target first, then maximise Dice; a
-                    # false outline on a normal image costs the radiologist an erase,
-                    # a missed lesion costs a full drawing, hence the weights.
-                    key = (e >= 0.9, d + 0.25 * e)
-                    if best is None or key > best[0]:
-                        best = (key, thr, min_area, conf, gate, d, e)
-    _, thr, min_area, conf, gate, d, e = best
-    acc = float((logits.argmax(1) == labels).mean())
-    log.info("tuned (flip TTA %s): T=%.3f threshold=%.2f min_confidence=%.2f normal_gate=%.2f "
-             "-> val dice %.4f normal-empty %.3f accuracy %.3f",
-             flip_tta, temperature, thr, conf, gate, d, e, acc)
-    settings = PostProcess(threshold=thr, min_area_frac=min_area, normal_gate=gate,
-                           min_confidence=conf)
-    return temperature, settings, d + acc
-
-
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--run", nargs="+", default=["runs/main"],
@@ -209,8 +138,6 @@ def main(argv=None):
     )
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-
-    from .runtime import Runtime
 
     runs = [Path(r) for r in args.run]
     infos = [json.loads((r / "train_info.json").read_text())
@@ -239,14 +166,6 @@ def main(argv=None):
             recalibrate_batchnorm(member, train_images)
         members.append(member)
     model = get_ensemble(members)
-    flips = (False, True) if args.tta == "auto" else (args.tta == "on",)
-    outputs = {flip: network_outputs(model, val, flip) for flip in flips}
-    tuned = {flip: choose_settings(*outputs[flip], flip) for flip in flips}
-    # Flip averaging doubles the inference cost; keep it only if it pays.
-    use_tta = flips[-1] if len(flips) == 1 else tuned[True][2] > tuned[False][2] + 0.005
-    temperature, settings, _ = tuned[use_tta]
-    # The temperature is fitted on the images it is scored on; record an honest ECE too.
-    ece_crossfit = crossfit_ece(outputs[use_tta][1], outputs[use_tta][3])
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -269,9 +188,10 @@ def main(argv=None):
         "input_channels": 1,
         "preprocessing": PREPROCESSING,
         "class_names": list(CLASS_NAMES),
-        "temperature": temperature,
-        "tta_flip": bool(use_tta),
-        "postprocess": settings.to_dict(),
+        # Placeholders until tune_export chooses them on the exported files.
+        "temperature": 1.0,
+        "tta_flip": False,
+        "postprocess": PostProcess().to_dict(),
         "parameters": int(model.count_params()),
         "training": {
             "data": "BUSI (Al-Dhabyani et al., Data in Brief 2020), 622-image release",
@@ -285,18 +205,10 @@ def main(argv=None):
         },
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
-    runtime = Runtime(out, backend="auto").load()
-    result = evaluate(runtime, val, progress=True)
-    manifest["metrics"] = {
-        "split": "validation (by duplicate_group)",
-        "backend": runtime.backend_used,
-        "segmentation": result["segmentation"],
-        "classification": {**result["classification"], "ece_crossfit_2fold": ece_crossfit},
-        "median_ms_per_image": result["timing_ms"]["median_per_image"],
-    }
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    # Tuned and scored through the runtime the server uses, on the files just written.
+    tune_export(out, val, args.tta)
+    result = record_metrics(out, val, args.card_dir)
     (run / "val_metrics.json").write_text(json.dumps(result, indent=1))
-    save_plots(result, args.card_dir)
     for i, r in enumerate(runs):
         # One curve per member: learning_curves.png, learning_curves_2.png, ...
         name = "learning_curves.png" if i == 0 else f"learning_curves_{i + 1}.png"

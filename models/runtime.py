@@ -121,7 +121,7 @@ class Runtime:
         """Network on an ``(H, W)`` uint8 image; returns ``(seg (S, S), logits (K,))``."""
         key = None
         if hint is None:
-            key = hashlib.sha1(grey.tobytes() + str(grey.shape).encode()).hexdigest()
+            key = hashlib.sha1(grey.tobytes() + str((grey.shape, self.tta)).encode()).hexdigest()
             with self._run_lock:
                 if key in self._cache:
                     self._cache.move_to_end(key)
@@ -182,13 +182,32 @@ class Runtime:
             return postprocess(prob, replace(self.settings, min_confidence=0.0))
         # One network pass gives both the map and the gate's P(normal).
         seg, logits = self._run(grey)
-        if self.settings.normal_gate <= 1.0:
-            if self._probabilities(logits)["normal"] >= self.settings.normal_gate:
-                return np.zeros(grey.shape, bool)
+        settings = self.settings
+        if settings.normal_gate <= 1.0:
+            if self._probabilities(logits)["normal"] >= settings.normal_gate:
+                if settings.gate_keep_confidence > 1.0:
+                    return np.zeros(grey.shape, bool)
+                floor = max(settings.min_confidence, settings.gate_keep_confidence)
+                settings = replace(settings, min_confidence=floor)
         # Only the mask is wanted here, so only the window of the map that can reach
         # the threshold is resampled (same values; see resize_prob_window).
-        window, offset = resize_prob_window(seg, *grey.shape, self.settings.threshold)
-        return postprocess(window, self.settings, shape=grey.shape, offset=offset)
+        window, offset = resize_prob_window(seg, *grey.shape, settings.threshold)
+        return postprocess(window, settings, shape=grey.shape, offset=offset)
+
+    def outputs(self, image):
+        """Raw outputs for tuning and analysis.
+
+        Returns
+        -------
+        prob : numpy.ndarray
+            ``(H, W)`` float32 lesion probability at the image's own size.
+        logits : numpy.ndarray
+            ``(K,)`` float64 logits before the temperature.
+        """
+        self.load()
+        grey = _grey(image)
+        seg, logits = self._run(grey)
+        return resize_prob(seg, *grey.shape), np.asarray(logits, np.float64).ravel()
 
     def classify(self, image, mask=None) -> dict:
         """Calibrated class probabilities, ``{"normal": p, "benign": p, "malignant": p}``.

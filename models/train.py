@@ -46,6 +46,8 @@ def parse_args(argv=None):
                         "so no member has trained on another's validation images")
     p.add_argument("--patience", type=int, default=30, help="early stopping, in epochs")
     p.add_argument("--cls-weight", type=float, default=0.5, help="classification loss weight")
+    p.add_argument("--label-smoothing", type=float, default=0.0,
+                   help="label smoothing of the classification targets (0 = off)")
     p.add_argument("--limit", type=int, default=None, help="use only N samples (smoke tests)")
     p.add_argument("--steps-per-epoch", type=int, default=None, help="cap steps (smoke tests)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/backup")
@@ -146,7 +148,7 @@ def main(argv=None):
     # Square-root inverse frequency: helps malignant recall without
     # distorting the probabilities as much as full inverse weights would.
     class_weights = np.sqrt(counts.sum() / np.maximum(counts, 1) / len(CLASS_NAMES))
-    seg_loss, cls_loss = make_losses(class_weights)
+    seg_loss, cls_loss = make_losses(class_weights, args.label_smoothing)
     model.compile(
         optimizer=keras.optimizers.AdamW(schedule, weight_decay=1e-4),
         loss={"seg": seg_loss, "cls": cls_loss},

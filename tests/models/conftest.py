@@ -90,3 +90,33 @@ def smooth_map():
         return (1 / (1 + np.exp(-logits))).astype(np.float32)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def tiny_run(synthetic_busi, tmp_path_factory):
+    """A two-epoch training run on :func:`synthetic_busi`: ``(root, run_dir)``."""
+    from models import train
+
+    root, _ = synthetic_busi
+    out = tmp_path_factory.mktemp("run")
+    rc = train.main([
+        "--data", str(root), "--out", str(out), "--epochs", "2", "--steps-per-epoch", "2",
+        "--batch-size", "4", "--input-size", "32", "--base-filters", "4", "--verbose", "0",
+        "--val-fraction", "0.34",
+    ])
+    assert rc == 0
+    return root, out
+
+
+@pytest.fixture(scope="session")
+def tiny_export(tiny_run, tmp_path_factory):
+    """:func:`tiny_run` exported for the Keras backend only: ``(weights_dir, split.json)``."""
+    from models import export
+
+    root, run = tiny_run
+    weights = tmp_path_factory.mktemp("weights")
+    card = tmp_path_factory.mktemp("card")
+    rc = export.main(["--run", str(run), "--data", str(root), "--out", str(weights),
+                      "--card-dir", str(card), "--version", "test", "--no-litert", "--tta", "off"])
+    assert rc == 0
+    return weights, run / "split.json"

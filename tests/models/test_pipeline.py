@@ -11,19 +11,6 @@ from models import export, train
 from models.runtime import Runtime
 
 
-@pytest.fixture(scope="module")
-def tiny_run(synthetic_busi, tmp_path_factory):
-    root, _ = synthetic_busi
-    out = tmp_path_factory.mktemp("run")
-    rc = train.main([
-        "--data", str(root), "--out", str(out), "--epochs", "2", "--steps-per-epoch", "2",
-        "--batch-size", "4", "--input-size", "32", "--base-filters", "4", "--verbose", "0",
-        "--val-fraction", "0.34",
-    ])
-    assert rc == 0
-    return root, out
-
-
 def test_training_writes_checkpoints_curves_and_split(tiny_run):
     _, out = tiny_run
     assert (out / "best.keras").stat().st_size > 0

@@ -70,6 +70,32 @@ def test_box_ignores_the_confidence_floor(lesion_case):
     assert overlap_scores(strict.predict_mask(grey, box=box), truth)["dice"] > 0.5
 
 
+def test_gate_keeps_confident_outlines_when_asked(lesion_case):
+    grey, truth = lesion_case
+    # A gate at P(normal) >= 0 always fires: alone it empties the mask...
+    emptying = Runtime(postprocess={"normal_gate": 0.0, "gate_keep_confidence": 2.0})
+    assert not emptying.predict_mask(grey).any()
+    # ...but told to keep confident components, it keeps what a floor at that level keeps.
+    keeping = Runtime(postprocess={"normal_gate": 0.0, "gate_keep_confidence": 0.6})
+    floor = Runtime(postprocess={"normal_gate": 2.0, "min_confidence": 0.6})
+    kept = keeping.predict_mask(grey)
+    assert overlap_scores(kept, truth)["dice"] > 0.5
+    assert np.array_equal(kept, floor.predict_mask(grey))
+    # A level no component reaches empties it again.
+    unreachable = Runtime(postprocess={"normal_gate": 0.0, "gate_keep_confidence": 1.0})
+    assert not unreachable.predict_mask(grey).any()
+
+
+def test_outputs_are_the_raw_network_outputs(runtime, lesion_case):
+    grey, _ = lesion_case
+    prob, logits = runtime.outputs(grey)
+    assert prob.shape == grey.shape and prob.dtype == np.float32
+    assert np.allclose(prob, runtime.segment(grey))
+    z = logits / runtime.temperature
+    p = np.exp(z - z.max()) / np.exp(z - z.max()).sum()
+    assert np.allclose(p, list(runtime.classify(grey).values()), atol=1e-6)
+
+
 @pytest.mark.parametrize("box", [(0, 0, 3, 3), (5, 5, 5, 50), ("a", 1, 2, 3), (1, 2, 3)])
 def test_bad_box(runtime, box):
     img = np.zeros((64, 64), np.uint8)
