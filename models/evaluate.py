@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from .data import CLASS_NAMES, load_samples, read_image, read_mask
-from .metrics import classification_report, overlap_scores
+from .metrics import bootstrap_intervals, classification_report, overlap_scores
 
 log = logging.getLogger("models.evaluate")
 
@@ -74,10 +74,18 @@ def evaluate(runtime, samples, progress=False) -> dict:
         ),
     }
     cls = classification_report(np.array(probs), np.array(labels), CLASS_NAMES)
+    intervals = bootstrap_intervals(
+        [r["dice"] for r in lesion], [r["pred_empty"] for r in normal],
+        labels, np.array(probs).argmax(1) if probs else [], len(CLASS_NAMES),
+    )
+    for k, name in enumerate(CLASS_NAMES):
+        if f"recall_{k}" in intervals:
+            intervals[f"recall_{name}"] = intervals.pop(f"recall_{k}")
     return {
         "n_images": len(rows),
         "segmentation": seg,
         "classification": cls,
+        "intervals_95": intervals,
         "timing_ms": {"median_per_image": float(np.median(times)) if times else float("nan")},
         "per_image": rows,
     }
@@ -86,24 +94,30 @@ def evaluate(runtime, samples, progress=False) -> dict:
 def format_table(result) -> str:
     """A plain-text summary table of an :func:`evaluate` result."""
     s, c = result["segmentation"], result["classification"]
+    iv = result.get("intervals_95", {})
+
+    def ci(key):
+        return f"  [{iv[key][0]:.3f}, {iv[key][1]:.3f}]" if key in iv else ""
+
     lines = [
         f"images: {result['n_images']}  (lesion {s['n_lesion_images']}, "
         f"normal {s['n_normal_images']})",
         "",
-        "segmentation (lesion images)   value",
-        f"  mean Dice                    {s['mean_dice']:.4f}",
+        "segmentation (lesion images)   value   95% bootstrap interval",
+        f"  mean Dice                    {s['mean_dice']:.4f}{ci('mean_dice')}",
         f"  mean IoU                     {s['mean_iou']:.4f}",
         f"  mean precision               {s['mean_precision']:.4f}",
         f"  mean recall                  {s['mean_recall']:.4f}",
-        f"  normal predicted empty       {s['normal_predicted_empty']:.4f}",
+        f"  normal predicted empty       {s['normal_predicted_empty']:.4f}"
+        f"{ci('normal_predicted_empty')}",
         "",
         "classification                 value",
-        f"  accuracy                     {c['accuracy']:.4f}",
-        f"  macro-F1                     {c['macro_f1']:.4f}",
+        f"  accuracy                     {c['accuracy']:.4f}{ci('accuracy')}",
+        f"  macro-F1                     {c['macro_f1']:.4f}{ci('macro_f1')}",
         f"  ECE (10 bins)                {c['ece']:.4f}",
     ]
     for name in CLASS_NAMES:
-        lines.append(f"  recall {name:<21} {c['recall'][name]:.4f}")
+        lines.append(f"  recall {name:<21} {c['recall'][name]:.4f}{ci('recall_' + name)}")
     for name in CLASS_NAMES:
         lines.append(f"  AUC {name} vs rest{'':<{12 - len(name)}} {c['auc_ovr'][name]:.4f}")
     lines.append("")

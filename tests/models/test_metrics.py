@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from models.metrics import (
+    bootstrap_intervals,
     classification_report,
     confusion_matrix,
     expected_calibration_error,
@@ -94,3 +95,33 @@ def test_crossfit_ece_scores_out_of_fold():
     # Pure noise: any temperature is calibrated to chance, and so is the cross-fit.
     noise = rng.normal(0, 1, (300, 3))
     assert crossfit_ece(noise, y) < 0.1
+
+
+def test_bootstrap_intervals_hold_the_estimate_and_narrow_with_more_images():
+    rng = np.random.default_rng(0)
+    dice = rng.uniform(0, 1, 40)
+    empty = rng.random(12) < 0.7
+    y_true = np.repeat([0, 1, 2], [12, 25, 15])
+    y_pred = np.where(rng.random(52) < 0.75, y_true, (y_true + 1) % 3)
+    small = bootstrap_intervals(dice, empty, y_true, y_pred, 3, n=500)
+    big = bootstrap_intervals(np.tile(dice, 9), np.tile(empty, 9), np.tile(y_true, 9),
+                              np.tile(y_pred, 9), 3, n=500)
+    for key, estimate in (("mean_dice", dice.mean()), ("normal_predicted_empty", empty.mean()),
+                          ("accuracy", (y_true == y_pred).mean())):
+        lo, hi = small[key]
+        assert lo < estimate < hi
+        # Nine times the images: about a third of the width.
+        assert (big[key][1] - big[key][0]) < 0.5 * (hi - lo)
+    assert set(small) == {"mean_dice", "normal_predicted_empty", "accuracy", "macro_f1",
+                          "recall_0", "recall_1", "recall_2"}
+    assert bootstrap_intervals(dice, empty, y_true, y_pred, 3, n=200, seed=4) == \
+        bootstrap_intervals(dice, empty, y_true, y_pred, 3, n=200, seed=4)
+
+
+def test_bootstrap_intervals_resample_each_class_separately():
+    y_true = np.array([0] * 10 + [1] * 10)
+    y_pred = np.array([0] * 10 + [1] * 5 + [0] * 5)  # class 0 always right, class 1 half
+    iv = bootstrap_intervals([], [], y_true, y_pred, 2, n=300)
+    assert iv["recall_0"] == [1.0, 1.0]
+    assert iv["recall_1"][0] < 0.5 < iv["recall_1"][1]
+    assert "mean_dice" not in iv and "normal_predicted_empty" not in iv

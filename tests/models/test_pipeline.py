@@ -64,6 +64,7 @@ def test_export_then_evaluate_cli(tiny_run, tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert "mean Dice" in proc.stdout and "confusion matrix" in proc.stdout
+    assert "95% bootstrap interval" in proc.stdout
     result = json.loads(out.read_text())
     assert result["n_images"] == 18
     seg, cls = result["segmentation"], result["classification"]
@@ -72,6 +73,10 @@ def test_export_then_evaluate_cli(tiny_run, tmp_path):
     for key in ("accuracy", "macro_f1", "ece", "confusion_matrix", "auc_ovr", "recall"):
         assert key in cls
     assert np.sum(cls["confusion_matrix"]) == 18
+    for key, (lo, hi) in result["intervals_95"].items():
+        assert 0.0 <= lo <= hi <= 1.0, key
+    lo, hi = result["intervals_95"]["recall_malignant"]
+    assert lo <= cls["recall"]["malignant"] <= hi
     row = result["per_image"][0]
     assert {"dice", "iou", "precision", "recall", "true_class", "pred_class"} <= set(row)
 
