@@ -178,6 +178,19 @@ def select_samples(samples, split_file=None, subset="val"):
     return [s for s in samples if f"{s.class_name}/{s.name}" in names]
 
 
+def samples_for_cli(data, split_file, subset, nothing="no images to evaluate"):
+    """The samples a command works on, or None after printing why there are none."""
+    try:
+        samples = select_samples(load_samples(data), split_file, subset)
+    except (ValueError, OSError, KeyError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return None
+    if not samples:
+        print(f"error: {nothing}", file=sys.stderr)
+        return None
+    return samples
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--data", required=True, help="folder in BUSI layout")
@@ -192,13 +205,8 @@ def main(argv=None):
 
     from .runtime import Runtime
 
-    try:
-        samples = select_samples(load_samples(args.data), args.split, args.subset)
-    except (ValueError, OSError, KeyError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    if not samples:
-        print("error: no images to evaluate", file=sys.stderr)
+    samples = samples_for_cli(args.data, args.split, args.subset)
+    if samples is None:
         return 2
     runtime = Runtime(args.weights, backend=args.backend).load()
     result = evaluate(runtime, samples, progress=True)

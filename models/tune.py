@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import sys
 from dataclasses import dataclass
 from itertools import product
 from pathlib import Path
@@ -37,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from ._postprocess import PostProcess, postprocess
-from .data import load_samples, read_image, read_mask
+from .data import read_image, read_mask
 from .metrics import crossfit_ece, fit_temperature, overlap_scores, softmax
 
 log = logging.getLogger("models.tune")
@@ -324,15 +323,10 @@ def main(argv=None):
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
-    from .evaluate import select_samples
+    from .evaluate import samples_for_cli
 
-    try:
-        samples = select_samples(load_samples(args.data), args.split, "val")
-    except (ValueError, OSError, KeyError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    if not samples:
-        print("error: no validation images to tune on", file=sys.stderr)
+    samples = samples_for_cli(args.data, args.split, "val", "no validation images to tune on")
+    if samples is None:
         return 2
     entries = tune_export(args.weights, samples, args.tta, write=not args.dry_run)
     print(json.dumps(entries, indent=1))
