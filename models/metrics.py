@@ -140,6 +140,17 @@ def fit_temperature(logits, y_true) -> float:
     return float(fine[int(np.argmin([nll(t) for t in fine]))])
 
 
+def stratified_folds(y_true, folds=2, seed=0) -> np.ndarray:
+    """``(N,)`` fold index of each image, shuffled and balanced within each class."""
+    y_true = np.asarray(y_true, int)
+    rng = np.random.default_rng(seed)
+    fold = np.empty(len(y_true), int)
+    for c in np.unique(y_true):
+        idx = rng.permutation(np.flatnonzero(y_true == c))
+        fold[idx] = np.arange(len(idx)) % folds
+    return fold
+
+
 def crossfit_ece(logits, y_true, folds=2, seed=0, n_bins=10) -> float:
     """ECE of temperature scaling fitted on other images than those it is scored on.
 
@@ -158,11 +169,7 @@ def crossfit_ece(logits, y_true, folds=2, seed=0, n_bins=10) -> float:
     """
     logits = np.asarray(logits, float)
     y_true = np.asarray(y_true, int)
-    rng = np.random.default_rng(seed)
-    fold = np.empty(len(y_true), int)
-    for c in np.unique(y_true):
-        idx = rng.permutation(np.flatnonzero(y_true == c))
-        fold[idx] = np.arange(len(idx)) % folds
+    fold = stratified_folds(y_true, folds, seed)
     probs = np.empty_like(logits)
     for f in range(folds):
         held = fold == f

@@ -37,7 +37,7 @@ import numpy as np
 
 from ._postprocess import PostProcess, postprocess
 from .data import read_image, read_mask
-from .metrics import crossfit_ece, fit_temperature, overlap_scores, softmax
+from .metrics import crossfit_ece, fit_temperature, overlap_scores, softmax, stratified_folds
 
 log = logging.getLogger("models.tune")
 
@@ -121,30 +121,39 @@ def _tables(out: Outputs) -> _Tables:
     return _Tables(floors, dice, found)
 
 
+def _outcome(tables, choice, p_normal, idx):
+    """``(dice, found)`` of images ``idx`` under ``choice`` = ``(t, a, conf, gate, keep)``.
+
+    ``dice`` is meaningful for lesion images, ``found`` (mask not empty) for
+    normal ones. Where the gate fires, the floor rises to ``keep``, or the
+    mask is empty when ``keep`` is above 1.
+    """
+    t, a, conf, gate, keep = choice
+    f = tables.floors.index(conf)
+    fired = p_normal[idx] >= gate
+    if keep <= 1:
+        k = tables.floors.index(max(conf, keep))
+        d_gated, found_gated = tables.dice[t, a, k, idx], tables.found[t, a, k, idx]
+    else:
+        d_gated, found_gated = 0.0, False
+    return (np.where(fired, d_gated, tables.dice[t, a, f, idx]),
+            np.where(fired, found_gated, tables.found[t, a, f, idx]))
+
+
 def _search(tables, p_normal, labels, idx, gate_keeps=GATE_KEEPS):
-    """Best setting on images ``idx``: ``(key, (t, a, f, gate, keep))``."""
+    """Best setting on images ``idx``: ``(key, (t, a, conf, gate, keep))``."""
     lesion = labels[idx] > 0
-    pn = p_normal[idx]
-    fi = {v: i for i, v in enumerate(tables.floors)}
     best = None
-    for t, a, conf in product(range(len(THRESHOLDS)), range(len(MIN_AREAS)), CONFIDENCES):
-        f = fi[conf]
-        d_open, found_open = tables.dice[t, a, f, idx], tables.found[t, a, f, idx]
-        for gate in GATES:
-            fired = pn >= gate
-            for keep in gate_keeps if gate <= 1 else (2.0,):
-                if keep <= 1:
-                    k = fi[max(conf, keep)]
-                    d_gated, found_gated = tables.dice[t, a, k, idx], tables.found[t, a, k, idx]
-                else:
-                    d_gated, found_gated = 0.0, False
-                d = np.where(fired, d_gated, d_open)[lesion]
-                found = np.where(fired, found_gated, found_open)[~lesion]
-                dice = float(d.mean()) if d.size else 0.0
-                empty = float(1 - found.mean()) if found.size else 1.0
-                key = (empty >= NORMAL_EMPTY_TARGET, dice + 0.25 * empty, dice, empty)
-                if best is None or key[:2] > best[0][:2]:
-                    best = (key, (t, a, conf, gate, keep))
+    for t, a, conf, gate in product(range(len(THRESHOLDS)), range(len(MIN_AREAS)),
+                                    CONFIDENCES, GATES):
+        for keep in gate_keeps if gate <= 1 else (2.0,):
+            d, found = _outcome(tables, (t, a, conf, gate, keep), p_normal, idx)
+            d, found = d[lesion], found[~lesion]
+            dice = float(d.mean()) if d.size else 0.0
+            empty = float(1 - found.mean()) if found.size else 1.0
+            key = (empty >= NORMAL_EMPTY_TARGET, dice + 0.25 * empty, dice, empty)
+            if best is None or key[:2] > best[0][:2]:
+                best = (key, (t, a, conf, gate, keep))
     return best
 
 
@@ -186,31 +195,21 @@ def crossfit(out: Outputs, gate_keeps=GATE_KEEPS, folds=2, seeds=range(5), table
     """
     tables = tables or _tables(out)
     labels = out.labels
-    fi = {v: i for i, v in enumerate(tables.floors)}
     dices, empties = [], []
     for seed in seeds:
-        rng = np.random.default_rng(seed)
-        fold = np.empty(len(labels), int)
-        for c in np.unique(labels):
-            members = rng.permutation(np.flatnonzero(labels == c))
-            fold[members] = np.arange(len(members)) % folds
-        d_all, e_all = [], []
+        fold = stratified_folds(labels, folds, seed)
+        d_all, found_all = [], []
         for f in range(folds):
             held, fit = np.flatnonzero(fold == f), np.flatnonzero(fold != f)
             temperature = fit_temperature(out.logits[fit], labels[fit])
             p_normal = softmax(out.logits, temperature)[:, 0]
             _, choice = _search(tables, p_normal, labels, fit, gate_keeps)
-            t, a, conf, gate, keep = choice
-            fired = p_normal[held] >= gate
-            k = fi[max(conf, keep)] if keep <= 1 else None
-            for j, i in enumerate(held):
-                g = k if fired[j] else fi[conf]
-                if labels[i] > 0:
-                    d_all.append(0.0 if g is None else tables.dice[t, a, g, i])
-                else:
-                    e_all.append(True if g is None else not tables.found[t, a, g, i])
-        dices.append(float(np.mean(d_all)))
-        empties.append(float(np.mean(e_all)) if e_all else 1.0)
+            d, found = _outcome(tables, choice, p_normal, held)
+            d_all.append(d[labels[held] > 0])
+            found_all.append(found[labels[held] == 0])
+        d_all, found_all = np.concatenate(d_all), np.concatenate(found_all)
+        dices.append(float(d_all.mean()))
+        empties.append(float(1 - found_all.mean()) if found_all.size else 1.0)
     return {
         "folds": folds,
         "seeds": len(dices),
