@@ -23,13 +23,12 @@ import shutil
 import tempfile
 from pathlib import Path
 
-import numpy as np
-
 from ._postprocess import PostProcess
 from ._preprocess import INPUT_SIZE, PREPROCESSING
 from .data import CLASS_NAMES, load_arrays, load_samples
 from .evaluate import select_samples
 from .networks import get_ensemble, save_half_weights
+from .training import recalibrate_batchnorm
 from .tune import record_metrics, tune_export
 
 log = logging.getLogger("models.export")
@@ -49,49 +48,6 @@ def clean_model(checkpoint, input_size, base_filters, name="sonotrace_unet"):
         trained = keras.models.load_model(checkpoint, compile=False)
         model.set_weights(trained.get_weights())
     return model
-
-
-def recalibrate_batchnorm(model, images, batch_size=32, passes=2):
-    """Re-estimate BatchNorm population statistics on un-augmented images.
-
-    Training saw augmented batches and its moving averages lag the last
-    weight updates; averaging the batch statistics of the final weights
-    over clean training images (as SWA's ``update_bn`` does) removes the
-    gap between training-mode and inference-mode outputs.
-
-    Parameters
-    ----------
-    images : numpy.ndarray
-        ``(N, S, S, 1)`` float32 in [0, 1].
-    """
-    import keras
-
-    bns = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
-    drops = [layer for layer in model.layers if isinstance(layer, (keras.layers.Dropout,
-                                                                    keras.layers.SpatialDropout2D))]
-    saved = [(layer, layer.rate) for layer in drops]
-    momenta = [layer.momentum for layer in bns]
-    for layer in drops:
-        layer.rate = 0.0
-    rng = np.random.default_rng(0)
-    step = 0
-    try:
-        for _ in range(passes):
-            order = rng.permutation(len(images))
-            for start in range(0, len(images) - batch_size + 1, batch_size):
-                x = images[order[start:start + batch_size]]
-                # Cumulative average: step k weighs the new batch 1/(k+1).
-                for layer in bns:
-                    layer.momentum = step / (step + 1)
-                model({"image": x, "hint": np.zeros_like(x),
-                       "use_hint": np.zeros((len(x), 1), np.float32)}, training=True)
-                step += 1
-    finally:
-        for layer, momentum in zip(bns, momenta, strict=True):
-            layer.momentum = momentum
-        for layer, rate in saved:
-            layer.rate = rate
-    log.info("recalibrated %d BatchNorm layers over %d batches", len(bns), step)
 
 
 def to_litert(model, path, float16=True) -> bool:
@@ -126,9 +82,10 @@ def main(argv=None):
     p.add_argument("--version", default=None, help="default: date of export")
     p.add_argument("--tta", choices=["auto", "on", "off"], default="auto",
                    help="average with a left-right flip (auto: if it helps on validation)")
-    p.add_argument("--checkpoint", default="best.keras",
-                   help="file in the run folder: best.keras (best validation epoch) or "
-                   "backup/latest.weights.h5 (last epoch)")
+    p.add_argument("--checkpoint", nargs="+", default=["best.keras"],
+                   help="file in the run folder: best.keras (best validation epoch), "
+                   "swa.keras (weight average) or backup/latest.weights.h5 (last epoch); "
+                   "one for all runs or one per run")
     p.add_argument("--no-litert", action="store_true")
     p.add_argument("--no-recalibrate", action="store_true",
                    help="keep the training-time BatchNorm statistics")
@@ -140,6 +97,13 @@ def main(argv=None):
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
     runs = [Path(r) for r in args.run]
+    if len(args.checkpoint) not in (1, len(runs)):
+        raise SystemExit(f"--checkpoint takes one file or one per run ({len(runs)})")
+    names = args.checkpoint * len(runs) if len(args.checkpoint) == 1 else args.checkpoint
+    checkpoints = [r / c for r, c in zip(runs, names, strict=True)]
+    missing = [str(c) for c in checkpoints if not c.exists()]
+    if missing:
+        raise SystemExit(f"no such checkpoint: {', '.join(missing)}")
     infos = [json.loads((r / "train_info.json").read_text())
              if (r / "train_info.json").exists() else {} for r in runs]
     splits = [json.loads((r / "split.json").read_text()) for r in runs]
@@ -159,9 +123,9 @@ def main(argv=None):
     if not args.no_recalibrate:
         train_images, _, _ = load_arrays(select_samples(samples, run / "split.json", "train"), size)
     members = []
-    for i, r in enumerate(runs):
+    for i, checkpoint in enumerate(checkpoints):
         name = "sonotrace_unet" if len(runs) == 1 else f"member{i}"
-        member = clean_model(r / args.checkpoint, size, base_filters, name=name)
+        member = clean_model(checkpoint, size, base_filters, name=name)
         if train_images is not None:
             recalibrate_batchnorm(member, train_images)
         members.append(member)
@@ -199,9 +163,11 @@ def main(argv=None):
             "val_images": info.get("val_images"),
             "split": "seeded, whole duplicate_group on one side",
             "args": targs,
-            "runs": [{"run": r.name, "seed": i.get("args", {}).get("seed"),
-                      "epochs": i.get("args", {}).get("epochs")}
-                     for r, i in zip(runs, infos, strict=True)],
+            "runs": [{"run": r.name, "checkpoint": c.name,
+                      "seed": i.get("args", {}).get("seed"),
+                      "epochs": i.get("args", {}).get("epochs"),
+                      "swa_start": i.get("args", {}).get("swa_start") or None}
+                     for r, c, i in zip(runs, checkpoints, infos, strict=True)],
         },
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1))

@@ -13,7 +13,10 @@ random weights: runs directories do not outlive a session, the shipped weights d
 Each epoch is backed up to ``OUT/backup`` so ``--resume`` continues where a
 killed run stopped (weights, optimiser state and the learning-rate schedule).
 The best epoch by validation score is kept as ``OUT/best.keras``; export it
-with ``python -m models.export``.
+with ``python -m models.export``. With ``--swa-start E`` the learning rate
+decays to ``--swa-lr`` by epoch E and stays there, and the running mean of
+the weights from epoch E on is kept as ``OUT/swa.keras`` (export it with
+``--checkpoint swa.keras``).
 """
 
 from __future__ import annotations
@@ -48,6 +51,11 @@ def parse_args(argv=None):
     p.add_argument("--cls-weight", type=float, default=0.5, help="classification loss weight")
     p.add_argument("--label-smoothing", type=float, default=0.0,
                    help="label smoothing of the classification targets (0 = off)")
+    p.add_argument("--swa-start", type=int, default=0,
+                   help="average the weights from this epoch (1-based) on into OUT/swa.keras "
+                        "(stochastic weight averaging; 0 = off)")
+    p.add_argument("--swa-lr", type=float, default=None,
+                   help="constant learning rate from --swa-start on (default: --lr / 2)")
     p.add_argument("--limit", type=int, default=None, help="use only N samples (smoke tests)")
     p.add_argument("--steps-per-epoch", type=int, default=None, help="cap steps (smoke tests)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/backup")
@@ -103,8 +111,10 @@ def main(argv=None):
     from .networks import get_multitask_unet
     from .training import (
         ValidationScore,
+        WeightAverage,
         make_dataset,
         make_losses,
+        make_schedule,
         plot_learning_curves,
     )
 
@@ -112,6 +122,7 @@ def main(argv=None):
     out = Path(args.out)
     if out.exists() and not args.resume:
         shutil.rmtree(out / "backup", ignore_errors=True)
+        (out / "swa.keras").unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(args.seed)
 
@@ -137,13 +148,7 @@ def main(argv=None):
     if args.init_from and not args.resume:
         model.set_weights(exported_member_weights(args.init_from, args.init_member, model))
         log.info("starting from member %d of %s", args.init_member, args.init_from)
-    schedule = keras.optimizers.schedules.CosineDecay(
-        initial_learning_rate=args.lr / 10,
-        decay_steps=max(1, args.epochs * steps - steps * 3),
-        alpha=0.02,
-        warmup_target=args.lr,
-        warmup_steps=steps * 3,
-    )
+    schedule = make_schedule(args.lr, args.epochs, steps, args.swa_start, args.swa_lr)
     counts = np.bincount(ytr, minlength=len(CLASS_NAMES)).astype(float)
     # Square-root inverse frequency: helps malignant recall without
     # distorting the probabilities as much as full inverse weights would.
@@ -154,17 +159,22 @@ def main(argv=None):
         loss={"seg": seg_loss, "cls": cls_loss},
         loss_weights={"seg": 1.0, "cls": args.cls_weight},
     )
-    callbacks = [
-        ValidationScore(xva, mva, yva),
+    callbacks = [ValidationScore(xva, mva, yva)]
+    if args.swa_start:
+        callbacks.append(WeightAverage(out, args.swa_start, (xva, mva, yva), xtr,
+                                       resume=args.resume))
+    callbacks += [
         # Kept after a finished run too, so --resume with more --epochs extends it.
         keras.callbacks.BackupAndRestore(str(out / "backup"), delete_checkpoint=False),
         keras.callbacks.ModelCheckpoint(
             str(out / "best.keras"), monitor="val_score", mode="max", save_best_only=True
         ),
         keras.callbacks.CSVLogger(str(out / "history.csv"), append=args.resume),
-        keras.callbacks.EarlyStopping(monitor="val_score", mode="max", patience=args.patience),
         keras.callbacks.TerminateOnNaN(),
     ]
+    if not args.swa_start:  # an average wants the whole schedule
+        callbacks.append(keras.callbacks.EarlyStopping(monitor="val_score", mode="max",
+                                                       patience=args.patience))
     t0 = time.time()
     model.fit(
         train_ds,

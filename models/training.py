@@ -112,6 +112,34 @@ def make_losses(class_weights, label_smoothing=0.0):
     return seg_loss, cls_loss
 
 
+def make_schedule(lr, epochs, steps, swa_start=0, swa_lr=None, warmup_epochs=3):
+    """The learning-rate schedule: linear warm-up from ``lr / 10``, then cosine decay.
+
+    Without weight averaging the cosine runs to ``lr / 50`` at the last
+    epoch. With ``swa_start`` (1-based epoch) it reaches ``swa_lr``
+    (default ``lr / 2``) at the start of that epoch and stays flat (Keras'
+    ``CosineDecay`` holds ``alpha`` after ``decay_steps``): SWA wants the
+    weights to keep moving so that the average spans a wide basin.
+
+    Returns
+    -------
+    keras.optimizers.schedules.LearningRateSchedule
+        Indexed by optimiser step; ``steps`` steps per epoch.
+    """
+    warmup = steps * warmup_epochs
+    if swa_start:
+        decay_steps, alpha = (swa_start - 1) * steps - warmup, (swa_lr or lr / 2) / lr
+    else:
+        decay_steps, alpha = epochs * steps - warmup, 0.02
+    return keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=lr / 10,
+        decay_steps=max(1, decay_steps),
+        alpha=alpha,
+        warmup_target=lr,
+        warmup_steps=warmup,
+    )
+
+
 def predict_arrays(model, images, batch_size=16):
     """Run the network on ``(N, S, S, 1)`` images with no hint.
 
@@ -145,12 +173,27 @@ def score_predictions(seg, logits, masks, labels, threshold=0.5):
     }
 
 
+def validation_logs(model, images, masks, labels, prefix="val_"):
+    """Score ``model`` on validation arrays; keys ``{prefix}dice``, ``..._acc``, ``..._score``.
+
+    ``score = dice + macro_f1``: one number for checkpointing that rewards
+    both heads.
+    """
+    seg, logits = predict_arrays(model, images)
+    s = score_predictions(seg, logits, masks, labels)
+    return {
+        f"{prefix}dice": s["dice"], f"{prefix}acc": s["accuracy"],
+        f"{prefix}macro_f1": s["macro_f1"], f"{prefix}normal_empty": s["normal_empty"],
+        f"{prefix}malignant_recall": s["malignant_recall"],
+        f"{prefix}score": np.nan_to_num(s["dice"]) + s["macro_f1"],
+    }
+
+
 class ValidationScore(keras.callbacks.Callback):
     """Adds ``val_dice``, ``val_acc``, ``val_normal_empty`` and ``val_score`` to the logs.
 
-    ``val_score = val_dice + val_macro_f1``: one number for checkpointing that
-    rewards both heads. Place it first in the callback list so that the
-    checkpoint and early stopping see these keys.
+    Place it first in the callback list so that the checkpoint and early
+    stopping see these keys.
     """
 
     def __init__(self, images, masks, labels):
@@ -159,15 +202,129 @@ class ValidationScore(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs if logs is not None else {}
-        seg, logits = predict_arrays(self.model, self.images)
-        s = score_predictions(seg, logits, self.masks, self.labels)
-        logs.update({
-            "val_dice": s["dice"], "val_acc": s["accuracy"], "val_macro_f1": s["macro_f1"],
-            "val_normal_empty": s["normal_empty"], "val_malignant_recall": s["malignant_recall"],
-            "val_score": np.nan_to_num(s["dice"]) + s["macro_f1"],
-        })
-        log.info("epoch %d: val dice %.3f acc %.3f f1 %.3f normal-empty %.2f",
-                 epoch + 1, s["dice"], s["accuracy"], s["macro_f1"], s["normal_empty"])
+        logs.update(validation_logs(self.model, self.images, self.masks, self.labels))
+        log.info("epoch %d: val dice %.3f acc %.3f f1 %.3f normal-empty %.2f", epoch + 1,
+                 logs["val_dice"], logs["val_acc"], logs["val_macro_f1"], logs["val_normal_empty"])
+
+
+SWA_KEYS = ("dice", "acc", "macro_f1", "normal_empty", "malignant_recall", "score")
+
+
+class WeightAverage(keras.callbacks.Callback):
+    """Stochastic weight averaging (Izmailov et al., 2018) from epoch ``start`` on.
+
+    Keeps the running mean of the weights at the end of every epoch from
+    ``start`` (1-based), re-estimates its BatchNorm statistics on clean
+    training images, scores it on validation (``val_swa_*`` keys) and saves
+    it as ``out/swa.keras``. On 495 training images the best single epoch,
+    picked on 127 validation images, is a noisy choice; the average of the
+    late epochs does not depend on that choice and sits in a flatter part
+    of the loss surface, which is what carries over to unseen scanners.
+
+    The average lives in ``out/swa_state.npz`` so ``--resume`` continues
+    it; an epoch already averaged (a run killed between the state and the
+    Keras backup) is not counted twice.
+
+    Parameters
+    ----------
+    out : path-like
+        The run folder.
+    start : int
+        First epoch (1-based) in the average.
+    val : tuple of numpy.ndarray
+        ``(images (N, S, S, 1), masks (N, S, S, 1), labels (N,))``.
+    bn_images : numpy.ndarray
+        ``(M, S, S, 1)`` un-augmented training images for the BatchNorm pass.
+    resume : bool
+        Continue the average in ``out/swa_state.npz``; otherwise start afresh.
+    """
+
+    def __init__(self, out, start, val, bn_images, resume=False):
+        super().__init__()
+        self.out, self.start, self.val, self.bn_images = Path(out), int(start), val, bn_images
+        self.state_path = self.out / "swa_state.npz"
+        self.average, self.count, self.last_epoch = None, 0, -1
+        if resume and self.state_path.exists():
+            with np.load(self.state_path) as z:
+                self.count, self.last_epoch = int(z["count"]), int(z["last_epoch"])
+                self.average = [z[f"w{i}"] for i in range(len(z.files) - 2)]
+            log.info("continuing the weight average of %d epoch(s)", self.count)
+        elif not resume:
+            self.state_path.unlink(missing_ok=True)
+
+    def _save_state(self):
+        tmp = self.state_path.with_suffix(".tmp.npz")
+        np.savez(tmp, count=self.count, last_epoch=self.last_epoch,
+                 **{f"w{i}": w for i, w in enumerate(self.average)})
+        tmp.replace(self.state_path)  # atomic: a kill mid-write leaves the old state
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs if logs is not None else {}
+        # CSVLogger fixes its columns at the first epoch, so the keys are always there.
+        logs.update({f"val_swa_{k}": np.nan for k in SWA_KEYS})
+        if epoch + 1 < self.start:
+            return
+        current = self.model.get_weights()
+        if epoch > self.last_epoch:
+            if self.average is None:
+                self.average = [np.array(w, np.float64) for w in current]
+            else:
+                for a, w in zip(self.average, current, strict=True):
+                    a += (w - a) / (self.count + 1)
+            self.count, self.last_epoch = self.count + 1, epoch
+            self._save_state()
+        try:
+            self.model.set_weights([a.astype(w.dtype) for a, w in zip(self.average, current,
+                                                                       strict=True)])
+            recalibrate_batchnorm(self.model, self.bn_images, passes=1)
+            logs.update(validation_logs(self.model, *self.val, prefix="val_swa_"))
+            self.model.save(self.out / "swa.keras")
+        finally:
+            self.model.set_weights(current)
+        log.info("epoch %d: average of %d epochs: val dice %.3f acc %.3f f1 %.3f", epoch + 1,
+                 self.count, logs["val_swa_dice"], logs["val_swa_acc"], logs["val_swa_macro_f1"])
+
+
+def recalibrate_batchnorm(model, images, batch_size=32, passes=2):
+    """Re-estimate BatchNorm population statistics on un-augmented images.
+
+    Training saw augmented batches and its moving averages lag the last
+    weight updates; averaging the batch statistics of the final weights
+    over clean training images (as SWA's ``update_bn`` does) removes the
+    gap between training-mode and inference-mode outputs.
+
+    Parameters
+    ----------
+    images : numpy.ndarray
+        ``(N, S, S, 1)`` float32 in [0, 1].
+    """
+    bns = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    drops = [layer for layer in model.layers if isinstance(layer, (keras.layers.Dropout,
+                                                                    keras.layers.SpatialDropout2D))]
+    saved = [(layer, layer.rate) for layer in drops]
+    momenta = [layer.momentum for layer in bns]
+    for layer in drops:
+        layer.rate = 0.0
+    rng = np.random.default_rng(0)
+    batch_size = max(1, min(batch_size, len(images)))
+    step = 0
+    try:
+        for _ in range(passes):
+            order = rng.permutation(len(images))
+            for start in range(0, len(images) - batch_size + 1, batch_size):
+                x = images[order[start:start + batch_size]]
+                # Cumulative average: step k weighs the new batch 1/(k+1).
+                for layer in bns:
+                    layer.momentum = step / (step + 1)
+                model({"image": x, "hint": np.zeros_like(x),
+                       "use_hint": np.zeros((len(x), 1), np.float32)}, training=True)
+                step += 1
+    finally:
+        for layer, momentum in zip(bns, momenta, strict=True):
+            layer.momentum = momentum
+        for layer, rate in saved:
+            layer.rate = rate
+    log.info("recalibrated %d BatchNorm layers over %d batches", len(bns), step)
 
 
 def plot_learning_curves(history_csv, out_png):
@@ -191,8 +348,9 @@ def plot_learning_curves(history_csv, out_png):
         if k in rows[0]:
             a.plot(ep, col(k), label=f"train {k}")
     a.set_xlabel("epoch"), a.set_title("training loss"), a.legend()
-    for k in ("val_dice", "val_acc", "val_macro_f1", "val_normal_empty"):
-        if k in rows[0]:
+    for k in ("val_dice", "val_acc", "val_macro_f1", "val_normal_empty",
+              "val_swa_dice", "val_swa_acc"):
+        if k in rows[0] and not np.isnan(col(k)).all():
             b.plot(ep, col(k), label=k)
     b.set_xlabel("epoch"), b.set_ylim(0, 1), b.set_title("validation"), b.legend()
     fig.tight_layout()

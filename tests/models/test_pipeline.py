@@ -165,3 +165,44 @@ def test_training_can_start_from_one_member_of_an_export(tiny_run, tmp_path):
                        "--base-filters", "4", "--verbose", "0", "--val-fraction", "0.34",
                        "--init-from", str(weights), "--init-member", "1"]) == 0
     assert (out / "best.keras").exists()
+
+
+def test_weight_averaged_run_exports_beside_a_best_epoch_run(tiny_run, tmp_path):
+    root, run = tiny_run
+    swa = tmp_path / "swa"
+    args = ["--data", str(root), "--out", str(swa), "--steps-per-epoch", "1",
+            "--batch-size", "4", "--input-size", "32", "--base-filters", "4", "--verbose", "0",
+            "--val-fraction", "0.34", "--split-seed", "42", "--swa-start", "2",
+            "--lr", "0.05"]  # large steps, so the average and the best epoch differ
+    assert train.main(args + ["--epochs", "2"]) == 0
+    # Killed after epoch 2, resumed for a third: the average covers epochs 2 and 3.
+    assert train.main(args + ["--epochs", "3", "--resume"]) == 0
+    with np.load(swa / "swa_state.npz") as state:
+        assert int(state["count"]) == 2 and int(state["last_epoch"]) == 2
+    header, *rows = (swa / "history.csv").read_text().splitlines()
+    col = header.split(",").index("val_swa_dice")
+    assert rows[0].split(",")[col] == "nan" and rows[2].split(",")[col] != "nan"
+    info = json.loads((swa / "train_info.json").read_text())
+    assert info["args"]["swa_start"] == 2
+
+    weights = tmp_path / "weights"
+    with pytest.raises(SystemExit, match="one per run"):
+        export.main(["--run", str(swa), str(run), "--data", str(root), "--out", str(weights),
+                     "--checkpoint", "swa.keras", "best.keras", "best.keras"])
+    with pytest.raises(SystemExit, match="no such checkpoint"):
+        export.main(["--run", str(run), "--data", str(root), "--out", str(weights),
+                     "--checkpoint", "swa.keras"])
+    assert export.main(["--run", str(swa), str(run), "--data", str(root), "--out", str(weights),
+                        "--card-dir", str(tmp_path / "card"), "--tta", "off", "--no-litert",
+                        "--checkpoint", "swa.keras", "best.keras"]) == 0
+    runs = json.loads((weights / "manifest.json").read_text())["training"]["runs"]
+    assert [(r["checkpoint"], r["swa_start"]) for r in runs] == [("swa.keras", 2),
+                                                                 ("best.keras", None)]
+    # Member 0 is the average, not the run's best epoch.
+    from models.networks import get_multitask_unet
+
+    member0 = train.exported_member_weights(weights, 0, get_multitask_unet(32, 4))
+    averaged = export.clean_model(swa / "swa.keras", 32, 4).get_weights()
+    best = export.clean_model(swa / "best.keras", 32, 4).get_weights()
+    assert np.allclose(member0[0], averaged[0], atol=2e-3)
+    assert np.abs(member0[0] - best[0]).max() > 1e-2

@@ -1,9 +1,15 @@
-"""Losses and augmentation of models.training, against values worked out by hand."""
+"""Losses, augmentation, schedule and weight averaging of models.training, by hand."""
 
 import numpy as np
 import pytest
 
-from models.training import augment, make_losses
+from models.training import (
+    WeightAverage,
+    augment,
+    make_losses,
+    make_schedule,
+    recalibrate_batchnorm,
+)
 
 
 def _ce(p):
@@ -62,3 +68,98 @@ def test_augment_keeps_masks_binary_and_aligned_with_the_image():
         inside, outside = out_img[i][out_mask[i] > 0], out_img[i][out_mask[i] == 0]
         if inside.size and outside.size:
             assert inside.mean() > outside.mean()
+
+
+def test_schedule_without_averaging_warms_up_then_decays_to_a_fiftieth():
+    sched = make_schedule(1e-3, epochs=10, steps=5)
+    assert float(sched(0)) == pytest.approx(1e-4)
+    assert float(sched(15)) == pytest.approx(1e-3)  # end of the 3 warm-up epochs
+    assert float(sched(50)) == pytest.approx(2e-5)
+    lrs = [float(sched(s)) for s in range(15, 51)]
+    assert all(a >= b for a, b in zip(lrs, lrs[1:], strict=False))
+
+
+def test_schedule_with_averaging_is_flat_from_the_first_averaged_epoch():
+    sched = make_schedule(1e-3, epochs=20, steps=5, swa_start=6, swa_lr=3e-4)
+    assert float(sched(15)) == pytest.approx(1e-3)
+    assert float(sched(12)) < 1e-3
+    # Epoch 6 (1-based) starts at step 25; from there on the rate is swa_lr.
+    flat = [float(sched(s)) for s in range(25, 100)]
+    assert flat == pytest.approx([3e-4] * len(flat))
+    assert float(sched(20)) > 3e-4
+    assert float(make_schedule(1e-3, 20, 5, swa_start=6)(60)) == pytest.approx(5e-4)
+
+
+def _tiny_net():
+    from models.networks import get_multitask_unet
+
+    return get_multitask_unet(32, 4)
+
+
+def _arrays(n, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.random((n, 32, 32, 1)).astype(np.float32)
+    return x, (x > 0.6).astype(np.float32), np.arange(n) % 3
+
+
+def test_weight_average_is_the_running_mean_from_its_start_and_survives_resume(tmp_path):
+    import keras
+
+    model = _tiny_net()
+    x, m, y = _arrays(8)
+    base = model.get_weights()
+    cb = WeightAverage(tmp_path, start=2, val=(x[:4], m[:4], y[:4]), bn_images=x)
+    cb.set_model(model)
+    for epoch in range(4):
+        # Epoch k ends with every weight shifted by k, so the average is known.
+        weights = [w + epoch for w in base]
+        model.set_weights(weights)
+        logs = {}
+        cb.on_epoch_end(epoch, logs)
+        if epoch == 0:
+            assert np.isnan(logs["val_swa_dice"])
+            assert not (tmp_path / "swa.keras").exists()
+        else:
+            assert 0.0 <= logs["val_swa_acc"] <= 1.0
+        # Training goes on with its own weights, not the average.
+        assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), weights,
+                                                         strict=True))
+    assert cb.count == 3
+    saved = keras.models.load_model(tmp_path / "swa.keras", compile=False)
+    np.testing.assert_allclose(saved.get_weights()[0], base[0] + 2, rtol=1e-5, atol=1e-5)
+
+    # A resumed run continues the average; an epoch already counted is not counted twice.
+    again = WeightAverage(tmp_path, start=2, val=(x[:4], m[:4], y[:4]), bn_images=x, resume=True)
+    again.set_model(model)
+    assert again.count == 3
+    model.set_weights([w + 3 for w in base])
+    again.on_epoch_end(3, {})
+    assert again.count == 3
+    model.set_weights([w + 7 for w in base])
+    again.on_epoch_end(4, {})
+    assert again.count == 4
+    np.testing.assert_allclose(again.average[0], base[0] + (1 + 2 + 3 + 7) / 4, rtol=1e-6)
+
+    # A fresh run (no --resume) starts a new average.
+    WeightAverage(tmp_path, start=2, val=(x[:4], m[:4], y[:4]), bn_images=x)
+    assert not (tmp_path / "swa_state.npz").exists()
+
+
+def test_batchnorm_recalibration_matches_the_statistics_of_the_images():
+    import keras
+
+    model = _tiny_net()
+    x, _, _ = _arrays(64, seed=3)
+    x = x * 0.5 + 0.25
+    bn = next(layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization))
+    recalibrate_batchnorm(model, x, batch_size=16, passes=1)
+    mean = bn.moving_mean.numpy()
+    # The first BatchNorm follows conv1: its moving mean must now be the mean of
+    # that convolution's output over the images (the init values are all zero).
+    assert np.abs(mean).max() > 0
+    conv_in = keras.Model(model.inputs, bn.input)
+    feats = conv_in({"image": x, "hint": np.zeros_like(x),
+                     "use_hint": np.zeros((len(x), 1), np.float32)}).numpy()
+    np.testing.assert_allclose(mean, feats.reshape(-1, feats.shape[-1]).mean(0), atol=1e-4)
+    # Momenta are put back for training.
+    assert bn.momentum == pytest.approx(0.9)
