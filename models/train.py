@@ -161,7 +161,9 @@ def main(argv=None):
     )
     callbacks = [ValidationScore(xva, mva, yva)]
     if args.swa_start:
-        callbacks.append(WeightAverage(out, args.swa_start, (xva, mva, yva), xtr,
+        # A subset keeps the per-epoch BatchNorm pass short; export redoes it on all.
+        bn_subset = np.random.default_rng(args.seed).permutation(len(xtr))[:160]
+        callbacks.append(WeightAverage(out, args.swa_start, (xva, mva, yva), xtr[bn_subset],
                                        resume=args.resume))
     callbacks += [
         # Kept after a finished run too, so --resume with more --epochs extends it.
