@@ -296,8 +296,15 @@ def recalibrate_batchnorm(model, images, batch_size=32, passes=2):
     Parameters
     ----------
     images : numpy.ndarray
-        ``(N, S, S, 1)`` float32 in [0, 1].
+        ``(N, S, S, 1)`` float32 in [0, 1]. Fewer than ``batch_size`` images
+        leave the statistics as they are.
     """
+    if len(images) < batch_size:
+        # A handful of images gives worse statistics than training's (on a tiny
+        # test network they broke Keras/LiteRT float16 agreement), so keep those.
+        log.warning("%d images are fewer than one batch of %d; BatchNorm statistics kept",
+                    len(images), batch_size)
+        return
     bns = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
     drops = [layer for layer in model.layers if isinstance(layer, (keras.layers.Dropout,
                                                                     keras.layers.SpatialDropout2D))]
@@ -306,7 +313,6 @@ def recalibrate_batchnorm(model, images, batch_size=32, passes=2):
     for layer in drops:
         layer.rate = 0.0
     rng = np.random.default_rng(0)
-    batch_size = max(1, min(batch_size, len(images)))
     step = 0
     try:
         for _ in range(passes):

@@ -152,6 +152,8 @@ def test_batchnorm_recalibration_matches_the_statistics_of_the_images():
     x, _, _ = _arrays(64, seed=3)
     x = x * 0.5 + 0.25
     bn = next(layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization))
+    recalibrate_batchnorm(model, x[:8], batch_size=16)  # less than a batch: left alone
+    assert np.abs(bn.moving_mean.numpy()).max() == 0
     recalibrate_batchnorm(model, x, batch_size=16, passes=1)
     mean = bn.moving_mean.numpy()
     # The first BatchNorm follows conv1: its moving mean must now be the mean of
