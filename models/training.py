@@ -173,20 +173,20 @@ def score_predictions(seg, logits, masks, labels, threshold=0.5):
     }
 
 
+SCORE_KEYS = ("dice", "acc", "macro_f1", "normal_empty", "malignant_recall", "score")
+
+
 def validation_logs(model, images, masks, labels, prefix="val_"):
-    """Score ``model`` on validation arrays; keys ``{prefix}dice``, ``..._acc``, ``..._score``.
+    """Score ``model`` on validation arrays: ``{prefix}{key}`` for each of :data:`SCORE_KEYS`.
 
     ``score = dice + macro_f1``: one number for checkpointing that rewards
     both heads.
     """
     seg, logits = predict_arrays(model, images)
     s = score_predictions(seg, logits, masks, labels)
-    return {
-        f"{prefix}dice": s["dice"], f"{prefix}acc": s["accuracy"],
-        f"{prefix}macro_f1": s["macro_f1"], f"{prefix}normal_empty": s["normal_empty"],
-        f"{prefix}malignant_recall": s["malignant_recall"],
-        f"{prefix}score": np.nan_to_num(s["dice"]) + s["macro_f1"],
-    }
+    values = (s["dice"], s["accuracy"], s["macro_f1"], s["normal_empty"], s["malignant_recall"],
+              np.nan_to_num(s["dice"]) + s["macro_f1"])
+    return {prefix + k: v for k, v in zip(SCORE_KEYS, values, strict=True)}
 
 
 class ValidationScore(keras.callbacks.Callback):
@@ -205,9 +205,6 @@ class ValidationScore(keras.callbacks.Callback):
         logs.update(validation_logs(self.model, self.images, self.masks, self.labels))
         log.info("epoch %d: val dice %.3f acc %.3f f1 %.3f normal-empty %.2f", epoch + 1,
                  logs["val_dice"], logs["val_acc"], logs["val_macro_f1"], logs["val_normal_empty"])
-
-
-SWA_KEYS = ("dice", "acc", "macro_f1", "normal_empty", "malignant_recall", "score")
 
 
 class WeightAverage(keras.callbacks.Callback):
@@ -261,7 +258,7 @@ class WeightAverage(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         logs = logs if logs is not None else {}
         # CSVLogger fixes its columns at the first epoch, so the keys are always there.
-        logs.update({f"val_swa_{k}": np.nan for k in SWA_KEYS})
+        logs.update({f"val_swa_{k}": np.nan for k in SCORE_KEYS})
         if epoch + 1 < self.start:
             return
         current = self.model.get_weights()
