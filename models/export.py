@@ -11,6 +11,14 @@ weights for the Keras backend), ``sonotrace_unet.tflite`` (LiteRT) and
 ``manifest.json``; choose the temperature and post-processing on the
 validation split (:mod:`models.tune`); then score the exported files with
 :mod:`models.evaluate` and record the figures.
+
+A refit (runs trained with ``--val-fraction 0``, on every image) has no
+validation images to tune or score on. Its settings and figures come from
+``--settings-from``: the export of the same recipe trained on the split,
+whose validation figures are the refit's best honest estimate::
+
+    python -m models.export --run runs/fa0 runs/fa1 --checkpoint swa.keras \
+        --data ../shared/busi --settings-from runs/twin
 """
 
 from __future__ import annotations
@@ -73,6 +81,36 @@ def to_litert(model, path, float16=True) -> bool:
         return False
 
 
+# What a refit takes over from its validated twin: everything chosen or measured on validation.
+TWIN_KEYS = ("temperature", "tta_flip", "postprocess", "tuning", "metrics")
+
+
+def read_twin(folder, input_size, base_filters, members):
+    """The manifest of a refit's validated twin, checked to be the same network.
+
+    Raises
+    ------
+    SystemExit
+        If ``folder`` has no tuned manifest, or its network differs in input
+        size, width or member count (its temperature and thresholds would not
+        carry over).
+    """
+    path = Path(folder) / "manifest.json"
+    if not path.exists():
+        raise SystemExit(f"--settings-from: no manifest.json in {folder}")
+    twin = json.loads(path.read_text())
+    arch = twin.get("architecture", {})
+    if (arch.get("input_size"), arch.get("base_filters"), arch.get("members", 1)) != (
+        input_size, base_filters, members
+    ):
+        raise SystemExit(f"--settings-from: {folder} is a different network ({arch}); the "
+                         f"refit has input {input_size}, {base_filters} filters, {members} "
+                         "member(s)")
+    if "metrics" not in twin or "tuning" not in twin:
+        raise SystemExit(f"--settings-from: {folder} was not tuned and scored on validation")
+    return twin
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--run", nargs="+", default=["runs/main"],
@@ -86,6 +124,10 @@ def main(argv=None):
                    help="file in the run folder: best.keras (best validation epoch), "
                    "swa.keras (weight average) or backup/latest.weights.h5 (last epoch); "
                    "one for all runs or one per run")
+    p.add_argument("--settings-from", default=None,
+                   help="for runs refitted on every image: an export of the same recipe "
+                   "trained on the split, whose temperature, post-processing and "
+                   "validation figures are taken over")
     p.add_argument("--no-litert", action="store_true")
     p.add_argument("--no-recalibrate", action="store_true",
                    help="keep the training-time BatchNorm statistics")
@@ -117,6 +159,16 @@ def main(argv=None):
     if any(i.get("input_size", INPUT_SIZE) != size
            or i.get("args", {}).get("base_filters", 16) != base_filters for i in infos):
         raise SystemExit("ensemble members must share input size and base filters")
+    twin = None
+    refit = not splits[0]["val"]
+    if refit and not args.settings_from:
+        raise SystemExit("these runs were refitted on every image (no validation split): "
+                         "give --settings-from, the export of the same recipe on the split")
+    if args.settings_from:
+        if not refit:
+            # Tuning on the run's own validation images is better than borrowing settings.
+            raise SystemExit("--settings-from is for refitted runs; these have a validation split")
+        twin = read_twin(args.settings_from, size, base_filters, len(runs))
     samples = load_samples(args.data)
     val = select_samples(samples, run / "split.json", "val")
     train_images = None
@@ -170,11 +222,28 @@ def main(argv=None):
                      for r, c, i in zip(runs, checkpoints, infos, strict=True)],
         },
     }
+    if twin is not None:
+        manifest.update({k: twin[k] for k in TWIN_KEYS if k in twin})
+        manifest["training"]["split"] = (
+            "none: refitted on every image; tuning and metrics are those of the "
+            f"validated twin {twin['version']}, trained on the split by duplicate_group"
+        )
+        manifest["training"]["validated_twin"] = {
+            "version": twin["version"], "runs": twin["training"]["runs"],
+            "train_images": twin["training"].get("train_images"),
+            "val_images": twin["training"].get("val_images"),
+        }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
-    # Tuned and scored through the runtime the server uses, on the files just written.
-    tune_export(out, val, args.tta)
-    result = record_metrics(out, val, args.card_dir)
-    (run / "val_metrics.json").write_text(json.dumps(result, indent=1))
+    if twin is None:
+        # Tuned and scored through the runtime the server uses, on the files just written.
+        tune_export(out, val, args.tta)
+        result = record_metrics(out, val, args.card_dir)
+        (run / "val_metrics.json").write_text(json.dumps(result, indent=1))
+    else:
+        Path(args.card_dir).mkdir(parents=True, exist_ok=True)
+        for png in ("confusion_matrix.png", "calibration.png"):
+            if (Path(args.settings_from) / png).exists():
+                shutil.copy(Path(args.settings_from) / png, Path(args.card_dir) / png)
     for i, r in enumerate(runs):
         # One curve per member: learning_curves.png, learning_curves_2.png, ...
         name = "learning_curves.png" if i == 0 else f"learning_curves_{i + 1}.png"

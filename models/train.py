@@ -42,7 +42,9 @@ def parse_args(argv=None):
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--input-size", type=int, default=None, help="default: models INPUT_SIZE")
     p.add_argument("--base-filters", type=int, default=16)
-    p.add_argument("--val-fraction", type=float, default=0.2)
+    p.add_argument("--val-fraction", type=float, default=0.2,
+                   help="share of images held out by duplicate_group; 0 refits on every "
+                        "image (needs --swa-start, as no epoch can be picked)")
     p.add_argument("--seed", type=int, default=42, help="weights, augmentation and data order")
     p.add_argument("--split-seed", type=int, default=None,
                    help="train/validation split (default: --seed); ensemble members share it "
@@ -64,7 +66,11 @@ def parse_args(argv=None):
     p.add_argument("--init-member", type=int, default=0,
                    help="which ensemble member of --init-from to start from")
     p.add_argument("--verbose", type=int, default=1, help="keras progress bar: 0, 1 or 2")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.val_fraction == 0 and not args.swa_start:
+        p.error("--val-fraction 0 leaves no images to pick the best epoch on; "
+                "add --swa-start to keep the weight average instead")
+    return args
 
 
 def exported_member_weights(folder, member, model):
@@ -128,7 +134,11 @@ def main(argv=None):
 
     samples = load_samples(args.data)
     split_seed = args.seed if args.split_seed is None else args.split_seed
-    train_s, val_s = split_by_group(samples, args.val_fraction, split_seed)
+    if args.val_fraction == 0:
+        # Refit: the recipe was validated on a split; the shipped model sees every image.
+        train_s, val_s = list(samples), []
+    else:
+        train_s, val_s = split_by_group(samples, args.val_fraction, split_seed)
     if args.limit:
         rng = np.random.default_rng(args.seed)
         train_s = list(rng.permutation(np.array(train_s, dtype=object))[: args.limit])
@@ -140,7 +150,8 @@ def main(argv=None):
              len(train_s), len(val_s), split_seed)
 
     xtr, mtr, ytr = load_arrays(train_s, size, progress=args.verbose > 0)
-    xva, mva, yva = load_arrays(val_s, size, progress=args.verbose > 0)
+    validate = len(val_s) > 0
+    xva, mva, yva = load_arrays(val_s, size, progress=args.verbose > 0) if validate else (None,) * 3
 
     steps = args.steps_per_epoch or max(1, int(np.ceil(len(xtr) / args.batch_size)))
     train_ds = make_dataset(xtr, mtr, ytr, args.batch_size, training=True, seed=args.seed)
@@ -159,18 +170,20 @@ def main(argv=None):
         loss={"seg": seg_loss, "cls": cls_loss},
         loss_weights={"seg": 1.0, "cls": args.cls_weight},
     )
-    callbacks = [ValidationScore(xva, mva, yva)]
+    callbacks = [ValidationScore(xva, mva, yva)] if validate else []
     if args.swa_start:
         # A subset keeps the per-epoch BatchNorm pass short; export redoes it on all.
         bn_subset = np.random.default_rng(args.seed).permutation(len(xtr))[:160]
-        callbacks.append(WeightAverage(out, args.swa_start, (xva, mva, yva), xtr[bn_subset],
-                                       resume=args.resume))
-    callbacks += [
-        # Kept after a finished run too, so --resume with more --epochs extends it.
-        keras.callbacks.BackupAndRestore(str(out / "backup"), delete_checkpoint=False),
-        keras.callbacks.ModelCheckpoint(
+        callbacks.append(WeightAverage(out, args.swa_start, (xva, mva, yva) if validate else None,
+                                       xtr[bn_subset], resume=args.resume))
+    # Kept after a finished run too, so --resume with more --epochs extends it.
+    callbacks.append(keras.callbacks.BackupAndRestore(str(out / "backup"),
+                                                      delete_checkpoint=False))
+    if validate:
+        callbacks.append(keras.callbacks.ModelCheckpoint(
             str(out / "best.keras"), monitor="val_score", mode="max", save_best_only=True
-        ),
+        ))
+    callbacks += [
         keras.callbacks.CSVLogger(str(out / "history.csv"), append=args.resume),
         keras.callbacks.TerminateOnNaN(),
     ]
@@ -192,7 +205,8 @@ def main(argv=None):
         "train_images": len(train_s), "val_images": len(val_s),
         "class_weights": class_weights.tolist(), "tf_version": tf.__version__,
     }, indent=1))
-    log.info("done in %.1f min; best model at %s", minutes, out / "best.keras")
+    log.info("done in %.1f min; model at %s", minutes,
+             out / ("best.keras" if validate else "swa.keras"))
     return 0
 
 

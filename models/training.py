@@ -228,8 +228,9 @@ class WeightAverage(keras.callbacks.Callback):
         The run folder.
     start : int
         First epoch (1-based) in the average.
-    val : tuple of numpy.ndarray
-        ``(images (N, S, S, 1), masks (N, S, S, 1), labels (N,))``.
+    val : tuple of numpy.ndarray or None
+        ``(images (N, S, S, 1), masks (N, S, S, 1), labels (N,))``; None for a
+        refit on every image, where the average is kept but not scored.
     bn_images : numpy.ndarray
         ``(M, S, S, 1)`` un-augmented training images for the BatchNorm pass.
     resume : bool
@@ -258,7 +259,8 @@ class WeightAverage(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         logs = logs if logs is not None else {}
         # CSVLogger fixes its columns at the first epoch, so the keys are always there.
-        logs.update({f"val_swa_{k}": np.nan for k in SCORE_KEYS})
+        if self.val is not None:
+            logs.update({f"val_swa_{k}": np.nan for k in SCORE_KEYS})
         if epoch + 1 < self.start:
             return
         current = self.model.get_weights()
@@ -274,10 +276,14 @@ class WeightAverage(keras.callbacks.Callback):
             self.model.set_weights([a.astype(w.dtype) for a, w in zip(self.average, current,
                                                                        strict=True)])
             recalibrate_batchnorm(self.model, self.bn_images, passes=1)
-            logs.update(validation_logs(self.model, *self.val, prefix="val_swa_"))
+            if self.val is not None:
+                logs.update(validation_logs(self.model, *self.val, prefix="val_swa_"))
             self.model.save(self.out / "swa.keras")
         finally:
             self.model.set_weights(current)
+        if self.val is None:
+            log.info("epoch %d: average of %d epochs saved", epoch + 1, self.count)
+            return
         log.info("epoch %d: average of %d epochs: val dice %.3f acc %.3f f1 %.3f", epoch + 1,
                  self.count, logs["val_swa_dice"], logs["val_swa_acc"], logs["val_swa_macro_f1"])
 
@@ -355,7 +361,11 @@ def plot_learning_curves(history_csv, out_png):
               "val_swa_dice", "val_swa_acc"):
         if k in rows[0] and not np.isnan(col(k)).all():
             b.plot(ep, col(k), label=k)
-    b.set_xlabel("epoch"), b.set_ylim(0, 1), b.set_title("validation"), b.legend()
+    b.set_xlabel("epoch"), b.set_ylim(0, 1)
+    if b.lines:
+        b.set_title("validation"), b.legend()
+    else:  # a refit on every image has nothing held out
+        b.set_title("validation: none (refit on every image)")
     fig.tight_layout()
     fig.savefig(out_png, dpi=100)
     plt.close(fig)

@@ -206,3 +206,57 @@ def test_weight_averaged_run_exports_beside_a_best_epoch_run(tiny_run, tmp_path)
     best = export.clean_model(swa / "best.keras", 32, 4).get_weights()
     assert np.allclose(member0[0], averaged[0], atol=2e-3)
     assert np.abs(member0[0] - best[0]).max() > 1e-2
+
+
+def test_refit_on_every_image_takes_its_twins_settings(tiny_run, tiny_export, tmp_path):
+    root, run = tiny_run
+    twin, _ = tiny_export
+    refit = tmp_path / "refit"
+    args = ["--data", str(root), "--out", str(refit), "--steps-per-epoch", "1",
+            "--batch-size", "4", "--input-size", "32", "--base-filters", "4", "--verbose", "0",
+            "--val-fraction", "0", "--epochs", "2"]
+    with pytest.raises(SystemExit):  # no validation images, so no best epoch to keep
+        train.parse_args(args)
+    assert train.main(args + ["--swa-start", "1"]) == 0
+    split = json.loads((refit / "split.json").read_text())
+    whole = json.loads((run / "split.json").read_text())
+    assert split["val"] == [] and sorted(split["train"]) == sorted(whole["train"] + whole["val"])
+    assert (refit / "swa.keras").exists() and not (refit / "best.keras").exists()
+    assert "val_swa_dice" not in (refit / "history.csv").read_text().splitlines()[0]
+
+    weights = tmp_path / "weights"
+    common = ["--run", str(refit), "--data", str(root), "--out", str(weights), "--no-litert",
+              "--checkpoint", "swa.keras", "--card-dir", str(tmp_path / "card")]
+    with pytest.raises(SystemExit, match="settings-from"):
+        export.main(common)
+    with pytest.raises(SystemExit, match="refitted runs"):
+        export.main(["--run", str(run), "--data", str(root), "--out", str(weights),
+                     "--settings-from", str(twin)])
+    other = tmp_path / "other"
+    other.mkdir()
+    changed = json.loads((twin / "manifest.json").read_text())
+    changed["architecture"]["base_filters"] = 8
+    (other / "manifest.json").write_text(json.dumps(changed))
+    with pytest.raises(SystemExit, match="different network"):
+        export.main(common + ["--settings-from", str(other)])
+
+    assert export.main(common + ["--settings-from", str(twin), "--version", "refit"]) == 0
+    manifest = json.loads((weights / "manifest.json").read_text())
+    source = json.loads((twin / "manifest.json").read_text())
+    for key in ("temperature", "postprocess", "tuning", "metrics"):
+        assert manifest[key] == source[key]
+    assert manifest["version"] == "refit"
+    assert manifest["training"]["val_images"] == 0
+    assert manifest["training"]["train_images"] == len(split["train"])
+    assert manifest["training"]["validated_twin"]["version"] == source["version"]
+    # The exported weights are the refit's average, not the twin's.
+    from models.networks import get_multitask_unet
+
+    net = get_multitask_unet(32, 4)
+    ours = train.exported_member_weights(weights, 0, net)
+    theirs = train.exported_member_weights(twin, 0, net)
+    averaged = export.clean_model(refit / "swa.keras", 32, 4).get_weights()
+    assert np.allclose(ours[0], averaged[0], atol=2e-3)
+    assert not np.allclose(ours[0], theirs[0], atol=2e-3)
+    img = (np.random.default_rng(3).random((40, 50)) * 255).astype(np.uint8)
+    assert Runtime(weights, backend="keras").segment(img).shape == (40, 50)
