@@ -209,8 +209,16 @@ def main(argv=None):
     if samples is None:
         return 2
     runtime = Runtime(args.weights, backend=args.backend).load()
+    twin = runtime.manifest.get("training", {}).get("validated_twin")
+    if twin:
+        n = runtime.manifest["training"].get("train_images")
+        print(f"note: these weights were refitted on all {n} images of the BUSI release, "
+              "validation included, so scores on those images are in-sample; the honest "
+              f"estimate is their twin's ({twin['version']}), in the manifest's metrics",
+              file=sys.stderr)
     result = evaluate(runtime, samples, progress=True)
     result["model"] = runtime.info()
+    result["model"]["refit_on_every_image"] = bool(twin)
     print(format_table(result))
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1))

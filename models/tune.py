@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import sys
 from dataclasses import dataclass
 from itertools import product
 from pathlib import Path
@@ -324,6 +325,15 @@ def main(argv=None):
 
     from .evaluate import samples_for_cli
 
+    manifest_path = Path(args.weights) / "manifest.json"
+    if manifest_path.exists() and json.loads(manifest_path.read_text()).get(
+        "training", {}
+    ).get("validated_twin"):
+        # Its "validation" images are training images: tuning on them would flatter everything.
+        print("error: these weights were refitted on every image, so there is nothing held out "
+              "to tune on; tune their validated twin and re-export with --settings-from",
+              file=sys.stderr)
+        return 2
     samples = samples_for_cli(args.data, args.split, "val", "no validation images to tune on")
     if samples is None:
         return 2

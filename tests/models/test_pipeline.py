@@ -208,13 +208,13 @@ def test_weight_averaged_run_exports_beside_a_best_epoch_run(tiny_run, tmp_path)
     assert np.abs(member0[0] - best[0]).max() > 1e-2
 
 
-def test_refit_on_every_image_takes_its_twins_settings(tiny_run, tiny_export, tmp_path):
+def test_refit_on_every_image_takes_its_twins_settings(tiny_run, tiny_export, tmp_path, capsys):
     root, run = tiny_run
     twin, _ = tiny_export
     refit = tmp_path / "refit"
     args = ["--data", str(root), "--out", str(refit), "--steps-per-epoch", "1",
             "--batch-size", "4", "--input-size", "32", "--base-filters", "4", "--verbose", "0",
-            "--val-fraction", "0", "--epochs", "2"]
+            "--val-fraction", "0", "--epochs", "2", "--seed", "9"]
     with pytest.raises(SystemExit):  # no validation images, so no best epoch to keep
         train.parse_args(args)
     assert train.main(args + ["--swa-start", "1"]) == 0
@@ -260,3 +260,17 @@ def test_refit_on_every_image_takes_its_twins_settings(tiny_run, tiny_export, tm
     assert not np.allclose(ours[0], theirs[0], atol=2e-3)
     img = (np.random.default_rng(3).random((40, 50)) * 255).astype(np.uint8)
     assert Runtime(weights, backend="keras").segment(img).shape == (40, 50)
+
+    # Its "validation" images are training images now: no re-tuning, and scores say so.
+    from models import evaluate, tune
+
+    capsys.readouterr()
+    assert tune.main(["--data", str(root), "--split", str(run / "split.json"),
+                      "--weights", str(weights)]) == 2
+    assert "refitted on every image" in capsys.readouterr().err
+    assert json.loads((weights / "manifest.json").read_text()) == manifest
+    scores = tmp_path / "scores.json"
+    assert evaluate.main(["--data", str(root), "--weights", str(weights), "--backend", "keras",
+                          "--json", str(scores)]) == 0
+    assert "in-sample" in capsys.readouterr().err
+    assert json.loads(scores.read_text())["model"]["refit_on_every_image"] is True
