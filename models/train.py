@@ -16,7 +16,10 @@ The best epoch by validation score is kept as ``OUT/best.keras``; export it
 with ``python -m models.export``. With ``--swa-start E`` the learning rate
 decays to ``--swa-lr`` by epoch E and stays there, and the running mean of
 the weights from epoch E on is kept as ``OUT/swa.keras`` (export it with
-``--checkpoint swa.keras``).
+``--checkpoint swa.keras``). ``--val-fraction 0`` refits such a recipe on every
+image: nothing is held out, so only ``swa.keras`` is kept, and the export takes
+its settings and figures from the recipe's twin trained on the split
+(``models.export --settings-from``).
 """
 
 from __future__ import annotations
