@@ -111,6 +111,80 @@ def read_twin(folder, input_size, base_filters, members):
     return twin
 
 
+LESION_FILES = {"keras": "lesion_classifier.weights.npz", "litert": "lesion_classifier.tflite"}
+
+
+def check_lesion_runs(runs, split, twin, weight):
+    """Refuse lesion classifier runs that do not belong with the U-Net runs.
+
+    Raises
+    ------
+    SystemExit
+        If a run is missing its ``final.keras``; if its split is not the
+        lesion part of the U-Net's (a lesion classifier trained on validation
+        images would inflate every figure); or, for a refit, if the twin's
+        lesion classifier (present or not, and its weight) differs.
+    """
+    if not 0.0 <= weight <= 1.0:
+        raise SystemExit(f"--lesion-weight must be in [0, 1], got {weight}")
+    if twin is not None:
+        spec = twin.get("lesion_classifier")
+        if bool(spec) != bool(runs):
+            raise SystemExit("--settings-from: the twin and the refit must both have a lesion "
+                             "classifier or both lack one, or the twin's figures do not carry over")
+        if spec and abs(float(spec["weight"]) - weight) > 1e-9:
+            raise SystemExit(f"--lesion-weight {weight} differs from the twin's {spec['weight']}")
+    for r in runs:
+        if not (r / "final.keras").exists():
+            raise SystemExit(f"no such checkpoint: {r / 'final.keras'}")
+        own = json.loads((r / "split.json").read_text())
+        for part in ("train", "val"):
+            lesions = {n for n in split[part] if not n.startswith("normal/")}
+            if not set(own[part]) <= lesions or (part == "val" and set(own[part]) != lesions):
+                raise SystemExit(f"{r}: its {part} images are not the lesions of the U-Net's "
+                                 f"{part} split; train it with the same --split-seed and "
+                                 "--val-fraction")
+
+
+def export_lesion(runs, out, weight, litert=True):
+    """Average the lesion classifier runs and write them beside the U-Net.
+
+    Returns
+    -------
+    dict
+        The manifest's ``lesion_classifier`` entry.
+    """
+    import keras
+
+    from .lesion_crop import CROP_PREPROCESSING, MARGIN
+    from .networks import get_lesion_classifier, get_lesion_ensemble
+
+    infos = [json.loads((r / "train_info.json").read_text()) for r in runs]
+    size, filters = infos[0]["crop_size"], infos[0]["filters"]
+    if any(i["crop_size"] != size or i["filters"] != filters for i in infos):
+        raise SystemExit("lesion classifier runs must share crop size and filters")
+    members = []
+    for i, r in enumerate(runs):
+        net = get_lesion_classifier(size, tuple(filters),
+                                    name="lesion_classifier" if len(runs) == 1 else f"lesion{i}")
+        net.set_weights(keras.models.load_model(r / "final.keras", compile=False).get_weights())
+        members.append(net)
+    model = get_lesion_ensemble(members)
+    files = {"keras": LESION_FILES["keras"]}
+    save_half_weights(model, out / files["keras"])
+    if litert and to_litert(model, out / LESION_FILES["litert"]):
+        files["litert"] = LESION_FILES["litert"]
+    return {
+        "task": "malignant vs benign log-odds on a crop around the lesion outline",
+        "files": files, "crop_size": size, "margin": MARGIN, "filters": filters,
+        "members": len(runs), "weight": weight, "preprocessing": CROP_PREPROCESSING,
+        "parameters": int(model.count_params()),
+        "runs": [{"run": r.name, "seed": i["args"].get("seed"), "epochs": i["args"].get("epochs"),
+                  "train_images": i.get("train_images"), "val_images": i.get("val_images")}
+                 for r, i in zip(runs, infos, strict=True)],
+    }
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--run", nargs="+", default=["runs/main"],
@@ -128,6 +202,12 @@ def main(argv=None):
                    help="for runs refitted on every image: an export of the same recipe "
                    "trained on the split, whose temperature, post-processing and "
                    "validation figures are taken over")
+    p.add_argument("--lesion-run", nargs="*", default=[],
+                   help="lesion classifier run folder(s) (models.train_lesion, final.keras), "
+                   "trained on the same split; several are averaged")
+    p.add_argument("--lesion-weight", type=float, default=0.5,
+                   help="weight of the lesion classifier's log-odds of malignant against "
+                   "benign, beside the U-Net head's (fixed, not tuned: see the model card)")
     p.add_argument("--no-litert", action="store_true")
     p.add_argument("--no-recalibrate", action="store_true",
                    help="keep the training-time BatchNorm statistics")
@@ -169,6 +249,8 @@ def main(argv=None):
             # Tuning on the run's own validation images is better than borrowing settings.
             raise SystemExit("--settings-from is for refitted runs; these have a validation split")
         twin = read_twin(args.settings_from, size, base_filters, len(runs))
+    lesion_runs = [Path(r) for r in args.lesion_run]
+    check_lesion_runs(lesion_runs, splits[0], twin, args.lesion_weight)
     samples = load_samples(args.data)
     val = select_samples(samples, run / "split.json", "val")
     train_images = None
@@ -233,6 +315,11 @@ def main(argv=None):
             "train_images": twin["training"].get("train_images"),
             "val_images": twin["training"].get("val_images"),
         }
+    for stale in LESION_FILES.values():
+        (out / stale).unlink(missing_ok=True)
+    if lesion_runs:
+        manifest["lesion_classifier"] = export_lesion(lesion_runs, out, args.lesion_weight,
+                                                      litert=not args.no_litert)
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
     if twin is None:
         # Tuned and scored through the runtime the server uses, on the files just written.

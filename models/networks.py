@@ -164,6 +164,55 @@ def get_ensemble(members, name="sonotrace_unet"):
     )
 
 
+def get_lesion_classifier(crop_size=96, filters=(24, 48, 96, 160), dropout=0.4,
+                          name="lesion_classifier"):
+    """Build the benign/malignant classifier that looks at a lesion crop.
+
+    Parameters
+    ----------
+    crop_size : int
+        Side of the square grey crop (see :mod:`models.lesion_crop`).
+    filters : tuple of int
+        Filters of each residual block; each block halves the resolution.
+
+    Returns
+    -------
+    keras.Model
+        Input ``crop`` ``(B, S, S, 1)`` float in [0, 1]; output ``malignant``
+        ``(B, 1)``, the log-odds of malignant against benign.
+    """
+    crop = keras.Input((crop_size, crop_size, 1), name="crop")
+    x = crop
+    for i, f in enumerate(filters):
+        x = _conv_block(x, f, f"les{i}")
+        x = layers.MaxPooling2D(name=f"les_pool{i}")(x)
+    x = layers.GlobalAveragePooling2D(name="les_gap")(x)
+    x = layers.Dropout(dropout, name="les_drop")(x)
+    out = layers.Dense(1, name="malignant", dtype="float32")(x)
+    return keras.Model(crop, out, name=name)
+
+
+def get_lesion_ensemble(members, name="lesion_classifier"):
+    """Average the log-odds of several lesion classifiers of one crop size."""
+    if len(members) == 1:
+        return members[0]
+    size = members[0].input_shape[1]
+    crop = keras.Input((size, size, 1), name="crop")
+    out = layers.Average(name="malignant", dtype="float32")([m(crop) for m in members])
+    return keras.Model(crop, out, name=name)
+
+
+def build_lesion_from_architecture(arch):
+    """Rebuild the lesion classifier described by a manifest's ``lesion_classifier``."""
+    n = int(arch.get("members", 1))
+    nets = [
+        get_lesion_classifier(int(arch["crop_size"]), tuple(arch["filters"]),
+                              name="lesion_classifier" if n == 1 else f"lesion{i}")
+        for i in range(n)
+    ]
+    return get_lesion_ensemble(nets)
+
+
 def build_from_architecture(arch):
     """Rebuild the network described by a manifest's ``architecture`` entry.
 

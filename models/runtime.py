@@ -20,6 +20,7 @@ import numpy as np
 
 from ._postprocess import PostProcess, postprocess
 from ._preprocess import prepare_input, resize_mask, resize_prob, resize_prob_window, to_grey
+from .lesion_crop import lesion_crop
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,7 @@ class Runtime:
         self._run_lock = threading.Lock()
         self._cache: OrderedDict = OrderedDict()
         self._net = None
+        self._lesion = None
         self.manifest: dict = {}
         self.settings = PostProcess()
 
@@ -101,9 +103,20 @@ class Runtime:
         if not use_litert:
             self._net = _KerasNet(self.weights_dir / files["keras"], manifest.get("architecture"))
             self.backend_used = "keras"
+        self._lesion = self._load_lesion(manifest.get("lesion_classifier"))
         self.manifest = manifest
         log.info("loaded %s %s (%s backend) from %s", manifest.get("name"),
                  manifest.get("version"), self.backend_used, self.weights_dir)
+
+    def _load_lesion(self, spec):
+        """The optional lesion classifier, on the same backend as the U-Net."""
+        if not spec:
+            return None
+        self.lesion_spec = spec
+        files = spec["files"]
+        if self.backend_used == "litert" and files.get("litert"):
+            return _LiteRTLesion(self.weights_dir / files["litert"], self.num_threads)
+        return _KerasLesion(self.weights_dir / files["keras"], spec)
 
     def info(self) -> dict:
         """Name, version, backend and input size of the loaded model."""
@@ -114,6 +127,7 @@ class Runtime:
             "backend": self.backend_used,
             "input_size": self.input_size,
             "class_names": self.class_names,
+            "lesion_classifier": self._lesion is not None,
         }
 
     # -- inference ---------------------------------------------------------------
@@ -232,13 +246,52 @@ class Runtime:
                 )
             hint = hint > 0
         _, logits = self._run(grey, hint)
-        return self._probabilities(logits)
+        probs = self._probabilities(logits)
+        if self._lesion is None:
+            return probs
+        # The second look follows the outline the first classifier pooled under.
+        outline = hint if hint is not None else self.predict_mask(grey)
+        spec = self.lesion_spec
+        crop = lesion_crop(grey, outline, int(spec["crop_size"]), float(spec["margin"]))
+        if crop is None:
+            return probs
+        odds = self._lesion(crop[None, :, :, None])
+        return mix_malignant_odds(probs, odds, float(spec["weight"]))
 
     def _probabilities(self, logits) -> dict:
         z = np.asarray(logits, np.float64).ravel() / self.temperature
         p = np.exp(z - z.max())
         p /= p.sum()
         return {c: float(v) for c, v in zip(self.class_names, p, strict=True)}
+
+
+def mix_malignant_odds(probs, lesion_odds, weight):
+    """Blend the lesion classifier into the U-Net head's calibrated probabilities.
+
+    P(normal) is the U-Net's: the lesion classifier only sees lesions. The
+    rest is split between benign and malignant by the weighted mean of the
+    two models' log-odds of malignant against benign.
+
+    Parameters
+    ----------
+    probs : dict
+        ``{"normal", "benign", "malignant"}`` probabilities summing to 1.
+    lesion_odds : float
+        The lesion classifier's log-odds of malignant against benign.
+    weight : float
+        Weight of the lesion classifier, in [0, 1].
+
+    Returns
+    -------
+    dict
+        The same keys, summing to 1.
+    """
+    tiny = 1e-12
+    head = np.log(max(probs["malignant"], tiny)) - np.log(max(probs["benign"], tiny))
+    odds = (1.0 - weight) * head + weight * float(lesion_odds)
+    q = 1.0 / (1.0 + np.exp(-np.clip(odds, -60.0, 60.0)))
+    lesion = 1.0 - probs["normal"]
+    return {**probs, "benign": float(lesion * (1.0 - q)), "malignant": float(lesion * q)}
 
 
 def _grey(image) -> np.ndarray:
@@ -310,3 +363,31 @@ def _io_name(name: str) -> str:
         if key in name:
             return key
     raise KeyError(name)
+
+
+class _KerasLesion:
+    def __init__(self, path, spec):
+        from . import networks
+
+        self.model = networks.build_lesion_from_architecture(spec)
+        networks.load_half_weights(self.model, path)
+
+    def __call__(self, crop):
+        return float(np.asarray(self.model(crop.astype(np.float32), training=False)).ravel()[0])
+
+
+class _LiteRTLesion:
+    def __init__(self, path, num_threads):
+        from ai_edge_litert.interpreter import Interpreter
+
+        self.interp = Interpreter(model_path=str(path), num_threads=num_threads)
+        self.interp.allocate_tensors()
+        self.inp = self.interp.get_input_details()[0]["index"]
+        self.out = self.interp.get_output_details()[0]["index"]
+        self.lock = threading.Lock()
+
+    def __call__(self, crop):
+        with self.lock:
+            self.interp.set_tensor(self.inp, crop.astype(np.float32))
+            self.interp.invoke()
+            return float(self.interp.get_tensor(self.out).ravel()[0])

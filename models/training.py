@@ -336,8 +336,13 @@ def recalibrate_batchnorm(model, images, batch_size=32, passes=2):
     log.info("recalibrated %d BatchNorm layers over %d batches", len(bns), step)
 
 
-def plot_learning_curves(history_csv, out_png):
-    """Plot losses and validation scores from a Keras ``CSVLogger`` file."""
+SCORE_CURVES = ("val_dice", "val_acc", "val_macro_f1", "val_normal_empty",
+                "val_swa_dice", "val_swa_acc")
+
+
+def plot_learning_curves(history_csv, out_png, losses=("loss", "seg_loss", "cls_loss"),
+                         scores=SCORE_CURVES):
+    """Plot losses (left) and validation scores (right) from a Keras ``CSVLogger`` file."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -353,12 +358,11 @@ def plot_learning_curves(history_csv, out_png):
         return [float(r[k]) if r.get(k) not in (None, "") else np.nan for r in rows]
 
     fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4))
-    for k in ("loss", "seg_loss", "cls_loss"):
+    for k in losses:
         if k in rows[0]:
-            a.plot(ep, col(k), label=f"train {k}")
-    a.set_xlabel("epoch"), a.set_title("training loss"), a.legend()
-    for k in ("val_dice", "val_acc", "val_macro_f1", "val_normal_empty",
-              "val_swa_dice", "val_swa_acc"):
+            a.plot(ep, col(k), label=k if k.startswith("val_") else f"train {k}")
+    a.set_xlabel("epoch"), a.set_title("loss"), a.legend()
+    for k in scores:
         if k in rows[0] and not np.isnan(col(k)).all():
             b.plot(ep, col(k), label=k)
     b.set_xlabel("epoch"), b.set_ylim(0, 1)

@@ -1,0 +1,229 @@
+"""Train the lesion classifier: benign against malignant, on a crop around the lesion.
+
+Usage::
+
+    python -m models.train_lesion --data ../shared/busi --out runs/les0 --split-seed 42
+    python -m models.train_lesion --data ../shared/busi --out runs/les0 --split-seed 42 --resume
+    python -m models.train_lesion --data ../shared/busi --out runs/lesA --val-fraction 0
+
+Only lesion images train it (normal images have no lesion to crop). The split
+is drawn over all images exactly as :mod:`models.train` draws it, so with the
+same ``--split-seed`` the classifier and the U-Net hold out the same
+``duplicate_group``\\ s and can be exported together. Training crops use the
+ground-truth outline; at run time the crop follows the U-Net's outline or the
+radiologist's (see :mod:`models.runtime`).
+
+The recipe is fixed-length (cosine decay to ``lr / 50``) and keeps the last
+epoch as ``OUT/final.keras``: on a few hundred lesions, picking an epoch on
+the validation images would flatter the figures. ``--val-fraction 0`` refits
+the recipe on every lesion; ``--patience N`` adds early stopping on
+validation AUC. Each epoch is backed up to ``OUT/backup`` for ``--resume``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger("models.train_lesion")
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--data", required=True, help="folder in BUSI layout")
+    p.add_argument("--out", default="runs/lesion", help="run folder (checkpoints, logs, curves)")
+    p.add_argument("--epochs", type=int, default=40)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (after warm-up)")
+    p.add_argument("--crop-size", type=int, default=None, help="default: lesion_crop.CROP_SIZE")
+    p.add_argument("--filters", type=int, nargs="+", default=[24, 48, 96, 160])
+    p.add_argument("--val-fraction", type=float, default=0.2,
+                   help="share of images held out by duplicate_group; 0 refits on every lesion")
+    p.add_argument("--seed", type=int, default=0, help="weights, augmentation and data order")
+    p.add_argument("--split-seed", type=int, default=None,
+                   help="train/validation split (default: --seed); use the U-Net's")
+    p.add_argument("--patience", type=int, default=0,
+                   help="stop when validation AUC has not improved for N epochs (0 = off)")
+    p.add_argument("--limit", type=int, default=None, help="use only N samples (smoke tests)")
+    p.add_argument("--steps-per-epoch", type=int, default=None, help="cap steps (smoke tests)")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/backup")
+    p.add_argument("--verbose", type=int, default=1, help="keras progress bar: 0, 1 or 2")
+    args = p.parse_args(argv)
+    if args.patience and args.val_fraction == 0:
+        p.error("--patience needs validation images; --val-fraction 0 has none")
+    return args
+
+
+def load_crops(samples, size, margin, progress=False):
+    """Lesion crops from the ground-truth outlines.
+
+    Returns
+    -------
+    crops : numpy.ndarray
+        ``(N, size, size, 1)`` float32 in [0, 1].
+    malignant : numpy.ndarray
+        ``(N,)`` float32, 1 for malignant.
+    """
+    from .data import read_image, read_mask
+    from .lesion_crop import lesion_crop
+
+    it = samples
+    if progress:
+        from tqdm import tqdm
+
+        it = tqdm(samples, desc="cropping", unit="img")
+    crops = []
+    for s in it:
+        grey = read_image(s.image_path)
+        crops.append(lesion_crop(grey, read_mask(s.mask_paths, grey.shape), size, margin))
+    y = np.array([s.class_name == "malignant" for s in samples], np.float32)
+    return np.stack(crops)[..., None].astype(np.float32), y
+
+
+def augment_crops(context, size, zoom):
+    """Random crops of the wider context crops, as outlines and framing vary.
+
+    Parameters
+    ----------
+    context : tf.Tensor
+        ``(B, C, C, 1)`` crops cut with ``CONTEXT_MARGIN``.
+    size : int
+        Output side.
+    zoom : float
+        Side of the served crop as a fraction of the context crop; jittered by
+        +-15 % in scale and +-6 % in position, so the box drawn around a
+        slightly different outline is covered.
+    """
+    import tensorflow as tf
+
+    b = tf.shape(context)[0]
+    s = zoom * tf.random.uniform([b], 0.85, 1.15)
+    aspect = tf.exp(tf.random.uniform([b], -0.1, 0.1))
+    hh, ww = s * tf.sqrt(aspect), s / tf.sqrt(aspect)
+    cy = 0.5 + tf.random.uniform([b], -0.06, 0.06)
+    cx = 0.5 + tf.random.uniform([b], -0.06, 0.06)
+    boxes = tf.stack([cy - hh / 2, cx - ww / 2, cy + hh / 2, cx + ww / 2], axis=1)
+    img = tf.image.crop_and_resize(context, boxes, tf.range(b), (size, size))
+    # Left-right only: depth runs down the image and posterior shadowing with it.
+    flip = tf.random.uniform([b, 1, 1, 1]) < 0.5
+    img = tf.where(flip, tf.reverse(img, axis=[2]), img)
+    mean = tf.reduce_mean(img, axis=[1, 2, 3], keepdims=True)
+    img = (img - mean) * tf.random.uniform([b, 1, 1, 1], 0.75, 1.3) + mean
+    img = img + tf.random.uniform([b, 1, 1, 1], -0.08, 0.08)
+    img = tf.clip_by_value(img, 0.0, 1.0) ** tf.exp(tf.random.uniform([b, 1, 1, 1], -0.3, 0.3))
+    return img
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+    import keras
+    import tensorflow as tf
+
+    from .data import load_samples, split_by_group
+    from .lesion_crop import CONTEXT_MARGIN, CONTEXT_SIZE, CROP_SIZE, MARGIN
+    from .metrics import roc_auc
+    from .networks import get_lesion_classifier
+    from .training import plot_learning_curves
+
+    size = args.crop_size or CROP_SIZE
+    out = Path(args.out)
+    if out.exists() and not args.resume:
+        shutil.rmtree(out / "backup", ignore_errors=True)
+        (out / "final.keras").unlink(missing_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
+    keras.utils.set_random_seed(args.seed)
+
+    samples = load_samples(args.data)
+    split_seed = args.seed if args.split_seed is None else args.split_seed
+    if args.val_fraction == 0:
+        train_s, val_s = list(samples), []
+    else:
+        # Split all images, as models.train does, then keep the lesions: same groups held out.
+        train_s, val_s = split_by_group(samples, args.val_fraction, split_seed)
+    train_s = [s for s in train_s if s.class_name != "normal" and s.mask_paths]
+    val_s = [s for s in val_s if s.class_name != "normal" and s.mask_paths]
+    if args.limit:
+        rng = np.random.default_rng(args.seed)
+        train_s = list(rng.permutation(np.array(train_s, dtype=object))[: args.limit])
+        val_s = list(rng.permutation(np.array(val_s, dtype=object))[: max(2, args.limit // 4)])
+    (out / "split.json").write_text(json.dumps({
+        "train": [f"{s.class_name}/{s.name}" for s in train_s],
+        "val": [f"{s.class_name}/{s.name}" for s in val_s],
+    }, indent=1))
+    log.info("train %d, val %d lesions (split by duplicate_group, seed %d)",
+             len(train_s), len(val_s), split_seed)
+
+    ctx, ytr = load_crops(train_s, CONTEXT_SIZE, CONTEXT_MARGIN, progress=args.verbose > 0)
+    validate = len(val_s) > 0
+    if validate:
+        xva, yva = load_crops(val_s, size, MARGIN, progress=args.verbose > 0)
+    positive = float(ytr.mean()) if len(ytr) else 0.0
+    # Balanced weights: the log-odds come out prior-neutral, like the U-Net head's.
+    pos_weight = (1.0 - positive) / positive if 0 < positive < 1 else 1.0
+    zoom = (1.0 + 2.0 * MARGIN) / (1.0 + 2.0 * CONTEXT_MARGIN)
+
+    def to_batch(x, y):
+        w = tf.where(y > 0, tf.constant(pos_weight, tf.float32), 1.0)
+        return augment_crops(x, size, zoom), y, w
+
+    train_ds = (tf.data.Dataset.from_tensor_slices((ctx, ytr))
+                .shuffle(len(ctx), seed=args.seed, reshuffle_each_iteration=True).repeat()
+                .batch(args.batch_size, drop_remainder=len(ctx) >= args.batch_size)
+                .map(to_batch, num_parallel_calls=tf.data.AUTOTUNE).prefetch(2))
+    steps = args.steps_per_epoch or max(1, int(np.ceil(len(ctx) / args.batch_size)))
+    warmup = min(3, max(args.epochs - 1, 0)) * steps
+    schedule = keras.optimizers.schedules.CosineDecay(
+        args.lr / 10, decay_steps=max(1, args.epochs * steps - warmup), alpha=0.02,
+        warmup_target=args.lr, warmup_steps=warmup,
+    )
+    model = get_lesion_classifier(size, tuple(args.filters))
+    model.compile(
+        optimizer=keras.optimizers.AdamW(schedule, weight_decay=1e-3),
+        # Smoothing keeps the log-odds of a few hundred memorised crops from growing unbounded.
+        loss=keras.losses.BinaryCrossentropy(from_logits=True, label_smoothing=0.1),
+    )
+
+    class Score(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if logs is None or not validate:
+                return
+            z = self.model.predict(xva, verbose=0).ravel()
+            logs["val_auc"] = roc_auc(z, yva > 0)
+            logs["val_acc"] = float(np.mean((z > 0) == (yva > 0)))
+
+    callbacks = [Score(),
+                 keras.callbacks.BackupAndRestore(str(out / "backup"), delete_checkpoint=False),
+                 keras.callbacks.CSVLogger(str(out / "history.csv"), append=args.resume),
+                 keras.callbacks.TerminateOnNaN()]
+    if args.patience:
+        callbacks.append(keras.callbacks.EarlyStopping(monitor="val_auc", mode="max",
+                                                       patience=args.patience))
+    t0 = time.time()
+    model.fit(train_ds, epochs=args.epochs, steps_per_epoch=steps,
+              validation_data=(xva, yva) if validate else None,
+              callbacks=callbacks, verbose=args.verbose)
+    minutes = (time.time() - t0) / 60
+    model.save(out / "final.keras")
+    plot_learning_curves(out / "history.csv", out / "learning_curves.png",
+                         losses=("loss", "val_loss"), scores=("val_auc", "val_acc"))
+    (out / "train_info.json").write_text(json.dumps({
+        "args": vars(args), "crop_size": size, "filters": list(args.filters),
+        "minutes_this_session": round(minutes, 1), "train_images": len(train_s),
+        "val_images": len(val_s), "pos_weight": pos_weight, "tf_version": tf.__version__,
+    }, indent=1))
+    log.info("done in %.1f min; model at %s", minutes, out / "final.keras")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
