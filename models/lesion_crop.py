@@ -26,8 +26,8 @@ CONTEXT_MARGIN = 0.6
 #: Human-readable description recorded in the manifest.
 CROP_PREPROCESSING = (
     "square around the lesion mask's bounding box, side = longer side x (1 + 2 x margin), "
-    "centred on the box, zero outside the image -> area resize to crop_size -> float32 / 255 "
-    "-> shape (1, crop_size, crop_size, 1)"
+    "centred on the box, zero outside the image -> antialiased bilinear resize to "
+    "crop_size -> float32 / 255 -> shape (1, crop_size, crop_size, 1)"
 )
 
 
@@ -90,6 +90,6 @@ def lesion_crop(grey, mask, size=CROP_SIZE, margin=MARGIN):
     pad = ((max(0, -y0), max(0, y1 - h)), (max(0, -x0), max(0, x1 - w)))
     window = grey[max(0, y0):min(h, y1), max(0, x0):min(w, x1)]
     window = np.pad(window, pad)
-    # Resampling (PIL's BILINEAR is area-aware when shrinking) keeps small structure honest.
+    # PIL widens its bilinear kernel when shrinking (antialiasing), so a big lesion does not alias.
     out = Image.fromarray(np.ascontiguousarray(window)).resize((size, size), Image.BILINEAR)
     return np.asarray(out, np.float32) / 255.0

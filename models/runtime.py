@@ -247,16 +247,42 @@ class Runtime:
             hint = hint > 0
         _, logits = self._run(grey, hint)
         probs = self._probabilities(logits)
-        if self._lesion is None:
+        odds = self._lesion_odds(grey, hint)
+        if odds is None:
             return probs
+        return mix_malignant_odds(probs, odds, float(self.lesion_spec["weight"]))
+
+    def lesion_odds(self, image, mask=None):
+        """The lesion classifier's log-odds of malignant against benign.
+
+        Parameters
+        ----------
+        mask : array_like, optional
+            ``(H, W)`` outline to crop around; default the post-processed
+            segmentation, as :meth:`classify` uses.
+
+        Returns
+        -------
+        float or None
+            None when the export has no lesion classifier or the outline is empty.
+        """
+        self.load()
+        grey = _grey(image)
+        hint = None if mask is None else np.asarray(mask) > 0
+        if hint is not None and hint.shape != grey.shape:
+            raise ModelInputError(
+                f"mask: shape {hint.shape[::-1]} (w, h) differs from image {grey.shape[::-1]}"
+            )
+        return self._lesion_odds(grey, hint)
+
+    def _lesion_odds(self, grey, hint):
+        if self._lesion is None:
+            return None
         # The second look follows the outline the first classifier pooled under.
         outline = hint if hint is not None else self.predict_mask(grey)
         spec = self.lesion_spec
         crop = lesion_crop(grey, outline, int(spec["crop_size"]), float(spec["margin"]))
-        if crop is None:
-            return probs
-        odds = self._lesion(crop[None, :, :, None])
-        return mix_malignant_odds(probs, odds, float(spec["weight"]))
+        return None if crop is None else self._lesion(crop[None, :, :, None])
 
     def _probabilities(self, logits) -> dict:
         z = np.asarray(logits, np.float64).ravel() / self.temperature

@@ -97,6 +97,29 @@ def test_crossfit_ece_scores_out_of_fold():
     assert crossfit_ece(noise, y) < 0.1
 
 
+def test_crossfit_ece_applies_the_blend_out_of_fold():
+    from models.metrics import crossfit_ece, expected_calibration_error
+
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 3, 200)
+    logits = rng.normal(0, 1, (200, 3))
+    logits[np.arange(200), y] += 2.0
+    seen = []
+
+    def identity(probs, rows):
+        seen.extend(rows.tolist())
+        return probs
+
+    assert crossfit_ece(logits, y, blend=identity) == crossfit_ece(logits, y)
+    assert sorted(seen) == list(range(200))  # every image blended once, by its own row
+
+    def truth(probs, rows):  # a blend that knows the answer is perfectly calibrated
+        return np.eye(3)[y[rows]]
+
+    assert crossfit_ece(logits, y, blend=truth) == 0.0
+    assert expected_calibration_error(np.full((200, 3), 1 / 3), y) > 0.2
+
+
 def test_bootstrap_intervals_hold_the_estimate_and_narrow_with_more_images():
     rng = np.random.default_rng(0)
     dice = rng.uniform(0, 1, 40)

@@ -28,6 +28,24 @@ def test_info_and_manifest(runtime):
     assert info["class_names"] == ["normal", "benign", "malignant"]
 
 
+def test_shipped_weights_fit_the_size_budget(runtime):
+    """Every file the manifest names, the lesion classifier's too, in at most 20 MB."""
+    files = dict(runtime.manifest["files"])
+    files.update(runtime.manifest.get("lesion_classifier", {}).get("files", {}))
+    sizes = [(runtime.weights_dir / f).stat().st_size for f in set(files.values())]
+    assert all(sizes) and sum(sizes) <= 20e6
+
+
+def test_backends_agree_on_classification(lesion_case):
+    """Keras and LiteRT give the same answer, lesion classifier included."""
+    grey, truth = lesion_case
+    keras_rt, lite_rt = Runtime(backend="keras"), Runtime(backend="litert").load()
+    assert lite_rt.backend_used == "litert"
+    for mask in (None, truth):
+        k, t = keras_rt.classify(grey, mask=mask), lite_rt.classify(grey, mask=mask)
+        assert max(abs(k[c] - t[c]) for c in k) < 0.01
+
+
 def test_busi_lesion_is_found(runtime, lesion_case):
     """Guards against broken preprocessing: a clear lesion must be segmented."""
     grey, truth = lesion_case

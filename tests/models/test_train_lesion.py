@@ -89,6 +89,9 @@ def test_export_records_the_lesion_classifier(exported):
     assert spec["weight"] == 0.5 and spec["crop_size"] == 32 and spec["members"] == 1
     for f in spec["files"].values():
         assert (both / f).stat().st_size > 0
+    cls = json.loads((both / "manifest.json").read_text())["metrics"]["classification"]
+    # Calibration is reported for the blend that is served, and for the head alone.
+    assert 0 <= cls["ece_crossfit_2fold"] <= 1 and "ece_crossfit_2fold_unet_head" in cls
 
 
 def test_runtime_blends_only_benign_and_malignant(exported):
@@ -108,6 +111,20 @@ def test_runtime_blends_only_benign_and_malignant(exported):
     empty = np.zeros_like(mask)
     assert rt.classify(grey, mask=empty) == pytest.approx(
         Runtime(plain, backend="keras").classify(grey, mask=empty))
+
+
+def test_lesion_odds_follow_the_outline(exported):
+    root, plain, both = exported
+    grey, mask = _lesion_image(root)
+    rt = Runtime(both, backend="keras")
+    odds = rt.lesion_odds(grey, mask=mask)
+    assert isinstance(odds, float) and np.isfinite(odds)
+    shifted = np.roll(mask, grey.shape[1] // 3, axis=1)  # another place, another crop
+    assert rt.lesion_odds(grey, mask=shifted) != pytest.approx(odds, abs=1e-6)
+    assert rt.lesion_odds(grey, mask=np.zeros_like(mask)) is None
+    assert Runtime(plain, backend="keras").lesion_odds(grey, mask=mask) is None
+    with pytest.raises(ValueError, match="mask"):
+        rt.lesion_odds(grey, mask=np.ones((4, 4), bool))
 
 
 def test_litert_and_keras_lesion_classifiers_agree(exported):
