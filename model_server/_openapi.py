@@ -222,7 +222,8 @@ def openapi_document(config) -> dict:
                 "type": "string",
                 "format": "binary",
                 "description": "Optional mask PNG of the image's size (non-zero = lesion) "
-                "to classify a corrected region.",
+                "to classify a corrected region: the U-Net head pools under it and the "
+                "lesion classifier crops around it. Default: the model's own outline.",
             }
         },
     )

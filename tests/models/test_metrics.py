@@ -117,7 +117,12 @@ def test_crossfit_ece_applies_the_blend_out_of_fold():
         return np.eye(3)[y[rows]]
 
     assert crossfit_ece(logits, y, blend=truth) == 0.0
-    assert expected_calibration_error(np.full((200, 3), 1 / 3), y) > 0.2
+
+    def confidently_wrong(probs, rows):
+        return np.eye(3)[(y[rows] + 1) % 3]
+
+    assert crossfit_ece(logits, y, blend=confidently_wrong) == pytest.approx(1.0)
+    assert expected_calibration_error(np.eye(3)[(y + 1) % 3], y) == pytest.approx(1.0)
 
 
 def test_bootstrap_intervals_hold_the_estimate_and_narrow_with_more_images():
