@@ -174,6 +174,47 @@ def split_by_group(samples, val_fraction=0.2, seed=0):
     return train, val
 
 
+def run_split(samples, val_fraction, split_seed, keep=None, limit=None, seed=0):
+    """The train and validation samples of a training run, as every training script draws them.
+
+    Parameters
+    ----------
+    val_fraction : float
+        0 refits on every sample (no validation); otherwise :func:`split_by_group`.
+    split_seed : int
+        Seed of the split; runs that share it (and ``val_fraction``) hold out
+        the same duplicate groups.
+    keep : callable, optional
+        Filter applied after splitting (the lesion classifier keeps lesions),
+        so the groups held out do not depend on it.
+    limit : int, optional
+        Keep only ``limit`` training samples (and a quarter as many for
+        validation, at least 2), drawn with ``seed``: smoke tests.
+
+    Returns
+    -------
+    (list of Sample, list of Sample)
+    """
+    if val_fraction == 0:
+        # Refit: the recipe was validated on a split; the shipped model sees every image.
+        train, val = list(samples), []
+    else:
+        train, val = split_by_group(samples, val_fraction, split_seed)
+    if keep is not None:
+        train, val = [s for s in train if keep(s)], [s for s in val if keep(s)]
+    if limit:
+        rng = np.random.default_rng(seed)
+        train = list(rng.permutation(np.array(train, dtype=object))[:limit])
+        val = list(rng.permutation(np.array(val, dtype=object))[: max(2, limit // 4)])
+    return train, val
+
+
+def split_record(train, val) -> dict:
+    """``{"train": [...], "val": [...]}`` of ``"class/name"`` keys, as runs store in split.json."""
+    return {"train": [f"{s.class_name}/{s.name}" for s in train],
+            "val": [f"{s.class_name}/{s.name}" for s in val]}
+
+
 def load_arrays(samples, size, progress=False):
     """Load samples resized for the network.
 

@@ -116,7 +116,7 @@ def main(argv=None):
     import tensorflow as tf
 
     from ._preprocess import INPUT_SIZE
-    from .data import CLASS_NAMES, load_arrays, load_samples, split_by_group
+    from .data import CLASS_NAMES, load_arrays, load_samples, run_split, split_record
     from .networks import get_multitask_unet
     from .training import (
         ValidationScore,
@@ -137,18 +137,9 @@ def main(argv=None):
 
     samples = load_samples(args.data)
     split_seed = args.seed if args.split_seed is None else args.split_seed
-    if args.val_fraction == 0:
-        # Refit: the recipe was validated on a split; the shipped model sees every image.
-        train_s, val_s = list(samples), []
-    else:
-        train_s, val_s = split_by_group(samples, args.val_fraction, split_seed)
-    if args.limit:
-        rng = np.random.default_rng(args.seed)
-        train_s = list(rng.permutation(np.array(train_s, dtype=object))[: args.limit])
-        val_s = list(rng.permutation(np.array(val_s, dtype=object))[: max(2, args.limit // 4)])
-    split = {"train": [f"{s.class_name}/{s.name}" for s in train_s],
-             "val": [f"{s.class_name}/{s.name}" for s in val_s]}
-    (out / "split.json").write_text(json.dumps(split, indent=1))
+    train_s, val_s = run_split(samples, args.val_fraction, split_seed, limit=args.limit,
+                               seed=args.seed)
+    (out / "split.json").write_text(json.dumps(split_record(train_s, val_s), indent=1))
     log.info("train %d, val %d images (split by duplicate_group, seed %d)",
              len(train_s), len(val_s), split_seed)
 

@@ -9,7 +9,7 @@ Usage::
 Only lesion images train it (normal images have no lesion to crop). The split
 is drawn over all images exactly as :mod:`models.train` draws it, so with the
 same ``--split-seed`` the classifier and the U-Net hold out the same
-``duplicate_group``\\ s and can be exported together. Training crops use the
+duplicate groups and can be exported together. Training crops use the
 ground-truth outline; at run time the crop follows the U-Net's outline or the
 radiologist's (see :mod:`models.runtime`).
 
@@ -129,7 +129,7 @@ def main(argv=None):
     import keras
     import tensorflow as tf
 
-    from .data import load_samples, split_by_group
+    from .data import load_samples, run_split, split_record
     from .lesion_crop import CONTEXT_MARGIN, CONTEXT_SIZE, CROP_SIZE, MARGIN
     from .metrics import roc_auc
     from .networks import get_lesion_classifier
@@ -145,21 +145,11 @@ def main(argv=None):
 
     samples = load_samples(args.data)
     split_seed = args.seed if args.split_seed is None else args.split_seed
-    if args.val_fraction == 0:
-        train_s, val_s = list(samples), []
-    else:
-        # Split all images, as models.train does, then keep the lesions: same groups held out.
-        train_s, val_s = split_by_group(samples, args.val_fraction, split_seed)
-    train_s = [s for s in train_s if s.class_name != "normal" and s.mask_paths]
-    val_s = [s for s in val_s if s.class_name != "normal" and s.mask_paths]
-    if args.limit:
-        rng = np.random.default_rng(args.seed)
-        train_s = list(rng.permutation(np.array(train_s, dtype=object))[: args.limit])
-        val_s = list(rng.permutation(np.array(val_s, dtype=object))[: max(2, args.limit // 4)])
-    (out / "split.json").write_text(json.dumps({
-        "train": [f"{s.class_name}/{s.name}" for s in train_s],
-        "val": [f"{s.class_name}/{s.name}" for s in val_s],
-    }, indent=1))
+    # Split all images, as models.train does, then keep the lesions: same groups held out.
+    train_s, val_s = run_split(samples, args.val_fraction, split_seed,
+                               keep=lambda s: s.class_name != "normal" and bool(s.mask_paths),
+                               limit=args.limit, seed=args.seed)
+    (out / "split.json").write_text(json.dumps(split_record(train_s, val_s), indent=1))
     log.info("train %d, val %d lesions (split by duplicate_group, seed %d)",
              len(train_s), len(val_s), split_seed)
 
