@@ -336,6 +336,10 @@ def main(argv=None):
         name = "learning_curves.png" if i == 0 else f"learning_curves_{i + 1}.png"
         if (r / "learning_curves.png").exists():
             shutil.copy(r / "learning_curves.png", Path(args.card_dir) / name)
+    for i, r in enumerate(lesion_runs):
+        name = "learning_curves_lesion.png" if i == 0 else f"learning_curves_lesion_{i + 1}.png"
+        if (r / "learning_curves.png").exists():
+            shutil.copy(r / "learning_curves.png", Path(args.card_dir) / name)
     log.info("exported to %s", out)
     return 0
 

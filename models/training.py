@@ -355,7 +355,8 @@ def plot_learning_curves(history_csv, out_png, losses=("loss", "seg_loss", "cls_
     ep = [int(r["epoch"]) + 1 for r in rows]
 
     def col(k):
-        return [float(r[k]) if r.get(k) not in (None, "") else np.nan for r in rows]
+        # CSVLogger writes "NA" for a key an epoch lacked (val_loss in a refit).
+        return [float(r[k]) if r.get(k) not in (None, "", "NA") else np.nan for r in rows]
 
     fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4))
     for k in losses:

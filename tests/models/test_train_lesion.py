@@ -56,6 +56,22 @@ def test_resume_continues_the_run(tiny_run, lesion_run, tmp_path):
     assert [r.split(",")[0] for r in rows[1:]] == ["0", "1", "2"]  # epoch 3 appended only
 
 
+def test_refit_on_every_lesion(tiny_run, tmp_path):
+    root, _ = tiny_run
+    out = tmp_path / "refit"
+    rc = train_lesion.main([
+        "--data", str(root), "--out", str(out), "--epochs", "1", "--steps-per-epoch", "1",
+        "--batch-size", "4", "--crop-size", "32", "--filters", "4", "--verbose", "0",
+        "--val-fraction", "0",
+    ])
+    assert rc == 0
+    split = json.loads((out / "split.json").read_text())
+    assert split["val"] == [] and len(split["train"]) == 12  # every lesion, no normal
+    info = json.loads((out / "train_info.json").read_text())
+    assert info["val_images"] == 0 and info["train_images"] == 12
+    assert (out / "learning_curves.png").stat().st_size > 0 and (out / "final.keras").exists()
+
+
 def test_patience_without_validation_is_refused(tiny_run, tmp_path):
     root, _ = tiny_run
     with pytest.raises(SystemExit):
@@ -75,6 +91,7 @@ def exported(tiny_run, lesion_run, tmp_path_factory):
     assert export.main([*common, "--out", str(plain)]) == 0
     assert export.main([*common, "--out", str(both), "--lesion-run", str(lesion_run),
                         "--lesion-weight", "0.5"]) == 0
+    assert (card / "learning_curves_lesion.png").stat().st_size > 0
     return root, plain, both
 
 
