@@ -60,6 +60,7 @@ class Runtime:
         self._lock = threading.Lock()
         self._run_lock = threading.Lock()
         self._cache: OrderedDict = OrderedDict()
+        self._mask_cache: OrderedDict = OrderedDict()
         self._net = None
         self._lesion = None
         self.manifest: dict = {}
@@ -135,7 +136,7 @@ class Runtime:
         """Network on an ``(H, W)`` uint8 image; returns ``(seg (S, S), logits (K,))``."""
         key = None
         if hint is None:
-            key = hashlib.sha1(grey.tobytes() + str((grey.shape, self.tta)).encode()).hexdigest()
+            key = self._image_key(grey)
             with self._run_lock:
                 if key in self._cache:
                     self._cache.move_to_end(key)
@@ -158,6 +159,9 @@ class Runtime:
                 while len(self._cache) > 8:
                     self._cache.popitem(last=False)
         return out
+
+    def _image_key(self, grey):
+        return hashlib.sha1(grey.tobytes() + str((grey.shape, self.tta)).encode()).hexdigest()
 
     def segment(self, image, box=None) -> np.ndarray:
         """Lesion probability map at the image's own size.
@@ -194,6 +198,21 @@ class Runtime:
             # The user has said there is a lesion in the box: no gate, no confidence floor.
             prob = self.segment(grey, box)
             return postprocess(prob, replace(self.settings, min_confidence=0.0))
+        # /predict then /classify (or classify's lesion crop) post-process the same
+        # image with the same settings; full-resolution post-processing is worth keeping.
+        key = (self._image_key(grey), repr(self.settings))
+        with self._run_lock:
+            if key in self._mask_cache:
+                self._mask_cache.move_to_end(key)
+                return self._mask_cache[key].copy()
+        mask = self._predict_mask(grey)
+        with self._run_lock:
+            self._mask_cache[key] = mask
+            while len(self._mask_cache) > 8:
+                self._mask_cache.popitem(last=False)
+        return mask.copy()
+
+    def _predict_mask(self, grey):
         # One network pass gives both the map and the gate's P(normal).
         seg, logits = self._run(grey)
         settings = self.settings

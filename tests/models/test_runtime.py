@@ -7,7 +7,7 @@ import pytest
 
 from models.data import load_samples, read_image, read_mask
 from models.metrics import overlap_scores
-from models.runtime import ModelInputError, Runtime
+from models.runtime import ModelInputError, Runtime, mix_malignant_odds
 
 
 @pytest.fixture(scope="module")
@@ -111,7 +111,26 @@ def test_outputs_are_the_raw_network_outputs(runtime, lesion_case):
     assert np.allclose(prob, runtime.segment(grey))
     z = logits / runtime.temperature
     p = np.exp(z - z.max()) / np.exp(z - z.max()).sum()
-    assert np.allclose(p, list(runtime.classify(grey).values()), atol=1e-6)
+    head = dict(zip(runtime.class_names, p, strict=True))
+    odds = runtime.lesion_odds(grey)
+    if odds is not None:  # the served answer is the head blended with the lesion classifier
+        head = mix_malignant_odds(head, odds, runtime.manifest["lesion_classifier"]["weight"])
+    assert np.allclose(list(head.values()), list(runtime.classify(grey).values()), atol=1e-6)
+
+
+def test_mask_is_post_processed_once_per_image(runtime, lesion_case, monkeypatch):
+    grey, _ = lesion_case
+    first = runtime.predict_mask(grey)
+    calls = []
+    monkeypatch.setattr(runtime, "_predict_mask", lambda g: calls.append(1) or first)
+    again = runtime.predict_mask(grey)
+    assert calls == [] and np.array_equal(again, first)
+    again[:] = ~again  # a caller's edits do not reach the cache
+    assert np.array_equal(runtime.predict_mask(grey), first)
+    other = grey.copy()
+    other[0, 0] ^= 1
+    runtime.predict_mask(other)
+    assert calls == [1]
 
 
 @pytest.mark.parametrize("box", [(0, 0, 3, 3), (5, 5, 5, 50), ("a", 1, 2, 3), (1, 2, 3)])
