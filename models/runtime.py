@@ -132,11 +132,16 @@ class Runtime:
         }
 
     # -- inference ---------------------------------------------------------------
-    def _run(self, grey, hint=None):
-        """Network on an ``(H, W)`` uint8 image; returns ``(seg (S, S), logits (K,))``."""
-        key = None
-        if hint is None:
-            key = self._image_key(grey)
+    def _run(self, grey, hint=None, key=None):
+        """Network on an ``(H, W)`` uint8 image; returns ``(seg (S, S), logits (K,))``.
+
+        ``key`` is :meth:`_image_key` of ``grey`` when the caller has it already;
+        runs with a hint are not cached.
+        """
+        if hint is not None:
+            key = None
+        else:
+            key = key or self._image_key(grey)
             with self._run_lock:
                 if key in self._cache:
                     self._cache.move_to_end(key)
@@ -200,21 +205,22 @@ class Runtime:
             return postprocess(prob, replace(self.settings, min_confidence=0.0))
         # /predict then /classify (or classify's lesion crop) post-process the same
         # image with the same settings; full-resolution post-processing is worth keeping.
-        key = (self._image_key(grey), repr(self.settings))
+        image_key = self._image_key(grey)
+        key = (image_key, repr(self.settings))
         with self._run_lock:
             if key in self._mask_cache:
                 self._mask_cache.move_to_end(key)
                 return self._mask_cache[key].copy()
-        mask = self._predict_mask(grey)
+        mask = self._predict_mask(grey, image_key)
         with self._run_lock:
             self._mask_cache[key] = mask
             while len(self._mask_cache) > 8:
                 self._mask_cache.popitem(last=False)
         return mask.copy()
 
-    def _predict_mask(self, grey):
+    def _predict_mask(self, grey, image_key=None):
         # One network pass gives both the map and the gate's P(normal).
-        seg, logits = self._run(grey)
+        seg, logits = self._run(grey, key=image_key)
         settings = self.settings
         if settings.normal_gate <= 1.0:
             if self._probabilities(logits)["normal"] >= settings.normal_gate:
