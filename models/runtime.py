@@ -260,16 +260,7 @@ class Runtime:
         """
         self.load()
         grey = _grey(image)
-        hint = None
-        if mask is not None:
-            hint = np.asarray(mask)
-            if hint.ndim == 3:
-                hint = hint[..., 0]
-            if hint.shape != grey.shape:
-                raise ModelInputError(
-                    f"mask: shape {hint.shape[::-1]} (w, h) differs from image {grey.shape[::-1]}"
-                )
-            hint = hint > 0
+        hint = _outline(mask, grey.shape)
         _, logits = self._run(grey, hint)
         probs = self._probabilities(logits)
         odds = self._lesion_odds(grey, hint)
@@ -293,12 +284,7 @@ class Runtime:
         """
         self.load()
         grey = _grey(image)
-        hint = None if mask is None else np.asarray(mask) > 0
-        if hint is not None and hint.shape != grey.shape:
-            raise ModelInputError(
-                f"mask: shape {hint.shape[::-1]} (w, h) differs from image {grey.shape[::-1]}"
-            )
-        return self._lesion_odds(grey, hint)
+        return self._lesion_odds(grey, _outline(mask, grey.shape))
 
     def _lesion_odds(self, grey, hint):
         if self._lesion is None:
@@ -343,6 +329,20 @@ def mix_malignant_odds(probs, lesion_odds, weight):
     q = 1.0 / (1.0 + np.exp(-np.clip(odds, -60.0, 60.0)))
     lesion = 1.0 - probs["normal"]
     return {**probs, "benign": float(lesion * (1.0 - q)), "malignant": float(lesion * q)}
+
+
+def _outline(mask, shape):
+    """A user's mask as ``(H, W)`` bool of the image's ``shape``, or None."""
+    if mask is None:
+        return None
+    hint = np.asarray(mask)
+    if hint.ndim == 3:
+        hint = hint[..., 0]
+    if hint.shape != tuple(shape):
+        raise ModelInputError(
+            f"mask: shape {hint.shape[::-1]} (w, h) differs from image {tuple(shape)[::-1]}"
+        )
+    return hint > 0
 
 
 def _grey(image) -> np.ndarray:
