@@ -77,10 +77,8 @@ def evaluate(runtime, samples, progress=False) -> dict:
     intervals = bootstrap_intervals(
         [r["dice"] for r in lesion], [r["pred_empty"] for r in normal],
         labels, np.array(probs).argmax(1) if probs else [], len(CLASS_NAMES),
+        class_names=CLASS_NAMES,
     )
-    for k, name in enumerate(CLASS_NAMES):
-        if f"recall_{k}" in intervals:
-            intervals[f"recall_{name}"] = intervals.pop(f"recall_{k}")
     return {
         "n_images": len(rows),
         "segmentation": seg,

@@ -185,7 +185,7 @@ def crossfit_ece(logits, y_true, folds=2, seed=0, n_bins=10, blend=None) -> floa
 
 
 def bootstrap_intervals(dice, normal_empty, y_true, y_pred, num_classes, n=2000, level=0.95,
-                        seed=0) -> dict:
+                        seed=0, class_names=None) -> dict:
     """Percentile bootstrap intervals of the headline figures, resampling images.
 
     Lesion images, normal images and the images of each class are resampled
@@ -207,13 +207,16 @@ def bootstrap_intervals(dice, normal_empty, y_true, y_pred, num_classes, n=2000,
         Resamples.
     level : float
         Coverage of the intervals.
+    class_names : sequence of str, optional
+        Names for the per-class recall keys; default the class indices.
 
     Returns
     -------
     dict
         ``{name: [low, high]}`` for ``mean_dice``, ``normal_predicted_empty``,
-        ``accuracy``, ``macro_f1`` and ``recall_<k>`` for each class index
-        ``k``; a figure with no images to resample is left out.
+        ``accuracy``, ``macro_f1`` and ``recall_<name>`` for each class
+        (``recall_<k>`` by index without ``class_names``); a figure with no
+        images to resample is left out.
 
     Examples
     --------
@@ -227,8 +230,9 @@ def bootstrap_intervals(dice, normal_empty, y_true, y_pred, num_classes, n=2000,
     y_true = np.asarray(y_true, int)
     y_pred = np.asarray(y_pred, int)
     by_class = [np.flatnonzero(y_true == k) for k in range(num_classes)]
+    names = list(class_names) if class_names is not None else list(range(num_classes))
     draws = {"mean_dice": [], "normal_predicted_empty": [], "accuracy": [], "macro_f1": []}
-    draws.update({f"recall_{k}": [] for k in range(num_classes) if by_class[k].size})
+    draws.update({f"recall_{names[k]}": [] for k in range(num_classes) if by_class[k].size})
     for _ in range(n):
         if dice.size:
             draws["mean_dice"].append(dice[rng.integers(0, dice.size, dice.size)].mean())
@@ -243,7 +247,7 @@ def bootstrap_intervals(dice, normal_empty, y_true, y_pred, num_classes, n=2000,
         draws["macro_f1"].append(macro_f1(confusion_matrix(t, p, num_classes)))
         for k in range(num_classes):
             if by_class[k].size:
-                draws[f"recall_{k}"].append(float((p[t == k] == k).mean()))
+                draws[f"recall_{names[k]}"].append(float((p[t == k] == k).mean()))
     tail = (1 - level) / 2 * 100
     return {
         name: [round(float(q), 4) for q in np.percentile(v, [tail, 100 - tail])]

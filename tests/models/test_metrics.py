@@ -142,6 +142,10 @@ def test_bootstrap_intervals_hold_the_estimate_and_narrow_with_more_images():
         assert (big[key][1] - big[key][0]) < 0.5 * (hi - lo)
     assert set(small) == {"mean_dice", "normal_predicted_empty", "accuracy", "macro_f1",
                           "recall_0", "recall_1", "recall_2"}
+    named = bootstrap_intervals(dice, empty, y_true, y_pred, 3, n=500,
+                                class_names=["normal", "benign", "malignant"])
+    assert named["recall_malignant"] == small["recall_2"]
+    assert "recall_2" not in named
     assert bootstrap_intervals(dice, empty, y_true, y_pred, 3, n=200, seed=4) == \
         bootstrap_intervals(dice, empty, y_true, y_pred, 3, n=200, seed=4)
 
