@@ -7,14 +7,12 @@ import stat
 import subprocess
 from pathlib import Path
 
-import pytest
-
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
-def _make(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+def _make(skip_or_fail, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     if shutil.which("make") is None:
-        pytest.skip("make is not installed")
+        skip_or_fail("make is not installed")
     return subprocess.run(
         ["make", *args],
         cwd=REPO_ROOT,
@@ -25,11 +23,11 @@ def _make(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     )
 
 
-def _require_installed() -> None:
+def _require_installed(skip_or_fail) -> None:
     # `make -q install` exits 0 only when the install stamp is up to date, so the nested
     # make below cannot start a real (slow, apt-touching) install from inside the suite.
-    if _make("-q", "install").returncode != 0:
-        pytest.skip("run `make install` first (the install stamp is missing or stale)")
+    if _make(skip_or_fail, "-q", "install").returncode != 0:
+        skip_or_fail("run `make install` first (the install stamp is missing or stale)")
 
 
 def test_ci_entry_point_runs_make_test_strictly():
@@ -50,8 +48,8 @@ def test_install_script_is_valid_bash():
     assert result.returncode == 0, result.stderr
 
 
-def test_make_test_installs_first_then_runs_pytest_from_the_venv():
-    result = _make("-n", "-W", "pyproject.toml", "test")
+def test_make_test_installs_first_then_runs_pytest_from_the_venv(skip_or_fail):
+    result = _make(skip_or_fail, "-n", "-W", "pyproject.toml", "test")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     install = next(i for i, line in enumerate(lines) if "scripts/install.sh" in line)
@@ -60,9 +58,10 @@ def test_make_test_installs_first_then_runs_pytest_from_the_venv():
     assert lines[pytest_line].startswith(".venv/bin/python")
 
 
-def test_make_test_fails_when_no_test_is_collected():
-    _require_installed()
+def test_make_test_fails_when_no_test_is_collected(skip_or_fail):
+    _require_installed(skip_or_fail)
     result = _make(
+        skip_or_fail,
         "test",
         "PYTEST_ARGS=tests/test_makefile.py -k no_test_has_this_name -p no:cacheprovider -q",
     )

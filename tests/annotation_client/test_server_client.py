@@ -52,6 +52,7 @@ def test_predict_inside_a_box_only_marks_the_box(live_model_server, busi_dir):
     mask = np.asarray(Image.open(io.BytesIO(base64.b64decode(result["mask"])))) > 0
     outside = mask.copy()
     outside[box[1] : box[3], box[0] : box[2]] = False
+    assert mask.any(), "the box holds part of the lesion, so something must be marked"
     assert not outside.any()
 
 

@@ -115,6 +115,10 @@ def test_exif_orientation_is_applied_to_jpeg():
     image.save(buffer, format="JPEG", quality=95, exif=exif.tobytes())
     decoded = decode(buffer.getvalue()).pixels
     assert decoded.shape == (64, 48)
+    # Turned clockwise, as a viewer shows it; JPEG loss only, not another rotation.
+    right = np.abs(decoded.astype(float) - np.rot90(GREY, -1)).mean()
+    wrong = np.abs(decoded.astype(float) - np.rot90(GREY, 1)).mean()
+    assert right < 6 and right < wrong / 2
 
 
 # --------------------------------------------------------------------------- rejections

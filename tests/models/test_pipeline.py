@@ -51,10 +51,10 @@ def test_export_then_evaluate_cli(tiny_run, tmp_path):
 
     # Keras and LiteRT files must give the same answers.
     img = (np.random.default_rng(1).random((70, 90)) * 255).astype(np.uint8)
-    if "litert" in manifest["files"]:
-        a = Runtime(weights, backend="keras").segment(img)
-        b = Runtime(weights, backend="litert").segment(img)
-        assert np.abs(a - b).max() < 1e-3
+    assert "litert" in manifest["files"]  # the conversion must not fail quietly
+    a = Runtime(weights, backend="keras").segment(img)
+    b = Runtime(weights, backend="litert").segment(img)
+    assert np.abs(a - b).max() < 1e-3
 
     out = tmp_path / "metrics.json"
     proc = subprocess.run(
@@ -120,10 +120,10 @@ def test_export_averages_runs_that_share_a_split(tiny_run, tmp_path):
     assert manifest["parameters"] == 2 * single
     keras_rt = Runtime(weights, backend="keras")
     assert keras_rt.load()._net.model.count_params() == 2 * single
-    if "litert" in manifest["files"]:
-        a = keras_rt.segment(img)
-        b = Runtime(weights, backend="litert").segment(img)
-        assert np.abs(a - b).max() < 2e-3
+    assert "litert" in manifest["files"]
+    a = keras_rt.segment(img)
+    b = Runtime(weights, backend="litert").segment(img)
+    assert np.abs(a - b).max() < 2e-3
 
 
 def test_export_refuses_runs_with_different_splits(tiny_run, tmp_path):

@@ -76,15 +76,31 @@ def test_choose_settings_and_crossfit_on_a_rule_that_generalises():
 
 
 def test_crossfit_exposes_a_rule_that_does_not_generalise():
-    # Lesion outlines are confident or faint at random, unrelated to anything the
-    # search can see in the other half: tuned on one half, the other scores worse.
-    rng = np.random.default_rng(3)
-    out, _ = _cases(copies=2)
-    for i in np.flatnonzero(out.labels > 0):
-        out.seg_probs[i] = out.seg_probs[i] * (0.45 if rng.random() < 0.5 else 1.0)
+    # Each lesion image holds the lesion and a look-alike at unrelated random
+    # confidences: whatever threshold suits one half of the images is luck, so
+    # settings tuned in sample score better there than on the other half.
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:40, :48]
+    lesion = (yy - 20) ** 2 + (xx - 14) ** 2 <= 49
+    blob = (yy - 20) ** 2 + (xx - 36) ** 2 <= 64
+    seg, truths, labels = [], [], []
+    for i in range(16):
+        prob = np.zeros((40, 48), np.float32)
+        prob[lesion] = rng.uniform(0.3, 0.95)
+        prob[blob] = rng.uniform(0.3, 0.95)
+        seg.append(prob)
+        truths.append(lesion)
+        labels.append(1 + i % 2)
+    for _ in range(4):
+        seg.append(np.zeros((40, 48), np.float32))
+        truths.append(np.zeros((40, 48), bool))
+        labels.append(0)
+    labels = np.array(labels)
+    p = np.where(labels == 0, 0.8, 0.1)
+    out = tune.Outputs(seg, np.log(np.stack([p, (1 - p) / 2, (1 - p) / 2], 1)), truths, labels)
     _, _, summary = tune.choose_settings(out)
     cf = tune.crossfit(out)
-    assert cf["dice"] <= summary["dice"] + 1e-9
+    assert cf["dice"] < summary["dice"] - 0.02
     assert cf["dice_range"][0] <= cf["dice"] <= cf["dice_range"][1]
 
 
