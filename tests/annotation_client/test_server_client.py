@@ -47,13 +47,21 @@ def test_predict_returns_a_mask_of_the_image_size(live_model_server, busi_dir):
 def test_predict_inside_a_box_only_marks_the_box(live_model_server, busi_dir):
     name, data = _busi_image(busi_dir)
     width, height = Image.open(io.BytesIO(data)).size
-    box = (width // 4, height // 4, width // 2, height // 2)
+    # A box around the true lesion with a margin, as a radiologist would draw it.
+    truth = np.asarray(Image.open(busi_dir / "benign" / name.replace(".png", "_mask.png"))) > 0
+    rows, cols = np.nonzero(truth if truth.ndim == 2 else truth.any(axis=2))
+    pad = 20
+    box = (max(int(cols.min()) - pad, 0), max(int(rows.min()) - pad, 0),
+           min(int(cols.max()) + pad, width), min(int(rows.max()) + pad, height))
+    assert (box[2] - box[0]) * (box[3] - box[1]) < 0.5 * width * height
     result = ModelServerClient(live_model_server, timeout=60).predict(data, name, box=box)
     mask = np.asarray(Image.open(io.BytesIO(base64.b64decode(result["mask"])))) > 0
     outside = mask.copy()
     outside[box[1] : box[3], box[0] : box[2]] = False
-    assert mask.any(), "the box holds part of the lesion, so something must be marked"
+    assert mask.any(), "the box holds the lesion, so something must be marked"
     assert not outside.any()
+    truth = truth if truth.ndim == 2 else truth.any(axis=2)
+    assert 2 * (mask & truth).sum() / (mask.sum() + truth.sum()) > 0.5
 
 
 def test_classify_with_a_mask(live_model_server, busi_dir):
