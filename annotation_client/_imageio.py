@@ -15,7 +15,7 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 logger = logging.getLogger(__name__)
 
@@ -136,13 +136,19 @@ def decode_image(data: bytes, name: str = "image", *, max_bytes: int | None = No
         raise ImageDecodeError(
             f"{name} is {len(data) / 1e6:.1f} MB; the limit is {max_bytes / 1e6:.0f} MB."
         )
-    if _is_dicom(data, name):
-        pixels, spacing = _decode_dicom(data, name)
-        kind = "dicom"
-        display = _png_uri(pixels)
-    else:
-        pixels, kind, display = _decode_picture(data, name)
-        spacing = None
+    try:
+        if _is_dicom(data, name):
+            pixels, spacing = _decode_dicom(data, name)
+            kind = "dicom"
+            display = _png_uri(pixels)
+        else:
+            pixels, kind, display = _decode_picture(data, name)
+            spacing = None
+    except ImageDecodeError:
+        raise
+    except Exception as exc:  # a malformed header value (window, spacing, EXIF) raises anything
+        logger.exception("could not decode %s", name)
+        raise ImageDecodeError(f"{name} is damaged and cannot be read ({exc}).") from None
     height, width = pixels.shape[:2]
     if min(height, width) < 8:
         raise ImageDecodeError(f"{name} is only {width}x{height} pixels.")
@@ -176,6 +182,8 @@ def _decode_picture(data: bytes, name: str) -> tuple[np.ndarray, str, str]:
                 )
             orientation = image.getexif().get(_EXIF_ORIENTATION, 1) if fmt == "JPEG" else 1
             image.load()
+            if orientation != 1:
+                image = ImageOps.exif_transpose(image)
     except ImageDecodeError:
         raise
     except (UnidentifiedImageError, Image.DecompressionBombWarning, Image.DecompressionBombError):
@@ -184,8 +192,9 @@ def _decode_picture(data: bytes, name: str) -> tuple[np.ndarray, str, str]:
         raise ImageDecodeError(f"{name} is damaged and cannot be read ({exc}).") from None
     pixels = _to_uint8(image)
     kind = fmt.lower()
-    # The model server decodes the raw file without applying EXIF rotation, so the
-    # browser must be shown the same unrotated pixels; only rotated JPEGs need it.
+    # The model server turns a JPEG upright by its EXIF orientation before segmenting
+    # it, so the outline is in upright coordinates: the browser is shown the same
+    # upright pixels as a PNG (whether it would turn the JPEG itself varies).
     if orientation != 1:
         uri = _png_uri(pixels)
     else:

@@ -149,3 +149,33 @@ def test_a_busi_image_opens(busi_dir):
     grey = image.pixels if image.pixels.ndim == 2 else np.asarray(
         Image.fromarray(image.pixels).convert("L"))
     np.testing.assert_array_equal(grey, reference)
+
+
+def test_a_damaged_dicom_header_value_is_a_readable_error():
+    good = _dicom(_gradient(), spacing=(0.25, 0.5))
+    assert decode_image(good, "good.dcm").pixel_spacing_mm == (0.25, 0.5)
+    bad = good.replace(b"0.25\\0.5", b"a.25\\0.5")  # same length: only the value is broken
+    with pytest.raises(ImageDecodeError, match="bad.dcm is damaged"):
+        decode_image(bad, "bad.dcm")
+
+
+@pytest.mark.parametrize("orientation", [3, 6, 2])
+def test_a_rotated_jpeg_opens_upright_as_the_model_server_sees_it(orientation):
+    from model_server import decode_image as server_decode
+
+    pixels = np.zeros((40, 60), np.uint8)
+    pixels[:10, :20] = 255  # a bright corner shows which way the picture is turned
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="JPEG", quality=95, exif=exif.tobytes())
+    data = buffer.getvalue()
+    image = decode_image(data, "turned.jpg")
+    upright = server_decode(data, max_pixels=10**6).pixels
+    assert image.pixels.shape == upright.shape
+    assert np.abs(image.pixels.astype(int) - upright).max() <= 1
+    # ...and that is not the file's own pixel order.
+    raw = np.asarray(Image.open(io.BytesIO(data)))
+    assert raw.shape != upright.shape or np.abs(raw.astype(int) - upright).mean() > 20
+    # The browser gets those upright pixels, not the JPEG to turn (or not) itself.
+    assert image.display_uri.startswith("data:image/png;base64,")
