@@ -102,8 +102,8 @@ def _parse(name: str, value):
             raise ValueError("must be true or false")
         if name == "default_vertices":
             number = int(value)
-            if not 4 <= number <= 256:
-                raise ValueError("must be between 4 and 256")
+            if not 8 <= number <= 128:  # the vertex-density slider's range
+                raise ValueError("must be between 8 and 128")
             return number
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{PREFIX}{name.upper()}={value!r}: {exc}") from None

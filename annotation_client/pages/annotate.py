@@ -117,7 +117,7 @@ def _tool_bar():
     )
 
 
-def _sliders(default_vertices: int):
+def _sliders(default_vertices: int, auto_segment: bool):
     return dbc.Row(
         [
             dbc.Col(
@@ -173,7 +173,7 @@ def _sliders(default_vertices: int):
                     dbc.Switch(
                         id=ids.AUTO_SEGMENT,
                         label="Segment on open",
-                        value=True,
+                        value=auto_segment,
                         class_name="small mb-0",
                         **_MEMORY,
                     ),
@@ -314,7 +314,7 @@ def layout(**_query):
             ),
             html.Div(_views.image_info(None), id=ids.IMAGE_INFO, className="mb-2"),
             _tool_bar(),
-            _sliders(config.default_vertices),
+            _sliders(config.default_vertices, config.auto_segment),
             dcc.Loading(
                 [
                     dcc.Graph(
@@ -499,6 +499,8 @@ def check_server(_loaded):
     Output(ids.FINAL_LABEL, "value"),
     Output(ids.NOTE, "value"),
     Output(ids.CLASSIFICATION, "data"),
+    # The BI-RADS descriptors describe one image's lesion: a new image starts blank.
+    *[Output(ids.descriptor(name), "value") for name in DESCRIPTOR_OPTIONS],
     Input(ids.IMAGE_UPLOAD, "contents"),
     State(ids.IMAGE_UPLOAD, "filename"),
     State(ids.IMAGE_META, "data"),
@@ -519,7 +521,7 @@ def open_image(contents, filename, current_meta):
             f"{exc}{keep}", "danger", title="Cannot open this file.", id="upload-error"
         )
         no = dash.no_update
-        return no, no, no, no, message, no, no, no
+        return (no, no, no, no, message, no, no, no, *[no] * len(DESCRIPTOR_OPTIONS))
     meta = image.meta()
     logger.info("opened %s (%s, %dx%d)", name, image.kind, image.width, image.height)
     display = None if image.display_uri == contents else image.display_uri
@@ -535,6 +537,7 @@ def open_image(contents, filename, current_meta):
         no if same else None,
         no if same else "",
         no if same else None,
+        *[no if same else ([] if name in MULTI_VALUED else "") for name in DESCRIPTOR_OPTIONS],
     )
 
 

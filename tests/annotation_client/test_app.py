@@ -94,3 +94,61 @@ def test_a_second_app_in_one_process_gets_the_callbacks_once(tmp_path):
     outputs = [d["output"] for d in dependencies]
     assert len(outputs) == len(set(outputs))
     assert any("outline-history.data" in o for o in outputs)
+
+
+def _find(component, component_id):
+    """The component with ``component_id`` in a Dash layout tree, or None."""
+    if getattr(component, "id", None) == component_id:
+        return component
+    children = getattr(component, "children", None)
+    for child in children if isinstance(children, list | tuple) else [children]:
+        if child is not None and not isinstance(child, str | int | float):
+            found = _find(child, component_id)
+            if found is not None:
+                return found
+    return None
+
+
+@pytest.mark.parametrize("setting", ["false", "true"])
+def test_segment_on_open_follows_sonotrace_auto_segment(tmp_path, setting):
+    from annotation_client import ids
+
+    app = create_app({"DATA_DIR": tmp_path, "AUTO_SEGMENT": setting})
+    page = next(p for p in dash.page_registry.values() if p["path"] == "/")
+    with app.server.test_request_context("/"):
+        switch = _find(page["layout"](), ids.AUTO_SEGMENT)
+    assert switch is not None
+    assert switch.value is (setting == "true")
+
+
+def _png_uri(seed):
+    import base64
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    pixels = np.random.default_rng(seed).integers(0, 256, (48, 64), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def test_opening_another_image_clears_the_descriptors_of_the_last_one(tmp_path):
+    from annotation_client._record import DESCRIPTOR_OPTIONS, MULTI_VALUED
+    from annotation_client.pages import annotate
+
+    app = create_app({"DATA_DIR": tmp_path})
+    n = len(DESCRIPTOR_OPTIONS)
+    with app.server.test_request_context("/"):
+        first = annotate.open_image(_png_uri(0), "a.png", None)
+        again = annotate.open_image(_png_uri(0), "a.png", first[0])
+        other = annotate.open_image(_png_uri(1), "b.png", first[0])
+        broken = annotate.open_image("data:image/png;base64,AAAA", "c.png", first[0])
+    blank = [[] if name in MULTI_VALUED else "" for name in DESCRIPTOR_OPTIONS]
+    assert list(other[-n:]) == blank
+    assert other[5] is None and other[6] == ""  # final label and note too
+    # The same image opened again, or a file that cannot be opened, keeps the work.
+    assert all(v is dash.no_update for v in again[-n:])
+    assert all(v is dash.no_update for v in broken[-n:])
+    assert "Cannot open this file" in json.dumps(broken[4].to_plotly_json(), default=str)

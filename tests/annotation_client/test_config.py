@@ -35,6 +35,7 @@ def test_environment_then_mapping_override():
         ("REQUEST_TIMEOUT", "-1", "REQUEST_TIMEOUT"),
         ("AUTO_SEGMENT", "maybe", "AUTO_SEGMENT"),
         ("DEFAULT_VERTICES", "2", "DEFAULT_VERTICES"),
+        ("DEFAULT_VERTICES", "256", "between 8 and 128"),
         ("NO_SUCH_SETTING", "1", "unknown"),
     ],
 )
