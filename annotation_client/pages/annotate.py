@@ -234,6 +234,7 @@ def _record_card():
                         **_MEMORY,
                     ),
                     html.Div(descriptor_controls),
+                    dbc.Label("Note", html_for=ids.NOTE, class_name="small mb-0"),
                     dbc.Textarea(
                         id=ids.NOTE,
                         placeholder="Note",
@@ -244,7 +245,10 @@ def _record_card():
                     ),
                     dbc.InputGroup(
                         [
-                            dbc.InputGroupText("Annotator"),
+                            # A real label, so screen readers name the field.
+                            dbc.InputGroupText(
+                                html.Label("Annotator", htmlFor=ids.ANNOTATOR, className="mb-0")
+                            ),
                             dbc.Input(id=ids.ANNOTATOR, placeholder="your name", debounce=True),
                         ],
                         size="sm",

@@ -152,3 +152,15 @@ def test_opening_another_image_clears_the_descriptors_of_the_last_one(tmp_path):
     assert all(v is dash.no_update for v in again[-n:])
     assert all(v is dash.no_update for v in broken[-n:])
     assert "Cannot open this file" in json.dumps(broken[4].to_plotly_json(), default=str)
+
+
+def test_the_record_fields_have_labels(tmp_path):
+    from annotation_client import ids
+
+    app = create_app({"DATA_DIR": tmp_path})
+    page = next(p for p in dash.page_registry.values() if p["path"] == "/")
+    with app.server.test_request_context("/"):
+        layout = page["layout"]().to_plotly_json()
+    rendered = json.dumps(layout, default=lambda o: o.to_plotly_json())
+    for field in (ids.NOTE, ids.ANNOTATOR, ids.FINAL_LABEL):
+        assert re.search(rf'"(html_for|htmlFor)": "{field}"', rendered), field
