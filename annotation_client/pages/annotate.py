@@ -447,6 +447,18 @@ def _ai_for(ai: dict | None, meta: dict | None) -> dict | None:
     return None
 
 
+def _segment_on_open(auto, meta, ai, history) -> bool:
+    """Whether opening ``meta``'s image should ask the model server for an outline.
+
+    Not when the user turned it off, and not when the image already has an
+    outline: opening the same image again must not put the AI outline over the
+    edits, nor over one drawn by hand while the server was away.
+    """
+    if auto is False:
+        return False
+    return _ai_for(ai, meta) is None and not _present(history, meta)["paths"]
+
+
 def _applied(history: dict, source) -> bool:
     """Whether the AI result ``source`` is already somewhere in the undo history."""
     if source is None:
@@ -610,16 +622,16 @@ def enable_actions(meta, _loaded):
     State(ids.IMAGE_DATA, "data"),
     State(ids.VERTEX_DENSITY, "value"),
     State(ids.AI_RESULT, "data"),
+    State(ids.HISTORY, "data"),
     prevent_initial_call=True,
     running=[(Output(ids.SEGMENT_BUTTON, "disabled"), True, False)],
 )
-def segment(_clicks, meta, auto, image_data, max_vertices, ai):
+def segment(_clicks, meta, auto, image_data, max_vertices, ai, history=None):
     """``/predict`` on the open image; the outline arrives through the AI store."""
     if not meta or not image_data:
         raise PreventUpdate
     if ctx.triggered_id == ids.IMAGE_META:
-        # Opening the same image again must not put the AI outline over the edits.
-        if auto is False or _ai_for(ai, meta) is not None:
+        if not _segment_on_open(auto, meta, ai, history):
             raise PreventUpdate
     elif not _clicks:  # the page drawn again reports the button, unclicked
         raise PreventUpdate

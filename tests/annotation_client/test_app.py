@@ -164,3 +164,19 @@ def test_the_record_fields_have_labels(tmp_path):
     rendered = json.dumps(layout, default=lambda o: o.to_plotly_json())
     for field in (ids.NOTE, ids.ANNOTATOR, ids.FINAL_LABEL):
         assert re.search(rf'"(html_for|htmlFor)": "{field}"', rendered), field
+
+
+def test_segment_on_open_spares_an_image_that_has_an_outline():
+    from annotation_client import _editing
+    from annotation_client.pages.annotate import _segment_on_open
+
+    meta = {"sha256": "abc"}
+    drawn = {"image": "abc", "past": [], "future": [],
+             "present": _editing.make_state(["M 1,1 L 5,1 L 5,5 Z"], "edit")}
+    other_image = dict(drawn, image="def")
+    assert _segment_on_open(True, meta, None, None)
+    assert _segment_on_open(True, meta, None, other_image)  # another image's outline
+    assert _segment_on_open(True, meta, {"image": "def"}, None)  # another image's AI
+    assert not _segment_on_open(False, meta, None, None)  # "Segment on open" is off
+    assert not _segment_on_open(True, meta, {"image": "abc"}, None)  # AI outline there
+    assert not _segment_on_open(True, meta, None, drawn)  # drawn by hand, server was down
