@@ -118,7 +118,9 @@ def empty_figure() -> go.Figure:
     return figure
 
 
-def image_figure(display_uri: str, width: int, height: int, revision: str) -> go.Figure:
+def image_figure(
+    display_uri: str, width: int, height: int, revision: str, tool: str = "pan"
+) -> go.Figure:
     """The figure of one image, without outline.
 
     Parameters
@@ -130,7 +132,12 @@ def image_figure(display_uri: str, width: int, height: int, revision: str) -> go
     revision : str
         ``uirevision``: zoom and pan survive outline updates until this changes
         (the page uses the image hash).
+    tool : str, optional
+        The selected tool (a key of :data:`TOOL_DRAGMODES`), so a new figure
+        keeps the mouse doing what the tool bar shows; unknown means pan.
     """
+    if tool not in TOOL_DRAGMODES:
+        tool = "pan"
     figure = go.Figure(
         go.Image(
             source=display_uri,
@@ -160,8 +167,8 @@ def image_figure(display_uri: str, width: int, height: int, revision: str) -> go
             "scaleratio": 1,
             "constrain": "domain",
         },
-        dragmode="pan",
-        newshape=newshape_style("pan"),
+        dragmode=TOOL_DRAGMODES[tool],
+        newshape=newshape_style(tool),
         # The selected outline keeps its colour (plotly's default is magenta).
         activeshape={"fillcolor": OUTLINE_COLOR, "opacity": 0.4},
         uirevision=revision,

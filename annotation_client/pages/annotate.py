@@ -520,9 +520,10 @@ def check_server(_loaded):
     Input(ids.IMAGE_UPLOAD, "contents"),
     State(ids.IMAGE_UPLOAD, "filename"),
     State(ids.IMAGE_META, "data"),
+    State(ids.TOOL, "value"),
     prevent_initial_call=True,
 )
-def open_image(contents, filename, current_meta):
+def open_image(contents, filename, current_meta, tool="pan"):
     """Decode the uploaded file and show it; a bad file only gets a message."""
     if not contents:
         raise PreventUpdate
@@ -541,7 +542,9 @@ def open_image(contents, filename, current_meta):
     meta = image.meta()
     logger.info("opened %s (%s, %dx%d)", name, image.kind, image.width, image.height)
     display = None if image.display_uri == contents else image.display_uri
-    figure = _figure.image_figure(image.display_uri, image.width, image.height, meta["sha256"])
+    figure = _figure.image_figure(
+        image.display_uri, image.width, image.height, meta["sha256"], tool
+    )
     same = bool(current_meta) and current_meta.get("sha256") == meta["sha256"]
     no = dash.no_update
     return (
@@ -570,15 +573,16 @@ def open_image(contents, filename, current_meta):
     State(ids.AI_RESULT, "data"),
     State(ids.OVERLAY_OPACITY, "value"),
     State(ids.OVERLAY_VISIBLE, "value"),
+    State(ids.TOOL, "value"),
 )
-def restore_workspace(_loaded, meta, image_data, history, ai, opacity, visible):
+def restore_workspace(_loaded, meta, image_data, history, ai, opacity, visible, tool="pan"):
     """Coming back to the page shows the open image and its outline again."""
     if not meta or not image_data:
         raise PreventUpdate
     if not history or history.get("image") != meta["sha256"]:
         history = None
     uri = image_data.get("display") or image_data["contents"]
-    figure = _figure.image_figure(uri, meta["width"], meta["height"], meta["sha256"])
+    figure = _figure.image_figure(uri, meta["width"], meta["height"], meta["sha256"], tool)
     figure.update_layout(
         shapes=_figure.region_shapes(
             _present(history, meta)["paths"],

@@ -1,3 +1,5 @@
+import pytest
+
 from annotation_client import _figure as f
 
 
@@ -23,6 +25,16 @@ def test_image_figure_uses_image_pixel_axes():
     trace = figure["data"][0]
     # Pixel (r, c) covers x in [c, c+1]: its centre is at c + 0.5.
     assert (trace["x0"], trace["y0"], trace["dx"], trace["dy"]) == (0.5, 0.5, 1, 1)
+
+
+@pytest.mark.parametrize(("tool", "dragmode"), [("draw", "drawclosedpath"), ("box", "drawrect"),
+                                               ("zoom", "zoom"), (None, "pan")])
+def test_a_new_image_figure_keeps_the_selected_tool(tool, dragmode):
+    # Opening an image (or coming back to the page) with "Box re-segment" selected
+    # must leave the mouse drawing boxes, as the tool bar shows.
+    layout = f.image_figure("data:,", 30, 20, "rev", tool).to_plotly_json()["layout"]
+    assert layout["dragmode"] == dragmode
+    assert layout["newshape"] == f.newshape_style(tool if tool else "pan")
 
 
 def test_tools_map_to_plotly_dragmodes():
