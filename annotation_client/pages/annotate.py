@@ -761,6 +761,7 @@ def show_classification(classification, history, _loaded, meta):
     Output(ids.UNDO_BUTTON, "disabled", allow_duplicate=True),
     Output(ids.REDO_BUTTON, "disabled", allow_duplicate=True),
     Output(ids.RESET_BUTTON, "disabled", allow_duplicate=True),
+    Output(ids.VERTEX_DENSITY, "value"),
     Input(ids.IMAGE_META, "data"),
     Input(ids.AI_RESULT, "data"),
     Input(ids.BOX_RESULT, "data"),
@@ -855,7 +856,22 @@ def edit(
         not _history.can_undo(history),
         not _history.can_redo(history),
         ai is None,
+        _slider_value(history["present"], triggered, max_vertices),
     )
+
+
+def _slider_value(present: dict, triggered: set, max_vertices):
+    """The vertex-density slider after a step through the history.
+
+    Undo, redo and reset bring back an outline drawn at another density; the
+    slider must show it, or the page drawn again (which re-sends the slider's
+    value) would re-vectorize at the stale value and drop the redo steps.
+    """
+    density = present.get("density")
+    stepped = triggered & {ids.UNDO_BUTTON, ids.REDO_BUTTON, ids.RESET_BUTTON}
+    if stepped and density and density != max_vertices:
+        return int(density)
+    return dash.no_update
 
 
 # Erasing the *selected* region needs plotly's notion of the active shape, which only

@@ -324,6 +324,22 @@ def test_segment_edit_undo_redo_classify_save(
     _wait(dash_duo, lambda: _shape_paths(dash_duo) == dragged, 10, "redo did not re-apply")
     assert driver.find_element(By.ID, ids.REDO_BUTTON).get_attribute("disabled")
 
+    # 3b. Re-vectorize with the density slider, then undo: the slider follows the
+    # outline back, so drawing the page again cannot re-apply the undone density.
+    slider = driver.find_element(By.CSS_SELECTOR, f"#{ids.VERTEX_DENSITY} [role='slider']")
+    start = int(slider.get_attribute("aria-valuenow"))
+    ActionChains(driver).click_and_hold(slider).move_by_offset(60, 0).release().perform()
+    _wait(dash_duo, lambda: "last change: density" in _status(dash_duo), 15, "no re-vectorize")
+    assert int(slider.get_attribute("aria-valuenow")) > start
+    _click(driver, By.ID, ids.UNDO_BUTTON)
+    _wait(dash_duo, lambda: _shape_paths(dash_duo) == dragged, 10, "undo did not restore")
+    _wait(
+        dash_duo,
+        lambda: int(slider.get_attribute("aria-valuenow")) == start,
+        10,
+        "the slider kept the undone density",
+    )
+
     # 4. Double-click a vertex to delete it.
     handles = _select_region(dash_duo)
     before = _shapes.vertex_count(_shape_paths(dash_duo)[:1])

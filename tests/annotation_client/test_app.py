@@ -180,3 +180,17 @@ def test_segment_on_open_spares_an_image_that_has_an_outline():
     assert not _segment_on_open(False, meta, None, None)  # "Segment on open" is off
     assert not _segment_on_open(True, meta, {"image": "abc"}, None)  # AI outline there
     assert not _segment_on_open(True, meta, None, drawn)  # drawn by hand, server was down
+
+
+def test_the_slider_follows_undo_and_only_undo_redo_or_reset():
+    from annotation_client import ids
+    from annotation_client.pages.annotate import _slider_value
+
+    at32 = {"density": 32}
+    assert _slider_value(at32, {ids.UNDO_BUTTON}, 64) == 32
+    assert _slider_value(at32, {ids.REDO_BUTTON}, 64) == 32
+    assert _slider_value(at32, {ids.RESET_BUTTON}, 64) == 32
+    # Moving the slider itself, or a step that lands on the same density: leave it.
+    assert _slider_value(at32, {ids.VERTEX_DENSITY}, 64) is dash.no_update
+    assert _slider_value(at32, {ids.UNDO_BUTTON}, 32) is dash.no_update
+    assert _slider_value({"density": None}, {ids.UNDO_BUTTON}, 64) is dash.no_update
