@@ -134,7 +134,8 @@ def decode_image(data: bytes, name: str = "image", *, max_bytes: int | None = No
         raise ImageDecodeError(f"{name} is empty.")
     if max_bytes is not None and len(data) > max_bytes:
         raise ImageDecodeError(
-            f"{name} is {len(data) / 1e6:.1f} MB; the limit is {max_bytes / 1e6:.0f} MB."
+            # MB here are MiB, as in SONOTRACE_MAX_UPLOAD_MB.
+            f"{name} is {len(data) / 2**20:.1f} MB; the limit is {max_bytes / 2**20:g} MB."
         )
     try:
         if _is_dicom(data, name):

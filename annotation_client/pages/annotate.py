@@ -309,7 +309,10 @@ def layout(**_query):
                         html.Strong("Drop an ultrasound image here"),
                         " or ",
                         html.A("browse", href="#", className="link-primary"),
-                        html.Span(" — PNG, JPEG or DICOM", className="text-muted"),
+                        html.Span(
+                            f" — PNG, JPEG or DICOM, up to {config.max_upload_mb:g} MB",
+                            className="text-muted",
+                        ),
                     ]
                 ),
                 className="sonotrace-upload mb-2",

@@ -194,3 +194,14 @@ def test_the_slider_follows_undo_and_only_undo_redo_or_reset():
     assert _slider_value(at32, {ids.VERTEX_DENSITY}, 64) is dash.no_update
     assert _slider_value(at32, {ids.UNDO_BUTTON}, 32) is dash.no_update
     assert _slider_value({"density": None}, {ids.UNDO_BUTTON}, 64) is dash.no_update
+
+
+def test_the_upload_hint_states_the_size_limit(tmp_path):
+    from annotation_client import ids
+
+    app = create_app({"DATA_DIR": tmp_path, "MAX_UPLOAD_MB": "12"})
+    page = next(p for p in dash.page_registry.values() if p["path"] == "/")
+    with app.server.test_request_context("/"):
+        upload = _find(page["layout"](), ids.IMAGE_UPLOAD)
+    hint = json.dumps(upload.to_plotly_json(), default=lambda o: o.to_plotly_json())
+    assert "up to 12 MB" in hint

@@ -130,6 +130,9 @@ def test_other_formats_and_tiny_and_oversized_files_are_refused():
         decode_image(_png(_gradient(4, 4)), "tiny.png")
     with pytest.raises(ImageDecodeError, match="limit"):
         decode_image(_png(_gradient()), "big.png", max_bytes=10)
+    # The limit is stated in the unit of SONOTRACE_MAX_UPLOAD_MB (MiB, shown as MB).
+    with pytest.raises(ImageDecodeError, match=r"is 3\.0 MB; the limit is 2 MB"):
+        decode_image(b"\x89PNG" + bytes(3 * 2**20 - 4), "big.png", max_bytes=2 * 2**20)
 
 
 def test_data_url_round_trip_and_errors():
