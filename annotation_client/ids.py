@@ -60,6 +60,10 @@ DOWNLOAD_SVG_BUTTON = "download-svg-button"
 DOWNLOAD_PNG_BUTTON = "download-png-button"
 DOWNLOAD_SVG = "download-svg"
 DOWNLOAD_PNG = "download-png"
+SAVED_WORK = "saved-work"  # snapshot of the work at its last save (session storage)
+UNSAVED_MARK = "unsaved-mark"  # class "dirty" while the work is in no save
+UPLOAD_LIMIT = "upload-limit"  # wraps the upload; data-max-bytes for sonotrace.js
+UPLOAD_REFUSED = "upload-refused"  # sonotrace.js writes a too-large file's refusal here
 
 
 def descriptor(name: str) -> str:

@@ -114,6 +114,12 @@ def format_table(result) -> str:
         f"  macro-F1                     {c['macro_f1']:.4f}{ci('macro_f1')}",
         f"  ECE (10 bins)                {c['ece']:.4f}",
     ]
+    floor = c.get("ece_if_calibrated")
+    if floor:
+        lines.append(
+            f"    if exactly calibrated      {floor['mean']:.4f}  (95% of draws below "
+            f"{floor['p95']:.4f}: sampling noise on {c['n']} images)"
+        )
     for name in CLASS_NAMES:
         lines.append(f"  recall {name:<21} {c['recall'][name]:.4f}{ci('recall_' + name)}")
     for name in CLASS_NAMES:

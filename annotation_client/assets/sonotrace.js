@@ -24,3 +24,78 @@
     }
   });
 })();
+
+/* Nothing is lost without asking. The outline history, label and note live in
+ * the page's memory, so a reload, a closed tab or the next file would drop
+ * them: while the page marks the work unsaved (#unsaved-mark.dirty, kept by
+ * the mark_unsaved callback), the browser asks first. A file over the upload
+ * limit is refused here, before it is sent: the server drops a request that
+ * large without an answer the page could show. */
+(function () {
+  var QUESTION = "The outline, label or note of the open image is not saved. " +
+    "Open the new file anyway and lose them?";
+
+  function unsaved() {
+    return !!document.querySelector("#unsaved-mark.dirty");
+  }
+
+  window.addEventListener("beforeunload", function (event) {
+    if (!unsaved()) { return; }
+    event.preventDefault();
+    event.returnValue = "";  // what older browsers need to ask
+  });
+
+  function megabytes(bytes, digits) {
+    // MB here are MiB, as in SONOTRACE_MAX_UPLOAD_MB and the server's message.
+    return Number((bytes / 1048576).toFixed(digits)).toString();
+  }
+
+  function refuse(file, limit) {
+    var box = document.getElementById("upload-refused");
+    if (!box) { return; }
+    var alert = document.createElement("div");
+    alert.id = "upload-too-large";
+    alert.className = "alert alert-danger";
+    alert.setAttribute("role", "alert");
+    var title = document.createElement("strong");
+    title.textContent = "Cannot open this file. ";
+    alert.appendChild(title);
+    var keep = document.getElementById("image-name") ?
+      " The open image and its outline are unchanged." : "";
+    // textContent, not markup: the file name comes from the user's disk.
+    alert.appendChild(document.createTextNode(
+      file.name + " is " + megabytes(file.size, 1) + " MB; the limit is " +
+      megabytes(limit, 3) + " MB." + keep));
+    box.replaceChildren(alert);
+  }
+
+  function block(event) {
+    event.preventDefault();  // a dropped file must not replace the page either
+    event.stopImmediatePropagation();
+    if (event.target && event.target.type === "file") { event.target.value = ""; }
+  }
+
+  function guard(event, files) {
+    var holder = document.getElementById("upload-limit");
+    if (!holder || !event.target || !holder.contains(event.target)) { return; }
+    if (!files || !files.length) { return; }
+    var box = document.getElementById("upload-refused");
+    if (box) { box.replaceChildren(); }
+    var file = files[0];  // before block(): clearing the input empties its list
+    var limit = Number(holder.getAttribute("data-max-bytes"));
+    if (limit > 0 && file.size > limit) {
+      block(event);
+      refuse(file, limit);
+      return;
+    }
+    if (unsaved() && !window.confirm(QUESTION)) { block(event); }
+  }
+
+  // Capture on window runs before the upload component's own handlers.
+  window.addEventListener("drop", function (event) {
+    guard(event, event.dataTransfer && event.dataTransfer.files);
+  }, true);
+  window.addEventListener("change", function (event) {
+    if (event.target && event.target.type === "file") { guard(event, event.target.files); }
+  }, true);
+})();

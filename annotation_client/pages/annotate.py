@@ -19,7 +19,16 @@ from dash import Input, Output, Patch, State, callback, clientside_callback, ctx
 from dash.exceptions import PreventUpdate
 
 import vectorizer
-from annotation_client import _editing, _figure, _history, _measurements, _shapes, _views, ids
+from annotation_client import (
+    _editing,
+    _figure,
+    _history,
+    _measurements,
+    _shapes,
+    _unsaved,
+    _views,
+    ids,
+)
 from annotation_client._app import get_config
 from annotation_client._imageio import ImageDecodeError, decode_image, parse_data_url
 from annotation_client._record import DESCRIPTOR_OPTIONS, LABELS, MULTI_VALUED, build_record
@@ -284,7 +293,10 @@ def _record_card():
                         ],
                         className="mb-2",
                     ),
+                    html.Div(id=ids.UNSAVED_MARK, className="small"),
                     html.Div(id=ids.SAVE_ALERT),
+                    # Session storage: survives a visit to another page and a reload.
+                    dcc.Store(id=ids.SAVED_WORK, storage_type="session"),
                     dcc.Download(id=ids.DOWNLOAD_SVG),
                     dcc.Download(id=ids.DOWNLOAD_PNG),
                 ]
@@ -302,22 +314,29 @@ def layout(**_query):
             html.Div(id=ids.SERVER_STATUS, className="small text-end mb-1"),
             html.Div(id=ids.SERVER_ALERT),
             html.Div(id=ids.UPLOAD_ALERT),
-            dcc.Upload(
-                id=ids.IMAGE_UPLOAD,
-                children=html.Div(
-                    [
-                        html.Strong("Drop an ultrasound image here"),
-                        " or ",
-                        html.A("browse", href="#", className="link-primary"),
-                        html.Span(
-                            f" — PNG, JPEG or DICOM, up to {config.max_upload_mb:g} MB",
-                            className="text-muted",
-                        ),
-                    ]
+            # Filled by sonotrace.js, which refuses a file over the limit before it is
+            # sent: the server would drop a request that large with no message.
+            html.Div(id=ids.UPLOAD_REFUSED),
+            html.Div(
+                dcc.Upload(
+                    id=ids.IMAGE_UPLOAD,
+                    children=html.Div(
+                        [
+                            html.Strong("Drop an ultrasound image here"),
+                            " or ",
+                            html.A("browse", href="#", className="link-primary"),
+                            html.Span(
+                                f" — PNG, JPEG or DICOM, up to {config.max_upload_mb:g} MB",
+                                className="text-muted",
+                            ),
+                        ]
+                    ),
+                    className="sonotrace-upload mb-2",
+                    className_active="sonotrace-upload active",
+                    multiple=False,
                 ),
-                className="sonotrace-upload mb-2",
-                className_active="sonotrace-upload active",
-                multiple=False,
+                id=ids.UPLOAD_LIMIT,
+                **{"data-max-bytes": str(config.max_upload_bytes)},
             ),
             html.Div(_views.image_info(None), id=ids.IMAGE_INFO, className="mb-2"),
             _tool_bar(),
@@ -983,6 +1002,7 @@ def _current_geometry(meta, history):
 
 @callback(
     Output(ids.SAVE_ALERT, "children"),
+    Output(ids.SAVED_WORK, "data"),
     Input(ids.SAVE_BUTTON, "n_clicks"),
     State(ids.IMAGE_META, "data"),
     State(ids.HISTORY, "data"),
@@ -999,13 +1019,14 @@ def save(_clicks, meta, history, ai, classification, final_label, note, annotato
     """Save the edited outline, masks and record as the image's next version."""
     if not meta or not _clicks:  # not a click: the page was drawn again
         raise PreventUpdate
+    no = dash.no_update
     if not (annotator or "").strip():
         return _views.alert(
             "Enter your name in Annotator before saving.",
             "warning",
             title="Not saved.",
             id="save-result",
-        )
+        ), no
     paths, svg, mask = _current_geometry(meta, history)
     ai = _ai_for(ai, meta)
     ai_mask = _decode_mask(ai["mask"]) if ai else None
@@ -1039,7 +1060,7 @@ def save(_clicks, meta, history, ai, classification, final_label, note, annotato
             record=record,
         )
     except ValueError as exc:
-        return _views.alert(str(exc), "danger", title="Not saved.", id="save-result")
+        return _views.alert(str(exc), "danger", title="Not saved.", id="save-result"), no
     except OSError as exc:
         logger.exception("saving failed")
         return _views.alert(
@@ -1047,18 +1068,61 @@ def save(_clicks, meta, history, ai, classification, final_label, note, annotato
             "danger",
             title="Not saved.",
             id="save-result",
-        )
+        ), no
     dice = record["agreement"]["dice_ai_vs_final"]
     details = f"Version {saved.version} saved in {saved.folder}."
     if dice is not None:
         details += f" Dice AI vs final: {dice:.3f}."
     if not final_label:
         details += " No final label was set."
+    work = _unsaved.snapshot(
+        meta["sha256"],
+        paths,
+        final_label,
+        note,
+        dict(zip(DESCRIPTOR_OPTIONS, descriptors, strict=True)),
+    )
     return html.Div(
         _views.alert(details, "success", title="Saved."),
         id="save-result",
         **{"data-version": str(saved.version), "data-folder": str(saved.folder)},
+    ), work
+
+
+@callback(
+    Output(ids.UNSAVED_MARK, "children"),
+    Output(ids.UNSAVED_MARK, "className"),
+    Input(ids.HISTORY, "data"),
+    Input(ids.FINAL_LABEL, "value"),
+    Input(ids.NOTE, "value"),
+    *[Input(ids.descriptor(name), "value") for name in DESCRIPTOR_OPTIONS],
+    Input(ids.SAVED_WORK, "data"),
+    Input(ids.IMAGE_META, "data"),
+    Input(ids.AI_RESULT, "data"),
+)
+def mark_unsaved(history, final_label, note, *rest):
+    """Show whether the open image has work in no save.
+
+    ``assets/sonotrace.js`` reads the mark's ``dirty`` class to ask before a
+    reload, a closed tab or a new file throws that work away.
+    """
+    *descriptors, saved, meta, ai = rest
+    if not meta:
+        return "", "small"
+    present = _present(history, meta)
+    current = _unsaved.snapshot(
+        meta["sha256"],
+        present["paths"],
+        final_label,
+        note,
+        dict(zip(DESCRIPTOR_OPTIONS, descriptors, strict=True)),
     )
+    ai = _ai_for(ai, meta)
+    # Until the AI outline reaches the history, the image is still as opened.
+    baseline = ai["paths"] if ai and present["action"] != "open" else None
+    if _unsaved.is_unsaved(current, saved, baseline):
+        return "Unsaved changes", "small text-warning-emphasis dirty"
+    return "", "small"
 
 
 def _download_name(meta, suffix):

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -62,9 +63,13 @@ _GD = "var gd = document.querySelector('#annotation-graph .js-plotly-plot');"
 
 
 def _wait(dash_duo, condition, timeout=30, message=""):
-    return WebDriverWait(dash_duo.driver, timeout, poll_frequency=0.05).until(
-        lambda _driver: condition(), message
-    )
+    # An element can be re-rendered between finding it and reading it: try again.
+    return WebDriverWait(
+        dash_duo.driver,
+        timeout,
+        poll_frequency=0.05,
+        ignored_exceptions=(NoSuchElementException, StaleElementReferenceException),
+    ).until(lambda _driver: condition(), message)
 
 
 def _js(dash_duo, script, *args):
@@ -540,6 +545,112 @@ def test_an_invalid_file_shows_an_error_and_keeps_the_page(
     assert dash_duo.driver.find_elements(By.CSS_SELECTOR, f"#{ids.NAVBAR} a[href='/learn']")
     dash_duo.driver.get(dash_duo.server_url + "/no-such-page")
     dash_duo.wait_for_element("#not-found", timeout=10)
+    _assert_clean_console(dash_duo, artifacts_dir)
+
+
+def _small_png(path: Path, seed: int) -> Path:
+    """A small grey PNG, different for each seed (so a different image hash)."""
+    ramp = np.add.outer(np.arange(96), np.arange(128)).astype(np.uint8)
+    Image.fromarray(ramp + np.uint8(seed)).save(path)
+    return path
+
+
+def test_a_file_over_the_limit_is_refused_before_it_is_sent(
+    dash_duo, busi_image, data_dir, tmp_path, artifacts_dir
+):
+    limit_mb = 0.05
+    assert busi_image.stat().st_size > limit_mb * 2**20
+    app = create_app(
+        {
+            "MODEL_SERVER_URL": f"http://127.0.0.1:{_closed_port()}",
+            "DATA_DIR": data_dir,
+            "MAX_UPLOAD_MB": limit_mb,
+        }
+    )
+    dash_duo.start_server(app)
+    dash_duo.wait_for_element(f"#{ids.IMAGE_UPLOAD}")
+    small = _small_png(tmp_path / "small.png", 0)
+    _upload(dash_duo, small)
+    _wait(dash_duo, lambda: dash_duo.find_element("#image-name").text == "small.png")
+
+    _upload(dash_duo, busi_image)
+    refusal = dash_duo.wait_for_element("#upload-too-large", timeout=10)
+    size = busi_image.stat().st_size / 2**20
+    assert busi_image.name in refusal.text
+    assert f"is {size:.1f} MB; the limit is 0.05 MB" in refusal.text
+    assert "unchanged" in refusal.text
+    time.sleep(1)  # had the file gone through, the page would show it by now
+    assert dash_duo.find_element("#image-name").text == "small.png"
+    _shot(dash_duo, artifacts_dir, "01-too-large")
+
+    # The next file that fits opens as usual, and the refusal goes away.
+    _upload(dash_duo, _small_png(tmp_path / "other.png", 7))
+    _wait(dash_duo, lambda: dash_duo.find_element("#image-name").text == "other.png")
+    assert not dash_duo.driver.find_elements(By.ID, "upload-too-large")
+    _assert_clean_console(dash_duo, artifacts_dir)
+
+
+def _leaving_is_questioned(dash_duo) -> bool:
+    return dash_duo.driver.execute_script(
+        "var e = new Event('beforeunload', {cancelable: true});"
+        "window.dispatchEvent(e); return e.defaultPrevented;"
+    )
+
+
+def _answer_confirm(dash_duo, accept: bool) -> str:
+    prompt = WebDriverWait(dash_duo.driver, 10).until(lambda d: d.switch_to.alert)
+    text = prompt.text
+    prompt.accept() if accept else prompt.dismiss()
+    return text
+
+
+def test_unsaved_work_is_not_lost_without_asking(dash_duo, data_dir, tmp_path, artifacts_dir):
+    app = create_app(
+        {
+            "MODEL_SERVER_URL": f"http://127.0.0.1:{_closed_port()}",
+            "DATA_DIR": data_dir,
+            "REQUEST_TIMEOUT": 3,
+        }
+    )
+    dash_duo.start_server(app)
+    driver = dash_duo.driver
+    first, second = _small_png(tmp_path / "first.png", 0), _small_png(tmp_path / "second.png", 9)
+    dash_duo.wait_for_element(f"#{ids.IMAGE_UPLOAD}")
+    _upload(dash_duo, first)
+    _wait(dash_duo, lambda: dash_duo.find_element("#image-name").text == "first.png")
+    mark = f"#{ids.UNSAVED_MARK}"
+    assert "dirty" not in dash_duo.find_element(mark).get_attribute("class")
+    assert not _leaving_is_questioned(dash_duo)
+
+    driver.find_element(By.ID, ids.NOTE).send_keys("posterior shadowing", Keys.TAB)
+    dash_duo.wait_for_element(f"{mark}.dirty", timeout=10)
+    assert "Unsaved" in dash_duo.find_element(mark).text
+    assert _leaving_is_questioned(dash_duo)
+
+    # Another file: the user is asked, and saying no keeps the work.
+    _upload(dash_duo, second)
+    assert "not saved" in _answer_confirm(dash_duo, accept=False)
+    time.sleep(1)
+    assert dash_duo.find_element("#image-name").text == "first.png"
+    assert driver.find_element(By.ID, ids.NOTE).get_attribute("value") == "posterior shadowing"
+
+    # Saved, the work is safe: leaving and the next file need no question.
+    driver.find_element(By.ID, ids.ANNOTATOR).send_keys("Careful Reader", Keys.TAB)
+    _click(driver, By.ID, ids.SAVE_BUTTON)
+    dash_duo.wait_for_element("#save-result[data-version='1']", timeout=20)
+    _wait(dash_duo, lambda: "dirty" not in dash_duo.find_element(mark).get_attribute("class"))
+    assert not _leaving_is_questioned(dash_duo)
+    _upload(dash_duo, second)
+    _wait(dash_duo, lambda: dash_duo.find_element("#image-name").text == "second.png")
+    assert driver.find_element(By.ID, ids.NOTE).get_attribute("value") == ""
+    _shot(dash_duo, artifacts_dir, "01-saved-then-next")
+
+    # Unsaved again, and this time the user lets it go.
+    driver.find_element(By.ID, ids.NOTE).send_keys("scratch", Keys.TAB)
+    dash_duo.wait_for_element(f"{mark}.dirty", timeout=10)
+    _upload(dash_duo, first)
+    _answer_confirm(dash_duo, accept=True)
+    _wait(dash_duo, lambda: dash_duo.find_element("#image-name").text == "first.png")
     _assert_clean_console(dash_duo, artifacts_dir)
 
 

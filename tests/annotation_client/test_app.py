@@ -205,3 +205,33 @@ def test_the_upload_hint_states_the_size_limit(tmp_path):
         upload = _find(page["layout"](), ids.IMAGE_UPLOAD)
     hint = json.dumps(upload.to_plotly_json(), default=lambda o: o.to_plotly_json())
     assert "up to 12 MB" in hint
+
+
+def test_the_unsaved_mark_follows_edits_and_saves():
+    from annotation_client import _editing, _unsaved
+    from annotation_client._record import DESCRIPTOR_OPTIONS
+    from annotation_client.pages.annotate import mark_unsaved
+
+    meta = {"sha256": "abc"}
+    ai = {"image": "abc", "paths": ["M 1,1 L 9,1 L 9,9 Z"]}
+    blank = [None] * len(DESCRIPTOR_OPTIONS)
+
+    def history(paths, action):
+        return {"image": "abc", "past": [], "future": [],
+                "present": _editing.make_state(paths, action)}
+
+    def mark(hist, label=None, note="", saved=None, result=ai, image=meta):
+        text, classes = mark_unsaved(hist, label, note, *blank, saved, image, result)
+        assert bool(text) == ("dirty" in classes.split())
+        return "dirty" in classes.split()
+
+    assert not mark(None, image=None)
+    # Opened, and the AI result arrived before the history took it: still as opened.
+    assert not mark(history([], "open"))
+    assert not mark(history(ai["paths"], "ai"))
+    edited = history(["M 1,1 L 9,1 L 5,9 Z"], "edit")
+    assert mark(edited)
+    assert mark(history(ai["paths"], "ai"), note="irregular margin")
+    saved = _unsaved.snapshot("abc", edited["present"]["paths"], "benign", "", {})
+    assert not mark(edited, label="benign", saved=saved)
+    assert mark(edited, label="malignant", saved=saved)

@@ -157,3 +157,23 @@ def test_bootstrap_intervals_resample_each_class_separately():
     assert iv["recall_0"] == [1.0, 1.0]
     assert iv["recall_1"][0] < 0.5 < iv["recall_1"][1]
     assert "mean_dice" not in iv and "normal_predicted_empty" not in iv
+
+
+def test_ece_if_calibrated_is_the_noise_of_a_perfect_model():
+    from models.metrics import ece_if_calibrated, expected_calibration_error
+
+    # Certain predictions leave nothing to chance.
+    assert ece_if_calibrated(np.eye(3)[[0, 1, 2, 1]])["mean"] == 0.0
+    rng = np.random.default_rng(1)
+
+    def probs(n):
+        top = rng.uniform(0.4, 0.95, n)
+        return np.stack([top, (1 - top) * 0.7, (1 - top) * 0.3], axis=1)
+
+    small, large = ece_if_calibrated(probs(50), draws=300), ece_if_calibrated(probs(5000), draws=50)
+    assert small["p95"] > small["mean"] > 0.05  # few images: far from 0 by chance alone
+    assert large["mean"] < small["mean"] / 4  # and it shrinks like 1 / sqrt(n)
+    # A model that claims 0.9 but is right half the time is outside that noise.
+    p = np.tile([0.9, 0.05, 0.05], (200, 1))
+    y = np.array([0, 1] * 100)
+    assert expected_calibration_error(p, y) > ece_if_calibrated(p, draws=300)["p95"]

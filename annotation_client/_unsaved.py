@@ -1,0 +1,71 @@
+"""Whether the open image has work that a reload or a new file would lose.
+
+The outline history, label, note and descriptors live in the browser's memory,
+so a reload, a closed tab or the next uploaded file drops them. The page marks
+the work as unsaved, and ``assets/sonotrace.js`` asks before any of those
+happens. The work is compared with a *snapshot*: the one taken at the last save
+of this image or, before any save, the untouched image (the AI outline, if any,
+with no label, note or descriptor), so that opening an image and letting the
+model outline it is not work to lose.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from . import _shapes
+
+
+def snapshot(
+    image: str,
+    paths: Sequence[str],
+    label: str | None = None,
+    note: str | None = None,
+    descriptors: Mapping[str, str | None] | None = None,
+) -> dict:
+    """The annotator's work on one image, as JSON-able data.
+
+    Parameters
+    ----------
+    image : str
+        Content hash (sha256) of the image.
+    paths : sequence of str
+        Outline regions, SVG path data in image pixel coordinates.
+    label, note : str, optional
+        The final label and the free-text note; empty is the same as None.
+    descriptors : mapping, optional
+        BI-RADS descriptor values by name; unset ones are dropped.
+    """
+    return {
+        "image": image,
+        "paths": list(paths or []),
+        "label": label or None,
+        "note": (note or "").strip() or None,
+        "descriptors": {k: v for k, v in sorted((descriptors or {}).items()) if v},
+    }
+
+
+def untouched(image: str, ai_paths: Sequence[str] | None) -> dict:
+    """The snapshot of an image as opened: the AI outline (or none), nothing else."""
+    return snapshot(image, ai_paths or [])
+
+
+def is_unsaved(current: dict | None, saved: dict | None, ai_paths=None) -> bool:
+    """Whether ``current`` holds work that is in no save.
+
+    Parameters
+    ----------
+    current : dict or None
+        :func:`snapshot` of the open image, None when no image is open.
+    saved : dict or None
+        The snapshot taken at the last save; one of another image is ignored.
+    ai_paths : sequence of str, optional
+        The AI outline of the open image, the baseline before any save.
+    """
+    if not current:
+        return False
+    if not saved or saved.get("image") != current["image"]:
+        saved = untouched(current["image"], ai_paths)
+    if not _shapes.same_geometry(current["paths"], saved.get("paths") or []):
+        return True
+    return any(current[k] != saved.get(k) for k in ("label", "note", "descriptors"))

@@ -1,0 +1,42 @@
+from annotation_client import _unsaved
+
+SQUARE = "M 1,1 L 5,1 L 5,5 L 1,5 Z"
+MOVED = "M 1,1 L 6,1 L 5,5 L 1,5 Z"
+AI = ["M 10,10 L 20,10 L 20,20 Z"]
+
+
+def test_an_image_as_opened_is_not_unsaved_work():
+    assert not _unsaved.is_unsaved(None, None)  # no image open
+    assert not _unsaved.is_unsaved(_unsaved.snapshot("a", []), None)
+    # The AI outline untouched is what the image gives back when it is opened again.
+    assert not _unsaved.is_unsaved(_unsaved.snapshot("a", AI), None, ai_paths=AI)
+
+
+def test_edits_a_label_a_note_or_a_descriptor_are_unsaved_until_saved():
+    assert _unsaved.is_unsaved(_unsaved.snapshot("a", [SQUARE]), None)
+    assert _unsaved.is_unsaved(_unsaved.snapshot("a", []), None, ai_paths=AI)  # AI erased
+    assert _unsaved.is_unsaved(_unsaved.snapshot("a", AI, label="benign"), None, AI)
+    assert _unsaved.is_unsaved(_unsaved.snapshot("a", AI, note="check"), None, AI)
+    assert _unsaved.is_unsaved(
+        _unsaved.snapshot("a", AI, descriptors={"shape": "oval"}), None, AI
+    )
+    # Blank is the same as nothing.
+    assert not _unsaved.is_unsaved(
+        _unsaved.snapshot("a", AI, label="", note="  ", descriptors={"shape": None}), None, AI
+    )
+
+
+def test_the_last_save_is_the_baseline_for_its_own_image_only():
+    saved = _unsaved.snapshot("a", [SQUARE], "malignant", "note", {"margin": "angular"})
+    same = _unsaved.snapshot("a", [SQUARE], "malignant", " note ", {"margin": "angular"})
+    assert not _unsaved.is_unsaved(same, saved)
+    # Plotly re-writes numbers; the same polygon is not a change.
+    respelled = _unsaved.snapshot("a", ["M1.0,1.0L5,1L5,5L1,5Z"], "malignant", "note",
+                                  {"margin": "angular"})
+    assert not _unsaved.is_unsaved(respelled, saved)
+    assert _unsaved.is_unsaved(dict(same, paths=[MOVED]), saved)
+    assert _unsaved.is_unsaved(dict(same, label="benign"), saved)
+    assert _unsaved.is_unsaved(dict(same, descriptors={}), saved)
+    # A save of another image says nothing about this one.
+    other = _unsaved.snapshot("b", [SQUARE])
+    assert _unsaved.is_unsaved(dict(other, image="a"), _unsaved.snapshot("b", [SQUARE]))
