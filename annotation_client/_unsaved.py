@@ -3,10 +3,10 @@
 The outline history, label, note and descriptors live in the browser's memory,
 so a reload, a closed tab or the next uploaded file drops them. The page marks
 the work as unsaved, and ``assets/sonotrace.js`` asks before any of those
-happens. The work is compared with a *snapshot*: the one taken at the last save
-of this image or, before any save, the untouched image (the AI outline, if any,
-with no label, note or descriptor), so that opening an image and letting the
-model outline it is not work to lose.
+happens. The work is compared with two *snapshots*: the one taken at the last
+save of this image, and the untouched image (the AI outline, if any, with no
+label, note or descriptor), so that opening an image and letting the model
+outline it is not work to lose.
 """
 
 from __future__ import annotations
@@ -64,8 +64,16 @@ def is_unsaved(current: dict | None, saved: dict | None, ai_paths=None) -> bool:
     """
     if not current:
         return False
-    if not saved or saved.get("image") != current["image"]:
-        saved = untouched(current["image"], ai_paths)
-    if not _shapes.same_geometry(current["paths"], saved.get("paths") or []):
-        return True
-    return any(current[k] != saved.get(k) for k in ("label", "note", "descriptors"))
+    # Work equal to the image as opened comes back by opening it again, and work
+    # equal to the last save is on disk: either way nothing would be lost. The
+    # first matters after a save too, when the same image is opened once more.
+    baselines = [untouched(current["image"], ai_paths)]
+    if saved and saved.get("image") == current["image"]:
+        baselines.append(saved)
+    return not any(_same(current, b) for b in baselines)
+
+
+def _same(a: dict, b: dict) -> bool:
+    if not _shapes.same_geometry(a["paths"], b.get("paths") or []):
+        return False
+    return all(a[k] == b.get(k) for k in ("label", "note", "descriptors"))

@@ -40,3 +40,10 @@ def test_the_last_save_is_the_baseline_for_its_own_image_only():
     # A save of another image says nothing about this one.
     other = _unsaved.snapshot("b", [SQUARE])
     assert _unsaved.is_unsaved(dict(other, image="a"), _unsaved.snapshot("b", [SQUARE]))
+
+
+def test_an_image_opened_again_after_its_save_is_not_unsaved_work():
+    saved = _unsaved.snapshot("a", [SQUARE], "benign")
+    # Opened again: the AI outline is back, the save is on disk.
+    assert not _unsaved.is_unsaved(_unsaved.snapshot("a", AI), saved, ai_paths=AI)
+    assert _unsaved.is_unsaved(_unsaved.snapshot("a", AI, label="malignant"), saved, AI)
