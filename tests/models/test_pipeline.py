@@ -72,6 +72,9 @@ def test_export_then_evaluate_cli(tiny_run, tmp_path):
         assert 0.0 <= seg[key] <= 1.0
     for key in ("accuracy", "macro_f1", "ece", "confusion_matrix", "auc_ovr", "recall"):
         assert key in cls
+    floor = cls["ece_if_calibrated"]
+    assert 0.0 <= floor["mean"] <= floor["p95"] <= 1.0
+    assert "if exactly calibrated" in proc.stdout
     assert np.sum(cls["confusion_matrix"]) == 18
     for key, (lo, hi) in result["intervals_95"].items():
         assert 0.0 <= lo <= hi <= 1.0, key
