@@ -175,6 +175,12 @@ def _closed_port() -> int:
         return sock.getsockname()[1]
 
 
+def _offline_app(data_dir: Path, **settings):
+    """The client app with its model server down (nothing listens on the port)."""
+    url = f"http://127.0.0.1:{_closed_port()}"
+    return create_app({"MODEL_SERVER_URL": url, "DATA_DIR": data_dir, **settings})
+
+
 def _foreign_requests(dash_duo) -> list[str]:
     """URLs the page loaded from anywhere but this machine."""
     names = dash_duo.driver.execute_script(
@@ -451,13 +457,7 @@ def test_segment_edit_undo_redo_classify_save(
 def test_server_down_shows_the_alert_and_manual_work_still_saves(
     dash_duo, busi_image, data_dir, artifacts_dir
 ):
-    app = create_app(
-        {
-            "MODEL_SERVER_URL": f"http://127.0.0.1:{_closed_port()}",
-            "DATA_DIR": data_dir,
-            "REQUEST_TIMEOUT": 3,
-        }
-    )
+    app = _offline_app(data_dir, REQUEST_TIMEOUT=3)
     dash_duo.start_server(app)
     driver = dash_duo.driver
     alert = dash_duo.wait_for_element("#server-alert-message", timeout=20)
@@ -529,9 +529,7 @@ def test_server_down_shows_the_alert_and_manual_work_still_saves(
 def test_an_invalid_file_shows_an_error_and_keeps_the_page(
     dash_duo, data_dir, tmp_path, artifacts_dir
 ):
-    app = create_app(
-        {"MODEL_SERVER_URL": f"http://127.0.0.1:{_closed_port()}", "DATA_DIR": data_dir}
-    )
+    app = _offline_app(data_dir)
     dash_duo.start_server(app)
     bad = tmp_path / "report.png"
     bad.write_bytes(b"this is a text file pretending to be a PNG")
@@ -560,13 +558,7 @@ def test_a_file_over_the_limit_is_refused_before_it_is_sent(
 ):
     limit_mb = 0.05
     assert busi_image.stat().st_size > limit_mb * 2**20
-    app = create_app(
-        {
-            "MODEL_SERVER_URL": f"http://127.0.0.1:{_closed_port()}",
-            "DATA_DIR": data_dir,
-            "MAX_UPLOAD_MB": limit_mb,
-        }
-    )
+    app = _offline_app(data_dir, MAX_UPLOAD_MB=limit_mb)
     dash_duo.start_server(app)
     dash_duo.wait_for_element(f"#{ids.IMAGE_UPLOAD}")
     small = _small_png(tmp_path / "small.png", 0)
@@ -605,13 +597,7 @@ def _answer_confirm(dash_duo, accept: bool) -> str:
 
 
 def test_unsaved_work_is_not_lost_without_asking(dash_duo, data_dir, tmp_path, artifacts_dir):
-    app = create_app(
-        {
-            "MODEL_SERVER_URL": f"http://127.0.0.1:{_closed_port()}",
-            "DATA_DIR": data_dir,
-            "REQUEST_TIMEOUT": 3,
-        }
-    )
+    app = _offline_app(data_dir, REQUEST_TIMEOUT=3)
     dash_duo.start_server(app)
     driver = dash_duo.driver
     first, second = _small_png(tmp_path / "first.png", 0), _small_png(tmp_path / "second.png", 9)
