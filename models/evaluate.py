@@ -21,7 +21,12 @@ from pathlib import Path
 import numpy as np
 
 from .data import CLASS_NAMES, load_samples, read_image, read_mask
-from .metrics import bootstrap_intervals, classification_report, overlap_scores
+from .metrics import (
+    bootstrap_intervals,
+    classification_report,
+    ece_if_calibrated,
+    overlap_scores,
+)
 
 log = logging.getLogger("models.evaluate")
 
@@ -74,6 +79,8 @@ def evaluate(runtime, samples, progress=False) -> dict:
         ),
     }
     cls = classification_report(np.array(probs), np.array(labels), CLASS_NAMES)
+    # A report figure, not a training one: 1,000 draws are too slow for every epoch.
+    cls["ece_if_calibrated"] = ece_if_calibrated(np.array(probs))
     intervals = bootstrap_intervals(
         [r["dice"] for r in lesion], [r["pred_empty"] for r in normal],
         labels, np.array(probs).argmax(1) if probs else [], len(CLASS_NAMES),

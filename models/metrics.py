@@ -146,7 +146,6 @@ def classification_report(probs, y_true, class_names) -> dict:
         "confusion_matrix": cm.tolist(),
         "auc_ovr": {c: roc_auc(probs[:, i], y_true == i) for i, c in enumerate(class_names)},
         "ece": expected_calibration_error(probs, y_true) if len(y_true) else float("nan"),
-        "ece_if_calibrated": ece_if_calibrated(probs),
     }
 
 

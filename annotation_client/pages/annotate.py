@@ -1033,6 +1033,7 @@ def save(_clicks, meta, history, ai, classification, final_label, note, annotato
     if classification and classification.get("image") != meta["sha256"]:
         classification = None
     summary = _measurements.summarize(mask, meta.get("pixel_spacing_mm"), outlines=len(paths))
+    descriptor_values = dict(zip(DESCRIPTOR_OPTIONS, descriptors, strict=True))
     try:
         record = build_record(
             image=meta,
@@ -1040,7 +1041,7 @@ def save(_clicks, meta, history, ai, classification, final_label, note, annotato
             final_mask=mask,
             ai_mask=ai_mask,
             final_label=final_label,
-            descriptors=dict(zip(DESCRIPTOR_OPTIONS, descriptors, strict=True)),
+            descriptors=descriptor_values,
             note=note or "",
             measurements=summary,
             model=ai.get("model") if ai else None,
@@ -1075,13 +1076,7 @@ def save(_clicks, meta, history, ai, classification, final_label, note, annotato
         details += f" Dice AI vs final: {dice:.3f}."
     if not final_label:
         details += " No final label was set."
-    work = _unsaved.snapshot(
-        meta["sha256"],
-        paths,
-        final_label,
-        note,
-        dict(zip(DESCRIPTOR_OPTIONS, descriptors, strict=True)),
-    )
+    work = _unsaved.snapshot(meta["sha256"], paths, final_label, note, descriptor_values)
     return html.Div(
         _views.alert(details, "success", title="Saved."),
         id="save-result",
