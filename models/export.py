@@ -300,7 +300,10 @@ def main(argv=None):
             "runs": [{"run": r.name, "checkpoint": c.name,
                       "seed": i.get("args", {}).get("seed"),
                       "epochs": i.get("args", {}).get("epochs"),
-                      "swa_start": i.get("args", {}).get("swa_start") or None}
+                      "swa_start": i.get("args", {}).get("swa_start") or None,
+                      # Runs from before the option trained with the batch Dice.
+                      "seg_loss": i.get("args", {}).get("seg_loss") or "batch-dice",
+                      "init_from": i.get("args", {}).get("init_from")}
                      for r, c, i in zip(runs, checkpoints, infos, strict=True)],
         },
     }

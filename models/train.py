@@ -54,6 +54,9 @@ def parse_args(argv=None):
                         "so no member has trained on another's validation images")
     p.add_argument("--patience", type=int, default=30, help="early stopping, in epochs")
     p.add_argument("--cls-weight", type=float, default=0.5, help="classification loss weight")
+    p.add_argument("--seg-loss", default="batch-dice", choices=("batch-dice", "image-tversky"),
+                   help="Dice over the batch, or a recall-weighted Tversky index per image "
+                        "(see models.training.make_losses)")
     p.add_argument("--label-smoothing", type=float, default=0.0,
                    help="label smoothing of the classification targets (0 = off)")
     p.add_argument("--swa-start", type=int, default=0,
@@ -158,7 +161,7 @@ def main(argv=None):
     # Square-root inverse frequency: helps malignant recall without
     # distorting the probabilities as much as full inverse weights would.
     class_weights = np.sqrt(counts.sum() / np.maximum(counts, 1) / len(CLASS_NAMES))
-    seg_loss, cls_loss = make_losses(class_weights, args.label_smoothing)
+    seg_loss, cls_loss = make_losses(class_weights, args.label_smoothing, args.seg_loss)
     model.compile(
         optimizer=keras.optimizers.AdamW(schedule, weight_decay=1e-4),
         loss={"seg": seg_loss, "cls": cls_loss},

@@ -84,21 +84,63 @@ def make_dataset(images, masks, labels, batch_size, training, seed=0):
     return ds.map(_to_inputs, num_parallel_calls=tf.data.AUTOTUNE).prefetch(2)
 
 
-def make_losses(class_weights, label_smoothing=0.0):
+#: Segmentation losses ``models.train --seg-loss`` accepts.
+SEG_LOSSES = ("batch-dice", "image-tversky")
+
+#: Weights of false positives and false negatives in the ``image-tversky`` loss
+#: (Salehi et al. 2017). The networks' outlines are systematically too small
+#: (precision about 0.86 against recall 0.69 on the split), so a missed lesion
+#: pixel costs more than a spurious one.
+TVERSKY_ALPHA, TVERSKY_BETA = 0.3, 0.7
+
+
+def make_losses(class_weights, label_smoothing=0.0, seg="batch-dice"):
     """Return ``(seg_loss, cls_loss)``.
 
-    Segmentation: binary cross-entropy plus a soft Dice over the whole batch
-    (so images of normal breasts, with empty masks, still count). Classification:
-    class-weighted softmax cross-entropy on logits, with optional label
-    smoothing: the head memorises 495 training images within a few dozen
+    Segmentation, binary cross-entropy plus one of:
+
+    - ``"batch-dice"``: a soft Dice over the whole batch (so images of normal
+      breasts, with empty masks, still count). Large lesions dominate it.
+    - ``"image-tversky"``: one soft Tversky index per image,
+      ``(TP + 1) / (TP + alpha FP + beta FN + 1)`` with
+      ``alpha, beta = TVERSKY_ALPHA, TVERSKY_BETA``, averaged over the batch, so
+      that every image weighs the same, as in the mean Dice the model is scored
+      on. On an empty mask it is ``1 / (alpha * sum(p) + 1)``: any mass predicted
+      on a normal image is penalised.
+
+    Classification: class-weighted softmax cross-entropy on logits, with optional
+    label smoothing: the head memorises 495 training images within a few dozen
     epochs, and smoothed targets keep its logits from growing without bound.
+
+    Parameters
+    ----------
+    class_weights : sequence of float
+        One weight per class.
+    label_smoothing : float
+        In [0, 1).
+    seg : str
+        One of ``SEG_LOSSES``.
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``seg``.
     """
+    if seg not in SEG_LOSSES:
+        raise ValueError(f"seg: expected one of {SEG_LOSSES}, got {seg!r}")
     cw = tf.constant(np.asarray(class_weights, np.float32))
     k = len(class_weights)
 
     def seg_loss(y_true, y_pred):
         y_pred = tf.clip_by_value(y_pred, 1e-6, 1 - 1e-6)
         bce = tf.reduce_mean(keras.losses.binary_crossentropy(y_true, y_pred))
+        if seg == "image-tversky":
+            axes = list(range(1, len(y_pred.shape)))
+            tp = tf.reduce_sum(y_true * y_pred, axis=axes)
+            fp = tf.reduce_sum((1.0 - y_true) * y_pred, axis=axes)
+            fn = tf.reduce_sum(y_true * (1.0 - y_pred), axis=axes)
+            index = (tp + 1.0) / (tp + TVERSKY_ALPHA * fp + TVERSKY_BETA * fn + 1.0)
+            return bce + tf.reduce_mean(1.0 - index)
         inter = tf.reduce_sum(y_true * y_pred)
         dice = 1.0 - (2.0 * inter + 1.0) / (tf.reduce_sum(y_true) + tf.reduce_sum(y_pred) + 1.0)
         return bce + dice

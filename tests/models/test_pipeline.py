@@ -166,8 +166,10 @@ def test_training_can_start_from_one_member_of_an_export(tiny_run, tmp_path):
     assert train.main(["--data", str(root), "--out", str(out), "--epochs", "1",
                        "--steps-per-epoch", "1", "--batch-size", "4", "--input-size", "32",
                        "--base-filters", "4", "--verbose", "0", "--val-fraction", "0.34",
-                       "--init-from", str(weights), "--init-member", "1"]) == 0
+                       "--init-from", str(weights), "--init-member", "1",
+                       "--seg-loss", "image-tversky"]) == 0
     assert (out / "best.keras").exists()
+    assert json.loads((out / "train_info.json").read_text())["args"]["seg_loss"] == "image-tversky"
 
 
 def test_weight_averaged_run_exports_beside_a_best_epoch_run(tiny_run, tmp_path):
@@ -201,6 +203,7 @@ def test_weight_averaged_run_exports_beside_a_best_epoch_run(tiny_run, tmp_path)
     runs = json.loads((weights / "manifest.json").read_text())["training"]["runs"]
     assert [(r["checkpoint"], r["swa_start"]) for r in runs] == [("swa.keras", 2),
                                                                  ("best.keras", None)]
+    assert [r["seg_loss"] for r in runs] == ["batch-dice", "batch-dice"]
     # Member 0 is the average, not the run's best epoch.
     from models.networks import get_multitask_unet
 

@@ -51,6 +51,32 @@ def test_segmentation_loss_is_bce_plus_soft_dice():
     assert float(seg_loss(y, pred)) == pytest.approx(bce + dice, rel=1e-5)
 
 
+def test_image_tversky_loss_weighs_each_image_and_missed_pixels_more():
+    seg_loss, _ = make_losses([1.0, 1.0, 1.0], seg="image-tversky")
+    y = np.zeros((2, 4, 4, 1), np.float32)
+    y[0, :2] = 1  # image 0: lesion in the top half; image 1: normal, empty mask
+    pred = np.full_like(y, 0.25)
+    pred[0, :2] = 0.75
+    bce = -np.log(0.75)
+    tp, fp, fn = 8 * 0.75, 8 * 0.25, 8 * 0.25
+    lesion = 1 - (tp + 1) / (tp + 0.3 * fp + 0.7 * fn + 1)
+    normal = 1 - 1 / (0.3 * 16 * 0.25 + 1)
+    assert float(seg_loss(y, pred)) == pytest.approx(bce + (lesion + normal) / 2, rel=1e-5)
+
+    # The same number of pixels wrong costs more when they are missed lesion.
+    one = np.zeros((1, 4, 4, 1), np.float32)
+    one[0, :2] = 1
+    under, over = one.copy(), one.copy()
+    under[0, 1] = 0  # four lesion pixels missed
+    over[0, 2] = 1  # four background pixels added
+    assert float(seg_loss(one, under)) > float(seg_loss(one, over))
+
+
+def test_unknown_segmentation_loss_is_refused():
+    with pytest.raises(ValueError, match="seg"):
+        make_losses([1.0, 1.0, 1.0], seg="focal")
+
+
 def test_augment_keeps_masks_binary_and_aligned_with_the_image():
     import tensorflow as tf
 
