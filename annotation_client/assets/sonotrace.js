@@ -69,10 +69,21 @@
     box.replaceChildren(alert);
   }
 
-  function block(event) {
+  function endDrag(holder) {
+    // The drop zone lights up on dragenter and goes dark on its own drop, which
+    // block() keeps from it: a dragleave from every element it may have counted
+    // as entered tells it the drag is over.
+    var nodes = [holder].concat(Array.prototype.slice.call(holder.querySelectorAll("*")));
+    nodes.forEach(function (node) {
+      node.dispatchEvent(new DragEvent("dragleave", {bubbles: true, cancelable: true}));
+    });
+  }
+
+  function block(event, holder) {
     event.preventDefault();  // a dropped file must not replace the page either
     event.stopImmediatePropagation();
     if (event.target && event.target.type === "file") { event.target.value = ""; }
+    if (event.type === "drop") { endDrag(holder); }
   }
 
   function guard(event, files) {
@@ -84,11 +95,11 @@
     var file = files[0];  // before block(): clearing the input empties its list
     var limit = Number(holder.getAttribute("data-max-bytes"));
     if (limit > 0 && file.size > limit) {
-      block(event);
+      block(event, holder);
       refuse(file, limit);
       return;
     }
-    if (unsaved() && !window.confirm(QUESTION)) { block(event); }
+    if (unsaved() && !window.confirm(QUESTION)) { block(event, holder); }
   }
 
   // Capture on window runs before the upload component's own handlers.

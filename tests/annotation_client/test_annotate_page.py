@@ -575,6 +575,40 @@ def test_a_file_over_the_limit_is_refused_before_it_is_sent(
     assert dash_duo.find_element("#image-name").text == "small.png"
     _shot(dash_duo, artifacts_dir, "01-too-large")
 
+    # Dropped rather than picked: refused the same way, and the drop zone does not
+    # stay lit as if the drag were still going on.
+    zone = f"#{ids.IMAGE_UPLOAD} .sonotrace-upload"
+    dash_duo.driver.execute_script(
+        """
+        var zone = document.querySelector(arguments[0]);
+        var target = zone.querySelector('strong');
+        var data = new DataTransfer();
+        data.items.add(new File([new Uint8Array(arguments[1])], 'dropped.png',
+                                {type: 'image/png'}));
+        ['dragenter', 'dragover'].forEach(function (type) {
+            target.dispatchEvent(new DragEvent(type, {bubbles: true, cancelable: true,
+                                                      dataTransfer: data}));
+        });
+        """,
+        zone, int(limit_mb * 2**20) + 1,
+    )
+    _wait(dash_duo, lambda: "active" in dash_duo.find_element(zone).get_attribute("class"))
+    dash_duo.driver.execute_script(
+        """
+        var zone = document.querySelector(arguments[0]);
+        var data = new DataTransfer();
+        data.items.add(new File([new Uint8Array(arguments[1])], 'dropped.png',
+                                {type: 'image/png'}));
+        zone.querySelector('strong').dispatchEvent(
+            new DragEvent('drop', {bubbles: true, cancelable: true, dataTransfer: data}));
+        """,
+        zone, int(limit_mb * 2**20) + 1,
+    )
+    _wait(dash_duo, lambda: "dropped.png" in dash_duo.find_element("#upload-too-large").text)
+    _wait(dash_duo, lambda: "active" not in dash_duo.find_element(zone).get_attribute("class"))
+    time.sleep(1)
+    assert dash_duo.find_element("#image-name").text == "small.png"
+
     # The next file that fits opens as usual, and the refusal goes away.
     _upload(dash_duo, _small_png(tmp_path / "other.png", 7))
     _wait(dash_duo, lambda: dash_duo.find_element("#image-name").text == "other.png")
