@@ -54,9 +54,10 @@ def parse_args(argv=None):
                         "so no member has trained on another's validation images")
     p.add_argument("--patience", type=int, default=30, help="early stopping, in epochs")
     p.add_argument("--cls-weight", type=float, default=0.5, help="classification loss weight")
-    p.add_argument("--seg-loss", default="batch-dice", choices=("batch-dice", "image-tversky"),
-                   help="Dice over the batch, or a recall-weighted Tversky index per image "
-                        "(see models.training.make_losses)")
+    p.add_argument("--seg-loss", default="batch-dice",
+                   choices=("batch-dice", "image-dice", "image-tversky"),
+                   help="soft Dice over the batch, soft Dice per image, or a recall-weighted "
+                        "Tversky index per image (see models.training.make_losses)")
     p.add_argument("--label-smoothing", type=float, default=0.0,
                    help="label smoothing of the classification targets (0 = off)")
     p.add_argument("--swa-start", type=int, default=0,

@@ -85,7 +85,7 @@ def make_dataset(images, masks, labels, batch_size, training, seed=0):
 
 
 #: Segmentation losses ``models.train --seg-loss`` accepts.
-SEG_LOSSES = ("batch-dice", "image-tversky")
+SEG_LOSSES = ("batch-dice", "image-dice", "image-tversky")
 
 #: Weights of false positives and false negatives in the ``image-tversky`` loss
 #: (Salehi et al. 2017). The networks' outlines are systematically too small
@@ -107,6 +107,8 @@ def make_losses(class_weights, label_smoothing=0.0, seg="batch-dice"):
       that every image weighs the same, as in the mean Dice the model is scored
       on. On an empty mask it is ``1 / (alpha * sum(p) + 1)``: any mass predicted
       on a normal image is penalised.
+    - ``"image-dice"``: the same per image with ``alpha = beta = 0.5``, the soft
+      Dice of each image, without the tilt towards recall.
 
     Classification: class-weighted softmax cross-entropy on logits, with optional
     label smoothing: the head memorises 495 training images within a few dozen
@@ -128,18 +130,19 @@ def make_losses(class_weights, label_smoothing=0.0, seg="batch-dice"):
     """
     if seg not in SEG_LOSSES:
         raise ValueError(f"seg: expected one of {SEG_LOSSES}, got {seg!r}")
+    alpha, beta = (TVERSKY_ALPHA, TVERSKY_BETA) if seg == "image-tversky" else (0.5, 0.5)
     cw = tf.constant(np.asarray(class_weights, np.float32))
     k = len(class_weights)
 
     def seg_loss(y_true, y_pred):
         y_pred = tf.clip_by_value(y_pred, 1e-6, 1 - 1e-6)
         bce = tf.reduce_mean(keras.losses.binary_crossentropy(y_true, y_pred))
-        if seg == "image-tversky":
+        if seg != "batch-dice":
             axes = list(range(1, len(y_pred.shape)))
             tp = tf.reduce_sum(y_true * y_pred, axis=axes)
             fp = tf.reduce_sum((1.0 - y_true) * y_pred, axis=axes)
             fn = tf.reduce_sum(y_true * (1.0 - y_pred), axis=axes)
-            index = (tp + 1.0) / (tp + TVERSKY_ALPHA * fp + TVERSKY_BETA * fn + 1.0)
+            index = (tp + 1.0) / (tp + alpha * fp + beta * fn + 1.0)
             return bce + tf.reduce_mean(1.0 - index)
         inter = tf.reduce_sum(y_true * y_pred)
         dice = 1.0 - (2.0 * inter + 1.0) / (tf.reduce_sum(y_true) + tf.reduce_sum(y_pred) + 1.0)

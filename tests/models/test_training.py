@@ -72,6 +72,25 @@ def test_image_tversky_loss_weighs_each_image_and_missed_pixels_more():
     assert float(seg_loss(one, under)) > float(seg_loss(one, over))
 
 
+def test_image_dice_loss_is_the_mean_of_each_images_soft_dice():
+    seg_loss, _ = make_losses([1.0, 1.0, 1.0], seg="image-dice")
+    y = np.zeros((2, 4, 4, 1), np.float32)
+    y[0, :2] = 1
+    pred = np.full_like(y, 0.25)
+    pred[0, :2] = 0.75
+    pred[1] = 0.5  # a normal image with a faint blob everywhere
+    bce_lesion, bce_normal = -np.log(0.75), -np.log(0.5)
+    # TP 6, FP 2, FN 2: (TP + 1) / (TP + FP/2 + FN/2 + 1) is the soft Dice
+    # (2 TP + 2) / (2 TP + FP + FN + 2).
+    lesion = 1 - (2 * 6 + 2) / (2 * 6 + 2 + 2 + 2)
+    normal = 1 - 1 / (0.5 * 16 * 0.5 + 1)
+    expected = (bce_lesion + bce_normal) / 2 + (lesion + normal) / 2
+    assert float(seg_loss(y, pred)) == pytest.approx(expected, rel=1e-5)
+    # Unlike the batch Dice, the normal image's blob costs as much as a whole lesion image.
+    batch, _ = make_losses([1.0, 1.0, 1.0])
+    assert float(seg_loss(y, pred)) > float(batch(y, pred))
+
+
 def test_unknown_segmentation_loss_is_refused():
     with pytest.raises(ValueError, match="seg"):
         make_losses([1.0, 1.0, 1.0], seg="focal")
