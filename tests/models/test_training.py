@@ -210,3 +210,13 @@ def test_batchnorm_recalibration_matches_the_statistics_of_the_images():
     np.testing.assert_allclose(mean, feats.reshape(-1, feats.shape[-1]).mean(0), atol=1e-4)
     # Momenta are put back for training.
     assert bn.momentum == pytest.approx(0.9)
+
+
+def test_the_training_script_offers_every_segmentation_loss():
+    from models import train
+    from models.training import SEG_LOSSES
+
+    for name in SEG_LOSSES:
+        assert train.parse_args(["--data", "x", "--seg-loss", name]).seg_loss == name
+    with pytest.raises(SystemExit):
+        train.parse_args(["--data", "x", "--seg-loss", "focal"])
