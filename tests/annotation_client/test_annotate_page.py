@@ -553,6 +553,23 @@ def _small_png(path: Path, seed: int) -> Path:
     return path
 
 
+def _drag_file(dash_duo, zone: str, name: str, size: int, events) -> None:
+    """Send drag events carrying a ``size``-byte file to the text inside ``zone``."""
+    dash_duo.driver.execute_script(
+        """
+        var target = document.querySelector(arguments[0]).querySelector('strong');
+        var data = new DataTransfer();
+        data.items.add(new File([new Uint8Array(arguments[2])], arguments[1],
+                                {type: 'image/png'}));
+        arguments[3].forEach(function (type) {
+            target.dispatchEvent(new DragEvent(type, {bubbles: true, cancelable: true,
+                                                      dataTransfer: data}));
+        });
+        """,
+        zone, name, size, list(events),
+    )
+
+
 def test_a_file_over_the_limit_is_refused_before_it_is_sent(
     dash_duo, busi_image, data_dir, tmp_path, artifacts_dir
 ):
@@ -578,32 +595,10 @@ def test_a_file_over_the_limit_is_refused_before_it_is_sent(
     # Dropped rather than picked: refused the same way, and the drop zone does not
     # stay lit as if the drag were still going on.
     zone = f"#{ids.IMAGE_UPLOAD} .sonotrace-upload"
-    dash_duo.driver.execute_script(
-        """
-        var zone = document.querySelector(arguments[0]);
-        var target = zone.querySelector('strong');
-        var data = new DataTransfer();
-        data.items.add(new File([new Uint8Array(arguments[1])], 'dropped.png',
-                                {type: 'image/png'}));
-        ['dragenter', 'dragover'].forEach(function (type) {
-            target.dispatchEvent(new DragEvent(type, {bubbles: true, cancelable: true,
-                                                      dataTransfer: data}));
-        });
-        """,
-        zone, int(limit_mb * 2**20) + 1,
-    )
+    too_big = int(limit_mb * 2**20) + 1
+    _drag_file(dash_duo, zone, "dropped.png", too_big, ("dragenter", "dragover"))
     _wait(dash_duo, lambda: "active" in dash_duo.find_element(zone).get_attribute("class"))
-    dash_duo.driver.execute_script(
-        """
-        var zone = document.querySelector(arguments[0]);
-        var data = new DataTransfer();
-        data.items.add(new File([new Uint8Array(arguments[1])], 'dropped.png',
-                                {type: 'image/png'}));
-        zone.querySelector('strong').dispatchEvent(
-            new DragEvent('drop', {bubbles: true, cancelable: true, dataTransfer: data}));
-        """,
-        zone, int(limit_mb * 2**20) + 1,
-    )
+    _drag_file(dash_duo, zone, "dropped.png", too_big, ("drop",))
     _wait(dash_duo, lambda: "dropped.png" in dash_duo.find_element("#upload-too-large").text)
     _wait(dash_duo, lambda: "active" not in dash_duo.find_element(zone).get_attribute("class"))
     time.sleep(1)
