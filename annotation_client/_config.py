@@ -28,6 +28,10 @@ class ClientConfig:
         Segment an image as soon as it is opened (``SONOTRACE_AUTO_SEGMENT``).
     default_vertices : int
         Initial vertex budget per region (``SONOTRACE_DEFAULT_VERTICES``).
+    worklist_dir : pathlib.Path or None
+        Folder of images to open from the Annotate page's worklist
+        (``SONOTRACE_WORKLIST_DIR``); None, the default, shows no worklist. A set
+        value must be an existing folder.
     """
 
     model_server_url: str = "http://127.0.0.1:5000"
@@ -36,6 +40,7 @@ class ClientConfig:
     max_upload_mb: float = 20.0
     auto_segment: bool = True
     default_vertices: int = 32
+    worklist_dir: Path | None = None
 
     @property
     def max_upload_bytes(self) -> int:
@@ -86,6 +91,13 @@ def _parse(name: str, value):
             return value.rstrip("/")
         if name == "data_dir":
             return Path(value).expanduser()
+        if name == "worklist_dir":
+            if value is None or str(value).strip() == "":
+                return None
+            path = Path(value).expanduser()
+            if not path.is_dir():
+                raise ValueError("is not an existing folder")
+            return path
         if name in ("request_timeout", "max_upload_mb"):
             number = float(value)
             if not number > 0:

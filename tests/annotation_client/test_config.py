@@ -42,3 +42,26 @@ def test_environment_then_mapping_override():
 def test_bad_settings_are_refused_by_name(key, value, match):
     with pytest.raises(ValueError, match=match):
         ClientConfig.load({key: value}, environ={})
+
+
+def test_no_worklist_by_default(tmp_path):
+    assert ClientConfig.load(environ={}).worklist_dir is None
+    assert ClientConfig.load(environ={"SONOTRACE_WORKLIST_DIR": ""}).worklist_dir is None
+    assert ClientConfig.load({"WORKLIST_DIR": None}, environ={}).worklist_dir is None
+
+
+def test_the_worklist_folder_from_the_environment_or_a_mapping(tmp_path):
+    folder = tmp_path / "studies"
+    folder.mkdir()
+    environ = {"SONOTRACE_WORKLIST_DIR": str(folder)}
+    assert ClientConfig.load(environ=environ).worklist_dir == folder
+    assert ClientConfig.load({"worklist_dir": folder}, environ={}).worklist_dir == folder
+
+
+@pytest.mark.parametrize("kind", ["missing", "file"])
+def test_a_worklist_that_is_not_a_folder_is_refused_by_name(tmp_path, kind):
+    path = tmp_path / "studies"
+    if kind == "file":
+        path.write_text("not a folder")
+    with pytest.raises(ValueError, match="SONOTRACE_WORKLIST_DIR=.*not an existing folder"):
+        ClientConfig.load(environ={"SONOTRACE_WORKLIST_DIR": str(path)})
