@@ -132,11 +132,7 @@ def decode_image(data: bytes, name: str = "image", *, max_bytes: int | None = No
     data = bytes(data)
     if not data:
         raise ImageDecodeError(f"{name} is empty.")
-    if max_bytes is not None and len(data) > max_bytes:
-        raise ImageDecodeError(
-            # MB here are MiB, as in SONOTRACE_MAX_UPLOAD_MB.
-            f"{name} is {len(data) / 2**20:.1f} MB; the limit is {max_bytes / 2**20:g} MB."
-        )
+    check_size(len(data), name, max_bytes)
     try:
         if _is_dicom(data, name):
             pixels, spacing = _decode_dicom(data, name)
@@ -161,6 +157,23 @@ def decode_image(data: bytes, name: str = "image", *, max_bytes: int | None = No
         pixel_spacing_mm=spacing,
         display_uri=display,
     )
+
+
+def check_size(size: int, name: str, max_bytes: int | None) -> None:
+    """Refuse a file of ``size`` bytes over ``max_bytes``, as :func:`decode_image` does.
+
+    So a file can be refused from its size alone, before it is read.
+
+    Raises
+    ------
+    ImageDecodeError
+        If ``max_bytes`` is not None and ``size`` is larger.
+    """
+    if max_bytes is not None and size > max_bytes:
+        raise ImageDecodeError(
+            # MB here are MiB, as in SONOTRACE_MAX_UPLOAD_MB.
+            f"{name} is {size / 2**20:.1f} MB; the limit is {max_bytes / 2**20:g} MB."
+        )
 
 
 def _check_side(width: int, height: int, name: str) -> None:

@@ -1,0 +1,386 @@
+"""The worklist: the images of one folder, to open and annotate one after another.
+
+``SONOTRACE_WORKLIST_DIR`` names a folder (an export from the PACS, a study's
+share). The Annotate page lists the PNG, JPEG and DICOM files under it, at any
+depth, each with whether it has a saved annotation, and opens one by its path
+relative to the folder. Nothing outside the folder can be opened this way: a
+relative path with ``..``, an absolute path, or a symbolic link that leads out of
+the folder is refused.
+
+The saved versions of an image live under the SHA-256 of its bytes (see
+:mod:`annotation_client._storage`), so an entry's status needs that hash. Hashes
+are cached by the file's path, size, modification time and inode: listing the
+folder again reads only the files that are new or changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath, PureWindowsPath
+
+from ._imageio import check_size
+from ._storage import AnnotationStore
+
+logger = logging.getLogger(__name__)
+
+#: File name endings listed, compared case-insensitively.
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".dcm", ".dicom"})
+#: Most entries listed: a dropdown of more is of no use to anyone, and each needs a hash.
+MAX_ENTRIES = 5000
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class WorklistEntry:
+    """One image file of the worklist.
+
+    Attributes
+    ----------
+    path : str
+        Path relative to the worklist folder, with ``/`` between folders.
+    size_bytes : int
+        File size.
+    sha256 : str or None
+        SHA-256 (hex) of the file's bytes; None for a file over the size limit,
+        which is not read.
+    version : int
+        Latest saved annotation version of the image, 0 when there is none.
+    too_large : bool
+        The file is over the client's upload limit, so it cannot be opened.
+    """
+
+    path: str
+    size_bytes: int
+    sha256: str | None
+    version: int
+    too_large: bool
+
+    @property
+    def annotated(self) -> bool:
+        """Whether the image has at least one saved version."""
+        return self.version > 0
+
+    @property
+    def status(self) -> str:
+        """``"not annotated"``, ``"saved vN"`` (the latest version) or ``"too large"``."""
+        if self.too_large:
+            return "too large"
+        return f"saved v{self.version}" if self.version else "not annotated"
+
+
+@dataclass(frozen=True)
+class Worklist:
+    """A listing of the worklist folder.
+
+    Attributes
+    ----------
+    root : pathlib.Path
+        The folder, symbolic links resolved.
+    entries : tuple of WorklistEntry
+        The listed images, sorted by relative path, at most the listing's limit.
+    found : int
+        How many image files the folder holds, listed or not.
+    """
+
+    root: Path
+    entries: tuple[WorklistEntry, ...]
+    found: int
+
+    @property
+    def truncated(self) -> bool:
+        """Whether the folder holds more images than are listed."""
+        return self.found > len(self.entries)
+
+    @property
+    def note(self) -> str | None:
+        """A sentence for the user when the listing is truncated, else None."""
+        if not self.truncated:
+            return None
+        return (
+            f"Only the first {len(self.entries)} of {self.found} images are listed; "
+            "split the folder to reach the others."
+        )
+
+
+class HashCache:
+    """SHA-256 of files, remembered by path, size, modification time and inode.
+
+    A file that changes gets a new size or modification time, so it is read
+    again; one that does not is never read twice. Safe to share between threads.
+
+    Parameters
+    ----------
+    max_items : int, optional
+        Most hashes kept; the least recently used go first.
+
+    Attributes
+    ----------
+    reads : int
+        How many files were read and hashed (not answered from the cache).
+    """
+
+    def __init__(self, max_items: int = 50_000) -> None:
+        if isinstance(max_items, bool) or not isinstance(max_items, int) or max_items < 1:
+            raise ValueError("max_items must be a positive int")
+        self.max_items = max_items
+        self.reads = 0
+        self._items: OrderedDict[tuple, str] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def sha256(self, path: str | os.PathLike, stat: os.stat_result | None = None) -> str:
+        """The SHA-256 (hex) of the file at ``path``.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The file.
+        stat : os.stat_result, optional
+            ``os.stat(path)``, when the caller has it already.
+
+        Raises
+        ------
+        OSError
+            If the file cannot be read.
+        """
+        if not isinstance(path, str | os.PathLike):
+            raise TypeError("path must be a path")
+        stat = os.stat(path) if stat is None else stat
+        key = (os.fspath(path), stat.st_size, stat.st_mtime_ns, stat.st_ino)
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        digest = hashlib.sha256()
+        with open(path, "rb") as handle:
+            while chunk := handle.read(_CHUNK):
+                digest.update(chunk)
+        value = digest.hexdigest()
+        with self._lock:
+            self.reads += 1
+            self._items[key] = value
+            while len(self._items) > self.max_items:
+                self._items.popitem(last=False)
+        return value
+
+
+_CACHE = HashCache()
+
+
+def _folder(root) -> Path:
+    if not isinstance(root, str | os.PathLike):
+        raise TypeError("root must be a path")
+    path = Path(root).expanduser()
+    if not path.is_dir():
+        raise ValueError(f"root {str(path)!r} is not an existing folder")
+    return path.resolve()
+
+
+def _is_image_name(name: str) -> bool:
+    return not name.startswith(".") and PurePosixPath(name).suffix.lower() in IMAGE_SUFFIXES
+
+
+def list_images(
+    root: str | os.PathLike,
+    store: AnnotationStore,
+    *,
+    max_bytes: int | None = None,
+    limit: int = MAX_ENTRIES,
+    cache: HashCache | None = None,
+) -> Worklist:
+    """List the image files under ``root`` with their annotation status.
+
+    Files ending in ``.png``, ``.jpg``, ``.jpeg``, ``.dcm`` or ``.dicom`` (in any
+    case) are listed, in every subfolder, sorted by their relative path compared
+    folder by folder. Hidden files and folders (name starting with ``.``) are
+    skipped, and so is the store's data directory when it lies inside ``root``.
+    Symbolic links to folders are not followed; a symbolic link to a file is
+    listed only when the file is inside ``root``.
+
+    Parameters
+    ----------
+    root : str or os.PathLike
+        The worklist folder.
+    store : AnnotationStore
+        Where the annotations are saved: an entry's ``version`` is its image's
+        latest version there.
+    max_bytes : int, optional
+        The upload limit: a larger file is listed as ``too_large`` and not read.
+    limit : int, optional
+        Most entries listed (the first ones in path order).
+    cache : HashCache, optional
+        Where file hashes are remembered; a cache shared by the process by default.
+
+    Returns
+    -------
+    Worklist
+
+    Raises
+    ------
+    ValueError
+        If ``root`` is not an existing folder, or ``max_bytes`` or ``limit`` is
+        not a positive int.
+    """
+    folder = _folder(root)
+    if not isinstance(store, AnnotationStore):
+        raise TypeError("store must be an AnnotationStore")
+    if max_bytes is not None and (
+        isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 1
+    ):
+        raise ValueError("max_bytes must be a positive int or None")
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise ValueError("limit must be a positive int")
+    if cache is not None and not isinstance(cache, HashCache):
+        raise TypeError("cache must be a HashCache or None")
+    cache = _CACHE if cache is None else cache
+    data_dir = os.path.realpath(store.root)
+
+    found: list[tuple[tuple[str, ...], str]] = []
+    for dirpath, dirnames, filenames in os.walk(folder):
+        # Pruned in place, so os.walk does not go into them; symlinked folders are
+        # listed in dirnames but not entered (followlinks=False).
+        dirnames[:] = [
+            d
+            for d in dirnames
+            if not d.startswith(".") and os.path.realpath(os.path.join(dirpath, d)) != data_dir
+        ]
+        for name in filenames:
+            if not _is_image_name(name):
+                continue
+            full = os.path.join(dirpath, name)
+            real = Path(os.path.realpath(full))
+            if not real.is_relative_to(folder) or not real.is_file():
+                continue  # a link out of the folder, a broken link, a pipe named x.png
+            relative = Path(full).relative_to(folder).as_posix()
+            found.append((PurePosixPath(relative).parts, relative))
+    found.sort()
+
+    entries = []
+    for _, relative in found[:limit]:
+        path = folder / relative
+        try:
+            stat = path.stat()
+            too_large = max_bytes is not None and stat.st_size > max_bytes
+            sha = None if too_large else cache.sha256(path, stat)
+        except OSError as exc:  # removed since the walk, or unreadable
+            logger.warning("worklist: skipping %s: %s", relative, exc)
+            continue
+        versions = store.versions(sha) if sha else []
+        entries.append(
+            WorklistEntry(
+                path=relative,
+                size_bytes=stat.st_size,
+                sha256=sha,
+                version=max(versions, default=0),
+                too_large=too_large,
+            )
+        )
+    return Worklist(root=folder, entries=tuple(entries), found=len(found))
+
+
+def resolve_entry(root: str | os.PathLike, relative: str) -> Path:
+    """The file of the worklist entry ``relative``, refusing any path out of ``root``.
+
+    Parameters
+    ----------
+    root : str or os.PathLike
+        The worklist folder.
+    relative : str
+        An entry's path relative to ``root``, ``/``-separated, as
+        :func:`list_images` gives it.
+
+    Returns
+    -------
+    pathlib.Path
+        The file, symbolic links resolved; always inside ``root``.
+
+    Raises
+    ------
+    ValueError
+        If ``relative`` is empty, absolute, has a ``..`` part, names a hidden
+        file or folder or a file that is not an image by its ending, or leads out
+        of ``root`` through a symbolic link; if ``root`` is not a folder.
+    FileNotFoundError
+        If there is no such file (any longer).
+    """
+    folder = _folder(root)
+    if not isinstance(relative, str):
+        raise TypeError("relative must be a str")
+    if not relative.strip() or "\x00" in relative:
+        raise ValueError("relative must be a non-empty path")
+    windows = PureWindowsPath(relative)
+    if PurePosixPath(relative).is_absolute() or windows.drive or windows.root:
+        raise ValueError(f"relative must be inside the worklist folder, not absolute: {relative!r}")
+    parts = PurePosixPath(relative).parts
+    if ".." in parts or "\\" in relative:
+        raise ValueError(f"relative must stay inside the worklist folder: {relative!r}")
+    if any(part.startswith(".") for part in parts) or not _is_image_name(parts[-1]):
+        raise ValueError(f"relative is not an image of the worklist: {relative!r}")
+    try:
+        target = folder.joinpath(*parts).resolve(strict=True)
+    except RuntimeError as exc:  # a symbolic link loop
+        raise ValueError(f"relative {relative!r} cannot be resolved ({exc})") from None
+    if not target.is_relative_to(folder):
+        raise ValueError(f"relative {relative!r} leads out of the worklist folder")
+    if not target.is_file():
+        raise ValueError(f"relative {relative!r} is not a file")
+    return target
+
+
+def read_entry(root: str | os.PathLike, relative: str, *, max_bytes: int | None = None) -> bytes:
+    """The bytes of the worklist entry ``relative`` (see :func:`resolve_entry`).
+
+    Parameters
+    ----------
+    root : str or os.PathLike
+        The worklist folder.
+    relative : str
+        The entry's relative path.
+    max_bytes : int, optional
+        The upload limit: a larger file is refused from its size, before it is read.
+
+    Raises
+    ------
+    ImageDecodeError
+        If the file is over ``max_bytes``, with the message an upload that large
+        gets (it is a ``ValueError``).
+    ValueError, FileNotFoundError
+        As :func:`resolve_entry`.
+    """
+    path = resolve_entry(root, relative)
+    check_size(path.stat().st_size, PurePosixPath(relative).name, max_bytes)
+    return path.read_bytes()
+
+
+def next_unannotated(
+    entries: Sequence[WorklistEntry], current: str | None = None
+) -> WorklistEntry | None:
+    """The first entry after ``current`` that has no saved version and can be opened.
+
+    Parameters
+    ----------
+    entries : sequence of WorklistEntry
+        The listing, in order.
+    current : str, optional
+        The relative path of the open image; when it is None or not listed, the
+        search starts at the top.
+
+    Returns
+    -------
+    WorklistEntry or None
+        Searching on from ``current`` to the end, then from the top back to it;
+        None when every other entry is annotated or too large.
+    """
+    if current is not None and not isinstance(current, str):
+        raise TypeError("current must be a str or None")
+    paths = [e.path for e in entries]
+    start = paths.index(current) + 1 if current in paths else 0
+    for entry in list(entries[start:]) + list(entries[:start]):
+        if entry.path != current and not entry.annotated and not entry.too_large:
+            return entry
+    return None
