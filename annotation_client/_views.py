@@ -123,3 +123,33 @@ def ai_label(classification: dict | None, stale: bool = False):
             )
         )
     return html.Div(parts, id="ai-label-text", **{"data-label": label})
+
+
+def worklist_options(entries, current: str | None = None) -> list[dict]:
+    """Dropdown options of worklist entries: path and status, the open one marked.
+
+    ``entries`` are :class:`~annotation_client._worklist.WorklistEntry`; a file
+    over the upload limit is shown but cannot be picked.
+    """
+    options = []
+    for entry in entries:
+        status = entry.status
+        if entry.too_large:
+            status += f" ({human_bytes(entry.size_bytes)})"
+        label = f"{entry.path} — {status}" + (" · open" if entry.path == current else "")
+        options.append({"label": label, "value": entry.path, "disabled": entry.too_large})
+    return options
+
+
+def worklist_summary(listing) -> list:
+    """One line under the worklist: how many images, how many still to annotate."""
+    entries = listing.entries
+    todo = sum(1 for e in entries if not e.annotated and not e.too_large)
+    text = f"{len(entries)} image(s) · {todo} not annotated"
+    too_large = sum(1 for e in entries if e.too_large)
+    if too_large:
+        text += f" · {too_large} too large to open"
+    parts = [html.Span(text, id="worklist-count", **{"data-todo": str(todo)})]
+    if listing.note:
+        parts.append(html.Div(listing.note, className="text-warning-emphasis"))
+    return parts

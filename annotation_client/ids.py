@@ -65,6 +65,16 @@ UNSAVED_MARK = "unsaved-mark"  # class "dirty" while the work is in no save
 UPLOAD_LIMIT = "upload-limit"  # wraps the upload; data-max-bytes for sonotrace.js
 UPLOAD_REFUSED = "upload-refused"  # sonotrace.js writes a too-large file's refusal here
 
+# --- annotate page: worklist (SONOTRACE_WORKLIST_DIR)
+WORKLIST_CARD = "worklist-card"  # hidden when no worklist is configured
+WORKLIST = "worklist"  # the dropdown of entries; value = relative path
+WORKLIST_REFRESH = "worklist-refresh"
+WORKLIST_NEXT = "worklist-next"  # "Open next not annotated"
+WORKLIST_NOTE = "worklist-note"  # counts, truncation, errors
+WORKLIST_CONFIRM = "worklist-confirm"  # asks before unsaved work is replaced
+WORKLIST_PENDING = "worklist-pending"  # the entry waiting for that answer
+WORKLIST_REQUEST = "worklist-request"  # {"path", "at"}: the entry to open
+
 
 def descriptor(name: str) -> str:
     """The id of the BI-RADS descriptor control ``name`` (e.g. ``"margin"``)."""

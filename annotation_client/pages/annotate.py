@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import logging
 import time
+from pathlib import PurePosixPath
 
 import dash
 import dash_bootstrap_components as dbc
@@ -27,6 +28,7 @@ from annotation_client import (
     _shapes,
     _unsaved,
     _views,
+    _worklist,
     ids,
 )
 from annotation_client._app import get_config
@@ -52,6 +54,13 @@ DESCRIPTOR_LABELS = {
     "assessment": "BI-RADS assessment",
 }
 _MEMORY = {"persistence": True, "persistence_type": "memory"}
+#: Asked before a worklist entry replaces unsaved work (sonotrace.js asks the same
+#: before an upload does).
+UNSAVED_QUESTION = (
+    "The outline, label or note of the open image is not saved. "
+    "Open the new file anyway and lose them?"
+)
+_MIME = {"png": "image/png", "jpeg": "image/jpeg", "dicom": "application/dicom"}
 
 
 # =========================================================================== layout
@@ -306,6 +315,61 @@ def _record_card():
     )
 
 
+def _worklist_card(config):
+    """The worklist, above the upload zone.
+
+    Without ``SONOTRACE_WORKLIST_DIR`` it is on the page but hidden: the list is
+    refreshed after every open and save, and Dash reports an error for a callback
+    whose output is missing from the page.
+    """
+    folder = config.worklist_dir
+    button = {"color": "secondary", "outline": True, "size": "sm"}
+    return html.Div(
+        dbc.Card(
+            dbc.CardBody(
+                [
+                    html.Div(
+                        [
+                            dbc.Label(
+                                "Worklist",
+                                html_for=ids.WORKLIST,
+                                class_name="small fw-semibold mb-0 me-2",
+                            ),
+                            html.Span(str(folder or ""), className="small text-muted text-break"),
+                        ],
+                        className="d-flex align-items-baseline mb-1",
+                    ),
+                    html.Div(
+                        [
+                            html.Div(
+                                dcc.Dropdown(
+                                    id=ids.WORKLIST,
+                                    options=[],
+                                    placeholder="Open an image of the worklist (type to search)",
+                                    searchable=True,
+                                    clearable=False,
+                                    search_order="original",
+                                    maxHeight=320,
+                                ),
+                                className="flex-grow-1",
+                                style={"minWidth": "16rem"},
+                            ),
+                            dbc.Button("Refresh", id=ids.WORKLIST_REFRESH, **button),
+                            dbc.Button("Open next not annotated", id=ids.WORKLIST_NEXT, **button),
+                        ],
+                        className="d-flex flex-wrap align-items-center gap-2",
+                    ),
+                    html.Div(id=ids.WORKLIST_NOTE, className="small text-muted mt-1"),
+                ],
+                class_name="py-2",
+            ),
+            class_name="mb-2",
+        ),
+        id=ids.WORKLIST_CARD,
+        hidden=folder is None,
+    )
+
+
 def layout(**_query):
     """The annotate page."""
     config = get_config()
@@ -317,6 +381,7 @@ def layout(**_query):
             # Filled by sonotrace.js, which refuses a file over the limit before it is
             # sent: the server would drop a request that large with no message.
             html.Div(id=ids.UPLOAD_REFUSED),
+            _worklist_card(config),
             html.Div(
                 dcc.Upload(
                     id=ids.IMAGE_UPLOAD,
@@ -418,6 +483,9 @@ def layout(**_query):
             dcc.Store(id=ids.PAGE_LOAD, data=True),
             dcc.Store(id=ids.BOX_REQUEST),
             dcc.Store(id=ids.ERASE_DUMMY),
+            dcc.Store(id=ids.WORKLIST_REQUEST),
+            dcc.Store(id=ids.WORKLIST_PENDING),
+            dcc.ConfirmDialog(id=ids.WORKLIST_CONFIRM, message=UNSAVED_QUESTION),
             dbc.Row([left, right], class_name="g-3"),
         ]
     )
@@ -537,32 +605,79 @@ def check_server(_loaded):
     Output(ids.FINAL_LABEL, "value"),
     Output(ids.NOTE, "value"),
     Output(ids.CLASSIFICATION, "data"),
+    # Emptied when a worklist entry opens, so uploading the file of before again is
+    # a change (Dash fires no callback for a property set to the value it has).
+    Output(ids.IMAGE_UPLOAD, "contents"),
     # The BI-RADS descriptors describe one image's lesion: a new image starts blank.
     *[Output(ids.descriptor(name), "value") for name in DESCRIPTOR_OPTIONS],
     Input(ids.IMAGE_UPLOAD, "contents"),
+    Input(ids.WORKLIST_REQUEST, "data"),
     State(ids.IMAGE_UPLOAD, "filename"),
     State(ids.IMAGE_META, "data"),
     State(ids.TOOL, "value"),
     prevent_initial_call=True,
 )
-def open_image(contents, filename, current_meta, tool="pan"):
-    """Decode the uploaded file and show it; a bad file only gets a message."""
+def open_image(contents, request, filename, current_meta, tool="pan"):
+    """Open the uploaded file or the worklist entry asked for (see :func:`_show`)."""
+    if ctx.triggered_id == ids.WORKLIST_REQUEST:
+        return open_worklist_entry(request, current_meta, tool)
+    return open_upload(contents, filename, current_meta, tool)
+
+
+def open_upload(contents, filename, current_meta, tool="pan"):
+    """Open a file from ``dcc.Upload`` (its ``data:`` URL contents)."""
     if not contents:
         raise PreventUpdate
-    name = filename or "image"
+    return _show(filename or "image", lambda: parse_data_url(contents), current_meta, tool)
+
+
+def open_worklist_entry(request, current_meta, tool="pan"):
+    """Open the worklist entry ``request["path"]``, relative to ``SONOTRACE_WORKLIST_DIR``."""
+    config = get_config()
+    if not request or not request.get("path") or config.worklist_dir is None:
+        raise PreventUpdate
+    path = str(request["path"])
+
+    def read() -> bytes:
+        # Every failure becomes the message a bad upload gets.
+        try:
+            return _worklist.read_entry(
+                config.worklist_dir, path, max_bytes=config.max_upload_bytes
+            )
+        except ImageDecodeError:
+            raise
+        except FileNotFoundError:
+            raise ImageDecodeError(
+                f"{path} is no longer in the worklist folder; refresh the list."
+            ) from None
+        except ValueError as exc:  # a path out of the folder: only a forged request
+            raise ImageDecodeError(str(exc)) from None
+        except OSError as exc:
+            raise ImageDecodeError(f"{path} cannot be read ({exc.strerror or exc}).") from None
+
+    return _show(PurePosixPath(path).name, read, current_meta, tool, worklist_path=path)
+
+
+def _show(name, read, current_meta, tool="pan", *, worklist_path=None):
+    """Decode the file ``read()`` gives and show it; a bad file only gets a message.
+
+    The one way an image is opened, uploaded or from the worklist: the same
+    decoding and size limit, the same error (the open image stays), and a new
+    image starts with no label, note, descriptors or classification.
+    """
     try:
-        image = decode_image(
-            parse_data_url(contents), name, max_bytes=get_config().max_upload_bytes
-        )
+        data = read()
+        image = decode_image(data, name, max_bytes=get_config().max_upload_bytes)
     except ImageDecodeError as exc:
         keep = " The open image and its outline are unchanged." if current_meta else ""
         message = _views.alert(
             f"{exc}{keep}", "danger", title="Cannot open this file.", id="upload-error"
         )
         no = dash.no_update
-        return (no, no, no, no, message, no, no, no, *[no] * len(DESCRIPTOR_OPTIONS))
+        return (no, no, no, no, message, no, no, no, no, *[no] * len(DESCRIPTOR_OPTIONS))
     meta = image.meta()
     logger.info("opened %s (%s, %dx%d)", name, image.kind, image.width, image.height)
+    contents = f"data:{_MIME[image.kind]};base64," + base64.b64encode(data).decode("ascii")
     display = None if image.display_uri == contents else image.display_uri
     figure = _figure.image_figure(
         image.display_uri, image.width, image.height, meta["sha256"], tool
@@ -571,13 +686,14 @@ def open_image(contents, filename, current_meta, tool="pan"):
     no = dash.no_update
     return (
         meta,
-        {"contents": contents, "display": display},
+        {"contents": contents, "display": display, "worklist_path": worklist_path},
         figure,
         _views.image_info(meta),
         None,
         no if same else None,
         no if same else "",
         no if same else None,
+        None if worklist_path else no,
         *[no if same else ([] if name in MULTI_VALUED else "") for name in DESCRIPTOR_OPTIONS],
     )
 
@@ -633,6 +749,120 @@ def restore_workspace(_loaded, meta, image_data, history, ai, opacity, visible, 
 def enable_actions(meta, _loaded):
     disabled = not meta
     return (disabled,) * 5
+
+
+# =========================================================================== callbacks: worklist
+
+
+def _worklist_listing() -> _worklist.Worklist:
+    config = get_config()
+    return _worklist.list_images(
+        config.worklist_dir,
+        AnnotationStore(config.data_dir),
+        max_bytes=config.max_upload_bytes,
+    )
+
+
+def _worklist_current(image_data, meta, entries) -> str | None:
+    """The entry of the open image: the one it was opened from, else one with its bytes."""
+    if not meta:
+        return None
+    opened = (image_data or {}).get("worklist_path")
+    if any(e.path == opened for e in entries):
+        return opened
+    return next((e.path for e in entries if e.sha256 == meta.get("sha256")), None)
+
+
+def _worklist_error(exc: Exception):
+    return _views.alert(
+        f"The worklist cannot be listed: {exc}",
+        "warning",
+        title="Worklist unavailable.",
+        id="worklist-error",
+    )
+
+
+@callback(
+    Output(ids.WORKLIST, "options"),
+    Output(ids.WORKLIST_NOTE, "children"),
+    Input(ids.PAGE_LOAD, "data"),
+    Input(ids.WORKLIST_REFRESH, "n_clicks"),
+    Input(ids.SAVED_WORK, "data"),
+    Input(ids.IMAGE_META, "data"),
+    State(ids.IMAGE_DATA, "data"),
+)
+def list_worklist(_loaded, _refresh, _saved, meta, image_data):
+    """The worklist's entries and their status: on load, on Refresh, after each open and save.
+
+    Listing again is cheap: only new or changed files are read (and hashed).
+    """
+    if get_config().worklist_dir is None:
+        raise PreventUpdate
+    try:
+        listing = _worklist_listing()
+    except (ValueError, OSError) as exc:  # the folder went away (an unmounted share)
+        logger.warning("worklist: %s", exc)
+        return [], _worklist_error(exc)
+    current = _worklist_current(image_data, meta, listing.entries)
+    return _views.worklist_options(listing.entries, current), _views.worklist_summary(listing)
+
+
+@callback(
+    Output(ids.WORKLIST_REQUEST, "data"),
+    Output(ids.WORKLIST, "value"),
+    Output(ids.WORKLIST_CONFIRM, "displayed"),
+    Output(ids.WORKLIST_PENDING, "data"),
+    Output(ids.WORKLIST_NOTE, "children", allow_duplicate=True),
+    Input(ids.WORKLIST, "value"),
+    Input(ids.WORKLIST_NEXT, "n_clicks"),
+    Input(ids.WORKLIST_CONFIRM, "submit_n_clicks"),
+    State(ids.WORKLIST_PENDING, "data"),
+    State(ids.UNSAVED_MARK, "className"),
+    State(ids.IMAGE_META, "data"),
+    State(ids.IMAGE_DATA, "data"),
+    prevent_initial_call=True,
+)
+def request_entry(picked, next_clicks, confirmed, pending, mark, meta, image_data):
+    """Ask :func:`open_image` for a worklist entry, picked or the next not annotated.
+
+    Unsaved work is not dropped silently: the user is asked first, as before an
+    upload. The dropdown goes back to its placeholder, so picking the same entry
+    again (after a failed open, say) is a new request.
+    """
+    no = dash.no_update
+    trigger = ctx.triggered_id
+    if trigger == ids.WORKLIST_CONFIRM:
+        if not confirmed or not pending:
+            raise PreventUpdate
+        return _request(pending), no, False, None, no
+    if trigger == ids.WORKLIST_NEXT:
+        if not next_clicks:  # the page drawn again reports the button, unclicked
+            raise PreventUpdate
+        try:
+            entries = _worklist_listing().entries
+        except (ValueError, OSError) as exc:
+            return no, no, False, None, _worklist_error(exc)
+        entry = _worklist.next_unannotated(entries, _worklist_current(image_data, meta, entries))
+        if entry is None:
+            done = _views.alert(
+                "Every other image of the worklist has a saved annotation.",
+                "info",
+                id="worklist-done",
+            )
+            return no, no, False, None, done
+        path = entry.path
+    elif picked:
+        path = picked
+    else:
+        raise PreventUpdate
+    if "dirty" in (mark or "").split():
+        return no, None, True, path, no
+    return _request(path), None, False, None, no
+
+
+def _request(path: str) -> dict:
+    # The time makes asking for the same entry again a change of the store.
+    return {"path": path, "at": time.time_ns()}
 
 
 # =========================================================================== callbacks: model

@@ -141,10 +141,10 @@ def test_opening_another_image_clears_the_descriptors_of_the_last_one(tmp_path):
     app = create_app({"DATA_DIR": tmp_path})
     n = len(DESCRIPTOR_OPTIONS)
     with app.server.test_request_context("/"):
-        first = annotate.open_image(_png_uri(0), "a.png", None)
-        again = annotate.open_image(_png_uri(0), "a.png", first[0])
-        other = annotate.open_image(_png_uri(1), "b.png", first[0])
-        broken = annotate.open_image("data:image/png;base64,AAAA", "c.png", first[0])
+        first = annotate.open_upload(_png_uri(0), "a.png", None)
+        again = annotate.open_upload(_png_uri(0), "a.png", first[0])
+        other = annotate.open_upload(_png_uri(1), "b.png", first[0])
+        broken = annotate.open_upload("data:image/png;base64,AAAA", "c.png", first[0])
     blank = [[] if name in MULTI_VALUED else "" for name in DESCRIPTOR_OPTIONS]
     assert list(other[-n:]) == blank
     assert other[5] is None and other[6] == ""  # final label and note too
@@ -235,3 +235,106 @@ def test_the_unsaved_mark_follows_edits_and_saves():
     saved = _unsaved.snapshot("abc", edited["present"]["paths"], "benign", "", {})
     assert not mark(edited, label="benign", saved=saved)
     assert mark(edited, label="malignant", saved=saved)
+
+
+def _annotate_layout(app):
+    page = next(p for p in dash.page_registry.values() if p["path"] == "/")
+    with app.server.test_request_context("/"):
+        return page["layout"]()
+
+
+def test_the_worklist_shows_only_when_one_is_configured(tmp_path):
+    from annotation_client import ids
+
+    hidden = _find(_annotate_layout(create_app({"DATA_DIR": tmp_path})), ids.WORKLIST_CARD)
+    assert hidden is not None and hidden.hidden is True
+    folder = tmp_path / "studies"
+    folder.mkdir()
+    app = create_app({"DATA_DIR": tmp_path / "annotations", "WORKLIST_DIR": folder})
+    shown = _find(_annotate_layout(app), ids.WORKLIST_CARD)
+    assert shown.hidden is False
+    assert str(folder) in json.dumps(shown.to_plotly_json(), default=lambda o: o.to_plotly_json())
+
+
+def test_a_worklist_entry_opens_like_an_upload(tmp_path):
+    import base64
+
+    from annotation_client._record import DESCRIPTOR_OPTIONS
+    from annotation_client.pages import annotate
+
+    folder = tmp_path / "studies"
+    (folder / "left").mkdir(parents=True)
+    png = base64.b64decode(_png_uri(3).split(",", 1)[1])
+    (folder / "left" / "scan.png").write_bytes(png)
+    (folder / "broken.png").write_bytes(b"not a png")
+    (tmp_path / "outside.png").write_bytes(png)
+    app = create_app({"DATA_DIR": tmp_path / "annotations", "WORKLIST_DIR": folder})
+    n = len(DESCRIPTOR_OPTIONS)
+    with app.server.test_request_context("/"):
+        opened = annotate.open_worklist_entry({"path": "left/scan.png", "at": 1}, None)
+        uploaded = annotate.open_upload(_png_uri(3), "scan.png", None)
+        broken = annotate.open_worklist_entry({"path": "broken.png", "at": 2}, opened[0])
+        escape = annotate.open_worklist_entry({"path": "../outside.png", "at": 3}, opened[0])
+        gone = annotate.open_worklist_entry({"path": "left/gone.png", "at": 4}, opened[0])
+    # The same image, decoded the same way: the same meta, picture and blank record.
+    assert opened[0] == uploaded[0]
+    assert opened[0]["name"] == "scan.png"
+    assert opened[1]["worklist_path"] == "left/scan.png"
+    assert opened[1]["contents"] == uploaded[1]["contents"] == _png_uri(3)
+    assert uploaded[1]["worklist_path"] is None
+    assert opened[4] is None and opened[5] is None and opened[6] == ""
+    # The upload is emptied, so uploading the file open before is a change again.
+    assert opened[8] is None and uploaded[8] is dash.no_update
+    for failed, words in (
+        (broken, "broken.png"),
+        (escape, "inside the worklist"),
+        (gone, "no longer"),
+    ):
+        assert all(v is dash.no_update for v in failed[:4]), words
+        assert all(v is dash.no_update for v in failed[-n:]), words
+        text = json.dumps(failed[4].to_plotly_json(), default=str)
+        assert "Cannot open this file" in text and words in text and "unchanged" in text
+
+
+def test_a_worklist_entry_over_the_limit_gets_the_upload_message(tmp_path):
+    from annotation_client.pages import annotate
+
+    folder = tmp_path / "studies"
+    folder.mkdir()
+    (folder / "big.png").write_bytes(b"x" * 200_000)
+    app = create_app({"DATA_DIR": tmp_path, "WORKLIST_DIR": folder, "MAX_UPLOAD_MB": 0.125})
+    with app.server.test_request_context("/"):
+        result = annotate.open_worklist_entry({"path": "big.png", "at": 1}, None)
+        options, _ = annotate.list_worklist(True, None, None, None, None)
+    text = json.dumps(result[4].to_plotly_json(), default=str)
+    assert "big.png is 0.2 MB; the limit is 0.125 MB" in text
+    assert options == [
+        {"label": "big.png — too large (195.3 KB)", "value": "big.png", "disabled": True}
+    ]
+
+
+def test_the_worklist_labels_show_the_status_and_the_open_entry(tmp_path):
+    import base64
+    import hashlib
+
+    from annotation_client import AnnotationStore
+    from annotation_client.pages import annotate
+
+    folder = tmp_path / "studies"
+    folder.mkdir()
+    first = base64.b64decode(_png_uri(1).split(",", 1)[1])
+    (folder / "a.png").write_bytes(first)
+    (folder / "b.png").write_bytes(base64.b64decode(_png_uri(2).split(",", 1)[1]))
+    data_dir = tmp_path / "annotations"
+    AnnotationStore(data_dir).save(
+        hashlib.sha256(first).hexdigest(), svg="<svg/>", mask_png=b"", record={}
+    )
+    app = create_app({"DATA_DIR": data_dir, "WORKLIST_DIR": folder})
+    with app.server.test_request_context("/"):
+        opened = annotate.open_worklist_entry({"path": "b.png", "at": 1}, None)
+        options, note = annotate.list_worklist(True, None, None, opened[0], opened[1])
+    assert [o["label"] for o in options] == [
+        "a.png — saved v1",
+        "b.png — not annotated · open",
+    ]
+    assert note[0].children == "2 image(s) · 1 not annotated"
