@@ -13,6 +13,7 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import socket
 import threading
 import time
@@ -738,3 +739,113 @@ def test_a_slow_server_shows_a_spinner_then_the_alert(
     finally:
         server.shutdown()
         server.server_close()
+
+
+# --------------------------------------------------------------------------- the worklist
+
+
+def _click_when_still(dash_duo, element_id: str) -> None:
+    """Click once the page has stopped scrolling.
+
+    Focus moved by Tab scrolls the page smoothly (Bootstrap's CSS), and a click
+    sent meanwhile lands where the element was.
+    """
+    last = []
+
+    def still():
+        last.append(dash_duo.driver.execute_script("return window.scrollY;"))
+        return len(last) > 2 and last[-1] == last[-2] == last[-3]
+
+    _wait(dash_duo, still, 5, "the page kept scrolling")
+    _click(dash_duo.driver, By.ID, element_id)
+
+
+def _worklist_options(dash_duo) -> list:
+    """Open the worklist dropdown and wait for its options (elements of the open menu)."""
+    driver = dash_duo.driver
+    _click_when_still(dash_duo, ids.WORKLIST)
+    return _wait(
+        dash_duo,
+        lambda: driver.find_elements(By.CSS_SELECTOR, ".dash-dropdown-option"),
+        10,
+        "the worklist dropdown shows no options",
+    )
+
+
+def _pick_from_worklist(dash_duo, path: str) -> None:
+    """Pick the entry ``path`` in the worklist dropdown, like a user."""
+    options = _worklist_options(dash_duo)
+    option = next((o for o in options if o.text.startswith(path + " — ")), None)
+    assert option is not None, f"no worklist entry {path} in {[o.text for o in options]}"
+    option.click()
+
+
+def _worklist_labels(dash_duo) -> list[str]:
+    labels = [o.text for o in _worklist_options(dash_duo)]
+    ActionChains(dash_duo.driver).send_keys(Keys.ESCAPE).perform()
+    _wait(
+        dash_duo,
+        lambda: not dash_duo.driver.find_elements(By.CSS_SELECTOR, ".dash-dropdown-option"),
+        5,
+        "the worklist dropdown did not close",
+    )
+    return labels
+
+
+def test_open_from_the_worklist_then_save(
+    dash_duo, live_model_server, segmentable_image, data_dir, tmp_path, artifacts_dir
+):
+    folder = tmp_path / "worklist"
+    (folder / "cases").mkdir(parents=True)
+    shutil.copy(segmentable_image, folder / "cases" / segmentable_image.name)
+    (folder / "broken.png").write_bytes(b"this is a text file pretending to be a PNG")
+    busi = f"cases/{segmentable_image.name}"
+    app = create_app(
+        {"MODEL_SERVER_URL": live_model_server, "DATA_DIR": data_dir, "WORKLIST_DIR": folder}
+    )
+    dash_duo.start_server(app)
+    driver = dash_duo.driver
+    dash_duo.wait_for_element("#worklist-count[data-todo='2']", timeout=30)
+    assert _worklist_labels(dash_duo) == ["broken.png — not annotated", f"{busi} — not annotated"]
+    driver.find_element(By.ID, ids.ANNOTATOR).send_keys("Worklist Reader", Keys.TAB)
+
+    # 1. The BUSI image, picked from the list, opens and is outlined like an upload.
+    _pick_from_worklist(dash_duo, busi)
+    _wait(dash_duo, lambda: _drawn_paths(dash_duo) > 0, 60, "no AI outline appeared")
+    assert dash_duo.find_element("#image-name").text == segmentable_image.name
+    _wait(dash_duo, lambda: "last change: ai" in _status(dash_duo))
+    shapes = _js(dash_duo, "return gd.layout.shapes;")
+    assert shapes and all(s["editable"] for s in shapes)
+    outline = _shape_paths(dash_duo)
+    _shot(dash_duo, artifacts_dir, "01-opened-from-worklist")
+
+    # 2. Saved: its entry says so.
+    _click(driver, By.ID, ids.SAVE_BUTTON)
+    dash_duo.wait_for_element("#save-result[data-version='1']", timeout=30)
+    dash_duo.wait_for_element("#worklist-count[data-todo='1']", timeout=15)
+    labels = _worklist_labels(dash_duo)
+    assert labels == ["broken.png — not annotated", f"{busi} — saved v1 · open"], labels
+    folder_of_image = data_dir / hashlib.sha256(segmentable_image.read_bytes()).hexdigest()
+    assert (folder_of_image / "v001.json").exists()
+
+    # 3. Unsaved work again: "Open next not annotated" asks first, and no keeps it.
+    driver.find_element(By.ID, ids.NOTE).send_keys("follow-up in 6 months", Keys.TAB)
+    dash_duo.wait_for_element(f"#{ids.UNSAVED_MARK}.dirty", timeout=10)
+    _click_when_still(dash_duo, ids.WORKLIST_NEXT)
+    assert "not saved" in _answer_confirm(dash_duo, accept=False)
+    time.sleep(1)  # had the next entry been asked for, the page would show it by now
+    assert not driver.find_elements(By.ID, "upload-error")
+    assert dash_duo.find_element("#image-name").text == segmentable_image.name
+    assert driver.find_element(By.ID, ids.NOTE).get_attribute("value") == "follow-up in 6 months"
+
+    # 4. The corrupt file, picked and confirmed: the upload's error, and the image stays.
+    _pick_from_worklist(dash_duo, "broken.png")
+    _answer_confirm(dash_duo, accept=True)
+    error = dash_duo.wait_for_element("#upload-error", timeout=20)
+    assert "Cannot open this file" in error.text and "broken.png" in error.text
+    assert "unchanged" in error.text
+    assert dash_duo.find_element("#image-name").text == segmentable_image.name
+    assert _shape_paths(dash_duo) == outline
+    assert driver.find_element(By.ID, ids.NOTE).get_attribute("value") == "follow-up in 6 months"
+    _shot(dash_duo, artifacts_dir, "02-corrupt-entry")
+    _assert_clean_console(dash_duo, artifacts_dir)
