@@ -27,6 +27,7 @@ from selenium.common.exceptions import NoSuchElementException, StaleElementRefer
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 import vectorizer
@@ -620,7 +621,11 @@ def _leaving_is_questioned(dash_duo) -> bool:
 
 
 def _answer_confirm(dash_duo, accept: bool) -> str:
-    prompt = WebDriverWait(dash_duo.driver, 10).until(lambda d: d.switch_to.alert)
+    # alert_is_present waits for a question still on its way (a dcc.ConfirmDialog
+    # opens after a server round trip); switch_to.alert alone fails at once.
+    prompt = WebDriverWait(dash_duo.driver, 10).until(
+        expected_conditions.alert_is_present(), "no question was asked"
+    )
     text = prompt.text
     prompt.accept() if accept else prompt.dismiss()
     return text
