@@ -136,7 +136,9 @@ def build_record(
     ----------
     image : mapping
         ``sha256``, ``name``, ``width``, ``height`` and optionally
-        ``pixel_spacing_mm`` of the annotated image.
+        ``pixel_spacing_mm`` of the annotated image, and ``worklist_path``, its
+        path relative to ``SONOTRACE_WORKLIST_DIR`` when it was opened from the
+        worklist (the name alone does not say which folder it came from).
     annotator : str
         Who saved it (required, non-blank).
     final_mask : numpy.ndarray
@@ -208,6 +210,7 @@ def build_record(
             "width": width,
             "height": height,
             "pixel_spacing_mm": _spacing(image.get("pixel_spacing_mm")),
+            "worklist_path": _worklist_path(image.get("worklist_path")),
         },
         "saved_at": saved_at.astimezone(_dt.UTC).isoformat().replace("+00:00", "Z"),
         "annotator": annotator.strip(),
@@ -234,6 +237,14 @@ def build_record(
             "edited": None if ai_mask is None else not np.array_equal(ai_mask, final_mask),
         },
     }
+
+
+def _worklist_path(value) -> str | None:
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str):
+        raise ValueError("image worklist_path must be a str")
+    return value
 
 
 def _model(model) -> dict | None:

@@ -676,6 +676,9 @@ def _show(name, read, current_meta, tool="pan", *, worklist_path=None):
         no = dash.no_update
         return (no, no, no, no, message, no, no, no, no, *[no] * len(DESCRIPTOR_OPTIONS))
     meta = image.meta()
+    if worklist_path:
+        # Kept with the image, so the saved record says which worklist file it was.
+        meta["worklist_path"] = worklist_path
     logger.info("opened %s (%s, %dx%d)", name, image.kind, image.width, image.height)
     contents = f"data:{_MIME[image.kind]};base64," + base64.b64encode(data).decode("ascii")
     display = None if image.display_uri == contents else image.display_uri
@@ -686,7 +689,7 @@ def _show(name, read, current_meta, tool="pan", *, worklist_path=None):
     no = dash.no_update
     return (
         meta,
-        {"contents": contents, "display": display, "worklist_path": worklist_path},
+        {"contents": contents, "display": display},
         figure,
         _views.image_info(meta),
         None,
@@ -763,11 +766,11 @@ def _worklist_listing() -> _worklist.Worklist:
     )
 
 
-def _worklist_current(image_data, meta, entries) -> str | None:
+def _worklist_current(meta, entries) -> str | None:
     """The entry of the open image: the one it was opened from, else one with its bytes."""
     if not meta:
         return None
-    opened = (image_data or {}).get("worklist_path")
+    opened = meta.get("worklist_path")
     if any(e.path == opened for e in entries):
         return opened
     return next((e.path for e in entries if e.sha256 == meta.get("sha256")), None)
@@ -789,9 +792,8 @@ def _worklist_error(exc: Exception):
     Input(ids.WORKLIST_REFRESH, "n_clicks"),
     Input(ids.SAVED_WORK, "data"),
     Input(ids.IMAGE_META, "data"),
-    State(ids.IMAGE_DATA, "data"),
 )
-def list_worklist(_loaded, _refresh, _saved, meta, image_data):
+def list_worklist(_loaded, _refresh, _saved, meta):
     """The worklist's entries and their status: on load, on Refresh, after each open and save.
 
     Listing again is cheap: only new or changed files are read (and hashed).
@@ -803,7 +805,7 @@ def list_worklist(_loaded, _refresh, _saved, meta, image_data):
     except (ValueError, OSError) as exc:  # the folder went away (an unmounted share)
         logger.warning("worklist: %s", exc)
         return [], _worklist_error(exc)
-    current = _worklist_current(image_data, meta, listing.entries)
+    current = _worklist_current(meta, listing.entries)
     return _views.worklist_options(listing.entries, current), _views.worklist_summary(listing)
 
 
@@ -819,10 +821,9 @@ def list_worklist(_loaded, _refresh, _saved, meta, image_data):
     State(ids.WORKLIST_PENDING, "data"),
     State(ids.UNSAVED_MARK, "className"),
     State(ids.IMAGE_META, "data"),
-    State(ids.IMAGE_DATA, "data"),
     prevent_initial_call=True,
 )
-def request_entry(picked, next_clicks, confirmed, pending, mark, meta, image_data):
+def request_entry(picked, next_clicks, confirmed, pending, mark, meta):
     """Ask :func:`open_image` for a worklist entry, picked or the next not annotated.
 
     Unsaved work is not dropped silently: the user is asked first, as before an
@@ -842,7 +843,7 @@ def request_entry(picked, next_clicks, confirmed, pending, mark, meta, image_dat
             entries = _worklist_listing().entries
         except (ValueError, OSError) as exc:
             return no, no, False, None, _worklist_error(exc)
-        entry = _worklist.next_unannotated(entries, _worklist_current(image_data, meta, entries))
+        entry = _worklist.next_unannotated(entries, _worklist_current(meta, entries))
         if entry is None:
             done = _views.alert(
                 "Every other image of the worklist has a saved annotation.",

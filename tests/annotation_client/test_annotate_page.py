@@ -831,7 +831,8 @@ def test_open_from_the_worklist_then_save(
     labels = _worklist_labels(dash_duo)
     assert labels == ["broken.png — not annotated", f"{busi} — saved v1 · open"], labels
     folder_of_image = data_dir / hashlib.sha256(segmentable_image.read_bytes()).hexdigest()
-    assert (folder_of_image / "v001.json").exists()
+    record = json.loads((folder_of_image / "v001.json").read_text())
+    assert record["image"]["worklist_path"] == busi
 
     # 3. Unsaved work again: "Open next not annotated" asks first, and no keeps it.
     driver.find_element(By.ID, ids.NOTE).send_keys("follow-up in 6 months", Keys.TAB)

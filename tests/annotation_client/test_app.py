@@ -276,12 +276,14 @@ def test_a_worklist_entry_opens_like_an_upload(tmp_path):
         broken = annotate.open_worklist_entry({"path": "broken.png", "at": 2}, opened[0])
         escape = annotate.open_worklist_entry({"path": "../outside.png", "at": 3}, opened[0])
         gone = annotate.open_worklist_entry({"path": "left/gone.png", "at": 4}, opened[0])
-    # The same image, decoded the same way: the same meta, picture and blank record.
+    # The same image, decoded the same way: the same meta, picture and blank record;
+    # the meta also says which worklist file it is, for the saved record.
+    assert opened[0].pop("worklist_path") == "left/scan.png"
+    assert "worklist_path" not in uploaded[0]
     assert opened[0] == uploaded[0]
     assert opened[0]["name"] == "scan.png"
-    assert opened[1]["worklist_path"] == "left/scan.png"
-    assert opened[1]["contents"] == uploaded[1]["contents"] == _png_uri(3)
-    assert uploaded[1]["worklist_path"] is None
+    assert opened[1] == uploaded[1]
+    assert opened[1]["contents"] == _png_uri(3)
     assert opened[4] is None and opened[5] is None and opened[6] == ""
     # The upload is emptied, so uploading the file open before is a change again.
     assert opened[8] is None and uploaded[8] is dash.no_update
@@ -305,7 +307,7 @@ def test_a_worklist_entry_over_the_limit_gets_the_upload_message(tmp_path):
     app = create_app({"DATA_DIR": tmp_path, "WORKLIST_DIR": folder, "MAX_UPLOAD_MB": 0.125})
     with app.server.test_request_context("/"):
         result = annotate.open_worklist_entry({"path": "big.png", "at": 1}, None)
-        options, _ = annotate.list_worklist(True, None, None, None, None)
+        options, _ = annotate.list_worklist(True, None, None, None)
     text = json.dumps(result[4].to_plotly_json(), default=str)
     assert "big.png is 0.2 MB; the limit is 0.125 MB" in text
     assert options == [
@@ -332,7 +334,7 @@ def test_the_worklist_labels_show_the_status_and_the_open_entry(tmp_path):
     app = create_app({"DATA_DIR": data_dir, "WORKLIST_DIR": folder})
     with app.server.test_request_context("/"):
         opened = annotate.open_worklist_entry({"path": "b.png", "at": 1}, None)
-        options, note = annotate.list_worklist(True, None, None, opened[0], opened[1])
+        options, note = annotate.list_worklist(True, None, None, opened[0])
     assert [o["label"] for o in options] == [
         "a.png — saved v1",
         "b.png — not annotated · open",

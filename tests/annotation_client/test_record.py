@@ -54,6 +54,7 @@ def test_record_holds_everything_and_is_json():
     assert record["saved_at"] == "2024-05-06T07:08:09Z"
     assert record["annotator"] == "Dr. Ada"
     assert record["image"]["sha256"] == IMAGE["sha256"]
+    assert record["image"]["worklist_path"] is None
     assert record["model"] == {
         "segmentation": {"name": "unet", "version": "1.2"},
         "classification": {"name": "clf", "version": "3"},
@@ -76,6 +77,16 @@ def test_record_without_ai():
     assert record["ai"] == {"segmented": False, "label": None, "probabilities": None}
     assert record["final"]["label"] is None
     assert record["saved_at"].endswith("Z")
+
+
+def test_record_keeps_the_worklist_path():
+    _, final = _masks()
+    image = IMAGE | {"worklist_path": "2024/case 7/benign (1).png"}
+    record = r.build_record(image=image, annotator="B", final_mask=final)
+    assert record["image"]["worklist_path"] == "2024/case 7/benign (1).png"
+    assert record["image"]["name"] == "benign (1).png"
+    with pytest.raises(ValueError, match="worklist_path"):
+        r.build_record(image=IMAGE | {"worklist_path": 7}, annotator="B", final_mask=final)
 
 
 def test_unchanged_ai_outline_has_dice_one():
