@@ -9,7 +9,11 @@ Python work behind the annotate page's callbacks, in this process:
 * measure: rasterise the outline (``vectorizer.svg_to_mask``) and measure it, which
   runs after every edit;
 * density: re-vectorize the outline at another vertex budget;
-* save: SVG + mask + record + atomic versioned write into a temporary folder.
+* save: SVG + mask + record + atomic versioned write into a temporary folder;
+* worklist: list a copy of every BUSI image (masks included, as a worklist folder may
+  hold other PNGs) with its annotation status, first with no hash cached (every file
+  read and hashed) and then again (only stat calls), as the page does on load and
+  after each open and save.
 
 Outlines come from the images' own BUSI masks (vectorized with 32 vertices), so the
 model server is not needed. The browser-side figure (upload to editable outline,
@@ -25,6 +29,7 @@ import argparse
 import base64
 import json
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -38,7 +43,14 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 import vectorizer  # noqa: E402
-from annotation_client import _editing, _figure, _history, _measurements, _shapes  # noqa: E402
+from annotation_client import (  # noqa: E402
+    _editing,
+    _figure,
+    _history,
+    _measurements,
+    _shapes,
+    _worklist,
+)
 from annotation_client._imageio import decode_image, parse_data_url  # noqa: E402
 from annotation_client._record import build_record  # noqa: E402
 from annotation_client._storage import AnnotationStore  # noqa: E402
@@ -69,6 +81,30 @@ def _samples(busi: Path, count: int) -> list[tuple[Path, np.ndarray]]:
         if len(found) == count:
             break
     return found
+
+
+def _bench_worklist(busi: Path, repeats: int = 5) -> dict:
+    """Time listing a copy of the BUSI folder, hash cache cold and then warm."""
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "worklist"
+        shutil.copytree(busi, root, ignore=shutil.ignore_patterns("*.csv", "*.md", "*.txt"))
+        store = AnnotationStore(Path(tmp) / "annotations")
+        cold, warm = [], []
+        for _ in range(repeats):
+            cache = _worklist.HashCache()
+            listing, ms = _timed(_worklist.list_images, root, store, cache=cache)
+            cold.append(ms)
+            _, ms = _timed(_worklist.list_images, root, store, cache=cache)
+            warm.append(ms)
+        size_mb = sum(e.size_bytes for e in listing.entries) / 2**20
+    cold_ms, warm_ms = statistics.median(cold), statistics.median(warm)
+    return {
+        "files": len(listing.entries),
+        "size_mb": round(size_mb, 1),
+        "cold_ms": round(cold_ms, 1),
+        "warm_ms": round(warm_ms, 1),
+        "cold_over_warm": round(cold_ms / warm_ms, 1),
+    }
 
 
 def main(argv=None) -> int:
@@ -162,6 +198,13 @@ def main(argv=None) -> int:
     for key, figures in report.items():
         unit = "KB" if key.endswith("_kb") else "ms"
         print(f"  {key:10s} p50 {figures['p50']:8.1f} {unit}   p95 {figures['p95']:8.1f} {unit}")
+    worklist = _bench_worklist(busi)
+    report["worklist"] = worklist
+    print(
+        f"  worklist   {worklist['files']} files ({worklist['size_mb']} MB): first listing "
+        f"{worklist['cold_ms']:.0f} ms (every file hashed), again {worklist['warm_ms']:.0f} ms "
+        f"(cached), {worklist['cold_over_warm']}x"
+    )
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
     return 0
