@@ -18,7 +18,7 @@ help:
 	@echo "make install  system packages (apt) + $(VENV) with the pinned dependencies"
 	@echo "make run      model server on :$(SERVER_PORT) and annotation client on :$(CLIENT_PORT)"
 	@echo "make test     install, then the whole pytest suite (browser tests included)"
-	@echo "make lint     ruff check and ruff format --check"
+	@echo "make lint     ruff check"
 	@echo "make bench    run the benchmarks in bench/"
 	@echo "make clean    remove $(VENV), caches and test artifacts"
 
@@ -34,7 +34,6 @@ test: install
 
 lint: install
 	$(PY) -m ruff check .
-	$(PY) -m ruff format --check .
 
 run: install
 	$(PY) scripts/run.py --host $(HOST) --server-port $(SERVER_PORT) --client-port $(CLIENT_PORT)

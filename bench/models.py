@@ -57,9 +57,8 @@ def main(argv=None):
     pick = rng.choice(len(samples), size=min(args.n, len(samples)), replace=False)
     images = [read_image(samples[i].image_path) for i in pick]
     sizes = np.array([im.size for im in images])
-    print(
-        f"{len(images)} BUSI images, median {np.median(sizes) / 1e3:.0f} kpx, {os.cpu_count()} CPUs"
-    )
+    print(f"{len(images)} BUSI images, median {np.median(sizes) / 1e3:.0f} kpx, "
+          f"{os.cpu_count()} CPUs")
     runtime = Runtime()
     manifest = runtime.load().manifest
     members = manifest.get("architecture", {}).get("members", 1)
@@ -68,14 +67,11 @@ def main(argv=None):
     if lesion:  # the second look at the lesion ships beside the U-Net and counts toward 20 MB
         files.update({f"lesion {k}": runtime.weights_dir / v for k, v in lesion["files"].items()})
     total_mb = sum(f.stat().st_size for f in files.values()) / 1e6
-    print(
-        f"model {manifest['name']} {manifest['version']}: {members} network(s) averaged"
-        + (" + lesion classifier" if lesion else "")
-        + "; "
-        + ", ".join(f"{k} {f.stat().st_size / 1e6:.1f} MB" for k, f in files.items())
-        + f"; {total_mb:.1f} MB in all "
-        f"(target <= 20 MB: {'met' if total_mb <= 20 else 'NOT met'})"
-    )
+    print(f"model {manifest['name']} {manifest['version']}: {members} network(s) averaged"
+          + (" + lesion classifier" if lesion else "") + "; "
+          + ", ".join(f"{k} {f.stat().st_size / 1e6:.1f} MB" for k, f in files.items())
+          + f"; {total_mb:.1f} MB in all "
+          f"(target <= 20 MB: {'met' if total_mb <= 20 else 'NOT met'})")
     results = {}
     for backend in ("keras", "litert"):
         try:
@@ -84,10 +80,8 @@ def main(argv=None):
             print(f"{backend:>7}: unavailable ({exc})")
             continue
         results[used] = t
-        print(
-            f"{used:>7}: segment+classify median {np.median(t):6.1f} ms, "
-            f"p90 {np.percentile(t, 90):6.1f} ms, mean {t.mean():6.1f} ms"
-        )
+        print(f"{used:>7}: segment+classify median {np.median(t):6.1f} ms, "
+              f"p90 {np.percentile(t, 90):6.1f} ms, mean {t.mean():6.1f} ms")
     if len(results) == 2:
         ratio = np.median(results["keras"]) / np.median(results["litert"])
         print(f"LiteRT is {ratio:.2f}x faster than Keras (median)")

@@ -154,23 +154,9 @@ class Server:
         env["SONOTRACE_NUM_THREADS"] = str(model_threads)
         self.log = open(log_path, "wb")
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "model_server",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--workers",
-                str(workers),
-                "--threads",
-                str(threads),
-            ],
-            cwd=REPO,
-            env=env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
+            [sys.executable, "-m", "model_server", "--host", "127.0.0.1",
+             "--port", str(self.port), "--workers", str(workers), "--threads", str(threads)],
+            cwd=REPO, env=env, stdout=self.log, stderr=subprocess.STDOUT,
             start_new_session=True,
         )
 
@@ -202,13 +188,11 @@ class Server:
 # --------------------------------------------------------------------------- requests
 
 
-def post(
-    session: requests.Session, url: str, endpoint: str, name: str, data: bytes, query: str = ""
-) -> tuple[float, requests.Response]:
+def post(session: requests.Session, url: str, endpoint: str, name: str, data: bytes,
+         query: str = "") -> tuple[float, requests.Response]:
     start = time.perf_counter()
     response = session.post(
-        f"{url}{endpoint}{query}",
-        files={"image": (f"{name}.png", data, "image/png")},
+        f"{url}{endpoint}{query}", files={"image": (f"{name}.png", data, "image/png")},
         timeout=120,
     )
     return time.perf_counter() - start, response
@@ -224,9 +208,8 @@ class Reply:
         return json.loads(self.content)
 
 
-def post_lean(
-    url: str, endpoint: str, name: str, data: bytes, query: str = ""
-) -> tuple[float, Reply]:
+def post_lean(url: str, endpoint: str, name: str, data: bytes,
+              query: str = "") -> tuple[float, Reply]:
     """POST ``data`` as multipart field ``image`` with ``http.client``; return the
     seconds from encoding the body to reading the whole answer, and the answer."""
     start = time.perf_counter()
@@ -235,9 +218,8 @@ def post_lean(
     connection = http.client.HTTPConnection(where.hostname, where.port, timeout=120)
     try:
         # A bytes body goes out in the same send as the headers.
-        connection.request(
-            "POST", f"{endpoint}{query}", body=body, headers={"Content-Type": content_type}
-        )
+        connection.request("POST", f"{endpoint}{query}", body=body,
+                           headers={"Content-Type": content_type})
         answer = connection.getresponse()
         reply = Reply(answer.status, dict(answer.getheaders()), answer.read())
     finally:
@@ -310,12 +292,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1, help="request threads per worker")
-    parser.add_argument(
-        "--model-threads",
-        type=int,
-        default=0,
-        help="inference threads per worker (0 = cores / workers)",
-    )
+    parser.add_argument("--model-threads", type=int, default=0,
+                        help="inference threads per worker (0 = cores / workers)")
     parser.add_argument("--images", type=int, default=40, help="distinct BUSI images")
     parser.add_argument("--rounds", type=int, default=2, help="passes over the images per phase")
     parser.add_argument("--full", action="store_true", help="2,000-request reliability run")
@@ -325,10 +303,8 @@ def main(argv=None) -> int:
     # Each worker's runtime keeps its last 8 results; with fewer distinct images than
     # all workers' caches hold, /predict would be answered from a cache (ratio < 1).
     if args.images <= 16 * args.workers:
-        parser.error(
-            f"--images must be more than {16 * args.workers} with "
-            f"{args.workers} workers, so that no answer comes from a cache"
-        )
+        parser.error(f"--images must be more than {16 * args.workers} with "
+                     f"{args.workers} workers, so that no answer comes from a cache")
     n_reliability = args.requests or (2000 if args.full else 400)
     model_threads = args.model_threads or max(1, (os.cpu_count() or 1) // args.workers)
     os.environ["SONOTRACE_NUM_THREADS"] = str(model_threads)
@@ -336,11 +312,9 @@ def main(argv=None) -> int:
 
     images = pick_images(busi_dir(), args.images)
     pixels = {name: np.asarray(Image.open(io.BytesIO(data))) for name, data in images}
-    print(
-        f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}; "
-        f"{len(images)} BUSI images; {args.workers} workers x {args.threads} threads, "
-        f"{model_threads} inference thread(s) per worker"
-    )
+    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}; "
+          f"{len(images)} BUSI images; {args.workers} workers x {args.threads} threads, "
+          f"{model_threads} inference thread(s) per worker")
 
     log_path = REPO / "test-artifacts" / "bench-server.log"
     log_path.parent.mkdir(exist_ok=True)
@@ -363,9 +337,8 @@ def main(argv=None) -> int:
         # Warm-up: every image once through each endpoint, at concurrency 4 so that all
         # workers take part and reach the allocations the largest images need.
         warm_jobs = [(ep, image) for image in images for ep in ("/predict", "/classify")]
-        run_concurrent(
-            server.url, warm_jobs, 4, lambda s, job: post(s, server.url, job[0], *job[1])
-        )
+        run_concurrent(server.url, warm_jobs, 4,
+                       lambda s, job: post(s, server.url, job[0], *job[1]))
         figures["rss_warm_mb"] = {p: rss_bytes(p) / 2**20 for p in pids}
         session = requests.Session()
 
@@ -441,17 +414,10 @@ def main(argv=None) -> int:
             if i % 10 == 9:
                 jobs.append(("bad", rng.choice(bad_inputs)))
             else:
-                jobs.append(
-                    ("good", (rng.choice(["/predict"] * 3 + ["/classify"]), rng.choice(images)))
-                )
-        counts = {
-            "5xx": 0,
-            "connection_errors": 0,
-            "bad_ok": 0,
-            "bad_wrong": 0,
-            "good_ok": 0,
-            "good_wrong": 0,
-        }
+                jobs.append(("good", (rng.choice(["/predict"] * 3 + ["/classify"]),
+                                      rng.choice(images))))
+        counts = {"5xx": 0, "connection_errors": 0, "bad_ok": 0, "bad_wrong": 0, "good_ok": 0,
+                  "good_wrong": 0}
         problems: list[str] = []
         lock = threading.Lock()
 
@@ -469,14 +435,11 @@ def main(argv=None) -> int:
         def check(session, kind, spec):
             if kind == "bad":
                 endpoint, query, (fname, payload), expected = spec
-                response = session.post(
-                    f"{server.url}{endpoint}{query}", files={"image": (fname, payload)}, timeout=120
-                )
-                ok = (
-                    response.status_code in expected
-                    and response.headers.get("Content-Type") == "application/json"
-                    and response.json()["error"]["code"] == response.status_code
-                )
+                response = session.post(f"{server.url}{endpoint}{query}",
+                                        files={"image": (fname, payload)}, timeout=120)
+                ok = (response.status_code in expected
+                      and response.headers.get("Content-Type") == "application/json"
+                      and response.json()["error"]["code"] == response.status_code)
             else:
                 endpoint, (name, data) = spec
                 _, response = post(session, server.url, endpoint, name, data)
@@ -495,11 +458,8 @@ def main(argv=None) -> int:
                     problems.append(f"{kind} {spec[0]} -> {response.status_code}")
 
         wall = run_concurrent(server.url, jobs, 4, handle)
-        figures["reliability"] = counts | {
-            "requests": n_reliability,
-            "wall_s": wall,
-            "problems": problems,
-        }
+        figures["reliability"] = counts | {"requests": n_reliability, "wall_s": wall,
+                                           "problems": problems}
         figures["rss_after_mb"] = {p: rss_bytes(p) / 2**20 for p in pids}
         alive = server.workers()
         figures["workers_restarted"] = sorted(set(alive) ^ set(pids))
@@ -519,40 +479,28 @@ def report(f: dict) -> None:
     print(f"/predict end-to-end p50    {o['predict_c1_p50_ms']:8.1f} ms")
     timing = ", ".join(f"{k} {v:.1f}" for k, v in o["server_timing_p50_ms"].items())
     print(f"server-side p50 (ms)       {timing}")
-    print(
-        f"overhead ratio             {o['ratio']:8.2f}   target <= 1.20  "
-        f"{'PASS' if o['ratio'] <= 1.2 else 'FAIL'}"
-    )
-    print(
-        f"  with the requests library, which adds {o['requests_extra_ms']:.1f} ms per call: "
-        f"{o['ratio_with_requests']:.2f}"
-    )
+    print(f"overhead ratio             {o['ratio']:8.2f}   target <= 1.20  "
+          f"{'PASS' if o['ratio'] <= 1.2 else 'FAIL'}")
+    print(f"  with the requests library, which adds {o['requests_extra_ms']:.1f} ms per call: "
+          f"{o['ratio_with_requests']:.2f}")
     print("\n== latency ==")
-    print(
-        f"{'':18} {'p50 ms':>9} {'p95 ms':>9} {'req/s':>8} {'n':>5} "
-        f"{'worker cores':>13} {'CPU ms/req':>11}"
-    )
+    print(f"{'':18} {'p50 ms':>9} {'p95 ms':>9} {'req/s':>8} {'n':>5} "
+          f"{'worker cores':>13} {'CPU ms/req':>11}")
     for key, row in f["latency"].items():
-        print(
-            f"{key:18} {row['p50_ms']:9.1f} {row['p95_ms']:9.1f} "
-            f"{row['throughput_rps']:8.2f} {row['n']:5d} {row['worker_cores']:13.2f} "
-            f"{row['worker_cpu_ms_per_request']:11.1f}"
-        )
+        print(f"{key:18} {row['p50_ms']:9.1f} {row['p95_ms']:9.1f} "
+              f"{row['throughput_rps']:8.2f} {row['n']:5d} {row['worker_cores']:13.2f} "
+              f"{row['worker_cpu_ms_per_request']:11.1f}")
     for endpoint, ratio in f["throughput_ratio"].items():
         verdict = "PASS" if ratio >= 1.6 else "FAIL"
         print(f"throughput c4/c1 {endpoint:10} {ratio:5.2f}   target >= 1.60  {verdict}")
     r = f["reliability"]
-    print(
-        f"\n== reliability ({r['requests']} requests, 10% bad, concurrency 4, "
-        f"{r['wall_s']:.1f} s) =="
-    )
-    print(
-        f"5xx: {r['5xx']}   connection errors: {r['connection_errors']}   "
-        f"good answered correctly: {r['good_ok']}/"
-        f"{r['good_ok'] + r['good_wrong']}   bad inputs with the expected 4xx: "
-        f"{r['bad_ok']}/{r['bad_ok'] + r['bad_wrong']}   "
-        f"{'PASS' if r['5xx'] == 0 and r['good_wrong'] == 0 and r['bad_wrong'] == 0 else 'FAIL'}"
-    )
+    print(f"\n== reliability ({r['requests']} requests, 10% bad, concurrency 4, "
+          f"{r['wall_s']:.1f} s) ==")
+    print(f"5xx: {r['5xx']}   connection errors: {r['connection_errors']}   "
+          f"good answered correctly: {r['good_ok']}/"
+          f"{r['good_ok'] + r['good_wrong']}   bad inputs with the expected 4xx: "
+          f"{r['bad_ok']}/{r['bad_ok'] + r['bad_wrong']}   "
+          f"{'PASS' if r['5xx'] == 0 and r['good_wrong'] == 0 and r['bad_wrong'] == 0 else 'FAIL'}")
     for problem in r["problems"]:
         print("  problem:", problem)
     print("\n== worker memory (RSS, MB) ==")
@@ -562,14 +510,10 @@ def report(f: dict) -> None:
         after = f["rss_after_mb"].get(pid, float("nan"))
         growth = after / warm - 1
         worst = max(worst, growth)
-        print(
-            f"worker {pid}: ready {ready:7.1f}  after warm-up {warm:7.1f}  "
-            f"after run {after:7.1f}  growth {growth * 100:+.1f}%"
-        )
-    print(
-        f"largest growth after warm-up {worst * 100:+.1f}%   target < 10%  "
-        f"{'PASS' if worst < 0.10 else 'FAIL'}"
-    )
+        print(f"worker {pid}: ready {ready:7.1f}  after warm-up {warm:7.1f}  "
+              f"after run {after:7.1f}  growth {growth * 100:+.1f}%")
+    print(f"largest growth after warm-up {worst * 100:+.1f}%   target < 10%  "
+          f"{'PASS' if worst < 0.10 else 'FAIL'}")
     if f["workers_restarted"]:
         print("WARNING: worker pids changed during the run:", f["workers_restarted"])
 

@@ -141,9 +141,8 @@ def potrace_cli(masks, repeats: int) -> tuple[list[float], float]:
             best = float("inf")
             for _ in range(repeats):
                 t = time.perf_counter()
-                subprocess.run(
-                    [POTRACE, "-s", "-o", str(pbm.with_suffix(".svg")), str(pbm)], check=True
-                )
+                subprocess.run([POTRACE, "-s", "-o", str(pbm.with_suffix(".svg")), str(pbm)],
+                               check=True)
                 best = min(best, time.perf_counter() - t)
             per_mask.append(best * 1000.0)
         t = time.perf_counter()
@@ -165,11 +164,8 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if not Path(POTRACE).is_file():
         # Checked first: the comparison with the CLI is one of the figures this prints.
-        print(
-            f"error: the potrace command-line tool is not installed ({POTRACE}); "
-            "`make install` installs Debian's potrace package",
-            file=sys.stderr,
-        )
+        print(f"error: the potrace command-line tool is not installed ({POTRACE}); "
+              "`make install` installs Debian's potrace package", file=sys.stderr)
         return 2
     root = args.busi or Path(os.environ.get("SONOTRACE_BUSI_DIR", REPO.parent / "shared" / "busi"))
     if not (root / "benign").is_dir():
@@ -177,31 +173,15 @@ def main(argv=None) -> int:
         return 2
     masks = busi_masks(root, args.limit)
     shapes = np.array([m.shape for _, m in masks])
-    print(
-        f"{len(masks)} lesion masks from {root}, median size "
-        f"{int(np.median(shapes[:, 1]))}x{int(np.median(shapes[:, 0]))} (W x H)"
-    )
+    print(f"{len(masks)} lesion masks from {root}, median size "
+          f"{int(np.median(shapes[:, 1]))}x{int(np.median(shapes[:, 0]))} (W x H)")
 
-    rows = {
-        k: []
-        for k in (
-            "rt",
-            "rt_1x",
-            "p16",
-            "p32",
-            "dp16",
-            "dp32",
-            "t_trace",
-            "t_raster",
-            "t_paths16",
-            "t_paths32",
-            "t_measure",
-            "t_contours",
-            "t_contours_dp32",
-            "cpu_trace",
-            "cpu_raster",
-        )
-    }
+    rows = {k: [] for k in (
+        "rt", "rt_1x", "p16", "p32", "dp16", "dp32",
+        "t_trace", "t_raster", "t_paths16", "t_paths32", "t_measure", "t_contours",
+        "t_contours_dp32",
+        "cpu_trace", "cpu_raster",
+    )}
     measure_regions(masks[0][1])  # the first call imports scikit-image; keep that out of timings
     for _, m in masks:
         t, svg = best_of(args.repeats, mask_to_svg, m)
@@ -238,46 +218,27 @@ def main(argv=None) -> int:
     print(f"  mask_to_paths(m, 32)                       {summary(rows['p32'])}")
     print(f"    Douglas-Peucker, 32 vertices per ring    {summary(rows['dp32'])}")
     print(f"\nSpeed (ms per mask, median of best-of-{args.repeats})")
-    print(
-        f"  trace      mask_to_svg                     {med['t_trace']:.2f}"
-        f"   (CPU time {med['cpu_trace']:.2f})"
-    )
-    print(
-        f"  rasterise  svg_to_mask                     {med['t_raster']:.2f}"
-        f"   (CPU time {med['cpu_raster']:.2f})"
-    )
+    print(f"  trace      mask_to_svg                     {med['t_trace']:.2f}"
+          f"   (CPU time {med['cpu_trace']:.2f})")
+    print(f"  rasterise  svg_to_mask                     {med['t_raster']:.2f}"
+          f"   (CPU time {med['cpu_raster']:.2f})")
     for n in (16, 32):
-        print(
-            f"  mask_to_paths(m, {n})                       {med[f't_paths{n}']:.2f}"
-            f"   p95 {p95[f't_paths{n}']:.2f}"
-        )
-    print(
-        f"  measure_regions                            {med['t_measure']:.2f}"
-        f"   p95 {p95['t_measure']:.2f}"
-    )
-    print(
-        f"  potrace CLI, one process per mask          {med['t_potrace_cli']:.2f}"
-        f"   ratio to trace {med['t_potrace_cli'] / med['t_trace']:.1f}x"
-    )
-    print(
-        f"  potrace CLI, all masks in one process      {med['t_potrace_cli_batch']:.2f}"
-        f"   ratio to trace {med['t_potrace_cli_batch'] / med['t_trace']:.1f}x"
-    )
-    print(
-        f"  find_contours + simplify(1.0)              {med['t_contours']:.2f}"
-        f"   ratio to trace {med['t_contours'] / med['t_trace']:.1f}x"
-    )
-    print(
-        f"  find_contours + simplify to 32 vertices    {med['t_contours_dp32']:.2f}"
-        f"   ratio to mask_to_paths {med['t_contours_dp32'] / med['t_paths32']:.2f}x"
-    )
+        print(f"  mask_to_paths(m, {n})                       {med[f't_paths{n}']:.2f}"
+              f"   p95 {p95[f't_paths{n}']:.2f}")
+    print(f"  measure_regions                            {med['t_measure']:.2f}"
+          f"   p95 {p95['t_measure']:.2f}")
+    print(f"  potrace CLI, one process per mask          {med['t_potrace_cli']:.2f}"
+          f"   ratio to trace {med['t_potrace_cli'] / med['t_trace']:.1f}x")
+    print(f"  potrace CLI, all masks in one process      {med['t_potrace_cli_batch']:.2f}"
+          f"   ratio to trace {med['t_potrace_cli_batch'] / med['t_trace']:.1f}x")
+    print(f"  find_contours + simplify(1.0)              {med['t_contours']:.2f}"
+          f"   ratio to trace {med['t_contours'] / med['t_trace']:.1f}x")
+    print(f"  find_contours + simplify to 32 vertices    {med['t_contours_dp32']:.2f}"
+          f"   ratio to mask_to_paths {med['t_contours_dp32'] / med['t_paths32']:.2f}x")
 
     if args.json:
-        figures = {
-            k: {"mean": statistics.fmean(v), "min": min(v)}
-            for k, v in rows.items()
-            if not k.startswith(("t_", "cpu_"))
-        }
+        figures = {k: {"mean": statistics.fmean(v), "min": min(v)}
+                   for k, v in rows.items() if not k.startswith(("t_", "cpu_"))}
         figures.update({k: v for k, v in med.items()})
         figures.update({f"{k}_p95": v for k, v in p95.items()})
         figures["masks"] = len(masks)

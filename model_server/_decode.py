@@ -375,10 +375,9 @@ def dicom_pixel_spacing(ds) -> tuple[float, float] | None:
     try:
         for region in ds.get("SequenceOfUltrasoundRegions", None) or []:
             # Physical units code 3 is centimetres (PS3.3 C.8.5.5.1.15).
-            if (
-                region.get("PhysicalUnitsXDirection") == 3
-                and region.get("PhysicalUnitsYDirection") == 3
-            ):
+            if region.get("PhysicalUnitsXDirection") == 3 and region.get(
+                "PhysicalUnitsYDirection"
+            ) == 3:
                 dy, dx = abs(float(region.PhysicalDeltaY)), abs(float(region.PhysicalDeltaX))
                 if all(math.isfinite(v) and v > 0 for v in (dx, dy)):
                     return (dy * 10.0, dx * 10.0)

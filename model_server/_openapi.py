@@ -27,7 +27,11 @@ def _file_body(field: str, description: str, extra_fields: dict | None = None) -
             },
             "application/octet-stream": raw,
             "image/png": raw,
-            **({"image/jpeg": raw, "application/dicom": raw} if field == "image" else {}),
+            **(
+                {"image/jpeg": raw, "application/dicom": raw}
+                if field == "image"
+                else {}
+            ),
         },
     }
 

@@ -75,14 +75,11 @@ def read_mask(paths, shape) -> np.ndarray:
                 m = np.asarray(im.convert("L")) > 0
         if m.shape != tuple(shape):
             log.warning("mask %s has shape %s, image %s: resized", p, m.shape, shape)
-            m = (
-                np.asarray(
-                    Image.fromarray(m.astype(np.uint8) * 255).resize(
-                        (shape[1], shape[0]), Image.NEAREST
-                    )
+            m = np.asarray(
+                Image.fromarray(m.astype(np.uint8) * 255).resize(
+                    (shape[1], shape[0]), Image.NEAREST
                 )
-                > 0
-            )
+            ) > 0
         out |= m
     return out
 
@@ -214,10 +211,8 @@ def run_split(samples, val_fraction, split_seed, keep=None, limit=None, seed=0):
 
 def split_record(train, val) -> dict:
     """``{"train": [...], "val": [...]}`` of ``"class/name"`` keys, as runs store in split.json."""
-    return {
-        "train": [f"{s.class_name}/{s.name}" for s in train],
-        "val": [f"{s.class_name}/{s.name}" for s in val],
-    }
+    return {"train": [f"{s.class_name}/{s.name}" for s in train],
+            "val": [f"{s.class_name}/{s.name}" for s in val]}
 
 
 def load_arrays(samples, size, progress=False):

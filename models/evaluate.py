@@ -70,10 +70,8 @@ def evaluate(runtime, samples, progress=False) -> dict:
     normal = [r for r in rows if r["true_class"] == "normal"]
     seg = {
         "n_lesion_images": len(lesion),
-        **{
-            f"mean_{k}": float(np.mean([r[k] for r in lesion])) if lesion else float("nan")
-            for k in ("dice", "iou", "precision", "recall")
-        },
+        **{f"mean_{k}": float(np.mean([r[k] for r in lesion])) if lesion else float("nan")
+           for k in ("dice", "iou", "precision", "recall")},
         "median_dice": float(np.median([r["dice"] for r in lesion])) if lesion else float("nan"),
         "n_normal_images": len(normal),
         "normal_predicted_empty": (
@@ -84,11 +82,8 @@ def evaluate(runtime, samples, progress=False) -> dict:
     # A report figure, not a training one: 1,000 draws are too slow for every epoch.
     cls["ece_if_calibrated"] = ece_if_calibrated(np.array(probs))
     intervals = bootstrap_intervals(
-        [r["dice"] for r in lesion],
-        [r["pred_empty"] for r in normal],
-        labels,
-        np.array(probs).argmax(1) if probs else [],
-        len(CLASS_NAMES),
+        [r["dice"] for r in lesion], [r["pred_empty"] for r in normal],
+        labels, np.array(probs).argmax(1) if probs else [], len(CLASS_NAMES),
         class_names=CLASS_NAMES,
     )
     return {
@@ -158,9 +153,8 @@ def save_plots(result, out_dir) -> list[Path]:
     fig, ax = plt.subplots(figsize=(4.2, 3.8))
     ax.imshow(cm, cmap="Blues")
     for (i, j), v in np.ndenumerate(cm):
-        ax.text(
-            j, i, str(v), ha="center", va="center", color="white" if v > cm.max() / 2 else "black"
-        )
+        ax.text(j, i, str(v), ha="center", va="center",
+                color="white" if v > cm.max() / 2 else "black")
     ax.set_xticks(range(3), CLASS_NAMES), ax.set_yticks(range(3), CLASS_NAMES)
     ax.set_xlabel("predicted"), ax.set_ylabel("true"), ax.set_title("confusion matrix")
     fig.tight_layout()
@@ -229,12 +223,10 @@ def main(argv=None):
     twin = runtime.manifest.get("training", {}).get("validated_twin")
     if twin:
         n = runtime.manifest["training"].get("train_images")
-        print(
-            f"note: these weights were refitted on all {n} images of the BUSI release, "
-            "validation included, so scores on those images are in-sample; the honest "
-            f"estimate is their twin's ({twin['version']}), in the manifest's metrics",
-            file=sys.stderr,
-        )
+        print(f"note: these weights were refitted on all {n} images of the BUSI release, "
+              "validation included, so scores on those images are in-sample; the honest "
+              f"estimate is their twin's ({twin['version']}), in the manifest's metrics",
+              file=sys.stderr)
     result = evaluate(runtime, samples, progress=True)
     result["model"] = runtime.info()
     result["model"]["refit_on_every_image"] = bool(twin)

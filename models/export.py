@@ -101,15 +101,11 @@ def read_twin(folder, input_size, base_filters, members):
     twin = json.loads(path.read_text())
     arch = twin.get("architecture", {})
     if (arch.get("input_size"), arch.get("base_filters"), arch.get("members", 1)) != (
-        input_size,
-        base_filters,
-        members,
+        input_size, base_filters, members
     ):
-        raise SystemExit(
-            f"--settings-from: {folder} is a different network ({arch}); the "
-            f"refit has input {input_size}, {base_filters} filters, {members} "
-            "member(s)"
-        )
+        raise SystemExit(f"--settings-from: {folder} is a different network ({arch}); the "
+                         f"refit has input {input_size}, {base_filters} filters, {members} "
+                         "member(s)")
     if "metrics" not in twin or "tuning" not in twin:
         raise SystemExit(f"--settings-from: {folder} was not tuned and scored on validation")
     return twin
@@ -134,10 +130,8 @@ def check_lesion_runs(runs, split, twin, weight):
     if twin is not None:
         spec = twin.get("lesion_classifier")
         if bool(spec) != bool(runs):
-            raise SystemExit(
-                "--settings-from: the twin and the refit must both have a lesion "
-                "classifier or both lack one, or the twin's figures do not carry over"
-            )
+            raise SystemExit("--settings-from: the twin and the refit must both have a lesion "
+                             "classifier or both lack one, or the twin's figures do not carry over")
         if spec and abs(float(spec["weight"]) - weight) > 1e-9:
             raise SystemExit(f"--lesion-weight {weight} differs from the twin's {spec['weight']}")
     for r in runs:
@@ -147,11 +141,9 @@ def check_lesion_runs(runs, split, twin, weight):
         for part in ("train", "val"):
             lesions = {n for n in split[part] if not n.startswith("normal/")}
             if not set(own[part]) <= lesions or (part == "val" and set(own[part]) != lesions):
-                raise SystemExit(
-                    f"{r}: its {part} images are not the lesions of the U-Net's "
-                    f"{part} split; train it with the same --split-seed and "
-                    "--val-fraction"
-                )
+                raise SystemExit(f"{r}: its {part} images are not the lesions of the U-Net's "
+                                 f"{part} split; train it with the same --split-seed and "
+                                 "--val-fraction")
 
 
 def export_lesion(runs, out, weight, litert=True):
@@ -173,9 +165,8 @@ def export_lesion(runs, out, weight, litert=True):
         raise SystemExit("lesion classifier runs must share crop size and filters")
     members = []
     for i, r in enumerate(runs):
-        net = get_lesion_classifier(
-            size, tuple(filters), name="lesion_classifier" if len(runs) == 1 else f"lesion{i}"
-        )
+        net = get_lesion_classifier(size, tuple(filters),
+                                    name="lesion_classifier" if len(runs) == 1 else f"lesion{i}")
         net.set_weights(keras.models.load_model(r / "final.keras", compile=False).get_weights())
         members.append(net)
     model = get_lesion_ensemble(members)
@@ -185,80 +176,43 @@ def export_lesion(runs, out, weight, litert=True):
         files["litert"] = LESION_FILES["litert"]
     return {
         "task": "malignant vs benign log-odds on a crop around the lesion outline",
-        "files": files,
-        "crop_size": size,
-        "margin": MARGIN,
-        "filters": filters,
-        "members": len(runs),
-        "weight": weight,
-        "preprocessing": CROP_PREPROCESSING,
+        "files": files, "crop_size": size, "margin": MARGIN, "filters": filters,
+        "members": len(runs), "weight": weight, "preprocessing": CROP_PREPROCESSING,
         "parameters": int(model.count_params()),
-        "runs": [
-            {
-                "run": r.name,
-                "seed": i["args"].get("seed"),
-                "epochs": i["args"].get("epochs"),
-                "train_images": i.get("train_images"),
-                "val_images": i.get("val_images"),
-            }
-            for r, i in zip(runs, infos, strict=True)
-        ],
+        "runs": [{"run": r.name, "seed": i["args"].get("seed"), "epochs": i["args"].get("epochs"),
+                  "train_images": i.get("train_images"), "val_images": i.get("val_images")}
+                 for r, i in zip(runs, infos, strict=True)],
     }
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument(
-        "--run",
-        nargs="+",
-        default=["runs/main"],
-        help="training run folder(s); several are averaged into an ensemble",
-    )
+    p.add_argument("--run", nargs="+", default=["runs/main"],
+                   help="training run folder(s); several are averaged into an ensemble")
     p.add_argument("--data", required=True, help="the BUSI folder the run was trained on")
     p.add_argument("--out", default=str(Path(__file__).parent / "weights"))
     p.add_argument("--version", default=None, help="default: date of export")
-    p.add_argument(
-        "--tta",
-        choices=["auto", "on", "off"],
-        default="auto",
-        help="average with a left-right flip (auto: if it helps on validation)",
-    )
-    p.add_argument(
-        "--checkpoint",
-        nargs="+",
-        default=["best.keras"],
-        help="file in the run folder: best.keras (best validation epoch), "
-        "swa.keras (weight average) or backup/latest.weights.h5 (last epoch); "
-        "one for all runs or one per run",
-    )
-    p.add_argument(
-        "--settings-from",
-        default=None,
-        help="for runs refitted on every image: an export of the same recipe "
-        "trained on the split, whose temperature, post-processing and "
-        "validation figures are taken over",
-    )
-    p.add_argument(
-        "--lesion-run",
-        nargs="*",
-        default=[],
-        help="lesion classifier run folder(s) (models.train_lesion, final.keras), "
-        "trained on the same split; several are averaged",
-    )
-    p.add_argument(
-        "--lesion-weight",
-        type=float,
-        default=0.5,
-        help="weight of the lesion classifier's log-odds of malignant against "
-        "benign, beside the U-Net head's (fixed, not tuned: see the model card)",
-    )
+    p.add_argument("--tta", choices=["auto", "on", "off"], default="auto",
+                   help="average with a left-right flip (auto: if it helps on validation)")
+    p.add_argument("--checkpoint", nargs="+", default=["best.keras"],
+                   help="file in the run folder: best.keras (best validation epoch), "
+                   "swa.keras (weight average) or backup/latest.weights.h5 (last epoch); "
+                   "one for all runs or one per run")
+    p.add_argument("--settings-from", default=None,
+                   help="for runs refitted on every image: an export of the same recipe "
+                   "trained on the split, whose temperature, post-processing and "
+                   "validation figures are taken over")
+    p.add_argument("--lesion-run", nargs="*", default=[],
+                   help="lesion classifier run folder(s) (models.train_lesion, final.keras), "
+                   "trained on the same split; several are averaged")
+    p.add_argument("--lesion-weight", type=float, default=0.5,
+                   help="weight of the lesion classifier's log-odds of malignant against "
+                   "benign, beside the U-Net head's (fixed, not tuned: see the model card)")
     p.add_argument("--no-litert", action="store_true")
+    p.add_argument("--no-recalibrate", action="store_true",
+                   help="keep the training-time BatchNorm statistics")
     p.add_argument(
-        "--no-recalibrate", action="store_true", help="keep the training-time BatchNorm statistics"
-    )
-    p.add_argument(
-        "--card-dir",
-        default=str(Path(__file__).parent),
+        "--card-dir", default=str(Path(__file__).parent),
         help="where the model card's PNGs go (confusion matrix, calibration, curves)",
     )
     args = p.parse_args(argv)
@@ -272,10 +226,8 @@ def main(argv=None):
     missing = [str(c) for c in checkpoints if not c.exists()]
     if missing:
         raise SystemExit(f"no such checkpoint: {', '.join(missing)}")
-    infos = [
-        json.loads((r / "train_info.json").read_text()) if (r / "train_info.json").exists() else {}
-        for r in runs
-    ]
+    infos = [json.loads((r / "train_info.json").read_text())
+             if (r / "train_info.json").exists() else {} for r in runs]
     splits = [json.loads((r / "split.json").read_text()) for r in runs]
     if any(sp["val"] != splits[0]["val"] or sp["train"] != splits[0]["train"] for sp in splits):
         # A member trained on another's validation images would inflate every figure.
@@ -284,19 +236,14 @@ def main(argv=None):
     targs = info.get("args", {})
     size = info.get("input_size", INPUT_SIZE)
     base_filters = targs.get("base_filters", 16)
-    if any(
-        i.get("input_size", INPUT_SIZE) != size
-        or i.get("args", {}).get("base_filters", 16) != base_filters
-        for i in infos
-    ):
+    if any(i.get("input_size", INPUT_SIZE) != size
+           or i.get("args", {}).get("base_filters", 16) != base_filters for i in infos):
         raise SystemExit("ensemble members must share input size and base filters")
     twin = None
     refit = not splits[0]["val"]
     if refit and not args.settings_from:
-        raise SystemExit(
-            "these runs were refitted on every image (no validation split): "
-            "give --settings-from, the export of the same recipe on the split"
-        )
+        raise SystemExit("these runs were refitted on every image (no validation split): "
+                         "give --settings-from, the export of the same recipe on the split")
     if args.settings_from:
         if not refit:
             # Tuning on the run's own validation images is better than borrowing settings.
@@ -333,12 +280,8 @@ def main(argv=None):
         "version": args.version or dt.date.today().isoformat(),
         "task": "lesion segmentation + normal/benign/malignant classification",
         "files": files,
-        "architecture": {
-            "input_size": size,
-            "base_filters": base_filters,
-            "num_classes": len(CLASS_NAMES),
-            "members": len(members),
-        },
+        "architecture": {"input_size": size, "base_filters": base_filters,
+                         "num_classes": len(CLASS_NAMES), "members": len(members)},
         "input_size": size,
         "input_channels": 1,
         "preprocessing": PREPROCESSING,
@@ -354,19 +297,14 @@ def main(argv=None):
             "val_images": info.get("val_images"),
             "split": "seeded, whole duplicate_group on one side",
             "args": targs,
-            "runs": [
-                {
-                    "run": r.name,
-                    "checkpoint": c.name,
-                    "seed": i.get("args", {}).get("seed"),
-                    "epochs": i.get("args", {}).get("epochs"),
-                    "swa_start": i.get("args", {}).get("swa_start") or None,
-                    # Runs from before the option trained with the batch Dice.
-                    "seg_loss": i.get("args", {}).get("seg_loss") or "batch-dice",
-                    "init_from": i.get("args", {}).get("init_from"),
-                }
-                for r, c, i in zip(runs, checkpoints, infos, strict=True)
-            ],
+            "runs": [{"run": r.name, "checkpoint": c.name,
+                      "seed": i.get("args", {}).get("seed"),
+                      "epochs": i.get("args", {}).get("epochs"),
+                      "swa_start": i.get("args", {}).get("swa_start") or None,
+                      # Runs from before the option trained with the batch Dice.
+                      "seg_loss": i.get("args", {}).get("seg_loss") or "batch-dice",
+                      "init_from": i.get("args", {}).get("init_from")}
+                     for r, c, i in zip(runs, checkpoints, infos, strict=True)],
         },
     }
     if twin is not None:
@@ -376,17 +314,15 @@ def main(argv=None):
             f"validated twin {twin['version']}, trained on the split by duplicate_group"
         )
         manifest["training"]["validated_twin"] = {
-            "version": twin["version"],
-            "runs": twin["training"]["runs"],
+            "version": twin["version"], "runs": twin["training"]["runs"],
             "train_images": twin["training"].get("train_images"),
             "val_images": twin["training"].get("val_images"),
         }
     for stale in LESION_FILES.values():
         (out / stale).unlink(missing_ok=True)
     if lesion_runs:
-        manifest["lesion_classifier"] = export_lesion(
-            lesion_runs, out, args.lesion_weight, litert=not args.no_litert
-        )
+        manifest["lesion_classifier"] = export_lesion(lesion_runs, out, args.lesion_weight,
+                                                      litert=not args.no_litert)
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
     if twin is None:
         # Tuned and scored through the runtime the server uses, on the files just written.

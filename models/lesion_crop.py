@@ -88,7 +88,7 @@ def lesion_crop(grey, mask, size=CROP_SIZE, margin=MARGIN):
     h, w = grey.shape
     # Pad only as far as the square leaves the image, so a big image is not copied whole.
     pad = ((max(0, -y0), max(0, y1 - h)), (max(0, -x0), max(0, x1 - w)))
-    window = grey[max(0, y0) : min(h, y1), max(0, x0) : min(w, x1)]
+    window = grey[max(0, y0):min(h, y1), max(0, x0):min(w, x1)]
     window = np.pad(window, pad)
     # PIL widens its bilinear kernel when shrinking (antialiasing), so a big lesion does not alias.
     out = Image.fromarray(np.ascontiguousarray(window)).resize((size, size), Image.BILINEAR)

@@ -216,9 +216,8 @@ def crossfit_ece(logits, y_true, folds=2, seed=0, n_bins=10, blend=None) -> floa
     return expected_calibration_error(probs, y_true, n_bins)
 
 
-def bootstrap_intervals(
-    dice, normal_empty, y_true, y_pred, num_classes, n=2000, level=0.95, seed=0, class_names=None
-) -> dict:
+def bootstrap_intervals(dice, normal_empty, y_true, y_pred, num_classes, n=2000, level=0.95,
+                        seed=0, class_names=None) -> dict:
     """Percentile bootstrap intervals of the headline figures, resampling images.
 
     Lesion images, normal images and the images of each class are resampled
@@ -284,6 +283,5 @@ def bootstrap_intervals(
     tail = (1 - level) / 2 * 100
     return {
         name: [round(float(q), 4) for q in np.percentile(v, [tail, 100 - tail])]
-        for name, v in draws.items()
-        if v
+        for name, v in draws.items() if v
     }

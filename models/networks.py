@@ -164,9 +164,8 @@ def get_ensemble(members, name="sonotrace_unet"):
     )
 
 
-def get_lesion_classifier(
-    crop_size=96, filters=(24, 48, 96, 160), dropout=0.4, name="lesion_classifier"
-):
+def get_lesion_classifier(crop_size=96, filters=(24, 48, 96, 160), dropout=0.4,
+                          name="lesion_classifier"):
     """Build the benign/malignant classifier that looks at a lesion crop.
 
     Parameters
@@ -207,11 +206,8 @@ def build_lesion_from_architecture(arch):
     """Rebuild the lesion classifier described by a manifest's ``lesion_classifier``."""
     n = int(arch.get("members", 1))
     nets = [
-        get_lesion_classifier(
-            int(arch["crop_size"]),
-            tuple(arch["filters"]),
-            name="lesion_classifier" if n == 1 else f"lesion{i}",
-        )
+        get_lesion_classifier(int(arch["crop_size"]), tuple(arch["filters"]),
+                              name="lesion_classifier" if n == 1 else f"lesion{i}")
         for i in range(n)
     ]
     return get_lesion_ensemble(nets)
@@ -229,8 +225,7 @@ def build_from_architecture(arch):
     n = int(arch.get("members", 1))
     nets = [
         get_multitask_unet(
-            int(arch["input_size"]),
-            int(arch["base_filters"]),
+            int(arch["input_size"]), int(arch["base_filters"]),
             num_classes=int(arch["num_classes"]),
             name="sonotrace_unet" if n == 1 else f"member{i}",
         )

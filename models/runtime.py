@@ -106,13 +106,8 @@ class Runtime:
             self.backend_used = "keras"
         self._lesion = self._load_lesion(manifest.get("lesion_classifier"))
         self.manifest = manifest
-        log.info(
-            "loaded %s %s (%s backend) from %s",
-            manifest.get("name"),
-            manifest.get("version"),
-            self.backend_used,
-            self.weights_dir,
-        )
+        log.info("loaded %s %s (%s backend) from %s", manifest.get("name"),
+                 manifest.get("version"), self.backend_used, self.weights_dir)
 
     def _load_lesion(self, spec):
         """The optional lesion classifier, on the same backend as the U-Net."""

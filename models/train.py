@@ -45,68 +45,38 @@ def parse_args(argv=None):
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--input-size", type=int, default=None, help="default: models INPUT_SIZE")
     p.add_argument("--base-filters", type=int, default=16)
-    p.add_argument(
-        "--val-fraction",
-        type=float,
-        default=0.2,
-        help="share of images held out by duplicate_group; 0 refits on every "
-        "image (needs --swa-start, as no epoch can be picked)",
-    )
+    p.add_argument("--val-fraction", type=float, default=0.2,
+                   help="share of images held out by duplicate_group; 0 refits on every "
+                        "image (needs --swa-start, as no epoch can be picked)")
     p.add_argument("--seed", type=int, default=42, help="weights, augmentation and data order")
-    p.add_argument(
-        "--split-seed",
-        type=int,
-        default=None,
-        help="train/validation split (default: --seed); ensemble members share it "
-        "so no member has trained on another's validation images",
-    )
+    p.add_argument("--split-seed", type=int, default=None,
+                   help="train/validation split (default: --seed); ensemble members share it "
+                        "so no member has trained on another's validation images")
     p.add_argument("--patience", type=int, default=30, help="early stopping, in epochs")
     p.add_argument("--cls-weight", type=float, default=0.5, help="classification loss weight")
-    p.add_argument(
-        "--seg-loss",
-        default="batch-dice",
-        choices=("batch-dice", "image-dice", "image-tversky"),
-        help="soft Dice over the batch, soft Dice per image, or a recall-weighted "
-        "Tversky index per image (see models.training.make_losses)",
-    )
-    p.add_argument(
-        "--label-smoothing",
-        type=float,
-        default=0.0,
-        help="label smoothing of the classification targets (0 = off)",
-    )
-    p.add_argument(
-        "--swa-start",
-        type=int,
-        default=0,
-        help="average the weights from this epoch (1-based) on into OUT/swa.keras "
-        "(stochastic weight averaging; 0 = off)",
-    )
-    p.add_argument(
-        "--swa-lr",
-        type=float,
-        default=None,
-        help="constant learning rate from --swa-start on (default: --lr / 2)",
-    )
+    p.add_argument("--seg-loss", default="batch-dice",
+                   choices=("batch-dice", "image-dice", "image-tversky"),
+                   help="soft Dice over the batch, soft Dice per image, or a recall-weighted "
+                        "Tversky index per image (see models.training.make_losses)")
+    p.add_argument("--label-smoothing", type=float, default=0.0,
+                   help="label smoothing of the classification targets (0 = off)")
+    p.add_argument("--swa-start", type=int, default=0,
+                   help="average the weights from this epoch (1-based) on into OUT/swa.keras "
+                        "(stochastic weight averaging; 0 = off)")
+    p.add_argument("--swa-lr", type=float, default=None,
+                   help="constant learning rate from --swa-start on (default: --lr / 2)")
     p.add_argument("--limit", type=int, default=None, help="use only N samples (smoke tests)")
     p.add_argument("--steps-per-epoch", type=int, default=None, help="cap steps (smoke tests)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/backup")
-    p.add_argument(
-        "--init-from", default=None, help="export folder (manifest.json + weights) to start from"
-    )
-    p.add_argument(
-        "--init-member",
-        type=int,
-        default=0,
-        help="which ensemble member of --init-from to start from",
-    )
+    p.add_argument("--init-from", default=None,
+                   help="export folder (manifest.json + weights) to start from")
+    p.add_argument("--init-member", type=int, default=0,
+                   help="which ensemble member of --init-from to start from")
     p.add_argument("--verbose", type=int, default=1, help="keras progress bar: 0, 1 or 2")
     args = p.parse_args(argv)
     if args.val_fraction == 0 and not args.swa_start:
-        p.error(
-            "--val-fraction 0 leaves no images to pick the best epoch on; "
-            "add --swa-start to keep the weight average instead"
-        )
+        p.error("--val-fraction 0 leaves no images to pick the best epoch on; "
+                "add --swa-start to keep the weight average instead")
     return args
 
 
@@ -135,10 +105,8 @@ def exported_member_weights(folder, member, model):
     if len(weights) != len(current) or any(
         w.shape != c.shape for w, c in zip(weights, current, strict=True)
     ):
-        raise ValueError(
-            f"member {member} of {folder} does not match the network being trained "
-            "(check --input-size and --base-filters)"
-        )
+        raise ValueError(f"member {member} of {folder} does not match the network being trained "
+                         "(check --input-size and --base-filters)")
     return [np.asarray(w, c.dtype) for w, c in zip(weights, current, strict=True)]
 
 
@@ -173,16 +141,11 @@ def main(argv=None):
 
     samples = load_samples(args.data)
     split_seed = args.seed if args.split_seed is None else args.split_seed
-    train_s, val_s = run_split(
-        samples, args.val_fraction, split_seed, limit=args.limit, seed=args.seed
-    )
+    train_s, val_s = run_split(samples, args.val_fraction, split_seed, limit=args.limit,
+                               seed=args.seed)
     (out / "split.json").write_text(json.dumps(split_record(train_s, val_s), indent=1))
-    log.info(
-        "train %d, val %d images (split by duplicate_group, seed %d)",
-        len(train_s),
-        len(val_s),
-        split_seed,
-    )
+    log.info("train %d, val %d images (split by duplicate_group, seed %d)",
+             len(train_s), len(val_s), split_seed)
 
     xtr, mtr, ytr = load_arrays(train_s, size, progress=args.verbose > 0)
     validate = len(val_s) > 0
@@ -209,31 +172,22 @@ def main(argv=None):
     if args.swa_start:
         # A subset keeps the per-epoch BatchNorm pass short; export redoes it on all.
         bn_subset = np.random.default_rng(args.seed).permutation(len(xtr))[:160]
-        callbacks.append(
-            WeightAverage(
-                out,
-                args.swa_start,
-                (xva, mva, yva) if validate else None,
-                xtr[bn_subset],
-                resume=args.resume,
-            )
-        )
+        callbacks.append(WeightAverage(out, args.swa_start, (xva, mva, yva) if validate else None,
+                                       xtr[bn_subset], resume=args.resume))
     # Kept after a finished run too, so --resume with more --epochs extends it.
-    callbacks.append(keras.callbacks.BackupAndRestore(str(out / "backup"), delete_checkpoint=False))
+    callbacks.append(keras.callbacks.BackupAndRestore(str(out / "backup"),
+                                                      delete_checkpoint=False))
     if validate:
-        callbacks.append(
-            keras.callbacks.ModelCheckpoint(
-                str(out / "best.keras"), monitor="val_score", mode="max", save_best_only=True
-            )
-        )
+        callbacks.append(keras.callbacks.ModelCheckpoint(
+            str(out / "best.keras"), monitor="val_score", mode="max", save_best_only=True
+        ))
     callbacks += [
         keras.callbacks.CSVLogger(str(out / "history.csv"), append=args.resume),
         keras.callbacks.TerminateOnNaN(),
     ]
     if not args.swa_start:  # an average wants the whole schedule
-        callbacks.append(
-            keras.callbacks.EarlyStopping(monitor="val_score", mode="max", patience=args.patience)
-        )
+        callbacks.append(keras.callbacks.EarlyStopping(monitor="val_score", mode="max",
+                                                       patience=args.patience))
     t0 = time.time()
     model.fit(
         train_ds,
@@ -244,23 +198,13 @@ def main(argv=None):
     )
     minutes = (time.time() - t0) / 60
     plot_learning_curves(out / "history.csv", out / "learning_curves.png")
-    (out / "train_info.json").write_text(
-        json.dumps(
-            {
-                "args": vars(args),
-                "input_size": size,
-                "minutes_this_session": round(minutes, 1),
-                "train_images": len(train_s),
-                "val_images": len(val_s),
-                "class_weights": class_weights.tolist(),
-                "tf_version": tf.__version__,
-            },
-            indent=1,
-        )
-    )
-    log.info(
-        "done in %.1f min; model at %s", minutes, out / ("best.keras" if validate else "swa.keras")
-    )
+    (out / "train_info.json").write_text(json.dumps({
+        "args": vars(args), "input_size": size, "minutes_this_session": round(minutes, 1),
+        "train_images": len(train_s), "val_images": len(val_s),
+        "class_weights": class_weights.tolist(), "tf_version": tf.__version__,
+    }, indent=1))
+    log.info("done in %.1f min; model at %s", minutes,
+             out / ("best.keras" if validate else "swa.keras"))
     return 0
 
 

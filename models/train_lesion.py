@@ -43,25 +43,13 @@ def parse_args(argv=None):
     p.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (after warm-up)")
     p.add_argument("--crop-size", type=int, default=None, help="default: lesion_crop.CROP_SIZE")
     p.add_argument("--filters", type=int, nargs="+", default=[24, 48, 96, 160])
-    p.add_argument(
-        "--val-fraction",
-        type=float,
-        default=0.2,
-        help="share of images held out by duplicate_group; 0 refits on every lesion",
-    )
+    p.add_argument("--val-fraction", type=float, default=0.2,
+                   help="share of images held out by duplicate_group; 0 refits on every lesion")
     p.add_argument("--seed", type=int, default=0, help="weights, augmentation and data order")
-    p.add_argument(
-        "--split-seed",
-        type=int,
-        default=None,
-        help="train/validation split (default: --seed); use the U-Net's",
-    )
-    p.add_argument(
-        "--patience",
-        type=int,
-        default=0,
-        help="stop when validation AUC has not improved for N epochs (0 = off)",
-    )
+    p.add_argument("--split-seed", type=int, default=None,
+                   help="train/validation split (default: --seed); use the U-Net's")
+    p.add_argument("--patience", type=int, default=0,
+                   help="stop when validation AUC has not improved for N epochs (0 = off)")
     p.add_argument("--limit", type=int, default=None, help="use only N samples (smoke tests)")
     p.add_argument("--steps-per-epoch", type=int, default=None, help="cap steps (smoke tests)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/backup")
@@ -158,21 +146,12 @@ def main(argv=None):
     samples = load_samples(args.data)
     split_seed = args.seed if args.split_seed is None else args.split_seed
     # Split all images, as models.train does, then keep the lesions: same groups held out.
-    train_s, val_s = run_split(
-        samples,
-        args.val_fraction,
-        split_seed,
-        keep=lambda s: s.class_name != "normal" and bool(s.mask_paths),
-        limit=args.limit,
-        seed=args.seed,
-    )
+    train_s, val_s = run_split(samples, args.val_fraction, split_seed,
+                               keep=lambda s: s.class_name != "normal" and bool(s.mask_paths),
+                               limit=args.limit, seed=args.seed)
     (out / "split.json").write_text(json.dumps(split_record(train_s, val_s), indent=1))
-    log.info(
-        "train %d, val %d lesions (split by duplicate_group, seed %d)",
-        len(train_s),
-        len(val_s),
-        split_seed,
-    )
+    log.info("train %d, val %d lesions (split by duplicate_group, seed %d)",
+             len(train_s), len(val_s), split_seed)
 
     ctx, ytr = load_crops(train_s, CONTEXT_SIZE, CONTEXT_MARGIN, progress=args.verbose > 0)
     validate = len(val_s) > 0
@@ -187,22 +166,15 @@ def main(argv=None):
         w = tf.where(y > 0, tf.constant(pos_weight, tf.float32), 1.0)
         return augment_crops(x, size, zoom), y, w
 
-    train_ds = (
-        tf.data.Dataset.from_tensor_slices((ctx, ytr))
-        .shuffle(len(ctx), seed=args.seed, reshuffle_each_iteration=True)
-        .repeat()
-        .batch(args.batch_size, drop_remainder=len(ctx) >= args.batch_size)
-        .map(to_batch, num_parallel_calls=tf.data.AUTOTUNE)
-        .prefetch(2)
-    )
+    train_ds = (tf.data.Dataset.from_tensor_slices((ctx, ytr))
+                .shuffle(len(ctx), seed=args.seed, reshuffle_each_iteration=True).repeat()
+                .batch(args.batch_size, drop_remainder=len(ctx) >= args.batch_size)
+                .map(to_batch, num_parallel_calls=tf.data.AUTOTUNE).prefetch(2))
     steps = args.steps_per_epoch or max(1, int(np.ceil(len(ctx) / args.batch_size)))
     warmup = min(3, max(args.epochs - 1, 0)) * steps
     schedule = keras.optimizers.schedules.CosineDecay(
-        args.lr / 10,
-        decay_steps=max(1, args.epochs * steps - warmup),
-        alpha=0.02,
-        warmup_target=args.lr,
-        warmup_steps=warmup,
+        args.lr / 10, decay_steps=max(1, args.epochs * steps - warmup), alpha=0.02,
+        warmup_target=args.lr, warmup_steps=warmup,
     )
     model = get_lesion_classifier(size, tuple(args.filters))
     model.compile(
@@ -219,48 +191,26 @@ def main(argv=None):
             logs["val_auc"] = roc_auc(z, yva > 0)
             logs["val_acc"] = float(np.mean((z > 0) == (yva > 0)))
 
-    callbacks = [
-        Score(),
-        keras.callbacks.BackupAndRestore(str(out / "backup"), delete_checkpoint=False),
-        keras.callbacks.CSVLogger(str(out / "history.csv"), append=args.resume),
-        keras.callbacks.TerminateOnNaN(),
-    ]
+    callbacks = [Score(),
+                 keras.callbacks.BackupAndRestore(str(out / "backup"), delete_checkpoint=False),
+                 keras.callbacks.CSVLogger(str(out / "history.csv"), append=args.resume),
+                 keras.callbacks.TerminateOnNaN()]
     if args.patience:
-        callbacks.append(
-            keras.callbacks.EarlyStopping(monitor="val_auc", mode="max", patience=args.patience)
-        )
+        callbacks.append(keras.callbacks.EarlyStopping(monitor="val_auc", mode="max",
+                                                       patience=args.patience))
     t0 = time.time()
-    model.fit(
-        train_ds,
-        epochs=args.epochs,
-        steps_per_epoch=steps,
-        validation_data=(xva, yva) if validate else None,
-        callbacks=callbacks,
-        verbose=args.verbose,
-    )
+    model.fit(train_ds, epochs=args.epochs, steps_per_epoch=steps,
+              validation_data=(xva, yva) if validate else None,
+              callbacks=callbacks, verbose=args.verbose)
     minutes = (time.time() - t0) / 60
     model.save(out / "final.keras")
-    plot_learning_curves(
-        out / "history.csv",
-        out / "learning_curves.png",
-        losses=("loss", "val_loss"),
-        scores=("val_auc", "val_acc"),
-    )
-    (out / "train_info.json").write_text(
-        json.dumps(
-            {
-                "args": vars(args),
-                "crop_size": size,
-                "filters": list(args.filters),
-                "minutes_this_session": round(minutes, 1),
-                "train_images": len(train_s),
-                "val_images": len(val_s),
-                "pos_weight": pos_weight,
-                "tf_version": tf.__version__,
-            },
-            indent=1,
-        )
-    )
+    plot_learning_curves(out / "history.csv", out / "learning_curves.png",
+                         losses=("loss", "val_loss"), scores=("val_auc", "val_acc"))
+    (out / "train_info.json").write_text(json.dumps({
+        "args": vars(args), "crop_size": size, "filters": list(args.filters),
+        "minutes_this_session": round(minutes, 1), "train_images": len(train_s),
+        "val_images": len(val_s), "pos_weight": pos_weight, "tf_version": tf.__version__,
+    }, indent=1))
     log.info("done in %.1f min; model at %s", minutes, out / "final.keras")
     return 0
 

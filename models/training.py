@@ -229,14 +229,8 @@ def validation_logs(model, images, masks, labels, prefix="val_"):
     """
     seg, logits = predict_arrays(model, images)
     s = score_predictions(seg, logits, masks, labels)
-    values = (
-        s["dice"],
-        s["accuracy"],
-        s["macro_f1"],
-        s["normal_empty"],
-        s["malignant_recall"],
-        np.nan_to_num(s["dice"]) + s["macro_f1"],
-    )
+    values = (s["dice"], s["accuracy"], s["macro_f1"], s["normal_empty"], s["malignant_recall"],
+              np.nan_to_num(s["dice"]) + s["macro_f1"])
     return {prefix + k: v for k, v in zip(SCORE_KEYS, values, strict=True)}
 
 
@@ -254,14 +248,8 @@ class ValidationScore(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         logs = logs if logs is not None else {}
         logs.update(validation_logs(self.model, self.images, self.masks, self.labels))
-        log.info(
-            "epoch %d: val dice %.3f acc %.3f f1 %.3f normal-empty %.2f",
-            epoch + 1,
-            logs["val_dice"],
-            logs["val_acc"],
-            logs["val_macro_f1"],
-            logs["val_normal_empty"],
-        )
+        log.info("epoch %d: val dice %.3f acc %.3f f1 %.3f normal-empty %.2f", epoch + 1,
+                 logs["val_dice"], logs["val_acc"], logs["val_macro_f1"], logs["val_normal_empty"])
 
 
 class WeightAverage(keras.callbacks.Callback):
@@ -309,12 +297,8 @@ class WeightAverage(keras.callbacks.Callback):
 
     def _save_state(self):
         tmp = self.state_path.with_suffix(".tmp.npz")
-        np.savez(
-            tmp,
-            count=self.count,
-            last_epoch=self.last_epoch,
-            **{f"w{i}": w for i, w in enumerate(self.average)},
-        )
+        np.savez(tmp, count=self.count, last_epoch=self.last_epoch,
+                 **{f"w{i}": w for i, w in enumerate(self.average)})
         tmp.replace(self.state_path)  # atomic: a kill mid-write leaves the old state
 
     def on_epoch_end(self, epoch, logs=None):
@@ -334,9 +318,8 @@ class WeightAverage(keras.callbacks.Callback):
             self.count, self.last_epoch = self.count + 1, epoch
             self._save_state()
         try:
-            self.model.set_weights(
-                [a.astype(w.dtype) for a, w in zip(self.average, current, strict=True)]
-            )
+            self.model.set_weights([a.astype(w.dtype) for a, w in zip(self.average, current,
+                                                                       strict=True)])
             recalibrate_batchnorm(self.model, self.bn_images, passes=1)
             if self.val is not None:
                 logs.update(validation_logs(self.model, *self.val, prefix="val_swa_"))
@@ -346,14 +329,8 @@ class WeightAverage(keras.callbacks.Callback):
         if self.val is None:
             log.info("epoch %d: average of %d epochs saved", epoch + 1, self.count)
             return
-        log.info(
-            "epoch %d: average of %d epochs: val dice %.3f acc %.3f f1 %.3f",
-            epoch + 1,
-            self.count,
-            logs["val_swa_dice"],
-            logs["val_swa_acc"],
-            logs["val_swa_macro_f1"],
-        )
+        log.info("epoch %d: average of %d epochs: val dice %.3f acc %.3f f1 %.3f", epoch + 1,
+                 self.count, logs["val_swa_dice"], logs["val_swa_acc"], logs["val_swa_macro_f1"])
 
 
 def recalibrate_batchnorm(model, images, batch_size=32, passes=2):
@@ -373,18 +350,12 @@ def recalibrate_batchnorm(model, images, batch_size=32, passes=2):
     if len(images) < batch_size:
         # A handful of images gives worse statistics than training's (on a tiny
         # test network they broke Keras/LiteRT float16 agreement), so keep those.
-        log.warning(
-            "%d images are fewer than one batch of %d; BatchNorm statistics kept",
-            len(images),
-            batch_size,
-        )
+        log.warning("%d images are fewer than one batch of %d; BatchNorm statistics kept",
+                    len(images), batch_size)
         return
     bns = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
-    drops = [
-        layer
-        for layer in model.layers
-        if isinstance(layer, (keras.layers.Dropout, keras.layers.SpatialDropout2D))
-    ]
+    drops = [layer for layer in model.layers if isinstance(layer, (keras.layers.Dropout,
+                                                                    keras.layers.SpatialDropout2D))]
     saved = [(layer, layer.rate) for layer in drops]
     momenta = [layer.momentum for layer in bns]
     for layer in drops:
@@ -395,18 +366,12 @@ def recalibrate_batchnorm(model, images, batch_size=32, passes=2):
         for _ in range(passes):
             order = rng.permutation(len(images))
             for start in range(0, len(images) - batch_size + 1, batch_size):
-                x = images[order[start : start + batch_size]]
+                x = images[order[start:start + batch_size]]
                 # Cumulative average: step k weighs the new batch 1/(k+1).
                 for layer in bns:
                     layer.momentum = step / (step + 1)
-                model(
-                    {
-                        "image": x,
-                        "hint": np.zeros_like(x),
-                        "use_hint": np.zeros((len(x), 1), np.float32),
-                    },
-                    training=True,
-                )
+                model({"image": x, "hint": np.zeros_like(x),
+                       "use_hint": np.zeros((len(x), 1), np.float32)}, training=True)
                 step += 1
     finally:
         for layer, momentum in zip(bns, momenta, strict=True):
@@ -416,19 +381,12 @@ def recalibrate_batchnorm(model, images, batch_size=32, passes=2):
     log.info("recalibrated %d BatchNorm layers over %d batches", len(bns), step)
 
 
-SCORE_CURVES = (
-    "val_dice",
-    "val_acc",
-    "val_macro_f1",
-    "val_normal_empty",
-    "val_swa_dice",
-    "val_swa_acc",
-)
+SCORE_CURVES = ("val_dice", "val_acc", "val_macro_f1", "val_normal_empty",
+                "val_swa_dice", "val_swa_acc")
 
 
-def plot_learning_curves(
-    history_csv, out_png, losses=("loss", "seg_loss", "cls_loss"), scores=SCORE_CURVES
-):
+def plot_learning_curves(history_csv, out_png, losses=("loss", "seg_loss", "cls_loss"),
+                         scores=SCORE_CURVES):
     """Plot losses (left) and validation scores (right) from a Keras ``CSVLogger`` file."""
     import matplotlib
 

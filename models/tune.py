@@ -137,19 +137,16 @@ def _outcome(tables, choice, p_normal, idx):
         d_gated, found_gated = tables.dice[t, a, k, idx], tables.found[t, a, k, idx]
     else:
         d_gated, found_gated = 0.0, False
-    return (
-        np.where(fired, d_gated, tables.dice[t, a, f, idx]),
-        np.where(fired, found_gated, tables.found[t, a, f, idx]),
-    )
+    return (np.where(fired, d_gated, tables.dice[t, a, f, idx]),
+            np.where(fired, found_gated, tables.found[t, a, f, idx]))
 
 
 def _search(tables, p_normal, labels, idx, gate_keeps=GATE_KEEPS):
     """Best setting on images ``idx``: ``(key, (t, a, conf, gate, keep))``."""
     lesion = labels[idx] > 0
     best = None
-    for t, a, conf, gate in product(
-        range(len(THRESHOLDS)), range(len(MIN_AREAS)), CONFIDENCES, GATES
-    ):
+    for t, a, conf, gate in product(range(len(THRESHOLDS)), range(len(MIN_AREAS)),
+                                    CONFIDENCES, GATES):
         for keep in gate_keeps if gate <= 1 else (2.0,):
             d, found = _outcome(tables, (t, a, conf, gate, keep), p_normal, idx)
             d, found = d[lesion], found[~lesion]
@@ -163,13 +160,8 @@ def _search(tables, p_normal, labels, idx, gate_keeps=GATE_KEEPS):
 
 def _settings(choice) -> PostProcess:
     t, a, conf, gate, keep = choice
-    return PostProcess(
-        threshold=THRESHOLDS[t],
-        min_area_frac=MIN_AREAS[a],
-        min_confidence=conf,
-        normal_gate=gate,
-        gate_keep_confidence=keep,
-    )
+    return PostProcess(threshold=THRESHOLDS[t], min_area_frac=MIN_AREAS[a], min_confidence=conf,
+                       normal_gate=gate, gate_keep_confidence=keep)
 
 
 def choose_settings(out: Outputs, gate_keeps=GATE_KEEPS, tables=None):
@@ -255,10 +247,8 @@ def tune_export(folder, samples, tta="auto", write=True) -> dict:
     outs = {flip: runtime_outputs(runtime, samples, flip) for flip in flips}
     tables = {flip: _tables(outs[flip]) for flip in flips}
     tuned = {flip: choose_settings(outs[flip], tables=tables[flip]) for flip in flips}
-    use = (
-        flips[-1]
-        if len(flips) == 1
-        else (tuned[True][2]["score"] > tuned[False][2]["score"] + 0.005)
+    use = flips[-1] if len(flips) == 1 else (
+        tuned[True][2]["score"] > tuned[False][2]["score"] + 0.005
     )
     temperature, settings, summary = tuned[use]
     out, tab = outs[use], tables[use]
@@ -304,11 +294,8 @@ def blended_crossfit_ece(runtime, samples, folds=2) -> float:
         out = probs.copy()
         for i, r in enumerate(rows):
             if odds[r] is not None:
-                mixed = mix_malignant_odds(
-                    dict(zip(names, probs[i], strict=True)),
-                    odds[r],
-                    float(runtime.lesion_spec["weight"]),
-                )
+                mixed = mix_malignant_odds(dict(zip(names, probs[i], strict=True)), odds[r],
+                                           float(runtime.lesion_spec["weight"]))
                 out[i] = [mixed[c] for c in names]
         return out
 
@@ -354,41 +341,29 @@ def record_metrics(folder, samples, card_dir=None) -> dict:
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--data", required=True, help="folder in BUSI layout")
-    p.add_argument(
-        "--split",
-        required=True,
-        help="split.json the export was trained with; its validation images are used",
-    )
-    p.add_argument(
-        "--weights",
-        default=str(Path(__file__).parent / "weights"),
-        help="export folder to tune (default: the shipped weights)",
-    )
+    p.add_argument("--split", required=True,
+                   help="split.json the export was trained with; its validation images are used")
+    p.add_argument("--weights", default=str(Path(__file__).parent / "weights"),
+                   help="export folder to tune (default: the shipped weights)")
     p.add_argument("--tta", choices=["auto", "on", "off"], default="auto")
     p.add_argument("--dry-run", action="store_true", help="print the result, change nothing")
-    p.add_argument(
-        "--version",
-        default=None,
-        help="new manifest version (the served behaviour changes with the settings)",
-    )
-    p.add_argument(
-        "--card-dir", default=None, help="also write the confusion-matrix and calibration PNGs here"
-    )
+    p.add_argument("--version", default=None,
+                   help="new manifest version (the served behaviour changes with the settings)")
+    p.add_argument("--card-dir", default=None,
+                   help="also write the confusion-matrix and calibration PNGs here")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
     from .evaluate import samples_for_cli
 
     manifest_path = Path(args.weights) / "manifest.json"
-    if manifest_path.exists() and json.loads(manifest_path.read_text()).get("training", {}).get(
-        "validated_twin"
-    ):
+    if manifest_path.exists() and json.loads(manifest_path.read_text()).get(
+        "training", {}
+    ).get("validated_twin"):
         # Its "validation" images are training images: tuning on them would flatter everything.
-        print(
-            "error: these weights were refitted on every image, so there is nothing held out "
-            "to tune on; tune their validated twin and re-export with --settings-from",
-            file=sys.stderr,
-        )
+        print("error: these weights were refitted on every image, so there is nothing held out "
+              "to tune on; tune their validated twin and re-export with --settings-from",
+              file=sys.stderr)
         return 2
     samples = samples_for_cli(args.data, args.split, "val", "no validation images to tune on")
     if samples is None:

@@ -167,9 +167,8 @@ def busi_dir() -> Path:
 
 def _skip_or_fail(reason: str):
     if _truthy(os.environ.get("CI")):
-        pytest.fail(
-            f"{reason}; CI has everything the suite needs, so it must run this test", pytrace=False
-        )
+        pytest.fail(f"{reason}; CI has everything the suite needs, so it must run this test",
+                    pytrace=False)
     pytest.skip(reason)
 
 

@@ -60,9 +60,8 @@ def test_start_service_gives_up_after_timeout(start_service, free_port):
         )
 
 
-@pytest.mark.parametrize(
-    ("ci", "outcome"), [("true", pytest.fail.Exception), ("", pytest.skip.Exception)]
-)
+@pytest.mark.parametrize(("ci", "outcome"), [("true", pytest.fail.Exception),
+                                             ("", pytest.skip.Exception)])
 def test_skip_or_fail_fails_under_ci_and_skips_elsewhere(skip_or_fail, monkeypatch, ci, outcome):
     monkeypatch.setenv("CI", ci)
     with pytest.raises(outcome, match="missing tool"):

@@ -33,35 +33,18 @@ def _parser() -> argparse.ArgumentParser:
     t = sub.add_parser("trace", help="trace a PNG mask into an SVG document")
     t.add_argument("mask", type=Path, help="PNG mask (foreground = grey value above 0)")
     t.add_argument("-o", "--output", default="-", help="SVG file to write ('-': stdout)")
-    t.add_argument(
-        "--turdsize",
-        type=int,
-        default=2,
-        help="drop regions and holes of at most this many pixels (default 2)",
-    )
-    t.add_argument(
-        "--alphamax",
-        type=float,
-        default=1.0,
-        help="corner threshold, 0 (polygon) to 1.3334 (smooth) (default 1.0)",
-    )
-    t.add_argument(
-        "--opttolerance",
-        type=float,
-        default=0.2,
-        help="curve-joining tolerance in pixels (default 0.2)",
-    )
+    t.add_argument("--turdsize", type=int, default=2,
+                   help="drop regions and holes of at most this many pixels (default 2)")
+    t.add_argument("--alphamax", type=float, default=1.0,
+                   help="corner threshold, 0 (polygon) to 1.3334 (smooth) (default 1.0)")
+    t.add_argument("--opttolerance", type=float, default=0.2,
+                   help="curve-joining tolerance in pixels (default 0.2)")
 
     r = sub.add_parser("rasterize", help="rasterise an SVG document into a 0/255 PNG mask")
     r.add_argument("svg", type=Path, help="SVG document")
     r.add_argument("-o", "--output", default="-", help="PNG file to write ('-': stdout)")
-    r.add_argument(
-        "--shape",
-        type=int,
-        nargs=2,
-        metavar=("H", "W"),
-        help="mask size; required when the SVG has no width/height or viewBox",
-    )
+    r.add_argument("--shape", type=int, nargs=2, metavar=("H", "W"),
+                   help="mask size; required when the SVG has no width/height or viewBox")
     return p
 
 
@@ -87,9 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "trace":
             mask = png_to_mask(_read(args.mask))
-            svg = mask_to_svg(
-                mask, turdsize=args.turdsize, alphamax=args.alphamax, opttolerance=args.opttolerance
-            )
+            svg = mask_to_svg(mask, turdsize=args.turdsize, alphamax=args.alphamax,
+                              opttolerance=args.opttolerance)
             _write(args.output, svg.encode("utf-8"))
         else:
             mask = svg_to_mask(_read(args.svg), shape=tuple(args.shape) if args.shape else None)

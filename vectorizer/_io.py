@@ -100,12 +100,8 @@ def png_to_mask(data) -> np.ndarray:
     except ValueError:
         raise
     except (
-        UnidentifiedImageError,
-        OSError,
-        SyntaxError,
-        EOFError,
-        Image.DecompressionBombError,
-        Image.DecompressionBombWarning,
+        UnidentifiedImageError, OSError, SyntaxError, EOFError,
+        Image.DecompressionBombError, Image.DecompressionBombWarning,
     ) as exc:
         raise ValueError(f"data is not a readable PNG image: {exc}") from None
     if img.mode in ("1", "L", "I", "I;16", "I;16B", "I;16L", "F"):

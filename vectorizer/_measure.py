@@ -28,9 +28,7 @@ def _ring_points(ring: Ring) -> np.ndarray:
     t = (np.arange(1, _CURVE_SAMPLES + 1) / _CURVE_SAMPLES)[None, :, None]
     s = 1 - t
     pts = (
-        s**3 * start
-        + 3 * s * s * t * c[:, None, 0]
-        + 3 * s * t * t * c[:, None, 1]
+        s**3 * start + 3 * s * s * t * c[:, None, 0] + 3 * s * t * t * c[:, None, 1]
         + t**3 * c[:, None, 2]
     )
     corner = ring.tags == CORNER
@@ -203,14 +201,10 @@ def _outline_measures(own: np.ndarray, spacing) -> tuple:
     ys = np.flatnonzero(filled).astype(np.float64)
     left = own[filled].argmax(axis=1)
     right = own.shape[1] - 1 - own[filled, ::-1].argmax(axis=1)
-    corners = np.concatenate(
-        [
-            np.stack([left, ys], 1),
-            np.stack([left, ys + 1], 1),
-            np.stack([right + 1, ys], 1),
-            np.stack([right + 1, ys + 1], 1),
-        ]
-    ).astype(np.float64)
+    corners = np.concatenate([
+        np.stack([left, ys], 1), np.stack([left, ys + 1], 1),
+        np.stack([right + 1, ys], 1), np.stack([right + 1, ys + 1], 1),
+    ]).astype(np.float64)
     diameter, ends = _longest_chord(corners)
 
     # Trace the region alone, so that touching neighbours cannot change its outline,

@@ -148,12 +148,9 @@ def chord_costs(q: np.ndarray, max_span: int) -> np.ndarray:
     c = ax * dy - ay * dx
     # sum over interior points of (px * dy - py * dx - c) ** 2, expanded
     num = (
-        dy * dy * (sxx[hi] - sxx[lo])
-        + dx * dx * (syy[hi] - syy[lo])
-        + c * c * cnt
+        dy * dy * (sxx[hi] - sxx[lo]) + dx * dx * (syy[hi] - syy[lo]) + c * c * cnt
         - 2 * dx * dy * (sxy[hi] - sxy[lo])
-        - 2 * c * dy * (sx[hi] - sx[lo])
-        + 2 * c * dx * (sy[hi] - sy[lo])
+        - 2 * c * dy * (sx[hi] - sx[lo]) + 2 * c * dx * (sy[hi] - sy[lo])
     )
     d2 = dx * dx + dy * dy
     return np.where(d2 > 1e-12, num / np.maximum(d2, 1e-12), np.inf)

@@ -205,12 +205,8 @@ def _edges_from_rows(rows: list[tuple], closers: list[tuple]) -> np.ndarray:
     t = ((np.arange(total) - first[row] + 1) / n[row])[:, None]
     s = 1.0 - t
     c = ctrl[row]
-    pts = (
-        (s * s * s) * c[:, 0]
-        + (3 * s * s * t) * c[:, 1]
-        + (3 * s * t * t) * c[:, 2]
+    pts = (s * s * s) * c[:, 0] + (3 * s * s * t) * c[:, 1] + (3 * s * t * t) * c[:, 2] \
         + (t * t * t) * c[:, 3]
-    )
     prev = np.empty_like(pts)
     prev[1:] = pts[:-1]
     prev[first] = ctrl[:, 0]
@@ -339,6 +335,7 @@ def _parse_own_document(data: bytes) -> tuple[list[FlatShape], tuple[int, int]] 
             return None  # out-of-range coordinates: let the general parser say so
         shapes.append(FlatShape(edges=edges, evenodd=True))
     return shapes, (height, width)
+
 
 
 def _whole(value: float, what: str) -> int:

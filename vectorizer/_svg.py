@@ -36,7 +36,9 @@ def ring_path_data(ring: Ring) -> str:
     keep_end[:-1] |= corner[:-1] & curve[1:]
     emit = np.stack([curve, np.ones(n, dtype=bool), keep_end], axis=1)
     nums = _fmt(np.concatenate([ring.points[n - 1, 2], ring.points[emit].ravel()]))
-    templates = np.where(curve, "C{} {} {} {} {} {}", np.where(keep_end, "L{} {} L{} {}", "L{} {}"))
+    templates = np.where(
+        curve, "C{} {} {} {} {} {}", np.where(keep_end, "L{} {} L{} {}", "L{} {}")
+    )
     return ("M{} {} " + " ".join(templates.tolist()) + " Z").format(*nums)
 
 
@@ -116,7 +118,8 @@ def regions_to_svg(regions: list[Region], shape: tuple[int, int]) -> str:
     """
     h, w = shape
     lines = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}">'
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" '
+        f'viewBox="0 0 {w} {h}">'
     ]
     for region in regions:
         lines.append(f'<path fill-rule="evenodd" d="{region_path_data(region)}"/>')

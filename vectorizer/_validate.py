@@ -40,8 +40,7 @@ def as_mask(mask, name: str = "mask") -> np.ndarray:
     except (TypeError, ValueError) as exc:
         raise TypeError(f"{name} must be a 2-D numpy array: {exc}") from None
     if arr.dtype == object or not (
-        arr.dtype == bool
-        or np.issubdtype(arr.dtype, np.integer)
+        arr.dtype == bool or np.issubdtype(arr.dtype, np.integer)
         or np.issubdtype(arr.dtype, np.floating)
     ):
         raise TypeError(f"{name} must have a bool, integer or float dtype, got {arr.dtype}")
@@ -60,7 +59,9 @@ def as_mask(mask, name: str = "mask") -> np.ndarray:
         if not ((top == 1).all() or (top == 255).all()):
             bad = top[(top != 1) & (top != 255)]
             example = bad[0] if bad.size else "a mix of 1 and 255"
-            raise ValueError(f"{name} must be binary (bool, 0/1 or 0/255), found value {example}")
+            raise ValueError(
+                f"{name} must be binary (bool, 0/1 or 0/255), found value {example}"
+            )
     return np.ascontiguousarray(nonzero)
 
 

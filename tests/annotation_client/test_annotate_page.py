@@ -402,14 +402,9 @@ def test_segment_edit_undo_redo_classify_save(
     _wait(dash_duo, lambda: _shape_paths(dash_duo) == final_paths, 15, "the outline was lost")
     # Read through the DOM, not a WebElement: the label may be re-rendered between
     # finding it and reading it (a stale element reference in CI).
-    label = _wait(
-        dash_duo,
-        lambda: driver.execute_script(
-            "const e = document.getElementById('ai-label-text'); return e && e.textContent;"
-        ),
-        10,
-        "no AI label",
-    )
+    label = _wait(dash_duo, lambda: driver.execute_script(
+        "const e = document.getElementById('ai-label-text'); return e && e.textContent;"),
+        10, "no AI label")
     assert "classify again" not in label, _status(dash_duo)
     # The bars come back with the label, not a blank chart.
     _wait(dash_duo, lambda: _bar_labels(dash_duo) == bars, 10, f"bars {_bar_labels(dash_duo)}")
@@ -573,10 +568,7 @@ def _drag_file(dash_duo, zone: str, name: str, size: int, events) -> None:
                                                       dataTransfer: data}));
         });
         """,
-        zone,
-        name,
-        size,
-        list(events),
+        zone, name, size, list(events),
     )
 
 

@@ -171,12 +171,8 @@ def test_segment_on_open_spares_an_image_that_has_an_outline():
     from annotation_client.pages.annotate import _segment_on_open
 
     meta = {"sha256": "abc"}
-    drawn = {
-        "image": "abc",
-        "past": [],
-        "future": [],
-        "present": _editing.make_state(["M 1,1 L 5,1 L 5,5 Z"], "edit"),
-    }
+    drawn = {"image": "abc", "past": [], "future": [],
+             "present": _editing.make_state(["M 1,1 L 5,1 L 5,5 Z"], "edit")}
     other_image = dict(drawn, image="def")
     assert _segment_on_open(True, meta, None, None)
     assert _segment_on_open(True, meta, None, other_image)  # another image's outline
@@ -221,12 +217,8 @@ def test_the_unsaved_mark_follows_edits_and_saves():
     blank = [None] * len(DESCRIPTOR_OPTIONS)
 
     def history(paths, action):
-        return {
-            "image": "abc",
-            "past": [],
-            "future": [],
-            "present": _editing.make_state(paths, action),
-        }
+        return {"image": "abc", "past": [], "future": [],
+                "present": _editing.make_state(paths, action)}
 
     def mark(hist, label=None, note="", saved=None, result=ai, image=meta):
         text, classes = mark_unsaved(hist, label, note, *blank, saved, image, result)

@@ -27,10 +27,8 @@ def test_image_figure_uses_image_pixel_axes():
     assert (trace["x0"], trace["y0"], trace["dx"], trace["dy"]) == (0.5, 0.5, 1, 1)
 
 
-@pytest.mark.parametrize(
-    ("tool", "dragmode"),
-    [("draw", "drawclosedpath"), ("box", "drawrect"), ("zoom", "zoom"), (None, "pan")],
-)
+@pytest.mark.parametrize(("tool", "dragmode"), [("draw", "drawclosedpath"), ("box", "drawrect"),
+                                               ("zoom", "zoom"), (None, "pan")])
 def test_a_new_image_figure_keeps_the_selected_tool(tool, dragmode):
     # Opening an image (or coming back to the page) with "Box re-segment" selected
     # must leave the mouse drawing boxes, as the tool bar shows.

@@ -149,11 +149,8 @@ def test_a_busi_image_opens(busi_dir):
     image = decode_image(path.read_bytes(), path.name)
     reference = np.asarray(Image.open(path).convert("L"))
     assert image.pixels.shape[:2] == reference.shape
-    grey = (
-        image.pixels
-        if image.pixels.ndim == 2
-        else np.asarray(Image.fromarray(image.pixels).convert("L"))
-    )
+    grey = image.pixels if image.pixels.ndim == 2 else np.asarray(
+        Image.fromarray(image.pixels).convert("L"))
     np.testing.assert_array_equal(grey, reference)
 
 

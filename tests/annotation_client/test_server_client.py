@@ -51,12 +51,8 @@ def test_predict_inside_a_box_only_marks_the_box(live_model_server, busi_dir):
     truth = np.asarray(Image.open(busi_dir / "benign" / name.replace(".png", "_mask.png"))) > 0
     rows, cols = np.nonzero(truth if truth.ndim == 2 else truth.any(axis=2))
     pad = 20
-    box = (
-        max(int(cols.min()) - pad, 0),
-        max(int(rows.min()) - pad, 0),
-        min(int(cols.max()) + pad, width),
-        min(int(rows.max()) + pad, height),
-    )
+    box = (max(int(cols.min()) - pad, 0), max(int(rows.min()) - pad, 0),
+           min(int(cols.max()) + pad, width), min(int(rows.max()) + pad, height))
     assert (box[2] - box[0]) * (box[3] - box[1]) < 0.5 * width * height
     result = ModelServerClient(live_model_server, timeout=60).predict(data, name, box=box)
     mask = np.asarray(Image.open(io.BytesIO(base64.b64decode(result["mask"])))) > 0

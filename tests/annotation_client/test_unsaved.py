@@ -17,7 +17,9 @@ def test_edits_a_label_a_note_or_a_descriptor_are_unsaved_until_saved():
     assert _unsaved.is_unsaved(_unsaved.snapshot("a", []), None, ai_paths=AI)  # AI erased
     assert _unsaved.is_unsaved(_unsaved.snapshot("a", AI, label="benign"), None, AI)
     assert _unsaved.is_unsaved(_unsaved.snapshot("a", AI, note="check"), None, AI)
-    assert _unsaved.is_unsaved(_unsaved.snapshot("a", AI, descriptors={"shape": "oval"}), None, AI)
+    assert _unsaved.is_unsaved(
+        _unsaved.snapshot("a", AI, descriptors={"shape": "oval"}), None, AI
+    )
     # Blank is the same as nothing.
     assert not _unsaved.is_unsaved(
         _unsaved.snapshot("a", AI, label="", note="  ", descriptors={"shape": None}), None, AI
@@ -29,9 +31,8 @@ def test_the_last_save_is_the_baseline_for_its_own_image_only():
     same = _unsaved.snapshot("a", [SQUARE], "malignant", " note ", {"margin": "angular"})
     assert not _unsaved.is_unsaved(same, saved)
     # Plotly re-writes numbers; the same polygon is not a change.
-    respelled = _unsaved.snapshot(
-        "a", ["M1.0,1.0L5,1L5,5L1,5Z"], "malignant", "note", {"margin": "angular"}
-    )
+    respelled = _unsaved.snapshot("a", ["M1.0,1.0L5,1L5,5L1,5Z"], "malignant", "note",
+                                  {"margin": "angular"})
     assert not _unsaved.is_unsaved(respelled, saved)
     assert _unsaved.is_unsaved(dict(same, paths=[MOVED]), saved)
     assert _unsaved.is_unsaved(dict(same, label="benign"), saved)

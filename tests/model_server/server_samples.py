@@ -116,7 +116,9 @@ def dicom_bytes(
     if pixels is not None:
         if bits_stored is None:
             bits_stored = 8 if pixels.dtype == np.uint8 else 16
-        ds.set_pixel_data(pixels, photometric_interpretation=photometric, bits_stored=bits_stored)
+        ds.set_pixel_data(
+            pixels, photometric_interpretation=photometric, bits_stored=bits_stored
+        )
     else:
         ds.Rows, ds.Columns = 64, 64
     for keyword, value in elements.items():

@@ -216,7 +216,9 @@ def test_dicom_first_frame_of_multiframe():
 
 def test_dicom_twelve_bit_with_window():
     values = (GREY.astype(np.uint16) * 16).astype(np.uint16)  # 0..4080, 12-bit
-    image = decode(dicom_bytes(values, bits_stored=12, WindowCenter=2048, WindowWidth=4096)).pixels
+    image = decode(
+        dicom_bytes(values, bits_stored=12, WindowCenter=2048, WindowWidth=4096)
+    ).pixels
     assert image.dtype == np.uint8
     # Linear window over the whole 12-bit range is a division by 16, within rounding.
     assert np.abs(image.astype(int) - GREY.astype(int)).max() <= 1
@@ -314,12 +316,8 @@ def test_compressed_dicoms_rle_and_jpeg_baseline():
     fragment = jpeg_bytes(rgb)
     colour = decode(
         _recompressed(
-            GREY,
-            JPEGBaseline8Bit,
-            fragment,
-            SamplesPerPixel=3,
-            PhotometricInterpretation="YBR_FULL_422",
-            PlanarConfiguration=0,
+            GREY, JPEGBaseline8Bit, fragment,
+            SamplesPerPixel=3, PhotometricInterpretation="YBR_FULL_422", PlanarConfiguration=0,
         )
     ).pixels
     # Exactly what Pillow makes of the same JPEG stream: YBR -> RGB converted once.

@@ -18,15 +18,8 @@ def browser(artifacts_dir):
 
     options = Options()
     options.binary_location = os.environ.get("SONOTRACE_CHROMIUM", "/usr/bin/chromium")
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-background-networking",
-        "--no-first-run",
-        "--window-size=1280,900",
-    ):
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-background-networking", "--no-first-run", "--window-size=1280,900"):
         options.add_argument(flag)
     driver = webdriver.Chrome(options=options)
     try:
@@ -57,7 +50,9 @@ def test_docs_render_and_try_it(browser, live_model_server, tmp_path):
     predict.find_element(By.CSS_SELECTOR, "input[type=file][name=image]").send_keys(str(image))
     predict.find_element(By.CSS_SELECTOR, "input[name=max_vertices]").send_keys("12")
     predict.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-    result = wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "#predict .result pre")))
+    result = wait.until(
+        ec.presence_of_element_located((By.CSS_SELECTOR, "#predict .result pre"))
+    )
     status = predict.find_element(By.CSS_SELECTOR, ".result .status").text
     assert status == "200"
     assert '"width": 100' in result.text and '"height": 80' in result.text

@@ -58,19 +58,8 @@ def test_two_worker_server_is_healthy_only_when_both_are_ready(
 ):
     base = f"http://127.0.0.1:{free_port}"
     start_service(
-        [
-            sys.executable,
-            "-m",
-            "model_server",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(free_port),
-            "--workers",
-            "2",
-            "--threads",
-            "1",
-        ],
+        [sys.executable, "-m", "model_server", "--host", "127.0.0.1", "--port", str(free_port),
+         "--workers", "2", "--threads", "1"],
         f"{base}/health",
         env={"SONOTRACE_LOG_LEVEL": "INFO"},
         timeout=180,

@@ -99,28 +99,11 @@ def tiny_run(synthetic_busi, tmp_path_factory):
 
     root, _ = synthetic_busi
     out = tmp_path_factory.mktemp("run")
-    rc = train.main(
-        [
-            "--data",
-            str(root),
-            "--out",
-            str(out),
-            "--epochs",
-            "2",
-            "--steps-per-epoch",
-            "2",
-            "--batch-size",
-            "4",
-            "--input-size",
-            "32",
-            "--base-filters",
-            "4",
-            "--verbose",
-            "0",
-            "--val-fraction",
-            "0.34",
-        ]
-    )
+    rc = train.main([
+        "--data", str(root), "--out", str(out), "--epochs", "2", "--steps-per-epoch", "2",
+        "--batch-size", "4", "--input-size", "32", "--base-filters", "4", "--verbose", "0",
+        "--val-fraction", "0.34",
+    ])
     assert rc == 0
     return root, out
 
@@ -133,22 +116,7 @@ def tiny_export(tiny_run, tmp_path_factory):
     root, run = tiny_run
     weights = tmp_path_factory.mktemp("weights")
     card = tmp_path_factory.mktemp("card")
-    rc = export.main(
-        [
-            "--run",
-            str(run),
-            "--data",
-            str(root),
-            "--out",
-            str(weights),
-            "--card-dir",
-            str(card),
-            "--version",
-            "test",
-            "--no-litert",
-            "--tta",
-            "off",
-        ]
-    )
+    rc = export.main(["--run", str(run), "--data", str(root), "--out", str(weights),
+                      "--card-dir", str(card), "--version", "test", "--no-litert", "--tta", "off"])
     assert rc == 0
     return weights, run / "split.json"

@@ -132,35 +132,22 @@ def test_bootstrap_intervals_hold_the_estimate_and_narrow_with_more_images():
     y_true = np.repeat([0, 1, 2], [12, 25, 15])
     y_pred = np.where(rng.random(52) < 0.75, y_true, (y_true + 1) % 3)
     small = bootstrap_intervals(dice, empty, y_true, y_pred, 3, n=500)
-    big = bootstrap_intervals(
-        np.tile(dice, 9), np.tile(empty, 9), np.tile(y_true, 9), np.tile(y_pred, 9), 3, n=500
-    )
-    for key, estimate in (
-        ("mean_dice", dice.mean()),
-        ("normal_predicted_empty", empty.mean()),
-        ("accuracy", (y_true == y_pred).mean()),
-    ):
+    big = bootstrap_intervals(np.tile(dice, 9), np.tile(empty, 9), np.tile(y_true, 9),
+                              np.tile(y_pred, 9), 3, n=500)
+    for key, estimate in (("mean_dice", dice.mean()), ("normal_predicted_empty", empty.mean()),
+                          ("accuracy", (y_true == y_pred).mean())):
         lo, hi = small[key]
         assert lo < estimate < hi
         # Nine times the images: about a third of the width.
         assert (big[key][1] - big[key][0]) < 0.5 * (hi - lo)
-    assert set(small) == {
-        "mean_dice",
-        "normal_predicted_empty",
-        "accuracy",
-        "macro_f1",
-        "recall_0",
-        "recall_1",
-        "recall_2",
-    }
-    named = bootstrap_intervals(
-        dice, empty, y_true, y_pred, 3, n=500, class_names=["normal", "benign", "malignant"]
-    )
+    assert set(small) == {"mean_dice", "normal_predicted_empty", "accuracy", "macro_f1",
+                          "recall_0", "recall_1", "recall_2"}
+    named = bootstrap_intervals(dice, empty, y_true, y_pred, 3, n=500,
+                                class_names=["normal", "benign", "malignant"])
     assert named["recall_malignant"] == small["recall_2"]
     assert "recall_2" not in named
-    assert bootstrap_intervals(
-        dice, empty, y_true, y_pred, 3, n=200, seed=4
-    ) == bootstrap_intervals(dice, empty, y_true, y_pred, 3, n=200, seed=4)
+    assert bootstrap_intervals(dice, empty, y_true, y_pred, 3, n=200, seed=4) == \
+        bootstrap_intervals(dice, empty, y_true, y_pred, 3, n=200, seed=4)
 
 
 def test_bootstrap_intervals_resample_each_class_separately():

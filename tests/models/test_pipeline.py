@@ -24,24 +24,9 @@ def test_training_writes_checkpoints_curves_and_split(tiny_run):
 
 def test_resume_continues_from_backup(tiny_run, tmp_path):
     root, _ = tiny_run
-    args = [
-        "--data",
-        str(root),
-        "--out",
-        str(tmp_path),
-        "--steps-per-epoch",
-        "1",
-        "--batch-size",
-        "4",
-        "--input-size",
-        "32",
-        "--base-filters",
-        "4",
-        "--verbose",
-        "0",
-        "--val-fraction",
-        "0.34",
-    ]
+    args = ["--data", str(root), "--out", str(tmp_path), "--steps-per-epoch", "1",
+            "--batch-size", "4", "--input-size", "32", "--base-filters", "4", "--verbose", "0",
+            "--val-fraction", "0.34"]
     assert train.main(args + ["--epochs", "1"]) == 0
     # Simulate a run that was killed after its first epoch: the backup holds epoch 1.
     assert train.main(args + ["--epochs", "3", "--resume"]) == 0
@@ -53,20 +38,8 @@ def test_export_then_evaluate_cli(tiny_run, tmp_path):
     root, run = tiny_run
     weights = tmp_path / "weights"
     card = tmp_path / "card"
-    rc = export.main(
-        [
-            "--run",
-            str(run),
-            "--data",
-            str(root),
-            "--out",
-            str(weights),
-            "--card-dir",
-            str(card),
-            "--version",
-            "test",
-        ]
-    )
+    rc = export.main(["--run", str(run), "--data", str(root), "--out", str(weights),
+                      "--card-dir", str(card), "--version", "test"])
     assert rc == 0
     manifest = json.loads((weights / "manifest.json").read_text())
     assert manifest["input_size"] == 32
@@ -85,20 +58,9 @@ def test_export_then_evaluate_cli(tiny_run, tmp_path):
 
     out = tmp_path / "metrics.json"
     proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "models.evaluate",
-            "--data",
-            str(root),
-            "--weights",
-            str(weights),
-            "--json",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
+        [sys.executable, "-m", "models.evaluate", "--data", str(root), "--weights", str(weights),
+         "--json", str(out)],
+        capture_output=True, text=True, timeout=300,
     )
     assert proc.returncode == 0, proc.stderr
     assert "mean Dice" in proc.stdout and "confusion matrix" in proc.stdout
@@ -125,41 +87,18 @@ def test_export_then_evaluate_cli(tiny_run, tmp_path):
 def test_evaluate_cli_rejects_folder_without_images(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "models.evaluate", "--data", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=120,
+        capture_output=True, text=True, timeout=120,
     )
     assert proc.returncode == 2
     assert "no images" in proc.stderr
 
 
 def _second_run(root, out, split_seed):
-    rc = train.main(
-        [
-            "--data",
-            str(root),
-            "--out",
-            str(out),
-            "--epochs",
-            "1",
-            "--steps-per-epoch",
-            "1",
-            "--batch-size",
-            "4",
-            "--input-size",
-            "32",
-            "--base-filters",
-            "4",
-            "--verbose",
-            "0",
-            "--val-fraction",
-            "0.34",
-            "--seed",
-            "5",
-            "--split-seed",
-            str(split_seed),
-        ]
-    )
+    rc = train.main([
+        "--data", str(root), "--out", str(out), "--epochs", "1", "--steps-per-epoch", "1",
+        "--batch-size", "4", "--input-size", "32", "--base-filters", "4", "--verbose", "0",
+        "--val-fraction", "0.34", "--seed", "5", "--split-seed", str(split_seed),
+    ])
     assert rc == 0
     return out
 
@@ -169,23 +108,8 @@ def test_export_averages_runs_that_share_a_split(tiny_run, tmp_path):
     other = _second_run(root, tmp_path / "run2", split_seed=42)
     assert (other / "split.json").read_text() == (run / "split.json").read_text()
     weights = tmp_path / "weights"
-    rc = export.main(
-        [
-            "--run",
-            str(run),
-            str(other),
-            "--data",
-            str(root),
-            "--out",
-            str(weights),
-            "--card-dir",
-            str(tmp_path / "card"),
-            "--version",
-            "ens",
-            "--tta",
-            "off",
-        ]
-    )
+    rc = export.main(["--run", str(run), str(other), "--data", str(root), "--out", str(weights),
+                      "--card-dir", str(tmp_path / "card"), "--version", "ens", "--tta", "off"])
     assert rc == 0
     manifest = json.loads((weights / "manifest.json").read_text())
     assert manifest["architecture"]["members"] == 2
@@ -210,19 +134,8 @@ def test_export_refuses_runs_with_different_splits(tiny_run, tmp_path):
     other = _second_run(root, tmp_path / "run2", split_seed=7)
     assert (other / "split.json").read_text() != (run / "split.json").read_text()
     with pytest.raises(SystemExit, match="split"):
-        export.main(
-            [
-                "--run",
-                str(run),
-                str(other),
-                "--data",
-                str(root),
-                "--out",
-                str(tmp_path / "w"),
-                "--card-dir",
-                str(tmp_path / "card"),
-            ]
-        )
+        export.main(["--run", str(run), str(other), "--data", str(root),
+                     "--out", str(tmp_path / "w"), "--card-dir", str(tmp_path / "card")])
 
 
 def test_training_can_start_from_one_member_of_an_export(tiny_run, tmp_path):
@@ -231,24 +144,8 @@ def test_training_can_start_from_one_member_of_an_export(tiny_run, tmp_path):
     root, run = tiny_run
     other = _second_run(root, tmp_path / "run2", split_seed=42)
     weights = tmp_path / "weights"
-    assert (
-        export.main(
-            [
-                "--run",
-                str(run),
-                str(other),
-                "--data",
-                str(root),
-                "--out",
-                str(weights),
-                "--card-dir",
-                str(tmp_path / "card"),
-                "--tta",
-                "off",
-            ]
-        )
-        == 0
-    )
+    assert export.main(["--run", str(run), str(other), "--data", str(root), "--out", str(weights),
+                        "--card-dir", str(tmp_path / "card"), "--tta", "off"]) == 0
 
     fresh = get_multitask_unet(32, 4)
     first = train.exported_member_weights(weights, 0, fresh)
@@ -266,37 +163,11 @@ def test_training_can_start_from_one_member_of_an_export(tiny_run, tmp_path):
 
     # The warm restart itself runs end to end.
     out = tmp_path / "warm"
-    assert (
-        train.main(
-            [
-                "--data",
-                str(root),
-                "--out",
-                str(out),
-                "--epochs",
-                "1",
-                "--steps-per-epoch",
-                "1",
-                "--batch-size",
-                "4",
-                "--input-size",
-                "32",
-                "--base-filters",
-                "4",
-                "--verbose",
-                "0",
-                "--val-fraction",
-                "0.34",
-                "--init-from",
-                str(weights),
-                "--init-member",
-                "1",
-                "--seg-loss",
-                "image-tversky",
-            ]
-        )
-        == 0
-    )
+    assert train.main(["--data", str(root), "--out", str(out), "--epochs", "1",
+                       "--steps-per-epoch", "1", "--batch-size", "4", "--input-size", "32",
+                       "--base-filters", "4", "--verbose", "0", "--val-fraction", "0.34",
+                       "--init-from", str(weights), "--init-member", "1",
+                       "--seg-loss", "image-tversky"]) == 0
     assert (out / "best.keras").exists()
     assert json.loads((out / "train_info.json").read_text())["args"]["seg_loss"] == "image-tversky"
 
@@ -304,30 +175,10 @@ def test_training_can_start_from_one_member_of_an_export(tiny_run, tmp_path):
 def test_weight_averaged_run_exports_beside_a_best_epoch_run(tiny_run, tmp_path):
     root, run = tiny_run
     swa = tmp_path / "swa"
-    args = [
-        "--data",
-        str(root),
-        "--out",
-        str(swa),
-        "--steps-per-epoch",
-        "1",
-        "--batch-size",
-        "4",
-        "--input-size",
-        "32",
-        "--base-filters",
-        "4",
-        "--verbose",
-        "0",
-        "--val-fraction",
-        "0.34",
-        "--split-seed",
-        "42",
-        "--swa-start",
-        "2",
-        "--lr",
-        "0.05",
-    ]  # large steps, so the average and the best epoch differ
+    args = ["--data", str(root), "--out", str(swa), "--steps-per-epoch", "1",
+            "--batch-size", "4", "--input-size", "32", "--base-filters", "4", "--verbose", "0",
+            "--val-fraction", "0.34", "--split-seed", "42", "--swa-start", "2",
+            "--lr", "0.05"]  # large steps, so the average and the best epoch differ
     assert train.main(args + ["--epochs", "2"]) == 0
     # Killed after epoch 2, resumed for a third: the average covers epochs 2 and 3.
     assert train.main(args + ["--epochs", "3", "--resume"]) == 0
@@ -341,61 +192,17 @@ def test_weight_averaged_run_exports_beside_a_best_epoch_run(tiny_run, tmp_path)
 
     weights = tmp_path / "weights"
     with pytest.raises(SystemExit, match="one per run"):
-        export.main(
-            [
-                "--run",
-                str(swa),
-                str(run),
-                "--data",
-                str(root),
-                "--out",
-                str(weights),
-                "--checkpoint",
-                "swa.keras",
-                "best.keras",
-                "best.keras",
-            ]
-        )
+        export.main(["--run", str(swa), str(run), "--data", str(root), "--out", str(weights),
+                     "--checkpoint", "swa.keras", "best.keras", "best.keras"])
     with pytest.raises(SystemExit, match="no such checkpoint"):
-        export.main(
-            [
-                "--run",
-                str(run),
-                "--data",
-                str(root),
-                "--out",
-                str(weights),
-                "--checkpoint",
-                "swa.keras",
-            ]
-        )
-    assert (
-        export.main(
-            [
-                "--run",
-                str(swa),
-                str(run),
-                "--data",
-                str(root),
-                "--out",
-                str(weights),
-                "--card-dir",
-                str(tmp_path / "card"),
-                "--tta",
-                "off",
-                "--no-litert",
-                "--checkpoint",
-                "swa.keras",
-                "best.keras",
-            ]
-        )
-        == 0
-    )
+        export.main(["--run", str(run), "--data", str(root), "--out", str(weights),
+                     "--checkpoint", "swa.keras"])
+    assert export.main(["--run", str(swa), str(run), "--data", str(root), "--out", str(weights),
+                        "--card-dir", str(tmp_path / "card"), "--tta", "off", "--no-litert",
+                        "--checkpoint", "swa.keras", "best.keras"]) == 0
     runs = json.loads((weights / "manifest.json").read_text())["training"]["runs"]
-    assert [(r["checkpoint"], r["swa_start"]) for r in runs] == [
-        ("swa.keras", 2),
-        ("best.keras", None),
-    ]
+    assert [(r["checkpoint"], r["swa_start"]) for r in runs] == [("swa.keras", 2),
+                                                                 ("best.keras", None)]
     assert [r["seg_loss"] for r in runs] == ["batch-dice", "batch-dice"]
     # Member 0 is the average, not the run's best epoch.
     from models.networks import get_multitask_unet
@@ -411,28 +218,9 @@ def test_refit_on_every_image_takes_its_twins_settings(tiny_run, tiny_export, tm
     root, run = tiny_run
     twin, _ = tiny_export
     refit = tmp_path / "refit"
-    args = [
-        "--data",
-        str(root),
-        "--out",
-        str(refit),
-        "--steps-per-epoch",
-        "1",
-        "--batch-size",
-        "4",
-        "--input-size",
-        "32",
-        "--base-filters",
-        "4",
-        "--verbose",
-        "0",
-        "--val-fraction",
-        "0",
-        "--epochs",
-        "2",
-        "--seed",
-        "9",
-    ]
+    args = ["--data", str(root), "--out", str(refit), "--steps-per-epoch", "1",
+            "--batch-size", "4", "--input-size", "32", "--base-filters", "4", "--verbose", "0",
+            "--val-fraction", "0", "--epochs", "2", "--seed", "9"]
     with pytest.raises(SystemExit):  # no validation images, so no best epoch to keep
         train.parse_args(args)
     assert train.main(args + ["--swa-start", "1"]) == 0
@@ -443,34 +231,13 @@ def test_refit_on_every_image_takes_its_twins_settings(tiny_run, tiny_export, tm
     assert "val_swa_dice" not in (refit / "history.csv").read_text().splitlines()[0]
 
     weights = tmp_path / "weights"
-    common = [
-        "--run",
-        str(refit),
-        "--data",
-        str(root),
-        "--out",
-        str(weights),
-        "--no-litert",
-        "--checkpoint",
-        "swa.keras",
-        "--card-dir",
-        str(tmp_path / "card"),
-    ]
+    common = ["--run", str(refit), "--data", str(root), "--out", str(weights), "--no-litert",
+              "--checkpoint", "swa.keras", "--card-dir", str(tmp_path / "card")]
     with pytest.raises(SystemExit, match="settings-from"):
         export.main(common)
     with pytest.raises(SystemExit, match="refitted runs"):
-        export.main(
-            [
-                "--run",
-                str(run),
-                "--data",
-                str(root),
-                "--out",
-                str(weights),
-                "--settings-from",
-                str(twin),
-            ]
-        )
+        export.main(["--run", str(run), "--data", str(root), "--out", str(weights),
+                     "--settings-from", str(twin)])
     other = tmp_path / "other"
     other.mkdir()
     changed = json.loads((twin / "manifest.json").read_text())
@@ -504,29 +271,12 @@ def test_refit_on_every_image_takes_its_twins_settings(tiny_run, tiny_export, tm
     from models import evaluate, tune
 
     capsys.readouterr()
-    assert (
-        tune.main(
-            ["--data", str(root), "--split", str(run / "split.json"), "--weights", str(weights)]
-        )
-        == 2
-    )
+    assert tune.main(["--data", str(root), "--split", str(run / "split.json"),
+                      "--weights", str(weights)]) == 2
     assert "refitted on every image" in capsys.readouterr().err
     assert json.loads((weights / "manifest.json").read_text()) == manifest
     scores = tmp_path / "scores.json"
-    assert (
-        evaluate.main(
-            [
-                "--data",
-                str(root),
-                "--weights",
-                str(weights),
-                "--backend",
-                "keras",
-                "--json",
-                str(scores),
-            ]
-        )
-        == 0
-    )
+    assert evaluate.main(["--data", str(root), "--weights", str(weights), "--backend", "keras",
+                          "--json", str(scores)]) == 0
     assert "in-sample" in capsys.readouterr().err
     assert json.loads(scores.read_text())["model"]["refit_on_every_image"] is True

@@ -7,12 +7,12 @@ from models._preprocess import resize_prob, resize_prob_window
 
 def test_threshold_small_components_and_holes():
     p = np.zeros((100, 100), np.float32)
-    p[10:40, 10:40] = 0.9  # main lesion, 900 px
-    p[20:25, 20:25] = 0.2  # hole inside it
-    p[60:75, 60:75] = 0.8  # second lesion, 225 px (25% of the first): kept
-    p[90:92, 90:92] = 0.99  # 4 px speck: dropped
+    p[10:40, 10:40] = 0.9          # main lesion, 900 px
+    p[20:25, 20:25] = 0.2          # hole inside it
+    p[60:75, 60:75] = 0.8          # second lesion, 225 px (25% of the first): kept
+    p[90:92, 90:92] = 0.99         # 4 px speck: dropped
     m = postprocess(p, PostProcess(threshold=0.5, min_area_frac=0.001, keep_relative=0.1))
-    assert m[22, 22]  # hole filled
+    assert m[22, 22]                # hole filled
     assert m[65, 65]
     assert not m[90, 90]
     assert m.sum() == 900 + 225
@@ -49,14 +49,11 @@ def test_empty_and_bad_input():
         postprocess(np.zeros((2, 2, 2)))
 
 
-@pytest.mark.parametrize(
-    "settings",
-    [
-        PostProcess(),
-        PostProcess(threshold=0.4, min_area_frac=0.003, min_confidence=0.6),
-        PostProcess(threshold=0.3, keep_relative=0.0, fill_holes=False),
-    ],
-)
+@pytest.mark.parametrize("settings", [
+    PostProcess(),
+    PostProcess(threshold=0.4, min_area_frac=0.003, min_confidence=0.6),
+    PostProcess(threshold=0.3, keep_relative=0.0, fill_holes=False),
+])
 def test_a_window_of_the_map_gives_the_same_mask(settings, smooth_map):
     rng = np.random.default_rng(3)
     for _ in range(10):

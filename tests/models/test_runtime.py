@@ -188,32 +188,17 @@ def test_keras_backend_reads_both_weight_formats(tmp_path):
     from models.networks import get_multitask_unet, save_half_weights
 
     net = get_multitask_unet(32, 4)
-    base = {
-        "name": "t",
-        "version": "0",
-        "input_size": 32,
-        "class_names": ["normal", "benign", "malignant"],
-        "postprocess": {"normal_gate": 2.0},
-    }
+    base = {"name": "t", "version": "0", "input_size": 32, "class_names":
+            ["normal", "benign", "malignant"], "postprocess": {"normal_gate": 2.0}}
     old, new = tmp_path / "old", tmp_path / "new"
     old.mkdir(), new.mkdir()
     net.save(old / "m.keras")
     (old / "manifest.json").write_text(json.dumps({**base, "files": {"keras": "m.keras"}}))
     save_half_weights(net, new / "m.weights.npz")
-    (new / "manifest.json").write_text(
-        json.dumps(
-            {
-                **base,
-                "files": {"keras": "m.weights.npz"},
-                "architecture": {
-                    "input_size": 32,
-                    "base_filters": 4,
-                    "num_classes": 3,
-                    "members": 1,
-                },
-            }
-        )
-    )
+    (new / "manifest.json").write_text(json.dumps({
+        **base, "files": {"keras": "m.weights.npz"},
+        "architecture": {"input_size": 32, "base_filters": 4, "num_classes": 3, "members": 1},
+    }))
     img = (np.random.default_rng(0).random((50, 70)) * 255).astype(np.uint8)
     a = Runtime(old, backend="keras").segment(img)
     b = Runtime(new, backend="keras").segment(img)

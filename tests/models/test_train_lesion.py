@@ -17,31 +17,11 @@ def lesion_run(tiny_run, tmp_path_factory):
     """Two tiny epochs on the lesions of :func:`tiny_run`'s split."""
     root, _ = tiny_run
     out = tmp_path_factory.mktemp("lesion")
-    rc = train_lesion.main(
-        [
-            "--data",
-            str(root),
-            "--out",
-            str(out),
-            "--epochs",
-            "2",
-            "--steps-per-epoch",
-            "2",
-            "--batch-size",
-            "4",
-            "--crop-size",
-            "32",
-            "--filters",
-            "4",
-            "8",
-            "--verbose",
-            "0",
-            "--val-fraction",
-            "0.34",
-            "--seed",
-            "42",
-        ]
-    )
+    rc = train_lesion.main([
+        "--data", str(root), "--out", str(out), "--epochs", "2", "--steps-per-epoch", "2",
+        "--batch-size", "4", "--crop-size", "32", "--filters", "4", "8", "--verbose", "0",
+        "--val-fraction", "0.34", "--seed", "42",
+    ])
     assert rc == 0
     return out
 
@@ -66,32 +46,11 @@ def test_resume_continues_the_run(tiny_run, lesion_run, tmp_path):
     root, _ = tiny_run
     out = tmp_path / "les"
     shutil.copytree(lesion_run, out)
-    rc = train_lesion.main(
-        [
-            "--data",
-            str(root),
-            "--out",
-            str(out),
-            "--epochs",
-            "3",
-            "--steps-per-epoch",
-            "2",
-            "--batch-size",
-            "4",
-            "--crop-size",
-            "32",
-            "--filters",
-            "4",
-            "8",
-            "--verbose",
-            "0",
-            "--val-fraction",
-            "0.34",
-            "--seed",
-            "42",
-            "--resume",
-        ]
-    )
+    rc = train_lesion.main([
+        "--data", str(root), "--out", str(out), "--epochs", "3", "--steps-per-epoch", "2",
+        "--batch-size", "4", "--crop-size", "32", "--filters", "4", "8", "--verbose", "0",
+        "--val-fraction", "0.34", "--seed", "42", "--resume",
+    ])
     assert rc == 0
     rows = (out / "history.csv").read_text().splitlines()
     assert [r.split(",")[0] for r in rows[1:]] == ["0", "1", "2"]  # epoch 3 appended only
@@ -100,28 +59,11 @@ def test_resume_continues_the_run(tiny_run, lesion_run, tmp_path):
 def test_refit_on_every_lesion(tiny_run, tmp_path):
     root, _ = tiny_run
     out = tmp_path / "refit"
-    rc = train_lesion.main(
-        [
-            "--data",
-            str(root),
-            "--out",
-            str(out),
-            "--epochs",
-            "1",
-            "--steps-per-epoch",
-            "1",
-            "--batch-size",
-            "4",
-            "--crop-size",
-            "32",
-            "--filters",
-            "4",
-            "--verbose",
-            "0",
-            "--val-fraction",
-            "0",
-        ]
-    )
+    rc = train_lesion.main([
+        "--data", str(root), "--out", str(out), "--epochs", "1", "--steps-per-epoch", "1",
+        "--batch-size", "4", "--crop-size", "32", "--filters", "4", "--verbose", "0",
+        "--val-fraction", "0",
+    ])
     assert rc == 0
     split = json.loads((out / "split.json").read_text())
     assert split["val"] == [] and len(split["train"]) == 12  # every lesion, no normal
@@ -133,18 +75,8 @@ def test_refit_on_every_lesion(tiny_run, tmp_path):
 def test_patience_without_validation_is_refused(tiny_run, tmp_path):
     root, _ = tiny_run
     with pytest.raises(SystemExit):
-        train_lesion.main(
-            [
-                "--data",
-                str(root),
-                "--out",
-                str(tmp_path / "x"),
-                "--val-fraction",
-                "0",
-                "--patience",
-                "3",
-            ]
-        )
+        train_lesion.main(["--data", str(root), "--out", str(tmp_path / "x"),
+                           "--val-fraction", "0", "--patience", "3"])
 
 
 @pytest.fixture(scope="module")
@@ -153,27 +85,12 @@ def exported(tiny_run, lesion_run, tmp_path_factory):
     root, run = tiny_run
     plain, both = tmp_path_factory.mktemp("plain"), tmp_path_factory.mktemp("both")
     card = tmp_path_factory.mktemp("card")
-    common = [
-        "--run",
-        str(run),
-        "--data",
-        str(root),
-        "--card-dir",
-        str(card),
-        "--version",
-        "t",
-        "--tta",
-        "off",
-        "--no-recalibrate",
-    ]
+    common = ["--run", str(run), "--data", str(root), "--card-dir", str(card),
+              "--version", "t", "--tta", "off", "--no-recalibrate"]
     # Both with LiteRT: the export tunes the temperature through it, so they share one.
     assert export.main([*common, "--out", str(plain)]) == 0
-    assert (
-        export.main(
-            [*common, "--out", str(both), "--lesion-run", str(lesion_run), "--lesion-weight", "0.5"]
-        )
-        == 0
-    )
+    assert export.main([*common, "--out", str(both), "--lesion-run", str(lesion_run),
+                        "--lesion-weight", "0.5"]) == 0
     assert (card / "learning_curves_lesion.png").stat().st_size > 0
     return root, plain, both
 
@@ -211,8 +128,7 @@ def test_runtime_blends_only_benign_and_malignant(exported):
     # An empty outline leaves nothing to crop: the head's answer stands.
     empty = np.zeros_like(mask)
     assert rt.classify(grey, mask=empty) == pytest.approx(
-        Runtime(plain, backend="keras").classify(grey, mask=empty)
-    )
+        Runtime(plain, backend="keras").classify(grey, mask=empty))
 
 
 def test_lesion_odds_follow_the_outline(exported):
@@ -249,32 +165,8 @@ def test_export_refuses_a_lesion_run_on_another_split(tiny_run, lesion_run, tmp_
     split["train"], split["val"] = split["train"][:-1], split["val"] + split["train"][-1:]
     (other / "split.json").write_text(json.dumps(split))
     with pytest.raises(SystemExit, match="split"):
-        export.main(
-            [
-                "--run",
-                str(run),
-                "--data",
-                str(root),
-                "--out",
-                str(tmp_path / "w"),
-                "--lesion-run",
-                str(other),
-                "--no-litert",
-            ]
-        )
+        export.main(["--run", str(run), "--data", str(root), "--out", str(tmp_path / "w"),
+                     "--lesion-run", str(other), "--no-litert"])
     with pytest.raises(SystemExit, match="lesion-weight"):
-        export.main(
-            [
-                "--run",
-                str(run),
-                "--data",
-                str(root),
-                "--out",
-                str(tmp_path / "w"),
-                "--lesion-run",
-                str(lesion_run),
-                "--lesion-weight",
-                "1.5",
-                "--no-litert",
-            ]
-        )
+        export.main(["--run", str(run), "--data", str(root), "--out", str(tmp_path / "w"),
+                     "--lesion-run", str(lesion_run), "--lesion-weight", "1.5", "--no-litert"])

@@ -167,7 +167,8 @@ def test_weight_average_is_the_running_mean_from_its_start_and_survives_resume(t
         else:
             assert 0.0 <= logs["val_swa_acc"] <= 1.0
         # Training goes on with its own weights, not the average.
-        assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), weights, strict=True))
+        assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), weights,
+                                                         strict=True))
     assert cb.count == 3
     saved = keras.models.load_model(tmp_path / "swa.keras", compile=False)
     np.testing.assert_allclose(saved.get_weights()[0], base[0] + 2, rtol=1e-5, atol=1e-5)
@@ -204,9 +205,8 @@ def test_batchnorm_recalibration_matches_the_statistics_of_the_images():
     # that convolution's output over the images (the init values are all zero).
     assert np.abs(mean).max() > 0
     conv_in = keras.Model(model.inputs, bn.input)
-    feats = conv_in(
-        {"image": x, "hint": np.zeros_like(x), "use_hint": np.zeros((len(x), 1), np.float32)}
-    ).numpy()
+    feats = conv_in({"image": x, "hint": np.zeros_like(x),
+                     "use_hint": np.zeros((len(x), 1), np.float32)}).numpy()
     np.testing.assert_allclose(mean, feats.reshape(-1, feats.shape[-1]).mean(0), atol=1e-4)
     # Momenta are put back for training.
     assert bn.momentum == pytest.approx(0.9)

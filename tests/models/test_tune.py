@@ -108,19 +108,8 @@ def test_tune_cli(synthetic_busi, tiny_export, tmp_path):
     root, _ = synthetic_busi
     weights, split = tiny_export
     before = (weights / "manifest.json").read_text()
-    cmd = [
-        sys.executable,
-        "-m",
-        "models.tune",
-        "--data",
-        str(root),
-        "--split",
-        str(split),
-        "--weights",
-        str(weights),
-        "--tta",
-        "off",
-    ]
+    cmd = [sys.executable, "-m", "models.tune", "--data", str(root), "--split", str(split),
+           "--weights", str(weights), "--tta", "off"]
     proc = subprocess.run(cmd + ["--dry-run"], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     printed = json.loads(proc.stdout)
@@ -138,19 +127,6 @@ def test_tune_cli(synthetic_busi, tiny_export, tmp_path):
     empty_split = tmp_path / "split.json"
     empty_split.write_text(json.dumps({"train": [], "val": []}))
     proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "models.tune",
-            "--data",
-            str(root),
-            "--split",
-            str(empty_split),
-            "--weights",
-            str(weights),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+        [sys.executable, "-m", "models.tune", "--data", str(root), "--split", str(empty_split),
+         "--weights", str(weights)], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "no validation images" in proc.stderr

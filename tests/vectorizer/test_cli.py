@@ -15,10 +15,7 @@ REPO = Path(__file__).resolve().parents[2]
 def _run(*args, stdin: bytes | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "vectorizer", *map(str, args)],
-        cwd=REPO,
-        input=stdin,
-        capture_output=True,
-        timeout=60,
+        cwd=REPO, input=stdin, capture_output=True, timeout=60,
     )
 
 
@@ -75,11 +72,8 @@ def test_rasterize_with_shape_for_a_document_without_size(tmp_path):
         ("trace", b"this is not a png", "PNG"),
         ("rasterize", None, "cannot read"),
         ("rasterize", b"<svg><path d='M 0 0 L", "svg"),
-        (
-            "rasterize",
-            b'<svg xmlns="http://www.w3.org/2000/svg"><rect width="2" height="2"/></svg>',
-            "shape",
-        ),
+        ("rasterize", b'<svg xmlns="http://www.w3.org/2000/svg"><rect width="2" height="2"/></svg>',
+         "shape"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(tmp_path, command, content, word):

@@ -44,11 +44,9 @@ def _expected():
         lambda m: _png(Image.fromarray(m.astype(np.uint16) * 65535)),  # 16-bit grey
         lambda m: _png(Image.fromarray(np.dstack([m.astype(np.uint8) * 255] * 3))),
         # RGBA with a transparent background: alpha is ignored, colour decides.
-        lambda m: _png(
-            Image.fromarray(
-                np.dstack([m.astype(np.uint8) * 255] * 3 + [np.full(m.shape, 128, np.uint8)])
-            )
-        ),
+        lambda m: _png(Image.fromarray(np.dstack(
+            [m.astype(np.uint8) * 255] * 3 + [np.full(m.shape, 128, np.uint8)]
+        ))),
         lambda m: _png(Image.fromarray(m.astype(np.uint8) * 255).convert("P")),
         lambda m: _png(Image.fromarray(m.astype(np.uint8) * 255).convert("LA")),
     ],

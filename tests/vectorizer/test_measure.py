@@ -9,14 +9,8 @@ from skimage.measure import label, regionprops
 from vectorizer import measure_regions
 
 KEYS = {
-    "area_px",
-    "perimeter_px",
-    "bbox",
-    "width_px",
-    "height_px",
-    "max_diameter_px",
-    "max_diameter_endpoints",
-    "centroid",
+    "area_px", "perimeter_px", "bbox", "width_px", "height_px", "max_diameter_px",
+    "max_diameter_endpoints", "centroid",
 }
 MM_KEYS = {"area_mm2", "perimeter_mm", "max_diameter_mm", "width_mm", "height_mm"}
 
@@ -31,8 +25,7 @@ def test_rectangle_exact_values():
     assert (r["width_px"], r["height_px"]) == (4, 2)
     assert r["max_diameter_px"] == pytest.approx(math.hypot(4, 2))
     assert sorted(map(tuple, r["max_diameter_endpoints"])) in (
-        [(1.0, 1.0), (5.0, 3.0)],
-        [(1.0, 3.0), (5.0, 1.0)],
+        [(1.0, 1.0), (5.0, 3.0)], [(1.0, 3.0), (5.0, 1.0)],
     )
     assert r["centroid"] == [3.0, 2.0]
     # A smooth outline inside the 12-pixel staircase, rounding the corners.

@@ -95,8 +95,7 @@ def test_measurements_are_consistent(mask):
 @given(
     st.lists(
         st.tuples(st.floats(-10, 50, allow_nan=False), st.floats(-10, 40, allow_nan=False)),
-        min_size=3,
-        max_size=12,
+        min_size=3, max_size=12,
     )
 )
 def test_polygons_fill_exactly_the_pixel_centres_inside(verts):
@@ -125,13 +124,8 @@ ANY_ARRAY = hnp.arrays(
     shape=hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=6),
 )
 ANYTHING = st.one_of(
-    ANY_ARRAY,
-    st.none(),
-    st.integers(),
-    st.floats(),
-    st.text(max_size=20),
-    st.binary(max_size=20),
-    st.lists(st.integers(-2, 300), max_size=5),
+    ANY_ARRAY, st.none(), st.integers(), st.floats(), st.text(max_size=20),
+    st.binary(max_size=20), st.lists(st.integers(-2, 300), max_size=5),
     st.lists(st.lists(st.integers(-1, 256), max_size=4), max_size=4),
 )
 
@@ -203,7 +197,7 @@ def test_any_text_or_bytes_never_crash(data, shape):
 def test_corrupted_pngs_never_crash(noise, where):
     good = mask_to_png(np.eye(9, dtype=bool))
     where = min(where, len(good))
-    _only_clean_errors(png_to_mask, good[:where] + noise + good[where + len(noise) :])
+    _only_clean_errors(png_to_mask, good[:where] + noise + good[where + len(noise):])
 
 
 @pytest.mark.parametrize("shape", [(1, 1), (1, 300), (300, 1)])

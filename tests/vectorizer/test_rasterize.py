@@ -9,7 +9,10 @@ from vectorizer import svg_to_mask
 
 
 def _doc(body: str, w: int = 10, h: int = 8, extra: str = "") -> str:
-    return f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" {extra}>{body}</svg>'
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" {extra}>'
+        f"{body}</svg>"
+    )
 
 
 def _centres(shape):
@@ -95,10 +98,8 @@ def _bezier_polygon(ctrl, n=4000):
     if len(ctrl) == 3:
         return (1 - t) ** 2 * ctrl[0] + 2 * (1 - t) * t * ctrl[1] + t**2 * ctrl[2]
     return (
-        (1 - t) ** 3 * ctrl[0]
-        + 3 * (1 - t) ** 2 * t * ctrl[1]
-        + 3 * (1 - t) * t**2 * ctrl[2]
-        + t**3 * ctrl[3]
+        (1 - t) ** 3 * ctrl[0] + 3 * (1 - t) ** 2 * t * ctrl[1]
+        + 3 * (1 - t) * t**2 * ctrl[2] + t**3 * ctrl[3]
     )
 
 
@@ -143,10 +144,8 @@ def test_bezier_curves_match_a_dense_independent_flattening(d, pieces):
         ('<g transform="translate(3,2) scale(2)"><path d="M0 0 h2 v1 h-2 z"/></g>', (3, 2, 7, 4)),
         ('<path d="M0 0 h2 v1 h-2 z" transform="matrix(2 0 0 3 1 1)"/>', (1, 1, 5, 4)),
         # rotate(90) maps (x, y) to (-y, x): [0, 4] x [0, 2] -> [-2, 0] x [0, 4]
-        (
-            '<g transform="translate(5 1)"><rect width="4" height="2" transform="rotate(90)"/></g>',
-            (3, 1, 5, 5),
-        ),
+        ('<g transform="translate(5 1)"><rect width="4" height="2" transform="rotate(90)"/></g>',
+         (3, 1, 5, 5)),
         ('<svg x="2" y="3" width="4" height="2"><rect width="4" height="2"/></svg>', (2, 3, 6, 5)),
         ('<rect x="1" y="1" width="3" height="2" style="fill:red;stroke:none"/>', (1, 1, 4, 3)),
     ],
@@ -177,7 +176,9 @@ def test_several_paths_are_united():
         '<rect x="8" y="6" width="2" height="2"/>'
     )
     got = svg_to_mask(_doc(body))
-    expected = _rect((8, 10), 0, 0, 3, 3) | _rect((8, 10), 2, 2, 6, 5) | _rect((8, 10), 8, 6, 10, 8)
+    expected = (
+        _rect((8, 10), 0, 0, 3, 3) | _rect((8, 10), 2, 2, 6, 5) | _rect((8, 10), 8, 6, 10, 8)
+    )
     np.testing.assert_array_equal(got, expected)
 
 
