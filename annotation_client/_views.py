@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import PurePosixPath
+
 import dash_bootstrap_components as dbc
 import plotly.graph_objects as go
 from dash import html
@@ -29,9 +31,19 @@ def human_bytes(size: int) -> str:
 
 
 def image_info(meta: dict | None):
-    """One line describing the open image: name, file size, pixel size, spacing."""
+    """One line describing the open image: name, file size, pixel size, spacing.
+
+    An image opened from the worklist also shows its folder there, since a worklist
+    of one folder per study holds many files of the same name.
+    """
     if not meta:
         return html.Span("No image open.", className="text-muted")
+    folder = str(PurePosixPath(meta.get("worklist_path") or "").parent)
+    where = (
+        [html.Span(f"{folder}/", className="text-muted text-break", id="image-folder")]
+        if folder != "."
+        else []
+    )
     spacing = meta.get("pixel_spacing_mm")
     spacing_text = (
         f"pixel spacing {spacing[0]:.3f} × {spacing[1]:.3f} mm (row × col)"
@@ -40,6 +52,7 @@ def image_info(meta: dict | None):
     )
     return html.Div(
         [
+            *where,
             html.Strong(meta["name"], className="me-2 text-break", id="image-name"),
             dbc.Badge(meta["kind"].upper(), color="secondary", class_name="me-2"),
             html.Span(

@@ -8,6 +8,13 @@ from annotation_client import create_app
 from annotation_client._app import BOOTSTRAP_CSS
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _an_app_exists(tmp_path_factory):
+    # Dash refuses register_page before any app exists, so a test that imports
+    # annotation_client.pages.annotate first would fail when run alone (-k).
+    create_app({"DATA_DIR": tmp_path_factory.mktemp("first-app")})
+
+
 @pytest.fixture
 def client(tmp_path):
     app = create_app({"DATA_DIR": tmp_path, "MODEL_SERVER_URL": "http://127.0.0.1:9"})
@@ -285,6 +292,10 @@ def test_a_worklist_entry_opens_like_an_upload(tmp_path):
     assert opened[1] == uploaded[1]
     assert opened[1]["contents"] == _png_uri(3)
     assert opened[4] is None and opened[5] is None and opened[6] == ""
+    # The info line shows the entry's folder before its name; an upload has none.
+    opened_info = json.dumps(opened[3].to_plotly_json(), default=str)
+    assert "left/" in opened_info and "image-folder" in opened_info
+    assert "image-folder" not in json.dumps(uploaded[3].to_plotly_json(), default=str)
     # The upload is emptied, so uploading the file open before is a change again.
     assert opened[8] is None and uploaded[8] is dash.no_update
     for failed, words in (
