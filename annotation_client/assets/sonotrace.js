@@ -32,8 +32,6 @@
  * limit is refused here, before it is sent: the server drops a request that
  * large without an answer the page could show. */
 (function () {
-  var QUESTION = "The outline, label or note of the open image is not saved. " +
-    "Open the new file anyway and lose them?";
 
   function unsaved() {
     return !!document.querySelector("#unsaved-mark.dirty");
@@ -99,7 +97,9 @@
       refuse(file, limit);
       return;
     }
-    if (unsaved() && !window.confirm(QUESTION)) { block(event, holder); }
+    // The page's own wording (annotate.UNSAVED_QUESTION), as the worklist asks it.
+    var question = holder.getAttribute("data-unsaved-question");
+    if (unsaved() && !window.confirm(question)) { block(event, holder); }
   }
 
   // Capture on window runs before the upload component's own handlers.

@@ -54,8 +54,8 @@ DESCRIPTOR_LABELS = {
     "assessment": "BI-RADS assessment",
 }
 _MEMORY = {"persistence": True, "persistence_type": "memory"}
-#: Asked before a worklist entry replaces unsaved work (sonotrace.js asks the same
-#: before an upload does).
+#: Asked before a new image replaces unsaved work: by the worklist's confirm dialog,
+#: and by sonotrace.js before an upload (read from the upload's data attribute).
 UNSAVED_QUESTION = (
     "The outline, label or note of the open image is not saved. "
     "Open the new file anyway and lose them?"
@@ -401,7 +401,10 @@ def layout(**_query):
                     multiple=False,
                 ),
                 id=ids.UPLOAD_LIMIT,
-                **{"data-max-bytes": str(config.max_upload_bytes)},
+                **{
+                    "data-max-bytes": str(config.max_upload_bytes),
+                    "data-unsaved-question": UNSAVED_QUESTION,
+                },
             ),
             html.Div(_views.image_info(None), id=ids.IMAGE_INFO, className="mb-2"),
             _tool_bar(),
