@@ -13,11 +13,14 @@ from dash import dcc, html
 
 from . import ids
 from ._config import ClientConfig
+from ._database import AnnotationIndex, IndexUnavailable
+from ._storage import AnnotationStore
 
 logger = logging.getLogger(__name__)
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 CONFIG_KEY = "SONOTRACE_CLIENT"
+INDEX_KEY = "SONOTRACE_INDEX"
 #: Bootstrap 5's CSS comes from the XStatic-Bootstrap wheel and is served by this
 #: app: dbc.themes.* point at a CDN, and hospitals run air-gapped.
 VENDOR_ROUTE = "/_sonotrace/vendor/bootstrap/"
@@ -40,6 +43,28 @@ def _version() -> str:
 def get_config() -> ClientConfig:
     """The :class:`ClientConfig` of the app serving the current request."""
     return flask.current_app.config[CONFIG_KEY]
+
+
+def get_index() -> AnnotationIndex:
+    """The annotation index of the app serving the current request."""
+    return flask.current_app.config[INDEX_KEY]
+
+
+def get_store() -> AnnotationStore:
+    """The annotation store of the current app: its data directory, indexed."""
+    return AnnotationStore(get_config().data_dir, index=get_index())
+
+
+def _sync_index(index: AnnotationIndex, data_dir: Path) -> None:
+    # Saves whose index write failed, or records copied in, join the index here.
+    # The client works without the index, so a broken database is logged, not fatal.
+    try:
+        result = index.sync(data_dir)
+    except IndexUnavailable as exc:
+        logger.error("annotation index %s unavailable: %s", index.safe_url, exc)
+        return
+    if result["skipped"]:
+        logger.warning("annotation index: %d record(s) unreadable", len(result["skipped"]))
 
 
 def _navbar() -> dbc.Navbar:
@@ -109,6 +134,9 @@ def create_app(config=None) -> dash.Dash:
     )
     server = app.server
     server.config[CONFIG_KEY] = settings
+    index = AnnotationIndex(settings.index_url)
+    server.config[INDEX_KEY] = index
+    _sync_index(index, settings.data_dir)
     # Base64 inflates an upload by 4/3; leave room for the rest of the callback body.
     server.config["MAX_CONTENT_LENGTH"] = int(settings.max_upload_bytes * 1.4) + 4 * 1024 * 1024
 
@@ -144,8 +172,9 @@ def create_app(config=None) -> dash.Dash:
         ]
     )
     logger.info(
-        "annotation client: model server %s, data dir %s",
+        "annotation client: model server %s, data dir %s, index %s",
         settings.model_server_url,
         settings.data_dir,
+        index.safe_url,
     )
     return app

@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
+from ._database import check_url, default_url
+
 PREFIX = "SONOTRACE_"
 
 
@@ -32,6 +34,10 @@ class ClientConfig:
         Folder of images to open from the Annotate page's worklist
         (``SONOTRACE_WORKLIST_DIR``); None, the default, shows no worklist. A set
         value must be an existing folder.
+    database_url : str or None
+        SQLAlchemy URL of the index of saved annotations
+        (``SONOTRACE_DATABASE_URL``); None, the default, means a SQLite file in
+        ``data_dir`` (see :attr:`index_url`).
     """
 
     model_server_url: str = "http://127.0.0.1:5000"
@@ -41,6 +47,12 @@ class ClientConfig:
     auto_segment: bool = True
     default_vertices: int = 32
     worklist_dir: Path | None = None
+    database_url: str | None = None
+
+    @property
+    def index_url(self) -> str:
+        """The database URL of the annotation index, the default filled in."""
+        return self.database_url or default_url(self.data_dir)
 
     @property
     def max_upload_bytes(self) -> int:
@@ -98,6 +110,10 @@ def _parse(name: str, value):
             if not path.is_dir():
                 raise ValueError("is not an existing folder")
             return path
+        if name == "database_url":
+            if value is None or str(value).strip() == "":
+                return None
+            return check_url(str(value))
         if name in ("request_timeout", "max_upload_mb"):
             number = float(value)
             if not number > 0:

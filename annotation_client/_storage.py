@@ -14,6 +14,10 @@ exclusive lock on the folder so two browser tabs saving at once get different
 numbers. Every file is written to a temporary file in the same folder, flushed
 to disk and then renamed into place with ``os.replace``, so a crash leaves either
 the whole file or none of it.
+
+With an :class:`annotation_client._database.AnnotationIndex`, each save is also
+indexed once its files are in place. The index is a copy: if it cannot be
+written the save still stands, and the index's ``sync`` picks it up later.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from ._database import AnnotationIndex, IndexUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -48,11 +54,15 @@ class SavedVersion:
     files : dict
         ``{"svg", "mask", "ai_mask", "record"}`` -> file name (``ai_mask`` None when
         there was no AI mask).
+    indexed : bool or None
+        Whether the save reached the index: None without one, False when the
+        index could not be written (the files are saved all the same).
     """
 
     version: int
     folder: Path
     files: dict
+    indexed: bool | None = None
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -88,12 +98,17 @@ class AnnotationStore:
     ----------
     root : str or pathlib.Path
         The data directory; created on first save.
+    index : AnnotationIndex, optional
+        Database index that each save is added to.
     """
 
-    def __init__(self, root: str | os.PathLike) -> None:
+    def __init__(self, root: str | os.PathLike, index: AnnotationIndex | None = None) -> None:
         if not isinstance(root, str | os.PathLike):
             raise TypeError("root must be a path")
+        if index is not None and not isinstance(index, AnnotationIndex):
+            raise TypeError("index must be an AnnotationIndex or None")
         self.root = Path(root)
+        self.index = index
 
     def folder(self, image_sha256: str) -> Path:
         """The folder of one image (not created)."""
@@ -180,7 +195,15 @@ class AnnotationStore:
             finally:
                 fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
         logger.info("saved annotation %s/%s", image_sha256[:12], stem)
-        return SavedVersion(version=version, folder=folder, files=files)
+        indexed = None
+        if self.index is not None:
+            try:
+                self.index.add(saved, folder / files["record"])
+                indexed = True
+            except (IndexUnavailable, ValueError) as exc:
+                logger.error("saved %s/%s but could not index it: %s", image_sha256[:12], stem, exc)
+                indexed = False
+        return SavedVersion(version=version, folder=folder, files=files, indexed=indexed)
 
     def load_record(self, image_sha256: str, version: int) -> dict:
         """Read a saved record back."""

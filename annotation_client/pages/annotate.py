@@ -31,7 +31,7 @@ from annotation_client import (
     _worklist,
     ids,
 )
-from annotation_client._app import get_config
+from annotation_client._app import get_config, get_store
 from annotation_client._imageio import ImageDecodeError, decode_image, parse_data_url
 from annotation_client._record import DESCRIPTOR_OPTIONS, LABELS, MULTI_VALUED, build_record
 from annotation_client._server_client import (
@@ -39,7 +39,6 @@ from annotation_client._server_client import (
     ModelServerError,
     ModelServerUnavailable,
 )
-from annotation_client._storage import AnnotationStore
 
 logger = logging.getLogger(__name__)
 
@@ -764,7 +763,7 @@ def _worklist_listing() -> _worklist.Worklist:
     config = get_config()
     return _worklist.list_images(
         config.worklist_dir,
-        AnnotationStore(config.data_dir),
+        get_store(),
         max_bytes=config.max_upload_bytes,
     )
 
@@ -1287,7 +1286,7 @@ def save(_clicks, meta, history, ai, classification, final_label, note, annotato
             if not classification
             else _shapes.same_geometry(classification.get("paths") or [], paths)
         )
-        saved = AnnotationStore(get_config().data_dir).save(
+        saved = get_store().save(
             meta["sha256"],
             svg=svg,
             mask_png=vectorizer.mask_to_png(mask),
@@ -1310,6 +1309,11 @@ def save(_clicks, meta, history, ai, classification, final_label, note, annotato
         details += f" Dice AI vs final: {dice:.3f}."
     if not final_label:
         details += " No final label was set."
+    if saved.indexed is False:
+        details += (
+            " The files are saved, but the Saved page's index could not be updated;"
+            " it will list this version after the client restarts."
+        )
     work = _unsaved.snapshot(meta["sha256"], paths, final_label, note, descriptor_values)
     return html.Div(
         _views.alert(details, "success", title="Saved."),

@@ -1,0 +1,406 @@
+"""A database index of saved annotations (``SONOTRACE_DATABASE_URL``).
+
+The files written by :class:`annotation_client._storage.AnnotationStore` stay
+the record of truth: each version's SVG, masks and JSON record. This index
+holds one row per saved version, copied from its record, so the client can
+answer "what was saved, by whom, and how far from the AI" without reading
+every record file.
+
+Because it is only an index, it can always be rebuilt: :meth:`AnnotationIndex.sync`
+adds every record found on disk that has no row yet. The client runs it at
+start, so a save whose index write failed (a locked database, a full disk),
+records copied in from another workstation, or a deleted database file are
+picked up at the next start. A save is complete once its files are written;
+the index write comes after and never undoes it.
+
+The default URL is a SQLite file in the data directory. Any SQLAlchemy URL
+works whose driver is installed (PostgreSQL needs ``psycopg``, for instance);
+SQLite is the one the tests run against.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import logging
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.exc import ArgumentError, IntegrityError, SQLAlchemyError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+from ._record import LABELS
+
+logger = logging.getLogger(__name__)
+
+_RECORD_FILE = re.compile(r"^v(\d{3,})\.json$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+#: The longest page :meth:`AnnotationIndex.query` returns.
+MAX_LIMIT = 5000
+
+
+class IndexUnavailable(RuntimeError):
+    """The index database could not be reached or written."""
+
+
+class _Base(DeclarativeBase):
+    pass
+
+
+class SavedRow(_Base):
+    """One saved annotation version, as indexed.
+
+    Coordinates do not appear here: the geometry is in the version's SVG.
+    ``saved_at`` is UTC, stored without a zone because SQLite keeps none.
+    """
+
+    __tablename__ = "saved_annotations"
+    __table_args__ = (sa.UniqueConstraint("image_sha256", "version", name="uq_image_version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    image_sha256: Mapped[str] = mapped_column(sa.String(64), index=True)
+    version: Mapped[int]
+    saved_at: Mapped[_dt.datetime] = mapped_column(sa.DateTime, index=True)
+    annotator: Mapped[str] = mapped_column(sa.String(200), index=True)
+    image_name: Mapped[str] = mapped_column(sa.String(500))
+    worklist_path: Mapped[str | None] = mapped_column(sa.String(1000))
+    width: Mapped[int]
+    height: Mapped[int]
+    final_label: Mapped[str | None] = mapped_column(sa.String(16), index=True)
+    ai_label: Mapped[str | None] = mapped_column(sa.String(16))
+    ai_p_malignant: Mapped[float | None]
+    segmented: Mapped[bool]
+    dice_ai_vs_final: Mapped[float | None]
+    edited: Mapped[bool | None]
+    regions: Mapped[int | None]
+    empty: Mapped[bool]
+    model_version: Mapped[str | None] = mapped_column(sa.String(100))
+    record_path: Mapped[str] = mapped_column(sa.String(1000))
+
+    COLUMNS = (
+        "image_sha256", "version", "saved_at", "annotator", "image_name", "worklist_path",
+        "width", "height", "final_label", "ai_label", "ai_p_malignant", "segmented",
+        "dice_ai_vs_final", "edited", "regions", "empty", "model_version", "record_path",
+    )  # fmt: skip
+
+    def as_dict(self) -> dict:
+        """The row as JSON-able values (``saved_at`` as ISO 8601 with ``Z``)."""
+        out = {name: getattr(self, name) for name in self.COLUMNS}
+        out["saved_at"] = self.saved_at.isoformat(timespec="seconds") + "Z"
+        return out
+
+
+def default_url(data_dir: str | Path) -> str:
+    """The SQLite file used when ``SONOTRACE_DATABASE_URL`` is not set."""
+    return f"sqlite:///{Path(data_dir).expanduser().resolve() / 'index.sqlite3'}"
+
+
+def check_url(url: str) -> str:
+    """Parse a SQLAlchemy URL without connecting.
+
+    Raises
+    ------
+    ValueError
+        If ``url`` is not a database URL, or names a dialect that is not installed.
+    """
+    if not isinstance(url, str) or not url.strip():
+        raise ValueError("must be a database URL such as sqlite:///path/index.sqlite3")
+    try:
+        parsed = sa.engine.make_url(url.strip())
+        parsed.get_dialect()
+    except ArgumentError as exc:
+        raise ValueError(f"is not a database URL ({exc})") from None
+    except Exception as exc:  # NoSuchModuleError, ImportError of a missing driver
+        raise ValueError(f"names a database this install cannot open ({exc})") from None
+    return url.strip()
+
+
+def row_values(record: Mapping, record_path: str) -> dict:
+    """The index columns of one saved record (as :func:`build_record` writes it).
+
+    Raises
+    ------
+    ValueError
+        If the record lacks a field the index needs, or holds a wrong value.
+    """
+    if not isinstance(record, Mapping):
+        raise TypeError("record must be a mapping")
+    try:
+        image = record["image"]
+        ai = record.get("ai") or {}
+        final = record.get("final") or {}
+        agreement = record.get("agreement") or {}
+        sha = str(image["sha256"])
+        if not _SHA256.match(sha):
+            raise ValueError("image.sha256 is not a SHA-256")
+        version = record["version"]
+        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+            raise ValueError("version is not a positive int")
+        saved_at = _dt.datetime.fromisoformat(str(record["saved_at"]).replace("Z", "+00:00"))
+        if saved_at.tzinfo is None:
+            raise ValueError("saved_at has no time zone")
+        labels = {"final.label": final.get("label"), "ai.label": ai.get("label")}
+        for name, label in labels.items():
+            if label is not None and label not in LABELS:
+                raise ValueError(f"{name} {label!r} is not one of {', '.join(LABELS)}")
+        probabilities = ai.get("probabilities") or {}
+        segmentation = (record.get("model") or {}).get("segmentation") or {}
+        dice = agreement.get("dice_ai_vs_final")
+        return {
+            "image_sha256": sha,
+            "version": version,
+            "saved_at": saved_at.astimezone(_dt.UTC).replace(tzinfo=None),
+            "annotator": str(record["annotator"]),
+            "image_name": str(image["name"]),
+            "worklist_path": image.get("worklist_path"),
+            "width": int(image["width"]),
+            "height": int(image["height"]),
+            "final_label": labels["final.label"],
+            "ai_label": labels["ai.label"],
+            "ai_p_malignant": _maybe_float(probabilities.get("malignant")),
+            "segmented": bool(ai.get("segmented", False)),
+            "dice_ai_vs_final": _maybe_float(dice),
+            "edited": agreement.get("edited"),
+            "regions": final.get("regions"),
+            "empty": bool(final.get("empty", False)),
+            "model_version": segmentation.get("version"),
+            "record_path": str(record_path),
+        }
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise ValueError(f"record is missing or mistypes a field: {exc!r}") from None
+
+
+def _maybe_float(value) -> float | None:
+    return None if value is None else float(value)
+
+
+class AnnotationIndex:
+    """The index database of one client.
+
+    Parameters
+    ----------
+    url : str
+        SQLAlchemy database URL; see :func:`default_url`.
+
+    Notes
+    -----
+    The engine connects lazily, so building an index touches no file; the
+    table is created on first use.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = check_url(url)
+        parsed = sa.engine.make_url(self.url)
+        on_disk = parsed.get_backend_name() == "sqlite" and parsed.database not in (
+            None, "", ":memory:"
+        )
+        self._sqlite_file = Path(parsed.database).expanduser() if on_disk else None
+        # Several gunicorn threads share the engine; SQLite waits up to 15 s for a lock.
+        connect_args = {"timeout": 15} if parsed.get_backend_name() == "sqlite" else {}
+        self.engine = sa.create_engine(self.url, connect_args=connect_args, pool_pre_ping=True)
+        self._created = False
+
+    def __repr__(self) -> str:
+        return f"AnnotationIndex({self.safe_url!r})"
+
+    @property
+    def safe_url(self) -> str:
+        """The URL with any password masked, for logs and pages."""
+        return sa.engine.make_url(self.url).render_as_string(hide_password=True)
+
+    def _ready(self) -> None:
+        if not self._created:
+            if self._sqlite_file is not None:
+                # SQLite does not create a missing folder; the data directory may not exist yet.
+                self._sqlite_file.parent.mkdir(parents=True, exist_ok=True)
+            _Base.metadata.create_all(self.engine)
+            self._created = True
+
+    def add(self, record: Mapping, record_path: str | Path) -> bool:
+        """Index one saved record.
+
+        Returns
+        -------
+        bool
+            True if a row was added, False if that image version was indexed already.
+
+        Raises
+        ------
+        ValueError
+            For a record the index cannot read.
+        IndexUnavailable
+            If the database cannot be written.
+        """
+        return self.add_many([(record, record_path)]) == 1
+
+    def add_many(self, items: Iterable[tuple[Mapping, str | Path]]) -> int:
+        """Index several records in one transaction; returns the number of rows added."""
+        values = [row_values(record, str(path)) for record, path in items]
+        if not values:
+            return 0
+        try:
+            self._ready()
+            with Session(self.engine) as session, session.begin():
+                known = self._known(session, {v["image_sha256"] for v in values})
+                fresh = [v for v in values if (v["image_sha256"], v["version"]) not in known]
+                session.add_all(SavedRow(**v) for v in fresh)
+            return len(fresh)
+        except IntegrityError:
+            # Another process indexed one of them between our read and our write.
+            return sum(self._add_one(v) for v in values)
+        except (SQLAlchemyError, OSError) as exc:
+            raise IndexUnavailable(f"the annotation index could not be written: {exc}") from exc
+
+    def _add_one(self, value: dict) -> int:
+        try:
+            with Session(self.engine) as session, session.begin():
+                session.add(SavedRow(**value))
+            return 1
+        except IntegrityError:
+            return 0
+
+    @staticmethod
+    def _known(session: Session, shas: set[str]) -> set[tuple[str, int]]:
+        rows = session.execute(
+            sa.select(SavedRow.image_sha256, SavedRow.version).where(
+                SavedRow.image_sha256.in_(shas)
+            )
+        )
+        return {(sha, version) for sha, version in rows}
+
+    def sync(self, data_dir: str | Path) -> dict:
+        """Index every complete version saved under ``data_dir`` that has no row yet.
+
+        Returns
+        -------
+        dict
+            ``{"added": int, "skipped": [path, ...]}``: records that could not be
+            read are logged and skipped, never fatal.
+        """
+        root = Path(data_dir)
+        items, skipped = [], []
+        if root.is_dir():
+            for folder in sorted(p for p in root.iterdir() if _SHA256.match(p.name) and p.is_dir()):
+                for entry in sorted(folder.iterdir()):
+                    if not _RECORD_FILE.match(entry.name):
+                        continue
+                    try:
+                        record = json.loads(entry.read_text(encoding="utf-8"))
+                        row_values(record, str(entry))  # check now, so one bad file skips alone
+                    except (OSError, ValueError, TypeError) as exc:
+                        logger.warning("annotation index: skipped %s: %s", entry, exc)
+                        skipped.append(str(entry))
+                        continue
+                    items.append((record, entry))
+        added = self.add_many(items)
+        if added:
+            logger.info("annotation index: added %d saved version(s) from %s", added, root)
+        return {"added": added, "skipped": skipped}
+
+    def query(
+        self,
+        *,
+        annotator: str | None = None,
+        final_label: str | None = None,
+        latest_only: bool = False,
+        limit: int = 500,
+    ) -> list[dict]:
+        """Saved versions, newest first.
+
+        Parameters
+        ----------
+        annotator : str, optional
+            Only this annotator's saves (exact name).
+        final_label : str, optional
+            Only this final label; ``"none"`` for saves without one.
+        latest_only : bool
+            Only each image's highest version.
+        limit : int
+            At most this many rows (1 to :data:`MAX_LIMIT`).
+
+        Returns
+        -------
+        list of dict
+            :meth:`SavedRow.as_dict` of each row.
+        """
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
+            raise ValueError(f"limit must be an int from 1 to {MAX_LIMIT}")
+        if final_label not in (None, "none", *LABELS):
+            raise ValueError(f"final_label must be none or one of {', '.join(LABELS)}")
+        statement = sa.select(SavedRow)
+        if annotator:
+            statement = statement.where(SavedRow.annotator == annotator)
+        if final_label == "none":
+            statement = statement.where(SavedRow.final_label.is_(None))
+        elif final_label:
+            statement = statement.where(SavedRow.final_label == final_label)
+        if latest_only:
+            newest = (
+                sa.select(SavedRow.image_sha256, sa.func.max(SavedRow.version).label("top"))
+                .group_by(SavedRow.image_sha256)
+                .subquery()
+            )
+            statement = statement.join(
+                newest,
+                sa.and_(
+                    SavedRow.image_sha256 == newest.c.image_sha256,
+                    SavedRow.version == newest.c.top,
+                ),
+            )
+        statement = statement.order_by(SavedRow.saved_at.desc(), SavedRow.id.desc()).limit(limit)
+        try:
+            self._ready()
+            with Session(self.engine) as session:
+                return [row.as_dict() for row in session.scalars(statement)]
+        except (SQLAlchemyError, OSError) as exc:
+            raise IndexUnavailable(f"the annotation index could not be read: {exc}") from exc
+
+    def annotators(self) -> list[str]:
+        """Every annotator name in the index, sorted."""
+        try:
+            self._ready()
+            with Session(self.engine) as session:
+                names = session.scalars(sa.select(SavedRow.annotator).distinct())
+                return sorted(names)
+        except (SQLAlchemyError, OSError) as exc:
+            raise IndexUnavailable(f"the annotation index could not be read: {exc}") from exc
+
+    def dispose(self) -> None:
+        """Close the engine's pooled connections."""
+        self.engine.dispose()
+
+
+def summarize(rows: list[Mapping]) -> dict:
+    """Agreement between the AI and the radiologists over indexed rows.
+
+    Parameters
+    ----------
+    rows : list of mapping
+        Rows as :meth:`AnnotationIndex.query` returns them.
+
+    Returns
+    -------
+    dict
+        ``versions``, ``images``, ``annotators``; ``mean_dice`` over versions
+        that had an AI outline (None if none did) and ``edited`` (share of those
+        whose outline was changed); ``label_agreement`` (share of versions with
+        both an AI and a final label where the two are the same; None if none).
+    """
+    with_ai = [r for r in rows if r["dice_ai_vs_final"] is not None]
+    labelled = [r for r in rows if r["ai_label"] and r["final_label"]]
+    return {
+        "versions": len(rows),
+        "images": len({r["image_sha256"] for r in rows}),
+        "annotators": len({r["annotator"] for r in rows}),
+        "mean_dice": (sum(r["dice_ai_vs_final"] for r in with_ai) / len(with_ai))
+        if with_ai
+        else None,
+        "edited": (sum(bool(r["edited"]) for r in with_ai) / len(with_ai)) if with_ai else None,
+        "label_agreement": (
+            sum(r["ai_label"] == r["final_label"] for r in labelled) / len(labelled)
+        )
+        if labelled
+        else None,
+    }
