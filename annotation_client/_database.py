@@ -20,7 +20,9 @@ SQLite is the one the tests run against.
 
 from __future__ import annotations
 
+import csv
 import datetime as _dt
+import io
 import json
 import logging
 import re
@@ -404,3 +406,26 @@ def summarize(rows: list[Mapping]) -> dict:
         if labelled
         else None,
     }
+
+
+def to_csv(rows: list[Mapping]) -> str:
+    """Rows as :meth:`AnnotationIndex.query` returns them, as CSV with a header line.
+
+    Empty values are empty cells; the columns are :attr:`SavedRow.COLUMNS`. Text
+    that a spreadsheet would run as a formula (a name starting with ``=``, say)
+    gets a leading apostrophe, so opening the export runs nothing.
+    """
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=SavedRow.COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({name: _cell(row.get(name)) for name in SavedRow.COLUMNS})
+    return out.getvalue()
+
+
+def _cell(value):
+    if value is None:
+        return ""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value

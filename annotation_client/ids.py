@@ -75,6 +75,18 @@ WORKLIST_CONFIRM = "worklist-confirm"  # asks before unsaved work is replaced
 WORKLIST_PENDING = "worklist-pending"  # the entry waiting for that answer
 WORKLIST_REQUEST = "worklist-request"  # {"path", "at"}: the entry to open
 
+# --- saved page (the index of saved annotations)
+SAVED_PAGE_LOAD = "saved-page-load"
+SAVED_ANNOTATOR = "saved-annotator"  # filter: dropdown of annotator names
+SAVED_LABEL = "saved-label"  # filter: final label, "none" or any
+SAVED_LATEST = "saved-latest"  # switch: only each image's highest version
+SAVED_REFRESH = "saved-refresh"
+SAVED_CSV_BUTTON = "saved-csv-button"
+SAVED_CSV = "saved-csv"  # dcc.Download
+SAVED_ALERT = "saved-alert"
+SAVED_SUMMARY = "saved-summary"  # counts and AI agreement of the rows shown
+SAVED_TABLE = "saved-table"
+
 
 def descriptor(name: str) -> str:
     """The id of the BI-RADS descriptor control ``name`` (e.g. ``"margin"``)."""

@@ -1,0 +1,64 @@
+"""The client's small read-only HTTP API over the index of saved annotations.
+
+``GET /api/saved`` answers what the Saved page shows, for scripts: audit
+reports, exports to a PACS, dashboards. Parameters (all optional):
+
+- ``annotator``: exact name;
+- ``label``: ``normal``, ``benign``, ``malignant`` or ``none``;
+- ``latest``: ``1`` for each image's highest version only (default ``0``);
+- ``limit``: 1 to 5000 rows, newest first (default 500);
+- ``format``: ``json`` (default) or ``csv``.
+
+Errors are JSON ``{"error": {"code", "message"}}``: 400 for a bad parameter,
+503 when the index cannot be read.
+"""
+
+from __future__ import annotations
+
+import flask
+
+from ._database import MAX_LIMIT, AnnotationIndex, IndexUnavailable, summarize, to_csv
+from ._record import LABELS
+
+_TRUE = ("1", "true", "yes")
+_FALSE = ("0", "false", "no", "")
+
+
+def _error(status: int, code: str, message: str):
+    return flask.jsonify({"error": {"code": code, "message": message}}), status
+
+
+def register(server: flask.Flask, index: AnnotationIndex) -> None:
+    """Add ``GET /api/saved`` to ``server``, answering from ``index``."""
+
+    @server.get("/api/saved")
+    def saved():
+        args = flask.request.args
+        latest = args.get("latest", "0").strip().lower()
+        if latest not in _TRUE + _FALSE:
+            return _error(400, "bad_parameter", "latest must be 0 or 1")
+        raw_limit = args.get("limit", "500").strip()
+        if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_LIMIT:
+            return _error(400, "bad_parameter", f"limit must be an integer from 1 to {MAX_LIMIT}")
+        fmt = args.get("format", "json").strip().lower()
+        if fmt not in ("json", "csv"):
+            return _error(400, "bad_parameter", "format must be json or csv")
+        label = args.get("label", "").strip().lower() or None
+        if label not in (None, "none", *LABELS):
+            return _error(400, "bad_parameter", f"label must be none or one of {', '.join(LABELS)}")
+        try:
+            rows = index.query(
+                annotator=args.get("annotator") or None,
+                final_label=label,
+                latest_only=latest in _TRUE,
+                limit=int(raw_limit),
+            )
+        except IndexUnavailable as exc:
+            return _error(503, "index_unavailable", str(exc))
+        if fmt == "csv":
+            return flask.Response(
+                to_csv(rows),
+                mimetype="text/csv",
+                headers={"Content-Disposition": 'attachment; filename="sonotrace_saved.csv"'},
+            )
+        return flask.jsonify({"rows": rows, "summary": summarize(rows)})

@@ -1,0 +1,236 @@
+"""The Saved page (``/saved``): every saved annotation version, from the index.
+
+A radiologist checks what was saved and by whom; whoever audits the AI sees
+how far the saved outlines and labels are from the model's (Dice AI vs final,
+share of outlines edited, label agreement). The rows come from the database
+index (:mod:`annotation_client._database`); the files in the data directory
+stay the record, and the page says where each version's record is.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+
+import dash
+import dash_bootstrap_components as dbc
+from dash import Input, Output, State, callback, dash_table, dcc, html
+from dash.exceptions import PreventUpdate
+
+from annotation_client import _views, ids
+from annotation_client._app import get_index
+from annotation_client._database import MAX_LIMIT, IndexUnavailable, summarize, to_csv
+from annotation_client._record import LABELS
+
+dash.register_page(
+    __name__, path="/saved", name="Saved", title="SonoTrace · Saved annotations", order=10
+)
+
+#: The rows the page shows at most; the CSV download takes up to MAX_LIMIT.
+PAGE_LIMIT = 2000
+ANY = "__any__"
+
+#: (column id, header) of the table, left to right.
+COLUMNS = (
+    ("saved_at", "Saved (UTC)"),
+    ("annotator", "Annotator"),
+    ("image", "Image"),
+    ("version", "Version"),
+    ("final_label", "Final label"),
+    ("ai_label", "AI label"),
+    ("ai_p_malignant", "AI P(malignant)"),
+    ("dice_ai_vs_final", "Dice AI vs final"),
+    ("edited", "Outline edited"),
+    ("regions", "Regions"),
+    ("model_version", "Model"),
+)
+
+
+def layout(**_query):
+    """The Saved page: filters, an agreement summary and the table of versions."""
+    label_options = [{"label": "Any final label", "value": ANY}] + [
+        {"label": label.capitalize(), "value": label} for label in LABELS
+    ] + [{"label": "No final label", "value": "none"}]
+    filters = dbc.Row(
+        [
+            dbc.Col(
+                dcc.Dropdown(
+                    id=ids.SAVED_ANNOTATOR,
+                    placeholder="Any annotator",
+                    clearable=True,
+                ),
+                md=3,
+            ),
+            dbc.Col(
+                dcc.Dropdown(
+                    id=ids.SAVED_LABEL, options=label_options, value=ANY, clearable=False
+                ),
+                md=3,
+            ),
+            dbc.Col(
+                dbc.Switch(
+                    id=ids.SAVED_LATEST,
+                    label="Latest version of each image only",
+                    value=True,
+                    class_name="mt-2",
+                ),
+                md=3,
+            ),
+            dbc.Col(
+                [
+                    dbc.Button(
+                        "Refresh", id=ids.SAVED_REFRESH, color="secondary", size="sm",
+                        class_name="me-2",
+                    ),
+                    dbc.Button("Download CSV", id=ids.SAVED_CSV_BUTTON, color="primary", size="sm"),
+                    dcc.Download(id=ids.SAVED_CSV),
+                ],
+                md=3,
+                class_name="text-md-end mt-1",
+            ),
+        ],
+        class_name="g-2 mb-2",
+    )
+    table = dash_table.DataTable(
+        id=ids.SAVED_TABLE,
+        columns=[{"id": key, "name": name} for key, name in COLUMNS],
+        data=[],
+        sort_action="native",
+        page_size=25,
+        style_table={"overflowX": "auto"},
+        style_cell={"fontSize": "0.85rem", "padding": "4px 8px", "textAlign": "left"},
+        style_header={"fontWeight": "600"},
+        tooltip_duration=None,
+    )
+    return html.Div(
+        [
+            dcc.Store(id=ids.SAVED_PAGE_LOAD, data=True),
+            html.H4("Saved annotations", className="mt-2"),
+            html.P(
+                "Each save is a version; nothing is overwritten. The outline, masks and "
+                "record of each version are files in the data directory.",
+                className="text-muted small",
+            ),
+            filters,
+            html.Div(id=ids.SAVED_ALERT),
+            html.Div(id=ids.SAVED_SUMMARY, className="mb-2"),
+            table,
+        ]
+    )
+
+
+def _fetch(annotator, label, latest, limit=PAGE_LIMIT) -> list[dict]:
+    return get_index().query(
+        annotator=annotator or None,
+        final_label=None if label in (None, ANY) else label,
+        latest_only=bool(latest),
+        limit=limit,
+    )
+
+
+def table_rows(rows: list[dict]) -> list[dict]:
+    """Index rows as the table shows them (rounded numbers, yes/no, the image's path)."""
+    out = []
+    for row in rows:
+        out.append(
+            {
+                "saved_at": row["saved_at"].replace("T", " ").removesuffix("Z"),
+                "annotator": row["annotator"],
+                # A worklist path says which study folder; an upload has only its name.
+                "image": row["worklist_path"] or row["image_name"],
+                "version": row["version"],
+                "final_label": row["final_label"] or "—",
+                "ai_label": row["ai_label"] or "—",
+                "ai_p_malignant": _rounded(row["ai_p_malignant"]),
+                "dice_ai_vs_final": _rounded(row["dice_ai_vs_final"]),
+                "edited": {True: "yes", False: "no", None: "—"}[row["edited"]],
+                "regions": row["regions"],
+                "model_version": row["model_version"] or "—",
+                "record": row["record_path"],
+            }
+        )
+    return out
+
+
+def _rounded(value):
+    return None if value is None else round(float(value), 3)
+
+
+def summary_text(summary: dict) -> list:
+    """The agreement summary as a line of text parts."""
+    if not summary["versions"]:
+        return [html.Span("No saved annotation matches.", className="text-muted")]
+    parts = [
+        html.Strong(
+            f"{summary['versions']} version(s) of {summary['images']} image(s) "
+            f"by {summary['annotators']} annotator(s)."
+        )
+    ]
+    if summary["mean_dice"] is not None:
+        parts.append(
+            f" Mean Dice AI vs final {summary['mean_dice']:.3f}; "
+            f"outline edited in {summary['edited']:.0%} of those with an AI outline."
+        )
+    if summary["label_agreement"] is not None:
+        parts.append(f" AI label = final label in {summary['label_agreement']:.0%}.")
+    return parts
+
+
+@callback(
+    Output(ids.SAVED_TABLE, "data"),
+    Output(ids.SAVED_TABLE, "tooltip_data"),
+    Output(ids.SAVED_SUMMARY, "children"),
+    Output(ids.SAVED_ANNOTATOR, "options"),
+    Output(ids.SAVED_ALERT, "children"),
+    Input(ids.SAVED_PAGE_LOAD, "data"),
+    Input(ids.SAVED_REFRESH, "n_clicks"),
+    Input(ids.SAVED_ANNOTATOR, "value"),
+    Input(ids.SAVED_LABEL, "value"),
+    Input(ids.SAVED_LATEST, "value"),
+)
+def show_saved(_loaded, _refresh, annotator, label, latest):
+    """Fill the table and summary from the index, with the filters applied."""
+    try:
+        rows = _fetch(annotator, label, latest)
+        names = get_index().annotators()
+    except IndexUnavailable as exc:
+        message = _views.alert(
+            f"{exc}. Saving still works: the files are written first, and the index "
+            "catches up when the client restarts.",
+            "danger",
+            title="The saved-annotation index cannot be read.",
+            id="saved-error",
+        )
+        return [], [], None, [], message
+    shown = table_rows(rows)
+    tooltips = [{"image": f"record: {row['record']}"} for row in shown]
+    note = None
+    if len(rows) == PAGE_LIMIT:
+        note = _views.alert(
+            f"Showing the newest {PAGE_LIMIT}; narrow the filters or download the CSV.",
+            "info",
+        )
+    return shown, tooltips, summary_text(summarize(rows)), names, note
+
+
+@callback(
+    Output(ids.SAVED_CSV, "data"),
+    Input(ids.SAVED_CSV_BUTTON, "n_clicks"),
+    State(ids.SAVED_ANNOTATOR, "value"),
+    State(ids.SAVED_LABEL, "value"),
+    State(ids.SAVED_LATEST, "value"),
+    prevent_initial_call=True,
+)
+def download_csv(clicks, annotator, label, latest):
+    """The filtered rows as CSV, all columns of the index."""
+    if not clicks:
+        raise PreventUpdate
+    try:
+        rows = _fetch(annotator, label, latest, limit=MAX_LIMIT)
+    except IndexUnavailable:
+        raise PreventUpdate from None  # the table already shows why
+    stamp = _dt.datetime.now(_dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    return {
+        "content": to_csv(rows),
+        "filename": f"sonotrace_saved_{stamp}.csv",
+        "type": "text/csv",
+    }
