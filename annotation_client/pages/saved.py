@@ -97,7 +97,10 @@ def layout(**_query):
         sort_action="native",
         page_size=25,
         style_table={"overflowX": "auto"},
-        style_cell={"fontSize": "0.85rem", "padding": "4px 8px", "textAlign": "left"},
+        style_cell={
+            "fontSize": "0.85rem", "padding": "4px 8px", "textAlign": "left",
+            "fontFamily": "inherit",
+        },
         style_header={"fontWeight": "600"},
         tooltip_duration=None,
     )
