@@ -8,6 +8,7 @@ subpath of the same string, filled with the even-odd rule.
 
 from __future__ import annotations
 
+import io
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from xml.sax.saxutils import quoteattr
 
 import numpy as np
+import svgelements
 
 import vectorizer
 
@@ -221,6 +223,45 @@ def paths_to_svg(paths: Sequence[str], width: int, height: int) -> str:
         f'width="{width}" height="{height}" viewBox="0 0 {width} {height}">\n'
         f"{body}</svg>\n"
     )
+
+
+def svg_to_paths(svg: str, width: int, height: int) -> list[str]:
+    """The regions of a saved SVG (as :func:`paths_to_svg` writes it) as editor paths.
+
+    Parameters
+    ----------
+    svg : str
+        The SVG document; its size must be the image's.
+    width, height : int
+        The image size in pixels.
+
+    Returns
+    -------
+    list of str
+        One path string per ``<path>``, in document order, written as
+        :func:`format_path` writes them; (x, y) image pixels.
+
+    Raises
+    ------
+    ValueError
+        If ``svg`` is not an SVG document, is sized for another image, or holds
+        a path that is not straight segments.
+    """
+    width, height = _size(width, "width"), _size(height, "height")
+    if not isinstance(svg, str):
+        raise TypeError("svg must be a str")
+    try:
+        document = svgelements.SVG.parse(io.StringIO(svg))
+    except Exception as exc:  # svgelements raises ParseError, ValueError, ...
+        raise ValueError(f"the SVG cannot be parsed ({exc})") from None
+    size = (document.width, document.height)
+    if any(abs(float(v) - want) > 1e-6 for v, want in zip(size, (width, height), strict=True)):
+        raise ValueError(f"the SVG is sized {size[0]:g}x{size[1]:g}, the image {width}x{height}")
+    paths = []
+    for element in document.elements():
+        if isinstance(element, svgelements.Path) and len(element):
+            paths.append(format_path(parse_path(element.d())))
+    return paths
 
 
 def paths_to_mask(paths: Sequence[str], shape: tuple[int, int]) -> np.ndarray:

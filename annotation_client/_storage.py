@@ -211,3 +211,10 @@ class AnnotationStore:
             raise ValueError("version must be a positive int")
         path = self.folder(image_sha256) / f"v{version:03d}.json"
         return json.loads(path.read_text(encoding="utf-8"))
+
+    def load_svg(self, image_sha256: str, version: int) -> str:
+        """Read a saved version's SVG (the edited geometry) back."""
+        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+            raise ValueError("version must be a positive int")
+        path = self.folder(image_sha256) / f"v{version:03d}.svg"
+        return path.read_text(encoding="utf-8")

@@ -64,6 +64,10 @@ SAVED_WORK = "saved-work"  # snapshot of the work at its last save (session stor
 UNSAVED_MARK = "unsaved-mark"  # class "dirty" while the work is in no save
 UPLOAD_LIMIT = "upload-limit"  # wraps the upload; data-max-bytes for sonotrace.js
 UPLOAD_REFUSED = "upload-refused"  # sonotrace.js writes a too-large file's refusal here
+PREVIOUS_SAVES = "previous-saves"  # "saved vN by ... [Load]" for an image saved before
+PREVIOUS_SAVES_TEXT = "previous-saves-text"
+LOAD_SAVED_BUTTON = "load-saved-button"  # data-version: the version it loads
+LOADED_SAVE = "loaded-save"  # {"image", "version", "paths", "at"}: a saved version to edit
 
 # --- annotate page: worklist (SONOTRACE_WORKLIST_DIR)
 WORKLIST_CARD = "worklist-card"  # hidden when no worklist is configured

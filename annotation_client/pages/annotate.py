@@ -241,6 +241,23 @@ def _record_card():
             dbc.CardHeader("Record"),
             dbc.CardBody(
                 [
+                    # Shown when the open image has saved versions: revising starts from one.
+                    html.Div(
+                        [
+                            html.Span(id=ids.PREVIOUS_SAVES_TEXT, className="me-2"),
+                            dbc.Button(
+                                "Load it to revise",
+                                id=ids.LOAD_SAVED_BUTTON,
+                                color="info",
+                                outline=True,
+                                size="sm",
+                            ),
+                            dcc.Store(id=ids.LOADED_SAVE),
+                        ],
+                        id=ids.PREVIOUS_SAVES,
+                        className="small mb-2",
+                        style={"display": "none"},
+                    ),
                     dbc.Label("Final label", html_for=ids.FINAL_LABEL, class_name="small mb-0"),
                     dbc.RadioItems(
                         id=ids.FINAL_LABEL,
@@ -868,6 +885,100 @@ def _request(path: str) -> dict:
     return {"path": path, "at": time.time_ns()}
 
 
+# ====================================================================== callbacks: saved versions
+
+
+@callback(
+    Output(ids.PREVIOUS_SAVES, "style"),
+    Output(ids.PREVIOUS_SAVES_TEXT, "children"),
+    Input(ids.IMAGE_META, "data"),
+    Input(ids.SAVED_WORK, "data"),
+    Input(ids.PAGE_LOAD, "data"),
+)
+def show_previous_saves(meta, _saved, _loaded):
+    """Say when the open image was saved before, and offer its latest version."""
+    hidden = {"display": "none"}
+    if not meta:
+        return hidden, None
+    store = get_store()
+    try:
+        versions = store.versions(meta["sha256"])
+        if not versions:
+            return hidden, None
+        record = store.load_record(meta["sha256"], versions[-1])
+    except (OSError, ValueError) as exc:
+        return {}, f"This image has saved versions, but the latest cannot be read ({exc})."
+    return {}, previous_save_text(record, len(versions))
+
+
+def previous_save_text(record: dict, count: int) -> str:
+    """``Saved before: v2 (of 2) by Dr A, 2026-12-01 09:06 UTC, final label benign.``"""
+    when = str(record.get("saved_at", "")).replace("T", " ")[:16]
+    label = (record.get("final") or {}).get("label") or "none"
+    return (
+        f"Saved before: v{record.get('version')} (of {count}) by {record.get('annotator')}, "
+        f"{when} UTC, final label {label}."
+    )
+
+
+@callback(
+    Output(ids.LOADED_SAVE, "data"),
+    Output(ids.FINAL_LABEL, "value", allow_duplicate=True),
+    Output(ids.NOTE, "value", allow_duplicate=True),
+    Output(ids.SAVED_WORK, "data", allow_duplicate=True),
+    Output(ids.SAVE_ALERT, "children", allow_duplicate=True),
+    *[Output(ids.descriptor(name), "value", allow_duplicate=True) for name in DESCRIPTOR_OPTIONS],
+    Input(ids.LOAD_SAVED_BUTTON, "n_clicks"),
+    State(ids.IMAGE_META, "data"),
+    prevent_initial_call=True,
+    # Not while /predict runs: its outline would land on top of the loaded one.
+    running=[(Output(ids.LOAD_SAVED_BUTTON, "disabled"), True, False)],
+)
+def load_saved(clicks, meta):
+    """Put the open image's latest saved version back in the editor, to revise it.
+
+    The outline goes onto the undo history (Undo brings back the one before);
+    the final label, note and descriptors are those of the version. Saving
+    again makes the next version; the AI's outline, if any, stays the one the
+    next record compares with.
+    """
+    if not clicks or not meta:
+        raise PreventUpdate
+    no = dash.no_update
+    store = get_store()
+    sha = meta["sha256"]
+    try:
+        versions = store.versions(sha)
+        if not versions:
+            raise ValueError("this image has no saved version")
+        version = versions[-1]
+        record = store.load_record(sha, version)
+        paths = _shapes.svg_to_paths(
+            store.load_svg(sha, version), int(meta["width"]), int(meta["height"])
+        )
+    except (OSError, ValueError, TypeError) as exc:
+        message = _views.alert(
+            f"{exc}", "danger", title="The saved version cannot be loaded.", id="load-error"
+        )
+        return (no, no, no, no, message, *[no] * len(DESCRIPTOR_OPTIONS))
+    final = record.get("final") or {}
+    saved = final.get("descriptors") or {}
+    descriptors = {
+        name: saved.get(name) or ([] if name in MULTI_VALUED else "")
+        for name in DESCRIPTOR_OPTIONS
+    }
+    label, note = final.get("label"), final.get("note") or ""
+    work = _unsaved.snapshot(sha, paths, label, note, descriptors)
+    message = _views.alert(
+        f"Version {version} loaded: {len(paths)} outline(s). Saving makes version "
+        f"{versions[-1] + 1}; Undo brings back the outline shown before.",
+        "info",
+        id="load-result",
+    )
+    loaded = {"image": sha, "version": version, "paths": paths, "at": time.time_ns()}
+    return (loaded, label, note, work, message, *descriptors.values())
+
+
 # =========================================================================== callbacks: model
 
 
@@ -883,7 +994,11 @@ def _request(path: str) -> dict:
     State(ids.AI_RESULT, "data"),
     State(ids.HISTORY, "data"),
     prevent_initial_call=True,
-    running=[(Output(ids.SEGMENT_BUTTON, "disabled"), True, False)],
+    running=[
+        (Output(ids.SEGMENT_BUTTON, "disabled"), True, False),
+        # A saved version loaded now would be covered by the outline on its way.
+        (Output(ids.LOAD_SAVED_BUTTON, "disabled"), True, False),
+    ],
 )
 def segment(_clicks, meta, auto, image_data, max_vertices, ai, history=None):
     """``/predict`` on the open image; the outline arrives through the AI store."""
@@ -1027,11 +1142,23 @@ def show_classification(classification, history, _loaded, meta):
     Input(ids.VERTEX_DENSITY, "value"),
     Input(ids.OVERLAY_OPACITY, "value"),
     Input(ids.OVERLAY_VISIBLE, "value"),
+    Input(ids.LOADED_SAVE, "data"),
     State(ids.HISTORY, "data"),
     prevent_initial_call=True,
 )
 def edit(
-    meta, ai, box_result, relayout, _undo, _redo, _reset, max_vertices, opacity, visible, history
+    meta,
+    ai,
+    box_result,
+    relayout,
+    _undo,
+    _redo,
+    _reset,
+    max_vertices,
+    opacity,
+    visible,
+    loaded,
+    history,
 ):
     """Every change of the outline goes through here and onto the undo history."""
     if not meta:
@@ -1054,6 +1181,14 @@ def edit(
     if ids.AI_RESULT in triggered and ai and not _applied(history, ai.get("at")):
         state = _editing.make_state(ai["paths"], "ai", base="ai", density=ai.get("vertices"))
         history = _history.push(history, dict(state, source=ai.get("at")))
+    if (
+        ids.LOADED_SAVE in triggered
+        and loaded
+        and loaded.get("image") == sha
+        and not _applied(history, loaded.get("at"))
+    ):
+        state = _editing.make_state(loaded["paths"], "saved", density=int(max_vertices or 32))
+        history = _history.push(history, dict(state, source=loaded.get("at")))
     if ids.BOX_RESULT in triggered and box_result and box_result.get("image") == sha:
         state = _editing.merge_box(
             history["present"]["paths"],

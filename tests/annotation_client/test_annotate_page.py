@@ -855,3 +855,87 @@ def test_open_from_the_worklist_then_save(
     assert driver.find_element(By.ID, ids.NOTE).get_attribute("value") == "follow-up in 6 months"
     _shot(dash_duo, artifacts_dir, "02-corrupt-entry")
     _assert_clean_console(dash_duo, artifacts_dir)
+
+
+# --------------------------------------------------------------------------- revising a save
+
+
+def test_a_saved_version_is_loaded_to_revise_and_saved_as_the_next(
+    dash_duo, busi_image, data_dir, artifacts_dir
+):
+    """An image saved before says so; *Load* brings back its outline and record."""
+    from annotation_client import AnnotationStore, build_record
+
+    width, height = Image.open(busi_image).size
+    sha = hashlib.sha256(busi_image.read_bytes()).hexdigest()
+    saved_paths = [
+        "M100,100L200,100L200,180L100,180ZM130,120L150,120L150,140Z",  # with a hole
+        "M300,60L340,60L320,90Z",
+    ]
+    mask = _shapes.paths_to_mask(saved_paths, (height, width))
+    record = build_record(
+        image={"sha256": sha, "name": busi_image.name, "width": width, "height": height},
+        annotator="Dr Prior",
+        final_mask=mask,
+        final_label="malignant",
+        descriptors={"shape": "irregular", "margin": ["angular", "spiculated"]},
+        note="compare with prior",
+    )
+    AnnotationStore(data_dir).save(
+        sha,
+        svg=_shapes.paths_to_svg(saved_paths, width, height),
+        mask_png=vectorizer.mask_to_png(mask),
+        record=record,
+    )
+
+    dash_duo.start_server(_offline_app(data_dir, REQUEST_TIMEOUT=3))
+    driver = dash_duo.driver
+    driver.find_element(By.ID, ids.ANNOTATOR).send_keys("Dr Second", Keys.TAB)
+    previous = f"#{ids.PREVIOUS_SAVES}"
+    assert not dash_duo.find_element(previous).is_displayed()  # no image yet
+    _upload(dash_duo, busi_image)
+    dash_duo.wait_for_element("#image-name", timeout=20)
+    _wait(dash_duo, lambda: dash_duo.find_element(previous).is_displayed(), 10)
+    text = dash_duo.find_element(f"#{ids.PREVIOUS_SAVES_TEXT}").text
+    assert "v1 (of 1) by Dr Prior" in text and "final label malignant" in text
+    assert _shape_paths(dash_duo) == []
+
+    _click(driver, By.ID, ids.LOAD_SAVED_BUTTON)
+    dash_duo.wait_for_element("#load-result", timeout=10)
+    _wait(dash_duo, lambda: _shape_paths(dash_duo) == saved_paths, 10, "outline not loaded")
+    checked = driver.find_element(
+        By.CSS_SELECTOR, f"#{ids.FINAL_LABEL} input[value='malignant']"
+    ).is_selected()
+    assert checked
+    assert driver.find_element(By.ID, ids.NOTE).get_attribute("value") == "compare with prior"
+    shape = Select(driver.find_element(By.ID, ids.descriptor("shape")))
+    assert shape.first_selected_option.get_attribute("value") == "irregular"
+    margins = driver.find_elements(
+        By.CSS_SELECTOR, f"#{ids.descriptor('margin')} input:checked"
+    )
+    assert sorted(m.get_attribute("value") for m in margins) == ["angular", "spiculated"]
+    # The loaded work is the saved work: nothing to lose yet.
+    mark = f"#{ids.UNSAVED_MARK}"
+    _wait(dash_duo, lambda: "dirty" not in dash_duo.find_element(mark).get_attribute("class"))
+    _shot(dash_duo, artifacts_dir, "01-loaded")
+
+    # Revise: a new label, then save as version 2 with the loaded geometry.
+    _click(driver, By.XPATH, f"//*[@id='{ids.FINAL_LABEL}']//label[normalize-space()='benign']")
+    dash_duo.wait_for_element(f"{mark}.dirty", timeout=10)
+    _click(driver, By.ID, ids.SAVE_BUTTON)
+    dash_duo.wait_for_element("#save-result[data-version='2']", timeout=30)
+    folder = data_dir / sha
+    second = json.loads((folder / "v002.json").read_text())
+    assert second["annotator"] == "Dr Second"
+    assert second["final"]["label"] == "benign"
+    assert second["final"]["note"] == "compare with prior"
+    assert second["final"]["descriptors"]["margin"] == ["angular", "spiculated"]
+    assert _shapes.svg_to_paths((folder / "v002.svg").read_text(), width, height) == saved_paths
+    assert np.array_equal(_read_png(folder / "v002_mask.png") > 0, mask)
+    notice = f"#{ids.PREVIOUS_SAVES_TEXT}"
+    _wait(dash_duo, lambda: "v2 (of 2) by Dr Second" in dash_duo.find_element(notice).text, 10)
+
+    # Undo goes back to the outline shown before the load (none).
+    _click(driver, By.ID, ids.UNDO_BUTTON)
+    _wait(dash_duo, lambda: _shape_paths(dash_duo) == [], 10, "undo did not restore")
+    _assert_clean_console(dash_duo, artifacts_dir)
