@@ -351,3 +351,97 @@ def test_the_worklist_labels_show_the_status_and_the_open_entry(tmp_path):
         "b.png — not annotated · open",
     ]
     assert note[0].children == "2 image(s) · 1 not annotated"
+
+
+def _save_records(data_dir):
+    """Three versions of two images, saved by a store without an index; their keys."""
+    import datetime as dt
+
+    import numpy as np
+
+    from annotation_client import AnnotationStore, build_record
+
+    store = AnnotationStore(data_dir)
+    keys = []
+    for n, sha in enumerate(["ab" * 32, "ab" * 32, "cd" * 32]):
+        record = build_record(
+            image={"sha256": sha, "name": f"{n}.png", "width": 3, "height": 2},
+            annotator="Ada",
+            final_mask=np.ones((2, 3), bool),
+            saved_at=dt.datetime(2024, 1, 1 + n, tzinfo=dt.UTC),
+        )
+        saved = store.save(sha, svg="<svg/>", mask_png=b"png", record=record)
+        assert saved.indexed is None
+        keys.append((sha, saved.version))
+    return keys
+
+
+def test_the_app_indexes_the_records_already_saved_at_start(tmp_path, monkeypatch):
+    import sqlalchemy as sa
+
+    from annotation_client._app import INDEX_KEY
+    from annotation_client._database import AnnotationIndex
+
+    monkeypatch.delenv("SONOTRACE_DATABASE_URL", raising=False)
+    data_dir = tmp_path / "annotations"
+    keys = _save_records(data_dir)
+    assert not (data_dir / "index.sqlite3").exists()
+    app = create_app({"DATA_DIR": data_dir})
+    index = app.server.config["SONOTRACE_INDEX"]
+    assert INDEX_KEY == "SONOTRACE_INDEX"
+    assert isinstance(index, AnnotationIndex)
+    assert sa.engine.make_url(index.url).database == str(data_dir.resolve() / "index.sqlite3")
+    assert (data_dir / "index.sqlite3").is_file()
+    rows = index.query()
+    assert [(r["image_sha256"], r["version"]) for r in rows] == keys[::-1]
+    assert rows[-1]["record_path"] == str(data_dir / keys[0][0] / "v001.json")
+    # A second start finds nothing new.
+    again = create_app({"DATA_DIR": data_dir})
+    assert len(again.server.config["SONOTRACE_INDEX"].query()) == 3
+
+
+def test_the_app_indexes_into_the_configured_database(tmp_path):
+    data_dir = tmp_path / "annotations"
+    keys = _save_records(data_dir)
+    url = f"sqlite:///{tmp_path / 'elsewhere' / 'index.sqlite3'}"
+    app = create_app({"DATA_DIR": data_dir, "DATABASE_URL": url})
+    index = app.server.config["SONOTRACE_INDEX"]
+    assert index.url == url
+    assert sorted((r["image_sha256"], r["version"]) for r in index.query()) == sorted(keys)
+    assert not (data_dir / "index.sqlite3").exists()
+
+
+def test_the_app_starts_when_the_index_cannot_be_written(tmp_path, caplog):
+    data_dir = tmp_path / "annotations"
+    _save_records(data_dir)
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file where the database folder should be")
+    url = f"sqlite:///{blocker}/index.sqlite3"
+    app = create_app({"DATA_DIR": data_dir, "DATABASE_URL": url})
+    assert app.server.config["SONOTRACE_INDEX"].url == url
+    assert app.server.test_client().get("/health").status_code == 200
+    errors = [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "annotation_client._app" and r.levelname == "ERROR"
+    ]
+    assert len(errors) == 1 and "unavailable" in errors[0]
+    assert blocker.read_text() == "a file where the database folder should be"
+    assert sorted(p.name for p in data_dir.iterdir()) == ["ab" * 32, "cd" * 32]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=OverflowError,
+    reason="a record with an int beyond SQLite's 64 bits makes index.sync raise a bare "
+    "OverflowError, and _sync_index catches only IndexUnavailable: the app does not start",
+)
+def test_the_app_starts_beside_a_record_the_index_cannot_hold(tmp_path):
+    data_dir = tmp_path / "annotations"
+    keys = _save_records(data_dir)
+    record_file = data_dir / keys[-1][0] / "v001.json"
+    record = json.loads(record_file.read_text())
+    record["image"]["width"] = 2**70
+    record_file.write_text(json.dumps(record))
+    app = create_app({"DATA_DIR": data_dir, "DATABASE_URL": f"sqlite:///{tmp_path / 'i.db'}"})
+    assert len(app.server.config["SONOTRACE_INDEX"].query()) == 2

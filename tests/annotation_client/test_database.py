@@ -1,0 +1,691 @@
+import datetime as dt
+import importlib.util
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import sqlalchemy as sa
+
+from annotation_client import AnnotationStore, build_record
+from annotation_client._database import (
+    MAX_LIMIT,
+    AnnotationIndex,
+    IndexUnavailable,
+    SavedRow,
+    check_url,
+    default_url,
+    row_values,
+    summarize,
+)
+
+SHA_A = "ab" * 32
+SHA_B = "cd" * 32
+IMAGE = {"sha256": SHA_A, "name": "benign (1).png", "width": 6, "height": 4}
+
+
+def _masks():
+    ai = np.zeros((4, 6), bool)
+    ai[1:3, 1:4] = True  # 6 pixels
+    final = np.zeros((4, 6), bool)
+    final[1:3, 2:5] = True  # 6 pixels, 4 shared with ai: Dice 8/12
+    return ai, final
+
+
+def _saved(sha=SHA_A, version=1, annotator="Ada", final_label=None, when="2024-01-01T10:00:00"):
+    """A record as the store writes it: build_record's output plus version and files."""
+    _, final = _masks()
+    record = build_record(
+        image=dict(IMAGE, sha256=sha),
+        annotator=annotator,
+        final_mask=final,
+        final_label=final_label,
+        saved_at=dt.datetime.fromisoformat(when).replace(tzinfo=dt.UTC),
+    )
+    stem = f"v{version:03d}"
+    files = {"svg": f"{stem}.svg", "mask": f"{stem}_mask.png", "ai_mask": None,
+             "record": f"{stem}.json"}  # fmt: skip
+    return dict(record, version=version, files=files)
+
+
+def _url(path: Path) -> str:
+    return f"sqlite:///{path}"
+
+
+def _keys(rows):
+    return [(row["image_sha256"], row["version"]) for row in rows]
+
+
+# --- row_values ---------------------------------------------------------------------
+
+
+def test_row_values_of_a_full_record():
+    ai, final = _masks()
+    record = build_record(
+        image=IMAGE | {"worklist_path": "2024/case 7/benign (1).png"},
+        annotator="  Dr. Ada  ",
+        final_mask=final,
+        ai_mask=ai,
+        final_label="malignant",
+        measurements={"count": 1, "area_px": 6.0, "regions": []},
+        model={"name": "unet", "version": "1.2"},
+        classification={
+            "label": "benign",
+            "probabilities": {"normal": 0.1, "benign": 0.6, "malignant": 0.3},
+            "model": {"name": "clf", "version": "3"},
+        },
+        vertices=17,
+        # 09:08 at UTC+2 is 07:08 UTC.
+        saved_at=dt.datetime(2024, 5, 6, 9, 8, 9, 250000, dt.timezone(dt.timedelta(hours=2))),
+    )
+    saved = dict(record, version=3, files={"record": "v003.json"})
+    values = row_values(saved, "/data/x/v003.json")
+    assert values == {
+        "image_sha256": SHA_A,
+        "version": 3,
+        "saved_at": dt.datetime(2024, 5, 6, 7, 8, 9, 250000),
+        "annotator": "Dr. Ada",
+        "image_name": "benign (1).png",
+        "worklist_path": "2024/case 7/benign (1).png",
+        "width": 6,
+        "height": 4,
+        "final_label": "malignant",
+        "ai_label": "benign",
+        "ai_p_malignant": 0.3,
+        "segmented": True,
+        "dice_ai_vs_final": 8 / 12,
+        "edited": True,
+        "regions": 1,
+        "empty": False,
+        "model_version": "1.2",
+        "record_path": "/data/x/v003.json",
+    }
+    assert values["saved_at"].tzinfo is None
+    assert set(values) == set(SavedRow.COLUMNS)
+
+
+def test_row_values_of_a_record_without_ai_and_an_empty_outline():
+    record = build_record(image=IMAGE, annotator="B", final_mask=np.zeros((4, 6), bool),
+                          saved_at=dt.datetime(2024, 1, 2, 3, 4, 5, tzinfo=dt.UTC))  # fmt: skip
+    values = row_values(dict(record, version=1), Path("/d/v001.json"))
+    assert values["saved_at"] == dt.datetime(2024, 1, 2, 3, 4, 5)
+    assert values["record_path"] == "/d/v001.json"
+    nothing = ("worklist_path", "final_label", "ai_label", "ai_p_malignant",
+               "dice_ai_vs_final", "edited", "regions", "model_version")  # fmt: skip
+    assert {name: values[name] for name in nothing} == dict.fromkeys(nothing)
+    assert values["segmented"] is False
+    assert values["empty"] is True
+
+
+def test_saved_at_in_another_zone_becomes_naive_utc():
+    record = _saved()
+    record["saved_at"] = "2024-01-05T01:00:00+05:00"
+    assert row_values(record, "p")["saved_at"] == dt.datetime(2024, 1, 4, 20, 0, 0)
+
+
+def _without(path):
+    def change(record):
+        *parents, last = path
+        for key in parents:
+            record = record[key]
+        del record[last]
+
+    return change
+
+
+def _setting(path, value):
+    def change(record):
+        *parents, last = path
+        for key in parents:
+            record = record[key]
+        record[last] = value
+
+    return change
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        (_without(["image"]), "image"),
+        (_without(["image", "sha256"]), "sha256"),
+        (_setting(["image", "sha256"], "AB" * 32), "sha256"),
+        (_setting(["image", "sha256"], "ab" * 31), "sha256"),
+        (_setting(["image", "sha256"], "../" + "ab" * 31), "sha256"),
+        (_without(["version"]), "version"),
+        (_setting(["version"], 0), "version"),
+        (_setting(["version"], -2), "version"),
+        (_setting(["version"], True), "version"),
+        (_setting(["version"], "1"), "version"),
+        (_setting(["version"], 1.0), "version"),
+        (_without(["saved_at"]), "saved_at"),
+        (_setting(["saved_at"], "2024-05-06T07:08:09"), "saved_at has no time zone"),
+        (_setting(["saved_at"], "yesterday"), "yesterday"),
+        (_without(["annotator"]), "annotator"),
+        (_setting(["image", "width"], "six"), "six"),
+        (_setting(["final", "label"], "cancer"), "final.label 'cancer'"),
+        (_setting(["ai", "label"], "Benign"), "ai.label 'Benign'"),
+    ],
+)
+def test_row_values_refuses_a_bad_record(change, match):
+    record = json.loads(json.dumps(_saved()))
+    row_values(record, "p")  # the unchanged record is fine
+    change(record)
+    with pytest.raises(ValueError, match=match):
+        row_values(record, "p")
+
+
+def test_row_values_wants_a_mapping():
+    with pytest.raises(TypeError, match="record"):
+        row_values([("image", {})], "p")
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        (_setting(["agreement", "edited"], "yes"), "agreement.edited 'yes'"),
+        (_setting(["agreement", "edited"], 1), "agreement.edited 1"),
+        (_setting(["ai", "segmented"], "no"), "ai.segmented 'no'"),
+        (_setting(["final", "empty"], 0), "final.empty 0"),
+        (_setting(["final", "regions"], "two"), "final.regions 'two'"),
+        (_setting(["final", "regions"], True), "final.regions True"),
+        (_setting(["final", "regions"], 1.5), "final.regions 1.5"),
+    ],
+)
+def test_row_values_refuses_mistyped_flags_and_counts(change, match):
+    # Once these passed row_values: the Boolean column refused 'yes' at INSERT
+    # (failing a whole sync), and 'two' was stored as text in an int column.
+    record = _saved()
+    change(record)
+    with pytest.raises(ValueError, match=match):
+        row_values(record, "p")
+
+
+# --- URLs ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["sqlite://", "sqlite:///:memory:", "sqlite:///relative/index.sqlite3",
+     "sqlite:////abs/index.sqlite3", "sqlite+pysqlite:////abs/index.sqlite3"],
+)  # fmt: skip
+def test_check_url_accepts_sqlite_urls(url):
+    assert check_url(url) == url
+    assert check_url(f"  {url}\n") == url
+
+
+@pytest.mark.parametrize(
+    ("url", "match"),
+    [
+        ("", "must be a database URL"),
+        ("   ", "must be a database URL"),
+        (None, "must be a database URL"),
+        (Path("/tmp/index.sqlite3"), "must be a database URL"),
+        ("garbage", "not a database URL"),
+        ("/tmp/index.sqlite3", "not a database URL"),
+        ("nosuchdb://x", "nosuchdb"),
+    ],
+)
+def test_check_url_refuses_what_is_not_a_usable_url(url, match):
+    with pytest.raises(ValueError, match=match):
+        check_url(url)
+
+
+_NO_PSYCOPG2 = importlib.util.find_spec("psycopg2") is None
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="check_url only loads the dialect (make_url().get_dialect()), which imports no "
+    "driver, so a URL whose driver is missing passes; AnnotationIndex(url) then raises "
+    "ModuleNotFoundError / sqlalchemy ArgumentError instead of ValueError",
+)
+@pytest.mark.parametrize(
+    "url",
+    [
+        pytest.param(
+            "postgresql://u:secret@h/db",
+            marks=pytest.mark.skipif(not _NO_PSYCOPG2, reason="psycopg2 is installed here"),
+        ),
+        "sqlite://u:secret@/rel.db",  # sqlite's dialect refuses it only in create_engine
+    ],
+)
+def test_check_url_refuses_a_url_the_index_cannot_open(url):
+    with pytest.raises(ValueError):
+        check_url(url)
+
+
+def _sqlite_file(url) -> str:
+    """The file a SQLite URL (a string or a sqlalchemy URL) names."""
+    parsed = sa.engine.make_url(url)
+    assert parsed.get_backend_name() == "sqlite"
+    assert parsed.query == {}
+    return parsed.database
+
+
+def test_default_url_is_a_sqlite_file_in_the_data_dir(tmp_path, monkeypatch):
+    assert _sqlite_file(default_url(tmp_path)) == str(tmp_path.resolve() / "index.sqlite3")
+    assert _sqlite_file(default_url(str(tmp_path))) == _sqlite_file(default_url(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    expected = str(tmp_path.resolve() / "annotations" / "index.sqlite3")
+    assert _sqlite_file(default_url("annotations")) == expected
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert _sqlite_file(default_url("~/data")) == str(tmp_path.resolve() / "data" / "index.sqlite3")
+    assert check_url(default_url(tmp_path))
+
+
+@pytest.mark.parametrize("name", ["data dir #1", "we?ird", "50% off", "at@home", "a:b"])
+def test_the_default_url_puts_the_database_where_it_says(tmp_path, name):
+    # A '?' once started the URL's query: the index landed in <parent>/we, outside.
+    data_dir = tmp_path / name
+    index = AnnotationIndex(default_url(data_dir))
+    assert index.add(_saved(), "p") is True
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]
+    assert sorted(p.name for p in data_dir.iterdir()) == ["index.sqlite3"]
+    assert _keys(AnnotationIndex(default_url(data_dir)).query()) == [(SHA_A, 1)]
+
+
+def test_safe_url_of_a_sqlite_index(tmp_path):
+    url = _url(tmp_path / "index.sqlite3")
+    index = AnnotationIndex(url)
+    assert index.url == url
+    assert index.safe_url == url
+    assert repr(index) == f"AnnotationIndex({url!r})"
+
+
+@pytest.mark.skipif(_NO_PSYCOPG2, reason="psycopg2 is not installed: no PostgreSQL index")
+def test_safe_url_hides_the_password():  # pragma: no cover - needs psycopg2
+    index = AnnotationIndex("postgresql://u:secret@h/db")
+    assert "secret" not in index.safe_url and "secret" not in repr(index)
+    assert index.safe_url == "postgresql://u:***@h/db"
+
+
+# --- AnnotationIndex: writing -------------------------------------------------------
+
+
+def test_constructing_an_index_writes_nothing(tmp_path):
+    index = AnnotationIndex(_url(tmp_path / "sub" / "index.sqlite3"))
+    repr(index)
+    assert list(tmp_path.iterdir()) == []
+    assert index.add_many([]) == 0
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_add_is_true_once_then_false(tmp_path):
+    index = AnnotationIndex(_url(tmp_path / "db" / "index.sqlite3"))
+    assert index.add(_saved(), tmp_path / "v001.json") is True
+    assert (tmp_path / "db" / "index.sqlite3").is_file()  # the missing folder is made
+    assert index.add(_saved(), tmp_path / "v001.json") is False
+    assert index.add(_saved(version=2, when="2024-01-02T10:00:00"), "v002.json") is True
+    rows = index.query()
+    assert _keys(rows) == [(SHA_A, 2), (SHA_A, 1)]
+    assert [row["record_path"] for row in rows] == ["v002.json", str(tmp_path / "v001.json")]
+
+
+def test_add_many_counts_the_rows_it_added(tmp_path):
+    index = AnnotationIndex(_url(tmp_path / "index.sqlite3"))
+    assert index.add_many([(_saved(version=1), "a"), (_saved(SHA_B), "b")]) == 2
+    batch = [(_saved(version=1), "a"), (_saved(version=2), "c"), (_saved(version=3), "d")]
+    assert index.add_many(batch) == 2
+    assert index.add_many(iter(batch)) == 0
+    # The same version twice in one batch is added once.
+    assert index.add_many([(_saved(version=4), "e"), (_saved(version=4), "e")]) == 1
+    assert sorted(_keys(index.query())) == [(SHA_A, v) for v in (1, 2, 3, 4)] + [(SHA_B, 1)]
+
+
+def test_a_bad_record_in_a_batch_adds_nothing(tmp_path):
+    index = AnnotationIndex(_url(tmp_path / "index.sqlite3"))
+    bad = dict(_saved(version=2), version=0)
+    with pytest.raises(ValueError, match="version"):
+        index.add_many([(_saved(version=1), "a"), (bad, "b")])
+    assert index.query() == []
+
+
+def test_two_indexes_on_one_file_see_each_other(tmp_path):
+    url = _url(tmp_path / "index.sqlite3")
+    first, second = AnnotationIndex(url), AnnotationIndex(url)
+    assert first.add(_saved(version=1), "a") is True
+    assert _keys(second.query()) == [(SHA_A, 1)]
+    assert second.add(_saved(version=1), "a") is False
+    assert second.add(_saved(SHA_B, annotator="Bob"), "b") is True
+    assert sorted(_keys(first.query())) == [(SHA_A, 1), (SHA_B, 1)]
+    assert first.annotators() == ["Ada", "Bob"]
+    first.dispose()
+    second.dispose()
+
+
+# --- AnnotationIndex: a database that cannot be written -----------------------------
+
+
+def _blocked_by_a_file(tmp_path):
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a regular file, not a folder")
+    return _url(blocker / "index.sqlite3")
+
+
+def test_a_path_under_a_regular_file_is_unavailable(tmp_path):
+    index = AnnotationIndex(_blocked_by_a_file(tmp_path))
+    with pytest.raises(IndexUnavailable, match="could not be written"):
+        index.add(_saved(), "p")
+    with pytest.raises(IndexUnavailable, match="could not be read"):
+        index.query()
+    with pytest.raises(IndexUnavailable, match="could not be read"):
+        index.annotators()
+    assert (tmp_path / "blocker").read_text() == "a regular file, not a folder"
+
+
+def test_a_folder_where_the_database_should_be_is_unavailable(tmp_path):
+    (tmp_path / "index.sqlite3").mkdir()
+    with pytest.raises(IndexUnavailable):
+        AnnotationIndex(_url(tmp_path / "index.sqlite3")).add(_saved(), "p")
+
+
+def test_a_file_that_is_not_a_database_is_unavailable(tmp_path):
+    (tmp_path / "index.sqlite3").write_bytes(b"not a database " * 100)
+    with pytest.raises(IndexUnavailable):
+        AnnotationIndex(_url(tmp_path / "index.sqlite3")).add(_saved(), "p")
+
+
+def test_a_read_only_folder_is_unavailable(tmp_path):
+    folder = tmp_path / "locked"
+    folder.mkdir()
+    folder.chmod(0o555)
+    try:
+        if os.access(folder, os.W_OK):
+            pytest.skip("permissions do not bind this user (root): the folder stays writable")
+        with pytest.raises(IndexUnavailable):
+            AnnotationIndex(_url(folder / "index.sqlite3")).add(_saved(), "p")
+    finally:
+        folder.chmod(0o755)
+
+
+# --- AnnotationIndex: reading -------------------------------------------------------
+
+
+@pytest.fixture
+def filled(tmp_path):
+    """Two images, five versions, three annotators, saved in this order of time:
+    A1 Ada benign, B1 Ada -, A2 Bob malignant, B2 Ada -, A3 Ada benign.
+    """
+    index = AnnotationIndex(_url(tmp_path / "index.sqlite3"))
+    records = [  # added out of time order, so order comes from saved_at
+        _saved(SHA_A, 3, "Ada", "benign", "2024-01-05T10:00:00"),
+        _saved(SHA_A, 1, "Ada", "benign", "2024-01-01T10:00:00"),
+        _saved(SHA_B, 2, "Ada", None, "2024-01-04T10:00:00"),
+        _saved(SHA_A, 2, "Bob", "malignant", "2024-01-03T10:00:00"),
+        _saved(SHA_B, 1, "Ada", None, "2024-01-02T10:00:00"),
+    ]
+    assert index.add_many((r, f"{r['image']['sha256'][:2]}/v{r['version']}") for r in records) == 5
+    return index
+
+
+A1, A2, A3, B1, B2 = (SHA_A, 1), (SHA_A, 2), (SHA_A, 3), (SHA_B, 1), (SHA_B, 2)
+
+
+def test_query_is_newest_first(filled):
+    rows = filled.query()
+    assert _keys(rows) == [A3, B2, A2, B1, A1]
+    assert rows[0] == {
+        "image_sha256": SHA_A,
+        "version": 3,
+        "saved_at": "2024-01-05T10:00:00Z",
+        "annotator": "Ada",
+        "image_name": "benign (1).png",
+        "worklist_path": None,
+        "width": 6,
+        "height": 4,
+        "final_label": "benign",
+        "ai_label": None,
+        "ai_p_malignant": None,
+        "segmented": False,
+        "dice_ai_vs_final": None,
+        "edited": None,
+        "regions": None,
+        "empty": False,
+        "model_version": None,
+        "record_path": "ab/v3",
+    }
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "expected"),
+    [
+        ({"annotator": "Ada"}, [A3, B2, B1, A1]),
+        ({"annotator": "Bob"}, [A2]),
+        ({"annotator": "ada"}, []),
+        ({"annotator": ""}, [A3, B2, A2, B1, A1]),
+        ({"final_label": "benign"}, [A3, A1]),
+        ({"final_label": "malignant"}, [A2]),
+        ({"final_label": "normal"}, []),
+        ({"final_label": "none"}, [B2, B1]),
+        ({"latest_only": True}, [A3, B2]),
+        ({"latest_only": True, "final_label": "none"}, [B2]),
+        ({"latest_only": True, "final_label": "malignant"}, []),
+        ({"annotator": "Ada", "final_label": "benign"}, [A3, A1]),
+        ({"limit": 2}, [A3, B2]),
+        ({"limit": 1, "latest_only": True}, [A3]),
+        ({"limit": MAX_LIMIT}, [A3, B2, A2, B1, A1]),
+    ],
+)
+def test_query_filters(filled, kwargs, expected):
+    assert _keys(filled.query(**kwargs)) == expected
+
+
+@pytest.mark.parametrize("limit", [0, -1, MAX_LIMIT + 1, True, 2.0, "10", None])
+def test_query_limit_must_be_a_sane_int(filled, limit):
+    with pytest.raises(ValueError, match="limit"):
+        filled.query(limit=limit)
+
+
+@pytest.mark.parametrize("label", ["cancer", "None", "Benign", ""])
+def test_query_refuses_an_unknown_final_label(filled, label):
+    with pytest.raises(ValueError, match="final_label"):
+        filled.query(final_label=label)
+
+
+def test_query_orders_by_the_utc_instant(tmp_path):
+    index = AnnotationIndex(_url(tmp_path / "index.sqlite3"))
+    east = _saved(SHA_A, when="2024-01-04T21:00:00")
+    east["saved_at"] = "2024-01-05T01:00:00+05:00"  # 20:00 UTC, the earlier save
+    later = _saved(SHA_B, when="2024-01-04T21:00:00")
+    index.add_many([(east, "a"), (later, "b")])
+    rows = index.query()
+    assert _keys(rows) == [(SHA_B, 1), (SHA_A, 1)]
+    assert [row["saved_at"] for row in rows] == ["2024-01-04T21:00:00Z", "2024-01-04T20:00:00Z"]
+
+
+def test_annotators_are_distinct_and_sorted(filled, tmp_path):
+    assert filled.annotators() == ["Ada", "Bob"]
+    filled.add(_saved(SHA_B, 3, annotator="Aaron"), "x")
+    assert filled.annotators() == ["Aaron", "Ada", "Bob"]
+    assert AnnotationIndex(_url(tmp_path / "empty.sqlite3")).annotators() == []
+
+
+# --- sync ---------------------------------------------------------------------------
+
+
+def _store_some(data_dir):
+    """Three complete versions written by a store without an index."""
+    store = AnnotationStore(data_dir)
+    for sha, when in ((SHA_A, "2024-01-01T10:00:00"), (SHA_A, "2024-01-02T10:00:00"),
+                      (SHA_B, "2024-01-03T10:00:00")):  # fmt: skip
+        _, final = _masks()
+        when = dt.datetime.fromisoformat(when).replace(tzinfo=dt.UTC)
+        image = dict(IMAGE, sha256=sha)
+        record = build_record(image=image, annotator="Ada", final_mask=final, saved_at=when)
+        assert store.save(sha, svg="<svg/>", mask_png=b"png", record=record).indexed is None
+    return store
+
+
+def test_sync_indexes_what_a_store_saved_and_is_idempotent(tmp_path):
+    data_dir = tmp_path / "data"
+    _store_some(data_dir)
+    index = AnnotationIndex(_url(tmp_path / "index.sqlite3"))
+    assert index.sync(data_dir) == {"added": 3, "skipped": []}
+    rows = index.query()
+    assert _keys(rows) == [(SHA_B, 1), (SHA_A, 2), (SHA_A, 1)]
+    assert rows[1]["record_path"] == str(data_dir / SHA_A / "v002.json")
+    assert rows[1]["saved_at"] == "2024-01-02T10:00:00Z"
+    assert index.sync(data_dir) == {"added": 0, "skipped": []}
+    assert len(index.query()) == 3
+    # A later save joins at the next sync.
+    AnnotationStore(data_dir).save(SHA_B, svg="<svg/>", mask_png=b"png",
+                                   record=_saved(SHA_B, when="2024-01-09T00:00:00"))  # fmt: skip
+    assert index.sync(str(data_dir)) == {"added": 1, "skipped": []}
+    assert _keys(index.query(limit=1)) == [(SHA_B, 2)]
+
+
+def test_sync_skips_bad_records_and_keeps_the_rest(tmp_path):
+    data_dir = tmp_path / "data"
+    _store_some(data_dir)
+    corrupt = data_dir / SHA_A / "v003.json"
+    corrupt.write_text('{"image": ', encoding="utf-8")
+    bad_field = data_dir / SHA_B / "v002.json"
+    bad_field.write_text(json.dumps(dict(_saved(SHA_B, 2), version=0)), encoding="utf-8")
+    not_utf8 = data_dir / SHA_B / "v003.json"
+    not_utf8.write_bytes(b"\xff\xfe{}")
+    a_list = data_dir / SHA_B / "v004.json"
+    a_list.write_text("[1, 2]", encoding="utf-8")
+    index = AnnotationIndex(_url(tmp_path / "index.sqlite3"))
+    result = index.sync(data_dir)
+    assert result == {
+        "added": 3,
+        "skipped": [str(corrupt), str(bad_field), str(not_utf8), str(a_list)],
+    }
+    assert sorted(_keys(index.query())) == [(SHA_A, 1), (SHA_A, 2), (SHA_B, 1)]
+    assert index.sync(data_dir) == {"added": 0, "skipped": result["skipped"]}
+
+
+def test_sync_skips_a_record_the_database_refuses_and_keeps_the_rest(tmp_path):
+    data_dir = tmp_path / "data"
+    _store_some(data_dir)
+    # Once such a record failed the whole batch at INSERT, good records and all.
+    odd = dict(_saved(SHA_B, 2), agreement={"dice_ai_vs_final": 0.5, "edited": "yes"})
+    (data_dir / SHA_B / "v002.json").write_text(json.dumps(odd), encoding="utf-8")
+    index = AnnotationIndex(_url(tmp_path / "index.sqlite3"))
+    assert index.sync(data_dir) == {"added": 3, "skipped": [str(data_dir / SHA_B / "v002.json")]}
+
+
+_TOO_BIG = 2**70  # an int that JSON holds and SQLite's 64-bit INTEGER does not
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=OverflowError,
+    reason="row_values passes an int beyond SQLite's 64 bits (version, width, height, "
+    "regions); the sqlite3 driver raises a bare OverflowError at INSERT, which add_many "
+    "turns into neither ValueError nor IndexUnavailable",
+)
+@pytest.mark.parametrize("path", [["version"], ["image", "width"], ["final", "regions"]])
+def test_add_refuses_an_integer_sqlite_cannot_hold(tmp_path, path):
+    record = _saved()
+    _setting(path, _TOO_BIG)(record)
+    index = AnnotationIndex(_url(tmp_path / "index.sqlite3"))
+    with pytest.raises((ValueError, IndexUnavailable)):
+        index.add(record, "p")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=OverflowError,
+    reason="the bare OverflowError of one record escapes sync, so no record is indexed "
+    "(and create_app, which catches only IndexUnavailable, fails to start)",
+)
+def test_sync_skips_a_record_with_an_integer_sqlite_cannot_hold(tmp_path):
+    data_dir = tmp_path / "data"
+    _store_some(data_dir)
+    huge = _saved(SHA_B, 2)
+    huge["image"]["width"] = _TOO_BIG
+    (data_dir / SHA_B / "v002.json").write_text(json.dumps(huge), encoding="utf-8")
+    index = AnnotationIndex(_url(tmp_path / "index.sqlite3"))
+    assert index.sync(data_dir) == {"added": 3, "skipped": [str(data_dir / SHA_B / "v002.json")]}
+
+
+def test_sync_reads_only_record_files_in_image_folders(tmp_path):
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    good = _saved(SHA_A, 1)
+    folder = data_dir / SHA_A
+    folder.mkdir()
+    (folder / "v001.json").write_text(json.dumps(good), encoding="utf-8")
+    # Valid records under names sync must not read; each would add a row if it did.
+    for version, name in enumerate(
+        ["v1.json", "v01.json", "v002_ai.json", "v003.json.tmp", ".v004.json.x.tmp",
+         "notes.json", "v005.svg", "V006.json"],
+        start=2,
+    ):  # fmt: skip
+        (folder / name).write_text(json.dumps(_saved(SHA_A, version)), encoding="utf-8")
+    (folder / "v007.json").mkdir()  # a folder with a record's name: skipped, not fatal
+    for other in ("notes", SHA_B.upper(), SHA_B[:-1], "ab" * 32 + "0"):
+        (data_dir / other).mkdir()
+        (data_dir / other / "v001.json").write_text(json.dumps(_saved(SHA_B)), encoding="utf-8")
+    (data_dir / SHA_B).write_text(json.dumps(_saved(SHA_B)), encoding="utf-8")  # a file
+    (data_dir / "v001.json").write_text(json.dumps(_saved(SHA_B)), encoding="utf-8")
+    index = AnnotationIndex(_url(tmp_path / "index.sqlite3"))
+    assert index.sync(data_dir) == {"added": 1, "skipped": [str(folder / "v007.json")]}
+    assert _keys(index.query()) == [(SHA_A, 1)]
+
+
+def test_sync_of_a_missing_data_dir_writes_nothing(tmp_path):
+    database = tmp_path / "db" / "index.sqlite3"
+    index = AnnotationIndex(_url(database))
+    assert index.sync(tmp_path / "no such dir") == {"added": 0, "skipped": []}
+    (tmp_path / "empty").mkdir()
+    assert index.sync(tmp_path / "empty") == {"added": 0, "skipped": []}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty"]
+
+
+def test_sync_into_a_database_that_cannot_be_written(tmp_path):
+    data_dir = tmp_path / "data"
+    _store_some(data_dir)
+    with pytest.raises(IndexUnavailable):
+        AnnotationIndex(_blocked_by_a_file(tmp_path)).sync(data_dir)
+    # The records are untouched, and a working index still takes them.
+    assert AnnotationIndex(_url(tmp_path / "ok.sqlite3")).sync(data_dir)["added"] == 3
+
+
+# --- summarize ----------------------------------------------------------------------
+
+
+def _row(sha, annotator, dice, edited, ai_label, final_label):
+    return {"image_sha256": sha, "annotator": annotator, "dice_ai_vs_final": dice,
+            "edited": edited, "ai_label": ai_label, "final_label": final_label}  # fmt: skip
+
+
+def test_summarize_hand_made_rows():
+    rows = [
+        _row("a", "Ada", 0.5, True, "benign", "benign"),
+        _row("a", "Bob", 1.0, False, "benign", "malignant"),
+        _row("b", "Ada", None, None, "malignant", "malignant"),
+        _row("c", "Cy", 0.0, True, None, "normal"),
+        _row("d", "Cy", None, None, "normal", None),
+    ]
+    assert summarize(rows) == {
+        "versions": 5,
+        "images": 4,
+        "annotators": 3,
+        "mean_dice": 0.5,  # (0.5 + 1.0 + 0.0) / 3
+        "edited": 2 / 3,  # two of the three with an AI outline
+        "label_agreement": 2 / 3,  # rows 1-3 have both labels; 1 and 3 agree
+    }
+
+
+def test_summarize_without_ai_outlines_or_labels():
+    nothing = {"mean_dice": None, "edited": None, "label_agreement": None}
+    assert summarize([]) == {"versions": 0, "images": 0, "annotators": 0} | nothing
+    rows = [
+        _row("a", "Ada", None, None, None, "benign"),
+        _row("a", "Ada", None, None, "benign", None),
+    ]
+    assert summarize(rows) == {"versions": 2, "images": 1, "annotators": 1} | nothing
+    unedited = [_row("a", "Ada", 1.0, False, None, None)]
+    assert summarize(unedited)["edited"] == 0.0
+    assert summarize(unedited)["mean_dice"] == 1.0
+    assert summarize(unedited)["label_agreement"] is None
+
+
+def test_summarize_of_a_query(filled):
+    assert summarize(filled.query(latest_only=True)) == {
+        "versions": 2, "images": 2, "annotators": 1,
+        "mean_dice": None, "edited": None, "label_agreement": None,
+    }  # fmt: skip
