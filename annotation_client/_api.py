@@ -15,12 +15,16 @@ Errors are JSON ``{"error": {"code", "message"}}``: 400 for a bad parameter,
 
 from __future__ import annotations
 
+import re
+
 import flask
+from werkzeug.exceptions import HTTPException
 
 from ._database import MAX_LIMIT, AnnotationIndex, IndexUnavailable, summarize, to_csv
 from ._record import LABELS
 
 _TRUE = ("1", "true", "yes")
+_LIMIT = re.compile(r"[0-9]{1,6}")
 _FALSE = ("0", "false", "no", "")
 
 
@@ -31,6 +35,19 @@ def _error(status: int, code: str, message: str):
 def register(server: flask.Flask, index: AnnotationIndex) -> None:
     """Add ``GET /api/saved`` to ``server``, answering from ``index``."""
 
+    @server.errorhandler(HTTPException)
+    def api_errors_are_json(exc: HTTPException):
+        # Only under /api/: the Dash pages keep Flask's own answers.
+        if not flask.request.path.startswith("/api/"):
+            return exc
+        code = (exc.name or "error").lower().replace(" ", "_")
+        return _error(exc.code or 500, code, exc.description or exc.name)
+
+    @server.get("/api/<path:_rest>")
+    def unknown(_rest):
+        # Without this, Dash's page routing would answer an unknown API path with HTML.
+        return _error(404, "not_found", f"no API endpoint {flask.request.path}")
+
     @server.get("/api/saved")
     def saved():
         args = flask.request.args
@@ -38,7 +55,8 @@ def register(server: flask.Flask, index: AnnotationIndex) -> None:
         if latest not in _TRUE + _FALSE:
             return _error(400, "bad_parameter", "latest must be 0 or 1")
         raw_limit = args.get("limit", "500").strip()
-        if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_LIMIT:
+        # ASCII digits only: str.isdigit() also takes "²", which int() refuses.
+        if not _LIMIT.fullmatch(raw_limit) or not 1 <= int(raw_limit) <= MAX_LIMIT:
             return _error(400, "bad_parameter", f"limit must be an integer from 1 to {MAX_LIMIT}")
         fmt = args.get("format", "json").strip().lower()
         if fmt not in ("json", "csv"):

@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
+from sqlalchemy.engine import make_url
+
 from ._database import check_url, default_url
 
 PREFIX = "SONOTRACE_"
@@ -94,6 +96,16 @@ class ClientConfig:
         return replace(cls(), **{k: _parse(k, v) for k, v in values.items()})
 
 
+def _shown(name: str, value) -> str:
+    """A refused value as an error message may show it: never a database password."""
+    if name != "database_url":
+        return repr(value)
+    try:
+        return repr(make_url(str(value).strip()).render_as_string(hide_password=True))
+    except Exception:  # not even a URL: it may still hold a secret
+        return "(not shown)"
+
+
 def _parse(name: str, value):
     try:
         if name == "model_server_url":
@@ -134,5 +146,5 @@ def _parse(name: str, value):
                 raise ValueError("must be between 8 and 128")
             return number
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"{PREFIX}{name.upper()}={value!r}: {exc}") from None
+        raise ValueError(f"{PREFIX}{name.upper()}={_shown(name, value)}: {exc}") from None
     raise ValueError(f"unknown annotation client setting {name!r}")  # pragma: no cover

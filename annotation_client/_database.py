@@ -94,29 +94,45 @@ class SavedRow(_Base):
         return out
 
 
-def default_url(data_dir: str | Path) -> str:
-    """The SQLite file used when ``SONOTRACE_DATABASE_URL`` is not set."""
-    return f"sqlite:///{Path(data_dir).expanduser().resolve() / 'index.sqlite3'}"
+def default_url(data_dir: str | Path) -> sa.engine.URL:
+    """The SQLite file used when ``SONOTRACE_DATABASE_URL`` is not set.
+
+    A URL object, not a string: a folder name with ``?`` or ``#`` in it would
+    start a query or fragment of a URL string, and the file would land elsewhere.
+    """
+    path = Path(data_dir).expanduser().resolve() / "index.sqlite3"
+    return sa.engine.URL.create("sqlite", database=str(path))
 
 
-def check_url(url: str) -> str:
+def check_url(url: str | sa.engine.URL) -> str | sa.engine.URL:
     """Parse a SQLAlchemy URL without connecting.
+
+    Returns
+    -------
+    str or sqlalchemy.engine.URL
+        ``url``, a string stripped of surrounding blanks.
 
     Raises
     ------
     ValueError
         If ``url`` is not a database URL, or names a dialect that is not installed.
     """
-    if not isinstance(url, str) or not url.strip():
+    if isinstance(url, sa.engine.URL):
+        parsed = url
+    elif not isinstance(url, str) or not url.strip():
         raise ValueError("must be a database URL such as sqlite:///path/index.sqlite3")
     try:
-        parsed = sa.engine.make_url(url.strip())
-        parsed.get_dialect()
+        if not isinstance(url, sa.engine.URL):
+            url = url.strip()
+            parsed = sa.engine.make_url(url)
+        # Building an engine connects to nothing, but imports the driver and checks
+        # the URL's arguments: a missing psycopg fails here, at start, not at first save.
+        sa.create_engine(parsed).dispose()
     except ArgumentError as exc:
         raise ValueError(f"is not a database URL ({exc})") from None
     except Exception as exc:  # NoSuchModuleError, ImportError of a missing driver
         raise ValueError(f"names a database this install cannot open ({exc})") from None
-    return url.strip()
+    return url
 
 
 def row_values(record: Mapping, record_path: str) -> dict:
@@ -137,9 +153,7 @@ def row_values(record: Mapping, record_path: str) -> dict:
         sha = str(image["sha256"])
         if not _SHA256.match(sha):
             raise ValueError("image.sha256 is not a SHA-256")
-        version = record["version"]
-        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-            raise ValueError("version is not a positive int")
+        version = _count(record["version"], "version", low=1)
         saved_at = _dt.datetime.fromisoformat(str(record["saved_at"]).replace("Z", "+00:00"))
         if saved_at.tzinfo is None:
             raise ValueError("saved_at has no time zone")
@@ -147,6 +161,17 @@ def row_values(record: Mapping, record_path: str) -> dict:
         for name, label in labels.items():
             if label is not None and label not in LABELS:
                 raise ValueError(f"{name} {label!r} is not one of {', '.join(LABELS)}")
+        flags = {
+            "ai.segmented": ai.get("segmented", False),
+            "final.empty": final.get("empty", False),
+            "agreement.edited": agreement.get("edited"),
+        }
+        for name, flag in flags.items():
+            if flag is not None and not isinstance(flag, bool):
+                raise ValueError(f"{name} {flag!r} is not true, false or null")
+        regions = final.get("regions")
+        if regions is not None:
+            regions = _count(regions, "final.regions", low=0)
         probabilities = ai.get("probabilities") or {}
         segmentation = (record.get("model") or {}).get("segmentation") or {}
         dice = agreement.get("dice_ai_vs_final")
@@ -157,21 +182,28 @@ def row_values(record: Mapping, record_path: str) -> dict:
             "annotator": str(record["annotator"]),
             "image_name": str(image["name"]),
             "worklist_path": image.get("worklist_path"),
-            "width": int(image["width"]),
-            "height": int(image["height"]),
+            "width": _count(image["width"], "image.width", low=1),
+            "height": _count(image["height"], "image.height", low=1),
             "final_label": labels["final.label"],
             "ai_label": labels["ai.label"],
             "ai_p_malignant": _maybe_float(probabilities.get("malignant")),
-            "segmented": bool(ai.get("segmented", False)),
+            "segmented": bool(flags["ai.segmented"]),
             "dice_ai_vs_final": _maybe_float(dice),
-            "edited": agreement.get("edited"),
-            "regions": final.get("regions"),
-            "empty": bool(final.get("empty", False)),
+            "edited": flags["agreement.edited"],
+            "regions": regions,
+            "empty": bool(flags["final.empty"]),
             "model_version": segmentation.get("version"),
             "record_path": str(record_path),
         }
     except (KeyError, TypeError, AttributeError) as exc:
         raise ValueError(f"record is missing or mistypes a field: {exc!r}") from None
+
+
+def _count(value, name: str, low: int) -> int:
+    # Every database holds a 32-bit integer; a larger "version" is a corrupt file.
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value < 2**31:
+        raise ValueError(f"{name} {value!r} is not an int from {low} to 2**31 - 1")
+    return value
 
 
 def _maybe_float(value) -> float | None:
@@ -183,7 +215,7 @@ class AnnotationIndex:
 
     Parameters
     ----------
-    url : str
+    url : str or sqlalchemy.engine.URL
         SQLAlchemy database URL; see :func:`default_url`.
 
     Notes
@@ -192,7 +224,7 @@ class AnnotationIndex:
     table is created on first use.
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str | sa.engine.URL) -> None:
         self.url = check_url(url)
         parsed = sa.engine.make_url(self.url)
         on_disk = parsed.get_backend_name() == "sqlite" and parsed.database not in (
@@ -252,7 +284,7 @@ class AnnotationIndex:
         except IntegrityError:
             # Another process indexed one of them between our read and our write.
             return sum(self._add_one(v) for v in values)
-        except (SQLAlchemyError, OSError) as exc:
+        except (SQLAlchemyError, OSError, OverflowError) as exc:
             raise IndexUnavailable(f"the annotation index could not be written: {exc}") from exc
 
     def _add_one(self, value: dict) -> int:
@@ -318,7 +350,9 @@ class AnnotationIndex:
         final_label : str, optional
             Only this final label; ``"none"`` for saves without one.
         latest_only : bool
-            Only each image's highest version.
+            Only each image's highest version, whoever saved it; the other
+            filters apply to those versions (so ``final_label="malignant"`` lists
+            the images whose current version is malignant).
         limit : int
             At most this many rows (1 to :data:`MAX_LIMIT`).
 

@@ -307,15 +307,9 @@ def test_csv_text_a_spreadsheet_would_run_gets_an_apostrophe(data_dir, annotator
         ("limit=%2B5", "limit"),
         pytest.param(
             "limit=%C2%B2", "limit", id="limit-superscript-two",
-            marks=pytest.mark.xfail(strict=True, reason=(
-                "bug: '²'.isdigit() is True but int('²') raises ValueError, so the "
-                "view answers 500 with an HTML page")),
         ),
         pytest.param(
             "limit=" + "9" * 5000, "limit", id="limit-5000-digits",
-            marks=pytest.mark.xfail(strict=True, reason=(
-                "bug: int() of a 5000-digit string raises ValueError (Python's "
-                "int_max_str_digits), so the view answers 500 with an HTML page")),
         ),
         ("latest=2", "latest"),
         ("latest=maybe", "latest"),
@@ -334,9 +328,6 @@ def test_a_bad_parameter_is_a_json_400_naming_it(client, query, name):
     assert error["message"].startswith(name + " ")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "DESIGN.md: at the HTTP boundary every error is JSON; POST /api/saved answers "
-    "Flask's HTML 405 page"))
 def test_a_wrong_method_is_a_json_error(client):
     response = client.post("/api/saved")
     assert response.status_code == 405

@@ -430,12 +430,6 @@ def test_the_app_starts_when_the_index_cannot_be_written(tmp_path, caplog):
     assert sorted(p.name for p in data_dir.iterdir()) == ["ab" * 32, "cd" * 32]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=OverflowError,
-    reason="a record with an int beyond SQLite's 64 bits makes index.sync raise a bare "
-    "OverflowError, and _sync_index catches only IndexUnavailable: the app does not start",
-)
 def test_the_app_starts_beside_a_record_the_index_cannot_hold(tmp_path):
     data_dir = tmp_path / "annotations"
     keys = _save_records(data_dir)

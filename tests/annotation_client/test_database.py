@@ -234,12 +234,6 @@ def test_check_url_refuses_what_is_not_a_usable_url(url, match):
 _NO_PSYCOPG2 = importlib.util.find_spec("psycopg2") is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="check_url only loads the dialect (make_url().get_dialect()), which imports no "
-    "driver, so a URL whose driver is missing passes; AnnotationIndex(url) then raises "
-    "ModuleNotFoundError / sqlalchemy ArgumentError instead of ValueError",
-)
 @pytest.mark.parametrize(
     "url",
     [
@@ -569,13 +563,6 @@ def test_sync_skips_a_record_the_database_refuses_and_keeps_the_rest(tmp_path):
 _TOO_BIG = 2**70  # an int that JSON holds and SQLite's 64-bit INTEGER does not
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=OverflowError,
-    reason="row_values passes an int beyond SQLite's 64 bits (version, width, height, "
-    "regions); the sqlite3 driver raises a bare OverflowError at INSERT, which add_many "
-    "turns into neither ValueError nor IndexUnavailable",
-)
 @pytest.mark.parametrize("path", [["version"], ["image", "width"], ["final", "regions"]])
 def test_add_refuses_an_integer_sqlite_cannot_hold(tmp_path, path):
     record = _saved()
@@ -585,12 +572,6 @@ def test_add_refuses_an_integer_sqlite_cannot_hold(tmp_path, path):
         index.add(record, "p")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=OverflowError,
-    reason="the bare OverflowError of one record escapes sync, so no record is indexed "
-    "(and create_app, which catches only IndexUnavailable, fails to start)",
-)
 def test_sync_skips_a_record_with_an_integer_sqlite_cannot_hold(tmp_path):
     data_dir = tmp_path / "data"
     _store_some(data_dir)

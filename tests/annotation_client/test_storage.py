@@ -209,12 +209,6 @@ def test_a_record_the_index_cannot_read_is_saved_unindexed(tmp_path):
     assert index.query() == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=OverflowError,
-    reason="an int beyond SQLite's 64 bits passes row_values and the sqlite3 driver raises a "
-    "bare OverflowError, which save does not catch: the files are written, yet save raises",
-)
 def test_a_save_stands_when_the_index_overflows(tmp_path):
     from annotation_client._database import AnnotationIndex
 
