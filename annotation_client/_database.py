@@ -277,8 +277,17 @@ class AnnotationIndex:
         try:
             self._ready()
             with Session(self.engine) as session, session.begin():
-                known = self._known(session, {v["image_sha256"] for v in values})
-                fresh = [v for v in values if (v["image_sha256"], v["version"]) not in known]
+                shas = sorted({v["image_sha256"] for v in values})
+                known: set[tuple[str, int]] = set()
+                # Chunks keep each IN (...) under SQLite's limit on bound parameters.
+                for start in range(0, len(shas), 500):
+                    known |= self._known(session, set(shas[start : start + 500]))
+                fresh, seen = [], set(known)
+                for v in values:
+                    key = (v["image_sha256"], v["version"])
+                    if key not in seen:
+                        seen.add(key)
+                        fresh.append(v)
                 session.add_all(SavedRow(**v) for v in fresh)
             return len(fresh)
         except IntegrityError:
@@ -295,6 +304,15 @@ class AnnotationIndex:
         except IntegrityError:
             return 0
 
+    def _all_keys(self) -> set[tuple[str, int]]:
+        try:
+            self._ready()
+            with Session(self.engine) as session:
+                rows = session.execute(sa.select(SavedRow.image_sha256, SavedRow.version))
+                return {(sha, version) for sha, version in rows}
+        except (SQLAlchemyError, OSError) as exc:
+            raise IndexUnavailable(f"the annotation index could not be read: {exc}") from exc
+
     @staticmethod
     def _known(session: Session, shas: set[str]) -> set[tuple[str, int]]:
         rows = session.execute(
@@ -307,27 +325,44 @@ class AnnotationIndex:
     def sync(self, data_dir: str | Path) -> dict:
         """Index every complete version saved under ``data_dir`` that has no row yet.
 
+        Only the record files of versions the index lacks are read, so a start
+        beside thousands of indexed versions costs a folder walk and one query.
+
         Returns
         -------
         dict
             ``{"added": int, "skipped": [path, ...]}``: records that could not be
-            read are logged and skipped, never fatal.
+            read, or that name another image or version than their file, are
+            logged and skipped, never fatal.
         """
         root = Path(data_dir)
-        items, skipped = [], []
+        found: list[tuple[str, int, Path]] = []
         if root.is_dir():
             for folder in sorted(p for p in root.iterdir() if _SHA256.match(p.name) and p.is_dir()):
                 for entry in sorted(folder.iterdir()):
-                    if not _RECORD_FILE.match(entry.name):
-                        continue
-                    try:
-                        record = json.loads(entry.read_text(encoding="utf-8"))
-                        row_values(record, str(entry))  # check now, so one bad file skips alone
-                    except (OSError, ValueError, TypeError) as exc:
-                        logger.warning("annotation index: skipped %s: %s", entry, exc)
-                        skipped.append(str(entry))
-                        continue
-                    items.append((record, entry))
+                    match = _RECORD_FILE.match(entry.name)
+                    if match:
+                        found.append((folder.name, int(match.group(1)), entry))
+        if not found:
+            return {"added": 0, "skipped": []}
+        known = self._all_keys()
+        items, skipped = [], []
+        for sha, version, entry in found:
+            if (sha, version) in known:
+                continue
+            try:
+                record = json.loads(entry.read_text(encoding="utf-8"))
+                values = row_values(record, str(entry))  # now, so one bad file skips alone
+                if (values["image_sha256"], values["version"]) != (sha, version):
+                    raise ValueError(
+                        f"it holds version {values['version']} of "
+                        f"{values['image_sha256'][:12]}, not its file's"
+                    )
+            except (OSError, ValueError, TypeError) as exc:
+                logger.warning("annotation index: skipped %s: %s", entry, exc)
+                skipped.append(str(entry))
+                continue
+            items.append((record, entry))
         added = self.add_many(items)
         if added:
             logger.info("annotation index: added %d saved version(s) from %s", added, root)

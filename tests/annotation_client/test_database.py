@@ -670,3 +670,39 @@ def test_summarize_of_a_query(filled):
         "versions": 2, "images": 2, "annotators": 1,
         "mean_dice": None, "edited": None, "label_agreement": None,
     }  # fmt: skip
+
+
+def test_sync_skips_a_record_that_names_another_version_or_image(tmp_path):
+    data_dir = tmp_path / "data"
+    _store_some(data_dir)
+    # A record copied under the wrong name: its content is v1 of image A, its file v3 of B.
+    (data_dir / SHA_B / "v003.json").write_text(json.dumps(_saved(SHA_A, 1)), encoding="utf-8")
+    index = AnnotationIndex(_url(tmp_path / "index.sqlite3"))
+    assert index.sync(data_dir) == {"added": 3, "skipped": [str(data_dir / SHA_B / "v003.json")]}
+    assert sorted((r["image_sha256"], r["version"]) for r in index.query()) == [
+        (SHA_A, 1), (SHA_A, 2), (SHA_B, 1)
+    ]  # fmt: skip
+
+
+def test_sync_reads_only_the_records_of_versions_not_yet_indexed(tmp_path):
+    data_dir = tmp_path / "data"
+    _store_some(data_dir)
+    index = AnnotationIndex(_url(tmp_path / "index.sqlite3"))
+    assert index.sync(data_dir)["added"] == 3
+    # Indexed versions are known by their file names: a record spoiled since is not read
+    # again (the rows keep what it said), while a new version is.
+    (data_dir / SHA_A / "v001.json").write_text("{not json", encoding="utf-8")
+    new = data_dir / SHA_B / "v002.json"
+    new.write_text(json.dumps(_saved(SHA_B, 2)), encoding="utf-8")
+    assert index.sync(data_dir) == {"added": 1, "skipped": []}
+    assert len(index.query()) == 4
+
+
+def test_add_many_indexes_more_images_than_one_query_can_name(tmp_path):
+    # SQLite refuses a statement with more than 32766 bound parameters (999 before 3.32):
+    # known keys are looked up in chunks.
+    records = [(_saved(f"{i:064x}", 1), f"p{i}") for i in range(1200)]
+    index = AnnotationIndex(_url(tmp_path / "index.sqlite3"))
+    assert index.add_many(records) == 1200
+    assert index.add_many(records) == 0
+    assert len(index.query(limit=MAX_LIMIT)) == 1200
