@@ -13,14 +13,18 @@ Python work behind the annotate page's callbacks, in this process:
 * worklist: list a copy of every BUSI image (masks included, as a worklist folder may
   hold other PNGs) with its annotation status, first with no hash cached (every file
   read and hashed) and then again (only stat calls), as the page does on load and
-  after each open and save.
+  after each open and save;
+* index: the database index of saved annotations (SQLite in the data directory): a
+  save with and without it, the start-up sync of thousands of versions written
+  without it (then again, when every version is known), the Saved page's query and
+  the CSV export.
 
 Outlines come from the images' own BUSI masks (vectorized with 32 vertices), so the
 model server is not needed. The browser-side figure (upload to editable outline,
 including the model server) is measured by the browser test
 ``tests/annotation_client/test_annotate_page.py``.
 
-Usage: ``python bench/client.py [--images 20] [--json out.json]``
+Usage: ``python bench/client.py [--images 20] [--versions 5000] [--json out.json]``
 """
 
 from __future__ import annotations
@@ -50,6 +54,12 @@ from annotation_client import (  # noqa: E402
     _measurements,
     _shapes,
     _worklist,
+)
+from annotation_client._database import (  # noqa: E402
+    MAX_LIMIT,
+    AnnotationIndex,
+    default_url,
+    to_csv,
 )
 from annotation_client._imageio import decode_image, parse_data_url  # noqa: E402
 from annotation_client._record import build_record  # noqa: E402
@@ -107,9 +117,70 @@ def _bench_worklist(busi: Path, repeats: int = 5) -> dict:
     }
 
 
+def _bench_index(versions: int, saves: int = 100) -> dict:
+    """Time the annotation index: saves with and without it, sync, query, CSV."""
+    rng = np.random.default_rng(0)
+    mask = np.zeros((64, 80), bool)
+    mask[10:40, 20:60] = True
+    svg, png = "<svg/>", vectorizer.mask_to_png(mask)
+
+    def record(i: int) -> tuple[str, dict]:
+        sha = f"{i // 2:064x}"  # two versions per image
+        return sha, build_record(
+            image={"sha256": sha, "name": f"case {i}.png", "width": 80, "height": 64},
+            annotator=f"reader {i % 7}",
+            final_mask=mask,
+            ai_mask=mask if i % 3 else np.roll(mask, 3, axis=1),
+            final_label=("benign", "malignant", "normal", None)[int(rng.integers(4))],
+        )
+
+    with tempfile.TemporaryDirectory() as tmp:
+        plain = AnnotationStore(Path(tmp) / "plain")
+        indexed_dir = Path(tmp) / "indexed"
+        indexed = AnnotationStore(indexed_dir, index=AnnotationIndex(default_url(indexed_dir)))
+        without, with_index = [], []
+        for i in range(saves):
+            sha, rec = record(i)
+            _, ms = _timed(plain.save, sha, svg=svg, mask_png=png, record=rec)
+            without.append(ms)
+            _, ms = _timed(indexed.save, sha, svg=svg, mask_png=png, record=rec)
+            with_index.append(ms)
+
+        data = Path(tmp) / "data"
+        store = AnnotationStore(data)
+        for i in range(versions):
+            sha, rec = record(i)
+            store.save(sha, svg=svg, mask_png=png, record=rec)
+        index = AnnotationIndex(default_url(data))
+        result, sync_ms = _timed(index.sync, data)
+        assert result["added"] == versions, result
+        _, resync_ms = _timed(index.sync, data)
+        rows, query_ms = _timed(index.query, latest_only=True, limit=2000)
+        _, filtered_ms = _timed(index.query, annotator="reader 3", final_label="malignant")
+        every, _ = _timed(index.query, limit=MAX_LIMIT)
+        _, csv_ms = _timed(to_csv, every)
+        index.dispose()
+    save_plain, save_indexed = statistics.median(without), statistics.median(with_index)
+    return {
+        "versions": versions,
+        "save_ms": round(save_plain, 2),
+        "save_indexed_ms": round(save_indexed, 2),
+        "save_ratio": round(save_indexed / save_plain, 2),
+        "sync_ms": round(sync_ms, 1),
+        "sync_per_version_ms": round(sync_ms / versions, 3),
+        "resync_ms": round(resync_ms, 1),
+        "query_latest_ms": round(query_ms, 1),
+        "query_latest_rows": len(rows),
+        "query_filtered_ms": round(filtered_ms, 1),
+        "csv_ms": round(csv_ms, 1),
+        "csv_rows": len(every),
+    }
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=20)
+    parser.add_argument("--versions", type=int, default=5000, help="saved versions to index")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
     busi = _busi_dir()
@@ -204,6 +275,16 @@ def main(argv=None) -> int:
         f"  worklist   {worklist['files']} files ({worklist['size_mb']} MB): first listing "
         f"{worklist['cold_ms']:.0f} ms (every file hashed), again {worklist['warm_ms']:.0f} ms "
         f"(cached), {worklist['cold_over_warm']}x"
+    )
+    index = _bench_index(args.versions)
+    report["index"] = index
+    print(
+        f"  index      save {index['save_ms']:.1f} ms without, {index['save_indexed_ms']:.1f} ms "
+        f"with ({index['save_ratio']}x); start-up sync of {index['versions']} versions "
+        f"{index['sync_ms']:.0f} ms ({index['sync_per_version_ms']} ms each), again "
+        f"{index['resync_ms']:.0f} ms; Saved page query {index['query_latest_ms']:.0f} ms "
+        f"({index['query_latest_rows']} rows), filtered {index['query_filtered_ms']:.0f} ms; "
+        f"CSV of {index['csv_rows']} rows {index['csv_ms']:.0f} ms"
     )
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
