@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from importlib import metadata
 from pathlib import Path
 
@@ -11,7 +13,7 @@ import dash_bootstrap_components as dbc
 import flask
 from dash import dcc, html
 
-from . import _api, ids
+from . import _api, _worklist, ids
 from ._config import ClientConfig
 from ._database import AnnotationIndex, IndexUnavailable
 from ._storage import AnnotationStore
@@ -21,6 +23,7 @@ logger = logging.getLogger(__name__)
 PACKAGE_DIR = Path(__file__).resolve().parent
 CONFIG_KEY = "SONOTRACE_CLIENT"
 INDEX_KEY = "SONOTRACE_INDEX"
+WARMUP_THREAD = "sonotrace-worklist-warmup"
 #: Bootstrap 5's CSS comes from the XStatic-Bootstrap wheel and is served by this
 #: app: dbc.themes.* point at a CDN, and hospitals run air-gapped.
 VENDOR_ROUTE = "/_sonotrace/vendor/bootstrap/"
@@ -104,6 +107,39 @@ def _reset_global_callbacks() -> None:
     _callback.GLOBAL_INLINE_SCRIPTS.clear()
 
 
+def _warm_worklist(settings: ClientConfig, index: AnnotationIndex) -> threading.Thread | None:
+    """Hash the worklist's files in the background, so the first page load does not.
+
+    An entry's status needs the SHA-256 of its file; the first listing would
+    otherwise read every file while the radiologist waits (a network share of
+    thousands of images takes minutes). The hashes land in the process's cache.
+    """
+    if settings.worklist_dir is None:
+        return None
+
+    def run():
+        started = time.perf_counter()
+        try:
+            listing = _worklist.list_images(
+                settings.worklist_dir,
+                AnnotationStore(settings.data_dir, index=index),
+                max_bytes=settings.max_upload_bytes,
+            )
+        except (OSError, ValueError) as exc:
+            logger.warning("worklist warm-up failed: %s", exc)
+            return
+        logger.info(
+            "worklist: %d file(s) under %s hashed in %.1f s",
+            len(listing.entries),
+            settings.worklist_dir,
+            time.perf_counter() - started,
+        )
+
+    thread = threading.Thread(target=run, name=WARMUP_THREAD, daemon=True)
+    thread.start()
+    return thread
+
+
 def create_app(config=None) -> dash.Dash:
     """Build the annotation client.
 
@@ -138,6 +174,7 @@ def create_app(config=None) -> dash.Dash:
     server.config[INDEX_KEY] = index
     _sync_index(index, settings.data_dir)
     _api.register(server, index)
+    _warm_worklist(settings, index)
     # Base64 inflates an upload by 4/3; leave room for the rest of the callback body.
     server.config["MAX_CONTENT_LENGTH"] = int(settings.max_upload_bytes * 1.4) + 4 * 1024 * 1024
 

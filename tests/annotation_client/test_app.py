@@ -439,3 +439,38 @@ def test_the_app_starts_beside_a_record_the_index_cannot_hold(tmp_path):
     record_file.write_text(json.dumps(record))
     app = create_app({"DATA_DIR": data_dir, "DATABASE_URL": f"sqlite:///{tmp_path / 'i.db'}"})
     assert len(app.server.config["SONOTRACE_INDEX"].query()) == 2
+
+
+def test_the_worklist_is_hashed_in_the_background_at_start(tmp_path):
+    import threading
+
+    import numpy as np
+    from PIL import Image
+
+    from annotation_client import AnnotationStore, _app, _worklist
+
+    worklist = tmp_path / "worklist"
+    (worklist / "study").mkdir(parents=True)
+    for i in range(3):
+        path = worklist / "study" / f"image{i}.png"
+        Image.fromarray(np.full((4, 5), 40 * i + 7, np.uint8)).save(path)
+    before = _worklist._CACHE.reads
+    create_app({"DATA_DIR": tmp_path / "data", "WORKLIST_DIR": worklist})
+    for thread in threading.enumerate():
+        if thread.name == _app.WARMUP_THREAD:
+            thread.join(timeout=30)
+    # Each new file was read once, in the background; the page's first listing reads none.
+    assert _worklist._CACHE.reads - before == 3
+    store = AnnotationStore(tmp_path / "data")
+    listing = _worklist.list_images(worklist, store)
+    assert [e.path for e in listing.entries] == [f"study/image{i}.png" for i in range(3)]
+    assert _worklist._CACHE.reads - before == 3
+
+
+def test_no_worklist_starts_no_warm_up(tmp_path):
+    import threading
+
+    from annotation_client import _app
+
+    create_app({"DATA_DIR": tmp_path / "data"})
+    assert _app.WARMUP_THREAD not in [t.name for t in threading.enumerate()]
