@@ -162,3 +162,106 @@ def test_vectorizer_paths_round_trip_through_shapes():
     back = s.paths_to_mask(paths, mask.shape)
     inter = np.logical_and(mask, back).sum()
     assert inter / np.logical_or(mask, back).sum() > 0.95
+
+
+# --------------------------------------------------------------------------- SVG back to paths
+
+# An 8 x 6 image: a ring (outer square with a square hole) at fractional coordinates,
+# and a triangle. Both written as format_path writes them, so a round trip is exact.
+RING = "M0.5,0.25L7.5,0.25L7.5,5.75L0.5,5.75ZM2.125,2L4,2L4,3.5L2.125,3.5Z"
+TRIANGLE = "M1,1L3,1L2,2.5Z"
+SVG_NS = 'xmlns="http://www.w3.org/2000/svg"'
+
+
+def test_svg_to_paths_reads_back_what_paths_to_svg_wrote():
+    svg = s.paths_to_svg([RING, TRIANGLE], 8, 6)
+    assert s.svg_to_paths(svg, 8, 6) == [RING, TRIANGLE]
+    # The hole is still a hole: the same pixels as the paths saved.
+    ring = s.svg_to_paths(svg, 8, 6)[0]
+    expected = np.ones((6, 8), bool)
+    expected[:, 0] = False  # pixel centres x = 0.5 are on the outer edge x = 0.5
+    expected[2, 2:4] = False  # the hole: x in [2.125, 4], y in [2, 3.5]
+    np.testing.assert_array_equal(s.paths_to_mask([ring], (6, 8)), expected)
+
+
+def test_svg_to_paths_writes_paths_as_format_path_does():
+    # Plotly's spacing, a repeated first vertex and relative commands come back
+    # in the editor's own absolute form.
+    svg = s.paths_to_svg(["M 2 1 L 6 1 L 6 4 L 2 4 Z", "m1,1 l2,0 l0,2 z", "M0,0H4V3L0,0Z"], 8, 6)
+    assert s.svg_to_paths(svg, 8, 6) == [SQUARE, "M1,1L3,1L3,3Z", "M0,0L4,0L4,3Z"]
+
+
+def test_an_svg_without_regions_gives_no_paths():
+    assert s.svg_to_paths(s.paths_to_svg([], 8, 6), 8, 6) == []
+    assert s.svg_to_paths(f'<svg {SVG_NS} width="8" height="6"></svg>', 8, 6) == []
+
+
+@pytest.mark.parametrize("svg", ["not xml", "", f'<svg {SVG_NS} width="8" height="6">'])
+def test_svg_to_paths_refuses_text_that_is_not_xml(svg):
+    with pytest.raises(ValueError, match="the SVG cannot be parsed"):
+        s.svg_to_paths(svg, 8, 6)
+
+
+@pytest.mark.parametrize(("width", "height"), [(9, 6), (8, 7), (6, 8)])
+def test_svg_to_paths_refuses_an_svg_of_another_size(width, height):
+    svg = s.paths_to_svg([TRIANGLE], 8, 6)
+    with pytest.raises(ValueError, match=f"sized 8x6, the image {width}x{height}"):
+        s.svg_to_paths(svg, width, height)
+
+
+def test_svg_to_paths_refuses_an_svg_with_no_size():
+    # svgelements sizes an <svg> without width and height at 1000 x 1000.
+    with pytest.raises(ValueError, match="the image 8x6"):
+        s.svg_to_paths(f'<svg {SVG_NS}><path d="{TRIANGLE}"/></svg>', 8, 6)
+
+
+@pytest.mark.parametrize(
+    ("d", "command"),
+    [
+        ("M0,0 C1,1 2,2 3,3 Z", "C"),
+        ("M0,0 Q1,1 3,3 Z", "Q"),
+        ("M0,0 A1,1 0 0 1 3,3 Z", "A"),
+    ],
+)
+def test_svg_to_paths_refuses_curves(d, command):
+    svg = f'<svg {SVG_NS} width="8" height="6"><path d="{TRIANGLE}"/><path d="{d}"/></svg>'
+    with pytest.raises(ValueError, match=f"unsupported content '{command}'"):
+        s.svg_to_paths(svg, 8, 6)
+
+
+@pytest.mark.parametrize("svg", [None, b"<svg/>", ["<svg/>"]])
+def test_svg_to_paths_takes_only_text(svg):
+    with pytest.raises(TypeError, match="svg must be a str"):
+        s.svg_to_paths(svg, 8, 6)
+
+
+def test_svg_to_paths_checks_the_image_size_it_is_given():
+    svg = s.paths_to_svg([TRIANGLE], 8, 6)
+    with pytest.raises(ValueError, match="width"):
+        s.svg_to_paths(svg, 0, 6)
+    with pytest.raises(TypeError, match="height"):
+        s.svg_to_paths(svg, 8, 6.0)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AttributeError,
+    reason="svg_to_paths lets svgelements' AttributeError out for well-formed XML whose "
+    "root is not <svg>, instead of the ValueError it documents (load_saved then crashes)",
+)
+def test_svg_to_paths_refuses_xml_that_is_not_an_svg():
+    # Say an HTML error page saved in place of the SVG.
+    with pytest.raises(ValueError):
+        s.svg_to_paths("<html><body>Not found</body></html>", 8, 6)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="svgelements stops at the first bad token of a path's d and svg_to_paths "
+    "returns the part before it, so a corrupt path loads as a partial outline silently",
+)
+def test_svg_to_paths_refuses_corrupt_path_data():
+    d = "M0,0L4,0L4,4L0,4Z garbage M1,1L2,1L2,2Z"
+    svg = f'<svg {SVG_NS} width="8" height="6"><path d="{d}"/></svg>'
+    with pytest.raises(ValueError):
+        s.svg_to_paths(svg, 8, 6)

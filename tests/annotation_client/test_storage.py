@@ -219,3 +219,40 @@ def test_a_save_stands_when_the_index_overflows(tmp_path):
     saved = _save_record(store, record)
     assert saved.indexed is False
     assert store.versions(SHA) == [1]
+
+
+# --------------------------------------------------------------------------- load_svg
+
+
+def test_load_svg_reads_back_exactly_what_each_save_wrote(tmp_path):
+    store = AnnotationStore(tmp_path)
+    first = '<svg width="8" height="6">\n  <!-- Dr Müller, 2 µm -->\n</svg>\n'
+    store.save(SHA, svg=first, mask_png=b"m1", record={})
+    _save(store, 2)
+    assert store.load_svg(SHA, 1) == first
+    assert store.load_svg(SHA, 2) == "<svg>2</svg>"
+
+
+@pytest.mark.parametrize("version", [0, -1, True, 1.0, "1", None])
+def test_load_svg_refuses_a_bad_version(tmp_path, version):
+    store = AnnotationStore(tmp_path)
+    _save(store)
+    with pytest.raises(ValueError, match="version must be a positive int"):
+        store.load_svg(SHA, version)
+
+
+def test_load_svg_refuses_a_folder_name_that_is_not_a_hash(tmp_path):
+    with pytest.raises(ValueError, match="image_sha256"):
+        AnnotationStore(tmp_path).load_svg("../etc", 1)
+
+
+def test_load_svg_of_a_missing_version_raises_file_not_found(tmp_path):
+    store = AnnotationStore(tmp_path)
+    with pytest.raises(FileNotFoundError):
+        store.load_svg(SHA, 1)  # the image was never saved
+    _save(store)
+    with pytest.raises(FileNotFoundError, match="v002.svg"):
+        store.load_svg(SHA, 2)
+    (tmp_path / SHA / "v001.svg").unlink()
+    with pytest.raises(FileNotFoundError, match="v001.svg"):
+        store.load_svg(SHA, 1)
