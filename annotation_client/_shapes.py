@@ -252,15 +252,23 @@ def svg_to_paths(svg: str, width: int, height: int) -> list[str]:
         raise TypeError("svg must be a str")
     try:
         document = svgelements.SVG.parse(io.StringIO(svg))
-    except Exception as exc:  # svgelements raises ParseError, ValueError, ...
+        size = (float(document.width), float(document.height))
+    except Exception as exc:  # ParseError, or AttributeError for XML that is not <svg>
         raise ValueError(f"the SVG cannot be parsed ({exc})") from None
-    size = (document.width, document.height)
-    if any(abs(float(v) - want) > 1e-6 for v, want in zip(size, (width, height), strict=True)):
+    if any(abs(v - want) > 1e-6 for v, want in zip(size, (width, height), strict=True)):
         raise ValueError(f"the SVG is sized {size[0]:g}x{size[1]:g}, the image {width}x{height}")
     paths = []
     for element in document.elements():
-        if isinstance(element, svgelements.Path) and len(element):
-            paths.append(format_path(parse_path(element.d())))
+        if isinstance(element, svgelements.Shape) and not isinstance(element, svgelements.Path):
+            # Saved outlines are paths only; dropping another shape would lose geometry.
+            raise ValueError(f"the SVG holds a <{type(element).__name__.lower()}>, not a path")
+        if not isinstance(element, svgelements.Path):
+            continue
+        # svgelements stops quietly at a bad token; the raw data is checked whole.
+        parse_path(str(element.values.get("d", "")))
+        path = format_path(parse_path(element.d()))
+        if is_region(path):  # a lone point or a line encloses nothing, as for AI outlines
+            paths.append(path)
     return paths
 
 

@@ -128,6 +128,11 @@ class AnnotationStore:
                 found.append(int(match.group(1)))
         return sorted(found)
 
+    def next_version(self, image_sha256: str) -> int:
+        """The number the image's next save will take (another save may take it first)."""
+        folder = self.folder(image_sha256)
+        return self._next_version(folder) if folder.is_dir() else 1
+
     def _next_version(self, folder: Path) -> int:
         # Count any versioned file, not only records: a save interrupted after its
         # SVG but before its record must not have its number reused.

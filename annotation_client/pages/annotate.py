@@ -33,7 +33,13 @@ from annotation_client import (
 )
 from annotation_client._app import get_config, get_store
 from annotation_client._imageio import ImageDecodeError, decode_image, parse_data_url
-from annotation_client._record import DESCRIPTOR_OPTIONS, LABELS, MULTI_VALUED, build_record
+from annotation_client._record import (
+    DESCRIPTOR_OPTIONS,
+    LABELS,
+    MULTI_VALUED,
+    build_record,
+    clean_descriptors,
+)
 from annotation_client._server_client import (
     ModelServerClient,
     ModelServerError,
@@ -906,6 +912,8 @@ def show_previous_saves(meta, _saved, _loaded):
         if not versions:
             return hidden, None
         record = store.load_record(meta["sha256"], versions[-1])
+        if not isinstance(record, dict):
+            raise ValueError("its record is not a JSON object")
     except (OSError, ValueError) as exc:
         return {}, f"This image has saved versions, but the latest cannot be read ({exc})."
     return {}, previous_save_text(record, len(versions))
@@ -914,7 +922,8 @@ def show_previous_saves(meta, _saved, _loaded):
 def previous_save_text(record: dict, count: int) -> str:
     """``Saved before: v2 (of 2) by Dr A, 2026-12-01 09:06 UTC, final label benign.``"""
     when = str(record.get("saved_at", "")).replace("T", " ")[:16]
-    label = (record.get("final") or {}).get("label") or "none"
+    final = record.get("final")
+    label = (final.get("label") if isinstance(final, dict) else None) or "none"
     return (
         f"Saved before: v{record.get('version')} (of {count}) by {record.get('annotator')}, "
         f"{when} UTC, final label {label}."
@@ -953,25 +962,30 @@ def load_saved(clicks, meta):
             raise ValueError("this image has no saved version")
         version = versions[-1]
         record = store.load_record(sha, version)
+        final = record.get("final") if isinstance(record, dict) else None
+        if not isinstance(final, dict):
+            raise ValueError(f"the record of version {version} is not a saved record")
+        label, note = final.get("label"), final.get("note") or ""
+        if label not in (None, *LABELS) or not isinstance(note, str):
+            raise ValueError(f"the record of version {version} has a bad label or note")
+        saved = clean_descriptors(final.get("descriptors"))
         paths = _shapes.svg_to_paths(
             store.load_svg(sha, version), int(meta["width"]), int(meta["height"])
         )
+        next_version = store.next_version(sha)
     except (OSError, ValueError, TypeError) as exc:
         message = _views.alert(
             f"{exc}", "danger", title="The saved version cannot be loaded.", id="load-error"
         )
         return (no, no, no, no, message, *[no] * len(DESCRIPTOR_OPTIONS))
-    final = record.get("final") or {}
-    saved = final.get("descriptors") or {}
     descriptors = {
         name: saved.get(name) or ([] if name in MULTI_VALUED else "")
         for name in DESCRIPTOR_OPTIONS
     }
-    label, note = final.get("label"), final.get("note") or ""
     work = _unsaved.snapshot(sha, paths, label, note, descriptors)
     message = _views.alert(
         f"Version {version} loaded: {len(paths)} outline(s). Saving makes version "
-        f"{versions[-1] + 1}; Undo brings back the outline shown before.",
+        f"{next_version}; Undo brings back the outline shown before.",
         "info",
         id="load-result",
     )

@@ -182,12 +182,6 @@ def test_previous_saves_say_when_the_latest_record_cannot_be_opened(app, annotat
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AttributeError,
-    reason="a record that is valid JSON but not an object reaches previous_save_text, "
-    "whose record.get raises AttributeError: the callback fails instead of saying so",
-)
 def test_previous_saves_say_when_the_latest_record_is_not_an_object(app, annotate, data_dir):
     _save(data_dir, SAVED_PATHS)
     (data_dir / SHA / "v001.json").write_text("[]\n")
@@ -276,11 +270,6 @@ def test_an_interrupted_save_is_not_loaded(app, annotate, data_dir):
     assert (loaded["version"], loaded["paths"], label) == (1, SAVED_PATHS, "benign")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="load_saved promises 'Saving makes version N+1' from the last complete "
-    "version, but the store skips the number of an interrupted save, so it makes N+2",
-)
 def test_the_load_message_names_the_version_a_save_will_make(app, annotate, data_dir):
     _save(data_dir, SAVED_PATHS)
     (data_dir / SHA / "v002.svg").write_text(_shapes.paths_to_svg([TRIANGLE], 8, 6))
@@ -338,12 +327,6 @@ def test_load_saved_of_an_image_never_saved_says_so(app, annotate, data_dir):
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AttributeError,
-    reason="svg_to_paths raises AttributeError (not ValueError) for XML whose root is "
-    "not <svg>, which load_saved does not catch: no load-error alert, the callback fails",
-)
 def test_load_saved_with_an_svg_that_is_not_svg_says_so(app, annotate, data_dir):
     _save(data_dir, SAVED_PATHS)
     (data_dir / SHA / "v001.svg").write_text("<html><body>Not found</body></html>\n")
@@ -351,12 +334,6 @@ def test_load_saved_with_an_svg_that_is_not_svg_says_so(app, annotate, data_dir)
     assert result[4].id == "load-error"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AttributeError,
-    reason="load_saved reads record.get('final') outside its try: a record that is "
-    "valid JSON but not an object makes the callback fail instead of a load-error alert",
-)
 def test_load_saved_with_a_record_that_is_not_an_object_says_so(app, annotate, data_dir):
     _save(data_dir, SAVED_PATHS)
     (data_dir / SHA / "v001.json").write_text("[]\n")

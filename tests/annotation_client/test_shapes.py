@@ -243,25 +243,31 @@ def test_svg_to_paths_checks_the_image_size_it_is_given():
         s.svg_to_paths(svg, 8, 6.0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AttributeError,
-    reason="svg_to_paths lets svgelements' AttributeError out for well-formed XML whose "
-    "root is not <svg>, instead of the ValueError it documents (load_saved then crashes)",
-)
 def test_svg_to_paths_refuses_xml_that_is_not_an_svg():
     # Say an HTML error page saved in place of the SVG.
     with pytest.raises(ValueError):
         s.svg_to_paths("<html><body>Not found</body></html>", 8, 6)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="svgelements stops at the first bad token of a path's d and svg_to_paths "
-    "returns the part before it, so a corrupt path loads as a partial outline silently",
-)
 def test_svg_to_paths_refuses_corrupt_path_data():
     d = "M0,0L4,0L4,4L0,4Z garbage M1,1L2,1L2,2Z"
     svg = f'<svg {SVG_NS} width="8" height="6"><path d="{d}"/></svg>'
     with pytest.raises(ValueError):
         s.svg_to_paths(svg, 8, 6)
+
+
+def test_svg_to_paths_refuses_a_shape_it_would_drop():
+    svg = (
+        '<svg xmlns="http://www.w3.org/2000/svg" width="10" height="8">'
+        '<path d="M1,1L4,1L4,4Z"/><rect x="5" y="5" width="2" height="2"/></svg>'
+    )
+    with pytest.raises(ValueError, match="<rect>"):
+        s.svg_to_paths(svg, 10, 8)
+
+
+def test_svg_to_paths_drops_paths_that_enclose_nothing():
+    svg = (
+        '<svg xmlns="http://www.w3.org/2000/svg" width="10" height="8">'
+        '<path d="M1,1L4,1L4,4Z"/><path d="M2,2"/><path d="M1,1L5,5Z"/></svg>'
+    )
+    assert s.svg_to_paths(svg, 10, 8) == ["M1,1L4,1L4,4Z"]

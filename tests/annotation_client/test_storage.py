@@ -256,3 +256,14 @@ def test_load_svg_of_a_missing_version_raises_file_not_found(tmp_path):
     (tmp_path / SHA / "v001.svg").unlink()
     with pytest.raises(FileNotFoundError, match="v001.svg"):
         store.load_svg(SHA, 1)
+
+
+def test_next_version_counts_interrupted_saves(tmp_path):
+    store = AnnotationStore(tmp_path)
+    sha = "ef" * 32
+    assert store.next_version(sha) == 1
+    store.save(sha, svg="<svg/>", mask_png=b"png", record={"a": 1})
+    assert store.next_version(sha) == 2
+    (store.folder(sha) / "v002.svg").write_text("<svg/>")  # a save cut short after its SVG
+    assert store.next_version(sha) == 3
+    assert store.save(sha, svg="<svg/>", mask_png=b"png", record={"a": 2}).version == 3
