@@ -14,7 +14,6 @@ import io
 import json
 import os
 import shutil
-import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -22,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _dash_helpers import click, closed_port, console_errors, wait_for
 from PIL import Image
-from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -62,16 +61,6 @@ _GD = "var gd = document.querySelector('#annotation-graph .js-plotly-plot');"
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def _wait(dash_duo, condition, timeout=30, message=""):
-    # An element can be re-rendered between finding it and reading it: try again.
-    return WebDriverWait(
-        dash_duo.driver,
-        timeout,
-        poll_frequency=0.05,
-        ignored_exceptions=(NoSuchElementException, StaleElementReferenceException),
-    ).until(lambda _driver: condition(), message)
 
 
 def _js(dash_duo, script, *args):
@@ -143,7 +132,7 @@ def _select_region(dash_duo, index=0) -> list[dict]:
     (x0, y0), (x1, y1) = polygon[0], polygon[1]
     sx, sy = _to_screen(dash_duo, (x0 + x1) / 2, (y0 + y1) / 2)
     ActionChains(dash_duo.driver).move_to_location(sx, sy).click().perform()
-    _wait(dash_duo, lambda: len(_vertex_handles(dash_duo)) > 0, 10, "no vertex handles appeared")
+    wait_for(dash_duo, lambda: len(_vertex_handles(dash_duo)) > 0, 10, "no vertex handles appeared")
     return _vertex_handles(dash_duo)
 
 
@@ -160,26 +149,15 @@ def _shot(dash_duo, artifacts_dir: Path, name: str) -> Path:
     return path
 
 
-def _severe(dash_duo) -> list[str]:
-    """Messages of the browser console's errors (each call drains the log)."""
-    return [e["message"] for e in (dash_duo.get_logs() or []) if e.get("level") == "SEVERE"]
-
-
 def _assert_clean_console(dash_duo, artifacts_dir: Path) -> None:
-    errors = _severe(dash_duo)
+    errors = console_errors(dash_duo)
     (artifacts_dir / "console-errors.log").write_text("\n".join(errors))
     assert not errors, "browser console errors:\n" + "\n".join(errors)
 
 
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _offline_app(data_dir: Path, **settings):
     """The client app with its model server down (nothing listens on the port)."""
-    url = f"http://127.0.0.1:{_closed_port()}"
+    url = f"http://127.0.0.1:{closed_port()}"
     return create_app({"MODEL_SERVER_URL": url, "DATA_DIR": data_dir, **settings})
 
 
@@ -190,17 +168,6 @@ def _foreign_requests(dash_duo) -> list[str]:
     )
     local = ("http://127.0.0.1", "http://localhost", "data:", "blob:")
     return [n for n in names if not n.startswith(local)]
-
-
-def _click(driver, by, value) -> None:
-    """Scroll an element to the middle of the window, then click it like a user."""
-    element = driver.find_element(by, value)
-    # behavior 'instant': Bootstrap's CSS makes scrolling smooth, i.e. not done yet
-    # when the click would land.
-    driver.execute_script(
-        "arguments[0].scrollIntoView({block: 'center', behavior: 'instant'});", element
-    )
-    element.click()
 
 
 def _upload(dash_duo, path: Path) -> None:
@@ -276,7 +243,7 @@ def test_segment_edit_undo_redo_classify_save(
     dash_duo.start_server(app)
     driver = dash_duo.driver
     dash_duo.wait_for_element(f"#{ids.IMAGE_UPLOAD}")
-    _wait(dash_duo, lambda: "ready" in driver.find_element(By.ID, ids.SERVER_STATUS).text)
+    wait_for(dash_duo, lambda: "ready" in driver.find_element(By.ID, ids.SERVER_STATUS).text)
 
     annotator = driver.find_element(By.ID, ids.ANNOTATOR)
     annotator.send_keys("Dr. Test Reader", Keys.TAB)
@@ -284,7 +251,7 @@ def test_segment_edit_undo_redo_classify_save(
     # 1. Open the image; the outline must follow by itself (segment on open).
     _start_timers(dash_duo)
     _upload(dash_duo, busi_image)
-    _wait(dash_duo, lambda: _drawn_paths(dash_duo) > 0, 60, "no AI outline appeared")
+    wait_for(dash_duo, lambda: _drawn_paths(dash_duo) > 0, 60, "no AI outline appeared")
     timers = driver.execute_script("return window.__sonotrace;")
     elapsed = (timers["outline"] - timers["upload"]) / 1000.0
     print(f"\nupload-to-outline: {elapsed * 1000:.0f} ms ({busi_image.name}, {width}x{height})")
@@ -296,7 +263,7 @@ def test_segment_edit_undo_redo_classify_save(
     assert driver.find_element(By.ID, "image-name").text == busi_image.name
     info = driver.find_element(By.ID, ids.IMAGE_INFO).text
     assert f"{width} × {height} px" in info
-    _wait(dash_duo, lambda: "last change: ai" in _status(dash_duo))
+    wait_for(dash_duo, lambda: "last change: ai" in _status(dash_duo))
     shapes = _js(dash_duo, "return gd.layout.shapes;")
     assert all(s["editable"] and s["fillrule"] == "evenodd" for s in shapes)
     _shot(dash_duo, artifacts_dir, "01-segmented")
@@ -310,10 +277,10 @@ def test_segment_edit_undo_redo_classify_save(
     for step in range(1, 6):
         chain.move_to_location(handle["x"] + 6 * step, handle["y"] + 4 * step)
     chain.release().perform()
-    _wait(
+    wait_for(
         dash_duo, lambda: _shape_paths(dash_duo)[0] != ai_paths[0], 10, "the drag changed nothing"
     )
-    _wait(dash_duo, lambda: "last change: edit" in _status(dash_duo))
+    wait_for(dash_duo, lambda: "last change: edit" in _status(dash_duo))
     dragged = _shape_paths(dash_duo)
     old_ring = _shapes.parse_path(ai_paths[0])[handle["i"]]
     new_ring = _shapes.parse_path(dragged[0])[handle["i"]]
@@ -330,11 +297,11 @@ def test_segment_edit_undo_redo_classify_save(
     _shot(dash_duo, artifacts_dir, "03-dragged")
 
     # 3. Undo and redo it.
-    _click(driver, By.ID, ids.UNDO_BUTTON)
-    _wait(dash_duo, lambda: _shape_paths(dash_duo) == ai_paths, 10, "undo did not restore")
+    click(driver, By.ID, ids.UNDO_BUTTON)
+    wait_for(dash_duo, lambda: _shape_paths(dash_duo) == ai_paths, 10, "undo did not restore")
     _shot(dash_duo, artifacts_dir, "04-undone")
-    _click(driver, By.ID, ids.REDO_BUTTON)
-    _wait(dash_duo, lambda: _shape_paths(dash_duo) == dragged, 10, "redo did not re-apply")
+    click(driver, By.ID, ids.REDO_BUTTON)
+    wait_for(dash_duo, lambda: _shape_paths(dash_duo) == dragged, 10, "redo did not re-apply")
     assert driver.find_element(By.ID, ids.REDO_BUTTON).get_attribute("disabled")
 
     # 3b. Re-vectorize with the density slider, then undo: the slider follows the
@@ -342,11 +309,11 @@ def test_segment_edit_undo_redo_classify_save(
     slider = driver.find_element(By.CSS_SELECTOR, f"#{ids.VERTEX_DENSITY} [role='slider']")
     start = int(slider.get_attribute("aria-valuenow"))
     ActionChains(driver).click_and_hold(slider).move_by_offset(60, 0).release().perform()
-    _wait(dash_duo, lambda: "last change: density" in _status(dash_duo), 15, "no re-vectorize")
+    wait_for(dash_duo, lambda: "last change: density" in _status(dash_duo), 15, "no re-vectorize")
     assert int(slider.get_attribute("aria-valuenow")) > start
-    _click(driver, By.ID, ids.UNDO_BUTTON)
-    _wait(dash_duo, lambda: _shape_paths(dash_duo) == dragged, 10, "undo did not restore")
-    _wait(
+    click(driver, By.ID, ids.UNDO_BUTTON)
+    wait_for(dash_duo, lambda: _shape_paths(dash_duo) == dragged, 10, "undo did not restore")
+    wait_for(
         dash_duo,
         lambda: int(slider.get_attribute("aria-valuenow")) == start,
         10,
@@ -358,27 +325,27 @@ def test_segment_edit_undo_redo_classify_save(
     before = _shapes.vertex_count(_shape_paths(dash_duo)[:1])
     target = handles[1]
     ActionChains(driver).move_to_location(target["x"], target["y"]).double_click().perform()
-    _wait(
+    wait_for(
         dash_duo,
         lambda: _shapes.vertex_count(_shape_paths(dash_duo)[:1]) == before - 1,
         10,
         "double-clicking a vertex did not delete it",
     )
-    _wait(dash_duo, lambda: "last change: edit" in _status(dash_duo))
+    wait_for(dash_duo, lambda: "last change: edit" in _status(dash_duo))
     final_paths = _shape_paths(dash_duo)
     _shot(dash_duo, artifacts_dir, "05-vertex-deleted")
 
     # 5. Classify the corrected outline, record label and descriptors.
-    _click(driver, By.ID, ids.CLASSIFY_BUTTON)
+    click(driver, By.ID, ids.CLASSIFY_BUTTON)
     dash_duo.wait_for_element("#ai-label-text", timeout=60)
     ai_label = driver.find_element(By.ID, "ai-label-text").get_attribute("data-label")
     assert ai_label in ("normal", "benign", "malignant")
-    _wait(dash_duo, lambda: len(_bar_labels(dash_duo)) == 3, 10, "no probability bars")
+    wait_for(dash_duo, lambda: len(_bar_labels(dash_duo)) == 3, 10, "no probability bars")
     bars = _bar_labels(dash_duo)
-    _click(driver, By.XPATH, f"//*[@id='{ids.FINAL_LABEL}']//label[normalize-space()='malignant']")
+    click(driver, By.XPATH, f"//*[@id='{ids.FINAL_LABEL}']//label[normalize-space()='malignant']")
     Select(driver.find_element(By.ID, ids.descriptor("shape"))).select_by_value("irregular")
     Select(driver.find_element(By.ID, ids.descriptor("assessment"))).select_by_value("4C")
-    _click(
+    click(
         driver,
         By.XPATH,
         f"//*[@id='{ids.descriptor('margin')}']//label[normalize-space()='spiculated']",
@@ -387,29 +354,29 @@ def test_segment_edit_undo_redo_classify_save(
     _shot(dash_duo, artifacts_dir, "06-classified")
 
     # 6. Save, twice: two versions, nothing overwritten.
-    _click(driver, By.ID, ids.SAVE_BUTTON)
+    click(driver, By.ID, ids.SAVE_BUTTON)
     dash_duo.wait_for_element("#save-result[data-version='1']", timeout=30)
     _shot(dash_duo, artifacts_dir, "07-saved")
-    _click(driver, By.ID, ids.SAVE_BUTTON)
+    click(driver, By.ID, ids.SAVE_BUTTON)
     dash_duo.wait_for_element("#save-result[data-version='2']", timeout=30)
 
     # 7. Leave for the Learn page and come back: the work is still there.
     status_before = _status(dash_duo)
-    _click(driver, By.CSS_SELECTOR, f"#{ids.NAVBAR} a[href='/learn']")
-    _wait(dash_duo, lambda: driver.current_url.endswith("/learn"))
-    _wait(dash_duo, lambda: not driver.find_elements(By.ID, ids.ANNOTATION_GRAPH))
-    _click(driver, By.CSS_SELECTOR, f"#{ids.NAVBAR} a[href='/']")
-    _wait(dash_duo, lambda: _shape_paths(dash_duo) == final_paths, 15, "the outline was lost")
+    click(driver, By.CSS_SELECTOR, f"#{ids.NAVBAR} a[href='/learn']")
+    wait_for(dash_duo, lambda: driver.current_url.endswith("/learn"))
+    wait_for(dash_duo, lambda: not driver.find_elements(By.ID, ids.ANNOTATION_GRAPH))
+    click(driver, By.CSS_SELECTOR, f"#{ids.NAVBAR} a[href='/']")
+    wait_for(dash_duo, lambda: _shape_paths(dash_duo) == final_paths, 15, "the outline was lost")
     # Read through the DOM, not a WebElement: the label may be re-rendered between
     # finding it and reading it (a stale element reference in CI).
-    label = _wait(dash_duo, lambda: driver.execute_script(
+    label = wait_for(dash_duo, lambda: driver.execute_script(
         "const e = document.getElementById('ai-label-text'); return e && e.textContent;"),
         10, "no AI label")
     assert "classify again" not in label, _status(dash_duo)
     # The bars come back with the label, not a blank chart.
-    _wait(dash_duo, lambda: _bar_labels(dash_duo) == bars, 10, f"bars {_bar_labels(dash_duo)}")
+    wait_for(dash_duo, lambda: _bar_labels(dash_duo) == bars, 10, f"bars {_bar_labels(dash_duo)}")
     # Drawing the page again must not count as a click or an edit.
-    _wait(dash_duo, lambda: _status(dash_duo) == status_before, 5, _status(dash_duo))
+    wait_for(dash_duo, lambda: _status(dash_duo) == status_before, 5, _status(dash_duo))
     driver.execute_script("window.scrollTo({top: 0, behavior: 'instant'});")
     _shot(dash_duo, artifacts_dir, "08-overview")
 
@@ -469,13 +436,13 @@ def test_server_down_shows_the_alert_and_manual_work_still_saves(
 
     _upload(dash_duo, busi_image)
     dash_duo.wait_for_element("#image-name", timeout=20)
-    _wait(
+    wait_for(
         dash_duo, lambda: "Auto-segmentation" in driver.find_element(By.ID, ids.SERVER_ALERT).text
     )
 
     # Draw a region by hand with the closed-path tool.
-    _click(driver, By.XPATH, f"//*[@id='{ids.TOOL}']//label[normalize-space()='Draw region']")
-    _wait(dash_duo, lambda: _js(dash_duo, "return gd._fullLayout.dragmode;") == "drawclosedpath")
+    click(driver, By.XPATH, f"//*[@id='{ids.TOOL}']//label[normalize-space()='Draw region']")
+    wait_for(dash_duo, lambda: _js(dash_duo, "return gd._fullLayout.dragmode;") == "drawclosedpath")
     width, height = Image.open(busi_image).size
     _show_graph(dash_duo)
     corners = [(0.3, 0.3), (0.6, 0.32), (0.62, 0.6), (0.35, 0.62)]
@@ -484,40 +451,40 @@ def test_server_down_shows_the_alert_and_manual_work_still_saves(
     for point in points[1:] + points[:1]:
         chain.move_to_location(*point)
     chain.release().perform()
-    _wait(dash_duo, lambda: "last change: edit" in _status(dash_duo), 10, "the drawing was lost")
+    wait_for(dash_duo, lambda: "last change: edit" in _status(dash_duo), 10, "the drawing was lost")
     assert len(_shape_paths(dash_duo)) == 1
     _shot(dash_duo, artifacts_dir, "01-drawn-offline")
     drawn = _shape_paths(dash_duo)
 
     # Erase the selected region, then take it back with undo.
-    _click(driver, By.XPATH, f"//*[@id='{ids.TOOL}']//label[normalize-space()='Pan']")
+    click(driver, By.XPATH, f"//*[@id='{ids.TOOL}']//label[normalize-space()='Pan']")
     _select_region(dash_duo)
-    _click(driver, By.ID, ids.ERASE_BUTTON)
-    _wait(dash_duo, lambda: _shape_paths(dash_duo) == [], 10, "erase did nothing")
-    _click(driver, By.ID, ids.UNDO_BUTTON)
-    _wait(dash_duo, lambda: _shape_paths(dash_duo) == drawn, 10, "undo did not bring it back")
+    click(driver, By.ID, ids.ERASE_BUTTON)
+    wait_for(dash_duo, lambda: _shape_paths(dash_duo) == [], 10, "erase did nothing")
+    click(driver, By.ID, ids.UNDO_BUTTON)
+    wait_for(dash_duo, lambda: _shape_paths(dash_duo) == drawn, 10, "undo did not bring it back")
 
     # A re-segmentation box needs the server: the box goes away, the alert says why,
     # and the outline stays as it was.
-    _click(driver, By.XPATH, f"//*[@id='{ids.TOOL}']//label[normalize-space()='Box re-segment']")
-    _wait(dash_duo, lambda: _js(dash_duo, "return gd._fullLayout.dragmode;") == "drawrect")
+    click(driver, By.XPATH, f"//*[@id='{ids.TOOL}']//label[normalize-space()='Box re-segment']")
+    wait_for(dash_duo, lambda: _js(dash_duo, "return gd._fullLayout.dragmode;") == "drawrect")
     _show_graph(dash_duo)
     start = _to_screen(dash_duo, 0.2 * width, 0.2 * height)
     end = _to_screen(dash_duo, 0.5 * width, 0.5 * height)
     ActionChains(driver).move_to_location(*start).click_and_hold().move_to_location(
         start[0] + 20, start[1] + 20
     ).move_to_location(*end).release().perform()
-    _wait(
+    wait_for(
         dash_duo,
         lambda: "Box re-segmentation" in driver.find_element(By.ID, ids.SERVER_ALERT).text,
         20,
         "no alert for the failed box re-segmentation",
     )
-    _wait(dash_duo, lambda: _js(dash_duo, "return gd.layout.shapes.length;") == 1, 10)
+    wait_for(dash_duo, lambda: _js(dash_duo, "return gd.layout.shapes.length;") == 1, 10)
     assert _shape_paths(dash_duo) == drawn
     _shot(dash_duo, artifacts_dir, "02-box-offline")
 
-    _click(driver, By.ID, ids.SAVE_BUTTON)
+    click(driver, By.ID, ids.SAVE_BUTTON)
     dash_duo.wait_for_element("#save-result[data-version='1']", timeout=30)
     folder = data_dir / hashlib.sha256(busi_image.read_bytes()).hexdigest()
     record = json.loads((folder / "v001.json").read_text())
@@ -582,7 +549,7 @@ def test_a_file_over_the_limit_is_refused_before_it_is_sent(
     dash_duo.wait_for_element(f"#{ids.IMAGE_UPLOAD}")
     small = _small_png(tmp_path / "small.png", 0)
     _upload(dash_duo, small)
-    _wait(dash_duo, lambda: dash_duo.find_element("#image-name").text == "small.png")
+    wait_for(dash_duo, lambda: dash_duo.find_element("#image-name").text == "small.png")
 
     _upload(dash_duo, busi_image)
     refusal = dash_duo.wait_for_element("#upload-too-large", timeout=10)
@@ -599,16 +566,16 @@ def test_a_file_over_the_limit_is_refused_before_it_is_sent(
     zone = f"#{ids.IMAGE_UPLOAD} .sonotrace-upload"
     too_big = int(limit_mb * 2**20) + 1
     _drag_file(dash_duo, zone, "dropped.png", too_big, ("dragenter", "dragover"))
-    _wait(dash_duo, lambda: "active" in dash_duo.find_element(zone).get_attribute("class"))
+    wait_for(dash_duo, lambda: "active" in dash_duo.find_element(zone).get_attribute("class"))
     _drag_file(dash_duo, zone, "dropped.png", too_big, ("drop",))
-    _wait(dash_duo, lambda: "dropped.png" in dash_duo.find_element("#upload-too-large").text)
-    _wait(dash_duo, lambda: "active" not in dash_duo.find_element(zone).get_attribute("class"))
+    wait_for(dash_duo, lambda: "dropped.png" in dash_duo.find_element("#upload-too-large").text)
+    wait_for(dash_duo, lambda: "active" not in dash_duo.find_element(zone).get_attribute("class"))
     time.sleep(1)
     assert dash_duo.find_element("#image-name").text == "small.png"
 
     # The next file that fits opens as usual, and the refusal goes away.
     _upload(dash_duo, _small_png(tmp_path / "other.png", 7))
-    _wait(dash_duo, lambda: dash_duo.find_element("#image-name").text == "other.png")
+    wait_for(dash_duo, lambda: dash_duo.find_element("#image-name").text == "other.png")
     assert not dash_duo.driver.find_elements(By.ID, "upload-too-large")
     _assert_clean_console(dash_duo, artifacts_dir)
 
@@ -638,7 +605,7 @@ def test_unsaved_work_is_not_lost_without_asking(dash_duo, data_dir, tmp_path, a
     first, second = _small_png(tmp_path / "first.png", 0), _small_png(tmp_path / "second.png", 9)
     dash_duo.wait_for_element(f"#{ids.IMAGE_UPLOAD}")
     _upload(dash_duo, first)
-    _wait(dash_duo, lambda: dash_duo.find_element("#image-name").text == "first.png")
+    wait_for(dash_duo, lambda: dash_duo.find_element("#image-name").text == "first.png")
     mark = f"#{ids.UNSAVED_MARK}"
     assert "dirty" not in dash_duo.find_element(mark).get_attribute("class")
     assert not _leaving_is_questioned(dash_duo)
@@ -657,12 +624,12 @@ def test_unsaved_work_is_not_lost_without_asking(dash_duo, data_dir, tmp_path, a
 
     # Saved, the work is safe: leaving and the next file need no question.
     driver.find_element(By.ID, ids.ANNOTATOR).send_keys("Careful Reader", Keys.TAB)
-    _click(driver, By.ID, ids.SAVE_BUTTON)
+    click(driver, By.ID, ids.SAVE_BUTTON)
     dash_duo.wait_for_element("#save-result[data-version='1']", timeout=20)
-    _wait(dash_duo, lambda: "dirty" not in dash_duo.find_element(mark).get_attribute("class"))
+    wait_for(dash_duo, lambda: "dirty" not in dash_duo.find_element(mark).get_attribute("class"))
     assert not _leaving_is_questioned(dash_duo)
     _upload(dash_duo, second)
-    _wait(dash_duo, lambda: dash_duo.find_element("#image-name").text == "second.png")
+    wait_for(dash_duo, lambda: dash_duo.find_element("#image-name").text == "second.png")
     assert driver.find_element(By.ID, ids.NOTE).get_attribute("value") == ""
     _shot(dash_duo, artifacts_dir, "01-saved-then-next")
 
@@ -671,7 +638,7 @@ def test_unsaved_work_is_not_lost_without_asking(dash_duo, data_dir, tmp_path, a
     dash_duo.wait_for_element(f"{mark}.dirty", timeout=10)
     _upload(dash_duo, first)
     _answer_confirm(dash_duo, accept=True)
-    _wait(dash_duo, lambda: dash_duo.find_element("#image-name").text == "first.png")
+    wait_for(dash_duo, lambda: dash_duo.find_element("#image-name").text == "first.png")
     _assert_clean_console(dash_duo, artifacts_dir)
 
 
@@ -710,12 +677,12 @@ def test_a_slow_server_shows_a_spinner_then_the_alert(
         )
         dash_duo.start_server(app)
         dash_duo.wait_for_element(f"#{ids.IMAGE_UPLOAD}")
-        _wait(dash_duo, lambda: "ready" in dash_duo.find_element(f"#{ids.SERVER_STATUS}").text)
+        wait_for(dash_duo, lambda: "ready" in dash_duo.find_element(f"#{ids.SERVER_STATUS}").text)
         _upload(dash_duo, busi_image)
         spinner = (
             f"#{ids.GRAPH_LOADING} [class*='spinner'], #{ids.GRAPH_LOADING} [class*='loading']"
         )
-        _wait(
+        wait_for(
             dash_duo,
             lambda: any(
                 e.is_displayed() for e in dash_duo.driver.find_elements(By.CSS_SELECTOR, spinner)
@@ -727,7 +694,7 @@ def test_a_slow_server_shows_a_spinner_then_the_alert(
         alert = dash_duo.wait_for_element("#server-alert-message", timeout=20)
         assert "did not answer within 2 s" in alert.text
         assert "by hand" in alert.text
-        _wait(
+        wait_for(
             dash_duo,
             lambda: (
                 not any(
@@ -761,15 +728,15 @@ def _click_when_still(dash_duo, element_id: str) -> None:
         last.append(dash_duo.driver.execute_script("return window.scrollY;"))
         return len(last) > 2 and last[-1] == last[-2] == last[-3]
 
-    _wait(dash_duo, still, 5, "the page kept scrolling")
-    _click(dash_duo.driver, By.ID, element_id)
+    wait_for(dash_duo, still, 5, "the page kept scrolling")
+    click(dash_duo.driver, By.ID, element_id)
 
 
 def _worklist_options(dash_duo) -> list:
     """Open the worklist dropdown and wait for its options (elements of the open menu)."""
     driver = dash_duo.driver
     _click_when_still(dash_duo, ids.WORKLIST)
-    return _wait(
+    return wait_for(
         dash_duo,
         lambda: driver.find_elements(By.CSS_SELECTOR, ".dash-dropdown-option"),
         10,
@@ -788,7 +755,7 @@ def _pick_from_worklist(dash_duo, path: str) -> None:
 def _worklist_labels(dash_duo) -> list[str]:
     labels = [o.text for o in _worklist_options(dash_duo)]
     ActionChains(dash_duo.driver).send_keys(Keys.ESCAPE).perform()
-    _wait(
+    wait_for(
         dash_duo,
         lambda: not dash_duo.driver.find_elements(By.CSS_SELECTOR, ".dash-dropdown-option"),
         5,
@@ -816,16 +783,16 @@ def test_open_from_the_worklist_then_save(
 
     # 1. The BUSI image, picked from the list, opens and is outlined like an upload.
     _pick_from_worklist(dash_duo, busi)
-    _wait(dash_duo, lambda: _drawn_paths(dash_duo) > 0, 60, "no AI outline appeared")
+    wait_for(dash_duo, lambda: _drawn_paths(dash_duo) > 0, 60, "no AI outline appeared")
     assert dash_duo.find_element("#image-name").text == segmentable_image.name
-    _wait(dash_duo, lambda: "last change: ai" in _status(dash_duo))
+    wait_for(dash_duo, lambda: "last change: ai" in _status(dash_duo))
     shapes = _js(dash_duo, "return gd.layout.shapes;")
     assert shapes and all(s["editable"] for s in shapes)
     outline = _shape_paths(dash_duo)
     _shot(dash_duo, artifacts_dir, "01-opened-from-worklist")
 
     # 2. Saved: its entry says so.
-    _click(driver, By.ID, ids.SAVE_BUTTON)
+    click(driver, By.ID, ids.SAVE_BUTTON)
     dash_duo.wait_for_element("#save-result[data-version='1']", timeout=30)
     dash_duo.wait_for_element("#worklist-count[data-todo='1']", timeout=15)
     labels = _worklist_labels(dash_duo)
@@ -895,14 +862,14 @@ def test_a_saved_version_is_loaded_to_revise_and_saved_as_the_next(
     assert not dash_duo.find_element(previous).is_displayed()  # no image yet
     _upload(dash_duo, busi_image)
     dash_duo.wait_for_element("#image-name", timeout=20)
-    _wait(dash_duo, lambda: dash_duo.find_element(previous).is_displayed(), 10)
+    wait_for(dash_duo, lambda: dash_duo.find_element(previous).is_displayed(), 10)
     text = dash_duo.find_element(f"#{ids.PREVIOUS_SAVES_TEXT}").text
     assert "v1 (of 1) by Dr Prior" in text and "final label malignant" in text
     assert _shape_paths(dash_duo) == []
 
-    _click(driver, By.ID, ids.LOAD_SAVED_BUTTON)
+    click(driver, By.ID, ids.LOAD_SAVED_BUTTON)
     dash_duo.wait_for_element("#load-result", timeout=10)
-    _wait(dash_duo, lambda: _shape_paths(dash_duo) == saved_paths, 10, "outline not loaded")
+    wait_for(dash_duo, lambda: _shape_paths(dash_duo) == saved_paths, 10, "outline not loaded")
     checked = driver.find_element(
         By.CSS_SELECTOR, f"#{ids.FINAL_LABEL} input[value='malignant']"
     ).is_selected()
@@ -916,13 +883,13 @@ def test_a_saved_version_is_loaded_to_revise_and_saved_as_the_next(
     assert sorted(m.get_attribute("value") for m in margins) == ["angular", "spiculated"]
     # The loaded work is the saved work: nothing to lose yet.
     mark = f"#{ids.UNSAVED_MARK}"
-    _wait(dash_duo, lambda: "dirty" not in dash_duo.find_element(mark).get_attribute("class"))
+    wait_for(dash_duo, lambda: "dirty" not in dash_duo.find_element(mark).get_attribute("class"))
     _shot(dash_duo, artifacts_dir, "01-loaded")
 
     # Revise: a new label, then save as version 2 with the loaded geometry.
-    _click(driver, By.XPATH, f"//*[@id='{ids.FINAL_LABEL}']//label[normalize-space()='benign']")
+    click(driver, By.XPATH, f"//*[@id='{ids.FINAL_LABEL}']//label[normalize-space()='benign']")
     dash_duo.wait_for_element(f"{mark}.dirty", timeout=10)
-    _click(driver, By.ID, ids.SAVE_BUTTON)
+    click(driver, By.ID, ids.SAVE_BUTTON)
     dash_duo.wait_for_element("#save-result[data-version='2']", timeout=30)
     folder = data_dir / sha
     second = json.loads((folder / "v002.json").read_text())
@@ -933,9 +900,9 @@ def test_a_saved_version_is_loaded_to_revise_and_saved_as_the_next(
     assert _shapes.svg_to_paths((folder / "v002.svg").read_text(), width, height) == saved_paths
     assert np.array_equal(_read_png(folder / "v002_mask.png") > 0, mask)
     notice = f"#{ids.PREVIOUS_SAVES_TEXT}"
-    _wait(dash_duo, lambda: "v2 (of 2) by Dr Second" in dash_duo.find_element(notice).text, 10)
+    wait_for(dash_duo, lambda: "v2 (of 2) by Dr Second" in dash_duo.find_element(notice).text, 10)
 
     # Undo goes back to the outline shown before the load (none).
-    _click(driver, By.ID, ids.UNDO_BUTTON)
-    _wait(dash_duo, lambda: _shape_paths(dash_duo) == [], 10, "undo did not restore")
+    click(driver, By.ID, ids.UNDO_BUTTON)
+    wait_for(dash_duo, lambda: _shape_paths(dash_duo) == [], 10, "undo did not restore")
     _assert_clean_console(dash_duo, artifacts_dir)

@@ -2,7 +2,9 @@
 
 The saved versions are written as the Annotate page writes them: an
 :class:`AnnotationStore` save of a :func:`build_record` record, with hand-made
-3 x 4 masks and fixed save times, so every value the API returns is known.
+3 x 4 masks and fixed save times, so every value the API returns is known
+(``_saved_data.py``; the ``saved_paths`` fixture of conftest.py saves the three of
+``save_three``).
 """
 
 from __future__ import annotations
@@ -12,81 +14,16 @@ import datetime as dt
 import io
 from urllib.parse import quote
 
-import numpy as np
 import pytest
-from PIL import Image
+from _saved_data import EDITED_A, HAND_B, HEADER, SHA_A, SHA_B, UTC, save_version
 
 from annotation_client import create_app
 from annotation_client._app import INDEX_KEY
 from annotation_client._database import SavedRow
-from annotation_client._record import build_record
-from annotation_client._storage import AnnotationStore
-
-SHA_A = "a1" * 32
-SHA_B = "b2" * 32
-UTC = dt.UTC
-HEADER = ",".join(SavedRow.COLUMNS)
 
 
-def _mask(*cells) -> np.ndarray:
-    """A (3, 4) bool mask, True at the (row, col) ``cells``."""
-    mask = np.zeros((3, 4), bool)
-    for r, c in cells:
-        mask[r, c] = True
-    return mask
-
-
-def _png(mask: np.ndarray) -> bytes:
-    out = io.BytesIO()
-    Image.fromarray(mask.astype(np.uint8) * 255).save(out, format="PNG")
-    return out.getvalue()
-
-
-#: The AI's outline of image A: row 1, columns 0-2.
-AI_A = _mask((1, 0), (1, 1), (1, 2))
-#: Dr Ada's first outline: row 1, columns 1-3; 2 of 3 + 3 pixels shared, Dice 2/3.
-EDITED_A = _mask((1, 1), (1, 2), (1, 3))
-#: Image B, outlined by hand in two regions, no AI.
-HAND_B = _mask((0, 0), (2, 3))
-CLASSIFICATION = {
-    "label": "benign",
-    "probabilities": {"normal": 0.1, "benign": 0.6, "malignant": 0.3},
-    "model": {"name": "cls", "version": "0.9"},
-}
-
-
-def save(data_dir, sha, *, name="left.png", annotator="Dr Ada", final=EDITED_A, ai=None,
-         label=None, classification=None, saved_at, worklist_path=None, regions=1, index=None):
-    """One saved version, written as the Annotate page writes it; returns its record path."""
-    record = build_record(
-        image={"sha256": sha, "name": name, "width": 4, "height": 3,
-               "worklist_path": worklist_path},
-        annotator=annotator,
-        final_mask=final,
-        ai_mask=ai,
-        final_label=label,
-        classification=classification,
-        model={"name": "unet", "version": "2.1"} if ai is not None else None,
-        measurements={"count": regions},
-        saved_at=saved_at,
-    )
-    saved = AnnotationStore(data_dir, index=index).save(
-        sha, svg="<svg/>", mask_png=_png(final), record=record,
-        ai_mask_png=None if ai is None else _png(ai),
-    )
-    return str(saved.folder / saved.files["record"])
-
-
-def save_three(data_dir) -> dict:
-    """Image A twice by Dr Ada, image B once by Dr Bo; returns each version's row."""
-    a1 = save(data_dir, SHA_A, ai=AI_A, final=EDITED_A, label="benign",
-              classification=CLASSIFICATION, saved_at=dt.datetime(2024, 5, 1, 10, 0, tzinfo=UTC))
-    a2 = save(data_dir, SHA_A, ai=AI_A, final=AI_A, label="malignant",
-              classification=CLASSIFICATION, saved_at=dt.datetime(2024, 5, 2, 9, 30, tzinfo=UTC))
-    # Saved at 14:00 in UTC+2: the index keeps UTC.
-    b1 = save(data_dir, SHA_B, name="right.png", annotator="Dr Bo", final=HAND_B,
-              worklist_path="study7/right.png", regions=2,
-              saved_at=dt.datetime(2024, 5, 1, 14, 0, tzinfo=dt.timezone(dt.timedelta(hours=2))))
+def _api_rows(paths) -> dict:
+    """The API's rows of the three versions of ``saved_paths``, value for value."""
     common_a = {"image_sha256": SHA_A, "annotator": "Dr Ada", "image_name": "left.png",
                 "worklist_path": None, "width": 4, "height": 3, "ai_label": "benign",
                 "ai_p_malignant": 0.3, "segmented": True, "regions": 1, "empty": False,
@@ -94,28 +31,24 @@ def save_three(data_dir) -> dict:
     return {
         "a1": common_a | {"version": 1, "saved_at": "2024-05-01T10:00:00Z",
                           "final_label": "benign", "dice_ai_vs_final": 2 / 3, "edited": True,
-                          "record_path": a1},
+                          "record_path": paths["a1"]},
         "a2": common_a | {"version": 2, "saved_at": "2024-05-02T09:30:00Z",
                           "final_label": "malignant", "dice_ai_vs_final": 1.0, "edited": False,
-                          "record_path": a2},
+                          "record_path": paths["a2"]},
+        # Saved at 14:00 in UTC+2: the index keeps UTC.
         "b1": {"image_sha256": SHA_B, "version": 1, "saved_at": "2024-05-01T12:00:00Z",
                "annotator": "Dr Bo", "image_name": "right.png",
                "worklist_path": "study7/right.png", "width": 4, "height": 3,
                "final_label": None, "ai_label": None, "ai_p_malignant": None,
                "segmented": False, "dice_ai_vs_final": None, "edited": None, "regions": 2,
-               "empty": False, "model_version": None, "record_path": b1},
+               "empty": False, "model_version": None, "record_path": paths["b1"]},
     }
 
 
 @pytest.fixture
-def data_dir(tmp_path):
-    return tmp_path / "data"
-
-
-@pytest.fixture
-def rows(data_dir):
-    """The three versions, saved before the app starts."""
-    return save_three(data_dir)
+def rows(saved_paths):
+    """The three versions, saved before the app starts, as the API returns them."""
+    return _api_rows(saved_paths)
 
 
 @pytest.fixture
@@ -158,13 +91,13 @@ def test_records_saved_before_the_start_are_listed_and_later_ones_after_a_restar
     ]
     # A record written behind the running app's back (copied in, or a save whose index
     # write failed) is not in the index yet ...
-    late = save(data_dir, SHA_B, annotator="Dr Cy", final=HAND_B,
-                saved_at=dt.datetime(2024, 6, 1, tzinfo=UTC))
+    late = save_version(data_dir, SHA_B, annotator="Dr Cy", final=HAND_B,
+                        saved_at=dt.datetime(2024, 6, 1, tzinfo=UTC))
     assert late not in [r["record_path"] for r in _get(client)["rows"]]
     # ... a save through the app's indexed store is, at once ...
-    indexed = save(data_dir, SHA_A, annotator="Dr Ada", final=EDITED_A,
-                   saved_at=dt.datetime(2024, 7, 1, tzinfo=UTC),
-                   index=app.server.config[INDEX_KEY])
+    indexed = save_version(data_dir, SHA_A, annotator="Dr Ada", final=EDITED_A,
+                           saved_at=dt.datetime(2024, 7, 1, tzinfo=UTC),
+                           index=app.server.config[INDEX_KEY])
     assert [r["record_path"] for r in _get(client)["rows"]][:1] == [indexed]
     # ... and the next start catches up with the other one, once.
     restarted = create_app({"DATA_DIR": data_dir}).server.test_client()
@@ -276,8 +209,8 @@ def test_csv_of_nothing_is_the_header_alone(client):
 @pytest.mark.parametrize("annotator", ["=HYPERLINK(\"http://x.example\",\"x\")", "+1+2",
                                        "-2+3", "@SUM(A1:A2)"])
 def test_csv_text_a_spreadsheet_would_run_gets_an_apostrophe(data_dir, annotator):
-    save(data_dir, SHA_A, annotator=annotator, name="=cmd|' /C calc'!A0.png",
-         worklist_path="+study/scan.png", saved_at=dt.datetime(2024, 5, 1, tzinfo=UTC))
+    save_version(data_dir, SHA_A, annotator=annotator, name="=cmd|' /C calc'!A0.png",
+                 worklist_path="+study/scan.png", saved_at=dt.datetime(2024, 5, 1, tzinfo=UTC))
     client = create_app({"DATA_DIR": data_dir}).server.test_client()
     # JSON gives the name as saved, and the filter matches it exactly.
     listed = _get(client, "?annotator=" + quote(annotator))["rows"]

@@ -3,16 +3,12 @@ import re
 
 import dash
 import pytest
+from _dash_helpers import find_component
 
 from annotation_client import create_app
 from annotation_client._app import BOOTSTRAP_CSS
 
-
-@pytest.fixture(scope="module", autouse=True)
-def _an_app_exists(tmp_path_factory):
-    # Dash refuses register_page before any app exists, so a test that imports
-    # annotation_client.pages.annotate first would fail when run alone (-k).
-    create_app({"DATA_DIR": tmp_path_factory.mktemp("first-app")})
+pytestmark = pytest.mark.usefixtures("an_app_exists")
 
 
 @pytest.fixture
@@ -103,19 +99,6 @@ def test_a_second_app_in_one_process_gets_the_callbacks_once(tmp_path):
     assert any("outline-history.data" in o for o in outputs)
 
 
-def _find(component, component_id):
-    """The component with ``component_id`` in a Dash layout tree, or None."""
-    if getattr(component, "id", None) == component_id:
-        return component
-    children = getattr(component, "children", None)
-    for child in children if isinstance(children, list | tuple) else [children]:
-        if child is not None and not isinstance(child, str | int | float):
-            found = _find(child, component_id)
-            if found is not None:
-                return found
-    return None
-
-
 @pytest.mark.parametrize("setting", ["false", "true"])
 def test_segment_on_open_follows_sonotrace_auto_segment(tmp_path, setting):
     from annotation_client import ids
@@ -123,7 +106,7 @@ def test_segment_on_open_follows_sonotrace_auto_segment(tmp_path, setting):
     app = create_app({"DATA_DIR": tmp_path, "AUTO_SEGMENT": setting})
     page = next(p for p in dash.page_registry.values() if p["path"] == "/")
     with app.server.test_request_context("/"):
-        switch = _find(page["layout"](), ids.AUTO_SEGMENT)
+        switch = find_component(page["layout"](), ids.AUTO_SEGMENT)
     assert switch is not None
     assert switch.value is (setting == "true")
 
@@ -209,7 +192,7 @@ def test_the_upload_hint_states_the_size_limit(tmp_path):
     app = create_app({"DATA_DIR": tmp_path, "MAX_UPLOAD_MB": "12"})
     page = next(p for p in dash.page_registry.values() if p["path"] == "/")
     with app.server.test_request_context("/"):
-        upload = _find(page["layout"](), ids.IMAGE_UPLOAD)
+        upload = find_component(page["layout"](), ids.IMAGE_UPLOAD)
     hint = json.dumps(upload.to_plotly_json(), default=lambda o: o.to_plotly_json())
     assert "up to 12 MB" in hint
 
@@ -253,12 +236,13 @@ def _annotate_layout(app):
 def test_the_worklist_shows_only_when_one_is_configured(tmp_path):
     from annotation_client import ids
 
-    hidden = _find(_annotate_layout(create_app({"DATA_DIR": tmp_path})), ids.WORKLIST_CARD)
+    hidden = find_component(_annotate_layout(create_app({"DATA_DIR": tmp_path})),
+                            ids.WORKLIST_CARD)
     assert hidden is not None and hidden.hidden is True
     folder = tmp_path / "studies"
     folder.mkdir()
     app = create_app({"DATA_DIR": tmp_path / "annotations", "WORKLIST_DIR": folder})
-    shown = _find(_annotate_layout(app), ids.WORKLIST_CARD)
+    shown = find_component(_annotate_layout(app), ids.WORKLIST_CARD)
     assert shown.hidden is False
     assert str(folder) in json.dumps(shown.to_plotly_json(), default=lambda o: o.to_plotly_json())
 

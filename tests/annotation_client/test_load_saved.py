@@ -15,6 +15,7 @@ from contextvars import copy_context
 
 import dash
 import pytest
+from _dash_helpers import text_of
 from dash._callback_context import context_value
 from dash._utils import AttributeDict
 from dash.exceptions import PreventUpdate
@@ -39,11 +40,7 @@ DRAWN = "M5,1L7,1L7,3Z"  # a hand-drawn outline on screen before the load
 N = len(DESCRIPTOR_OPTIONS)  # shape, orientation, margin, echo_pattern, posterior, assessment
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _an_app_exists(tmp_path_factory):
-    # Dash refuses register_page before any app exists, so importing
-    # annotation_client.pages.annotate first would fail when this file runs alone.
-    create_app({"DATA_DIR": tmp_path_factory.mktemp("first-app")})
+pytestmark = pytest.mark.usefixtures("an_app_exists")
 
 
 @pytest.fixture
@@ -76,17 +73,6 @@ def _save(data_dir, paths, *, annotator="Dr Ada", label=None, note="", descripto
         mask_png=vectorizer.mask_to_png(mask), record=record,
     )
     return saved.version
-
-
-def _text(component) -> str:
-    """The visible text of a Dash component tree."""
-    if component is None:
-        return ""
-    if isinstance(component, str | int | float):
-        return str(component)
-    if isinstance(component, list | tuple):
-        return "".join(_text(c) for c in component)
-    return _text(getattr(component, "children", None))
 
 
 def _load(app, annotate, clicks=1, meta=META):
@@ -219,7 +205,7 @@ def test_load_saved_returns_the_saved_outline_label_note_and_descriptors(app, an
         dict(zip(DESCRIPTOR_OPTIONS, descriptors, strict=True)),
     )
     assert message.id == "load-result" and message.color == "info"
-    assert _text(message) == (
+    assert text_of(message) == (
         "Version 1 loaded: 2 outline(s). Saving makes version 2; "
         "Undo brings back the outline shown before."
     )
@@ -232,7 +218,7 @@ def test_load_saved_of_a_bare_record_gives_blank_fields(app, annotate, data_dir)
     assert (label, note) == (None, "")
     assert descriptors == ["", "", [], "", "", ""]
     assert work == {"image": SHA, "paths": [], "label": None, "note": None, "descriptors": {}}
-    assert _text(message).startswith("Version 1 loaded: 0 outline(s). Saving makes version 2;")
+    assert text_of(message).startswith("Version 1 loaded: 0 outline(s). Saving makes version 2;")
 
 
 def test_load_saved_loads_the_latest_of_several_versions(app, annotate, data_dir):
@@ -248,7 +234,7 @@ def test_load_saved_loads_the_latest_of_several_versions(app, annotate, data_dir
     assert work == _unsaved.snapshot(
         SHA, [TRIANGLE], "normal", "third", {"orientation": "parallel", "assessment": "2"}
     )
-    assert _text(message) == (
+    assert text_of(message) == (
         "Version 3 loaded: 1 outline(s). Saving makes version 4; "
         "Undo brings back the outline shown before."
     )
@@ -276,7 +262,7 @@ def test_the_load_message_names_the_version_a_save_will_make(app, annotate, data
     message = _load(app, annotate)[4]
     made = _save(data_dir, SAVED_PATHS)  # the save the user makes next
     assert made == 3
-    assert f"Saving makes version {made};" in _text(message)
+    assert f"Saving makes version {made};" in text_of(message)
 
 
 def _assert_load_error(result, reason):
@@ -284,7 +270,7 @@ def _assert_load_error(result, reason):
     message = result[4]
     assert all(v is dash.no_update for i, v in enumerate(result) if i != 4)
     assert message.id == "load-error" and message.color == "danger"
-    assert _text(message) == f"The saved version cannot be loaded. {reason}"
+    assert text_of(message) == f"The saved version cannot be loaded. {reason}"
 
 
 def test_load_saved_with_the_svg_deleted_says_so(app, annotate, data_dir):
@@ -299,7 +285,7 @@ def test_load_saved_with_the_svg_corrupted_says_so(app, annotate, data_dir):
     svg = data_dir / SHA / "v001.svg"
     svg.write_text(svg.read_text()[:100])  # cut short inside the first <path>
     result = _load(app, annotate)
-    text = _text(result[4])
+    text = text_of(result[4])
     assert text.startswith("The saved version cannot be loaded. the SVG cannot be parsed (")
     _assert_load_error(result, text.removeprefix("The saved version cannot be loaded. "))
 

@@ -2,46 +2,35 @@
 
 The callbacks run inside ``app.server.test_request_context()`` against a real
 SQLite index in tmp_path, filled by :class:`AnnotationStore` saves of
-:func:`build_record` records with hand-made 3 x 4 masks and fixed save times.
+:func:`build_record` records with hand-made 3 x 4 masks and fixed save times
+(``_saved_data.py``; the ``saved_paths`` fixture of conftest.py saves the three of
+``save_three``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import io
 import json
 import re
-import socket
 import time
 
 import dash
 import numpy as np
 import pytest
+from _dash_helpers import click, closed_port, console_errors, find_component, text_of, wait_for
+from _saved_data import EDITED_A, HAND_B, HEADER, SHA_A, SHA_B, UTC, png_bytes
 from dash.exceptions import PreventUpdate
 from PIL import Image
-from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
-from selenium.webdriver.support.ui import WebDriverWait
 
 from annotation_client import create_app, ids
 from annotation_client._app import INDEX_KEY
-from annotation_client._database import SavedRow
 from annotation_client._record import build_record
 from annotation_client._storage import AnnotationStore
 
-SHA_A = "a1" * 32
-SHA_B = "b2" * 32
-UTC = dt.UTC
-HEADER = ",".join(SavedRow.COLUMNS)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _an_app_exists(tmp_path_factory):
-    # Dash refuses register_page before any app exists, so importing
-    # annotation_client.pages.saved first would fail when this file runs alone.
-    create_app({"DATA_DIR": tmp_path_factory.mktemp("first-app")})
+pytestmark = pytest.mark.usefixtures("an_app_exists")
 
 
 @pytest.fixture
@@ -52,69 +41,7 @@ def saved():
 
 
 # --------------------------------------------------------------------------- saved versions
-
-
-def _mask(*cells) -> np.ndarray:
-    """A (3, 4) bool mask, True at the (row, col) ``cells``."""
-    mask = np.zeros((3, 4), bool)
-    for r, c in cells:
-        mask[r, c] = True
-    return mask
-
-
-def _png(mask: np.ndarray) -> bytes:
-    out = io.BytesIO()
-    Image.fromarray(mask.astype(np.uint8) * 255).save(out, format="PNG")
-    return out.getvalue()
-
-
-AI_A = _mask((1, 0), (1, 1), (1, 2))
-EDITED_A = _mask((1, 1), (1, 2), (1, 3))  # Dice with AI_A: 2 * 2 / 6 = 2/3
-HAND_B = _mask((0, 0), (2, 3))
-CLASSIFICATION = {
-    "label": "benign",
-    "probabilities": {"normal": 0.1, "benign": 0.6, "malignant": 0.3},
-    "model": {"name": "cls", "version": "0.9"},
-}
-
-
-def _save(data_dir, sha, *, name, annotator, final, saved_at, ai=None, label=None,
-          classification=None, worklist_path=None, regions=1):
-    record = build_record(
-        image={"sha256": sha, "name": name, "width": 4, "height": 3,
-               "worklist_path": worklist_path},
-        annotator=annotator,
-        final_mask=final,
-        ai_mask=ai,
-        final_label=label,
-        classification=classification,
-        model={"name": "unet", "version": "2.1"} if ai is not None else None,
-        measurements={"count": regions},
-        saved_at=saved_at,
-    )
-    result = AnnotationStore(data_dir).save(
-        sha, svg="<svg/>", mask_png=_png(final), record=record,
-        ai_mask_png=None if ai is None else _png(ai),
-    )
-    return str(result.folder / result.files["record"])
-
-
-def save_three(data_dir) -> dict[str, str]:
-    """Image A twice by Dr Ada, image B once by Dr Bo; returns each record's path.
-
-    Newest first: A v2 (2 May 09:30), B v1 (1 May 12:00), A v1 (1 May 10:00), UTC.
-    """
-    return {
-        "a1": _save(data_dir, SHA_A, name="left.png", annotator="Dr Ada", final=EDITED_A,
-                    ai=AI_A, label="benign", classification=CLASSIFICATION,
-                    saved_at=dt.datetime(2024, 5, 1, 10, 0, tzinfo=UTC)),
-        "a2": _save(data_dir, SHA_A, name="left.png", annotator="Dr Ada", final=AI_A,
-                    ai=AI_A, label="malignant", classification=CLASSIFICATION,
-                    saved_at=dt.datetime(2024, 5, 2, 9, 30, tzinfo=UTC)),
-        "b1": _save(data_dir, SHA_B, name="right.png", annotator="Dr Bo", final=HAND_B,
-                    worklist_path="study7/right.png", regions=2,
-                    saved_at=dt.datetime(2024, 5, 1, 12, 0, tzinfo=UTC)),
-    }
+# The three versions of the saved_paths fixture (conftest.py, _saved_data.save_three).
 
 
 def _shown(paths):
@@ -135,34 +62,13 @@ def _shown(paths):
 
 
 @pytest.fixture
-def data_dir(tmp_path):
-    return tmp_path / "data"
-
-
-@pytest.fixture
-def paths(data_dir):
-    return save_three(data_dir)
-
-
-@pytest.fixture
-def app(data_dir, paths):
+def app(data_dir, saved_paths):
     return create_app({"DATA_DIR": data_dir, "MODEL_SERVER_URL": "http://127.0.0.1:9"})
 
 
 def _plain(value):
     """Dash components as plain JSON data, to compare exactly."""
     return json.loads(json.dumps(value, default=lambda o: o.to_plotly_json()))
-
-
-def _text(parts) -> str:
-    """The text a list of strings and components shows."""
-    if parts is None:
-        return ""
-    if isinstance(parts, str | int | float):
-        return str(parts)
-    if isinstance(parts, list | tuple):
-        return "".join(_text(p) for p in parts)
-    return _text(getattr(parts, "children", None))
 
 
 # --------------------------------------------------------------------------- table_rows
@@ -233,15 +139,15 @@ def test_summary_text_of_rows_with_ai_and_labels(saved):
 def test_summary_text_leaves_out_what_the_rows_do_not_have(saved):
     no_ai = saved.summary_text(_summary(versions=1, images=1, annotators=1, mean_dice=None,
                                         edited=None, label_agreement=None))
-    assert _text(no_ai) == "1 version(s) of 1 image(s) by 1 annotator(s)."
+    assert text_of(no_ai) == "1 version(s) of 1 image(s) by 1 annotator(s)."
     labels_only = saved.summary_text(_summary(mean_dice=None, edited=None,
                                               label_agreement=2 / 3))
-    assert _text(labels_only) == (
+    assert text_of(labels_only) == (
         "3 version(s) of 2 image(s) by 2 annotator(s). AI label = final label in 67%."
     )
     outlines_only = saved.summary_text(_summary(mean_dice=1.0, edited=0.0,
                                                 label_agreement=None))
-    assert _text(outlines_only) == (
+    assert text_of(outlines_only) == (
         "3 version(s) of 2 image(s) by 2 annotator(s). Mean Dice AI vs final 1.000; "
         "outline edited in 0% of those with an AI outline."
     )
@@ -259,19 +165,6 @@ def test_summary_text_of_nothing(saved):
 # --------------------------------------------------------------------------- layout
 
 
-def _find(component, component_id):
-    """The component with ``component_id`` in a Dash layout tree, or None."""
-    if getattr(component, "id", None) == component_id:
-        return component
-    children = getattr(component, "children", None)
-    for child in children if isinstance(children, list | tuple) else [children]:
-        if child is not None and not isinstance(child, str | int | float):
-            found = _find(child, component_id)
-            if found is not None:
-                return found
-    return None
-
-
 def test_the_page_is_registered_linked_and_has_its_ids(app, saved):
     page = next(p for p in dash.page_registry.values() if p["path"] == "/saved")
     client = app.server.test_client()
@@ -281,14 +174,14 @@ def test_the_page_is_registered_linked_and_has_its_ids(app, saved):
     for name in ("SAVED_PAGE_LOAD", "SAVED_ANNOTATOR", "SAVED_LABEL", "SAVED_LATEST",
                  "SAVED_REFRESH", "SAVED_CSV_BUTTON", "SAVED_CSV", "SAVED_ALERT",
                  "SAVED_SUMMARY", "SAVED_TABLE"):
-        assert _find(layout, getattr(ids, name)) is not None, name
+        assert find_component(layout, getattr(ids, name)) is not None, name
     # The defaults the callbacks start from: latest versions, any label, every column.
-    assert _find(layout, ids.SAVED_LATEST).value is True
-    assert _find(layout, ids.SAVED_LABEL).value == saved.ANY
-    assert [o["value"] for o in _find(layout, ids.SAVED_LABEL).options] == [
+    assert find_component(layout, ids.SAVED_LATEST).value is True
+    assert find_component(layout, ids.SAVED_LABEL).value == saved.ANY
+    assert [o["value"] for o in find_component(layout, ids.SAVED_LABEL).options] == [
         saved.ANY, "normal", "benign", "malignant", "none"
     ]
-    assert [c["id"] for c in _find(layout, ids.SAVED_TABLE).columns] == [
+    assert [c["id"] for c in find_component(layout, ids.SAVED_TABLE).columns] == [
         key for key, _ in saved.COLUMNS
     ]
 
@@ -310,32 +203,32 @@ def test_the_page_is_registered_linked_and_has_its_ids(app, saved):
         ("", "malignant", False, ["a2"]),  # a cleared annotator dropdown
     ],
 )
-def test_show_saved_applies_the_filters(app, paths, saved, annotator, label, latest,
+def test_show_saved_applies_the_filters(app, saved_paths, saved, annotator, label, latest,
                                         expected):
     with app.server.test_request_context("/_dash-update-component"):
         data, tooltips, summary, names, note = saved.show_saved(
             True, None, annotator, label, latest
         )
-    shown = _shown(paths)
+    shown = _shown(saved_paths)
     assert data == [shown[key] for key in expected]
-    assert tooltips == [{"image": f"record: {paths[key]}"} for key in expected]
+    assert tooltips == [{"image": f"record: {saved_paths[key]}"} for key in expected]
     assert names == ["Dr Ada", "Dr Bo"]  # every annotator, whatever the filter
     assert note is None
     if expected:
-        assert _text(summary).startswith(f"{len(expected)} version(s) of ")
+        assert text_of(summary).startswith(f"{len(expected)} version(s) of ")
     else:
-        assert _text(summary) == "No saved annotation matches."
+        assert text_of(summary) == "No saved annotation matches."
 
 
 def test_show_saved_summarises_the_rows_it_shows(app, saved):
     with app.server.test_request_context("/_dash-update-component"):
         latest = saved.show_saved(True, None, None, "__any__", True)[2]
         every = saved.show_saved(True, 1, None, "__any__", False)[2]
-    assert _text(latest) == (
+    assert text_of(latest) == (
         "2 version(s) of 2 image(s) by 2 annotator(s). Mean Dice AI vs final 1.000; "
         "outline edited in 0% of those with an AI outline. AI label = final label in 0%."
     )
-    assert _text(every) == (
+    assert text_of(every) == (
         "3 version(s) of 2 image(s) by 2 annotator(s). Mean Dice AI vs final 0.833; "
         "outline edited in 50% of those with an AI outline. AI label = final label in 50%."
     )
@@ -351,7 +244,7 @@ def test_refresh_shows_a_save_made_since(app, data_dir, saved):
             saved_at=dt.datetime(2024, 6, 1, tzinfo=UTC),
         )
         AnnotationStore(data_dir, index=app.server.config[INDEX_KEY]).save(
-            SHA_B, svg="<svg/>", mask_png=_png(HAND_B), record=record
+            SHA_B, svg="<svg/>", mask_png=png_bytes(HAND_B), record=record
         )
         after, _, _, names, _ = saved.show_saved(True, 1, None, "__any__", True)
     assert [(r["annotator"], r["version"]) for r in before] == [("Dr Ada", 2), ("Dr Bo", 1)]
@@ -380,10 +273,10 @@ def test_show_saved_says_when_it_shows_only_the_newest(tmp_path, saved):
         latest, _, _, _, no_note = saved.show_saved(True, None, None, "__any__", True)
     assert len(data) == saved.PAGE_LIMIT
     assert data[0]["version"] == saved.PAGE_LIMIT + 1 and data[-1]["version"] == 2
-    assert _text(note) == (
+    assert text_of(note) == (
         f"Showing the newest {saved.PAGE_LIMIT}; narrow the filters or download the CSV."
     )
-    assert _text(summary).startswith(f"{saved.PAGE_LIMIT} version(s) of 1 image(s)")
+    assert text_of(summary).startswith(f"{saved.PAGE_LIMIT} version(s) of 1 image(s)")
     assert [r["version"] for r in latest] == [saved.PAGE_LIMIT + 1]
     assert no_note is None
 
@@ -395,8 +288,8 @@ def _blocked_app(tmp_path, data_dir):
     return create_app({"DATA_DIR": data_dir, "DATABASE_URL": url})
 
 
-def test_an_unreadable_index_shows_the_alert_and_an_empty_table(tmp_path, data_dir, paths,
-                                                               saved):
+def test_an_unreadable_index_shows_the_alert_and_an_empty_table(tmp_path, data_dir,
+                                                               saved_paths, saved):
     app = _blocked_app(tmp_path, data_dir)
     with app.server.test_request_context("/_dash-update-component"):
         data, tooltips, summary, names, alert = saved.show_saved(
@@ -405,10 +298,10 @@ def test_an_unreadable_index_shows_the_alert_and_an_empty_table(tmp_path, data_d
     assert (data, tooltips, summary, names) == ([], [], None, [])
     props = alert.to_plotly_json()["props"]
     assert (props["id"], props["color"]) == ("saved-error", "danger")
-    assert _text(alert).startswith(
+    assert text_of(alert).startswith(
         "The saved-annotation index cannot be read. the annotation index could not be read: "
     )
-    assert _text(alert).endswith(
+    assert text_of(alert).endswith(
         "Saving still works: the files are written first, and the index catches up when "
         "the client restarts."
     )
@@ -417,7 +310,7 @@ def test_an_unreadable_index_shows_the_alert_and_an_empty_table(tmp_path, data_d
 # --------------------------------------------------------------------------- download_csv
 
 
-def test_download_csv_takes_the_filters_and_matches_the_api(app, paths, saved):
+def test_download_csv_takes_the_filters_and_matches_the_api(app, saved_paths, saved):
     client = app.server.test_client()
     with app.server.test_request_context("/_dash-update-component"):
         latest = saved.download_csv(1, None, "__any__", True)
@@ -437,13 +330,13 @@ def test_download_csv_takes_the_filters_and_matches_the_api(app, paths, saved):
     )
     assert bo["content"] == (
         f"{HEADER}\n{SHA_B},1,2024-05-01T12:00:00Z,Dr Bo,right.png,study7/right.png,4,3,,,,"
-        f"False,,,2,False,,{paths['b1']}\n"
+        f"False,,,2,False,,{saved_paths['b1']}\n"
     )
     assert nothing["content"] == HEADER + "\n"
 
 
-def test_download_csv_does_nothing_without_a_click_or_an_index(tmp_path, data_dir, paths,
-                                                              saved):
+def test_download_csv_does_nothing_without_a_click_or_an_index(tmp_path, data_dir,
+                                                              saved_paths, saved):
     app = _blocked_app(tmp_path, data_dir)
     with app.server.test_request_context("/_dash-update-component"):
         with pytest.raises(PreventUpdate):
@@ -453,15 +346,6 @@ def test_download_csv_does_nothing_without_a_click_or_an_index(tmp_path, data_di
 
 
 # --------------------------------------------------------------------------- in the browser
-
-
-def _wait(dash_duo, condition, timeout=20, message=""):
-    return WebDriverWait(
-        dash_duo.driver,
-        timeout,
-        poll_frequency=0.05,
-        ignored_exceptions=(NoSuchElementException, StaleElementReferenceException),
-    ).until(lambda _driver: condition(), message)
 
 
 def _rows(dash_duo) -> list[dict]:
@@ -499,39 +383,21 @@ def _summary_text(dash_duo) -> str:
     return dash_duo.find_element(f"#{ids.SAVED_SUMMARY}").text
 
 
-def _click(driver, by, value) -> None:
-    element = driver.find_element(by, value)
-    driver.execute_script(
-        "arguments[0].scrollIntoView({block: 'center', behavior: 'instant'});", element
-    )
-    element.click()
-
-
-def _severe(dash_duo) -> list[str]:
-    return [e["message"] for e in (dash_duo.get_logs() or []) if e.get("level") == "SEVERE"]
-
-
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.mark.browser
 def test_saved_page_in_the_browser_then_a_real_save_appears(
-    dash_duo, data_dir, paths, tmp_path, artifacts_dir
+    dash_duo, data_dir, saved_paths, tmp_path, artifacts_dir
 ):
     started = time.monotonic()
-    app = create_app({"MODEL_SERVER_URL": f"http://127.0.0.1:{_closed_port()}",
+    app = create_app({"MODEL_SERVER_URL": f"http://127.0.0.1:{closed_port()}",
                       "DATA_DIR": data_dir, "REQUEST_TIMEOUT": 3})
     dash_duo.start_server(app)
     driver = dash_duo.driver
     dash_duo.wait_for_element(f"#{ids.IMAGE_UPLOAD}")
 
     # 1. From the navbar: the latest version of each image, newest first.
-    _click(driver, By.LINK_TEXT, "Saved")
-    _wait(dash_duo, lambda: driver.current_url.endswith("/saved"))
-    _wait(dash_duo, lambda: len(_table(dash_duo)) == 2, message="the table did not fill")
+    click(driver, By.LINK_TEXT, "Saved")
+    wait_for(dash_duo, lambda: driver.current_url.endswith("/saved"), 20)
+    wait_for(dash_duo, lambda: len(_table(dash_duo)) == 2, 20, "the table did not fill")
     assert _table(dash_duo) == [("Dr Ada", "left.png", "2", "malignant"),
                                 ("Dr Bo", "study7/right.png", "1", "—")]
     assert _column(dash_duo, "saved_at") == ["2024-05-02 09:30:00", "2024-05-01 12:00:00"]
@@ -543,8 +409,8 @@ def test_saved_page_in_the_browser_then_a_real_save_appears(
     driver.save_screenshot(str(artifacts_dir / "01-latest.png"))
 
     # 2. Every version.
-    _click(driver, By.ID, ids.SAVED_LATEST)
-    _wait(dash_duo, lambda: len(_table(dash_duo)) == 3, message="switching off showed no more")
+    click(driver, By.ID, ids.SAVED_LATEST)
+    wait_for(dash_duo, lambda: len(_table(dash_duo)) == 3, 20, "switching off showed no more")
     assert _table(dash_duo) == [("Dr Ada", "left.png", "2", "malignant"),
                                 ("Dr Bo", "study7/right.png", "1", "—"),
                                 ("Dr Ada", "left.png", "1", "benign")]
@@ -553,8 +419,8 @@ def test_saved_page_in_the_browser_then_a_real_save_appears(
     assert _summary_text(dash_duo).startswith("3 version(s) of 2 image(s) by 2 annotator(s).")
 
     # 3. One annotator, picked from the dropdown like a user.
-    _click(driver, By.ID, ids.SAVED_ANNOTATOR)
-    options = _wait(
+    click(driver, By.ID, ids.SAVED_ANNOTATOR)
+    options = wait_for(
         dash_duo,
         lambda: driver.find_elements(By.CSS_SELECTOR, ".dash-dropdown-option"),
         10,
@@ -562,36 +428,36 @@ def test_saved_page_in_the_browser_then_a_real_save_appears(
     )
     assert [o.text for o in options] == ["Dr Ada", "Dr Bo"]
     next(o for o in options if o.text == "Dr Bo").click()
-    _wait(dash_duo, lambda: len(_table(dash_duo)) == 1, message="the filter did nothing")
+    wait_for(dash_duo, lambda: len(_table(dash_duo)) == 1, 20, "the filter did nothing")
     assert _table(dash_duo) == [("Dr Bo", "study7/right.png", "1", "—")]
     assert _summary_text(dash_duo) == "1 version(s) of 1 image(s) by 1 annotator(s)."
     driver.save_screenshot(str(artifacts_dir / "02-filtered.png"))
-    errors = _severe(dash_duo)
+    errors = console_errors(dash_duo)
     assert not errors, "browser console errors:\n" + "\n".join(errors)
     saved_page_seconds = time.monotonic() - started
 
     # 4. A real save on the Annotate page (model server down: an outline drawn by no one,
     #    saved as it is) shows on the Saved page.
-    _click(driver, By.LINK_TEXT, "Annotate")
+    click(driver, By.LINK_TEXT, "Annotate")
     dash_duo.wait_for_element(f"#{ids.IMAGE_UPLOAD}")
     image = tmp_path / "small.png"
     Image.fromarray(np.add.outer(np.arange(24), np.arange(32)).astype(np.uint8)).save(image)
     driver.find_element(
         By.CSS_SELECTOR, f"#{ids.IMAGE_UPLOAD} input[type=file]"
     ).send_keys(str(image))
-    _wait(dash_duo, lambda: dash_duo.find_element("#image-name").text == "small.png")
+    wait_for(dash_duo, lambda: dash_duo.find_element("#image-name").text == "small.png", 20)
     driver.find_element(By.ID, ids.ANNOTATOR).send_keys("Browser Reader", Keys.TAB)
-    _click(driver, By.ID, ids.SAVE_BUTTON)
+    click(driver, By.ID, ids.SAVE_BUTTON)
     dash_duo.wait_for_element("#save-result[data-version='1']", timeout=30)
 
-    _click(driver, By.LINK_TEXT, "Saved")
-    _wait(dash_duo, lambda: len(_table(dash_duo)) == 3, message="the new save is not listed")
+    click(driver, By.LINK_TEXT, "Saved")
+    wait_for(dash_duo, lambda: len(_table(dash_duo)) == 3, 20, "the new save is not listed")
     assert _table(dash_duo) == [("Browser Reader", "small.png", "1", "—"),
                                 ("Dr Ada", "left.png", "2", "malignant"),
                                 ("Dr Bo", "study7/right.png", "1", "—")]
     assert _summary_text(dash_duo).startswith("3 version(s) of 3 image(s) by 3 annotator(s).")
     driver.save_screenshot(str(artifacts_dir / "03-after-a-real-save.png"))
-    errors = _severe(dash_duo)
+    errors = console_errors(dash_duo)
     (artifacts_dir / "console-errors.log").write_text("\n".join(errors))
     assert not errors, "browser console errors:\n" + "\n".join(errors)
     (artifacts_dir / "timing.txt").write_text(

@@ -1,0 +1,75 @@
+"""Helpers for the tests of the client's pages: Dash layout trees, and the browser.
+
+Import them by name (``from _dash_helpers import find_component``): pytest puts this
+folder on ``sys.path`` for the test files in it.
+"""
+
+from __future__ import annotations
+
+import socket
+
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+from selenium.webdriver.support.ui import WebDriverWait
+
+# --------------------------------------------------------------------------- layout trees
+
+
+def find_component(component, component_id):
+    """The component with ``component_id`` in a Dash layout tree, or None."""
+    if getattr(component, "id", None) == component_id:
+        return component
+    children = getattr(component, "children", None)
+    for child in children if isinstance(children, list | tuple) else [children]:
+        if child is not None and not isinstance(child, str | int | float):
+            found = find_component(child, component_id)
+            if found is not None:
+                return found
+    return None
+
+
+def text_of(parts) -> str:
+    """The visible text of a string, a Dash component tree or a list of them."""
+    if parts is None:
+        return ""
+    if isinstance(parts, str | int | float):
+        return str(parts)
+    if isinstance(parts, list | tuple):
+        return "".join(text_of(p) for p in parts)
+    return text_of(getattr(parts, "children", None))
+
+
+# --------------------------------------------------------------------------- in the browser
+
+
+def wait_for(dash_duo, condition, timeout=30, message=""):
+    """Poll ``condition()`` until it is truthy, and return it; fail after ``timeout`` s."""
+    # An element can be re-rendered between finding it and reading it: try again.
+    return WebDriverWait(
+        dash_duo.driver,
+        timeout,
+        poll_frequency=0.05,
+        ignored_exceptions=(NoSuchElementException, StaleElementReferenceException),
+    ).until(lambda _driver: condition(), message)
+
+
+def click(driver, by, value) -> None:
+    """Scroll an element to the middle of the window, then click it like a user."""
+    element = driver.find_element(by, value)
+    # behavior 'instant': Bootstrap's CSS makes scrolling smooth, i.e. not done yet
+    # when the click would land.
+    driver.execute_script(
+        "arguments[0].scrollIntoView({block: 'center', behavior: 'instant'});", element
+    )
+    element.click()
+
+
+def console_errors(dash_duo) -> list[str]:
+    """Messages of the browser console's errors (each call drains the log)."""
+    return [e["message"] for e in (dash_duo.get_logs() or []) if e.get("level") == "SEVERE"]
+
+
+def closed_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on: a model server that is down."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

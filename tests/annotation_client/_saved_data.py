@@ -1,0 +1,102 @@
+"""Saved versions with known values, for the tests of GET /api/saved and the Saved page.
+
+Each version is written as the Annotate page writes it: an :class:`AnnotationStore`
+save of a :func:`build_record` record, with hand-made 3 x 4 masks and fixed save times,
+so every value the index, the API and the page give back is known. ``save_three`` is
+behind the ``saved_paths`` fixture of this folder's conftest.py.
+
+Import it by name (``from _saved_data import AI_A, save_three``): pytest puts this
+folder on ``sys.path`` for the test files in it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+
+import numpy as np
+from PIL import Image
+
+from annotation_client._database import SavedRow
+from annotation_client._record import build_record
+from annotation_client._storage import AnnotationStore
+
+SHA_A = "a1" * 32
+SHA_B = "b2" * 32
+UTC = dt.UTC
+#: The first line of every CSV of saved versions.
+HEADER = ",".join(SavedRow.COLUMNS)
+
+
+def cells_mask(*cells) -> np.ndarray:
+    """A (3, 4) bool mask, True at the (row, col) ``cells``."""
+    mask = np.zeros((3, 4), bool)
+    for r, c in cells:
+        mask[r, c] = True
+    return mask
+
+
+def png_bytes(mask: np.ndarray) -> bytes:
+    """``mask`` as a black and white PNG file."""
+    out = io.BytesIO()
+    Image.fromarray(mask.astype(np.uint8) * 255).save(out, format="PNG")
+    return out.getvalue()
+
+
+#: The AI's outline of image A: row 1, columns 0-2.
+AI_A = cells_mask((1, 0), (1, 1), (1, 2))
+#: Dr Ada's first outline: row 1, columns 1-3; 2 of 3 + 3 pixels shared, Dice 2/3.
+EDITED_A = cells_mask((1, 1), (1, 2), (1, 3))
+#: Image B, outlined by hand in two regions, no AI.
+HAND_B = cells_mask((0, 0), (2, 3))
+CLASSIFICATION = {
+    "label": "benign",
+    "probabilities": {"normal": 0.1, "benign": 0.6, "malignant": 0.3},
+    "model": {"name": "cls", "version": "0.9"},
+}
+
+
+def save_version(data_dir, sha, *, name="left.png", annotator="Dr Ada", final=EDITED_A,
+                 ai=None, label=None, classification=None, saved_at, worklist_path=None,
+                 regions=1, index=None) -> str:
+    """One saved version, written as the Annotate page writes it; returns its record path."""
+    record = build_record(
+        image={"sha256": sha, "name": name, "width": 4, "height": 3,
+               "worklist_path": worklist_path},
+        annotator=annotator,
+        final_mask=final,
+        ai_mask=ai,
+        final_label=label,
+        classification=classification,
+        model={"name": "unet", "version": "2.1"} if ai is not None else None,
+        measurements={"count": regions},
+        saved_at=saved_at,
+    )
+    saved = AnnotationStore(data_dir, index=index).save(
+        sha, svg="<svg/>", mask_png=png_bytes(final), record=record,
+        ai_mask_png=None if ai is None else png_bytes(ai),
+    )
+    return str(saved.folder / saved.files["record"])
+
+
+def save_three(data_dir) -> dict[str, str]:
+    """Image A twice by Dr Ada, image B once by Dr Bo; returns each version's record path.
+
+    Newest first: A v2 (2 May 09:30), B v1 (1 May 12:00), A v1 (1 May 10:00), UTC.
+    A v1 is EDITED_A over AI_A, labelled benign; A v2 keeps AI_A, labelled malignant;
+    both have the AI's CLASSIFICATION (benign). B v1 is HAND_B, two regions, no AI and
+    no label, opened from the worklist as study7/right.png.
+    """
+    return {
+        "a1": save_version(data_dir, SHA_A, ai=AI_A, final=EDITED_A, label="benign",
+                           classification=CLASSIFICATION,
+                           saved_at=dt.datetime(2024, 5, 1, 10, 0, tzinfo=UTC)),
+        "a2": save_version(data_dir, SHA_A, ai=AI_A, final=AI_A, label="malignant",
+                           classification=CLASSIFICATION,
+                           saved_at=dt.datetime(2024, 5, 2, 9, 30, tzinfo=UTC)),
+        # Saved at 14:00 in UTC+2: the index keeps UTC, 12:00.
+        "b1": save_version(data_dir, SHA_B, name="right.png", annotator="Dr Bo",
+                           final=HAND_B, worklist_path="study7/right.png", regions=2,
+                           saved_at=dt.datetime(2024, 5, 1, 14, 0,
+                                                tzinfo=dt.timezone(dt.timedelta(hours=2)))),
+    }
