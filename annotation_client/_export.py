@@ -1,0 +1,192 @@
+"""Export saved annotations as a data set in BUSI's layout.
+
+The radiologists' corrected outlines are what the models should learn from
+and be scored against. This writes the latest saved version of each image
+that has a final label, as BUSI publishes its data::
+
+    OUT/
+        benign/benign (1).png          the image, as a PNG (DICOM: its first frame)
+        benign/benign (1)_mask.png     the saved 0/255 mask, the image's size
+        malignant/...  normal/...
+        index.csv                      class, name, duplicate_group, masks, and where
+                                       each one came from (sha256, version, annotator,
+                                       worklist path, saved_at)
+
+so that ``python -m models.evaluate --data OUT`` scores a model against the
+radiologists and ``python -m models.train --data OUT`` can train on them.
+
+The image itself is not among the saved files: it is read back from the
+worklist, and only when its bytes still hash to the SHA-256 the annotation
+was saved under. Uploaded images (no worklist path) are skipped and listed.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+import vectorizer
+
+from ._imageio import decode_image
+from ._record import LABELS
+from ._storage import AnnotationStore
+from ._worklist import resolve_entry
+
+logger = logging.getLogger(__name__)
+
+INDEX_COLUMNS = (
+    "class", "name", "duplicate_group", "masks",
+    "sha256", "version", "annotator", "worklist_path", "saved_at",
+)  # fmt: skip
+
+
+@dataclass
+class ExportReport:
+    """What an export wrote and what it left out.
+
+    Attributes
+    ----------
+    exported : dict
+        ``{label: count}`` of images written.
+    skipped : list of (str, str)
+        ``(image folder or file, reason)`` for each image left out.
+    """
+
+    exported: dict = field(default_factory=lambda: dict.fromkeys(LABELS, 0))
+    skipped: list = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return sum(self.exported.values())
+
+
+def _latest(store: AnnotationStore, sha: str) -> tuple[int, dict]:
+    versions = store.versions(sha)
+    if not versions:
+        raise ValueError("no complete saved version")
+    record = store.load_record(sha, versions[-1])
+    if not isinstance(record, dict):
+        raise ValueError("its record is not a JSON object")
+    return versions[-1], record
+
+
+def _png(pixels: np.ndarray) -> bytes:
+    out = io.BytesIO()
+    Image.fromarray(pixels).save(out, format="PNG")
+    return out.getvalue()
+
+
+def export_busi(data_dir, worklist_dir, out) -> ExportReport:
+    """Write the latest labelled version of each saved image under ``out``.
+
+    Parameters
+    ----------
+    data_dir : str or os.PathLike
+        The client's data directory (``SONOTRACE_DATA_DIR``).
+    worklist_dir : str or os.PathLike or None
+        The worklist folder the images were opened from (``SONOTRACE_WORKLIST_DIR``);
+        None skips every image, as none can be read back.
+    out : str or os.PathLike
+        A folder that does not exist or is empty: an export never overwrites.
+
+    Returns
+    -------
+    ExportReport
+
+    Raises
+    ------
+    ValueError
+        If ``data_dir`` is not a folder or ``out`` holds files already.
+    """
+    for name, value in (("data_dir", data_dir), ("out", out)):
+        if not isinstance(value, str | os.PathLike):
+            raise TypeError(f"{name} must be a path")
+    data_dir, out = Path(data_dir), Path(out)
+    if not data_dir.is_dir():
+        raise ValueError(f"data_dir: {data_dir} is not a folder")
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise ValueError(f"out: {out} exists and is not an empty folder; nothing was written")
+    store = AnnotationStore(data_dir)
+    report = ExportReport()
+    chosen = []
+    for folder in sorted(p for p in data_dir.iterdir() if p.is_dir()):
+        try:
+            sha = store.folder(folder.name).name
+        except ValueError:
+            continue  # not an image folder
+        try:
+            version, record = _latest(store, sha)
+            item = _source(record, worklist_dir, sha)
+        except (OSError, ValueError) as exc:
+            report.skipped.append((str(folder), str(exc)))
+            continue
+        chosen.append((item["sort"], sha, version, record, item))
+    rows = []
+    counters = dict.fromkeys(LABELS, 0)
+    for _sort, sha, version, record, item in sorted(chosen):
+        label = record["final"]["label"]
+        try:
+            mask_png = (store.folder(sha) / f"v{version:03d}_mask.png").read_bytes()
+            mask = vectorizer.png_to_mask(mask_png)
+            if mask.shape != item["pixels"].shape[:2]:
+                raise ValueError(f"its mask is {mask.shape}, the image {item['pixels'].shape[:2]}")
+        except (OSError, ValueError) as exc:
+            report.skipped.append((str(store.folder(sha)), str(exc)))
+            continue
+        counters[label] += 1
+        name = f"{label} ({counters[label]})"
+        target = out / label
+        target.mkdir(parents=True, exist_ok=True)
+        (target / f"{name}.png").write_bytes(_png(item["pixels"]))
+        (target / f"{name}_mask.png").write_bytes(vectorizer.mask_to_png(mask))
+        report.exported[label] += 1
+        rows.append(
+            {
+                "class": label,
+                "name": name,
+                # One group per image file: near-duplicates across files are not detected.
+                "duplicate_group": sha[:16],
+                "masks": 1,
+                "sha256": sha,
+                "version": version,
+                "annotator": record.get("annotator", ""),
+                "worklist_path": record["image"]["worklist_path"],
+                "saved_at": record.get("saved_at", ""),
+            }
+        )
+    if rows:
+        with open(out / "index.csv", "w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=INDEX_COLUMNS)
+            writer.writeheader()
+            writer.writerows(rows)
+    logger.info("exported %d image(s) to %s, skipped %d", report.total, out, len(report.skipped))
+    return report
+
+
+def _source(record: dict, worklist_dir, sha: str) -> dict:
+    """The image behind a record, read back from the worklist and checked by hash."""
+    final = record.get("final")
+    image = record.get("image")
+    if not isinstance(final, dict) or not isinstance(image, dict):
+        raise ValueError("its record is not a saved record")
+    if final.get("label") not in LABELS:
+        raise ValueError("no final label")
+    relative = image.get("worklist_path")
+    if not relative:
+        raise ValueError("uploaded, not opened from the worklist: the image was not kept")
+    if worklist_dir is None:
+        raise ValueError(f"from the worklist ({relative}), but no worklist folder is set")
+    path = resolve_entry(worklist_dir, relative)
+    data = path.read_bytes()
+    if hashlib.sha256(data).hexdigest() != sha:
+        raise ValueError(f"{relative} has changed since it was annotated")
+    decoded = decode_image(data, path.name)  # ImageDecodeError is a ValueError
+    return {"sort": relative, "pixels": decoded.pixels}

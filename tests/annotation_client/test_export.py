@@ -1,0 +1,167 @@
+"""Saved annotations exported in BUSI's layout, read back by the models' own loader."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import vectorizer
+from annotation_client import AnnotationStore, build_record
+from annotation_client._export import INDEX_COLUMNS, export_busi
+from annotation_client.export import main
+from models.data import load_samples, read_image, read_mask
+
+
+def _image(path, pixels, fmt="PNG"):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    out = io.BytesIO()
+    Image.fromarray(pixels).save(out, format=fmt)
+    path.write_bytes(out.getvalue())
+    return path.read_bytes()
+
+
+def _save(store, data, *, label, mask, worklist_path, annotator="Dr Ada", day=1):
+    sha = hashlib.sha256(data).hexdigest()
+    height, width = mask.shape
+    record = build_record(
+        image={"sha256": sha, "name": "x", "width": width, "height": height,
+               "worklist_path": worklist_path},
+        annotator=annotator,
+        final_mask=mask,
+        final_label=label,
+        saved_at=dt.datetime(2026, 12, day, 9, 0, tzinfo=dt.UTC),
+    )  # fmt: skip
+    store.save(sha, svg="<svg/>", mask_png=vectorizer.mask_to_png(mask), record=record)
+    return sha
+
+
+@pytest.fixture
+def saved(tmp_path):
+    """A worklist of four images and their saved annotations, one of each kind."""
+    worklist, store = tmp_path / "worklist", AnnotationStore(tmp_path / "data")
+    grey = np.arange(80, dtype=np.uint8).reshape(8, 10) * 3
+    lesion = np.zeros((8, 10), bool)  # the client opens nothing under 8 pixels a side
+    lesion[2:6, 2:8] = True
+    a = _image(worklist / "study2" / "a.png", grey)
+    b = _image(worklist / "study1" / "b.png", 255 - grey)
+    c = _image(worklist / "study1" / "c.jpg", np.full((8, 10), 128, np.uint8), "JPEG")
+    d = _image(worklist / "d.png", grey // 2)
+    # a: malignant, revised twice (the latest, v2, is exported with its own outline).
+    _save(store, a, label="benign", mask=np.zeros((8, 10), bool), worklist_path="study2/a.png")
+    sha_a = _save(store, a, label="malignant", mask=lesion, worklist_path="study2/a.png", day=2)
+    moved = np.roll(lesion, 2, axis=1)
+    sha_b = _save(store, b, label="benign", mask=moved, worklist_path="study1/b.png")
+    sha_c = _save(store, c, label="normal", mask=np.zeros((8, 10), bool),
+                  worklist_path="study1/c.jpg")  # fmt: skip
+    sha_d = _save(store, d, label=None, mask=lesion, worklist_path="d.png")  # no final label
+    upload = _save(store, b"uploaded bytes", label="benign", mask=lesion, worklist_path=None)
+    return {
+        "worklist": worklist, "data": tmp_path / "data", "lesion": lesion, "grey": grey,
+        "sha": {"a": sha_a, "b": sha_b, "c": sha_c, "d": sha_d, "upload": upload},
+    }  # fmt: skip
+
+
+def test_the_export_is_a_busi_folder_the_models_read(saved, tmp_path):
+    out = tmp_path / "out"
+    report = export_busi(saved["data"], saved["worklist"], out)
+    assert report.exported == {"normal": 1, "benign": 1, "malignant": 1}
+    assert report.total == 3
+    reasons = {where.rsplit("/", 1)[-1]: why for where, why in report.skipped}
+    assert reasons == {
+        saved["sha"]["d"]: "no final label",
+        saved["sha"]["upload"]: "uploaded, not opened from the worklist: the image was not kept",
+    }
+    samples = {(s.class_name, s.name): s for s in load_samples(out)}
+    assert set(samples) == {("benign", "benign (1)"), ("malignant", "malignant (1)"),
+                            ("normal", "normal (1)")}  # fmt: skip
+    malignant = samples[("malignant", "malignant (1)")]
+    assert np.array_equal(read_image(malignant.image_path), saved["grey"])
+    assert np.array_equal(read_mask(malignant.mask_paths, (8, 10)), saved["lesion"])
+    benign = samples[("benign", "benign (1)")]
+    assert np.array_equal(read_image(benign.image_path), 255 - saved["grey"])
+    moved = np.roll(saved["lesion"], 2, axis=1)
+    assert np.array_equal(read_mask(benign.mask_paths, (8, 10)), moved)
+    normal = samples[("normal", "normal (1)")]
+    assert not read_mask(normal.mask_paths, (8, 10)).any()
+    assert read_image(normal.image_path).shape == (8, 10)  # the JPEG, now a PNG
+    # Each image is its own duplicate group, so a split never divides one.
+    assert benign.group == saved["sha"]["b"][:16]
+
+
+def test_the_index_says_where_each_image_came_from(saved, tmp_path):
+    out = tmp_path / "out"
+    export_busi(saved["data"], saved["worklist"], out)
+    with open(out / "index.csv", newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert tuple(rows[0]) == INDEX_COLUMNS
+    # Numbered in worklist-path order, per class.
+    assert [(r["name"], r["worklist_path"], r["version"]) for r in rows] == [
+        ("benign (1)", "study1/b.png", "1"),
+        ("normal (1)", "study1/c.jpg", "1"),
+        ("malignant (1)", "study2/a.png", "2"),
+    ]
+    assert rows[2]["sha256"] == saved["sha"]["a"]
+    assert rows[2]["saved_at"] == "2026-12-02T09:00:00Z"
+    assert rows[2]["annotator"] == "Dr Ada"
+
+
+def test_an_image_changed_or_gone_since_it_was_saved_is_skipped(saved, tmp_path):
+    (saved["worklist"] / "study1" / "b.png").write_bytes(b"another file now")
+    (saved["worklist"] / "study1" / "c.jpg").unlink()
+    report = export_busi(saved["data"], saved["worklist"], tmp_path / "out")
+    assert report.exported == {"normal": 0, "benign": 0, "malignant": 1}
+    reasons = {where.rsplit("/", 1)[-1]: why for where, why in report.skipped}
+    assert reasons[saved["sha"]["b"]] == "study1/b.png has changed since it was annotated"
+    assert "c.jpg" in reasons[saved["sha"]["c"]]
+
+
+def test_without_a_worklist_nothing_can_be_read_back(saved, tmp_path):
+    report = export_busi(saved["data"], None, tmp_path / "out")
+    assert report.total == 0
+    assert not (tmp_path / "out").exists()
+    assert sum("no worklist folder is set" in why for _, why in report.skipped) == 3
+
+
+def test_a_mask_of_another_size_or_a_broken_record_is_skipped_alone(saved, tmp_path):
+    folder = saved["data"] / saved["sha"]["b"]
+    (folder / "v001_mask.png").unlink()
+    (folder / "v001_mask.png").write_bytes(vectorizer.mask_to_png(np.ones((2, 2), bool)))
+    (saved["data"] / saved["sha"]["c"] / "v001.json").write_text("[]")
+    report = export_busi(saved["data"], saved["worklist"], tmp_path / "out")
+    assert report.exported == {"normal": 0, "benign": 0, "malignant": 1}
+    reasons = {where.rsplit("/", 1)[-1]: why for where, why in report.skipped}
+    assert reasons[saved["sha"]["b"]] == "its mask is (2, 2), the image (8, 10)"
+    assert reasons[saved["sha"]["c"]] == "its record is not a JSON object"
+
+
+def test_an_export_never_overwrites(saved, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    with pytest.raises(ValueError, match="not an empty folder"):
+        export_busi(saved["data"], saved["worklist"], out)
+    assert [p.name for p in out.iterdir()] == ["keep.txt"]
+    with pytest.raises(ValueError, match="data_dir"):
+        export_busi(tmp_path / "nowhere", saved["worklist"], tmp_path / "new")
+    with pytest.raises(TypeError, match="out"):
+        export_busi(saved["data"], saved["worklist"], 3)
+
+
+def test_the_command_line(saved, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("SONOTRACE_DATA_DIR", str(saved["data"]))
+    monkeypatch.setenv("SONOTRACE_WORKLIST_DIR", str(saved["worklist"]))
+    assert main(["--out", str(tmp_path / "out")]) == 0
+    printed = capsys.readouterr().out
+    assert "exported 3 image(s)" in printed and "1 normal, 1 benign, 1 malignant" in printed
+    assert printed.count("skipped ") == 2
+    assert main(["--out", str(tmp_path / "out")]) == 2  # not empty any more
+    assert "not an empty folder" in capsys.readouterr().err
+    other = tmp_path / "other"
+    assert main(["--out", str(other), "--worklist-dir", str(saved["worklist"])]) == 0
+    assert len(load_samples(other)) == 3
