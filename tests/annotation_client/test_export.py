@@ -165,3 +165,39 @@ def test_the_command_line(saved, tmp_path, capsys, monkeypatch):
     other = tmp_path / "other"
     assert main(["--out", str(other), "--worklist-dir", str(saved["worklist"])]) == 0
     assert len(load_samples(other)) == 3
+
+
+def test_models_evaluate_scores_an_export_as_it_scores_the_originals(busi_dir, tmp_path):
+    """Radiologists' saves of BUSI images, exported, score like BUSI itself."""
+    import json
+    import shutil
+
+    from models.evaluate import main as evaluate
+
+    names = ["benign (4)", "malignant (3)", "normal (1)"]
+    worklist, store = tmp_path / "worklist", AnnotationStore(tmp_path / "data")
+    originals = tmp_path / "originals"
+    for name in names:
+        label = name.split(" ")[0]
+        source = busi_dir / label / f"{name}.png"
+        (worklist / label).mkdir(parents=True, exist_ok=True)
+        (originals / label).mkdir(parents=True, exist_ok=True)
+        shutil.copy(source, worklist / label / source.name)
+        for mask_file in sorted((busi_dir / label).glob(f"{name}_mask*.png")):
+            shutil.copy(mask_file, originals / label / mask_file.name)
+        shutil.copy(source, originals / label / source.name)
+        image = read_image(source)
+        truth = read_mask(sorted((busi_dir / label).glob(f"{name}_mask*.png")), image.shape)
+        _save(store, source.read_bytes(), label=label, mask=truth,
+              worklist_path=f"{label}/{source.name}")  # fmt: skip
+    out = tmp_path / "out"
+    assert export_busi(tmp_path / "data", worklist, out).total == 3
+    scores = {}
+    for folder in (out, originals):
+        target = tmp_path / f"{folder.name}.json"
+        assert evaluate(["--data", str(folder), "--json", str(target)]) == 0
+        scores[folder.name] = json.loads(target.read_text())
+    exported, original = scores["out"], scores["originals"]
+    assert exported["n_images"] == original["n_images"] == 3
+    assert exported["segmentation"] == original["segmentation"]
+    assert exported["classification"]["accuracy"] == original["classification"]["accuracy"]
