@@ -940,7 +940,8 @@ def previous_save_text(record: dict, count: int) -> str:
     Input(ids.LOAD_SAVED_BUTTON, "n_clicks"),
     State(ids.IMAGE_META, "data"),
     prevent_initial_call=True,
-    # Not while /predict runs: its outline would land on top of the loaded one.
+    # A second click while this one runs would push the same version twice; the
+    # segment callback also disables the button while /predict runs.
     running=[(Output(ids.LOAD_SAVED_BUTTON, "disabled"), True, False)],
 )
 def load_saved(clicks, meta):
