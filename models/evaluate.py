@@ -31,8 +31,23 @@ from .metrics import (
 log = logging.getLogger("models.evaluate")
 
 
-def evaluate(runtime, samples, progress=False) -> dict:
+def evaluate(runtime, samples, progress=False, transform=None) -> dict:
     """Run ``runtime`` on ``samples`` and compute every metric.
+
+    Parameters
+    ----------
+    runtime : models.runtime.Runtime
+        Or anything with its ``predict_mask(grey)`` and ``classify(grey)``.
+    samples : list of models.data.Sample
+    progress : bool
+        Show a progress bar on stderr.
+    transform : callable, optional
+        ``transform(grey, mask) -> (grey, mask)``, applied to each image
+        (``(H, W)`` uint8) and its ground truth (``(H, W)`` bool) after they
+        are read and before the runtime sees the image; it may change their
+        size, but must return both at the same size. Scores are computed
+        against the returned mask. Used to perturb images
+        (:mod:`models.robustness`); the default leaves them as read.
 
     Returns
     -------
@@ -49,6 +64,11 @@ def evaluate(runtime, samples, progress=False) -> dict:
     for s in it:
         grey = read_image(s.image_path)
         true = read_mask(s.mask_paths, grey.shape)
+        if transform is not None:
+            grey, true = transform(grey, true)
+            if np.shape(grey) != np.shape(true):
+                raise ValueError(f"transform: returned image of shape {np.shape(grey)} "
+                                 f"and mask of shape {np.shape(true)} for {s.image_path}")
         t0 = time.perf_counter()
         pred = runtime.predict_mask(grey)
         p = runtime.classify(grey)
