@@ -26,6 +26,7 @@ import io
 import json
 import logging
 import re
+import threading
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -235,6 +236,7 @@ class AnnotationIndex:
         connect_args = {"timeout": 15} if parsed.get_backend_name() == "sqlite" else {}
         self.engine = sa.create_engine(self.url, connect_args=connect_args, pool_pre_ping=True)
         self._created = False
+        self._lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"AnnotationIndex({self.safe_url!r})"
@@ -245,11 +247,21 @@ class AnnotationIndex:
         return sa.engine.make_url(self.url).render_as_string(hide_password=True)
 
     def _ready(self) -> None:
-        if not self._created:
+        if self._created:
+            return
+        with self._lock:  # the first saves of several request threads arrive together
+            if self._created:
+                return
             if self._sqlite_file is not None:
                 # SQLite does not create a missing folder; the data directory may not exist yet.
                 self._sqlite_file.parent.mkdir(parents=True, exist_ok=True)
-            _Base.metadata.create_all(self.engine)
+            try:
+                _Base.metadata.create_all(self.engine)
+            except SQLAlchemyError:
+                # Another process (a second gunicorn worker) created the table between
+                # create_all's check and its CREATE: that is the state we wanted.
+                if not sa.inspect(self.engine).has_table(SavedRow.__tablename__):
+                    raise
             self._created = True
 
     def add(self, record: Mapping, record_path: str | Path) -> bool:

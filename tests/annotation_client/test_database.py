@@ -706,3 +706,46 @@ def test_add_many_indexes_more_images_than_one_query_can_name(tmp_path):
     assert index.add_many(records) == 1200
     assert index.add_many(records) == 0
     assert len(index.query(limit=MAX_LIMIT)) == 1200
+
+
+def test_saves_from_many_threads_at_once_are_all_indexed(tmp_path):
+    # The first saves after a start arrive together from gunicorn's request threads;
+    # creating the table must not fail any of them.
+    import threading
+
+    data_dir = tmp_path / "data"
+    index = AnnotationIndex(default_url(data_dir))
+    store = AnnotationStore(data_dir, index=index)
+    results, start = [], threading.Barrier(8)
+
+    def save(thread):
+        start.wait()
+        for i in range(5):
+            record = dict(_saved(f"{thread:032x}{i:032x}", 1))
+            record.pop("version"), record.pop("files")
+            sha = record["image"]["sha256"]
+            results.append(store.save(sha, svg="<svg/>", mask_png=b"png", record=record).indexed)
+
+    threads = [threading.Thread(target=save, args=(t,)) for t in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == [True] * 40
+    assert len(index.query()) == 40
+
+
+def test_a_table_another_process_created_meanwhile_is_taken_as_it_is(tmp_path, monkeypatch):
+    """Two gunicorn workers start together: one's CREATE TABLE loses the race."""
+    from annotation_client import _database
+
+    url = _url(tmp_path / "index.sqlite3")
+    late, real_create_all = AnnotationIndex(url), _database._Base.metadata.create_all
+
+    def lose_the_race(engine, **kwargs):
+        real_create_all(sa.create_engine(url))  # the other worker, just before us
+        real_create_all(engine, checkfirst=False)  # our CREATE: "table already exists"
+
+    monkeypatch.setattr(_database._Base.metadata, "create_all", lose_the_race)
+    assert late.add(_saved(SHA_A, 1), "p")
+    assert [r["version"] for r in late.query()] == [1]
