@@ -38,7 +38,6 @@ from ._record import LABELS
 
 logger = logging.getLogger(__name__)
 
-_RECORD_FILE = re.compile(r"^v(\d{3,})\.json$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 #: The longest page :meth:`AnnotationIndex.query` returns.
 MAX_LIMIT = 5000
@@ -347,14 +346,16 @@ class AnnotationIndex:
             read, or that name another image or version than their file, are
             logged and skipped, never fatal.
         """
+        # The store knows its layout; it imports this module, hence the late import.
+        from ._storage import AnnotationStore
+
         root = Path(data_dir)
-        found: list[tuple[str, int, Path]] = []
-        if root.is_dir():
-            for folder in sorted(p for p in root.iterdir() if _SHA256.match(p.name) and p.is_dir()):
-                for entry in sorted(folder.iterdir()):
-                    match = _RECORD_FILE.match(entry.name)
-                    if match:
-                        found.append((folder.name, int(match.group(1)), entry))
+        store = AnnotationStore(root)
+        found = [
+            (sha, version, store.record_path(sha, version))
+            for sha in store.images()
+            for version in store.versions(sha)
+        ]
         if not found:
             return {"added": 0, "skipped": []}
         known = self._all_keys()

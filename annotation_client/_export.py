@@ -117,11 +117,8 @@ def export_busi(data_dir, worklist_dir, out) -> ExportReport:
     store = AnnotationStore(data_dir)
     report = ExportReport()
     chosen = []
-    for folder in sorted(p for p in data_dir.iterdir() if p.is_dir()):
-        try:
-            sha = store.folder(folder.name).name
-        except ValueError:
-            continue  # not an image folder
+    for sha in store.images():
+        folder = store.folder(sha)
         try:
             version, record = _latest(store, sha)
             item = _source(record, worklist_dir, sha)
@@ -186,6 +183,7 @@ def _source(record: dict, worklist_dir, sha: str) -> dict:
         raise ValueError(f"from the worklist ({relative}), but no worklist folder is set")
     path = resolve_entry(worklist_dir, relative)
     data = path.read_bytes()
+    # Before decoding: a changed file is reported as changed, whether it decodes or not.
     if hashlib.sha256(data).hexdigest() != sha:
         raise ValueError(f"{relative} has changed since it was annotated")
     decoded = decode_image(data, path.name)  # ImageDecodeError is a ValueError

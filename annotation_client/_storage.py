@@ -37,6 +37,7 @@ from ._database import AnnotationIndex, IndexUnavailable
 logger = logging.getLogger(__name__)
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_RECORD = re.compile(r"^v(\d{3,})\.json$")
 _VERSIONED = re.compile(r"^v(\d{3,})(?:_[a-z_]+)?\.(?:svg|png|json)$")
 _LOCK_NAME = ".lock"
 
@@ -116,6 +117,12 @@ class AnnotationStore:
             raise ValueError("image_sha256 must be 64 lowercase hex digits")
         return self.root / image_sha256
 
+    def images(self) -> list[str]:
+        """SHA-256 of every image with a folder here, sorted; [] before the first save."""
+        if not self.root.is_dir():
+            return []
+        return sorted(p.name for p in self.root.iterdir() if _SHA256.match(p.name) and p.is_dir())
+
     def versions(self, image_sha256: str) -> list[int]:
         """Complete versions saved for an image (those with a record), ascending."""
         folder = self.folder(image_sha256)
@@ -123,10 +130,16 @@ class AnnotationStore:
             return []
         found = []
         for entry in folder.iterdir():
-            match = re.match(r"^v(\d{3,})\.json$", entry.name)
+            match = _RECORD.match(entry.name)
             if match:
                 found.append(int(match.group(1)))
         return sorted(found)
+
+    def record_path(self, image_sha256: str, version: int) -> Path:
+        """Where a version's record is (or would be)."""
+        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+            raise ValueError("version must be a positive int")
+        return self.folder(image_sha256) / f"v{version:03d}.json"
 
     def next_version(self, image_sha256: str) -> int:
         """The number the image's next save will take (another save may take it first)."""
@@ -212,9 +225,7 @@ class AnnotationStore:
 
     def load_record(self, image_sha256: str, version: int) -> dict:
         """Read a saved record back."""
-        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-            raise ValueError("version must be a positive int")
-        path = self.folder(image_sha256) / f"v{version:03d}.json"
+        path = self.record_path(image_sha256, version)
         return json.loads(path.read_text(encoding="utf-8"))
 
     def load_svg(self, image_sha256: str, version: int) -> str:
