@@ -112,10 +112,15 @@ def read_twin(folder, input_size, base_filters, members):
 
 
 LESION_FILES = {"keras": "lesion_classifier.weights.npz", "litert": "lesion_classifier.tflite"}
+REFINER_FILES = {"keras": "lesion_refiner.weights.npz", "litert": "lesion_refiner.tflite"}
 
 
-def check_lesion_runs(runs, split, twin, weight):
-    """Refuse lesion classifier runs that do not belong with the U-Net runs.
+def check_lesion_runs(runs, split, twin, weight, key="lesion_classifier", what="lesion classifier",
+                      flag="--lesion-weight"):
+    """Refuse lesion classifier (or refiner) runs that do not belong with the U-Net runs.
+
+    ``key`` is the runs' manifest entry, ``what`` their name in messages and
+    ``flag`` the option that set ``weight``.
 
     Raises
     ------
@@ -126,14 +131,14 @@ def check_lesion_runs(runs, split, twin, weight):
         lesion classifier (present or not, and its weight) differs.
     """
     if not 0.0 <= weight <= 1.0:
-        raise SystemExit(f"--lesion-weight must be in [0, 1], got {weight}")
+        raise SystemExit(f"{flag} must be in [0, 1], got {weight}")
     if twin is not None:
-        spec = twin.get("lesion_classifier")
+        spec = twin.get(key)
         if bool(spec) != bool(runs):
-            raise SystemExit("--settings-from: the twin and the refit must both have a lesion "
-                             "classifier or both lack one, or the twin's figures do not carry over")
+            raise SystemExit(f"--settings-from: the twin and the refit must both have a {what} "
+                             "or both lack one, or the twin's figures do not carry over")
         if spec and abs(float(spec["weight"]) - weight) > 1e-9:
-            raise SystemExit(f"--lesion-weight {weight} differs from the twin's {spec['weight']}")
+            raise SystemExit(f"{flag} {weight} differs from the twin's {spec['weight']}")
     for r in runs:
         if not (r / "final.keras").exists():
             raise SystemExit(f"no such checkpoint: {r / 'final.keras'}")
@@ -185,6 +190,43 @@ def export_lesion(runs, out, weight, litert=True):
     }
 
 
+def export_refiner(runs, out, weight, litert=True):
+    """Average the outline refiner runs and write them beside the U-Net.
+
+    Returns
+    -------
+    dict
+        The manifest's ``refiner`` entry.
+    """
+    import keras
+
+    from .lesion_refine import REFINE_MARGIN, REFINE_PREPROCESSING
+    from .networks import get_refiner
+
+    infos = [json.loads((r / "train_info.json").read_text()) for r in runs]
+    size, filters = infos[0]["crop_size"], infos[0]["filters"]
+    if any(i["crop_size"] != size or i["filters"] != filters for i in infos):
+        raise SystemExit("refiner runs must share crop size and filters")
+    # Averaging the weights of separately trained networks would not average their maps.
+    if len(runs) != 1:
+        raise SystemExit("one refiner run at a time")
+    model = get_refiner(size, tuple(filters))
+    model.set_weights(keras.models.load_model(runs[0] / "final.keras", compile=False).get_weights())
+    files = {"keras": REFINER_FILES["keras"]}
+    save_half_weights(model, out / files["keras"])
+    if litert and to_litert(model, out / REFINER_FILES["litert"]):
+        files["litert"] = REFINER_FILES["litert"]
+    return {
+        "task": "lesion probability per pixel of a square around the first outline",
+        "files": files, "crop_size": size, "margin": REFINE_MARGIN, "filters": filters,
+        "weight": weight, "preprocessing": REFINE_PREPROCESSING,
+        "parameters": int(model.count_params()),
+        "runs": [{"run": r.name, "seed": i["args"].get("seed"), "epochs": i["args"].get("epochs"),
+                  "train_images": i.get("train_images"), "val_images": i.get("val_images")}
+                 for r, i in zip(runs, infos, strict=True)],
+    }
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--run", nargs="+", default=["runs/main"],
@@ -208,6 +250,12 @@ def main(argv=None):
     p.add_argument("--lesion-weight", type=float, default=0.5,
                    help="weight of the lesion classifier's log-odds of malignant against "
                    "benign, beside the U-Net head's (fixed, not tuned: see the model card)")
+    p.add_argument("--refine-run", nargs="*", default=[],
+                   help="outline refiner run folder (models.train_refine, final.keras), "
+                   "trained on the same split")
+    p.add_argument("--refine-weight", type=float, default=0.5,
+                   help="weight of the refiner's map inside the square around the first "
+                   "outline, beside the U-Net's")
     p.add_argument("--no-litert", action="store_true")
     p.add_argument("--no-recalibrate", action="store_true",
                    help="keep the training-time BatchNorm statistics")
@@ -251,6 +299,9 @@ def main(argv=None):
         twin = read_twin(args.settings_from, size, base_filters, len(runs))
     lesion_runs = [Path(r) for r in args.lesion_run]
     check_lesion_runs(lesion_runs, splits[0], twin, args.lesion_weight)
+    refine_runs = [Path(r) for r in args.refine_run]
+    check_lesion_runs(refine_runs, splits[0], twin, args.refine_weight, "refiner",
+                      "outline refiner", "--refine-weight")
     samples = load_samples(args.data)
     val = select_samples(samples, run / "split.json", "val")
     train_images = None
@@ -323,6 +374,11 @@ def main(argv=None):
     if lesion_runs:
         manifest["lesion_classifier"] = export_lesion(lesion_runs, out, args.lesion_weight,
                                                       litert=not args.no_litert)
+    for stale in REFINER_FILES.values():
+        (out / stale).unlink(missing_ok=True)
+    if refine_runs:
+        manifest["refiner"] = export_refiner(refine_runs, out, args.refine_weight,
+                                             litert=not args.no_litert)
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
     if twin is None:
         # Tuned and scored through the runtime the server uses, on the files just written.

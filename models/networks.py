@@ -192,6 +192,38 @@ def get_lesion_classifier(crop_size=96, filters=(24, 48, 96, 160), dropout=0.4,
     return keras.Model(crop, out, name=name)
 
 
+def get_refiner(crop_size=128, filters=(12, 24, 48, 64), name="lesion_refiner"):
+    """Build the outline refiner: a small U-Net that segments the lesion in a crop.
+
+    Parameters
+    ----------
+    crop_size : int
+        Side of the square grey crop around the first outline (see
+        :mod:`models.lesion_refine`); divisible by ``2 ** (len(filters) - 1)``.
+    filters : tuple of int
+        Filters per level, full resolution first; the last is the bottleneck.
+
+    Returns
+    -------
+    keras.Model
+        Input ``crop`` ``(B, S, S, 1)`` float in [0, 1]; output ``seg``
+        ``(B, S, S, 1)``, the lesion probability per pixel of the crop.
+    """
+    crop = keras.Input((crop_size, crop_size, 1), name="crop")
+    x, skips = crop, []
+    for i, f in enumerate(filters[:-1]):
+        x = _conv_block(x, f, f"ref_down{i}")
+        skips.append(x)
+        x = layers.MaxPooling2D(name=f"ref_pool{i}")(x)
+    x = _conv_block(x, filters[-1], "ref_bottom", dropout=0.1)
+    for i, (f, skip) in reversed(list(enumerate(zip(filters[:-1], skips, strict=True)))):
+        x = layers.UpSampling2D(interpolation="bilinear", name=f"ref_up{i}")(x)
+        x = layers.Concatenate(name=f"ref_cat{i}")([x, skip])
+        x = _conv_block(x, f, f"ref_dec{i}")
+    out = layers.Conv2D(1, 1, activation="sigmoid", name="seg", dtype="float32")(x)
+    return keras.Model(crop, out, name=name)
+
+
 def get_lesion_ensemble(members, name="lesion_classifier"):
     """Average the log-odds of several lesion classifiers of one crop size."""
     if len(members) == 1:
@@ -211,6 +243,11 @@ def build_lesion_from_architecture(arch):
         for i in range(n)
     ]
     return get_lesion_ensemble(nets)
+
+
+def build_refiner_from_architecture(arch):
+    """Rebuild the outline refiner described by a manifest's ``refiner`` entry."""
+    return get_refiner(int(arch["crop_size"]), tuple(arch["filters"]))
 
 
 def build_from_architecture(arch):
@@ -244,7 +281,8 @@ def save_half_weights(model, path):
 
     arrays = {f"w{i:04d}": np.asarray(w, np.float16) for i, w in enumerate(model.get_weights())}
     with open(path, "wb") as fh:
-        np.savez(fh, **arrays)
+        # Compressed: float16 weights still deflate by about 8 %, which the size budget needs.
+        np.savez_compressed(fh, **arrays)
 
 
 def load_half_weights(model, path):

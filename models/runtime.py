@@ -20,7 +20,8 @@ import numpy as np
 
 from ._postprocess import PostProcess, postprocess
 from ._preprocess import prepare_input, resize_mask, resize_prob, resize_prob_window, to_grey
-from .lesion_crop import lesion_crop
+from .lesion_crop import lesion_box, lesion_crop
+from .lesion_refine import refine_map
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,7 @@ class Runtime:
         self._mask_cache: OrderedDict = OrderedDict()
         self._net = None
         self._lesion = None
+        self._refiner = None
         self.manifest: dict = {}
         self.settings = PostProcess()
 
@@ -105,6 +107,7 @@ class Runtime:
             self._net = _KerasNet(self.weights_dir / files["keras"], manifest.get("architecture"))
             self.backend_used = "keras"
         self._lesion = self._load_lesion(manifest.get("lesion_classifier"))
+        self._refiner = self._load_refiner(manifest.get("refiner"))
         self.manifest = manifest
         log.info("loaded %s %s (%s backend) from %s", manifest.get("name"),
                  manifest.get("version"), self.backend_used, self.weights_dir)
@@ -119,6 +122,16 @@ class Runtime:
             return _LiteRTLesion(self.weights_dir / files["litert"], self.num_threads)
         return _KerasLesion(self.weights_dir / files["keras"], spec)
 
+    def _load_refiner(self, spec):
+        """The optional outline refiner, on the same backend as the U-Net."""
+        if not spec:
+            return None
+        self.refiner_spec = spec
+        files = spec["files"]
+        if self.backend_used == "litert" and files.get("litert"):
+            return _LiteRTRefiner(self.weights_dir / files["litert"], self.num_threads)
+        return _KerasRefiner(self.weights_dir / files["keras"], spec)
+
     def info(self) -> dict:
         """Name, version, backend and input size of the loaded model."""
         self.load()
@@ -129,6 +142,7 @@ class Runtime:
             "input_size": self.input_size,
             "class_names": self.class_names,
             "lesion_classifier": self._lesion is not None,
+            "refiner": self._refiner is not None,
         }
 
     # -- inference ---------------------------------------------------------------
@@ -231,7 +245,30 @@ class Runtime:
         # Only the mask is wanted here, so only the window of the map that can reach
         # the threshold is resampled (same values; see resize_prob_window).
         window, offset = resize_prob_window(seg, *grey.shape, settings.threshold)
-        return postprocess(window, settings, shape=grey.shape, offset=offset)
+        mask = postprocess(window, settings, shape=grey.shape, offset=offset)
+        if self._refiner is None or not mask.any():
+            return mask
+        return self._refine(grey, seg, mask, settings)
+
+    def _refine(self, grey, seg, outline, settings):
+        """Redraw a first outline with the refiner (see :mod:`models.lesion_refine`).
+
+        Only the square around the first outline is redrawn, and the gate and
+        the confidence floor are not applied again: they have already decided
+        that there is a lesion there.
+        """
+        spec = self.refiner_spec
+        margin = float(spec["margin"])
+        x0, y0, x1, y1 = lesion_box(outline, margin)
+        h, w = grey.shape
+        r0, r1, c0, c1 = max(0, y0), min(h, y1), max(0, x0), min(w, x1)
+        coarse = np.zeros(grey.shape, np.float32)
+        coarse[r0:r1, c0:c1] = resize_prob(seg, h, w)[r0:r1, c0:c1]
+        prob = refine_map(grey, outline, coarse, self._refiner, int(spec["crop_size"]), margin,
+                          float(spec["weight"]))
+        window = prob[r0:r1, c0:c1]
+        return postprocess(window, replace(settings, min_confidence=0.0), shape=grey.shape,
+                           offset=(r0, c0))
 
     def outputs(self, image):
         """Raw outputs for tuning and analysis.
@@ -442,3 +479,22 @@ class _LiteRTLesion:
             self.interp.set_tensor(self.inp, crop.astype(np.float32))
             self.interp.invoke()
             return float(self.interp.get_tensor(self.out).ravel()[0])
+
+
+class _KerasRefiner:
+    def __init__(self, path, spec):
+        from . import networks
+
+        self.model = networks.build_refiner_from_architecture(spec)
+        networks.load_half_weights(self.model, path)
+
+    def __call__(self, crop):
+        return np.asarray(self.model(crop.astype(np.float32), training=False))[0, ..., 0]
+
+
+class _LiteRTRefiner(_LiteRTLesion):
+    def __call__(self, crop):
+        with self.lock:
+            self.interp.set_tensor(self.inp, crop.astype(np.float32))
+            self.interp.invoke()
+            return self.interp.get_tensor(self.out)[0, ..., 0].copy()

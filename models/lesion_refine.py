@@ -1,0 +1,130 @@
+"""The outline refiner's crop and paste-back, shared by training and serving.
+
+The U-Net sees the whole image at 160x160, where a small lesion is a dozen
+pixels wide and its margin a pixel or two. The refiner looks again at a
+square around the first outline, cut from the full-resolution image, and
+segments the lesion there; its map is pasted back over the same square.
+
+Coordinates: images, masks and maps are numpy ``(row, col)`` arrays; boxes
+are ``(x0, y0, x1, y1)`` in pixels, x along columns, half-open.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+from .lesion_crop import lesion_box
+
+#: Side of the refiner's square input, in pixels.
+REFINE_SIZE = 128
+#: Context on each side of the first outline, as a fraction of its box's longer side.
+#: Wide, because first outlines are more often too small than too large.
+REFINE_MARGIN = 0.4
+#: Training cuts a wider crop once and zooms into it at random (see train_refine).
+REFINE_CONTEXT_SIZE = 256
+REFINE_CONTEXT_MARGIN = 1.0
+
+#: Human-readable description recorded in the manifest.
+REFINE_PREPROCESSING = (
+    "square around the first outline's bounding box, side = longer side x (1 + 2 x margin), "
+    "centred on the box, zero outside the image -> antialiased bilinear resize to "
+    "crop_size -> float32 / 255 -> shape (1, crop_size, crop_size, 1); the output map is "
+    "resized back to the square and blended with the U-Net's map inside it"
+)
+
+
+def _window(array, box):
+    """The part of ``array`` under ``box``, zero-padded where the box leaves it."""
+    x0, y0, x1, y1 = box
+    h, w = array.shape
+    pad = ((max(0, -y0), max(0, y1 - h)), (max(0, -x0), max(0, x1 - w)))
+    return np.pad(array[max(0, y0):min(h, y1), max(0, x0):min(w, x1)], pad)
+
+
+def crop_square(array, box, size):
+    """Cut ``box`` out of a 2-D uint8 or float array and resize it to ``size`` x ``size``.
+
+    Parameters
+    ----------
+    array : numpy.ndarray
+        ``(H, W)`` uint8 image (scaled to [0, 1] on output) or float map in [0, 1].
+    box : tuple of 4 int
+        Square ``(x0, y0, x1, y1)``, possibly reaching outside the array (zeros there).
+    size : int
+        Output side.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(size, size)`` float32 in [0, 1].
+    """
+    window = np.ascontiguousarray(_window(array, box))
+    if window.dtype == np.uint8:
+        out = Image.fromarray(window).resize((size, size), Image.BILINEAR)
+        return np.asarray(out, np.float32) / 255.0
+    out = Image.fromarray(window.astype(np.float32), mode="F").resize((size, size), Image.BILINEAR)
+    return np.clip(np.asarray(out, np.float32), 0.0, 1.0)
+
+
+def paste_square(crop_prob, box, shape):
+    """Resize a crop's map back onto its box in an image of ``shape``.
+
+    Parameters
+    ----------
+    crop_prob : numpy.ndarray
+        ``(S, S)`` float map of the crop.
+    box : tuple of 4 int
+        The square the crop was cut from.
+    shape : tuple of 2 int
+        ``(H, W)`` of the image.
+
+    Returns
+    -------
+    prob : numpy.ndarray
+        ``(H, W)`` float32, the map inside the box (clipped to the image), 0 elsewhere.
+    inside : tuple of 2 slice
+        Rows and columns of the image the box covers.
+    """
+    x0, y0, x1, y1 = box
+    h, w = shape
+    side = x1 - x0
+    full = Image.fromarray(np.asarray(crop_prob, np.float32), mode="F").resize(
+        (side, y1 - y0), Image.BILINEAR)
+    full = np.asarray(full, np.float32)
+    r0, r1, c0, c1 = max(0, y0), min(h, y1), max(0, x0), min(w, x1)
+    prob = np.zeros(shape, np.float32)
+    prob[r0:r1, c0:c1] = full[r0 - y0:r1 - y0, c0 - x0:c1 - x0]
+    return prob, (slice(r0, r1), slice(c0, c1))
+
+
+def refine_map(grey, outline, coarse, net, size=REFINE_SIZE, margin=REFINE_MARGIN, weight=0.5):
+    """Blend the refiner's map into the U-Net's inside the square around ``outline``.
+
+    Parameters
+    ----------
+    grey : numpy.ndarray
+        ``(H, W)`` uint8 image.
+    outline : array_like
+        ``(H, W)`` bool first outline (the U-Net's, post-processed).
+    coarse : numpy.ndarray
+        ``(H, W)`` float32 U-Net lesion probability at the image's size.
+    net : callable
+        ``(1, size, size, 1)`` float32 crop -> ``(size, size)`` lesion probability.
+    weight : float
+        Weight of the refiner's map inside the square; the U-Net's gets the rest.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(H, W)`` float32: ``coarse`` outside the square, the blend inside it;
+        ``coarse`` itself when the outline is empty.
+    """
+    box = lesion_box(outline, margin)
+    if box is None:
+        return coarse
+    crop = crop_square(grey, box, size)
+    fine, inside = paste_square(net(crop[None, :, :, None]), box, grey.shape)
+    out = np.array(coarse, np.float32, copy=True)
+    out[inside] = (1.0 - weight) * coarse[inside] + weight * fine[inside]
+    return out

@@ -1,0 +1,222 @@
+"""Train the outline refiner: segment the lesion in a square around a first outline.
+
+Usage::
+
+    python -m models.train_refine --data ../shared/busi --out runs/ref0 --split-seed 42
+    python -m models.train_refine --data ../shared/busi --out runs/ref0 --split-seed 42 --resume
+    python -m models.train_refine --data ../shared/busi --out runs/refA --val-fraction 0
+
+Only lesion images train it. The split is drawn over all images as
+:mod:`models.train` draws it, so with the same ``--split-seed`` the refiner
+and the U-Net hold out the same duplicate groups. At run time the square
+follows the U-Net's first outline, which is often too small or off-centre;
+training imitates that by cutting squares around the *true* outline whose
+size is 0.6 to 1.15 times the served one and whose centre moves by up to 6 %
+(see :func:`augment_squares`).
+
+The recipe is fixed-length (cosine decay) and keeps the last epoch as
+``OUT/final.keras``. Each epoch is backed up to ``OUT/backup`` for ``--resume``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger("models.train_refine")
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--data", required=True, help="folder in BUSI layout")
+    p.add_argument("--out", default="runs/refine", help="run folder (checkpoints, logs, curves)")
+    p.add_argument("--epochs", type=int, default=50)
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (after warm-up)")
+    p.add_argument("--crop-size", type=int, default=None, help="default: lesion_refine.REFINE_SIZE")
+    p.add_argument("--filters", type=int, nargs="+", default=[12, 24, 48, 64])
+    p.add_argument("--val-fraction", type=float, default=0.2,
+                   help="share of images held out by duplicate_group; 0 refits on every lesion")
+    p.add_argument("--seed", type=int, default=0, help="weights, augmentation and data order")
+    p.add_argument("--split-seed", type=int, default=None,
+                   help="train/validation split (default: --seed); use the U-Net's")
+    p.add_argument("--limit", type=int, default=None, help="use only N samples (smoke tests)")
+    p.add_argument("--steps-per-epoch", type=int, default=None, help="cap steps (smoke tests)")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/backup")
+    p.add_argument("--verbose", type=int, default=1, help="keras progress bar: 0, 1 or 2")
+    return p.parse_args(argv)
+
+
+def load_squares(samples, size, margin, progress=False):
+    """Squares around the true outlines, image and mask alike.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(N, size, size, 2)`` float32: channel 0 the image in [0, 1],
+        channel 1 the mask (soft at the edges after resizing).
+    """
+    from .data import read_image, read_mask
+    from .lesion_crop import lesion_box
+    from .lesion_refine import crop_square
+
+    it = samples
+    if progress:
+        from tqdm import tqdm
+
+        it = tqdm(samples, desc="cropping", unit="img")
+    out = []
+    for s in it:
+        grey = read_image(s.image_path)
+        mask = read_mask(s.mask_paths, grey.shape)
+        box = lesion_box(mask, margin)
+        out.append(np.stack([crop_square(grey, box, size),
+                             crop_square(mask.astype(np.float32), box, size)], axis=-1))
+    return np.stack(out).astype(np.float32)
+
+
+def augment_squares(context, size, zoom):
+    """Random served squares from the wider context squares, with intensity changes.
+
+    Parameters
+    ----------
+    context : tf.Tensor
+        ``(B, C, C, 2)`` image and mask cut with ``REFINE_CONTEXT_MARGIN``.
+    size : int
+        Output side.
+    zoom : float
+        Side of the square served around the *true* outline, as a fraction
+        of the context square. The side drawn is 0.6-1.15 times that (first
+        outlines are more often too small than too large), the centre moves
+        by up to +-6 % of the context side, the aspect by up to +-10 %.
+
+    Returns
+    -------
+    image, mask : tf.Tensor
+        ``(B, size, size, 1)`` each; the mask in {0, 1}.
+    """
+    import tensorflow as tf
+
+    b = tf.shape(context)[0]
+    s = zoom * tf.random.uniform([b], 0.6, 1.15)
+    aspect = tf.exp(tf.random.uniform([b], -0.1, 0.1))
+    hh, ww = s * tf.sqrt(aspect), s / tf.sqrt(aspect)
+    cy = 0.5 + tf.random.uniform([b], -0.06, 0.06)
+    cx = 0.5 + tf.random.uniform([b], -0.06, 0.06)
+    boxes = tf.stack([cy - hh / 2, cx - ww / 2, cy + hh / 2, cx + ww / 2], axis=1)
+    both = tf.image.crop_and_resize(context, boxes, tf.range(b), (size, size))
+    # Left-right only: depth runs down the image and posterior shadowing with it.
+    flip = tf.random.uniform([b, 1, 1, 1]) < 0.5
+    both = tf.where(flip, tf.reverse(both, axis=[2]), both)
+    img, msk = both[..., :1], tf.cast(both[..., 1:] > 0.5, tf.float32)
+    mean = tf.reduce_mean(img, axis=[1, 2, 3], keepdims=True)
+    img = (img - mean) * tf.random.uniform([b, 1, 1, 1], 0.75, 1.3) + mean
+    # Gain both ways: multiplicative (a scanner's overall gain) and additive (an offset).
+    img = img * tf.random.uniform([b, 1, 1, 1], 0.8, 1.2) + tf.random.uniform([b, 1, 1, 1],
+                                                                           -0.06, 0.06)
+    img = tf.clip_by_value(img, 0.0, 1.0) ** tf.exp(tf.random.uniform([b, 1, 1, 1], -0.3, 0.3))
+    speckle = 1.0 + tf.random.normal(tf.shape(img)) * tf.random.uniform([b, 1, 1, 1], 0, 0.1)
+    return tf.clip_by_value(img * speckle, 0.0, 1.0), msk
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+    import keras
+    import tensorflow as tf
+
+    from .data import load_samples, run_split, split_record
+    from .lesion_refine import (
+        REFINE_CONTEXT_MARGIN,
+        REFINE_CONTEXT_SIZE,
+        REFINE_MARGIN,
+        REFINE_SIZE,
+    )
+    from .networks import get_refiner
+    from .training import make_losses, plot_learning_curves
+
+    size = args.crop_size or REFINE_SIZE
+    # The context keeps the served square's resolution at the widest zoom drawn.
+    context_size = REFINE_CONTEXT_SIZE * size // REFINE_SIZE
+    out = Path(args.out)
+    if out.exists() and not args.resume:
+        shutil.rmtree(out / "backup", ignore_errors=True)
+        (out / "final.keras").unlink(missing_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
+    keras.utils.set_random_seed(args.seed)
+
+    samples = load_samples(args.data)
+    split_seed = args.seed if args.split_seed is None else args.split_seed
+    train_s, val_s = run_split(samples, args.val_fraction, split_seed,
+                               keep=lambda s: s.class_name != "normal" and bool(s.mask_paths),
+                               limit=args.limit, seed=args.seed)
+    (out / "split.json").write_text(json.dumps(split_record(train_s, val_s), indent=1))
+    log.info("train %d, val %d lesions (split by duplicate_group, seed %d)",
+             len(train_s), len(val_s), split_seed)
+
+    ctx = load_squares(train_s, context_size, REFINE_CONTEXT_MARGIN,
+                       progress=args.verbose > 0)
+    validate = len(val_s) > 0
+    if validate:
+        va = load_squares(val_s, size, REFINE_MARGIN, progress=args.verbose > 0)
+        xva, yva = va[..., :1], (va[..., 1:] > 0.5).astype(np.float32)
+    zoom = (1.0 + 2.0 * REFINE_MARGIN) / (1.0 + 2.0 * REFINE_CONTEXT_MARGIN)
+
+    train_ds = (tf.data.Dataset.from_tensor_slices(ctx)
+                .shuffle(len(ctx), seed=args.seed, reshuffle_each_iteration=True).repeat()
+                .batch(args.batch_size, drop_remainder=len(ctx) >= args.batch_size)
+                .map(lambda x: augment_squares(x, size, zoom), num_parallel_calls=tf.data.AUTOTUNE)
+                .prefetch(2))
+    steps = args.steps_per_epoch or max(1, int(np.ceil(len(ctx) / args.batch_size)))
+    warmup = min(3, max(args.epochs - 1, 0)) * steps
+    schedule = keras.optimizers.schedules.CosineDecay(
+        args.lr / 10, decay_steps=max(1, args.epochs * steps - warmup), alpha=0.02,
+        warmup_target=args.lr, warmup_steps=warmup,
+    )
+    # The per-image soft Dice: every lesion weighs the same, as in the mean Dice scored.
+    seg_loss, _ = make_losses([1.0], seg="image-dice")
+    model = get_refiner(size, tuple(args.filters))
+    model.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=1e-4), loss=seg_loss)
+
+    class Score(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if logs is None or not validate:
+                return
+            p = self.model.predict(xva, verbose=0) > 0.5
+            t = yva > 0.5
+            inter = (p & t).sum(axis=(1, 2, 3))
+            dice = 2 * inter / np.maximum(p.sum(axis=(1, 2, 3)) + t.sum(axis=(1, 2, 3)), 1)
+            logs["val_dice"] = float(dice.mean())
+
+    callbacks = [Score(),
+                 keras.callbacks.BackupAndRestore(str(out / "backup"), delete_checkpoint=False),
+                 keras.callbacks.CSVLogger(str(out / "history.csv"), append=args.resume),
+                 keras.callbacks.TerminateOnNaN()]
+    t0 = time.time()
+    model.fit(train_ds, epochs=args.epochs, steps_per_epoch=steps,
+              validation_data=(xva, yva) if validate else None,
+              callbacks=callbacks, verbose=args.verbose)
+    minutes = (time.time() - t0) / 60
+    model.save(out / "final.keras")
+    plot_learning_curves(out / "history.csv", out / "learning_curves.png",
+                         losses=("loss", "val_loss"), scores=("val_dice",))
+    (out / "train_info.json").write_text(json.dumps({
+        "args": vars(args), "crop_size": size, "filters": list(args.filters),
+        "minutes_this_session": round(minutes, 1), "train_images": len(train_s),
+        "val_images": len(val_s), "tf_version": tf.__version__,
+    }, indent=1))
+    log.info("done in %.1f min; model at %s", minutes, out / "final.keras")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
