@@ -399,6 +399,10 @@ def main(argv=None):
         name = "learning_curves_lesion.png" if i == 0 else f"learning_curves_lesion_{i + 1}.png"
         if (r / "learning_curves.png").exists():
             shutil.copy(r / "learning_curves.png", Path(args.card_dir) / name)
+    for r in refine_runs:
+        if (r / "learning_curves.png").exists():
+            shutil.copy(r / "learning_curves.png",
+                        Path(args.card_dir) / "learning_curves_refiner.png")
     log.info("exported to %s", out)
     return 0
 

@@ -217,6 +217,13 @@ class Runtime:
             # The user has said there is a lesion in the box: no gate, no confidence floor.
             prob = self.segment(grey, box)
             return postprocess(prob, replace(self.settings, min_confidence=0.0))
+        return self._outlines(grey)[1].copy()
+
+    def _outlines(self, grey):
+        """The first outline and the served one, ``(H, W)`` bool each (not to be modified).
+
+        They are the same array when there is no refiner or nothing to refine.
+        """
         # /predict then /classify (or classify's lesion crop) post-process the same
         # image with the same settings; full-resolution post-processing is worth keeping.
         image_key = self._image_key(grey)
@@ -224,31 +231,32 @@ class Runtime:
         with self._run_lock:
             if key in self._mask_cache:
                 self._mask_cache.move_to_end(key)
-                return self._mask_cache[key].copy()
-        mask = self._predict_mask(grey, image_key)
-        with self._run_lock:
-            self._mask_cache[key] = mask
-            while len(self._mask_cache) > 8:
-                self._mask_cache.popitem(last=False)
-        return mask.copy()
-
-    def _predict_mask(self, grey, image_key=None):
+                return self._mask_cache[key]
         # One network pass gives both the map and the gate's P(normal).
         seg, logits = self._run(grey, key=image_key)
+        first, settings = self._first_outline(grey, seg, logits)
+        served = first
+        if self._refiner is not None and first.any():
+            served = self._refine(grey, seg, first, settings)
+        with self._run_lock:
+            self._mask_cache[key] = (first, served)
+            while len(self._mask_cache) > 8:
+                self._mask_cache.popitem(last=False)
+        return first, served
+
+    def _first_outline(self, grey, seg, logits):
+        """The U-Net's post-processed outline, and the settings that drew it."""
         settings = self.settings
         if settings.normal_gate <= 1.0:
             if self._probabilities(logits)["normal"] >= settings.normal_gate:
                 if settings.gate_keep_confidence > 1.0:
-                    return np.zeros(grey.shape, bool)
+                    return np.zeros(grey.shape, bool), settings
                 floor = max(settings.min_confidence, settings.gate_keep_confidence)
                 settings = replace(settings, min_confidence=floor)
         # Only the mask is wanted here, so only the window of the map that can reach
         # the threshold is resampled (same values; see resize_prob_window).
         window, offset = resize_prob_window(seg, *grey.shape, settings.threshold)
-        mask = postprocess(window, settings, shape=grey.shape, offset=offset)
-        if self._refiner is None or not mask.any():
-            return mask
-        return self._refine(grey, seg, mask, settings)
+        return postprocess(window, settings, shape=grey.shape, offset=offset), settings
 
     def _refine(self, grey, seg, outline, settings):
         """Redraw a first outline with the refiner (see :mod:`models.lesion_refine`).
@@ -311,8 +319,8 @@ class Runtime:
         Parameters
         ----------
         mask : array_like, optional
-            ``(H, W)`` outline to crop around; default the post-processed
-            segmentation, as :meth:`classify` uses.
+            ``(H, W)`` outline to crop around; default the U-Net's first
+            post-processed outline (before any refiner), as :meth:`classify` uses.
 
         Returns
         -------
@@ -326,8 +334,10 @@ class Runtime:
     def _lesion_odds(self, grey, hint):
         if self._lesion is None:
             return None
-        # The second look follows the outline the first classifier pooled under.
-        outline = hint if hint is not None else self.predict_mask(grey)
+        # The second look follows the outline the first classifier pooled under: the
+        # user's, or the U-Net's own first outline (before the refiner redraws it, as the
+        # lesion classifier was validated; see the model card).
+        outline = hint if hint is not None else self._outlines(grey)[0]
         spec = self.lesion_spec
         crop = lesion_crop(grey, outline, int(spec["crop_size"]), float(spec["margin"]))
         return None if crop is None else self._lesion(crop[None, :, :, None])

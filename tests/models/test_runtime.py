@@ -122,7 +122,8 @@ def test_mask_is_post_processed_once_per_image(runtime, lesion_case, monkeypatch
     grey, _ = lesion_case
     first = runtime.predict_mask(grey)
     calls = []
-    monkeypatch.setattr(runtime, "_predict_mask", lambda g, k=None: calls.append(1) or first)
+    monkeypatch.setattr(runtime, "_first_outline",
+                        lambda g, seg, logits: calls.append(1) or (first, runtime.settings))
     again = runtime.predict_mask(grey)
     assert calls == [] and np.array_equal(again, first)
     again[:] = ~again  # a caller's edits do not reach the cache

@@ -107,6 +107,7 @@ def exported(tiny_run, refine_run, tmp_path_factory):
                        ("zero", ["--refine-run", str(refine_run), "--refine-weight", "0"])):
         outs[key] = tmp_path_factory.mktemp(key)
         assert export.main([*common, "--out", str(outs[key]), *extra]) == 0
+    assert (card / "learning_curves_refiner.png").stat().st_size > 0
     return root, outs
 
 
