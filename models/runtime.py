@@ -263,7 +263,8 @@ class Runtime:
 
         Only the square around the first outline is redrawn, and the gate and
         the confidence floor are not applied again: they have already decided
-        that there is a lesion there.
+        that there is a lesion there. For the same reason a redrawn outline
+        that comes out empty gives way to the first one.
         """
         spec = self.refiner_spec
         margin = float(spec["margin"])
@@ -275,8 +276,9 @@ class Runtime:
         prob = refine_map(grey, outline, coarse, self._refiner, int(spec["crop_size"]), margin,
                           float(spec["weight"]))
         window = prob[r0:r1, c0:c1]
-        return postprocess(window, replace(settings, min_confidence=0.0), shape=grey.shape,
-                           offset=(r0, c0))
+        redrawn = postprocess(window, replace(settings, min_confidence=0.0), shape=grey.shape,
+                              offset=(r0, c0))
+        return redrawn if redrawn.any() else outline
 
     def outputs(self, image):
         """Raw outputs for tuning and analysis.

@@ -146,7 +146,15 @@ def test_refined_outline_stays_in_the_square_of_the_first(exported):
     square = np.zeros_like(first)
     square[max(0, y0):y1, max(0, x0):x1] = True
     assert not refined[~square].any()
-    assert not np.array_equal(refined, first)  # an untrained refiner redraws it differently
+    # A refiner sure of lesion everywhere fills the square (as far as the image goes) ...
+    rt = Runtime(outs["one"], backend="keras", postprocess=loose).load()
+    rt._refiner = lambda crop: np.ones(crop.shape[1:3], np.float32)
+    np.testing.assert_array_equal(rt.predict_mask(grey), square)
+    # ... and one that sees no lesion leaves the first outline: the gate, not the
+    # refiner, decides whether there is a lesion.
+    rt = Runtime(outs["one"], backend="keras", postprocess=loose).load()
+    rt._refiner = lambda crop: np.zeros(crop.shape[1:3], np.float32)
+    np.testing.assert_array_equal(rt.predict_mask(grey), first)
     # Weight 0 keeps the U-Net's map: the outline is the first one.
     kept = Runtime(outs["zero"], backend="keras", postprocess=loose).predict_mask(grey)
     np.testing.assert_array_equal(kept, first)
