@@ -17,6 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+from scipy import ndimage
 
 from ._postprocess import PostProcess, postprocess
 from ._preprocess import prepare_input, resize_mask, resize_prob, resize_prob_window, to_grey
@@ -261,24 +262,38 @@ class Runtime:
     def _refine(self, grey, seg, outline, settings):
         """Redraw a first outline with the refiner (see :mod:`models.lesion_refine`).
 
-        Only the square around the first outline is redrawn, and the gate and
-        the confidence floor are not applied again: they have already decided
-        that there is a lesion there. For the same reason a redrawn outline
-        that comes out empty gives way to the first one.
+        Each 8-connected region of the first outline is redrawn in its own
+        square, so that a small lesion keeps the refiner's resolution when the
+        U-Net also outlines something far from it, and the redrawn regions are
+        united. Only those squares change, and the gate and the confidence
+        floor are not applied again: they have already decided that there is
+        a lesion there. For the same reason a region whose redrawing comes out
+        empty keeps its first outline.
         """
+        h, w = grey.shape
+        coarse = resize_prob(seg, h, w)
+        labels, _ = ndimage.label(outline, structure=np.ones((3, 3), bool))
+        served = np.zeros(grey.shape, bool)
+        for i, region in enumerate(ndimage.find_objects(labels), start=1):
+            part = np.zeros(grey.shape, bool)
+            # Boxes of regions can overlap: keep only region i's pixels in its box.
+            part[region] = labels[region] == i
+            served |= self._refine_region(grey, coarse, part, settings)
+        return served
+
+    def _refine_region(self, grey, coarse, part, settings):
         spec = self.refiner_spec
         margin = float(spec["margin"])
-        x0, y0, x1, y1 = lesion_box(outline, margin)
+        x0, y0, x1, y1 = lesion_box(part, margin)
         h, w = grey.shape
         r0, r1, c0, c1 = max(0, y0), min(h, y1), max(0, x0), min(w, x1)
-        coarse = np.zeros(grey.shape, np.float32)
-        coarse[r0:r1, c0:c1] = resize_prob(seg, h, w)[r0:r1, c0:c1]
-        prob = refine_map(grey, outline, coarse, self._refiner, int(spec["crop_size"]), margin,
+        inside = np.zeros(grey.shape, np.float32)
+        inside[r0:r1, c0:c1] = coarse[r0:r1, c0:c1]
+        prob = refine_map(grey, part, inside, self._refiner, int(spec["crop_size"]), margin,
                           float(spec["weight"]))
-        window = prob[r0:r1, c0:c1]
-        redrawn = postprocess(window, replace(settings, min_confidence=0.0), shape=grey.shape,
-                              offset=(r0, c0))
-        return redrawn if redrawn.any() else outline
+        redrawn = postprocess(prob[r0:r1, c0:c1], replace(settings, min_confidence=0.0),
+                              shape=grey.shape, offset=(r0, c0))
+        return redrawn if redrawn.any() else part
 
     def outputs(self, image):
         """Raw outputs for tuning and analysis.

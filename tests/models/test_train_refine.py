@@ -190,3 +190,25 @@ def test_export_refuses_a_refiner_on_another_split_or_weight(tiny_run, refine_ru
         export.main([*base, "--refine-run", str(other)])
     with pytest.raises(SystemExit, match="refine-weight"):
         export.main([*base, "--refine-run", str(refine_run), "--refine-weight", "-0.1"])
+
+
+def test_each_region_is_redrawn_in_its_own_square(exported):
+    root, outs = exported
+    grey = _image(root)
+    rt = Runtime(outs["one"], backend="keras", postprocess=LOOSE).load()
+    rt._refiner = lambda crop: np.ones(crop.shape[1:3], np.float32)
+    seg, _ = rt._run(grey)
+    h, w = grey.shape
+    regions = [(slice(5, 10), slice(5, 10)), (slice(h - 12, h - 6), slice(w - 14, w - 8))]
+    first = np.zeros(grey.shape, bool)
+    expected = np.zeros(grey.shape, bool)
+    for rows, cols in regions:  # two small regions in opposite corners
+        first[rows, cols] = True
+        part = np.zeros(grey.shape, bool)
+        part[rows, cols] = True
+        x0, y0, x1, y1 = lesion_box(part, rt.refiner_spec["margin"])
+        expected[max(0, y0):y1, max(0, x0):x1] = True
+    served = rt._refine(grey, seg, first, rt.settings)
+    # Two squares, not one spanning the image between them.
+    np.testing.assert_array_equal(served, expected)
+    assert not served[h // 2, w // 2]
