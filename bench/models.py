@@ -7,7 +7,9 @@ Usage::
 Prints the median and p90 per image of ``predict_mask`` + ``classify`` (the
 work behind one /predict and one /classify; the runtime caches the network
 output, so the pair costs one U-Net pass, plus the lesion classifier on the
-outline's crop when the export has one), for each backend, and the ratio.
+outline's crop and the outline refiner on each outlined region when the export
+has them), for each backend, and the ratio; then the refiner's own cost, as the
+same LiteRT timing with the refiner switched off.
 Target: at most 100 ms per image in total on 2 cores.
 """
 
@@ -28,8 +30,10 @@ from models.data import load_samples, read_image  # noqa: E402
 from models.runtime import Runtime  # noqa: E402
 
 
-def time_backend(backend, images, repeats=1):
+def time_backend(backend, images, repeats=1, refine=True):
     rt = Runtime(backend=backend).load()
+    if not refine:
+        rt._refiner = None  # the first outline is served as it is
     for img in images[:3]:  # warm-up
         rt.predict_mask(img), rt.classify(img)
     times = []
@@ -66,9 +70,14 @@ def main(argv=None):
     lesion = manifest.get("lesion_classifier")
     if lesion:  # the second look at the lesion ships beside the U-Net and counts toward 20 MB
         files.update({f"lesion {k}": runtime.weights_dir / v for k, v in lesion["files"].items()})
+    refiner = manifest.get("refiner")
+    if refiner:
+        files.update({f"refiner {k}": runtime.weights_dir / v
+                      for k, v in refiner["files"].items()})
     total_mb = sum(f.stat().st_size for f in files.values()) / 1e6
     print(f"model {manifest['name']} {manifest['version']}: {members} network(s) averaged"
-          + (" + lesion classifier" if lesion else "") + "; "
+          + (" + lesion classifier" if lesion else "")
+          + (" + outline refiner" if refiner else "") + "; "
           + ", ".join(f"{k} {f.stat().st_size / 1e6:.1f} MB" for k, f in files.items())
           + f"; {total_mb:.1f} MB in all "
           f"(target <= 20 MB: {'met' if total_mb <= 20 else 'NOT met'})")
@@ -85,6 +94,11 @@ def main(argv=None):
     if len(results) == 2:
         ratio = np.median(results["keras"]) / np.median(results["litert"])
         print(f"LiteRT is {ratio:.2f}x faster than Keras (median)")
+    if refiner and "litert" in results:
+        _, bare = time_backend("litert", images, refine=False)
+        print(f"without the refiner, LiteRT: median {np.median(bare):6.1f} ms; the refiner "
+              f"adds {np.median(results['litert']) - np.median(bare):+.1f} ms to the median "
+              f"({np.median(results['litert'] - bare):+.1f} ms median per image)")
     best = min(np.median(t) for t in results.values())
     print(f"target <= 100 ms: {'met' if best <= 100 else 'NOT met'} ({best:.1f} ms)")
 
