@@ -143,6 +143,21 @@ def resize_prob_window(prob: np.ndarray, height: int, width: int, floor: float):
     return np.clip(np.asarray(img, dtype=np.float32), 0.0, 1.0), (y0, x0)
 
 
+def resize_prob_box(prob: np.ndarray, height: int, width: int, rows, cols) -> np.ndarray:
+    """Rows ``rows`` and columns ``cols`` (slices) of ``resize_prob(prob, height, width)``.
+
+    Only that part is resampled, with Pillow's ``box`` as in
+    :func:`resize_prob_window`, so it equals the full resize to float rounding.
+    """
+    prob = np.asarray(prob, dtype=np.float32)
+    y0, y1, x0, x1 = rows.start, rows.stop, cols.start, cols.stop
+    sy, sx = prob.shape[0] / height, prob.shape[1] / width
+    img = Image.fromarray(prob, mode="F").resize(
+        (x1 - x0, y1 - y0), Image.BILINEAR, box=(x0 * sx, y0 * sy, x1 * sx, y1 * sy)
+    )
+    return np.clip(np.asarray(img, dtype=np.float32), 0.0, 1.0)
+
+
 def _reach(first: int, last: int, n_in: int, n_out: int) -> tuple[int, int]:
     """Output range ``[start, stop)`` whose bilinear taps can touch source pixels
     ``first .. last`` when resizing ``n_in`` pixels to ``n_out`` (Pillow's filter:

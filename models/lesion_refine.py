@@ -86,16 +86,55 @@ def paste_square(crop_prob, box, shape):
     inside : tuple of 2 slice
         Rows and columns of the image the box covers.
     """
+    window, inside = square_window(crop_prob, box, shape)
+    prob = np.zeros(shape, np.float32)
+    prob[inside] = window
+    return prob, inside
+
+
+def square_window(crop_prob, box, shape):
+    """Like :func:`paste_square`, but only the part of the image the box covers.
+
+    Returns
+    -------
+    window : numpy.ndarray
+        The crop's map resized to the box, clipped to the image.
+    inside : tuple of 2 slice
+        Where ``window`` lies in the image.
+    """
     x0, y0, x1, y1 = box
     h, w = shape
-    side = x1 - x0
     full = Image.fromarray(np.asarray(crop_prob, np.float32), mode="F").resize(
-        (side, y1 - y0), Image.BILINEAR)
+        (x1 - x0, y1 - y0), Image.BILINEAR)
     full = np.asarray(full, np.float32)
     r0, r1, c0, c1 = max(0, y0), min(h, y1), max(0, x0), min(w, x1)
-    prob = np.zeros(shape, np.float32)
-    prob[r0:r1, c0:c1] = full[r0 - y0:r1 - y0, c0 - x0:c1 - x0]
-    return prob, (slice(r0, r1), slice(c0, c1))
+    return full[r0 - y0:r1 - y0, c0 - x0:c1 - x0], (slice(r0, r1), slice(c0, c1))
+
+
+def refine_window(grey, box, coarse, net, size=REFINE_SIZE, weight=0.5):
+    """The blend of the refiner's map and the U-Net's over ``box``, clipped to the image.
+
+    Parameters
+    ----------
+    grey : numpy.ndarray
+        ``(H, W)`` uint8 image.
+    box : tuple of 4 int
+        Square ``(x0, y0, x1, y1)`` around a first outline (:func:`lesion_box`).
+    coarse : numpy.ndarray
+        The U-Net's lesion probability over the part of the image ``box`` covers.
+    net, size, weight
+        See :func:`refine_map`.
+
+    Returns
+    -------
+    window : numpy.ndarray
+        float32, the shape of ``coarse``.
+    inside : tuple of 2 slice
+        Where ``window`` lies in the image.
+    """
+    crop = crop_square(grey, box, size)
+    fine, inside = square_window(net(crop[None, :, :, None]), box, grey.shape)
+    return (1.0 - weight) * np.asarray(coarse, np.float32) + weight * fine, inside
 
 
 def refine_map(grey, outline, coarse, net, size=REFINE_SIZE, margin=REFINE_MARGIN, weight=0.5):
@@ -123,8 +162,10 @@ def refine_map(grey, outline, coarse, net, size=REFINE_SIZE, margin=REFINE_MARGI
     box = lesion_box(outline, margin)
     if box is None:
         return coarse
-    crop = crop_square(grey, box, size)
-    fine, inside = paste_square(net(crop[None, :, :, None]), box, grey.shape)
+    x0, y0, x1, y1 = box
+    h, w = grey.shape
+    inside = (slice(max(0, y0), min(h, y1)), slice(max(0, x0), min(w, x1)))
+    window, _ = refine_window(grey, box, coarse[inside], net, size, weight)
     out = np.array(coarse, np.float32, copy=True)
-    out[inside] = (1.0 - weight) * coarse[inside] + weight * fine[inside]
+    out[inside] = window
     return out

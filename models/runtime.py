@@ -20,9 +20,16 @@ import numpy as np
 from scipy import ndimage
 
 from ._postprocess import PostProcess, postprocess
-from ._preprocess import prepare_input, resize_mask, resize_prob, resize_prob_window, to_grey
+from ._preprocess import (
+    prepare_input,
+    resize_mask,
+    resize_prob,
+    resize_prob_box,
+    resize_prob_window,
+    to_grey,
+)
 from .lesion_crop import lesion_box, lesion_crop
-from .lesion_refine import refine_map
+from .lesion_refine import refine_window
 
 log = logging.getLogger(__name__)
 
@@ -270,30 +277,40 @@ class Runtime:
         a lesion there. For the same reason a region whose redrawing comes out
         empty keeps its first outline.
         """
-        h, w = grey.shape
-        coarse = resize_prob(seg, h, w)
-        labels, _ = ndimage.label(outline, structure=np.ones((3, 3), bool))
+        # Labelled inside the outline's bounding box only: images can be large.
+        r = np.flatnonzero(outline.any(axis=1))
+        c = np.flatnonzero(outline.any(axis=0))
+        top, left = int(r[0]), int(c[0])
+        labels, _ = ndimage.label(outline[top:r[-1] + 1, left:c[-1] + 1],
+                                  structure=np.ones((3, 3), bool))
         served = np.zeros(grey.shape, bool)
         for i, region in enumerate(ndimage.find_objects(labels), start=1):
-            part = np.zeros(grey.shape, bool)
             # Boxes of regions can overlap: keep only region i's pixels in its box.
-            part[region] = labels[region] == i
-            served |= self._refine_region(grey, coarse, part, settings)
+            sub = labels[region] == i
+            at = (slice(region[0].start + top, region[0].stop + top),
+                  slice(region[1].start + left, region[1].stop + left))
+            served |= self._refine_region(grey, seg, sub, at, settings)
         return served
 
-    def _refine_region(self, grey, coarse, part, settings):
+    def _refine_region(self, grey, seg, sub, at, settings):
+        """One region, ``sub`` (bool) at ``at`` (row and column slices) in the image."""
         spec = self.refiner_spec
-        margin = float(spec["margin"])
-        x0, y0, x1, y1 = lesion_box(part, margin)
+        rows, cols = at
+        x0, y0, x1, y1 = lesion_box(sub, float(spec["margin"]))
+        box = (x0 + cols.start, y0 + rows.start, x1 + cols.start, y1 + rows.start)
         h, w = grey.shape
-        r0, r1, c0, c1 = max(0, y0), min(h, y1), max(0, x0), min(w, x1)
-        inside = np.zeros(grey.shape, np.float32)
-        inside[r0:r1, c0:c1] = coarse[r0:r1, c0:c1]
-        prob = refine_map(grey, part, inside, self._refiner, int(spec["crop_size"]), margin,
-                          float(spec["weight"]))
-        redrawn = postprocess(prob[r0:r1, c0:c1], replace(settings, min_confidence=0.0),
-                              shape=grey.shape, offset=(r0, c0))
-        return redrawn if redrawn.any() else part
+        inside = (slice(max(0, box[1]), min(h, box[3])), slice(max(0, box[0]), min(w, box[2])))
+        # Only the square's part of the U-Net's map is resampled: images can be large.
+        coarse = resize_prob_box(seg, h, w, *inside)
+        window, _ = refine_window(grey, box, coarse, self._refiner, int(spec["crop_size"]),
+                                  float(spec["weight"]))
+        redrawn = postprocess(window, replace(settings, min_confidence=0.0), shape=grey.shape,
+                              offset=(inside[0].start, inside[1].start))
+        if redrawn.any():
+            return redrawn
+        part = np.zeros(grey.shape, bool)
+        part[at] = sub
+        return part
 
     def outputs(self, image):
         """Raw outputs for tuning and analysis.

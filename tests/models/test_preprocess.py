@@ -1,7 +1,13 @@
 import numpy as np
 import pytest
 
-from models._preprocess import prepare_input, resize_prob, resize_prob_window, to_grey
+from models._preprocess import (
+    prepare_input,
+    resize_prob,
+    resize_prob_box,
+    resize_prob_window,
+    to_grey,
+)
 
 
 def test_to_grey_variants_agree():
@@ -58,3 +64,11 @@ def test_resize_window_is_empty_when_nothing_reaches_the_floor():
     # One hot source pixel of 2.5 x 3.1 output pixels: a small window around it.
     assert 0 < window.shape[0] < 20 and 0 < window.shape[1] < 25
     assert r < 200 < r + window.shape[0] and c < 250 < c + window.shape[1]
+
+
+def test_resize_prob_box_is_that_part_of_the_full_resize():
+    prob = np.random.default_rng(3).random((40, 40)).astype(np.float32)
+    full = resize_prob(prob, 123, 301)
+    rows, cols = slice(17, 90), slice(0, 55)
+    np.testing.assert_allclose(resize_prob_box(prob, 123, 301, rows, cols), full[rows, cols],
+                               atol=1e-5)
