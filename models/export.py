@@ -151,6 +151,33 @@ def check_lesion_runs(runs, split, twin, weight, key="lesion_classifier", what="
                                  "--val-fraction")
 
 
+def _crop_runs(runs, what):
+    """The runs' ``train_info.json``, crop size and filters, which they must share."""
+    infos = [json.loads((r / "train_info.json").read_text()) for r in runs]
+    size, filters = infos[0]["crop_size"], infos[0]["filters"]
+    if any(i["crop_size"] != size or i["filters"] != filters for i in infos):
+        raise SystemExit(f"{what} runs must share crop size and filters")
+    return infos, size, filters
+
+
+def _write_crop_model(model, out, names, litert):
+    """Write a crop model's float16 Keras weights and, if asked, its LiteRT file.
+
+    Returns the manifest's ``files`` entry.
+    """
+    files = {"keras": names["keras"]}
+    save_half_weights(model, out / names["keras"])
+    if litert and to_litert(model, out / names["litert"]):
+        files["litert"] = names["litert"]
+    return files
+
+
+def _run_records(runs, infos):
+    return [{"run": r.name, "seed": i["args"].get("seed"), "epochs": i["args"].get("epochs"),
+             "train_images": i.get("train_images"), "val_images": i.get("val_images")}
+            for r, i in zip(runs, infos, strict=True)]
+
+
 def export_lesion(runs, out, weight, litert=True):
     """Average the lesion classifier runs and write them beside the U-Net.
 
@@ -164,10 +191,7 @@ def export_lesion(runs, out, weight, litert=True):
     from .lesion_crop import CROP_PREPROCESSING, MARGIN
     from .networks import get_lesion_classifier, get_lesion_ensemble
 
-    infos = [json.loads((r / "train_info.json").read_text()) for r in runs]
-    size, filters = infos[0]["crop_size"], infos[0]["filters"]
-    if any(i["crop_size"] != size or i["filters"] != filters for i in infos):
-        raise SystemExit("lesion classifier runs must share crop size and filters")
+    infos, size, filters = _crop_runs(runs, "lesion classifier")
     members = []
     for i, r in enumerate(runs):
         net = get_lesion_classifier(size, tuple(filters),
@@ -175,23 +199,17 @@ def export_lesion(runs, out, weight, litert=True):
         net.set_weights(keras.models.load_model(r / "final.keras", compile=False).get_weights())
         members.append(net)
     model = get_lesion_ensemble(members)
-    files = {"keras": LESION_FILES["keras"]}
-    save_half_weights(model, out / files["keras"])
-    if litert and to_litert(model, out / LESION_FILES["litert"]):
-        files["litert"] = LESION_FILES["litert"]
     return {
         "task": "malignant vs benign log-odds on a crop around the lesion outline",
-        "files": files, "crop_size": size, "margin": MARGIN, "filters": filters,
+        "files": _write_crop_model(model, out, LESION_FILES, litert),
+        "crop_size": size, "margin": MARGIN, "filters": filters,
         "members": len(runs), "weight": weight, "preprocessing": CROP_PREPROCESSING,
-        "parameters": int(model.count_params()),
-        "runs": [{"run": r.name, "seed": i["args"].get("seed"), "epochs": i["args"].get("epochs"),
-                  "train_images": i.get("train_images"), "val_images": i.get("val_images")}
-                 for r, i in zip(runs, infos, strict=True)],
+        "parameters": int(model.count_params()), "runs": _run_records(runs, infos),
     }
 
 
 def export_refiner(runs, out, weight, litert=True):
-    """Average the outline refiner runs and write them beside the U-Net.
+    """Write the outline refiner run beside the U-Net.
 
     Returns
     -------
@@ -203,27 +221,18 @@ def export_refiner(runs, out, weight, litert=True):
     from .lesion_refine import REFINE_MARGIN, REFINE_PREPROCESSING
     from .networks import get_refiner
 
-    infos = [json.loads((r / "train_info.json").read_text()) for r in runs]
-    size, filters = infos[0]["crop_size"], infos[0]["filters"]
-    if any(i["crop_size"] != size or i["filters"] != filters for i in infos):
-        raise SystemExit("refiner runs must share crop size and filters")
-    # Averaging the weights of separately trained networks would not average their maps.
+    # The runtime runs one refiner; several would need an ensemble of their maps.
     if len(runs) != 1:
         raise SystemExit("one refiner run at a time")
+    infos, size, filters = _crop_runs(runs, "refiner")
     model = get_refiner(size, tuple(filters))
     model.set_weights(keras.models.load_model(runs[0] / "final.keras", compile=False).get_weights())
-    files = {"keras": REFINER_FILES["keras"]}
-    save_half_weights(model, out / files["keras"])
-    if litert and to_litert(model, out / REFINER_FILES["litert"]):
-        files["litert"] = REFINER_FILES["litert"]
     return {
         "task": "lesion probability per pixel of a square around the first outline",
-        "files": files, "crop_size": size, "margin": REFINE_MARGIN, "filters": filters,
+        "files": _write_crop_model(model, out, REFINER_FILES, litert),
+        "crop_size": size, "margin": REFINE_MARGIN, "filters": filters,
         "weight": weight, "preprocessing": REFINE_PREPROCESSING,
-        "parameters": int(model.count_params()),
-        "runs": [{"run": r.name, "seed": i["args"].get("seed"), "epochs": i["args"].get("epochs"),
-                  "train_images": i.get("train_images"), "val_images": i.get("val_images")}
-                 for r, i in zip(runs, infos, strict=True)],
+        "parameters": int(model.count_params()), "runs": _run_records(runs, infos),
     }
 
 

@@ -122,23 +122,21 @@ class Runtime:
 
     def _load_lesion(self, spec):
         """The optional lesion classifier, on the same backend as the U-Net."""
-        if not spec:
-            return None
         self.lesion_spec = spec
-        files = spec["files"]
-        if self.backend_used == "litert" and files.get("litert"):
-            return _LiteRTLesion(self.weights_dir / files["litert"], self.num_threads)
-        return _KerasLesion(self.weights_dir / files["keras"], spec)
+        return self._load_crop_model(spec, _LiteRTLesion, _KerasLesion)
 
     def _load_refiner(self, spec):
         """The optional outline refiner, on the same backend as the U-Net."""
+        self.refiner_spec = spec
+        return self._load_crop_model(spec, _LiteRTRefiner, _KerasRefiner)
+
+    def _load_crop_model(self, spec, litert_cls, keras_cls):
         if not spec:
             return None
-        self.refiner_spec = spec
         files = spec["files"]
         if self.backend_used == "litert" and files.get("litert"):
-            return _LiteRTRefiner(self.weights_dir / files["litert"], self.num_threads)
-        return _KerasRefiner(self.weights_dir / files["keras"], spec)
+            return litert_cls(self.weights_dir / files["litert"], self.num_threads)
+        return keras_cls(self.weights_dir / files["keras"], spec)
 
     def info(self) -> dict:
         """Name, version, backend and input size of the loaded model."""

@@ -23,37 +23,18 @@ validation AUC. Each epoch is backed up to ``OUT/backup`` for ``--resume``.
 from __future__ import annotations
 
 import argparse
-import json
-import logging
-import shutil
-import time
-from pathlib import Path
 
 import numpy as np
 
-log = logging.getLogger("models.train_lesion")
-
 
 def parse_args(argv=None):
+    from ._crop_training import add_run_args
+
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--data", required=True, help="folder in BUSI layout")
-    p.add_argument("--out", default="runs/lesion", help="run folder (checkpoints, logs, curves)")
-    p.add_argument("--epochs", type=int, default=40)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (after warm-up)")
-    p.add_argument("--crop-size", type=int, default=None, help="default: lesion_crop.CROP_SIZE")
-    p.add_argument("--filters", type=int, nargs="+", default=[24, 48, 96, 160])
-    p.add_argument("--val-fraction", type=float, default=0.2,
-                   help="share of images held out by duplicate_group; 0 refits on every lesion")
-    p.add_argument("--seed", type=int, default=0, help="weights, augmentation and data order")
-    p.add_argument("--split-seed", type=int, default=None,
-                   help="train/validation split (default: --seed); use the U-Net's")
+    add_run_args(p, out="runs/lesion", epochs=40, batch_size=32, lr=1e-3,
+                 crop_help="default: lesion_crop.CROP_SIZE", filters=(24, 48, 96, 160))
     p.add_argument("--patience", type=int, default=0,
                    help="stop when validation AUC has not improved for N epochs (0 = off)")
-    p.add_argument("--limit", type=int, default=None, help="use only N samples (smoke tests)")
-    p.add_argument("--steps-per-epoch", type=int, default=None, help="cap steps (smoke tests)")
-    p.add_argument("--resume", action="store_true", help="continue from OUT/backup")
-    p.add_argument("--verbose", type=int, default=1, help="keras progress bar: 0, 1 or 2")
     args = p.parse_args(argv)
     if args.patience and args.val_fraction == 0:
         p.error("--patience needs validation images; --val-fraction 0 has none")
@@ -122,37 +103,17 @@ def augment_crops(context, size, zoom):
 
 def main(argv=None):
     args = parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
 
     import keras
     import tensorflow as tf
 
-    from .data import load_samples, run_split, split_record
+    from ._crop_training import fit_and_save, start_run, warmup_cosine
     from .lesion_crop import CONTEXT_MARGIN, CONTEXT_SIZE, CROP_SIZE, MARGIN
     from .metrics import roc_auc
     from .networks import get_lesion_classifier
-    from .training import plot_learning_curves
 
     size = args.crop_size or CROP_SIZE
-    out = Path(args.out)
-    if out.exists() and not args.resume:
-        shutil.rmtree(out / "backup", ignore_errors=True)
-        (out / "final.keras").unlink(missing_ok=True)
-    out.mkdir(parents=True, exist_ok=True)
-    keras.utils.set_random_seed(args.seed)
-
-    samples = load_samples(args.data)
-    split_seed = args.seed if args.split_seed is None else args.split_seed
-    # Split all images, as models.train does, then keep the lesions: same groups held out.
-    train_s, val_s = run_split(samples, args.val_fraction, split_seed,
-                               keep=lambda s: s.class_name != "normal" and bool(s.mask_paths),
-                               limit=args.limit, seed=args.seed)
-    (out / "split.json").write_text(json.dumps(split_record(train_s, val_s), indent=1))
-    log.info("train %d, val %d lesions (split by duplicate_group, seed %d)",
-             len(train_s), len(val_s), split_seed)
-
+    out, train_s, val_s = start_run(args)
     ctx, ytr = load_crops(train_s, CONTEXT_SIZE, CONTEXT_MARGIN, progress=args.verbose > 0)
     validate = len(val_s) > 0
     if validate:
@@ -171,14 +132,10 @@ def main(argv=None):
                 .batch(args.batch_size, drop_remainder=len(ctx) >= args.batch_size)
                 .map(to_batch, num_parallel_calls=tf.data.AUTOTUNE).prefetch(2))
     steps = args.steps_per_epoch or max(1, int(np.ceil(len(ctx) / args.batch_size)))
-    warmup = min(3, max(args.epochs - 1, 0)) * steps
-    schedule = keras.optimizers.schedules.CosineDecay(
-        args.lr / 10, decay_steps=max(1, args.epochs * steps - warmup), alpha=0.02,
-        warmup_target=args.lr, warmup_steps=warmup,
-    )
     model = get_lesion_classifier(size, tuple(args.filters))
     model.compile(
-        optimizer=keras.optimizers.AdamW(schedule, weight_decay=1e-3),
+        optimizer=keras.optimizers.AdamW(warmup_cosine(args.lr, args.epochs, steps),
+                                         weight_decay=1e-3),
         # Smoothing keeps the log-odds of a few hundred memorised crops from growing unbounded.
         loss=keras.losses.BinaryCrossentropy(from_logits=True, label_smoothing=0.1),
     )
@@ -191,27 +148,14 @@ def main(argv=None):
             logs["val_auc"] = roc_auc(z, yva > 0)
             logs["val_acc"] = float(np.mean((z > 0) == (yva > 0)))
 
-    callbacks = [Score(),
-                 keras.callbacks.BackupAndRestore(str(out / "backup"), delete_checkpoint=False),
-                 keras.callbacks.CSVLogger(str(out / "history.csv"), append=args.resume),
-                 keras.callbacks.TerminateOnNaN()]
+    callbacks = [Score()]
     if args.patience:
         callbacks.append(keras.callbacks.EarlyStopping(monitor="val_auc", mode="max",
                                                        patience=args.patience))
-    t0 = time.time()
-    model.fit(train_ds, epochs=args.epochs, steps_per_epoch=steps,
-              validation_data=(xva, yva) if validate else None,
-              callbacks=callbacks, verbose=args.verbose)
-    minutes = (time.time() - t0) / 60
-    model.save(out / "final.keras")
-    plot_learning_curves(out / "history.csv", out / "learning_curves.png",
-                         losses=("loss", "val_loss"), scores=("val_auc", "val_acc"))
-    (out / "train_info.json").write_text(json.dumps({
-        "args": vars(args), "crop_size": size, "filters": list(args.filters),
-        "minutes_this_session": round(minutes, 1), "train_images": len(train_s),
-        "val_images": len(val_s), "pos_weight": pos_weight, "tf_version": tf.__version__,
-    }, indent=1))
-    log.info("done in %.1f min; model at %s", minutes, out / "final.keras")
+    fit_and_save(model, train_ds, args, out, steps, (xva, yva) if validate else None,
+                 callbacks, ("val_auc", "val_acc"),
+                 {"crop_size": size, "train_images": len(train_s), "val_images": len(val_s),
+                  "pos_weight": pos_weight})
     return 0
 
 

@@ -21,35 +21,16 @@ The recipe is fixed-length (cosine decay) and keeps the last epoch as
 from __future__ import annotations
 
 import argparse
-import json
-import logging
-import shutil
-import time
-from pathlib import Path
 
 import numpy as np
 
-log = logging.getLogger("models.train_refine")
-
 
 def parse_args(argv=None):
+    from ._crop_training import add_run_args
+
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--data", required=True, help="folder in BUSI layout")
-    p.add_argument("--out", default="runs/refine", help="run folder (checkpoints, logs, curves)")
-    p.add_argument("--epochs", type=int, default=50)
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (after warm-up)")
-    p.add_argument("--crop-size", type=int, default=None, help="default: lesion_refine.REFINE_SIZE")
-    p.add_argument("--filters", type=int, nargs="+", default=[12, 24, 48, 64])
-    p.add_argument("--val-fraction", type=float, default=0.2,
-                   help="share of images held out by duplicate_group; 0 refits on every lesion")
-    p.add_argument("--seed", type=int, default=0, help="weights, augmentation and data order")
-    p.add_argument("--split-seed", type=int, default=None,
-                   help="train/validation split (default: --seed); use the U-Net's")
-    p.add_argument("--limit", type=int, default=None, help="use only N samples (smoke tests)")
-    p.add_argument("--steps-per-epoch", type=int, default=None, help="cap steps (smoke tests)")
-    p.add_argument("--resume", action="store_true", help="continue from OUT/backup")
-    p.add_argument("--verbose", type=int, default=1, help="keras progress bar: 0, 1 or 2")
+    add_run_args(p, out="runs/refine", epochs=50, batch_size=16, lr=2e-3,
+                 crop_help="default: lesion_refine.REFINE_SIZE", filters=(12, 24, 48, 64))
     return p.parse_args(argv)
 
 
@@ -127,42 +108,25 @@ def augment_squares(context, size, zoom):
 
 def main(argv=None):
     args = parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
 
     import keras
     import tensorflow as tf
 
-    from .data import load_samples, run_split, split_record
+    from ._crop_training import fit_and_save, start_run, warmup_cosine
     from .lesion_refine import (
         REFINE_CONTEXT_MARGIN,
         REFINE_CONTEXT_SIZE,
         REFINE_MARGIN,
         REFINE_SIZE,
     )
+    from .metrics import overlap_scores
     from .networks import get_refiner
-    from .training import make_losses, plot_learning_curves
+    from .training import make_losses
 
     size = args.crop_size or REFINE_SIZE
     # The context keeps the served square's resolution at the widest zoom drawn.
     context_size = REFINE_CONTEXT_SIZE * size // REFINE_SIZE
-    out = Path(args.out)
-    if out.exists() and not args.resume:
-        shutil.rmtree(out / "backup", ignore_errors=True)
-        (out / "final.keras").unlink(missing_ok=True)
-    out.mkdir(parents=True, exist_ok=True)
-    keras.utils.set_random_seed(args.seed)
-
-    samples = load_samples(args.data)
-    split_seed = args.seed if args.split_seed is None else args.split_seed
-    train_s, val_s = run_split(samples, args.val_fraction, split_seed,
-                               keep=lambda s: s.class_name != "normal" and bool(s.mask_paths),
-                               limit=args.limit, seed=args.seed)
-    (out / "split.json").write_text(json.dumps(split_record(train_s, val_s), indent=1))
-    log.info("train %d, val %d lesions (split by duplicate_group, seed %d)",
-             len(train_s), len(val_s), split_seed)
-
+    out, train_s, val_s = start_run(args)
     ctx = load_squares(train_s, context_size, REFINE_CONTEXT_MARGIN,
                        progress=args.verbose > 0)
     validate = len(val_s) > 0
@@ -177,44 +141,24 @@ def main(argv=None):
                 .map(lambda x: augment_squares(x, size, zoom), num_parallel_calls=tf.data.AUTOTUNE)
                 .prefetch(2))
     steps = args.steps_per_epoch or max(1, int(np.ceil(len(ctx) / args.batch_size)))
-    warmup = min(3, max(args.epochs - 1, 0)) * steps
-    schedule = keras.optimizers.schedules.CosineDecay(
-        args.lr / 10, decay_steps=max(1, args.epochs * steps - warmup), alpha=0.02,
-        warmup_target=args.lr, warmup_steps=warmup,
-    )
     # The per-image soft Dice: every lesion weighs the same, as in the mean Dice scored.
     seg_loss, _ = make_losses([1.0], seg="image-dice")
     model = get_refiner(size, tuple(args.filters))
-    model.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=1e-4), loss=seg_loss)
+    model.compile(optimizer=keras.optimizers.AdamW(warmup_cosine(args.lr, args.epochs, steps),
+                                                   weight_decay=1e-4), loss=seg_loss)
 
     class Score(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
             if logs is None or not validate:
                 return
-            p = self.model.predict(xva, verbose=0) > 0.5
-            t = yva > 0.5
-            inter = (p & t).sum(axis=(1, 2, 3))
-            dice = 2 * inter / np.maximum(p.sum(axis=(1, 2, 3)) + t.sum(axis=(1, 2, 3)), 1)
-            logs["val_dice"] = float(dice.mean())
+            pred = self.model.predict(xva, verbose=0)[..., 0] > 0.5
+            logs["val_dice"] = float(np.mean([overlap_scores(p, t)["dice"]
+                                              for p, t in zip(pred, yva[..., 0] > 0.5,
+                                                              strict=True)]))
 
-    callbacks = [Score(),
-                 keras.callbacks.BackupAndRestore(str(out / "backup"), delete_checkpoint=False),
-                 keras.callbacks.CSVLogger(str(out / "history.csv"), append=args.resume),
-                 keras.callbacks.TerminateOnNaN()]
-    t0 = time.time()
-    model.fit(train_ds, epochs=args.epochs, steps_per_epoch=steps,
-              validation_data=(xva, yva) if validate else None,
-              callbacks=callbacks, verbose=args.verbose)
-    minutes = (time.time() - t0) / 60
-    model.save(out / "final.keras")
-    plot_learning_curves(out / "history.csv", out / "learning_curves.png",
-                         losses=("loss", "val_loss"), scores=("val_dice",))
-    (out / "train_info.json").write_text(json.dumps({
-        "args": vars(args), "crop_size": size, "filters": list(args.filters),
-        "minutes_this_session": round(minutes, 1), "train_images": len(train_s),
-        "val_images": len(val_s), "tf_version": tf.__version__,
-    }, indent=1))
-    log.info("done in %.1f min; model at %s", minutes, out / "final.keras")
+    fit_and_save(model, train_ds, args, out, steps, (xva, yva) if validate else None,
+                 [Score()], ("val_dice",),
+                 {"crop_size": size, "train_images": len(train_s), "val_images": len(val_s)})
     return 0
 
 

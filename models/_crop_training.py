@@ -1,0 +1,120 @@
+"""What the two crop models' training scripts share: the lesion classifier
+(:mod:`models.train_lesion`) and the outline refiner (:mod:`models.train_refine`).
+
+Both train on lesion images only, split as :mod:`models.train` splits every
+image, with a warm-up then cosine schedule of fixed length, keep the last
+epoch as ``OUT/final.keras``, and back up each epoch for ``--resume``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+def add_run_args(p, *, out, epochs, batch_size, lr, crop_help, filters):
+    """The command-line options both scripts take, with each script's defaults."""
+    p.add_argument("--data", required=True, help="folder in BUSI layout")
+    p.add_argument("--out", default=out, help="run folder (checkpoints, logs, curves)")
+    p.add_argument("--epochs", type=int, default=epochs)
+    p.add_argument("--batch-size", type=int, default=batch_size)
+    p.add_argument("--lr", type=float, default=lr, help="peak learning rate (after warm-up)")
+    p.add_argument("--crop-size", type=int, default=None, help=crop_help)
+    p.add_argument("--filters", type=int, nargs="+", default=list(filters))
+    p.add_argument("--val-fraction", type=float, default=0.2,
+                   help="share of images held out by duplicate_group; 0 refits on every lesion")
+    p.add_argument("--seed", type=int, default=0, help="weights, augmentation and data order")
+    p.add_argument("--split-seed", type=int, default=None,
+                   help="train/validation split (default: --seed); use the U-Net's")
+    p.add_argument("--limit", type=int, default=None, help="use only N samples (smoke tests)")
+    p.add_argument("--steps-per-epoch", type=int, default=None, help="cap steps (smoke tests)")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/backup")
+    p.add_argument("--verbose", type=int, default=1, help="keras progress bar: 0, 1 or 2")
+
+
+def start_run(args):
+    """Log setup, a clean (or resumed) run folder, the seed, and the lesions of the split.
+
+    Returns
+    -------
+    out : Path
+        The run folder, holding ``split.json``.
+    train, val : list of models.data.Sample
+        Lesion images only; the duplicate groups held out are those
+        :mod:`models.train` holds out with the same ``--split-seed``.
+    """
+    import keras
+
+    from .data import load_samples, run_split, split_record
+
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    out = Path(args.out)
+    if out.exists() and not args.resume:
+        shutil.rmtree(out / "backup", ignore_errors=True)
+        (out / "final.keras").unlink(missing_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
+    keras.utils.set_random_seed(args.seed)
+    split_seed = args.seed if args.split_seed is None else args.split_seed
+    # Split all images, as models.train does, then keep the lesions: same groups held out.
+    train, val = run_split(load_samples(args.data), args.val_fraction, split_seed,
+                           keep=lambda s: s.class_name != "normal" and bool(s.mask_paths),
+                           limit=args.limit, seed=args.seed)
+    (out / "split.json").write_text(json.dumps(split_record(train, val), indent=1))
+    log.info("train %d, val %d lesions (split by duplicate_group, seed %d)",
+             len(train), len(val), split_seed)
+    return out, train, val
+
+
+def warmup_cosine(lr, epochs, steps):
+    """Three warm-up epochs from ``lr / 10`` to ``lr``, then cosine decay to ``lr / 50``."""
+    import keras
+
+    warmup = min(3, max(epochs - 1, 0)) * steps
+    return keras.optimizers.schedules.CosineDecay(
+        lr / 10, decay_steps=max(1, epochs * steps - warmup), alpha=0.02,
+        warmup_target=lr, warmup_steps=warmup,
+    )
+
+
+def fit_and_save(model, train_ds, args, out, steps, validation, callbacks, scores, info):
+    """Fit with per-epoch backups, keep the last epoch, plot the curves, record the run.
+
+    Parameters
+    ----------
+    validation : tuple or None
+        ``(x, y)`` for Keras's validation loss.
+    callbacks : list
+        The script's own callbacks (scores), run before the backup.
+    scores : tuple of str
+        Logged scores to plot beside the losses.
+    info : dict
+        Written to ``OUT/train_info.json`` with the arguments and timing.
+    """
+    import keras
+    import tensorflow as tf
+
+    from .training import plot_learning_curves
+
+    callbacks = [*callbacks,
+                 keras.callbacks.BackupAndRestore(str(out / "backup"), delete_checkpoint=False),
+                 keras.callbacks.CSVLogger(str(out / "history.csv"), append=args.resume),
+                 keras.callbacks.TerminateOnNaN()]
+    t0 = time.time()
+    model.fit(train_ds, epochs=args.epochs, steps_per_epoch=steps, validation_data=validation,
+              callbacks=callbacks, verbose=args.verbose)
+    minutes = (time.time() - t0) / 60
+    model.save(out / "final.keras")
+    plot_learning_curves(out / "history.csv", out / "learning_curves.png",
+                         losses=("loss", "val_loss"), scores=scores)
+    (out / "train_info.json").write_text(json.dumps({
+        "args": vars(args), "filters": list(args.filters),
+        "minutes_this_session": round(minutes, 1), "tf_version": tf.__version__, **info,
+    }, indent=1))
+    log.info("done in %.1f min; model at %s", minutes, out / "final.keras")
