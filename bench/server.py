@@ -3,12 +3,14 @@
 Starts the real server (``python -m model_server``, 2 workers by default) on a
 free port and drives it with BUSI images from ``../shared/busi`` (or
 ``SONOTRACE_BUSI_DIR``). In the same run it times the bare
-``models.runtime.Runtime.segment`` in this process, with the same number of
-inference threads as one worker, so the overhead ratio compares like with like.
+``models.runtime.Runtime.predict_mask`` in this process (the model call behind
+/predict: the networks, the outline's post-processing and, since 2026-12-01.8,
+the outline refiner), with the same number of inference threads as one worker,
+so the overhead ratio compares like with like.
 
 Figures printed:
 
-* overhead: /predict p50 at concurrency 1 divided by the bare segment p50
+* overhead: /predict p50 at concurrency 1 divided by the bare predict_mask p50
   (target <= 1.2); the two are measured interleaved, image by image, so both
   see the same background load;
 * p50/p95 of /predict and /classify at concurrency 1 and 4, and the
@@ -332,7 +334,7 @@ def main(argv=None) -> int:
 
         runtime = Runtime()
         runtime.load()
-        runtime.segment(pixels[images[0][0]])  # warm-up
+        runtime.predict_mask(pixels[images[0][0]])  # warm-up
 
         # Warm-up: every image once through each endpoint, at concurrency 4 so that all
         # workers take part and reach the allocations the largest images need.
@@ -342,12 +344,12 @@ def main(argv=None) -> int:
         figures["rss_warm_mb"] = {p: rss_bytes(p) / 2**20 for p in pids}
         session = requests.Session()
 
-        # Overhead: bare segment and /predict, interleaved image by image.
+        # Overhead: bare predict_mask and /predict, interleaved image by image.
         bare, served, served_requests, server_timing, references = [], [], [], [], {}
         for _ in range(args.rounds):
             for name, data in images:
                 start = time.perf_counter()
-                runtime.segment(pixels[name])
+                runtime.predict_mask(pixels[name])
                 bare.append(time.perf_counter() - start)
                 seconds, response = post_lean(server.url, "/predict", name, data)
                 if response.status_code != 200:
@@ -370,7 +372,7 @@ def main(argv=None) -> int:
         predict_p50 = percentile(served, 50) * 1000
         requests_extra = statistics.median(served_requests) * 1000
         figures["overhead"] = {
-            "bare_segment_p50_ms": bare_p50,
+            "bare_predict_mask_p50_ms": bare_p50,
             "predict_c1_p50_ms": predict_p50,
             "ratio": predict_p50 / bare_p50,
             "requests_extra_ms": requests_extra,
@@ -475,7 +477,7 @@ def main(argv=None) -> int:
 def report(f: dict) -> None:
     o = f["overhead"]
     print("\n== overhead (concurrency 1, interleaved) ==")
-    print(f"bare runtime.segment p50   {o['bare_segment_p50_ms']:8.1f} ms")
+    print(f"bare predict_mask p50      {o['bare_predict_mask_p50_ms']:8.1f} ms")
     print(f"/predict end-to-end p50    {o['predict_c1_p50_ms']:8.1f} ms")
     timing = ", ".join(f"{k} {v:.1f}" for k, v in o["server_timing_p50_ms"].items())
     print(f"server-side p50 (ms)       {timing}")
