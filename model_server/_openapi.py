@@ -279,7 +279,9 @@ def openapi_document(config) -> dict:
                             "in": "query",
                             "required": False,
                             "description": "`x0,y0,x1,y1` in image pixels (x = column): segment "
-                            "inside this box. Clipped to the image.",
+                            "inside this box, with no normal gate; the outline refiner redraws "
+                            "what is found and the outline stays in the box. Clipped to the "
+                            "image.",
                             "schema": {"type": "string", "example": "40,30,200,160"},
                         },
                     ],

@@ -220,10 +220,24 @@ class Runtime:
         self.load()
         grey = _grey(image)
         if box is not None:
-            # The user has said there is a lesion in the box: no gate, no confidence floor.
-            prob = self.segment(grey, box)
-            return postprocess(prob, replace(self.settings, min_confidence=0.0))
+            return self._box_outline(grey, box)
         return self._outlines(grey)[1].copy()
+
+    def _box_outline(self, grey, box):
+        """The outline inside a user's box, redrawn by the refiner when there is one."""
+        # The user has said there is a lesion in the box: no gate, no confidence floor.
+        settings = replace(self.settings, min_confidence=0.0)
+        prob = self.segment(grey, box)
+        first = postprocess(prob, settings)
+        if self._refiner is None or not first.any():
+            return first
+        served = self._refine(grey, lambda inside: prob[inside], first, settings)
+        # The refiner's square can reach past the box; the user's box bounds the outline,
+        # as it bounds the U-Net's.
+        r0, r1, c0, c1 = _box_to_slices(box, grey.shape)
+        bounded = np.zeros(grey.shape, bool)
+        bounded[r0:r1, c0:c1] = served[r0:r1, c0:c1]
+        return bounded if bounded.any() else first
 
     def _outlines(self, grey):
         """The first outline and the served one, ``(H, W)`` bool each (not to be modified).
@@ -243,7 +257,10 @@ class Runtime:
         first, settings = self._first_outline(grey, seg, logits)
         served = first
         if self._refiner is not None and first.any():
-            served = self._refine(grey, seg, first, settings)
+            h, w = grey.shape
+            # Only each square's part of the U-Net's map is resampled: images can be large.
+            served = self._refine(grey, lambda inside: resize_prob_box(seg, h, w, *inside),
+                                  first, settings)
         with self._run_lock:
             self._mask_cache[key] = (first, served)
             while len(self._mask_cache) > 8:
@@ -264,7 +281,7 @@ class Runtime:
         window, offset = resize_prob_window(seg, *grey.shape, settings.threshold)
         return postprocess(window, settings, shape=grey.shape, offset=offset), settings
 
-    def _refine(self, grey, seg, outline, settings):
+    def _refine(self, grey, coarse_at, outline, settings):
         """Redraw a first outline with the refiner (see :mod:`models.lesion_refine`).
 
         Each 8-connected region of the first outline is redrawn in its own
@@ -274,6 +291,18 @@ class Runtime:
         floor are not applied again: they have already decided that there is
         a lesion there. For the same reason a region whose redrawing comes out
         empty keeps its first outline.
+
+        Parameters
+        ----------
+        grey : numpy.ndarray
+            ``(H, W)`` uint8 image.
+        coarse_at : callable
+            ``(rows, cols)`` slices -> the U-Net's lesion probability over them,
+            float32 of that shape.
+        outline : numpy.ndarray
+            ``(H, W)`` bool first outline, not empty.
+        settings : PostProcess
+            The settings that drew ``outline``.
         """
         # Labelled inside the outline's bounding box only: images can be large.
         r = np.flatnonzero(outline.any(axis=1))
@@ -287,10 +316,10 @@ class Runtime:
             sub = labels[region] == i
             at = (slice(region[0].start + top, region[0].stop + top),
                   slice(region[1].start + left, region[1].stop + left))
-            served |= self._refine_region(grey, seg, sub, at, settings)
+            served |= self._refine_region(grey, coarse_at, sub, at, settings)
         return served
 
-    def _refine_region(self, grey, seg, sub, at, settings):
+    def _refine_region(self, grey, coarse_at, sub, at, settings):
         """One region, ``sub`` (bool) at ``at`` (row and column slices) in the image."""
         spec = self.refiner_spec
         rows, cols = at
@@ -298,8 +327,7 @@ class Runtime:
         box = (x0 + cols.start, y0 + rows.start, x1 + cols.start, y1 + rows.start)
         h, w = grey.shape
         inside = (slice(max(0, box[1]), min(h, box[3])), slice(max(0, box[0]), min(w, box[2])))
-        # Only the square's part of the U-Net's map is resampled: images can be large.
-        coarse = resize_prob_box(seg, h, w, *inside)
+        coarse = coarse_at(inside)
         window, _ = refine_window(grey, box, coarse, self._refiner, int(spec["crop_size"]),
                                   float(spec["weight"]))
         redrawn = postprocess(window, replace(settings, min_confidence=0.0), shape=grey.shape,

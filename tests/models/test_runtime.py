@@ -75,6 +75,7 @@ def test_box_limits_the_output(runtime, lesion_case):
     assert prob[outside].max() == 0.0
     mask = runtime.predict_mask(grey, box=(x0, y0, x1, y1))
     assert overlap_scores(mask, truth)["dice"] > 0.5
+    assert not mask[outside].any()  # the refiner's square reaches past the box; the outline not
 
 
 def test_box_ignores_the_confidence_floor(lesion_case):

@@ -201,7 +201,6 @@ def test_each_region_is_redrawn_in_its_own_square(exported):
     grey = _image(root)
     rt = Runtime(outs["one"], backend="keras", postprocess=LOOSE).load()
     rt._refiner = lambda crop: np.ones(crop.shape[1:3], np.float32)
-    seg, _ = rt._run(grey)
     h, w = grey.shape
     regions = [(slice(5, 10), slice(5, 10)), (slice(h - 12, h - 6), slice(w - 14, w - 8))]
     first = np.zeros(grey.shape, bool)
@@ -212,7 +211,37 @@ def test_each_region_is_redrawn_in_its_own_square(exported):
         part[rows, cols] = True
         x0, y0, x1, y1 = lesion_box(part, rt.refiner_spec["margin"])
         expected[max(0, y0):y1, max(0, x0):x1] = True
-    served = rt._refine(grey, seg, first, rt.settings)
+    served = rt._refine(grey, lambda inside: np.full(grey.shape, 0.5, np.float32)[inside],
+                        first, rt.settings)
     # Two squares, not one spanning the image between them.
     np.testing.assert_array_equal(served, expected)
     assert not served[h // 2, w // 2]
+
+
+def test_outline_in_a_users_box_is_refined_and_stays_in_the_box(exported):
+    root, outs = exported
+    grey = _image(root)
+    h, w = grey.shape
+    box = (w // 4, h // 4, w // 2, h // 2)
+    x0, y0, x1, y1 = box
+    in_box = np.zeros(grey.shape, bool)
+    in_box[y0:y1, x0:x1] = True
+    # The U-Net's outline in the box, as it is without a refiner.
+    first = Runtime(outs["plain"], backend="keras", postprocess=LOOSE).predict_mask(grey, box=box)
+    assert first.any() and not first[~in_box].any()
+    # A refiner sure of lesion everywhere fills each region's square, cut at the box:
+    # the user's box bounds the outline.
+    rt = Runtime(outs["one"], backend="keras", postprocess=LOOSE).load()
+    rt._refiner = lambda crop: np.ones(crop.shape[1:3], np.float32)
+    labels, n = ndimage.label(first, structure=np.ones((3, 3), bool))
+    square = np.zeros_like(first)
+    for i in range(1, n + 1):
+        sx0, sy0, sx1, sy1 = lesion_box(labels == i, rt.refiner_spec["margin"])
+        square[max(0, sy0):sy1, max(0, sx0):sx1] = True
+    np.testing.assert_array_equal(rt.predict_mask(grey, box=box), square & in_box)
+    # One that sees no lesion leaves the U-Net's outline: the user said there is one.
+    rt._refiner = lambda crop: np.zeros(crop.shape[1:3], np.float32)
+    np.testing.assert_array_equal(rt.predict_mask(grey, box=box), first)
+    # Weight 0 keeps the U-Net's map.
+    zero = Runtime(outs["zero"], backend="keras", postprocess=LOOSE)
+    np.testing.assert_array_equal(zero.predict_mask(grey, box=box), first)
