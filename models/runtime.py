@@ -216,7 +216,23 @@ class Runtime:
         return prob
 
     def predict_mask(self, image, box=None) -> np.ndarray:
-        """Post-processed ``(H, W)`` bool lesion mask (see :class:`PostProcess`)."""
+        """Post-processed ``(H, W)`` bool lesion mask (see :class:`PostProcess`).
+
+        Parameters
+        ----------
+        image : array_like
+            ``(H, W)`` grey or ``(H, W, 3)`` RGB, uint8.
+        box : tuple of 4 numbers, optional
+            ``(x0, y0, x1, y1)`` in pixels, a user's region of interest: the
+            U-Net segments the box alone, without the normal gate or the
+            confidence floor, the refiner (if any) redraws what it finds, and
+            the mask is empty outside the box.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(H, W)`` bool, the caller's own copy.
+        """
         self.load()
         grey = _grey(image)
         if box is not None:
