@@ -392,9 +392,19 @@ def _worklist_card(config):
     )
 
 
-def layout(**_query):
-    """The annotate page."""
+#: The query parameter that opens a worklist entry with the page (``/?open=cases/a.png``).
+OPEN_QUERY = "open"
+
+
+def layout(**query):
+    """The annotate page.
+
+    ``/?open=PATH`` opens the worklist entry ``PATH`` (relative to
+    ``SONOTRACE_WORKLIST_DIR``) as the page loads: the Saved page links each
+    version of a worklist image this way.
+    """
     config = get_config()
+    linked = query.get(OPEN_QUERY)
     left = dbc.Col(
         [
             html.Div(id=ids.SERVER_STATUS, className="small text-end mb-1"),
@@ -510,6 +520,7 @@ def layout(**_query):
             dcc.Store(id=ids.ERASE_DUMMY),
             dcc.Store(id=ids.WORKLIST_REQUEST),
             dcc.Store(id=ids.WORKLIST_PENDING),
+            dcc.Store(id=ids.WORKLIST_LINK, data=linked if isinstance(linked, str) else None),
             dcc.ConfirmDialog(id=ids.WORKLIST_CONFIRM, message=UNSAVED_QUESTION),
             dbc.Row([left, right], class_name="g-3"),
         ]
@@ -884,6 +895,40 @@ def request_entry(picked, next_clicks, confirmed, pending, mark, meta):
     if "dirty" in (mark or "").split():
         return no, None, True, path, no
     return _request(path), None, False, None, no
+
+
+@callback(
+    Output(ids.WORKLIST_REQUEST, "data", allow_duplicate=True),
+    Output(ids.WORKLIST_CONFIRM, "displayed", allow_duplicate=True),
+    Output(ids.WORKLIST_PENDING, "data", allow_duplicate=True),
+    # Not the worklist's own note: without a worklist its card is hidden.
+    Output(ids.UPLOAD_ALERT, "children", allow_duplicate=True),
+    Input(ids.WORKLIST_LINK, "data"),
+    State(ids.UNSAVED_MARK, "className"),
+    # Runs as the page is drawn: the link is the reason the page was opened.
+    prevent_initial_call="initial_duplicate",
+)
+def open_linked_entry(path, mark):
+    """Ask :func:`open_image` for the worklist entry the page's URL names (``?open=``).
+
+    A link followed in the same tab reloads the page, and the browser asks
+    first if the work is unsaved; should the page be drawn again without a
+    reload, unsaved work is asked about here, as for an entry picked from the list.
+    """
+    if not path:
+        raise PreventUpdate
+    no = dash.no_update
+    if get_config().worklist_dir is None:
+        note = _views.alert(
+            f"The link asks for {path} from the worklist, but this client has no worklist "
+            "(SONOTRACE_WORKLIST_DIR is not set).",
+            "warning",
+            id="worklist-link-error",
+        )
+        return no, False, None, note
+    if "dirty" in (mark or "").split():
+        return no, True, path, no
+    return _request(path), False, None, no
 
 
 def _request(path: str) -> dict:

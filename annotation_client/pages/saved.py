@@ -10,6 +10,7 @@ stay the record, and the page says where each version's record is.
 from __future__ import annotations
 
 import datetime as _dt
+from urllib.parse import quote
 
 import dash
 import dash_bootstrap_components as dbc
@@ -17,13 +18,17 @@ from dash import Input, Output, State, callback, dash_table, dcc, html
 from dash.exceptions import PreventUpdate
 
 from annotation_client import _views, ids
-from annotation_client._app import get_index
+from annotation_client._app import get_config, get_index
 from annotation_client._database import MAX_LIMIT, IndexUnavailable, summarize, to_csv
 from annotation_client._record import LABELS
 
 dash.register_page(
     __name__, path="/saved", name="Saved", title="SonoTrace · Saved annotations", order=10
 )
+
+#: Why a version has no *Open* link (hover text of its empty cell).
+NOT_KEPT = "Uploaded, and uploads are not kept: upload the image again to revise it."
+NO_WORKLIST = "From a worklist, but this client has none (SONOTRACE_WORKLIST_DIR)."
 
 #: The rows the page shows at most; the CSV download takes up to MAX_LIMIT.
 PAGE_LIMIT = 2000
@@ -34,6 +39,7 @@ COLUMNS = (
     ("saved_at", "Saved (UTC)"),
     ("annotator", "Annotator"),
     ("image", "Image"),
+    ("open", "Open"),
     ("version", "Version"),
     ("final_label", "Final label"),
     ("ai_label", "AI label"),
@@ -92,7 +98,14 @@ def layout(**_query):
     )
     table = dash_table.DataTable(
         id=ids.SAVED_TABLE,
-        columns=[{"id": key, "name": name} for key, name in COLUMNS],
+        columns=[
+            {"id": key, "name": name, "presentation": "markdown"} if key == "open"
+            else {"id": key, "name": name}
+            for key, name in COLUMNS
+        ],
+        # The Open links load the Annotate page in this tab, where the workspace is
+        # (the browser asks first if it holds unsaved work).
+        markdown_options={"link_target": "_self"},
         data=[],
         sort_action="native",
         page_size=25,
@@ -130,16 +143,37 @@ def _fetch(annotator, label, latest, limit=PAGE_LIMIT) -> list[dict]:
     )
 
 
-def table_rows(rows: list[dict]) -> list[dict]:
-    """Index rows as the table shows them (rounded numbers, yes/no, the image's path)."""
+def open_link(worklist_path: str, page: str = "/") -> str:
+    """The Markdown link that opens ``worklist_path`` on the Annotate page at ``page``.
+
+    The path is percent-encoded whole (``/`` too), so no file name can end the
+    link early or add a query parameter.
+    """
+    return f"[Open]({page}?open={quote(worklist_path, safe='')})"
+
+
+def table_rows(rows: list[dict], annotate_page: str | None = None) -> list[dict]:
+    """Index rows as the table shows them (rounded numbers, yes/no, the image's path).
+
+    Parameters
+    ----------
+    rows : list of dict
+        Rows as :meth:`AnnotationIndex.query` returns them.
+    annotate_page : str, optional
+        URL path of the Annotate page, when this client has a worklist: a
+        version saved from the worklist then gets an *Open* link to its image.
+        Uploads are not kept, so theirs cannot be opened again from here.
+    """
     out = []
     for row in rows:
+        path = row["worklist_path"]
         out.append(
             {
                 "saved_at": row["saved_at"].replace("T", " ").removesuffix("Z"),
                 "annotator": row["annotator"],
                 # A worklist path says which study folder; an upload has only its name.
-                "image": row["worklist_path"] or row["image_name"],
+                "image": path or row["image_name"],
+                "open": open_link(path, annotate_page) if path and annotate_page else "",
                 "version": row["version"],
                 "final_label": row["final_label"] or "—",
                 "ai_label": row["ai_label"] or "—",
@@ -204,8 +238,13 @@ def show_saved(_loaded, _refresh, annotator, label, latest):
             id="saved-error",
         )
         return [], [], None, [], message
-    shown = table_rows(rows)
-    tooltips = [{"image": f"record: {row['record']}"} for row in shown]
+    linkable = get_config().worklist_dir is not None
+    shown = table_rows(rows, dash.get_relative_path("/") if linkable else None)
+    tooltips = [
+        {"image": f"record: {row['record']}"}
+        | ({} if row["open"] else {"open": NO_WORKLIST if wl else NOT_KEPT})
+        for row, wl in zip(shown, (r["worklist_path"] for r in rows), strict=True)
+    ]
     note = None
     if len(rows) == PAGE_LIMIT:
         note = _views.alert(

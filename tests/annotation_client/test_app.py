@@ -293,6 +293,48 @@ def test_a_worklist_entry_opens_like_an_upload(tmp_path):
         assert "Cannot open this file" in text and words in text and "unchanged" in text
 
 
+def test_a_link_with_open_asks_for_that_worklist_entry(tmp_path):
+    """``/?open=PATH`` (the Saved page's links) opens the entry as the page loads."""
+    from dash.exceptions import PreventUpdate
+
+    from annotation_client import ids
+    from annotation_client.pages import annotate
+
+    folder = tmp_path / "studies"
+    folder.mkdir()
+    app = create_app({"DATA_DIR": tmp_path / "annotations", "WORKLIST_DIR": folder})
+    page = next(p for p in dash.page_registry.values() if p["path"] == "/")
+    with app.server.test_request_context("/?open=left/scan.png"):
+        linked = find_component(page["layout"](open="left/scan.png"), ids.WORKLIST_LINK)
+        plain = find_component(page["layout"](), ids.WORKLIST_LINK)
+        # A repeated parameter is not a path: nothing is asked for.
+        repeated = find_component(page["layout"](open=["a.png", "b.png"]), ids.WORKLIST_LINK)
+    assert linked.data == "left/scan.png"
+    assert plain.data is None and repeated.data is None
+
+    no = dash.no_update
+    with app.server.test_request_context("/"):
+        with pytest.raises(PreventUpdate):
+            annotate.open_linked_entry(None, "")
+        asked = annotate.open_linked_entry("left/scan.png", "unsaved-mark")
+        # Unsaved work on a page drawn again without a reload: asked first, as for a pick.
+        pending = annotate.open_linked_entry("left/scan.png", "unsaved-mark dirty")
+    request, confirm, waiting, alert = asked
+    assert request["path"] == "left/scan.png" and (confirm, waiting, alert) == (False, None, no)
+    assert pending == (no, True, "left/scan.png", no)
+    # The request is the one a pick from the list makes, so open_image reads the entry the
+    # same way, refusals included (a path out of the folder: see the test above).
+    assert set(request) == set(annotate._request("x"))
+
+    # Without a worklist the link cannot be followed, and the page says why.
+    bare = create_app({"DATA_DIR": tmp_path / "other"})
+    with bare.server.test_request_context("/"):
+        result = annotate.open_linked_entry("left/scan.png", "")
+    assert result[:3] == (no, False, None)
+    text = json.dumps(result[3].to_plotly_json(), default=str)
+    assert "left/scan.png" in text and "SONOTRACE_WORKLIST_DIR" in text
+
+
 def test_a_worklist_entry_over_the_limit_gets_the_upload_message(tmp_path):
     from annotation_client.pages import annotate
 

@@ -19,7 +19,7 @@ import dash
 import numpy as np
 import pytest
 from _dash_helpers import click, closed_port, console_errors, find_component, text_of, wait_for
-from _saved_data import EDITED_A, HAND_B, HEADER, SHA_A, SHA_B, UTC, png_bytes
+from _saved_data import EDITED_A, HAND_B, HEADER, SHA_A, SHA_B, UTC, png_bytes, save_version
 from dash.exceptions import PreventUpdate
 from PIL import Image
 from selenium.webdriver.common.by import By
@@ -46,7 +46,7 @@ def saved():
 
 def _shown(paths):
     """The table rows of the three versions, as the page shows them."""
-    a = {"annotator": "Dr Ada", "image": "left.png", "ai_label": "benign",
+    a = {"annotator": "Dr Ada", "image": "left.png", "open": "", "ai_label": "benign",
          "ai_p_malignant": 0.3, "regions": 1, "model_version": "2.1"}
     return {
         "a1": a | {"saved_at": "2024-05-01 10:00:00", "version": 1, "final_label": "benign",
@@ -55,9 +55,9 @@ def _shown(paths):
                    "final_label": "malignant", "dice_ai_vs_final": 1.0, "edited": "no",
                    "record": paths["a2"]},
         "b1": {"saved_at": "2024-05-01 12:00:00", "annotator": "Dr Bo",
-               "image": "study7/right.png", "version": 1, "final_label": "—", "ai_label": "—",
-               "ai_p_malignant": None, "dice_ai_vs_final": None, "edited": "—", "regions": 2,
-               "model_version": "—", "record": paths["b1"]},
+               "image": "study7/right.png", "open": "", "version": 1, "final_label": "—",
+               "ai_label": "—", "ai_p_malignant": None, "dice_ai_vs_final": None,
+               "edited": "—", "regions": 2, "model_version": "—", "record": paths["b1"]},
     }
 
 
@@ -97,19 +97,39 @@ def test_table_rows_rounds_spells_out_and_prefers_the_worklist_path(saved):
     ]
     assert saved.table_rows(rows) == [
         {"saved_at": "2024-05-02 09:30:05", "annotator": "Dr Ada", "image": "left.png",
-         "version": 3, "final_label": "malignant", "ai_label": "benign",
+         "open": "", "version": 3, "final_label": "malignant", "ai_label": "benign",
          "ai_p_malignant": 0.123, "dice_ai_vs_final": 0.667, "edited": "yes", "regions": 2,
          "model_version": "2.1", "record": "/data/a1/v003.json"},
         {"saved_at": "2024-01-31 23:59:59", "annotator": "Dr Ada",
-         "image": "study7/left.png", "version": 1, "final_label": "—", "ai_label": "—",
+         "image": "study7/left.png", "open": "", "version": 1, "final_label": "—",
+         "ai_label": "—",
          "ai_p_malignant": None, "dice_ai_vs_final": None, "edited": "—", "regions": None,
          "model_version": "—", "record": "/data/a1/v003.json"},
         {"saved_at": "2024-05-02 09:30:05", "annotator": "Dr Ada", "image": "left.png",
-         "version": 3, "final_label": "malignant", "ai_label": "benign",
+         "open": "", "version": 3, "final_label": "malignant", "ai_label": "benign",
          "ai_p_malignant": 0.001, "dice_ai_vs_final": 1.0, "edited": "no", "regions": 2,
          "model_version": "2.1", "record": "/data/a1/v003.json"},
     ]
     assert saved.table_rows([]) == []
+
+
+@pytest.mark.parametrize(
+    "path, link",
+    [
+        ("study7/left.png", "[Open](/?open=study7%2Fleft.png)"),
+        # Nothing in a name can end the link, start another parameter or escape the page.
+        ("a b/(1)&x=#y?.png", "[Open](/?open=a%20b%2F%281%29%26x%3D%23y%3F.png)"),
+        ("naïve [draft].png", "[Open](/?open=na%C3%AFve%20%5Bdraft%5D.png)"),
+    ],
+)
+def test_a_worklist_version_links_to_its_image_and_an_upload_does_not(saved, path, link):
+    upload, listed = saved.table_rows([_index_row(), _index_row(worklist_path=path)], "/")
+    assert upload["open"] == "" and upload["image"] == "left.png"
+    assert listed["open"] == link and listed["image"] == path
+    # Without a worklist nothing can be opened, and under a URL prefix the link keeps it.
+    assert saved.table_rows([_index_row(worklist_path=path)])[0]["open"] == ""
+    prefixed = saved.table_rows([_index_row(worklist_path=path)], "/sonotrace/")[0]["open"]
+    assert prefixed == link.replace("(/?", "(/sonotrace/?")
 
 
 def test_every_table_column_is_filled_by_table_rows(saved):
@@ -211,13 +231,28 @@ def test_show_saved_applies_the_filters(app, saved_paths, saved, annotator, labe
         )
     shown = _shown(saved_paths)
     assert data == [shown[key] for key in expected]
-    assert tooltips == [{"image": f"record: {saved_paths[key]}"} for key in expected]
+    why = {"a1": saved.NOT_KEPT, "a2": saved.NOT_KEPT, "b1": saved.NO_WORKLIST}
+    assert tooltips == [{"image": f"record: {saved_paths[key]}", "open": why[key]}
+                        for key in expected]
     assert names == ["Dr Ada", "Dr Bo"]  # every annotator, whatever the filter
     assert note is None
     if expected:
         assert text_of(summary).startswith(f"{len(expected)} version(s) of ")
     else:
         assert text_of(summary) == "No saved annotation matches."
+
+
+def test_with_a_worklist_its_versions_link_to_the_annotate_page(data_dir, saved_paths, saved,
+                                                                tmp_path):
+    folder = tmp_path / "worklist"
+    folder.mkdir()
+    app = create_app({"DATA_DIR": data_dir, "MODEL_SERVER_URL": "http://127.0.0.1:9",
+                      "WORKLIST_DIR": folder})
+    with app.server.test_request_context("/_dash-update-component"):
+        data, tooltips, *_ = saved.show_saved(True, None, None, "__any__", False)
+    # a2, b1, a1: only b1 was opened from the worklist; a1 and a2 were uploads.
+    assert [row["open"] for row in data] == ["", "[Open](/?open=study7%2Fright.png)", ""]
+    assert [t.get("open") for t in tooltips] == [saved.NOT_KEPT, None, saved.NOT_KEPT]
 
 
 def test_show_saved_summarises_the_rows_it_shows(app, saved):
@@ -468,3 +503,46 @@ def test_saved_page_in_the_browser_then_a_real_save_appears(
     folder = data_dir / hashlib.sha256(image.read_bytes()).hexdigest()
     record = json.loads((folder / "v001.json").read_text())
     assert (record["annotator"], record["image"]["name"]) == ("Browser Reader", "small.png")
+
+
+@pytest.mark.browser
+def test_open_from_the_saved_page_brings_the_worklist_image_back(
+    dash_duo, data_dir, tmp_path, artifacts_dir
+):
+    """A version saved from the worklist opens from its row, ready to be revised."""
+    folder = tmp_path / "worklist"
+    (folder / "study 7").mkdir(parents=True)
+    image = folder / "study 7" / "right (2).png"
+    Image.fromarray(np.add.outer(np.arange(24), np.arange(32)).astype(np.uint8)).save(image)
+    sha = hashlib.sha256(image.read_bytes()).hexdigest()
+    # The record's outline is drawn for a 4 x 3 image; only its listing matters here.
+    save_version(data_dir, sha, name=image.name, annotator="Dr Bo", final=HAND_B,
+                 label="benign", saved_at=dt.datetime(2024, 5, 3, 8, 0, tzinfo=UTC),
+                 worklist_path="study 7/right (2).png")
+    save_version(data_dir, SHA_A, name="upload.png", annotator="Dr Ada",
+                 saved_at=dt.datetime(2024, 5, 1, 8, 0, tzinfo=UTC))
+    app = create_app({"MODEL_SERVER_URL": f"http://127.0.0.1:{closed_port()}",
+                      "DATA_DIR": data_dir, "WORKLIST_DIR": folder, "REQUEST_TIMEOUT": 3})
+    dash_duo.start_server(app)
+    driver = dash_duo.driver
+    dash_duo.wait_for_element(f"#{ids.IMAGE_UPLOAD}")
+    click(driver, By.LINK_TEXT, "Saved")
+    wait_for(dash_duo, lambda: len(_rows(dash_duo)) == 2, 20, "the table did not fill")
+    assert [(r["image"], r["open"]) for r in _rows(dash_duo)] == [
+        ("study 7/right (2).png", "Open"), ("upload.png", "")
+    ]
+    # The upload has no link: one Open in the table.
+    [link] = driver.find_elements(By.CSS_SELECTOR, f"#{ids.SAVED_TABLE} a")
+    assert link.get_attribute("href").endswith("/?open=study%207%2Fright%20%282%29.png")
+
+    link.click()
+    wait_for(dash_duo, lambda: "?open=" in driver.current_url, 20, "the link went nowhere")
+    wait_for(dash_duo, lambda: dash_duo.find_element("#image-name").text == image.name, 30,
+             "the worklist image did not open")
+    notice = f"#{ids.PREVIOUS_SAVES_TEXT}"
+    wait_for(dash_duo, lambda: "v1 (of 1) by Dr Bo" in dash_duo.find_element(notice).text, 20,
+             "the image's saved version is not offered")
+    assert "final label benign" in dash_duo.find_element(notice).text
+    driver.save_screenshot(str(artifacts_dir / "04-opened-from-saved.png"))
+    errors = console_errors(dash_duo)
+    assert not errors, "browser console errors:\n" + "\n".join(errors)
