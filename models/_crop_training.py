@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 import time
-from pathlib import Path
 
 log = logging.getLogger(__name__)
 
@@ -51,15 +49,12 @@ def start_run(args):
     import keras
 
     from .data import load_samples, run_split, split_record
+    from .training import open_run_dir
 
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    out = Path(args.out)
-    if out.exists() and not args.resume:
-        shutil.rmtree(out / "backup", ignore_errors=True)
-        (out / "final.keras").unlink(missing_ok=True)
-    out.mkdir(parents=True, exist_ok=True)
+    out = open_run_dir(args.out, args.resume, "final.keras")
     keras.utils.set_random_seed(args.seed)
     split_seed = args.seed if args.split_seed is None else args.split_seed
     # Split all images, as models.train does, then keep the lesions: same groups held out.

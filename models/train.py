@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import shutil
 import time
 from pathlib import Path
 
@@ -128,15 +127,12 @@ def main(argv=None):
         make_dataset,
         make_losses,
         make_schedule,
+        open_run_dir,
         plot_learning_curves,
     )
 
     size = args.input_size or INPUT_SIZE
-    out = Path(args.out)
-    if out.exists() and not args.resume:
-        shutil.rmtree(out / "backup", ignore_errors=True)
-        (out / "swa.keras").unlink(missing_ok=True)
-    out.mkdir(parents=True, exist_ok=True)
+    out = open_run_dir(args.out, args.resume, "swa.keras")
     keras.utils.set_random_seed(args.seed)
 
     samples = load_samples(args.data)

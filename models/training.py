@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import logging
+import shutil
 from pathlib import Path
 
 import keras
@@ -58,6 +59,26 @@ def augment(image, mask, seed=None):
     speckle = 1.0 + tf.random.normal(tf.shape(img)) * tf.random.uniform([b, 1, 1, 1], 0, 0.12)
     img = tf.clip_by_value(img * speckle, 0.0, 1.0)
     return img, msk
+
+
+def open_run_dir(out, resume, product):
+    """Make the run folder ``out``; a run that does not resume starts clean.
+
+    A new run in an old folder must not resume from, or be mistaken for, what an
+    earlier run left: its ``backup/`` checkpoints and its finished model
+    ``product`` (``"swa.keras"``, ``"final.keras"``). Everything else stays.
+
+    Returns
+    -------
+    pathlib.Path
+        ``out``.
+    """
+    out = Path(out)
+    if out.exists() and not resume:
+        shutil.rmtree(out / "backup", ignore_errors=True)
+        (out / product).unlink(missing_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
+    return out
 
 
 def make_dataset(images, masks, labels, batch_size, training, seed=0):

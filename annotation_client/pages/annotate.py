@@ -892,7 +892,7 @@ def request_entry(picked, next_clicks, confirmed, pending, mark, meta):
         path = picked
     else:
         raise PreventUpdate
-    if "dirty" in (mark or "").split():
+    if _has_unsaved_work(mark):
         return no, None, True, path, no
     return _request(path), None, False, None, no
 
@@ -926,9 +926,14 @@ def open_linked_entry(path, mark):
             id="worklist-link-error",
         )
         return no, False, None, note
-    if "dirty" in (mark or "").split():
+    if _has_unsaved_work(mark):
         return no, True, path, no
     return _request(path), False, None, no
+
+
+def _has_unsaved_work(mark: str | None) -> bool:
+    """Whether the unsaved-work mark's class names (``ids.UNSAVED_MARK``) say so."""
+    return "dirty" in (mark or "").split()
 
 
 def _request(path: str) -> dict:

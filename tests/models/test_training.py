@@ -8,6 +8,7 @@ from models.training import (
     augment,
     make_losses,
     make_schedule,
+    open_run_dir,
     recalibrate_batchnorm,
 )
 
@@ -220,3 +221,21 @@ def test_the_training_script_offers_every_segmentation_loss():
         assert train.parse_args(["--data", "x", "--seg-loss", name]).seg_loss == name
     with pytest.raises(SystemExit):
         train.parse_args(["--data", "x", "--seg-loss", "focal"])
+
+
+def test_a_new_run_clears_what_an_old_one_left_and_a_resumed_one_keeps_it(tmp_path):
+    def leftovers(out):
+        (out / "backup").mkdir(parents=True)
+        (out / "backup" / "ckpt").write_text("epoch 7")
+        (out / "final.keras").write_text("old model")
+        (out / "notes.txt").write_text("not the run's")
+
+    out = tmp_path / "run"
+    leftovers(out)
+    assert open_run_dir(out, resume=True, product="final.keras") == out
+    assert (out / "backup" / "ckpt").exists() and (out / "final.keras").exists()
+    assert open_run_dir(str(out), resume=False, product="final.keras") == out
+    assert not (out / "backup").exists() and not (out / "final.keras").exists()
+    assert (out / "notes.txt").exists()
+    fresh = open_run_dir(tmp_path / "a" / "b", resume=False, product="swa.keras")
+    assert fresh.is_dir()
