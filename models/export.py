@@ -58,12 +58,14 @@ def clean_model(checkpoint, input_size, base_filters, name="sonotrace_unet"):
     return model
 
 
-def to_litert(model, path, float16=True) -> bool:
+def to_litert(model, path, weights="float16") -> bool:
     """Convert to a LiteRT flatbuffer; returns False if conversion fails.
 
-    With ``float16`` the weights are stored in half precision (half the
-    file size); XNNPACK expands them to float32 at load, so inference runs
-    at float32 speed and precision of activations.
+    ``weights`` is how the file stores them: ``"float16"`` (half the file;
+    XNNPACK expands them to float32 at load, so inference runs at float32
+    speed and precision of activations), ``"int8"`` (dynamic-range
+    quantisation: a quarter of the file, kernels int8 with one scale per
+    output channel, activations quantised on the fly) or ``"float32"``.
     """
     import tensorflow as tf
 
@@ -71,8 +73,9 @@ def to_litert(model, path, float16=True) -> bool:
         with tempfile.TemporaryDirectory() as tmp:
             model.export(tmp, format="tf_saved_model", verbose=False)
             conv = tf.lite.TFLiteConverter.from_saved_model(tmp)
-            if float16:
+            if weights in ("float16", "int8"):
                 conv.optimizations = [tf.lite.Optimize.DEFAULT]
+            if weights == "float16":
                 conv.target_spec.supported_types = [tf.float16]
             Path(path).write_bytes(conv.convert())
         return True
@@ -82,7 +85,9 @@ def to_litert(model, path, float16=True) -> bool:
 
 
 # What a refit takes over from its validated twin: everything chosen or measured on validation.
-TWIN_KEYS = ("temperature", "tta_flip", "postprocess", "tuning", "metrics")
+TWIN_KEYS = (
+    "temperature", "blend_temperature", "tta_flip", "postprocess", "tuning", "metrics",
+)
 
 
 def read_twin(folder, input_size, base_filters, members):
@@ -266,6 +271,9 @@ def main(argv=None):
                    help="weight of the refiner's map inside the square around the first "
                    "outline, beside the U-Net's")
     p.add_argument("--no-litert", action="store_true")
+    p.add_argument("--int8", action="store_true",
+                   help="store the U-Net's kernels as int8 with per-channel scales in both "
+                   "files (about half the size; see the model card for what it costs)")
     p.add_argument("--no-recalibrate", action="store_true",
                    help="keep the training-time BatchNorm statistics")
     p.add_argument(
@@ -330,8 +338,10 @@ def main(argv=None):
     files = {"keras": f"{NAME}.weights.npz"}
     for stale in (f"{NAME}.keras",):
         (out / stale).unlink(missing_ok=True)
-    save_half_weights(model, out / files["keras"])
-    if not args.no_litert and to_litert(model, out / f"{NAME}.tflite"):
+    save_half_weights(model, out / files["keras"], int8=args.int8)
+    if not args.no_litert and to_litert(
+        model, out / f"{NAME}.tflite", weights="int8" if args.int8 else "float16"
+    ):
         files["litert"] = f"{NAME}.tflite"
     elif (out / f"{NAME}.tflite").exists():
         (out / f"{NAME}.tflite").unlink()
@@ -351,6 +361,7 @@ def main(argv=None):
         "tta_flip": False,
         "postprocess": PostProcess().to_dict(),
         "parameters": int(model.count_params()),
+        "weights": "int8 kernels, per-channel scales" if args.int8 else "float16",
         "training": {
             "data": "BUSI (Al-Dhabyani et al., Data in Brief 2020), 622-image release",
             "train_images": info.get("train_images"),

@@ -183,7 +183,7 @@ def stratified_folds(y_true, folds=2, seed=0) -> np.ndarray:
     return fold
 
 
-def crossfit_ece(logits, y_true, folds=2, seed=0, n_bins=10, blend=None) -> float:
+def crossfit_ece(logits, y_true, folds=2, seed=0, n_bins=10) -> float:
     """ECE of temperature scaling fitted on other images than those it is scored on.
 
     The images are split into ``folds`` stratified folds; each fold's
@@ -198,10 +198,11 @@ def crossfit_ece(logits, y_true, folds=2, seed=0, n_bins=10, blend=None) -> floa
         ``(N, K)`` raw logits.
     y_true : array_like
         ``(N,)`` class indices.
-    blend : callable, optional
-        ``blend(probs, rows)`` maps the tempered ``(n, K)`` probabilities of
-        images ``rows`` to the final ones (the runtime's lesion classifier
-        blend), so the estimate covers what is served.
+
+    See Also
+    --------
+    models.tune.blended_crossfit_ece : the same for what is served, the
+        lesion classifier's blend and its own temperature included.
     """
     logits = np.asarray(logits, float)
     y_true = np.asarray(y_true, int)
@@ -211,8 +212,6 @@ def crossfit_ece(logits, y_true, folds=2, seed=0, n_bins=10, blend=None) -> floa
         held = fold == f
         t = fit_temperature(logits[~held], y_true[~held])
         probs[held] = softmax(logits[held], t)
-        if blend is not None:
-            probs[held] = blend(probs[held], np.flatnonzero(held))
     return expected_calibration_error(probs, y_true, n_bins)
 
 

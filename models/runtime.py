@@ -100,6 +100,7 @@ class Runtime:
         self.input_size = int(manifest["input_size"])
         self.class_names = list(manifest["class_names"])
         self.temperature = float(manifest.get("temperature", 1.0))
+        self.blend_temperature = float(manifest.get("blend_temperature", 1.0))
         self.tta = bool(manifest.get("tta_flip", False))
         files = manifest["files"]
         use_litert = self.backend in ("auto", "litert") and files.get("litert")
@@ -385,9 +386,9 @@ class Runtime:
         _, logits = self._run(grey, hint)
         probs = self._probabilities(logits)
         odds = self._lesion_odds(grey, hint)
-        if odds is None:
-            return probs
-        return mix_malignant_odds(probs, odds, float(self.lesion_spec["weight"]))
+        if odds is not None:
+            probs = mix_malignant_odds(probs, odds, float(self.lesion_spec["weight"]))
+        return recalibrate(probs, self.blend_temperature)
 
     def lesion_odds(self, image, mask=None):
         """The lesion classifier's log-odds of malignant against benign.
@@ -452,6 +453,35 @@ def mix_malignant_odds(probs, lesion_odds, weight):
     q = 1.0 / (1.0 + np.exp(-np.clip(odds, -60.0, 60.0)))
     lesion = 1.0 - probs["normal"]
     return {**probs, "benign": float(lesion * (1.0 - q)), "malignant": float(lesion * q)}
+
+
+def recalibrate(probs, temperature):
+    """Temper the served probabilities: ``p_k`` proportional to ``p_k ** (1 / temperature)``.
+
+    The head's temperature calibrates the U-Net's own probabilities, which
+    also drive the normal gate; averaging in the lesion classifier's log-odds
+    leaves the blend less sure than it should be. This second temperature,
+    fitted on what is served (``blend_temperature`` in the manifest, 1 when
+    absent), calibrates the blend and changes no image's most likely class.
+
+    Parameters
+    ----------
+    probs : dict
+        Class name to probability, summing to 1.
+    temperature : float
+        Above 1 softens, below 1 sharpens.
+
+    Returns
+    -------
+    dict
+        The same keys, summing to 1.
+    """
+    if temperature == 1.0:
+        return probs
+    z = np.log(np.clip(np.array(list(probs.values()), np.float64), 1e-12, 1.0)) / temperature
+    p = np.exp(z - z.max())
+    p /= p.sum()
+    return {c: float(v) for c, v in zip(probs, p, strict=True)}
 
 
 def _outline(mask, shape):

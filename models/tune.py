@@ -38,7 +38,14 @@ import numpy as np
 
 from ._postprocess import PostProcess, postprocess
 from .data import read_image, read_mask
-from .metrics import crossfit_ece, fit_temperature, overlap_scores, softmax, stratified_folds
+from .metrics import (
+    crossfit_ece,
+    expected_calibration_error,
+    fit_temperature,
+    overlap_scores,
+    softmax,
+    stratified_folds,
+)
 
 log = logging.getLogger("models.tune")
 
@@ -253,8 +260,23 @@ def tune_export(folder, samples, tta="auto", write=True) -> dict:
     temperature, settings, summary = tuned[use]
     out, tab = outs[use], tables[use]
     _, _, gate_only = choose_settings(out, gate_keeps=(2.0,), tables=tab)
+    blend_temperature = 1.0
+    if runtime.lesion_spec:
+        # The lesion classifier crops around the outline, so its odds follow the settings.
+        tuned_rt = Runtime(folder, backend="auto", postprocess=settings.to_dict()).load()
+        tuned_rt.temperature, tuned_rt.tta = temperature, bool(use)
+        logits, odds, labels = served_inputs(tuned_rt, samples)
+        blend_temperature = fit_blend_temperature(
+            logits,
+            odds,
+            labels,
+            runtime.class_names,
+            temperature,
+            float(runtime.lesion_spec["weight"]),
+        )
     entries = {
         "temperature": temperature,
+        "blend_temperature": blend_temperature,
         "tta_flip": bool(use),
         "postprocess": settings.to_dict(),
         "tuning": {
@@ -278,28 +300,83 @@ def tune_export(folder, samples, tta="auto", write=True) -> dict:
     return entries
 
 
-def blended_crossfit_ece(runtime, samples, folds=2) -> float:
-    """Cross-fitted ECE of what the runtime serves: tempered U-Net head + lesion classifier."""
-    from .runtime import mix_malignant_odds
+def served_inputs(runtime, samples):
+    """What the served probabilities are made of, image by image.
 
+    Returns
+    -------
+    logits : numpy.ndarray
+        ``(N, K)`` U-Net head logits before the temperature.
+    odds : list
+        ``N`` lesion classifier log-odds of malignant against benign, or None
+        where nothing is blended (no lesion classifier, or an empty outline).
+    labels : numpy.ndarray
+        ``(N,)`` true class indices.
+    """
     logits, odds, labels = [], [], []
     for s in samples:
         grey = read_image(s.image_path)
         logits.append(runtime.outputs(grey)[1])
         odds.append(runtime.lesion_odds(grey))
         labels.append(s.label)
-    names = runtime.class_names
+    return np.array(logits), odds, np.array(labels)
 
-    def blend(probs, rows):
-        out = probs.copy()
-        for i, r in enumerate(rows):
-            if odds[r] is not None:
-                mixed = mix_malignant_odds(dict(zip(names, probs[i], strict=True)), odds[r],
-                                           float(runtime.lesion_spec["weight"]))
-                out[i] = [mixed[c] for c in names]
-        return out
 
-    return crossfit_ece(np.array(logits), np.array(labels), folds=folds, blend=blend)
+def served_probabilities(logits, odds, names, temperature, weight, blend_temperature=1.0):
+    """``(N, K)`` probabilities as :meth:`Runtime.classify` serves them.
+
+    ``logits`` and ``odds`` are as :func:`served_inputs` returns them.
+    """
+    from .runtime import mix_malignant_odds, recalibrate
+
+    out = []
+    for row, o in zip(softmax(logits, temperature), odds, strict=True):
+        probs = dict(zip(names, row, strict=True))
+        if o is not None:
+            probs = mix_malignant_odds(probs, o, weight)
+        probs = recalibrate(probs, blend_temperature)
+        out.append([probs[c] for c in names])
+    return np.array(out)
+
+
+def fit_blend_temperature(logits, odds, labels, names, temperature, weight) -> float:
+    """The served probabilities' second temperature, minimising their log-loss.
+
+    Tempering probabilities ``p`` by ``S`` is a softmax of ``log p / S``, so
+    this is :func:`models.metrics.fit_temperature` on the blend's log-probabilities.
+    """
+    probs = served_probabilities(logits, odds, names, temperature, weight)
+    return fit_temperature(np.log(np.clip(probs, 1e-12, 1.0)), labels)
+
+
+def blended_crossfit_ece(runtime, samples, folds=2, seeds=(0,)) -> dict:
+    """Cross-fitted ECE of what the runtime serves: tempered U-Net head + lesion classifier.
+
+    Both temperatures, the head's and the blend's, are fitted on the other
+    folds than the one scored.
+
+    Returns
+    -------
+    dict
+        ``mean``, ``min`` and ``max`` over ``seeds`` (fold draws).
+    """
+    logits, odds, labels = served_inputs(runtime, samples)
+    names, weight = runtime.class_names, float(runtime.lesion_spec["weight"])
+    eces = []
+    for seed in seeds:
+        fold = stratified_folds(labels, folds, seed)
+        probs = np.empty_like(logits, dtype=float)
+        for f in range(folds):
+            held, rest = np.flatnonzero(fold == f), np.flatnonzero(fold != f)
+            t = fit_temperature(logits[rest], labels[rest])
+            s = fit_blend_temperature(
+                logits[rest], [odds[i] for i in rest], labels[rest], names, t, weight
+            )
+            probs[held] = served_probabilities(
+                logits[held], [odds[i] for i in held], names, t, weight, s
+            )
+        eces.append(expected_calibration_error(probs, labels))
+    return {"mean": float(np.mean(eces)), "min": float(min(eces)), "max": float(max(eces))}
 
 
 def record_metrics(folder, samples, card_dir=None) -> dict:
@@ -320,7 +397,9 @@ def record_metrics(folder, samples, card_dir=None) -> dict:
     if "lesion_classifier" in manifest:
         # Tuning saw the U-Net head alone; what is served is the blend.
         extra["ece_crossfit_2fold_unet_head"] = ece_crossfit
-        ece_crossfit = blended_crossfit_ece(runtime, samples)
+        spread = blended_crossfit_ece(runtime, samples, seeds=range(5))
+        ece_crossfit = spread["mean"]
+        extra["ece_crossfit_2fold_5_draws"] = spread
     manifest["metrics"] = {
         "split": "validation (by duplicate_group)",
         "backend": runtime.backend_used,

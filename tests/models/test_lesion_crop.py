@@ -69,3 +69,19 @@ def test_lesion_odds_move_benign_and_malignant_only():
     assert half["benign"] == pytest.approx(half["malignant"])
     sure = mix_malignant_odds(PROBS, 1e4, 1.0)  # no overflow on extreme odds
     assert sure["malignant"] == pytest.approx(0.8) and sum(sure.values()) == pytest.approx(1.0)
+
+
+def test_recalibrate_tempers_every_class_and_keeps_the_ranking():
+    from models.runtime import recalibrate
+
+    assert recalibrate(PROBS, 1.0) == PROBS
+    sharp, soft = recalibrate(PROBS, 0.5), recalibrate(PROBS, 2.0)
+    # p ** 2 normalised: 0.04, 0.36, 0.04 over 0.44.
+    assert sharp == pytest.approx({"normal": 0.04 / 0.44, "benign": 0.36 / 0.44,
+                                   "malignant": 0.04 / 0.44})
+    assert soft["benign"] < PROBS["benign"] < sharp["benign"]
+    for out in (sharp, soft):
+        assert sum(out.values()) == pytest.approx(1.0)
+        assert max(out, key=out.get) == "benign"
+    # A zero probability stays (almost) zero instead of raising.
+    assert recalibrate({"a": 0.0, "b": 1.0}, 0.7)["a"] < 1e-12

@@ -78,3 +78,40 @@ def test_half_weights_refuse_a_different_network(two_members, tmp_path):
     )
     with pytest.raises(ValueError, match="do not match"):
         load_half_weights(other, path)
+
+
+def test_int8_weights_are_per_channel_and_round_trip(tmp_path):
+    net = get_multitask_unet(32, 8, name="member0")
+    path = tmp_path / "w.npz"
+    save_half_weights(net, path, int8=True)
+    weights = net.get_weights()
+    with np.load(path) as data:
+        stored = {k: data[k] for k in data.files}
+    big = [i for i, w in enumerate(weights) if w.ndim >= 2 and w.size >= 1024]
+    small = [i for i in range(len(weights)) if i not in big]
+    assert big and small
+    for i in big:
+        q, scale = stored[f"w{i:04d}"], stored[f"s{i:04d}"]
+        assert q.dtype == np.int8 and scale.shape == (weights[i].shape[-1],)
+        # Symmetric per output channel: each channel's largest weight maps to +-127.
+        assert (np.abs(q).reshape(-1, q.shape[-1]).max(axis=0) == 127).all()
+        # Rounding error at most half a step of that channel's scale.
+        assert np.all(np.abs(q * scale - weights[i]) <= scale / 2 + 1e-7)
+    assert all(stored[f"w{i:04d}"].dtype == np.float16 for i in small)
+    assert not any(f"s{i:04d}" in stored for i in small)
+    rebuilt = build_from_architecture(
+        {"input_size": 32, "base_filters": 8, "num_classes": 3, "members": 1}
+    )
+    load_half_weights(rebuilt, path)
+    for i in big:
+        np.testing.assert_array_equal(
+            rebuilt.get_weights()[i], stored[f"w{i:04d}"] * stored[f"s{i:04d}"]
+        )
+    seg0, cls0 = _run(net, _feed(32, seed=5))
+    seg1, cls1 = _run(rebuilt, _feed(32, seed=5))
+    assert np.abs(seg0 - seg1).max() < 2e-2
+    np.testing.assert_allclose(cls1, cls0, atol=5e-2)
+    # About half the float16 file: one byte a kernel weight instead of two.
+    half = tmp_path / "h.npz"
+    save_half_weights(net, half)
+    assert path.stat().st_size < 0.65 * half.stat().st_size

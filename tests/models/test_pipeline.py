@@ -249,7 +249,7 @@ def test_refit_on_every_image_takes_its_twins_settings(tiny_run, tiny_export, tm
     assert export.main(common + ["--settings-from", str(twin), "--version", "refit"]) == 0
     manifest = json.loads((weights / "manifest.json").read_text())
     source = json.loads((twin / "manifest.json").read_text())
-    for key in ("temperature", "postprocess", "tuning", "metrics"):
+    for key in ("temperature", "blend_temperature", "postprocess", "tuning", "metrics"):
         assert manifest[key] == source[key]
     assert manifest["version"] == "refit"
     assert manifest["training"]["val_images"] == 0

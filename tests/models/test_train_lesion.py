@@ -9,7 +9,7 @@ import pytest
 
 from models import export, train_lesion
 from models.data import read_image, read_mask
-from models.runtime import Runtime
+from models.runtime import Runtime, mix_malignant_odds, recalibrate
 
 
 @pytest.fixture(scope="module")
@@ -107,9 +107,16 @@ def test_export_records_the_lesion_classifier(exported):
     assert spec["weight"] == 0.5 and spec["crop_size"] == 32 and spec["members"] == 1
     for f in spec["files"].values():
         assert (both / f).stat().st_size > 0
-    cls = json.loads((both / "manifest.json").read_text())["metrics"]["classification"]
+    manifest = json.loads((both / "manifest.json").read_text())
+    cls = manifest["metrics"]["classification"]
     # Calibration is reported for the blend that is served, and for the head alone.
     assert 0 <= cls["ece_crossfit_2fold"] <= 1 and "ece_crossfit_2fold_unet_head" in cls
+    draws = cls["ece_crossfit_2fold_5_draws"]
+    assert draws["min"] <= cls["ece_crossfit_2fold"] == draws["mean"] <= draws["max"]
+    # The blend has its own temperature; without a lesion classifier there is nothing to fit.
+    assert 0.25 <= manifest["blend_temperature"] <= 8
+    plain = json.loads((exported[1] / "manifest.json").read_text())
+    assert plain["blend_temperature"] == 1.0
 
 
 def test_runtime_blends_only_benign_and_malignant(exported):
@@ -120,15 +127,18 @@ def test_runtime_blends_only_benign_and_malignant(exported):
     b = rt.classify(grey, mask=mask)
     assert rt.info()["lesion_classifier"] is True
     assert sum(b.values()) == pytest.approx(1.0)
-    # Same temperature and head: P(normal) is the U-Net's; the split of the rest moved.
+    # Same temperature and head: the lesion classifier splits the head's P(lesion), then
+    # the blend's own temperature tempers the result.
     temp = json.loads((both / "manifest.json").read_text())["temperature"]
     assert temp == json.loads((plain / "manifest.json").read_text())["temperature"]
-    assert b["normal"] == pytest.approx(a["normal"], abs=1e-6)
-    assert b["malignant"] != pytest.approx(a["malignant"], abs=1e-6)
-    # An empty outline leaves nothing to crop: the head's answer stands.
+    mixed = mix_malignant_odds(a, rt.lesion_odds(grey, mask=mask), 0.5)
+    assert mixed["normal"] == a["normal"] and mixed["malignant"] != pytest.approx(a["malignant"])
+    assert b == pytest.approx(recalibrate(mixed, rt.blend_temperature), abs=1e-6)
+    # An empty outline leaves nothing to crop: the head's answer stands, tempered alike.
     empty = np.zeros_like(mask)
+    head = Runtime(plain, backend="keras").classify(grey, mask=empty)
     assert rt.classify(grey, mask=empty) == pytest.approx(
-        Runtime(plain, backend="keras").classify(grey, mask=empty))
+        recalibrate(head, rt.blend_temperature), abs=1e-6)
 
 
 def test_lesion_odds_follow_the_outline(exported):

@@ -130,3 +130,52 @@ def test_tune_cli(synthetic_busi, tiny_export, tmp_path):
         [sys.executable, "-m", "models.tune", "--data", str(root), "--split", str(empty_split),
          "--weights", str(weights)], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "no validation images" in proc.stderr
+
+
+def _blend_cases(n=600, seed=0):
+    """Head logits and lesion odds whose blend is under-confident (the odds are halved)."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 3, n)
+    logits = rng.normal(0, 1, (n, 3))
+    logits[np.arange(n), labels] += 3.0
+    # Sharp, correct odds of malignant against benign; none for a third of the images.
+    odds = [None if i % 3 == 0 else (4.0 if y == 2 else -4.0) * 0.5
+            for i, y in enumerate(labels)]
+    return logits, odds, labels
+
+
+def test_served_probabilities_are_the_runtime_blend():
+    from models.runtime import mix_malignant_odds, recalibrate
+
+    logits, odds, labels = _blend_cases(9)
+    names = ["normal", "benign", "malignant"]
+    got = tune.served_probabilities(logits, odds, names, 1.5, 0.5, 0.8)
+    for row, z, o in zip(got, logits, odds, strict=True):
+        p = np.exp(z / 1.5) / np.exp(z / 1.5).sum()
+        probs = dict(zip(names, p, strict=True))
+        if o is not None:
+            probs = mix_malignant_odds(probs, o, 0.5)
+        assert row == pytest.approx([recalibrate(probs, 0.8)[c] for c in names])
+
+
+def test_blend_temperature_sharpens_an_underconfident_blend():
+    from models.metrics import expected_calibration_error
+
+    logits, odds, labels = _blend_cases()
+    names = ["normal", "benign", "malignant"]
+    t = tune.fit_temperature(logits, labels)
+    s = tune.fit_blend_temperature(logits, odds, labels, names, t, 0.5)
+    before = tune.served_probabilities(logits, odds, names, t, 0.5)
+    after = tune.served_probabilities(logits, odds, names, t, 0.5, s)
+
+    def nll(p):
+        return -np.log(p[np.arange(len(labels)), labels]).mean()
+
+    assert s < 1.0 and nll(after) < nll(before)
+    # Tempering changes no image's most likely class.
+    assert (after.argmax(1) == before.argmax(1)).all()
+    # Odds that were right all along want no tempering of the blend's head side.
+    sure = [None] * len(labels)
+    assert tune.fit_blend_temperature(logits, sure, labels, names, t, 0.5) == pytest.approx(
+        1.0, abs=0.03)
+    assert expected_calibration_error(after, labels) <= expected_calibration_error(before, labels)
