@@ -84,6 +84,32 @@ def test_export_then_evaluate_cli(tiny_run, tmp_path):
     assert {"dice", "iou", "precision", "recall", "true_class", "pred_class"} <= set(row)
 
 
+def test_int8_export_halves_the_unet_files_and_both_backends_agree(tiny_run, tmp_path):
+    root, run = tiny_run
+    common = ["--run", str(run), "--data", str(root), "--card-dir", str(tmp_path / "card"),
+              "--version", "t", "--tta", "off", "--no-recalibrate"]
+    half, int8 = tmp_path / "half", tmp_path / "int8"
+    assert export.main([*common, "--out", str(half)]) == 0
+    assert export.main([*common, "--out", str(int8), "--int8"]) == 0
+    manifest = json.loads((int8 / "manifest.json").read_text())
+    assert manifest["weights"].startswith("int8")
+    assert json.loads((half / "manifest.json").read_text())["weights"] == "float16"
+    for kind in ("keras", "litert"):
+        name = manifest["files"][kind]
+        assert (int8 / name).stat().st_size < 0.75 * (half / name).stat().st_size, kind
+    with np.load(int8 / manifest["files"]["keras"]) as data:
+        assert any(data[k].dtype == np.int8 for k in data.files)
+    # Both backends compute with the same rounded kernels; LiteRT also rounds activations.
+    img = (np.random.default_rng(2).random((70, 90)) * 255).astype(np.uint8)
+    keras_rt, lite_rt = Runtime(int8, backend="keras"), Runtime(int8, backend="litert").load()
+    assert lite_rt.backend_used == "litert"
+    assert np.abs(keras_rt.segment(img) - lite_rt.segment(img)).max() < 0.05
+    k, t = keras_rt.classify(img), lite_rt.classify(img)
+    assert max(abs(k[c] - t[c]) for c in k) < 0.05
+    # And they stay close to the float16 export they were rounded from.
+    assert np.abs(Runtime(half, backend="keras").segment(img) - keras_rt.segment(img)).max() < 0.1
+
+
 def test_evaluate_cli_rejects_folder_without_images(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "models.evaluate", "--data", str(tmp_path)],
