@@ -30,6 +30,7 @@ from ._preprocess import (
 )
 from .lesion_crop import lesion_box, lesion_crop
 from .lesion_refine import refine_window
+from .metrics import softmax
 
 log = logging.getLogger(__name__)
 
@@ -420,9 +421,7 @@ class Runtime:
         return None if crop is None else self._lesion(crop[None, :, :, None])
 
     def _probabilities(self, logits) -> dict:
-        z = np.asarray(logits, np.float64).ravel() / self.temperature
-        p = np.exp(z - z.max())
-        p /= p.sum()
+        p = softmax(np.asarray(logits, np.float64).ravel(), self.temperature)
         return {c: float(v) for c, v in zip(self.class_names, p, strict=True)}
 
 
@@ -478,10 +477,8 @@ def recalibrate(probs, temperature):
     """
     if temperature == 1.0:
         return probs
-    z = np.log(np.clip(np.array(list(probs.values()), np.float64), 1e-12, 1.0)) / temperature
-    p = np.exp(z - z.max())
-    p /= p.sum()
-    return {c: float(v) for c, v in zip(probs, p, strict=True)}
+    log_p = np.log(np.clip(np.array(list(probs.values()), np.float64), 1e-12, 1.0))
+    return {c: float(v) for c, v in zip(probs, softmax(log_p, temperature), strict=True)}
 
 
 def _outline(mask, shape):
