@@ -114,7 +114,8 @@ def test_export_records_the_lesion_classifier(exported):
     draws = cls["ece_crossfit_2fold_5_draws"]
     assert draws["min"] <= cls["ece_crossfit_2fold"] == draws["mean"] <= draws["max"]
     # The blend has its own temperature; without a lesion classifier there is nothing to fit.
-    assert 0.25 <= manifest["blend_temperature"] <= 8
+    # fit_temperature searches 0.25 to 8 and refines by 5 % either side of the best.
+    assert 0.25 * 0.95 <= manifest["blend_temperature"] <= 8 * 1.05
     plain = json.loads((exported[1] / "manifest.json").read_text())
     assert plain["blend_temperature"] == 1.0
 
