@@ -1,0 +1,148 @@
+"""Average the weights of runs fine-tuned from one starting point (a "model soup").
+
+Usage::
+
+    python -m models.soup --run runs/td0 runs/td2 --checkpoint swa.keras --out runs/td02
+    python -m models.export --run runs/td02 runs/td1 --checkpoint swa.keras ...
+
+Runs that start from the same member of an export (``models.train --init-from
+EXPORT --init-member K``) and differ only in their seed end in the same basin of
+the loss, so the mean of their weights is a network at least as good as either,
+at the run-time cost of one. An ensemble of the same runs costs one network
+per run, which the 100 ms budget cannot pay for a third U-Net. Runs from
+different starts have unrelated weights whose mean is no network at all, so
+the ingredients must share their start, split, input size and width.
+
+The soup is written as a run folder (``OUT/CHECKPOINT``, ``OUT/split.json``,
+``OUT/train_info.json`` with the ingredients listed under ``soup``) that
+``models.export`` takes like any other run; the export re-estimates the
+BatchNorm statistics, which an average of weights does not give.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger("models.soup")
+
+
+def average_weights(weight_lists):
+    """Element-wise mean of several networks' weights.
+
+    Parameters
+    ----------
+    weight_lists : list of list of ndarray
+        One ``model.get_weights()`` list per network, all of the same shapes.
+
+    Returns
+    -------
+    list of ndarray
+        The mean of each weight, in the dtype of the first network's.
+
+    Raises
+    ------
+    ValueError
+        If fewer than two networks are given or their weights differ in shape.
+    """
+    if len(weight_lists) < 2:
+        raise ValueError("a soup needs at least two networks")
+    first = weight_lists[0]
+    for other in weight_lists[1:]:
+        if len(other) != len(first) or any(
+            a.shape != b.shape for a, b in zip(first, other, strict=True)
+        ):
+            raise ValueError("the networks differ in shape: only one network's runs average")
+    return [
+        np.mean([np.asarray(w[i], np.float64) for w in weight_lists], axis=0).astype(first[i].dtype)
+        for i in range(len(first))
+    ]
+
+
+def check_ingredients(infos, splits):
+    """Refuse runs that cannot be averaged, and say why.
+
+    Parameters
+    ----------
+    infos : list of dict
+        Each run's ``train_info.json``.
+    splits : list of dict
+        Each run's ``split.json`` (``train`` and ``val`` image lists).
+
+    Raises
+    ------
+    ValueError
+        If the runs differ in split, input size, width or starting member, or
+        one of them did not start from an export.
+    """
+    if any(sp["train"] != splits[0]["train"] or sp["val"] != splits[0]["val"] for sp in splits):
+        # A soup of runs that saw different images would leak validation images into training.
+        raise ValueError("runs do not share one train/validation split")
+    keys = [(i.get("input_size"), i.get("args", {}).get("base_filters", 16)) for i in infos]
+    if len(set(keys)) != 1:
+        raise ValueError(f"runs differ in input size or base filters: {keys}")
+    starts = [i.get("args", {}).get("init_from") for i in infos]
+    if not all(starts):
+        raise ValueError("every run must start from an export (--init-from): "
+                         "runs from random starts do not share a basin to average in")
+    members = {i["args"].get("init_member", 0) for i in infos}
+    if len(members) != 1:
+        raise ValueError(f"runs start from different members {sorted(members)}; "
+                         "their weights are unrelated")
+    if len(set(starts)) != 1:
+        # The export a path names can change between sessions (models/weights does),
+        # so differing paths are allowed when they held the same export; say so.
+        log.warning("runs start from different paths %s: make sure they held the same export",
+                    sorted(set(starts)))
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--run", nargs="+", required=True,
+                   help="training run folders fine-tuned from one member of one export")
+    p.add_argument("--checkpoint", default="swa.keras",
+                   help="file in each run folder to average (swa.keras, best.keras)")
+    p.add_argument("--out", required=True, help="run folder to write the soup into")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+
+    from ._preprocess import INPUT_SIZE
+    from .export import clean_model
+
+    runs = [Path(r) for r in args.run]
+    if len(runs) < 2:
+        raise SystemExit("a soup needs at least two runs")
+    missing = [str(r / args.checkpoint) for r in runs if not (r / args.checkpoint).exists()]
+    if missing:
+        raise SystemExit(f"no such checkpoint: {', '.join(missing)}")
+    infos = [json.loads((r / "train_info.json").read_text()) for r in runs]
+    splits = [json.loads((r / "split.json").read_text()) for r in runs]
+    try:
+        check_ingredients(infos, splits)
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from exc
+    size = infos[0].get("input_size", INPUT_SIZE)
+    filters = infos[0].get("args", {}).get("base_filters", 16)
+    nets = [clean_model(r / args.checkpoint, size, filters) for r in runs]
+    soup = nets[0]
+    soup.set_weights(average_weights([n.get_weights() for n in nets]))
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    soup.save(out / args.checkpoint)
+    (out / "split.json").write_text(json.dumps(splits[0], indent=1))
+    info = dict(infos[0])
+    info["soup"] = {"runs": [str(r) for r in runs], "checkpoint": args.checkpoint,
+                    "seeds": [i.get("args", {}).get("seed") for i in infos]}
+    info["minutes_this_session"] = round(sum(i.get("minutes_this_session", 0) for i in infos), 1)
+    (out / "train_info.json").write_text(json.dumps(info, indent=1))
+    log.info("averaged %d runs into %s", len(runs), out / args.checkpoint)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
