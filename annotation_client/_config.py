@@ -40,6 +40,10 @@ class ClientConfig:
         SQLAlchemy URL of the index of saved annotations
         (``SONOTRACE_DATABASE_URL``); None, the default, means a SQLite file in
         ``data_dir`` (see :attr:`index_url`).
+    keep_uploads : bool
+        Keep a copy of each uploaded image beside its saved versions, so the
+        Saved page can open it again (``SONOTRACE_KEEP_UPLOADS``, default true).
+        Off, only the outlines, masks and records are written.
     """
 
     model_server_url: str = "http://127.0.0.1:5000"
@@ -50,6 +54,7 @@ class ClientConfig:
     default_vertices: int = 32
     worklist_dir: Path | None = None
     database_url: str | None = None
+    keep_uploads: bool = True
 
     @property
     def index_url(self) -> str:
@@ -131,7 +136,7 @@ def _parse(name: str, value):
             if not number > 0:
                 raise ValueError("must be positive")
             return number
-        if name == "auto_segment":
+        if name in ("auto_segment", "keep_uploads"):
             if isinstance(value, bool):
                 return value
             text = str(value).strip().lower()

@@ -8,6 +8,8 @@ Layout under the data directory (``SONOTRACE_DATA_DIR``)::
         v001_ai_mask.png    the AI's original mask (when the image was auto-segmented)
         v001.json           the record; written last, so its presence marks a complete version
         v002.svg ...
+        source.png          the image itself, when it was uploaded (kept once, so the
+                            Saved page can open it again; its SHA-256 is the folder's name)
 
 A save never overwrites: each one takes the next free version number, under an
 exclusive lock on the folder so two browser tabs saving at once get different
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import logging
 import os
@@ -40,6 +43,9 @@ _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _RECORD = re.compile(r"^v(\d{3,})\.json$")
 _VERSIONED = re.compile(r"^v(\d{3,})(?:_[a-z_]+)?\.(?:svg|png|json)$")
 _LOCK_NAME = ".lock"
+_SOURCE_STEM = "source"
+# The suffix only tells a reader the format; anything odd is kept as .bin.
+_SOURCE_SUFFIX = re.compile(r"^\.[a-z0-9]{1,5}$")
 
 
 @dataclass(frozen=True)
@@ -162,6 +168,8 @@ class AnnotationStore:
         mask_png: bytes,
         record: dict,
         ai_mask_png: bytes | None = None,
+        source: bytes | None = None,
+        source_name: str | None = None,
     ) -> SavedVersion:
         """Save one annotation as the image's next version.
 
@@ -177,10 +185,20 @@ class AnnotationStore:
             JSON-able record; ``version`` and ``files`` are added to the saved copy.
         ai_mask_png : bytes, optional
             The AI's mask as PNG.
+        source : bytes, optional
+            The image file itself, kept as ``source<suffix>`` beside the versions
+            if the folder has none yet (uploads: a worklist image stays in its folder).
+        source_name : str, optional
+            The file's name, whose suffix the kept copy takes (``.png``, ``.dcm``...).
 
         Returns
         -------
         SavedVersion
+
+        Raises
+        ------
+        ValueError
+            If ``source`` is not the image ``image_sha256`` names.
         """
         folder = self.folder(image_sha256)
         if not isinstance(svg, str):
@@ -191,6 +209,12 @@ class AnnotationStore:
             raise TypeError("ai_mask_png must be bytes or None")
         if not isinstance(record, dict):
             raise TypeError("record must be a dict")
+        if source is not None:
+            if not isinstance(source, bytes):
+                raise TypeError("source must be bytes or None")
+            if hashlib.sha256(source).hexdigest() != image_sha256:
+                # Kept under the wrong folder, it would open as another image's file.
+                raise ValueError("the image file does not match the image being saved")
         folder.mkdir(parents=True, exist_ok=True)
         with open(folder / _LOCK_NAME, "a+b") as lock:
             fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
@@ -203,6 +227,8 @@ class AnnotationStore:
                     "ai_mask": f"{stem}_ai_mask.png" if ai_mask_png is not None else None,
                     "record": f"{stem}.json",
                 }
+                if source is not None and self.source_path(image_sha256) is None:
+                    write_atomic(folder / (_SOURCE_STEM + _source_suffix(source_name)), source)
                 write_atomic(folder / files["svg"], svg.encode("utf-8"))
                 write_atomic(folder / files["mask"], mask_png)
                 if ai_mask_png is not None:
@@ -234,3 +260,35 @@ class AnnotationStore:
             raise ValueError("version must be a positive int")
         path = self.folder(image_sha256) / f"v{version:03d}.svg"
         return path.read_text(encoding="utf-8")
+
+    def source_path(self, image_sha256: str) -> Path | None:
+        """The kept copy of the image file, or None when none was kept."""
+        folder = self.folder(image_sha256)
+        if not folder.is_dir():
+            return None
+        kept = sorted(p for p in folder.glob(_SOURCE_STEM + ".*") if p.is_file())
+        return kept[0] if kept else None
+
+    def load_source(self, image_sha256: str) -> bytes:
+        """The kept image file's bytes, checked against the folder's SHA-256.
+
+        Raises
+        ------
+        FileNotFoundError
+            If no copy of the image was kept (a worklist image, or saved before
+            copies were kept).
+        ValueError
+            If the copy no longer has the image's SHA-256 (damaged on disk).
+        """
+        path = self.source_path(image_sha256)
+        if path is None:
+            raise FileNotFoundError(f"no copy of image {image_sha256[:12]} was kept")
+        data = path.read_bytes()
+        if hashlib.sha256(data).hexdigest() != image_sha256:
+            raise ValueError(f"the kept copy {path} is damaged: its SHA-256 does not match")
+        return data
+
+
+def _source_suffix(name: str | None) -> str:
+    suffix = Path(name or "").suffix.lower()
+    return suffix if _SOURCE_SUFFIX.match(suffix) else ".bin"

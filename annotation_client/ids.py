@@ -79,6 +79,7 @@ WORKLIST_CONFIRM = "worklist-confirm"  # asks before unsaved work is replaced
 WORKLIST_PENDING = "worklist-pending"  # the entry waiting for that answer
 WORKLIST_REQUEST = "worklist-request"  # {"path", "at"}: the entry to open
 WORKLIST_LINK = "worklist-link"  # the entry the page's URL asks for (?open=path)
+SAVED_LINK = "saved-link"  # the kept upload the page's URL asks for (?saved=sha256)
 
 # --- saved page (the index of saved annotations)
 SAVED_PAGE_LOAD = "saved-page-load"

@@ -394,6 +394,8 @@ def _worklist_card(config):
 
 #: The query parameter that opens a worklist entry with the page (``/?open=cases/a.png``).
 OPEN_QUERY = "open"
+#: The query parameter that opens the kept copy of an uploaded image (``/?saved=SHA256``).
+SAVED_QUERY = "saved"
 
 
 def layout(**query):
@@ -401,10 +403,12 @@ def layout(**query):
 
     ``/?open=PATH`` opens the worklist entry ``PATH`` (relative to
     ``SONOTRACE_WORKLIST_DIR``) as the page loads: the Saved page links each
-    version of a worklist image this way.
+    version of a worklist image this way. ``/?saved=SHA256`` opens the copy of
+    an uploaded image kept with its saved versions (``SONOTRACE_KEEP_UPLOADS``).
     """
     config = get_config()
     linked = query.get(OPEN_QUERY)
+    kept = query.get(SAVED_QUERY)
     left = dbc.Col(
         [
             html.Div(id=ids.SERVER_STATUS, className="small text-end mb-1"),
@@ -521,6 +525,7 @@ def layout(**query):
             dcc.Store(id=ids.WORKLIST_REQUEST),
             dcc.Store(id=ids.WORKLIST_PENDING),
             dcc.Store(id=ids.WORKLIST_LINK, data=linked if isinstance(linked, str) else None),
+            dcc.Store(id=ids.SAVED_LINK, data=kept if isinstance(kept, str) else None),
             dcc.ConfirmDialog(id=ids.WORKLIST_CONFIRM, message=UNSAVED_QUESTION),
             dbc.Row([left, right], class_name="g-3"),
         ]
@@ -656,6 +661,8 @@ def check_server(_loaded):
 def open_image(contents, request, filename, current_meta, tool="pan"):
     """Open the uploaded file or the worklist entry asked for (see :func:`_show`)."""
     if ctx.triggered_id == ids.WORKLIST_REQUEST:
+        if request and request.get("saved"):
+            return open_kept_upload(request, current_meta, tool)
         return open_worklist_entry(request, current_meta, tool)
     return open_upload(contents, filename, current_meta, tool)
 
@@ -692,6 +699,35 @@ def open_worklist_entry(request, current_meta, tool="pan"):
             raise ImageDecodeError(f"{path} cannot be read ({exc.strerror or exc}).") from None
 
     return _show(PurePosixPath(path).name, read, current_meta, tool, worklist_path=path)
+
+
+def open_kept_upload(request, current_meta, tool="pan"):
+    """Open the copy of an upload kept beside its saved versions (``request["saved"]``)."""
+    sha = str(request["saved"])
+    store = get_store()
+    try:
+        versions = store.versions(sha)
+        record = store.load_record(sha, versions[-1]) if versions else {}
+        name = str(record.get("image", {}).get("name") or "image")
+    except (ValueError, OSError):  # a forged link or an unreadable record: read() says why
+        name = "image"
+
+    def read() -> bytes:
+        # Every failure becomes the message a bad upload gets.
+        try:
+            return store.load_source(sha)
+        except FileNotFoundError:
+            raise ImageDecodeError(
+                "No copy of this image was kept with its annotations: upload it again."
+            ) from None
+        except ValueError as exc:  # not a SHA-256 (a forged link), or a damaged copy
+            raise ImageDecodeError(str(exc)) from None
+        except OSError as exc:
+            raise ImageDecodeError(
+                f"The kept image cannot be read ({exc.strerror or exc})."
+            ) from None
+
+    return _show(name, read, current_meta, tool)
 
 
 def _show(name, read, current_meta, tool="pan", *, worklist_path=None):
@@ -931,14 +967,35 @@ def open_linked_entry(path, mark):
     return _request(path), False, None, no
 
 
+@callback(
+    Output(ids.WORKLIST_REQUEST, "data", allow_duplicate=True),
+    Output(ids.WORKLIST_CONFIRM, "displayed", allow_duplicate=True),
+    Output(ids.WORKLIST_PENDING, "data", allow_duplicate=True),
+    Input(ids.SAVED_LINK, "data"),
+    State(ids.UNSAVED_MARK, "className"),
+    prevent_initial_call="initial_duplicate",
+)
+def open_linked_upload(sha, mark):
+    """Ask :func:`open_image` for the kept upload the page's URL names (``?saved=``)."""
+    if not sha:
+        raise PreventUpdate
+    target = {"saved": sha}
+    if _has_unsaved_work(mark):
+        return dash.no_update, True, target
+    return _request(target), False, None
+
+
 def _has_unsaved_work(mark: str | None) -> bool:
     """Whether the unsaved-work mark's class names (``ids.UNSAVED_MARK``) say so."""
     return "dirty" in (mark or "").split()
 
 
-def _request(path: str) -> dict:
+def _request(target: str | dict) -> dict:
+    """A request for a worklist entry (its path) or a kept upload (``{"saved": sha}``)."""
     # The time makes asking for the same entry again a change of the store.
-    return {"path": path, "at": time.time_ns()}
+    if isinstance(target, dict):
+        return {"saved": target.get("saved"), "at": time.time_ns()}
+    return {"path": target, "at": time.time_ns()}
 
 
 # ====================================================================== callbacks: saved versions
@@ -1444,11 +1501,13 @@ def _current_geometry(meta, history):
     State(ids.FINAL_LABEL, "value"),
     State(ids.NOTE, "value"),
     State(ids.ANNOTATOR, "value"),
+    State(ids.IMAGE_DATA, "data"),
     *[State(ids.descriptor(name), "value") for name in DESCRIPTOR_OPTIONS],
     prevent_initial_call=True,
     running=[(Output(ids.SAVE_BUTTON, "disabled"), True, False)],
 )
-def save(_clicks, meta, history, ai, classification, final_label, note, annotator, *descriptors):
+def save(_clicks, meta, history, ai, classification, final_label, note, annotator, image_data,
+         *descriptors):
     """Save the edited outline, masks and record as the image's next version."""
     if not meta or not _clicks:  # not a click: the page was drawn again
         raise PreventUpdate
@@ -1486,12 +1545,16 @@ def save(_clicks, meta, history, ai, classification, final_label, note, annotato
             if not classification
             else _shapes.same_geometry(classification.get("paths") or [], paths)
         )
+        # A worklist image stays in its folder; an upload exists nowhere else.
+        keep = get_config().keep_uploads and not meta.get("worklist_path") and image_data
         saved = get_store().save(
             meta["sha256"],
             svg=svg,
             mask_png=vectorizer.mask_to_png(mask),
             ai_mask_png=vectorizer.mask_to_png(ai_mask) if ai_mask is not None else None,
             record=record,
+            source=parse_data_url(image_data["contents"]) if keep else None,
+            source_name=meta.get("name"),
         )
     except ValueError as exc:
         return _views.alert(str(exc), "danger", title="Not saved.", id="save-result"), no

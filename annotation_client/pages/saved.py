@@ -18,7 +18,7 @@ from dash import Input, Output, State, callback, dash_table, dcc, html
 from dash.exceptions import PreventUpdate
 
 from annotation_client import _views, ids
-from annotation_client._app import get_config, get_index
+from annotation_client._app import get_config, get_index, get_store
 from annotation_client._database import MAX_LIMIT, IndexUnavailable, summarize, to_csv
 from annotation_client._record import LABELS
 
@@ -27,7 +27,8 @@ dash.register_page(
 )
 
 #: Why a version has no *Open* link (hover text of its empty cell).
-NOT_KEPT = "Uploaded, and uploads are not kept: upload the image again to revise it."
+NOT_KEPT = ("Uploaded, and no copy of the image was kept (saved before copies were kept, "
+            "or SONOTRACE_KEEP_UPLOADS is off): upload the image again to revise it.")
 NO_WORKLIST = "From a worklist, but this client has none (SONOTRACE_WORKLIST_DIR)."
 
 #: The rows the page shows at most; the CSV download takes up to MAX_LIMIT.
@@ -152,7 +153,17 @@ def open_link(worklist_path: str, page: str = "/") -> str:
     return f"[Open]({page}?open={quote(worklist_path, safe='')})"
 
 
-def table_rows(rows: list[dict], annotate_page: str | None = None) -> list[dict]:
+def kept_link(image_sha256: str, page: str = "/") -> str:
+    """The Markdown link that opens the kept copy of an uploaded image on the Annotate page."""
+    return f"[Open]({page}?saved={quote(image_sha256, safe='')})"
+
+
+def table_rows(
+    rows: list[dict],
+    annotate_page: str | None = None,
+    kept: frozenset | set = frozenset(),
+    worklist: bool = True,
+) -> list[dict]:
     """Index rows as the table shows them (rounded numbers, yes/no, the image's path).
 
     Parameters
@@ -160,9 +171,13 @@ def table_rows(rows: list[dict], annotate_page: str | None = None) -> list[dict]
     rows : list of dict
         Rows as :meth:`AnnotationIndex.query` returns them.
     annotate_page : str, optional
-        URL path of the Annotate page, when this client has a worklist: a
-        version saved from the worklist then gets an *Open* link to its image.
-        Uploads are not kept, so theirs cannot be opened again from here.
+        URL path of the Annotate page, which the *Open* links load; None, no links.
+    kept : set of str
+        SHA-256 of the uploaded images whose copy was kept with their versions:
+        their versions get an *Open* link to it.
+    worklist : bool
+        Whether this client has a worklist: a version saved from the worklist
+        then gets an *Open* link to its image.
     """
     out = []
     for row in rows:
@@ -173,7 +188,7 @@ def table_rows(rows: list[dict], annotate_page: str | None = None) -> list[dict]
                 "annotator": row["annotator"],
                 # A worklist path says which study folder; an upload has only its name.
                 "image": path or row["image_name"],
-                "open": open_link(path, annotate_page) if path and annotate_page else "",
+                "open": _link(row, annotate_page, kept, worklist),
                 "version": row["version"],
                 "final_label": row["final_label"] or "—",
                 "ai_label": row["ai_label"] or "—",
@@ -186,6 +201,21 @@ def table_rows(rows: list[dict], annotate_page: str | None = None) -> list[dict]
             }
         )
     return out
+
+
+def _link(row: dict, page: str | None, kept, worklist: bool) -> str:
+    if not page:
+        return ""
+    if row["worklist_path"]:
+        return open_link(row["worklist_path"], page) if worklist else ""
+    return kept_link(row["image_sha256"], page) if row["image_sha256"] in kept else ""
+
+
+def _has_copy(store, sha: str) -> bool:
+    try:
+        return store.source_path(sha) is not None
+    except (ValueError, OSError):  # an odd row or an unreadable folder: no link, no failure
+        return False
 
 
 def _rounded(value):
@@ -238,8 +268,11 @@ def show_saved(_loaded, _refresh, annotator, label, latest):
             id="saved-error",
         )
         return [], [], None, [], message
-    linkable = get_config().worklist_dir is not None
-    shown = table_rows(rows, dash.get_relative_path("/") if linkable else None)
+    worklist = get_config().worklist_dir is not None
+    store = get_store()
+    uploads = {r["image_sha256"] for r in rows if not r["worklist_path"]}
+    kept = {sha for sha in uploads if _has_copy(store, sha)}
+    shown = table_rows(rows, dash.get_relative_path("/"), kept, worklist)
     tooltips = [
         {"image": f"record: {row['record']}"}
         | ({} if row["open"] else {"open": NO_WORKLIST if wl else NOT_KEPT})

@@ -11,6 +11,7 @@ def test_defaults_without_environment():
     assert config.model_server_url == "http://127.0.0.1:5000"
     assert config.request_timeout == 30.0
     assert config.auto_segment is True
+    assert config.keep_uploads is True
 
 
 def test_environment_then_mapping_override():
@@ -19,12 +20,14 @@ def test_environment_then_mapping_override():
         "SONOTRACE_DATA_DIR": "/tmp/annotations",
         "SONOTRACE_REQUEST_TIMEOUT": "2.5",
         "SONOTRACE_AUTO_SEGMENT": "off",
+        "SONOTRACE_KEEP_UPLOADS": "no",
     }
     config = ClientConfig.load({"request_timeout": 9, "SONOTRACE_DEFAULT_VERTICES": "48"}, environ)
     assert config.model_server_url == "http://server:5000"
     assert config.data_dir == Path("/tmp/annotations")
     assert config.request_timeout == 9.0
     assert config.auto_segment is False
+    assert config.keep_uploads is False
     assert config.default_vertices == 48
     assert config.max_upload_bytes == 20 * 1024 * 1024
 
@@ -35,6 +38,7 @@ def test_environment_then_mapping_override():
         ("MODEL_SERVER_URL", "server:5000", "MODEL_SERVER_URL"),
         ("REQUEST_TIMEOUT", "-1", "REQUEST_TIMEOUT"),
         ("AUTO_SEGMENT", "maybe", "AUTO_SEGMENT"),
+        ("KEEP_UPLOADS", "sometimes", "KEEP_UPLOADS"),
         ("DEFAULT_VERTICES", "2", "DEFAULT_VERTICES"),
         ("DEFAULT_VERTICES", "256", "between 8 and 128"),
         ("NO_SUCH_SETTING", "1", "unknown"),

@@ -132,6 +132,27 @@ def test_a_worklist_version_links_to_its_image_and_an_upload_does_not(saved, pat
     assert prefixed == link.replace("(/?", "(/sonotrace/?")
 
 
+def test_a_kept_upload_links_to_its_copy_and_a_worklist_needs_its_folder(saved):
+    upload, listed = _index_row(), _index_row(worklist_path="study7/left.png")
+    rows = saved.table_rows([upload, listed], "/", kept={SHA_A}, worklist=False)
+    assert rows[0]["open"] == f"[Open](/?saved={SHA_A})"
+    assert rows[1]["open"] == ""  # no worklist folder to open it from
+    rows = saved.table_rows([upload, listed], "/sonotrace/", kept=set(), worklist=True)
+    assert rows[0]["open"] == ""  # no copy kept
+    assert rows[1]["open"] == "[Open](/sonotrace/?open=study7%2Fleft.png)"
+    assert saved.table_rows([upload], None, kept={SHA_A})[0]["open"] == ""
+
+
+def test_show_saved_links_the_uploads_whose_copy_was_kept(app, data_dir, saved_paths, saved):
+    # a1 and a2 are versions of one upload (SHA_A); a copy kept since makes both openable.
+    (data_dir / SHA_A / "source.png").write_bytes(b"kept")
+    with app.server.test_request_context("/_dash-update-component"):
+        data, tooltips, *_ = saved.show_saved(True, None, None, "__any__", False)
+    assert [row["open"] for row in data] == [f"[Open](/?saved={SHA_A})", "",
+                                             f"[Open](/?saved={SHA_A})"]
+    assert [t.get("open") for t in tooltips] == [None, saved.NO_WORKLIST, None]
+
+
 def test_every_table_column_is_filled_by_table_rows(saved):
     [row] = saved.table_rows([_index_row()])
     assert [key for key, _ in saved.COLUMNS] == [key for key in row if key != "record"]
@@ -499,10 +520,29 @@ def test_saved_page_in_the_browser_then_a_real_save_appears(
         f"saved page part: {saved_page_seconds:.1f} s; "
         f"whole test: {time.monotonic() - started:.1f} s\n"
     )
-    # The row is the record the save wrote.
-    folder = data_dir / hashlib.sha256(image.read_bytes()).hexdigest()
+    # The row is the record the save wrote, and the upload was kept beside it.
+    sha = hashlib.sha256(image.read_bytes()).hexdigest()
+    folder = data_dir / sha
     record = json.loads((folder / "v001.json").read_text())
     assert (record["annotator"], record["image"]["name"]) == ("Browser Reader", "small.png")
+    assert (folder / "source.png").read_bytes() == image.read_bytes()
+
+    # 5. So the new row opens it again; the older uploads, saved without a copy, do not.
+    assert [(r["image"], r["open"]) for r in _rows(dash_duo)][:2] == [
+        ("small.png", "Open"), ("left.png", "")
+    ]
+    [link] = driver.find_elements(By.CSS_SELECTOR, f"#{ids.SAVED_TABLE} a")
+    assert link.get_attribute("href").endswith(f"/?saved={sha}")
+    link.click()
+    wait_for(dash_duo, lambda: "?saved=" in driver.current_url, 20, "the link went nowhere")
+    wait_for(dash_duo, lambda: dash_duo.find_element("#image-name").text == "small.png", 30,
+             "the kept upload did not open")
+    notice = f"#{ids.PREVIOUS_SAVES_TEXT}"
+    wait_for(dash_duo, lambda: "v1 (of 1) by Browser Reader" in dash_duo.find_element(notice).text,
+             20, "the upload's saved version is not offered")
+    driver.save_screenshot(str(artifacts_dir / "04-upload-opened-from-saved.png"))
+    errors = console_errors(dash_duo)
+    assert not errors, "browser console errors:\n" + "\n".join(errors)
 
 
 @pytest.mark.browser
@@ -546,3 +586,49 @@ def test_open_from_the_saved_page_brings_the_worklist_image_back(
     driver.save_screenshot(str(artifacts_dir / "04-opened-from-saved.png"))
     errors = console_errors(dash_duo)
     assert not errors, "browser console errors:\n" + "\n".join(errors)
+
+
+# --------------------------------------------------------------------------- kept uploads
+
+
+def test_a_kept_upload_opens_from_its_link_or_says_why_not(app, data_dir):
+    from annotation_client.pages import annotate
+
+    data = png_bytes(np.add.outer(np.arange(12), np.arange(16)).astype(np.uint8) * 8)
+    sha = hashlib.sha256(data).hexdigest()
+    store = AnnotationStore(data_dir)
+    store.save(sha, svg="<svg/>", mask_png=b"m", record={"image": {"name": "kept scan.png"}},
+               source=data, source_name="kept scan.png")
+    other = png_bytes(np.zeros((5, 6), np.uint8))
+    other_sha = hashlib.sha256(other).hexdigest()
+    store.save(other_sha, svg="<svg/>", mask_png=b"m", record={})  # saved without a copy
+
+    with app.server.test_request_context("/_dash-update-component"):
+        meta, image, _figure, _info, alert, *_ = annotate.open_kept_upload({"saved": sha}, None)
+        assert (meta["sha256"], meta["name"], meta["width"], meta["height"]) == (
+            sha, "kept scan.png", 16, 12)
+        assert alert is None and image["contents"].startswith("data:image/png;base64,")
+
+        def refused(request):
+            out = annotate.open_kept_upload(request, {"sha256": sha})
+            assert out[0] is dash.no_update  # the open image stays
+            return text_of(out[4])
+
+        assert "No copy of this image was kept" in refused({"saved": other_sha})
+        assert "hex" in refused({"saved": "../../etc/passwd"})
+        store.source_path(sha).write_bytes(data[:-4])
+        assert "damaged" in refused({"saved": sha})
+        assert "The open image and its outline are unchanged." in refused({"saved": sha})
+
+
+def test_the_saved_link_asks_first_when_work_is_unsaved(app):
+    from annotation_client.pages import annotate
+
+    request, confirm, pending = annotate.open_linked_upload(SHA_A, "unsaved-mark")
+    assert request["saved"] == SHA_A and confirm is False and pending is None
+    request, confirm, pending = annotate.open_linked_upload(SHA_A, "unsaved-mark dirty")
+    assert request is dash.no_update and confirm is True and pending == {"saved": SHA_A}
+    # Confirmed, the pending link becomes the request.
+    assert annotate._request(pending)["saved"] == SHA_A
+    with pytest.raises(PreventUpdate):
+        annotate.open_linked_upload(None, "")

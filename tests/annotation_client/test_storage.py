@@ -1,3 +1,4 @@
+import hashlib
 import json
 import os
 import threading
@@ -267,3 +268,65 @@ def test_next_version_counts_interrupted_saves(tmp_path):
     (store.folder(sha) / "v002.svg").write_text("<svg/>")  # a save cut short after its SVG
     assert store.next_version(sha) == 3
     assert store.save(sha, svg="<svg/>", mask_png=b"png", record={"a": 2}).version == 3
+
+
+# --------------------------------------------------------------------------- kept uploads
+
+
+def _image_bytes(n=0):
+    return b"\x89PNG fake image " + bytes([n])
+
+
+def _sha(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+def test_the_upload_is_kept_once_beside_its_versions(tmp_path):
+    store = AnnotationStore(tmp_path)
+    data = _image_bytes()
+    sha = _sha(data)
+    assert store.source_path(sha) is None
+    with pytest.raises(FileNotFoundError, match="no copy"):
+        store.load_source(sha)
+    for _ in range(2):
+        store.save(sha, svg="<svg/>", mask_png=b"m", record={}, source=data,
+                   source_name="Left Breast.PNG")
+    # Kept once, named by the upload's suffix, and not taken for a version.
+    assert sorted(p.name for p in (tmp_path / sha).glob("source*")) == ["source.png"]
+    assert store.versions(sha) == [1, 2]
+    assert store.next_version(sha) == 3
+    assert store.load_source(sha) == data
+
+
+@pytest.mark.parametrize("name, suffix", [
+    ("scan.dcm", ".dcm"), ("a.JPEG", ".jpeg"), ("no suffix", ".bin"), (None, ".bin"),
+    ("x.p n g", ".bin"), ("../../etc/passwd", ".bin"), ("evil.png/..", ".bin"),
+])
+def test_the_kept_copy_takes_a_safe_suffix(tmp_path, name, suffix):
+    store = AnnotationStore(tmp_path)
+    data = _image_bytes(3)
+    store.save(_sha(data), svg="<svg/>", mask_png=b"m", record={}, source=data,
+               source_name=name)
+    assert store.source_path(_sha(data)) == tmp_path / _sha(data) / f"source{suffix}"
+
+
+def test_a_source_that_is_not_the_image_is_refused_and_nothing_is_written(tmp_path):
+    store = AnnotationStore(tmp_path)
+    sha = _sha(_image_bytes(1))
+    with pytest.raises(ValueError, match="does not match"):
+        store.save(sha, svg="<svg/>", mask_png=b"m", record={}, source=_image_bytes(2))
+    assert store.versions(sha) == [] and store.source_path(sha) is None
+    with pytest.raises(TypeError, match="source"):
+        store.save(sha, svg="<svg/>", mask_png=b"m", record={}, source="text")
+
+
+def test_a_damaged_copy_is_refused_on_load(tmp_path):
+    store = AnnotationStore(tmp_path)
+    data = _image_bytes()
+    store.save(_sha(data), svg="<svg/>", mask_png=b"m", record={}, source=data,
+               source_name="a.png")
+    store.source_path(_sha(data)).write_bytes(data[:-1])
+    with pytest.raises(ValueError, match="damaged"):
+        store.load_source(_sha(data))
+    with pytest.raises(ValueError, match="hex"):
+        store.load_source("../" + "0" * 61)
