@@ -15,9 +15,10 @@ that has a final label, as BUSI publishes its data::
 so that ``python -m models.evaluate --data OUT`` scores a model against the
 radiologists and ``python -m models.train --data OUT`` can train on them.
 
-The image itself is not among the saved files: it is read back from the
-worklist, and only when its bytes still hash to the SHA-256 the annotation
-was saved under. Uploaded images (no worklist path) are skipped and listed.
+A worklist image is read back from the worklist, and only when its bytes still
+hash to the SHA-256 the annotation was saved under. An uploaded image (no
+worklist path) is read from the copy its first save kept beside the versions,
+checked the same way; uploads saved without one are skipped and listed.
 """
 
 from __future__ import annotations
@@ -121,7 +122,7 @@ def export_busi(data_dir, worklist_dir, out) -> ExportReport:
         folder = store.folder(sha)
         try:
             version, record = _latest(store, sha)
-            item = _source(record, worklist_dir, sha)
+            item = _source(record, worklist_dir, sha, store)
         except (OSError, ValueError) as exc:
             report.skipped.append((str(folder), str(exc)))
             continue
@@ -168,8 +169,8 @@ def export_busi(data_dir, worklist_dir, out) -> ExportReport:
     return report
 
 
-def _source(record: dict, worklist_dir, sha: str) -> dict:
-    """The image behind a record, read back from the worklist and checked by hash."""
+def _source(record: dict, worklist_dir, sha: str, store: AnnotationStore) -> dict:
+    """The image behind a record, read back from the worklist or the kept copy, checked by hash."""
     final = record.get("final")
     image = record.get("image")
     if not isinstance(final, dict) or not isinstance(image, dict):
@@ -178,7 +179,13 @@ def _source(record: dict, worklist_dir, sha: str) -> dict:
         raise ValueError("no final label")
     relative = image.get("worklist_path")
     if not relative:
-        raise ValueError("uploaded, not opened from the worklist: the image was not kept")
+        kept = store.source_path(sha)
+        if kept is None:
+            raise ValueError("uploaded, not opened from the worklist: the image was not kept")
+        data = store.load_source(sha)  # a damaged copy is a ValueError
+        decoded = decode_image(data, kept.name)
+        # Uploads have no path; their names sort them after the worklist's, by name.
+        return {"sort": "~" + str(image.get("name") or sha), "pixels": decoded.pixels}
     if worklist_dir is None:
         raise ValueError(f"from the worklist ({relative}), but no worklist folder is set")
     path = resolve_entry(worklist_dir, relative)

@@ -201,3 +201,33 @@ def test_models_evaluate_scores_an_export_as_it_scores_the_originals(busi_dir, t
     assert exported["n_images"] == original["n_images"] == 3
     assert exported["segmentation"] == original["segmentation"]
     assert exported["classification"]["accuracy"] == original["classification"]["accuracy"]
+
+
+def test_an_upload_whose_copy_was_kept_is_exported_from_it(saved, tmp_path):
+    store = AnnotationStore(saved["data"])
+    pixels = np.arange(80, dtype=np.uint8).reshape(8, 10)[::-1].copy()
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    data = buffer.getvalue()
+    sha = hashlib.sha256(data).hexdigest()
+    record = build_record(
+        image={"sha256": sha, "name": "kept.png", "width": 10, "height": 8},
+        annotator="Dr Ada", final_mask=saved["lesion"], final_label="malignant",
+    )
+    store.save(sha, svg="<svg/>", mask_png=vectorizer.mask_to_png(saved["lesion"]),
+               record=record, source=data, source_name="kept.png")
+    out = tmp_path / "out"
+    report = export_busi(saved["data"], saved["worklist"], out)
+    assert report.exported == {"normal": 1, "benign": 1, "malignant": 2}
+    with open(out / "index.csv", newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    # After the worklist's images, with no worklist path.
+    assert (rows[-1]["name"], rows[-1]["sha256"], rows[-1]["worklist_path"]) == (
+        "malignant (2)", sha, "")
+    assert np.array_equal(read_image(out / "malignant" / "malignant (2).png"), pixels)
+
+    # A damaged copy is left out and listed, like a changed worklist file.
+    store.source_path(sha).write_bytes(data[:-3])
+    report = export_busi(saved["data"], saved["worklist"], tmp_path / "again")
+    reasons = {where.rsplit("/", 1)[-1]: why for where, why in report.skipped}
+    assert "damaged" in reasons[sha]
