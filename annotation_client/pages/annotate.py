@@ -940,49 +940,38 @@ def request_entry(picked, next_clicks, confirmed, pending, mark, meta):
     # Not the worklist's own note: without a worklist its card is hidden.
     Output(ids.UPLOAD_ALERT, "children", allow_duplicate=True),
     Input(ids.WORKLIST_LINK, "data"),
+    Input(ids.SAVED_LINK, "data"),
     State(ids.UNSAVED_MARK, "className"),
     # Runs as the page is drawn: the link is the reason the page was opened.
     prevent_initial_call="initial_duplicate",
 )
-def open_linked_entry(path, mark):
-    """Ask :func:`open_image` for the worklist entry the page's URL names (``?open=``).
+def open_linked(path, sha, mark):
+    """Ask :func:`open_image` for the image the page's URL names.
 
-    A link followed in the same tab reloads the page, and the browser asks
-    first if the work is unsaved; should the page be drawn again without a
-    reload, unsaved work is asked about here, as for an entry picked from the list.
+    ``?open=PATH`` names a worklist entry, ``?saved=SHA256`` the kept copy of
+    an upload. A link followed in the same tab reloads the page, and the
+    browser asks first if the work is unsaved; should the page be drawn again
+    without a reload, unsaved work is asked about here, as for an entry picked
+    from the list.
     """
-    if not path:
-        raise PreventUpdate
     no = dash.no_update
-    if get_config().worklist_dir is None:
-        note = _views.alert(
-            f"The link asks for {path} from the worklist, but this client has no worklist "
-            "(SONOTRACE_WORKLIST_DIR is not set).",
-            "warning",
-            id="worklist-link-error",
-        )
-        return no, False, None, note
-    if _has_unsaved_work(mark):
-        return no, True, path, no
-    return _request(path), False, None, no
-
-
-@callback(
-    Output(ids.WORKLIST_REQUEST, "data", allow_duplicate=True),
-    Output(ids.WORKLIST_CONFIRM, "displayed", allow_duplicate=True),
-    Output(ids.WORKLIST_PENDING, "data", allow_duplicate=True),
-    Input(ids.SAVED_LINK, "data"),
-    State(ids.UNSAVED_MARK, "className"),
-    prevent_initial_call="initial_duplicate",
-)
-def open_linked_upload(sha, mark):
-    """Ask :func:`open_image` for the kept upload the page's URL names (``?saved=``)."""
-    if not sha:
+    if sha:
+        target = {"saved": sha}
+    elif path:
+        if get_config().worklist_dir is None:
+            note = _views.alert(
+                f"The link asks for {path} from the worklist, but this client has no "
+                "worklist (SONOTRACE_WORKLIST_DIR is not set).",
+                "warning",
+                id="worklist-link-error",
+            )
+            return no, False, None, note
+        target = path
+    else:
         raise PreventUpdate
-    target = {"saved": sha}
     if _has_unsaved_work(mark):
-        return dash.no_update, True, target
-    return _request(target), False, None
+        return no, True, target, no
+    return _request(target), False, None, no
 
 
 def _has_unsaved_work(mark: str | None) -> bool:

@@ -315,10 +315,10 @@ def test_a_link_with_open_asks_for_that_worklist_entry(tmp_path):
     no = dash.no_update
     with app.server.test_request_context("/"):
         with pytest.raises(PreventUpdate):
-            annotate.open_linked_entry(None, "")
-        asked = annotate.open_linked_entry("left/scan.png", "unsaved-mark")
+            annotate.open_linked(None, None, "")
+        asked = annotate.open_linked("left/scan.png", None, "unsaved-mark")
         # Unsaved work on a page drawn again without a reload: asked first, as for a pick.
-        pending = annotate.open_linked_entry("left/scan.png", "unsaved-mark dirty")
+        pending = annotate.open_linked("left/scan.png", None, "unsaved-mark dirty")
     request, confirm, waiting, alert = asked
     assert request["path"] == "left/scan.png" and (confirm, waiting, alert) == (False, None, no)
     assert pending == (no, True, "left/scan.png", no)
@@ -329,7 +329,7 @@ def test_a_link_with_open_asks_for_that_worklist_entry(tmp_path):
     # Without a worklist the link cannot be followed, and the page says why.
     bare = create_app({"DATA_DIR": tmp_path / "other"})
     with bare.server.test_request_context("/"):
-        result = annotate.open_linked_entry("left/scan.png", "")
+        result = annotate.open_linked("left/scan.png", None, "")
     assert result[:3] == (no, False, None)
     text = json.dumps(result[3].to_plotly_json(), default=str)
     assert "left/scan.png" in text and "SONOTRACE_WORKLIST_DIR" in text

@@ -624,11 +624,17 @@ def test_a_kept_upload_opens_from_its_link_or_says_why_not(app, data_dir):
 def test_the_saved_link_asks_first_when_work_is_unsaved(app):
     from annotation_client.pages import annotate
 
-    request, confirm, pending = annotate.open_linked_upload(SHA_A, "unsaved-mark")
-    assert request["saved"] == SHA_A and confirm is False and pending is None
-    request, confirm, pending = annotate.open_linked_upload(SHA_A, "unsaved-mark dirty")
-    assert request is dash.no_update and confirm is True and pending == {"saved": SHA_A}
-    # Confirmed, the pending link becomes the request.
-    assert annotate._request(pending)["saved"] == SHA_A
-    with pytest.raises(PreventUpdate):
-        annotate.open_linked_upload(None, "")
+    no = dash.no_update
+    page = next(p for p in dash.page_registry.values() if p["path"] == "/")
+    with app.server.test_request_context(f"/?saved={SHA_A}"):
+        assert find_component(page["layout"](saved=SHA_A), ids.SAVED_LINK).data == SHA_A
+        assert find_component(page["layout"](), ids.SAVED_LINK).data is None
+        # No worklist is needed to follow it (this app has none).
+        request, confirm, pending, alert = annotate.open_linked(None, SHA_A, "unsaved-mark")
+        assert request["saved"] == SHA_A and (confirm, pending, alert) == (False, None, no)
+        asked = annotate.open_linked(None, SHA_A, "unsaved-mark dirty")
+        assert asked == (no, True, {"saved": SHA_A}, no)
+        # Confirmed, the pending link becomes the request.
+        assert annotate._request(asked[2])["saved"] == SHA_A
+        with pytest.raises(PreventUpdate):
+            annotate.open_linked(None, None, "")
