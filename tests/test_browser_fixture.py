@@ -9,6 +9,15 @@ pytestmark = pytest.mark.browser
 
 
 def _counter_app() -> Dash:
+    # An annotation client built by an earlier test and never served leaves its pages'
+    # callbacks in Dash's module-level lists, which the next app to serve takes; this
+    # app has none of their components, so the browser would log an error for each.
+    # The client's factory clears them for its own apps (_app._reset_global_callbacks).
+    from dash import _callback
+
+    _callback.GLOBAL_CALLBACK_LIST.clear()
+    _callback.GLOBAL_CALLBACK_MAP.clear()
+    _callback.GLOBAL_INLINE_SCRIPTS.clear()
     app = Dash(__name__)
     app.layout = html.Div(
         [
