@@ -120,6 +120,36 @@ LESION_FILES = {"keras": "lesion_classifier.weights.npz", "litert": "lesion_clas
 REFINER_FILES = {"keras": "lesion_refiner.weights.npz", "litert": "lesion_refiner.tflite"}
 
 
+def check_same_network(infos, splits):
+    """Refuse U-Net runs that cannot be combined (averaged or souped): say why.
+
+    Parameters
+    ----------
+    infos : list of dict
+        Each run's ``train_info.json`` (``{}`` when it has none).
+    splits : list of dict
+        Each run's ``split.json`` (``train`` and ``val`` image lists).
+
+    Returns
+    -------
+    (int, int)
+        The input size and base filters the runs share.
+
+    Raises
+    ------
+    ValueError
+        If the runs differ in split, input size or base filters.
+    """
+    if any(sp["val"] != splits[0]["val"] or sp["train"] != splits[0]["train"] for sp in splits):
+        # A member trained on another's validation images would inflate every figure.
+        raise ValueError("runs do not share one train/validation split; use the same --split-seed")
+    shapes = {(i.get("input_size", INPUT_SIZE), i.get("args", {}).get("base_filters", 16))
+              for i in infos}
+    if len(shapes) != 1:
+        raise ValueError(f"runs must share input size and base filters, not {sorted(shapes)}")
+    return shapes.pop()
+
+
 def check_lesion_runs(runs, split, twin, weight, key="lesion_classifier", what="lesion classifier",
                       flag="--lesion-weight"):
     """Refuse lesion classifier (or refiner) runs that do not belong with the U-Net runs.
@@ -294,16 +324,12 @@ def main(argv=None):
     infos = [json.loads((r / "train_info.json").read_text())
              if (r / "train_info.json").exists() else {} for r in runs]
     splits = [json.loads((r / "split.json").read_text()) for r in runs]
-    if any(sp["val"] != splits[0]["val"] or sp["train"] != splits[0]["train"] for sp in splits):
-        # A member trained on another's validation images would inflate every figure.
-        raise SystemExit("runs do not share one train/validation split; use the same --split-seed")
+    try:
+        size, base_filters = check_same_network(infos, splits)
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from None
     run, info = runs[0], infos[0]
     targs = info.get("args", {})
-    size = info.get("input_size", INPUT_SIZE)
-    base_filters = targs.get("base_filters", 16)
-    if any(i.get("input_size", INPUT_SIZE) != size
-           or i.get("args", {}).get("base_filters", 16) != base_filters for i in infos):
-        raise SystemExit("ensemble members must share input size and base filters")
     twin = None
     refit = not splits[0]["val"]
     if refit and not args.settings_from:

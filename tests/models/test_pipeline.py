@@ -164,6 +164,18 @@ def test_export_refuses_runs_with_different_splits(tiny_run, tmp_path):
                      "--out", str(tmp_path / "w"), "--card-dir", str(tmp_path / "card")])
 
 
+def test_check_same_network_returns_the_shared_shape_or_says_what_differs():
+    split = {"train": ["a"], "val": ["b"]}
+    wide = {"input_size": 96, "args": {"base_filters": 8}}
+    assert export.check_same_network([wide, dict(wide)], [split, split]) == (96, 8)
+    # Runs without a train_info.json take the defaults.
+    assert export.check_same_network([{}, {}], [split, split]) == (export.INPUT_SIZE, 16)
+    with pytest.raises(ValueError, match="base filters"):
+        export.check_same_network([wide, {"input_size": 96}], [split, split])
+    with pytest.raises(ValueError, match="split"):
+        export.check_same_network([wide, wide], [split, {"train": ["b"], "val": ["a"]}])
+
+
 def test_training_can_start_from_one_member_of_an_export(tiny_run, tmp_path):
     from models.networks import get_multitask_unet
 
