@@ -31,6 +31,10 @@ BOX_REQUEST = "box-request"
 BOX_RESULT = "box-result"
 CLASSIFICATION = "classification"
 PAGE_LOAD = "annotate-page-load"
+# Page-local echoes of the shell's stores: the page's callbacks fire on these, and
+# read the shell's stores as State (see the note above the annotate page's callbacks).
+IMAGE_OPENED = "image-opened"
+OUTLINE_CHANGED = "outline-changed"
 
 # --- annotate page: image and tools
 IMAGE_INFO = "image-info"

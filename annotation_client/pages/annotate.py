@@ -520,6 +520,8 @@ def layout(**query):
     return html.Div(
         [
             dcc.Store(id=ids.PAGE_LOAD, data=True),
+            dcc.Store(id=ids.IMAGE_OPENED),
+            dcc.Store(id=ids.OUTLINE_CHANGED),
             dcc.Store(id=ids.BOX_REQUEST),
             dcc.Store(id=ids.ERASE_DUMMY),
             dcc.Store(id=ids.WORKLIST_REQUEST),
@@ -611,6 +613,17 @@ def _shapes_patch(paths, opacity, visible) -> Patch:
     return patch
 
 
+# The image, outline, AI result and classification live in the app shell's stores,
+# so they outlast a visit to another page. A callback of this page must not take
+# them as Inputs, though: an answer that lands after the radiologist has gone to
+# another page (a slow /predict, say) would fire it there, where the rest of its
+# inputs are missing, and Dash drops the call with a ReferenceError. So the page
+# fires on its own echo stores (IMAGE_OPENED, SEGMENT_DONE, CLASSIFY_DONE,
+# OUTLINE_CHANGED), written by the same callbacks, and reads the shell as State;
+# coming back, PAGE_LOAD and the redrawn inputs bring everything up to date.
+# tests/annotation_client/test_app.py checks the rule for every callback.
+
+
 # =========================================================================== callbacks: server
 
 
@@ -649,6 +662,7 @@ def check_server(_loaded):
     # Emptied when a worklist entry opens, so uploading the file of before again is
     # a change (Dash fires no callback for a property set to the value it has).
     Output(ids.IMAGE_UPLOAD, "contents"),
+    Output(ids.IMAGE_OPENED, "data"),
     # The BI-RADS descriptors describe one image's lesion: a new image starts blank.
     *[Output(ids.descriptor(name), "value") for name in DESCRIPTOR_OPTIONS],
     Input(ids.IMAGE_UPLOAD, "contents"),
@@ -746,7 +760,7 @@ def _show(name, read, current_meta, tool="pan", *, worklist_path=None):
             f"{exc}{keep}", "danger", title="Cannot open this file.", id="upload-error"
         )
         no = dash.no_update
-        return (no, no, no, no, message, no, no, no, no, *[no] * len(DESCRIPTOR_OPTIONS))
+        return (no, no, no, no, message, no, no, no, no, no, *[no] * len(DESCRIPTOR_OPTIONS))
     meta = image.meta()
     if worklist_path:
         # Kept with the image, so the saved record says which worklist file it was.
@@ -769,6 +783,7 @@ def _show(name, read, current_meta, tool="pan", *, worklist_path=None):
         no if same else "",
         no if same else None,
         None if worklist_path else no,
+        {"image": meta["sha256"], "at": time.time_ns()},
         *[no if same else ([] if name in MULTI_VALUED else "") for name in DESCRIPTOR_OPTIONS],
     )
 
@@ -818,10 +833,11 @@ def restore_workspace(_loaded, meta, image_data, history, ai, opacity, visible, 
     Output(ids.SAVE_BUTTON, "disabled"),
     Output(ids.DOWNLOAD_SVG_BUTTON, "disabled"),
     Output(ids.DOWNLOAD_PNG_BUTTON, "disabled"),
-    Input(ids.IMAGE_META, "data"),
+    State(ids.IMAGE_META, "data"),
     Input(ids.PAGE_LOAD, "data"),
+    Input(ids.IMAGE_OPENED, "data"),
 )
-def enable_actions(meta, _loaded):
+def enable_actions(meta, _loaded, _opened=None):
     disabled = not meta
     return (disabled,) * 5
 
@@ -863,9 +879,10 @@ def _worklist_error(exc: Exception):
     Input(ids.PAGE_LOAD, "data"),
     Input(ids.WORKLIST_REFRESH, "n_clicks"),
     Input(ids.SAVED_WORK, "data"),
-    Input(ids.IMAGE_META, "data"),
+    State(ids.IMAGE_META, "data"),
+    Input(ids.IMAGE_OPENED, "data"),
 )
-def list_worklist(_loaded, _refresh, _saved, meta):
+def list_worklist(_loaded, _refresh, _saved, meta, _opened=None):
     """The worklist's entries and their status: on load, on Refresh, after each open and save.
 
     Listing again is cheap: only new or changed files are read (and hashed).
@@ -993,11 +1010,12 @@ def _request(target: str | dict) -> dict:
 @callback(
     Output(ids.PREVIOUS_SAVES, "style"),
     Output(ids.PREVIOUS_SAVES_TEXT, "children"),
-    Input(ids.IMAGE_META, "data"),
+    State(ids.IMAGE_META, "data"),
     Input(ids.SAVED_WORK, "data"),
     Input(ids.PAGE_LOAD, "data"),
+    Input(ids.IMAGE_OPENED, "data"),
 )
-def show_previous_saves(meta, _saved, _loaded):
+def show_previous_saves(meta, _saved, _loaded, _opened=None):
     """Say when the open image was saved before, and offer its latest version."""
     hidden = {"display": "none"}
     if not meta:
@@ -1098,12 +1116,13 @@ def load_saved(clicks, meta):
     Output(ids.SERVER_ALERT, "children", allow_duplicate=True),
     Output(ids.SEGMENT_DONE, "data"),
     Input(ids.SEGMENT_BUTTON, "n_clicks"),
-    Input(ids.IMAGE_META, "data"),
+    State(ids.IMAGE_META, "data"),
     State(ids.AUTO_SEGMENT, "value"),
     State(ids.IMAGE_DATA, "data"),
     State(ids.VERTEX_DENSITY, "value"),
     State(ids.AI_RESULT, "data"),
     State(ids.HISTORY, "data"),
+    Input(ids.IMAGE_OPENED, "data"),
     prevent_initial_call=True,
     running=[
         (Output(ids.SEGMENT_BUTTON, "disabled"), True, False),
@@ -1111,12 +1130,13 @@ def load_saved(clicks, meta):
         (Output(ids.LOAD_SAVED_BUTTON, "disabled"), True, False),
     ],
 )
-def segment(_clicks, meta, auto, image_data, max_vertices, ai, history=None):
+def segment(_clicks, meta, auto, image_data, max_vertices, ai, history=None, opened=None):
     """``/predict`` on the open image; the outline arrives through the AI store."""
     if not meta or not image_data:
         raise PreventUpdate
-    if ctx.triggered_id == ids.IMAGE_META:
-        if not _segment_on_open(auto, meta, ai, history):
+    if ctx.triggered_id == ids.IMAGE_OPENED:
+        # The page drawn again reports the echo too, empty: only a real open counts.
+        if not opened or not _segment_on_open(auto, meta, ai, history):
             raise PreventUpdate
     elif not _clicks:  # the page drawn again reports the button, unclicked
         raise PreventUpdate
@@ -1214,12 +1234,15 @@ def classify(_clicks, meta, image_data, history):
 @callback(
     Output(ids.PROBABILITY_GRAPH, "figure"),
     Output(ids.AI_LABEL, "children"),
-    Input(ids.CLASSIFICATION, "data"),
-    Input(ids.HISTORY, "data"),
+    State(ids.CLASSIFICATION, "data"),
+    State(ids.HISTORY, "data"),
     Input(ids.PAGE_LOAD, "data"),
     State(ids.IMAGE_META, "data"),
+    Input(ids.CLASSIFY_DONE, "data"),
+    Input(ids.OUTLINE_CHANGED, "data"),
+    Input(ids.IMAGE_OPENED, "data"),
 )
-def show_classification(classification, history, _loaded, meta):
+def show_classification(classification, history, _loaded, meta, *_echoes):
     if not classification or not meta or classification.get("image") != meta.get("sha256"):
         return _views.probability_figure(None), _views.ai_label(None)
     stale = not _shapes.same_geometry(
@@ -1243,8 +1266,9 @@ def show_classification(classification, history, _loaded, meta):
     Output(ids.REDO_BUTTON, "disabled", allow_duplicate=True),
     Output(ids.RESET_BUTTON, "disabled", allow_duplicate=True),
     Output(ids.VERTEX_DENSITY, "value"),
-    Input(ids.IMAGE_META, "data"),
-    Input(ids.AI_RESULT, "data"),
+    Output(ids.OUTLINE_CHANGED, "data"),
+    State(ids.IMAGE_META, "data"),
+    State(ids.AI_RESULT, "data"),
     Input(ids.BOX_RESULT, "data"),
     Input(ids.ANNOTATION_GRAPH, "relayoutData"),
     Input(ids.UNDO_BUTTON, "n_clicks"),
@@ -1255,6 +1279,8 @@ def show_classification(classification, history, _loaded, meta):
     Input(ids.OVERLAY_VISIBLE, "value"),
     Input(ids.LOADED_SAVE, "data"),
     State(ids.HISTORY, "data"),
+    Input(ids.IMAGE_OPENED, "data"),
+    Input(ids.SEGMENT_DONE, "data"),
     prevent_initial_call=True,
 )
 def edit(
@@ -1270,6 +1296,8 @@ def edit(
     visible,
     loaded,
     history,
+    _opened=None,
+    _segmented=None,
 ):
     """Every change of the outline goes through here and onto the undo history."""
     if not meta:
@@ -1289,7 +1317,10 @@ def edit(
     # Dash reports every input of a page that is drawn again as triggered (coming
     # back from another page, say), so each branch checks that its input really is
     # new: a click count, an AI result not applied before, a different density.
-    if ids.AI_RESULT in triggered and ai and not _applied(history, ai.get("at")):
+    # The AI result is taken on any call, not only when segmentation reports done:
+    # one that arrived while the radiologist was on another page (where this page's
+    # callbacks cannot run) is applied when the page is drawn again.
+    if ai and not _applied(history, ai.get("at")):
         state = _editing.make_state(ai["paths"], "ai", base="ai", density=ai.get("vertices"))
         history = _history.push(history, dict(state, source=ai.get("at")))
     if (
@@ -1343,7 +1374,7 @@ def edit(
             history = _history.push(
                 history, _editing.revectorize(present, int(max_vertices), shape, ai_mask)
             )
-    if triggered & {ids.OVERLAY_OPACITY, ids.OVERLAY_VISIBLE, ids.IMAGE_META}:
+    if triggered & {ids.OVERLAY_OPACITY, ids.OVERLAY_VISIBLE, ids.IMAGE_OPENED}:
         redraw = True
 
     changed = history != before
@@ -1358,6 +1389,7 @@ def edit(
         not _history.can_redo(history),
         ai is None,
         _slider_value(history["present"], triggered, max_vertices),
+        time.time_ns() if changed else dash.no_update,
     )
 
 
@@ -1416,11 +1448,13 @@ def choose_tool(tool, meta):
 @callback(
     Output(ids.MEASUREMENTS, "children"),
     Output(ids.EDIT_STATUS, "children"),
-    Input(ids.HISTORY, "data"),
-    Input(ids.IMAGE_META, "data"),
+    State(ids.HISTORY, "data"),
+    State(ids.IMAGE_META, "data"),
     Input(ids.PAGE_LOAD, "data"),
+    Input(ids.OUTLINE_CHANGED, "data"),
+    Input(ids.IMAGE_OPENED, "data"),
 )
-def measure(history, meta, _loaded):
+def measure(history, meta, _loaded, *_echoes):
     """Live measurements of the current outline."""
     if not meta:
         return _views.measurements_table(None), ""
@@ -1577,13 +1611,16 @@ def save(_clicks, meta, history, ai, classification, final_label, note, annotato
 @callback(
     Output(ids.UNSAVED_MARK, "children"),
     Output(ids.UNSAVED_MARK, "className"),
-    Input(ids.HISTORY, "data"),
+    State(ids.HISTORY, "data"),
     Input(ids.FINAL_LABEL, "value"),
     Input(ids.NOTE, "value"),
     *[Input(ids.descriptor(name), "value") for name in DESCRIPTOR_OPTIONS],
     Input(ids.SAVED_WORK, "data"),
-    Input(ids.IMAGE_META, "data"),
-    Input(ids.AI_RESULT, "data"),
+    State(ids.IMAGE_META, "data"),
+    State(ids.AI_RESULT, "data"),
+    Input(ids.OUTLINE_CHANGED, "data"),
+    Input(ids.IMAGE_OPENED, "data"),
+    Input(ids.SEGMENT_DONE, "data"),
 )
 def mark_unsaved(history, final_label, note, *rest):
     """Show whether the open image has work in no save.
@@ -1591,7 +1628,7 @@ def mark_unsaved(history, final_label, note, *rest):
     ``assets/sonotrace.js`` reads the mark's ``dirty`` class to ask before a
     reload, a closed tab or a new file throws that work away.
     """
-    *descriptors, saved, meta, ai = rest
+    *descriptors, saved, meta, ai = rest[: len(DESCRIPTOR_OPTIONS) + 3]
     if not meta:
         return "", "small"
     present = _present(history, meta)

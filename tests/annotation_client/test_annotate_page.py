@@ -16,6 +16,8 @@ import os
 import shutil
 import threading
 import time
+import urllib.error
+import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -707,6 +709,90 @@ def test_a_slow_server_shows_a_spinner_then_the_alert(
         )
         assert dash_duo.find_element("#image-name").text == busi_image.name
         _shot(dash_duo, artifacts_dir, "02-timed-out")
+        _assert_clean_console(dash_duo, artifacts_dir)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+class _DelayingProxy(BaseHTTPRequestHandler):
+    """Forwards to the live model server, answering each POST ``delay`` s late."""
+
+    target = ""
+    delay = 0.0
+
+    def _forward(self, body=None):
+        if body is not None:
+            time.sleep(self.delay)
+        request = urllib.request.Request(
+            self.target + self.path,
+            data=body,
+            method=self.command,
+            headers={"Content-Type": self.headers.get("Content-Type", "application/json")},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=120) as response:
+                status, kind, data = response.status, response.headers, response.read()
+        except urllib.error.HTTPError as exc:
+            status, kind, data = exc.code, exc.headers, exc.read()
+        kind = kind.get("Content-Type")
+        self.send_response(status)
+        self.send_header("Content-Type", kind or "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self):  # noqa: N802 - http.server's naming
+        self._forward()
+
+    def do_POST(self):  # noqa: N802
+        self._forward(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+
+    def log_message(self, *args):
+        pass
+
+
+def test_the_outline_of_a_slow_answer_is_there_after_a_visit_to_another_page(
+    dash_duo, live_model_server, segmentable_image, data_dir, artifacts_dir
+):
+    # The radiologist opens an image and goes to the Saved page before the model has
+    # answered. The answer lands there, where the annotate page's callbacks cannot
+    # run; coming back, the outline must be on screen and on the undo history.
+    handler = type("Proxy", (_DelayingProxy,), {"target": live_model_server, "delay": 3.0})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        app = create_app(
+            {
+                "MODEL_SERVER_URL": f"http://127.0.0.1:{server.server_port}",
+                "DATA_DIR": data_dir,
+                "REQUEST_TIMEOUT": 60,
+            }
+        )
+        dash_duo.start_server(app)
+        driver = dash_duo.driver
+        dash_duo.wait_for_element(f"#{ids.IMAGE_UPLOAD}")
+        wait_for(dash_duo, lambda: "ready" in dash_duo.find_element(f"#{ids.SERVER_STATUS}").text)
+        _upload(dash_duo, segmentable_image)
+        wait_for(dash_duo, lambda: dash_duo.find_element("#image-name").text, 10, "no image")
+        started = time.monotonic()
+        click(driver, By.LINK_TEXT, "Saved")
+        wait_for(dash_duo, lambda: driver.current_url.endswith("/saved"), 10)
+        assert time.monotonic() - started < 3.0, "left only after the answer came"
+        # Stay until the answer has certainly landed, then go back.
+        wait_for(dash_duo, lambda: time.monotonic() - started > 6.0, 10)
+        _shot(dash_duo, artifacts_dir, "01-away")
+        click(driver, By.LINK_TEXT, "Annotate")
+        wait_for(dash_duo, lambda: _shape_paths(dash_duo), 20, "the AI outline was lost")
+        expected = ModelServerClient(live_model_server, timeout=60).predict(
+            segmentable_image.read_bytes(), segmentable_image.name, max_vertices=32
+        )["paths"]
+        assert _shapes.same_geometry(
+            _shape_paths(dash_duo), [p for p in expected if _shapes.is_region(p)]
+        )
+        wait_for(dash_duo, lambda: "last change: ai" in _status(dash_duo), 10, _status(dash_duo))
+        assert "1 undo step(s)" in _status(dash_duo)
+        _shot(dash_duo, artifacts_dir, "02-back")
         _assert_clean_console(dash_duo, artifacts_dir)
     finally:
         server.shutdown()

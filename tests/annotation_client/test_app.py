@@ -144,6 +144,53 @@ def test_opening_another_image_clears_the_descriptors_of_the_last_one(tmp_path):
     assert "Cannot open this file" in json.dumps(broken[4].to_plotly_json(), default=str)
 
 
+def test_opening_an_image_echoes_it_for_the_page(tmp_path):
+    from annotation_client.pages import annotate
+
+    app = create_app({"DATA_DIR": tmp_path})
+    with app.server.test_request_context("/"):
+        opened = annotate.open_upload(_png_uri(0), "a.png", None)
+        broken = annotate.open_upload("data:image/png;base64,AAAA", "c.png", opened[0])
+    assert opened[9]["image"] == opened[0]["sha256"] and opened[9]["at"] > 0
+    assert broken[9] is dash.no_update
+
+
+def test_segment_runs_on_a_real_open_not_on_the_page_drawn_again(tmp_path):
+    from contextvars import copy_context
+
+    from dash._callback_context import context_value
+    from dash._utils import AttributeDict
+    from dash.exceptions import PreventUpdate
+
+    from annotation_client import ids
+    from annotation_client.pages import annotate
+
+    app = create_app({"DATA_DIR": tmp_path, "MODEL_SERVER_URL": "http://127.0.0.1:9"})
+    with app.server.test_request_context("/"):
+        first = annotate.open_upload(_png_uri(0), "a.png", None)
+    meta, image_data, opened = first[0], first[1], first[9]
+
+    def segment(echo, auto=True):
+        def run():
+            context_value.set(AttributeDict(triggered_inputs=[
+                {"prop_id": f"{ids.IMAGE_OPENED}.data", "value": echo}
+            ]))
+            with app.server.test_request_context("/"):
+                return annotate.segment(None, meta, auto, image_data, 32, None, None, echo)
+        return copy_context().run(run)
+
+    # Drawn again (coming back from another page): the empty echo asks for nothing.
+    with pytest.raises(PreventUpdate):
+        segment(None)
+    with pytest.raises(PreventUpdate):
+        segment(opened, auto=False)
+    # A real open asks the server (down here, so the answer is the alert).
+    ai, alert, done = segment(opened)
+    assert ai is dash.no_update
+    assert "Auto-segmentation" in json.dumps(alert.to_plotly_json(), default=str)
+    assert done > 0
+
+
 def test_the_record_fields_have_labels(tmp_path):
     from annotation_client import ids
 
@@ -500,3 +547,40 @@ def test_no_worklist_starts_no_warm_up(tmp_path):
 
     create_app({"DATA_DIR": tmp_path / "data"})
     assert _app.WARMUP_THREAD not in [t.name for t in threading.enumerate()]
+
+
+def _ids_in(component) -> set[str]:
+    found = set()
+    if isinstance(getattr(component, "id", None), str):
+        found.add(component.id)
+    children = getattr(component, "children", None)
+    for child in children if isinstance(children, list | tuple) else [children]:
+        if child is not None and not isinstance(child, str | int | float):
+            found |= _ids_in(child)
+    return found
+
+
+def _dependency_ids(spec: str) -> list[str]:
+    """Component ids of an output spec such as ``..a.b...c.d@hash..``."""
+    parts = spec.strip(".").split("...")
+    return [part.split("@")[0].rsplit(".", 1)[0] for part in parts]
+
+
+def test_no_callback_mixes_the_shell_and_a_page(tmp_path):
+    # A callback with Inputs in the app shell and on a page fires when a shell store
+    # changes while another page is shown (an answer that lands late), and Dash then
+    # drops it with a ReferenceError in the console: the AI outline was lost that way.
+    app = create_app({"DATA_DIR": tmp_path, "MODEL_SERVER_URL": "http://127.0.0.1:9"})
+    layout = app.layout() if callable(app.layout) else app.layout
+    shell = _ids_in(layout)
+    assert {"image-meta", "ai-result", "outline-history", "_pages_location"} <= shell
+    dependencies = app.server.test_client().get("/_dash-dependencies").get_json()
+    assert len(dependencies) > 20
+    mixed = []
+    for dep in dependencies:
+        inputs = {i["id"] for i in dep["inputs"]}
+        outputs = set(_dependency_ids(dep["output"]))
+        on_shell = inputs & shell
+        if on_shell and (inputs - shell or outputs - shell):
+            mixed.append((sorted(on_shell), sorted(inputs - shell), sorted(outputs - shell)))
+    assert mixed == []

@@ -337,14 +337,14 @@ def test_load_saved_needs_a_click_and_an_open_image(app, annotate, data_dir, cli
 # --------------------------------------------------------------------------- edit
 
 
-def _edit(annotate, triggered, *, loaded, history, meta=META, max_vertices=32):
+def _edit(annotate, triggered, *, loaded, history, meta=META, max_vertices=32, ai=None):
     """``edit`` as Dash calls it when the inputs ``triggered`` (prop ids) fired."""
     def run():
         context_value.set(AttributeDict(
             triggered_inputs=[{"prop_id": prop, "value": None} for prop in triggered]
         ))
         return annotate.edit(
-            meta, None, None, None, None, None, None, max_vertices, 0.3, True, loaded, history
+            meta, ai, None, None, None, None, None, max_vertices, 0.3, True, loaded, history
         )
 
     return copy_context().run(run)
@@ -373,7 +373,7 @@ def _patched_paths(figure) -> list[str]:
 
 def test_a_loaded_save_goes_onto_the_undo_history(annotate):
     before = _drawn_history()
-    history, figure, box, undo_off, redo_off, reset_off, slider = _edit(
+    history, figure, box, undo_off, redo_off, reset_off, slider, changed = _edit(
         annotate, [LOADED], loaded=_loaded(), history=before
     )
     assert history["image"] == SHA
@@ -384,9 +384,33 @@ def test_a_loaded_save_goes_onto_the_undo_history(annotate):
     assert history["future"] == []
     assert _patched_paths(figure) == SAVED_PATHS
     assert box is dash.no_update and slider is dash.no_update
+    assert isinstance(changed, int)  # the echo the page's other callbacks fire on
     assert (undo_off, redo_off, reset_off) == (False, True, True)  # no AI outline to reset to
     # Undo brings back the outline shown before the load.
     assert _history.undo(history)["present"] == before["present"]
+
+
+def _ai_result(at=222, image=SHA):
+    return {"image": image, "paths": [TRIANGLE], "mask": None, "vertices": 32, "at": at}
+
+
+def test_an_ai_outline_that_came_while_away_is_applied_when_the_page_is_back(annotate):
+    # /predict answered while another page was shown: the page's callbacks could not
+    # run, so the outline reaches the history when the page is drawn again.
+    start = _history.new_history(_editing.empty_state(), image=SHA)
+    history, *_, changed = _edit(annotate, [OPACITY], loaded=None, history=start,
+                                 ai=_ai_result())
+    assert history["present"]["paths"] == [TRIANGLE]
+    assert history["present"]["source"] == 222
+    assert isinstance(changed, int)
+    # Drawn again later, the same result is not pushed a second time.
+    again, *_, changed_again = _edit(annotate, [OPACITY], loaded=None, history=history,
+                                     ai=_ai_result())
+    assert again == history and changed_again is dash.no_update
+    # Nor is a result for another image.
+    other, *_ = _edit(annotate, [OPACITY], loaded=None, history=start,
+                      ai=_ai_result(image=OTHER_SHA))
+    assert other["present"]["paths"] == []
 
 
 def test_a_loaded_save_takes_the_sliders_density(annotate):
