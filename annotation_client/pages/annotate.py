@@ -600,6 +600,13 @@ def _applied(history: dict, source) -> bool:
     return any(isinstance(s, dict) and s.get("source") == source for s in states)
 
 
+def _same_ai(present: dict, ai: dict) -> bool:
+    """Whether ``present`` already is the outline of ``ai`` (asked twice, one step)."""
+    return present.get("action") == "ai" and _shapes.same_geometry(
+        present.get("paths") or [], ai.get("paths") or []
+    )
+
+
 def _shapes_patch(paths, opacity, visible) -> Patch:
     patch = Patch()
     patch["layout"]["shapes"] = _figure.region_shapes(
@@ -1123,6 +1130,7 @@ def load_saved(clicks, meta):
     State(ids.AI_RESULT, "data"),
     State(ids.HISTORY, "data"),
     Input(ids.IMAGE_OPENED, "data"),
+    Input(ids.PAGE_LOAD, "data"),
     prevent_initial_call=True,
     running=[
         (Output(ids.SEGMENT_BUTTON, "disabled"), True, False),
@@ -1130,15 +1138,23 @@ def load_saved(clicks, meta):
         (Output(ids.LOAD_SAVED_BUTTON, "disabled"), True, False),
     ],
 )
-def segment(_clicks, meta, auto, image_data, max_vertices, ai, history=None, opened=None):
-    """``/predict`` on the open image; the outline arrives through the AI store."""
+def segment(
+    _clicks, meta, auto, image_data, max_vertices, ai, history=None, opened=None, _page=None
+):
+    """``/predict`` on the open image; the outline arrives through the AI store.
+
+    Asked by a click, by opening an image, and by the page drawn again with an
+    image that still has neither an AI outline nor a drawn one: an answer that
+    landed while another page was shown can be dropped by the browser with the
+    page's callbacks, so the page asks again rather than show no outline.
+    """
     if not meta or not image_data:
         raise PreventUpdate
-    if ctx.triggered_id == ids.IMAGE_OPENED:
-        # The page drawn again reports the echo too, empty: only a real open counts.
-        if not opened or not _segment_on_open(auto, meta, ai, history):
-            raise PreventUpdate
-    elif not _clicks:  # the page drawn again reports the button, unclicked
+    triggered = set(ctx.triggered_prop_ids.values()) if ctx.triggered_prop_ids else set()
+    clicked = ids.SEGMENT_BUTTON in triggered and _clicks
+    # The page drawn again reports the button (unclicked) and the echo (empty) too.
+    opening = (ids.IMAGE_OPENED in triggered and opened) or ids.PAGE_LOAD in triggered
+    if not clicked and not (opening and _segment_on_open(auto, meta, ai, history)):
         raise PreventUpdate
     started = time.perf_counter()
     try:
@@ -1320,7 +1336,7 @@ def edit(
     # The AI result is taken on any call, not only when segmentation reports done:
     # one that arrived while the radiologist was on another page (where this page's
     # callbacks cannot run) is applied when the page is drawn again.
-    if ai and not _applied(history, ai.get("at")):
+    if ai and not _applied(history, ai.get("at")) and not _same_ai(history["present"], ai):
         state = _editing.make_state(ai["paths"], "ai", base="ai", density=ai.get("vertices"))
         history = _history.push(history, dict(state, source=ai.get("at")))
     if (

@@ -170,25 +170,34 @@ def test_segment_runs_on_a_real_open_not_on_the_page_drawn_again(tmp_path):
         first = annotate.open_upload(_png_uri(0), "a.png", None)
     meta, image_data, opened = first[0], first[1], first[9]
 
-    def segment(echo, auto=True):
+    def segment(echo, auto=True, fired=(ids.IMAGE_OPENED,), ai=None, history=None):
         def run():
             context_value.set(AttributeDict(triggered_inputs=[
-                {"prop_id": f"{ids.IMAGE_OPENED}.data", "value": echo}
+                {"prop_id": f"{prop}.data", "value": None} for prop in fired
             ]))
             with app.server.test_request_context("/"):
-                return annotate.segment(None, meta, auto, image_data, 32, None, None, echo)
+                return annotate.segment(None, meta, auto, image_data, 32, ai, history, echo)
         return copy_context().run(run)
 
-    # Drawn again (coming back from another page): the empty echo asks for nothing.
+    def asks_the_server(result) -> bool:
+        ai, alert, done = result  # the server is down here, so the answer is the alert
+        text = json.dumps(alert.to_plotly_json(), default=str)
+        return ai is dash.no_update and "Auto-segmentation" in text and done > 0
+
+    # An empty echo (the page drawn again reports it) is no open.
     with pytest.raises(PreventUpdate):
         segment(None)
     with pytest.raises(PreventUpdate):
         segment(opened, auto=False)
-    # A real open asks the server (down here, so the answer is the alert).
-    ai, alert, done = segment(opened)
-    assert ai is dash.no_update
-    assert "Auto-segmentation" in json.dumps(alert.to_plotly_json(), default=str)
-    assert done > 0
+    assert asks_the_server(segment(opened))
+    # The page drawn again asks only for an image with no outline yet: the answer to
+    # the first request may have been dropped while another page was shown.
+    assert asks_the_server(segment(None, fired=(ids.IMAGE_OPENED, ids.PAGE_LOAD)))
+    ai = {"image": meta["sha256"], "paths": ["M1,1L5,1L5,5Z"], "at": 1}
+    with pytest.raises(PreventUpdate):
+        segment(None, fired=(ids.PAGE_LOAD,), ai=ai)
+    with pytest.raises(PreventUpdate):
+        segment(None, fired=(ids.PAGE_LOAD,), auto=False)
 
 
 def test_the_record_fields_have_labels(tmp_path):

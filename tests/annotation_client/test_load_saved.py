@@ -407,6 +407,11 @@ def test_an_ai_outline_that_came_while_away_is_applied_when_the_page_is_back(ann
     again, *_, changed_again = _edit(annotate, [OPACITY], loaded=None, history=history,
                                      ai=_ai_result())
     assert again == history and changed_again is dash.no_update
+    # Nor a second answer with the same outline (asked again when the page came
+    # back while the first was still on its way).
+    twice, *_, changed_twice = _edit(annotate, [OPACITY], loaded=None, history=history,
+                                     ai=_ai_result(at=333))
+    assert twice == history and changed_twice is dash.no_update
     # Nor is a result for another image.
     other, *_ = _edit(annotate, [OPACITY], loaded=None, history=start,
                       ai=_ai_result(image=OTHER_SHA))
