@@ -32,6 +32,7 @@ import logging
 import os
 import re
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -287,6 +288,63 @@ class AnnotationStore:
         if hashlib.sha256(data).hexdigest() != image_sha256:
             raise ValueError(f"the kept copy {path} is damaged: its SHA-256 does not match")
         return data
+
+
+    def prune_sources(
+        self, older_than_s: float, *, now: float | None = None, dry_run: bool = False
+    ) -> list[Path]:
+        """Remove the kept copies of images that no save has touched for ``older_than_s`` s.
+
+        A retention rule for uploaded images: the annotations (SVG, masks and
+        records) stay, and only the copy of the image file goes, so the Saved page
+        no longer offers to open it. An image's age is that of its newest saved
+        version (of the copy itself when it has none), so work still going on
+        keeps its image. A save after the prune keeps a new copy.
+
+        Parameters
+        ----------
+        older_than_s : float
+            Minimum age in seconds, >= 0.
+        now : float, optional
+            The current time as a Unix timestamp (default: ``time.time()``).
+        dry_run : bool
+            List what would be removed, and remove nothing.
+
+        Returns
+        -------
+        list of pathlib.Path
+            The copies removed (or, with ``dry_run``, that would be), by image.
+        """
+        if isinstance(older_than_s, bool) or not isinstance(older_than_s, int | float):
+            raise TypeError("older_than_s must be a number of seconds")
+        if not older_than_s >= 0:  # also refuses NaN
+            raise ValueError("older_than_s must be >= 0")
+        now = time.time() if now is None else now
+        removed = []
+        for sha in self.images():
+            folder = self.folder(sha)
+            if self.source_path(sha) is None:
+                continue
+            with open(folder / _LOCK_NAME, "a+b") as lock:
+                # Under the save lock, so a save in progress is either seen or waits.
+                fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+                try:
+                    path = self.source_path(sha)
+                    if path is None or now - self._last_saved(folder, path) <= older_than_s:
+                        continue
+                    if not dry_run:
+                        path.unlink()
+                    removed.append(path)
+                finally:
+                    fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+        if removed and not dry_run:
+            logger.info("removed %d kept image copies idle over %.0f s", len(removed), older_than_s)
+        return removed
+
+    @staticmethod
+    def _last_saved(folder: Path, source: Path) -> float:
+        times = [e.stat().st_mtime for e in folder.iterdir() if _RECORD.match(e.name)]
+        return max(times, default=source.stat().st_mtime)
 
 
 def _source_suffix(name: str | None) -> str:

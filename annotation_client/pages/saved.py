@@ -27,8 +27,9 @@ dash.register_page(
 )
 
 #: Why a version has no *Open* link (hover text of its empty cell).
-NOT_KEPT = ("Uploaded, and no copy of the image was kept (saved before copies were kept, "
-            "or SONOTRACE_KEEP_UPLOADS is off): upload the image again to revise it.")
+NOT_KEPT = ("Uploaded, and no copy of the image is kept (saved before copies were kept, "
+            "SONOTRACE_KEEP_UPLOADS is off, or a retention rule removed it): upload the "
+            "image again to revise it.")
 NO_WORKLIST = "From a worklist, but this client has none (SONOTRACE_WORKLIST_DIR)."
 
 #: The rows the page shows at most; the CSV download takes up to MAX_LIMIT.

@@ -330,3 +330,50 @@ def test_a_damaged_copy_is_refused_on_load(tmp_path):
         store.load_source(_sha(data))
     with pytest.raises(ValueError, match="hex"):
         store.load_source("../" + "0" * 61)
+
+
+def _kept(store, n, *, saved_at):
+    """An upload saved once, its files dated ``saved_at`` (Unix time); its SHA-256."""
+    data = _image_bytes(n)
+    sha = _sha(data)
+    store.save(sha, svg="<svg/>", mask_png=b"m", record={}, source=data, source_name="a.png")
+    for path in (store.root / sha).iterdir():
+        os.utime(path, (saved_at, saved_at))
+    return sha
+
+
+def test_prune_removes_only_copies_idle_for_longer_than_asked(tmp_path):
+    store = AnnotationStore(tmp_path)
+    now = 1_800_000_000.0
+    old = _kept(store, 1, saved_at=now - 10 * 86400)
+    recent = _kept(store, 2, saved_at=now - 2 * 86400)
+    # An old image saved again today is still being worked on: its copy stays.
+    busy = _kept(store, 3, saved_at=now - 30 * 86400)
+    store.save(busy, svg="<svg/>", mask_png=b"m", record={})
+    os.utime(store.record_path(busy, 2), (now - 60, now - 60))
+    no_copy = _sha(_image_bytes(4))
+    store.save(no_copy, svg="<svg/>", mask_png=b"m", record={})
+
+    listed = store.prune_sources(7 * 86400, now=now, dry_run=True)
+    assert listed == [tmp_path / old / "source.png"]
+    assert store.source_path(old) is not None  # a dry run removes nothing
+
+    assert store.prune_sources(7 * 86400, now=now) == listed
+    assert store.source_path(old) is None
+    assert store.source_path(recent) is not None and store.source_path(busy) is not None
+    # The annotations stay: only the image file went.
+    assert store.versions(old) == [1] and store.load_svg(old, 1) == "<svg/>"
+    assert store.prune_sources(7 * 86400, now=now) == []
+    # Uploaded and saved again, the image is kept again.
+    store.save(old, svg="<svg/>", mask_png=b"m", record={}, source=_image_bytes(1),
+               source_name="a.png")
+    assert store.load_source(old) == _image_bytes(1) and store.versions(old) == [1, 2]
+
+
+def test_prune_refuses_a_bad_age_and_needs_no_data_folder(tmp_path):
+    store = AnnotationStore(tmp_path / "never-saved")
+    assert store.prune_sources(0) == []
+    for bad, error in [(-1, ValueError), (float("nan"), ValueError), ("7", TypeError),
+                       (True, TypeError)]:
+        with pytest.raises(error):
+            store.prune_sources(bad)
