@@ -9,6 +9,7 @@ against the outline that was on screen.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import io
 import json
@@ -664,19 +665,28 @@ class _SlowModelServer(BaseHTTPRequestHandler):
         pass
 
 
-def test_a_slow_server_shows_a_spinner_then_the_alert(
-    dash_duo, busi_image, data_dir, artifacts_dir
-):
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _SlowModelServer)
+@contextlib.contextmanager
+def _app_with_model_server(handler, data_dir, request_timeout):
+    """The client app, its model server ``handler`` served on a free local port."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        app = create_app(
+        yield create_app(
             {
                 "MODEL_SERVER_URL": f"http://127.0.0.1:{server.server_port}",
                 "DATA_DIR": data_dir,
-                "REQUEST_TIMEOUT": 2,
+                "REQUEST_TIMEOUT": request_timeout,
             }
         )
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_slow_server_shows_a_spinner_then_the_alert(
+    dash_duo, busi_image, data_dir, artifacts_dir
+):
+    with _app_with_model_server(_SlowModelServer, data_dir, 2) as app:
         dash_duo.start_server(app)
         dash_duo.wait_for_element(f"#{ids.IMAGE_UPLOAD}")
         wait_for(dash_duo, lambda: "ready" in dash_duo.find_element(f"#{ids.SERVER_STATUS}").text)
@@ -710,9 +720,6 @@ def test_a_slow_server_shows_a_spinner_then_the_alert(
         assert dash_duo.find_element("#image-name").text == busi_image.name
         _shot(dash_duo, artifacts_dir, "02-timed-out")
         _assert_clean_console(dash_duo, artifacts_dir)
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 class _DelayingProxy(BaseHTTPRequestHandler):
@@ -764,16 +771,7 @@ def test_the_outline_of_a_slow_answer_is_there_after_a_visit_to_another_page(
     handler = type(
         "Proxy", (_DelayingProxy,), {"target": live_model_server, "delay": 5.0, "answered": []}
     )
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        app = create_app(
-            {
-                "MODEL_SERVER_URL": f"http://127.0.0.1:{server.server_port}",
-                "DATA_DIR": data_dir,
-                "REQUEST_TIMEOUT": 60,
-            }
-        )
+    with _app_with_model_server(handler, data_dir, 60) as app:
         dash_duo.start_server(app)
         driver = dash_duo.driver
         dash_duo.wait_for_element(f"#{ids.IMAGE_UPLOAD}")
@@ -800,9 +798,6 @@ def test_the_outline_of_a_slow_answer_is_there_after_a_visit_to_another_page(
         assert "1 undo step(s)" in _status(dash_duo)
         _shot(dash_duo, artifacts_dir, "02-back")
         _assert_clean_console(dash_duo, artifacts_dir)
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 # --------------------------------------------------------------------------- the worklist
