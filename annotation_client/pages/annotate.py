@@ -17,7 +17,7 @@ import dash
 import dash_bootstrap_components as dbc
 import numpy as np
 from dash import Input, Output, Patch, State, callback, clientside_callback, ctx, dcc, html
-from dash.exceptions import PreventUpdate
+from dash.exceptions import MissingCallbackContextException, PreventUpdate
 
 import vectorizer
 from annotation_client import (
@@ -1051,6 +1051,40 @@ def previous_save_text(record: dict, count: int) -> str:
     )
 
 
+def _read_latest_save(meta: dict) -> tuple[int, str | None, str, dict, list[str]]:
+    """The open image's latest saved version: (version, label, note, descriptors, paths).
+
+    ``paths`` are SVG path data in image pixels, read back from the version's SVG.
+
+    Raises
+    ------
+    OSError, ValueError, TypeError
+        With a message for the radiologist, when there is no version or it is damaged.
+    """
+    store = get_store()
+    sha = meta["sha256"]
+    versions = store.versions(sha)
+    if not versions:
+        raise ValueError("this image has no saved version")
+    version = versions[-1]
+    record = store.load_record(sha, version)
+    final = record.get("final") if isinstance(record, dict) else None
+    if not isinstance(final, dict):
+        raise ValueError(f"the record of version {version} is not a saved record")
+    label, note = final.get("label"), final.get("note") or ""
+    if label not in (None, *LABELS) or not isinstance(note, str):
+        raise ValueError(f"the record of version {version} has a bad label or note")
+    saved = clean_descriptors(final.get("descriptors"))
+    paths = _shapes.svg_to_paths(
+        store.load_svg(sha, version), int(meta["width"]), int(meta["height"])
+    )
+    descriptors = {
+        name: saved.get(name) or ([] if name in MULTI_VALUED else "")
+        for name in DESCRIPTOR_OPTIONS
+    }
+    return version, label, note, descriptors, paths
+
+
 @callback(
     Output(ids.LOADED_SAVE, "data"),
     Output(ids.FINAL_LABEL, "value", allow_duplicate=True),
@@ -1076,34 +1110,15 @@ def load_saved(clicks, meta):
     if not clicks or not meta:
         raise PreventUpdate
     no = dash.no_update
-    store = get_store()
     sha = meta["sha256"]
     try:
-        versions = store.versions(sha)
-        if not versions:
-            raise ValueError("this image has no saved version")
-        version = versions[-1]
-        record = store.load_record(sha, version)
-        final = record.get("final") if isinstance(record, dict) else None
-        if not isinstance(final, dict):
-            raise ValueError(f"the record of version {version} is not a saved record")
-        label, note = final.get("label"), final.get("note") or ""
-        if label not in (None, *LABELS) or not isinstance(note, str):
-            raise ValueError(f"the record of version {version} has a bad label or note")
-        saved = clean_descriptors(final.get("descriptors"))
-        paths = _shapes.svg_to_paths(
-            store.load_svg(sha, version), int(meta["width"]), int(meta["height"])
-        )
-        next_version = store.next_version(sha)
+        version, label, note, descriptors, paths = _read_latest_save(meta)
+        next_version = get_store().next_version(sha)
     except (OSError, ValueError, TypeError) as exc:
         message = _views.alert(
             f"{exc}", "danger", title="The saved version cannot be loaded.", id="load-error"
         )
         return (no, no, no, no, message, *[no] * len(DESCRIPTOR_OPTIONS))
-    descriptors = {
-        name: saved.get(name) or ([] if name in MULTI_VALUED else "")
-        for name in DESCRIPTOR_OPTIONS
-    }
     work = _unsaved.snapshot(sha, paths, label, note, descriptors)
     message = _views.alert(
         f"Version {version} loaded: {len(paths)} outline(s). Saving makes version "
@@ -1637,6 +1652,7 @@ def save(_clicks, meta, history, ai, classification, final_label, note, annotato
     Input(ids.OUTLINE_CHANGED, "data"),
     Input(ids.IMAGE_OPENED, "data"),
     Input(ids.SEGMENT_DONE, "data"),
+    Input(ids.PAGE_LOAD, "data"),
 )
 def mark_unsaved(history, final_label, note, *rest):
     """Show whether the open image has work in no save.
@@ -1658,9 +1674,30 @@ def mark_unsaved(history, final_label, note, *rest):
     ai = _ai_for(ai, meta)
     # Until the AI outline reaches the history, the image is still as opened.
     baseline = ai["paths"] if ai and present["action"] != "open" else None
-    if _unsaved.is_unsaved(current, saved, baseline):
+    if _unsaved.is_unsaved(current, saved, baseline) and not _saved_on_disk(current, meta):
         return "Unsaved changes", "small text-warning-emphasis dirty"
     return "", "small"
+
+
+def _saved_on_disk(current: dict, meta: dict) -> bool:
+    """Whether the work equals the image's latest saved version on disk.
+
+    Asked only when the page is drawn again: a save whose answer landed on
+    another page is on disk, but the browser dropped the note of it, and the
+    work must not be called unsaved (and saved twice) for that.
+    """
+    try:
+        triggered = set(ctx.triggered_prop_ids.values())
+    except MissingCallbackContextException:  # called outside a Dash request
+        return False
+    if ids.PAGE_LOAD not in triggered:
+        return False
+    try:
+        _version, label, note, descriptors, paths = _read_latest_save(meta)
+    except (OSError, ValueError, TypeError):
+        return False
+    latest = _unsaved.snapshot(meta["sha256"], paths, label, note, descriptors)
+    return not _unsaved.is_unsaved(current, latest)
 
 
 def _download_name(meta, suffix):

@@ -501,3 +501,28 @@ def test_loaded_work_is_not_marked_unsaved_until_it_is_changed(app, annotate, da
     assert mark() == ""
     assert mark(label="benign") == "Unsaved changes"
     assert mark(history=_history.undo(history)) == "Unsaved changes"
+
+
+def test_work_saved_while_the_answer_was_dropped_is_not_marked_unsaved(app, annotate, data_dir):
+    # Save clicked, then another page: the files are written, but the browser dropped
+    # the answer, so the page's note of the last save is missing when it comes back.
+    _save(data_dir, SAVED_PATHS, label="benign", note="n")
+    loaded, label, note, _work, _, *descriptors = _load(app, annotate)
+    history = _edit(annotate, [LOADED], loaded=loaded, history=_drawn_history())[0]
+
+    def mark(fired, label=label):
+        def run():
+            context_value.set(AttributeDict(
+                triggered_inputs=[{"prop_id": prop, "value": None} for prop in fired]
+            ))
+            with app.server.test_request_context("/_dash-update-component"):
+                return annotate.mark_unsaved(history, label, note, *descriptors, None, META,
+                                             None)[0]
+        return copy_context().run(run)
+
+    page_drawn_again = [f"{ids.PAGE_LOAD}.data", f"{ids.FINAL_LABEL}.value"]
+    assert mark(page_drawn_again) == ""
+    # Work that differs from the save on disk is still unsaved.
+    assert mark(page_drawn_again, label="malignant") == "Unsaved changes"
+    # The disk is read only when the page is drawn again, not on every edit.
+    assert mark([f"{ids.FINAL_LABEL}.value"]) == "Unsaved changes"
