@@ -206,6 +206,8 @@ def create_app(config=None) -> dash.Dash:
             dcc.Store(id=ids.HISTORY),
             dcc.Store(id=ids.AI_RESULT),
             dcc.Store(id=ids.CLASSIFICATION),
+            # True from a Classify click until its answer is taken in.
+            dcc.Store(id=ids.CLASSIFY_PENDING),
             dbc.Container(dash.page_container, fluid=True, class_name="pb-4"),
         ]
     )

@@ -30,6 +30,7 @@ AI_RESULT = "ai-result"
 BOX_REQUEST = "box-request"
 BOX_RESULT = "box-result"
 CLASSIFICATION = "classification"
+CLASSIFY_PENDING = "classify-pending"
 PAGE_LOAD = "annotate-page-load"
 # Page-local echoes of the shell's stores: the page's callbacks fire on these, and
 # read the shell's stores as State (see the note above the annotate page's callbacks).

@@ -1234,14 +1234,37 @@ def segment_box(request, meta, image_data, max_vertices):
     State(ids.IMAGE_META, "data"),
     State(ids.IMAGE_DATA, "data"),
     State(ids.HISTORY, "data"),
+    Input(ids.PAGE_LOAD, "data"),
+    State(ids.CLASSIFY_PENDING, "data"),
+    State(ids.CLASSIFICATION, "data"),
     prevent_initial_call=True,
-    running=[(Output(ids.CLASSIFY_BUTTON, "disabled"), True, False)],
+    running=[
+        (Output(ids.CLASSIFY_BUTTON, "disabled"), True, False),
+        # In the shell, so a click whose answer the browser drops on another page
+        # (with this page's callbacks) is still known when the page comes back.
+        (Output(ids.CLASSIFY_PENDING, "data"), True, False),
+    ],
 )
-def classify(_clicks, meta, image_data, history):
-    """``/classify`` with the corrected outline as the lesion mask."""
-    if not meta or not _clicks:
+def classify(_clicks, meta, image_data, history, _page=None, pending=None,
+             classification=None):
+    """``/classify`` with the corrected outline as the lesion mask.
+
+    Asked by a click, and by the page drawn again when a click's answer never
+    arrived for the outline now on screen.
+    """
+    if not meta:
         raise PreventUpdate
+    triggered = set(ctx.triggered_prop_ids.values()) if ctx.triggered_prop_ids else set()
     paths = _present(history, meta)["paths"]
+    clicked = ids.CLASSIFY_BUTTON in triggered and _clicks
+    answered = (
+        classification
+        and classification.get("image") == meta["sha256"]
+        and _shapes.same_geometry(classification.get("paths") or [], paths)
+    )
+    lost = ids.PAGE_LOAD in triggered and pending is True and not answered
+    if not clicked and not lost:
+        raise PreventUpdate
     mask = _shapes.paths_to_mask(paths, _shape(meta))
     try:
         result = _client().classify(

@@ -797,6 +797,21 @@ def test_the_outline_of_a_slow_answer_is_there_after_a_visit_to_another_page(
         wait_for(dash_duo, lambda: "last change: ai" in _status(dash_duo), 10, _status(dash_duo))
         assert "1 undo step(s)" in _status(dash_duo)
         _shot(dash_duo, artifacts_dir, "02-back")
+
+        # The same for Classify: clicked, then away before the answer.
+        assert _bar_labels(dash_duo) == []
+        asked = len(handler.answered)
+        click(driver, By.ID, ids.CLASSIFY_BUTTON)
+        click(driver, By.LINK_TEXT, "Saved")
+        wait_for(dash_duo, lambda: dash_duo.find_elements(f"#{ids.SAVED_TABLE}"), 10)
+        left = time.monotonic()
+        wait_for(dash_duo, lambda: len(handler.answered) > asked, 30, "no classification")
+        assert handler.answered[asked] > left, "the answer came before the page was left"
+        time.sleep(1.0)
+        click(driver, By.LINK_TEXT, "Annotate")
+        wait_for(dash_duo, lambda: len(_bar_labels(dash_duo)) == 3, 20, "classification lost")
+        assert dash_duo.find_element(f"#{ids.AI_LABEL}").text.strip()
+        _shot(dash_duo, artifacts_dir, "03-classified")
         _assert_clean_console(dash_duo, artifacts_dir)
 
 

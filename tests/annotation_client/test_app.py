@@ -200,6 +200,54 @@ def test_segment_runs_on_a_real_open_not_on_the_page_drawn_again(tmp_path):
         segment(None, fired=(ids.PAGE_LOAD,), auto=False)
 
 
+def test_classify_asks_again_on_return_only_for_a_click_left_unanswered(tmp_path):
+    from contextvars import copy_context
+
+    from dash._callback_context import context_value
+    from dash._utils import AttributeDict
+    from dash.exceptions import PreventUpdate
+
+    from annotation_client import _editing, _history, ids
+    from annotation_client.pages import annotate
+
+    app = create_app({"DATA_DIR": tmp_path, "MODEL_SERVER_URL": "http://127.0.0.1:9"})
+    with app.server.test_request_context("/"):
+        first = annotate.open_upload(_png_uri(0), "a.png", None)
+    meta, image_data = first[0], first[1]
+    outline = ["M2,2L20,2L20,20Z"]
+    history = _history.push(
+        _history.new_history(_editing.empty_state(), image=meta["sha256"]),
+        _editing.make_state(outline, "edit", density=32),
+    )
+
+    def classify(fired, clicks=None, pending=None, classification=None):
+        def run():
+            context_value.set(AttributeDict(triggered_inputs=[
+                {"prop_id": prop, "value": None} for prop in fired
+            ]))
+            with app.server.test_request_context("/"):
+                return annotate.classify(clicks, meta, image_data, history, True, pending,
+                                         classification)
+        return copy_context().run(run)
+
+    def asks_the_server(result) -> bool:
+        label, alert, done = result  # the server is down here, so the answer is the alert
+        text = json.dumps(alert.to_plotly_json(), default=str)
+        return label is dash.no_update and "Classification" in text and done > 0
+
+    redraw = [f"{ids.PAGE_LOAD}.data", f"{ids.CLASSIFY_BUTTON}.n_clicks"]
+    assert asks_the_server(classify([f"{ids.CLASSIFY_BUTTON}.n_clicks"], clicks=1))
+    assert asks_the_server(classify(redraw, pending=True))
+    answered = {"image": meta["sha256"], "label": "benign", "paths": outline}
+    for pending, classification in [(None, None), (False, None), (True, answered)]:
+        with pytest.raises(PreventUpdate):
+            classify(redraw, pending=pending, classification=classification)
+    # An answer for another outline does not answer the click on this one.
+    assert asks_the_server(
+        classify(redraw, pending=True, classification=dict(answered, paths=[]))
+    )
+
+
 def test_the_record_fields_have_labels(tmp_path):
     from annotation_client import ids
 
