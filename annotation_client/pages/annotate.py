@@ -600,6 +600,14 @@ def _applied(history: dict, source) -> bool:
     return any(isinstance(s, dict) and s.get("source") == source for s in states)
 
 
+def _triggered() -> set[str]:
+    """Component ids whose properties fired this callback; empty outside a Dash request."""
+    try:
+        return set((ctx.triggered_prop_ids or {}).values())
+    except MissingCallbackContextException:  # called directly, as the unit tests do
+        return set()
+
+
 def _same_ai(present: dict, ai: dict) -> bool:
     """Whether ``present`` already is the outline of ``ai`` (asked twice, one step)."""
     return present.get("action") == "ai" and _shapes.same_geometry(
@@ -1165,7 +1173,7 @@ def segment(
     """
     if not meta or not image_data:
         raise PreventUpdate
-    triggered = set(ctx.triggered_prop_ids.values()) if ctx.triggered_prop_ids else set()
+    triggered = _triggered()
     clicked = ids.SEGMENT_BUTTON in triggered and _clicks
     # The page drawn again reports the button (unclicked) and the echo (empty) too.
     opening = (ids.IMAGE_OPENED in triggered and opened) or ids.PAGE_LOAD in triggered
@@ -1254,7 +1262,7 @@ def classify(_clicks, meta, image_data, history, _page=None, pending=None,
     """
     if not meta:
         raise PreventUpdate
-    triggered = set(ctx.triggered_prop_ids.values()) if ctx.triggered_prop_ids else set()
+    triggered = _triggered()
     paths = _present(history, meta)["paths"]
     clicked = ids.CLASSIFY_BUTTON in triggered and _clicks
     answered = (
@@ -1356,8 +1364,7 @@ def edit(
     """Every change of the outline goes through here and onto the undo history."""
     if not meta:
         raise PreventUpdate
-    triggers = ctx.triggered_prop_ids.values() if ctx.triggered_prop_ids else []
-    triggered = set(triggers)
+    triggered = _triggered()
     sha = meta["sha256"]
     if not history or history.get("image") != sha:
         # A new image starts a new history; the same image opened again keeps its edits.
@@ -1709,11 +1716,7 @@ def _saved_on_disk(current: dict, meta: dict) -> bool:
     another page is on disk, but the browser dropped the note of it, and the
     work must not be called unsaved (and saved twice) for that.
     """
-    try:
-        triggered = set(ctx.triggered_prop_ids.values())
-    except MissingCallbackContextException:  # called outside a Dash request
-        return False
-    if ids.PAGE_LOAD not in triggered:
+    if ids.PAGE_LOAD not in _triggered():
         return False
     try:
         _version, label, note, descriptors, paths = _read_latest_save(meta)
