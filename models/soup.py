@@ -74,6 +74,11 @@ def check_ingredients(infos, splits):
     splits : list of dict
         Each run's ``split.json`` (``train`` and ``val`` image lists).
 
+    Returns
+    -------
+    (int, int)
+        The input size and base filters the runs share.
+
     Raises
     ------
     ValueError
@@ -82,7 +87,7 @@ def check_ingredients(infos, splits):
     """
     from .export import check_same_network
 
-    check_same_network(infos, splits)  # as for an ensemble: one split, one network shape
+    size, filters = check_same_network(infos, splits)  # as for an ensemble
     starts = [i.get("args", {}).get("init_from") for i in infos]
     if not all(starts):
         raise ValueError("every run must start from an export (--init-from): "
@@ -96,6 +101,7 @@ def check_ingredients(infos, splits):
         # so differing paths are allowed when they held the same export; say so.
         log.warning("runs start from different paths %s: make sure they held the same export",
                     sorted(set(starts)))
+    return size, filters
 
 
 def main(argv=None):
@@ -108,7 +114,7 @@ def main(argv=None):
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
-    from .export import check_same_network, clean_model
+    from .export import clean_model
 
     runs = [Path(r) for r in args.run]
     if len(runs) < 2:
@@ -119,10 +125,9 @@ def main(argv=None):
     infos = [json.loads((r / "train_info.json").read_text()) for r in runs]
     splits = [json.loads((r / "split.json").read_text()) for r in runs]
     try:
-        check_ingredients(infos, splits)
+        size, filters = check_ingredients(infos, splits)
     except ValueError as exc:
         raise SystemExit(str(exc)) from exc
-    size, filters = check_same_network(infos, splits)
     nets = [clean_model(r / args.checkpoint, size, filters) for r in runs]
     soup = nets[0]
     soup.set_weights(average_weights([n.get_weights() for n in nets]))

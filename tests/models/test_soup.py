@@ -35,7 +35,8 @@ def _info(init_from="runs/w", member=0, size=160, filters=16):
 
 def test_check_ingredients_refuses_what_cannot_be_averaged():
     split = {"train": ["a", "b"], "val": ["c"]}
-    soup.check_ingredients([_info(), _info()], [split, split])  # the same start: fine
+    # The same start: fine, and the shared network shape comes back for the soup.
+    assert soup.check_ingredients([_info(), _info()], [split, split]) == (160, 16)
     with pytest.raises(ValueError, match="split"):
         soup.check_ingredients([_info(), _info()], [split, {"train": ["a"], "val": ["b", "c"]}])
     with pytest.raises(ValueError, match="members"):
