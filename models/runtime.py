@@ -137,8 +137,10 @@ class Runtime:
             return None
         files = spec["files"]
         if self.backend_used == "litert" and files.get("litert"):
-            return litert_cls(self.weights_dir / files["litert"], self.num_threads)
-        return keras_cls(self.weights_dir / files["keras"], spec)
+            net = litert_cls(self.weights_dir / files["litert"], self.num_threads)
+        else:
+            net = keras_cls(self.weights_dir / files["keras"], spec)
+        return _FlipAveraged(net) if spec.get("tta_flip") else net
 
     def info(self) -> dict:
         """Name, version, backend and input size of the loaded model."""
@@ -557,6 +559,27 @@ class _LiteRTNet:
             seg = self.interp.get_tensor(self.seg_idx)[0, ..., 0].copy()
             cls = self.interp.get_tensor(self.cls_idx)[0].copy()
         return seg, cls
+
+
+class _FlipAveraged:
+    """A crop model averaged with its run on the left-right mirror of the crop.
+
+    Laterality is arbitrary in breast ultrasound, and the crop models trained
+    with left-right flips, so the mirror is as likely a view as the crop
+    itself. A map (the refiner's ``(S, S)``) is flipped back before averaging;
+    a score (the lesion classifier's log-odds) is averaged as it is.
+    """
+
+    def __init__(self, net):
+        self.net = net
+
+    def __call__(self, crop):
+        """``crop``: ``(1, S, S, 1)`` float32; the same output as the wrapped model."""
+        once = self.net(crop)
+        mirrored = self.net(np.ascontiguousarray(crop[:, :, ::-1]))
+        if np.ndim(once) == 2:
+            mirrored = mirrored[:, ::-1]
+        return 0.5 * (once + mirrored)
 
 
 def _io_name(name: str) -> str:

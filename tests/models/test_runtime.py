@@ -217,3 +217,39 @@ def test_keras_backend_reads_both_weight_formats(tmp_path):
     (new / "manifest.json").write_text(json.dumps(bad))
     with pytest.raises(ValueError, match="do not match"):
         Runtime(new, backend="keras").load()
+
+
+@pytest.mark.parametrize("backend", ["litert", "keras"])
+def test_crop_models_averaged_with_their_mirror_when_asked(tmp_path, lesion_case, backend):
+    """``tta_flip`` on a crop model averages it with its run on the mirrored crop."""
+    import json
+    import shutil
+
+    from models.lesion_crop import lesion_crop
+    from models.lesion_refine import crop_square, lesion_box
+
+    grey, truth = lesion_case
+    plain = Runtime(backend=backend).load()
+    manifest = json.loads((plain.weights_dir / "manifest.json").read_text())
+    for f in plain.weights_dir.iterdir():
+        shutil.copy(f, tmp_path / f.name)
+    for part in ("lesion_classifier", "refiner"):
+        manifest[part]["tta_flip"] = True
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    flipped = Runtime(tmp_path, backend=backend).load()
+
+    spec = manifest["lesion_classifier"]
+    crop = lesion_crop(grey, truth, int(spec["crop_size"]), float(spec["margin"]))[None, :, :, None]
+    once, mirror = plain._lesion(crop), plain._lesion(crop[:, :, ::-1].copy())
+    assert abs(once - mirror) > 1e-3  # the mirror is another view, or the test proves nothing
+    assert flipped._lesion(crop) == pytest.approx((once + mirror) / 2, abs=1e-5)
+    assert flipped.lesion_odds(grey, truth) == pytest.approx((once + mirror) / 2, abs=1e-5)
+
+    spec = manifest["refiner"]
+    box = lesion_box(truth, float(spec["margin"]))
+    square = crop_square(grey, box, int(spec["crop_size"]))[None, :, :, None]
+    a, b = plain._refiner(square), plain._refiner(square[:, :, ::-1].copy())
+    assert np.abs(a - b[:, ::-1]).max() > 1e-3
+    np.testing.assert_allclose(flipped._refiner(square), (a + b[:, ::-1]) / 2, atol=1e-5)
+    # The U-Net is not touched: only the crop models see the mirror.
+    np.testing.assert_array_equal(flipped.segment(grey), plain.segment(grey))
