@@ -208,6 +208,9 @@ def create_app(config=None) -> dash.Dash:
             dcc.Store(id=ids.CLASSIFICATION),
             # True from a Classify click until its answer is taken in.
             dcc.Store(id=ids.CLASSIFY_PENDING),
+            # Re-segmentation boxes asked for and not yet taken in, and the answers.
+            dcc.Store(id=ids.BOX_PENDING),
+            dcc.Store(id=ids.BOX_RESULT),
             dbc.Container(dash.page_container, fluid=True, class_name="pb-4"),
         ]
     )

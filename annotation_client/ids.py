@@ -29,6 +29,7 @@ HISTORY = "outline-history"
 AI_RESULT = "ai-result"
 BOX_REQUEST = "box-request"
 BOX_RESULT = "box-result"
+BOX_PENDING = "box-pending"
 CLASSIFICATION = "classification"
 CLASSIFY_PENDING = "classify-pending"
 PAGE_LOAD = "annotate-page-load"
@@ -36,6 +37,7 @@ PAGE_LOAD = "annotate-page-load"
 # read the shell's stores as State (see the note above the annotate page's callbacks).
 IMAGE_OPENED = "image-opened"
 OUTLINE_CHANGED = "outline-changed"
+BOX_DONE = "box-done"  # inside the graph's dcc.Loading, like SEGMENT_DONE
 
 # --- annotate page: image and tools
 IMAGE_INFO = "image-info"

@@ -453,7 +453,7 @@ def layout(**query):
                         config=_figure.GRAPH_CONFIG,
                         style={"height": "68vh", "minHeight": "380px"},
                     ),
-                    dcc.Store(id=ids.BOX_RESULT),
+                    dcc.Store(id=ids.BOX_DONE),
                     dcc.Store(id=ids.SEGMENT_DONE),
                 ],
                 id=ids.GRAPH_LOADING,
@@ -606,6 +606,18 @@ def _triggered() -> set[str]:
         return set((ctx.triggered_prop_ids or {}).values())
     except MissingCallbackContextException:  # called directly, as the unit tests do
         return set()
+
+
+def _pending_boxes(pending, sha) -> list[dict]:
+    """The re-segmentation boxes of image ``sha`` asked for and not yet taken in."""
+    return [r for r in pending or [] if isinstance(r, dict) and r.get("image") == sha]
+
+
+def _box_answers(result, sha) -> list[dict]:
+    """The answers in the box result store when they are for image ``sha``."""
+    if not result or result.get("image") != sha:
+        return []
+    return [a for a in result.get("answers") or [] if isinstance(a, dict)]
 
 
 def _same_ai(present: dict, ai: dict) -> bool:
@@ -1212,26 +1224,54 @@ def segment(
 @callback(
     Output(ids.BOX_RESULT, "data"),
     Output(ids.SERVER_ALERT, "children", allow_duplicate=True),
+    Output(ids.BOX_DONE, "data"),
     Input(ids.BOX_REQUEST, "data"),
     State(ids.IMAGE_META, "data"),
     State(ids.IMAGE_DATA, "data"),
     State(ids.VERTEX_DENSITY, "value"),
+    Input(ids.PAGE_LOAD, "data"),
+    State(ids.BOX_PENDING, "data"),
+    State(ids.BOX_RESULT, "data"),
     prevent_initial_call=True,
 )
-def segment_box(request, meta, image_data, max_vertices):
-    """``/predict`` restricted to the box the user drew."""
-    if not request or not meta or request.get("image") != meta.get("sha256"):
+def segment_box(request, meta, image_data, max_vertices, _page=None, pending=None,
+                answered=None):
+    """``/predict`` restricted to the box the user drew.
+
+    Asked by a new box, and by the page drawn again for every box of the open
+    image still pending with no answer: an answer that landed while another
+    page was shown can be dropped by the browser with the page's callbacks.
+    The answers go to the shell, one per box, each naming its request
+    (``at``); a box the server could not segment is answered ``failed``, so
+    that it is not asked again on every return.
+    """
+    if not meta or not image_data:
         raise PreventUpdate
-    try:
-        result = _client().predict(
-            _image_bytes(image_data),
-            meta["name"],
-            box=request["box"],
-            max_vertices=int(max_vertices or 32),
-        )
-    except ModelServerError as exc:
-        return dash.no_update, _server_alert(exc, "Box re-segmentation")
-    return {"image": meta["sha256"], "box": request["box"], "mask": result["mask"]}, None
+    sha = meta["sha256"]
+    if request and ids.BOX_REQUEST in _triggered():
+        asks = [request] if request.get("image") == sha else []
+    elif ids.PAGE_LOAD in _triggered():
+        done = {a.get("request") for a in _box_answers(answered, sha)}
+        asks = [r for r in _pending_boxes(pending, sha) if r.get("at") not in done]
+    else:
+        asks = []
+    if not asks:
+        raise PreventUpdate
+    answers, alert = [], None
+    for ask in asks:
+        try:
+            result = _client().predict(
+                _image_bytes(image_data),
+                meta["name"],
+                box=ask["box"],
+                max_vertices=int(max_vertices or 32),
+            )
+        except ModelServerError as exc:
+            alert = _server_alert(exc, "Box re-segmentation")
+            answers.append({"request": ask["at"], "box": ask["box"], "failed": True})
+            continue
+        answers.append({"request": ask["at"], "box": ask["box"], "mask": result["mask"]})
+    return {"image": sha, "answers": answers}, alert, time.time_ns()
 
 
 @callback(
@@ -1329,9 +1369,10 @@ def show_classification(classification, history, _loaded, meta, *_echoes):
     Output(ids.RESET_BUTTON, "disabled", allow_duplicate=True),
     Output(ids.VERTEX_DENSITY, "value"),
     Output(ids.OUTLINE_CHANGED, "data"),
+    Output(ids.BOX_PENDING, "data"),
     State(ids.IMAGE_META, "data"),
     State(ids.AI_RESULT, "data"),
-    Input(ids.BOX_RESULT, "data"),
+    State(ids.BOX_RESULT, "data"),
     Input(ids.ANNOTATION_GRAPH, "relayoutData"),
     Input(ids.UNDO_BUTTON, "n_clicks"),
     Input(ids.REDO_BUTTON, "n_clicks"),
@@ -1343,6 +1384,8 @@ def show_classification(classification, history, _loaded, meta, *_echoes):
     State(ids.HISTORY, "data"),
     Input(ids.IMAGE_OPENED, "data"),
     Input(ids.SEGMENT_DONE, "data"),
+    Input(ids.BOX_DONE, "data"),
+    State(ids.BOX_PENDING, "data"),
     prevent_initial_call=True,
 )
 def edit(
@@ -1360,6 +1403,8 @@ def edit(
     history,
     _opened=None,
     _segmented=None,
+    _boxed=None,
+    pending=None,
 ):
     """Every change of the outline goes through here and onto the undo history."""
     if not meta:
@@ -1392,11 +1437,19 @@ def edit(
     ):
         state = _editing.make_state(loaded["paths"], "saved", density=int(max_vertices or 32))
         history = _history.push(history, dict(state, source=loaded.get("at")))
-    if ids.BOX_RESULT in triggered and box_result and box_result.get("image") == sha:
+    # Like the AI result, box answers are taken on any call, each once: an answer
+    # is applied only while its box is still pending, and leaves the list with it.
+    boxes = _pending_boxes(pending, sha)
+    for answer in _box_answers(box_result, sha):
+        if answer.get("request") not in {r.get("at") for r in boxes}:
+            continue
+        boxes = [r for r in boxes if r.get("at") != answer.get("request")]
+        if answer.get("failed"):
+            continue
         state = _editing.merge_box(
             history["present"]["paths"],
-            box_result["box"],
-            _decode_mask(box_result["mask"]),
+            answer["box"],
+            _decode_mask(answer["mask"]),
             shape,
             int(max_vertices or 32),
         )
@@ -1407,6 +1460,7 @@ def edit(
             box = _shapes.clip_box(change.boxes[-1], shape[1], shape[0])
             if box is not None:
                 box_request = {"image": sha, "box": list(box), "at": time.time_ns()}
+                boxes = [*boxes, box_request]
             redraw = True  # remove the drawn rectangle from the graph
         present_paths = history["present"]["paths"]
         # Plotly re-sends paths in its own number format; only real changes count.
@@ -1439,7 +1493,9 @@ def edit(
         redraw = True
 
     changed = history != before
-    if not changed and not redraw and box_request is dash.no_update:
+    # Boxes of another image are dropped from the list too.
+    boxes_changed = boxes != (pending or [])
+    if not changed and not redraw and box_request is dash.no_update and not boxes_changed:
         raise PreventUpdate
     figure = _shapes_patch(history["present"]["paths"], opacity, visible)
     return (
@@ -1451,6 +1507,7 @@ def edit(
         ai is None,
         _slider_value(history["present"], triggered, max_vertices),
         time.time_ns() if changed else dash.no_update,
+        boxes if boxes_changed else dash.no_update,
     )
 
 

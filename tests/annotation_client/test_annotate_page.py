@@ -815,6 +815,68 @@ def test_the_outline_of_a_slow_answer_is_there_after_a_visit_to_another_page(
         _assert_clean_console(dash_duo, artifacts_dir)
 
 
+
+def test_a_box_answer_that_lands_on_another_page_is_drawn_on_return(
+    dash_duo, live_model_server, segmentable_image, data_dir, artifacts_dir
+):
+    # Box re-segment: the radiologist draws a box, then goes to the Saved page before
+    # the model has answered. Coming back, the outline inside the box is the model's,
+    # one undo step on top of the AI outline.
+    handler = type(
+        "Proxy", (_DelayingProxy,), {"target": live_model_server, "delay": 0.0, "answered": []}
+    )
+    width, height = Image.open(segmentable_image).size
+    with _app_with_model_server(handler, data_dir, 60) as app:
+        dash_duo.start_server(app)
+        driver = dash_duo.driver
+        dash_duo.wait_for_element(f"#{ids.IMAGE_UPLOAD}")
+        wait_for(dash_duo, lambda: "ready" in dash_duo.find_element(f"#{ids.SERVER_STATUS}").text)
+        _upload(dash_duo, segmentable_image)
+        wait_for(dash_duo, lambda: "last change: ai" in _status(dash_duo), 60, "no AI outline")
+        ai_outline = _shape_paths(dash_duo)
+
+        handler.delay = 5.0
+        click(driver, By.XPATH, f"//*[@id='{ids.TOOL}']//label[normalize-space()='Box re-segment']")
+        wait_for(dash_duo, lambda: _js(dash_duo, "return gd._fullLayout.dragmode;") == "drawrect")
+        _show_graph(dash_duo)
+        start = _to_screen(dash_duo, 0.1 * width, 0.1 * height)
+        end = _to_screen(dash_duo, 0.9 * width, 0.9 * height)
+        asked = len(handler.answered)
+        ActionChains(driver).move_to_location(*start).click_and_hold().move_to_location(
+            start[0] + 20, start[1] + 20
+        ).move_to_location(*end).release().perform()
+        # The drawn rectangle is removed once the box is asked for.
+        wait_for(dash_duo, lambda: _js(dash_duo, "return gd.layout.shapes.length;")
+                 == len(ai_outline), 10, "the box was not taken")
+        click(driver, By.LINK_TEXT, "Saved")
+        wait_for(dash_duo, lambda: dash_duo.find_elements(f"#{ids.SAVED_TABLE}"), 10)
+        left = time.monotonic()
+        wait_for(dash_duo, lambda: len(handler.answered) > asked, 30, "the box was never answered")
+        assert handler.answered[asked] > left, "the answer came before the page was left"
+        time.sleep(1.0)  # the browser takes the answer in, on the Saved page
+        _shot(dash_duo, artifacts_dir, "01-away")
+
+        handler.delay = 0.0
+        click(driver, By.LINK_TEXT, "Annotate")
+        wait_for(dash_duo, lambda: "last change: box" in _status(dash_duo), 30, _status(dash_duo))
+        assert "2 undo step(s)" in _status(dash_duo)
+        assert _shape_paths(dash_duo)
+        _shot(dash_duo, artifacts_dir, "02-back")
+        # Undo goes back to the AI outline: the box was one step on top of it.
+        click(driver, By.ID, ids.UNDO_BUTTON)
+        wait_for(dash_duo, lambda: "last change: ai" in _status(dash_duo), 10, _status(dash_duo))
+        assert _shapes.same_geometry(_shape_paths(dash_duo), ai_outline)
+        # Coming back once more asks nothing again: the box was taken in.
+        answered = len(handler.answered)
+        click(driver, By.LINK_TEXT, "Learn")
+        click(driver, By.LINK_TEXT, "Annotate")
+        wait_for(dash_duo, lambda: "last change: ai" in _status(dash_duo), 20, _status(dash_duo))
+        time.sleep(2.0)
+        assert len(handler.answered) == answered
+        assert "1 undo step(s)" in _status(dash_duo)
+        _assert_clean_console(dash_duo, artifacts_dir)
+
+
 # --------------------------------------------------------------------------- the worklist
 
 

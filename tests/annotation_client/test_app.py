@@ -641,3 +641,54 @@ def test_no_callback_mixes_the_shell_and_a_page(tmp_path):
         if on_shell and (inputs - shell or outputs - shell):
             mixed.append((sorted(on_shell), sorted(inputs - shell), sorted(outputs - shell)))
     assert mixed == []
+
+
+def test_segment_box_asks_for_new_boxes_and_on_return_for_unanswered_ones(tmp_path):
+    from contextvars import copy_context
+
+    from dash._callback_context import context_value
+    from dash._utils import AttributeDict
+    from dash.exceptions import PreventUpdate
+
+    from annotation_client import ids
+    from annotation_client.pages import annotate
+
+    app = create_app({"DATA_DIR": tmp_path, "MODEL_SERVER_URL": "http://127.0.0.1:9"})
+    with app.server.test_request_context("/"):
+        first = annotate.open_upload(_png_uri(0), "a.png", None)
+    meta, image_data = first[0], first[1]
+    sha = meta["sha256"]
+
+    def box(at, image=sha):
+        return {"image": image, "box": [2, 2, 20, 20], "at": at}
+
+    def segment_box(fired, request=None, pending=None, answered=None):
+        def run():
+            context_value.set(AttributeDict(triggered_inputs=[
+                {"prop_id": f"{prop}.data", "value": None} for prop in fired
+            ]))
+            with app.server.test_request_context("/"):
+                return annotate.segment_box(request, meta, image_data, 32, True, pending,
+                                            answered)
+        return copy_context().run(run)
+
+    def asked(result) -> list:
+        """The boxes asked for; the server is down here, so each answer is a failure."""
+        answers, alert, done = result
+        assert "Box re-segmentation" in json.dumps(alert.to_plotly_json(), default=str)
+        assert answers["image"] == sha and done > 0
+        assert all(a["failed"] and "mask" not in a for a in answers["answers"])
+        return [a["request"] for a in answers["answers"]]
+
+    assert asked(segment_box([ids.BOX_REQUEST], request=box(1))) == [1]
+    with pytest.raises(PreventUpdate):  # a box drawn on another image
+        segment_box([ids.BOX_REQUEST], request=box(1, image="e5" * 32))
+    # Drawn again, the page asks for each pending box of this image with no answer yet.
+    redraw = [ids.BOX_REQUEST, ids.PAGE_LOAD]
+    answered = {"image": sha, "answers": [{"request": 1, "box": [2, 2, 20, 20], "mask": ""}]}
+    pending = [box(1), box(2), box(3, image="e5" * 32)]
+    assert asked(segment_box(redraw, pending=pending, answered=answered)) == [2]
+    assert asked(segment_box(redraw, pending=pending)) == [1, 2]
+    for pending in (None, [], [box(3, image="e5" * 32)], [box(1)]):
+        with pytest.raises(PreventUpdate):
+            segment_box(redraw, pending=pending, answered=answered)

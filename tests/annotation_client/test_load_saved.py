@@ -9,11 +9,13 @@ input, as the Dash docs show for testing callbacks.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
 from contextvars import copy_context
 
 import dash
+import numpy as np
 import pytest
 from _dash_helpers import text_of
 from dash._callback_context import context_value
@@ -337,17 +339,24 @@ def test_load_saved_needs_a_click_and_an_open_image(app, annotate, data_dir, cli
 # --------------------------------------------------------------------------- edit
 
 
-def _edit(annotate, triggered, *, loaded, history, meta=META, max_vertices=32, ai=None):
-    """``edit`` as Dash calls it when the inputs ``triggered`` (prop ids) fired."""
+def _edit(annotate, triggered, *, loaded, history, meta=META, max_vertices=32, ai=None,
+          box_result=None, pending=None, relayout=None):
+    """``edit`` as Dash calls it when the inputs ``triggered`` (prop ids) fired.
+
+    Returns its outputs without the last (the pending boxes) unless a box
+    result, pending boxes or a relayout is given.
+    """
     def run():
         context_value.set(AttributeDict(
             triggered_inputs=[{"prop_id": prop, "value": None} for prop in triggered]
         ))
         return annotate.edit(
-            meta, ai, None, None, None, None, None, max_vertices, 0.3, True, loaded, history
+            meta, ai, box_result, relayout, None, None, None, max_vertices, 0.3, True, loaded,
+            history, None, None, None, pending,
         )
 
-    return copy_context().run(run)
+    out = copy_context().run(run)
+    return out if box_result or pending or relayout else out[:-1]
 
 
 LOADED = f"{ids.LOADED_SAVE}.data"
@@ -526,3 +535,88 @@ def test_work_saved_while_the_answer_was_dropped_is_not_marked_unsaved(app, anno
     assert mark(page_drawn_again, label="malignant") == "Unsaved changes"
     # The disk is read only when the page is drawn again, not on every edit.
     assert mark([f"{ids.FINAL_LABEL}.value"]) == "Unsaved changes"
+
+
+# --------------------------------------------------------------------------- re-segmentation boxes
+
+BOXDONE = f"{ids.BOX_DONE}.data"
+
+
+def _box_answer(request=5, failed=False, image=SHA, box=(0, 0, 4, 4)):
+    """The shell's box result: one answer, a square lesion filling ``box``."""
+    answer = {"request": request, "box": list(box)}
+    if failed:
+        answer["failed"] = True
+    else:
+        mask = np.zeros((META["height"], META["width"]), bool)
+        mask[box[1]:box[3], box[0]:box[2]] = True
+        answer["mask"] = base64.b64encode(vectorizer.mask_to_png(mask)).decode()
+    return {"image": image, "answers": [answer]}
+
+
+def _pending(*ats, image=SHA):
+    return [{"image": image, "box": [0, 0, 4, 4], "at": at} for at in ats]
+
+
+def test_a_box_answer_is_applied_once_and_leaves_the_pending_list(annotate):
+    before = _drawn_history()
+    history, *_, changed, pending = _edit(annotate, [BOXDONE], loaded=None, history=before,
+                                          box_result=_box_answer(5), pending=_pending(5, 6))
+    assert history["present"]["action"] == "box"
+    assert history["past"] == before["past"] + [before["present"]]
+    assert isinstance(changed, int)
+    assert pending == _pending(6)  # the box still on its way stays
+    # The same answer, seen again (the page drawn again), is not applied twice.
+    with pytest.raises(PreventUpdate):
+        _edit(annotate, [BOXDONE], loaded=None, history=history,
+              box_result=_box_answer(5), pending=pending)
+    again = _edit(annotate, [OPACITY], loaded=None, history=history,
+                  box_result=_box_answer(5), pending=pending)
+    assert again[0] == history and again[-1] is dash.no_update
+
+
+def test_a_box_answer_that_came_while_away_is_applied_when_the_page_is_back(annotate):
+    # The answer reached the shell while another page was shown; the page's echo did
+    # not fire. Drawn again, the page takes it in on whatever call comes first.
+    before = _drawn_history()
+    history, *_, pending = _edit(annotate, [OPACITY], loaded=None, history=before,
+                                 box_result=_box_answer(5), pending=_pending(5))
+    assert history["present"]["action"] == "box"
+    assert pending == []
+
+
+def test_a_failed_box_leaves_the_list_and_the_outline_as_it_was(annotate):
+    before = _drawn_history()
+    history, *_, changed, pending = _edit(annotate, [BOXDONE], loaded=None, history=before,
+                                          box_result=_box_answer(5, failed=True),
+                                          pending=_pending(5))
+    assert history == before and changed is dash.no_update
+    assert pending == []
+
+
+def test_a_box_answer_not_pending_or_for_another_image_is_not_applied(annotate):
+    before = _drawn_history()
+    with pytest.raises(PreventUpdate):  # its box was taken in already
+        _edit(annotate, [BOXDONE], loaded=None, history=before, box_result=_box_answer(5),
+              pending=_pending(6))
+    # Boxes pending for another image are dropped; its answer is not drawn on this one.
+    history, *_, changed, pending = _edit(
+        annotate, [BOXDONE], loaded=None, history=before,
+        box_result=_box_answer(5, image=OTHER_SHA), pending=_pending(5, image=OTHER_SHA),
+    )
+    assert history == before and changed is dash.no_update and pending == []
+
+
+def test_a_drawn_box_is_asked_for_and_pending(annotate):
+    before = _drawn_history()
+    relayout = {"shapes": [
+        {"type": "path", "path": DRAWN},
+        {"type": "rect", "x0": 0.5, "y0": 0.5, "x1": 3.5, "y1": 2.5},
+    ]}
+    history, _fig, request, *_, pending = _edit(
+        annotate, [f"{ids.ANNOTATION_GRAPH}.relayoutData"], loaded=None, history=before,
+        relayout=relayout, pending=_pending(4),
+    )
+    assert request["image"] == SHA and request["box"] == [0, 0, 4, 3]
+    assert pending == [*_pending(4), request]
+    assert history["present"]["paths"] == [DRAWN]  # the rectangle is a request, not an outline
