@@ -762,29 +762,50 @@ class _DelayingProxy(BaseHTTPRequestHandler):
         pass
 
 
+@contextlib.contextmanager
+def _open_behind_a_delaying_proxy(dash_duo, live_model_server, data_dir, image, delay):
+    """The client, its model server behind a :class:`_DelayingProxy`, with ``image`` open.
+
+    Yields the proxy's handler class: set its ``delay`` to change how late it answers.
+    """
+    handler = type(
+        "Proxy", (_DelayingProxy,), {"target": live_model_server, "delay": delay, "answered": []}
+    )
+    with _app_with_model_server(handler, data_dir, 60) as app:
+        dash_duo.start_server(app)
+        dash_duo.wait_for_element(f"#{ids.IMAGE_UPLOAD}")
+        wait_for(dash_duo, lambda: "ready" in dash_duo.find_element(f"#{ids.SERVER_STATUS}").text)
+        _upload(dash_duo, image)
+        yield handler
+
+
+def _leave_until_answered(dash_duo, handler, asked: int, what: str) -> None:
+    """Go to the Saved page, and stay there until the proxy answers request ``asked``.
+
+    Checks that the answer came after the annotate page was left, then gives the
+    browser a second to take it in there.
+    """
+    click(dash_duo.driver, By.LINK_TEXT, "Saved")
+    wait_for(dash_duo, lambda: dash_duo.find_elements(f"#{ids.SAVED_TABLE}"), 10)
+    left = time.monotonic()
+    wait_for(dash_duo, lambda: len(handler.answered) > asked, 30, f"no answer to {what}")
+    assert handler.answered[asked] > left, "the answer came before the page was left"
+    time.sleep(1.0)
+    assert dash_duo.driver.current_url.endswith("/saved")
+
+
 def test_the_outline_of_a_slow_answer_is_there_after_a_visit_to_another_page(
     dash_duo, live_model_server, segmentable_image, data_dir, artifacts_dir
 ):
     # The radiologist opens an image and goes to the Saved page before the model has
     # answered. The answer lands there, where the annotate page's callbacks cannot
     # run; coming back, the outline must be on screen and on the undo history.
-    handler = type(
-        "Proxy", (_DelayingProxy,), {"target": live_model_server, "delay": 5.0, "answered": []}
-    )
-    with _app_with_model_server(handler, data_dir, 60) as app:
-        dash_duo.start_server(app)
+    with _open_behind_a_delaying_proxy(
+        dash_duo, live_model_server, data_dir, segmentable_image, 5.0
+    ) as handler:
         driver = dash_duo.driver
-        dash_duo.wait_for_element(f"#{ids.IMAGE_UPLOAD}")
-        wait_for(dash_duo, lambda: "ready" in dash_duo.find_element(f"#{ids.SERVER_STATUS}").text)
-        _upload(dash_duo, segmentable_image)
         wait_for(dash_duo, lambda: dash_duo.find_element("#image-name").text, 10, "no image")
-        click(driver, By.LINK_TEXT, "Saved")
-        wait_for(dash_duo, lambda: dash_duo.find_elements(f"#{ids.SAVED_TABLE}"), 10)
-        left = time.monotonic()
-        wait_for(dash_duo, lambda: handler.answered, 30, "the model never answered")
-        assert handler.answered[0] > left, "the answer came before the page was left"
-        time.sleep(1.0)  # the browser takes the answer in, on the Saved page
-        assert driver.current_url.endswith("/saved")
+        _leave_until_answered(dash_duo, handler, 0, "the segmentation")
         _shot(dash_duo, artifacts_dir, "01-away")
         click(driver, By.LINK_TEXT, "Annotate")
         wait_for(dash_duo, lambda: _shape_paths(dash_duo), 20, "the AI outline was lost")
@@ -802,12 +823,7 @@ def test_the_outline_of_a_slow_answer_is_there_after_a_visit_to_another_page(
         assert _bar_labels(dash_duo) == []
         asked = len(handler.answered)
         click(driver, By.ID, ids.CLASSIFY_BUTTON)
-        click(driver, By.LINK_TEXT, "Saved")
-        wait_for(dash_duo, lambda: dash_duo.find_elements(f"#{ids.SAVED_TABLE}"), 10)
-        left = time.monotonic()
-        wait_for(dash_duo, lambda: len(handler.answered) > asked, 30, "no classification")
-        assert handler.answered[asked] > left, "the answer came before the page was left"
-        time.sleep(1.0)
+        _leave_until_answered(dash_duo, handler, asked, "Classify")
         click(driver, By.LINK_TEXT, "Annotate")
         wait_for(dash_duo, lambda: len(_bar_labels(dash_duo)) == 3, 20, "classification lost")
         assert dash_duo.find_element(f"#{ids.AI_LABEL}").text.strip()
@@ -822,16 +838,11 @@ def test_a_box_answer_that_lands_on_another_page_is_drawn_on_return(
     # Box re-segment: the radiologist draws a box, then goes to the Saved page before
     # the model has answered. Coming back, the outline inside the box is the model's,
     # one undo step on top of the AI outline.
-    handler = type(
-        "Proxy", (_DelayingProxy,), {"target": live_model_server, "delay": 0.0, "answered": []}
-    )
     width, height = Image.open(segmentable_image).size
-    with _app_with_model_server(handler, data_dir, 60) as app:
-        dash_duo.start_server(app)
+    with _open_behind_a_delaying_proxy(
+        dash_duo, live_model_server, data_dir, segmentable_image, 0.0
+    ) as handler:
         driver = dash_duo.driver
-        dash_duo.wait_for_element(f"#{ids.IMAGE_UPLOAD}")
-        wait_for(dash_duo, lambda: "ready" in dash_duo.find_element(f"#{ids.SERVER_STATUS}").text)
-        _upload(dash_duo, segmentable_image)
         wait_for(dash_duo, lambda: "last change: ai" in _status(dash_duo), 60, "no AI outline")
         ai_outline = _shape_paths(dash_duo)
 
@@ -848,12 +859,7 @@ def test_a_box_answer_that_lands_on_another_page_is_drawn_on_return(
         # The drawn rectangle is removed once the box is asked for.
         wait_for(dash_duo, lambda: _js(dash_duo, "return gd.layout.shapes.length;")
                  == len(ai_outline), 10, "the box was not taken")
-        click(driver, By.LINK_TEXT, "Saved")
-        wait_for(dash_duo, lambda: dash_duo.find_elements(f"#{ids.SAVED_TABLE}"), 10)
-        left = time.monotonic()
-        wait_for(dash_duo, lambda: len(handler.answered) > asked, 30, "the box was never answered")
-        assert handler.answered[asked] > left, "the answer came before the page was left"
-        time.sleep(1.0)  # the browser takes the answer in, on the Saved page
+        _leave_until_answered(dash_duo, handler, asked, "the box")
         _shot(dash_duo, artifacts_dir, "01-away")
 
         handler.delay = 0.0
