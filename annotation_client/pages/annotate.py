@@ -1438,12 +1438,14 @@ def edit(
         state = _editing.make_state(loaded["paths"], "saved", density=int(max_vertices or 32))
         history = _history.push(history, dict(state, source=loaded.get("at")))
     # Like the AI result, box answers are taken on any call, each once: an answer
-    # is applied only while its box is still pending, and leaves the list with it.
+    # is applied only while its box is still pending. It leaves the list with every
+    # box drawn before it, whose answer (if it ever comes) would undo the newer one:
+    # the browser drops a callback's older answer when a newer request is on its way.
     boxes = _pending_boxes(pending, sha)
     for answer in _box_answers(box_result, sha):
         if answer.get("request") not in {r.get("at") for r in boxes}:
             continue
-        boxes = [r for r in boxes if r.get("at") != answer.get("request")]
+        boxes = [r for r in boxes if r.get("at") > answer["request"]]
         if answer.get("failed"):
             continue
         state = _editing.merge_box(

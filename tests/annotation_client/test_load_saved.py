@@ -566,6 +566,10 @@ def test_a_box_answer_is_applied_once_and_leaves_the_pending_list(annotate):
     assert history["past"] == before["past"] + [before["present"]]
     assert isinstance(changed, int)
     assert pending == _pending(6)  # the box still on its way stays
+    # A box drawn before the one answered is dropped: its answer would undo the newer.
+    *_, older_dropped = _edit(annotate, [BOXDONE], loaded=None, history=before,
+                              box_result=_box_answer(5), pending=_pending(4, 5, 6))
+    assert older_dropped == _pending(6)
     # The same answer, seen again (the page drawn again), is not applied twice.
     with pytest.raises(PreventUpdate):
         _edit(annotate, [BOXDONE], loaded=None, history=history,
