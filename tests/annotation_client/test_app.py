@@ -630,7 +630,8 @@ def test_no_callback_mixes_the_shell_and_a_page(tmp_path):
     app = create_app({"DATA_DIR": tmp_path, "MODEL_SERVER_URL": "http://127.0.0.1:9"})
     layout = app.layout() if callable(app.layout) else app.layout
     shell = _ids_in(layout)
-    assert {"image-meta", "ai-result", "outline-history", "_pages_location"} <= shell
+    assert {"image-meta", "ai-result", "outline-history", "box-result", "box-pending",
+            "_pages_location"} <= shell
     dependencies = app.server.test_client().get("/_dash-dependencies").get_json()
     assert len(dependencies) > 20
     mixed = []
