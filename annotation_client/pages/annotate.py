@@ -1248,9 +1248,10 @@ def segment_box(request, meta, image_data, max_vertices, _page=None, pending=Non
     if not meta or not image_data:
         raise PreventUpdate
     sha = meta["sha256"]
-    if request and ids.BOX_REQUEST in _triggered():
+    triggered = _triggered()
+    if request and ids.BOX_REQUEST in triggered:
         asks = [request] if request.get("image") == sha else []
-    elif ids.PAGE_LOAD in _triggered():
+    elif ids.PAGE_LOAD in triggered:
         done = {a.get("request") for a in _box_answers(answered, sha)}
         asks = [r for r in _pending_boxes(pending, sha) if r.get("at") not in done]
     else:

@@ -340,11 +340,10 @@ def test_load_saved_needs_a_click_and_an_open_image(app, annotate, data_dir, cli
 
 
 def _edit(annotate, triggered, *, loaded, history, meta=META, max_vertices=32, ai=None,
-          box_result=None, pending=None, relayout=None):
+          box_result=None, pending=None, relayout=None, boxes=False):
     """``edit`` as Dash calls it when the inputs ``triggered`` (prop ids) fired.
 
-    Returns its outputs without the last (the pending boxes) unless a box
-    result, pending boxes or a relayout is given.
+    Returns its outputs without the last (the pending boxes) unless ``boxes``.
     """
     def run():
         context_value.set(AttributeDict(
@@ -356,7 +355,7 @@ def _edit(annotate, triggered, *, loaded, history, meta=META, max_vertices=32, a
         )
 
     out = copy_context().run(run)
-    return out if box_result or pending or relayout else out[:-1]
+    return out if boxes else out[:-1]
 
 
 LOADED = f"{ids.LOADED_SAVE}.data"
@@ -561,21 +560,23 @@ def _pending(*ats, image=SHA):
 def test_a_box_answer_is_applied_once_and_leaves_the_pending_list(annotate):
     before = _drawn_history()
     history, *_, changed, pending = _edit(annotate, [BOXDONE], loaded=None, history=before,
-                                          box_result=_box_answer(5), pending=_pending(5, 6))
+                                          box_result=_box_answer(5), pending=_pending(5, 6),
+                                          boxes=True)
     assert history["present"]["action"] == "box"
     assert history["past"] == before["past"] + [before["present"]]
     assert isinstance(changed, int)
     assert pending == _pending(6)  # the box still on its way stays
     # A box drawn before the one answered is dropped: its answer would undo the newer.
     *_, older_dropped = _edit(annotate, [BOXDONE], loaded=None, history=before,
-                              box_result=_box_answer(5), pending=_pending(4, 5, 6))
+                              box_result=_box_answer(5), pending=_pending(4, 5, 6),
+                              boxes=True)
     assert older_dropped == _pending(6)
     # The same answer, seen again (the page drawn again), is not applied twice.
     with pytest.raises(PreventUpdate):
         _edit(annotate, [BOXDONE], loaded=None, history=history,
-              box_result=_box_answer(5), pending=pending)
+              box_result=_box_answer(5), pending=pending, boxes=True)
     again = _edit(annotate, [OPACITY], loaded=None, history=history,
-                  box_result=_box_answer(5), pending=pending)
+                  box_result=_box_answer(5), pending=pending, boxes=True)
     assert again[0] == history and again[-1] is dash.no_update
 
 
@@ -584,7 +585,7 @@ def test_a_box_answer_that_came_while_away_is_applied_when_the_page_is_back(anno
     # not fire. Drawn again, the page takes it in on whatever call comes first.
     before = _drawn_history()
     history, *_, pending = _edit(annotate, [OPACITY], loaded=None, history=before,
-                                 box_result=_box_answer(5), pending=_pending(5))
+                                 box_result=_box_answer(5), pending=_pending(5), boxes=True)
     assert history["present"]["action"] == "box"
     assert pending == []
 
@@ -593,7 +594,7 @@ def test_a_failed_box_leaves_the_list_and_the_outline_as_it_was(annotate):
     before = _drawn_history()
     history, *_, changed, pending = _edit(annotate, [BOXDONE], loaded=None, history=before,
                                           box_result=_box_answer(5, failed=True),
-                                          pending=_pending(5))
+                                          pending=_pending(5), boxes=True)
     assert history == before and changed is dash.no_update
     assert pending == []
 
@@ -602,11 +603,12 @@ def test_a_box_answer_not_pending_or_for_another_image_is_not_applied(annotate):
     before = _drawn_history()
     with pytest.raises(PreventUpdate):  # its box was taken in already
         _edit(annotate, [BOXDONE], loaded=None, history=before, box_result=_box_answer(5),
-              pending=_pending(6))
+              pending=_pending(6), boxes=True)
     # Boxes pending for another image are dropped; its answer is not drawn on this one.
     history, *_, changed, pending = _edit(
         annotate, [BOXDONE], loaded=None, history=before,
         box_result=_box_answer(5, image=OTHER_SHA), pending=_pending(5, image=OTHER_SHA),
+        boxes=True,
     )
     assert history == before and changed is dash.no_update and pending == []
 
@@ -619,7 +621,7 @@ def test_a_drawn_box_is_asked_for_and_pending(annotate):
     ]}
     history, _fig, request, *_, pending = _edit(
         annotate, [f"{ids.ANNOTATION_GRAPH}.relayoutData"], loaded=None, history=before,
-        relayout=relayout, pending=_pending(4),
+        relayout=relayout, pending=_pending(4), boxes=True,
     )
     assert request["image"] == SHA and request["box"] == [0, 0, 4, 3]
     assert pending == [*_pending(4), request]
