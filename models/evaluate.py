@@ -147,6 +147,9 @@ def format_table(result) -> str:
             f"    if exactly calibrated      {floor['mean']:.4f}  (95% of draws below "
             f"{floor['p95']:.4f}: sampling noise on {c['n']} images)"
         )
+    # Results written before these were reported have neither.
+    if "log_loss" in c:
+        lines.append(f"  log-loss / Brier score       {c['log_loss']:.4f} / {c['brier']:.4f}")
     for name in CLASS_NAMES:
         lines.append(f"  recall {name:<21} {c['recall'][name]:.4f}{ci('recall_' + name)}")
     for name in CLASS_NAMES:

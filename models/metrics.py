@@ -79,10 +79,7 @@ def expected_calibration_error(probs, y_true, n_bins=10) -> float:
     y_true : array_like
         ``(N,)`` true class indices.
     """
-    probs = np.asarray(probs, float)
-    y_true = np.asarray(y_true, int)
-    if probs.ndim != 2 or len(probs) != len(y_true):
-        raise ValueError("probs: expected (N, K) matching y_true (N,)")
+    probs, y_true = _checked(probs, y_true)
     conf = probs.max(1)
     correct = probs.argmax(1) == y_true
     edges = np.linspace(0, 1, n_bins + 1)
@@ -126,8 +123,59 @@ def ece_if_calibrated(probs, n_bins=10, draws=1000, seed=0) -> dict:
     return {"mean": float(np.mean(values)), "p95": float(np.quantile(values, 0.95))}
 
 
+def log_loss(probs, y_true, eps=1e-12) -> float:
+    """Mean negative log-probability of the true class (natural log).
+
+    A proper scoring rule: unlike the ECE it needs no bins, so it is the
+    steadier guide to calibration on a few hundred images.
+
+    Parameters
+    ----------
+    probs : array_like
+        ``(N, K)`` predicted probabilities.
+    y_true : array_like
+        ``(N,)`` true class indices.
+    eps : float
+        Probabilities are clipped to at least ``eps``, so that one image given
+        probability 0 for its class costs ``-log(eps)`` rather than infinity.
+    """
+    probs, y_true = _checked(probs, y_true)
+    if not len(y_true):
+        return float("nan")
+    p = np.clip(probs[np.arange(len(y_true)), y_true], eps, 1.0)
+    return float(-np.log(p).mean())
+
+
+def brier_score(probs, y_true) -> float:
+    """Multi-class Brier score: mean over images of ``sum_k (p_k - [k == y])^2``.
+
+    Ranges from 0 (certain and right) to 2 (certain and wrong).
+
+    Parameters
+    ----------
+    probs : array_like
+        ``(N, K)`` predicted probabilities.
+    y_true : array_like
+        ``(N,)`` true class indices.
+    """
+    probs, y_true = _checked(probs, y_true)
+    if not len(y_true):
+        return float("nan")
+    onehot = np.eye(probs.shape[1])[y_true]
+    return float(((probs - onehot) ** 2).sum(1).mean())
+
+
+def _checked(probs, y_true):
+    probs = np.asarray(probs, float)
+    y_true = np.asarray(y_true, int)
+    if probs.ndim != 2 or len(probs) != len(y_true):
+        raise ValueError("probs: expected (N, K) matching y_true (N,)")
+    return probs, y_true
+
+
 def classification_report(probs, y_true, class_names) -> dict:
-    """Accuracy, per-class recall, macro-F1, confusion matrix, one-vs-rest AUC and ECE."""
+    """Accuracy, per-class recall, macro-F1, confusion matrix, one-vs-rest AUC, ECE,
+    log-loss and Brier score."""
     probs = np.asarray(probs, float)
     y_true = np.asarray(y_true, int)
     k = len(class_names)
@@ -146,6 +194,8 @@ def classification_report(probs, y_true, class_names) -> dict:
         "confusion_matrix": cm.tolist(),
         "auc_ovr": {c: roc_auc(probs[:, i], y_true == i) for i, c in enumerate(class_names)},
         "ece": expected_calibration_error(probs, y_true) if len(y_true) else float("nan"),
+        "log_loss": log_loss(probs, y_true),
+        "brier": brier_score(probs, y_true),
     }
 
 

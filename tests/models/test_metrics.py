@@ -57,6 +57,30 @@ def test_ece_hand_computed():
     assert expected_calibration_error(probs, y) == pytest.approx(expected)
 
 
+def test_log_loss_and_brier_hand_computed():
+    from models.metrics import brier_score, log_loss
+
+    probs = np.array([[0.7, 0.2, 0.1], [0.25, 0.25, 0.5]])
+    y = np.array([0, 1])
+    assert log_loss(probs, y) == pytest.approx(-(np.log(0.7) + np.log(0.25)) / 2)
+    # (0.09 + 0.04 + 0.01) and (0.0625 + 0.5625 + 0.25), averaged
+    assert brier_score(probs, y) == pytest.approx((0.14 + 0.875) / 2)
+
+
+def test_log_loss_and_brier_bounds():
+    from models.metrics import brier_score, log_loss
+
+    right, wrong = np.eye(3)[[0, 1, 2]], np.eye(3)[[1, 2, 0]]
+    assert log_loss(right, [0, 1, 2]) == pytest.approx(0.0)
+    assert brier_score(right, [0, 1, 2]) == pytest.approx(0.0)
+    assert brier_score(wrong, [0, 1, 2]) == pytest.approx(2.0)
+    # A probability of 0 for the true class is clipped, not infinite.
+    assert log_loss(wrong, [0, 1, 2]) == pytest.approx(-np.log(1e-12))
+    with pytest.raises(ValueError, match="matching"):
+        log_loss(right, [0, 1])
+    assert np.isnan(brier_score(np.zeros((0, 3)), []))
+
+
 def test_classification_report_keys_and_values():
     probs = np.array([[0.8, 0.1, 0.1], [0.2, 0.7, 0.1], [0.1, 0.2, 0.7], [0.6, 0.3, 0.1]])
     rep = classification_report(probs, [0, 1, 2, 2], ["normal", "benign", "malignant"])
@@ -64,6 +88,8 @@ def test_classification_report_keys_and_values():
     assert rep["recall"]["malignant"] == pytest.approx(0.5)
     assert rep["confusion_matrix"][2] == [1, 0, 1]
     assert set(rep["auc_ovr"]) == {"normal", "benign", "malignant"}
+    assert rep["log_loss"] == pytest.approx(-np.log([0.8, 0.7, 0.7, 0.1]).mean())
+    assert rep["brier"] == pytest.approx((0.06 + 0.14 + 0.14 + (0.36 + 0.09 + 0.81)) / 4)
 
 
 def test_temperature_fit_sharpens_underconfident_logits():

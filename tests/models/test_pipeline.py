@@ -75,6 +75,11 @@ def test_export_then_evaluate_cli(tiny_run, tmp_path):
     floor = cls["ece_if_calibrated"]
     assert 0.0 <= floor["mean"] <= floor["p95"] <= 1.0
     assert "if exactly calibrated" in proc.stdout
+    # The proper scores are those of the per-image probabilities written beside them.
+    p_true = [row["probabilities"][row["true_class"]] for row in result["per_image"]]
+    assert cls["log_loss"] == pytest.approx(-np.log(np.clip(p_true, 1e-12, 1)).mean(), abs=5e-3)
+    assert 0.0 <= cls["brier"] <= 2.0
+    assert f"{cls['log_loss']:.4f} / {cls['brier']:.4f}" in proc.stdout
     assert np.sum(cls["confusion_matrix"]) == 18
     for key, (lo, hi) in result["intervals_95"].items():
         assert 0.0 <= lo <= hi <= 1.0, key
