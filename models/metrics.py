@@ -213,8 +213,7 @@ def fit_temperature(logits, y_true) -> float:
     y_true = np.asarray(y_true, int)
 
     def nll(t):
-        p = softmax(logits, t)[np.arange(len(y_true)), y_true]
-        return -np.log(np.clip(p, 1e-12, 1)).mean()
+        return log_loss(softmax(logits, t), y_true)
 
     grid = np.exp(np.linspace(np.log(0.25), np.log(8), 200))
     best = grid[int(np.argmin([nll(t) for t in grid]))]
