@@ -35,7 +35,7 @@ from ._postprocess import PostProcess
 from ._preprocess import INPUT_SIZE, PREPROCESSING
 from .data import CLASS_NAMES, load_arrays, load_samples
 from .evaluate import select_samples
-from .networks import get_ensemble, save_half_weights
+from .networks import SEG_FUSIONS, get_ensemble, save_half_weights
 from .training import recalibrate_batchnorm
 from .tune import record_metrics, tune_export
 
@@ -90,27 +90,27 @@ TWIN_KEYS = (
 )
 
 
-def read_twin(folder, input_size, base_filters, members):
+def read_twin(folder, input_size, base_filters, members, seg_fusion="mean"):
     """The manifest of a refit's validated twin, checked to be the same network.
 
     Raises
     ------
     SystemExit
         If ``folder`` has no tuned manifest, or its network differs in input
-        size, width or member count (its temperature and thresholds would not
-        carry over).
+        size, width, member count or how the members' maps are fused (its
+        temperature and thresholds would not carry over).
     """
     path = Path(folder) / "manifest.json"
     if not path.exists():
         raise SystemExit(f"--settings-from: no manifest.json in {folder}")
     twin = json.loads(path.read_text())
     arch = twin.get("architecture", {})
-    if (arch.get("input_size"), arch.get("base_filters"), arch.get("members", 1)) != (
-        input_size, base_filters, members
-    ):
+    ours = (input_size, base_filters, members, seg_fusion)
+    if (arch.get("input_size"), arch.get("base_filters"), arch.get("members", 1),
+            arch.get("seg_fusion", "mean")) != ours:
         raise SystemExit(f"--settings-from: {folder} is a different network ({arch}); the "
                          f"refit has input {input_size}, {base_filters} filters, {members} "
-                         "member(s)")
+                         f"member(s), {seg_fusion} fusion")
     if "metrics" not in twin or "tuning" not in twin:
         raise SystemExit(f"--settings-from: {folder} was not tuned and scored on validation")
     return twin
@@ -300,6 +300,9 @@ def main(argv=None):
     p.add_argument("--refine-weight", type=float, default=0.5,
                    help="weight of the refiner's map inside the square around the first "
                    "outline, beside the U-Net's")
+    p.add_argument("--seg-fusion", choices=SEG_FUSIONS, default="mean",
+                   help="how the members' lesion maps are combined: their mean, or the "
+                   "pixel-wise maximum (a lesion one member sees is kept)")
     p.add_argument("--no-litert", action="store_true")
     p.add_argument("--int8", action="store_true",
                    help="store the U-Net's kernels as int8 with per-channel scales in both "
@@ -339,7 +342,7 @@ def main(argv=None):
         if not refit:
             # Tuning on the run's own validation images is better than borrowing settings.
             raise SystemExit("--settings-from is for refitted runs; these have a validation split")
-        twin = read_twin(args.settings_from, size, base_filters, len(runs))
+        twin = read_twin(args.settings_from, size, base_filters, len(runs), args.seg_fusion)
     lesion_runs = [Path(r) for r in args.lesion_run]
     check_lesion_runs(lesion_runs, splits[0], twin, args.lesion_weight)
     refine_runs = [Path(r) for r in args.refine_run]
@@ -357,7 +360,7 @@ def main(argv=None):
         if train_images is not None:
             recalibrate_batchnorm(member, train_images)
         members.append(member)
-    model = get_ensemble(members)
+    model = get_ensemble(members, seg_fusion=args.seg_fusion)
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -377,7 +380,8 @@ def main(argv=None):
         "task": "lesion segmentation + normal/benign/malignant classification",
         "files": files,
         "architecture": {"input_size": size, "base_filters": base_filters,
-                         "num_classes": len(CLASS_NAMES), "members": len(members)},
+                         "num_classes": len(CLASS_NAMES), "members": len(members),
+                         "seg_fusion": args.seg_fusion},
         "input_size": size,
         "input_channels": 1,
         "preprocessing": PREPROCESSING,

@@ -131,22 +131,30 @@ def get_multitask_unet(
     return keras.Model([image, hint, use_hint], {"seg": seg, "cls": cls}, name=name)
 
 
-def get_ensemble(members, name="sonotrace_unet"):
+SEG_FUSIONS = ("mean", "max")
+
+
+def get_ensemble(members, name="sonotrace_unet", seg_fusion="mean"):
     """Average several multi-task U-Nets that share input size and class list.
 
     Parameters
     ----------
     members : list of keras.Model
         Networks from :func:`get_multitask_unet`, each with a unique ``name``.
+    seg_fusion : {"mean", "max"}
+        How the members' lesion maps are combined, pixel by pixel. ``max``
+        keeps a lesion that only one member sees, where the mean halves it.
 
     Returns
     -------
     keras.Model
-        Same inputs and outputs as a member: ``seg`` is the mean lesion
-        probability ``(B, S, S, 1)`` and ``cls`` the mean logits
-        ``(B, num_classes)``. Averaging logits (not probabilities) keeps one
-        temperature meaningful for the whole ensemble.
+        Same inputs and outputs as a member: ``seg`` is the members' lesion
+        probability ``(B, S, S, 1)`` combined by ``seg_fusion``, and ``cls``
+        the mean logits ``(B, num_classes)``. Averaging logits (not
+        probabilities) keeps one temperature meaningful for the whole ensemble.
     """
+    if seg_fusion not in SEG_FUSIONS:
+        raise ValueError(f"seg_fusion must be one of {SEG_FUSIONS}, not {seg_fusion!r}")
     if len(members) == 1:
         return members[0]
     first = members[0]
@@ -157,7 +165,8 @@ def get_ensemble(members, name="sonotrace_unet"):
         "use_hint": keras.Input((1,), name="use_hint"),
     }
     outs = [m([inputs["image"], inputs["hint"], inputs["use_hint"]]) for m in members]
-    seg = layers.Average(name="seg", dtype="float32")([o["seg"] for o in outs])
+    fuse = layers.Average if seg_fusion == "mean" else layers.Maximum
+    seg = fuse(name="seg", dtype="float32")([o["seg"] for o in outs])
     cls = layers.Average(name="cls", dtype="float32")([o["cls"] for o in outs])
     return keras.Model(
         [inputs["image"], inputs["hint"], inputs["use_hint"]], {"seg": seg, "cls": cls}, name=name
@@ -256,8 +265,8 @@ def build_from_architecture(arch):
     Parameters
     ----------
     arch : dict
-        ``input_size``, ``base_filters``, ``num_classes`` and ``members``
-        (1 for a single network).
+        ``input_size``, ``base_filters``, ``num_classes``, ``members``
+        (1 for a single network) and ``seg_fusion`` (``mean`` if absent).
     """
     n = int(arch.get("members", 1))
     nets = [
@@ -268,7 +277,7 @@ def build_from_architecture(arch):
         )
         for i in range(n)
     ]
-    return get_ensemble(nets)
+    return get_ensemble(nets, seg_fusion=arch.get("seg_fusion", "mean"))
 
 
 def save_half_weights(model, path, int8=False):

@@ -42,6 +42,39 @@ def test_ensemble_outputs_are_the_members_mean(two_members):
     np.testing.assert_allclose(cls, (cls_a + cls_b) / 2, atol=1e-5)
 
 
+def test_max_fusion_keeps_the_surer_member_and_still_averages_logits(two_members):
+    a, b = two_members
+    feed = _feed(32, seed=1)
+    seg_a, cls_a = _run(a, feed)
+    seg_b, cls_b = _run(b, feed)
+    # Pixels where the members disagree, or max and mean could not be told apart.
+    assert np.abs(seg_a - seg_b).max() > 1e-3
+    seg, cls = _run(get_ensemble([a, b], seg_fusion="max"), feed)
+    np.testing.assert_allclose(seg, np.maximum(seg_a, seg_b), atol=1e-5)
+    np.testing.assert_allclose(cls, (cls_a + cls_b) / 2, atol=1e-5)
+
+
+def test_max_fusion_survives_the_architecture_round_trip(two_members, tmp_path):
+    ens = get_ensemble(list(two_members), seg_fusion="max")
+    path = tmp_path / "w.npz"
+    save_half_weights(ens, path)
+    rebuilt = build_from_architecture(
+        {"input_size": 32, "base_filters": 4, "num_classes": 3, "members": 2,
+         "seg_fusion": "max"}
+    )
+    load_half_weights(rebuilt, path)
+    feed = _feed(32, seed=4)
+    seg_a, _ = _run(two_members[0], feed)
+    seg_b, _ = _run(two_members[1], feed)
+    seg, _ = _run(rebuilt, feed)
+    assert np.abs(seg - np.maximum(seg_a, seg_b)).max() < 5e-3
+
+
+def test_unknown_fusion_is_refused(two_members):
+    with pytest.raises(ValueError, match="seg_fusion"):
+        get_ensemble(list(two_members), seg_fusion="median")
+
+
 def test_single_member_ensemble_is_the_member(two_members):
     a, _ = two_members
     assert get_ensemble([a]) is a

@@ -288,6 +288,9 @@ def test_refit_on_every_image_takes_its_twins_settings(tiny_run, tiny_export, tm
     (other / "manifest.json").write_text(json.dumps(changed))
     with pytest.raises(SystemExit, match="different network"):
         export.main(common + ["--settings-from", str(other)])
+    # The twin's thresholds were tuned on mean-fused maps; a max-fused refit is another network.
+    with pytest.raises(SystemExit, match="max fusion"):
+        export.main(common + ["--settings-from", str(twin), "--seg-fusion", "max"])
 
     assert export.main(common + ["--settings-from", str(twin), "--version", "refit"]) == 0
     manifest = json.loads((weights / "manifest.json").read_text())
