@@ -135,7 +135,7 @@ SEG_FUSIONS = ("mean", "max")
 
 
 def get_ensemble(members, name="sonotrace_unet", seg_fusion="mean"):
-    """Average several multi-task U-Nets that share input size and class list.
+    """Combine several multi-task U-Nets that share input size and class list.
 
     Parameters
     ----------
