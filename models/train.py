@@ -59,6 +59,9 @@ def parse_args(argv=None):
                         "Tversky index per image (see models.training.make_losses)")
     p.add_argument("--label-smoothing", type=float, default=0.0,
                    help="label smoothing of the classification targets (0 = off)")
+    p.add_argument("--mixup", type=float, default=0.0,
+                   help="blend training pairs (image, mask and class) with weights from "
+                        "Beta(A, A) (mixup; 0 = off)")
     p.add_argument("--swa-start", type=int, default=0,
                    help="average the weights from this epoch (1-based) on into OUT/swa.keras "
                         "(stochastic weight averaging; 0 = off)")
@@ -73,6 +76,8 @@ def parse_args(argv=None):
                    help="which ensemble member of --init-from to start from")
     p.add_argument("--verbose", type=int, default=1, help="keras progress bar: 0, 1 or 2")
     args = p.parse_args(argv)
+    if args.mixup < 0:
+        p.error("--mixup must be >= 0")
     if args.val_fraction == 0 and not args.swa_start:
         p.error("--val-fraction 0 leaves no images to pick the best epoch on; "
                 "add --swa-start to keep the weight average instead")
@@ -148,7 +153,8 @@ def main(argv=None):
     xva, mva, yva = load_arrays(val_s, size, progress=args.verbose > 0) if validate else (None,) * 3
 
     steps = args.steps_per_epoch or max(1, int(np.ceil(len(xtr) / args.batch_size)))
-    train_ds = make_dataset(xtr, mtr, ytr, args.batch_size, training=True, seed=args.seed)
+    train_ds = make_dataset(xtr, mtr, ytr, args.batch_size, training=True, seed=args.seed,
+                            mixup_alpha=args.mixup, num_classes=len(CLASS_NAMES))
     model = get_multitask_unet(size, args.base_filters, num_classes=len(CLASS_NAMES))
     if args.init_from and not args.resume:
         model.set_weights(exported_member_weights(args.init_from, args.init_member, model))

@@ -19,6 +19,8 @@ from .metrics import classification_report, overlap_scores, softmax
 
 log = logging.getLogger(__name__)
 
+NUM_CLASSES = len(CLASS_NAMES)
+
 
 def augment(image, mask, seed=None):
     """Ultrasound-plausible augmentation of a batch, applied jointly to image and mask.
@@ -81,17 +83,59 @@ def open_run_dir(out, resume, product):
     return out
 
 
-def make_dataset(images, masks, labels, batch_size, training, seed=0):
+def mixup(image, mask, onehot, alpha):
+    """Blend each sample of a batch with another sample of the same batch (mixup).
+
+    Zhang et al. 2018: training on convex combinations of pairs of images,
+    with the same combination of their targets, regularises a network that
+    otherwise memorises its few hundred training images. ``lam`` is drawn
+    from ``Beta(alpha, alpha)`` per sample and folded to ``max(lam, 1 - lam)``,
+    so each blend stays closer to its own sample than to its partner.
+
+    Parameters
+    ----------
+    image, mask : tf.Tensor
+        ``(B, S, S, 1)`` float32; masks may come out soft, in [0, 1].
+    onehot : tf.Tensor
+        ``(B, K)`` float32 class targets, each row summing to 1.
+    alpha : float
+        Beta-distribution parameter, > 0; small values keep most blends faint.
+
+    Returns
+    -------
+    tuple of tf.Tensor
+        ``(image, mask, onehot)`` blended, same shapes.
+    """
+    b = tf.shape(image)[0]
+    # Beta(a, a) as a ratio of two Gamma(a) draws (tf.random has no beta).
+    g1 = tf.random.gamma([b], alpha)
+    g2 = tf.random.gamma([b], alpha)
+    lam = g1 / tf.maximum(g1 + g2, 1e-12)
+    lam = tf.maximum(lam, 1.0 - lam)
+    partner = tf.random.shuffle(tf.range(b))
+    w = tf.reshape(lam, [-1, 1, 1, 1])
+
+    def blend(x, weight):
+        return weight * x + (1.0 - weight) * tf.gather(x, partner)
+
+    return blend(image, w), blend(mask, w), blend(onehot, tf.reshape(lam, [-1, 1]))
+
+
+def make_dataset(images, masks, labels, batch_size, training, seed=0, mixup_alpha=0.0,
+                 num_classes=NUM_CLASSES):
     """A ``tf.data`` pipeline giving ``({image, hint, use_hint}, {seg, cls})`` batches.
 
     In training, half the batch sees its true mask as the classification
     hint, so the classifier learns to use a radiologist's outline as well as
-    its own.
+    its own. With ``mixup_alpha > 0`` training batches are blended by
+    ``mixup`` after augmentation, and ``cls`` holds ``(B, num_classes)`` soft
+    targets instead of ``(B,)`` class indices (``make_losses`` takes both).
     """
     ds = tf.data.Dataset.from_tensor_slices((images, masks, labels))
     if training:
         ds = ds.shuffle(len(images), seed=seed, reshuffle_each_iteration=True).repeat()
     ds = ds.batch(batch_size, drop_remainder=training)
+    blend = training and mixup_alpha > 0
 
     def _to_inputs(img, msk, lab):
         if training:
@@ -99,6 +143,9 @@ def make_dataset(images, masks, labels, batch_size, training, seed=0):
             use = tf.cast(tf.random.uniform([tf.shape(img)[0], 1]) < 0.5, tf.float32)
         else:
             use = tf.zeros([tf.shape(img)[0], 1])
+        if blend:
+            onehot = tf.one_hot(tf.cast(tf.reshape(lab, [-1]), tf.int32), num_classes)
+            img, msk, lab = mixup(img, msk, onehot, mixup_alpha)
         hint = msk * tf.reshape(use, [-1, 1, 1, 1])
         return {"image": img, "hint": hint, "use_hint": use}, {"seg": msk, "cls": lab}
 
@@ -134,6 +181,8 @@ def make_losses(class_weights, label_smoothing=0.0, seg="batch-dice"):
     Classification: class-weighted softmax cross-entropy on logits, with optional
     label smoothing: the head memorises 495 training images within a few dozen
     epochs, and smoothed targets keep its logits from growing without bound.
+    Its targets are ``(B,)`` class indices or ``(B, K)`` soft targets (mixup),
+    whose class weight is the target-weighted mean of the classes' weights.
 
     Parameters
     ----------
@@ -170,10 +219,14 @@ def make_losses(class_weights, label_smoothing=0.0, seg="batch-dice"):
         return bce + dice
 
     def cls_loss(y_true, y_pred):
-        y = tf.cast(tf.reshape(y_true, [-1]), tf.int32)
-        target = tf.one_hot(y, k) * (1.0 - label_smoothing) + label_smoothing / k
+        if len(y_true.shape) == 2 and y_true.shape[-1] == k:
+            # Soft targets (mixup): each class weight in proportion to its share.
+            soft = tf.cast(y_true, tf.float32)
+        else:
+            soft = tf.one_hot(tf.cast(tf.reshape(y_true, [-1]), tf.int32), k)
+        target = soft * (1.0 - label_smoothing) + label_smoothing / k
         ce = tf.nn.softmax_cross_entropy_with_logits(labels=target, logits=y_pred)
-        return tf.reduce_mean(ce * tf.gather(cw, y))
+        return tf.reduce_mean(ce * tf.reduce_sum(soft * cw, axis=-1))
 
     return seg_loss, cls_loss
 

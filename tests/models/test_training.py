@@ -6,8 +6,10 @@ import pytest
 from models.training import (
     WeightAverage,
     augment,
+    make_dataset,
     make_losses,
     make_schedule,
+    mixup,
     open_run_dir,
     recalibrate_batchnorm,
 )
@@ -38,6 +40,71 @@ def test_label_smoothing_targets_and_its_effect_on_confident_logits():
     assert float(smoothed(labels, logits)) == pytest.approx(-(target * logp).sum(), rel=1e-5)
     # An over-confident right answer costs more with smoothed targets than without.
     assert float(smoothed(labels, logits)) > float(plain(labels, logits)) + 0.1
+
+
+def test_soft_targets_weigh_each_class_by_its_share():
+    weights = [1.0, 2.0, 4.0]
+    _, cls_loss = make_losses(weights, label_smoothing=0.1)
+    logits = np.array([[1.0, 0.5, -1.0], [0.0, 2.0, 0.5]], np.float32)
+    labels = np.array([2, 1], np.int32)
+    # A one-hot soft target is the class index it encodes.
+    onehot = np.eye(3, dtype=np.float32)[labels]
+    assert float(cls_loss(onehot, logits)) == pytest.approx(float(cls_loss(labels, logits)),
+                                                            rel=1e-6)
+    # A 70/30 blend of normal and malignant: smoothed blended target, weight 0.7*1 + 0.3*4.
+    soft = np.array([[0.7, 0.0, 0.3]], np.float32)
+    logp = logits[:1] - np.log(np.exp(logits[:1]).sum())
+    target = soft[0] * 0.9 + 0.1 / 3
+    expected = -(target * logp[0]).sum() * (0.7 * 1.0 + 0.3 * 4.0)
+    assert float(cls_loss(soft, logits[:1])) == pytest.approx(expected, rel=1e-5)
+
+
+def test_mixup_blends_image_mask_and_target_with_one_weight_per_sample():
+    import tensorflow as tf
+
+    tf.random.set_seed(3)
+    b = 8
+    # Sample i is a flat image of value i, a full or empty mask, and class i,
+    # so each output says which two samples it blends and with what weight.
+    image = np.broadcast_to(np.arange(b, dtype=np.float32)[:, None, None, None],
+                            (b, 4, 4, 1)).copy()
+    full = (np.arange(b) % 2).astype(np.float32)
+    mask = np.broadcast_to(full[:, None, None, None], (b, 4, 4, 1)).copy()
+    onehot = np.eye(b, dtype=np.float32)
+    seen_blend = False
+    for _ in range(5):
+        img, msk, tgt = (t.numpy() for t in mixup(image, mask, onehot, alpha=0.4))
+        np.testing.assert_allclose(tgt.sum(1), 1.0, atol=1e-6)
+        for i in range(b):
+            # Each sample keeps at least half of itself.
+            assert tgt[i, i] >= 0.5 - 1e-6
+            assert np.count_nonzero(tgt[i] > 1e-6) <= 2
+            np.testing.assert_allclose(img[i], tgt[i] @ np.arange(b), atol=1e-5)
+            np.testing.assert_allclose(msk[i], tgt[i] @ full, atol=1e-5)
+            seen_blend |= tgt[i, i] < 0.99
+    assert seen_blend
+
+
+def test_training_batches_carry_soft_targets_only_with_mixup():
+    rng = np.random.default_rng(0)
+    x = rng.random((8, 16, 16, 1)).astype(np.float32)
+    m = (rng.random((8, 16, 16, 1)) > 0.7).astype(np.float32)
+    y = np.array([0, 1, 2, 1, 0, 2, 1, 1], np.int32)
+    plain = next(iter(make_dataset(x, m, y, 4, training=True)))[1]["cls"].numpy()
+    assert plain.shape == (4,) and plain.dtype == np.int32
+    inputs, targets = next(iter(make_dataset(x, m, y, 4, training=True, mixup_alpha=0.4,
+                                             num_classes=3)))
+    soft = targets["cls"].numpy()
+    assert soft.shape == (4, 3)
+    np.testing.assert_allclose(soft.sum(1), 1.0, atol=1e-6)
+    seg = targets["seg"].numpy()
+    assert seg.min() >= 0.0 and seg.max() <= 1.0
+    # The hint is the (blended) mask where it is used, and empty elsewhere.
+    use = inputs["use_hint"].numpy().reshape(-1, 1, 1, 1)
+    np.testing.assert_allclose(inputs["hint"].numpy(), seg * use)
+    # Validation batches are never blended.
+    val = next(iter(make_dataset(x, m, y, 4, training=False, mixup_alpha=0.4)))[1]["cls"]
+    np.testing.assert_array_equal(val.numpy(), y[:4])
 
 
 def test_segmentation_loss_is_bce_plus_soft_dice():
@@ -221,6 +288,9 @@ def test_the_training_script_offers_every_segmentation_loss():
         assert train.parse_args(["--data", "x", "--seg-loss", name]).seg_loss == name
     with pytest.raises(SystemExit):
         train.parse_args(["--data", "x", "--seg-loss", "focal"])
+    assert train.parse_args(["--data", "x"]).mixup == 0.0
+    with pytest.raises(SystemExit):
+        train.parse_args(["--data", "x", "--mixup", "-0.2"])
 
 
 def test_a_new_run_clears_what_an_old_one_left_and_a_resumed_one_keeps_it(tmp_path):
