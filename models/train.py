@@ -62,6 +62,10 @@ def parse_args(argv=None):
     p.add_argument("--mixup", type=float, default=0.0,
                    help="blend training pairs (image, mask and class) with weights from "
                         "Beta(A, A) (mixup; 0 = off)")
+    p.add_argument("--mixup-targets", choices=("blend", "lesion"), default="blend",
+                   help="class target of a mixup blend: the blend of the two targets, or, "
+                        "when a lesion image is in it, its lesion classes only (normal = no "
+                        "lesion, and the lesion is still there)")
     p.add_argument("--swa-start", type=int, default=0,
                    help="average the weights from this epoch (1-based) on into OUT/swa.keras "
                         "(stochastic weight averaging; 0 = off)")
@@ -154,7 +158,8 @@ def main(argv=None):
 
     steps = args.steps_per_epoch or max(1, int(np.ceil(len(xtr) / args.batch_size)))
     train_ds = make_dataset(xtr, mtr, ytr, args.batch_size, training=True, seed=args.seed,
-                            mixup_alpha=args.mixup, num_classes=len(CLASS_NAMES))
+                            mixup_alpha=args.mixup, num_classes=len(CLASS_NAMES),
+                            mixup_lesion_wins=args.mixup_targets == "lesion")
     model = get_multitask_unet(size, args.base_filters, num_classes=len(CLASS_NAMES))
     if args.init_from and not args.resume:
         model.set_weights(exported_member_weights(args.init_from, args.init_member, model))

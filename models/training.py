@@ -83,7 +83,12 @@ def open_run_dir(out, resume, product):
     return out
 
 
-def mixup(image, mask, onehot, alpha):
+#: Weight from which a lesion image blended into a normal one makes the blend a
+#: lesion image (``mixup(lesion_wins=True)``): fainter, it hides in the speckle.
+MIXUP_VISIBLE = 0.1
+
+
+def mixup(image, mask, onehot, alpha, lesion_wins=False):
     """Blend each sample of a batch with another sample of the same batch (mixup).
 
     Zhang et al. 2018: training on convex combinations of pairs of images,
@@ -100,6 +105,12 @@ def mixup(image, mask, onehot, alpha):
         ``(B, K)`` float32 class targets, each row summing to 1.
     alpha : float
         Beta-distribution parameter, > 0; small values keep most blends faint.
+    lesion_wins : bool
+        Class 0 (normal) means "no lesion". A blend of a normal image with a
+        lesion still shows that lesion, so with ``True`` the normal share of
+        such a target goes to the lesion classes in proportion, once the
+        lesion image weighs at least ``MIXUP_VISIBLE``; the plain blend
+        instead teaches the head that a faint lesion is partly normal.
 
     Returns
     -------
@@ -118,18 +129,25 @@ def mixup(image, mask, onehot, alpha):
     def blend(x, weight):
         return weight * x + (1.0 - weight) * tf.gather(x, partner)
 
-    return blend(image, w), blend(mask, w), blend(onehot, tf.reshape(lam, [-1, 1]))
+    target = blend(onehot, tf.reshape(lam, [-1, 1]))
+    if lesion_wins:
+        lesion = target[:, 1:]
+        share = tf.reduce_sum(lesion, axis=1, keepdims=True)
+        moved = tf.concat([tf.zeros_like(share), lesion / tf.maximum(share, 1e-12)], axis=1)
+        target = tf.where(share >= MIXUP_VISIBLE, moved, target)
+    return blend(image, w), blend(mask, w), target
 
 
 def make_dataset(images, masks, labels, batch_size, training, seed=0, mixup_alpha=0.0,
-                 num_classes=NUM_CLASSES):
+                 num_classes=NUM_CLASSES, mixup_lesion_wins=False):
     """A ``tf.data`` pipeline giving ``({image, hint, use_hint}, {seg, cls})`` batches.
 
     In training, half the batch sees its true mask as the classification
     hint, so the classifier learns to use a radiologist's outline as well as
     its own. With ``mixup_alpha > 0`` training batches are blended by
     ``mixup`` after augmentation, and ``cls`` holds ``(B, num_classes)`` soft
-    targets instead of ``(B,)`` class indices (``make_losses`` takes both).
+    targets instead of ``(B,)`` class indices (``make_losses`` takes both);
+    ``mixup_lesion_wins`` is ``mixup``'s ``lesion_wins``.
     """
     ds = tf.data.Dataset.from_tensor_slices((images, masks, labels))
     if training:
@@ -145,7 +163,7 @@ def make_dataset(images, masks, labels, batch_size, training, seed=0, mixup_alph
             use = tf.zeros([tf.shape(img)[0], 1])
         if blend:
             onehot = tf.one_hot(tf.cast(tf.reshape(lab, [-1]), tf.int32), num_classes)
-            img, msk, lab = mixup(img, msk, onehot, mixup_alpha)
+            img, msk, lab = mixup(img, msk, onehot, mixup_alpha, mixup_lesion_wins)
         hint = msk * tf.reshape(use, [-1, 1, 1, 1])
         return {"image": img, "hint": hint, "use_hint": use}, {"seg": msk, "cls": lab}
 

@@ -85,6 +85,36 @@ def test_mixup_blends_image_mask_and_target_with_one_weight_per_sample():
     assert seen_blend
 
 
+def test_mixup_can_let_a_visible_lesion_make_the_blend_a_lesion_image():
+    import tensorflow as tf
+
+    from models.training import MIXUP_VISIBLE
+
+    labels = np.array([0, 0, 0, 1, 2, 1, 0, 2, 0, 1, 0, 2])
+    onehot = np.eye(3, dtype=np.float32)[labels]
+    image = np.random.default_rng(1).random((len(labels), 4, 4, 1)).astype(np.float32)
+    moved = kept = 0
+    for seed in range(6):
+        tf.random.set_seed(seed)
+        img_p, _, plain = (t.numpy() for t in mixup(image, image, onehot, 0.4))
+        tf.random.set_seed(seed)
+        img_l, _, lesion = (t.numpy() for t in mixup(image, image, onehot, 0.4,
+                                                     lesion_wins=True))
+        np.testing.assert_allclose(img_l, img_p)  # same draws, only the targets differ
+        np.testing.assert_allclose(lesion.sum(1), 1.0, atol=1e-6)
+        for row_p, row_l in zip(plain, lesion, strict=True):
+            share = row_p[1:].sum()
+            if share >= MIXUP_VISIBLE:
+                # No normal share left; benign and malignant keep their ratio.
+                assert row_l[0] == 0.0
+                np.testing.assert_allclose(row_l[1:], row_p[1:] / share, rtol=1e-5)
+                moved += row_p[0] > 0
+            else:
+                np.testing.assert_allclose(row_l, row_p)
+                kept += share > 0
+    assert moved > 0 and kept > 0
+
+
 def test_training_batches_carry_soft_targets_only_with_mixup():
     rng = np.random.default_rng(0)
     x = rng.random((8, 16, 16, 1)).astype(np.float32)
@@ -289,6 +319,8 @@ def test_the_training_script_offers_every_segmentation_loss():
     with pytest.raises(SystemExit):
         train.parse_args(["--data", "x", "--seg-loss", "focal"])
     assert train.parse_args(["--data", "x"]).mixup == 0.0
+    assert train.parse_args(["--data", "x"]).mixup_targets == "blend"
+    assert train.parse_args(["--data", "x", "--mixup-targets", "lesion"]).mixup_targets == "lesion"
     with pytest.raises(SystemExit):
         train.parse_args(["--data", "x", "--mixup", "-0.2"])
 
