@@ -66,6 +66,9 @@ def parse_args(argv=None):
                    help="class target of a mixup blend: the blend of the two targets, or, "
                         "when a lesion image is in it, its lesion classes only (normal = no "
                         "lesion, and the lesion is still there)")
+    p.add_argument("--mixup-pairs", choices=("any", "status"), default="any",
+                   help="which samples mixup blends: any two, or only normal with normal and "
+                        "lesion with lesion")
     p.add_argument("--swa-start", type=int, default=0,
                    help="average the weights from this epoch (1-based) on into OUT/swa.keras "
                         "(stochastic weight averaging; 0 = off)")
@@ -159,7 +162,8 @@ def main(argv=None):
     steps = args.steps_per_epoch or max(1, int(np.ceil(len(xtr) / args.batch_size)))
     train_ds = make_dataset(xtr, mtr, ytr, args.batch_size, training=True, seed=args.seed,
                             mixup_alpha=args.mixup, num_classes=len(CLASS_NAMES),
-                            mixup_lesion_wins=args.mixup_targets == "lesion")
+                            mixup_lesion_wins=args.mixup_targets == "lesion",
+                            mixup_pairs=args.mixup_pairs)
     model = get_multitask_unet(size, args.base_filters, num_classes=len(CLASS_NAMES))
     if args.init_from and not args.resume:
         model.set_weights(exported_member_weights(args.init_from, args.init_member, model))

@@ -88,7 +88,7 @@ def open_run_dir(out, resume, product):
 MIXUP_VISIBLE = 0.1
 
 
-def mixup(image, mask, onehot, alpha, lesion_wins=False):
+def mixup(image, mask, onehot, alpha, lesion_wins=False, pairs="any"):
     """Blend each sample of a batch with another sample of the same batch (mixup).
 
     Zhang et al. 2018: training on convex combinations of pairs of images,
@@ -111,6 +111,11 @@ def mixup(image, mask, onehot, alpha, lesion_wins=False):
         such a target goes to the lesion classes in proportion, once the
         lesion image weighs at least ``MIXUP_VISIBLE``; the plain blend
         instead teaches the head that a faint lesion is partly normal.
+    pairs : {"any", "status"}
+        ``"status"`` blends normal images only with normal images and lesion
+        images only with lesion images (a sample with no such partner in the
+        batch is left as it is): no blend then shows a faint lesion on a
+        normal breast, and the share of normal targets stays that of the data.
 
     Returns
     -------
@@ -123,7 +128,17 @@ def mixup(image, mask, onehot, alpha, lesion_wins=False):
     g2 = tf.random.gamma([b], alpha)
     lam = g1 / tf.maximum(g1 + g2, 1e-12)
     lam = tf.maximum(lam, 1.0 - lam)
-    partner = tf.random.shuffle(tf.range(b))
+    if pairs == "status":
+        normal = onehot[:, 0] > 0.5
+        allowed = tf.logical_and(tf.equal(normal[:, None], normal[None, :]),
+                                 tf.logical_not(tf.eye(b, dtype=tf.bool)))
+        pick = tf.argmax(tf.where(allowed, tf.random.uniform([b, b]), -1.0), axis=1,
+                         output_type=tf.int32)
+        partner = tf.where(tf.reduce_any(allowed, axis=1), pick, tf.range(b))
+    elif pairs == "any":
+        partner = tf.random.shuffle(tf.range(b))
+    else:
+        raise ValueError(f"pairs: expected 'any' or 'status', got {pairs!r}")
     w = tf.reshape(lam, [-1, 1, 1, 1])
 
     def blend(x, weight):
@@ -139,7 +154,7 @@ def mixup(image, mask, onehot, alpha, lesion_wins=False):
 
 
 def make_dataset(images, masks, labels, batch_size, training, seed=0, mixup_alpha=0.0,
-                 num_classes=NUM_CLASSES, mixup_lesion_wins=False):
+                 num_classes=NUM_CLASSES, mixup_lesion_wins=False, mixup_pairs="any"):
     """A ``tf.data`` pipeline giving ``({image, hint, use_hint}, {seg, cls})`` batches.
 
     In training, half the batch sees its true mask as the classification
@@ -147,7 +162,8 @@ def make_dataset(images, masks, labels, batch_size, training, seed=0, mixup_alph
     its own. With ``mixup_alpha > 0`` training batches are blended by
     ``mixup`` after augmentation, and ``cls`` holds ``(B, num_classes)`` soft
     targets instead of ``(B,)`` class indices (``make_losses`` takes both);
-    ``mixup_lesion_wins`` is ``mixup``'s ``lesion_wins``.
+    ``mixup_lesion_wins`` and ``mixup_pairs`` are ``mixup``'s ``lesion_wins`` and
+    ``pairs``.
     """
     ds = tf.data.Dataset.from_tensor_slices((images, masks, labels))
     if training:
@@ -163,7 +179,8 @@ def make_dataset(images, masks, labels, batch_size, training, seed=0, mixup_alph
             use = tf.zeros([tf.shape(img)[0], 1])
         if blend:
             onehot = tf.one_hot(tf.cast(tf.reshape(lab, [-1]), tf.int32), num_classes)
-            img, msk, lab = mixup(img, msk, onehot, mixup_alpha, mixup_lesion_wins)
+            img, msk, lab = mixup(img, msk, onehot, mixup_alpha, mixup_lesion_wins,
+                                  mixup_pairs)
         hint = msk * tf.reshape(use, [-1, 1, 1, 1])
         return {"image": img, "hint": hint, "use_hint": use}, {"seg": msk, "cls": lab}
 

@@ -115,6 +115,36 @@ def test_mixup_can_let_a_visible_lesion_make_the_blend_a_lesion_image():
     assert moved > 0 and kept > 0
 
 
+def test_mixup_by_status_blends_normal_with_normal_and_lesion_with_lesion():
+    import tensorflow as tf
+
+    tf.random.set_seed(7)
+    # One normal image alone among lesions has no partner and stays as it is.
+    lone_normal = np.array([1, 2, 0, 1, 2, 2, 1, 1])
+    normal_first = np.array([0, 0, 0, 1, 2, 1, 2, 0, 1, 2])
+    for labels in (lone_normal, normal_first):
+        n = len(labels)
+        # Normal images are dark (values 0-9), lesion images bright (100 and up),
+        # so any normal-lesion blend lands outside both ranges.
+        values = np.where(labels == 0, np.arange(n), 100 + np.arange(n)).astype(np.float32)
+        image = np.broadcast_to(values[:, None, None, None], (n, 4, 4, 1)).copy()
+        onehot = np.eye(3, dtype=np.float32)[labels]
+        blended = False
+        for _ in range(5):
+            img, _, tgt = (t.numpy() for t in mixup(image, image, onehot, 0.4, pairs="status"))
+            v = img[:, 0, 0, 0]
+            normal = labels == 0
+            assert np.all(v[normal] <= 9) and np.all(v[~normal] >= 100)
+            np.testing.assert_array_equal(tgt[normal], onehot[normal])
+            assert np.all(tgt[~normal, 0] == 0)
+            blended |= bool(np.any(np.abs(v - values) > 0.01))
+            if normal.sum() == 1:
+                assert v[normal][0] == values[normal][0]
+        assert blended
+    with pytest.raises(ValueError, match="pairs"):
+        mixup(image, image, onehot, 0.4, pairs="class")
+
+
 def test_training_batches_carry_soft_targets_only_with_mixup():
     rng = np.random.default_rng(0)
     x = rng.random((8, 16, 16, 1)).astype(np.float32)
@@ -320,6 +350,7 @@ def test_the_training_script_offers_every_segmentation_loss():
         train.parse_args(["--data", "x", "--seg-loss", "focal"])
     assert train.parse_args(["--data", "x"]).mixup == 0.0
     assert train.parse_args(["--data", "x"]).mixup_targets == "blend"
+    assert train.parse_args(["--data", "x", "--mixup-pairs", "status"]).mixup_pairs == "status"
     assert train.parse_args(["--data", "x", "--mixup-targets", "lesion"]).mixup_targets == "lesion"
     with pytest.raises(SystemExit):
         train.parse_args(["--data", "x", "--mixup", "-0.2"])
