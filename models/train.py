@@ -57,6 +57,9 @@ def parse_args(argv=None):
                    choices=("batch-dice", "image-dice", "image-tversky"),
                    help="soft Dice over the batch, soft Dice per image, or a recall-weighted "
                         "Tversky index per image (see models.training.make_losses)")
+    p.add_argument("--presence-weight", type=float, default=0.0,
+                   help="weight of an image-level term: cross-entropy between 'this image "
+                        "has a lesion' and the mean of its most probable pixels (0 = off)")
     p.add_argument("--label-smoothing", type=float, default=0.0,
                    help="label smoothing of the classification targets (0 = off)")
     p.add_argument("--mixup", type=float, default=0.0,
@@ -85,6 +88,8 @@ def parse_args(argv=None):
     args = p.parse_args(argv)
     if args.mixup < 0:
         p.error("--mixup must be >= 0")
+    if args.presence_weight < 0:
+        p.error("--presence-weight must be >= 0")
     if args.val_fraction == 0 and not args.swa_start:
         p.error("--val-fraction 0 leaves no images to pick the best epoch on; "
                 "add --swa-start to keep the weight average instead")
@@ -173,7 +178,8 @@ def main(argv=None):
     # Square-root inverse frequency: helps malignant recall without
     # distorting the probabilities as much as full inverse weights would.
     class_weights = np.sqrt(counts.sum() / np.maximum(counts, 1) / len(CLASS_NAMES))
-    seg_loss, cls_loss = make_losses(class_weights, args.label_smoothing, args.seg_loss)
+    seg_loss, cls_loss = make_losses(class_weights, args.label_smoothing, args.seg_loss,
+                                     args.presence_weight)
     model.compile(
         optimizer=keras.optimizers.AdamW(schedule, weight_decay=1e-4),
         loss={"seg": seg_loss, "cls": cls_loss},

@@ -354,6 +354,53 @@ def test_the_training_script_offers_every_segmentation_loss():
     assert train.parse_args(["--data", "x", "--mixup-targets", "lesion"]).mixup_targets == "lesion"
     with pytest.raises(SystemExit):
         train.parse_args(["--data", "x", "--mixup", "-0.2"])
+    assert train.parse_args(["--data", "x"]).presence_weight == 0.0
+    assert train.parse_args(["--data", "x", "--presence-weight", "0.5"]).presence_weight == 0.5
+    with pytest.raises(SystemExit):
+        train.parse_args(["--data", "x", "--presence-weight", "-1"])
+
+
+def test_presence_term_is_cross_entropy_of_the_top_pixels_mean():
+    from models.training import PRESENCE_TOP_K
+
+    side = 16  # 256 pixels, more than PRESENCE_TOP_K
+    assert side * side > PRESENCE_TOP_K
+    y = np.zeros((2, side, side, 1), np.float32)
+    y[0, :4, :4] = 1  # a lesion image; image 1 is a normal breast
+    pred = np.full_like(y, 0.1)
+    pred[0, :4, :4] = 0.3  # the lesion: 16 pixels at 0.3, the rest 0.1
+    pred[1, 0, :8] = 0.9  # a false blob of 8 pixels on the normal image
+    seg_plain, _ = make_losses([1.0, 1.0, 1.0], seg="image-dice")
+    seg_presence, _ = make_losses([1.0, 1.0, 1.0], seg="image-dice", presence_weight=0.5)
+    k = PRESENCE_TOP_K
+    score0 = (16 * 0.3 + (k - 16) * 0.1) / k
+    score1 = (8 * 0.9 + (k - 8) * 0.1) / k
+    term = (-np.log(score0) - np.log(1 - score1)) / 2
+    extra = float(seg_presence(y, pred)) - float(seg_plain(y, pred))
+    assert extra == pytest.approx(0.5 * term, rel=1e-4)
+
+
+def test_presence_term_pushes_where_the_image_dice_saturates():
+    import tensorflow as tf
+
+    # A normal breast, 64x64 so that per-pixel terms are diluted as on a real image.
+    y = np.zeros((1, 64, 64, 1), np.float32)
+    pred = np.full_like(y, 0.02)
+    pred[0, :8, :8] = 0.95  # a confident false outline of 64 pixels
+
+    def grad_on_blob(loss):
+        p = tf.Variable(pred)
+        with tf.GradientTape() as tape:
+            value = loss(y, p)
+        return float(tf.reduce_mean(tape.gradient(value, p)[0, :8, :8]))
+
+    plain, _ = make_losses([1.0, 1.0, 1.0], seg="image-dice")
+    presence, _ = make_losses([1.0, 1.0, 1.0], seg="image-dice", presence_weight=1.0)
+    # Both push the blob down; the presence term pushes many times harder.
+    assert grad_on_blob(plain) > 0
+    assert grad_on_blob(presence) > 20 * grad_on_blob(plain)
+    with pytest.raises(ValueError, match="presence_weight"):
+        make_losses([1.0, 1.0, 1.0], presence_weight=-0.1)
 
 
 def test_a_new_run_clears_what_an_old_one_left_and_a_resumed_one_keeps_it(tmp_path):
