@@ -404,6 +404,9 @@ def main(argv=None):
                       "swa_start": i.get("args", {}).get("swa_start") or None,
                       # Runs from before the option trained with the batch Dice.
                       "seg_loss": i.get("args", {}).get("seg_loss") or "batch-dice",
+                      # Likewise without these terms.
+                      "presence_weight": i.get("args", {}).get("presence_weight") or 0.0,
+                      "mixup": i.get("args", {}).get("mixup") or 0.0,
                       "init_from": i.get("args", {}).get("init_from")}
                      for r, c, i in zip(runs, checkpoints, infos, strict=True)],
         },

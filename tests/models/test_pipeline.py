@@ -226,7 +226,8 @@ def test_weight_averaged_run_exports_beside_a_best_epoch_run(tiny_run, tmp_path)
     args = ["--data", str(root), "--out", str(swa), "--steps-per-epoch", "1",
             "--batch-size", "4", "--input-size", "32", "--base-filters", "4", "--verbose", "0",
             "--val-fraction", "0.34", "--split-seed", "42", "--swa-start", "2",
-            "--lr", "0.05"]  # large steps, so the average and the best epoch differ
+            "--lr", "0.05",  # large steps, so the average and the best epoch differ
+            "--presence-weight", "0.25"]
     assert train.main(args + ["--epochs", "2"]) == 0
     # Killed after epoch 2, resumed for a third: the average covers epochs 2 and 3.
     assert train.main(args + ["--epochs", "3", "--resume"]) == 0
@@ -252,6 +253,7 @@ def test_weight_averaged_run_exports_beside_a_best_epoch_run(tiny_run, tmp_path)
     assert [(r["checkpoint"], r["swa_start"]) for r in runs] == [("swa.keras", 2),
                                                                  ("best.keras", None)]
     assert [r["seg_loss"] for r in runs] == ["batch-dice", "batch-dice"]
+    assert [(r["presence_weight"], r["mixup"]) for r in runs] == [(0.25, 0.0), (0.0, 0.0)]
     # Member 0 is the average, not the run's best epoch.
     from models.networks import get_multitask_unet
 
