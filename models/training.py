@@ -262,27 +262,27 @@ def make_losses(class_weights, label_smoothing=0.0, seg="batch-dice", presence_w
         b = tf.shape(y_pred)[0]
         flat_true = tf.reshape(tf.cast(y_true, tf.float32), [b, -1])
         flat_pred = tf.reshape(y_pred, [b, -1])
-        k = tf.minimum(PRESENCE_TOP_K, tf.shape(flat_pred)[1])
-        score = tf.reduce_mean(tf.math.top_k(flat_pred, k=k).values, axis=1)
-        target = tf.reduce_max(flat_true, axis=1)
-        return tf.reduce_mean(-(target * tf.math.log(score)
-                                + (1.0 - target) * tf.math.log(1.0 - score)))
+        top = tf.minimum(PRESENCE_TOP_K, tf.shape(flat_pred)[1])
+        score = tf.reduce_mean(tf.math.top_k(flat_pred, k=top).values, axis=1, keepdims=True)
+        target = tf.reduce_max(flat_true, axis=1, keepdims=True)
+        return tf.reduce_mean(keras.losses.binary_crossentropy(target, score))
 
     def seg_loss(y_true, y_pred):
         y_pred = tf.clip_by_value(y_pred, 1e-6, 1 - 1e-6)
-        bce = tf.reduce_mean(keras.losses.binary_crossentropy(y_true, y_pred))
+        # Cross-entropy per pixel, plus per image with the presence term.
+        ce = tf.reduce_mean(keras.losses.binary_crossentropy(y_true, y_pred))
         if presence_weight:
-            bce = bce + presence_weight * presence(y_true, y_pred)
+            ce += presence_weight * presence(y_true, y_pred)
         if seg != "batch-dice":
             axes = list(range(1, len(y_pred.shape)))
             tp = tf.reduce_sum(y_true * y_pred, axis=axes)
             fp = tf.reduce_sum((1.0 - y_true) * y_pred, axis=axes)
             fn = tf.reduce_sum(y_true * (1.0 - y_pred), axis=axes)
             index = (tp + 1.0) / (tp + alpha * fp + beta * fn + 1.0)
-            return bce + tf.reduce_mean(1.0 - index)
+            return ce + tf.reduce_mean(1.0 - index)
         inter = tf.reduce_sum(y_true * y_pred)
         dice = 1.0 - (2.0 * inter + 1.0) / (tf.reduce_sum(y_true) + tf.reduce_sum(y_pred) + 1.0)
-        return bce + dice
+        return ce + dice
 
     def cls_loss(y_true, y_pred):
         if len(y_true.shape) == 2 and y_true.shape[-1] == k:
