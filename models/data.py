@@ -47,10 +47,34 @@ class Sample:
         return CLASS_NAMES[self.label]
 
 
-def read_image(path) -> np.ndarray:
-    """Read an image file as ``(H, W)`` uint8 grey (grey, RGB, RGBA, palette, 16-bit)."""
-    with Image.open(path) as im:
+class UnreadableFileError(ValueError):
+    """An image or mask file that cannot be decoded (corrupt, truncated, not an image)."""
+
+
+def _open_decoded(path):
+    """``PIL.Image.open`` and ``load``, with decoding failures as UnreadableFileError.
+
+    Pillow reports a corrupt or truncated file as OSError, some broken headers
+    as SyntaxError, and an image past its pixel limit as DecompressionBombError;
+    callers that score a folder need one exception that names the file.
+    """
+    try:
+        im = Image.open(path)
         im.load()
+    except (OSError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise UnreadableFileError(f"{path}: cannot read as an image ({exc})") from exc
+    return im
+
+
+def read_image(path) -> np.ndarray:
+    """Read an image file as ``(H, W)`` uint8 grey (grey, RGB, RGBA, palette, 16-bit).
+
+    Raises
+    ------
+    UnreadableFileError
+        The file is missing, corrupt or not an image.
+    """
+    with _open_decoded(path) as im:
         if im.mode in ("I;16", "I;16B", "I", "F"):
             return to_grey(np.asarray(im))
         return np.asarray(im.convert("L"))
@@ -61,11 +85,15 @@ def read_mask(paths, shape) -> np.ndarray:
 
     Masks come as 1-bit, 8-bit grey, RGB or RGBA; anything above 0 after
     conversion to grey is lesion.
+
+    Raises
+    ------
+    UnreadableFileError
+        A mask file is missing, corrupt or not an image.
     """
     out = np.zeros(shape, dtype=bool)
     for p in paths:
-        with Image.open(p) as im:
-            im.load()
+        with _open_decoded(p) as im:
             if im.mode == "RGBA":
                 # Some masks keep the lesion in the colour channels with full alpha,
                 # others only in alpha; either way, any non-zero is lesion.

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import CLASS_NAMES, load_samples, read_image, read_mask
+from .data import CLASS_NAMES, UnreadableFileError, load_samples, read_image, read_mask
 from .metrics import (
     bootstrap_intervals,
     classification_report,
@@ -53,29 +53,52 @@ def evaluate(runtime, samples, progress=False, transform=None) -> dict:
     -------
     dict
         ``per_image`` (list of dicts), ``segmentation``, ``classification``
-        and ``timing_ms``.
+        and ``timing_ms``; ``skipped`` lists the images that could not be
+        scored (an unreadable image or mask, or one the runtime refuses) with
+        the reason, and ``lesion_class_without_mask`` the benign or malignant
+        images whose ground truth is empty (no mask file, or an all-black
+        one), which count for classification but not for segmentation.
     """
     rows, probs, labels, times = [], [], [], []
+    skipped, unmasked = [], []
     it = samples
     if progress:
         from tqdm import tqdm
 
         it = tqdm(samples, desc="evaluating", unit="img", file=sys.stderr)
     for s in it:
-        grey = read_image(s.image_path)
-        true = read_mask(s.mask_paths, grey.shape)
+        name = f"{s.class_name}/{s.name}"
+        # One bad file in a folder of hundreds (a held-out set included) must cost
+        # that image, reported, not the whole score.
+        try:
+            grey = read_image(s.image_path)
+            true = read_mask(s.mask_paths, grey.shape)
+        except UnreadableFileError as exc:
+            log.warning("skipped %s: %s", name, exc)
+            skipped.append({"image": name, "reason": str(exc)})
+            continue
         if transform is not None:
             grey, true = transform(grey, true)
             if np.shape(grey) != np.shape(true):
                 raise ValueError(f"transform: returned image of shape {np.shape(grey)} "
                                  f"and mask of shape {np.shape(true)} for {s.image_path}")
         t0 = time.perf_counter()
-        pred = runtime.predict_mask(grey)
-        p = runtime.classify(grey)
+        try:
+            pred = runtime.predict_mask(grey)
+            p = runtime.classify(grey)
+        except ValueError as exc:
+            # The runtime's own refusals (an image smaller than it accepts, say).
+            log.warning("skipped %s: %s", name, exc)
+            skipped.append({"image": name, "reason": str(exc)})
+            continue
         times.append((time.perf_counter() - t0) * 1000)
+        if s.class_name != "normal" and not true.any():
+            log.warning("%s is %s but its ground truth is empty (%d mask files): scored "
+                        "for classification only", name, s.class_name, len(s.mask_paths))
+            unmasked.append(name)
         pv = np.array([p[c] for c in CLASS_NAMES])
         row = {
-            "image": f"{s.class_name}/{s.name}",
+            "image": name,
             "true_class": s.class_name,
             "pred_class": CLASS_NAMES[int(pv.argmax())],
             "probabilities": {c: round(float(v), 4) for c, v in zip(CLASS_NAMES, pv, strict=True)},
@@ -86,6 +109,10 @@ def evaluate(runtime, samples, progress=False, transform=None) -> dict:
         rows.append(row)
         probs.append(pv)
         labels.append(s.label)
+    if not rows:
+        raise ValueError(f"no image could be scored ({len(skipped)} skipped; first: "
+                         f"{skipped[0]['image']}: {skipped[0]['reason']})" if skipped
+                         else "no images to score")
     lesion = [r for r in rows if r["lesion"]]
     normal = [r for r in rows if r["true_class"] == "normal"]
     seg = {
@@ -108,6 +135,8 @@ def evaluate(runtime, samples, progress=False, transform=None) -> dict:
     )
     return {
         "n_images": len(rows),
+        "skipped": skipped,
+        "lesion_class_without_mask": unmasked,
         "segmentation": seg,
         "classification": cls,
         "intervals_95": intervals,
@@ -127,6 +156,15 @@ def format_table(result) -> str:
     lines = [
         f"images: {result['n_images']}  (lesion {s['n_lesion_images']}, "
         f"normal {s['n_normal_images']})",
+    ]
+    # Results written before these were recorded have neither key.
+    for item in result.get("skipped", []):
+        lines.append(f"  skipped {item['image']}: {item['reason']}")
+    unmasked = result.get("lesion_class_without_mask", [])
+    if unmasked:
+        lines.append(f"  {len(unmasked)} benign/malignant images have an empty ground truth and "
+                     "count for classification only: " + ", ".join(unmasked))
+    lines += [
         "",
         "segmentation (lesion images)   value   95% bootstrap interval",
         f"  mean Dice                    {s['mean_dice']:.4f}{ci('mean_dice')}",
@@ -250,7 +288,11 @@ def main(argv=None):
               "validation included, so scores on those images are in-sample; the honest "
               f"estimate is their twin's ({twin['version']}), in the manifest's metrics",
               file=sys.stderr)
-    result = evaluate(runtime, samples, progress=True)
+    try:
+        result = evaluate(runtime, samples, progress=True)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     result["model"] = runtime.info()
     result["model"]["refit_on_every_image"] = bool(twin)
     print(format_table(result))

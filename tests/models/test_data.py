@@ -1,8 +1,10 @@
 import numpy as np
 import pytest
+from PIL import Image
 
 from models.data import (
     CLASS_NAMES,
+    UnreadableFileError,
     load_arrays,
     load_samples,
     read_image,
@@ -61,3 +63,38 @@ def test_load_samples_rejects_missing_folder(tmp_path):
         load_samples(tmp_path / "nope")
     with pytest.raises(ValueError, match="no images"):
         load_samples(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "content", [b"", b"not an image at all", b"\x89PNG\r\n\x1a\n" + b"\0" * 40]
+)
+def test_unreadable_image_and_mask_name_the_file(tmp_path, content):
+    bad = tmp_path / "benign (1).png"
+    bad.write_bytes(content)
+    with pytest.raises(UnreadableFileError, match=r"benign \(1\)\.png: cannot read"):
+        read_image(bad)
+    with pytest.raises(UnreadableFileError, match=r"benign \(1\)\.png"):
+        read_mask([bad], (4, 4))
+    # Callers that already handle ValueError (the CLIs' bad-input paths) keep working.
+    assert issubclass(UnreadableFileError, ValueError)
+
+
+def test_truncated_and_missing_files_are_unreadable(tmp_path):
+    good = tmp_path / "whole.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64), np.uint8)).save(good)
+    cut = tmp_path / "cut.png"
+    cut.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    assert read_image(good).shape == (64, 64)
+    with pytest.raises(UnreadableFileError, match="cut.png"):
+        read_image(cut)
+    with pytest.raises(UnreadableFileError, match="gone.png"):
+        read_image(tmp_path / "gone.png")
+
+
+def test_image_past_the_pixel_limit_is_unreadable(tmp_path, monkeypatch):
+    path = tmp_path / "huge.png"
+    Image.new("L", (100, 100)).save(path)
+    # Pillow raises DecompressionBombError past twice MAX_IMAGE_PIXELS.
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    with pytest.raises(UnreadableFileError, match="huge.png"):
+        read_image(path)

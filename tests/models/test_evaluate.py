@@ -1,12 +1,15 @@
-"""models.evaluate.evaluate with a stand-in runtime: the optional per-image transform."""
+"""models.evaluate.evaluate with a stand-in runtime: the optional per-image transform, bad files."""
 
 from __future__ import annotations
+
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from models.data import load_samples, read_image
-from models.evaluate import evaluate
+from models.evaluate import evaluate, format_table
 
 
 class DarkIsLesion:
@@ -57,3 +60,65 @@ def test_transform_must_keep_image_and_mask_the_same_size(synthetic_busi):
     samples = load_samples(root)[:1]
     with pytest.raises(ValueError, match="transform"):
         evaluate(DarkIsLesion(), samples, transform=lambda g, m: (g[:, :-1], m))
+
+
+class RefusesWide(DarkIsLesion):
+    """Refuses images wider than tall, as the runtime refuses ones it cannot take."""
+
+    def predict_mask(self, grey):
+        if grey.shape[1] > grey.shape[0]:
+            raise ValueError("image: too wide for this stand-in")
+        return super().predict_mask(grey)
+
+
+@pytest.fixture
+def busi_copy(synthetic_busi, tmp_path):
+    root, _ = synthetic_busi
+    return Path(shutil.copytree(root, tmp_path / "busi"))
+
+
+def test_unreadable_files_are_skipped_and_reported_not_fatal(busi_copy):
+    (busi_copy / "benign" / "benign (2).png").write_bytes(b"corrupt")
+    (busi_copy / "malignant" / "malignant (5)_mask.png").write_bytes(b"\x89PNG truncated")
+    samples = load_samples(busi_copy)
+    result = evaluate(DarkIsLesion(), samples, transform=_paint_truth)
+    skipped = {item["image"]: item["reason"] for item in result["skipped"]}
+    assert set(skipped) == {"benign/benign (2)", "malignant/malignant (5)"}
+    assert "cannot read" in skipped["benign/benign (2)"]
+    assert "malignant (5)_mask.png" in skipped["malignant/malignant (5)"]
+    assert result["n_images"] == len(samples) - 2
+    assert {r["image"] for r in result["per_image"]}.isdisjoint(skipped)
+    # The rest are scored exactly as without the bad files.
+    assert result["segmentation"]["n_lesion_images"] == 10
+    assert result["segmentation"]["mean_dice"] == 1.0
+    assert result["classification"]["n"] == len(samples) - 2
+    assert "skipped benign/benign (2)" in format_table(result)
+
+
+def test_lesion_image_without_mask_counts_for_classification_only(busi_copy):
+    (busi_copy / "benign" / "benign (6)_mask.png").unlink()
+    samples = load_samples(busi_copy)
+    result = evaluate(DarkIsLesion(), samples, transform=_paint_truth)
+    assert result["lesion_class_without_mask"] == ["benign/benign (6)"]
+    assert result["segmentation"]["n_lesion_images"] == 11
+    assert result["classification"]["n"] == len(samples)
+    assert result["skipped"] == []
+    assert "count for classification only: benign/benign (6)" in format_table(result)
+
+
+def test_runtime_refusals_are_skipped(synthetic_busi):
+    root, _ = synthetic_busi
+    samples = load_samples(root)
+    result = evaluate(RefusesWide(), samples)
+    wide = {f"{s.class_name}/{s.name}" for s in samples if read_image(s.image_path).shape[1]
+            > read_image(s.image_path).shape[0]}
+    assert wide and {item["image"] for item in result["skipped"]} == wide
+    assert all("too wide" in item["reason"] for item in result["skipped"])
+    assert result["n_images"] == len(samples) - len(wide)
+
+
+def test_nothing_scorable_is_an_error(busi_copy):
+    for p in busi_copy.glob("*/*.png"):
+        p.write_bytes(b"junk")
+    with pytest.raises(ValueError, match="no image could be scored"):
+        evaluate(DarkIsLesion(), load_samples(busi_copy))

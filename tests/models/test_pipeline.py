@@ -124,6 +124,29 @@ def test_evaluate_cli_rejects_folder_without_images(tmp_path):
     assert "no images" in proc.stderr
 
 
+def test_evaluate_cli_skips_unreadable_files_and_refuses_a_folder_of_them(synthetic_busi,
+                                                                           tmp_path):
+    root, _ = synthetic_busi
+    data = tmp_path / "data"
+    (data / "benign").mkdir(parents=True)
+    for name in ("benign (1).png", "benign (1)_mask.png"):
+        (data / "benign" / name).write_bytes((root / "benign" / name).read_bytes())
+    (data / "benign" / "benign (2).png").write_bytes(b"not a png")
+    out = tmp_path / "result.json"
+    cmd = [sys.executable, "-m", "models.evaluate", "--data", str(data), "--json", str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "skipped benign/benign (2)" in proc.stdout
+    result = json.loads(out.read_text())
+    assert result["n_images"] == 1 and result["per_image"][0]["image"] == "benign/benign (1)"
+    assert [item["image"] for item in result["skipped"]] == ["benign/benign (2)"]
+
+    (data / "benign" / "benign (1).png").write_bytes(b"")
+    proc = subprocess.run(cmd[:-2], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2
+    assert "no image could be scored (2 skipped" in proc.stderr
+
+
 def _second_run(root, out, split_seed):
     rc = train.main([
         "--data", str(root), "--out", str(out), "--epochs", "1", "--steps-per-epoch", "1",
