@@ -14,6 +14,8 @@ mask_to_paths
     Polygon outlines with a vertex budget per ring, for editing in plotly.
 measure_regions
     Area, perimeter, bounding box, maximum diameter and centroid per region.
+MAX_PIXEL_SPACING_MM
+    The largest pixel spacing ``measure_regions`` accepts (mm per pixel).
 mask_to_png, png_to_mask
     Masks to and from 8-bit 0/255 PNG bytes.
 
@@ -21,7 +23,7 @@ The command-line interface is ``python -m vectorizer {trace,rasterize}``.
 """
 
 from ._io import mask_to_png, png_to_mask
-from ._measure import measure_regions
+from ._measure import MAX_PIXEL_SPACING_MM, measure_regions
 from ._polygons import mask_to_paths
 from ._rasterize import svg_to_mask
 from ._svg import mask_to_svg
@@ -31,6 +33,7 @@ __all__ = [
     "svg_to_mask",
     "mask_to_paths",
     "measure_regions",
+    "MAX_PIXEL_SPACING_MM",
     "mask_to_png",
     "png_to_mask",
 ]

@@ -15,6 +15,11 @@ from ._validate import as_mask
 _CURVE_SAMPLES = 16  # points per Bezier segment when measuring an outline's length
 _PATTERN_CACHE_PIXELS = 4096  # regions with bounding boxes up to this size share results
 
+#: Largest pixel spacing accepted, in mm per pixel. Ultrasound frames have about
+#: 0.05-0.5 mm; anything near this is a corrupt header, and beyond it areas
+#: overflow to infinity, which JSON cannot carry.
+MAX_PIXEL_SPACING_MM = 10.0
+
 
 def _ring_points(ring: Ring) -> np.ndarray:
     """A potrace ring flattened to a closed polyline (k, 2).
@@ -55,6 +60,9 @@ def _check_spacing(pixel_spacing) -> tuple[float, float] | None:
         v = float(v)
         if not (math.isfinite(v) and v > 0):
             raise ValueError(f"pixel_spacing values must be finite and positive, got {v}")
+        if v > MAX_PIXEL_SPACING_MM:
+            raise ValueError(f"pixel_spacing values must be at most {MAX_PIXEL_SPACING_MM:g} mm "
+                             f"per pixel, got {v:g}")
         out.append(v)
     return out[0], out[1]
 

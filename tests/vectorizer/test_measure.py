@@ -126,6 +126,8 @@ def test_empty_and_full_masks():
         ((1, -1), ValueError),
         ((1, float("nan")), ValueError),
         ((1, float("inf")), ValueError),
+        ((1e200, 1e200), ValueError),
+        ((0.1, 10.5), ValueError),
         ((1, 2, 3), ValueError),
         ((1,), ValueError),
         ("0.5", TypeError),
@@ -137,6 +139,14 @@ def test_empty_and_full_masks():
 def test_bad_pixel_spacing_is_refused_naming_it(spacing, error):
     with pytest.raises(error, match="pixel_spacing"):
         measure_regions(np.ones((3, 3), dtype=bool), pixel_spacing=spacing)
+
+
+def test_spacing_up_to_the_limit_is_measured_finite():
+    from vectorizer import MAX_PIXEL_SPACING_MM
+
+    (r,) = measure_regions(np.ones((3, 3), dtype=bool),
+                           pixel_spacing=(MAX_PIXEL_SPACING_MM, MAX_PIXEL_SPACING_MM))
+    assert r["area_mm2"] == pytest.approx(9 * MAX_PIXEL_SPACING_MM**2)
 
 
 def test_bad_mask_is_refused():
