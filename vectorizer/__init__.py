@@ -14,6 +14,8 @@ mask_to_paths
     Polygon outlines with a vertex budget per ring, for editing in plotly.
 measure_regions
     Area, perimeter, bounding box, maximum diameter and centroid per region.
+MAX_OUTLINES
+    The most outlines (regions plus holes) a mask may have to be traced or measured.
 MAX_PIXEL_SPACING_MM
     The largest pixel spacing ``measure_regions`` accepts (mm per pixel).
 mask_to_png, png_to_mask
@@ -27,12 +29,14 @@ from ._measure import MAX_PIXEL_SPACING_MM, measure_regions
 from ._polygons import mask_to_paths
 from ._rasterize import svg_to_mask
 from ._svg import mask_to_svg
+from ._trace import MAX_OUTLINES
 
 __all__ = [
     "mask_to_svg",
     "svg_to_mask",
     "mask_to_paths",
     "measure_regions",
+    "MAX_OUTLINES",
     "MAX_PIXEL_SPACING_MM",
     "mask_to_png",
     "png_to_mask",

@@ -9,7 +9,7 @@ import numpy as np
 import potracecffi
 import shapely
 
-from ._trace import CORNER, Ring, trace
+from ._trace import CORNER, MAX_OUTLINES, Ring, count_outlines, trace
 from ._validate import as_mask
 
 _CURVE_SAMPLES = 16  # points per Bezier segment when measuring an outline's length
@@ -121,6 +121,13 @@ def measure_regions(mask, pixel_spacing=None) -> list[dict]:
             With ``pixel_spacing`` only; the diameter is the longest chord in millimetres,
             which with non-square pixels may join other points than in pixels.
 
+    Raises
+    ------
+    ValueError
+        If the mask has more than ``MAX_OUTLINES`` (10000) outlines, regions and
+        holes of any size counted (a checkerboard has millions), or a bad
+        ``pixel_spacing``.
+
     Examples
     --------
     >>> import numpy as np
@@ -147,6 +154,12 @@ def measure_regions(mask, pixel_spacing=None) -> list[dict]:
     any_cols = np.flatnonzero(m.any(axis=0))
     top, left = int(any_rows[0]), int(any_cols[0])
     crop = m[top : any_rows[-1] + 1, left : any_cols[-1] + 1]
+    # Every region and hole is traced and measured on its own (about 100 us each),
+    # so their number is checked first.
+    outlines = count_outlines(crop)
+    if outlines > MAX_OUTLINES:
+        raise ValueError(f"mask has {outlines} outlines (regions and holes); at most "
+                         f"{MAX_OUTLINES} can be measured")
     labels, count = ndimage.label(crop, structure=np.ones((3, 3), dtype=bool))
     # Everything below works on each region's bounding box with whole-array
     # reductions: lesions have tens of thousands of pixels, and per-pixel index

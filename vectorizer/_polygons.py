@@ -34,7 +34,7 @@ import shapely
 from numpy.lib.stride_tricks import sliding_window_view
 
 from ._rasterize import FlatShape, fill
-from ._trace import CORNER, Ring, trace
+from ._trace import CORNER, Ring, check_outlines, trace
 from ._validate import as_mask, check_int
 
 DECIMALS = 2
@@ -468,6 +468,12 @@ def mask_to_paths(mask, max_vertices=32, *, turdsize=2) -> list[str]:
         Regions and holes of at most this many pixels are dropped, as in
         :func:`mask_to_svg`.
 
+    Raises
+    ------
+    ValueError
+        If the mask has more than ``MAX_OUTLINES`` (10000) outlines, counting regions
+        and holes of more than ``turdsize`` pixels.
+
     Returns
     -------
     list of str
@@ -489,6 +495,7 @@ def mask_to_paths(mask, max_vertices=32, *, turdsize=2) -> list[str]:
     m = as_mask(mask)
     max_vertices = check_int(max_vertices, "max_vertices", 3, 1_000_000)
     turdsize = check_int(turdsize, "turdsize", 0, 1_000_000_000)
+    check_outlines(m, turdsize, "traced")
     return [
         " ".join(_fmt_ring(p) for p in rings)
         for rings in region_polygons(m, max_vertices, turdsize)

@@ -49,7 +49,21 @@ FLATNESS = 0.002
 # any curve that fits in an image of MAX_PIXELS.
 _MAX_SEGMENT_POINTS = 1 << 14
 _MAX_TOTAL_POINTS = 1 << 21
-_MAX_CROSSINGS = 50_000_000
+# Filling costs time in proportion to the crossings of edges with pixel rows and to
+# the bounding box of every shape (about 15 ns a pixel); both are summed over all
+# shapes and bounded so that any accepted input fills in about two seconds.
+_MAX_CROSSINGS = 20_000_000
+_MAX_FILL_PIXELS = MAX_PIXELS
+
+MAX_SHAPES = 10_000
+"""Most shapes (paths, rects...) a document, or paths a list, may have."""
+
+MAX_SVG_BYTES = 4_000_000
+"""Largest SVG document accepted, in bytes (read at about 0.3 s per MB)."""
+
+MAX_PARSED_BYTES = 300_000
+"""Largest document not in :func:`mask_to_svg`'s exact form, and largest total length
+of a list of path strings: svgelements reads these at up to 8 s per MB."""
 # Coordinates beyond this many pixels are refused: no mask is that large, and the
 # crossing arithmetic stays exact far below it.
 MAX_COORDINATE = 1e7
@@ -222,11 +236,34 @@ def fill(shapes: list[FlatShape], shape: tuple[int, int]) -> np.ndarray:
     Each shape is filled under its own fill rule; the result is their union.
     """
     h, w = shape
+    _check_fill_work(shapes, h, w)
     out = np.zeros((h, w), dtype=bool)
     for s in shapes:
         if len(s.edges):
             _fill_one(s, out)
     return out
+
+
+def _check_fill_work(shapes: list[FlatShape], h: int, w: int) -> None:
+    """Refuse, before any filling, shapes whose crossings or bounding boxes (clipped
+    to the ``h x w`` image) add up to more than the fill's time budget."""
+    if len(shapes) > MAX_SHAPES:
+        raise ValueError(f"svg_or_paths has {len(shapes)} shapes; at most {MAX_SHAPES} "
+                         "can be rasterised")
+    crossings = pixels = 0
+    for s in shapes:
+        if not len(s.edges):
+            continue
+        x = np.clip(s.edges[:, 0::2], 0, w)
+        y = np.clip(np.ceil(s.edges[:, 1::2] - 0.5), 0, h)
+        crossings += int(np.abs(y[:, 1] - y[:, 0]).sum())
+        pixels += int((y.max() - y.min()) * (np.ceil(x.max()) - np.floor(x.min()) + 1))
+    if crossings > _MAX_CROSSINGS or pixels > _MAX_FILL_PIXELS:
+        raise ValueError(
+            "svg_or_paths is too complex to rasterise: its shapes cross pixel rows "
+            f"{crossings} times and their bounding boxes cover {pixels} pixels in total "
+            f"(limits {_MAX_CROSSINGS} and {_MAX_FILL_PIXELS})"
+        )
 
 
 def _fill_one(s: FlatShape, out: np.ndarray) -> None:
@@ -245,8 +282,6 @@ def _fill_one(s: FlatShape, out: np.ndarray) -> None:
         return
     x0, y0, x1, y1 = x0[keep], y0[keep], x1[keep], y1[keep]
     down, rlo, counts = down[keep], rlo[keep], counts[keep]
-    if int(counts.sum()) > _MAX_CROSSINGS:
-        raise ValueError("svg_or_paths: path data is too complex to rasterise")
 
     edge = np.repeat(np.arange(counts.size), counts)
     offsets = np.arange(edge.size) - np.repeat(np.cumsum(counts) - counts, counts)
@@ -338,12 +373,41 @@ def _parse_own_document(data: bytes) -> tuple[list[FlatShape], tuple[int, int]] 
 
 
 
-def _whole(value: float, what: str) -> int:
+def _reason(exc: BaseException) -> str:
+    """What went wrong, for an error message: the exception's text, else its type.
+
+    (An exception object is always truthy, so ``exc or ...`` never falls back.)
+    """
+    text = " ".join(str(exc).split())
+    return text or f"{type(exc).__name__} while parsing"
+
+
+def _whole(value: float, what: str, raw=None) -> int:
     if not math.isfinite(value) or value < 1 or abs(value - round(value)) > 1e-6:
+        # svgelements reads "nan" and "inf" as 0, so the attribute as written is shown.
+        got = repr(raw) if raw is not None else value
         raise ValueError(
-            f"svg_or_paths: SVG {what} must be a whole number of pixels >= 1, got {value}"
+            f"svg_or_paths: SVG {what} must be a whole number of pixels >= 1, got {got}"
         )
     return int(round(value))
+
+
+_UTF16_START = {b"\xff\xfe": "utf-16", b"\xfe\xff": "utf-16", b"<\x00": "utf-16-le",
+                b"\x00<": "utf-16-be"}
+_XML_ENCODING = re.compile(r"""^(\s*<\?xml[^>]*?)\s+encoding\s*=\s*["'][^"']*["']""")
+
+
+def _as_utf8(data: bytes) -> bytes:
+    """A UTF-16 document (with or without byte-order mark) re-encoded as UTF-8, with
+    its XML declaration's encoding dropped; anything else unchanged."""
+    encoding = _UTF16_START.get(data[:2])
+    if encoding is None:
+        return data
+    try:
+        text = data.decode(encoding).lstrip("\ufeff")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"svg_or_paths is not valid UTF-16 text: {exc.reason}") from None
+    return _XML_ENCODING.sub(r"\1", text, count=1).encode("utf-8")
 
 
 def parse_svg(source: str | bytes) -> tuple[list[FlatShape], tuple[int, int] | None]:
@@ -352,15 +416,24 @@ def parse_svg(source: str | bytes) -> tuple[list[FlatShape], tuple[int, int] | N
     The size comes from the root's ``width``/``height`` (in px), else from its
     ``viewBox``; it is None when the document has neither.
     """
+    size = len(source) if isinstance(source, str) else memoryview(source).nbytes
+    if size > MAX_SVG_BYTES:
+        raise ValueError(f"svg_or_paths is {size} bytes long; at most {MAX_SVG_BYTES} can be "
+                         "rasterised")
     if isinstance(source, str):
         data = source.encode("utf-8")
     else:
-        data = bytes(source)
+        data = _as_utf8(bytes(source))
     if b"<svg" not in data and b":svg" not in data:
         raise ValueError("svg_or_paths is not an SVG document (no <svg> element)")
     own = _parse_own_document(data)
     if own is not None:
         return own
+    if len(data) > MAX_PARSED_BYTES:
+        raise ValueError(
+            f"svg_or_paths is {len(data)} bytes long; at most {MAX_PARSED_BYTES} can be "
+            "rasterised unless the document is in mask_to_svg's own form"
+        )
     return _parse_with_svgelements(data)
 
 
@@ -370,7 +443,7 @@ def _parse_with_svgelements(data: bytes) -> tuple[list[FlatShape], tuple[int, in
         svg = SVG.parse(io.BytesIO(data), reify=False, on_error="raise")
     except Exception as exc:  # svgelements raises ParseError, ValueError, KeyError, ...
         raise ValueError(
-            f"svg_or_paths is not a valid SVG document: {exc or 'syntax error in path data'}"
+            f"svg_or_paths is not a valid SVG document: {_reason(exc)}"
         ) from None
     if not isinstance(svg, SVG):
         raise ValueError("svg_or_paths is not an SVG document (root element is not <svg>)")
@@ -381,7 +454,8 @@ def _parse_with_svgelements(data: bytes) -> tuple[list[FlatShape], tuple[int, in
         raise ValueError("svg_or_paths: SVG has only one of width and height")
     size = None
     if has_size or svg.viewbox is not None:
-        size = (_whole(float(svg.height), "height"), _whole(float(svg.width), "width"))
+        size = (_whole(float(svg.height), "height", values.get("height")),
+                _whole(float(svg.width), "width", values.get("width")))
         if size[0] * size[1] > MAX_PIXELS:
             raise ValueError(f"svg_or_paths: SVG size {size} is larger than {MAX_PIXELS} pixels")
 
@@ -390,6 +464,9 @@ def _parse_with_svgelements(data: bytes) -> tuple[list[FlatShape], tuple[int, in
         for element in svg.elements():
             if not isinstance(element, Shape):
                 continue
+            if len(shapes) == MAX_SHAPES:
+                raise ValueError(f"svg_or_paths has more than {MAX_SHAPES} shapes; at most "
+                                 f"{MAX_SHAPES} can be rasterised")
             d = element.values.get("d")
             if isinstance(d, str) and (bad := _PATH_CHARS.search(d)):
                 raise ValueError(
@@ -403,17 +480,26 @@ def _parse_with_svgelements(data: bytes) -> tuple[list[FlatShape], tuple[int, in
         raise
     except Exception as exc:  # malformed geometry surfacing from svgelements
         raise ValueError(
-            f"svg_or_paths: invalid SVG geometry: {exc or type(exc).__name__}"
+            f"svg_or_paths: invalid SVG geometry: {_reason(exc)}"
         ) from None
     return shapes, size
 
 
 def parse_path_strings(paths) -> list[FlatShape]:
     """Parse a list of SVG path-data strings; each is one even-odd shape."""
-    shapes = []
+    if len(paths) > MAX_SHAPES:
+        raise ValueError(f"svg_or_paths has {len(paths)} paths; at most {MAX_SHAPES} can be "
+                         "rasterised")
     for i, d in enumerate(paths):
         if not isinstance(d, str):
             raise TypeError(f"svg_or_paths[{i}] must be a path-data str, got {type(d).__name__}")
+    # Checked before parsing, which is where the time goes.
+    total = sum(len(d) for d in paths)
+    if total > MAX_PARSED_BYTES:
+        raise ValueError(f"svg_or_paths has {total} characters of path data; at most "
+                         f"{MAX_PARSED_BYTES} can be rasterised")
+    shapes = []
+    for i, d in enumerate(paths):
         if not d.strip():
             continue
         path = Path()
@@ -422,7 +508,7 @@ def parse_path_strings(paths) -> list[FlatShape]:
             lexer.parse(path, d)
         except Exception as exc:
             raise ValueError(
-                f"svg_or_paths[{i}] is not valid SVG path data: {exc or 'syntax error'}"
+                f"svg_or_paths[{i}] is not valid SVG path data: {_reason(exc)}"
             ) from None
         rest = d[lexer.pos :].strip()
         if rest:
@@ -436,7 +522,7 @@ def parse_path_strings(paths) -> list[FlatShape]:
             raise ValueError(f"svg_or_paths[{i}]: {exc}".replace(": svg_or_paths:", ":")) from None
         except Exception as exc:
             raise ValueError(
-                f"svg_or_paths[{i}] is not valid SVG path data: {exc or type(exc).__name__}"
+                f"svg_or_paths[{i}] is not valid SVG path data: {_reason(exc)}"
             ) from None
         shapes.append(FlatShape(edges=edges, evenodd=True))
     return shapes

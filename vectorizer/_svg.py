@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._trace import CORNER, Region, Ring, trace
+from ._trace import CORNER, Region, Ring, check_outlines, trace
 from ._validate import as_mask, check_float, check_int
 
 DECIMALS = 3
@@ -93,6 +93,10 @@ def mask_to_svg(mask, *, turdsize=2, alphamax=1.0, opttolerance=0.2) -> str:
     ------
     TypeError, ValueError
         On a mask that is not a 2-D binary array, or out-of-range parameters.
+    ValueError
+        If the mask has more than ``MAX_OUTLINES`` (10000) outlines, counting regions
+        and holes of more than ``turdsize`` pixels: such a mask (a checkerboard, say)
+        is noise, and tracing it would take minutes.
 
     Examples
     --------
@@ -105,6 +109,7 @@ def mask_to_svg(mask, *, turdsize=2, alphamax=1.0, opttolerance=0.2) -> str:
     """
     m = as_mask(mask)
     turdsize, alphamax, opttolerance = check_trace_params(turdsize, alphamax, opttolerance)
+    check_outlines(m, turdsize, "traced")
     regions = trace(m, turdsize=turdsize, alphamax=alphamax, opttolerance=opttolerance)
     return regions_to_svg(regions, m.shape)
 

@@ -32,6 +32,53 @@ _DPOINT_BYTES = ffi.sizeof("potrace_dpoint_t")
 _INT_BYTES = ffi.sizeof("int")
 _SIGN_PLUS = ord("+")
 
+MAX_OUTLINES = 10_000
+"""Most outlines (regions plus holes) a mask may have to be traced or measured.
+
+A lesion mask has a handful; each outline costs tens of microseconds in Python (up
+to a few hundred when measured), so this keeps the worst case near a second. A
+checkerboard, one 8-connected region with a hole at every other pixel, has
+millions."""
+
+
+def count_outlines(mask: np.ndarray, min_pixels: int = 0) -> int:
+    """Regions (8-connected) plus holes (4-connected background enclosed by them) of
+    more than ``min_pixels`` pixels in a 2-D bool ``mask``: the curves potrace draws
+    with ``turdsize=min_pixels`` (a few more, drawn around small regions enclosing
+    holes, are caught while reading its output). Two labellings of the foreground's
+    bounding box: milliseconds, against seconds for tracing a hostile mask."""
+    # Imported here, as in _measure: scipy would slow every start of the CLI.
+    from scipy import ndimage
+
+    rows = np.flatnonzero(mask.any(axis=1))
+    if rows.size == 0:
+        return 0
+    cols = np.flatnonzero(mask.any(axis=0))
+    crop = mask[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    labels, n = ndimage.label(crop, structure=np.ones((3, 3), dtype=bool))
+    regions = n
+    if min_pixels > 0:
+        regions = int(np.count_nonzero(np.bincount(labels.ravel())[1:] > min_pixels))
+    labels, n = ndimage.label(~crop)
+    if n == 0:
+        return regions
+    # Background touching the box's edge is outside every region, not a hole.
+    edge = np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])
+    sizes = np.bincount(labels.ravel(), minlength=n + 1)
+    sizes[0] = 0
+    sizes[edge] = 0
+    return regions + int(np.count_nonzero(sizes > min_pixels))
+
+
+def check_outlines(mask: np.ndarray, min_pixels: int, verb: str) -> None:
+    """Raise ValueError naming ``mask`` if it has more than MAX_OUTLINES outlines of
+    more than ``min_pixels`` pixels (see :func:`count_outlines`)."""
+    n = count_outlines(mask, min_pixels)
+    if n > MAX_OUTLINES:
+        raise ValueError(
+            f"mask has {n} outlines (regions and holes); at most {MAX_OUTLINES} can be {verb}"
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Ring:
@@ -121,6 +168,7 @@ def trace(
     opttolerance: float = 0.2,
     turnpolicy: int = potracecffi.TURNPOLICY_BLACK,
     scale: int = 2,
+    max_rings: int = MAX_OUTLINES,
 ) -> list[Region]:
     """Trace a checked 2-D bool mask into regions of potrace curves.
 
@@ -139,6 +187,10 @@ def trace(
         its smoothing then cuts through them (a round trip keeps about 99.2 % IoU on
         BUSI lesions). At 2 the outline stays within a quarter pixel of the boundary
         and a round trip keeps the pixels almost exactly.
+    max_rings : int
+        Raise ValueError once potrace's output has more curves than this, before
+        reading the rest (callers check :func:`count_outlines` first; this catches
+        the few it cannot foresee).
 
     Returns
     -------
@@ -179,9 +231,14 @@ def trace(
         outer: Ring | None = None
         holes: list[Ring] = []
         # potrace lists every negative path (hole) right after its positive parent.
+        n_rings = 0
         for path in potracecffi.iter_paths(state.plist):
             if path.curve.n == 0:
                 continue
+            n_rings += 1
+            if n_rings > max_rings:
+                raise ValueError(f"mask has more than {max_rings} outlines (regions and "
+                                 f"holes); at most {max_rings} can be traced")
             ring = _read_ring(path, float(c0), float(r0), scale)
             if path.sign == _SIGN_PLUS:
                 if outer is not None:

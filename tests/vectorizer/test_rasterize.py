@@ -6,6 +6,7 @@ import shapely
 from skimage.measure import points_in_poly
 
 from vectorizer import svg_to_mask
+from vectorizer._rasterize import MAX_PARSED_BYTES, MAX_SHAPES
 
 
 def _doc(body: str, w: int = 10, h: int = 8, extra: str = "") -> str:
@@ -357,3 +358,55 @@ def test_anything_else_goes_through_svgelements(edit):
             svg_to_mask(doc)
         return
     np.testing.assert_array_equal(svg_to_mask(doc), expected)
+
+
+# --- bounded work and clear reasons on hostile documents
+
+SVG = '<svg xmlns="http://www.w3.org/2000/svg" width="20" height="20">{}</svg>'
+
+
+@pytest.mark.parametrize("d", ["M 1 1 L foo", "M 1 1 Lnan 3"])
+def test_bad_path_reason_is_not_empty(d):
+    with pytest.raises(ValueError) as info:
+        svg_to_mask(SVG.format(f'<path d="{d}"/>'))
+    assert not str(info.value).rstrip().endswith(":")
+
+
+def test_bad_path_string_reason_is_not_empty():
+    with pytest.raises(ValueError) as info:
+        svg_to_mask(["1 1 "], shape=(5, 5))
+    assert not str(info.value).rstrip().endswith(":")
+
+
+def test_document_too_costly_to_fill_is_refused():
+    w = 9000
+    doc = (f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{w}">'
+           + "".join(f'<path d="M0 0 L{w} {i} L0 {w} Z"/>' for i in range(50)) + "</svg>")
+    with pytest.raises(ValueError, match="too complex"):
+        svg_to_mask(doc)
+
+
+def test_long_path_list_refused_before_parsing():
+    d = "M0 0 " + "L 1 1 L 2 0 " * (MAX_PARSED_BYTES // 10) + "Z"
+    with pytest.raises(ValueError, match="characters of path data"):
+        svg_to_mask([d], shape=(10, 10))
+
+
+def test_too_many_shapes_refused():
+    with pytest.raises(ValueError, match=f"at most {MAX_SHAPES}"):
+        svg_to_mask(["M0 0 L1 0 L1 1 Z"] * (MAX_SHAPES + 1), shape=(5, 5))
+
+
+@pytest.mark.parametrize("value", ["nan", "inf"])
+def test_non_finite_width_is_reported_as_written(value):
+    with pytest.raises(ValueError, match=f"got '{value}'"):
+        svg_to_mask(f'<svg xmlns="http://www.w3.org/2000/svg" width="{value}" height="5"/>')
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be"])
+def test_utf16_document(encoding):
+    doc = ('<?xml version="1.0" encoding="UTF-16"?>\n'
+           + SVG.format('<path d="M 1 1 L 4 1 L 4 3 L 1 3 Z"/>'))
+    expected = svg_to_mask(SVG.format('<path d="M 1 1 L 4 1 L 4 3 L 1 3 Z"/>'))
+    assert expected.sum() == 6
+    np.testing.assert_array_equal(svg_to_mask(doc.encode(encoding)), expected)

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from vectorizer import MAX_OUTLINES, mask_to_paths, mask_to_svg, measure_regions
 from vectorizer._trace import CORNER, pack_bitmap, trace
 
 
@@ -93,3 +94,45 @@ def test_turdsize_counts_pixels_of_the_mask_not_of_the_enlarged_bitmap():
 
 def test_empty_mask_has_no_regions():
     assert trace(np.zeros((5, 5), dtype=bool)) == []
+
+
+# --- the outline limit (MAX_OUTLINES), shared by measure_regions, mask_to_svg and
+# mask_to_paths, which all count outlines here before tracing
+
+
+def checkerboard(n):
+    return (np.indices((n, n)).sum(0) % 2).astype(bool)
+
+
+def test_measure_regions_refuses_a_checkerboard_before_tracing_it():
+    # One region with about 320,000 one-pixel holes: minutes of work before the limit.
+    with pytest.raises(ValueError, match=r"^mask has \d+ outlines .*at most 10000 can be measured"):
+        measure_regions(checkerboard(800))
+
+
+def test_trace_refuses_too_many_outlines():
+    m = checkerboard(200)  # about 20000 one-pixel holes, kept with turdsize=0
+    with pytest.raises(ValueError, match=r"^mask has \d+ outlines .*can be traced"):
+        mask_to_svg(m, turdsize=0)
+    with pytest.raises(ValueError, match=r"^mask has \d+ outlines .*can be traced"):
+        mask_to_paths(m, turdsize=0)
+    # With the default turdsize the holes are filled: one region.
+    assert mask_to_svg(m).count("<path") == 1
+
+
+def test_many_separate_regions_refused():
+    n = 3 * (int(MAX_OUTLINES**0.5) + 2)
+    m = np.zeros((n, n), bool)
+    keep = (np.arange(n) % 3) < 2  # 2x2 blocks, 8-disconnected
+    m[np.ix_(keep, keep)] = True
+    for f in (measure_regions, mask_to_svg, mask_to_paths):
+        with pytest.raises(ValueError, match="^mask has"):
+            f(m)
+
+
+def test_outline_limit_keeps_ordinary_masks():
+    m = np.zeros((60, 60), bool)
+    m[10:50, 10:50] = True
+    m[20:30, 20:30] = False  # a hole
+    assert len(measure_regions(m)) == 1
+    assert len(mask_to_paths(m)) == 1
