@@ -8,6 +8,7 @@ import time
 from collections.abc import Mapping
 
 from flask import Flask, g, request
+from flask.json.provider import DefaultJSONProvider
 from PIL import Image
 
 from . import _api, _docs, _models
@@ -55,6 +56,7 @@ def create_app(config: Mapping | None = None) -> Flask:
         app.config.from_mapping(config)
     _check_config(app.config)
     _set_bomb_guard(app.config["MAX_PIXELS"])
+    app.json = StrictJSONProvider(app)
     app.json.sort_keys = False
 
     register_error_handlers(app)
@@ -64,6 +66,20 @@ def create_app(config: Mapping | None = None) -> Flask:
     app.register_blueprint(_docs.bp)
     _install_request_log(app)
     return app
+
+
+class StrictJSONProvider(DefaultJSONProvider):
+    """Flask's JSON provider, refusing NaN and Infinity.
+
+    ``json.dumps`` writes them as the bare words ``NaN`` and ``Infinity``,
+    which are not JSON: a client's parser fails on the whole body. A
+    non-finite number in a response is a server bug, so it raises
+    ``ValueError`` here and the catch-all handler answers a JSON 500.
+    """
+
+    def dumps(self, obj, **kwargs) -> str:
+        kwargs.setdefault("allow_nan", False)
+        return super().dumps(obj, **kwargs)
 
 
 def _check_config(config) -> None:

@@ -3,7 +3,10 @@
 The format is recognised from the file's first bytes, never from its name or
 the declared content type: a text file named ``scan.png`` is not a PNG and is
 answered 415 like any other unsupported content. A file that starts like a
-supported format but cannot be decoded (truncated, corrupt) is answered 400.
+supported format but cannot be decoded (truncated, corrupt) is answered 400;
+so is a DICOM whose compressed pixel data is corrupt. A DICOM is 415 only when
+no installed decoder handles its transfer syntax (or the decoder says it does
+not support that variant).
 
 Size is checked from the header before any pixel is decoded, so a small
 file that claims 20000x20000 pixels is refused (413) without allocating the
@@ -19,10 +22,13 @@ from __future__ import annotations
 import io
 import logging
 import math
+import re
 from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+from vectorizer import MAX_PIXEL_SPACING_MM
 
 from ._errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 
@@ -115,12 +121,21 @@ def decode_image(
     Raises
     ------
     BadRequest
-        Empty or undecodable data, or a DICOM without pixel data (400).
+        Empty or undecodable data, a DICOM without pixel data or with corrupt or
+        truncated pixel data (400).
     PayloadTooLarge
         More pixels than ``max_pixels`` (413).
     UnsupportedMediaType
-        Content that is none of ``formats`` (415).
+        Content that is none of ``formats``, or a DICOM transfer syntax that no
+        installed decoder handles (415).
     """
+    fmt = _check_format(data, formats)
+    if fmt == "dicom":
+        return _decode_dicom(data, max_pixels)
+    return _decode_pil(data, fmt, max_pixels)
+
+
+def _check_format(data: bytes, formats: tuple[str, ...]) -> str:
     if not data:
         raise BadRequest("the uploaded file is empty")
     fmt = sniff_format(data)
@@ -128,24 +143,56 @@ def decode_image(
         names = ", ".join(f.upper() for f in formats)
         found = f"a {fmt.upper()} file" if fmt else "content that is not an image we read"
         raise UnsupportedMediaType(f"unsupported image type: got {found}; expected {names}")
-    if fmt == "dicom":
-        return _decode_dicom(data, max_pixels)
-    return _decode_pil(data, fmt, max_pixels)
+    return fmt
 
 
 def decode_mask(data: bytes, *, max_pixels: int) -> np.ndarray:
-    """Decode a mask PNG into a bool ``(H, W)`` array (any non-zero grey level is foreground)."""
-    image = decode_image(data, max_pixels=max_pixels, formats=("png",))
-    pixels = image.pixels
-    if pixels.ndim == 3:
-        pixels = pixels.max(axis=2)
-    return pixels > 0
+    """Decode a mask PNG into a bool ``(H, W)`` array.
+
+    A pixel is foreground when its stored value is above 0, whatever the
+    PNG's mode, as in ``vectorizer.png_to_mask``: a 16-bit mask of 0/1 is as
+    valid as an 8-bit mask of 0/255. Colour masks are foreground where any
+    channel is above 0; alpha is ignored.
+
+    Parameters
+    ----------
+    data : bytes
+        The whole PNG file.
+    max_pixels : int
+        Largest accepted ``width * height``, checked from the header.
+
+    Returns
+    -------
+    np.ndarray
+        bool ``(H, W)``, rows first.
+
+    Raises
+    ------
+    BadRequest, PayloadTooLarge, UnsupportedMediaType
+        As :func:`decode_image` (400, 413, 415); anything but a PNG is 415.
+    """
+    _check_format(data, ("png",))
+    image = _open_pil(data, "png", max_pixels)
+    try:
+        return _pil_to_mask(image)
+    except Exception as exc:  # truncated/corrupt pixel data: a client error, not a bug
+        raise BadRequest(f"could not decode the PNG mask: {_short(exc)}") from None
 
 
 # --------------------------------------------------------------------------- PNG / JPEG
 
 
 def _decode_pil(data: bytes, fmt: str, max_pixels: int) -> DecodedImage:
+    image = _open_pil(data, fmt, max_pixels)
+    try:
+        pixels = _pil_to_uint8(image)
+    except Exception as exc:  # truncated/corrupt pixel data: a client error, not a bug
+        raise BadRequest(f"could not decode the {fmt.upper()} image: {_short(exc)}") from None
+    return DecodedImage(pixels=pixels, format=fmt)
+
+
+def _open_pil(data: bytes, fmt: str, max_pixels: int) -> Image.Image:
+    """Open, size-check and load a PNG or JPEG with Pillow, upright as EXIF says."""
     label = fmt.upper()
     try:
         image = Image.open(io.BytesIO(data), formats=[_PIL_FORMAT[fmt]])
@@ -154,8 +201,9 @@ def _decode_pil(data: bytes, fmt: str, max_pixels: int) -> DecodedImage:
             f"could not decode the {label} image: it starts like one but is not valid"
         ) from None
     except Image.DecompressionBombError as exc:
-        message = f"{label} image is over the limit of {max_pixels} pixels: {exc}"
-        raise PayloadTooLarge(message) from None
+        # Pillow's guard (at twice its process-wide limit) fired before our own header
+        # check could; its message names Pillow's limit, so state only the server's.
+        raise PayloadTooLarge(_too_many_pixels(label, exc, max_pixels)) from None
     except Exception as exc:  # corrupt headers raise many exception types in Pillow
         raise BadRequest(f"could not decode the {label} image: {_short(exc)}") from None
     width, height = image.size
@@ -166,12 +214,29 @@ def _decode_pil(data: bytes, fmt: str, max_pixels: int) -> DecodedImage:
         # (exif_transpose copies the image even when there is nothing to turn.)
         if image.getexif().get(_EXIF_ORIENTATION, 1) != 1:
             image = ImageOps.exif_transpose(image)
-        pixels = _pil_to_uint8(image)
     except Image.DecompressionBombError as exc:
-        raise PayloadTooLarge(f"{label} image is too large: {exc}") from None
+        raise PayloadTooLarge(_too_many_pixels(label, exc, max_pixels)) from None
     except Exception as exc:  # truncated/corrupt pixel data: a client error, not a bug
         raise BadRequest(f"could not decode the {label} image: {_short(exc)}") from None
-    return DecodedImage(pixels=pixels, format=fmt)
+    return image
+
+
+def _too_many_pixels(label: str, exc: Exception, max_pixels: int) -> str:
+    found = re.search(r"\((\d+) pixels\)", str(exc))
+    size = f"is {found.group(1)} pixels," if found else "is"
+    return f"{label} image {size} over the limit of {max_pixels} pixels"
+
+
+def _pil_to_mask(image: Image.Image) -> np.ndarray:
+    """Foreground (value above 0) of any Pillow mode, on the raw stored values."""
+    mode = image.mode
+    if mode in ("1", "L", "I", "F") or mode.startswith("I;16"):
+        values = np.asarray(image)
+    elif mode in ("LA", "La"):
+        values = np.asarray(image.getchannel("L"))
+    else:  # P, PA, RGB, RGBA...: through the palette, alpha dropped; any channel counts
+        values = np.asarray(image.convert("RGB")).max(axis=2)
+    return np.ascontiguousarray(values > 0)
 
 
 def _pil_to_uint8(image: Image.Image) -> np.ndarray:
@@ -232,6 +297,9 @@ def _decode_dicom(data: bytes, max_pixels: int) -> DecodedImage:
     except Exception as exc:
         raise BadRequest(f"could not parse the DICOM file: {_short(exc)}") from None
     if not any(kw in ds for kw in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")):
+        if any(tag in data for tag in _PIXEL_DATA_TAGS):
+            # pydicom drops an element the file ends inside of (with only a warning).
+            raise BadRequest("the DICOM pixel data is truncated: the file ends inside it")
         raise BadRequest("the DICOM file has no pixel data")
     _ensure_transfer_syntax(ds)
     try:
@@ -241,17 +309,31 @@ def _decode_dicom(data: bytes, max_pixels: int) -> DecodedImage:
     except Exception as exc:
         raise BadRequest(f"the DICOM header is incomplete: {_short(exc)}") from None
     check_pixel_count(cols, rows, max_pixels)
+    syntax = ds.file_meta.TransferSyntaxUID
+    syntax_name = getattr(syntax, "name", None) or str(syntax)
+    _ensure_decoder(syntax, syntax_name)
     try:
         # index=0 decodes only the first frame of a multi-frame file.
         frame = pydicom.pixels.pixel_array(ds, index=0)
-    except (NotImplementedError, RuntimeError) as exc:
-        syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
-        name = getattr(syntax, "name", None) or "this transfer syntax"
+    except NotImplementedError as exc:
         raise UnsupportedMediaType(
-            f"cannot decode DICOM pixel data compressed with {name}: {_short(exc)}"
+            f"cannot decode DICOM pixel data encoded with {syntax_name}: {_plugin_errors(exc)}"
+        ) from None
+    except RuntimeError as exc:
+        # A decoder for the syntax is installed (checked above), so its failure is the
+        # data's fault, unless the decoder itself says it does not support this variant.
+        reason = _plugin_errors(exc)
+        if _UNSUPPORTED.search(reason):
+            raise UnsupportedMediaType(
+                f"cannot decode this DICOM pixel data encoded with {syntax_name}: {reason}"
+            ) from None
+        raise BadRequest(
+            f"the DICOM pixel data ({syntax_name}) is corrupt or truncated: {reason}"
         ) from None
     except Exception as exc:
-        raise BadRequest(f"could not decode the DICOM pixel data: {_short(exc)}") from None
+        raise BadRequest(
+            f"could not decode the DICOM pixel data: {_plugin_errors(exc)}"
+        ) from None
     try:
         if samples == 1 and photometric == "PALETTE COLOR":
             pixels = _dicom_palette_to_uint8(frame, ds)
@@ -264,6 +346,48 @@ def _decode_dicom(data: bytes, max_pixels: int) -> DecodedImage:
     if pixels.ndim not in (2, 3) or pixels.shape[:2] != (rows, cols):
         raise BadRequest(f"DICOM pixel data has shape {pixels.shape}, expected {rows}x{cols}")
     return DecodedImage(pixels=pixels, format="dicom", pixel_spacing=dicom_pixel_spacing(ds))
+
+
+# (7FE0,0010) Pixel Data, (7FE0,0008) Float and (7FE0,0009) Double Float Pixel Data,
+# little- and big-endian.
+_PIXEL_DATA_TAGS = tuple(
+    group + element
+    for element_le, element_be in ((b"\x10\x00", b"\x00\x10"), (b"\x08\x00", b"\x00\x08"),
+                                   (b"\x09\x00", b"\x00\x09"))
+    for group, element in ((b"\xe0\x7f", element_le), (b"\x7f\xe0", element_be))
+)
+# Decoder messages that mean "valid data this decoder cannot handle" (12-bit JPEG in
+# Pillow, more bits than numpy holds...) rather than corrupt data.
+_UNSUPPORTED = re.compile(r"support|cannot decode", re.IGNORECASE)
+# Reprs such as "<_io.BytesIO object at 0x7fa7...>" tell the client nothing.
+_OBJECT_REPR = re.compile(r"\s*<[^<>]* at 0x[0-9a-fA-F]+>")
+_ALL_PLUGINS_FAILED = re.compile(
+    r"^Unable to decode as exceptions were raised by all available plugins:\s*"
+)
+
+
+def _plugin_errors(exc: BaseException) -> str:
+    """``exc``'s message on one line, without pydicom's preamble and object reprs."""
+    text = _ALL_PLUGINS_FAILED.sub("", str(exc))
+    text = _OBJECT_REPR.sub("", text)
+    text = "; ".join(line.strip() for line in text.splitlines() if line.strip())
+    text = text or type(exc).__name__
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _ensure_decoder(syntax, name: str) -> None:
+    """Raise 415 when no installed decoder handles transfer ``syntax`` at all."""
+    from pydicom.pixels import get_decoder
+
+    try:
+        available = get_decoder(syntax).is_available
+    except NotImplementedError:
+        available = False
+    if not available:
+        raise UnsupportedMediaType(
+            f"cannot decode DICOM pixel data encoded with {name}: "
+            "no decoder for this transfer syntax is installed"
+        )
 
 
 def _ensure_transfer_syntax(ds) -> None:
@@ -362,13 +486,18 @@ def dicom_pixel_spacing(ds) -> tuple[float, float] | None:
     ``PixelSpacing`` is used first, then ``ImagerPixelSpacing`` (both are
     "row spacing, column spacing" in mm), then the first ultrasound region of
     ``SequenceOfUltrasoundRegions`` calibrated in cm in both directions.
+
+    A source whose values are not finite, not positive or above
+    ``vectorizer.MAX_PIXEL_SPACING_MM`` is ignored with a warning: such a
+    header is corrupt, and the image itself is still usable, only without
+    millimetre measurements.
     """
     for keyword in ("PixelSpacing", "ImagerPixelSpacing"):
         try:
             value = ds.get(keyword)
             if value is not None and len(value) == 2:
                 spacing = (float(value[0]), float(value[1]))
-                if all(math.isfinite(v) and v > 0 for v in spacing):
+                if _plausible_spacing(spacing, keyword):
                     return spacing
         except Exception:  # malformed values are treated as absent
             logger.debug("ignoring malformed %s", keyword)
@@ -379,8 +508,19 @@ def dicom_pixel_spacing(ds) -> tuple[float, float] | None:
                 "PhysicalUnitsYDirection"
             ) == 3:
                 dy, dx = abs(float(region.PhysicalDeltaY)), abs(float(region.PhysicalDeltaX))
-                if all(math.isfinite(v) and v > 0 for v in (dx, dy)):
-                    return (dy * 10.0, dx * 10.0)
+                spacing = (dy * 10.0, dx * 10.0)
+                if _plausible_spacing(spacing, "SequenceOfUltrasoundRegions"):
+                    return spacing
     except Exception:
         logger.debug("ignoring malformed SequenceOfUltrasoundRegions")
     return None
+
+
+def _plausible_spacing(spacing: tuple[float, float], source: str) -> bool:
+    if all(math.isfinite(v) and 0 < v <= MAX_PIXEL_SPACING_MM for v in spacing):
+        return True
+    logger.warning(
+        "ignoring DICOM %s of %r mm: not a spacing between 0 and %g mm per pixel",
+        source, spacing, MAX_PIXEL_SPACING_MM,
+    )
+    return False

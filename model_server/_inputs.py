@@ -7,6 +7,8 @@ import math
 import multipart
 from flask import current_app, g, request
 
+from vectorizer import MAX_PIXEL_SPACING_MM
+
 from ._errors import BadRequest, PayloadTooLarge
 
 FORM_MIMETYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
@@ -147,11 +149,21 @@ def parse_max_vertices(default: int = 32) -> int:
 
 
 def parse_pixel_spacing() -> tuple[float, float] | None:
-    """Parse query ``pixel_spacing=row_mm,col_mm`` (two positive numbers)."""
+    """Parse query ``pixel_spacing=row_mm,col_mm``.
+
+    Both numbers must be positive and at most ``vectorizer.MAX_PIXEL_SPACING_MM``
+    (mm per pixel), the largest spacing the vectorizer measures with; anything
+    else is a 400 naming the parameter and the limit.
+    """
     text = request.args.get("pixel_spacing")
     if text is None or text.strip() == "":
         return None
     row, col = _numbers("pixel_spacing", text, 2)
     if row <= 0 or col <= 0:
         raise BadRequest(f"'pixel_spacing' must be positive, got {text!r}")
+    if row > MAX_PIXEL_SPACING_MM or col > MAX_PIXEL_SPACING_MM:
+        raise BadRequest(
+            f"'pixel_spacing' must be at most {MAX_PIXEL_SPACING_MM:g} mm per pixel "
+            f"in each direction, got {text!r}"
+        )
     return (row, col)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from vectorizer import MAX_PIXEL_SPACING_MM
+
 from ._inputs import MAX_PARTS, MAX_VERTICES_RANGE
 
 API_VERSION = "1.0.0"
@@ -50,12 +52,18 @@ MAX_VERTICES_PARAM = {
 }
 
 COMMON_ERRORS = {
-    "400": _error("Missing field, empty or undecodable file, or a bad parameter."),
+    "400": _error(
+        "Missing field, empty or undecodable file (including corrupt or truncated DICOM "
+        "pixel data), a bad parameter, or a mask the vectorizer cannot outline."
+    ),
     "413": _error(
         f"Body over the byte limit, a multipart body of more than {MAX_PARTS} parts, "
         "or an image over the pixel limit."
     ),
-    "415": _error("Content is not a PNG, JPEG or DICOM file (recognised from its bytes)."),
+    "415": _error(
+        "Content is not a PNG, JPEG or DICOM file (recognised from its bytes), or a DICOM "
+        "transfer syntax no installed decoder handles."
+    ),
 }
 
 SCHEMAS = {
@@ -147,7 +155,9 @@ SCHEMAS = {
                         "items": {"type": "number"},
                         "minItems": 2,
                         "maxItems": 2,
-                        "description": "[row_mm, col_mm] from the DICOM header, else null.",
+                        "description": "[row_mm, col_mm] from the DICOM header, else null; "
+                        "null too when the header's spacing is not above 0 and at most "
+                        f"{MAX_PIXEL_SPACING_MM:g} mm.",
                     },
                     "box": {
                         "type": "array",
@@ -330,7 +340,9 @@ def openapi_document(config) -> dict:
                             "name": "pixel_spacing",
                             "in": "query",
                             "required": False,
-                            "description": "`row_mm,col_mm` to get measurements in mm as well.",
+                            "description": "`row_mm,col_mm` to get measurements in mm as well; "
+                            "each above 0 and at most "
+                            f"{MAX_PIXEL_SPACING_MM:g} mm per pixel.",
                             "schema": {"type": "string", "example": "0.1,0.1"},
                         },
                     ],

@@ -31,6 +31,20 @@ def model_input_errors_as_400():
         raise
 
 
+@contextmanager
+def vectorizer_errors_as_400():
+    """Turn a ``ValueError`` of the vectorizer (input it refuses) into a 400.
+
+    The server checks the parameters it passes, so what the vectorizer refuses
+    is the mask or spacing the client sent (a mask with too many regions to
+    outline in time, say): the client's to fix, like a ``ModelInputError``.
+    """
+    try:
+        yield
+    except ValueError as exc:
+        raise BadRequest(f"the vectorizer cannot outline the mask: {exc}") from None
+
+
 def model_summary(runtime) -> dict:
     """``{"name", "version"}`` of the runtime's models."""
     info = runtime.info() or {}

@@ -14,6 +14,9 @@ class VectorizationTask:
     most ``max_vertices`` vertices per ring, in (x, y) pixel coordinates) and
     ``regions`` (``vectorizer.measure_regions``; in mm as well when
     ``pixel_spacing=(row_mm, col_mm)`` is given).
+
+    A ``ValueError`` from the vectorizer (a mask it refuses, such as one with
+    too many regions, or a pixel spacing out of its range) is a 400.
     """
 
     name = "vectorization"
@@ -28,14 +31,14 @@ class VectorizationTask:
     ) -> dict:
         from vectorizer import mask_to_paths, mask_to_svg, measure_regions
 
-        from ._common import timed
+        from ._common import timed, vectorizer_errors_as_400
 
         mask = np.asarray(mask)
         if mask.ndim != 2:
             raise ValueError(f"mask must be 2-D (H, W), got shape {mask.shape}")
         mask = mask.astype(bool, copy=False)
         timings = {} if timings is None else timings
-        with timed(timings, "vectorize"):
+        with timed(timings, "vectorize"), vectorizer_errors_as_400():
             svg = mask_to_svg(mask)
             paths = mask_to_paths(mask, max_vertices=max_vertices)
             regions = measure_regions(mask, pixel_spacing=pixel_spacing)

@@ -132,6 +132,31 @@ def dicom_bytes(
     return buffer.getvalue()
 
 
+def recompressed_dicom_bytes(
+    pixels: np.ndarray, syntax, fragment: bytes | None = None, **elements
+) -> bytes:
+    """A DICOM of ``pixels`` re-encoded with transfer ``syntax``.
+
+    With ``fragment`` the pixel data is that one encapsulated fragment instead
+    (a JPEG stream, junk...); ``elements`` are set on the data set last.
+    """
+    import pydicom
+    from pydicom.encaps import encapsulate
+
+    ds = pydicom.dcmread(io.BytesIO(dicom_bytes(pixels)))
+    if fragment is None:
+        ds.compress(syntax)
+    else:
+        ds.PixelData = encapsulate([fragment])
+        ds["PixelData"].VR = "OB"
+        ds.file_meta.TransferSyntaxUID = syntax
+    for keyword, value in elements.items():
+        setattr(ds, keyword, value)
+    buffer = io.BytesIO()
+    ds.save_as(buffer)
+    return buffer.getvalue()
+
+
 def busi_image(busi_dir: Path, name: str) -> tuple[bytes, np.ndarray]:
     """Bytes of BUSI image ``name`` (e.g. ``"benign (11)"``) and its pixels as decoded by Pillow."""
     kind = name.split(" ")[0]

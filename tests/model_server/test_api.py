@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import re
 
 import numpy as np
@@ -225,6 +226,41 @@ def test_predict_dicom_reports_pixel_spacing_and_mm(client, runtime, busi_dir):
         assert region["area_mm2"] == pytest.approx(region["area_px"] * 0.02, rel=1e-6)
 
 
+def strict_json(response) -> dict:
+    """The body parsed as real JSON: NaN and Infinity are not JSON and fail here."""
+
+    def refuse(word):
+        raise AssertionError(f"response holds {word}, which is not JSON")
+
+    return json.loads(response.get_data(as_text=True), parse_constant=refuse)
+
+
+@pytest.mark.parametrize(
+    "elements",
+    [
+        {"PixelSpacing": [1e200, 1e200]},
+        {"SequenceOfUltrasoundRegions": "huge"},
+    ],
+)
+def test_predict_dicom_with_absurd_spacing_serves_pixels_only(client, runtime, busi_dir, elements):
+    from pydicom.dataset import Dataset
+
+    if elements.get("SequenceOfUltrasoundRegions") == "huge":
+        region = Dataset()
+        region.PhysicalUnitsXDirection = region.PhysicalUnitsYDirection = 3  # cm
+        region.PhysicalDeltaX = 1e300
+        region.PhysicalDeltaY = 1e300
+        elements = {"SequenceOfUltrasoundRegions": [region]}
+    _, pixels = busi_image(busi_dir, "benign (11)")  # a lesion, so there are regions
+    grey = pixels if pixels.ndim == 2 else pixels[..., 0]
+    response = post_file(client, "/predict", dicom_bytes(grey, **elements), filename="us.dcm")
+    assert response.status_code == 200
+    body = strict_json(response)
+    assert body["pixel_spacing_mm"] is None
+    assert body["regions"]
+    assert all("area_mm2" not in region for region in body["regions"])
+
+
 # --------------------------------------------------------------------------- /classify
 
 
@@ -266,6 +302,21 @@ def test_classify_mask_errors(client):
     assert response.status_code == 415
     response = post_file(client, "/classify", image, extra={"mask": (b"", "m.png")})
     assert response.status_code == 400
+
+
+def test_classify_with_a_sixteen_bit_mask_of_small_values(client, runtime):
+    # A 16-bit 0/1 mask is as valid as an 8-bit 0/255 one: it must not be read as empty.
+    mask = np.zeros(SYNTHETIC.shape, np.uint16)
+    mask[40:120, 50:150] = 1
+    response = post_file(
+        client,
+        "/classify",
+        png_bytes(SYNTHETIC),
+        extra={"mask": (png_bytes(Image.fromarray(mask)), "mask.png")},
+    )
+    assert response.status_code == 200
+    expected = runtime.classify(SYNTHETIC, mask=mask > 0)
+    assert response.get_json()["probabilities"] == pytest.approx(expected)
 
 
 # --------------------------------------------------------------------------- /vectorize
@@ -320,6 +371,60 @@ def test_vectorize_bad_pixel_spacing_is_400(client, spacing):
     data = png_bytes(two_regions_mask().astype(np.uint8))
     response = post_file(client, f"/vectorize?pixel_spacing={spacing}", data, field="mask")
     assert response.status_code == 400
+
+
+@pytest.mark.parametrize("spacing", ["1e200,1e200", "0.1,10.5", "11,0.1", "1e308,1e308"])
+def test_vectorize_pixel_spacing_above_the_limit_is_400(client, spacing):
+    from vectorizer import MAX_PIXEL_SPACING_MM
+
+    data = png_bytes(two_regions_mask().astype(np.uint8))
+    response = post_file(client, f"/vectorize?pixel_spacing={spacing}", data, field="mask")
+    assert response.status_code == 400
+    message = strict_json(response)["error"]["message"]
+    assert "pixel_spacing" in message and f"{MAX_PIXEL_SPACING_MM:g} mm" in message
+
+
+def test_vectorize_pixel_spacing_at_the_limit_is_measured(client):
+    from vectorizer import MAX_PIXEL_SPACING_MM
+
+    limit = MAX_PIXEL_SPACING_MM
+    data = png_bytes(two_regions_mask().astype(np.uint8))
+    response = post_file(client, f"/vectorize?pixel_spacing={limit},{limit}", data, field="mask")
+    assert response.status_code == 200
+    for region in strict_json(response)["regions"]:
+        assert region["area_mm2"] == pytest.approx(region["area_px"] * limit * limit, rel=1e-6)
+
+
+def test_vectorize_sixteen_bit_mask_of_small_values(client):
+    mask = two_regions_mask()
+    data = png_bytes(Image.fromarray(mask.astype(np.uint16) * 128))
+    response = post_file(client, "/vectorize", data, field="mask")
+    assert response.status_code == 200
+    assert len(response.get_json()["regions"]) == 2
+
+
+@pytest.mark.parametrize("function", ["mask_to_svg", "mask_to_paths", "measure_regions"])
+def test_mask_the_vectorizer_refuses_is_a_json_400(client, monkeypatch, function):
+    # Stands in for a mask the vectorizer refuses (too many regions, say): its
+    # ValueError is the client's input problem, not a server bug.
+    import vectorizer
+
+    def refuse(*args, **kwargs):
+        raise ValueError("mask: 2000000 regions, over the limit of 10000")
+
+    monkeypatch.setattr(vectorizer, function, refuse)
+    data = png_bytes(two_regions_mask().astype(np.uint8))
+    for response in (
+        post_file(client, "/vectorize", data, field="mask"),
+        post_file(client, "/predict", png_bytes(SYNTHETIC)),
+    ):
+        assert response.status_code == 400, response.get_data(as_text=True)[:300]
+        assert response.mimetype == "application/json"
+        message = response.get_json()["error"]["message"]
+        assert "vectorizer" in message and "2000000 regions" in message
+    # The mask PNG alone needs no vectorizer: /predict with Accept: image/png still works.
+    png = post_file(client, "/predict", png_bytes(SYNTHETIC), headers={"Accept": "image/png"})
+    assert png.status_code == 200 and png.mimetype == "image/png"
 
 
 def test_vectorize_rejects_non_png_and_missing_field(client):

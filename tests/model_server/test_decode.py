@@ -16,6 +16,7 @@ from server_samples import (
     palette_png_bytes,
     png16_bytes,
     png_bytes,
+    recompressed_dicom_bytes,
     speckle_image,
 )
 
@@ -179,6 +180,39 @@ def test_mask_decoding_binarises_and_accepts_png_only():
         decode_mask(jpeg_bytes(mask * 255), max_pixels=LIMIT)
 
 
+@pytest.mark.parametrize("level", [1, 2, 128, 255, 65535])
+def test_sixteen_bit_mask_any_non_zero_level_is_foreground(level):
+    # Scaling 16-bit values by 1/257 first (as for images) turned 1..128 into 0.
+    mask = np.zeros((20, 30), np.uint16)
+    mask[5:10, 5:20] = level
+    decoded = decode_mask(png_bytes(Image.fromarray(mask)), max_pixels=LIMIT)
+    np.testing.assert_array_equal(decoded, mask > 0)
+
+
+@pytest.mark.parametrize("mode", ["1", "L", "LA", "P", "RGB", "RGBA", "I;16"])
+def test_mask_of_every_png_mode_agrees_with_the_vectorizer(mode):
+    from vectorizer import png_to_mask
+
+    values = np.zeros((20, 30), np.uint8)
+    values[5:10, 5:20] = 1  # the faintest non-zero level
+    values[12:18, 2:8] = 255
+    image = Image.fromarray(values).convert(mode) if mode != "1" else Image.fromarray(values > 0)
+    data = png_bytes(image)
+    decoded = decode_mask(data, max_pixels=LIMIT)
+    np.testing.assert_array_equal(decoded, values > 0)
+    np.testing.assert_array_equal(decoded, png_to_mask(data))
+
+
+def test_decompression_bomb_message_names_only_the_server_limit(monkeypatch):
+    # Pillow's guard fires (at twice its limit) before the header check; its own
+    # limit ("exceeds limit of ...") must not reach the client next to ours.
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    data = png_bytes(np.zeros((100, 100), np.uint8))
+    with pytest.raises(PayloadTooLarge) as info:
+        decode(data, max_pixels=1000)
+    assert info.value.message == "PNG image is 10000 pixels, over the limit of 1000 pixels"
+
+
 # --------------------------------------------------------------------------- DICOM
 
 
@@ -201,6 +235,45 @@ def test_dicom_imager_pixel_spacing_and_ultrasound_regions():
     region.PhysicalDeltaY = 0.02
     image = decode(dicom_bytes(GREY, SequenceOfUltrasoundRegions=[region]))
     assert image.pixel_spacing == pytest.approx((0.2, 0.1))
+
+
+@pytest.mark.parametrize(
+    "spacing", [[1e200, 1e200], [0.1, 1e200], [10.5, 0.1], [0.0, 0.1], [-0.1, -0.1]]
+)
+def test_dicom_absurd_pixel_spacing_is_unknown_and_logged(spacing, caplog):
+    with caplog.at_level("WARNING", logger="model_server._decode"):
+        image = decode(dicom_bytes(GREY, PixelSpacing=spacing))
+    np.testing.assert_array_equal(image.pixels, GREY)  # the image itself is still served
+    assert image.pixel_spacing is None
+    assert "PixelSpacing" in caplog.text
+
+
+def test_dicom_absurd_pixel_spacing_falls_back_to_the_next_source():
+    image = decode(dicom_bytes(GREY, PixelSpacing=[1e200, 1e200], ImagerPixelSpacing=[0.3, 0.3]))
+    assert image.pixel_spacing == pytest.approx((0.3, 0.3))
+
+
+def test_dicom_pixel_spacing_at_the_vectorizer_limit_is_kept():
+    from vectorizer import MAX_PIXEL_SPACING_MM
+
+    limit = MAX_PIXEL_SPACING_MM
+    image = decode(dicom_bytes(GREY, PixelSpacing=[limit, limit]))
+    assert image.pixel_spacing == pytest.approx((limit, limit))
+
+
+@pytest.mark.parametrize("delta_cm", [1e300, 2.0, float("inf")])
+def test_dicom_absurd_ultrasound_region_spacing_is_unknown(delta_cm, caplog):
+    from pydicom.dataset import Dataset
+
+    region = Dataset()
+    region.PhysicalUnitsXDirection = 3  # cm: 2 cm per pixel is 20 mm, over the limit
+    region.PhysicalUnitsYDirection = 3
+    region.PhysicalDeltaX = delta_cm
+    region.PhysicalDeltaY = 0.01
+    with caplog.at_level("WARNING", logger="model_server._decode"):
+        image = decode(dicom_bytes(GREY, SequenceOfUltrasoundRegions=[region]))
+    assert image.pixel_spacing is None
+    assert "SequenceOfUltrasoundRegions" in caplog.text
 
 
 def test_dicom_monochrome1_is_inverted():
@@ -287,35 +360,16 @@ def test_corrupted_files_only_raise_client_errors(seed, edits, cut):
         assert image.pixels.dtype == np.uint8 and image.pixels.ndim in (2, 3)
 
 
-def _recompressed(pixels: np.ndarray, syntax, fragment: bytes | None = None, **elements) -> bytes:
-    """A DICOM of ``pixels`` re-encoded with transfer ``syntax`` (encapsulating ``fragment``)."""
-    import pydicom
-    from pydicom.encaps import encapsulate
-
-    ds = pydicom.dcmread(io.BytesIO(dicom_bytes(pixels)))
-    if fragment is None:
-        ds.compress(syntax)
-    else:
-        ds.PixelData = encapsulate([fragment])
-        ds["PixelData"].VR = "OB"
-        ds.file_meta.TransferSyntaxUID = syntax
-    for keyword, value in elements.items():
-        setattr(ds, keyword, value)
-    buffer = io.BytesIO()
-    ds.save_as(buffer)
-    return buffer.getvalue()
-
-
 def test_compressed_dicoms_rle_and_jpeg_baseline():
     from pydicom.uid import JPEGBaseline8Bit, RLELossless
 
-    np.testing.assert_array_equal(decode(_recompressed(GREY, RLELossless)).pixels, GREY)
-    grey = decode(_recompressed(GREY, JPEGBaseline8Bit, jpeg_bytes(GREY))).pixels
+    np.testing.assert_array_equal(decode(recompressed_dicom_bytes(GREY, RLELossless)).pixels, GREY)
+    grey = decode(recompressed_dicom_bytes(GREY, JPEGBaseline8Bit, jpeg_bytes(GREY))).pixels
     assert np.abs(grey.astype(float) - GREY).mean() < 4
     rgb = np.dstack([GREY, GREY, 255 - GREY])
     fragment = jpeg_bytes(rgb)
     colour = decode(
-        _recompressed(
+        recompressed_dicom_bytes(
             GREY, JPEGBaseline8Bit, fragment,
             SamplesPerPixel=3, PhotometricInterpretation="YBR_FULL_422", PlanarConfiguration=0,
         )
@@ -327,6 +381,60 @@ def test_compressed_dicoms_rle_and_jpeg_baseline():
 def test_dicom_compression_without_a_decoder_is_415():
     from pydicom.uid import JPEGLSLossless
 
-    data = _recompressed(GREY, JPEGLSLossless, b"\xff\xd8\xff\xf7" + bytes(100))
+    data = recompressed_dicom_bytes(GREY, JPEGLSLossless, b"\xff\xd8\xff\xf7" + bytes(100))
     with pytest.raises(UnsupportedMediaType, match="JPEG-LS"):
+        decode(data)
+
+
+def test_truncated_jpeg_dicom_is_400_not_415():
+    from pydicom.uid import JPEGBaseline8Bit
+
+    stream = jpeg_bytes(speckle_image(120, 160, seed=4))
+    whole = recompressed_dicom_bytes(speckle_image(120, 160, seed=4), JPEGBaseline8Bit, stream)
+    assert decode(whole).width == 160  # a decoder is installed: the cut is the problem
+    cut = recompressed_dicom_bytes(
+        speckle_image(120, 160, seed=4), JPEGBaseline8Bit, stream[: len(stream) // 3]
+    )
+    with pytest.raises(BadRequest, match="corrupt or truncated") as info:
+        decode(cut)
+    assert info.value.status == 400
+
+
+@pytest.mark.parametrize("syntax_name", ["JPEGBaseline8Bit", "JPEG2000Lossless", "RLELossless"])
+def test_junk_compressed_dicom_is_400_without_object_reprs(syntax_name):
+    import pydicom.uid
+
+    syntax = getattr(pydicom.uid, syntax_name)
+    junk = b"\xff\xd8\xff" + bytes(range(256)) * 4 if "JPEG" in syntax_name else b"junk" * 50
+    with pytest.raises(BadRequest) as info:
+        decode(recompressed_dicom_bytes(GREY, syntax, junk))
+    message = info.value.message
+    assert "corrupt or truncated" in message
+    assert "0x" not in message and "<_io" not in message and "object at" not in message
+    assert "\n" not in message
+
+
+def test_truncated_rle_dicom_says_truncated_not_missing():
+    from pydicom.uid import RLELossless
+
+    data = recompressed_dicom_bytes(GREY, RLELossless)
+    with pytest.raises(BadRequest) as info:
+        decode(data[:-1000])
+    assert "truncated" in info.value.message
+    assert "no pixel data" not in info.value.message
+
+
+def test_unknown_transfer_syntax_is_415():
+    data = recompressed_dicom_bytes(GREY, "1.2.3.4.5.6", b"anything")
+    with pytest.raises(UnsupportedMediaType, match="no decoder"):
+        decode(data)
+
+
+def test_dicom_variant_the_installed_decoder_does_not_support_stays_415():
+    # Pillow decodes 8-bit JPEG Extended only; 12-bit data is valid, just not decodable here.
+    from pydicom.uid import JPEGExtended12Bit
+
+    twelve_bit = GREY.astype(np.uint16) * 16
+    data = recompressed_dicom_bytes(twelve_bit, JPEGExtended12Bit, jpeg_bytes(GREY), BitsStored=12)
+    with pytest.raises(UnsupportedMediaType, match="12-bit"):
         decode(data)

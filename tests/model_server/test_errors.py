@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 import io
+import json
 
 import numpy as np
 import pytest
-from server_samples import dicom_bytes, huge_png_bytes, jpeg_bytes, png_bytes, speckle_image
+from flask import jsonify
+from pydicom.uid import JPEG2000Lossless, JPEGBaseline8Bit, RLELossless
+from server_samples import (
+    dicom_bytes,
+    huge_png_bytes,
+    jpeg_bytes,
+    png_bytes,
+    recompressed_dicom_bytes,
+    speckle_image,
+)
 from urllib3.filepost import encode_multipart_formdata
 
 from model_server import create_app
@@ -71,6 +81,61 @@ def test_text_file_named_png_with_png_content_type_is_415(client):
 
 def test_20000_square_png_is_413(client):
     assert_json_error(post_file(client, "/predict", huge_png_bytes()), 413, "pixels")
+
+
+def test_decompression_bomb_413_names_one_limit_the_servers(client, app):
+    # 30000x30000 is over twice Pillow's guard, which then fires before the header check.
+    message = assert_json_error(
+        post_file(client, "/predict", huge_png_bytes(30000, 30000)), 413, "pixels"
+    )
+    assert message == (
+        f"PNG image is 900000000 pixels, over the limit of {app.config['MAX_PIXELS']} pixels"
+    )
+
+
+DICOM_SAMPLE = speckle_image(120, 160, seed=4)
+DICOM_JPEG = jpeg_bytes(DICOM_SAMPLE)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        pytest.param(
+            recompressed_dicom_bytes(
+                DICOM_SAMPLE, JPEGBaseline8Bit, DICOM_JPEG[: len(DICOM_JPEG) // 3]
+            ),
+            id="jpeg-truncated",
+        ),
+        pytest.param(
+            recompressed_dicom_bytes(DICOM_SAMPLE, JPEGBaseline8Bit, b"\xff\xd8\xff" + bytes(99)),
+            id="jpeg-junk",
+        ),
+        pytest.param(
+            recompressed_dicom_bytes(DICOM_SAMPLE, JPEG2000Lossless, b"junk" * 30),
+            id="j2k-junk",
+        ),
+        pytest.param(
+            recompressed_dicom_bytes(DICOM_SAMPLE, RLELossless)[:-1000], id="rle-truncated"
+        ),
+    ],
+)
+def test_corrupt_compressed_dicom_pixel_data_is_400(client, data):
+    message = assert_json_error(post_file(client, "/predict", data), 400, "truncated")
+    assert "0x" not in message and "<_io" not in message and "no pixel data" not in message
+
+
+def test_non_finite_number_in_a_response_is_a_json_500_not_invalid_json():
+    # json.dumps writes NaN/Infinity as bare words, which no JSON parser accepts.
+    bug_app = create_app({"TESTING": False, "WARMUP": False})
+
+    @bug_app.get("/nan")
+    def nan():
+        return jsonify({"area_mm2": float("inf"), "ok": float("nan")})
+
+    response = bug_app.test_client().get("/nan")
+    assert_json_error(response, 500)
+    with bug_app.app_context():
+        assert json.loads(bug_app.json.dumps({"a": 1.5})) == {"a": 1.5}
 
 
 @pytest.mark.parametrize("endpoint", ["/predict", "/classify", "/vectorize"])
