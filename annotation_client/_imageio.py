@@ -17,12 +17,17 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from vectorizer import MAX_PIXEL_SPACING_MM
+
 logger = logging.getLogger(__name__)
 
 #: Largest width or height accepted; BUSI images are at most about 1000 px, and a
 #: much larger picture is more likely a mistake (or a decompression bomb).
 MAX_SIDE = 8192
 _EXIF_ORIENTATION = 0x0112
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_JPEG_SIGNATURE = b"\xff\xd8\xff"
+_DICOM_PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 
 
 class ImageDecodeError(ValueError):
@@ -47,6 +52,9 @@ class DecodedImage:
         ``(row_mm, col_mm)`` physical pixel size, when the file states it.
     display_uri : str
         ``data:`` URI of a picture of the pixels for the browser, at full size.
+    notes : tuple of str
+        Things the user should know about how the file was read, such as a pixel
+        spacing that was ignored as implausible.
     """
 
     data: bytes
@@ -55,6 +63,7 @@ class DecodedImage:
     pixels: np.ndarray
     pixel_spacing_mm: tuple[float, float] | None
     display_uri: str
+    notes: tuple[str, ...] = ()
 
     @property
     def height(self) -> int:
@@ -78,6 +87,7 @@ class DecodedImage:
             "width": self.width,
             "height": self.height,
             "pixel_spacing_mm": list(self.pixel_spacing_mm) if self.pixel_spacing_mm else None,
+            "notes": list(self.notes),
         }
 
 
@@ -101,7 +111,28 @@ def parse_data_url(contents: str) -> bytes:
 
 
 def _is_dicom(data: bytes, name: str) -> bool:
-    return data[128:132] == b"DICM" or name.lower().endswith((".dcm", ".dicom"))
+    """Whether to read ``data`` as DICOM: by its bytes, by its name only when they are silent.
+
+    The order is the model server's (``model_server.sniff_format``), so the client
+    never shows one image while the server segments another reading of the bytes.
+    """
+    if data.startswith((_PNG_SIGNATURE, _JPEG_SIGNATURE)):
+        return False
+    if data[128:132] == b"DICM" or _looks_like_bare_dicom(data):
+        return True
+    # Content that has none of these marks: a DICOM data set written oddly, or a
+    # picture in another format, which pillow names in its refusal.
+    return name.lower().endswith((".dcm", ".dicom"))
+
+
+def _looks_like_bare_dicom(data: bytes) -> bool:
+    # A data set written without the 128-byte preamble starts with a little-endian
+    # tag of group 0x0002 (file meta) or 0x0008 (identifying), then an explicit VR
+    # of two capital letters or an implicit 4-byte length.
+    if len(data) < 8 or data[:2] not in (b"\x02\x00", b"\x08\x00"):
+        return False
+    vr = data[4:6]
+    return (vr.isalpha() and vr.isupper()) or int.from_bytes(data[4:8], "little") < len(data)
 
 
 def decode_image(data: bytes, name: str = "image", *, max_bytes: int | None = None) -> DecodedImage:
@@ -112,7 +143,8 @@ def decode_image(data: bytes, name: str = "image", *, max_bytes: int | None = No
     data : bytes
         The file's bytes.
     name : str, optional
-        The file name (shown, recorded, and used to recognise DICOM without preamble).
+        The file name (shown and recorded). The format is read from the bytes; a
+        ``.dcm``/``.dicom`` name decides only for content with no known signature.
     max_bytes : int, optional
         Refuse larger files.
 
@@ -134,8 +166,9 @@ def decode_image(data: bytes, name: str = "image", *, max_bytes: int | None = No
         raise ImageDecodeError(f"{name} is empty.")
     check_size(len(data), name, max_bytes)
     try:
+        notes: list[str] = []
         if _is_dicom(data, name):
-            pixels, spacing = _decode_dicom(data, name)
+            pixels, spacing = _decode_dicom(data, name, notes)
             kind = "dicom"
             display = _png_uri(pixels)
         else:
@@ -156,6 +189,7 @@ def decode_image(data: bytes, name: str = "image", *, max_bytes: int | None = No
         pixels=pixels,
         pixel_spacing_mm=spacing,
         display_uri=display,
+        notes=tuple(notes),
     )
 
 
@@ -240,7 +274,9 @@ def _rescale(array: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
 
 
-def _decode_dicom(data: bytes, name: str) -> tuple[np.ndarray, tuple[float, float] | None]:
+def _decode_dicom(
+    data: bytes, name: str, notes: list[str]
+) -> tuple[np.ndarray, tuple[float, float] | None]:
     import pydicom
     from pydicom.errors import InvalidDicomError
 
@@ -248,7 +284,7 @@ def _decode_dicom(data: bytes, name: str) -> tuple[np.ndarray, tuple[float, floa
         ds = pydicom.dcmread(io.BytesIO(data), force=data[128:132] != b"DICM")
     except (InvalidDicomError, EOFError, ValueError, KeyError, OSError) as exc:
         raise ImageDecodeError(f"{name} is not a readable DICOM file ({exc}).") from None
-    if "PixelData" not in ds:
+    if not any(keyword in ds for keyword in _DICOM_PIXEL_KEYWORDS):
         raise ImageDecodeError(f"{name} is a DICOM file without an image.")
     rows, cols = int(ds.get("Rows", 0)), int(ds.get("Columns", 0))
     _check_side(cols, rows, name)
@@ -270,24 +306,77 @@ def _decode_dicom(data: bytes, name: str) -> tuple[np.ndarray, tuple[float, floa
         pixels = array[..., :3]
         pixels = pixels.astype(np.uint8) if pixels.dtype == np.uint8 else _rescale(pixels)
     elif array.ndim == 2:
-        if "WindowCenter" in ds or "VOILUTSequence" in ds:
-            array = apply_voi_lut(array, ds, index=0)
+        array = _apply_window(array, ds, name, apply_voi_lut)
         pixels = array.astype(np.uint8) if array.dtype == np.uint8 else _rescale(array)
         if photometric == "MONOCHROME1":
             pixels = 255 - pixels
     else:
         raise ImageDecodeError(f"{name}: unsupported DICOM pixel layout {array.shape}.")
-    return np.ascontiguousarray(pixels), _dicom_spacing(ds)
+    return np.ascontiguousarray(pixels), _dicom_spacing(ds, notes)
 
 
-def _dicom_spacing(ds) -> tuple[float, float] | None:
-    """``(row_mm, col_mm)`` from PixelSpacing, or from the ultrasound region calibration."""
+def _valid_window(ds) -> bool:
+    """Whether the first VOI window is usable: numbers, with a width of at least 1.
+
+    pydicom refuses a width below 1 (PS3.3 C.11.2.1.2 asks for >= 1), which would
+    make a readable image unreadable for want of a display preset.
+    """
+    if "WindowCenter" not in ds or "WindowWidth" not in ds:
+        return False
+    try:
+        center, width = _first(ds.WindowCenter), _first(ds.WindowWidth)
+    except (TypeError, ValueError, IndexError):
+        return False
+    return bool(np.isfinite(center) and np.isfinite(width) and width >= 1)
+
+
+def _first(value) -> float:
+    # Window values may hold several presets; apply_voi_lut(index=0) uses the first.
+    try:
+        return float(value)
+    except TypeError:
+        return float(value[0])
+
+
+def _apply_window(array: np.ndarray, ds, name: str, apply_voi_lut) -> np.ndarray:
+    """The VOI LUT or window applied to ``array``; the pixels as they are when neither is valid.
+
+    Without a usable window the caller stretches the pixels' own min..max to 8 bits,
+    as the model server does.
+    """
+    has_lut = "VOILUTSequence" in ds
+    if not has_lut and not _valid_window(ds):
+        if "WindowCenter" in ds or "WindowWidth" in ds:
+            logger.warning("%s: ignored an invalid VOI window; showing min..max", name)
+        return array
+    try:
+        # With both, apply_voi_lut prefers the LUT, so a bad window beside it is unused.
+        return apply_voi_lut(array, ds, index=0)
+    except (ValueError, TypeError, IndexError, KeyError, AttributeError) as exc:
+        logger.warning("%s: ignored an unusable VOI LUT (%s); showing min..max", name, exc)
+        return array
+
+
+def _plausible_spacing(row: float, col: float) -> bool:
+    return all(np.isfinite(v) and 0 < v <= MAX_PIXEL_SPACING_MM for v in (row, col))
+
+
+def _dicom_spacing(ds, notes: list[str]) -> tuple[float, float] | None:
+    """``(row_mm, col_mm)`` from PixelSpacing, or from the ultrasound region calibration.
+
+    A stated spacing that is not finite, not positive or above
+    ``vectorizer.MAX_PIXEL_SPACING_MM`` is ignored with a note in ``notes``: the
+    image opens with measurements in pixels rather than failing at the first
+    measurement.
+    """
+    ignored = []
     for keyword in ("PixelSpacing", "ImagerPixelSpacing"):
         value = ds.get(keyword)
         if value is not None and len(value) == 2:
             row, col = float(value[0]), float(value[1])
-            if row > 0 and col > 0:
+            if _plausible_spacing(row, col):
                 return (row, col)
+            ignored.append(_spacing_note(keyword, row, col))
     regions = ds.get("SequenceOfUltrasoundRegions")
     if regions:
         region = regions[0]
@@ -297,9 +386,20 @@ def _dicom_spacing(ds) -> tuple[float, float] | None:
             and region.get("PhysicalUnitsYDirection") == 3
         ):
             dx, dy = float(region.get("PhysicalDeltaX", 0)), float(region.get("PhysicalDeltaY", 0))
-            if dx > 0 and dy > 0:
-                return (abs(dy) * 10.0, abs(dx) * 10.0)
+            row, col = dy * 10.0, dx * 10.0
+            if _plausible_spacing(row, col):
+                return (row, col)
+            ignored.append(_spacing_note("the ultrasound region's PhysicalDeltaY/X", row, col))
+    # Noted only when no other source gave a usable spacing: then it is what the user sees.
+    notes.extend(ignored)
     return None
+
+
+def _spacing_note(source: str, row: float, col: float) -> str:
+    return (
+        f"Pixel spacing ignored: {source} gives {row:g} × {col:g} mm per pixel, not a "
+        f"positive value up to {MAX_PIXEL_SPACING_MM:g} mm. Measurements are in pixels."
+    )
 
 
 def _png_uri(pixels: np.ndarray) -> str:

@@ -34,13 +34,21 @@ def orientation(width: float, height: float) -> str:
 
 
 def _check_spacing(pixel_spacing):
+    """``(row_mm, col_mm)`` as floats, or None; refused as the vectorizer would refuse it.
+
+    Checked here, with the vectorizer's own limit, so a bad spacing is reported
+    naming this function's parameter before any measuring starts.
+    """
     if pixel_spacing is None:
         return None
     if len(pixel_spacing) != 2:
         raise ValueError("pixel_spacing must be (row_mm, col_mm)")
     row, col = (float(v) for v in pixel_spacing)
-    if not (np.isfinite(row) and np.isfinite(col) and row > 0 and col > 0):
-        raise ValueError(f"pixel_spacing must be positive, got {pixel_spacing!r}")
+    if not all(np.isfinite(v) and 0 < v <= vectorizer.MAX_PIXEL_SPACING_MM for v in (row, col)):
+        raise ValueError(
+            f"pixel_spacing must be positive and at most {vectorizer.MAX_PIXEL_SPACING_MM:g} mm"
+            f" per pixel, got {pixel_spacing!r}"
+        )
     return (row, col)
 
 

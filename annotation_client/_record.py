@@ -8,6 +8,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from ._measurements import _check_spacing
+
 SCHEMA = "sonotrace.annotation/1"
 LABELS = ("normal", "benign", "malignant")
 
@@ -258,9 +260,13 @@ def _model(model) -> dict | None:
 def _spacing(spacing) -> list[float] | None:
     if spacing is None:
         return None
-    if len(spacing) != 2:
-        raise ValueError("pixel_spacing_mm must be [row_mm, col_mm]")
-    return [float(v) for v in spacing]
+    if isinstance(spacing, str | bytes) or not hasattr(spacing, "__len__") or len(spacing) != 2:
+        raise ValueError("image pixel_spacing_mm must be [row_mm, col_mm]")
+    try:
+        # The measurements' own check, so a record never states a spacing they refuse.
+        return list(_check_spacing(spacing))
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"image pixel_spacing_mm: {exc}") from None
 
 
 def _jsonable(value):

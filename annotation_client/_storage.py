@@ -13,9 +13,12 @@ Layout under the data directory (``SONOTRACE_DATA_DIR``)::
 
 A save never overwrites: each one takes the next free version number, under an
 exclusive lock on the folder so two browser tabs saving at once get different
-numbers. Every file is written to a temporary file in the same folder, flushed
-to disk and then renamed into place with ``os.replace``, so a crash leaves either
-the whole file or none of it.
+numbers. A save is all or nothing: the record is serialised before any file is
+written, every file is first written to a temporary file in the same folder and
+flushed to disk, and only then are they renamed into place with ``os.replace``,
+the record last. If any step fails, the files already placed are removed again
+(and the folder too, when this save created it), so a failed save leaves the
+store as it was and the image can be saved again.
 
 With an :class:`annotation_client._database.AnnotationIndex`, each save is also
 indexed once its files are in place. The index is a copy: if it cannot be
@@ -81,22 +84,84 @@ def write_atomic(path: Path, data: bytes) -> None:
     FileExistsError
         If ``path`` already exists: saved files are never overwritten.
     """
-    path = Path(path)
+    _write_all(Path(path).parent, [(Path(path).name, data)])
+
+
+def _write_temp(path: Path, data: bytes) -> str:
+    """``data`` in a flushed temporary file beside ``path``; returns the temporary's path."""
     if not isinstance(data, bytes | bytearray):
         raise TypeError("data must be bytes")
-    if path.exists():
-        raise FileExistsError(f"{path} exists; saved annotations are never overwritten")
+    # The leading dot keeps it out of _VERSIONED, so a crash here takes no version number.
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+    return tmp
+
+
+def _write_all(folder: Path, files: list[tuple[str, bytes]]) -> None:
+    """Write ``(name, data)`` pairs into ``folder``, all of them or none.
+
+    Every file is written to a temporary first, so a full disk or a failed write
+    stops the save before anything has its final name; the renames follow in
+    order, and on any failure the files already renamed are removed again.
+
+    Raises
+    ------
+    FileExistsError
+        If one of the names exists: saved files are never overwritten.
+    """
+    temps: list[tuple[str, Path]] = []
+    placed: list[Path] = []
+    try:
+        for name, data in files:
+            temps.append((_write_temp(folder / name, data), folder / name))
+        while temps:
+            tmp, target = temps[0]
+            if target.exists():
+                raise FileExistsError(f"{target} exists; saved annotations are never overwritten")
+            os.replace(tmp, target)
+            temps.pop(0)
+            placed.append(target)
+    except BaseException:
+        for path in [Path(tmp) for tmp, _ in temps] + placed:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+        raise
+
+
+@contextlib.contextmanager
+def _folder_lock(folder: Path, *, create: bool):
+    """Hold the exclusive lock of an image's folder.
+
+    A failed first save removes the folder with its lock file, so a waiting
+    process may wake holding the lock of a file that is gone: it then takes the
+    lock again, on the folder as it now is (with ``create``) or gives up with
+    FileNotFoundError.
+    """
+    while True:
+        if create:
+            folder.mkdir(parents=True, exist_ok=True)
+        with open(folder / _LOCK_NAME, "a+b") as lock:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+            try:
+                held, current = os.fstat(lock.fileno()), os.stat(folder / _LOCK_NAME)
+                same = (held.st_dev, held.st_ino) == (current.st_dev, current.st_ino)
+            except FileNotFoundError:
+                same = False
+            if not same:
+                continue  # closing the file released the stale lock
+            try:
+                yield
+            finally:
+                fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+            return
 
 
 class AnnotationStore:
@@ -216,9 +281,11 @@ class AnnotationStore:
             if hashlib.sha256(source).hexdigest() != image_sha256:
                 # Kept under the wrong folder, it would open as another image's file.
                 raise ValueError("the image file does not match the image being saved")
-        folder.mkdir(parents=True, exist_ok=True)
-        with open(folder / _LOCK_NAME, "a+b") as lock:
-            fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        # Serialised once before the folder is touched, so a record that is not JSON
+        # (NaN, infinity, an object) fails with nothing written.
+        _record_text(record, version=1, files={})
+        created = not folder.is_dir()
+        with _folder_lock(folder, create=True):
             try:
                 version = self._next_version(folder)
                 stem = f"v{version:03d}"
@@ -228,17 +295,21 @@ class AnnotationStore:
                     "ai_mask": f"{stem}_ai_mask.png" if ai_mask_png is not None else None,
                     "record": f"{stem}.json",
                 }
-                if source is not None and self.source_path(image_sha256) is None:
-                    write_atomic(folder / (_SOURCE_STEM + _source_suffix(source_name)), source)
-                write_atomic(folder / files["svg"], svg.encode("utf-8"))
-                write_atomic(folder / files["mask"], mask_png)
-                if ai_mask_png is not None:
-                    write_atomic(folder / files["ai_mask"], ai_mask_png)
                 saved = dict(record, version=version, files=files)
-                text = json.dumps(saved, indent=2, sort_keys=True, allow_nan=False)
-                write_atomic(folder / files["record"], (text + "\n").encode("utf-8"))
-            finally:
-                fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+                writes = []
+                if source is not None and self.source_path(image_sha256) is None:
+                    writes.append((_SOURCE_STEM + _source_suffix(source_name), source))
+                writes.append((files["svg"], svg.encode("utf-8")))
+                writes.append((files["mask"], mask_png))
+                if ai_mask_png is not None:
+                    writes.append((files["ai_mask"], ai_mask_png))
+                # Last: its presence marks the version complete.
+                writes.append((files["record"], _record_text(record, version, files)))
+                _write_all(folder, writes)
+            except BaseException:
+                if created:
+                    _remove_if_only_lock(folder)
+                raise
         logger.info("saved annotation %s/%s", image_sha256[:12], stem)
         indexed = None
         if self.index is not None:
@@ -325,18 +396,17 @@ class AnnotationStore:
             folder = self.folder(sha)
             if self.source_path(sha) is None:
                 continue
-            with open(folder / _LOCK_NAME, "a+b") as lock:
+            try:
                 # Under the save lock, so a save in progress is either seen or waits.
-                fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
-                try:
+                with _folder_lock(folder, create=False):
                     path = self.source_path(sha)
                     if path is None or now - self._last_saved(folder, path) <= older_than_s:
                         continue
                     if not dry_run:
                         path.unlink()
                     removed.append(path)
-                finally:
-                    fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+            except FileNotFoundError:
+                continue  # a failed first save removed the folder meanwhile
         if removed and not dry_run:
             logger.info("removed %d kept image copies idle over %.0f s", len(removed), older_than_s)
         return removed
@@ -345,6 +415,31 @@ class AnnotationStore:
     def _last_saved(folder: Path, source: Path) -> float:
         times = [e.stat().st_mtime for e in folder.iterdir() if _RECORD.match(e.name)]
         return max(times, default=source.stat().st_mtime)
+
+
+def _record_text(record: dict, version: int, files: dict) -> bytes:
+    """The record file's bytes; ValueError (or TypeError) for a record that is not JSON."""
+    saved = dict(record, version=version, files=files)
+    try:
+        text = json.dumps(saved, indent=2, sort_keys=True, allow_nan=False)
+    except ValueError as exc:
+        raise ValueError(f"the record cannot be saved as JSON: {exc}") from None
+    return (text + "\n").encode("utf-8")
+
+
+def _remove_if_only_lock(folder: Path) -> None:
+    """Remove a folder that a failed save created, if nothing but its lock is left.
+
+    Called with the lock held: the lock file goes first, so a process waiting on
+    it sees that it is stale (see :func:`_folder_lock`).
+    """
+    try:
+        if {entry.name for entry in folder.iterdir()} != {_LOCK_NAME}:
+            return
+        (folder / _LOCK_NAME).unlink()
+        folder.rmdir()
+    except OSError:
+        logger.warning("could not remove the empty folder %s of a failed save", folder)
 
 
 def _source_suffix(name: str | None) -> str:

@@ -60,6 +60,12 @@ def image_info(meta: dict | None):
                 f"{spacing_text}",
                 className="text-muted small",
             ),
+            # Why the file was read differently from what it states, e.g. an ignored
+            # pixel spacing: measurements in pixels must not look like an oversight.
+            *[
+                html.Div(note, className="small text-warning-emphasis image-note")
+                for note in meta.get("notes") or []
+            ],
         ]
     )
 

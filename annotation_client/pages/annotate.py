@@ -1668,9 +1668,12 @@ def save(_clicks, meta, history, ai, classification, final_label, note, annotato
     ai_mask = _decode_mask(ai["mask"]) if ai else None
     if classification and classification.get("image") != meta["sha256"]:
         classification = None
-    summary = _measurements.summarize(mask, meta.get("pixel_spacing_mm"), outlines=len(paths))
     descriptor_values = dict(zip(DESCRIPTOR_OPTIONS, descriptors, strict=True))
     try:
+        # Inside the try: a spacing the measurements refuse is a "Not saved." message.
+        summary = _measurements.summarize(
+            mask, meta.get("pixel_spacing_mm"), outlines=len(paths)
+        )
         record = build_record(
             image=meta,
             annotator=annotator,

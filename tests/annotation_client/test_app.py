@@ -1,3 +1,4 @@
+import io
 import json
 import re
 
@@ -693,3 +694,33 @@ def test_segment_box_asks_for_new_boxes_and_on_return_for_unanswered_ones(tmp_pa
     for pending in (None, [], [box(3, image="e5" * 32)], [box(1)]):
         with pytest.raises(PreventUpdate):
             segment_box(redraw, pending=pending, answered=answered)
+
+
+def test_a_save_refused_for_its_pixel_spacing_says_so_and_writes_nothing(tmp_path):
+    import base64
+
+    import numpy as np
+    from PIL import Image
+
+    from annotation_client import _editing, decode_image
+    from annotation_client.pages import annotate
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.zeros((20, 30), np.uint8)).save(buffer, format="PNG")
+    data = buffer.getvalue()
+    meta = decode_image(data, "scan.png").meta()
+    # A spacing the measurements refuse, as a page opened before the decoder checked it holds.
+    meta["pixel_spacing_mm"] = [1e200, 1e200]
+    state = dict(_editing.empty_state(), paths=["M 5,5 L 15,5 L 15,15 L 5,15 Z"])
+    history = {"image": meta["sha256"], "present": state, "past": [], "future": []}
+    image_data = {"contents": "data:image/png;base64," + base64.b64encode(data).decode()}
+    app = create_app({"DATA_DIR": tmp_path / "data", "MODEL_SERVER_URL": "http://127.0.0.1:9"})
+    blank = [None] * len(annotate.DESCRIPTOR_OPTIONS)
+    with app.server.test_request_context():
+        alert, _work = annotate.save(
+            1, meta, history, None, None, "benign", "", "Ada", image_data, *blank
+        )
+    text = json.dumps(alert.to_plotly_json(), default=lambda o: o.to_plotly_json())
+    assert "Not saved." in text and "pixel_spacing" in text
+    saved = [p for p in (tmp_path / "data").rglob("*") if p.is_file() and p.suffix != ".sqlite3"]
+    assert saved == []

@@ -182,3 +182,153 @@ def test_a_rotated_jpeg_opens_upright_as_the_model_server_sees_it(orientation):
     assert raw.shape != upright.shape or np.abs(raw.astype(int) - upright).mean() > 20
     # The browser gets those upright pixels, not the JPEG to turn (or not) itself.
     assert image.display_uri.startswith("data:image/png;base64,")
+
+
+# --------------------------------------------------------------------------- format by content
+
+
+def _jpeg(array):
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="JPEG", quality=95)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("name", ["x.dcm", "scan.DICOM", "noext"])
+def test_a_png_opens_as_a_png_whatever_its_name(name):
+    pixels = _gradient()
+    image = decode_image(_png(pixels), name)
+    assert image.kind == "png"
+    np.testing.assert_array_equal(image.pixels, pixels)
+
+
+def test_a_jpeg_named_dcm_opens_as_a_jpeg():
+    assert decode_image(_jpeg(_gradient()), "x.dcm").kind == "jpeg"
+
+
+def test_a_dicom_opens_as_a_dicom_whatever_its_name():
+    pixels = _gradient()
+    image = decode_image(_dicom(pixels, spacing=(0.1, 0.2)), "scan.png")
+    assert image.kind == "dicom"
+    np.testing.assert_array_equal(image.pixels, pixels)
+
+
+def test_a_dicom_data_set_without_preamble_is_recognised_by_its_first_tag():
+    pixels = _gradient()
+    bare = _dicom(pixels)[132:]  # no preamble, no "DICM": starts with tag (0002,0000)
+    assert bare[:2] == b"\x02\x00"
+    for name in ("bare.dcm", "bare.bin"):
+        image = decode_image(bare, name)
+        assert image.kind == "dicom"
+        np.testing.assert_array_equal(image.pixels, pixels)
+
+
+def test_the_client_and_the_model_server_read_a_misnamed_file_alike():
+    from model_server import decode_image as server_decode
+
+    pixels = _gradient()
+    data = _png(pixels)
+    server = server_decode(data, max_pixels=10**6)
+    client = decode_image(data, "x.dcm")
+    assert (client.kind, server.format) == ("png", "png")
+    np.testing.assert_array_equal(client.pixels, server.pixels)
+
+
+# ------------------------------------------------------------------ DICOM windows and floats
+
+
+def _with(data, **elements):
+    ds = pydicom.dcmread(io.BytesIO(data))
+    for keyword, value in elements.items():
+        setattr(ds, keyword, value)
+    buffer = io.BytesIO()
+    pydicom.dcmwrite(buffer, ds, enforce_file_format=True)
+    return buffer.getvalue()
+
+
+def _stretched(values):
+    values = np.asarray(values, np.float64)
+    return np.rint((values - values.min()) * 255.0 / (values.max() - values.min())).astype(np.uint8)
+
+
+@pytest.mark.parametrize(
+    ("center", "width"), [(128, -5), (128, 0), ("12345678", 0), (128, [-5, 400])]
+)
+def test_an_invalid_window_is_ignored_and_the_pixels_min_max_shown(center, width):
+    pixels = (np.arange(20 * 30).reshape(20, 30) % 200 + 20).astype(np.uint16)
+    data = _with(_dicom(pixels), WindowCenter=center, WindowWidth=width)
+    # pydicom will not write a centre that is not a number; the same bytes, broken.
+    data = data.replace(b"12345678", b"abcdefgh")
+    image = decode_image(data, "window.dcm")
+    np.testing.assert_array_equal(image.pixels, _stretched(pixels))
+
+
+def test_a_valid_window_is_still_applied():
+    pixels = (np.arange(20 * 30).reshape(20, 30) % 200).astype(np.uint16)
+    image = decode_image(_with(_dicom(pixels), WindowCenter=50, WindowWidth=20), "w.dcm")
+    assert image.pixels[pixels < 39].max() == 0
+    assert image.pixels[pixels > 60].min() == 255
+
+
+def _float_dicom(values):
+    ds = pydicom.dcmread(io.BytesIO(_dicom(np.zeros(values.shape, np.uint8))))
+    del ds.PixelData
+    for keyword in ("BitsStored", "HighBit", "PixelRepresentation"):
+        delattr(ds, keyword)
+    ds.BitsAllocated = 32
+    ds.FloatPixelData = values.astype(np.float32).tobytes()
+    buffer = io.BytesIO()
+    pydicom.dcmwrite(buffer, ds, enforce_file_format=True)
+    return buffer.getvalue()
+
+
+def test_float_pixel_data_opens_scaled_to_eight_bits():
+    values = np.linspace(-1.5, 2.5, 20 * 30).reshape(20, 30)
+    image = decode_image(_float_dicom(values), "float.dcm")
+    assert image.kind == "dicom" and image.pixels.dtype == np.uint8
+    np.testing.assert_array_equal(image.pixels, _stretched(values.astype(np.float32)))
+
+
+# --------------------------------------------------------------------------- implausible spacing
+
+
+@pytest.mark.parametrize(
+    "spacing", [(1e200, 1e200), (0.1, 10.5), (0.0, 0.2), (-0.1, 0.2), ("inf", 0.2), ("nan", 1)]
+)
+def test_an_implausible_pixel_spacing_is_unknown_with_a_note(spacing):
+    data = _with(_dicom(_gradient()), PixelSpacing=list(spacing))
+    image = decode_image(data, "s.dcm")
+    assert image.pixel_spacing_mm is None
+    assert image.meta()["pixel_spacing_mm"] is None
+    assert len(image.notes) == 1 and "ignored" in image.notes[0]
+    assert image.meta()["notes"] == list(image.notes)
+
+
+def test_a_spacing_at_the_vectorizer_limit_is_kept():
+    from vectorizer import MAX_PIXEL_SPACING_MM
+
+    image = decode_image(_dicom(_gradient(), spacing=(MAX_PIXEL_SPACING_MM, 0.5)), "s.dcm")
+    assert image.pixel_spacing_mm == (MAX_PIXEL_SPACING_MM, 0.5)
+    assert image.notes == ()
+
+
+def test_an_implausible_ultrasound_region_calibration_is_unknown_with_a_note():
+    image = decode_image(_dicom(_gradient(), regions_cm=(1e300, 1e300)), "us.dcm")
+    assert image.pixel_spacing_mm is None
+    assert "PhysicalDelta" in image.notes[0]
+
+
+def test_a_bad_pixel_spacing_gives_way_to_a_good_region_calibration_silently():
+    data = _with(_dicom(_gradient(), regions_cm=(0.02, 0.015)), PixelSpacing=[1e200, 1e200])
+    image = decode_image(data, "us.dcm")
+    assert image.pixel_spacing_mm == pytest.approx((0.15, 0.2))
+    assert image.notes == ()
+
+
+def test_an_image_opened_with_an_ignored_spacing_can_be_measured():
+    from annotation_client import summarize
+
+    image = decode_image(_with(_dicom(_gradient()), PixelSpacing=[1e200, 1e200]), "s.dcm")
+    mask = np.zeros((image.height, image.width), bool)
+    mask[2:6, 3:9] = True
+    summary = summarize(mask, image.meta()["pixel_spacing_mm"])
+    assert summary["area_px"] == 24.0 and summary["area_mm2"] is None

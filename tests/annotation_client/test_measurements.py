@@ -73,3 +73,14 @@ def test_bad_input():
         m.summarize(np.zeros((2, 3, 4), bool))
     with pytest.raises(ValueError, match="pixel_spacing"):
         m.summarize(np.zeros((4, 4), bool), pixel_spacing=(0, 1))
+
+
+@pytest.mark.parametrize("spacing", [(10.5, 0.1), (1e200, 1e200), (float("inf"), 1)])
+def test_a_spacing_over_the_vectorizer_limit_is_refused_naming_the_parameter(spacing):
+    import vectorizer
+
+    # Refused before any region is measured, with the vectorizer's own limit.
+    with pytest.raises(ValueError, match=rf"pixel_spacing must be positive and at most "
+                       rf"{vectorizer.MAX_PIXEL_SPACING_MM:g} mm"):
+        m.summarize(np.zeros((4, 4), bool), pixel_spacing=spacing)
+    assert m.summarize(np.zeros((4, 4), bool), (vectorizer.MAX_PIXEL_SPACING_MM, 1))["count"] == 0

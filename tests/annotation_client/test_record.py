@@ -132,3 +132,22 @@ def test_descriptor_lists_match_the_birads_lexicon_of_the_issue():
     )
     assert options["posterior_features"] == ("none", "enhancement", "shadowing", "combined")
     assert options["assessment"] == ("2", "3", "4A", "4B", "4C", "5")
+
+
+@pytest.mark.parametrize(
+    "spacing", [[float("inf"), 0.1], [float("nan"), 0.1], [0.0, 0.1], [1e200, 1e200], [10.5, 1]]
+)
+def test_a_record_refuses_a_pixel_spacing_the_measurements_refuse(spacing):
+    _, final = _masks()
+    with pytest.raises(ValueError, match="pixel_spacing_mm"):
+        r.build_record(
+            image=IMAGE | {"pixel_spacing_mm": spacing}, annotator="Ada", final_mask=final
+        )
+
+
+def test_a_record_keeps_a_plausible_pixel_spacing():
+    _, final = _masks()
+    record = r.build_record(
+        image=IMAGE | {"pixel_spacing_mm": (0.1, 10)}, annotator="Ada", final_mask=final
+    )
+    assert record["image"]["pixel_spacing_mm"] == [0.1, 10.0]

@@ -1,7 +1,9 @@
+import fcntl
 import hashlib
 import json
 import os
 import threading
+import time
 
 import pytest
 
@@ -377,3 +379,160 @@ def test_prune_refuses_a_bad_age_and_needs_no_data_folder(tmp_path):
                        (True, TypeError)]:
         with pytest.raises(error):
             store.prune_sources(bad)
+
+
+# --------------------------------------------------------------------------- all or nothing
+
+
+def _files(root):
+    """Every file under ``root`` (temporaries and locks included), relative."""
+    if not root.exists():
+        return set()
+    return {str(p.relative_to(root)) for p in root.rglob("*")}
+
+
+def _save_with_source(store, record, source=b"the image"):
+    return store.save(
+        hashlib.sha256(source).hexdigest(),
+        svg="<svg/>",
+        mask_png=b"mask",
+        ai_mask_png=b"ai",
+        record=record,
+        source=source,
+        source_name="scan.dcm",
+    )
+
+
+@pytest.mark.parametrize("bad", [float("inf"), float("nan")])
+def test_a_record_that_is_not_json_writes_nothing(tmp_path, bad):
+    store = AnnotationStore(tmp_path / "data")
+    with pytest.raises(ValueError, match="JSON"):
+        _save_with_source(store, {"measurements": {"area_mm2": bad}})
+    assert _files(tmp_path / "data") == set()
+    # Nothing half-saved blocks the image: the next save is its version 1, with its copy.
+    saved = _save_with_source(store, {"measurements": {"area_mm2": 1.0}})
+    assert saved.version == 1
+    assert store.load_source(hashlib.sha256(b"the image").hexdigest()) == b"the image"
+
+
+def _fail_on(monkeypatch, suffix):
+    """Make ``os.replace`` fail when it would give a file a name ending in ``suffix``."""
+    real = os.replace
+
+    def replace(src, dst):
+        if str(dst).endswith(suffix):
+            raise OSError("disk full")
+        return real(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace)
+
+
+@pytest.mark.parametrize("suffix", [".json", "_ai_mask.png", ".svg", "source.dcm"])
+def test_a_first_save_failing_at_any_file_leaves_no_trace(tmp_path, monkeypatch, suffix):
+    store = AnnotationStore(tmp_path / "data")
+    _fail_on(monkeypatch, suffix)
+    with pytest.raises(OSError, match="disk full"):
+        _save_with_source(store, {"n": 1})
+    assert store.images() == []
+    assert _files(tmp_path / "data") == set()
+    monkeypatch.undo()
+    assert _save_with_source(store, {"n": 1}).version == 1
+
+
+def test_a_failed_later_save_leaves_the_earlier_versions_as_they_were(tmp_path, monkeypatch):
+    store = AnnotationStore(tmp_path / "data")
+    first = _save_with_source(store, {"n": 1})
+    folder = first.folder
+    before = {name: (folder / name).read_bytes() for name in _files(folder)}
+    _fail_on(monkeypatch, ".json")
+    with pytest.raises(OSError):
+        _save_with_source(store, {"n": 2})
+    assert {name: (folder / name).read_bytes() for name in _files(folder)} == before
+    monkeypatch.undo()
+    assert _save_with_source(store, {"n": 2}).version == 2
+
+
+def test_a_failed_write_before_any_rename_leaves_no_temporaries(tmp_path, monkeypatch):
+    store = AnnotationStore(tmp_path / "data")
+    _save(store, 1)
+    real = os.fsync
+    calls = []
+
+    def fsync(fd):
+        calls.append(fd)
+        if len(calls) == 3:  # the third file of the save: its SVG and mask are temporaries
+            raise OSError("I/O error")
+        return real(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    before = _files(tmp_path / "data")
+    with pytest.raises(OSError, match="I/O error"):
+        _save(store, 2)
+    assert _files(tmp_path / "data") == before
+
+
+def test_a_failed_save_adds_nothing_to_the_index(tmp_path, monkeypatch):
+    from annotation_client._database import AnnotationIndex
+
+    index = AnnotationIndex(f"sqlite:///{tmp_path / 'index.sqlite3'}")
+    store = AnnotationStore(tmp_path / "data", index=index)
+    record = _record()
+    record["measurements"] = {"area_mm2": float("inf")}
+    with pytest.raises(ValueError):
+        _save_record(store, record)
+    _fail_on(monkeypatch, ".json")
+    with pytest.raises(OSError):
+        _save_record(store, _record())
+    monkeypatch.undo()
+    assert index.query() == []
+    assert index.sync(tmp_path / "data") == {"added": 0, "skipped": []}
+    assert _save_record(store, _record()).indexed is True
+    assert [row["version"] for row in index.query()] == [1]
+
+
+def test_a_save_waiting_on_a_failed_first_save_still_saves(tmp_path, monkeypatch):
+    # The failed save removes the folder and its lock file while the other waits on
+    # that lock: the waiting save must take the lock again, not write into nothing.
+    store = AnnotationStore(tmp_path / "data")
+    real = os.replace
+    started, release = threading.Event(), threading.Event()
+
+    def replace(src, dst):
+        if str(dst).endswith(".json") and threading.current_thread().name == "failing":
+            started.set()
+            release.wait(5)
+            raise OSError("disk full")
+        return real(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace)
+    real_flock, blocked = fcntl.flock, threading.Event()
+
+    def flock(fd, operation):
+        if threading.current_thread().name == "waiting" and operation == fcntl.LOCK_EX:
+            blocked.set()
+        return real_flock(fd, operation)
+
+    monkeypatch.setattr(fcntl, "flock", flock)
+    errors = []
+
+    def failing():
+        try:
+            _save(store, 1)
+        except OSError as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=failing, name="failing")
+    thread.start()
+    assert started.wait(5)
+    results = []
+    waiting = threading.Thread(target=lambda: results.append(_save(store, 2)), name="waiting")
+    waiting.start()
+    assert blocked.wait(5)
+    time.sleep(0.2)  # let it block on the lock the failing save holds
+    release.set()
+    thread.join(5)
+    waiting.join(5)
+    assert len(errors) == 1
+    assert [r.version for r in results] == [1]
+    assert store.versions(SHA) == [1]
+    assert store.load_record(SHA, 1)["n"] == 2
