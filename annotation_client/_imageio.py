@@ -371,25 +371,39 @@ def _dicom_spacing(ds, notes: list[str]) -> tuple[float, float] | None:
     """
     ignored = []
     for keyword in ("PixelSpacing", "ImagerPixelSpacing"):
-        value = ds.get(keyword)
-        if value is not None and len(value) == 2:
-            row, col = float(value[0]), float(value[1])
-            if _plausible_spacing(row, col):
-                return (row, col)
-            ignored.append(_spacing_note(keyword, row, col))
-    regions = ds.get("SequenceOfUltrasoundRegions")
-    if regions:
-        region = regions[0]
+        try:
+            value = ds.get(keyword)
+            pair = None
+            if value is not None and len(value) == 2:
+                pair = (float(value[0]), float(value[1]))
+        except Exception as exc:  # pydicom raises various types for a malformed DS value
+            # The model server ignores such a value too: the image stays readable.
+            ignored.append(f"Pixel spacing ignored: {keyword} cannot be read ({exc}). "
+                           "Measurements are in pixels.")
+            continue
+        if pair is not None:
+            if _plausible_spacing(*pair):
+                return pair
+            ignored.append(_spacing_note(keyword, *pair))
+    try:
+        regions = ds.get("SequenceOfUltrasoundRegions")
+        region = regions[0] if regions else None
         # Units code 3 is centimetres (DICOM PS3.3 C.8.5.5.1.15).
-        if (
+        calibrated = region is not None and (
             region.get("PhysicalUnitsXDirection") == 3
             and region.get("PhysicalUnitsYDirection") == 3
-        ):
+        )
+        if calibrated:
             dx, dy = float(region.get("PhysicalDeltaX", 0)), float(region.get("PhysicalDeltaY", 0))
-            row, col = dy * 10.0, dx * 10.0
-            if _plausible_spacing(row, col):
-                return (row, col)
-            ignored.append(_spacing_note("the ultrasound region's PhysicalDeltaY/X", row, col))
+    except Exception as exc:
+        ignored.append(f"Pixel spacing ignored: the ultrasound region calibration cannot be "
+                       f"read ({exc}). Measurements are in pixels.")
+        calibrated = False
+    if calibrated:
+        row, col = dy * 10.0, dx * 10.0
+        if _plausible_spacing(row, col):
+            return (row, col)
+        ignored.append(_spacing_note("the ultrasound region's PhysicalDeltaY/X", row, col))
     # Noted only when no other source gave a usable spacing: then it is what the user sees.
     notes.extend(ignored)
     return None

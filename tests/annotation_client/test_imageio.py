@@ -154,12 +154,17 @@ def test_a_busi_image_opens(busi_dir):
     np.testing.assert_array_equal(grey, reference)
 
 
-def test_a_damaged_dicom_header_value_is_a_readable_error():
+def test_an_unreadable_spacing_value_opens_the_image_in_pixels_as_the_server_does():
+    from model_server import decode_image as server_decode
+
     good = _dicom(_gradient(), spacing=(0.25, 0.5))
     assert decode_image(good, "good.dcm").pixel_spacing_mm == (0.25, 0.5)
     bad = good.replace(b"0.25\\0.5", b"a.25\\0.5")  # same length: only the value is broken
-    with pytest.raises(ImageDecodeError, match="bad.dcm is damaged"):
-        decode_image(bad, "bad.dcm")
+    image = decode_image(bad, "bad.dcm")
+    assert image.pixel_spacing_mm is None
+    assert any("PixelSpacing cannot be read" in note for note in image.notes)
+    np.testing.assert_array_equal(image.pixels, decode_image(good, "good.dcm").pixels)
+    assert server_decode(bad, max_pixels=10**7).pixel_spacing is None
 
 
 @pytest.mark.parametrize("orientation", [3, 6, 2])
