@@ -64,8 +64,10 @@ def png_to_mask(data) -> np.ndarray:
     """Decode a PNG mask into a bool array.
 
     Any PNG mode is accepted: 1-bit, 8/16-bit grey, palette, RGB and RGBA (alpha is
-    ignored). Colour is converted to grey first; a pixel is True when its grey value
-    is above 0, as the BUSI masks need.
+    ignored). A pixel is True when any of its values is above 0, as the BUSI masks
+    need: 16-bit levels are not scaled down first, and a colour pixel counts if any
+    channel is non-zero (a grey conversion would round a faint red to 0), as the
+    model server's mask decoding does.
 
     Parameters
     ----------
@@ -106,8 +108,8 @@ def png_to_mask(data) -> np.ndarray:
         raise ValueError(f"data is not a readable PNG image: {exc}") from None
     if img.mode in ("1", "L", "I", "I;16", "I;16B", "I;16L", "F"):
         arr = np.asarray(img)
-    else:  # palette, RGB, RGBA, LA, ...: to grey, without alpha
-        arr = np.asarray(img.convert("RGB").convert("L"))
+    else:  # palette, RGB, RGBA, LA, ...: any colour channel, without alpha
+        arr = np.asarray(img.convert("RGB")).max(axis=2)
     if arr.ndim != 2:
         raise ValueError(f"data: unsupported PNG layout with shape {arr.shape}")
     return np.ascontiguousarray(arr > 0)

@@ -203,6 +203,18 @@ def test_mask_of_every_png_mode_agrees_with_the_vectorizer(mode):
     np.testing.assert_array_equal(decoded, png_to_mask(data))
 
 
+def test_a_faint_colour_mask_agrees_with_the_vectorizer():
+    from vectorizer import png_to_mask
+
+    rgb = np.zeros((20, 30, 3), np.uint8)
+    rgb[5:10, 5:20] = (1, 0, 0)  # a grey conversion would round this to 0
+    rgb[12:18, 2:8] = (0, 0, 255)
+    data = png_bytes(Image.fromarray(rgb, "RGB"))
+    decoded = decode_mask(data, max_pixels=LIMIT)
+    np.testing.assert_array_equal(decoded, rgb.max(axis=2) > 0)
+    np.testing.assert_array_equal(decoded, png_to_mask(data))
+
+
 def test_decompression_bomb_message_names_only_the_server_limit(monkeypatch):
     # Pillow's guard fires (at twice its limit) before the header check; its own
     # limit ("exceeds limit of ...") must not reach the client next to ours.

@@ -100,3 +100,14 @@ def test_compress_level_is_checked():
         mask_to_png(_expected(), compress_level=10)
     with pytest.raises(TypeError, match="int"):
         mask_to_png(_expected(), compress_level=1.5)
+
+
+def test_a_faint_colour_is_foreground():
+    rgb = np.zeros((4, 5, 3), np.uint8)
+    rgb[1, 2] = (1, 0, 0)  # grey conversion would round this to 0
+    rgb[3, 4] = (0, 0, 2)
+    buf = io.BytesIO()
+    Image.fromarray(rgb, "RGB").save(buf, format="PNG")
+    expected = np.zeros((4, 5), bool)
+    expected[1, 2] = expected[3, 4] = True
+    np.testing.assert_array_equal(png_to_mask(buf.getvalue()), expected)
