@@ -507,9 +507,12 @@ def parse_path_strings(paths) -> list[FlatShape]:
         try:
             lexer.parse(path, d)
         except Exception as exc:
-            raise ValueError(
-                f"svg_or_paths[{i}] is not valid SVG path data: {_reason(exc)}"
-            ) from None
+            # svgelements often raises with no text: where it stopped says more.
+            where = getattr(lexer, "pos", None)
+            reason = _reason(exc)
+            if isinstance(where, int) and 0 <= where < len(d) and not str(exc).strip():
+                reason = f"cannot read {d[where:].strip()[:20]!r} at position {where}"
+            raise ValueError(f"svg_or_paths[{i}] is not valid SVG path data: {reason}") from None
         rest = d[lexer.pos :].strip()
         if rest:
             raise ValueError(

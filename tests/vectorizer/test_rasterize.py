@@ -378,6 +378,13 @@ def test_bad_path_string_reason_is_not_empty():
     assert not str(info.value).rstrip().endswith(":")
 
 
+@pytest.mark.parametrize(("d", "where"), [("M 1 1 L foo", "'foo' at position 8"),
+                                          ("M 1 1 Lnan 3", "'nan 3' at position 7")])
+def test_bad_path_string_says_where_it_stopped(d, where):
+    with pytest.raises(ValueError, match=rf"svg_or_paths\[1\] .*cannot read {where}"):
+        svg_to_mask(["M 0 0 L 1 0 L 1 1 Z", d], shape=(5, 5))
+
+
 def test_document_too_costly_to_fill_is_refused():
     w = 9000
     doc = (f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{w}">'
