@@ -39,9 +39,11 @@ class VectorizationTask:
         mask = mask.astype(bool, copy=False)
         timings = {} if timings is None else timings
         with timed(timings, "vectorize"), vectorizer_errors_as_400():
+            # Measuring first: it counts every hole, the strictest outline limit, and
+            # refuses a hostile mask (or a bad spacing) before any tracing is paid for.
+            regions = measure_regions(mask, pixel_spacing=pixel_spacing)
             svg = mask_to_svg(mask)
             paths = mask_to_paths(mask, max_vertices=max_vertices)
-            regions = measure_regions(mask, pixel_spacing=pixel_spacing)
         return {
             "width": int(mask.shape[1]),
             "height": int(mask.shape[0]),

@@ -427,6 +427,21 @@ def test_mask_the_vectorizer_refuses_is_a_json_400(client, monkeypatch, function
     assert png.status_code == 200 and png.mimetype == "image/png"
 
 
+def test_a_checkerboard_mask_is_refused_before_any_tracing(client, monkeypatch):
+    # One region with 20,000 one-pixel holes (a few hundred bytes of PNG): measuring
+    # comes first, so the outline limit answers before tracing is paid for.
+    import vectorizer
+
+    traced = []
+    monkeypatch.setattr(vectorizer, "mask_to_svg", lambda *a, **k: traced.append(1))
+    monkeypatch.setattr(vectorizer, "mask_to_paths", lambda *a, **k: traced.append(1))
+    board = (np.indices((200, 200)).sum(0) % 2).astype(np.uint8)
+    response = post_file(client, "/vectorize", png_bytes(board), field="mask")
+    assert response.status_code == 400
+    assert "outlines" in response.get_json()["error"]["message"]
+    assert traced == []
+
+
 def test_vectorize_rejects_non_png_and_missing_field(client):
     response = post_file(client, "/vectorize", jpeg_bytes(SYNTHETIC), field="mask")
     assert response.status_code == 415
