@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from vectorizer import MAX_PIXEL_SPACING_MM
+from vectorizer import MAX_PIXEL_SPACING_MM, is_plausible_spacing
 
 logger = logging.getLogger(__name__)
 
@@ -289,7 +289,7 @@ def _decode_dicom(
     rows, cols = int(ds.get("Rows", 0)), int(ds.get("Columns", 0))
     _check_side(cols, rows, name)
     try:
-        from pydicom.pixels import apply_voi_lut, pixel_array
+        from pydicom.pixels import pixel_array
 
         frames = int(ds.get("NumberOfFrames", 1) or 1)
         array = pixel_array(ds, index=0) if frames > 1 else ds.pixel_array
@@ -306,7 +306,7 @@ def _decode_dicom(
         pixels = array[..., :3]
         pixels = pixels.astype(np.uint8) if pixels.dtype == np.uint8 else _rescale(pixels)
     elif array.ndim == 2:
-        array = _apply_window(array, ds, name, apply_voi_lut)
+        array = _apply_window(array, ds, name)
         pixels = array.astype(np.uint8) if array.dtype == np.uint8 else _rescale(array)
         if photometric == "MONOCHROME1":
             pixels = 255 - pixels
@@ -338,12 +338,14 @@ def _first(value) -> float:
         return float(value[0])
 
 
-def _apply_window(array: np.ndarray, ds, name: str, apply_voi_lut) -> np.ndarray:
+def _apply_window(array: np.ndarray, ds, name: str) -> np.ndarray:
     """The VOI LUT or window applied to ``array``; the pixels as they are when neither is valid.
 
     Without a usable window the caller stretches the pixels' own min..max to 8 bits,
     as the model server does.
     """
+    from pydicom.pixels import apply_voi_lut
+
     has_lut = "VOILUTSequence" in ds
     if not has_lut and not _valid_window(ds):
         if "WindowCenter" in ds or "WindowWidth" in ds:
@@ -355,10 +357,6 @@ def _apply_window(array: np.ndarray, ds, name: str, apply_voi_lut) -> np.ndarray
     except (ValueError, TypeError, IndexError, KeyError, AttributeError) as exc:
         logger.warning("%s: ignored an unusable VOI LUT (%s); showing min..max", name, exc)
         return array
-
-
-def _plausible_spacing(row: float, col: float) -> bool:
-    return all(np.isfinite(v) and 0 < v <= MAX_PIXEL_SPACING_MM for v in (row, col))
 
 
 def _dicom_spacing(ds, notes: list[str]) -> tuple[float, float] | None:
@@ -382,7 +380,7 @@ def _dicom_spacing(ds, notes: list[str]) -> tuple[float, float] | None:
                            "Measurements are in pixels.")
             continue
         if pair is not None:
-            if _plausible_spacing(*pair):
+            if is_plausible_spacing(*pair):
                 return pair
             ignored.append(_spacing_note(keyword, *pair))
     try:
@@ -401,7 +399,7 @@ def _dicom_spacing(ds, notes: list[str]) -> tuple[float, float] | None:
         calibrated = False
     if calibrated:
         row, col = dy * 10.0, dx * 10.0
-        if _plausible_spacing(row, col):
+        if is_plausible_spacing(row, col):
             return (row, col)
         ignored.append(_spacing_note("the ultrasound region's PhysicalDeltaY/X", row, col))
     # Noted only when no other source gave a usable spacing: then it is what the user sees.

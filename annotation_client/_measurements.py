@@ -44,7 +44,7 @@ def _check_spacing(pixel_spacing):
     if len(pixel_spacing) != 2:
         raise ValueError("pixel_spacing must be (row_mm, col_mm)")
     row, col = (float(v) for v in pixel_spacing)
-    if not all(np.isfinite(v) and 0 < v <= vectorizer.MAX_PIXEL_SPACING_MM for v in (row, col)):
+    if not vectorizer.is_plausible_spacing(row, col):
         raise ValueError(
             f"pixel_spacing must be positive and at most {vectorizer.MAX_PIXEL_SPACING_MM:g} mm"
             f" per pixel, got {pixel_spacing!r}"

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from vectorizer import MAX_PIXEL_SPACING_MM
+from vectorizer import MAX_PIXEL_SPACING_MM, is_plausible_spacing
 
 from ._errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 
@@ -517,7 +517,7 @@ def dicom_pixel_spacing(ds) -> tuple[float, float] | None:
 
 
 def _plausible_spacing(spacing: tuple[float, float], source: str) -> bool:
-    if all(math.isfinite(v) and 0 < v <= MAX_PIXEL_SPACING_MM for v in spacing):
+    if is_plausible_spacing(*spacing):
         return True
     logger.warning(
         "ignoring DICOM %s of %r mm: not a spacing between 0 and %g mm per pixel",

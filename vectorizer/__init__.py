@@ -16,8 +16,9 @@ measure_regions
     Area, perimeter, bounding box, maximum diameter and centroid per region.
 MAX_OUTLINES
     The most outlines (regions plus holes) a mask may have to be traced or measured.
-MAX_PIXEL_SPACING_MM
-    The largest pixel spacing ``measure_regions`` accepts (mm per pixel).
+MAX_PIXEL_SPACING_MM, is_plausible_spacing
+    The largest pixel spacing ``measure_regions`` accepts (mm per pixel), and the
+    check of a ``(row_mm, col_mm)`` pair against it.
 mask_to_png, png_to_mask
     Masks to and from 8-bit 0/255 PNG bytes.
 
@@ -25,7 +26,7 @@ The command-line interface is ``python -m vectorizer {trace,rasterize}``.
 """
 
 from ._io import mask_to_png, png_to_mask
-from ._measure import MAX_PIXEL_SPACING_MM, measure_regions
+from ._measure import MAX_PIXEL_SPACING_MM, is_plausible_spacing, measure_regions
 from ._polygons import mask_to_paths
 from ._rasterize import svg_to_mask
 from ._svg import mask_to_svg
@@ -38,6 +39,7 @@ __all__ = [
     "measure_regions",
     "MAX_OUTLINES",
     "MAX_PIXEL_SPACING_MM",
+    "is_plausible_spacing",
     "mask_to_png",
     "png_to_mask",
 ]

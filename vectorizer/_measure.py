@@ -9,7 +9,7 @@ import numpy as np
 import potracecffi
 import shapely
 
-from ._trace import CORNER, MAX_OUTLINES, Ring, count_outlines, trace
+from ._trace import CORNER, Ring, check_outlines, trace
 from ._validate import as_mask
 
 _CURVE_SAMPLES = 16  # points per Bezier segment when measuring an outline's length
@@ -42,6 +42,16 @@ def _ring_points(ring: Ring) -> np.ndarray:
     keep = np.ones(pts.shape[:2], dtype=bool)
     keep[corner, 2:] = False
     return pts[keep]
+
+
+def is_plausible_spacing(row_mm: float, col_mm: float) -> bool:
+    """Whether ``(row_mm, col_mm)`` is a pixel spacing ``measure_regions`` accepts.
+
+    Both values finite, positive and at most :data:`MAX_PIXEL_SPACING_MM`. For
+    readers of image headers, which ignore an implausible spacing rather than
+    refuse the image.
+    """
+    return all(math.isfinite(v) and 0 < v <= MAX_PIXEL_SPACING_MM for v in (row_mm, col_mm))
 
 
 def _check_spacing(pixel_spacing) -> tuple[float, float] | None:
@@ -156,10 +166,7 @@ def measure_regions(mask, pixel_spacing=None) -> list[dict]:
     crop = m[top : any_rows[-1] + 1, left : any_cols[-1] + 1]
     # Every region and hole is traced and measured on its own (about 100 us each),
     # so their number is checked first.
-    outlines = count_outlines(crop)
-    if outlines > MAX_OUTLINES:
-        raise ValueError(f"mask has {outlines} outlines (regions and holes); at most "
-                         f"{MAX_OUTLINES} can be measured")
+    check_outlines(crop, 0, "measured")
     labels, count = ndimage.label(crop, structure=np.ones((3, 3), dtype=bool))
     # Everything below works on each region's bounding box with whole-array
     # reductions: lesions have tens of thousands of pixels, and per-pixel index

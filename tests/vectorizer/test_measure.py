@@ -168,3 +168,20 @@ def test_measurements_are_plain_json_values():
         regions = measure_regions(mask, pixel_spacing=spacing)
         assert len(regions) == 2
         assert json.loads(json.dumps(regions)) == regions
+
+
+@pytest.mark.parametrize(
+    ("row", "col", "plausible"),
+    [(0.1, 0.1, True), (10.0, 0.05, True), (10.5, 0.1, False), (0.0, 0.1, False),
+     (-0.1, 0.1, False), (float("nan"), 0.1, False), (0.1, float("inf"), False)],
+)
+def test_is_plausible_spacing_agrees_with_what_measure_regions_accepts(row, col, plausible):
+    from vectorizer import is_plausible_spacing
+
+    assert is_plausible_spacing(row, col) is plausible
+    mask = np.ones((3, 3), dtype=bool)
+    if plausible:
+        assert measure_regions(mask, pixel_spacing=(row, col))[0]["area_mm2"] > 0
+    else:
+        with pytest.raises(ValueError, match="pixel_spacing"):
+            measure_regions(mask, pixel_spacing=(row, col))
