@@ -13,7 +13,7 @@ import dash_bootstrap_components as dbc
 import flask
 from dash import dcc, html
 
-from . import _api, _worklist, ids
+from . import _api, _callback_guard, _worklist, ids
 from ._config import ClientConfig
 from ._database import AnnotationIndex, IndexUnavailable
 from ._storage import AnnotationStore
@@ -174,6 +174,7 @@ def create_app(config=None) -> dash.Dash:
     server.config[INDEX_KEY] = index
     _sync_index(index, settings.data_dir)
     _api.register(server, index)
+    _callback_guard.register(app)
     _warm_worklist(settings, index)
     # Base64 inflates an upload by 4/3; leave room for the rest of the callback body.
     server.config["MAX_CONTENT_LENGTH"] = int(settings.max_upload_bytes * 1.4) + 4 * 1024 * 1024

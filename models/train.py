@@ -72,6 +72,9 @@ def parse_args(argv=None):
     p.add_argument("--mixup-pairs", choices=("any", "status"), default="any",
                    help="which samples mixup blends: any two, or only normal with normal and "
                         "lesion with lesion")
+    p.add_argument("--augment", choices=("standard", "strong"), default="standard",
+                   help="augmentation: flips, zoom, grey levels and speckle; 'strong' adds a "
+                        "rotation of up to 12 degrees and a blur")
     p.add_argument("--swa-start", type=int, default=0,
                    help="average the weights from this epoch (1-based) on into OUT/swa.keras "
                         "(stochastic weight averaging; 0 = off)")
@@ -168,7 +171,7 @@ def main(argv=None):
     train_ds = make_dataset(xtr, mtr, ytr, args.batch_size, training=True, seed=args.seed,
                             mixup_alpha=args.mixup, num_classes=len(CLASS_NAMES),
                             mixup_lesion_wins=args.mixup_targets == "lesion",
-                            mixup_pairs=args.mixup_pairs)
+                            mixup_pairs=args.mixup_pairs, augment_strength=args.augment)
     model = get_multitask_unet(size, args.base_filters, num_classes=len(CLASS_NAMES))
     if args.init_from and not args.resume:
         model.set_weights(exported_member_weights(args.init_from, args.init_member, model))

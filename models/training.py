@@ -22,24 +22,74 @@ log = logging.getLogger(__name__)
 NUM_CLASSES = len(CLASS_NAMES)
 
 
-def augment(image, mask, seed=None):
+#: ``augment(strength="strong")``: the largest rotation, in degrees (a probe held
+#: at a slant), and the largest share of a blurred copy blended in (a coarser
+#: scanner or preset).
+STRONG_ROTATION_DEG = 12.0
+STRONG_BLUR = 1.0
+
+
+def _rotate(both, max_deg):
+    """Rotate each ``(B, S, S, C)`` sample about its centre by a random angle.
+
+    Corners that come from outside the image are 0, as with the zoom.
+    """
+    b = tf.shape(both)[0]
+    h = tf.cast(tf.shape(both)[1], tf.float32)
+    w = tf.cast(tf.shape(both)[2], tf.float32)
+    theta = tf.random.uniform([b], -max_deg, max_deg) * (np.pi / 180.0)
+    c, s = tf.cos(theta), tf.sin(theta)
+    cx, cy = (w - 1.0) / 2.0, (h - 1.0) / 2.0
+    # Output pixel (x, y) reads input (c x - s y + a2, s x + c y + b2): a rotation about the centre.
+    a2 = cx - c * cx + s * cy
+    b2 = cy - s * cx - c * cy
+    zeros = tf.zeros_like(c)
+    transforms = tf.stack([c, -s, a2, s, c, b2, zeros, zeros], axis=1)
+    return tf.raw_ops.ImageProjectiveTransformV3(
+        images=both, transforms=transforms, output_shape=tf.shape(both)[1:3],
+        fill_value=0.0, interpolation="BILINEAR", fill_mode="CONSTANT")
+
+
+def _blur(img, max_share):
+    """Blend each sample with a 3x3 binomial blur of itself, by a random share."""
+    k = tf.constant([1.0, 2.0, 1.0]) / 4.0
+    kernel = tf.reshape(k[:, None] * k[None, :], [3, 3, 1, 1])
+    blurred = tf.nn.conv2d(img, kernel, strides=1, padding="SAME")
+    share = tf.random.uniform([tf.shape(img)[0], 1, 1, 1], 0.0, max_share)
+    return (1.0 - share) * img + share * blurred
+
+
+#: ``models.train --augment`` choices.
+AUGMENT_STRENGTHS = ("standard", "strong")
+
+
+def augment(image, mask, seed=None, strength="standard"):
     """Ultrasound-plausible augmentation of a batch, applied jointly to image and mask.
 
     Left-right flips (laterality is arbitrary) but no up-down flips, because
     depth runs down the image; random zoom in/out, shift and mild aspect
     change; gain, contrast and gamma changes like those between scanners'
-    presets; and speckle-like multiplicative noise.
+    presets; and speckle-like multiplicative noise. ``strength="strong"``
+    adds a rotation of up to ``STRONG_ROTATION_DEG`` either way, before the
+    zoom, and a blend with a blurred copy of up to ``STRONG_BLUR``, before the
+    speckle; ``"standard"`` runs exactly the operations it always ran.
 
     Parameters
     ----------
     image, mask : tf.Tensor
         ``(B, S, S, 1)`` float32.
+    strength : {"standard", "strong"}
     """
+    if strength not in AUGMENT_STRENGTHS:
+        raise ValueError(f"strength: expected one of {AUGMENT_STRENGTHS}, got {strength!r}")
+    strong = strength == "strong"
     b = tf.shape(image)[0]
     size = tf.shape(image)[1:3]
     both = tf.concat([image, mask], axis=-1)
     flip = tf.random.uniform([b, 1, 1, 1]) < 0.5
     both = tf.where(flip, tf.reverse(both, axis=[2]), both)
+    if strong:
+        both = _rotate(both, STRONG_ROTATION_DEG)
 
     scale = tf.random.uniform([b], 0.75, 1.15)
     aspect = tf.exp(tf.random.uniform([b], -0.15, 0.15))
@@ -58,6 +108,8 @@ def augment(image, mask, seed=None):
     mean = tf.reduce_mean(img, axis=[1, 2, 3], keepdims=True)
     img = (img - mean) * contrast + mean + gain
     img = tf.clip_by_value(img, 0.0, 1.0) ** gamma
+    if strong:
+        img = _blur(img, STRONG_BLUR)
     speckle = 1.0 + tf.random.normal(tf.shape(img)) * tf.random.uniform([b, 1, 1, 1], 0, 0.12)
     img = tf.clip_by_value(img * speckle, 0.0, 1.0)
     return img, msk
@@ -154,7 +206,8 @@ def mixup(image, mask, onehot, alpha, lesion_wins=False, pairs="any"):
 
 
 def make_dataset(images, masks, labels, batch_size, training, seed=0, mixup_alpha=0.0,
-                 num_classes=NUM_CLASSES, mixup_lesion_wins=False, mixup_pairs="any"):
+                 num_classes=NUM_CLASSES, mixup_lesion_wins=False, mixup_pairs="any",
+                 augment_strength="standard"):
     """A ``tf.data`` pipeline giving ``({image, hint, use_hint}, {seg, cls})`` batches.
 
     In training, half the batch sees its true mask as the classification
@@ -163,7 +216,7 @@ def make_dataset(images, masks, labels, batch_size, training, seed=0, mixup_alph
     ``mixup`` after augmentation, and ``cls`` holds ``(B, num_classes)`` soft
     targets instead of ``(B,)`` class indices (``make_losses`` takes both);
     ``mixup_lesion_wins`` and ``mixup_pairs`` are ``mixup``'s ``lesion_wins`` and
-    ``pairs``.
+    ``pairs``; ``augment_strength`` is ``augment``'s ``strength``.
     """
     ds = tf.data.Dataset.from_tensor_slices((images, masks, labels))
     if training:
@@ -173,7 +226,7 @@ def make_dataset(images, masks, labels, batch_size, training, seed=0, mixup_alph
 
     def _to_inputs(img, msk, lab):
         if training:
-            img, msk = augment(img, msk)
+            img, msk = augment(img, msk, strength=augment_strength)
             use = tf.cast(tf.random.uniform([tf.shape(img)[0], 1]) < 0.5, tf.float32)
         else:
             use = tf.zeros([tf.shape(img)[0], 1])

@@ -235,12 +235,12 @@ def test_training_can_start_from_one_member_of_an_export(tiny_run, tmp_path):
                        "--init-from", str(weights), "--init-member", "1",
                        "--seg-loss", "image-tversky", "--mixup", "0.4",
                        "--mixup-targets", "lesion", "--mixup-pairs", "status",
-                       "--presence-weight", "0.5"]) == 0
+                       "--presence-weight", "0.5", "--augment", "strong"]) == 0
     assert (out / "best.keras").exists()
     recorded = json.loads((out / "train_info.json").read_text())["args"]
     assert recorded["seg_loss"] == "image-tversky" and recorded["mixup"] == 0.4
     assert recorded["mixup_targets"] == "lesion" and recorded["mixup_pairs"] == "status"
-    assert recorded["presence_weight"] == 0.5
+    assert recorded["presence_weight"] == 0.5 and recorded["augment"] == "strong"
 
 
 def test_weight_averaged_run_exports_beside_a_best_epoch_run(tiny_run, tmp_path):

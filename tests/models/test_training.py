@@ -224,14 +224,15 @@ def test_unknown_segmentation_loss_is_refused():
         make_losses([1.0, 1.0, 1.0], seg="focal")
 
 
-def test_augment_keeps_masks_binary_and_aligned_with_the_image():
+@pytest.mark.parametrize("strength", ["standard", "strong"])
+def test_augment_keeps_masks_binary_and_aligned_with_the_image(strength):
     import tensorflow as tf
 
     img = np.zeros((4, 32, 32, 1), np.float32)
     mask = np.zeros_like(img)
     img[:, 8:24, 8:24] = 1.0
     mask[:, 8:24, 8:24] = 1.0
-    out_img, out_mask = augment(tf.constant(img), tf.constant(mask))
+    out_img, out_mask = augment(tf.constant(img), tf.constant(mask), strength=strength)
     out_img, out_mask = out_img.numpy(), out_mask.numpy()
     assert out_img.shape == img.shape and out_mask.shape == mask.shape
     assert set(np.unique(out_mask)) <= {0.0, 1.0}
@@ -241,6 +242,49 @@ def test_augment_keeps_masks_binary_and_aligned_with_the_image():
         inside, outside = out_img[i][out_mask[i] > 0], out_img[i][out_mask[i] == 0]
         if inside.size and outside.size:
             assert inside.mean() > outside.mean()
+
+
+def test_rotation_turns_image_and_mask_together_about_the_centre():
+    import tensorflow as tf
+
+    from models.training import _rotate
+
+    # A bar along x through the centre of an odd-sized image: rotated, it stays centred,
+    # keeps its area, and its ends move off the row.
+    img = np.zeros((32, 33, 33, 2), np.float32)
+    img[:, 16, 6:27] = 1.0
+    tf.random.set_seed(3)
+    out = _rotate(tf.constant(img), 12.0).numpy()
+    assert np.array_equal(out[..., 0], out[..., 1])
+    assert np.allclose(out[:, 16, 16], 1.0)
+    assert np.allclose(out.sum(axis=(1, 2, 3)), img.sum(axis=(1, 2, 3)), rtol=0.05)
+    tilted = out[:, :, 6, 0].argmax(axis=1)  # the row the bar's left end lands on
+    assert (tilted != 16).sum() >= 16  # most of 32 angles in +-12 degrees move it
+    assert np.all(np.abs(tilted - 16) <= 3)  # tan(12 degrees) x 10 px = 2.1 px
+    assert np.array_equal(_rotate(tf.constant(img), 0.0).numpy(), img)
+
+
+def test_blur_blends_towards_a_smoothed_copy_by_at_most_its_share():
+    import tensorflow as tf
+
+    from models.training import _blur
+
+    board = (np.indices((16, 16)).sum(axis=0) % 2).astype(np.float32)
+    img = np.repeat(board[None, :, :, None], 64, axis=0)
+    assert np.array_equal(_blur(tf.constant(img), 0.0).numpy(), img)
+    out = _blur(tf.constant(img), 1.0).numpy()
+    inner = out[:, 2:-2, 2:-2, 0]
+    spread = inner.max(axis=(1, 2)) - inner.min(axis=(1, 2))
+    # A 3x3 binomial blur takes a checkerboard's 0/1 to 0.5 +- 0; a share s gives 1 - s.
+    assert np.all(spread <= 1.0 + 1e-6) and spread.min() < 0.2 and spread.max() > 0.5
+
+
+def test_unknown_augmentation_strength_is_refused():
+    import tensorflow as tf
+
+    x = tf.zeros((1, 8, 8, 1))
+    with pytest.raises(ValueError, match="strength"):
+        augment(x, x, strength="extreme")
 
 
 def test_schedule_without_averaging_warms_up_then_decays_to_a_fiftieth():

@@ -1,0 +1,94 @@
+"""Refuse malformed Dash callback requests with 400 instead of a 500 page.
+
+The browser posts every callback to ``/_dash-update-component`` with a JSON
+body naming the callback's ``output`` and carrying its ``inputs`` and
+``state``. Dash trusts that body: ``{}``, an unknown output or a short list
+of inputs raise deep inside it, and Flask answers with its HTML "500 Internal
+Server Error" and a traceback in the log, as if the client had a bug. A
+scanner, a stale browser tab after an upgrade or a hand-written script sends
+such bodies; they are the sender's mistake, so they get a 400 with a JSON
+``{"error": {"code", "message"}}`` like the rest of the client's API, and
+nothing reaches the callbacks.
+
+Only the envelope is checked (what Dash itself indexes before it calls a
+callback); the values inside it are the callbacks' own business.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import dash
+import flask
+
+logger = logging.getLogger(__name__)
+
+CODE = "bad_callback_request"
+
+
+def _is_prop(item) -> bool:
+    return (
+        isinstance(item, dict)
+        and isinstance(item.get("property"), str)
+        and isinstance(item.get("id"), (str, dict))
+    )
+
+
+def _is_arg(item) -> bool:
+    # A pattern-matching input (ALL, ALLSMALLER) arrives as a list of properties.
+    return _is_prop(item) or (isinstance(item, list) and all(_is_prop(i) for i in item))
+
+
+def problem(body, callback_map) -> str | None:
+    """What is wrong with a callback request body, or None if Dash can run it.
+
+    Parameters
+    ----------
+    body : object
+        The decoded JSON body.
+    callback_map : dict
+        ``dash.Dash.callback_map``: output id -> callback spec (``inputs``, ``state``).
+    """
+    if not isinstance(body, dict):
+        return "the body must be a JSON object"
+    output = body.get("output")
+    if not isinstance(output, str) or not output:
+        return "'output' must name a callback output"
+    spec = callback_map.get(output)
+    if spec is None:
+        return f"no callback has the output {output[:200]!r}; reload the page"
+    for key in ("inputs", "state"):
+        got = body.get(key, [])
+        want = len(spec.get(key, []))
+        if not isinstance(got, list) or not all(_is_arg(i) for i in got):
+            return f"'{key}' must be a list of {{id, property, value}} objects"
+        if len(got) != want:
+            return f"'{key}' has {len(got)} item(s); this callback takes {want}"
+    outputs = body.get("outputs", [])
+    if not (_is_arg(outputs) or (isinstance(outputs, list) and all(_is_arg(o) for o in outputs))):
+        return "'outputs' must be an {id, property} object or a list of them"
+    changed = body.get("changedPropIds", [])
+    if not isinstance(changed, list) or not all(isinstance(c, str) for c in changed):
+        return "'changedPropIds' must be a list of strings"
+    return None
+
+
+def register(app: dash.Dash) -> None:
+    """Check every callback request to ``app`` before Dash dispatches it."""
+    route = app.config.routes_pathname_prefix + "_dash-update-component"
+
+    @app.server.before_request
+    def refuse_malformed_callbacks():
+        request = flask.request
+        if request.method != "POST" or request.path != route:
+            return None
+        # An empty map means Dash has not set itself up yet (its own before_request,
+        # registered first, does so); nothing to check against then.
+        if not app.callback_map:
+            return None
+        body = request.get_json(silent=True)
+        reason = "the body is not JSON" if body is None else problem(body, app.callback_map)
+        if reason is None:
+            return None
+        logger.warning("refused a callback request from %s: %s", request.remote_addr, reason)
+        return flask.jsonify({"error": {"code": CODE, "message": reason}}), 400

@@ -1,0 +1,127 @@
+"""Malformed callback requests get a JSON 400; well-formed ones still run."""
+
+import pytest
+
+from annotation_client import create_app
+from annotation_client._callback_guard import CODE, problem
+
+pytestmark = pytest.mark.usefixtures("an_app_exists")
+
+ROUTE = "/_dash-update-component"
+SAVED_OUTPUTS = [
+    ("saved-table", "data"),
+    ("saved-table", "tooltip_data"),
+    ("saved-summary", "children"),
+    ("saved-annotator", "options"),
+    ("saved-alert", "children"),
+]
+SAVED_INPUTS = [
+    ("saved-page-load", "data", 1),
+    ("saved-refresh", "n_clicks", None),
+    ("saved-annotator", "value", None),
+    ("saved-label", "value", None),
+    ("saved-latest", "value", False),
+]
+
+
+def saved_page_body():
+    """The body the browser posts when the Saved page loads its table."""
+    return {
+        "output": ".." + "...".join(f"{i}.{p}" for i, p in SAVED_OUTPUTS) + "..",
+        "outputs": [{"id": i, "property": p} for i, p in SAVED_OUTPUTS],
+        "inputs": [{"id": i, "property": p, "value": v} for i, p, v in SAVED_INPUTS],
+        "changedPropIds": ["saved-page-load.data"],
+        "state": [],
+    }
+
+
+@pytest.fixture
+def client(tmp_path):
+    app = create_app({"DATA_DIR": tmp_path, "MODEL_SERVER_URL": "http://127.0.0.1:9"})
+    client = app.server.test_client()
+    assert client.get("/").status_code == 200  # Dash registers its callbacks here
+    return client
+
+
+def test_the_saved_page_body_is_a_real_callback(client):
+    response = client.post(ROUTE, json=saved_page_body())
+    assert response.status_code == 200, response.get_data(as_text=True)[:300]
+    assert "saved-table" in response.get_json()["response"]
+
+
+def _short_inputs():
+    body = saved_page_body()
+    body["inputs"] = body["inputs"][:2]
+    return body
+
+
+def _unknown_output():
+    body = saved_page_body()
+    body["output"] = "nothing.children"
+    return body
+
+
+def _bad_input_item():
+    body = saved_page_body()
+    body["inputs"][0] = {"value": 1}
+    return body
+
+
+def _state_not_a_list():
+    body = saved_page_body()
+    body["state"] = "x"
+    return body
+
+
+def _changed_not_strings():
+    body = saved_page_body()
+    body["changedPropIds"] = [1]
+    return body
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"{}", "'output'"),
+        (b"[]", "JSON object"),
+        (b"not json", "not JSON"),
+        (b'{"output": 3}', "'output'"),
+        (_unknown_output, "no callback has the output 'nothing.children'"),
+        (_short_inputs, "'inputs' has 2 item(s); this callback takes 5"),
+        (_bad_input_item, "'inputs' must be a list"),
+        (_state_not_a_list, "'state' must be a list"),
+        (_changed_not_strings, "'changedPropIds'"),
+    ],
+)
+def test_malformed_bodies_get_a_json_400_and_the_app_keeps_serving(client, body, reason):
+    if callable(body):
+        response = client.post(ROUTE, json=body())
+    else:
+        response = client.post(ROUTE, data=body, content_type="application/json")
+    assert response.status_code == 400
+    error = response.get_json()["error"]
+    assert error["code"] == CODE
+    assert reason in error["message"]
+    assert client.post(ROUTE, json=saved_page_body()).status_code == 200
+
+
+def test_pattern_matching_inputs_arrive_as_lists_and_pass():
+    spec = {"inputs": [1, 2], "state": []}
+    body = {
+        "output": "out.children",
+        "outputs": {"id": "out", "property": "children"},
+        "inputs": [
+            [{"id": {"type": "row", "index": 0}, "property": "n_clicks", "value": 1}],
+            {"id": "b", "property": "value", "value": 2},
+        ],
+        "changedPropIds": [],
+    }
+    assert problem(body, {"out.children": spec}) is None
+    body["inputs"][0] = [{"id": 5, "property": "n_clicks"}]
+    assert "'inputs'" in problem(body, {"out.children": spec})
+
+
+def test_other_routes_are_left_alone(client):
+    assert client.post("/api/saved").status_code == 405
+    # Dash's page routing answers a GET of any path; the guard only reads POSTs.
+    assert client.get(ROUTE).status_code == 200
