@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from vectorizer import MAX_PIXEL_SPACING_MM, is_plausible_spacing
+from vectorizer import MAX_PIXEL_SPACING_MM, image_to_mask, is_plausible_spacing
 
 from ._errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 
@@ -150,7 +150,8 @@ def decode_mask(data: bytes, *, max_pixels: int) -> np.ndarray:
     """Decode a mask PNG into a bool ``(H, W)`` array.
 
     A pixel is foreground when its stored value is above 0, whatever the
-    PNG's mode, as in ``vectorizer.png_to_mask``: a 16-bit mask of 0/1 is as
+    PNG's mode, by ``vectorizer.image_to_mask`` (``png_to_mask``'s rule, after the
+    size check and EXIF orientation here): a 16-bit mask of 0/1 is as
     valid as an 8-bit mask of 0/255. Colour masks are foreground where any
     channel is above 0; alpha is ignored.
 
@@ -174,7 +175,7 @@ def decode_mask(data: bytes, *, max_pixels: int) -> np.ndarray:
     _check_format(data, ("png",))
     image = _open_pil(data, "png", max_pixels)
     try:
-        return _pil_to_mask(image)
+        return image_to_mask(image)
     except Exception as exc:  # truncated/corrupt pixel data: a client error, not a bug
         raise BadRequest(f"could not decode the PNG mask: {_short(exc)}") from None
 
@@ -225,18 +226,6 @@ def _too_many_pixels(label: str, exc: Exception, max_pixels: int) -> str:
     found = re.search(r"\((\d+) pixels\)", str(exc))
     size = f"is {found.group(1)} pixels," if found else "is"
     return f"{label} image {size} over the limit of {max_pixels} pixels"
-
-
-def _pil_to_mask(image: Image.Image) -> np.ndarray:
-    """Foreground (value above 0) of any Pillow mode, on the raw stored values."""
-    mode = image.mode
-    if mode in ("1", "L", "I", "F") or mode.startswith("I;16"):
-        values = np.asarray(image)
-    elif mode in ("LA", "La"):
-        values = np.asarray(image.getchannel("L"))
-    else:  # P, PA, RGB, RGBA...: through the palette, alpha dropped; any channel counts
-        values = np.asarray(image.convert("RGB")).max(axis=2)
-    return np.ascontiguousarray(values > 0)
 
 
 def _pil_to_uint8(image: Image.Image) -> np.ndarray:

@@ -21,11 +21,13 @@ MAX_PIXEL_SPACING_MM, is_plausible_spacing
     check of a ``(row_mm, col_mm)`` pair against it.
 mask_to_png, png_to_mask
     Masks to and from 8-bit 0/255 PNG bytes.
+image_to_mask
+    ``png_to_mask``'s foreground rule for an image already decoded with Pillow.
 
 The command-line interface is ``python -m vectorizer {trace,rasterize}``.
 """
 
-from ._io import mask_to_png, png_to_mask
+from ._io import image_to_mask, mask_to_png, png_to_mask
 from ._measure import MAX_PIXEL_SPACING_MM, is_plausible_spacing, measure_regions
 from ._polygons import mask_to_paths
 from ._rasterize import svg_to_mask
@@ -42,4 +44,5 @@ __all__ = [
     "is_plausible_spacing",
     "mask_to_png",
     "png_to_mask",
+    "image_to_mask",
 ]

@@ -106,10 +106,39 @@ def png_to_mask(data) -> np.ndarray:
         Image.DecompressionBombError, Image.DecompressionBombWarning,
     ) as exc:
         raise ValueError(f"data is not a readable PNG image: {exc}") from None
-    if img.mode in ("1", "L", "I", "I;16", "I;16B", "I;16L", "F"):
-        arr = np.asarray(img)
-    else:  # palette, RGB, RGBA, LA, ...: any colour channel, without alpha
-        arr = np.asarray(img.convert("RGB")).max(axis=2)
+    return image_to_mask(img)
+
+
+def image_to_mask(image: Image.Image) -> np.ndarray:
+    """The foreground of a decoded mask image: every pixel with a value above 0.
+
+    The rule of :func:`png_to_mask`, for callers that decode the file themselves
+    (the model server also reads JPEG and DICOM masks, and turns them upright by
+    their EXIF orientation first). Grey, 1-bit, 16-bit and float modes are read
+    on their raw stored values; palette and colour modes count a pixel when any
+    colour channel is non-zero; alpha is ignored.
+
+    Parameters
+    ----------
+    image : PIL.Image.Image
+        A loaded image of any mode.
+
+    Returns
+    -------
+    ndarray of bool, shape (H, W)
+
+    Raises
+    ------
+    ValueError
+        If the mode does not give one value per pixel.
+    """
+    mode = image.mode
+    if mode in ("1", "L", "I", "F") or mode.startswith("I;16"):
+        arr = np.asarray(image)
+    elif mode in ("LA", "La"):
+        arr = np.asarray(image.getchannel("L"))
+    else:  # palette, RGB, RGBA, ...: any colour channel, without alpha
+        arr = np.asarray(image.convert("RGB")).max(axis=2)
     if arr.ndim != 2:
-        raise ValueError(f"data: unsupported PNG layout with shape {arr.shape}")
+        raise ValueError(f"unsupported mask layout with shape {arr.shape}")
     return np.ascontiguousarray(arr > 0)

@@ -111,3 +111,30 @@ def test_a_faint_colour_is_foreground():
     expected = np.zeros((4, 5), bool)
     expected[1, 2] = expected[3, 4] = True
     np.testing.assert_array_equal(png_to_mask(buf.getvalue()), expected)
+
+
+@pytest.mark.parametrize(
+    ("mode", "build"),
+    [
+        ("F", lambda v: Image.fromarray(v.astype(np.float32) / 255.0, "F")),
+        ("I", lambda v: Image.fromarray(v.astype(np.int32), "I")),
+        ("LA", lambda v: Image.fromarray(np.dstack([v, np.full_like(v, 7)]), "LA")),
+        ("RGBA", lambda v: Image.fromarray(np.dstack([0 * v, v, 0 * v, 255 - v]), "RGBA")),
+        ("P", lambda v: Image.fromarray(v).convert("P")),
+    ],
+)
+def test_image_to_mask_reads_decoded_images_by_the_same_rule(mode, build):
+    from vectorizer import image_to_mask
+
+    values = np.zeros((12, 9), np.uint8)
+    values[2:5, 1:4] = 1  # the faintest level
+    values[7:11, 5:8] = 200
+    image = build(values)
+    assert image.mode == mode
+    mask = image_to_mask(image)
+    assert mask.dtype == bool and mask.shape == (12, 9)
+    np.testing.assert_array_equal(mask, values > 0)
+    if mode not in ("F", "I"):  # PNG stores neither mode as such
+        buf = io.BytesIO()
+        image.save(buf, format="PNG")
+        np.testing.assert_array_equal(png_to_mask(buf.getvalue()), mask)
