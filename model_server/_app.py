@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Mapping
@@ -10,6 +11,8 @@ from collections.abc import Mapping
 from flask import Flask, g, request
 from flask.json.provider import DefaultJSONProvider
 from PIL import Image
+
+from models.runtime import BACKENDS
 
 from . import _api, _docs, _models
 from ._errors import register_error_handlers
@@ -82,7 +85,34 @@ class StrictJSONProvider(DefaultJSONProvider):
         return super().dumps(obj, **kwargs)
 
 
+_TRUE_WORDS = ("1", "true", "yes", "on")
+_FALSE_WORDS = ("0", "false", "no", "off")
+
+
+def _as_bool(key: str, value) -> bool:
+    # from_prefixed_env parses JSON, so only `true`/`false` arrive as bools; "False"
+    # or "off" would arrive as non-empty strings, which Python calls true.
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    word = str(value).strip().lower()
+    if word in _TRUE_WORDS:
+        return True
+    if word in _FALSE_WORDS:
+        return False
+    raise ValueError(f"config {key} must be true or false (or yes/no, on/off, 1/0), "
+                     f"got {value!r}")
+
+
 def _check_config(config) -> None:
+    config["WARMUP"] = _as_bool("WARMUP", config.get("WARMUP"))
+    # The runtime reads the backend from the environment only when the models load, in
+    # the background; a typo must stop the server here, not leave it answering 503.
+    backend = os.environ.get("SONOTRACE_RUNTIME_BACKEND", "auto")
+    if backend not in BACKENDS:
+        raise ValueError(f"SONOTRACE_RUNTIME_BACKEND must be one of {', '.join(BACKENDS)}, "
+                         f"got {backend!r}")
     for key in ("MAX_PIXELS", "MAX_CONTENT_LENGTH"):
         value = config.get(key)
         if key == "MAX_CONTENT_LENGTH" and value is None:

@@ -221,7 +221,8 @@ def main(argv=None):
     p.add_argument("--json", help="write the report (with every per-image row) here")
     p.add_argument("--perturb", nargs="+", choices=names, metavar="NAME",
                    help="run only these perturbations (default: all):\n  " + "\n  ".join(
-                       f"{q.name}: {q.why}" for q in PERTURBATIONS))
+                       # argparse %-formats help texts; the descriptions hold "20 %".
+                       f"{q.name}: {q.why}".replace("%", "%%") for q in PERTURBATIONS))
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 

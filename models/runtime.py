@@ -37,6 +37,10 @@ log = logging.getLogger(__name__)
 DEFAULT_WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 
 
+#: ``Runtime(backend=...)`` and ``SONOTRACE_RUNTIME_BACKEND`` values.
+BACKENDS = ("auto", "litert", "keras")
+
+
 class ModelInputError(ValueError):
     """The image (or mask, or box) cannot be used by the models."""
 
@@ -63,7 +67,7 @@ class Runtime:
             weights_dir or os.environ.get("SONOTRACE_WEIGHTS_DIR") or DEFAULT_WEIGHTS_DIR
         )
         self.backend = backend or os.environ.get("SONOTRACE_RUNTIME_BACKEND", "auto")
-        if self.backend not in ("auto", "litert", "keras"):
+        if self.backend not in BACKENDS:
             raise ValueError(f"backend: expected auto, litert or keras, got {self.backend!r}")
         self.num_threads = int(num_threads or os.environ.get("SONOTRACE_NUM_THREADS", 2))
         self._overrides = dict(postprocess or {})

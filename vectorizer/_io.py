@@ -113,8 +113,8 @@ def image_to_mask(image: Image.Image) -> np.ndarray:
     """The foreground of a decoded mask image: every pixel with a value above 0.
 
     The rule of :func:`png_to_mask`, for callers that decode the file themselves
-    (the model server also reads JPEG and DICOM masks, and turns them upright by
-    their EXIF orientation first). Grey, 1-bit, 16-bit and float modes are read
+    (the model server checks the pixel count against its own limit and turns the
+    mask upright by its EXIF orientation first). Grey, 1-bit, 16-bit and float modes are read
     on their raw stored values; palette and colour modes count a pixel when any
     colour channel is non-zero; alpha is ignored.
 

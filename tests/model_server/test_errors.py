@@ -229,6 +229,40 @@ def test_config_is_validated():
         create_app({"MAX_CONTENT_LENGTH": "big", "WARMUP": False})
 
 
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [("false", False), ("False", False), ("off", False), ("no", False), ("0", False),
+     (0, False), ("true", True), ("Yes", True), ("on", True), ("1", True), (True, True)],
+)
+def test_warmup_takes_the_usual_words_for_yes_and_no(raw, expected):
+    from model_server._app import _check_config
+
+    config = {"WARMUP": raw, "MAX_PIXELS": 10, "MAX_CONTENT_LENGTH": None}
+    _check_config(config)
+    assert config["WARMUP"] is expected
+
+
+def test_warmup_false_in_the_environment_turns_it_off(monkeypatch):
+    # Before: only JSON `false`/`0` did; "False" or "off" stayed a (true) string.
+    monkeypatch.setenv("SONOTRACE_WARMUP", "False")
+    assert create_app().config["WARMUP"] is False
+
+
+def test_an_unknown_runtime_backend_is_refused_at_start(monkeypatch):
+    # Before: the server started and answered 503 once the background load failed.
+    monkeypatch.setenv("SONOTRACE_RUNTIME_BACKEND", "tflite")
+    with pytest.raises(ValueError, match="RUNTIME_BACKEND must be one of auto, litert, keras"):
+        create_app({"WARMUP": False})
+    monkeypatch.setenv("SONOTRACE_RUNTIME_BACKEND", "keras")
+    assert create_app({"WARMUP": False}).config["WARMUP"] is False
+
+
+def test_a_warmup_that_is_not_a_yes_or_no_is_refused_at_start(monkeypatch):
+    monkeypatch.setenv("SONOTRACE_WARMUP", "sometimes")
+    with pytest.raises(ValueError, match="WARMUP must be true or false.*'sometimes'"):
+        create_app()
+
+
 def test_config_from_environment(monkeypatch):
     monkeypatch.setenv("SONOTRACE_MAX_PIXELS", "1234")
     app = create_app({"WARMUP": False})

@@ -300,3 +300,12 @@ def test_cli_refuses_an_unknown_perturbation(tmp_path):
     with pytest.raises(SystemExit) as exc:
         robustness.main(["--data", str(tmp_path), "--perturb", "blur"])
     assert exc.value.code == 2
+
+
+def test_help_lists_every_perturbation(capsys):
+    # argparse %-formats help texts, and the descriptions hold "20 %": --help crashed.
+    with pytest.raises(SystemExit) as info:
+        robustness.main(["--help"])
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    assert "crop10: smaller field of view: 10 % of height" in out
