@@ -221,4 +221,10 @@ def create_app(config=None) -> dash.Dash:
         settings.data_dir,
         index.safe_url,
     )
+    if settings.annotator_header:
+        # Says who is trusted to name the annotator, for whoever audits the deployment.
+        logger.info(
+            "annotation client: saves record the user named by the sign-in proxy's %s header",
+            settings.annotator_header,
+        )
     return app

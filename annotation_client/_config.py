@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -12,6 +13,10 @@ from sqlalchemy.engine import make_url
 from ._database import check_url, default_url
 
 PREFIX = "SONOTRACE_"
+#: An HTTP field name (RFC 9110's token) without "_": WSGI servers turn "-" into "_",
+#: so gunicorn and Werkzeug drop a header whose name has one rather than confuse it
+#: with its hyphenated twin, and a header named so would never arrive.
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^`|~0-9A-Za-z-]+")
 
 
 @dataclass(frozen=True)
@@ -44,6 +49,13 @@ class ClientConfig:
         Keep a copy of each uploaded image beside its saved versions, so the
         Saved page can open it again (``SONOTRACE_KEEP_UPLOADS``, default true).
         Off, only the outlines, masks and records are written.
+    annotator_header : str or None
+        Request header in which a sign-in proxy names the user, e.g.
+        ``X-Forwarded-User`` (``SONOTRACE_ANNOTATOR_HEADER``). Set, a save
+        records that name as the annotator and the Annotator field cannot be
+        typed in; None, the default, trusts no header and the annotator types a
+        name. Set it only behind a proxy that sets this header itself and drops
+        any copy the browser sends.
     """
 
     model_server_url: str = "http://127.0.0.1:5000"
@@ -55,6 +67,7 @@ class ClientConfig:
     worklist_dir: Path | None = None
     database_url: str | None = None
     keep_uploads: bool = True
+    annotator_header: str | None = None
 
     @property
     def index_url(self) -> str:
@@ -131,6 +144,16 @@ def _parse(name: str, value):
             if value is None or str(value).strip() == "":
                 return None
             return check_url(str(value))
+        if name == "annotator_header":
+            if value is None or str(value).strip() == "":
+                return None
+            text = str(value).strip()
+            if not _HEADER_NAME.fullmatch(text):
+                raise ValueError(
+                    "must be an HTTP header name such as X-Forwarded-User "
+                    "(letters, digits and - ! # $ % & ' * + . ^ ` | ~; no _ or spaces)"
+                )
+            return text
         if name in ("request_timeout", "max_upload_mb"):
             number = float(value)
             if not number > 0:

@@ -62,6 +62,7 @@ AI_LABEL = "ai-label"
 DESCRIPTOR_PREFIX = "descriptor-"  # + a name of _record.DESCRIPTOR_OPTIONS
 NOTE = "note"
 ANNOTATOR = "annotator"
+ANNOTATOR_HINT = "annotator-hint"  # where the name comes from (SONOTRACE_ANNOTATOR_HEADER)
 SAVE_ALERT = "save-alert"
 DOWNLOAD_SVG_BUTTON = "download-svg-button"
 DOWNLOAD_PNG_BUTTON = "download-png-button"

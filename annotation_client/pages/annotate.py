@@ -15,6 +15,7 @@ from pathlib import PurePosixPath
 
 import dash
 import dash_bootstrap_components as dbc
+import flask
 import numpy as np
 from dash import Input, Output, Patch, State, callback, clientside_callback, ctx, dcc, html
 from dash.exceptions import MissingCallbackContextException, PreventUpdate
@@ -26,6 +27,7 @@ from annotation_client import (
     _history,
     _measurements,
     _shapes,
+    _signin,
     _unsaved,
     _views,
     _worklist,
@@ -208,7 +210,32 @@ def _sliders(default_vertices: int, auto_segment: bool):
     )
 
 
-def _record_card():
+def _annotator_field(signed_in: bool):
+    """The Annotator field: typed by the user, or, behind a sign-in proxy, shown only."""
+    field = dbc.InputGroup(
+        [
+            # A real label, so screen readers name the field.
+            dbc.InputGroupText(
+                html.Label("Annotator", htmlFor=ids.ANNOTATOR, className="mb-0")
+            ),
+            dbc.Input(
+                id=ids.ANNOTATOR,
+                placeholder="from sign-in" if signed_in else "your name",
+                debounce=True,
+                # Disabled from the start, not only once recall_annotator answers, so
+                # there is no moment in which typing looks possible.
+                disabled=signed_in,
+            ),
+        ],
+        size="sm",
+        class_name="mb-1" if signed_in else "mb-2",
+    )
+    # Filled by recall_annotator behind a sign-in proxy; empty otherwise.
+    hint = html.Div(id=ids.ANNOTATOR_HINT, className="small mb-2" if signed_in else "small")
+    return html.Div([field, hint])
+
+
+def _record_card(signed_in: bool = False):
     descriptor_controls = []
     for name, options in DESCRIPTOR_OPTIONS.items():
         if name in MULTI_VALUED:
@@ -283,17 +310,7 @@ def _record_card():
                         class_name="mb-2",
                         **_MEMORY,
                     ),
-                    dbc.InputGroup(
-                        [
-                            # A real label, so screen readers name the field.
-                            dbc.InputGroupText(
-                                html.Label("Annotator", htmlFor=ids.ANNOTATOR, className="mb-0")
-                            ),
-                            dbc.Input(id=ids.ANNOTATOR, placeholder="your name", debounce=True),
-                        ],
-                        size="sm",
-                        class_name="mb-2",
-                    ),
+                    _annotator_field(signed_in),
                     html.Div(
                         [
                             dbc.Button(
@@ -513,7 +530,7 @@ def layout(**query):
                 ],
                 class_name="mb-2",
             ),
-            _record_card(),
+            _record_card(signed_in=bool(config.annotator_header)),
         ],
         lg=4,
     )
@@ -1599,12 +1616,33 @@ def measure(history, meta, _loaded, *_echoes):
 
 @callback(
     Output(ids.ANNOTATOR, "value"),
+    Output(ids.ANNOTATOR, "disabled"),
+    Output(ids.ANNOTATOR_HINT, "children"),
     Input(ids.PAGE_LOAD, "data"),
     State(ids.ANNOTATOR_STORE, "data"),
 )
 def recall_annotator(_loaded, stored):
-    """The annotator's name is typed once and kept in the browser's local storage."""
-    return stored or ""
+    """Fill in the annotator's name, and say whether it can be typed.
+
+    Without ``SONOTRACE_ANNOTATOR_HEADER`` the name is typed once and kept in
+    the browser's local storage. With it, the field shows the name the sign-in
+    proxy sent with this request, read only, since that is the name a save
+    records; if the proxy named nobody, the hint says a save will be refused.
+    """
+    header = get_config().annotator_header
+    if not header:
+        return stored or "", False, None
+    try:
+        name = _signin.signed_in_name(flask.request.headers, header)
+    except _signin.SignInError as exc:
+        return "", True, html.Span(
+            [html.Strong("Saving is refused. "), str(exc)], className="text-danger"
+        )
+    return name, True, html.Span(
+        "Your name comes from the sign-in and cannot be changed here.",
+        className="text-muted",
+        title=f"Set by the sign-in proxy ({header} header)",
+    )
 
 
 # Separate from recall_annotator: a callback with an output in the app shell must have
@@ -1616,6 +1654,10 @@ def recall_annotator(_loaded, stored):
     prevent_initial_call=True,
 )
 def remember_annotator(typed, stored):
+    if get_config().annotator_header:
+        # Nothing to remember: the proxy names the user on every request, and a name
+        # kept in a shared workstation's browser would outlive that user's sign-in.
+        raise PreventUpdate
     name = (typed or "").strip()
     if name == (stored or ""):
         raise PreventUpdate
@@ -1656,9 +1698,27 @@ def save(_clicks, meta, history, ai, classification, final_label, note, annotato
     if not meta or not _clicks:  # not a click: the page was drawn again
         raise PreventUpdate
     no = dash.no_update
-    if not (annotator or "").strip():
+    header = get_config().annotator_header
+    if header:
+        # Behind a sign-in proxy the record names the signed-in user; the field is
+        # read only, but a request can carry any value in it, so it is not asked.
+        try:
+            annotator = _signin.signed_in_name(flask.request.headers, header)
+        except _signin.SignInError as exc:
+            logger.warning("save refused: %s", exc)
+            return _views.alert(str(exc), "danger", title="Not saved.", id="save-result"), no
+    elif not (annotator or "").strip():
         return _views.alert(
             "Enter your name in Annotator before saving.",
+            "warning",
+            title="Not saved.",
+            id="save-result",
+        ), no
+    elif len(annotator.strip()) > _signin.MAX_NAME_CHARS:
+        # The index's annotator column holds 200 characters; a database that enforces
+        # it would fail the index write after the files were in place.
+        return _views.alert(
+            f"The annotator's name is longer than {_signin.MAX_NAME_CHARS} characters.",
             "warning",
             title="Not saved.",
             id="save-result",

@@ -645,6 +645,47 @@ def test_unsaved_work_is_not_lost_without_asking(dash_duo, data_dir, tmp_path, a
     _assert_clean_console(dash_duo, artifacts_dir)
 
 
+def test_behind_a_sign_in_proxy_the_signed_in_user_is_shown_and_recorded(
+    dash_duo, data_dir, tmp_path, artifacts_dir
+):
+    user = "dr.ada@hospital.example"
+    app = _offline_app(data_dir, REQUEST_TIMEOUT=3, ANNOTATOR_HEADER="X-Forwarded-User")
+    client = app.server.wsgi_app
+
+    def proxy(environ, start_response):
+        # What the sign-in proxy does to every request: it names the user itself.
+        environ["HTTP_X_FORWARDED_USER"] = user
+        return client(environ, start_response)
+
+    app.server.wsgi_app = proxy
+    dash_duo.start_server(app)
+    driver = dash_duo.driver
+    field = f"#{ids.ANNOTATOR}"
+    wait_for(dash_duo, lambda: dash_duo.find_element(field).get_attribute("value") == user, 20)
+    assert not dash_duo.find_element(field).is_enabled()
+    assert "comes from the sign-in" in dash_duo.find_element(f"#{ids.ANNOTATOR_HINT}").text
+
+    image = _small_png(tmp_path / "scan.png", 3)
+    _upload(dash_duo, image)
+    wait_for(dash_duo, lambda: dash_duo.find_element("#image-name").text == "scan.png")
+    click(driver, By.ID, ids.SAVE_BUTTON)
+    dash_duo.wait_for_element("#save-result[data-version='1']", timeout=20)
+    folder = data_dir / hashlib.sha256(image.read_bytes()).hexdigest()
+    assert json.loads((folder / "v001.json").read_text())["annotator"] == user
+    _shot(dash_duo, artifacts_dir, "01-saved-as-signed-in-user")
+    # The name is the proxy's on every request, not the browser's to keep.
+    kept = driver.execute_script("return localStorage.getItem(arguments[0]);", ids.ANNOTATOR_STORE)
+    assert user not in (kept or "")
+
+    # Another page and back: no callback misses an input, and the field is as it was.
+    click(driver, By.CSS_SELECTOR, f"#{ids.NAVBAR} a[href='/saved']")
+    wait_for(dash_duo, lambda: user in dash_duo.find_element(f"#{ids.SAVED_TABLE}").text, 20)
+    click(driver, By.CSS_SELECTOR, f"#{ids.NAVBAR} a[href='/']")
+    wait_for(dash_duo, lambda: dash_duo.find_element(field).get_attribute("value") == user, 20)
+    assert not dash_duo.find_element(field).is_enabled()
+    _assert_clean_console(dash_duo, artifacts_dir)
+
+
 class _SlowModelServer(BaseHTTPRequestHandler):
     """Healthy, but every model request takes longer than the client waits."""
 

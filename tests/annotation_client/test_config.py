@@ -128,3 +128,38 @@ def test_a_refused_database_url_does_not_show_its_password():
 def test_a_database_url_whose_driver_is_missing_is_refused_by_name():
     with pytest.raises(ValueError, match="SONOTRACE_DATABASE_URL"):
         ClientConfig.load({"DATABASE_URL": "postgresql://u:p@db/sonotrace"}, environ={})
+
+
+def test_no_annotator_header_by_default():
+    assert ClientConfig.load(environ={}).annotator_header is None
+    assert ClientConfig.load(environ={"SONOTRACE_ANNOTATOR_HEADER": ""}).annotator_header is None
+    assert ClientConfig.load({"ANNOTATOR_HEADER": "  "}, environ={}).annotator_header is None
+    assert ClientConfig.load({"annotator_header": None}, environ={}).annotator_header is None
+
+
+@pytest.mark.parametrize(
+    "name", ["X-Forwarded-User", "Remote-User", "x-auth-request-user", "X-Remote-User.v2"]
+)
+def test_the_annotator_header_from_the_environment_or_a_mapping(name):
+    environ = {"SONOTRACE_ANNOTATOR_HEADER": f" {name} "}
+    assert ClientConfig.load(environ=environ).annotator_header == name
+    assert ClientConfig.load({"annotator_header": name}, environ={}).annotator_header == name
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "X Forwarded User",  # a space
+        "X-Forwarded-User:",  # the colon of a header line
+        "X-Forwarded-User\r\nX-Other",  # a second header smuggled in
+        "(X-User)",  # separators
+        "X-Usér",  # not ASCII
+        # Legal in HTTP, but WSGI servers drop it (it would clash with X-Forwarded-User).
+        "X_Forwarded_User",
+    ],
+)
+def test_a_bad_annotator_header_name_is_refused_by_name(name):
+    with pytest.raises(ValueError, match="SONOTRACE_ANNOTATOR_HEADER=.*HTTP header name"):
+        ClientConfig.load(environ={"SONOTRACE_ANNOTATOR_HEADER": name})
+    with pytest.raises(ValueError, match="SONOTRACE_ANNOTATOR_HEADER"):
+        ClientConfig.load({"ANNOTATOR_HEADER": name}, environ={})

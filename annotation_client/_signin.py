@@ -1,0 +1,83 @@
+"""The annotator's name as a sign-in proxy gives it, in a request header.
+
+With ``SONOTRACE_ANNOTATOR_HEADER`` set, the client sits behind a reverse proxy
+that signs users in and names the user in that header; a save records the name
+from there, not one typed in the page. The proxy is trusted to set the header
+itself and drop any copy the browser sent: the client cannot tell the two apart.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Mapping
+
+#: Longest name recorded: the annotation index's annotator column holds 200 characters.
+MAX_NAME_CHARS = 200
+#: Control characters, and the line and paragraph separators that act like them: a name
+#: with one would break the Saved page's rows, the CSV and the log lines it appears in.
+_REFUSED_CATEGORIES = frozenset({"Cc", "Zl", "Zp"})
+
+
+class SignInError(ValueError):
+    """The request names no user the client can record as the annotator."""
+
+
+def _as_utf8(value: str) -> str:
+    # WSGI hands header values over as Latin-1 text, byte for byte; proxies send a
+    # non-ASCII name as UTF-8 bytes, which would be recorded as mojibake ("JosÃ©").
+    # Bytes that are not UTF-8 are taken as the Latin-1 they were read as.
+    try:
+        return value.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return value
+
+
+def signed_in_name(headers: Mapping[str, str], header: str) -> str:
+    """The user a sign-in proxy named in ``header``, checked and stripped.
+
+    Parameters
+    ----------
+    headers : mapping
+        The request's headers, e.g. ``flask.request.headers`` (looked up by
+        ``header`` as given; Werkzeug's headers ignore case).
+    header : str
+        The header's name (``SONOTRACE_ANNOTATOR_HEADER``).
+
+    Returns
+    -------
+    str
+        The name, without surrounding white space; UTF-8 bytes are decoded.
+
+    Raises
+    ------
+    SignInError
+        When the header is missing or blank, longer than :data:`MAX_NAME_CHARS`
+        characters, or holds control characters. The message names the header
+        and never repeats its value.
+
+    Examples
+    --------
+    >>> signed_in_name({"X-Forwarded-User": " ada "}, "X-Forwarded-User")
+    'ada'
+    """
+    if not isinstance(header, str) or not header:
+        raise TypeError("header must be a non-empty str")
+    raw = headers.get(header)
+    name = _as_utf8(raw).strip() if isinstance(raw, str) else ""
+    if not name:
+        raise SignInError(
+            f"The sign-in proxy did not name the user: the request has no {header} "
+            "header, or an empty one. Sign in again, or ask the administrator to check "
+            "the proxy."
+        )
+    if len(name) > MAX_NAME_CHARS:
+        raise SignInError(
+            f"The user name in the sign-in proxy's {header} header is longer than "
+            f"{MAX_NAME_CHARS} characters."
+        )
+    if any(unicodedata.category(char) in _REFUSED_CATEGORIES for char in name):
+        raise SignInError(
+            f"The user name in the sign-in proxy's {header} header holds control "
+            "characters."
+        )
+    return name

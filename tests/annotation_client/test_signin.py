@@ -1,0 +1,258 @@
+"""The annotator's name from a sign-in proxy's header (``SONOTRACE_ANNOTATOR_HEADER``).
+
+First :func:`signed_in_name` on plain header mappings, then the Annotate page's
+``save``, ``recall_annotator`` and ``remember_annotator`` and its layout, called
+directly inside ``app.server.test_request_context(headers=...)``: the headers there
+are the ones a proxy in front of the client would have added to the callback request.
+Saves go to a real data directory and index in tmp_path.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+
+import numpy as np
+import pytest
+from _dash_helpers import find_component
+from dash.exceptions import PreventUpdate
+from PIL import Image
+from werkzeug.datastructures import Headers
+
+from annotation_client import _editing, create_app, decode_image, ids
+from annotation_client._app import INDEX_KEY
+from annotation_client._signin import MAX_NAME_CHARS, SignInError, signed_in_name
+
+HEADER = "X-Forwarded-User"
+
+pytestmark = pytest.mark.usefixtures("an_app_exists")
+
+
+# --------------------------------------------------------------------------- signed_in_name
+
+
+def test_the_name_is_the_header_value_stripped_whatever_the_case_of_its_name():
+    headers = Headers({"x-forwarded-user": "  dr.ada@hospital.example\t"})
+    assert signed_in_name(headers, HEADER) == "dr.ada@hospital.example"
+    assert signed_in_name({"Remote-User": "ada"}, "Remote-User") == "ada"
+
+
+def test_a_utf8_name_is_decoded_and_a_latin1_one_kept():
+    # WSGI gives header bytes as Latin-1 text: "José" sent as UTF-8 arrives as "JosÃ©".
+    utf8_as_latin1 = "José Núñez".encode().decode("latin-1")
+    assert utf8_as_latin1 != "José Núñez"
+    assert signed_in_name({HEADER: utf8_as_latin1}, HEADER) == "José Núñez"
+    # b"Jos\xe9" is not UTF-8: it stays the Latin-1 it was read as.
+    assert signed_in_name({HEADER: "José"}, HEADER) == "José"
+
+
+@pytest.mark.parametrize("value", [None, "", "   ", "\t"])
+def test_no_name_is_refused_naming_the_header(value):
+    headers = {} if value is None else {HEADER: value}
+    with pytest.raises(SignInError, match=f"did not name the user.*{HEADER}"):
+        signed_in_name(headers, HEADER)
+
+
+def test_a_name_of_the_longest_length_is_kept_and_a_longer_one_refused():
+    longest = "a" * MAX_NAME_CHARS
+    assert MAX_NAME_CHARS == 200
+    assert signed_in_name({HEADER: f" {longest} "}, HEADER) == longest
+    with pytest.raises(SignInError, match=f"{HEADER}.*longer than 200 characters"):
+        signed_in_name({HEADER: longest + "a"}, HEADER)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "Ada\nEve",
+        "Ada\rEve",
+        "Ada\x00",
+        "Ada\x1b[31m",  # a terminal escape, in a log line
+        "Ada\x7f",
+        "Ada\u2028Eve",  # a line separator
+        "Ada\tEve",
+        # UTF-8 of U+0085 (NEXT LINE, a C1 control), as WSGI hands it over.
+        "Ada\u0085Eve".encode().decode("latin-1"),
+    ],
+)
+def test_control_characters_are_refused_and_not_repeated(value):
+    with pytest.raises(SignInError, match=f"{HEADER}.*control characters") as refused:
+        signed_in_name({HEADER: value}, HEADER)
+    assert "Ada" not in str(refused.value)
+
+
+# --------------------------------------------------------------------------- the Annotate page
+
+
+@pytest.fixture
+def annotate():
+    from annotation_client.pages import annotate
+
+    return annotate
+
+
+@pytest.fixture
+def data_dir(tmp_path):
+    return tmp_path / "data"
+
+
+@pytest.fixture
+def signed_in_app(data_dir):
+    """The client behind a proxy that names the user in X-Forwarded-User."""
+    return create_app(
+        {"DATA_DIR": data_dir, "MODEL_SERVER_URL": "http://127.0.0.1:9", "ANNOTATOR_HEADER": HEADER}
+    )
+
+
+def _open_work():
+    """A 30 x 20 PNG as the page holds it once opened, with one square outline drawn."""
+    buffer = io.BytesIO()
+    Image.fromarray(np.zeros((20, 30), np.uint8)).save(buffer, format="PNG")
+    data = buffer.getvalue()
+    meta = decode_image(data, "scan.png").meta()
+    state = dict(_editing.empty_state(), paths=["M 5,5 L 15,5 L 15,15 L 5,15 Z"])
+    history = {"image": meta["sha256"], "present": state, "past": [], "future": []}
+    image_data = {"contents": "data:image/png;base64," + base64.b64encode(data).decode()}
+    return meta, history, image_data
+
+
+def _save(app, annotate, typed, headers=None):
+    """Click Save with ``typed`` in the Annotator field; the request carries ``headers``."""
+    meta, history, image_data = _open_work()
+    blank = [None] * len(annotate.DESCRIPTOR_OPTIONS)
+    with app.server.test_request_context(
+        "/_dash-update-component", method="POST", headers=headers or {}
+    ):
+        alert, work = annotate.save(
+            1, meta, history, None, None, "benign", "", typed, image_data, *blank
+        )
+    return json.dumps(alert.to_plotly_json(), default=lambda o: o.to_plotly_json()), work, meta
+
+
+def _written(data_dir) -> list:
+    """Files a save wrote: everything but the index, which the app creates at start."""
+    return [p for p in data_dir.rglob("*") if p.is_file() and p.suffix != ".sqlite3"]
+
+
+def test_a_save_records_the_signed_in_user_not_the_typed_name(
+    signed_in_app, annotate, data_dir
+):
+    headers = {HEADER: "  dr.ada@hospital.example "}
+    text, work, meta = _save(signed_in_app, annotate, "Mallory", headers)
+    assert "Saved." in text and work is not None
+    record = json.loads((data_dir / meta["sha256"] / "v001.json").read_text())
+    assert record["annotator"] == "dr.ada@hospital.example"
+    rows = signed_in_app.server.config[INDEX_KEY].query()
+    assert [row["annotator"] for row in rows] == ["dr.ada@hospital.example"]
+
+
+def test_a_save_with_the_header_needs_no_typed_name(signed_in_app, annotate, data_dir):
+    text, _work, meta = _save(signed_in_app, annotate, None, {HEADER: "ada"})
+    assert "Saved." in text
+    assert json.loads((data_dir / meta["sha256"] / "v001.json").read_text())["annotator"] == "ada"
+
+
+@pytest.mark.parametrize("headers", [None, {HEADER: ""}, {HEADER: "   "}, {"Remote-User": "ada"}])
+def test_without_the_header_the_save_is_refused_and_nothing_written(
+    signed_in_app, annotate, data_dir, headers
+):
+    text, work, _meta = _save(signed_in_app, annotate, "Dr Typed", headers)
+    assert "Not saved." in text
+    assert "sign-in proxy did not name the user" in text and HEADER in text
+    assert "Dr Typed" not in text
+    assert work is annotate.dash.no_update
+    assert _written(data_dir) == []
+    assert signed_in_app.server.config[INDEX_KEY].query() == []
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        # (No line break: Werkzeug, like any HTTP server, cannot carry one in a header.)
+        ("Ada\x00", "control characters"),
+        ("Ada\tEve", "control characters"),
+        ("Ada\x1b[2J", "control characters"),
+        ("a" * 201, "longer than 200 characters"),
+    ],
+)
+def test_a_header_that_is_no_sane_name_is_refused_and_nothing_written(
+    signed_in_app, annotate, data_dir, value, reason
+):
+    # The test request holds the value as given; a real server hands over the same text.
+    text, work, _meta = _save(signed_in_app, annotate, "Dr Typed", {HEADER: value})
+    assert "Not saved." in text and reason in text and HEADER in text
+    assert work is annotate.dash.no_update
+    assert _written(data_dir) == []
+
+
+def test_without_the_setting_no_header_is_trusted(annotate, data_dir):
+    app = create_app({"DATA_DIR": data_dir, "MODEL_SERVER_URL": "http://127.0.0.1:9"})
+    # The typed name is recorded, whatever a header claims...
+    text, _work, meta = _save(app, annotate, "Dr Typed", {HEADER: "mallory"})
+    assert "Saved." in text
+    record = json.loads((data_dir / meta["sha256"] / "v001.json").read_text())
+    assert record["annotator"] == "Dr Typed"
+    # ...and a header does not stand in for a missing one.
+    text, _work, _meta = _save(app, annotate, "", {HEADER: "mallory"})
+    assert "Not saved." in text and "Enter your name in Annotator" in text
+
+
+def test_a_typed_name_longer_than_the_index_holds_is_refused(annotate, data_dir):
+    app = create_app({"DATA_DIR": data_dir, "MODEL_SERVER_URL": "http://127.0.0.1:9"})
+    text, work, _meta = _save(app, annotate, "a" * (MAX_NAME_CHARS + 1))
+    assert "Not saved." in text and "longer than 200 characters" in text
+    assert work is annotate.dash.no_update and _written(data_dir) == []
+    text, _work, meta = _save(app, annotate, " " + "a" * MAX_NAME_CHARS + " ")
+    assert "Saved." in text
+    assert json.loads((data_dir / meta["sha256"] / "v001.json").read_text())["annotator"] == (
+        "a" * MAX_NAME_CHARS
+    )
+
+
+def _recall(app, annotate, stored, headers=None):
+    with app.server.test_request_context(
+        "/_dash-update-component", method="POST", headers=headers or {}
+    ):
+        value, disabled, hint = annotate.recall_annotator(True, stored)
+    return value, disabled, json.dumps(hint, default=lambda o: o.to_plotly_json())
+
+
+def test_the_field_shows_the_signed_in_name_and_cannot_be_typed_in(signed_in_app, annotate):
+    value, disabled, hint = _recall(signed_in_app, annotate, "Old Typed Name", {HEADER: " ada "})
+    assert value == "ada" and disabled is True
+    assert "comes from the sign-in" in hint and HEADER in hint  # the tooltip names it
+
+
+def test_the_field_says_so_when_the_proxy_names_nobody(signed_in_app, annotate):
+    value, disabled, hint = _recall(signed_in_app, annotate, "Old Typed Name")
+    assert value == "" and disabled is True
+    assert "Saving is refused" in hint and "did not name the user" in hint
+
+
+def test_without_the_setting_the_field_recalls_the_typed_name(annotate, data_dir):
+    app = create_app({"DATA_DIR": data_dir})
+    assert _recall(app, annotate, "Dr Typed", {HEADER: "mallory"}) == ("Dr Typed", False, "null")
+    assert _recall(app, annotate, None) == ("", False, "null")
+
+
+def test_the_signed_in_name_is_not_kept_in_the_browser(signed_in_app, annotate, data_dir):
+    with signed_in_app.server.test_request_context(headers={HEADER: "ada"}):
+        with pytest.raises(PreventUpdate):
+            annotate.remember_annotator("ada", None)
+    app = create_app({"DATA_DIR": data_dir})
+    with app.server.test_request_context():
+        assert annotate.remember_annotator(" Dr Typed ", None) == "Dr Typed"
+
+
+@pytest.mark.parametrize("setting", [None, HEADER])
+def test_the_layout_draws_the_field_disabled_only_behind_the_proxy(data_dir, setting):
+    import dash
+
+    app = create_app({"DATA_DIR": data_dir, "ANNOTATOR_HEADER": setting})
+    page = next(p for p in dash.page_registry.values() if p["path"] == "/")
+    with app.server.test_request_context("/"):
+        layout = page["layout"]()
+    field = find_component(layout, ids.ANNOTATOR)
+    assert field.disabled is (setting is not None)
+    assert find_component(layout, ids.ANNOTATOR_HINT) is not None
