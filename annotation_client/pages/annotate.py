@@ -1645,8 +1645,10 @@ def recall_annotator(_loaded, stored):
     )
 
 
-# Separate from recall_annotator: a callback with an output in the app shell must have
-# all its inputs in the shell too, or Dash reports a missing input on every other page.
+# Kept apart from recall_annotator, which fills the field when the page is drawn: this
+# one stores what is typed. Its only Input is on the page; a callback with an Input in the
+# app shell must keep all its Inputs and Outputs there, or a shell change while another
+# page is shown fires it and Dash reports what is missing (test_app.py checks the rule).
 @callback(
     Output(ids.ANNOTATOR_STORE, "data"),
     Input(ids.ANNOTATOR, "value"),
