@@ -252,6 +252,11 @@ class AnnotationIndex:
             if self._created:
                 return
             if self._sqlite_file is not None:
+                if not self._sqlite_file.exists():
+                    # Expected on a first start; after a mistyped SONOTRACE_DATABASE_URL
+                    # it is the only sign that the Saved page now reads an empty index.
+                    logger.info("annotation index: starting a new database file %s",
+                                self._sqlite_file)
                 # SQLite does not create a missing folder; the data directory may not exist yet.
                 self._sqlite_file.parent.mkdir(parents=True, exist_ok=True)
             try:

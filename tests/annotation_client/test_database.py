@@ -316,6 +316,19 @@ def test_add_is_true_once_then_false(tmp_path):
     assert [row["record_path"] for row in rows] == ["v002.json", str(tmp_path / "v001.json")]
 
 
+def test_a_new_database_file_is_logged_and_an_existing_one_is_not(tmp_path, caplog):
+    path = tmp_path / "mistyped" / "index.sqlite3"
+    with caplog.at_level("INFO", logger="annotation_client._database"):
+        AnnotationIndex(_url(path)).add(_saved(), "v001.json")
+    assert [r.getMessage() for r in caplog.records] == [
+        f"annotation index: starting a new database file {path}"
+    ]
+    caplog.clear()
+    with caplog.at_level("INFO", logger="annotation_client._database"):
+        AnnotationIndex(_url(path)).query()
+    assert caplog.records == []
+
+
 def test_add_many_counts_the_rows_it_added(tmp_path):
     index = AnnotationIndex(_url(tmp_path / "index.sqlite3"))
     assert index.add_many([(_saved(version=1), "a"), (_saved(SHA_B), "b")]) == 2
