@@ -10,8 +10,9 @@ such bodies; they are the sender's mistake, so they get a 400 with a JSON
 ``{"error": {"code", "message"}}`` like the rest of the client's API, and
 nothing reaches the callbacks.
 
-Only the envelope is checked (what Dash itself indexes before it calls a
-callback); the values inside it are the callbacks' own business.
+Only the envelope is checked (what Dash itself indexes and validates before it
+calls a callback: the output, the number of inputs and state, the outputs it
+will fill); the values inside it are the callbacks' own business.
 """
 
 from __future__ import annotations
@@ -39,6 +40,32 @@ def _is_arg(item) -> bool:
     return _is_prop(item) or (isinstance(item, list) and all(_is_prop(i) for i in item))
 
 
+def _matches(item: dict, declared) -> bool:
+    # Dash's own test (_validate.validate_output_spec), which also resolves wildcards;
+    # an id Dash cannot even build an Output from does not match either.
+    try:
+        return dash.Output(item["id"], item["property"].split("@")[0]) == declared
+    except Exception:  # noqa: BLE001 - any failure to build it means "not this output"
+        return False
+
+
+def _outputs_problem(outputs, spec) -> str | None:
+    if spec.get("no_output"):
+        return None
+    declared = spec.get("output")
+    multi = isinstance(declared, (list, tuple))
+    wanted = list(declared) if multi else [declared]
+    sent = outputs if multi else [outputs]
+    if not isinstance(sent, list) or len(sent) != len(wanted):
+        return f"'outputs' must list this callback's {len(wanted)} output(s)"
+    for want, got in zip(wanted, sent, strict=True):
+        # A pattern-matching output arrives as a list of the components it matched.
+        for item in got if isinstance(got, list) else [got]:
+            if not (_is_prop(item) and _matches(item, want)):
+                return "'outputs' do not match this callback's outputs; reload the page"
+    return None
+
+
 def problem(body, callback_map) -> str | None:
     """What is wrong with a callback request body, or None if Dash can run it.
 
@@ -47,7 +74,16 @@ def problem(body, callback_map) -> str | None:
     body : object
         The decoded JSON body.
     callback_map : dict
-        ``dash.Dash.callback_map``: output id -> callback spec (``inputs``, ``state``).
+        ``dash.Dash.callback_map``: output id -> callback spec (``inputs``,
+        ``state``, ``output``, ``no_output``).
+
+    Returns
+    -------
+    str or None
+        A message for the sender, or None when the envelope is what the callback
+        named by ``output`` takes: as many ``inputs`` and ``state`` items as it
+        declares, each an ``{id, property, value}`` object (a list of them for a
+        pattern-matching one), and ``outputs`` matching its declared outputs.
     """
     if not isinstance(body, dict):
         return "the body must be a JSON object"
@@ -64,9 +100,9 @@ def problem(body, callback_map) -> str | None:
             return f"'{key}' must be a list of {{id, property, value}} objects"
         if len(got) != want:
             return f"'{key}' has {len(got)} item(s); this callback takes {want}"
-    outputs = body.get("outputs", [])
-    if not (_is_arg(outputs) or (isinstance(outputs, list) and all(_is_arg(o) for o in outputs))):
-        return "'outputs' must be an {id, property} object or a list of them"
+    reason = _outputs_problem(body.get("outputs"), spec)
+    if reason is not None:
+        return reason
     changed = body.get("changedPropIds", [])
     if not isinstance(changed, list) or not all(isinstance(c, str) for c in changed):
         return "'changedPropIds' must be a list of strings"
@@ -74,7 +110,14 @@ def problem(body, callback_map) -> str | None:
 
 
 def register(app: dash.Dash) -> None:
-    """Check every callback request to ``app`` before Dash dispatches it."""
+    """Check every callback request to ``app`` before Dash dispatches it.
+
+    Parameters
+    ----------
+    app : dash.Dash
+        The app; a ``before_request`` hook is added to ``app.server`` after
+        Dash's own, so the callback map is built by the time it runs.
+    """
     route = app.config.routes_pathname_prefix + "_dash-update-component"
 
     @app.server.before_request
@@ -86,7 +129,10 @@ def register(app: dash.Dash) -> None:
         # registered first, does so); nothing to check against then.
         if not app.callback_map:
             return None
-        body = request.get_json(silent=True)
+        try:
+            body = request.get_json(silent=True)
+        except RecursionError:  # nested deeper than the JSON parser can follow
+            body = None
         reason = "the body is not JSON" if body is None else problem(body, app.callback_map)
         if reason is None:
             return None

@@ -1,6 +1,7 @@
 """Malformed callback requests get a JSON 400; well-formed ones still run."""
 
 import pytest
+from dash import Output
 
 from annotation_client import create_app
 from annotation_client._callback_guard import CODE, problem
@@ -73,6 +74,18 @@ def _state_not_a_list():
     return body
 
 
+def _outputs(value):
+    def build():
+        body = saved_page_body()
+        if value == "drop":
+            del body["outputs"]
+        else:
+            body["outputs"] = value(body["outputs"])
+        return body
+
+    return build
+
+
 def _changed_not_strings():
     body = saved_page_body()
     body["changedPropIds"] = [1]
@@ -91,6 +104,14 @@ def _changed_not_strings():
         (_bad_input_item, "'inputs' must be a list"),
         (_state_not_a_list, "'state' must be a list"),
         (_changed_not_strings, "'changedPropIds'"),
+        (_outputs(lambda o: o[:2]), "must list this callback's 5 output(s)"),
+        (_outputs(lambda o: []), "must list this callback's 5 output(s)"),
+        (_outputs("drop"), "must list this callback's 5 output(s)"),
+        (_outputs(lambda o: o[0]), "must list this callback's 5 output(s)"),
+        (_outputs(lambda o: [*o[:4], {"id": "nope", "property": "children"}]), "do not match"),
+        (_outputs(lambda o: [*o[:4], {"id": ["x"], "property": "children"}]), "do not match"),
+        (_outputs(lambda o: [*o[:4], "saved-alert.children"]), "do not match"),
+        (("[" * 100_000 + "]" * 100_000).encode(), "not JSON"),
     ],
 )
 def test_malformed_bodies_get_a_json_400_and_the_app_keeps_serving(client, body, reason):
@@ -105,8 +126,42 @@ def test_malformed_bodies_get_a_json_400_and_the_app_keeps_serving(client, body,
     assert client.post(ROUTE, json=saved_page_body()).status_code == 200
 
 
+def test_the_body_as_the_browser_sends_it_passes(client):
+    # Dash's renderer leaves out "state" when a callback has none, adds the parsed ids,
+    # and may suffix a property with "@" and a hash.
+    body = saved_page_body()
+    del body["state"]
+    body["parsedChangedPropsIds"] = ["saved-page-load.data"]
+    body["outputs"][4]["property"] = "children@a1b2c3"
+    assert client.post(ROUTE, json=body).status_code == 200
+
+
+def test_wildcard_and_callback_without_outputs_pass():
+    from dash import ALL, MATCH, Input
+
+    match = {"output": Output({"type": "row", "index": MATCH}, "children"),
+             "inputs": [Input({"type": "btn", "index": MATCH}, "n_clicks")], "state": []}
+    body = {
+        "output": "x",
+        "outputs": {"id": {"type": "row", "index": 3}, "property": "children"},
+        "inputs": [{"id": {"type": "btn", "index": 3}, "property": "n_clicks", "value": 1}],
+    }
+    assert problem(body, {"x": match}) is None
+    body["outputs"]["id"] = {"type": "col", "index": 3}
+    assert "do not match" in problem(body, {"x": match})
+    every = {"output": [Output("a", "children"), Output({"type": "row", "index": ALL}, "children")],
+             "inputs": [], "state": []}
+    body = {"output": "y", "inputs": [], "outputs": [
+        {"id": "a", "property": "children"},
+        [{"id": {"type": "row", "index": i}, "property": "children"} for i in range(3)],
+    ]}
+    assert problem(body, {"y": every}) is None
+    silent = {"output": "z", "inputs": [], "state": [], "no_output": True}
+    assert problem({"output": "z", "inputs": []}, {"z": silent}) is None
+
+
 def test_pattern_matching_inputs_arrive_as_lists_and_pass():
-    spec = {"inputs": [1, 2], "state": []}
+    spec = {"inputs": [1, 2], "state": [], "output": Output("out", "children")}
     body = {
         "output": "out.children",
         "outputs": {"id": "out", "property": "children"},
