@@ -17,6 +17,13 @@ PREFIX = "SONOTRACE_"
 #: so gunicorn and Werkzeug drop a header whose name has one rather than confuse it
 #: with its hyphenated twin, and a header named so would never arrive.
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^`|~0-9A-Za-z-]+")
+#: Headers that never name a user: with one of them (Authorization behind basic
+#: authentication is the likely slip) every save would record a credential or the
+#: request's plumbing as the annotator, on the Saved page and in its CSV.
+_NOT_A_USER_HEADER = re.compile(
+    r"(proxy-)?authorization|(set-)?cookie|host|content-.*|transfer-encoding|connection",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
@@ -152,6 +159,12 @@ def _parse(name: str, value):
                 raise ValueError(
                     "must be an HTTP header name such as X-Forwarded-User "
                     "(letters, digits and - ! # $ % & ' * + . ^ ` | ~; no _ or spaces)"
+                )
+            if _NOT_A_USER_HEADER.fullmatch(text):
+                raise ValueError(
+                    "names a header that carries credentials or the request itself, not "
+                    "the user's name; use the header in which the proxy names the user, "
+                    "such as X-Forwarded-User"
                 )
             return text
         if name in ("request_timeout", "max_upload_mb"):

@@ -32,6 +32,30 @@ def _as_utf8(value: str) -> str:
         return value
 
 
+def checked_name(name: str, subject: str) -> str:
+    """``name`` stripped, if it can be recorded as an annotator.
+
+    Parameters
+    ----------
+    name : str
+        A typed name, or one a proxy sent.
+    subject : str
+        What the messages call it, e.g. ``"The annotator's name"``.
+
+    Raises
+    ------
+    SignInError
+        When it is longer than :data:`MAX_NAME_CHARS` characters or holds control
+        characters; the message never repeats the name.
+    """
+    name = name.strip()
+    if len(name) > MAX_NAME_CHARS:
+        raise SignInError(f"{subject} is longer than {MAX_NAME_CHARS} characters.")
+    if any(unicodedata.category(char) in _REFUSED_CATEGORIES for char in name):
+        raise SignInError(f"{subject} holds control characters.")
+    return name
+
+
 def signed_in_name(headers: Mapping[str, str], header: str) -> str:
     """The user a sign-in proxy named in ``header``, checked and stripped.
 
@@ -51,9 +75,10 @@ def signed_in_name(headers: Mapping[str, str], header: str) -> str:
     Raises
     ------
     SignInError
-        When the header is missing or blank, longer than :data:`MAX_NAME_CHARS`
-        characters, or holds control characters. The message names the header
-        and never repeats its value.
+        When the header is missing or blank, holds a comma (the header came
+        twice and was joined), is longer than :data:`MAX_NAME_CHARS` characters,
+        or holds control characters. The message names the header and never
+        repeats its value.
 
     Examples
     --------
@@ -70,14 +95,12 @@ def signed_in_name(headers: Mapping[str, str], header: str) -> str:
             "header, or an empty one. Sign in again, or ask the administrator to check "
             "the proxy."
         )
-    if len(name) > MAX_NAME_CHARS:
+    subject = f"The user name in the sign-in proxy's {header} header"
+    if "," in name:
+        # A WSGI server joins repeated headers with commas: the proxy appended its
+        # header to one the browser sent, and one of the names is not the user's.
         raise SignInError(
-            f"The user name in the sign-in proxy's {header} header is longer than "
-            f"{MAX_NAME_CHARS} characters."
+            f"{subject} holds a comma: the request carried the header more than once. "
+            "Ask the administrator to make the proxy replace the header, not add to it."
         )
-    if any(unicodedata.category(char) in _REFUSED_CATEGORIES for char in name):
-        raise SignInError(
-            f"The user name in the sign-in proxy's {header} header holds control "
-            "characters."
-        )
-    return name
+    return checked_name(name, subject)

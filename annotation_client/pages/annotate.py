@@ -1658,8 +1658,11 @@ def recall_annotator(_loaded, stored):
 def remember_annotator(typed, stored):
     if get_config().annotator_header:
         # Nothing to remember: the proxy names the user on every request, and a name
-        # kept in a shared workstation's browser would outlive that user's sign-in.
-        raise PreventUpdate
+        # kept in a shared workstation's browser would outlive that user's sign-in. One
+        # typed before the setting was turned on is cleared.
+        if stored is None:
+            raise PreventUpdate
+        return None
     name = (typed or "").strip()
     if name == (stored or ""):
         raise PreventUpdate
@@ -1709,22 +1712,21 @@ def save(_clicks, meta, history, ai, classification, final_label, note, annotato
         except _signin.SignInError as exc:
             logger.warning("save refused: %s", exc)
             return _views.alert(str(exc), "danger", title="Not saved.", id="save-result"), no
-    elif not (annotator or "").strip():
+    elif not isinstance(annotator, str) or not annotator.strip():
         return _views.alert(
             "Enter your name in Annotator before saving.",
             "warning",
             title="Not saved.",
             id="save-result",
         ), no
-    elif len(annotator.strip()) > _signin.MAX_NAME_CHARS:
-        # The index's annotator column holds 200 characters; a database that enforces
-        # it would fail the index write after the files were in place.
-        return _views.alert(
-            f"The annotator's name is longer than {_signin.MAX_NAME_CHARS} characters.",
-            "warning",
-            title="Not saved.",
-            id="save-result",
-        ), no
+    else:
+        # The index's annotator column holds 200 characters (a database that enforces
+        # it would fail the index write after the files were in place), and a control
+        # character would break the Saved page's rows, the CSV and the log.
+        try:
+            annotator = _signin.checked_name(annotator, "The annotator's name")
+        except _signin.SignInError as exc:
+            return _views.alert(str(exc), "warning", title="Not saved.", id="save-result"), no
     paths, svg, mask = _current_geometry(meta, history)
     ai = _ai_for(ai, meta)
     ai_mask = _decode_mask(ai["mask"]) if ai else None

@@ -163,3 +163,16 @@ def test_a_bad_annotator_header_name_is_refused_by_name(name):
         ClientConfig.load(environ={"SONOTRACE_ANNOTATOR_HEADER": name})
     with pytest.raises(ValueError, match="SONOTRACE_ANNOTATOR_HEADER"):
         ClientConfig.load({"ANNOTATOR_HEADER": name}, environ={})
+
+
+@pytest.mark.parametrize(
+    "name", ["Authorization", "proxy-authorization", "Cookie", "Host", "Content-Type"]
+)
+def test_a_header_that_carries_credentials_or_plumbing_is_no_annotator(name):
+    # Behind basic authentication "Authorization" is the likely slip: every save would
+    # record the user's credentials as the annotator.
+    with pytest.raises(ValueError, match="SONOTRACE_ANNOTATOR_HEADER=.*not the user's name"):
+        ClientConfig.load(environ={"SONOTRACE_ANNOTATOR_HEADER": name})
+    assert ClientConfig.load({"ANNOTATOR_HEADER": "X-Authorization-User"}).annotator_header == (
+        "X-Authorization-User"
+    )

@@ -210,6 +210,36 @@ def test_a_typed_name_longer_than_the_index_holds_is_refused(annotate, data_dir)
     )
 
 
+def test_a_header_sent_twice_and_joined_is_refused(signed_in_app, annotate, data_dir):
+    # A proxy that appends its header to the browser's: the WSGI server joins the two.
+    text, work, _meta = _save(signed_in_app, annotate, "", {HEADER: "mallory,ada"})
+    assert "Not saved." in text and "more than once" in text and HEADER in text
+    assert "mallory" not in text and _written(data_dir) == []
+    with pytest.raises(SignInError, match="comma"):
+        signed_in_name({HEADER: "mallory, ada"}, HEADER)
+
+
+@pytest.mark.parametrize(
+    ("typed", "reason"),
+    [("Ada\x00", "control characters"), ("Ada\u2028Eve", "control characters"),
+     (5, "Enter your name"), (["Ada"], "Enter your name")],
+)
+def test_a_typed_name_that_cannot_be_recorded_is_refused(annotate, data_dir, typed, reason):
+    # A script can post anything as the field's value; before, a number was a 500.
+    app = create_app({"DATA_DIR": data_dir, "MODEL_SERVER_URL": "http://127.0.0.1:9"})
+    text, work, _meta = _save(app, annotate, typed)
+    assert "Not saved." in text and reason in text
+    assert work is annotate.dash.no_update and _written(data_dir) == []
+
+
+def test_a_typed_name_with_a_comma_is_kept(annotate, data_dir):
+    app = create_app({"DATA_DIR": data_dir, "MODEL_SERVER_URL": "http://127.0.0.1:9"})
+    text, _work, meta = _save(app, annotate, "Doe, Jane")
+    assert "Saved." in text
+    record = json.loads((data_dir / meta["sha256"] / "v001.json").read_text())
+    assert record["annotator"] == "Doe, Jane"
+
+
 def _recall(app, annotate, stored, headers=None):
     with app.server.test_request_context(
         "/_dash-update-component", method="POST", headers=headers or {}
@@ -240,6 +270,8 @@ def test_the_signed_in_name_is_not_kept_in_the_browser(signed_in_app, annotate, 
     with signed_in_app.server.test_request_context(headers={HEADER: "ada"}):
         with pytest.raises(PreventUpdate):
             annotate.remember_annotator("ada", None)
+        # A name typed before the setting was turned on is cleared, not kept.
+        assert annotate.remember_annotator("ada", "Old Typed Name") is None
     app = create_app({"DATA_DIR": data_dir})
     with app.server.test_request_context():
         assert annotate.remember_annotator(" Dr Typed ", None) == "Dr Typed"
