@@ -129,16 +129,25 @@ def image_to_mask(image: Image.Image) -> np.ndarray:
 
     Raises
     ------
+    TypeError
+        If ``image`` is not a Pillow image.
     ValueError
-        If the mode does not give one value per pixel.
+        For modes whose values are not "how much mask" (CMYK, YCbCr, LAB, HSV:
+        their zero is not black, so a blank mask would come out full).
     """
+    if not isinstance(image, Image.Image):
+        raise TypeError(f"image must be a PIL.Image.Image, got {type(image).__name__}")
     mode = image.mode
     if mode in ("1", "L", "I", "F") or mode.startswith("I;16"):
         arr = np.asarray(image)
     elif mode in ("LA", "La"):
         arr = np.asarray(image.getchannel("L"))
-    else:  # palette, RGB, RGBA, ...: any colour channel, without alpha
+    elif mode in _COLOUR_MODES:  # through the palette; any colour channel, without alpha
         arr = np.asarray(image.convert("RGB")).max(axis=2)
-    if arr.ndim != 2:
-        raise ValueError(f"unsupported mask layout with shape {arr.shape}")
+    else:
+        raise ValueError(f"unsupported mask mode {mode!r}: expected grey, palette or RGB(A)")
     return np.ascontiguousarray(arr > 0)
+
+
+#: Modes :func:`image_to_mask` reads through RGB: their 0 is black.
+_COLOUR_MODES = ("P", "PA", "RGB", "RGBA", "RGBa", "RGBX")

@@ -138,3 +138,20 @@ def test_image_to_mask_reads_decoded_images_by_the_same_rule(mode, build):
         buf = io.BytesIO()
         image.save(buf, format="PNG")
         np.testing.assert_array_equal(png_to_mask(buf.getvalue()), mask)
+
+
+@pytest.mark.parametrize("mode", ["CMYK", "YCbCr", "LAB", "HSV"])
+def test_image_to_mask_refuses_modes_whose_zero_is_not_black(mode):
+    from vectorizer import image_to_mask
+
+    # A blank CMYK image converts to white RGB: read through RGB it was all mask.
+    blank = Image.new(mode, (4, 3))
+    with pytest.raises(ValueError, match=f"unsupported mask mode '{mode}'"):
+        image_to_mask(blank)
+
+
+def test_image_to_mask_wants_a_pillow_image():
+    from vectorizer import image_to_mask
+
+    with pytest.raises(TypeError, match="image must be a PIL.Image.Image, got ndarray"):
+        image_to_mask(np.zeros((3, 3), np.uint8))
