@@ -30,9 +30,21 @@ STRONG_BLUR = 1.0
 
 
 def _rotate(both, max_deg):
-    """Rotate each ``(B, S, S, C)`` sample about its centre by a random angle.
+    """Rotate each sample about its centre by an angle drawn from ``[-max_deg, max_deg]``.
 
-    Corners that come from outside the image are 0, as with the zoom.
+    Parameters
+    ----------
+    both : tf.Tensor
+        ``(B, H, W, C)`` float32, image and mask channels together, so they turn alike.
+    max_deg : float
+        Largest angle either way, in degrees.
+
+    Returns
+    -------
+    tf.Tensor
+        ``(B, H, W, C)``, bilinear; corners that come from outside the image are 0,
+        as with the zoom. The centre is ``((W - 1) / 2, (H - 1) / 2)`` in (x, y)
+        pixel coordinates, x along columns and y down the rows.
     """
     b = tf.shape(both)[0]
     h = tf.cast(tf.shape(both)[1], tf.float32)
@@ -51,7 +63,22 @@ def _rotate(both, max_deg):
 
 
 def _blur(img, max_share):
-    """Blend each sample with a 3x3 binomial blur of itself, by a random share."""
+    """Blend each sample with a 3x3 binomial blur of itself, by a share from ``[0, max_share)``.
+
+    Parameters
+    ----------
+    img : tf.Tensor
+        ``(B, H, W, 1)`` float32 images.
+    max_share : float
+        Largest weight of the blurred copy, in [0, 1].
+
+    Returns
+    -------
+    tf.Tensor
+        ``(B, H, W, 1)``. The blur pads with zeros, so the outermost pixel ring of a
+        blurred sample darkens by up to a quarter (the corners by 7/16); ``twinG`` was
+        trained so, and the ring is mostly the scanner's black margin anyway.
+    """
     k = tf.constant([1.0, 2.0, 1.0]) / 4.0
     kernel = tf.reshape(k[:, None] * k[None, :], [3, 3, 1, 1])
     blurred = tf.nn.conv2d(img, kernel, strides=1, padding="SAME")

@@ -279,6 +279,24 @@ def test_blur_blends_towards_a_smoothed_copy_by_at_most_its_share():
     assert np.all(spread <= 1.0 + 1e-6) and spread.min() < 0.2 and spread.max() > 0.5
 
 
+@pytest.mark.parametrize("strength", ["standard", "strong"])
+def test_make_dataset_passes_the_augmentation_strength_on(monkeypatch, strength):
+    from models import training
+
+    seen = []
+
+    def recording(img, msk, seed=None, strength="standard"):
+        seen.append(strength)
+        return img, msk
+
+    monkeypatch.setattr(training, "augment", recording)
+    x = np.zeros((4, 8, 8, 1), np.float32)
+    ds = training.make_dataset(x, x, np.zeros(4, np.int32), 2, training=True,
+                               augment_strength=strength)
+    next(iter(ds))
+    assert seen and set(seen) == {strength}
+
+
 def test_unknown_augmentation_strength_is_refused():
     import tensorflow as tf
 
