@@ -121,7 +121,8 @@ def image_to_mask(image: Image.Image) -> np.ndarray:
     Parameters
     ----------
     image : PIL.Image.Image
-        A loaded image of any mode.
+        A loaded image: 1-bit, grey, 16-bit, integer, float, grey with alpha,
+        palette or RGB(A) mode.
 
     Returns
     -------
