@@ -9,6 +9,8 @@ an_app_exists
     runs alone (``-k``). Opt in with ``pytestmark = pytest.mark.usefixtures("an_app_exists")``.
 data_dir
     ``tmp_path / "data"``, the client's DATA_DIR (a test module may define its own).
+annotate
+    The Annotate page's module, imported once an app exists (use with ``an_app_exists``).
 saved_paths
     The three versions of :func:`_saved_data.save_three`, saved into ``data_dir`` before
     any app starts; ``{"a1" | "a2" | "b1": record path}``.
@@ -33,6 +35,13 @@ def an_app_exists(tmp_path_factory):
 @pytest.fixture
 def data_dir(tmp_path):
     return tmp_path / "data"
+
+
+@pytest.fixture
+def annotate():
+    from annotation_client.pages import annotate
+
+    return annotate
 
 
 @pytest.fixture

@@ -46,13 +46,6 @@ pytestmark = pytest.mark.usefixtures("an_app_exists")
 
 
 @pytest.fixture
-def annotate():
-    from annotation_client.pages import annotate
-
-    return annotate
-
-
-@pytest.fixture
 def data_dir(tmp_path):
     return tmp_path / "annotations"
 

@@ -86,18 +86,6 @@ def test_control_characters_are_refused_and_not_repeated(value):
 
 
 @pytest.fixture
-def annotate():
-    from annotation_client.pages import annotate
-
-    return annotate
-
-
-@pytest.fixture
-def data_dir(tmp_path):
-    return tmp_path / "data"
-
-
-@pytest.fixture
 def signed_in_app(data_dir):
     """The client behind a proxy that names the user in X-Forwarded-User."""
     return create_app(
