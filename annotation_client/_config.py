@@ -50,7 +50,8 @@ class ClientConfig:
         value must be an existing folder.
     database_url : str or None
         SQLAlchemy URL of the index of saved annotations
-        (``SONOTRACE_DATABASE_URL``); None, the default, means a SQLite file in
+        (``SONOTRACE_DATABASE_URL``), e.g. ``postgresql://USER:PASSWORD@HOST/DB``
+        (opened with psycopg 3); None, the default, means a SQLite file in
         ``data_dir`` (see :attr:`index_url`).
     keep_uploads : bool
         Keep a copy of each uploaded image beside its saved versions, so the

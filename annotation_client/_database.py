@@ -8,14 +8,19 @@ every record file.
 
 Because it is only an index, it can always be rebuilt: :meth:`AnnotationIndex.sync`
 adds every record found on disk that has no row yet. The client runs it at
-start, so a save whose index write failed (a locked database, a full disk),
-records copied in from another workstation, or a deleted database file are
-picked up at the next start. A save is complete once its files are written;
-the index write comes after and never undoes it.
+start, so a save whose index write failed (a locked database, a full disk, a
+database server that was down), records copied in from another workstation, or
+a deleted database are picked up at the next start. A save is complete once its
+files are written; the index write comes after and never undoes it.
 
-The default URL is a SQLite file in the data directory. Any SQLAlchemy URL
-works whose driver is installed (PostgreSQL needs ``psycopg``, for instance);
-SQLite is the one the tests run against.
+The default URL is a SQLite file in the data directory, for one workstation.
+Clients that share one data directory (a shared volume) should share a
+PostgreSQL server instead, e.g. ``postgresql://sonotrace:PASSWORD@db.example/sonotrace``,
+because SQLite's locking is not reliable on network file systems. Two drivers are
+installed and both databases are tested: SQLite's (Python's own ``sqlite3``)
+and psycopg 3 (the ``postgres`` extra). A ``postgresql://`` URL naming no driver
+uses psycopg 3 (see :func:`engine_url`); a URL naming a driver that is not
+installed (``postgresql+psycopg2://``, ``mysql://``) stops the client at start.
 """
 
 from __future__ import annotations
@@ -41,6 +46,8 @@ logger = logging.getLogger(__name__)
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 #: The longest page :meth:`AnnotationIndex.query` returns.
 MAX_LIMIT = 5000
+#: PostgreSQL drivers built on libpq, which take its ``connect_timeout``.
+_LIBPQ_DRIVERS = ("psycopg", "psycopg2")
 
 
 class IndexUnavailable(RuntimeError):
@@ -55,7 +62,13 @@ class SavedRow(_Base):
     """One saved annotation version, as indexed.
 
     Coordinates do not appear here: the geometry is in the version's SVG.
-    ``saved_at`` is UTC, stored without a zone because SQLite keeps none.
+    ``saved_at`` is UTC, stored without a zone because SQLite keeps none
+    (PostgreSQL's ``timestamp without time zone``, whatever the server's zone).
+
+    Names and paths are unbounded ``Text``: PostgreSQL enforces a ``VARCHAR``'s
+    length, and one long file name would fail a whole :meth:`AnnotationIndex.sync`.
+    The bounded columns are the filtered, indexed ones; :func:`row_values`
+    refuses a longer value before the database sees it.
     """
 
     __tablename__ = "saved_annotations"
@@ -66,8 +79,8 @@ class SavedRow(_Base):
     version: Mapped[int]
     saved_at: Mapped[_dt.datetime] = mapped_column(sa.DateTime, index=True)
     annotator: Mapped[str] = mapped_column(sa.String(200), index=True)
-    image_name: Mapped[str] = mapped_column(sa.String(500))
-    worklist_path: Mapped[str | None] = mapped_column(sa.String(1000))
+    image_name: Mapped[str] = mapped_column(sa.Text)
+    worklist_path: Mapped[str | None] = mapped_column(sa.Text)
     width: Mapped[int]
     height: Mapped[int]
     final_label: Mapped[str | None] = mapped_column(sa.String(16), index=True)
@@ -78,8 +91,8 @@ class SavedRow(_Base):
     edited: Mapped[bool | None]
     regions: Mapped[int | None]
     empty: Mapped[bool]
-    model_version: Mapped[str | None] = mapped_column(sa.String(100))
-    record_path: Mapped[str] = mapped_column(sa.String(1000))
+    model_version: Mapped[str | None] = mapped_column(sa.Text)
+    record_path: Mapped[str] = mapped_column(sa.Text)
 
     COLUMNS = (
         "image_sha256", "version", "saved_at", "annotator", "image_name", "worklist_path",
@@ -94,6 +107,21 @@ class SavedRow(_Base):
         return out
 
 
+#: The longest text each bounded column holds (``annotator``, the SHA and the labels).
+_LENGTHS = {
+    column.name: column.type.length
+    for column in SavedRow.__table__.columns
+    if isinstance(column.type, sa.String) and column.type.length
+}
+#: The record field each text column is copied from, for messages.
+_FIELDS = {
+    "image_sha256": "image.sha256", "annotator": "annotator", "image_name": "image.name",
+    "worklist_path": "image.worklist_path", "final_label": "final.label",
+    "ai_label": "ai.label", "model_version": "model.segmentation.version",
+    "record_path": "record path",
+}  # fmt: skip
+
+
 def default_url(data_dir: str | Path) -> sa.engine.URL:
     """The SQLite file used when ``SONOTRACE_DATABASE_URL`` is not set.
 
@@ -102,6 +130,36 @@ def default_url(data_dir: str | Path) -> sa.engine.URL:
     """
     path = Path(data_dir).expanduser().resolve() / "index.sqlite3"
     return sa.engine.URL.create("sqlite", database=str(path))
+
+
+def engine_url(url: str | sa.engine.URL) -> sa.engine.URL:
+    """The URL the index's engine opens: ``url`` parsed, a PostgreSQL driver filled in.
+
+    SQLAlchemy 2.0 opens a ``postgresql://`` URL with psycopg2, which this install
+    lacks; it has psycopg 3 (the ``postgres`` extra). So a PostgreSQL URL naming no
+    driver gets ``postgresql+psycopg``, and so does ``postgres://``, the short scheme
+    libpq and many hosting tools print, which SQLAlchemy 2.0 does not know. A URL
+    naming its driver keeps it.
+
+    Parameters
+    ----------
+    url : str or sqlalchemy.engine.URL
+        A database URL, e.g. ``postgresql://sonotrace:PASSWORD@db.example/sonotrace``.
+
+    Returns
+    -------
+    sqlalchemy.engine.URL
+        A new URL if a driver was filled in; ``url`` is never changed.
+
+    Raises
+    ------
+    sqlalchemy.exc.ArgumentError
+        If ``url`` does not parse as a URL.
+    """
+    parsed = url if isinstance(url, sa.engine.URL) else sa.engine.make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed
 
 
 def check_url(url: str | sa.engine.URL) -> str | sa.engine.URL:
@@ -126,11 +184,16 @@ def check_url(url: str | sa.engine.URL) -> str | sa.engine.URL:
             url = url.strip()
             parsed = sa.engine.make_url(url)
         # Building an engine connects to nothing, but imports the driver and checks
-        # the URL's arguments: a missing psycopg fails here, at start, not at first save.
-        sa.create_engine(parsed).dispose()
+        # the URL's arguments: a missing driver fails here, at start, not at first save.
+        sa.create_engine(engine_url(parsed)).dispose()
     except ArgumentError as exc:
         raise ValueError(f"is not a database URL ({exc})") from None
-    except Exception as exc:  # NoSuchModuleError, ImportError of a missing driver
+    except ImportError as exc:  # a dialect SQLAlchemy knows, whose driver is not installed
+        raise ValueError(
+            f"names a database driver this install lacks ({exc}); the installed ones are "
+            "sqlite:// and postgresql:// (psycopg 3)"
+        ) from None
+    except Exception as exc:  # a driver refusing the URL's arguments
         raise ValueError(f"names a database this install cannot open ({exc})") from None
     return url
 
@@ -141,7 +204,9 @@ def row_values(record: Mapping, record_path: str) -> dict:
     Raises
     ------
     ValueError
-        If the record lacks a field the index needs, or holds a wrong value.
+        If the record lacks a field the index needs, or holds a wrong value: text
+        with a NUL character, or longer than its column holds (the annotator's
+        name: 200 characters), is refused on every database, as PostgreSQL would.
     """
     if not isinstance(record, Mapping):
         raise TypeError("record must be a mapping")
@@ -175,7 +240,7 @@ def row_values(record: Mapping, record_path: str) -> dict:
         probabilities = ai.get("probabilities") or {}
         segmentation = (record.get("model") or {}).get("segmentation") or {}
         dice = agreement.get("dice_ai_vs_final")
-        return {
+        values = {
             "image_sha256": sha,
             "version": version,
             "saved_at": saved_at.astimezone(_dt.UTC).replace(tzinfo=None),
@@ -197,6 +262,20 @@ def row_values(record: Mapping, record_path: str) -> dict:
         }
     except (KeyError, TypeError, AttributeError) as exc:
         raise ValueError(f"record is missing or mistypes a field: {exc!r}") from None
+    _check_text(values)
+    return values
+
+
+def _check_text(values: dict) -> None:
+    # What PostgreSQL refuses and SQLite stores: text longer than its VARCHAR, and NUL.
+    # Refused here, the record is skipped alone; at INSERT it would fail the whole batch.
+    for name, value in values.items():
+        if not isinstance(value, str):
+            continue
+        if "\x00" in value:
+            raise ValueError(f"{_FIELDS[name]} holds a NUL character")
+        if name in _LENGTHS and len(value) > _LENGTHS[name]:
+            raise ValueError(f"{_FIELDS[name]} is longer than {_LENGTHS[name]} characters")
 
 
 def _count(value, name: str, low: int) -> int:
@@ -220,20 +299,27 @@ class AnnotationIndex:
 
     Notes
     -----
-    The engine connects lazily, so building an index touches no file; the
-    table is created on first use.
+    The engine connects lazily, so building an index touches no file and no
+    server; the table is created on first use. SQLite's lock wait applies only
+    to SQLite, and a PostgreSQL server that does not answer is given up after
+    10 s unless the URL sets ``connect_timeout``.
     """
 
     def __init__(self, url: str | sa.engine.URL) -> None:
         self.url = check_url(url)
-        parsed = sa.engine.make_url(self.url)
-        on_disk = parsed.get_backend_name() == "sqlite" and parsed.database not in (
-            None, "", ":memory:"
-        )
+        parsed = engine_url(self.url)
+        sqlite = parsed.get_backend_name() == "sqlite"
+        on_disk = sqlite and parsed.database not in (None, "", ":memory:")
         self._sqlite_file = Path(parsed.database).expanduser() if on_disk else None
-        # Several gunicorn threads share the engine; SQLite waits up to 15 s for a lock.
-        connect_args = {"timeout": 15} if parsed.get_backend_name() == "sqlite" else {}
-        self.engine = sa.create_engine(self.url, connect_args=connect_args, pool_pre_ping=True)
+        connect_args = {}
+        if sqlite:
+            # Several gunicorn threads share the engine; SQLite waits up to 15 s for a lock.
+            connect_args = {"timeout": 15}
+        elif parsed.get_driver_name() in _LIBPQ_DRIVERS and "connect_timeout" not in parsed.query:
+            # Without one, libpq waits on a server gone from the network for the system's
+            # TCP timeout (minutes): the client's start and each Saved page would hang.
+            connect_args = {"connect_timeout": 10}
+        self.engine = sa.create_engine(parsed, connect_args=connect_args, pool_pre_ping=True)
         self._created = False
         self._lock = threading.Lock()
 
@@ -242,8 +328,8 @@ class AnnotationIndex:
 
     @property
     def safe_url(self) -> str:
-        """The URL with any password masked, for logs and pages."""
-        return sa.engine.make_url(self.url).render_as_string(hide_password=True)
+        """The URL the engine opens (:func:`engine_url`), password masked, for logs and pages."""
+        return self.engine.url.render_as_string(hide_password=True)
 
     def _ready(self) -> None:
         if self._created:

@@ -10,10 +10,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 VENV=${VENV:-.venv}
-EXTRAS=${EXTRAS:-server,client,train,test}
+EXTRAS=${EXTRAS:-server,client,postgres,train,test}
 # Regular installs: potrace headers for the potracecffi build, chromium for browser tests,
-# and the potrace command-line tool, which bench/vectorizer.py compares against.
-APT_PACKAGES=(libpotrace-dev potrace chromium chromium-driver)
+# the potrace command-line tool, which bench/vectorizer.py compares against, and the
+# PostgreSQL server, which the annotation index's tests start as a throwaway cluster.
+APT_PACKAGES=(libpotrace-dev potrace chromium chromium-driver postgresql)
 # docker-compose is only needed to validate docker-compose.yml; its recommends pull in
 # the whole Docker engine, which nothing here uses.
 APT_PACKAGES_NO_RECOMMENDS=(docker-compose)

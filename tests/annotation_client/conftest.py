@@ -14,6 +14,14 @@ annotate
 saved_paths
     The three versions of :func:`_saved_data.save_three`, saved into ``data_dir`` before
     any app starts; ``{"a1" | "a2" | "b1": record path}``.
+postgres
+    Session-scoped: a throwaway PostgreSQL server (:class:`_postgres.Cluster`), started
+    on first use from the newest ``/usr/lib/postgresql/*/bin`` and stopped at the end.
+    Skipped with the reason when the server programs or psycopg are missing; under
+    ``CI`` that fails instead, because CI installs them (``scripts/install.sh``).
+postgres_url
+    SQLAlchemy URL (``postgresql+psycopg://...``) of an empty database on that server:
+    its schema is dropped and recreated before each test that asks for it.
 
 Builders and constants (masks, SHAs, ``save_version``) live in ``_saved_data.py``, and
 Dash helpers in ``_dash_helpers.py``: import them by name.
@@ -21,6 +29,10 @@ Dash helpers in ``_dash_helpers.py``: import them by name.
 
 from __future__ import annotations
 
+import importlib.util
+from collections.abc import Iterator
+
+import _postgres
 import pytest
 from _saved_data import save_three
 
@@ -47,3 +59,26 @@ def annotate():
 @pytest.fixture
 def saved_paths(data_dir) -> dict[str, str]:
     return save_three(data_dir)
+
+
+@pytest.fixture(scope="session")
+def postgres(skip_or_fail) -> Iterator[_postgres.Cluster]:
+    bindir = _postgres.find_bindir()
+    if bindir is None:
+        skip_or_fail(
+            f"no PostgreSQL server programs (initdb, pg_ctl) in {_postgres.DEBIAN_ROOT}/*/bin "
+            "or on PATH: install the Debian package postgresql (scripts/install.sh does)"
+        )
+    if importlib.util.find_spec("psycopg") is None:
+        skip_or_fail("psycopg is not installed: pip install -e '.[postgres]' (make install does)")
+    cluster = _postgres.start_cluster(bindir)  # a failure here is an error, not a skip
+    try:
+        yield cluster
+    finally:
+        cluster.destroy()
+
+
+@pytest.fixture
+def postgres_url(postgres) -> str:
+    postgres.reset()
+    return postgres.url

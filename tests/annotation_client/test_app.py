@@ -561,6 +561,50 @@ def test_the_app_starts_when_the_index_cannot_be_written(tmp_path, caplog):
     assert sorted(p.name for p in data_dir.iterdir()) == ["ab" * 32, "cd" * 32]
 
 
+def test_the_app_indexes_into_a_postgresql_database(tmp_path, postgres_url):
+    data_dir = tmp_path / "annotations"
+    keys = _save_records(data_dir)
+    # As an operator writes it: no driver named, so psycopg 3.
+    url = postgres_url.replace("postgresql+psycopg://", "postgresql://", 1)
+    app = create_app({"DATA_DIR": data_dir, "DATABASE_URL": url})
+    index = app.server.config["SONOTRACE_INDEX"]
+    try:
+        assert index.url == url and index.engine.dialect.driver == "psycopg"
+        client = app.server.test_client()
+        rows = client.get("/api/saved").get_json()["rows"]
+        assert [(r["image_sha256"], r["version"]) for r in rows] == keys[::-1]
+        csv = client.get("/api/saved?format=csv&latest=1").get_data(as_text=True)
+        assert len(csv.splitlines()) == 1 + 2  # the header, then each image's latest
+        assert not (data_dir / "index.sqlite3").exists()
+    finally:
+        index.dispose()
+
+
+def test_the_app_starts_when_the_postgresql_server_is_down(tmp_path, caplog, skip_or_fail):
+    import importlib.util
+
+    if importlib.util.find_spec("psycopg") is None:
+        skip_or_fail("psycopg is not installed: pip install -e '.[postgres]' (make install does)")
+    data_dir = tmp_path / "annotations"
+    _save_records(data_dir)
+    (tmp_path / "no-server").mkdir()  # a socket folder no server listens in
+    url = f"postgresql://sonotrace:s3cret@/sonotrace?host={tmp_path / 'no-server'}"
+    app = create_app({"DATA_DIR": data_dir, "DATABASE_URL": url})
+    client = app.server.test_client()
+    assert client.get("/health").status_code == 200
+    response = client.get("/api/saved")
+    assert response.status_code == 503
+    assert response.get_json()["error"]["code"] == "index_unavailable"
+    errors = [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "annotation_client._app" and r.levelname == "ERROR"
+    ]
+    assert len(errors) == 1 and "unavailable" in errors[0]
+    assert "postgresql+psycopg://sonotrace:***@" in errors[0] and "s3cret" not in errors[0]
+    assert sorted(p.name for p in data_dir.iterdir()) == ["ab" * 32, "cd" * 32]
+
+
 def test_the_app_starts_beside_a_record_the_index_cannot_hold(tmp_path):
     data_dir = tmp_path / "annotations"
     keys = _save_records(data_dir)

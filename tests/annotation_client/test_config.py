@@ -126,8 +126,23 @@ def test_a_refused_database_url_does_not_show_its_password():
 
 @pytest.mark.skipif(importlib.util.find_spec("psycopg2") is not None, reason="psycopg2 installed")
 def test_a_database_url_whose_driver_is_missing_is_refused_by_name():
+    # psycopg2 is named: this install has psycopg 3 instead.
+    url = "postgresql+psycopg2://u:s3cret@db/sonotrace"
+    with pytest.raises(ValueError, match="SONOTRACE_DATABASE_URL.*psycopg2") as refused:
+        ClientConfig.load({"DATABASE_URL": url}, environ={})
+    assert "s3cret" not in str(refused.value)
     with pytest.raises(ValueError, match="SONOTRACE_DATABASE_URL"):
-        ClientConfig.load({"DATABASE_URL": "postgresql://u:p@db/sonotrace"}, environ={})
+        ClientConfig.load(environ={"SONOTRACE_DATABASE_URL": url})
+
+
+def test_a_postgresql_url_is_taken_as_given(skip_or_fail):
+    if importlib.util.find_spec("psycopg") is None:
+        skip_or_fail("psycopg is not installed: pip install -e '.[postgres]' (make install does)")
+    url = "postgresql://sonotrace:PASSWORD@db.example/sonotrace"
+    environ = {"SONOTRACE_DATABASE_URL": f" {url} "}
+    assert ClientConfig.load(environ=environ).database_url == url
+    assert ClientConfig.load(environ=environ).index_url == url
+    assert ClientConfig.load({"DATABASE_URL": url}, environ={}).database_url == url
 
 
 def test_no_annotator_header_by_default():

@@ -2,6 +2,7 @@ import datetime as dt
 import importlib.util
 import json
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -16,8 +17,10 @@ from annotation_client._database import (
     SavedRow,
     check_url,
     default_url,
+    engine_url,
     row_values,
     summarize,
+    to_csv,
 )
 
 SHA_A = "ab" * 32
@@ -55,6 +58,47 @@ def _url(path: Path) -> str:
 
 def _keys(rows):
     return [(row["image_sha256"], row["version"]) for row in rows]
+
+
+# --- the databases the behavioural tests run on -------------------------------------
+# Each test of what the index does takes `make_index` (or `db_url`) and runs twice: on
+# a SQLite file and on a real PostgreSQL server (conftest's `postgres_url`). Tests of
+# what only SQLite has (its file, its folder, its locks) build SQLite URLs themselves.
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path) -> str:
+    """URL of an empty index database: a SQLite file, or the test server's database."""
+    if request.param == "sqlite":
+        return _url(tmp_path / "index.sqlite3")
+    return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+def make_index(db_url):
+    """``make_index(url=db_url)``: a new index, its connections closed at teardown."""
+    made = []
+
+    def make(url=db_url):
+        made.append(AnnotationIndex(url))
+        return made[-1]
+
+    yield make
+    for index in made:
+        index.dispose()
+
+
+@pytest.fixture
+def psycopg_installed(skip_or_fail):
+    if importlib.util.find_spec("psycopg") is None:
+        skip_or_fail("psycopg is not installed: pip install -e '.[postgres]' (make install does)")
+
+
+def _server_gone_url(tmp_path) -> str:
+    """A PostgreSQL URL whose socket folder has no server in it."""
+    folder = tmp_path / "no-server"
+    folder.mkdir(exist_ok=True)
+    return f"postgresql://postgres@/sonotrace?host={folder}"
 
 
 # --- row_values ---------------------------------------------------------------------
@@ -165,6 +209,11 @@ def _setting(path, value):
         (_setting(["image", "width"], "six"), "six"),
         (_setting(["final", "label"], "cancer"), "final.label 'cancer'"),
         (_setting(["ai", "label"], "Benign"), "ai.label 'Benign'"),
+        # PostgreSQL refuses these at INSERT (SQLite stored them): refused on both.
+        (_setting(["annotator"], "A" * 201), "annotator is longer than 200 characters"),
+        (_setting(["annotator"], "Ada\x00"), "annotator holds a NUL character"),
+        (_setting(["image", "name"], "a\x00.png"), "image.name holds a NUL character"),
+        (_setting(["image", "worklist_path"], "x/\x00"), "image.worklist_path holds a NUL"),
     ],
 )
 def test_row_values_refuses_a_bad_record(change, match):
@@ -231,22 +280,77 @@ def test_check_url_refuses_what_is_not_a_usable_url(url, match):
         check_url(url)
 
 
-_NO_PSYCOPG2 = importlib.util.find_spec("psycopg2") is None
+def _missing(module: str):
+    return pytest.mark.skipif(
+        importlib.util.find_spec(module) is not None, reason=f"{module} is installed here"
+    )
 
 
 @pytest.mark.parametrize(
-    "url",
+    ("url", "match"),
     [
-        pytest.param(
-            "postgresql://u:secret@h/db",
-            marks=pytest.mark.skipif(not _NO_PSYCOPG2, reason="psycopg2 is installed here"),
-        ),
-        "sqlite://u:secret@/rel.db",  # sqlite's dialect refuses it only in create_engine
+        # Drivers SQLAlchemy knows and this install lacks: named, with what is installed.
+        pytest.param("postgresql+psycopg2://u:secret@h/db", "No module named 'psycopg2'.*"
+                     "sqlite:// and postgresql:// \\(psycopg 3\\)", marks=_missing("psycopg2")),
+        pytest.param("mysql://u:secret@h/db", "MySQLdb", marks=_missing("MySQLdb")),
+        # sqlite's dialect refuses it only in create_engine.
+        ("sqlite://u:secret@/rel.db", "not a database URL"),
     ],
-)
-def test_check_url_refuses_a_url_the_index_cannot_open(url):
-    with pytest.raises(ValueError):
+)  # fmt: skip
+def test_check_url_refuses_a_url_the_index_cannot_open(url, match):
+    with pytest.raises(ValueError, match=match) as refused:
         check_url(url)
+    assert "secret" not in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        # SQLAlchemy would open this one with psycopg2, which is not installed.
+        ("postgresql://u:secret@h:5433/db?sslmode=require",
+         "postgresql+psycopg://u:secret@h:5433/db?sslmode=require"),
+        ("postgresql://postgres@/db?host=/run/pg", "postgresql+psycopg://postgres@/db?host=/run/pg"),
+        # libpq's short scheme, which SQLAlchemy alone refuses.
+        ("postgres://u:secret@h/db", "postgresql+psycopg://u:secret@h/db"),
+        # A driver named is kept, installed or not.
+        ("postgresql+psycopg://u@h/db", "postgresql+psycopg://u@h/db"),
+        ("postgresql+psycopg2://u@h/db", "postgresql+psycopg2://u@h/db"),
+        ("postgresql+asyncpg://u@h/db", "postgresql+asyncpg://u@h/db"),
+        ("sqlite:////abs/index.sqlite3", "sqlite:////abs/index.sqlite3"),
+        ("mysql://u@h/db", "mysql://u@h/db"),
+    ],
+)  # fmt: skip
+def test_engine_url_gives_a_plain_postgresql_url_psycopg_3(url, expected):
+    assert engine_url(url) == sa.engine.make_url(expected)
+    parsed = sa.engine.make_url(url)
+    assert engine_url(parsed) == sa.engine.make_url(expected)
+    assert parsed == sa.engine.make_url(url)  # the argument is not changed
+
+
+def test_a_plain_postgresql_url_is_accepted_and_opened_with_psycopg_3(psycopg_installed):
+    url = "postgresql://u:secret@db.example/sonotrace"
+    assert check_url(f" {url} ") == url  # as given: the config keeps what was set
+    index = AnnotationIndex(url)  # connects to nothing yet
+    assert index.url == url
+    assert index.engine.dialect.driver == "psycopg"
+    assert index.engine.url.drivername == "postgresql+psycopg"
+
+
+def test_connect_args_suit_each_database(monkeypatch, tmp_path, psycopg_installed):
+    from annotation_client import _database
+
+    seen, real = [], sa.create_engine
+
+    def spy(url, **kwargs):
+        seen.append(kwargs.get("connect_args"))
+        return real(url, **kwargs)
+
+    monkeypatch.setattr(_database.sa, "create_engine", spy)
+    AnnotationIndex(_url(tmp_path / "i.sqlite3"))
+    AnnotationIndex("postgresql://u@h/db")
+    AnnotationIndex("postgresql+psycopg://u@h/db?connect_timeout=3")  # the URL's own wins
+    # Each index builds two engines: check_url's, which connects nothing, and its own.
+    assert seen[1::2] == [{"timeout": 15}, {"connect_timeout": 10}, {}]
 
 
 def _sqlite_file(url) -> str:
@@ -287,11 +391,13 @@ def test_safe_url_of_a_sqlite_index(tmp_path):
     assert repr(index) == f"AnnotationIndex({url!r})"
 
 
-@pytest.mark.skipif(_NO_PSYCOPG2, reason="psycopg2 is not installed: no PostgreSQL index")
-def test_safe_url_hides_the_password():  # pragma: no cover - needs psycopg2
+def test_safe_url_hides_the_password_and_names_the_driver(psycopg_installed):
     index = AnnotationIndex("postgresql://u:secret@h/db")
     assert "secret" not in index.safe_url and "secret" not in repr(index)
-    assert index.safe_url == "postgresql://u:***@h/db"
+    assert index.safe_url == "postgresql+psycopg://u:***@h/db"
+    assert repr(index) == "AnnotationIndex('postgresql+psycopg://u:***@h/db')"
+    explicit = AnnotationIndex("postgresql+psycopg://u:s%40cret@h/db")
+    assert explicit.safe_url == "postgresql+psycopg://u:***@h/db"
 
 
 # --- AnnotationIndex: writing -------------------------------------------------------
@@ -305,10 +411,23 @@ def test_constructing_an_index_writes_nothing(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_add_is_true_once_then_false(tmp_path):
+def test_constructing_a_postgresql_index_connects_to_nothing(tmp_path, psycopg_installed):
+    # No server answers here: anything that connected would raise IndexUnavailable.
+    index = AnnotationIndex(_server_gone_url(tmp_path))
+    assert index.add_many([]) == 0
+    assert index.sync(tmp_path / "no such dir") == {"added": 0, "skipped": []}
+    index.dispose()
+
+
+def test_a_missing_folder_of_a_sqlite_file_is_made(tmp_path):
     index = AnnotationIndex(_url(tmp_path / "db" / "index.sqlite3"))
+    assert index.add(_saved(), "v001.json") is True
+    assert (tmp_path / "db" / "index.sqlite3").is_file()
+
+
+def test_add_is_true_once_then_false(make_index, tmp_path):
+    index = make_index()
     assert index.add(_saved(), tmp_path / "v001.json") is True
-    assert (tmp_path / "db" / "index.sqlite3").is_file()  # the missing folder is made
     assert index.add(_saved(), tmp_path / "v001.json") is False
     assert index.add(_saved(version=2, when="2024-01-02T10:00:00"), "v002.json") is True
     rows = index.query()
@@ -329,8 +448,8 @@ def test_a_new_database_file_is_logged_and_an_existing_one_is_not(tmp_path, capl
     assert caplog.records == []
 
 
-def test_add_many_counts_the_rows_it_added(tmp_path):
-    index = AnnotationIndex(_url(tmp_path / "index.sqlite3"))
+def test_add_many_counts_the_rows_it_added(make_index):
+    index = make_index()
     assert index.add_many([(_saved(version=1), "a"), (_saved(SHA_B), "b")]) == 2
     batch = [(_saved(version=1), "a"), (_saved(version=2), "c"), (_saved(version=3), "d")]
     assert index.add_many(batch) == 2
@@ -340,25 +459,39 @@ def test_add_many_counts_the_rows_it_added(tmp_path):
     assert sorted(_keys(index.query())) == [(SHA_A, v) for v in (1, 2, 3, 4)] + [(SHA_B, 1)]
 
 
-def test_a_bad_record_in_a_batch_adds_nothing(tmp_path):
-    index = AnnotationIndex(_url(tmp_path / "index.sqlite3"))
+def test_a_bad_record_in_a_batch_adds_nothing(make_index):
+    index = make_index()
     bad = dict(_saved(version=2), version=0)
     with pytest.raises(ValueError, match="version"):
         index.add_many([(_saved(version=1), "a"), (bad, "b")])
     assert index.query() == []
 
 
-def test_two_indexes_on_one_file_see_each_other(tmp_path):
-    url = _url(tmp_path / "index.sqlite3")
-    first, second = AnnotationIndex(url), AnnotationIndex(url)
+def test_two_indexes_on_one_database_see_each_other(make_index):
+    first, second = make_index(), make_index()
     assert first.add(_saved(version=1), "a") is True
     assert _keys(second.query()) == [(SHA_A, 1)]
     assert second.add(_saved(version=1), "a") is False
     assert second.add(_saved(SHA_B, annotator="Bob"), "b") is True
     assert sorted(_keys(first.query())) == [(SHA_A, 1), (SHA_B, 1)]
     assert first.annotators() == ["Ada", "Bob"]
-    first.dispose()
-    second.dispose()
+
+
+def test_a_row_another_process_indexed_meanwhile_is_counted_once(make_index, monkeypatch):
+    # The other process writes between our read of the known keys and our INSERT: the
+    # unique constraint refuses the batch, and each row is tried alone.
+    index, other = make_index(), make_index()
+    assert index.add(_saved(version=1), "a") is True
+
+    def nothing_known(session, shas):
+        other.add(_saved(version=3), "c")
+        return set()
+
+    monkeypatch.setattr(index, "_known", nothing_known)  # this index's reads only
+    batch = [(_saved(version=1), "a"), (_saved(version=2), "b"), (_saved(version=3), "c")]
+    assert index.add_many(batch) == 1
+    assert sorted(_keys(index.query())) == [(SHA_A, 1), (SHA_A, 2), (SHA_A, 3)]
+    assert index.add(_saved(version=2), "b") is False
 
 
 # --- AnnotationIndex: a database that cannot be written -----------------------------
@@ -410,11 +543,11 @@ def test_a_read_only_folder_is_unavailable(tmp_path):
 
 
 @pytest.fixture
-def filled(tmp_path):
+def filled(make_index):
     """Two images, five versions, three annotators, saved in this order of time:
     A1 Ada benign, B1 Ada -, A2 Bob malignant, B2 Ada -, A3 Ada benign.
     """
-    index = AnnotationIndex(_url(tmp_path / "index.sqlite3"))
+    index = make_index()
     records = [  # added out of time order, so order comes from saved_at
         _saved(SHA_A, 3, "Ada", "benign", "2024-01-05T10:00:00"),
         _saved(SHA_A, 1, "Ada", "benign", "2024-01-01T10:00:00"),
@@ -490,8 +623,9 @@ def test_query_refuses_an_unknown_final_label(filled, label):
         filled.query(final_label=label)
 
 
-def test_query_orders_by_the_utc_instant(tmp_path):
-    index = AnnotationIndex(_url(tmp_path / "index.sqlite3"))
+def test_query_orders_by_the_utc_instant(make_index):
+    # The test PostgreSQL server's own zone is America/St_Johns: nothing may convert.
+    index = make_index()
     east = _saved(SHA_A, when="2024-01-04T21:00:00")
     east["saved_at"] = "2024-01-05T01:00:00+05:00"  # 20:00 UTC, the earlier save
     later = _saved(SHA_B, when="2024-01-04T21:00:00")
@@ -501,11 +635,19 @@ def test_query_orders_by_the_utc_instant(tmp_path):
     assert [row["saved_at"] for row in rows] == ["2024-01-04T21:00:00Z", "2024-01-04T20:00:00Z"]
 
 
-def test_annotators_are_distinct_and_sorted(filled, tmp_path):
+def test_annotators_are_distinct_and_sorted(filled):
     assert filled.annotators() == ["Ada", "Bob"]
     filled.add(_saved(SHA_B, 3, annotator="Aaron"), "x")
-    assert filled.annotators() == ["Aaron", "Ada", "Bob"]
-    assert AnnotationIndex(_url(tmp_path / "empty.sqlite3")).annotators() == []
+    # Sorted in Python, not by the database's collation, so the same on both.
+    filled.add(_saved(SHA_B, 4, annotator="bea"), "y")
+    filled.add(_saved(SHA_B, 5, annotator="Émile"), "z")
+    assert filled.annotators() == ["Aaron", "Ada", "Bob", "bea", "Émile"]
+
+
+def test_an_empty_index_has_no_rows_and_no_annotators(make_index):
+    index = make_index()
+    assert index.annotators() == []
+    assert index.query(latest_only=True) == []
 
 
 # --- sync ---------------------------------------------------------------------------
@@ -524,10 +666,10 @@ def _store_some(data_dir):
     return store
 
 
-def test_sync_indexes_what_a_store_saved_and_is_idempotent(tmp_path):
+def test_sync_indexes_what_a_store_saved_and_is_idempotent(make_index, tmp_path):
     data_dir = tmp_path / "data"
     _store_some(data_dir)
-    index = AnnotationIndex(_url(tmp_path / "index.sqlite3"))
+    index = make_index()
     assert index.sync(data_dir) == {"added": 3, "skipped": []}
     rows = index.query()
     assert _keys(rows) == [(SHA_B, 1), (SHA_A, 2), (SHA_A, 1)]
@@ -542,7 +684,7 @@ def test_sync_indexes_what_a_store_saved_and_is_idempotent(tmp_path):
     assert _keys(index.query(limit=1)) == [(SHA_B, 2)]
 
 
-def test_sync_skips_bad_records_and_keeps_the_rest(tmp_path):
+def test_sync_skips_bad_records_and_keeps_the_rest(make_index, tmp_path):
     data_dir = tmp_path / "data"
     _store_some(data_dir)
     corrupt = data_dir / SHA_A / "v003.json"
@@ -553,7 +695,7 @@ def test_sync_skips_bad_records_and_keeps_the_rest(tmp_path):
     not_utf8.write_bytes(b"\xff\xfe{}")
     a_list = data_dir / SHA_B / "v004.json"
     a_list.write_text("[1, 2]", encoding="utf-8")
-    index = AnnotationIndex(_url(tmp_path / "index.sqlite3"))
+    index = make_index()
     result = index.sync(data_dir)
     assert result == {
         "added": 3,
@@ -563,39 +705,39 @@ def test_sync_skips_bad_records_and_keeps_the_rest(tmp_path):
     assert index.sync(data_dir) == {"added": 0, "skipped": result["skipped"]}
 
 
-def test_sync_skips_a_record_the_database_refuses_and_keeps_the_rest(tmp_path):
+def test_sync_skips_a_record_the_database_refuses_and_keeps_the_rest(make_index, tmp_path):
     data_dir = tmp_path / "data"
     _store_some(data_dir)
     # Once such a record failed the whole batch at INSERT, good records and all.
     odd = dict(_saved(SHA_B, 2), agreement={"dice_ai_vs_final": 0.5, "edited": "yes"})
     (data_dir / SHA_B / "v002.json").write_text(json.dumps(odd), encoding="utf-8")
-    index = AnnotationIndex(_url(tmp_path / "index.sqlite3"))
+    index = make_index()
     assert index.sync(data_dir) == {"added": 3, "skipped": [str(data_dir / SHA_B / "v002.json")]}
 
 
-_TOO_BIG = 2**70  # an int that JSON holds and SQLite's 64-bit INTEGER does not
+_TOO_BIG = 2**70  # an int that JSON holds and neither database's INTEGER does
 
 
 @pytest.mark.parametrize("path", [["version"], ["image", "width"], ["final", "regions"]])
-def test_add_refuses_an_integer_sqlite_cannot_hold(tmp_path, path):
+def test_add_refuses_an_integer_the_database_cannot_hold(make_index, tmp_path, path):
     record = _saved()
     _setting(path, _TOO_BIG)(record)
-    index = AnnotationIndex(_url(tmp_path / "index.sqlite3"))
+    index = make_index()
     with pytest.raises((ValueError, IndexUnavailable)):
         index.add(record, "p")
 
 
-def test_sync_skips_a_record_with_an_integer_sqlite_cannot_hold(tmp_path):
+def test_sync_skips_a_record_with_an_integer_the_database_cannot_hold(make_index, tmp_path):
     data_dir = tmp_path / "data"
     _store_some(data_dir)
     huge = _saved(SHA_B, 2)
     huge["image"]["width"] = _TOO_BIG
     (data_dir / SHA_B / "v002.json").write_text(json.dumps(huge), encoding="utf-8")
-    index = AnnotationIndex(_url(tmp_path / "index.sqlite3"))
+    index = make_index()
     assert index.sync(data_dir) == {"added": 3, "skipped": [str(data_dir / SHA_B / "v002.json")]}
 
 
-def test_sync_reads_only_record_files_in_image_folders(tmp_path):
+def test_sync_reads_only_record_files_in_image_folders(make_index, tmp_path):
     data_dir = tmp_path / "data"
     data_dir.mkdir()
     good = _saved(SHA_A, 1)
@@ -615,7 +757,7 @@ def test_sync_reads_only_record_files_in_image_folders(tmp_path):
         (data_dir / other / "v001.json").write_text(json.dumps(_saved(SHA_B)), encoding="utf-8")
     (data_dir / SHA_B).write_text(json.dumps(_saved(SHA_B)), encoding="utf-8")  # a file
     (data_dir / "v001.json").write_text(json.dumps(_saved(SHA_B)), encoding="utf-8")
-    index = AnnotationIndex(_url(tmp_path / "index.sqlite3"))
+    index = make_index()
     assert index.sync(data_dir) == {"added": 1, "skipped": [str(folder / "v007.json")]}
     assert _keys(index.query()) == [(SHA_A, 1)]
 
@@ -685,22 +827,22 @@ def test_summarize_of_a_query(filled):
     }  # fmt: skip
 
 
-def test_sync_skips_a_record_that_names_another_version_or_image(tmp_path):
+def test_sync_skips_a_record_that_names_another_version_or_image(make_index, tmp_path):
     data_dir = tmp_path / "data"
     _store_some(data_dir)
     # A record copied under the wrong name: its content is v1 of image A, its file v3 of B.
     (data_dir / SHA_B / "v003.json").write_text(json.dumps(_saved(SHA_A, 1)), encoding="utf-8")
-    index = AnnotationIndex(_url(tmp_path / "index.sqlite3"))
+    index = make_index()
     assert index.sync(data_dir) == {"added": 3, "skipped": [str(data_dir / SHA_B / "v003.json")]}
     assert sorted((r["image_sha256"], r["version"]) for r in index.query()) == [
         (SHA_A, 1), (SHA_A, 2), (SHA_B, 1)
     ]  # fmt: skip
 
 
-def test_sync_reads_only_the_records_of_versions_not_yet_indexed(tmp_path):
+def test_sync_reads_only_the_records_of_versions_not_yet_indexed(make_index, tmp_path):
     data_dir = tmp_path / "data"
     _store_some(data_dir)
-    index = AnnotationIndex(_url(tmp_path / "index.sqlite3"))
+    index = make_index()
     assert index.sync(data_dir)["added"] == 3
     # Indexed versions are known by their file names: a record spoiled since is not read
     # again (the rows keep what it said), while a new version is.
@@ -711,23 +853,23 @@ def test_sync_reads_only_the_records_of_versions_not_yet_indexed(tmp_path):
     assert len(index.query()) == 4
 
 
-def test_add_many_indexes_more_images_than_one_query_can_name(tmp_path):
+def test_add_many_indexes_more_images_than_one_query_can_name(make_index, tmp_path):
     # SQLite refuses a statement with more than 32766 bound parameters (999 before 3.32):
     # known keys are looked up in chunks.
     records = [(_saved(f"{i:064x}", 1), f"p{i}") for i in range(1200)]
-    index = AnnotationIndex(_url(tmp_path / "index.sqlite3"))
+    index = make_index()
     assert index.add_many(records) == 1200
     assert index.add_many(records) == 0
     assert len(index.query(limit=MAX_LIMIT)) == 1200
 
 
-def test_saves_from_many_threads_at_once_are_all_indexed(tmp_path):
+def test_saves_from_many_threads_at_once_are_all_indexed(make_index, tmp_path):
     # The first saves after a start arrive together from gunicorn's request threads;
     # creating the table must not fail any of them.
     import threading
 
     data_dir = tmp_path / "data"
-    index = AnnotationIndex(default_url(data_dir))
+    index = make_index()
     store = AnnotationStore(data_dir, index=index)
     results, start = [], threading.Barrier(8)
 
@@ -748,17 +890,196 @@ def test_saves_from_many_threads_at_once_are_all_indexed(tmp_path):
     assert len(index.query()) == 40
 
 
-def test_a_table_another_process_created_meanwhile_is_taken_as_it_is(tmp_path, monkeypatch):
+def test_a_table_another_process_created_meanwhile_is_taken_as_it_is(make_index, monkeypatch):
     """Two gunicorn workers start together: one's CREATE TABLE loses the race."""
     from annotation_client import _database
 
-    url = _url(tmp_path / "index.sqlite3")
-    late, real_create_all = AnnotationIndex(url), _database._Base.metadata.create_all
+    late, real_create_all = make_index(), _database._Base.metadata.create_all
 
     def lose_the_race(engine, **kwargs):
-        real_create_all(sa.create_engine(url))  # the other worker, just before us
+        other = sa.create_engine(engine.url)
+        real_create_all(other)  # the other worker, just before us
+        other.dispose()
         real_create_all(engine, checkfirst=False)  # our CREATE: "table already exists"
 
     monkeypatch.setattr(_database._Base.metadata, "create_all", lose_the_race)
     assert late.add(_saved(SHA_A, 1), "p")
     assert [r["version"] for r in late.query()] == [1]
+
+
+# --- on every database: what PostgreSQL checks and SQLite does not -----------------
+
+
+def _full_record(name="benign (1).png", worklist_path="2024/case 7/benign (1).png",
+                 annotator="Dr. Ada Ångström", model_version="1.2"):  # fmt: skip
+    ai, final = _masks()
+    return build_record(
+        image=IMAGE | {"name": name, "worklist_path": worklist_path},
+        annotator=annotator,
+        final_mask=final,
+        ai_mask=ai,
+        final_label="malignant",
+        measurements={"count": 1, "area_px": 6.0, "regions": []},
+        model={"name": "unet", "version": model_version},
+        classification={
+            "label": "benign",
+            "probabilities": {"normal": 0.1, "benign": 0.6, "malignant": 0.3},
+            "model": {"name": "clf", "version": "3"},
+        },
+        # 09:08:09.25 at UTC+2 is 07:08:09.25 UTC.
+        saved_at=dt.datetime(2024, 5, 6, 9, 8, 9, 250000, dt.timezone(dt.timedelta(hours=2))),
+    )
+
+
+def test_a_saved_record_round_trips_through_the_index(make_index, tmp_path):
+    index = make_index()
+    data_dir = tmp_path / "data"
+    saved = AnnotationStore(data_dir, index=index).save(
+        SHA_A, svg="<svg/>", mask_png=b"png", ai_mask_png=b"ai", record=_full_record()
+    )
+    assert saved.indexed is True
+    [row] = index.query()
+    assert row == {
+        "image_sha256": SHA_A,
+        "version": 1,
+        "saved_at": "2024-05-06T07:08:09Z",
+        "annotator": "Dr. Ada Ångström",
+        "image_name": "benign (1).png",
+        "worklist_path": "2024/case 7/benign (1).png",
+        "width": 6,
+        "height": 4,
+        "final_label": "malignant",
+        "ai_label": "benign",
+        "ai_p_malignant": 0.3,
+        "segmented": True,
+        "dice_ai_vs_final": 8 / 12,  # a double, not rounded to a single
+        "edited": True,
+        "regions": 1,
+        "empty": False,
+        "model_version": "1.2",
+        "record_path": str(data_dir / SHA_A / "v001.json"),
+    }
+    assert all(type(row[k]) is bool for k in ("segmented", "edited", "empty"))
+    # Stored as the naive UTC instant, to the microsecond, whatever the server's zone.
+    with index.engine.connect() as conn:
+        stored = conn.execute(sa.select(SavedRow.saved_at)).scalar_one()
+    assert stored == dt.datetime(2024, 5, 6, 7, 8, 9, 250000) and stored.tzinfo is None
+    csv_line = to_csv(index.query(annotator="Dr. Ada Ångström")).splitlines()[1]
+    assert csv_line.startswith(f"{SHA_A},1,2024-05-06T07:08:09Z,Dr. Ada Ångström,benign (1).png,")
+    assert index.query(annotator="dr. ada ångström") == []  # exact, on both databases
+
+
+def test_an_index_dropped_is_rebuilt_from_the_files(make_index, tmp_path):
+    data_dir = tmp_path / "data"
+    index = make_index()
+    store = AnnotationStore(data_dir, index=index)
+    for when in ("2024-01-01T10:00:00", "2024-01-02T10:00:00"):
+        record = dict(_saved(when=when))
+        record.pop("version"), record.pop("files")
+        assert store.save(SHA_A, svg="<svg/>", mask_png=b"png", record=record).indexed
+    before = index.query()
+    SavedRow.__table__.drop(index.engine)  # the database lost, the files kept
+    rebuilt = make_index()  # the next start
+    assert rebuilt.sync(data_dir) == {"added": 2, "skipped": []}
+    assert rebuilt.query() == before
+
+
+def test_long_names_and_paths_are_kept_whole(make_index):
+    # PostgreSQL enforces a VARCHAR's length, where SQLite stores anything: these
+    # columns are TEXT, so a long name cannot fail a save's row or a whole sync.
+    record = _full_record(name="n" * 251 + ".png", worklist_path="/".join(["folder"] * 600),
+                          annotator="A" * 200, model_version="v" * 300)  # fmt: skip
+    saved = dict(record, version=1, files={})
+    index = make_index()
+    assert index.add(saved, "/data/" + "d" * 3000 + "/v001.json") is True
+    [row] = index.query()
+    assert len(row["image_name"]) == 255
+    assert row["worklist_path"] == record["image"]["worklist_path"]
+    assert len(row["worklist_path"]) == 4199
+    assert row["annotator"] == "A" * 200
+    assert row["model_version"] == "v" * 300
+    assert len(row["record_path"]) == 3016
+    assert index.query(annotator="A" * 200) == [row]
+
+
+def test_sync_skips_text_the_database_cannot_hold_and_keeps_the_rest(make_index, tmp_path):
+    data_dir = tmp_path / "data"
+    _store_some(data_dir)
+    long_name = data_dir / SHA_B / "v002.json"
+    long_name.write_text(json.dumps(_saved(SHA_B, 2, annotator="B" * 201)), encoding="utf-8")
+    nul = data_dir / SHA_B / "v003.json"
+    nul.write_text(json.dumps(dict(_saved(SHA_B, 3), annotator="Ada\x00")), encoding="utf-8")
+    index = make_index()
+    assert index.sync(data_dir) == {"added": 3, "skipped": [str(long_name), str(nul)]}
+    with pytest.raises(ValueError, match="annotator is longer than 200"):
+        index.add(_saved(SHA_B, 2, annotator="B" * 201), long_name)
+    assert sorted(_keys(index.query())) == [(SHA_A, 1), (SHA_A, 2), (SHA_B, 1)]
+
+
+# --- PostgreSQL only: its URL, and a server that is down ------------------------------
+
+
+def test_a_plain_postgresql_url_reaches_the_server_with_psycopg_3(postgres_url):
+    plain = postgres_url.replace("postgresql+psycopg://", "postgresql://", 1)
+    assert plain.startswith("postgresql://postgres@/")
+    index = AnnotationIndex(plain)
+    try:
+        assert index.url == plain
+        assert index.engine.dialect.driver == "psycopg"
+        assert index.add(_saved(), "p") is True
+        assert index.add(_saved(), "p") is False
+        assert _keys(AnnotationIndex(postgres_url).query()) == [(SHA_A, 1)]
+    finally:
+        index.dispose()
+
+
+def test_a_postgresql_server_that_is_not_there_is_unavailable(tmp_path, postgres_url):
+    index = AnnotationIndex(_server_gone_url(tmp_path))
+    started = time.monotonic()
+    with pytest.raises(IndexUnavailable, match="could not be written"):
+        index.add(_saved(), "p")
+    with pytest.raises(IndexUnavailable, match="could not be read"):
+        index.query()
+    with pytest.raises(IndexUnavailable, match="could not be read"):
+        index.annotators()
+    assert time.monotonic() - started < 10  # refused at once, not waited on
+    # A save goes on without its row, and its files are there for the next start.
+    data_dir = tmp_path / "data"
+    record = dict(_saved())
+    record.pop("version"), record.pop("files")
+    saved = AnnotationStore(data_dir, index=index).save(
+        SHA_A, svg="<svg/>", mask_png=b"png", record=record
+    )
+    assert saved.indexed is False
+    for name in ("v001.json", "v001.svg", "v001_mask.png"):
+        assert (saved.folder / name).is_file()
+    with pytest.raises(IndexUnavailable):
+        index.sync(data_dir)
+    working = AnnotationIndex(postgres_url)
+    assert working.sync(data_dir) == {"added": 1, "skipped": []}
+    working.dispose()
+
+
+def test_a_postgresql_server_that_stops_and_comes_back(postgres, postgres_url, tmp_path):
+    data_dir = tmp_path / "data"
+    index = AnnotationIndex(postgres_url)
+    store = AnnotationStore(data_dir, index=index)
+
+    def save(when):
+        record = dict(_saved(when=when))
+        record.pop("version"), record.pop("files")
+        return store.save(SHA_A, svg="<svg/>", mask_png=b"png", record=record)
+
+    assert save("2024-01-01T10:00:00").indexed is True  # the pool now holds a connection
+    postgres.stop()
+    try:
+        assert save("2024-01-02T10:00:00").indexed is False
+        with pytest.raises(IndexUnavailable, match="could not be read"):
+            index.query()
+    finally:
+        postgres.start()
+    # The pool's dead connection is replaced; the save made meanwhile joins at a sync.
+    assert _keys(index.query()) == [(SHA_A, 1)]
+    assert index.sync(data_dir) == {"added": 1, "skipped": []}
+    assert _keys(index.query()) == [(SHA_A, 2), (SHA_A, 1)]
+    index.dispose()
