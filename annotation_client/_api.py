@@ -15,6 +15,7 @@ Errors are JSON ``{"error": {"code", "message"}}``: 400 for a bad parameter,
 
 from __future__ import annotations
 
+import logging
 import re
 
 import flask
@@ -22,6 +23,8 @@ from werkzeug.exceptions import HTTPException
 
 from ._database import MAX_LIMIT, AnnotationIndex, IndexUnavailable, summarize, to_csv
 from ._record import LABELS
+
+logger = logging.getLogger(__name__)
 
 _TRUE = ("1", "true", "yes")
 _LIMIT = re.compile(r"[0-9]{1,6}")
@@ -72,7 +75,9 @@ def register(server: flask.Flask, index: AnnotationIndex) -> None:
                 limit=int(raw_limit),
             )
         except IndexUnavailable as exc:
-            return _error(503, "index_unavailable", str(exc))
+            # The database's own message names its host, user and SQL: the log's, not a caller's.
+            logger.error("/api/saved: %s", exc.logged())
+            return _error(503, "index_unavailable", f"{exc}; the client's log says why")
         if fmt == "csv":
             return flask.Response(
                 to_csv(rows),

@@ -64,7 +64,7 @@ def _sync_index(index: AnnotationIndex, data_dir: Path) -> None:
     try:
         result = index.sync(data_dir)
     except IndexUnavailable as exc:
-        logger.error("annotation index %s unavailable: %s", index.safe_url, exc)
+        logger.error("annotation index %s unavailable: %s", index.safe_url, exc.logged())
         return
     if result["skipped"]:
         logger.warning("annotation index: %d record(s) unreadable", len(result["skipped"]))

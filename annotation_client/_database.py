@@ -30,6 +30,7 @@ import datetime as _dt
 import io
 import json
 import logging
+import math
 import re
 import threading
 from collections.abc import Iterable, Mapping
@@ -46,12 +47,39 @@ logger = logging.getLogger(__name__)
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 #: The longest page :meth:`AnnotationIndex.query` returns.
 MAX_LIMIT = 5000
-#: PostgreSQL drivers built on libpq, which take its ``connect_timeout``.
+#: PostgreSQL drivers built on libpq, which take its connection parameters.
 _LIBPQ_DRIVERS = ("psycopg", "psycopg2")
+#: libpq's limits on waiting for a server: to connect, and (TCP keepalives, and
+#: ``tcp_user_timeout`` in ms) on a connection whose network went silent. Without
+#: them psycopg waits 130 s to connect and a pooled connection can hang a query for
+#: the system's TCP timeout (many minutes): the client's start and each Saved page
+#: would hang with it. A URL's own value for any of them wins.
+_LIBPQ_WAITS = {
+    "connect_timeout": 10,
+    "keepalives": 1,
+    "keepalives_idle": 30,
+    "keepalives_interval": 10,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 30000,
+}
+#: Query parameters of a URL that hold secrets (libpq takes a password either way).
+_SECRET_QUERY_KEYS = ("password", "sslpassword")
 
 
 class IndexUnavailable(RuntimeError):
-    """The index database could not be reached or written."""
+    """The index database could not be reached, read or written.
+
+    ``str()`` says which, and is safe to show any user. The database's own message
+    (host, user, SQL) is in ``detail``, for the client's log only.
+    """
+
+    def __init__(self, message: str, detail: object = "") -> None:
+        super().__init__(message)
+        self.detail = str(detail)
+
+    def logged(self) -> str:
+        """The message with its detail, for the client's log."""
+        return f"{self}: {self.detail}" if self.detail else str(self)
 
 
 class _Base(DeclarativeBase):
@@ -246,7 +274,7 @@ def row_values(record: Mapping, record_path: str) -> dict:
             "saved_at": saved_at.astimezone(_dt.UTC).replace(tzinfo=None),
             "annotator": str(record["annotator"]),
             "image_name": str(image["name"]),
-            "worklist_path": image.get("worklist_path"),
+            "worklist_path": _maybe_text(image.get("worklist_path"), "image.worklist_path"),
             "width": _count(image["width"], "image.width", low=1),
             "height": _count(image["height"], "image.height", low=1),
             "final_label": labels["final.label"],
@@ -257,7 +285,8 @@ def row_values(record: Mapping, record_path: str) -> dict:
             "edited": flags["agreement.edited"],
             "regions": regions,
             "empty": bool(flags["final.empty"]),
-            "model_version": segmentation.get("version"),
+            "model_version": _maybe_text(segmentation.get("version"),
+                                         "model.segmentation.version"),
             "record_path": str(record_path),
         }
     except (KeyError, TypeError, AttributeError) as exc:
@@ -286,7 +315,20 @@ def _count(value, name: str, low: int) -> int:
 
 
 def _maybe_float(value) -> float | None:
-    return None if value is None else float(value)
+    # NaN reads back as NULL from SQLite but as NaN from PostgreSQL, which /api/saved
+    # would then send as JSON that does not parse: refused on both.
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"{value!r} is not a finite number")
+    return float(value)
+
+
+def _maybe_text(value, name: str) -> str | None:
+    # Anything else would fail the whole batch's INSERT, not this record alone.
+    if value is not None and not isinstance(value, str):
+        raise ValueError(f"{name} {value!r} is not text")
+    return value
 
 
 class AnnotationIndex:
@@ -301,8 +343,9 @@ class AnnotationIndex:
     -----
     The engine connects lazily, so building an index touches no file and no
     server; the table is created on first use. SQLite's lock wait applies only
-    to SQLite, and a PostgreSQL server that does not answer is given up after
-    10 s unless the URL sets ``connect_timeout``.
+    to SQLite; a PostgreSQL server that does not accept a connection is given up
+    after 10 s, and one whose network goes silent mid-query after about 30 s,
+    unless the URL sets libpq's ``connect_timeout`` or ``tcp_user_timeout``.
     """
 
     def __init__(self, url: str | sa.engine.URL) -> None:
@@ -315,10 +358,8 @@ class AnnotationIndex:
         if sqlite:
             # Several gunicorn threads share the engine; SQLite waits up to 15 s for a lock.
             connect_args = {"timeout": 15}
-        elif parsed.get_driver_name() in _LIBPQ_DRIVERS and "connect_timeout" not in parsed.query:
-            # Without one, libpq waits on a server gone from the network for the system's
-            # TCP timeout (minutes): the client's start and each Saved page would hang.
-            connect_args = {"connect_timeout": 10}
+        elif parsed.get_driver_name() in _LIBPQ_DRIVERS:
+            connect_args = {k: v for k, v in _LIBPQ_WAITS.items() if k not in parsed.query}
         self.engine = sa.create_engine(parsed, connect_args=connect_args, pool_pre_ping=True)
         self._created = False
         self._lock = threading.Lock()
@@ -328,8 +369,15 @@ class AnnotationIndex:
 
     @property
     def safe_url(self) -> str:
-        """The URL the engine opens (:func:`engine_url`), password masked, for logs and pages."""
-        return self.engine.url.render_as_string(hide_password=True)
+        """The URL the engine opens (:func:`engine_url`), passwords masked, for logs and pages.
+
+        A password may also sit in the query (``?password=``), where libpq takes it too.
+        """
+        url = self.engine.url
+        secrets = {k: "***" for k in _SECRET_QUERY_KEYS if k in url.query}
+        if secrets:
+            url = url.update_query_dict(secrets)
+        return url.render_as_string(hide_password=True)
 
     def _ready(self) -> None:
         if self._created:
@@ -394,9 +442,12 @@ class AnnotationIndex:
             return len(fresh)
         except IntegrityError:
             # Another process indexed one of them between our read and our write.
-            return sum(self._add_one(v) for v in values)
+            try:
+                return sum(self._add_one(v) for v in values)
+            except (SQLAlchemyError, OSError, OverflowError) as exc:
+                raise IndexUnavailable("the annotation index could not be written", exc) from exc
         except (SQLAlchemyError, OSError, OverflowError) as exc:
-            raise IndexUnavailable(f"the annotation index could not be written: {exc}") from exc
+            raise IndexUnavailable("the annotation index could not be written", exc) from exc
 
     def _add_one(self, value: dict) -> int:
         try:
@@ -413,7 +464,7 @@ class AnnotationIndex:
                 rows = session.execute(sa.select(SavedRow.image_sha256, SavedRow.version))
                 return {(sha, version) for sha, version in rows}
         except (SQLAlchemyError, OSError) as exc:
-            raise IndexUnavailable(f"the annotation index could not be read: {exc}") from exc
+            raise IndexUnavailable("the annotation index could not be read", exc) from exc
 
     @staticmethod
     def _known(session: Session, shas: set[str]) -> set[tuple[str, int]]:
@@ -530,7 +581,7 @@ class AnnotationIndex:
             with Session(self.engine) as session:
                 return [row.as_dict() for row in session.scalars(statement)]
         except (SQLAlchemyError, OSError) as exc:
-            raise IndexUnavailable(f"the annotation index could not be read: {exc}") from exc
+            raise IndexUnavailable("the annotation index could not be read", exc) from exc
 
     def annotators(self) -> list[str]:
         """Every annotator name in the index, sorted."""
@@ -540,7 +591,7 @@ class AnnotationIndex:
                 names = session.scalars(sa.select(SavedRow.annotator).distinct())
                 return sorted(names)
         except (SQLAlchemyError, OSError) as exc:
-            raise IndexUnavailable(f"the annotation index could not be read: {exc}") from exc
+            raise IndexUnavailable("the annotation index could not be read", exc) from exc
 
     def dispose(self) -> None:
         """Close the engine's pooled connections."""

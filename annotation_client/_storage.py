@@ -317,7 +317,8 @@ class AnnotationStore:
                 self.index.add(saved, folder / files["record"])
                 indexed = True
             except (IndexUnavailable, ValueError) as exc:
-                logger.error("saved %s/%s but could not index it: %s", image_sha256[:12], stem, exc)
+                why = exc.logged() if isinstance(exc, IndexUnavailable) else exc
+                logger.error("saved %s/%s but could not index it: %s", image_sha256[:12], stem, why)
                 indexed = False
         return SavedVersion(version=version, folder=folder, files=files, indexed=indexed)
 

@@ -10,6 +10,7 @@ stay the record, and the page says where each version's record is.
 from __future__ import annotations
 
 import datetime as _dt
+import logging
 from urllib.parse import quote
 
 import dash
@@ -21,6 +22,8 @@ from annotation_client import _views, ids
 from annotation_client._app import get_config, get_index, get_store
 from annotation_client._database import MAX_LIMIT, IndexUnavailable, summarize, to_csv
 from annotation_client._record import LABELS
+
+logger = logging.getLogger(__name__)
 
 dash.register_page(
     __name__, path="/saved", name="Saved", title="SonoTrace · Saved annotations", order=10
@@ -261,9 +264,10 @@ def show_saved(_loaded, _refresh, annotator, label, latest):
         rows = _fetch(annotator, label, latest)
         names = get_index().annotators()
     except IndexUnavailable as exc:
+        logger.error("Saved page: %s", exc.logged())
         message = _views.alert(
-            f"{exc}. Saving still works: the files are written first, and the index "
-            "catches up when the client restarts.",
+            f"{exc}; the client's log says why. Saving still works: the files are written "
+            "first, and the index catches up when the client restarts.",
             "danger",
             title="The saved-annotation index cannot be read.",
             id="saved-error",

@@ -92,6 +92,7 @@ class Cluster:
 
     @property
     def log(self) -> Path:
+        """The server's log file, quoted in a :class:`ClusterError`."""
         return self.root / "server.log"
 
     def _run(self, program: str, *args: str) -> None:
@@ -100,7 +101,9 @@ class Cluster:
             if shutil.which("runuser"):
                 command = ["runuser", "-u", self.user, "--", *command]
             else:
-                command = ["setpriv", f"--reuid={self.user}", f"--regid={self.user}",
+                # Numeric ids: Debian's nobody has no group of that name (it is nogroup).
+                entry = pwd.getpwnam(self.user)
+                command = ["setpriv", f"--reuid={entry.pw_uid}", f"--regid={entry.pw_gid}",
                            "--init-groups", *command]  # fmt: skip
         # cwd: the server's user may not be allowed into the tests' working directory.
         result = subprocess.run(command, cwd=self.root, capture_output=True, text=True,

@@ -14,6 +14,8 @@ annotate
 saved_paths
     The three versions of :func:`_saved_data.save_three`, saved into ``data_dir`` before
     any app starts; ``{"a1" | "a2" | "b1": record path}``.
+psycopg_installed
+    Skips (fails under ``CI``) when psycopg 3, the ``postgres`` extra, is missing.
 postgres
     Session-scoped: a throwaway PostgreSQL server (:class:`_postgres.Cluster`), started
     on first use from the newest ``/usr/lib/postgresql/*/bin`` and stopped at the end.
@@ -62,15 +64,19 @@ def saved_paths(data_dir) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def postgres(skip_or_fail) -> Iterator[_postgres.Cluster]:
+def psycopg_installed(skip_or_fail) -> None:
+    if importlib.util.find_spec("psycopg") is None:
+        skip_or_fail("psycopg is not installed: pip install -e '.[postgres]' (make install does)")
+
+
+@pytest.fixture(scope="session")
+def postgres(skip_or_fail, psycopg_installed) -> Iterator[_postgres.Cluster]:
     bindir = _postgres.find_bindir()
     if bindir is None:
         skip_or_fail(
             f"no PostgreSQL server programs (initdb, pg_ctl) in {_postgres.DEBIAN_ROOT}/*/bin "
             "or on PATH: install the Debian package postgresql (scripts/install.sh does)"
         )
-    if importlib.util.find_spec("psycopg") is None:
-        skip_or_fail("psycopg is not installed: pip install -e '.[postgres]' (make install does)")
     cluster = _postgres.start_cluster(bindir)  # a failure here is an error, not a skip
     try:
         yield cluster

@@ -135,9 +135,7 @@ def test_a_database_url_whose_driver_is_missing_is_refused_by_name():
         ClientConfig.load(environ={"SONOTRACE_DATABASE_URL": url})
 
 
-def test_a_postgresql_url_is_taken_as_given(skip_or_fail):
-    if importlib.util.find_spec("psycopg") is None:
-        skip_or_fail("psycopg is not installed: pip install -e '.[postgres]' (make install does)")
+def test_a_postgresql_url_is_taken_as_given(psycopg_installed):
     url = "postgresql://sonotrace:PASSWORD@db.example/sonotrace"
     environ = {"SONOTRACE_DATABASE_URL": f" {url} "}
     assert ClientConfig.load(environ=environ).database_url == url

@@ -88,12 +88,6 @@ def make_index(db_url):
         index.dispose()
 
 
-@pytest.fixture
-def psycopg_installed(skip_or_fail):
-    if importlib.util.find_spec("psycopg") is None:
-        skip_or_fail("psycopg is not installed: pip install -e '.[postgres]' (make install does)")
-
-
 def _server_gone_url(tmp_path) -> str:
     """A PostgreSQL URL whose socket folder has no server in it."""
     folder = tmp_path / "no-server"
@@ -104,25 +98,30 @@ def _server_gone_url(tmp_path) -> str:
 # --- row_values ---------------------------------------------------------------------
 
 
-def test_row_values_of_a_full_record():
+def _full_record(name="benign (1).png", worklist_path="2024/case 7/benign (1).png",
+                 annotator="Dr. Ada Ångström", model_version="1.2"):  # fmt: skip
     ai, final = _masks()
-    record = build_record(
-        image=IMAGE | {"worklist_path": "2024/case 7/benign (1).png"},
-        annotator="  Dr. Ada  ",
+    return build_record(
+        image=IMAGE | {"name": name, "worklist_path": worklist_path},
+        annotator=annotator,
         final_mask=final,
         ai_mask=ai,
         final_label="malignant",
         measurements={"count": 1, "area_px": 6.0, "regions": []},
-        model={"name": "unet", "version": "1.2"},
+        model={"name": "unet", "version": model_version},
         classification={
             "label": "benign",
             "probabilities": {"normal": 0.1, "benign": 0.6, "malignant": 0.3},
             "model": {"name": "clf", "version": "3"},
         },
-        vertices=17,
-        # 09:08 at UTC+2 is 07:08 UTC.
+        # 09:08:09.25 at UTC+2 is 07:08:09.25 UTC.
         saved_at=dt.datetime(2024, 5, 6, 9, 8, 9, 250000, dt.timezone(dt.timedelta(hours=2))),
     )
+
+
+
+def test_row_values_of_a_full_record():
+    record = _full_record(annotator="  Dr. Ada  ")
     saved = dict(record, version=3, files={"record": "v003.json"})
     values = row_values(saved, "/data/x/v003.json")
     assert values == {
@@ -346,11 +345,19 @@ def test_connect_args_suit_each_database(monkeypatch, tmp_path, psycopg_installe
         return real(url, **kwargs)
 
     monkeypatch.setattr(_database.sa, "create_engine", spy)
-    AnnotationIndex(_url(tmp_path / "i.sqlite3"))
-    AnnotationIndex("postgresql://u@h/db")
-    AnnotationIndex("postgresql+psycopg://u@h/db?connect_timeout=3")  # the URL's own wins
-    # Each index builds two engines: check_url's, which connects nothing, and its own.
-    assert seen[1::2] == [{"timeout": 15}, {"connect_timeout": 10}, {}]
+    waits = {"connect_timeout": 10, "keepalives": 1, "keepalives_idle": 30,
+             "keepalives_interval": 10, "keepalives_count": 3, "tcp_user_timeout": 30000}
+    for url, expected in [
+        (_url(tmp_path / "i.sqlite3"), {"timeout": 15}),
+        ("postgresql://u@h/db", waits),
+        # The URL's own values win.
+        ("postgresql+psycopg://u@h/db?connect_timeout=3&tcp_user_timeout=0",
+         {k: v for k, v in waits.items() if k not in ("connect_timeout", "tcp_user_timeout")}),
+    ]:
+        seen.clear()
+        index = AnnotationIndex(url)
+        assert seen[-1] == expected  # the index's own engine, built last
+        assert index.engine.url == engine_url(url)
 
 
 def _sqlite_file(url) -> str:
@@ -398,6 +405,12 @@ def test_safe_url_hides_the_password_and_names_the_driver(psycopg_installed):
     assert repr(index) == "AnnotationIndex('postgresql+psycopg://u:***@h/db')"
     explicit = AnnotationIndex("postgresql+psycopg://u:s%40cret@h/db")
     assert explicit.safe_url == "postgresql+psycopg://u:***@h/db"
+    # libpq takes a password from the query too.
+    in_query = AnnotationIndex("postgresql://u@h/db?password=secret&sslpassword=key&sslmode=require")
+    assert "secret" not in in_query.safe_url and "key" not in in_query.safe_url
+    assert in_query.safe_url == ("postgresql+psycopg://u@h/db?password=%2A%2A%2A"
+                                 "&sslmode=require&sslpassword=%2A%2A%2A")
+    assert in_query.engine.url.query["password"] == "secret"  # masked for show only
 
 
 # --- AnnotationIndex: writing -------------------------------------------------------
@@ -723,7 +736,7 @@ def test_add_refuses_an_integer_the_database_cannot_hold(make_index, tmp_path, p
     record = _saved()
     _setting(path, _TOO_BIG)(record)
     index = make_index()
-    with pytest.raises((ValueError, IndexUnavailable)):
+    with pytest.raises(ValueError, match="is not an int from"):
         index.add(record, "p")
 
 
@@ -910,27 +923,6 @@ def test_a_table_another_process_created_meanwhile_is_taken_as_it_is(make_index,
 # --- on every database: what PostgreSQL checks and SQLite does not -----------------
 
 
-def _full_record(name="benign (1).png", worklist_path="2024/case 7/benign (1).png",
-                 annotator="Dr. Ada Ångström", model_version="1.2"):  # fmt: skip
-    ai, final = _masks()
-    return build_record(
-        image=IMAGE | {"name": name, "worklist_path": worklist_path},
-        annotator=annotator,
-        final_mask=final,
-        ai_mask=ai,
-        final_label="malignant",
-        measurements={"count": 1, "area_px": 6.0, "regions": []},
-        model={"name": "unet", "version": model_version},
-        classification={
-            "label": "benign",
-            "probabilities": {"normal": 0.1, "benign": 0.6, "malignant": 0.3},
-            "model": {"name": "clf", "version": "3"},
-        },
-        # 09:08:09.25 at UTC+2 is 07:08:09.25 UTC.
-        saved_at=dt.datetime(2024, 5, 6, 9, 8, 9, 250000, dt.timezone(dt.timedelta(hours=2))),
-    )
-
-
 def test_a_saved_record_round_trips_through_the_index(make_index, tmp_path):
     index = make_index()
     data_dir = tmp_path / "data"
@@ -1000,6 +992,34 @@ def test_long_names_and_paths_are_kept_whole(make_index):
     assert row["model_version"] == "v" * 300
     assert len(row["record_path"]) == 3016
     assert index.query(annotator="A" * 200) == [row]
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "match"),
+    [
+        (["agreement", "dice_ai_vs_final"], float("nan"), "not a finite number"),
+        (["ai", "probabilities", "malignant"], float("inf"), "not a finite number"),
+        (["ai", "probabilities", "malignant"], "0.3", "not a finite number"),
+        (["image", "worklist_path"], {"folder": "x"}, "image.worklist_path .* is not text"),
+        (["model", "segmentation", "version"], 3, "model.segmentation.version 3 is not text"),
+    ],
+)
+def test_values_the_databases_would_store_differently_or_not_at_all_are_refused(
+    make_index, tmp_path, path, value, match
+):
+    # NaN came back NULL from SQLite and NaN from PostgreSQL (and /api/saved then sent
+    # JSON that does not parse); a dict failed the whole batch on both.
+    record = dict(_full_record(), version=1, files={"record": "v001.json"})
+    assert row_values(record, "p")  # the record as it is is fine
+    _setting(path, value)(record)
+    with pytest.raises(ValueError, match=match):
+        row_values(record, "p")
+    data_dir = tmp_path / "data"
+    _store_some(data_dir)
+    bad = data_dir / SHA_B / "v002.json"
+    bad.write_text(json.dumps(dict(record, image=record["image"] | {"sha256": SHA_B},
+                                   version=2), allow_nan=True), encoding="utf-8")  # fmt: skip
+    assert make_index().sync(data_dir) == {"added": 3, "skipped": [str(bad)]}
 
 
 def test_sync_skips_text_the_database_cannot_hold_and_keeps_the_rest(make_index, tmp_path):
@@ -1081,5 +1101,9 @@ def test_a_postgresql_server_that_stops_and_comes_back(postgres, postgres_url, t
     # The pool's dead connection is replaced; the save made meanwhile joins at a sync.
     assert _keys(index.query()) == [(SHA_A, 1)]
     assert index.sync(data_dir) == {"added": 1, "skipped": []}
+    assert _keys(index.query()) == [(SHA_A, 2), (SHA_A, 1)]
+    # A restart while the pool is idle: only the pre-ping notices its connection died.
+    postgres.stop()
+    postgres.start()
     assert _keys(index.query()) == [(SHA_A, 2), (SHA_A, 1)]
     index.dispose()

@@ -345,7 +345,7 @@ def _blocked_app(tmp_path, data_dir):
 
 
 def test_an_unreadable_index_shows_the_alert_and_an_empty_table(tmp_path, data_dir,
-                                                               saved_paths, saved):
+                                                               saved_paths, saved, caplog):
     app = _blocked_app(tmp_path, data_dir)
     with app.server.test_request_context("/_dash-update-component"):
         data, tooltips, summary, names, alert = saved.show_saved(
@@ -355,8 +355,16 @@ def test_an_unreadable_index_shows_the_alert_and_an_empty_table(tmp_path, data_d
     props = alert.to_plotly_json()["props"]
     assert (props["id"], props["color"]) == ("saved-error", "danger")
     assert text_of(alert).startswith(
-        "The saved-annotation index cannot be read. the annotation index could not be read: "
+        "The saved-annotation index cannot be read. the annotation index could not be read; "
+        "the client's log says why."
     )
+    # The database's own message (here the SQLite path) goes to the log, not the page.
+    assert str(tmp_path) not in text_of(alert)
+    logged = [r.getMessage() for r in caplog.records if r.name.endswith("saved")]
+    assert logged == [
+        f"Saved page: the annotation index could not be read: [Errno 17] File exists: "
+        f"'{tmp_path / 'blocker'}'"
+    ]
     assert text_of(alert).endswith(
         "Saving still works: the files are written first, and the index catches up when "
         "the client restarts."
