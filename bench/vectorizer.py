@@ -30,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -151,6 +152,26 @@ def potrace_cli(masks, repeats: int) -> tuple[list[float], float]:
     return per_mask, batch
 
 
+BIG_SIDE = 10_000
+
+
+def largest_fill() -> tuple[float, float]:
+    """Seconds and peak scratch memory (MB, traced) of the largest fill accepted.
+
+    A quadrilateral over a 10000x10000 canvas, 100 megapixels: the fill's pixel
+    budget. The mask itself (one byte a pixel) is not counted as scratch.
+    """
+    d = f"M 10 10 L {BIG_SIDE - 10} 20 L {BIG_SIDE - 20} {BIG_SIDE - 10} L 20 {BIG_SIDE - 20} Z"
+    svg = (f'<svg xmlns="http://www.w3.org/2000/svg" width="{BIG_SIDE}" height="{BIG_SIDE}">'
+           f'<path d="{d}"/></svg>')
+    seconds, _ = best_of(2, svg_to_mask, svg)
+    tracemalloc.start()
+    mask = svg_to_mask(svg)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return seconds / 1000, (peak - mask.nbytes) / 1e6
+
+
 def summary(values) -> str:
     return f"mean {statistics.fmean(values):.5f}  min {min(values):.5f}"
 
@@ -236,12 +257,18 @@ def main(argv=None) -> int:
     print(f"  find_contours + simplify to 32 vertices    {med['t_contours_dp32']:.2f}"
           f"   ratio to mask_to_paths {med['t_contours_dp32'] / med['t_paths32']:.2f}x")
 
+    big_s, big_mb = largest_fill()
+    print(f"\nLargest accepted fill: one shape over {BIG_SIDE}x{BIG_SIDE} pixels "
+          f"(the fill's whole pixel budget)\n  svg_to_mask {big_s:.2f} s, "
+          f"peak memory beyond the {BIG_SIDE * BIG_SIDE / 1e6:.0f} MB mask {big_mb:.0f} MB")
+
     if args.json:
         figures = {k: {"mean": statistics.fmean(v), "min": min(v)}
                    for k, v in rows.items() if not k.startswith(("t_", "cpu_"))}
         figures.update({k: v for k, v in med.items()})
         figures.update({f"{k}_p95": v for k, v in p95.items()})
         figures["masks"] = len(masks)
+        figures["largest_fill_s"], figures["largest_fill_scratch_mb"] = big_s, big_mb
         args.json.write_text(json.dumps(figures, indent=2))
     return 0
 

@@ -55,6 +55,10 @@ _MAX_TOTAL_POINTS = 1 << 21
 _MAX_CROSSINGS = 20_000_000
 _MAX_FILL_PIXELS = MAX_PIXELS
 
+#: Cells filled at once by one shape (a band of whole rows of its bounding box): bounds
+#: the fill's scratch memory to about 70 MB whatever the canvas.
+_BAND_CELLS = 1 << 22
+
 MAX_SHAPES = 10_000
 """Most shapes (paths, rects...) a document, or paths a list, may have."""
 
@@ -298,15 +302,32 @@ def _fill_one(s: FlatShape, out: np.ndarray) -> None:
     if c_max <= c_min:
         return  # every crossing is at or beyond the right edge
     width = c_max - c_min + 1
-    idx = (rows - r_min) * width + (cols - c_min)
-    if s.evenodd:
-        acc = np.bincount(idx, minlength=(r_max - r_min) * width)
-        inside = (np.cumsum(acc.reshape(r_max - r_min, width), axis=1) & 1).astype(bool)
-    else:
-        wind = np.where(down[edge], 1, -1)
-        acc = np.bincount(idx, weights=wind, minlength=(r_max - r_min) * width)
-        inside = np.cumsum(acc.reshape(r_max - r_min, width), axis=1) != 0
-    out[r_min:r_max, c_min:c_max] |= inside[:, : c_max - c_min]
+    wind = None if s.evenodd else np.where(down[edge], 1.0, -1.0)
+    # The running sums take about 17 bytes a cell, so a shape as large as the image
+    # would need gigabytes at once: fill bands of rows instead. A row's winding starts
+    # at 0 at its left end, so each band needs only its own crossings.
+    band = max(1, _BAND_CELLS // width)
+    if r_max - r_min > band:
+        order = np.argsort(rows, kind="stable")
+        rows, cols = rows[order], cols[order]
+        wind = None if wind is None else wind[order]
+    tops = np.arange(r_min, r_max, band)
+    starts = np.searchsorted(rows, tops) if len(tops) > 1 else np.array([0])
+    ends = np.append(starts[1:], rows.size)
+    for top, lo, hi in zip(tops.tolist(), starts.tolist(), ends.tolist(), strict=True):
+        if lo == hi:
+            continue  # no crossing in these rows: nothing of them is inside
+        bottom = min(top + band, r_max)
+        idx = (rows[lo:hi] - top) * width + (cols[lo:hi] - c_min)
+        cells = (bottom - top) * width
+        if wind is None:
+            acc = np.bincount(idx, minlength=cells).reshape(bottom - top, width)
+            inside = (np.cumsum(acc, axis=1, out=acc) & 1).astype(bool)
+        else:
+            acc = np.bincount(idx, weights=wind[lo:hi], minlength=cells)
+            acc = acc.reshape(bottom - top, width)
+            inside = np.cumsum(acc, axis=1, out=acc) != 0
+        out[top:bottom, c_min:c_max] |= inside[:, : c_max - c_min]
 
 
 # --- SVG documents -------------------------------------------------------------------

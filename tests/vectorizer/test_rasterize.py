@@ -417,3 +417,32 @@ def test_utf16_document(encoding):
     expected = svg_to_mask(SVG.format('<path d="M 1 1 L 4 1 L 4 3 L 1 3 Z"/>'))
     assert expected.sum() == 6
     np.testing.assert_array_equal(svg_to_mask(doc.encode(encoding)), expected)
+
+
+# Nested squares, both winding one way (nonzero: all filled) and one reversed (a hole),
+# and a star whose centre the two rules disagree on, spread over rows with gaps between.
+_NONZERO_DOC = (
+    '<svg xmlns="http://www.w3.org/2000/svg" width="61" height="90">'
+    '<path d="M2 2 H40 V30 H2 Z M10 8 H30 V20 H10 Z"/>'
+    '<path d="M2 40 H40 V60 H2 Z M10 45 V55 H30 V45 Z"/>'
+    '<path d="M30 62 L40 88 L16 72 H44 L20 88 Z"/>'
+    '<path fill-rule="evenodd" d="M44 62 L54 88 L30 72 H58 L34 88 Z"/></svg>'
+)
+
+
+@pytest.mark.parametrize("band_cells", [1, 7, 64, 500])
+@pytest.mark.parametrize("seed", range(6))
+def test_a_fill_in_bands_of_rows_is_the_fill_in_one(monkeypatch, seed, band_cells):
+    # Large shapes are filled a band of rows at a time to bound memory; the bands
+    # (down to one row each) must not change a pixel.
+    from vectorizer import _rasterize, mask_to_svg
+
+    m = _masks_with_holes_and_islands(seed)
+    docs = [mask_to_svg(m), mask_to_svg(m, alphamax=0), _NONZERO_DOC]
+    whole = [svg_to_mask(doc) for doc in docs]
+    assert whole[2][15, 5] and whole[2][15, 20]  # nonzero: no hole in the first path
+    assert whole[2][50, 5] and not whole[2][50, 20]  # the second's hole (reversed)
+    assert whole[2][76, 30] and not whole[2][76, 44]  # the stars' centres, by rule
+    monkeypatch.setattr(_rasterize, "_BAND_CELLS", band_cells)
+    for doc, expected in zip(docs, whole, strict=True):
+        np.testing.assert_array_equal(svg_to_mask(doc), expected)
