@@ -12,7 +12,8 @@ pixel whose centre lies right of it, and a cumulative sum along each row then gi
 the winding number of every pixel centre. Ties follow half-open rules: a centre
 exactly on an edge counts as left of it, and an edge covers the centre rows from its
 upper end (included) to its lower end (excluded), so two shapes sharing an edge never
-both claim a pixel.
+both claim a pixel. A large shape's rows are summed a band at a time, so the scratch
+memory stays bounded on any canvas.
 """
 
 from __future__ import annotations
