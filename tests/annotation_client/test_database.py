@@ -119,29 +119,34 @@ def _full_record(name="benign (1).png", worklist_path="2024/case 7/benign (1).pn
     )
 
 
+#: What the index holds of ``_full_record()``, apart from its version, time and path.
+_FULL_ROW = {
+    "image_sha256": SHA_A,
+    "annotator": "Dr. Ada Ångström",
+    "image_name": "benign (1).png",
+    "worklist_path": "2024/case 7/benign (1).png",
+    "width": 6,
+    "height": 4,
+    "final_label": "malignant",
+    "ai_label": "benign",
+    "ai_p_malignant": 0.3,
+    "segmented": True,
+    "dice_ai_vs_final": 8 / 12,
+    "edited": True,
+    "regions": 1,
+    "empty": False,
+    "model_version": "1.2",
+}
+
 
 def test_row_values_of_a_full_record():
     record = _full_record(annotator="  Dr. Ada  ")
     saved = dict(record, version=3, files={"record": "v003.json"})
     values = row_values(saved, "/data/x/v003.json")
-    assert values == {
-        "image_sha256": SHA_A,
+    assert values == _FULL_ROW | {
         "version": 3,
         "saved_at": dt.datetime(2024, 5, 6, 7, 8, 9, 250000),
-        "annotator": "Dr. Ada",
-        "image_name": "benign (1).png",
-        "worklist_path": "2024/case 7/benign (1).png",
-        "width": 6,
-        "height": 4,
-        "final_label": "malignant",
-        "ai_label": "benign",
-        "ai_p_malignant": 0.3,
-        "segmented": True,
-        "dice_ai_vs_final": 8 / 12,
-        "edited": True,
-        "regions": 1,
-        "empty": False,
-        "model_version": "1.2",
+        "annotator": "Dr. Ada",  # stripped
         "record_path": "/data/x/v003.json",
     }
     assert values["saved_at"].tzinfo is None
@@ -516,14 +521,19 @@ def _blocked_by_a_file(tmp_path):
     return _url(blocker / "index.sqlite3")
 
 
-def test_a_path_under_a_regular_file_is_unavailable(tmp_path):
-    index = AnnotationIndex(_blocked_by_a_file(tmp_path))
+def _assert_unavailable(index):
+    """Writing, reading and listing annotators each raise IndexUnavailable."""
     with pytest.raises(IndexUnavailable, match="could not be written"):
         index.add(_saved(), "p")
     with pytest.raises(IndexUnavailable, match="could not be read"):
         index.query()
     with pytest.raises(IndexUnavailable, match="could not be read"):
         index.annotators()
+
+
+def test_a_path_under_a_regular_file_is_unavailable(tmp_path):
+    index = AnnotationIndex(_blocked_by_a_file(tmp_path))
+    _assert_unavailable(index)
     assert (tmp_path / "blocker").read_text() == "a regular file, not a folder"
 
 
@@ -931,24 +941,10 @@ def test_a_saved_record_round_trips_through_the_index(make_index, tmp_path):
     )
     assert saved.indexed is True
     [row] = index.query()
-    assert row == {
-        "image_sha256": SHA_A,
+    # dice_ai_vs_final 8 / 12 exactly: a double, not rounded to a single.
+    assert row == _FULL_ROW | {
         "version": 1,
         "saved_at": "2024-05-06T07:08:09Z",
-        "annotator": "Dr. Ada Ångström",
-        "image_name": "benign (1).png",
-        "worklist_path": "2024/case 7/benign (1).png",
-        "width": 6,
-        "height": 4,
-        "final_label": "malignant",
-        "ai_label": "benign",
-        "ai_p_malignant": 0.3,
-        "segmented": True,
-        "dice_ai_vs_final": 8 / 12,  # a double, not rounded to a single
-        "edited": True,
-        "regions": 1,
-        "empty": False,
-        "model_version": "1.2",
         "record_path": str(data_dir / SHA_A / "v001.json"),
     }
     assert all(type(row[k]) is bool for k in ("segmented", "edited", "empty"))
@@ -1056,12 +1052,7 @@ def test_a_plain_postgresql_url_reaches_the_server_with_psycopg_3(postgres_url):
 def test_a_postgresql_server_that_is_not_there_is_unavailable(tmp_path, postgres_url):
     index = AnnotationIndex(_server_gone_url(tmp_path))
     started = time.monotonic()
-    with pytest.raises(IndexUnavailable, match="could not be written"):
-        index.add(_saved(), "p")
-    with pytest.raises(IndexUnavailable, match="could not be read"):
-        index.query()
-    with pytest.raises(IndexUnavailable, match="could not be read"):
-        index.annotators()
+    _assert_unavailable(index)
     assert time.monotonic() - started < 10  # refused at once, not waited on
     # A save goes on without its row, and its files are there for the next start.
     data_dir = tmp_path / "data"
