@@ -93,6 +93,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.browser)
         if "busi_dir" in names and item.get_closest_marker("busi") is None:
             item.add_marker(pytest.mark.busi)
+        # The index tests' `db_url` asks for the server only when its parameter is
+        # "postgresql", so that parameter counts as well as the fixtures themselves.
+        callspec = getattr(item, "callspec", None)
+        on_postgres = names & {"postgres", "postgres_url"} or (
+            callspec is not None and callspec.params.get("db_url") == "postgresql"
+        )
+        if on_postgres and item.get_closest_marker("postgres") is None:
+            item.add_marker(pytest.mark.postgres)
 
 
 def pytest_setup_options():

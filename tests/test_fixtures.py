@@ -1,10 +1,14 @@
-"""The shared process fixtures start real processes and fail loudly when they cannot."""
+"""The shared fixtures start real processes and fail loudly when they cannot, and the
+markers follow the fixtures a test uses."""
 
 from __future__ import annotations
 
+import re
 import socket
+import subprocess
 import sys
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -66,3 +70,32 @@ def test_skip_or_fail_fails_under_ci_and_skips_elsewhere(skip_or_fail, monkeypat
     monkeypatch.setenv("CI", ci)
     with pytest.raises(outcome, match="missing tool"):
         skip_or_fail("missing tool")
+
+
+def _collected(*args: str) -> list[str]:
+    """Test ids pytest collects from the index's tests with ``args`` (no test runs)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
+         "tests/annotation_client/test_database.py", *args],
+        cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    return [line for line in result.stdout.splitlines() if "::" in line]
+
+
+def test_the_postgres_marker_follows_the_server_fixtures():
+    every = _collected()
+    marked = _collected("-m", "postgres")
+    unmarked = _collected("-m", "not postgres")
+    assert sorted(marked + unmarked) == sorted(every)
+    # The db_url variants on the server (ids "[postgresql]", "[postgresql-...]"), and the
+    # tests that ask for the server directly; not URLs that merely name PostgreSQL.
+    on_server = re.compile(r"\[(postgresql|sqlite)[\]-]")
+    variants = [t for t in every if (m := on_server.search(t)) and m.group(1) == "postgresql"]
+    assert variants and set(variants) <= set(marked)
+    assert any("stops_and_comes_back" in t for t in marked)
+    assert not set(variants) & set(unmarked)
+    assert not any("stops_and_comes_back" in t for t in unmarked)
+    assert any(on_server.search(t) for t in unmarked)  # the SQLite variants
+    assert not any("[sqlite" in t for t in marked)
+    assert any("postgresql+psycopg2://" in t for t in unmarked)  # a URL, no server
