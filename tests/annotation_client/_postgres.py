@@ -12,8 +12,10 @@ runs as the ``postgres`` system user that Debian's package creates (``nobody`` i
 there is none). The folder is made directly under ``/tmp`` rather than in pytest's
 ``tmp_path``, whose parents only root may enter.
 
-A session killed before its teardown leaves the server running; stop it with
-``pg_ctl -D /tmp/sonotrace-pg-XXXX/data stop`` as that user.
+A session killed before its teardown (``kill -9``, a CI timeout) leaves its server
+running. Each folder records the pid of the test process that started it
+(``owner.pid``), and :func:`stop_abandoned`, run before each session starts its own,
+stops and removes the servers whose test process is gone.
 
 Import it by name (``import _postgres``): pytest puts this folder on ``sys.path``.
 """
@@ -34,6 +36,9 @@ from pathlib import Path
 DEBIAN_ROOT = Path("/usr/lib/postgresql")
 #: The name of the database each test gets, emptied before it (see :meth:`Cluster.reset`).
 DATABASE = "sonotrace"
+#: Where the servers' folders go, and their names.
+PARENT = Path("/tmp")
+PREFIX = "sonotrace-pg-"
 #: A server time zone far from UTC (and not a whole hour off): a ``saved_at`` that went
 #: through a zone conversion anywhere would come back moved.
 SERVER_TIMEZONE = "America/St_Johns"
@@ -172,8 +177,10 @@ def start_cluster(bindir: Path) -> Cluster:
     """
     user = _server_user()
     # Short, and enterable by the server's user: a socket's path holds at most 107 bytes.
-    parent = "/tmp" if os.path.isdir("/tmp") else None
-    root = Path(tempfile.mkdtemp(prefix="sonotrace-pg-", dir=parent))
+    parent = str(PARENT) if PARENT.is_dir() else None
+    root = Path(tempfile.mkdtemp(prefix=PREFIX, dir=parent))
+    # First, so that no other session takes a folder being set up for abandoned.
+    (root / "owner.pid").write_text(str(os.getpid()))
     if user is not None:
         entry = pwd.getpwnam(user)
         os.chown(root, entry.pw_uid, entry.pw_gid)
@@ -188,6 +195,49 @@ def start_cluster(bindir: Path) -> Cluster:
         cluster.destroy()
         raise
     return cluster
+
+
+def stop_abandoned(bindir: Path) -> list[Path]:
+    """Stop and remove the servers whose test process is gone; returns their folders.
+
+    A folder without ``owner.pid`` (made by hand, or by an older helper) is left
+    alone, and so is one whose owner runs, or whose pid another process has taken
+    since: only a folder surely abandoned is removed.
+    """
+    removed = []
+    for root in sorted(PARENT.glob(PREFIX + "*")) if PARENT.is_dir() else []:
+        try:
+            owner = int((root / "owner.pid").read_text())
+        except (OSError, ValueError):
+            continue
+        if _running(owner):
+            continue
+        try:
+            user = pwd.getpwuid(root.stat().st_uid).pw_name if os.geteuid() == 0 else None
+        except (KeyError, OSError):
+            continue
+        Cluster(bindir, root, None if user == "root" else user).destroy()
+        removed.append(root)
+    return removed
+
+
+def _running(pid: int) -> bool:
+    proc = Path("/proc")
+    if proc.is_dir():
+        # A zombie has died, though kill(pid, 0) still finds it: in a container whose
+        # first process reaps no orphans, a killed session's process may stay one.
+        try:
+            stat = (proc / str(pid) / "stat").read_text()
+        except OSError:
+            return False
+        return stat.rsplit(")", 1)[-1].split()[0] not in ("Z", "X")
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process holds that pid now
+    return True
 
 
 def _tail(path: Path, lines: int = 30) -> str:
