@@ -141,7 +141,7 @@ _LENGTHS = {
     for column in SavedRow.__table__.columns
     if isinstance(column.type, sa.String) and column.type.length
 }
-#: The record field each text column is copied from, for messages.
+#: The record field each text column is copied from, for messages (and which are text).
 _FIELDS = {
     "image_sha256": "image.sha256", "annotator": "annotator", "image_name": "image.name",
     "worklist_path": "image.worklist_path", "final_label": "final.label",
@@ -274,7 +274,7 @@ def row_values(record: Mapping, record_path: str) -> dict:
             "saved_at": saved_at.astimezone(_dt.UTC).replace(tzinfo=None),
             "annotator": str(record["annotator"]),
             "image_name": str(image["name"]),
-            "worklist_path": _maybe_text(image.get("worklist_path"), "image.worklist_path"),
+            "worklist_path": image.get("worklist_path"),
             "width": _count(image["width"], "image.width", low=1),
             "height": _count(image["height"], "image.height", low=1),
             "final_label": labels["final.label"],
@@ -285,8 +285,7 @@ def row_values(record: Mapping, record_path: str) -> dict:
             "edited": flags["agreement.edited"],
             "regions": regions,
             "empty": bool(flags["final.empty"]),
-            "model_version": _maybe_text(segmentation.get("version"),
-                                         "model.segmentation.version"),
+            "model_version": segmentation.get("version"),
             "record_path": str(record_path),
         }
     except (KeyError, TypeError, AttributeError) as exc:
@@ -296,11 +295,14 @@ def row_values(record: Mapping, record_path: str) -> dict:
 
 
 def _check_text(values: dict) -> None:
-    # What PostgreSQL refuses and SQLite stores: text longer than its VARCHAR, and NUL.
-    # Refused here, the record is skipped alone; at INSERT it would fail the whole batch.
+    # What PostgreSQL refuses and SQLite stores: text longer than its VARCHAR, and NUL;
+    # and what neither stores as text. Refused here, the record is skipped alone; at
+    # INSERT it would fail the whole batch.
     for name, value in values.items():
-        if not isinstance(value, str):
+        if name not in _FIELDS or value is None:
             continue
+        if not isinstance(value, str):
+            raise ValueError(f"{_FIELDS[name]} {value!r} is not text")
         if "\x00" in value:
             raise ValueError(f"{_FIELDS[name]} holds a NUL character")
         if name in _LENGTHS and len(value) > _LENGTHS[name]:
@@ -323,12 +325,6 @@ def _maybe_float(value) -> float | None:
         raise ValueError(f"{value!r} is not a finite number")
     return float(value)
 
-
-def _maybe_text(value, name: str) -> str | None:
-    # Anything else would fail the whole batch's INSERT, not this record alone.
-    if value is not None and not isinstance(value, str):
-        raise ValueError(f"{name} {value!r} is not text")
-    return value
 
 
 class AnnotationIndex:
