@@ -13,6 +13,12 @@ database server that was down), records copied in from another workstation, or
 a deleted database are picked up at the next start. A save is complete once its
 files are written; the index write comes after and never undoes it.
 
+Rebuilding is also how the table's layout is upgraded: the database records the
+layout it was made with (:data:`SCHEMA_VERSION`), and a client that finds an
+older one (or none recorded) drops the table and makes it anew, under a lock so
+that clients starting together do it once; its start-up sync refills it. A
+layout newer than the client's is left alone and the index reported unavailable.
+
 The default URL is a SQLite file in the data directory, for one workstation.
 Clients that share one data directory (a shared volume) should share a
 PostgreSQL server instead, e.g. ``postgresql://sonotrace:PASSWORD@db.example/sonotrace``,
@@ -33,6 +39,7 @@ import logging
 import math
 import re
 import threading
+import zlib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -141,6 +148,24 @@ _LENGTHS = {
     for column in SavedRow.__table__.columns
     if isinstance(column.type, sa.String) and column.type.length
 }
+#: The layout of :class:`SavedRow`'s table. Raise it with every change to that table
+#: (``tests/annotation_client/test_database.py`` fails until it is raised). A table of
+#: an older layout, or one made before the layout was recorded, is dropped and made
+#: anew, and the client's start-up :meth:`AnnotationIndex.sync` refills it from the
+#: record files: the index is a copy, so rebuilding it is its migration.
+SCHEMA_VERSION = 2
+#: Key of the PostgreSQL advisory lock held while a client checks or rebuilds the layout.
+_SCHEMA_LOCK = zlib.crc32(b"sonotrace annotation index schema")
+
+
+class SchemaRow(_Base):
+    """The layout the index's table was made with: one row, :data:`SCHEMA_VERSION`."""
+
+    __tablename__ = "saved_annotations_schema"
+
+    version: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+
+
 #: The record field each text column is copied from, for messages (and which are text).
 _FIELDS = {
     "image_sha256": "image.sha256", "annotator": "annotator", "image_name": "image.name",
@@ -389,14 +414,49 @@ class AnnotationIndex:
                                 self._sqlite_file)
                 # SQLite does not create a missing folder; the data directory may not exist yet.
                 self._sqlite_file.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                _Base.metadata.create_all(self.engine)
-            except SQLAlchemyError:
-                # Another process (a second gunicorn worker) created the table between
-                # create_all's check and its CREATE: that is the state we wanted.
-                if not sa.inspect(self.engine).has_table(SavedRow.__tablename__):
-                    raise
+            with self.engine.begin() as conn:
+                self._lock_schema(conn)
+                self._make_tables(conn)
             self._created = True
+
+    def _lock_schema(self, conn: sa.Connection) -> None:
+        # Clients start together (gunicorn workers, several machines on one server):
+        # one at a time checks the layout, so a rebuild is done once and never drops
+        # a table another has just made and begun to fill. The lock ends with the
+        # transaction.
+        if conn.dialect.name == "postgresql":
+            conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_SCHEMA_LOCK)))
+        elif conn.dialect.name == "sqlite":
+            # pysqlite begins a transaction only before a write, and then a deferred
+            # one: take the write lock now, before reading the layout.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    def _make_tables(self, conn: sa.Connection) -> None:
+        inspector = sa.inspect(conn)
+        has_rows = inspector.has_table(SavedRow.__tablename__)
+        found = None
+        if inspector.has_table(SchemaRow.__tablename__):
+            found = conn.scalar(sa.select(sa.func.max(SchemaRow.version)))
+        if found is not None and found > SCHEMA_VERSION:
+            # A newer client made it; rebuilding it here would undo that client's
+            # rebuild at its next start, and so on. Saves still reach the files.
+            raise IndexUnavailable(
+                "the annotation index was made by a newer SonoTrace client",
+                f"its layout is {found}, this client's {SCHEMA_VERSION}; upgrade this "
+                "client, or give it its own SONOTRACE_DATABASE_URL",
+            )
+        if has_rows and found != SCHEMA_VERSION:
+            logger.warning(
+                "annotation index: its table has an older layout (%s, now %d); rebuilding "
+                "it from the record files",
+                "unrecorded" if found is None else found,
+                SCHEMA_VERSION,
+            )
+            SavedRow.__table__.drop(conn)
+        _Base.metadata.create_all(conn)
+        if found != SCHEMA_VERSION:
+            conn.execute(sa.delete(SchemaRow))
+            conn.execute(sa.insert(SchemaRow).values(version=SCHEMA_VERSION))
 
     def add(self, record: Mapping, record_path: str | Path) -> bool:
         """Index one saved record.

@@ -1,7 +1,9 @@
 import datetime as dt
+import hashlib
 import importlib.util
 import json
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -12,9 +14,11 @@ import sqlalchemy as sa
 from annotation_client import AnnotationStore, build_record
 from annotation_client._database import (
     MAX_LIMIT,
+    SCHEMA_VERSION,
     AnnotationIndex,
     IndexUnavailable,
     SavedRow,
+    SchemaRow,
     check_url,
     default_url,
     engine_url,
@@ -889,8 +893,6 @@ def test_add_many_indexes_more_images_than_one_query_can_name(make_index, tmp_pa
 def test_saves_from_many_threads_at_once_are_all_indexed(make_index, tmp_path):
     # The first saves after a start arrive together from gunicorn's request threads;
     # creating the table must not fail any of them.
-    import threading
-
     data_dir = tmp_path / "data"
     index = make_index()
     store = AnnotationStore(data_dir, index=index)
@@ -913,21 +915,144 @@ def test_saves_from_many_threads_at_once_are_all_indexed(make_index, tmp_path):
     assert len(index.query()) == 40
 
 
-def test_a_table_another_process_created_meanwhile_is_taken_as_it_is(make_index, monkeypatch):
-    """Two gunicorn workers start together: one's CREATE TABLE loses the race."""
-    from annotation_client import _database
+# --- the table's layout: rebuilt when older, left alone when newer ----------------
 
-    late, real_create_all = make_index(), _database._Base.metadata.create_all
+#: SavedRow's table as each SCHEMA_VERSION made it (see _layout).
+_LAYOUTS = {2: "3c1523d37434"}
 
-    def lose_the_race(engine, **kwargs):
-        other = sa.create_engine(engine.url)
-        real_create_all(other)  # the other worker, just before us
-        other.dispose()
-        real_create_all(engine, checkfirst=False)  # our CREATE: "table already exists"
 
-    monkeypatch.setattr(_database._Base.metadata, "create_all", lose_the_race)
-    assert late.add(_saved(SHA_A, 1), "p")
-    assert [r["version"] for r in late.query()] == [1]
+def _layout() -> str:
+    """A fingerprint of SavedRow's table: columns, types, keys, constraints, indexes."""
+    table = SavedRow.__table__
+    parts = [(c.name, str(c.type), c.nullable, c.primary_key) for c in table.columns]
+    parts += sorted(
+        (type(c).__name__, c.name or "", tuple(col.name for col in c.columns))
+        for c in table.constraints
+    )
+    parts += sorted((i.name or "", tuple(col.name for col in i.columns)) for i in table.indexes)
+    return hashlib.sha256(repr(parts).encode()).hexdigest()[:12]
+
+
+def test_each_table_layout_has_its_own_schema_version():
+    """A change to SavedRow without a new SCHEMA_VERSION would leave old tables in place."""
+    assert _LAYOUTS.get(SCHEMA_VERSION) == _layout(), (
+        "SavedRow's table changed: raise _database.SCHEMA_VERSION and record the new "
+        f"layout here as {SCHEMA_VERSION + 1}: {_layout()!r}"
+    )
+
+
+def _old_table(url, schema_version=None, rows=1):
+    """The index as an older client left it: a table of another layout, one stale row."""
+    engine = sa.create_engine(engine_url(url))
+    metadata = sa.MetaData()
+    old = sa.Table(
+        "saved_annotations", metadata,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("image_sha256", sa.String(64)),
+        sa.Column("version", sa.Integer),
+        sa.Column("image_name", sa.String(255)),
+    )  # fmt: skip
+    schema = sa.Table("saved_annotations_schema", metadata,
+                      sa.Column("version", sa.Integer, primary_key=True))  # fmt: skip
+    old.create(engine)
+    with engine.begin() as conn:
+        for n in range(rows):
+            conn.execute(old.insert().values(image_sha256="ef" * 32, version=n + 1,
+                                             image_name="stale.png"))  # fmt: skip
+        if schema_version is not None:
+            schema.create(conn)
+            conn.execute(schema.insert().values(version=schema_version))
+    engine.dispose()
+
+
+def _stored_layout(index) -> tuple[set[str], list[int]]:
+    """The columns of the index's table and the versions in its schema table."""
+    with index.engine.connect() as conn:
+        columns = {c["name"] for c in sa.inspect(conn).get_columns("saved_annotations")}
+        versions = conn.scalars(sa.select(SchemaRow.version)).all()
+    return columns, versions
+
+
+def test_a_new_index_records_its_layout(make_index):
+    index = make_index()
+    assert index.add(_saved(SHA_A, 1), "p")
+    assert _stored_layout(index) == ({"id", *SavedRow.COLUMNS}, [SCHEMA_VERSION])
+
+
+def test_an_index_of_this_layout_is_kept_at_the_next_start(make_index, caplog):
+    assert make_index().add(_saved(SHA_A, 1), "p")
+    caplog.set_level("WARNING", logger="annotation_client._database")
+    again = make_index()
+    assert _keys(again.query()) == [(SHA_A, 1)]
+    assert "older layout" not in caplog.text
+
+
+@pytest.mark.parametrize("recorded", [None, 1], ids=["unrecorded", "recorded"])
+def test_an_older_table_is_rebuilt_from_the_files(make_index, db_url, tmp_path, caplog, recorded):
+    """A table an older client made: its layout would refuse or lose rows; rebuilt."""
+    data_dir = tmp_path / "data"
+    _store_some(data_dir)
+    _old_table(db_url, schema_version=recorded)
+    caplog.set_level("WARNING", logger="annotation_client._database")
+    index = make_index()
+    assert index.sync(data_dir) == {"added": 3, "skipped": []}
+    assert _keys(index.query()) == [(SHA_B, 1), (SHA_A, 2), (SHA_A, 1)]  # the stale row gone
+    assert _stored_layout(index) == ({"id", *SavedRow.COLUMNS}, [SCHEMA_VERSION])
+    expected = "unrecorded" if recorded is None else "1"
+    assert f"older layout ({expected}, now {SCHEMA_VERSION}); rebuilding" in caplog.text
+
+
+def test_a_newer_layout_is_left_alone_and_saves_reach_the_files(make_index, db_url, tmp_path):
+    """An older client on a newer client's index must not rebuild it back."""
+    _old_table(db_url, schema_version=SCHEMA_VERSION + 1)
+    index = make_index()
+    with pytest.raises(IndexUnavailable, match="made by a newer SonoTrace client") as caught:
+        index.query()
+    assert f"its layout is {SCHEMA_VERSION + 1}, this client's {SCHEMA_VERSION}" in (
+        caught.value.detail
+    )
+    assert index.sync(tmp_path / "empty") == {"added": 0, "skipped": []}
+    store = AnnotationStore(tmp_path / "data", index=index)
+    record = dict(_saved(SHA_A, 1))
+    record.pop("version"), record.pop("files")
+    saved = store.save(SHA_A, svg="<svg/>", mask_png=b"png", record=record)
+    assert saved.indexed is False and (saved.folder / "v001.json").is_file()
+    engine = sa.create_engine(engine_url(db_url))
+    with engine.connect() as conn:  # the newer client's table, untouched
+        assert conn.execute(sa.text("SELECT image_name FROM saved_annotations")).all() == [
+            ("stale.png",)
+        ]
+    engine.dispose()
+
+
+def test_clients_starting_together_rebuild_an_older_table_once(make_index, db_url, tmp_path,
+                                                               caplog):  # fmt: skip
+    """Gunicorn workers (or several machines) start at once beside an older table."""
+    data_dir = tmp_path / "data"
+    _store_some(data_dir)
+    _old_table(db_url, rows=50)
+    caplog.set_level("WARNING", logger="annotation_client._database")
+    indexes = [make_index() for _ in range(6)]
+    results, errors = [], []
+    gate = threading.Barrier(len(indexes))
+
+    def start(index):
+        gate.wait()
+        try:
+            results.append(index.sync(data_dir)["added"])
+        except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start, args=(index,)) for index in indexes]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert sum(results) == 3  # each version indexed once, by whichever start came first
+    assert caplog.text.count("older layout") == 1
+    assert _keys(indexes[0].query()) == [(SHA_B, 1), (SHA_A, 2), (SHA_A, 1)]
+    assert _stored_layout(indexes[0]) == ({"id", *SavedRow.COLUMNS}, [SCHEMA_VERSION])
 
 
 # --- on every database: what PostgreSQL checks and SQLite does not -----------------
