@@ -95,7 +95,7 @@ def mask_to_svg(mask, *, turdsize=2, alphamax=1.0, opttolerance=0.2) -> str:
         On a mask that is not a 2-D binary array, or out-of-range parameters.
     ValueError
         If the mask has more than ``MAX_OUTLINES`` (10000) outlines, counting regions
-        and holes of more than ``turdsize`` pixels: such a mask (a checkerboard, say)
+        and holes of more than ``turdsize`` pixels: such a mask (thousands of specks)
         is noise, and tracing it would take minutes.
 
     Examples
