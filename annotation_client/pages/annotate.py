@@ -210,6 +210,57 @@ def _sliders(default_vertices: int, auto_segment: bool):
     )
 
 
+#: The display levels' sliders, in percent: (low, high, step, marks). 100 shows the
+#: image as opened. Up to 3x, as a dark, low-contrast scan needs; at 20% it is still seen.
+LEVEL_RANGE = (20, 300, 5, (50, 100, 200))
+
+
+def _level_slider(component_id: str, label: str):
+    low, high, step, marks = LEVEL_RANGE
+    return dbc.Col(
+        [
+            dbc.Label(label, html_for=component_id, class_name="small mb-0"),
+            dcc.Slider(
+                id=component_id,
+                min=low,
+                max=high,
+                step=step,
+                value=100,
+                marks={v: f"{v}%" for v in marks},
+                allow_direct_input=False,
+                **_MEMORY,
+            ),
+        ],
+        md=4,
+    )
+
+
+def _levels():
+    """Brightness and contrast of the image on screen (display only; see sonotrace.css).
+
+    The model, the measurements and the saved files see the image as opened; only the
+    picture under the outline changes, so a dark or flat scan's margin can be followed.
+    """
+    return dbc.Row(
+        [
+            _level_slider(ids.IMAGE_BRIGHTNESS, "Brightness (display only)"),
+            _level_slider(ids.IMAGE_CONTRAST, "Contrast (display only)"),
+            dbc.Col(
+                dbc.Button(
+                    "Reset levels",
+                    id=ids.LEVELS_RESET,
+                    size="sm",
+                    color="secondary",
+                    outline=True,
+                    class_name="mt-3",
+                ),
+                md=4,
+            ),
+        ],
+        class_name="g-2 mb-1",
+    )
+
+
 def _annotator_field(signed_in: bool):
     """The Annotator field: typed by the user, or, behind a sign-in proxy, shown only."""
     field = dbc.InputGroup(
@@ -462,13 +513,17 @@ def layout(**query):
             html.Div(_views.image_info(None), id=ids.IMAGE_INFO, className="mb-2"),
             _tool_bar(),
             _sliders(config.default_vertices, config.auto_segment),
+            _levels(),
             dcc.Loading(
                 [
-                    dcc.Graph(
-                        id=ids.ANNOTATION_GRAPH,
-                        figure=_figure.empty_figure(),
-                        config=_figure.GRAPH_CONFIG,
-                        style={"height": "68vh", "minHeight": "380px"},
+                    html.Div(
+                        dcc.Graph(
+                            id=ids.ANNOTATION_GRAPH,
+                            figure=_figure.empty_figure(),
+                            config=_figure.GRAPH_CONFIG,
+                            style={"height": "68vh", "minHeight": "380px"},
+                        ),
+                        id=ids.GRAPH_FRAME,
                     ),
                     dcc.Store(id=ids.BOX_DONE),
                     dcc.Store(id=ids.SEGMENT_DONE),
@@ -1886,3 +1941,35 @@ def download_png(_clicks, meta, history):
     return dcc.send_bytes(
         vectorizer.mask_to_png(mask), _download_name(meta, "_mask.png"), type="image/png"
     )
+
+
+# Levels on screen: CSS variables on the graph's frame, which sonotrace.css feeds to a
+# filter on the image layer only. Done in the browser, so the picture follows the
+# slider without a round trip, and plotly's redraws (each edit) keep it: the rule is
+# in the style sheet, not on the <image> element plotly replaces.
+clientside_callback(
+    """
+    function(brightness, contrast) {
+        function level(v) {
+            v = Number(v);
+            return isFinite(v) ? Math.min(Math.max(v, LOW), HIGH) / 100 : 1;
+        }
+        return {"--st-brightness": String(level(brightness)),
+                "--st-contrast": String(level(contrast))};
+    }
+    """.replace("LOW", str(LEVEL_RANGE[0])).replace("HIGH", str(LEVEL_RANGE[1])),
+    Output(ids.GRAPH_FRAME, "style"),
+    Input(ids.IMAGE_BRIGHTNESS, "value"),
+    Input(ids.IMAGE_CONTRAST, "value"),
+)
+
+
+@callback(
+    Output(ids.IMAGE_BRIGHTNESS, "value"),
+    Output(ids.IMAGE_CONTRAST, "value"),
+    Input(ids.LEVELS_RESET, "n_clicks"),
+    prevent_initial_call=True,
+)
+def reset_levels(_clicks):
+    """Back to the image as opened."""
+    return 100, 100

@@ -518,6 +518,77 @@ def test_an_invalid_file_shows_an_error_and_keeps_the_page(
     _assert_clean_console(dash_duo, artifacts_dir)
 
 
+def _image_filter(dash_duo) -> str:
+    """The CSS filter the browser applies to the image under the outline."""
+    return _js(
+        dash_duo,
+        "var im = gd && gd.querySelector('.imagelayer image');"
+        "return im ? getComputedStyle(im).filter : 'no image';",
+    )
+
+
+def _graph_brightness(dash_duo) -> float:
+    """Mean grey level of the graph as the screen shows it (0 to 255)."""
+    shot = dash_duo.driver.find_element(By.ID, ids.ANNOTATION_GRAPH).screenshot_as_png
+    return float(np.asarray(Image.open(io.BytesIO(shot)).convert("L")).mean())
+
+
+def _slider_value(dash_duo, component_id: str) -> int:
+    handle = dash_duo.driver.find_element(By.CSS_SELECTOR, f"#{component_id} [role='slider']")
+    return int(handle.get_attribute("aria-valuenow"))
+
+
+def test_brightness_and_contrast_change_the_picture_only(
+    dash_duo, busi_image, data_dir, artifacts_dir
+):
+    """A radiologist brightens a dark scan to follow a margin; nothing else changes."""
+    dash_duo.start_server(_offline_app(data_dir))
+    dash_duo.wait_for_element(f"#{ids.IMAGE_UPLOAD}")
+    _upload(dash_duo, busi_image)
+    wait_for(dash_duo, lambda: _image_filter(dash_duo) != "no image", 30, "no image shown")
+    _show_graph(dash_duo)
+    assert _image_filter(dash_duo) == "brightness(1) contrast(1)"
+    time.sleep(0.5)  # the image decoded and painted
+    before = _graph_brightness(dash_duo)
+
+    for component_id in (ids.IMAGE_BRIGHTNESS, ids.IMAGE_CONTRAST):
+        handle = dash_duo.driver.find_element(By.CSS_SELECTOR, f"#{component_id} [role='slider']")
+        drag = ActionChains(dash_duo.driver).click_and_hold(handle).move_by_offset(80, 0)
+        drag.release().perform()
+        wait_for(dash_duo, lambda cid=component_id: _slider_value(dash_duo, cid) > 100, 10,
+                 f"{component_id} did not move")  # fmt: skip
+    brightness = _slider_value(dash_duo, ids.IMAGE_BRIGHTNESS) / 100
+    contrast = _slider_value(dash_duo, ids.IMAGE_CONTRAST) / 100
+    wanted = f"brightness({brightness:g}) contrast({contrast:g})"
+    wait_for(dash_duo, lambda: _image_filter(dash_duo) == wanted, 10, "the filter did not follow")
+    _shot(dash_duo, artifacts_dir, "levels-raised")
+    # BUSI scans are mostly dark: brighter and more contrast lift the mean on screen.
+    assert _graph_brightness(dash_duo) > before + 10
+    # Only the image: the outline layers (plotly's shape layers) are not filtered.
+    layers = _js(
+        dash_duo,
+        "return Array.from(gd.querySelectorAll('.shapelayer'))"
+        ".map(l => getComputedStyle(l).filter);",
+    )
+    assert layers and set(layers) == {"none"}
+
+    # The levels outlive a visit to another page, like the rest of the work.
+    click(dash_duo.driver, By.CSS_SELECTOR, f"#{ids.NAVBAR} a[href='/learn']")
+    dash_duo.wait_for_element("#learn-page", timeout=10)
+    click(dash_duo.driver, By.CSS_SELECTOR, f"#{ids.NAVBAR} a[href='/']")
+    wait_for(dash_duo, lambda: _image_filter(dash_duo) == wanted, 20, "levels lost on return")
+
+    click(dash_duo.driver, By.ID, ids.LEVELS_RESET)
+    wait_for(dash_duo, lambda: _image_filter(dash_duo) == "brightness(1) contrast(1)", 10,
+             "Reset levels did not reset")  # fmt: skip
+    assert _slider_value(dash_duo, ids.IMAGE_BRIGHTNESS) == 100
+    assert _slider_value(dash_duo, ids.IMAGE_CONTRAST) == 100
+    _show_graph(dash_duo)
+    time.sleep(0.3)
+    assert abs(_graph_brightness(dash_duo) - before) < 2
+    _assert_clean_console(dash_duo, artifacts_dir)
+
+
 def _small_png(path: Path, seed: int) -> Path:
     """A small grey PNG, different for each seed (so a different image hash)."""
     ramp = np.add.outer(np.arange(96), np.arange(128)).astype(np.uint8)
