@@ -137,6 +137,8 @@ def table_rows(summary: dict) -> list[tuple[str, str]]:
 
     prefix = "Largest region: " if summary["components"] > 1 else ""
     rows.append((f"{prefix}max diameter", length("max_diameter")))
+    # The second caliper: a lesion's size is reported as long axis x this.
+    rows.append((f"{prefix}perpendicular diameter", length("perpendicular_diameter")))
     rows.append((f"{prefix}width", length("width")))
     rows.append((f"{prefix}height", length("height")))
     rows.append((f"{prefix}orientation", largest["orientation"]))

@@ -90,6 +90,13 @@ SCHEMAS = {
         "description": "Milliseconds spent per stage, and `total` for the request.",
         "additionalProperties": {"type": "number"},
     },
+    "Segment": {
+        "type": "array",
+        "description": "[[x, y], [x, y]]: the two ends of a caliper line, in image pixels",
+        "items": {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2},
+        "minItems": 2,
+        "maxItems": 2,
+    },
     "Region": {
         "type": "object",
         "description": "One connected region of the mask (vectorizer.measure_regions). "
@@ -108,11 +115,18 @@ SCHEMAS = {
             },
             "width_px": {"type": "number"},
             "height_px": {"type": "number"},
-            "max_diameter_px": {"type": "number"},
+            "max_diameter_px": {"type": "number", "description": "longest chord (long axis)"},
+            "max_diameter_endpoints": {"$ref": "#/components/schemas/Segment"},
+            "perpendicular_diameter_px": {
+                "type": "number",
+                "description": "longest chord perpendicular to the long axis",
+            },
+            "perpendicular_diameter_endpoints": {"$ref": "#/components/schemas/Segment"},
             "centroid": {"type": "array", "items": {"type": "number"}},
             "area_mm2": {"type": "number"},
             "perimeter_mm": {"type": "number"},
             "max_diameter_mm": {"type": "number"},
+            "perpendicular_diameter_mm": {"type": "number"},
             "width_mm": {"type": "number"},
             "height_mm": {"type": "number"},
         },

@@ -77,16 +77,53 @@ def _check_spacing(pixel_spacing) -> tuple[float, float] | None:
     return out[0], out[1]
 
 
-def _longest_chord(points: np.ndarray) -> tuple[float, np.ndarray]:
-    """Length and endpoints (2, 2) of the longest segment between two of ``points``."""
+def _calipers(points: np.ndarray) -> tuple[float, np.ndarray, float, np.ndarray]:
+    """Where a sonographer puts the calipers on a region given by ``points`` (n, 2):
+    the longest chord of their convex hull, then the longest chord perpendicular to it.
+
+    Returns the length and ends (2, 2) of each. The perpendicular chord crosses the
+    hull from edge to edge, as calipers placed on the margins do; among equally long
+    ones (a rectangle's middle stretch) the one nearest the long chord's middle."""
     hull = shapely.convex_hull(shapely.multipoints(points))
     coords = shapely.get_coordinates(hull)
     if len(coords) < 2:
-        return 0.0, np.repeat(coords[:1], 2, axis=0)
+        ends = np.repeat(coords[:1], 2, axis=0)
+        return 0.0, ends, 0.0, ends.copy()
     d = coords[:, None, :] - coords[None, :, :]
     d2 = np.einsum("ijk,ijk->ij", d, d)
     i, j = np.unravel_index(int(np.argmax(d2)), d2.shape)
-    return math.sqrt(float(d2[i, j])), coords[[i, j]]
+    ends = coords[[i, j]]
+    length = math.sqrt(float(d2[i, j]))
+    if not isinstance(hull, shapely.Polygon):  # a line: nothing crosses it
+        return length, ends, 0.0, np.repeat(ends[:1], 2, axis=0)
+    # In the long chord's frame (a along it from ends[0], b across), the hull's width
+    # across is concave and piecewise linear in a: it peaks at a vertex's a, or on a
+    # stretch between two vertices (a rectangle's middle), which all count as peaks.
+    u = (ends[1] - ends[0]) / length
+    n = np.array([-u[1], u[0]])
+    a, b = (coords - ends[0]) @ u, (coords - ends[0]) @ n  # a closed ring: last == first
+    low, top = _across(a, b, a[:-1])
+    width = top - low
+    peaks = a[:-1][width >= width.max() - 1e-9]
+    at = float(np.clip(length / 2, peaks.min(), peaks.max()))
+    (low,), (top,) = _across(a, b, np.array([at]))
+    foot = ends[0] + at * u
+    return length, ends, float(top - low), np.stack([foot + low * n, foot + top * n])
+
+
+def _across(a: np.ndarray, b: np.ndarray, at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Lowest and highest ``b`` of a convex ring (``a``, ``b``: closed, (v + 1,)) on
+    each line ``a = at`` (k,)."""
+    a0, a1, b0, b1 = a[:-1], a[1:], b[:-1], b[1:]
+    at = at[:, None]
+    inside = (np.minimum(a0, a1) - 1e-9 <= at) & (at <= np.maximum(a0, a1) + 1e-9)
+    span = a1 - a0
+    steep = np.abs(span) < 1e-12  # an edge along the line: both its ends count
+    frac = np.where(steep, 0.0, (at - a0) / np.where(steep, 1.0, span))
+    cross = b0 + np.clip(frac, 0.0, 1.0) * (b1 - b0)
+    top = np.where(inside, np.where(steep, np.maximum(b0, b1), cross), -np.inf).max(axis=1)
+    low = np.where(inside, np.where(steep, np.minimum(b0, b1), cross), np.inf).min(axis=1)
+    return low, top
 
 
 def measure_regions(mask, pixel_spacing=None) -> list[dict]:
@@ -125,11 +162,17 @@ def measure_regions(mask, pixel_spacing=None) -> list[dict]:
             pixel squares, found on their convex hull.
         ``max_diameter_endpoints``
             ``[[x, y], [x, y]]`` ends of that chord, for drawing it.
+        ``perpendicular_diameter_px``
+            The longest chord of the same hull perpendicular to the max diameter: the
+            second caliper of a lesion's size (long axis x perpendicular axis).
+        ``perpendicular_diameter_endpoints``
+            ``[[x, y], [x, y]]`` ends of that chord, on the hull's edges.
         ``centroid``
             ``[x, y]`` mean of the pixel centres.
-        ``area_mm2``, ``perimeter_mm``, ``max_diameter_mm``, ``width_mm``, ``height_mm``
-            With ``pixel_spacing`` only; the diameter is the longest chord in millimetres,
-            which with non-square pixels may join other points than in pixels.
+        ``area_mm2``, ``perimeter_mm``, ``max_diameter_mm``, ``perpendicular_diameter_mm``,
+        ``width_mm``, ``height_mm``
+            With ``pixel_spacing`` only; the diameters are measured in millimetres, so
+            with non-square pixels they may join other points than in pixels.
 
     Raises
     ------
@@ -191,7 +234,7 @@ def measure_regions(mask, pixel_spacing=None) -> list[dict]:
             shape_measures = _outline_measures(own, spacing)
             if key is not None:
                 patterns[key] = shape_measures
-        perimeter, perimeter_mm, diameter, ends, diameter_mm = shape_measures
+        (perimeter, diameter, ends, across, across_ends), in_mm = shape_measures
         per_row = np.count_nonzero(own, axis=1)
         per_col = np.count_nonzero(own, axis=0)
         area = int(per_row.sum())
@@ -206,13 +249,15 @@ def measure_regions(mask, pixel_spacing=None) -> list[dict]:
             "height_px": r1 - r0,
             "max_diameter_px": diameter,
             "max_diameter_endpoints": (ends + (x0, y0)).tolist(),
+            "perpendicular_diameter_px": across,
+            "perpendicular_diameter_endpoints": (across_ends + (x0, y0)).tolist(),
             "centroid": [col_mean + x0 + 0.5, row_mean + y0 + 0.5],
         }
         if spacing is not None:
             row_mm, col_mm = spacing
             entry["area_mm2"] = area * row_mm * col_mm
-            entry["perimeter_mm"] = perimeter_mm
-            entry["max_diameter_mm"] = diameter_mm
+            entry["perimeter_mm"], entry["max_diameter_mm"] = in_mm[0], in_mm[1]
+            entry["perpendicular_diameter_mm"] = in_mm[2]
             entry["width_mm"] = (c1 - c0) * col_mm
             entry["height_mm"] = (r1 - r0) * row_mm
         out.append(entry)
@@ -220,9 +265,10 @@ def measure_regions(mask, pixel_spacing=None) -> list[dict]:
 
 
 def _outline_measures(own: np.ndarray, spacing) -> tuple:
-    """Perimeter, perimeter in mm, longest chord, its ends (2, 2) and its length in mm
-    for one region given as a bool array ``own`` (h, w) of its bounding box;
-    coordinates relative to the box, millimetre figures None without ``spacing``."""
+    """``(perimeter, longest chord, its ends (2, 2), perpendicular chord, its ends)``
+    in pixels and ``(perimeter, longest chord, perpendicular chord)`` in mm (None
+    without ``spacing``) for one region given as a bool array ``own`` (h, w) of its
+    bounding box; coordinates relative to the box."""
     # The convex hull of a region's pixel squares is that of the outer corners of
     # the leftmost and rightmost pixel of each row.
     filled = own.any(axis=1)
@@ -233,7 +279,7 @@ def _outline_measures(own: np.ndarray, spacing) -> tuple:
         np.stack([left, ys], 1), np.stack([left, ys + 1], 1),
         np.stack([right + 1, ys], 1), np.stack([right + 1, ys + 1], 1),
     ]).astype(np.float64)
-    diameter, ends = _longest_chord(corners)
+    diameter, ends, across, across_ends = _calipers(corners)
 
     # Trace the region alone, so that touching neighbours cannot change its outline,
     # with diagonal pixels joined as in the labelling.
@@ -241,9 +287,13 @@ def _outline_measures(own: np.ndarray, spacing) -> tuple:
     for traced in trace(own, turdsize=0, turnpolicy=potracecffi.TURNPOLICY_BLACK, scale=1):
         rings.extend(_ring_points(ring) for ring in traced.rings)
     perimeter = float(sum(shapely.length(shapely.linearrings(r)) for r in rings))
+    in_px = (perimeter, diameter, ends, across, across_ends)
     if spacing is None:
-        return perimeter, None, diameter, ends, None
+        return in_px, None
     row_mm, col_mm = spacing
     scale = np.array([col_mm, row_mm])
     perimeter_mm = float(sum(shapely.length(shapely.linearrings(r * scale)) for r in rings))
-    return perimeter, perimeter_mm, diameter, ends, _longest_chord(corners * scale)[0]
+    # Perpendicular in millimetres is not perpendicular in pixels when pixels are not
+    # square, so the calipers are placed again on the scaled corners.
+    diameter_mm, _, across_mm, _ = _calipers(corners * scale)
+    return in_px, (perimeter_mm, diameter_mm, across_mm)

@@ -66,6 +66,13 @@ def test_table_rows_show_px_and_mm():
     assert rows["Area (total)"] == "348 px² (3.5 mm²)"
     assert rows["Largest region: orientation"] == "parallel"
     assert "mm)" in rows["Largest region: max diameter"]
+    # 30 x 10 px: the long axis is the diagonal; across it, 10 * sqrt(1000) / 30 px.
+    assert rows["Largest region: max diameter"] == "31.6 px (3.2 mm)"
+    assert rows["Largest region: perpendicular diameter"] == "10.5 px (1.1 mm)"
+    names = [name for name, _ in m.table_rows(m.summarize(_two_rectangles()))]
+    assert names.index("Largest region: perpendicular diameter") == (
+        names.index("Largest region: max diameter") + 1
+    )
 
 
 def test_bad_input():

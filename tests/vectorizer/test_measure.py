@@ -10,9 +10,13 @@ from vectorizer import measure_regions
 
 KEYS = {
     "area_px", "perimeter_px", "bbox", "width_px", "height_px", "max_diameter_px",
-    "max_diameter_endpoints", "centroid",
+    "max_diameter_endpoints", "perpendicular_diameter_px", "perpendicular_diameter_endpoints",
+    "centroid",
 }
-MM_KEYS = {"area_mm2", "perimeter_mm", "max_diameter_mm", "width_mm", "height_mm"}
+MM_KEYS = {
+    "area_mm2", "perimeter_mm", "max_diameter_mm", "perpendicular_diameter_mm", "width_mm",
+    "height_mm",
+}
 
 
 def test_rectangle_exact_values():
@@ -30,6 +34,51 @@ def test_rectangle_exact_values():
     assert r["centroid"] == [3.0, 2.0]
     # A smooth outline inside the 12-pixel staircase, rounding the corners.
     assert 8 < r["perimeter_px"] < 12
+
+
+def test_perpendicular_diameter_of_a_rectangle_crosses_its_middle():
+    # 4 x 2 pixels: the long axis is a diagonal (length d = sqrt(20)); the longest chord
+    # perpendicular to it runs through the centre (3, 2) from the top edge to the bottom
+    # one, and is h * d / w = 2 * sqrt(20) / 4 long.
+    mask = np.zeros((4, 6), dtype=bool)
+    mask[1:3, 1:5] = True
+    (r,) = measure_regions(mask)
+    assert r["perpendicular_diameter_px"] == pytest.approx(2 * math.hypot(4, 2) / 4)
+    ends = np.array(r["perpendicular_diameter_endpoints"])
+    assert ends.mean(axis=0) == pytest.approx([3, 2])
+    assert sorted(ends[:, 1]) == pytest.approx([1, 3])  # on the top and bottom edges
+    (px, py), (qx, qy) = r["max_diameter_endpoints"]
+    assert (ends[1] - ends[0]) @ (qx - px, qy - py) == pytest.approx(0, abs=1e-9)
+
+
+def test_perpendicular_diameter_of_a_square_is_its_other_diagonal():
+    mask = np.zeros((8, 8), dtype=bool)
+    mask[2:6, 2:6] = True
+    (r,) = measure_regions(mask)
+    assert r["max_diameter_px"] == pytest.approx(4 * math.sqrt(2))
+    assert r["perpendicular_diameter_px"] == pytest.approx(4 * math.sqrt(2))
+    assert sorted(map(tuple, np.round(r["perpendicular_diameter_endpoints"], 9))) in (
+        [(2.0, 6.0), (6.0, 2.0)], [(2.0, 2.0), (6.0, 6.0)],
+    )
+
+
+def test_ellipse_long_and_perpendicular_axes():
+    yy, xx = np.mgrid[:300, :300] + 0.5
+    mask = ((xx - 150) / 100) ** 2 + ((yy - 150) / 40) ** 2 < 1
+    (r,) = measure_regions(mask, pixel_spacing=(0.1, 0.1))
+    assert r["max_diameter_px"] == pytest.approx(200, abs=1.5)
+    assert r["perpendicular_diameter_px"] == pytest.approx(80, abs=1.5)
+    assert r["perpendicular_diameter_mm"] == pytest.approx(0.1 * r["perpendicular_diameter_px"])
+    # Drawn across the middle, not at one end of the flat stretch.
+    ends = np.array(r["perpendicular_diameter_endpoints"])
+    assert ends.mean(axis=0) == pytest.approx([150, 150], abs=2)
+
+
+def test_a_one_pixel_line_has_a_perpendicular_diameter_of_about_one():
+    mask = np.zeros((3, 9), dtype=bool)
+    mask[1, 1:8] = True  # 7 x 1: the hull is the bar itself
+    (r,) = measure_regions(mask)
+    assert r["perpendicular_diameter_px"] == pytest.approx(math.hypot(7, 1) / 7)
 
 
 def test_single_pixel():
@@ -61,6 +110,10 @@ def test_pixel_spacing_in_millimetres():
     assert r["width_mm"] == pytest.approx(8 * 0.25)
     assert r["height_mm"] == pytest.approx(4 * 0.5)
     assert r["max_diameter_mm"] == pytest.approx(math.hypot(8 * 0.25, 4 * 0.5))
+    # 8 x 4 pixels but 2 x 2 mm: perpendicular in mm is the square's other diagonal,
+    # not the pixel rectangle's chord (4 * sqrt(80) / 8 px) scaled.
+    assert r["perpendicular_diameter_px"] == pytest.approx(4 * math.hypot(8, 4) / 8)
+    assert r["perpendicular_diameter_mm"] == pytest.approx(2 * math.sqrt(2))
     # Perimeter scales per axis: horizontal edges by 0.25, vertical ones by 0.5.
     iso = measure_regions(mask, pixel_spacing=(0.5, 0.5))[0]
     assert iso["perimeter_mm"] == pytest.approx(0.5 * r["perimeter_px"])

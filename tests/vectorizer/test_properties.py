@@ -5,10 +5,11 @@ import os
 
 import numpy as np
 import pytest
+import shapely
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
-from skimage.measure import points_in_poly
+from skimage.measure import label, points_in_poly, regionprops
 
 from vectorizer import (
     mask_to_paths,
@@ -81,7 +82,9 @@ def test_random_blobs_give_paths_within_budget(mask, budget):
 def test_measurements_are_consistent(mask):
     regions = measure_regions(mask)
     assert sum(r["area_px"] for r in regions) == np.count_nonzero(mask)
-    for r in regions:
+    # The same regions, in the same order (top-left corner of the box first).
+    props = sorted(regionprops(label(mask, connectivity=2)), key=lambda p: p.bbox[:2])
+    for r, prop in zip(regions, props, strict=True):
         x0, y0, x1, y1 = r["bbox"]
         assert 0 <= x0 < x1 <= mask.shape[1] and 0 <= y0 < y1 <= mask.shape[0]
         assert r["area_px"] <= r["width_px"] * r["height_px"]
@@ -89,6 +92,34 @@ def test_measurements_are_consistent(mask):
         assert r["max_diameter_px"] <= np.hypot(r["width_px"], r["height_px"]) + 1e-9
         assert x0 < r["centroid"][0] < x1 and y0 < r["centroid"][1] < y1
         assert r["perimeter_px"] > 0
+        _check_perpendicular(r, prop.coords)
+
+
+def _check_perpendicular(region: dict, pixels: np.ndarray) -> None:
+    """The perpendicular diameter against shapely: lines across the long axis, clipped
+    by the convex hull of the region's pixel squares (``pixels``: (k, 2) rows and
+    columns), are never longer, and its ends lie on that hull's edges."""
+    (px, py), (qx, qy) = region["max_diameter_endpoints"]
+    long = np.array([qx - px, qy - py])
+    across = np.subtract(*region["perpendicular_diameter_endpoints"][::-1])
+    assert np.linalg.norm(across) == pytest.approx(region["perpendicular_diameter_px"], abs=1e-9)
+    assert region["perpendicular_diameter_px"] <= region["max_diameter_px"] + 1e-9
+    if region["perpendicular_diameter_px"] == 0:
+        return
+    assert abs(long @ across) <= 1e-9 * np.linalg.norm(long) * np.linalg.norm(across)
+    xy = pixels[:, ::-1].astype(float)
+    corners = np.concatenate([xy, xy + (1, 0), xy + (0, 1), xy + (1, 1)])
+    hull = shapely.MultiPoint(corners).convex_hull
+    u = long / np.linalg.norm(long)
+    n = np.array([-u[1], u[0]])
+    longest = 0.0
+    for t in np.linspace(0, np.linalg.norm(long), 401):
+        foot = np.array([px, py]) + t * u
+        line = shapely.LineString([foot - 1e4 * n, foot + 1e4 * n])
+        longest = max(longest, line.intersection(hull).length)
+    assert region["perpendicular_diameter_px"] >= longest - 1e-6
+    for end in region["perpendicular_diameter_endpoints"]:
+        assert hull.exterior.distance(shapely.Point(end)) < 1e-6
 
 
 @SETTINGS
