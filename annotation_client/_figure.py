@@ -14,6 +14,7 @@ import plotly.graph_objects as go
 
 OUTLINE_COLOR = "#00e5ff"
 BOX_COLOR = "#ffd400"
+CALIPER_COLOR = "#ffd400"
 #: Upper bound of the fill opacity: the image must stay visible through the outline.
 MAX_FILL_OPACITY = 0.5
 DEFAULT_FILL_OPACITY = 0.25
@@ -76,6 +77,38 @@ def region_shapes(
 ) -> list[dict]:
     """One :func:`region_shape` per path, in order (shape ``i`` is region ``i``)."""
     return [region_shape(p, fill_opacity=fill_opacity, visible=visible) for p in paths]
+
+
+def caliper_annotations(region: dict | None) -> list[dict]:
+    """The calipers of a region as plotly annotations: its max diameter and the
+    diameter perpendicular to it, each a line with a dot at both ends.
+
+    Annotations, not shapes: the page's shapes are the outline, one editable path per
+    region, and every edit is read back from them. sonotrace.css keeps the calipers
+    from catching the mouse, so they never stand between a click and a vertex.
+
+    Parameters
+    ----------
+    region : dict or None
+        One region of ``vectorizer.measure_regions`` (image pixels, x right, y down),
+        with ``max_diameter_endpoints`` and ``perpendicular_diameter_endpoints``;
+        None draws nothing.
+    """
+    if not region:
+        return []
+    out = []
+    for key in ("max_diameter_endpoints", "perpendicular_diameter_endpoints"):
+        (x0, y0), (x1, y1) = region[key]
+        if (x0, y0) == (x1, y1):
+            continue
+        out.append({
+            "x": x1, "y": y1, "ax": x0, "ay": y0,
+            "xref": "x", "yref": "y", "axref": "x", "ayref": "y",
+            "text": "", "showarrow": True, "arrowside": "end+start",
+            "arrowhead": 6, "startarrowhead": 6, "arrowsize": 1, "startarrowsize": 1,
+            "arrowwidth": 1.5, "arrowcolor": CALIPER_COLOR, "name": key,
+        })  # fmt: skip
+    return out
 
 
 def newshape_style(tool: str) -> dict:

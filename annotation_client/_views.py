@@ -78,7 +78,12 @@ def measurements_table(summary: dict | None):
     return dbc.Table(
         html.Tbody(
             [
-                html.Tr([html.Th(label, className="fw-normal text-muted"), html.Td(value)])
+                html.Tr(
+                    [
+                        html.Th(label, className="fw-normal text-muted"),
+                        html.Td(value, className="text-nowrap"),  # "3169 px²" on one line
+                    ]
+                )
                 for label, value in rows
             ]
         ),

@@ -48,6 +48,7 @@ ERASE_BUTTON = "erase-button"
 RESET_BUTTON = "reset-button"
 OVERLAY_OPACITY = "overlay-opacity"
 OVERLAY_VISIBLE = "overlay-visible"
+SHOW_CALIPERS = "show-calipers"
 GRAPH_FRAME = "graph-frame"  # around the graph: carries the display levels as CSS variables
 IMAGE_BRIGHTNESS = "image-brightness"
 IMAGE_CONTRAST = "image-contrast"

@@ -196,6 +196,13 @@ def _sliders(default_vertices: int, auto_segment: bool):
                         **_MEMORY,
                     ),
                     dbc.Switch(
+                        id=ids.SHOW_CALIPERS,
+                        label="Show calipers",
+                        value=True,
+                        class_name="small mb-0",
+                        **_MEMORY,
+                    ),
+                    dbc.Switch(
                         id=ids.AUTO_SEGMENT,
                         label="Segment on open",
                         value=auto_segment,
@@ -699,17 +706,29 @@ def _same_ai(present: dict, ai: dict) -> bool:
     )
 
 
-def _shapes_patch(paths, opacity, visible) -> Patch:
+def _shapes_patch(paths, opacity, visible, calipers, shape) -> Patch:
     patch = Patch()
     patch["layout"]["shapes"] = _figure.region_shapes(
         paths,
         fill_opacity=opacity if opacity is not None else _figure.DEFAULT_FILL_OPACITY,
         visible=bool(visible) if visible is not None else True,
     )
+    patch["layout"]["annotations"] = _calipers(paths, shape, visible, calipers)
     # A fresh editrevision makes plotly take these shapes as they are, instead of
     # re-applying the user's last drag on top of an undo.
     patch["layout"]["editrevision"] = time.time_ns()
     return patch
+
+
+def _calipers(paths, shape, visible, calipers) -> list[dict]:
+    """The largest region's calipers, drawn with the outline (hidden with it)."""
+    if not paths or visible is False or calipers is False:
+        return []
+    try:
+        regions = vectorizer.measure_regions(_shapes.paths_to_mask(paths, shape))
+    except ValueError:  # an outline of too many pieces: the panel says so
+        return []
+    return _figure.caliper_annotations(max(regions, key=lambda r: r["area_px"], default=None))
 
 
 # The image, outline, AI result and classification live in the app shell's stores,
@@ -901,8 +920,11 @@ def _show(name, read, current_meta, tool="pan", *, worklist_path=None):
     State(ids.OVERLAY_OPACITY, "value"),
     State(ids.OVERLAY_VISIBLE, "value"),
     State(ids.TOOL, "value"),
+    State(ids.SHOW_CALIPERS, "value"),
 )
-def restore_workspace(_loaded, meta, image_data, history, ai, opacity, visible, tool="pan"):
+def restore_workspace(
+    _loaded, meta, image_data, history, ai, opacity, visible, tool="pan", calipers=True
+):
     """Coming back to the page shows the open image and its outline again."""
     if not meta or not image_data:
         raise PreventUpdate
@@ -910,12 +932,14 @@ def restore_workspace(_loaded, meta, image_data, history, ai, opacity, visible, 
         history = None
     uri = image_data.get("display") or image_data["contents"]
     figure = _figure.image_figure(uri, meta["width"], meta["height"], meta["sha256"], tool)
+    paths = _present(history, meta)["paths"]
     figure.update_layout(
         shapes=_figure.region_shapes(
-            _present(history, meta)["paths"],
+            paths,
             fill_opacity=opacity if opacity is not None else _figure.DEFAULT_FILL_OPACITY,
             visible=visible is not False,
-        )
+        ),
+        annotations=_calipers(paths, _shape(meta), visible, calipers),
     )
     return (
         figure,
@@ -1453,6 +1477,7 @@ def show_classification(classification, history, _loaded, meta, *_echoes):
     Input(ids.VERTEX_DENSITY, "value"),
     Input(ids.OVERLAY_OPACITY, "value"),
     Input(ids.OVERLAY_VISIBLE, "value"),
+    Input(ids.SHOW_CALIPERS, "value"),
     Input(ids.LOADED_SAVE, "data"),
     State(ids.HISTORY, "data"),
     Input(ids.IMAGE_OPENED, "data"),
@@ -1472,6 +1497,7 @@ def edit(
     max_vertices,
     opacity,
     visible,
+    calipers,
     loaded,
     history,
     _opened=None,
@@ -1564,7 +1590,7 @@ def edit(
             history = _history.push(
                 history, _editing.revectorize(present, int(max_vertices), shape, ai_mask)
             )
-    if triggered & {ids.OVERLAY_OPACITY, ids.OVERLAY_VISIBLE, ids.IMAGE_OPENED}:
+    if triggered & {ids.OVERLAY_OPACITY, ids.OVERLAY_VISIBLE, ids.SHOW_CALIPERS, ids.IMAGE_OPENED}:
         redraw = True
 
     changed = history != before
@@ -1572,7 +1598,7 @@ def edit(
     boxes_changed = boxes != (pending or [])
     if not changed and not redraw and box_request is dash.no_update and not boxes_changed:
         raise PreventUpdate
-    figure = _shapes_patch(history["present"]["paths"], opacity, visible)
+    figure = _shapes_patch(history["present"]["paths"], opacity, visible, calipers, shape)
     return (
         history,
         figure,

@@ -269,6 +269,19 @@ def test_segment_edit_undo_redo_classify_save(
     wait_for(dash_duo, lambda: "last change: ai" in _status(dash_duo))
     shapes = _js(dash_duo, "return gd.layout.shapes;")
     assert all(s["editable"] and s["fillrule"] == "evenodd" for s in shapes)
+    # The largest region's calipers come with the outline; the drags below show that
+    # they take no clicks meant for it.
+    largest = max(
+        vectorizer.measure_regions(_shapes.paths_to_mask(ai_paths, (height, width))),
+        key=lambda r: r["area_px"],
+    )
+    calipers = _js(
+        dash_duo, "return (gd.layout.annotations || []).map(a => [[a.ax, a.ay], [a.x, a.y]]);"
+    )
+    assert calipers == [
+        largest["max_diameter_endpoints"], largest["perpendicular_diameter_endpoints"]
+    ]
+    assert _js(dash_duo, "return gd.querySelectorAll('.annotation-arrow-g path').length;") >= 2
     _shot(dash_duo, artifacts_dir, "01-segmented")
     assert elapsed <= OUTLINE_BUDGET_S, f"upload to outline took {elapsed:.2f} s"
 

@@ -48,3 +48,21 @@ def test_tools_map_to_plotly_dragmodes():
     assert f.newshape_style("draw")["fillrule"] == "evenodd"
     # Vertex editing needs shape activation, which plotly disables with shapePosition.
     assert "shapePosition" not in f.GRAPH_CONFIG.get("edits", {})
+
+
+def test_calipers_are_two_lines_between_the_diameters_ends():
+    region = {
+        "max_diameter_endpoints": [[1.0, 1.0], [5.0, 3.0]],
+        "perpendicular_diameter_endpoints": [[3.5, 1.0], [2.5, 3.0]],
+    }
+    long, across = f.caliper_annotations(region)
+    assert (long["ax"], long["ay"], long["x"], long["y"]) == (1.0, 1.0, 5.0, 3.0)
+    assert (across["ax"], across["ay"], across["x"], across["y"]) == (3.5, 1.0, 2.5, 3.0)
+    for line in (long, across):
+        # Both ends in image pixels, dotted at both ends, with no text box.
+        assert (line["xref"], line["yref"], line["axref"], line["ayref"]) == ("x", "y", "x", "y")
+        assert line["arrowside"] == "end+start" and line["text"] == ""
+    assert f.caliper_annotations(None) == []
+    # A single pixel's perpendicular diameter has length, a point's none: not drawn.
+    point = dict(region, perpendicular_diameter_endpoints=[[2.0, 2.0], [2.0, 2.0]])
+    assert [a["name"] for a in f.caliper_annotations(point)] == ["max_diameter_endpoints"]

@@ -333,7 +333,8 @@ def test_load_saved_needs_a_click_and_an_open_image(app, annotate, data_dir, cli
 
 
 def _edit(annotate, triggered, *, loaded, history, meta=META, max_vertices=32, ai=None,
-          box_result=None, pending=None, relayout=None, boxes=False):
+          box_result=None, pending=None, relayout=None, boxes=False, calipers=True,
+          visible=True):
     """``edit`` as Dash calls it when the inputs ``triggered`` (prop ids) fired.
 
     Returns its outputs without the last (the pending boxes) unless ``boxes``.
@@ -343,8 +344,8 @@ def _edit(annotate, triggered, *, loaded, history, meta=META, max_vertices=32, a
             triggered_inputs=[{"prop_id": prop, "value": None} for prop in triggered]
         ))
         return annotate.edit(
-            meta, ai, box_result, relayout, None, None, None, max_vertices, 0.3, True, loaded,
-            history, None, None, None, pending,
+            meta, ai, box_result, relayout, None, None, None, max_vertices, 0.3, visible,
+            calipers, loaded, history, None, None, None, pending,
         )
 
     out = copy_context().run(run)
@@ -370,6 +371,34 @@ def _patched_paths(figure) -> list[str]:
     operations = figure.to_plotly_json()["operations"]
     shapes = next(o for o in operations if o["location"] == ["layout", "shapes"])
     return [shape["path"] for shape in shapes["params"]["value"]]
+
+
+def _patched(figure, location) -> object:
+    operations = figure.to_plotly_json()["operations"]
+    return next(o for o in operations if o["location"] == location)["params"]["value"]
+
+
+@pytest.mark.parametrize(("visible", "calipers", "drawn"), [
+    (True, True, True), (True, False, False), (False, True, False),
+])  # fmt: skip
+def test_each_outline_change_draws_the_largest_regions_calipers(annotate, visible, calipers,
+                                                               drawn):  # fmt: skip
+    """The calipers follow the outline, and hide with it or on their own switch."""
+    import vectorizer
+    from annotation_client import _shapes
+
+    _, figure, *_ = _edit(annotate, [LOADED], loaded=_loaded(), history=_drawn_history(),
+                          visible=visible, calipers=calipers)  # fmt: skip
+    annotations = _patched(figure, ["layout", "annotations"])
+    if not drawn:
+        assert annotations == []
+        return
+    paths = _patched_paths(figure)
+    regions = vectorizer.measure_regions(_shapes.paths_to_mask(paths, (6, 8)))
+    largest = max(regions, key=lambda r: r["area_px"])
+    assert [[[a["ax"], a["ay"]], [a["x"], a["y"]]] for a in annotations] == [
+        largest["max_diameter_endpoints"], largest["perpendicular_diameter_endpoints"]
+    ]
 
 
 def test_a_loaded_save_goes_onto_the_undo_history(annotate):
