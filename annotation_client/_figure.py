@@ -84,8 +84,9 @@ def caliper_annotations(region: dict | None) -> list[dict]:
     diameter perpendicular to it, each a line with a dot at both ends.
 
     Annotations, not shapes: the page's shapes are the outline, one editable path per
-    region, and every edit is read back from them. sonotrace.css keeps the calipers
-    from catching the mouse, so they never stand between a click and a vertex.
+    region, and every edit is read back from them. Plotly gives annotations that
+    cannot be edited (``GRAPH_CONFIG`` has no ``edits``) no pointer events, so the
+    calipers never stand between a click and a vertex.
 
     Parameters
     ----------

@@ -282,6 +282,16 @@ def test_segment_edit_undo_redo_classify_save(
         largest["max_diameter_endpoints"], largest["perpendicular_diameter_endpoints"]
     ]
     assert _js(dash_duo, "return gd.querySelectorAll('.annotation-arrow-g path').length;") >= 2
+    _show_graph(dash_duo)
+    for (x0, y0), (x1, y1) in calipers:  # under the mouse at a caliper: not the caliper
+        sx, sy = _to_screen(dash_duo, (x0 + x1) / 2, (y0 + y1) / 2)
+        hit = driver.execute_script(
+            "var e = document.elementFromPoint(arguments[0], arguments[1]);"
+            "return e ? !!e.closest('.annotation') : null;",
+            sx,
+            sy,
+        )
+        assert hit is False
     _shot(dash_duo, artifacts_dir, "01-segmented")
     assert elapsed <= OUTLINE_BUDGET_S, f"upload to outline took {elapsed:.2f} s"
 
