@@ -334,6 +334,29 @@ def _check_text(values: dict) -> None:
             raise ValueError(f"{_FIELDS[name]} is longer than {_LENGTHS[name]} characters")
 
 
+def _found_layout(conn: sa.Connection) -> tuple[bool, int | None]:
+    """Whether the index's table exists, and the layout recorded for it (None: none).
+
+    Raises
+    ------
+    IndexUnavailable
+        If a newer client made it: rebuilding it here would undo that client's
+        rebuild at its next start, and so on. Saves still reach the files.
+    """
+    inspector = sa.inspect(conn)
+    has_rows = inspector.has_table(SavedRow.__tablename__)
+    found = None
+    if inspector.has_table(SchemaRow.__tablename__):
+        found = conn.scalar(sa.select(sa.func.max(SchemaRow.version)))
+    if found is not None and found > SCHEMA_VERSION:
+        raise IndexUnavailable(
+            "the annotation index was made by a newer SonoTrace client",
+            f"its layout is {found}, this client's {SCHEMA_VERSION}; upgrade this "
+            "client, or give it its own SONOTRACE_DATABASE_URL",
+        )
+    return has_rows, found
+
+
 def _count(value, name: str, low: int) -> int:
     # Every database holds a 32-bit integer; a larger "version" is a corrupt file.
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value < 2**31:
@@ -414,16 +437,23 @@ class AnnotationIndex:
                                 self._sqlite_file)
                 # SQLite does not create a missing folder; the data directory may not exist yet.
                 self._sqlite_file.parent.mkdir(parents=True, exist_ok=True)
-            with self.engine.begin() as conn:
-                self._lock_schema(conn)
-                self._make_tables(conn)
+            # Read first: a lock is taken only to make or rebuild the tables. On SQLite
+            # even an empty write transaction waits for every reader to finish.
+            with self.engine.connect() as conn:
+                has_rows, found = _found_layout(conn)
+            if not has_rows or found != SCHEMA_VERSION:
+                with self.engine.begin() as conn:
+                    self._lock_schema(conn)
+                    self._make_tables(conn)
             self._created = True
 
     def _lock_schema(self, conn: sa.Connection) -> None:
         # Clients start together (gunicorn workers, several machines on one server):
-        # one at a time checks the layout, so a rebuild is done once and never drops
-        # a table another has just made and begun to fill. The lock ends with the
-        # transaction.
+        # one at a time makes or rebuilds the tables and the others, reading again
+        # under the lock (READ COMMITTED, PostgreSQL's default, sees the first one's
+        # work), find them made; so a rebuild is done once and never drops a table
+        # another has just made and begun to fill. The lock ends with the transaction.
+        # The index opens only SQLite and PostgreSQL (check_url).
         if conn.dialect.name == "postgresql":
             conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_SCHEMA_LOCK)))
         elif conn.dialect.name == "sqlite":
@@ -432,19 +462,7 @@ class AnnotationIndex:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     def _make_tables(self, conn: sa.Connection) -> None:
-        inspector = sa.inspect(conn)
-        has_rows = inspector.has_table(SavedRow.__tablename__)
-        found = None
-        if inspector.has_table(SchemaRow.__tablename__):
-            found = conn.scalar(sa.select(sa.func.max(SchemaRow.version)))
-        if found is not None and found > SCHEMA_VERSION:
-            # A newer client made it; rebuilding it here would undo that client's
-            # rebuild at its next start, and so on. Saves still reach the files.
-            raise IndexUnavailable(
-                "the annotation index was made by a newer SonoTrace client",
-                f"its layout is {found}, this client's {SCHEMA_VERSION}; upgrade this "
-                "client, or give it its own SONOTRACE_DATABASE_URL",
-            )
+        has_rows, found = _found_layout(conn)
         if has_rows and found != SCHEMA_VERSION:
             logger.warning(
                 "annotation index: its table has an older layout (%s, now %d); rebuilding "

@@ -14,7 +14,8 @@ import plotly.graph_objects as go
 
 OUTLINE_COLOR = "#00e5ff"
 BOX_COLOR = "#ffd400"
-CALIPER_COLOR = "#ffd400"
+#: Lime, unlike the yellow of a box waiting for its re-segmentation.
+CALIPER_COLOR = "#76ff03"
 #: Upper bound of the fill opacity: the image must stay visible through the outline.
 MAX_FILL_OPACITY = 0.5
 DEFAULT_FILL_OPACITY = 0.25

@@ -90,7 +90,7 @@ SCHEMAS = {
         "description": "Milliseconds spent per stage, and `total` for the request.",
         "additionalProperties": {"type": "number"},
     },
-    "Segment": {
+    "LineSegment": {
         "type": "array",
         "description": "[[x, y], [x, y]]: the two ends of a caliper line, in image pixels",
         "items": {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2},
@@ -116,12 +116,12 @@ SCHEMAS = {
             "width_px": {"type": "number"},
             "height_px": {"type": "number"},
             "max_diameter_px": {"type": "number", "description": "longest chord (long axis)"},
-            "max_diameter_endpoints": {"$ref": "#/components/schemas/Segment"},
+            "max_diameter_endpoints": {"$ref": "#/components/schemas/LineSegment"},
             "perpendicular_diameter_px": {
                 "type": "number",
                 "description": "longest chord perpendicular to the long axis",
             },
-            "perpendicular_diameter_endpoints": {"$ref": "#/components/schemas/Segment"},
+            "perpendicular_diameter_endpoints": {"$ref": "#/components/schemas/LineSegment"},
             "centroid": {"type": "array", "items": {"type": "number"}},
             "area_mm2": {"type": "number"},
             "perimeter_mm": {"type": "number"},

@@ -78,12 +78,28 @@ def _check_spacing(pixel_spacing) -> tuple[float, float] | None:
 
 
 def _calipers(points: np.ndarray) -> tuple[float, np.ndarray, float, np.ndarray]:
-    """Where a sonographer puts the calipers on a region given by ``points`` (n, 2):
-    the longest chord of their convex hull, then the longest chord perpendicular to it.
+    """Where a sonographer puts the calipers on a region: its long axis, then the
+    longest chord across it.
 
-    Returns the length and ends (2, 2) of each. The perpendicular chord crosses the
-    hull from edge to edge, as calipers placed on the margins do; among equally long
-    ones (a rectangle's middle stretch) the one nearest the long chord's middle."""
+    Parameters
+    ----------
+    points : numpy.ndarray
+        ``(n, 2)`` points ``(x, y)`` whose convex hull is the region (the corners of
+        its pixel squares, in pixels or scaled to millimetres).
+
+    Returns
+    -------
+    length : float
+        The longest chord of the hull (the max diameter).
+    ends : numpy.ndarray
+        ``(2, 2)``: its ends ``(x, y)``, hull vertices.
+    across : float
+        The longest chord of the hull perpendicular to it (0 for a hull without area).
+    across_ends : numpy.ndarray
+        ``(2, 2)``: its ends ``(x, y)``, on the hull's edges, as calipers placed on the
+        margins are. Among equally long chords (a rectangle's middle stretch), the one
+        nearest the long chord's middle.
+    """
     hull = shapely.convex_hull(shapely.multipoints(points))
     coords = shapely.get_coordinates(hull)
     if len(coords) < 2:
@@ -112,8 +128,21 @@ def _calipers(points: np.ndarray) -> tuple[float, np.ndarray, float, np.ndarray]
 
 
 def _across(a: np.ndarray, b: np.ndarray, at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Lowest and highest ``b`` of a convex ring (``a``, ``b``: closed, (v + 1,)) on
-    each line ``a = at`` (k,)."""
+    """Where lines ``a = at`` cross a convex ring.
+
+    Parameters
+    ----------
+    a, b : numpy.ndarray
+        ``(v + 1,)`` coordinates of the ring's vertices, closed (last == first), in a
+        frame whose first axis ``a`` runs along the long chord.
+    at : numpy.ndarray
+        ``(k,)`` positions along ``a``, each within the ring's extent.
+
+    Returns
+    -------
+    low, top : numpy.ndarray
+        ``(k,)`` lowest and highest ``b`` of the ring on each line.
+    """
     a0, a1, b0, b1 = a[:-1], a[1:], b[:-1], b[1:]
     at = at[:, None]
     inside = (np.minimum(a0, a1) - 1e-9 <= at) & (at <= np.maximum(a0, a1) + 1e-9)

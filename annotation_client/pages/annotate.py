@@ -726,7 +726,7 @@ def _calipers(paths, shape, visible, calipers) -> list[dict]:
         return []
     try:
         regions = vectorizer.measure_regions(_shapes.paths_to_mask(paths, shape))
-    except ValueError:  # an outline of too many pieces: the panel says so
+    except ValueError:  # an outline of too many pieces: the measurements panel says so
         return []
     return _figure.caliper_annotations(max(regions, key=lambda r: r["area_px"], default=None))
 
@@ -1678,16 +1678,21 @@ def measure(history, meta, _loaded, *_echoes):
     if not meta:
         return _views.measurements_table(None), ""
     present = _present(history, meta)
-    mask = _shapes.paths_to_mask(present["paths"], _shape(meta))
-    summary = _measurements.summarize(
-        mask, meta.get("pixel_spacing_mm"), outlines=len(present["paths"])
-    )
+    try:
+        mask = _shapes.paths_to_mask(present["paths"], _shape(meta))
+        table = _views.measurements_table(
+            _measurements.summarize(
+                mask, meta.get("pixel_spacing_mm"), outlines=len(present["paths"])
+            )
+        )
+    except ValueError as exc:  # an outline of more pieces than can be measured quickly
+        table = html.P(f"Cannot measure this outline: {exc}.", className="text-danger mb-0")
     steps = len(history["past"]) if history and history.get("image") == meta["sha256"] else 0
     status = (
         f"{len(present['paths'])} region(s) · {_shapes.vertex_count(present['paths'])} vertices"
         f" · last change: {present['action']} · {steps} undo step(s)"
     )
-    return _views.measurements_table(summary), html.Span(
+    return table, html.Span(
         status, id="edit-status-text", **{"data-regions": str(len(present["paths"]))}
     )
 
@@ -1977,6 +1982,8 @@ clientside_callback(
     """
     function(brightness, contrast) {
         function level(v) {
+            // null (a slider not drawn yet) would be Number(null) = 0: shown as opened.
+            if (v === null || v === undefined || v === "") { return 1; }
             v = Number(v);
             return isFinite(v) ? Math.min(Math.max(v, LOW), HIGH) / 100 : 1;
         }

@@ -918,18 +918,29 @@ def test_saves_from_many_threads_at_once_are_all_indexed(make_index, tmp_path):
 # --- the table's layout: rebuilt when older, left alone when newer ----------------
 
 #: SavedRow's table as each SCHEMA_VERSION made it (see _layout).
-_LAYOUTS = {2: "3c1523d37434"}
+_LAYOUTS = {2: "7f2b413cc825"}
 
 
 def _layout() -> str:
-    """A fingerprint of SavedRow's table: columns, types, keys, constraints, indexes."""
+    """A fingerprint of SavedRow's table: columns (types with their arguments, such as
+    a time zone or a length; defaults), keys, constraints and indexes."""
     table = SavedRow.__table__
-    parts = [(c.name, str(c.type), c.nullable, c.primary_key) for c in table.columns]
+    parts = [
+        (c.name, repr(c.type), c.nullable, c.primary_key, repr(c.server_default))
+        for c in table.columns
+    ]
     parts += sorted(
-        (type(c).__name__, c.name or "", tuple(col.name for col in c.columns))
+        (
+            type(c).__name__,
+            c.name or "",
+            tuple(col.name for col in c.columns),
+            str(getattr(c, "sqltext", "")),
+        )
         for c in table.constraints
     )
-    parts += sorted((i.name or "", tuple(col.name for col in i.columns)) for i in table.indexes)
+    parts += sorted(
+        (i.name or "", tuple(col.name for col in i.columns), i.unique) for i in table.indexes
+    )
     return hashlib.sha256(repr(parts).encode()).hexdigest()[:12]
 
 
@@ -971,6 +982,27 @@ def _stored_layout(index) -> tuple[set[str], list[int]]:
         columns = {c["name"] for c in sa.inspect(conn).get_columns("saved_annotations")}
         versions = conn.scalars(sa.select(SchemaRow.version)).all()
     return columns, versions
+
+
+def test_an_index_of_this_layout_opens_beside_a_reader(tmp_path):
+    """SQLite: a start must not wait for a write lock that every reader holds off."""
+    import sqlite3
+
+    url = _url(tmp_path / "index.sqlite3")
+    first = AnnotationIndex(url)
+    assert first.add(_saved(SHA_A, 1), "p")
+    first.dispose()
+    reader = sqlite3.connect(tmp_path / "index.sqlite3", isolation_level=None)
+    try:
+        reader.execute("BEGIN")
+        reader.execute("SELECT * FROM saved_annotations").fetchall()  # a shared lock, held
+        started = time.monotonic()
+        index = AnnotationIndex(url)
+        assert _keys(index.query()) == [(SHA_A, 1)]
+        assert time.monotonic() - started < 5  # the lock wait is 15 s
+        index.dispose()
+    finally:
+        reader.close()
 
 
 def test_a_new_index_records_its_layout(make_index):

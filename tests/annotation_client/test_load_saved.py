@@ -1,4 +1,5 @@
-"""Loading a saved version to revise it: the Annotate page's callbacks, called directly.
+"""Loading a saved version to revise it, and the outline's calipers and measurements:
+the Annotate page's callbacks, called directly.
 
 ``show_previous_saves`` and ``load_saved`` run inside ``app.server.test_request_context()``
 against a real data directory in tmp_path, filled by :class:`AnnotationStore` saves of
@@ -399,6 +400,59 @@ def test_each_outline_change_draws_the_largest_regions_calipers(annotate, visibl
     assert [[[a["ax"], a["ay"]], [a["x"], a["y"]]] for a in annotations] == [
         largest["max_diameter_endpoints"], largest["perpendicular_diameter_endpoints"]
     ]
+
+
+def _history_of(paths, image=SHA):
+    history = _history.new_history(_editing.empty_state(), image=image)
+    return _history.push(history, _editing.make_state(list(paths), "edit", density=32))
+
+
+# Two regions: a 6 x 2 rectangle (the largest) and one pixel. The rectangle's long axis
+# is a diagonal; across it, through its centre (4, 2), from the top edge to the bottom
+# one, 2 * sqrt(40) / 6 long: x moves 1/3 for the 2 it goes down.
+RECTANGLE, SPECK = "M1,1L7,1L7,3L1,3Z", "M1,4L2,4L2,5L1,5Z"
+
+
+def _assert_rectangle_calipers(annotations):
+    long, across = ([[a["ax"], a["ay"]], [a["x"], a["y"]]] for a in annotations)
+    assert sorted(map(tuple, long)) in ([(1, 1), (7, 3)], [(1, 3), (7, 1)])
+    (x0, y0), (x1, y1) = sorted(map(tuple, across), key=lambda p: p[1])
+    assert (y0, y1) == pytest.approx((1, 3)) and (x0 + x1) / 2 == pytest.approx(4)
+    slope = 1 if sorted(map(tuple, long))[0] == (1, 1) else -1  # long axis down-right?
+    assert x0 - x1 == pytest.approx(slope * 2 / 3)
+
+
+def test_the_calipers_are_the_largest_regions(annotate):
+    history = _history_of([SPECK, RECTANGLE])
+    _, figure, *_ = _edit(annotate, [OPACITY], loaded=None, history=history)
+    _assert_rectangle_calipers(_patched(figure, ["layout", "annotations"]))
+
+
+@pytest.mark.parametrize("calipers", [True, False])
+def test_coming_back_to_the_page_draws_the_calipers_again(annotate, calipers):
+    image_data = {"contents": "data:image/png;base64,AAAA"}
+    meta = dict(META, kind="png", size_bytes=100)
+    figure, *_ = annotate.restore_workspace(
+        0, meta, image_data, _history_of([RECTANGLE, SPECK]), None, 0.3, True, "pan", calipers
+    )
+    annotations = figure.to_plotly_json()["layout"].get("annotations", [])
+    if calipers:
+        _assert_rectangle_calipers(annotations)
+    else:
+        assert annotations == []
+
+
+def test_an_outline_too_broken_to_measure_is_said_so_in_the_panel(annotate):
+    """An outline of thousands of pieces: a message in the panel, not a failed callback."""
+    specks = "".join(
+        f"M{x} {y}h1v1h-1Z" for x in range(0, 220, 2) for y in range(0, 200, 2)
+    )  # 11000 one-pixel squares, more than vectorizer.MAX_OUTLINES
+    meta = dict(META, width=220, height=200)
+    table, status = annotate.measure(_history_of([specks]), meta, None)
+    assert "Cannot measure this outline" in text_of(table)
+    assert "10000" in text_of(table)
+    assert "1 region(s)" in text_of(status)
+    assert annotate._calipers([specks], (200, 220), True, True) == []
 
 
 def test_a_loaded_save_goes_onto_the_undo_history(annotate):
