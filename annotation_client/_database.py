@@ -125,6 +125,12 @@ class SavedRow(_Base):
     dice_ai_vs_final: Mapped[float | None]
     edited: Mapped[bool | None]
     regions: Mapped[int | None]
+    # The largest region's calipers; mm only with a pixel spacing, None in records
+    # saved before the perpendicular diameter was measured.
+    max_diameter_px: Mapped[float | None]
+    perpendicular_diameter_px: Mapped[float | None]
+    max_diameter_mm: Mapped[float | None]
+    perpendicular_diameter_mm: Mapped[float | None]
     empty: Mapped[bool]
     model_version: Mapped[str | None] = mapped_column(sa.Text)
     record_path: Mapped[str] = mapped_column(sa.Text)
@@ -132,7 +138,8 @@ class SavedRow(_Base):
     COLUMNS = (
         "image_sha256", "version", "saved_at", "annotator", "image_name", "worklist_path",
         "width", "height", "final_label", "ai_label", "ai_p_malignant", "segmented",
-        "dice_ai_vs_final", "edited", "regions", "empty", "model_version", "record_path",
+        "dice_ai_vs_final", "edited", "regions", "max_diameter_px", "perpendicular_diameter_px",
+        "max_diameter_mm", "perpendicular_diameter_mm", "empty", "model_version", "record_path",
     )  # fmt: skip
 
     def as_dict(self) -> dict:
@@ -153,7 +160,11 @@ _LENGTHS = {
 #: an older layout, or one made before the layout was recorded, is dropped and made
 #: anew, and the client's start-up :meth:`AnnotationIndex.sync` refills it from the
 #: record files: the index is a copy, so rebuilding it is its migration.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3  # 3: the largest region's diameters
+#: The largest region's measurements the index copies (the Saved page's *Size*).
+_CALIPERS = (
+    "max_diameter_px", "perpendicular_diameter_px", "max_diameter_mm", "perpendicular_diameter_mm",
+)  # fmt: skip
 #: Key of the PostgreSQL advisory lock held while a client checks or rebuilds the layout.
 _SCHEMA_LOCK = zlib.crc32(b"sonotrace annotation index schema")
 
@@ -291,6 +302,15 @@ def row_values(record: Mapping, record_path: str) -> dict:
         if regions is not None:
             regions = _count(regions, "final.regions", low=0)
         probabilities = ai.get("probabilities") or {}
+        largest = (record.get("measurements") or {}).get("largest") or {}
+        if not isinstance(largest, Mapping):
+            raise ValueError(f"measurements.largest {largest!r} is not a region")
+        calipers = {}
+        for name in _CALIPERS:
+            try:
+                calipers[name] = _maybe_float(largest.get(name))
+            except ValueError as exc:
+                raise ValueError(f"measurements.largest.{name}: {exc}") from None
         segmentation = (record.get("model") or {}).get("segmentation") or {}
         dice = agreement.get("dice_ai_vs_final")
         values = {
@@ -309,6 +329,7 @@ def row_values(record: Mapping, record_path: str) -> dict:
             "dice_ai_vs_final": _maybe_float(dice),
             "edited": flags["agreement.edited"],
             "regions": regions,
+            **calipers,
             "empty": bool(flags["final.empty"]),
             "model_version": segmentation.get("version"),
             "record_path": str(record_path),

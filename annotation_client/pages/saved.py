@@ -52,6 +52,7 @@ COLUMNS = (
     ("dice_ai_vs_final", "Dice AI vs final"),
     ("edited", "Outline edited"),
     ("regions", "Regions"),
+    ("size", "Size (largest region)"),
     ("model_version", "Model"),
 )
 
@@ -200,6 +201,7 @@ def table_rows(
                 "dice_ai_vs_final": _rounded(row["dice_ai_vs_final"]),
                 "edited": {True: "yes", False: "no", None: "—"}[row["edited"]],
                 "regions": row["regions"],
+                "size": size_text(row),
                 "model_version": row["model_version"] or "—",
                 "record": row["record_path"],
             }
@@ -220,6 +222,28 @@ def _has_copy(store, sha: str) -> bool:
         return store.source_path(sha) is not None
     except (ValueError, OSError):  # an odd row or an unreadable folder: no link, no failure
         return False
+
+
+def size_text(row: dict) -> str:
+    """The largest region's size as a report gives it: long axis x perpendicular axis.
+
+    In mm when the image had a pixel spacing, else in pixels; the long axis alone for
+    versions saved before the perpendicular diameter was measured; "—" without either.
+
+    Examples
+    --------
+    >>> size_text({"max_diameter_mm": 12.34, "perpendicular_diameter_mm": 8.06})
+    '12.3 × 8.1 mm'
+    >>> size_text({"max_diameter_px": 70.26, "perpendicular_diameter_px": None})
+    '70.3 px'
+    """
+    for unit in ("mm", "px"):
+        long, across = row.get(f"max_diameter_{unit}"), row.get(f"perpendicular_diameter_{unit}")
+        if long is not None and across is not None:
+            return f"{long:.1f} × {across:.1f} {unit}"
+        if long is not None:
+            return f"{long:.1f} {unit}"
+    return "—"
 
 
 def _rounded(value):

@@ -102,6 +102,11 @@ def _server_gone_url(tmp_path) -> str:
 # --- row_values ---------------------------------------------------------------------
 
 
+#: The largest region of ``_full_record()``'s measurements: the calipers it indexes.
+_LARGEST = {"area_px": 6, "max_diameter_px": 3.5, "perpendicular_diameter_px": 2.25,
+            "max_diameter_mm": 0.35, "perpendicular_diameter_mm": 0.225}  # fmt: skip
+
+
 def _full_record(name="benign (1).png", worklist_path="2024/case 7/benign (1).png",
                  annotator="Dr. Ada Ångström", model_version="1.2"):  # fmt: skip
     ai, final = _masks()
@@ -111,7 +116,7 @@ def _full_record(name="benign (1).png", worklist_path="2024/case 7/benign (1).pn
         final_mask=final,
         ai_mask=ai,
         final_label="malignant",
-        measurements={"count": 1, "area_px": 6.0, "regions": []},
+        measurements={"count": 1, "area_px": 6.0, "regions": [], "largest": _LARGEST},
         model={"name": "unet", "version": model_version},
         classification={
             "label": "benign",
@@ -138,6 +143,10 @@ _FULL_ROW = {
     "dice_ai_vs_final": 8 / 12,
     "edited": True,
     "regions": 1,
+    "max_diameter_px": 3.5,
+    "perpendicular_diameter_px": 2.25,
+    "max_diameter_mm": 0.35,
+    "perpendicular_diameter_mm": 0.225,
     "empty": False,
     "model_version": "1.2",
 }
@@ -164,7 +173,9 @@ def test_row_values_of_a_record_without_ai_and_an_empty_outline():
     assert values["saved_at"] == dt.datetime(2024, 1, 2, 3, 4, 5)
     assert values["record_path"] == "/d/v001.json"
     nothing = ("worklist_path", "final_label", "ai_label", "ai_p_malignant",
-               "dice_ai_vs_final", "edited", "regions", "model_version")  # fmt: skip
+               "dice_ai_vs_final", "edited", "regions", "model_version", "max_diameter_px",
+               "perpendicular_diameter_px", "max_diameter_mm",
+               "perpendicular_diameter_mm")  # fmt: skip
     assert {name: values[name] for name in nothing} == dict.fromkeys(nothing)
     assert values["segmented"] is False
     assert values["empty"] is True
@@ -227,6 +238,24 @@ def _setting(path, value):
 def test_row_values_refuses_a_bad_record(change, match):
     record = json.loads(json.dumps(_saved()))
     row_values(record, "p")  # the unchanged record is fine
+    change(record)
+    with pytest.raises(ValueError, match=match):
+        row_values(record, "p")
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        (_setting(["measurements", "largest", "max_diameter_px"], "3.5"),
+         r"measurements.largest.max_diameter_px: '3.5' is not a finite number"),
+        (_setting(["measurements", "largest", "perpendicular_diameter_mm"], float("nan")),
+         r"measurements.largest.perpendicular_diameter_mm: nan"),
+        (_setting(["measurements", "largest"], [3.5]), "measurements.largest .* not a region"),
+    ],
+)  # fmt: skip
+def test_row_values_refuses_bad_calipers(change, match):
+    record = dict(_full_record(), version=1)
+    assert row_values(record, "p")["perpendicular_diameter_px"] == 2.25
     change(record)
     with pytest.raises(ValueError, match=match):
         row_values(record, "p")
@@ -608,6 +637,10 @@ def test_query_is_newest_first(filled):
         "dice_ai_vs_final": None,
         "edited": None,
         "regions": None,
+        "max_diameter_px": None,
+        "perpendicular_diameter_px": None,
+        "max_diameter_mm": None,
+        "perpendicular_diameter_mm": None,
         "empty": False,
         "model_version": None,
         "record_path": "ab/v3",
@@ -918,7 +951,7 @@ def test_saves_from_many_threads_at_once_are_all_indexed(make_index, tmp_path):
 # --- the table's layout: rebuilt when older, left alone when newer ----------------
 
 #: SavedRow's table as each SCHEMA_VERSION made it (see _layout).
-_LAYOUTS = {2: "7f2b413cc825"}
+_LAYOUTS = {2: "7f2b413cc825", 3: "9ae5b2f72708"}
 
 
 def _layout() -> str:
@@ -946,10 +979,14 @@ def _layout() -> str:
 
 def test_each_table_layout_has_its_own_schema_version():
     """A change to SavedRow without a new SCHEMA_VERSION would leave old tables in place."""
-    assert _LAYOUTS.get(SCHEMA_VERSION) == _layout(), (
+    assert SCHEMA_VERSION in _LAYOUTS, (
+        f"record SavedRow's layout for SCHEMA_VERSION {SCHEMA_VERSION} in _LAYOUTS: {_layout()!r}"
+    )
+    assert _LAYOUTS[SCHEMA_VERSION] == _layout(), (
         "SavedRow's table changed: raise _database.SCHEMA_VERSION and record the new "
         f"layout here as {SCHEMA_VERSION + 1}: {_layout()!r}"
     )
+    assert len(set(_LAYOUTS.values())) == len(_LAYOUTS)  # each version its own layout
 
 
 def _old_table(url, schema_version=None, rows=1):
@@ -1019,7 +1056,9 @@ def test_an_index_of_this_layout_is_kept_at_the_next_start(make_index, caplog):
     assert "older layout" not in caplog.text
 
 
-@pytest.mark.parametrize("recorded", [None, 1], ids=["unrecorded", "recorded"])
+@pytest.mark.parametrize(
+    "recorded", [None, 1, SCHEMA_VERSION - 1], ids=["unrecorded", "first", "previous"]
+)
 def test_an_older_table_is_rebuilt_from_the_files(make_index, db_url, tmp_path, caplog, recorded):
     """A table an older client made: its layout would refuse or lose rows; rebuilt."""
     data_dir = tmp_path / "data"
@@ -1030,7 +1069,7 @@ def test_an_older_table_is_rebuilt_from_the_files(make_index, db_url, tmp_path, 
     assert index.sync(data_dir) == {"added": 3, "skipped": []}
     assert _keys(index.query()) == [(SHA_B, 1), (SHA_A, 2), (SHA_A, 1)]  # the stale row gone
     assert _stored_layout(index) == ({"id", *SavedRow.COLUMNS}, [SCHEMA_VERSION])
-    expected = "unrecorded" if recorded is None else "1"
+    expected = "unrecorded" if recorded is None else str(recorded)
     assert f"older layout ({expected}, now {SCHEMA_VERSION}); rebuilding" in caplog.text
 
 

@@ -23,8 +23,12 @@ from annotation_client._database import SavedRow
 
 
 def _api_rows(paths) -> dict:
-    """The API's rows of the three versions of ``saved_paths``, value for value."""
-    common_a = {"image_sha256": SHA_A, "annotator": "Dr Ada", "image_name": "left.png",
+    """The API's rows of the three versions of ``saved_paths``, value for value (their
+    records hold no largest region, so no diameters)."""
+    no_calipers = dict.fromkeys(("max_diameter_px", "perpendicular_diameter_px",
+                                 "max_diameter_mm", "perpendicular_diameter_mm"))  # fmt: skip
+    common_a = no_calipers | {
+                "image_sha256": SHA_A, "annotator": "Dr Ada", "image_name": "left.png",
                 "worklist_path": None, "width": 4, "height": 3, "ai_label": "benign",
                 "ai_p_malignant": 0.3, "segmented": True, "regions": 1, "empty": False,
                 "model_version": "2.1"}
@@ -36,7 +40,8 @@ def _api_rows(paths) -> dict:
                           "final_label": "malignant", "dice_ai_vs_final": 1.0, "edited": False,
                           "record_path": paths["a2"]},
         # Saved at 14:00 in UTC+2: the index keeps UTC.
-        "b1": {"image_sha256": SHA_B, "version": 1, "saved_at": "2024-05-01T12:00:00Z",
+        "b1": no_calipers | {
+               "image_sha256": SHA_B, "version": 1, "saved_at": "2024-05-01T12:00:00Z",
                "annotator": "Dr Bo", "image_name": "right.png",
                "worklist_path": "study7/right.png", "width": 4, "height": 3,
                "final_label": None, "ai_label": None, "ai_p_malignant": None,
@@ -191,7 +196,7 @@ def test_csv_has_the_index_columns_and_the_same_rows(client, rows):
     # e.g. the first data line, spelled out:
     assert text.splitlines()[2] == (
         f"{SHA_B},1,2024-05-01T12:00:00Z,Dr Bo,right.png,study7/right.png,4,3,,,,False,,,2,"
-        f"False,,{rows['b1']['record_path']}"
+        f",,,,False,,{rows['b1']['record_path']}"
     )
 
 

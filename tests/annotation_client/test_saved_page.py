@@ -47,7 +47,7 @@ def saved():
 def _shown(paths):
     """The table rows of the three versions, as the page shows them."""
     a = {"annotator": "Dr Ada", "image": "left.png", "open": "", "ai_label": "benign",
-         "ai_p_malignant": 0.3, "regions": 1, "model_version": "2.1"}
+         "ai_p_malignant": 0.3, "regions": 1, "size": "—", "model_version": "2.1"}
     return {
         "a1": a | {"saved_at": "2024-05-01 10:00:00", "version": 1, "final_label": "benign",
                    "dice_ai_vs_final": 0.667, "edited": "yes", "record": paths["a1"]},
@@ -57,7 +57,8 @@ def _shown(paths):
         "b1": {"saved_at": "2024-05-01 12:00:00", "annotator": "Dr Bo",
                "image": "study7/right.png", "open": "", "version": 1, "final_label": "—",
                "ai_label": "—", "ai_p_malignant": None, "dice_ai_vs_final": None,
-               "edited": "—", "regions": 2, "model_version": "—", "record": paths["b1"]},
+               "edited": "—", "regions": 2, "size": "—", "model_version": "—",
+               "record": paths["b1"]},
     }
 
 
@@ -81,10 +82,25 @@ def _index_row(**changes) -> dict:
         "annotator": "Dr Ada", "image_name": "left.png", "worklist_path": None, "width": 4,
         "height": 3, "final_label": "malignant", "ai_label": "benign",
         "ai_p_malignant": 0.12345, "segmented": True, "dice_ai_vs_final": 0.6666666666666666,
-        "edited": True, "regions": 2, "empty": False, "model_version": "2.1",
-        "record_path": "/data/a1/v003.json",
+        "edited": True, "regions": 2, "max_diameter_px": 70.26, "perpendicular_diameter_px": 43.14,
+        "max_diameter_mm": None, "perpendicular_diameter_mm": None, "empty": False,
+        "model_version": "2.1", "record_path": "/data/a1/v003.json",
     }
     return row | changes
+
+
+@pytest.mark.parametrize(
+    ("calipers", "text"),
+    [
+        ({"max_diameter_mm": 12.34, "perpendicular_diameter_mm": 8.06}, "12.3 × 8.1 mm"),
+        ({"max_diameter_mm": 12.34, "max_diameter_px": 123.4}, "12.3 mm"),  # saved before
+        ({"max_diameter_px": 70.26, "perpendicular_diameter_px": 43.14}, "70.3 × 43.1 px"),
+        ({"max_diameter_px": 70.26}, "70.3 px"),
+        ({}, "—"),
+    ],
+)
+def test_the_size_is_long_by_perpendicular_axis_in_mm_if_known(saved, calipers, text):
+    assert saved.size_text(calipers) == text
 
 
 def test_table_rows_rounds_spells_out_and_prefers_the_worklist_path(saved):
@@ -92,23 +108,25 @@ def test_table_rows_rounds_spells_out_and_prefers_the_worklist_path(saved):
         _index_row(),
         _index_row(worklist_path="study7/left.png", final_label=None, ai_label=None,
                    ai_p_malignant=None, dice_ai_vs_final=None, edited=None, regions=None,
-                   model_version=None, saved_at="2024-01-31T23:59:59Z", version=1),
-        _index_row(edited=False, dice_ai_vs_final=1.0, ai_p_malignant=0.0005),
+                   model_version=None, saved_at="2024-01-31T23:59:59Z", version=1,
+                   max_diameter_px=None, perpendicular_diameter_px=None),
+        _index_row(edited=False, dice_ai_vs_final=1.0, ai_p_malignant=0.0005,
+                   max_diameter_mm=7.026, perpendicular_diameter_mm=4.314),
     ]
     assert saved.table_rows(rows) == [
         {"saved_at": "2024-05-02 09:30:05", "annotator": "Dr Ada", "image": "left.png",
          "open": "", "version": 3, "final_label": "malignant", "ai_label": "benign",
          "ai_p_malignant": 0.123, "dice_ai_vs_final": 0.667, "edited": "yes", "regions": 2,
-         "model_version": "2.1", "record": "/data/a1/v003.json"},
+         "size": "70.3 × 43.1 px", "model_version": "2.1", "record": "/data/a1/v003.json"},
         {"saved_at": "2024-01-31 23:59:59", "annotator": "Dr Ada",
          "image": "study7/left.png", "open": "", "version": 1, "final_label": "—",
          "ai_label": "—",
          "ai_p_malignant": None, "dice_ai_vs_final": None, "edited": "—", "regions": None,
-         "model_version": "—", "record": "/data/a1/v003.json"},
+         "size": "—", "model_version": "—", "record": "/data/a1/v003.json"},
         {"saved_at": "2024-05-02 09:30:05", "annotator": "Dr Ada", "image": "left.png",
          "open": "", "version": 3, "final_label": "malignant", "ai_label": "benign",
          "ai_p_malignant": 0.001, "dice_ai_vs_final": 1.0, "edited": "no", "regions": 2,
-         "model_version": "2.1", "record": "/data/a1/v003.json"},
+         "size": "7.0 × 4.3 mm", "model_version": "2.1", "record": "/data/a1/v003.json"},
     ]
     assert saved.table_rows([]) == []
 
@@ -394,7 +412,7 @@ def test_download_csv_takes_the_filters_and_matches_the_api(app, saved_paths, sa
     )
     assert bo["content"] == (
         f"{HEADER}\n{SHA_B},1,2024-05-01T12:00:00Z,Dr Bo,right.png,study7/right.png,4,3,,,,"
-        f"False,,,2,False,,{saved_paths['b1']}\n"
+        f"False,,,2,,,,,False,,{saved_paths['b1']}\n"
     )
     assert nothing["content"] == HEADER + "\n"
 
