@@ -1,18 +1,31 @@
-/* SonoTrace annotation client: keyboard shortcuts for undo and redo.
+/* SonoTrace annotation client: keyboard shortcuts for undo and redo, and H.
  * Ctrl+Z / Cmd+Z clicks Undo, Ctrl+Y or Ctrl+Shift+Z clicks Redo, unless the focus
- * is in a text field (where the browser's own undo must keep working).
+ * is in a text field (where the browser's own undo must keep working). H alone
+ * flips Show outline, to look at the margin under it and back without leaving
+ * the image.
  * Deleting a vertex needs no code here: plotly.js removes a vertex of the selected
  * editable path when it is double-clicked, and reports the new path through
  * relayoutData like any other edit. */
 (function () {
   document.addEventListener("keydown", function (event) {
-    if (!(event.ctrlKey || event.metaKey)) { return; }
     var target = event.target;
     var tag = target && target.tagName ? target.tagName.toLowerCase() : "";
-    if (tag === "input" || tag === "textarea" || tag === "select" || (target && target.isContentEditable)) {
+    // Keys typed into text belong to the text; a focused switch or radio takes none.
+    var clickable = /^(checkbox|radio|button|submit|reset|range|file|color)$/i;
+    if (tag === "textarea" || tag === "select" || (target && target.isContentEditable) ||
+        (tag === "input" && !clickable.test(target.type || ""))) {
       return;
     }
-    var key = event.key.toLowerCase();
+    var key = (event.key || "").toLowerCase();
+    if (key === "h" && !(event.ctrlKey || event.metaKey || event.altKey || event.repeat)) {
+      var outline = document.getElementById("overlay-visible");
+      if (outline && !outline.disabled) {
+        event.preventDefault();
+        outline.click();
+      }
+      return;
+    }
+    if (!(event.ctrlKey || event.metaKey)) { return; }
     var id = null;
     if (key === "z" && !event.shiftKey) { id = "undo-button"; }
     else if (key === "y" || (key === "z" && event.shiftKey)) { id = "redo-button"; }

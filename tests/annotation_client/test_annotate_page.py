@@ -612,6 +612,42 @@ def test_brightness_and_contrast_change_the_picture_only(
     _assert_clean_console(dash_duo, artifacts_dir)
 
 
+def _outline_shown(dash_duo) -> tuple[bool, int]:
+    """Whether the regions are visible, and how many calipers are drawn."""
+    return tuple(
+        _js(
+            dash_duo,
+            "var shapes = gd.layout.shapes || [];"
+            "return [shapes.length > 0 && shapes.every(s => s.visible !== false),"
+            "        (gd.layout.annotations || []).length];",
+        )
+    )
+
+
+def test_h_hides_and_shows_the_outline_but_not_while_typing(
+    dash_duo, live_model_server, segmentable_image, data_dir, artifacts_dir
+):
+    app = create_app({"MODEL_SERVER_URL": live_model_server, "DATA_DIR": data_dir})
+    dash_duo.start_server(app)
+    dash_duo.wait_for_element(f"#{ids.IMAGE_UPLOAD}")
+    _upload(dash_duo, segmentable_image)
+    wait_for(dash_duo, lambda: _drawn_paths(dash_duo) > 0, 60, "no AI outline appeared")
+    wait_for(dash_duo, lambda: _outline_shown(dash_duo) == (True, 2), 10, "no calipers")
+    body = dash_duo.driver.find_element(By.TAG_NAME, "body")
+    body.send_keys("h")
+    wait_for(dash_duo, lambda: _outline_shown(dash_duo) == (False, 0), 10, "H did not hide")
+    assert not dash_duo.driver.find_element(By.ID, ids.OVERLAY_VISIBLE).is_selected()
+    body.send_keys("H")
+    wait_for(dash_duo, lambda: _outline_shown(dash_duo) == (True, 2), 10, "H did not show")
+    # In the note, an h is a letter.
+    note = dash_duo.driver.find_element(By.ID, ids.NOTE)
+    note.send_keys("hh")
+    time.sleep(0.5)
+    assert note.get_attribute("value") == "hh"
+    assert _outline_shown(dash_duo) == (True, 2)
+    _assert_clean_console(dash_duo, artifacts_dir)
+
+
 def _small_png(path: Path, seed: int) -> Path:
     """A small grey PNG, different for each seed (so a different image hash)."""
     ramp = np.add.outer(np.arange(96), np.arange(128)).astype(np.uint8)
