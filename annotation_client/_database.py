@@ -138,8 +138,10 @@ class SavedRow(_Base):
     COLUMNS = (
         "image_sha256", "version", "saved_at", "annotator", "image_name", "worklist_path",
         "width", "height", "final_label", "ai_label", "ai_p_malignant", "segmented",
-        "dice_ai_vs_final", "edited", "regions", "max_diameter_px", "perpendicular_diameter_px",
-        "max_diameter_mm", "perpendicular_diameter_mm", "empty", "model_version", "record_path",
+        "dice_ai_vs_final", "edited", "regions", "empty", "model_version", "record_path",
+        # layout 3, last so that the CSV's earlier columns keep their places
+        "max_diameter_px", "perpendicular_diameter_px", "max_diameter_mm",
+        "perpendicular_diameter_mm",
     )  # fmt: skip
 
     def as_dict(self) -> dict:
@@ -302,13 +304,15 @@ def row_values(record: Mapping, record_path: str) -> dict:
         if regions is not None:
             regions = _count(regions, "final.regions", low=0)
         probabilities = ai.get("probabilities") or {}
-        largest = (record.get("measurements") or {}).get("largest") or {}
+        largest = (record.get("measurements") or {}).get("largest")
+        if largest is None:
+            largest = {}  # an empty outline, or a record from before measurements
         if not isinstance(largest, Mapping):
             raise ValueError(f"measurements.largest {largest!r} is not a region")
         calipers = {}
         for name in _CALIPERS:
             try:
-                calipers[name] = _maybe_float(largest.get(name))
+                calipers[name] = _maybe_float(largest.get(name), low=0.0)
             except ValueError as exc:
                 raise ValueError(f"measurements.largest.{name}: {exc}") from None
         segmentation = (record.get("model") or {}).get("segmentation") or {}
@@ -385,13 +389,15 @@ def _count(value, name: str, low: int) -> int:
     return value
 
 
-def _maybe_float(value) -> float | None:
+def _maybe_float(value, low: float | None = None) -> float | None:
     # NaN reads back as NULL from SQLite but as NaN from PostgreSQL, which /api/saved
     # would then send as JSON that does not parse: refused on both.
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise ValueError(f"{value!r} is not a finite number")
+    if low is not None and value < low:
+        raise ValueError(f"{value!r} is below {low:g}")
     return float(value)
 
 

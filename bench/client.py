@@ -123,6 +123,7 @@ def _bench_index(versions: int, saves: int = 100) -> dict:
     mask = np.zeros((64, 80), bool)
     mask[10:40, 20:60] = True
     svg, png = "<svg/>", vectorizer.mask_to_png(mask)
+    measurements = _measurements.summarize(mask)  # the index copies the largest region's
 
     def record(i: int) -> tuple[str, dict]:
         sha = f"{i // 2:064x}"  # two versions per image
@@ -132,6 +133,7 @@ def _bench_index(versions: int, saves: int = 100) -> dict:
             final_mask=mask,
             ai_mask=mask if i % 3 else np.roll(mask, 3, axis=1),
             final_label=("benign", "malignant", "normal", None)[int(rng.integers(4))],
+            measurements=measurements,
         )
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -1,8 +1,8 @@
 /* SonoTrace annotation client: keyboard shortcuts for undo and redo, and H.
  * Ctrl+Z / Cmd+Z clicks Undo, Ctrl+Y or Ctrl+Shift+Z clicks Redo, unless the focus
- * is in a text field (where the browser's own undo must keep working). H alone
- * flips Show outline, to look at the margin under it and back without leaving
- * the image.
+ * is in a text field (where the browser's own undo must keep working). H (or h,
+ * without Ctrl, Alt or Meta) flips Show outline, to look at the margin under it
+ * and back without leaving the image.
  * Deleting a vertex needs no code here: plotly.js removes a vertex of the selected
  * editable path when it is double-clicked, and reports the new path through
  * relayoutData like any other edit. */

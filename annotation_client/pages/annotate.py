@@ -190,7 +190,7 @@ def _sliders(default_vertices: int, auto_segment: bool):
                 [
                     dbc.Switch(
                         id=ids.OVERLAY_VISIBLE,
-                        label="Show outline",
+                        label="Show outline (H)",
                         value=True,
                         class_name="small mb-0",
                         **_MEMORY,

@@ -52,7 +52,9 @@ COLUMNS = (
     ("dice_ai_vs_final", "Dice AI vs final"),
     ("edited", "Outline edited"),
     ("regions", "Regions"),
-    ("size", "Size (largest region)"),
+    ("long_axis", "Long axis"),
+    ("perpendicular_axis", "Perpendicular axis"),
+    ("size_unit", "Unit"),
     ("model_version", "Model"),
 )
 
@@ -201,7 +203,8 @@ def table_rows(
                 "dice_ai_vs_final": _rounded(row["dice_ai_vs_final"]),
                 "edited": {True: "yes", False: "no", None: "—"}[row["edited"]],
                 "regions": row["regions"],
-                "size": size_text(row),
+                **dict(zip(("long_axis", "perpendicular_axis", "size_unit"), size(row),
+                               strict=True)),
                 "model_version": row["model_version"] or "—",
                 "record": row["record_path"],
             }
@@ -224,26 +227,25 @@ def _has_copy(store, sha: str) -> bool:
         return False
 
 
-def size_text(row: dict) -> str:
-    """The largest region's size as a report gives it: long axis x perpendicular axis.
+def size(row: dict) -> tuple[float | None, float | None, str]:
+    """The largest region's size as a report gives it: long axis, perpendicular axis.
 
-    In mm when the image had a pixel spacing, else in pixels; the long axis alone for
-    versions saved before the perpendicular diameter was measured; "—" without either.
+    Numbers, rounded to 0.1, so that the table sorts them as numbers; in mm when the
+    image had a pixel spacing, else in pixels. Versions saved before the perpendicular
+    diameter was measured have the long axis only; without either, the unit is "—".
 
     Examples
     --------
-    >>> size_text({"max_diameter_mm": 12.34, "perpendicular_diameter_mm": 8.06})
-    '12.3 × 8.1 mm'
-    >>> size_text({"max_diameter_px": 70.26, "perpendicular_diameter_px": None})
-    '70.3 px'
+    >>> size({"max_diameter_mm": 12.34, "perpendicular_diameter_mm": 8.06})
+    (12.3, 8.1, 'mm')
+    >>> size({"max_diameter_px": 70.26, "perpendicular_diameter_px": None})
+    (70.3, None, 'px')
     """
     for unit in ("mm", "px"):
         long, across = row.get(f"max_diameter_{unit}"), row.get(f"perpendicular_diameter_{unit}")
-        if long is not None and across is not None:
-            return f"{long:.1f} × {across:.1f} {unit}"
         if long is not None:
-            return f"{long:.1f} {unit}"
-    return "—"
+            return round(long, 1), None if across is None else round(across, 1), unit
+    return None, None, "—"
 
 
 def _rounded(value):

@@ -2,6 +2,7 @@ import datetime as dt
 import hashlib
 import importlib.util
 import json
+import math
 import os
 import threading
 import time
@@ -26,6 +27,7 @@ from annotation_client._database import (
     summarize,
     to_csv,
 )
+from annotation_client._measurements import summarize as summarize_outline
 
 SHA_A = "ab" * 32
 SHA_B = "cd" * 32
@@ -250,7 +252,11 @@ def test_row_values_refuses_a_bad_record(change, match):
          r"measurements.largest.max_diameter_px: '3.5' is not a finite number"),
         (_setting(["measurements", "largest", "perpendicular_diameter_mm"], float("nan")),
          r"measurements.largest.perpendicular_diameter_mm: nan"),
+        (_setting(["measurements", "largest", "max_diameter_mm"], -0.5),
+         r"measurements.largest.max_diameter_mm: -0.5 is below 0"),
         (_setting(["measurements", "largest"], [3.5]), "measurements.largest .* not a region"),
+        (_setting(["measurements", "largest"], []), "measurements.largest .* not a region"),
+        (_setting(["measurements", "largest"], False), "measurements.largest .* not a region"),
     ],
 )  # fmt: skip
 def test_row_values_refuses_bad_calipers(change, match):
@@ -721,7 +727,8 @@ def _store_some(data_dir):
         _, final = _masks()
         when = dt.datetime.fromisoformat(when).replace(tzinfo=dt.UTC)
         image = dict(IMAGE, sha256=sha)
-        record = build_record(image=image, annotator="Ada", final_mask=final, saved_at=when)
+        record = build_record(image=image, annotator="Ada", final_mask=final, saved_at=when,
+                              measurements=summarize_outline(final))  # fmt: skip
         assert store.save(sha, svg="<svg/>", mask_png=b"png", record=record).indexed is None
     return store
 
@@ -1067,7 +1074,13 @@ def test_an_older_table_is_rebuilt_from_the_files(make_index, db_url, tmp_path, 
     caplog.set_level("WARNING", logger="annotation_client._database")
     index = make_index()
     assert index.sync(data_dir) == {"added": 3, "skipped": []}
-    assert _keys(index.query()) == [(SHA_B, 1), (SHA_A, 2), (SHA_A, 1)]  # the stale row gone
+    rows = index.query()
+    assert _keys(rows) == [(SHA_B, 1), (SHA_A, 2), (SHA_A, 1)]  # the stale row gone
+    # Columns the old layout lacked are filled from the records.
+    largest = summarize_outline(_masks()[1])["largest"]
+    assert {r["perpendicular_diameter_px"] for r in rows} == {
+        largest["perpendicular_diameter_px"]
+    }
     assert _stored_layout(index) == ({"id", *SavedRow.COLUMNS}, [SCHEMA_VERSION])
     expected = "unrecorded" if recorded is None else str(recorded)
     assert f"older layout ({expected}, now {SCHEMA_VERSION}); rebuilding" in caplog.text
@@ -1166,6 +1179,35 @@ def test_an_index_dropped_is_rebuilt_from_the_files(make_index, tmp_path):
     rebuilt = make_index()  # the next start
     assert rebuilt.sync(data_dir) == {"added": 2, "skipped": []}
     assert rebuilt.query() == before
+
+
+@pytest.mark.usefixtures("an_app_exists")  # the Saved page module needs a Dash app
+def test_the_calipers_of_a_saved_outline_reach_the_index_the_csv_and_the_page(
+    make_index, tmp_path
+):
+    """The chain the Annotate page runs: measure (with non-square pixels), save, index."""
+    from annotation_client.pages import saved as saved_page
+
+    _, final = _masks()
+    measurements = summarize_outline(final, (0.1, 0.2))
+    largest = measurements["largest"]
+    record = build_record(image=IMAGE, annotator="Ada", final_mask=final,
+                          measurements=measurements,
+                          saved_at=dt.datetime(2024, 1, 1, tzinfo=dt.UTC))  # fmt: skip
+    index = make_index()
+    store = AnnotationStore(tmp_path / "data", index=index)
+    assert store.save(SHA_A, svg="<svg/>", mask_png=b"png", record=record).indexed
+    [row] = index.query()
+    calipers = ("max_diameter_px", "perpendicular_diameter_px", "max_diameter_mm",
+                "perpendicular_diameter_mm")  # fmt: skip
+    assert {name: row[name] for name in calipers} == {name: largest[name] for name in calipers}
+    # 3 x 2 pixels of 0.2 x 0.1 mm: the long axis is the mm rectangle's diagonal.
+    assert row["max_diameter_mm"] == pytest.approx(math.hypot(3 * 0.2, 2 * 0.1))
+    assert to_csv([row]).splitlines()[1].endswith(
+        ",".join(str(largest[name]) for name in calipers)
+    )
+    long, across, unit = saved_page.size(row)
+    assert (long, unit) == (round(largest["max_diameter_mm"], 1), "mm")
 
 
 def test_long_names_and_paths_are_kept_whole(make_index):

@@ -196,7 +196,7 @@ def test_csv_has_the_index_columns_and_the_same_rows(client, rows):
     # e.g. the first data line, spelled out:
     assert text.splitlines()[2] == (
         f"{SHA_B},1,2024-05-01T12:00:00Z,Dr Bo,right.png,study7/right.png,4,3,,,,False,,,2,"
-        f",,,,False,,{rows['b1']['record_path']}"
+        f"False,,{rows['b1']['record_path']},,,,"
     )
 
 

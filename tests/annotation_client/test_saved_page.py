@@ -47,7 +47,8 @@ def saved():
 def _shown(paths):
     """The table rows of the three versions, as the page shows them."""
     a = {"annotator": "Dr Ada", "image": "left.png", "open": "", "ai_label": "benign",
-         "ai_p_malignant": 0.3, "regions": 1, "size": "—", "model_version": "2.1"}
+         "ai_p_malignant": 0.3, "regions": 1, "long_axis": None, "perpendicular_axis": None,
+         "size_unit": "—", "model_version": "2.1"}
     return {
         "a1": a | {"saved_at": "2024-05-01 10:00:00", "version": 1, "final_label": "benign",
                    "dice_ai_vs_final": 0.667, "edited": "yes", "record": paths["a1"]},
@@ -57,7 +58,8 @@ def _shown(paths):
         "b1": {"saved_at": "2024-05-01 12:00:00", "annotator": "Dr Bo",
                "image": "study7/right.png", "open": "", "version": 1, "final_label": "—",
                "ai_label": "—", "ai_p_malignant": None, "dice_ai_vs_final": None,
-               "edited": "—", "regions": 2, "size": "—", "model_version": "—",
+               "edited": "—", "regions": 2, "long_axis": None, "perpendicular_axis": None,
+               "size_unit": "—", "model_version": "—",
                "record": paths["b1"]},
     }
 
@@ -90,17 +92,24 @@ def _index_row(**changes) -> dict:
 
 
 @pytest.mark.parametrize(
-    ("calipers", "text"),
+    ("calipers", "shown"),
     [
-        ({"max_diameter_mm": 12.34, "perpendicular_diameter_mm": 8.06}, "12.3 × 8.1 mm"),
-        ({"max_diameter_mm": 12.34, "max_diameter_px": 123.4}, "12.3 mm"),  # saved before
-        ({"max_diameter_px": 70.26, "perpendicular_diameter_px": 43.14}, "70.3 × 43.1 px"),
-        ({"max_diameter_px": 70.26}, "70.3 px"),
-        ({}, "—"),
+        ({"max_diameter_mm": 12.34, "perpendicular_diameter_mm": 8.06}, (12.3, 8.1, "mm")),
+        ({"max_diameter_mm": 12.34, "max_diameter_px": 123.4}, (12.3, None, "mm")),  # older
+        ({"max_diameter_px": 70.26, "perpendicular_diameter_px": 43.14}, (70.3, 43.1, "px")),
+        ({"max_diameter_px": 70.26}, (70.3, None, "px")),
+        ({}, (None, None, "—")),
     ],
 )
-def test_the_size_is_long_by_perpendicular_axis_in_mm_if_known(saved, calipers, text):
-    assert saved.size_text(calipers) == text
+def test_the_size_is_long_and_perpendicular_axis_in_mm_if_known(saved, calipers, shown):
+    assert saved.size(calipers) == shown
+
+
+def test_the_size_sorts_as_numbers_in_the_table(saved):
+    """The table sorts in the browser by value: numbers, so 12.3 comes after 7.0."""
+    rows = saved.table_rows([_index_row(max_diameter_px=v) for v in (12.3, 7.0)])
+    assert [r["long_axis"] for r in rows] == [12.3, 7.0]
+    assert all(type(r["long_axis"]) is float for r in rows)
 
 
 def test_table_rows_rounds_spells_out_and_prefers_the_worklist_path(saved):
@@ -117,16 +126,19 @@ def test_table_rows_rounds_spells_out_and_prefers_the_worklist_path(saved):
         {"saved_at": "2024-05-02 09:30:05", "annotator": "Dr Ada", "image": "left.png",
          "open": "", "version": 3, "final_label": "malignant", "ai_label": "benign",
          "ai_p_malignant": 0.123, "dice_ai_vs_final": 0.667, "edited": "yes", "regions": 2,
-         "size": "70.3 × 43.1 px", "model_version": "2.1", "record": "/data/a1/v003.json"},
+         "long_axis": 70.3, "perpendicular_axis": 43.1, "size_unit": "px",
+         "model_version": "2.1", "record": "/data/a1/v003.json"},
         {"saved_at": "2024-01-31 23:59:59", "annotator": "Dr Ada",
          "image": "study7/left.png", "open": "", "version": 1, "final_label": "—",
          "ai_label": "—",
          "ai_p_malignant": None, "dice_ai_vs_final": None, "edited": "—", "regions": None,
-         "size": "—", "model_version": "—", "record": "/data/a1/v003.json"},
+         "long_axis": None, "perpendicular_axis": None, "size_unit": "—",
+         "model_version": "—", "record": "/data/a1/v003.json"},
         {"saved_at": "2024-05-02 09:30:05", "annotator": "Dr Ada", "image": "left.png",
          "open": "", "version": 3, "final_label": "malignant", "ai_label": "benign",
          "ai_p_malignant": 0.001, "dice_ai_vs_final": 1.0, "edited": "no", "regions": 2,
-         "size": "7.0 × 4.3 mm", "model_version": "2.1", "record": "/data/a1/v003.json"},
+         "long_axis": 7.0, "perpendicular_axis": 4.3, "size_unit": "mm",
+         "model_version": "2.1", "record": "/data/a1/v003.json"},
     ]
     assert saved.table_rows([]) == []
 
@@ -412,7 +424,7 @@ def test_download_csv_takes_the_filters_and_matches_the_api(app, saved_paths, sa
     )
     assert bo["content"] == (
         f"{HEADER}\n{SHA_B},1,2024-05-01T12:00:00Z,Dr Bo,right.png,study7/right.png,4,3,,,,"
-        f"False,,,2,,,,,False,,{saved_paths['b1']}\n"
+        f"False,,,2,False,,{saved_paths['b1']},,,,\n"
     )
     assert nothing["content"] == HEADER + "\n"
 
