@@ -93,6 +93,12 @@ class _Base(DeclarativeBase):
     pass
 
 
+#: The largest region's measurements the index copies (the Saved page's size columns).
+_CALIPERS = (
+    "max_diameter_px", "perpendicular_diameter_px", "max_diameter_mm", "perpendicular_diameter_mm",
+)  # fmt: skip
+
+
 class SavedRow(_Base):
     """One saved annotation version, as indexed.
 
@@ -139,9 +145,7 @@ class SavedRow(_Base):
         "image_sha256", "version", "saved_at", "annotator", "image_name", "worklist_path",
         "width", "height", "final_label", "ai_label", "ai_p_malignant", "segmented",
         "dice_ai_vs_final", "edited", "regions", "empty", "model_version", "record_path",
-        # layout 3, last so that the CSV's earlier columns keep their places
-        "max_diameter_px", "perpendicular_diameter_px", "max_diameter_mm",
-        "perpendicular_diameter_mm",
+        *_CALIPERS,  # layout 3, last so that the CSV's earlier columns keep their places
     )  # fmt: skip
 
     def as_dict(self) -> dict:
@@ -163,10 +167,6 @@ _LENGTHS = {
 #: anew, and the client's start-up :meth:`AnnotationIndex.sync` refills it from the
 #: record files: the index is a copy, so rebuilding it is its migration.
 SCHEMA_VERSION = 3  # 3: the largest region's diameters
-#: The largest region's measurements the index copies (the Saved page's *Size*).
-_CALIPERS = (
-    "max_diameter_px", "perpendicular_diameter_px", "max_diameter_mm", "perpendicular_diameter_mm",
-)  # fmt: skip
 #: Key of the PostgreSQL advisory lock held while a client checks or rebuilds the layout.
 _SCHEMA_LOCK = zlib.crc32(b"sonotrace annotation index schema")
 
@@ -399,7 +399,6 @@ def _maybe_float(value, low: float | None = None) -> float | None:
     if low is not None and value < low:
         raise ValueError(f"{value!r} is below {low:g}")
     return float(value)
-
 
 
 class AnnotationIndex:

@@ -725,10 +725,10 @@ def _calipers(paths, shape, visible, calipers) -> list[dict]:
     if not paths or visible is False or calipers is False:
         return []
     try:
-        regions = vectorizer.measure_regions(_shapes.paths_to_mask(paths, shape))
+        largest = _measurements.summarize(_shapes.paths_to_mask(paths, shape))["largest"]
     except ValueError:  # an outline of too many pieces: the measurements panel says so
         return []
-    return _figure.caliper_annotations(max(regions, key=lambda r: r["area_px"], default=None))
+    return _figure.caliper_annotations(largest)
 
 
 # The image, outline, AI result and classification live in the app shell's stores,

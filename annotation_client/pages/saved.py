@@ -189,6 +189,7 @@ def table_rows(
     out = []
     for row in rows:
         path = row["worklist_path"]
+        long_axis, perpendicular_axis, size_unit = size(row)
         out.append(
             {
                 "saved_at": row["saved_at"].replace("T", " ").removesuffix("Z"),
@@ -203,8 +204,9 @@ def table_rows(
                 "dice_ai_vs_final": _rounded(row["dice_ai_vs_final"]),
                 "edited": {True: "yes", False: "no", None: "—"}[row["edited"]],
                 "regions": row["regions"],
-                **dict(zip(("long_axis", "perpendicular_axis", "size_unit"), size(row),
-                               strict=True)),
+                "long_axis": long_axis,
+                "perpendicular_axis": perpendicular_axis,
+                "size_unit": size_unit,
                 "model_version": row["model_version"] or "—",
                 "record": row["record_path"],
             }
