@@ -9,8 +9,13 @@ reports, exports to a PACS, dashboards. Parameters (all optional):
 - ``limit``: 1 to 5000 rows, newest first (default 500);
 - ``format``: ``json`` (default) or ``csv``.
 
+Under blinded reading (``SONOTRACE_BLINDED_READING``) a reader gets only their
+own saves: without ``annotator``, or with their own name; another name is 403
+(``forbidden``), and a request the sign-in proxy named nobody in is 401
+(``not_signed_in``). Reviewers (``SONOTRACE_REVIEWERS``) get every save.
+
 Errors are JSON ``{"error": {"code", "message"}}``: 400 for a bad parameter,
-503 when the index cannot be read.
+401 or 403 as above, 503 when the index cannot be read.
 """
 
 from __future__ import annotations
@@ -21,8 +26,11 @@ import re
 import flask
 from werkzeug.exceptions import HTTPException
 
+from ._config import ClientConfig
 from ._database import MAX_LIMIT, AnnotationIndex, IndexUnavailable, summarize, to_csv
+from ._readers import BLINDED_NOTE, visible_annotator
 from ._record import LABELS
+from ._signin import SignInError
 
 logger = logging.getLogger(__name__)
 
@@ -35,8 +43,8 @@ def _error(status: int, code: str, message: str):
     return flask.jsonify({"error": {"code": code, "message": message}}), status
 
 
-def register(server: flask.Flask, index: AnnotationIndex) -> None:
-    """Add ``GET /api/saved`` to ``server``, answering from ``index``."""
+def register(server: flask.Flask, index: AnnotationIndex, config: ClientConfig) -> None:
+    """Add ``GET /api/saved`` to ``server``, answering from ``index`` as ``config`` allows."""
 
     @server.errorhandler(HTTPException)
     def api_errors_are_json(exc: HTTPException):
@@ -67,9 +75,18 @@ def register(server: flask.Flask, index: AnnotationIndex) -> None:
         label = args.get("label", "").strip().lower() or None
         if label not in (None, "none", *LABELS):
             return _error(400, "bad_parameter", f"label must be none or one of {', '.join(LABELS)}")
+        annotator = args.get("annotator") or None
+        try:
+            reader = visible_annotator(config, flask.request.headers)
+        except SignInError as exc:
+            return _error(401, "not_signed_in", str(exc))
+        if reader is not None:
+            if annotator not in (None, reader):
+                return _error(403, "forbidden", f"{BLINDED_NOTE} Ask without annotator=.")
+            annotator = reader
         try:
             rows = index.query(
-                annotator=args.get("annotator") or None,
+                annotator=annotator,
                 final_label=label,
                 latest_only=latest in _TRUE,
                 limit=int(raw_limit),

@@ -173,7 +173,7 @@ def create_app(config=None) -> dash.Dash:
     index = AnnotationIndex(settings.index_url)
     server.config[INDEX_KEY] = index
     _sync_index(index, settings.data_dir)
-    _api.register(server, index)
+    _api.register(server, index, settings)
     _callback_guard.register(app)
     _warm_worklist(settings, index)
     # Base64 inflates an upload by 4/3; leave room for the rest of the callback body.
@@ -226,5 +226,11 @@ def create_app(config=None) -> dash.Dash:
         logger.info(
             "annotation client: saves record the user named by the sign-in proxy's %s header",
             settings.annotator_header,
+        )
+    if settings.blinded_reading:
+        logger.info(
+            "annotation client: blinded reading, each reader sees only their own saves; "
+            "%d reviewer(s) see every save",
+            len(settings.reviewers),
         )
     return app

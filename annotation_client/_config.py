@@ -10,6 +10,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
+from . import _signin
 from ._database import check_url, default_url
 
 PREFIX = "SONOTRACE_"
@@ -64,6 +65,13 @@ class ClientConfig:
         typed in; None, the default, trusts no header and the annotator types a
         name. Set it only behind a proxy that sets this header itself and drops
         any copy the browser sends.
+    blinded_reading : bool
+        Show each signed-in reader only their own saves (``SONOTRACE_BLINDED_READING``,
+        default false; see :mod:`annotation_client._readers`). Needs
+        ``annotator_header``: without a sign-in, readers cannot be told apart.
+    reviewers : frozenset of str
+        Users who see every save under blinded reading (``SONOTRACE_REVIEWERS``,
+        names as the sign-in proxy sends them, separated by commas; default none).
     """
 
     model_server_url: str = "http://127.0.0.1:5000"
@@ -76,6 +84,20 @@ class ClientConfig:
     database_url: str | None = None
     keep_uploads: bool = True
     annotator_header: str | None = None
+    blinded_reading: bool = False
+    reviewers: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        if self.blinded_reading and not self.annotator_header:
+            raise ValueError(
+                f"{PREFIX}BLINDED_READING needs {PREFIX}ANNOTATOR_HEADER: without a sign-in "
+                "the client cannot tell one reader from another"
+            )
+        if self.reviewers and not self.blinded_reading:
+            raise ValueError(
+                f"{PREFIX}REVIEWERS is set but {PREFIX}BLINDED_READING is not: without "
+                "blinded reading everyone sees every save, so it would do nothing"
+            )
 
     @property
     def index_url(self) -> str:
@@ -132,6 +154,23 @@ def _shown(name: str, value) -> str:
         return "(not shown)"
 
 
+def _names(value) -> frozenset[str]:
+    """User names from a comma-separated string or an iterable of names."""
+    if value is None:
+        return frozenset()
+    parts = value.split(",") if isinstance(value, str) else list(value)
+    names = set()
+    for part in parts:
+        if not isinstance(part, str):
+            raise ValueError("must be user names separated by commas")
+        # A sign-in proxy never sends a comma in a name (signed_in_name refuses one),
+        # so splitting on commas loses no name the client could match.
+        name = _signin.checked_name(part, "a reviewer's name")
+        if name:
+            names.add(name)
+    return frozenset(names)
+
+
 def _parse(name: str, value):
     try:
         if name == "model_server_url":
@@ -173,7 +212,9 @@ def _parse(name: str, value):
             if not number > 0:
                 raise ValueError("must be positive")
             return number
-        if name in ("auto_segment", "keep_uploads"):
+        if name == "reviewers":
+            return _names(value)
+        if name in ("auto_segment", "keep_uploads", "blinded_reading"):
             if isinstance(value, bool):
                 return value
             text = str(value).strip().lower()

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import hashlib
 import json
 import logging
@@ -195,15 +196,24 @@ class AnnotationStore:
             return []
         return sorted(p.name for p in self.root.iterdir() if _SHA256.match(p.name) and p.is_dir())
 
-    def versions(self, image_sha256: str) -> list[int]:
-        """Complete versions saved for an image (those with a record), ascending."""
+    def versions(self, image_sha256: str, annotator: str | None = None) -> list[int]:
+        """Complete versions saved for an image (those with a record), ascending.
+
+        Parameters
+        ----------
+        image_sha256 : str
+            SHA-256 (hex) of the image file's bytes.
+        annotator : str, optional
+            Only the versions whose record names this annotator (exact name, as
+            saved); a record that cannot be read names nobody. None: every version.
+        """
         folder = self.folder(image_sha256)
         if not folder.is_dir():
             return []
         found = []
         for entry in folder.iterdir():
             match = _RECORD.match(entry.name)
-            if match:
+            if match and (annotator is None or _record_annotator(entry) == annotator):
                 found.append(int(match.group(1)))
         return sorted(found)
 
@@ -416,6 +426,28 @@ class AnnotationStore:
     def _last_saved(folder: Path, source: Path) -> float:
         times = [e.stat().st_mtime for e in folder.iterdir() if _RECORD.match(e.name)]
         return max(times, default=source.stat().st_mtime)
+
+
+def _record_annotator(path: Path) -> str | None:
+    """The annotator a record names, or None when it names none or cannot be read.
+
+    Remembered by path, size and modification time: a record is written once and
+    never changed, and the worklist asks about every image each time it is listed.
+    A failed read is not remembered, so it is tried again next time.
+    """
+    try:
+        stat = path.stat()
+        return _annotator_of(str(path), stat.st_size, stat.st_mtime_ns)
+    except (OSError, ValueError) as exc:
+        logger.warning("cannot read the annotator of %s: %s", path, exc)
+        return None
+
+
+@functools.lru_cache(maxsize=65_536)
+def _annotator_of(path: str, _size: int, _mtime_ns: int) -> str | None:
+    record = json.loads(Path(path).read_text(encoding="utf-8"))
+    name = record.get("annotator") if isinstance(record, dict) else None
+    return name if isinstance(name, str) else None
 
 
 def _record_text(record: dict, version: int, files: dict) -> bytes:

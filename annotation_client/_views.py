@@ -165,11 +165,15 @@ def worklist_options(entries, current: str | None = None) -> list[dict]:
     return options
 
 
-def worklist_summary(listing) -> list:
-    """One line under the worklist: how many images, how many still to annotate."""
+def worklist_summary(listing, own: bool = False) -> list:
+    """One line under the worklist: how many images, how many still to annotate.
+
+    With ``own`` (blinded reading: the listing counts the reader's saves only) the
+    line says "not annotated by you".
+    """
     entries = listing.entries
     todo = sum(1 for e in entries if not e.annotated and not e.too_large)
-    text = f"{len(entries)} image(s) · {todo} not annotated"
+    text = f"{len(entries)} image(s) · {todo} not annotated" + (" by you" if own else "")
     too_large = sum(1 for e in entries if e.too_large)
     if too_large:
         text += f" · {too_large} too large to open"

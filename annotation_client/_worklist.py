@@ -50,7 +50,8 @@ class WorklistEntry:
         SHA-256 (hex) of the file's bytes; None for a file over the size limit,
         which is not read.
     version : int
-        Latest saved annotation version of the image, 0 when there is none.
+        Latest saved annotation version of the image, 0 when there is none (under
+        blinded reading, the latest the reader saved).
     too_large : bool
         The file is over the client's upload limit, so it cannot be opened.
     """
@@ -192,6 +193,7 @@ def list_images(
     max_bytes: int | None = None,
     limit: int = MAX_ENTRIES,
     cache: HashCache | None = None,
+    annotator: str | None = None,
 ) -> Worklist:
     """List the image files under ``root`` with their annotation status.
 
@@ -215,6 +217,9 @@ def list_images(
         Most entries listed (the first ones in path order).
     cache : HashCache, optional
         Where file hashes are remembered; a cache shared by the process by default.
+    annotator : str, optional
+        Count only this annotator's saves (blinded reading): an entry's
+        ``version`` is then the latest version they saved, 0 when they saved none.
 
     Returns
     -------
@@ -270,7 +275,7 @@ def list_images(
         except OSError as exc:  # removed since the walk, or unreadable
             logger.warning("worklist: skipping %s: %s", relative, exc)
             continue
-        versions = store.versions(sha) if sha else []
+        versions = store.versions(sha, annotator) if sha else []
         entries.append(
             WorklistEntry(
                 path=relative,

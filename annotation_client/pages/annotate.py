@@ -26,6 +26,7 @@ from annotation_client import (
     _figure,
     _history,
     _measurements,
+    _readers,
     _shapes,
     _signin,
     _unsaved,
@@ -838,14 +839,28 @@ def open_kept_upload(request, current_meta, tool="pan"):
     sha = str(request["saved"])
     store = get_store()
     try:
-        versions = store.versions(sha)
+        reader = _reader()
+    except _signin.SignInError as exc:
+        reader, refused = "", exc  # no reader: none of the versions is theirs
+    else:
+        refused = None
+    try:
+        versions = store.versions(sha, reader)
         record = store.load_record(sha, versions[-1]) if versions else {}
         name = str(record.get("image", {}).get("name") or "image")
     except (ValueError, OSError):  # a forged link or an unreadable record: read() says why
-        name = "image"
+        versions, name = [], "image"
 
     def read() -> bytes:
         # Every failure becomes the message a bad upload gets.
+        if refused is not None:
+            raise ImageDecodeError(str(refused))
+        if reader is not None and not versions:
+            # Blinded reading: a copy kept with other readers' saves only is theirs,
+            # and the message is the same as for no copy, so it tells nothing.
+            raise ImageDecodeError(
+                "No copy of this image was kept with your annotations: upload it again."
+            )
         try:
             return store.load_source(sha)
         except FileNotFoundError:
@@ -968,12 +983,24 @@ def enable_actions(meta, _loaded, _opened=None):
 # =========================================================================== callbacks: worklist
 
 
+def _reader() -> str | None:
+    """Whose saves this request may see: the reader under blinded reading, else None (all).
+
+    Raises :class:`annotation_client._signin.SignInError` (a ValueError) when blinded
+    reading is on and the sign-in proxy named nobody.
+    """
+    return _readers.visible_annotator(get_config(), flask.request.headers)
+
+
 def _worklist_listing() -> _worklist.Worklist:
     config = get_config()
     return _worklist.list_images(
         config.worklist_dir,
         get_store(),
         max_bytes=config.max_upload_bytes,
+        # The status of each entry is the reader's own under blinded reading, so
+        # "Next not annotated" walks the reader through every image.
+        annotator=_reader(),
     )
 
 
@@ -1018,7 +1045,11 @@ def list_worklist(_loaded, _refresh, _saved, meta, _opened=None):
         logger.warning("worklist: %s", exc)
         return [], _worklist_error(exc)
     current = _worklist_current(meta, listing.entries)
-    return _views.worklist_options(listing.entries, current), _views.worklist_summary(listing)
+    own = _reader() is not None  # the listing succeeded, so the reader was named
+    return (
+        _views.worklist_options(listing.entries, current),
+        _views.worklist_summary(listing, own=own),
+    )
 
 
 @callback(
@@ -1058,7 +1089,8 @@ def request_entry(picked, next_clicks, confirmed, pending, mark, meta):
         entry = _worklist.next_unannotated(entries, _worklist_current(meta, entries))
         if entry is None:
             done = _views.alert(
-                "Every other image of the worklist has a saved annotation.",
+                "Every other image of the worklist has a saved annotation"
+                + (" of yours." if _reader() is not None else "."),
                 "info",
                 id="worklist-done",
             )
@@ -1143,9 +1175,13 @@ def show_previous_saves(meta, _saved, _loaded, _opened=None):
     hidden = {"display": "none"}
     if not meta:
         return hidden, None
+    try:
+        reader = _reader()
+    except _signin.SignInError:
+        return hidden, None  # the Annotator field already says the sign-in failed
     store = get_store()
     try:
-        versions = store.versions(meta["sha256"])
+        versions = store.versions(meta["sha256"], reader)
         if not versions:
             return hidden, None
         record = store.load_record(meta["sha256"], versions[-1])
@@ -1153,14 +1189,23 @@ def show_previous_saves(meta, _saved, _loaded, _opened=None):
             raise ValueError("its record is not a JSON object")
     except (OSError, ValueError) as exc:
         return {}, f"This image has saved versions, but the latest cannot be read ({exc})."
-    return {}, previous_save_text(record, len(versions))
+    return {}, previous_save_text(record, len(versions), own=reader is not None)
 
 
-def previous_save_text(record: dict, count: int) -> str:
-    """``Saved before: v2 (of 2) by Dr A, 2026-12-01 09:06 UTC, final label benign.``"""
+def previous_save_text(record: dict, count: int, own: bool = False) -> str:
+    """``Saved before: v2 (of 2) by Dr A, 2026-12-01 09:06 UTC, final label benign.``
+
+    With ``own`` (blinded reading, ``count`` of the reader's versions only):
+    ``You saved this image before: v3 (1 of yours), 2026-12-01 09:06 UTC, ...``.
+    """
     when = str(record.get("saved_at", "")).replace("T", " ")[:16]
     final = record.get("final")
     label = (final.get("label") if isinstance(final, dict) else None) or "none"
+    if own:
+        return (
+            f"You saved this image before: v{record.get('version')} ({count} of yours), "
+            f"{when} UTC, final label {label}."
+        )
     return (
         f"Saved before: v{record.get('version')} (of {count}) by {record.get('annotator')}, "
         f"{when} UTC, final label {label}."
@@ -1171,17 +1216,24 @@ def _read_latest_save(meta: dict) -> tuple[int, str | None, str, dict, list[str]
     """The open image's latest saved version: (version, label, note, descriptors, paths).
 
     ``paths`` are SVG path data in image pixels, read back from the version's SVG.
+    Under blinded reading, the latest version the signed-in reader saved.
 
     Raises
     ------
     OSError, ValueError, TypeError
-        With a message for the radiologist, when there is no version or it is damaged.
+        With a message for the radiologist, when there is no version or it is
+        damaged, or the sign-in proxy named nobody under blinded reading.
     """
     store = get_store()
     sha = meta["sha256"]
-    versions = store.versions(sha)
+    reader = _reader()
+    versions = store.versions(sha, reader)
     if not versions:
-        raise ValueError("this image has no saved version")
+        raise ValueError(
+            "this image has no saved version"
+            if reader is None
+            else "you saved no version of this image"
+        )
     version = versions[-1]
     record = store.load_record(sha, version)
     final = record.get("final") if isinstance(record, dict) else None

@@ -15,10 +15,11 @@ from urllib.parse import quote
 
 import dash
 import dash_bootstrap_components as dbc
+import flask
 from dash import Input, Output, State, callback, dash_table, dcc, html
 from dash.exceptions import PreventUpdate
 
-from annotation_client import _views, ids
+from annotation_client import _readers, _signin, _views, ids
 from annotation_client._app import get_config, get_index, get_store
 from annotation_client._database import MAX_LIMIT, IndexUnavailable, summarize, to_csv
 from annotation_client._record import LABELS
@@ -142,9 +143,16 @@ def layout(**_query):
     )
 
 
-def _fetch(annotator, label, latest, limit=PAGE_LIMIT) -> list[dict]:
+def _reader() -> str | None:
+    """The reader this request may see the saves of (blinded reading), or None for all."""
+    return _readers.visible_annotator(get_config(), flask.request.headers)
+
+
+def _fetch(annotator, label, latest, limit=PAGE_LIMIT, reader=None) -> list[dict]:
+    # Under blinded reading the reader's own name replaces any other the request
+    # names: the dropdown offers no other, but a request can carry anything.
     return get_index().query(
-        annotator=annotator or None,
+        annotator=reader or annotator or None,
         final_label=None if label in (None, ANY) else label,
         latest_only=bool(latest),
         limit=limit,
@@ -289,8 +297,15 @@ def summary_text(summary: dict) -> list:
 def show_saved(_loaded, _refresh, annotator, label, latest):
     """Fill the table and summary from the index, with the filters applied."""
     try:
-        rows = _fetch(annotator, label, latest)
-        names = get_index().annotators()
+        reader = _reader()
+    except _signin.SignInError as exc:
+        message = _views.alert(
+            str(exc), "danger", title="Blinded reading: no saves are shown.", id="saved-error"
+        )
+        return [], [], None, [], message
+    try:
+        rows = _fetch(annotator, label, latest, reader=reader)
+        names = [reader] if reader is not None else get_index().annotators()
     except IndexUnavailable as exc:
         logger.error("Saved page: %s", exc.logged())
         message = _views.alert(
@@ -311,13 +326,15 @@ def show_saved(_loaded, _refresh, annotator, label, latest):
         | ({} if row["open"] else {"open": NO_WORKLIST if wl else NOT_KEPT})
         for row, wl in zip(shown, (r["worklist_path"] for r in rows), strict=True)
     ]
-    note = None
+    notes = []
+    if reader is not None:
+        notes.append(_views.alert(_readers.BLINDED_NOTE, "secondary", id="saved-blinded"))
     if len(rows) == PAGE_LIMIT:
-        note = _views.alert(
+        notes.append(_views.alert(
             f"Showing the newest {PAGE_LIMIT}; narrow the filters or download the CSV.",
             "info",
-        )
-    return shown, tooltips, summary_text(summarize(rows)), names, note
+        ))
+    return shown, tooltips, summary_text(summarize(rows)), names, notes or None
 
 
 @callback(
@@ -333,8 +350,8 @@ def download_csv(clicks, annotator, label, latest):
     if not clicks:
         raise PreventUpdate
     try:
-        rows = _fetch(annotator, label, latest, limit=MAX_LIMIT)
-    except IndexUnavailable:
+        rows = _fetch(annotator, label, latest, limit=MAX_LIMIT, reader=_reader())
+    except (IndexUnavailable, _signin.SignInError):
         raise PreventUpdate from None  # the table already shows why
     stamp = _dt.datetime.now(_dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     return {

@@ -189,3 +189,53 @@ def test_a_header_that_carries_credentials_or_plumbing_is_no_annotator(name):
     assert ClientConfig.load({"ANNOTATOR_HEADER": "X-Authorization-User"}).annotator_header == (
         "X-Authorization-User"
     )
+
+
+# --------------------------------------------------------------------------- blinded reading
+
+
+def test_blinded_reading_is_off_and_nobody_is_a_reviewer_by_default():
+    config = ClientConfig.load(environ={})
+    assert config.blinded_reading is False and config.reviewers == frozenset()
+
+
+def test_blinded_reading_and_reviewers_from_the_environment_or_a_mapping():
+    environ = {
+        "SONOTRACE_ANNOTATOR_HEADER": "X-Forwarded-User",
+        "SONOTRACE_BLINDED_READING": "yes",
+        "SONOTRACE_REVIEWERS": " dr.lead@hospital.example , Dr Chair,, ",
+    }
+    config = ClientConfig.load(environ=environ)
+    assert config.blinded_reading is True
+    assert config.reviewers == {"dr.lead@hospital.example", "Dr Chair"}
+    mapped = ClientConfig.load(
+        {"annotator_header": "Remote-User", "blinded_reading": True, "reviewers": ["Dr Chair"]},
+        environ={},
+    )
+    assert mapped.reviewers == {"Dr Chair"} and isinstance(mapped.reviewers, frozenset)
+
+
+def test_blinded_reading_without_a_sign_in_header_is_refused():
+    # Without the proxy's header every request is anonymous: no reader could be told apart.
+    with pytest.raises(ValueError, match="BLINDED_READING needs SONOTRACE_ANNOTATOR_HEADER"):
+        ClientConfig.load(environ={"SONOTRACE_BLINDED_READING": "true"})
+
+
+def test_reviewers_without_blinded_reading_are_refused():
+    environ = {"SONOTRACE_ANNOTATOR_HEADER": "X-Forwarded-User", "SONOTRACE_REVIEWERS": "Dr Chair"}
+    with pytest.raises(ValueError, match="REVIEWERS is set but SONOTRACE_BLINDED_READING is not"):
+        ClientConfig.load(environ=environ)
+
+
+@pytest.mark.parametrize(
+    ("value", "match"),
+    [
+        ("Dr Chair,Dr\x07Bell", "control characters"),
+        ("x" * 201, "longer than 200"),
+        ([3], "user names"),
+    ],
+)
+def test_a_reviewer_name_no_sign_in_could_send_is_refused(value, match):
+    settings = {"annotator_header": "X-Forwarded-User", "blinded_reading": True}
+    with pytest.raises(ValueError, match=f"SONOTRACE_REVIEWERS=.*{match}"):
+        ClientConfig.load(settings | {"reviewers": value}, environ={})

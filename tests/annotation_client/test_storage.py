@@ -536,3 +536,34 @@ def test_a_save_waiting_on_a_failed_first_save_still_saves(tmp_path, monkeypatch
     assert [r.version for r in results] == [1]
     assert store.versions(SHA) == [1]
     assert store.load_record(SHA, 1)["n"] == 2
+
+
+# --------------------------------------------------------------------------- by annotator
+
+
+def test_versions_of_one_annotator_are_those_whose_record_names_them(tmp_path):
+    store = AnnotationStore(tmp_path)
+    sha = "e5" * 32
+    for name in ("Dr Ada", "Dr Bo", "Dr Ada", "dr ada"):
+        store.save(sha, svg="<svg/>", mask_png=b"m", record={"annotator": name})
+    assert store.versions(sha) == [1, 2, 3, 4]
+    assert store.versions(sha, "Dr Ada") == [1, 3]  # exact name: "dr ada" is another
+    assert store.versions(sha, "Dr Bo") == [2]
+    assert store.versions(sha, "Dr Cy") == []
+    assert store.versions("f6" * 32, "Dr Ada") == []  # never saved
+
+
+def test_a_record_that_cannot_be_read_names_no_annotator_until_it_can(tmp_path, caplog):
+    store = AnnotationStore(tmp_path)
+    sha = "e5" * 32
+    store.save(sha, svg="<svg/>", mask_png=b"m", record={"annotator": "Dr Ada"})
+    store.save(sha, svg="<svg/>", mask_png=b"m", record={"annotator": "Dr Ada"})
+    store.save(sha, svg="<svg/>", mask_png=b"m", record={"annotator": 7})
+    second = store.record_path(sha, 2)
+    good = second.read_bytes()
+    second.write_bytes(b'{"annotator": "Dr Ada"')  # cut short
+    assert store.versions(sha, "Dr Ada") == [1]
+    assert "cannot read the annotator" in caplog.text
+    # Failures are not remembered: once readable again, it counts.
+    second.write_bytes(good)
+    assert store.versions(sha, "Dr Ada") == [1, 2]

@@ -121,6 +121,26 @@ def test_status_follows_real_saves(root, store):
     assert list_images(root, store).entries[0].status == "saved v2"
 
 
+def test_with_an_annotator_the_status_is_that_annotators_own(root, store):
+    # Blinded reading: each reader's worklist says what they have read, not the team.
+    a, b = _write(root, "a.png"), _write(root, "b.png")
+    sha_a, sha_b = (hashlib.sha256(p.read_bytes()).hexdigest() for p in (a, b))
+    for sha, name in [(sha_a, "Dr Ada"), (sha_a, "Dr Bo"), (sha_b, "Dr Bo"), (sha_a, "Dr Bo")]:
+        store.save(sha, svg="<svg/>", mask_png=b"png", record={"annotator": name})
+
+    def status(annotator):
+        listing = list_images(root, store, annotator=annotator)
+        return [(e.path, e.status) for e in listing.entries], next_unannotated(listing.entries)
+
+    assert status(None) == ([("a.png", "saved v3"), ("b.png", "saved v1")], None)
+    ada, ada_next = status("Dr Ada")
+    assert ada == [("a.png", "saved v1"), ("b.png", "not annotated")] and ada_next.path == "b.png"
+    assert status("Dr Bo") == ([("a.png", "saved v3"), ("b.png", "saved v1")], None)
+    cy, cy_next = status("Dr Cy")
+    assert cy == [("a.png", "not annotated"), ("b.png", "not annotated")]
+    assert cy_next.path == "a.png"
+
+
 def test_the_same_bytes_under_two_names_share_their_status(root, store):
     _write(root, "one.png", b"same image")
     _write(root, "copy/two.png", b"same image")

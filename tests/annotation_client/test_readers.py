@@ -1,0 +1,249 @@
+"""Blinded reading: each signed-in reader sees only their own saves, reviewers see all.
+
+Everything runs against a real data directory and SQLite index in tmp_path. Dr Ada
+saved image A twice and Dr Bo image B once (``_saved_data.save_three``); Dr Bo then
+saves image A too. The callbacks of the Saved and Annotate pages run inside
+``app.server.test_request_context(headers=...)``, where the sign-in proxy's header
+is what the request carries; ``/api/saved`` goes through Flask's test client.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+
+import dash
+import numpy as np
+import pytest
+from _dash_helpers import text_of
+from _saved_data import AI_A, HEADER, SHA_A, SHA_B, UTC, png_bytes, save_three, save_version
+
+from annotation_client import _readers, _shapes, create_app
+from annotation_client._config import ClientConfig
+from annotation_client._signin import SignInError
+from annotation_client._storage import AnnotationStore
+
+pytestmark = pytest.mark.usefixtures("an_app_exists")
+
+USER = "X-Forwarded-User"
+ADA, BO, CHAIR = ({USER: name} for name in ("Dr Ada", "Dr Bo", "Dr Chair"))
+BLINDED = {"ANNOTATOR_HEADER": USER, "BLINDED_READING": True, "REVIEWERS": "Dr Chair"}
+
+
+@pytest.fixture
+def paths(data_dir) -> dict[str, str]:
+    """Record paths: a1, a2 (Dr Ada), b1 (Dr Bo), a3 (Dr Bo, image A)."""
+    found = save_three(data_dir)
+    found["a3"] = save_version(data_dir, SHA_A, annotator="Dr Bo", ai=AI_A, final=AI_A,
+                               label="benign", saved_at=dt.datetime(2024, 5, 3, tzinfo=UTC))
+    return found
+
+
+@pytest.fixture
+def app(data_dir, paths):
+    return create_app({"DATA_DIR": data_dir, "MODEL_SERVER_URL": "http://127.0.0.1:9"} | BLINDED)
+
+
+@pytest.fixture
+def saved():
+    from annotation_client.pages import saved
+
+    return saved
+
+
+def _versions(rows) -> list[tuple[str, int, str]]:
+    return [(row["image_sha256"][:2], row["version"], row["annotator"]) for row in rows]
+
+
+# --------------------------------------------------------------------------- whose saves
+
+
+def test_the_visible_annotator_is_the_reader_unless_off_or_a_reviewer():
+    blinded = ClientConfig.load(BLINDED, environ={})
+    assert _readers.visible_annotator(blinded, {USER: " Dr Ada "}) == "Dr Ada"
+    assert _readers.visible_annotator(blinded, CHAIR) is None
+    shared = ClientConfig.load({"ANNOTATOR_HEADER": USER}, environ={})
+    assert _readers.visible_annotator(shared, ADA) is None
+    assert _readers.visible_annotator(ClientConfig.load(environ={}), {}) is None
+
+
+@pytest.mark.parametrize("headers", [{}, {USER: " "}, {USER: "Dr Ada, Dr Chair"}])
+def test_a_request_the_proxy_named_nobody_in_sees_nothing(headers):
+    # "Dr Ada, Dr Chair" is the browser's copy of the header joined to the proxy's.
+    with pytest.raises(SignInError):
+        _readers.visible_annotator(ClientConfig.load(BLINDED, environ={}), headers)
+
+
+# --------------------------------------------------------------------------- /api/saved
+
+
+def _api(app, headers, query=""):
+    return app.server.test_client().get("/api/saved" + query, headers=headers)
+
+
+def test_the_api_gives_a_reader_their_own_saves_only(app):
+    body = _api(app, ADA).get_json()
+    assert _versions(body["rows"]) == [("a1", 2, "Dr Ada"), ("a1", 1, "Dr Ada")]
+    assert body["summary"]["annotators"] == 1 and body["summary"]["versions"] == 2
+    bo = _api(app, BO, "?latest=1").get_json()
+    # Latest of each image among Dr Bo's own: A v3 and B v1.
+    assert _versions(bo["rows"]) == [("a1", 3, "Dr Bo"), ("b2", 1, "Dr Bo")]
+    assert _versions(_api(app, ADA, "?annotator=Dr%20Ada").get_json()["rows"]) == [
+        ("a1", 2, "Dr Ada"), ("a1", 1, "Dr Ada")]
+
+
+def test_the_api_refuses_another_readers_saves_and_an_unnamed_request(app):
+    other = _api(app, ADA, "?annotator=Dr%20Bo")
+    assert other.status_code == 403
+    assert other.get_json()["error"]["code"] == "forbidden"
+    assert "only the annotations you saved" in other.get_json()["error"]["message"]
+    nobody = _api(app, {})
+    assert nobody.status_code == 401
+    assert nobody.get_json()["error"]["code"] == "not_signed_in"
+    assert USER in nobody.get_json()["error"]["message"]
+
+
+def test_the_api_csv_of_a_reader_holds_their_rows_only(app, paths):
+    text = _api(app, BO, "?format=csv").get_data(as_text=True)
+    lines = text.splitlines()
+    assert lines[0] == HEADER
+    assert [line.split(",")[:4] for line in lines[1:]] == [
+        [SHA_A, "3", "2024-05-03T00:00:00Z", "Dr Bo"],
+        [SHA_B, "1", "2024-05-01T12:00:00Z", "Dr Bo"],
+    ]
+
+
+def test_a_reviewer_and_a_client_without_blinding_see_every_save(app, data_dir):
+    assert len(_api(app, CHAIR).get_json()["rows"]) == 4
+    assert _versions(_api(app, CHAIR, "?annotator=Dr%20Bo").get_json()["rows"]) == [
+        ("a1", 3, "Dr Bo"), ("b2", 1, "Dr Bo")]
+    shared = create_app({"DATA_DIR": data_dir, "ANNOTATOR_HEADER": USER})
+    assert len(_api(shared, ADA).get_json()["rows"]) == 4
+
+
+# --------------------------------------------------------------------------- Saved page
+
+
+def _show(app, saved, headers, annotator=None, latest=False):
+    with app.server.test_request_context("/_dash-update-component", headers=headers):
+        return saved.show_saved(True, None, annotator, "__any__", latest)
+
+
+def test_the_saved_page_shows_a_reader_their_own_saves_and_says_so(app, saved):
+    data, _tooltips, summary, names, notes = _show(app, saved, BO)
+    assert [(r["image"], r["version"], r["annotator"]) for r in data] == [
+        ("left.png", 3, "Dr Bo"), ("study7/right.png", 1, "Dr Bo")]
+    assert names == ["Dr Bo"]  # the filter offers no other reader's name
+    assert text_of(summary).startswith("2 version(s) of 2 image(s) by 1 annotator(s).")
+    assert text_of(notes) == _readers.BLINDED_NOTE
+    # A request naming another reader (the dropdown never offers one) still gets their own.
+    forged, *_ = _show(app, saved, BO, annotator="Dr Ada")
+    assert [r["annotator"] for r in forged] == ["Dr Bo", "Dr Bo"]
+
+
+def test_the_saved_page_of_a_reviewer_has_every_save_and_no_note(app, saved):
+    data, _tooltips, _summary, names, notes = _show(app, saved, CHAIR)
+    assert len(data) == 4 and names == ["Dr Ada", "Dr Bo"] and notes is None
+
+
+def test_the_saved_page_shows_nothing_when_the_proxy_named_nobody(app, saved):
+    data, tooltips, summary, names, alert = _show(app, saved, {})
+    assert (data, tooltips, summary, names) == ([], [], None, [])
+    assert "Blinded reading: no saves are shown." in text_of(alert)
+    assert f"no {USER}" in text_of(alert)
+
+
+def test_the_csv_download_of_a_reader_holds_their_rows_only(app, saved):
+    with app.server.test_request_context("/_dash-update-component", headers=ADA):
+        mine = saved.download_csv(1, "Dr Bo", "__any__", False)["content"]
+    assert [line.split(",")[3] for line in mine.splitlines()[1:]] == ["Dr Ada", "Dr Ada"]
+    with (
+        app.server.test_request_context("/_dash-update-component"),
+        pytest.raises(dash.exceptions.PreventUpdate),
+    ):
+        saved.download_csv(1, None, "__any__", False)
+
+
+# --------------------------------------------------------------------------- Annotate page
+
+SQUARE = "M1,1L3,1L3,2L1,2Z"
+META = {"sha256": "c3" * 32, "name": "scan.png", "width": 4, "height": 3}
+
+
+def _save_paths(data_dir, annotator, paths, label, source=None):
+    """Save ``paths`` of a 4 x 3 image as the page's Save does (the image's own SHA-256
+    when ``source`` bytes are kept with it)."""
+    from annotation_client._record import build_record
+
+    meta = META if source is None else META | {"sha256": hashlib.sha256(source).hexdigest()}
+    mask = _shapes.paths_to_mask(paths, (3, 4))
+    record = build_record(image=meta, annotator=annotator, final_mask=mask, final_label=label,
+                          saved_at=dt.datetime(2024, 6, 1, tzinfo=UTC))
+    AnnotationStore(data_dir).save(
+        meta["sha256"], svg=_shapes.paths_to_svg(paths, 4, 3), mask_png=png_bytes(mask),
+        record=record, source=source, source_name=None if source is None else "scan.png",
+    )
+    return meta
+
+
+def _previous_and_load(app, headers, meta=META):
+    from annotation_client.pages import annotate
+
+    with app.server.test_request_context("/_dash-update-component", headers=headers):
+        style, text = annotate.show_previous_saves(meta, None, True)
+        loaded, label, *_ = annotate.load_saved(1, meta)
+    return style, text, loaded, label
+
+
+def test_a_reader_is_not_told_of_nor_given_another_readers_outline(app, data_dir):
+    _save_paths(data_dir, "Dr Ada", [SQUARE], "malignant")
+    style, text, loaded, label = _previous_and_load(app, BO)
+    assert style == {"display": "none"} and text is None
+    assert loaded is dash.no_update and label is dash.no_update
+    with app.server.test_request_context("/_dash-update-component", headers=BO):
+        from annotation_client.pages import annotate
+
+        alert = annotate.load_saved(1, META)[4]
+    assert "you saved no version of this image" in text_of(alert)
+    assert "malignant" not in text_of(alert)
+
+
+def test_a_reader_revises_their_own_latest_not_the_images_latest(app, data_dir):
+    _save_paths(data_dir, "Dr Bo", ["M0,0L2,0L2,2Z"], "benign")
+    _save_paths(data_dir, "Dr Ada", [SQUARE], "malignant")  # v2, the image's latest
+    style, text, loaded, label = _previous_and_load(app, BO)
+    assert style == {}
+    assert text.startswith("You saved this image before: v1 (1 of yours), 2024-06-01 00:00 UTC")
+    assert text.endswith("final label benign.")
+    assert loaded["version"] == 1 and label == "benign"
+    # The reviewer, and a client without blinding, see the image's latest: Dr Ada's v2.
+    _style, text, loaded, label = _previous_and_load(app, CHAIR)
+    assert text.startswith("Saved before: v2 (of 2) by Dr Ada")
+    assert (loaded["version"], label) == (2, "malignant")
+
+
+def test_without_a_named_reader_nothing_saved_is_shown_or_loaded(app, data_dir):
+    _save_paths(data_dir, "Dr Ada", [SQUARE], "malignant")
+    style, text, loaded, _label = _previous_and_load(app, {})
+    assert style == {"display": "none"} and text is None and loaded is dash.no_update
+
+
+def test_a_kept_upload_opens_only_for_a_reader_who_saved_it(app, data_dir):
+    from annotation_client.pages import annotate
+
+    source = png_bytes(np.add.outer(np.arange(12), np.arange(16)) % 3 == 0)  # 16 x 12
+    meta = _save_paths(data_dir, "Dr Ada", [SQUARE], "benign", source=source)
+
+    def opened(headers):
+        with app.server.test_request_context("/_dash-update-component", headers=headers):
+            out = annotate.open_kept_upload({"saved": meta["sha256"]}, None)
+        return out[0], text_of(out[4]) if out[4] is not None else None
+
+    shown, alert = opened(ADA)
+    assert shown["sha256"] == meta["sha256"] and alert is None
+    assert opened(CHAIR)[0]["sha256"] == meta["sha256"]
+    shown, alert = opened(BO)
+    assert shown is dash.no_update
+    assert "No copy of this image was kept with your annotations" in alert
+    shown, alert = opened({})
+    assert shown is dash.no_update and f"no {USER}" in alert
