@@ -15,7 +15,7 @@ import hashlib
 import dash
 import numpy as np
 import pytest
-from _dash_helpers import text_of
+from _dash_helpers import console_errors, text_of, wait_for
 from _saved_data import AI_A, HEADER, SHA_A, SHA_B, UTC, png_bytes, save_three, save_version
 
 from annotation_client import _readers, _shapes, create_app
@@ -247,3 +247,106 @@ def test_a_kept_upload_opens_only_for_a_reader_who_saved_it(app, data_dir):
     assert "No copy of this image was kept with your annotations" in alert
     shown, alert = opened({})
     assert shown is dash.no_update and f"no {USER}" in alert
+
+
+# --------------------------------------------------------------------------- in the browser
+
+
+def _as_signed_in_by_cookie(app) -> None:
+    """Stand in for the sign-in proxy: each request gets ``X-Forwarded-User`` from the
+    browser's ``reader`` cookie, and any header the browser sent is dropped, as the
+    proxy does."""
+    inner = app.server.wsgi_app
+    key = "HTTP_" + USER.upper().replace("-", "_")
+
+    def proxy(environ, start_response):
+        environ.pop(key, None)
+        cookies = dict(
+            part.strip().split("=", 1)
+            for part in environ.get("HTTP_COOKIE", "").split(";")
+            if "=" in part
+        )
+        if cookies.get("reader"):
+            environ[key] = cookies["reader"].replace("+", " ")
+        return inner(environ, start_response)
+
+    app.server.wsgi_app = proxy
+
+
+@pytest.mark.browser
+def test_three_readers_in_the_browser_see_their_own_work(dash_duo, tmp_path, data_dir,
+                                                         artifacts_dir):
+    from selenium.webdriver.common.by import By
+
+    from annotation_client import ids
+
+    folder = tmp_path / "worklist"
+    folder.mkdir()
+    files = []
+    for n, name in enumerate(("one.png", "two.png")):
+        files.append(png_bytes(np.add.outer(np.arange(24), np.arange(32)) % (3 + n) == 0))
+        (folder / name).write_bytes(files[-1])
+    # Dr Ada saved one.png, Dr Bo two.png; each read as the page's Save writes it.
+    for annotator, data in (("Dr Ada", files[0]), ("Dr Bo", files[1])):
+        meta = META | {"sha256": hashlib.sha256(data).hexdigest(), "width": 32, "height": 24}
+        mask = np.zeros((24, 32), bool)
+        mask[5:10, 5:12] = True
+        from annotation_client._record import build_record
+
+        AnnotationStore(data_dir).save(
+            meta["sha256"], svg=_shapes.paths_to_svg([SQUARE], 32, 24),
+            mask_png=png_bytes(mask),
+            record=build_record(image=meta, annotator=annotator, final_mask=mask,
+                                final_label="benign",
+                                saved_at=dt.datetime(2024, 6, 1, tzinfo=UTC)),
+        )
+    app = create_app({"DATA_DIR": data_dir, "WORKLIST_DIR": folder, "AUTO_SEGMENT": False,
+                      "MODEL_SERVER_URL": "http://127.0.0.1:9"} | BLINDED)
+    _as_signed_in_by_cookie(app)
+    dash_duo.start_server(app)
+    driver = dash_duo.driver
+
+    def sign_in(name, path="/"):
+        driver.delete_all_cookies()
+        driver.add_cookie({"name": "reader", "value": name.replace(" ", "+")})
+        driver.get(dash_duo.server_url + path)
+
+    def worklist_count():
+        found = driver.find_elements(By.ID, "worklist-count")
+        return found[0].text if found else ""
+
+    def saved_rows():
+        cells = driver.find_elements(
+            By.CSS_SELECTOR, f"#{ids.SAVED_TABLE} td[data-dash-column=annotator]"
+        )
+        return [cell.text for cell in cells]
+
+    def summary():
+        return driver.find_element(By.ID, ids.SAVED_SUMMARY).text
+
+    dash_duo.wait_for_element(f"#{ids.IMAGE_UPLOAD}")
+    for name, todo in (("Dr Bo", 1), ("Dr Cy", 2), ("Dr Chair", 0)):
+        sign_in(name)
+        expected = f"2 image(s) · {todo} not annotated" + ("" if name == "Dr Chair" else " by you")
+        wait_for(dash_duo, lambda e=expected: worklist_count() == e, 20,
+                 f"{name}'s worklist says {worklist_count()!r}, not {expected!r}")
+        field = driver.find_element(By.ID, ids.ANNOTATOR)
+        assert field.get_attribute("value") == name and not field.is_enabled()
+
+    sign_in("Dr Bo", "/saved")
+    wait_for(dash_duo, lambda: summary().startswith("1 version(s)"), 20, "Dr Bo's table")
+    assert saved_rows() == ["Dr Bo"]
+    assert _readers.BLINDED_NOTE in driver.find_element(By.ID, ids.SAVED_ALERT).text
+    driver.save_screenshot(str(artifacts_dir / "01-bo-saved.png"))
+
+    sign_in("Dr Cy", "/saved")
+    wait_for(dash_duo, lambda: summary() == "No saved annotation matches.", 20, "Dr Cy's table")
+    assert saved_rows() == []
+
+    sign_in("Dr Chair", "/saved")
+    wait_for(dash_duo, lambda: summary().startswith("2 version(s)"), 20, "the reviewer's table")
+    assert sorted(saved_rows()) == ["Dr Ada", "Dr Bo"]
+    assert _readers.BLINDED_NOTE not in driver.find_element(By.ID, ids.SAVED_ALERT).text
+    driver.save_screenshot(str(artifacts_dir / "02-chair-saved.png"))
+    errors = console_errors(dash_duo)
+    assert not errors, "browser console errors:\n" + "\n".join(errors)
