@@ -83,10 +83,10 @@ def register(server: flask.Flask, index: AnnotationIndex, config: ClientConfig) 
         if reader is not None:
             if annotator not in (None, reader):
                 return _error(403, "forbidden", f"{BLINDED_NOTE} Ask without annotator=.")
-            annotator = reader
         try:
             rows = index.query(
                 annotator=annotator,
+                reader=reader,
                 final_label=label,
                 latest_only=latest in _TRUE,
                 limit=int(raw_limit),

@@ -630,6 +630,7 @@ class AnnotationIndex:
         final_label: str | None = None,
         latest_only: bool = False,
         limit: int = 500,
+        reader: str | None = None,
     ) -> list[dict]:
         """Saved versions, newest first.
 
@@ -645,6 +646,10 @@ class AnnotationIndex:
             the images whose current version is malignant).
         limit : int
             At most this many rows (1 to :data:`MAX_LIMIT`).
+        reader : str, optional
+            Blinded reading: only this annotator's saves exist for the query, so
+            ``latest_only`` takes each image's highest version among theirs, not
+            one another reader saved since.
 
         Returns
         -------
@@ -656,6 +661,8 @@ class AnnotationIndex:
         if final_label not in (None, "none", *LABELS):
             raise ValueError(f"final_label must be none or one of {', '.join(LABELS)}")
         statement = sa.select(SavedRow)
+        if reader is not None:
+            statement = statement.where(SavedRow.annotator == reader)
         if annotator:
             statement = statement.where(SavedRow.annotator == annotator)
         if final_label == "none":
@@ -663,11 +670,12 @@ class AnnotationIndex:
         elif final_label:
             statement = statement.where(SavedRow.final_label == final_label)
         if latest_only:
-            newest = (
-                sa.select(SavedRow.image_sha256, sa.func.max(SavedRow.version).label("top"))
-                .group_by(SavedRow.image_sha256)
-                .subquery()
+            newest = sa.select(
+                SavedRow.image_sha256, sa.func.max(SavedRow.version).label("top")
             )
+            if reader is not None:
+                newest = newest.where(SavedRow.annotator == reader)
+            newest = newest.group_by(SavedRow.image_sha256).subquery()
             statement = statement.join(
                 newest,
                 sa.and_(

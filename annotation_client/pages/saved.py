@@ -153,6 +153,7 @@ def _fetch(annotator, label, latest, limit=PAGE_LIMIT, reader=None) -> list[dict
     # names: the dropdown offers no other, but a request can carry anything.
     return get_index().query(
         annotator=reader or annotator or None,
+        reader=reader,
         final_label=None if label in (None, ANY) else label,
         latest_only=bool(latest),
         limit=limit,

@@ -92,6 +92,16 @@ def test_the_api_gives_a_reader_their_own_saves_only(app):
         ("a1", 2, "Dr Ada"), ("a1", 1, "Dr Ada")]
 
 
+def test_a_readers_latest_is_their_own_newest_not_the_images(app):
+    # Image A's newest version is Dr Bo's v3; Dr Ada's latest of A is still her v2.
+    assert _versions(_api(app, ADA, "?latest=1").get_json()["rows"]) == [("a1", 2, "Dr Ada")]
+    label = _api(app, ADA, "?latest=1&label=malignant").get_json()["rows"]
+    assert _versions(label) == [("a1", 2, "Dr Ada")]
+    # The reviewer's latest is each image's: v3 by Dr Bo, and B v1.
+    assert _versions(_api(app, CHAIR, "?latest=1").get_json()["rows"]) == [
+        ("a1", 3, "Dr Bo"), ("b2", 1, "Dr Bo")]
+
+
 def test_the_api_refuses_another_readers_saves_and_an_unnamed_request(app):
     other = _api(app, ADA, "?annotator=Dr%20Bo")
     assert other.status_code == 403
@@ -139,6 +149,8 @@ def test_the_saved_page_shows_a_reader_their_own_saves_and_says_so(app, saved):
     # A request naming another reader (the dropdown never offers one) still gets their own.
     forged, *_ = _show(app, saved, BO, annotator="Dr Ada")
     assert [r["annotator"] for r in forged] == ["Dr Bo", "Dr Bo"]
+    latest, *_ = _show(app, saved, ADA, latest=True)
+    assert [(r["image"], r["version"]) for r in latest] == [("left.png", 2)]
 
 
 def test_the_saved_page_of_a_reviewer_has_every_save_and_no_note(app, saved):
