@@ -671,6 +671,14 @@ def test_query_is_newest_first(filled):
         ({"limit": 2}, [A3, B2]),
         ({"limit": 1, "latest_only": True}, [A3]),
         ({"limit": MAX_LIMIT}, [A3, B2, A2, B1, A1]),
+        # Blinded reading: only the reader's saves exist, so Bob's latest of A is his A2
+        # although Ada saved A3 since, and the other filters apply within.
+        ({"reader": "Bob"}, [A2]),
+        ({"reader": "Bob", "latest_only": True}, [A2]),
+        ({"reader": "Bob", "latest_only": True, "final_label": "malignant"}, [A2]),
+        ({"reader": "Ada", "latest_only": True}, [A3, B2]),
+        ({"reader": "Ada", "annotator": "Bob"}, []),
+        ({"reader": "Cy", "latest_only": True}, []),
     ],
 )
 def test_query_filters(filled, kwargs, expected):
