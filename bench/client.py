@@ -13,7 +13,9 @@ Python work behind the annotate page's callbacks, in this process:
 * worklist: list a copy of every BUSI image (masks included, as a worklist folder may
   hold other PNGs) with its annotation status, first with no hash cached (every file
   read and hashed) and then again (only stat calls), as the page does on load and
-  after each open and save;
+  after each open and save; then, with every image saved by two readers, again for
+  everyone and for one reader under blinded reading (each version's record read for
+  its annotator the first time, remembered after);
 * index: the database index of saved annotations (SQLite in the data directory): a
   save with and without it, the start-up sync of thousands of versions written
   without it (then again, when every version is known), the Saved page's query and
@@ -53,6 +55,7 @@ from annotation_client import (  # noqa: E402
     _history,
     _measurements,
     _shapes,
+    _storage,
     _worklist,
 )
 from annotation_client._database import (  # noqa: E402
@@ -107,6 +110,7 @@ def _bench_worklist(busi: Path, repeats: int = 5) -> dict:
             _, ms = _timed(_worklist.list_images, root, store, cache=cache)
             warm.append(ms)
         size_mb = sum(e.size_bytes for e in listing.entries) / 2**20
+        blinded = _bench_blinded(root, store, listing, cache, repeats)
     cold_ms, warm_ms = statistics.median(cold), statistics.median(warm)
     return {
         "files": len(listing.entries),
@@ -114,6 +118,33 @@ def _bench_worklist(busi: Path, repeats: int = 5) -> dict:
         "cold_ms": round(cold_ms, 1),
         "warm_ms": round(warm_ms, 1),
         "cold_over_warm": round(cold_ms / warm_ms, 1),
+    } | blinded
+
+
+def _bench_blinded(root, store, listing, cache, repeats: int) -> dict:
+    """Every listed image saved by two readers; list for all, then for one reader."""
+    images = {e.sha256 for e in listing.entries if e.sha256}  # files of the same bytes: one
+    for sha in images:
+        for reader in ("Dr Ada", "Dr Bo"):
+            store.save(sha, svg="<svg/>", mask_png=b"png", record={"annotator": reader})
+    shared, first, again = [], [], []
+    for _ in range(repeats):
+        _, ms = _timed(_worklist.list_images, root, store, cache=cache)
+        shared.append(ms)
+        _storage._annotator_of.cache_clear()  # a client that just started
+        mine, ms = _timed(_worklist.list_images, root, store, cache=cache, annotator="Dr Bo")
+        first.append(ms)
+        _, ms = _timed(_worklist.list_images, root, store, cache=cache, annotator="Dr Bo")
+        again.append(ms)
+    assert all(e.version == 2 for e in mine.entries if e.sha256)  # Dr Bo's are the v2s
+    shared_ms = statistics.median(shared)
+    return {
+        "saved_versions": 2 * len(images),
+        "saved_all_ms": round(shared_ms, 1),
+        "blinded_first_ms": round(statistics.median(first), 1),
+        "blinded_again_ms": round(statistics.median(again), 1),
+        "blinded_first_over_all": round(statistics.median(first) / shared_ms, 2),
+        "blinded_again_over_all": round(statistics.median(again) / shared_ms, 2),
     }
 
 
@@ -276,7 +307,10 @@ def main(argv=None) -> int:
     print(
         f"  worklist   {worklist['files']} files ({worklist['size_mb']} MB): first listing "
         f"{worklist['cold_ms']:.0f} ms (every file hashed), again {worklist['warm_ms']:.0f} ms "
-        f"(cached), {worklist['cold_over_warm']}x"
+        f"(cached), {worklist['cold_over_warm']}x; with {worklist['saved_versions']} versions "
+        f"saved, for everyone {worklist['saved_all_ms']:.0f} ms, for one reader (blinded) "
+        f"{worklist['blinded_first_ms']:.0f} ms first ({worklist['blinded_first_over_all']}x), "
+        f"{worklist['blinded_again_ms']:.0f} ms again ({worklist['blinded_again_over_all']}x)"
     )
     index = _bench_index(args.versions)
     report["index"] = index
