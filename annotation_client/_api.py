@@ -9,10 +9,16 @@ reports, exports to a PACS, dashboards. Parameters (all optional):
 - ``limit``: 1 to 5000 rows, newest first (default 500);
 - ``format``: ``json`` (default) or ``csv``.
 
+``GET /api/agreement`` answers how far readers agree on the images two or more
+of them saved (:mod:`annotation_client._agreement`): Dice of their outlines,
+label agreement, Fleiss' and Cohen's kappa. No parameters.
+
 Under blinded reading (``SONOTRACE_BLINDED_READING``) a reader gets only their
 own saves: without ``annotator``, or with their own name; another name is 403
 (``forbidden``), and a request the sign-in proxy named nobody in is 401
 (``not_signed_in``). Reviewers (``SONOTRACE_REVIEWERS``) get every save.
+``/api/agreement`` compares readers, so under blinded reading only reviewers
+get it (403 for a reader).
 
 Errors are JSON ``{"error": {"code", "message"}}``: 400 for a bad parameter,
 401 or 403 as above, 503 when the index cannot be read.
@@ -26,11 +32,13 @@ import re
 import flask
 from werkzeug.exceptions import HTTPException
 
+from ._agreement import index_agreement
 from ._config import ClientConfig
 from ._database import MAX_LIMIT, AnnotationIndex, IndexUnavailable, summarize, to_csv
 from ._readers import BLINDED_NOTE, visible_annotator
 from ._record import LABELS
 from ._signin import SignInError
+from ._storage import AnnotationStore
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +66,24 @@ def register(server: flask.Flask, index: AnnotationIndex, config: ClientConfig) 
     def unknown(_rest):
         # Without this, Dash's page routing would answer an unknown API path with HTML.
         return _error(404, "not_found", f"no API endpoint {flask.request.path}")
+
+    @server.get("/api/agreement")
+    def agreement():
+        try:
+            reader = visible_annotator(config, flask.request.headers)
+        except SignInError as exc:
+            return _error(401, "not_signed_in", str(exc))
+        if reader is not None:
+            return _error(
+                403, "forbidden",
+                f"{BLINDED_NOTE} Reader agreement shows other readers' work: ask a reviewer.",
+            )
+        try:
+            result = index_agreement(index, AnnotationStore(config.data_dir))
+        except IndexUnavailable as exc:
+            logger.error("/api/agreement: %s", exc.logged())
+            return _error(503, "index_unavailable", f"{exc}; the client's log says why")
+        return flask.jsonify(result)
 
     @server.get("/api/saved")
     def saved():

@@ -691,6 +691,62 @@ class AnnotationIndex:
         except (SQLAlchemyError, OSError) as exc:
             raise IndexUnavailable("the annotation index could not be read", exc) from exc
 
+    def reads(self, limit: int = MAX_LIMIT) -> list[dict]:
+        """Each reader's highest version of every image two or more readers saved.
+
+        What :func:`annotation_client._agreement.reader_agreement` compares: a
+        reader's read of an image is their latest version of it, whoever saved
+        since.
+
+        Parameters
+        ----------
+        limit : int
+            At most this many rows (1 to :data:`MAX_LIMIT`), newest first: a cap
+            on the masks read afterwards. An image whose reads the cap cuts counts
+            with the readers kept, or not at all when one is left.
+
+        Returns
+        -------
+        list of dict
+            :meth:`SavedRow.as_dict` of each row, newest first.
+        """
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
+            raise ValueError(f"limit must be an int from 1 to {MAX_LIMIT}")
+        top = (
+            sa.select(
+                SavedRow.image_sha256,
+                SavedRow.annotator,
+                sa.func.max(SavedRow.version).label("top"),
+            )
+            .group_by(SavedRow.image_sha256, SavedRow.annotator)
+            .subquery()
+        )
+        shared = (
+            sa.select(top.c.image_sha256)
+            .group_by(top.c.image_sha256)
+            .having(sa.func.count() >= 2)
+        )
+        statement = (
+            sa.select(SavedRow)
+            .join(
+                top,
+                sa.and_(
+                    SavedRow.image_sha256 == top.c.image_sha256,
+                    SavedRow.annotator == top.c.annotator,
+                    SavedRow.version == top.c.top,
+                ),
+            )
+            .where(SavedRow.image_sha256.in_(shared))
+            .order_by(SavedRow.saved_at.desc(), SavedRow.id.desc())
+            .limit(limit)
+        )
+        try:
+            self._ready()
+            with Session(self.engine) as session:
+                return [row.as_dict() for row in session.scalars(statement)]
+        except (SQLAlchemyError, OSError) as exc:
+            raise IndexUnavailable("the annotation index could not be read", exc) from exc
+
     def annotators(self) -> list[str]:
         """Every annotator name in the index, sorted."""
         try:

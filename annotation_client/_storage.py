@@ -40,6 +40,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
+import vectorizer
+
 from ._database import AnnotationIndex, IndexUnavailable
 
 logger = logging.getLogger(__name__)
@@ -343,6 +347,21 @@ class AnnotationStore:
             raise ValueError("version must be a positive int")
         path = self.folder(image_sha256) / f"v{version:03d}.svg"
         return path.read_text(encoding="utf-8")
+
+    def load_mask(self, image_sha256: str, version: int) -> np.ndarray:
+        """A saved version's mask (``vNNN_mask.png``) as a (H, W) bool array.
+
+        Raises
+        ------
+        OSError
+            If the file is missing or cannot be read.
+        ValueError
+            If it is not a readable PNG.
+        """
+        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+            raise ValueError("version must be a positive int")
+        path = self.folder(image_sha256) / f"v{version:03d}_mask.png"
+        return vectorizer.png_to_mask(path.read_bytes())
 
     def source_path(self, image_sha256: str) -> Path | None:
         """The kept copy of the image file, or None when none was kept."""

@@ -105,6 +105,8 @@ SAVED_CSV = "saved-csv"  # dcc.Download
 SAVED_ALERT = "saved-alert"
 SAVED_SUMMARY = "saved-summary"  # counts and AI agreement of the rows shown
 SAVED_TABLE = "saved-table"
+SAVED_AGREEMENT_BUTTON = "saved-agreement-button"  # hidden from readers under blinding
+SAVED_AGREEMENT = "saved-agreement"  # how far readers agree (Dice, labels, kappas)
 
 
 def descriptor(name: str) -> str:

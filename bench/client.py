@@ -18,8 +18,9 @@ Python work behind the annotate page's callbacks, in this process:
   its annotator the first time, remembered after);
 * index: the database index of saved annotations (SQLite in the data directory): a
   save with and without it, the start-up sync of thousands of versions written
-  without it (then again, when every version is known), the Saved page's query and
-  the CSV export.
+  without it (then again, when every version is known), the Saved page's query,
+  the CSV export and reader agreement (every version's mask read and compared);
+  then the decoding of one BUSI-size saved mask, which reader agreement pays per read.
 
 Outlines come from the images' own BUSI masks (vectorized with 32 vertices), so the
 model server is not needed. The browser-side figure (upload to editable outline,
@@ -50,6 +51,7 @@ sys.path.insert(0, str(REPO))
 
 import vectorizer  # noqa: E402
 from annotation_client import (  # noqa: E402
+    _agreement,
     _editing,
     _figure,
     _history,
@@ -192,6 +194,8 @@ def _bench_index(versions: int, saves: int = 100) -> dict:
         _, filtered_ms = _timed(index.query, annotator="reader 3", final_label="malignant")
         every, _ = _timed(index.query, limit=MAX_LIMIT)
         _, csv_ms = _timed(to_csv, every)
+        agreement, agreement_ms = _timed(_agreement.index_agreement, index, store)
+        assert agreement["pairs"] == versions // 2 and not agreement["unreadable"], agreement
         index.dispose()
     save_plain, save_indexed = statistics.median(without), statistics.median(with_index)
     return {
@@ -207,6 +211,8 @@ def _bench_index(versions: int, saves: int = 100) -> dict:
         "query_filtered_ms": round(filtered_ms, 1),
         "csv_ms": round(csv_ms, 1),
         "csv_rows": len(every),
+        "agreement_ms": round(agreement_ms, 1),
+        "agreement_reads": 2 * agreement["pairs"],
     }
 
 
@@ -320,8 +326,15 @@ def main(argv=None) -> int:
         f"{index['sync_ms']:.0f} ms ({index['sync_per_version_ms']} ms each), again "
         f"{index['resync_ms']:.0f} ms; Saved page query {index['query_latest_ms']:.0f} ms "
         f"({index['query_latest_rows']} rows), filtered {index['query_filtered_ms']:.0f} ms; "
-        f"CSV of {index['csv_rows']} rows {index['csv_ms']:.0f} ms"
+        f"CSV of {index['csv_rows']} rows {index['csv_ms']:.0f} ms; reader agreement over "
+        f"{index['agreement_reads']} reads (80x64 masks) {index['agreement_ms']:.0f} ms"
     )
+    pngs = [vectorizer.mask_to_png(truth) for _, truth in samples]
+    decode = [_timed(vectorizer.png_to_mask, png)[1] for png in pngs]
+    report["mask_decode"] = {"p50": round(statistics.median(decode), 2),
+                             "p95": round(float(np.percentile(decode, 95)), 2)}
+    print(f"  mask_decode p50 {statistics.median(decode):.2f} ms (a BUSI-size saved mask, "
+          "as reader agreement reads each)")
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
     return 0

@@ -19,7 +19,7 @@ import flask
 from dash import Input, Output, State, callback, dash_table, dcc, html
 from dash.exceptions import PreventUpdate
 
-from annotation_client import _readers, _signin, _views, ids
+from annotation_client import _agreement, _readers, _signin, _views, ids
 from annotation_client._app import get_config, get_index, get_store
 from annotation_client._database import MAX_LIMIT, IndexUnavailable, summarize, to_csv
 from annotation_client._record import LABELS
@@ -138,6 +138,18 @@ def layout(**_query):
             filters,
             html.Div(id=ids.SAVED_ALERT),
             html.Div(id=ids.SAVED_SUMMARY, className="mb-2"),
+            dbc.Button(
+                "Reader agreement",
+                id=ids.SAVED_AGREEMENT_BUTTON,
+                color="secondary",
+                outline=True,
+                size="sm",
+                class_name="mb-2",
+                title="Outline Dice and label agreement between readers, on the images "
+                "two or more of them saved",
+                style={"display": "none"},  # shown once the page knows who is asking
+            ),
+            dcc.Loading(html.Div(id=ids.SAVED_AGREEMENT), type="dot"),
             table,
         ]
     )
@@ -360,3 +372,103 @@ def download_csv(clicks, annotator, label, latest):
         "filename": f"sonotrace_saved_{stamp}.csv",
         "type": "text/csv",
     }
+
+
+# ----------------------------------------------------------------------- reader agreement
+
+
+def _number(value, digits=3) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+def _share(value) -> str:
+    return "—" if value is None else f"{value:.0%}"
+
+
+def agreement_view(result: dict) -> list:
+    """:func:`annotation_client._agreement.index_agreement`'s result as the page shows it."""
+    if not result["images"]:
+        return [html.P("No image was saved by two or more readers: nothing to compare.",
+                       className="text-muted small mb-2")]
+    line = [
+        html.Strong(
+            f"{result['images']} image(s) read by two or more of {len(result['readers'])} "
+            f"reader(s), {result['pairs']} pair(s) of reads. "
+        ),
+        f"Outlines: mean Dice {_number(result['mean_dice'])} "
+        f"(median {_number(result['median_dice'])}). ",
+        f"Final labels: the same in {_share(result['label_agreement'])} of "
+        f"{result['label_pairs']} pair(s); Fleiss' kappa {_number(result['fleiss_kappa'], 2)}.",
+    ]
+    header = html.Thead(html.Tr([html.Th(name) for name in (
+        "Readers", "Images", "Mean Dice", "Label pairs", "Same label", "Cohen's kappa")]))
+    body = html.Tbody([
+        html.Tr([
+            html.Td(" · ".join(pair["readers"])),
+            html.Td(pair["images"]),
+            html.Td(_number(pair["mean_dice"])),
+            html.Td(pair["label_pairs"]),
+            html.Td(_share(pair["label_agreement"])),
+            html.Td(_number(pair["cohen_kappa"], 2)),
+        ])
+        for pair in result["by_pair"]
+    ])
+    parts = [
+        html.P(line, className="small mb-1", id="agreement-summary"),
+        dbc.Table([header, body], size="sm", bordered=True, class_name="small mb-2 w-auto",
+                  id="agreement-table"),
+    ]
+    if result["unreadable"]:
+        first = result["unreadable"][0]
+        parts.append(_views.alert(
+            f"{len(result['unreadable'])} saved mask(s) could not be read and are left out "
+            f"of the Dice (first: {first['image_sha256'][:12]} v{first['version']} by "
+            f"{first['annotator']}: {first['reason']}).",
+            "warning",
+        ))
+    if result["truncated"]:
+        parts.append(_views.alert(
+            f"Only the newest {MAX_LIMIT} reads are compared.", "info"
+        ))
+    return parts
+
+
+@callback(
+    Output(ids.SAVED_AGREEMENT_BUTTON, "style"),
+    Input(ids.SAVED_PAGE_LOAD, "data"),
+)
+def show_agreement_button(_loaded):
+    """Offer reader agreement to whoever may see every reader's saves."""
+    try:
+        reader = _reader()
+    except _signin.SignInError:
+        reader = ""
+    return {"display": "none"} if reader is not None else {}
+
+
+@callback(
+    Output(ids.SAVED_AGREEMENT, "children"),
+    Input(ids.SAVED_AGREEMENT_BUTTON, "n_clicks"),
+    prevent_initial_call=True,
+)
+def show_agreement(clicks):
+    """Compare the readers: Dice of their outlines, their labels, kappas."""
+    if not clicks:
+        raise PreventUpdate
+    try:
+        reader = _reader()
+    except _signin.SignInError as exc:
+        return _views.alert(str(exc), "danger", title="No reader agreement.")
+    if reader is not None:
+        # The button is hidden from readers, but a request can still ask.
+        return _views.alert(
+            f"{_readers.BLINDED_NOTE} Reader agreement shows other readers' work.",
+            "secondary",
+        )
+    try:
+        result = _agreement.index_agreement(get_index(), get_store())
+    except IndexUnavailable as exc:
+        logger.error("Saved page, reader agreement: %s", exc.logged())
+        return _views.alert(f"{exc}; the client's log says why.", "danger",
+                            title="No reader agreement.")
+    return agreement_view(result)

@@ -685,6 +685,20 @@ def test_query_filters(filled, kwargs, expected):
     assert _keys(filled.query(**kwargs)) == expected
 
 
+def test_reads_are_each_readers_latest_of_the_images_two_read(filled):
+    # A: Ada's latest is A3, Bob's A2. B was read by Ada alone, so it does not count.
+    assert _keys(filled.reads()) == [A3, A2]
+    assert _keys(filled.reads(limit=1)) == [A3]
+    assert filled.reads()[1]["annotator"] == "Bob"
+    for limit in (0, MAX_LIMIT + 1, True, "10"):
+        with pytest.raises(ValueError, match="limit"):
+            filled.reads(limit=limit)
+
+
+def test_reads_of_an_empty_index(make_index):
+    assert make_index().reads() == []
+
+
 @pytest.mark.parametrize("limit", [0, -1, MAX_LIMIT + 1, True, 2.0, "10", None])
 def test_query_limit_must_be_a_sane_int(filled, limit):
     with pytest.raises(ValueError, match="limit"):

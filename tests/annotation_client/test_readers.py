@@ -298,18 +298,21 @@ def test_three_readers_in_the_browser_see_their_own_work(dash_duo, tmp_path, dat
     for n, name in enumerate(("one.png", "two.png")):
         files.append(png_bytes(np.add.outer(np.arange(24), np.arange(32)) % (3 + n) == 0))
         (folder / name).write_bytes(files[-1])
-    # Dr Ada saved one.png, Dr Bo two.png; each read as the page's Save writes it.
-    for annotator, data in (("Dr Ada", files[0]), ("Dr Bo", files[1])):
+    # Dr Ada and Dr Cy saved one.png, Dr Bo two.png, each as the page's Save writes it.
+    # Dr Cy's outline is Dr Ada's moved 3 pixels right (20 of 35 + 35 pixels shared).
+    from annotation_client._record import build_record
+
+    for annotator, data, left, label in (("Dr Ada", files[0], 5, "benign"),
+                                         ("Dr Bo", files[1], 5, "benign"),
+                                         ("Dr Cy", files[0], 8, "malignant")):
         meta = META | {"sha256": hashlib.sha256(data).hexdigest(), "width": 32, "height": 24}
         mask = np.zeros((24, 32), bool)
-        mask[5:10, 5:12] = True
-        from annotation_client._record import build_record
-
+        mask[5:10, left : left + 7] = True
         AnnotationStore(data_dir).save(
             meta["sha256"], svg=_shapes.paths_to_svg([SQUARE], 32, 24),
             mask_png=png_bytes(mask),
             record=build_record(image=meta, annotator=annotator, final_mask=mask,
-                                final_label="benign",
+                                final_label=label,
                                 saved_at=dt.datetime(2024, 6, 1, tzinfo=UTC)),
         )
     app = create_app({"DATA_DIR": data_dir, "WORKLIST_DIR": folder, "AUTO_SEGMENT": False,
@@ -337,7 +340,7 @@ def test_three_readers_in_the_browser_see_their_own_work(dash_duo, tmp_path, dat
         return driver.find_element(By.ID, ids.SAVED_SUMMARY).text
 
     dash_duo.wait_for_element(f"#{ids.IMAGE_UPLOAD}")
-    for name, todo in (("Dr Bo", 1), ("Dr Cy", 2), ("Dr Chair", 0)):
+    for name, todo in (("Dr Bo", 1), ("Dr Cy", 1), ("Dr Di", 2), ("Dr Chair", 0)):
         sign_in(name)
         expected = f"2 image(s) · {todo} not annotated" + ("" if name == "Dr Chair" else " by you")
         wait_for(dash_duo, lambda e=expected: worklist_count() == e, 20,
@@ -349,16 +352,29 @@ def test_three_readers_in_the_browser_see_their_own_work(dash_duo, tmp_path, dat
     wait_for(dash_duo, lambda: summary().startswith("1 version(s)"), 20, "Dr Bo's table")
     assert saved_rows() == ["Dr Bo"]
     assert _readers.BLINDED_NOTE in driver.find_element(By.ID, ids.SAVED_ALERT).text
+    # Reader agreement would show the others' work: a reader is not offered it.
+    assert not driver.find_element(By.ID, ids.SAVED_AGREEMENT_BUTTON).is_displayed()
     driver.save_screenshot(str(artifacts_dir / "01-bo-saved.png"))
 
-    sign_in("Dr Cy", "/saved")
-    wait_for(dash_duo, lambda: summary() == "No saved annotation matches.", 20, "Dr Cy's table")
+    sign_in("Dr Di", "/saved")
+    wait_for(dash_duo, lambda: summary() == "No saved annotation matches.", 20, "Dr Di's table")
     assert saved_rows() == []
 
     sign_in("Dr Chair", "/saved")
-    wait_for(dash_duo, lambda: summary().startswith("2 version(s)"), 20, "the reviewer's table")
-    assert sorted(saved_rows()) == ["Dr Ada", "Dr Bo"]
+    wait_for(dash_duo, lambda: summary().startswith("3 version(s)"), 20, "the reviewer's table")
+    assert sorted(saved_rows()) == ["Dr Ada", "Dr Bo", "Dr Cy"]
     assert _readers.BLINDED_NOTE not in driver.find_element(By.ID, ids.SAVED_ALERT).text
+    button = driver.find_element(By.ID, ids.SAVED_AGREEMENT_BUTTON)
+    wait_for(dash_duo, button.is_displayed, 20, "the reviewer is not offered reader agreement")
+    button.click()
+    agreement = wait_for(dash_duo, lambda: driver.find_element(By.ID, "agreement-summary"), 20)
+    assert agreement.text == (
+        "1 image(s) read by two or more of 2 reader(s), 1 pair(s) of reads. "
+        "Outlines: mean Dice 0.571 (median 0.571). "
+        "Final labels: the same in 0% of 1 pair(s); Fleiss' kappa -1.00."
+    )
+    cells = driver.find_elements(By.CSS_SELECTOR, "#agreement-table tbody td")
+    assert [cell.text for cell in cells] == ["Dr Ada · Dr Cy", "1", "0.571", "1", "0%", "0.00"]
     driver.save_screenshot(str(artifacts_dir / "02-chair-saved.png"))
     errors = console_errors(dash_duo)
     assert not errors, "browser console errors:\n" + "\n".join(errors)

@@ -1,0 +1,278 @@
+"""Agreement between readers: hand-computed Dice, label agreement and kappas."""
+
+from __future__ import annotations
+
+import datetime as dt
+import doctest
+
+import numpy as np
+import pytest
+from dash import html
+
+from annotation_client import _agreement
+from annotation_client._agreement import (
+    cohen_kappa,
+    dice,
+    fleiss_kappa,
+    latest_reads,
+    reader_agreement,
+)
+
+
+def _mask(*cells) -> np.ndarray:
+    """A (2, 4) bool mask, True at the (row, col) ``cells``."""
+    mask = np.zeros((2, 4), bool)
+    for r, c in cells:
+        mask[r, c] = True
+    return mask
+
+
+EMPTY = _mask()
+LEFT = _mask((0, 0), (0, 1))
+MIDDLE = _mask((0, 1), (0, 2))
+
+
+def _row(image, annotator, version, label=None, mask=EMPTY):
+    return {"image_sha256": image, "annotator": annotator, "version": version,
+            "final_label": label, "mask": mask}
+
+
+def _load(row):
+    if isinstance(row["mask"], Exception):
+        raise row["mask"]
+    return row["mask"]
+
+
+def test_the_docstring_examples_hold():
+    assert doctest.testmod(_agreement).failed == 0
+
+
+def test_each_readers_read_is_their_highest_version():
+    rows = [_row("x", "Ada", 3), _row("x", "Ada", 1), _row("x", "Bo", 2), _row("y", "Ada", 4)]
+    reads = latest_reads(rows)
+    assert {image: {name: row["version"] for name, row in by.items()}
+            for image, by in reads.items()} == {"x": {"Ada": 3, "Bo": 2}, "y": {"Ada": 4}}
+
+
+def test_dice_of_masks_by_hand():
+    assert dice(LEFT, MIDDLE) == 0.5  # one pixel shared of 2 + 2
+    assert dice(LEFT, LEFT) == 1.0
+    assert dice(LEFT, EMPTY) == 0.0
+    assert dice(EMPTY, EMPTY) == 1.0  # both found no lesion
+    with pytest.raises(ValueError, match="not of one image"):
+        dice(LEFT, np.zeros((3, 4), bool))
+
+
+def test_fleiss_kappa_by_hand():
+    # Per image P_i = sum k(k-1) / n(n-1): 2/6, 1, 1, 0, mean 7/12; the labels' shares
+    # 5/9, 3/9, 1/9 give chance 35/81; kappa = (7/12 - 35/81) / (1 - 35/81) = 49/184.
+    ratings = [["b", "b", "m"], ["b", "b"], ["m", "m"], ["n", "b"], ["m"]]
+    assert fleiss_kappa(ratings) == pytest.approx(49 / 184)
+    assert fleiss_kappa([["b", "b"], ["b", "b"]]) is None  # chance agreement is 1
+    assert fleiss_kappa([["b"], []]) is None  # no image with two labels
+
+
+def test_cohen_kappa_by_hand():
+    # Observed 3/5; each reader b3 m2: chance (3*3 + 2*2)/25 = 13/25; (15 - 13) / (25 - 13).
+    pairs = [("b", "b"), ("m", "m"), ("b", "m"), ("b", "b"), ("m", "b")]
+    assert cohen_kappa(pairs) == pytest.approx(1 / 6)
+    assert cohen_kappa([("b", "m")]) == 0.0
+    assert cohen_kappa([("b", "b")]) is None and cohen_kappa([]) is None
+
+
+def test_reader_agreement_of_three_readers_by_hand():
+    rows = [
+        # Image x: Ada's v1 is superseded by her v3; Bo and Cy once each.
+        _row("x", "Ada", 1, "malignant", MIDDLE),
+        _row("x", "Ada", 3, "benign", LEFT),
+        _row("x", "Bo", 2, "malignant", MIDDLE),
+        _row("x", "Cy", 4, "benign", LEFT),
+        # Image y: both found nothing; Bo gave no label.
+        _row("y", "Ada", 1, "normal"),
+        _row("y", "Bo", 2, None),
+        # Image z: one reader only, so it does not count.
+        _row("z", "Cy", 1, "benign", LEFT),
+    ]
+    result = reader_agreement(rows, _load)
+    assert result["images"] == 2 and result["readers"] == ["Ada", "Bo", "Cy"]
+    # x: Ada-Bo 0.5, Ada-Cy 1, Bo-Cy 0.5; y: Ada-Bo 1 (both empty).
+    assert result["pairs"] == 4
+    assert result["mean_dice"] == 0.75 and result["median_dice"] == 0.75
+    # Labels on x only: benign, malignant, benign; 1 of 3 pairs match.
+    assert result["label_pairs"] == 3 and result["label_agreement"] == pytest.approx(1 / 3)
+    # P_x = 2/6; shares b 2/3, m 1/3, chance 5/9: (1/3 - 5/9) / (4/9) = -0.5.
+    assert result["fleiss_kappa"] == pytest.approx(-0.5)
+    assert result["by_pair"] == [
+        {"readers": ["Ada", "Bo"], "images": 2, "mean_dice": 0.75, "label_pairs": 1,
+         "label_agreement": 0.0, "cohen_kappa": 0.0},
+        {"readers": ["Ada", "Cy"], "images": 1, "mean_dice": 1.0, "label_pairs": 1,
+         "label_agreement": 1.0, "cohen_kappa": None},
+        {"readers": ["Bo", "Cy"], "images": 1, "mean_dice": 0.5, "label_pairs": 1,
+         "label_agreement": 0.0, "cohen_kappa": 0.0},
+    ]
+    assert result["unreadable"] == []
+
+
+def test_a_read_whose_mask_cannot_be_read_is_left_out_and_listed():
+    rows = [
+        _row("w", "Ada", 1, "benign", LEFT),
+        _row("w", "Bo", 2, "benign", OSError("v002_mask.png is missing")),
+        _row("v", "Ada", 3, "benign", LEFT),
+        _row("v", "Bo", 4, "benign", np.zeros((3, 3), bool)),  # not the image's size
+    ]
+    result = reader_agreement(rows, _load)
+    assert result["images"] == 2 and result["pairs"] == 2
+    assert result["mean_dice"] is None and result["median_dice"] is None
+    # The labels still count: they are in the index, not in the mask files.
+    assert result["label_pairs"] == 2 and result["label_agreement"] == 1.0
+    assert [(u["image_sha256"], u["annotator"], u["version"]) for u in result["unreadable"]] == [
+        ("v", "Bo", 4), ("w", "Bo", 2)]
+    assert "missing" in result["unreadable"][1]["reason"]
+    assert "not of one image" in result["unreadable"][0]["reason"]
+
+
+def test_no_image_read_twice_gives_nothing_to_compare():
+    result = reader_agreement([_row("z", "Cy", 1, "benign", LEFT)], _load)
+    assert result == {
+        "images": 0, "readers": [], "pairs": 0, "mean_dice": None, "median_dice": None,
+        "label_pairs": 0, "label_agreement": None, "fleiss_kappa": None, "by_pair": [],
+        "unreadable": [],
+    }
+
+
+# --------------------------------------------------------------------------- from the index
+
+
+@pytest.fixture
+def read_twice(data_dir):
+    """save_three, then Dr Bo reads image A too: Dr Ada's latest of A is v2 (the AI's
+    row-1 outline, malignant), Dr Bo's v3 (columns 1-3 of row 1, benign)."""
+    from _saved_data import AI_A, EDITED_A, SHA_A, UTC, save_three, save_version
+
+    paths = save_three(data_dir)
+    paths["a3"] = save_version(data_dir, SHA_A, annotator="Dr Bo", ai=AI_A, final=EDITED_A,
+                               label="benign", saved_at=dt.datetime(2024, 5, 3, tzinfo=UTC))
+    return paths
+
+
+def _client(data_dir, **settings):
+    from annotation_client import create_app
+
+    app = create_app({"DATA_DIR": data_dir, "MODEL_SERVER_URL": "http://127.0.0.1:9"} | settings)
+    return app.server.test_client()
+
+
+# The reads of read_twice: two pixels shared of 3 + 3, Dice 2/3; malignant against benign.
+EXPECTED = {
+    "images": 1, "readers": ["Dr Ada", "Dr Bo"], "pairs": 1,
+    "mean_dice": pytest.approx(2 / 3), "median_dice": pytest.approx(2 / 3),
+    "label_pairs": 1, "label_agreement": 0.0, "fleiss_kappa": -1.0,
+    "by_pair": [{"readers": ["Dr Ada", "Dr Bo"], "images": 1,
+                 "mean_dice": pytest.approx(2 / 3), "label_pairs": 1,
+                 "label_agreement": 0.0, "cohen_kappa": 0.0}],
+    "unreadable": [], "truncated": False,
+}
+
+
+@pytest.mark.usefixtures("an_app_exists")
+def test_the_api_gives_the_agreement_of_the_saved_reads(data_dir, read_twice):
+    response = _client(data_dir).get("/api/agreement")
+    assert response.status_code == 200
+    assert response.get_json() == EXPECTED
+
+
+@pytest.mark.usefixtures("an_app_exists")
+def test_a_damaged_mask_is_listed_and_the_api_still_answers(data_dir, read_twice):
+    from _saved_data import SHA_A
+
+    (data_dir / SHA_A / "v003_mask.png").write_bytes(b"not a png")
+    body = _client(data_dir).get("/api/agreement").get_json()
+    assert body["pairs"] == 1 and body["mean_dice"] is None
+    assert body["label_agreement"] == 0.0  # the labels come from the index
+    assert [(u["annotator"], u["version"]) for u in body["unreadable"]] == [("Dr Bo", 3)]
+    assert "PNG" in body["unreadable"][0]["reason"]
+
+
+@pytest.mark.usefixtures("an_app_exists")
+def test_under_blinded_reading_only_a_reviewer_gets_the_agreement(data_dir, read_twice):
+    blinded = {"ANNOTATOR_HEADER": "X-Forwarded-User", "BLINDED_READING": True,
+               "REVIEWERS": "Dr Chair"}
+    client = _client(data_dir, **blinded)
+    reader = client.get("/api/agreement", headers={"X-Forwarded-User": "Dr Ada"})
+    assert reader.status_code == 403 and reader.get_json()["error"]["code"] == "forbidden"
+    nobody = client.get("/api/agreement")
+    assert nobody.status_code == 401 and nobody.get_json()["error"]["code"] == "not_signed_in"
+    chair = client.get("/api/agreement", headers={"X-Forwarded-User": "Dr Chair"})
+    assert chair.status_code == 200 and chair.get_json() == EXPECTED
+
+
+# --------------------------------------------------------------------------- Saved page
+
+BLINDED = {"ANNOTATOR_HEADER": "X-Forwarded-User", "BLINDED_READING": True,
+           "REVIEWERS": "Dr Chair"}
+
+
+def _page(data_dir, headers=None, **settings):
+    """(button style, what a click shows) on the Saved page for a request with ``headers``."""
+    from annotation_client import create_app
+    from annotation_client.pages import saved
+
+    app = create_app({"DATA_DIR": data_dir} | settings)
+    with app.server.test_request_context("/_dash-update-component", headers=headers or {}):
+        return saved.show_agreement_button(True), saved.show_agreement(1)
+
+
+def _rows_of(shown) -> list[list[str]]:
+    from _dash_helpers import find_component, text_of
+
+    table = find_component(html.Div(shown), "agreement-table")
+    return [[text_of(cell.children) for cell in row.children]
+            for row in table.children[1].children]
+
+
+@pytest.mark.usefixtures("an_app_exists")
+def test_the_saved_page_shows_the_agreement_to_whoever_sees_everything(data_dir, read_twice):
+    from _dash_helpers import find_component, text_of
+
+    style, shown = _page(data_dir)
+    assert style == {}
+    assert text_of(find_component(html.Div(shown), "agreement-summary")) == (
+        "1 image(s) read by two or more of 2 reader(s), 1 pair(s) of reads. "
+        "Outlines: mean Dice 0.667 (median 0.667). "
+        "Final labels: the same in 0% of 1 pair(s); Fleiss' kappa -1.00."
+    )
+    assert _rows_of(shown) == [["Dr Ada · Dr Bo", "1", "0.667", "1", "0%", "0.00"]]
+    style, shown = _page(data_dir, {"X-Forwarded-User": "Dr Chair"}, **BLINDED)
+    assert style == {} and _rows_of(shown) == [["Dr Ada · Dr Bo", "1", "0.667", "1", "0%", "0.00"]]
+
+
+@pytest.mark.usefixtures("an_app_exists")
+def test_a_blinded_reader_is_neither_offered_nor_given_the_agreement(data_dir, read_twice):
+    from _dash_helpers import text_of
+
+    style, shown = _page(data_dir, {"X-Forwarded-User": "Dr Ada"}, **BLINDED)
+    assert style == {"display": "none"}
+    assert "Reader agreement shows other readers' work." in text_of(shown)
+    assert "Dice" not in text_of(shown)
+    style, shown = _page(data_dir, {}, **BLINDED)
+    assert style == {"display": "none"} and "no X-Forwarded-User" in text_of(shown)
+
+
+@pytest.mark.usefixtures("an_app_exists")
+def test_the_view_says_when_there_is_nothing_to_compare_or_a_mask_is_damaged():
+    from _dash_helpers import text_of
+
+    from annotation_client.pages import saved
+
+    nothing = reader_agreement([], _load) | {"truncated": False}
+    assert text_of(saved.agreement_view(nothing)) == (
+        "No image was saved by two or more readers: nothing to compare.")
+    rows = [_row("w" * 64, "Ada", 1, "benign", LEFT),
+            _row("w" * 64, "Bo", 2, None, OSError("v002_mask.png is missing"))]
+    damaged = reader_agreement(rows, _load) | {"truncated": True}
+    text = text_of(saved.agreement_view(damaged))
+    assert "Outlines: mean Dice — (median —)." in text
+    assert "Final labels: the same in — of 0 pair(s); Fleiss' kappa —." in text
+    assert ("1 saved mask(s) could not be read and are left out of the Dice (first: "
+            "wwwwwwwwwwww v2 by Bo: v002_mask.png is missing).") in text
+    assert f"Only the newest {saved.MAX_LIMIT} reads are compared." in text
