@@ -567,3 +567,23 @@ def test_a_record_that_cannot_be_read_names_no_annotator_until_it_can(tmp_path, 
     # Failures are not remembered: once readable again, it counts.
     second.write_bytes(good)
     assert store.versions(sha, "Dr Ada") == [1, 2]
+
+
+def test_load_mask_reads_a_versions_saved_mask_back(tmp_path):
+    import numpy as np
+
+    import vectorizer
+
+    store = AnnotationStore(tmp_path)
+    sha = "e5" * 32
+    mask = np.zeros((5, 7), bool)
+    mask[1:3, 2:6] = True
+    store.save(sha, svg="<svg/>", mask_png=vectorizer.mask_to_png(mask), record={})
+    store.save(sha, svg="<svg/>", mask_png=b"not a png", record={})
+    assert np.array_equal(store.load_mask(sha, 1), mask)
+    with pytest.raises(ValueError, match="PNG"):
+        store.load_mask(sha, 2)
+    with pytest.raises(FileNotFoundError):
+        store.load_mask(sha, 3)
+    with pytest.raises(ValueError, match="positive int"):
+        store.load_mask(sha, 0)
