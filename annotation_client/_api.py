@@ -52,7 +52,28 @@ def _error(status: int, code: str, message: str):
 
 
 def register(server: flask.Flask, index: AnnotationIndex, config: ClientConfig) -> None:
-    """Add ``GET /api/saved`` to ``server``, answering from ``index`` as ``config`` allows."""
+    """Add ``GET /api/saved`` and ``GET /api/agreement`` to ``server``.
+
+    Parameters
+    ----------
+    server : flask.Flask
+        The client's Flask server.
+    index : AnnotationIndex
+        Where the saved versions are listed.
+    config : ClientConfig
+        The client's settings: its data directory (the masks reader agreement
+        reads), and who may see which saves (blinded reading).
+    """
+
+    @server.after_request
+    def api_answers_are_private(response: flask.Response) -> flask.Response:
+        # Patients' data, and under a sign-in an answer that depends on the user: no
+        # cache between the browser and the client may keep it or hand it to another.
+        if flask.request.path.startswith("/api/"):
+            response.headers["Cache-Control"] = "private, no-store"
+            if config.annotator_header:
+                response.vary.add(config.annotator_header)
+        return response
 
     @server.errorhandler(HTTPException)
     def api_errors_are_json(exc: HTTPException):
@@ -101,7 +122,8 @@ def register(server: flask.Flask, index: AnnotationIndex, config: ClientConfig) 
         label = args.get("label", "").strip().lower() or None
         if label not in (None, "none", *LABELS):
             return _error(400, "bad_parameter", f"label must be none or one of {', '.join(LABELS)}")
-        annotator = args.get("annotator") or None
+        # Names are recorded stripped, so " Dr Ada " asks for Dr Ada.
+        annotator = args.get("annotator", "").strip() or None
         try:
             reader = visible_annotator(config, flask.request.headers)
         except SignInError as exc:

@@ -13,7 +13,7 @@ import dash_bootstrap_components as dbc
 import flask
 from dash import dcc, html
 
-from . import _api, _callback_guard, _worklist, ids
+from . import _api, _callback_guard, _readers, _worklist, ids
 from ._config import ClientConfig
 from ._database import AnnotationIndex, IndexUnavailable
 from ._storage import AnnotationStore
@@ -51,6 +51,22 @@ def get_config() -> ClientConfig:
 def get_index() -> AnnotationIndex:
     """The annotation index of the app serving the current request."""
     return flask.current_app.config[INDEX_KEY]
+
+
+def get_reader() -> str | None:
+    """Whose saves the current request may see (see :mod:`annotation_client._readers`).
+
+    Returns
+    -------
+    str or None
+        The signed-in reader under blinded reading, None (every save) otherwise.
+
+    Raises
+    ------
+    annotation_client._signin.SignInError
+        Under blinded reading, when the sign-in proxy named nobody (a ValueError).
+    """
+    return _readers.visible_annotator(get_config(), flask.request.headers)
 
 
 def get_store() -> AnnotationStore:

@@ -88,6 +88,11 @@ class ClientConfig:
     reviewers: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
+        # Built directly (create_app(ClientConfig(...))), the fields skip load()'s
+        # parsing: a string of reviewers would make "Chair" a reviewer by substring.
+        if not isinstance(self.blinded_reading, bool):
+            raise TypeError("blinded_reading must be a bool")
+        object.__setattr__(self, "reviewers", _names(self.reviewers))
         if self.blinded_reading and not self.annotator_header:
             raise ValueError(
                 f"{PREFIX}BLINDED_READING needs {PREFIX}ANNOTATOR_HEADER: without a sign-in "
@@ -155,7 +160,23 @@ def _shown(name: str, value) -> str:
 
 
 def _names(value) -> frozenset[str]:
-    """User names from a comma-separated string or an iterable of names."""
+    """User names, each stripped and checked as a sign-in proxy's name would be.
+
+    Parameters
+    ----------
+    value : str, iterable of str or None
+        Names separated by commas, or the names themselves; blanks are dropped.
+
+    Returns
+    -------
+    frozenset of str
+
+    Raises
+    ------
+    ValueError
+        For a name that is not a string, holds control characters or is longer
+        than the index's annotator column.
+    """
     if value is None:
         return frozenset()
     parts = value.split(",") if isinstance(value, str) else list(value)

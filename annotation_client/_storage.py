@@ -452,19 +452,29 @@ def _record_annotator(path: Path) -> str | None:
 
     Remembered by path, size and modification time: a record is written once and
     never changed, and the worklist asks about every image each time it is listed.
-    A failed read is not remembered, so it is tried again next time.
     """
     try:
         stat = path.stat()
-        return _annotator_of(str(path), stat.st_size, stat.st_mtime_ns)
-    except (OSError, ValueError) as exc:
+    except OSError as exc:  # removed since the folder was listed
         logger.warning("cannot read the annotator of %s: %s", path, exc)
         return None
+    return _annotator_of(str(path), stat.st_size, stat.st_mtime_ns)
 
 
-@functools.lru_cache(maxsize=65_536)
+#: Records whose annotator is remembered (about 250 bytes each); a worklist whose
+#: images hold more records reads some of them again at each listing.
+ANNOTATOR_CACHE_SIZE = 262_144
+
+
+@functools.lru_cache(maxsize=ANNOTATOR_CACHE_SIZE)
 def _annotator_of(path: str, _size: int, _mtime_ns: int) -> str | None:
-    record = json.loads(Path(path).read_text(encoding="utf-8"))
+    try:
+        record = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        # Remembered too, until the file changes: otherwise a damaged record would be
+        # read and logged again at every listing of the worklist.
+        logger.warning("cannot read the annotator of %s: %s", path, exc)
+        return None
     name = record.get("annotator") if isinstance(record, dict) else None
     return name if isinstance(name, str) else None
 

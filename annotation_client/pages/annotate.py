@@ -26,7 +26,6 @@ from annotation_client import (
     _figure,
     _history,
     _measurements,
-    _readers,
     _shapes,
     _signin,
     _unsaved,
@@ -34,7 +33,7 @@ from annotation_client import (
     _worklist,
     ids,
 )
-from annotation_client._app import get_config, get_store
+from annotation_client._app import get_config, get_reader, get_store
 from annotation_client._imageio import ImageDecodeError, decode_image, parse_data_url
 from annotation_client._record import (
     DESCRIPTOR_OPTIONS,
@@ -294,7 +293,7 @@ def _annotator_field(signed_in: bool):
     return html.Div([field, hint])
 
 
-def _record_card(signed_in: bool = False):
+def _record_card(signed_in: bool = False, blinded: bool = False):
     descriptor_controls = []
     for name, options in DESCRIPTOR_OPTIONS.items():
         if name in MULTI_VALUED:
@@ -403,7 +402,13 @@ def _record_card(signed_in: bool = False):
                     html.Div(id=ids.UNSAVED_MARK, className="small"),
                     html.Div(id=ids.SAVE_ALERT),
                     # Session storage: survives a visit to another page and a reload.
-                    dcc.Store(id=ids.SAVED_WORK, storage_type="session"),
+                    # Not under blinded reading: it holds the last save's outline,
+                    # label and note, which the next reader signed in to this tab
+                    # could read; there, the page's return compares with the disk.
+                    dcc.Store(
+                        id=ids.SAVED_WORK,
+                        storage_type="memory" if blinded else "session",
+                    ),
                     dcc.Download(id=ids.DOWNLOAD_SVG),
                     dcc.Download(id=ids.DOWNLOAD_PNG),
                 ]
@@ -593,7 +598,9 @@ def layout(**query):
                 ],
                 class_name="mb-2",
             ),
-            _record_card(signed_in=bool(config.annotator_header)),
+            _record_card(
+                signed_in=bool(config.annotator_header), blinded=config.blinded_reading
+            ),
         ],
         lg=4,
     )
@@ -839,11 +846,14 @@ def open_kept_upload(request, current_meta, tool="pan"):
     sha = str(request["saved"])
     store = get_store()
     try:
-        reader = _reader()
+        reader = get_reader()
     except _signin.SignInError as exc:
-        reader, refused = "", exc  # no reader: none of the versions is theirs
-    else:
-        refused = None
+        refused = str(exc)
+
+        def unnamed() -> bytes:
+            raise ImageDecodeError(refused)
+
+        return _show("image", unnamed, current_meta, tool)
     try:
         versions = store.versions(sha, reader)
         record = store.load_record(sha, versions[-1]) if versions else {}
@@ -853,8 +863,6 @@ def open_kept_upload(request, current_meta, tool="pan"):
 
     def read() -> bytes:
         # Every failure becomes the message a bad upload gets.
-        if refused is not None:
-            raise ImageDecodeError(str(refused))
         if reader is not None and not versions:
             # Blinded reading: a copy kept with other readers' saves only is theirs,
             # and the message is the same as for no copy, so it tells nothing.
@@ -983,15 +991,6 @@ def enable_actions(meta, _loaded, _opened=None):
 # =========================================================================== callbacks: worklist
 
 
-def _reader() -> str | None:
-    """Whose saves this request may see: the reader under blinded reading, else None (all).
-
-    Raises :class:`annotation_client._signin.SignInError` (a ValueError) when blinded
-    reading is on and the sign-in proxy named nobody.
-    """
-    return _readers.visible_annotator(get_config(), flask.request.headers)
-
-
 def _worklist_listing() -> _worklist.Worklist:
     config = get_config()
     return _worklist.list_images(
@@ -1000,7 +999,7 @@ def _worklist_listing() -> _worklist.Worklist:
         max_bytes=config.max_upload_bytes,
         # The status of each entry is the reader's own under blinded reading, so
         # "Next not annotated" walks the reader through every image.
-        annotator=_reader(),
+        annotator=get_reader(),
     )
 
 
@@ -1045,7 +1044,7 @@ def list_worklist(_loaded, _refresh, _saved, meta, _opened=None):
         logger.warning("worklist: %s", exc)
         return [], _worklist_error(exc)
     current = _worklist_current(meta, listing.entries)
-    own = _reader() is not None  # the listing succeeded, so the reader was named
+    own = get_reader() is not None  # the listing succeeded, so the reader was named
     return (
         _views.worklist_options(listing.entries, current),
         _views.worklist_summary(listing, own=own),
@@ -1090,7 +1089,7 @@ def request_entry(picked, next_clicks, confirmed, pending, mark, meta):
         if entry is None:
             done = _views.alert(
                 "Every other image of the worklist has a saved annotation"
-                + (" of yours." if _reader() is not None else "."),
+                + (" of yours." if get_reader() is not None else "."),
                 "info",
                 id="worklist-done",
             )
@@ -1176,7 +1175,7 @@ def show_previous_saves(meta, _saved, _loaded, _opened=None):
     if not meta:
         return hidden, None
     try:
-        reader = _reader()
+        reader = get_reader()
     except _signin.SignInError:
         return hidden, None  # the Annotator field already says the sign-in failed
     store = get_store()
@@ -1226,7 +1225,7 @@ def _read_latest_save(meta: dict) -> tuple[int, str | None, str, dict, list[str]
     """
     store = get_store()
     sha = meta["sha256"]
-    reader = _reader()
+    reader = get_reader()
     versions = store.versions(sha, reader)
     if not versions:
         raise ValueError(

@@ -15,12 +15,11 @@ from urllib.parse import quote
 
 import dash
 import dash_bootstrap_components as dbc
-import flask
 from dash import Input, Output, State, callback, dash_table, dcc, html
 from dash.exceptions import PreventUpdate
 
 from annotation_client import _agreement, _readers, _signin, _views, ids
-from annotation_client._app import get_config, get_index, get_store
+from annotation_client._app import get_config, get_index, get_reader, get_store
 from annotation_client._database import MAX_LIMIT, IndexUnavailable, summarize, to_csv
 from annotation_client._record import LABELS
 
@@ -153,11 +152,6 @@ def layout(**_query):
             table,
         ]
     )
-
-
-def _reader() -> str | None:
-    """The reader this request may see the saves of (blinded reading), or None for all."""
-    return _readers.visible_annotator(get_config(), flask.request.headers)
 
 
 def _fetch(annotator, label, latest, limit=PAGE_LIMIT, reader=None) -> list[dict]:
@@ -310,7 +304,7 @@ def summary_text(summary: dict) -> list:
 def show_saved(_loaded, _refresh, annotator, label, latest):
     """Fill the table and summary from the index, with the filters applied."""
     try:
-        reader = _reader()
+        reader = get_reader()
     except _signin.SignInError as exc:
         message = _views.alert(
             str(exc), "danger", title="Blinded reading: no saves are shown.", id="saved-error"
@@ -363,7 +357,7 @@ def download_csv(clicks, annotator, label, latest):
     if not clicks:
         raise PreventUpdate
     try:
-        rows = _fetch(annotator, label, latest, limit=MAX_LIMIT, reader=_reader())
+        rows = _fetch(annotator, label, latest, limit=MAX_LIMIT, reader=get_reader())
     except (IndexUnavailable, _signin.SignInError):
         raise PreventUpdate from None  # the table already shows why
     stamp = _dt.datetime.now(_dt.UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -440,7 +434,7 @@ def agreement_view(result: dict) -> list:
 def show_agreement_button(_loaded):
     """Offer reader agreement to whoever may see every reader's saves."""
     try:
-        reader = _reader()
+        reader = get_reader()
     except _signin.SignInError:
         reader = ""
     return {"display": "none"} if reader is not None else {}
@@ -456,7 +450,7 @@ def show_agreement(clicks):
     if not clicks:
         raise PreventUpdate
     try:
-        reader = _reader()
+        reader = get_reader()
     except _signin.SignInError as exc:
         return _views.alert(str(exc), "danger", title="No reader agreement.")
     if reader is not None:

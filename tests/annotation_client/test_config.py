@@ -239,3 +239,22 @@ def test_a_reviewer_name_no_sign_in_could_send_is_refused(value, match):
     settings = {"annotator_header": "X-Forwarded-User", "blinded_reading": True}
     with pytest.raises(ValueError, match=f"SONOTRACE_REVIEWERS=.*{match}"):
         ClientConfig.load(settings | {"reviewers": value}, environ={})
+
+
+def test_a_config_built_directly_gets_its_reviewers_parsed_too(tmp_path):
+    from annotation_client import _readers, create_app
+
+    config = ClientConfig(data_dir=tmp_path, annotator_header="X-Forwarded-User",
+                          blinded_reading=True, reviewers=" Dr Chair ,Dr Lead")
+    assert config.reviewers == {"Dr Chair", "Dr Lead"}
+    # A substring of a reviewer's name is no reviewer.
+    assert _readers.visible_annotator(config, {"X-Forwarded-User": "Chair"}) == "Chair"
+    assert _readers.visible_annotator(config, {"X-Forwarded-User": "Dr Chair"}) is None
+    app = create_app(config)
+    assert app.server.test_client().get(
+        "/api/saved", headers={"X-Forwarded-User": "Chair"}).get_json()["rows"] == []
+    with pytest.raises(TypeError, match="blinded_reading must be a bool"):
+        ClientConfig(annotator_header="X-Forwarded-User", blinded_reading="false")
+    with pytest.raises(ValueError, match="control characters"):
+        ClientConfig(annotator_header="X-Forwarded-User", blinded_reading=True,
+                     reviewers=["Dr\nChair"])

@@ -15,7 +15,7 @@ import hashlib
 import dash
 import numpy as np
 import pytest
-from _dash_helpers import console_errors, text_of, wait_for
+from _dash_helpers import console_errors, find_component, text_of, wait_for
 from _saved_data import AI_A, HEADER, SHA_A, SHA_B, UTC, png_bytes, save_three, save_version
 
 from annotation_client import _readers, _shapes, create_app
@@ -113,7 +113,7 @@ def test_the_api_refuses_another_readers_saves_and_an_unnamed_request(app):
     assert USER in nobody.get_json()["error"]["message"]
 
 
-def test_the_api_csv_of_a_reader_holds_their_rows_only(app, paths):
+def test_the_api_csv_of_a_reader_holds_their_rows_only(app):
     text = _api(app, BO, "?format=csv").get_data(as_text=True)
     lines = text.splitlines()
     assert lines[0] == HEADER
@@ -129,6 +129,17 @@ def test_a_reviewer_and_a_client_without_blinding_see_every_save(app, data_dir):
         ("a1", 3, "Dr Bo"), ("b2", 1, "Dr Bo")]
     shared = create_app({"DATA_DIR": data_dir, "ANNOTATOR_HEADER": USER})
     assert len(_api(shared, ADA).get_json()["rows"]) == 4
+    assert _versions(_api(shared, ADA, "?latest=1").get_json()["rows"]) == [
+        ("a1", 3, "Dr Bo"), ("b2", 1, "Dr Bo")]
+
+
+def test_the_annotator_parameter_is_stripped_and_answers_are_not_cached(app):
+    own = _api(app, ADA, "?annotator=%20Dr%20Ada%20")
+    assert own.status_code == 200 and len(own.get_json()["rows"]) == 2
+    # A shared cache between the browser and the client must not hand one reader's rows
+    # to another: the answer depends on the sign-in header.
+    assert own.headers["Cache-Control"] == "private, no-store"
+    assert USER in own.headers["Vary"]
 
 
 # --------------------------------------------------------------------------- Saved page
@@ -238,6 +249,74 @@ def test_without_a_named_reader_nothing_saved_is_shown_or_loaded(app, data_dir):
     _save_paths(data_dir, "Dr Ada", [SQUARE], "malignant")
     style, text, loaded, _label = _previous_and_load(app, {})
     assert style == {"display": "none"} and text is None and loaded is dash.no_update
+
+
+def test_the_worklist_status_and_next_are_each_readers_own(data_dir, tmp_path):
+    from contextvars import copy_context
+
+    from dash._callback_context import context_value
+    from dash._utils import AttributeDict
+
+    from annotation_client import ids
+    from annotation_client.pages import annotate
+
+    folder = tmp_path / "worklist"
+    folder.mkdir()
+    for n, name in enumerate(("one.png", "two.png")):
+        data = png_bytes(np.add.outer(np.arange(12), np.arange(16)) % (3 + n) == 0)
+        (folder / name).write_bytes(data)
+        if name == "one.png":
+            _save_paths(data_dir, "Dr Ada", [SQUARE], "benign", source=data)
+    app = create_app({"DATA_DIR": data_dir, "WORKLIST_DIR": folder} | BLINDED)
+
+    def listing(headers):
+        with app.server.test_request_context("/_dash-update-component", headers=headers):
+            options, note = annotate.list_worklist(True, None, None, None)
+        return [o["label"] for o in options], text_of(note)
+
+    def next_entry(headers):
+        def run():
+            context_value.set(AttributeDict(
+                triggered_inputs=[{"prop_id": f"{ids.WORKLIST_NEXT}.n_clicks", "value": 1}]))
+            with app.server.test_request_context("/_dash-update-component", headers=headers):
+                return annotate.request_entry(None, 1, None, None, "", None)
+
+        request, *_rest, note = copy_context().run(run)
+        return request if request is dash.no_update else request["path"], text_of(note)
+
+    assert listing(ADA) == (["one.png — saved v1", "two.png — not annotated"],
+                            "2 image(s) · 1 not annotated by you")
+    assert listing(BO) == (["one.png — not annotated", "two.png — not annotated"],
+                           "2 image(s) · 2 not annotated by you")
+    assert listing(CHAIR) == (["one.png — saved v1", "two.png — not annotated"],
+                              "2 image(s) · 1 not annotated")
+    assert listing({})[0] == [] and f"no {USER}" in listing({})[1]
+    assert next_entry(BO)[0] == "one.png"  # Dr Ada's save is not Dr Bo's
+    assert next_entry(ADA)[0] == "two.png"
+    _save_paths(data_dir, "Dr Ada", [SQUARE], "benign",
+                source=(folder / "two.png").read_bytes())
+    assert next_entry(ADA) == (
+        dash.no_update, "Every other image of the worklist has a saved annotation of yours.")
+    assert next_entry(CHAIR)[1] == "Every other image of the worklist has a saved annotation."
+
+
+def test_a_blinded_tab_keeps_no_saved_work_in_its_session_storage(data_dir):
+    from dash import dcc
+
+    from annotation_client import ids
+    from annotation_client.pages import annotate
+
+    def storage(settings):
+        app = create_app({"DATA_DIR": data_dir} | settings)
+        with app.server.test_request_context("/"):
+            store = find_component(annotate.layout(), ids.SAVED_WORK)
+        assert isinstance(store, dcc.Store)
+        return store.storage_type
+
+    # The snapshot holds the last save's outline, label and note: the next reader
+    # signed in to the same tab could read it from the browser's session storage.
+    assert storage(BLINDED) == "memory"
+    assert storage({"ANNOTATOR_HEADER": USER}) == "session"
 
 
 def test_a_kept_upload_opens_only_for_a_reader_who_saved_it(app, data_dir):

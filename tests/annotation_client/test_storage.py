@@ -553,7 +553,7 @@ def test_versions_of_one_annotator_are_those_whose_record_names_them(tmp_path):
     assert store.versions("f6" * 32, "Dr Ada") == []  # never saved
 
 
-def test_a_record_that_cannot_be_read_names_no_annotator_until_it_can(tmp_path, caplog):
+def test_a_damaged_record_names_nobody_and_is_logged_once_until_it_changes(tmp_path, caplog):
     store = AnnotationStore(tmp_path)
     sha = "e5" * 32
     store.save(sha, svg="<svg/>", mask_png=b"m", record={"annotator": "Dr Ada"})
@@ -561,12 +561,31 @@ def test_a_record_that_cannot_be_read_names_no_annotator_until_it_can(tmp_path, 
     store.save(sha, svg="<svg/>", mask_png=b"m", record={"annotator": 7})
     second = store.record_path(sha, 2)
     good = second.read_bytes()
-    second.write_bytes(b'{"annotator": "Dr Ada"')  # cut short
+    second.write_bytes(good[: len(good) // 2])  # cut short
     assert store.versions(sha, "Dr Ada") == [1]
-    assert "cannot read the annotator" in caplog.text
-    # Failures are not remembered: once readable again, it counts.
-    second.write_bytes(good)
+    assert store.versions(sha, "Dr Ada") == [1]
+    assert caplog.text.count("cannot read the annotator") == 1
+    second.write_bytes(good)  # repaired: a new size and time
     assert store.versions(sha, "Dr Ada") == [1, 2]
+
+
+def test_a_record_rewritten_in_place_is_read_again(tmp_path):
+    # Records are never rewritten by the client, but one restored from a backup or
+    # edited by hand is: the size or the time tells, each on its own.
+    store = AnnotationStore(tmp_path)
+    sha = "e5" * 32
+    store.save(sha, svg="<svg/>", mask_png=b"m", record={"annotator": "Dr Ada"})
+    path = store.record_path(sha, 1)
+    assert store.versions(sha, "Dr Ada") == [1]
+    text = path.read_text()
+    stat = path.stat()
+    path.write_text(text.replace("Dr Ada", "Dr Bob"))  # same size, later time
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    assert store.versions(sha, "Dr Ada") == [] and store.versions(sha, "Dr Bob") == [1]
+    stat = path.stat()
+    path.write_text(text.replace("Dr Ada", "Dr Cyrus"))  # another size, the same time
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert store.versions(sha, "Dr Bob") == [] and store.versions(sha, "Dr Cyrus") == [1]
 
 
 def test_load_mask_reads_a_versions_saved_mask_back(tmp_path):
