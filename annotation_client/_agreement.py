@@ -7,27 +7,37 @@ match, beyond chance. Each reader's read of an image is their highest saved
 version of it; images only one reader saved do not count.
 
 - **Outlines:** the Dice coefficient of each pair of readers' saved masks of the
-  same image. Two empty masks agree (both found no lesion): Dice 1.
-- **Labels:** for each pair that both gave a final label, whether they match; over
-  all readers, Fleiss' kappa (Fleiss 1971, for any number of readers per image),
-  and for each pair of readers, Cohen's kappa (Cohen 1960).
+  same image. Two empty masks agree (both found no lesion): Dice 1; how many
+  pairs were both empty is reported beside the mean, which they pull towards 1.
+- **Labels:** for each pair of readers of an image that both gave a final label,
+  whether the labels match; the share is over those pairs, so an image read by
+  three readers weighs three pairs. Beyond chance: Fleiss' kappa over all
+  readers (Fleiss 1971: the mean over images of each image's share of agreeing
+  rater pairs, against chance from the labels' pooled shares; with a varying
+  number of labels per image, each image still weighs the same, which is the
+  usual extension and equals Fleiss' own when every image has as many), and for
+  each pair of readers, Cohen's kappa (Cohen 1960).
 
-A kappa is None when chance agreement is already perfect (every label the same),
-where it is undefined.
+A kappa is None where there is nothing to compare or chance agreement is
+already perfect (every label the same), where it is undefined.
 """
 
 from __future__ import annotations
 
 import itertools
+import logging
 import statistics
+import threading
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping
 
 import numpy as np
 
-from ._database import MAX_LIMIT, AnnotationIndex
+from ._database import MAX_READ_IMAGES, AnnotationIndex
 from ._record import LABELS
 from ._storage import AnnotationStore
+
+logger = logging.getLogger(__name__)
 
 #: ``load_mask(row)`` -> the (H, W) bool mask a reader saved in that version.
 MaskLoader = Callable[[Mapping], np.ndarray]
@@ -58,6 +68,16 @@ def latest_reads(rows: Iterable[Mapping]) -> dict[str, dict[str, Mapping]]:
 
 def dice(a: np.ndarray, b: np.ndarray) -> float:
     """Dice coefficient of two bool masks of one shape; 1.0 when both are empty.
+
+    Parameters
+    ----------
+    a, b : ndarray of bool, shape (H, W)
+        The two readers' masks of one image.
+
+    Returns
+    -------
+    float
+        ``2 |a & b| / (|a| + |b|)``, from 0 to 1.
 
     Raises
     ------
@@ -112,6 +132,11 @@ def fleiss_kappa(ratings: Iterable[Iterable[str]]) -> float | None:
 def cohen_kappa(pairs: Iterable[tuple[str, str]]) -> float | None:
     """Cohen's kappa of two raters' labels of the same items, as ``(a, b)`` pairs.
 
+    Parameters
+    ----------
+    pairs : iterable of (str, str)
+        Per item, the first and the second rater's label.
+
     Returns
     -------
     float or None
@@ -138,30 +163,39 @@ def _mean(values: list[float]) -> float | None:
     return statistics.fmean(values) if values else None
 
 
-def reader_agreement(rows: Iterable[Mapping], load_mask: MaskLoader) -> dict:
+def reader_agreement(
+    rows: Iterable[Mapping], load_mask: MaskLoader, cache: dict | None = None
+) -> dict:
     """Outline and label agreement between readers over the images two or more saved.
 
     Parameters
     ----------
     rows : iterable of mapping
         Index rows (:meth:`AnnotationIndex.query` or :meth:`~AnnotationIndex.reads`),
-        with ``image_sha256``, ``annotator``, ``version`` and ``final_label``.
+        with ``image_sha256``, ``annotator``, ``version``, ``final_label``,
+        ``width`` and ``height``.
     load_mask : callable
         ``load_mask(row)`` -> the version's saved mask, (H, W) bool. It may raise
         OSError or ValueError for a missing or damaged file: that read is left out
-        and listed in ``unreadable``.
+        of the Dice and listed in ``unreadable``, as is a mask that is not the
+        image's ``height`` x ``width``.
+    cache : dict, optional
+        ``{(image, version, version): (dice, both empty)}`` of pairs compared
+        before; filled in, and a read whose pairs are all in it is not loaded.
 
     Returns
     -------
     dict
         ``images`` (read by two or more readers), ``readers`` (their names, sorted),
-        ``pairs`` (pairs of reads of one image), ``mean_dice`` and ``median_dice``
-        over those pairs, ``label_pairs`` (pairs where both gave a final label),
-        ``label_agreement`` (share of those that match), ``fleiss_kappa``;
-        ``by_pair``: per pair of readers ``{"readers": [a, b], "images",
-        "mean_dice", "label_pairs", "label_agreement", "cohen_kappa"}``, sorted by
-        names; ``unreadable``: ``[{"image_sha256", "annotator", "version",
-        "reason"}]``. Means and kappas are None where nothing counts.
+        ``pairs`` (pairs of reads of one image), ``dice_pairs`` (those with both
+        masks readable) and ``both_empty`` (of those, both empty), ``mean_dice``
+        and ``median_dice`` over them, ``label_pairs`` (pairs where both gave a
+        final label), ``label_agreement`` (share of those that match),
+        ``fleiss_kappa``; ``by_pair``: per pair of readers ``{"readers": [a, b],
+        "images", "mean_dice", "label_pairs", "label_agreement", "cohen_kappa"}``,
+        sorted by names; ``unreadable``: ``[{"image_sha256", "annotator",
+        "version", "reason"}]``, one per read. Means and kappas are None where
+        nothing counts.
     """
     reads = {
         image: by_reader
@@ -170,35 +204,49 @@ def reader_agreement(rows: Iterable[Mapping], load_mask: MaskLoader) -> dict:
     }
     unreadable = []
     dices: list[float] = []
+    both_empty = 0
     label_matches: list[bool] = []
     per_image_labels = []
     per_pair: dict[tuple[str, str], dict] = defaultdict(
         lambda: {"images": 0, "dices": [], "labels": []}
     )
+    cache = {} if cache is None else cache
     for image in sorted(reads):
+        by_reader = reads[image]
+        keys = {
+            (a, b): (image, by_reader[a]["version"], by_reader[b]["version"])
+            for a, b in itertools.combinations(sorted(by_reader), 2)
+        }
+        needed = {name for pair, key in keys.items() if key not in cache for name in pair}
         masks = {}
-        for name, row in sorted(reads[image].items()):
+        for name in sorted(needed):
+            row = by_reader[name]
             try:
-                masks[name] = np.asarray(load_mask(row), dtype=bool)
+                mask = np.asarray(load_mask(row), dtype=bool)
+                size = (row["height"], row["width"])
+                if mask.shape != size:
+                    raise ValueError(
+                        f"the mask is {mask.shape[1]}x{mask.shape[0]} pixels, the image "
+                        f"{size[1]}x{size[0]}"
+                    )
             except (OSError, ValueError) as exc:
                 unreadable.append({"image_sha256": image, "annotator": name,
                                    "version": row["version"], "reason": str(exc)})
+            else:
+                masks[name] = mask
         labels = {name: row["final_label"] for name, row in reads[image].items()
                   if row["final_label"] in LABELS}
         per_image_labels.append(list(labels.values()))
-        for a, b in itertools.combinations(sorted(reads[image]), 2):
+        for (a, b), key in keys.items():
             pair = per_pair[(a, b)]
             pair["images"] += 1
-            if a in masks and b in masks:
-                try:
-                    value = dice(masks[a], masks[b])
-                except ValueError as exc:
-                    unreadable.append({"image_sha256": image, "annotator": b,
-                                       "version": reads[image][b]["version"],
-                                       "reason": str(exc)})
-                else:
-                    dices.append(value)
-                    pair["dices"].append(value)
+            if key not in cache and a in masks and b in masks:
+                cache[key] = (dice(masks[a], masks[b]), not (masks[a].any() or masks[b].any()))
+            if key in cache:
+                value, empty = cache[key]
+                both_empty += empty
+                dices.append(value)
+                pair["dices"].append(value)
             if a in labels and b in labels:
                 label_matches.append(labels[a] == labels[b])
                 pair["labels"].append((labels[a], labels[b]))
@@ -206,6 +254,8 @@ def reader_agreement(rows: Iterable[Mapping], load_mask: MaskLoader) -> dict:
         "images": len(reads),
         "readers": sorted({name for by_reader in reads.values() for name in by_reader}),
         "pairs": sum(p["images"] for p in per_pair.values()),
+        "dice_pairs": len(dices),
+        "both_empty": both_empty,
         "mean_dice": _mean(dices),
         "median_dice": statistics.median(dices) if dices else None,
         "label_pairs": len(label_matches),
@@ -226,7 +276,18 @@ def reader_agreement(rows: Iterable[Mapping], load_mask: MaskLoader) -> dict:
     }
 
 
-def index_agreement(index: AnnotationIndex, store: AnnotationStore, limit: int = MAX_LIMIT) -> dict:
+#: One comparison at a time: each reads up to thousands of masks, on few cores, and a
+#: second click or script waits, then finds the pairs it needs already compared.
+_RUNNING = threading.Lock()
+#: Pairs compared, per data directory: a saved version never changes, so the next
+#: comparison reads only the masks of reads saved since. About 200 bytes a pair.
+_PAIRS: dict[str, dict] = {}
+_MAX_PAIRS = 1_000_000
+
+
+def index_agreement(
+    index: AnnotationIndex, store: AnnotationStore, images: int = MAX_READ_IMAGES
+) -> dict:
     """:func:`reader_agreement` of the reads in ``index``, their masks read from ``store``.
 
     Parameters
@@ -235,21 +296,38 @@ def index_agreement(index: AnnotationIndex, store: AnnotationStore, limit: int =
         Where the reads are listed (:meth:`AnnotationIndex.reads`).
     store : AnnotationStore
         Where their masks are (``vNNN_mask.png`` of each version).
-    limit : int
-        At most this many reads, newest first.
+    images : int
+        At most this many images, those saved most recently, each with all its reads.
 
     Returns
     -------
     dict
-        :func:`reader_agreement`'s, plus ``truncated``: whether ``limit`` cut the reads.
+        :func:`reader_agreement`'s, plus ``truncated``: whether more images than
+        ``images`` were read by two or more readers. The reasons in
+        ``unreadable`` name the file, not its folder; the log has the whole error.
 
     Raises
     ------
     annotation_client._database.IndexUnavailable
         When the index cannot be read.
     """
-    rows = index.reads(limit)
-    result = reader_agreement(
-        rows, lambda row: store.load_mask(row["image_sha256"], row["version"])
-    )
-    return result | {"truncated": len(rows) == limit}
+
+    def load(row) -> np.ndarray:
+        try:
+            return store.load_mask(row["image_sha256"], row["version"])
+        except OSError as exc:
+            logger.warning("reader agreement: %s", exc)
+            # The error's text names the data directory: the page and the API get the
+            # file's name only.
+            raise OSError(
+                f"v{row['version']:03d}_mask.png cannot be read "
+                f"({exc.strerror or type(exc).__name__})"
+            ) from None
+
+    with _RUNNING:
+        rows, total = index.reads(images)
+        cache = _PAIRS.setdefault(str(store.root.resolve()), {})
+        if len(cache) > _MAX_PAIRS:
+            cache.clear()
+        result = reader_agreement(rows, load, cache)
+    return result | {"truncated": total > images}

@@ -54,6 +54,8 @@ logger = logging.getLogger(__name__)
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 #: The longest page :meth:`AnnotationIndex.query` returns.
 MAX_LIMIT = 5000
+#: Most images :meth:`AnnotationIndex.reads` returns, each with all its readers' reads.
+MAX_READ_IMAGES = 2000
 #: PostgreSQL drivers built on libpq, which take its connection parameters.
 _LIBPQ_DRIVERS = ("psycopg", "psycopg2")
 #: libpq's limits on waiting for a server: to connect, and (TCP keepalives, and
@@ -691,7 +693,7 @@ class AnnotationIndex:
         except (SQLAlchemyError, OSError) as exc:
             raise IndexUnavailable("the annotation index could not be read", exc) from exc
 
-    def reads(self, limit: int = MAX_LIMIT) -> list[dict]:
+    def reads(self, images: int = MAX_READ_IMAGES) -> tuple[list[dict], int]:
         """Each reader's highest version of every image two or more readers saved.
 
         What :func:`annotation_client._agreement.reader_agreement` compares: a
@@ -700,31 +702,41 @@ class AnnotationIndex:
 
         Parameters
         ----------
-        limit : int
-            At most this many rows (1 to :data:`MAX_LIMIT`), newest first: a cap
-            on the masks read afterwards. An image whose reads the cap cuts counts
-            with the readers kept, or not at all when one is left.
+        images : int
+            At most this many images (1 to :data:`MAX_READ_IMAGES`), those saved
+            most recently first, each with all its readers' reads: a cap on the
+            masks read afterwards that never compares an image with only some of
+            its readers.
 
         Returns
         -------
-        list of dict
-            :meth:`SavedRow.as_dict` of each row, newest first.
+        rows : list of dict
+            :meth:`SavedRow.as_dict` of each read, newest first.
+        total : int
+            How many images two or more readers saved, within the cap or not.
         """
-        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
-            raise ValueError(f"limit must be an int from 1 to {MAX_LIMIT}")
+        if (isinstance(images, bool) or not isinstance(images, int)
+                or not 1 <= images <= MAX_READ_IMAGES):
+            raise ValueError(f"images must be an int from 1 to {MAX_READ_IMAGES}")
+        shared = (
+            sa.select(
+                SavedRow.image_sha256, sa.func.max(SavedRow.saved_at).label("newest")
+            )
+            .group_by(SavedRow.image_sha256)
+            .having(sa.func.count(SavedRow.annotator.distinct()) >= 2)
+        )
+        kept = (
+            shared.order_by(sa.desc("newest"), SavedRow.image_sha256).limit(images).subquery()
+        )
         top = (
             sa.select(
                 SavedRow.image_sha256,
                 SavedRow.annotator,
                 sa.func.max(SavedRow.version).label("top"),
             )
+            .where(SavedRow.image_sha256.in_(sa.select(kept.c.image_sha256)))
             .group_by(SavedRow.image_sha256, SavedRow.annotator)
             .subquery()
-        )
-        shared = (
-            sa.select(top.c.image_sha256)
-            .group_by(top.c.image_sha256)
-            .having(sa.func.count() >= 2)
         )
         statement = (
             sa.select(SavedRow)
@@ -736,14 +748,14 @@ class AnnotationIndex:
                     SavedRow.version == top.c.top,
                 ),
             )
-            .where(SavedRow.image_sha256.in_(shared))
             .order_by(SavedRow.saved_at.desc(), SavedRow.id.desc())
-            .limit(limit)
         )
+        total = sa.select(sa.func.count()).select_from(shared.subquery())
         try:
             self._ready()
             with Session(self.engine) as session:
-                return [row.as_dict() for row in session.scalars(statement)]
+                rows = [row.as_dict() for row in session.scalars(statement)]
+                return rows, session.scalar(total)
         except (SQLAlchemyError, OSError) as exc:
             raise IndexUnavailable("the annotation index could not be read", exc) from exc
 

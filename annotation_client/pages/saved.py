@@ -20,7 +20,13 @@ from dash.exceptions import PreventUpdate
 
 from annotation_client import _agreement, _readers, _signin, _views, ids
 from annotation_client._app import get_config, get_index, get_reader, get_store
-from annotation_client._database import MAX_LIMIT, IndexUnavailable, summarize, to_csv
+from annotation_client._database import (
+    MAX_LIMIT,
+    MAX_READ_IMAGES,
+    IndexUnavailable,
+    summarize,
+    to_csv,
+)
 from annotation_client._record import LABELS
 
 logger = logging.getLogger(__name__)
@@ -143,10 +149,10 @@ def layout(**_query):
                 color="secondary",
                 outline=True,
                 size="sm",
-                class_name="mb-2",
+                # Hidden until show_agreement_button knows who is asking.
+                class_name=AGREEMENT_UNCHECKED,
                 title="Outline Dice and label agreement between readers, on the images "
                 "two or more of them saved",
-                style={"display": "none"},  # shown once the page knows who is asking
             ),
             dcc.Loading(html.Div(id=ids.SAVED_AGREEMENT), type="dot"),
             table,
@@ -379,8 +385,24 @@ def _share(value) -> str:
     return "—" if value is None else f"{value:.0%}"
 
 
+#: The Reader agreement button's classes: before its callback, offered, and hidden.
+AGREEMENT_UNCHECKED = "mb-2 d-none agreement-unchecked"
+AGREEMENT_OFFERED = "mb-2"
+AGREEMENT_HIDDEN = "mb-2 d-none"
+
+
 def agreement_view(result: dict) -> list:
-    """:func:`annotation_client._agreement.index_agreement`'s result as the page shows it."""
+    """The reader agreement as the page shows it: a line, a table by pair, warnings.
+
+    Parameters
+    ----------
+    result : dict
+        :func:`annotation_client._agreement.index_agreement`'s result.
+
+    Returns
+    -------
+    list of Dash components
+    """
     if not result["images"]:
         return [html.P("No image was saved by two or more readers: nothing to compare.",
                        className="text-muted small mb-2")]
@@ -390,9 +412,11 @@ def agreement_view(result: dict) -> list:
             f"reader(s), {result['pairs']} pair(s) of reads. "
         ),
         f"Outlines: mean Dice {_number(result['mean_dice'])} "
-        f"(median {_number(result['median_dice'])}). ",
-        f"Final labels: the same in {_share(result['label_agreement'])} of "
-        f"{result['label_pairs']} pair(s); Fleiss' kappa {_number(result['fleiss_kappa'], 2)}.",
+        f"(median {_number(result['median_dice'])}) over {result['dice_pairs']} pair(s), "
+        f"{result['both_empty']} of them both empty. ",
+        f"Final labels: the same in {_share(result['label_agreement'])} of the "
+        f"{result['label_pairs']} pair(s) that both gave one; Fleiss' kappa "
+        f"{_number(result['fleiss_kappa'], 2)}.",
     ]
     header = html.Thead(html.Tr([html.Th(name) for name in (
         "Readers", "Images", "Mean Dice", "Label pairs", "Same label", "Cohen's kappa")]))
@@ -422,13 +446,13 @@ def agreement_view(result: dict) -> list:
         ))
     if result["truncated"]:
         parts.append(_views.alert(
-            f"Only the newest {MAX_LIMIT} reads are compared.", "info"
+            f"Only the {MAX_READ_IMAGES} images saved most recently are compared.", "info"
         ))
     return parts
 
 
 @callback(
-    Output(ids.SAVED_AGREEMENT_BUTTON, "style"),
+    Output(ids.SAVED_AGREEMENT_BUTTON, "class_name"),
     Input(ids.SAVED_PAGE_LOAD, "data"),
 )
 def show_agreement_button(_loaded):
@@ -436,8 +460,8 @@ def show_agreement_button(_loaded):
     try:
         reader = get_reader()
     except _signin.SignInError:
-        reader = ""
-    return {"display": "none"} if reader is not None else {}
+        return AGREEMENT_HIDDEN
+    return AGREEMENT_HIDDEN if reader is not None else AGREEMENT_OFFERED
 
 
 @callback(

@@ -33,8 +33,9 @@ MIDDLE = _mask((0, 1), (0, 2))
 
 
 def _row(image, annotator, version, label=None, mask=EMPTY):
+    """An index row of a 4 x 2 image; ``mask`` is what loading its mask gives (or raises)."""
     return {"image_sha256": image, "annotator": annotator, "version": version,
-            "final_label": label, "mask": mask}
+            "final_label": label, "width": 4, "height": 2, "mask": mask}
 
 
 def _load(row):
@@ -96,7 +97,7 @@ def test_reader_agreement_of_three_readers_by_hand():
     result = reader_agreement(rows, _load)
     assert result["images"] == 2 and result["readers"] == ["Ada", "Bo", "Cy"]
     # x: Ada-Bo 0.5, Ada-Cy 1, Bo-Cy 0.5; y: Ada-Bo 1 (both empty).
-    assert result["pairs"] == 4
+    assert result["pairs"] == 4 and result["dice_pairs"] == 4 and result["both_empty"] == 1
     assert result["mean_dice"] == 0.75 and result["median_dice"] == 0.75
     # Labels on x only: benign, malignant, benign; 1 of 3 pairs match.
     assert result["label_pairs"] == 3 and result["label_agreement"] == pytest.approx(1 / 3)
@@ -113,30 +114,72 @@ def test_reader_agreement_of_three_readers_by_hand():
     assert result["unreadable"] == []
 
 
-def test_a_read_whose_mask_cannot_be_read_is_left_out_and_listed():
+def test_mean_and_median_dice_and_normal_against_benign_by_hand():
     rows = [
-        _row("w", "Ada", 1, "benign", LEFT),
-        _row("w", "Bo", 2, "benign", OSError("v002_mask.png is missing")),
-        _row("v", "Ada", 3, "benign", LEFT),
-        _row("v", "Bo", 4, "benign", np.zeros((3, 3), bool)),  # not the image's size
+        _row("p", "Ada", 1, "normal", LEFT), _row("p", "Bo", 2, "benign", MIDDLE),
+        _row("q", "Ada", 1, "normal", LEFT), _row("q", "Bo", 2, "normal", MIDDLE),
+        _row("r", "Ada", 1, "benign", LEFT), _row("r", "Bo", 2, "benign", LEFT),
     ]
     result = reader_agreement(rows, _load)
-    assert result["images"] == 2 and result["pairs"] == 2
-    assert result["mean_dice"] is None and result["median_dice"] is None
+    assert result["mean_dice"] == pytest.approx(2 / 3) and result["median_dice"] == 0.5
+    assert result["both_empty"] == 0
+    # Normal is a label like the others: 2 of 3 pairs agree.
+    assert result["label_agreement"] == pytest.approx(2 / 3)
+    # P_i = 0, 1, 1; shares normal 3/6, benign 3/6, chance 1/2: (2/3 - 1/2) / (1/2) = 1/3.
+    assert result["fleiss_kappa"] == pytest.approx(1 / 3)
+    # Ada n2 b1, Bo n1 b2: chance (2*1 + 1*2)/9 = 4/9; (6/9 - 4/9) / (5/9) = 2/5.
+    assert result["by_pair"][0]["cohen_kappa"] == pytest.approx(2 / 5)
+
+
+def test_a_read_whose_mask_cannot_be_read_is_left_out_and_listed_once():
+    rows = [
+        _row("w", "Ada", 1, "benign", LEFT),
+        _row("w", "Bo", 2, "benign", OSError("v002_mask.png cannot be read")),
+        # Ada's mask is not the image's size: her read is the one listed, and once,
+        # although it is in two pairs.
+        _row("v", "Ada", 3, "benign", np.zeros((3, 3), bool)),
+        _row("v", "Bo", 4, "benign", LEFT),
+        _row("v", "Cy", 5, "benign", MIDDLE),
+    ]
+    result = reader_agreement(rows, _load)
+    assert result["images"] == 2 and result["pairs"] == 4
+    # Only v's Bo-Cy pair has both masks.
+    assert result["dice_pairs"] == 1 and result["mean_dice"] == 0.5
     # The labels still count: they are in the index, not in the mask files.
-    assert result["label_pairs"] == 2 and result["label_agreement"] == 1.0
-    assert [(u["image_sha256"], u["annotator"], u["version"]) for u in result["unreadable"]] == [
-        ("v", "Bo", 4), ("w", "Bo", 2)]
-    assert "missing" in result["unreadable"][1]["reason"]
-    assert "not of one image" in result["unreadable"][0]["reason"]
+    assert result["label_pairs"] == 4 and result["label_agreement"] == 1.0
+    assert [(u["image_sha256"], u["annotator"], u["version"], u["reason"])
+            for u in result["unreadable"]] == [
+        ("v", "Ada", 3, "the mask is 3x3 pixels, the image 4x2"),
+        ("w", "Bo", 2, "v002_mask.png cannot be read")]
+
+
+def test_pairs_compared_before_are_taken_from_the_cache_without_loading():
+    rows = [_row("p", "Ada", 1, "benign", LEFT), _row("p", "Bo", 2, "benign", MIDDLE),
+            _row("p", "Cy", 3, "benign", LEFT)]
+    cache = {}
+    first = reader_agreement(rows, _load, cache)
+    assert cache == {("p", 1, 2): (0.5, False), ("p", 1, 3): (1.0, False),
+                     ("p", 2, 3): (0.5, False)}
+    loaded = []
+
+    def counting(row):
+        loaded.append(row["annotator"])
+        return _load(row)
+
+    assert reader_agreement(rows, counting, cache) == first
+    assert loaded == []
+    # Dr Cy saves again: only the pairs with the new version need masks, Ada's and Bo's too.
+    again = reader_agreement(rows + [_row("p", "Cy", 4, "benign", MIDDLE)], counting, cache)
+    assert sorted(loaded) == ["Ada", "Bo", "Cy"]
+    assert again["mean_dice"] == pytest.approx((0.5 + 0.5 + 1.0) / 3)
 
 
 def test_no_image_read_twice_gives_nothing_to_compare():
     result = reader_agreement([_row("z", "Cy", 1, "benign", LEFT)], _load)
     assert result == {
-        "images": 0, "readers": [], "pairs": 0, "mean_dice": None, "median_dice": None,
-        "label_pairs": 0, "label_agreement": None, "fleiss_kappa": None, "by_pair": [],
-        "unreadable": [],
+        "images": 0, "readers": [], "pairs": 0, "dice_pairs": 0, "both_empty": 0,
+        "mean_dice": None, "median_dice": None, "label_pairs": 0, "label_agreement": None,
+        "fleiss_kappa": None, "by_pair": [], "unreadable": [],
     }
 
 
@@ -164,7 +207,7 @@ def _client(data_dir, **settings):
 
 # The reads of read_twice: two pixels shared of 3 + 3, Dice 2/3; malignant against benign.
 EXPECTED = {
-    "images": 1, "readers": ["Dr Ada", "Dr Bo"], "pairs": 1,
+    "images": 1, "readers": ["Dr Ada", "Dr Bo"], "pairs": 1, "dice_pairs": 1, "both_empty": 0,
     "mean_dice": pytest.approx(2 / 3), "median_dice": pytest.approx(2 / 3),
     "label_pairs": 1, "label_agreement": 0.0, "fleiss_kappa": -1.0,
     "by_pair": [{"readers": ["Dr Ada", "Dr Bo"], "images": 1,
@@ -186,11 +229,63 @@ def test_a_damaged_mask_is_listed_and_the_api_still_answers(data_dir, read_twice
     from _saved_data import SHA_A
 
     (data_dir / SHA_A / "v003_mask.png").write_bytes(b"not a png")
-    body = _client(data_dir).get("/api/agreement").get_json()
+    (data_dir / SHA_A / "v002_mask.png").unlink()
+    response = _client(data_dir).get("/api/agreement")
+    body = response.get_json()
     assert body["pairs"] == 1 and body["mean_dice"] is None
     assert body["label_agreement"] == 0.0  # the labels come from the index
-    assert [(u["annotator"], u["version"]) for u in body["unreadable"]] == [("Dr Bo", 3)]
-    assert "PNG" in body["unreadable"][0]["reason"]
+    assert body["unreadable"] == [
+        {"image_sha256": SHA_A, "annotator": "Dr Ada", "version": 2,
+         "reason": "v002_mask.png cannot be read (No such file or directory)"},
+        {"image_sha256": SHA_A, "annotator": "Dr Bo", "version": 3,
+         "reason": "data is not a PNG image (bad signature)"},
+    ]
+    assert str(data_dir) not in response.get_data(as_text=True)  # the log's, not the API's
+    assert response.headers["Cache-Control"] == "private, no-store"
+
+
+@pytest.mark.usefixtures("an_app_exists")
+def test_an_unreadable_index_is_a_503_and_an_alert(tmp_path, data_dir, caplog):
+    from _dash_helpers import text_of
+
+    from annotation_client import create_app
+    from annotation_client.pages import saved
+
+    (tmp_path / "blocker").write_text("a regular file, not a folder")
+    app = create_app({"DATA_DIR": data_dir,
+                      "DATABASE_URL": f"sqlite:///{tmp_path}/blocker/index.sqlite3"})
+    response = app.server.test_client().get("/api/agreement")
+    assert response.status_code == 503
+    assert response.get_json()["error"]["code"] == "index_unavailable"
+    assert str(tmp_path) not in response.get_data(as_text=True)
+    with app.server.test_request_context("/_dash-update-component"):
+        alert = saved.show_agreement(1)
+    assert text_of(alert).startswith("No reader agreement. the annotation index could not")
+    assert str(tmp_path) not in text_of(alert)
+    assert any("reader agreement" in r.getMessage() and str(tmp_path) in r.getMessage()
+               for r in caplog.records)
+
+
+@pytest.mark.usefixtures("an_app_exists")
+def test_the_comparison_is_capped_by_images_and_says_so(data_dir, read_twice):
+    from _saved_data import SHA_B, UTC, save_version
+
+    from annotation_client import _agreement
+    from annotation_client._database import AnnotationIndex, default_url
+    from annotation_client._storage import AnnotationStore
+
+    index = AnnotationIndex(default_url(data_dir))
+    index.sync(data_dir)
+    store = AnnotationStore(data_dir)
+    # One image read twice: at the cap, nothing is left out.
+    assert _agreement.index_agreement(index, store, images=1)["truncated"] is False
+    save_version(data_dir, SHA_B, annotator="Dr Ada", name="right.png",
+                 saved_at=dt.datetime(2024, 5, 4, tzinfo=UTC), index=index)
+    capped = _agreement.index_agreement(index, store, images=1)
+    assert capped["truncated"] is True and capped["images"] == 1
+    assert {u["readers"][0] for u in capped["by_pair"]} == {"Dr Ada"}
+    assert _agreement.index_agreement(index, store, images=2)["images"] == 2
+    index.dispose()
 
 
 @pytest.mark.usefixtures("an_app_exists")
@@ -213,7 +308,7 @@ BLINDED = {"ANNOTATOR_HEADER": "X-Forwarded-User", "BLINDED_READING": True,
 
 
 def _page(data_dir, headers=None, **settings):
-    """(button style, what a click shows) on the Saved page for a request with ``headers``."""
+    """(button classes, what a click shows) on the Saved page for a request with ``headers``."""
     from annotation_client import create_app
     from annotation_client.pages import saved
 
@@ -234,28 +329,32 @@ def _rows_of(shown) -> list[list[str]]:
 def test_the_saved_page_shows_the_agreement_to_whoever_sees_everything(data_dir, read_twice):
     from _dash_helpers import find_component, text_of
 
-    style, shown = _page(data_dir)
-    assert style == {}
+    from annotation_client.pages import saved
+
+    classes, shown = _page(data_dir)
+    assert classes == saved.AGREEMENT_OFFERED and "d-none" not in classes
     assert text_of(find_component(html.Div(shown), "agreement-summary")) == (
         "1 image(s) read by two or more of 2 reader(s), 1 pair(s) of reads. "
-        "Outlines: mean Dice 0.667 (median 0.667). "
-        "Final labels: the same in 0% of 1 pair(s); Fleiss' kappa -1.00."
+        "Outlines: mean Dice 0.667 (median 0.667) over 1 pair(s), 0 of them both empty. "
+        "Final labels: the same in 0% of the 1 pair(s) that both gave one; "
+        "Fleiss' kappa -1.00."
     )
     assert _rows_of(shown) == [["Dr Ada · Dr Bo", "1", "0.667", "1", "0%", "0.00"]]
-    style, shown = _page(data_dir, {"X-Forwarded-User": "Dr Chair"}, **BLINDED)
-    assert style == {} and _rows_of(shown) == [["Dr Ada · Dr Bo", "1", "0.667", "1", "0%", "0.00"]]
+    classes, shown = _page(data_dir, {"X-Forwarded-User": "Dr Chair"}, **BLINDED)
+    assert classes == saved.AGREEMENT_OFFERED
+    assert _rows_of(shown) == [["Dr Ada · Dr Bo", "1", "0.667", "1", "0%", "0.00"]]
 
 
 @pytest.mark.usefixtures("an_app_exists")
 def test_a_blinded_reader_is_neither_offered_nor_given_the_agreement(data_dir, read_twice):
     from _dash_helpers import text_of
 
-    style, shown = _page(data_dir, {"X-Forwarded-User": "Dr Ada"}, **BLINDED)
-    assert style == {"display": "none"}
+    classes, shown = _page(data_dir, {"X-Forwarded-User": "Dr Ada"}, **BLINDED)
+    assert "d-none" in classes and "agreement-unchecked" not in classes
     assert "Reader agreement shows other readers' work." in text_of(shown)
     assert "Dice" not in text_of(shown)
-    style, shown = _page(data_dir, {}, **BLINDED)
-    assert style == {"display": "none"} and "no X-Forwarded-User" in text_of(shown)
+    classes, shown = _page(data_dir, {}, **BLINDED)
+    assert "d-none" in classes and "no X-Forwarded-User" in text_of(shown)
 
 
 @pytest.mark.usefixtures("an_app_exists")
@@ -267,12 +366,14 @@ def test_the_view_says_when_there_is_nothing_to_compare_or_a_mask_is_damaged():
     nothing = reader_agreement([], _load) | {"truncated": False}
     assert text_of(saved.agreement_view(nothing)) == (
         "No image was saved by two or more readers: nothing to compare.")
-    rows = [_row("w" * 64, "Ada", 1, "benign", LEFT),
+    rows = [_row("w" * 64, "Ada", 1, "benign", OSError("v001_mask.png is missing")),
             _row("w" * 64, "Bo", 2, None, OSError("v002_mask.png is missing"))]
     damaged = reader_agreement(rows, _load) | {"truncated": True}
     text = text_of(saved.agreement_view(damaged))
-    assert "Outlines: mean Dice — (median —)." in text
-    assert "Final labels: the same in — of 0 pair(s); Fleiss' kappa —." in text
-    assert ("1 saved mask(s) could not be read and are left out of the Dice (first: "
-            "wwwwwwwwwwww v2 by Bo: v002_mask.png is missing).") in text
-    assert f"Only the newest {saved.MAX_LIMIT} reads are compared." in text
+    assert "Outlines: mean Dice — (median —) over 0 pair(s), 0 of them both empty." in text
+    assert ("Final labels: the same in — of the 0 pair(s) that both gave one; "
+            "Fleiss' kappa —.") in text
+    assert ("2 saved mask(s) could not be read and are left out of the Dice (first: "
+            "wwwwwwwwwwww v1 by Ada: v001_mask.png is missing).") in text
+    assert (f"Only the {saved.MAX_READ_IMAGES} images saved most recently are "
+            "compared.") in text

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from annotation_client import AnnotationStore, build_record
 from annotation_client._database import (
     MAX_LIMIT,
+    MAX_READ_IMAGES,
     SCHEMA_VERSION,
     AnnotationIndex,
     IndexUnavailable,
@@ -687,16 +688,25 @@ def test_query_filters(filled, kwargs, expected):
 
 def test_reads_are_each_readers_latest_of_the_images_two_read(filled):
     # A: Ada's latest is A3, Bob's A2. B was read by Ada alone, so it does not count.
-    assert _keys(filled.reads()) == [A3, A2]
-    assert _keys(filled.reads(limit=1)) == [A3]
-    assert filled.reads()[1]["annotator"] == "Bob"
-    for limit in (0, MAX_LIMIT + 1, True, "10"):
-        with pytest.raises(ValueError, match="limit"):
-            filled.reads(limit=limit)
+    rows, total = filled.reads()
+    assert _keys(rows) == [A3, A2] and total == 1
+    assert rows[1]["annotator"] == "Bob"
+    for images in (0, MAX_READ_IMAGES + 1, True, "10"):
+        with pytest.raises(ValueError, match="images"):
+            filled.reads(images)
+
+
+def test_reads_are_capped_by_whole_images_newest_first(filled):
+    # Bob reads B too (the newest save): B now counts, and a cap of one image keeps B
+    # with both its reads rather than the newest rows of two images.
+    filled.add(_saved(SHA_B, 3, "Bob", "benign", "2024-01-06T10:00:00"), "b2/v3")
+    rows, total = filled.reads(1)
+    assert _keys(rows) == [(SHA_B, 3), B2] and total == 2
+    assert _keys(filled.reads(2)[0]) == [(SHA_B, 3), A3, B2, A2]
 
 
 def test_reads_of_an_empty_index(make_index):
-    assert make_index().reads() == []
+    assert make_index().reads() == ([], 0)
 
 
 @pytest.mark.parametrize("limit", [0, -1, MAX_LIMIT + 1, True, 2.0, "10", None])

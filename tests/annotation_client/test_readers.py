@@ -365,8 +365,8 @@ def _as_signed_in_by_cookie(app) -> None:
 
 
 @pytest.mark.browser
-def test_three_readers_in_the_browser_see_their_own_work(dash_duo, tmp_path, data_dir,
-                                                         artifacts_dir):
+def test_readers_and_a_reviewer_in_the_browser_see_what_they_may(dash_duo, tmp_path, data_dir,
+                                                                 artifacts_dir):
     from selenium.webdriver.common.by import By
 
     from annotation_client import ids
@@ -431,7 +431,13 @@ def test_three_readers_in_the_browser_see_their_own_work(dash_duo, tmp_path, dat
     wait_for(dash_duo, lambda: summary().startswith("1 version(s)"), 20, "Dr Bo's table")
     assert saved_rows() == ["Dr Bo"]
     assert _readers.BLINDED_NOTE in driver.find_element(By.ID, ids.SAVED_ALERT).text
-    # Reader agreement would show the others' work: a reader is not offered it.
+    # Reader agreement would show the others' work: a reader is not offered it (checked
+    # once its callback has run: the button starts hidden).
+    def button_classes():
+        return driver.find_element(By.ID, ids.SAVED_AGREEMENT_BUTTON).get_attribute("class")
+
+    wait_for(dash_duo, lambda: "agreement-unchecked" not in button_classes(), 20,
+             "the Reader agreement button's callback did not run")
     assert not driver.find_element(By.ID, ids.SAVED_AGREEMENT_BUTTON).is_displayed()
     driver.save_screenshot(str(artifacts_dir / "01-bo-saved.png"))
 
@@ -451,8 +457,9 @@ def test_three_readers_in_the_browser_see_their_own_work(dash_duo, tmp_path, dat
     agreement = wait_for(dash_duo, lambda: driver.find_element(By.ID, "agreement-summary"), 20)
     assert agreement.text == (
         "1 image(s) read by two or more of 2 reader(s), 1 pair(s) of reads. "
-        "Outlines: mean Dice 0.571 (median 0.571). "
-        "Final labels: the same in 0% of 1 pair(s); Fleiss' kappa -1.00."
+        "Outlines: mean Dice 0.571 (median 0.571) over 1 pair(s), 0 of them both empty. "
+        "Final labels: the same in 0% of the 1 pair(s) that both gave one; "
+        "Fleiss' kappa -1.00."
     )
     cells = driver.find_elements(By.CSS_SELECTOR, "#agreement-table tbody td")
     assert [cell.text for cell in cells] == ["Dr Ada · Dr Cy", "1", "0.571", "1", "0%", "0.00"]
