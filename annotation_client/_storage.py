@@ -221,11 +221,15 @@ class AnnotationStore:
                 found.append(int(match.group(1)))
         return sorted(found)
 
-    def record_path(self, image_sha256: str, version: int) -> Path:
-        """Where a version's record is (or would be)."""
+    def _version_file(self, image_sha256: str, version: int, ending: str) -> Path:
+        """The file ``vNNN<ending>`` of one version (``.json``, ``.svg``, ``_mask.png``)."""
         if isinstance(version, bool) or not isinstance(version, int) or version < 1:
             raise ValueError("version must be a positive int")
-        return self.folder(image_sha256) / f"v{version:03d}.json"
+        return self.folder(image_sha256) / f"v{version:03d}{ending}"
+
+    def record_path(self, image_sha256: str, version: int) -> Path:
+        """Where a version's record is (or would be)."""
+        return self._version_file(image_sha256, version, ".json")
 
     def next_version(self, image_sha256: str) -> int:
         """The number the image's next save will take (another save may take it first)."""
@@ -343,10 +347,7 @@ class AnnotationStore:
 
     def load_svg(self, image_sha256: str, version: int) -> str:
         """Read a saved version's SVG (the edited geometry) back."""
-        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-            raise ValueError("version must be a positive int")
-        path = self.folder(image_sha256) / f"v{version:03d}.svg"
-        return path.read_text(encoding="utf-8")
+        return self._version_file(image_sha256, version, ".svg").read_text(encoding="utf-8")
 
     def load_mask(self, image_sha256: str, version: int) -> np.ndarray:
         """A saved version's mask (``vNNN_mask.png``) as a (H, W) bool array.
@@ -358,9 +359,7 @@ class AnnotationStore:
         ValueError
             If it is not a readable PNG.
         """
-        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-            raise ValueError("version must be a positive int")
-        path = self.folder(image_sha256) / f"v{version:03d}_mask.png"
+        path = self._version_file(image_sha256, version, "_mask.png")
         return vectorizer.png_to_mask(path.read_bytes())
 
     def source_path(self, image_sha256: str) -> Path | None:
