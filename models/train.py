@@ -9,6 +9,8 @@ Usage::
 
 ``--init-from`` starts from one member of an export (a warm restart) instead of
 random weights: runs directories do not outlive a session, the shipped weights do.
+``--init-pretrained`` starts the encoder and decoder from a self-supervised
+``models.pretrain`` run instead (both heads start from random weights).
 
 Each epoch is backed up to ``OUT/backup`` so ``--resume`` continues where a
 killed run stopped (weights, optimiser state and the learning-rate schedule).
@@ -87,12 +89,17 @@ def parse_args(argv=None):
                    help="export folder (manifest.json + weights) to start from")
     p.add_argument("--init-member", type=int, default=0,
                    help="which ensemble member of --init-from to start from")
+    p.add_argument("--init-pretrained", default=None,
+                   help="models.pretrain run folder to start the encoder and decoder from "
+                        "(its images must be among this run's training images)")
     p.add_argument("--verbose", type=int, default=1, help="keras progress bar: 0, 1 or 2")
     args = p.parse_args(argv)
     if args.mixup < 0:
         p.error("--mixup must be >= 0")
     if args.presence_weight < 0:
         p.error("--presence-weight must be >= 0")
+    if args.init_from and args.init_pretrained:
+        p.error("--init-from and --init-pretrained both give starting weights; pick one")
     if args.val_fraction == 0 and not args.swa_start:
         p.error("--val-fraction 0 leaves no images to pick the best epoch on; "
                 "add --swa-start to keep the weight average instead")
@@ -176,6 +183,11 @@ def main(argv=None):
     if args.init_from and not args.resume:
         model.set_weights(exported_member_weights(args.init_from, args.init_member, model))
         log.info("starting from member %d of %s", args.init_member, args.init_from)
+    if args.init_pretrained and not args.resume:
+        from .pretrain import load_pretrained
+
+        load_pretrained(model, args.init_pretrained, split_record(train_s, [])["train"])
+        log.info("encoder and decoder from the pretraining in %s", args.init_pretrained)
     schedule = make_schedule(args.lr, args.epochs, steps, args.swa_start, args.swa_lr)
     counts = np.bincount(ytr, minlength=len(CLASS_NAMES)).astype(float)
     # Square-root inverse frequency: helps malignant recall without

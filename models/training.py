@@ -623,7 +623,11 @@ def plot_learning_curves(history_csv, out_png, losses=("loss", "seg_loss", "cls_
         # CSVLogger writes "NA" for a key an epoch lacked (val_loss in a refit).
         return [float(r[k]) if r.get(k) not in (None, "", "NA") else np.nan for r in rows]
 
-    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4))
+    if not scores:  # pretraining: losses only
+        fig, a = plt.subplots(1, 1, figsize=(6, 4))
+        b = None
+    else:
+        fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4))
     for k in losses:
         if k in rows[0]:
             a.plot(ep, col(k), label=k if k.startswith("val_") else f"train {k}")
@@ -631,11 +635,12 @@ def plot_learning_curves(history_csv, out_png, losses=("loss", "seg_loss", "cls_
     for k in scores:
         if k in rows[0] and not np.isnan(col(k)).all():
             b.plot(ep, col(k), label=k)
-    b.set_xlabel("epoch"), b.set_ylim(0, 1)
-    if b.lines:
-        b.set_title("validation"), b.legend()
-    else:  # a refit on every image has nothing held out
-        b.set_title("validation: none (refit on every image)")
+    if b is not None:
+        b.set_xlabel("epoch"), b.set_ylim(0, 1)
+        if b.lines:
+            b.set_title("validation"), b.legend()
+        else:  # a refit on every image has nothing held out
+            b.set_title("validation: none (refit on every image)")
     fig.tight_layout()
     fig.savefig(out_png, dpi=100)
     plt.close(fig)
