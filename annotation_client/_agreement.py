@@ -173,7 +173,8 @@ def reader_agreement(
     rows : iterable of mapping
         Index rows (:meth:`AnnotationIndex.query` or :meth:`~AnnotationIndex.reads`),
         with ``image_sha256``, ``annotator``, ``version``, ``final_label``,
-        ``width`` and ``height``.
+        ``width`` and ``height``, and optionally ``revises_other_reader``,
+        ``based_on_annotator`` and ``based_on_version``.
     load_mask : callable
         ``load_mask(row)`` -> the version's saved mask, (H, W) bool. It may raise
         OSError or ValueError for a missing or damaged file: that read is left out
@@ -195,13 +196,29 @@ def reader_agreement(
         "images", "mean_dice", "label_pairs", "label_agreement", "cohen_kappa"}``,
         sorted by names; ``unreadable``: ``[{"image_sha256", "annotator",
         "version", "reason"}]``, one per read. Means and kappas are None where
-        nothing counts.
+        nothing counts. ``dependent``: ``[{"image_sha256", "annotator", "version",
+        "based_on": {"annotator", "version"}}]``, the reads left out because they
+        revised another reader's saved version (``revises_other_reader`` in the
+        row): an image counts only with two or more independent reads.
     """
-    reads = {
-        image: by_reader
-        for image, by_reader in latest_reads(rows).items()
-        if len(by_reader) >= 2
-    }
+    reads = {}
+    dependent = []
+    for image, by_reader in latest_reads(rows).items():
+        if len(by_reader) < 2:
+            continue
+        # A read that revised another reader's saved version (Load it to revise) is that
+        # reader's outline and label again, perhaps unchanged: comparing the two
+        # would count copying as agreement.
+        for name, row in sorted(by_reader.items()):
+            if row.get("revises_other_reader"):
+                dependent.append({
+                    "image_sha256": image, "annotator": name, "version": row["version"],
+                    "based_on": {"annotator": row.get("based_on_annotator"),
+                                 "version": row.get("based_on_version")},
+                })  # fmt: skip
+        independent = {n: r for n, r in by_reader.items() if not r.get("revises_other_reader")}
+        if len(independent) >= 2:
+            reads[image] = independent
     unreadable = []
     dices: list[float] = []
     both_empty = 0
@@ -273,6 +290,7 @@ def reader_agreement(
             for (a, b), p in sorted(per_pair.items())
         ],
         "unreadable": unreadable,
+        "dependent": dependent,
     }
 
 

@@ -47,7 +47,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import ArgumentError, IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
-from ._record import LABELS
+from ._record import LABELS, descends_from_others
 
 logger = logging.getLogger(__name__)
 
@@ -142,12 +142,19 @@ class SavedRow(_Base):
     empty: Mapped[bool]
     model_version: Mapped[str | None] = mapped_column(sa.Text)
     record_path: Mapped[str] = mapped_column(sa.Text)
+    # The saved version this one revised (Load it to revise), None when it started from the
+    # AI's outline or a blank image, and in records saved before layout 4; and whether
+    # it descends from another reader's work (reader agreement leaves such reads out).
+    based_on_version: Mapped[int | None]
+    based_on_annotator: Mapped[str | None] = mapped_column(sa.String(200))
+    revises_other_reader: Mapped[bool | None]
 
     COLUMNS = (
         "image_sha256", "version", "saved_at", "annotator", "image_name", "worklist_path",
         "width", "height", "final_label", "ai_label", "ai_p_malignant", "segmented",
         "dice_ai_vs_final", "edited", "regions", "empty", "model_version", "record_path",
         *_CALIPERS,  # layout 3, last so that the CSV's earlier columns keep their places
+        "based_on_version", "based_on_annotator", "revises_other_reader",  # layout 4
     )  # fmt: skip
 
     def as_dict(self) -> dict:
@@ -168,7 +175,7 @@ _LENGTHS = {
 #: an older layout, or one made before the layout was recorded, is dropped and made
 #: anew, and the client's start-up :meth:`AnnotationIndex.sync` refills it from the
 #: record files: the index is a copy, so rebuilding it is its migration.
-SCHEMA_VERSION = 3  # 3: the largest region's diameters
+SCHEMA_VERSION = 4  # 3: the largest region's diameters; 4: the version revised
 #: Key of the PostgreSQL advisory lock held while a client checks or rebuilds the layout.
 _SCHEMA_LOCK = zlib.crc32(b"sonotrace annotation index schema")
 
@@ -186,7 +193,7 @@ _FIELDS = {
     "image_sha256": "image.sha256", "annotator": "annotator", "image_name": "image.name",
     "worklist_path": "image.worklist_path", "final_label": "final.label",
     "ai_label": "ai.label", "model_version": "model.segmentation.version",
-    "record_path": "record path",
+    "record_path": "record path", "based_on_annotator": "based_on.annotator",
 }  # fmt: skip
 
 
@@ -319,6 +326,15 @@ def row_values(record: Mapping, record_path: str) -> dict:
                 raise ValueError(f"measurements.largest.{name}: {exc}") from None
         segmentation = (record.get("model") or {}).get("segmentation") or {}
         dice = agreement.get("dice_ai_vs_final")
+        based_on = record.get("based_on") or {}
+        if not isinstance(based_on, Mapping):
+            raise ValueError(f"based_on {based_on!r} is not a version")
+        based_on_version = based_on.get("version")
+        if based_on_version is not None:
+            based_on_version = _count(based_on_version, "based_on.version", low=1)
+        readers = based_on.get("readers", [based_on.get("annotator")]) if based_on else []
+        if not isinstance(readers, list) or not all(isinstance(r, str) for r in readers):
+            raise ValueError(f"based_on.readers {readers!r} is not a list of names")
         values = {
             "image_sha256": sha,
             "version": version,
@@ -339,6 +355,9 @@ def row_values(record: Mapping, record_path: str) -> dict:
             "empty": bool(flags["final.empty"]),
             "model_version": segmentation.get("version"),
             "record_path": str(record_path),
+            "based_on_version": based_on_version,
+            "based_on_annotator": based_on.get("annotator"),
+            "revises_other_reader": descends_from_others(record),
         }
     except (KeyError, TypeError, AttributeError) as exc:
         raise ValueError(f"record is missing or mistypes a field: {exc!r}") from None

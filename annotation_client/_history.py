@@ -8,7 +8,10 @@ edit.
 
 A history is ``{"image": sha256 or None, "past": [...], "present": state,
 "future": [...]}`` where a *state* is any JSON-able value (the annotate page uses
-``{"paths": [...], "base": ..., "action": ...}``).
+``{"paths": [...], "base": ..., "action": ...}``). Any other key is a fact about
+the whole editing of the image rather than about one state (the annotate page's
+``based_on``: the saved version that was loaded to revise); pushing, undoing and
+redoing carry it along unchanged.
 """
 
 from __future__ import annotations
@@ -54,6 +57,11 @@ def _check(history: Any) -> dict:
     return history
 
 
+def _carried(history: dict) -> dict:
+    """The keys of ``history`` beyond its four, copied: they outlive every edit."""
+    return {k: copy.deepcopy(v) for k, v in history.items() if k not in _KEYS}
+
+
 def push(history: dict, state: Any, *, limit: int = DEFAULT_LIMIT) -> dict:
     """Record a new edit: ``state`` becomes present, and the redo list is cleared.
 
@@ -81,6 +89,7 @@ def push(history: dict, state: Any, *, limit: int = DEFAULT_LIMIT) -> dict:
         return copy.deepcopy(history)
     past = copy.deepcopy(history["past"]) + [copy.deepcopy(history["present"])]
     return {
+        **_carried(history),
         "image": history["image"],
         "past": past[-limit:],
         "present": copy.deepcopy(state),
@@ -97,6 +106,7 @@ def undo(history: dict) -> dict:
     if not history["past"]:
         return copy.deepcopy(history)
     return {
+        **_carried(history),
         "image": history["image"],
         "past": copy.deepcopy(history["past"][:-1]),
         "present": copy.deepcopy(history["past"][-1]),
@@ -110,6 +120,7 @@ def redo(history: dict) -> dict:
     if not history["future"]:
         return copy.deepcopy(history)
     return {
+        **_carried(history),
         "image": history["image"],
         "past": copy.deepcopy(history["past"]) + [copy.deepcopy(history["present"])],
         "present": copy.deepcopy(history["future"][0]),

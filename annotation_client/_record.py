@@ -130,6 +130,7 @@ def build_record(
     model: Mapping | None = None,
     classification: Mapping | None = None,
     vertices: int | None = None,
+    based_on: Mapping | None = None,
     saved_at: _dt.datetime | None = None,
 ) -> dict:
     """Assemble the JSON record of one saved annotation.
@@ -161,6 +162,14 @@ def build_record(
         The server's ``/classify`` answer: ``label``, ``probabilities``, ``model``.
     vertices : int, optional
         Total vertex count of the saved outline.
+    based_on : mapping, optional
+        ``{"version", "annotator", "readers"}`` of the saved version that was
+        loaded into the editor to revise (*Load it to revise*), when this save started
+        from one rather than from the AI's outline or a blank image. ``readers``
+        are everyone whose saved work this save descends from, through one load or
+        several (the version's annotator at least; that alone when not given). A
+        read that descends from another reader's is not an independent read:
+        reader agreement leaves it out.
     saved_at : datetime, optional
         Timezone-aware save time; now (UTC) by default.
 
@@ -204,6 +213,7 @@ def build_record(
             "model": _model(classification.get("model")),
         }
     agreement = None if ai_mask is None else dice(ai_mask, final_mask)
+    based_on = _based_on(based_on)
     return {
         "schema": SCHEMA,
         "image": {
@@ -238,7 +248,43 @@ def build_record(
             "dice_ai_vs_final": agreement,
             "edited": None if ai_mask is None else not np.array_equal(ai_mask, final_mask),
         },
+        "based_on": based_on,
     }
+
+
+def _based_on(value) -> dict | None:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise TypeError("based_on must be a mapping")
+    version, annotator = value.get("version"), value.get("annotator")
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise ValueError("based_on version must be a positive int")
+    if not isinstance(annotator, str) or not annotator.strip():
+        raise ValueError("based_on annotator must be a non-blank name")
+    readers = value.get("readers", [annotator])
+    if not isinstance(readers, list | tuple) or not all(
+        isinstance(r, str) and r.strip() for r in readers
+    ):
+        raise ValueError("based_on readers must be a list of non-blank names")
+    return {
+        "version": version,
+        "annotator": annotator.strip(),
+        "readers": sorted({annotator.strip(), *(r.strip() for r in readers)}),
+    }
+
+
+def descends_from_others(record: Mapping) -> bool | None:
+    """Whether a saved record revised work of a reader other than its own annotator.
+
+    None when it was not based on a saved version at all; False when every version
+    it descends from is its annotator's own (a reader revising their own read).
+    """
+    based_on = record.get("based_on")
+    if not based_on:
+        return None
+    readers = based_on.get("readers") or [based_on.get("annotator")]
+    return any(r != record.get("annotator") for r in readers)
 
 
 def _worklist_path(value) -> str | None:

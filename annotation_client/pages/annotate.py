@@ -687,6 +687,21 @@ def _applied(history: dict, source) -> bool:
     return any(isinstance(s, dict) and s.get("source") == source for s in states)
 
 
+def _revision_of(held: dict | None, loaded: dict | None) -> dict | None:
+    """What the next save of the image revises, after one more saved version was loaded.
+
+    The version and its annotator are the newest loaded; the readers are everyone
+    either load descends from, since the editor may still hold the first one's
+    label, note or outline (Undo brings it back).
+    """
+    if not isinstance(loaded, dict):
+        return held
+    readers = set(loaded.get("readers") or [])
+    if isinstance(held, dict):
+        readers |= set(held.get("readers") or [])
+    return dict(loaded, readers=sorted(readers))
+
+
 def _triggered() -> set[str]:
     """Component ids whose properties fired this callback; empty outside a Dash request."""
     try:
@@ -1211,10 +1226,13 @@ def previous_save_text(record: dict, count: int, own: bool = False) -> str:
     )
 
 
-def _read_latest_save(meta: dict) -> tuple[int, str | None, str, dict, list[str]]:
-    """The open image's latest saved version: (version, label, note, descriptors, paths).
+def _read_latest_save(meta: dict) -> tuple[int, str | None, str, dict, list[str], dict]:
+    """The open image's latest saved version.
 
-    ``paths`` are SVG path data in image pixels, read back from the version's SVG.
+    Returns ``(version, label, note, descriptors, paths, based_on)``. ``paths`` are
+    SVG path data in image pixels, read back from the version's SVG; ``based_on``
+    is what a save that revises this version records (``build_record``'s
+    ``based_on``): its number and annotator, and every reader it descends from.
     Under blinded reading, the latest version the signed-in reader saved.
 
     Raises
@@ -1241,6 +1259,13 @@ def _read_latest_save(meta: dict) -> tuple[int, str | None, str, dict, list[str]
     label, note = final.get("label"), final.get("note") or ""
     if label not in (None, *LABELS) or not isinstance(note, str):
         raise ValueError(f"the record of version {version} has a bad label or note")
+    annotator = record.get("annotator")
+    prior = record.get("based_on") or {}
+    ancestors = prior.get("readers") or [prior.get("annotator")] if isinstance(prior, dict) else []
+    if not isinstance(annotator, str) or not annotator.strip() or not isinstance(ancestors, list):
+        raise ValueError(f"the record of version {version} names no annotator")
+    readers = sorted({annotator, *(r for r in ancestors if isinstance(r, str) and r.strip())})
+    based_on = {"version": version, "annotator": annotator, "readers": readers}
     saved = clean_descriptors(final.get("descriptors"))
     paths = _shapes.svg_to_paths(
         store.load_svg(sha, version), int(meta["width"]), int(meta["height"])
@@ -1249,7 +1274,7 @@ def _read_latest_save(meta: dict) -> tuple[int, str | None, str, dict, list[str]
         name: saved.get(name) or ([] if name in MULTI_VALUED else "")
         for name in DESCRIPTOR_OPTIONS
     }
-    return version, label, note, descriptors, paths
+    return version, label, note, descriptors, paths, based_on
 
 
 @callback(
@@ -1279,7 +1304,7 @@ def load_saved(clicks, meta):
     no = dash.no_update
     sha = meta["sha256"]
     try:
-        version, label, note, descriptors, paths = _read_latest_save(meta)
+        version, label, note, descriptors, paths, based_on = _read_latest_save(meta)
         next_version = get_store().next_version(sha)
     except (OSError, ValueError, TypeError) as exc:
         message = _views.alert(
@@ -1289,11 +1314,13 @@ def load_saved(clicks, meta):
     work = _unsaved.snapshot(sha, paths, label, note, descriptors)
     message = _views.alert(
         f"Version {version} loaded: {len(paths)} outline(s). Saving makes version "
-        f"{next_version}; Undo brings back the outline shown before.",
+        f"{next_version}, recorded as a revision of version {version} by "
+        f"{based_on['annotator']}; Undo brings back the outline shown before.",
         "info",
         id="load-result",
     )
-    loaded = {"image": sha, "version": version, "paths": paths, "at": time.time_ns()}
+    loaded = {"image": sha, "version": version, "paths": paths, "at": time.time_ns(),
+              "based_on": based_on}
     return (loaded, label, note, work, message, *descriptors.values())
 
 
@@ -1587,6 +1614,7 @@ def edit(
     ):
         state = _editing.make_state(loaded["paths"], "saved", density=int(max_vertices or 32))
         history = _history.push(history, dict(state, source=loaded.get("at")))
+        history["based_on"] = _revision_of(history.get("based_on"), loaded.get("based_on"))
     # Like the AI result, box answers are taken on any call, each once: an answer
     # is applied only while its box is still pending. It leaves the list with every
     # box drawn before it, whose answer (if it ever comes) would undo the newer one:
@@ -1887,6 +1915,9 @@ def save(_clicks, meta, history, ai, classification, final_label, note, annotato
             model=ai.get("model") if ai else None,
             classification=classification,
             vertices=_shapes.vertex_count(paths),
+            based_on=(history or {}).get("based_on")
+            if (history or {}).get("image") == meta["sha256"]
+            else None,
         )
         record["ai"]["classified_outline_is_final"] = (
             None
@@ -1983,7 +2014,7 @@ def _saved_on_disk(current: dict, meta: dict) -> bool:
     if ids.PAGE_LOAD not in _triggered():
         return False
     try:
-        _version, label, note, descriptors, paths = _read_latest_save(meta)
+        _version, label, note, descriptors, paths, _based_on = _read_latest_save(meta)
     except (OSError, ValueError, TypeError):
         return False
     latest = _unsaved.snapshot(meta["sha256"], paths, label, note, descriptors)

@@ -403,9 +403,19 @@ def agreement_view(result: dict) -> list:
     -------
     list of Dash components
     """
+    dependent = []
+    if result.get("dependent"):
+        first = result["dependent"][0]
+        dependent.append(_views.alert(
+            f"{len(result['dependent'])} read(s) revised another reader's saved version "
+            "(Load it to revise) and are left out: they are not independent reads (first: "
+            f"{first['image_sha256'][:12]} v{first['version']} by {first['annotator']}, "
+            f"from v{first['based_on']['version']} by {first['based_on']['annotator']}).",
+            "info",
+        ))
     if not result["images"]:
-        return [html.P("No image was saved by two or more readers: nothing to compare.",
-                       className="text-muted small mb-2")]
+        return [html.P("No image was saved by two or more readers independently: nothing "
+                       "to compare.", className="text-muted small mb-2"), *dependent]
     line = [
         html.Strong(
             f"{result['images']} image(s) read by two or more of {len(result['readers'])} "
@@ -448,7 +458,7 @@ def agreement_view(result: dict) -> list:
         parts.append(_views.alert(
             f"Only the {MAX_READ_IMAGES} images saved most recently are compared.", "info"
         ))
-    return parts
+    return parts + dependent
 
 
 @callback(

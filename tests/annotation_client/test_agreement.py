@@ -153,6 +153,46 @@ def test_a_read_whose_mask_cannot_be_read_is_left_out_and_listed_once():
         ("w", "Bo", 2, "v002_mask.png cannot be read")]
 
 
+def test_a_read_that_revised_another_readers_version_is_left_out_and_listed():
+    def revised(row, annotator, version):
+        return row | {"revises_other_reader": True, "based_on_annotator": annotator,
+                      "based_on_version": version}
+
+    rows = [
+        # p: Bo loaded Ada's v1 and saved it unchanged; Cy read it on her own.
+        _row("p", "Ada", 1, "benign", LEFT),
+        revised(_row("p", "Bo", 2, "benign", LEFT), "Ada", 1),
+        _row("p", "Cy", 3, "malignant", MIDDLE),
+        # q: Bo's latest revised Ada's; without it only Ada's read is left.
+        _row("q", "Ada", 1, "benign", LEFT),
+        _row("q", "Bo", 2, "malignant", MIDDLE),
+        revised(_row("q", "Bo", 3, "benign", LEFT), "Ada", 1),
+        # r: Ada revised her own read (False): still independent of Bo.
+        _row("r", "Ada", 2, "benign", LEFT) | {"revises_other_reader": False,
+                                               "based_on_annotator": "Ada",
+                                               "based_on_version": 1},
+        _row("r", "Bo", 3, "benign", LEFT),
+    ]
+    loaded = []
+
+    def counting(row):
+        loaded.append((row["image_sha256"], row["annotator"]))
+        return _load(row)
+
+    result = reader_agreement(rows, counting)
+    # p: Ada-Cy 0.5, labels differ; r: Ada-Bo 1, labels match. Bo's copies count nowhere.
+    assert result["images"] == 2 and result["pairs"] == 2
+    assert result["mean_dice"] == 0.75 and result["label_agreement"] == 0.5
+    assert [p["readers"] for p in result["by_pair"]] == [["Ada", "Bo"], ["Ada", "Cy"]]
+    assert result["dependent"] == [
+        {"image_sha256": "p", "annotator": "Bo", "version": 2,
+         "based_on": {"annotator": "Ada", "version": 1}},
+        {"image_sha256": "q", "annotator": "Bo", "version": 3,
+         "based_on": {"annotator": "Ada", "version": 1}},
+    ]
+    assert ("p", "Bo") not in loaded and ("q", "Ada") not in loaded
+
+
 def test_pairs_compared_before_are_taken_from_the_cache_without_loading():
     rows = [_row("p", "Ada", 1, "benign", LEFT), _row("p", "Bo", 2, "benign", MIDDLE),
             _row("p", "Cy", 3, "benign", LEFT)]
@@ -179,7 +219,7 @@ def test_no_image_read_twice_gives_nothing_to_compare():
     assert result == {
         "images": 0, "readers": [], "pairs": 0, "dice_pairs": 0, "both_empty": 0,
         "mean_dice": None, "median_dice": None, "label_pairs": 0, "label_agreement": None,
-        "fleiss_kappa": None, "by_pair": [], "unreadable": [],
+        "fleiss_kappa": None, "by_pair": [], "unreadable": [], "dependent": [],
     }
 
 
@@ -213,7 +253,7 @@ EXPECTED = {
     "by_pair": [{"readers": ["Dr Ada", "Dr Bo"], "images": 1,
                  "mean_dice": pytest.approx(2 / 3), "label_pairs": 1,
                  "label_agreement": 0.0, "cohen_kappa": 0.0}],
-    "unreadable": [], "truncated": False,
+    "unreadable": [], "dependent": [], "truncated": False,
 }
 
 
@@ -365,7 +405,16 @@ def test_the_view_says_when_there_is_nothing_to_compare_or_a_mask_is_damaged():
 
     nothing = reader_agreement([], _load) | {"truncated": False}
     assert text_of(saved.agreement_view(nothing)) == (
-        "No image was saved by two or more readers: nothing to compare.")
+        "No image was saved by two or more readers independently: nothing to compare.")
+    copied = [_row("c" * 64, "Ada", 1, "benign", LEFT),
+              _row("c" * 64, "Bo", 2, "benign", LEFT) | {
+                  "revises_other_reader": True, "based_on_annotator": "Ada",
+                  "based_on_version": 1}]
+    text = text_of(saved.agreement_view(reader_agreement(copied, _load) | {"truncated": False}))
+    assert text == (
+        "No image was saved by two or more readers independently: nothing to compare."
+        "1 read(s) revised another reader's saved version (Load it to revise) and are left out: "
+        "they are not independent reads (first: cccccccccccc v2 by Bo, from v1 by Ada).")
     rows = [_row("w" * 64, "Ada", 1, "benign", OSError("v001_mask.png is missing")),
             _row("w" * 64, "Bo", 2, None, OSError("v002_mask.png is missing"))]
     damaged = reader_agreement(rows, _load) | {"truncated": True}

@@ -1217,6 +1217,8 @@ def test_a_saved_version_is_loaded_to_revise_and_saved_as_the_next(
 
     click(driver, By.ID, ids.LOAD_SAVED_BUTTON)
     dash_duo.wait_for_element("#load-result", timeout=10)
+    assert "recorded as a revision of version 1 by Dr Prior" in (
+        dash_duo.find_element("#load-result").text)
     wait_for(dash_duo, lambda: _shape_paths(dash_duo) == saved_paths, 10, "outline not loaded")
     checked = driver.find_element(
         By.CSS_SELECTOR, f"#{ids.FINAL_LABEL} input[value='malignant']"
@@ -1243,6 +1245,8 @@ def test_a_saved_version_is_loaded_to_revise_and_saved_as_the_next(
     second = json.loads((folder / "v002.json").read_text())
     assert second["annotator"] == "Dr Second"
     assert second["final"]["label"] == "benign"
+    # Through the browser's history store: the save says whose version it revised.
+    assert second["based_on"] == {"version": 1, "annotator": "Dr Prior", "readers": ["Dr Prior"]}
     assert second["final"]["note"] == "compare with prior"
     assert second["final"]["descriptors"]["margin"] == ["angular", "spiculated"]
     assert _shapes.svg_to_paths((folder / "v002.svg").read_text(), width, height) == saved_paths

@@ -126,6 +126,7 @@ def _full_record(name="benign (1).png", worklist_path="2024/case 7/benign (1).pn
             "probabilities": {"normal": 0.1, "benign": 0.6, "malignant": 0.3},
             "model": {"name": "clf", "version": "3"},
         },
+        based_on={"version": 2, "annotator": "Dr. Bea"},
         # 09:08:09.25 at UTC+2 is 07:08:09.25 UTC.
         saved_at=dt.datetime(2024, 5, 6, 9, 8, 9, 250000, dt.timezone(dt.timedelta(hours=2))),
     )
@@ -152,6 +153,9 @@ _FULL_ROW = {
     "perpendicular_diameter_mm": 0.225,
     "empty": False,
     "model_version": "1.2",
+    "based_on_version": 2,
+    "based_on_annotator": "Dr. Bea",
+    "revises_other_reader": True,
 }
 
 
@@ -178,7 +182,8 @@ def test_row_values_of_a_record_without_ai_and_an_empty_outline():
     nothing = ("worklist_path", "final_label", "ai_label", "ai_p_malignant",
                "dice_ai_vs_final", "edited", "regions", "model_version", "max_diameter_px",
                "perpendicular_diameter_px", "max_diameter_mm",
-               "perpendicular_diameter_mm")  # fmt: skip
+               "perpendicular_diameter_mm", "based_on_version",
+               "based_on_annotator", "revises_other_reader")  # fmt: skip
     assert {name: values[name] for name in nothing} == dict.fromkeys(nothing)
     assert values["segmented"] is False
     assert values["empty"] is True
@@ -236,6 +241,15 @@ def _setting(path, value):
         (_setting(["annotator"], "Ada\x00"), "annotator holds a NUL character"),
         (_setting(["image", "name"], "a\x00.png"), "image.name holds a NUL character"),
         (_setting(["image", "worklist_path"], "x/\x00"), "image.worklist_path holds a NUL"),
+        (_setting(["based_on"], [2, "Dr. Bea"]), "based_on .* is not a version"),
+        (_setting(["based_on"], {"version": 0, "annotator": "B"}), "based_on.version"),
+        (_setting(["based_on"], {"version": "2", "annotator": "B"}), "based_on.version"),
+        (_setting(["based_on"], {"version": 2, "annotator": 7, "readers": ["B"]}),
+         "based_on.annotator 7"),
+        (_setting(["based_on"], {"version": 2, "annotator": "B" * 201}),
+         "based_on.annotator is longer than 200 characters"),
+        (_setting(["based_on"], {"version": 2, "annotator": "B", "readers": "B"}),
+         "based_on.readers 'B' is not a list of names"),
     ],
 )
 def test_row_values_refuses_a_bad_record(change, match):
@@ -651,6 +665,9 @@ def test_query_is_newest_first(filled):
         "empty": False,
         "model_version": None,
         "record_path": "ab/v3",
+        "based_on_version": None,
+        "based_on_annotator": None,
+        "revises_other_reader": None,
     }
 
 
@@ -990,7 +1007,7 @@ def test_saves_from_many_threads_at_once_are_all_indexed(make_index, tmp_path):
 # --- the table's layout: rebuilt when older, left alone when newer ----------------
 
 #: SavedRow's table as each SCHEMA_VERSION made it (see _layout).
-_LAYOUTS = {2: "7f2b413cc825", 3: "9ae5b2f72708"}
+_LAYOUTS = {2: "7f2b413cc825", 3: "9ae5b2f72708", 4: "dfa4924cf3d3"}
 
 
 def _layout() -> str:
@@ -1235,8 +1252,9 @@ def test_the_calipers_of_a_saved_outline_reach_the_index_the_csv_and_the_page(
     assert {name: row[name] for name in calipers} == {name: largest[name] for name in calipers}
     # 3 x 2 pixels of 0.2 x 0.1 mm: the long axis is the mm rectangle's diagonal.
     assert row["max_diameter_mm"] == pytest.approx(math.hypot(3 * 0.2, 2 * 0.1))
+    # The calipers, then the version revised (none here).
     assert to_csv([row]).splitlines()[1].endswith(
-        ",".join(str(largest[name]) for name in calipers)
+        ",".join(str(largest[name]) for name in calipers) + ",,,"
     )
     long, across, unit = saved_page.size(row)
     assert (long, unit) == (round(largest["max_diameter_mm"], 1), "mm")

@@ -76,3 +76,18 @@ def test_bad_input_raises_naming_the_parameter():
         h.push(h.new_history(0), 1, limit=0)
     with pytest.raises(TypeError, match="image"):
         h.new_history(0, image=3)
+
+
+def test_keys_beyond_the_four_outlive_every_edit():
+    h0 = dict(h.new_history("a", image="sha"), based_on={"version": 2, "annotator": "Dr A"})
+    hist = h.push(h.push(h0, "b"), "c")
+    assert hist["based_on"] == {"version": 2, "annotator": "Dr A"}
+    hist = h.undo(h.undo(hist))
+    assert hist["present"] == "a" and hist["based_on"] == {"version": 2, "annotator": "Dr A"}
+    hist = h.redo(hist)
+    assert hist["present"] == "b" and hist["based_on"]["version"] == 2
+    assert h.push(hist, "b")["based_on"]["annotator"] == "Dr A"  # the no-op push too
+    # Copies, not shared: changing one history's fact leaves the other's alone.
+    h2 = h.push(hist, "d")
+    h2["based_on"]["version"] = 9
+    assert hist["based_on"]["version"] == 2

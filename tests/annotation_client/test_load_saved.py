@@ -181,7 +181,8 @@ def test_load_saved_returns_the_saved_outline_label_note_and_descriptors(app, an
     loaded, label, note, work, message, *descriptors = _load(app, annotate)
     at = loaded.pop("at")
     assert isinstance(at, int) and at > 0
-    assert loaded == {"image": SHA, "version": 1, "paths": SAVED_PATHS}
+    assert loaded == {"image": SHA, "version": 1, "paths": SAVED_PATHS,
+                      "based_on": {"version": 1, "annotator": "Dr Ada", "readers": ["Dr Ada"]}}
     assert label == "malignant"
     assert note == "compare with prior"  # as the record keeps it, stripped
     # In DESCRIPTOR_OPTIONS order; the margin as a list (in lexicon order), unset ones "".
@@ -202,8 +203,8 @@ def test_load_saved_returns_the_saved_outline_label_note_and_descriptors(app, an
     )
     assert message.id == "load-result" and message.color == "info"
     assert text_of(message) == (
-        "Version 1 loaded: 2 outline(s). Saving makes version 2; "
-        "Undo brings back the outline shown before."
+        "Version 1 loaded: 2 outline(s). Saving makes version 2, recorded as a revision "
+        "of version 1 by Dr Ada; Undo brings back the outline shown before."
     )
 
 
@@ -214,7 +215,7 @@ def test_load_saved_of_a_bare_record_gives_blank_fields(app, annotate, data_dir)
     assert (label, note) == (None, "")
     assert descriptors == ["", "", [], "", "", ""]
     assert work == {"image": SHA, "paths": [], "label": None, "note": None, "descriptors": {}}
-    assert text_of(message).startswith("Version 1 loaded: 0 outline(s). Saving makes version 2;")
+    assert text_of(message).startswith("Version 1 loaded: 0 outline(s). Saving makes version 2,")
 
 
 def test_load_saved_loads_the_latest_of_several_versions(app, annotate, data_dir):
@@ -231,8 +232,8 @@ def test_load_saved_loads_the_latest_of_several_versions(app, annotate, data_dir
         SHA, [TRIANGLE], "normal", "third", {"orientation": "parallel", "assessment": "2"}
     )
     assert text_of(message) == (
-        "Version 3 loaded: 1 outline(s). Saving makes version 4; "
-        "Undo brings back the outline shown before."
+        "Version 3 loaded: 1 outline(s). Saving makes version 4, recorded as a revision "
+        "of version 3 by Dr Ada; Undo brings back the outline shown before."
     )
 
 
@@ -258,7 +259,7 @@ def test_the_load_message_names_the_version_a_save_will_make(app, annotate, data
     message = _load(app, annotate)[4]
     made = _save(data_dir, SAVED_PATHS)  # the save the user makes next
     assert made == 3
-    assert f"Saving makes version {made};" in text_of(message)
+    assert f"Saving makes version {made}," in text_of(message)
 
 
 def _assert_load_error(result, reason):
@@ -363,8 +364,10 @@ def _drawn_history():
     return _history.push(history, _editing.make_state([DRAWN], "edit", density=32))
 
 
-def _loaded(at=111, image=SHA, paths=SAVED_PATHS):
-    return {"image": image, "version": 1, "paths": list(paths), "at": at}
+def _loaded(at=111, image=SHA, paths=SAVED_PATHS, version=1, annotator="Dr Ada",
+            readers=("Dr Ada",)):
+    return {"image": image, "version": version, "paths": list(paths), "at": at,
+            "based_on": {"version": version, "annotator": annotator, "readers": list(readers)}}
 
 
 def _patched_paths(figure) -> list[str]:
@@ -500,6 +503,60 @@ def test_an_ai_outline_that_came_while_away_is_applied_when_the_page_is_back(ann
     other, *_ = _edit(annotate, [OPACITY], loaded=None, history=start,
                       ai=_ai_result(image=OTHER_SHA))
     assert other["present"]["paths"] == []
+
+
+def test_a_loaded_save_is_what_the_history_revises_through_every_later_edit(annotate):
+    history = _edit(annotate, [LOADED], loaded=_loaded(), history=_drawn_history())[0]
+    assert history["based_on"] == {"version": 1, "annotator": "Dr Ada", "readers": ["Dr Ada"]}
+    history = _history.push(history, _editing.make_state([DRAWN], "edit", density=32))
+    history = _history.undo(_history.undo(history))  # back before the load, even
+    assert history["based_on"]["annotator"] == "Dr Ada"
+    # Another load, of Dr Bo's version revising Dr Cy's: the newest is what the next
+    # save revises, and it descends from everyone either load came from.
+    history = _edit(annotate, [LOADED], history=history, loaded=_loaded(
+        at=222, version=3, annotator="Dr Bo", readers=("Dr Bo", "Dr Cy")))[0]
+    assert history["based_on"] == {"version": 3, "annotator": "Dr Bo",
+                                   "readers": ["Dr Ada", "Dr Bo", "Dr Cy"]}
+    # Another image's history starts afresh, revising nothing.
+    other = _edit(annotate, [OPACITY], loaded=None,
+                  history=dict(history, image=OTHER_SHA))[0]
+    assert "based_on" not in other
+
+
+def test_load_saved_names_every_reader_the_version_descends_from(app, annotate, data_dir):
+    _save(data_dir, SAVED_PATHS, annotator="Dr Cy")
+    mask = _shapes.paths_to_mask([RING], (HEIGHT, WIDTH))
+    record = build_record(image=META, annotator="Dr Bo", final_mask=mask,
+                          based_on={"version": 1, "annotator": "Dr Cy"})
+    AnnotationStore(data_dir).save(SHA, svg=_shapes.paths_to_svg([RING], WIDTH, HEIGHT),
+                                   mask_png=vectorizer.mask_to_png(mask), record=record)
+    loaded, *_rest, message = _load(app, annotate)[:5]
+    assert loaded["based_on"] == {"version": 2, "annotator": "Dr Bo",
+                                  "readers": ["Dr Bo", "Dr Cy"]}
+    assert "recorded as a revision of version 2 by Dr Bo;" in text_of(message)
+
+
+def test_a_save_records_the_version_it_revises(app, annotate, data_dir):
+    _save(data_dir, SAVED_PATHS, annotator="Dr Ada", label="benign")
+    loaded = _load(app, annotate)[0]
+    history = _edit(annotate, [LOADED], loaded=loaded, history=_drawn_history())[0]
+    blank = [None] * N
+    with app.server.test_request_context("/_dash-update-component"):
+        annotate.save(1, META, history, None, None, "benign", "", "Dr Bo", None, *blank)
+        # Saved from a history that loaded nothing: it revises nothing.
+        annotate.save(1, META, _drawn_history(), None, None, "benign", "", "Dr Bo", None,
+                      *blank)
+    store = AnnotationStore(data_dir)
+    assert store.load_record(SHA, 2)["based_on"] == {
+        "version": 1, "annotator": "Dr Ada", "readers": ["Dr Ada"]}
+    assert store.load_record(SHA, 3)["based_on"] is None
+    # The index knows: reader agreement leaves Dr Bo's v2 out.
+    from annotation_client._database import AnnotationIndex, default_url
+
+    rows = {r["version"]: r for r in AnnotationIndex(default_url(data_dir)).query()}
+    assert (rows[2]["based_on_version"], rows[2]["based_on_annotator"],
+            rows[2]["revises_other_reader"]) == (1, "Dr Ada", True)
+    assert rows[3]["revises_other_reader"] is None
 
 
 def test_a_loaded_save_takes_the_sliders_density(annotate):

@@ -48,9 +48,12 @@ def test_record_holds_everything_and_is_json():
             "model": {"name": "clf", "version": "3"},
         },
         vertices=17,
+        based_on={"version": 3, "annotator": " Dr. Bea "},
         saved_at=when,
     )
     json.dumps(record, allow_nan=False)
+    assert record["based_on"] == {"version": 3, "annotator": "Dr. Bea", "readers": ["Dr. Bea"]}
+    assert r.descends_from_others(record) is True
     assert record["saved_at"] == "2024-05-06T07:08:09Z"
     assert record["annotator"] == "Dr. Ada"
     assert record["image"]["sha256"] == IMAGE["sha256"]
@@ -77,6 +80,8 @@ def test_record_without_ai():
     assert record["ai"] == {"segmented": False, "label": None, "probabilities": None}
     assert record["final"]["label"] is None
     assert record["saved_at"].endswith("Z")
+    assert record["based_on"] is None
+    assert r.descends_from_others(record) is None
 
 
 def test_record_keeps_the_worklist_path():
@@ -107,6 +112,13 @@ def test_unchanged_ai_outline_has_dice_one():
         ({"descriptors": {"assessment": ["3", "4A"]}}, "one value"),
         ({"saved_at": dt.datetime(2024, 1, 1)}, "timezone"),
         ({"classification": {"label": "x", "probabilities": {}}}, "label"),
+        ({"based_on": {"version": 0, "annotator": "B"}}, "based_on version"),
+        ({"based_on": {"version": True, "annotator": "B"}}, "based_on version"),
+        ({"based_on": {"version": 2}}, "based_on annotator"),
+        ({"based_on": {"version": 2, "annotator": "  "}}, "based_on annotator"),
+        ({"based_on": {"version": 2, "annotator": "B", "readers": "B"}}, "based_on readers"),
+        ({"based_on": {"version": 2, "annotator": "B", "readers": ["B", ""]}},
+         "based_on readers"),
     ],
 )
 def test_bad_record_input_is_refused(kwargs, match):
@@ -151,3 +163,19 @@ def test_a_record_keeps_a_plausible_pixel_spacing():
         image=IMAGE | {"pixel_spacing_mm": (0.1, 10)}, annotator="Ada", final_mask=final
     )
     assert record["image"]["pixel_spacing_mm"] == [0.1, 10.0]
+
+
+def test_based_on_names_every_reader_it_descends_from():
+    _, final = _masks()
+
+    def saved(annotator, based_on):
+        return r.build_record(image=IMAGE, annotator=annotator, final_mask=final,
+                              based_on=based_on)
+
+    own = saved("Ada", {"version": 1, "annotator": "Ada"})
+    assert own["based_on"]["readers"] == ["Ada"]
+    assert r.descends_from_others(own) is False  # revising one's own read
+    # Ada's v3 revises her v2, which revised Bea's v1: still not independent of Bea.
+    chained = saved("Ada", {"version": 2, "annotator": "Ada", "readers": ["Bea", " Ada "]})
+    assert chained["based_on"]["readers"] == ["Ada", "Bea"]
+    assert r.descends_from_others(chained) is True

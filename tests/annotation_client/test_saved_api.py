@@ -26,7 +26,9 @@ def _api_rows(paths) -> dict:
     """The API's rows of the three versions of ``saved_paths``, value for value (their
     records hold no largest region, so no diameters)."""
     no_calipers = dict.fromkeys(("max_diameter_px", "perpendicular_diameter_px",
-                                 "max_diameter_mm", "perpendicular_diameter_mm"))  # fmt: skip
+                                 "max_diameter_mm", "perpendicular_diameter_mm",
+                                 "based_on_version", "based_on_annotator",
+                                 "revises_other_reader"))  # fmt: skip
     common_a = no_calipers | {
                 "image_sha256": SHA_A, "annotator": "Dr Ada", "image_name": "left.png",
                 "worklist_path": None, "width": 4, "height": 3, "ai_label": "benign",
@@ -196,7 +198,7 @@ def test_csv_has_the_index_columns_and_the_same_rows(client, rows):
     # e.g. the first data line, spelled out:
     assert text.splitlines()[2] == (
         f"{SHA_B},1,2024-05-01T12:00:00Z,Dr Bo,right.png,study7/right.png,4,3,,,,False,,,2,"
-        f"False,,{rows['b1']['record_path']},,,,"
+        f"False,,{rows['b1']['record_path']},,,,,,,"
     )
 
 

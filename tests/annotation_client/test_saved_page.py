@@ -424,7 +424,7 @@ def test_download_csv_takes_the_filters_and_matches_the_api(app, saved_paths, sa
     )
     assert bo["content"] == (
         f"{HEADER}\n{SHA_B},1,2024-05-01T12:00:00Z,Dr Bo,right.png,study7/right.png,4,3,,,,"
-        f"False,,,2,False,,{saved_paths['b1']},,,,\n"
+        f"False,,,2,False,,{saved_paths['b1']},,,,,,,\n"
     )
     assert nothing["content"] == HEADER + "\n"
 
