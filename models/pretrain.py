@@ -19,16 +19,21 @@ every shared layer and leaves both heads to start from random weights.
 Only the *training* images of the split are used (``--split-seed`` as in
 ``models.train``; ``--val-fraction 0`` takes every image, for a refit), so the
 validation images stay unseen, pixels included. Each epoch is backed up for
-``--resume``; the result is ``OUT/pretrained.weights.h5`` with ``split.json``
-beside it, which ``models.train`` checks against its own split.
+``--resume`` (which refuses to go on with other images than the run began with);
+the result is ``OUT/pretrained.weights.npz`` with ``seen.json`` beside it: the
+SHA-256 of every image file the run has seen, and the network's size.
+``models.train --init-pretrained`` refuses a run that has seen any image its
+own training images do not include, by content, whatever the folder or names.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -36,6 +41,9 @@ log = logging.getLogger("models.pretrain")
 
 #: File of the finished pretraining in its run folder.
 PRODUCT = "pretrained.weights.npz"
+
+#: What a pretraining run has seen, beside ``PRODUCT``: image hashes and network size.
+SEEN = "seen.json"
 
 #: Layer whose output the restoration head reads: the U-Net's last decoder block.
 LAST_DECODER = "dec0_out"
@@ -150,43 +158,79 @@ def get_restorer(unet):
     return keras.Model(unet.inputs[0], restored, name="restorer")
 
 
-def load_pretrained(unet, run, train_keys):
-    """Copy a pretraining run's shared layers into ``unet`` (both heads stay as they are).
+def file_hashes(samples) -> dict[str, str]:
+    """SHA-256 of each sample's image file, ``{"class/name": hexdigest}``.
+
+    Content rather than names: the same picture under another name or in another
+    folder is the same image to a network.
+    """
+    return {f"{s.class_name}/{s.name}": hashlib.sha256(Path(s.image_path).read_bytes()).hexdigest()
+            for s in samples}
+
+
+def check_pretrained(run, train_samples, input_size, base_filters):
+    """Refuse a pretraining that has seen an image outside ``train_samples``, or another size.
+
+    Run before anything of the caller's run is written, so a refusal costs nothing.
 
     Parameters
     ----------
-    unet : keras.Model
-        From ``get_multitask_unet`` with the run's input size and width.
     run : str or Path
-        A ``models.pretrain`` run folder holding ``PRODUCT`` and ``split.json``.
-    train_keys : iterable of str
-        ``"class/name"`` of the images the caller trains on. Pretraining on any
-        other image would let a held-out image's pixels into training.
+        A ``models.pretrain`` run folder holding ``PRODUCT`` and ``SEEN``.
+    train_samples : list of models.data.Sample
+        The images the caller trains on. Pretraining on any other image (a held-out
+        one, under any name) would let its pixels into training.
+    input_size, base_filters : int
+        The caller's network: the pretraining must have used the same.
 
     Raises
     ------
     FileNotFoundError
-        The run has not finished (no ``PRODUCT``).
+        The run has not finished (no ``PRODUCT`` or ``SEEN``).
     ValueError
-        The run pretrained on images outside ``train_keys``, or on another network.
+        The run saw other images, or trained another network.
+    """
+    run = Path(run)
+    for name in (PRODUCT, SEEN):
+        if not (run / name).is_file():
+            raise FileNotFoundError(f"{run / name} does not exist: has the pretraining finished?")
+    seen = json.loads((run / SEEN).read_text())
+    size = (seen.get("input_size"), seen.get("base_filters"))
+    if size != (input_size, base_filters):
+        raise ValueError(f"{run} pretrained a {size[0]} px network of {size[1]} filters; this "
+                         f"run trains {input_size} px with {base_filters} (--input-size, "
+                         "--base-filters)")
+    allowed = set(file_hashes(train_samples).values())
+    outside = sorted(key for key, digest in seen["sha256"].items() if digest not in allowed)
+    if outside:
+        raise ValueError(f"{run} pretrained on {len(outside)} image(s) that are not among this "
+                         f"run's training images (e.g. {outside[0]}); pretrain on the same "
+                         "folder with the same --split-seed and --val-fraction")
+
+
+def load_pretrained(unet, run):
+    """Copy a pretraining run's shared layers into ``unet`` (both heads stay as they are).
+
+    Call :func:`check_pretrained` first: this checks the layers' shapes only.
+
+    Parameters
+    ----------
+    unet : keras.Model
+        From ``get_multitask_unet``, of the run's input size and width.
+    run : str or Path
+        A ``models.pretrain`` run folder holding ``PRODUCT``.
 
     Returns
     -------
     int
         How many layers were copied.
-    """
-    from pathlib import Path
 
-    run = Path(run)
-    weights = run / PRODUCT
-    if not weights.is_file():
-        raise FileNotFoundError(f"{weights} does not exist: has the pretraining finished?")
-    seen = set(json.loads((run / "split.json").read_text())["train"])
-    outside = sorted(seen - set(train_keys))
-    if outside:
-        raise ValueError(f"{run} pretrained on {len(outside)} image(s) this run holds out or "
-                         f"does not use (e.g. {outside[0]}); pretrain with the same "
-                         "--split-seed and --val-fraction")
+    Raises
+    ------
+    ValueError
+        A layer of ``unet`` is missing from the file or of another shape.
+    """
+    weights = Path(run) / PRODUCT
     with np.load(weights) as saved:
         stored = {key: saved[key] for key in saved.files}
     shared = [layer for layer in unet.layers if layer.weights
@@ -196,7 +240,7 @@ def load_pretrained(unet, run, train_keys):
         new = [stored.get(f"{layer.name}/{k}") for k in range(len(current))]
         if any(w is None or w.shape != c.shape for w, c in zip(new, current, strict=True)):
             raise ValueError(f"{weights} does not fit this network at layer {layer.name} "
-                             "(check --input-size and --base-filters)")
+                             "(--base-filters)")
         layer.set_weights(new)
     return len(shared)
 
@@ -206,6 +250,13 @@ def save_pretrained(restorer, path):
 
     By name rather than by position, so ``load_pretrained`` can pick the
     encoder and decoder out and say which layer does not fit.
+
+    Parameters
+    ----------
+    restorer : keras.Model
+        From :func:`get_restorer`.
+    path : str or Path
+        The ``.npz`` file to write.
     """
     arrays = {f"{layer.name}/{k}": w for layer in restorer.layers
               for k, w in enumerate(layer.get_weights())}
@@ -213,7 +264,22 @@ def save_pretrained(restorer, path):
 
 
 def make_restoration_dataset(images, batch_size, seed=0):
-    """``(distorted, clean)`` training batches of ``(B, S, S, 1)``, augmented as for training."""
+    """``(distorted, clean)`` training batches, augmented as for training, then distorted.
+
+    Parameters
+    ----------
+    images : numpy.ndarray
+        ``(N, S, S, 1)`` float32 in [0, 1].
+    batch_size : int
+    seed : int
+        Order of the images.
+
+    Returns
+    -------
+    tf.data.Dataset
+        Endless batches of two ``(batch_size, S, S, 1)`` tensors: :func:`distort`'s
+        output and its target.
+    """
     import tensorflow as tf
 
     from .training import augment
@@ -239,20 +305,29 @@ def main(argv=None):
     import tensorflow as tf
 
     from ._preprocess import INPUT_SIZE
-    from .data import CLASS_NAMES, load_arrays, load_samples, run_split, split_record
+    from .data import CLASS_NAMES, load_arrays, load_samples, run_split
     from .networks import get_multitask_unet
     from .training import make_schedule, open_run_dir, plot_learning_curves
 
     size = args.input_size or INPUT_SIZE
-    out = open_run_dir(args.out, args.resume, PRODUCT)
-    keras.utils.set_random_seed(args.seed)
-
     samples = load_samples(args.data)
     split_seed = args.seed if args.split_seed is None else args.split_seed
     train_s, _ = run_split(samples, args.val_fraction, split_seed, limit=args.limit,
                            seed=args.seed)
     # Only the training images are recorded: they are all this run has seen.
-    (out / "split.json").write_text(json.dumps(split_record(train_s, []), indent=1))
+    seen = {"input_size": size, "base_filters": args.base_filters,
+            "sha256": file_hashes(train_s)}
+    earlier = Path(args.out) / SEEN
+    if args.resume and earlier.is_file() and json.loads(earlier.read_text()) != seen:
+        # The weights in backup/ have seen what the earlier images were: going on with
+        # others would record only these and hide the first ones from models.train.
+        log.error("%s began with other images or another network than these arguments give "
+                  "(--data, --split-seed, --val-fraction, --limit, --input-size, "
+                  "--base-filters); resume with the same ones", args.out)
+        return 2
+    out = open_run_dir(args.out, args.resume, PRODUCT)
+    keras.utils.set_random_seed(args.seed)
+    (out / SEEN).write_text(json.dumps(seen, indent=1))
     log.info("pretraining on %d images (split by duplicate_group, seed %d; labels unused)",
              len(train_s), split_seed)
     xtr, _, _ = load_arrays(train_s, size, progress=args.verbose > 0)

@@ -159,13 +159,17 @@ def main(argv=None):
     )
 
     size = args.input_size or INPUT_SIZE
-    out = open_run_dir(args.out, args.resume, "swa.keras")
-    keras.utils.set_random_seed(args.seed)
-
     samples = load_samples(args.data)
     split_seed = args.seed if args.split_seed is None else args.split_seed
     train_s, val_s = run_split(samples, args.val_fraction, split_seed, limit=args.limit,
                                seed=args.seed)
+    if args.init_pretrained and not args.resume:
+        from .pretrain import check_pretrained
+
+        # Before the run folder is touched: a refused start leaves an earlier run as it was.
+        check_pretrained(args.init_pretrained, train_s, size, args.base_filters)
+    out = open_run_dir(args.out, args.resume, "swa.keras")
+    keras.utils.set_random_seed(args.seed)
     (out / "split.json").write_text(json.dumps(split_record(train_s, val_s), indent=1))
     log.info("train %d, val %d images (split by duplicate_group, seed %d)",
              len(train_s), len(val_s), split_seed)
@@ -186,8 +190,9 @@ def main(argv=None):
     if args.init_pretrained and not args.resume:
         from .pretrain import load_pretrained
 
-        load_pretrained(model, args.init_pretrained, split_record(train_s, [])["train"])
-        log.info("encoder and decoder from the pretraining in %s", args.init_pretrained)
+        copied = load_pretrained(model, args.init_pretrained)
+        log.info("encoder and decoder (%d layers) from the pretraining in %s", copied,
+                 args.init_pretrained)
     schedule = make_schedule(args.lr, args.epochs, steps, args.swa_start, args.swa_lr)
     counts = np.bincount(ytr, minlength=len(CLASS_NAMES)).astype(float)
     # Square-root inverse frequency: helps malignant recall without

@@ -61,7 +61,7 @@ def test_distort_holes_are_uniform_noise_and_curves_keep_the_order_of_grey_level
     clean_rows = (steps > 0).all(axis=2)
     assert clean_rows.mean() > 0.3
     assert (~clean_rows).mean() > 0.3
-    # The painted pixels are uniform on [0, 1]: their mean is near 1/2 and they span it.
+    # The painted pixels are uniform noise on [0, 1], unlike the ramp they cover.
     painted = out[~clean_rows]
     assert painted.min() < 0.05 and painted.max() > 0.95
 
@@ -87,18 +87,19 @@ def test_the_restorer_trains_the_unets_own_layers():
 
 
 def test_pretraining_sees_only_the_training_images_and_writes_its_products(tiny_pretrain):
-    from models.data import load_samples, run_split, split_record
-    from models.pretrain import PRODUCT
+    from models.data import load_samples, run_split
+    from models.pretrain import PRODUCT, SEEN, file_hashes
 
     root, run = tiny_pretrain
     assert (run / PRODUCT).is_file()
     assert (run / "learning_curves.png").stat().st_size > 0
     assert [r["epoch"] for r in _history(run)] == ["0", "1"]
-    seen = json.loads((run / "split.json").read_text())
+    seen = json.loads((run / SEEN).read_text())
     train, val = run_split(load_samples(root), 0.34, 42)
-    assert sorted(seen["train"]) == sorted(split_record(train, val)["train"])
-    assert seen["val"] == []
-    assert not set(seen["train"]) & set(split_record(train, val)["val"])
+    assert seen == {"input_size": 32, "base_filters": 4, "sha256": file_hashes(train)}
+    # The hashes are the files' own: a validation image's is not among them.
+    assert len(seen["sha256"]) == len(train) > 0
+    assert not set(seen["sha256"].values()) & set(file_hashes(val).values())
 
 
 def test_pretraining_resumes_from_its_backup(tiny_pretrain, tmp_path):
@@ -112,48 +113,69 @@ def test_pretraining_resumes_from_its_backup(tiny_pretrain, tmp_path):
     assert pretrain.main(["--data", str(root), "--out", str(copy), "--epochs", "3", "--resume",
                           *TINY]) == 0
     assert [r["epoch"] for r in _history(copy)] == ["0", "1", "2"]
+    # Going on with another split would hide the images the weights have seen already.
+    seen = (copy / "seen.json").read_text()
+    assert pretrain.main(["--data", str(root), "--out", str(copy), "--epochs", "4", "--resume",
+                          *TINY, "--split-seed", "3"]) == 2
+    assert (copy / "seen.json").read_text() == seen
+    assert len(_history(copy)) == 3
 
 
 def test_load_pretrained_copies_the_shared_layers_and_leaves_the_heads(tiny_pretrain):
     import keras
 
-    from models.data import load_samples, run_split, split_record
     from models.networks import get_multitask_unet
     from models.pretrain import PRODUCT, load_pretrained
 
-    root, run = tiny_pretrain
+    _, run = tiny_pretrain
     with np.load(run / PRODUCT) as f:
         saved = {key: f[key] for key in f.files}
 
     keras.utils.set_random_seed(5)
     unet = get_multitask_unet(32, 4)
     cls_before = unet.get_layer("cls").get_weights()[0].copy()
-    train, _ = run_split(load_samples(root), 0.34, 42)
     # Four levels of two convs, a BatchNorm each and a shortcut, down and up, plus the
     # bottleneck's five.
-    assert load_pretrained(unet, run, split_record(train, [])["train"]) == 8 * 5 + 5
+    assert load_pretrained(unet, run) == 8 * 5 + 5
     for name in ("enc0_c1", "bottleneck_c2", "dec0_c2", "dec0_bn2"):
         for k, got in enumerate(unet.get_layer(name).get_weights()):
             np.testing.assert_array_equal(got, saved[f"{name}/{k}"])
     assert "restore/0" in saved
     np.testing.assert_array_equal(unet.get_layer("cls").get_weights()[0], cls_before)
+    with pytest.raises(ValueError, match="does not fit this network at layer enc0"):
+        load_pretrained(get_multitask_unet(32, 8), run)
 
 
-def test_load_pretrained_refuses_held_out_images_a_missing_run_and_another_width(
-        tiny_pretrain, tmp_path):
-    from models.data import load_samples, run_split, split_record
-    from models.networks import get_multitask_unet
-    from models.pretrain import load_pretrained
+def test_check_pretrained_refuses_other_images_a_missing_run_and_another_network(
+        tiny_pretrain, synthetic_busi, tmp_path):
+    import shutil
+
+    from models.data import load_samples, run_split
+    from models.pretrain import check_pretrained
 
     root, run = tiny_pretrain
-    train, _ = run_split(load_samples(root), 0.34, 42)
-    keys = split_record(train, [])["train"]
-    with pytest.raises(ValueError, match="holds out or does not use"):
-        load_pretrained(get_multitask_unet(32, 4), run, keys[1:])
+    train, val = run_split(load_samples(root), 0.34, 42)
+    check_pretrained(run, train, 32, 4)  # its own split: fine
+    with pytest.raises(ValueError, match="1 image.s. that are not among this run's training"):
+        check_pretrained(run, train[1:], 32, 4)
+    # The same pictures renamed in another folder are still the same images.
+    renamed = tmp_path / "renamed"
+    shutil.copytree(root, renamed)
+    for sample in val:
+        stem = sample.image_path.stem
+        for path in (renamed / sample.class_name).glob(f"{stem}*"):
+            path.rename(path.with_name(path.name.replace(stem, f"{stem} copy")))
+    moved = [s for s in load_samples(renamed) if s.name.endswith("copy")]
+    assert len(moved) == len(val)
+    with pytest.raises(ValueError, match="not among this run's training"):
+        check_pretrained(run, moved + train[1:], 32, 4)
+    check_pretrained(run, moved + train, 32, 4)  # a superset is fine
+    with pytest.raises(ValueError, match="pretrained a 32 px network of 4 filters"):
+        check_pretrained(run, train, 48, 4)
+    with pytest.raises(ValueError, match="of 4 filters; this run trains 32 px with 8"):
+        check_pretrained(run, train, 32, 8)
     with pytest.raises(FileNotFoundError, match="has the pretraining finished"):
-        load_pretrained(get_multitask_unet(32, 4), tmp_path, keys)
-    with pytest.raises(ValueError, match="does not fit this network"):
-        load_pretrained(get_multitask_unet(32, 8), run, keys)
+        check_pretrained(tmp_path, train, 32, 4)
 
 
 def test_train_starts_from_a_pretraining_on_its_own_split_only(tiny_pretrain, tmp_path, caplog):
@@ -163,10 +185,14 @@ def test_train_starts_from_a_pretraining_on_its_own_split_only(tiny_pretrain, tm
     args = ["--data", str(root), "--epochs", "1", *TINY, "--init-pretrained", str(run)]
     with caplog.at_level("INFO", logger="models.train"):
         assert train.main([*args, "--out", str(tmp_path / "ok")]) == 0
-    assert "encoder and decoder from the pretraining" in caplog.text
-    # Another split would train on a pretraining that has seen its validation images.
-    with pytest.raises(ValueError, match="holds out"):
-        train.main([*args, "--out", str(tmp_path / "other"), "--split-seed", "3"])
+    assert "encoder and decoder (45 layers) from the pretraining" in caplog.text
+    # Another split would train on a pretraining that has seen its validation images;
+    # refused before the run folder is touched, so an earlier run there is kept.
+    other = tmp_path / "other"
+    (other / "backup").mkdir(parents=True)
+    with pytest.raises(ValueError, match="not among this run's training images"):
+        train.main([*args, "--out", str(other), "--split-seed", "3"])
+    assert (other / "backup").is_dir()
 
 
 def test_train_refuses_two_starting_points(tiny_pretrain, tmp_path, capsys):
