@@ -4,7 +4,9 @@ After a blinded read (:mod:`annotation_client._readers`), or whenever two
 radiologists annotated the same images, whoever runs the study asks how far the
 readers agree: how much their outlines overlap and how often their final labels
 match, beyond chance. Each reader's read of an image is their highest saved
-version of it; images only one reader saved do not count.
+version of it that does not descend from another reader's saved work (*Load it to
+revise*; the record's ``based_on``); images with fewer than two such reads do not
+count.
 
 - **Outlines:** the Dice coefficient of each pair of readers' saved masks of the
   same image. Two empty masks agree (both found no lesion): Dice 1; how many
@@ -197,28 +199,30 @@ def reader_agreement(
         sorted by names; ``unreadable``: ``[{"image_sha256", "annotator",
         "version", "reason"}]``, one per read. Means and kappas are None where
         nothing counts. ``dependent``: ``[{"image_sha256", "annotator", "version",
-        "based_on": {"annotator", "version"}}]``, the reads left out because they
-        revised another reader's saved version (``revises_other_reader`` in the
-        row): an image counts only with two or more independent reads.
+        "based_on": {"annotator", "version"}}]``, each reader's latest version of an
+        image when it descends from another reader's saved work
+        (``revises_other_reader`` in the row) and so is left out: the reader's latest
+        independent version, if any, is their read instead. An image counts with two
+        or more independent reads.
     """
-    reads = {}
-    dependent = []
-    for image, by_reader in latest_reads(rows).items():
-        if len(by_reader) < 2:
-            continue
-        # A read that revised another reader's saved version (Load it to revise) is that
-        # reader's outline and label again, perhaps unchanged: comparing the two
-        # would count copying as agreement.
-        for name, row in sorted(by_reader.items()):
-            if row.get("revises_other_reader"):
-                dependent.append({
-                    "image_sha256": image, "annotator": name, "version": row["version"],
-                    "based_on": {"annotator": row.get("based_on_annotator"),
-                                 "version": row.get("based_on_version")},
-                })  # fmt: skip
-        independent = {n: r for n, r in by_reader.items() if not r.get("revises_other_reader")}
-        if len(independent) >= 2:
-            reads[image] = independent
+    # A version that revised another reader's saved work (Load it to revise) is that
+    # reader's outline and label again, perhaps unchanged: comparing the two would
+    # count copying as agreement. A reader's read is their latest independent version.
+    rows = list(rows)
+    independent = latest_reads(r for r in rows if not r.get("revises_other_reader"))
+    copied = latest_reads(r for r in rows if r.get("revises_other_reader"))
+    reads = {image: by_reader for image, by_reader in independent.items()
+             if len(by_reader) >= 2}
+    dependent = [
+        {"image_sha256": image, "annotator": name, "version": row["version"],
+         "based_on": {"annotator": row.get("based_on_annotator"),
+                      "version": row.get("based_on_version")}}
+        for image in sorted(copied)
+        for name, row in sorted(copied[image].items())
+        # Listed when it is what the reader saved last: an earlier independent read
+        # counts in its place, or the reader has none.
+        if row["version"] > independent.get(image, {}).get(name, {}).get("version", 0)
+    ]  # fmt: skip
     unreadable = []
     dices: list[float] = []
     both_empty = 0

@@ -47,7 +47,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import ArgumentError, IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
-from ._record import LABELS, descends_from_others
+from ._record import LABELS, descends_from_others, parse_based_on
 
 logger = logging.getLogger(__name__)
 
@@ -326,15 +326,7 @@ def row_values(record: Mapping, record_path: str) -> dict:
                 raise ValueError(f"measurements.largest.{name}: {exc}") from None
         segmentation = (record.get("model") or {}).get("segmentation") or {}
         dice = agreement.get("dice_ai_vs_final")
-        based_on = record.get("based_on") or {}
-        if not isinstance(based_on, Mapping):
-            raise ValueError(f"based_on {based_on!r} is not a version")
-        based_on_version = based_on.get("version")
-        if based_on_version is not None:
-            based_on_version = _count(based_on_version, "based_on.version", low=1)
-        readers = based_on.get("readers", [based_on.get("annotator")]) if based_on else []
-        if not isinstance(readers, list) or not all(isinstance(r, str) for r in readers):
-            raise ValueError(f"based_on.readers {readers!r} is not a list of names")
+        based_on = parse_based_on(record.get("based_on")) or {}
         values = {
             "image_sha256": sha,
             "version": version,
@@ -355,7 +347,7 @@ def row_values(record: Mapping, record_path: str) -> dict:
             "empty": bool(flags["final.empty"]),
             "model_version": segmentation.get("version"),
             "record_path": str(record_path),
-            "based_on_version": based_on_version,
+            "based_on_version": based_on.get("version"),
             "based_on_annotator": based_on.get("annotator"),
             "revises_other_reader": descends_from_others(record),
         }
@@ -713,11 +705,13 @@ class AnnotationIndex:
             raise IndexUnavailable("the annotation index could not be read", exc) from exc
 
     def reads(self, images: int = MAX_READ_IMAGES) -> tuple[list[dict], int]:
-        """Each reader's highest version of every image two or more readers saved.
+        """Each reader's reads of every image two or more readers read independently.
 
         What :func:`annotation_client._agreement.reader_agreement` compares: a
-        reader's read of an image is their latest version of it, whoever saved
-        since.
+        reader's read of an image is their latest version of it that does not
+        descend from another reader's saved work (``revises_other_reader``),
+        whoever saved since; their latest version that does is given too, so
+        that the comparison can say it left it out.
 
         Parameters
         ----------
@@ -730,17 +724,23 @@ class AnnotationIndex:
         Returns
         -------
         rows : list of dict
-            :meth:`SavedRow.as_dict` of each read, newest first.
+            :meth:`SavedRow.as_dict` of each read (and each reader's latest version
+            that is not one), newest first.
         total : int
-            How many images two or more readers saved, within the cap or not.
+            How many images two or more readers read independently, within the cap
+            or not.
         """
         if (isinstance(images, bool) or not isinstance(images, int)
                 or not 1 <= images <= MAX_READ_IMAGES):
             raise ValueError(f"images must be an int from 1 to {MAX_READ_IMAGES}")
+        # NULL (a version that revised nothing, or an index row from before layout 4)
+        # is independent.
+        copied = sa.func.coalesce(SavedRow.revises_other_reader, sa.false())
         shared = (
             sa.select(
                 SavedRow.image_sha256, sa.func.max(SavedRow.saved_at).label("newest")
             )
+            .where(sa.not_(copied))
             .group_by(SavedRow.image_sha256)
             .having(sa.func.count(SavedRow.annotator.distinct()) >= 2)
         )
@@ -751,10 +751,11 @@ class AnnotationIndex:
             sa.select(
                 SavedRow.image_sha256,
                 SavedRow.annotator,
+                copied.label("copied"),
                 sa.func.max(SavedRow.version).label("top"),
             )
             .where(SavedRow.image_sha256.in_(sa.select(kept.c.image_sha256)))
-            .group_by(SavedRow.image_sha256, SavedRow.annotator)
+            .group_by(SavedRow.image_sha256, SavedRow.annotator, copied)
             .subquery()
         )
         statement = (

@@ -213,7 +213,7 @@ def build_record(
             "model": _model(classification.get("model")),
         }
     agreement = None if ai_mask is None else dice(ai_mask, final_mask)
-    based_on = _based_on(based_on)
+    based_on = parse_based_on(based_on)
     return {
         "schema": SCHEMA,
         "image": {
@@ -252,21 +252,41 @@ def build_record(
     }
 
 
-def _based_on(value) -> dict | None:
+def parse_based_on(value) -> dict | None:
+    """A record's ``based_on``, checked and normalised; the one reading of it.
+
+    Parameters
+    ----------
+    value : mapping or None
+        ``{"version", "annotator", "readers"}`` as :func:`build_record` takes it;
+        ``readers`` may be left out (the annotator alone).
+
+    Returns
+    -------
+    dict or None
+        ``{"version": int >= 1, "annotator": str, "readers": sorted names}``, the
+        annotator among the readers, names stripped; None for None.
+
+    Raises
+    ------
+    ValueError
+        Anything else, naming the field: provenance that cannot be read is never
+        guessed, since a wrong guess would count a copied read as independent.
+    """
     if value is None:
         return None
     if not isinstance(value, Mapping):
-        raise TypeError("based_on must be a mapping")
+        raise ValueError(f"based_on {value!r} is not a version")
     version, annotator = value.get("version"), value.get("annotator")
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise ValueError("based_on version must be a positive int")
+        raise ValueError(f"based_on version {version!r} is not a positive int")
     if not isinstance(annotator, str) or not annotator.strip():
-        raise ValueError("based_on annotator must be a non-blank name")
+        raise ValueError(f"based_on annotator {annotator!r} is not a non-blank name")
     readers = value.get("readers", [annotator])
     if not isinstance(readers, list | tuple) or not all(
         isinstance(r, str) and r.strip() for r in readers
     ):
-        raise ValueError("based_on readers must be a list of non-blank names")
+        raise ValueError(f"based_on readers {readers!r} is not a list of non-blank names")
     return {
         "version": version,
         "annotator": annotator.strip(),
@@ -277,14 +297,26 @@ def _based_on(value) -> dict | None:
 def descends_from_others(record: Mapping) -> bool | None:
     """Whether a saved record revised work of a reader other than its own annotator.
 
-    None when it was not based on a saved version at all; False when every version
-    it descends from is its annotator's own (a reader revising their own read).
+    Parameters
+    ----------
+    record : mapping
+        A saved record, with ``annotator`` and ``based_on``.
+
+    Returns
+    -------
+    bool or None
+        None when it was not based on a saved version; False when every reader it
+        descends from is its own annotator (a reader revising their own read).
+
+    Raises
+    ------
+    ValueError
+        ``based_on`` cannot be read (:func:`parse_based_on`).
     """
-    based_on = record.get("based_on")
-    if not based_on:
+    based_on = parse_based_on(record.get("based_on"))
+    if based_on is None:
         return None
-    readers = based_on.get("readers") or [based_on.get("annotator")]
-    return any(r != record.get("annotator") for r in readers)
+    return any(r != record.get("annotator") for r in based_on["readers"])
 
 
 def _worklist_path(value) -> str | None:

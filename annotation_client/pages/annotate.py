@@ -41,6 +41,7 @@ from annotation_client._record import (
     MULTI_VALUED,
     build_record,
     clean_descriptors,
+    parse_based_on,
 )
 from annotation_client._server_client import (
     ModelServerClient,
@@ -687,21 +688,6 @@ def _applied(history: dict, source) -> bool:
     return any(isinstance(s, dict) and s.get("source") == source for s in states)
 
 
-def _revision_of(held: dict | None, loaded: dict | None) -> dict | None:
-    """What the next save of the image revises, after one more saved version was loaded.
-
-    The version and its annotator are the newest loaded; the readers are everyone
-    either load descends from, since the editor may still hold the first one's
-    label, note or outline (Undo brings it back).
-    """
-    if not isinstance(loaded, dict):
-        return held
-    readers = set(loaded.get("readers") or [])
-    if isinstance(held, dict):
-        readers |= set(held.get("readers") or [])
-    return dict(loaded, readers=sorted(readers))
-
-
 def _triggered() -> set[str]:
     """Component ids whose properties fired this callback; empty outside a Dash request."""
     try:
@@ -1229,11 +1215,10 @@ def previous_save_text(record: dict, count: int, own: bool = False) -> str:
 def _read_latest_save(meta: dict) -> tuple[int, str | None, str, dict, list[str], dict]:
     """The open image's latest saved version.
 
-    Returns ``(version, label, note, descriptors, paths, based_on)``. ``paths`` are
-    SVG path data in image pixels, read back from the version's SVG; ``based_on``
-    is what a save that revises this version records (``build_record``'s
-    ``based_on``): its number and annotator, and every reader it descends from.
-    Under blinded reading, the latest version the signed-in reader saved.
+    Returns ``(version, label, note, descriptors, paths, record)``. ``paths`` are
+    SVG path data in image pixels, read back from the version's SVG; ``record``
+    is the version's JSON record. Under blinded reading, the latest version the
+    signed-in reader saved.
 
     Raises
     ------
@@ -1259,13 +1244,6 @@ def _read_latest_save(meta: dict) -> tuple[int, str | None, str, dict, list[str]
     label, note = final.get("label"), final.get("note") or ""
     if label not in (None, *LABELS) or not isinstance(note, str):
         raise ValueError(f"the record of version {version} has a bad label or note")
-    annotator = record.get("annotator")
-    prior = record.get("based_on") or {}
-    ancestors = prior.get("readers") or [prior.get("annotator")] if isinstance(prior, dict) else []
-    if not isinstance(annotator, str) or not annotator.strip() or not isinstance(ancestors, list):
-        raise ValueError(f"the record of version {version} names no annotator")
-    readers = sorted({annotator, *(r for r in ancestors if isinstance(r, str) and r.strip())})
-    based_on = {"version": version, "annotator": annotator, "readers": readers}
     saved = clean_descriptors(final.get("descriptors"))
     paths = _shapes.svg_to_paths(
         store.load_svg(sha, version), int(meta["width"]), int(meta["height"])
@@ -1274,7 +1252,73 @@ def _read_latest_save(meta: dict) -> tuple[int, str | None, str, dict, list[str]
         name: saved.get(name) or ([] if name in MULTI_VALUED else "")
         for name in DESCRIPTOR_OPTIONS
     }
-    return version, label, note, descriptors, paths, based_on
+    return version, label, note, descriptors, paths, record
+
+
+def _revision_of(record: dict, version: int) -> dict:
+    """What a save that revises ``record``, version ``version``, records as ``based_on``.
+
+    Its number and annotator, and every reader it descends from: the annotator and
+    whoever the version itself revised.
+
+    Raises
+    ------
+    ValueError
+        The record names no annotator, or its own ``based_on`` cannot be read:
+        provenance is not guessed.
+    """
+    annotator = record.get("annotator")
+    if not isinstance(annotator, str) or not annotator.strip():
+        raise ValueError(f"the record of version {version} names no annotator")
+    try:
+        prior = parse_based_on(record.get("based_on"))
+    except ValueError as exc:
+        raise ValueError(f"the record of version {version} cannot say what it revised: "
+                         f"{exc}") from None
+    readers = {annotator.strip(), *(prior["readers"] if prior else [])}
+    return {"version": version, "annotator": annotator.strip(), "readers": sorted(readers)}
+
+
+def _revised(meta: dict, history: dict | None) -> dict | None:
+    """``based_on`` of a save of ``history``: the saved versions loaded into it, if any.
+
+    The history in the browser holds only the numbers of the versions loaded
+    (``loaded_versions``, oldest first); who saved them, and whose work those
+    descend from, is read here from their records, so a request cannot claim
+    another provenance. Under blinded reading, only versions the reader may load.
+
+    Raises
+    ------
+    ValueError
+        With a message for the radiologist: a version that is not one of the image's
+        (or not the reader's), cannot be read, or cannot say what it revised.
+    """
+    if not history or history.get("image") != meta["sha256"]:
+        return None
+    versions = history.get("loaded_versions") or []
+    if not isinstance(versions, list) or not all(
+        isinstance(v, int) and not isinstance(v, bool) for v in versions
+    ):
+        raise ValueError("the editor's list of loaded versions is damaged; open the image again")
+    if not versions:
+        return None
+    store, sha = get_store(), meta["sha256"]
+    loadable = set(store.versions(sha, get_reader()))
+    readers: set[str] = set()
+    for version in versions:
+        if version not in loadable:
+            raise ValueError(f"version {version}, which this work revises, is not a saved "
+                             "version you can load")
+        try:
+            record = store.load_record(sha, version)
+        except OSError as exc:
+            raise ValueError(f"version {version}, which this work revises, cannot be read "
+                             f"({exc.strerror or exc})") from None
+        if not isinstance(record, dict):
+            raise ValueError(f"the record of version {version} is not a saved record")
+        based_on = _revision_of(record, version)
+        readers |= set(based_on["readers"])
+    return dict(based_on, readers=sorted(readers))
 
 
 @callback(
@@ -1304,7 +1348,8 @@ def load_saved(clicks, meta):
     no = dash.no_update
     sha = meta["sha256"]
     try:
-        version, label, note, descriptors, paths, based_on = _read_latest_save(meta)
+        version, label, note, descriptors, paths, record = _read_latest_save(meta)
+        based_on = _revision_of(record, version)
         next_version = get_store().next_version(sha)
     except (OSError, ValueError, TypeError) as exc:
         message = _views.alert(
@@ -1319,8 +1364,7 @@ def load_saved(clicks, meta):
         "info",
         id="load-result",
     )
-    loaded = {"image": sha, "version": version, "paths": paths, "at": time.time_ns(),
-              "based_on": based_on}
+    loaded = {"image": sha, "version": version, "paths": paths, "at": time.time_ns()}
     return (loaded, label, note, work, message, *descriptors.values())
 
 
@@ -1614,7 +1658,12 @@ def edit(
     ):
         state = _editing.make_state(loaded["paths"], "saved", density=int(max_vertices or 32))
         history = _history.push(history, dict(state, source=loaded.get("at")))
-        history["based_on"] = _revision_of(history.get("based_on"), loaded.get("based_on"))
+        version = loaded.get("version")
+        if isinstance(version, int) and not isinstance(version, bool):
+            # Newest last: the next save revises it, and descends from all of them,
+            # since the editor may still hold an earlier one's label, note or outline.
+            earlier = [v for v in history.get("loaded_versions") or [] if v != version]
+            history["loaded_versions"] = [*earlier, version]
     # Like the AI result, box answers are taken on any call, each once: an answer
     # is applied only while its box is still pending. It leaves the list with every
     # box drawn before it, whose answer (if it ever comes) would undo the newer one:
@@ -1915,9 +1964,7 @@ def save(_clicks, meta, history, ai, classification, final_label, note, annotato
             model=ai.get("model") if ai else None,
             classification=classification,
             vertices=_shapes.vertex_count(paths),
-            based_on=(history or {}).get("based_on")
-            if (history or {}).get("image") == meta["sha256"]
-            else None,
+            based_on=_revised(meta, history),
         )
         record["ai"]["classified_outline_is_final"] = (
             None
@@ -2014,7 +2061,7 @@ def _saved_on_disk(current: dict, meta: dict) -> bool:
     if ids.PAGE_LOAD not in _triggered():
         return False
     try:
-        _version, label, note, descriptors, paths, _based_on = _read_latest_save(meta)
+        _version, label, note, descriptors, paths, _record = _read_latest_save(meta)
     except (OSError, ValueError, TypeError):
         return False
     latest = _unsaved.snapshot(meta["sha256"], paths, label, note, descriptors)

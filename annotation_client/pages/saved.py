@@ -406,11 +406,14 @@ def agreement_view(result: dict) -> list:
     dependent = []
     if result.get("dependent"):
         first = result["dependent"][0]
+        # "Revising" names the version loaded, which may be the reader's own that
+        # itself revised someone else's: the record's readers say whose.
         dependent.append(_views.alert(
-            f"{len(result['dependent'])} read(s) revised another reader's saved version "
-            "(Load it to revise) and are left out: they are not independent reads (first: "
+            f"{len(result['dependent'])} latest version(s) descend from another reader's "
+            "saved work (Load it to revise) and are left out, the reader's own earlier "
+            "read counting instead if there is one (first: "
             f"{first['image_sha256'][:12]} v{first['version']} by {first['annotator']}, "
-            f"from v{first['based_on']['version']} by {first['based_on']['annotator']}).",
+            f"revising v{first['based_on']['version']} by {first['based_on']['annotator']}).",
             "info",
         ))
     if not result["images"]:

@@ -163,7 +163,7 @@ def test_a_read_that_revised_another_readers_version_is_left_out_and_listed():
         _row("p", "Ada", 1, "benign", LEFT),
         revised(_row("p", "Bo", 2, "benign", LEFT), "Ada", 1),
         _row("p", "Cy", 3, "malignant", MIDDLE),
-        # q: Bo's latest revised Ada's; without it only Ada's read is left.
+        # q: Bo's latest revised Ada's; his earlier v2, his own, is his read.
         _row("q", "Ada", 1, "benign", LEFT),
         _row("q", "Bo", 2, "malignant", MIDDLE),
         revised(_row("q", "Bo", 3, "benign", LEFT), "Ada", 1),
@@ -180,17 +180,23 @@ def test_a_read_that_revised_another_readers_version_is_left_out_and_listed():
         return _load(row)
 
     result = reader_agreement(rows, counting)
-    # p: Ada-Cy 0.5, labels differ; r: Ada-Bo 1, labels match. Bo's copies count nowhere.
-    assert result["images"] == 2 and result["pairs"] == 2
-    assert result["mean_dice"] == 0.75 and result["label_agreement"] == 0.5
-    assert [p["readers"] for p in result["by_pair"]] == [["Ada", "Bo"], ["Ada", "Cy"]]
+    # p: Ada-Cy 0.5, labels differ; q: Ada-Bo (v2) 0.5, labels differ; r: Ada-Bo 1, labels
+    # match. Bo's copies count nowhere.
+    assert result["images"] == 3 and result["pairs"] == 3
+    assert result["mean_dice"] == pytest.approx(2 / 3)
+    assert result["label_agreement"] == pytest.approx(1 / 3)
+    assert [(p["readers"], p["images"]) for p in result["by_pair"]] == [
+        (["Ada", "Bo"], 2), (["Ada", "Cy"], 1)]
     assert result["dependent"] == [
         {"image_sha256": "p", "annotator": "Bo", "version": 2,
          "based_on": {"annotator": "Ada", "version": 1}},
         {"image_sha256": "q", "annotator": "Bo", "version": 3,
          "based_on": {"annotator": "Ada", "version": 1}},
     ]
-    assert ("p", "Bo") not in loaded and ("q", "Ada") not in loaded
+    assert ("p", "Bo") not in loaded and ("q", "Bo") in loaded
+    # Bo's copy of q is not listed once he saves his own read after it.
+    later = rows + [_row("q", "Bo", 4, "benign", LEFT)]
+    assert [d["image_sha256"] for d in reader_agreement(later, _load)["dependent"]] == ["p"]
 
 
 def test_pairs_compared_before_are_taken_from_the_cache_without_loading():
@@ -413,8 +419,9 @@ def test_the_view_says_when_there_is_nothing_to_compare_or_a_mask_is_damaged():
     text = text_of(saved.agreement_view(reader_agreement(copied, _load) | {"truncated": False}))
     assert text == (
         "No image was saved by two or more readers independently: nothing to compare."
-        "1 read(s) revised another reader's saved version (Load it to revise) and are left out: "
-        "they are not independent reads (first: cccccccccccc v2 by Bo, from v1 by Ada).")
+        "1 latest version(s) descend from another reader's saved work (Load it to revise) "
+        "and are left out, the reader's own earlier read counting instead if there is one "
+        "(first: cccccccccccc v2 by Bo, revising v1 by Ada).")
     rows = [_row("w" * 64, "Ada", 1, "benign", OSError("v001_mask.png is missing")),
             _row("w" * 64, "Bo", 2, None, OSError("v002_mask.png is missing"))]
     damaged = reader_agreement(rows, _load) | {"truncated": True}

@@ -242,14 +242,19 @@ def _setting(path, value):
         (_setting(["image", "name"], "a\x00.png"), "image.name holds a NUL character"),
         (_setting(["image", "worklist_path"], "x/\x00"), "image.worklist_path holds a NUL"),
         (_setting(["based_on"], [2, "Dr. Bea"]), "based_on .* is not a version"),
-        (_setting(["based_on"], {"version": 0, "annotator": "B"}), "based_on.version"),
-        (_setting(["based_on"], {"version": "2", "annotator": "B"}), "based_on.version"),
-        (_setting(["based_on"], {"version": 2, "annotator": 7, "readers": ["B"]}),
-         "based_on.annotator 7"),
+        (_setting(["based_on"], {"version": 0, "annotator": "B"}), "based_on version 0"),
+        (_setting(["based_on"], {"version": "2", "annotator": "B"}), "based_on version '2'"),
+        (_setting(["based_on"], {"annotator": "B"}), "based_on version None"),
+        (_setting(["based_on"], {"version": 2, "annotator": 7}), "based_on annotator 7"),
+        (_setting(["based_on"], {"version": 2}), "based_on annotator None"),
         (_setting(["based_on"], {"version": 2, "annotator": "B" * 201}),
          "based_on.annotator is longer than 200 characters"),
         (_setting(["based_on"], {"version": 2, "annotator": "B", "readers": "B"}),
-         "based_on.readers 'B' is not a list of names"),
+         "based_on readers 'B' is not a list"),
+        (_setting(["based_on"], {"version": 2, "annotator": "B", "readers": [""]}),
+         "based_on readers"),
+        (_setting(["based_on"], {"version": 2, "annotator": "B", "readers": None}),
+         "based_on readers None"),
     ],
 )
 def test_row_values_refuses_a_bad_record(change, match):
@@ -720,6 +725,24 @@ def test_reads_are_capped_by_whole_images_newest_first(filled):
     rows, total = filled.reads(1)
     assert _keys(rows) == [(SHA_B, 3), B2] and total == 2
     assert _keys(filled.reads(2)[0]) == [(SHA_B, 3), A3, B2, A2]
+
+
+def test_reads_are_each_readers_latest_independent_read_and_latest_copy(filled):
+    def copy_of(sha, version, annotator, label, when, of):
+        record = _saved(sha, version, annotator, label, when)
+        record["based_on"] = {"version": of[1], "annotator": of[0]}
+        return record
+
+    # Bob revises Ada's B2 as B3: B still has one independent reader, so it does not
+    # count. Cy revises Bob's A2 as A4, and Bob revises Ada's A3 as A5, after his own A2.
+    filled.add(copy_of(SHA_B, 3, "Bob", None, "2024-01-06T10:00:00", ("Ada", 2)), "b/v3")
+    filled.add(copy_of(SHA_A, 4, "Cy", "benign", "2024-01-07T10:00:00", ("Bob", 2)), "a/v4")
+    filled.add(copy_of(SHA_A, 5, "Bob", "benign", "2024-01-08T10:00:00", ("Ada", 3)), "a/v5")
+    rows, total = filled.reads()
+    assert total == 1  # A: Ada and Bob independently; B: Ada only
+    # Ada's A3 and Bob's A2 are the reads; Bob's A5 and Cy's A4 their latest copies.
+    assert _keys(rows) == [(SHA_A, 5), (SHA_A, 4), A3, A2]
+    assert [r["revises_other_reader"] for r in rows] == [True, True, None, None]
 
 
 def test_reads_of_an_empty_index(make_index):

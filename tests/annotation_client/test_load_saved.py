@@ -181,8 +181,7 @@ def test_load_saved_returns_the_saved_outline_label_note_and_descriptors(app, an
     loaded, label, note, work, message, *descriptors = _load(app, annotate)
     at = loaded.pop("at")
     assert isinstance(at, int) and at > 0
-    assert loaded == {"image": SHA, "version": 1, "paths": SAVED_PATHS,
-                      "based_on": {"version": 1, "annotator": "Dr Ada", "readers": ["Dr Ada"]}}
+    assert loaded == {"image": SHA, "version": 1, "paths": SAVED_PATHS}
     assert label == "malignant"
     assert note == "compare with prior"  # as the record keeps it, stripped
     # In DESCRIPTOR_OPTIONS order; the margin as a list (in lexicon order), unset ones "".
@@ -364,10 +363,8 @@ def _drawn_history():
     return _history.push(history, _editing.make_state([DRAWN], "edit", density=32))
 
 
-def _loaded(at=111, image=SHA, paths=SAVED_PATHS, version=1, annotator="Dr Ada",
-            readers=("Dr Ada",)):
-    return {"image": image, "version": version, "paths": list(paths), "at": at,
-            "based_on": {"version": version, "annotator": annotator, "readers": list(readers)}}
+def _loaded(at=111, image=SHA, paths=SAVED_PATHS, version=1):
+    return {"image": image, "version": version, "paths": list(paths), "at": at}
 
 
 def _patched_paths(figure) -> list[str]:
@@ -505,58 +502,118 @@ def test_an_ai_outline_that_came_while_away_is_applied_when_the_page_is_back(ann
     assert other["present"]["paths"] == []
 
 
-def test_a_loaded_save_is_what_the_history_revises_through_every_later_edit(annotate):
+def test_the_history_keeps_the_versions_loaded_through_every_later_edit(annotate):
     history = _edit(annotate, [LOADED], loaded=_loaded(), history=_drawn_history())[0]
-    assert history["based_on"] == {"version": 1, "annotator": "Dr Ada", "readers": ["Dr Ada"]}
+    assert history["loaded_versions"] == [1]
     history = _history.push(history, _editing.make_state([DRAWN], "edit", density=32))
     history = _history.undo(_history.undo(history))  # back before the load, even
-    assert history["based_on"]["annotator"] == "Dr Ada"
-    # Another load, of Dr Bo's version revising Dr Cy's: the newest is what the next
-    # save revises, and it descends from everyone either load came from.
-    history = _edit(annotate, [LOADED], history=history, loaded=_loaded(
-        at=222, version=3, annotator="Dr Bo", readers=("Dr Bo", "Dr Cy")))[0]
-    assert history["based_on"] == {"version": 3, "annotator": "Dr Bo",
-                                   "readers": ["Dr Ada", "Dr Bo", "Dr Cy"]}
+    assert history["loaded_versions"] == [1]
+    # Another load: the newest last, each once.
+    history = _edit(annotate, [LOADED], history=history, loaded=_loaded(at=222, version=3))[0]
+    history = _edit(annotate, [LOADED], history=history, loaded=_loaded(at=333, version=1))[0]
+    assert history["loaded_versions"] == [3, 1]
     # Another image's history starts afresh, revising nothing.
     other = _edit(annotate, [OPACITY], loaded=None,
                   history=dict(history, image=OTHER_SHA))[0]
-    assert "based_on" not in other
+    assert "loaded_versions" not in other
 
 
-def test_load_saved_names_every_reader_the_version_descends_from(app, annotate, data_dir):
+def _save_record(data_dir, paths, annotator, based_on=None):
+    mask = _shapes.paths_to_mask(paths, (HEIGHT, WIDTH))
+    record = build_record(image=META, annotator=annotator, final_mask=mask, based_on=based_on)
+    return AnnotationStore(data_dir).save(
+        SHA, svg=_shapes.paths_to_svg(paths, WIDTH, HEIGHT),
+        mask_png=vectorizer.mask_to_png(mask), record=record).version
+
+
+def _damage_based_on(data_dir, version, value):
+    path = data_dir / SHA / f"v{version:03d}.json"
+    record = json.loads(path.read_text())
+    record["based_on"] = value
+    path.write_text(json.dumps(record))
+
+
+def _save_from(app, annotate, history, annotator="Dr Bo"):
+    with app.server.test_request_context("/_dash-update-component"):
+        alert, _work = annotate.save(1, META, history, None, None, "benign", "", annotator,
+                                     None, *[None] * N)
+    return text_of(alert)
+
+
+def test_the_load_message_names_whose_version_it_is(app, annotate, data_dir):
     _save(data_dir, SAVED_PATHS, annotator="Dr Cy")
-    mask = _shapes.paths_to_mask([RING], (HEIGHT, WIDTH))
-    record = build_record(image=META, annotator="Dr Bo", final_mask=mask,
-                          based_on={"version": 1, "annotator": "Dr Cy"})
-    AnnotationStore(data_dir).save(SHA, svg=_shapes.paths_to_svg([RING], WIDTH, HEIGHT),
-                                   mask_png=vectorizer.mask_to_png(mask), record=record)
+    _save_record(data_dir, [RING], "Dr Bo", {"version": 1, "annotator": "Dr Cy"})
     loaded, *_rest, message = _load(app, annotate)[:5]
-    assert loaded["based_on"] == {"version": 2, "annotator": "Dr Bo",
-                                  "readers": ["Dr Bo", "Dr Cy"]}
+    assert loaded["version"] == 2
     assert "recorded as a revision of version 2 by Dr Bo;" in text_of(message)
 
 
-def test_a_save_records_the_version_it_revises(app, annotate, data_dir):
-    _save(data_dir, SAVED_PATHS, annotator="Dr Ada", label="benign")
-    loaded = _load(app, annotate)[0]
-    history = _edit(annotate, [LOADED], loaded=loaded, history=_drawn_history())[0]
-    blank = [None] * N
-    with app.server.test_request_context("/_dash-update-component"):
-        annotate.save(1, META, history, None, None, "benign", "", "Dr Bo", None, *blank)
-        # Saved from a history that loaded nothing: it revises nothing.
-        annotate.save(1, META, _drawn_history(), None, None, "benign", "", "Dr Bo", None,
-                      *blank)
-    store = AnnotationStore(data_dir)
-    assert store.load_record(SHA, 2)["based_on"] == {
-        "version": 1, "annotator": "Dr Ada", "readers": ["Dr Ada"]}
-    assert store.load_record(SHA, 3)["based_on"] is None
-    # The index knows: reader agreement leaves Dr Bo's v2 out.
+def test_a_save_records_the_versions_it_revises_read_from_their_records(
+        app, annotate, data_dir):
     from annotation_client._database import AnnotationIndex, default_url
 
+    _save(data_dir, SAVED_PATHS, annotator="Dr Cy")  # v1
+    _save_record(data_dir, [RING], "Dr Ada", {"version": 1, "annotator": "Dr Cy"})  # v2
+    _save(data_dir, [TRIANGLE], annotator="Dr Bo")  # v3
+    history = _edit(annotate, [LOADED], loaded=_loaded(version=3), history=_drawn_history())[0]
+    history = _edit(annotate, [LOADED], loaded=_loaded(at=222, version=2), history=history)[0]
+    assert _save_from(app, annotate, history).startswith("Saved.")
+    # From a history that loaded nothing: it revises nothing.
+    assert _save_from(app, annotate, _drawn_history()).startswith("Saved.")
+    store = AnnotationStore(data_dir)
+    # The newest load is what it revises; it descends from both, and from what v2 revised.
+    assert store.load_record(SHA, 4)["based_on"] == {
+        "version": 2, "annotator": "Dr Ada", "readers": ["Dr Ada", "Dr Bo", "Dr Cy"]}
+    assert store.load_record(SHA, 5)["based_on"] is None
+    # The index knows: reader agreement leaves Dr Bo's v4 out.
     rows = {r["version"]: r for r in AnnotationIndex(default_url(data_dir)).query()}
-    assert (rows[2]["based_on_version"], rows[2]["based_on_annotator"],
-            rows[2]["revises_other_reader"]) == (1, "Dr Ada", True)
-    assert rows[3]["revises_other_reader"] is None
+    assert (rows[4]["based_on_version"], rows[4]["based_on_annotator"],
+            rows[4]["revises_other_reader"]) == (2, "Dr Ada", True)
+    assert rows[5]["revises_other_reader"] is None
+    # Dr Bo revising only his own v3 stays independent.
+    history = _edit(annotate, [LOADED], loaded=_loaded(version=3), history=_drawn_history())[0]
+    assert _save_from(app, annotate, history).startswith("Saved.")
+    rows = {r["version"]: r for r in AnnotationIndex(default_url(data_dir)).query()}
+    assert rows[6]["revises_other_reader"] is False
+
+
+@pytest.mark.parametrize(
+    ("loaded_versions", "reason"),
+    [
+        ([9], "version 9, which this work revises, is not a saved version you can load"),
+        (["1"], "the editor's list of loaded versions is damaged"),
+        ("1", "the editor's list of loaded versions is damaged"),
+        ([1], "the record of version 1 cannot say what it revised: based_on readers 'Dr A'"),
+    ],
+)
+def test_a_provenance_that_cannot_be_read_is_not_saved_and_says_why(
+        app, annotate, data_dir, loaded_versions, reason):
+    _save_record(data_dir, [RING], "Dr Bo")
+    _damage_based_on(data_dir, 1, {"version": 1, "annotator": "Dr A", "readers": "Dr A"})
+    history = dict(_drawn_history(), loaded_versions=loaded_versions)
+    text = _save_from(app, annotate, history)
+    assert text.startswith("Not saved.") and reason in text
+    assert not (data_dir / SHA / "v002.json").exists()
+
+
+def test_a_malformed_provenance_is_said_on_load_and_not_taken_for_unsaved_work(
+        app, annotate, data_dir):
+    _save_record(data_dir, [RING], "Dr Bo")
+    _damage_based_on(data_dir, 1, ["Dr A"])
+    _assert_load_error(_load(app, annotate), "the record of version 1 cannot say what it "
+                       "revised: based_on ['Dr A'] is not a version")
+    # The version itself is still what is on disk: the page does not call it unsaved.
+    def on_disk(paths):
+        def run():
+            context_value.set(AttributeDict(
+                triggered_inputs=[{"prop_id": f"{ids.PAGE_LOAD}.data", "value": None}]))
+            with app.server.test_request_context("/_dash-update-component"):
+                work = _unsaved.snapshot(SHA, paths, None, "", dict.fromkeys(DESCRIPTOR_OPTIONS))
+                return annotate._saved_on_disk(work, META)
+        return copy_context().run(run)
+
+    assert on_disk([RING])
+    assert not on_disk([TRIANGLE])
 
 
 def test_a_loaded_save_takes_the_sliders_density(annotate):

@@ -245,6 +245,31 @@ def test_a_reader_revises_their_own_latest_not_the_images_latest(app, data_dir):
     assert (loaded["version"], label) == (2, "malignant")
 
 
+def test_a_reader_revising_their_own_read_stays_independent_and_cannot_claim_anothers(
+        app, data_dir):
+    from annotation_client import _history
+    from annotation_client.pages import annotate
+
+    _save_paths(data_dir, "Dr Bo", ["M0,0L2,0L2,2Z"], "benign")  # v1
+    _save_paths(data_dir, "Dr Ada", [SQUARE], "malignant")  # v2
+
+    def save_after_loading(headers, versions):
+        history = dict(_history.new_history({"paths": [SQUARE]}, image=META["sha256"]),
+                       loaded_versions=versions)
+        with app.server.test_request_context("/_dash-update-component", headers=headers):
+            alert, _work = annotate.save(1, META, history, None, None, "benign", "", None,
+                                         None, *[None] * len(annotate.DESCRIPTOR_OPTIONS))
+        return text_of(alert)
+
+    assert save_after_loading(BO, [1]).startswith("Saved.")
+    record = AnnotationStore(data_dir).load_record(META["sha256"], 3)
+    assert record["based_on"] == {"version": 1, "annotator": "Dr Bo", "readers": ["Dr Bo"]}
+    # A request that names Dr Ada's v2, which Dr Bo cannot load, is refused.
+    text = save_after_loading(BO, [2])
+    assert text.startswith("Not saved.") and "version 2, which this work revises, is not" in text
+    assert AnnotationStore(data_dir).next_version(META["sha256"]) == 4
+
+
 def test_without_a_named_reader_nothing_saved_is_shown_or_loaded(app, data_dir):
     _save_paths(data_dir, "Dr Ada", [SQUARE], "malignant")
     style, text, loaded, _label = _previous_and_load(app, {})
