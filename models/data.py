@@ -8,6 +8,11 @@ Layout (the published ``Dataset_BUSI_with_GT``)::
 
 An optional ``<root>/index.csv`` (columns ``class,name,duplicate_group``)
 gives near-duplicate groups; without it every image is its own group.
+
+``<root>`` may also be the folder *around* the published one (as unpacked from
+its archive, ``<root>/Dataset_BUSI_with_GT/<class>/...``), and the class folders
+may differ in case (``Benign``): a folder of held-out images is scored as it
+comes, not rearranged by hand first.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from ._preprocess import to_grey
 log = logging.getLogger(__name__)
 
 CLASS_NAMES = ("normal", "benign", "malignant")
-_MASK_RE = re.compile(r"^(?P<stem>.+?)_mask(?:_(?P<k>\d+))?$")
+_MASK_RE = re.compile(r"^(?P<stem>.+?)_mask(?:_(?P<k>\d+))?$", re.IGNORECASE)
 
 
 @dataclass
@@ -129,11 +134,14 @@ def load_samples(root) -> list[Sample]:
     root = Path(root)
     if not root.is_dir():
         raise ValueError(f"root: {root} is not a directory")
-    groups = _read_groups(root / "index.csv")
+    top = root
+    root, folders = _dataset_folder(root)
+    index_csv = root / "index.csv"
+    groups = _read_groups(index_csv if index_csv.is_file() else top / "index.csv")
     samples = []
     for label, cls in enumerate(CLASS_NAMES):
-        folder = root / cls
-        if not folder.is_dir():
+        folder = folders.get(cls)
+        if folder is None:
             continue
         images: dict[str, Path] = {}
         masks: dict[str, list[Path]] = {}
@@ -151,6 +159,47 @@ def load_samples(root) -> list[Sample]:
     if not samples:
         raise ValueError(f"root: no images found under {root}/{{normal,benign,malignant}}")
     return samples
+
+
+def _class_folders(folder: Path) -> dict[str, Path]:
+    """The class folders directly under ``folder``, by class name, matched in any case.
+
+    Raises
+    ------
+    ValueError
+        If two folders name one class (``benign`` and ``Benign``): which one
+        holds the images to score is not for the loader to guess.
+    """
+    found: dict[str, Path] = {}
+    for p in sorted(folder.iterdir()):
+        cls = p.name.lower()
+        if cls not in CLASS_NAMES or not p.is_dir():
+            continue
+        if cls in found:
+            raise ValueError(
+                f"root: both {found[cls].name}/ and {p.name}/ under {folder} hold class {cls!r}"
+            )
+        found[cls] = p
+    return found
+
+
+def _dataset_folder(root: Path) -> tuple[Path, dict[str, Path]]:
+    """The folder holding the class folders: ``root`` itself or its only sub-folder.
+
+    An archive unpacks to one wrapping folder (``Dataset_BUSI_with_GT``), so one
+    level down is looked at when ``root`` holds no class folder and exactly one
+    folder that is not hidden. Deeper or ambiguous layouts are not guessed at.
+    """
+    folders = _class_folders(root)
+    if folders:
+        return root, folders
+    subs = [p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    if len(subs) == 1:
+        inner = _class_folders(subs[0])
+        if inner:
+            log.info("reading the class folders of %s", subs[0])
+            return subs[0], inner
+    return root, {}
 
 
 def _read_groups(index_csv: Path) -> dict[tuple[str, str], str]:

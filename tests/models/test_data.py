@@ -1,3 +1,5 @@
+import shutil
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -38,6 +40,53 @@ def test_split_keeps_duplicate_groups_together(synthetic_busi):
     assert {s.label for s in val} == {0, 1, 2}
     again = split_by_group(samples, 0.34, seed=3)[1]
     assert [s.name for s in again] == [s.name for s in val]
+
+
+def _as_unpacked(root, into, index_at_top=False):
+    """Copy the synthetic folder as an archive unpacks it: one wrapping folder,
+    ``Benign/`` capitalised, a masks named ``_Mask``, and the clutter of other systems."""
+    inner = into / "Dataset_BUSI_with_GT"
+    shutil.copytree(root, inner)
+    (inner / "benign").rename(inner / "Benign")
+    for p in (inner / "malignant").glob("* (5)_mask.png"):
+        p.rename(p.with_name(p.name.replace("_mask", "_Mask")))
+    (inner / ".DS_Store").write_bytes(b"\0")
+    (into / ".Trash").mkdir()
+    (inner / "Benign" / "Thumbs.db").write_bytes(b"\0")
+    if index_at_top:
+        (inner / "index.csv").rename(into / "index.csv")
+    return inner
+
+
+@pytest.mark.parametrize("index_at_top", [False, True])
+def test_loader_reads_a_folder_as_unpacked(synthetic_busi, tmp_path, index_at_top):
+    root, expected = synthetic_busi
+    _as_unpacked(root, tmp_path, index_at_top)
+    plain = {(s.class_name, s.name): s for s in load_samples(root)}
+    samples = load_samples(tmp_path)
+    assert {(s.class_name, s.name) for s in samples} == set(expected)
+    for s in samples:
+        ref = plain[(s.class_name, s.name)]
+        # The same duplicate groups (index.csv found beside or above the class folders),
+        # and every mask, the capitalised one too.
+        assert s.group == ref.group
+        assert [p.name.lower() for p in s.mask_paths] == [p.name for p in ref.mask_paths]
+        mask = read_mask(s.mask_paths, read_image(s.image_path).shape)
+        assert np.array_equal(mask, expected[(s.class_name, s.name)])
+    assert len({s.group for s in samples}) < len(samples)
+
+
+def test_loader_refuses_to_guess(synthetic_busi, tmp_path):
+    root, _ = synthetic_busi
+    inner = _as_unpacked(root, tmp_path / "one")
+    shutil.copytree(inner / "Benign", inner / "benign")
+    with pytest.raises(ValueError, match="both"):
+        load_samples(tmp_path / "one")
+    # Two wrapping folders: which one is the data set is not for the loader to pick.
+    _as_unpacked(root, tmp_path / "two" / "a")
+    _as_unpacked(root, tmp_path / "two" / "b")
+    with pytest.raises(ValueError, match="no images"):
+        load_samples(tmp_path / "two")
 
 
 def test_split_on_real_busi_has_no_leakage(busi_dir):
