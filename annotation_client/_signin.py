@@ -9,7 +9,7 @@ itself and drop any copy the browser sent: the client cannot tell the two apart.
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 #: Longest name recorded: the annotation index's annotator column holds 200 characters.
 MAX_NAME_CHARS = 200
@@ -54,6 +54,49 @@ def checked_name(name: str, subject: str) -> str:
     if any(unicodedata.category(char) in _REFUSED_CATEGORIES for char in name):
         raise SignInError(f"{subject} holds control characters.")
     return name
+
+
+def reader_key(name: str) -> str:
+    """What two spellings of one reader's name have in common.
+
+    Unicode compatibility form (``NFKC``: a composed and a decomposed "é" agree),
+    case folded, and runs of white space made one space, trimmed.
+
+    Examples
+    --------
+    >>> reader_key("  Dr.  Ana\tLIMA ") == reader_key("dr. ana lima")
+    True
+    """
+    return " ".join(unicodedata.normalize("NFKC", name).casefold().split())
+
+
+def same_reader_spelled_otherwise(name: str, known: Iterable[str]) -> str | None:
+    """A known annotator name that ``name`` repeats but for case or spacing, if any.
+
+    A typed name is the only thing that says who saved an annotation, so "Dr Ana Lima"
+    and "dr ana lima" would count as two readers: reader agreement would compare a
+    radiologist with herself, and each spelling would see only its own saves. A save
+    under such a name is refused, so that one reader keeps one name.
+
+    Parameters
+    ----------
+    name : str
+        The name about to be recorded (already stripped).
+    known : iterable of str
+        The annotator names already recorded.
+
+    Returns
+    -------
+    str or None
+        The first such name in sorted order, or None when ``name`` is new or is
+        itself a known name.
+    """
+    known = set(known)
+    if name in known:
+        # Recorded exactly before: that spelling is in use, whatever others exist already.
+        return None
+    key = reader_key(name)
+    return min((k for k in known if reader_key(k) == key), default=None)
 
 
 def signed_in_name(headers: Mapping[str, str], header: str) -> str:

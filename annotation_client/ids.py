@@ -67,6 +67,7 @@ AI_LABEL = "ai-label"
 DESCRIPTOR_PREFIX = "descriptor-"  # + a name of _record.DESCRIPTOR_OPTIONS
 NOTE = "note"
 ANNOTATOR = "annotator"
+ANNOTATOR_NAMES = "annotator-names"  # datalist: the names saved before, offered as typed
 ANNOTATOR_HINT = "annotator-hint"  # where the name comes from (SONOTRACE_ANNOTATOR_HEADER)
 SAVE_ALERT = "save-alert"
 DOWNLOAD_SVG_BUTTON = "download-svg-button"

@@ -33,7 +33,8 @@ from annotation_client import (
     _worklist,
     ids,
 )
-from annotation_client._app import get_config, get_reader, get_store
+from annotation_client._app import get_config, get_index, get_reader, get_store
+from annotation_client._database import IndexUnavailable
 from annotation_client._imageio import ImageDecodeError, decode_image, parse_data_url
 from annotation_client._record import (
     DESCRIPTOR_OPTIONS,
@@ -284,6 +285,10 @@ def _annotator_field(signed_in: bool):
                 # Disabled from the start, not only once recall_annotator answers, so
                 # there is no moment in which typing looks possible.
                 disabled=signed_in,
+                # The names saved before, offered as the name is typed, so that each
+                # reader keeps one spelling (a save refuses another spelling anyway).
+                list=ids.ANNOTATOR_NAMES,
+                autoComplete="off",
             ),
         ],
         size="sm",
@@ -291,7 +296,7 @@ def _annotator_field(signed_in: bool):
     )
     # Filled by recall_annotator behind a sign-in proxy; empty otherwise.
     hint = html.Div(id=ids.ANNOTATOR_HINT, className="small mb-2" if signed_in else "small")
-    return html.Div([field, hint])
+    return html.Div([field, html.Datalist(id=ids.ANNOTATOR_NAMES), hint])
 
 
 def _record_card(signed_in: bool = False, blinded: bool = False):
@@ -1828,10 +1833,20 @@ def measure(history, meta, _loaded, *_echoes):
 # =========================================================================== callbacks: record
 
 
+def _known_annotators() -> list[str] | None:
+    """Every annotator name the index holds, or None when it cannot be read (logged)."""
+    try:
+        return get_index().annotators()
+    except IndexUnavailable as exc:
+        logger.warning("annotator names not read: %s", exc.logged())
+        return None
+
+
 @callback(
     Output(ids.ANNOTATOR, "value"),
     Output(ids.ANNOTATOR, "disabled"),
     Output(ids.ANNOTATOR_HINT, "children"),
+    Output(ids.ANNOTATOR_NAMES, "children"),
     Input(ids.PAGE_LOAD, "data"),
     State(ids.ANNOTATOR_STORE, "data"),
 )
@@ -1839,24 +1854,27 @@ def recall_annotator(_loaded, stored):
     """Fill in the annotator's name, and say whether it can be typed.
 
     Without ``SONOTRACE_ANNOTATOR_HEADER`` the name is typed once and kept in
-    the browser's local storage. With it, the field shows the name the sign-in
-    proxy sent with this request, read only, since that is the name a save
-    records; if the proxy named nobody, the hint says a save will be refused.
+    the browser's local storage, and the names saved before are offered as it is
+    typed. With it, the field shows the name the sign-in proxy sent with this
+    request, read only, since that is the name a save records; if the proxy
+    named nobody, the hint says a save will be refused. No other reader's name is
+    offered then: under blinded reading even the names are not every reader's to see.
     """
     header = get_config().annotator_header
     if not header:
-        return stored or "", False, None
+        names = [html.Option(value=name) for name in _known_annotators() or []]
+        return stored or "", False, None, names
     try:
         name = _signin.signed_in_name(flask.request.headers, header)
     except _signin.SignInError as exc:
         return "", True, html.Span(
             [html.Strong("Saving is refused. "), str(exc)], className="text-danger"
-        )
+        ), []
     return name, True, html.Span(
         "Your name comes from the sign-in and cannot be changed here.",
         className="text-muted",
         title=f"Set by the sign-in proxy ({header} header)",
-    )
+    ), []
 
 
 # Kept apart from recall_annotator, which fills the field when the page is drawn: this
@@ -1941,6 +1959,19 @@ def save(_clicks, meta, history, ai, classification, final_label, note, annotato
             annotator = _signin.checked_name(annotator, "The annotator's name")
         except _signin.SignInError as exc:
             return _views.alert(str(exc), "warning", title="Not saved.", id="save-result"), no
+        # A typed name is all that says who saved: two spellings would be two readers.
+        # Without the index the check is skipped, as saving works without it too.
+        known = _known_annotators()
+        spelled = _signin.same_reader_spelled_otherwise(annotator, known or ())
+        if spelled is not None:
+            return _views.alert(
+                f"“{annotator}” differs from “{spelled}”, who has saved before, only in "
+                f"case or spacing. Type “{spelled}” to save as that reader (it is offered "
+                "as you type), or a name that tells another reader apart.",
+                "warning",
+                title="Not saved.",
+                id="save-result",
+            ), no
     paths, svg, mask = _current_geometry(meta, history)
     ai = _ai_for(ai, meta)
     ai_mask = _decode_mask(ai["mask"]) if ai else None

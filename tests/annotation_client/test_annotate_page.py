@@ -1205,7 +1205,14 @@ def test_a_saved_version_is_loaded_to_revise_and_saved_as_the_next(
 
     dash_duo.start_server(_offline_app(data_dir, REQUEST_TIMEOUT=3))
     driver = dash_duo.driver
-    driver.find_element(By.ID, ids.ANNOTATOR).send_keys("Dr Second", Keys.TAB)
+    # The names saved before are the field's suggestions (an HTML datalist).
+    offered = (
+        "return Array.from(arguments[0].list ? arguments[0].list.options : [], o => o.value);"
+    )
+    field = driver.find_element(By.ID, ids.ANNOTATOR)
+    wait_for(dash_duo, lambda: driver.execute_script(offered, field) == ["Dr Prior"], 10,
+             "the saved name is not offered")
+    field.send_keys("Dr Second", Keys.TAB)
     previous = f"#{ids.PREVIOUS_SAVES}"
     assert not dash_duo.find_element(previous).is_displayed()  # no image yet
     _upload(dash_duo, busi_image)

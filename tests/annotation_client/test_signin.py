@@ -22,7 +22,13 @@ from werkzeug.datastructures import Headers
 
 from annotation_client import _editing, create_app, decode_image, ids
 from annotation_client._app import INDEX_KEY
-from annotation_client._signin import MAX_NAME_CHARS, SignInError, signed_in_name
+from annotation_client._signin import (
+    MAX_NAME_CHARS,
+    SignInError,
+    reader_key,
+    same_reader_spelled_otherwise,
+    signed_in_name,
+)
 
 HEADER = "X-Forwarded-User"
 
@@ -228,11 +234,15 @@ def test_a_typed_name_with_a_comma_is_kept(annotate, data_dir):
     assert record["annotator"] == "Doe, Jane"
 
 
-def _recall(app, annotate, stored, headers=None):
+def _recall(app, annotate, stored, headers=None, names=None):
+    """The field's value, whether it is disabled, its hint as JSON; the names offered go
+    into ``names`` (a list) when given."""
     with app.server.test_request_context(
         "/_dash-update-component", method="POST", headers=headers or {}
     ):
-        value, disabled, hint = annotate.recall_annotator(True, stored)
+        value, disabled, hint, offered = annotate.recall_annotator(True, stored)
+    if names is not None:
+        names.extend(option.value for option in offered)
     return value, disabled, json.dumps(hint, default=lambda o: o.to_plotly_json())
 
 
@@ -276,3 +286,96 @@ def test_the_layout_draws_the_field_disabled_only_behind_the_proxy(data_dir, set
     field = find_component(layout, ids.ANNOTATOR)
     assert field.disabled is (setting is not None)
     assert find_component(layout, ids.ANNOTATOR_HINT) is not None
+
+
+# --------------------------------------------------------------------------- one reader, one name
+
+
+def test_the_reader_key_ignores_case_spacing_and_unicode_form_only():
+    assert reader_key("  Dr.  Ana\tLIMA ") == reader_key("dr. ana lima") == "dr. ana lima"
+    # A composed and a decomposed é; a full-width letter; the German sharp s folded.
+    assert reader_key("Jos\u00e9") == reader_key("Jose\u0301")
+    assert reader_key("\uff21da") == reader_key("Ada")
+    assert reader_key("Strau\u00df") == reader_key("STRAUSS")
+    assert reader_key("Dr Ana Lima") != reader_key("Dr Ana Lima-Souza")
+    assert reader_key("Ana Lima") != reader_key("AnaLima")
+
+
+def test_another_spelling_of_a_known_name_is_found_and_an_exact_one_is_not():
+    known = ["Dr Bo", "dr ana lima", "Dr Ana Lima"]
+    assert same_reader_spelled_otherwise("DR ANA  LIMA", known) == "Dr Ana Lima"
+    assert same_reader_spelled_otherwise("Dr Bo", known) is None  # exactly a known name
+    # Known exactly, even where another spelling was saved before this rule existed.
+    assert same_reader_spelled_otherwise("dr ana lima", known) is None
+    assert same_reader_spelled_otherwise("Dr Cy", known) is None
+    assert same_reader_spelled_otherwise("dr bo", iter(known)) == "Dr Bo"  # any iterable
+    assert same_reader_spelled_otherwise("Dr Bo", []) is None
+
+
+def test_a_save_under_another_spelling_of_a_saved_name_is_refused(annotate, data_dir):
+    app = create_app({"DATA_DIR": data_dir, "MODEL_SERVER_URL": "http://127.0.0.1:9"})
+    text, _work, meta = _save(app, annotate, "Dr Ana Lima")
+    assert "Saved." in text
+    for typed in ("dr ana lima", " DR ANA  LIMA ", "Dr Ana\u00a0Lima"):
+        text, work, _meta = _save(app, annotate, typed)
+        assert "Not saved." in text and "only in case or spacing" in text, typed
+        assert json.dumps("Type \u201cDr Ana Lima\u201d")[1:-1] in text  # as the JSON holds it
+        assert work is annotate.dash.no_update
+    assert sorted(p.name for p in (data_dir / meta["sha256"]).glob("v*.json")) == ["v001.json"]
+    # The exact name, and a name that tells another reader apart, both save.
+    for typed in ("Dr Ana Lima", "Dr Ana Lima-Souza"):
+        assert "Saved." in _save(app, annotate, typed)[0]
+    assert app.server.config[INDEX_KEY].annotators() == ["Dr Ana Lima", "Dr Ana Lima-Souza"]
+
+
+def test_the_signed_in_name_is_recorded_as_the_proxy_sends_it(signed_in_app, annotate, data_dir):
+    # The proxy is the authority on names: its spelling is not second-guessed.
+    assert "Saved." in _save(signed_in_app, annotate, None, {HEADER: "Ada"})[0]
+    assert "Saved." in _save(signed_in_app, annotate, None, {HEADER: "ada"})[0]
+    assert signed_in_app.server.config[INDEX_KEY].annotators() == ["Ada", "ada"]
+
+
+def test_without_the_index_the_names_are_not_checked_and_the_save_goes_on(
+    tmp_path, annotate, data_dir, caplog
+):
+    (tmp_path / "blocker").write_text("a regular file, not a folder")
+    url = f"sqlite:///{tmp_path}/blocker/index.sqlite3"
+    app = create_app({"DATA_DIR": data_dir, "DATABASE_URL": url,
+                      "MODEL_SERVER_URL": "http://127.0.0.1:9"})
+    for typed in ("Dr Ana Lima", "dr ana lima"):
+        assert "Saved." in _save(app, annotate, typed)[0]
+    assert any("annotator names not read" in r.getMessage() for r in caplog.records)
+    names = []
+    assert _recall(app, annotate, "Dr Typed", names=names) == ("Dr Typed", False, "null")
+    assert names == []
+
+
+def test_the_names_saved_before_are_offered_as_the_name_is_typed(annotate, data_dir):
+    app = create_app({"DATA_DIR": data_dir, "MODEL_SERVER_URL": "http://127.0.0.1:9"})
+    names = []
+    _recall(app, annotate, None, names=names)
+    assert names == []
+    for typed in ("Dr Bo", "Dr Ada"):
+        _save(app, annotate, typed)
+    _recall(app, annotate, None, names=names)
+    assert names == ["Dr Ada", "Dr Bo"]
+
+
+def test_behind_the_proxy_no_name_is_offered(signed_in_app, annotate):
+    assert "Saved." in _save(signed_in_app, annotate, None, {HEADER: "bo"})[0]
+    for headers in ({HEADER: "ada"}, {}):
+        names = []
+        _recall(signed_in_app, annotate, None, headers, names=names)
+        assert names == []
+
+
+@pytest.mark.parametrize("setting", [None, HEADER])
+def test_the_field_names_its_list_of_names(data_dir, setting):
+    import dash
+
+    app = create_app({"DATA_DIR": data_dir, "ANNOTATOR_HEADER": setting})
+    page = next(p for p in dash.page_registry.values() if p["path"] == "/")
+    with app.server.test_request_context("/"):
+        layout = page["layout"]()
+    assert find_component(layout, ids.ANNOTATOR).list == ids.ANNOTATOR_NAMES
+    assert find_component(layout, ids.ANNOTATOR_NAMES) is not None
