@@ -203,15 +203,31 @@ def _dataset_folder(root: Path) -> tuple[Path, dict[str, Path]]:
 
 
 def _read_groups(index_csv: Path) -> dict[tuple[str, str], str]:
+    """Duplicate groups by ``(class, name)`` from ``index.csv``, or none.
+
+    The groups only matter for splitting; scoring a folder needs none. So an
+    ``index.csv`` of another shape (no ``class`` and ``name`` columns, not UTF-8
+    text), as another data set may ship, is logged and left aside: every image is
+    then its own group, rather than the folder being refused.
+    """
     if not index_csv.is_file():
         return {}
-    with open(index_csv, newline="") as fh:
-        return {
-            (row["class"], row["name"]): (
-                row.get("duplicate_group") or f"{row['class']}/{row['name']}"
-            )
-            for row in csv.DictReader(fh)
-        }
+    try:
+        with open(index_csv, newline="", encoding="utf-8-sig") as fh:
+            reader = csv.DictReader(fh)
+            if not {"class", "name"} <= set(reader.fieldnames or ()):
+                log.warning("%s has no class and name columns: duplicate groups not read",
+                            index_csv)
+                return {}
+            return {
+                (row["class"].strip().lower(), row["name"]): (
+                    row.get("duplicate_group") or f"{row['class']}/{row['name']}"
+                )
+                for row in reader
+            }
+    except (UnicodeDecodeError, csv.Error) as exc:
+        log.warning("%s cannot be read (%s): duplicate groups not read", index_csv, exc)
+        return {}
 
 
 def split_by_group(samples, val_fraction=0.2, seed=0):

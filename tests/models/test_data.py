@@ -89,6 +89,31 @@ def test_loader_refuses_to_guess(synthetic_busi, tmp_path):
         load_samples(tmp_path / "two")
 
 
+@pytest.mark.parametrize(
+    "content",
+    [b"image,label\nbenign (1).png,benign\n", b"\xff\xfe\x00garbage\x81\n", b""],
+)
+def test_an_index_of_another_shape_is_left_aside(synthetic_busi, tmp_path, content, caplog):
+    root, expected = synthetic_busi
+    copy = tmp_path / "busi"
+    shutil.copytree(root, copy)
+    (copy / "index.csv").write_bytes(content)
+    samples = load_samples(copy)
+    assert {(s.class_name, s.name) for s in samples} == set(expected)
+    # Every image its own group: nothing read, nothing guessed.
+    assert sorted(s.group for s in samples) == sorted(f"{c}/{n}" for c, n in expected)
+    assert content == b"" or "duplicate groups not read" in caplog.text
+
+
+def test_an_index_with_a_bom_and_capitalised_classes_is_read(synthetic_busi, tmp_path):
+    root, _ = synthetic_busi
+    copy = tmp_path / "busi"
+    shutil.copytree(root, copy)
+    text = (root / "index.csv").read_text().replace("\nbenign,", "\nBenign,")
+    (copy / "index.csv").write_bytes(b"\xef\xbb\xbf" + text.encode())  # as Excel saves it
+    assert [s.group for s in load_samples(copy)] == [s.group for s in load_samples(root)]
+
+
 def test_split_on_real_busi_has_no_leakage(busi_dir):
     samples = load_samples(busi_dir)
     assert len(samples) >= 600
