@@ -779,6 +779,24 @@ class AnnotationIndex:
         except (SQLAlchemyError, OSError) as exc:
             raise IndexUnavailable("the annotation index could not be read", exc) from exc
 
+    def annotator_of(self, image_sha256: str, version: int) -> str | None:
+        """The annotator recorded for one saved version, or None when it is not indexed.
+
+        Raises
+        ------
+        IndexUnavailable
+            When the database cannot be read.
+        """
+        statement = sa.select(SavedRow.annotator).where(
+            SavedRow.image_sha256 == image_sha256, SavedRow.version == version
+        )
+        try:
+            self._ready()
+            with Session(self.engine) as session:
+                return session.scalars(statement).first()
+        except (SQLAlchemyError, OSError) as exc:
+            raise IndexUnavailable("the annotation index could not be read", exc) from exc
+
     def annotators(self) -> list[str]:
         """Every annotator name in the index, sorted."""
         try:

@@ -209,7 +209,10 @@ class AnnotationStore:
             SHA-256 (hex) of the image file's bytes.
         annotator : str, optional
             Only the versions whose record names this annotator (exact name, as
-            saved); a record that cannot be read names nobody. None: every version.
+            saved). A record that cannot be read (damaged since) is the annotator's
+            if the index recorded it as theirs when it was saved, so that its
+            damage is reported to them rather than hidden; without the index it
+            names nobody. None: every version.
         """
         folder = self.folder(image_sha256)
         if not folder.is_dir():
@@ -217,9 +220,28 @@ class AnnotationStore:
         found = []
         for entry in folder.iterdir():
             match = _RECORD.match(entry.name)
-            if match and (annotator is None or _record_annotator(entry) == annotator):
-                found.append(int(match.group(1)))
+            if not match:
+                continue
+            version = int(match.group(1))
+            if annotator is not None:
+                named = _record_annotator(entry)
+                if named is _UNREADABLE:
+                    named = self._indexed_annotator(image_sha256, version)
+                if named != annotator:
+                    continue
+            found.append(version)
         return sorted(found)
+
+    def _indexed_annotator(self, image_sha256: str, version: int) -> str | None:
+        """The annotator the index holds for one version, or None (no index, not there)."""
+        if self.index is None:
+            return None
+        try:
+            return self.index.annotator_of(image_sha256, version)
+        except IndexUnavailable as exc:
+            logger.warning("annotator of %s v%d not looked up: %s", image_sha256[:12], version,
+                           exc.logged())
+            return None
 
     def _version_file(self, image_sha256: str, version: int, ending: str) -> Path:
         """The file ``vNNN<ending>`` of one version (``.json``, ``.svg``, ``_mask.png``)."""
@@ -446,8 +468,13 @@ class AnnotationStore:
         return max(times, default=source.stat().st_mtime)
 
 
-def _record_annotator(path: Path) -> str | None:
-    """The annotator a record names, or None when it names none or cannot be read.
+#: What :func:`_record_annotator` gives for a record that exists but cannot be read.
+_UNREADABLE = object()
+
+
+def _record_annotator(path: Path) -> str | None | object:
+    """The annotator a record names; None when it names none or is gone, and
+    :data:`_UNREADABLE` when it is there but cannot be read as JSON.
 
     Remembered by path, size and modification time: a record is written once and
     never changed, and the worklist asks about every image each time it is listed.
@@ -466,14 +493,14 @@ ANNOTATOR_CACHE_SIZE = 262_144
 
 
 @functools.lru_cache(maxsize=ANNOTATOR_CACHE_SIZE)
-def _annotator_of(path: str, _size: int, _mtime_ns: int) -> str | None:
+def _annotator_of(path: str, _size: int, _mtime_ns: int) -> str | None | object:
     try:
         record = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         # Remembered too, until the file changes: otherwise a damaged record would be
         # read and logged again at every listing of the worklist.
         logger.warning("cannot read the annotator of %s: %s", path, exc)
-        return None
+        return _UNREADABLE
     name = record.get("annotator") if isinstance(record, dict) else None
     return name if isinstance(name, str) else None
 

@@ -782,6 +782,39 @@ def test_annotators_are_distinct_and_sorted(filled):
     assert filled.annotators() == ["Aaron", "Ada", "Bob", "bea", "Émile"]
 
 
+def test_the_annotator_of_one_version(filled):
+    assert filled.annotator_of(SHA_A, 2) == "Bob"
+    assert filled.annotator_of(SHA_B, 1) == "Ada"
+    assert filled.annotator_of(SHA_A, 9) is None and filled.annotator_of("ef" * 32, 1) is None
+
+
+def test_a_damaged_record_is_its_readers_as_the_index_recorded_it(make_index, tmp_path, caplog):
+    # Under blinded reading a reader sees the versions whose record names them: one
+    # damaged since its save must still be theirs, so that the damage is reported to
+    # them ("the latest cannot be read") instead of an older version shown as the latest.
+    data_dir = tmp_path / "data"
+    store = AnnotationStore(data_dir, index=make_index())
+    for version, name in enumerate(("Ada", "Bob", "Ada"), start=1):
+        record = _saved(SHA_A, version, name, when=f"2024-01-0{version}T10:00:00")
+        assert store.save(SHA_A, svg="<svg/>", mask_png=b"png", record=record).indexed
+    AnnotationStore(data_dir).save(SHA_A, svg="<svg/>", mask_png=b"png",  # not indexed
+                                   record=_saved(SHA_A, 4, "Ada"))  # fmt: skip
+    for version in (2, 3, 4):
+        path = store.record_path(SHA_A, version)
+        path.write_bytes(path.read_bytes()[:40])  # cut short
+    assert store.versions(SHA_A, "Ada") == [1, 3]  # v4: not indexed, so nobody's
+    assert store.versions(SHA_A, "Bob") == [2]
+    assert store.versions(SHA_A) == [1, 2, 3, 4]
+    # Without the index, a record that cannot be read names nobody, as before.
+    plain = AnnotationStore(data_dir)
+    assert plain.versions(SHA_A, "Ada") == [1] and plain.versions(SHA_A, "Bob") == []
+    # An index that cannot be read: nobody either, and the log says why.
+    (tmp_path / "blocker").write_text("a regular file, not a folder")
+    blocked = AnnotationStore(data_dir, index=make_index(_url(tmp_path / "blocker" / "i.db")))
+    assert blocked.versions(SHA_A, "Bob") == []
+    assert "annotator of " + SHA_A[:12] + " v2 not looked up" in caplog.text
+
+
 def test_an_empty_index_has_no_rows_and_no_annotators(make_index):
     index = make_index()
     assert index.annotators() == []

@@ -245,6 +245,23 @@ def test_a_reader_revises_their_own_latest_not_the_images_latest(app, data_dir):
     assert (loaded["version"], label) == (2, "malignant")
 
 
+def test_a_readers_own_damaged_latest_is_reported_to_them_not_hidden(data_dir):
+    _save_paths(data_dir, "Dr Bo", ["M0,0L2,0L2,2Z"], "benign")
+    _save_paths(data_dir, "Dr Bo", [SQUARE], "malignant")  # v2, Bo's latest
+    # Started after the saves: its index learns at start-up that v2 is Dr Bo's.
+    app = create_app({"DATA_DIR": data_dir, "MODEL_SERVER_URL": "http://127.0.0.1:9"} | BLINDED)
+    record = AnnotationStore(data_dir).record_path(META["sha256"], 2)
+    record.write_bytes(record.read_bytes()[:30])  # damaged since
+    style, text, loaded, _label = _previous_and_load(app, BO)
+    # Not v1 offered as Bo's latest, as when a damaged record named nobody.
+    assert style == {} and text.startswith(
+        "This image has saved versions, but the latest cannot be read")
+    assert loaded is dash.no_update
+    # Nobody else is shown the damaged version as theirs.
+    style, text, _loaded, _label = _previous_and_load(app, ADA)
+    assert style == {"display": "none"} and text is None
+
+
 def test_a_reader_revising_their_own_read_stays_independent_and_cannot_claim_anothers(
         app, data_dir):
     from annotation_client import _history
