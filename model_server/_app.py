@@ -28,6 +28,9 @@ DEFAULTS = {
     "WEIGHTS_DIR": None,
     # Load and warm the models in a background thread as soon as the app exists.
     "WARMUP": True,
+    # Seconds a client may go silent while sending its request (gunicorn only): a
+    # stalled upload would otherwise hold a worker until the worker timeout kills it.
+    "READ_TIMEOUT": 20,
 }
 
 _bomb_guard_lock = threading.Lock()
@@ -68,7 +71,19 @@ def create_app(config: Mapping | None = None) -> Flask:
     app.register_blueprint(_api.bp)
     app.register_blueprint(_docs.bp)
     _install_request_log(app)
+    _install_read_timeout(app)
     return app
+
+
+def _install_read_timeout(app: Flask) -> None:
+    @app.before_request
+    def _bound_reads():
+        # gunicorn hands the client's socket over in the environ; a body read that
+        # waits longer than this raises, and _inputs answers 408. The sync worker
+        # sets it at accept already, so that slow headers are bounded too.
+        client = request.environ.get("gunicorn.socket")
+        if client is not None:
+            client.settimeout(app.config["READ_TIMEOUT"])
 
 
 class StrictJSONProvider(DefaultJSONProvider):
@@ -113,7 +128,7 @@ def _check_config(config) -> None:
     if backend not in BACKENDS:
         raise ValueError(f"SONOTRACE_RUNTIME_BACKEND must be one of {', '.join(BACKENDS)}, "
                          f"got {backend!r}")
-    for key in ("MAX_PIXELS", "MAX_CONTENT_LENGTH"):
+    for key in ("MAX_PIXELS", "MAX_CONTENT_LENGTH", "READ_TIMEOUT"):
         value = config.get(key)
         if key == "MAX_CONTENT_LENGTH" and value is None:
             continue

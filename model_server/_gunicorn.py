@@ -21,11 +21,48 @@ from __future__ import annotations
 import logging
 import os
 
+from gunicorn import util
 from gunicorn.app.base import BaseApplication
+from gunicorn.workers.sync import SyncWorker
 
 from ._readiness import ReadinessBoard, attach
 
 logger = logging.getLogger(__name__)
+
+
+def _quiet_read_timeouts(record: logging.LogRecord) -> bool:
+    # gunicorn logs any socket error while it reads the headers with a traceback, at
+    # ERROR; a client that went silent is the client's doing and worth one line.
+    if record.exc_info and isinstance(record.exc_info[1], TimeoutError):
+        record.msg, record.args, record.exc_info = (
+            "closed a connection whose request did not arrive within the read timeout",
+            (),
+            None,
+        )
+        record.levelno, record.levelname = logging.WARNING, "WARNING"
+    return True
+
+
+class ReadTimeoutSyncWorker(SyncWorker):
+    """gunicorn's sync worker, with a read timeout on each client's socket.
+
+    A sync worker serves one connection at a time and blocks reading it: a client
+    that stops sending in the middle of its headers or body (a dropped network, or
+    on purpose) holds the worker until the arbiter kills it at ``--timeout`` (120 s)
+    and it reloads its models. With the app's ``READ_TIMEOUT`` on the socket the read
+    fails after that many seconds instead: the worker answers 408 (or closes the
+    connection, if the headers never came) and takes the next request.
+    """
+
+    def init_process(self):
+        logging.getLogger("gunicorn.error").addFilter(_quiet_read_timeouts)
+        super().init_process()
+
+    def accept(self, listener):
+        client, addr = listener.accept()
+        client.settimeout(self.wsgi.config["READ_TIMEOUT"])
+        util.close_on_exec(client)
+        self.handle(listener, client, addr)
 
 
 class ModelServerApplication(BaseApplication):
@@ -48,7 +85,7 @@ class ModelServerApplication(BaseApplication):
     def load_config(self) -> None:
         threads = int(self.options.get("threads", 1))
         settings = {
-            "worker_class": "gthread" if threads > 1 else "sync",
+            "worker_class": "gthread" if threads > 1 else f"{__name__}.ReadTimeoutSyncWorker",
             "preload_app": False,
             "proc_name": "sonotrace-model-server",
             "child_exit": self._child_exit,

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 
 import multipart
 from flask import current_app, g, request
+from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
 
 from vectorizer import MAX_PIXEL_SPACING_MM
 
-from ._errors import BadRequest, PayloadTooLarge
+from ._errors import ApiError, BadRequest, PayloadTooLarge
 
 FORM_MIMETYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
 MAX_VERTICES_RANGE = (3, 4096)
@@ -45,7 +47,19 @@ def read_file(field: str, *, required: bool = True, raw_body: bool = True) -> by
         if required:
             raise BadRequest(f"send '{field}' as a multipart/form-data file field")
         return None
-    data = request.get_data(cache=False)
+    with _reading_body():
+        data = request.get_data(cache=False)
+        limit = current_app.config.get("MAX_CONTENT_LENGTH")
+        if limit and request.content_length is None and len(data) >= limit:
+            # A chunked body has no length to refuse it by up front, and werkzeug stops
+            # reading at the limit without a word: one more byte tells a body of exactly
+            # the limit from a longer one, which would otherwise be served cut short.
+            try:
+                request.stream.read(1)
+            except RequestEntityTooLarge:
+                raise PayloadTooLarge(
+                    f"request body is larger than the limit of {limit} bytes"
+                ) from None
     if not data:
         if required:
             raise BadRequest(
@@ -53,6 +67,26 @@ def read_file(field: str, *, required: bool = True, raw_body: bool = True) -> by
             )
         return None
     return data
+
+
+@contextmanager
+def _reading_body():
+    """Answer a body that stalls (408) or stops short (400) with what happened.
+
+    werkzeug turns any error reading the body into a bare "client disconnected";
+    a read that timed out (``READ_TIMEOUT``, set on the socket by the app) is a
+    client that stalled, and the answer says so rather than blame the request's
+    syntax. The connection is closed after either answer.
+    """
+    try:
+        yield
+    except ClientDisconnected as exc:
+        if isinstance(exc.__context__, TimeoutError):
+            timeout = current_app.config.get("READ_TIMEOUT")
+            raise ApiError(
+                f"the request body stalled: no data for {timeout} s", status=408
+            ) from None
+        raise BadRequest("the request body ended before all of it was sent") from None
 
 
 def multipart_parts() -> dict:
@@ -86,8 +120,9 @@ def multipart_parts() -> dict:
     )
     parts = {}
     try:
-        for part in parser:
-            parts.setdefault(part.name, part)
+        with _reading_body():
+            for part in parser:
+                parts.setdefault(part.name, part)
     except multipart.ParserLimitReached as exc:
         raise PayloadTooLarge(f"multipart body over a limit: {exc}") from None
     except multipart.MultipartError as exc:

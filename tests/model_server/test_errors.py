@@ -237,9 +237,18 @@ def test_config_is_validated():
 def test_warmup_takes_the_usual_words_for_yes_and_no(raw, expected):
     from model_server._app import _check_config
 
-    config = {"WARMUP": raw, "MAX_PIXELS": 10, "MAX_CONTENT_LENGTH": None}
+    config = {"WARMUP": raw, "MAX_PIXELS": 10, "MAX_CONTENT_LENGTH": None, "READ_TIMEOUT": 5}
     _check_config(config)
     assert config["WARMUP"] is expected
+
+
+@pytest.mark.parametrize("raw", ["0", "-1", "soon", "2.5"])
+def test_a_read_timeout_that_is_not_a_positive_whole_number_stops_the_server(
+    monkeypatch, raw
+):
+    monkeypatch.setenv("SONOTRACE_READ_TIMEOUT", raw)
+    with pytest.raises(ValueError, match="READ_TIMEOUT must be a positive integer"):
+        create_app({"WARMUP": False})
 
 
 def test_warmup_false_in_the_environment_turns_it_off(monkeypatch):

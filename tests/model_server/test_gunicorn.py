@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import re
+import socket
 import sys
+import time
 
 import pytest
 import requests
@@ -61,20 +64,76 @@ def test_two_worker_server_is_healthy_only_when_both_are_ready(
         [sys.executable, "-m", "model_server", "--host", "127.0.0.1", "--port", str(free_port),
          "--workers", "2", "--threads", "1"],
         f"{base}/health",
-        env={"SONOTRACE_LOG_LEVEL": "INFO"},
+        env={
+            "SONOTRACE_LOG_LEVEL": "INFO",
+            "SONOTRACE_READ_TIMEOUT": "2",
+            "SONOTRACE_MAX_CONTENT_LENGTH": "300000",
+        },
         timeout=180,
     )
     health = requests.get(f"{base}/health", timeout=30)
     assert health.status_code == 200
     assert health.json()["workers"] == {"ready": 2, "expected": 2}
+
+    # Two uploads that stop after 4 bytes of their body, and one request whose headers
+    # never end: without a read timeout they hold both sync workers until the arbiter
+    # kills them (120 s), and the predictions below time out.
+    stalled = [_stalled_upload(free_port) for _ in range(2)]
+    slow_headers = socket.create_connection(("127.0.0.1", free_port), timeout=30)
+    slow_headers.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\n")
+    started = time.monotonic()
     data = png_bytes(speckle_image(80, 100))
     for _ in range(4):
         response = requests.post(
             f"{base}/predict", files={"image": ("a.png", data, "image/png")}, timeout=60
         )
         assert response.status_code == 200
+    assert time.monotonic() - started < 60
+    for conn in stalled:
+        status, body = _response(conn)
+        assert status == 408
+        assert body["error"]["message"] == "the request body stalled: no data for 2 s"
+    assert slow_headers.recv(1024) == b""  # closed without an answer
+
+    # A chunked body has no Content-Length to refuse up front: it is cut off at the
+    # limit, and must still be a 413 rather than served truncated.
+    def chunks():
+        yield data
+        for _ in range(40):
+            yield b"\0" * 10_000
+
+    over = requests.post(
+        f"{base}/predict", data=chunks(), headers={"Content-Type": "image/png"}, timeout=60
+    )
+    assert over.status_code == 413
+    assert "larger than the limit of 300000 bytes" in over.json()["error"]["message"]
+    under = requests.post(
+        f"{base}/predict", data=iter([data]), headers={"Content-Type": "image/png"}, timeout=60
+    )
+    assert under.status_code == 200
+
     log = next(artifacts_dir.glob("service-*.log")).read_text()
-    assert "Using worker: sync" in log
-    assert len(re.findall(r"POST /predict 200 [\d.]+ms image=100x80", log)) == 4
+    assert "Using worker: model_server._gunicorn.ReadTimeoutSyncWorker" in log
+    assert "WORKER TIMEOUT" not in log
+    assert "Traceback" not in log
+    assert "closed a connection whose request did not arrive within the read timeout" in log
+    assert len(re.findall(r"POST /predict 200 [\d.]+ms image=100x80", log)) == 5
     booted = set(re.findall(r"Booting worker with pid: (\d+)", log))
     assert len(booted) == 2
+
+
+def _stalled_upload(port: int) -> socket.socket:
+    conn = socket.create_connection(("127.0.0.1", port), timeout=30)
+    conn.sendall(
+        b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
+        b"Content-Length: 100000\r\n\r\n\x89PNG"
+    )
+    return conn
+
+
+def _response(conn: socket.socket) -> tuple[int, dict]:
+    raw = b""
+    while chunk := conn.recv(65536):
+        raw += chunk
+    head, _, body = raw.partition(b"\r\n\r\n")
+    return int(head.split()[1]), json.loads(body)
