@@ -6,7 +6,8 @@ answered 415 like any other unsupported content. A file that starts like a
 supported format but cannot be decoded (truncated, corrupt) is answered 400;
 so is a DICOM whose compressed pixel data is corrupt. A DICOM is 415 only when
 no installed decoder handles its transfer syntax (or the decoder says it does
-not support that variant).
+not support that variant). A PNG whose compressed data ends, validly, before
+its last row is truncated too: Pillow would hand back the missing rows as zeros.
 
 Size is checked from the header before any pixel is decoded, so a small
 file that claims 20000x20000 pixels is refused (413) without allocating the
@@ -23,6 +24,7 @@ import io
 import logging
 import math
 import re
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -211,6 +213,8 @@ def _open_pil(data: bytes, fmt: str, max_pixels: int) -> Image.Image:
     check_pixel_count(width, height, max_pixels)
     try:
         image.load()
+        if fmt == "png":
+            _check_png_complete(image, data)
         # Browsers show JPEGs upright according to EXIF; the mask must match that view.
         # (exif_transpose copies the image even when there is nothing to turn.)
         if image.getexif().get(_EXIF_ORIENTATION, 1) != 1:
@@ -220,6 +224,91 @@ def _open_pil(data: bytes, fmt: str, max_pixels: int) -> Image.Image:
     except Exception as exc:  # truncated/corrupt pixel data: a client error, not a bug
         raise BadRequest(f"could not decode the {label} image: {_short(exc)}") from None
     return image
+
+
+# Colour type -> samples per pixel (PNG specification, IHDR).
+_PNG_SAMPLES = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
+# Adam7 passes: (first row, row step, first column, column step).
+_ADAM7 = (
+    (0, 8, 0, 8),
+    (0, 8, 4, 8),
+    (4, 8, 0, 4),
+    (0, 4, 2, 4),
+    (2, 4, 0, 2),
+    (0, 2, 1, 2),
+    (1, 2, 0, 1),
+)
+_INFLATE_BLOCK = 1 << 20
+
+
+def _check_png_complete(image: Image.Image, data: bytes) -> None:
+    """Raise ValueError when the PNG's compressed data ends before its last row.
+
+    Pillow's zlib decoder reports "done, no error" when the compressed stream
+    ends (validly) early, and the rows it never wrote stay zero: a 564-byte
+    file declaring 5000x4999 pixels loads as a black image. Image memory starts
+    zeroed and rows are written in order, so a last row that is not all zero
+    proves the image complete at the cost of reading one row, which settles
+    every BUSI image. Otherwise (or for an interlaced PNG, whose last row can be
+    written before the last pass) the IDAT stream is inflated again, in
+    bounded blocks, and its length compared with what the header implies.
+    """
+    width, height = image.size
+    interlaced = bool(image.info.get("interlace"))
+    if not interlaced and image.crop((0, height - 1, width, height)).tobytes().strip(b"\0"):
+        return
+    header, idat = _png_chunks(data)
+    if len(header) < 13:
+        raise ValueError("its IHDR chunk is cut short")
+    bit_depth, colour_type = header[8], header[9]
+    bits = bit_depth * _PNG_SAMPLES.get(colour_type, 1)
+
+    def scanlines(w: int, h: int) -> int:  # bytes of h rows of w pixels, filter byte included
+        return h * (1 + (w * bits + 7) // 8) if w and h else 0
+
+    if interlaced:
+        expected = sum(
+            scanlines((width - c0 + cs - 1) // cs, (height - r0 + rs - 1) // rs)
+            for r0, rs, c0, cs in _ADAM7
+            if width > c0 and height > r0
+        )
+    else:
+        expected = scanlines(width, height)
+    inflater = zlib.decompressobj()
+    found = 0
+    for chunk in idat:
+        pending = chunk
+        while pending and not inflater.eof and found < expected:
+            found += len(inflater.decompress(pending, _INFLATE_BLOCK))
+            pending = inflater.unconsumed_tail
+    if found >= expected:
+        return
+    if interlaced:
+        raise ValueError(
+            f"its image data ends after {found} of its {expected} bytes (truncated)"
+        )
+    rows = found // (expected // height)
+    raise ValueError(f"its image data ends after {rows} of its {height} rows (truncated)")
+
+
+def _png_chunks(data: bytes) -> tuple[bytes, list[memoryview]]:
+    """The IHDR payload and the IDAT payloads of a PNG file, in file order."""
+    view = memoryview(data)
+    header = b""
+    idat: list[memoryview] = []
+    position = len(PNG_SIGNATURE)
+    while position + 8 <= len(data):
+        length = int.from_bytes(data[position : position + 4], "big")
+        kind = data[position + 4 : position + 8]
+        payload = view[position + 8 : position + 8 + length]
+        if kind == b"IHDR":
+            header = bytes(payload)
+        elif kind == b"IDAT":
+            idat.append(payload)
+        elif idat or kind == b"IEND":
+            break  # the image data is one run of IDAT chunks
+        position += 12 + length
+    return header, idat
 
 
 def _too_many_pixels(label: str, exc: Exception, max_pixels: int) -> str:

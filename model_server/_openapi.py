@@ -53,8 +53,9 @@ MAX_VERTICES_PARAM = {
 
 COMMON_ERRORS = {
     "400": _error(
-        "Missing field, empty or undecodable file (including corrupt or truncated DICOM "
-        "pixel data), a bad parameter, or a mask the vectorizer cannot outline."
+        "Missing field, empty or undecodable file (including a PNG whose data ends before "
+        "its last row, and corrupt or truncated DICOM pixel data), a bad parameter, or a "
+        "mask the vectorizer cannot outline."
     ),
     "413": _error(
         f"Body over the byte limit, a multipart body of more than {MAX_PARTS} parts, "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import zlib
 
 import numpy as np
 import pytest
@@ -450,3 +451,83 @@ def test_dicom_variant_the_installed_decoder_does_not_support_stays_415():
     data = recompressed_dicom_bytes(twelve_bit, JPEGExtended12Bit, jpeg_bytes(GREY), BitsStored=12)
     with pytest.raises(UnsupportedMediaType, match="12-bit"):
         decode(data)
+
+
+# --------------------------------------------------------------------------- PNG cut short
+
+
+def _png_chunk(kind: bytes, payload: bytes) -> bytes:
+    body = kind + payload
+    return len(payload).to_bytes(4, "big") + body + zlib.crc32(body).to_bytes(4, "big")
+
+
+def _grey_png(pixels: np.ndarray, *, rows: int | None = None, interlaced: bool = False) -> bytes:
+    """An 8-bit grey PNG of ``pixels`` whose (complete, valid) zlib stream holds only
+    the first ``rows`` scanlines, or all of them; Adam7-interlaced if asked."""
+    height, width = pixels.shape
+    if interlaced:
+        passes = [
+            pixels[r0::rs, c0::cs]
+            for r0, rs, c0, cs in ((0, 8, 0, 8), (0, 8, 4, 8), (4, 8, 0, 4), (0, 4, 2, 4),
+                                   (2, 4, 0, 2), (0, 2, 1, 2), (1, 2, 0, 1))
+        ]
+        lines = [b"\0" + line.tobytes() for part in passes if part.size for line in part]
+    else:
+        lines = [b"\0" + line.tobytes() for line in pixels]
+    stream = zlib.compress(b"".join(lines[:rows]))
+    header = width.to_bytes(4, "big") + height.to_bytes(4, "big") + bytes([8, 0, 0, 0, interlaced])
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", header)
+        + _png_chunk(b"IDAT", stream)
+        + _png_chunk(b"IEND", b"")
+    )
+
+
+def test_a_png_whose_data_ends_early_but_validly_is_400():
+    # 564 bytes declaring 5000x4999: Pillow loads it without a word, rows 100 on zero.
+    width, height = 5000, 4999
+    stream = zlib.compress(b"".join(b"\0" + bytes(width) for _ in range(100)), 9)
+    header = width.to_bytes(4, "big") + height.to_bytes(4, "big") + bytes([8, 0, 0, 0, 0])
+    data = (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", header)
+        + _png_chunk(b"IDAT", stream)
+        + _png_chunk(b"IEND", b"")
+    )
+    assert len(data) < 1000
+    with pytest.raises(BadRequest) as info:
+        decode(data, max_pixels=25_000_000)
+    assert info.value.message == (
+        "could not decode the PNG image: its image data ends after 100 of its 4999 rows "
+        "(truncated)"
+    )
+
+
+def test_a_textured_png_cut_after_some_rows_is_400_for_images_and_masks():
+    data = _grey_png(GREY, rows=30)
+    with pytest.raises(BadRequest, match="ends after 30 of its 48 rows"):
+        decode(data)
+    with pytest.raises(BadRequest, match="ends after 30 of its 48 rows"):
+        decode_mask(data, max_pixels=LIMIT)
+
+
+@pytest.mark.parametrize("interlaced", [False, True], ids=["sequential", "interlaced"])
+@pytest.mark.parametrize("shape", [(48, 64), (45, 61), (3, 5)])
+def test_a_complete_png_with_a_black_last_row_decodes(shape, interlaced):
+    # A black last row is what a cut PNG leaves too: the whole stream is then counted.
+    pixels = speckle_image(*shape, seed=7)
+    pixels[-1] = 0
+    decoded = decode(_grey_png(pixels, interlaced=interlaced)).pixels
+    np.testing.assert_array_equal(decoded, pixels)
+
+
+def test_an_interlaced_png_cut_after_some_passes_is_400():
+    # Passes 1-5 and part of 6; the seven passes of a 64x48 image hold 3162 bytes.
+    data = _grey_png(GREY, rows=60, interlaced=True)
+    with pytest.raises(BadRequest) as info:
+        decode(data)
+    assert info.value.message == (
+        "could not decode the PNG image: its image data ends after 1404 of its 3162 bytes "
+        "(truncated)"
+    )
