@@ -9,6 +9,10 @@ no installed decoder handles its transfer syntax (or the decoder says it does
 not support that variant). A PNG whose compressed data ends, validly, before
 its last row is truncated too: Pillow would hand back the missing rows as zeros.
 
+An image that decodes to one value everywhere (blank) is answered 400: it
+holds no ultrasound to segment or classify, yet the models would still draw
+an outline on it.
+
 Size is checked from the header before any pixel is decoded, so a small
 file that claims 20000x20000 pixels is refused (413) without allocating the
 image; Pillow's own decompression-bomb guard is set to the same limit as a
@@ -124,7 +128,7 @@ def decode_image(
     ------
     BadRequest
         Empty or undecodable data, a DICOM without pixel data or with corrupt or
-        truncated pixel data (400).
+        truncated pixel data, or an image whose pixels all have one value (400).
     PayloadTooLarge
         More pixels than ``max_pixels`` (413).
     UnsupportedMediaType
@@ -134,7 +138,43 @@ def decode_image(
     fmt = _check_format(data, formats)
     if fmt == "dicom":
         return _decode_dicom(data, max_pixels)
-    return _decode_pil(data, fmt, max_pixels)
+    image = _decode_pil(data, fmt, max_pixels)
+    _refuse_blank(image.pixels)
+    return image
+
+
+def _refuse_blank(pixels: np.ndarray, detail: str = "") -> None:
+    """Raise 400 when every pixel of ``pixels`` has one value (one colour).
+
+    Such an image holds nothing to segment or classify, yet the models answer
+    it with an outline and a label (an all-black image came back "malignant"
+    with a lesion over a third of it). Masks are not checked: an empty mask is
+    a valid answer.
+    """
+    shown = _blank_value(pixels)
+    if shown is not None:
+        raise BadRequest(
+            f"the image is blank: every pixel is {shown}{detail}; "
+            "there is nothing to segment or classify in it"
+        )
+
+
+def _blank_value(pixels: np.ndarray) -> str | None:
+    """The one value of every pixel, as text (``"0"``, ``"(0, 0, 255)"``), or None."""
+    flat = pixels.reshape(-1, pixels.shape[2] if pixels.ndim == 3 else 1)
+    if flat.shape[0] == 0:
+        return None
+    # A sample of a few thousand pixels settles almost every real image at once;
+    # only an image that is constant on the sample is read in full, one channel at
+    # a time (a reduction along axis 0 of an (N, 3) array is many times slower).
+    sample = flat[:: max(1, flat.shape[0] // 4096)]
+    if np.any(sample != sample[0]):
+        return None
+    channels = [flat[:, c] for c in range(flat.shape[1])]
+    if any(channel.min() != channel.max() for channel in channels):
+        return None
+    value = [channel[0].item() for channel in channels]
+    return str(value[0]) if len(value) == 1 else str(tuple(value))
 
 
 def _check_format(data: bytes, formats: tuple[str, ...]) -> str:
@@ -423,6 +463,14 @@ def _decode_dicom(data: bytes, max_pixels: int) -> DecodedImage:
         raise BadRequest(f"could not convert the DICOM pixel data: {_short(exc)}") from None
     if pixels.ndim not in (2, 3) or pixels.shape[:2] != (rows, cols):
         raise BadRequest(f"DICOM pixel data has shape {pixels.shape}, expected {rows}x{cols}")
+    if _blank_value(pixels) is not None:
+        # Say whether the stored pixels are blank or the header's LUTs made them so.
+        detail = (
+            ""
+            if _blank_value(frame) is not None
+            else " once the DICOM header's rescale and VOI window are applied"
+        )
+        _refuse_blank(pixels, detail)
     return DecodedImage(pixels=pixels, format="dicom", pixel_spacing=dicom_pixel_spacing(ds))
 
 

@@ -453,6 +453,78 @@ def test_dicom_variant_the_installed_decoder_does_not_support_stays_415():
         decode(data)
 
 
+# --------------------------------------------------------------------------- blank images
+
+
+def _one_value(value, shape=(48, 64)) -> np.ndarray:
+    return np.full(shape, value, np.uint8)
+
+
+@pytest.mark.parametrize(
+    ("data", "shown"),
+    [
+        pytest.param(png_bytes(_one_value(0)), "0", id="black-png"),
+        pytest.param(png_bytes(_one_value(255)), "255", id="white-png"),
+        pytest.param(png16_bytes(_one_value(128)), "128", id="16-bit-png"),
+        pytest.param(png_bytes(_one_value((10, 20, 30), (48, 64, 3))), "(10, 20, 30)", id="rgb"),
+        pytest.param(jpeg_bytes(_one_value(128)), "128", id="jpeg"),
+        pytest.param(dicom_bytes(_one_value(7)), "7", id="dicom"),
+        pytest.param(dicom_bytes(_one_value(0, (1, 1))), "0", id="one-pixel-dicom"),
+    ],
+)
+def test_a_blank_image_is_400_naming_its_one_value(data, shown):
+    # The models outlined a "malignant" lesion over a third of an all-black image.
+    with pytest.raises(BadRequest) as info:
+        decode(data)
+    assert info.value.status == 400
+    assert info.value.message == (
+        f"the image is blank: every pixel is {shown}; "
+        "there is nothing to segment or classify in it"
+    )
+
+
+@pytest.mark.parametrize("where", [(0, 0), (47, 63), (23, 37)])
+def test_one_pixel_unlike_the_rest_is_not_blank(where):
+    # The blank check first reads a sample of the pixels; one that differs from the
+    # others off the sample must still count.
+    pixels = _one_value(0)
+    pixels[where] = 1
+    np.testing.assert_array_equal(decode(png_bytes(pixels)).pixels, pixels)
+    colour = _one_value(9, (48, 64, 3))
+    colour[where + (2,)] = 10
+    np.testing.assert_array_equal(decode(png_bytes(colour)).pixels, colour)
+
+
+def test_a_dicom_window_that_makes_every_pixel_one_value_says_so():
+    # Finite and wide enough, but far above every stored value: all black.
+    data = dicom_bytes(GREY, WindowCenter=10000, WindowWidth=10)
+    with pytest.raises(BadRequest, match=r"blank: every pixel is 0 once the DICOM header's"):
+        decode(data)
+
+
+@pytest.mark.parametrize("endpoint", ["/predict", "/classify"])
+def test_the_server_answers_a_blank_image_with_a_json_400(endpoint):
+    # Decoding comes before the models, so an app that loads none answers it.
+    from model_server import create_app
+
+    client = create_app({"TESTING": True, "WARMUP": False}).test_client()
+    response = client.post(
+        endpoint, data=png_bytes(_one_value(0)), content_type="application/octet-stream"
+    )
+    assert response.status_code == 400
+    assert response.get_json()["error"] == {
+        "code": 400,
+        "message": "the image is blank: every pixel is 0; "
+        "there is nothing to segment or classify in it",
+    }
+
+
+def test_an_empty_mask_is_still_a_mask():
+    # Masks are not images to segment: all background is a valid mask.
+    mask = decode_mask(png_bytes(_one_value(0)), max_pixels=LIMIT)
+    assert mask.shape == (48, 64) and not mask.any()
+
+
 # --------------------------------------------------------------------------- PNG cut short
 
 
