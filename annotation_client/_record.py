@@ -147,7 +147,10 @@ def build_record(
     final_mask : numpy.ndarray
         ``(height, width)`` bool mask of the edited outline.
     ai_mask : numpy.ndarray, optional
-        The AI's ``(height, width)`` mask, when the image was auto-segmented.
+        The ``(height, width)`` bool mask of the AI's outline as it was offered to
+        edit (its paths rasterised as ``final_mask`` is), when the image was
+        auto-segmented: ``agreement`` compares the two, so an outline saved as
+        offered is unedited, with Dice 1.
     final_label : {"normal", "benign", "malignant"}, optional
         The radiologist's label.
     descriptors : mapping, optional

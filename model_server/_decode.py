@@ -9,6 +9,11 @@ no installed decoder handles its transfer syntax (or the decoder says it does
 not support that variant). A PNG whose compressed data ends, validly, before
 its last row is truncated too: Pillow would hand back the missing rows as zeros.
 
+A DICOM header that makes the pixels meaningless (a Rescale Slope or
+Intercept that is not a finite number, a slope of 0, a window that is not
+finite or narrower than the standard allows) is answered 400 rather than
+turned into a black image.
+
 An image that decodes to one value everywhere (blank) is answered 400: it
 holds no ultrasound to segment or classify, yet the models would still draw
 an outline on it.
@@ -29,6 +34,7 @@ import logging
 import math
 import re
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,7 +42,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from vectorizer import MAX_PIXEL_SPACING_MM, image_to_mask, is_plausible_spacing
 
-from ._errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
+from ._errors import ApiError, BadRequest, PayloadTooLarge, UnsupportedMediaType
 
 logger = logging.getLogger(__name__)
 
@@ -128,7 +134,8 @@ def decode_image(
     ------
     BadRequest
         Empty or undecodable data, a DICOM without pixel data or with corrupt or
-        truncated pixel data, or an image whose pixels all have one value (400).
+        truncated pixel data, a DICOM rescale or window that is not valid, or an
+        image whose pixels all have one value (400).
     PayloadTooLarge
         More pixels than ``max_pixels`` (413).
     UnsupportedMediaType
@@ -389,8 +396,14 @@ def _grey_if_neutral(rgb: np.ndarray) -> np.ndarray:
 
 
 def _stretch(values: np.ndarray) -> np.ndarray:
-    """Min-max scale finite values to 0..255 (a constant image maps to 0)."""
-    values = np.nan_to_num(values.astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+    """Min-max scale values to 0..255 (a constant image maps to 0, and is refused later).
+
+    Raises ValueError for values that are not finite: mapping them to a number
+    (as ``nan_to_num`` did) made a NaN image a black one that got segmented.
+    """
+    values = values.astype(np.float64)
+    if not np.isfinite(values).all():
+        raise ValueError("the pixel values are not all finite numbers (NaN or infinity)")
     lo, hi = float(values.min()), float(values.max())
     if hi <= lo:
         return np.zeros(values.shape, dtype=np.uint8)
@@ -409,23 +422,35 @@ def _decode_dicom(data: bytes, max_pixels: int) -> DecodedImage:
     import pydicom
     import pydicom.pixels
 
+    _quiet_pydicom_logs()
     has_preamble = len(data) >= 132 and data[128:132] == b"DICM"
     try:
         ds = pydicom.dcmread(io.BytesIO(data), force=not has_preamble)
     except Exception as exc:
-        raise BadRequest(f"could not parse the DICOM file: {_short(exc)}") from None
-    if not any(kw in ds for kw in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")):
+        raise BadRequest(f"could not parse the DICOM file: {_dicom_reason(exc)}") from None
+    present = [kw for kw in _PIXEL_DATA_KEYWORDS if kw in ds]
+    if not present:
         if any(tag in data for tag in _PIXEL_DATA_TAGS):
             # pydicom drops an element the file ends inside of (with only a warning).
             raise BadRequest("the DICOM pixel data is truncated: the file ends inside it")
         raise BadRequest("the DICOM file has no pixel data")
+    if not ds[present[0]].value:
+        raise BadRequest(f"the DICOM file's {present[0]} element is empty (zero length)")
     _ensure_transfer_syntax(ds)
     try:
-        rows, cols = int(ds.Rows), int(ds.Columns)
+        rows, cols = _header_size(ds, "Rows"), _header_size(ds, "Columns")
         samples = int(ds.get("SamplesPerPixel", 1) or 1)
         photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).upper()
+    except ApiError:
+        raise
     except Exception as exc:
-        raise BadRequest(f"the DICOM header is incomplete: {_short(exc)}") from None
+        raise BadRequest(f"the DICOM header is incomplete: {_dicom_reason(exc)}") from None
+    if photometric.startswith("YBR") and samples != 3:
+        # pydicom would convert YBR to RGB anyway and fail on the shapes.
+        raise BadRequest(
+            f"the DICOM header is inconsistent: PhotometricInterpretation {photometric} "
+            f"needs 3 samples per pixel, but SamplesPerPixel is {samples}"
+        )
     check_pixel_count(cols, rows, max_pixels)
     syntax = ds.file_meta.TransferSyntaxUID
     syntax_name = getattr(syntax, "name", None) or str(syntax)
@@ -449,9 +474,7 @@ def _decode_dicom(data: bytes, max_pixels: int) -> DecodedImage:
             f"the DICOM pixel data ({syntax_name}) is corrupt or truncated: {reason}"
         ) from None
     except Exception as exc:
-        raise BadRequest(
-            f"could not decode the DICOM pixel data: {_plugin_errors(exc)}"
-        ) from None
+        raise BadRequest(f"could not decode the DICOM pixel data: {_dicom_reason(exc)}") from None
     try:
         if samples == 1 and photometric == "PALETTE COLOR":
             pixels = _dicom_palette_to_uint8(frame, ds)
@@ -459,8 +482,10 @@ def _decode_dicom(data: bytes, max_pixels: int) -> DecodedImage:
             pixels = _dicom_grey_to_uint8(frame, ds, invert=photometric == "MONOCHROME1")
         else:
             pixels = _dicom_colour_to_uint8(frame, ds)
+    except ApiError:
+        raise
     except Exception as exc:
-        raise BadRequest(f"could not convert the DICOM pixel data: {_short(exc)}") from None
+        raise BadRequest(f"could not convert the DICOM pixel data: {_dicom_reason(exc)}") from None
     if pixels.ndim not in (2, 3) or pixels.shape[:2] != (rows, cols):
         raise BadRequest(f"DICOM pixel data has shape {pixels.shape}, expected {rows}x{cols}")
     if _blank_value(pixels) is not None:
@@ -472,6 +497,52 @@ def _decode_dicom(data: bytes, max_pixels: int) -> DecodedImage:
         )
         _refuse_blank(pixels, detail)
     return DecodedImage(pixels=pixels, format="dicom", pixel_spacing=dicom_pixel_spacing(ds))
+
+
+_PIXEL_DATA_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
+# pydicom loggers that report problems of the file being read: the decoders log each
+# plugin's failure with a traceback at ERROR, though the failure is also raised (and
+# answered 400 with its message), and the reader logs malformed elements at ERROR.
+_PYDICOM_CLIENT_LOGGERS = ("pydicom", "pydicom.pixels.decoders.base")
+
+
+def _downgrade_pydicom_record(record: logging.LogRecord) -> bool:
+    # A client's broken file is not an error of the server: the request's own log line
+    # (400) records it. A decoder's traceback is kept for DEBUG runs only; the reader's
+    # one-line notes of a malformed element stay visible as warnings.
+    if record.levelno < logging.ERROR:
+        return True
+    level = logging.DEBUG if record.exc_info else logging.WARNING
+    record.levelno, record.levelname = level, logging.getLevelName(level)
+    # The logger let the record through at ERROR; handlers usually have no level of
+    # their own, so the new level is checked here, against the logger's.
+    return logging.getLogger(record.name).isEnabledFor(level)
+
+
+def _quiet_pydicom_logs() -> None:
+    for name in _PYDICOM_CLIENT_LOGGERS:
+        logging.getLogger(name).addFilter(_downgrade_pydicom_record)  # no-op when present
+
+
+def _header_size(ds, keyword: str) -> int:
+    value = ds.get(keyword)
+    if value is None or value == "":
+        raise BadRequest(f"the DICOM header is incomplete: {keyword} is missing or empty")
+    return int(value)
+
+
+_MISSING_ATTRIBUTE = re.compile(r"object has no attribute '(\w+)'")
+
+
+def _dicom_reason(exc: BaseException) -> str:
+    """``exc``'s message for the client: no reprs, no Python internals."""
+    text = _plugin_errors(exc)
+    found = _MISSING_ATTRIBUTE.search(text)
+    if found:
+        return f"the element {found.group(1)} is missing"
+    if "NoneType" in text:
+        return "an element it needs is empty"
+    return text
 
 
 # (7FE0,0010) Pixel Data, (7FE0,0008) Float and (7FE0,0009) Double Float Pixel Data,
@@ -534,27 +605,44 @@ def _ensure_transfer_syntax(ds) -> None:
         meta.TransferSyntaxUID = ExplicitVRLittleEndian if little else ExplicitVRBigEndian
 
 
-def _first(value) -> float:
-    # Window values may be multi-valued (several presets); the first is the default one.
+def _header_number(ds, keyword: str) -> float | None:
+    """The (first) value of numeric element ``keyword``; None when absent or empty.
+
+    A zero-length value is legal for these Type 1C and 3 attributes and means
+    the same as an absent one. Window values may hold several presets: the
+    first is the default. A value that is not a number is a 400.
+    """
+    try:
+        value = ds.get(keyword)
+    except Exception:
+        raise BadRequest(f"the DICOM {keyword} is not a number") from None
+    if isinstance(value, Sequence) and not isinstance(value, (str, bytes)):
+        value = value[0] if len(value) else None
+    if value is None or (isinstance(value, (str, bytes)) and not value.strip()):
+        return None
     try:
         return float(value)
-    except TypeError:
-        return float(value[0])
+    except (TypeError, ValueError):
+        raise BadRequest(f"the DICOM {keyword} {str(value)[:40]!r} is not a number") from None
 
 
 def _dicom_grey_to_uint8(frame: np.ndarray, ds, *, invert: bool) -> np.ndarray:
-    from pydicom.pixels import apply_modality_lut, apply_voi_lut
+    from pydicom.pixels import apply_voi_lut
 
-    values = apply_modality_lut(frame, ds).astype(np.float64)
-    if "WindowCenter" in ds and "WindowWidth" in ds:
-        out = _window(
-            values,
-            _first(ds.WindowCenter),
-            _first(ds.WindowWidth),
-            str(ds.get("VOILUTFunction", "LINEAR")).upper(),
-        )
-    elif "VOILUTSequence" in ds:
-        out = _stretch(apply_voi_lut(values, ds, index=0, prefer_lut=True))
+    values = _modality_values(frame, ds)
+    center = _header_number(ds, "WindowCenter")
+    width = _header_number(ds, "WindowWidth")
+    if center is not None and width is not None:
+        function = str(ds.get("VOILUTFunction") or "LINEAR").strip().upper()
+        out = _window(values, center, width, function)
+    elif ds.get("VOILUTSequence"):
+        try:
+            looked_up = apply_voi_lut(values, ds, index=0, prefer_lut=True)
+        except Exception as exc:
+            raise BadRequest(
+                f"the DICOM VOILUTSequence cannot be applied: {_dicom_reason(exc)}"
+            ) from None
+        out = _stretch(looked_up)
     elif (
         np.issubdtype(frame.dtype, np.integer)
         and values.size
@@ -570,18 +658,73 @@ def _dicom_grey_to_uint8(frame: np.ndarray, ds, *, invert: bool) -> np.ndarray:
     return np.ascontiguousarray(out)
 
 
+def _modality_values(frame: np.ndarray, ds) -> np.ndarray:
+    """Stored pixel values -> modality values (PS3.3 C.11.1), as float64.
+
+    A Modality LUT Sequence is applied by pydicom. A Rescale Slope or Intercept
+    that is not a finite number, a slope of 0 (every pixel one value) or a
+    rescale that leaves the floating-point range is a 400: it used to turn the
+    image into a black one that was then segmented. An empty Rescale element
+    counts as absent (slope 1, intercept 0).
+    """
+    if ds.get("ModalityLUTSequence"):
+        from pydicom.pixels import apply_modality_lut
+
+        try:
+            return apply_modality_lut(frame, ds).astype(np.float64)
+        except Exception as exc:
+            raise BadRequest(
+                f"the DICOM ModalityLUTSequence cannot be applied: {_dicom_reason(exc)}"
+            ) from None
+    values = frame.astype(np.float64)
+    if frame.dtype.kind == "f" and not np.isfinite(values).all():
+        raise BadRequest(
+            "the DICOM pixel data holds values that are not finite numbers (NaN or infinity)"
+        )
+    slope = _header_number(ds, "RescaleSlope")
+    intercept = _header_number(ds, "RescaleIntercept")
+    if slope is None and intercept is None:
+        return values
+    slope = 1.0 if slope is None else slope
+    intercept = 0.0 if intercept is None else intercept
+    for keyword, number in (("RescaleSlope", slope), ("RescaleIntercept", intercept)):
+        if not math.isfinite(number):
+            raise BadRequest(f"the DICOM {keyword} is {number}, not a finite number")
+    if slope == 0:
+        raise BadRequest("the DICOM RescaleSlope is 0, which makes every pixel the same value")
+    with np.errstate(over="ignore", invalid="ignore"):
+        values = values * slope + intercept
+    if not np.isfinite(values).all():
+        raise BadRequest(
+            f"the DICOM rescale (RescaleSlope {slope:g}, RescaleIntercept {intercept:g}) "
+            "takes pixel values beyond the floating-point range"
+        )
+    return values
+
+
 def _window(values: np.ndarray, center: float, width: float, function: str) -> np.ndarray:
-    """Apply a DICOM VOI window (PS3.3 C.11.2.1.2) mapping to 0..255."""
-    if not (math.isfinite(center) and math.isfinite(width)) or width <= 0:
-        return _stretch(values)
-    if function == "SIGMOID":
-        scaled = 1.0 / (1.0 + np.exp(np.clip(-4.0 * (values - center) / width, -700, 700)))
-    elif function == "LINEAR_EXACT":
-        scaled = (values - center) / width + 0.5
-    else:
-        if width < 1:
-            return np.where(values > center - 0.5, 255, 0).astype(np.uint8)
-        scaled = (values - (center - 0.5)) / max(width - 1.0, 1.0) + 0.5
+    """Apply a DICOM VOI window (PS3.3 C.11.2.1.2) mapping to 0..255.
+
+    The standard requires a finite center and a width of at least 1 for LINEAR
+    (any other function name is read as LINEAR) and above 0 for LINEAR_EXACT
+    and SIGMOID; anything else is a 400, not a guess.
+    """
+    exact = function in ("LINEAR_EXACT", "SIGMOID")
+    if not math.isfinite(center):
+        raise BadRequest(f"the DICOM WindowCenter is {center}, not a finite number")
+    if not math.isfinite(width):
+        raise BadRequest(f"the DICOM WindowWidth is {width}, not a finite number")
+    if (width <= 0) if exact else (width < 1):
+        least = "above 0" if exact else "at least 1"
+        name = function if exact else "LINEAR"
+        raise BadRequest(f"the DICOM WindowWidth is {width:g}; a {name} window's must be {least}")
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        if function == "SIGMOID":
+            scaled = 1.0 / (1.0 + np.exp(np.clip(-4.0 * (values - center) / width, -700, 700)))
+        elif function == "LINEAR_EXACT":
+            scaled = (values - center) / width + 0.5
+        else:
+            scaled = (values - (center - 0.5)) / max(width - 1.0, 1.0) + 0.5
     return np.round(np.clip(scaled, 0.0, 1.0) * 255.0).astype(np.uint8)
 
 

@@ -54,9 +54,10 @@ MAX_VERTICES_PARAM = {
 COMMON_ERRORS = {
     "400": _error(
         "Missing field, empty or undecodable file (including a PNG whose data ends before "
-        "its last row, and corrupt or truncated DICOM pixel data), a blank image (every "
-        "pixel the same value: nothing to segment or classify; a mask may be empty), a bad "
-        "parameter, or a mask the vectorizer cannot outline."
+        "its last row, and corrupt or truncated DICOM pixel data), a DICOM whose Rescale "
+        "Slope/Intercept or VOI window is not valid, a blank image (every pixel the same "
+        "value: nothing to segment or classify; a mask may be empty), a bad parameter, or a "
+        "mask the vectorizer cannot outline."
     ),
     "413": _error(
         f"Body over the byte limit, a multipart body of more than {MAX_PARTS} parts, "

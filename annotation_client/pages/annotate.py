@@ -1585,9 +1585,48 @@ def show_classification(classification, history, _loaded, meta, *_echoes):
 
 
 @callback(
+    Output(ids.BOX_REQUEST, "data"),
+    Output(ids.BOX_PENDING, "data", allow_duplicate=True),
+    Output(ids.ANNOTATION_GRAPH, "figure", allow_duplicate=True),
+    Input(ids.ANNOTATION_GRAPH, "relayoutData"),
+    State(ids.IMAGE_META, "data"),
+    State(ids.HISTORY, "data"),
+    State(ids.BOX_PENDING, "data"),
+    State(ids.OVERLAY_OPACITY, "value"),
+    State(ids.OVERLAY_VISIBLE, "value"),
+    State(ids.SHOW_CALIPERS, "value"),
+    prevent_initial_call=True,
+)
+def ask_box(relayout, meta, history, pending, opacity, visible, calipers):
+    """A rectangle drawn with *Box re-segment* asks the model for the outline inside it.
+
+    Not part of :func:`edit`, which takes the answer: a request that edit made would
+    come back to edit through :func:`segment_box`, and Dash does not run a callback
+    again from a chain it started, so the outline would wait for the next, unrelated
+    input. Asked from here, Dash holds edit's call for this event until the answer
+    is in (edit's inputs include it), then runs edit once with both. Meanwhile the
+    rectangle is taken off the graph at once, and the box waits in the pending list
+    (``at``: when it was drawn, ns).
+    """
+    if not meta:
+        raise PreventUpdate
+    sha = meta["sha256"]
+    present = _present(history, meta)
+    change = _shapes.apply_relayout(present["paths"], relayout)
+    if not change.boxes:
+        raise PreventUpdate
+    shape = _shape(meta)
+    box = _shapes.clip_box(change.boxes[-1], shape[1], shape[0])
+    figure = _shapes_patch(present["paths"], opacity, visible, calipers, shape)
+    if box is None:
+        return dash.no_update, dash.no_update, figure
+    request = {"image": sha, "box": list(box), "at": time.time_ns()}
+    return request, [*_pending_boxes(pending, sha), request], figure
+
+
+@callback(
     Output(ids.HISTORY, "data"),
     Output(ids.ANNOTATION_GRAPH, "figure", allow_duplicate=True),
-    Output(ids.BOX_REQUEST, "data"),
     Output(ids.UNDO_BUTTON, "disabled", allow_duplicate=True),
     Output(ids.REDO_BUTTON, "disabled", allow_duplicate=True),
     Output(ids.RESET_BUTTON, "disabled", allow_duplicate=True),
@@ -1643,7 +1682,6 @@ def edit(
     before = history
     shape = _shape(meta)
     ai = _ai_for(ai, meta)
-    box_request = dash.no_update
     redraw = False
 
     # Dash reports every input of a page that is drawn again as triggered (coming
@@ -1669,6 +1707,21 @@ def edit(
             # since the editor may still hold an earlier one's label, note or outline.
             earlier = [v for v in history.get("loaded_versions") or [] if v != version]
             history["loaded_versions"] = [*earlier, version]
+    # The graph's event describes the outline it showed, before any answer that comes
+    # with it in this call: a drawn box waits here for its answer (see ask_box), and
+    # the event's unchanged shapes must not be recorded over the box's outline.
+    if ids.ANNOTATION_GRAPH in triggered:
+        change = _shapes.apply_relayout(history["present"]["paths"], relayout)
+        if change.boxes:
+            redraw = True  # remove the drawn rectangle from the graph
+        present_paths = history["present"]["paths"]
+        # Plotly re-sends paths in its own number format; only real changes count.
+        if change.paths is not None and not _shapes.same_geometry(change.paths, present_paths):
+            # A hand-made outline counts as drawn at the slider's current density.
+            density = history["present"].get("density") or int(max_vertices or 32)
+            history = _history.push(
+                history, _editing.make_state(change.paths, "edit", density=density)
+            )
     # Like the AI result, box answers are taken on any call, each once: an answer
     # is applied only while its box is still pending. It leaves the list with every
     # box drawn before it, whose answer (if it ever comes) would undo the newer one:
@@ -1688,22 +1741,6 @@ def edit(
             int(max_vertices or 32),
         )
         history = _history.push(history, state)
-    if ids.ANNOTATION_GRAPH in triggered:
-        change = _shapes.apply_relayout(history["present"]["paths"], relayout)
-        if change.boxes:
-            box = _shapes.clip_box(change.boxes[-1], shape[1], shape[0])
-            if box is not None:
-                box_request = {"image": sha, "box": list(box), "at": time.time_ns()}
-                boxes = [*boxes, box_request]
-            redraw = True  # remove the drawn rectangle from the graph
-        present_paths = history["present"]["paths"]
-        # Plotly re-sends paths in its own number format; only real changes count.
-        if change.paths is not None and not _shapes.same_geometry(change.paths, present_paths):
-            # A hand-made outline counts as drawn at the slider's current density.
-            density = history["present"].get("density") or int(max_vertices or 32)
-            history = _history.push(
-                history, _editing.make_state(change.paths, "edit", density=density)
-            )
     if ids.UNDO_BUTTON in triggered and _undo:
         history = _history.undo(history)
     if ids.REDO_BUTTON in triggered and _redo:
@@ -1729,13 +1766,12 @@ def edit(
     changed = history != before
     # Boxes of another image are dropped from the list too.
     boxes_changed = boxes != (pending or [])
-    if not changed and not redraw and box_request is dash.no_update and not boxes_changed:
+    if not changed and not redraw and not boxes_changed:
         raise PreventUpdate
     figure = _shapes_patch(history["present"]["paths"], opacity, visible, calipers, shape)
     return (
         history,
         figure,
-        box_request,
         not _history.can_undo(history),
         not _history.can_redo(history),
         ai is None,
@@ -1903,6 +1939,11 @@ def remember_annotator(typed, stored):
 
 def _current_geometry(meta, history):
     paths = _present(history, meta)["paths"]
+    return (paths, *_outline_files(paths, meta))
+
+
+def _outline_files(paths, meta) -> tuple[str, np.ndarray]:
+    """The SVG of ``paths`` on the image, and its ``(H, W)`` bool mask."""
     svg = _shapes.paths_to_svg(paths, int(meta["width"]), int(meta["height"]))
     # The saved mask is the saved SVG rasterised, so the two can never disagree.
     mask = (
@@ -1910,7 +1951,7 @@ def _current_geometry(meta, history):
         if paths
         else np.zeros(_shape(meta), dtype=bool)
     )
-    return paths, svg, mask
+    return svg, mask
 
 
 @callback(
@@ -1975,6 +2016,10 @@ def save(_clicks, meta, history, ai, classification, final_label, note, annotato
     paths, svg, mask = _current_geometry(meta, history)
     ai = _ai_for(ai, meta)
     ai_mask = _decode_mask(ai["mask"]) if ai else None
+    # The radiologist was offered the AI's outline, not its raster: an outline saved as
+    # offered is unedited (Dice 1), though its polygon differs from the raster by a few
+    # pixels. The raster is still kept beside it, as the model's own answer.
+    offered = _outline_files(ai["paths"], meta)[1] if ai else None
     if classification and classification.get("image") != meta["sha256"]:
         classification = None
     descriptor_values = dict(zip(DESCRIPTOR_OPTIONS, descriptors, strict=True))
@@ -1987,7 +2032,7 @@ def save(_clicks, meta, history, ai, classification, final_label, note, annotato
             image=meta,
             annotator=annotator,
             final_mask=mask,
-            ai_mask=ai_mask,
+            ai_mask=offered,
             final_label=final_label,
             descriptors=descriptor_values,
             note=note or "",

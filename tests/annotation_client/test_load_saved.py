@@ -457,7 +457,7 @@ def test_an_outline_too_broken_to_measure_is_said_so_in_the_panel(annotate):
 
 def test_a_loaded_save_goes_onto_the_undo_history(annotate):
     before = _drawn_history()
-    history, figure, box, undo_off, redo_off, reset_off, slider, changed = _edit(
+    history, figure, undo_off, redo_off, reset_off, slider, changed = _edit(
         annotate, [LOADED], loaded=_loaded(), history=before
     )
     assert history["image"] == SHA
@@ -467,7 +467,7 @@ def test_a_loaded_save_goes_onto_the_undo_history(annotate):
     assert history["past"] == before["past"] + [before["present"]]
     assert history["future"] == []
     assert _patched_paths(figure) == SAVED_PATHS
-    assert box is dash.no_update and slider is dash.no_update
+    assert slider is dash.no_update
     assert isinstance(changed, int)  # the echo the page's other callbacks fire on
     assert (undo_off, redo_off, reset_off) == (False, True, True)  # no AI outline to reset to
     # Undo brings back the outline shown before the load.
@@ -803,16 +803,81 @@ def test_a_box_answer_not_pending_or_for_another_image_is_not_applied(annotate):
     assert history == before and changed is dash.no_update and pending == []
 
 
+RELAYOUT = f"{ids.ANNOTATION_GRAPH}.relayoutData"
+DRAWN_BOX = {"shapes": [
+    {"type": "path", "path": DRAWN},
+    {"type": "rect", "x0": 0.5, "y0": 0.5, "x1": 3.5, "y1": 2.5},
+]}
+
+
+def _ask_box(annotate, relayout, *, history, pending=None, meta=META):
+    return annotate.ask_box(relayout, meta, history, pending, 0.3, True, True)
+
+
 def test_a_drawn_box_is_asked_for_and_pending(annotate):
     before = _drawn_history()
-    relayout = {"shapes": [
-        {"type": "path", "path": DRAWN},
-        {"type": "rect", "x0": 0.5, "y0": 0.5, "x1": 3.5, "y1": 2.5},
-    ]}
-    history, _fig, request, *_, pending = _edit(
-        annotate, [f"{ids.ANNOTATION_GRAPH}.relayoutData"], loaded=None, history=before,
-        relayout=relayout, pending=_pending(4), boxes=True,
-    )
+    request, pending, figure = _ask_box(annotate, DRAWN_BOX, history=before,
+                                        pending=_pending(4))
     assert request["image"] == SHA and request["box"] == [0, 0, 4, 3]
     assert pending == [*_pending(4), request]
-    assert history["present"]["paths"] == [DRAWN]  # the rectangle is a request, not an outline
+    # The rectangle leaves the graph at once: the shapes are the outline's alone.
+    assert _patched_paths(figure) == [DRAWN]
+    # A drag of the outline, or a rectangle off the image, asks for nothing.
+    with pytest.raises(PreventUpdate):
+        _ask_box(annotate, {"shapes[0].path": TRIANGLE}, history=before)
+    off = {"shapes": [{"type": "rect", "x0": 20, "y0": 20, "x1": 30, "y1": 30}]}
+    assert _ask_box(annotate, off, history=before)[:2] == (dash.no_update, dash.no_update)
+
+
+def test_the_box_and_its_answer_in_one_call_record_the_box_not_the_old_outline(annotate):
+    # Dash holds the graph's event for edit until the box's answer is in, then calls edit
+    # with both: the event's shapes are the outline shown before the answer, and must not
+    # be recorded over the box's outline as an edit.
+    before = _drawn_history()
+    request, pending, _figure = _ask_box(annotate, DRAWN_BOX, history=before)
+    answer = _box_answer(request["at"], box=request["box"])
+    history, *_, changed, left = _edit(
+        annotate, [RELAYOUT, BOXDONE], loaded=None, history=before, relayout=DRAWN_BOX,
+        box_result=answer, pending=pending, boxes=True,
+    )
+    assert history["present"]["action"] == "box"
+    assert history["past"] == before["past"] + [before["present"]]
+    assert left == [] and isinstance(changed, int)
+
+
+def _history_of(paths, action="ai"):
+    history = _history.new_history(_editing.empty_state(), image=SHA)
+    base = "ai" if action == "ai" else None
+    return _history.push(history, _editing.make_state(paths, action, base=base, density=32))
+
+
+def test_an_ai_outline_saved_as_offered_is_unedited_though_its_raster_differs(
+        app, annotate, data_dir):
+    # The server's raster and the outline traced from it differ by a few pixels: the
+    # radiologist was offered the outline, so saving it untouched is no edit.
+    raster = np.zeros((HEIGHT, WIDTH), bool)
+    raster[1:3, 1:3] = True
+    raster[0, 0] = True  # a pixel the traced outline leaves out
+    ai = {"image": SHA, "paths": [TRIANGLE], "at": 1, "vertices": 32, "model": None,
+          "mask": base64.b64encode(vectorizer.mask_to_png(raster)).decode()}
+
+    def save(history):
+        with app.server.test_request_context("/_dash-update-component"):
+            alert, _work = annotate.save(1, META, history, ai, None, "benign", "", "Dr Ada",
+                                         None, *[None] * N)
+        assert text_of(alert).startswith("Saved."), text_of(alert)
+        versions = sorted((data_dir / SHA).glob("v*.json"))
+        return json.loads(versions[-1].read_text()), versions[-1]
+
+    record, path = save(_history_of([TRIANGLE]))
+    assert record["agreement"] == {"dice_ai_vs_final": 1.0, "edited": False}
+    # The model's own raster is still what the AI mask file keeps.
+    ai_png = path.with_name(path.stem + "_ai_mask.png").read_bytes()
+    np.testing.assert_array_equal(vectorizer.png_to_mask(ai_png), raster)
+
+    record, _path = save(_history_of([RING], action="edit"))
+    offered = _shapes.paths_to_mask([TRIANGLE], (HEIGHT, WIDTH))
+    final = _shapes.paths_to_mask([RING], (HEIGHT, WIDTH))
+    expected = 2 * (offered & final).sum() / (offered.sum() + final.sum())
+    assert record["agreement"]["edited"] is True
+    assert record["agreement"]["dice_ai_vs_final"] == pytest.approx(expected)

@@ -603,3 +603,172 @@ def test_an_interlaced_png_cut_after_some_passes_is_400():
         "could not decode the PNG image: its image data ends after 1404 of its 3162 bytes "
         "(truncated)"
     )
+
+
+# --------------------------------------------------------------------------- DICOM headers
+
+
+@pytest.mark.parametrize(
+    ("elements", "message"),
+    [
+        pytest.param(
+            {"RescaleSlope": "nan", "RescaleIntercept": 0},
+            "the DICOM RescaleSlope is nan, not a finite number",
+            id="slope-nan",
+        ),
+        pytest.param(
+            {"RescaleSlope": 1, "RescaleIntercept": "-inf"},
+            "the DICOM RescaleIntercept is -inf, not a finite number",
+            id="intercept-inf",
+        ),
+        pytest.param(
+            {"RescaleSlope": 0, "RescaleIntercept": 0},
+            "the DICOM RescaleSlope is 0, which makes every pixel the same value",
+            id="slope-0",
+        ),
+        pytest.param(
+            {"RescaleSlope": "1e308", "RescaleIntercept": "1e308"},
+            "the DICOM rescale (RescaleSlope 1e+308, RescaleIntercept 1e+308) "
+            "takes pixel values beyond the floating-point range",
+            id="overflow",
+        ),
+        pytest.param(
+            {"WindowCenter": "nan", "WindowWidth": 100},
+            "the DICOM WindowCenter is nan, not a finite number",
+            id="center-nan",
+        ),
+        pytest.param(
+            {"WindowCenter": 128, "WindowWidth": "inf"},
+            "the DICOM WindowWidth is inf, not a finite number",
+            id="width-inf",
+        ),
+        pytest.param(
+            {"WindowCenter": 128, "WindowWidth": 0.5},
+            "the DICOM WindowWidth is 0.5; a LINEAR window's must be at least 1",
+            id="linear-width-0.5",
+        ),
+        pytest.param(
+            {"WindowCenter": 128, "WindowWidth": 0, "VOILUTFunction": "SIGMOID"},
+            "the DICOM WindowWidth is 0; a SIGMOID window's must be above 0",
+            id="sigmoid-width-0",
+        ),
+    ],
+)
+def test_a_dicom_rescale_or_window_that_is_not_valid_is_400(elements, message):
+    # A NaN slope, a 0 slope or a 0.5-wide window all decoded to a black image that was
+    # then segmented; the standard allows none of them (PS3.3 C.11.1, C.11.2.1.2).
+    values = (GREY.astype(np.uint16) * 257).astype(np.uint16)
+    with pytest.raises(BadRequest) as info:
+        decode(dicom_bytes(values, **elements))
+    assert info.value.message == message
+
+
+def test_a_tiny_positive_sigmoid_window_is_legal():
+    pixels = decode(
+        dicom_bytes(GREY, WindowCenter=100, WindowWidth=1e-300, VOILUTFunction="SIGMOID")
+    ).pixels
+    np.testing.assert_array_equal(pixels, np.where(GREY > 100, 255, np.where(GREY < 100, 0, 128)))
+
+
+def test_dicom_float_pixel_data_with_nan_is_400():
+    import pydicom
+
+    ds = pydicom.dcmread(io.BytesIO(dicom_bytes(GREY)))
+    del ds.PixelData, ds.PixelRepresentation
+    values = GREY.astype(np.float32)
+    ds.FloatPixelData = values.tobytes()
+    ds.BitsAllocated = ds.BitsStored = 32
+    ds.HighBit = 31
+    buffer = io.BytesIO()
+    ds.save_as(buffer)
+    assert decode(buffer.getvalue()).width == 64  # finite float data decodes
+    values[3, 4] = np.nan
+    ds.FloatPixelData = values.tobytes()
+    buffer = io.BytesIO()
+    ds.save_as(buffer)
+    with pytest.raises(BadRequest, match="values that are not finite numbers"):
+        decode(buffer.getvalue())
+
+
+@pytest.mark.parametrize(
+    "elements",
+    [
+        {"WindowCenter": "", "WindowWidth": ""},
+        {"WindowCenter": [], "WindowWidth": []},
+        {"WindowCenter": "", "WindowWidth": 40},
+        {"RescaleSlope": "", "RescaleIntercept": ""},
+    ],
+    ids=["empty-window", "empty-multi-valued-window", "empty-center", "empty-rescale"],
+)
+def test_empty_dicom_window_and_rescale_values_count_as_absent(elements):
+    # Zero-length values are legal DICOM for these elements; they gave a 400 "'NoneType'
+    # object is not subscriptable".
+    np.testing.assert_array_equal(decode(dicom_bytes(GREY, **elements)).pixels, GREY)
+
+
+def test_dicom_rescale_is_applied_before_the_window():
+    # Stored 0..255 -> modality -1024..-769; the window is in modality units and spans
+    # exactly that range, so it gives the stored values back.
+    data = dicom_bytes(
+        GREY, RescaleSlope=1, RescaleIntercept=-1024, WindowCenter=-896, WindowWidth=256
+    )
+    np.testing.assert_array_equal(decode(data).pixels, GREY)
+
+
+def test_ybr_dicom_with_one_sample_per_pixel_is_400_without_numpy_internals():
+    data = dicom_bytes(GREY, PhotometricInterpretation="YBR_FULL")
+    with pytest.raises(BadRequest) as info:
+        decode(data)
+    assert info.value.message == (
+        "the DICOM header is inconsistent: PhotometricInterpretation YBR_FULL needs 3 "
+        "samples per pixel, but SamplesPerPixel is 1"
+    )
+
+
+def test_dicom_with_empty_pixel_data_is_400_saying_so():
+    import pydicom
+
+    ds = pydicom.dcmread(io.BytesIO(dicom_bytes(GREY)))
+    ds.PixelData = b""
+    buffer = io.BytesIO()
+    ds.save_as(buffer)
+    with pytest.raises(BadRequest) as info:
+        decode(buffer.getvalue())
+    assert info.value.message == "the DICOM file's PixelData element is empty (zero length)"
+
+
+def test_dicom_header_problems_are_named_not_python_errors():
+    import pydicom
+
+    ds = pydicom.dcmread(io.BytesIO(dicom_bytes(GREY)))
+    del ds.Rows
+    buffer = io.BytesIO()
+    ds.save_as(buffer)
+    with pytest.raises(BadRequest) as info:
+        decode(buffer.getvalue())
+    assert info.value.message == "the DICOM header is incomplete: Rows is missing or empty"
+    ds = pydicom.dcmread(io.BytesIO(dicom_bytes(GREY)))
+    ds.ModalityLUTSequence = [pydicom.Dataset()]  # an item without its LUTDescriptor
+    buffer = io.BytesIO()
+    ds.save_as(buffer)
+    with pytest.raises(BadRequest) as info:
+        decode(buffer.getvalue())
+    assert info.value.message == (
+        "the DICOM ModalityLUTSequence cannot be applied: the element LUTDescriptor is missing"
+    )
+
+
+def test_pydicom_does_not_log_a_clients_corrupt_pixel_data_as_an_error(caplog):
+    # pydicom logs each decoding plugin's failure with its traceback at ERROR; the
+    # request is answered 400 and the server's own log line records it.
+    from pydicom.uid import JPEGBaseline8Bit
+
+    data = recompressed_dicom_bytes(GREY, JPEGBaseline8Bit, b"\xff\xd8\xff" + bytes(99))
+    with caplog.at_level("INFO"), pytest.raises(BadRequest, match="corrupt or truncated"):
+        decode(data)
+    assert [r for r in caplog.records if r.name.startswith("pydicom")] == []
+    # With pydicom's own logger at DEBUG (pydicom.config.debug()) they are still there.
+    with caplog.at_level("DEBUG", logger="pydicom"), pytest.raises(BadRequest):
+        decode(data)
+    kept = [r for r in caplog.records if r.name.startswith("pydicom")]
+    assert kept and {r.levelname for r in kept} == {"DEBUG"}
