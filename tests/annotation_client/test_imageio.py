@@ -1,6 +1,7 @@
 import base64
 import hashlib
 import io
+import zlib
 
 import numpy as np
 import pydicom
@@ -79,11 +80,149 @@ def test_rgb_png_and_jpeg():
     assert image.display_uri.startswith("data:image/jpeg;base64,")
 
 
-def test_sixteen_bit_png_is_scaled_to_eight_bits():
-    pixels = (np.arange(600).reshape(20, 30) * 100).astype(np.uint16)
-    image = decode_image(_png(pixels), "deep.png")
+def _shown(image):
+    """The pixels a browser gets from ``image.display_uri``, as Pillow decodes them."""
+    header, _, payload = image.display_uri.partition(",")
+    assert header in ("data:image/png;base64", "data:image/jpeg;base64")
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(payload))))
+
+
+def test_full_range_sixteen_bit_png_is_divided_by_257_as_the_model_server_does():
+    from model_server import decode_image as server_decode
+
+    values = (np.arange(600).reshape(20, 30) * 109).astype(np.uint16)  # up to 65291
+    data = _png(values)
+    image = decode_image(data, "deep.png")
     assert image.pixels.dtype == np.uint8
-    assert image.pixels.min() == 0 and image.pixels.max() == 255
+    np.testing.assert_array_equal(image.pixels, (values.astype(int) + 128) // 257)
+    np.testing.assert_array_equal(image.pixels, server_decode(data, max_pixels=10**6).pixels)
+    # An 8-bit image expanded to 16 bits (v * 257) comes back exactly.
+    full = np.arange(256, dtype=np.uint16).reshape(16, 16)
+    np.testing.assert_array_equal(decode_image(_png(full * 257), "x.png").pixels, full)
+
+
+def test_twelve_bit_data_in_a_sixteen_bit_png_is_scaled_by_its_own_depth():
+    # 12-bit data (0..4095), as an ultrasound export may store it in a 16-bit PNG: the
+    # smallest depth that holds it is 12 bits, so 4095 is white, not 4095/257 = 16.
+    values = np.arange(0, 4096, 7, dtype=np.uint16)[:576].reshape(24, 24)
+    values[0, 0] = 4095
+    image = decode_image(_png(values), "twelve.png")
+    expected = np.rint(values * (255 / 4095)).astype(np.uint8)
+    np.testing.assert_array_equal(image.pixels, expected)
+    assert image.pixels.max() == 255
+    # The browser is shown those pixels, not the raw 16-bit file (nearly black there).
+    np.testing.assert_array_equal(_shown(image), image.pixels)
+
+
+def test_sixteen_bit_values_that_fit_in_eight_bits_are_kept():
+    values = np.arange(600, dtype=np.uint16).reshape(20, 30) % 200
+    image = decode_image(_png(values), "low.png")
+    np.testing.assert_array_equal(image.pixels, values.astype(np.uint8))
+
+
+def _png_chunks(array, *chunks, mode=None):
+    """A PNG of ``array`` with raw ``(type, payload)`` chunks added after IHDR."""
+    from PIL import PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    for kind, payload in chunks:
+        info.add(kind, payload)
+    buffer = io.BytesIO()
+    Image.fromarray(array, mode).save(buffer, format="PNG", pnginfo=info)
+    return buffer.getvalue()
+
+
+def _png_saved(array, **options):
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG", **options)
+    return buffer.getvalue()
+
+
+def _grey_rgba(alpha):
+    grey = np.full((20, 30), 168, np.uint8)
+    grey[5:15, 10:20] = 40  # a dark "lesion"
+    return np.dstack([grey, grey, grey, np.full_like(grey, alpha)])
+
+
+def test_an_rgba_png_is_shown_as_its_pixels_without_alpha():
+    # With alpha 128 a browser would blend the picture into the page's dark background.
+    rgba = _grey_rgba(128)
+    image = decode_image(_png(rgba), "rgba.png")
+    np.testing.assert_array_equal(image.pixels, rgba[..., :3])
+    np.testing.assert_array_equal(_shown(image), image.pixels)
+
+
+def _jpeg_with(array, **options):
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="JPEG", quality=95, **options)
+    return buffer.getvalue()
+
+
+def _cmyk_jpeg():
+    buffer = io.BytesIO()
+    Image.fromarray(_grey_rgba(255)[..., :3]).convert("CMYK").save(buffer, format="JPEG")
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        pytest.param(_png(_grey_rgba(0)[..., [0, 3]], "LA"), id="grey+alpha"),
+        pytest.param(_png_chunks(_gradient(), (b"gAMA", (100000).to_bytes(4, "big"))),
+                     id="gamma"),
+        pytest.param(_png_chunks(_gradient(), (b"sRGB", b"\x00")), id="srgb"),
+        pytest.param(_png_chunks(_gradient(), (b"cICP", bytes([9, 16, 0, 1]))), id="cicp"),
+        pytest.param(_png_saved(_gradient(), transparency=5), id="grey-trns"),
+        pytest.param(_png_saved(np.dstack([_gradient()] * 3), transparency=(5, 5, 5)),
+                     id="rgb-trns"),
+        pytest.param(_png_saved(_gradient(), icc_profile=b"not applied"),
+                     id="icc"),
+        pytest.param(_png(_gradient(), "P"), id="palette"),
+        pytest.param(_cmyk_jpeg(), id="cmyk-jpeg"),
+        pytest.param(_jpeg_with(_gradient(), icc_profile=b"not applied by pillow"),
+                     id="jpeg-icc"),
+    ],
+)
+def test_what_a_browser_would_show_otherwise_is_shown_as_the_decoded_pixels(data):
+    image = decode_image(data, "scan")
+    assert not image.display_uri.endswith(base64.b64encode(data).decode())
+    np.testing.assert_array_equal(_shown(image), image.pixels)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        pytest.param(_png(_gradient()), id="grey-png"),
+        pytest.param(_png(np.dstack([_gradient(), _gradient()[::-1], _gradient()])), id="rgb-png"),
+        pytest.param(_png_chunks(_gradient(), (b"tEXt", b"Software\x00scanner"),
+                                 (b"pHYs", bytes(9))), id="png-with-text"),
+        pytest.param(_jpeg_with(_gradient()), id="grey-jpeg"),
+        pytest.param(_jpeg_with(np.dstack([_gradient(), _gradient()[::-1], _gradient()])),
+                     id="colour-jpeg"),
+    ],
+)
+def test_a_plain_png_or_jpeg_is_shown_as_uploaded(data):
+    # A browser shows these as the very pixels decoded (checked in Chromium for JPEG):
+    # no re-encoding, which costs more than the decoding itself.
+    image = decode_image(data, "scan")
+    assert image.display_uri.endswith("," + base64.b64encode(data).decode())
+    np.testing.assert_array_equal(_shown(image), image.pixels)
+
+
+def test_a_png_turned_by_its_exif_chunk_opens_upright_as_the_model_server_sees_it():
+    from model_server import decode_image as server_decode
+
+    pixels = np.zeros((40, 60), np.uint8)
+    pixels[:10, :20] = 255
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG", exif=exif.tobytes())
+    data = buffer.getvalue()
+    image = decode_image(data, "turned.png")
+    np.testing.assert_array_equal(image.pixels, server_decode(data, max_pixels=10**6).pixels)
+    assert image.pixels.shape == (60, 40)
+    np.testing.assert_array_equal(_shown(image), image.pixels)
 
 
 def test_dicom_first_frame_with_pixel_spacing():
@@ -133,6 +272,40 @@ def test_other_formats_and_tiny_and_oversized_files_are_refused():
     # The limit is stated in the unit of SONOTRACE_MAX_UPLOAD_MB (MiB, shown as MB).
     with pytest.raises(ImageDecodeError, match=r"is 3\.0 MB; the limit is 2 MB"):
         decode_image(b"\x89PNG" + bytes(3 * 2**20 - 4), "big.png", max_bytes=2 * 2**20)
+
+
+def _png_claiming(width, height, bit_depth=1):
+    """A grey PNG whose header claims ``width`` x ``height``, with one row of pixel data.
+
+    Enough for Pillow to read the header; decoding it would fail, so opening it
+    must stop at the size.
+    """
+    def chunk(kind, payload):
+        body = kind + payload
+        return len(payload).to_bytes(4, "big") + body + zlib.crc32(body).to_bytes(4, "big")
+
+    header = width.to_bytes(4, "big") + height.to_bytes(4, "big") + bytes([bit_depth, 0, 0, 0, 0])
+    row = zlib.compress(bytes(1 + (width * bit_depth + 7) // 8))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", row)
+            + chunk(b"IEND", b""))
+
+
+def _jpeg_claiming(width, height):
+    """A small real JPEG with its frame header patched to claim ``width`` x ``height``."""
+    data = bytearray(_jpeg(_gradient(16, 16)))
+    frame = data.index(b"\xff\xc0")  # SOF0: marker, length, precision, height, width
+    data[frame + 5 : frame + 9] = height.to_bytes(2, "big") + width.to_bytes(2, "big")
+    return bytes(data)
+
+
+@pytest.mark.parametrize("make", [_png_claiming, _jpeg_claiming], ids=["png", "jpeg"])
+def test_a_huge_image_is_refused_by_its_size_not_called_unreadable(make):
+    # 20000 x 20000 trips Pillow's own decompression-bomb error before the size is read.
+    with pytest.raises(ImageDecodeError, match=r"bomb\.\w+ is 20000x20000; images up to 8192 px"):
+        decode_image(make(20000, 20000), "bomb.img")
+    # 12000 x 8000 only trips Pillow's warning; refused by size too.
+    with pytest.raises(ImageDecodeError, match=r"is 12000x8000; images up to 8192 px"):
+        decode_image(make(12000, 8000), "wide.img")
 
 
 def test_data_url_round_trip_and_errors():
