@@ -37,7 +37,7 @@ from ._config import ClientConfig
 from ._database import MAX_LIMIT, AnnotationIndex, IndexUnavailable, summarize, to_csv
 from ._readers import BLINDED_NOTE, visible_annotator
 from ._record import LABELS
-from ._signin import SignInError
+from ._signin import SignInError, checked_name
 from ._storage import AnnotationStore
 
 logger = logging.getLogger(__name__)
@@ -124,6 +124,11 @@ def register(server: flask.Flask, index: AnnotationIndex, config: ClientConfig) 
             return _error(400, "bad_parameter", f"label must be none or one of {', '.join(LABELS)}")
         # Names are recorded stripped, so " Dr Ada " asks for Dr Ada.
         annotator = args.get("annotator", "").strip() or None
+        if annotator is not None:
+            try:
+                checked_name(annotator, "annotator")
+            except SignInError as exc:
+                return _error(400, "bad_parameter", str(exc))
         try:
             reader = visible_annotator(config, flask.request.headers)
         except SignInError as exc:

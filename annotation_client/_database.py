@@ -673,6 +673,10 @@ class AnnotationIndex:
             raise ValueError(f"limit must be an int from 1 to {MAX_LIMIT}")
         if final_label not in (None, "none", *LABELS):
             raise ValueError(f"final_label must be none or one of {', '.join(LABELS)}")
+        if any("\x00" in (name or "") for name in (annotator, reader)):
+            # No saved name holds one (the client refuses control characters), and
+            # PostgreSQL refuses it in a text parameter: the answer is no rows, on both.
+            return []
         statement = sa.select(SavedRow)
         if reader is not None:
             statement = statement.where(SavedRow.annotator == reader)

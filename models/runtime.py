@@ -40,6 +40,10 @@ DEFAULT_WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 #: ``Runtime(backend=...)`` and ``SONOTRACE_RUNTIME_BACKEND`` values.
 BACKENDS = ("auto", "litert", "keras")
 
+#: Most bytes of full-resolution masks a runtime keeps for an image asked about again
+#: (``/predict`` then ``/classify``): 64 MiB, a few dozen BUSI-sized images.
+MASK_CACHE_BYTES = 64 * 1024 * 1024
+
 
 class ModelInputError(ValueError):
     """The image (or mask, or box) cannot be used by the models."""
@@ -75,6 +79,7 @@ class Runtime:
         self._run_lock = threading.Lock()
         self._cache: OrderedDict = OrderedDict()
         self._mask_cache: OrderedDict = OrderedDict()
+        self._mask_cache_bytes = 0
         self._net = None
         self._lesion = None
         self._refiner = None
@@ -285,10 +290,20 @@ class Runtime:
             # Only each square's part of the U-Net's map is resampled: images can be large.
             served = self._refine(grey, lambda inside: resize_prob_box(seg, h, w, *inside),
                                   first, settings)
-        with self._run_lock:
-            self._mask_cache[key] = (first, served)
-            while len(self._mask_cache) > 8:
-                self._mask_cache.popitem(last=False)
+        size = first.nbytes + (served.nbytes if served is not first else 0)
+        # Full-resolution masks: eight of a 25-megapixel image would keep 400 MB in every
+        # worker for good. The cache holds at most MASK_CACHE_BYTES; a larger pair is
+        # served but not kept (a second request for it post-processes again).
+        if size <= MASK_CACHE_BYTES:
+            with self._run_lock:
+                if key not in self._mask_cache:
+                    self._mask_cache[key] = (first, served)
+                    self._mask_cache_bytes += size
+                while len(self._mask_cache) > 8 or self._mask_cache_bytes > MASK_CACHE_BYTES:
+                    old_first, old_served = self._mask_cache.popitem(last=False)[1]
+                    self._mask_cache_bytes -= old_first.nbytes + (
+                        old_served.nbytes if old_served is not old_first else 0
+                    )
         return first, served
 
     def _first_outline(self, grey, seg, logits):

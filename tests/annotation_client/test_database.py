@@ -749,6 +749,13 @@ def test_reads_of_an_empty_index(make_index):
     assert make_index().reads() == ([], 0)
 
 
+def test_a_name_with_a_nul_matches_nothing_on_either_backend(filled):
+    # PostgreSQL refuses a NUL in a text parameter; no saved name can hold one.
+    assert filled.query(annotator="Ada\x00") == []
+    assert filled.query(reader="\x00", latest_only=True) == []
+    assert filled.query(annotator="Ada") != []
+
+
 @pytest.mark.parametrize("limit", [0, -1, MAX_LIMIT + 1, True, 2.0, "10", None])
 def test_query_limit_must_be_a_sane_int(filled, limit):
     with pytest.raises(ValueError, match="limit"):

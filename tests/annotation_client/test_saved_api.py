@@ -257,6 +257,10 @@ def test_csv_text_a_spreadsheet_would_run_gets_an_apostrophe(data_dir, annotator
         ("format=", "format"),
         ("label=cancer", "label"),
         ("label=nothing", "label"),
+        # PostgreSQL refused the NUL as a server error (503 "index unavailable").
+        pytest.param("annotator=a%00b", "annotator", id="annotator-nul"),
+        pytest.param("annotator=Dr%0AAda", "annotator", id="annotator-newline"),
+        pytest.param("annotator=" + "x" * 201, "annotator", id="annotator-201-chars"),
     ],
 )
 def test_a_bad_parameter_is_a_json_400_naming_it(client, query, name):

@@ -140,6 +140,40 @@ def test_mask_is_post_processed_once_per_image(runtime, lesion_case, monkeypatch
     assert calls == [1]
 
 
+def test_the_mask_cache_keeps_to_its_byte_budget(lesion_case, monkeypatch):
+    # Eight full-resolution masks of a 25-megapixel image are 400 MB kept for good in
+    # every worker; the cache counts bytes, not images.
+    import models.runtime as runtime_module
+
+    grey, _ = lesion_case
+    runtime = Runtime().load()
+    variants = []
+    for i in range(4):
+        other = grey.copy()
+        other[0, 0] = i  # another image, to the cache
+        variants.append(other)
+    first, served = runtime._outlines(variants[0])
+    pair = first.nbytes + (served.nbytes if served is not first else 0)
+    monkeypatch.setattr(runtime_module, "MASK_CACHE_BYTES", 2 * pair + pair // 2)
+    for image in variants[1:]:
+        runtime.predict_mask(image)
+
+    def kept():
+        return sum(a.nbytes + (b.nbytes if b is not a else 0)
+                   for a, b in runtime._mask_cache.values())
+
+    assert len(runtime._mask_cache) == 2  # the two newest: 3 pairs are over the budget
+    assert runtime._mask_cache_bytes == kept() <= runtime_module.MASK_CACHE_BYTES
+    # A pair larger than the whole budget is served, and not kept.
+    monkeypatch.setattr(runtime_module, "MASK_CACHE_BYTES", pair - 1)
+    before = list(runtime._mask_cache)
+    big = grey.copy()
+    big[0, 0] = 200
+    assert runtime.predict_mask(big).shape == grey.shape
+    assert list(runtime._mask_cache) == before
+    assert runtime._mask_cache_bytes == kept()
+
+
 @pytest.mark.parametrize("box", [(0, 0, 3, 3), (5, 5, 5, 50), ("a", 1, 2, 3), (1, 2, 3)])
 def test_bad_box(runtime, box):
     img = np.zeros((64, 64), np.uint8)
