@@ -12,6 +12,7 @@ from sqlalchemy.engine import make_url
 
 from . import _signin
 from ._database import check_url, default_url
+from ._imageio import DEFAULT_MAX_PIXELS
 
 PREFIX = "SONOTRACE_"
 #: An HTTP field name (RFC 9110's token) without "_": WSGI servers turn "-" into "_",
@@ -41,6 +42,11 @@ class ClientConfig:
         Seconds to wait for the model server (``SONOTRACE_REQUEST_TIMEOUT``).
     max_upload_mb : float
         Largest image file accepted (``SONOTRACE_MAX_UPLOAD_MB``).
+    max_pixels : int
+        Largest image accepted, in pixels (width x height, ``SONOTRACE_MAX_PIXELS``,
+        default 25,000,000): the model server's variable and default, so an image
+        the server would refuse is refused when it is opened. Set it to the
+        server's value when the server's is changed.
     auto_segment : bool
         Segment an image as soon as it is opened (``SONOTRACE_AUTO_SEGMENT``).
     default_vertices : int
@@ -78,6 +84,7 @@ class ClientConfig:
     data_dir: Path = Path("annotations")
     request_timeout: float = 30.0
     max_upload_mb: float = 20.0
+    max_pixels: int = DEFAULT_MAX_PIXELS
     auto_segment: bool = True
     default_vertices: int = 32
     worklist_dir: Path | None = None
@@ -231,6 +238,14 @@ def _parse(name: str, value):
         if name in ("request_timeout", "max_upload_mb"):
             number = float(value)
             if not number > 0:
+                raise ValueError("must be positive")
+            return number
+        if name == "max_pixels":
+            # An integer as the model server reads it (JSON): not 2.5e7, not true.
+            if isinstance(value, bool) or not isinstance(value, int | str):
+                raise ValueError("must be a whole number of pixels")
+            number = int(value)  # a str like "2.5e7" is a ValueError here
+            if number <= 0:
                 raise ValueError("must be positive")
             return number
         if name == "reviewers":

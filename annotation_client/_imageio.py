@@ -24,6 +24,10 @@ logger = logging.getLogger(__name__)
 #: Largest width or height accepted; BUSI images are at most about 1000 px, and a
 #: much larger picture is more likely a mistake (or a decompression bomb).
 MAX_SIDE = 8192
+#: Largest width x height opened by default: the model server's default
+#: ``SONOTRACE_MAX_PIXELS``, over which it refuses every request (413), so such an
+#: image could be looked at but never segmented or classified.
+DEFAULT_MAX_PIXELS = 25_000_000
 _EXIF_ORIENTATION = 0x0112
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _JPEG_SIGNATURE = b"\xff\xd8\xff"
@@ -149,6 +153,7 @@ def decode_image(
     name: str = "image",
     *,
     max_bytes: int | None = None,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
 ) -> DecodedImage:
     """Open a PNG, JPEG or DICOM file.
 
@@ -161,6 +166,11 @@ def decode_image(
         ``.dcm``/``.dicom`` name decides only for content with no known signature.
     max_bytes : int, optional
         Refuse larger files.
+    max_pixels : int or None, optional
+        Refuse images of more than ``max_pixels`` pixels (width x height, read from
+        the header before any pixel is decoded); the model server refuses them.
+        Default :data:`DEFAULT_MAX_PIXELS`, the server's default; pass the client
+        config's ``max_pixels``. None sets no limit beyond :data:`MAX_SIDE`.
 
     Returns
     -------
@@ -175,6 +185,10 @@ def decode_image(
         raise TypeError("data must be bytes")
     if not isinstance(name, str):
         raise TypeError("name must be a str")
+    if max_pixels is not None and (
+        isinstance(max_pixels, bool) or not isinstance(max_pixels, int) or max_pixels <= 0
+    ):
+        raise ValueError(f"max_pixels must be a positive int or None, got {max_pixels!r}")
     data = bytes(data)
     if not data:
         raise ImageDecodeError(f"{name} is empty.")
@@ -182,11 +196,11 @@ def decode_image(
     try:
         notes: list[str] = []
         if _is_dicom(data, name):
-            pixels, spacing = _decode_dicom(data, name, notes)
+            pixels, spacing = _decode_dicom(data, name, notes, max_pixels)
             kind = "dicom"
             display = _png_uri(pixels)
         else:
-            pixels, kind, display = _decode_picture(data, name)
+            pixels, kind, display = _decode_picture(data, name, max_pixels)
             spacing = None
     except ImageDecodeError:
         raise
@@ -224,14 +238,19 @@ def check_size(size: int, name: str, max_bytes: int | None) -> None:
         )
 
 
-def _check_dimensions(width: int, height: int, name: str) -> None:
-    """Refuse an image over :data:`MAX_SIDE` per side.
+def _check_dimensions(width: int, height: int, name: str, max_pixels: int | None) -> None:
+    """Refuse an image over :data:`MAX_SIDE` per side or ``max_pixels`` in all.
 
     Called with the size from the file's header, before any pixel is decoded.
     """
     if width > MAX_SIDE or height > MAX_SIDE:
         raise ImageDecodeError(
             f"{name} is {width}x{height}; images up to {MAX_SIDE} px are accepted."
+        )
+    if max_pixels is not None and width * height > max_pixels:
+        raise ImageDecodeError(
+            f"{name} is {width}x{height} ({width * height:,} pixels); images up to "
+            f"{max_pixels:,} pixels are accepted."
         )
 
 
@@ -259,7 +278,7 @@ def _open_header(data: bytes, name: str) -> Image.Image:
         raise ImageDecodeError(f"{name} is not a PNG, JPEG or DICOM image.") from None
 
 
-def _decode_picture(data: bytes, name: str) -> tuple[np.ndarray, str, str]:
+def _decode_picture(data: bytes, name: str, max_pixels: int | None) -> tuple[np.ndarray, str, str]:
     """Pixels, kind and display URI of a PNG or JPEG.
 
     Returns
@@ -273,7 +292,7 @@ def _decode_picture(data: bytes, name: str) -> tuple[np.ndarray, str, str]:
     """
     try:
         image = _open_header(data, name)
-        _check_dimensions(image.width, image.height, name)
+        _check_dimensions(image.width, image.height, name, max_pixels)
         fmt = image.format
         if fmt not in ("PNG", "JPEG"):
             raise ImageDecodeError(
@@ -410,7 +429,7 @@ def _rescale(array: np.ndarray) -> np.ndarray:
 
 
 def _decode_dicom(
-    data: bytes, name: str, notes: list[str]
+    data: bytes, name: str, notes: list[str], max_pixels: int | None
 ) -> tuple[np.ndarray, tuple[float, float] | None]:
     import pydicom
     from pydicom.errors import InvalidDicomError
@@ -422,7 +441,7 @@ def _decode_dicom(
     if not any(keyword in ds for keyword in _DICOM_PIXEL_KEYWORDS):
         raise ImageDecodeError(f"{name} is a DICOM file without an image.")
     rows, cols = int(ds.get("Rows", 0)), int(ds.get("Columns", 0))
-    _check_dimensions(cols, rows, name)
+    _check_dimensions(cols, rows, name, max_pixels)
     try:
         from pydicom.pixels import pixel_array
 

@@ -41,12 +41,25 @@ def test_environment_then_mapping_override():
         ("KEEP_UPLOADS", "sometimes", "KEEP_UPLOADS"),
         ("DEFAULT_VERTICES", "2", "DEFAULT_VERTICES"),
         ("DEFAULT_VERTICES", "256", "between 8 and 128"),
+        ("MAX_PIXELS", "0", "MAX_PIXELS.*positive"),
+        ("MAX_PIXELS", "2.5e7", "MAX_PIXELS=.2.5e7."),
+        ("MAX_PIXELS", True, "MAX_PIXELS.*whole number"),
         ("NO_SUCH_SETTING", "1", "unknown"),
     ],
 )
 def test_bad_settings_are_refused_by_name(key, value, match):
     with pytest.raises(ValueError, match=match):
         ClientConfig.load({key: value}, environ={})
+
+
+def test_the_pixel_limit_is_the_model_servers_variable_and_default():
+    from model_server._app import DEFAULTS as SERVER_DEFAULTS
+
+    server_default = SERVER_DEFAULTS["MAX_PIXELS"]
+    assert ClientConfig.load(environ={}).max_pixels == server_default == 25_000_000
+    environ = {"SONOTRACE_MAX_PIXELS": "4000000"}
+    assert ClientConfig.load(environ=environ).max_pixels == 4_000_000
+    assert ClientConfig.load({"max_pixels": 1000}, environ=environ).max_pixels == 1000
 
 
 def test_no_worklist_by_default(tmp_path):

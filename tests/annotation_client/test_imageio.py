@@ -308,6 +308,31 @@ def test_a_huge_image_is_refused_by_its_size_not_called_unreadable(make):
         decode_image(make(12000, 8000), "wide.img")
 
 
+@pytest.mark.parametrize("make", [_png_claiming, _jpeg_claiming], ids=["png", "jpeg"])
+def test_an_image_over_the_model_servers_pixel_limit_is_refused_at_open(make):
+    # 8000 x 8000 is within 8192 px per side, but 64 Mpx: the server would refuse it.
+    message = r"big\.img is 8000x8000 \(64,000,000 pixels\); images up to 25,000,000 pixels"
+    with pytest.raises(ImageDecodeError, match=message):
+        decode_image(make(8000, 8000), "big.img")
+    with pytest.raises(ImageDecodeError, match=r"is 5000x5001 .*up to 25,000,000 pixels"):
+        decode_image(make(5000, 5001), "big.img")
+    with pytest.raises(ImageDecodeError, match=r"\(5,001 pixels\); images up to 5,000 pixels"):
+        decode_image(make(5001, 1), "big.img", max_pixels=5000)
+
+
+def test_the_pixel_limit_is_the_one_given():
+    pixels = _gradient()  # 30 x 20 = 600 pixels
+    assert decode_image(_png(pixels), "x.png", max_pixels=600).width == 30
+    assert decode_image(_png(pixels), "x.png", max_pixels=None).width == 30
+    with pytest.raises(ImageDecodeError, match=r"x\.png is 30x20 \(600 pixels\)"):
+        decode_image(_png(pixels), "x.png", max_pixels=599)
+    with pytest.raises(ImageDecodeError, match=r"30x20 \(600 pixels\); images up to 599"):
+        decode_image(_dicom(pixels), "x.dcm", max_pixels=599)
+    for bad in (0, -1, 2.5, True, "600"):
+        with pytest.raises(ValueError, match="max_pixels"):
+            decode_image(_png(pixels), "x.png", max_pixels=bad)
+
+
 def test_data_url_round_trip_and_errors():
     data = _png(_gradient())
     url = "data:image/png;base64," + base64.b64encode(data).decode()
