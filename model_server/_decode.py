@@ -364,15 +364,42 @@ def _too_many_pixels(label: str, exc: Exception, max_pixels: int) -> str:
     return f"{label} image {size} over the limit of {max_pixels} pixels"
 
 
+def sixteen_bit_to_uint8(values: np.ndarray) -> np.ndarray:
+    """Scale the pixels of a 16-bit PNG (or TIFF-like) image to uint8.
+
+    An 8-bit image expanded to 16 bits (every value a multiple of 257) is divided by
+    257, which gives back its very pixels. Otherwise the data are taken to use the
+    smallest bit depth that holds them, ``bits = max(8, max_value.bit_length())``, and
+    are scaled by ``255 / (2**bits - 1)``: full-range 16-bit data by 1/257, but 12-bit
+    data (a scanner's export, 0..4095) by 255/4095, where dividing by 257 would leave
+    an almost black picture that the model outlines as one large lesion. The
+    annotation client shows such an image by the same rule.
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        ``(H, W)`` integers in [0, 65535].
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(H, W)`` uint8.
+    """
+    values = np.asarray(values, dtype=np.int64)
+    if not np.any(values % 257):
+        return (values // 257).astype(np.uint8)
+    bits = max(8, int(values.max()).bit_length())
+    top = (1 << bits) - 1
+    return ((values * 255 + top // 2) // top).astype(np.uint8)
+
+
 def _pil_to_uint8(image: Image.Image) -> np.ndarray:
     """Convert any Pillow mode to uint8 ``(H, W)`` grey or ``(H, W, 3)`` RGB."""
     mode = image.mode
     if mode.startswith("I;16") or mode == "I":
         values = np.asarray(image).astype(np.int64)
         if values.size and values.min() >= 0 and values.max() <= 65535:
-            # v / 257 exactly inverts the standard 8 -> 16 bit expansion (v * 257), so a
-            # 16-bit export of an 8-bit image decodes to the very same pixels.
-            return ((values + 128) // 257).astype(np.uint8)
+            return sixteen_bit_to_uint8(values)
         return _stretch(values)
     if mode == "F":
         return _stretch(np.asarray(image, dtype=np.float64))

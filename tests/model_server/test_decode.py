@@ -80,6 +80,23 @@ def test_sixteen_bit_png_full_range():
     assert np.all(np.diff(decoded.astype(int).ravel()[:64]) >= 0)
 
 
+def test_a_sixteen_bit_png_of_fewer_bits_is_scaled_by_the_depth_that_holds_it():
+    # 12-bit data (0..4095) divided by 257 came out 0..16: an almost black picture the
+    # model outlined as one large lesion.
+    twelve = (GREY.astype(np.int64) * 4095 // 255).astype(np.uint16)
+    decoded = decode(png_bytes(Image.fromarray(twelve))).pixels
+    assert np.abs(decoded.astype(int) - GREY).max() <= 1
+    assert decoded.max() == GREY.max()
+    # Ten bits: scaled by 255 / 1023, to the nearest step.
+    ten = np.array([[0, 1, 511, 512, 1023, 700]], np.uint16)
+    decoded = decode(png_bytes(Image.fromarray(np.repeat(ten, 8, axis=0)))).pixels
+    np.testing.assert_array_equal(decoded[0], [0, 0, 127, 128, 255, 174])
+    # An 8-bit image expanded to 16 bits stays exact even when it is dark (its largest
+    # value, 60 * 257, fits in 14 bits).
+    dark = (GREY // 5).astype(np.uint16) * 257
+    np.testing.assert_array_equal(decode(png_bytes(Image.fromarray(dark))).pixels, GREY // 5)
+
+
 def test_palette_png_converts_through_its_palette():
     np.testing.assert_array_equal(decode(palette_png_bytes(GREY)).pixels, GREY)
     colour = Image.fromarray(np.arange(48 * 64, dtype=np.uint32).reshape(48, 64) % 4, mode="I")
