@@ -382,7 +382,9 @@ def _to_uint8(image: Image.Image) -> np.ndarray:
 def _scale_16_bit(values: np.ndarray) -> np.ndarray:
     """8-bit grey from 16-bit values, scaled by the smallest bit depth that holds them.
 
-    The rule the model server applies too: each value ``v`` becomes
+    The rule the model server applies too (``model_server._decode.sixteen_bit_to_uint8``):
+    an 8-bit image expanded to 16 bits (every value a multiple of 257) is divided by
+    257; otherwise each value ``v`` becomes
     ``round(v * 255 / (2**bits - 1))`` with ``bits = max(8, max(v).bit_length())``.
     Full-range 16-bit data is divided by 257, the exact inverse of the 8 -> 16-bit
     expansion (``v * 257``); 12-bit data (0..4095) is scaled by 255 / 4095 instead
@@ -408,6 +410,9 @@ def _scale_16_bit(values: np.ndarray) -> np.ndarray:
     [[0, 200, 255]]
     """
     values = np.asarray(values)
+    if not np.any(values % 257):
+        # An 8-bit image expanded to 16 bits, however dark: its own pixels, exactly.
+        return (values // 257).astype(np.uint8)
     top = 2 ** max(8, int(values.max()).bit_length() if values.size else 0) - 1
     # Integer rounding: top is odd, so v * 255 / top is never halfway between two
     # integers and adding top // 2 before flooring rounds to nearest exactly.

@@ -114,6 +114,30 @@ def test_twelve_bit_data_in_a_sixteen_bit_png_is_scaled_by_its_own_depth():
     np.testing.assert_array_equal(_shown(image), image.pixels)
 
 
+@pytest.mark.parametrize("kind", ["twelve-bit", "ten-bit", "full-range", "dark-expanded",
+                                  "expanded", "low"])
+def test_a_sixteen_bit_png_shows_the_pixels_the_model_server_decodes(kind):
+    # What the radiologist sees must be what the model is given; the two services
+    # decode separately, so one rule is checked on both.
+    from model_server._decode import decode_image as server_decode
+
+    rng = np.random.default_rng(3)
+    grey = rng.integers(0, 256, (24, 32))
+    values = {
+        "twelve-bit": rng.integers(0, 4096, (24, 32)),
+        "ten-bit": rng.integers(0, 1024, (24, 32)),
+        "full-range": rng.integers(0, 65536, (24, 32)),
+        "dark-expanded": (grey // 4) * 257,  # an 8-bit image of at most 63, expanded
+        "expanded": grey * 257,
+        "low": grey,
+    }[kind].astype(np.uint16)
+    data = _png(values)
+    client = decode_image(data, "scan.png").pixels
+    np.testing.assert_array_equal(client, server_decode(data, max_pixels=10**6).pixels)
+    if kind in ("dark-expanded", "expanded"):
+        np.testing.assert_array_equal(client, values // 257)
+
+
 def test_sixteen_bit_values_that_fit_in_eight_bits_are_kept():
     values = np.arange(600, dtype=np.uint16).reshape(20, 30) % 200
     image = decode_image(_png(values), "low.png")
