@@ -59,6 +59,9 @@ def main(argv: list[str] | None = None) -> int:
             self.cfg.set("timeout", int(settings.request_timeout) + 60)
             self.cfg.set("accesslog", "-" if level == "DEBUG" else None)
             self.cfg.set("loglevel", level.lower())
+            # The control socket defaults to one path per user: a second client (or any
+            # gunicorn 27) on the same machine would take it over. Nothing here uses it.
+            self.cfg.set("control_socket_disable", True)
 
         def load(self):
             return create_app(settings).server

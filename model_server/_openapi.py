@@ -59,9 +59,13 @@ COMMON_ERRORS = {
         "value: nothing to segment or classify; a mask may be empty), a bad parameter, or a "
         "mask the vectorizer cannot outline."
     ),
+    "408": _error(
+        "The client stopped sending its request body for longer than the read timeout "
+        "(SONOTRACE_READ_TIMEOUT, 20 s by default; production server only)."
+    ),
     "413": _error(
-        f"Body over the byte limit, a multipart body of more than {MAX_PARTS} parts, "
-        "or an image over the pixel limit."
+        f"Body over the byte limit (sent with a Content-Length or chunked), a multipart "
+        f"body of more than {MAX_PARTS} parts, or an image over the pixel limit."
     ),
     "415": _error(
         "Content is not a PNG, JPEG or DICOM file (recognised from its bytes), or a DICOM "

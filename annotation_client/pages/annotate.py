@@ -900,7 +900,10 @@ def _show(name, read, current_meta, tool="pan", *, worklist_path=None):
     """
     try:
         data = read()
-        image = decode_image(data, name, max_bytes=get_config().max_upload_bytes)
+        config = get_config()
+        image = decode_image(
+            data, name, max_bytes=config.max_upload_bytes, max_pixels=config.max_pixels
+        )
     except ImageDecodeError as exc:
         keep = " The open image and its outline are unchanged." if current_meta else ""
         message = _views.alert(

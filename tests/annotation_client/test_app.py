@@ -145,6 +145,22 @@ def test_opening_another_image_clears_the_descriptors_of_the_last_one(tmp_path):
     assert "Cannot open this file" in json.dumps(broken[4].to_plotly_json(), default=str)
 
 
+def test_an_image_over_the_configured_pixel_limit_is_refused_at_open(tmp_path):
+    # The client's limit is the model server's (SONOTRACE_MAX_PIXELS): an image the
+    # server would refuse is not opened for AI tools that can only fail.
+    from annotation_client.pages import annotate
+
+    small = create_app({"DATA_DIR": tmp_path, "MAX_PIXELS": 48 * 64 - 1})
+    with small.server.test_request_context("/"):
+        refused = annotate.open_upload(_png_uri(0), "a.png", None)
+    message = json.dumps(refused[4].to_plotly_json(), default=str)
+    assert "Cannot open this file" in message and "3,071 pixels" in message
+    assert refused[0] is dash.no_update
+    exact = create_app({"DATA_DIR": tmp_path, "MAX_PIXELS": 48 * 64})
+    with exact.server.test_request_context("/"):
+        assert annotate.open_upload(_png_uri(0), "a.png", None)[0]["width"] == 64
+
+
 def test_opening_an_image_echoes_it_for_the_page(tmp_path):
     from annotation_client.pages import annotate
 

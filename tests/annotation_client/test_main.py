@@ -14,7 +14,9 @@ def _get(url: str) -> tuple[int, str]:
         return response.status, response.read().decode("utf-8", "replace")
 
 
-def test_the_command_serves_health_page_and_local_css(start_service, free_port, tmp_path):
+def test_the_command_serves_health_page_and_local_css(
+    start_service, free_port, tmp_path, artifacts_dir
+):
     base = f"http://127.0.0.1:{free_port}"
     start_service(
         [
@@ -40,6 +42,9 @@ def test_the_command_serves_health_page_and_local_css(start_service, free_port, 
     assert status == 200 and "_dash-config" in html
     status, css = _get(base + BOOTSTRAP_CSS)
     assert status == 200 and ".navbar" in css
+    # gunicorn 27's control socket is one path per user: a second client would take it.
+    log = next(artifacts_dir.glob("service-*.log")).read_text()
+    assert "Control socket" not in log
 
 
 def test_bad_port_is_refused():
