@@ -97,6 +97,34 @@ def push(history: dict, state: Any, *, limit: int = DEFAULT_LIMIT) -> dict:
     }
 
 
+def amend(history: dict, state: Any) -> dict:
+    """Replace the present state without a new undo step; the redo list is cleared.
+
+    For a run of like changes that undo should take back as one: a vertex-density
+    slider moved step by step with the arrow keys, say.
+
+    Parameters
+    ----------
+    history : dict
+        A history from :func:`new_history`.
+    state : JSON-able
+        The state that replaces the present one.
+
+    Returns
+    -------
+    dict
+        The new history.
+    """
+    _check(history)
+    return {
+        **_carried(history),
+        "image": history["image"],
+        "past": copy.deepcopy(history["past"]),
+        "present": copy.deepcopy(state),
+        "future": [],
+    }
+
+
 def undo(history: dict) -> dict:
     """Step back one edit; the present goes to the front of the redo list.
 

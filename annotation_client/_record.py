@@ -27,7 +27,21 @@ DESCRIPTOR_OPTIONS: dict[str, tuple[str, ...]] = {
         "heterogeneous",
     ),
     "posterior_features": ("none", "enhancement", "shadowing", "combined"),
-    "assessment": ("2", "3", "4A", "4B", "4C", "5"),
+    # The whole BI-RADS assessment scale: 1 for a normal breast, 0 when more imaging is
+    # needed, 6 for a malignancy already proven by biopsy.
+    "assessment": ("0", "1", "2", "3", "4A", "4B", "4C", "5", "6"),
+}
+#: What each BI-RADS assessment category means (ACR BI-RADS Atlas, 5th edition).
+ASSESSMENT_MEANINGS = {
+    "0": "incomplete: needs more imaging",
+    "1": "negative",
+    "2": "benign",
+    "3": "probably benign",
+    "4A": "low suspicion of malignancy",
+    "4B": "moderate suspicion of malignancy",
+    "4C": "high suspicion of malignancy",
+    "5": "highly suggestive of malignancy",
+    "6": "known biopsy-proven malignancy",
 }
 #: Descriptors that take several values at once (a non-circumscribed margin can be
 #: both angular and spiculated, say); the others take one.

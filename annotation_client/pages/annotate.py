@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import re
 import time
 from pathlib import PurePosixPath
 
@@ -37,6 +38,7 @@ from annotation_client._app import get_config, get_index, get_reader, get_store
 from annotation_client._database import IndexUnavailable
 from annotation_client._imageio import ImageDecodeError, decode_image, parse_data_url
 from annotation_client._record import (
+    ASSESSMENT_MEANINGS,
     DESCRIPTOR_OPTIONS,
     LABELS,
     MULTI_VALUED,
@@ -299,6 +301,12 @@ def _annotator_field(signed_in: bool):
     return html.Div([field, html.Datalist(id=ids.ANNOTATOR_NAMES), hint])
 
 
+def _option_label(name: str, value: str) -> str:
+    if name == "assessment":
+        return f"{value} — {ASSESSMENT_MEANINGS[value]}"
+    return value
+
+
 def _record_card(signed_in: bool = False, blinded: bool = False):
     descriptor_controls = []
     for name, options in DESCRIPTOR_OPTIONS.items():
@@ -314,7 +322,8 @@ def _record_card(signed_in: bool = False, blinded: bool = False):
         else:
             control = dbc.Select(
                 id=ids.descriptor(name),
-                options=[{"label": "—", "value": ""}] + [{"label": o, "value": o} for o in options],
+                options=[{"label": "—", "value": ""}]
+                + [{"label": _option_label(name, o), "value": o} for o in options],
                 value="",
                 size="sm",
                 **_MEMORY,
@@ -837,14 +846,22 @@ def open_worklist_entry(request, current_meta, tool="pan"):
             raise
         except FileNotFoundError:
             raise ImageDecodeError(
-                f"{path} is no longer in the worklist folder; refresh the list."
+                f"{path} is not in the worklist folder (moved, renamed or never there); "
+                "refresh the list."
             ) from None
-        except ValueError as exc:  # a path out of the folder: only a forged request
-            raise ImageDecodeError(str(exc)) from None
+        except ValueError:  # a path out of the folder: only a forged request or link
+            raise ImageDecodeError(
+                f"{path} is not a file inside the worklist folder."
+            ) from None
         except OSError as exc:
             raise ImageDecodeError(f"{path} cannot be read ({exc.strerror or exc}).") from None
 
     return _show(PurePosixPath(path).name, read, current_meta, tool, worklist_path=path)
+
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+#: The smallest box the model segments, in image pixels a side (models.runtime).
+MIN_BOX_SIDE = 8
 
 
 def open_kept_upload(request, current_meta, tool="pan"):
@@ -882,6 +899,11 @@ def open_kept_upload(request, current_meta, tool="pan"):
                 "No copy of this image was kept with its annotations: upload it again."
             ) from None
         except ValueError as exc:  # not a SHA-256 (a forged link), or a damaged copy
+            if not _SHA256.fullmatch(sha):
+                raise ImageDecodeError(
+                    "This link does not name a saved image (?saved= takes the image's "
+                    "SHA-256, as the Saved page's Open links give it)."
+                ) from None
             raise ImageDecodeError(str(exc)) from None
         except OSError as exc:
             raise ImageDecodeError(
@@ -1591,6 +1613,7 @@ def show_classification(classification, history, _loaded, meta, *_echoes):
     Output(ids.BOX_REQUEST, "data"),
     Output(ids.BOX_PENDING, "data", allow_duplicate=True),
     Output(ids.ANNOTATION_GRAPH, "figure", allow_duplicate=True),
+    Output(ids.SERVER_ALERT, "children", allow_duplicate=True),
     Input(ids.ANNOTATION_GRAPH, "relayoutData"),
     State(ids.IMAGE_META, "data"),
     State(ids.HISTORY, "data"),
@@ -1622,9 +1645,18 @@ def ask_box(relayout, meta, history, pending, opacity, visible, calipers):
     box = _shapes.clip_box(change.boxes[-1], shape[1], shape[0])
     figure = _shapes_patch(present["paths"], opacity, visible, calipers, shape)
     if box is None:
-        return dash.no_update, dash.no_update, figure
+        return dash.no_update, dash.no_update, figure, dash.no_update
+    side = MIN_BOX_SIDE
+    if box[2] - box[0] < side or box[3] - box[1] < side:
+        # The model server refuses it; saying so here names the remedy.
+        message = (
+            f"Draw a larger box: at least {side}x{side} pixels of the image; this one "
+            f"covers {box[2] - box[0]}x{box[3] - box[1]}."
+        )
+        alert = _views.alert(message, "warning", title="Box too small.")
+        return dash.no_update, dash.no_update, figure, alert
     request = {"image": sha, "box": list(box), "at": time.time_ns()}
-    return request, [*_pending_boxes(pending, sha), request], figure
+    return request, [*_pending_boxes(pending, sha), request], figure, None
 
 
 @callback(
@@ -1760,9 +1792,11 @@ def edit(
         moved = int(max_vertices) != present.get("density")
         if moved and (present["paths"] or present.get("base")):
             ai_mask = _decode_mask(ai["mask"]) if ai and present.get("base") == "ai" else None
-            history = _history.push(
-                history, _editing.revectorize(present, int(max_vertices), shape, ai_mask)
-            )
+            state = _editing.revectorize(present, int(max_vertices), shape, ai_mask)
+            # A run of density changes (the slider moved with the arrow keys, a step
+            # each) is one undo step: each starts from the same geometry anyway.
+            record = _history.amend if present.get("action") == "density" else _history.push
+            history = record(history, state)
     if triggered & {ids.OVERLAY_OPACITY, ids.OVERLAY_VISIBLE, ids.SHOW_CALIPERS, ids.IMAGE_OPENED}:
         redraw = True
 
@@ -1864,6 +1898,10 @@ def measure(history, meta, _loaded, *_echoes):
         f"{len(present['paths'])} region(s) · {_shapes.vertex_count(present['paths'])} vertices"
         f" · last change: {present['action']} · {steps} undo step(s)"
     )
+    if present["action"] in ("ai", "reset") and not present["paths"]:
+        # Without it an empty outline on a normal scan reads like a segmentation that
+        # never ran.
+        status += " · the AI found no lesion"
     return table, html.Span(
         status, id="edit-status-text", **{"data-regions": str(len(present["paths"]))}
     )

@@ -405,8 +405,8 @@ def test_a_worklist_entry_opens_like_an_upload(tmp_path):
     assert opened[8] is None and uploaded[8] is dash.no_update
     for failed, words in (
         (broken, "broken.png"),
-        (escape, "inside the worklist"),
-        (gone, "no longer"),
+        (escape, "../outside.png is not a file inside the worklist folder."),
+        (gone, "left/gone.png is not in the worklist folder (moved, renamed or never there)"),
     ):
         assert all(v is dash.no_update for v in failed[:4]), words
         assert all(v is dash.no_update for v in failed[-n:]), words

@@ -91,3 +91,14 @@ def test_keys_beyond_the_four_outlive_every_edit():
     h2 = h.push(hist, "d")
     h2["based_on"]["version"] = 9
     assert hist["based_on"]["version"] == 2
+
+
+def test_amend_replaces_the_present_without_a_new_step():
+    history = h.push(h.new_history("a", image="x"), "b")
+    history = h.undo(h.push(history, "c"))  # present b, c to redo
+    history["loaded_versions"] = [2]
+    amended = h.amend(history, "b2")
+    assert (amended["past"], amended["present"], amended["future"]) == (["a"], "b2", [])
+    assert amended["loaded_versions"] == [2] and amended["image"] == "x"
+    assert h.undo(amended)["present"] == "a"
+    assert history["present"] == "b"  # the history given is left as it was

@@ -455,6 +455,16 @@ def test_an_outline_too_broken_to_measure_is_said_so_in_the_panel(annotate):
     assert annotate._calipers([specks], (200, 220), True, True) == []
 
 
+def test_an_empty_ai_outline_says_the_ai_found_no_lesion(annotate):
+    _table, status = annotate.measure(_history_of([]), META, None)
+    assert "0 region(s)" in text_of(status) and "the AI found no lesion" in text_of(status)
+    _table, status = annotate.measure(_history_of([TRIANGLE]), META, None)
+    assert "found no lesion" not in text_of(status)
+    # An outline the radiologist erased is not the AI's finding.
+    _table, status = annotate.measure(_history_of([], action="edit"), META, None)
+    assert "found no lesion" not in text_of(status)
+
+
 def test_a_loaded_save_goes_onto_the_undo_history(annotate):
     before = _drawn_history()
     history, figure, undo_off, redo_off, reset_off, slider, changed = _edit(
@@ -616,6 +626,25 @@ def test_a_malformed_provenance_is_said_on_load_and_not_taken_for_unsaved_work(
     assert not on_disk([TRIANGLE])
 
 
+def test_a_run_of_density_changes_is_one_undo_step(annotate):
+    # The slider moved with the arrow keys reports every step: 32 -> 128 made 28 steps.
+    before = _drawn_history()
+    density = f"{ids.VERTEX_DENSITY}.value"
+    history = before
+    for value in (8, 12, 16):
+        history = _edit(annotate, [density], loaded=None, history=history,
+                        max_vertices=value)[0]
+        assert history["present"]["action"] == "density"
+        assert history["present"]["density"] == value
+    assert len(history["past"]) == len(before["past"]) + 1
+    assert history["past"][-1] == before["present"]
+    # After another kind of change, density is a new step again.
+    history = _edit(annotate, [LOADED], loaded=_loaded(), history=history)[0]
+    steps = len(history["past"])
+    history = _edit(annotate, [density], loaded=None, history=history, max_vertices=8)[0]
+    assert len(history["past"]) == steps + 1
+
+
 def test_a_loaded_save_takes_the_sliders_density(annotate):
     history = _edit(annotate, [LOADED], loaded=_loaded(), history=_drawn_history(),
                     max_vertices=64)[0]
@@ -731,13 +760,13 @@ def test_work_saved_while_the_answer_was_dropped_is_not_marked_unsaved(app, anno
 BOXDONE = f"{ids.BOX_DONE}.data"
 
 
-def _box_answer(request=5, failed=False, image=SHA, box=(0, 0, 4, 4)):
+def _box_answer(request=5, failed=False, image=SHA, box=(0, 0, 4, 4), meta=META):
     """The shell's box result: one answer, a square lesion filling ``box``."""
     answer = {"request": request, "box": list(box)}
     if failed:
         answer["failed"] = True
     else:
-        mask = np.zeros((META["height"], META["width"]), bool)
+        mask = np.zeros((meta["height"], meta["width"]), bool)
         mask[box[1]:box[3], box[0]:box[2]] = True
         answer["mask"] = base64.b64encode(vectorizer.mask_to_png(mask)).decode()
     return {"image": image, "answers": [answer]}
@@ -804,9 +833,11 @@ def test_a_box_answer_not_pending_or_for_another_image_is_not_applied(annotate):
 
 
 RELAYOUT = f"{ids.ANNOTATION_GRAPH}.relayoutData"
+# Boxes need an image of at least 8x8 pixels: the model segments no smaller box.
+BOX_META = dict(META, width=40, height=30)
 DRAWN_BOX = {"shapes": [
     {"type": "path", "path": DRAWN},
-    {"type": "rect", "x0": 0.5, "y0": 0.5, "x1": 3.5, "y1": 2.5},
+    {"type": "rect", "x0": 0.5, "y0": 0.5, "x1": 12.5, "y1": 10.5},
 ]}
 
 
@@ -816,9 +847,10 @@ def _ask_box(annotate, relayout, *, history, pending=None, meta=META):
 
 def test_a_drawn_box_is_asked_for_and_pending(annotate):
     before = _drawn_history()
-    request, pending, figure = _ask_box(annotate, DRAWN_BOX, history=before,
-                                        pending=_pending(4))
-    assert request["image"] == SHA and request["box"] == [0, 0, 4, 3]
+    request, pending, figure, alert = _ask_box(annotate, DRAWN_BOX, history=before,
+                                               pending=_pending(4), meta=BOX_META)
+    assert alert is None
+    assert request["image"] == SHA and request["box"] == [0, 0, 13, 11]
     assert pending == [*_pending(4), request]
     # The rectangle leaves the graph at once: the shapes are the outline's alone.
     assert _patched_paths(figure) == [DRAWN]
@@ -829,16 +861,29 @@ def test_a_drawn_box_is_asked_for_and_pending(annotate):
     assert _ask_box(annotate, off, history=before)[:2] == (dash.no_update, dash.no_update)
 
 
+def test_a_box_smaller_than_the_model_takes_is_refused_with_the_remedy(annotate):
+    meta = dict(META, width=100, height=80)
+    history = _history.new_history(_editing.empty_state(), image=SHA)
+    small = {"shapes": [{"type": "rect", "x0": 10, "y0": 10, "x1": 16.5, "y1": 40}]}
+    request, pending, figure, alert = _ask_box(annotate, small, history=history, meta=meta)
+    assert request is dash.no_update and pending is dash.no_update
+    assert _patched_paths(figure) == []  # the rectangle is taken off all the same
+    assert "at least 8x8 pixels of the image; this one covers 7x30" in text_of(alert)
+    enough = {"shapes": [{"type": "rect", "x0": 10, "y0": 10, "x1": 18, "y1": 18}]}
+    assert _ask_box(annotate, enough, history=history, meta=meta)[0]["box"] == [10, 10, 18, 18]
+
+
 def test_the_box_and_its_answer_in_one_call_record_the_box_not_the_old_outline(annotate):
     # Dash holds the graph's event for edit until the box's answer is in, then calls edit
     # with both: the event's shapes are the outline shown before the answer, and must not
     # be recorded over the box's outline as an edit.
     before = _drawn_history()
-    request, pending, _figure = _ask_box(annotate, DRAWN_BOX, history=before)
-    answer = _box_answer(request["at"], box=request["box"])
+    request, pending, _figure, _alert = _ask_box(annotate, DRAWN_BOX, history=before,
+                                                 meta=BOX_META)
+    answer = _box_answer(request["at"], box=request["box"], meta=BOX_META)
     history, *_, changed, left = _edit(
         annotate, [RELAYOUT, BOXDONE], loaded=None, history=before, relayout=DRAWN_BOX,
-        box_result=answer, pending=pending, boxes=True,
+        box_result=answer, pending=pending, boxes=True, meta=BOX_META,
     )
     assert history["present"]["action"] == "box"
     assert history["past"] == before["past"] + [before["present"]]

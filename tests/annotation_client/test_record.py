@@ -143,7 +143,8 @@ def test_descriptor_lists_match_the_birads_lexicon_of_the_issue():
         len(options["echo_pattern"]) == 6 and "complex cystic and solid" in options["echo_pattern"]
     )
     assert options["posterior_features"] == ("none", "enhancement", "shadowing", "combined")
-    assert options["assessment"] == ("2", "3", "4A", "4B", "4C", "5")
+    # The whole scale: 1 for a normal breast (its label "normal"), 0 and 6 too.
+    assert options["assessment"] == ("0", "1", "2", "3", "4A", "4B", "4C", "5", "6")
 
 
 @pytest.mark.parametrize(
