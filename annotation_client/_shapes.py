@@ -244,13 +244,18 @@ def svg_to_paths(svg: str, width: int, height: int) -> list[str]:
     Raises
     ------
     ValueError
-        If ``svg`` is not an SVG document, is sized for another image, or holds
-        a path that is not straight segments.
+        If ``svg`` is not an SVG document, is sized for another image, holds
+        a path that is not straight segments, or is refused by
+        :func:`vectorizer.check_svg_document` (``<use>`` elements that expand
+        without bound or to more than 10,000 shapes).
     """
     width, height = _size(width, "width"), _size(height, "height")
     if not isinstance(svg, str):
         raise TypeError("svg must be a str")
     try:
+        # svgelements expands every <use> while it parses, before anything here can
+        # count: a small file of nested <use> would hold the page for minutes.
+        vectorizer.check_svg_document(svg)
         document = svgelements.SVG.parse(io.StringIO(svg))
         size = (float(document.width), float(document.height))
     except Exception as exc:  # ParseError, or AttributeError for XML that is not <svg>

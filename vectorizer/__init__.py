@@ -10,6 +10,9 @@ mask_to_svg
     Trace a mask with the potrace C library into an SVG document.
 svg_to_mask
     Rasterise an SVG document, or a list of path strings, back into a mask.
+check_svg_document
+    Refuse, before svgelements parses it, an SVG document whose ``<use>`` elements
+    expand without bound or beyond the limits (``svg_to_mask`` applies it itself).
 mask_to_paths
     Polygon outlines with a vertex budget per ring, for editing in plotly.
 measure_regions
@@ -32,11 +35,13 @@ from ._measure import MAX_PIXEL_SPACING_MM, is_plausible_spacing, measure_region
 from ._polygons import mask_to_paths
 from ._rasterize import svg_to_mask
 from ._svg import mask_to_svg
+from ._svgcheck import check_svg_document
 from ._trace import MAX_OUTLINES
 
 __all__ = [
     "mask_to_svg",
     "svg_to_mask",
+    "check_svg_document",
     "mask_to_paths",
     "measure_regions",
     "MAX_OUTLINES",

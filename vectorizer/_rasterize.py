@@ -38,6 +38,7 @@ from svgelements import (
     SVGLexicalParser,
 )
 
+from ._svgcheck import MAX_PARSED_BYTES, MAX_SHAPES, PATH_CHARS, check_document
 from ._validate import MAX_PIXELS, as_shape
 
 log = logging.getLogger(__name__)
@@ -60,23 +61,12 @@ _MAX_FILL_PIXELS = MAX_PIXELS
 #: the fill's scratch memory to about 70 MB whatever the canvas.
 _BAND_CELLS = 1 << 22
 
-MAX_SHAPES = 10_000
-"""Most shapes (paths, rects...) a document, or paths a list, may have."""
-
 MAX_SVG_BYTES = 4_000_000
 """Largest SVG document accepted, in bytes (read at about 0.3 s per MB)."""
 
-MAX_PARSED_BYTES = 300_000
-"""Largest document not in :func:`mask_to_svg`'s exact form, and largest total length
-of a list of path strings: svgelements reads these at up to 8 s per MB."""
 # Coordinates beyond this many pixels are refused: no mask is that large, and the
 # crossing arithmetic stays exact far below it.
 MAX_COORDINATE = 1e7
-
-
-# Characters that can occur in path data. svgelements, like browsers, stops quietly at
-# the first thing it cannot read; anything outside this set is refused up front.
-_PATH_CHARS = re.compile(r"[^MmLlHhVvCcSsQqTtAaZz0-9eE+\-.,\s]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -460,6 +450,9 @@ def parse_svg(source: str | bytes) -> tuple[list[FlatShape], tuple[int, int] | N
 
 
 def _parse_with_svgelements(data: bytes) -> tuple[list[FlatShape], tuple[int, int] | None]:
+    # svgelements expands every <use> before any limit below can apply: a small
+    # document of nested <use> would cost it minutes. Refused first, in milliseconds.
+    check_document(data, "svg_or_paths")
     try:
         # reify=False leaves identity transforms unapplied, which halves parse time.
         svg = SVG.parse(io.BytesIO(data), reify=False, on_error="raise")
@@ -490,7 +483,8 @@ def _parse_with_svgelements(data: bytes) -> tuple[list[FlatShape], tuple[int, in
                 raise ValueError(f"svg_or_paths has more than {MAX_SHAPES} shapes; at most "
                                  f"{MAX_SHAPES} can be rasterised")
             d = element.values.get("d")
-            if isinstance(d, str) and (bad := _PATH_CHARS.search(d)):
+            # Checked again here: a style can give a shape its path data.
+            if isinstance(d, str) and (bad := PATH_CHARS.search(d)):
                 raise ValueError(
                     f"svg_or_paths: path data has {bad.group()!r} at position {bad.start()}"
                 )
@@ -563,6 +557,9 @@ def svg_to_mask(svg_or_paths, shape=None) -> np.ndarray:
     document each shape follows its own (possibly inherited) ``fill-rule``, with SVG's
     initial value ``nonzero`` when none is given; a list of path strings is filled
     even-odd. Only geometry counts: paint, strokes, clipping and text are ignored.
+    A document whose ``<use>`` elements expand without bound or beyond these limits
+    is refused before svgelements expands anything
+    (:func:`vectorizer.check_svg_document`).
     The document is parsed with svgelements, except one in exactly the form
     :func:`mask_to_svg` writes, which is read directly (the same edges, four times
     faster); curves are flattened to within 0.002 pixel and filled exactly at pixel

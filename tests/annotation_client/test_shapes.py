@@ -271,3 +271,34 @@ def test_svg_to_paths_drops_paths_that_enclose_nothing():
         '<path d="M1,1L4,1L4,4Z"/><path d="M2,2"/><path d="M1,1L5,5Z"/></svg>'
     )
     assert s.svg_to_paths(svg, 10, 8) == ["M1,1L4,1L4,4Z"]
+
+
+def _use_bomb(levels: int) -> str:
+    """Nested groups each holding two <use> of the one before: 2**levels paths."""
+    body = f'<defs><path id="p0" d="{TRIANGLE}"/>'
+    for i in range(1, levels + 1):
+        body += f'<g id="p{i}"><use href="#p{i - 1}"/><use href="#p{i - 1}"/></g>'
+    return f'<svg {SVG_NS} width="8" height="6">{body}</defs><use href="#p{levels}"/></svg>'
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize(
+    ("svg", "reason"),
+    [
+        # 16 levels took svgelements a minute and 1.2 GB before anything could count.
+        (_use_bomb(16), "refer to each other more than 8 deep"),
+        # A <use> of its own group: "maximum recursion depth exceeded", after a while.
+        (f'<svg {SVG_NS} width="8" height="6"><g id="a"><use href="#a"/>'
+         f'<path d="{TRIANGLE}"/></g></svg>', "reference cycle"),
+    ],
+)
+def test_svg_to_paths_refuses_use_that_expands_without_bound(svg, reason):
+    # A saved SVG copied in from elsewhere is read from the data directory.
+    with pytest.raises(ValueError, match=f"the SVG cannot be parsed .*{reason}"):
+        s.svg_to_paths(svg, 8, 6)
+
+
+def test_svg_to_paths_still_reads_a_modest_use():
+    svg = (f'<svg {SVG_NS} width="8" height="6"><defs><path id="t" d="{TRIANGLE}"/></defs>'
+           '<use href="#t"/></svg>')
+    assert s.svg_to_paths(svg, 8, 6) == [TRIANGLE]

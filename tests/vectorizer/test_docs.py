@@ -5,7 +5,7 @@ import importlib
 
 import pytest
 
-MODULES = ["_svg", "_rasterize", "_polygons", "_measure"]
+MODULES = ["_svg", "_rasterize", "_polygons", "_measure", "_svgcheck"]
 
 
 @pytest.mark.parametrize("module", MODULES)

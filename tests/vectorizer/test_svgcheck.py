@@ -1,0 +1,163 @@
+"""check_svg_document: <use> expansion bounded before svgelements expands anything."""
+
+import time
+
+import numpy as np
+import pytest
+
+from vectorizer import check_svg_document, svg_to_mask
+from vectorizer._svgcheck import MAX_NESTING, MAX_PARSED_BYTES, MAX_SHAPES, MAX_USE_NESTING
+
+HEAD = ('<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" '
+        'width="20" height="20">')
+SQUARE = '<path d="M0 0h1v1h-1z"/>'
+
+
+def _doc(body: str) -> str:
+    return f"{HEAD}{body}</svg>"
+
+
+def _doubling_bomb(levels: int) -> str:
+    """Nested groups each holding two <use> of the one before: 2**levels shapes."""
+    body = '<defs><path id="p0" d="M0,0 L5,0 L5,5 Z"/>'
+    for i in range(1, levels + 1):
+        body += f'<g id="p{i}"><use xlink:href="#p{i - 1}"/><use xlink:href="#p{i - 1}"/></g>'
+    return _doc(body + f'</defs><use xlink:href="#p{levels}"/>')
+
+
+def _fan_out(copies: int, per_group: int = 100) -> str:
+    """One undrawn group of ``per_group`` squares drawn ``copies`` times: one level of
+    <use>, ``copies * per_group`` shapes."""
+    return _doc(f'<defs><g id="g">{SQUARE * per_group}</g></defs>'
+                + '<use href="#g"/>' * copies)
+
+
+def _chain(length: int) -> str:
+    """A square reached through ``length`` <use> elements, each of the one before."""
+    body = '<defs><path id="u0" d="M2 2H6V5H2Z"/>'
+    body += "".join(f'<use id="u{i}" href="#u{i - 1}"/>' for i in range(1, length))
+    return _doc(body + f'</defs><use href="#u{length - 1}"/>')
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize("levels", [16, 29])
+def test_use_bomb_is_refused_in_milliseconds(levels):
+    # 16 levels took svgelements a minute and 1.2 GB, 29 never finished.
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match=f"more than {MAX_USE_NESTING} deep"):
+        svg_to_mask(_doubling_bomb(levels))
+    assert time.perf_counter() - start < 1.0
+
+
+@pytest.mark.timeout(10)
+def test_a_wide_shallow_bomb_is_refused_by_its_expanded_size():
+    # Two levels of <use>, 100 copies each of 100 squares: a million shapes from 5 KB.
+    use_a, use_b = '<use href="#a"/>', '<use href="#b"/>'
+    body = f'<defs><g id="a">{SQUARE * 100}</g><g id="b">{use_a * 100}</g></defs>' + use_b * 100
+    with pytest.raises(ValueError, match=f"expand it to more than {MAX_PARSED_BYTES} bytes"):
+        svg_to_mask(_doc(body))
+
+
+def test_shapes_are_counted_through_use_to_the_limit():
+    # 100 squares in <defs> (not drawn) drawn by 100 <use>: exactly the limit.
+    check_svg_document(_fan_out(MAX_SHAPES // 100))
+    with pytest.raises(ValueError, match="counting the shapes each <use> repeats"):
+        svg_to_mask(_fan_out(MAX_SHAPES // 100 + 1))
+
+
+def test_expanded_size_is_bounded_even_with_few_shapes():
+    # One long path drawn again and again: 21 shapes, but each copy is parsed anew.
+    path = '<path id="p" d="M0 0' + " L1 1 L2 0" * 2_000 + ' Z"/>'
+    check_svg_document(_doc(path + '<use href="#p"/>' * 10))
+    with pytest.raises(ValueError, match="expand it to more than"):
+        check_svg_document(_doc(path + '<use href="#p"/>' * 20))
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '<use id="u" href="#u"/>',  # itself
+        '<g id="a"><g><use xlink:href="#a"/></g></g>',  # an ancestor
+        '<g id="a"><use href="#b"/></g><g id="b"><use href="#a"/></g>',  # each other
+    ],
+)
+def test_reference_cycles_are_refused(body):
+    # Before: "maximum recursion depth exceeded", after a second of recursing.
+    with pytest.raises(ValueError, match="reference cycle"):
+        svg_to_mask(_doc(body + SQUARE))
+
+
+def test_use_chains_up_to_the_limit_are_drawn():
+    expected = np.zeros((20, 20), bool)
+    expected[2:5, 2:6] = True
+    # The top <use> plus the chain's own: MAX_USE_NESTING references in all.
+    np.testing.assert_array_equal(svg_to_mask(_chain(MAX_USE_NESTING)), expected)
+    with pytest.raises(ValueError, match=f"refer to each other more than {MAX_USE_NESTING}"):
+        svg_to_mask(_chain(MAX_USE_NESTING + 1))
+
+
+def test_nesting_is_bounded():
+    def nested(depth):  # the <svg> root plus depth - 1 groups
+        return _doc("<g>" * (depth - 1) + SQUARE + "</g>" * (depth - 1))
+
+    check_svg_document(nested(MAX_NESTING - 1))  # the square is the last level
+    with pytest.raises(ValueError, match=f"nested more than {MAX_NESTING} deep"):
+        check_svg_document(nested(MAX_NESTING))
+
+
+def test_nesting_through_use_is_bounded():
+    # 200 levels of groups, used by a <use> 200 levels deep: 400 once expanded.
+    deep = '<g id="d">' + "<g>" * 199 + SQUARE + "</g>" * 200
+    check_svg_document(_doc(f"<defs>{deep}</defs><use href='#d'/>"))
+    with pytest.raises(ValueError, match="once its <use> elements are expanded"):
+        check_svg_document(_doc(f"<defs>{deep}</defs>" + "<g>" * 199 + "<use href='#d'/>"
+                                + "</g>" * 199))
+
+
+def test_references_resolve_as_svgelements_resolves_them():
+    # A dangling reference draws nothing; "href" wins over "xlink:href"; the last
+    # element with an id owns it. Each is as svgelements draws it.
+    body = ('<use href="#missing"/>'
+            '<path id="a" d="M0 0H1V1H0Z"/><path id="a" d="M3 3H5V5H3Z"/>'
+            '<use id="u" href="#a" xlink:href="#u" transform="translate(10 0)"/>')
+    check_svg_document(_doc(body))
+    mask = svg_to_mask(_doc(body))
+    assert mask[3:5, 13:15].all() and mask.sum() == 1 + 4 + 4
+
+
+@pytest.mark.parametrize(
+    ("attribute", "message"),
+    [
+        ('d="M NaN,10 L9,nan L9,7 Z"', r"path data has 'NaN' at position 2, which is not a "
+                                       "finite number"),
+        ('d="M 1 1 L inf 2 Z"', "'inf' at position 8"),
+        ('d="M 1 1 L 2 2 foo"', "path data has 'f' at position 12"),
+        ('transform="matrix(nan 0 0 1 0 0)" d="M0 0H1V1Z"', r"transform 'matrix\(nan 0 0 1 0 0\)' "
+                                                           "has 'nan' where a finite number"),
+        ('transform="rotate(45) scale(1, inf)" d="M0 0H1V1Z"', "has 'inf' where"),
+        ('transform="matrix(1 0 0 1)" d="M0 0H1V1Z"', r"matrix\(\) needs six numbers"),
+        ('transform="translate( )" d="M0 0H1V1Z"', r"translate\(\) needs a number"),
+    ],
+)
+def test_unreadable_numbers_are_named(attribute, message):
+    # Before: svgelements' "tuple index out of range" and "ValueError while parsing".
+    with pytest.raises(ValueError, match=message):
+        svg_to_mask(_doc(f"<path {attribute}/>"))
+
+
+def test_transforms_svgelements_reads_are_accepted():
+    doc = _doc('<path transform="translate(2px, 1) rotate(0deg) scale(1.) skewX(0)" '
+               'd="M0 0H4V3H0Z"/>')
+    check_svg_document(doc)
+    assert svg_to_mask(doc)[1:4, 2:6].all()
+
+
+def test_text_and_bytes_alike_and_type_checked():
+    doc = _doc('<use id="u" href="#u"/>')
+    for form in (doc, doc.encode(), bytearray(doc.encode())):
+        with pytest.raises(ValueError, match="svg: <use> of 'u'"):
+            check_svg_document(form)
+    with pytest.raises(TypeError, match="svg must be"):
+        check_svg_document(["<svg/>"])
+    with pytest.raises(ValueError, match="svg is not a valid SVG document"):
+        check_svg_document("<svg")

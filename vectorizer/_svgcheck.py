@@ -1,0 +1,300 @@
+"""A cheap first reading of an SVG document, to refuse what svgelements would choke on.
+
+svgelements' ``SVG.parse`` expands every ``<use>`` before anything else can look at the
+document: it copies the referenced element's whole subtree in place of the ``<use>``,
+and again for every ``<use>`` inside that copy. Sixteen nested groups, each holding two
+``<use>`` of the group before, are a 1.2 KB document that expands to 65,536 shapes and
+took it a minute and 1.2 GB; a ``<use>`` that refers to an element containing it never
+ends. Limits applied to what it returns (shape counts, the fill's budget) come too late.
+
+:func:`check_svg_document` reads the raw XML once, with the expat parser svgelements
+itself uses (so nothing is accepted here that it would read differently: entity
+expansion is bounded by expat, and external entities are never fetched), and computes
+without expanding anything what the expansion would cost: every element's size with its
+``<use>`` references resolved transitively, the shapes it draws, how deeply ``<use>``
+and elements nest. It also refuses the attribute values svgelements fails on without a
+readable reason: non-finite numbers in path data and transforms.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from xml.etree.ElementTree import ParseError, iterparse
+
+MAX_SHAPES = 10_000
+"""Most shapes (paths, rects...) a document, or paths a list, may have."""
+
+MAX_PARSED_BYTES = 300_000
+"""Largest document not in :func:`mask_to_svg`'s exact form, and largest total length
+of a list of path strings: svgelements reads these at up to 8 s per MB."""
+
+MAX_USE_NESTING = 8
+"""Most ``<use>`` elements a chain of references may pass through (a ``<use>`` of an
+element holding a ``<use>`` of another... counts each one)."""
+
+MAX_NESTING = 256
+"""Deepest element nesting accepted, counted with every ``<use>`` expanded: svgelements
+recurses once per level and fails near a thousand."""
+
+# svgelements strips the SVG namespace by slicing off this prefix plus one character
+# (the "}"); matching it the same way keeps "which tags are <use>" identical.
+_SVG_NS_PREFIX = "{http://www.w3.org/2000/svg"
+_XLINK_HREF = "{http://www.w3.org/1999/xlink}href"
+# The shapes svgelements turns into geometry, and the containers whose content it
+# parses (so it costs) but never draws.
+_SHAPE_TAGS = frozenset({"path", "rect", "circle", "ellipse", "line", "polyline", "polygon"})
+_UNDRAWN_TAGS = frozenset({"defs", "clipPath", "pattern"})
+
+# Characters that can occur in path data. svgelements, like browsers, stops quietly at
+# the first thing it cannot read; anything outside this set is refused up front.
+PATH_CHARS = re.compile(r"[^MmLlHhVvCcSsQqTtAaZz0-9eE+\-.,\s]")
+_NOT_FINITE = re.compile(r"nan|inf(?:inity)?", re.IGNORECASE)
+# One transform function and its argument list, as svgelements finds them (it reads
+# the attribute lower-cased, and ignores text that is not a function call).
+_TRANSFORM_CALL = re.compile(r"([a-z]+)\s*\(([^)]*)\)")
+_TRANSFORM_NUMBER = re.compile(
+    r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:e[-+]?[0-9]+)?"
+    r"(?:cm|mm|q|in|pt|pc|px|em|cx|ch|rem|vw|vh|vmin|vmax|deg|grad|rad|turn|%)?"
+)
+
+
+def check_svg_document(svg: str | bytes) -> None:
+    """Refuse, in milliseconds, an SVG document too costly or too broken to parse.
+
+    svgelements (which both :func:`svg_to_mask` and the annotation client's SVG reader
+    use) copies every ``<use>``'s referenced subtree while it parses, before any limit
+    can apply, so a small document of nested ``<use>`` costs it minutes and gigabytes.
+    This reads the raw XML once, without expanding anything, and refuses a document:
+
+    - whose ``<use>`` references form a cycle (a ``<use>`` of itself or of an element
+      that contains it);
+    - that its ``<use>`` elements expand to more than ``MAX_PARSED_BYTES`` (300 KB) of
+      SVG, or to more than its own size when it is larger already;
+    - that draws more than ``MAX_SHAPES`` (10,000) shapes, each ``<use>`` counting the
+      shapes it repeats (shapes in ``<defs>``, ``<clipPath>`` and ``<pattern>`` are not
+      drawn, and count only where a ``<use>`` draws them);
+    - whose ``<use>`` references pass through more than ``MAX_USE_NESTING`` (8)
+      ``<use>`` in a chain, or whose elements nest more than ``MAX_NESTING`` (256) deep;
+    - with path data (``d``) or a ``transform`` that holds something other than numbers
+      where numbers belong (``NaN``, ``inf``, a word).
+
+    A document that passes may still be invalid in other ways; the full parse says so.
+
+    Parameters
+    ----------
+    svg : str or bytes
+        The document, as it will be handed to svgelements (text, or encoded bytes).
+
+    Raises
+    ------
+    TypeError
+        If ``svg`` is not str or bytes.
+    ValueError
+        If ``svg`` is not well-formed XML, or is refused for one of the reasons above.
+
+    Examples
+    --------
+    >>> from vectorizer import check_svg_document
+    >>> check_svg_document('<svg xmlns="http://www.w3.org/2000/svg"><path d="M0 0L1 1"/></svg>')
+    >>> check_svg_document('<svg xmlns="http://www.w3.org/2000/svg" '
+    ...                    'xmlns:x="http://www.w3.org/1999/xlink">'
+    ...                    '<g id="a"><use x:href="#a"/></g></svg>')
+    Traceback (most recent call last):
+        ...
+    ValueError: svg: <use> of 'a' refers to an element that contains it: a reference cycle
+    """
+    if isinstance(svg, bytearray | memoryview):
+        svg = bytes(svg)
+    if not isinstance(svg, str | bytes):
+        raise TypeError(f"svg must be an SVG document (str or bytes), got {type(svg).__name__}")
+    check_document(svg, "svg")
+
+
+def check_document(data: str | bytes, name: str) -> None:
+    """:func:`check_svg_document` with ``name`` as the parameter named in messages."""
+    tree = _Tree.read(data, name)
+    if any(ref is not None for ref in tree.refs):
+        tree.check_expansion(name, max(MAX_PARSED_BYTES, sum(tree.own)))
+    elif tree.drawn > MAX_SHAPES:  # without <use>, the document is its own expansion
+        raise ValueError(_too_many_shapes(name))
+
+
+def _too_many_shapes(name: str) -> str:
+    return (f"{name} has more than {MAX_SHAPES} shapes, counting the shapes each <use> "
+            f"repeats; at most {MAX_SHAPES} can be rasterised")
+
+
+def _check_attributes(attrib: dict, name: str) -> None:
+    d = attrib.get("d")
+    if d is not None and (bad := PATH_CHARS.search(d)):
+        # "NaN" and "inf" start with characters path data never has: name them whole.
+        if (word := _NOT_FINITE.match(d, bad.start())) is not None:
+            raise ValueError(f"{name}: path data has {word.group()!r} at position "
+                             f"{bad.start()}, which is not a finite number")
+        raise ValueError(f"{name}: path data has {bad.group()!r} at position {bad.start()}")
+    transform = attrib.get("transform")
+    if transform is not None:
+        _check_transform(transform, name)
+
+
+def _check_transform(transform: str, name: str) -> None:
+    """Every function svgelements will apply must have numbers, enough of them, as
+    arguments: it reads an argument it cannot parse as missing, and then fails with
+    "tuple index out of range" or applies a different transform."""
+    for call in _TRANSFORM_CALL.finditer(transform.lower()):
+        function, args = call.groups()
+        rest = re.sub(r"[\s,]+", "", _TRANSFORM_NUMBER.sub("", args))
+        if rest:
+            raise ValueError(f"{name}: transform {transform[:60]!r} has {rest[:20]!r} "
+                             "where a finite number belongs")
+        need = 6 if function == "matrix" else 1
+        if len(_TRANSFORM_NUMBER.findall(args)) < need:
+            raise ValueError(f"{name}: transform {transform[:60]!r}: {function}() needs "
+                             f"{'six numbers' if need == 6 else 'a number'}")
+
+
+class _Tree:
+    """The document's elements as flat lists (index = document order), each with the
+    few facts the expansion depends on."""
+
+    def __init__(self):
+        self.own: list[int] = []  # approximate bytes of the element itself
+        self.children: list[list[int]] = []
+        self.refs: list[int | None] = []  # element a <use> expands to, else None
+        self.hrefs: list[str | None] = []
+        self.shape: list[bool] = []
+        self.undrawn: list[bool] = []
+        self.drawn = 0  # shapes outside <defs>, <clipPath> and <pattern>, unexpanded
+
+    @classmethod
+    def read(cls, data: str | bytes, name: str) -> _Tree:
+        tree = cls()
+        own, children, hrefs = tree.own, tree.children, tree.hrefs
+        ids: dict[str, int] = {}
+        stack: list[int] = []
+        hidden: list[bool] = [False]  # per open element: inside an undrawn container
+        source = io.StringIO(data) if isinstance(data, str) else io.BytesIO(data)
+        try:
+            for event, elem in iterparse(source, events=("start", "end")):
+                if event == "end":
+                    # Text is complete only at the end; <style> and <text> carry it.
+                    own[stack.pop()] += len(elem.text or "")
+                    hidden.pop()
+                    elem.clear()  # keep the pass's memory small: the facts are stored
+                    continue
+                if len(stack) >= MAX_NESTING:
+                    raise ValueError(f"{name}: elements are nested more than {MAX_NESTING} "
+                                     "deep; that many levels cannot be parsed")
+                index = len(own)
+                if stack:
+                    children[stack[-1]].append(index)
+                stack.append(index)
+                tag = elem.tag
+                if tag.startswith(_SVG_NS_PREFIX):
+                    tag = tag[len(_SVG_NS_PREFIX) + 1:]
+                attrib = elem.attrib
+                if "d" in attrib or "transform" in attrib:
+                    _check_attributes(attrib, name)
+                # Roughly the element's bytes as written ('<tag a="v"/>'), so that a
+                # document without <use> weighs at most its own size.
+                size = 3 + len(tag)
+                for key, value in attrib.items():
+                    size += len(value) + 4 + len(key if key[0] != "{" else key.rpartition("}")[2])
+                own.append(size)
+                children.append([])
+                is_shape = tag in _SHAPE_TAGS
+                undrawn = tag in _UNDRAWN_TAGS
+                tree.shape.append(is_shape)
+                tree.undrawn.append(undrawn)
+                if is_shape and not hidden[-1]:
+                    tree.drawn += 1
+                hidden.append(hidden[-1] or undrawn)
+                # svgelements: the last element with an id wins it; a <use> takes
+                # "href" over "xlink:href" and drops the first character ("#").
+                if "id" in attrib:
+                    ids[attrib["id"]] = index
+                hrefs.append(attrib.get("href", attrib.get(_XLINK_HREF)) if tag == "use"
+                             else None)
+        except (ParseError, LookupError, UnicodeError) as exc:  # LookupError: encoding
+            reason = " ".join(str(exc).split()) or type(exc).__name__
+            raise ValueError(f"{name} is not a valid SVG document: {reason}") from None
+        tree.refs = [None if h is None else ids.get(h[1:]) for h in hrefs]
+        return tree
+
+    def check_expansion(self, name: str, max_bytes: int) -> None:
+        """Refuse the document if expanding its ``<use>`` elements is unbounded or
+        beyond the limits; every element is visited once (depth-first, iteratively, so
+        that deep documents cannot exhaust the stack), its totals built from those of
+        its children and of the element it refers to."""
+        n = len(self.own)
+        if n == 0:
+            return
+        size = [0] * n  # bytes, expanded
+        shapes = [0] * n  # shapes drawn, expanded
+        uses = [0] * n  # longest chain of <use> references
+        depth = [0] * n  # element levels, expanded
+        state = bytearray(n)  # 0 unseen, 1 on the current path, 2 done
+        stack = [(0, self._deps(0))]
+        state[0] = 1
+        while stack:
+            i, deps = stack[-1]
+            j = next(deps, None)
+            if j is not None:
+                if state[j] == 1:
+                    raise ValueError(
+                        f"{name}: <use> of {self.hrefs[self._cycle_use(stack, j)][1:]!r} "
+                        "refers to an element that contains it: a reference cycle"
+                    )
+                if state[j] == 0:
+                    state[j] = 1
+                    stack.append((j, self._deps(j)))
+                continue
+            stack.pop()
+            state[i] = 2
+            total, drawn, chain, levels = self.own[i], int(self.shape[i]), 0, 0
+            for k in self._dep_list(i):
+                total += size[k]
+                drawn += 0 if self.undrawn[k] else shapes[k]
+                chain = max(chain, uses[k])
+                levels = max(levels, depth[k])
+            if self.refs[i] is not None:
+                chain += 1
+            # Capped just past the limits, so that a bomb's totals stay small numbers.
+            size[i] = min(total, max_bytes + 1)
+            shapes[i] = min(drawn, MAX_SHAPES + 1)
+            uses[i], depth[i] = chain, levels + 1
+            # Every element is inside the root, so its expansion is part of the
+            # root's: stop at the first one beyond a limit.
+            if size[i] > max_bytes:
+                raise ValueError(
+                    f"{name}: its <use> elements expand it to more than {max_bytes} bytes "
+                    "of SVG, more than can be parsed"
+                )
+            if chain > MAX_USE_NESTING:
+                raise ValueError(
+                    f"{name}: <use> elements refer to each other more than "
+                    f"{MAX_USE_NESTING} deep (a <use> of an element holding a <use>...); "
+                    f"at most {MAX_USE_NESTING} levels can be parsed"
+                )
+            if depth[i] > MAX_NESTING:
+                raise ValueError(f"{name}: elements are nested more than {MAX_NESTING} deep "
+                                 "once its <use> elements are expanded; that many levels "
+                                 "cannot be parsed")
+        if shapes[0] > MAX_SHAPES:
+            raise ValueError(_too_many_shapes(name))
+
+    def _dep_list(self, i: int) -> list[int]:
+        ref = self.refs[i]
+        return self.children[i] if ref is None else [*self.children[i], ref]
+
+    def _deps(self, i: int):
+        return iter(self._dep_list(i))
+
+    def _cycle_use(self, stack: list, j: int) -> int:
+        """The ``<use>`` on the current path whose reference closes the cycle at ``j``."""
+        on_path = [i for i, _ in stack]
+        for i in reversed(on_path[on_path.index(j):]):
+            if self.refs[i] is not None:
+                return i
+        return on_path[-1]  # pragma: no cover - a cycle always passes through a <use>
