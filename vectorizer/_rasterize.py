@@ -252,7 +252,9 @@ def _check_fill_work(shapes: list[FlatShape], h: int, w: int) -> None:
         x = np.clip(s.edges[:, 0::2], 0, w)
         y = np.clip(np.ceil(s.edges[:, 1::2] - 0.5), 0, h)
         crossings += int(np.abs(y[:, 1] - y[:, 0]).sum())
-        pixels += int((y.max() - y.min()) * (np.ceil(x.max()) - np.floor(x.min()) + 1))
+        # Columns whose centres x = c + 0.5 can lie between the extreme x: from
+        # floor(min) to ceil(max) - 1, so a shape over the whole canvas counts w.
+        pixels += int((y.max() - y.min()) * (np.ceil(x.max()) - np.floor(x.min())))
     if crossings > _MAX_CROSSINGS or pixels > _MAX_FILL_PIXELS:
         raise ValueError(
             "svg_or_paths is too complex to rasterise: its shapes cross pixel rows "

@@ -446,3 +446,22 @@ def test_a_fill_in_bands_of_rows_is_the_fill_in_one(monkeypatch, seed, band_cell
     monkeypatch.setattr(_rasterize, "_BAND_CELLS", band_cells)
     for doc, expected in zip(docs, whole, strict=True):
         np.testing.assert_array_equal(svg_to_mask(doc), expected)
+
+
+def _own_form(w: int, h: int, *paths: str) -> str:
+    body = "".join(f'<path fill-rule="evenodd" d="{d}"/>\n' for d in paths)
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" '
+            f'viewBox="0 0 {w} {h}">\n{body}</svg>\n')
+
+
+def test_a_shape_over_the_whole_largest_canvas_is_filled():
+    # The fill's budget is the canvas's 100 megapixels: one shape covering all of the
+    # largest canvas fits it exactly, one pixel more does not. (The bounding box used
+    # to count one column too many, which refused mask_to_svg's own output.)
+    n = 10_000
+    whole = f"M0 0L{n} 0L{n} {n}L0 {n}Z"
+    mask = svg_to_mask(_own_form(n, n, whole))
+    assert mask.shape == (n, n) and mask.all()
+    del mask
+    with pytest.raises(ValueError, match="bounding boxes cover 100000001 pixels"):
+        svg_to_mask(_own_form(n, n, whole, "M0 0L1 0L1 1L0 1Z"))
