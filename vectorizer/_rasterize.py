@@ -12,8 +12,9 @@ pixel whose centre lies right of it, and a cumulative sum along each row then gi
 the winding number of every pixel centre. Ties follow half-open rules: a centre
 exactly on an edge counts as left of it, and an edge covers the centre rows from its
 upper end (included) to its lower end (excluded), so two shapes sharing an edge never
-both claim a pixel. A large shape's rows are summed a band at a time, so the scratch
-memory stays bounded on any canvas.
+both claim a pixel. A large shape's rows are summed a band at a time, and its crossings
+computed a chunk of edges at a time, so the scratch memory stays bounded whatever the
+canvas and the edges.
 """
 
 from __future__ import annotations
@@ -57,9 +58,11 @@ _MAX_TOTAL_POINTS = 1 << 21
 _MAX_CROSSINGS = 20_000_000
 _MAX_FILL_PIXELS = MAX_PIXELS
 
-#: Cells filled at once by one shape (a band of whole rows of its bounding box): bounds
-#: the fill's scratch memory to about 70 MB whatever the canvas.
+#: Cells filled at once by one shape (a band of whole rows of its bounding box), and
+#: crossings of edges with rows computed at once: together they bound the fill's
+#: scratch memory whatever the canvas and the edges.
 _BAND_CELLS = 1 << 22
+_CHUNK_CROSSINGS = 1 << 18
 
 MAX_SVG_BYTES = 4_000_000
 """Largest SVG document accepted, in bytes (read at about 0.3 s per MB)."""
@@ -273,54 +276,76 @@ def _fill_one(s: FlatShape, out: np.ndarray) -> None:
     # centre row is counted once).
     rlo = np.clip(np.ceil(ylo - 0.5), 0, h).astype(np.int64)
     rhi = np.clip(np.ceil(yhi - 0.5), 0, h).astype(np.int64)
-    counts = rhi - rlo
-    keep = counts > 0
+    keep = rhi > rlo
     if not keep.any():
         return
     x0, y0, x1, y1 = x0[keep], y0[keep], x1[keep], y1[keep]
-    down, rlo, counts = down[keep], rlo[keep], counts[keep]
-
-    edge = np.repeat(np.arange(counts.size), counts)
-    offsets = np.arange(edge.size) - np.repeat(np.cumsum(counts) - counts, counts)
-    rows = rlo[edge] + offsets
-    yc = rows + 0.5
+    rlo, rhi = rlo[keep], rhi[keep]
     slope = (x1 - x0) / (y1 - y0)
-    xc = x0[edge] + (yc - y0[edge]) * slope[edge]
-    # First column whose centre lies strictly right of the crossing.
-    cols = np.clip(np.floor(xc + 0.5), 0, w).astype(np.int64)
+    wind = None if s.evenodd else np.where(down[keep], 1, -1).astype(np.int32)
 
-    r_min, r_max = int(rows.min()), int(rows.max()) + 1
-    c_min = int(cols.min())
-    c_max = min(w, int(cols.max()))
-    if c_max <= c_min:
+    # A crossing lands in the first column whose centre lies right of it, between the
+    # columns of the edge's two ends; one column of margin each side absorbs rounding
+    # in the interpolation. Columns without crossings before them stay outside, and
+    # every row's windings sum to zero, so the margins change no pixel.
+    xmin, xmax = min(x0.min(), x1.min()), max(x0.max(), x1.max())
+    first = int(np.clip(np.floor(xmin + 0.5), 0, w))
+    if first >= w:
         return  # every crossing is at or beyond the right edge
-    width = c_max - c_min + 1
-    wind = None if s.evenodd else np.where(down[edge], 1.0, -1.0)
-    # The running sums take about 17 bytes a cell, so a shape as large as the image
-    # would need gigabytes at once: fill bands of rows instead. A row's winding starts
-    # at 0 at its left end, so each band needs only its own crossings.
-    band = max(1, _BAND_CELLS // width)
-    if r_max - r_min > band:
-        order = np.argsort(rows, kind="stable")
-        rows, cols = rows[order], cols[order]
-        wind = None if wind is None else wind[order]
-    tops = np.arange(r_min, r_max, band)
-    starts = np.searchsorted(rows, tops) if len(tops) > 1 else np.array([0])
-    ends = np.append(starts[1:], rows.size)
-    for top, lo, hi in zip(tops.tolist(), starts.tolist(), ends.tolist(), strict=True):
-        if lo == hi:
-            continue  # no crossing in these rows: nothing of them is inside
+    c_min = max(0, first - 1)
+    c_max = int(np.clip(np.floor(xmax + 0.5) + 1, 0, w))
+    width = c_max - c_min + 1  # the last column takes the crossings at or beyond w
+
+    # Bands of whole rows bound the running sums (5 bytes a cell for the winding, 2
+    # for even-odd); chunks of edges bound the crossings computed at once (about 60
+    # bytes each), so a shape of any size fills in bounded scratch memory. A row's
+    # winding starts at 0 at its left end, so each band needs only its own crossings,
+    # and adding them up chunk by chunk changes nothing.
+    band = max(1, min(_BAND_CELLS // width, _CHUNK_CROSSINGS))
+    r_min, r_max = int(rlo.min()), int(rhi.max())
+    for top in range(r_min, r_max, band):
         bottom = min(top + band, r_max)
-        idx = (rows[lo:hi] - top) * width + (cols[lo:hi] - c_min)
-        cells = (bottom - top) * width
+        sel = np.flatnonzero((rlo < bottom) & (rhi > top))
+        if not sel.size:
+            continue  # no crossing in these rows: nothing of them is inside
+        start = np.maximum(rlo[sel], top)
+        counts = np.minimum(rhi[sel], bottom) - start
+        acc = np.zeros(((bottom - top) * width,), dtype=np.uint8 if wind is None else np.int32)
+        ends = np.cumsum(counts)
+        # Each chunk ends at the edge that reaches the next multiple of the budget: at
+        # most the budget plus one edge's crossings in the band (itself at most band).
+        cuts = np.searchsorted(ends, np.arange(_CHUNK_CROSSINGS, int(ends[-1]),
+                                               _CHUNK_CROSSINGS), side="left")
+        bounds = np.unique(np.concatenate([[0], cuts + 1, [sel.size]]))
+        for lo, hi in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
+            _add_crossings(acc, sel[lo:hi], start[lo:hi], counts[lo:hi], x0, y0, slope,
+                           wind, top, c_min, width, w)
+        acc = acc.reshape(bottom - top, width)
         if wind is None:
-            acc = np.bincount(idx, minlength=cells).reshape(bottom - top, width)
-            inside = (np.cumsum(acc, axis=1, out=acc) & 1).astype(bool)
+            # Parity survives uint8 wrap-around: the count mod 256 keeps its last bit.
+            inside = (np.cumsum(acc, axis=1, dtype=np.uint8, out=acc) & 1).astype(bool)
         else:
-            acc = np.bincount(idx, weights=wind[lo:hi], minlength=cells)
-            acc = acc.reshape(bottom - top, width)
-            inside = np.cumsum(acc, axis=1, out=acc) != 0
+            inside = np.cumsum(acc, axis=1, dtype=np.int32, out=acc) != 0
         out[top:bottom, c_min:c_max] |= inside[:, : c_max - c_min]
+
+
+def _add_crossings(acc, edges, start, counts, x0, y0, slope, wind, top, c_min, width, w):
+    """Add the crossings of ``edges`` with rows ``start .. start + counts - 1`` (each
+    edge its own range) into the band's flat accumulator ``acc``: +1 per crossing for
+    even-odd, the edge's winding for nonzero, in the first column whose centre lies
+    strictly right of the crossing."""
+    total = int(counts.sum())
+    edge = np.repeat(edges, counts)
+    rows = np.arange(total, dtype=np.int64)
+    rows += np.repeat(start - (np.cumsum(counts) - counts), counts)
+    xc = (rows + 0.5 - y0[edge]) * slope[edge]
+    xc += x0[edge]
+    cols = np.clip(np.floor(xc + 0.5, out=xc), 0, w).astype(np.int64)
+    idx = (rows - top) * width + (cols - c_min)
+    if wind is None:
+        np.add.at(acc, idx, np.uint8(1))
+    else:
+        np.add.at(acc, idx, wind[edge])
 
 
 # --- SVG documents -------------------------------------------------------------------

@@ -937,7 +937,10 @@ def _show(name, read, current_meta, tool="pan", *, worklist_path=None):
     if worklist_path:
         # Kept with the image, so the saved record says which worklist file it was.
         meta["worklist_path"] = worklist_path
-    logger.info("opened %s (%s, %dx%d)", name, image.kind, image.width, image.height)
+    # The image's hash, not its name: scanners' exports often put the patient's name
+    # in the file name, and a log is read by more people than the records are.
+    logger.info("opened image %s (%s, %dx%d)", meta["sha256"][:12], image.kind,
+                image.width, image.height)
     contents = f"data:{_MIME[image.kind]};base64," + base64.b64encode(data).decode("ascii")
     display = None if image.display_uri == contents else image.display_uri
     figure = _figure.image_figure(
@@ -1454,7 +1457,8 @@ def segment(
         )
         alert = _views.alert(message, "danger", title="Auto-segmentation failed.")
         return dash.no_update, alert, time.time_ns()
-    logger.info("segmented %s in %.0f ms", meta["name"], 1000 * (time.perf_counter() - started))
+    logger.info("segmented image %s in %.0f ms", meta["sha256"][:12],
+                1000 * (time.perf_counter() - started))
     return (
         {
             "image": meta["sha256"],

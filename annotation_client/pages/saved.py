@@ -342,6 +342,16 @@ def show_saved(_loaded, _refresh, annotator, label, latest):
     notes = []
     if reader is not None:
         notes.append(_views.alert(_readers.BLINDED_NOTE, "secondary", id="saved-blinded"))
+    if not rows and latest and (annotator or label not in (None, ANY)) and reader is None:
+        # "Latest version" is the image's latest, whoever saved it: an annotator whose
+        # every image another reader revised since has none, which reads like a bug.
+        notes.append(_views.alert(
+            "With Latest version of each image only, an image is listed when its latest "
+            "version, whoever saved it, matches the filters; turn it off to see every "
+            "matching version.",
+            "info",
+            id="saved-latest-note",
+        ))
     if len(rows) == PAGE_LIMIT:
         notes.append(_views.alert(
             f"Showing the newest {PAGE_LIMIT}; narrow the filters or download the CSV.",

@@ -161,6 +161,17 @@ def test_an_image_over_the_configured_pixel_limit_is_refused_at_open(tmp_path):
         assert annotate.open_upload(_png_uri(0), "a.png", None)[0]["width"] == 64
 
 
+def test_the_log_names_an_opened_image_by_its_hash_not_its_file_name(tmp_path, caplog):
+    # Scanners' exports often carry the patient's name in the file name.
+    from annotation_client.pages import annotate
+
+    app = create_app({"DATA_DIR": tmp_path})
+    with caplog.at_level("INFO"), app.server.test_request_context("/"):
+        opened = annotate.open_upload(_png_uri(0), "DOE^JANE 1961.png", None)
+    assert "DOE^JANE" not in caplog.text
+    assert f"opened image {opened[0]['sha256'][:12]} (png, 64x48)" in caplog.text
+
+
 def test_opening_an_image_echoes_it_for_the_page(tmp_path):
     from annotation_client.pages import annotate
 
