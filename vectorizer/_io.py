@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import struct
 import warnings
 import zlib
@@ -13,6 +14,9 @@ from PIL import Image, UnidentifiedImageError
 from ._validate import MAX_PIXELS, as_mask
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# Pillow names the stream it read in its messages ("cannot identify image file
+# <_io.BytesIO object at 0x7f...>"): a repr that tells the user nothing.
+_OBJECT_REPR = re.compile(r"\s*<[^<>]* at 0x[0-9a-fA-F]+>")
 
 
 def mask_to_png(mask, *, compress_level: int = 6) -> bytes:
@@ -105,7 +109,8 @@ def png_to_mask(data) -> np.ndarray:
         UnidentifiedImageError, OSError, SyntaxError, EOFError,
         Image.DecompressionBombError, Image.DecompressionBombWarning,
     ) as exc:
-        raise ValueError(f"data is not a readable PNG image: {exc}") from None
+        reason = _OBJECT_REPR.sub("", str(exc)).strip() or type(exc).__name__
+        raise ValueError(f"data is not a readable PNG image: {reason}") from None
     return image_to_mask(img)
 
 

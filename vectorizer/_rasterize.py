@@ -494,6 +494,16 @@ def _parse_with_svgelements(data: bytes) -> tuple[list[FlatShape], tuple[int, in
     has_size = "width" in values and "height" in values
     if not has_size and ("width" in values or "height" in values):
         raise ValueError("svg_or_paths: SVG has only one of width and height")
+    for key in ("width", "height"):
+        raw = values.get(key)
+        # svgelements takes a percentage of the viewBox, or without one of a 1000-pixel
+        # viewport it makes up: the latter is no size the document gave.
+        if isinstance(raw, str) and raw.strip().endswith("%") and svg.viewbox is None:
+            raise ValueError(
+                f"svg_or_paths: SVG {key} {raw!r} is a percentage of a viewport the "
+                "document does not define: give it in pixels, or add a viewBox (a "
+                "percentage is taken of the viewBox)"
+            )
     size = None
     if has_size or svg.viewbox is not None:
         size = (_whole(float(svg.height), "height", values.get("height")),

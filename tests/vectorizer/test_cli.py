@@ -98,3 +98,13 @@ def test_usage_errors_exit_2():
     assert _run().returncode == 2
     assert _run("trace").returncode == 2
     assert _run("trace", "x.png", "--turdsize", "many").returncode == 2
+
+
+def test_an_unreadable_png_is_reported_without_object_reprs(tmp_path):
+    # A PNG signature followed by garbage: Pillow's message names its BytesIO object.
+    path = tmp_path / "broken.png"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + b"not the rest of a png")
+    done = _run("trace", path, "-o", tmp_path / "out.svg")
+    err = done.stderr.decode().strip()
+    assert done.returncode == 2
+    assert err == "error: data is not a readable PNG image: cannot identify image file", err

@@ -498,3 +498,15 @@ def test_the_fill_memory_is_bounded_however_many_crossings():
         tracemalloc.stop()
     assert mask[:, 1901:].sum() == 0 and mask.sum() > 0
     assert peak < 150e6, f"{peak / 1e6:.0f} MB"
+
+
+def test_a_percentage_size_needs_a_viewbox():
+    # Without a viewBox svgelements takes a percentage of a made-up 1000-pixel viewport.
+    with pytest.raises(ValueError, match="SVG width '100%' is a percentage"):
+        svg_to_mask(_doc('<path d="M0 0 L5 0 L5 5 Z"/>', w="100%", h="100%"))
+    # With one, it is a percentage of the viewBox, as units are converted to pixels.
+    square = '<path d="M0 0 H50 V40 H0 Z"/>'
+    full = svg_to_mask(_doc(square, w="100%", h="100%", extra='viewBox="0 0 50 40"'))
+    assert full.shape == (40, 50) and full.all()
+    half = svg_to_mask(_doc(square, w="50%", h="50%", extra='viewBox="0 0 50 40"'))
+    assert half.shape == (20, 25) and half.all()
