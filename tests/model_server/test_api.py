@@ -348,6 +348,44 @@ def test_vectorize_mask(client):
     assert "area_mm2" not in body["regions"][0]
 
 
+def test_regions_are_the_regions_the_paths_outline(client):
+    # The tracers drop specks of 1-2 pixels and fill pinholes; the measurements counted
+    # them, so a speck above the lesion came first in `regions` with no path of its own.
+    mask = np.zeros((100, 100), bool)
+    mask[40:80, 30:70] = True
+    mask[50, 40] = mask[60, 50] = mask[70, 60] = False  # three pinholes
+    mask[2, 2] = True  # a speck, first in reading order
+    body = post_file(
+        client, "/vectorize", png_bytes(mask.astype(np.uint8) * 255), field="mask"
+    ).get_json()
+    assert len(body["paths"]) == len(body["regions"]) == 1
+    assert body["regions"][0]["area_px"] == 1600
+    assert body["regions"][0]["bbox"] == [30, 40, 70, 80]
+
+
+@pytest.mark.parametrize("name", ["benign (147)", "malignant (1)", "benign (18)",
+                                  "malignant (86)"])
+def test_regions_match_paths_on_busi_masks_with_specks(client, busi_dir, name):
+    # Ground-truth masks of BUSI with specks or pinholes: each path's outline is its
+    # region (the centroid inside it, about the same area), in the same order.
+    from models.data import load_samples, read_mask
+    from vectorizer import svg_to_mask
+
+    sample = next(s for s in load_samples(busi_dir) if s.name == name)
+    shape = Image.open(sample.image_path).size[::-1]
+    mask = read_mask(sample.mask_paths, shape)
+    body = post_file(
+        client, "/vectorize?max_vertices=4096", png_bytes(mask.astype(np.uint8) * 255),
+        field="mask",
+    ).get_json()
+    assert len(body["paths"]) == len(body["regions"]) >= 1
+    for path, region in zip(body["paths"], body["regions"], strict=True):
+        outline = svg_to_mask([path], shape=shape)
+        x, y = region["centroid"]
+        assert outline[int(y), int(x)] or region["area_px"] < 50
+        assert outline.sum() == pytest.approx(region["area_px"], rel=0.1)
+
+
 def test_vectorize_raw_body_max_vertices_and_spacing(client):
     yy, xx = np.mgrid[0:120, 0:120]
     disc = ((yy - 60) ** 2 + (xx - 60) ** 2 <= 45**2).astype(np.uint8)
@@ -427,19 +465,31 @@ def test_mask_the_vectorizer_refuses_is_a_json_400(client, monkeypatch, function
     assert png.status_code == 200 and png.mimetype == "image/png"
 
 
-def test_a_checkerboard_mask_is_refused_before_any_tracing(client, monkeypatch):
-    # One region with 20,000 one-pixel holes (a few hundred bytes of PNG): measuring
-    # comes first, so the outline limit answers before tracing is paid for.
+def test_a_mask_of_too_many_specks_is_refused_before_any_tracing(client, monkeypatch):
+    # 10,201 separate 3-pixel specks (larger than those the tracers drop) in a few kB of
+    # PNG: measuring comes first, so the outline limit answers before tracing is paid for.
     import vectorizer
 
     traced = []
     monkeypatch.setattr(vectorizer, "mask_to_svg", lambda *a, **k: traced.append(1))
     monkeypatch.setattr(vectorizer, "mask_to_paths", lambda *a, **k: traced.append(1))
-    board = (np.indices((200, 200)).sum(0) % 2).astype(np.uint8)
-    response = post_file(client, "/vectorize", png_bytes(board), field="mask")
+    specks = np.zeros((404, 404), np.uint8)
+    specks[::4, ::4] = specks[1::4, ::4] = specks[::4, 1::4] = 255
+    response = post_file(client, "/vectorize", png_bytes(specks), field="mask")
     assert response.status_code == 400
     assert "outlines" in response.get_json()["error"]["message"]
     assert traced == []
+
+
+def test_a_checkerboard_mask_is_outlined_as_the_tracers_draw_it(client):
+    # One region with 20,000 one-pixel holes: the tracers fill pinholes, and so does the
+    # measurement now, so regions and paths agree on one filled square.
+    board = (np.indices((200, 200)).sum(0) % 2).astype(np.uint8)
+    response = post_file(client, "/vectorize", png_bytes(board), field="mask")
+    assert response.status_code == 200
+    body = response.get_json()
+    assert len(body["paths"]) == len(body["regions"]) == 1
+    assert body["regions"][0]["bbox"] == [0, 0, 200, 200]
 
 
 def test_vectorize_rejects_non_png_and_missing_field(client):
