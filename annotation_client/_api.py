@@ -81,7 +81,11 @@ def register(server: flask.Flask, index: AnnotationIndex, config: ClientConfig) 
         if not flask.request.path.startswith("/api/"):
             return exc
         code = (exc.name or "error").lower().replace(" ", "_")
-        return _error(exc.code or 500, code, exc.description or exc.name)
+        body, status = _error(exc.code or 500, code, exc.description or exc.name)
+        if status == 405 and getattr(exc, "valid_methods", None):
+            # RFC 9110: a 405 names the methods the resource takes.
+            body.headers["Allow"] = ", ".join(exc.valid_methods)
+        return body, status
 
     @server.get("/api/<path:_rest>")
     def unknown(_rest):

@@ -134,7 +134,8 @@ def multipart_parts() -> dict:
 def _numbers(name: str, text: str, count: int) -> list[float]:
     parts = text.split(",")
     message = f"'{name}' must be {count} comma-separated numbers, got {text!r}"
-    if len(parts) != count:
+    # float() also takes "1_0" as 10 and other scripts' digits: plain decimals only.
+    if len(parts) != count or not text.isascii() or "_" in text:
         raise BadRequest(message)
     try:
         values = [float(p) for p in parts]

@@ -276,6 +276,7 @@ def test_a_wrong_method_is_a_json_error(client):
     response = client.post("/api/saved")
     assert response.status_code == 405
     assert response.mimetype == "application/json"
+    assert set(response.headers["Allow"].split(", ")) >= {"GET", "HEAD"}
     assert response.get_json()["error"]["code"]
 
 

@@ -162,7 +162,9 @@ def test_predict_box_is_clipped_to_the_image(client):
 @pytest.mark.parametrize(
     "box",
     ["1,2,3", "a,b,c,d", "10,10,5,50", "10,50,60,50", "nan,0,10,10", "0,0,inf,10",
-     "500,500,600,600", "0,0,3,3", "1,2,3,4,5"],
+     "500,500,600,600", "0,0,3,3", "1,2,3,4,5",
+     # float() took both: 1_0 as 10, Arabic-Indic digits as 12.
+     "1_0,0,100,100", "\u0661\u0662,0,100,100"],
 )
 def test_predict_bad_box_is_400(client, box):
     response = post_file(client, f"/predict?box={box}", png_bytes(SYNTHETIC))
