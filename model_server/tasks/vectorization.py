@@ -19,12 +19,22 @@ def _without_specks(mask: np.ndarray) -> np.ndarray:
     """
     from skimage import morphology
 
-    if not mask.any():
+    rows = np.flatnonzero(mask.any(axis=1))
+    if rows.size == 0:
         return mask
-    cleaned = morphology.remove_small_objects(mask, max_size=SPECK_PIXELS, connectivity=2)
+    cols = np.flatnonzero(mask.any(axis=0))
+    r0, r1, c0, c1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+    # Only the foreground's bounding box, with a ring of background around it: labelling
+    # the whole image cost 7 ms on a BUSI mask, and a notch at the image's edge is open
+    # to the outside, not a hole.
+    crop = np.pad(mask[r0:r1, c0:c1], 1)
+    crop = morphology.remove_small_objects(crop, max_size=SPECK_PIXELS, connectivity=2)
     # Holes are the background's 4-connected components, the complement of 8-connected
     # regions.
-    return morphology.remove_small_holes(cleaned, max_size=SPECK_PIXELS, connectivity=1)
+    crop = morphology.remove_small_holes(crop, max_size=SPECK_PIXELS, connectivity=1)
+    out = np.zeros_like(mask)
+    out[r0:r1, c0:c1] = crop[1:-1, 1:-1]
+    return out
 
 
 class VectorizationTask:

@@ -483,6 +483,15 @@ def test_a_mask_of_too_many_specks_is_refused_before_any_tracing(client, monkeyp
     assert traced == []
 
 
+def test_a_notch_at_the_image_edge_is_not_filled_as_a_hole(client):
+    # Open to the outside, as the tracers see it: only enclosed pinholes are filled.
+    mask = np.zeros((40, 50), np.uint8)
+    mask[0:20, 0:30] = 255
+    mask[0, 10] = 0  # a one-pixel notch in the top edge
+    body = post_file(client, "/vectorize", png_bytes(mask), field="mask").get_json()
+    assert body["regions"][0]["area_px"] == 20 * 30 - 1
+
+
 def test_a_checkerboard_mask_is_outlined_as_the_tracers_draw_it(client):
     # One region with 20,000 one-pixel holes: the tracers fill pinholes, and so does the
     # measurement now, so regions and paths agree on one filled square.
