@@ -1501,13 +1501,21 @@ def segment_box(request, meta, image_data, max_vertices, _page=None, pending=Non
         raise PreventUpdate
     sha = meta["sha256"]
     triggered = _triggered()
+    boxes = _pending_boxes(pending, sha)
     if request and ids.BOX_REQUEST in triggered:
-        asks = [request] if request.get("image") == sha else []
-    elif ids.PAGE_LOAD in triggered:
-        done = {a.get("request") for a in _box_answers(answered, sha)}
-        asks = [r for r in _pending_boxes(pending, sha) if r.get("at") not in done]
-    else:
-        asks = []
+        if request.get("image") != sha:
+            raise PreventUpdate
+        if request.get("at") not in {r.get("at") for r in boxes}:
+            boxes = [*boxes, request]
+    elif ids.PAGE_LOAD not in triggered:
+        raise PreventUpdate
+    # Every pending box without an answer is asked, not only the new one: the browser
+    # drops the answer of a call still running when the next box starts another, and
+    # answers not yet drawn stay in the store, which this call's answer replaces.
+    waiting = {r.get("at") for r in boxes}
+    kept = [a for a in _box_answers(answered, sha) if a.get("request") in waiting]
+    done = {a.get("request") for a in kept}
+    asks = sorted((r for r in boxes if r.get("at") not in done), key=lambda r: r.get("at"))
     if not asks:
         raise PreventUpdate
     answers, alert = [], None
@@ -1524,7 +1532,7 @@ def segment_box(request, meta, image_data, max_vertices, _page=None, pending=Non
             answers.append({"request": ask["at"], "box": ask["box"], "failed": True})
             continue
         answers.append({"request": ask["at"], "box": ask["box"], "mask": result["mask"]})
-    return {"image": sha, "answers": answers}, alert, time.time_ns()
+    return {"image": sha, "answers": kept + answers}, alert, time.time_ns()
 
 
 @callback(
@@ -1761,25 +1769,6 @@ def edit(
             history = _history.push(
                 history, _editing.make_state(change.paths, "edit", density=density)
             )
-    # Like the AI result, box answers are taken on any call, each once: an answer
-    # is applied only while its box is still pending. It leaves the list with every
-    # box drawn before it, whose answer (if it ever comes) would undo the newer one:
-    # the browser drops a callback's older answer when a newer request is on its way.
-    boxes = _pending_boxes(pending, sha)
-    for answer in _box_answers(box_result, sha):
-        if answer.get("request") not in {r.get("at") for r in boxes}:
-            continue
-        boxes = [r for r in boxes if r.get("at") > answer["request"]]
-        if answer.get("failed"):
-            continue
-        state = _editing.merge_box(
-            history["present"]["paths"],
-            answer["box"],
-            _decode_mask(answer["mask"]),
-            shape,
-            int(max_vertices or 32),
-        )
-        history = _history.push(history, state)
     if ids.UNDO_BUTTON in triggered and _undo:
         history = _history.undo(history)
     if ids.REDO_BUTTON in triggered and _redo:
@@ -1801,6 +1790,29 @@ def edit(
             # each) is one undo step: each starts from the same geometry anyway.
             record = _history.amend if present.get("action") == "density" else _history.push
             history = record(history, state)
+    # Like the AI result, box answers are taken on any call, each once, oldest first:
+    # an answer is applied only while its box is still pending. Last, because Dash
+    # holds this call until the answer is in, and merges the clicks and the slider
+    # moves of the wait into it: they happened before the answer, and undo must not
+    # take the box back. An answer leaves the list with every box drawn before it
+    # (their answers, if any, came with it or are lost: the browser drops a
+    # callback's older answer once a newer request is on its way).
+    boxes = _pending_boxes(pending, sha)
+    answers = sorted(_box_answers(box_result, sha), key=lambda a: a.get("request") or 0)
+    for answer in answers:
+        if answer.get("request") not in {r.get("at") for r in boxes}:
+            continue
+        boxes = [r for r in boxes if r.get("at") > answer["request"]]
+        if answer.get("failed"):
+            continue
+        state = _editing.merge_box(
+            history["present"]["paths"],
+            answer["box"],
+            _decode_mask(answer["mask"]),
+            shape,
+            int(max_vertices or 32),
+        )
+        history = _history.push(history, state)
     if triggered & {ids.OVERLAY_OPACITY, ids.OVERLAY_VISIBLE, ids.SHOW_CALIPERS, ids.IMAGE_OPENED}:
         redraw = True
 

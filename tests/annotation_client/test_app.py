@@ -744,22 +744,37 @@ def test_segment_box_asks_for_new_boxes_and_on_return_for_unanswered_ones(tmp_pa
                                             answered)
         return copy_context().run(run)
 
-    def asked(result) -> list:
-        """The boxes asked for; the server is down here, so each answer is a failure."""
+    def asked(result, kept=()) -> list:
+        """The boxes asked for; the server is down here, so each answer is a failure.
+
+        Answers already in the store for boxes still pending (``kept``) come first.
+        """
         answers, alert, done = result
         assert "Box re-segmentation" in json.dumps(alert.to_plotly_json(), default=str)
         assert answers["image"] == sha and done > 0
-        assert all(a["failed"] and "mask" not in a for a in answers["answers"])
-        return [a["request"] for a in answers["answers"]]
+        carried = answers["answers"][: len(kept)]
+        assert [a["request"] for a in carried] == list(kept)
+        new = answers["answers"][len(kept):]
+        assert all(a["failed"] and "mask" not in a for a in new)
+        return [a["request"] for a in new]
 
     assert asked(segment_box([ids.BOX_REQUEST], request=box(1))) == [1]
+    # A second box while the first is unanswered asks for both: the browser drops the
+    # first call's answer when the second starts, and the first box was lost.
+    assert asked(segment_box([ids.BOX_REQUEST], request=box(2), pending=[box(1), box(2)])
+                 ) == [1, 2]
+    # A first answer not drawn yet stays in the store this call's answer replaces.
+    drawn_later = {"image": sha, "answers": [{"request": 1, "box": [2, 2, 20, 20],
+                                              "mask": ""}]}
+    assert asked(segment_box([ids.BOX_REQUEST], request=box(2), pending=[box(1), box(2)],
+                             answered=drawn_later), kept=[1]) == [2]
     with pytest.raises(PreventUpdate):  # a box drawn on another image
         segment_box([ids.BOX_REQUEST], request=box(1, image="e5" * 32))
     # Drawn again, the page asks for each pending box of this image with no answer yet.
     redraw = [ids.BOX_REQUEST, ids.PAGE_LOAD]
     answered = {"image": sha, "answers": [{"request": 1, "box": [2, 2, 20, 20], "mask": ""}]}
     pending = [box(1), box(2), box(3, image="e5" * 32)]
-    assert asked(segment_box(redraw, pending=pending, answered=answered)) == [2]
+    assert asked(segment_box(redraw, pending=pending, answered=answered), kept=[1]) == [2]
     assert asked(segment_box(redraw, pending=pending)) == [1, 2]
     for pending in (None, [], [box(3, image="e5" * 32)], [box(1)]):
         with pytest.raises(PreventUpdate):

@@ -890,6 +890,46 @@ def test_the_box_and_its_answer_in_one_call_record_the_box_not_the_old_outline(a
     assert left == [] and isinstance(changed, int)
 
 
+UNDO = f"{ids.UNDO_BUTTON}.n_clicks"
+
+
+def test_an_undo_clicked_while_a_box_is_on_its_way_does_not_take_the_box_back(annotate):
+    # Dash holds edit until the box's answer is in and merges the click into that call:
+    # the click came first, so it undoes the edit before, and the box lands on top.
+    before = _history.push(_drawn_history(), _editing.make_state([TRIANGLE], "edit",
+                                                                 density=32))
+    request, pending, _figure, _alert = _ask_box(annotate, DRAWN_BOX, history=before,
+                                                 meta=BOX_META)
+    answer = _box_answer(request["at"], box=request["box"], meta=BOX_META)
+
+    def run():
+        context_value.set(AttributeDict(triggered_inputs=[
+            {"prop_id": prop, "value": None} for prop in (UNDO, BOXDONE)
+        ]))
+        return annotate.edit(BOX_META, None, answer, None, 1, None, None, 32, 0.3, True,
+                             True, None, before, None, None, None, pending)
+
+    history = copy_context().run(run)[0]
+    assert history["present"]["action"] == "box"
+    assert history["past"][-1]["paths"] == [DRAWN]  # the triangle was undone first
+    assert history["future"] == []
+
+
+def test_two_box_answers_in_one_call_are_both_drawn_oldest_first(annotate):
+    before = _drawn_history()
+    boxes = [{"image": SHA, "box": [0, 0, 10, 10], "at": 5},
+             {"image": SHA, "box": [20, 10, 30, 20], "at": 6}]
+    first = _box_answer(5, box=(0, 0, 10, 10), meta=BOX_META)["answers"]
+    second = _box_answer(6, box=(20, 10, 30, 20), meta=BOX_META)["answers"]
+    result = {"image": SHA, "answers": second + first}  # in any order
+    history, *_, left = _edit(annotate, [BOXDONE], loaded=None, history=before,
+                              box_result=result, pending=boxes, boxes=True, meta=BOX_META)
+    assert left == []
+    assert [s["action"] for s in history["past"][-1:]] + [history["present"]["action"]] == [
+        "box", "box"]
+    assert len(history["present"]["paths"]) >= 2  # both lesions outlined
+
+
 def _history_of(paths, action="ai"):
     history = _history.new_history(_editing.empty_state(), image=SHA)
     base = "ai" if action == "ai" else None
