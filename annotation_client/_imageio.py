@@ -205,7 +205,7 @@ def decode_image(
     except ImageDecodeError:
         raise
     except Exception as exc:  # a malformed header value (window, spacing, EXIF) raises anything
-        logger.exception("could not decode %s", name)
+        logger.exception("could not decode %s", _log_ref(data))
         raise ImageDecodeError(f"{name} is damaged and cannot be read ({exc}).") from None
     height, width = pixels.shape[:2]
     if min(height, width) < 8:
@@ -465,7 +465,7 @@ def _decode_dicom(
         pixels = array[..., :3]
         pixels = pixels.astype(np.uint8) if pixels.dtype == np.uint8 else _rescale(pixels)
     elif array.ndim == 2:
-        array = _apply_window(array, ds, name)
+        array = _apply_window(array, ds, _log_ref(data))
         pixels = array.astype(np.uint8) if array.dtype == np.uint8 else _rescale(array)
         if photometric == "MONOCHROME1":
             pixels = 255 - pixels
@@ -495,6 +495,12 @@ def _first(value) -> float:
         return float(value)
     except TypeError:
         return float(value[0])
+
+
+def _log_ref(data: bytes) -> str:
+    """How the log names an image: by its hash, as the Annotate page's log lines do,
+    never by its file name (scanners' exports often put the patient's name there)."""
+    return f"image {hashlib.sha256(data).hexdigest()[:12]}"
 
 
 def _apply_window(array: np.ndarray, ds, name: str) -> np.ndarray:

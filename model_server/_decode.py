@@ -659,8 +659,14 @@ def _dicom_grey_to_uint8(frame: np.ndarray, ds, *, invert: bool) -> np.ndarray:
     values = _modality_values(frame, ds)
     center = _header_number(ds, "WindowCenter")
     width = _header_number(ds, "WindowWidth")
-    if center is not None and width is not None:
-        function = str(ds.get("VOILUTFunction") or "LINEAR").strip().upper()
+    function = str(ds.get("VOILUTFunction") or "LINEAR").strip().upper()
+    window = center is not None and width is not None
+    if window and (flaw := _window_flaw(center, width, function)):
+        # The pixels are sound, only the suggested view is not: shown as with no window
+        # (the annotation client shows it so too), rather than refused.
+        logger.warning("ignored the DICOM VOI window: %s", flaw)
+        window = False
+    if window:
         out = _window(values, center, width, function)
     elif ds.get("VOILUTSequence"):
         try:
@@ -729,22 +735,27 @@ def _modality_values(frame: np.ndarray, ds) -> np.ndarray:
     return values
 
 
-def _window(values: np.ndarray, center: float, width: float, function: str) -> np.ndarray:
-    """Apply a DICOM VOI window (PS3.3 C.11.2.1.2) mapping to 0..255.
+def _window_flaw(center: float, width: float, function: str) -> str | None:
+    """Why a VOI window cannot be applied, or None when it can.
 
     The standard requires a finite center and a width of at least 1 for LINEAR
     (any other function name is read as LINEAR) and above 0 for LINEAR_EXACT
-    and SIGMOID; anything else is a 400, not a guess.
+    and SIGMOID (PS3.3 C.11.2.1.2).
     """
     exact = function in ("LINEAR_EXACT", "SIGMOID")
     if not math.isfinite(center):
-        raise BadRequest(f"the DICOM WindowCenter is {center}, not a finite number")
+        return f"WindowCenter is {center}, not a finite number"
     if not math.isfinite(width):
-        raise BadRequest(f"the DICOM WindowWidth is {width}, not a finite number")
+        return f"WindowWidth is {width}, not a finite number"
     if (width <= 0) if exact else (width < 1):
         least = "above 0" if exact else "at least 1"
         name = function if exact else "LINEAR"
-        raise BadRequest(f"the DICOM WindowWidth is {width:g}; a {name} window's must be {least}")
+        return f"WindowWidth is {width:g}; a {name} window's must be {least}"
+    return None
+
+
+def _window(values: np.ndarray, center: float, width: float, function: str) -> np.ndarray:
+    """Apply a valid DICOM VOI window (see :func:`_window_flaw`) mapping to 0..255."""
     with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
         if function == "SIGMOID":
             scaled = 1.0 / (1.0 + np.exp(np.clip(-4.0 * (values - center) / width, -700, 700)))

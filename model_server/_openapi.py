@@ -55,7 +55,7 @@ COMMON_ERRORS = {
     "400": _error(
         "Missing field, empty or undecodable file (including a PNG whose data ends before "
         "its last row, and corrupt or truncated DICOM pixel data), a DICOM whose Rescale "
-        "Slope/Intercept or VOI window is not valid, a blank image (every pixel the same "
+        "Slope/Intercept is not valid, a blank image (every pixel the same "
         "value: nothing to segment or classify; a mask may be empty), a bad parameter, or a "
         "mask the vectorizer cannot outline."
     ),

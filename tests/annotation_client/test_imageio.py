@@ -480,13 +480,17 @@ def _stretched(values):
 @pytest.mark.parametrize(
     ("center", "width"), [(128, -5), (128, 0), ("12345678", 0), (128, [-5, 400])]
 )
-def test_an_invalid_window_is_ignored_and_the_pixels_min_max_shown(center, width):
+def test_an_invalid_window_is_ignored_and_the_pixels_min_max_shown(center, width, caplog):
     pixels = (np.arange(20 * 30).reshape(20, 30) % 200 + 20).astype(np.uint16)
     data = _with(_dicom(pixels), WindowCenter=center, WindowWidth=width)
     # pydicom will not write a centre that is not a number; the same bytes, broken.
     data = data.replace(b"12345678", b"abcdefgh")
-    image = decode_image(data, "window.dcm")
+    with caplog.at_level("WARNING"):
+        image = decode_image(data, "DOE^JANE window.dcm")
     np.testing.assert_array_equal(image.pixels, _stretched(pixels))
+    # The log names the file by its hash, never by its name.
+    assert f"image {hashlib.sha256(data).hexdigest()[:12]}: ignored" in caplog.text
+    assert "DOE^JANE" not in caplog.text
 
 
 def test_a_valid_window_is_still_applied():

@@ -649,35 +649,38 @@ def test_an_interlaced_png_cut_after_some_passes_is_400():
             "takes pixel values beyond the floating-point range",
             id="overflow",
         ),
-        pytest.param(
-            {"WindowCenter": "nan", "WindowWidth": 100},
-            "the DICOM WindowCenter is nan, not a finite number",
-            id="center-nan",
-        ),
-        pytest.param(
-            {"WindowCenter": 128, "WindowWidth": "inf"},
-            "the DICOM WindowWidth is inf, not a finite number",
-            id="width-inf",
-        ),
-        pytest.param(
-            {"WindowCenter": 128, "WindowWidth": 0.5},
-            "the DICOM WindowWidth is 0.5; a LINEAR window's must be at least 1",
-            id="linear-width-0.5",
-        ),
-        pytest.param(
-            {"WindowCenter": 128, "WindowWidth": 0, "VOILUTFunction": "SIGMOID"},
-            "the DICOM WindowWidth is 0; a SIGMOID window's must be above 0",
-            id="sigmoid-width-0",
-        ),
     ],
 )
-def test_a_dicom_rescale_or_window_that_is_not_valid_is_400(elements, message):
-    # A NaN slope, a 0 slope or a 0.5-wide window all decoded to a black image that was
-    # then segmented; the standard allows none of them (PS3.3 C.11.1, C.11.2.1.2).
+def test_a_dicom_rescale_that_is_not_valid_is_400(elements, message):
+    # A NaN slope or a 0 slope decoded to a black image that was then segmented; the
+    # standard allows neither (PS3.3 C.11.1).
     values = (GREY.astype(np.uint16) * 257).astype(np.uint16)
     with pytest.raises(BadRequest) as info:
         decode(dicom_bytes(values, **elements))
     assert info.value.message == message
+
+
+@pytest.mark.parametrize(
+    ("elements", "flaw"),
+    [
+        ({"WindowCenter": "nan", "WindowWidth": 100}, "WindowCenter is nan"),
+        ({"WindowCenter": 128, "WindowWidth": "inf"}, "WindowWidth is inf"),
+        ({"WindowCenter": 128, "WindowWidth": 0.5}, "a LINEAR window's must be at least 1"),
+        ({"WindowCenter": 128, "WindowWidth": 0, "VOILUTFunction": "SIGMOID"},
+         "a SIGMOID window's must be above 0"),
+    ],
+    ids=["center-nan", "width-inf", "linear-width-0.5", "sigmoid-width-0"],
+)
+def test_a_dicom_window_that_is_not_valid_is_ignored_as_the_client_ignores_it(
+    elements, flaw, caplog
+):
+    # The pixels are sound, only the suggested view is not: the image decodes as it does
+    # without a window (the annotation client shows it so), and the log says why.
+    values = (GREY.astype(np.uint16) * 257).astype(np.uint16)
+    plain = decode(dicom_bytes(values)).pixels
+    with caplog.at_level("WARNING"):
+        np.testing.assert_array_equal(decode(dicom_bytes(values, **elements)).pixels, plain)
+    assert "ignored the DICOM VOI window: " in caplog.text and flaw in caplog.text
 
 
 def test_a_tiny_positive_sigmoid_window_is_legal():
