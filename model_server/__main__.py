@@ -100,6 +100,14 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("port", "workers", "threads", "timeout"):
         if getattr(args, name) < (0 if name == "port" else 1):
             raise SystemExit(f"error: --{name} must be positive")
+    read_timeout = _env_int("SONOTRACE_READ_TIMEOUT", 20)
+    if read_timeout >= args.timeout:
+        # Otherwise gunicorn kills a worker held by a silent client before its read gives
+        # up: the very outage the read timeout is there to prevent.
+        raise SystemExit(
+            f"error: SONOTRACE_READ_TIMEOUT ({read_timeout} s) must be shorter than "
+            f"--timeout ({args.timeout} s)"
+        )
     if args.log_level.lower() not in ("debug", "info", "warning", "error", "critical"):
         raise SystemExit(f"error: unknown --log-level {args.log_level!r}")
     logging.basicConfig(

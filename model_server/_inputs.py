@@ -76,7 +76,7 @@ def _reading_body():
     werkzeug turns any error reading the body into a bare "client disconnected";
     a read that timed out (``READ_TIMEOUT``, set on the socket by the app) is a
     client that stalled, and the answer says so rather than blame the request's
-    syntax. The connection is closed after either answer.
+    syntax.
     """
     try:
         yield

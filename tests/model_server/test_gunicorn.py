@@ -46,6 +46,15 @@ def test_thread_environment_splits_cores_between_workers():
     assert env["SONOTRACE_NUM_THREADS"] == env["TF_NUM_INTRAOP_THREADS"] == "3"
 
 
+def test_a_read_timeout_as_long_as_the_worker_timeout_stops_the_server(monkeypatch):
+    from model_server.__main__ import main
+
+    monkeypatch.setenv("SONOTRACE_READ_TIMEOUT", "30")
+    with pytest.raises(SystemExit, match=r"READ_TIMEOUT \(30 s\) must be shorter than "
+                                         r"--timeout \(30 s\)"):
+        main(["--timeout", "30"])
+
+
 def test_cli_defaults_come_from_the_environment(monkeypatch):
     monkeypatch.setenv("SONOTRACE_WORKERS", "3")
     monkeypatch.setenv("SONOTRACE_THREADS", "5")
