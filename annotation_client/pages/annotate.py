@@ -625,6 +625,7 @@ def layout(**query):
             dcc.Store(id=ids.IMAGE_OPENED),
             dcc.Store(id=ids.OUTLINE_CHANGED),
             dcc.Store(id=ids.BOX_REQUEST),
+            dcc.Store(id=ids.BOX_DRAWN),
             dcc.Store(id=ids.ERASE_DUMMY),
             dcc.Store(id=ids.WORKLIST_REQUEST),
             dcc.Store(id=ids.WORKLIST_PENDING),
@@ -1621,12 +1622,31 @@ def show_classification(classification, history, _loaded, meta, *_echoes):
 # =========================================================================== callbacks: editing
 
 
+# Only a graph event that holds a rectangle goes on to ask_box. Dash holds edit until
+# every callback downstream of the event has answered (the box's answer is one of
+# edit's inputs), so without this gate in the browser every vertex drag and zoom would
+# wait one round trip to the server for ask_box to say "no box" before edit could start.
+clientside_callback(
+    """
+    function(relayout) {
+        var shapes = relayout && relayout.shapes;
+        if (!Array.isArray(shapes)) { return window.dash_clientside.no_update; }
+        var rect = shapes.some(function(s) { return s && s.type === 'rect'; });
+        return rect ? relayout : window.dash_clientside.no_update;
+    }
+    """,
+    Output(ids.BOX_DRAWN, "data"),
+    Input(ids.ANNOTATION_GRAPH, "relayoutData"),
+    prevent_initial_call=True,
+)
+
+
 @callback(
     Output(ids.BOX_REQUEST, "data"),
     Output(ids.BOX_PENDING, "data", allow_duplicate=True),
     Output(ids.ANNOTATION_GRAPH, "figure", allow_duplicate=True),
     Output(ids.SERVER_ALERT, "children", allow_duplicate=True),
-    Input(ids.ANNOTATION_GRAPH, "relayoutData"),
+    Input(ids.BOX_DRAWN, "data"),
     State(ids.IMAGE_META, "data"),
     State(ids.HISTORY, "data"),
     State(ids.BOX_PENDING, "data"),
@@ -1637,6 +1657,9 @@ def show_classification(classification, history, _loaded, meta, *_echoes):
 )
 def ask_box(relayout, meta, history, pending, opacity, visible, calipers):
     """A rectangle drawn with *Box re-segment* asks the model for the outline inside it.
+
+    ``relayout`` is the graph's event, passed on by the gate above only when it holds
+    a rectangle.
 
     Not part of :func:`edit`, which takes the answer: a request that edit made would
     come back to edit through :func:`segment_box`, and Dash does not run a callback

@@ -715,6 +715,24 @@ def test_no_callback_mixes_the_shell_and_a_page(tmp_path):
     assert mixed == []
 
 
+def test_only_a_drawn_rectangle_reaches_the_server_callback_that_asks_for_a_box(tmp_path):
+    # edit waits for every callback downstream of the graph's event; a server callback
+    # there would cost every vertex drag a round trip. The gate runs in the browser.
+    app = create_app({"DATA_DIR": tmp_path, "MODEL_SERVER_URL": "http://127.0.0.1:9"})
+    dependencies = app.server.test_client().get("/_dash-dependencies").get_json()
+    on_event = [d for d in dependencies
+                if {"id": "annotation-graph", "property": "relayoutData"} in
+                [{"id": i["id"], "property": i["property"]} for i in d["inputs"]]]
+    gate = [d for d in on_event if "box-drawn.data" in d["output"]]
+    assert len(gate) == 1 and gate[0].get("clientside_function")
+    asking = [d for d in dependencies if "box-request.data" in d["output"]]
+    assert len(asking) == 1 and not asking[0].get("clientside_function")
+    assert [i["id"] for i in asking[0]["inputs"]] == ["box-drawn"]
+    # Every other callback on the event is edit, which must run on it.
+    servers = [d for d in on_event if not d.get("clientside_function")]
+    assert all("outline-history.data" in d["output"] for d in servers)
+
+
 def test_segment_box_asks_for_new_boxes_and_on_return_for_unanswered_ones(tmp_path):
     from contextvars import copy_context
 
