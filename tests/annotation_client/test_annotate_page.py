@@ -1012,6 +1012,19 @@ def test_the_outline_of_a_slow_answer_is_there_after_a_visit_to_another_page(
 
 
 
+def _draw_box(dash_duo, x0: float, y0: float, x1: float, y1: float) -> None:
+    """Drag a *Box re-segment* rectangle from image pixel (x0, y0) to (x1, y1)."""
+    driver = dash_duo.driver
+    click(driver, By.XPATH, f"//*[@id='{ids.TOOL}']//label[normalize-space()='Box re-segment']")
+    wait_for(dash_duo, lambda: _js(dash_duo, "return gd._fullLayout.dragmode;") == "drawrect")
+    _show_graph(dash_duo)
+    start = _to_screen(dash_duo, x0, y0)
+    end = _to_screen(dash_duo, x1, y1)
+    ActionChains(driver).move_to_location(*start).click_and_hold().move_to_location(
+        start[0] + 20, start[1] + 20
+    ).move_to_location(*end).release().perform()
+
+
 def test_a_box_answer_that_lands_on_another_page_is_drawn_on_return(
     dash_duo, live_model_server, segmentable_image, data_dir, artifacts_dir
 ):
@@ -1027,15 +1040,8 @@ def test_a_box_answer_that_lands_on_another_page_is_drawn_on_return(
         ai_outline = _shape_paths(dash_duo)
 
         handler.delay = 5.0
-        click(driver, By.XPATH, f"//*[@id='{ids.TOOL}']//label[normalize-space()='Box re-segment']")
-        wait_for(dash_duo, lambda: _js(dash_duo, "return gd._fullLayout.dragmode;") == "drawrect")
-        _show_graph(dash_duo)
-        start = _to_screen(dash_duo, 0.1 * width, 0.1 * height)
-        end = _to_screen(dash_duo, 0.9 * width, 0.9 * height)
         asked = len(handler.answered)
-        ActionChains(driver).move_to_location(*start).click_and_hold().move_to_location(
-            start[0] + 20, start[1] + 20
-        ).move_to_location(*end).release().perform()
+        _draw_box(dash_duo, 0.1 * width, 0.1 * height, 0.9 * width, 0.9 * height)
         # The drawn rectangle is removed once the box is asked for.
         wait_for(dash_duo, lambda: _js(dash_duo, "return gd.layout.shapes.length;")
                  == len(ai_outline), 10, "the box was not taken")
@@ -1061,19 +1067,6 @@ def test_a_box_answer_that_lands_on_another_page_is_drawn_on_return(
         assert len(handler.answered) == answered
         assert "1 undo step(s)" in _status(dash_duo)
         _assert_clean_console(dash_duo, artifacts_dir)
-
-
-def _draw_box(dash_duo, x0: float, y0: float, x1: float, y1: float) -> None:
-    """Drag a *Box re-segment* rectangle from image pixel (x0, y0) to (x1, y1)."""
-    driver = dash_duo.driver
-    click(driver, By.XPATH, f"//*[@id='{ids.TOOL}']//label[normalize-space()='Box re-segment']")
-    wait_for(dash_duo, lambda: _js(dash_duo, "return gd._fullLayout.dragmode;") == "drawrect")
-    _show_graph(dash_duo)
-    start = _to_screen(dash_duo, x0, y0)
-    end = _to_screen(dash_duo, x1, y1)
-    ActionChains(driver).move_to_location(*start).click_and_hold().move_to_location(
-        start[0] + 20, start[1] + 20
-    ).move_to_location(*end).release().perform()
 
 
 def test_a_box_outline_is_drawn_as_soon_as_the_model_answers(
