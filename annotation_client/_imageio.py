@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageOps, JpegImagePlugin, PngImagePlugin, UnidentifiedImageError
 
-from vectorizer import MAX_PIXEL_SPACING_MM, is_plausible_spacing
+from vectorizer import MAX_PIXEL_SPACING_MM, is_plausible_spacing, sixteen_bit_to_uint8
 
 logger = logging.getLogger(__name__)
 
@@ -362,13 +362,13 @@ def _shown_as_decoded(image: Image.Image, data: bytes) -> bool:
 def _to_uint8(image: Image.Image) -> np.ndarray:
     """``uint8`` ``(H, W)`` grey or ``(H, W, 3)`` RGB pixels, by the model server's rules.
 
-    16-bit grey by :func:`_scale_16_bit`; alpha dropped (not composited); palette
-    through its colours; CMYK and YCbCr converted to RGB.
+    16-bit grey by :func:`vectorizer.sixteen_bit_to_uint8`, as the model server; alpha
+    dropped (not composited); palette through its colours; CMYK and YCbCr converted to RGB.
     """
     if image.mode.startswith("I;16") or image.mode == "I":
         values = np.asarray(image).astype(np.int64)
         if values.size and values.min() >= 0 and values.max() <= 65535:
-            return _scale_16_bit(values)
+            return sixteen_bit_to_uint8(values)
         return _rescale(values)
     if image.mode == "F":
         return _rescale(np.asarray(image, dtype=np.float64))
@@ -377,48 +377,6 @@ def _to_uint8(image: Image.Image) -> np.ndarray:
     if image.mode not in ("L", "RGB"):
         image = image.convert("RGB")
     return np.asarray(image, dtype=np.uint8)
-
-
-def _scale_16_bit(values: np.ndarray) -> np.ndarray:
-    """8-bit grey from 16-bit values, scaled by the smallest bit depth that holds them.
-
-    The rule the model server applies too (``model_server._decode.sixteen_bit_to_uint8``):
-    an 8-bit image expanded to 16 bits (every value a multiple of 257) is divided by
-    257; otherwise each value ``v`` becomes
-    ``round(v * 255 / (2**bits - 1))`` with ``bits = max(8, max(v).bit_length())``.
-    Full-range 16-bit data is divided by 257, the exact inverse of the 8 -> 16-bit
-    expansion (``v * 257``); 12-bit data (0..4095) is scaled by 255 / 4095 instead
-    of showing nearly black; values that fit in 8 bits are kept as they are.
-
-    Parameters
-    ----------
-    values : numpy.ndarray
-        Integer array of any shape, typically ``(H, W)``, with values in 0..65535.
-
-    Returns
-    -------
-    numpy.ndarray
-        ``uint8`` array of the same shape.
-
-    Examples
-    --------
-    >>> _scale_16_bit(np.array([[0, 4095, 2048]])).tolist()
-    [[0, 255, 128]]
-    >>> _scale_16_bit(np.array([[0, 65535, 257 * 100]])).tolist()
-    [[0, 255, 100]]
-    >>> _scale_16_bit(np.array([[0, 200, 255]])).tolist()
-    [[0, 200, 255]]
-    """
-    values = np.asarray(values)
-    if not np.any(values % 257):
-        # An 8-bit image expanded to 16 bits, however dark: its own pixels, exactly.
-        return (values // 257).astype(np.uint8)
-    top = 2 ** max(8, int(values.max()).bit_length() if values.size else 0) - 1
-    # Integer rounding: top is odd, so v * 255 / top is never halfway between two
-    # integers and adding top // 2 before flooring rounds to nearest exactly.
-    # (65535 * 255 + 32767 < 2**32.)
-    scaled = (values.astype(np.uint32) * 255 + top // 2) // top
-    return scaled.astype(np.uint8)
 
 
 def _rescale(array: np.ndarray) -> np.ndarray:

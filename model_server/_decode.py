@@ -10,9 +10,9 @@ not support that variant). A PNG whose compressed data ends, validly, before
 its last row is truncated too: Pillow would hand back the missing rows as zeros.
 
 A DICOM header that makes the pixels meaningless (a Rescale Slope or
-Intercept that is not a finite number, a slope of 0, a window that is not
-finite or narrower than the standard allows) is answered 400 rather than
-turned into a black image.
+Intercept that is not a finite number, a slope of 0) is answered 400 rather
+than turned into a black image; a VOI window that is not valid only loses its
+say in the view, as in the annotation client, and is logged.
 
 An image that decodes to one value everywhere (blank) is answered 400: it
 holds no ultrasound to segment or classify, yet the models would still draw
@@ -40,7 +40,12 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from vectorizer import MAX_PIXEL_SPACING_MM, image_to_mask, is_plausible_spacing
+from vectorizer import (
+    MAX_PIXEL_SPACING_MM,
+    image_to_mask,
+    is_plausible_spacing,
+    sixteen_bit_to_uint8,
+)
 
 from ._errors import ApiError, BadRequest, PayloadTooLarge, UnsupportedMediaType
 
@@ -134,8 +139,8 @@ def decode_image(
     ------
     BadRequest
         Empty or undecodable data, a DICOM without pixel data or with corrupt or
-        truncated pixel data, a DICOM rescale or window that is not valid, or an
-        image whose pixels all have one value (400).
+        truncated pixel data, a DICOM rescale that is not valid, or an image
+        whose pixels all have one value (400).
     PayloadTooLarge
         More pixels than ``max_pixels`` (413).
     UnsupportedMediaType
@@ -362,35 +367,6 @@ def _too_many_pixels(label: str, exc: Exception, max_pixels: int) -> str:
     found = re.search(r"\((\d+) pixels\)", str(exc))
     size = f"is {found.group(1)} pixels," if found else "is"
     return f"{label} image {size} over the limit of {max_pixels} pixels"
-
-
-def sixteen_bit_to_uint8(values: np.ndarray) -> np.ndarray:
-    """Scale the pixels of a 16-bit PNG (or TIFF-like) image to uint8.
-
-    An 8-bit image expanded to 16 bits (every value a multiple of 257) is divided by
-    257, which gives back its very pixels. Otherwise the data are taken to use the
-    smallest bit depth that holds them, ``bits = max(8, max_value.bit_length())``, and
-    are scaled by ``255 / (2**bits - 1)``: full-range 16-bit data by 1/257, but 12-bit
-    data (a scanner's export, 0..4095) by 255/4095, where dividing by 257 would leave
-    an almost black picture that the model outlines as one large lesion. The
-    annotation client shows such an image by the same rule.
-
-    Parameters
-    ----------
-    values : numpy.ndarray
-        ``(H, W)`` integers in [0, 65535].
-
-    Returns
-    -------
-    numpy.ndarray
-        ``(H, W)`` uint8.
-    """
-    values = np.asarray(values, dtype=np.int64)
-    if not np.any(values % 257):
-        return (values // 257).astype(np.uint8)
-    bits = max(8, int(values.max()).bit_length())
-    top = (1 << bits) - 1
-    return ((values * 255 + top // 2) // top).astype(np.uint8)
 
 
 def _pil_to_uint8(image: Image.Image) -> np.ndarray:

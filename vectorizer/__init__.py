@@ -26,11 +26,13 @@ mask_to_png, png_to_mask
     Masks to and from 8-bit 0/255 PNG bytes.
 image_to_mask
     ``png_to_mask``'s foreground rule for an image already decoded with Pillow.
+sixteen_bit_to_uint8
+    How a 16-bit grey image becomes 8-bit, the one rule of the server and the client.
 
 The command-line interface is ``python -m vectorizer {trace,rasterize}``.
 """
 
-from ._io import image_to_mask, mask_to_png, png_to_mask
+from ._io import image_to_mask, mask_to_png, png_to_mask, sixteen_bit_to_uint8
 from ._measure import MAX_PIXEL_SPACING_MM, is_plausible_spacing, measure_regions
 from ._polygons import mask_to_paths
 from ._rasterize import svg_to_mask
@@ -50,4 +52,5 @@ __all__ = [
     "mask_to_png",
     "png_to_mask",
     "image_to_mask",
+    "sixteen_bit_to_uint8",
 ]

@@ -114,6 +114,48 @@ def png_to_mask(data) -> np.ndarray:
     return image_to_mask(img)
 
 
+def sixteen_bit_to_uint8(values) -> np.ndarray:
+    """Scale the values of a 16-bit grey image to uint8, as both services show it.
+
+    An 8-bit image expanded to 16 bits (every value a multiple of 257) is divided
+    by 257, which gives back its very pixels, however dark. Otherwise the data are
+    taken to use the smallest bit depth that holds them,
+    ``bits = max(8, max_value.bit_length())``, and each value ``v`` becomes
+    ``round(v * 255 / (2**bits - 1))``: full-range 16-bit data is divided by about
+    257, and 12-bit data (a scanner's export, 0..4095) fills 0..255, where dividing
+    by 257 would leave an almost black picture that the model outlines as one large
+    lesion. The model server decodes with this rule and the annotation client shows
+    images by it, so what is shown is what is segmented.
+
+    Parameters
+    ----------
+    values : array_like
+        Integers in [0, 65535], any shape (typically ``(H, W)``).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``uint8``, the same shape.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> sixteen_bit_to_uint8(np.array([[0, 4095, 2048]])).tolist()
+    [[0, 255, 128]]
+    >>> sixteen_bit_to_uint8(np.array([[0, 65535, 257 * 100]])).tolist()
+    [[0, 255, 100]]
+    >>> sixteen_bit_to_uint8(np.array([[0, 200, 255]])).tolist()
+    [[0, 200, 255]]
+    """
+    values = np.asarray(values, dtype=np.int64)
+    if not np.any(values % 257):
+        return (values // 257).astype(np.uint8)
+    top = (1 << max(8, int(values.max()).bit_length() if values.size else 0)) - 1
+    # top is odd, so v * 255 / top is never halfway between two integers: adding
+    # top // 2 before flooring rounds to nearest exactly.
+    return ((values * 255 + top // 2) // top).astype(np.uint8)
+
+
 def image_to_mask(image: Image.Image) -> np.ndarray:
     """The foreground of a decoded mask image: every pixel with a value above 0.
 
