@@ -17,7 +17,14 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageOps, JpegImagePlugin, PngImagePlugin, UnidentifiedImageError
 
-from vectorizer import MAX_PIXEL_SPACING_MM, is_plausible_spacing, sixteen_bit_to_uint8
+from vectorizer import (
+    MAX_PIXEL_SPACING_MM,
+    DicomPixelError,
+    dicom_frame_to_uint8,
+    is_plausible_spacing,
+    sixteen_bit_to_uint8,
+    stretch_to_uint8,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -308,7 +315,10 @@ def _decode_picture(data: bytes, name: str, max_pixels: int | None) -> tuple[np.
         raise
     except (OSError, SyntaxError, ValueError, EOFError, struct.error) as exc:
         raise ImageDecodeError(f"{name} is damaged and cannot be read ({exc}).") from None
-    pixels = _to_uint8(upright)
+    try:
+        pixels = _to_uint8(upright)
+    except ValueError as exc:  # pixel values that are not finite numbers
+        raise ImageDecodeError(f"{name} cannot be shown: {exc}.") from None
     kind = fmt.lower()
     if orientation == 1 and _shown_as_decoded(image, data):
         mime = "image/png" if kind == "png" else "image/jpeg"
@@ -369,26 +379,14 @@ def _to_uint8(image: Image.Image) -> np.ndarray:
         values = np.asarray(image).astype(np.int64)
         if values.size and values.min() >= 0 and values.max() <= 65535:
             return sixteen_bit_to_uint8(values)
-        return _rescale(values)
+        return stretch_to_uint8(values)
     if image.mode == "F":
-        return _rescale(np.asarray(image, dtype=np.float64))
+        return stretch_to_uint8(np.asarray(image, dtype=np.float64))
     if image.mode in ("RGBA", "P", "PA", "LA", "CMYK", "YCbCr", "1"):
         image = image.convert("RGB" if image.mode not in ("LA", "1") else "L")
     if image.mode not in ("L", "RGB"):
         image = image.convert("RGB")
     return np.asarray(image, dtype=np.uint8)
-
-
-def _rescale(array: np.ndarray) -> np.ndarray:
-    array = np.asarray(array, dtype=np.float64)
-    finite = np.isfinite(array)
-    if not finite.any():
-        return np.zeros(array.shape, dtype=np.uint8)
-    low, high = float(array[finite].min()), float(array[finite].max())
-    if high <= low:
-        return np.zeros(array.shape, dtype=np.uint8)
-    scaled = (np.where(finite, array, low) - low) * (255.0 / (high - low))
-    return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
 
 
 def _decode_dicom(
@@ -408,78 +406,31 @@ def _decode_dicom(
     try:
         from pydicom.pixels import pixel_array
 
-        frames = int(ds.get("NumberOfFrames", 1) or 1)
-        array = pixel_array(ds, index=0) if frames > 1 else ds.pixel_array
+        # index=0 decodes only the first frame; YBR comes out as RGB.
+        frame = pixel_array(ds, index=0)
     except Exception as exc:  # pydicom raises many types for unsupported encodings
         syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
         detail = f"transfer syntax {syntax.name}" if syntax is not None else str(exc)
         raise ImageDecodeError(f"{name}: cannot decode the DICOM pixels ({detail}).") from None
-    photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).upper()
-    if array.ndim == 3 and array.shape[-1] in (3, 4):
-        if photometric.startswith("YBR"):
-            from pydicom.pixels import convert_color_space
-
-            array = convert_color_space(array, photometric, "RGB")
-        pixels = array[..., :3]
-        pixels = pixels.astype(np.uint8) if pixels.dtype == np.uint8 else _rescale(pixels)
-    elif array.ndim == 2:
-        array = _apply_window(array, ds, _log_ref(data))
-        pixels = array.astype(np.uint8) if array.dtype == np.uint8 else _rescale(array)
-        if photometric == "MONOCHROME1":
-            pixels = 255 - pixels
-    else:
-        raise ImageDecodeError(f"{name}: unsupported DICOM pixel layout {array.shape}.")
+    ref = _log_ref(data)
+    try:
+        # The model server's own rule, so the picture shown is the one it segments.
+        pixels = dicom_frame_to_uint8(
+            frame, ds, on_ignored=lambda why: logger.warning("%s: %s", ref, why)
+        )
+    except DicomPixelError as exc:
+        raise ImageDecodeError(f"{name}: {exc}.") from None
+    except Exception as exc:  # a malformed header element pydicom trips over
+        raise ImageDecodeError(f"{name}: cannot convert the DICOM pixels ({exc}).") from None
+    if pixels.shape[:2] != (rows, cols):
+        raise ImageDecodeError(f"{name}: unsupported DICOM pixel layout {frame.shape}.")
     return np.ascontiguousarray(pixels), _dicom_spacing(ds, notes)
-
-
-def _valid_window(ds) -> bool:
-    """Whether the first VOI window is usable: numbers, with a width of at least 1.
-
-    pydicom refuses a width below 1 (PS3.3 C.11.2.1.2 asks for >= 1), which would
-    make a readable image unreadable for want of a display preset.
-    """
-    if "WindowCenter" not in ds or "WindowWidth" not in ds:
-        return False
-    try:
-        center, width = _first(ds.WindowCenter), _first(ds.WindowWidth)
-    except (TypeError, ValueError, IndexError):
-        return False
-    return bool(np.isfinite(center) and np.isfinite(width) and width >= 1)
-
-
-def _first(value) -> float:
-    # Window values may hold several presets; apply_voi_lut(index=0) uses the first.
-    try:
-        return float(value)
-    except TypeError:
-        return float(value[0])
 
 
 def _log_ref(data: bytes) -> str:
     """How the log names an image: by its hash, as the Annotate page's log lines do,
     never by its file name (scanners' exports often put the patient's name there)."""
     return f"image {hashlib.sha256(data).hexdigest()[:12]}"
-
-
-def _apply_window(array: np.ndarray, ds, name: str) -> np.ndarray:
-    """The VOI LUT or window applied to ``array``; the pixels as they are when neither is valid.
-
-    Without a usable window the caller stretches the pixels' own min..max to 8 bits,
-    as the model server does.
-    """
-    from pydicom.pixels import apply_voi_lut
-
-    has_lut = "VOILUTSequence" in ds
-    if not has_lut and not _valid_window(ds):
-        if "WindowCenter" in ds or "WindowWidth" in ds:
-            logger.warning("%s: ignored an invalid VOI window; showing min..max", name)
-        return array
-    try:
-        # With both, apply_voi_lut prefers the LUT, so a bad window beside it is unused.
-        return apply_voi_lut(array, ds, index=0)
-    except (ValueError, TypeError, IndexError, KeyError, AttributeError) as exc:
-        logger.warning("%s: ignored an unusable VOI LUT (%s); showing min..max", name, exc)
-        return array
 
 
 def _dicom_spacing(ds, notes: list[str]) -> tuple[float, float] | None:

@@ -31,10 +31,8 @@ from __future__ import annotations
 
 import io
 import logging
-import math
 import re
 import zlib
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,9 +40,12 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from vectorizer import (
     MAX_PIXEL_SPACING_MM,
+    DicomPixelError,
+    dicom_frame_to_uint8,
     image_to_mask,
     is_plausible_spacing,
     sixteen_bit_to_uint8,
+    stretch_to_uint8,
 )
 
 from ._errors import ApiError, BadRequest, PayloadTooLarge, UnsupportedMediaType
@@ -376,9 +377,9 @@ def _pil_to_uint8(image: Image.Image) -> np.ndarray:
         values = np.asarray(image).astype(np.int64)
         if values.size and values.min() >= 0 and values.max() <= 65535:
             return sixteen_bit_to_uint8(values)
-        return _stretch(values)
+        return stretch_to_uint8(values)
     if mode == "F":
-        return _stretch(np.asarray(image, dtype=np.float64))
+        return stretch_to_uint8(np.asarray(image, dtype=np.float64))
     if mode == "L":
         return np.asarray(image, dtype=np.uint8)
     if mode == "1":
@@ -396,21 +397,6 @@ def _grey_if_neutral(rgb: np.ndarray) -> np.ndarray:
     if np.array_equal(red, rgb[..., 1]) and np.array_equal(red, rgb[..., 2]):
         return np.ascontiguousarray(red)
     return np.ascontiguousarray(rgb)
-
-
-def _stretch(values: np.ndarray) -> np.ndarray:
-    """Min-max scale values to 0..255 (a constant image maps to 0, and is refused later).
-
-    Raises ValueError for values that are not finite: mapping them to a number
-    (as ``nan_to_num`` did) made a NaN image a black one that got segmented.
-    """
-    values = values.astype(np.float64)
-    if not np.isfinite(values).all():
-        raise ValueError("the pixel values are not all finite numbers (NaN or infinity)")
-    lo, hi = float(values.min()), float(values.max())
-    if hi <= lo:
-        return np.zeros(values.shape, dtype=np.uint8)
-    return np.round((values - lo) * (255.0 / (hi - lo))).astype(np.uint8)
 
 
 def _short(exc: BaseException) -> str:
@@ -479,16 +465,13 @@ def _decode_dicom(data: bytes, max_pixels: int) -> DecodedImage:
     except Exception as exc:
         raise BadRequest(f"could not decode the DICOM pixel data: {_dicom_reason(exc)}") from None
     try:
-        if samples == 1 and photometric == "PALETTE COLOR":
-            pixels = _dicom_palette_to_uint8(frame, ds)
-        elif samples == 1:
-            pixels = _dicom_grey_to_uint8(frame, ds, invert=photometric == "MONOCHROME1")
-        else:
-            pixels = _dicom_colour_to_uint8(frame, ds)
-    except ApiError:
-        raise
+        pixels = dicom_frame_to_uint8(frame, ds, on_ignored=logger.warning)
+    except DicomPixelError as exc:
+        raise BadRequest(str(exc)) from None
     except Exception as exc:
         raise BadRequest(f"could not convert the DICOM pixel data: {_dicom_reason(exc)}") from None
+    if pixels.ndim == 3:
+        pixels = _grey_if_neutral(pixels)
     if pixels.ndim not in (2, 3) or pixels.shape[:2] != (rows, cols):
         raise BadRequest(f"DICOM pixel data has shape {pixels.shape}, expected {rows}x{cols}")
     if _blank_value(pixels) is not None:
@@ -606,161 +589,6 @@ def _ensure_transfer_syntax(ds) -> None:
         meta.TransferSyntaxUID = ImplicitVRLittleEndian
     else:
         meta.TransferSyntaxUID = ExplicitVRLittleEndian if little else ExplicitVRBigEndian
-
-
-def _header_number(ds, keyword: str) -> float | None:
-    """The (first) value of numeric element ``keyword``; None when absent or empty.
-
-    A zero-length value is legal for these Type 1C and 3 attributes and means
-    the same as an absent one. Window values may hold several presets: the
-    first is the default. A value that is not a number is a 400.
-    """
-    try:
-        value = ds.get(keyword)
-    except Exception:
-        raise BadRequest(f"the DICOM {keyword} is not a number") from None
-    if isinstance(value, Sequence) and not isinstance(value, (str, bytes)):
-        value = value[0] if len(value) else None
-    if value is None or (isinstance(value, (str, bytes)) and not value.strip()):
-        return None
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise BadRequest(f"the DICOM {keyword} {str(value)[:40]!r} is not a number") from None
-
-
-def _dicom_grey_to_uint8(frame: np.ndarray, ds, *, invert: bool) -> np.ndarray:
-    from pydicom.pixels import apply_voi_lut
-
-    values = _modality_values(frame, ds)
-    center = _header_number(ds, "WindowCenter")
-    width = _header_number(ds, "WindowWidth")
-    function = str(ds.get("VOILUTFunction") or "LINEAR").strip().upper()
-    window = center is not None and width is not None
-    if window and (flaw := _window_flaw(center, width, function)):
-        # The pixels are sound, only the suggested view is not: shown as with no window
-        # (the annotation client shows it so too), rather than refused.
-        logger.warning("ignored the DICOM VOI window: %s", flaw)
-        window = False
-    if window:
-        out = _window(values, center, width, function)
-    elif ds.get("VOILUTSequence"):
-        try:
-            looked_up = apply_voi_lut(values, ds, index=0, prefer_lut=True)
-        except Exception as exc:
-            raise BadRequest(
-                f"the DICOM VOILUTSequence cannot be applied: {_dicom_reason(exc)}"
-            ) from None
-        out = _stretch(looked_up)
-    elif (
-        np.issubdtype(frame.dtype, np.integer)
-        and values.size
-        and values.min() >= 0
-        and values.max() <= 255
-        and int(ds.get("BitsStored", 8) or 8) <= 8
-    ):
-        out = values.astype(np.uint8)  # already 8-bit: keep the scanner's own grey levels
-    else:
-        out = _stretch(values)
-    if invert:  # MONOCHROME1: the minimum value is displayed white
-        out = 255 - out
-    return np.ascontiguousarray(out)
-
-
-def _modality_values(frame: np.ndarray, ds) -> np.ndarray:
-    """Stored pixel values -> modality values (PS3.3 C.11.1), as float64.
-
-    A Modality LUT Sequence is applied by pydicom. A Rescale Slope or Intercept
-    that is not a finite number, a slope of 0 (every pixel one value) or a
-    rescale that leaves the floating-point range is a 400: it used to turn the
-    image into a black one that was then segmented. An empty Rescale element
-    counts as absent (slope 1, intercept 0).
-    """
-    if ds.get("ModalityLUTSequence"):
-        from pydicom.pixels import apply_modality_lut
-
-        try:
-            return apply_modality_lut(frame, ds).astype(np.float64)
-        except Exception as exc:
-            raise BadRequest(
-                f"the DICOM ModalityLUTSequence cannot be applied: {_dicom_reason(exc)}"
-            ) from None
-    values = frame.astype(np.float64)
-    if frame.dtype.kind == "f" and not np.isfinite(values).all():
-        raise BadRequest(
-            "the DICOM pixel data holds values that are not finite numbers (NaN or infinity)"
-        )
-    slope = _header_number(ds, "RescaleSlope")
-    intercept = _header_number(ds, "RescaleIntercept")
-    if slope is None and intercept is None:
-        return values
-    slope = 1.0 if slope is None else slope
-    intercept = 0.0 if intercept is None else intercept
-    for keyword, number in (("RescaleSlope", slope), ("RescaleIntercept", intercept)):
-        if not math.isfinite(number):
-            raise BadRequest(f"the DICOM {keyword} is {number}, not a finite number")
-    if slope == 0:
-        raise BadRequest("the DICOM RescaleSlope is 0, which makes every pixel the same value")
-    with np.errstate(over="ignore", invalid="ignore"):
-        values = values * slope + intercept
-    if not np.isfinite(values).all():
-        raise BadRequest(
-            f"the DICOM rescale (RescaleSlope {slope:g}, RescaleIntercept {intercept:g}) "
-            "takes pixel values beyond the floating-point range"
-        )
-    return values
-
-
-def _window_flaw(center: float, width: float, function: str) -> str | None:
-    """Why a VOI window cannot be applied, or None when it can.
-
-    The standard requires a finite center and a width of at least 1 for LINEAR
-    (any other function name is read as LINEAR) and above 0 for LINEAR_EXACT
-    and SIGMOID (PS3.3 C.11.2.1.2).
-    """
-    exact = function in ("LINEAR_EXACT", "SIGMOID")
-    if not math.isfinite(center):
-        return f"WindowCenter is {center}, not a finite number"
-    if not math.isfinite(width):
-        return f"WindowWidth is {width}, not a finite number"
-    if (width <= 0) if exact else (width < 1):
-        least = "above 0" if exact else "at least 1"
-        name = function if exact else "LINEAR"
-        return f"WindowWidth is {width:g}; a {name} window's must be {least}"
-    return None
-
-
-def _window(values: np.ndarray, center: float, width: float, function: str) -> np.ndarray:
-    """Apply a valid DICOM VOI window (see :func:`_window_flaw`) mapping to 0..255."""
-    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-        if function == "SIGMOID":
-            scaled = 1.0 / (1.0 + np.exp(np.clip(-4.0 * (values - center) / width, -700, 700)))
-        elif function == "LINEAR_EXACT":
-            scaled = (values - center) / width + 0.5
-        else:
-            scaled = (values - (center - 0.5)) / max(width - 1.0, 1.0) + 0.5
-    return np.round(np.clip(scaled, 0.0, 1.0) * 255.0).astype(np.uint8)
-
-
-def _dicom_colour_to_uint8(frame: np.ndarray, ds) -> np.ndarray:
-    # pixel_array already converted YBR_* photometric interpretations to RGB.
-    if frame.ndim != 3 or frame.shape[2] < 3:
-        raise ValueError(f"colour pixel data has shape {frame.shape}")
-    rgb = frame[..., :3]
-    if rgb.dtype != np.uint8:
-        bits = int(ds.get("BitsStored", 8) or 8)
-        top = float((1 << bits) - 1) if bits > 8 else 255.0
-        rgb = np.round(np.clip(rgb.astype(np.float64), 0, top) * (255.0 / top)).astype(np.uint8)
-    return _grey_if_neutral(rgb)
-
-
-def _dicom_palette_to_uint8(frame: np.ndarray, ds) -> np.ndarray:
-    from pydicom.pixels import apply_color_lut
-
-    rgb = apply_color_lut(frame, ds)
-    if rgb.dtype != np.uint8:
-        rgb = ((rgb.astype(np.int64) + 128) // 257).clip(0, 255).astype(np.uint8)
-    return _grey_if_neutral(rgb)
 
 
 def dicom_pixel_spacing(ds) -> tuple[float, float] | None:

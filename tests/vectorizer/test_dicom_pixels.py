@@ -1,0 +1,81 @@
+"""vectorizer.dicom_frame_to_uint8: the DICOM display rule both services share.
+
+The services' own tests check it through their decoders (and that the two agree);
+these check the rule's parts that only show here: the callback, the error type and
+the shapes.
+"""
+
+import numpy as np
+import pytest
+from pydicom.dataset import Dataset
+
+from vectorizer import DicomPixelError, dicom_frame_to_uint8, stretch_to_uint8
+
+
+def _header(**elements):
+    ds = Dataset()
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.BitsStored = 12
+    for keyword, value in elements.items():
+        setattr(ds, keyword, value)
+    return ds
+
+
+FRAME = np.arange(0, 4000, 10, dtype=np.uint16).reshape(20, 20)
+
+
+def test_a_linear_window_maps_its_range_to_0_255():
+    out = dicom_frame_to_uint8(FRAME, _header(WindowCenter=1000.5, WindowWidth=1001))
+    assert out.dtype == np.uint8 and out.shape == FRAME.shape
+    assert out[FRAME <= 500].max() == 0 and out[FRAME >= 1500].min() == 255
+    middle = out[(FRAME > 600) & (FRAME < 1400)]
+    assert 0 < middle.min() and middle.max() < 255
+
+
+def test_an_invalid_window_is_reported_and_the_frame_stretched():
+    told = []
+    out = dicom_frame_to_uint8(
+        FRAME, _header(WindowCenter=100, WindowWidth=0), on_ignored=told.append
+    )
+    np.testing.assert_array_equal(out, stretch_to_uint8(FRAME))
+    assert told == ["ignored the DICOM VOI window: WindowWidth is 0; "
+                    "a LINEAR window's must be at least 1"]
+
+
+def test_a_window_that_is_not_a_number_is_ignored_not_refused():
+    told = []
+    ds = _header(WindowWidth=100)
+    ds.add_new(0x00281050, "DS", None)  # WindowCenter, then made unreadable
+    ds["WindowCenter"]._value = "abc"
+    out = dicom_frame_to_uint8(FRAME, ds, on_ignored=told.append)
+    np.testing.assert_array_equal(out, stretch_to_uint8(FRAME))
+    assert len(told) == 1 and "WindowCenter" in told[0]
+
+
+def test_header_errors_are_value_errors_with_the_reason():
+    with pytest.raises(DicomPixelError, match="RescaleSlope is 0") as info:
+        dicom_frame_to_uint8(FRAME, _header(RescaleSlope=0))
+    assert isinstance(info.value, ValueError)
+    with pytest.raises(DicomPixelError, match="not all finite"):
+        stretch_to_uint8(np.array([[0.0, np.nan]]))
+
+
+def test_monochrome1_is_the_negative_of_monochrome2():
+    ds1 = _header(PhotometricInterpretation="MONOCHROME1")
+    np.testing.assert_array_equal(
+        dicom_frame_to_uint8(FRAME, ds1), 255 - dicom_frame_to_uint8(FRAME, _header())
+    )
+
+
+def test_colour_is_scaled_by_its_bits_stored_not_its_own_range():
+    rgb = np.stack([FRAME // 4, FRAME // 4, FRAME // 8], axis=-1)  # at most 999: dim 12-bit
+    ds = _header(SamplesPerPixel=3, PhotometricInterpretation="RGB")
+    out = dicom_frame_to_uint8(rgb, ds)
+    assert out.shape == (20, 20, 3)
+    np.testing.assert_array_equal(out, np.round(rgb * (255 / 4095)).astype(np.uint8))
+
+
+def test_grey_data_of_the_wrong_shape_is_refused():
+    with pytest.raises(DicomPixelError, match="shape"):
+        dicom_frame_to_uint8(np.zeros((4, 4, 3), np.uint8), _header())

@@ -1,0 +1,282 @@
+"""How a decoded DICOM frame becomes 8-bit pixels: the one rule of both services.
+
+The model server segments the pixels this gives and the annotation client shows
+them, so the outline is drawn over the very picture the model saw. Before this
+module each service had its own rule, and a DICOM with a rescale, a VOI LUT, a
+palette or 16-bit colour was segmented as one picture and shown as another.
+
+Reading the file and decoding its pixel data (transfer syntaxes, truncation)
+stays with each service: only which files are refused differs there, never the
+pixels of a file both accept.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+
+class DicomPixelError(ValueError):
+    """The DICOM header makes the decoded pixels meaningless; the message says why."""
+
+
+def dicom_frame_to_uint8(
+    frame: np.ndarray, ds, *, on_ignored: Callable[[str], None] | None = None
+) -> np.ndarray:
+    """Turn one decoded DICOM frame into the 8-bit pixels both services use.
+
+    Grey frames (``SamplesPerPixel`` 1) go through the modality rescale or
+    Modality LUT (PS3.3 C.11.1), then the first VOI window if it is valid, else
+    the VOI LUT, else 8-bit data stays as it is and wider data is stretched from
+    its minimum to its maximum; MONOCHROME1 is then inverted. A window that is
+    not valid (PS3.3 C.11.2.1.2) is only a display preset gone wrong: it is
+    ignored, as is one whose values are not numbers, and ``on_ignored`` is told
+    why. PALETTE COLOR goes through its
+    colour LUT, and colour frames with more than 8 bits stored are scaled from
+    ``0..2**BitsStored - 1`` to ``0..255``.
+
+    Parameters
+    ----------
+    frame : numpy.ndarray
+        One frame as ``pydicom.pixels.pixel_array`` gives it (YBR already
+        converted to RGB): ``(H, W)`` for grey and palette, ``(H, W, S)`` with
+        ``S >= 3`` for colour; rows first.
+    ds : pydicom.Dataset
+        The data set the frame came from (its header only is read).
+    on_ignored : callable, optional
+        Called with a one-line reason when a VOI window is ignored.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``uint8``, ``(H, W)`` grey or ``(H, W, 3)`` RGB.
+
+    Raises
+    ------
+    DicomPixelError
+        A Rescale Slope or Intercept that is not a finite number, a slope of 0,
+        a rescale beyond the floating-point range, float pixels that are not
+        finite, a header number that is not a number, or a LUT that cannot be
+        applied. These used to give a black image that was then segmented.
+    """
+    samples = int(ds.get("SamplesPerPixel", 1) or 1)
+    photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip().upper()
+    if samples == 1 and photometric == "PALETTE COLOR":
+        return _palette_to_uint8(frame, ds)
+    if samples == 1:
+        if frame.ndim != 2:
+            raise DicomPixelError(f"grey pixel data has shape {frame.shape}, not rows x columns")
+        return _grey_to_uint8(frame, ds, invert=photometric == "MONOCHROME1",
+                              on_ignored=on_ignored)
+    return _colour_to_uint8(frame, ds)
+
+
+def header_number(ds, keyword: str) -> float | None:
+    """The (first) value of numeric element ``keyword``; None when absent or empty.
+
+    A zero-length value is legal for these Type 1C and 3 attributes and means
+    the same as an absent one. Window values may hold several presets: the
+    first is the default.
+
+    Raises
+    ------
+    DicomPixelError
+        The value is not a number.
+    """
+    try:
+        value = ds.get(keyword)
+    except Exception:
+        raise DicomPixelError(f"the DICOM {keyword} is not a number") from None
+    if isinstance(value, Sequence) and not isinstance(value, (str, bytes)):
+        value = value[0] if len(value) else None
+    if value is None or (isinstance(value, (str, bytes)) and not value.strip()):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise DicomPixelError(f"the DICOM {keyword} {str(value)[:40]!r} is not a number") from None
+
+
+def stretch_to_uint8(values: np.ndarray) -> np.ndarray:
+    """Min-max scale values to 0..255 (a constant image maps to 0).
+
+    Raises
+    ------
+    DicomPixelError
+        A value is not finite: mapping it to a number made a NaN image a black
+        one that got segmented.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    if not np.isfinite(values).all():
+        raise DicomPixelError("the pixel values are not all finite numbers (NaN or infinity)")
+    if not values.size:
+        return np.zeros(values.shape, dtype=np.uint8)
+    lo, hi = float(values.min()), float(values.max())
+    if hi <= lo:
+        return np.zeros(values.shape, dtype=np.uint8)
+    return np.round((values - lo) * (255.0 / (hi - lo))).astype(np.uint8)
+
+
+def _grey_to_uint8(
+    frame: np.ndarray, ds, *, invert: bool, on_ignored: Callable[[str], None] | None
+) -> np.ndarray:
+    from pydicom.pixels import apply_voi_lut
+
+    values = _modality_values(frame, ds)
+    function = str(ds.get("VOILUTFunction") or "LINEAR").strip().upper()
+    try:
+        center = header_number(ds, "WindowCenter")
+        width = header_number(ds, "WindowWidth")
+    except DicomPixelError as exc:
+        # Only the suggested view is broken, not the pixels: shown as with no window.
+        center = width = None
+        if on_ignored is not None:
+            on_ignored(f"ignored the DICOM VOI window: {exc}")
+    window = center is not None and width is not None
+    if window and (flaw := _window_flaw(center, width, function)):
+        if on_ignored is not None:
+            on_ignored(f"ignored the DICOM VOI window: {flaw}")
+        window = False
+    if window:
+        out = _window(values, center, width, function)
+    elif ds.get("VOILUTSequence"):
+        try:
+            looked_up = apply_voi_lut(values, ds, index=0, prefer_lut=True)
+        except Exception as exc:
+            raise DicomPixelError(
+                f"the DICOM VOILUTSequence cannot be applied: {_reason(exc)}"
+            ) from None
+        out = stretch_to_uint8(looked_up)
+    elif (
+        np.issubdtype(frame.dtype, np.integer)
+        and values.size
+        and values.min() >= 0
+        and values.max() <= 255
+        and int(ds.get("BitsStored", 8) or 8) <= 8
+    ):
+        out = values.astype(np.uint8)  # already 8-bit: keep the scanner's own grey levels
+    else:
+        out = stretch_to_uint8(values)
+    if invert:  # MONOCHROME1: the minimum value is displayed white
+        out = 255 - out
+    return np.ascontiguousarray(out)
+
+
+def _modality_values(frame: np.ndarray, ds) -> np.ndarray:
+    """Stored pixel values -> modality values (PS3.3 C.11.1), as float64.
+
+    A Modality LUT Sequence is applied by pydicom. An empty Rescale element
+    counts as absent (slope 1, intercept 0).
+    """
+    if ds.get("ModalityLUTSequence"):
+        from pydicom.pixels import apply_modality_lut
+
+        try:
+            return apply_modality_lut(frame, ds).astype(np.float64)
+        except Exception as exc:
+            raise DicomPixelError(
+                f"the DICOM ModalityLUTSequence cannot be applied: {_reason(exc)}"
+            ) from None
+    values = frame.astype(np.float64)
+    if frame.dtype.kind == "f" and not np.isfinite(values).all():
+        raise DicomPixelError(
+            "the DICOM pixel data holds values that are not finite numbers (NaN or infinity)"
+        )
+    slope = header_number(ds, "RescaleSlope")
+    intercept = header_number(ds, "RescaleIntercept")
+    if slope is None and intercept is None:
+        return values
+    slope = 1.0 if slope is None else slope
+    intercept = 0.0 if intercept is None else intercept
+    for keyword, number in (("RescaleSlope", slope), ("RescaleIntercept", intercept)):
+        if not math.isfinite(number):
+            raise DicomPixelError(f"the DICOM {keyword} is {number}, not a finite number")
+    if slope == 0:
+        raise DicomPixelError(
+            "the DICOM RescaleSlope is 0, which makes every pixel the same value"
+        )
+    with np.errstate(over="ignore", invalid="ignore"):
+        values = values * slope + intercept
+    if not np.isfinite(values).all():
+        raise DicomPixelError(
+            f"the DICOM rescale (RescaleSlope {slope:g}, RescaleIntercept {intercept:g}) "
+            "takes pixel values beyond the floating-point range"
+        )
+    return values
+
+
+def _window_flaw(center: float, width: float, function: str) -> str | None:
+    """Why a VOI window cannot be applied, or None when it can.
+
+    The standard requires a finite center and a width of at least 1 for LINEAR
+    (any other function name is read as LINEAR) and above 0 for LINEAR_EXACT
+    and SIGMOID (PS3.3 C.11.2.1.2).
+    """
+    exact = function in ("LINEAR_EXACT", "SIGMOID")
+    if not math.isfinite(center):
+        return f"WindowCenter is {center}, not a finite number"
+    if not math.isfinite(width):
+        return f"WindowWidth is {width}, not a finite number"
+    if (width <= 0) if exact else (width < 1):
+        least = "above 0" if exact else "at least 1"
+        name = function if exact else "LINEAR"
+        return f"WindowWidth is {width:g}; a {name} window's must be {least}"
+    return None
+
+
+def _window(values: np.ndarray, center: float, width: float, function: str) -> np.ndarray:
+    """Apply a valid DICOM VOI window (see :func:`_window_flaw`) mapping to 0..255."""
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        if function == "SIGMOID":
+            scaled = 1.0 / (1.0 + np.exp(np.clip(-4.0 * (values - center) / width, -700, 700)))
+        elif function == "LINEAR_EXACT":
+            scaled = (values - center) / width + 0.5
+        else:
+            scaled = (values - (center - 0.5)) / max(width - 1.0, 1.0) + 0.5
+    return np.round(np.clip(scaled, 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
+def _colour_to_uint8(frame: np.ndarray, ds) -> np.ndarray:
+    if frame.ndim != 3 or frame.shape[2] < 3:
+        raise DicomPixelError(f"colour pixel data has shape {frame.shape}, not rows x columns x 3")
+    rgb = frame[..., :3]
+    if rgb.dtype == np.uint8:
+        return np.ascontiguousarray(rgb)
+    values = rgb.astype(np.float64)
+    if not np.isfinite(values).all():
+        raise DicomPixelError("the pixel values are not all finite numbers (NaN or infinity)")
+    bits = int(ds.get("BitsStored", 8) or 8)
+    top = float((1 << bits) - 1) if bits > 8 else 255.0
+    return np.round(np.clip(values, 0, top) * (255.0 / top)).astype(np.uint8)
+
+
+def _palette_to_uint8(frame: np.ndarray, ds) -> np.ndarray:
+    from pydicom.pixels import apply_color_lut
+
+    try:
+        rgb = apply_color_lut(frame, ds)
+    except Exception as exc:
+        raise DicomPixelError(
+            f"the DICOM palette colour lookup table cannot be applied: {_reason(exc)}"
+        ) from None
+    if rgb.dtype != np.uint8:
+        # pydicom gives 16-bit entries; 65535 / 257 = 255 exactly.
+        rgb = ((rgb.astype(np.int64) + 128) // 257).clip(0, 255).astype(np.uint8)
+    return np.ascontiguousarray(rgb)
+
+
+_MISSING_ATTRIBUTE = re.compile(r"object has no attribute '(\w+)'")
+
+
+def _reason(exc: BaseException) -> str:
+    """``exc``'s message for a person: one line, no Python internals."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    found = _MISSING_ATTRIBUTE.search(text)
+    if found:
+        return f"the element {found.group(1)} is missing"
+    if "NoneType" in text:
+        return "an element it needs is empty"
+    return text if len(text) <= 200 else text[:197] + "..."
