@@ -21,6 +21,7 @@ from vectorizer import (
     MAX_PIXEL_SPACING_MM,
     DicomPixelError,
     dicom_frame_to_uint8,
+    ensure_transfer_syntax,
     is_plausible_spacing,
     sixteen_bit_to_uint8,
     stretch_to_uint8,
@@ -405,6 +406,8 @@ def _decode_dicom(
     _check_dimensions(cols, rows, name, max_pixels)
     try:
         from pydicom.pixels import pixel_array
+
+        ensure_transfer_syntax(ds)
 
         # index=0 decodes only the first frame; YBR comes out as RGB.
         frame = pixel_array(ds, index=0)

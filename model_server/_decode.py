@@ -42,6 +42,7 @@ from vectorizer import (
     MAX_PIXEL_SPACING_MM,
     DicomPixelError,
     dicom_frame_to_uint8,
+    ensure_transfer_syntax,
     image_to_mask,
     is_plausible_spacing,
     sixteen_bit_to_uint8,
@@ -425,7 +426,7 @@ def _decode_dicom(data: bytes, max_pixels: int) -> DecodedImage:
         raise BadRequest("the DICOM file has no pixel data")
     if not ds[present[0]].value:
         raise BadRequest(f"the DICOM file's {present[0]} element is empty (zero length)")
-    _ensure_transfer_syntax(ds)
+    ensure_transfer_syntax(ds)
     try:
         rows, cols = _header_size(ds, "Rows"), _header_size(ds, "Columns")
         samples = int(ds.get("SamplesPerPixel", 1) or 1)
@@ -571,24 +572,6 @@ def _ensure_decoder(syntax, name: str) -> None:
             f"cannot decode DICOM pixel data encoded with {name}: "
             "no decoder for this transfer syntax is installed"
         )
-
-
-def _ensure_transfer_syntax(ds) -> None:
-    # A bare data set (no preamble, no file meta) is necessarily uncompressed, in the
-    # encoding it was read with; pydicom needs that stated to decode its pixels.
-    from pydicom.dataset import FileMetaDataset
-    from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
-
-    meta = getattr(ds, "file_meta", None)
-    if meta is None:
-        ds.file_meta = meta = FileMetaDataset()
-    if "TransferSyntaxUID" in meta:
-        return
-    implicit, little = ds.original_encoding
-    if implicit:
-        meta.TransferSyntaxUID = ImplicitVRLittleEndian
-    else:
-        meta.TransferSyntaxUID = ExplicitVRLittleEndian if little else ExplicitVRBigEndian
 
 
 def dicom_pixel_spacing(ds) -> tuple[float, float] | None:

@@ -32,13 +32,20 @@ dicom_frame_to_uint8, DicomPixelError
     How a decoded DICOM frame becomes 8-bit (rescale, VOI window or LUT, palette),
     the one rule of the server and the client; the error for a header that makes
     the pixels meaningless.
+ensure_transfer_syntax
+    Make a DICOM data set read without file meta (no preamble) decodable.
 stretch_to_uint8
     Min-max scaling to 8 bits, for data without a stated range.
 
 The command-line interface is ``python -m vectorizer {trace,rasterize}``.
 """
 
-from ._dicom import DicomPixelError, dicom_frame_to_uint8, stretch_to_uint8
+from ._dicom import (
+    DicomPixelError,
+    dicom_frame_to_uint8,
+    ensure_transfer_syntax,
+    stretch_to_uint8,
+)
 from ._io import image_to_mask, mask_to_png, png_to_mask, sixteen_bit_to_uint8
 from ._measure import MAX_PIXEL_SPACING_MM, is_plausible_spacing, measure_regions
 from ._polygons import mask_to_paths
@@ -62,5 +69,6 @@ __all__ = [
     "sixteen_bit_to_uint8",
     "dicom_frame_to_uint8",
     "DicomPixelError",
+    "ensure_transfer_syntax",
     "stretch_to_uint8",
 ]

@@ -74,6 +74,32 @@ def dicom_frame_to_uint8(
     return _colour_to_uint8(frame, ds)
 
 
+def ensure_transfer_syntax(ds) -> None:
+    """State the transfer syntax of a data set read without file meta, in place.
+
+    A bare data set (no preamble, no file meta) is necessarily uncompressed, in
+    the encoding it was read with; pydicom needs that stated to decode its pixels.
+
+    Parameters
+    ----------
+    ds : pydicom.Dataset
+        As ``pydicom.dcmread`` returned it.
+    """
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+    meta = getattr(ds, "file_meta", None)
+    if meta is None:
+        ds.file_meta = meta = FileMetaDataset()
+    if "TransferSyntaxUID" in meta:
+        return
+    implicit, little = ds.original_encoding
+    if implicit:
+        meta.TransferSyntaxUID = ImplicitVRLittleEndian
+    else:
+        meta.TransferSyntaxUID = ExplicitVRLittleEndian if little else ExplicitVRBigEndian
+
+
 def header_number(ds, keyword: str) -> float | None:
     """The (first) value of numeric element ``keyword``; None when absent or empty.
 

@@ -449,6 +449,25 @@ def test_a_dicom_data_set_without_preamble_is_recognised_by_its_first_tag():
         np.testing.assert_array_equal(image.pixels, pixels)
 
 
+def test_a_bare_data_set_without_file_meta_opens_as_the_model_server_reads_it():
+    # No preamble and no group 0002 either, as some exporters write them: the
+    # transfer syntax is the encoding the data set was read with.
+    from model_server import decode_image as server_decode
+
+    pixels = _gradient()
+    ds = pydicom.dcmread(io.BytesIO(_dicom(pixels)))
+    del ds.file_meta
+    ds.preamble = None
+    buffer = io.BytesIO()
+    pydicom.dcmwrite(buffer, ds, implicit_vr=True, little_endian=True)
+    bare = buffer.getvalue()
+    assert bare[:2] == b"\x08\x00"  # starts with group 0008
+    image = decode_image(bare, "bare.dcm")
+    assert image.kind == "dicom"
+    np.testing.assert_array_equal(image.pixels, pixels)
+    np.testing.assert_array_equal(server_decode(bare, max_pixels=10**6).pixels, pixels)
+
+
 def test_the_client_and_the_model_server_read_a_misnamed_file_alike():
     from model_server import decode_image as server_decode
 
