@@ -18,11 +18,10 @@ import numpy as np
 from PIL import Image, ImageOps, JpegImagePlugin, PngImagePlugin, UnidentifiedImageError
 
 from vectorizer import (
-    MAX_PIXEL_SPACING_MM,
     DicomPixelError,
     dicom_frame_to_uint8,
+    dicom_pixel_spacing,
     ensure_transfer_syntax,
-    is_plausible_spacing,
     sixteen_bit_to_uint8,
     stretch_to_uint8,
 )
@@ -437,58 +436,20 @@ def _log_ref(data: bytes) -> str:
 
 
 def _dicom_spacing(ds, notes: list[str]) -> tuple[float, float] | None:
-    """``(row_mm, col_mm)`` from PixelSpacing, or from the ultrasound region calibration.
+    """``(row_mm, col_mm)`` by :func:`vectorizer.dicom_pixel_spacing`, the model server's
+    rule too.
 
-    A stated spacing that is not finite, not positive or above
-    ``vectorizer.MAX_PIXEL_SPACING_MM`` is ignored with a note in ``notes``: the
-    image opens with measurements in pixels rather than failing at the first
-    measurement.
+    A stated spacing that cannot be read, is not finite, not positive or above
+    ``vectorizer.MAX_PIXEL_SPACING_MM`` is ignored with a note in ``notes`` (when no
+    other source gives one): the image opens with measurements in pixels rather
+    than failing at the first measurement.
     """
-    ignored = []
-    for keyword in ("PixelSpacing", "ImagerPixelSpacing"):
-        try:
-            value = ds.get(keyword)
-            pair = None
-            if value is not None and len(value) == 2:
-                pair = (float(value[0]), float(value[1]))
-        except Exception as exc:  # pydicom raises various types for a malformed DS value
-            # The model server ignores such a value too: the image stays readable.
-            ignored.append(f"Pixel spacing ignored: {keyword} cannot be read ({exc}). "
-                           "Measurements are in pixels.")
-            continue
-        if pair is not None:
-            if is_plausible_spacing(*pair):
-                return pair
-            ignored.append(_spacing_note(keyword, *pair))
-    try:
-        regions = ds.get("SequenceOfUltrasoundRegions")
-        region = regions[0] if regions else None
-        # Units code 3 is centimetres (DICOM PS3.3 C.8.5.5.1.15).
-        calibrated = region is not None and (
-            region.get("PhysicalUnitsXDirection") == 3
-            and region.get("PhysicalUnitsYDirection") == 3
+    spacing, ignored = dicom_pixel_spacing(ds)
+    if spacing is None:
+        notes.extend(
+            f"Pixel spacing ignored: {reason}. Measurements are in pixels." for reason in ignored
         )
-        if calibrated:
-            dx, dy = float(region.get("PhysicalDeltaX", 0)), float(region.get("PhysicalDeltaY", 0))
-    except Exception as exc:
-        ignored.append(f"Pixel spacing ignored: the ultrasound region calibration cannot be "
-                       f"read ({exc}). Measurements are in pixels.")
-        calibrated = False
-    if calibrated:
-        row, col = dy * 10.0, dx * 10.0
-        if is_plausible_spacing(row, col):
-            return (row, col)
-        ignored.append(_spacing_note("the ultrasound region's PhysicalDeltaY/X", row, col))
-    # Noted only when no other source gave a usable spacing: then it is what the user sees.
-    notes.extend(ignored)
-    return None
-
-
-def _spacing_note(source: str, row: float, col: float) -> str:
-    return (
-        f"Pixel spacing ignored: {source} gives {row:g} × {col:g} mm per pixel, not a "
-        f"positive value up to {MAX_PIXEL_SPACING_MM:g} mm. Measurements are in pixels."
-    )
+    return spacing
 
 
 def _png_uri(pixels: np.ndarray) -> str:

@@ -39,12 +39,11 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from vectorizer import (
-    MAX_PIXEL_SPACING_MM,
     DicomPixelError,
     dicom_frame_to_uint8,
+    dicom_pixel_spacing,
     ensure_transfer_syntax,
     image_to_mask,
-    is_plausible_spacing,
     sixteen_bit_to_uint8,
     stretch_to_uint8,
 )
@@ -483,7 +482,7 @@ def _decode_dicom(data: bytes, max_pixels: int) -> DecodedImage:
             else " once the DICOM header's rescale and VOI window are applied"
         )
         _refuse_blank(pixels, detail)
-    return DecodedImage(pixels=pixels, format="dicom", pixel_spacing=dicom_pixel_spacing(ds))
+    return DecodedImage(pixels=pixels, format="dicom", pixel_spacing=_dicom_spacing(ds))
 
 
 _PIXEL_DATA_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
@@ -574,47 +573,10 @@ def _ensure_decoder(syntax, name: str) -> None:
         )
 
 
-def dicom_pixel_spacing(ds) -> tuple[float, float] | None:
-    """Return ``(row_mm, col_mm)`` from a DICOM data set, or None.
-
-    ``PixelSpacing`` is used first, then ``ImagerPixelSpacing`` (both are
-    "row spacing, column spacing" in mm), then the first ultrasound region of
-    ``SequenceOfUltrasoundRegions`` calibrated in cm in both directions.
-
-    A source whose values are not finite, not positive or above
-    ``vectorizer.MAX_PIXEL_SPACING_MM`` is ignored with a warning: such a
-    header is corrupt, and the image itself is still usable, only without
-    millimetre measurements.
-    """
-    for keyword in ("PixelSpacing", "ImagerPixelSpacing"):
-        try:
-            value = ds.get(keyword)
-            if value is not None and len(value) == 2:
-                spacing = (float(value[0]), float(value[1]))
-                if _plausible_spacing(spacing, keyword):
-                    return spacing
-        except Exception:  # malformed values are treated as absent
-            logger.debug("ignoring malformed %s", keyword)
-    try:
-        for region in ds.get("SequenceOfUltrasoundRegions", None) or []:
-            # Physical units code 3 is centimetres (PS3.3 C.8.5.5.1.15).
-            if region.get("PhysicalUnitsXDirection") == 3 and region.get(
-                "PhysicalUnitsYDirection"
-            ) == 3:
-                dy, dx = abs(float(region.PhysicalDeltaY)), abs(float(region.PhysicalDeltaX))
-                spacing = (dy * 10.0, dx * 10.0)
-                if _plausible_spacing(spacing, "SequenceOfUltrasoundRegions"):
-                    return spacing
-    except Exception:
-        logger.debug("ignoring malformed SequenceOfUltrasoundRegions")
-    return None
-
-
-def _plausible_spacing(spacing: tuple[float, float], source: str) -> bool:
-    if is_plausible_spacing(*spacing):
-        return True
-    logger.warning(
-        "ignoring DICOM %s of %r mm: not a spacing between 0 and %g mm per pixel",
-        source, spacing, MAX_PIXEL_SPACING_MM,
-    )
-    return False
+def _dicom_spacing(ds) -> tuple[float, float] | None:
+    """``(row_mm, col_mm)`` by :func:`vectorizer.dicom_pixel_spacing`, the client's rule
+    too; each source it skipped is logged."""
+    spacing, ignored = dicom_pixel_spacing(ds)
+    for reason in ignored:
+        logger.warning("ignoring the DICOM pixel spacing: %s", reason)
+    return spacing

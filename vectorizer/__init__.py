@@ -32,6 +32,9 @@ dicom_frame_to_uint8, DicomPixelError
     How a decoded DICOM frame becomes 8-bit (rescale, VOI window or LUT, palette),
     the one rule of the server and the client; the error for a header that makes
     the pixels meaningless.
+dicom_pixel_spacing
+    A pixel's size in mm from a DICOM header (the one rule of both services), and
+    the sources it skipped as implausible or unreadable.
 ensure_transfer_syntax
     Make a DICOM data set read without file meta (no preamble) decodable.
 stretch_to_uint8
@@ -43,6 +46,7 @@ The command-line interface is ``python -m vectorizer {trace,rasterize}``.
 from ._dicom import (
     DicomPixelError,
     dicom_frame_to_uint8,
+    dicom_pixel_spacing,
     ensure_transfer_syntax,
     stretch_to_uint8,
 )
@@ -70,5 +74,6 @@ __all__ = [
     "dicom_frame_to_uint8",
     "DicomPixelError",
     "ensure_transfer_syntax",
+    "dicom_pixel_spacing",
     "stretch_to_uint8",
 ]

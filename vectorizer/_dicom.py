@@ -18,6 +18,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from ._measure import MAX_PIXEL_SPACING_MM, is_plausible_spacing
+
 
 class DicomPixelError(ValueError):
     """The DICOM header makes the decoded pixels meaningless; the message says why."""
@@ -72,6 +74,68 @@ def dicom_frame_to_uint8(
         return _grey_to_uint8(frame, ds, invert=photometric == "MONOCHROME1",
                               on_ignored=on_ignored)
     return _colour_to_uint8(frame, ds)
+
+
+def dicom_pixel_spacing(ds) -> tuple[tuple[float, float] | None, tuple[str, ...]]:
+    """The size of one pixel from a DICOM header, and the sources ignored on the way.
+
+    ``PixelSpacing`` is used first, then ``ImagerPixelSpacing`` (both are "row
+    spacing, column spacing" in mm), then the first ultrasound region of
+    ``SequenceOfUltrasoundRegions`` calibrated in cm in both directions (its
+    deltas taken as magnitudes: a negative delta only says the axis runs the
+    other way). A source that cannot be read, or whose values are not finite,
+    not positive or above :data:`MAX_PIXEL_SPACING_MM`, is skipped: such a
+    header is corrupt, and the image is still usable, only without millimetre
+    measurements.
+
+    Parameters
+    ----------
+    ds : pydicom.Dataset
+        The header.
+
+    Returns
+    -------
+    spacing : tuple of float or None
+        ``(row_mm, col_mm)``: a pixel's height and width in millimetres; None
+        when no source gives a usable one.
+    ignored : tuple of str
+        Why each source present before the one used (all, when none is) was
+        skipped, one sentence each without a final full stop.
+    """
+    ignored = []
+    for keyword in ("PixelSpacing", "ImagerPixelSpacing"):
+        try:
+            value = ds.get(keyword)
+            pair = None
+            if value is not None and len(value) == 2:
+                pair = (float(value[0]), float(value[1]))
+        except Exception as exc:  # pydicom raises various types for a malformed DS value
+            ignored.append(f"{keyword} cannot be read ({_reason(exc)})")
+            continue
+        if pair is not None:
+            if is_plausible_spacing(*pair):
+                return pair, tuple(ignored)
+            ignored.append(_implausible(keyword, *pair))
+    source = "the ultrasound region's PhysicalDeltaY/X (SequenceOfUltrasoundRegions)"
+    try:
+        for region in ds.get("SequenceOfUltrasoundRegions", None) or []:
+            # Physical units code 3 is centimetres (PS3.3 C.8.5.5.1.15).
+            if not (region.get("PhysicalUnitsXDirection") == 3
+                    and region.get("PhysicalUnitsYDirection") == 3):
+                continue
+            row = abs(float(region.PhysicalDeltaY)) * 10.0
+            col = abs(float(region.PhysicalDeltaX)) * 10.0
+            if is_plausible_spacing(row, col):
+                return (row, col), tuple(ignored)
+            ignored.append(_implausible(source, row, col))
+    except Exception as exc:
+        ignored.append(f"the ultrasound region calibration cannot be read ({_reason(exc)})")
+    return None, tuple(ignored)
+
+
+def _implausible(source: str, row: float, col: float) -> str:
+    return (f"{source} gives {row:g} × {col:g} mm per pixel, not a positive value up to "
+            f"{MAX_PIXEL_SPACING_MM:g} mm")
 
 
 def ensure_transfer_syntax(ds) -> None:

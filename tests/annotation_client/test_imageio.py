@@ -707,3 +707,29 @@ def test_a_dicom_the_model_server_refuses_is_refused_at_open(elements, says):
         server_decode(data, max_pixels=10**6)
     with pytest.raises(ImageDecodeError, match=says):
         decode_image(data, "scan.dcm")
+
+
+def _region(units, delta_x, delta_y):
+    region = Dataset()
+    region.PhysicalUnitsXDirection = region.PhysicalUnitsYDirection = units
+    region.PhysicalDeltaX, region.PhysicalDeltaY = delta_x, delta_y
+    return region
+
+
+@pytest.mark.parametrize(
+    ("regions", "expected"),
+    [
+        # a region in seconds and cm/s (a Doppler strip, units 4) before the B-mode one
+        ([_region(4, 0.01, 0.5), _region(3, 0.02, 0.015)], (0.15, 0.2)),
+        # a negative delta: the axis runs the other way, the pixel is as large
+        ([_region(3, -0.02, 0.015)], (0.15, 0.2)),
+        # an implausible first calibrated region gives way to the next
+        ([_region(3, 5.0, 5.0), _region(3, 0.02, 0.015)], (0.15, 0.2)),
+    ],
+)
+def test_a_dicom_pixel_spacing_is_read_as_the_model_server_reads_it(regions, expected):
+    from model_server import decode_image as server_decode
+
+    data = _dicom_with(_EIGHT, SequenceOfUltrasoundRegions=regions)
+    assert decode_image(data, "us.dcm").pixel_spacing_mm == pytest.approx(expected)
+    assert server_decode(data, max_pixels=10**6).pixel_spacing == pytest.approx(expected)
