@@ -476,10 +476,19 @@ def parse_svg(source: str | bytes) -> tuple[list[FlatShape], tuple[int, int] | N
     return _parse_with_svgelements(data)
 
 
+# fill-rule="inherit" as an attribute, and fill-rule: inherit in a style or stylesheet.
+_FILL_RULE_INHERIT = re.compile(
+    rb"""\sfill-rule\s*=\s*(["'])\s*inherit\s*\1|fill-rule\s*:\s*inherit\s*(?:!important\s*)?;?"""
+)
+
+
 def _parse_with_svgelements(data: bytes) -> tuple[list[FlatShape], tuple[int, int] | None]:
     # svgelements expands every <use> before any limit below can apply: a small
     # document of nested <use> would cost it minutes. Refused first, in milliseconds.
     check_document(data, "svg_or_paths")
+    # svgelements keeps an explicit "inherit" as the value (read as nonzero below);
+    # fill-rule is an inherited property, so leaving it out means the same thing.
+    data = _FILL_RULE_INHERIT.sub(b"", data)
     try:
         # reify=False leaves identity transforms unapplied, which halves parse time.
         svg = SVG.parse(io.BytesIO(data), reify=False, on_error="raise")

@@ -195,8 +195,10 @@ def trace(
     Returns
     -------
     list of Region
-        Sorted top to bottom, then left to right, by the top-left corner of the outer
-        ring's bounding box. Islands inside holes are regions of their own.
+        One per 8-connected component of the mask that is not dropped for its size,
+        sorted top to bottom, then left to right, by the top-left corner of the
+        component's pixel bounding box (as ``measure_regions`` orders them; with the
+        default turn policy). Islands inside holes are regions of their own.
     """
     rows = np.flatnonzero(mask.any(axis=1))
     if rows.size == 0:
@@ -206,6 +208,39 @@ def trace(
     # Potrace treats everything outside the bitmap as background, so tracing the
     # bounding box gives the same curves, shifted, in less time.
     crop = mask[r0:r1, c0:c1]
+    options = dict(turdsize=turdsize, alphamax=alphamax, opttolerance=opttolerance,
+                   turnpolicy=turnpolicy, scale=scale)
+    regions = _trace_crop(crop, int(r0), int(c0), max_rings=max_rings, **options)
+    if len(regions) < 2 or turnpolicy != potracecffi.TURNPOLICY_BLACK:
+        return regions
+    # Potrace's curves do not say which pixels they came from, and ordering by their
+    # control points (which may stray a quarter pixel past the pixels, or cut a
+    # smoothed tip short) put neighbouring regions in another order than
+    # measure_regions, so regions[i] stopped measuring paths[i]. Each 8-connected
+    # component is traced again on its own, in the order of its pixel bounding box;
+    # a region's curves do not depend on other components, which do not touch it.
+    from scipy import ndimage
+
+    labels, count = ndimage.label(crop, structure=np.ones((3, 3), dtype=bool))
+    boxes = ndimage.find_objects(labels)
+    ordered: list[Region] = []
+    for k in sorted(range(count), key=lambda k: (boxes[k][0].start, boxes[k][1].start)):
+        rs, cs = boxes[k]
+        own = labels[rs, cs] == k + 1
+        ordered.extend(_trace_crop(own, int(r0 + rs.start), int(c0 + cs.start),
+                                   max_rings=max_rings - _ring_count(ordered), **options))
+    return ordered
+
+
+def _ring_count(regions: list[Region]) -> int:
+    return sum(1 + len(region.holes) for region in regions)
+
+
+def _trace_crop(
+    crop: np.ndarray, r0: int, c0: int, *, turdsize: int, alphamax: float,
+    opttolerance: float, turnpolicy: int, scale: int, max_rings: int,
+) -> list[Region]:
+    """Run potrace on ``crop``, whose top-left pixel is the mask's ``(r0, c0)``."""
     words = pack_bitmap(crop, scale)
 
     params = lib.potrace_param_default()
@@ -252,10 +287,4 @@ def trace(
         if state != ffi.NULL:
             lib.potrace_state_free(state)
         lib.potrace_param_free(params)
-
-    def key(region: Region) -> tuple[float, float]:
-        pts = region.outer.points[:, 1:, :].reshape(-1, 2)
-        return (round(float(pts[:, 1].min()), 6), round(float(pts[:, 0].min()), 6))
-
-    regions.sort(key=key)
     return regions

@@ -7,6 +7,7 @@ numpy, potrace or svgelements with a confusing message.
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
@@ -75,7 +76,9 @@ def as_shape(shape, name: str = "shape") -> tuple[int, int]:
     for v in shape:
         if isinstance(v, bool) or not isinstance(v, numbers.Integral | float | np.floating):
             raise TypeError(f"{name} values must be integers, got {v!r}")
-        if v != v or v != int(v):
+        # A float must be whole and finite (int() of infinity overflows); an int may be
+        # too large for a float, and is refused by the pixel limit below.
+        if not isinstance(v, numbers.Integral) and (not math.isfinite(v) or v != int(v)):
             raise ValueError(f"{name} values must be whole numbers, got {v!r}")
         v = int(v)
         if v < 1:

@@ -198,6 +198,12 @@ RING = _rect((8, 10), 0, 0, 10, 8) & ~_rect((8, 10), 2, 2, 8, 6)
         (f'<path fill-rule="nonzero" d="{SAME_WAY_RINGS}"/>', _rect((8, 10), 0, 0, 10, 8)),
         # Opposite directions make a hole under either rule.
         ('<path d="M0 0 H10 V8 H0 Z M2 2 V6 H8 V2 Z"/>', RING),
+        # "inherit" takes the parent's rule, as leaving the property out does.
+        (f'<g fill-rule="evenodd"><path fill-rule="inherit" d="{SAME_WAY_RINGS}"/></g>', RING),
+        (f'<g fill-rule="evenodd"><path style="fill-rule:inherit" d="{SAME_WAY_RINGS}"/></g>',
+         RING),
+        (f'<g fill-rule="nonzero"><path fill-rule="inherit" d="{SAME_WAY_RINGS}"/></g>',
+         _rect((8, 10), 0, 0, 10, 8)),
     ],
 )
 def test_fill_rules(body, expected):
@@ -255,6 +261,9 @@ def test_document_without_size_needs_a_shape():
         ((["M0 0 H1 V1 Z"], (3,)), ValueError, "shape"),
         ((["M0 0 H1 V1 Z"], (0, 4)), ValueError, "shape"),
         ((["M0 0 H1 V1 Z"], (2.5, 4)), ValueError, "shape"),
+        ((["M0 0 H1 V1 Z"], (float("inf"), 4)), ValueError, "shape"),
+        ((["M0 0 H1 V1 Z"], (float("nan"), 4)), ValueError, "shape"),
+        ((["M0 0 H1 V1 Z"], (10**400, 4)), ValueError, "shape"),
         ((["M0 0 H1 V1 Z"], "3x4"), TypeError, "shape"),
         ((["M0 0 H1 V1 Z"], (None, 4)), TypeError, "shape"),
         ((["M0 0 H1 V1 Z", "M 1 1 X 3"], (3, 4)), ValueError, r"svg_or_paths\[1\]"),

@@ -136,3 +136,51 @@ def test_outline_limit_keeps_ordinary_masks():
     m[20:30, 20:30] = False  # a hole
     assert len(measure_regions(m)) == 1
     assert len(mask_to_paths(m)) == 1
+
+
+def _owner(path: str, labels: np.ndarray) -> int:
+    """The 8-connected component (label) that path ``path`` covers most."""
+    from vectorizer import svg_to_mask
+
+    drawn = svg_to_mask([path], shape=labels.shape)
+    return int(np.bincount(labels[drawn], minlength=labels.max() + 1)[1:].argmax()) + 1
+
+
+def _paths_of_svg(svg: str) -> list[str]:
+    import re
+
+    return re.findall(r' d="([^"]+)"', svg)
+
+
+def test_regions_come_in_the_order_measure_regions_lists_them():
+    # A smoothed tip's control points sit above its pixel row: ordering by them
+    # put the bar at x = 8..9 first, so regions[i] measured another region than paths[i].
+    from scipy import ndimage
+
+    m = np.zeros((8, 12), bool)
+    m[2, 1:4] = True
+    m[2, 8] = m[2, 9] = True
+    m[3:5, 6:10] = True
+    rng = np.random.default_rng(5)
+    masks = [m] + [rng.random((10, 14)) < 0.25 for _ in range(150)]
+    checked = 0
+    for mask in masks:
+        labels, count = ndimage.label(mask, structure=np.ones((3, 3), bool))
+        kept = [k + 1 for k in range(count) if np.count_nonzero(labels == k + 1) > 2]
+        mask = np.isin(labels, kept)  # the tracers drop regions of up to 2 pixels
+        labels, count = ndimage.label(mask, structure=np.ones((3, 3), bool))
+        if count < 2:
+            continue
+        boxes = ndimage.find_objects(labels)
+        # the documented order: top-left corner of each region's pixel bounding box
+        expected = sorted(range(1, count + 1),
+                          key=lambda k: (boxes[k - 1][0].start, boxes[k - 1][1].start))
+        measured = measure_regions(mask)
+        assert [r["bbox"][:2] for r in measured] == [
+            [boxes[k - 1][1].start, boxes[k - 1][0].start] for k in expected
+        ]
+        for paths in (mask_to_paths(mask, max_vertices=64), _paths_of_svg(mask_to_svg(mask))):
+            assert len(paths) == len(measured)
+            assert [_owner(p, labels) for p in paths] == expected
+        checked += 1
+    assert checked > 50
