@@ -74,22 +74,45 @@ def _open_decoded(path):
 def read_image(path) -> np.ndarray:
     """Read an image file as ``(H, W)`` uint8 grey (grey, RGB, RGBA, palette, 16-bit).
 
+    A 16-bit image becomes 8-bit by ``vectorizer.sixteen_bit_to_uint8``, the model
+    server's rule, so an image is scored as it is served.
+
     Raises
     ------
     UnreadableFileError
         The file is missing, corrupt or not an image.
     """
     with _open_decoded(path) as im:
-        if im.mode in ("I;16", "I;16B", "I", "F"):
+        if im.mode.startswith("I;16") or im.mode == "I":
+            values = np.asarray(im).astype(np.int64)
+            if values.size and values.min() >= 0 and values.max() <= 65535:
+                from vectorizer import sixteen_bit_to_uint8
+
+                return sixteen_bit_to_uint8(values)
+            return to_grey(values)
+        if im.mode == "F":
             return to_grey(np.asarray(im))
         return np.asarray(im.convert("L"))
 
 
-def read_mask(paths, shape) -> np.ndarray:
+def read_mask(paths, shape, notes=None) -> np.ndarray:
     """Merge mask files with OR into an ``(H, W)`` bool array of ``shape``.
 
-    Masks come as 1-bit, 8-bit grey, RGB or RGBA; anything above 0 after
-    conversion to grey is lesion.
+    Masks come as 1-bit, 8-bit grey, RGB or RGBA; anything above 0 in the colour
+    channels is lesion, and in an RGBA mask whose colour channels are all black,
+    any non-zero alpha (a mask drawn in transparency alone). A JPEG mask is
+    thresholded at half (above 127), since its compression rings around the
+    edge. A mask of another size than the image is resized to it (nearest
+    neighbour), which is reported: BUSI's masks match their images exactly, so
+    a mismatch usually means the files are paired wrongly.
+
+    Parameters
+    ----------
+    paths : list of path
+    shape : (int, int)
+        ``(H, W)`` of the image.
+    notes : list of str, optional
+        Gets one line per mask that was resized.
 
     Raises
     ------
@@ -98,16 +121,24 @@ def read_mask(paths, shape) -> np.ndarray:
     """
     out = np.zeros(shape, dtype=bool)
     for p in paths:
+        lossy = Path(p).suffix.lower() in (".jpg", ".jpeg")
         with _open_decoded(p) as im:
-            if im.mode == "RGBA":
-                # Some masks keep the lesion in the colour channels with full alpha,
-                # others only in alpha; either way, any non-zero is lesion.
-                arr = np.asarray(im)
-                m = (arr[..., :3].max(axis=2) > 0) & (arr[..., 3] > 0)
+            if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+                arr = np.asarray(im.convert("RGBA"))
+                colour = arr[..., :3].max(axis=2)
+                alpha = arr[..., 3]
+                if colour.any() or alpha.min() == alpha.max():
+                    m = colour > (127 if lossy else 0)
+                else:
+                    m = alpha > 0
             else:
-                m = np.asarray(im.convert("L")) > 0
+                m = np.asarray(im.convert("L")) > (127 if lossy else 0)
         if m.shape != tuple(shape):
-            log.warning("mask %s has shape %s, image %s: resized", p, m.shape, shape)
+            note = (f"mask {Path(p).name} is {m.shape[1]}x{m.shape[0]} but its image "
+                    f"{shape[1]}x{shape[0]}: resized to it")
+            log.warning("%s", note)
+            if notes is not None:
+                notes.append(note)
             m = np.asarray(
                 Image.fromarray(m.astype(np.uint8) * 255).resize(
                     (shape[1], shape[0]), Image.NEAREST
@@ -117,14 +148,20 @@ def read_mask(paths, shape) -> np.ndarray:
     return out
 
 
-def load_samples(root) -> list[Sample]:
+def load_samples(root, problems=None) -> list[Sample]:
     """List the samples of a BUSI-layout folder.
+
+    Hidden files (macOS's ``._name`` companions among them) are not images.
 
     Parameters
     ----------
     root : str or Path
         Folder holding ``normal/``, ``benign/`` and ``malignant/`` (any may be
         missing).
+    problems : list of str, optional
+        Gets one line per file that is left out: a mask without its image, or
+        an image whose name another image of the class already has (``x.png``
+        and ``x.jpg``: which one the mask belongs to is not guessed).
 
     Returns
     -------
@@ -143,17 +180,35 @@ def load_samples(root) -> list[Sample]:
         folder = folders.get(cls)
         if folder is None:
             continue
-        images: dict[str, Path] = {}
+        images: dict[str, list[Path]] = {}
         masks: dict[str, list[Path]] = {}
         for p in sorted(folder.iterdir()):
             if p.suffix.lower() not in (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"):
+                continue
+            if p.name.startswith(".") or not p.is_file():
                 continue
             m = _MASK_RE.match(p.stem)
             if m:
                 masks.setdefault(m.group("stem"), []).append(p)
             else:
-                images[p.stem] = p
-        for stem, path in images.items():
+                images.setdefault(p.stem, []).append(p)
+        notes = []
+        for paths in images.values():
+            if len(paths) > 1:
+                notes.append(f"{cls}/: {', '.join(q.name for q in paths)} share one name: "
+                             "left out, as their masks cannot be told apart")
+        for stem, paths in masks.items():
+            if stem not in images:
+                notes.append(f"{cls}/: {', '.join(q.name for q in paths)} without an image "
+                             f"{stem}.*: left out")
+        for note in notes:
+            log.warning("%s", note)
+        if problems is not None:
+            problems.extend(notes)
+        for stem, paths in images.items():
+            if len(paths) > 1:
+                continue
+            path = paths[0]
             group = groups.get((cls, stem), f"{cls}/{stem}")
             samples.append(Sample(stem, label, path, sorted(masks.get(stem, [])), str(group)))
     if not samples:
@@ -193,7 +248,9 @@ def _dataset_folder(root: Path) -> tuple[Path, dict[str, Path]]:
     folders = _class_folders(root)
     if folders:
         return root, folders
-    subs = [p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    # __MACOSX holds the resource forks of an archive made on a Mac, not images.
+    subs = [p for p in root.iterdir()
+            if p.is_dir() and not p.name.startswith(".") and p.name != "__MACOSX"]
     if len(subs) == 1:
         inner = _class_folders(subs[0])
         if inner:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -55,12 +56,14 @@ def evaluate(runtime, samples, progress=False, transform=None) -> dict:
         ``per_image`` (list of dicts), ``segmentation``, ``classification``
         and ``timing_ms``; ``skipped`` lists the images that could not be
         scored (an unreadable image or mask, or one the runtime refuses) with
-        the reason, and ``lesion_class_without_mask`` the benign or malignant
+        the reason, ``lesion_class_without_mask`` the benign or malignant
         images whose ground truth is empty (no mask file, or an all-black
-        one), which count for classification but not for segmentation.
+        one), which count for classification but not for segmentation, and
+        ``notes`` what was done to a scored image's files (a mask of another
+        size resized to its image).
     """
     rows, probs, labels, times = [], [], [], []
-    skipped, unmasked = [], []
+    skipped, unmasked, notes = [], [], []
     it = samples
     if progress:
         from tqdm import tqdm
@@ -70,13 +73,16 @@ def evaluate(runtime, samples, progress=False, transform=None) -> dict:
         name = f"{s.class_name}/{s.name}"
         # One bad file in a folder of hundreds (a held-out set included) must cost
         # that image, reported, not the whole score.
+        mask_notes: list[str] = []
         try:
             grey = read_image(s.image_path)
-            true = read_mask(s.mask_paths, grey.shape)
-        except UnreadableFileError as exc:
+            true = read_mask(s.mask_paths, grey.shape, notes=mask_notes)
+        except (UnreadableFileError, ValueError) as exc:
+            # ValueError: an image the shared preprocessing refuses (smaller than 8x8).
             log.warning("skipped %s: %s", name, exc)
             skipped.append({"image": name, "reason": str(exc)})
             continue
+        notes.extend({"image": name, "note": note} for note in mask_notes)
         if transform is not None:
             grey, true = transform(grey, true)
             if np.shape(grey) != np.shape(true):
@@ -137,6 +143,7 @@ def evaluate(runtime, samples, progress=False, transform=None) -> dict:
         "n_images": len(rows),
         "skipped": skipped,
         "lesion_class_without_mask": unmasked,
+        "notes": notes,
         "segmentation": seg,
         "classification": cls,
         "intervals_95": intervals,
@@ -160,6 +167,10 @@ def format_table(result) -> str:
     # Results written before these were recorded have neither key.
     for item in result.get("skipped", []):
         lines.append(f"  skipped {item['image']}: {item['reason']}")
+    for item in result.get("files_left_out", []):
+        lines.append(f"  left out {item}")
+    for item in result.get("notes", []):
+        lines.append(f"  note on {item['image']}: {item['note']}")
     unmasked = result.get("lesion_class_without_mask", [])
     if unmasked:
         lines.append(f"  {len(unmasked)} benign/malignant images have an empty ground truth and "
@@ -242,6 +253,28 @@ def save_plots(result, out_dir) -> list[Path]:
     return [out_dir / "confusion_matrix.png", out_dir / "calibration.png"]
 
 
+def _prepare_output(path) -> Path:
+    """``path`` as a file that can be written: its folder made, a folder refused."""
+    out = Path(path)
+    if out.is_dir():
+        raise IsADirectoryError(21, "Is a directory (give a file name)")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if not os.access(out if out.exists() else out.parent, os.W_OK):
+        raise PermissionError(13, "Permission denied")
+    return out
+
+
+def _without_nan(value):
+    """``value`` with every float NaN or infinity (nested in dicts and lists) as None."""
+    if isinstance(value, float):
+        return value if np.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _without_nan(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_without_nan(v) for v in value]
+    return value
+
+
 def select_samples(samples, split_file=None, subset="val"):
     """Keep the samples named in ``split_file[subset]`` (``class/name`` strings)."""
     if split_file is None:
@@ -250,10 +283,13 @@ def select_samples(samples, split_file=None, subset="val"):
     return [s for s in samples if f"{s.class_name}/{s.name}" in names]
 
 
-def samples_for_cli(data, split_file, subset, nothing="no images to evaluate"):
-    """The samples a command works on, or None after printing why there are none."""
+def samples_for_cli(data, split_file, subset, nothing="no images to evaluate", problems=None):
+    """The samples a command works on, or None after printing why there are none.
+
+    ``problems`` gets the files :func:`models.data.load_samples` left out.
+    """
     try:
-        samples = select_samples(load_samples(data), split_file, subset)
+        samples = select_samples(load_samples(data, problems), split_file, subset)
     except (ValueError, OSError, KeyError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return None
@@ -277,7 +313,16 @@ def main(argv=None):
 
     from .runtime import Runtime
 
-    samples = samples_for_cli(args.data, args.split, args.subset)
+    if args.json:
+        # Checked before the run, not after it: a path that cannot be written cost
+        # the whole run's JSON.
+        try:
+            json_path = _prepare_output(args.json)
+        except OSError as exc:
+            print(f"error: --json {args.json}: {exc.strerror or exc}", file=sys.stderr)
+            return 2
+    problems: list[str] = []
+    samples = samples_for_cli(args.data, args.split, args.subset, problems=problems)
     if samples is None:
         return 2
     runtime = Runtime(args.weights, backend=args.backend).load()
@@ -295,9 +340,12 @@ def main(argv=None):
         return 2
     result["model"] = runtime.info()
     result["model"]["refit_on_every_image"] = bool(twin)
+    result["files_left_out"] = problems
     print(format_table(result))
     if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=1))
+        # Strict JSON: a figure that cannot be computed (no normal image, say) is null,
+        # not NaN, which JSON parsers other than Python's reject.
+        json_path.write_text(json.dumps(_without_nan(result), indent=1, allow_nan=False))
     if args.plots:
         save_plots(result, args.plots)
     return 0

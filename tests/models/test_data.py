@@ -172,3 +172,66 @@ def test_image_past_the_pixel_limit_is_unreadable(tmp_path, monkeypatch):
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
     with pytest.raises(UnreadableFileError, match="huge.png"):
         read_image(path)
+
+
+def _save(path, array, mode=None):
+    Image.fromarray(array, mode).save(path)
+    return path
+
+
+def test_mask_modes_and_lossy_masks(tmp_path):
+    lesion = np.zeros((20, 30), bool)
+    lesion[5:12, 8:20] = True
+    opaque = np.full(lesion.shape, 255, np.uint8)
+    black = np.zeros(lesion.shape, np.uint8)
+    white = np.where(lesion, 255, 0).astype(np.uint8)
+    cases = {
+        # lesion in the colour channels, alpha everywhere
+        "colour.png": np.dstack([white, white, white, opaque]),
+        # lesion drawn in transparency alone, colour all black
+        "alpha.png": np.dstack([black, black, black, white]),
+    }
+    for name, rgba in cases.items():
+        assert np.array_equal(read_mask([_save(tmp_path / name, rgba, "RGBA")], lesion.shape),
+                              lesion), name
+    empty = _save(tmp_path / "empty.png", np.dstack([black, black, black, opaque]), "RGBA")
+    assert not read_mask([empty], lesion.shape).any()
+    # A JPEG rings around the edge: only its bright half is lesion.
+    jpeg = tmp_path / "m.jpg"
+    Image.fromarray(white).save(jpeg, quality=75)
+    assert (np.asarray(Image.open(jpeg)) > 0).sum() > lesion.sum()  # the ringing is there
+    assert np.array_equal(read_mask([jpeg], lesion.shape), lesion)
+
+
+def test_sixteen_bit_images_are_read_by_the_servers_rule(tmp_path):
+    from vectorizer import sixteen_bit_to_uint8
+
+    rng = np.random.default_rng(1)
+    twelve = rng.integers(0, 4096, (20, 30)).astype(np.uint16)
+    expanded = (rng.integers(0, 60, (20, 30)) * 257).astype(np.uint16)  # a dark 8-bit image
+    for values in (twelve, expanded):
+        got = read_image(_save(tmp_path / "x.png", values))
+        assert np.array_equal(got, sixteen_bit_to_uint8(values))
+    assert read_image(tmp_path / "x.png").max() < 60  # not stretched to its own range
+
+
+def test_files_that_cannot_be_paired_are_left_out_and_said(synthetic_busi, tmp_path):
+    root = tmp_path / "data"
+    shutil.copytree(synthetic_busi[0], root)
+    benign = root / "benign"
+    Image.open(benign / "benign (1).png").save(benign / "benign (1).jpg")  # a second image
+    (benign / "benign (5).png").unlink()  # its masks stay
+    (benign / "._benign (2).png").write_bytes(b"\x00\x05\x16\x07 AppleDouble")
+    problems = []
+    samples = load_samples(root, problems)
+    names = {s.name for s in samples if s.class_name == "benign"}
+    assert names == {"benign (2)", "benign (3)", "benign (4)", "benign (6)"}
+    assert len(problems) == 2
+    assert "benign (1).jpg, benign (1).png share one name" in problems[0]
+    assert "benign (5)_mask.png without an image" in problems[1]
+
+
+def test_a_macos_archive_folder_does_not_hide_the_wrapper(synthetic_busi, tmp_path):
+    shutil.copytree(synthetic_busi[0], tmp_path / "Dataset_BUSI_with_GT")
+    (tmp_path / "__MACOSX" / "Dataset_BUSI_with_GT").mkdir(parents=True)
+    assert len(load_samples(tmp_path)) == len(load_samples(synthetic_busi[0]))

@@ -122,3 +122,31 @@ def test_nothing_scorable_is_an_error(busi_copy):
         p.write_bytes(b"junk")
     with pytest.raises(ValueError, match="no image could be scored"):
         evaluate(DarkIsLesion(), load_samples(busi_copy))
+
+
+def test_a_resized_mask_is_scored_and_reported(busi_copy):
+    from PIL import Image
+
+    path = busi_copy / "benign" / "benign (1)_mask.png"
+    mask = np.asarray(Image.open(path).convert("L")) > 0
+    Image.fromarray(np.kron(mask, np.ones((2, 2), bool))).save(path)  # twice the size
+    result = evaluate(DarkIsLesion(), load_samples(busi_copy), transform=_paint_truth)
+    assert [item["image"] for item in result["notes"]] == ["benign/benign (1)"]
+    assert "resized" in result["notes"][0]["note"]
+    assert "note on benign/benign (1)" in format_table(result)
+    assert result["skipped"] == []
+
+
+def test_an_image_too_small_for_the_models_is_skipped_not_fatal(busi_copy):
+    from PIL import Image
+
+    # A float TIFF goes through the shared preprocessing when it is read, which
+    # refuses it: that used to end the whole run.
+    (busi_copy / "benign" / "benign (3).png").unlink()
+    small = np.linspace(0, 1, 36, dtype=np.float32).reshape(6, 6)
+    Image.fromarray(small).save(busi_copy / "benign" / "benign (3).tif")
+    samples = load_samples(busi_copy)
+    result = evaluate(DarkIsLesion(), samples)
+    assert [item["image"] for item in result["skipped"]] == ["benign/benign (3)"]
+    assert "too small" in result["skipped"][0]["reason"]
+    assert result["n_images"] == len(samples) - 1

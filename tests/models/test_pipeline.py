@@ -132,12 +132,19 @@ def test_evaluate_cli_skips_unreadable_files_and_refuses_a_folder_of_them(synthe
     for name in ("benign (1).png", "benign (1)_mask.png"):
         (data / "benign" / name).write_bytes((root / "benign" / name).read_bytes())
     (data / "benign" / "benign (2).png").write_bytes(b"not a png")
-    out = tmp_path / "result.json"
+    # The JSON's folder does not exist yet: it is made, not found missing after the run.
+    out = tmp_path / "new folder" / "result.json"
     cmd = [sys.executable, "-m", "models.evaluate", "--data", str(data), "--json", str(out)]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert "skipped benign/benign (2)" in proc.stdout
-    result = json.loads(out.read_text())
+
+    def strict(constant):
+        raise AssertionError(f"{constant} is not JSON")
+
+    # No normal image: the figures that need one are null, not NaN.
+    result = json.loads(out.read_text(), parse_constant=strict)
+    assert result["segmentation"]["normal_predicted_empty"] is None
     assert result["n_images"] == 1 and result["per_image"][0]["image"] == "benign/benign (1)"
     assert [item["image"] for item in result["skipped"]] == ["benign/benign (2)"]
 
@@ -145,6 +152,13 @@ def test_evaluate_cli_skips_unreadable_files_and_refuses_a_folder_of_them(synthe
     proc = subprocess.run(cmd[:-2], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2
     assert "no image could be scored (2 skipped" in proc.stderr
+
+    # A --json that cannot be written is refused before the run, not after it.
+    proc = subprocess.run([*cmd[:-1], str(tmp_path)], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 2
+    assert "--json" in proc.stderr and "directory" in proc.stderr.lower()
+    assert "evaluating" not in proc.stderr
 
 
 def _second_run(root, out, split_seed):
