@@ -213,23 +213,54 @@ def trace(
     regions = _trace_crop(crop, int(r0), int(c0), max_rings=max_rings, **options)
     if len(regions) < 2 or turnpolicy != potracecffi.TURNPOLICY_BLACK:
         return regions
-    # Potrace's curves do not say which pixels they came from, and ordering by their
-    # control points (which may stray a quarter pixel past the pixels, or cut a
-    # smoothed tip short) put neighbouring regions in another order than
-    # measure_regions, so regions[i] stopped measuring paths[i]. Each 8-connected
-    # component is traced again on its own, in the order of its pixel bounding box;
-    # a region's curves do not depend on other components, which do not touch it.
+    # Ordering by the curves' control points (which may stray a quarter pixel past
+    # the pixels, or cut a smoothed tip short) put neighbouring regions in another
+    # order than measure_regions, so regions[i] stopped measuring paths[i]: regions
+    # are ordered by the pixel bounding box of the 8-connected component each
+    # outlines, as there.
     from scipy import ndimage
 
     labels, count = ndimage.label(crop, structure=np.ones((3, 3), dtype=bool))
     boxes = ndimage.find_objects(labels)
+    owners = [_owner(labels, region.outer.points[0, 2] - (c0, r0)) for region in regions]
+    if 0 not in owners and len(set(owners)) == len(owners):
+        return [region for _, region in sorted(
+            zip(owners, regions, strict=True),
+            key=lambda pair: (boxes[pair[0] - 1][0].start, boxes[pair[0] - 1][1].start, pair[0]),
+        )]
+    # Not one component per region (never seen; the curves stay near their pixels):
+    # each component is traced on its own instead, in order, which costs about
+    # 0.3 ms a region. The others do not touch it, so it gives the same regions
+    # (potrace may round a segment differently with the bitmap's origin moved).
     ordered: list[Region] = []
-    for k in sorted(range(count), key=lambda k: (boxes[k][0].start, boxes[k][1].start)):
+    for k in sorted(range(count), key=lambda k: (boxes[k][0].start, boxes[k][1].start, k)):
         rs, cs = boxes[k]
         own = labels[rs, cs] == k + 1
         ordered.extend(_trace_crop(own, int(r0 + rs.start), int(c0 + cs.start),
                                    max_rings=max_rings - _ring_count(ordered), **options))
     return ordered
+
+
+def _owner(labels: np.ndarray, point: np.ndarray) -> int:
+    """The label whose pixel squares are nearest ``point`` (x, y), among the 3x3 pixels
+    around it; 0 when none of them is labelled.
+
+    A traced curve stays within a quarter pixel of its region's pixels (half a pixel
+    at scale 1), and two 8-connected components are at least a pixel apart, so the
+    nearest labelled square around any point of a curve is its own region's.
+    """
+    x, y = float(point[0]), float(point[1])
+    row, col = int(np.floor(y)), int(np.floor(x))
+    best, owner = np.inf, 0
+    for r in range(max(row - 1, 0), min(row + 2, labels.shape[0])):
+        dy = max(r - y, 0.0, y - (r + 1))
+        for c in range(max(col - 1, 0), min(col + 2, labels.shape[1])):
+            label = int(labels[r, c])
+            if label:
+                dx = max(c - x, 0.0, x - (c + 1))
+                if dx * dx + dy * dy < best:
+                    best, owner = dx * dx + dy * dy, label
+    return owner
 
 
 def _ring_count(regions: list[Region]) -> int:

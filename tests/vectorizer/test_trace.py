@@ -184,3 +184,27 @@ def test_regions_come_in_the_order_measure_regions_lists_them():
             assert [_owner(p, labels) for p in paths] == expected
         checked += 1
     assert checked > 50
+
+
+def test_each_region_traced_alone_comes_in_the_same_order(monkeypatch):
+    # The fallback for a curve that cannot be matched to its pixels (not seen in
+    # practice) traces every component on its own: it must give the same regions in
+    # the same order. (Their curves may differ in a segment: potrace's optimisation
+    # rounds differently when the bitmap's origin moves.)
+    from scipy import ndimage
+
+    import vectorizer._trace as tracing
+
+    rng = np.random.default_rng(9)
+    masks = [rng.random((24, 30)) < 0.3 for _ in range(40)]
+    owner = tracing._owner
+    fast = [trace(m, alphamax=a) for m in masks for a in (0.0, 1.0)]
+    monkeypatch.setattr(tracing, "_owner", lambda labels, point: 0)
+    alone = [trace(m, alphamax=a) for m in masks for a in (0.0, 1.0)]
+    assert sum(len(regions) > 1 for regions in fast) > 30
+    for m, got, want in zip([m for m in masks for _ in (0, 1)], alone, fast, strict=True):
+        labels, _ = ndimage.label(m, structure=np.ones((3, 3), bool))
+        assert [owner(labels, r.outer.points[0, 2]) for r in got] == [
+            owner(labels, r.outer.points[0, 2]) for r in want
+        ]
+        assert [len(r.holes) for r in got] == [len(r.holes) for r in want]
