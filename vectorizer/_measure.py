@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Mapping, Set
 
 import numpy as np
 import potracecffi
@@ -57,8 +58,11 @@ def is_plausible_spacing(row_mm: float, col_mm: float) -> bool:
 def _check_spacing(pixel_spacing) -> tuple[float, float] | None:
     if pixel_spacing is None:
         return None
-    if isinstance(pixel_spacing, str | bytes) or not hasattr(pixel_spacing, "__len__"):
-        raise TypeError("pixel_spacing must be a (row_mm, col_mm) pair or None")
+    # A set or a dict has a length but no order: row and column could swap unseen.
+    if (isinstance(pixel_spacing, str | bytes | Set | Mapping)
+            or not hasattr(pixel_spacing, "__len__")):
+        raise TypeError("pixel_spacing must be a (row_mm, col_mm) pair or None, got "
+                        f"{type(pixel_spacing).__name__}")
     if len(pixel_spacing) != 2:
         raise ValueError(
             f"pixel_spacing must have 2 values (row_mm, col_mm), got {len(pixel_spacing)}"

@@ -421,8 +421,15 @@ def _reason(exc: BaseException) -> str:
     return text or f"{type(exc).__name__} while parsing"
 
 
+_RELATIVE_UNIT = re.compile(r"[0-9.]\s*(em|ex|ch|rem|vw|vh|vmin|vmax)\s*$", re.IGNORECASE)
+_ROOT_SVG = re.compile(rb"<(?:[\w.-]+:)?svg\b[^>]*>")
+_NESTED_VIEWBOX = re.compile(rb"<(?:[\w.-]+:)?svg\b[^>]*\bviewBox\s*=")
+
+
 def _whole(value: float, what: str, raw=None) -> int:
-    if not math.isfinite(value) or value < 1 or abs(value - round(value)) > 1e-6:
+    # 1e-3: a size in mm or cm comes back from svgelements' 96 dpi with rounding
+    # (25.4mm is 96.00005 px).
+    if not math.isfinite(value) or value < 1 or abs(value - round(value)) > 1e-3:
         # svgelements reads "nan" and "inf" as 0, so the attribute as written is shown.
         got = repr(raw) if raw is not None else value
         raise ValueError(
@@ -513,6 +520,23 @@ def _parse_with_svgelements(data: bytes) -> tuple[list[FlatShape], tuple[int, in
                 "document does not define: give it in pixels, or add a viewBox (a "
                 "percentage is taken of the viewBox)"
             )
+        # svgelements reads these as plain numbers of pixels, which they are not.
+        if isinstance(raw, str) and (unit := _RELATIVE_UNIT.search(raw)):
+            raise ValueError(
+                f"svg_or_paths: SVG {key} {raw!r} is in {unit.group(1)}, a unit relative to "
+                "a font or a viewport the document does not define: give it in pixels"
+            )
+    box = svg.viewbox
+    if box is not None and not (box.width > 0 and box.height > 0):
+        raise ValueError(
+            f"svg_or_paths: SVG viewBox {values.get('viewBox')!r} must have a positive "
+            "width and height"
+        )
+    root = _ROOT_SVG.search(data)
+    if root is not None and _NESTED_VIEWBOX.search(data, root.end()):
+        # svgelements places a nested viewBox's content wrongly (scaled about the
+        # wrong origin): the mask would be silently empty or misplaced.
+        raise ValueError("svg_or_paths: a nested <svg> element with a viewBox is not supported")
     size = None
     if has_size or svg.viewbox is not None:
         size = (_whole(float(svg.height), "height", values.get("height")),

@@ -155,3 +155,18 @@ def test_image_to_mask_wants_a_pillow_image():
 
     with pytest.raises(TypeError, match="image must be a PIL.Image.Image, got ndarray"):
         image_to_mask(np.zeros((3, 3), np.uint8))
+
+
+def test_a_mask_is_turned_upright_by_its_exif_orientation_as_the_server_turns_it():
+    from model_server._decode import decode_mask
+
+    mask = np.zeros((4, 6), bool)
+    mask[0, :2] = True  # top-left corner, wider than tall
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise to view
+    buffer = io.BytesIO()
+    Image.fromarray(mask).convert("L").save(buffer, format="PNG", exif=exif)
+    got = png_to_mask(buffer.getvalue())
+    assert got.shape == (6, 4)
+    np.testing.assert_array_equal(got, np.rot90(mask, -1))
+    np.testing.assert_array_equal(got, decode_mask(buffer.getvalue(), max_pixels=10**6))

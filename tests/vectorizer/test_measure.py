@@ -187,6 +187,8 @@ def test_empty_and_full_masks():
         (0.5, TypeError),
         ((1, "2"), TypeError),
         ((True, 1), TypeError),
+        ({0.1, 0.2}, TypeError),  # unordered: row and column could swap
+        ({"row": 0.1, "col": 0.2}, TypeError),
     ],
 )
 def test_bad_pixel_spacing_is_refused_naming_it(spacing, error):

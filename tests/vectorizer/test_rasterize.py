@@ -255,6 +255,12 @@ def test_document_without_size_needs_a_shape():
         ((_doc("", w="100mm"),), ValueError, "svg_or_paths"),
         ((_doc("", w="2.5"),), ValueError, "svg_or_paths"),
         ((_doc("", w="0"),), ValueError, "svg_or_paths"),
+        ((_doc("", w="10em"),), ValueError, "relative to"),
+        ((_doc("", w="10vw"),), ValueError, "relative to"),
+        ((_doc("", extra='viewBox="0 0 -10 8"'),), ValueError, "viewBox"),
+        ((_doc("", extra='viewBox="0 0 0 0"'),), ValueError, "viewBox"),
+        ((_doc('<svg x="2" y="2" width="5" height="5" viewBox="0 0 1 1"><rect width="1" '
+               'height="1"/></svg>'),), ValueError, "nested <svg>"),
         (('<svg xmlns="http://www.w3.org/2000/svg" width="5"/>',), ValueError, "svg_or_paths"),
         ((_doc(""), (8, 11)), ValueError, "shape"),
         ((["M0 0 H1 V1 Z"],), ValueError, "shape"),
@@ -519,3 +525,16 @@ def test_a_percentage_size_needs_a_viewbox():
     assert full.shape == (40, 50) and full.all()
     half = svg_to_mask(_doc(square, w="50%", h="50%", extra='viewBox="0 0 50 40"'))
     assert half.shape == (20, 25) and half.all()
+
+
+def test_a_size_in_millimetres_that_is_whole_pixels_is_read_at_96_dpi():
+    doc = ('<svg xmlns="http://www.w3.org/2000/svg" width="25.4mm" height="1in">'
+           '<rect width="96" height="48"/></svg>')
+    mask = svg_to_mask(doc)
+    assert mask.shape == (96, 96) and mask.sum() == 96 * 48
+
+
+def test_a_nested_svg_without_a_viewbox_is_placed_at_its_offset():
+    got = svg_to_mask(_doc('<svg x="2" y="3" width="5" height="5"><rect width="2" '
+                           'height="2"/></svg>'))
+    np.testing.assert_array_equal(got, _rect((8, 10), 2, 3, 4, 5))
