@@ -13,7 +13,7 @@ import dash_bootstrap_components as dbc
 import flask
 from dash import dcc, html
 
-from . import _api, _callback_guard, _readers, _worklist, ids
+from . import _api, _callback_guard, _readers, _signing, _worklist, ids
 from ._config import ClientConfig
 from ._database import AnnotationIndex, IndexUnavailable
 from ._storage import AnnotationStore
@@ -190,6 +190,7 @@ def create_app(config=None) -> dash.Dash:
     server.config[INDEX_KEY] = index
     _sync_index(index, settings.data_dir)
     _api.register(server, index, settings)
+    server.config[_signing.CONFIG_KEY] = _signing.load_key()
     _callback_guard.register(app)
     _warm_worklist(settings, index)
     # Base64 inflates an upload by 4/3; leave room for the rest of the callback body.

@@ -10,9 +10,11 @@ such bodies; they are the sender's mistake, so they get a 400 with a JSON
 ``{"error": {"code", "message"}}`` like the rest of the client's API, and
 nothing reaches the callbacks.
 
-Only the envelope is checked (what Dash itself indexes and validates before it
+The envelope is checked (what Dash itself indexes and validates before it
 calls a callback: the output, the number of inputs and state, the outputs it
-will fill); the values inside it are the callbacks' own business.
+will fill), and the stores only the server writes must come back as it signed
+them (:mod:`annotation_client._signing`); the other values inside it are the
+callbacks' own business.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ import logging
 
 import dash
 import flask
+
+from . import _signing
 
 logger = logging.getLogger(__name__)
 
@@ -135,6 +139,12 @@ def register(app: dash.Dash) -> None:
             body = None
         reason = "the body is not JSON" if body is None else problem(body, app.callback_map)
         if reason is None:
-            return None
+            store = _signing.forged_store(body, app.server.config[_signing.CONFIG_KEY])
+            if store is None:
+                return None
+            # Reloading the page empties the stores; opening the image signs them anew.
+            reason = (f"the page's {store} is not what this server gave it (altered, or "
+                      "from before a restart with another key): reload the page and open "
+                      "the image again")
         logger.warning("refused a callback request from %s: %s", request.remote_addr, reason)
         return flask.jsonify({"error": {"code": CODE, "message": reason}}), 400

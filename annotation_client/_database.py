@@ -861,11 +861,13 @@ def to_csv(rows: list[Mapping]) -> str:
     writer = csv.DictWriter(out, fieldnames=SavedRow.COLUMNS, lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({name: _cell(row.get(name)) for name in SavedRow.COLUMNS})
+        writer.writerow({name: spreadsheet_cell(row.get(name)) for name in SavedRow.COLUMNS})
     return out.getvalue()
 
 
-def _cell(value):
+def spreadsheet_cell(value):
+    """``value`` for a CSV cell: empty for None, and text that a spreadsheet would run
+    as a formula (starting with ``= + - @``, a tab or a return) after an apostrophe."""
     if value is None:
         return ""
     if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):

@@ -36,6 +36,7 @@ from PIL import Image
 
 import vectorizer
 
+from ._database import spreadsheet_cell
 from ._imageio import decode_image
 from ._record import LABELS
 from ._storage import AnnotationStore
@@ -155,8 +156,10 @@ def export_busi(data_dir, worklist_dir, out) -> ExportReport:
                 "masks": 1,
                 "sha256": sha,
                 "version": version,
-                "annotator": record.get("annotator", ""),
-                "worklist_path": record["image"]["worklist_path"],
+                # Typed by a person: a name such as =HYPERLINK(...) must not run when
+                # the index is opened in a spreadsheet.
+                "annotator": spreadsheet_cell(record.get("annotator", "")),
+                "worklist_path": spreadsheet_cell(record["image"]["worklist_path"]),
                 "saved_at": record.get("saved_at", ""),
             }
         )

@@ -12,6 +12,8 @@ from ._measurements import _check_spacing
 
 SCHEMA = "sonotrace.annotation/1"
 LABELS = ("normal", "benign", "malignant")
+#: The longest note a record keeps (the Note field takes no more).
+MAX_NOTE_CHARS = 10_000
 
 #: BI-RADS ultrasound lexicon (ACR BI-RADS Atlas, 5th edition) offered by the page.
 DESCRIPTOR_OPTIONS: dict[str, tuple[str, ...]] = {
@@ -214,6 +216,9 @@ def build_record(
         raise ValueError(f"final_label must be one of {', '.join(LABELS)}")
     if not isinstance(note, str):
         raise TypeError("note must be a str")
+    if len(note) > MAX_NOTE_CHARS:
+        raise ValueError(f"The note has {len(note)} characters; at most {MAX_NOTE_CHARS} "
+                         "are kept.")
     if saved_at is None:
         saved_at = _dt.datetime.now(_dt.UTC)
     elif saved_at.tzinfo is None:

@@ -20,6 +20,12 @@ import svgelements
 
 import vectorizer
 
+#: Path data an outline may hold, in characters: what ``vectorizer.svg_to_mask``
+#: rasterises (an outline of 128 vertices a ring takes about 2,000).
+MAX_PATH_CHARS = 300_000
+#: Coordinates beyond this many pixels are refused, as the vectorizer refuses them.
+MAX_COORDINATE = 1e7
+
 _TOKEN = re.compile(r"[MLHVZmlhvz]|[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 _SHAPE_PATH_KEY = re.compile(r"^shapes\[(\d+)\]\.path$")
 
@@ -82,7 +88,13 @@ def parse_path(path: str) -> list[list[tuple[float, float]]]:
         def number(k: int, command: str = command) -> float:
             if k >= len(tokens) or tokens[k].isalpha():
                 raise ValueError(f"path command {command!r} is missing a coordinate")
-            return float(tokens[k])
+            value = float(tokens[k])
+            # The vectorizer refuses such coordinates when the outline is saved: an
+            # outline that cannot be saved is refused here, where it comes in.
+            if not abs(value) <= MAX_COORDINATE:
+                raise ValueError(f"path coordinate {tokens[k][:20]!r} is not a number within "
+                                 f"+/-{MAX_COORDINATE:g} pixels")
+            return value
 
         if command in "MmLl":
             dx, dy = number(i), number(i + 1)
@@ -114,6 +126,9 @@ def parse_path(path: str) -> list[list[tuple[float, float]]]:
             raise ValueError(f"unsupported path command {command!r}")
     if current:
         polygons.append(current)
+    if any(not (abs(x) <= MAX_COORDINATE and abs(y) <= MAX_COORDINATE)
+           for polygon in polygons for x, y in polygon):
+        raise ValueError(f"path reaches beyond +/-{MAX_COORDINATE:g} pixels")
     cleaned = []
     for polygon in polygons:
         if len(polygon) > 1 and polygon[0] == polygon[-1]:
@@ -365,8 +380,9 @@ def apply_relayout(paths: Sequence[str], relayout: Mapping | None) -> RelayoutEd
         raise TypeError("relayout must be a mapping")
     if "shapes" in relayout:
         shapes = relayout["shapes"]
-        if not isinstance(shapes, Sequence):
+        if isinstance(shapes, str) or not isinstance(shapes, Sequence):
             raise ValueError("relayout['shapes'] must be a list")
+        _check_size(s.get("path") for s in shapes if isinstance(s, Mapping))
         new_paths: list[str] = []
         boxes = []
         for shape in shapes:
@@ -393,8 +409,17 @@ def apply_relayout(paths: Sequence[str], relayout: Mapping | None) -> RelayoutEd
             changed = True
     if not changed:
         return RelayoutEdit()
+    _check_size(updated)
     # A region dragged down to fewer than three vertices no longer encloses anything.
     return RelayoutEdit(paths=[p for p in updated if is_region(p)])
+
+
+def _check_size(paths) -> None:
+    """Refuse more path data than the vectorizer rasterises, before any is parsed."""
+    total = sum(len(p) for p in paths if isinstance(p, str))
+    if total > MAX_PATH_CHARS:
+        raise ValueError(f"the outline holds {total} characters of path data; at most "
+                         f"{MAX_PATH_CHARS} can be drawn and saved")
 
 
 def _rect(shape: Mapping) -> tuple[float, float, float, float] | None:

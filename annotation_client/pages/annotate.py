@@ -29,6 +29,7 @@ from annotation_client import (
     _measurements,
     _shapes,
     _signin,
+    _signing,
     _unsaved,
     _views,
     _worklist,
@@ -41,6 +42,7 @@ from annotation_client._record import (
     ASSESSMENT_MEANINGS,
     DESCRIPTOR_OPTIONS,
     LABELS,
+    MAX_NOTE_CHARS,
     MULTI_VALUED,
     build_record,
     clean_descriptors,
@@ -65,6 +67,8 @@ DESCRIPTOR_LABELS = {
     "assessment": "BI-RADS assessment",
 }
 _MEMORY = {"persistence": True, "persistence_type": "memory"}
+#: The vertex-density slider's range, per region.
+SLIDER_VERTICES = (8, 128)
 #: Asked before a new image replaces unsaved work: by the worklist's confirm dialog,
 #: and by sonotrace.js before an upload (read from the upload's data attribute).
 UNSAVED_QUESTION = (
@@ -158,8 +162,8 @@ def _sliders(default_vertices: int, auto_segment: bool):
                     ),
                     dcc.Slider(
                         id=ids.VERTEX_DENSITY,
-                        min=8,
-                        max=128,
+                        min=SLIDER_VERTICES[0],
+                        max=SLIDER_VERTICES[1],
                         step=4,
                         value=default_vertices,
                         marks={v: str(v) for v in (8, 32, 64, 96, 128)},
@@ -378,6 +382,7 @@ def _record_card(signed_in: bool = False, blinded: bool = False):
                     dbc.Textarea(
                         id=ids.NOTE,
                         placeholder="Note",
+                        maxLength=MAX_NOTE_CHARS,
                         rows=2,
                         size="sm",
                         class_name="mb-2",
@@ -817,7 +822,7 @@ def check_server(_loaded):
 def open_image(contents, request, filename, current_meta, tool="pan"):
     """Open the uploaded file or the worklist entry asked for (see :func:`_show`)."""
     if ctx.triggered_id == ids.WORKLIST_REQUEST:
-        if request and request.get("saved"):
+        if isinstance(request, dict) and request.get("saved"):
             return open_kept_upload(request, current_meta, tool)
         return open_worklist_entry(request, current_meta, tool)
     return open_upload(contents, filename, current_meta, tool)
@@ -827,13 +832,22 @@ def open_upload(contents, filename, current_meta, tool="pan"):
     """Open a file from ``dcc.Upload`` (its ``data:`` URL contents)."""
     if not contents:
         raise PreventUpdate
-    return _show(filename or "image", lambda: parse_data_url(contents), current_meta, tool)
+    return _show(_file_name(filename), lambda: parse_data_url(contents), current_meta, tool)
+
+
+def _file_name(filename) -> str:
+    """The uploaded file's name as the record keeps it: control characters (which the
+    index and the CSV cannot hold) replaced, at most 255 characters; "image" without one."""
+    if not isinstance(filename, str):
+        return "image"
+    name = "".join("_" if ord(ch) < 32 or ord(ch) == 127 else ch for ch in filename).strip()
+    return name[:255] or "image"
 
 
 def open_worklist_entry(request, current_meta, tool="pan"):
     """Open the worklist entry ``request["path"]``, relative to ``SONOTRACE_WORKLIST_DIR``."""
     config = get_config()
-    if not request or not request.get("path") or config.worklist_dir is None:
+    if not isinstance(request, dict) or not request.get("path") or config.worklist_dir is None:
         raise PreventUpdate
     path = str(request["path"])
 
@@ -947,6 +961,7 @@ def _show(name, read, current_meta, tool="pan", *, worklist_path=None):
     figure = _figure.image_figure(
         image.display_uri, image.width, image.height, meta["sha256"], tool
     )
+    meta = _signing.signed(meta)
     same = bool(current_meta) and current_meta.get("sha256") == meta["sha256"]
     no = dash.no_update
     return (
@@ -1398,7 +1413,9 @@ def load_saved(clicks, meta):
         "info",
         id="load-result",
     )
-    loaded = {"image": sha, "version": version, "paths": paths, "at": time.time_ns()}
+    loaded = _signing.signed(
+        {"image": sha, "version": version, "paths": paths, "at": time.time_ns()}
+    )
     return (loaded, label, note, work, message, *descriptors.values())
 
 
@@ -1446,7 +1463,7 @@ def segment(
     started = time.perf_counter()
     try:
         result = _client().predict(
-            _image_bytes(image_data), meta["name"], max_vertices=int(max_vertices or 32)
+            _image_bytes(image_data), meta["name"], max_vertices=_vertices(max_vertices)
         )
     except ModelServerError as exc:
         logger.warning("segmentation failed: %s", exc.message)
@@ -1461,14 +1478,14 @@ def segment(
     logger.info("segmented image %s in %.0f ms", meta["sha256"][:12],
                 1000 * (time.perf_counter() - started))
     return (
-        {
+        _signing.signed({
             "image": meta["sha256"],
             "paths": [p for p in result["paths"] if _shapes.is_region(p)],
             "mask": result["mask"],
             "model": result.get("model"),
-            "vertices": int(max_vertices or 32),
+            "vertices": _vertices(max_vertices),
             "at": time.time_ns(),  # tells a new result from the same one seen again
-        },
+        }),
         None,
         time.time_ns(),
     )
@@ -1526,14 +1543,14 @@ def segment_box(request, meta, image_data, max_vertices, _page=None, pending=Non
                 _image_bytes(image_data),
                 meta["name"],
                 box=ask["box"],
-                max_vertices=int(max_vertices or 32),
+                max_vertices=_vertices(max_vertices),
             )
         except ModelServerError as exc:
             alert = _server_alert(exc, "Box re-segmentation")
             answers.append({"request": ask["at"], "box": ask["box"], "failed": True})
             continue
         answers.append({"request": ask["at"], "box": ask["box"], "mask": result["mask"]})
-    return {"image": sha, "answers": kept + answers}, alert, time.time_ns()
+    return _signing.signed({"image": sha, "answers": kept + answers}), alert, time.time_ns()
 
 
 @callback(
@@ -1583,13 +1600,13 @@ def classify(_clicks, meta, image_data, history, _page=None, pending=None,
     except ModelServerError as exc:
         return dash.no_update, _server_alert(exc, "Classification"), time.time_ns()
     return (
-        {
+        _signing.signed({
             "image": meta["sha256"],
             "label": result["label"],
             "probabilities": result["probabilities"],
             "model": result.get("model"),
             "paths": paths,
-        },
+        }),
         None,
         time.time_ns(),
     )
@@ -1673,7 +1690,7 @@ def ask_box(relayout, meta, history, pending, opacity, visible, calipers):
         raise PreventUpdate
     sha = meta["sha256"]
     present = _present(history, meta)
-    change = _shapes.apply_relayout(present["paths"], relayout)
+    change = _relayout_change(present["paths"], relayout)
     if not change.boxes:
         raise PreventUpdate
     shape = _shape(meta)
@@ -1749,6 +1766,9 @@ def edit(
     if not history or history.get("image") != sha:
         # A new image starts a new history; the same image opened again keeps its edits.
         history = _history.new_history(_editing.empty_state(), image=sha)
+    # Signed when it leaves (only this callback writes it); the guard checked it came
+    # back as it left.
+    history = {k: v for k, v in history.items() if k != _signing.FIELD}
     before = history
     shape = _shape(meta)
     ai = _ai_for(ai, meta)
@@ -1769,7 +1789,7 @@ def edit(
         and loaded.get("image") == sha
         and not _applied(history, loaded.get("at"))
     ):
-        state = _editing.make_state(loaded["paths"], "saved", density=int(max_vertices or 32))
+        state = _editing.make_state(loaded["paths"], "saved", density=_vertices(max_vertices))
         history = _history.push(history, dict(state, source=loaded.get("at")))
         version = loaded.get("version")
         if isinstance(version, int) and not isinstance(version, bool):
@@ -1781,14 +1801,14 @@ def edit(
     # with it in this call: a drawn box waits here for its answer (see ask_box), and
     # the event's unchanged shapes must not be recorded over the box's outline.
     if ids.ANNOTATION_GRAPH in triggered:
-        change = _shapes.apply_relayout(history["present"]["paths"], relayout)
+        change = _relayout_change(history["present"]["paths"], relayout)
         if change.boxes:
             redraw = True  # remove the drawn rectangle from the graph
         present_paths = history["present"]["paths"]
         # Plotly re-sends paths in its own number format; only real changes count.
         if change.paths is not None and not _shapes.same_geometry(change.paths, present_paths):
             # A hand-made outline counts as drawn at the slider's current density.
-            density = history["present"].get("density") or int(max_vertices or 32)
+            density = history["present"].get("density") or _vertices(max_vertices)
             history = _history.push(
                 history, _editing.make_state(change.paths, "edit", density=density)
             )
@@ -1805,10 +1825,10 @@ def edit(
         present = history["present"]
         # The slider also reports its value when the page is drawn again; only a
         # value other than the outline's own density is a request to re-vectorize.
-        moved = int(max_vertices) != present.get("density")
+        moved = _vertices(max_vertices) != present.get("density")
         if moved and (present["paths"] or present.get("base")):
             ai_mask = _decode_mask(ai["mask"]) if ai and present.get("base") == "ai" else None
-            state = _editing.revectorize(present, int(max_vertices), shape, ai_mask)
+            state = _editing.revectorize(present, _vertices(max_vertices), shape, ai_mask)
             # A run of density changes (the slider moved with the arrow keys, a step
             # each) is one undo step: each starts from the same geometry anyway.
             record = _history.amend if present.get("action") == "density" else _history.push
@@ -1833,7 +1853,7 @@ def edit(
             answer["box"],
             _decode_mask(answer["mask"]),
             shape,
-            int(max_vertices or 32),
+            _vertices(max_vertices),
         )
         history = _history.push(history, state)
     if triggered & {ids.OVERLAY_OPACITY, ids.OVERLAY_VISIBLE, ids.SHOW_CALIPERS, ids.IMAGE_OPENED}:
@@ -1846,7 +1866,7 @@ def edit(
         raise PreventUpdate
     figure = _shapes_patch(history["present"]["paths"], opacity, visible, calipers, shape)
     return (
-        history,
+        _signing.signed(history),
         figure,
         not _history.can_undo(history),
         not _history.can_redo(history),
@@ -1855,6 +1875,31 @@ def edit(
         time.time_ns() if changed else dash.no_update,
         boxes if boxes_changed else dash.no_update,
     )
+
+
+def _vertices(value) -> int:
+    """The vertex-density slider's value as a vertex budget: 32 for a value the slider
+    cannot give (none yet, or a hand-written request's ``"abc"`` or ``1000``)."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if (isinstance(value, bool) or not isinstance(value, int)
+            or not SLIDER_VERTICES[0] <= value <= SLIDER_VERTICES[1]):
+        return 32
+    return value
+
+
+def _relayout_change(paths, relayout) -> _shapes.RelayoutEdit:
+    """The graph event's change to ``paths``; none for an event that cannot be one.
+
+    Plotly sends well-formed events; one the shapes module refuses (more path data
+    than can be saved, a coordinate that is no number, a body that is not an event)
+    was written by hand, and is dropped rather than answered with a server error.
+    """
+    try:
+        return _shapes.apply_relayout(paths, relayout)
+    except (ValueError, TypeError) as exc:
+        logger.warning("ignored a graph event: %s", exc)
+        return _shapes.RelayoutEdit()
 
 
 def _slider_value(present: dict, triggered: set, max_vertices):
@@ -2093,17 +2138,17 @@ def save(_clicks, meta, history, ai, classification, final_label, note, annotato
                 title="Not saved.",
                 id="save-result",
             ), no
-    paths, svg, mask = _current_geometry(meta, history)
-    ai = _ai_for(ai, meta)
-    ai_mask = _decode_mask(ai["mask"]) if ai else None
-    # The radiologist was offered the AI's outline, not its raster: an outline saved as
-    # offered is unedited (Dice 1), though its polygon differs from the raster by a few
-    # pixels. The raster is still kept beside it, as the model's own answer.
-    offered = _outline_files(ai["paths"], meta)[1] if ai else None
     if classification and classification.get("image") != meta["sha256"]:
         classification = None
     descriptor_values = dict(zip(DESCRIPTOR_OPTIONS, descriptors, strict=True))
     try:
+        paths, svg, mask = _current_geometry(meta, history)
+        ai = _ai_for(ai, meta)
+        ai_mask = _decode_mask(ai["mask"]) if ai else None
+        # The radiologist was offered the AI's outline, not its raster: an outline saved
+        # as offered is unedited (Dice 1), though its polygon differs from the raster by
+        # a few pixels. The raster is still kept beside it, as the model's own answer.
+        offered = _outline_files(ai["paths"], meta)[1] if ai else None
         # Inside the try: a spacing the measurements refuse is a "Not saved." message.
         summary = _measurements.summarize(
             mask, meta.get("pixel_spacing_mm"), outlines=len(paths)
@@ -2138,7 +2183,9 @@ def save(_clicks, meta, history, ai, classification, final_label, note, annotato
             source=parse_data_url(image_data["contents"]) if keep else None,
             source_name=meta.get("name"),
         )
-    except ValueError as exc:
+    except (ValueError, TypeError) as exc:
+        # TypeError: a value of the wrong type in the request (a note that is a number)
+        # is the request's fault, and nothing has been written.
         return _views.alert(str(exc), "danger", title="Not saved.", id="save-result"), no
     except OSError as exc:
         logger.exception("saving failed")

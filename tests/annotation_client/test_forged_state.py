@@ -1,0 +1,123 @@
+"""Values a hand-written callback request can carry that the browser never sends.
+
+The stores the server writes are signed (test_signing.py); these are the values
+the browser does write (the graph's events, the slider, the note, the upload's
+name, the worklist request): each gets a message or is ignored, never a server
+error, and nothing outlandish is written.
+"""
+
+import base64
+import io
+import json
+
+import numpy as np
+import pytest
+from dash.exceptions import PreventUpdate
+from PIL import Image
+
+from annotation_client import _editing, _shapes, create_app, decode_image
+from annotation_client._record import MAX_NOTE_CHARS, build_record
+
+pytestmark = pytest.mark.usefixtures("an_app_exists")
+
+
+@pytest.fixture
+def app(tmp_path):
+    return create_app({"DATA_DIR": tmp_path / "data", "MODEL_SERVER_URL": "http://127.0.0.1:9"})
+
+
+@pytest.fixture
+def annotate(app):
+    from annotation_client.pages import annotate
+
+    return annotate
+
+
+def _image():
+    buffer = io.BytesIO()
+    Image.fromarray(np.zeros((20, 30), np.uint8)).save(buffer, format="PNG")
+    data = buffer.getvalue()
+    meta = decode_image(data, "scan.png").meta()
+    image_data = {"contents": "data:image/png;base64," + base64.b64encode(data).decode()}
+    return meta, image_data
+
+
+def _history(meta, paths=("M 5,5 L 15,5 L 15,15 L 5,15 Z",)):
+    state = dict(_editing.empty_state(), paths=list(paths))
+    return {"image": meta["sha256"], "present": state, "past": [], "future": []}
+
+
+def _text(component) -> str:
+    return json.dumps(component.to_plotly_json(), default=lambda o: o.to_plotly_json())
+
+
+@pytest.mark.parametrize(
+    ("path", "says"),
+    [("M 0,0 L 1e999,0 L 5,5 Z", "within"), ("M 0,0 L nan,0 L 5,5 Z", "nan"),
+     ("M 0,0 L 2e7,0 L 5,5 Z", "within"),
+     ("M 0,0 " + "l 9e6,0 " * 3 + "Z", "beyond")],
+)
+def test_a_path_out_of_the_vectorizers_range_is_refused_where_it_comes_in(path, says):
+    with pytest.raises(ValueError, match=says):
+        _shapes.parse_path(path)
+    assert not _shapes.is_region(path)
+
+
+def test_more_path_data_than_can_be_saved_is_refused_before_it_is_parsed():
+    huge = "M" + " 1 1" * (_shapes.MAX_PATH_CHARS // 4 + 1)
+    with pytest.raises(ValueError, match="characters of path data"):
+        _shapes.apply_relayout([], {"shapes": [{"type": "path", "path": huge}]})
+    with pytest.raises(ValueError, match="characters of path data"):
+        _shapes.apply_relayout(["M 0,0 L 4,0 L 4,4 Z"], {"shapes[0].path": huge})
+    with pytest.raises(ValueError, match="must be a list"):
+        _shapes.apply_relayout([], {"shapes": "M 0,0"})
+
+
+@pytest.mark.parametrize(
+    "relayout",
+    [["not", "a", "dict"], {"shapes": 5},
+     {"shapes": [{"type": "path", "path": "M" + " 1 1" * 100_000}]}],
+)
+def test_the_edit_callback_ignores_a_graph_event_no_graph_sends(app, annotate, relayout):
+    meta, _ = _image()
+    history = _history(meta)
+    with app.server.test_request_context(), pytest.raises(PreventUpdate):
+        # Nothing changed: no update, rather than a server error.
+        annotate.edit(meta, None, None, relayout, None, None, None, 32, 0.3, True, True,
+                      None, history)
+
+
+def test_the_slider_value_is_a_vertex_budget_or_the_default(annotate):
+    assert [annotate._vertices(v) for v in (8, 64, 128.0, 32)] == [8, 64, 128, 32]
+    assert [annotate._vertices(v) for v in (None, "abc", 2.5, 1000, 4, True, [8])] == [32] * 7
+
+
+def test_an_uploaded_files_name_loses_control_characters_and_length(annotate):
+    assert annotate._file_name("scan\x00 1\n.png") == "scan_ 1_.png"
+    assert annotate._file_name("x" * 1000) == "x" * 255
+    assert [annotate._file_name(v) for v in (None, ["a.png"], 5, " \t")] == ["image"] * 3 + ["_"]
+
+
+@pytest.mark.parametrize("request_value", ["left/scan.png", 5, ["left/scan.png"]])
+def test_a_worklist_request_that_is_not_one_is_ignored(app, annotate, request_value):
+    with app.server.test_request_context(), pytest.raises(PreventUpdate):
+        annotate.open_worklist_entry(request_value, None)
+
+
+@pytest.mark.parametrize(("note", "says"), [(5, "note must be a str"), (["a"], "note must be"),
+                                            ("x" * (MAX_NOTE_CHARS + 1), "at most")])
+def test_a_note_that_is_no_note_is_not_saved(app, annotate, tmp_path, note, says):
+    meta, image_data = _image()
+    blank = [None] * len(annotate.DESCRIPTOR_OPTIONS)
+    with app.server.test_request_context():
+        alert, _work = annotate.save(1, meta, _history(meta), None, None, "benign", note,
+                                     "Ada", image_data, *blank)
+    assert "Not saved." in _text(alert) and says in _text(alert)
+    assert not any(p.is_file() and p.suffix != ".sqlite3" for p in (tmp_path / "data").rglob("*"))
+
+
+def test_a_note_at_the_limit_is_kept():
+    meta, _ = _image()
+    record = build_record(image=meta, annotator="Ada", final_mask=np.zeros((20, 30), bool),
+                          note="n" * MAX_NOTE_CHARS)
+    assert len(record["final"]["note"]) == MAX_NOTE_CHARS
