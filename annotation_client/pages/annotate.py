@@ -935,6 +935,8 @@ def _show(name, read, current_meta, tool="pan", *, worklist_path=None):
     decoding and size limit, the same error (the open image stays), and a new
     image starts with no label, note, descriptors or classification.
     """
+    # An upload's name, a worklist file's or a kept copy's: shown, recorded and indexed.
+    name = _file_name(name)
     try:
         data = read()
         config = get_config()
