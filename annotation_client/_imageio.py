@@ -22,8 +22,7 @@ from vectorizer import (
     dicom_frame_to_uint8,
     dicom_pixel_spacing,
     ensure_transfer_syntax,
-    sixteen_bit_to_uint8,
-    stretch_to_uint8,
+    wide_grey_to_uint8,
 )
 
 logger = logging.getLogger(__name__)
@@ -375,13 +374,9 @@ def _to_uint8(image: Image.Image) -> np.ndarray:
     16-bit grey by :func:`vectorizer.sixteen_bit_to_uint8`, as the model server; alpha
     dropped (not composited); palette through its colours; CMYK and YCbCr converted to RGB.
     """
-    if image.mode.startswith("I;16") or image.mode == "I":
-        values = np.asarray(image).astype(np.int64)
-        if values.size and values.min() >= 0 and values.max() <= 65535:
-            return sixteen_bit_to_uint8(values)
-        return stretch_to_uint8(values)
-    if image.mode == "F":
-        return stretch_to_uint8(np.asarray(image, dtype=np.float64))
+    wide = wide_grey_to_uint8(image)
+    if wide is not None:
+        return wide
     if image.mode in ("RGBA", "P", "PA", "LA", "CMYK", "YCbCr", "1"):
         image = image.convert("RGB" if image.mode not in ("LA", "1") else "L")
     if image.mode not in ("L", "RGB"):

@@ -44,8 +44,7 @@ from vectorizer import (
     dicom_pixel_spacing,
     ensure_transfer_syntax,
     image_to_mask,
-    sixteen_bit_to_uint8,
-    stretch_to_uint8,
+    wide_grey_to_uint8,
 )
 
 from ._errors import ApiError, BadRequest, PayloadTooLarge, UnsupportedMediaType
@@ -373,13 +372,9 @@ def _too_many_pixels(label: str, exc: Exception, max_pixels: int) -> str:
 def _pil_to_uint8(image: Image.Image) -> np.ndarray:
     """Convert any Pillow mode to uint8 ``(H, W)`` grey or ``(H, W, 3)`` RGB."""
     mode = image.mode
-    if mode.startswith("I;16") or mode == "I":
-        values = np.asarray(image).astype(np.int64)
-        if values.size and values.min() >= 0 and values.max() <= 65535:
-            return sixteen_bit_to_uint8(values)
-        return stretch_to_uint8(values)
-    if mode == "F":
-        return stretch_to_uint8(np.asarray(image, dtype=np.float64))
+    wide = wide_grey_to_uint8(image)
+    if wide is not None:
+        return wide
     if mode == "L":
         return np.asarray(image, dtype=np.uint8)
     if mode == "1":

@@ -82,17 +82,12 @@ def read_image(path) -> np.ndarray:
     UnreadableFileError
         The file is missing, corrupt or not an image.
     """
-    with _open_decoded(path) as im:
-        if im.mode.startswith("I;16") or im.mode == "I":
-            values = np.asarray(im).astype(np.int64)
-            if values.size and values.min() >= 0 and values.max() <= 65535:
-                from vectorizer import sixteen_bit_to_uint8
+    from vectorizer import wide_grey_to_uint8
 
-                return sixteen_bit_to_uint8(values)
-            return to_grey(values)
-        if im.mode == "F":
-            return to_grey(np.asarray(im))
-        return np.asarray(im.convert("L"))
+    with _open_decoded(path) as im:
+        wide = wide_grey_to_uint8(im)
+        # to_grey: the shared preprocessing's checks (at least 8x8) on every path in.
+        return to_grey(wide if wide is not None else np.asarray(im.convert("L")))
 
 
 def read_mask(paths, shape, notes=None) -> np.ndarray:

@@ -28,6 +28,8 @@ image_to_mask
     ``png_to_mask``'s foreground rule for an image already decoded with Pillow.
 sixteen_bit_to_uint8
     How a 16-bit grey image becomes 8-bit, the one rule of the server and the client.
+wide_grey_to_uint8
+    That rule applied to a Pillow image of 16-bit, 32-bit integer or float grey.
 dicom_frame_to_uint8, DicomPixelError
     How a decoded DICOM frame becomes 8-bit (rescale, VOI window or LUT, palette),
     the one rule of the server and the client; the error for a header that makes
@@ -50,7 +52,13 @@ from ._dicom import (
     ensure_transfer_syntax,
     stretch_to_uint8,
 )
-from ._io import image_to_mask, mask_to_png, png_to_mask, sixteen_bit_to_uint8
+from ._io import (
+    image_to_mask,
+    mask_to_png,
+    png_to_mask,
+    sixteen_bit_to_uint8,
+    wide_grey_to_uint8,
+)
 from ._measure import MAX_PIXEL_SPACING_MM, is_plausible_spacing, measure_regions
 from ._polygons import mask_to_paths
 from ._rasterize import svg_to_mask
@@ -71,6 +79,7 @@ __all__ = [
     "png_to_mask",
     "image_to_mask",
     "sixteen_bit_to_uint8",
+    "wide_grey_to_uint8",
     "dicom_frame_to_uint8",
     "DicomPixelError",
     "ensure_transfer_syntax",

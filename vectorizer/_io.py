@@ -161,6 +161,41 @@ def sixteen_bit_to_uint8(values) -> np.ndarray:
     return ((values * 255 + top // 2) // top).astype(np.uint8)
 
 
+def wide_grey_to_uint8(image: Image.Image) -> np.ndarray | None:
+    """A Pillow image of more than 8 bits of grey as uint8, as both services show it.
+
+    16-bit (and integer ``I`` data within 0..65535) by :func:`sixteen_bit_to_uint8`;
+    other integers and 32-bit float (``F``) stretched from their minimum to their
+    maximum (:func:`stretch_to_uint8`).
+
+    Parameters
+    ----------
+    image : PIL.Image.Image
+        A loaded image of any mode.
+
+    Returns
+    -------
+    numpy.ndarray or None
+        ``uint8`` ``(H, W)``; None for a mode of 8 bits or fewer a channel (the
+        caller converts those itself).
+
+    Raises
+    ------
+    ValueError
+        Float pixels that are not finite.
+    """
+    from ._dicom import stretch_to_uint8
+
+    if image.mode.startswith("I;16") or image.mode == "I":
+        values = np.asarray(image).astype(np.int64)
+        if values.size and values.min() >= 0 and values.max() <= 65535:
+            return sixteen_bit_to_uint8(values)
+        return stretch_to_uint8(values)
+    if image.mode == "F":
+        return stretch_to_uint8(np.asarray(image, dtype=np.float64))
+    return None
+
+
 def image_to_mask(image: Image.Image) -> np.ndarray:
     """The foreground of a decoded mask image: every pixel with a value above 0.
 
