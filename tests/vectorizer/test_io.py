@@ -170,3 +170,19 @@ def test_a_mask_is_turned_upright_by_its_exif_orientation_as_the_server_turns_it
     assert got.shape == (6, 4)
     np.testing.assert_array_equal(got, np.rot90(mask, -1))
     np.testing.assert_array_equal(got, decode_mask(buffer.getvalue(), max_pixels=10**6))
+
+
+def test_wide_grey_images_become_eight_bit_by_the_shared_rule():
+    from vectorizer import sixteen_bit_to_uint8, wide_grey_to_uint8
+
+    twelve = (np.arange(48).reshape(6, 8) * 85).astype(np.uint16)  # 0..3995: 12-bit
+    got = wide_grey_to_uint8(Image.fromarray(twelve))
+    np.testing.assert_array_equal(got, sixteen_bit_to_uint8(twelve))
+    signed = Image.fromarray((np.arange(48).reshape(6, 8) - 10).astype(np.int32), "I")
+    assert wide_grey_to_uint8(signed).tolist()[0][:3] == [0, 5, 11]  # stretched min..max
+    floats = np.linspace(-1, 3, 48, dtype=np.float32).reshape(6, 8)
+    assert wide_grey_to_uint8(Image.fromarray(floats)).max() == 255
+    floats[0, 0] = np.nan
+    with pytest.raises(ValueError, match="finite"):
+        wide_grey_to_uint8(Image.fromarray(floats))
+    assert wide_grey_to_uint8(Image.fromarray(np.zeros((6, 8), np.uint8))) is None
