@@ -327,11 +327,15 @@ def resolve_entry(root: str | os.PathLike, relative: str) -> Path:
     if any(part.startswith(".") for part in parts) or not _is_image_name(parts[-1]):
         raise ValueError(f"relative is not an image of the worklist: {relative!r}")
     try:
-        target = folder.joinpath(*parts).resolve(strict=True)
-    except RuntimeError as exc:  # a symbolic link loop
+        # Not strict: where a path leads is checked before whether the file exists,
+        # so a link out of the folder tells nothing of what is (not) out there.
+        target = folder.joinpath(*parts).resolve(strict=False)
+    except (RuntimeError, OSError) as exc:  # a symbolic link loop
         raise ValueError(f"relative {relative!r} cannot be resolved ({exc})") from None
     if not target.is_relative_to(folder):
         raise ValueError(f"relative {relative!r} leads out of the worklist folder")
+    if not target.exists():
+        raise FileNotFoundError(f"no worklist file {relative!r}")
     if not target.is_file():
         raise ValueError(f"relative {relative!r} is not a file")
     return target

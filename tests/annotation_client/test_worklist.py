@@ -272,6 +272,10 @@ def test_symbolic_links_out_of_the_folder_are_refused_and_not_listed(root, tmp_p
         read_entry(root, "leak.png")
     assert resolve_entry(root, "alias.png") == (root / "a.png").resolve()
     assert _paths(list_images(root, store)) == ["a.png", "alias.png"]
+    # A file out there that does not exist gets the same answer as one that does:
+    # the worklist tells nothing of what lies outside it.
+    with pytest.raises(ValueError, match="out of the worklist"):
+        resolve_entry(root, "elsewhere/no-such.png")
 
 
 def test_a_symbolic_link_loop_is_refused(root):
