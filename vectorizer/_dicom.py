@@ -32,8 +32,9 @@ def dicom_frame_to_uint8(
 
     Grey frames (``SamplesPerPixel`` 1) go through the modality rescale or
     Modality LUT (PS3.3 C.11.1), then the first VOI window if it is valid, else
-    the VOI LUT, else 8-bit data stays as it is and wider data is stretched from
-    its minimum to its maximum; MONOCHROME1 is then inverted. A window that is
+    the VOI LUT, else 8-bit data stays as it is, data of fewer bits stored is
+    scaled from ``0..2**BitsStored - 1`` to ``0..255`` and wider data is stretched
+    from its minimum to its maximum; MONOCHROME1 is then inverted. A window that is
     not valid (PS3.3 C.11.2.1.2) is only a display preset gone wrong: it is
     ignored, as is one whose values are not numbers, and ``on_ignored`` is told
     why. PALETTE COLOR goes through its
@@ -247,7 +248,13 @@ def _grey_to_uint8(
         and values.max() <= 255
         and int(ds.get("BitsStored", 8) or 8) <= 8
     ):
-        out = values.astype(np.uint8)  # already 8-bit: keep the scanner's own grey levels
+        top = (1 << max(int(ds.get("BitsStored", 8) or 8), 1)) - 1
+        if top < 255 and values.max() <= top:
+            # Fewer bits (1-bit, 6-bit...): their full range is black to white, not 0..top
+            # of 255, which left a 1-bit image all but black.
+            out = np.round(values * (255.0 / top)).astype(np.uint8)
+        else:
+            out = values.astype(np.uint8)  # 8-bit: keep the scanner's own grey levels
     else:
         out = stretch_to_uint8(values)
     if invert:  # MONOCHROME1: the minimum value is displayed white

@@ -79,3 +79,18 @@ def test_colour_is_scaled_by_its_bits_stored_not_its_own_range():
 def test_grey_data_of_the_wrong_shape_is_refused():
     with pytest.raises(DicomPixelError, match="shape"):
         dicom_frame_to_uint8(np.zeros((4, 4, 3), np.uint8), _header())
+
+
+@pytest.mark.parametrize(("bits", "top"), [(1, 1), (6, 63)])
+def test_fewer_bits_stored_span_black_to_white(bits, top):
+    frame = (np.arange(64).reshape(8, 8) % (top + 1)).astype(np.uint8)
+    out = dicom_frame_to_uint8(frame, _header(BitsStored=bits))
+    assert out.min() == 0 and out.max() == 255
+    np.testing.assert_array_equal(out, np.round(frame * (255 / top)).astype(np.uint8))
+
+
+def test_eight_bit_data_keeps_its_grey_levels():
+    frame = np.arange(40, 104, dtype=np.uint8).reshape(8, 8)
+    np.testing.assert_array_equal(dicom_frame_to_uint8(frame, _header(BitsStored=8)), frame)
+    # A header that says fewer bits than the data holds is not believed.
+    np.testing.assert_array_equal(dicom_frame_to_uint8(frame, _header(BitsStored=4)), frame)
