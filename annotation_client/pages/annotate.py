@@ -9,6 +9,7 @@ it and redraws the graph's shapes from it after every change.
 from __future__ import annotations
 
 import base64
+import hashlib
 import logging
 import re
 import time
@@ -661,10 +662,25 @@ def _server_alert(exc: ModelServerError, action: str):
     return _views.alert(exc.message, "danger", title=f"{action} failed.", id="server-alert-message")
 
 
-def _image_bytes(image_data: dict | None) -> bytes:
-    if not image_data:
+def _image_bytes(image_data: dict | None, meta: dict) -> bytes:
+    """The open image's file, as the page keeps it beside ``meta``.
+
+    The page's copy of the file is not signed (it is large, and the browser had it
+    first); it must be the file ``meta`` (which is signed) describes, or the model
+    would answer for another image than the one the outline is saved on.
+    """
+    if not isinstance(image_data, dict) or not image_data.get("contents"):
         raise PreventUpdate
-    return parse_data_url(image_data["contents"])
+    try:
+        data = parse_data_url(image_data["contents"])
+    except (ImageDecodeError, TypeError) as exc:
+        logger.warning("ignored a request whose image is no data URL: %s", exc)
+        raise PreventUpdate from None
+    if hashlib.sha256(data).hexdigest() != meta.get("sha256"):
+        logger.warning("ignored a request whose image is not the open image %s",
+                       str(meta.get("sha256"))[:12])
+        raise PreventUpdate
+    return data
 
 
 def _shape(meta: dict) -> tuple[int, int]:
@@ -1465,7 +1481,7 @@ def segment(
     started = time.perf_counter()
     try:
         result = _client().predict(
-            _image_bytes(image_data), meta["name"], max_vertices=_vertices(max_vertices)
+            _image_bytes(image_data, meta), meta["name"], max_vertices=_vertices(max_vertices)
         )
     except ModelServerError as exc:
         logger.warning("segmentation failed: %s", exc.message)
@@ -1542,7 +1558,7 @@ def segment_box(request, meta, image_data, max_vertices, _page=None, pending=Non
     for ask in asks:
         try:
             result = _client().predict(
-                _image_bytes(image_data),
+                _image_bytes(image_data, meta),
                 meta["name"],
                 box=ask["box"],
                 max_vertices=_vertices(max_vertices),
@@ -1597,7 +1613,7 @@ def classify(_clicks, meta, image_data, history, _page=None, pending=None,
     mask = _shapes.paths_to_mask(paths, _shape(meta))
     try:
         result = _client().classify(
-            _image_bytes(image_data), meta["name"], mask_png=vectorizer.mask_to_png(mask)
+            _image_bytes(image_data, meta), meta["name"], mask_png=vectorizer.mask_to_png(mask)
         )
     except ModelServerError as exc:
         return dash.no_update, _server_alert(exc, "Classification"), time.time_ns()

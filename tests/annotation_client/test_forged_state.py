@@ -121,3 +121,33 @@ def test_a_note_at_the_limit_is_kept():
     record = build_record(image=meta, annotator="Ada", final_mask=np.zeros((20, 30), bool),
                           note="n" * MAX_NOTE_CHARS)
     assert len(record["final"]["note"]) == MAX_NOTE_CHARS
+
+
+def test_the_model_is_asked_only_about_the_open_image(app, annotate):
+    # The page's copy of the file is not signed: it must be the file the signed meta
+    # names, or the model would answer for another image than the outline's.
+    from contextvars import copy_context
+
+    from dash._callback_context import context_value
+    from dash._utils import AttributeDict
+
+    meta, image_data = _image()
+    other = io.BytesIO()
+    Image.fromarray(np.full((20, 30), 9, np.uint8)).save(other, format="PNG")
+    swapped = {"contents": "data:image/png;base64," + base64.b64encode(other.getvalue()).decode()}
+
+    def segment(data):
+        def run():
+            context_value.set(AttributeDict(triggered_inputs=[
+                {"prop_id": "segment-button.n_clicks", "value": 1}
+            ]))
+            with app.server.test_request_context("/"):
+                return annotate.segment(1, meta, True, data, 32, None, None, None)
+        return copy_context().run(run)
+
+    for data in (swapped, {"contents": "not a data url"}, "a string"):
+        with pytest.raises(PreventUpdate):
+            segment(data)
+    # The right file goes on to the model server (down here: the answer is its alert).
+    ai, alert, _done = segment(image_data)
+    assert "Auto-segmentation" in _text(alert)
