@@ -49,11 +49,6 @@ def main(argv: list[str] | None = None) -> int:
 
     from gunicorn.app.base import BaseApplication
 
-    from annotation_client import _signing
-
-    # Each worker builds its own app: they must sign the pages' state with one key.
-    _signing.share_key_with_workers()
-
     class _Server(BaseApplication):
         def load_config(self):
             self.cfg.set("bind", f"{args.host}:{args.port}")

@@ -190,7 +190,7 @@ def create_app(config=None) -> dash.Dash:
     server.config[INDEX_KEY] = index
     _sync_index(index, settings.data_dir)
     _api.register(server, index, settings)
-    server.config[_signing.CONFIG_KEY] = _signing.load_key()
+    server.config[_signing.CONFIG_KEY] = _signing.load_key(settings.data_dir)
     _callback_guard.register(app)
     _warm_worklist(settings, index)
     # Base64 inflates an upload by 4/3; leave room for the rest of the callback body.

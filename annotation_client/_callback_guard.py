@@ -139,7 +139,9 @@ def register(app: dash.Dash) -> None:
             body = None
         reason = "the body is not JSON" if body is None else problem(body, app.callback_map)
         if reason is None:
-            store = _signing.forged_store(body, app.server.config[_signing.CONFIG_KEY])
+            store = _signing.forged_store(
+                body, app.callback_map[body["output"]], app.server.config[_signing.CONFIG_KEY]
+            )
             if store is None:
                 return None
             # Reloading the page empties the stores; opening the image signs them anew.

@@ -5,19 +5,24 @@ pixel spacing, worklist path), the model server's answers (``ai-result``,
 ``box-result``, ``classification``), the outline's undo history
 (``outline-history``, which only the server's edit callback writes, after checking
 each change) and a saved version loaded to revise (``loaded-save``) in
-``dcc.Store`` components in the browser,
-and every callback gets them back in its request body. A callback that trusted
-them could be sent an image of 100000 x 100000 pixels (a 10 GB mask allocated
-before any limit applied), a size that does not match the saved image (reader
-agreement then failed for everyone), a name with a NUL (a version saved but never
-indexed), or an AI answer the model never gave, recorded as the model's.
+``dcc.Store`` components in the browser, and every callback gets them back in its
+request body. A callback that trusted them could be sent an image of 100000 x
+100000 pixels (a 10 GB mask allocated before any limit applied), a size that does
+not match the saved image (reader agreement then failed for everyone), a name with
+a NUL (a version saved but never indexed), or an AI answer the model never gave,
+recorded as the model's.
 
-So each value the server puts in one of those stores carries an HMAC-SHA256 of its
-content under a key only the server knows, and :mod:`annotation_client._callback_guard`
-refuses, with a 400, any callback request in which one of them comes back without a
-valid signature. The key is ``SONOTRACE_SECRET_KEY`` when it is set, else random,
-made before the workers start so they share it (see :func:`load_key`); nothing is
-written to disk.
+So each value the server puts in one of those stores carries an HMAC-SHA256 of the
+store's name and the value, under a key only the server knows, and
+:mod:`annotation_client._callback_guard` refuses, with a 400, any callback request
+in which the value in one of those stores' places (Dash passes values by position,
+whatever id the request gives them) comes back without a valid signature for that
+store.
+
+The key (see :func:`load_key`) is ``SONOTRACE_SECRET_KEY`` when it is set, else the
+one kept in the data folder (``.client-signing-key``, made on first start, readable
+by its owner only), so every worker, a restarted client and clients sharing the
+folder accept what another signed: a page left open across a restart keeps working.
 """
 
 from __future__ import annotations
@@ -25,13 +30,19 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
+import math
 import os
 import secrets
+from pathlib import Path
 
 from . import ids
 
+logger = logging.getLogger(__name__)
+
 FIELD = "signature"
 ENV = "SONOTRACE_SECRET_KEY"
+KEY_FILE = ".client-signing-key"
 _KEY_BYTES = 32
 _EXACT_INT = 2**53
 _OWN_KEY = secrets.token_bytes(_KEY_BYTES)
@@ -42,41 +53,54 @@ SIGNED_STORES = (ids.IMAGE_META, ids.AI_RESULT, ids.BOX_RESULT, ids.CLASSIFICATI
                  ids.HISTORY, ids.LOADED_SAVE)
 
 
-def load_key(environ=None) -> bytes:
-    """The key this process signs and checks page state with.
+def load_key(data_dir: Path | None = None, environ=None) -> bytes:
+    """The key this client signs and checks page state with.
 
     Parameters
     ----------
+    data_dir : pathlib.Path, optional
+        The data folder (``SONOTRACE_DATA_DIR``), where the key is kept.
     environ : mapping, optional
         ``os.environ`` by default. ``SONOTRACE_SECRET_KEY``, when set, is the
-        secret (any text; hashed to 32 bytes): clients behind one load balancer
-        need the same one. ``python -m annotation_client`` sets a random one
-        before its workers start, so they share it.
+        secret (any text; hashed to 32 bytes), and nothing is written.
 
     Returns
     -------
     bytes
-        32 bytes; without ``SONOTRACE_SECRET_KEY``, random for this process: a
-        page kept open across a restart must then be reloaded.
+        32 bytes: from ``SONOTRACE_SECRET_KEY``; else from ``data_dir``'s key file,
+        made there (mode 600) if it is not; else, when the folder cannot hold it or
+        none is given, random for this process, with a warning (a page open across
+        a restart, or served by another worker, must then be reloaded).
     """
     environ = os.environ if environ is None else environ
     text = str(environ.get(ENV, "")).strip()
     if text:
         return hashlib.sha256(text.encode("utf-8")).digest()
-    return secrets.token_bytes(_KEY_BYTES)
+    if data_dir is None:
+        return secrets.token_bytes(_KEY_BYTES)
+    path = Path(data_dir) / KEY_FILE
+    try:
+        Path(data_dir).mkdir(parents=True, exist_ok=True)
+        try:
+            # O_EXCL: workers starting at once make one key, not one each.
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            key = path.read_bytes()
+            if len(key) != _KEY_BYTES:
+                raise OSError(f"{path} does not hold a {_KEY_BYTES}-byte key") from None
+            return key
+        key = secrets.token_bytes(_KEY_BYTES)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(key)
+        return key
+    except OSError as exc:
+        logger.warning("page state is signed with a key of this process only (%s); set %s "
+                       "to keep pages working across restarts and workers", exc, ENV)
+        return secrets.token_bytes(_KEY_BYTES)
 
 
-def share_key_with_workers(environ=None) -> None:
-    """Give ``environ`` (``os.environ``) a random ``SONOTRACE_SECRET_KEY`` unless it has
-    one, before worker processes are started, so that they all accept each other's
-    signatures (a browser's requests may reach any of them)."""
-    environ = os.environ if environ is None else environ
-    if not str(environ.get(ENV, "")).strip():
-        environ[ENV] = secrets.token_hex(_KEY_BYTES)
-
-
-def signed(value: dict) -> dict:
-    """``value`` signed with the running app's key, for a store in :data:`SIGNED_STORES`.
+def signed(value: dict, store: str) -> dict:
+    """``value`` signed for ``store`` (one of :data:`SIGNED_STORES`) with the app's key.
 
     Outside an app (a callback called directly, as the tests do), with a key of this
     process: no app checks that signature.
@@ -84,55 +108,63 @@ def signed(value: dict) -> dict:
     import flask
 
     key = flask.current_app.config[CONFIG_KEY] if flask.has_app_context() else _OWN_KEY
-    return sign(value, key)
+    return sign(value, key, store)
 
 
-def forged_store(body: dict, key: bytes) -> str | None:
-    """The first signed store a callback request body carries unsigned or altered.
+def forged_store(body: dict, spec: dict, key: bytes) -> str | None:
+    """The first signed store whose place in a callback request holds no valid value.
 
     Parameters
     ----------
     body : dict
         A callback request whose envelope has been checked: ``inputs`` and
-        ``state`` are lists of ``{id, property, value}`` items (or lists of them).
+        ``state`` are lists of ``{id, property, value}`` items (or lists of them),
+        as many as ``spec`` declares.
+    spec : dict
+        The callback's entry in ``dash.Dash.callback_map``: its declared
+        ``inputs`` and ``state``. Dash hands values to the callback by their
+        position there, so the declared id decides, not the one the request gives.
     key : bytes
 
     Returns
     -------
     str or None
-        The store's id; None when every one carried is empty (no image open yet)
-        or signed by ``key``.
+        The store's id; None when every such place is empty (no image open yet)
+        or holds a value signed for that store with ``key``.
     """
-    for group in (body.get("inputs", []), body.get("state", [])):
-        for entry in group:
-            for item in entry if isinstance(entry, list) else [entry]:
-                if item.get("id") in SIGNED_STORES and item.get("property") == "data":
-                    value = item.get("value")
-                    if value is not None and not verify(value, key):
-                        return item["id"]
+    for group in ("inputs", "state"):
+        for declared, item in zip(spec.get(group, []), body.get(group, []), strict=False):
+            store = declared.get("id")
+            if store not in SIGNED_STORES or declared.get("property") != "data":
+                continue
+            value = item.get("value") if isinstance(item, dict) else item
+            if value is not None and not verify(value, key, store):
+                return store
     return None
 
 
-def sign(value: dict, key: bytes) -> dict:
-    """A copy of ``value`` (a JSON-able dict) with its signature under ``FIELD``."""
+def sign(value: dict, key: bytes, store: str) -> dict:
+    """A copy of ``value`` (a JSON-able dict) with its signature for ``store`` under ``FIELD``."""
     out = {k: v for k, v in value.items() if k != FIELD}
-    out[FIELD] = _digest(out, key)
+    out[FIELD] = _digest(out, key, store)
     return out
 
 
-def verify(value, key: bytes) -> bool:
-    """Whether ``value`` is a dict that :func:`sign` made with ``key``, unchanged."""
+def verify(value, key: bytes, store: str) -> bool:
+    """Whether ``value`` is a dict that :func:`sign` made for ``store`` with ``key``, unchanged."""
     if not isinstance(value, dict) or not isinstance(value.get(FIELD), str):
         return False
     try:
-        expected = _digest({k: v for k, v in value.items() if k != FIELD}, key)
+        expected = _digest({k: v for k, v in value.items() if k != FIELD}, key, store)
     except (TypeError, ValueError, RecursionError):
         return False
     return hmac.compare_digest(expected, value[FIELD])
 
 
-def _digest(value: dict, key: bytes) -> str:
-    return hmac.new(key, _canonical(value), hashlib.sha256).hexdigest()
+def _digest(value: dict, key: bytes, store: str) -> str:
+    # The store's name is signed too: a value signed for one store is refused in another.
+    message = store.encode("utf-8") + b"\n" + _canonical(value)
+    return hmac.new(key, message, hashlib.sha256).hexdigest()
 
 
 def _canonical(value) -> bytes:
@@ -143,6 +175,8 @@ def _canonical(value) -> bytes:
 
 
 def _normal(value):
+    if hasattr(value, "item") and not isinstance(value, dict | list | tuple | str):
+        value = value.item()  # a numpy scalar: as the JSON encoder writes it
     if isinstance(value, bool) or value is None or isinstance(value, str):
         return value
     if isinstance(value, int):
@@ -150,6 +184,8 @@ def _normal(value):
         # as the nearest double, so it is signed as that.
         return value if abs(value) <= _EXACT_INT else int(float(value))
     if isinstance(value, float):
+        if not math.isfinite(value):
+            return None  # written as null, and so read back
         return int(value) if value.is_integer() else value
     if isinstance(value, dict):
         return {str(k): _normal(v) for k, v in value.items()}

@@ -94,8 +94,9 @@ def read_mask(paths, shape, notes=None) -> np.ndarray:
     """Merge mask files with OR into an ``(H, W)`` bool array of ``shape``.
 
     Masks come as 1-bit, 8-bit grey, RGB or RGBA; anything above 0 in the colour
-    channels is lesion, and in an RGBA mask whose colour channels are all black,
-    any non-zero alpha (a mask drawn in transparency alone). A JPEG mask is
+    channels is lesion. In an RGBA mask with transparent pixels, only visible ones
+    count, and when every visible pixel is black, any non-zero alpha is lesion (a
+    mask drawn in transparency alone). A JPEG mask is
     thresholded at half (above 127), since its compression rings around the
     edge. A mask of another size than the image is resized to it (nearest
     neighbour), which is reported: BUSI's masks match their images exactly, so
@@ -120,12 +121,16 @@ def read_mask(paths, shape, notes=None) -> np.ndarray:
         with _open_decoded(p) as im:
             if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
                 arr = np.asarray(im.convert("RGBA"))
-                colour = arr[..., :3].max(axis=2)
+                colour = arr[..., :3].max(axis=2) > (127 if lossy else 0)
                 alpha = arr[..., 3]
-                if colour.any() or alpha.min() == alpha.max():
-                    m = colour > (127 if lossy else 0)
+                if alpha.min() == alpha.max():
+                    m = colour if alpha.max() > 0 else np.zeros_like(colour)
+                elif (colour & (alpha > 0)).any():
+                    # Drawn in colour on a transparent ground, whose hidden pixels may
+                    # hold any colour: what is seen counts.
+                    m = colour & (alpha > 0)
                 else:
-                    m = alpha > 0
+                    m = alpha > 0  # drawn in transparency alone, the colour all black
             else:
                 m = np.asarray(im.convert("L")) > (127 if lossy else 0)
         if m.shape != tuple(shape):

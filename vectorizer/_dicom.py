@@ -119,18 +119,25 @@ def dicom_pixel_spacing(ds) -> tuple[tuple[float, float] | None, tuple[str, ...]
             ignored.append(_implausible(keyword, *pair))
     source = "the ultrasound region's PhysicalDeltaY/X (SequenceOfUltrasoundRegions)"
     try:
-        for region in ds.get("SequenceOfUltrasoundRegions", None) or []:
+        regions = list(ds.get("SequenceOfUltrasoundRegions", None) or [])
+    except Exception as exc:
+        ignored.append(f"the ultrasound regions cannot be read ({_reason(exc)})")
+        regions = []
+    for region in regions:
+        # One region that cannot be read does not hide the next (each is tried alone).
+        try:
             # Physical units code 3 is centimetres (PS3.3 C.8.5.5.1.15).
             if not (region.get("PhysicalUnitsXDirection") == 3
                     and region.get("PhysicalUnitsYDirection") == 3):
                 continue
             row = abs(float(region.PhysicalDeltaY)) * 10.0
             col = abs(float(region.PhysicalDeltaX)) * 10.0
-            if is_plausible_spacing(row, col):
-                return (row, col), tuple(ignored)
-            ignored.append(_implausible(source, row, col))
-    except Exception as exc:
-        ignored.append(f"the ultrasound region calibration cannot be read ({_reason(exc)})")
+        except Exception as exc:
+            ignored.append(f"an ultrasound region's calibration cannot be read ({_reason(exc)})")
+            continue
+        if is_plausible_spacing(row, col):
+            return (row, col), tuple(ignored)
+        ignored.append(_implausible(source, row, col))
     return None, tuple(ignored)
 
 

@@ -197,8 +197,9 @@ def trace(
     list of Region
         One per 8-connected component of the mask that is not dropped for its size,
         sorted top to bottom, then left to right, by the top-left corner of the
-        component's pixel bounding box (as ``measure_regions`` orders them; with the
-        default turn policy). Islands inside holes are regions of their own.
+        component's pixel bounding box (as ``measure_regions`` orders them; with
+        another turn policy, of the curve's control points). Islands inside holes
+        are regions of their own.
     """
     rows = np.flatnonzero(mask.any(axis=1))
     if rows.size == 0:
@@ -211,8 +212,11 @@ def trace(
     options = dict(turdsize=turdsize, alphamax=alphamax, opttolerance=opttolerance,
                    turnpolicy=turnpolicy, scale=scale)
     regions = _trace_crop(crop, int(r0), int(c0), max_rings=max_rings, **options)
-    if len(regions) < 2 or turnpolicy != potracecffi.TURNPOLICY_BLACK:
+    if len(regions) < 2:
         return regions
+    if turnpolicy != potracecffi.TURNPOLICY_BLACK:
+        # Components are not 8-connected then: ordered by their curves' top-left.
+        return sorted(regions, key=_curve_corner)
     # Ordering by the curves' control points (which may stray a quarter pixel past
     # the pixels, or cut a smoothed tip short) put neighbouring regions in another
     # order than measure_regions, so regions[i] stopped measuring paths[i]: regions
@@ -239,6 +243,11 @@ def trace(
         ordered.extend(_trace_crop(own, int(r0 + rs.start), int(c0 + cs.start),
                                    max_rings=max_rings - _ring_count(ordered), **options))
     return ordered
+
+
+def _curve_corner(region: Region) -> tuple[float, float]:
+    pts = region.outer.points[:, 1:, :].reshape(-1, 2)
+    return (round(float(pts[:, 1].min()), 6), round(float(pts[:, 0].min()), 6))
 
 
 def _owner(labels: np.ndarray, point: np.ndarray) -> int:

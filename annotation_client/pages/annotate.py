@@ -979,7 +979,7 @@ def _show(name, read, current_meta, tool="pan", *, worklist_path=None):
     figure = _figure.image_figure(
         image.display_uri, image.width, image.height, meta["sha256"], tool
     )
-    meta = _signing.signed(meta)
+    meta = _signing.signed(meta, ids.IMAGE_META)
     same = bool(current_meta) and current_meta.get("sha256") == meta["sha256"]
     no = dash.no_update
     return (
@@ -1432,7 +1432,8 @@ def load_saved(clicks, meta):
         id="load-result",
     )
     loaded = _signing.signed(
-        {"image": sha, "version": version, "paths": paths, "at": time.time_ns()}
+        {"image": sha, "version": version, "paths": paths, "at": time.time_ns()},
+        ids.LOADED_SAVE,
     )
     return (loaded, label, note, work, message, *descriptors.values())
 
@@ -1503,7 +1504,7 @@ def segment(
             "model": result.get("model"),
             "vertices": _vertices(max_vertices),
             "at": time.time_ns(),  # tells a new result from the same one seen again
-        }),
+        }, ids.AI_RESULT),
         None,
         time.time_ns(),
     )
@@ -1568,7 +1569,8 @@ def segment_box(request, meta, image_data, max_vertices, _page=None, pending=Non
             answers.append({"request": ask["at"], "box": ask["box"], "failed": True})
             continue
         answers.append({"request": ask["at"], "box": ask["box"], "mask": result["mask"]})
-    return _signing.signed({"image": sha, "answers": kept + answers}), alert, time.time_ns()
+    answer = _signing.signed({"image": sha, "answers": kept + answers}, ids.BOX_RESULT)
+    return answer, alert, time.time_ns()
 
 
 @callback(
@@ -1624,7 +1626,7 @@ def classify(_clicks, meta, image_data, history, _page=None, pending=None,
             "probabilities": result["probabilities"],
             "model": result.get("model"),
             "paths": paths,
-        }),
+        }, ids.CLASSIFICATION),
         None,
         time.time_ns(),
     )
@@ -1884,7 +1886,7 @@ def edit(
         raise PreventUpdate
     figure = _shapes_patch(history["present"]["paths"], opacity, visible, calipers, shape)
     return (
-        _signing.signed(history),
+        _signing.signed(history, ids.HISTORY),
         figure,
         not _history.can_undo(history),
         not _history.can_redo(history),

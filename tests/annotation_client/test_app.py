@@ -8,6 +8,7 @@ from _dash_helpers import find_component
 
 from annotation_client import create_app
 from annotation_client._app import BOOTSTRAP_CSS
+from annotation_client._signing import KEY_FILE
 
 pytestmark = pytest.mark.usefixtures("an_app_exists")
 
@@ -587,7 +588,8 @@ def test_the_app_starts_when_the_index_cannot_be_written(tmp_path, caplog):
     ]
     assert len(errors) == 1 and "unavailable" in errors[0]
     assert blocker.read_text() == "a file where the database folder should be"
-    assert sorted(p.name for p in data_dir.iterdir()) == ["ab" * 32, "cd" * 32]
+    assert sorted(p.name for p in data_dir.iterdir() if p.name != KEY_FILE) == ["ab" * 32,
+                                                                                "cd" * 32]
 
 
 def test_the_app_indexes_into_a_postgresql_database(tmp_path, postgres_url):
@@ -630,7 +632,8 @@ def test_the_app_starts_when_the_postgresql_server_is_down(tmp_path, caplog, psy
     ]
     assert len(errors) == 1 and "unavailable" in errors[0]
     assert "postgresql+psycopg://sonotrace:***@" in errors[0] and "s3cret" not in errors[0]
-    assert sorted(p.name for p in data_dir.iterdir()) == ["ab" * 32, "cd" * 32]
+    assert sorted(p.name for p in data_dir.iterdir() if p.name != KEY_FILE) == ["ab" * 32,
+                                                                                "cd" * 32]
 
 
 def test_the_app_starts_beside_a_record_the_index_cannot_hold(tmp_path):
@@ -827,5 +830,6 @@ def test_a_save_refused_for_its_pixel_spacing_says_so_and_writes_nothing(tmp_pat
         )
     text = json.dumps(alert.to_plotly_json(), default=lambda o: o.to_plotly_json())
     assert "Not saved." in text and "pixel_spacing" in text
-    saved = [p for p in (tmp_path / "data").rglob("*") if p.is_file() and p.suffix != ".sqlite3"]
+    saved = [p for p in (tmp_path / "data").rglob("*")
+             if p.is_file() and p.suffix != ".sqlite3" and p.name != KEY_FILE]
     assert saved == []

@@ -29,6 +29,7 @@ from annotation_client._signin import (
     same_reader_spelled_otherwise,
     signed_in_name,
 )
+from annotation_client._signing import KEY_FILE
 
 HEADER = "X-Forwarded-User"
 
@@ -126,7 +127,9 @@ def _save(app, annotate, typed, headers=None):
 
 def _written(data_dir) -> list:
     """Files a save wrote: everything but the index, which the app creates at start."""
-    return [p for p in data_dir.rglob("*") if p.is_file() and p.suffix != ".sqlite3"]
+    # The index's file and the client's signing key are not annotations.
+    return [p for p in data_dir.rglob("*")
+            if p.is_file() and p.suffix != ".sqlite3" and p.name != KEY_FILE]
 
 
 def test_a_save_records_the_signed_in_user_not_the_typed_name(

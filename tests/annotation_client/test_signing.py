@@ -8,14 +8,15 @@ from annotation_client import create_app
 from annotation_client._callback_guard import CODE
 from annotation_client._signing import (
     ENV,
+    KEY_FILE,
     forged_store,
     load_key,
-    share_key_with_workers,
     sign,
     verify,
 )
 
 KEY = b"k" * 32
+STORE = "image-meta"
 META = {"sha256": "ab" * 32, "name": "scan.png", "width": 640, "height": 480,
         "pixel_spacing_mm": [0.1, 2.0], "notes": []}
 
@@ -37,15 +38,15 @@ def _through_the_browser(value):
 
 
 def test_a_signed_value_survives_the_round_trip_through_the_browser():
-    signed = sign(dict(META, at=1764864123456789123), KEY)  # a time in ns: over 2**53
-    assert verify(signed, KEY)
+    signed = sign(dict(META, at=1764864123456789123), KEY, STORE)  # a time in ns: over 2**53
+    assert verify(signed, KEY, STORE)
     back = _through_the_browser(signed)
     assert back["pixel_spacing_mm"] == [0.1, 2]
     assert back["at"] != 1764864123456789123  # rounded to a double on the way
-    assert verify(back, KEY)
+    assert verify(back, KEY, STORE)
     # Signing again replaces the signature rather than signing it.
-    assert sign(signed, KEY) == signed
-    assert not verify(dict(signed, at=1764864123456789123 + 10**6), KEY)
+    assert sign(signed, KEY, STORE) == signed
+    assert not verify(dict(signed, at=1764864123456789123 + 10**6), KEY, STORE)
 
 
 @pytest.mark.parametrize(
@@ -62,47 +63,53 @@ def test_a_signed_value_survives_the_round_trip_through_the_browser():
     ],
 )
 def test_any_change_breaks_the_signature(change):
-    signed = sign(META, KEY)
+    signed = sign(META, KEY, STORE)
     change(signed)
-    assert not verify(signed, KEY)
+    assert not verify(signed, KEY, STORE)
 
 
 def test_another_key_or_no_dict_does_not_verify():
-    assert not verify(sign(META, KEY), b"x" * 32)
-    for value in (None, "meta", [sign(META, KEY)], 5):
-        assert not verify(value, KEY)
-    assert not verify({"a": {1, 2}, "signature": "0" * 64}, KEY)  # not JSON: refused
+    assert not verify(sign(META, KEY, STORE), b"x" * 32, STORE)
+    # Signed for one store, refused in another's place.
+    assert not verify(sign(META, KEY, STORE), KEY, "ai-result")
+    for value in (None, "meta", [sign(META, KEY, STORE)], 5):
+        assert not verify(value, KEY, STORE)
+    assert not verify({"a": {1, 2}, "signature": "0" * 64}, KEY, STORE)  # not JSON: refused
 
 
-def test_the_key_comes_from_the_environment_or_is_random():
-    assert load_key({ENV: "s3cret"}) == load_key({ENV: " s3cret "})
-    assert load_key({ENV: "s3cret"}) != load_key({ENV: "other"})
-    assert load_key({}) != load_key({})  # random: this process only
-    environ = {}
-    share_key_with_workers(environ)
-    first = environ[ENV]
-    share_key_with_workers(environ)
-    assert environ[ENV] == first and len(first) == 64
-    assert load_key(environ) == load_key(dict(environ))
+def test_the_key_comes_from_the_environment_or_the_data_folder(tmp_path):
+    assert load_key(tmp_path, {ENV: "s3cret"}) == load_key(None, {ENV: " s3cret "})
+    assert load_key(tmp_path, {ENV: "s3cret"}) != load_key(tmp_path, {ENV: "other"})
+    assert not (tmp_path / KEY_FILE).exists()  # with the variable, nothing is written
+    first = load_key(tmp_path / "data", {})
+    assert (tmp_path / "data" / KEY_FILE).stat().st_mode & 0o777 == 0o600
+    # Another worker, or the client restarted, reads the same key.
+    assert load_key(tmp_path / "data", {}) == first and len(first) == 32
+    assert load_key(None, {}) != load_key(None, {})  # no folder: random, this process only
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / KEY_FILE).write_bytes(b"short")
+    assert len(load_key(tmp_path / "bad", {})) == 32  # a damaged file: a key of its own
 
 
-def test_forged_store_finds_the_first_altered_store():
-    meta = sign(META, KEY)
+def test_forged_store_checks_the_places_the_callback_declares():
+    spec = {"inputs": [{"id": "page-load", "property": "data"}],
+            "state": [{"id": "image-meta", "property": "data"},
+                      {"id": "ai-result", "property": "data"},
+                      {"id": "box-pending", "property": "data"}]}
+    meta = sign(META, KEY, "image-meta")
     body = {"inputs": [{"id": "page-load", "property": "data", "value": 1}],
             "state": [{"id": "image-meta", "property": "data", "value": meta},
-                      {"id": "ai-result", "property": "data", "value": None}]}
-    assert forged_store(body, KEY) is None
+                      {"id": "ai-result", "property": "data", "value": None},
+                      {"id": "box-pending", "property": "data", "value": [{"at": 1}]}]}
+    assert forged_store(body, spec, KEY) is None  # the browser's own stores: not checked
     body["state"][1]["value"] = {"image": META["sha256"], "paths": []}
-    assert forged_store(body, KEY) == "ai-result"
+    assert forged_store(body, spec, KEY) == "ai-result"
+    body["state"][1]["value"] = meta  # signed, but for another store
+    assert forged_store(body, spec, KEY) == "ai-result"
     body["state"][1]["value"] = None
-    body["state"][0]["value"] = dict(meta, width=1)
-    assert forged_store(body, KEY) == "image-meta"
-    # The undo history is signed too (only the server's edit callback writes it).
-    body["state"][0] = {"id": "outline-history", "property": "data", "value": {"x": 1}}
-    assert forged_store(body, KEY) == "outline-history"
-    # Stores the browser writes itself are not checked.
-    body["state"][0] = {"id": "box-pending", "property": "data", "value": [{"at": 1}]}
-    assert forged_store(body, KEY) is None
+    # Dash passes values by place: renaming the item does not get a value past.
+    body["state"][0] = {"id": "not-a-store", "property": "data", "value": dict(meta, width=1)}
+    assert forged_store(body, spec, KEY) == "image-meta"
 
 
 def _restore_body(app, meta):
@@ -133,13 +140,37 @@ def test_the_guard_refuses_a_callback_carrying_an_altered_meta(tmp_path, monkeyp
     app = create_app({"DATA_DIR": tmp_path, "MODEL_SERVER_URL": "http://127.0.0.1:9"})
     client = app.server.test_client()
     assert client.get("/").status_code == 200  # Dash registers its callbacks here
-    meta = sign(META, load_key({ENV: "one key for the test"}))
+    key = load_key(None, {ENV: "one key for the test"})
+    meta = sign(META, key, STORE)
     # Signed, it reaches the callback (which has no image data to draw, so no update).
     assert client.post("/_dash-update-component", json=_restore_body(app, meta)).status_code == 204
     for forged in (dict(meta, width=100000, height=100000), dict(META),
-                   sign(META, b"another installation's key")):
+                   sign(META, b"another installation's key", STORE),
+                   sign(META, key, "ai-result")):
         response = client.post("/_dash-update-component", json=_restore_body(app, forged))
         assert response.status_code == 400
         error = response.get_json()["error"]
         assert error["code"] == CODE and "image-meta" in error["message"]
         assert "reload the page" in error["message"]
+
+
+def test_the_guard_goes_by_place_not_by_the_name_a_request_gives(tmp_path, monkeypatch):
+    monkeypatch.setenv(ENV, "one key for the test")
+    app = create_app({"DATA_DIR": tmp_path, "MODEL_SERVER_URL": "http://127.0.0.1:9"})
+    client = app.server.test_client()
+    assert client.get("/").status_code == 200
+    body = _restore_body(app, dict(META, width=100000, height=100000))
+    for item in body["state"]:
+        if item["id"] == "image-meta":
+            item["id"] = "not-a-signed-store"
+    response = client.post("/_dash-update-component", json=body)
+    assert response.status_code == 400 and "image-meta" in response.get_json()["error"]["message"]
+
+
+def test_values_json_writes_as_null_are_signed_as_null():
+    import numpy as np
+
+    value = {"p": [float("nan"), 0.5], "n": np.int64(3), "f": np.float32(0.25)}
+    signed = sign(value, KEY, STORE)
+    back = json.loads(json.dumps({**signed, "p": [None, 0.5], "n": 3, "f": 0.25}))
+    assert verify(back, KEY, STORE)

@@ -194,6 +194,10 @@ def test_mask_modes_and_lossy_masks(tmp_path):
     for name, rgba in cases.items():
         assert np.array_equal(read_mask([_save(tmp_path / name, rgba, "RGBA")], lesion.shape),
                               lesion), name
+    # Drawn white on a transparent ground whose hidden pixels are white too.
+    ground = np.dstack([opaque, opaque, opaque, white])
+    assert np.array_equal(read_mask([_save(tmp_path / "ground.png", ground, "RGBA")],
+                                    lesion.shape), lesion)
     empty = _save(tmp_path / "empty.png", np.dstack([black, black, black, opaque]), "RGBA")
     assert not read_mask([empty], lesion.shape).any()
     # A JPEG rings around the edge: only its bright half is lesion.

@@ -94,3 +94,16 @@ def test_eight_bit_data_keeps_its_grey_levels():
     np.testing.assert_array_equal(dicom_frame_to_uint8(frame, _header(BitsStored=8)), frame)
     # A header that says fewer bits than the data holds is not believed.
     np.testing.assert_array_equal(dicom_frame_to_uint8(frame, _header(BitsStored=4)), frame)
+
+
+def test_a_region_that_cannot_be_read_does_not_hide_the_next():
+    from vectorizer import dicom_pixel_spacing
+
+    broken, good = Dataset(), Dataset()
+    for region in (broken, good):
+        region.PhysicalUnitsXDirection = region.PhysicalUnitsYDirection = 3
+    broken.PhysicalDeltaX = 0.01  # no PhysicalDeltaY
+    good.PhysicalDeltaX, good.PhysicalDeltaY = 0.02, 0.015
+    spacing, ignored = dicom_pixel_spacing(_header(SequenceOfUltrasoundRegions=[broken, good]))
+    assert spacing == pytest.approx((0.15, 0.2))
+    assert len(ignored) == 1 and "PhysicalDeltaY" in ignored[0]
