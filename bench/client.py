@@ -6,6 +6,9 @@ Python work behind the annotate page's callbacks, in this process:
 * open: decode the upload (data URL -> pixels, hash, display URI) and build the figure;
   also the size of the figure JSON the browser receives;
 * edit: apply a vertex drag (``apply_relayout`` + undo-history push);
+* signing: what each edit request adds for the signed page state
+  (``annotation_client._signing``): the undo history, 50 states deep, checked as it
+  comes in and signed as it goes out; also its size (``history_kb``);
 * measure: rasterise the outline (``vectorizer.svg_to_mask``) and measure it, which
   runs after every edit;
 * density: re-vectorize the outline at another vertex budget;
@@ -57,6 +60,7 @@ from annotation_client import (  # noqa: E402
     _history,
     _measurements,
     _shapes,
+    _signing,
     _storage,
     _worklist,
 )
@@ -231,7 +235,8 @@ def main(argv=None) -> int:
         return 2
     samples = _samples(busi, args.images)
     times: dict[str, list[float]] = {
-        k: [] for k in ("open", "figure_kb", "edit", "measure", "density", "save")
+        k: [] for k in ("open", "figure_kb", "edit", "signing", "history_kb", "measure",
+                        "density", "save")
     }
     with tempfile.TemporaryDirectory() as tmp:
         store = AnnotationStore(tmp)
@@ -268,6 +273,21 @@ def main(argv=None) -> int:
 
             history, ms = _timed(edit)
             times["edit"].append(ms)
+            deep = history
+            for _ in range(49):  # 49 more drags of the first vertex, each its own state
+                ring[0][0] = (ring[0][0][0] + 0.5, ring[0][0][1])
+                dragged = [_shapes.format_path(ring), *deep["present"]["paths"][1:]]
+                deep = _history.push(deep, _editing.make_state(dragged, "edit"))
+            key, name = b"k" * 32, "outline-history"
+            signed = _signing.sign(deep, key, name)
+
+            def check_and_sign(signed=signed, key=key, name=name):
+                assert _signing.verify(signed, key, name)
+                return _signing.sign(signed, key, name)
+
+            _, ms = _timed(check_and_sign)
+            times["signing"].append(ms)
+            times["history_kb"].append(len(json.dumps(signed)) / 1024)
             present = history["present"]["paths"]
 
             def measure(present=present, shape=shape):
