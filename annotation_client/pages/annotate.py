@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
+import math
 import re
 import time
 from pathlib import PurePosixPath
@@ -732,9 +733,34 @@ def _triggered() -> set[str]:
         return set()
 
 
+#: Boxes kept waiting for their answer at once: a radiologist draws one or two while
+#: the first is segmented; each costs a model-server call.
+MAX_PENDING_BOXES = 8
+
+
 def _pending_boxes(pending, sha) -> list[dict]:
-    """The re-segmentation boxes of image ``sha`` asked for and not yet taken in."""
-    return [r for r in pending or [] if isinstance(r, dict) and r.get("image") == sha]
+    """The re-segmentation boxes of image ``sha`` asked for and not yet taken in.
+
+    At most the :data:`MAX_PENDING_BOXES` latest, each with its time ``at`` (ns) and
+    a box of four finite numbers: the list is kept in the browser, and a
+    hand-written one of thousands of boxes would be as many model-server calls.
+    """
+    if not isinstance(pending, list):
+        return []
+    boxes = [r for r in pending if _well_formed_box(r) and r.get("image") == sha]
+    return boxes[-MAX_PENDING_BOXES:]
+
+
+def _well_formed_box(request) -> bool:
+    if not isinstance(request, dict):
+        return False
+    at, box = request.get("at"), request.get("box")
+    return (
+        isinstance(at, int) and not isinstance(at, bool)
+        and isinstance(box, list) and len(box) == 4
+        and all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+                for v in box)
+    )
 
 
 def _box_answers(result, sha) -> list[dict]:

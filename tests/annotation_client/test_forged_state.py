@@ -153,3 +153,16 @@ def test_the_model_is_asked_only_about_the_open_image(app, annotate):
     # The right file goes on to the model server (down here: the answer is its alert).
     ai, alert, _done = segment(image_data)
     assert "Auto-segmentation" in _text(alert)
+
+
+def test_the_pending_boxes_are_few_and_well_formed(annotate):
+    sha = "ab" * 32
+    good = [{"image": sha, "box": [0, 0, 40, 40], "at": i} for i in range(1, 21)]
+    bad = [{"image": sha, "box": [0, 0, 40], "at": 99}, {"image": sha, "box": "0,0,4,4", "at": 98},
+           {"image": sha, "box": [0, 0, float("inf"), 4], "at": 97},
+           {"image": sha, "box": [0, 0, 4, 4], "at": "now"}, "box", None,
+           {"image": "cd" * 32, "box": [0, 0, 4, 4], "at": 96}]
+    kept = annotate._pending_boxes(good + bad, sha)
+    # The latest few only: each is a model-server call.
+    assert [r["at"] for r in kept] == list(range(21 - annotate.MAX_PENDING_BOXES, 21))
+    assert annotate._pending_boxes("not a list", sha) == []
