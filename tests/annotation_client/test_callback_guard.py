@@ -180,3 +180,26 @@ def test_other_routes_are_left_alone(client):
     assert client.post("/api/saved").status_code == 405
     # Dash's page routing answers a GET of any path; the guard only reads POSTs.
     assert client.get(ROUTE).status_code == 200
+
+
+@pytest.mark.browser
+def test_a_refused_callback_is_shown_in_the_page_not_swallowed(dash_duo, tmp_path, free_port):
+    # A tab left open across an upgrade posts callbacks the server no longer has; the
+    # renderer would show nothing, so the page says what the server answered.
+    app = create_app({"DATA_DIR": str(tmp_path), "MODEL_SERVER_URL": f"http://127.0.0.1:{free_port}"})
+    dash_duo.start_server(app)
+    dash_duo.wait_for_element("#annotation-graph", timeout=30)
+    assert not dash_duo.driver.find_elements("css selector", "#stale-page")
+    dash_duo.driver.execute_script(
+        """
+        window.fetch(arguments[0], {method: "POST",
+            headers: {"Content-Type": "application/json"},
+            body: JSON.stringify({output: "gone.children",
+                                  outputs: {id: "gone", property: "children"},
+                                  inputs: [], state: [], changedPropIds: []})});
+        """,
+        dash_duo.server_url + ROUTE,
+    )
+    dash_duo.wait_for_contains_text("#stale-page", "reload the page", timeout=10)
+    text = dash_duo.find_element("#stale-page").text
+    assert text.startswith("This page could not be updated: no callback has the output")
