@@ -22,9 +22,9 @@ import vectorizer
 
 #: Path data an outline may hold, in characters: what ``vectorizer.svg_to_mask``
 #: rasterises (an outline of 128 vertices a ring takes about 2,000).
-MAX_PATH_CHARS = 300_000
+MAX_PATH_CHARS = vectorizer.MAX_PARSED_BYTES
 #: Coordinates beyond this many pixels are refused, as the vectorizer refuses them.
-MAX_COORDINATE = 1e7
+MAX_COORDINATE = vectorizer.MAX_COORDINATE
 
 _TOKEN = re.compile(r"[MLHVZmlhvz]|[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 _SHAPE_PATH_KEY = re.compile(r"^shapes\[(\d+)\]\.path$")

@@ -19,6 +19,9 @@ measure_regions
     Area, perimeter, bounding box, maximum diameter and centroid per region.
 MAX_OUTLINES
     The most outlines (regions plus holes) a mask may have to be traced or measured.
+MAX_COORDINATE, MAX_PARSED_BYTES
+    ``svg_to_mask``'s limits: coordinates within +/- this many pixels, and at most
+    this many characters of path data outside its own documents' form.
 MAX_PIXEL_SPACING_MM, is_plausible_spacing
     The largest pixel spacing ``measure_regions`` accepts (mm per pixel), and the
     check of a ``(row_mm, col_mm)`` pair against it.
@@ -61,9 +64,9 @@ from ._io import (
 )
 from ._measure import MAX_PIXEL_SPACING_MM, is_plausible_spacing, measure_regions
 from ._polygons import mask_to_paths
-from ._rasterize import svg_to_mask
+from ._rasterize import MAX_COORDINATE, svg_to_mask
 from ._svg import mask_to_svg
-from ._svgcheck import check_svg_document
+from ._svgcheck import MAX_PARSED_BYTES, check_svg_document
 from ._trace import MAX_OUTLINES
 
 __all__ = [
@@ -73,6 +76,8 @@ __all__ = [
     "mask_to_paths",
     "measure_regions",
     "MAX_OUTLINES",
+    "MAX_COORDINATE",
+    "MAX_PARSED_BYTES",
     "MAX_PIXEL_SPACING_MM",
     "is_plausible_spacing",
     "mask_to_png",

@@ -226,20 +226,22 @@ def trace(
 
     labels, count = ndimage.label(crop, structure=np.ones((3, 3), dtype=bool))
     boxes = ndimage.find_objects(labels)
+
+    def corner(label: int) -> tuple[int, int, int]:
+        return (boxes[label - 1][0].start, boxes[label - 1][1].start, label)
+
     owners = [_owner(labels, region.outer.points[0, 2] - (c0, r0)) for region in regions]
     if 0 not in owners and len(set(owners)) == len(owners):
-        return [region for _, region in sorted(
-            zip(owners, regions, strict=True),
-            key=lambda pair: (boxes[pair[0] - 1][0].start, boxes[pair[0] - 1][1].start, pair[0]),
-        )]
+        return [region for _, region in sorted(zip(owners, regions, strict=True),
+                                               key=lambda pair: corner(pair[0]))]
     # Not one component per region (never seen; the curves stay near their pixels):
     # each component is traced on its own instead, in order, which costs about
     # 0.3 ms a region. The others do not touch it, so it gives the same regions
     # (potrace may round a segment differently with the bitmap's origin moved).
     ordered: list[Region] = []
-    for k in sorted(range(count), key=lambda k: (boxes[k][0].start, boxes[k][1].start, k)):
-        rs, cs = boxes[k]
-        own = labels[rs, cs] == k + 1
+    for label in sorted(range(1, count + 1), key=corner):
+        rs, cs = boxes[label - 1]
+        own = labels[rs, cs] == label
         ordered.extend(_trace_crop(own, int(r0 + rs.start), int(c0 + cs.start),
                                    max_rings=max_rings - _ring_count(ordered), **options))
     return ordered

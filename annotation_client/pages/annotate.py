@@ -874,7 +874,7 @@ def open_upload(contents, filename, current_meta, tool="pan"):
     """Open a file from ``dcc.Upload`` (its ``data:`` URL contents)."""
     if not contents:
         raise PreventUpdate
-    return _show(_file_name(filename), lambda: parse_data_url(contents), current_meta, tool)
+    return _show(filename, lambda: parse_data_url(contents), current_meta, tool)
 
 
 def _file_name(filename) -> str:
