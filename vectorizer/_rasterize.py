@@ -422,8 +422,6 @@ def _reason(exc: BaseException) -> str:
 
 
 _RELATIVE_UNIT = re.compile(r"[0-9.]\s*(em|ex|ch|rem|vw|vh|vmin|vmax)\s*$", re.IGNORECASE)
-_ROOT_SVG = re.compile(rb"<(?:[\w.-]+:)?svg\b[^>]*>")
-_NESTED_VIEWBOX = re.compile(rb"<(?:[\w.-]+:)?svg\b[^>]*\bviewBox\s*=")
 
 
 def _whole(value: float, what: str, raw=None) -> int:
@@ -532,11 +530,6 @@ def _parse_with_svgelements(data: bytes) -> tuple[list[FlatShape], tuple[int, in
             f"svg_or_paths: SVG viewBox {values.get('viewBox')!r} must have a positive "
             "width and height"
         )
-    root = _ROOT_SVG.search(data)
-    if root is not None and _NESTED_VIEWBOX.search(data, root.end()):
-        # svgelements places a nested viewBox's content wrongly (scaled about the
-        # wrong origin): the mask would be silently empty or misplaced.
-        raise ValueError("svg_or_paths: a nested <svg> element with a viewBox is not supported")
     size = None
     if has_size or svg.viewbox is not None:
         size = (_whole(float(svg.height), "height", values.get("height")),

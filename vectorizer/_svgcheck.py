@@ -82,7 +82,9 @@ def check_svg_document(svg: str | bytes) -> None:
     - whose ``<use>`` references pass through more than ``MAX_USE_NESTING`` (8)
       ``<use>`` in a chain, or whose elements nest more than ``MAX_NESTING`` (256) deep;
     - with path data (``d``) or a ``transform`` that holds something other than numbers
-      where numbers belong (``NaN``, ``inf``, a word).
+      where numbers belong (``NaN``, ``inf``, a word);
+    - with an ``<svg>`` element inside the root that has a ``viewBox``: svgelements
+      scales its content about the wrong origin, so it would be drawn misplaced.
 
     A document that passes may still be invalid in other ways; the full parse says so.
 
@@ -221,6 +223,9 @@ class _Tree:
                     )
                 if "d" in attrib or "transform" in attrib:
                     _check_attributes(attrib, name)
+                if tag == "svg" and index > 0 and "viewBox" in attrib:
+                    raise ValueError(f"{name}: a nested <svg> element with a viewBox is "
+                                     "not supported")
                 # Roughly the element's bytes as written ('<tag a="v"/>'), so that a
                 # document without <use> weighs at most its own size.
                 size = 3 + len(tag)

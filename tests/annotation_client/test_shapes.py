@@ -302,3 +302,11 @@ def test_svg_to_paths_still_reads_a_modest_use():
     svg = (f'<svg {SVG_NS} width="8" height="6"><defs><path id="t" d="{TRIANGLE}"/></defs>'
            '<use href="#t"/></svg>')
     assert s.svg_to_paths(svg, 8, 6) == [TRIANGLE]
+
+
+def test_svg_to_paths_refuses_a_nested_svg_with_a_viewbox():
+    # svgelements would scale its paths about the wrong origin: misplaced, not refused.
+    svg = (f'<svg {SVG_NS} width="8" height="6"><svg x="1" y="1" width="4" height="4" '
+           f'viewBox="0 0 2 2"><path d="{TRIANGLE}"/></svg></svg>')
+    with pytest.raises(ValueError, match="nested <svg> element with a viewBox"):
+        s.svg_to_paths(svg, 8, 6)

@@ -210,3 +210,25 @@ def test_attributes_inherited_by_every_element_are_bounded():
     few = " ".join(f"a{i}='1'" for i in range(5))
     check_svg_document(f'<svg xmlns="http://www.w3.org/2000/svg" {few}>'
                        + '<path d="M0 0H1V1Z" fill-rule="evenodd"/>' * MAX_SHAPES + "</svg>")
+
+
+def test_a_nested_svg_with_a_viewbox_is_refused_wherever_it_is():
+    nested = '<svg x="2" y="2" width="5" height="5" viewBox="0 0 1 1">' + SQUARE + "</svg>"
+    for body in (nested, f"<g>{nested}</g>", f"<defs>{nested}</defs>",
+                 nested.replace("<svg", '<svg:svg xmlns:svg="http://www.w3.org/2000/svg"')
+                 .replace("</svg>", "</svg:svg>")):
+        with pytest.raises(ValueError, match="nested <svg> element with a viewBox"):
+            check_svg_document(_doc(body))
+
+
+def test_what_only_looks_like_a_nested_svg_is_accepted():
+    # Read as XML, not as text: a comment, a text node or an attribute value that
+    # spells one out is not an element, and the root's own viewBox is allowed.
+    look_alike = '<svg viewBox="0 0 1 1">'
+    doc = (HEAD.replace("<svg ", '<svg viewBox="0 0 20 20" ')
+           + f"<!-- {look_alike} --><desc>&lt;svg viewBox=\"0 0 1 1\"&gt;</desc>"
+           + '<path d="M2 2h4v4h-4z" class="&lt;svg viewBox=1"/></svg>')
+    check_svg_document(doc)
+    assert svg_to_mask(doc).sum() == 16
+    # A nested <svg> without a viewBox svgelements places correctly.
+    check_svg_document(_doc(f'<svg x="2" y="3" width="5" height="5">{SQUARE}</svg>'))
