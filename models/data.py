@@ -46,6 +46,7 @@ class Sample:
     image_path: Path
     mask_paths: list[Path] = field(default_factory=list)
     group: str = ""
+    listed_masks: int | None = None  # mask files index.csv's ``masks`` column counts
 
     @property
     def class_name(self) -> str:
@@ -161,7 +162,9 @@ def load_samples(root, problems=None) -> list[Sample]:
     problems : list of str, optional
         Gets one line per file that is left out: a mask without its image, or
         an image whose name another image of the class already has (``x.png``
-        and ``x.jpg``: which one the mask belongs to is not guessed).
+        and ``x.jpg``: which one the mask belongs to is not guessed); and one
+        line for the images ``index.csv`` lists that the folder lacks (a copy
+        that lost files would otherwise be scored on fewer images, silently).
 
     Returns
     -------
@@ -174,7 +177,7 @@ def load_samples(root, problems=None) -> list[Sample]:
     top = root
     root, folders = _dataset_folder(root)
     index_csv = root / "index.csv"
-    groups = _read_groups(index_csv if index_csv.is_file() else top / "index.csv")
+    index = _read_index(index_csv if index_csv.is_file() else top / "index.csv")
     samples = []
     for label, cls in enumerate(CLASS_NAMES):
         folder = folders.get(cls)
@@ -208,11 +211,21 @@ def load_samples(root, problems=None) -> list[Sample]:
         for stem, paths in images.items():
             if len(paths) > 1:
                 continue
-            path = paths[0]
-            group = groups.get((cls, stem), f"{cls}/{stem}")
-            samples.append(Sample(stem, label, path, sorted(masks.get(stem, [])), str(group)))
+            group, listed_masks = index.get((cls, stem), (f"{cls}/{stem}", None))
+            samples.append(Sample(stem, label, paths[0], sorted(masks.get(stem, [])),
+                                  str(group), listed_masks))
     if not samples:
         raise ValueError(f"root: no images found under {root}/{{normal,benign,malignant}}")
+    found = {(CLASS_NAMES[s.label], s.name) for s in samples}
+    missing = [f"{cls}/{name}" for cls, name in index if (cls, name) not in found]
+    if missing:
+        shown = ", ".join(missing[:10]) + (f" and {len(missing) - 10} more"
+                                           if len(missing) > 10 else "")
+        note = (f"index.csv lists {len(missing)} image(s) the folder does not hold "
+                f"(or holds unpaired): {shown}")
+        log.warning("%s", note)
+        if problems is not None:
+            problems.append(note)
     return samples
 
 
@@ -259,13 +272,14 @@ def _dataset_folder(root: Path) -> tuple[Path, dict[str, Path]]:
     return root, {}
 
 
-def _read_groups(index_csv: Path) -> dict[tuple[str, str], str]:
-    """Duplicate groups by ``(class, name)`` from ``index.csv``, or none.
+def _read_index(index_csv: Path) -> dict[tuple[str, str], tuple[str, int | None]]:
+    """``(duplicate group, mask count or None)`` by ``(class, name)`` from ``index.csv``.
 
     The groups only matter for splitting; scoring a folder needs none. So an
     ``index.csv`` of another shape (no ``class`` and ``name`` columns, not UTF-8
     text), as another data set may ship, is logged and left aside: every image is
-    then its own group, rather than the folder being refused.
+    then its own group, rather than the folder being refused. A ``masks`` value
+    that is not a whole number is read as unknown.
     """
     if not index_csv.is_file():
         return {}
@@ -278,13 +292,19 @@ def _read_groups(index_csv: Path) -> dict[tuple[str, str], str]:
                 return {}
             return {
                 (row["class"].strip().lower(), row["name"]): (
-                    row.get("duplicate_group") or f"{row['class']}/{row['name']}"
+                    row.get("duplicate_group") or f"{row['class']}/{row['name']}",
+                    _whole_number(row.get("masks")),
                 )
                 for row in reader
             }
     except (UnicodeDecodeError, csv.Error) as exc:
         log.warning("%s cannot be read (%s): duplicate groups not read", index_csv, exc)
         return {}
+
+
+def _whole_number(text: str | None) -> int | None:
+    text = (text or "").strip()
+    return int(text) if text.isdigit() else None
 
 
 def split_by_group(samples, val_fraction=0.2, seed=0):

@@ -60,7 +60,8 @@ def evaluate(runtime, samples, progress=False, transform=None) -> dict:
         images whose ground truth is empty (no mask file, or an all-black
         one), which count for classification but not for segmentation, and
         ``notes`` what was done to a scored image's files (a mask of another
-        size resized to its image).
+        size resized to its image) or what is odd about them (fewer or more
+        mask files than ``index.csv`` counts).
     """
     rows, probs, labels, times = [], [], [], []
     skipped, unmasked, notes = [], [], []
@@ -82,6 +83,10 @@ def evaluate(runtime, samples, progress=False, transform=None) -> dict:
             log.warning("skipped %s: %s", name, exc)
             skipped.append({"image": name, "reason": str(exc)})
             continue
+        if s.listed_masks is not None and s.listed_masks != len(s.mask_paths):
+            # A lost mask file would score a correct outline as a false positive.
+            mask_notes.append(f"index.csv counts {s.listed_masks} mask file(s), the folder "
+                              f"has {len(s.mask_paths)}: scored against those found")
         notes.extend({"image": name, "note": note} for note in mask_notes)
         if transform is not None:
             grey, true = transform(grey, true)
@@ -168,7 +173,7 @@ def format_table(result) -> str:
     for item in result.get("skipped", []):
         lines.append(f"  skipped {item['image']}: {item['reason']}")
     for item in result.get("files_left_out", []):
-        lines.append(f"  left out {item}")
+        lines.append(f"  folder: {item}")
     for item in result.get("notes", []):
         lines.append(f"  note on {item['image']}: {item['note']}")
     unmasked = result.get("lesion_class_without_mask", [])

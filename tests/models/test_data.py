@@ -230,9 +230,46 @@ def test_files_that_cannot_be_paired_are_left_out_and_said(synthetic_busi, tmp_p
     samples = load_samples(root, problems)
     names = {s.name for s in samples if s.class_name == "benign"}
     assert names == {"benign (2)", "benign (3)", "benign (4)", "benign (6)"}
-    assert len(problems) == 2
+    assert len(problems) == 3
     assert "benign (1).jpg, benign (1).png share one name" in problems[0]
     assert "benign (5)_mask.png without an image" in problems[1]
+    # index.csv lists both; a copy that lost files must not be scored as if whole.
+    assert problems[2] == ("index.csv lists 2 image(s) the folder does not hold (or holds "
+                           "unpaired): benign/benign (1), benign/benign (5)")
+
+
+def test_index_csv_images_missing_from_the_folder_are_said(synthetic_busi, tmp_path):
+    root = tmp_path / "data"
+    shutil.copytree(synthetic_busi[0], root)
+    for cls in ("normal", "malignant"):  # a whole class folder lost, and one image
+        shutil.rmtree(root / cls) if cls == "normal" else (root / cls / f"{cls} (3).png").unlink()
+    problems = []
+    load_samples(root, problems)
+    assert problems[-1].startswith("index.csv lists 7 image(s) the folder does not hold")
+    assert "malignant/malignant (3)" in problems[-1] and "normal/normal (6)" in problems[-1]
+    (root / "index.csv").write_text("class,name\n" + "".join(
+        f"benign,extra ({i})\n" for i in range(12)))
+    problems = []
+    load_samples(root, problems)
+    assert problems[-1].endswith("benign/extra (9) and 2 more")
+    (root / "index.csv").unlink()
+    problems = []
+    load_samples(root, problems)
+    assert not any("index.csv" in p for p in problems)
+
+
+def test_index_csv_mask_counts_are_read(synthetic_busi, tmp_path):
+    by_key = {(s.class_name, s.name): s for s in load_samples(synthetic_busi[0])}
+    assert by_key[("benign", "benign (2)")].listed_masks == 2
+    assert by_key[("normal", "normal (1)")].listed_masks == 1
+    root = tmp_path / "data"
+    shutil.copytree(synthetic_busi[0], root)
+    (root / "index.csv").write_text("class,name,masks\nbenign,benign (1), 2 \n"
+                                    "benign,benign (2),two\n")
+    by_key = {(s.class_name, s.name): s for s in load_samples(root)}
+    assert by_key[("benign", "benign (1)")].listed_masks == 2
+    assert by_key[("benign", "benign (2)")].listed_masks is None
+    assert by_key[("benign", "benign (3)")].listed_masks is None
 
 
 def test_a_macos_archive_folder_does_not_hide_the_wrapper(synthetic_busi, tmp_path):

@@ -137,6 +137,14 @@ def test_a_resized_mask_is_scored_and_reported(busi_copy):
     assert result["skipped"] == []
 
 
+def test_a_mask_file_index_csv_counts_but_the_folder_lacks_is_noted(busi_copy):
+    (busi_copy / "benign" / "benign (2)_mask_1.png").unlink()  # index.csv counts 2
+    result = evaluate(DarkIsLesion(), load_samples(busi_copy), transform=_paint_truth)
+    assert result["notes"] == [{"image": "benign/benign (2)", "note": (
+        "index.csv counts 2 mask file(s), the folder has 1: scored against those found")}]
+    assert "note on benign/benign (2): index.csv counts 2" in format_table(result)
+
+
 def test_an_image_too_small_for_the_models_is_skipped_not_fatal(busi_copy):
     from PIL import Image
 

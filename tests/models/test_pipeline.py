@@ -132,12 +132,16 @@ def test_evaluate_cli_skips_unreadable_files_and_refuses_a_folder_of_them(synthe
     for name in ("benign (1).png", "benign (1)_mask.png"):
         (data / "benign" / name).write_bytes((root / "benign" / name).read_bytes())
     (data / "benign" / "benign (2).png").write_bytes(b"not a png")
+    (data / "benign" / "benign (3)_mask.png").write_bytes(
+        (root / "benign" / "benign (3)_mask.png").read_bytes())  # its image is missing
     # The JSON's folder does not exist yet: it is made, not found missing after the run.
     out = tmp_path / "new folder" / "result.json"
     cmd = [sys.executable, "-m", "models.evaluate", "--data", str(data), "--json", str(out)]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert "skipped benign/benign (2)" in proc.stdout
+    orphan = "benign/: benign (3)_mask.png without an image benign (3).*: left out"
+    assert f"  folder: {orphan}\n" in proc.stdout
 
     def strict(constant):
         raise AssertionError(f"{constant} is not JSON")
@@ -147,6 +151,7 @@ def test_evaluate_cli_skips_unreadable_files_and_refuses_a_folder_of_them(synthe
     assert result["segmentation"]["normal_predicted_empty"] is None
     assert result["n_images"] == 1 and result["per_image"][0]["image"] == "benign/benign (1)"
     assert [item["image"] for item in result["skipped"]] == ["benign/benign (2)"]
+    assert result["files_left_out"] == [orphan]
 
     (data / "benign" / "benign (1).png").write_bytes(b"")
     proc = subprocess.run(cmd[:-2], capture_output=True, text=True, timeout=300)
