@@ -50,6 +50,26 @@ ASSESSMENT_MEANINGS = {
 MULTI_VALUED = frozenset({"margin"})
 
 
+def margin_conflict(margin) -> str | None:
+    """Why a BI-RADS margin is self-contradictory, or None.
+
+    In the lexicon a margin is either circumscribed, or not circumscribed and then
+    any of indistinct, angular, microlobulated and spiculated: "circumscribed" with
+    one of those says two opposite things of one lesion.
+
+    Parameters
+    ----------
+    margin : sequence of str or None
+        The margin values chosen.
+    """
+    chosen = [m for m in (margin or []) if m]
+    others = [m for m in chosen if m != "circumscribed"]
+    if "circumscribed" not in chosen or not others:
+        return None
+    return (f"The margin cannot be both circumscribed and {' and '.join(others)}: in "
+            "BI-RADS a circumscribed margin is the opposite of the others. Untick one.")
+
+
 def dice(a: np.ndarray, b: np.ndarray) -> float:
     """Dice coefficient ``2|A∩B| / (|A| + |B|)`` of two masks of the same shape.
 
@@ -120,6 +140,18 @@ def clean_descriptors(descriptors: Mapping | None) -> dict:
         else:
             cleaned[name] = values[0]
     return cleaned
+
+
+def _consistent(descriptors: dict) -> dict:
+    """``descriptors`` unchanged, if a radiologist could have meant them all.
+
+    Checked when a record is built, not by :func:`clean_descriptors`, which also
+    reads the records saved before this check existed.
+    """
+    conflict = margin_conflict(descriptors["margin"])
+    if conflict:
+        raise ValueError(conflict)
+    return descriptors
 
 
 def _clean_probabilities(probabilities) -> dict | None:
@@ -259,7 +291,7 @@ def build_record(
         },
         "final": {
             "label": final_label or None,
-            "descriptors": clean_descriptors(descriptors),
+            "descriptors": _consistent(clean_descriptors(descriptors)),
             "note": note.strip(),
             "regions": int(measurements["count"]) if measurements else None,
             "vertices": vertices,

@@ -143,7 +143,7 @@ def ai_label(classification: dict | None, stale: bool = False):
         parts.append(
             html.Div(
                 "The outline changed since; classify again to update.",
-                className="small text-warning",
+                className="small text-warning-emphasis",
             )
         )
     return html.Div(parts, id="ai-label-text", **{"data-label": label})

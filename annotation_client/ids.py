@@ -21,6 +21,9 @@ VERTEX_DENSITY = "vertex-density"
 NAVBAR = "navbar"
 ANNOTATOR_STORE = "annotator-store"
 SERVER_STATUS = "server-status"
+# Hidden; class "dirty" while the annotate page's work is in no save. In the shell, so
+# that sonotrace.js still knows it on another page, where a reload would lose the work.
+UNSAVED_FLAG = "unsaved-flag"
 
 # --- annotate page: stores
 IMAGE_META = "image-meta"
@@ -44,6 +47,7 @@ BOX_DONE = "box-done"  # inside the graph's dcc.Loading, like SEGMENT_DONE
 IMAGE_INFO = "image-info"
 UPLOAD_ALERT = "upload-alert"
 SERVER_ALERT = "server-alert"
+SERVER_POLL = "server-poll"  # dcc.Interval: the status badge asks /health again
 TOOL = "tool"
 ERASE_BUTTON = "erase-button"
 RESET_BUTTON = "reset-button"
@@ -71,6 +75,7 @@ ANNOTATOR = "annotator"
 ANNOTATOR_NAMES = "annotator-names"  # datalist: the names saved before, offered as typed
 ANNOTATOR_HINT = "annotator-hint"  # where the name comes from (SONOTRACE_ANNOTATOR_HEADER)
 SAVE_ALERT = "save-alert"
+MARGIN_HINT = "margin-hint"  # says when the ticked margins contradict each other
 DOWNLOAD_SVG_BUTTON = "download-svg-button"
 DOWNLOAD_PNG_BUTTON = "download-png-button"
 DOWNLOAD_SVG = "download-svg"

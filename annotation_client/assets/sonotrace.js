@@ -40,14 +40,15 @@
 
 /* Nothing is lost without asking. The outline history, label and note live in
  * the page's memory, so a reload, a closed tab or the next file would drop
- * them: while the page marks the work unsaved (#unsaved-mark.dirty, kept by
- * the mark_unsaved callback), the browser asks first. A file over the upload
+ * them: while the work is unsaved (#unsaved-flag.dirty, kept by the
+ * mark_unsaved callback in the app's shell, so that it is still there on the
+ * Saved and Learn pages), the browser asks first. A file over the upload
  * limit is refused here, before it is sent: the server drops a request that
  * large without an answer the page could show. */
 (function () {
 
   function unsaved() {
-    return !!document.querySelector("#unsaved-mark.dirty");
+    return !!document.querySelector("#unsaved-flag.dirty");
   }
 
   window.addEventListener("beforeunload", function (event) {

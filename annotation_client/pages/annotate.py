@@ -48,6 +48,7 @@ from annotation_client._record import (
     MULTI_VALUED,
     build_record,
     clean_descriptors,
+    margin_conflict,
     parse_based_on,
 )
 from annotation_client._server_client import (
@@ -71,6 +72,9 @@ DESCRIPTOR_LABELS = {
 _MEMORY = {"persistence": True, "persistence_type": "memory"}
 #: The vertex-density slider's range, per region.
 SLIDER_VERTICES = (8, 128)
+#: How often the status badge asks the model server's /health, and how long it waits.
+SERVER_POLL_MS = 20_000
+HEALTH_TIMEOUT_S = 5.0
 #: Asked before a new image replaces unsaved work: by the worklist's confirm dialog,
 #: and by sonotrace.js before an upload (read from the upload's data attribute).
 UNSAVED_QUESTION = (
@@ -317,20 +321,27 @@ def _record_card(signed_in: bool = False, blinded: bool = False):
     descriptor_controls = []
     for name, options in DESCRIPTOR_OPTIONS.items():
         if name in MULTI_VALUED:
-            control = dbc.Checklist(
-                id=ids.descriptor(name),
-                options=[{"label": o, "value": o} for o in options],
-                value=[],
-                inline=True,
-                class_name="small",
-                **_MEMORY,
-            )
+            control = html.Div([
+                dbc.Checklist(
+                    id=ids.descriptor(name),
+                    options=[{"label": o, "value": o} for o in options],
+                    value=[],
+                    inline=True,
+                    class_name="small",
+                    **_MEMORY,
+                ),
+                # Says at once what Save would refuse (see margin_conflict).
+                html.Div(id=ids.MARGIN_HINT, className="small text-danger", role="status"),
+            ])
         else:
             control = dbc.Select(
                 id=ids.descriptor(name),
                 options=[{"label": "—", "value": ""}]
                 + [{"label": _option_label(name, o), "value": o} for o in options],
                 value="",
+                # dbc.Select's own placeholder option also has the value "", and the
+                # browser shows it (blank) for the unset value: it reads "—" too.
+                placeholder="—",
                 size="sm",
                 **_MEMORY,
             )
@@ -441,7 +452,7 @@ def _record_card(signed_in: bool = False, blinded: bool = False):
 
 
 def _worklist_card(config):
-    """The worklist, above the upload zone.
+    """The worklist, at the top of the side column (beside the image, not above it).
 
     Without ``SONOTRACE_WORKLIST_DIR`` it is on the page but hidden: the list is
     refreshed after every open and save, and Dash reports an error for a callback
@@ -515,12 +526,12 @@ def layout(**query):
     left = dbc.Col(
         [
             html.Div(id=ids.SERVER_STATUS, className="small text-end mb-1"),
+            dcc.Interval(id=ids.SERVER_POLL, interval=SERVER_POLL_MS),
             html.Div(id=ids.SERVER_ALERT),
             html.Div(id=ids.UPLOAD_ALERT),
             # Filled by sonotrace.js, which refuses a file over the limit before it is
             # sent: the server would drop a request that large with no message.
             html.Div(id=ids.UPLOAD_REFUSED),
-            _worklist_card(config),
             html.Div(
                 dcc.Upload(
                     id=ids.IMAGE_UPLOAD,
@@ -547,8 +558,6 @@ def layout(**query):
             ),
             html.Div(_views.image_info(None), id=ids.IMAGE_INFO, className="mb-2"),
             _tool_bar(),
-            _sliders(config.default_vertices, config.auto_segment),
-            _levels(),
             dcc.Loading(
                 [
                     html.Div(
@@ -556,7 +565,9 @@ def layout(**query):
                             id=ids.ANNOTATION_GRAPH,
                             figure=_figure.empty_figure(),
                             config=_figure.GRAPH_CONFIG,
-                            style={"height": "68vh", "minHeight": "380px"},
+                            # What the window has left under the bars above it, so
+                            # that the whole image is in view with its tools.
+                            style={"height": "calc(100vh - 230px)", "minHeight": "380px"},
                         ),
                         id=ids.GRAPH_FRAME,
                     ),
@@ -573,13 +584,19 @@ def layout(**query):
                 "Click an outline to select it, then drag its vertices; double-click a "
                 "vertex to delete it. Draw region adds a closed outline; Box re-segment "
                 "asks the model again inside the box you draw.",
-                className="small text-muted",
+                className="small text-muted mb-2",
             ),
+            # Below the image, not above it: with them above, the image began below
+            # the fold of a 1440x900 screen, and every case meant scrolling.
+            _sliders(config.default_vertices, config.auto_segment),
+            _levels(),
         ],
         lg=8,
     )
     right = dbc.Col(
         [
+            # Beside the image, not above it: above, it pushed the image below the fold.
+            _worklist_card(config),
             dbc.Card(
                 [
                     dbc.CardHeader("Measurements"),
@@ -828,15 +845,71 @@ def check_server(_loaded):
     except ModelServerError as exc:
         return (
             _server_alert(exc, "Auto-segmentation and classification"),
-            dbc.Badge("model server offline", color="warning", text_color="dark"),
+            _status_badge(None),
         )
+    return None, _status_badge(health)
+
+
+def _status_badge(health: dict | None):
+    """The model server's badge: ready (with the model's name) or offline."""
+    if health is None:
+        return dbc.Badge("model server offline", color="warning", text_color="dark")
     model = health.get("model") or health.get("models") or {}
     name = model.get("name") if isinstance(model, dict) else None
     text = "model server ready" + (f" · {name}" if name else "")
-    return None, dbc.Badge(text, color="success")
+    return dbc.Badge(text, color="success")
+
+
+@callback(
+    Output(ids.SERVER_STATUS, "children", allow_duplicate=True),
+    Input(ids.SERVER_POLL, "n_intervals"),
+    Input(ids.SERVER_ALERT, "children"),
+    prevent_initial_call=True,
+)
+def refresh_server_status(_ticks, _alert):
+    """Keep the badge true while the page stays open.
+
+    Asked every ``SERVER_POLL_MS`` and whenever a request's answer changes the
+    server alert: a server that went away (or came back) after the page loaded
+    must not go on being shown as it was. The alert stays the requests' own:
+    it says what failed, which a health check cannot take back.
+    """
+    config = get_config()
+    # Short: a hung server must not hold a callback for the whole request timeout.
+    client = ModelServerClient(config.model_server_url,
+                               timeout=min(HEALTH_TIMEOUT_S, config.request_timeout))
+    try:
+        return _status_badge(client.health())
+    except ModelServerError:
+        return _status_badge(None)
+
+
+@callback(
+    Output(ids.MARGIN_HINT, "children"),
+    Input(ids.descriptor("margin"), "value"),
+)
+def check_margin(margin):
+    """Say, as the boxes are ticked, when the margin contradicts itself."""
+    return margin_conflict(margin if isinstance(margin, list) else None)
 
 
 # =========================================================================== callbacks: image
+
+
+@callback(
+    Output(ids.SAVE_ALERT, "children", allow_duplicate=True),
+    Input(ids.IMAGE_OPENED, "data"),
+    prevent_initial_call=True,
+)
+def clear_save_message(opened):
+    """A save's message (success or failure) is about the image it was for.
+
+    Left under Save, "Saved." would stand beside the next image, which no one
+    has saved.
+    """
+    if not opened:
+        raise PreventUpdate
+    return None
 
 
 @callback(
@@ -2263,6 +2336,7 @@ def save(_clicks, meta, history, ai, classification, final_label, note, annotato
 @callback(
     Output(ids.UNSAVED_MARK, "children"),
     Output(ids.UNSAVED_MARK, "className"),
+    Output(ids.UNSAVED_FLAG, "className"),
     State(ids.HISTORY, "data"),
     Input(ids.FINAL_LABEL, "value"),
     Input(ids.NOTE, "value"),
@@ -2278,12 +2352,13 @@ def save(_clicks, meta, history, ai, classification, final_label, note, annotato
 def mark_unsaved(history, final_label, note, *rest):
     """Show whether the open image has work in no save.
 
-    ``assets/sonotrace.js`` reads the mark's ``dirty`` class to ask before a
-    reload, a closed tab or a new file throws that work away.
+    ``assets/sonotrace.js`` reads the shell's flag (``ids.UNSAVED_FLAG``, the
+    ``dirty`` class, as the mark) to ask before a reload, a closed tab or a new
+    file throws that work away.
     """
     *descriptors, saved, meta, ai = rest[: len(DESCRIPTOR_OPTIONS) + 3]
     if not meta:
-        return "", "small"
+        return "", "small", ""
     present = _present(history, meta)
     current = _unsaved.snapshot(
         meta["sha256"],
@@ -2296,8 +2371,8 @@ def mark_unsaved(history, final_label, note, *rest):
     # Until the AI outline reaches the history, the image is still as opened.
     baseline = ai["paths"] if ai and present["action"] != "open" else None
     if _unsaved.is_unsaved(current, saved, baseline) and not _saved_on_disk(current, meta):
-        return "Unsaved changes", "small text-warning-emphasis dirty"
-    return "", "small"
+        return "Unsaved changes", "small text-warning-emphasis dirty", "dirty"
+    return "", "small", ""
 
 
 def _saved_on_disk(current: dict, meta: dict) -> bool:

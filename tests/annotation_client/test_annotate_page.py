@@ -757,6 +757,16 @@ def test_unsaved_work_is_not_lost_without_asking(dash_duo, data_dir, tmp_path, a
     assert "Unsaved" in dash_duo.find_element(mark).text
     assert _leaving_is_questioned(dash_duo)
 
+    # On another page the work is still only in the browser's memory: a reload there,
+    # or the Saved page's full-page links, would lose it too, so leaving still asks.
+    for page in ("/learn", "/saved"):
+        click(driver, By.CSS_SELECTOR, f"#{ids.NAVBAR} a[href='{page}']")
+        wait_for(dash_duo, lambda: not driver.find_elements(By.ID, ids.UNSAVED_MARK))
+        assert _leaving_is_questioned(dash_duo), page
+    click(driver, By.CSS_SELECTOR, f"#{ids.NAVBAR} a[href='/']")
+    wait_for(dash_duo, lambda: dash_duo.find_element("#image-name").text == "first.png")
+    dash_duo.wait_for_element(f"{mark}.dirty", timeout=10)
+
     # Another file: the user is asked, and saying no keeps the work.
     _upload(dash_duo, second)
     assert "not saved" in _answer_confirm(dash_duo, accept=False)
@@ -770,9 +780,13 @@ def test_unsaved_work_is_not_lost_without_asking(dash_duo, data_dir, tmp_path, a
     dash_duo.wait_for_element("#save-result[data-version='1']", timeout=20)
     wait_for(dash_duo, lambda: "dirty" not in dash_duo.find_element(mark).get_attribute("class"))
     assert not _leaving_is_questioned(dash_duo)
+    assert dash_duo.find_element("#save-result").is_displayed()
     _upload(dash_duo, second)
     wait_for(dash_duo, lambda: dash_duo.find_element("#image-name").text == "second.png")
     assert driver.find_element(By.ID, ids.NOTE).get_attribute("value") == ""
+    # "Saved." was about the first image; next to the second it would be a lie.
+    wait_for(dash_duo, lambda: not driver.find_elements(By.ID, "save-result"), 10,
+             "the first image's save message stayed")
     _shot(dash_duo, artifacts_dir, "01-saved-then-next")
 
     # Unsaved again, and this time the user lets it go.
@@ -861,6 +875,74 @@ def _app_with_model_server(handler, data_dir, request_timeout):
     finally:
         server.shutdown()
         server.server_close()
+
+
+class _HealthyModelServer(BaseHTTPRequestHandler):
+    """Answers /health only; enough for the status badge."""
+
+    do_GET = _SlowModelServer.do_GET
+
+    def log_message(self, *args):
+        pass
+
+
+def test_the_status_badge_follows_the_server_after_the_page_loaded(
+    dash_duo, data_dir, artifacts_dir, monkeypatch
+):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _HealthyModelServer)
+    port = server.server_port
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    app = create_app({"MODEL_SERVER_URL": f"http://127.0.0.1:{port}", "DATA_DIR": data_dir,
+                      "REQUEST_TIMEOUT": 3})
+    from annotation_client.pages import annotate  # registered by create_app
+
+    monkeypatch.setattr(annotate, "SERVER_POLL_MS", 500)
+    dash_duo.start_server(app)
+
+    def badge():
+        return dash_duo.find_element(f"#{ids.SERVER_STATUS}").text
+
+    wait_for(dash_duo, lambda: "ready · slow" in badge(), 20)
+    server.shutdown()
+    server.server_close()
+    wait_for(dash_duo, lambda: "offline" in badge(), 20, "the badge kept saying ready")
+    _shot(dash_duo, artifacts_dir, "01-gone")
+    server = ThreadingHTTPServer(("127.0.0.1", port), _HealthyModelServer)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        wait_for(dash_duo, lambda: "ready" in badge(), 20, "the badge kept saying offline")
+    finally:
+        server.shutdown()
+        server.server_close()
+    _assert_clean_console(dash_duo, artifacts_dir)
+
+
+def test_the_open_image_and_its_tools_fit_a_laptop_screen(
+    dash_duo, busi_image, data_dir, tmp_path, artifacts_dir
+):
+    worklist = tmp_path / "worklist"
+    worklist.mkdir()
+    shutil.copy(busi_image, worklist / busi_image.name)
+    app = _offline_app(data_dir, REQUEST_TIMEOUT=3, WORKLIST_DIR=worklist)
+    dash_duo.start_server(app)
+    driver = dash_duo.driver
+    driver.set_window_size(1440, 900)
+    dash_duo.wait_for_element("#server-alert-message", timeout=20)
+    _upload(dash_duo, busi_image)
+    wait_for(dash_duo, lambda: dash_duo.find_element("#image-name").text == busi_image.name)
+    # The offline warning is read once and closed, as a user would.
+    click(driver, By.CSS_SELECTOR, f"#{ids.SERVER_ALERT} .btn-close")
+    wait_for(dash_duo, lambda: not driver.find_elements(By.ID, "server-alert-message"))
+    dash_duo.wait_for_element(f"#{ids.WORKLIST_CARD} #{ids.WORKLIST}")
+    driver.execute_script("window.scrollTo({top: 0, behavior: 'instant'});")
+    top, bottom, tools, height = driver.execute_script(
+        "const g = document.querySelector('#annotation-graph .main-svg').getBoundingClientRect();"
+        f"const t = document.getElementById('{ids.TOOL}').getBoundingClientRect();"
+        "return [g.top, g.bottom, t.top, window.innerHeight];"
+    )
+    _shot(dash_duo, artifacts_dir, "01-laptop")
+    # The whole image and the tool bar, without scrolling between them for each case.
+    assert 0 <= tools < top and bottom <= height + 1, (tools, top, bottom, height)
 
 
 def test_a_slow_server_shows_a_spinner_then_the_alert(

@@ -344,8 +344,8 @@ def test_the_unsaved_mark_follows_edits_and_saves():
                 "present": _editing.make_state(paths, action)}
 
     def mark(hist, label=None, note="", saved=None, result=ai, image=meta):
-        text, classes = mark_unsaved(hist, label, note, *blank, saved, image, result)
-        assert bool(text) == ("dirty" in classes.split())
+        text, classes, flag = mark_unsaved(hist, label, note, *blank, saved, image, result)
+        assert bool(text) == ("dirty" in classes.split()) == (flag == "dirty")
         return "dirty" in classes.split()
 
     assert not mark(None, image=None)

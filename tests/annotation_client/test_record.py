@@ -128,6 +128,38 @@ def test_bad_record_input_is_refused(kwargs, match):
         r.build_record(**arguments)
 
 
+def test_a_circumscribed_margin_excludes_the_others():
+    _, final = _masks()
+    for margin in (["circumscribed", "spiculated"], ["angular", "circumscribed", "indistinct"]):
+        with pytest.raises(ValueError, match="both circumscribed and"):
+            r.build_record(image=IMAGE, annotator="A", final_mask=final,
+                           descriptors={"margin": margin})
+    assert r.margin_conflict(["circumscribed", "angular", "spiculated"]) == (
+        "The margin cannot be both circumscribed and angular and spiculated: in BI-RADS a "
+        "circumscribed margin is the opposite of the others. Untick one.")
+    # The not-circumscribed kinds go together, and either half alone is fine.
+    for margin in (["circumscribed"], ["angular", "spiculated", "microlobulated"], [], None):
+        assert r.margin_conflict(margin) is None
+        record = r.build_record(image=IMAGE, annotator="A", final_mask=final,
+                                descriptors={"margin": margin})
+        assert record["final"]["descriptors"]["margin"] == [
+            m for m in r.DESCRIPTOR_OPTIONS["margin"] if m in (margin or [])]
+    # A version saved before the rule still reads back, to be revised.
+    old = r.clean_descriptors({"margin": ["spiculated", "circumscribed"]})
+    assert old["margin"] == ["circumscribed", "spiculated"]
+
+
+def test_the_page_says_at_once_when_the_margin_contradicts_itself(tmp_path):
+    from annotation_client import create_app
+
+    create_app({"MODEL_SERVER_URL": "http://127.0.0.1:9", "DATA_DIR": tmp_path})
+    from annotation_client.pages import annotate
+
+    assert "Untick one" in annotate.check_margin(["circumscribed", "indistinct"])
+    assert annotate.check_margin(["indistinct"]) is None
+    assert annotate.check_margin(None) is None
+
+
 def test_descriptor_lists_match_the_birads_lexicon_of_the_issue():
     options = r.DESCRIPTOR_OPTIONS
     assert options["shape"] == ("oval", "round", "irregular")

@@ -1,4 +1,6 @@
 import json
+import re
+from pathlib import Path
 
 from annotation_client import _views
 
@@ -29,3 +31,64 @@ def test_image_info_without_notes_is_unchanged():
     # Metadata kept by an older page has no "notes" at all.
     assert "image-note" not in _text(_views.image_info(META))
     assert "image-note" not in _text(_views.image_info(META | {"notes": []}))
+
+
+# Bootstrap's text colour classes; "-emphasis" and the body shades are the readable ones.
+_TEXT_CLASS = re.compile(
+    r"\btext-(?:primary|secondary|success|danger|warning|info|light|dark|body|muted|black|"
+    r"white)(?:-emphasis|-secondary|-tertiary)?\b"
+)
+
+
+def _light_theme(css: str) -> dict[str, str]:
+    """The custom properties of Bootstrap's light theme (its first ``:root`` block)."""
+    block = css[css.index(":root,[data-bs-theme=light]{"):]
+    block = block[block.index("{") + 1: block.index("}")]
+    return dict(part.split(":", 1) for part in block.split(";") if part.startswith("--"))
+
+
+def _rgb_on_white(value: str, theme: dict[str, str]) -> tuple[float, float, float]:
+    """A CSS colour as Bootstrap writes it (hex, rgba(var(--x-rgb), a), var(--x)),
+    composited over the white page."""
+    value = value.replace("!important", "").strip()
+    for _ in range(3):  # a variable's value may name another variable
+        value = re.sub(r"var\((--[\w-]+)\)", lambda m: theme.get(m.group(1), "1"), value)
+    if value.startswith("#"):
+        digits = value[1:]
+        if len(digits) == 3:
+            digits = "".join(c * 2 for c in digits)
+        return tuple(int(digits[i: i + 2], 16) for i in (0, 2, 4))
+    numbers = [float(n) for n in re.findall(r"[\d.]+", value)]
+    alpha = numbers[3] if len(numbers) > 3 else 1.0
+    return tuple(alpha * c + (1 - alpha) * 255 for c in numbers[:3])
+
+
+def _contrast_on_white(rgb) -> float:
+    def linear(c):
+        c /= 255
+        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (linear(c) for c in rgb)
+    luminance = 0.2126 * r + 0.7152 * g + 0.0722 * b
+    return 1.05 / (luminance + 0.05)
+
+
+def test_every_text_colour_the_client_uses_is_readable_on_white():
+    # WCAG AA asks 4.5:1 for body text. Bootstrap's plain text-warning and text-info
+    # are about 1.6:1 and 1.9:1 on white: a warning nobody can read is no warning.
+    from annotation_client._app import _bootstrap_dir
+
+    css = (_bootstrap_dir() / "css" / "bootstrap.min.css").read_text()
+    theme = _light_theme(css)
+    package = Path(_views.__file__).parent
+    used = set()
+    for path in [*package.rglob("*.py"), *package.rglob("*.js"), *package.rglob("*.css")]:
+        used |= set(_TEXT_CLASS.findall(path.read_text()))
+    assert "text-muted" in used  # the scan found the client's classes
+    for name in sorted(used):
+        rule = re.search(rf"\.{re.escape(name)}{{[^}}]*?color:([^;}}]+)", css)
+        assert rule, f".{name} is not in the served Bootstrap CSS"
+        ratio = _contrast_on_white(_rgb_on_white(rule.group(1), theme))
+        assert ratio >= 4.5, f".{name} has contrast {ratio:.2f}:1 on white"
+    assert _contrast_on_white(_rgb_on_white(re.search(
+        r"\.text-warning{[^}]*?color:([^;}]+)", css).group(1), theme)) < 3
