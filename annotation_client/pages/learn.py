@@ -242,7 +242,11 @@ def _header() -> list:
                                     "called being breast aware.",
                                 ]
                             ),
-                            html.Li("Look and feel in the same way each time, about once a month."),
+                            html.Li(
+                                "If you choose a regular self-exam, look and feel in the same "
+                                "way each time, about once a month; being familiar with your "
+                                "breasts at any time counts too."
+                            ),
                             html.Li(
                                 "Report any new or persisting change promptly. Most changes are "
                                 "not cancer, but they need to be checked."
@@ -981,7 +985,10 @@ def _doctor() -> html.Section:
                             ),
                             html.P(
                                 "A red, hot, painful breast with fever is usually an infection "
-                                "and needs care the same day.",
+                                "and needs care the same day. If redness or swelling does not "
+                                "settle with its treatment, go back: a rare, fast-growing "
+                                "cancer (inflammatory breast cancer) can look like an "
+                                "infection.",
                                 className="mb-0 small",
                             ),
                         ],

@@ -87,6 +87,9 @@ REQUIRED_CONTENT = {
     "screening mammography": "screening mammogram",
     "evidence on structured bse": "recommended against teaching",
     "self-exam complements screening": "complements screening",
+    # The summary must not prescribe what the evidence section says is not advised.
+    "the monthly exam is a choice": "if you choose a regular self-exam, look and feel",
+    "an infection that does not settle": "inflammatory breast cancer",
 }
 
 
