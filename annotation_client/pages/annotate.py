@@ -2045,7 +2045,9 @@ clientside_callback(
         var gd = document.querySelector('#annotation-graph .js-plotly-plot');
         if (!gd || !gd._fullLayout) { return window.dash_clientside.no_update; }
         var i = gd._fullLayout._activeShapeIndex;
-        if (typeof i !== 'number' || i < 0) { return 'no-selection'; }
+        // Numbered: a store set to the value it has fires nothing, and every
+        // click with nothing selected must be answered.
+        if (typeof i !== 'number' || i < 0) { return 'no-selection-' + n; }
         var shapes = (gd.layout.shapes || []).filter(function(s, k) { return k !== i; });
         window.Plotly.relayout(gd, {shapes: shapes});
         return 'erased-' + n;
@@ -2055,6 +2057,20 @@ clientside_callback(
     Input(ids.ERASE_BUTTON, "n_clicks"),
     prevent_initial_call=True,
 )
+
+
+@callback(
+    Output(ids.EDIT_STATUS, "children", allow_duplicate=True),
+    Input(ids.ERASE_DUMMY, "data"),
+    prevent_initial_call=True,
+)
+def say_nothing_selected(erased):
+    """Answer an *Erase selected* click that had nothing to erase, rather than none."""
+    if not (isinstance(erased, str) and erased.startswith("no-selection")):
+        raise PreventUpdate
+    return html.Span("Nothing is selected: click an outline to select it, then Erase "
+                     "selected.", className="text-danger", id="erase-nothing",
+                     **{"data-click": erased.rpartition("-")[2]})
 
 
 @callback(

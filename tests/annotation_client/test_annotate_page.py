@@ -468,6 +468,12 @@ def test_server_down_shows_the_alert_and_manual_work_still_saves(
         dash_duo, lambda: "Auto-segmentation" in driver.find_element(By.ID, ids.SERVER_ALERT).text
     )
 
+    # Erase with nothing selected is answered, each time, not ignored.
+    for n in (1, 2):
+        click(driver, By.ID, ids.ERASE_BUTTON)
+        answer = dash_duo.wait_for_element(f"#erase-nothing[data-click='{n}']", timeout=10)
+        assert "click an outline to select it" in answer.text
+
     # Draw a region by hand with the closed-path tool.
     click(driver, By.XPATH, f"//*[@id='{ids.TOOL}']//label[normalize-space()='Draw region']")
     wait_for(dash_duo, lambda: _js(dash_duo, "return gd._fullLayout.dragmode;") == "drawclosedpath")
