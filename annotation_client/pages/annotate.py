@@ -655,6 +655,7 @@ def layout(**query):
             dcc.Store(id=ids.WORKLIST_PENDING),
             dcc.Store(id=ids.WORKLIST_LINK, data=linked if isinstance(linked, str) else None),
             dcc.Store(id=ids.SAVED_LINK, data=kept if isinstance(kept, str) else None),
+            dcc.Store(id=ids.REVISE_ON_OPEN),
             dcc.ConfirmDialog(id=ids.WORKLIST_CONFIRM, message=UNSAVED_QUESTION),
             dbc.Row([left, right], class_name="g-3"),
         ]
@@ -1277,6 +1278,7 @@ def request_entry(picked, next_clicks, confirmed, pending, mark, meta):
     Output(ids.WORKLIST_PENDING, "data", allow_duplicate=True),
     # Not the worklist's own note: without a worklist its card is hidden.
     Output(ids.UPLOAD_ALERT, "children", allow_duplicate=True),
+    Output(ids.REVISE_ON_OPEN, "data"),
     Input(ids.WORKLIST_LINK, "data"),
     Input(ids.SAVED_LINK, "data"),
     State(ids.UNSAVED_MARK, "className"),
@@ -1287,10 +1289,12 @@ def open_linked(path, sha, mark):
     """Ask :func:`open_image` for the image the page's URL names.
 
     ``?open=PATH`` names a worklist entry, ``?saved=SHA256`` the kept copy of
-    an upload. A link followed in the same tab reloads the page, and the
-    browser asks first if the work is unsaved; should the page be drawn again
-    without a reload, unsaved work is asked about here, as for an entry picked
-    from the list.
+    an upload: the Saved page's *Open* links, followed to see and revise a saved
+    annotation, so the image's latest saved version is loaded once it is open
+    (:func:`revise_linked`). A link followed in the same tab reloads the page,
+    and the browser asks first if the work is unsaved; should the page be drawn
+    again without a reload, unsaved work is asked about here, as for an entry
+    picked from the list.
     """
     no = dash.no_update
     if sha:
@@ -1303,13 +1307,52 @@ def open_linked(path, sha, mark):
                 "warning",
                 id="worklist-link-error",
             )
-            return no, False, None, note
+            return no, False, None, note, None
         target = path
     else:
         raise PreventUpdate
+    revise = {"sha256": sha} if sha else {"worklist_path": path}
     if _has_unsaved_work(mark):
-        return no, True, target, no
-    return _request(target), False, None, no
+        return no, True, target, no, revise
+    return _request(target), False, None, no, revise
+
+
+@callback(
+    Output(ids.LOAD_SAVED_BUTTON, "n_clicks"),
+    Output(ids.REVISE_ON_OPEN, "data", allow_duplicate=True),
+    Input(ids.IMAGE_OPENED, "data"),
+    Input(ids.SEGMENT_DONE, "data"),
+    State(ids.REVISE_ON_OPEN, "data"),
+    State(ids.IMAGE_META, "data"),
+    State(ids.AUTO_SEGMENT, "value"),
+    State(ids.LOAD_SAVED_BUTTON, "n_clicks"),
+    prevent_initial_call=True,
+)
+def revise_linked(_opened, _segmented, revise, meta, auto, clicks):
+    """Load the latest saved version of the image a Saved page link opened.
+
+    As a click of *Load it to revise* would, and only once the model server has
+    answered for the image (or none is asked: segment on open is off), since an
+    outline arriving after the load would cover it; :func:`edit` puts the AI
+    outline on the history before the loaded one. Not on ``OUTLINE_CHANGED``:
+    the load changes the outline, and Dash does not run a callback that a chain
+    of its own outputs would trigger again. An image opened otherwise, or one
+    with no version this reader may load, is left as opened.
+    """
+    if not isinstance(revise, dict) or not meta:
+        raise PreventUpdate
+    no = dash.no_update
+    if any(meta.get(key) != value for key, value in revise.items()):
+        if ids.IMAGE_OPENED in _triggered():
+            return no, None  # another image opened: the link's wish is spent
+        raise PreventUpdate  # the linked image is not open yet
+    if auto is not False and ids.SEGMENT_DONE not in _triggered():
+        raise PreventUpdate  # the model server has not answered yet
+    try:
+        loadable = bool(get_store().versions(meta["sha256"], get_reader()))
+    except (OSError, ValueError, _signin.SignInError):
+        loadable = False  # the Record card's own line says why
+    return ((clicks or 0) + 1 if loadable else no), None
 
 
 def _has_unsaved_work(mark: str | None) -> bool:

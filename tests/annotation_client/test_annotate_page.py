@@ -448,6 +448,52 @@ def test_segment_edit_undo_redo_classify_save(
     assert not (folder / "v003.json").exists(), "coming back to the page saved again"
 
 
+def test_a_saved_page_link_opens_the_saved_work_over_the_ai_outline(
+    dash_duo, live_model_server, segmentable_image, data_dir, tmp_path, artifacts_dir
+):
+    from annotation_client._record import build_record
+    from annotation_client._storage import AnnotationStore
+
+    worklist = tmp_path / "worklist"
+    worklist.mkdir()
+    shutil.copy(segmentable_image, worklist / "case 1.png")
+    sha = hashlib.sha256((worklist / "case 1.png").read_bytes()).hexdigest()
+    width, height = Image.open(segmentable_image).size
+    # A version drawn by hand, unlike anything the model draws: a rectangle.
+    svg = _shapes.paths_to_svg(["M10,10L60,10L60,50L10,50Z"], width, height)
+    saved_paths = _shapes.svg_to_paths(svg, width, height)
+    mask = _shapes.paths_to_mask(saved_paths, (height, width))
+    image = {"sha256": sha, "name": "case 1.png", "width": width, "height": height,
+             "worklist_path": "case 1.png"}
+    record = build_record(image=image, annotator="Dr Ada", final_mask=mask, final_label="benign",
+                          note="reviewed at MDT", descriptors={"assessment": "3"},
+                          measurements={"count": 1})
+    AnnotationStore(data_dir).save(sha, svg=svg, mask_png=vectorizer.mask_to_png(mask),
+                                   record=record)
+
+    app = create_app({"MODEL_SERVER_URL": live_model_server, "DATA_DIR": data_dir,
+                      "WORKLIST_DIR": worklist})
+    dash_duo.start_server(app)
+    driver = dash_duo.driver
+    # The Saved page's Open link for that version.
+    driver.get(dash_duo.server_url + "/?open=case%201.png")
+    wait_for(dash_duo, lambda: dash_duo.find_element("#image-name").text == "case 1.png", 30)
+    dash_duo.wait_for_contains_text(f"#{ids.SAVE_ALERT}", "Version 1 loaded", timeout=60)
+    wait_for(dash_duo, lambda: _shape_paths(dash_duo) == saved_paths, 10, "not the saved outline")
+    assert driver.find_element(By.ID, ids.NOTE).get_attribute("value") == "reviewed at MDT"
+    label = driver.find_element(By.CSS_SELECTOR, f"#{ids.FINAL_LABEL} input:checked")
+    assert label.get_attribute("value") == "benign"
+    assert Select(driver.find_element(By.ID, ids.descriptor("assessment"))) \
+        .first_selected_option.get_attribute("value") == "3"
+    assert "dirty" not in dash_duo.find_element(f"#{ids.UNSAVED_MARK}").get_attribute("class")
+    _shot(dash_duo, artifacts_dir, "01-saved-work-open")
+    # Loaded after the AI outline, never under it: Undo shows the model's outline.
+    click(driver, By.ID, ids.UNDO_BUTTON)
+    wait_for(dash_duo, lambda: "last change: ai" in _status(dash_duo), 10, _status(dash_duo))
+    assert _shape_paths(dash_duo) not in ([], saved_paths)
+    _assert_clean_console(dash_duo, artifacts_dir)
+
+
 # --------------------------------------------------------------------------- failures
 
 
@@ -468,11 +514,14 @@ def test_server_down_shows_the_alert_and_manual_work_still_saves(
         dash_duo, lambda: "Auto-segmentation" in driver.find_element(By.ID, ids.SERVER_ALERT).text
     )
 
-    # Erase with nothing selected is answered, each time, not ignored.
+    # Erase with nothing selected is answered, each time, not ignored. (Once the page
+    # has drawn the image's status, which would replace the answer.)
+    wait_for(dash_duo, lambda: "0 region(s)" in _status(dash_duo), 10, _status(dash_duo))
     for n in (1, 2):
         click(driver, By.ID, ids.ERASE_BUTTON)
-        answer = dash_duo.wait_for_element(f"#erase-nothing[data-click='{n}']", timeout=10)
-        assert "click an outline to select it" in answer.text
+        wait_for(dash_duo, lambda: "click an outline to select it" in driver.execute_script(
+            "var e = document.querySelector(arguments[0]); return e ? e.textContent : '';",
+            f"#erase-nothing[data-click='{n}']"), 10, f"no answer to click {n}")
 
     # Draw a region by hand with the closed-path tool.
     click(driver, By.XPATH, f"//*[@id='{ids.TOOL}']//label[normalize-space()='Draw region']")

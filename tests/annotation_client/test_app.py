@@ -454,9 +454,11 @@ def test_a_link_with_open_asks_for_that_worklist_entry(tmp_path):
         asked = annotate.open_linked("left/scan.png", None, "unsaved-mark")
         # Unsaved work on a page drawn again without a reload: asked first, as for a pick.
         pending = annotate.open_linked("left/scan.png", None, "unsaved-mark dirty")
-    request, confirm, waiting, alert = asked
+    request, confirm, waiting, alert, revise = asked
     assert request["path"] == "left/scan.png" and (confirm, waiting, alert) == (False, None, no)
-    assert pending == (no, True, "left/scan.png", no)
+    # Followed to see the saved work: its latest version is loaded once the image is open.
+    assert revise == {"worklist_path": "left/scan.png"}
+    assert pending == (no, True, "left/scan.png", no, revise)
     # The request is the one a pick from the list makes, so open_image reads the entry the
     # same way, refusals included (a path out of the folder: see the test above).
     assert set(request) == set(annotate._request("x"))

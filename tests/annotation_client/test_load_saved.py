@@ -972,3 +972,47 @@ def test_an_ai_outline_saved_as_offered_is_unedited_though_its_raster_differs(
     expected = 2 * (offered & final).sum() / (offered.sum() + final.sum())
     assert record["agreement"]["edited"] is True
     assert record["agreement"]["dice_ai_vs_final"] == pytest.approx(expected)
+
+
+# --------------------------------------------------------------------------- links from Saved
+
+
+def _revise(app, annotate, fired, revise, meta=META, auto=True, clicks=None):
+    def run():
+        context_value.set(AttributeDict(
+            triggered_inputs=[{"prop_id": f"{prop}.data", "value": 1} for prop in fired]))
+        with app.server.test_request_context("/_dash-update-component"):
+            return annotate.revise_linked(1, 1, revise, meta, auto, clicks)
+    return copy_context().run(run)
+
+
+def test_a_linked_image_is_loaded_once_the_model_server_has_answered(app, annotate, data_dir):
+    _save(data_dir, SAVED_PATHS, label="benign")
+    linked = {"sha256": SHA}
+    # Opened: the AI outline is still to come, and would cover a load made now.
+    with pytest.raises(PreventUpdate):
+        _revise(app, annotate, [ids.IMAGE_OPENED], linked)
+    # Answered (an outline, or a failure): one click of Load, and the wish is spent.
+    assert _revise(app, annotate, [ids.SEGMENT_DONE], linked, clicks=2) == (3, None)
+    assert _revise(app, annotate, [ids.SEGMENT_DONE], linked) == (1, None)
+    # No AI asked for: at once.
+    assert _revise(app, annotate, [ids.IMAGE_OPENED], linked, auto=False) == (1, None)
+    # A worklist link names its entry.
+    worklist_meta = dict(META, worklist_path="left/scan.png")
+    assert _revise(app, annotate, [ids.SEGMENT_DONE], {"worklist_path": "left/scan.png"},
+                   meta=worklist_meta) == (1, None)
+
+
+def test_a_link_loads_nothing_for_another_image_or_without_a_version(app, annotate, data_dir):
+    no = dash.no_update
+    linked = {"sha256": SHA}
+    # Never saved (or by nobody this reader may load): left as opened.
+    assert _revise(app, annotate, [ids.SEGMENT_DONE], linked) == (no, None)
+    _save(data_dir, SAVED_PATHS)
+    other = dict(META, sha256=OTHER_SHA)
+    # The user opened something else (declined the link's question, then an upload).
+    assert _revise(app, annotate, [ids.IMAGE_OPENED], linked, meta=other) == (no, None)
+    with pytest.raises(PreventUpdate):  # an answer for another image: still waiting
+        _revise(app, annotate, [ids.SEGMENT_DONE], linked, meta=other)
+    with pytest.raises(PreventUpdate):  # no link
+        _revise(app, annotate, [ids.SEGMENT_DONE], None)
