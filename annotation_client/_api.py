@@ -5,6 +5,8 @@ reports, exports to a PACS, dashboards. Parameters (all optional):
 
 - ``annotator``: exact name;
 - ``label``: ``normal``, ``benign``, ``malignant`` or ``none``;
+- ``assessment``: a BI-RADS category, ``0`` to ``6`` (``4A``, ``4B``, ``4C``; either
+  case), or ``none``;
 - ``latest``: ``1`` for each image's highest version only (default ``0``);
 - ``limit``: 1 to 5000 rows, newest first (default 500);
 - ``format``: ``json`` (default) or ``csv``.
@@ -34,7 +36,14 @@ from werkzeug.exceptions import HTTPException
 
 from ._agreement import index_agreement
 from ._config import ClientConfig
-from ._database import MAX_LIMIT, AnnotationIndex, IndexUnavailable, summarize, to_csv
+from ._database import (
+    ASSESSMENTS,
+    MAX_LIMIT,
+    AnnotationIndex,
+    IndexUnavailable,
+    summarize,
+    to_csv,
+)
 from ._readers import BLINDED_NOTE, visible_annotator
 from ._record import LABELS
 from ._signin import SignInError, checked_name
@@ -126,6 +135,14 @@ def register(server: flask.Flask, index: AnnotationIndex, config: ClientConfig) 
         label = args.get("label", "").strip().lower() or None
         if label not in (None, "none", *LABELS):
             return _error(400, "bad_parameter", f"label must be none or one of {', '.join(LABELS)}")
+        assessment = args.get("assessment", "").strip().upper() or None
+        if assessment == "NONE":
+            assessment = "none"
+        if assessment not in (None, "none", *ASSESSMENTS):
+            return _error(
+                400, "bad_parameter",
+                f"assessment must be none or one of {', '.join(ASSESSMENTS)}",
+            )
         # Names are recorded stripped, so " Dr Ada " asks for Dr Ada.
         annotator = args.get("annotator", "").strip() or None
         if annotator is not None:
@@ -145,6 +162,7 @@ def register(server: flask.Flask, index: AnnotationIndex, config: ClientConfig) 
                 annotator=annotator,
                 reader=reader,
                 final_label=label,
+                assessment=assessment,
                 latest_only=latest in _TRUE,
                 limit=int(raw_limit),
             )

@@ -47,7 +47,15 @@ import sqlalchemy as sa
 from sqlalchemy.exc import ArgumentError, IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
-from ._record import LABELS, descends_from_others, parse_based_on
+from ._record import (
+    DESCRIPTOR_OPTIONS,
+    LABELS,
+    MAX_NOTE_CHARS,
+    MULTI_VALUED,
+    clean_descriptors,
+    descends_from_others,
+    parse_based_on,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -99,6 +107,22 @@ class _Base(DeclarativeBase):
 _CALIPERS = (
     "max_diameter_px", "perpendicular_diameter_px", "max_diameter_mm", "perpendicular_diameter_mm",
 )  # fmt: skip
+#: The index column of each BI-RADS descriptor of a record (``final.descriptors``), the
+#: assessment first: the category a report leads with. ``birads_`` tells ``shape``
+#: apart from the image's width and height in a CSV.
+DESCRIPTOR_COLUMNS = {
+    "assessment": "birads_assessment",
+    "shape": "birads_shape",
+    "orientation": "birads_orientation",
+    "margin": "birads_margin",
+    "echo_pattern": "birads_echo_pattern",
+    "posterior_features": "birads_posterior_features",
+}
+#: The BI-RADS assessment categories, lowest first (what :meth:`AnnotationIndex.query` filters).
+ASSESSMENTS = DESCRIPTOR_OPTIONS["assessment"]
+#: What joins the values of a multi-valued descriptor (margin) in its one column. No
+#: value of the lexicon holds it, so ``cell.split(MULTI_VALUE_SEPARATOR)`` gives them back.
+MULTI_VALUE_SEPARATOR = "; "
 
 
 class SavedRow(_Base):
@@ -148,6 +172,15 @@ class SavedRow(_Base):
     based_on_version: Mapped[int | None]
     based_on_annotator: Mapped[str | None] = mapped_column(sa.String(200))
     revises_other_reader: Mapped[bool | None]
+    # Layout 5: the radiologist's BI-RADS assessment and descriptors (see
+    # descriptor_columns) and note; None where not given, and the assessment filtered.
+    birads_assessment: Mapped[str | None] = mapped_column(sa.String(2), index=True)
+    birads_shape: Mapped[str | None] = mapped_column(sa.Text)
+    birads_orientation: Mapped[str | None] = mapped_column(sa.Text)
+    birads_margin: Mapped[str | None] = mapped_column(sa.Text)
+    birads_echo_pattern: Mapped[str | None] = mapped_column(sa.Text)
+    birads_posterior_features: Mapped[str | None] = mapped_column(sa.Text)
+    note: Mapped[str | None] = mapped_column(sa.Text)
 
     COLUMNS = (
         "image_sha256", "version", "saved_at", "annotator", "image_name", "worklist_path",
@@ -155,6 +188,7 @@ class SavedRow(_Base):
         "dice_ai_vs_final", "edited", "regions", "empty", "model_version", "record_path",
         *_CALIPERS,  # layout 3, last so that the CSV's earlier columns keep their places
         "based_on_version", "based_on_annotator", "revises_other_reader",  # layout 4
+        *DESCRIPTOR_COLUMNS.values(), "note",  # layout 5
     )  # fmt: skip
 
     def as_dict(self) -> dict:
@@ -175,7 +209,8 @@ _LENGTHS = {
 #: an older layout, or one made before the layout was recorded, is dropped and made
 #: anew, and the client's start-up :meth:`AnnotationIndex.sync` refills it from the
 #: record files: the index is a copy, so rebuilding it is its migration.
-SCHEMA_VERSION = 4  # 3: the largest region's diameters; 4: the version revised
+SCHEMA_VERSION = 5  # 3: the largest region's diameters; 4: the version revised;
+# 5: the BI-RADS assessment and descriptors, and the note
 #: Key of the PostgreSQL advisory lock held while a client checks or rebuilds the layout.
 _SCHEMA_LOCK = zlib.crc32(b"sonotrace annotation index schema")
 
@@ -194,6 +229,8 @@ _FIELDS = {
     "worklist_path": "image.worklist_path", "final_label": "final.label",
     "ai_label": "ai.label", "model_version": "model.segmentation.version",
     "record_path": "record path", "based_on_annotator": "based_on.annotator",
+    **{column: f"final.descriptors.{name}" for name, column in DESCRIPTOR_COLUMNS.items()},
+    "note": "final.note",
 }  # fmt: skip
 
 
@@ -273,6 +310,64 @@ def check_url(url: str | sa.engine.URL) -> str | sa.engine.URL:
     return url
 
 
+def descriptor_columns(descriptors: Mapping | None) -> dict:
+    """A record's BI-RADS descriptors as the index's columns hold them.
+
+    Parameters
+    ----------
+    descriptors : mapping or None
+        A record's ``final.descriptors`` (:func:`~annotation_client._record.clean_descriptors`
+        reads it); None, or a record from before descriptors, has none.
+
+    Returns
+    -------
+    dict
+        ``{column: str or None}`` for each column of :data:`DESCRIPTOR_COLUMNS`. A
+        multi-valued descriptor (margin) is its values in the lexicon's order (ACR's,
+        :data:`~annotation_client._record.DESCRIPTOR_OPTIONS`), whatever the record's
+        order, joined by :data:`MULTI_VALUE_SEPARATOR`; None where no value was given.
+
+    Raises
+    ------
+    ValueError
+        For a name or value outside the lexicon, or descriptors that are not a mapping.
+
+    Examples
+    --------
+    >>> cells = descriptor_columns({"margin": ["spiculated", "angular"], "assessment": "4C"})
+    >>> cells["birads_margin"], cells["birads_assessment"], cells["birads_shape"]
+    ('angular; spiculated', '4C', None)
+    """
+    if descriptors is not None and not isinstance(descriptors, Mapping):
+        raise ValueError(f"{descriptors!r} is not a mapping of descriptors")
+    cleaned = clean_descriptors(descriptors)
+    cells = {}
+    for name, column in DESCRIPTOR_COLUMNS.items():
+        value = cleaned[name]
+        if name in MULTI_VALUED:
+            value = MULTI_VALUE_SEPARATOR.join(value) or None
+        cells[column] = value
+    return cells
+
+
+def _note_copy(note):
+    """The index's copy of a record's note: None for none, NUL left out, at most
+    :data:`MAX_NOTE_CHARS` characters.
+
+    A note saved before notes were limited may be longer: its copy is cut, ending in
+    "…", so that a row of /api/saved stays bounded; the record keeps it whole. NUL
+    (which PostgreSQL cannot store in text, and which says nothing in a note) is left
+    out rather than refusing the save's whole row. Other types are left for
+    :func:`_check_text` to refuse.
+    """
+    if not isinstance(note, str):
+        return note
+    note = note.replace("\x00", "").strip()
+    if len(note) > MAX_NOTE_CHARS:
+        note = note[: MAX_NOTE_CHARS - 1] + "…"
+    return note or None
+
+
 def row_values(record: Mapping, record_path: str) -> dict:
     """The index columns of one saved record (as :func:`build_record` writes it).
 
@@ -281,7 +376,9 @@ def row_values(record: Mapping, record_path: str) -> dict:
     ValueError
         If the record lacks a field the index needs, or holds a wrong value: text
         with a NUL character, or longer than its column holds (the annotator's
-        name: 200 characters), is refused on every database, as PostgreSQL would.
+        name: 200 characters), is refused on every database, as PostgreSQL would;
+        so are descriptors outside the BI-RADS lexicon. A note is copied, not
+        refused (see :func:`_note_copy`).
     """
     if not isinstance(record, Mapping):
         raise TypeError("record must be a mapping")
@@ -327,6 +424,10 @@ def row_values(record: Mapping, record_path: str) -> dict:
         segmentation = (record.get("model") or {}).get("segmentation") or {}
         dice = agreement.get("dice_ai_vs_final")
         based_on = parse_based_on(record.get("based_on")) or {}
+        try:
+            birads = descriptor_columns(final.get("descriptors"))
+        except ValueError as exc:
+            raise ValueError(f"final.descriptors: {exc}") from None
         values = {
             "image_sha256": sha,
             "version": version,
@@ -350,6 +451,8 @@ def row_values(record: Mapping, record_path: str) -> dict:
             "based_on_version": based_on.get("version"),
             "based_on_annotator": based_on.get("annotator"),
             "revises_other_reader": descends_from_others(record),
+            **birads,
+            "note": _note_copy(final.get("note")),
         }
     except (KeyError, TypeError, AttributeError) as exc:
         raise ValueError(f"record is missing or mistypes a field: {exc!r}") from None
@@ -644,6 +747,7 @@ class AnnotationIndex:
         latest_only: bool = False,
         limit: int = 500,
         reader: str | None = None,
+        assessment: str | None = None,
     ) -> list[dict]:
         """Saved versions, newest first.
 
@@ -663,6 +767,9 @@ class AnnotationIndex:
             Blinded reading: only this annotator's saves exist for the query, so
             ``latest_only`` takes each image's highest version among theirs, not
             one another reader saved since.
+        assessment : str, optional
+            Only this BI-RADS assessment category (``"4A"``, exact); ``"none"`` for
+            saves without one. Applied as ``final_label`` is, with ``latest_only``.
 
         Returns
         -------
@@ -673,6 +780,8 @@ class AnnotationIndex:
             raise ValueError(f"limit must be an int from 1 to {MAX_LIMIT}")
         if final_label not in (None, "none", *LABELS):
             raise ValueError(f"final_label must be none or one of {', '.join(LABELS)}")
+        if assessment not in (None, "none", *ASSESSMENTS):
+            raise ValueError(f"assessment must be none or one of {', '.join(ASSESSMENTS)}")
         if any("\x00" in (name or "") for name in (annotator, reader)):
             # No saved name holds one (the client refuses control characters), and
             # PostgreSQL refuses it in a text parameter: the answer is no rows, on both.
@@ -686,6 +795,10 @@ class AnnotationIndex:
             statement = statement.where(SavedRow.final_label.is_(None))
         elif final_label:
             statement = statement.where(SavedRow.final_label == final_label)
+        if assessment == "none":
+            statement = statement.where(SavedRow.birads_assessment.is_(None))
+        elif assessment:
+            statement = statement.where(SavedRow.birads_assessment == assessment)
         if latest_only:
             newest = sa.select(
                 SavedRow.image_sha256, sa.func.max(SavedRow.version).label("top")
@@ -855,7 +968,8 @@ def to_csv(rows: list[Mapping]) -> str:
 
     Empty values are empty cells; the columns are :attr:`SavedRow.COLUMNS`. Text
     that a spreadsheet would run as a formula (a name starting with ``=``, say)
-    gets a leading apostrophe, so opening the export runs nothing.
+    gets a leading apostrophe, so opening the export runs nothing. A note's line
+    breaks stay in its cell, which is quoted (RFC 4180).
     """
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=SavedRow.COLUMNS, lineterminator="\n")

@@ -8,9 +8,10 @@ that has a final label, as BUSI publishes its data::
         benign/benign (1).png          the image, as a PNG (DICOM: its first frame)
         benign/benign (1)_mask.png     the saved 0/255 mask, the image's size
         malignant/...  normal/...
-        index.csv                      class, name, duplicate_group, masks, and where
+        index.csv                      class, name, duplicate_group, masks, where
                                        each one came from (sha256, version, annotator,
-                                       worklist path, saved_at)
+                                       worklist path, saved_at), and the radiologist's
+                                       BI-RADS assessment and descriptors
 
 so that ``python -m models.evaluate --data OUT`` scores a model against the
 radiologists and ``python -m models.train --data OUT`` can train on them.
@@ -19,6 +20,14 @@ A worklist image is read back from the worklist, and only when its bytes still
 hash to the SHA-256 the annotation was saved under. An uploaded image (no
 worklist path) is read from the copy its first save kept beside the versions,
 checked the same way; uploads saved without one are skipped and listed.
+
+The BI-RADS columns are the Saved page CSV's
+(:data:`annotation_client._database.DESCRIPTOR_COLUMNS`, margin's values joined by
+``"; "``), for a study to break its results down by category (``models.data`` reads
+only the first four columns); a record whose descriptors are outside the lexicon is left
+out and listed, as the index refuses it. The note is left
+out: free text a radiologist wrote for colleagues, which may name the patient, has no
+place in a data set made to be shared for training.
 """
 
 from __future__ import annotations
@@ -36,7 +45,7 @@ from PIL import Image
 
 import vectorizer
 
-from ._database import spreadsheet_cell
+from ._database import DESCRIPTOR_COLUMNS, descriptor_columns, spreadsheet_cell
 from ._imageio import decode_image
 from ._record import LABELS
 from ._storage import AnnotationStore
@@ -47,6 +56,7 @@ logger = logging.getLogger(__name__)
 INDEX_COLUMNS = (
     "class", "name", "duplicate_group", "masks",
     "sha256", "version", "annotator", "worklist_path", "saved_at",
+    *DESCRIPTOR_COLUMNS.values(),  # after the others, which keep their places
 )  # fmt: skip
 
 
@@ -124,6 +134,10 @@ def export_busi(data_dir, worklist_dir, out) -> ExportReport:
         try:
             version, record = _latest(store, sha)
             item = _source(record, worklist_dir, sha, store)
+            try:
+                item["birads"] = descriptor_columns(record["final"].get("descriptors"))
+            except ValueError as exc:  # as the index refuses them
+                raise ValueError(f"its descriptors: {exc}") from None
         except (OSError, ValueError) as exc:
             report.skipped.append((str(folder), str(exc)))
             continue
@@ -161,6 +175,7 @@ def export_busi(data_dir, worklist_dir, out) -> ExportReport:
                 "annotator": spreadsheet_cell(record.get("annotator", "")),
                 "worklist_path": spreadsheet_cell(record["image"]["worklist_path"]),
                 "saved_at": record.get("saved_at", ""),
+                **item["birads"],
             }
         )
     if rows:

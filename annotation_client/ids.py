@@ -108,6 +108,7 @@ SAVED_PAGE_LOAD = "saved-page-load"
 SAVED_ANNOTATOR = "saved-annotator"  # filter: dropdown of annotator names
 SAVED_LABEL = "saved-label"  # filter: final label, "none" or any
 SAVED_LATEST = "saved-latest"  # switch: only each image's highest version
+SAVED_ASSESSMENT = "saved-assessment"  # filter: BI-RADS assessment, "none" or any
 SAVED_REFRESH = "saved-refresh"
 SAVED_CSV_BUTTON = "saved-csv-button"
 SAVED_CSV = "saved-csv"  # dcc.Download

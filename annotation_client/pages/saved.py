@@ -21,13 +21,14 @@ from dash.exceptions import PreventUpdate
 from annotation_client import _agreement, _readers, _signin, _views, ids
 from annotation_client._app import get_config, get_index, get_reader, get_store
 from annotation_client._database import (
+    ASSESSMENTS,
     MAX_LIMIT,
     MAX_READ_IMAGES,
     IndexUnavailable,
     summarize,
     to_csv,
 )
-from annotation_client._record import LABELS
+from annotation_client._record import ASSESSMENT_MEANINGS, LABELS
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +54,7 @@ COLUMNS = (
     ("open", "Open"),
     ("version", "Version"),
     ("final_label", "Final label"),
+    ("birads_assessment", "BI-RADS"),
     ("ai_label", "AI label"),
     ("ai_p_malignant", "AI P(malignant)"),
     ("dice_ai_vs_final", "Dice AI vs final"),
@@ -70,6 +72,11 @@ def layout(**_query):
     label_options = [{"label": "Any final label", "value": ANY}] + [
         {"label": label.capitalize(), "value": label} for label in LABELS
     ] + [{"label": "No final label", "value": "none"}]
+    # Each category with its meaning, as the Annotate page offers them.
+    assessment_options = [{"label": "Any BI-RADS", "value": ANY}] + [
+        {"label": f"BI-RADS {code} — {ASSESSMENT_MEANINGS[code]}", "value": code}
+        for code in ASSESSMENTS
+    ] + [{"label": "No BI-RADS assessment", "value": "none"}]
     filters = dbc.Row(
         [
             dbc.Col(
@@ -78,11 +85,18 @@ def layout(**_query):
                     placeholder="Any annotator",
                     clearable=True,
                 ),
-                md=3,
+                md=2,
             ),
             dbc.Col(
                 dcc.Dropdown(
                     id=ids.SAVED_LABEL, options=label_options, value=ANY, clearable=False
+                ),
+                md=2,
+            ),
+            dbc.Col(
+                dcc.Dropdown(
+                    id=ids.SAVED_ASSESSMENT, options=assessment_options, value=ANY,
+                    clearable=False,
                 ),
                 md=3,
             ),
@@ -93,7 +107,7 @@ def layout(**_query):
                     value=True,
                     class_name="mt-2",
                 ),
-                md=3,
+                md=2,
             ),
             dbc.Col(
                 [
@@ -160,13 +174,14 @@ def layout(**_query):
     )
 
 
-def _fetch(annotator, label, latest, limit=PAGE_LIMIT, reader=None) -> list[dict]:
+def _fetch(annotator, label, latest, limit=PAGE_LIMIT, reader=None, assessment=ANY) -> list[dict]:
     # Under blinded reading the reader's own name replaces any other the request
     # names: the dropdown offers no other, but a request can carry anything.
     return get_index().query(
         annotator=reader or annotator or None,
         reader=reader,
         final_label=None if label in (None, ANY) else label,
+        assessment=None if assessment in (None, ANY) else assessment,
         latest_only=bool(latest),
         limit=limit,
     )
@@ -220,6 +235,8 @@ def table_rows(
                 "open": _link(row, annotate_page, kept, worklist),
                 "version": row["version"],
                 "final_label": row["final_label"] or "—",
+                # "0" to "6" then "—": as text, the table sorts them in the scale's order.
+                "birads_assessment": row["birads_assessment"] or "—",
                 "ai_label": row["ai_label"] or "—",
                 "ai_p_malignant": _rounded(row["ai_p_malignant"]),
                 "dice_ai_vs_final": _rounded(row["dice_ai_vs_final"]),
@@ -306,8 +323,9 @@ def summary_text(summary: dict) -> list:
     Input(ids.SAVED_ANNOTATOR, "value"),
     Input(ids.SAVED_LABEL, "value"),
     Input(ids.SAVED_LATEST, "value"),
+    Input(ids.SAVED_ASSESSMENT, "value"),
 )
-def show_saved(_loaded, _refresh, annotator, label, latest):
+def show_saved(_loaded, _refresh, annotator, label, latest, assessment=ANY):
     """Fill the table and summary from the index, with the filters applied."""
     try:
         reader = get_reader()
@@ -317,7 +335,7 @@ def show_saved(_loaded, _refresh, annotator, label, latest):
         )
         return [], [], None, [], message
     try:
-        rows = _fetch(annotator, label, latest, reader=reader)
+        rows = _fetch(annotator, label, latest, reader=reader, assessment=assessment)
         names = [reader] if reader is not None else get_index().annotators()
     except IndexUnavailable as exc:
         logger.error("Saved page: %s", exc.logged())
@@ -328,6 +346,12 @@ def show_saved(_loaded, _refresh, annotator, label, latest):
             title="The saved-annotation index cannot be read.",
             id="saved-error",
         )
+        return [], [], None, [], message
+    except ValueError as exc:
+        # A filter value the dropdowns never offer: a forged request, or a tab from
+        # before an upgrade that changed them. Said, not a 500.
+        message = _views.alert(f"{exc}; reload the page.", "warning",
+                               title="A filter is not one this page offers.", id="saved-error")
         return [], [], None, [], message
     worklist = get_config().worklist_dir is not None
     store = get_store()
@@ -342,7 +366,8 @@ def show_saved(_loaded, _refresh, annotator, label, latest):
     notes = []
     if reader is not None:
         notes.append(_views.alert(_readers.BLINDED_NOTE, "secondary", id="saved-blinded"))
-    if not rows and latest and (annotator or label not in (None, ANY)) and reader is None:
+    filtered = annotator or label not in (None, ANY) or assessment not in (None, ANY)
+    if not rows and latest and filtered and reader is None:
         # "Latest version" is the image's latest, whoever saved it: an annotator whose
         # every image another reader revised since has none, which reads like a bug.
         notes.append(_views.alert(
@@ -366,15 +391,17 @@ def show_saved(_loaded, _refresh, annotator, label, latest):
     State(ids.SAVED_ANNOTATOR, "value"),
     State(ids.SAVED_LABEL, "value"),
     State(ids.SAVED_LATEST, "value"),
+    State(ids.SAVED_ASSESSMENT, "value"),
     prevent_initial_call=True,
 )
-def download_csv(clicks, annotator, label, latest):
-    """The filtered rows as CSV, all columns of the index."""
+def download_csv(clicks, annotator, label, latest, assessment=ANY):
+    """The filtered rows as CSV, all columns of the index (notes and descriptors too)."""
     if not clicks:
         raise PreventUpdate
     try:
-        rows = _fetch(annotator, label, latest, limit=MAX_LIMIT, reader=get_reader())
-    except (IndexUnavailable, _signin.SignInError):
+        rows = _fetch(annotator, label, latest, limit=MAX_LIMIT, reader=get_reader(),
+                      assessment=assessment)
+    except (IndexUnavailable, _signin.SignInError, ValueError):
         raise PreventUpdate from None  # the table already shows why
     stamp = _dt.datetime.now(_dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     return {

@@ -54,11 +54,21 @@ CLASSIFICATION = {
     "probabilities": {"normal": 0.1, "benign": 0.6, "malignant": 0.3},
     "model": {"name": "cls", "version": "0.9"},
 }
+#: Dr Ada's BI-RADS reading of image A's first version: probably benign.
+DESCRIPTORS_A1 = {"shape": "oval", "orientation": "parallel", "margin": ["circumscribed"],
+                  "echo_pattern": "hypoechoic", "posterior_features": "enhancement",
+                  "assessment": "3"}  # fmt: skip
+#: And of its second: suspicious. The margin is given out of the lexicon's order.
+DESCRIPTORS_A2 = {"shape": "irregular", "orientation": "not parallel",
+                  "margin": ["spiculated", "angular"], "echo_pattern": "heterogeneous",
+                  "posterior_features": "shadowing", "assessment": "4C"}  # fmt: skip
+#: Dr Ada's note on image A's first version (a comma: the CSV quotes the cell).
+NOTE_A1 = "Probably a fibroadenoma; follow up in 6 months, left breast."
 
 
 def save_version(data_dir, sha, *, name="left.png", annotator="Dr Ada", final=EDITED_A,
                  ai=None, label=None, classification=None, saved_at, worklist_path=None,
-                 regions=1, index=None) -> str:
+                 regions=1, index=None, descriptors=None, note="") -> str:
     """One saved version, written as the Annotate page writes it; returns its record path."""
     record = build_record(
         image={"sha256": sha, "name": name, "width": 4, "height": 3,
@@ -67,6 +77,8 @@ def save_version(data_dir, sha, *, name="left.png", annotator="Dr Ada", final=ED
         final_mask=final,
         ai_mask=ai,
         final_label=label,
+        descriptors=descriptors,
+        note=note,
         classification=classification,
         model={"name": "unet", "version": "2.1"} if ai is not None else None,
         measurements={"count": regions},
@@ -83,16 +95,17 @@ def save_three(data_dir) -> dict[str, str]:
     """Image A twice by Dr Ada, image B once by Dr Bo; returns each version's record path.
 
     Newest first: A v2 (2 May 09:30), B v1 (1 May 12:00), A v1 (1 May 10:00), UTC.
-    A v1 is EDITED_A over AI_A, labelled benign; A v2 keeps AI_A, labelled malignant;
-    both have the AI's CLASSIFICATION (benign). B v1 is HAND_B, two regions, no AI and
-    no label, opened from the worklist as study7/right.png.
+    A v1 is EDITED_A over AI_A, labelled benign, BI-RADS 3 (DESCRIPTORS_A1) with
+    NOTE_A1; A v2 keeps AI_A, labelled malignant, BI-RADS 4C (DESCRIPTORS_A2), no note;
+    both have the AI's CLASSIFICATION (benign). B v1 is HAND_B, two regions, no AI, no
+    label, no descriptors and no note, opened from the worklist as study7/right.png.
     """
     return {
         "a1": save_version(data_dir, SHA_A, ai=AI_A, final=EDITED_A, label="benign",
-                           classification=CLASSIFICATION,
-                           saved_at=dt.datetime(2024, 5, 1, 10, 0, tzinfo=UTC)),
+                           classification=CLASSIFICATION, descriptors=DESCRIPTORS_A1,
+                           note=NOTE_A1, saved_at=dt.datetime(2024, 5, 1, 10, 0, tzinfo=UTC)),
         "a2": save_version(data_dir, SHA_A, ai=AI_A, final=AI_A, label="malignant",
-                           classification=CLASSIFICATION,
+                           classification=CLASSIFICATION, descriptors=DESCRIPTORS_A2,
                            saved_at=dt.datetime(2024, 5, 2, 9, 30, tzinfo=UTC)),
         # Saved at 14:00 in UTC+2: the index keeps UTC, 12:00.
         "b1": save_version(data_dir, SHA_B, name="right.png", annotator="Dr Bo",

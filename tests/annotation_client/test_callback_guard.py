@@ -22,6 +22,7 @@ SAVED_INPUTS = [
     ("saved-annotator", "value", None),
     ("saved-label", "value", None),
     ("saved-latest", "value", False),
+    ("saved-assessment", "value", "__any__"),
 ]
 
 
@@ -100,7 +101,7 @@ def _changed_not_strings():
         (b"not json", "not JSON"),
         (b'{"output": 3}', "'output'"),
         (_unknown_output, "no callback has the output 'nothing.children'"),
-        (_short_inputs, "'inputs' has 2 item(s); this callback takes 5"),
+        (_short_inputs, "'inputs' has 2 item(s); this callback takes 6"),
         (_bad_input_item, "'inputs' must be a list"),
         (_state_not_a_list, "'state' must be a list"),
         (_changed_not_strings, "'changedPropIds'"),

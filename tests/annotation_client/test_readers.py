@@ -16,7 +16,17 @@ import dash
 import numpy as np
 import pytest
 from _dash_helpers import console_errors, find_component, text_of, wait_for
-from _saved_data import AI_A, HEADER, SHA_A, SHA_B, UTC, png_bytes, save_three, save_version
+from _saved_data import (
+    AI_A,
+    HEADER,
+    NOTE_A1,
+    SHA_A,
+    SHA_B,
+    UTC,
+    png_bytes,
+    save_three,
+    save_version,
+)
 
 from annotation_client import _readers, _shapes, create_app
 from annotation_client._config import ClientConfig
@@ -121,6 +131,16 @@ def test_the_api_csv_of_a_reader_holds_their_rows_only(app):
         [SHA_A, "3", "2024-05-03T00:00:00Z", "Dr Bo"],
         [SHA_B, "1", "2024-05-01T12:00:00Z", "Dr Bo"],
     ]
+
+
+def test_a_readers_api_and_csv_hold_no_other_readers_note_or_bi_rads(app):
+    # Dr Ada's first version of image A holds her note and BI-RADS 3 (save_three).
+    assert _api(app, ADA, "?assessment=3").get_json()["rows"][0]["note"] == NOTE_A1
+    for query in ("", "?format=csv", "?assessment=3", "?assessment=3&format=csv"):
+        answer = _api(app, BO, query).get_data(as_text=True)
+        assert "fibroadenoma" not in answer and "oval" not in answer
+    assert _api(app, BO, "?assessment=3").get_json()["rows"] == []
+    assert _api(app, CHAIR, "?assessment=3").get_json()["rows"][0]["note"] == NOTE_A1
 
 
 def test_a_reviewer_and_a_client_without_blinding_see_every_save(app, data_dir):

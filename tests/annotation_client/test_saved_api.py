@@ -21,6 +21,10 @@ from annotation_client import create_app
 from annotation_client._app import INDEX_KEY
 from annotation_client._database import SavedRow
 
+#: The BI-RADS columns and the note, in the CSV's order (layout 5).
+CLINICAL = ("birads_assessment", "birads_shape", "birads_orientation", "birads_margin",
+            "birads_echo_pattern", "birads_posterior_features", "note")  # fmt: skip
+
 
 def _api_rows(paths) -> dict:
     """The API's rows of the three versions of ``saved_paths``, value for value (their
@@ -37,12 +41,23 @@ def _api_rows(paths) -> dict:
     return {
         "a1": common_a | {"version": 1, "saved_at": "2024-05-01T10:00:00Z",
                           "final_label": "benign", "dice_ai_vs_final": 2 / 3, "edited": True,
-                          "record_path": paths["a1"]},
+                          "record_path": paths["a1"],
+                          "birads_assessment": "3", "birads_shape": "oval",
+                          "birads_orientation": "parallel", "birads_margin": "circumscribed",
+                          "birads_echo_pattern": "hypoechoic",
+                          "birads_posterior_features": "enhancement",
+                          "note": "Probably a fibroadenoma; follow up in 6 months, left breast."},
+        # The margin saved as [spiculated, angular]: in the lexicon's order, one cell.
         "a2": common_a | {"version": 2, "saved_at": "2024-05-02T09:30:00Z",
                           "final_label": "malignant", "dice_ai_vs_final": 1.0, "edited": False,
-                          "record_path": paths["a2"]},
-        # Saved at 14:00 in UTC+2: the index keeps UTC.
-        "b1": no_calipers | {
+                          "record_path": paths["a2"],
+                          "birads_assessment": "4C", "birads_shape": "irregular",
+                          "birads_orientation": "not parallel",
+                          "birads_margin": "angular; spiculated",
+                          "birads_echo_pattern": "heterogeneous",
+                          "birads_posterior_features": "shadowing", "note": None},
+        # Saved at 14:00 in UTC+2: the index keeps UTC. No descriptors, no note.
+        "b1": no_calipers | dict.fromkeys(CLINICAL) | {
                "image_sha256": SHA_B, "version": 1, "saved_at": "2024-05-01T12:00:00Z",
                "annotator": "Dr Bo", "image_name": "right.png",
                "worklist_path": "study7/right.png", "width": 4, "height": 3,
@@ -158,6 +173,18 @@ def test_an_empty_data_directory_lists_nothing(tmp_path):
         ("?limit=5000", ["a2", "b1", "a1"]),
         ("?limit=%201%20", ["a2"]),
         ("?limit=1&latest=1&annotator=Dr%20Bo", ["b1"]),
+        ("?assessment=3", ["a1"]),
+        ("?assessment=4C", ["a2"]),
+        ("?assessment=%204c%20", ["a2"]),  # either case, blanks stripped
+        ("?assessment=4A", []),
+        ("?assessment=none", ["b1"]),
+        ("?assessment=NONE", ["b1"]),
+        ("?assessment=", ["a2", "b1", "a1"]),
+        # As with label: image A's latest version is 4C now, so no image is BI-RADS 3.
+        ("?latest=1&assessment=3", []),
+        ("?latest=1&assessment=4C", ["a2"]),
+        ("?assessment=3&label=benign&annotator=Dr%20Ada", ["a1"]),
+        ("?assessment=3&label=malignant", []),
     ],
 )
 def test_filters_and_limit(client, rows, query, expected):
@@ -183,7 +210,22 @@ def _csv_line(row: dict) -> str:
     for name in SavedRow.COLUMNS:
         value = row[name]
         cells.append("" if value is None else str(value))
-    return ",".join(cells)
+    line = io.StringIO()
+    csv.writer(line, lineterminator="").writerow(cells)  # quotes a cell with a comma
+    return line.getvalue()
+
+
+def test_the_csv_columns_in_their_order():
+    """Each layout's columns after the earlier ones, which keep their places."""
+    assert HEADER == (
+        "image_sha256,version,saved_at,annotator,image_name,worklist_path,width,height,"
+        "final_label,ai_label,ai_p_malignant,segmented,dice_ai_vs_final,edited,regions,"
+        "empty,model_version,record_path,"
+        "max_diameter_px,perpendicular_diameter_px,max_diameter_mm,perpendicular_diameter_mm,"
+        "based_on_version,based_on_annotator,revises_other_reader,"
+        "birads_assessment,birads_shape,birads_orientation,birads_margin,birads_echo_pattern,"
+        "birads_posterior_features,note"
+    )
 
 
 def test_csv_has_the_index_columns_and_the_same_rows(client, rows):
@@ -198,7 +240,12 @@ def test_csv_has_the_index_columns_and_the_same_rows(client, rows):
     # e.g. the first data line, spelled out:
     assert text.splitlines()[2] == (
         f"{SHA_B},1,2024-05-01T12:00:00Z,Dr Bo,right.png,study7/right.png,4,3,,,,False,,,2,"
-        f"False,,{rows['b1']['record_path']},,,,,,,"
+        f"False,,{rows['b1']['record_path']},,,,,,,,,,,,,,"
+    )
+    # and the first's last columns: no calipers, nothing revised, then BI-RADS, no note.
+    assert text.splitlines()[1].endswith(
+        f"{rows['a2']['record_path']},,,,,,,,"
+        "4C,irregular,not parallel,angular; spiculated,heterogeneous,shadowing,"
     )
 
 
@@ -206,6 +253,13 @@ def test_csv_format_is_case_blind_and_takes_the_filters(client, rows):
     response = client.get("/api/saved?format=CSV&annotator=Dr%20Ada&label=benign")
     assert response.status_code == 200
     assert response.get_data(as_text=True).splitlines() == [HEADER, _csv_line(rows["a1"])]
+    # The note holds a comma: its cell is quoted, so the columns stay in their places.
+    assert _csv_line(rows["a1"]).endswith(
+        ',3,oval,parallel,circumscribed,hypoechoic,enhancement,'
+        '"Probably a fibroadenoma; follow up in 6 months, left breast."'
+    )
+    assessed = client.get("/api/saved?format=csv&assessment=4c").get_data(as_text=True)
+    assert assessed.splitlines() == [HEADER, _csv_line(rows["a2"])]
 
 
 def test_csv_of_nothing_is_the_header_alone(client):
@@ -230,6 +284,20 @@ def test_csv_text_a_spreadsheet_would_run_gets_an_apostrophe(data_dir, annotator
     assert row["image_name"] == "'=cmd|' /C calc'!A0.png"
     assert row["worklist_path"] == "'+study/scan.png"
     assert row["saved_at"] == "2024-05-01T00:00:00Z"  # untouched: it starts with a digit
+
+
+def test_a_note_keeps_its_lines_and_a_formula_in_it_runs_nothing(data_dir):
+    note = "=HYPERLINK(\"http://x.example\",\"x\")\nSecond line, with a comma."
+    save_version(data_dir, SHA_A, note=note, descriptors={"assessment": "2"},
+                 saved_at=dt.datetime(2024, 5, 1, tzinfo=UTC))
+    client = create_app({"DATA_DIR": data_dir}).server.test_client()
+    [listed] = _get(client)["rows"]
+    assert listed["note"] == note  # JSON: as saved
+    assert listed["birads_assessment"] == "2" and listed["birads_margin"] is None
+    text = client.get("/api/saved?format=csv").get_data(as_text=True)
+    [row] = list(csv.DictReader(io.StringIO(text)))
+    assert row["note"] == "'" + note  # the line break kept inside its quoted cell
+    assert row["birads_assessment"] == "2" and row["birads_shape"] == ""
 
 
 # --------------------------------------------------------------------------- bad parameters
@@ -257,6 +325,10 @@ def test_csv_text_a_spreadsheet_would_run_gets_an_apostrophe(data_dir, annotator
         ("format=", "format"),
         ("label=cancer", "label"),
         ("label=nothing", "label"),
+        ("assessment=4", "assessment"),  # 4A, 4B or 4C: BI-RADS 4 is split
+        ("assessment=7", "assessment"),
+        ("assessment=4D", "assessment"),
+        ("assessment=probably%20benign", "assessment"),
         # PostgreSQL refused the NUL as a server error (503 "index unavailable").
         pytest.param("annotator=a%00b", "annotator", id="annotator-nul"),
         pytest.param("annotator=Dr%0AAda", "annotator", id="annotator-newline"),

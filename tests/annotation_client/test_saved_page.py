@@ -9,8 +9,10 @@ SQLite index in tmp_path, filled by :class:`AnnotationStore` saves of
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import hashlib
+import io
 import json
 import re
 import time
@@ -51,13 +53,15 @@ def _shown(paths):
          "size_unit": "—", "model_version": "2.1"}
     return {
         "a1": a | {"saved_at": "2024-05-01 10:00:00", "version": 1, "final_label": "benign",
-                   "dice_ai_vs_final": 0.667, "edited": "yes", "record": paths["a1"]},
+                   "birads_assessment": "3", "dice_ai_vs_final": 0.667, "edited": "yes",
+                   "record": paths["a1"]},
         "a2": a | {"saved_at": "2024-05-02 09:30:00", "version": 2,
-                   "final_label": "malignant", "dice_ai_vs_final": 1.0, "edited": "no",
-                   "record": paths["a2"]},
+                   "final_label": "malignant", "birads_assessment": "4C",
+                   "dice_ai_vs_final": 1.0, "edited": "no", "record": paths["a2"]},
         "b1": {"saved_at": "2024-05-01 12:00:00", "annotator": "Dr Bo",
                "image": "study7/right.png", "open": "", "version": 1, "final_label": "—",
-               "ai_label": "—", "ai_p_malignant": None, "dice_ai_vs_final": None,
+               "birads_assessment": "—", "ai_label": "—", "ai_p_malignant": None,
+               "dice_ai_vs_final": None,
                "edited": "—", "regions": 2, "long_axis": None, "perpendicular_axis": None,
                "size_unit": "—", "model_version": "—",
                "record": paths["b1"]},
@@ -87,6 +91,9 @@ def _index_row(**changes) -> dict:
         "edited": True, "regions": 2, "max_diameter_px": 70.26, "perpendicular_diameter_px": 43.14,
         "max_diameter_mm": None, "perpendicular_diameter_mm": None, "empty": False,
         "model_version": "2.1", "record_path": "/data/a1/v003.json",
+        "birads_assessment": "4B", "birads_shape": "irregular", "birads_orientation": None,
+        "birads_margin": "angular; spiculated", "birads_echo_pattern": None,
+        "birads_posterior_features": None, "note": "Biopsy advised.",
     }
     return row | changes
 
@@ -118,25 +125,28 @@ def test_table_rows_rounds_spells_out_and_prefers_the_worklist_path(saved):
         _index_row(worklist_path="study7/left.png", final_label=None, ai_label=None,
                    ai_p_malignant=None, dice_ai_vs_final=None, edited=None, regions=None,
                    model_version=None, saved_at="2024-01-31T23:59:59Z", version=1,
-                   max_diameter_px=None, perpendicular_diameter_px=None),
+                   max_diameter_px=None, perpendicular_diameter_px=None,
+                   birads_assessment=None),
         _index_row(edited=False, dice_ai_vs_final=1.0, ai_p_malignant=0.0005,
                    max_diameter_mm=7.026, perpendicular_diameter_mm=4.314),
     ]
     assert saved.table_rows(rows) == [
         {"saved_at": "2024-05-02 09:30:05", "annotator": "Dr Ada", "image": "left.png",
-         "open": "", "version": 3, "final_label": "malignant", "ai_label": "benign",
-         "ai_p_malignant": 0.123, "dice_ai_vs_final": 0.667, "edited": "yes", "regions": 2,
+         "open": "", "version": 3, "final_label": "malignant", "birads_assessment": "4B",
+         "ai_label": "benign", "ai_p_malignant": 0.123, "dice_ai_vs_final": 0.667,
+         "edited": "yes", "regions": 2,
          "long_axis": 70.3, "perpendicular_axis": 43.1, "size_unit": "px",
          "model_version": "2.1", "record": "/data/a1/v003.json"},
         {"saved_at": "2024-01-31 23:59:59", "annotator": "Dr Ada",
          "image": "study7/left.png", "open": "", "version": 1, "final_label": "—",
-         "ai_label": "—",
+         "birads_assessment": "—", "ai_label": "—",
          "ai_p_malignant": None, "dice_ai_vs_final": None, "edited": "—", "regions": None,
          "long_axis": None, "perpendicular_axis": None, "size_unit": "—",
          "model_version": "—", "record": "/data/a1/v003.json"},
         {"saved_at": "2024-05-02 09:30:05", "annotator": "Dr Ada", "image": "left.png",
-         "open": "", "version": 3, "final_label": "malignant", "ai_label": "benign",
-         "ai_p_malignant": 0.001, "dice_ai_vs_final": 1.0, "edited": "no", "regions": 2,
+         "open": "", "version": 3, "final_label": "malignant", "birads_assessment": "4B",
+         "ai_label": "benign", "ai_p_malignant": 0.001, "dice_ai_vs_final": 1.0,
+         "edited": "no", "regions": 2,
          "long_axis": 7.0, "perpendicular_axis": 4.3, "size_unit": "mm",
          "model_version": "2.1", "record": "/data/a1/v003.json"},
     ]
@@ -181,6 +191,14 @@ def test_show_saved_links_the_uploads_whose_copy_was_kept(app, data_dir, saved_p
     assert [row["open"] for row in data] == [f"[Open](/?saved={SHA_A})", "",
                                              f"[Open](/?saved={SHA_A})"]
     assert [t.get("open") for t in tooltips] == [None, saved.NO_WORKLIST, None]
+
+
+def test_the_assessment_sorts_in_the_scales_order_with_none_last(saved):
+    """The table sorts the column's text in the browser: 0 ... 4A, 4B, 4C, 5, 6, then —."""
+    scale = ["0", "1", "2", "3", "4A", "4B", "4C", "5", "6", None]
+    shown = [r["birads_assessment"] for r in saved.table_rows(
+        [_index_row(birads_assessment=a) for a in reversed(scale)])]  # fmt: skip
+    assert sorted(shown) == ["0", "1", "2", "3", "4A", "4B", "4C", "5", "6", "—"]
 
 
 def test_every_table_column_is_filled_by_table_rows(saved):
@@ -242,15 +260,30 @@ def test_the_page_is_registered_linked_and_has_its_ids(app, saved):
     assert '"href": "/saved"' in json.dumps(client.get("/_dash-layout").get_json())
     with app.server.test_request_context("/saved"):
         layout = page["layout"]()
-    for name in ("SAVED_PAGE_LOAD", "SAVED_ANNOTATOR", "SAVED_LABEL", "SAVED_LATEST",
-                 "SAVED_REFRESH", "SAVED_CSV_BUTTON", "SAVED_CSV", "SAVED_ALERT",
-                 "SAVED_SUMMARY", "SAVED_TABLE"):
+    for name in ("SAVED_PAGE_LOAD", "SAVED_ANNOTATOR", "SAVED_LABEL", "SAVED_ASSESSMENT",
+                 "SAVED_LATEST", "SAVED_REFRESH", "SAVED_CSV_BUTTON", "SAVED_CSV",
+                 "SAVED_ALERT", "SAVED_SUMMARY", "SAVED_TABLE"):
         assert find_component(layout, getattr(ids, name)) is not None, name
     # The defaults the callbacks start from: latest versions, any label, every column.
     assert find_component(layout, ids.SAVED_LATEST).value is True
     assert find_component(layout, ids.SAVED_LABEL).value == saved.ANY
     assert [o["value"] for o in find_component(layout, ids.SAVED_LABEL).options] == [
         saved.ANY, "normal", "benign", "malignant", "none"
+    ]
+    assessments = find_component(layout, ids.SAVED_ASSESSMENT)
+    assert assessments.value == saved.ANY
+    assert [(o["value"], o["label"]) for o in assessments.options] == [
+        (saved.ANY, "Any BI-RADS"),
+        ("0", "BI-RADS 0 — incomplete: needs more imaging"),
+        ("1", "BI-RADS 1 — negative"),
+        ("2", "BI-RADS 2 — benign"),
+        ("3", "BI-RADS 3 — probably benign"),
+        ("4A", "BI-RADS 4A — low suspicion of malignancy"),
+        ("4B", "BI-RADS 4B — moderate suspicion of malignancy"),
+        ("4C", "BI-RADS 4C — high suspicion of malignancy"),
+        ("5", "BI-RADS 5 — highly suggestive of malignancy"),
+        ("6", "BI-RADS 6 — known biopsy-proven malignancy"),
+        ("none", "No BI-RADS assessment"),
     ]
     assert [c["id"] for c in find_component(layout, ids.SAVED_TABLE).columns] == [
         key for key, _ in saved.COLUMNS
@@ -295,6 +328,48 @@ def test_show_saved_applies_the_filters(app, saved_paths, saved, annotator, labe
         assert text_of(summary).startswith(f"{len(expected)} version(s) of ")
     else:
         assert text_of(summary) == "No saved annotation matches."
+
+
+@pytest.mark.parametrize(
+    "annotator, label, latest, assessment, expected",
+    [
+        (None, "__any__", False, "__any__", ["a2", "b1", "a1"]),
+        (None, "__any__", False, None, ["a2", "b1", "a1"]),
+        (None, "__any__", False, "3", ["a1"]),
+        (None, "__any__", False, "4C", ["a2"]),
+        (None, "__any__", False, "none", ["b1"]),
+        (None, "__any__", False, "5", []),
+        (None, "__any__", True, "3", []),  # image A's newest version is 4C
+        (None, "benign", False, "4C", []),
+        ("Dr Ada", "malignant", True, "4C", ["a2"]),
+    ],
+)
+def test_show_saved_filters_by_assessment(app, saved_paths, saved, annotator, label, latest,
+                                          assessment, expected):
+    with app.server.test_request_context("/_dash-update-component"):
+        data, _tooltips, _summary, _names, note = saved.show_saved(
+            True, None, annotator, label, latest, assessment
+        )
+    shown = _shown(saved_paths)
+    assert data == [shown[key] for key in expected]
+    # The latest-version hint counts the assessment among the filters.
+    hinted = not expected and latest
+    assert ("turn it off to see every matching version" in text_of(note)) is hinted
+
+
+@pytest.mark.parametrize(("label", "assessment"), [("cancer", "__any__"), (None, "4")])
+def test_a_filter_the_page_never_offers_is_said_not_a_server_error(app, saved_paths, saved,
+                                                                  label, assessment):
+    # A forged request, or a tab from before an upgrade: the page says so.
+    with app.server.test_request_context("/_dash-update-component"):
+        data, tooltips, summary, names, alert = saved.show_saved(
+            True, None, None, label, False, assessment
+        )
+        with pytest.raises(PreventUpdate):
+            saved.download_csv(1, None, label, False, assessment)
+    assert (data, tooltips, summary, names) == ([], [], None, [])
+    assert text_of(alert).startswith("A filter is not one this page offers. ")
+    assert text_of(alert).endswith("; reload the page.")
 
 
 def test_with_a_worklist_its_versions_link_to_the_annotate_page(data_dir, saved_paths, saved,
@@ -428,9 +503,28 @@ def test_download_csv_takes_the_filters_and_matches_the_api(app, saved_paths, sa
     )
     assert bo["content"] == (
         f"{HEADER}\n{SHA_B},1,2024-05-01T12:00:00Z,Dr Bo,right.png,study7/right.png,4,3,,,,"
-        f"False,,,2,False,,{saved_paths['b1']},,,,,,,\n"
+        f"False,,,2,False,,{saved_paths['b1']},,,,,,,,,,,,,,\n"
     )
     assert nothing["content"] == HEADER + "\n"
+
+
+def test_download_csv_takes_the_assessment_filter_and_holds_the_clinical_fields(
+    app, saved_paths, saved
+):
+    client = app.server.test_client()
+    with app.server.test_request_context("/_dash-update-component"):
+        probably_benign = saved.download_csv(1, None, "__any__", False, "3")
+    assert probably_benign["content"] == client.get(
+        "/api/saved?format=csv&assessment=3"
+    ).get_data(as_text=True)
+    [row] = list(csv.DictReader(io.StringIO(probably_benign["content"])))
+    assert (row["version"], row["annotator"]) == ("1", "Dr Ada")
+    assert [row[name] for name in ("birads_assessment", "birads_shape", "birads_orientation",
+                                   "birads_margin", "birads_echo_pattern",
+                                   "birads_posterior_features", "note")] == [
+        "3", "oval", "parallel", "circumscribed", "hypoechoic", "enhancement",
+        "Probably a fibroadenoma; follow up in 6 months, left breast.",
+    ]  # fmt: skip
 
 
 def test_download_csv_does_nothing_without_a_click_or_an_index(tmp_path, data_dir,
@@ -514,7 +608,30 @@ def test_saved_page_in_the_browser_then_a_real_save_appears(
                                 ("Dr Ada", "left.png", "1", "benign")]
     assert _column(dash_duo, "dice_ai_vs_final") == ["1", "", "0.667"]
     assert _column(dash_duo, "edited") == ["no", "—", "yes"]
+    assert _column(dash_duo, "birads_assessment") == ["4C", "—", "3"]
     assert _summary_text(dash_duo).startswith("3 version(s) of 2 image(s) by 2 annotator(s).")
+
+    # 2b. One BI-RADS category, picked like a user; then any again.
+    def pick_assessment(text):
+        click(driver, By.ID, ids.SAVED_ASSESSMENT)
+        options = wait_for(
+            dash_duo,
+            lambda: driver.find_elements(By.CSS_SELECTOR, ".dash-dropdown-option"),
+            10,
+            "the BI-RADS dropdown shows no options",
+        )
+        option = next(o for o in options if o.text == text)
+        # The open list scrolls to the chosen option; its search box may cover another.
+        driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", option)
+        option.click()
+
+    pick_assessment("BI-RADS 3 — probably benign")
+    wait_for(dash_duo, lambda: len(_table(dash_duo)) == 1, 20, "the BI-RADS filter did nothing")
+    assert _table(dash_duo) == [("Dr Ada", "left.png", "1", "benign")]
+    assert _column(dash_duo, "birads_assessment") == ["3"]
+    driver.save_screenshot(str(artifacts_dir / "01b-bi-rads-3.png"))
+    pick_assessment("Any BI-RADS")
+    wait_for(dash_duo, lambda: len(_table(dash_duo)) == 3, 20, "Any BI-RADS showed no more")
 
     # 3. One annotator, picked from the dropdown like a user.
     click(driver, By.ID, ids.SAVED_ANNOTATOR)
