@@ -790,10 +790,12 @@ def test_the_saved_link_asks_first_when_work_is_unsaved(app):
         assert find_component(page["layout"](saved=SHA_A), ids.SAVED_LINK).data == SHA_A
         assert find_component(page["layout"](), ids.SAVED_LINK).data is None
         # No worklist is needed to follow it (this app has none).
-        request, confirm, pending, alert = annotate.open_linked(None, SHA_A, "unsaved-mark")
+        request, confirm, pending, alert, revise = annotate.open_linked(None, SHA_A,
+                                                                        "unsaved-mark")
         assert request["saved"] == SHA_A and (confirm, pending, alert) == (False, None, no)
+        assert revise == {"sha256": SHA_A}  # its latest saved version is loaded once open
         asked = annotate.open_linked(None, SHA_A, "unsaved-mark dirty")
-        assert asked == (no, True, {"saved": SHA_A}, no)
+        assert asked == (no, True, {"saved": SHA_A}, no, {"sha256": SHA_A})
         # Confirmed, the pending link becomes the request.
         assert annotate._request(asked[2])["saved"] == SHA_A
         with pytest.raises(PreventUpdate):
