@@ -16,6 +16,7 @@ FINAL_LABEL = "final-label"
 UNDO_BUTTON = "undo-button"
 REDO_BUTTON = "redo-button"
 VERTEX_DENSITY = "vertex-density"
+VERTEX_DENSITY_VALUE = "vertex-density-value"  # the number in the slider's label
 
 # --- app shell
 NAVBAR = "navbar"

@@ -124,3 +124,37 @@
     if (event.target && event.target.type === "file") { guard(event, event.target.files); }
   }, true);
 })();
+
+/* A slider's handle is what a screen reader lands on, and Dash's slider gives it no
+ * name: each handle is named by the label of its slider (<label for=ID> of the
+ * slider's container), as the page's other fields are. Sliders come and go with
+ * the pages, so every change of the page is looked at. The vertex density's label
+ * also says the value the handle stands at (its marks are 32 apart, its steps 4). */
+(function () {
+  function showDensity() {
+    var thumb = document.querySelector("#vertex-density [role=slider]");
+    var shown = document.getElementById("vertex-density-value");
+    var value = thumb && thumb.getAttribute("aria-valuenow");
+    if (shown && value !== null && shown.textContent !== value) { shown.textContent = value; }
+  }
+
+  function name(root) {
+    var thumbs = root.querySelectorAll ? root.querySelectorAll(".dash-slider-thumb") : [];
+    Array.prototype.forEach.call(thumbs, function (thumb) {
+      if (thumb.hasAttribute("aria-labelledby")) { return; }
+      var slider = thumb.closest(".dash-slider-container[id]");
+      var label = slider && document.querySelector('label[for="' + slider.id + '"]');
+      if (!label) { return; }
+      if (!label.id) { label.id = slider.id + "-label"; }
+      thumb.setAttribute("aria-labelledby", label.id);
+    });
+  }
+  new MutationObserver(function (records) {
+    // Cheap (a few sliders), and only when something was added: a drag of the
+    // outline changes attributes, not the page's elements.
+    if (records.some(function (r) { return r.addedNodes.length; })) { name(document); }
+    showDensity();
+  }).observe(document.documentElement, {
+    childList: true, subtree: true, attributes: true, attributeFilter: ["aria-valuenow"],
+  });
+})();

@@ -162,7 +162,19 @@ def _sliders(default_vertices: int, auto_segment: bool):
             dbc.Col(
                 [
                     dbc.Label(
-                        "Vertex density (per region)",
+                        html.Span(
+                            [
+                                "Vertex density: ",
+                                # Kept by sonotrace.js from the handle: a callback here
+                                # would show the layout's value, not the one the slider
+                                # keeps across pages.
+                                html.Span(str(default_vertices), id=ids.VERTEX_DENSITY_VALUE),
+                                " points per region",
+                            ],
+                            title="How many points each outline gets when it is redrawn: "
+                            "fewer are quicker to drag, more follow a lobulated margin "
+                            "closely.",
+                        ),
                         html_for=ids.VERTEX_DENSITY,
                         class_name="small mb-0",
                     ),

@@ -519,9 +519,11 @@ def test_server_down_shows_the_alert_and_manual_work_still_saves(
     wait_for(dash_duo, lambda: "0 region(s)" in _status(dash_duo), 10, _status(dash_duo))
     for n in (1, 2):
         click(driver, By.ID, ids.ERASE_BUTTON)
-        wait_for(dash_duo, lambda: "click an outline to select it" in driver.execute_script(
-            "var e = document.querySelector(arguments[0]); return e ? e.textContent : '';",
-            f"#erase-nothing[data-click='{n}']"), 10, f"no answer to click {n}")
+        answer = f"#erase-nothing[data-click='{n}']"
+        wait_for(dash_duo, lambda sel=answer: "click an outline to select it" in
+                 driver.execute_script("var e = document.querySelector(arguments[0]);"
+                                       "return e ? e.textContent : '';", sel),
+                 10, f"no answer to click {n}")
 
     # Draw a region by hand with the closed-path tool.
     click(driver, By.XPATH, f"//*[@id='{ids.TOOL}']//label[normalize-space()='Draw region']")
@@ -616,6 +618,42 @@ def _graph_brightness(dash_duo) -> float:
 def _slider_value(dash_duo, component_id: str) -> int:
     handle = dash_duo.driver.find_element(By.CSS_SELECTOR, f"#{component_id} [role='slider']")
     return int(handle.get_attribute("aria-valuenow"))
+
+
+def test_every_slider_is_named_by_its_label_and_density_shows_its_value(
+    dash_duo, data_dir, artifacts_dir
+):
+    dash_duo.start_server(_offline_app(data_dir))
+    driver = dash_duo.driver
+    dash_duo.wait_for_element(f"#{ids.IMAGE_UPLOAD}")
+    dash_duo.wait_for_element(f"#{ids.VERTEX_DENSITY} [role='slider']")
+
+    def names():
+        # The accessible name a screen reader would read: the text of aria-labelledby.
+        return driver.execute_script(
+            "return Array.from(document.querySelectorAll('[role=slider]')).map(t => {"
+            "  const l = document.getElementById(t.getAttribute('aria-labelledby') || '');"
+            "  return l ? l.textContent : null; });")
+
+    wait_for(dash_duo, lambda: None not in names(), 10, f"unnamed sliders: {names()}")
+    got = names()
+    assert len(got) == 4, got
+    assert got[0] == "Vertex density: 32 points per region"
+    assert got[1:] == ["Overlay fill opacity", "Brightness (display only)",
+                       "Contrast (display only)"]
+    slider = driver.find_element(By.CSS_SELECTOR, f"#{ids.VERTEX_DENSITY} [role='slider']")
+    slider.send_keys(Keys.ARROW_RIGHT, Keys.ARROW_RIGHT)
+    wait_for(dash_duo, lambda: slider.get_attribute("aria-valuenow") == "40", 10)
+    wait_for(dash_duo, lambda: dash_duo.find_element(f"#{ids.VERTEX_DENSITY_VALUE}").text
+             == "40", 10, "the label kept the old density")
+    # Back from another page, the sliders drawn again are named again.
+    driver.execute_script("window.scrollTo({top: 0, behavior: 'instant'});")
+    click(driver, By.CSS_SELECTOR, f"#{ids.NAVBAR} a[href='/learn']")
+    wait_for(dash_duo, lambda: not driver.find_elements(By.ID, ids.VERTEX_DENSITY))
+    click(driver, By.CSS_SELECTOR, f"#{ids.NAVBAR} a[href='/']")
+    wait_for(dash_duo, lambda: names() == ["Vertex density: 40 points per region", *got[1:]],
+             10, str(names()))
+    _assert_clean_console(dash_duo, artifacts_dir)
 
 
 def test_brightness_and_contrast_change_the_picture_only(
