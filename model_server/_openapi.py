@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from vectorizer import MAX_PIXEL_SPACING_MM
+from vectorizer import MAX_IMAGE_SIDE, MAX_PIXEL_SPACING_MM
 
 from ._inputs import MAX_PARTS, MAX_VERTICES_RANGE
 
@@ -54,10 +54,11 @@ MAX_VERTICES_PARAM = {
 COMMON_ERRORS = {
     "400": _error(
         "Missing field, empty or undecodable file (including a PNG whose data ends before "
-        "its last row, and corrupt or truncated DICOM pixel data), a DICOM whose Rescale "
+        "its last row or fails its CRC, a JPEG whose scan data an early end-of-image marker "
+        "cuts short, and corrupt or truncated DICOM pixel data), a DICOM whose Rescale "
         "Slope/Intercept is not valid, a blank image (every pixel the same "
-        "value: nothing to segment or classify; a mask may be empty), a bad parameter, or a "
-        "mask the vectorizer cannot outline."
+        "value: nothing to segment or classify; a mask may be empty) or one under 8 pixels "
+        "a side, a bad parameter, or a mask the vectorizer cannot outline."
     ),
     "408": _error(
         "The client stopped sending its request body for longer than the read timeout "
@@ -65,7 +66,8 @@ COMMON_ERRORS = {
     ),
     "413": _error(
         f"Body over the byte limit (sent with a Content-Length or chunked), a multipart "
-        f"body of more than {MAX_PARTS} parts, or an image over the pixel limit."
+        f"body of more than {MAX_PARTS} parts, or an image over the pixel limit or over "
+        f"{MAX_IMAGE_SIDE} pixels a side."
     ),
     "415": _error(
         "Content is not a PNG, JPEG or DICOM file (recognised from its bytes), or a DICOM "

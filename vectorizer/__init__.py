@@ -44,6 +44,20 @@ ensure_transfer_syntax
     Make a DICOM data set read without file meta (no preamble) decodable.
 stretch_to_uint8
     Min-max scaling to 8 bits, for data without a stated range.
+read_image_file, ImageFile, ImageNote
+    Read an uploaded PNG, JPEG or DICOM file into 8-bit pixels, its pixel spacing
+    and what was ignored on the way: the one reading of the server and the client.
+open_picture
+    The same checks for a PNG or JPEG read as a Pillow image (the server's masks).
+sniff_image_format, SUPPORTED_IMAGE_FORMATS
+    A file's format from its first bytes, never its name.
+ImageFileError, UnsupportedImage, UnsupportedEncoding, CorruptImage, ImageTooLarge,
+UnusableImage
+    Why a file is refused (the server answers 415, 415, 400, 413 and 400), each
+    with a ``message`` for the person who sent it.
+check_image_size, MAX_IMAGE_SIDE, MIN_IMAGE_SIDE
+    The size rule, checked from a header before any pixel is decoded, and the
+    longest and shortest side accepted.
 
 The command-line interface is ``python -m vectorizer {trace,rasterize}``.
 """
@@ -54,6 +68,25 @@ from ._dicom import (
     dicom_pixel_spacing,
     ensure_transfer_syntax,
     stretch_to_uint8,
+)
+from ._dicomfile import ImageNote
+from ._imagefile import (
+    SUPPORTED_IMAGE_FORMATS,
+    ImageFile,
+    open_picture,
+    read_image_file,
+    sniff_image_format,
+)
+from ._imagerules import (
+    MAX_IMAGE_SIDE,
+    MIN_IMAGE_SIDE,
+    CorruptImage,
+    ImageFileError,
+    ImageTooLarge,
+    UnsupportedEncoding,
+    UnsupportedImage,
+    UnusableImage,
+    check_image_size,
 )
 from ._io import (
     image_to_mask,
@@ -90,4 +123,19 @@ __all__ = [
     "ensure_transfer_syntax",
     "dicom_pixel_spacing",
     "stretch_to_uint8",
+    "read_image_file",
+    "ImageFile",
+    "ImageNote",
+    "open_picture",
+    "sniff_image_format",
+    "SUPPORTED_IMAGE_FORMATS",
+    "ImageFileError",
+    "UnsupportedImage",
+    "UnsupportedEncoding",
+    "CorruptImage",
+    "ImageTooLarge",
+    "UnusableImage",
+    "check_image_size",
+    "MAX_IMAGE_SIDE",
+    "MIN_IMAGE_SIDE",
 ]

@@ -5,9 +5,9 @@ them, so the outline is drawn over the very picture the model saw. Before this
 module each service had its own rule, and a DICOM with a rescale, a VOI LUT, a
 palette or 16-bit colour was segmented as one picture and shown as another.
 
-Reading the file and decoding its pixel data (transfer syntaxes, truncation)
-stays with each service: only which files are refused differs there, never the
-pixels of a file both accept.
+Reading the file and decoding its pixel data (transfer syntaxes, truncation) is
+:mod:`vectorizer._dicomfile`, shared by both services too, so they also refuse
+the same files.
 """
 
 from __future__ import annotations

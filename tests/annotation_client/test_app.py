@@ -816,7 +816,8 @@ def test_a_save_refused_for_its_pixel_spacing_says_so_and_writes_nothing(tmp_pat
     from annotation_client.pages import annotate
 
     buffer = io.BytesIO()
-    Image.fromarray(np.zeros((20, 30), np.uint8)).save(buffer, format="PNG")
+    # Not blank: the client, like the server, refuses an image of one value.
+    Image.fromarray(np.arange(600, dtype=np.uint8).reshape(20, 30)).save(buffer, format="PNG")
     data = buffer.getvalue()
     meta = decode_image(data, "scan.png").meta()
     # A spacing the measurements refuse, as a page opened before the decoder checked it holds.

@@ -53,7 +53,7 @@ def saved(tmp_path):
     lesion[2:6, 2:8] = True
     a = _image(worklist / "study2" / "a.png", grey)
     b = _image(worklist / "study1" / "b.png", 255 - grey)
-    c = _image(worklist / "study1" / "c.jpg", np.full((8, 10), 128, np.uint8), "JPEG")
+    c = _image(worklist / "study1" / "c.jpg", grey // 4 + 96, "JPEG")  # not blank: opened
     d = _image(worklist / "d.png", grey // 2)
     # a: malignant, revised twice (the latest, v2, is exported with its own outline).
     _save(store, a, label="benign", mask=np.zeros((8, 10), bool), worklist_path="study2/a.png")

@@ -36,7 +36,8 @@ def annotate(app):
 
 def _image():
     buffer = io.BytesIO()
-    Image.fromarray(np.zeros((20, 30), np.uint8)).save(buffer, format="PNG")
+    # Not blank: the client, like the server, refuses an image of one value.
+    Image.fromarray(np.arange(600, dtype=np.uint8).reshape(20, 30)).save(buffer, format="PNG")
     data = buffer.getvalue()
     meta = decode_image(data, "scan.png").meta()
     image_data = {"contents": "data:image/png;base64," + base64.b64encode(data).decode()}

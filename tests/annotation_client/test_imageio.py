@@ -6,9 +6,9 @@ import zlib
 import numpy as np
 import pydicom
 import pytest
+from image_samples import dicom_bytes, palette_png_bytes
 from PIL import Image
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, UltrasoundImageStorage, generate_uid
+from pydicom.dataset import Dataset
 
 from annotation_client import ImageDecodeError, decode_image, parse_data_url
 
@@ -23,36 +23,19 @@ def _gradient(h=20, w=30):
     return (np.arange(h * w).reshape(h, w) % 256).astype(np.uint8)
 
 
-def _dicom(pixels, *, spacing=None, regions_cm=None, photometric="MONOCHROME2", frames=None):
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = UltrasoundImageStorage
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID = UltrasoundImageStorage
-    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
-    ds.Modality = "US"
-    ds.PhotometricInterpretation = photometric
-    ds.SamplesPerPixel = 1
-    ds.Rows, ds.Columns = pixels.shape[-2:]
-    ds.BitsAllocated = ds.BitsStored = 8 * pixels.dtype.itemsize
-    ds.HighBit = ds.BitsStored - 1
-    ds.PixelRepresentation = 0
-    if frames:
-        ds.NumberOfFrames = frames
+def _dicom(pixels, *, spacing=None, regions_cm=None, photometric="MONOCHROME2"):
+    """A DICOM of ``pixels`` (``(frames, rows, cols)`` for several frames), with a pixel
+    spacing in mm or an ultrasound region calibrated in cm, ``(delta_x, delta_y)``."""
+    elements = {}
     if spacing:
-        ds.PixelSpacing = list(spacing)
+        elements["PixelSpacing"] = list(spacing)
     if regions_cm:
         region = Dataset()
         region.PhysicalUnitsXDirection = 3
         region.PhysicalUnitsYDirection = 3
         region.PhysicalDeltaX, region.PhysicalDeltaY = regions_cm
-        ds.SequenceOfUltrasoundRegions = [region]
-    ds.PixelData = pixels.tobytes()
-    buffer = io.BytesIO()
-    pydicom.dcmwrite(buffer, ds, enforce_file_format=True)
-    return buffer.getvalue()
+        elements["SequenceOfUltrasoundRegions"] = [region]
+    return dicom_bytes(pixels, photometric=photometric, **elements)
 
 
 def test_grey_png_keeps_pixels_and_reports_size_and_hash():
@@ -71,8 +54,11 @@ def test_grey_png_keeps_pixels_and_reports_size_and_hash():
 
 
 def test_rgb_png_and_jpeg():
-    rgb = np.stack([_gradient()] * 3, axis=-1)
+    rgb = np.stack([_gradient(), _gradient()[::-1], _gradient()], axis=-1)
     assert decode_image(_png(rgb), "c.png").pixels.shape == (20, 30, 3)
+    # Colour whose channels are equal everywhere is grey, as the model server reads it.
+    neutral = np.stack([_gradient()] * 3, axis=-1)
+    assert decode_image(_png(neutral), "c.png").pixels.shape == (20, 30)
     buffer = io.BytesIO()
     Image.fromarray(_gradient()).save(buffer, format="JPEG", quality=95)
     image = decode_image(buffer.getvalue(), "x.jpg")
@@ -172,7 +158,7 @@ def test_an_rgba_png_is_shown_as_its_pixels_without_alpha():
     # With alpha 128 a browser would blend the picture into the page's dark background.
     rgba = _grey_rgba(128)
     image = decode_image(_png(rgba), "rgba.png")
-    np.testing.assert_array_equal(image.pixels, rgba[..., :3])
+    np.testing.assert_array_equal(image.pixels, rgba[..., 0])  # grey: the channels are equal
     np.testing.assert_array_equal(_shown(image), image.pixels)
 
 
@@ -201,7 +187,7 @@ def _cmyk_jpeg():
                      id="rgb-trns"),
         pytest.param(_png_saved(_gradient(), icc_profile=b"not applied"),
                      id="icc"),
-        pytest.param(_png(_gradient(), "P"), id="palette"),
+        pytest.param(palette_png_bytes(_gradient()), id="palette"),
         pytest.param(_cmyk_jpeg(), id="cmyk-jpeg"),
         pytest.param(_jpeg_with(_gradient(), icc_profile=b"not applied by pillow"),
                      id="jpeg-icc"),
@@ -251,7 +237,7 @@ def test_a_png_turned_by_its_exif_chunk_opens_upright_as_the_model_server_sees_i
 
 def test_dicom_first_frame_with_pixel_spacing():
     frames = np.stack([_gradient(), 255 - _gradient()])
-    data = _dicom(frames, spacing=(0.1, 0.2), frames=2)
+    data = _dicom(frames, spacing=(0.1, 0.2))
     image = decode_image(data, "us.dcm")
     assert image.kind == "dicom"
     assert image.pixel_spacing_mm == (0.1, 0.2)
@@ -587,25 +573,6 @@ def test_an_image_opened_with_an_ignored_spacing_can_be_measured():
 # ------------------------------------------------------- DICOM: shown as the server segments
 
 
-def _dicom_with(pixels, photometric="MONOCHROME2", bits_stored=None, **elements):
-    ds = Dataset()
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.file_meta.MediaStorageSOPClassUID = UltrasoundImageStorage
-    ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
-    ds.SOPClassUID = UltrasoundImageStorage
-    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID
-    ds.Modality = "US"
-    if bits_stored is None:
-        bits_stored = 8 * pixels.dtype.itemsize
-    ds.set_pixel_data(pixels, photometric_interpretation=photometric, bits_stored=bits_stored)
-    for keyword, value in elements.items():
-        setattr(ds, keyword, value)
-    buffer = io.BytesIO()
-    ds.save_as(buffer, enforce_file_format=True)
-    return buffer.getvalue()
-
-
 def _voi_lut(first, bits, entries):
     item = Dataset()
     item.LUTDescriptor = [len(entries), first, bits]
@@ -630,29 +597,33 @@ _RGB8 = _RNG.integers(0, 256, (24, 32, 3)).astype(np.uint8)
 # Each differed between the services before they shared one rule (vectorizer._dicom).
 _DICOM_VARIANTS = {
     # the window is in rescaled units: applied to stored values it shows another picture
-    "rescale and window": lambda: _dicom_with(
+    "rescale and window": lambda: dicom_bytes(
         _TWELVE, bits_stored=12, RescaleSlope=2, RescaleIntercept=-1024,
         WindowCenter=1500, WindowWidth=3000,
     ),
-    "VOI LUT": lambda: _dicom_with(
+    "VOI LUT": lambda: dicom_bytes(
         _TWELVE, bits_stored=12, VOILUTSequence=_voi_lut(0, 16, np.sqrt(np.arange(4096)) * 1000),
     ),
-    "window beside a VOI LUT": lambda: _dicom_with(
+    "window beside a VOI LUT": lambda: dicom_bytes(
         _TWELVE, bits_stored=12, WindowCenter=2000, WindowWidth=1000,
         VOILUTSequence=_voi_lut(0, 16, np.arange(4096)[::-1] * 16),
     ),
     # the window's output does not reach its ends: not stretched to them
-    "narrow image, wide window": lambda: _dicom_with(_EIGHT, WindowCenter=128, WindowWidth=256),
-    "sigmoid window": lambda: _dicom_with(
+    "narrow image, wide window": lambda: dicom_bytes(_EIGHT, WindowCenter=128, WindowWidth=256),
+    "sigmoid window": lambda: dicom_bytes(
         _TWELVE, bits_stored=12, WindowCenter=2048, WindowWidth=1024, VOILUTFunction="SIGMOID"
     ),
-    "monochrome1 sixteen-bit": lambda: _dicom_with(_TWELVE, "MONOCHROME1", bits_stored=12),
-    "palette colour": lambda: _dicom_with(_EIGHT, "PALETTE COLOR", **_palette_elements()),
-    "twelve-bit colour": lambda: _dicom_with(
-        (_RGB8.astype(np.uint16) * 8), "RGB", bits_stored=12
+    "monochrome1 sixteen-bit": lambda: dicom_bytes(
+        _TWELVE, photometric="MONOCHROME1", bits_stored=12
     ),
-    "YBR_FULL colour": lambda: _dicom_with(_RGB8, "YBR_FULL"),
-    "invalid window": lambda: _dicom_with(_TWELVE, bits_stored=12, WindowCenter=9,
+    "palette colour": lambda: dicom_bytes(
+        _EIGHT, photometric="PALETTE COLOR", **_palette_elements()
+    ),
+    "twelve-bit colour": lambda: dicom_bytes(
+        (_RGB8.astype(np.uint16) * 8), photometric="RGB", bits_stored=12
+    ),
+    "YBR_FULL colour": lambda: dicom_bytes(_RGB8, photometric="YBR_FULL"),
+    "invalid window": lambda: dicom_bytes(_TWELVE, bits_stored=12, WindowCenter=9,
                                           WindowWidth=0.5),
 }
 
@@ -702,7 +673,7 @@ def test_a_dicom_the_model_server_refuses_is_refused_at_open(elements, says):
     from model_server import decode_image as server_decode
     from model_server._errors import BadRequest
 
-    data = _dicom_with(_TWELVE, bits_stored=12, **elements)
+    data = dicom_bytes(_TWELVE, bits_stored=12, **elements)
     with pytest.raises(BadRequest, match=says):
         server_decode(data, max_pixels=10**6)
     with pytest.raises(ImageDecodeError, match=says):
@@ -730,6 +701,6 @@ def _region(units, delta_x, delta_y):
 def test_a_dicom_pixel_spacing_is_read_as_the_model_server_reads_it(regions, expected):
     from model_server import decode_image as server_decode
 
-    data = _dicom_with(_EIGHT, SequenceOfUltrasoundRegions=regions)
+    data = dicom_bytes(_EIGHT, SequenceOfUltrasoundRegions=regions)
     assert decode_image(data, "us.dcm").pixel_spacing_mm == pytest.approx(expected)
     assert server_decode(data, max_pixels=10**6).pixel_spacing == pytest.approx(expected)

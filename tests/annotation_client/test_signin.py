@@ -103,7 +103,8 @@ def signed_in_app(data_dir):
 def _open_work():
     """A 30 x 20 PNG as the page holds it once opened, with one square outline drawn."""
     buffer = io.BytesIO()
-    Image.fromarray(np.zeros((20, 30), np.uint8)).save(buffer, format="PNG")
+    # Not blank: the client, like the server, refuses an image of one value.
+    Image.fromarray(np.arange(600, dtype=np.uint8).reshape(20, 30)).save(buffer, format="PNG")
     data = buffer.getvalue()
     meta = decode_image(data, "scan.png").meta()
     state = dict(_editing.empty_state(), paths=["M 5,5 L 15,5 L 15,15 L 5,15 Z"])

@@ -5,7 +5,7 @@ import importlib
 
 import pytest
 
-MODULES = ["_svg", "_rasterize", "_polygons", "_measure", "_svgcheck"]
+MODULES = ["_svg", "_rasterize", "_polygons", "_measure", "_svgcheck", "_imagefile"]
 
 
 @pytest.mark.parametrize("module", MODULES)

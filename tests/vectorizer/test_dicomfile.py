@@ -1,0 +1,73 @@
+"""vectorizer._dicomfile: a DICOM that cannot be read is unsupported or corrupt, never both.
+
+The model server answers the first 415 and the second 400; the annotation client
+used to call both "cannot decode". Its pixel rule is tests/vectorizer/test_dicom_pixels.py.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pydicom
+import pytest
+from image_samples import dicom_bytes, jpeg_bytes, recompressed_dicom_bytes, speckle_image
+from pydicom.uid import JPEGBaseline8Bit, JPEGExtended12Bit, JPEGLSLossless, RLELossless
+
+from vectorizer import CorruptImage, UnsupportedEncoding, read_image_file
+from vectorizer._dicomfile import looks_like_dicom
+
+GREY = speckle_image(48, 64, seed=3)
+JPEG_LS_START = b"\xff\xd8\xff\xf7"  # SOI, then SOF55 (JPEG-LS)
+
+
+def read(data: bytes):
+    return read_image_file(data, max_pixels=10**6)
+
+
+@pytest.mark.parametrize(
+    ("data", "says"),
+    [
+        pytest.param(recompressed_dicom_bytes(GREY, "1.2.3.4.5.6", b"anything"),
+                     "no decoder for this transfer syntax is installed", id="unknown-syntax"),
+        pytest.param(recompressed_dicom_bytes(GREY, JPEGLSLossless, JPEG_LS_START + bytes(99)),
+                     "JPEG-LS", id="jpeg-ls-without-decoder"),
+        pytest.param(recompressed_dicom_bytes(GREY.astype(np.uint16) * 16, JPEGExtended12Bit,
+                                              jpeg_bytes(GREY), BitsStored=12),
+                     "12-bit", id="variant-the-decoder-does-not-support"),
+    ],
+)
+def test_an_encoding_no_installed_decoder_reads_is_unsupported(data, says):
+    with pytest.raises(UnsupportedEncoding, match=says):
+        read(data)
+
+
+@pytest.mark.parametrize(
+    ("data", "says"),
+    [
+        pytest.param(dicom_bytes(None), "the DICOM file has no pixel data", id="no-pixel-data"),
+        pytest.param(recompressed_dicom_bytes(GREY, JPEGBaseline8Bit, b"\xff\xd8\xff" + bytes(99)),
+                     "is corrupt or truncated", id="corrupt-jpeg"),
+        pytest.param(recompressed_dicom_bytes(GREY, RLELossless)[:-1000], "truncated",
+                     id="truncated-rle"),
+        pytest.param(dicom_bytes(GREY)[:-2000], "less than expected", id="truncated"),
+        pytest.param(dicom_bytes(GREY, RescaleSlope=0), "RescaleSlope is 0", id="slope-0"),
+    ],
+)
+def test_a_damaged_dicom_is_corrupt(data, says):
+    with pytest.raises(CorruptImage, match=says) as info:
+        read(data)
+    assert not isinstance(info.value, UnsupportedEncoding)
+    assert "0x" not in info.value.message and "\n" not in info.value.message
+
+
+def test_a_dicom_is_recognised_with_or_without_its_preamble():
+    assert looks_like_dicom(dicom_bytes(GREY))
+    bare = dicom_bytes(GREY, preamble=False)
+    assert bare[:2] == b"\x08\x00" and looks_like_dicom(bare)
+    ds = pydicom.dcmread(io.BytesIO(dicom_bytes(GREY)))
+    buffer = io.BytesIO()
+    pydicom.dcmwrite(buffer, ds, enforce_file_format=True)
+    assert looks_like_dicom(buffer.getvalue()[132:])  # no preamble, starts with (0002,0000)
+    assert not looks_like_dicom(b"\x00" * 300)
+    np.testing.assert_array_equal(read(bare).pixels, GREY)

@@ -1,0 +1,244 @@
+"""Reading an uploaded DICOM file: its header, its first frame, its pixel spacing.
+
+:func:`read_dicom_file` is the DICOM half of :func:`vectorizer.read_image_file`.
+It tells the two ways a DICOM cannot be read apart: :class:`UnsupportedEncoding`
+when no installed decoder handles its transfer syntax (or the decoder says it
+does not support that variant: 12-bit JPEG in Pillow...), :class:`CorruptImage`
+when the file or its pixel data is damaged, truncated or inconsistent. The
+8-bit pixels come from :func:`vectorizer.dicom_frame_to_uint8`.
+
+Arrays are numpy ``(row, col)``.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._dicom import (
+    DicomPixelError,
+    dicom_frame_to_uint8,
+    dicom_pixel_spacing,
+    ensure_transfer_syntax,
+)
+from ._imagerules import CorruptImage, UnsupportedEncoding, check_image_size
+
+_PIXEL_DATA_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
+# (7FE0,0010) Pixel Data, (7FE0,0008) Float and (7FE0,0009) Double Float Pixel Data,
+# little- and big-endian.
+_PIXEL_DATA_TAGS = tuple(
+    group + element
+    for element_le, element_be in ((b"\x10\x00", b"\x00\x10"), (b"\x08\x00", b"\x00\x08"),
+                                   (b"\x09\x00", b"\x00\x09"))
+    for group, element in ((b"\xe0\x7f", element_le), (b"\x7f\xe0", element_be))
+)
+_WINDOW_NOTE = "ignored the DICOM VOI window: "
+
+
+@dataclass(frozen=True)
+class ImageNote:
+    """Something in the file that was ignored, and why; the image is read without it.
+
+    Attributes
+    ----------
+    subject : str
+        ``"VOI window"`` (the header's suggested view) or ``"pixel spacing"``.
+    reason : str
+        One sentence without a final full stop.
+    """
+
+    subject: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"ignored the DICOM {self.subject}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class DicomFrame:
+    """The first frame of a DICOM file, as :func:`read_dicom_file` reads it.
+
+    Attributes
+    ----------
+    pixels : numpy.ndarray
+        ``uint8`` ``(H, W)`` grey or ``(H, W, 3)`` RGB.
+    stored : numpy.ndarray
+        The frame as decoded, before the header's rescale, window or LUT.
+    pixel_spacing : tuple of float or None
+        ``(row_mm, col_mm)``.
+    notes : tuple of ImageNote
+    """
+
+    pixels: np.ndarray
+    stored: np.ndarray
+    pixel_spacing: tuple[float, float] | None
+    notes: tuple[ImageNote, ...]
+
+
+def looks_like_dicom(data: bytes) -> bool:
+    """Whether ``data`` starts as a DICOM file, with or without the 128-byte preamble."""
+    if len(data) >= 132 and data[128:132] == b"DICM":
+        return True
+    # A data set written without the preamble starts with a little-endian tag of
+    # group 0x0002 (file meta) or 0x0008 (identifying), then an explicit VR of two
+    # capital letters or an implicit 4-byte length.
+    if len(data) < 8 or data[:2] not in (b"\x02\x00", b"\x08\x00"):
+        return False
+    vr = data[4:6]
+    return (vr.isalpha() and vr.isupper()) or int.from_bytes(data[4:8], "little") < len(data)
+
+
+def read_dicom_file(data: bytes, max_pixels: int | None) -> DicomFrame:
+    """Read the first frame of a DICOM file.
+
+    Parameters
+    ----------
+    data : bytes
+        The whole file, which :func:`looks_like_dicom`.
+    max_pixels : int or None
+        Largest accepted ``Columns * Rows``, checked before any pixel is decoded.
+
+    Returns
+    -------
+    DicomFrame
+
+    Raises
+    ------
+    UnsupportedEncoding
+        No installed decoder handles the transfer syntax, or the decoder does not
+        support this variant of it.
+    CorruptImage
+        A file pydicom cannot parse; no pixel data, empty or truncated pixel data;
+        a header without Rows or Columns, or whose YBR photometric interpretation
+        has not 3 samples per pixel; corrupt compressed data; a rescale or LUT that
+        makes the pixels meaningless.
+    ImageTooLarge
+        See :func:`vectorizer.check_image_size`.
+    """
+    import pydicom
+    import pydicom.pixels
+
+    has_preamble = len(data) >= 132 and data[128:132] == b"DICM"
+    try:
+        ds = pydicom.dcmread(io.BytesIO(data), force=not has_preamble)
+    except Exception as exc:  # pydicom raises many types for a malformed file
+        raise CorruptImage(f"could not parse the DICOM file: {_reason(exc)}") from None
+    present = [keyword for keyword in _PIXEL_DATA_KEYWORDS if keyword in ds]
+    if not present:
+        if any(tag in data for tag in _PIXEL_DATA_TAGS):
+            # pydicom drops an element the file ends inside of (with only a warning).
+            raise CorruptImage("the DICOM pixel data is truncated: the file ends inside it")
+        raise CorruptImage("the DICOM file has no pixel data")
+    if not ds[present[0]].value:
+        raise CorruptImage(f"the DICOM file's {present[0]} element is empty (zero length)")
+    ensure_transfer_syntax(ds)
+    try:
+        rows, cols = _header_size(ds, "Rows"), _header_size(ds, "Columns")
+        samples = int(ds.get("SamplesPerPixel", 1) or 1)
+        photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).upper()
+    except CorruptImage:
+        raise
+    except Exception as exc:
+        raise CorruptImage(f"the DICOM header is incomplete: {_reason(exc)}") from None
+    if photometric.startswith("YBR") and samples != 3:
+        # pydicom would convert YBR to RGB anyway and fail on the shapes.
+        raise CorruptImage(
+            f"the DICOM header is inconsistent: PhotometricInterpretation {photometric} "
+            f"needs 3 samples per pixel, but SamplesPerPixel is {samples}"
+        )
+    check_image_size(cols, rows, max_pixels)
+    syntax = ds.file_meta.TransferSyntaxUID
+    syntax_name = getattr(syntax, "name", None) or str(syntax)
+    _ensure_decoder(syntax, syntax_name)
+    try:
+        # index=0 decodes only the first frame of a multi-frame file; YBR comes out RGB.
+        frame = pydicom.pixels.pixel_array(ds, index=0)
+    except NotImplementedError as exc:
+        raise UnsupportedEncoding(
+            f"cannot decode DICOM pixel data encoded with {syntax_name}: {_plugin_errors(exc)}",
+        ) from None
+    except RuntimeError as exc:
+        # A decoder for the syntax is installed (checked above), so its failure is the
+        # data's fault, unless the decoder itself says it does not support this variant.
+        reason = _plugin_errors(exc)
+        if _UNSUPPORTED.search(reason):
+            raise UnsupportedEncoding(
+                f"cannot decode this DICOM pixel data encoded with {syntax_name}: {reason}",
+                ) from None
+        raise CorruptImage(
+            f"the DICOM pixel data ({syntax_name}) is corrupt or truncated: {reason}"
+        ) from None
+    except Exception as exc:
+        raise CorruptImage(f"could not decode the DICOM pixel data: {_reason(exc)}") from None
+    notes: list[ImageNote] = []
+
+    def ignored_window(message: str) -> None:
+        notes.append(ImageNote("VOI window", message.removeprefix(_WINDOW_NOTE)))
+
+    try:
+        pixels = dicom_frame_to_uint8(frame, ds, on_ignored=ignored_window)
+    except DicomPixelError as exc:
+        raise CorruptImage(str(exc)) from None
+    except Exception as exc:  # a malformed header element pydicom trips over
+        raise CorruptImage(f"could not convert the DICOM pixel data: {_reason(exc)}") from None
+    if pixels.ndim not in (2, 3) or pixels.shape[:2] != (rows, cols):
+        raise CorruptImage(f"DICOM pixel data has shape {pixels.shape}, expected {rows}x{cols}")
+    spacing, skipped = dicom_pixel_spacing(ds)
+    notes.extend(ImageNote("pixel spacing", reason) for reason in skipped)
+    return DicomFrame(np.ascontiguousarray(pixels), frame, spacing, tuple(notes))
+
+
+def _header_size(ds, keyword: str) -> int:
+    value = ds.get(keyword)
+    if value is None or value == "":
+        raise CorruptImage(f"the DICOM header is incomplete: {keyword} is missing or empty")
+    return int(value)
+
+
+def _ensure_decoder(syntax, name: str) -> None:
+    """Refuse transfer ``syntax`` when no installed decoder handles it at all."""
+    from pydicom.pixels import get_decoder
+
+    try:
+        available = get_decoder(syntax).is_available
+    except NotImplementedError:
+        available = False
+    if not available:
+        raise UnsupportedEncoding(
+            f"cannot decode DICOM pixel data encoded with {name}: "
+            "no decoder for this transfer syntax is installed",
+        )
+
+
+# Decoder messages that mean "valid data this decoder cannot handle" (12-bit JPEG in
+# Pillow, more bits than numpy holds...) rather than corrupt data.
+_UNSUPPORTED = re.compile(r"support|cannot decode", re.IGNORECASE)
+# Reprs such as "<_io.BytesIO object at 0x7fa7...>" tell a person nothing.
+_OBJECT_REPR = re.compile(r"\s*<[^<>]* at 0x[0-9a-fA-F]+>")
+_ALL_PLUGINS_FAILED = re.compile(
+    r"^Unable to decode as exceptions were raised by all available plugins:\s*"
+)
+_MISSING_ATTRIBUTE = re.compile(r"object has no attribute '(\w+)'")
+
+
+def _plugin_errors(exc: BaseException) -> str:
+    """``exc``'s message on one line, without pydicom's preamble and object reprs."""
+    text = _ALL_PLUGINS_FAILED.sub("", str(exc))
+    text = _OBJECT_REPR.sub("", text)
+    text = "; ".join(line.strip() for line in text.splitlines() if line.strip())
+    text = text or type(exc).__name__
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _reason(exc: BaseException) -> str:
+    """``exc``'s message for a person: one line, no reprs, no Python internals."""
+    text = _plugin_errors(exc)
+    found = _MISSING_ATTRIBUTE.search(text)
+    if found:
+        return f"the element {found.group(1)} is missing"
+    if "NoneType" in text:
+        return "an element it needs is empty"
+    return text

@@ -1,0 +1,297 @@
+"""Reading an uploaded image file (PNG, JPEG, DICOM): the one reading of both services.
+
+The model server segments the pixels :func:`read_image_file` gives and the
+annotation client shows them, and both refuse the same files for the same
+reasons (:mod:`vectorizer._imagerules`): before this module each service had
+its own reader, and a file one refused the other opened.
+
+- The format is recognised from the file's first bytes, never from its name: a
+  text file named ``scan.png`` is :class:`UnsupportedImage`.
+- A file that starts like a supported format but cannot be read (empty,
+  truncated, corrupt) is :class:`CorruptImage`. So is a PNG whose compressed
+  data ends, validly, before its last row or whose image data fails its CRC
+  (:mod:`vectorizer._pngcheck`), and a JPEG whose scan data an early EOI marker
+  cuts short (:mod:`vectorizer._jpegcheck`): Pillow reads each without a word.
+- The size is checked from the header before any pixel is decoded
+  (:func:`check_image_size`), so a small file that claims 20000x20000 pixels is
+  :class:`ImageTooLarge` without the image being allocated.
+- An image of one value everywhere, or under 8 pixels a side, is
+  :class:`UnusableImage`.
+- DICOM is read by :mod:`vectorizer._dicomfile`.
+
+Arrays are numpy ``(row, col)``: grey images are ``(H, W)`` uint8 and colour
+images ``(H, W, 3)`` uint8 RGB; PNG and JPEG are turned upright by their EXIF
+orientation, as browsers show them.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageOps, JpegImagePlugin, PngImagePlugin
+
+from ._dicomfile import ImageNote, looks_like_dicom, read_dicom_file
+from ._imagerules import CorruptImage, UnsupportedImage, check_image_size, refuse_unusable
+from ._io import wide_grey_to_uint8
+from ._jpegcheck import check_jpeg_complete
+from ._pngcheck import PNG_SIGNATURE, check_png_complete
+
+JPEG_SIGNATURE = b"\xff\xd8\xff"
+#: The formats :func:`read_image_file` reads.
+SUPPORTED_IMAGE_FORMATS = ("png", "jpeg", "dicom")
+# Each format is opened by its own Pillow plugin rather than Image.open: Image.open's
+# decompression-bomb check refuses a large image before its size can be read, and
+# check_image_size refuses it by that size, with the limits of the service.
+_PLUGINS = {"png": PngImagePlugin.PngImageFile, "jpeg": JpegImagePlugin.JpegImageFile}
+_COMPLETENESS = {"png": check_png_complete, "jpeg": check_jpeg_complete}
+_EXIF_ORIENTATION = 0x0112
+
+
+@dataclass(frozen=True)
+class ImageFile:
+    """An uploaded image, read.
+
+    Attributes
+    ----------
+    pixels : numpy.ndarray
+        ``uint8``, ``(H, W)`` grey or ``(H, W, 3)`` RGB, rows first. Colour whose
+        three channels are equal everywhere is grey. For DICOM, the first frame
+        through its rescale and VOI window or LUT.
+    format : str
+        ``"png"``, ``"jpeg"`` or ``"dicom"``.
+    pixel_spacing : tuple of float or None
+        ``(row_mm, col_mm)``: the height and width of one pixel in millimetres,
+        from a DICOM header; None when unknown.
+    notes : tuple of ImageNote
+        What the file states that was ignored (a VOI window that is not valid, a
+        pixel spacing that is not plausible), and why.
+    mode : str or None
+        Pillow's mode of the stored PNG or JPEG picture (``"L"``, ``"RGB"``,
+        ``"RGBA"``, ``"CMYK"``, ``"I;16"``...); None for DICOM.
+    orientation : int
+        The EXIF orientation the pixels were turned by (1: as stored).
+    icc_profile : bool
+        Whether the PNG or JPEG carries a colour profile (not applied to ``pixels``).
+    """
+
+    pixels: np.ndarray
+    format: str
+    pixel_spacing: tuple[float, float] | None = None
+    notes: tuple[ImageNote, ...] = ()
+    mode: str | None = None
+    orientation: int = 1
+    icc_profile: bool = False
+
+    @property
+    def height(self) -> int:
+        return int(self.pixels.shape[0])
+
+    @property
+    def width(self) -> int:
+        return int(self.pixels.shape[1])
+
+
+def sniff_image_format(data: bytes) -> str | None:
+    """``"png"``, ``"jpeg"``, ``"dicom"`` or None, from the leading bytes of ``data``.
+
+    Examples
+    --------
+    >>> sniff_image_format(b"\\x89PNG\\r\\n\\x1a\\n" + bytes(8))
+    'png'
+    >>> sniff_image_format(b"hello, I am a text file named scan.png") is None
+    True
+    """
+    if data.startswith(PNG_SIGNATURE):
+        return "png"
+    if data.startswith(JPEG_SIGNATURE):
+        return "jpeg"
+    if looks_like_dicom(data):
+        return "dicom"
+    return None
+
+
+def read_image_file(
+    data: bytes, *, max_pixels: int | None, formats: tuple[str, ...] = SUPPORTED_IMAGE_FORMATS
+) -> ImageFile:
+    """Read an uploaded PNG, JPEG or DICOM file into 8-bit pixels.
+
+    Parameters
+    ----------
+    data : bytes
+        The whole file.
+    max_pixels : int or None
+        Largest accepted ``width * height``, checked from the header; None sets
+        no limit but :data:`MAX_IMAGE_SIDE` a side.
+    formats : tuple of str
+        Formats accepted (a subset of :data:`SUPPORTED_IMAGE_FORMATS`).
+
+    Returns
+    -------
+    ImageFile
+
+    Raises
+    ------
+    UnsupportedImage
+        Content that is none of ``formats``; :class:`UnsupportedEncoding` for a
+        DICOM transfer syntax that no installed decoder handles.
+    CorruptImage
+        Empty, truncated or undecodable data; a DICOM without pixel data, with
+        corrupt pixel data or a header that makes its pixels meaningless.
+    ImageTooLarge
+        More than ``max_pixels`` pixels or a side over :data:`MAX_IMAGE_SIDE`.
+    UnusableImage
+        Pixels of one value everywhere, or a side under :data:`MIN_IMAGE_SIDE`.
+    """
+    data = _check_arguments(data, max_pixels, formats, SUPPORTED_IMAGE_FORMATS)
+    fmt = _check_format(data, formats)
+    if fmt == "dicom":
+        frame = read_dicom_file(data, max_pixels)
+        pixels = _grey_if_neutral(frame.pixels) if frame.pixels.ndim == 3 else frame.pixels
+        refuse_unusable(pixels, frame.stored)
+        return ImageFile(pixels, "dicom", frame.pixel_spacing, frame.notes)
+    image, orientation = _open_picture(data, fmt, max_pixels)
+    try:
+        pixels = _pil_to_uint8(image)
+    except Exception as exc:  # pixel values that are not finite numbers, say
+        raise CorruptImage(f"could not decode the {fmt.upper()} image: {_short(exc)}") from None
+    refuse_unusable(pixels)
+    return ImageFile(
+        pixels,
+        fmt,
+        mode=image.mode,
+        orientation=orientation,
+        icc_profile=bool(image.info.get("icc_profile")),
+    )
+
+
+def open_picture(
+    data: bytes, *, max_pixels: int | None, formats: tuple[str, ...] = ("png", "jpeg")
+) -> Image.Image:
+    """Open, size-check, load and check a PNG or JPEG, upright as its EXIF says.
+
+    For readers of the picture itself rather than of 8-bit pixels (the model
+    server's mask upload): the same refusals as :func:`read_image_file`, but
+    blank and tiny pictures are not refused.
+
+    Parameters
+    ----------
+    data : bytes
+        The whole file.
+    max_pixels : int or None
+        As for :func:`read_image_file`.
+    formats : tuple of str
+        A subset of ``("png", "jpeg")``.
+
+    Returns
+    -------
+    PIL.Image.Image
+        Loaded, in its stored mode.
+
+    Raises
+    ------
+    UnsupportedImage, CorruptImage, ImageTooLarge
+        As :func:`read_image_file`.
+    """
+    data = _check_arguments(data, max_pixels, formats, tuple(_PLUGINS))
+    fmt = _check_format(data, formats)
+    return _open_picture(data, fmt, max_pixels)[0]
+
+
+def _check_arguments(data, max_pixels, formats, allowed: tuple[str, ...]) -> bytes:
+    """``data`` as bytes, once the arguments of a public reader are checked."""
+    if not isinstance(data, bytes | bytearray):
+        raise TypeError(f"data must be bytes, got {type(data).__name__}")
+    if max_pixels is not None and (
+        isinstance(max_pixels, bool) or not isinstance(max_pixels, int) or max_pixels <= 0
+    ):
+        raise ValueError(f"max_pixels must be a positive int or None, got {max_pixels!r}")
+    if not isinstance(formats, tuple) or not formats or not set(formats) <= set(allowed):
+        raise ValueError(f"formats must be a non-empty tuple of {allowed}, got {formats!r}")
+    return bytes(data)
+
+
+def _check_format(data: bytes, formats: tuple[str, ...]) -> str:
+    if not data:
+        raise CorruptImage("the uploaded file is empty")
+    fmt = sniff_image_format(data)
+    if fmt is None or fmt not in formats:
+        found = fmt.upper() if fmt else _other_format(data)
+        names = ", ".join(f.upper() for f in formats)
+        what = f"a {found} file" if found else "content that is not an image we read"
+        raise UnsupportedImage(f"unsupported image type: got {what}; expected {names}", found)
+    return fmt
+
+
+def _other_format(data: bytes) -> str | None:
+    """The Pillow format whose signature ``data`` starts with (``"GIF"``...), or None.
+
+    Only each plugin's check of the first 16 bytes runs: content refused anyway is
+    not parsed for a name in its message.
+    """
+    Image.init()
+    prefix = data[:16]
+    for name in Image.ID:
+        accept = Image.OPEN[name][1]
+        try:
+            if accept is not None and accept(prefix):
+                return name
+        except Exception:  # a plugin's check tripping over a short prefix
+            continue
+    return None
+
+
+def _open_picture(data: bytes, fmt: str, max_pixels: int | None) -> tuple[Image.Image, int]:
+    """The loaded, checked, upright picture and the EXIF orientation it was turned by."""
+    label = fmt.upper()
+    try:
+        image = _PLUGINS[fmt](io.BytesIO(data))
+    # The errors Image.open reports as "cannot identify" for a header not of its format.
+    except (SyntaxError, OSError, ValueError, IndexError, TypeError, KeyError, EOFError,
+            struct.error):
+        raise CorruptImage(
+            f"could not decode the {label} image: it starts like one but is not valid"
+        ) from None
+    check_image_size(image.width, image.height, max_pixels)
+    try:
+        image.load()
+        _COMPLETENESS[fmt](image, data)
+        # Browsers show JPEGs upright according to EXIF, and a PNG's eXIf chunk (read
+        # once loaded, as it may follow the image data); the mask must match that view.
+        # (exif_transpose copies the image even when there is nothing to turn.)
+        orientation = image.getexif().get(_EXIF_ORIENTATION, 1)
+        if orientation != 1:
+            image = ImageOps.exif_transpose(image)
+    except Exception as exc:  # truncated/corrupt data raises many types in Pillow
+        raise CorruptImage(f"could not decode the {label} image: {_short(exc)}") from None
+    return image, orientation
+
+
+def _pil_to_uint8(image: Image.Image) -> np.ndarray:
+    """Any Pillow mode as uint8 ``(H, W)`` grey or ``(H, W, 3)`` RGB; alpha is dropped."""
+    wide = wide_grey_to_uint8(image)
+    if wide is not None:
+        return wide
+    if image.mode == "L":
+        return np.asarray(image, dtype=np.uint8)
+    if image.mode == "1":
+        return np.ascontiguousarray(np.asarray(image.convert("L"), dtype=np.uint8))
+    if image.mode in ("LA", "La"):
+        return np.ascontiguousarray(np.asarray(image.getchannel("L"), dtype=np.uint8))
+    # P, PA, RGB, RGBA, RGBa, RGBX, CMYK (Pillow undoes Adobe's inverted CMYK), YCbCr, LAB...
+    return _grey_if_neutral(np.asarray(image.convert("RGB"), dtype=np.uint8))
+
+
+def _grey_if_neutral(rgb: np.ndarray) -> np.ndarray:
+    """``(H, W)`` when all three channels are equal, else the RGB array itself."""
+    red = rgb[..., 0]
+    if np.array_equal(red, rgb[..., 1]) and np.array_equal(red, rgb[..., 2]):
+        return np.ascontiguousarray(red)
+    return np.ascontiguousarray(rgb)
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text if len(text) <= 200 else text[:197] + "..."
