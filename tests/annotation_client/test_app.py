@@ -467,7 +467,7 @@ def test_a_link_with_open_asks_for_that_worklist_entry(tmp_path):
     bare = create_app({"DATA_DIR": tmp_path / "other"})
     with bare.server.test_request_context("/"):
         result = annotate.open_linked("left/scan.png", None, "")
-    assert result[:3] == (no, False, None)
+    assert result[:3] == (no, False, None) and result[4] is None
     text = json.dumps(result[3].to_plotly_json(), default=str)
     assert "left/scan.png" in text and "SONOTRACE_WORKLIST_DIR" in text
 
