@@ -852,11 +852,15 @@ def test_unsaved_work_is_not_lost_without_asking(dash_duo, data_dir, tmp_path, a
 
     # On another page the work is still only in the browser's memory: a reload there,
     # or the Saved page's full-page links, would lose it too, so leaving still asks.
-    for page in ("/learn", "/saved"):
+    for page in ("/learn", "/saved", "/"):
+        # From the top: a page still drawing can leave the window scrolled.
+        driver.execute_script("window.scrollTo({top: 0, behavior: 'instant'});")
         click(driver, By.CSS_SELECTOR, f"#{ids.NAVBAR} a[href='{page}']")
+        if page == "/":
+            break
+        wait_for(dash_duo, lambda p=page: driver.current_url.endswith(p))
         wait_for(dash_duo, lambda: not driver.find_elements(By.ID, ids.UNSAVED_MARK))
         assert _leaving_is_questioned(dash_duo), page
-    click(driver, By.CSS_SELECTOR, f"#{ids.NAVBAR} a[href='/']")
     wait_for(dash_duo, lambda: dash_duo.find_element("#image-name").text == "first.png")
     dash_duo.wait_for_element(f"{mark}.dirty", timeout=10)
 
