@@ -132,7 +132,14 @@ def read_dicom_file(data: bytes, max_pixels: int | None) -> DicomFrame:
             # pydicom drops an element the file ends inside of (with only a warning).
             raise CorruptImage("the DICOM pixel data is truncated: the file ends inside it")
         raise CorruptImage("the DICOM file has no pixel data")
-    if not ds[present[0]].value:
+    try:
+        # The value is parsed on first access: a damaged VR raises NotImplementedError.
+        empty = not ds[present[0]].value
+    except Exception:  # pydicom's message names the raw bytes: said here in words
+        raise CorruptImage(
+            f"the DICOM file's {present[0]} element cannot be read: its header is damaged"
+        ) from None
+    if empty:
         raise CorruptImage(f"the DICOM file's {present[0]} element is empty (zero length)")
     ensure_transfer_syntax(ds)
     try:
@@ -151,6 +158,8 @@ def read_dicom_file(data: bytes, max_pixels: int | None) -> DicomFrame:
         )
     check_image_size(cols, rows, max_pixels)
     syntax = ds.file_meta.TransferSyntaxUID
+    if not isinstance(syntax, str) or not syntax:  # several values, or none
+        raise CorruptImage("the DICOM file's Transfer Syntax UID is not one UID")
     syntax_name = getattr(syntax, "name", None) or str(syntax)
     _ensure_decoder(syntax, syntax_name)
     try:

@@ -21,6 +21,13 @@ GREY = speckle_image(48, 64, seed=3)
 JPEG_LS_START = b"\xff\xd8\xff\xf7"  # SOI, then SOF55 (JPEG-LS)
 
 
+def _pixel_data_vr(data: bytes, vr: bytes) -> bytes:
+    """``data`` (explicit VR little endian) with its Pixel Data element's VR replaced."""
+    tag = b"\xe0\x7f\x10\x00"
+    at = data.rindex(tag) + len(tag)
+    return data[:at] + vr + data[at + 2 :]
+
+
 def read(data: bytes):
     return read_image_file(data, max_pixels=10**6)
 
@@ -52,6 +59,13 @@ def test_an_encoding_no_installed_decoder_reads_is_unsupported(data, says):
                      id="truncated-rle"),
         pytest.param(dicom_bytes(GREY)[:-2000], "less than expected", id="truncated"),
         pytest.param(dicom_bytes(GREY, RescaleSlope=0), "RescaleSlope is 0", id="slope-0"),
+        # pydicom raises NotImplementedError when the element is read: was a 500.
+        pytest.param(_pixel_data_vr(dicom_bytes(GREY), b"O["), "PixelData element cannot be read",
+                     id="pixel-data-vr-damaged"),
+        # Two values, the second empty: pydicom's decoder lookup raised TypeError, a 500.
+        pytest.param(dicom_bytes(GREY).replace(b"1.2.840.10008.1.2.1\x00",
+                                               b"1.2.840.10008.1.2.1\\", 1),
+                     "Transfer Syntax UID is not one UID", id="two-transfer-syntaxes"),
     ],
 )
 def test_a_damaged_dicom_is_corrupt(data, says):
