@@ -350,8 +350,12 @@ def descriptor_columns(descriptors: Mapping | None) -> dict:
     return cells
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _note_copy(note):
-    """The index's copy of a record's note: None for none, NUL left out, at most
+    """The index's copy of a record's note: None for none, NUL left out, a lone
+    surrogate replaced by U+FFFD, at most
     :data:`MAX_NOTE_CHARS` characters.
 
     A note saved before notes were limited may be longer: its copy is cut, ending in
@@ -362,6 +366,8 @@ def _note_copy(note):
     """
     if not isinstance(note, str):
         return note
+    # A lone surrogate (a JSON "\\ud800"), which no database stores, becomes U+FFFD.
+    note = _SURROGATE.sub("\ufffd", note)
     note = note.replace("\x00", "").strip()
     if len(note) > MAX_NOTE_CHARS:
         note = note[: MAX_NOTE_CHARS - 1] + "…"
@@ -471,6 +477,11 @@ def _check_text(values: dict) -> None:
             raise ValueError(f"{_FIELDS[name]} {value!r} is not text")
         if "\x00" in value:
             raise ValueError(f"{_FIELDS[name]} holds a NUL character")
+        if not value.isascii():
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:  # a lone surrogate: at INSERT it fails the batch
+                raise ValueError(f"{_FIELDS[name]} is not valid Unicode text") from None
         if name in _LENGTHS and len(value) > _LENGTHS[name]:
             raise ValueError(f"{_FIELDS[name]} is longer than {_LENGTHS[name]} characters")
 

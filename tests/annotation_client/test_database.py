@@ -310,6 +310,9 @@ def _setting(path, value):
         (_setting(["annotator"], "Ada\x00"), "annotator holds a NUL character"),
         (_setting(["image", "name"], "a\x00.png"), "image.name holds a NUL character"),
         (_setting(["image", "worklist_path"], "x/\x00"), "image.worklist_path holds a NUL"),
+        # A lone surrogate (JSON's "\ud800") is text no database encodes: at INSERT it
+        # failed the whole batch, so one such record kept every other out of a rebuild.
+        (_setting(["image", "name"], "a\udcff.png"), "image.name is not valid Unicode"),
         (_setting(["based_on"], [2, "Dr. Bea"]), "based_on .* is not a version"),
         (_setting(["based_on"], {"version": 0, "annotator": "B"}), "based_on version 0"),
         (_setting(["based_on"], {"version": "2", "annotator": "B"}), "based_on version '2'"),
@@ -831,6 +834,16 @@ def test_notes_reach_the_database_whole_or_bounded(make_index):
         assert index.add(record, "p")
     got = {row["version"]: row["note"] for row in index.query()}
     assert got == {1: notes[1], 2: "ab", 3: "n" * 9_999 + "…", 4: "ü" * 10_000}
+
+
+def test_a_note_with_a_lone_surrogate_is_indexed_and_does_not_stop_the_batch(make_index):
+    """A browser can send one (JSON.stringify escapes it); the record on disk keeps it."""
+    index = make_index()
+    odd = _saved(version=1, note="mass at 3 o\udb80clock")
+    assert row_values(odd, "p")["note"] == "mass at 3 o\ufffdclock"
+    assert index.add_many([(odd, "a"), (_saved(version=2, note="fine"), "b")]) == 2
+    assert {row["version"]: row["note"] for row in index.query()} == {
+        1: "mass at 3 o\ufffdclock", 2: "fine"}
 
 
 def test_reads_are_each_readers_latest_of_the_images_two_read(filled):
