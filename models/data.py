@@ -304,7 +304,7 @@ def _read_index(index_csv: Path) -> dict[tuple[str, str], tuple[str, int | None]
 
 def _whole_number(text: str | None) -> int | None:
     text = (text or "").strip()
-    return int(text) if text.isdigit() else None
+    return int(text) if text.isdecimal() else None  # isdigit: "²", which int() refuses
 
 
 def split_by_group(samples, val_fraction=0.2, seed=0):

@@ -265,10 +265,12 @@ def test_index_csv_mask_counts_are_read(synthetic_busi, tmp_path):
     root = tmp_path / "data"
     shutil.copytree(synthetic_busi[0], root)
     (root / "index.csv").write_text("class,name,masks\nbenign,benign (1), 2 \n"
-                                    "benign,benign (2),two\n")
+                                    "benign,benign (2),two\n"
+                                    "benign,benign (4),\u00b2\n")  # a digit int() refuses
     by_key = {(s.class_name, s.name): s for s in load_samples(root)}
     assert by_key[("benign", "benign (1)")].listed_masks == 2
     assert by_key[("benign", "benign (2)")].listed_masks is None
+    assert by_key[("benign", "benign (4)")].listed_masks is None
     assert by_key[("benign", "benign (3)")].listed_masks is None
 
 
