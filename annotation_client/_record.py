@@ -62,8 +62,9 @@ def margin_conflict(margin) -> str | None:
     margin : sequence of str or None
         The margin values chosen.
     """
-    chosen = [m for m in (margin or []) if m]
-    others = [m for m in chosen if m != "circumscribed"]
+    chosen = margin if isinstance(margin, list | tuple) else []
+    # Only the lexicon's values: others (a forged request) are for Save to refuse.
+    others = [m for m in DESCRIPTOR_OPTIONS["margin"] if m != "circumscribed" and m in chosen]
     if "circumscribed" not in chosen or not others:
         return None
     return (f"The margin cannot be both circumscribed and {' and '.join(others)}: in "

@@ -158,6 +158,10 @@ def test_the_page_says_at_once_when_the_margin_contradicts_itself(tmp_path):
     assert "Untick one" in annotate.check_margin(["circumscribed", "indistinct"])
     assert annotate.check_margin(["indistinct"]) is None
     assert annotate.check_margin(None) is None
+    # A forged request's values outside the lexicon are Save's to refuse, not a 500 here.
+    assert annotate.check_margin(["circumscribed", 1, None, ["x"]]) is None
+    assert annotate.check_margin(["circumscribed", {"a": 1}, "angular"]).startswith(
+        "The margin cannot be both circumscribed and angular:")
 
 
 def test_descriptor_lists_match_the_birads_lexicon_of_the_issue():
