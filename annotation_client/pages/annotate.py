@@ -1364,7 +1364,8 @@ def revise_linked(_opened, _segmented, revise, meta, auto, clicks):
         loadable = bool(get_store().versions(meta["sha256"], get_reader()))
     except (OSError, ValueError, _signin.SignInError):
         loadable = False  # the Record card's own line says why
-    return ((clicks or 0) + 1 if loadable else no), None
+    clicks = clicks if isinstance(clicks, int) and not isinstance(clicks, bool) else 0
+    return (clicks + 1 if loadable else no), None
 
 
 def _has_unsaved_work(mark: str | None) -> bool:

@@ -995,6 +995,8 @@ def test_a_linked_image_is_loaded_once_the_model_server_has_answered(app, annota
     # Answered (an outline, or a failure): one click of Load, and the wish is spent.
     assert _revise(app, annotate, [ids.SEGMENT_DONE], linked, clicks=2) == (3, None)
     assert _revise(app, annotate, [ids.SEGMENT_DONE], linked) == (1, None)
+    # A forged click count is not a 500.
+    assert _revise(app, annotate, [ids.SEGMENT_DONE], linked, clicks="many") == (1, None)
     # No AI asked for: at once.
     assert _revise(app, annotate, [ids.IMAGE_OPENED], linked, auto=False) == (1, None)
     # A worklist link names its entry.
