@@ -38,7 +38,6 @@ MAX_SIDE = MAX_IMAGE_SIDE
 #: ``SONOTRACE_MAX_PIXELS``, over which it refuses every request (413), so such an
 #: image could be looked at but never segmented or classified.
 DEFAULT_MAX_PIXELS = 25_000_000
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 #: PNG chunks that cannot change how a browser shows an 8-bit grey or RGB image
 #: (text, resolution, time, significant bits, a background or suggested palette
 #: that only matter with transparency). Any other chunk -- tRNS, gAMA, cHRM, iCCP,
@@ -279,7 +278,7 @@ def _shown_as_decoded(read: ImageFile, data: bytes) -> bool:
     # IHDR is the first chunk: bit depth at byte 24, colour type at 25 (0 grey, 2 RGB).
     if data[24] != 8 or data[25] not in (0, 2):
         return False
-    position = len(_PNG_SIGNATURE)
+    position = 8  # past the 8-byte PNG signature, which the reader has checked
     while position + 8 <= len(data):
         length = int.from_bytes(data[position : position + 4], "big")
         kind = data[position + 4 : position + 8]

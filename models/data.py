@@ -290,12 +290,14 @@ def _read_index(index_csv: Path) -> dict[tuple[str, str], tuple[str, int | None]
                 log.warning("%s has no class and name columns: duplicate groups not read",
                             index_csv)
                 return {}
+            # A short row leaves its missing cells None: such a row names no image.
             return {
                 (row["class"].strip().lower(), row["name"]): (
                     row.get("duplicate_group") or f"{row['class']}/{row['name']}",
                     _whole_number(row.get("masks")),
                 )
                 for row in reader
+                if isinstance(row.get("class"), str) and isinstance(row.get("name"), str)
             }
     except (UnicodeDecodeError, csv.Error) as exc:
         log.warning("%s cannot be read (%s): duplicate groups not read", index_csv, exc)

@@ -1330,6 +1330,22 @@ def open_linked(path, sha, mark):
 
 
 @callback(
+    Output(ids.REVISE_ON_OPEN, "data", allow_duplicate=True),
+    Input(ids.WORKLIST_CONFIRM, "cancel_n_clicks"),
+    prevent_initial_call=True,
+)
+def keep_work_over_link(cancelled):
+    """The user kept the unsaved work over the link's image: its load is off too.
+
+    Left pending, opening that image later another way would load its saved
+    version unasked.
+    """
+    if not cancelled:
+        raise PreventUpdate
+    return None
+
+
+@callback(
     Output(ids.LOAD_SAVED_BUTTON, "n_clicks"),
     Output(ids.REVISE_ON_OPEN, "data", allow_duplicate=True),
     Input(ids.IMAGE_OPENED, "data"),

@@ -1018,3 +1018,9 @@ def test_a_link_loads_nothing_for_another_image_or_without_a_version(app, annota
         _revise(app, annotate, [ids.SEGMENT_DONE], linked, meta=other)
     with pytest.raises(PreventUpdate):  # no link
         _revise(app, annotate, [ids.SEGMENT_DONE], None)
+
+
+def test_keeping_the_work_over_a_link_drops_its_load(app, annotate):
+    assert annotate.keep_work_over_link(1) is None
+    with pytest.raises(PreventUpdate):
+        annotate.keep_work_over_link(None)  # the page drawn again, nothing cancelled

@@ -258,6 +258,17 @@ def test_index_csv_images_missing_from_the_folder_are_said(synthetic_busi, tmp_p
     assert not any("index.csv" in p for p in problems)
 
 
+def test_a_short_index_csv_row_is_passed_over(synthetic_busi, tmp_path):
+    root = tmp_path / "data"
+    shutil.copytree(synthetic_busi[0], root)
+    # "class" last: a row of one cell has no class at all.
+    (root / "index.csv").write_text("name,duplicate_group,class\nbenign (1),7,benign\n"
+                                    "benign (2)\n")
+    by_key = {(s.class_name, s.name): s for s in load_samples(root)}
+    assert by_key[("benign", "benign (1)")].group == "7"
+    assert by_key[("benign", "benign (2)")].group == "benign/benign (2)"
+
+
 def test_index_csv_mask_counts_are_read(synthetic_busi, tmp_path):
     by_key = {(s.class_name, s.name): s for s in load_samples(synthetic_busi[0])}
     assert by_key[("benign", "benign (2)")].listed_masks == 2
