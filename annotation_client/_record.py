@@ -188,7 +188,8 @@ def build_record(
     ----------
     image : mapping
         ``sha256``, ``name``, ``width``, ``height`` and optionally
-        ``pixel_spacing_mm`` of the annotated image, and ``worklist_path``, its
+        ``pixel_spacing_mm`` of the annotated image (with ``pixel_spacing_source``
+        "manual" when the radiologist typed it; "file" otherwise), and ``worklist_path``, its
         path relative to ``SONOTRACE_WORKLIST_DIR`` when it was opened from the
         worklist (the name alone does not say which folder it came from).
     annotator : str
@@ -277,6 +278,7 @@ def build_record(
             "width": width,
             "height": height,
             "pixel_spacing_mm": _spacing(image.get("pixel_spacing_mm")),
+            "pixel_spacing_source": _spacing_source(image),
             "worklist_path": _worklist_path(image.get("worklist_path")),
         },
         "saved_at": saved_at.astimezone(_dt.UTC).isoformat().replace("+00:00", "Z"),
@@ -400,6 +402,18 @@ def _spacing(spacing) -> list[float] | None:
         return list(_check_spacing(spacing))
     except (TypeError, ValueError) as exc:
         raise ValueError(f"image pixel_spacing_mm: {exc}") from None
+
+
+def _spacing_source(image: Mapping) -> str | None:
+    """Where the spacing came from: the file's header, or typed by the radiologist."""
+    source = image.get("pixel_spacing_source")
+    if image.get("pixel_spacing_mm") is None:
+        return None
+    if source is None:
+        return "file"
+    if source not in ("file", "manual"):
+        raise ValueError("image pixel_spacing_source must be 'file' or 'manual'")
+    return source
 
 
 def _jsonable(value):

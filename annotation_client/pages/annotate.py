@@ -518,6 +518,46 @@ def _worklist_card(config):
     )
 
 
+def _calibration_form():
+    """Pixel spacing typed by hand, for a PNG or JPEG (or a DICOM without one).
+
+    Radiologists report sizes in millimetres; an exported frame has lost the
+    scanner's calibration, but its depth scale is on screen: 40 mm of depth over
+    465 pixels is 0.086 mm per pixel. Shown only when the file gives no spacing.
+    """
+    return html.Div(
+        [
+            dbc.InputGroup(
+                [
+                    dbc.InputGroupText(
+                        html.Label("Pixel spacing", htmlFor=ids.SPACING_INPUT, className="mb-0")
+                    ),
+                    dbc.Input(
+                        id=ids.SPACING_INPUT,
+                        # No min or max: the browser would send an out-of-range
+                        # number as empty, which means "back to pixels"; the
+                        # callback refuses it with a reason instead.
+                        type="number",
+                        step="any",
+                        placeholder="mm per pixel",
+                    ),
+                    dbc.Button("Set", id=ids.SPACING_SET, color="secondary", outline=True),
+                ],
+                size="sm",
+                class_name="mt-2",
+            ),
+            html.Div(
+                "From the depth scale: its length in mm over its length in pixels. "
+                "Empty and Set goes back to pixels.",
+                className="small text-muted",
+            ),
+            html.Div(id=ids.SPACING_NOTE, className="small", role="status"),
+        ],
+        id=ids.SPACING_FORM,
+        hidden=True,
+    )
+
+
 #: The query parameter that opens a worklist entry with the page (``/?open=cases/a.png``).
 OPEN_QUERY = "open"
 #: The query parameter that opens the kept copy of an uploaded image (``/?saved=SHA256``).
@@ -612,7 +652,9 @@ def layout(**query):
             dbc.Card(
                 [
                     dbc.CardHeader("Measurements"),
-                    dbc.CardBody(html.Div(id=ids.MEASUREMENTS), class_name="py-2"),
+                    dbc.CardBody(
+                        [html.Div(id=ids.MEASUREMENTS), _calibration_form()], class_name="py-2"
+                    ),
                 ],
                 class_name="mb-2",
             ),
@@ -907,6 +949,72 @@ def check_margin(margin):
 
 
 # =========================================================================== callbacks: image
+
+
+@callback(
+    Output(ids.SPACING_FORM, "hidden"),
+    Output(ids.SPACING_INPUT, "value"),
+    Output(ids.SPACING_NOTE, "children"),
+    Input(ids.IMAGE_OPENED, "data"),
+    Input(ids.PAGE_LOAD, "data"),
+    State(ids.IMAGE_META, "data"),
+)
+def show_calibration(_opened, _loaded, meta):
+    """Offer the spacing by hand only when the file does not give it."""
+    if not meta:
+        return True, None, None
+    manual = meta.get("pixel_spacing_source") == "manual"
+    if meta.get("pixel_spacing_mm") and not manual:
+        return True, None, None
+    return False, (meta["pixel_spacing_mm"][1] if manual else None), None
+
+
+@callback(
+    Output(ids.IMAGE_META, "data", allow_duplicate=True),
+    Output(ids.IMAGE_INFO, "children", allow_duplicate=True),
+    Output(ids.OUTLINE_CHANGED, "data", allow_duplicate=True),
+    Output(ids.SPACING_NOTE, "children", allow_duplicate=True),
+    Input(ids.SPACING_SET, "n_clicks"),
+    Input(ids.SPACING_INPUT, "n_submit"),
+    State(ids.SPACING_INPUT, "value"),
+    State(ids.IMAGE_META, "data"),
+    prevent_initial_call=True,
+)
+def set_spacing(_clicks, _submitted, value, meta):
+    """Measure in millimetres from a spacing the radiologist typed (square pixels).
+
+    The measurements panel and calipers follow at once (through the outline's
+    echo), and a save records the spacing with ``pixel_spacing_source``
+    "manual". A spacing the file gives is not overridden here.
+    """
+    if not meta or not (_clicks or _submitted):
+        raise PreventUpdate
+    no = dash.no_update
+    if meta.get("pixel_spacing_mm") and meta.get("pixel_spacing_source") != "manual":
+        return no, no, no, "The file gives its own pixel spacing."
+    meta = {k: v for k, v in meta.items() if k != _signing.FIELD}
+    if value in (None, ""):
+        meta.update(pixel_spacing_mm=None, pixel_spacing_source=None)
+        note = "Measurements in pixels."
+    else:
+        try:
+            mm = float(value)
+        except (TypeError, ValueError):
+            return no, no, no, _spacing_refusal(value)
+        if not vectorizer.is_plausible_spacing(mm, mm):
+            return no, no, no, _spacing_refusal(value)
+        meta.update(pixel_spacing_mm=[mm, mm], pixel_spacing_source="manual")
+        note = f"Measuring at {mm:g} mm per pixel, set by hand; a save records it so."
+    return (_signing.signed(meta, ids.IMAGE_META), _views.image_info(meta), time.time_ns(),
+            html.Span(note, className="text-success-emphasis"))
+
+
+def _spacing_refusal(value) -> html.Span:
+    return html.Span(
+        f"{str(value)[:40]!r} is not a pixel spacing: give mm per pixel, above 0 and at most "
+        f"{vectorizer.MAX_PIXEL_SPACING_MM:g}.",
+        className="text-danger",
+    )
 
 
 @callback(

@@ -494,6 +494,54 @@ def test_a_saved_page_link_opens_the_saved_work_over_the_ai_outline(
     _assert_clean_console(dash_duo, artifacts_dir)
 
 
+def test_a_pixel_spacing_typed_by_hand_measures_in_mm_and_is_saved(
+    dash_duo, live_model_server, segmentable_image, data_dir, artifacts_dir
+):
+    app = create_app({"MODEL_SERVER_URL": live_model_server, "DATA_DIR": data_dir})
+    dash_duo.start_server(app)
+    driver = dash_duo.driver
+    dash_duo.wait_for_element(f"#{ids.IMAGE_UPLOAD}")
+    assert not dash_duo.find_element(f"#{ids.SPACING_FORM}").is_displayed()  # no image
+    _upload(dash_duo, segmentable_image)
+    wait_for(dash_duo, lambda: _shape_paths(dash_duo), 60, "no AI outline")
+    wait_for(dash_duo, lambda: "px²" in dash_duo.find_element(f"#{ids.MEASUREMENTS}").text)
+    assert "mm²" not in dash_duo.find_element(f"#{ids.MEASUREMENTS}").text
+    field = dash_duo.find_element(f"#{ids.SPACING_INPUT}")
+    assert field.is_displayed()  # a PNG gives no spacing: offered
+
+    field.send_keys("-0.2", Keys.ENTER)
+    wait_for(dash_duo, lambda: "is not a pixel spacing" in
+             dash_duo.find_element(f"#{ids.SPACING_NOTE}").text, 10)
+    assert "mm²" not in dash_duo.find_element(f"#{ids.MEASUREMENTS}").text
+
+    field.send_keys(Keys.CONTROL, "a", Keys.DELETE)  # clear() fires no React change
+    field.send_keys("0.08")
+    click(driver, By.ID, ids.SPACING_SET)
+    wait_for(dash_duo, lambda: "mm²" in dash_duo.find_element(f"#{ids.MEASUREMENTS}").text, 10,
+             "the measurements stayed in pixels")
+    assert "0.080 × 0.080 mm (row × col, set by hand)" in dash_duo.find_element(
+        f"#{ids.IMAGE_INFO}").text
+    _shot(dash_duo, artifacts_dir, "01-calibrated")
+
+    driver.find_element(By.ID, ids.ANNOTATOR).send_keys("Dr Scale", Keys.TAB)
+    click(driver, By.ID, ids.SAVE_BUTTON)
+    dash_duo.wait_for_element("#save-result[data-version='1']", timeout=30)
+    folder = data_dir / hashlib.sha256(segmentable_image.read_bytes()).hexdigest()
+    record = json.loads((folder / "v001.json").read_text())
+    assert record["image"]["pixel_spacing_mm"] == [0.08, 0.08]
+    assert record["image"]["pixel_spacing_source"] == "manual"
+    area = record["measurements"]["regions"][0]
+    assert area["area_mm2"] == pytest.approx(area["area_px"] * 0.08 * 0.08, rel=1e-6)
+
+    # Emptied and set: back to pixels.
+    field.send_keys(Keys.CONTROL, "a", Keys.DELETE)  # clear() fires no React change
+    click(driver, By.ID, ids.SPACING_SET)
+    wait_for(dash_duo, lambda: "mm²" not in dash_duo.find_element(f"#{ids.MEASUREMENTS}").text,
+             10, "the measurements stayed in mm")
+    assert "pixel spacing unknown" in dash_duo.find_element(f"#{ids.IMAGE_INFO}").text
+    _assert_clean_console(dash_duo, artifacts_dir)
+
+
 # --------------------------------------------------------------------------- failures
 
 

@@ -164,6 +164,49 @@ def test_the_page_says_at_once_when_the_margin_contradicts_itself(tmp_path):
         "The margin cannot be both circumscribed and angular:")
 
 
+def test_the_record_says_where_the_pixel_spacing_came_from():
+    _, final = _masks()
+
+    def source(**image):
+        record = r.build_record(image=IMAGE | image, annotator="A", final_mask=final)
+        return record["image"]["pixel_spacing_mm"], record["image"]["pixel_spacing_source"]
+
+    assert source() == (None, None)
+    assert source(pixel_spacing_mm=[0.1, 0.2]) == ([0.1, 0.2], "file")  # a DICOM header
+    assert source(pixel_spacing_mm=[0.08, 0.08], pixel_spacing_source="manual") == (
+        [0.08, 0.08], "manual")
+    assert source(pixel_spacing_source="manual") == (None, None)  # nothing to qualify
+    with pytest.raises(ValueError, match="pixel_spacing_source"):
+        source(pixel_spacing_mm=[0.1, 0.1], pixel_spacing_source="guessed")
+
+
+def test_the_spacing_form_is_offered_only_when_the_file_gives_none(tmp_path):
+    from annotation_client import create_app
+
+    create_app({"MODEL_SERVER_URL": "http://127.0.0.1:9", "DATA_DIR": tmp_path})
+    from annotation_client.pages import annotate
+
+    png = {"sha256": "a" * 64, "pixel_spacing_mm": None}
+    assert annotate.show_calibration(1, None, None) == (True, None, None)  # no image
+    assert annotate.show_calibration(1, None, png) == (False, None, None)
+    dicom = dict(png, pixel_spacing_mm=[0.1, 0.1])
+    assert annotate.show_calibration(1, None, dicom)[0] is True
+    typed = dict(png, pixel_spacing_mm=[0.07, 0.07], pixel_spacing_source="manual")
+    assert annotate.show_calibration(1, None, typed) == (False, 0.07, None)
+
+    # A request the form would not send: the header's spacing is not overridden, and
+    # what is not a plausible spacing is refused with a reason, the image unchanged.
+    import dash
+
+    no = dash.no_update
+    assert annotate.set_spacing(1, None, 0.2, dicom) == (no, no, no,
+                                                          "The file gives its own pixel spacing.")
+    for bad in ("nan", "inf", "1e9", 0, -0.1, "two", [0.1]):
+        meta, info, changed, note = annotate.set_spacing(1, None, bad, png)
+        assert (meta, info, changed) == (no, no, no), bad
+        assert "is not a pixel spacing" in str(note.children)
+
+
 def test_descriptor_lists_match_the_birads_lexicon_of_the_issue():
     options = r.DESCRIPTOR_OPTIONS
     assert options["shape"] == ("oval", "round", "irregular")
