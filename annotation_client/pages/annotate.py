@@ -1674,6 +1674,9 @@ def _revised(meta: dict, history: dict | None) -> dict | None:
     Output(ids.SAVED_WORK, "data", allow_duplicate=True),
     Output(ids.SAVE_ALERT, "children", allow_duplicate=True),
     *[Output(ids.descriptor(name), "value", allow_duplicate=True) for name in DESCRIPTOR_OPTIONS],
+    # A spacing typed by hand for the version comes back with it (see _typed_spacing).
+    Output(ids.IMAGE_META, "data", allow_duplicate=True),
+    Output(ids.IMAGE_INFO, "children", allow_duplicate=True),
     Input(ids.LOAD_SAVED_BUTTON, "n_clicks"),
     State(ids.IMAGE_META, "data"),
     prevent_initial_call=True,
@@ -1701,7 +1704,7 @@ def load_saved(clicks, meta):
         message = _views.alert(
             f"{exc}", "danger", title="The saved version cannot be loaded.", id="load-error"
         )
-        return (no, no, no, no, message, *[no] * len(DESCRIPTOR_OPTIONS))
+        return (no, no, no, no, message, *[no] * len(DESCRIPTOR_OPTIONS), no, no)
     work = _unsaved.snapshot(sha, paths, label, note, descriptors)
     message = _views.alert(
         f"Version {version} loaded: {len(paths)} outline(s). Saving makes version "
@@ -1714,7 +1717,33 @@ def load_saved(clicks, meta):
         {"image": sha, "version": version, "paths": paths, "at": time.time_ns()},
         ids.LOADED_SAVE,
     )
-    return (loaded, label, note, work, message, *descriptors.values())
+    spaced = _typed_spacing(meta, record)
+    return (loaded, label, note, work, message, *descriptors.values(),
+            *((no, no) if spaced is None else
+              (_signing.signed(spaced, ids.IMAGE_META), _views.image_info(spaced))))
+
+
+def _typed_spacing(meta: dict, record: dict) -> dict | None:
+    """``meta`` with the spacing the version was measured at, if it was typed by hand.
+
+    Revising a version measured in mm must not save the revision in pixels. None
+    when there is nothing to restore: the file gives its own spacing, the version
+    had none typed, or the one it states is not plausible.
+    """
+    image = record.get("image")
+    if not isinstance(image, dict) or image.get("pixel_spacing_source") != "manual":
+        return None
+    if meta.get("pixel_spacing_mm") and meta.get("pixel_spacing_source") != "manual":
+        return None
+    spacing = image.get("pixel_spacing_mm")
+    try:
+        row, col = (float(v) for v in spacing)
+    except (TypeError, ValueError):
+        return None
+    if not vectorizer.is_plausible_spacing(row, col):
+        return None
+    meta = {k: v for k, v in meta.items() if k != _signing.FIELD}
+    return dict(meta, pixel_spacing_mm=[row, col], pixel_spacing_source="manual")
 
 
 # =========================================================================== callbacks: model

@@ -77,8 +77,10 @@ def _save(data_dir, paths, *, annotator="Dr Ada", label=None, note="", descripto
 
 
 def _load(app, annotate, clicks=1, meta=META):
+    """``load_saved``'s answer without its last two (the image's meta and info line,
+    which change only for a spacing typed by hand: see its own test)."""
     with app.server.test_request_context("/_dash-update-component"):
-        return annotate.load_saved(clicks, meta)
+        return annotate.load_saved(clicks, meta)[:-2]
 
 
 def _previous(app, annotate, meta=META):
@@ -1024,3 +1026,29 @@ def test_keeping_the_work_over_a_link_drops_its_load(app, annotate):
     assert annotate.keep_work_over_link(1) is None
     with pytest.raises(PreventUpdate):
         annotate.keep_work_over_link(None)  # the page drawn again, nothing cancelled
+
+
+def test_a_version_measured_at_a_spacing_typed_by_hand_brings_it_back(app, annotate, data_dir):
+    no = dash.no_update
+    mask = _shapes.paths_to_mask(SAVED_PATHS, (HEIGHT, WIDTH))
+
+    def save(image):
+        record = build_record(image=image, annotator="Dr Ada", final_mask=mask)
+        AnnotationStore(data_dir).save(SHA, svg=_shapes.paths_to_svg(SAVED_PATHS, WIDTH, HEIGHT),
+                                       mask_png=vectorizer.mask_to_png(mask), record=record)
+
+    shown = dict(META, kind="png", size_bytes=1234)  # what the info line needs too
+
+    def load(meta=shown):
+        with app.server.test_request_context("/_dash-update-component"):
+            return annotate.load_saved(1, meta)[-2:]
+
+    save(dict(META, pixel_spacing_mm=[0.08, 0.08], pixel_spacing_source="manual"))
+    meta, info = load()
+    assert _unsigned(meta) == dict(shown, pixel_spacing_mm=[0.08, 0.08],
+                                   pixel_spacing_source="manual")
+    assert "set by hand" in text_of(info)
+    # A header's own spacing stays; a version without a typed one changes nothing.
+    assert load(dict(shown, pixel_spacing_mm=[0.2, 0.2])) == (no, no)
+    save(META)
+    assert load() == (no, no)
