@@ -619,7 +619,7 @@ def layout(**query):
                             config=_figure.GRAPH_CONFIG,
                             # What the window has left under the bars above it, so
                             # that the whole image is in view with its tools.
-                            style={"height": "calc(100vh - 230px)", "minHeight": "380px"},
+                            style={"height": "calc(100vh - 260px)", "minHeight": "380px"},
                         ),
                         id=ids.GRAPH_FRAME,
                     ),
