@@ -1469,27 +1469,47 @@ def revise_linked(_opened, _segmented, revise, meta, auto, clicks):
 
     As a click of *Load it to revise* would, and only once the model server has
     answered for the image (or none is asked: segment on open is off), since an
-    outline arriving after the load would cover it; :func:`edit` puts the AI
-    outline on the history before the loaded one. Not on ``OUTLINE_CHANGED``:
-    the load changes the outline, and Dash does not run a callback that a chain
-    of its own outputs would trigger again. An image opened otherwise, or one
-    with no version this reader may load, is left as opened.
+    outline arriving after the load would cover it. The :func:`edit` call that
+    the same answer fires leaves the history alone (:func:`_revise_due`), so
+    that its reply cannot land after the load's and drop it: the load's own
+    call puts the AI outline on the history, then the loaded one. Not on
+    ``OUTLINE_CHANGED``: the load changes the outline, and Dash does not run a
+    callback that a chain of its own outputs would trigger again. An image
+    opened otherwise, or one with no version this reader may load, is left as
+    opened.
     """
     if not isinstance(revise, dict) or not meta:
         raise PreventUpdate
     no = dash.no_update
-    if any(meta.get(key) != value for key, value in revise.items()):
+    if not _links_to(revise, meta):
         if ids.IMAGE_OPENED in _triggered():
             return no, None  # another image opened: the link's wish is spent
         raise PreventUpdate  # the linked image is not open yet
-    if auto is not False and ids.SEGMENT_DONE not in _triggered():
+    if not _answered(auto):
         raise PreventUpdate  # the model server has not answered yet
-    try:
-        loadable = bool(get_store().versions(meta["sha256"], get_reader()))
-    except (OSError, ValueError, _signin.SignInError):
-        loadable = False  # the Record card's own line says why
     clicks = clicks if isinstance(clicks, int) and not isinstance(clicks, bool) else 0
-    return (clicks + 1 if loadable else no), None
+    return (clicks + 1 if _loadable(meta) else no), None
+
+
+def _links_to(revise, meta: dict) -> bool:
+    return isinstance(revise, dict) and all(meta.get(k) == v for k, v in revise.items())
+
+
+def _answered(auto) -> bool:
+    """Whether this call comes after the model server's answer for the open image."""
+    return auto is False or ids.SEGMENT_DONE in _triggered()
+
+
+def _loadable(meta: dict) -> bool:
+    try:
+        return bool(get_store().versions(meta["sha256"], get_reader()))
+    except (OSError, ValueError, _signin.SignInError):
+        return False  # the Record card's own line says why
+
+
+def _revise_due(revise, meta: dict, auto) -> bool:
+    """Whether :func:`revise_linked` loads a saved version in answer to this call."""
+    return _links_to(revise, meta) and _answered(auto) and _loadable(meta)
 
 
 def _has_unsaved_work(mark: str | None) -> bool:
@@ -2065,6 +2085,8 @@ def ask_box(relayout, meta, history, pending, opacity, visible, calipers):
     Input(ids.SEGMENT_DONE, "data"),
     Input(ids.BOX_DONE, "data"),
     State(ids.BOX_PENDING, "data"),
+    State(ids.REVISE_ON_OPEN, "data"),
+    State(ids.AUTO_SEGMENT, "value"),
     prevent_initial_call=True,
 )
 def edit(
@@ -2085,11 +2107,19 @@ def edit(
     _segmented=None,
     _boxed=None,
     pending=None,
+    revise=None,
+    auto=None,
 ):
     """Every change of the outline goes through here and onto the undo history."""
     if not meta:
         raise PreventUpdate
     triggered = _triggered()
+    if (triggered & {ids.SEGMENT_DONE, ids.IMAGE_OPENED} and ids.LOADED_SAVE not in triggered
+            and _revise_due(revise, meta, auto)):
+        # A saved version is being loaded in answer to this very event; the load's
+        # call applies the AI outline first. Writing the history here too could land
+        # after the load and drop it.
+        raise PreventUpdate
     sha = meta["sha256"]
     if not history or history.get("image") != sha:
         # A new image starts a new history; the same image opened again keeps its edits.

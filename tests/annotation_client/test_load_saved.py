@@ -343,7 +343,7 @@ def test_load_saved_needs_a_click_and_an_open_image(app, annotate, data_dir, cli
 
 def _edit(annotate, triggered, *, loaded, history, meta=META, max_vertices=32, ai=None,
           box_result=None, pending=None, relayout=None, boxes=False, calipers=True,
-          visible=True):
+          visible=True, revise=None, auto=True):
     """``edit`` as Dash calls it when the inputs ``triggered`` (prop ids) fired.
 
     Returns its outputs without the last (the pending boxes) unless ``boxes``.
@@ -354,7 +354,7 @@ def _edit(annotate, triggered, *, loaded, history, meta=META, max_vertices=32, a
         ))
         return annotate.edit(
             meta, ai, box_result, relayout, None, None, None, max_vertices, 0.3, visible,
-            calipers, loaded, history, None, None, None, pending,
+            calipers, loaded, history, None, None, None, pending, revise, auto,
         )
 
     out = copy_context().run(run)
@@ -1052,3 +1052,33 @@ def test_a_version_measured_at_a_spacing_typed_by_hand_brings_it_back(app, annot
     assert load(dict(shown, pixel_spacing_mm=[0.2, 0.2])) == (no, no)
     save(META)
     assert load() == (no, no)
+
+
+def test_the_answer_a_link_loads_after_leaves_the_history_to_the_load(app, annotate, data_dir):
+    """The model's answer fires edit and revise_linked at once; were edit to write the
+    history, its reply could land after the load's and drop the loaded outline."""
+    ai = {"image": SHA, "paths": [DRAWN], "mask": "", "at": 5, "vertices": 32}
+    history = _history.new_history(_editing.empty_state(), image=SHA)
+    done = [f"{ids.SEGMENT_DONE}.data"]
+    linked = {"sha256": SHA}
+
+    def edit(fired, revise=linked, loaded=None, auto=True):
+        with app.server.test_request_context("/_dash-update-component"):
+            return _edit(annotate, fired, loaded=loaded, history=history, ai=ai,
+                         revise=revise, auto=auto)
+
+    # Nothing saved to load: the answer is applied as always.
+    assert _unsigned(edit(done)[0])["present"]["action"] == "ai"
+    _save(data_dir, SAVED_PATHS)
+    with pytest.raises(PreventUpdate):
+        edit(done)
+    with pytest.raises(PreventUpdate):  # segment on open off: the opening is the answer
+        edit([f"{ids.IMAGE_OPENED}.data"], auto=False)
+    # No link, or a link to another image: as always.
+    assert _unsigned(edit(done, revise=None)[0])["present"]["action"] == "ai"
+    assert _unsigned(edit(done, revise={"sha256": OTHER_SHA})[0])["present"]["action"] == "ai"
+    # The load's own call puts the AI outline first, then the saved one.
+    loaded, *_ = _load(app, annotate)
+    out = _unsigned(edit([LOADED], loaded=loaded)[0])
+    assert [s["action"] for s in out["past"]] == ["open", "ai"]
+    assert out["present"]["action"] == "saved" and out["present"]["paths"] == SAVED_PATHS
