@@ -99,6 +99,11 @@ def load_key(data_dir: Path | None = None, environ=None) -> bytes:
         return secrets.token_bytes(_KEY_BYTES)
 
 
+def unsigned(value: dict) -> dict:
+    """``value`` without its signature: to change, then sign again as it leaves."""
+    return {k: v for k, v in value.items() if k != FIELD}
+
+
 def signed(value: dict, store: str) -> dict:
     """``value`` signed for ``store`` (one of :data:`SIGNED_STORES`) with the app's key.
 

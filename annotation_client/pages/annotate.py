@@ -961,12 +961,15 @@ def check_margin(margin):
 )
 def show_calibration(_opened, _loaded, meta):
     """Offer the spacing by hand only when the file does not give it."""
-    if not meta:
+    if not meta or _file_gives_spacing(meta):
         return True, None, None
-    manual = meta.get("pixel_spacing_source") == "manual"
-    if meta.get("pixel_spacing_mm") and not manual:
-        return True, None, None
-    return False, (meta["pixel_spacing_mm"][1] if manual else None), None
+    typed = meta.get("pixel_spacing_mm")
+    return False, (typed[1] if typed else None), None
+
+
+def _file_gives_spacing(meta: dict) -> bool:
+    """Whether the spacing the image is measured at is its file's (never overridden)."""
+    return bool(meta.get("pixel_spacing_mm")) and meta.get("pixel_spacing_source") != "manual"
 
 
 @callback(
@@ -990,9 +993,9 @@ def set_spacing(_clicks, _submitted, value, meta):
     if not meta or not (_clicks or _submitted):
         raise PreventUpdate
     no = dash.no_update
-    if meta.get("pixel_spacing_mm") and meta.get("pixel_spacing_source") != "manual":
+    if _file_gives_spacing(meta):
         return no, no, no, "The file gives its own pixel spacing."
-    meta = {k: v for k, v in meta.items() if k != _signing.FIELD}
+    meta = _signing.unsigned(meta)
     if value in (None, ""):
         meta.update(pixel_spacing_mm=None, pixel_spacing_source=None)
         note = "Measurements in pixels."
@@ -1753,17 +1756,17 @@ def _typed_spacing(meta: dict, record: dict) -> dict | None:
     image = record.get("image")
     if not isinstance(image, dict) or image.get("pixel_spacing_source") != "manual":
         return None
-    if meta.get("pixel_spacing_mm") and meta.get("pixel_spacing_source") != "manual":
+    if _file_gives_spacing(meta):
         return None
-    spacing = image.get("pixel_spacing_mm")
     try:
-        row, col = (float(v) for v in spacing)
+        # The measurements' own check, as for the record that states it.
+        spacing = _measurements._check_spacing(image.get("pixel_spacing_mm"))
     except (TypeError, ValueError):
         return None
-    if not vectorizer.is_plausible_spacing(row, col):
+    if spacing is None:
         return None
-    meta = {k: v for k, v in meta.items() if k != _signing.FIELD}
-    return dict(meta, pixel_spacing_mm=[row, col], pixel_spacing_source="manual")
+    return dict(_signing.unsigned(meta), pixel_spacing_mm=list(spacing),
+                pixel_spacing_source="manual")
 
 
 # =========================================================================== callbacks: model
@@ -2126,7 +2129,7 @@ def edit(
         history = _history.new_history(_editing.empty_state(), image=sha)
     # Signed when it leaves (only this callback writes it); the guard checked it came
     # back as it left.
-    history = {k: v for k, v in history.items() if k != _signing.FIELD}
+    history = _signing.unsigned(history)
     before = history
     shape = _shape(meta)
     ai = _ai_for(ai, meta)

@@ -612,14 +612,17 @@ def test_saved_page_in_the_browser_then_a_real_save_appears(
     assert _summary_text(dash_duo).startswith("3 version(s) of 2 image(s) by 2 annotator(s).")
 
     # 2b. One BI-RADS category, picked like a user; then any again.
-    def pick_assessment(text):
-        click(driver, By.ID, ids.SAVED_ASSESSMENT)
-        options = wait_for(
+    def open_dropdown(component_id, what):
+        click(driver, By.ID, component_id)
+        return wait_for(
             dash_duo,
             lambda: driver.find_elements(By.CSS_SELECTOR, ".dash-dropdown-option"),
             10,
-            "the BI-RADS dropdown shows no options",
+            f"the {what} dropdown shows no options",
         )
+
+    def pick_assessment(text):
+        options = open_dropdown(ids.SAVED_ASSESSMENT, "BI-RADS")
         option = next(o for o in options if o.text == text)
         # The open list scrolls to the chosen option; its search box may cover another.
         driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", option)
@@ -634,13 +637,7 @@ def test_saved_page_in_the_browser_then_a_real_save_appears(
     wait_for(dash_duo, lambda: len(_table(dash_duo)) == 3, 20, "Any BI-RADS showed no more")
 
     # 3. One annotator, picked from the dropdown like a user.
-    click(driver, By.ID, ids.SAVED_ANNOTATOR)
-    options = wait_for(
-        dash_duo,
-        lambda: driver.find_elements(By.CSS_SELECTOR, ".dash-dropdown-option"),
-        10,
-        "the annotator dropdown shows no options",
-    )
+    options = open_dropdown(ids.SAVED_ANNOTATOR, "annotator")
     assert [o.text for o in options] == ["Dr Ada", "Dr Bo"]
     next(o for o in options if o.text == "Dr Bo").click()
     wait_for(dash_duo, lambda: len(_table(dash_duo)) == 1, 20, "the filter did nothing")
