@@ -92,7 +92,9 @@ UPLOAD_REFUSED = "upload-refused"  # sonotrace.js writes a too-large file's refu
 PREVIOUS_SAVES = "previous-saves"  # "saved vN by ... [Load]" for an image saved before
 PREVIOUS_SAVES_TEXT = "previous-saves-text"
 LOAD_SAVED_BUTTON = "load-saved-button"  # data-version: the version it loads
-LOADED_SAVE = "loaded-save"  # {"image", "version", "paths", "at"}: a saved version to edit
+# {"image", "version", "paths", "at"}: a saved version to edit; {"image", "failed", "at"}
+# when it could not be read
+LOADED_SAVE = "loaded-save"
 
 # --- annotate page: worklist (SONOTRACE_WORKLIST_DIR)
 WORKLIST_CARD = "worklist-card"  # hidden when no worklist is configured

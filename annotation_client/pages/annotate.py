@@ -1727,7 +1727,11 @@ def load_saved(clicks, meta):
         message = _views.alert(
             f"{exc}", "danger", title="The saved version cannot be loaded.", id="load-error"
         )
-        return (no, no, no, no, message, *[no] * len(DESCRIPTOR_OPTIONS), no, no)
+        # Still an answer for edit: a Saved page link's load is why the model's outline
+        # was left unapplied (see _revise_due), and it must now appear.
+        failed = _signing.signed({"image": sha, "failed": True, "at": time.time_ns()},
+                                 ids.LOADED_SAVE)
+        return (failed, no, no, no, message, *[no] * len(DESCRIPTOR_OPTIONS), no, no)
     work = _unsaved.snapshot(sha, paths, label, note, descriptors)
     message = _views.alert(
         f"Version {version} loaded: {len(paths)} outline(s). Saving makes version "
@@ -2148,6 +2152,7 @@ def edit(
         ids.LOADED_SAVE in triggered
         and loaded
         and loaded.get("image") == sha
+        and not loaded.get("failed")
         and not _applied(history, loaded.get("at"))
     ):
         state = _editing.make_state(loaded["paths"], "saved", density=_vertices(max_vertices))

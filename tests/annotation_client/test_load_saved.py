@@ -271,8 +271,11 @@ def test_the_load_message_names_the_version_a_save_will_make(app, annotate, data
 
 def _assert_load_error(result, reason):
     assert len(result) == 5 + N
-    message = result[4]
-    assert all(v is dash.no_update for i, v in enumerate(result) if i != 4)
+    failed, message = result[0], result[4]
+    assert all(v is dash.no_update for i, v in enumerate(result) if i not in (0, 4))
+    # Still an answer for the outline history (see the test of a link's failed load).
+    assert _unsigned(failed) == {"image": failed["image"], "failed": True, "at": failed["at"]}
+    assert failed["image"] in (SHA, OTHER_SHA)
     assert message.id == "load-error" and message.color == "danger"
     assert text_of(message) == f"The saved version cannot be loaded. {reason}"
 
@@ -1082,3 +1085,9 @@ def test_the_answer_a_link_loads_after_leaves_the_history_to_the_load(app, annot
     out = _unsigned(edit([LOADED], loaded=loaded)[0])
     assert [s["action"] for s in out["past"]] == ["open", "ai"]
     assert out["present"]["action"] == "saved" and out["present"]["paths"] == SAVED_PATHS
+    # A version that cannot be read: its load's answer still applies the AI outline,
+    # which would otherwise wait for the next outline action.
+    (data_dir / SHA / "v001.svg").write_text("<svg")
+    failed, *_ = _load(app, annotate)
+    out = _unsigned(edit([LOADED], loaded=failed)[0])
+    assert out["present"]["action"] == "ai" and out["present"]["paths"] == [DRAWN]
