@@ -79,6 +79,10 @@
       file.name + " is " + megabytes(file.size, 1) + " MB; the limit is " +
       megabytes(limit, 3) + " MB." + keep));
     box.replaceChildren(alert);
+    // The page's own refusal of the file before (#upload-error, a damaged file, say)
+    // is out of date: hidden while this one stands (sonotrace.css), not removed,
+    // since the page still owns that element and may reuse it.
+    document.body.classList.add("sonotrace-refused-here");
   }
 
   function endDrag(holder) {
@@ -104,6 +108,7 @@
     if (!files || !files.length) { return; }
     var box = document.getElementById("upload-refused");
     if (box) { box.replaceChildren(); }
+    document.body.classList.remove("sonotrace-refused-here");
     var file = files[0];  // before block(): clearing the input empties its list
     var limit = Number(holder.getAttribute("data-max-bytes"));
     if (limit > 0 && file.size > limit) {

@@ -834,8 +834,16 @@ def test_a_file_over_the_limit_is_refused_before_it_is_sent(
     _upload(dash_duo, small)
     wait_for(dash_duo, lambda: dash_duo.find_element("#image-name").text == "small.png")
 
+    # A damaged file first: the page refuses it once it is sent.
+    damaged = tmp_path / "damaged.png"
+    damaged.write_bytes(b"not a PNG at all")
+    _upload(dash_duo, damaged)
+    dash_duo.wait_for_element("#upload-error", timeout=20)
+
     _upload(dash_duo, busi_image)
     refusal = dash_duo.wait_for_element("#upload-too-large", timeout=10)
+    # One refusal shows, the newest: the damaged file's is out of date.
+    wait_for(dash_duo, lambda: not dash_duo.find_element("#upload-error").is_displayed())
     size = busi_image.stat().st_size / 2**20
     assert busi_image.name in refusal.text
     assert f"is {size:.1f} MB; the limit is 0.05 MB" in refusal.text
@@ -860,6 +868,10 @@ def test_a_file_over_the_limit_is_refused_before_it_is_sent(
     _upload(dash_duo, _small_png(tmp_path / "other.png", 7))
     wait_for(dash_duo, lambda: dash_duo.find_element("#image-name").text == "other.png")
     assert not dash_duo.driver.find_elements(By.ID, "upload-too-large")
+    # A damaged file again: its refusal shows, though the page reuses the element.
+    _upload(dash_duo, damaged)
+    wait_for(dash_duo, lambda: any(
+        e.is_displayed() for e in dash_duo.driver.find_elements(By.ID, "upload-error")))
     _assert_clean_console(dash_duo, artifacts_dir)
 
 
