@@ -957,14 +957,51 @@ def check_margin(margin):
     Output(ids.SPACING_NOTE, "children"),
     Input(ids.IMAGE_OPENED, "data"),
     Input(ids.PAGE_LOAD, "data"),
+    # A loaded version may bring its typed spacing back (see _typed_spacing).
+    Input(ids.LOADED_SAVE, "data"),
     State(ids.IMAGE_META, "data"),
 )
-def show_calibration(_opened, _loaded, meta):
-    """Offer the spacing by hand only when the file does not give it."""
+def show_calibration(_opened, _loaded, _version, meta):
+    """Offer the spacing by hand only when the file does not give it.
+
+    The field shows the spacing the image is measured at. An image opened again
+    has none until it is set, but when its latest saved version (this reader's,
+    under blinded reading) was measured at one typed by hand, the field offers
+    that value: the depth scale has not changed, and Set is one click.
+    """
     if not meta or _file_gives_spacing(meta):
         return True, None, None
     typed = meta.get("pixel_spacing_mm")
-    return False, (typed[1] if typed else None), None
+    if typed:
+        return False, typed[1], None
+    if ids.IMAGE_OPENED in _triggered():
+        earlier = _saved_spacing(meta)
+        if earlier is not None:
+            version, mm = earlier
+            return False, mm, html.Span(
+                f"Version {version} was measured at {mm:g} mm per pixel, set by hand; "
+                "Set measures at it again.",
+                className="text-muted",
+            )
+    return False, None, None
+
+
+def _saved_spacing(meta: dict) -> tuple[int, float] | None:
+    """``(version, mm per pixel)`` typed by hand for the image's latest saved version.
+
+    None when there is no such version, it states no typed spacing, or it cannot
+    be read (loading it says why).
+    """
+    try:
+        store = get_store()
+        versions = store.versions(meta["sha256"], get_reader())
+        if not versions:
+            return None
+        record = store.load_record(meta["sha256"], versions[-1])
+    except (OSError, ValueError, _signin.SignInError):
+        return None
+    spaced = _typed_spacing(meta, record) if isinstance(record, dict) else None
+    return None if spaced is None else (versions[-1], spaced["pixel_spacing_mm"][1])
 
 
 def _file_gives_spacing(meta: dict) -> bool:

@@ -539,6 +539,14 @@ def test_a_pixel_spacing_typed_by_hand_measures_in_mm_and_is_saved(
     wait_for(dash_duo, lambda: "mm²" not in dash_duo.find_element(f"#{ids.MEASUREMENTS}").text,
              10, "the measurements stayed in mm")
     assert "pixel spacing unknown" in dash_duo.find_element(f"#{ids.IMAGE_INFO}").text
+    assert field.get_attribute("value") == ""
+
+    # Loading the saved version brings its spacing back, in the field too.
+    click(driver, By.ID, ids.LOAD_SAVED_BUTTON)
+    dash_duo.wait_for_contains_text(f"#{ids.SAVE_ALERT}", "Version 1 loaded", timeout=30)
+    wait_for(dash_duo, lambda: "mm²" in dash_duo.find_element(f"#{ids.MEASUREMENTS}").text, 10)
+    wait_for(dash_duo, lambda: field.get_attribute("value") == "0.08", 10,
+             "the field does not show the restored spacing")
     _assert_clean_console(dash_duo, artifacts_dir)
 
 

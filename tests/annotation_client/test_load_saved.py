@@ -1057,6 +1057,41 @@ def test_a_version_measured_at_a_spacing_typed_by_hand_brings_it_back(app, annot
     assert load() == (no, no)
 
 
+def test_the_spacing_field_shows_a_spacing_typed_for_the_image_before(app, annotate, data_dir):
+    mask = _shapes.paths_to_mask(SAVED_PATHS, (HEIGHT, WIDTH))
+
+    def save(image, annotator="Dr Ada"):
+        record = build_record(image=image, annotator=annotator, final_mask=mask)
+        AnnotationStore(data_dir).save(SHA, svg=_shapes.paths_to_svg(SAVED_PATHS, WIDTH, HEIGHT),
+                                       mask_png=vectorizer.mask_to_png(mask), record=record)
+
+    def shown(fired=ids.IMAGE_OPENED, meta=META):
+        def run():
+            context_value.set(AttributeDict(
+                triggered_inputs=[{"prop_id": f"{fired}.data", "value": 1}]))
+            with app.server.test_request_context("/_dash-update-component"):
+                return annotate.show_calibration(1, None, None, meta)
+        return copy_context().run(run)
+
+    assert shown() == (False, None, None)  # never saved
+    save(dict(META, pixel_spacing_mm=[0.08, 0.08], pixel_spacing_source="manual"))
+    # Opened again: the field offers the spacing, which applies only once Set.
+    hidden, value, note = shown()
+    assert (hidden, value) == (False, 0.08)
+    assert text_of(note) == ("Version 1 was measured at 0.08 mm per pixel, set by hand; "
+                             "Set measures at it again.")
+    # A version loaded with its spacing (meta now has it): the field shows it.
+    typed = dict(META, pixel_spacing_mm=[0.08, 0.08], pixel_spacing_source="manual")
+    assert shown(ids.LOADED_SAVE, typed) == (False, 0.08, None)
+    # A header's own spacing is never offered over; the newest version decides.
+    assert shown(meta=dict(META, pixel_spacing_mm=[0.2, 0.2]))[0] is True
+    save(META)
+    assert shown() == (False, None, None)
+    # A damaged record offers nothing (loading it says why).
+    (data_dir / SHA / "v002.json").write_text("{")
+    assert shown() == (False, None, None)
+
+
 def test_the_answer_a_link_loads_after_leaves_the_history_to_the_load(app, annotate, data_dir):
     """The model's answer fires edit and revise_linked at once; were edit to write the
     history, its reply could land after the load's and drop the loaded outline."""
