@@ -2486,6 +2486,27 @@ def _current_geometry(meta, history):
     return (paths, *_outline_files(paths, meta))
 
 
+def _offered(ai: dict, ai_mask: np.ndarray, present: dict) -> list[str]:
+    """The AI outline as the radiologist last had it offered: its paths, or the same
+    mask vectorized at another vertex density when only the slider moved.
+
+    A finer or coarser polygon of the model's own mask corrects nothing, so the
+    record must not count it as an edit. Checked against the mask rather than
+    trusted from the history's ``base``: an older AI answer undone back to, say,
+    is not this one.
+    """
+    density = present.get("density")
+    if (present.get("base") == "ai" and present.get("action") == "density"
+            and isinstance(density, int) and ai_mask is not None):
+        try:
+            again = _editing.mask_to_regions(ai_mask, density)
+        except ValueError:
+            return ai["paths"]
+        if _shapes.same_geometry(again, present["paths"]):
+            return present["paths"]
+    return ai["paths"]
+
+
 def _outline_files(paths, meta) -> tuple[str, np.ndarray]:
     """The SVG of ``paths`` on the image, and its ``(H, W)`` bool mask."""
     svg = _shapes.paths_to_svg(paths, int(meta["width"]), int(meta["height"]))
@@ -2567,7 +2588,8 @@ def save(_clicks, meta, history, ai, classification, final_label, note, annotato
         # The radiologist was offered the AI's outline, not its raster: an outline saved
         # as offered is unedited (Dice 1), though its polygon differs from the raster by
         # a few pixels. The raster is still kept beside it, as the model's own answer.
-        offered = _outline_files(ai["paths"], meta)[1] if ai else None
+        offered = (_outline_files(_offered(ai, ai_mask, _present(history, meta)), meta)[1]
+                   if ai else None)
         # Inside the try: a spacing the measurements refuse is a "Not saved." message.
         summary = _measurements.summarize(
             mask, meta.get("pixel_spacing_mm"), outlines=len(paths)

@@ -978,6 +978,18 @@ def test_an_ai_outline_saved_as_offered_is_unedited_though_its_raster_differs(
     assert record["agreement"]["edited"] is True
     assert record["agreement"]["dice_ai_vs_final"] == pytest.approx(expected)
 
+    # Only the vertex density moved: the model's own mask at another density is no
+    # edit either, though its polygon differs from the one first offered.
+    offered = _history_of([TRIANGLE])
+    finer = _editing.revectorize(offered["present"], 8, (HEIGHT, WIDTH), raster)
+    assert not _shapes.same_geometry(finer["paths"], [TRIANGLE])
+    record, _path = save(_history.push(offered, finer))
+    assert record["agreement"] == {"dice_ai_vs_final": 1.0, "edited": False}
+    # A history that claims so for other geometry is not believed.
+    claimed = dict(finer, paths=[RING])
+    record, _path = save(_history.push(offered, claimed))
+    assert record["agreement"]["edited"] is True
+
 
 # --------------------------------------------------------------------------- links from Saved
 
