@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import shapely
 from PIL import Image
 
 from vectorizer import mask_to_paths, mask_to_svg, measure_regions, svg_to_mask
@@ -55,3 +56,19 @@ def test_measurements_cover_every_pixel(lesion_masks):
         assert sum(r["area_px"] for r in regions) == np.count_nonzero(m)
         biggest = max(regions, key=lambda r: r["area_px"])
         assert biggest["max_diameter_mm"] == pytest.approx(0.1 * biggest["max_diameter_px"])
+
+
+def test_a_pinhole_by_the_edge_stays_inside_at_the_clients_budget(busi_dir):
+    # A three-pixel hole one pixel inside this lesion's top edge: simplified on its
+    # own, the 32-gon outer ring cut across it (shapely: self-intersection).
+    path = busi_dir / "malignant" / "malignant (161)_mask.png"
+    m = np.asarray(Image.open(path).convert("L")) > 0
+    (d,) = mask_to_paths(m, max_vertices=32)
+    outer, *holes = [
+        [tuple(map(float, xy.split(","))) for xy in sub.split()[::2]]
+        for sub in d.removeprefix("M ").removesuffix(" Z").split(" Z M ")
+    ]
+    assert len(holes) == 1
+    polygon = shapely.Polygon(outer, holes)
+    assert polygon.is_valid, shapely.is_valid_reason(polygon)
+    assert _iou(svg_to_mask([d], shape=m.shape), m) > 0.995

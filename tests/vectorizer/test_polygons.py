@@ -206,3 +206,66 @@ def test_error_change_from_crossings_matches_rasterised_counts():
         assert t.error_change(new, old) == t.errors(new) - t.errors(old)
         checked += 1
     assert checked > 50
+
+
+# --- small budgets: rings simplified one by one must still describe the regions ------
+
+
+def _region_polygons(paths: list[str]) -> list[shapely.Polygon]:
+    out = []
+    for p in paths:
+        outer, *holes = _rings(p)
+        out.append(shapely.Polygon(outer, holes))
+    return out
+
+
+@pytest.mark.parametrize("budget", [3, 4, 5, 6, 7, 8])
+def test_holes_stay_inside_their_outer_ring_at_small_budgets(budget):
+    # A thin ring whose big hole comes within 2 px of the outer edge: simplified on
+    # their own, a 3-gon hole pokes out of a 3-gon outer ring.
+    ring = _disc((100, 100), 50, 50, 40) & ~_disc((100, 100), 55, 50, 33)
+    (path,) = mask_to_paths(ring, max_vertices=budget)
+    outer, *holes = _rings(path)
+    assert len(holes) == 1
+    (polygon,) = _region_polygons([path])
+    assert polygon.is_valid, shapely.is_valid_reason(polygon)
+    assert shapely.Polygon(outer).contains(shapely.Polygon(holes[0]))
+    assert signed_area(outer) > 0 > signed_area(holes[0])
+    # The region rasterised back is (roughly) the ring, not its outer disc or a sliver.
+    back = svg_to_mask([path], shape=ring.shape)
+    assert _iou(back, ring) > 0.5
+
+
+def test_two_holes_do_not_cross_at_small_budgets():
+    mask = np.zeros((60, 100), dtype=bool)
+    mask[5:55, 5:95] = True
+    mask[10:50, 10:49] = False
+    mask[10:50, 51:90] = False  # two holes 2 px apart
+    for budget in (3, 4, 5, 6):
+        (polygon,) = _region_polygons(mask_to_paths(mask, max_vertices=budget))
+        assert polygon.is_valid, (budget, shapely.is_valid_reason(polygon))
+
+
+@pytest.mark.parametrize("budget", [3, 4, 5, 6, 8])
+def test_regions_do_not_overlap_at_small_budgets(budget):
+    two_bars = np.zeros((60, 60), dtype=bool)
+    two_bars[10:50, 10:28] = True
+    two_bars[10:50, 30:50] = True
+    # An island in a hole, 2 px from the hole's edge all round.
+    island = _disc((100, 100), 50, 50, 45) & ~_disc((100, 100), 50, 50, 30)
+    island |= _disc((100, 100), 50, 50, 28)
+    for mask in (two_bars, island):
+        polygons = _region_polygons(mask_to_paths(mask, max_vertices=budget))
+        assert len(polygons) == 2
+        assert all(p.is_valid for p in polygons)
+        assert not polygons[0].intersects(polygons[1])
+
+
+def test_the_budget_is_kept_wherever_the_rings_fit():
+    # The rings of test_holes_stay_inside... need more than 3 vertices; a region
+    # whose simplified rings fit is never given more.
+    ring = _disc((100, 200), 50, 50, 40) & ~_disc((100, 200), 55, 50, 33)
+    far = _disc((100, 200), 150, 50, 30) & ~_disc((100, 200), 150, 50, 10)
+    paths = mask_to_paths(ring | far, max_vertices=3)
+    assert [len(r) for r in _rings(paths[1])] == [3, 3]
+    assert max(len(r) for r in _rings(paths[0])) > 3
