@@ -58,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--timeout",
         type=int,
         default=_env_int("SONOTRACE_TIMEOUT", 120),
-        help="seconds before a silent worker is restarted (default 120)",
+        help="seconds before a silent worker is restarted (default 120, SONOTRACE_TIMEOUT)",
     )
     parser.add_argument(
         "--model-threads",

@@ -85,7 +85,11 @@ SCHEMAS = {
         "type": "object",
         "required": ["code", "message"],
         "properties": {
-            "code": {"type": "integer", "example": 400},
+            "code": {
+                "type": "integer",
+                "description": "The response's HTTP status, repeated as an integer.",
+                "example": 400,
+            },
             "message": {"type": "string"},
         },
     },

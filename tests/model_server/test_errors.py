@@ -37,7 +37,8 @@ def assert_json_error(response, status: int, needle: str | None = None) -> str:
     assert response.mimetype == "application/json"
     body = response.get_json()
     assert set(body) == {"error"}
-    assert body["error"]["code"] == status
+    # The HTTP status as an integer (README): not "400", nor 400.0.
+    assert type(body["error"]["code"]) is int and body["error"]["code"] == status
     message = body["error"]["message"]
     assert isinstance(message, str) and message
     if needle:

@@ -64,6 +64,13 @@ def test_cli_defaults_come_from_the_environment(monkeypatch):
     assert args.workers == 1
 
 
+def test_every_option_names_the_variable_that_sets_its_default():
+    # --help is where someone running the server by hand looks for the environment's name.
+    for action in build_parser()._actions:
+        if action.dest != "help":
+            assert "SONOTRACE_" in action.help, action.option_strings
+
+
 @pytest.mark.slow
 def test_two_worker_server_is_healthy_only_when_both_are_ready(
     start_service, free_port, artifacts_dir
