@@ -230,9 +230,13 @@ def create_app(config=None) -> dash.Dash:
             # Re-segmentation boxes asked for and not yet taken in, and the answers.
             dcc.Store(id=ids.BOX_PENDING),
             dcc.Store(id=ids.BOX_RESULT),
-            dbc.Container(dash.page_container, fluid=True, class_name="pb-4"),
+            # The page's content is its main landmark, so a screen reader can skip the
+            # navbar to it.
+            html.Main(dbc.Container(dash.page_container, fluid=True, class_name="pb-4")),
         ]
     )
+    # Screen readers pick the voice from the document's language.
+    app.index_string = app.index_string.replace("<html>", '<html lang="en">', 1)
     logger.info(
         "annotation client: model server %s, data dir %s, index %s",
         settings.model_server_url,

@@ -132,9 +132,12 @@
 
 /* A slider's handle is what a screen reader lands on, and Dash's slider gives it no
  * name: each handle is named by the label of its slider (<label for=ID> of the
- * slider's container), as the page's other fields are. Sliders come and go with
- * the pages, so every change of the page is looked at. The vertex density's label
- * also says the value the handle stands at (its marks are 32 apart, its steps 4). */
+ * slider's container), as the page's other fields are. Likewise the upload's file
+ * field is named by its drop zone's text, and a table that scrolls sideways (the
+ * Saved page's) can take the keyboard's focus, so it can be scrolled without a
+ * mouse. These come and go with the pages, so every change of the page is looked
+ * at. The vertex density's label also says the value the handle stands at (its
+ * marks are 32 apart, its steps 4). */
 (function () {
   function showDensity() {
     var thumb = document.querySelector("#vertex-density [role=slider]");
@@ -152,6 +155,15 @@
       if (!label) { return; }
       if (!label.id) { label.id = slider.id + "-label"; }
       thumb.setAttribute("aria-labelledby", label.id);
+    });
+    var field = document.querySelector("#image-upload input[type=file]");
+    if (field && !field.hasAttribute("aria-label")) {
+      var zone = document.querySelector("#image-upload .sonotrace-upload");
+      field.setAttribute("aria-label", zone ? zone.textContent : "Open an image");
+    }
+    var tables = root.querySelectorAll ? root.querySelectorAll(".dash-spreadsheet-container") : [];
+    Array.prototype.forEach.call(tables, function (table) {
+      if (!table.hasAttribute("tabindex")) { table.setAttribute("tabindex", "0"); }
     });
   }
   new MutationObserver(function (records) {

@@ -577,6 +577,9 @@ def layout(**query):
     kept = query.get(SAVED_QUERY)
     left = dbc.Col(
         [
+            # For screen readers, which list a page by its headings; the image needs
+            # the room more than a visible title would.
+            html.H1("Annotate an image", className="visually-hidden"),
             html.Div(id=ids.SERVER_STATUS, className="small text-end mb-1"),
             dcc.Interval(id=ids.SERVER_POLL, interval=SERVER_POLL_MS),
             html.Div(id=ids.SERVER_ALERT),

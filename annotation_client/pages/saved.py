@@ -148,7 +148,8 @@ def layout(**_query):
     return html.Div(
         [
             dcc.Store(id=ids.SAVED_PAGE_LOAD, data=True),
-            html.H4("Saved annotations", className="mt-2"),
+            # The page's one h1, at the size the page was laid out with.
+            html.H1("Saved annotations", className="h4 mt-2"),
             html.P(
                 "Each save is a version; nothing is overwritten. The outline, masks and "
                 "record of each version are files in the data directory.",

@@ -1,0 +1,137 @@
+"""Every page, as a screen-reader or keyboard user meets it: axe-core in Chromium.
+
+axe-core (Deque's accessibility engine, the JavaScript that ships inside the
+``axe-playwright-python`` wheel) runs on the Annotate page without and with an image
+and its AI outline, on the Saved page without and with saved versions, and on the
+Learn page. Any violation of any impact fails, with one exception checked by hand
+below: Dash's dropdowns.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import shutil
+
+import pytest
+from _dash_helpers import wait_for
+from _saved_data import save_three
+from selenium.webdriver.common.by import By
+
+from annotation_client import create_app, ids
+
+pytestmark = pytest.mark.usefixtures("an_app_exists")
+
+#: Dash's dropdown puts an ``aria-hidden`` input in the tab order whose only job is to
+#: pass the focus on, at once, to the dropdown's labelled button (dash's
+#: ``async-dropdown.js``); axe sees the input, not the hand-over.
+#: ``test_a_dropdown_hands_the_focus_to_its_named_button`` checks that hand-over.
+DROPDOWN_FOCUS_TARGET = ".dash-dropdown-focus-target"
+
+
+def _axe_source() -> str:
+    return (importlib.resources.files("axe_playwright_python") / "axe.min.js").read_text()
+
+
+def _violations(dash_duo) -> list[dict]:
+    """axe-core's violations on the page as it is, less the dropdowns' hand-over inputs."""
+    driver = dash_duo.driver
+    driver.execute_script(_axe_source())
+    driver.set_script_timeout(60)
+    found = driver.execute_async_script(
+        "var done = arguments[arguments.length - 1];"
+        "axe.run(document, {resultTypes: ['violations']})"
+        "  .then(function (r) { done(r.violations); },"
+        "        function (e) { done([{id: 'axe-error', help: String(e), nodes: []}]); });"
+    )
+    left = []
+    for violation in found:
+        nodes = violation["nodes"]
+        if violation["id"] == "aria-hidden-focus":
+            nodes = [n for n in nodes if not n["html"].startswith(
+                f'<input class="{DROPDOWN_FOCUS_TARGET[1:]}"')]
+        if nodes or violation["id"] == "axe-error":
+            left.append(dict(violation, nodes=nodes))
+    return left
+
+
+def _say(violations: list[dict]) -> str:
+    return "\n".join(
+        f"{v['id']} ({v.get('impact')}): {v['help']} — "
+        + "; ".join(n["html"][:120] for n in v["nodes"][:3])
+        for v in violations
+    )
+
+
+def _assert_accessible(dash_duo, where: str) -> None:
+    violations = _violations(dash_duo)
+    assert not violations, f"{where}:\n{_say(violations)}"
+
+
+def test_every_page_passes_axe(dash_duo, live_model_server, busi_dir, data_dir, tmp_path):
+    save_three(data_dir)
+    worklist = tmp_path / "worklist"
+    worklist.mkdir()
+    image = busi_dir / "benign" / "benign (1).png"
+    shutil.copy(image, worklist / "case 1.png")
+    app = create_app({"MODEL_SERVER_URL": live_model_server, "DATA_DIR": data_dir,
+                      "WORKLIST_DIR": worklist})
+    dash_duo.start_server(app)
+    driver = dash_duo.driver
+
+    dash_duo.wait_for_element(f"#{ids.IMAGE_UPLOAD}")
+    wait_for(dash_duo, lambda: "ready" in driver.find_element(By.ID, ids.SERVER_STATUS).text, 60)
+    _assert_accessible(dash_duo, "Annotate, no image")
+
+    driver.find_element(By.CSS_SELECTOR, f"#{ids.IMAGE_UPLOAD} input[type=file]").send_keys(
+        str(image))
+    wait_for(dash_duo, lambda: "px²" in dash_duo.find_element(f"#{ids.MEASUREMENTS}").text, 60,
+             "no AI outline")
+    _assert_accessible(dash_duo, "Annotate, an image and its AI outline")
+
+    driver.get(dash_duo.server_url + "/saved")
+    wait_for(dash_duo, lambda: driver.find_elements(By.CSS_SELECTOR, f"#{ids.SAVED_TABLE} td"),
+             30, "no saved versions listed")
+    _assert_accessible(dash_duo, "Saved, three versions")
+
+    driver.get(dash_duo.server_url + "/learn")
+    dash_duo.wait_for_element("h1")
+    _assert_accessible(dash_duo, "Learn")
+
+
+def test_an_empty_saved_page_passes_axe(dash_duo, data_dir):
+    # No rows: the table's scrolling frame is all there is to focus.
+    app = create_app({"MODEL_SERVER_URL": "http://127.0.0.1:9", "DATA_DIR": data_dir})
+    dash_duo.start_server(app)
+    dash_duo.driver.get(dash_duo.server_url + "/saved")
+    dash_duo.wait_for_element(f"#{ids.SAVED_TABLE} .dash-spreadsheet-container")
+    wait_for(dash_duo, lambda: dash_duo.find_element(
+        f"#{ids.SAVED_TABLE} .dash-spreadsheet-container").get_attribute("tabindex") == "0", 10)
+    _assert_accessible(dash_duo, "Saved, nothing saved")
+
+
+def test_a_dropdown_hands_the_focus_to_its_named_button(dash_duo, data_dir):
+    """What the one exception above rests on: the hidden input never keeps the focus."""
+    save_three(data_dir)
+    app = create_app({"MODEL_SERVER_URL": "http://127.0.0.1:9", "DATA_DIR": data_dir})
+    dash_duo.start_server(app)
+    dash_duo.driver.get(dash_duo.server_url + "/saved")
+    dash_duo.wait_for_element(DROPDOWN_FOCUS_TARGET)
+    landed = dash_duo.driver.execute_script(
+        """
+        return Array.prototype.map.call(document.querySelectorAll(arguments[0]), function (t) {
+            t.focus();
+            var now = document.activeElement;
+            var ids = (now.getAttribute('aria-labelledby') || '').split(/\\s+/);
+            var name = ids.map(function (id) {
+                var e = id && document.getElementById(id);
+                return e ? e.textContent : '';
+            }).join(' ').trim();
+            return [now.tagName, now.id, name];
+        });
+        """,
+        DROPDOWN_FOCUS_TARGET,
+    )
+    assert [(tag, id_) for tag, id_, _ in landed] == [
+        ("BUTTON", ids.SAVED_ANNOTATOR), ("BUTTON", ids.SAVED_LABEL),
+        ("BUTTON", ids.SAVED_ASSESSMENT)]
+    assert [name for *_, name in landed] == ["Any annotator", "Any final label", "Any BI-RADS"]
