@@ -13,7 +13,7 @@ import importlib.resources
 import shutil
 
 import pytest
-from _dash_helpers import wait_for
+from _dash_helpers import closed_port, wait_for
 from _saved_data import save_three
 from selenium.webdriver.common.by import By
 
@@ -98,10 +98,20 @@ def test_every_page_passes_axe(dash_duo, live_model_server, busi_dir, data_dir, 
     _assert_accessible(dash_duo, "Learn")
 
 
-def test_an_empty_saved_page_passes_axe(dash_duo, data_dir):
-    # No rows: the table's scrolling frame is all there is to focus.
-    app = create_app({"MODEL_SERVER_URL": "http://127.0.0.1:9", "DATA_DIR": data_dir})
+def test_the_pages_pass_axe_with_the_server_down_and_nothing_saved(dash_duo, data_dir, tmp_path):
+    app = create_app({"MODEL_SERVER_URL": f"http://127.0.0.1:{closed_port()}",
+                      "DATA_DIR": data_dir, "REQUEST_TIMEOUT": 3})
     dash_duo.start_server(app)
+    # The server's alert, and a file the page refuses: what the page says, read out.
+    dash_duo.wait_for_element("#server-alert-message", timeout=20)
+    bad = tmp_path / "report.png"
+    bad.write_bytes(b"a text file named like a PNG")
+    dash_duo.driver.find_element(
+        By.CSS_SELECTOR, f"#{ids.IMAGE_UPLOAD} input[type=file]").send_keys(str(bad))
+    dash_duo.wait_for_element("#upload-error", timeout=20)
+    _assert_accessible(dash_duo, "Annotate, server down, a file refused")
+
+    # No rows: the table's scrolling frame is all there is to focus.
     dash_duo.driver.get(dash_duo.server_url + "/saved")
     dash_duo.wait_for_element(f"#{ids.SAVED_TABLE} .dash-spreadsheet-container")
     wait_for(dash_duo, lambda: dash_duo.find_element(
