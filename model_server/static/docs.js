@@ -94,7 +94,7 @@
   function parametersTable(params) {
     if (!params || !params.length) return null;
     return [
-      el("h3", {}, "Parameters"),
+      el("h2", {}, "Parameters"),
       el("table", {},
         el("tr", {}, el("th", {}, "name"), el("th", {}, "in"), el("th", {}, "type"),
           el("th", {}, "description")),
@@ -110,24 +110,24 @@
     if (!body) return null;
     const content = body.content || {};
     return [
-      el("h3", {}, "Request body"),
+      el("h2", {}, "Request body"),
       el("p", {}, richText(body.description)),
       Object.entries(content).map(([type, media]) => el("div", {},
         el("code", {}, type),
-        el("div", { class: "schema" }, schemaText(media.schema)))),
+        el("div", { class: "schema", tabindex: "0" }, schemaText(media.schema)))),
     ];
   }
 
   function responsesSection(responses) {
     return [
-      el("h3", {}, "Responses"),
+      el("h2", {}, "Responses"),
       el("table", {},
         el("tr", {}, el("th", {}, "status"), el("th", {}, "description"), el("th", {}, "body")),
         Object.entries(responses || {}).map(([code, response]) => {
           const resolved = response.$ref ? resolve(response.$ref) : response;
           const bodies = Object.entries(resolved.content || {}).map(([type, media]) =>
             el("div", {}, el("code", {}, type),
-              el("div", { class: "schema" }, schemaText(media.schema))));
+              el("div", { class: "schema", tabindex: "0" }, schemaText(media.schema))));
           return el("tr", {},
             el("td", { class: statusClass(code) }, code),
             el("td", {}, richText(resolved.description)),
@@ -144,21 +144,26 @@
     const okContent = Object.keys(((op.responses || {})["200"] || {}).content || {});
     const result = el("div", { class: "result" });
     const inputs = {};
+    // Each field's label names it (for=), so a screen reader says what it is for; ids
+    // are per operation, since every form has an "image" field.
+    const fieldId = (name) => ("try-" + method + path + "-" + name).replace(/[^A-Za-z0-9-]+/g, "-");
     const form = el("form", { class: "try" },
       el("strong", {}, "Try it"),
       params.map((p) => {
-        inputs[p.name] = el("input", { type: "text", name: p.name,
+        inputs[p.name] = el("input", { type: "text", name: p.name, id: fieldId(p.name),
           placeholder: (p.schema && (p.schema.example || p.schema.default)) || "" });
-        return [el("label", {}, p.name), inputs[p.name]];
+        return [el("label", { for: fieldId(p.name) }, p.name), inputs[p.name]];
       }),
       fileFields.map(([name, schema]) => {
-        inputs["file:" + name] = el("input", { type: "file", name });
-        return [el("label", {}, name + ((multipart.schema.required || []).includes(name)
-          ? " (required)" : " (optional)")), inputs["file:" + name],
+        inputs["file:" + name] = el("input", { type: "file", name, id: fieldId(name) });
+        return [el("label", { for: fieldId(name) }, name +
+          ((multipart.schema.required || []).includes(name) ? " (required)" : " (optional)")),
+          inputs["file:" + name],
           el("div", { class: "summary" }, richText(schema.description))];
       }),
-      okContent.length > 1 ? [el("label", {}, "Accept"),
-        inputs.accept = el("select", {}, okContent.map((t) => el("option", { value: t }, t)))]
+      okContent.length > 1 ? [el("label", { for: fieldId("accept") }, "Accept"),
+        inputs.accept = el("select", { id: fieldId("accept") },
+          okContent.map((t) => el("option", { value: t }, t)))]
         : null,
       el("button", { type: "submit" }, "Send"),
       result);
@@ -244,7 +249,7 @@
     main.append(el("details", { class: "op", id: "schemas" },
       el("summary", {}, el("span", { class: "path" }, "Schemas")),
       el("div", { class: "body" }, Object.entries(schemas).map(([name, schema]) =>
-        [el("h3", {}, name), el("div", { class: "schema" }, schemaText(schema))]))));
+        [el("h2", {}, name), el("div", { class: "schema", tabindex: "0" }, schemaText(schema))]))));
     toc.append(el("a", { href: "#schemas" }, "Schemas"));
     if (window.location.hash) {
       const target = document.getElementById(window.location.hash.slice(1));

@@ -3,68 +3,27 @@
 axe-core (Deque's accessibility engine, the JavaScript that ships inside the
 ``axe-playwright-python`` wheel) runs on the Annotate page without and with an image
 and its AI outline, on the Saved page without and with saved versions, and on the
-Learn page. Any violation of any impact fails, with one exception checked by hand
-below: Dash's dropdowns.
+Learn page. Any violation of any impact fails, with one exception (``axe_check``)
+checked by hand below: Dash's dropdowns.
 """
 
 from __future__ import annotations
 
-import importlib.resources
 import shutil
 
 import pytest
 from _dash_helpers import closed_port, wait_for
 from _saved_data import save_three
+from axe_check import DROPDOWN_FOCUS_TARGET, assert_accessible
 from selenium.webdriver.common.by import By
 
 from annotation_client import create_app, ids
 
 pytestmark = pytest.mark.usefixtures("an_app_exists")
 
-#: Dash's dropdown puts an ``aria-hidden`` input in the tab order whose only job is to
-#: pass the focus on, at once, to the dropdown's labelled button (dash's
-#: ``async-dropdown.js``); axe sees the input, not the hand-over.
-#: ``test_a_dropdown_hands_the_focus_to_its_named_button`` checks that hand-over.
-DROPDOWN_FOCUS_TARGET = ".dash-dropdown-focus-target"
-
-
-def _axe_source() -> str:
-    return (importlib.resources.files("axe_playwright_python") / "axe.min.js").read_text()
-
-
-def _violations(dash_duo) -> list[dict]:
-    """axe-core's violations on the page as it is, less the dropdowns' hand-over inputs."""
-    driver = dash_duo.driver
-    driver.execute_script(_axe_source())
-    driver.set_script_timeout(60)
-    found = driver.execute_async_script(
-        "var done = arguments[arguments.length - 1];"
-        "axe.run(document, {resultTypes: ['violations']})"
-        "  .then(function (r) { done(r.violations); },"
-        "        function (e) { done([{id: 'axe-error', help: String(e), nodes: []}]); });"
-    )
-    left = []
-    for violation in found:
-        nodes = violation["nodes"]
-        if violation["id"] == "aria-hidden-focus":
-            nodes = [n for n in nodes if not n["html"].startswith(
-                f'<input class="{DROPDOWN_FOCUS_TARGET[1:]}"')]
-        if nodes or violation["id"] == "axe-error":
-            left.append(dict(violation, nodes=nodes))
-    return left
-
-
-def _say(violations: list[dict]) -> str:
-    return "\n".join(
-        f"{v['id']} ({v.get('impact')}): {v['help']} — "
-        + "; ".join(n["html"][:120] for n in v["nodes"][:3])
-        for v in violations
-    )
-
 
 def _assert_accessible(dash_duo, where: str) -> None:
-    violations = _violations(dash_duo)
-    assert not violations, f"{where}:\n{_say(violations)}"
+    assert_accessible(dash_duo.driver, where)
 
 
 def test_every_page_passes_axe(dash_duo, live_model_server, busi_dir, data_dir, tmp_path):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 
 import pytest
+from axe_check import assert_accessible
 from server_samples import png_bytes, speckle_image
 
 pytestmark = pytest.mark.browser
@@ -60,3 +61,17 @@ def test_docs_render_and_try_it(browser, live_model_server, tmp_path):
     assert mask.get_attribute("src").startswith("data:image/png;base64,")
     errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
     assert not errors, errors
+
+
+def test_docs_pass_axe(browser, live_model_server):
+    """axe-core (tests/axe_check.py) on the page with every operation open."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(f"{live_model_server}/docs")
+    WebDriverWait(browser, 30).until(
+        ec.presence_of_element_located((By.CSS_SELECTOR, "details.op.post")))
+    browser.execute_script(
+        "document.querySelectorAll('details').forEach(function (d) { d.open = true; });")
+    assert_accessible(browser, "/docs")
