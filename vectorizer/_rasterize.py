@@ -189,6 +189,28 @@ class _PathRows:
         return _edges_from_rows(self.rows, self.closers)
 
 
+def curve_chords(ctrl: np.ndarray) -> np.ndarray:
+    """How many chords each cubic Bezier is flattened into.
+
+    Parameters
+    ----------
+    ctrl : ndarray of float64, shape (m, 4, 2)
+        Start, two controls and end of each cubic, as ``(x, y)``.
+
+    Returns
+    -------
+    ndarray of int64, shape (m,)
+        The fewest uniform-parameter chords within ``FLATNESS`` of the curve, at least
+        1 and at most ``_MAX_SEGMENT_POINTS``.
+    """
+    # A cubic lies within (3/4) max|second difference| / n**2 of its n uniform-parameter
+    # chords; that fixes n for the flatness bound.
+    d1 = np.hypot(*(ctrl[:, 0] - 2 * ctrl[:, 1] + ctrl[:, 2]).T)
+    d2 = np.hypot(*(ctrl[:, 1] - 2 * ctrl[:, 2] + ctrl[:, 3]).T)
+    n = np.ceil(np.sqrt(0.75 * np.maximum(d1, d2) / FLATNESS))
+    return np.clip(n, 1, _MAX_SEGMENT_POINTS).astype(np.int64)
+
+
 def _edges_from_rows(rows: list[tuple], closers: list[tuple]) -> np.ndarray:
     """Sample a table of cubic Bezier rows ``(x0, y0, x1, y1, x2, y2, x3, y3, is_curve)``
     (lines as degenerate rows) into polygon edges (m, 4), plus the ``closers`` edges."""
@@ -203,12 +225,7 @@ def _edges_from_rows(rows: list[tuple], closers: list[tuple]) -> np.ndarray:
         )
     ctrl = table[:, :8].reshape(-1, 4, 2)
     is_curve = table[:, 8].astype(bool)
-    # A cubic lies within (3/4) max|second difference| / n**2 of its n uniform-parameter
-    # chords; that fixes n for the flatness bound.
-    d1 = np.hypot(*(ctrl[:, 0] - 2 * ctrl[:, 1] + ctrl[:, 2]).T)
-    d2 = np.hypot(*(ctrl[:, 1] - 2 * ctrl[:, 2] + ctrl[:, 3]).T)
-    n = np.ceil(np.sqrt(0.75 * np.maximum(d1, d2) / FLATNESS))
-    n = np.where(is_curve, np.clip(n, 1, _MAX_SEGMENT_POINTS), 1).astype(np.int64)
+    n = np.where(is_curve, curve_chords(ctrl), 1)
     total = int(n.sum())
     if total > _MAX_TOTAL_POINTS:
         raise ValueError("svg_or_paths: path data is too complex to rasterise")
@@ -608,6 +625,19 @@ def parse_path_strings(paths) -> list[FlatShape]:
             ) from None
         shapes.append(FlatShape(edges=edges, evenodd=True))
     return shapes
+
+
+def check_rasterisable(svg: str) -> None:
+    """Raise the ValueError ``svg_to_mask(svg)`` would raise, without filling a pixel.
+
+    For a document with its own size, such as :func:`mask_to_svg` writes: the same
+    parsing and the same limits (its length, flattened points, crossings of edges
+    with pixel rows and bounding boxes) as :func:`svg_to_mask`.
+    """
+    shapes, size = parse_svg(svg)
+    if size is None:
+        raise ValueError("svg_or_paths: the SVG has no width/height or viewBox to size it")
+    _check_fill_work(shapes, *size)
 
 
 def svg_to_mask(svg_or_paths, shape=None) -> np.ndarray:

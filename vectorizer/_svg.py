@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._trace import CORNER, Region, Ring, check_outlines, trace
+from . import _rasterize
+from ._rasterize import check_rasterisable, curve_chords
+from ._trace import CORNER, CURVETO, Region, Ring, check_outlines, trace
 from ._validate import as_mask, check_float, check_int
 
 DECIMALS = 3
@@ -96,7 +98,13 @@ def mask_to_svg(mask, *, turdsize=2, alphamax=1.0, opttolerance=0.2) -> str:
     ValueError
         If the mask has more than ``MAX_OUTLINES`` (10000) outlines, counting regions
         and holes of more than ``turdsize`` pixels: such a mask (thousands of specks)
-        is noise, and tracing it would take minutes.
+        is noise, and tracing it would take minutes. And if :func:`svg_to_mask` would
+        refuse the document for one of its limits, with its reason: more than 4 MB
+        of SVG (a comb of thin teeth), bounding boxes of the regions over 100
+        megapixels in total (hundreds of nested rings), more than 20 million
+        crossings of edges with pixel rows (thousands of thin stripes across a
+        large mask), or a path that flattens to more than 2**21 points. A document
+        this function returns always rasterises back.
 
     Examples
     --------
@@ -111,7 +119,73 @@ def mask_to_svg(mask, *, turdsize=2, alphamax=1.0, opttolerance=0.2) -> str:
     turdsize, alphamax, opttolerance = check_trace_params(turdsize, alphamax, opttolerance)
     check_outlines(m, turdsize, "traced")
     regions = trace(m, turdsize=turdsize, alphamax=alphamax, opttolerance=opttolerance)
-    return regions_to_svg(regions, m.shape)
+    svg = regions_to_svg(regions, m.shape)
+    # svg_to_mask's limits keep its time bounded on any input, and nothing bounds the
+    # document a mask traces to (its outline count does not bound its segments), so a
+    # document this returned could be refused when read back. Checked here with
+    # svg_to_mask's own parser, unless cheap bounds show it is within its limits.
+    if not _surely_rasterisable(regions, svg, m.shape):
+        try:
+            check_rasterisable(svg)
+        except ValueError as exc:
+            raise ValueError(
+                f"mask traces to an SVG that svg_to_mask cannot rasterise back: {exc}"
+            ) from None
+    return svg
+
+
+def _surely_rasterisable(regions: list[Region], svg: str, shape: tuple[int, int]) -> bool:
+    """True when bounds on ``svg`` (written from ``regions`` on an ``(H, W)`` canvas)
+    show that :func:`check_rasterisable` passes it; False when it might not.
+
+    The bounds are taken from the control points as written (rounded to
+    ``DECIMALS``), since a flattened curve stays within the hull of its control
+    points and moves no further in y than its control polygon does: each path's
+    bounding box is at most that of its control points; it has the points its
+    curves are flattened into (the rasteriser's own count) plus two lines per
+    corner; and each of its edges crosses at most ``|dy| + 1`` pixel rows.
+    """
+    h, w = shape
+    # Read from the module at every call, so that the limits stay one set of numbers.
+    limits = _rasterize
+    if len(svg) > limits.MAX_SVG_BYTES or len(regions) > limits.MAX_SHAPES:
+        return False
+    rings = [ring for region in regions for ring in region.rings]
+    if not rings:
+        return True
+    pts = np.round(np.concatenate([ring.points for ring in rings]), DECIMALS)
+    sizes = np.array([len(ring.tags) for ring in rings])
+    first = np.cumsum(sizes) - sizes
+    prev = np.arange(len(pts)) - 1
+    prev[first] = first + sizes - 1  # a ring's first segment starts where its last ends
+    curve = np.concatenate([ring.tags for ring in rings]) == CURVETO
+    # A curve's control polygon is start, two controls, end; a corner's is the two
+    # lines start -> corner -> end (its first control point is unused).
+    ctrl = np.empty((len(pts), 4, 2))
+    ctrl[:, 0] = pts[prev, 2]
+    ctrl[:, 1:] = pts
+    ctrl[~curve, 1] = ctrl[~curve, 0]
+    if np.abs(ctrl).max() > limits.MAX_COORDINATE:
+        return False
+    # One path per region, starting at its outer ring's first segment.
+    rings_per_region = np.array([1 + len(region.holes) for region in regions])
+    path_first = first[np.cumsum(rings_per_region) - rings_per_region]
+    # The fill's bounding boxes, counted as _check_fill_work counts them (each is at
+    # most the canvas, which settles it for a few regions).
+    if len(regions) * h * w > limits._MAX_FILL_PIXELS:
+        lo, hi = ctrl.min(axis=1), ctrl.max(axis=1)
+        x0, y0 = np.minimum.reduceat(lo, path_first).T
+        x1, y1 = np.maximum.reduceat(hi, path_first).T
+        rows = np.clip(np.ceil(y1 - 0.5), 0, h) - np.clip(np.ceil(y0 - 0.5), 0, h)
+        cols = np.ceil(np.clip(x1, 0, w)) - np.floor(np.clip(x0, 0, w))
+        if (rows * cols).sum() > limits._MAX_FILL_PIXELS:
+            return False
+    edges = np.full(len(pts), 2, dtype=np.int64)
+    edges[curve] = curve_chords(ctrl[curve])
+    y = ctrl[:, :, 1]
+    if np.abs(y[:, 1:] - y[:, :-1]).sum() + edges.sum() > limits._MAX_CROSSINGS:
+        return False
+    return int(np.add.reduceat(edges, path_first).max()) <= limits._MAX_TOTAL_POINTS
 
 
 def regions_to_svg(regions: list[Region], shape: tuple[int, int]) -> str:

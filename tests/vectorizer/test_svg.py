@@ -228,3 +228,160 @@ def test_numbers_are_short_fixed_point():
     assert _fmt(values) == [
         "0", "0", "0", "2.5", "7", "10", "100", "3.142", "-12.3", "0", "4000.25", "-10",
     ]
+
+
+# --- every document mask_to_svg returns, svg_to_mask reads back --------------------
+# svg_to_mask bounds its work (document size, flattened points, crossings of edges
+# with pixel rows, bounding boxes), but a mask within mask_to_svg's own limits can
+# trace to more than that; mask_to_svg refuses such a mask with svg_to_mask's reason.
+
+
+def _comb(side: int) -> np.ndarray:
+    """One region: a spine and rungs every third row, teeth every other column."""
+    m = np.zeros((side, side), dtype=bool)
+    m[:, 0] = True
+    m[0::3, :] = True
+    teeth = np.zeros_like(m)
+    teeth[:, ::2] = True
+    teeth[2::3, :] = False
+    return m | teeth
+
+
+def _nested_squares(count: int) -> np.ndarray:
+    """``count`` concentric square rings, 2 px wide and 2 px apart."""
+    side = 8 * count + 4
+    m = np.zeros((side, side), dtype=bool)
+    for k in range(2 * count):
+        m[2 * k : side - 2 * k, 2 * k : side - 2 * k] = k % 2 == 0
+    return m
+
+
+def test_a_mask_whose_svg_is_too_long_to_read_back_is_refused():
+    # One region of 0.36 megapixels whose outline makes 5 MB of SVG.
+    with pytest.raises(ValueError, match=r"cannot rasterise back: .* at most 4000000"):
+        mask_to_svg(_comb(600))
+    svg = mask_to_svg(_comb(300))  # 1.2 MB: read back
+    back = svg_to_mask(svg)
+    assert np.count_nonzero(back ^ _comb(300)) < 0.002 * back.size
+
+
+def test_a_mask_whose_regions_boxes_are_too_costly_to_fill_is_refused():
+    # 200 nested rings (400 outlines) on 1604 x 1604 px: their bounding boxes add up
+    # to 173 million pixels, over the fill's budget of 100 million.
+    with pytest.raises(ValueError, match=r"cannot rasterise back: .*bounding boxes cover "
+                                         r"173\d+ pixels .*100000000"):
+        mask_to_svg(_nested_squares(200))
+    m = _nested_squares(150)  # 73 million pixels: read back exactly
+    np.testing.assert_array_equal(svg_to_mask(mask_to_svg(m)), m)
+
+
+def test_a_mask_beyond_svg_to_masks_coordinates_is_refused():
+    m = np.zeros((2, 10_000_100), dtype=bool)  # a lawful mask: 20 million pixels
+    m[:, -5:] = True
+    with pytest.raises(ValueError, match=r"cannot rasterise back: .*beyond \+/-1e\+07"):
+        mask_to_svg(m)
+
+
+def _lesions(seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:70, :90]
+    m = np.zeros((70, 90), dtype=bool)
+    for _ in range(4):
+        cx, cy, r = rng.uniform(0, 90), rng.uniform(0, 70), rng.uniform(4, 25)
+        m ^= (xx - cx) ** 2 + ((yy - cy) * rng.uniform(0.5, 2)) ** 2 < r * r
+    return m
+
+
+def _least_limit_reading(monkeypatch, limit: str, read, svg: str) -> int:
+    """The least value of ``_rasterize``'s ``limit`` at which ``read(svg)`` raises no
+    ValueError (bisection: it raises at 0 and not at the real limit)."""
+    from vectorizer import _rasterize
+
+    lo, hi = 0, getattr(_rasterize, limit)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        monkeypatch.setattr(_rasterize, limit, mid)
+        try:
+            read(svg)
+        except ValueError:
+            lo = mid
+        else:
+            hi = mid
+    return hi
+
+
+@pytest.mark.parametrize(
+    "limit", ["MAX_SVG_BYTES", "_MAX_TOTAL_POINTS", "_MAX_CROSSINGS", "_MAX_FILL_PIXELS"]
+)
+@pytest.mark.parametrize("seed", range(3))
+def test_mask_to_svg_refuses_exactly_what_svg_to_mask_would(monkeypatch, limit, seed):
+    # The real limits take masks of tens of megapixels to reach: each is lowered to
+    # the least value at which svg_to_mask still reads this mask's document. There
+    # mask_to_svg must return that document, and one below it refuse the mask.
+    from vectorizer import _rasterize
+
+    m = _lesions(seed)
+    real = getattr(_rasterize, limit)
+    for kwargs in ({}, {"alphamax": 0}):
+        monkeypatch.setattr(_rasterize, limit, real)
+        svg = mask_to_svg(m, **kwargs)
+
+        hi = _least_limit_reading(monkeypatch, limit, svg_to_mask, svg)
+        monkeypatch.setattr(_rasterize, limit, hi)
+        assert mask_to_svg(m, **kwargs) == svg
+        monkeypatch.setattr(_rasterize, limit, hi - 1)
+        with pytest.raises(ValueError, match="cannot rasterise back"):
+            mask_to_svg(m, **kwargs)
+
+
+def test_a_lesions_document_is_not_parsed_again(monkeypatch):
+    # Bounds from the traced curves settle it for an ordinary mask: svg_to_mask's
+    # parser (half again mask_to_svg's own time) runs only near a limit.
+    from vectorizer import _svg
+
+    def parse(svg):
+        raise AssertionError("parsed")
+
+    monkeypatch.setattr(_svg, "check_rasterisable", parse)
+    for seed in range(5):
+        mask_to_svg(_lesions(seed))
+
+
+def _random_regions(rng) -> list:
+    """Regions of random potrace-like rings (corners and curves, points off the
+    canvas too), so that every bound of _surely_rasterisable is tested near equality."""
+    from vectorizer._trace import CORNER, CURVETO, Region, Ring
+
+    corners_only = rng.random() < 0.5  # as traced with alphamax=0
+    zigzag = rng.random() < 0.5
+
+    def ring():
+        n = int(rng.integers(2, 9))
+        tags = np.full(n, CORNER) if corners_only else rng.choice([CORNER, CURVETO], n)
+        points = rng.uniform(-3, 28, (n, 3, 2))
+        if zigzag:  # just across pixel-centre rows: more rows crossed than moved
+            points[..., 1] = np.floor(points[..., 1]) + rng.choice([0.45, 0.55], (n, 3))
+        if corners_only:  # a corner segment ends halfway to the next corner
+            points[:, 2] = (points[:, 1] + np.roll(points[:, 1], -1, axis=0)) / 2
+        points[tags == CORNER, 0] = rng.normal(0, 1e9, (int((tags == CORNER).sum()), 2))
+        return Ring(tags=tags, points=points, area=0)
+
+    return [Region(ring(), tuple(ring() for _ in range(int(rng.integers(0, 3)))))
+            for _ in range(int(rng.integers(1, 4)))]
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_the_cheap_bounds_never_pass_a_document_svg_to_mask_refuses(monkeypatch, seed):
+    from vectorizer import _rasterize
+    from vectorizer._svg import _surely_rasterisable, regions_to_svg
+
+    rng = np.random.default_rng(seed)
+    regions, shape = _random_regions(rng), (20, 25)
+    svg = regions_to_svg(regions, shape)
+    for limit in ("MAX_SVG_BYTES", "_MAX_TOTAL_POINTS", "_MAX_CROSSINGS", "_MAX_FILL_PIXELS"):
+        real = getattr(_rasterize, limit)
+        hi = _least_limit_reading(monkeypatch, limit, _rasterize.check_rasterisable, svg)
+        monkeypatch.setattr(_rasterize, limit, hi - 1)
+        assert not _surely_rasterisable(regions, svg, shape), limit
+        monkeypatch.setattr(_rasterize, limit, real)
+    assert _surely_rasterisable(regions, svg, shape)
