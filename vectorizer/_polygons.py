@@ -38,6 +38,7 @@ import numpy as np
 import shapely
 from numpy.lib.stride_tricks import sliding_window_view
 
+from . import _rasterize
 from ._rasterize import FlatShape, fill
 from ._trace import CORNER, Ring, check_outlines, trace
 from ._validate import as_mask, check_int
@@ -526,7 +527,13 @@ def mask_to_paths(mask, max_vertices=32, *, turdsize=2) -> list[str]:
     ------
     ValueError
         If the mask has more than ``MAX_OUTLINES`` (10000) outlines, counting regions
-        and holes of more than ``turdsize`` pixels.
+        and holes of more than ``turdsize`` pixels. And if ``svg_to_mask`` would
+        refuse the paths for one of its limits, with its reason: more than
+        ``MAX_PARSED_BYTES`` (300,000) characters of path data in all (thousands of
+        small regions), or a fill over its budget (bounding boxes of the regions over
+        100 megapixels in total, more than 20 million crossings of edges with pixel
+        rows), or coordinates beyond ``MAX_COORDINATE``. Paths this function returns
+        always rasterise back.
 
     Returns
     -------
@@ -550,7 +557,39 @@ def mask_to_paths(mask, max_vertices=32, *, turdsize=2) -> list[str]:
     max_vertices = check_int(max_vertices, "max_vertices", 3, 1_000_000)
     turdsize = check_int(turdsize, "turdsize", 0, 1_000_000_000)
     check_outlines(m, turdsize, "traced")
-    return [
-        " ".join(_fmt_ring(p) for p in rings)
-        for rings in region_polygons(m, max_vertices, turdsize)
-    ]
+    regions = region_polygons(m, max_vertices, turdsize)
+    paths = [" ".join(_fmt_ring(p) for p in rings) for rings in regions]
+    try:
+        _check_rasterisable(paths, regions, m.shape)
+    except ValueError as exc:
+        raise ValueError(f"mask outlines to paths that svg_to_mask cannot rasterise back: "
+                         f"{exc}") from None
+    return paths
+
+
+def _check_rasterisable(paths: list[str], regions: list[list[np.ndarray]],
+                        shape: tuple[int, int]) -> None:
+    """Raise the ValueError ``svg_to_mask(paths, shape)`` would raise, without parsing.
+
+    ``regions`` are the rings ``paths`` write, already rounded as written, so their
+    numbers are those svg_to_mask reads and their edges those it fills. Its checks,
+    in its order: the number of paths, their total length, the coordinates, the
+    fill's work. (Its limit of 2**21 points a path needs more than 10 MB of path
+    data, past the limit on their length.)
+    """
+    limits = _rasterize  # read at every call, so that the limits stay one set of numbers
+    if len(paths) > limits.MAX_SHAPES:
+        raise ValueError(f"svg_or_paths has {len(paths)} paths; at most {limits.MAX_SHAPES} "
+                         "can be rasterised")
+    total = sum(len(d) for d in paths)
+    if total > limits.MAX_PARSED_BYTES:
+        raise ValueError(f"svg_or_paths has {total} characters of path data; at most "
+                         f"{limits.MAX_PARSED_BYTES} can be rasterised")
+    shapes = []
+    for rings in regions:
+        edges = np.concatenate([np.concatenate([p, _next(p)], axis=1) for p in rings])
+        if np.abs(edges).max() > limits.MAX_COORDINATE:
+            raise ValueError(f"svg_or_paths: path coordinates beyond "
+                             f"+/-{limits.MAX_COORDINATE:g} pixels are not supported")
+        shapes.append(FlatShape(edges=edges, evenodd=True))
+    limits._check_fill_work(shapes, *shape)

@@ -269,3 +269,63 @@ def test_the_budget_is_kept_wherever_the_rings_fit():
     paths = mask_to_paths(ring | far, max_vertices=3)
     assert [len(r) for r in _rings(paths[1])] == [3, 3]
     assert max(len(r) for r in _rings(paths[0])) > 3
+
+
+# --- every list of paths mask_to_paths returns, svg_to_mask reads back --------------
+# svg_to_mask reads at most 300,000 characters of path strings and bounds its fill;
+# a mask within mask_to_paths' outline limit can outline to more than that.
+
+
+def test_a_mask_whose_paths_are_too_long_to_read_back_is_refused():
+    m = np.zeros((1000, 1000), dtype=bool)
+    for y in range(0, 1000, 11):
+        for x in range(0, 1000, 11):
+            m[y : y + 7, x : x + 7] = True  # 8281 squares: 330,000 characters of paths
+    with pytest.raises(ValueError, match=r"cannot rasterise back: .*at most 300000"):
+        mask_to_paths(m)
+    part = m[:300, :300]
+    np.testing.assert_array_equal(svg_to_mask(mask_to_paths(part), shape=part.shape), part)
+
+
+def test_paths_whose_boxes_are_too_costly_to_fill_are_refused():
+    side = 1604  # 200 nested square rings, 2 px wide and 2 px apart
+    m = np.zeros((side, side), dtype=bool)
+    for k in range(400):
+        m[2 * k : side - 2 * k, 2 * k : side - 2 * k] = k % 2 == 0
+    with pytest.raises(ValueError, match=r"cannot rasterise back: .*bounding boxes cover "
+                                         r"173\d+ pixels .*100000000"):
+        mask_to_paths(m)
+
+
+def test_paths_beyond_svg_to_masks_coordinates_are_refused():
+    m = np.zeros((2, 10_000_100), dtype=bool)
+    m[:, -5:] = True
+    with pytest.raises(ValueError, match=r"cannot rasterise back: .*beyond \+/-1e\+07"):
+        mask_to_paths(m)
+
+
+@pytest.mark.parametrize("limit", ["MAX_PARSED_BYTES", "_MAX_CROSSINGS", "_MAX_FILL_PIXELS"])
+@pytest.mark.parametrize("budget", [4, 32])
+def test_mask_to_paths_refuses_exactly_what_svg_to_mask_would(monkeypatch, limit, budget):
+    # Each limit is lowered to the least value at which svg_to_mask still reads the
+    # paths: mask_to_paths must return them there, and refuse the mask one below.
+    from vectorizer import _rasterize
+
+    mask = _disc((120, 160), 60, 60, 45) & ~_disc((120, 160), 60, 60, 15)
+    mask |= _disc((120, 160), 130, 90, 20) | _disc((120, 160), 140, 20, 9)
+    paths = mask_to_paths(mask, budget)
+    lo, hi = 0, getattr(_rasterize, limit)  # refused at lo, read at hi
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        monkeypatch.setattr(_rasterize, limit, mid)
+        try:
+            svg_to_mask(paths, shape=mask.shape)
+        except ValueError:
+            lo = mid
+        else:
+            hi = mid
+    monkeypatch.setattr(_rasterize, limit, hi)
+    assert mask_to_paths(mask, budget) == paths
+    monkeypatch.setattr(_rasterize, limit, hi - 1)
+    with pytest.raises(ValueError, match="cannot rasterise back"):
+        mask_to_paths(mask, budget)
