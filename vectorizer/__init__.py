@@ -17,8 +17,9 @@ mask_to_paths
     Polygon outlines with a vertex budget per ring, for editing in plotly.
 measure_regions
     Area, perimeter, bounding box, maximum diameter and centroid per region.
-MAX_OUTLINES
-    The most outlines (regions plus holes) a mask may have to be traced or measured.
+MAX_OUTLINES, MAX_BOUNDARY_EDGES
+    The most outlines (regions plus holes) a mask may have to be traced or measured,
+    and the most pixel edges they may be long in all.
 MAX_COORDINATE, MAX_PARSED_BYTES
     ``svg_to_mask``'s limits: coordinates within +/- this many pixels, and at most
     this many characters of path data outside its own documents' form.
@@ -100,7 +101,7 @@ from ._polygons import mask_to_paths
 from ._rasterize import MAX_COORDINATE, svg_to_mask
 from ._svg import mask_to_svg
 from ._svgcheck import MAX_PARSED_BYTES, check_svg_document
-from ._trace import MAX_OUTLINES
+from ._trace import MAX_BOUNDARY_EDGES, MAX_OUTLINES
 
 __all__ = [
     "mask_to_svg",
@@ -109,6 +110,7 @@ __all__ = [
     "mask_to_paths",
     "measure_regions",
     "MAX_OUTLINES",
+    "MAX_BOUNDARY_EDGES",
     "MAX_COORDINATE",
     "MAX_PARSED_BYTES",
     "MAX_PIXEL_SPACING_MM",

@@ -41,6 +41,24 @@ checkerboard, one 8-connected region with a hole at every other pixel, has
 millions."""
 
 
+MAX_BOUNDARY_EDGES = 4_000_000
+"""Most pixel edges between a mask's foreground and background that may be traced.
+
+Potrace keeps every boundary point, and its curves then pass through Python: about
+150 bytes and 0.3 microseconds an edge, so this bounds a trace near 650 MB and a
+second. A lesion's outline has a few thousand edges even on an 8192-pixel image; a
+comb, one region whose teeth are a pixel apart, passes :data:`MAX_OUTLINES` with
+millions (a 4000x4000 one took 2.2 GB and 6 s to trace, then to be refused)."""
+
+
+def boundary_edges(mask: np.ndarray) -> int:
+    """Pixel edges between foreground and background in a 2-D bool ``mask``, the
+    image's border counting as background: the length of every outline, in pixels."""
+    padded = np.pad(mask, 1)
+    return int(np.count_nonzero(padded[1:] != padded[:-1])
+               + np.count_nonzero(padded[:, 1:] != padded[:, :-1]))
+
+
 def count_outlines(mask: np.ndarray, min_pixels: int = 0) -> int:
     """Regions (8-connected) plus holes (4-connected background enclosed by them) of
     more than ``min_pixels`` pixels in a 2-D bool ``mask``: the curves potrace draws
@@ -72,7 +90,15 @@ def count_outlines(mask: np.ndarray, min_pixels: int = 0) -> int:
 
 def check_outlines(mask: np.ndarray, min_pixels: int, verb: str) -> None:
     """Raise ValueError naming ``mask`` if it has more than MAX_OUTLINES outlines of
-    more than ``min_pixels`` pixels (see :func:`count_outlines`)."""
+    more than ``min_pixels`` pixels (see :func:`count_outlines`), or outlines more than
+    MAX_BOUNDARY_EDGES pixel edges long (:func:`boundary_edges`): before tracing, whose
+    time and memory grow with both."""
+    edges = boundary_edges(mask)
+    if edges > MAX_BOUNDARY_EDGES:
+        raise ValueError(
+            f"mask's outlines are {edges} pixel edges long; at most {MAX_BOUNDARY_EDGES} "
+            f"can be {verb} (a lesion's are a few thousand)"
+        )
     n = count_outlines(mask, min_pixels)
     if n > MAX_OUTLINES:
         raise ValueError(

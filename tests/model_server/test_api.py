@@ -483,6 +483,18 @@ def test_a_mask_of_too_many_specks_is_refused_before_any_tracing(client, monkeyp
     assert traced == []
 
 
+def test_a_comb_mask_is_refused_by_its_outline_length_and_the_server_keeps_serving(client):
+    # One region (a bar with teeth a pixel apart), so the outline count lets it through:
+    # tracing it would take seconds and GBs. A few kB of PNG.
+    comb = np.zeros((2100, 2100), np.uint8)
+    comb[:, ::2] = 255
+    comb[0] = 255
+    response = post_file(client, "/vectorize", png_bytes(comb), field="mask")
+    assert response.status_code == 400
+    assert "pixel edges long; at most 4000000" in response.get_json()["error"]["message"]
+    assert client.get("/health").status_code == 200
+
+
 def test_a_notch_at_the_image_edge_is_not_filled_as_a_hole(client):
     # Open to the outside, as the tracers see it: only enclosed pinholes are filled.
     mask = np.zeros((40, 50), np.uint8)

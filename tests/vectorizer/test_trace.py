@@ -130,6 +130,61 @@ def test_many_separate_regions_refused():
             f(m)
 
 
+def comb(n):
+    """One region: a bar along the top, teeth a pixel wide and a pixel apart below it."""
+    m = np.zeros((n, n), bool)
+    m[:, ::2] = True
+    m[0] = True
+    return m
+
+
+def test_boundary_edges_count_every_outline_in_pixels():
+    from vectorizer._trace import boundary_edges
+
+    square = np.zeros((6, 7), bool)
+    square[1:4, 2:6] = True  # 3 x 4
+    assert boundary_edges(square) == 2 * (3 + 4)
+    assert boundary_edges(np.ones((3, 5), bool)) == 2 * (3 + 5)  # the border counts
+    ring = np.pad(np.ones((5, 5), bool), 1)
+    ring[3, 3] = False
+    assert boundary_edges(ring) == 4 * 5 + 4
+    assert boundary_edges(np.zeros((4, 4), bool)) == 0
+
+
+def test_a_comb_is_refused_by_its_length_before_tracing(monkeypatch):
+    import vectorizer
+    from vectorizer import _trace
+    from vectorizer._trace import boundary_edges
+
+    # One region, so the outline count lets it through; its outline is long.
+    m = comb(2100)
+    assert boundary_edges(m) > vectorizer.MAX_BOUNDARY_EDGES
+    assert _trace.count_outlines(m, 2) <= MAX_OUTLINES
+
+    def never(*_args, **_kwargs):
+        raise AssertionError("traced")
+
+    for module in ("_svg", "_polygons", "_measure"):
+        monkeypatch.setattr(f"vectorizer.{module}.trace", never)
+    for f, verb in ((mask_to_svg, "traced"), (mask_to_paths, "traced"),
+                    (measure_regions, "measured")):
+        with pytest.raises(ValueError, match=rf"^mask's outlines are {boundary_edges(m)} pixel "
+                                             rf"edges long; at most 4000000 can be {verb}"):
+            f(m)
+
+
+def test_the_length_limit_is_the_one_applied(monkeypatch):
+    from vectorizer._trace import boundary_edges
+
+    m = comb(40)
+    monkeypatch.setattr("vectorizer._trace.MAX_BOUNDARY_EDGES", boundary_edges(m))
+    assert mask_to_svg(m).count("<path") == 1  # at the limit: traced
+    monkeypatch.setattr("vectorizer._trace.MAX_BOUNDARY_EDGES", boundary_edges(m) - 1)
+    for f in (mask_to_svg, mask_to_paths, measure_regions):
+        with pytest.raises(ValueError, match="pixel edges long"):
+            f(m)
+
+
 def test_outline_limit_keeps_ordinary_masks():
     m = np.zeros((60, 60), bool)
     m[10:50, 10:50] = True
