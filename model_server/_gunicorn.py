@@ -18,6 +18,7 @@ suits slow clients but lets one worker queue requests while another idles.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 
@@ -41,6 +42,27 @@ def _quiet_read_timeouts(record: logging.LogRecord) -> bool:
         )
         record.levelno, record.levelname = logging.WARNING, "WARNING"
     return True
+
+
+def write_json_error(sock, status_int: int, reason: str, mesg: str) -> None:
+    """gunicorn's own error answer (``gunicorn.util.write_error``) in the API's shape.
+
+    gunicorn refuses some requests before the app sees them: a request line over
+    ``limit_request_line`` (414), headers over its limits (431), a malformed request
+    (400). Its answer is an HTML page; a client of a JSON API gets
+    ``{"error": {"code": status, "message": ...}}`` here as from every other error.
+    """
+    message = f"{reason}: {mesg}" if mesg else reason
+    body = json.dumps({"error": {"code": status_int, "message": message}}).encode("utf-8")
+    head = (f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n")
+    util.write_nonblock(sock, head.encode("latin-1") + body)
+
+
+def _answer_errors_as_json(_worker) -> None:
+    # In the worker, after the fork: gunicorn's workers look write_error up on its util
+    # module at each error, and this process serves only this app.
+    util.write_error = write_json_error
 
 
 class ReadTimeoutSyncWorker(SyncWorker):
@@ -89,6 +111,7 @@ class ModelServerApplication(BaseApplication):
             "preload_app": False,
             "proc_name": "sonotrace-model-server",
             "child_exit": self._child_exit,
+            "post_worker_init": _answer_errors_as_json,
             # The control socket defaults to one path per user: a second server on the
             # same machine would take it over. Nothing here uses gunicornc.
             "control_socket_disable": True,

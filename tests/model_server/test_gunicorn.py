@@ -128,6 +128,18 @@ def test_two_worker_server_is_healthy_only_when_both_are_ready(
     )
     assert under.status_code == 200
 
+    # What gunicorn refuses before the app sees it is JSON too, not its HTML page.
+    long_line = requests.post(f"{base}/predict?box=" + "1," * 3000, data=data, timeout=30)
+    assert long_line.status_code == 414
+    assert long_line.headers["Content-Type"] == "application/json"
+    assert long_line.json()["error"]["code"] == 414
+    assert long_line.json()["error"]["message"].startswith("URI Too Long: ")
+    many = {f"X-Extra-{i}": "1" for i in range(120)}
+    headers = requests.get(f"{base}/health", headers=many, timeout=30)
+    assert headers.status_code == 431
+    assert headers.json()["error"]["code"] == 431
+    assert requests.get(f"{base}/health", timeout=30).status_code == 200
+
     log = next(artifacts_dir.glob("service-*.log")).read_text()
     assert "Using worker: model_server._gunicorn.ReadTimeoutSyncWorker" in log
     assert "WORKER TIMEOUT" not in log
@@ -136,6 +148,24 @@ def test_two_worker_server_is_healthy_only_when_both_are_ready(
     assert len(re.findall(r"POST /predict 200 [\d.]+ms image=100x80", log)) == 5
     booted = set(re.findall(r"Booting worker with pid: (\d+)", log))
     assert len(booted) == 2
+
+
+def test_gunicorns_own_refusals_are_json():
+    from model_server._gunicorn import write_json_error
+
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        write_json_error(ours, 414, "URI Too Long", "Request Line is too large (6008 > 4094)")
+        ours.close()
+        raw = b""
+        while chunk := theirs.recv(65536):
+            raw += chunk
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert head.split(b"\r\n")[0] == b"HTTP/1.1 414 URI Too Long"
+    assert b"Content-Type: application/json" in head
+    assert f"Content-Length: {len(body)}".encode() in head
+    assert json.loads(body) == {"error": {"code": 414, "message": (
+        "URI Too Long: Request Line is too large (6008 > 4094)")}}
 
 
 def _stalled_upload(port: int) -> socket.socket:
