@@ -1,8 +1,9 @@
-/* SonoTrace annotation client: keyboard shortcuts for undo and redo, and H.
+/* SonoTrace annotation client: keyboard shortcuts for undo and redo, H and Delete.
  * Ctrl+Z / Cmd+Z clicks Undo, Ctrl+Y or Ctrl+Shift+Z clicks Redo, unless the focus
  * is in a text field (where the browser's own undo must keep working). H (or h,
  * without Ctrl, Alt or Meta) flips Show outline, to look at the margin under it
- * and back without leaving the image.
+ * and back without leaving the image. Delete or Backspace clicks Erase selected
+ * while an outline is selected.
  * Deleting a vertex needs no code here: plotly.js removes a vertex of the selected
  * editable path when it is double-clicked, and reports the new path through
  * relayoutData like any other edit. */
@@ -22,6 +23,19 @@
       if (outline && !outline.disabled) {
         event.preventDefault();
         outline.click();
+      }
+      return;
+    }
+    if ((key === "delete" || key === "backspace") &&
+        !(event.ctrlKey || event.metaKey || event.altKey)) {
+      // Only with an outline selected: elsewhere these keys mean nothing on this page,
+      // and a stray Backspace should not be answered with "nothing is selected".
+      var gd = document.querySelector("#annotation-graph .js-plotly-plot");
+      var active = gd && gd._fullLayout ? gd._fullLayout._activeShapeIndex : null;
+      var erase = document.getElementById("erase-button");
+      if (typeof active === "number" && active >= 0 && erase && !erase.disabled) {
+        event.preventDefault();
+        erase.click();
       }
       return;
     }

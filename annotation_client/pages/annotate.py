@@ -121,6 +121,7 @@ def _tool_bar():
                         color="secondary",
                         outline=True,
                         size="sm",
+                        title="Erase the selected outline (Delete)",
                     ),
                     dbc.Button(
                         "Undo",
@@ -2115,6 +2116,8 @@ def ask_box(relayout, meta, history, pending, opacity, visible, calipers):
     Output(ids.VERTEX_DENSITY, "value"),
     Output(ids.OUTLINE_CHANGED, "data"),
     Output(ids.BOX_PENDING, "data"),
+    # Emptied when the outline moves by anything but a graph event (see below).
+    Output(ids.ANNOTATION_GRAPH, "relayoutData"),
     State(ids.IMAGE_META, "data"),
     State(ids.AI_RESULT, "data"),
     State(ids.BOX_RESULT, "data"),
@@ -2271,6 +2274,12 @@ def edit(
     if not changed and not redraw and not boxes_changed:
         raise PreventUpdate
     figure = _shapes_patch(history["present"]["paths"], opacity, visible, calipers, shape)
+    # The browser passes on a graph event only when it differs from the last one, so
+    # after Undo (or a reset, a load, an answer) the same edit made again, erasing the
+    # same outline or deleting the same vertex, would be shown and never recorded,
+    # and a save would keep the outline no longer on screen. Emptying the last event
+    # lets the next one through. (Dash does not call a callback for its own output.)
+    moved_otherwise = changed and ids.ANNOTATION_GRAPH not in triggered
     return (
         _signing.signed(history, ids.HISTORY),
         figure,
@@ -2280,6 +2289,7 @@ def edit(
         _slider_value(history["present"], triggered, max_vertices),
         time.time_ns() if changed else dash.no_update,
         boxes if boxes_changed else dash.no_update,
+        None if moved_otherwise else dash.no_update,
     )
 
 

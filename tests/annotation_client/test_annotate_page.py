@@ -580,6 +580,10 @@ def test_server_down_shows_the_alert_and_manual_work_still_saves(
                  driver.execute_script("var e = document.querySelector(arguments[0]);"
                                        "return e ? e.textContent : '';", sel),
                  10, f"no answer to click {n}")
+    # The Delete key, with nothing selected, is no click of Erase: no third answer.
+    ActionChains(driver).send_keys(Keys.DELETE).perform()
+    time.sleep(1)
+    assert not driver.find_elements(By.CSS_SELECTOR, "#erase-nothing[data-click='3']")
 
     # Draw a region by hand with the closed-path tool.
     click(driver, By.XPATH, f"//*[@id='{ids.TOOL}']//label[normalize-space()='Draw region']")
@@ -602,6 +606,14 @@ def test_server_down_shows_the_alert_and_manual_work_still_saves(
     _select_region(dash_duo)
     click(driver, By.ID, ids.ERASE_BUTTON)
     wait_for(dash_duo, lambda: _shape_paths(dash_duo) == [], 10, "erase did nothing")
+    click(driver, By.ID, ids.UNDO_BUTTON)
+    wait_for(dash_duo, lambda: _shape_paths(dash_duo) == drawn, 10, "undo did not bring it back")
+    # The Delete key does the same with an outline selected (the undone one still is),
+    # and this second erasure of the same outline is recorded too, not only shown.
+    ActionChains(driver).send_keys(Keys.DELETE).perform()
+    wait_for(dash_duo, lambda: _shape_paths(dash_duo) == [], 10, "Delete did nothing")
+    wait_for(dash_duo, lambda: "0 region(s)" in _status(dash_duo) and "2 undo step" in
+             _status(dash_duo), 10, "the second erasure was not recorded")
     click(driver, By.ID, ids.UNDO_BUTTON)
     wait_for(dash_duo, lambda: _shape_paths(dash_duo) == drawn, 10, "undo did not bring it back")
 

@@ -346,22 +346,26 @@ def test_load_saved_needs_a_click_and_an_open_image(app, annotate, data_dir, cli
 
 def _edit(annotate, triggered, *, loaded, history, meta=META, max_vertices=32, ai=None,
           box_result=None, pending=None, relayout=None, boxes=False, calipers=True,
-          visible=True, revise=None, auto=True):
+          visible=True, revise=None, auto=True, everything=False, undo=None):
     """``edit`` as Dash calls it when the inputs ``triggered`` (prop ids) fired.
 
-    Returns its outputs without the last (the pending boxes) unless ``boxes``.
+    Returns its outputs up to the signed history's echo (``OUTLINE_CHANGED``), then
+    the pending boxes if ``boxes``; all of them, the graph event it leaves last, if
+    ``everything``.
     """
     def run():
         context_value.set(AttributeDict(
             triggered_inputs=[{"prop_id": prop, "value": None} for prop in triggered]
         ))
         return annotate.edit(
-            meta, ai, box_result, relayout, None, None, None, max_vertices, 0.3, visible,
+            meta, ai, box_result, relayout, undo, None, None, max_vertices, 0.3, visible,
             calipers, loaded, history, None, None, None, pending, revise, auto,
         )
 
     out = copy_context().run(run)
-    return out if boxes else out[:-1]
+    if everything:
+        return out
+    return out[:-1] if boxes else out[:-2]
 
 
 LOADED = f"{ids.LOADED_SAVE}.data"
@@ -924,6 +928,25 @@ def test_an_undo_clicked_while_a_box_is_on_its_way_does_not_take_the_box_back(an
     assert history["present"]["action"] == "box"
     assert history["past"][-1]["paths"] == [DRAWN]  # the triangle was undone first
     assert history["future"] == []
+
+
+def test_the_graph_event_is_emptied_when_the_outline_moves_otherwise(annotate):
+    """The browser drops a graph event equal to the last one: after Undo, erasing the
+    same outline again (the same shape list) would be shown and never recorded."""
+    drawn = _drawn_history()
+    erased = {"shapes": []}
+    after_erase = _edit(annotate, [f"{ids.ANNOTATION_GRAPH}.relayoutData"], loaded=None,
+                        history=drawn, relayout=erased, everything=True)
+    assert _unsigned(after_erase[0])["present"]["paths"] == []
+    assert after_erase[-1] is dash.no_update  # the event itself stays as the graph sent it
+    undo = _edit(annotate, [f"{ids.UNDO_BUTTON}.n_clicks"], loaded=None, undo=1,
+                 history=_unsigned(after_erase[0]), relayout=erased, everything=True)
+    assert _unsigned(undo[0])["present"]["paths"] == [DRAWN]
+    assert undo[-1] is None  # so the same erasure, made again, is an event again
+    # A redraw that moves no outline (the opacity) leaves it be.
+    redrawn = _edit(annotate, [OPACITY], loaded=None, history=_unsigned(undo[0]),
+                    relayout=erased, everything=True)
+    assert redrawn[0] is not dash.no_update and redrawn[-1] is dash.no_update
 
 
 def test_two_box_answers_in_one_call_are_both_drawn_oldest_first(annotate):
