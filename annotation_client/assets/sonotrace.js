@@ -175,6 +175,18 @@
       var zone = document.querySelector("#image-upload .sonotrace-upload");
       field.setAttribute("aria-label", zone ? zone.textContent : "Open an image");
     }
+    // Dash's dropdown names its button by the value shown ("Any annotator"): the
+    // field's own label goes first, as for a select ("Annotator, Any annotator").
+    var buttons = root.querySelectorAll ? root.querySelectorAll("button.dash-dropdown[id]") : [];
+    Array.prototype.forEach.call(buttons, function (button) {
+      var label = document.querySelector('label[for="' + button.id + '"]');
+      if (!label) { return; }
+      if (!label.id) { label.id = button.id + "-label"; }
+      var names = (button.getAttribute("aria-labelledby") || "").split(/\s+/);
+      if (names[0] !== label.id) {
+        button.setAttribute("aria-labelledby", [label.id].concat(names).join(" ").trim());
+      }
+    });
     var tables = root.querySelectorAll ? root.querySelectorAll(".dash-spreadsheet-container") : [];
     Array.prototype.forEach.call(tables, function (table) {
       if (!table.hasAttribute("tabindex")) { table.setAttribute("tabindex", "0"); }

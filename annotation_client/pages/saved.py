@@ -67,6 +67,10 @@ COLUMNS = (
 )
 
 
+def _hidden_label(text: str, component_id: str) -> html.Label:
+    return html.Label(text, htmlFor=component_id, className="visually-hidden")
+
+
 def layout(**_query):
     """The Saved page: filters, an agreement summary and the table of versions."""
     label_options = [{"label": "Any final label", "value": ANY}] + [
@@ -80,24 +84,35 @@ def layout(**_query):
     filters = dbc.Row(
         [
             dbc.Col(
-                dcc.Dropdown(
-                    id=ids.SAVED_ANNOTATOR,
-                    placeholder="Any annotator",
-                    clearable=True,
-                ),
+                [
+                    # Each filter is named by its label for screen readers (sonotrace.js
+                    # adds it to the dropdown's own name, which is only its value).
+                    _hidden_label("Annotator", ids.SAVED_ANNOTATOR),
+                    dcc.Dropdown(
+                        id=ids.SAVED_ANNOTATOR,
+                        placeholder="Any annotator",
+                        clearable=True,
+                    ),
+                ],
                 md=2,
             ),
             dbc.Col(
-                dcc.Dropdown(
-                    id=ids.SAVED_LABEL, options=label_options, value=ANY, clearable=False
-                ),
+                [
+                    _hidden_label("Final label", ids.SAVED_LABEL),
+                    dcc.Dropdown(
+                        id=ids.SAVED_LABEL, options=label_options, value=ANY, clearable=False
+                    ),
+                ],
                 md=2,
             ),
             dbc.Col(
-                dcc.Dropdown(
-                    id=ids.SAVED_ASSESSMENT, options=assessment_options, value=ANY,
-                    clearable=False,
-                ),
+                [
+                    _hidden_label("BI-RADS assessment", ids.SAVED_ASSESSMENT),
+                    dcc.Dropdown(
+                        id=ids.SAVED_ASSESSMENT, options=assessment_options, value=ANY,
+                        clearable=False,
+                    ),
+                ],
                 md=3,
             ),
             dbc.Col(

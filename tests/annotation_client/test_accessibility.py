@@ -103,4 +103,23 @@ def test_a_dropdown_hands_the_focus_to_its_named_button(dash_duo, data_dir):
     assert [(tag, id_) for tag, id_, _ in landed] == [
         ("BUTTON", ids.SAVED_ANNOTATOR), ("BUTTON", ids.SAVED_LABEL),
         ("BUTTON", ids.SAVED_ASSESSMENT)]
-    assert [name for *_, name in landed] == ["Any annotator", "Any final label", "Any BI-RADS"]
+    # Named by the field's label, then the value shown, as a select would be.
+    assert [" ".join(name.split()) for *_, name in landed] == [
+        "Annotator Any annotator", "Final label Any final label",
+        "BI-RADS assessment Any BI-RADS"]
+
+    # Still so once another value is picked and the dropdown drawn again.
+    driver = dash_duo.driver
+    driver.find_element(By.ID, ids.SAVED_LABEL).click()
+    option = wait_for(dash_duo, lambda: next(
+        (o for o in driver.find_elements(By.CSS_SELECTOR, ".dash-dropdown-option")
+         if o.text == "Benign"), None), 10, "no Benign option")
+    option.click()
+    wait_for(dash_duo, lambda: " ".join(driver.execute_script(
+        r"""
+        var b = document.getElementById(arguments[0]);
+        return (b.getAttribute('aria-labelledby') || '').split(/\s+/).map(function (id) {
+            var e = id && document.getElementById(id);
+            return e ? e.textContent : '';
+        }).join(' ');
+        """, ids.SAVED_LABEL).split()) == "Final label Benign", 10, "the label was lost")
