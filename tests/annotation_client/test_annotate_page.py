@@ -714,11 +714,12 @@ def test_every_slider_is_named_by_its_label_and_density_shows_its_value(
     wait_for(dash_duo, lambda: slider.get_attribute("aria-valuenow") == "40", 10)
     wait_for(dash_duo, lambda: dash_duo.find_element(f"#{ids.VERTEX_DENSITY_VALUE}").text
              == "40", 10, "the label kept the old density")
-    # Back from another page, the sliders drawn again are named again.
+    # Back from another page, the sliders drawn again are named again. (The arrow keys
+    # scrolled the slider into view smoothly: the click waits for the page to settle.)
     driver.execute_script("window.scrollTo({top: 0, behavior: 'instant'});")
-    click(driver, By.CSS_SELECTOR, f"#{ids.NAVBAR} a[href='/learn']")
+    _click_when_still(dash_duo, f"#{ids.NAVBAR} a[href='/learn']", By.CSS_SELECTOR)
     wait_for(dash_duo, lambda: not driver.find_elements(By.ID, ids.VERTEX_DENSITY))
-    click(driver, By.CSS_SELECTOR, f"#{ids.NAVBAR} a[href='/']")
+    _click_when_still(dash_duo, f"#{ids.NAVBAR} a[href='/']", By.CSS_SELECTOR)
     wait_for(dash_duo, lambda: names() == ["Vertex density: 40 points per region", *got[1:]],
              10, str(names()))
     _assert_clean_console(dash_duo, artifacts_dir)
@@ -1368,11 +1369,11 @@ def test_a_box_outline_is_drawn_as_soon_as_the_model_answers(
 # --------------------------------------------------------------------------- the worklist
 
 
-def _click_when_still(dash_duo, element_id: str) -> None:
+def _click_when_still(dash_duo, element_id: str, by=By.ID) -> None:
     """Click once the page has stopped scrolling.
 
-    Focus moved by Tab scrolls the page smoothly (Bootstrap's CSS), and a click
-    sent meanwhile lands where the element was.
+    Focus moved by Tab (or a slider's arrow keys) scrolls the page smoothly
+    (Bootstrap's CSS), and a click sent meanwhile lands where the element was.
     """
     last = []
 
@@ -1381,7 +1382,7 @@ def _click_when_still(dash_duo, element_id: str) -> None:
         return len(last) > 2 and last[-1] == last[-2] == last[-3]
 
     wait_for(dash_duo, still, 5, "the page kept scrolling")
-    click(dash_duo.driver, By.ID, element_id)
+    click(dash_duo.driver, by, element_id)
 
 
 def _worklist_options(dash_duo) -> list:
