@@ -160,42 +160,46 @@
     if (shown && value !== null && shown.textContent !== value) { shown.textContent = value; }
   }
 
-  function name(root) {
-    var thumbs = root.querySelectorAll ? root.querySelectorAll(".dash-slider-thumb") : [];
-    Array.prototype.forEach.call(thumbs, function (thumb) {
+  function each(selector, act) {
+    Array.prototype.forEach.call(document.querySelectorAll(selector), act);
+  }
+
+  // The id of the <label for=ID> of the field ID (given one if it has none), or null.
+  function labelId(id) {
+    var label = document.querySelector('label[for="' + id + '"]');
+    if (!label) { return null; }
+    if (!label.id) { label.id = id + "-label"; }
+    return label.id;
+  }
+
+  function name() {
+    each(".dash-slider-thumb", function (thumb) {
       if (thumb.hasAttribute("aria-labelledby")) { return; }
       var slider = thumb.closest(".dash-slider-container[id]");
-      var label = slider && document.querySelector('label[for="' + slider.id + '"]');
-      if (!label) { return; }
-      if (!label.id) { label.id = slider.id + "-label"; }
-      thumb.setAttribute("aria-labelledby", label.id);
+      var label = slider && labelId(slider.id);
+      if (label) { thumb.setAttribute("aria-labelledby", label); }
     });
-    var field = document.querySelector("#image-upload input[type=file]");
-    if (field && !field.hasAttribute("aria-label")) {
+    each("#image-upload input[type=file]:not([aria-label])", function (field) {
       var zone = document.querySelector("#image-upload .sonotrace-upload");
       field.setAttribute("aria-label", zone ? zone.textContent : "Open an image");
-    }
+    });
     // Dash's dropdown names its button by the value shown ("Any annotator"): the
     // field's own label goes first, as for a select ("Annotator, Any annotator").
-    var buttons = root.querySelectorAll ? root.querySelectorAll("button.dash-dropdown[id]") : [];
-    Array.prototype.forEach.call(buttons, function (button) {
-      var label = document.querySelector('label[for="' + button.id + '"]');
-      if (!label) { return; }
-      if (!label.id) { label.id = button.id + "-label"; }
+    each("button.dash-dropdown[id]", function (button) {
+      var label = labelId(button.id);
       var names = (button.getAttribute("aria-labelledby") || "").split(/\s+/);
-      if (names[0] !== label.id) {
-        button.setAttribute("aria-labelledby", [label.id].concat(names).join(" ").trim());
+      if (label && names[0] !== label) {
+        button.setAttribute("aria-labelledby", [label].concat(names).join(" ").trim());
       }
     });
-    var tables = root.querySelectorAll ? root.querySelectorAll(".dash-spreadsheet-container") : [];
-    Array.prototype.forEach.call(tables, function (table) {
-      if (!table.hasAttribute("tabindex")) { table.setAttribute("tabindex", "0"); }
+    each(".dash-spreadsheet-container:not([tabindex])", function (table) {
+      table.setAttribute("tabindex", "0");
     });
   }
   new MutationObserver(function (records) {
     // Cheap (a few sliders), and only when something was added: a drag of the
     // outline changes attributes, not the page's elements.
-    if (records.some(function (r) { return r.addedNodes.length; })) { name(document); }
+    if (records.some(function (r) { return r.addedNodes.length; })) { name(); }
     showDensity();
   }).observe(document.documentElement, {
     childList: true, subtree: true, attributes: true, attributeFilter: ["aria-valuenow"],

@@ -997,15 +997,11 @@ def _saved_spacing(meta: dict) -> tuple[int, float] | None:
     be read (loading it says why).
     """
     try:
-        store = get_store()
-        versions = store.versions(meta["sha256"], get_reader())
-        if not versions:
-            return None
-        record = store.load_record(meta["sha256"], versions[-1])
+        version, record = _latest_record(meta)
     except (OSError, ValueError, _signin.SignInError):
         return None
     spaced = _typed_spacing(meta, record) if isinstance(record, dict) else None
-    return None if spaced is None else (versions[-1], spaced["pixel_spacing_mm"][1])
+    return None if spaced is None else (version, spaced["pixel_spacing_mm"][1])
 
 
 def _file_gives_spacing(meta: dict) -> bool:
@@ -1622,6 +1618,26 @@ def previous_save_text(record: dict, count: int, own: bool = False) -> str:
     )
 
 
+def _latest_record(meta: dict) -> tuple[int, object]:
+    """``(version, record)`` of the open image's latest saved version (under blinded
+    reading, the latest the signed-in reader saved); the record as read, unchecked.
+
+    Raises
+    ------
+    OSError, ValueError, _signin.SignInError
+        No version, an unreadable record, or no reader named under blinded reading.
+    """
+    reader = get_reader()
+    versions = get_store().versions(meta["sha256"], reader)
+    if not versions:
+        raise ValueError(
+            "this image has no saved version"
+            if reader is None
+            else "you saved no version of this image"
+        )
+    return versions[-1], get_store().load_record(meta["sha256"], versions[-1])
+
+
 def _read_latest_save(meta: dict) -> tuple[int, str | None, str, dict, list[str], dict]:
     """The open image's latest saved version.
 
@@ -1636,18 +1652,7 @@ def _read_latest_save(meta: dict) -> tuple[int, str | None, str, dict, list[str]
         With a message for the radiologist, when there is no version or it is
         damaged, or the sign-in proxy named nobody under blinded reading.
     """
-    store = get_store()
-    sha = meta["sha256"]
-    reader = get_reader()
-    versions = store.versions(sha, reader)
-    if not versions:
-        raise ValueError(
-            "this image has no saved version"
-            if reader is None
-            else "you saved no version of this image"
-        )
-    version = versions[-1]
-    record = store.load_record(sha, version)
+    version, record = _latest_record(meta)
     final = record.get("final") if isinstance(record, dict) else None
     if not isinstance(final, dict):
         raise ValueError(f"the record of version {version} is not a saved record")
@@ -1656,7 +1661,7 @@ def _read_latest_save(meta: dict) -> tuple[int, str | None, str, dict, list[str]
         raise ValueError(f"the record of version {version} has a bad label or note")
     saved = clean_descriptors(final.get("descriptors"))
     paths = _shapes.svg_to_paths(
-        store.load_svg(sha, version), int(meta["width"]), int(meta["height"])
+        get_store().load_svg(meta["sha256"], version), int(meta["width"]), int(meta["height"])
     )
     descriptors = {
         name: saved.get(name) or ([] if name in MULTI_VALUED else "")
