@@ -149,13 +149,16 @@ def main(argv=None):
     from .data import CLASS_NAMES, load_arrays, load_samples, run_split, split_record
     from .networks import get_multitask_unet
     from .training import (
+        ResumedEarlyStopping,
         ValidationScore,
         WeightAverage,
+        best_checkpoint,
         make_dataset,
         make_losses,
         make_schedule,
         open_run_dir,
         plot_learning_curves,
+        resumed_best,
     )
 
     size = args.input_size or INPUT_SIZE
@@ -214,17 +217,17 @@ def main(argv=None):
     # Kept after a finished run too, so --resume with more --epochs extends it.
     callbacks.append(keras.callbacks.BackupAndRestore(str(out / "backup"),
                                                       delete_checkpoint=False))
+    # Read before CSVLogger appends to it.
+    best, wait = resumed_best(out, "val_score", args.resume)
     if validate:
-        callbacks.append(keras.callbacks.ModelCheckpoint(
-            str(out / "best.keras"), monitor="val_score", mode="max", save_best_only=True
-        ))
+        callbacks.append(best_checkpoint(out / "best.keras", "val_score", best))
     callbacks += [
         keras.callbacks.CSVLogger(str(out / "history.csv"), append=args.resume),
         keras.callbacks.TerminateOnNaN(),
     ]
     if not args.swa_start:  # an average wants the whole schedule
-        callbacks.append(keras.callbacks.EarlyStopping(monitor="val_score", mode="max",
-                                                       patience=args.patience))
+        callbacks.append(ResumedEarlyStopping(best, wait, monitor="val_score",
+                                              patience=args.patience))
     t0 = time.time()
     model.fit(
         train_ds,

@@ -150,8 +150,10 @@ def main(argv=None):
 
     callbacks = [Score()]
     if args.patience:
-        callbacks.append(keras.callbacks.EarlyStopping(monitor="val_auc", mode="max",
-                                                       patience=args.patience))
+        from .training import ResumedEarlyStopping, resumed_best
+
+        callbacks.append(ResumedEarlyStopping(*resumed_best(out, "val_auc", args.resume),
+                                              monitor="val_auc", patience=args.patience))
     fit_and_save(model, train_ds, args, out, steps, (xva, yva) if validate else None,
                  callbacks, ("val_auc", "val_acc"),
                  {"crop_size": size, "train_images": len(train_s), "val_images": len(val_s),

@@ -158,8 +158,74 @@ def open_run_dir(out, resume, product):
     if out.exists() and not resume:
         shutil.rmtree(out / "backup", ignore_errors=True)
         (out / product).unlink(missing_ok=True)
+    elif resume and not (out / "backup").is_dir():
+        log.warning("--resume: no backup in %s, so this run starts from its first epoch", out)
     out.mkdir(parents=True, exist_ok=True)
     return out
+
+
+def resumed_best(out, monitor, resume):
+    """The best ``monitor`` (higher is better) a resumed run reached, and epochs since.
+
+    Keras's ``ModelCheckpoint`` and ``EarlyStopping`` start each ``fit`` with no best
+    score: without this, the first epoch after ``--resume`` would overwrite
+    ``best.keras`` however poor it is, and the patience would start again.
+
+    Parameters
+    ----------
+    out : path
+        The run folder, whose ``history.csv`` (Keras ``CSVLogger``) lists the epochs run.
+    monitor : str
+        Logged score, e.g. ``"val_score"``.
+    resume : bool
+        False for a new run, which has no best yet.
+
+    Returns
+    -------
+    best : float or None
+        None when nothing was scored before.
+    wait : int
+        Epochs logged since the best one.
+    """
+    history = Path(out) / "history.csv"
+    if not resume or not history.is_file():
+        return None, 0
+    with open(history, newline="") as fh:
+        cells = [row.get(monitor) for row in csv.DictReader(fh)]
+    values = [float(c) if c not in (None, "", "NA") else np.nan for c in cells]
+    if not values or np.isnan(values).all():
+        return None, 0
+    best = int(np.nanargmax(values))
+    return float(values[best]), len(values) - 1 - best
+
+
+class ResumedEarlyStopping(keras.callbacks.EarlyStopping):
+    """``EarlyStopping`` (``mode="max"``) that goes on from a resumed run's best and wait.
+
+    Parameters
+    ----------
+    best : float or None
+        Best score before this ``fit`` (see :func:`resumed_best`); None for a new run.
+    wait : int
+        Epochs already run since that best.
+    **kwargs
+        For ``keras.callbacks.EarlyStopping``.
+    """
+
+    def __init__(self, best=None, wait=0, **kwargs):
+        super().__init__(mode="max", **kwargs)
+        self._resumed = (best, wait)
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        if self._resumed[0] is not None:
+            self.best, self.wait = self._resumed
+
+
+def best_checkpoint(path, monitor, best=None):
+    """``ModelCheckpoint`` keeping the epoch of highest ``monitor``, beating ``best`` if set."""
+    return keras.callbacks.ModelCheckpoint(str(path), monitor=monitor, mode="max",
+                                           save_best_only=True, initial_value_threshold=best)
 
 
 #: Weight from which a lesion image blended into a normal one makes the blend a

@@ -34,6 +34,27 @@ def test_resume_continues_from_backup(tiny_run, tmp_path):
     assert [r.split(",")[0] for r in rows] == ["0", "1", "2"]
 
 
+def test_resume_keeps_the_best_epoch_of_the_epochs_before_it(tiny_run, tmp_path):
+    root, _ = tiny_run
+    args = ["--data", str(root), "--out", str(tmp_path), "--steps-per-epoch", "1",
+            "--batch-size", "4", "--input-size", "32", "--base-filters", "4", "--verbose", "0",
+            "--val-fraction", "0.34"]
+    assert train.main(args + ["--epochs", "1"]) == 0
+    best = tmp_path / "best.keras"
+    kept = best.read_bytes()
+    # Make the epoch before the restart unbeatable: the resumed epochs score lower, so
+    # best.keras must stay that epoch's.
+    history = tmp_path / "history.csv"
+    header, row = history.read_text().splitlines()
+    column = header.split(",").index("val_score")
+    cells = row.split(",")
+    cells[column] = "99"
+    history.write_text(f"{header}\n{','.join(cells)}\n")
+    assert train.main(args + ["--epochs", "3", "--resume"]) == 0
+    assert len(history.read_text().splitlines()) == 4
+    assert best.read_bytes() == kept
+
+
 def test_export_then_evaluate_cli(tiny_run, tmp_path):
     root, run = tiny_run
     weights = tmp_path / "weights"

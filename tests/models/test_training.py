@@ -1,9 +1,11 @@
 """Losses, augmentation, schedule and weight averaging of models.training, by hand."""
 
+import keras
 import numpy as np
 import pytest
 
 from models.training import (
+    ResumedEarlyStopping,
     WeightAverage,
     augment,
     make_dataset,
@@ -12,6 +14,7 @@ from models.training import (
     mixup,
     open_run_dir,
     recalibrate_batchnorm,
+    resumed_best,
 )
 
 
@@ -481,3 +484,31 @@ def test_a_new_run_clears_what_an_old_one_left_and_a_resumed_one_keeps_it(tmp_pa
     assert (out / "notes.txt").exists()
     fresh = open_run_dir(tmp_path / "a" / "b", resume=False, product="swa.keras")
     assert fresh.is_dir()
+
+
+def test_a_resumed_run_goes_on_from_its_best_score_and_patience(tmp_path):
+    assert resumed_best(tmp_path, "val_score", resume=True) == (None, 0)
+    (tmp_path / "history.csv").write_text(
+        "epoch,loss,val_score\n0,1.0,0.5\n1,0.9,0.8\n2,0.8,NA\n3,0.7,0.6\n")
+    assert resumed_best(tmp_path, "val_score", resume=True) == (0.8, 2)
+    assert resumed_best(tmp_path, "val_score", resume=False) == (None, 0)
+    assert resumed_best(tmp_path, "val_auc", resume=True) == (None, 0)
+
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    stop = ResumedEarlyStopping(0.8, 2, monitor="val_score", patience=3)
+    stop.set_model(model)
+    stop.on_train_begin()
+    stop.on_epoch_end(4, {"val_score": 0.7})  # the third epoch without beating 0.8
+    assert model.stop_training
+    fresh = ResumedEarlyStopping(None, 0, monitor="val_score", patience=3)
+    model.stop_training = False
+    fresh.set_model(model)
+    fresh.on_train_begin()
+    fresh.on_epoch_end(4, {"val_score": 0.7})
+    assert not model.stop_training and fresh.best == 0.7
+
+
+def test_resume_without_a_backup_says_it_starts_again(tmp_path, caplog):
+    with caplog.at_level("WARNING"):
+        open_run_dir(tmp_path / "run", resume=True, product="swa.keras")
+    assert "no backup" in caplog.text
