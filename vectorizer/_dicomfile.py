@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import re
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,7 +25,13 @@ from ._dicom import (
     dicom_pixel_spacing,
     ensure_transfer_syntax,
 )
-from ._imagerules import CorruptImage, UnsupportedEncoding, check_image_size
+from ._imagerules import (
+    MAX_IMAGE_SIDE,
+    CorruptImage,
+    ImageTooLarge,
+    UnsupportedEncoding,
+    check_image_size,
+)
 
 _PIXEL_DATA_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 # (7FE0,0010) Pixel Data, (7FE0,0008) Float and (7FE0,0009) Double Float Pixel Data,
@@ -36,6 +43,12 @@ _PIXEL_DATA_TAGS = tuple(
     for group, element in ((b"\xe0\x7f", element_le), (b"\x7f\xe0", element_be))
 )
 _WINDOW_NOTE = "ignored the DICOM VOI window: "
+#: Bytes per pixel of the pixel limit (``max_pixels``, else :data:`MAX_IMAGE_SIDE`
+#: squared) that a DICOM may take once inflated or decoded: 8-bit RGB or 16-bit grey at
+#: the pixel limit fit, and 16-bit colour up to two thirds of it.
+MAX_DICOM_BYTES_PER_PIXEL = 4
+# Room for the header, overlays, icons... beside the pixels of an inflated data set.
+_HEADER_ROOM = 16 << 20
 
 
 @dataclass(frozen=True)
@@ -116,14 +129,18 @@ def read_dicom_file(data: bytes, max_pixels: int | None) -> DicomFrame:
         has not 3 samples per pixel; corrupt compressed data; a rescale or LUT that
         makes the pixels meaningless.
     ImageTooLarge
-        See :func:`vectorizer.check_image_size`.
+        See :func:`vectorizer.check_image_size`; also a deflated data set that would
+        inflate beyond :func:`dicom_byte_limit` plus 16 MiB (its ``width`` and
+        ``height`` are then 0: the header is not read).
     """
     import pydicom
     import pydicom.pixels
 
     has_preamble = len(data) >= 132 and data[128:132] == b"DICM"
     try:
-        ds = pydicom.dcmread(io.BytesIO(data), force=not has_preamble)
+        ds = _parse(data, has_preamble, max_pixels)
+    except (CorruptImage, ImageTooLarge):
+        raise
     except Exception as exc:  # pydicom raises many types for a malformed file
         raise CorruptImage(f"could not parse the DICOM file: {_reason(exc)}") from None
     present = [keyword for keyword in _PIXEL_DATA_KEYWORDS if keyword in ds]
@@ -198,6 +215,61 @@ def read_dicom_file(data: bytes, max_pixels: int | None) -> DicomFrame:
     spacing, skipped = dicom_pixel_spacing(ds)
     notes.extend(ImageNote("pixel spacing", reason) for reason in skipped)
     return DicomFrame(np.ascontiguousarray(pixels), frame, spacing, tuple(notes))
+
+
+def dicom_byte_limit(max_pixels: int | None) -> int:
+    """Bytes a DICOM's first frame may take decoded: :data:`MAX_DICOM_BYTES_PER_PIXEL`
+    per pixel of ``max_pixels`` (of :data:`MAX_IMAGE_SIDE` squared when None)."""
+    pixels = max_pixels if max_pixels is not None else MAX_IMAGE_SIDE * MAX_IMAGE_SIDE
+    return MAX_DICOM_BYTES_PER_PIXEL * pixels
+
+
+def _parse(data: bytes, has_preamble: bool, max_pixels: int | None):
+    """``data`` read by pydicom, a deflated data set inflated here within a bound.
+
+    pydicom inflates a Deflated Explicit VR Little Endian data set whole, in memory,
+    before it reads a single element: a 1 MB file holding a gigabyte of zeros as pixel
+    data took 2.3 GB. Here it is inflated up to :func:`dicom_byte_limit` plus room for
+    the header, and refused (:class:`ImageTooLarge`) when it would go further.
+    """
+    import pydicom
+    from pydicom.filereader import _read_file_meta_info, read_dataset, read_preamble
+
+    fp = io.BytesIO(data)
+    try:
+        preamble = read_preamble(fp, not has_preamble)
+        meta = _read_file_meta_info(fp)
+        syntax = meta.get("TransferSyntaxUID")
+        deflated = bool(getattr(syntax, "is_deflated", False))
+    except Exception:  # dcmread below says what is wrong with the file
+        deflated = False
+    if not deflated:
+        return pydicom.dcmread(io.BytesIO(data), force=not has_preamble)
+    limit = dicom_byte_limit(max_pixels) + _HEADER_ROOM
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    try:
+        inflated = inflater.decompress(data[fp.tell():], limit + 1)
+    except zlib.error as exc:
+        raise CorruptImage(f"the deflated DICOM data set is corrupt: {exc}") from None
+    if len(inflated) > limit:
+        raise ImageTooLarge(
+            f"the deflated DICOM data set inflates to more than the limit of {limit} bytes "
+            f"({MAX_DICOM_BYTES_PER_PIXEL} bytes per pixel of the "
+            f"{max_pixels or MAX_IMAGE_SIDE * MAX_IMAGE_SIDE}-pixel limit, and "
+            f"{_HEADER_ROOM >> 20} MiB for the header)",
+            0, 0, max_pixels,
+        )
+    if not inflater.eof:
+        raise CorruptImage(
+            "the deflated DICOM data set is truncated: its deflate stream ends early"
+        )
+    # What pydicom's dcmread does with the data set it has inflated itself.
+    dataset = read_dataset(io.BytesIO(inflated), is_implicit_VR=False, is_little_endian=True)
+    ds = pydicom.FileDataset(
+        io.BytesIO(inflated), dataset, preamble, meta, is_implicit_VR=False, is_little_endian=True
+    )
+    ds.set_original_encoding(False, True, dataset.original_character_set)
+    return ds
 
 
 def _header_size(ds, keyword: str) -> int:

@@ -26,6 +26,7 @@ from PIL import Image
 __all__ = [
     "busi_image",
     "decode_png",
+    "deflated_dicom_bytes",
     "dicom_bytes",
     "huge_png_bytes",
     "jpeg_bytes",
@@ -50,3 +51,18 @@ def busi_image(busi_dir: Path, name: str) -> tuple[bytes, np.ndarray]:
 def decode_png(data: bytes) -> np.ndarray:
     with Image.open(io.BytesIO(data)) as image:
         return np.asarray(image)
+
+
+def deflated_dicom_bytes(pixels: np.ndarray, pixel_data: bytes | None = None) -> bytes:
+    """A DICOM of ``pixels`` in the Deflated Explicit VR Little Endian syntax, carrying
+    ``pixel_data`` instead of their own bytes when given (the header unchanged)."""
+    import pydicom
+    from pydicom.uid import DeflatedExplicitVRLittleEndian
+
+    ds = pydicom.dcmread(io.BytesIO(dicom_bytes(pixels)))
+    if pixel_data is not None:
+        ds.PixelData = pixel_data
+    ds.file_meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()

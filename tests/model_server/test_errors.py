@@ -10,6 +10,7 @@ import pytest
 from flask import jsonify
 from pydicom.uid import JPEG2000Lossless, JPEGBaseline8Bit, RLELossless
 from server_samples import (
+    deflated_dicom_bytes,
     dicom_bytes,
     huge_png_bytes,
     jpeg_bytes,
@@ -223,6 +224,17 @@ def test_pixel_limit_is_413_for_images_and_masks():
     assert_json_error(post_file(client, "/predict", PNG), 413, "over the limit of 5000")
     assert_json_error(post_file(client, "/predict", dicom_bytes(IMAGE)), 413)
     assert_json_error(post_file(client, "/vectorize", PNG, field="mask"), 413)
+
+
+def test_a_deflated_dicom_that_inflates_beyond_the_limit_is_413():
+    # 64 MiB of zero pixel data under a 96x128 header, 64 kB on the wire: pydicom
+    # inflated it whole (a 1 MB upload took 2.3 GB). With a million pixels the limit is
+    # 4 bytes a pixel plus 16 MiB for the header.
+    app = create_app({"TESTING": True, "MAX_PIXELS": 10**6, "WARMUP": False})
+    client = app.test_client()
+    bomb = deflated_dicom_bytes(IMAGE, bytes(64 << 20))
+    for url in ("/predict", "/classify"):
+        assert_json_error(post_file(client, url, bomb), 413, "inflates to more than")
 
 
 def test_config_is_validated():

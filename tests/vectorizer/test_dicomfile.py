@@ -14,7 +14,13 @@ import pytest
 from image_samples import dicom_bytes, jpeg_bytes, recompressed_dicom_bytes, speckle_image
 from pydicom.uid import JPEGBaseline8Bit, JPEGExtended12Bit, JPEGLSLossless, RLELossless
 
-from vectorizer import CorruptImage, UnsupportedEncoding, read_image_file
+from vectorizer import (
+    CorruptImage,
+    ImageTooLarge,
+    UnsupportedEncoding,
+    UnusableImage,
+    read_image_file,
+)
 from vectorizer._dicomfile import looks_like_dicom
 
 GREY = speckle_image(48, 64, seed=3)
@@ -85,3 +91,36 @@ def test_a_dicom_is_recognised_with_or_without_its_preamble():
     assert looks_like_dicom(buffer.getvalue()[132:])  # no preamble, starts with (0002,0000)
     assert not looks_like_dicom(b"\x00" * 300)
     np.testing.assert_array_equal(read(bare).pixels, GREY)
+
+
+def _deflated(data: bytes, pixel_data: bytes | None = None) -> bytes:
+    """DICOM ``data`` written again in the Deflated Explicit VR Little Endian syntax,
+    with ``pixel_data`` instead of its own when given (the header unchanged)."""
+    from pydicom.uid import DeflatedExplicitVRLittleEndian
+
+    ds = pydicom.dcmread(io.BytesIO(data))
+    if pixel_data is not None:
+        ds.PixelData = pixel_data
+    ds.file_meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()
+
+
+def test_a_deflated_dicom_reads_as_the_same_dicom_uncompressed():
+    np.testing.assert_array_equal(read(_deflated(dicom_bytes(GREY))).pixels, GREY)
+    with pytest.raises(CorruptImage, match="deflated DICOM data set is truncated"):
+        read(_deflated(dicom_bytes(GREY))[:-200])
+
+
+def test_a_deflated_dicom_that_inflates_beyond_the_limit_is_too_large_before_it_is_inflated():
+    # 64 MiB of zero pixel data, 64 kB deflated, under a 48x64 header: pydicom inflated a
+    # data set whole (1 MB on the wire took 2.3 GB). The limit here is 4 bytes per pixel
+    # of max_pixels (10**6) plus 16 MiB for the header: about 20 MB.
+    bomb = _deflated(dicom_bytes(GREY), bytes(64 << 20))
+    assert len(bomb) < 1 << 20
+    with pytest.raises(ImageTooLarge, match="deflated DICOM data set inflates to more than"):
+        read(bomb)
+    # Within the limit a data set inflates, only to be refused for what it holds.
+    with pytest.raises(UnusableImage, match="blank"):
+        read(_deflated(dicom_bytes(GREY), bytes(8 << 20)))
