@@ -63,22 +63,28 @@ class CorruptImage(ImageFileError):
 
 class ImageTooLarge(ImageFileError):
     """More pixels than the limit, or a side longer than :data:`MAX_IMAGE_SIDE`, read
-    from the header before any pixel is decoded (413).
+    from the header before any pixel is decoded (413); or, for a DICOM, more bytes
+    than its pixels may take (deep samples, a deflated data set that inflates too far).
 
     Attributes
     ----------
     width, height : int
-        The size the header states.
+        The size the header states (0 when it was not read).
     max_pixels : int or None
         The limit on ``width * height`` that applied (None: none).
     max_side : int
         The limit on each side.
+    max_bytes : int or None
+        The limit on bytes that was passed, when it is bytes and not the size that is
+        over a limit; None otherwise.
     """
 
-    def __init__(self, message: str, width: int, height: int, max_pixels: int | None):
+    def __init__(self, message: str, width: int, height: int, max_pixels: int | None,
+                 *, max_bytes: int | None = None):
         super().__init__(message)
         self.width, self.height = width, height
         self.max_pixels, self.max_side = max_pixels, MAX_IMAGE_SIDE
+        self.max_bytes = max_bytes
 
 
 class UnusableImage(ImageFileError):

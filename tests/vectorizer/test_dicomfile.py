@@ -124,3 +124,23 @@ def test_a_deflated_dicom_that_inflates_beyond_the_limit_is_too_large_before_it_
     # Within the limit a data set inflates, only to be refused for what it holds.
     with pytest.raises(UnusableImage, match="blank"):
         read(_deflated(dicom_bytes(GREY), bytes(8 << 20)))
+
+
+def test_a_dicom_whose_first_frame_takes_too_many_bytes_decoded_is_too_large():
+    # The pixel limit alone let 5000x5000 RGB of 32-bit samples through (4.7 MB of RLE,
+    # 2.2 GB at the peak). A frame may take 4 bytes per pixel of the limit: 16-bit RGB
+    # (6 bytes a pixel) passes a limit of 1.5 times its pixels, not one of its pixels.
+    rgb16 = np.stack([GREY, 255 - GREY, GREY // 2], axis=-1).astype(np.uint16) * 257
+    native = dicom_bytes(rgb16, photometric="RGB")
+    ds = pydicom.dcmread(io.BytesIO(native))
+    ds.compress(RLELossless)
+    rle = io.BytesIO()
+    ds.save_as(rle)
+    for data in (native, rle.getvalue()):
+        assert read_image_file(data, max_pixels=GREY.size * 3 // 2).pixels.shape == (48, 64, 3)
+        with pytest.raises(ImageTooLarge, match="64x48 pixels of 3 samples of 16 bits") as info:
+            read_image_file(data, max_pixels=GREY.size)
+        assert info.value.max_bytes == 4 * GREY.size
+        assert (info.value.width, info.value.height) == (64, 48)
+    # 16-bit grey, 2 bytes a pixel, is read up to the pixel limit itself.
+    read_image_file(dicom_bytes(GREY.astype(np.uint16) * 257), max_pixels=GREY.size)
