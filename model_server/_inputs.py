@@ -7,6 +7,7 @@ from contextlib import contextmanager
 
 import multipart
 from flask import current_app, g, request
+from gunicorn.http.errors import ParseException
 from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
 
 from vectorizer import MAX_PIXEL_SPACING_MM
@@ -37,7 +38,8 @@ def read_file(field: str, *, required: bool = True, raw_body: bool = True) -> by
                 return data
             sent_as_text = part is not None
         else:  # url-encoded: fields only, never a file
-            sent_as_text = field in request.form
+            with _reading_body():
+                sent_as_text = field in request.form
         if sent_as_text:
             raise BadRequest(f"multipart field '{field}' must be a file part (with a filename)")
         if required:
@@ -71,15 +73,21 @@ def read_file(field: str, *, required: bool = True, raw_body: bool = True) -> by
 
 @contextmanager
 def _reading_body():
-    """Answer a body that stalls (408) or stops short (400) with what happened.
+    """Answer a body that stalls (408), stops short or breaks its chunked framing (400)
+    with what happened.
 
     werkzeug turns any error reading the body into a bare "client disconnected";
     a read that timed out (``READ_TIMEOUT``, set on the socket by the app) is a
     client that stalled, and the answer says so rather than blame the request's
-    syntax.
+    syntax. gunicorn reads a ``Transfer-Encoding: chunked`` body as the app asks for
+    it, and raises its own parse errors there (a chunk size that is not hex, a chunk
+    not followed by CRLF, a bad trailer line), which werkzeug lets through: they were
+    500s with a traceback in the log.
     """
     try:
         yield
+    except ParseException as exc:
+        raise BadRequest(f"malformed chunked request body: {exc}") from None
     except ClientDisconnected as exc:
         if isinstance(exc.__context__, TimeoutError):
             timeout = current_app.config.get("READ_TIMEOUT")
