@@ -190,6 +190,34 @@ def test_entities_are_refused_before_they_expand():
 
 
 @pytest.mark.timeout(10)
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
+def test_entities_are_refused_in_utf16_without_a_byte_order_mark(encoding):
+    # expat reads a document that starts with a space as UTF-16 by its first two bytes;
+    # the raw bytes then hold no b"<!ENTITY" and the entities expanded (15 s, 1.2 GB at
+    # five levels). Two CJK characters in a comment spell b"<svg" in the bytes, so the
+    # document also passes svg_to_mask's search for an <svg> element.
+    ents = '<!ENTITY e0 "L1 1 L2 1 L2 2 ">' + "".join(
+        f'<!ENTITY e{i} "' + f"&e{i - 1};" * 10 + '">' for i in (1, 2, 3))
+    spell = "\u733c\u6776" if encoding == "utf-16-le" else "\u3c73\u7667"
+    text = (f" <!DOCTYPE svg [{ents}]><svg xmlns='http://www.w3.org/2000/svg' width='9' "
+            f"height='9'><!--{spell}--><path d='M0 0 &e3; Z'/></svg>")
+    data = text.encode(encoding)
+    assert b"<!ENTITY" not in data and b"<svg" in data
+    with pytest.raises(ValueError, match="declares XML entities"):
+        check_svg_document(data)
+    with pytest.raises(ValueError, match="declares XML entities"):
+        svg_to_mask(data)
+    # The SVG 1.1 DOCTYPE that drawing programs write declares no entity: still read.
+    doctype = ('<!DOCTYPE svg PUBLIC "-//W3C//DTD SVG 1.1//EN" '
+               '"http://www.w3.org/Graphics/SVG/1.1/DTD/svg11.dtd">')
+    plain = (f'<?xml version="1.0" encoding="UTF-16"?>{doctype}<svg '
+             'xmlns="http://www.w3.org/2000/svg" width="9" height="9"><path d="M0 0H4V4H0Z"/>'
+             "</svg>")
+    check_svg_document(plain.encode(encoding))
+    assert svg_to_mask(plain.encode("utf-16")).sum() == 16
+
+
+@pytest.mark.timeout(10)
 def test_attributes_inherited_by_every_element_are_bounded():
     # svgelements copies every ancestor's attributes into each element: a 274 KB root
     # of 15,000 attributes over 30,000 empty groups took it 44 s.
