@@ -439,6 +439,7 @@ def _reason(exc: BaseException) -> str:
 
 
 _RELATIVE_UNIT = re.compile(r"[0-9.]\s*(em|ex|ch|rem|vw|vh|vmin|vmax)\s*$", re.IGNORECASE)
+_PLAIN_NUMBER = re.compile(r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
 
 
 def _whole(value: float, what: str, raw=None) -> int:
@@ -514,6 +515,13 @@ def _parse_with_svgelements(data: bytes) -> tuple[list[FlatShape], tuple[int, in
     try:
         # reify=False leaves identity transforms unapplied, which halves parse time.
         svg = SVG.parse(io.BytesIO(data), reify=False, on_error="raise")
+    except ZeroDivisionError:
+        # The one way found: an arc's radius whose square is 0 in floating point.
+        raise ValueError(
+            "svg_or_paths: a number in the document is too small to compute with (an arc "
+            "radius under about 1e-154, whose square is 0 in floating point); an arc of "
+            "radius 0 is a straight line"
+        ) from None
     except Exception as exc:  # svgelements raises ParseError, ValueError, KeyError, ...
         raise ValueError(
             f"svg_or_paths is not a valid SVG document: {_reason(exc)}"
@@ -541,12 +549,8 @@ def _parse_with_svgelements(data: bytes) -> tuple[list[FlatShape], tuple[int, in
                 f"svg_or_paths: SVG {key} {raw!r} is in {unit.group(1)}, a unit relative to "
                 "a font or a viewport the document does not define: give it in pixels"
             )
-    box = svg.viewbox
-    if box is not None and not (box.width > 0 and box.height > 0):
-        raise ValueError(
-            f"svg_or_paths: SVG viewBox {values.get('viewBox')!r} must have a positive "
-            "width and height"
-        )
+    if svg.viewbox is not None:
+        _check_viewbox(values.get("viewBox"))
     size = None
     if has_size or svg.viewbox is not None:
         size = (_whole(float(svg.height), "height", values.get("height")),
@@ -579,6 +583,21 @@ def _parse_with_svgelements(data: bytes) -> tuple[list[FlatShape], tuple[int, in
             f"svg_or_paths: invalid SVG geometry: {_reason(exc)}"
         ) from None
     return shapes, size
+
+
+def _check_viewbox(text) -> None:
+    """Refuse a root ``viewBox`` that is not four finite numbers with a positive width
+    and height. svgelements skips a value it cannot read and takes the next in its
+    place ("nan 0 10 10" became x 0, y 10, width 10 and no height, which then failed
+    as a TypeError)."""
+    parts = [part for part in re.split(r"[\s,]+", str(text).strip()) if part]
+    numbers = [float(part) for part in parts if _PLAIN_NUMBER.fullmatch(part)]
+    if (len(parts) != 4 or len(numbers) != 4 or not all(map(math.isfinite, numbers))
+            or numbers[2] <= 0 or numbers[3] <= 0):
+        raise ValueError(
+            f"svg_or_paths: SVG viewBox {str(text)[:60]!r} must be four finite numbers "
+            "(min-x, min-y, width, height) with a positive width and height"
+        )
 
 
 def parse_path_strings(paths) -> list[FlatShape]:

@@ -259,6 +259,14 @@ def test_document_without_size_needs_a_shape():
         ((_doc("", w="10vw"),), ValueError, "relative to"),
         ((_doc("", extra='viewBox="0 0 -10 8"'),), ValueError, "viewBox"),
         ((_doc("", extra='viewBox="0 0 0 0"'),), ValueError, "viewBox"),
+        # svgelements skipped what it could not read: a TypeError comparing None.
+        ((_doc("", extra='viewBox="0 0 nan 10"'),), ValueError, "viewBox '0 0 nan 10' must"),
+        ((_doc("", extra='viewBox="0 0 10"'),), ValueError, "viewBox '0 0 10' must be four"),
+        ((_doc("", extra='viewBox="nan 0 10 10"'),), ValueError, "finite numbers"),
+        ((_doc("", extra='viewBox="0 0 1e400 10"'),), ValueError, "finite numbers"),
+        # Its square underflows to 0: svgelements said only "float division by zero".
+        ((_doc('<path d="M1 1 A1e-300 1e-300 0 0 1 5 5 Z"/>'),), ValueError,
+         "arc radius under about 1e-154"),
         ((_doc('<svg x="2" y="2" width="5" height="5" viewBox="0 0 1 1"><rect width="1" '
                'height="1"/></svg>'),), ValueError, "nested <svg>"),
         (('<svg xmlns="http://www.w3.org/2000/svg" width="5"/>',), ValueError, "svg_or_paths"),
