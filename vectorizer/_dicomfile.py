@@ -180,6 +180,7 @@ def read_dicom_file(data: bytes, max_pixels: int | None) -> DicomFrame:
         raise CorruptImage("the DICOM file's Transfer Syntax UID is not one UID")
     syntax_name = getattr(syntax, "name", None) or str(syntax)
     _ensure_decoder(syntax, syntax_name)
+    _check_encoded_frame(ds, syntax, rows, cols, samples, max_pixels)
     try:
         # index=0 decodes only the first frame of a multi-frame file; YBR comes out RGB.
         frame = pydicom.pixels.pixel_array(ds, index=0)
@@ -199,6 +200,11 @@ def read_dicom_file(data: bytes, max_pixels: int | None) -> DicomFrame:
             f"the DICOM pixel data ({syntax_name}) is corrupt or truncated: {reason}"
         ) from None
     except Exception as exc:
+        if "could not broadcast" in str(exc):  # numpy's words for a frame of another size
+            raise CorruptImage(
+                f"the DICOM pixel data ({syntax_name}) does not decode to the {cols}x{rows} "
+                f"pixels of {samples} sample(s) its header states"
+            ) from None
         raise CorruptImage(f"could not decode the DICOM pixel data: {_reason(exc)}") from None
     notes: list[ImageNote] = []
 
@@ -298,6 +304,89 @@ def _check_frame_bytes(ds, rows: int, cols: int, samples: int, max_pixels: int |
             f"per pixel of the {pixels}-pixel limit)",
             cols, rows, max_pixels, max_bytes=limit,
         )
+
+
+def _check_encoded_frame(
+    ds, syntax, rows: int, cols: int, samples: int, max_pixels: int | None
+) -> None:
+    """Refuse a JPEG, JPEG-LS or JPEG 2000 first frame whose own header disagrees with
+    the DICOM's, before it is decoded.
+
+    A decoder decodes a frame to the size its codestream states: a 13000x13000 JPEG
+    inside a DICOM that says 100x100 took 1.7 GB before the shapes failed to match (and
+    was a 400 "decompression bomb" where Pillow's guard fired). Over the pixel limit it
+    is :class:`ImageTooLarge`; any other difference in size or components is
+    :class:`CorruptImage` naming both. A codestream this does not parse is left to the
+    decoder.
+    """
+    from pydicom.encaps import generate_frames
+    from pydicom.uid import RLELossless
+
+    if not syntax.is_encapsulated or syntax == RLELossless:
+        return
+    try:
+        frames = int(ds.get("NumberOfFrames", 1) or 1)
+        first = next(generate_frames(ds.PixelData, number_of_frames=max(frames, 1)))
+    except Exception:  # the decoder says what is wrong with the encapsulation
+        return
+    found = _codestream_size(first)
+    if found is None:
+        return
+    width, height, components = found
+    try:
+        check_image_size(width, height, max_pixels)
+    except ImageTooLarge as exc:
+        raise ImageTooLarge(
+            f"the DICOM's first frame is encoded as {exc.message.removeprefix('image is ')} "
+            f"(its header says {cols}x{rows})",
+            width, height, max_pixels,
+        ) from None
+    if (width, height, components) != (cols, rows, samples):
+        raise CorruptImage(
+            f"the DICOM's first frame is encoded as {width}x{height} pixels of {components} "
+            f"component(s), but its header says {cols}x{rows} pixels of {samples} sample(s)"
+        )
+
+
+# Start-of-frame markers: JPEG SOF0-SOF15 but DHT, JPG and DAC; JPEG-LS SOF55.
+_SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC} | {0xF7}
+
+
+def _codestream_size(frame: bytes) -> tuple[int, int, int] | None:
+    """``(width, height, components)`` from a JPEG, JPEG-LS or JPEG 2000 codestream's
+    header (a JP2 file's too), or None when it is none of these or cannot be read."""
+    if frame[:2] == b"\xff\xd8":
+        position = 2
+        while position + 4 <= len(frame):
+            if frame[position] != 0xFF:
+                return None
+            marker = frame[position + 1]
+            if marker == 0xFF:  # fill byte
+                position += 1
+                continue
+            if 0xD0 <= marker <= 0xD9 or marker in (0x01, 0xDA):  # no frame header first
+                return None
+            segment = frame[position + 4 : position + 2 + _u16(frame, position + 2)]
+            if marker in _SOF_MARKERS:
+                if len(segment) < 6:
+                    return None
+                height, width = _u16(segment, 1), _u16(segment, 3)
+                # A height of 0 is given later (DNL): left to the decoder.
+                return (width, height, segment[5]) if width and height else None
+            position += 2 + _u16(frame, position + 2)
+        return None
+    at = frame.find(b"\xff\x4f\xff\x51", 0, 1 << 16)  # SOC, then SIZ
+    siz = frame[at + 4 : at + 42] if at >= 0 else b""
+    if len(siz) < 38:
+        return None
+    x, y, x_offset, y_offset = (int.from_bytes(siz[i : i + 4], "big") for i in (4, 8, 12, 16))
+    if x <= x_offset or y <= y_offset:
+        return None
+    return x - x_offset, y - y_offset, _u16(siz, 36)
+
+
+def _u16(data: bytes, at: int) -> int:
+    return int.from_bytes(data[at : at + 2], "big")
 
 
 def _header_size(ds, keyword: str) -> int:

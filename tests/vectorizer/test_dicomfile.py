@@ -7,12 +7,20 @@ used to call both "cannot decode". Its pixel rule is tests/vectorizer/test_dicom
 from __future__ import annotations
 
 import io
+import re
 
 import numpy as np
 import pydicom
 import pytest
 from image_samples import dicom_bytes, jpeg_bytes, recompressed_dicom_bytes, speckle_image
-from pydicom.uid import JPEGBaseline8Bit, JPEGExtended12Bit, JPEGLSLossless, RLELossless
+from PIL import Image
+from pydicom.uid import (
+    JPEG2000Lossless,
+    JPEGBaseline8Bit,
+    JPEGExtended12Bit,
+    JPEGLSLossless,
+    RLELossless,
+)
 
 from vectorizer import (
     CorruptImage,
@@ -144,3 +152,41 @@ def test_a_dicom_whose_first_frame_takes_too_many_bytes_decoded_is_too_large():
         assert (info.value.width, info.value.height) == (64, 48)
     # 16-bit grey, 2 bytes a pixel, is read up to the pixel limit itself.
     read_image_file(dicom_bytes(GREY.astype(np.uint16) * 257), max_pixels=GREY.size)
+
+
+def _j2k_bytes(pixels: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="JPEG2000", irreversible=False)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("syntax", [JPEGBaseline8Bit, JPEG2000Lossless])
+def test_an_encoded_frame_over_the_pixel_limit_is_too_large_before_it_is_decoded(syntax):
+    # A 13000x13000 JPEG in a DICOM whose header says 100x100 was decoded whole (1.7 GB)
+    # before its shape failed to match, or a 400 "decompression bomb" where Pillow's
+    # guard fired. Its codestream's own header is read first.
+    big = np.zeros((1000, 1200), np.uint8)
+    big[::7] = 200
+    frame = jpeg_bytes(big) if syntax == JPEGBaseline8Bit else _j2k_bytes(big)
+    with pytest.raises(ImageTooLarge, match=r"first frame is encoded as 1200x1000 = 1200000 "
+                                            r"pixels, over the limit of 1000000 pixels "
+                                            r"\(its header says 64x48\)") as info:
+        read(recompressed_dicom_bytes(GREY, syntax, frame))
+    assert (info.value.width, info.value.height) == (1200, 1000)
+
+
+@pytest.mark.parametrize("syntax", [JPEGBaseline8Bit, JPEG2000Lossless])
+def test_an_encoded_frame_that_disagrees_with_the_header_is_corrupt_and_says_how(syntax):
+    # numpy's "could not broadcast input array from shape (9216,) into shape (3072,)".
+    encode = jpeg_bytes if syntax == JPEGBaseline8Bit else _j2k_bytes
+    colour = np.stack([GREY, 255 - GREY, GREY], axis=-1)
+    for frame, says in (
+        (encode(colour), "encoded as 64x48 pixels of 3 component(s), but its header says "
+                         "64x48 pixels of 1 sample(s)"),
+        (encode(GREY[:32, :40]), "encoded as 40x32 pixels of 1 component(s), but its header "
+                                 "says 64x48"),
+    ):
+        with pytest.raises(CorruptImage, match=re.escape(says)):
+            read(recompressed_dicom_bytes(GREY, syntax, frame))
+    # The frame the header describes is read as ever.
+    assert read(recompressed_dicom_bytes(GREY, syntax, encode(GREY))).pixels.shape == (48, 64)
