@@ -96,12 +96,55 @@ def looks_like_dicom(data: bytes) -> bool:
     if len(data) >= 132 and data[128:132] == b"DICM":
         return True
     # A data set written without the preamble starts with a little-endian tag of
-    # group 0x0002 (file meta) or 0x0008 (identifying), then an explicit VR of two
-    # capital letters or an implicit 4-byte length.
+    # group 0x0002 (file meta) or 0x0008 (identifying). Any file starting with 08 00
+    # used to pass, and was then refused as a DICOM without pixel data (400, not 415):
+    # its first elements must also be well formed, in explicit VR (a VR DICOM defines)
+    # or implicit, their tags ascending and their lengths within the file.
     if len(data) < 8 or data[:2] not in (b"\x02\x00", b"\x08\x00"):
         return False
-    vr = data[4:6]
-    return (vr.isalpha() and vr.isupper()) or int.from_bytes(data[4:8], "little") < len(data)
+    return _elements_well_formed(data, explicit=data[4:6] in _VRS)
+
+
+_VRS = frozenset(
+    b"AE AS AT CS DA DS DT FD FL IS LO LT OB OD OF OL OV OW PN SH SL SQ SS ST SV TM UC UI "
+    b"UL UN UR US UT UV".split()
+)
+# VRs whose length takes 4 bytes, after 2 reserved ones (PS3.5 7.1.2).
+_LONG_VRS = frozenset(b"OB OD OF OL OV OW SQ UC UN UR UT UV".split())
+
+
+def _elements_well_formed(data: bytes, *, explicit: bool, count: int = 3) -> bool:
+    """Whether the first ``count`` elements of a bare little-endian data set (fewer
+    when the data ends after one) have valid headers, ascending tags, and lengths
+    that fit."""
+    position, previous = 0, None
+    for _ in range(count):
+        if position == len(data):
+            return True
+        if position + 8 > len(data):
+            return False
+        tag = (int.from_bytes(data[position : position + 2], "little"),
+               int.from_bytes(data[position + 2 : position + 4], "little"))
+        if previous is not None and tag <= previous:
+            return False
+        header, length = 8, int.from_bytes(data[position + 4 : position + 8], "little")
+        if explicit:
+            vr = data[position + 4 : position + 6]
+            if vr not in _VRS:
+                return False
+            if vr in _LONG_VRS:
+                if data[position + 6 : position + 8] != b"\0\0" or position + 12 > len(data):
+                    return False
+                header, length = 12, int.from_bytes(data[position + 8 : position + 12], "little")
+            else:
+                length = int.from_bytes(data[position + 6 : position + 8], "little")
+        if length == 0xFFFFFFFF:  # undefined length (a sequence): its items follow
+            return True
+        position += header + length
+        if position > len(data):
+            return False
+        previous = tag
+    return True
 
 
 def read_dicom_file(data: bytes, max_pixels: int | None) -> DicomFrame:

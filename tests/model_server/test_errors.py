@@ -59,6 +59,9 @@ BAD_UPLOADS = {
     "text-named-png": (b"patient notes, not an image\n" * 4, 415, "unsupported"),
     "html": (b"<!doctype html><html><body>hi</body></html>", 415, "unsupported"),
     "gif": (b"GIF89a" + bytes(40), 415, "unsupported"),
+    # Was taken for a DICOM without its preamble and refused as one: 400 "no pixel data".
+    "binary-starting-08-00": (b"\x08" + bytes(7) + b"random binary junk" * 9,
+                              415, "unsupported"),
     "dicom-without-pixels": (dicom_bytes(None), 400, "no pixel data"),
     "dicom-truncated": (dicom_bytes(IMAGE)[:-3000], 400, None),
 }

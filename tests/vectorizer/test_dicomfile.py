@@ -26,6 +26,7 @@ from vectorizer import (
     CorruptImage,
     ImageTooLarge,
     UnsupportedEncoding,
+    UnsupportedImage,
     UnusableImage,
     read_image_file,
 )
@@ -99,6 +100,30 @@ def test_a_dicom_is_recognised_with_or_without_its_preamble():
     assert looks_like_dicom(buffer.getvalue()[132:])  # no preamble, starts with (0002,0000)
     assert not looks_like_dicom(b"\x00" * 300)
     np.testing.assert_array_equal(read(bare).pixels, GREY)
+    explicit = io.BytesIO()
+    pydicom.dcmwrite(explicit, pydicom.Dataset(ds), implicit_vr=False, little_endian=True)
+    assert explicit.getvalue()[:2] == b"\x08\x00" and explicit.getvalue()[4:6].isupper()
+    assert looks_like_dicom(explicit.getvalue())
+    np.testing.assert_array_equal(read(explicit.getvalue()).pixels, GREY)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        # (0008,0000) of length 0, then text: any file starting 08 00 was taken for a
+        # bare DICOM and refused as one without pixel data (400), not as unsupported.
+        pytest.param(b"\x08\x00\x00\x00\x00\x00\x00\x00" + b"random binary junk" * 10,
+                     id="implicit-then-junk"),
+        pytest.param(b"\x08\x00\x10\x00" + bytes(range(256)) * 2, id="length-past-the-end"),
+        pytest.param(b"\x08\x00\x05\x00ZZ\x02\x00ab" + bytes(40), id="not-a-vr"),
+        pytest.param(b"\x08\x00\x16\x00UI\x02\x00ab\x08\x00\x05\x00CS\x00\x00",
+                     id="tags-not-ascending"),
+    ],
+)
+def test_binary_starting_like_a_bare_data_set_is_unsupported_not_a_dicom(data):
+    assert not looks_like_dicom(data)
+    with pytest.raises(UnsupportedImage, match="unsupported image type"):
+        read(data)
 
 
 def _deflated(data: bytes, pixel_data: bytes | None = None) -> bytes:
