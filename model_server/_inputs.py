@@ -10,7 +10,7 @@ from flask import current_app, g, request
 from gunicorn.http.errors import ParseException
 from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
 
-from vectorizer import MAX_PIXEL_SPACING_MM
+from vectorizer import MAX_PIXEL_SPACING_MM, MIN_PIXEL_SPACING_MM
 
 from ._errors import ApiError, BadRequest, PayloadTooLarge
 
@@ -195,9 +195,9 @@ def parse_max_vertices(default: int = 32) -> int:
 def parse_pixel_spacing() -> tuple[float, float] | None:
     """Parse query ``pixel_spacing=row_mm,col_mm``.
 
-    Both numbers must be positive and at most ``vectorizer.MAX_PIXEL_SPACING_MM``
-    (mm per pixel), the largest spacing the vectorizer measures with; anything
-    else is a 400 naming the parameter and the limit.
+    Both numbers must be from ``vectorizer.MIN_PIXEL_SPACING_MM`` to
+    ``vectorizer.MAX_PIXEL_SPACING_MM`` (mm per pixel), the spacings the vectorizer
+    measures with; anything else is a 400 naming the parameter and the limit.
     """
     text = request.args.get("pixel_spacing")
     if text is None or text.strip() == "":
@@ -205,6 +205,11 @@ def parse_pixel_spacing() -> tuple[float, float] | None:
     row, col = _numbers("pixel_spacing", text, 2)
     if row <= 0 or col <= 0:
         raise BadRequest(f"'pixel_spacing' must be positive, got {text!r}")
+    if row < MIN_PIXEL_SPACING_MM or col < MIN_PIXEL_SPACING_MM:
+        raise BadRequest(
+            f"'pixel_spacing' must be at least {MIN_PIXEL_SPACING_MM:g} mm per pixel "
+            f"in each direction, got {text!r}"
+        )
     if row > MAX_PIXEL_SPACING_MM or col > MAX_PIXEL_SPACING_MM:
         raise BadRequest(
             f"'pixel_spacing' must be at most {MAX_PIXEL_SPACING_MM:g} mm per pixel "

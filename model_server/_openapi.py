@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from vectorizer import MAX_IMAGE_SIDE, MAX_PIXEL_SPACING_MM
+from vectorizer import MAX_IMAGE_SIDE, MAX_PIXEL_SPACING_MM, MIN_PIXEL_SPACING_MM
 
 from ._inputs import MAX_PARTS, MAX_VERTICES_RANGE
 
@@ -183,8 +183,8 @@ SCHEMAS = {
                         "minItems": 2,
                         "maxItems": 2,
                         "description": "[row_mm, col_mm] from the DICOM header, else null; "
-                        "null too when the header's spacing is not above 0 and at most "
-                        f"{MAX_PIXEL_SPACING_MM:g} mm.",
+                        "null too when the header's spacing is not from "
+                        f"{MIN_PIXEL_SPACING_MM:g} to {MAX_PIXEL_SPACING_MM:g} mm.",
                     },
                     "box": {
                         "type": "array",
@@ -368,7 +368,7 @@ def openapi_document(config) -> dict:
                             "in": "query",
                             "required": False,
                             "description": "`row_mm,col_mm` to get measurements in mm as well; "
-                            "each above 0 and at most "
+                            f"each from {MIN_PIXEL_SPACING_MM:g} to "
                             f"{MAX_PIXEL_SPACING_MM:g} mm per pixel.",
                             "schema": {"type": "string", "example": "0.1,0.1"},
                         },

@@ -23,9 +23,9 @@ MAX_OUTLINES, MAX_BOUNDARY_EDGES
 MAX_COORDINATE, MAX_PARSED_BYTES
     ``svg_to_mask``'s limits: coordinates within +/- this many pixels, and at most
     this many characters of path data outside its own documents' form.
-MAX_PIXEL_SPACING_MM, is_plausible_spacing
-    The largest pixel spacing ``measure_regions`` accepts (mm per pixel), and the
-    check of a ``(row_mm, col_mm)`` pair against it.
+MIN_PIXEL_SPACING_MM, MAX_PIXEL_SPACING_MM, is_plausible_spacing
+    The smallest and largest pixel spacing ``measure_regions`` accepts (mm per
+    pixel), and the check of a ``(row_mm, col_mm)`` pair against them.
 mask_to_png, png_to_mask
     Masks to and from 8-bit 0/255 PNG bytes.
 image_to_mask
@@ -96,7 +96,12 @@ from ._io import (
     sixteen_bit_to_uint8,
     wide_grey_to_uint8,
 )
-from ._measure import MAX_PIXEL_SPACING_MM, is_plausible_spacing, measure_regions
+from ._measure import (
+    MAX_PIXEL_SPACING_MM,
+    MIN_PIXEL_SPACING_MM,
+    is_plausible_spacing,
+    measure_regions,
+)
 from ._polygons import mask_to_paths
 from ._rasterize import MAX_COORDINATE, svg_to_mask
 from ._svg import mask_to_svg
@@ -114,6 +119,7 @@ __all__ = [
     "MAX_COORDINATE",
     "MAX_PARSED_BYTES",
     "MAX_PIXEL_SPACING_MM",
+    "MIN_PIXEL_SPACING_MM",
     "is_plausible_spacing",
     "mask_to_png",
     "png_to_mask",

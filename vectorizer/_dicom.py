@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from ._measure import MAX_PIXEL_SPACING_MM, is_plausible_spacing
+from ._measure import MAX_PIXEL_SPACING_MM, MIN_PIXEL_SPACING_MM, is_plausible_spacing
 
 
 class DicomPixelError(ValueError):
@@ -85,7 +85,8 @@ def dicom_pixel_spacing(ds) -> tuple[tuple[float, float] | None, tuple[str, ...]
     ``SequenceOfUltrasoundRegions`` calibrated in cm in both directions (its
     deltas taken as magnitudes: a negative delta only says the axis runs the
     other way). A source that cannot be read, or whose values are not finite,
-    not positive or above :data:`MAX_PIXEL_SPACING_MM`, is skipped: such a
+    under :data:`MIN_PIXEL_SPACING_MM` or above :data:`MAX_PIXEL_SPACING_MM`, is
+    skipped: such a
     header is corrupt, and the image is still usable, only without millimetre
     measurements.
 
@@ -142,8 +143,8 @@ def dicom_pixel_spacing(ds) -> tuple[tuple[float, float] | None, tuple[str, ...]
 
 
 def _implausible(source: str, row: float, col: float) -> str:
-    return (f"{source} gives {row:g} × {col:g} mm per pixel, not a positive value up to "
-            f"{MAX_PIXEL_SPACING_MM:g} mm")
+    return (f"{source} gives {row:g} × {col:g} mm per pixel, not a value from "
+            f"{MIN_PIXEL_SPACING_MM:g} to {MAX_PIXEL_SPACING_MM:g} mm")
 
 
 def ensure_transfer_syntax(ds) -> None:

@@ -20,6 +20,10 @@ _PATTERN_CACHE_PIXELS = 4096  # regions with bounding boxes up to this size shar
 #: 0.05-0.5 mm; anything near this is a corrupt header, and beyond it areas
 #: overflow to infinity, which JSON cannot carry.
 MAX_PIXEL_SPACING_MM = 10.0
+#: Smallest pixel spacing accepted, in mm per pixel (1 µm): fifty times finer than the
+#: finest ultrasound frames; below it is a corrupt header or a typo (1e-320 was taken,
+#: and every area came out 0.0).
+MIN_PIXEL_SPACING_MM = 0.001
 
 
 def _ring_points(ring: Ring) -> np.ndarray:
@@ -48,11 +52,12 @@ def _ring_points(ring: Ring) -> np.ndarray:
 def is_plausible_spacing(row_mm: float, col_mm: float) -> bool:
     """Whether ``(row_mm, col_mm)`` is a pixel spacing ``measure_regions`` accepts.
 
-    Both values finite, positive and at most :data:`MAX_PIXEL_SPACING_MM`. For
-    readers of image headers, which ignore an implausible spacing rather than
-    refuse the image.
+    Both values finite, at least :data:`MIN_PIXEL_SPACING_MM` and at most
+    :data:`MAX_PIXEL_SPACING_MM`. For readers of image headers, which ignore an
+    implausible spacing rather than refuse the image.
     """
-    return all(math.isfinite(v) and 0 < v <= MAX_PIXEL_SPACING_MM for v in (row_mm, col_mm))
+    return all(math.isfinite(v) and MIN_PIXEL_SPACING_MM <= v <= MAX_PIXEL_SPACING_MM
+               for v in (row_mm, col_mm))
 
 
 def _check_spacing(pixel_spacing) -> tuple[float, float] | None:
@@ -74,6 +79,9 @@ def _check_spacing(pixel_spacing) -> tuple[float, float] | None:
         v = float(v)
         if not (math.isfinite(v) and v > 0):
             raise ValueError(f"pixel_spacing values must be finite and positive, got {v}")
+        if v < MIN_PIXEL_SPACING_MM:
+            raise ValueError(f"pixel_spacing values must be at least {MIN_PIXEL_SPACING_MM:g} mm "
+                             f"per pixel, got {v:g}")
         if v > MAX_PIXEL_SPACING_MM:
             raise ValueError(f"pixel_spacing values must be at most {MAX_PIXEL_SPACING_MM:g} mm "
                              f"per pixel, got {v:g}")
@@ -173,7 +181,8 @@ def measure_regions(mask, pixel_spacing=None) -> list[dict]:
         ``x in [c, c+1]``, ``y in [r, r+1]``.
     pixel_spacing : (row_mm, col_mm), optional
         Physical size of a pixel (DICOM ``PixelSpacing`` order: between rows, then
-        between columns). When given, the millimetre keys are added.
+        between columns), each from :data:`MIN_PIXEL_SPACING_MM` to
+        :data:`MAX_PIXEL_SPACING_MM`. When given, the millimetre keys are added.
 
     Returns
     -------

@@ -424,6 +424,17 @@ def test_vectorize_pixel_spacing_above_the_limit_is_400(client, spacing):
     assert "pixel_spacing" in message and f"{MAX_PIXEL_SPACING_MM:g} mm" in message
 
 
+@pytest.mark.parametrize("spacing", ["1e-320,1e-320", "0.1,0.0009", "1e-300,0.1"])
+def test_vectorize_pixel_spacing_below_the_lower_limit_is_400(client, spacing):
+    # Was measured: every area 0.0 mm².
+    data = png_bytes(two_regions_mask().astype(np.uint8))
+    response = post_file(client, f"/vectorize?pixel_spacing={spacing}", data, field="mask")
+    assert response.status_code == 400
+    message = strict_json(response)["error"]["message"]
+    assert message == (f"'pixel_spacing' must be at least 0.001 mm per pixel in each "
+                       f"direction, got {spacing!r}")
+
+
 def test_vectorize_pixel_spacing_at_the_limit_is_measured(client):
     from vectorizer import MAX_PIXEL_SPACING_MM
 

@@ -293,11 +293,22 @@ def test_what_a_dicom_header_states_and_is_ignored_comes_back_as_notes():
     assert [(note.subject, note.reason) for note in image.notes] == [
         ("VOI window", "WindowWidth is 0.5; a LINEAR window's must be at least 1"),
         ("pixel spacing",
-         "PixelSpacing gives 0 × 0.1 mm per pixel, not a positive value up to 10 mm"),
+         "PixelSpacing gives 0 × 0.1 mm per pixel, not a value from 0.001 to 10 mm"),
     ]
     assert str(image.notes[0]) == (
         "ignored the DICOM VOI window: WindowWidth is 0.5; a LINEAR window's must be at least 1"
     )
+
+
+def test_a_dicom_pixel_spacing_too_small_to_be_real_is_ignored():
+    # PixelSpacing 1e-300 was taken: every area 0.0 mm².
+    image = read(dicom_bytes(GREY, PixelSpacing=[1e-300, 1e-300],
+                             ImagerPixelSpacing=[0.0005, 0.2]))
+    assert image.pixel_spacing is None
+    assert [note.reason for note in image.notes] == [
+        "PixelSpacing gives 1e-300 × 1e-300 mm per pixel, not a value from 0.001 to 10 mm",
+        "ImagerPixelSpacing gives 0.0005 × 0.2 mm per pixel, not a value from 0.001 to 10 mm",
+    ]
 
 
 # --------------------------------------------------------------------------- one direction

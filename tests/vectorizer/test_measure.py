@@ -204,6 +204,20 @@ def test_spacing_up_to_the_limit_is_measured_finite():
     assert r["area_mm2"] == pytest.approx(9 * MAX_PIXEL_SPACING_MM**2)
 
 
+def test_spacing_has_a_lower_bound_too():
+    # 1e-320 mm per pixel was taken, and every area came out 0.0.
+    from vectorizer import MIN_PIXEL_SPACING_MM, is_plausible_spacing
+
+    square = np.ones((3, 3), dtype=bool)
+    for spacing in ((1e-320, 1e-320), (0.1, 1e-300), (0.0009, 0.1)):
+        assert not is_plausible_spacing(*spacing)
+        with pytest.raises(ValueError, match="pixel_spacing values must be at least 0.001 mm"):
+            measure_regions(square, pixel_spacing=spacing)
+    assert is_plausible_spacing(MIN_PIXEL_SPACING_MM, MIN_PIXEL_SPACING_MM)
+    (r,) = measure_regions(square, pixel_spacing=(MIN_PIXEL_SPACING_MM, MIN_PIXEL_SPACING_MM))
+    assert r["area_mm2"] == pytest.approx(9e-6)
+
+
 def test_bad_mask_is_refused():
     with pytest.raises(ValueError, match="mask"):
         measure_regions(np.ones((3, 3, 1)))
