@@ -839,7 +839,9 @@ class AnnotationIndex:
         reader's read of an image is their latest version of it that does not
         descend from another reader's saved work (``revises_other_reader``),
         whoever saved since; their latest version that does is given too, so
-        that the comparison can say it left it out.
+        that the comparison can say it left it out. So are the reads of images
+        with such a version and fewer than two independent readers (each capped
+        at ``images`` too): a reader who only revised others' work is listed.
 
         Parameters
         ----------
@@ -875,6 +877,18 @@ class AnnotationIndex:
         kept = (
             shared.order_by(sa.desc("newest"), SavedRow.image_sha256).limit(images).subquery()
         )
+        # Images with a version that revised another reader's work, whether or not two
+        # readers read them independently: the comparison lists such a version as left
+        # out, and a reader whose only reads are revisions must not vanish unmentioned.
+        # Their rows are read, not their masks, so the same cap of images is enough.
+        revised = (
+            sa.select(SavedRow.image_sha256, sa.func.max(SavedRow.saved_at).label("newest"))
+            .where(copied)
+            .group_by(SavedRow.image_sha256)
+            .order_by(sa.desc("newest"), SavedRow.image_sha256)
+            .limit(images)
+            .subquery()
+        )
         top = (
             sa.select(
                 SavedRow.image_sha256,
@@ -882,7 +896,8 @@ class AnnotationIndex:
                 copied.label("copied"),
                 sa.func.max(SavedRow.version).label("top"),
             )
-            .where(SavedRow.image_sha256.in_(sa.select(kept.c.image_sha256)))
+            .where(sa.or_(SavedRow.image_sha256.in_(sa.select(kept.c.image_sha256)),
+                          SavedRow.image_sha256.in_(sa.select(revised.c.image_sha256))))
             .group_by(SavedRow.image_sha256, SavedRow.annotator, copied)
             .subquery()
         )

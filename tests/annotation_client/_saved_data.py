@@ -68,7 +68,7 @@ NOTE_A1 = "Probably a fibroadenoma; follow up in 6 months, left breast."
 
 def save_version(data_dir, sha, *, name="left.png", annotator="Dr Ada", final=EDITED_A,
                  ai=None, label=None, classification=None, saved_at, worklist_path=None,
-                 regions=1, index=None, descriptors=None, note="") -> str:
+                 regions=1, index=None, descriptors=None, note="", based_on=None) -> str:
     """One saved version, written as the Annotate page writes it; returns its record path."""
     record = build_record(
         image={"sha256": sha, "name": name, "width": 4, "height": 3,
@@ -83,6 +83,7 @@ def save_version(data_dir, sha, *, name="left.png", annotator="Dr Ada", final=ED
         model={"name": "unet", "version": "2.1"} if ai is not None else None,
         measurements={"count": regions},
         saved_at=saved_at,
+        based_on=based_on,
     )
     saved = AnnotationStore(data_dir, index=index).save(
         sha, svg="<svg/>", mask_png=png_bytes(final), record=record,

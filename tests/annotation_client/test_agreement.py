@@ -271,6 +271,36 @@ def test_the_api_gives_the_agreement_of_the_saved_reads(data_dir, read_twice):
 
 
 @pytest.mark.usefixtures("an_app_exists")
+def test_a_reader_who_only_revised_anothers_read_is_listed_not_dropped(data_dir):
+    """Dr Hunt saves v1; Dr Second loads it to revise and saves v2, then v3. Nothing
+    is compared, but the API and the Saved page name Dr Second's v3 as left out."""
+    from _dash_helpers import text_of
+    from _saved_data import SHA_A, UTC, save_version
+
+    from annotation_client.pages import saved
+
+    def at(day):
+        return dt.datetime(2024, 5, day, tzinfo=UTC)
+
+    save_version(data_dir, SHA_A, annotator="Dr Hunt", label="benign", saved_at=at(1))
+    save_version(data_dir, SHA_A, annotator="Dr Second", label="benign", saved_at=at(2),
+                 based_on={"version": 1, "annotator": "Dr Hunt", "readers": ["Dr Hunt"]})
+    save_version(data_dir, SHA_A, annotator="Dr Second", label="malignant", saved_at=at(3),
+                 based_on={"version": 2, "annotator": "Dr Second",
+                           "readers": ["Dr Hunt", "Dr Second"]})
+    client = _client(data_dir)
+    body = client.get("/api/agreement").get_json()
+    assert body["images"] == 0 and body["pairs"] == 0
+    assert body["dependent"] == [
+        {"image_sha256": SHA_A, "annotator": "Dr Second", "version": 3,
+         "based_on": {"annotator": "Dr Second", "version": 2}},
+    ]
+    with client.application.test_request_context("/_dash-update-component"):
+        shown = text_of(saved.show_agreement(1))
+    assert "nothing to compare" in shown and "Dr Second" in shown
+
+
+@pytest.mark.usefixtures("an_app_exists")
 def test_a_damaged_mask_is_listed_and_the_api_still_answers(data_dir, read_twice):
     from _saved_data import SHA_A
 

@@ -879,8 +879,34 @@ def test_reads_are_each_readers_latest_independent_read_and_latest_copy(filled):
     rows, total = filled.reads()
     assert total == 1  # A: Ada and Bob independently; B: Ada only
     # Ada's A3 and Bob's A2 are the reads; Bob's A5 and Cy's A4 their latest copies.
-    assert _keys(rows) == [(SHA_A, 5), (SHA_A, 4), A3, A2]
-    assert [r["revises_other_reader"] for r in rows] == [True, True, None, None]
+    # B is not compared, but its rows come too, so that Bob's B3 is listed as left
+    # out rather than dropped without a word.
+    assert _keys(rows) == [(SHA_A, 5), (SHA_A, 4), (SHA_B, 3), A3, B2, A2]
+    assert [r["revises_other_reader"] for r in rows] == [True, True, True, None, None, None]
+
+
+def test_reads_list_a_reader_who_only_revised_anothers_work(make_index):
+    """Dr Hunt's v1 and Dr Second's v2 and v3, revisions of it: nothing to compare,
+    but Dr Second's latest is in the rows, to be named as left out."""
+    index = make_index()
+    first = _saved(SHA_A, 1, "Dr Hunt", "benign", "2024-01-01T10:00:00")
+    second = _saved(SHA_A, 2, "Dr Second", "benign", "2024-01-02T10:00:00")
+    second["based_on"] = {"version": 1, "annotator": "Dr Hunt"}
+    third = _saved(SHA_A, 3, "Dr Second", "malignant", "2024-01-03T10:00:00")
+    third["based_on"] = {"version": 2, "annotator": "Dr Second", "readers": ["Dr Hunt",
+                                                                              "Dr Second"]}
+    assert index.add_many([(first, "a/v1"), (second, "a/v2"), (third, "a/v3")]) == 3
+    # An image only one reader ever saved, revising nothing, brings no row.
+    assert index.add(_saved(SHA_B, 1, "Dr Hunt", None, "2024-01-04T10:00:00"), "b/v1")
+    rows, total = index.reads()
+    assert total == 0
+    assert _keys(rows) == [(SHA_A, 3), (SHA_A, 1)]
+    assert [(r["annotator"], r["revises_other_reader"]) for r in rows] == [
+        ("Dr Second", True), ("Dr Hunt", None)]
+    # At most `images` such images, the newest.
+    index.add(_saved(SHA_B, 2, "Dr Second", None, "2024-01-05T10:00:00")
+              | {"based_on": {"version": 1, "annotator": "Dr Hunt"}}, "b/v2")
+    assert _keys(index.reads(1)[0]) == [(SHA_B, 2), (SHA_B, 1)]
 
 
 def test_reads_of_an_empty_index(make_index):
