@@ -261,12 +261,25 @@ def _open_picture(data: bytes, fmt: str, max_pixels: int | None) -> tuple[Image.
         # Browsers show JPEGs upright according to EXIF, and a PNG's eXIf chunk (read
         # once loaded, as it may follow the image data); the mask must match that view.
         # (exif_transpose copies the image even when there is nothing to turn.)
-        orientation = image.getexif().get(_EXIF_ORIENTATION, 1)
+        orientation = _exif_orientation(image)
         if orientation != 1:
             image = ImageOps.exif_transpose(image)
     except Exception as exc:  # truncated/corrupt data raises many types in Pillow
         raise CorruptImage(f"could not decode the {label} image: {_short(exc)}") from None
     return image, orientation
+
+
+def _exif_orientation(image: Image.Image) -> int:
+    """The EXIF orientation of a loaded picture; 1 when its EXIF cannot be read.
+
+    Browsers show a picture whose EXIF is not valid TIFF data as stored, and so does
+    Pillow's JPEG reader; a PNG's eXIf chunk of the same garbage raised "not a TIFF
+    file" here, and the picture was refused as corrupt.
+    """
+    try:
+        return image.getexif().get(_EXIF_ORIENTATION, 1)
+    except Exception:  # Pillow raises SyntaxError, struct.error, ValueError... on garbage
+        return 1
 
 
 def _pil_to_uint8(image: Image.Image) -> np.ndarray:

@@ -110,6 +110,18 @@ def test_an_exif_orientation_is_applied_and_reported():
     np.testing.assert_array_equal(image.pixels, np.rot90(GREY, -1))
 
 
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG"])
+def test_exif_that_is_not_tiff_data_is_ignored_as_browsers_ignore_it(fmt):
+    # A PNG's eXIf chunk of garbage was refused: "could not decode the PNG image: not a
+    # TIFF file"; the same garbage in a JPEG was read, as a browser shows both.
+    buffer = io.BytesIO()
+    Image.fromarray(GREY).save(buffer, format=fmt, exif=b"\xde\xad\xbe\xef" * 8, quality=100)
+    image = read(buffer.getvalue())
+    assert image.orientation == 1 and image.pixels.shape == (48, 64)
+    with pytest.raises(SyntaxError, match="not a TIFF file"):  # Pillow's own reading
+        Image.open(io.BytesIO(png_bytes(GREY, exif=b"\xde\xad\xbe\xef" * 8))).getexif()
+
+
 def test_a_colour_profile_is_reported_not_applied():
     buffer = io.BytesIO()
     Image.fromarray(GREY).save(buffer, format="JPEG", quality=95, icc_profile=b"profile")
