@@ -37,7 +37,7 @@ from ._dicomfile import ImageNote, looks_like_dicom, read_dicom_file
 from ._imagerules import CorruptImage, UnsupportedImage, check_image_size, refuse_unusable
 from ._io import wide_grey_to_uint8
 from ._jpegcheck import check_jpeg_complete
-from ._pngcheck import PNG_SIGNATURE, check_png_complete
+from ._pngcheck import PNG_SIGNATURE, check_png_complete, without_damaged_ancillary_chunks
 
 JPEG_SIGNATURE = b"\xff\xd8\xff"
 #: The formats :func:`read_image_file` reads.
@@ -246,6 +246,8 @@ def _other_format(data: bytes) -> str | None:
 def _open_picture(data: bytes, fmt: str, max_pixels: int | None) -> tuple[Image.Image, int]:
     """The loaded, checked, upright picture and the EXIF orientation it was turned by."""
     label = fmt.upper()
+    if fmt == "png":  # libpng, so a browser, drops them and shows the image
+        data = without_damaged_ancillary_chunks(data)
     try:
         image = _PLUGINS[fmt](io.BytesIO(data))
     # The errors Image.open reports as "cannot identify" for a header not of its format.

@@ -5,6 +5,11 @@ image data (IDAT) and IEND, and its zlib decoder reports "done, no error" when
 the compressed stream ends, validly, before the last row: the rows it never
 wrote stay zero. Both files are damaged, and libpng (so a browser) refuses the
 first; :func:`check_png_complete` refuses both.
+
+The other way round, Pillow refuses a PNG for a bad CRC in any chunk, where libpng
+only warns about an ancillary chunk's (text, EXIF, colour profile...) and drops it,
+and a browser shows the image: :func:`without_damaged_ancillary_chunks` drops them
+first, as libpng does.
 """
 
 from __future__ import annotations
@@ -92,6 +97,46 @@ def check_png_complete(image: Image.Image, data: bytes) -> None:
         )
     rows = found // (expected // height)
     raise ValueError(f"its image data ends after {rows} of its {height} rows (truncated)")
+
+
+def without_damaged_ancillary_chunks(data: bytes) -> bytes:
+    """``data`` without its whole ancillary chunks whose CRC does not match.
+
+    Pillow's only way past such a chunk is ``ImageFile.LOAD_TRUNCATED_IMAGES``, which
+    would also let truncated images through. An ancillary chunk is one whose type's
+    first letter is lower case (PNG specification 5.4); critical chunks, and a chunk
+    the file ends inside of, are left for the reading to judge.
+
+    Parameters
+    ----------
+    data : bytes
+        A PNG file.
+
+    Returns
+    -------
+    bytes
+        ``data`` itself when no chunk was dropped (the usual case), else a copy.
+    """
+    view = memoryview(data)
+    kept: list[memoryview] = []
+    start = 0  # of the bytes not yet copied to kept
+    position = len(PNG_SIGNATURE)
+    while position + 8 <= len(data):
+        length = int.from_bytes(data[position : position + 4], "big")
+        kind = data[position + 4 : position + 8]
+        end = position + 8 + length
+        if end + 4 > len(data) or kind == b"IEND":
+            break
+        if kind.isalpha() and kind[0] & 0x20:
+            stored = int.from_bytes(data[end : end + 4], "big")
+            if zlib.crc32(view[position + 8 : end], zlib.crc32(kind)) != stored:
+                kept.append(view[start:position])
+                start = end + 4
+        position = end + 4
+    if not kept:
+        return data
+    kept.append(view[start:])
+    return b"".join(kept)
 
 
 def _png_chunks(data: bytes) -> tuple[bytes, list[memoryview]]:

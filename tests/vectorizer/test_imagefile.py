@@ -19,6 +19,7 @@ from image_samples import (
     huge_png_bytes,
     jpeg_bytes,
     png_bytes,
+    png_chunk,
     speckle_image,
     with_bad_crc,
 )
@@ -188,16 +189,28 @@ def test_a_png_whose_image_data_fails_its_crc_is_corrupt(kind):
     )
 
 
-def test_an_ancillary_chunk_with_a_bad_crc_is_pillows_to_judge():
+def test_an_ancillary_chunk_with_a_bad_crc_is_dropped_as_libpng_drops_it():
+    # Pillow refused the file for a tEXt chunk before the image data ("starts like one
+    # but is not valid"; one after it, it reads unchecked); libpng only warns and drops
+    # the chunk, and a browser shows the image. Both are dropped now.
     from PIL import PngImagePlugin
 
     info = PngImagePlugin.PngInfo()
     info.add_text("Software", "scanner")
     buffer = io.BytesIO()
     Image.fromarray(GREY).save(buffer, format="PNG", pnginfo=info)
-    # Pillow refuses it while opening (a tEXt chunk before the image data).
-    with pytest.raises(CorruptImage, match="starts like one but is not valid"):
-        read(with_bad_crc(buffer.getvalue(), b"tEXt"))
+    before = with_bad_crc(buffer.getvalue(), b"tEXt")
+    end = png_bytes(GREY).rindex(b"IEND") - 4
+    text = png_chunk(b"tEXt", b"Comment\0after the image data")
+    after = with_bad_crc(png_bytes(GREY)[:end] + text + png_bytes(GREY)[end:], b"tEXt")
+    for data in (before, after):
+        np.testing.assert_array_equal(read(data).pixels, GREY)
+        assert open_picture(data, max_pixels=10**6).size == (64, 48)
+    # Its CRC intact, the chunk is read; a critical chunk's CRC still counts.
+    assert open_picture(buffer.getvalue(), max_pixels=10**6).info["Software"] == "scanner"
+    palette = with_bad_crc(png_bytes(Image.fromarray(GREY).convert("P")), b"PLTE")
+    with pytest.raises(CorruptImage):
+        read(palette)
 
 
 def test_a_png_signature_with_nothing_valid_after_it_is_corrupt_not_unsupported():
