@@ -147,7 +147,8 @@ def register(server: flask.Flask, index: AnnotationIndex, config: ClientConfig) 
         annotator = args.get("annotator", "").strip() or None
         if annotator is not None:
             try:
-                checked_name(annotator, "annotator")
+                # As recorded: composed Unicode (NFC), so a decomposed spelling finds it.
+                annotator = checked_name(annotator, "annotator")
             except SignInError as exc:
                 return _error(400, "bad_parameter", str(exc))
         try:

@@ -33,7 +33,12 @@ def _as_utf8(value: str) -> str:
 
 
 def checked_name(name: str, subject: str) -> str:
-    """``name`` stripped, if it can be recorded as an annotator.
+    """``name`` stripped and in Unicode's composed form (NFC), if it can be recorded.
+
+    One name is one string however the keyboard, a paste or the sign-in proxy
+    encoded its accents: a decomposed "e" + U+0301 is recorded, compared and
+    looked up as the composed "é", so the two are the same reader, not two names
+    that look alike.
 
     Parameters
     ----------
@@ -47,8 +52,13 @@ def checked_name(name: str, subject: str) -> str:
     SignInError
         When it is longer than :data:`MAX_NAME_CHARS` characters or holds control
         characters; the message never repeats the name.
+
+    Examples
+    --------
+    >>> checked_name(" Jose\u0301 ", "The name") == "Jos\u00e9"
+    True
     """
-    name = name.strip()
+    name = unicodedata.normalize("NFC", name.strip())
     if len(name) > MAX_NAME_CHARS:
         raise SignInError(f"{subject} is longer than {MAX_NAME_CHARS} characters.")
     if any(unicodedata.category(char) in _REFUSED_CATEGORIES for char in name):
@@ -113,7 +123,8 @@ def signed_in_name(headers: Mapping[str, str], header: str) -> str:
     Returns
     -------
     str
-        The name, without surrounding white space; UTF-8 bytes are decoded.
+        The name, without surrounding white space and in composed form (NFC, see
+        :func:`checked_name`); UTF-8 bytes are decoded.
 
     Raises
     ------

@@ -25,6 +25,7 @@ from annotation_client._app import INDEX_KEY
 from annotation_client._signin import (
     MAX_NAME_CHARS,
     SignInError,
+    checked_name,
     reader_key,
     same_reader_spelled_otherwise,
     signed_in_name,
@@ -333,6 +334,45 @@ def test_a_save_under_another_spelling_of_a_saved_name_is_refused(annotate, data
     for typed in ("Dr Ana Lima", "Dr Ana Lima-Souza"):
         assert "Saved." in _save(app, annotate, typed)[0]
     assert app.server.config[INDEX_KEY].annotators() == ["Dr Ana Lima", "Dr Ana Lima-Souza"]
+
+
+#: "Dr Ünïcode" composed (NFC, as most keyboards type it) and decomposed (NFD, as a paste
+#: from some file names or systems gives it): the same name, other code points.
+COMPOSED = "Dr \u00dcn\u00efcode"
+DECOMPOSED = "Dr U\u0308ni\u0308code"
+
+
+def test_a_name_is_checked_into_its_composed_unicode_form():
+    assert COMPOSED != DECOMPOSED
+    assert checked_name(f" {DECOMPOSED} ", "The name") == COMPOSED
+    assert checked_name(COMPOSED, "The name") == COMPOSED
+    # From a sign-in proxy, sent as UTF-8 bytes (read by WSGI as Latin-1).
+    sent = DECOMPOSED.encode().decode("latin-1")
+    assert signed_in_name({HEADER: sent}, HEADER) == COMPOSED
+
+
+def test_a_name_typed_decomposed_is_the_same_reader_as_composed(annotate, data_dir):
+    app = create_app({"DATA_DIR": data_dir, "MODEL_SERVER_URL": "http://127.0.0.1:9"})
+    assert "Saved." in _save(app, annotate, COMPOSED)[0]
+    # Not refused as "another spelling only in case or spacing" of itself: saved, as it.
+    text = _save(app, annotate, DECOMPOSED)[0]
+    assert "Saved." in text, text
+    assert app.server.config[INDEX_KEY].annotators() == [COMPOSED]
+    # And the other way round, a first save typed decomposed is recorded composed.
+    assert "Saved." in _save(app, annotate, "Jose\u0301")[0]
+    assert "Jos\u00e9" in app.server.config[INDEX_KEY].annotators()
+    # The API's annotator= finds the name however it is spelled.
+    rows = app.server.test_client().get("/api/saved", query_string={"annotator": DECOMPOSED})
+    assert [r["annotator"] for r in rows.get_json()["rows"]] == [COMPOSED, COMPOSED]
+
+
+def test_a_signed_in_name_sent_decomposed_is_recorded_and_shown_composed(
+    signed_in_app, annotate, data_dir
+):
+    sent = DECOMPOSED.encode().decode("latin-1")
+    assert "Saved." in _save(signed_in_app, annotate, None, {HEADER: sent})[0]
+    assert signed_in_app.server.config[INDEX_KEY].annotators() == [COMPOSED]
+    assert _recall(signed_in_app, annotate, None, {HEADER: sent})[0] == COMPOSED
 
 
 def test_the_signed_in_name_is_recorded_as_the_proxy_sends_it(signed_in_app, annotate, data_dir):
