@@ -220,7 +220,8 @@ def _check_format(data: bytes, formats: tuple[str, ...]) -> str:
     if fmt is None or fmt not in formats:
         found = fmt.upper() if fmt else _other_format(data)
         names = ", ".join(f.upper() for f in formats)
-        what = f"a {found} file" if found else "content that is not an image we read"
+        article = "an" if found and found[0] in "AEIOU" else "a"  # an ICO, an EPS file
+        what = f"{article} {found} file" if found else "content that is not an image we read"
         raise UnsupportedImage(f"unsupported image type: got {what}; expected {names}", found)
     return fmt
 

@@ -141,8 +141,11 @@ def test_a_colour_profile_is_reported_not_applied():
         (b"\x00" * 300, None,
          "unsupported image type: got content that is not an image we read; "
          "expected PNG, JPEG, DICOM"),
+        # Was "got a ICO file".
+        (b"\x00\x00\x01\x00" + bytes(40), "ICO",
+         "unsupported image type: got an ICO file; expected PNG, JPEG, DICOM"),
     ],
-    ids=["text", "gif", "zeros"],
+    ids=["text", "gif", "zeros", "ico"],
 )
 def test_other_content_is_unsupported_and_named_when_recognised(data, found, message):
     with pytest.raises(UnsupportedImage) as info:
