@@ -154,6 +154,23 @@ def format_path(polygons: Sequence[Sequence[tuple[float, float]]]) -> str:
     return "".join(parts)
 
 
+def close_subpaths(path: str) -> str:
+    """``path`` with a ``Z`` at the end of every subpath that has none.
+
+    Plotly's *Draw region* tool reports its closed path without the closing
+    command, while the model's outlines have it: a region is an area either way
+    (a fill closes it), but the saved SVG says so explicitly for both. Nothing
+    else of the path is rewritten.
+
+    Examples
+    --------
+    >>> close_subpaths("M0,0L4,0L4,3M1,1L2,1L2,2Z")
+    'M0,0L4,0L4,3ZM1,1L2,1L2,2Z'
+    """
+    pieces = [p.rstrip() for p in re.split(r"(?=[Mm])", path) if p.strip()]
+    return "".join(p if p[-1] in "Zz" else p + "Z" for p in pieces)
+
+
 def _xy(point: tuple[float, float]) -> str:
     x, y = (float(v) for v in point)
     if not (math.isfinite(x) and math.isfinite(y)):
@@ -226,12 +243,14 @@ def paths_to_svg(paths: Sequence[str], width: int, height: int) -> str:
     Returns
     -------
     str
-        ``<svg>`` with one ``<path fill-rule="evenodd">`` per region.
+        ``<svg>`` with one ``<path fill-rule="evenodd">`` per region, each subpath
+        closed by ``Z`` (see :func:`close_subpaths`).
     """
     width, height = _size(width, "width"), _size(height, "height")
     paths = _paths(paths)
     body = "".join(
-        f'  <path d={quoteattr(path)} fill="#ffffff" fill-rule="evenodd"/>\n' for path in paths
+        f'  <path d={quoteattr(close_subpaths(path))} fill="#ffffff" fill-rule="evenodd"/>\n'
+        for path in paths
     )
     return (
         '<svg xmlns="http://www.w3.org/2000/svg" '

@@ -132,6 +132,17 @@ def test_svg_is_image_sized_with_one_evenodd_path_per_region():
         s.paths_to_svg(SQUARE, 8, 6)
 
 
+def test_paths_to_svg_closes_a_hand_drawn_region_as_the_ais_are():
+    # Plotly's Draw region reports its path without the closing Z.
+    drawn = "M2,1L6,1L6,4L2,4"
+    svg = s.paths_to_svg([drawn, "M0,0L4,0L4,3 M1,1L2,1L2,2Z", SQUARE], 8, 6)
+    paths = ET.fromstring(svg).findall("{http://www.w3.org/2000/svg}path")
+    assert [p.get("d") for p in paths] == [drawn + "Z", "M0,0L4,0L4,3ZM1,1L2,1L2,2Z", SQUARE]
+    # The same region as before: closing changes no pixel, and it reads back closed.
+    assert (s.paths_to_mask([drawn], (6, 8)) == s.paths_to_mask([drawn + "Z"], (6, 8))).all()
+    assert s.svg_to_paths(svg, 8, 6)[0] == SQUARE
+
+
 def test_paths_to_mask_covers_exactly_the_pixels_inside():
     mask = s.paths_to_mask([SQUARE], (6, 8))
     expected = np.zeros((6, 8), bool)
