@@ -45,6 +45,13 @@ class ModelServerUnavailable(ModelServerError):
     """The model server is down, still loading, or too slow to answer."""
 
 
+class ModelServerUnreachable(ModelServerUnavailable):
+    """No connection to the model server could be made: it is down, or not there.
+
+    Unlike a slow answer, this is what a later successful health check takes back.
+    """
+
+
 class ModelServerClient:
     """Client for one model server.
 
@@ -82,7 +89,7 @@ class ModelServerClient:
                 f"The model server at {self.base_url} did not answer within {self.timeout:g} s."
             ) from exc
         except requests.ConnectionError as exc:
-            raise ModelServerUnavailable(
+            raise ModelServerUnreachable(
                 f"The model server at {self.base_url} cannot be reached."
             ) from exc
         except requests.RequestException as exc:

@@ -55,6 +55,7 @@ from annotation_client._server_client import (
     ModelServerClient,
     ModelServerError,
     ModelServerUnavailable,
+    ModelServerUnreachable,
 )
 
 logger = logging.getLogger(__name__)
@@ -728,14 +729,21 @@ def _client() -> ModelServerClient:
     return ModelServerClient(config.model_server_url, timeout=config.request_timeout)
 
 
+#: Class of the wrapper of an alert saying the model server cannot be reached: the
+#: health poll takes that alert away once the server answers again (and no other).
+UNREACHABLE_CLASS = "server-unreachable"
+
+
 def _server_alert(exc: ModelServerError, action: str):
     if isinstance(exc, ModelServerUnavailable):
-        return _views.alert(
+        alert = _views.alert(
             f"{exc.message} You can still draw, edit and save outlines by hand.",
             "warning",
             title=f"{action} unavailable.",
             id="server-alert-message",
         )
+        return html.Div(alert, className=UNREACHABLE_CLASS) if isinstance(
+            exc, ModelServerUnreachable) else alert
     return _views.alert(exc.message, "danger", title=f"{action} failed.", id="server-alert-message")
 
 
@@ -921,26 +929,37 @@ def _status_badge(health: dict | None):
 
 @callback(
     Output(ids.SERVER_STATUS, "children", allow_duplicate=True),
+    Output(ids.SERVER_ALERT, "children", allow_duplicate=True),
     Input(ids.SERVER_POLL, "n_intervals"),
     Input(ids.SERVER_ALERT, "children"),
     prevent_initial_call=True,
 )
-def refresh_server_status(_ticks, _alert):
+def refresh_server_status(_ticks, alert):
     """Keep the badge true while the page stays open.
 
     Asked every ``SERVER_POLL_MS`` and whenever a request's answer changes the
     server alert: a server that went away (or came back) after the page loaded
-    must not go on being shown as it was. The alert stays the requests' own:
-    it says what failed, which a health check cannot take back.
+    must not go on being shown as it was. The alert stays the requests' own,
+    saying what failed, except one saying the server cannot be reached: once it
+    answers again, that is no longer true and goes with the offline badge. A slow
+    answer, or a request the server refused, is not taken back by a health check.
     """
     config = get_config()
     # Short: a hung server must not hold a callback for the whole request timeout.
     client = ModelServerClient(config.model_server_url,
                                timeout=min(HEALTH_TIMEOUT_S, config.request_timeout))
     try:
-        return _status_badge(client.health())
+        health = client.health()
     except ModelServerError:
-        return _status_badge(None)
+        return _status_badge(None), dash.no_update
+    return _status_badge(health), None if _says_unreachable(alert) else dash.no_update
+
+
+def _says_unreachable(alert) -> bool:
+    """Whether the server alert, as the browser holds it, is one of :func:`_server_alert`
+    for a server that could not be reached."""
+    props = alert.get("props") if isinstance(alert, dict) else None
+    return isinstance(props, dict) and props.get("className") == UNREACHABLE_CLASS
 
 
 @callback(

@@ -1085,10 +1085,17 @@ def test_the_status_badge_follows_the_server_after_the_page_loaded(
     server.server_close()
     wait_for(dash_duo, lambda: "offline" in badge(), 20, "the badge kept saying ready")
     _shot(dash_duo, artifacts_dir, "01-gone")
+    # Drawn again while the server is away, the page says it cannot be reached.
+    dash_duo.driver.refresh()
+    dash_duo.wait_for_contains_text(f"#{ids.SERVER_ALERT}", "cannot be reached", timeout=20)
     server = ThreadingHTTPServer(("127.0.0.1", port), _HealthyModelServer)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         wait_for(dash_duo, lambda: "ready" in badge(), 20, "the badge kept saying offline")
+        # Back: the alert that said it cannot be reached goes with the offline badge.
+        wait_for(dash_duo, lambda: not dash_duo.find_element(f"#{ids.SERVER_ALERT}").text, 10,
+                 "the alert still says the server cannot be reached")
+        _shot(dash_duo, artifacts_dir, "02-back")
     finally:
         server.shutdown()
         server.server_close()

@@ -139,3 +139,68 @@ def test_bad_request_arguments_fail_before_sending():
         client.predict(b"x", "x.png", box=(1, 2, 3))
     with pytest.raises(TypeError, match="mask_png"):
         client.classify(b"x", "x.png", mask_png="nope")
+
+
+# --------------------------------------------------------------------------- the page's alert
+
+
+class _HealthyHandler(BaseHTTPRequestHandler):
+    def do_GET(self):  # noqa: N802 - http.server's naming
+        body = b'{"status": "ok", "model": {"name": "unet"}}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def _as_browser_holds(component):
+    """A Dash component as a callback's Input gets it back from the browser: JSON."""
+    import json
+
+    import plotly
+
+    return json.loads(json.dumps(component, cls=plotly.utils.PlotlyJSONEncoder))
+
+
+@pytest.mark.usefixtures("an_app_exists")
+def test_the_health_poll_takes_back_only_the_alert_that_the_server_cannot_be_reached(
+    tmp_path, annotate
+):
+    """The server was down when a model request was made; the poll finds it back."""
+    import dash
+
+    from annotation_client import create_app
+    from annotation_client._server_client import ModelServerUnreachable
+
+    port = _closed_port()
+    app = create_app({"MODEL_SERVER_URL": f"http://127.0.0.1:{port}", "DATA_DIR": tmp_path})
+    with app.server.test_request_context("/_dash-update-component", method="POST"):
+        with pytest.raises(ModelServerUnreachable, match="cannot be reached"):
+            annotate._client().health()
+        down = _as_browser_holds(annotate._server_alert(
+            ModelServerUnreachable("The model server at x cannot be reached."),
+            "Box re-segmentation"))
+        slow = _as_browser_holds(annotate._server_alert(
+            ModelServerUnavailable("The model server at x did not answer within 3 s."),
+            "Classification"))
+        refused = _as_browser_holds(annotate._server_alert(
+            ModelServerError("The model server refused the request: draw a larger box."),
+            "Box re-segmentation"))
+        # Still down: the alert stays, the badge says offline.
+        badge, alert = annotate.refresh_server_status(1, down)
+        assert "offline" in str(badge.children) and alert is dash.no_update
+        server = ThreadingHTTPServer(("127.0.0.1", port), _HealthyHandler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        try:
+            badge, alert = annotate.refresh_server_status(2, down)
+            assert "ready" in str(badge.children) and alert is None
+            # What the server answered, or a slow answer, is not taken back.
+            for other in (slow, refused, None):
+                assert annotate.refresh_server_status(3, other)[1] is dash.no_update
+        finally:
+            server.shutdown()
+            server.server_close()
