@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import asdict, dataclass
 
 import numpy as np
 from scipy import ndimage
+
+#: Allowed values of PostProcess's numbers: (lowest, highest or None, lowest allowed).
+_RANGES = {"threshold": (0.0, 1.0, False), "min_area_frac": (0.0, 1.0, True),
+           "keep_relative": (0.0, 1.0, True), "min_confidence": (0.0, None, True),
+           "normal_gate": (0.0, None, True), "gate_keep_confidence": (0.0, None, True)}
 
 
 @dataclass(frozen=True)
@@ -48,6 +54,22 @@ class PostProcess:
     normal_gate: float = 0.5
     min_confidence: float = 0.0
     gate_keep_confidence: float = 2.0
+
+    def __post_init__(self):
+        # A hand-edited manifest or override: a threshold of 1.5 would silently empty
+        # every outline, so out-of-range values are refused with the field's name.
+        for name, (lo, hi, lo_allowed) in _RANGES.items():
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Real):
+                raise ValueError(f"postprocess.{name}: expected a number, got {value!r}")
+            if not (value > lo or (lo_allowed and value == lo)) or (hi is not None
+                                                                     and not value <= hi):
+                bounds = ("[" if lo_allowed else "(") + f"{lo}, " + (
+                    f"{hi}]" if hi is not None else "inf)")
+                raise ValueError(f"postprocess.{name}: {value!r} is outside {bounds}")
+        if not isinstance(self.fill_holes, bool | np.bool_):
+            raise ValueError(f"postprocess.fill_holes: expected true or false, "
+                             f"got {self.fill_holes!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -49,16 +49,65 @@ def to_grey(image) -> np.ndarray:
         return arr
     if arr.dtype == bool:
         return arr.astype(np.uint8) * 255
+    if not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
+        raise ValueError(f"image: expected numbers, got {arr.dtype} values")
     arr = arr.astype(np.float32)
     if not np.isfinite(arr).all():
         raise ValueError("image: contains NaN or infinite values")
-    if np.issubdtype(np.asarray(image).dtype, np.floating) and arr.max(initial=0) <= 1.0:
-        arr = arr * 255.0
-    elif arr.max(initial=0) > 255:
-        # 16-bit or wider data: stretch its own range to 8 bits.
+    if arr.min(initial=0) < 0 or arr.max(initial=0) > 255:
+        # Signed or wider data (a CT-like int16, a float in [-1, 1], 16-bit): stretch
+        # its own range to 8 bits rather than clip away what lies below 0 or above 255.
         lo, hi = float(arr.min()), float(arr.max())
         arr = (arr - lo) * (255.0 / max(hi - lo, 1e-6))
+    elif np.issubdtype(np.asarray(image).dtype, np.floating) and arr.max(initial=0) <= 1.0:
+        arr = arr * 255.0
     return np.clip(np.rint(arr), 0, 255).astype(np.uint8)
+
+
+def mask_from_array(mask, threshold=0) -> np.ndarray:
+    """A mask array as ``(H, W)`` bool: what is drawn above ``threshold`` is lesion.
+
+    Parameters
+    ----------
+    mask : array_like
+        ``(H, W)``, ``(H, W, 1)``, ``(H, W, 2)`` grey and alpha, ``(H, W, 3)`` RGB or
+        ``(H, W, 4)`` RGBA; numbers or bool. Rows are image rows, top first.
+    threshold : number
+        A colour value above it is lesion (127 for a JPEG's ringing edges).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(H, W)`` bool. With an alpha channel whose pixels are not all alike, only
+        visible pixels count; and when every visible one is black, any visible pixel
+        is lesion (a mask drawn in transparency alone).
+
+    Raises
+    ------
+    ValueError
+        Not numbers, NaN, or a shape that is no mask.
+    """
+    arr = np.asarray(mask)
+    if arr.dtype != bool and not (np.issubdtype(arr.dtype, np.integer)
+                                  or np.issubdtype(arr.dtype, np.floating)):
+        raise ValueError(f"mask: expected numbers, got {arr.dtype} values")
+    if np.issubdtype(arr.dtype, np.floating) and np.isnan(arr).any():
+        raise ValueError("mask: contains NaN values")
+    if arr.ndim == 2:
+        return arr > threshold
+    if arr.ndim != 3 or arr.shape[2] not in (1, 2, 3, 4):
+        raise ValueError(f"mask: expected (H, W) or (H, W, C) array, got shape {arr.shape}")
+    if arr.shape[2] in (1, 3):
+        return arr.max(axis=2) > threshold
+    colour = arr[..., :-1].max(axis=2) > threshold
+    alpha = arr[..., -1]
+    if alpha.min() == alpha.max():
+        return colour if alpha.max() > 0 else np.zeros_like(colour)
+    if (colour & (alpha > 0)).any():
+        # Drawn in colour on a transparent ground, whose hidden pixels may hold any
+        # colour: what is seen counts.
+        return colour & (alpha > 0)
+    return alpha > 0
 
 
 def resize_grey(grey: np.ndarray, size: int = INPUT_SIZE) -> np.ndarray:

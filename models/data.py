@@ -20,17 +20,19 @@ from __future__ import annotations
 import csv
 import logging
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
-from ._preprocess import to_grey
+from ._preprocess import mask_from_array, to_grey
 
 log = logging.getLogger(__name__)
 
 CLASS_NAMES = ("normal", "benign", "malignant")
+_EXIF_ORIENTATION = 0x0112
 _MASK_RE = re.compile(r"^(?P<stem>.+?)_mask(?:_(?P<k>\d+))?$", re.IGNORECASE)
 
 
@@ -69,7 +71,23 @@ def _open_decoded(path):
         im.load()
     except (OSError, SyntaxError, Image.DecompressionBombError) as exc:
         raise UnreadableFileError(f"{path}: cannot read as an image ({exc})") from exc
-    return im
+    return _upright(im)
+
+
+def _upright(im):
+    """Turned upright by its EXIF orientation, as the model server and a browser show it.
+
+    A mask drawn on the upright view of a JPEG (or a PNG with an eXIf chunk) then
+    matches its image. EXIF that cannot be read leaves the pixels as stored.
+    """
+    try:
+        orientation = im.getexif().get(_EXIF_ORIENTATION, 1)
+    except Exception:  # Pillow raises many types on malformed EXIF
+        return im
+    if orientation == 1:
+        return im
+    with im:
+        return ImageOps.exif_transpose(im)
 
 
 def read_image(path) -> np.ndarray:
@@ -121,17 +139,9 @@ def read_mask(paths, shape, notes=None) -> np.ndarray:
         lossy = Path(p).suffix.lower() in (".jpg", ".jpeg")
         with _open_decoded(p) as im:
             if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
-                arr = np.asarray(im.convert("RGBA"))
-                colour = arr[..., :3].max(axis=2) > (127 if lossy else 0)
-                alpha = arr[..., 3]
-                if alpha.min() == alpha.max():
-                    m = colour if alpha.max() > 0 else np.zeros_like(colour)
-                elif (colour & (alpha > 0)).any():
-                    # Drawn in colour on a transparent ground, whose hidden pixels may
-                    # hold any colour: what is seen counts.
-                    m = colour & (alpha > 0)
-                else:
-                    m = alpha > 0  # drawn in transparency alone, the colour all black
+                m = mask_from_array(np.asarray(im.convert("RGBA")), 127 if lossy else 0)
+            elif im.mode in ("F", "I"):
+                m = np.asarray(im) > 0  # converting to 8 bits first would round 0.4 to 0
             else:
                 m = np.asarray(im.convert("L")) > (127 if lossy else 0)
         if m.shape != tuple(shape):
@@ -185,17 +195,22 @@ def load_samples(root, problems=None) -> list[Sample]:
             continue
         images: dict[str, list[Path]] = {}
         masks: dict[str, list[Path]] = {}
+        notes = []
         for p in sorted(folder.iterdir()):
-            if p.suffix.lower() not in (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"):
+            if p.name.startswith(".") or p.name.lower() in _SYSTEM_FILES:
                 continue
-            if p.name.startswith(".") or not p.is_file():
+            unread = _why_not_read(p)
+            if unread:
+                notes.append(f"{cls}/{p.name}: {unread}: left out")
                 continue
-            m = _MASK_RE.match(p.stem)
+            # One name typed on two systems may differ in Unicode form (é as one
+            # character or as e and an accent): the image and its mask still pair.
+            stem = unicodedata.normalize("NFC", p.stem)
+            m = _MASK_RE.match(stem)
             if m:
                 masks.setdefault(m.group("stem"), []).append(p)
             else:
-                images.setdefault(p.stem, []).append(p)
-        notes = []
+                images.setdefault(stem, []).append(p)
         for paths in images.values():
             if len(paths) > 1:
                 notes.append(f"{cls}/: {', '.join(q.name for q in paths)} share one name: "
@@ -211,8 +226,10 @@ def load_samples(root, problems=None) -> list[Sample]:
         for stem, paths in images.items():
             if len(paths) > 1:
                 continue
-            group, listed_masks = index.get((cls, stem), (f"{cls}/{stem}", None))
-            samples.append(Sample(stem, label, paths[0], sorted(masks.get(stem, [])),
+            name = paths[0].stem
+            group, listed_masks = index.get((cls, name), index.get((cls, stem),
+                                                                   (f"{cls}/{name}", None)))
+            samples.append(Sample(name, label, paths[0], sorted(masks.get(stem, [])),
                                   str(group), listed_masks))
     if not samples:
         raise ValueError(f"root: no images found under {root}/{{normal,benign,malignant}}")
@@ -227,6 +244,26 @@ def load_samples(root, problems=None) -> list[Sample]:
         if problems is not None:
             problems.append(note)
     return samples
+
+
+#: Image files read (by Pillow): BUSI's PNG, and what a copy of it may have become.
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+#: Files an operating system leaves in a folder: not worth a line each.
+_SYSTEM_FILES = ("thumbs.db", "desktop.ini")
+
+
+def _why_not_read(path: Path) -> str | None:
+    """Why a file in a class folder is not scored, or None when it is read."""
+    if path.is_symlink() and not path.exists():
+        return "a link to nothing"
+    if path.is_dir():
+        return "a folder (only the class folder's own files are read)"
+    if not path.is_file():
+        return "not a regular file"
+    if path.suffix.lower() not in IMAGE_SUFFIXES:
+        return (f"not a file type scored here (only {', '.join(IMAGE_SUFFIXES)}; "
+                "convert it to PNG to score it)")
+    return None
 
 
 def _class_folders(folder: Path) -> dict[str, Path]:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 import time
 from pathlib import Path
@@ -207,7 +206,7 @@ def format_table(result) -> str:
     for name in CLASS_NAMES:
         lines.append(f"  recall {name:<21} {c['recall'][name]:.4f}{ci('recall_' + name)}")
     for name in CLASS_NAMES:
-        lines.append(f"  AUC {name} vs rest{'':<{12 - len(name)}} {c['auc_ovr'][name]:.4f}")
+        lines.append(f"  {'AUC ' + name + ' vs rest':<28} {c['auc_ovr'][name]:.4f}")
     lines.append("")
     lines.append("confusion matrix (rows true, columns predicted: " + ", ".join(CLASS_NAMES) + ")")
     for name, row in zip(CLASS_NAMES, c["confusion_matrix"], strict=True):
@@ -264,8 +263,13 @@ def _prepare_output(path) -> Path:
     if out.is_dir():
         raise IsADirectoryError(21, "Is a directory (give a file name)")
     out.parent.mkdir(parents=True, exist_ok=True)
-    if not os.access(out if out.exists() else out.parent, os.W_OK):
-        raise PermissionError(13, "Permission denied")
+    # Opening it says what os.access cannot: root may write anywhere by permissions,
+    # yet not into /proc or onto a read-only mount.
+    existed = out.exists()
+    with open(out, "a"):
+        pass
+    if not existed:
+        out.unlink()
     return out
 
 
@@ -330,7 +334,11 @@ def main(argv=None):
     samples = samples_for_cli(args.data, args.split, args.subset, problems=problems)
     if samples is None:
         return 2
-    runtime = Runtime(args.weights, backend=args.backend).load()
+    try:
+        runtime = Runtime(args.weights, backend=args.backend).load()
+    except (OSError, ValueError) as exc:  # no manifest, a manifest that does not parse
+        print(f"error: --weights: {exc}", file=sys.stderr)
+        return 2
     twin = runtime.manifest.get("training", {}).get("validated_twin")
     if twin:
         n = runtime.manifest["training"].get("train_images")
@@ -350,7 +358,12 @@ def main(argv=None):
     if args.json:
         # Strict JSON: a figure that cannot be computed (no normal image, say) is null,
         # not NaN, which JSON parsers other than Python's reject.
-        json_path.write_text(json.dumps(_without_nan(result), indent=1, allow_nan=False))
+        text = json.dumps(_without_nan(result), indent=1, allow_nan=False)
+        try:
+            json_path.write_text(text)
+        except OSError as exc:  # a disk that filled up during the run
+            print(f"error: --json {args.json}: {exc.strerror or exc}", file=sys.stderr)
+            return 1
     if args.plots:
         save_plots(result, args.plots)
     return 0

@@ -44,13 +44,20 @@ def confusion_matrix(y_true, y_pred, num_classes) -> np.ndarray:
 
 
 def macro_f1(cm) -> float:
-    """Unweighted mean of per-class F1 from a confusion matrix."""
+    """Unweighted mean of per-class F1 from a confusion matrix (rows true, columns predicted).
+
+    The mean is over the classes that occur, as truth or as prediction (as
+    scikit-learn's ``f1_score(average="macro")``): a class that a folder lacks and
+    the model never predicts has no F1, rather than an F1 of 0 pulling the mean
+    down. NaN for an empty matrix.
+    """
     cm = np.asarray(cm, float)
     tp = np.diag(cm)
     prec = np.divide(tp, cm.sum(0), out=np.zeros_like(tp), where=cm.sum(0) > 0)
     rec = np.divide(tp, cm.sum(1), out=np.zeros_like(tp), where=cm.sum(1) > 0)
     f1 = np.divide(2 * prec * rec, prec + rec, out=np.zeros_like(tp), where=(prec + rec) > 0)
-    return float(f1.mean())
+    occurs = (cm.sum(0) + cm.sum(1)) > 0
+    return float(f1[occurs].mean()) if occurs.any() else float("nan")
 
 
 def roc_auc(scores, positives) -> float:

@@ -5,6 +5,8 @@ Coordinates: tensors are ``(batch, row, col, channel)``.
 
 from __future__ import annotations
 
+import operator
+
 import keras
 from keras import layers, ops
 
@@ -61,6 +63,19 @@ class MaskedAveragePool(layers.Layer):
         return num / den
 
 
+def check_side(name, size, levels):
+    """A U-Net's side must halve ``levels`` times exactly, or its skips cannot meet."""
+    step = 2 ** levels
+    try:
+        size = operator.index(size)
+    except TypeError:
+        raise ValueError(f"{name}: expected a whole number of pixels, got {size!r}") from None
+    if size < step or size % step:
+        near = step * max(1, round(size / step))
+        raise ValueError(f"{name}: {size} is not a multiple of {step} ({levels} halvings "
+                         f"must come out exact), e.g. {near}")
+
+
 def get_multitask_unet(
     input_size=160,
     base_filters=16,
@@ -93,6 +108,7 @@ def get_multitask_unet(
         the supplied ``hint`` where ``use_hint`` is 1 (a radiologist's
         corrected outline), otherwise the network's own segmentation.
     """
+    check_side("input_size", input_size, depth)
     image = keras.Input((input_size, input_size, 1), name="image")
     hint = keras.Input((input_size, input_size, 1), name="hint")
     use_hint = keras.Input((1,), name="use_hint")
@@ -218,6 +234,7 @@ def get_refiner(crop_size=128, filters=(12, 24, 48, 64), name="lesion_refiner"):
         Input ``crop`` ``(B, S, S, 1)`` float in [0, 1]; output ``seg``
         ``(B, S, S, 1)``, the lesion probability per pixel of the crop.
     """
+    check_side("crop_size", crop_size, len(filters) - 1)
     crop = keras.Input((crop_size, crop_size, 1), name="crop")
     x, skips = crop, []
     for i, f in enumerate(filters[:-1]):

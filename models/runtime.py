@@ -21,6 +21,7 @@ from scipy import ndimage
 
 from ._postprocess import PostProcess, postprocess
 from ._preprocess import (
+    mask_from_array,
     prepare_input,
     resize_mask,
     resize_prob,
@@ -398,9 +399,10 @@ class Runtime:
         Parameters
         ----------
         mask : array_like, optional
-            ``(H, W)`` lesion mask (e.g. a radiologist's corrected outline);
-            the classifier then pools its features under this mask instead of
-            its own segmentation.
+            ``(H, W)`` lesion mask (e.g. a radiologist's corrected outline), or
+            ``(H, W, C)`` read by :func:`models._preprocess.mask_from_array`; the
+            classifier then pools its features under this mask instead of its own
+            segmentation.
         """
         self.load()
         grey = _grey(image)
@@ -506,14 +508,15 @@ def _outline(mask, shape):
     """A user's mask as ``(H, W)`` bool of the image's ``shape``, or None."""
     if mask is None:
         return None
-    hint = np.asarray(mask)
-    if hint.ndim == 3:
-        hint = hint[..., 0]
+    try:
+        hint = mask_from_array(mask)
+    except ValueError as exc:
+        raise ModelInputError(str(exc)) from exc
     if hint.shape != tuple(shape):
         raise ModelInputError(
             f"mask: shape {hint.shape[::-1]} (w, h) differs from image {tuple(shape)[::-1]}"
         )
-    return hint > 0
+    return hint
 
 
 def _grey(image) -> np.ndarray:

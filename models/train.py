@@ -94,6 +94,13 @@ def parse_args(argv=None):
                         "(its images must be among this run's training images)")
     p.add_argument("--verbose", type=int, default=1, help="keras progress bar: 0, 1 or 2")
     args = p.parse_args(argv)
+    if args.input_size is not None:
+        from .networks import check_side
+
+        try:  # before the data is read, not at the network after it
+            check_side("--input-size", args.input_size, levels=4)
+        except ValueError as exc:
+            p.error(str(exc))
     if args.mixup < 0:
         p.error("--mixup must be >= 0")
     if args.presence_weight < 0:

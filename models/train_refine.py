@@ -31,7 +31,15 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     add_run_args(p, out="runs/refine", epochs=50, batch_size=16, lr=2e-3,
                  crop_help="default: lesion_refine.REFINE_SIZE", filters=(12, 24, 48, 64))
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.crop_size is not None:
+        from .networks import check_side
+
+        try:  # before the crops are cut, not at the network after it
+            check_side("--crop-size", args.crop_size, levels=len(args.filters) - 1)
+        except ValueError as exc:
+            p.error(str(exc))
+    return args
 
 
 def load_squares(samples, size, margin, progress=False):

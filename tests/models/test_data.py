@@ -289,3 +289,61 @@ def test_a_macos_archive_folder_does_not_hide_the_wrapper(synthetic_busi, tmp_pa
     shutil.copytree(synthetic_busi[0], tmp_path / "Dataset_BUSI_with_GT")
     (tmp_path / "__MACOSX" / "Dataset_BUSI_with_GT").mkdir(parents=True)
     assert len(load_samples(tmp_path)) == len(load_samples(synthetic_busi[0]))
+
+
+def test_files_not_scored_are_listed_with_the_reason(synthetic_busi, tmp_path):
+    root, expected = synthetic_busi
+    copy = tmp_path / "busi"
+    shutil.copytree(root, copy)
+    (copy / "benign" / "scan.gif").write_bytes(b"GIF89a")
+    (copy / "benign" / "nested").mkdir()
+    (copy / "malignant" / "gone.png").symlink_to(tmp_path / "nowhere.png")
+    (copy / "malignant" / "Thumbs.db").write_bytes(b"\0")
+    problems = []
+    samples = load_samples(copy, problems)
+    assert {(s.class_name, s.name) for s in samples} == set(expected)
+    assert len(problems) == 3
+    assert any(p.startswith("benign/scan.gif: not a file type scored here") for p in problems)
+    assert any(p.startswith("benign/nested: a folder") for p in problems)
+    assert any(p.startswith("malignant/gone.png: a link to nothing") for p in problems)
+
+
+def test_an_image_and_its_mask_pair_whatever_the_unicode_form_of_their_name(tmp_path):
+    folder = tmp_path / "benign"
+    folder.mkdir()
+    grey = np.full((16, 16), 90, np.uint8)
+    Image.fromarray(grey).save(folder / "caf\u00e9 (1).png")  # é as one character
+    lesion = np.zeros((16, 16), np.uint8)
+    lesion[4:9, 5:12] = 255
+    Image.fromarray(lesion).save(folder / "cafe\u0301 (1)_mask.png")  # e and an accent
+    problems = []
+    [sample] = load_samples(tmp_path, problems)
+    assert problems == []
+    assert sample.name == "caf\u00e9 (1)"
+    assert np.array_equal(read_mask(sample.mask_paths, (16, 16)), lesion > 0)
+
+
+def test_images_and_masks_are_read_upright_by_their_exif_orientation(tmp_path):
+    # Stored on its side, with orientation 6 ("turn 90 degrees clockwise to view"):
+    # a mask drawn on the upright view must match the image as read.
+    upright = np.zeros((20, 32), np.uint8)
+    upright[2:6, 3:20] = 200
+    upright[10:18, 25:30] = 60
+    stored = np.rot90(upright, 1)  # what a camera that was turned writes
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(stored).save(tmp_path / "img.png", exif=exif)
+    assert np.array_equal(read_image(tmp_path / "img.png"), upright)
+    Image.fromarray(np.rot90(upright > 100, 1).astype(np.uint8) * 255).save(
+        tmp_path / "mask.png", exif=exif)
+    assert np.array_equal(read_mask([tmp_path / "mask.png"], upright.shape), upright > 100)
+    # Malformed EXIF is ignored, as a browser does.
+    Image.fromarray(upright).save(tmp_path / "bad.png", exif=b"Exif\0\0garbage")
+    assert np.array_equal(read_image(tmp_path / "bad.png"), upright)
+
+
+def test_a_float_mask_counts_every_value_above_zero(tmp_path):
+    mask = np.zeros((12, 12), np.float32)
+    mask[3:7, 2:9] = 0.4
+    Image.fromarray(mask, mode="F").save(tmp_path / "m.tif")
+    assert np.array_equal(read_mask([tmp_path / "m.tif"], (12, 12)), mask > 0)

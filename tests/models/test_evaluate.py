@@ -93,6 +93,12 @@ def test_unreadable_files_are_skipped_and_reported_not_fatal(busi_copy):
     assert result["segmentation"]["mean_dice"] == 1.0
     assert result["classification"]["n"] == len(samples) - 2
     assert "skipped benign/benign (2)" in format_table(result)
+    # Every figure in one column, the AUCs too.
+    rows = [line for line in format_table(result).splitlines()
+            if line.startswith(("  accuracy ", "  AUC ", "  recall ", "  mean Dice "))]
+    assert len(rows) == 8
+    assert len({line.index(next(w for w in line.split() if w[0].isdigit()))
+                for line in rows}) == 1
 
 
 def test_lesion_image_without_mask_counts_for_classification_only(busi_copy):

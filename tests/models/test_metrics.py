@@ -43,6 +43,18 @@ def test_confusion_and_macro_f1():
     assert macro_f1(cm) == pytest.approx((0.5 + 2 / 3 + 0.8) / 3)
 
 
+def test_macro_f1_averages_over_the_classes_that_occur():
+    # A folder of malignant images only, all called malignant: nothing is wrong.
+    assert macro_f1(confusion_matrix([2, 2, 2], [2, 2, 2], 3)) == pytest.approx(1.0)
+    # No normal image, none predicted: the mean of benign's 1 and malignant's 2/3.
+    cm = confusion_matrix([1, 2, 2], [1, 2, 1], 3)
+    assert macro_f1(cm) == pytest.approx((2 / 3 + 2 / 3) / 2)
+    # Normal predicted once though absent: it occurs, with F1 0.
+    cm = confusion_matrix([1, 2, 2], [0, 2, 2], 3)
+    assert macro_f1(cm) == pytest.approx((0 + 0 + 1) / 3)
+    assert np.isnan(macro_f1(np.zeros((3, 3))))
+
+
 def test_roc_auc_rank_statistic():
     assert roc_auc([0.1, 0.4, 0.35, 0.8], [0, 0, 1, 1]) == pytest.approx(0.75)
     assert roc_auc([0.5, 0.5], [0, 1]) == pytest.approx(0.5)

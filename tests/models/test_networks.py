@@ -7,6 +7,7 @@ from models.networks import (
     build_from_architecture,
     get_ensemble,
     get_multitask_unet,
+    get_refiner,
     load_half_weights,
     save_half_weights,
 )
@@ -148,3 +149,25 @@ def test_int8_weights_are_per_channel_and_round_trip(tmp_path):
     half = tmp_path / "h.npz"
     save_half_weights(net, half)
     assert path.stat().st_size < 0.65 * half.stat().st_size
+
+
+@pytest.mark.parametrize("unet, refiner", [(100, 100), (168, 12), (8, 4), (0, 0),
+                                            (16.0, 16.0)])
+def test_builders_refuse_a_side_their_levels_cannot_halve(unet, refiner):
+    with pytest.raises(ValueError, match="input_size"):
+        get_multitask_unet(unet, base_filters=4)
+    with pytest.raises(ValueError, match="crop_size"):
+        get_refiner(crop_size=refiner)
+
+
+def test_the_training_scripts_refuse_such_a_side_before_reading_data(capsys):
+    from models import train, train_refine
+
+    with pytest.raises(SystemExit) as stop:
+        train.parse_args(["--data", "/nonexistent", "--input-size", "100"])
+    assert stop.value.code == 2
+    assert "--input-size: 100 is not a multiple of 16" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        train_refine.parse_args(["--data", "/nonexistent", "--crop-size", "100"])
+    assert "--crop-size: 100 is not a multiple of 8" in capsys.readouterr().err
+    assert train.parse_args(["--data", "/x", "--input-size", "96"]).input_size == 96

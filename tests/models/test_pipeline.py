@@ -185,6 +185,17 @@ def test_evaluate_cli_skips_unreadable_files_and_refuses_a_folder_of_them(synthe
     assert proc.returncode == 2
     assert "--json" in proc.stderr and "directory" in proc.stderr.lower()
     assert "evaluating" not in proc.stderr
+    # Writable by its permissions (the tests may run as root), yet not a place for files.
+    proc = subprocess.run([*cmd[:-1], "/proc/sonotrace-result.json"], capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 2 and "--json" in proc.stderr
+    assert "evaluating" not in proc.stderr and "Traceback" not in proc.stderr
+    # Weights that are not an export: the reason, not a traceback.
+    proc = subprocess.run([*cmd[:-2], "--weights", str(tmp_path)], capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 2, proc.stderr
+    assert "error: --weights: no manifest.json in" in proc.stderr
+    assert "Traceback" not in proc.stderr
 
 
 def _second_run(root, out, split_seed):

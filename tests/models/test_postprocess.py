@@ -70,3 +70,26 @@ def test_window_must_fit():
     with pytest.raises(ValueError, match="does not fit"):
         postprocess(np.ones((10, 10)), shape=(20, 20), offset=(15, 0))
     assert not postprocess(np.zeros((0, 0)), shape=(5, 6)).any()
+
+
+@pytest.mark.parametrize("bad, reason", [
+    ({"threshold": 1.5}, "threshold: 1.5 is outside"),
+    ({"threshold": 0}, "threshold: 0 is outside"),
+    ({"min_area_frac": -0.01}, "min_area_frac"),
+    ({"keep_relative": 2}, "keep_relative"),
+    ({"min_confidence": float("nan")}, "min_confidence"),
+    ({"normal_gate": -1}, "normal_gate"),
+    ({"gate_keep_confidence": "high"}, "gate_keep_confidence: expected a number"),
+    ({"threshold": True}, "threshold: expected a number"),
+    ({"fill_holes": "yes"}, "fill_holes"),
+])
+def test_settings_out_of_range_are_refused_by_name(bad, reason):
+    with pytest.raises(ValueError, match=reason):
+        PostProcess(**bad)
+
+
+def test_the_documented_extremes_are_settings():
+    # Above 1 turns the gate off; a gate keeping above 1 empties the mask; 0 floors nothing.
+    PostProcess(threshold=1.0, normal_gate=2.0, gate_keep_confidence=2.0, min_confidence=0.0,
+                min_area_frac=0.0, keep_relative=0.0, fill_holes=np.bool_(False))
+    PostProcess(threshold=np.float32(0.4))

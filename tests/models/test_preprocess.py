@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from models._preprocess import (
+    mask_from_array,
     prepare_input,
     resize_prob,
     resize_prob_box,
@@ -23,7 +24,19 @@ def test_to_grey_variants_agree():
     assert g16.min() == 0 and g16.max() == 255
 
 
-@pytest.mark.parametrize("bad", [np.zeros((4, 4)), np.zeros((10, 10, 2)), np.zeros(5)])
+def test_to_grey_stretches_signed_data_rather_than_clipping_it():
+    ramp = np.arange(-128, 128, dtype=np.int16).reshape(16, 16)
+    grey = to_grey(ramp)
+    # Every step of the ramp stays a step: nothing below 0 is flattened to black.
+    assert grey.min() == 0 and grey.max() == 255
+    assert np.all(np.diff(grey.ravel().astype(int)) >= 0)
+    assert len(np.unique(grey)) == 256
+    centred = np.linspace(-1, 1, 100, dtype=np.float32).reshape(10, 10)
+    assert np.array_equal(to_grey(centred), to_grey((centred + 1) / 2))
+
+
+@pytest.mark.parametrize("bad", [np.zeros((4, 4)), np.zeros((10, 10, 2)), np.zeros(5),
+                                 np.full((10, 10), "a")])
 def test_to_grey_rejects(bad):
     with pytest.raises(ValueError, match="image"):
         to_grey(bad)
@@ -72,3 +85,39 @@ def test_resize_prob_box_is_that_part_of_the_full_resize():
     rows, cols = slice(17, 90), slice(0, 55)
     np.testing.assert_allclose(resize_prob_box(prob, 123, 301, rows, cols), full[rows, cols],
                                atol=1e-5)
+
+
+def test_mask_from_array_reads_what_is_drawn():
+    drawn = np.zeros((6, 8), bool)
+    drawn[1:4, 2:6] = True
+    grey = drawn.astype(np.uint8) * 255
+    assert np.array_equal(mask_from_array(grey), drawn)
+    assert np.array_equal(mask_from_array(grey[..., None]), drawn)
+    red = np.zeros((6, 8, 3), np.uint8)
+    red[drawn, 0] = 200
+    assert np.array_equal(mask_from_array(red), drawn)
+    opaque = np.dstack([red, np.full((6, 8), 255, np.uint8)])
+    assert np.array_equal(mask_from_array(opaque), drawn)
+    # Drawn in transparency alone: black everywhere, visible where the lesion is.
+    alpha_only = np.zeros((6, 8, 4), np.uint8)
+    alpha_only[..., 3] = grey
+    assert np.array_equal(mask_from_array(alpha_only), drawn)
+    # Colour under transparent pixels is not seen.
+    hidden = opaque.copy()
+    hidden[..., 0] = 200
+    hidden[..., 3] = grey
+    assert np.array_equal(mask_from_array(hidden), drawn)
+    assert np.array_equal(mask_from_array(np.dstack([grey, grey])), drawn)  # grey + alpha
+    assert not mask_from_array(np.zeros((6, 8, 4), np.uint8)).any()  # fully transparent
+    assert np.array_equal(mask_from_array(drawn * 0.4), drawn)  # soft values count
+
+
+@pytest.mark.parametrize("bad, reason", [
+    (np.full((6, 8), np.nan), "NaN"),
+    (np.full((6, 8), "x"), "numbers"),
+    (np.zeros((6, 8, 5)), "shape"),
+    (np.zeros(6), "shape"),
+])
+def test_mask_from_array_refuses(bad, reason):
+    with pytest.raises(ValueError, match=reason):
+        mask_from_array(bad)

@@ -193,6 +193,13 @@ def test_classify_probabilities_and_hint(runtime, lesion_case):
     assert max(abs(with_mask[k] - empty[k]) for k in p) > 1e-4
     with pytest.raises(ModelInputError, match="mask"):
         runtime.classify(grey, mask=np.zeros((5, 5), bool))
+    # A mask drawn in transparency alone is the same outline, not an empty one.
+    rgba = np.zeros((*truth.shape, 4), np.uint8)
+    rgba[..., 3] = truth.astype(np.uint8) * 255
+    assert runtime.classify(grey, mask=rgba) == with_mask
+    for bad in (np.full(truth.shape, np.nan), np.full(truth.shape, "x")):
+        with pytest.raises(ModelInputError, match="mask"):
+            runtime.classify(grey, mask=bad)
 
 
 def test_bad_images(runtime):

@@ -167,7 +167,7 @@ def test_refined_outline_stays_in_the_square_of_the_first(exported):
 def test_nothing_to_refine_on_an_empty_outline(exported):
     root, outs = exported
     grey = _image(root)
-    empty = {**LOOSE, "threshold": 1.01}  # nothing reaches it
+    empty = {**LOOSE, "min_confidence": 1.01}  # no outline is that sure
     assert not Runtime(outs["one"], backend="keras", postprocess=empty).predict_mask(grey).any()
 
 
