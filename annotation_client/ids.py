@@ -91,6 +91,8 @@ UPLOAD_LIMIT = "upload-limit"  # wraps the upload; data-max-bytes for sonotrace.
 UPLOAD_REFUSED = "upload-refused"  # sonotrace.js writes a too-large file's refusal here
 PREVIOUS_SAVES = "previous-saves"  # "saved vN by ... [Load]" for an image saved before
 PREVIOUS_SAVES_TEXT = "previous-saves-text"
+# {"image": sha256, "version": n}: the version that line names, the one Load it to revise loads
+PREVIOUS_SAVES_SHOWN = "previous-saves-shown"
 LOAD_SAVED_BUTTON = "load-saved-button"  # data-version: the version it loads
 # {"image", "version", "paths", "at"}: a saved version to edit; {"image", "failed", "at"}
 # when it could not be read

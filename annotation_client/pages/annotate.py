@@ -390,6 +390,7 @@ def _record_card(signed_in: bool = False, blinded: bool = False):
                                 size="sm",
                             ),
                             dcc.Store(id=ids.LOADED_SAVE),
+                            dcc.Store(id=ids.PREVIOUS_SAVES_SHOWN),
                         ],
                         id=ids.PREVIOUS_SAVES,
                         className="small mb-2",
@@ -1590,31 +1591,41 @@ def _request(target: str | dict) -> dict:
 @callback(
     Output(ids.PREVIOUS_SAVES, "style"),
     Output(ids.PREVIOUS_SAVES_TEXT, "children"),
+    Output(ids.PREVIOUS_SAVES_SHOWN, "data"),
     State(ids.IMAGE_META, "data"),
     Input(ids.SAVED_WORK, "data"),
     Input(ids.PAGE_LOAD, "data"),
     Input(ids.IMAGE_OPENED, "data"),
+    # Another tab or workstation may save the image while it is open here: the line
+    # follows it at the health poll's pace (a folder listing and one small JSON).
+    Input(ids.SERVER_POLL, "n_intervals"),
 )
-def show_previous_saves(meta, _saved, _loaded, _opened=None):
-    """Say when the open image was saved before, and offer its latest version."""
+def show_previous_saves(meta, _saved, _loaded, _opened=None, _ticks=None):
+    """Say when the open image was saved before, and offer its latest version.
+
+    Asked on open, save and load, and at each health poll, so that a version saved
+    since elsewhere shows here too. The version named is kept beside the line: *Load
+    it to revise* loads that one, the one the radiologist read about.
+    """
     hidden = {"display": "none"}
     if not meta:
-        return hidden, None
+        return hidden, None, None
     try:
         reader = get_reader()
     except _signin.SignInError:
-        return hidden, None  # the Annotator field already says the sign-in failed
+        return hidden, None, None  # the Annotator field already says the sign-in failed
     store = get_store()
     try:
         versions = store.versions(meta["sha256"], reader)
         if not versions:
-            return hidden, None
+            return hidden, None, None
         record = store.load_record(meta["sha256"], versions[-1])
         if not isinstance(record, dict):
             raise ValueError("its record is not a JSON object")
     except (OSError, ValueError) as exc:
-        return {}, f"This image has saved versions, but the latest cannot be read ({exc})."
-    return {}, previous_save_text(record, len(versions), own=reader is not None)
+        return {}, f"This image has saved versions, but the latest cannot be read ({exc}).", None
+    return ({}, previous_save_text(record, len(versions), own=reader is not None),
+            {"image": meta["sha256"], "version": versions[-1]})
 
 
 def previous_save_text(record: dict, count: int, own: bool = False) -> str:
@@ -1637,9 +1648,12 @@ def previous_save_text(record: dict, count: int, own: bool = False) -> str:
     )
 
 
-def _latest_record(meta: dict) -> tuple[int, object]:
+def _latest_record(meta: dict, version: int | None = None) -> tuple[int, object]:
     """``(version, record)`` of the open image's latest saved version (under blinded
     reading, the latest the signed-in reader saved); the record as read, unchecked.
+
+    With ``version``, that version instead, when it is one the reader may load
+    (otherwise the latest).
 
     Raises
     ------
@@ -1654,11 +1668,14 @@ def _latest_record(meta: dict) -> tuple[int, object]:
             if reader is None
             else "you saved no version of this image"
         )
-    return versions[-1], get_store().load_record(meta["sha256"], versions[-1])
+    chosen = version if version in versions else versions[-1]
+    return chosen, get_store().load_record(meta["sha256"], chosen)
 
 
-def _read_latest_save(meta: dict) -> tuple[int, str | None, str, dict, list[str], dict]:
-    """The open image's latest saved version.
+def _read_latest_save(
+    meta: dict, version: int | None = None
+) -> tuple[int, str | None, str, dict, list[str], dict]:
+    """The open image's latest saved version (or ``version``, see :func:`_latest_record`).
 
     Returns ``(version, label, note, descriptors, paths, record)``. ``paths`` are
     SVG path data in image pixels, read back from the version's SVG; ``record``
@@ -1671,7 +1688,7 @@ def _read_latest_save(meta: dict) -> tuple[int, str | None, str, dict, list[str]
         With a message for the radiologist, when there is no version or it is
         damaged, or the sign-in proxy named nobody under blinded reading.
     """
-    version, record = _latest_record(meta)
+    version, record = _latest_record(meta, version)
     final = record.get("final") if isinstance(record, dict) else None
     if not isinstance(final, dict):
         raise ValueError(f"the record of version {version} is not a saved record")
@@ -1767,27 +1784,34 @@ def _revised(meta: dict, history: dict | None) -> dict | None:
     Output(ids.IMAGE_INFO, "children", allow_duplicate=True),
     Input(ids.LOAD_SAVED_BUTTON, "n_clicks"),
     State(ids.IMAGE_META, "data"),
+    State(ids.PREVIOUS_SAVES_SHOWN, "data"),
     prevent_initial_call=True,
     # A second click while this one runs would push the same version twice; the
     # segment callback also disables the button while /predict runs.
     running=[(Output(ids.LOAD_SAVED_BUTTON, "disabled"), True, False)],
 )
-def load_saved(clicks, meta):
-    """Put the open image's latest saved version back in the editor, to revise it.
+def load_saved(clicks, meta, shown=None):
+    """Put the saved version the Record card names back in the editor, to revise it.
 
-    The outline goes onto the undo history (Undo brings back the one before);
-    the final label, note and descriptors are those of the version. Saving
-    again makes the next version; the AI's outline, if any, stays the one the
-    next record compares with.
+    That is the image's latest version when the line was last drawn (``shown``);
+    one saved since elsewhere (another tab, another workstation) is not loaded in
+    its place unseen: the message says it exists, and the line, drawn again, names
+    it for the next click. The outline goes onto the undo history (Undo brings
+    back the one before); the final label, note and descriptors are those of the
+    version. Saving again makes the next version; the AI's outline, if any, stays
+    the one the next record compares with.
     """
     if not clicks or not meta:
         raise PreventUpdate
     no = dash.no_update
     sha = meta["sha256"]
+    named = (shown.get("version") if isinstance(shown, dict) and shown.get("image") == sha
+             else None)
     try:
-        version, label, note, descriptors, paths, record = _read_latest_save(meta)
+        version, label, note, descriptors, paths, record = _read_latest_save(meta, named)
         based_on = _revision_of(record, version)
         next_version = get_store().next_version(sha)
+        newest = get_store().versions(sha, get_reader())[-1]
     except (OSError, ValueError, TypeError) as exc:
         message = _views.alert(
             f"{exc}", "danger", title="The saved version cannot be loaded.", id="load-error"
@@ -1798,11 +1822,16 @@ def load_saved(clicks, meta):
                                  ids.LOADED_SAVE)
         return (failed, no, no, no, message, *[no] * len(DESCRIPTOR_OPTIONS), no, no)
     work = _unsaved.snapshot(sha, paths, label, note, descriptors)
+    newer = (
+        f" A newer version, v{newest}, was saved since (in another tab or by another "
+        "reader): the Record card names it now, and Load it to revise loads it."
+        if newest > version else ""
+    )
     message = _views.alert(
         f"Version {version} loaded: {len(paths)} outline(s). Saving makes version "
         f"{next_version}, recorded as a revision of version {version} by "
-        f"{based_on['annotator']}; Undo brings back the outline shown before.",
-        "info",
+        f"{based_on['annotator']}; Undo brings back the outline shown before.{newer}",
+        "warning" if newer else "info",
         id="load-result",
     )
     loaded = _signing.signed(

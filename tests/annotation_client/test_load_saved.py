@@ -83,9 +83,13 @@ def _load(app, annotate, clicks=1, meta=META):
         return annotate.load_saved(clicks, meta)[:-2]
 
 
-def _previous(app, annotate, meta=META):
+def _previous(app, annotate, meta=META, shown=None):
+    """The line's style and text; into the list ``shown``, the version it names."""
     with app.server.test_request_context("/_dash-update-component"):
-        return annotate.show_previous_saves(meta, None, True)
+        style, text, named = annotate.show_previous_saves(meta, None, True)
+    if shown is not None:
+        shown.append(named)
+    return style, text
 
 
 # --------------------------------------------------------------------------- previous_save_text
@@ -242,6 +246,51 @@ def test_load_saved_loads_the_latest_of_several_versions(app, annotate, data_dir
         "Version 3 loaded: 1 outline(s). Saving makes version 4, recorded as a revision "
         "of version 3 by Dr Ada; Undo brings back the outline shown before."
     )
+
+
+def test_load_takes_the_version_the_line_names_and_says_a_newer_one_was_saved(
+    app, annotate, data_dir
+):
+    """Two tabs on one image: this one read "v1 by Dr Ada"; Dr Bo saved v2 in the other."""
+    _save(data_dir, SAVED_PATHS, annotator="Dr Ada", label="benign")
+    shown = []
+    _previous(app, annotate, shown=shown)
+    assert shown == [{"image": SHA, "version": 1}]
+    _save(data_dir, [TRIANGLE], annotator="Dr Bo", label="malignant",
+          saved_at=dt.datetime(2024, 5, 2, 10, 0, tzinfo=UTC))
+    with app.server.test_request_context("/_dash-update-component"):
+        loaded, label, _note, _work, message, *_ = annotate.load_saved(1, META, shown[0])
+    # What the radiologist read is what is loaded, and the message says what is newer.
+    assert loaded["version"] == 1 and label == "benign"
+    assert "Version 1 loaded" in text_of(message)
+    assert "A newer version, v2, was saved since" in text_of(message)
+    # The line, drawn again (by the load's answer, or the next poll), names v2 by Dr Bo,
+    # and the next click loads that.
+    _style, text = _previous(app, annotate, shown=shown)
+    assert "v2 (of 2) by Dr Bo" in text and shown[-1] == {"image": SHA, "version": 2}
+    with app.server.test_request_context("/_dash-update-component"):
+        loaded, label, _note, _work, message, *_ = annotate.load_saved(2, META, shown[-1])
+    assert loaded["version"] == 2 and label == "malignant"
+    assert "newer" not in text_of(message)
+    # A line of another image, or a version that is not one, is no choice: the latest.
+    for other in ({"image": OTHER_SHA, "version": 1}, {"image": SHA, "version": 7},
+                  {"image": SHA, "version": "1"}, "v1", None):
+        with app.server.test_request_context("/_dash-update-component"):
+            assert annotate.load_saved(3, META, other)[0]["version"] == 2, other
+
+
+def test_the_saved_before_line_is_drawn_again_at_each_health_poll(app):
+    """So a version saved in another tab shows before Load it to revise is clicked."""
+    from annotation_client import ids
+
+    # The callbacks as the browser is told of them.
+    specs = app.server.test_client().get("/_dash-dependencies").get_json()
+    inputs = [
+        [i["id"] + "." + i["property"] for i in spec["inputs"]]
+        for spec in specs
+        if f"{ids.PREVIOUS_SAVES_TEXT}.children" in spec["output"]
+    ]
+    assert len(inputs) == 1 and f"{ids.SERVER_POLL}.n_intervals" in inputs[0]
 
 
 def test_each_click_of_load_is_a_new_load(app, annotate, data_dir):

@@ -233,7 +233,7 @@ def _previous_and_load(app, headers, meta=META):
     from annotation_client.pages import annotate
 
     with app.server.test_request_context("/_dash-update-component", headers=headers):
-        style, text = annotate.show_previous_saves(meta, None, True)
+        style, text, _shown = annotate.show_previous_saves(meta, None, True)
         loaded, label, *_ = annotate.load_saved(1, meta)
     return style, text, loaded, label
 
