@@ -1071,10 +1071,44 @@ def set_spacing(_clicks, _submitted, value, meta):
 
 def _spacing_refusal(value) -> html.Span:
     return html.Span(
-        f"{str(value)[:40]!r} is not a pixel spacing: give mm per pixel, above 0 and at most "
-        f"{vectorizer.MAX_PIXEL_SPACING_MM:g}.",
+        f"{str(value)[:40]!r} is not a pixel spacing: give mm per pixel, from "
+        f"{vectorizer.MIN_PIXEL_SPACING_MM:g} to {vectorizer.MAX_PIXEL_SPACING_MM:g} "
+        "(the vectorizer's plausible range).",
         className="text-danger",
     )
+
+
+def _spacing_unset(typed, meta: dict) -> str | None:
+    """Why a save must wait when the spacing field shows other than the spacing in use.
+
+    The record states the spacing the measurements use, which only *Set* (or Enter)
+    changes; a value typed and left, or a field emptied, would have the record
+    disagree with the screen. None when they agree, or the file gives the spacing
+    (the field is hidden then).
+    """
+    if _file_gives_spacing(meta):
+        return None
+    spacing = meta.get("pixel_spacing_mm")
+    used = float(spacing[1]) if spacing else None
+    if typed in (None, ""):
+        if used is None:
+            return None
+        return (f"The pixel spacing field is empty, but the measurements use {used:g} mm per "
+                "pixel. Click Set to measure in pixels, or type the spacing again, then save.")
+    try:
+        shown = float(typed)
+    except (TypeError, ValueError):
+        shown = None
+    if shown is not None and shown == used:
+        return None
+    text = str(typed)[:40]
+    if used is None:
+        return (f"The pixel spacing field shows {text} mm per pixel, but it was not Set: the "
+                "measurements are in pixels. Click Set to measure at it, or empty the field "
+                "to save in pixels, then save.")
+    return (f"The pixel spacing field shows {text} mm per pixel, but the measurements use "
+            f"{used:g} (the new value was not Set). Click Set to measure at {text}, or put "
+            f"back {used:g}, then save.")
 
 
 @callback(
@@ -2598,6 +2632,8 @@ def _outline_files(paths, meta) -> tuple[str, np.ndarray]:
     State(ids.ANNOTATOR, "value"),
     State(ids.IMAGE_DATA, "data"),
     *[State(ids.descriptor(name), "value") for name in DESCRIPTOR_OPTIONS],
+    # Last, after the descriptors: what the pixel spacing field shows (see _spacing_unset).
+    State(ids.SPACING_INPUT, "value"),
     prevent_initial_call=True,
     running=[(Output(ids.SAVE_BUTTON, "disabled"), True, False)],
 )
@@ -2607,6 +2643,12 @@ def save(_clicks, meta, history, ai, classification, final_label, note, annotato
     if not meta or not _clicks:  # not a click: the page was drawn again
         raise PreventUpdate
     no = dash.no_update
+    # The spacing field's value follows the descriptors (absent in a call without it).
+    count = len(DESCRIPTOR_OPTIONS)
+    descriptors, field = descriptors[:count], descriptors[count:]
+    unset = _spacing_unset(field[0], meta) if field else None
+    if unset is not None:
+        return _views.alert(unset, "warning", title="Not saved.", id="save-result"), no
     header = get_config().annotator_header
     if header:
         # Behind a sign-in proxy the record names the signed-in user; the field is

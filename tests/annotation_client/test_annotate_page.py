@@ -533,6 +533,18 @@ def test_a_pixel_spacing_typed_by_hand_measures_in_mm_and_is_saved(
     area = record["measurements"]["regions"][0]
     assert area["area_mm2"] == pytest.approx(area["area_px"] * 0.08 * 0.08, rel=1e-6)
 
+    # Another spacing typed but not Set: the save waits, rather than record 0.08 under a
+    # field that shows 0.09.
+    field.send_keys(Keys.CONTROL, "a", Keys.DELETE)
+    field.send_keys("0.09")
+    click(driver, By.ID, ids.SAVE_BUTTON)
+    wait_for(dash_duo, lambda: "but the measurements use 0.08" in
+             dash_duo.find_element("#save-result").text, 30, "the save did not wait")
+    assert "Not saved." in dash_duo.find_element("#save-result").text
+    assert not (folder / "v002.json").exists()
+    field.send_keys(Keys.CONTROL, "a", Keys.DELETE)
+    field.send_keys("0.08")
+
     # Emptied and set: back to pixels.
     field.send_keys(Keys.CONTROL, "a", Keys.DELETE)  # clear() fires no React change
     click(driver, By.ID, ids.SPACING_SET)

@@ -836,3 +836,58 @@ def test_a_save_refused_for_its_pixel_spacing_says_so_and_writes_nothing(tmp_pat
     saved = [p for p in (tmp_path / "data").rglob("*")
              if p.is_file() and p.suffix != ".sqlite3" and p.name != KEY_FILE]
     assert saved == []
+
+
+@pytest.mark.parametrize(
+    ("spacing", "field", "saved", "said"),
+    [
+        # Set 0.08, then 0.09 typed and not Set: the record would say 0.08.
+        ([0.08, 0.08], 0.09, None, "shows 0.09 mm per pixel, but the measurements use 0.08"),
+        ([0.08, 0.08], "0.09", None, "Click Set to measure at 0.09, or put back 0.08"),
+        # Typed and never Set: no spacing would be saved at all.
+        (None, 0.09, None, "shows 0.09 mm per pixel, but it was not Set"),
+        (None, "abc", None, "shows abc mm per pixel, but it was not Set"),
+        # Emptied and not Set: still measured at 0.08.
+        ([0.08, 0.08], "", None, "field is empty, but the measurements use 0.08"),
+        ([0.08, 0.08], None, None, "field is empty"),
+        # Shown as used: saved.
+        ([0.08, 0.08], 0.08, [0.08, 0.08], "Saved."),
+        ([0.08, 0.08], "0.08", [0.08, 0.08], "Saved."),
+        (None, None, None, "Saved."),
+        (None, "", None, "Saved."),
+    ],
+)
+def test_a_save_waits_while_the_spacing_field_shows_other_than_the_spacing_used(
+    tmp_path, spacing, field, saved, said
+):
+    import base64
+
+    import numpy as np
+    from PIL import Image
+
+    from annotation_client import _editing, decode_image
+    from annotation_client.pages import annotate
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.arange(600, dtype=np.uint8).reshape(20, 30)).save(buffer, format="PNG")
+    data = buffer.getvalue()
+    meta = decode_image(data, "scan.png").meta()
+    if spacing is not None:
+        meta.update(pixel_spacing_mm=spacing, pixel_spacing_source="manual")
+    state = dict(_editing.empty_state(), paths=["M 5,5 L 15,5 L 15,15 L 5,15 Z"])
+    history = {"image": meta["sha256"], "present": state, "past": [], "future": []}
+    image_data = {"contents": "data:image/png;base64," + base64.b64encode(data).decode()}
+    app = create_app({"DATA_DIR": tmp_path / "data", "MODEL_SERVER_URL": "http://127.0.0.1:9"})
+    blank = [None] * len(annotate.DESCRIPTOR_OPTIONS)
+    with app.server.test_request_context():
+        alert, _work = annotate.save(
+            1, meta, history, None, None, "benign", "", "Ada", image_data, *blank, field
+        )
+    text = json.dumps(alert.to_plotly_json(), default=lambda o: o.to_plotly_json())
+    assert said in text
+    records = list((tmp_path / "data").rglob("v001.json"))
+    if said == "Saved.":
+        record = json.loads(records[0].read_text())
+        assert record["image"]["pixel_spacing_mm"] == saved
+    else:
+        assert "Not saved." in text and records == []

@@ -207,6 +207,28 @@ def test_the_spacing_form_is_offered_only_when_the_file_gives_none(tmp_path):
         assert "is not a pixel spacing" in str(note.children)
 
 
+def test_a_spacing_too_fine_to_be_plausible_is_refused_naming_the_range(tmp_path):
+    """1e-9 mm per pixel made every area 0.0 mm²; the vectorizer's lower bound refuses it."""
+    import dash
+
+    import vectorizer
+    from annotation_client import create_app
+
+    create_app({"MODEL_SERVER_URL": "http://127.0.0.1:9", "DATA_DIR": tmp_path})
+    from annotation_client.pages import annotate
+
+    low = vectorizer.MIN_PIXEL_SPACING_MM
+    assert 0 < low <= 0.01  # ultrasound frames are 0.02 mm per pixel or coarser
+    png = {"sha256": "a" * 64, "name": "a.png", "kind": "png", "size_bytes": 94, "width": 30,
+           "height": 20, "pixel_spacing_mm": None, "notes": []}
+    for bad in (1e-9, "1e-9", low / 2):
+        meta, info, changed, note = annotate.set_spacing(1, None, bad, png)
+        assert (meta, info, changed) == (dash.no_update,) * 3, bad
+        assert f"from {low:g} to {vectorizer.MAX_PIXEL_SPACING_MM:g}" in str(note.children)
+    meta, _info, _changed, _note = annotate.set_spacing(1, None, low, png)
+    assert meta["pixel_spacing_mm"] == [low, low]
+
+
 def test_descriptor_lists_match_the_birads_lexicon_of_the_issue():
     options = r.DESCRIPTOR_OPTIONS
     assert options["shape"] == ("oval", "round", "irregular")
