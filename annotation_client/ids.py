@@ -56,6 +56,8 @@ OVERLAY_OPACITY = "overlay-opacity"
 OVERLAY_VISIBLE = "overlay-visible"
 SHOW_CALIPERS = "show-calipers"
 GRAPH_FRAME = "graph-frame"  # around the graph: carries the display levels as CSS variables
+# The image's column (image, its tools, sliders): where keyboard shortcuts act on it
+IMAGE_PANEL = "image-panel"
 IMAGE_BRIGHTNESS = "image-brightness"
 IMAGE_CONTRAST = "image-contrast"
 LEVELS_RESET = "levels-reset"

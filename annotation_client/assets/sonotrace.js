@@ -4,6 +4,11 @@
  * without Ctrl, Alt or Meta) flips Show outline, to look at the margin under it
  * and back without leaving the image. Delete or Backspace clicks Erase selected
  * while an outline is selected.
+ * They act on the image only from the image's own column (#image-panel: the graph,
+ * its tool bar, sliders and switches) or from the page itself (nothing focused):
+ * a key pressed while the focus is in the Record form, on a final-label radio, a
+ * margin box or a button beside the image, belongs there, and must not erase,
+ * hide or undo the outline behind the radiologist's back.
  * Deleting a vertex needs no code here: plotly.js removes a vertex of the selected
  * editable path when it is double-clicked, and reports the new path through
  * relayoutData like any other edit. */
@@ -11,6 +16,11 @@
   document.addEventListener("keydown", function (event) {
     var target = event.target;
     var tag = target && target.tagName ? target.tagName.toLowerCase() : "";
+    var panel = document.getElementById("image-panel");
+    if (target && target !== document.body && target !== document.documentElement &&
+        !(panel && panel.contains(target))) {
+      return;
+    }
     // Keys typed into text belong to the text; a focused switch or radio takes none.
     var clickable = /^(checkbox|radio|button|submit|reset|range|file|color)$/i;
     if (tag === "textarea" || tag === "select" || (target && target.isContentEditable) ||

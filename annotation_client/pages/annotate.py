@@ -650,6 +650,8 @@ def layout(**query):
             _levels(),
         ],
         lg=8,
+        # sonotrace.js: shortcuts act on the image only from here (or the page itself).
+        id=ids.IMAGE_PANEL,
     )
     right = dbc.Col(
         [

@@ -831,6 +831,51 @@ def test_h_hides_and_shows_the_outline_but_not_while_typing(
     _assert_clean_console(dash_duo, artifacts_dir)
 
 
+def test_keys_pressed_in_the_record_form_do_not_erase_the_selected_outline(
+    dash_duo, live_model_server, segmentable_image, data_dir, artifacts_dir
+):
+    """Select the outline, then pick a final label, tick a margin or press a button
+    beside the image: Backspace and Delete there are the form's, not the image's."""
+    app = create_app({"MODEL_SERVER_URL": live_model_server, "DATA_DIR": data_dir})
+    dash_duo.start_server(app)
+    driver = dash_duo.driver
+    dash_duo.wait_for_element(f"#{ids.IMAGE_UPLOAD}")
+    _upload(dash_duo, segmentable_image)
+    wait_for(dash_duo, lambda: _drawn_paths(dash_duo) > 0, 60, "no AI outline appeared")
+    outline = _shape_paths(dash_duo)
+    _select_region(dash_duo)
+
+    def focused_id():
+        return driver.execute_script("var e = document.activeElement; return e ? e.id : '';")
+
+    targets = [
+        (By.XPATH, f"//*[@id='{ids.FINAL_LABEL}']//label[normalize-space()='benign']"),
+        (By.XPATH, f"//*[@id='{ids.descriptor('margin')}']//label[normalize-space()="
+                   "'circumscribed']"),
+        (By.ID, ids.SPACING_SET),
+    ]
+    for by, where in targets:
+        _click_when_still(dash_duo, where, by)
+        assert focused_id() and focused_id() != ids.ANNOTATION_GRAPH, where
+        # The outline is still selected: these keys would have erased it.
+        assert _js(dash_duo, "return gd._fullLayout._activeShapeIndex;") == 0
+        ActionChains(driver).send_keys(Keys.BACKSPACE).send_keys(Keys.DELETE).perform()
+        time.sleep(0.5)
+        assert _shape_paths(dash_duo) == outline, f"a key on {where} erased the outline"
+        # Nor does Ctrl+Z there undo the outline, nor H hide it.
+        ActionChains(driver).key_down(Keys.CONTROL).send_keys("z").key_up(
+            Keys.CONTROL).send_keys("h").perform()
+        time.sleep(0.5)
+        assert _shape_paths(dash_duo) == outline and _outline_shown(dash_duo)[0] is True
+    _shot(dash_duo, artifacts_dir, "01-kept")
+    # From the page itself (nothing focused), Delete still erases the selected outline.
+    driver.execute_script("document.activeElement.blur();")
+    driver.find_element(By.TAG_NAME, "body").send_keys(Keys.DELETE)
+    wait_for(dash_duo, lambda: len(_shape_paths(dash_duo)) == len(outline) - 1, 10,
+             "Delete did nothing")
+    _assert_clean_console(dash_duo, artifacts_dir)
+
+
 def _small_png(path: Path, seed: int) -> Path:
     """A small grey PNG, different for each seed (so a different image hash)."""
     ramp = np.add.outer(np.arange(96), np.arange(128)).astype(np.uint8)
