@@ -206,8 +206,13 @@ def _refusal(exc: ImageFileError, name: str) -> str:
     """The page's message for a file the reader refused."""
     if isinstance(exc, UnsupportedImage) and not isinstance(exc, UnsupportedEncoding):
         if exc.found:
-            return f"{name} is a {exc.found} file; open a PNG, JPEG or DICOM image."
+            article = "an" if exc.found[0] in "AEIOU" else "a"  # an ICO file
+            return f"{name} is {article} {exc.found} file; open a PNG, JPEG or DICOM image."
         return f"{name} is not a PNG, JPEG or DICOM image."
+    if isinstance(exc, ImageTooLarge) and exc.max_bytes is not None:
+        # Refused for the bytes its pixels would take (deep samples, a deflated DICOM
+        # that inflates too far), not its size: the reader's message says which.
+        return f"{name} is too large to open: {exc.message}."
     if isinstance(exc, ImageTooLarge):
         width, height = exc.width, exc.height
         if max(width, height) > exc.max_side:

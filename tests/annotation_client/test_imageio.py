@@ -284,6 +284,24 @@ def test_other_formats_and_tiny_and_oversized_files_are_refused():
         decode_image(b"\x89PNG" + bytes(3 * 2**20 - 4), "big.png", max_bytes=2 * 2**20)
 
 
+def test_a_dicom_refused_for_its_bytes_says_so_not_its_pixel_count():
+    # 100x100 is within a 10,000-pixel limit, but 16-bit RGB takes 6 bytes a pixel.
+    deep = np.zeros((100, 100, 3), np.uint16)
+    deep[10:40, 20:70] = 3000
+    with pytest.raises(ImageDecodeError) as refused:
+        decode_image(dicom_bytes(deep, photometric="RGB"), "deep.dcm", max_pixels=10_000)
+    message = str(refused.value)
+    assert message.startswith("deep.dcm is too large to open: the DICOM image is 100x100")
+    assert "bytes" in message and "pixels are accepted" not in message
+
+
+def test_a_format_named_with_a_vowel_takes_an():
+    icon = io.BytesIO()
+    Image.fromarray(_gradient(16, 16)).save(icon, format="ICO")
+    with pytest.raises(ImageDecodeError, match="is an ICO file; open a PNG"):
+        decode_image(icon.getvalue(), "logo.ico")
+
+
 def _png_claiming(width, height, bit_depth=1):
     """A grey PNG whose header claims ``width`` x ``height``, with one row of pixel data.
 
