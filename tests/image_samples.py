@@ -159,6 +159,21 @@ def recompressed_dicom_bytes(
     return buffer.getvalue()
 
 
+def deflated_dicom_bytes(pixels: np.ndarray, pixel_data: bytes | None = None) -> bytes:
+    """A DICOM of ``pixels`` in the Deflated Explicit VR Little Endian syntax, carrying
+    ``pixel_data`` instead of their own bytes when given (the header unchanged)."""
+    import pydicom
+    from pydicom.uid import DeflatedExplicitVRLittleEndian
+
+    ds = pydicom.dcmread(io.BytesIO(dicom_bytes(pixels)))
+    if pixel_data is not None:
+        ds.PixelData = pixel_data
+    ds.file_meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()
+
+
 def png_chunk(kind: bytes, payload: bytes) -> bytes:
     """One PNG chunk: length, type, payload and the CRC of type and payload."""
     body = kind + payload

@@ -806,7 +806,9 @@ def test_segment_box_asks_for_new_boxes_and_on_return_for_unanswered_ones(tmp_pa
             segment_box(redraw, pending=pending, answered=answered)
 
 
-def test_a_save_refused_for_its_pixel_spacing_says_so_and_writes_nothing(tmp_path):
+def _save_outlined(tmp_path, spacing=None, source=None, *field):
+    """Save a square outline on a 30x20 PNG through ``annotate.save``, its record
+    stating ``spacing``; ``field`` is what the spacing field shows, when passed."""
     import base64
 
     import numpy as np
@@ -820,8 +822,10 @@ def test_a_save_refused_for_its_pixel_spacing_says_so_and_writes_nothing(tmp_pat
     Image.fromarray(np.arange(600, dtype=np.uint8).reshape(20, 30)).save(buffer, format="PNG")
     data = buffer.getvalue()
     meta = decode_image(data, "scan.png").meta()
-    # A spacing the measurements refuse, as a page opened before the decoder checked it holds.
-    meta["pixel_spacing_mm"] = [1e200, 1e200]
+    if spacing is not None:
+        meta["pixel_spacing_mm"] = spacing
+        if source:
+            meta["pixel_spacing_source"] = source
     state = dict(_editing.empty_state(), paths=["M 5,5 L 15,5 L 15,15 L 5,15 Z"])
     history = {"image": meta["sha256"], "present": state, "past": [], "future": []}
     image_data = {"contents": "data:image/png;base64," + base64.b64encode(data).decode()}
@@ -829,9 +833,14 @@ def test_a_save_refused_for_its_pixel_spacing_says_so_and_writes_nothing(tmp_pat
     blank = [None] * len(annotate.DESCRIPTOR_OPTIONS)
     with app.server.test_request_context():
         alert, _work = annotate.save(
-            1, meta, history, None, None, "benign", "", "Ada", image_data, *blank
+            1, meta, history, None, None, "benign", "", "Ada", image_data, *blank, *field
         )
-    text = json.dumps(alert.to_plotly_json(), default=lambda o: o.to_plotly_json())
+    return json.dumps(alert.to_plotly_json(), default=lambda o: o.to_plotly_json())
+
+
+def test_a_save_refused_for_its_pixel_spacing_says_so_and_writes_nothing(tmp_path):
+    # A spacing the measurements refuse, as a page opened before the decoder checked it holds.
+    text = _save_outlined(tmp_path, [1e200, 1e200])
     assert "Not saved." in text and "pixel_spacing" in text
     saved = [p for p in (tmp_path / "data").rglob("*")
              if p.is_file() and p.suffix != ".sqlite3" and p.name != KEY_FILE]
@@ -860,30 +869,7 @@ def test_a_save_refused_for_its_pixel_spacing_says_so_and_writes_nothing(tmp_pat
 def test_a_save_waits_while_the_spacing_field_shows_other_than_the_spacing_used(
     tmp_path, spacing, field, saved, said
 ):
-    import base64
-
-    import numpy as np
-    from PIL import Image
-
-    from annotation_client import _editing, decode_image
-    from annotation_client.pages import annotate
-
-    buffer = io.BytesIO()
-    Image.fromarray(np.arange(600, dtype=np.uint8).reshape(20, 30)).save(buffer, format="PNG")
-    data = buffer.getvalue()
-    meta = decode_image(data, "scan.png").meta()
-    if spacing is not None:
-        meta.update(pixel_spacing_mm=spacing, pixel_spacing_source="manual")
-    state = dict(_editing.empty_state(), paths=["M 5,5 L 15,5 L 15,15 L 5,15 Z"])
-    history = {"image": meta["sha256"], "present": state, "past": [], "future": []}
-    image_data = {"contents": "data:image/png;base64," + base64.b64encode(data).decode()}
-    app = create_app({"DATA_DIR": tmp_path / "data", "MODEL_SERVER_URL": "http://127.0.0.1:9"})
-    blank = [None] * len(annotate.DESCRIPTOR_OPTIONS)
-    with app.server.test_request_context():
-        alert, _work = annotate.save(
-            1, meta, history, None, None, "benign", "", "Ada", image_data, *blank, field
-        )
-    text = json.dumps(alert.to_plotly_json(), default=lambda o: o.to_plotly_json())
+    text = _save_outlined(tmp_path, spacing, "manual", field)
     assert said in text
     records = list((tmp_path / "data").rglob("v001.json"))
     if said == "Saved.":

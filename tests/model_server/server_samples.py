@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 from image_samples import (
+    deflated_dicom_bytes,
     dicom_bytes,
     huge_png_bytes,
     jpeg_bytes,
@@ -53,16 +54,3 @@ def decode_png(data: bytes) -> np.ndarray:
         return np.asarray(image)
 
 
-def deflated_dicom_bytes(pixels: np.ndarray, pixel_data: bytes | None = None) -> bytes:
-    """A DICOM of ``pixels`` in the Deflated Explicit VR Little Endian syntax, carrying
-    ``pixel_data`` instead of their own bytes when given (the header unchanged)."""
-    import pydicom
-    from pydicom.uid import DeflatedExplicitVRLittleEndian
-
-    ds = pydicom.dcmread(io.BytesIO(dicom_bytes(pixels)))
-    if pixel_data is not None:
-        ds.PixelData = pixel_data
-    ds.file_meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
-    buffer = io.BytesIO()
-    ds.save_as(buffer, enforce_file_format=True)
-    return buffer.getvalue()

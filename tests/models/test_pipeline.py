@@ -22,11 +22,16 @@ def test_training_writes_checkpoints_curves_and_split(tiny_run):
     assert not set(split["train"]) & set(split["val"])
 
 
-def test_resume_continues_from_backup(tiny_run, tmp_path):
-    root, _ = tiny_run
-    args = ["--data", str(root), "--out", str(tmp_path), "--steps-per-epoch", "1",
+def _tiny_args(root, out):
+    """models.train arguments for a run of seconds on the tiny folder (epochs not given)."""
+    return ["--data", str(root), "--out", str(out), "--steps-per-epoch", "1",
             "--batch-size", "4", "--input-size", "32", "--base-filters", "4", "--verbose", "0",
             "--val-fraction", "0.34"]
+
+
+def test_resume_continues_from_backup(tiny_run, tmp_path):
+    root, _ = tiny_run
+    args = _tiny_args(root, tmp_path)
     assert train.main(args + ["--epochs", "1"]) == 0
     # Simulate a run that was killed after its first epoch: the backup holds epoch 1.
     assert train.main(args + ["--epochs", "3", "--resume"]) == 0
@@ -36,9 +41,7 @@ def test_resume_continues_from_backup(tiny_run, tmp_path):
 
 def test_resume_keeps_the_best_epoch_of_the_epochs_before_it(tiny_run, tmp_path):
     root, _ = tiny_run
-    args = ["--data", str(root), "--out", str(tmp_path), "--steps-per-epoch", "1",
-            "--batch-size", "4", "--input-size", "32", "--base-filters", "4", "--verbose", "0",
-            "--val-fraction", "0.34"]
+    args = _tiny_args(root, tmp_path)
     assert train.main(args + ["--epochs", "1"]) == 0
     best = tmp_path / "best.keras"
     kept = best.read_bytes()

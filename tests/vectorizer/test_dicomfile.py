@@ -12,7 +12,13 @@ import re
 import numpy as np
 import pydicom
 import pytest
-from image_samples import dicom_bytes, jpeg_bytes, recompressed_dicom_bytes, speckle_image
+from image_samples import (
+    deflated_dicom_bytes,
+    dicom_bytes,
+    jpeg_bytes,
+    recompressed_dicom_bytes,
+    speckle_image,
+)
 from PIL import Image
 from pydicom.uid import (
     JPEG2000Lossless,
@@ -126,37 +132,23 @@ def test_binary_starting_like_a_bare_data_set_is_unsupported_not_a_dicom(data):
         read(data)
 
 
-def _deflated(data: bytes, pixel_data: bytes | None = None) -> bytes:
-    """DICOM ``data`` written again in the Deflated Explicit VR Little Endian syntax,
-    with ``pixel_data`` instead of its own when given (the header unchanged)."""
-    from pydicom.uid import DeflatedExplicitVRLittleEndian
-
-    ds = pydicom.dcmread(io.BytesIO(data))
-    if pixel_data is not None:
-        ds.PixelData = pixel_data
-    ds.file_meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
-    buffer = io.BytesIO()
-    ds.save_as(buffer, enforce_file_format=True)
-    return buffer.getvalue()
-
-
 def test_a_deflated_dicom_reads_as_the_same_dicom_uncompressed():
-    np.testing.assert_array_equal(read(_deflated(dicom_bytes(GREY))).pixels, GREY)
+    np.testing.assert_array_equal(read(deflated_dicom_bytes(GREY)).pixels, GREY)
     with pytest.raises(CorruptImage, match="deflated DICOM data set is truncated"):
-        read(_deflated(dicom_bytes(GREY))[:-200])
+        read(deflated_dicom_bytes(GREY)[:-200])
 
 
 def test_a_deflated_dicom_that_inflates_beyond_the_limit_is_too_large_before_it_is_inflated():
     # 64 MiB of zero pixel data, 64 kB deflated, under a 48x64 header: pydicom inflated a
     # data set whole (1 MB on the wire took 2.3 GB). The limit here is 4 bytes per pixel
     # of max_pixels (10**6) plus 16 MiB for the header: about 20 MB.
-    bomb = _deflated(dicom_bytes(GREY), bytes(64 << 20))
+    bomb = deflated_dicom_bytes(GREY, bytes(64 << 20))
     assert len(bomb) < 1 << 20
     with pytest.raises(ImageTooLarge, match="deflated DICOM data set inflates to more than"):
         read(bomb)
     # Within the limit a data set inflates, only to be refused for what it holds.
     with pytest.raises(UnusableImage, match="blank"):
-        read(_deflated(dicom_bytes(GREY), bytes(8 << 20)))
+        read(deflated_dicom_bytes(GREY, bytes(8 << 20)))
 
 
 def test_a_dicom_whose_first_frame_takes_too_many_bytes_decoded_is_too_large():
