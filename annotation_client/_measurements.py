@@ -46,8 +46,8 @@ def _check_spacing(pixel_spacing):
     row, col = (float(v) for v in pixel_spacing)
     if not vectorizer.is_plausible_spacing(row, col):
         raise ValueError(
-            f"pixel_spacing must be positive and at most {vectorizer.MAX_PIXEL_SPACING_MM:g} mm"
-            f" per pixel, got {pixel_spacing!r}"
+            f"pixel_spacing must be from {vectorizer.MIN_PIXEL_SPACING_MM:g} to "
+            f"{vectorizer.MAX_PIXEL_SPACING_MM:g} mm per pixel, got {pixel_spacing!r}"
         )
     return (row, col)
 
@@ -135,7 +135,9 @@ def table_rows(summary: dict) -> list[tuple[str, str]]:
             text += f" ({largest[key + '_mm']:.1f} mm)"
         return text
 
-    prefix = "Largest region: " if summary["components"] > 1 else ""
+    # One outline whose edit pinched off a pixel-wide sliver is still one region to
+    # the reader: its measurements are the region's, not "the largest" of two.
+    prefix = "Largest region: " if summary["count"] > 1 else ""
     rows.append((f"{prefix}max diameter", length("max_diameter")))
     # The second caliper: a lesion's size is reported as long axis x this.
     rows.append((f"{prefix}perpendicular diameter", length("perpendicular_diameter")))

@@ -184,12 +184,19 @@ def _num(value: float) -> str:
 
 
 def is_region(path: str) -> bool:
-    """Whether a path encloses any area (some subpath with 3 or more distinct vertices)."""
+    """Whether a path encloses any area: some subpath of 3 or more distinct vertices
+    that are not all on one line (a stroke drawn out and back encloses nothing)."""
     try:
         polygons = parse_path(path)
     except ValueError:
         return False
-    return any(len(set(polygon)) >= 3 for polygon in polygons)
+    return any(len(set(polygon)) >= 3 and _twice_area(polygon) > 1e-9 for polygon in polygons)
+
+
+def _twice_area(polygon: Sequence[tuple[float, float]]) -> float:
+    """Twice the area a closed polygon's vertices enclose (shoelace), unsigned."""
+    return abs(sum(x0 * y1 - x1 * y0 for (x0, y0), (x1, y1)
+                   in zip(polygon, [*polygon[1:], polygon[0]], strict=True)))
 
 
 def vertex_count(paths: Sequence[str]) -> int:
@@ -367,10 +374,14 @@ class RelayoutEdit:
         (zoom, pan, dragmode change).
     boxes : list of (x0, y0, x1, y1)
         Rectangles the user drew (re-segmentation requests), in image pixels.
+    dropped : int
+        Paths the graph shows that enclose nothing (a stroke drawn out and back), left
+        out of ``paths``: the graph must be drawn again without them.
     """
 
     paths: list[str] | None = None
     boxes: list[tuple[float, float, float, float]] = field(default_factory=list)
+    dropped: int = 0
 
 
 def apply_relayout(paths: Sequence[str], relayout: Mapping | None) -> RelayoutEdit:
@@ -404,6 +415,7 @@ def apply_relayout(paths: Sequence[str], relayout: Mapping | None) -> RelayoutEd
         _check_size(s.get("path") for s in shapes if isinstance(s, Mapping))
         new_paths: list[str] = []
         boxes = []
+        dropped = 0
         for shape in shapes:
             if not isinstance(shape, Mapping):
                 continue
@@ -415,7 +427,9 @@ def apply_relayout(paths: Sequence[str], relayout: Mapping | None) -> RelayoutEd
             elif kind == "path" and isinstance(shape.get("path"), str):
                 if is_region(shape["path"]):
                     new_paths.append(shape["path"])
-        return RelayoutEdit(paths=new_paths, boxes=boxes)
+                else:
+                    dropped += 1
+        return RelayoutEdit(paths=new_paths, boxes=boxes, dropped=dropped)
     updated = list(current)
     changed = False
     for key, value in relayout.items():

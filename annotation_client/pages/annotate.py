@@ -2300,8 +2300,8 @@ def edit(
     # the event's unchanged shapes must not be recorded over the box's outline.
     if ids.ANNOTATION_GRAPH in triggered:
         change = _relayout_change(history["present"]["paths"], relayout)
-        if change.boxes:
-            redraw = True  # remove the drawn rectangle from the graph
+        if change.boxes or change.dropped:
+            redraw = True  # remove the drawn rectangle, or a stroke enclosing nothing
         present_paths = history["present"]["paths"]
         # Plotly re-sends paths in its own number format; only real changes count.
         if change.paths is not None and not _shapes.same_geometry(change.paths, present_paths):

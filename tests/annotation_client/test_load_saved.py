@@ -998,6 +998,18 @@ def test_the_graph_event_is_emptied_when_the_outline_moves_otherwise(annotate):
     assert redrawn[0] is not dash.no_update and redrawn[-1] is dash.no_update
 
 
+def test_a_stroke_enclosing_nothing_is_taken_off_the_graph(annotate):
+    """A region drawn out and back along a line encloses nothing: it is not recorded,
+    and the graph, which shows it, is drawn again without it."""
+    drawn = _drawn_history()
+    stroke = {"shapes": [{"type": "path", "path": DRAWN},
+                         {"type": "path", "path": "M2,2L9,9L3,3Z"}]}
+    out = _edit(annotate, [RELAYOUT], loaded=None, history=drawn, relayout=stroke)
+    assert out[0] is not dash.no_update
+    assert _unsigned(out[0]) == drawn  # nothing recorded
+    assert _patched_paths(out[1]) == [DRAWN]
+
+
 def test_two_box_answers_in_one_call_are_both_drawn_oldest_first(annotate):
     before = _drawn_history()
     boxes = [{"image": SHA, "box": [0, 0, 10, 10], "at": 5},

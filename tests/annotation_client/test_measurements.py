@@ -49,7 +49,10 @@ def test_millimetres_use_the_pixel_spacing_and_may_flip_orientation():
 def test_the_region_count_is_the_outline_count_when_given():
     summary = m.summarize(_two_rectangles(), outlines=1)
     assert summary["count"] == 1 and summary["components"] == 2
-    assert dict(m.table_rows(summary))["Regions"] == "1"
+    rows = dict(m.table_rows(summary))
+    assert rows["Regions"] == "1"
+    # One region to the reader: its rows are not "the largest region's".
+    assert "max diameter" in rows and not any(name.startswith("Largest") for name in rows)
     with pytest.raises(TypeError, match="outlines"):
         m.summarize(_two_rectangles(), outlines=1.0)
 
@@ -82,12 +85,14 @@ def test_bad_input():
         m.summarize(np.zeros((4, 4), bool), pixel_spacing=(0, 1))
 
 
-@pytest.mark.parametrize("spacing", [(10.5, 0.1), (1e200, 1e200), (float("inf"), 1)])
-def test_a_spacing_over_the_vectorizer_limit_is_refused_naming_the_parameter(spacing):
+@pytest.mark.parametrize("spacing", [(10.5, 0.1), (1e200, 1e200), (float("inf"), 1),
+                                     (1e-9, 1e-9), (0.0005, 0.1)])
+def test_a_spacing_outside_the_vectorizer_range_is_refused_naming_the_parameter(spacing):
     import vectorizer
 
-    # Refused before any region is measured, with the vectorizer's own limit.
-    with pytest.raises(ValueError, match=rf"pixel_spacing must be positive and at most "
+    # Refused before any region is measured, with the vectorizer's own limits.
+    with pytest.raises(ValueError, match=rf"pixel_spacing must be from "
+                       rf"{vectorizer.MIN_PIXEL_SPACING_MM:g} to "
                        rf"{vectorizer.MAX_PIXEL_SPACING_MM:g} mm"):
         m.summarize(np.zeros((4, 4), bool), pixel_spacing=spacing)
     assert m.summarize(np.zeros((4, 4), bool), (vectorizer.MAX_PIXEL_SPACING_MM, 1))["count"] == 0

@@ -48,6 +48,9 @@ def test_region_and_vertex_counts():
     assert s.is_region(SQUARE)
     assert not s.is_region("M0,0L5,5Z")
     assert not s.is_region("M0,0L5,5L0,0Z")
+    # Drawn out and back along a line: three distinct vertices, no area.
+    assert not s.is_region("M0,0L5,5L10,10L4,4Z")
+    assert s.is_region("M0,0L5,5L10,10L4,5Z")
     assert not s.is_region("garbage")
     assert s.vertex_count([SQUARE, "M0,0L1,0L1,1Z"]) == 7
 
@@ -81,6 +84,13 @@ def test_a_drawn_region_is_added_and_a_drawn_rectangle_is_a_box():
     edit = s.apply_relayout([SQUARE], {"shapes": shapes})
     assert edit.paths == [SQUARE, drawn]
     assert edit.boxes == [(1.2, 3.0, 9.5, 20.0)]
+
+
+def test_a_drawn_stroke_enclosing_nothing_is_dropped_and_counted():
+    shapes = [{"type": "path", "path": SQUARE}, {"type": "path", "path": "M2,2L9,9L3,3Z"}]
+    edit = s.apply_relayout([SQUARE], {"shapes": shapes})
+    assert edit.paths == [SQUARE] and edit.dropped == 1
+    assert s.apply_relayout([SQUARE], {"shapes": shapes[:1]}).dropped == 0
 
 
 def test_erasing_leaves_the_remaining_regions():
