@@ -6,7 +6,8 @@ rules limit how long images are stored runs this from cron: it removes the copie
 of images that no save has touched for N days, and keeps every annotation. See
 :meth:`annotation_client._storage.AnnotationStore.prune_sources`.
 
-Exit status: 0 when it ran (even if nothing was old enough), 2 for bad arguments.
+Exit status: 0 when it ran (even if nothing was old enough), 2 for bad arguments
+or a data folder that does not exist.
 """
 
 from __future__ import annotations
@@ -46,6 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         data_dir = args.data_dir or ClientConfig.load().data_dir
+        if not data_dir.is_dir():
+            # A mistyped path or an unmounted volume: "removed 0" would read as success.
+            raise ValueError(f"data_dir: {data_dir} is not a folder")
     except (TypeError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -58,3 +58,12 @@ def test_it_reads_the_data_folder_from_the_environment(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "removed 1 kept image copy(ies)" in done.stdout
     assert store.source_path(old) is None
+
+
+@pytest.mark.parametrize("name", ["missing", "a file"])
+def test_a_data_folder_that_is_not_there_is_refused_with_status_2(tmp_path, name, capsys):
+    (tmp_path / "a file").write_text("x")
+    assert main(["--older-than-days", "5", "--data-dir", str(tmp_path / name)]) == 2
+    captured = capsys.readouterr()
+    assert f"error: data_dir: {tmp_path / name} is not a folder" in captured.err
+    assert "removed" not in captured.out
