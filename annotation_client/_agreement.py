@@ -165,6 +165,12 @@ def _mean(values: list[float]) -> float | None:
     return statistics.fmean(values) if values else None
 
 
+def _read_key(row: Mapping) -> tuple:
+    """What tells one saved read from another in the cache of pairs: not the version
+    alone, which a row replaced in the index (see AnnotationIndex.add) keeps."""
+    return (row["version"], row.get("annotator"), row.get("saved_at"))
+
+
 def reader_agreement(
     rows: Iterable[Mapping], load_mask: MaskLoader, cache: dict | None = None
 ) -> dict:
@@ -183,8 +189,10 @@ def reader_agreement(
         of the Dice and listed in ``unreadable``, as is a mask that is not the
         image's ``height`` x ``width``.
     cache : dict, optional
-        ``{(image, version, version): (dice, both empty)}`` of pairs compared
-        before; filled in, and a read whose pairs are all in it is not loaded.
+        ``{(image, read, read): (dice, both empty)}`` of pairs compared before,
+        each read known by its ``(version, annotator, saved_at)`` (so a row the
+        index replaced, a version saved again by someone else, is compared anew);
+        filled in, and a read whose pairs are all in it is not loaded.
 
     Returns
     -------
@@ -235,7 +243,7 @@ def reader_agreement(
     for image in sorted(reads):
         by_reader = reads[image]
         keys = {
-            (a, b): (image, by_reader[a]["version"], by_reader[b]["version"])
+            (a, b): (image, _read_key(by_reader[a]), _read_key(by_reader[b]))
             for a, b in itertools.combinations(sorted(by_reader), 2)
         }
         needed = {name for pair, key in keys.items() if key not in cache for name in pair}
@@ -301,7 +309,8 @@ def reader_agreement(
 #: One comparison at a time: each reads up to thousands of masks, on few cores, and a
 #: second click or script waits, then finds the pairs it needs already compared.
 _RUNNING = threading.Lock()
-#: Pairs compared, per data directory: a saved version never changes, so the next
+#: Pairs compared, per data directory: a saved read never changes (a row the index
+#: replaces has another annotator or time, hence another key), so the next
 #: comparison reads only the masks of reads saved since. About 200 bytes a pair.
 _PAIRS: dict[str, dict] = {}
 _MAX_PAIRS = 1_000_000

@@ -7,8 +7,9 @@ answer "what was saved, by whom, and how far from the AI" without reading
 every record file.
 
 Because it is only an index, it can always be rebuilt: :meth:`AnnotationIndex.sync`
-adds every record found on disk that has no row yet. The client runs it at
-start, so a save whose index write failed (a locked database, a full disk, a
+adds every record found on disk that has no row yet, and replaces a row whose
+record file changed since (a row never keeps saying what its file no longer says).
+The client runs it at start, so a save whose index write failed (a locked database, a full disk, a
 database server that was down), records copied in from another workstation, or
 a deleted database are picked up at the next start. A save is complete once its
 files are written; the index write comes after and never undoes it.
@@ -181,6 +182,12 @@ class SavedRow(_Base):
     birads_echo_pattern: Mapped[str | None] = mapped_column(sa.Text)
     birads_posterior_features: Mapped[str | None] = mapped_column(sa.Text)
     note: Mapped[str | None] = mapped_column(sa.Text)
+    # Layout 6: the size and modification time (ns) of the record file the row was
+    # copied from, None where it could not be read: sync re-reads a record whose file
+    # no longer matches them (a version saved again under a number whose files were
+    # removed, a record copied in over another), and replaces the row. Not exported.
+    record_size: Mapped[int | None] = mapped_column(sa.BigInteger)
+    record_mtime_ns: Mapped[int | None] = mapped_column(sa.BigInteger)
 
     COLUMNS = (
         "image_sha256", "version", "saved_at", "annotator", "image_name", "worklist_path",
@@ -209,8 +216,8 @@ _LENGTHS = {
 #: an older layout, or one made before the layout was recorded, is dropped and made
 #: anew, and the client's start-up :meth:`AnnotationIndex.sync` refills it from the
 #: record files: the index is a copy, so rebuilding it is its migration.
-SCHEMA_VERSION = 5  # 3: the largest region's diameters; 4: the version revised;
-# 5: the BI-RADS assessment and descriptors, and the note
+SCHEMA_VERSION = 6  # 3: the largest region's diameters; 4: the version revised;
+# 5: the BI-RADS assessment and descriptors, and the note; 6: the record file's stamp
 #: Key of the PostgreSQL advisory lock held while a client checks or rebuilds the layout.
 _SCHEMA_LOCK = zlib.crc32(b"sonotrace annotation index schema")
 
@@ -486,6 +493,32 @@ def _check_text(values: dict) -> None:
             raise ValueError(f"{_FIELDS[name]} is longer than {_LENGTHS[name]} characters")
 
 
+#: The columns a row holds beyond :attr:`SavedRow.COLUMNS`: its record file's stamp.
+_STAMP = ("record_size", "record_mtime_ns")
+
+
+def _stamp(path: str | Path) -> dict:
+    """``{"record_size", "record_mtime_ns"}`` of a record file; None each when it cannot be read."""
+    try:
+        stat = Path(path).stat()
+    except (OSError, ValueError):
+        return dict.fromkeys(_STAMP)
+    return {"record_size": stat.st_size, "record_mtime_ns": stat.st_mtime_ns}
+
+
+def _differs(row: SavedRow, value: Mapping) -> bool:
+    """Whether an indexed row says something else than ``value`` (its record as read now).
+
+    The record's path is left out: clients that mount one shared data folder at
+    different places would otherwise rewrite each other's rows at every start.
+    """
+    return any(
+        getattr(row, name) != value[name]
+        for name in (*SavedRow.COLUMNS, *_STAMP)
+        if name != "record_path"
+    )
+
+
 def _found_layout(conn: sa.Connection) -> tuple[bool, int | None]:
     """Whether the index's table exists, and the layout recorded for it (None: none).
 
@@ -632,10 +665,15 @@ class AnnotationIndex:
     def add(self, record: Mapping, record_path: str | Path) -> bool:
         """Index one saved record.
 
+        A row of the same image and version that says something else (a version
+        number saved again after its files were removed, a record replaced) is
+        replaced: the record file is the truth, and a row never outlives it.
+
         Returns
         -------
         bool
-            True if a row was added, False if that image version was indexed already.
+            True if a row was added or replaced, False if that image version was
+            indexed already as the record says. Either way the index now holds it.
 
         Raises
         ------
@@ -647,71 +685,116 @@ class AnnotationIndex:
         return self.add_many([(record, record_path)]) == 1
 
     def add_many(self, items: Iterable[tuple[Mapping, str | Path]]) -> int:
-        """Index several records in one transaction; returns the number of rows added."""
-        values = [row_values(record, str(path)) for record, path in items]
+        """Index several records in one transaction; returns the rows added or replaced.
+
+        Each record's file is stamped (size, modification time) as it is now; a row
+        of the same image and version that differs from the record is replaced.
+        """
+        values = [row_values(record, str(path)) | _stamp(path) for record, path in items]
         if not values:
             return 0
+        # The last of two values of one key wins, as it would one after the other.
+        values = list({(v["image_sha256"], v["version"]): v for v in values}.values())
         try:
             self._ready()
             with Session(self.engine) as session, session.begin():
-                shas = sorted({v["image_sha256"] for v in values})
-                known: set[tuple[str, int]] = set()
-                # Chunks keep each IN (...) under SQLite's limit on bound parameters.
-                for start in range(0, len(shas), 500):
-                    known |= self._known(session, set(shas[start : start + 500]))
-                fresh, seen = [], set(known)
-                for v in values:
-                    key = (v["image_sha256"], v["version"])
-                    if key not in seen:
-                        seen.add(key)
-                        fresh.append(v)
-                session.add_all(SavedRow(**v) for v in fresh)
-            return len(fresh)
+                return self._write(session, values)
         except IntegrityError:
             # Another process indexed one of them between our read and our write.
             try:
-                return sum(self._add_one(v) for v in values)
+                return sum(self._write_one(v) for v in values)
             except (SQLAlchemyError, OSError, OverflowError) as exc:
                 raise IndexUnavailable("the annotation index could not be written", exc) from exc
         except (SQLAlchemyError, OSError, OverflowError) as exc:
             raise IndexUnavailable("the annotation index could not be written", exc) from exc
 
-    def _add_one(self, value: dict) -> int:
+    def _write(self, session: Session, values: list[dict]) -> int:
+        """Add the rows of ``values`` that are new, replace those that differ; how many."""
+        shas = sorted({v["image_sha256"] for v in values})
+        known: dict[tuple[str, int], SavedRow] = {}
+        # Chunks keep each IN (...) under SQLite's limit on bound parameters.
+        for start in range(0, len(shas), 500):
+            known |= self._known(session, set(shas[start : start + 500]))
+        written = 0
+        for v in values:
+            row = known.get((v["image_sha256"], v["version"]))
+            if row is None:
+                session.add(SavedRow(**v))
+            elif _differs(row, v):
+                logger.warning(
+                    "annotation index: %s v%d changed on disk (now %s's); its row is replaced",
+                    v["image_sha256"][:12], v["version"], v["annotator"],
+                )
+                for name, value in v.items():
+                    setattr(row, name, value)
+            else:
+                continue
+            written += 1
+        return written
+
+    def _write_one(self, value: dict) -> int:
         try:
             with Session(self.engine) as session, session.begin():
-                session.add(SavedRow(**value))
-            return 1
+                return self._write(session, [value])
         except IntegrityError:
-            return 0
+            # Added meanwhile by another process: compare with its row now.
+            with Session(self.engine) as session, session.begin():
+                return self._write(session, [value])
 
-    def _all_keys(self) -> set[tuple[str, int]]:
+    def _all_keys(self) -> dict[tuple[str, int], tuple[int | None, int | None]]:
+        """Each indexed (image, version), with its record file's stamp (size, mtime ns)."""
         try:
             self._ready()
             with Session(self.engine) as session:
-                rows = session.execute(sa.select(SavedRow.image_sha256, SavedRow.version))
-                return {(sha, version) for sha, version in rows}
+                rows = session.execute(
+                    sa.select(SavedRow.image_sha256, SavedRow.version, SavedRow.record_size,
+                              SavedRow.record_mtime_ns)
+                )
+                return {(sha, version): (size, mtime) for sha, version, size, mtime in rows}
         except (SQLAlchemyError, OSError) as exc:
             raise IndexUnavailable("the annotation index could not be read", exc) from exc
 
     @staticmethod
-    def _known(session: Session, shas: set[str]) -> set[tuple[str, int]]:
-        rows = session.execute(
-            sa.select(SavedRow.image_sha256, SavedRow.version).where(
-                SavedRow.image_sha256.in_(shas)
-            )
+    def _known(session: Session, shas: set[str]) -> dict[tuple[str, int], SavedRow]:
+        rows = session.scalars(sa.select(SavedRow).where(SavedRow.image_sha256.in_(shas)))
+        return {(row.image_sha256, row.version): row for row in rows}
+
+    def max_version(self, image_sha256: str) -> int:
+        """The highest version of an image the index holds, 0 for none.
+
+        A save takes a number above it as well as above the files', so a number
+        whose files were removed by hand is never given to another save.
+
+        Raises
+        ------
+        IndexUnavailable
+            When the database cannot be read.
+        """
+        statement = sa.select(sa.func.max(SavedRow.version)).where(
+            SavedRow.image_sha256 == image_sha256
         )
-        return {(sha, version) for sha, version in rows}
+        try:
+            self._ready()
+            with Session(self.engine) as session:
+                return session.scalar(statement) or 0
+        except (SQLAlchemyError, OSError) as exc:
+            raise IndexUnavailable("the annotation index could not be read", exc) from exc
 
     def sync(self, data_dir: str | Path) -> dict:
-        """Index every complete version saved under ``data_dir`` that has no row yet.
+        """Index every complete version saved under ``data_dir`` that has no row yet,
+        and index again each one whose record file changed since its row was written.
 
-        Only the record files of versions the index lacks are read, so a start
-        beside thousands of indexed versions costs a folder walk and one query.
+        Only the record files of versions the index lacks, or whose size or
+        modification time differ from those their row recorded, are read, so a
+        start beside thousands of indexed versions costs a folder walk, a stat of
+        each record and one query. A record read again that says something else
+        than its row replaces it (see :meth:`add`).
 
         Returns
         -------
         dict
-            ``{"added": int, "skipped": [path, ...]}``: records that could not be
+            ``{"added": int, "skipped": [path, ...]}``: rows added or replaced;
+            records that could not be
             read, or that name another image or version than their file, are
             logged and skipped, never fatal.
         """
@@ -731,7 +814,9 @@ class AnnotationIndex:
         items, skipped = [], []
         for sha, version, entry in found:
             if (sha, version) in known:
-                continue
+                stamp = _stamp(entry)
+                if known[(sha, version)] == (stamp["record_size"], stamp["record_mtime_ns"]):
+                    continue
             try:
                 record = json.loads(entry.read_text(encoding="utf-8"))
                 values = row_values(record, str(entry))  # now, so one bad file skips alone

@@ -13,7 +13,10 @@ Layout under the data directory (``SONOTRACE_DATA_DIR``)::
 
 A save never overwrites: each one takes the next free version number, under an
 exclusive lock on the folder so two browser tabs saving at once get different
-numbers. A save is all or nothing: the record is serialised before any file is
+numbers. A number is never reused: the next one is above every versioned file in
+the folder and, with an index, above every version the index holds of the image
+(so a version whose files were removed by hand keeps its number).
+A save is all or nothing: the record is serialised before any file is
 written, every file is first written to a temporary file in the same folder and
 flushed to disk, and only then are they renamed into place with ``os.replace``,
 the record last. If any step fails, the files already placed are removed again
@@ -256,15 +259,31 @@ class AnnotationStore:
     def next_version(self, image_sha256: str) -> int:
         """The number the image's next save will take (another save may take it first)."""
         folder = self.folder(image_sha256)
-        return self._next_version(folder) if folder.is_dir() else 1
+        return self._next_version(folder, image_sha256)
 
-    def _next_version(self, folder: Path) -> int:
+    def _next_version(self, folder: Path, image_sha256: str) -> int:
         # Count any versioned file, not only records: a save interrupted after its
-        # SVG but before its record must not have its number reused.
+        # SVG but before its record must not have its number reused. Nor must a
+        # version whose files were removed by hand while the index still lists it.
         used = [
-            int(m.group(1)) for e in folder.iterdir() if (m := _VERSIONED.match(e.name)) is not None
+            int(m.group(1))
+            for e in (folder.iterdir() if folder.is_dir() else ())
+            if (m := _VERSIONED.match(e.name)) is not None
         ]
-        return max(used, default=0) + 1
+        return max(max(used, default=0), self._indexed_max(image_sha256)) + 1
+
+    def _indexed_max(self, image_sha256: str) -> int:
+        """The index's highest version of an image; 0 without an index or when it is down."""
+        if self.index is None:
+            return 0
+        try:
+            return self.index.max_version(image_sha256)
+        except IndexUnavailable as exc:
+            # The save goes on; were the number one of a removed version's, indexing
+            # it replaces that version's row (AnnotationIndex.add).
+            logger.warning("highest indexed version of %s not looked up: %s",
+                           image_sha256[:12], exc.logged())
+            return 0
 
     def save(
         self,
@@ -327,7 +346,7 @@ class AnnotationStore:
         created = not folder.is_dir()
         with _folder_lock(folder, create=True):
             try:
-                version = self._next_version(folder)
+                version = self._next_version(folder, image_sha256)
                 stem = f"v{version:03d}"
                 files = {
                     "svg": f"{stem}.svg",
@@ -354,6 +373,8 @@ class AnnotationStore:
         indexed = None
         if self.index is not None:
             try:
+                # add() replaces a row of this version that says something else, so
+                # once it returns the index holds this save, whatever it returned.
                 self.index.add(saved, folder / files["record"])
                 indexed = True
             except (IndexUnavailable, ValueError) as exc:

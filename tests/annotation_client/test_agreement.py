@@ -204,8 +204,9 @@ def test_pairs_compared_before_are_taken_from_the_cache_without_loading():
             _row("p", "Cy", 3, "benign", LEFT)]
     cache = {}
     first = reader_agreement(rows, _load, cache)
-    assert cache == {("p", 1, 2): (0.5, False), ("p", 1, 3): (1.0, False),
-                     ("p", 2, 3): (0.5, False)}
+    ada, bo, cy = (1, "Ada", None), (2, "Bo", None), (3, "Cy", None)
+    assert cache == {("p", ada, bo): (0.5, False), ("p", ada, cy): (1.0, False),
+                     ("p", bo, cy): (0.5, False)}
     loaded = []
 
     def counting(row):
@@ -463,3 +464,17 @@ def test_the_view_says_when_there_is_nothing_to_compare_or_a_mask_is_damaged():
             "wwwwwwwwwwww v1 by Ada: v001_mask.png is missing).") in text
     assert (f"Only the {saved.MAX_READ_IMAGES} images saved most recently are "
             "compared.") in text
+
+
+def test_a_replaced_read_of_the_same_version_is_compared_anew():
+    # The index replaced the row of version 2 (a version number saved again by another
+    # reader): the cache must not give the Dice of the read it replaced.
+    cache = {}
+    rows = [_row("p", "Ada", 1, "benign", LEFT) | {"saved_at": "2024-01-01T10:00:00Z"},
+            _row("p", "Bo", 2, "benign", LEFT) | {"saved_at": "2024-01-02T10:00:00Z"}]
+    assert reader_agreement(rows, _load, cache)["mean_dice"] == 1.0
+    replaced = [rows[0], _row("p", "Cy", 2, "normal", MIDDLE)
+                | {"saved_at": "2024-01-03T10:00:00Z"}]
+    result = reader_agreement(replaced, _load, cache)
+    assert result["readers"] == ["Ada", "Cy"]
+    assert result["mean_dice"] == 0.5

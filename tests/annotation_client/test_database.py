@@ -643,9 +643,14 @@ def test_a_row_another_process_indexed_meanwhile_is_counted_once(make_index, mon
     index, other = make_index(), make_index()
     assert index.add(_saved(version=1), "a") is True
 
+    real, calls = index._known, []
+
     def nothing_known(session, shas):
+        if calls:  # the retry, row by row, reads the rows as they are
+            return real(session, shas)
+        calls.append(shas)
         other.add(_saved(version=3), "c")
-        return set()
+        return {}
 
     monkeypatch.setattr(index, "_known", nothing_known)  # this index's reads only
     batch = [(_saved(version=1), "a"), (_saved(version=2), "b"), (_saved(version=3), "c")]
@@ -1187,12 +1192,18 @@ def test_sync_reads_only_the_records_of_versions_not_yet_indexed(make_index, tmp
     _store_some(data_dir)
     index = make_index()
     assert index.sync(data_dir)["added"] == 3
-    # Indexed versions are known by their file names: a record spoiled since is not read
-    # again (the rows keep what it said), while a new version is.
+    # Indexed versions are known by their file names and stamps: an untouched record is
+    # not read again (one made unreadable in place, size and time kept, is not noticed),
+    # a record spoiled since is read again and skipped (its row keeps what it said),
+    # while a new version is read.
+    untouched = data_dir / SHA_A / "v002.json"
+    stat = untouched.stat()
+    untouched.write_text("{" * stat.st_size, encoding="utf-8")
+    os.utime(untouched, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     (data_dir / SHA_A / "v001.json").write_text("{not json", encoding="utf-8")
     new = data_dir / SHA_B / "v002.json"
     new.write_text(json.dumps(_saved(SHA_B, 2)), encoding="utf-8")
-    assert index.sync(data_dir) == {"added": 1, "skipped": []}
+    assert index.sync(data_dir) == {"added": 1, "skipped": [str(data_dir / SHA_A / "v001.json")]}
     assert len(index.query()) == 4
 
 
@@ -1233,8 +1244,11 @@ def test_saves_from_many_threads_at_once_are_all_indexed(make_index, tmp_path):
 
 # --- the table's layout: rebuilt when older, left alone when newer ----------------
 
+#: The columns layout 6 added: the record file's size and modification time.
+_STAMP = ("record_size", "record_mtime_ns")
 #: SavedRow's table as each SCHEMA_VERSION made it (see _layout).
-_LAYOUTS = {2: "7f2b413cc825", 3: "9ae5b2f72708", 4: "dfa4924cf3d3", 5: "9c3b3379f12c"}
+_LAYOUTS = {2: "7f2b413cc825", 3: "9ae5b2f72708", 4: "dfa4924cf3d3", 5: "9c3b3379f12c",
+            6: "7e399e2ba05c"}
 
 
 def _layout(table: sa.Table = SavedRow.__table__) -> str:
@@ -1327,7 +1341,7 @@ def test_an_index_of_this_layout_opens_beside_a_reader(tmp_path):
 def test_a_new_index_records_its_layout(make_index):
     index = make_index()
     assert index.add(_saved(SHA_A, 1), "p")
-    assert _stored_layout(index) == ({"id", *SavedRow.COLUMNS}, [SCHEMA_VERSION])
+    assert _stored_layout(index) == ({"id", *SavedRow.COLUMNS, *_STAMP}, [SCHEMA_VERSION])
 
 
 def test_an_index_of_this_layout_is_kept_at_the_next_start(make_index, caplog):
@@ -1356,24 +1370,26 @@ def test_an_older_table_is_rebuilt_from_the_files(make_index, db_url, tmp_path, 
     assert {r["perpendicular_diameter_px"] for r in rows} == {
         largest["perpendicular_diameter_px"]
     }
-    assert _stored_layout(index) == ({"id", *SavedRow.COLUMNS}, [SCHEMA_VERSION])
+    assert _stored_layout(index) == ({"id", *SavedRow.COLUMNS, *_STAMP}, [SCHEMA_VERSION])
     expected = "unrecorded" if recorded is None else str(recorded)
     assert f"older layout ({expected}, now {SCHEMA_VERSION}); rebuilding" in caplog.text
 
 
 def _previous_layout(metadata: sa.MetaData) -> sa.Table:
     """SavedRow's table as layout 4 made it: without layout 5's columns (and so without
-    the assessment's index). test_the_previous_layout_is_layout_4 checks the fingerprint."""
+    the assessment's index) nor layout 6's record stamp. test_the_previous_layout_is_layout_4
+    checks the fingerprint."""
     table = SavedRow.__table__
     return sa.Table(
         table.name, metadata,
-        *(column._copy() for column in table.columns if column.name not in _CLINICAL),
+        *(column._copy() for column in table.columns
+          if column.name not in (*_CLINICAL, *_STAMP)),
         sa.UniqueConstraint("image_sha256", "version", name="uq_image_version"),
     )  # fmt: skip
 
 
 def test_the_previous_layout_is_layout_4():
-    assert SCHEMA_VERSION == 5
+    assert SCHEMA_VERSION == 6
     assert _layout(_previous_layout(sa.MetaData())) == _LAYOUTS[4]
 
 
@@ -1423,8 +1439,8 @@ def test_an_index_of_layout_4_is_rebuilt_with_the_clinical_fields_of_the_records
     caplog.set_level("WARNING", logger="annotation_client._database")
     index = make_index()
     assert index.sync(data_dir) == {"added": 3, "skipped": []}
-    assert "older layout (4, now 5); rebuilding it from the record files" in caplog.text
-    assert _stored_layout(index) == ({"id", *SavedRow.COLUMNS}, [5])
+    assert "older layout (4, now 6); rebuilding it from the record files" in caplog.text
+    assert _stored_layout(index) == ({"id", *SavedRow.COLUMNS, *_STAMP}, [SCHEMA_VERSION])
     rows = {(r["image_sha256"], r["version"]): r for r in index.query()}
     assert {key: tuple(row[c] for c in _CLINICAL) for key, row in rows.items()} == {
         (SHA_A, 1): ("2", "oval", None, "circumscribed", None, None, "Simple cyst."),
@@ -1489,7 +1505,7 @@ def test_clients_starting_together_rebuild_an_older_table_once(make_index, db_ur
     assert sum(results) == 3  # each version indexed once, by whichever start came first
     assert caplog.text.count("older layout") == 1
     assert _keys(indexes[0].query()) == [(SHA_B, 1), (SHA_A, 2), (SHA_A, 1)]
-    assert _stored_layout(indexes[0]) == ({"id", *SavedRow.COLUMNS}, [SCHEMA_VERSION])
+    assert _stored_layout(indexes[0]) == ({"id", *SavedRow.COLUMNS, *_STAMP}, [SCHEMA_VERSION])
 
 
 # --- on every database: what PostgreSQL checks and SQLite does not -----------------
@@ -1690,3 +1706,65 @@ def test_a_postgresql_server_that_stops_and_comes_back(postgres, postgres_url, t
     postgres.start()
     assert _keys(index.query()) == [(SHA_A, 2), (SHA_A, 1)]
     index.dispose()
+
+
+# --- a version whose files were removed by hand -------------------------------------
+
+
+def _record_of(sha, annotator, label, note, when):
+    record = _saved(sha, annotator=annotator, final_label=label, note=note, when=when)
+    record.pop("version"), record.pop("files")
+    return record
+
+
+def _remove_version(data_dir, sha, version):
+    for path in (data_dir / sha).glob(f"v{version:03d}*"):
+        path.unlink()
+
+
+def test_a_removed_versions_number_is_not_given_to_the_next_save(make_index, tmp_path):
+    data_dir, index = tmp_path / "data", make_index()
+    store = AnnotationStore(data_dir, index=index)
+    store.save(SHA_A, svg="<svg/>", mask_png=b"a", record=_record_of(
+        SHA_A, "Dr A", "benign", "", "2024-01-01T10:00:00"))
+    store.save(SHA_A, svg="<svg/>", mask_png=b"b", record=_record_of(
+        SHA_A, "Dr B", "malignant", "B wrong image", "2024-01-02T10:00:00"))
+    _remove_version(data_dir, SHA_A, 2)
+    assert store.next_version(SHA_A) == 3
+    saved = store.save(SHA_A, svg="<svg/>", mask_png=b"c", record=_record_of(
+        SHA_A, "Dr C", "normal", "", "2024-01-03T10:00:00"))
+    assert (saved.version, saved.indexed) == (3, True)
+    rows = {r["version"]: r for r in index.query()}
+    assert (rows[3]["annotator"], rows[3]["final_label"]) == ("Dr C", "normal")
+    assert rows[3]["record_path"] == str(data_dir / SHA_A / "v003.json")
+
+
+def test_a_row_that_no_longer_says_what_its_record_says_is_replaced(make_index, tmp_path):
+    # Saved without the index (it was down, or the number was reused before this fix):
+    # v002 is now Dr C's, while the index still holds Dr B's v2.
+    data_dir, index = tmp_path / "data", make_index()
+    store = AnnotationStore(data_dir, index=index)
+    for who, label, note, day in (("Dr A", "benign", "", 1),
+                                  ("Dr B", "malignant", "B wrong image", 2)):  # fmt: skip
+        store.save(SHA_A, svg="<svg/>", mask_png=b"m",
+                   record=_record_of(SHA_A, who, label, note, f"2024-01-0{day}T10:00:00"))
+    _remove_version(data_dir, SHA_A, 2)
+    unindexed = AnnotationStore(data_dir)
+    resaved = unindexed.save(SHA_A, svg="<svg/>", mask_png=b"c",
+                             record=_record_of(SHA_A, "Dr C", "normal", "", "2024-01-03T10:00:00"))
+    assert resaved.version == 2
+    assert index.annotator_of(SHA_A, 2) == "Dr B"
+    # The next start's sync notices the record file changed, and replaces the row.
+    assert index.sync(data_dir) == {"added": 1, "skipped": []}
+    row = next(r for r in index.query() if r["version"] == 2)
+    assert (row["annotator"], row["final_label"], row["note"]) == ("Dr C", "normal", None)
+    assert index.query(reader="Dr B") == []
+    assert [r["version"] for r in index.query(reader="Dr C")] == [2]
+    assert index.sync(data_dir) == {"added": 0, "skipped": []}
+    # add() of a differing record replaces too (a save whose number was reused).
+    path = data_dir / SHA_A / "v002.json"
+    other = _saved(SHA_A, 2, annotator="Dr D", final_label="benign", when="2024-01-04T10:00:00")
+    assert index.add(other, path) is True
+    assert index.annotator_of(SHA_A, 2) == "Dr D"
+    assert index.add(other, path) is False  # the same record again: nothing to do
+    assert len(index.query()) == 2
