@@ -11,7 +11,9 @@ adds every record found on disk that has no row yet, and replaces a row whose
 record file changed since (a row never keeps saying what its file no longer says).
 The client runs it at start, so a save whose index write failed (a locked database, a full disk, a
 database server that was down), records copied in from another workstation, or
-a deleted database are picked up at the next start. A save is complete once its
+a deleted database are picked up at the next start; and a row whose record file was
+removed is dropped then (unless the data folder is missing or empty: see ``sync``).
+A save is complete once its
 files are written; the index write comes after and never undoes it.
 
 Rebuilding is also how the table's layout is upgraded: the database records the
@@ -38,6 +40,7 @@ import io
 import json
 import logging
 import math
+import os
 import re
 import threading
 import zlib
@@ -741,18 +744,45 @@ class AnnotationIndex:
             with Session(self.engine) as session, session.begin():
                 return self._write(session, [value])
 
-    def _all_keys(self) -> dict[tuple[str, int], tuple[int | None, int | None]]:
-        """Each indexed (image, version), with its record file's stamp (size, mtime ns)."""
+    def _all_keys(self) -> dict[tuple[str, int], tuple[int | None, int | None, str]]:
+        """Each indexed (image, version), with its record file's stamp (size, mtime ns)
+        and path."""
         try:
             self._ready()
             with Session(self.engine) as session:
                 rows = session.execute(
                     sa.select(SavedRow.image_sha256, SavedRow.version, SavedRow.record_size,
-                              SavedRow.record_mtime_ns)
+                              SavedRow.record_mtime_ns, SavedRow.record_path)
                 )
-                return {(sha, version): (size, mtime) for sha, version, size, mtime in rows}
+                return {(sha, version): (size, mtime, path)
+                        for sha, version, size, mtime, path in rows}
         except (SQLAlchemyError, OSError) as exc:
             raise IndexUnavailable("the annotation index could not be read", exc) from exc
+
+    def _row_count(self) -> int:
+        try:
+            self._ready()
+            with Session(self.engine) as session:
+                return session.scalar(sa.select(sa.func.count()).select_from(SavedRow)) or 0
+        except (SQLAlchemyError, OSError) as exc:
+            raise IndexUnavailable("the annotation index could not be read", exc) from exc
+
+    def _remove(self, keys: list[tuple[str, int]]) -> int:
+        """Delete the rows of ``keys``; how many there were."""
+        removed = 0
+        try:
+            with Session(self.engine) as session, session.begin():
+                for start in range(0, len(keys), 200):
+                    chunk = keys[start : start + 200]
+                    result = session.execute(
+                        sa.delete(SavedRow).where(
+                            sa.tuple_(SavedRow.image_sha256, SavedRow.version).in_(chunk)
+                        )
+                    )
+                    removed += result.rowcount or 0
+        except (SQLAlchemyError, OSError) as exc:
+            raise IndexUnavailable("the annotation index could not be written", exc) from exc
+        return removed
 
     @staticmethod
     def _known(session: Session, shas: set[str]) -> dict[tuple[str, int], SavedRow]:
@@ -790,6 +820,14 @@ class AnnotationIndex:
         each record and one query. A record read again that says something else
         than its row replaces it (see :meth:`add`).
 
+        A row whose record file is gone (its version's or image's files removed by
+        hand) is deleted, so the Saved page, its CSV and the agreement stop listing
+        it; only a row whose record path lies in ``data_dir`` (as found now), so a
+        client given another data folder than the rows' leaves them alone. Nothing
+        is deleted when ``data_dir`` is missing or holds no saved version while the
+        index holds rows: an unmounted or mistyped data folder (or a shared
+        database's other folder) must not empty the index; a warning says so.
+
         Returns
         -------
         dict
@@ -809,13 +847,14 @@ class AnnotationIndex:
             for version in store.versions(sha)
         ]
         if not found:
+            self._warn_if_rows_without_files(root)
             return {"added": 0, "skipped": []}
         known = self._all_keys()
         items, skipped = [], []
         for sha, version, entry in found:
             if (sha, version) in known:
                 stamp = _stamp(entry)
-                if known[(sha, version)] == (stamp["record_size"], stamp["record_mtime_ns"]):
+                if known[(sha, version)][:2] == (stamp["record_size"], stamp["record_mtime_ns"]):
                     continue
             try:
                 record = json.loads(entry.read_text(encoding="utf-8"))
@@ -833,7 +872,44 @@ class AnnotationIndex:
         added = self.add_many(items)
         if added:
             logger.info("annotation index: added %d saved version(s) from %s", added, root)
+        self._prune(root, known, {(sha, version) for sha, version, _ in found})
         return {"added": added, "skipped": skipped}
+
+    def _warn_if_rows_without_files(self, root: Path) -> None:
+        """Warn when the data folder has no saved version but the index has rows."""
+        if self._sqlite_file is not None and not self._sqlite_file.exists():
+            return  # a first start: nothing indexed, nothing to create yet
+        try:
+            rows = self._row_count()
+        except IndexUnavailable as exc:
+            logger.debug("annotation index: rows not counted: %s", exc.logged())
+            return
+        if rows:
+            logger.warning(
+                "annotation index: the data folder %s is %s, yet the index holds %d saved "
+                "version(s): none is removed from the index. Is the folder mounted, and "
+                "SONOTRACE_DATA_DIR the one the index was filled from?",
+                root, "missing" if not root.is_dir() else "empty", rows,
+            )
+
+    def _prune(self, root: Path, known: Mapping, found: set[tuple[str, int]]) -> int:
+        """Delete the rows whose record file, in ``root``, is gone; how many."""
+        here = Path(os.path.realpath(root))
+        gone = [
+            key
+            for key, (_, _, path) in known.items()
+            if key not in found
+            and Path(os.path.realpath(path)).parent.parent == here
+            # Looked at again now: a save since the walk writes its file before its row.
+            and not os.path.lexists(path)
+        ]
+        if not gone:
+            return 0
+        removed = self._remove(sorted(gone))
+        logger.warning(
+            "annotation index: removed %d row(s) whose record file is gone from %s", removed, root
+        )
+        return removed
 
     def query(
         self,

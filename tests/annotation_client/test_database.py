@@ -1768,3 +1768,47 @@ def test_a_row_that_no_longer_says_what_its_record_says_is_replaced(make_index, 
     assert index.annotator_of(SHA_A, 2) == "Dr D"
     assert index.add(other, path) is False  # the same record again: nothing to do
     assert len(index.query()) == 2
+
+
+# --- rows whose record files are gone -----------------------------------------------
+
+
+def test_sync_removes_the_rows_whose_record_files_are_gone(make_index, tmp_path, caplog):
+    import shutil
+
+    data_dir = tmp_path / "data"
+    _store_some(data_dir)  # SHA_A v1, v2; SHA_B v1
+    index = make_index()
+    assert index.sync(data_dir)["added"] == 3
+    shutil.rmtree(data_dir / SHA_A)  # the image's folder, removed by hand
+    caplog.set_level("WARNING", logger="annotation_client._database")
+    assert index.sync(data_dir) == {"added": 0, "skipped": []}
+    assert _keys(index.query()) == [(SHA_B, 1)]
+    assert "removed 2 row(s) whose record file is gone" in caplog.text
+    # A row filed under another data folder (a shared database) is left alone.
+    assert index.add(_saved(SHA_A, 1), str(tmp_path / "elsewhere" / SHA_A / "v001.json"))
+    assert index.sync(data_dir) == {"added": 0, "skipped": []}
+    assert sorted(_keys(index.query())) == [(SHA_A, 1), (SHA_B, 1)]
+
+
+@pytest.mark.parametrize("folder", ["missing", "empty", "no saved version"])
+def test_sync_of_a_data_folder_gone_or_empty_keeps_the_rows(make_index, tmp_path, caplog,
+                                                            folder):
+    import shutil
+
+    data_dir = tmp_path / "data"
+    _store_some(data_dir)
+    index = make_index()
+    assert index.sync(data_dir)["added"] == 3
+    # An unmounted volume, or a mount point with nothing in it.
+    shutil.rmtree(data_dir)
+    if folder != "missing":
+        data_dir.mkdir()
+    if folder == "no saved version":
+        (data_dir / SHA_A).mkdir()
+    caplog.set_level("WARNING", logger="annotation_client._database")
+    assert index.sync(data_dir) == {"added": 0, "skipped": []}
+    assert len(index.query()) == 3
+    expected = "missing" if folder == "missing" else "empty"
+    assert (f"the data folder {data_dir} is {expected}, yet the index holds 3 saved "
+            "version(s): none is removed") in caplog.text
