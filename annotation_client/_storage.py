@@ -55,6 +55,11 @@ _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _RECORD = re.compile(r"^v(\d{3,})\.json$")
 _VERSIONED = re.compile(r"^v(\d{3,})(?:_[a-z_]+)?\.(?:svg|png|json)$")
 _LOCK_NAME = ".lock"
+#: A temporary copy of a file being saved (see _write_temp): ``.v001.svg.k3j2.tmp``.
+_TEMP = re.compile(r"^\.(?:source|v\d{3,})[^/]*\.tmp$")
+#: A temporary copy older than this (s) belongs to a save that was killed mid-write
+#: (a save writes its copies in well under a second and renames them at once).
+STALE_TEMP_S = 3600.0
 _SOURCE_STEM = "source"
 # The suffix only tells a reader the format; anything odd is kept as .bin.
 _SOURCE_SUFFIX = re.compile(r"^\.[a-z0-9]{1,5}$")
@@ -345,6 +350,7 @@ class AnnotationStore:
         _record_text(record, version=1, files={})
         created = not folder.is_dir()
         with _folder_lock(folder, create=True):
+            _remove_stale_temps(folder)
             try:
                 version = self._next_version(folder, image_sha256)
                 stem = f"v{version:03d}"
@@ -483,6 +489,33 @@ class AnnotationStore:
             logger.info("removed %d kept image copies idle over %.0f s", len(removed), older_than_s)
         return removed
 
+    def prune_temps(
+        self, older_than_s: float = STALE_TEMP_S, *, now: float | None = None,
+        dry_run: bool = False,
+    ) -> list[Path]:
+        """Remove the temporary copies that saves killed mid-write left behind.
+
+        A save writes each file to a hidden ``.<name>.XXXX.tmp`` first; a process
+        killed before renaming it leaves the copy (perhaps of the image) forever.
+        Those older than ``older_than_s`` go, each image's under its save lock; the
+        next save of an image removes its own too.
+
+        Returns
+        -------
+        list of pathlib.Path
+            The copies removed (or, with ``dry_run``, that would be).
+        """
+        removed = []
+        for sha in self.images():
+            try:
+                with _folder_lock(self.folder(sha), create=False):
+                    removed += _remove_stale_temps(
+                        self.folder(sha), older_than_s, now=now, dry_run=dry_run
+                    )
+            except FileNotFoundError:
+                continue  # a failed first save removed the folder meanwhile
+        return removed
+
     @staticmethod
     def _last_saved(folder: Path, source: Path) -> float:
         times = [e.stat().st_mtime for e in folder.iterdir() if _RECORD.match(e.name)]
@@ -534,6 +567,38 @@ def _record_text(record: dict, version: int, files: dict) -> bytes:
     except ValueError as exc:
         raise ValueError(f"the record cannot be saved as JSON: {exc}") from None
     return (text + "\n").encode("utf-8")
+
+
+def _remove_stale_temps(
+    folder: Path, older_than_s: float = STALE_TEMP_S, *, now: float | None = None,
+    dry_run: bool = False,
+) -> list[Path]:
+    """Remove a folder's temporary copies older than ``older_than_s``; call with its lock
+    held, so that no save of this process or another is writing them."""
+    now = time.time() if now is None else now
+    removed = []
+    try:
+        entries = list(folder.iterdir())
+    except OSError:
+        return removed
+    for entry in entries:
+        if not _TEMP.match(entry.name):
+            continue
+        try:
+            if now - entry.lstat().st_mtime <= older_than_s:
+                continue
+            if not dry_run:
+                entry.unlink()
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            logger.warning("could not remove the stale temporary file %s: %s", entry, exc)
+            continue
+        removed.append(entry)
+    if removed and not dry_run:
+        logger.info("removed %d temporary file(s) of interrupted saves in %s", len(removed),
+                    folder)
+    return removed
 
 
 def _remove_if_only_lock(folder: Path) -> None:

@@ -4,7 +4,10 @@ The client keeps a copy of each uploaded image beside its saved annotations
 (``SONOTRACE_KEEP_UPLOADS``), so the Saved page can open it again. A site whose
 rules limit how long images are stored runs this from cron: it removes the copies
 of images that no save has touched for N days, and keeps every annotation. See
-:meth:`annotation_client._storage.AnnotationStore.prune_sources`.
+:meth:`annotation_client._storage.AnnotationStore.prune_sources`. It also removes the
+hidden temporary copies (``.source.png.XXXX.tmp``, ``.v001.svg.XXXX.tmp``) that a save
+killed mid-write left, once over an hour old
+(:meth:`~annotation_client._storage.AnnotationStore.prune_temps`).
 
 Exit status: 0 when it ran (even if nothing was old enough), 2 for bad arguments
 or a data folder that does not exist.
@@ -55,9 +58,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     store = AnnotationStore(data_dir)
     removed = store.prune_sources(args.older_than_days * DAY_S, dry_run=args.dry_run)
+    temps = store.prune_temps(dry_run=args.dry_run)
     verb = "would remove" if args.dry_run else "removed"
-    for path in removed:
+    for path in removed + temps:
         print(f"{verb} {path}")
+    if temps:
+        print(f"{verb} {len(temps)} temporary file(s) left by interrupted saves")
     print(f"{verb} {len(removed)} kept image copy(ies) not saved for {args.older_than_days:g} "
           f"day(s) under {data_dir}")
     return 0

@@ -67,3 +67,17 @@ def test_a_data_folder_that_is_not_there_is_refused_with_status_2(tmp_path, name
     captured = capsys.readouterr()
     assert f"error: data_dir: {tmp_path / name} is not a folder" in captured.err
     assert "removed" not in captured.out
+
+
+def test_it_removes_the_temporary_copies_a_killed_save_left(tmp_path, capsys):
+    store = AnnotationStore(tmp_path)
+    sha = _upload(store, 1, 0)
+    stale = tmp_path / sha / ".source.png.k1l2.tmp"
+    stale.write_bytes(b"half an image")
+    when = time.time() - 2 * 3600
+    os.utime(stale, (when, when))
+    assert main(["--older-than-days", "30", "--data-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert f"removed {stale}" in out
+    assert "removed 1 temporary file(s) left by interrupted saves" in out
+    assert not stale.exists() and store.source_path(sha) is not None

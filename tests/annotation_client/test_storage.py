@@ -606,3 +606,52 @@ def test_load_mask_reads_a_versions_saved_mask_back(tmp_path):
         store.load_mask(sha, 3)
     with pytest.raises(ValueError, match="positive int"):
         store.load_mask(sha, 0)
+
+
+# --- temporary copies of saves killed mid-write --------------------------------------
+
+
+def _killed_save_leftovers(folder, age_s):
+    """What a save killed with kill -9 between writing and renaming leaves."""
+    folder.mkdir(parents=True, exist_ok=True)
+    names = [".source.png.ab12cd.tmp", ".v002.svg.x1.tmp", ".v002.json.x2.tmp",
+             ".v002_mask.png.x3.tmp"]  # fmt: skip
+    when = time.time() - age_s
+    for name in names:
+        (folder / name).write_bytes(b"partial")
+        os.utime(folder / name, (when, when))
+    return [folder / name for name in names]
+
+
+def test_the_next_save_removes_the_stale_temporary_copies_of_a_killed_one(tmp_path):
+    from annotation_client._storage import STALE_TEMP_S
+
+    store = AnnotationStore(tmp_path)
+    sha = "ab" * 32
+    stale = _killed_save_leftovers(store.folder(sha), STALE_TEMP_S + 60)
+    fresh = store.folder(sha) / ".v009.svg.zz.tmp"  # another save's, still being written
+    fresh.write_bytes(b"now")
+    saved = store.save(sha, svg="<svg/>", mask_png=b"m", record={})
+    assert saved.version == 1
+    assert not any(path.exists() for path in stale)
+    assert fresh.exists()
+    assert sorted(p.name for p in store.folder(sha).iterdir()) == sorted(
+        [".lock", ".v009.svg.zz.tmp", "v001.json", "v001.svg", "v001_mask.png"]
+    )
+
+
+def test_prune_temps_removes_only_stale_temporary_copies(tmp_path):
+    from annotation_client._storage import STALE_TEMP_S
+
+    store = AnnotationStore(tmp_path)
+    old_sha, new_sha = "ab" * 32, "cd" * 32
+    store.save(old_sha, svg="<svg/>", mask_png=b"m", record={})
+    stale = _killed_save_leftovers(store.folder(old_sha), STALE_TEMP_S + 60)
+    recent = _killed_save_leftovers(store.folder(new_sha), 60)
+    (store.folder(new_sha) / ".lock").touch()
+    assert sorted(store.prune_temps(dry_run=True)) == sorted(stale)
+    assert all(path.exists() for path in stale)
+    assert sorted(store.prune_temps()) == sorted(stale)
+    assert not any(path.exists() for path in stale)
+    assert all(path.exists() for path in recent)
+    assert store.versions(old_sha) == [1]
