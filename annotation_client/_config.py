@@ -105,6 +105,17 @@ class ClientConfig:
                 f"{PREFIX}BLINDED_READING needs {PREFIX}ANNOTATOR_HEADER: without a sign-in "
                 "the client cannot tell one reader from another"
             )
+        if self.worklist_dir is not None:
+            worklist = Path(os.path.realpath(Path(self.worklist_dir).expanduser()))
+            data = Path(os.path.realpath(Path(self.data_dir).expanduser()))
+            if worklist.is_relative_to(data):
+                raise ValueError(
+                    f"{PREFIX}WORKLIST_DIR={self.worklist_dir} is "
+                    + ("the data folder" if worklist == data else "inside the data folder")
+                    + f" {PREFIX}DATA_DIR={self.data_dir}: the worklist would list every "
+                    "reader's saved masks and kept uploads as images to open. Give the "
+                    "worklist a folder of its own, outside the data folder"
+                )
         if self.reviewers and not self.blinded_reading:
             raise ValueError(
                 f"{PREFIX}REVIEWERS is set but {PREFIX}BLINDED_READING is not: without "

@@ -200,7 +200,9 @@ def list_images(
     Files ending in ``.png``, ``.jpg``, ``.jpeg``, ``.dcm`` or ``.dicom`` (in any
     case) are listed, in every subfolder, sorted by their relative path compared
     folder by folder. Hidden files and folders (name starting with ``.``) are
-    skipped, and so is the store's data directory when it lies inside ``root``.
+    skipped, and so is the store's data directory when it lies inside ``root``
+    (nothing is listed when ``root`` is the data directory or lies inside it), as are
+    symbolic links to files in it.
     Symbolic links to folders are not followed; a symbolic link to a file is
     listed only when the file is inside ``root``.
 
@@ -243,16 +245,20 @@ def list_images(
     if cache is not None and not isinstance(cache, HashCache):
         raise TypeError("cache must be a HashCache or None")
     cache = _CACHE if cache is None else cache
-    data_dir = os.path.realpath(store.root)
+    data_dir = Path(os.path.realpath(store.root))
 
     found: list[tuple[tuple[str, ...], str]] = []
-    for dirpath, dirnames, filenames in os.walk(folder):
+    # A worklist that is the data folder or inside it would list every reader's saved
+    # masks and kept uploads (the client refuses such settings at start: _config).
+    walk = () if folder.is_relative_to(data_dir) else os.walk(folder)
+    for dirpath, dirnames, filenames in walk:
         # Pruned in place, so os.walk does not go into them; symlinked folders are
         # listed in dirnames but not entered (followlinks=False).
         dirnames[:] = [
             d
             for d in dirnames
-            if not d.startswith(".") and os.path.realpath(os.path.join(dirpath, d)) != data_dir
+            if not d.startswith(".")
+            and Path(os.path.realpath(os.path.join(dirpath, d))) != data_dir
         ]
         for name in filenames:
             if not _is_image_name(name):
@@ -261,6 +267,8 @@ def list_images(
             real = Path(os.path.realpath(full))
             if not real.is_relative_to(folder) or not real.is_file():
                 continue  # a link out of the folder, a broken link, a pipe named x.png
+            if real.is_relative_to(data_dir):
+                continue  # a link to a saved mask or a kept upload
             relative = Path(full).relative_to(folder).as_posix()
             found.append((PurePosixPath(relative).parts, relative))
     found.sort()
@@ -288,7 +296,9 @@ def list_images(
     return Worklist(root=folder, entries=tuple(entries), found=len(found))
 
 
-def resolve_entry(root: str | os.PathLike, relative: str) -> Path:
+def resolve_entry(
+    root: str | os.PathLike, relative: str, *, data_dir: str | os.PathLike | None = None
+) -> Path:
     """The file of the worklist entry ``relative``, refusing any path out of ``root``.
 
     Parameters
@@ -298,11 +308,14 @@ def resolve_entry(root: str | os.PathLike, relative: str) -> Path:
     relative : str
         An entry's path relative to ``root``, ``/``-separated, as
         :func:`list_images` gives it.
+    data_dir : str or os.PathLike, optional
+        The data folder: a file in it (a saved mask, a kept upload) is no worklist
+        entry, wherever the two folders lie.
 
     Returns
     -------
     pathlib.Path
-        The file, symbolic links resolved; always inside ``root``.
+        The file, symbolic links resolved; always inside ``root``, never in ``data_dir``.
 
     Raises
     ------
@@ -334,6 +347,8 @@ def resolve_entry(root: str | os.PathLike, relative: str) -> Path:
         raise ValueError(f"relative {relative!r} cannot be resolved ({exc})") from None
     if not target.is_relative_to(folder):
         raise ValueError(f"relative {relative!r} leads out of the worklist folder")
+    if data_dir is not None and target.is_relative_to(os.path.realpath(data_dir)):
+        raise ValueError(f"relative {relative!r} is in the data folder, not the worklist")
     if not target.exists():
         raise FileNotFoundError(f"no worklist file {relative!r}")
     if not target.is_file():
@@ -341,7 +356,13 @@ def resolve_entry(root: str | os.PathLike, relative: str) -> Path:
     return target
 
 
-def read_entry(root: str | os.PathLike, relative: str, *, max_bytes: int | None = None) -> bytes:
+def read_entry(
+    root: str | os.PathLike,
+    relative: str,
+    *,
+    max_bytes: int | None = None,
+    data_dir: str | os.PathLike | None = None,
+) -> bytes:
     """The bytes of the worklist entry ``relative`` (see :func:`resolve_entry`).
 
     Parameters
@@ -352,6 +373,8 @@ def read_entry(root: str | os.PathLike, relative: str, *, max_bytes: int | None 
         The entry's relative path.
     max_bytes : int, optional
         The upload limit: a larger file is refused from its size, before it is read.
+    data_dir : str or os.PathLike, optional
+        The data folder, whose files are refused (see :func:`resolve_entry`).
 
     Raises
     ------
@@ -361,7 +384,7 @@ def read_entry(root: str | os.PathLike, relative: str, *, max_bytes: int | None 
     ValueError, FileNotFoundError
         As :func:`resolve_entry`.
     """
-    path = resolve_entry(root, relative)
+    path = resolve_entry(root, relative, data_dir=data_dir)
     check_size(path.stat().st_size, PurePosixPath(relative).name, max_bytes)
     return path.read_bytes()
 

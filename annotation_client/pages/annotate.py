@@ -1187,7 +1187,8 @@ def open_worklist_entry(request, current_meta, tool="pan"):
         # Every failure becomes the message a bad upload gets.
         try:
             return _worklist.read_entry(
-                config.worklist_dir, path, max_bytes=config.max_upload_bytes
+                config.worklist_dir, path, max_bytes=config.max_upload_bytes,
+                data_dir=config.data_dir,
             )
         except ImageDecodeError:
             raise

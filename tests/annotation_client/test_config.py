@@ -271,3 +271,26 @@ def test_a_config_built_directly_gets_its_reviewers_parsed_too(tmp_path):
     with pytest.raises(ValueError, match="control characters"):
         ClientConfig(annotator_header="X-Forwarded-User", blinded_reading=True,
                      reviewers=["Dr\nChair"])
+
+
+@pytest.mark.parametrize("where", ["the data folder", "inside the data folder"])
+def test_a_worklist_in_the_data_folder_is_refused(tmp_path, where):
+    data = tmp_path / "data"
+    worklist = data if where == "the data folder" else data / "scans"
+    worklist.mkdir(parents=True)
+    environ = {"SONOTRACE_DATA_DIR": str(data), "SONOTRACE_WORKLIST_DIR": str(worklist)}
+    with pytest.raises(ValueError, match=f"SONOTRACE_WORKLIST_DIR={worklist} is {where} "
+                       f"SONOTRACE_DATA_DIR={data}: the worklist would list every reader's"):
+        ClientConfig.load(environ=environ)
+    # Through a symbolic link too.
+    (tmp_path / "link").symlink_to(worklist)
+    with pytest.raises(ValueError, match=where):
+        ClientConfig.load({"worklist_dir": tmp_path / "link"}, environ=environ)
+
+
+def test_a_data_folder_inside_the_worklist_is_accepted(tmp_path):
+    # The walk leaves the data folder out (test_worklist); a site may keep both on one volume.
+    (tmp_path / "data").mkdir()
+    config = ClientConfig.load({"data_dir": tmp_path / "data", "worklist_dir": tmp_path},
+                               environ={})
+    assert config.worklist_dir == tmp_path

@@ -339,3 +339,33 @@ def test_next_unannotated_starts_after_the_current_entry_and_wraps():
     done = [_entry("a.png", version=1), _entry("b.png")]
     assert next_unannotated(done, "b.png") is None  # the open one does not count
     assert next_unannotated([]) is None
+
+
+@pytest.mark.parametrize("where", ["", "sub"])
+def test_a_worklist_that_is_the_data_folder_or_in_it_lists_no_saved_file(root, where):
+    # The client refuses such settings at start (_config); the walk holds its own line.
+    store = AnnotationStore(root)
+    data = b"\x89PNG kept upload"
+    sha = hashlib.sha256(data).hexdigest()
+    store.save(sha, svg="<svg/>", mask_png=b"m", record={}, source=data, source_name="u.png")
+    _write(root, "sub/scan.png")
+    assert (root / sha / "v001_mask.png").exists() and (root / sha / "source.png").exists()
+    assert _paths(list_images(root / where, store)) == []
+
+
+def test_the_data_folder_is_skipped_wherever_it_sits_in_the_worklist(root):
+    _write(root, "scan.png")
+    store = AnnotationStore(root / "deep" / "er" / "annotations")
+    sha = _save(store, hashlib.sha256(b"scan.png").hexdigest()) and hashlib.sha256(
+        b"scan.png").hexdigest()
+    mask = f"deep/er/annotations/{sha}/v001_mask.png"
+    assert (root / mask).exists()
+    # A link in the worklist to a saved mask is no entry either.
+    os.symlink(root / mask, root / "link.png")
+    assert _paths(list_images(root, store)) == ["scan.png"]
+    # Nor can a saved file be opened as an entry by its path.
+    with pytest.raises(ValueError, match="in the data folder"):
+        read_entry(root, mask, data_dir=store.root)
+    with pytest.raises(ValueError, match="in the data folder"):
+        resolve_entry(root, "link.png", data_dir=store.root)
+    assert read_entry(root, "scan.png", data_dir=store.root) == b"scan.png"
