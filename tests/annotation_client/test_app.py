@@ -478,7 +478,9 @@ def test_a_worklist_entry_over_the_limit_gets_the_upload_message(tmp_path):
     folder = tmp_path / "studies"
     folder.mkdir()
     (folder / "big.png").write_bytes(b"x" * 200_000)
-    app = create_app({"DATA_DIR": tmp_path / "data", "WORKLIST_DIR": folder, "MAX_UPLOAD_MB": 0.125})
+    app = create_app(
+        {"DATA_DIR": tmp_path / "data", "WORKLIST_DIR": folder, "MAX_UPLOAD_MB": 0.125}
+    )
     with app.server.test_request_context("/"):
         result = annotate.open_worklist_entry({"path": "big.png", "at": 1}, None)
         options, _ = annotate.list_worklist(True, None, None, None)
