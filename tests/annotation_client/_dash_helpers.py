@@ -7,6 +7,7 @@ folder on ``sys.path`` for the test files in it.
 from __future__ import annotations
 
 import socket
+from http.server import BaseHTTPRequestHandler
 
 from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.support.ui import WebDriverWait
@@ -73,3 +74,19 @@ def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+class HealthyModelServer(BaseHTTPRequestHandler):
+    """A stand-in model server for ``http.server``: it answers /health "ok", enough for
+    the status badge and the health poll; subclasses add the model requests."""
+
+    def do_GET(self):  # noqa: N802 - http.server's naming
+        body = b'{"status": "ok", "model": {"name": "stand-in", "version": "0"}}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _dash_helpers import click, closed_port, console_errors, wait_for
+from _dash_helpers import HealthyModelServer, click, closed_port, console_errors, wait_for
 from PIL import Image
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
@@ -1074,24 +1074,13 @@ def test_behind_a_sign_in_proxy_the_signed_in_user_is_shown_and_recorded(
     _assert_clean_console(dash_duo, artifacts_dir)
 
 
-class _SlowModelServer(BaseHTTPRequestHandler):
+class _SlowModelServer(HealthyModelServer):
     """Healthy, but every model request takes longer than the client waits."""
 
-    def do_GET(self):  # noqa: N802 - http.server's naming
-        body = b'{"status": "ok", "model": {"name": "slow", "version": "0"}}'
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def do_POST(self):  # noqa: N802
+    def do_POST(self):  # noqa: N802 - http.server's naming
         time.sleep(4)
         self.send_response(503)
         self.end_headers()
-
-    def log_message(self, *args):
-        pass
 
 
 @contextlib.contextmanager
@@ -1112,19 +1101,10 @@ def _app_with_model_server(handler, data_dir, request_timeout):
         server.server_close()
 
 
-class _HealthyModelServer(BaseHTTPRequestHandler):
-    """Answers /health only; enough for the status badge."""
-
-    do_GET = _SlowModelServer.do_GET
-
-    def log_message(self, *args):
-        pass
-
-
 def test_the_status_badge_follows_the_server_after_the_page_loaded(
     dash_duo, data_dir, artifacts_dir, monkeypatch
 ):
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _HealthyModelServer)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), HealthyModelServer)
     port = server.server_port
     threading.Thread(target=server.serve_forever, daemon=True).start()
     app = create_app({"MODEL_SERVER_URL": f"http://127.0.0.1:{port}", "DATA_DIR": data_dir,
@@ -1137,7 +1117,7 @@ def test_the_status_badge_follows_the_server_after_the_page_loaded(
     def badge():
         return dash_duo.find_element(f"#{ids.SERVER_STATUS}").text
 
-    wait_for(dash_duo, lambda: "ready · slow" in badge(), 20)
+    wait_for(dash_duo, lambda: "ready · stand-in" in badge(), 20)
     server.shutdown()
     server.server_close()
     wait_for(dash_duo, lambda: "offline" in badge(), 20, "the badge kept saying ready")
@@ -1145,7 +1125,7 @@ def test_the_status_badge_follows_the_server_after_the_page_loaded(
     # Drawn again while the server is away, the page says it cannot be reached.
     dash_duo.driver.refresh()
     dash_duo.wait_for_contains_text(f"#{ids.SERVER_ALERT}", "cannot be reached", timeout=20)
-    server = ThreadingHTTPServer(("127.0.0.1", port), _HealthyModelServer)
+    server = ThreadingHTTPServer(("127.0.0.1", port), HealthyModelServer)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         wait_for(dash_duo, lambda: "ready" in badge(), 20, "the badge kept saying offline")

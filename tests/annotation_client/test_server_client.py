@@ -2,13 +2,13 @@
 
 import base64
 import io
-import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pytest
+from _dash_helpers import HealthyModelServer, closed_port
 from PIL import Image
 
 from annotation_client import ModelServerClient, ModelServerError, ModelServerUnavailable
@@ -19,12 +19,6 @@ def _busi_image(busi_dir, name="benign (2).png"):
     if not path.exists():
         path = sorted((busi_dir / "benign").glob("benign (*).png"))[0]
     return path.name, path.read_bytes()
-
-
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]  # closed again when the with-block ends
 
 
 def test_health_of_the_live_server(live_model_server):
@@ -89,7 +83,7 @@ def test_a_refused_upload_carries_the_server_message(live_model_server):
 
 
 def test_a_server_that_is_down_is_unavailable():
-    client = ModelServerClient(f"http://127.0.0.1:{_closed_port()}", timeout=2)
+    client = ModelServerClient(f"http://127.0.0.1:{closed_port()}", timeout=2)
     with pytest.raises(ModelServerUnavailable, match="cannot be reached"):
         client.health()
     with pytest.raises(ModelServerUnavailable):
@@ -132,7 +126,7 @@ def test_bad_client_settings(kwargs, error):
 
 
 def test_bad_request_arguments_fail_before_sending():
-    client = ModelServerClient(f"http://127.0.0.1:{_closed_port()}")
+    client = ModelServerClient(f"http://127.0.0.1:{closed_port()}")
     with pytest.raises(ValueError, match="image"):
         client.predict(b"", "x.png")
     with pytest.raises(ValueError, match="box"):
@@ -142,19 +136,6 @@ def test_bad_request_arguments_fail_before_sending():
 
 
 # --------------------------------------------------------------------------- the page's alert
-
-
-class _HealthyHandler(BaseHTTPRequestHandler):
-    def do_GET(self):  # noqa: N802 - http.server's naming
-        body = b'{"status": "ok", "model": {"name": "unet"}}'
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
 
 
 def _as_browser_holds(component):
@@ -176,7 +157,7 @@ def test_the_health_poll_takes_back_only_the_alert_that_the_server_cannot_be_rea
     from annotation_client import create_app
     from annotation_client._server_client import ModelServerUnreachable
 
-    port = _closed_port()
+    port = closed_port()
     app = create_app({"MODEL_SERVER_URL": f"http://127.0.0.1:{port}", "DATA_DIR": tmp_path})
     with app.server.test_request_context("/_dash-update-component", method="POST"):
         with pytest.raises(ModelServerUnreachable, match="cannot be reached"):
@@ -193,7 +174,7 @@ def test_the_health_poll_takes_back_only_the_alert_that_the_server_cannot_be_rea
         # Still down: the alert stays, the badge says offline.
         badge, alert = annotate.refresh_server_status(1, down)
         assert "offline" in str(badge.children) and alert is dash.no_update
-        server = ThreadingHTTPServer(("127.0.0.1", port), _HealthyHandler)
+        server = ThreadingHTTPServer(("127.0.0.1", port), HealthyModelServer)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         try:
             badge, alert = annotate.refresh_server_status(2, down)
