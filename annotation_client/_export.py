@@ -116,7 +116,9 @@ def export_busi(data_dir, worklist_dir, out) -> ExportReport:
     Raises
     ------
     ValueError
-        If ``data_dir`` is not a folder or ``out`` holds files already.
+        If ``data_dir`` is not a folder, ``out`` holds files already, the worklist
+        is or lies in ``data_dir``, or ``out`` lies in the data folder or the
+        worklist.
     """
     for name, value in (("data_dir", data_dir), ("out", out)):
         if not isinstance(value, str | os.PathLike):
@@ -126,6 +128,7 @@ def export_busi(data_dir, worklist_dir, out) -> ExportReport:
         raise ValueError(f"data_dir: {data_dir} is not a folder")
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ValueError(f"out: {out} exists and is not an empty folder; nothing was written")
+    _check_apart(data_dir, worklist_dir, out)
     store = AnnotationStore(data_dir)
     report = ExportReport()
     chosen = []
@@ -187,6 +190,22 @@ def export_busi(data_dir, worklist_dir, out) -> ExportReport:
     return report
 
 
+def _check_apart(data_dir: Path, worklist_dir, out: Path) -> None:
+    """Refuse folders that overlap as the client refuses them, and an export into either."""
+    data = Path(os.path.realpath(data_dir))
+    worklist = None if worklist_dir is None else Path(os.path.realpath(worklist_dir))
+    if worklist is not None and worklist.is_relative_to(data):
+        # As the client's configuration refuses it: a worklist there holds every
+        # reader's masks and kept uploads, which are not images to export.
+        raise ValueError(f"worklist_dir: {worklist_dir} is in the data folder {data_dir}")
+    target = Path(os.path.realpath(out))
+    for name, folder in (("the data folder", data), ("the worklist", worklist)):
+        if folder is not None and target.is_relative_to(folder):
+            # Its images and masks would be listed as worklist images to annotate, or
+            # sit among the saved versions; nothing was written yet.
+            raise ValueError(f"out: {out} is in {name}; export to a folder outside it")
+
+
 def _source(record: dict, worklist_dir, sha: str, store: AnnotationStore) -> dict:
     """The image behind a record, read back from the worklist or the kept copy, checked by hash."""
     final = record.get("final")
@@ -206,7 +225,7 @@ def _source(record: dict, worklist_dir, sha: str, store: AnnotationStore) -> dic
         return {"sort": "~" + str(image.get("name") or sha), "pixels": decoded.pixels}
     if worklist_dir is None:
         raise ValueError(f"from the worklist ({relative}), but no worklist folder is set")
-    path = resolve_entry(worklist_dir, relative)
+    path = resolve_entry(worklist_dir, relative, data_dir=store.root)
     data = path.read_bytes()
     # Before decoding: a changed file is reported as changed, whether it decodes or not.
     if hashlib.sha256(data).hexdigest() != sha:

@@ -156,6 +156,35 @@ def test_an_export_never_overwrites(saved, tmp_path):
         export_busi(saved["data"], saved["worklist"], 3)
 
 
+def test_folders_that_overlap_are_refused_before_anything_is_written(saved, tmp_path):
+    data, worklist = saved["data"], saved["worklist"]
+    with pytest.raises(ValueError, match="out: .* is in the worklist"):
+        export_busi(data, worklist, worklist / "export")
+    with pytest.raises(ValueError, match="out: .* is in the data folder"):
+        export_busi(data, worklist, data / "export")
+    inside = data / "scans"
+    inside.mkdir()
+    with pytest.raises(ValueError, match="worklist_dir: .* is in the data folder"):
+        export_busi(data, inside, tmp_path / "out")
+    assert not (worklist / "export").exists() and not (data / "export").exists()
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_worklist_file_in_the_data_folder_is_not_read(saved, tmp_path_factory):
+    # The data folder may lie inside the worklist (the page then skips it). A record
+    # naming a file there, here a saved mask saved as an image of its own, is refused
+    # as the page refuses it, though its bytes match.
+    store = AnnotationStore(saved["data"])
+    relative = f"data/{saved['sha']['a']}/v001_mask.png"
+    inner = (saved["data"].parent / relative).read_bytes()
+    sha = _save(store, inner, label="benign", mask=np.zeros((8, 10), bool),
+                worklist_path=relative)
+    report = export_busi(saved["data"], saved["data"].parent,
+                         tmp_path_factory.mktemp("elsewhere") / "out")
+    reasons = {where.rsplit("/", 1)[-1]: why for where, why in report.skipped}
+    assert "is in the data folder" in reasons[sha]
+
+
 def test_the_command_line(saved, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("SONOTRACE_DATA_DIR", str(saved["data"]))
     monkeypatch.setenv("SONOTRACE_WORKLIST_DIR", str(saved["worklist"]))
