@@ -831,10 +831,12 @@ class AnnotationIndex:
         Returns
         -------
         dict
-            ``{"added": int, "skipped": [path, ...]}``: rows added or replaced;
-            records that could not be
-            read, or that name another image or version than their file, are
-            logged and skipped, never fatal.
+            ``{"added": int, "removed": int, "unchecked": int, "skipped": [path, ...]}``:
+            rows added or replaced; rows deleted because their record file is
+            gone; rows left in place unchecked because ``data_dir`` is missing or
+            holds no saved version (0 otherwise); records that could not be read,
+            or that name another image or version than their file, are logged and
+            skipped, never fatal.
         """
         # The store knows its layout; it imports this module, hence the late import.
         from ._storage import AnnotationStore
@@ -847,8 +849,8 @@ class AnnotationIndex:
             for version in store.versions(sha)
         ]
         if not found:
-            self._warn_if_rows_without_files(root)
-            return {"added": 0, "skipped": []}
+            unchecked = self._warn_if_rows_without_files(root)
+            return {"added": 0, "removed": 0, "unchecked": unchecked, "skipped": []}
         known = self._all_keys()
         items, skipped = [], []
         for sha, version, entry in found:
@@ -872,18 +874,18 @@ class AnnotationIndex:
         added = self.add_many(items)
         if added:
             logger.info("annotation index: added %d saved version(s) from %s", added, root)
-        self._prune(root, known, {(sha, version) for sha, version, _ in found})
-        return {"added": added, "skipped": skipped}
+        removed = self._prune(root, known, {(sha, version) for sha, version, _ in found})
+        return {"added": added, "removed": removed, "unchecked": 0, "skipped": skipped}
 
-    def _warn_if_rows_without_files(self, root: Path) -> None:
-        """Warn when the data folder has no saved version but the index has rows."""
+    def _warn_if_rows_without_files(self, root: Path) -> int:
+        """Warn when the data folder has no saved version but the index has rows; how many."""
         if self._sqlite_file is not None and not self._sqlite_file.exists():
-            return  # a first start: nothing indexed, nothing to create yet
+            return 0  # a first start: nothing indexed, nothing to create yet
         try:
             rows = self._row_count()
         except IndexUnavailable as exc:
             logger.debug("annotation index: rows not counted: %s", exc.logged())
-            return
+            return 0
         if rows:
             logger.warning(
                 "annotation index: the data folder %s is %s, yet the index holds %d saved "
@@ -891,6 +893,7 @@ class AnnotationIndex:
                 "SONOTRACE_DATA_DIR the one the index was filled from?",
                 root, "missing" if not root.is_dir() else "empty", rows,
             )
+        return rows
 
     def _prune(self, root: Path, known: Mapping, found: set[tuple[str, int]]) -> int:
         """Delete the rows whose record file, in ``root``, is gone; how many."""

@@ -114,3 +114,9 @@ def save_three(data_dir) -> dict[str, str]:
                            saved_at=dt.datetime(2024, 5, 1, 14, 0,
                                                 tzinfo=dt.timezone(dt.timedelta(hours=2)))),
     }
+
+
+def synced(added=0, *, removed=0, unchecked=0, skipped=()) -> dict:
+    """What :meth:`AnnotationIndex.sync` returns: rows added (or replaced) and removed,
+    rows left unchecked (the data folder missing or empty), record paths skipped."""
+    return {"added": added, "removed": removed, "unchecked": unchecked, "skipped": list(skipped)}

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import sqlalchemy as sa
+from _saved_data import synced
 
 from annotation_client import AnnotationStore, build_record
 from annotation_client._database import (
@@ -575,7 +576,7 @@ def test_constructing_a_postgresql_index_connects_to_nothing(tmp_path, psycopg_i
     # No server answers here: anything that connected would raise IndexUnavailable.
     index = AnnotationIndex(_server_gone_url(tmp_path))
     assert index.add_many([]) == 0
-    assert index.sync(tmp_path / "no such dir") == {"added": 0, "skipped": []}
+    assert index.sync(tmp_path / "no such dir") == synced(0)
     index.dispose()
 
 
@@ -1018,17 +1019,17 @@ def test_sync_indexes_what_a_store_saved_and_is_idempotent(make_index, tmp_path)
     data_dir = tmp_path / "data"
     _store_some(data_dir)
     index = make_index()
-    assert index.sync(data_dir) == {"added": 3, "skipped": []}
+    assert index.sync(data_dir) == synced(3)
     rows = index.query()
     assert _keys(rows) == [(SHA_B, 1), (SHA_A, 2), (SHA_A, 1)]
     assert rows[1]["record_path"] == str(data_dir / SHA_A / "v002.json")
     assert rows[1]["saved_at"] == "2024-01-02T10:00:00Z"
-    assert index.sync(data_dir) == {"added": 0, "skipped": []}
+    assert index.sync(data_dir) == synced(0)
     assert len(index.query()) == 3
     # A later save joins at the next sync.
     AnnotationStore(data_dir).save(SHA_B, svg="<svg/>", mask_png=b"png",
                                    record=_saved(SHA_B, when="2024-01-09T00:00:00"))  # fmt: skip
-    assert index.sync(str(data_dir)) == {"added": 1, "skipped": []}
+    assert index.sync(str(data_dir)) == synced(1)
     assert _keys(index.query(limit=1)) == [(SHA_B, 2)]
 
 
@@ -1047,10 +1048,12 @@ def test_sync_skips_bad_records_and_keeps_the_rest(make_index, tmp_path):
     result = index.sync(data_dir)
     assert result == {
         "added": 3,
+        "removed": 0,
+        "unchecked": 0,
         "skipped": [str(corrupt), str(bad_field), str(not_utf8), str(a_list)],
     }
     assert sorted(_keys(index.query())) == [(SHA_A, 1), (SHA_A, 2), (SHA_B, 1)]
-    assert index.sync(data_dir) == {"added": 0, "skipped": result["skipped"]}
+    assert index.sync(data_dir) == synced(0, skipped=result["skipped"])
 
 
 def test_sync_skips_a_record_the_database_refuses_and_keeps_the_rest(make_index, tmp_path):
@@ -1060,7 +1063,7 @@ def test_sync_skips_a_record_the_database_refuses_and_keeps_the_rest(make_index,
     odd = dict(_saved(SHA_B, 2), agreement={"dice_ai_vs_final": 0.5, "edited": "yes"})
     (data_dir / SHA_B / "v002.json").write_text(json.dumps(odd), encoding="utf-8")
     index = make_index()
-    assert index.sync(data_dir) == {"added": 3, "skipped": [str(data_dir / SHA_B / "v002.json")]}
+    assert index.sync(data_dir) == synced(3, skipped=[str(data_dir / SHA_B / "v002.json")])
 
 
 _TOO_BIG = 2**70  # an int that JSON holds and neither database's INTEGER does
@@ -1082,7 +1085,7 @@ def test_sync_skips_a_record_with_an_integer_the_database_cannot_hold(make_index
     huge["image"]["width"] = _TOO_BIG
     (data_dir / SHA_B / "v002.json").write_text(json.dumps(huge), encoding="utf-8")
     index = make_index()
-    assert index.sync(data_dir) == {"added": 3, "skipped": [str(data_dir / SHA_B / "v002.json")]}
+    assert index.sync(data_dir) == synced(3, skipped=[str(data_dir / SHA_B / "v002.json")])
 
 
 def test_sync_reads_only_record_files_in_image_folders(make_index, tmp_path):
@@ -1106,16 +1109,16 @@ def test_sync_reads_only_record_files_in_image_folders(make_index, tmp_path):
     (data_dir / SHA_B).write_text(json.dumps(_saved(SHA_B)), encoding="utf-8")  # a file
     (data_dir / "v001.json").write_text(json.dumps(_saved(SHA_B)), encoding="utf-8")
     index = make_index()
-    assert index.sync(data_dir) == {"added": 1, "skipped": [str(folder / "v007.json")]}
+    assert index.sync(data_dir) == synced(1, skipped=[str(folder / "v007.json")])
     assert _keys(index.query()) == [(SHA_A, 1)]
 
 
 def test_sync_of_a_missing_data_dir_writes_nothing(tmp_path):
     database = tmp_path / "db" / "index.sqlite3"
     index = AnnotationIndex(_url(database))
-    assert index.sync(tmp_path / "no such dir") == {"added": 0, "skipped": []}
+    assert index.sync(tmp_path / "no such dir") == synced(0)
     (tmp_path / "empty").mkdir()
-    assert index.sync(tmp_path / "empty") == {"added": 0, "skipped": []}
+    assert index.sync(tmp_path / "empty") == synced(0)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["empty"]
 
 
@@ -1181,7 +1184,7 @@ def test_sync_skips_a_record_that_names_another_version_or_image(make_index, tmp
     # A record copied under the wrong name: its content is v1 of image A, its file v3 of B.
     (data_dir / SHA_B / "v003.json").write_text(json.dumps(_saved(SHA_A, 1)), encoding="utf-8")
     index = make_index()
-    assert index.sync(data_dir) == {"added": 3, "skipped": [str(data_dir / SHA_B / "v003.json")]}
+    assert index.sync(data_dir) == synced(3, skipped=[str(data_dir / SHA_B / "v003.json")])
     assert sorted((r["image_sha256"], r["version"]) for r in index.query()) == [
         (SHA_A, 1), (SHA_A, 2), (SHA_B, 1)
     ]  # fmt: skip
@@ -1203,7 +1206,7 @@ def test_sync_reads_only_the_records_of_versions_not_yet_indexed(make_index, tmp
     (data_dir / SHA_A / "v001.json").write_text("{not json", encoding="utf-8")
     new = data_dir / SHA_B / "v002.json"
     new.write_text(json.dumps(_saved(SHA_B, 2)), encoding="utf-8")
-    assert index.sync(data_dir) == {"added": 1, "skipped": [str(data_dir / SHA_A / "v001.json")]}
+    assert index.sync(data_dir) == synced(1, skipped=[str(data_dir / SHA_A / "v001.json")])
     assert len(index.query()) == 4
 
 
@@ -1362,7 +1365,7 @@ def test_an_older_table_is_rebuilt_from_the_files(make_index, db_url, tmp_path, 
     _old_table(db_url, schema_version=recorded)
     caplog.set_level("WARNING", logger="annotation_client._database")
     index = make_index()
-    assert index.sync(data_dir) == {"added": 3, "skipped": []}
+    assert index.sync(data_dir) == synced(3)
     rows = index.query()
     assert _keys(rows) == [(SHA_B, 1), (SHA_A, 2), (SHA_A, 1)]  # the stale row gone
     # Columns the old layout lacked are filled from the records.
@@ -1438,7 +1441,7 @@ def test_an_index_of_layout_4_is_rebuilt_with_the_clinical_fields_of_the_records
 
     caplog.set_level("WARNING", logger="annotation_client._database")
     index = make_index()
-    assert index.sync(data_dir) == {"added": 3, "skipped": []}
+    assert index.sync(data_dir) == synced(3)
     assert "older layout (4, now 6); rebuilding it from the record files" in caplog.text
     assert _stored_layout(index) == ({"id", *SavedRow.COLUMNS, *_STAMP}, [SCHEMA_VERSION])
     rows = {(r["image_sha256"], r["version"]): r for r in index.query()}
@@ -1464,7 +1467,7 @@ def test_a_newer_layout_is_left_alone_and_saves_reach_the_files(make_index, db_u
     assert f"its layout is {SCHEMA_VERSION + 1}, this client's {SCHEMA_VERSION}" in (
         caught.value.detail
     )
-    assert index.sync(tmp_path / "empty") == {"added": 0, "skipped": []}
+    assert index.sync(tmp_path / "empty") == synced(0)
     store = AnnotationStore(tmp_path / "data", index=index)
     record = dict(_saved(SHA_A, 1))
     record.pop("version"), record.pop("files")
@@ -1546,7 +1549,7 @@ def test_an_index_dropped_is_rebuilt_from_the_files(make_index, tmp_path):
     before = index.query()
     SavedRow.__table__.drop(index.engine)  # the database lost, the files kept
     rebuilt = make_index()  # the next start
-    assert rebuilt.sync(data_dir) == {"added": 2, "skipped": []}
+    assert rebuilt.sync(data_dir) == synced(2)
     assert rebuilt.query() == before
 
 
@@ -1623,7 +1626,7 @@ def test_values_the_databases_would_store_differently_or_not_at_all_are_refused(
     bad = data_dir / SHA_B / "v002.json"
     bad.write_text(json.dumps(dict(record, image=record["image"] | {"sha256": SHA_B},
                                    version=2), allow_nan=True), encoding="utf-8")  # fmt: skip
-    assert make_index().sync(data_dir) == {"added": 3, "skipped": [str(bad)]}
+    assert make_index().sync(data_dir) == synced(3, skipped=[str(bad)])
 
 
 def test_sync_skips_text_the_database_cannot_hold_and_keeps_the_rest(make_index, tmp_path):
@@ -1634,7 +1637,7 @@ def test_sync_skips_text_the_database_cannot_hold_and_keeps_the_rest(make_index,
     nul = data_dir / SHA_B / "v003.json"
     nul.write_text(json.dumps(dict(_saved(SHA_B, 3), annotator="Ada\x00")), encoding="utf-8")
     index = make_index()
-    assert index.sync(data_dir) == {"added": 3, "skipped": [str(long_name), str(nul)]}
+    assert index.sync(data_dir) == synced(3, skipped=[str(long_name), str(nul)])
     with pytest.raises(ValueError, match="annotator is longer than 200"):
         index.add(_saved(SHA_B, 2, annotator="B" * 201), long_name)
     assert sorted(_keys(index.query())) == [(SHA_A, 1), (SHA_A, 2), (SHA_B, 1)]
@@ -1675,7 +1678,7 @@ def test_a_postgresql_server_that_is_not_there_is_unavailable(tmp_path, postgres
     with pytest.raises(IndexUnavailable):
         index.sync(data_dir)
     working = AnnotationIndex(postgres_url)
-    assert working.sync(data_dir) == {"added": 1, "skipped": []}
+    assert working.sync(data_dir) == synced(1)
     working.dispose()
 
 
@@ -1699,7 +1702,7 @@ def test_a_postgresql_server_that_stops_and_comes_back(postgres, postgres_url, t
         postgres.start()
     # The pool's dead connection is replaced; the save made meanwhile joins at a sync.
     assert _keys(index.query()) == [(SHA_A, 1)]
-    assert index.sync(data_dir) == {"added": 1, "skipped": []}
+    assert index.sync(data_dir) == synced(1)
     assert _keys(index.query()) == [(SHA_A, 2), (SHA_A, 1)]
     # A restart while the pool is idle: only the pre-ping notices its connection died.
     postgres.stop()
@@ -1755,12 +1758,12 @@ def test_a_row_that_no_longer_says_what_its_record_says_is_replaced(make_index, 
     assert resaved.version == 2
     assert index.annotator_of(SHA_A, 2) == "Dr B"
     # The next start's sync notices the record file changed, and replaces the row.
-    assert index.sync(data_dir) == {"added": 1, "skipped": []}
+    assert index.sync(data_dir) == synced(1)
     row = next(r for r in index.query() if r["version"] == 2)
     assert (row["annotator"], row["final_label"], row["note"]) == ("Dr C", "normal", None)
     assert index.query(reader="Dr B") == []
     assert [r["version"] for r in index.query(reader="Dr C")] == [2]
-    assert index.sync(data_dir) == {"added": 0, "skipped": []}
+    assert index.sync(data_dir) == synced(0)
     # add() of a differing record replaces too (a save whose number was reused).
     path = data_dir / SHA_A / "v002.json"
     other = _saved(SHA_A, 2, annotator="Dr D", final_label="benign", when="2024-01-04T10:00:00")
@@ -1782,12 +1785,12 @@ def test_sync_removes_the_rows_whose_record_files_are_gone(make_index, tmp_path,
     assert index.sync(data_dir)["added"] == 3
     shutil.rmtree(data_dir / SHA_A)  # the image's folder, removed by hand
     caplog.set_level("WARNING", logger="annotation_client._database")
-    assert index.sync(data_dir) == {"added": 0, "skipped": []}
+    assert index.sync(data_dir) == synced(0, removed=2)
     assert _keys(index.query()) == [(SHA_B, 1)]
     assert "removed 2 row(s) whose record file is gone" in caplog.text
     # A row filed under another data folder (a shared database) is left alone.
     assert index.add(_saved(SHA_A, 1), str(tmp_path / "elsewhere" / SHA_A / "v001.json"))
-    assert index.sync(data_dir) == {"added": 0, "skipped": []}
+    assert index.sync(data_dir) == synced(0)
     assert sorted(_keys(index.query())) == [(SHA_A, 1), (SHA_B, 1)]
 
 
@@ -1807,7 +1810,7 @@ def test_sync_of_a_data_folder_gone_or_empty_keeps_the_rows(make_index, tmp_path
     if folder == "no saved version":
         (data_dir / SHA_A).mkdir()
     caplog.set_level("WARNING", logger="annotation_client._database")
-    assert index.sync(data_dir) == {"added": 0, "skipped": []}
+    assert index.sync(data_dir) == synced(0, unchecked=3)
     assert len(index.query()) == 3
     expected = "missing" if folder == "missing" else "empty"
     assert (f"the data folder {data_dir} is {expected}, yet the index holds 3 saved "

@@ -6,6 +6,7 @@ import threading
 import time
 
 import pytest
+from _saved_data import synced
 
 from annotation_client import AnnotationStore, _storage
 
@@ -156,7 +157,7 @@ def test_a_store_with_an_index_indexes_each_save(tmp_path):
     assert rows[1]["saved_at"] == "2024-03-04T05:06:07Z"
     assert rows[1]["final_label"] == "benign"
     # The row is the saved record's: syncing the files finds nothing new.
-    assert index.sync(tmp_path / "data") == {"added": 0, "skipped": []}
+    assert index.sync(tmp_path / "data") == synced(0)
 
 
 def test_a_store_without_an_index_says_none(tmp_path):
@@ -197,7 +198,7 @@ def test_a_save_stands_when_the_index_cannot_be_written(tmp_path, caplog):
     # The next save still gets the next number, and a working index picks both up later.
     assert _save_record(store, _record("2024-03-05T00:00:00")).version == 2
     later = AnnotationIndex(f"sqlite:///{tmp_path / 'ok.sqlite3'}")
-    assert later.sync(tmp_path / "data") == {"added": 2, "skipped": []}
+    assert later.sync(tmp_path / "data") == synced(2)
 
 
 def test_a_record_the_index_cannot_read_is_saved_unindexed(tmp_path):
@@ -485,7 +486,7 @@ def test_a_failed_save_adds_nothing_to_the_index(tmp_path, monkeypatch):
         _save_record(store, _record())
     monkeypatch.undo()
     assert index.query() == []
-    assert index.sync(tmp_path / "data") == {"added": 0, "skipped": []}
+    assert index.sync(tmp_path / "data") == synced(0)
     assert _save_record(store, _record()).indexed is True
     assert [row["version"] for row in index.query()] == [1]
 
