@@ -1,4 +1,4 @@
-"""models.evaluate.evaluate with a stand-in runtime: the optional per-image transform, bad files."""
+"""models.evaluate.evaluate with a stand-in runtime: the per-image transform, bad files, means."""
 
 from __future__ import annotations
 
@@ -164,3 +164,51 @@ def test_an_image_too_small_for_the_models_is_skipped_not_fatal(busi_copy):
     assert [item["image"] for item in result["skipped"]] == ["benign/benign (3)"]
     assert "too small" in result["skipped"][0]["reason"]
     assert result["n_images"] == len(samples) - 1
+
+
+
+class PartOfTruth:
+    """A transform giving each lesion image a hand-made 20x20 truth (400 pixels) and
+    a dark region, the stand-in's prediction, overlapping it by a known amount; the
+    lesion images take the three cases in turn. Normal images become all white."""
+
+    def __init__(self):
+        self.lesions = 0
+
+    def __call__(self, grey, mask):
+        if not mask.any():
+            return np.full_like(grey, 255), mask
+        truth = np.zeros(grey.shape, bool)
+        truth[10:30, 10:30] = True
+        dark = np.zeros(grey.shape, bool)
+        case = self.lesions % 3
+        self.lesions += 1
+        if case == 0:
+            dark[10:30, 10:20] = True  # the truth's left half: 200 pixels, all inside
+        elif case == 1:
+            dark[10:30, 20:40] = True  # shifted half a width: 400 pixels, 200 inside
+        else:
+            dark[10:30, 10:30] = True  # exactly the truth
+        return np.where(dark, 0, 255).astype(np.uint8), truth
+
+
+def test_segmentation_means_are_the_per_image_scores_averaged(synthetic_busi):
+    root, _ = synthetic_busi
+    transform = PartOfTruth()
+    result = evaluate(DarkIsLesion(), load_samples(root), transform=transform)
+    seg = result["segmentation"]
+    assert seg["n_lesion_images"] == transform.lesions == 12  # four of each case
+    # Left half:  overlap 200, predicted 200, true 400, union 400:
+    #   IoU 200/400 = 1/2, precision 200/200 = 1, recall 200/400 = 1/2, Dice 400/600 = 2/3.
+    # Shifted:    overlap 200, predicted 400, true 400, union 600:
+    #   IoU 200/600 = 1/3, precision 200/400 = 1/2, recall 1/2, Dice 400/800 = 1/2.
+    # Exact:      IoU, precision, recall and Dice all 1.
+    # Four of each, so each mean is the average of the three (per-image scores are
+    # rounded to 4 places, hence the tolerance); the medians are the middle case's.
+    assert seg["mean_iou"] == pytest.approx((1 / 2 + 1 / 3 + 1) / 3, abs=1e-4)  # 0.6111
+    assert seg["mean_precision"] == pytest.approx((1 + 1 / 2 + 1) / 3, abs=1e-4)  # 0.8333
+    assert seg["mean_recall"] == pytest.approx((1 / 2 + 1 / 2 + 1) / 3, abs=1e-4)  # 0.6667
+    assert seg["mean_dice"] == pytest.approx((2 / 3 + 1 / 2 + 1) / 3, abs=1e-4)  # 0.7222
+    assert seg["median_dice"] == pytest.approx(2 / 3, abs=1e-4)
+    # The normal images are predicted empty (all white) and do not enter the means.
+    assert seg["normal_predicted_empty"] == 1.0

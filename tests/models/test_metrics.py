@@ -29,9 +29,15 @@ def test_overlap_scores_hand_computed():
 def test_overlap_scores_empty_cases():
     empty = np.zeros((3, 3), bool)
     full = np.ones((3, 3), bool)
-    assert overlap_scores(empty, empty)["dice"] == 1.0
-    assert overlap_scores(full, empty)["dice"] == 0.0
-    assert overlap_scores(empty, full)["recall"] == 0.0
+    # Both empty: perfect agreement on every score (the docstring's promise).
+    assert overlap_scores(empty, empty) == {
+        "dice": 1.0, "iou": 1.0, "precision": 1.0, "recall": 1.0}
+    # Nothing predicted: no false positive, so precision 1.0; all the truth missed.
+    assert overlap_scores(empty, full) == {
+        "dice": 0.0, "iou": 0.0, "precision": 1.0, "recall": 0.0}
+    # Nothing true: nothing to miss, so recall 1.0; every predicted pixel is wrong.
+    assert overlap_scores(full, empty) == {
+        "dice": 0.0, "iou": 0.0, "precision": 0.0, "recall": 1.0}
     with pytest.raises(ValueError, match="pred"):
         overlap_scores(empty, np.zeros((2, 3), bool))
 
@@ -163,6 +169,26 @@ def test_bootstrap_intervals_hold_the_estimate_and_narrow_with_more_images():
     assert "recall_2" not in named
     assert bootstrap_intervals(dice, empty, y_true, y_pred, 3, n=200, seed=4) == \
         bootstrap_intervals(dice, empty, y_true, y_pred, 3, n=200, seed=4)
+
+
+def test_bootstrap_intervals_honour_the_level():
+    # Regression: a level that was ignored reported a 90 % interval as the 95 % one.
+    rng = np.random.default_rng(3)
+    sd, size = 0.2, 2000
+    dice = rng.normal(0.5, sd, size)
+    y = np.zeros(size, int)
+
+    def width(level):
+        lo, hi = bootstrap_intervals(dice, [], y, y, 1, n=2000, level=level, seed=0)["mean_dice"]
+        assert lo < dice.mean() < hi
+        return hi - lo
+
+    w80, w90, w95, w99 = (width(lv) for lv in (0.80, 0.90, 0.95, 0.99))
+    assert w80 < w90 < w95 < w99
+    # The mean of n draws is about normal with sd / sqrt(n): its 95 % interval is
+    # 2 * 1.96 * 0.2 / sqrt(2000) = 0.01753 wide, its 80 % one 2 * 1.2816 * ... = 0.01146.
+    assert w95 == pytest.approx(2 * 1.96 * dice.std() / np.sqrt(size), rel=0.15)
+    assert w80 == pytest.approx(2 * 1.2816 * dice.std() / np.sqrt(size), rel=0.15)
 
 
 def test_bootstrap_intervals_resample_each_class_separately():
