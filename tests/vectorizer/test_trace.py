@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from vectorizer import MAX_OUTLINES, mask_to_paths, mask_to_svg, measure_regions
-from vectorizer._trace import CORNER, pack_bitmap, trace
+from vectorizer._trace import CORNER, CURVETO, pack_bitmap, trace
 
 
 def _bits(words: np.ndarray, row: int, col: int) -> int:
@@ -90,6 +90,45 @@ def test_turdsize_counts_pixels_of_the_mask_not_of_the_enlarged_bitmap():
     assert trace(mask, turdsize=2)[0].holes == ()  # the pinhole is filled
     assert len(trace(mask, turdsize=1)) == 2
     assert len(trace(mask, turdsize=0)[1].holes) == 1
+
+
+def _potrace_itself(mask: np.ndarray, opttolerance: float) -> list[tuple[list, np.ndarray]]:
+    """potracecffi's own trace of ``mask`` enlarged twice (as trace's default scale
+    does), with the given tolerance in pixels of that enlarged bitmap: each curve's
+    tags and control points, scaled back to pixels of ``mask``."""
+    import potracecffi
+
+    big = np.kron(mask, np.ones((2, 2), dtype=bool))
+    state = potracecffi.trace(big, turdsize=2 * 2 * 2, turnpolicy=potracecffi.TURNPOLICY_BLACK,
+                              alphamax=1.0, opticurve=1, opttolerance=opttolerance)
+    curves = []
+    for path in potracecffi.iter_paths(state.plist):
+        c = path.curve
+        points = [[[c.c[i][j].x, c.c[i][j].y] for j in range(3)] for i in range(c.n)]
+        curves.append(([int(c.tag[i]) for i in range(c.n)], np.array(points) / 2))
+    return curves
+
+
+def test_opttolerance_is_in_pixels_of_the_mask_not_of_the_enlarged_bitmap():
+    # A right triangle whose hypotenuse is a 4:3 staircase; its top-left pixel is
+    # (0, 0), so trace's crop to the bounding box moves nothing.
+    yy, xx = np.mgrid[:30, :24]
+    mask = 3 * yy >= 4 * xx
+    # Potrace runs on the mask enlarged twice, where a distance of d mask pixels is
+    # 2d bitmap pixels: a tolerance of t mask pixels must reach potrace as 2t, and
+    # the curves are then potrace's own on that bitmap, halved.
+    for t in (0.1, 0.2, 0.5):
+        (region,) = trace(mask, opttolerance=t)
+        ((tags, points),) = _potrace_itself(mask, 2 * t)
+        assert region.outer.tags.tolist() == tags
+        np.testing.assert_allclose(region.outer.points[:, 1:], points[:, 1:], atol=1e-9)
+        curved = region.outer.tags == CURVETO  # a corner's first point is unused
+        np.testing.assert_allclose(region.outer.points[curved, 0], points[curved, 0], atol=1e-9)
+    # The shape tells the two apart: at 0.4 bitmap pixels (the default 0.2 in mask
+    # pixels) potrace merges two neighbouring curve segments that it keeps apart at
+    # 0.2, so passing the tolerance unscaled would give 18 segments, not 17.
+    ((unscaled, _),) = _potrace_itself(mask, 0.2)
+    assert len(trace(mask, opttolerance=0.2)[0].outer.tags) == 17 == len(unscaled) - 1
 
 
 def test_empty_mask_has_no_regions():
