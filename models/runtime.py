@@ -65,6 +65,13 @@ class Runtime:
     postprocess : dict, optional
         Overrides of the manifest's post-processing settings
         (see :class:`models._postprocess.PostProcess`).
+
+    Notes
+    -----
+    Every method that takes an image raises :class:`ModelInputError` for one it
+    cannot use: not ``(H, W)`` or ``(H, W, C)`` with 1, 3 or 4 channels, under 8x8 pixels,
+    non-numeric or not finite, or blank (one grey value everywhere), and for a
+    ``mask`` or ``box`` that does not fit the image.
     """
 
     def __init__(self, weights_dir=None, backend=None, num_threads=None, postprocess=None):
@@ -520,10 +527,21 @@ def _outline(mask, shape):
 
 
 def _grey(image) -> np.ndarray:
+    """``image`` as the ``(H, W)`` uint8 grey the networks read, or ModelInputError."""
     try:
-        return to_grey(image)
+        grey = to_grey(image)
     except ValueError as exc:
         raise ModelInputError(str(exc)) from exc
+    if grey.min() == grey.max():
+        # One value everywhere holds nothing to segment or classify, yet the networks
+        # answer it confidently (an all-black frame came out malignant, with an
+        # outline). The server refuses such uploads when it decodes them; callers of
+        # the runtime itself, models.evaluate included, get the same refusal.
+        raise ModelInputError(
+            f"image: blank (every pixel is {int(grey.flat[0])} after conversion to grey): "
+            "nothing to segment or classify"
+        )
+    return grey
 
 
 def _box_to_slices(box, shape):

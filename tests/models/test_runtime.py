@@ -177,6 +177,7 @@ def test_the_mask_cache_keeps_to_its_byte_budget(lesion_case, monkeypatch):
 @pytest.mark.parametrize("box", [(0, 0, 3, 3), (5, 5, 5, 50), ("a", 1, 2, 3), (1, 2, 3)])
 def test_bad_box(runtime, box):
     img = np.zeros((64, 64), np.uint8)
+    img[20:40, 20:40] = 90  # not blank, so the box is what is refused
     with pytest.raises(ModelInputError, match="box"):
         runtime.segment(img, box=box)
 
@@ -203,10 +204,23 @@ def test_classify_probabilities_and_hint(runtime, lesion_case):
 
 
 def test_bad_images(runtime):
-    with pytest.raises(ModelInputError):
-        runtime.segment(np.zeros((3, 3), np.uint8))
-    with pytest.raises(ModelInputError):
-        runtime.segment(np.zeros((10, 10, 7), np.uint8))
+    # Not blank, so each is refused for its own fault.
+    ramp = np.arange(100, dtype=np.uint8)
+    with pytest.raises(ModelInputError, match="too small"):
+        runtime.segment(ramp[:9].reshape(3, 3))
+    with pytest.raises(ModelInputError, match="expected"):
+        runtime.segment(np.resize(ramp, (10, 10, 7)))
+
+
+@pytest.mark.parametrize("call", ["segment", "predict_mask", "classify", "outputs", "lesion_odds"])
+@pytest.mark.parametrize("image", [np.zeros((64, 80), np.uint8),
+                                   np.full((64, 80, 3), 255, np.uint8),
+                                   np.full((64, 80), 0.5, np.float32)])
+def test_blank_images_are_refused(runtime, call, image):
+    # The server refuses a blank upload; the runtime, called directly, must not
+    # answer it with an outline and a class either.
+    with pytest.raises(ModelInputError, match="blank"):
+        getattr(runtime, call)(image)
 
 
 def test_concurrent_calls_agree(runtime, lesion_case):
