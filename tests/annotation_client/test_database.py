@@ -4,6 +4,9 @@ import importlib.util
 import json
 import math
 import os
+import pwd
+import shutil
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -697,17 +700,93 @@ def test_a_file_that_is_not_a_database_is_unavailable(tmp_path):
         AnnotationIndex(_url(tmp_path / "index.sqlite3")).add(_saved(), "p")
 
 
-def test_a_read_only_folder_is_unavailable(tmp_path):
-    folder = tmp_path / "locked"
-    folder.mkdir()
-    folder.chmod(0o555)
+def _read_only_check(folder: Path) -> dict:
+    """What this process sees of ``folder`` and what adding a record there does."""
+    seen = {"uid": os.geteuid(), "writable": os.access(folder, os.W_OK), "raised": None}
     try:
-        if os.access(folder, os.W_OK):
-            pytest.skip("permissions do not bind this user (root): the folder stays writable")
-        with pytest.raises(IndexUnavailable):
-            AnnotationIndex(_url(folder / "index.sqlite3")).add(_saved(), "p")
-    finally:
-        folder.chmod(0o755)
+        AnnotationIndex(_url(folder / "index.sqlite3")).add(_saved(), "p")
+    except IndexUnavailable as exc:
+        seen["raised"] = str(exc)
+    seen["left"] = sorted(os.listdir(folder))
+    return seen
+
+
+def _as_nobody(check, warm_up, timeout: float = 60.0) -> dict:
+    """``check()``'s dict, computed in a forked child that has become ``nobody``.
+
+    Root is not bound by a folder's permissions, and CI runs the tests as root. The
+    interpreter itself lives in root's home, out of nobody's reach, so a fresh
+    ``python`` cannot be started as nobody; a fork keeps what is loaded, and
+    ``warm_up()``, run before the privileges are dropped, loads what ``check()``
+    imports lazily (SQLAlchemy's SQLite dialect, the sqlite3 module).
+    """
+    entry = pwd.getpwnam("nobody")
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into pytest
+        code = 1
+        try:
+            os.close(read_end)
+            warm_up()
+            os.setgroups([])
+            os.setgid(entry.pw_gid)
+            os.setuid(entry.pw_uid)
+            os.write(write_end, json.dumps(check()).encode())
+            code = 0
+        except BaseException as exc:  # reported to the parent, which fails on it
+            os.write(write_end, json.dumps({"child_error": repr(exc)}).encode())
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    deadline = time.monotonic() + timeout
+    while (done := os.waitpid(pid, os.WNOHANG))[0] == 0:
+        if time.monotonic() > deadline:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+            pytest.fail(f"the check as nobody did not finish in {timeout} s")
+        time.sleep(0.02)
+    with os.fdopen(read_end, "rb") as out:
+        seen = json.loads(out.read() or b"{}")
+    assert os.waitstatus_to_exitcode(done[1]) == 0, seen
+    return seen
+
+
+def test_a_read_only_folder_is_unavailable(tmp_path, skip_or_fail):
+    if os.geteuid() != 0:
+        folder = tmp_path / "locked"
+        folder.mkdir()
+        folder.chmod(0o555)
+        try:
+            seen = _read_only_check(folder)
+        finally:
+            folder.chmod(0o755)
+        uid = os.geteuid()
+    else:
+        try:
+            uid = pwd.getpwnam("nobody").pw_uid
+        except KeyError:
+            skip_or_fail("running as root, and there is no nobody user to run the check as")
+        # Not under tmp_path, whose parents only root may enter.
+        base = Path(tempfile.mkdtemp(prefix="sonotrace-read-only-"))
+        folder = base / "locked"
+        try:
+            base.chmod(0o755)
+            folder.mkdir()
+            os.chown(folder, uid, -1)  # nobody's own folder, read-only to its owner too
+            folder.chmod(0o555)
+            warm = tmp_path / "warm"
+            warm.mkdir()
+            seen = _as_nobody(
+                lambda: _read_only_check(folder),
+                warm_up=lambda: AnnotationIndex(_url(warm / "index.sqlite3")).add(_saved(), "p"),
+            )
+        finally:
+            if folder.exists():
+                folder.chmod(0o755)
+            shutil.rmtree(base)
+    assert seen["uid"] == uid and not seen["writable"]  # the permissions bind this user
+    assert seen["raised"] is not None and "could not be written" in seen["raised"]
+    assert seen["left"] == []  # not even an empty database file
 
 
 # --- AnnotationIndex: reading -------------------------------------------------------
