@@ -179,6 +179,27 @@ def test_predict_bad_max_vertices_is_400(client, value):
     assert "max_vertices" in response.get_json()["error"]["message"]
 
 
+@pytest.mark.parametrize("endpoint", ["/predict", "/vectorize"])
+def test_max_vertices_accepts_3_to_4096_and_refuses_either_side(client, endpoint):
+    from model_server._inputs import MAX_VERTICES_RANGE
+
+    assert MAX_VERTICES_RANGE == (3, 4096)
+    yy, xx = np.mgrid[0:120, 0:120]
+    disc = ((yy - 60) ** 2 + (xx - 60) ** 2 <= 45**2).astype(np.uint8) * 255
+    data, field = (png_bytes(SYNTHETIC), "image") if endpoint == "/predict" else (
+        png_bytes(disc), "mask")
+    # The lowest valid value: a triangle per ring.
+    lowest = post_file(client, f"{endpoint}?max_vertices=3", data, field=field)
+    assert lowest.status_code == 200, lowest.get_data(as_text=True)[:300]
+    paths = lowest.get_json()["paths"]
+    assert paths and all(n == 3 for path in paths for n in ring_vertex_counts(path))
+    for value in (2, 4097):  # just outside, on either side
+        refused = post_file(client, f"{endpoint}?max_vertices={value}", data, field=field)
+        assert refused.status_code == 400
+        assert refused.get_json()["error"]["message"] == (
+            f"'max_vertices' must be between 3 and 4096, got {value}")
+
+
 def test_predict_same_mask_for_every_lossless_encoding(client, runtime):
     reference = runtime.predict_mask(SYNTHETIC)
     assert reference.any()  # an empty reference would match any encoding's empty answer
@@ -411,6 +432,8 @@ def test_vectorize_bad_pixel_spacing_is_400(client, spacing):
     data = png_bytes(two_regions_mask().astype(np.uint8))
     response = post_file(client, f"/vectorize?pixel_spacing={spacing}", data, field="mask")
     assert response.status_code == 400
+    message = strict_json(response)["error"]["message"]
+    assert message.startswith("'pixel_spacing' must ") and repr(spacing) in message
 
 
 @pytest.mark.parametrize("spacing", ["1e200,1e200", "0.1,10.5", "11,0.1", "1e308,1e308"])
