@@ -7,6 +7,7 @@ folder on ``sys.path`` for the test files in it.
 from __future__ import annotations
 
 import socket
+import time
 from http.server import BaseHTTPRequestHandler
 
 from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
@@ -51,6 +52,29 @@ def wait_for(dash_duo, condition, timeout=30, message=""):
         poll_frequency=0.05,
         ignored_exceptions=(NoSuchElementException, StaleElementReferenceException),
     ).until(lambda _driver: condition(), message)
+
+
+def settled(dash_duo, quiet=1.0, timeout=30) -> None:
+    """Wait until no Dash callback has been in flight for ``quiet`` seconds.
+
+    Before checking that an action did *not* change the page: a fixed sleep would
+    let the check pass while the change is merely slow to come. This waits at least
+    as long as that sleep, and on until every callback the action set off (and any
+    it chains) has been answered.
+    """
+    deadline = time.monotonic() + timeout
+    idle_since = None
+    while True:
+        now = time.monotonic()
+        if dash_duo.redux_state_rqs:
+            idle_since = None
+        elif idle_since is None:
+            idle_since = now
+        elif now - idle_since >= quiet:
+            return
+        if now > deadline:
+            raise AssertionError(f"Dash callbacks still in flight after {timeout} s")
+        time.sleep(0.05)
 
 
 def click(driver, by, value) -> None:

@@ -24,7 +24,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _dash_helpers import HealthyModelServer, click, closed_port, console_errors, wait_for
+from _dash_helpers import (
+    HealthyModelServer,
+    click,
+    closed_port,
+    console_errors,
+    settled,
+    wait_for,
+)
 from PIL import Image
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
@@ -594,7 +601,7 @@ def test_server_down_shows_the_alert_and_manual_work_still_saves(
                  10, f"no answer to click {n}")
     # The Delete key, with nothing selected, is no click of Erase: no third answer.
     ActionChains(driver).send_keys(Keys.DELETE).perform()
-    time.sleep(1)
+    settled(dash_duo, quiet=1.0)
     assert not driver.find_elements(By.CSS_SELECTOR, "#erase-nothing[data-click='3']")
 
     # Draw a region by hand with the closed-path tool.
@@ -818,7 +825,7 @@ def test_h_hides_and_shows_the_outline_but_not_while_typing(
     # In the note, an h is a letter (once: twice would flip the outline back).
     note = dash_duo.driver.find_element(By.ID, ids.NOTE)
     note.send_keys("h")
-    time.sleep(0.5)
+    settled(dash_duo, quiet=0.5)
     assert note.get_attribute("value") == "h"
     assert _outline_shown(dash_duo) == (True, 2)
     # A focused switch takes no shortcut from the page: Ctrl+Z still undoes the outline.
@@ -860,12 +867,12 @@ def test_keys_pressed_in_the_record_form_do_not_erase_the_selected_outline(
         # The outline is still selected: these keys would have erased it.
         assert _js(dash_duo, "return gd._fullLayout._activeShapeIndex;") == 0
         ActionChains(driver).send_keys(Keys.BACKSPACE).send_keys(Keys.DELETE).perform()
-        time.sleep(0.5)
+        settled(dash_duo, quiet=0.5)
         assert _shape_paths(dash_duo) == outline, f"a key on {where} erased the outline"
         # Nor does Ctrl+Z there undo the outline, nor H hide it.
         ActionChains(driver).key_down(Keys.CONTROL).send_keys("z").key_up(
             Keys.CONTROL).send_keys("h").perform()
-        time.sleep(0.5)
+        settled(dash_duo, quiet=0.5)
         assert _shape_paths(dash_duo) == outline and _outline_shown(dash_duo)[0] is True
     _shot(dash_duo, artifacts_dir, "01-kept")
     # From the page itself (nothing focused), Delete still erases the selected outline.
@@ -926,7 +933,7 @@ def test_a_file_over_the_limit_is_refused_before_it_is_sent(
     assert busi_image.name in refusal.text
     assert f"is {size:.1f} MB; the limit is 0.05 MB" in refusal.text
     assert "unchanged" in refusal.text
-    time.sleep(1)  # had the file gone through, the page would show it by now
+    settled(dash_duo, quiet=1.0)  # had the file gone through, the page would show it by now
     assert dash_duo.find_element("#image-name").text == "small.png"
     _shot(dash_duo, artifacts_dir, "01-too-large")
 
@@ -939,7 +946,7 @@ def test_a_file_over_the_limit_is_refused_before_it_is_sent(
     _drag_file(dash_duo, zone, "dropped.png", too_big, ("drop",))
     wait_for(dash_duo, lambda: "dropped.png" in dash_duo.find_element("#upload-too-large").text)
     wait_for(dash_duo, lambda: "active" not in dash_duo.find_element(zone).get_attribute("class"))
-    time.sleep(1)
+    settled(dash_duo, quiet=1.0)
     assert dash_duo.find_element("#image-name").text == "small.png"
 
     # The next file that fits opens as usual, and the refusal goes away.
@@ -1005,7 +1012,7 @@ def test_unsaved_work_is_not_lost_without_asking(dash_duo, data_dir, tmp_path, a
     # Another file: the user is asked, and saying no keeps the work.
     _upload(dash_duo, second)
     assert "not saved" in _answer_confirm(dash_duo, accept=False)
-    time.sleep(1)
+    settled(dash_duo, quiet=1.0)
     assert dash_duo.find_element("#image-name").text == "first.png"
     assert driver.find_element(By.ID, ids.NOTE).get_attribute("value") == "posterior shadowing"
 
@@ -1278,7 +1285,7 @@ def _leave_until_answered(dash_duo, handler, asked: int, what: str) -> None:
     left = time.monotonic()
     wait_for(dash_duo, lambda: len(handler.answered) > asked, 30, f"no answer to {what}")
     assert handler.answered[asked] > left, "the answer came before the page was left"
-    time.sleep(1.0)
+    settled(dash_duo, quiet=1.0)
     assert dash_duo.driver.current_url.endswith("/saved")
 
 
@@ -1371,7 +1378,7 @@ def test_a_box_answer_that_lands_on_another_page_is_drawn_on_return(
         click(driver, By.LINK_TEXT, "Learn")
         click(driver, By.LINK_TEXT, "Annotate")
         wait_for(dash_duo, lambda: "last change: ai" in _status(dash_duo), 20, _status(dash_duo))
-        time.sleep(2.0)
+        settled(dash_duo, quiet=2.0)
         assert len(handler.answered) == answered
         assert "1 undo step(s)" in _status(dash_duo)
         _assert_clean_console(dash_duo, artifacts_dir)
@@ -1503,7 +1510,7 @@ def test_open_from_the_worklist_then_save(
     dash_duo.wait_for_element(f"#{ids.UNSAVED_MARK}.dirty", timeout=10)
     _click_when_still(dash_duo, ids.WORKLIST_NEXT)
     assert "not saved" in _answer_confirm(dash_duo, accept=False)
-    time.sleep(1)  # had the next entry been asked for, the page would show it by now
+    settled(dash_duo, quiet=1.0)  # had the next entry been asked for, the page would show it by now
     assert not driver.find_elements(By.ID, "upload-error")
     assert dash_duo.find_element("#image-name").text == segmentable_image.name
     assert driver.find_element(By.ID, ids.NOTE).get_attribute("value") == "follow-up in 6 months"
