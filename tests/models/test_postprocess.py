@@ -90,6 +90,19 @@ def test_settings_out_of_range_are_refused_by_name(bad, reason):
 
 def test_the_documented_extremes_are_settings():
     # Above 1 turns the gate off; a gate keeping above 1 empties the mask; 0 floors nothing.
-    PostProcess(threshold=1.0, normal_gate=2.0, gate_keep_confidence=2.0, min_confidence=0.0,
-                min_area_frac=0.0, keep_relative=0.0, fill_holes=np.bool_(False))
-    PostProcess(threshold=np.float32(0.4))
+    extremes = PostProcess(threshold=1.0, normal_gate=2.0, gate_keep_confidence=2.0,
+                           min_confidence=0.0, min_area_frac=0.0, keep_relative=0.0,
+                           fill_holes=np.bool_(False))
+    # Kept as given (the manifest records them), not clamped or replaced by defaults.
+    assert extremes.to_dict() == {
+        "threshold": 1.0, "min_area_frac": 0.0, "keep_relative": 0.0, "fill_holes": False,
+        "normal_gate": 2.0, "min_confidence": 0.0, "gate_keep_confidence": 2.0}
+    assert PostProcess(threshold=np.float32(0.4)).threshold == pytest.approx(0.4)
+    # And they act as documented: only certain pixels are lesion, a 1-pixel speck
+    # is kept (no area floor), a hole is left open.
+    p = np.zeros((20, 20), np.float32)
+    p[2:8, 2:8] = 1.0  # 36 px
+    p[4, 4] = 0.99  # a hole below the threshold
+    p[15, 15] = 1.0  # a speck
+    m = postprocess(p, extremes)
+    assert m.sum() == 36 - 1 + 1 and m[15, 15] and not m[4, 4]
