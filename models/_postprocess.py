@@ -67,9 +67,13 @@ class PostProcess:
                 bounds = ("[" if lo_allowed else "(") + f"{lo}, " + (
                     f"{hi}]" if hi is not None else "inf)")
                 raise ValueError(f"postprocess.{name}: {value!r} is outside {bounds}")
+            # Plain floats: settings tuned from numpy arrays (np.float32) are written
+            # to the manifest, and json cannot write numpy scalars.
+            object.__setattr__(self, name, float(value))
         if not isinstance(self.fill_holes, bool | np.bool_):
             raise ValueError(f"postprocess.fill_holes: expected true or false, "
                              f"got {self.fill_holes!r}")
+        object.__setattr__(self, "fill_holes", bool(self.fill_holes))
 
     def to_dict(self) -> dict:
         return asdict(self)

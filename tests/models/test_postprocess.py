@@ -106,3 +106,15 @@ def test_the_documented_extremes_are_settings():
     p[15, 15] = 1.0  # a speck
     m = postprocess(p, extremes)
     assert m.sum() == 36 - 1 + 1 and m[15, 15] and not m[4, 4]
+
+
+def test_settings_from_numpy_values_are_written_as_json():
+    # Tuning picks settings out of numpy arrays; the manifest is JSON.
+    import json
+
+    settings = PostProcess(threshold=np.float32(0.375), min_confidence=np.float64(0.5),
+                           fill_holes=np.bool_(False))
+    written = json.loads(json.dumps(settings.to_dict()))
+    assert written["threshold"] == 0.375 and written["min_confidence"] == 0.5
+    assert written["fill_holes"] is False
+    assert all(type(v) in (float, bool) for v in settings.to_dict().values())
