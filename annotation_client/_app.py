@@ -169,8 +169,17 @@ def create_app(config=None) -> dash.Dash:
     -------
     dash.Dash
         The app; ``app.server`` is its Flask server (``GET /health`` answers 200).
+
+    Raises
+    ------
+    ValueError
+        For a setting that does not parse, or a data folder that is not a folder
+        in which files can be written (made here when it is missing).
     """
     settings = config if isinstance(config, ClientConfig) else ClientConfig.load(config)
+    # Before anything opens files there: otherwise /health would answer 200 while every
+    # save failed.
+    settings.check_data_dir()
     _reset_global_callbacks()
     app = dash.Dash(
         "annotation_client",

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from sqlalchemy.engine import make_url
 
@@ -26,6 +29,19 @@ _NOT_A_USER_HEADER = re.compile(
     r"(proxy-)?authorization|(set-)?cookie|host|content-.*|transfer-encoding|connection",
     re.IGNORECASE,
 )
+#: Accepted ranges of the number settings, ``(smallest, largest, unit)``.
+_RANGES = {
+    # Seconds. Below 0.1 s not even a local model server answers, so every segmentation
+    # would fail; past an hour nobody is still waiting at the workstation (gunicorn's
+    # worker timeout is this plus 60 s).
+    "request_timeout": (0.1, 3600.0, "seconds"),
+    # MB (MiB). 0.01 MB (about 10 kB) is smaller than any ultrasound frame worth
+    # opening, so a smaller limit could only be a slip of units. 1024 MB: a callback
+    # carries the upload base64-inflated and the worker decodes it in memory, so a
+    # larger file would exhaust the worker long before the model server (64 MiB body
+    # limit by default) could see it.
+    "max_upload_mb": (0.01, 1024.0, "MB"),
+}
 
 
 @dataclass(frozen=True)
@@ -122,6 +138,34 @@ class ClientConfig:
                 "blinded reading everyone sees every save, so it would do nothing"
             )
 
+    def check_data_dir(self) -> None:
+        """Make :attr:`data_dir` if it is missing and check that files can be written in it.
+
+        Called when the client starts, so a data folder that is a file, cannot be
+        made or is read-only stops the start, rather than every save failing later.
+        A probe file is made in the folder and removed.
+
+        Raises
+        ------
+        ValueError
+            Naming ``SONOTRACE_DATA_DIR``, the value and the reason.
+        """
+        path = Path(self.data_dir)
+        try:
+            if path.exists() and not path.is_dir():
+                raise ValueError("it exists and is not a folder")
+            path.mkdir(parents=True, exist_ok=True)
+            # A folder can exist and still refuse files (read-only mount, another
+            # owner): only a write says whether saves will work.
+            fd, probe = tempfile.mkstemp(prefix=".write-check-", dir=path)
+            os.close(fd)
+            os.unlink(probe)
+        except (OSError, ValueError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            raise ValueError(
+                f"{PREFIX}DATA_DIR={str(path)!r} is not a writable folder: {reason}"
+            ) from None
+
     @property
     def index_url(self) -> str:
         """The database URL of the annotation index, the default filled in."""
@@ -210,12 +254,30 @@ def _names(value) -> frozenset[str]:
     return frozenset(names)
 
 
+def _whole(value, message: str) -> int:
+    # int()'s own "invalid literal for int() with base 10" reads as a bug, not advice.
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(message) from None
+
+
 def _parse(name: str, value):
     try:
         if name == "model_server_url":
             value = str(value).strip()
-            if not value.startswith(("http://", "https://")):
+            parts = urlsplit(value)
+            if parts.scheme.lower() not in ("http", "https"):
                 raise ValueError("must start with http:// or https://")
+            # "http://" alone would be kept as "http:" and every call would fail later.
+            if not parts.hostname:
+                raise ValueError("must name a host, as in http://model-server:5000")
+            try:
+                port = parts.port  # None when not given
+            except ValueError:  # not a number, or past 65535
+                port = 0
+            if port == 0:
+                raise ValueError("must have a port number from 1 to 65535 if any")
             return value.rstrip("/")
         if name == "data_dir":
             return Path(value).expanduser()
@@ -247,15 +309,21 @@ def _parse(name: str, value):
                 )
             return text
         if name in ("request_timeout", "max_upload_mb"):
-            number = float(value)
-            if not number > 0:
-                raise ValueError("must be positive")
+            if isinstance(value, bool):
+                raise ValueError("must be a number")
+            try:
+                number = float(value)
+            except ValueError:
+                raise ValueError("must be a number") from None
+            low, high, unit = _RANGES[name]
+            if not (math.isfinite(number) and low <= number <= high):
+                raise ValueError(f"must be a number of {unit} from {low:g} to {high:g}")
             return number
         if name == "max_pixels":
             # An integer as the model server reads it (JSON): not 2.5e7, not true.
             if isinstance(value, bool) or not isinstance(value, int | str):
                 raise ValueError("must be a whole number of pixels")
-            number = int(value)  # a str like "2.5e7" is a ValueError here
+            number = _whole(value, "must be a whole number of pixels")  # not "2.5e7"
             if number <= 0:
                 raise ValueError("must be positive")
             return number
@@ -271,7 +339,7 @@ def _parse(name: str, value):
                 return False
             raise ValueError("must be true or false")
         if name == "default_vertices":
-            number = int(value)
+            number = _whole(value, "must be a whole number")
             if not 8 <= number <= 128:  # the vertex-density slider's range
                 raise ValueError("must be between 8 and 128")
             return number

@@ -1,4 +1,5 @@
 import importlib.util
+import re
 from pathlib import Path
 
 import pytest
@@ -294,3 +295,111 @@ def test_a_data_folder_inside_the_worklist_is_accepted(tmp_path):
     config = ClientConfig.load({"data_dir": tmp_path / "data", "worklist_dir": tmp_path},
                                environ={})
     assert config.worklist_dir == tmp_path
+
+
+# --------------------------------------------------------------------------- numbers and URL
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("REQUEST_TIMEOUT", "inf"),
+        ("REQUEST_TIMEOUT", "nan"),
+        ("REQUEST_TIMEOUT", "0"),
+        ("REQUEST_TIMEOUT", "0.09"),
+        ("REQUEST_TIMEOUT", "3601"),
+        ("REQUEST_TIMEOUT", "abc"),
+        ("REQUEST_TIMEOUT", True),
+        ("MAX_UPLOAD_MB", "inf"),
+        ("MAX_UPLOAD_MB", "-inf"),
+        ("MAX_UPLOAD_MB", "1e-7"),
+        ("MAX_UPLOAD_MB", "0.009"),
+        ("MAX_UPLOAD_MB", "1025"),
+        ("MAX_UPLOAD_MB", "1e300"),
+    ],
+)
+def test_a_number_out_of_its_range_is_refused_by_name(key, value):
+    unit, low, high = ("seconds", 0.1, 3600) if key == "REQUEST_TIMEOUT" else ("MB", 0.01, 1024)
+    match = f"SONOTRACE_{key}=.*: must be a number( of {unit} from {low} to {high})?$"
+    with pytest.raises(ValueError, match=match):
+        ClientConfig.load({key: value}, environ={})
+    with pytest.raises(ValueError, match=f"SONOTRACE_{key}"):
+        ClientConfig.load(environ={f"SONOTRACE_{key}": str(value)})
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("REQUEST_TIMEOUT", "0.1"), ("REQUEST_TIMEOUT", "3600"),
+     ("MAX_UPLOAD_MB", "0.01"), ("MAX_UPLOAD_MB", "1024")],
+)
+def test_the_ends_of_a_numbers_range_are_accepted(key, value):
+    config = ClientConfig.load(environ={f"SONOTRACE_{key}": value})
+    assert getattr(config, key.lower()) == float(value)
+
+
+@pytest.mark.parametrize(
+    ("url", "match"),
+    [
+        ("http://", "must name a host"),
+        ("https://", "must name a host"),
+        ("http://:5000", "must name a host"),
+        ("http:///predict", "must name a host"),
+        ("ftp://server:5000", "must start with http:// or https://"),
+        ("http://server:port", "port number from 1 to 65535"),
+        ("http://server:70000", "port number from 1 to 65535"),
+        ("http://server:0", "port number from 1 to 65535"),
+    ],
+)
+def test_a_model_server_url_without_a_host_is_refused(url, match):
+    with pytest.raises(ValueError, match=f"SONOTRACE_MODEL_SERVER_URL='{url}': .*{match}"):
+        ClientConfig.load(environ={"SONOTRACE_MODEL_SERVER_URL": url})
+
+
+def test_a_model_server_url_with_a_host_is_kept():
+    url = "https://models.hospital.example:8443/sonotrace/"
+    config = ClientConfig.load(environ={"SONOTRACE_MODEL_SERVER_URL": url})
+    assert config.model_server_url == url.rstrip("/")
+    assert ClientConfig.load({"model_server_url": "http://[::1]:5000"}).model_server_url == (
+        "http://[::1]:5000"
+    )
+
+
+# --------------------------------------------------------------------------- the data folder
+
+
+def test_the_data_folder_is_made_and_no_probe_is_left(tmp_path):
+    config = ClientConfig.load(environ={"SONOTRACE_DATA_DIR": str(tmp_path / "a" / "data")})
+    # Loading makes nothing: a mistyped folder given to prune_uploads must stay missing.
+    assert not (tmp_path / "a").exists()
+    config.check_data_dir()
+    assert (tmp_path / "a" / "data").is_dir()
+    assert list((tmp_path / "a" / "data").iterdir()) == []
+    config.check_data_dir()  # an existing folder, again
+
+
+@pytest.mark.parametrize(
+    ("where", "reason"),
+    [
+        ("file", "it exists and is not a folder"),
+        ("under a file", "Not a directory"),
+        ("/proc/nope", "No such file or directory"),  # cannot be made, even by root
+        ("/proc", ""),  # an existing folder that takes no file, even from root
+    ],
+)
+def test_a_data_folder_that_cannot_take_files_is_refused_by_name(tmp_path, where, reason):
+    path = {"file": tmp_path / "f", "under a file": tmp_path / "f" / "data"}.get(where, where)
+    (tmp_path / "f").write_text("not a folder")
+    config = ClientConfig.load(environ={"SONOTRACE_DATA_DIR": str(path)})
+    expected = f"SONOTRACE_DATA_DIR='{path}' is not a writable folder: {reason}"
+    with pytest.raises(ValueError, match=re.escape(expected)):
+        config.check_data_dir()
+
+
+def test_create_app_refuses_a_data_folder_that_is_a_file(tmp_path):
+    from annotation_client import create_app
+
+    (tmp_path / "data").write_text("not a folder")
+    with pytest.raises(ValueError, match="SONOTRACE_DATA_DIR=.* is not a writable folder"):
+        create_app({"DATA_DIR": tmp_path / "data"})
+    with pytest.raises(ValueError, match="SONOTRACE_DATA_DIR=.* is not a writable folder"):
+        create_app(ClientConfig(data_dir=Path("/proc")))
