@@ -2,6 +2,15 @@
 
 It runs under gunicorn (threaded workers, so a slow model-server call does not
 block other requests). ``--dev`` uses Dash's development server instead.
+
+The options' defaults come from ``SONOTRACE_CLIENT_HOST`` (127.0.0.1),
+``SONOTRACE_CLIENT_PORT`` (8050), ``SONOTRACE_CLIENT_WORKERS`` (1),
+``SONOTRACE_CLIENT_THREADS`` (8) and ``SONOTRACE_LOG_LEVEL`` (info); a variable
+set to an empty value means its default. The app's own settings
+(``SONOTRACE_DATA_DIR``...) are checked, and the data folder made, before
+gunicorn starts. A refused setting is reported in one line on stderr,
+``error: SONOTRACE_...=value: reason``, and the exit status is 2, as for the
+client's other commands.
 """
 
 from __future__ import annotations
@@ -9,59 +18,202 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import sys
+from dataclasses import dataclass
+
+DEFAULT_HOST = "127.0.0.1"
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+
+
+def _host(text: str) -> str:
+    text = text.strip()
+    if not text:
+        # gunicorn would take an empty host for every interface: a patient's images,
+        # served without a sign-in, on the network by accident.
+        raise ValueError(
+            f"must not be empty: {DEFAULT_HOST} serves this machine only, 0.0.0.0 every network"
+        )
+    return text
+
+
+def _whole(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError("must be a whole number") from None
+
+
+def _port(text: str) -> int:
+    number = _whole(text)
+    if not 1 <= number <= 65535:
+        raise ValueError("must be a port number from 1 to 65535")
+    return number
+
+
+def _at_least_one(text: str) -> int:
+    number = _whole(text)
+    if number < 1:
+        # Not raised to 1 quietly: 0 is more likely a slip than a wish for one.
+        raise ValueError("must be a whole number of at least 1")
+    return number
+
+
+def _log_level(text: str) -> str:
+    level = text.strip().lower()
+    if level not in LOG_LEVELS:
+        raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
+    return level
+
+
+def _argument(check):
+    """``check`` as an argparse type: its message, not argparse's "invalid value"."""
+
+    def convert(text: str):
+        try:
+            return check(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"{exc}, not {text!r}") from None
+
+    convert.__name__ = check.__name__.lstrip("_")
+    return convert
+
+
+@dataclass(frozen=True)
+class Options:
+    """How the client is served: the command line, else the environment, else defaults."""
+
+    host: str
+    port: int
+    workers: int
+    threads: int
+    log_level: str
+    dev: bool
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m annotation_client", description="SonoTrace annotation client (Dash)."
     )
-    parser.add_argument("--host", default=os.environ.get("SONOTRACE_CLIENT_HOST", "127.0.0.1"))
+    # None: the environment's value, read after parsing so that a bad variable is
+    # reported by name (and --help works whatever the environment holds).
     parser.add_argument(
-        "--port", type=int, default=int(os.environ.get("SONOTRACE_CLIENT_PORT", "8050"))
+        "--host",
+        type=_argument(_host),
+        help=f"address to listen on (default {DEFAULT_HOST}, SONOTRACE_CLIENT_HOST)",
+    )
+    parser.add_argument(
+        "--port", type=_argument(_port), help="port (default 8050, SONOTRACE_CLIENT_PORT)"
     )
     parser.add_argument(
         "--workers",
-        type=int,
-        default=int(os.environ.get("SONOTRACE_CLIENT_WORKERS", "1")),
-        help="gunicorn worker processes (the app keeps no state in memory, so any number works)",
+        type=_argument(_at_least_one),
+        help="gunicorn worker processes (default 1, SONOTRACE_CLIENT_WORKERS); the app "
+        "keeps no state in memory, so any number works",
     )
     parser.add_argument(
-        "--threads", type=int, default=int(os.environ.get("SONOTRACE_CLIENT_THREADS", "8"))
+        "--threads",
+        type=_argument(_at_least_one),
+        help="request threads per worker (default 8, SONOTRACE_CLIENT_THREADS)",
     )
     parser.add_argument("--dev", action="store_true", help="Dash's development server (debug)")
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+def options(argv: list[str] | None = None, environ=None) -> Options:
+    """The serving options of ``argv`` (``sys.argv`` by default) and ``environ``.
+
+    Raises
+    ------
+    SystemExit
+        With status 2, from argparse, for a bad command-line option.
+    ValueError
+        For a bad ``SONOTRACE_CLIENT_*`` or ``SONOTRACE_LOG_LEVEL`` variable.
+    """
+    # A blank variable means its default, as for the app's own settings (ClientConfig).
+    environ = {
+        name: text
+        for name, text in (os.environ if environ is None else environ).items()
+        if text.strip()
+    }
     args = _parser().parse_args(argv)
-    if not 0 < args.port < 65536:
-        raise SystemExit("--port must be in 1..65535")
-    level = os.environ.get("SONOTRACE_LOG_LEVEL", "INFO").upper()
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    def pick(given, name: str, text: str, check):
+        if given is not None:  # the command line's, checked by argparse
+            return given
+        try:
+            return check(text)
+        except ValueError as exc:
+            raise ValueError(f"{name}={text!r}: {exc}") from None
+
+    # Each default spelled environ.get("NAME", "default"): tests/test_readme_config.py
+    # finds it there and checks that the README gives the same.
+    return Options(
+        host=pick(args.host, "SONOTRACE_CLIENT_HOST",
+                  environ.get("SONOTRACE_CLIENT_HOST", "127.0.0.1"), _host),
+        port=pick(args.port, "SONOTRACE_CLIENT_PORT",
+                  environ.get("SONOTRACE_CLIENT_PORT", "8050"), _port),
+        workers=pick(args.workers, "SONOTRACE_CLIENT_WORKERS",
+                     environ.get("SONOTRACE_CLIENT_WORKERS", "1"), _at_least_one),
+        threads=pick(args.threads, "SONOTRACE_CLIENT_THREADS",
+                     environ.get("SONOTRACE_CLIENT_THREADS", "8"), _at_least_one),
+        log_level=pick(None, "SONOTRACE_LOG_LEVEL",
+                       environ.get("SONOTRACE_LOG_LEVEL", "info"), _log_level),
+        dev=args.dev,
+    )
+
+
+def gunicorn_settings(opts: Options, settings) -> dict:
+    """gunicorn's settings for ``opts`` and the app's :class:`ClientConfig` ``settings``."""
+    return {
+        "bind": f"{opts.host}:{opts.port}",
+        "workers": opts.workers,
+        "worker_class": "gthread",
+        "threads": opts.threads,
+        # A callback may wait for the model server; give it that long and more.
+        "timeout": int(settings.request_timeout) + 60,
+        "accesslog": "-" if opts.log_level == "debug" else None,
+        "loglevel": opts.log_level,
+        # The control socket defaults to one path per user: a second client (or any
+        # gunicorn 27) on the same machine would take it over. Nothing here uses it.
+        "control_socket_disable": True,
+    }
+
+
+def _refuse(exc: Exception) -> int:
+    # One line: a traceback would bury the setting to fix, and none of it is a bug.
+    print(f"error: {exc}", file=sys.stderr)
+    return 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        opts = options(argv)
+    except ValueError as exc:
+        return _refuse(exc)
+    logging.basicConfig(
+        level=opts.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
 
     from annotation_client import create_app
     from annotation_client._config import ClientConfig
 
-    settings = ClientConfig.load()
-    if args.dev:
-        create_app(settings).run(host=args.host, port=args.port, debug=True)
+    try:
+        settings = ClientConfig.load()
+        # Here, not only in create_app: gunicorn builds the app in each worker, where a
+        # refusal would end in "Worker failed to boot" and a traceback per worker.
+        settings.check_data_dir()
+    except (TypeError, ValueError) as exc:
+        return _refuse(exc)
+    if opts.dev:
+        create_app(settings).run(host=opts.host, port=opts.port, debug=True)
         return 0
 
     from gunicorn.app.base import BaseApplication
 
     class _Server(BaseApplication):
         def load_config(self):
-            self.cfg.set("bind", f"{args.host}:{args.port}")
-            self.cfg.set("workers", max(1, args.workers))
-            self.cfg.set("worker_class", "gthread")
-            self.cfg.set("threads", max(1, args.threads))
-            # A callback may wait for the model server; give it that long and more.
-            self.cfg.set("timeout", int(settings.request_timeout) + 60)
-            self.cfg.set("accesslog", "-" if level == "DEBUG" else None)
-            self.cfg.set("loglevel", level.lower())
-            # The control socket defaults to one path per user: a second client (or any
-            # gunicorn 27) on the same machine would take it over. Nothing here uses it.
-            self.cfg.set("control_socket_disable", True)
+            for key, value in gunicorn_settings(opts, settings).items():
+                self.cfg.set(key, value)
 
         def load(self):
             return create_app(settings).server

@@ -1,11 +1,15 @@
 """``python -m annotation_client`` serves the app with gunicorn."""
 
 import json
+import os
+import subprocess
 import sys
 import urllib.request
 
 import pytest
 
+from annotation_client import ClientConfig
+from annotation_client.__main__ import gunicorn_settings, main, options
 from annotation_client._app import BOOTSTRAP_CSS
 
 
@@ -47,8 +51,133 @@ def test_the_command_serves_health_page_and_local_css(
     assert "Control socket" not in log
 
 
-def test_bad_port_is_refused():
-    from annotation_client.__main__ import main
+@pytest.fixture
+def environ(monkeypatch, tmp_path):
+    """``os.environ`` without the shell's SONOTRACE_* settings, the data folder in tmp_path.
 
-    with pytest.raises(SystemExit, match="--port"):
-        main(["--port", "0"])
+    A server that would start fails the test at once: a setting let through must not
+    leave ``main()`` serving until the run times out.
+    """
+    import dash
+    from gunicorn.app.base import BaseApplication
+
+    def serve(*args, **kwargs):
+        pytest.fail("main() started serving instead of refusing the setting")
+
+    monkeypatch.setattr(BaseApplication, "run", serve)
+    monkeypatch.setattr(dash.Dash, "run", serve)
+    for name in list(os.environ):
+        if name.startswith("SONOTRACE_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("SONOTRACE_DATA_DIR", str(tmp_path / "data"))
+    return monkeypatch
+
+
+@pytest.mark.parametrize("host", ["", "   "])
+def test_an_empty_host_variable_listens_on_loopback_only(environ, host):
+    # The client serves patients' images without a sign-in: "" must not become every
+    # interface, as gunicorn takes an empty host.
+    environ.setenv("SONOTRACE_CLIENT_HOST", host)
+    opts = options([])
+    assert opts.host == "127.0.0.1"
+    assert gunicorn_settings(opts, ClientConfig())["bind"] == "127.0.0.1:8050"
+
+
+def test_an_empty_host_option_is_refused(environ, capsys):
+    with pytest.raises(SystemExit) as refused:
+        options(["--host", ""])
+    assert refused.value.code == 2
+    assert "argument --host: must not be empty" in capsys.readouterr().err
+
+
+def test_blank_variables_mean_the_defaults(environ):
+    for name in ("CLIENT_PORT", "CLIENT_WORKERS", "CLIENT_THREADS", "LOG_LEVEL"):
+        environ.setenv(f"SONOTRACE_{name}", " ")
+    opts = options([])
+    assert (opts.port, opts.workers, opts.threads, opts.log_level) == (8050, 1, 8, "info")
+    settings = gunicorn_settings(opts, ClientConfig())
+    assert (settings["workers"], settings["threads"], settings["loglevel"]) == (1, 8, "info")
+
+
+def test_the_variables_are_read_and_the_command_line_wins(environ):
+    environ.setenv("SONOTRACE_CLIENT_HOST", "10.0.0.5")
+    environ.setenv("SONOTRACE_CLIENT_PORT", "9000")
+    environ.setenv("SONOTRACE_CLIENT_WORKERS", "3")
+    environ.setenv("SONOTRACE_CLIENT_THREADS", "4")
+    environ.setenv("SONOTRACE_LOG_LEVEL", "Debug")
+    opts = options([])
+    assert (opts.host, opts.port, opts.workers, opts.threads) == ("10.0.0.5", 9000, 3, 4)
+    settings = gunicorn_settings(opts, ClientConfig(request_timeout=2.5))
+    assert settings["bind"] == "10.0.0.5:9000" and settings["loglevel"] == "debug"
+    assert settings["timeout"] == 62 and settings["accesslog"] == "-"
+    opts = options(["--host", "0.0.0.0", "--port", "8051", "--workers", "2", "--threads", "1"])
+    assert (opts.host, opts.port, opts.workers, opts.threads) == ("0.0.0.0", 8051, 2, 1)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "reason"),
+    [
+        ("SONOTRACE_CLIENT_PORT", "abc", "must be a whole number"),
+        ("SONOTRACE_CLIENT_PORT", "0", "from 1 to 65535"),
+        ("SONOTRACE_CLIENT_PORT", "65536", "from 1 to 65535"),
+        ("SONOTRACE_CLIENT_WORKERS", "abc", "must be a whole number"),
+        ("SONOTRACE_CLIENT_WORKERS", "0", "at least 1"),
+        ("SONOTRACE_CLIENT_THREADS", "-2", "at least 1"),
+        ("SONOTRACE_LOG_LEVEL", "verbose", "must be one of debug, info, warning"),
+        # The client's own settings, read by ClientConfig.
+        ("SONOTRACE_MAX_PIXELS", "abc", "must be a whole number of pixels"),
+        ("SONOTRACE_REQUEST_TIMEOUT", "inf", "seconds from 0.1 to 3600"),
+        ("SONOTRACE_MAX_UPLOAD_MB", "inf", "MB from 0.01 to 1024"),
+        ("SONOTRACE_MODEL_SERVER_URL", "http://", "must name a host"),
+        ("SONOTRACE_DATA_DIR", "/proc/nope", "is not a writable folder"),
+    ],
+)
+def test_a_bad_variable_is_one_line_naming_it_and_exit_status_2(
+    environ, capsys, name, value, reason
+):
+    environ.setenv(name, value)
+    assert main([]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {name}={value!r}")
+    assert reason in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "reason"),
+    [
+        (["--port", "0"], "argument --port: must be a port number from 1 to 65535, not '0'"),
+        (["--port", "x"], "argument --port: must be a whole number, not 'x'"),
+        (["--workers", "0"], "argument --workers: must be a whole number of at least 1"),
+        (["--threads", "-1"], "argument --threads: must be a whole number of at least 1"),
+    ],
+)
+def test_a_bad_option_is_refused_by_name(environ, capsys, args, reason):
+    with pytest.raises(SystemExit) as refused:
+        main(args)
+    assert refused.value.code == 2
+    assert reason in capsys.readouterr().err
+
+
+def test_a_data_folder_that_is_a_file_stops_the_start(environ, capsys, tmp_path):
+    (tmp_path / "data").write_text("not a folder")
+    assert main([]) == 2
+    assert capsys.readouterr().err == (
+        f"error: SONOTRACE_DATA_DIR={str(tmp_path / 'data')!r} is not a writable folder: "
+        "it exists and is not a folder\n"
+    )
+
+
+@pytest.mark.parametrize(
+    "setting", ["SONOTRACE_MAX_UPLOAD_MB=inf", "SONOTRACE_DATA_DIR=/proc/nope"]
+)
+def test_the_command_prints_no_traceback(tmp_path, setting):
+    name, value = setting.split("=", 1)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SONOTRACE_")}
+    env |= {"SONOTRACE_DATA_DIR": str(tmp_path / "data"), name: value}
+    result = subprocess.run(
+        [sys.executable, "-m", "annotation_client", "--port", "9"],
+        env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"error: {name}={value!r}")
+    assert "Traceback" not in result.stderr and result.stderr.count("\n") == 1
