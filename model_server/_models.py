@@ -5,10 +5,14 @@
 runs one tiny inference so that ``/health`` turns from 503 to 200 only when a
 request would be served at full speed. Views call ``get_models().runtime()``,
 which loads the models on first use if the warm-up has not finished (the
-request then waits instead of failing).
+request then waits instead of failing). If the models load but the warm-up's
+inference fails (too many threads, say), they are broken in this process:
+``/health`` stays 503 ``"error"`` and the model endpoints answer 503 with the
+reason, rather than 200 and then a 500 per request.
 
-There is one holder, hence one ``models.runtime.Runtime``, per process and
-weights directory, however many apps are created (tests create several).
+There is one holder, hence one ``models.runtime.Runtime``, per process,
+weights directory, backend and thread count, however many apps are created
+(tests create several).
 Nothing is imported from TensorFlow until the first load.
 """
 
@@ -28,7 +32,7 @@ logger = logging.getLogger(__name__)
 
 EXTENSION_KEY = "sonotrace_models"
 
-_holders: dict[str | None, ModelHolder] = {}
+_holders: dict[tuple, ModelHolder] = {}
 _holders_lock = threading.Lock()
 
 
@@ -38,16 +42,25 @@ class ModelHolder:
     Parameters
     ----------
     weights_dir : str or None
-        Passed to ``Runtime(weights_dir=...)``; None uses the runtime's default.
+        Passed to ``Runtime(weights_dir=...)``; None is the shipped weights.
+    backend : str, optional
+        Passed to ``Runtime(backend=...)``; None uses the runtime's default.
+    num_threads : int, optional
+        Passed to ``Runtime(num_threads=...)``; None uses the runtime's default.
     """
 
-    def __init__(self, weights_dir: str | None = None):
+    def __init__(self, weights_dir: str | None = None, backend: str | None = None,
+                 num_threads: int | None = None):
         self.weights_dir = weights_dir
+        self.backend = backend
+        self.num_threads = num_threads
         self._runtime = None
         self._lock = threading.Lock()
         self._warmup_thread: threading.Thread | None = None
         self._warm = False
         self._error: str | None = None
+        # Set for good when the loaded models fail the warm-up's inference.
+        self._warmup_error: str | None = None
         self._callbacks: list[Callable[[], None]] = []
         self.load_seconds: float | None = None
 
@@ -57,20 +70,22 @@ class ModelHolder:
     def ready(self) -> bool:
         """True once the models are loaded and (when a warm-up runs) warmed up."""
         runtime = self._runtime
-        if runtime is None or not runtime.ready:
+        if runtime is None or not runtime.ready or self._warmup_error is not None:
             return False
         return self._warm or self._warmup_thread is None
 
     @property
     def state(self) -> str:
-        """``"ready"``, ``"loading"`` or ``"error"`` (the last load attempt failed)."""
+        """``"ready"``, ``"loading"`` or ``"error"`` (the last load attempt or the
+        warm-up failed)."""
         if self.ready:
             return "ready"
-        return "error" if self._error else "loading"
+        return "error" if self.error else "loading"
 
     @property
     def error(self) -> str | None:
-        return self._error
+        """Why the models cannot serve, or None."""
+        return self._warmup_error or self._error
 
     def on_ready(self, callback: Callable[[], None]) -> None:
         """Call ``callback()`` once the models are ready (now, if they already are)."""
@@ -88,8 +103,13 @@ class ModelHolder:
         Raises
         ------
         ServiceUnavailable
-            If the models cannot be loaded (503, with the reason).
+            If the models cannot be loaded, or failed the warm-up (503, with the
+            reason).
         """
+        if self._warmup_error is not None:
+            raise ServiceUnavailable(
+                f"models are unavailable: {self._warmup_error}", headers={"Retry-After": "10"}
+            )
         runtime = self._runtime
         if runtime is not None and runtime.ready:
             return runtime
@@ -103,10 +123,13 @@ class ModelHolder:
     def _load_locked(self) -> None:
         start = time.perf_counter()
         try:
-            from models.runtime import Runtime
+            from models.runtime import DEFAULT_WEIGHTS_DIR, Runtime
 
             if self._runtime is None:
-                self._runtime = Runtime(weights_dir=self.weights_dir)
+                # Everything explicit: the app has read and checked the environment, and
+                # the runtime would read SONOTRACE_WEIGHTS_DIR and the rest again unchecked.
+                self._runtime = Runtime(weights_dir=self.weights_dir or DEFAULT_WEIGHTS_DIR,
+                                        backend=self.backend, num_threads=self.num_threads)
             self._runtime.load()
         except Exception as exc:
             self._error = f"{type(exc).__name__}: {exc}"
@@ -135,6 +158,12 @@ class ModelHolder:
     def _warmup(self, also: Callable[[], None] | None) -> None:
         try:
             runtime = self.runtime()
+        except Exception:
+            # Not loaded (logged, and the reason kept in self._error): requests try again.
+            logger.warning("the warm-up could not load the models; requests will try again")
+            self._warm = True
+            return
+        try:
             start = time.perf_counter()
             # One small inference of each model builds the graphs and allocates the
             # buffers, so that the first real request costs what every later one costs.
@@ -144,12 +173,15 @@ class ModelHolder:
             runtime.classify(image, mask=mask)
             if also is not None:
                 also()
-            logger.info("models warmed up in %.1f s", time.perf_counter() - start)
-        except Exception:
-            logger.exception("model warm-up failed; requests will load the models lazily")
-        finally:
-            self._warm = True
-            self._fire_if_ready()
+        except Exception as exc:
+            # Loaded models that cannot run this tiny image cannot run a request either;
+            # counting them warm made /health 200 while every request was a 500.
+            self._warmup_error = f"the warm-up inference failed: {type(exc).__name__}: {exc}"
+            logger.exception("model warm-up failed; this worker answers 503 until restarted")
+            return
+        logger.info("models warmed up in %.1f s", time.perf_counter() - start)
+        self._warm = True
+        self._fire_if_ready()
 
     def _fire_if_ready(self) -> None:
         if not self.ready:
@@ -170,13 +202,15 @@ class ModelHolder:
         return runtime.info()
 
 
-def holder_for(weights_dir: str | None) -> ModelHolder:
-    """The process-wide holder for ``weights_dir`` (created on first use)."""
-    key = str(weights_dir) if weights_dir is not None else None
+def holder_for(weights_dir: str | None, backend: str | None = None,
+               num_threads: int | None = None) -> ModelHolder:
+    """The process-wide holder for these runtime settings (created on first use)."""
+    weights = str(weights_dir) if weights_dir is not None else None
+    key = (weights, backend, num_threads)
     with _holders_lock:
         holder = _holders.get(key)
         if holder is None:
-            holder = _holders[key] = ModelHolder(key)
+            holder = _holders[key] = ModelHolder(weights, backend, num_threads)
         return holder
 
 
@@ -186,7 +220,8 @@ def init_app(app: Flask, also_warm: Callable[[], None] | None = None) -> ModelHo
     ``also_warm`` is run by the warm-up thread after the models (see
     :meth:`ModelHolder.start_warmup`).
     """
-    holder = holder_for(app.config.get("WEIGHTS_DIR"))
+    holder = holder_for(app.config.get("WEIGHTS_DIR"), app.config.get("RUNTIME_BACKEND"),
+                        app.config.get("NUM_THREADS"))
     app.extensions[EXTENSION_KEY] = holder
     if app.config.get("WARMUP", True):
         holder.start_warmup(also_warm)

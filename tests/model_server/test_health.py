@@ -67,16 +67,62 @@ def test_without_warmup_first_request_loads_lazily_once(weights_copy, caplog):
     assert client.get("/health").status_code == 200
 
 
-def test_missing_weights_are_503_not_500(tmp_path):
-    app = create_app({"WEIGHTS_DIR": str(tmp_path / "empty"), "WARMUP": False})
+def test_weights_that_fail_to_load_are_503_not_500(tmp_path):
+    # A manifest without its model files passes the check at start (a missing folder or
+    # manifest is refused there: test_config.py) and fails when the models load.
+    from models.runtime import DEFAULT_WEIGHTS_DIR
+
+    (tmp_path / "manifest.json").write_bytes((Path(DEFAULT_WEIGHTS_DIR) / "manifest.json")
+                                             .read_bytes())
+    app = create_app({"WEIGHTS_DIR": str(tmp_path), "WARMUP": False})
     client = app.test_client()
     data = png_bytes(speckle_image(64, 64))
     response = client.post("/predict", data=data, content_type="image/png")
     assert response.status_code == 503
-    assert "manifest" in response.get_json()["error"]["message"]
+    assert "sonotrace_unet" in response.get_json()["error"]["message"]
     health = client.get("/health")
     assert health.status_code == 503
     assert health.get_json()["status"] == "error"
     assert client.get("/models").status_code == 503
     # Input checks still answer before the models are needed.
     assert client.post("/predict", data=b"text", content_type="image/png").status_code == 415
+
+
+def _wait_until_settled(app, timeout: float = 120.0) -> str:
+    models = app.extensions["sonotrace_models"]
+    thread = models._warmup_thread
+    deadline = time.monotonic() + timeout
+    while models.state == "loading" and (thread is None or thread.is_alive()):
+        assert time.monotonic() < deadline, "the warm-up did not end"
+        time.sleep(0.02)
+    if thread is not None:
+        thread.join(timeout=max(0.0, deadline - time.monotonic()))
+    return models.state
+
+
+def test_a_failed_warm_up_leaves_health_503_error_and_the_models_503(weights_copy, monkeypatch):
+    # Before: the models counted as warm in a `finally`, so /health said 200 "ok" while
+    # every model request was a 500 (as with SONOTRACE_NUM_THREADS=100000).
+    from models.runtime import Runtime
+
+    def broken(self, *args, **kwargs):
+        raise RuntimeError("cannot create 100000 threads")
+
+    monkeypatch.setattr(Runtime, "classify", broken)
+    app = create_app({"WEIGHTS_DIR": weights_copy})
+    assert _wait_until_settled(app) == "error"
+    client = app.test_client()
+    health = client.get("/health")
+    assert health.status_code == 503
+    body = health.get_json()
+    assert body["status"] == "error"
+    assert body["error"]["message"] == (
+        "the warm-up inference failed: RuntimeError: cannot create 100000 threads"
+    )
+    data = png_bytes(speckle_image(64, 80))
+    for path in ("/predict", "/classify"):
+        response = client.post(path, data=data, content_type="image/png")
+        assert response.status_code == 503, path
+        assert "the warm-up inference failed" in response.get_json()["error"]["message"]
+    assert client.get("/models").status_code == 503
+    assert client.get("/health").status_code == 503
