@@ -1,10 +1,14 @@
 """``python -m model_server``: run the production server (gunicorn).
 
-Defaults come from ``SONOTRACE_HOST``, ``SONOTRACE_PORT``,
-``SONOTRACE_WORKERS``, ``SONOTRACE_THREADS``, ``SONOTRACE_TIMEOUT`` and
-``SONOTRACE_NUM_THREADS`` (inference threads per worker, read by
-``models.runtime``); the app's own settings (``SONOTRACE_MAX_PIXELS``...) are
-read by ``create_app`` in each worker.
+The options' defaults come from ``SONOTRACE_HOST`` (127.0.0.1),
+``SONOTRACE_PORT`` (5000), ``SONOTRACE_WORKERS`` (2), ``SONOTRACE_THREADS``
+(1), ``SONOTRACE_TIMEOUT`` (120), ``SONOTRACE_NUM_THREADS`` (inference threads
+per worker, 0 or unset: cores / workers) and ``SONOTRACE_LOG_LEVEL`` (info); a
+variable set to an empty value means its default. The app's own settings
+(``SONOTRACE_MAX_PIXELS``...) are read and checked here too, before gunicorn
+starts, and again by ``create_app`` in each worker. A refused setting is
+reported in one line on stderr, ``error: SONOTRACE_...=value: reason``, and the
+exit status is 2, as for a bad option.
 """
 
 from __future__ import annotations
@@ -13,65 +17,181 @@ import argparse
 import logging
 import os
 import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from ._app import MAX_NUM_THREADS as MAX_MODEL_THREADS
+from ._app import app_settings
+
+PROG = "python -m model_server"
+DEFAULT_HOST = "127.0.0.1"
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
 
-def _env_int(name: str, default: int) -> int:
-    text = os.environ.get(name)
-    if text is None or text.strip() == "":
-        return default
+def _host(text: str) -> str:
+    text = text.strip()
+    if not text:
+        # gunicorn takes an empty host for every interface: patients' images served on
+        # the network, without a sign-in, by accident.
+        raise ValueError(
+            f"must not be empty: {DEFAULT_HOST} serves this machine only, 0.0.0.0 every network"
+        )
+    return text
+
+
+def _whole(text: str) -> int:
     try:
         return int(text)
     except ValueError:
-        raise SystemExit(f"error: {name} must be an integer, got {text!r}") from None
+        raise ValueError("must be a whole number") from None
+
+
+def _port(text: str) -> int:
+    number = _whole(text)
+    if not 1 <= number <= 65535:
+        # Not 0 (any free port): the client, the healthcheck and the proxy must know it.
+        raise ValueError("must be a port number from 1 to 65535")
+    return number
+
+
+def _at_least_one(text: str) -> int:
+    number = _whole(text)
+    if number < 1:
+        raise ValueError("must be a whole number of at least 1")
+    return number
+
+
+def _model_threads(text: str) -> int:
+    number = _whole(text)
+    if not 0 <= number <= MAX_MODEL_THREADS:
+        # Negative numbers used to mean "automatic" too, without a word.
+        raise ValueError(
+            f"must be a whole number from 1 to {MAX_MODEL_THREADS}, or 0 for cores / workers"
+        )
+    return number
+
+
+def _log_level(text: str) -> str:
+    level = text.strip().lower()
+    if level not in LOG_LEVELS:
+        raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
+    return level
+
+
+def _argument(check):
+    """``check`` as an argparse type: its message, not argparse's "invalid value"."""
+
+    def convert(text: str):
+        try:
+            return check(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"{exc}, not {text!r}") from None
+
+    convert.__name__ = check.__name__.lstrip("_")
+    return convert
+
+
+def _from_env(name: str, check, default, environ: Mapping):
+    """``check`` of the variable ``name``; ``default`` when it is unset or blank.
+
+    Raises
+    ------
+    ValueError
+        Naming the variable and its value.
+    """
+    text = environ.get(name)
+    if text is None or text.strip() == "":
+        return default
+    try:
+        return check(text)
+    except ValueError as exc:
+        raise ValueError(f"{name}={text!r}: {exc}") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m model_server",
+        prog=PROG,
         description="Serve the SonoTrace REST API (segmentation, classification, vectorizing).",
     )
+    # No defaults here: None is "the environment's value", read after parsing so that a
+    # bad variable is reported by its name (and --help works whatever it holds).
     parser.add_argument(
         "--host",
-        default=os.environ.get("SONOTRACE_HOST", "127.0.0.1"),
-        help="address to bind (default 127.0.0.1, SONOTRACE_HOST)",
+        type=_argument(_host),
+        help=f"address to bind (default {DEFAULT_HOST}, SONOTRACE_HOST); 0.0.0.0 for every "
+        "network",
     )
     parser.add_argument(
-        "--port",
-        type=int,
-        default=_env_int("SONOTRACE_PORT", 5000),
-        help="port (default 5000, SONOTRACE_PORT)",
+        "--port", type=_argument(_port), help="port, 1 to 65535 (default 5000, SONOTRACE_PORT)"
     )
     parser.add_argument(
         "--workers",
-        type=int,
-        default=_env_int("SONOTRACE_WORKERS", 2),
+        type=_argument(_at_least_one),
         help="worker processes, each with its own models (default 2, SONOTRACE_WORKERS)",
     )
     parser.add_argument(
         "--threads",
-        type=int,
-        default=_env_int("SONOTRACE_THREADS", 1),
+        type=_argument(_at_least_one),
         help="request threads per worker (default 1, SONOTRACE_THREADS); 1 runs gunicorn's "
         "sync workers, more runs gthread workers",
     )
     parser.add_argument(
         "--timeout",
-        type=int,
-        default=_env_int("SONOTRACE_TIMEOUT", 120),
+        type=_argument(_at_least_one),
         help="seconds before a silent worker is restarted (default 120, SONOTRACE_TIMEOUT)",
     )
     parser.add_argument(
         "--model-threads",
-        type=int,
-        default=_env_int("SONOTRACE_NUM_THREADS", 0),
-        help="inference threads per worker; 0 = CPU count / workers (SONOTRACE_NUM_THREADS)",
+        type=_argument(_model_threads),
+        help=f"inference threads per worker, 1 to {MAX_MODEL_THREADS}; 0 (the default) = CPU "
+        "count / workers (SONOTRACE_NUM_THREADS)",
     )
     parser.add_argument(
         "--log-level",
-        default=os.environ.get("SONOTRACE_LOG_LEVEL", "info"),
+        type=_argument(_log_level),
         help="debug, info, warning or error (default info, SONOTRACE_LOG_LEVEL)",
     )
     return parser
+
+
+@dataclass(frozen=True)
+class Options:
+    """How the server is run: the command line, else the environment, else defaults."""
+
+    host: str
+    port: int
+    workers: int
+    threads: int
+    timeout: int
+    model_threads: int
+    log_level: str
+
+
+def options(argv: list[str] | None = None, environ: Mapping | None = None) -> Options:
+    """The serving options of ``argv`` (``sys.argv`` by default) and ``environ``.
+
+    Raises
+    ------
+    SystemExit
+        With status 2, from argparse, for a bad command-line option.
+    ValueError
+        For a bad ``SONOTRACE_*`` variable, naming it.
+    """
+    environ = os.environ if environ is None else environ
+    args = build_parser().parse_args(argv)
+
+    def pick(given, name, check, default):
+        return given if given is not None else _from_env(name, check, default, environ)
+
+    return Options(
+        host=pick(args.host, "SONOTRACE_HOST", _host, DEFAULT_HOST),
+        port=pick(args.port, "SONOTRACE_PORT", _port, 5000),
+        workers=pick(args.workers, "SONOTRACE_WORKERS", _at_least_one, 2),
+        threads=pick(args.threads, "SONOTRACE_THREADS", _at_least_one, 1),
+        timeout=pick(args.timeout, "SONOTRACE_TIMEOUT", _at_least_one, 120),
+        model_threads=pick(args.model_threads, "SONOTRACE_NUM_THREADS", _model_threads, 0),
+        log_level=pick(args.log_level, "SONOTRACE_LOG_LEVEL", _log_level, "info"),
+    )
 
 
 def thread_environment(model_threads: int, workers: int, cpu_count: int | None) -> dict[str, str]:
@@ -80,12 +200,14 @@ def thread_environment(model_threads: int, workers: int, cpu_count: int | None) 
     Workers share the machine's cores: ``workers`` processes that each run a
     thread pool sized for all cores oversubscribe the CPU and throughput
     drops, so each gets ``cpu_count // workers`` threads unless
-    ``model_threads`` says otherwise. ``SONOTRACE_NUM_THREADS`` is read by
-    ``models.runtime`` (LiteRT); the others cap TensorFlow and OpenMP pools
-    for the Keras backend.
+    ``model_threads`` (1 or more) says otherwise. ``SONOTRACE_NUM_THREADS``
+    is read by the app (for ``models.runtime``, LiteRT); the others cap
+    TensorFlow and OpenMP pools for the Keras backend.
     """
-    if model_threads <= 0:
-        model_threads = max(1, (cpu_count or 1) // max(1, workers))
+    if model_threads < 0:
+        raise ValueError(f"model_threads must be 0 (automatic) or more, got {model_threads}")
+    if model_threads == 0:
+        model_threads = min(MAX_MODEL_THREADS, max(1, (cpu_count or 1) // max(1, workers)))
     return {
         "SONOTRACE_NUM_THREADS": str(model_threads),
         "TF_NUM_INTRAOP_THREADS": str(model_threads),
@@ -95,29 +217,42 @@ def thread_environment(model_threads: int, workers: int, cpu_count: int | None) 
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    for name in ("port", "workers", "threads", "timeout"):
-        if getattr(args, name) < (0 if name == "port" else 1):
-            raise SystemExit(f"error: --{name} must be positive")
-    read_timeout = _env_int("SONOTRACE_READ_TIMEOUT", 20)
-    if read_timeout >= args.timeout:
-        # Otherwise gunicorn kills a worker held by a silent client before its read gives
-        # up: the very outage the read timeout is there to prevent.
-        raise SystemExit(
-            f"error: SONOTRACE_READ_TIMEOUT ({read_timeout} s) must be shorter than "
-            f"--timeout ({args.timeout} s)"
-        )
-    if args.log_level.lower() not in ("debug", "info", "warning", "error", "critical"):
-        raise SystemExit(f"error: unknown --log-level {args.log_level!r}")
+def _refuse(exc: Exception) -> int:
+    # One line: a traceback (one per worker, under gunicorn) would bury the setting to
+    # fix, and none of it is a bug.
+    print(f"error: {exc}", file=sys.stderr)
+    return 2
+
+
+def main(argv: list[str] | None = None, environ: Mapping | None = None) -> int:
+    """Check every setting, then run gunicorn; 2 (and one line on stderr) if one is bad.
+
+    ``environ`` is the environment to read the settings from (``os.environ`` by
+    default); the workers get the checked settings, and inherit ``os.environ``.
+    """
+    environ = os.environ if environ is None else environ
+    try:
+        opts = options(argv, environ)
+        threads_env = thread_environment(opts.model_threads, opts.workers, os.cpu_count())
+        # The workers' own check, here, with the thread count the workers will see: in a
+        # worker a refusal is a traceback and "Worker failed to boot", once per worker.
+        settings = app_settings(environ={**environ, **threads_env})
+        if settings["READ_TIMEOUT"] >= opts.timeout:
+            # Otherwise gunicorn kills a worker held by a silent client before its read
+            # gives up: the very outage the read timeout is there to prevent.
+            raise ValueError(
+                f"SONOTRACE_READ_TIMEOUT={settings['READ_TIMEOUT']}: must be shorter than the "
+                f"worker timeout, {opts.timeout} s (--timeout, SONOTRACE_TIMEOUT)"
+            )
+    except ValueError as exc:
+        return _refuse(exc)
     logging.basicConfig(
-        level=args.log_level.upper(),
+        level=opts.log_level.upper(),
         format="%(asctime)s [%(process)d] %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
     # Set before any worker loads a model (workers inherit the environment); the command
     # line wins over the environment for the inference threads.
-    threads_env = thread_environment(args.model_threads, args.workers, os.cpu_count())
     for key, value in threads_env.items():
         if key == "SONOTRACE_NUM_THREADS":
             os.environ[key] = value
@@ -126,18 +261,20 @@ def main(argv: list[str] | None = None) -> int:
 
     from ._gunicorn import ModelServerApplication
 
-    host = f"[{args.host}]" if ":" in args.host and not args.host.startswith("[") else args.host
-    options = {
-        "bind": f"{host}:{args.port}",
-        "workers": args.workers,
-        "threads": args.threads,
-        "timeout": args.timeout,
+    host = opts.host
+    host = f"[{host}]" if ":" in host and not host.startswith("[") else host
+    gunicorn_options = {
+        "bind": f"{host}:{opts.port}",
+        "workers": opts.workers,
+        "threads": opts.threads,
+        "timeout": opts.timeout,
         "graceful_timeout": 30,
         "keepalive": 5,
-        "loglevel": args.log_level,
+        "loglevel": opts.log_level,
         "errorlog": "-",
     }
-    ModelServerApplication(options).run()
+    # The checked settings, so that the workers run with exactly what was checked here.
+    ModelServerApplication(gunicorn_options, app_config=settings).run()
     return 0
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
 import time
 from collections.abc import Mapping
+from pathlib import Path
 
 from flask import Flask, g, request
 from flask.json.provider import DefaultJSONProvider
@@ -19,18 +21,28 @@ from ._errors import register_error_handlers
 
 access_log = logging.getLogger("model_server.access")
 
+#: Most inference threads per worker: well past where more threads stop helping a
+#: model this size on any machine, and far below where creating them fails
+#: (100000 broke the warm-up's first inference).
+MAX_NUM_THREADS = 64
+
 DEFAULTS = {
     # Largest accepted request body in bytes (Flask answers 413 above it).
     "MAX_CONTENT_LENGTH": 64 * 1024 * 1024,
     # Largest accepted width * height of an uploaded image or mask, checked from the header.
     "MAX_PIXELS": 25_000_000,
-    # Directory of the exported models; None is models.runtime's own default.
+    # Directory of the exported models; None is the weights shipped in models/weights.
     "WEIGHTS_DIR": None,
     # Load and warm the models in a background thread as soon as the app exists.
     "WARMUP": True,
     # Seconds a client may go silent while sending its request (gunicorn only): a
     # stalled upload would otherwise hold a worker until the worker timeout kills it.
     "READ_TIMEOUT": 20,
+    # models.runtime's backend: auto (LiteRT when the export has it), litert or keras.
+    "RUNTIME_BACKEND": "auto",
+    # Inference threads per worker; python -m model_server sets SONOTRACE_NUM_THREADS
+    # to cores / workers, so this is the default of an app created otherwise only.
+    "NUM_THREADS": 2,
 }
 
 _bomb_guard_lock = threading.Lock()
@@ -40,9 +52,10 @@ _largest_limit = 0
 def create_app(config: Mapping | None = None) -> Flask:
     """Create the model server app.
 
-    Configuration comes from ``DEFAULTS``, then ``SONOTRACE_*`` environment
-    variables (``SONOTRACE_MAX_PIXELS=4000000`` sets ``MAX_PIXELS``), then
-    ``config``, a mapping that tests use.
+    Settings come from ``DEFAULTS``, then the ``SONOTRACE_<KEY>`` environment
+    variable of each of its keys (``SONOTRACE_MAX_PIXELS=4000000`` sets
+    ``MAX_PIXELS``; other ``SONOTRACE_*`` variables are not read), then
+    ``config``, a mapping that tests use; see :func:`app_settings`.
 
     Parameters
     ----------
@@ -54,13 +67,14 @@ def create_app(config: Mapping | None = None) -> Flask:
     flask.Flask
         The app; its models load in a background thread (``WARMUP``) or on
         the first request, once per process.
+
+    Raises
+    ------
+    ValueError
+        For a bad setting, naming its ``SONOTRACE_`` variable.
     """
     app = Flask(__name__, static_folder="static", static_url_path="/static")
-    app.config.from_mapping(DEFAULTS)
-    app.config.from_prefixed_env("SONOTRACE")
-    if config is not None:
-        app.config.from_mapping(config)
-    _check_config(app.config)
+    app.config.from_mapping(app_settings(config))
     _set_bomb_guard(app.config["MAX_PIXELS"])
     app.json = StrictJSONProvider(app)
     app.json.sort_keys = False
@@ -73,6 +87,46 @@ def create_app(config: Mapping | None = None) -> Flask:
     _install_request_log(app)
     _install_read_timeout(app)
     return app
+
+
+def app_settings(config: Mapping | None = None, environ: Mapping | None = None) -> dict:
+    """The app's settings, checked: ``DEFAULTS``, then ``environ``, then ``config``.
+
+    ``python -m model_server`` calls it before gunicorn starts, so that a bad
+    variable stops the server with one line instead of a traceback in every
+    worker; :func:`create_app` calls it again in each worker.
+
+    Parameters
+    ----------
+    config : mapping, optional
+        Overrides of the environment (and other Flask settings, e.g. ``TESTING``).
+    environ : mapping, optional
+        The environment; ``os.environ`` by default. Only ``SONOTRACE_<KEY>`` for
+        the keys of ``DEFAULTS`` is read, and an empty one counts as unset: the
+        variables of a shared env file meant for the annotation client
+        (``SONOTRACE_SECRET_KEY``) must not change how this Flask app behaves.
+
+    Returns
+    -------
+    dict
+        Every key of ``DEFAULTS`` (converted: integers, a bool, a folder or
+        None) and those of ``config``.
+
+    Raises
+    ------
+    ValueError
+        For a bad setting, naming its ``SONOTRACE_`` variable and the value.
+    """
+    environ = os.environ if environ is None else environ
+    settings = dict(DEFAULTS)
+    for key in DEFAULTS:
+        text = environ.get(f"SONOTRACE_{key}")
+        if text is not None and text.strip() != "":
+            settings[key] = text
+    if config is not None:
+        settings.update(config)
+    _check_config(settings)
+    return settings
 
 
 def _install_read_timeout(app: Flask) -> None:
@@ -104,9 +158,15 @@ _TRUE_WORDS = ("1", "true", "yes", "on")
 _FALSE_WORDS = ("0", "false", "no", "off")
 
 
+def _refuse(key: str, value, reason: str) -> ValueError:
+    # Named by the variable whichever way the value came (environment or config
+    # mapping): that is the name someone deploying the server knows.
+    return ValueError(f"SONOTRACE_{key}={value!r}: {reason}")
+
+
 def _as_bool(key: str, value) -> bool:
-    # from_prefixed_env parses JSON, so only `true`/`false` arrive as bools; "False"
-    # or "off" would arrive as non-empty strings, which Python calls true.
+    # Environment values are text: "False" or "off" would be non-empty strings, which
+    # Python calls true.
     if isinstance(value, bool):
         return value
     if isinstance(value, int) and value in (0, 1):
@@ -116,24 +176,89 @@ def _as_bool(key: str, value) -> bool:
         return True
     if word in _FALSE_WORDS:
         return False
-    raise ValueError(f"config {key} must be true or false (or yes/no, on/off, 1/0), "
-                     f"got {value!r}")
+    raise _refuse(key, value, "must be true or false (or yes/no, on/off, 1/0)")
+
+
+def _whole_number(key: str, value, low: int, high: int | None = None, unit: str = "") -> int:
+    """``value`` (an int, or text from the environment) as an int from low to high."""
+    number = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, str):
+        try:
+            number = int(value.strip())
+        except ValueError:
+            number = None
+    wanted = f"a whole number{unit} from {low} to {high}" if high else (
+        f"a whole number{unit} of at least {low}")
+    if number is None or number < low or (high is not None and number > high):
+        raise _refuse(key, value, f"must be {wanted}")
+    return number
+
+
+def _physical_memory() -> int | None:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def _weights_dir(value) -> str | None:
+    """The weights folder, checked now: a bad one would leave every worker answering
+    503 with a traceback in the log, however long it runs."""
+    if value is None or str(value).strip() == "":
+        # Empty means unset, as for every variable: the shipped weights.
+        return None
+    folder = Path(str(value).strip())
+    if not folder.exists():
+        raise _refuse("WEIGHTS_DIR", str(value), "no such folder")
+    if not folder.is_dir():
+        raise _refuse("WEIGHTS_DIR", str(value), "not a folder (models.export writes one)")
+    manifest = folder / "manifest.json"
+    if not manifest.is_file():
+        raise _refuse("WEIGHTS_DIR", str(value),
+                      "no manifest.json in it: not a folder written by models.export")
+    try:
+        json.loads(manifest.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise _refuse("WEIGHTS_DIR", str(value),
+                      f"its manifest.json cannot be read: {exc}") from None
+    return str(folder)
 
 
 def _check_config(config) -> None:
+    """Check and convert the settings of ``DEFAULTS`` in ``config``, in place.
+
+    Raises
+    ------
+    ValueError
+        Naming the setting's ``SONOTRACE_`` variable and its value.
+    """
     config["WARMUP"] = _as_bool("WARMUP", config.get("WARMUP"))
-    # The runtime reads the backend from the environment only when the models load, in
-    # the background; a typo must stop the server here, not leave it answering 503.
-    backend = os.environ.get("SONOTRACE_RUNTIME_BACKEND", "auto")
+    # The runtime reads its backend only when the models load, in the background; a typo
+    # must stop the server here, not leave it answering 503.
+    backend = config.get("RUNTIME_BACKEND")
+    backend = backend.strip() if isinstance(backend, str) else backend
     if backend not in BACKENDS:
-        raise ValueError(f"SONOTRACE_RUNTIME_BACKEND must be one of {', '.join(BACKENDS)}, "
-                         f"got {backend!r}")
-    for key in ("MAX_PIXELS", "MAX_CONTENT_LENGTH", "READ_TIMEOUT"):
-        value = config.get(key)
-        if key == "MAX_CONTENT_LENGTH" and value is None:
-            continue
-        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            raise ValueError(f"config {key} must be a positive integer, got {value!r}")
+        raise _refuse("RUNTIME_BACKEND", config.get("RUNTIME_BACKEND"),
+                      f"must be one of {', '.join(BACKENDS)}")
+    config["RUNTIME_BACKEND"] = backend
+    config["MAX_PIXELS"] = _whole_number("MAX_PIXELS", config.get("MAX_PIXELS"), 1)
+    config["READ_TIMEOUT"] = _whole_number(
+        "READ_TIMEOUT", config.get("READ_TIMEOUT"), 1, unit=" of seconds")
+    # No "no limit" (Flask's None): a body is held in memory whole, so the limit is what
+    # one request may cost, and above the machine's memory it would limit nothing.
+    limit = _whole_number("MAX_CONTENT_LENGTH", config.get("MAX_CONTENT_LENGTH"), 1,
+                          unit=" of bytes")
+    memory = _physical_memory()
+    if memory is not None and limit > memory:
+        raise _refuse("MAX_CONTENT_LENGTH", config.get("MAX_CONTENT_LENGTH"),
+                      f"more than this machine's memory ({memory} bytes), which must hold "
+                      "a request's body whole")
+    config["MAX_CONTENT_LENGTH"] = limit
+    config["NUM_THREADS"] = _whole_number(
+        "NUM_THREADS", config.get("NUM_THREADS"), 1, MAX_NUM_THREADS)
+    config["WEIGHTS_DIR"] = _weights_dir(config.get("WEIGHTS_DIR"))
 
 
 def _set_bomb_guard(max_pixels: int) -> None:

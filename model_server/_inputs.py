@@ -115,7 +115,8 @@ def multipart_parts() -> dict:
     boundary = options.get("boundary")
     if not boundary:
         raise BadRequest("multipart/form-data request without a boundary in its Content-Type")
-    limit = current_app.config.get("MAX_CONTENT_LENGTH") or math.inf
+    # Always a positive number: the app's settings refuse "no limit".
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
     parser = multipart.MultipartParser(
         request.stream,
         boundary,

@@ -256,9 +256,9 @@ def test_config_is_validated():
      (0, False), ("true", True), ("Yes", True), ("on", True), ("1", True), (True, True)],
 )
 def test_warmup_takes_the_usual_words_for_yes_and_no(raw, expected):
-    from model_server._app import _check_config
+    from model_server._app import DEFAULTS, _check_config
 
-    config = {"WARMUP": raw, "MAX_PIXELS": 10, "MAX_CONTENT_LENGTH": None, "READ_TIMEOUT": 5}
+    config = {**DEFAULTS, "WARMUP": raw}
     _check_config(config)
     assert config["WARMUP"] is expected
 
@@ -268,7 +268,8 @@ def test_a_read_timeout_that_is_not_a_positive_whole_number_stops_the_server(
     monkeypatch, raw
 ):
     monkeypatch.setenv("SONOTRACE_READ_TIMEOUT", raw)
-    with pytest.raises(ValueError, match="READ_TIMEOUT must be a positive integer"):
+    with pytest.raises(ValueError, match=rf"^SONOTRACE_READ_TIMEOUT='{raw}': must be a whole "
+                                         r"number of seconds of at least 1$"):
         create_app({"WARMUP": False})
 
 
@@ -281,7 +282,8 @@ def test_warmup_false_in_the_environment_turns_it_off(monkeypatch):
 def test_an_unknown_runtime_backend_is_refused_at_start(monkeypatch):
     # Before: the server started and answered 503 once the background load failed.
     monkeypatch.setenv("SONOTRACE_RUNTIME_BACKEND", "tflite")
-    with pytest.raises(ValueError, match="RUNTIME_BACKEND must be one of auto, litert, keras"):
+    with pytest.raises(ValueError, match="^SONOTRACE_RUNTIME_BACKEND='tflite': must be one of "
+                                         "auto, litert, keras$"):
         create_app({"WARMUP": False})
     monkeypatch.setenv("SONOTRACE_RUNTIME_BACKEND", "keras")
     assert create_app({"WARMUP": False}).config["WARMUP"] is False
@@ -289,7 +291,7 @@ def test_an_unknown_runtime_backend_is_refused_at_start(monkeypatch):
 
 def test_a_warmup_that_is_not_a_yes_or_no_is_refused_at_start(monkeypatch):
     monkeypatch.setenv("SONOTRACE_WARMUP", "sometimes")
-    with pytest.raises(ValueError, match="WARMUP must be true or false.*'sometimes'"):
+    with pytest.raises(ValueError, match="^SONOTRACE_WARMUP='sometimes': must be true or false"):
         create_app()
 
 
