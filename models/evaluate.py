@@ -312,7 +312,11 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--data", required=True, help="folder in BUSI layout")
     p.add_argument("--json", help="write the full result (with per-image rows) here")
-    p.add_argument("--weights", help="exported weights folder (default: the shipped ones)")
+    p.add_argument(
+        "--weights",
+        help="exported weights folder (default: $SONOTRACE_WEIGHTS_DIR when set and not "
+        "empty, else the shipped ones)",
+    )
     p.add_argument("--backend", default="auto", choices=["auto", "keras", "litert"])
     p.add_argument("--split", help="split.json from training, to score only one subset")
     p.add_argument("--subset", default="val", choices=["train", "val"])
