@@ -55,6 +55,23 @@ def _client_defaults() -> dict[str, object]:
     }
 
 
+def _launcher_defaults() -> dict[str, object]:
+    # python -m model_server reads its serving options through options(): its defaults
+    # are what it resolves with no argument and an empty environment.
+    from model_server.__main__ import options
+
+    chosen = options([], environ={})
+    return {
+        "SONOTRACE_HOST": chosen.host,
+        "SONOTRACE_PORT": chosen.port,
+        "SONOTRACE_WORKERS": chosen.workers,
+        "SONOTRACE_THREADS": chosen.threads,
+        "SONOTRACE_TIMEOUT": chosen.timeout,
+        "SONOTRACE_NUM_THREADS": chosen.model_threads,
+        "SONOTRACE_LOG_LEVEL": chosen.log_level,
+    }
+
+
 def _read_by_code() -> set[str]:
     names = set()
     for text in _sources().values():
@@ -101,7 +118,7 @@ def _defaults() -> list[tuple[str, str]]:
     for text in _sources().values():
         for name, raw in READ_WITH_DEFAULT.findall(text):
             found.add((name, raw.strip('"')))
-    for name, value in {**_server_defaults(), **_client_defaults()}.items():
+    for name, value in {**_server_defaults(), **_client_defaults(), **_launcher_defaults()}.items():
         shown = _shown(value)
         if shown is not None and name not in NOT_SETTINGS:
             found.add((name, shown))
