@@ -10,8 +10,9 @@ that has a final label, as BUSI publishes its data::
         malignant/...  normal/...
         index.csv                      class, name, duplicate_group, masks, where
                                        each one came from (sha256, version, annotator,
-                                       worklist path, saved_at), and the radiologist's
-                                       BI-RADS assessment and descriptors
+                                       saved_at; the worklist path only on request),
+                                       and the radiologist's BI-RADS assessment and
+                                       descriptors
 
 so that ``python -m models.evaluate --data OUT`` scores a model against the
 radiologists and ``python -m models.train --data OUT`` can train on them.
@@ -27,7 +28,9 @@ The BI-RADS columns are the Saved page CSV's
 only the first four columns); a record whose descriptors are outside the lexicon is left
 out and listed, as the index refuses it. The note is left
 out: free text a radiologist wrote for colleagues, which may name the patient, has no
-place in a data set made to be shared for training.
+place in a data set made to be shared for training. So is, unless asked for
+(``with_paths``), the worklist path: scanners and PACS exports often name files after
+the patient or the accession number. The column stays, empty, so the layout is one.
 """
 
 from __future__ import annotations
@@ -96,7 +99,7 @@ def _png(pixels: np.ndarray) -> bytes:
     return out.getvalue()
 
 
-def export_busi(data_dir, worklist_dir, out) -> ExportReport:
+def export_busi(data_dir, worklist_dir, out, *, with_paths: bool = False) -> ExportReport:
     """Write the latest labelled version of each saved image under ``out``.
 
     Parameters
@@ -108,6 +111,9 @@ def export_busi(data_dir, worklist_dir, out) -> ExportReport:
         None skips every image, as none can be read back.
     out : str or os.PathLike
         A folder that does not exist or is empty: an export never overwrites.
+    with_paths : bool, default False
+        Write each image's worklist path in ``index.csv`` (empty otherwise): for an
+        export that stays where the file names may be read.
 
     Returns
     -------
@@ -176,7 +182,9 @@ def export_busi(data_dir, worklist_dir, out) -> ExportReport:
                 # Typed by a person: a name such as =HYPERLINK(...) must not run when
                 # the index is opened in a spreadsheet.
                 "annotator": spreadsheet_cell(record.get("annotator", "")),
-                "worklist_path": spreadsheet_cell(record["image"]["worklist_path"]),
+                "worklist_path": (
+                    spreadsheet_cell(record["image"]["worklist_path"]) if with_paths else ""
+                ),
                 "saved_at": record.get("saved_at", ""),
                 **item["birads"],
             }

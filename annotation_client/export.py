@@ -28,13 +28,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, type=Path, help="new or empty folder")
     parser.add_argument("--data-dir", type=Path, help="default: $SONOTRACE_DATA_DIR")
     parser.add_argument("--worklist-dir", type=Path, help="default: $SONOTRACE_WORKLIST_DIR")
+    parser.add_argument(
+        "--with-paths",
+        action="store_true",
+        help="write each image's worklist path in index.csv (left empty by default: file "
+        "names often name the patient)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         settings = ClientConfig.load()
         data_dir = args.data_dir or settings.data_dir
         worklist_dir = args.worklist_dir or settings.worklist_dir
-        report = export_busi(data_dir, worklist_dir, args.out)
+        report = export_busi(data_dir, worklist_dir, args.out, with_paths=args.with_paths)
     except (TypeError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

