@@ -281,7 +281,10 @@ def list_images(
             too_large = max_bytes is not None and stat.st_size > max_bytes
             sha = None if too_large else cache.sha256(path, stat)
         except OSError as exc:  # removed since the walk, or unreadable
-            logger.warning("worklist: skipping %s: %s", relative, exc)
+            # Neither the path nor the error's text, which repeats it: scanners put the
+            # patient's name in file names. The path's hash finds it (see _path_ref).
+            logger.warning("worklist: skipping entry %s: %s", _path_ref(relative),
+                           exc.strerror or type(exc).__name__)
             continue
         versions = store.versions(sha, annotator) if sha else []
         entries.append(
@@ -294,6 +297,18 @@ def list_images(
             )
         )
     return Worklist(root=folder, entries=tuple(entries), found=len(found))
+
+
+def _path_ref(relative: str) -> str:
+    """How the log names a worklist entry: ``path#`` and the first 12 hex digits of the
+    SHA-256 of its path relative to the worklist folder (UTF-8), never the path itself.
+    ``printf '%s' 'sub/scan.png' | sha256sum`` finds which one it is."""
+    try:
+        raw = relative.encode("utf-8", "surrogateescape")  # the name's own bytes
+    except UnicodeEncodeError:  # not a name os.walk gave
+        raw = relative.encode("utf-8", "surrogatepass")
+    digest = hashlib.sha256(raw).hexdigest()
+    return f"path#{digest[:12]}"
 
 
 def resolve_entry(

@@ -722,3 +722,19 @@ def test_a_dicom_pixel_spacing_is_read_as_the_model_server_reads_it(regions, exp
     data = dicom_bytes(_EIGHT, SequenceOfUltrasoundRegions=regions)
     assert decode_image(data, "us.dcm").pixel_spacing_mm == pytest.approx(expected)
     assert server_decode(data, max_pixels=10**6).pixel_spacing == pytest.approx(expected)
+
+
+def test_ignored_dicom_values_are_logged_by_element_never_by_value(caplog):
+    # A patient's name typed into WindowCenter and PixelSpacing: the page is told what
+    # was ignored (its user opened the file); the log names the element and the flaw.
+    pixels = (np.arange(20 * 30).reshape(20, 30) % 200 + 20).astype(np.uint16)
+    data = _with(_dicom(pixels, spacing=(0.25, 0.25)), WindowCenter="12345678", WindowWidth=400)
+    assert b"12345678" in data and b"0.25\\0.25 " in data
+    data = data.replace(b"12345678", b"JANE^DOE").replace(b"0.25\\0.25 ", b"DOE^JANE\\1")
+    with caplog.at_level("WARNING"):
+        image = decode_image(data, "scan.dcm")
+    assert image.pixel_spacing_mm is None
+    assert any("PixelSpacing cannot be read" in note for note in image.notes)
+    sha = hashlib.sha256(data).hexdigest()[:12]
+    assert f"image {sha}: ignored the DICOM VOI window (WindowCenter: not a number)" in caplog.text
+    assert "JANE" not in caplog.text and "DOE" not in caplog.text

@@ -369,3 +369,24 @@ def test_the_data_folder_is_skipped_wherever_it_sits_in_the_worklist(root):
     with pytest.raises(ValueError, match="in the data folder"):
         resolve_entry(root, "link.png", data_dir=store.root)
     assert read_entry(root, "scan.png", data_dir=store.root) == b"scan.png"
+
+
+def test_an_unreadable_entry_is_logged_by_the_hash_of_its_path(root, store, caplog):
+    # Scanners put the patient's name in file names: neither the path nor the
+    # error's text (which repeats it) reaches the log.
+    _write(root, "DOE^JANE/DOE^JANE 1965.png")
+    _write(root, "b.png")
+    wanted = "DOE^JANE/DOE^JANE 1965.png"
+
+    class Unreadable(HashCache):
+        def sha256(self, path, stat):
+            if path.name.startswith("DOE"):
+                raise PermissionError(13, "Permission denied", str(path))
+            return super().sha256(path, stat)
+
+    with caplog.at_level("WARNING", logger="annotation_client._worklist"):
+        listing = list_images(root, store, cache=Unreadable())
+    assert _paths(listing) == ["b.png"]
+    ref = hashlib.sha256(wanted.encode()).hexdigest()[:12]
+    assert f"worklist: skipping entry path#{ref}: Permission denied" in caplog.text
+    assert "JANE" not in caplog.text and "DOE" not in caplog.text

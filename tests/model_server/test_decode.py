@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import zlib
 
@@ -641,11 +642,11 @@ def test_a_dicom_rescale_that_is_not_valid_is_400(elements, message):
 @pytest.mark.parametrize(
     ("elements", "flaw"),
     [
-        ({"WindowCenter": "nan", "WindowWidth": 100}, "WindowCenter is nan"),
-        ({"WindowCenter": 128, "WindowWidth": "inf"}, "WindowWidth is inf"),
-        ({"WindowCenter": 128, "WindowWidth": 0.5}, "a LINEAR window's must be at least 1"),
+        ({"WindowCenter": "nan", "WindowWidth": 100}, "(WindowCenter: not a number)"),
+        ({"WindowCenter": 128, "WindowWidth": "inf"}, "(WindowWidth: not a number)"),
+        ({"WindowCenter": 128, "WindowWidth": 0.5}, "(WindowWidth: out of range)"),
         ({"WindowCenter": 128, "WindowWidth": 0, "VOILUTFunction": "SIGMOID"},
-         "a SIGMOID window's must be above 0"),
+         "(WindowWidth: out of range)"),
     ],
     ids=["center-nan", "width-inf", "linear-width-0.5", "sigmoid-width-0"],
 )
@@ -653,12 +654,13 @@ def test_a_dicom_window_that_is_not_valid_is_ignored_as_the_client_ignores_it(
     elements, flaw, caplog
 ):
     # The pixels are sound, only the suggested view is not: the image decodes as it does
-    # without a window (the annotation client shows it so), and the log says why.
+    # without a window (the annotation client shows it so), and the log says why (the
+    # element and the kind of flaw, not the value).
     values = (GREY.astype(np.uint16) * 257).astype(np.uint16)
     plain = decode(dicom_bytes(values)).pixels
-    with caplog.at_level("WARNING"):
+    with caplog.at_level("WARNING", logger="model_server._decode"):
         np.testing.assert_array_equal(decode(dicom_bytes(values, **elements)).pixels, plain)
-    assert "ignored the DICOM VOI window: " in caplog.text and flaw in caplog.text
+    assert "ignored the DICOM VOI window " + flaw in caplog.text
 
 
 def test_a_tiny_positive_sigmoid_window_is_legal():
@@ -770,3 +772,48 @@ def test_pydicom_does_not_log_a_clients_corrupt_pixel_data_as_an_error(caplog):
         decode(data)
     kept = [r for r in caplog.records if r.name.startswith("pydicom")]
     assert kept and {r.levelname for r in kept} == {"DEBUG"}
+
+
+def _dicom_with_names_in_numbers() -> bytes:
+    """A DICOM whose WindowCenter and PixelSpacing hold a patient's name, as a scanner
+    operator who typed it in the wrong field would leave them."""
+    data = dicom_bytes(GREY, WindowCenter="12345678", WindowWidth=400, PixelSpacing=[0.25, 0.25])
+    # pydicom will not write such values: the same bytes, changed in place.
+    assert b"12345678" in data and b"0.25\\0.25 " in data
+    return data.replace(b"12345678", b"JANE^DOE").replace(b"0.25\\0.25 ", b"DOE^JANE\\1")
+
+
+def test_ignored_dicom_values_are_logged_by_element_never_by_value(caplog):
+    data = _dicom_with_names_in_numbers()
+    with caplog.at_level("WARNING", logger="model_server._decode"):
+        image = decode(data)
+    assert image.pixel_spacing is None  # both were ignored, and the image still served
+    sha = hashlib.sha256(data).hexdigest()[:12]
+    assert f"image {sha}: ignored the DICOM VOI window (WindowCenter: not a number)" in caplog.text
+    assert f"image {sha}: ignored the DICOM pixel spacing (PixelSpacing: unreadable)" in caplog.text
+    assert "JANE" not in caplog.text and "DOE" not in caplog.text
+
+
+def test_logged_notes_name_the_element_and_the_flaw_of_every_note_the_reader_gives():
+    from model_server._decode import logged_note
+    from vectorizer import ImageNote
+
+    cases = {
+        ("VOI window", "WindowWidth is 0; a LINEAR window's must be at least 1"):
+            "ignored the DICOM VOI window (WindowWidth: out of range)",
+        ("VOI window", "WindowCenter is nan, not a finite number"):
+            "ignored the DICOM VOI window (WindowCenter: not a number)",
+        ("pixel spacing", "ImagerPixelSpacing gives 0 × 0 mm per pixel, not a value from "
+                          "0.001 to 10 mm"):
+            "ignored the DICOM pixel spacing (ImagerPixelSpacing: out of range)",
+        ("pixel spacing", "the ultrasound regions cannot be read (JANE^DOE)"):
+            "ignored the DICOM pixel spacing (SequenceOfUltrasoundRegions: unreadable)",
+        ("pixel spacing", "the ultrasound region's PhysicalDeltaY/X "
+                          "(SequenceOfUltrasoundRegions) gives 20 × 0.1 mm per pixel, not a "
+                          "value from 0.001 to 10 mm"):
+            "ignored the DICOM pixel spacing "
+            "(PhysicalDeltaY, SequenceOfUltrasoundRegions: out of range)",
+        ("a subject 'DOE'", "'JANE^DOE'"): "ignored the DICOM header (an element: not usable)",
+    }
+    for (subject, reason), expected in cases.items():
+        assert logged_note(ImageNote(subject, reason)) == expected
