@@ -63,7 +63,8 @@ from ._record import (
 
 logger = logging.getLogger(__name__)
 
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+#: Used with fullmatch: match("^...$") also took a SHA-256 followed by a newline.
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 #: The longest page :meth:`AnnotationIndex.query` returns.
 MAX_LIMIT = 5000
 #: Most images :meth:`AnnotationIndex.reads` returns, each with all its readers' reads.
@@ -404,7 +405,7 @@ def row_values(record: Mapping, record_path: str) -> dict:
         final = record.get("final") or {}
         agreement = record.get("agreement") or {}
         sha = str(image["sha256"])
-        if not _SHA256.match(sha):
+        if not _SHA256.fullmatch(sha):
             raise ValueError("image.sha256 is not a SHA-256")
         version = _count(record["version"], "version", low=1)
         saved_at = _dt.datetime.fromisoformat(str(record["saved_at"]).replace("Z", "+00:00"))

@@ -51,18 +51,21 @@ from ._database import AnnotationIndex, IndexUnavailable
 
 logger = logging.getLogger(__name__)
 
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
-_RECORD = re.compile(r"^v(\d{3,})\.json$")
-_VERSIONED = re.compile(r"^v(\d{3,})(?:_[a-z_]+)?\.(?:svg|png|json)$")
+# Each pattern is used with fullmatch: "$" also matches before a final newline, so
+# match("^...$") took "<sha>\n" (a ?saved= link) for a SHA-256 and opened a folder named
+# so. [0-9], not \d, which also takes other scripts' digits ("v١٢٣.json").
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_RECORD = re.compile(r"v([0-9]{3,})\.json")
+_VERSIONED = re.compile(r"v([0-9]{3,})(?:_[a-z_]+)?\.(?:svg|png|json)")
 _LOCK_NAME = ".lock"
 #: A temporary copy of a file being saved (see _write_temp): ``.v001.svg.k3j2.tmp``.
-_TEMP = re.compile(r"^\.(?:source|v\d{3,})[^/]*\.tmp$")
+_TEMP = re.compile(r"\.(?:source|v[0-9]{3,})[^/]*\.tmp")
 #: A temporary copy older than this (s) belongs to a save that was killed mid-write
 #: (a save writes its copies in well under a second and renames them at once).
 STALE_TEMP_S = 3600.0
 _SOURCE_STEM = "source"
 # The suffix only tells a reader the format; anything odd is kept as .bin.
-_SOURCE_SUFFIX = re.compile(r"^\.[a-z0-9]{1,5}$")
+_SOURCE_SUFFIX = re.compile(r"\.[a-z0-9]{1,5}")
 
 
 @dataclass(frozen=True)
@@ -198,7 +201,7 @@ class AnnotationStore:
 
     def folder(self, image_sha256: str) -> Path:
         """The folder of one image (not created)."""
-        if not isinstance(image_sha256, str) or not _SHA256.match(image_sha256):
+        if not isinstance(image_sha256, str) or not _SHA256.fullmatch(image_sha256):
             raise ValueError("image_sha256 must be 64 lowercase hex digits")
         return self.root / image_sha256
 
@@ -206,7 +209,9 @@ class AnnotationStore:
         """SHA-256 of every image with a folder here, sorted; [] before the first save."""
         if not self.root.is_dir():
             return []
-        return sorted(p.name for p in self.root.iterdir() if _SHA256.match(p.name) and p.is_dir())
+        return sorted(
+            p.name for p in self.root.iterdir() if _SHA256.fullmatch(p.name) and p.is_dir()
+        )
 
     def versions(self, image_sha256: str, annotator: str | None = None) -> list[int]:
         """Complete versions saved for an image (those with a record), ascending.
@@ -227,7 +232,7 @@ class AnnotationStore:
             return []
         found = []
         for entry in folder.iterdir():
-            match = _RECORD.match(entry.name)
+            match = _RECORD.fullmatch(entry.name)
             if not match:
                 continue
             version = int(match.group(1))
@@ -273,7 +278,7 @@ class AnnotationStore:
         used = [
             int(m.group(1))
             for e in (folder.iterdir() if folder.is_dir() else ())
-            if (m := _VERSIONED.match(e.name)) is not None
+            if (m := _VERSIONED.fullmatch(e.name)) is not None
         ]
         return max(max(used, default=0), self._indexed_max(image_sha256)) + 1
 
@@ -518,7 +523,7 @@ class AnnotationStore:
 
     @staticmethod
     def _last_saved(folder: Path, source: Path) -> float:
-        times = [e.stat().st_mtime for e in folder.iterdir() if _RECORD.match(e.name)]
+        times = [e.stat().st_mtime for e in folder.iterdir() if _RECORD.fullmatch(e.name)]
         return max(times, default=source.stat().st_mtime)
 
 
@@ -582,7 +587,7 @@ def _remove_stale_temps(
     except OSError:
         return removed
     for entry in entries:
-        if not _TEMP.match(entry.name):
+        if not _TEMP.fullmatch(entry.name):
             continue
         try:
             if now - entry.lstat().st_mtime <= older_than_s:
@@ -618,4 +623,4 @@ def _remove_if_only_lock(folder: Path) -> None:
 
 def _source_suffix(name: str | None) -> str:
     suffix = Path(name or "").suffix.lower()
-    return suffix if _SOURCE_SUFFIX.match(suffix) else ".bin"
+    return suffix if _SOURCE_SUFFIX.fullmatch(suffix) else ".bin"

@@ -1894,3 +1894,12 @@ def test_sync_of_a_data_folder_gone_or_empty_keeps_the_rows(make_index, tmp_path
     expected = "missing" if folder == "missing" else "empty"
     assert (f"the data folder {data_dir} is {expected}, yet the index holds 3 saved "
             "version(s): none is removed") in caplog.text
+
+
+def test_a_record_whose_hash_ends_in_a_newline_is_refused_as_no_hash():
+    # re's "$" also matches before a final newline; only the column's length refused it.
+    record = dict(_full_record(), version=1)
+    for bad in (SHA_A + "\n", SHA_A[:63] + "\n"):
+        record["image"] = dict(record["image"], sha256=bad)
+        with pytest.raises(ValueError, match="image.sha256 is not a SHA-256"):
+            row_values(record, "/d/v001.json")

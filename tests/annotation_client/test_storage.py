@@ -656,3 +656,24 @@ def test_prune_temps_removes_only_stale_temporary_copies(tmp_path):
     assert not any(path.exists() for path in stale)
     assert all(path.exists() for path in recent)
     assert store.versions(old_sha) == [1]
+
+
+def test_a_name_followed_by_a_newline_is_not_a_hash_nor_a_version(tmp_path):
+    # re's "$" also matches before a final newline: "<sha>\n" (a ?saved= link) was taken
+    # for a SHA-256, and a folder or file named so for one the store writes.
+    store = AnnotationStore(tmp_path)
+    for bad in (SHA + "\n", "\n" + SHA):
+        for call in (store.folder, store.versions, store.load_source):
+            with pytest.raises(ValueError, match="image_sha256"):
+                call(bad)
+    (tmp_path / (SHA + "\n")).mkdir()
+    assert store.images() == []
+    folder = tmp_path / SHA
+    folder.mkdir()
+    # Nor is a name with digits of another script (\d takes them) one of its versions.
+    for name in ("v001.json\n", "v001_mask.png\n", "v\u0661\u0662\u0663.json"):
+        (folder / name).write_text("{}")
+    assert store.versions(SHA) == [] and store.next_version(SHA) == 1
+    assert _storage._source_suffix("scan.png\n") == ".bin"
+    (folder / ".v001.svg.k3j2.tmp\n").write_text("not ours")
+    assert store.prune_temps(0.0, now=time.time() + 10) == []
