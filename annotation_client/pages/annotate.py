@@ -1168,11 +1168,27 @@ def open_upload(contents, filename, current_meta, tool="pan"):
 
 
 def _file_name(filename) -> str:
-    """The uploaded file's name as the record keeps it: control characters (which the
-    index and the CSV cannot hold) replaced, at most 255 characters; "image" without one."""
+    """The uploaded file's name as the record keeps it: each character an annotator's
+    name may not hold (control characters, C1 ones included, and the line and paragraph
+    separators: ``_signin.checked_name``'s rule), and each bidirectional formatting
+    character, replaced by "_"; at most 255 characters; "image" without one.
+
+    The index and the CSV cannot hold control characters, and a separator breaks the
+    Saved page's rows. A bidi override shows the name reordered there and in a
+    spreadsheet: "scan\u202egnp.exe" reads as "scanexe.png".
+    """
+    import unicodedata
+
     if not isinstance(filename, str):
         return "image"
-    name = "".join("_" if ord(ch) < 32 or ord(ch) == 127 else ch for ch in filename).strip()
+    # LRM, RLM and ALM, the embeddings and overrides (U+202A-202E) and the isolates
+    # (U+2066-2069): format characters (Cf) like the joiners that some scripts'
+    # names need, so picked by name, not by category.
+    bidi = "\u200e\u200f\u061c\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+    refused = _signin._REFUSED_CATEGORIES  # the annotator names' rule, not a copy of it
+    name = "".join(
+        "_" if ch in bidi or unicodedata.category(ch) in refused else ch for ch in filename
+    ).strip()
     return name[:255] or "image"
 
 

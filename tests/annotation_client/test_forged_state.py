@@ -167,3 +167,23 @@ def test_the_pending_boxes_are_few_and_well_formed(annotate):
     # The latest few only: each is a model-server call.
     assert [r["at"] for r in kept] == list(range(21 - annotate.MAX_PENDING_BOXES, 21))
     assert annotate._pending_boxes("not a list", sha) == []
+
+
+def test_an_uploaded_files_name_loses_bidi_c1_and_separator_characters(annotate):
+    # Shown reordered on the Saved page and in a spreadsheet: "scan\u202egnp.exe" reads
+    # as "scanexe.png".
+    assert annotate._file_name("scan\u202egnp.exe") == "scan_gnp.exe"
+    for char in ("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c"
+                 "\x80\x85\x9f\u2028\u2029"):
+        assert annotate._file_name(f"a{char}b.png") == "a_b.png", hex(ord(char))
+    # Joiners and other scripts' letters are names' own.
+    assert annotate._file_name("\u0646\u200c\u0627 \U0001f469\u200d\u2695.png") == (
+        "\u0646\u200c\u0627 \U0001f469\u200d\u2695.png")
+    # Every character an annotator's name may not hold, an image's name does not keep.
+    from annotation_client._signin import SignInError, checked_name
+
+    for code in range(0x3000):
+        try:
+            checked_name(f"a{chr(code)}b", "x")
+        except SignInError:
+            assert annotate._file_name(f"a{chr(code)}b") == "a_b", hex(code)
