@@ -23,6 +23,8 @@ The key (see :func:`load_key`) is ``SONOTRACE_SECRET_KEY`` when it is set, else 
 one kept in the data folder (``.client-signing-key``, made on first start, readable
 by its owner only), so every worker, a restarted client and clients sharing the
 folder accept what another signed: a page left open across a restart keeps working.
+A ``SONOTRACE_SECRET_KEY`` that could be guessed is refused (see :func:`check_key`):
+every signed value a browser holds is a test of a guess, offline and at any speed.
 """
 
 from __future__ import annotations
@@ -46,6 +48,16 @@ KEY_FILE = ".client-signing-key"
 _KEY_BYTES = 32
 _EXACT_INT = 2**53
 _OWN_KEY = secrets.token_bytes(_KEY_BYTES)
+#: Fewest characters of ``SONOTRACE_SECRET_KEY``: 32 random characters of the commonest
+#: alphabets (hex: 128 bits; MAKE_KEY's: 192) are out of reach of an offline search,
+#: which a one-word or one-phrase passphrase is not.
+MIN_KEY_CHARS = 32
+#: Fewest different characters in it: "aaaa..." or "abcabc..." is as long as a key but
+#: as easy to guess as a short one. 32 random hex digits hold fewer about once in 30
+#: million tries.
+_MIN_KEY_DISTINCT = 8
+#: The command the refusal suggests, which makes a key of 43 characters (256 bits).
+MAKE_KEY = 'python -c "import secrets; print(secrets.token_urlsafe(32))"'
 #: Where the app keeps its key (``flask.current_app.config``).
 CONFIG_KEY = "SONOTRACE_SIGNING_KEY"
 #: The stores whose values only the server writes, and so signs.
@@ -62,7 +74,8 @@ def load_key(data_dir: Path | None = None, environ=None) -> bytes:
         The data folder (``SONOTRACE_DATA_DIR``), where the key is kept.
     environ : mapping, optional
         ``os.environ`` by default. ``SONOTRACE_SECRET_KEY``, when set, is the
-        secret (any text; hashed to 32 bytes), and nothing is written.
+        secret (text that :func:`check_key` accepts; hashed to 32 bytes), and
+        nothing is written.
 
     Returns
     -------
@@ -71,8 +84,15 @@ def load_key(data_dir: Path | None = None, environ=None) -> bytes:
         made there (mode 600) if it is not; else, when the folder cannot hold it or
         none is given, random for this process, with a warning (a page open across
         a restart, or served by another worker, must then be reloaded).
+
+    Raises
+    ------
+    ValueError
+        ``SONOTRACE_SECRET_KEY`` is set to a key that could be guessed (see
+        :func:`check_key`).
     """
     environ = os.environ if environ is None else environ
+    check_key(environ)
     text = str(environ.get(ENV, "")).strip()
     if text:
         return hashlib.sha256(text.encode("utf-8")).digest()
@@ -97,6 +117,43 @@ def load_key(data_dir: Path | None = None, environ=None) -> bytes:
         logger.warning("page state is signed with a key of this process only (%s); set %s "
                        "to keep pages working across restarts and workers", exc, ENV)
         return secrets.token_bytes(_KEY_BYTES)
+
+
+def check_key(environ=None) -> None:
+    """Refuse a ``SONOTRACE_SECRET_KEY`` that could be guessed; unset or blank passes.
+
+    A guess is tested offline against any signed value a page holds, so the key must
+    be out of reach of a search: at least :data:`MIN_KEY_CHARS` characters (after
+    surrounding blanks are stripped), of at least 8 different ones. Whether a long
+    text is a sentence anyone could guess cannot be told from it: make the key with
+    :data:`MAKE_KEY`.
+
+    Parameters
+    ----------
+    environ : mapping, optional
+        ``os.environ`` by default.
+
+    Raises
+    ------
+    ValueError
+        One line naming ``SONOTRACE_SECRET_KEY``, why, and how to make a key; never
+        the key.
+    """
+    environ = os.environ if environ is None else environ
+    text = str(environ.get(ENV) or "").strip()
+    if not text:
+        return
+    if len(text) < MIN_KEY_CHARS:
+        why = f"is shorter than {MIN_KEY_CHARS} characters"
+    elif len(set(text)) < _MIN_KEY_DISTINCT:
+        why = f"has fewer than {_MIN_KEY_DISTINCT} different characters"
+    else:
+        return
+    raise ValueError(
+        f"{ENV} {why}: page state signed with it could be forged once it is guessed, "
+        f"offline. Set it to a random key, made with: {MAKE_KEY} (or unset it: the key "
+        f"kept in the data folder is used)"
+    )
 
 
 def unsigned(value: dict) -> dict:

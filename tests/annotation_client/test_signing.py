@@ -9,6 +9,8 @@ from annotation_client._callback_guard import CODE
 from annotation_client._signing import (
     ENV,
     KEY_FILE,
+    MAKE_KEY,
+    check_key,
     forged_store,
     load_key,
     sign,
@@ -16,6 +18,8 @@ from annotation_client._signing import (
 )
 
 KEY = b"k" * 32
+#: A key SONOTRACE_SECRET_KEY accepts (secrets.token_urlsafe(32) made it).
+STRONG = "Vq3nX0b8w_Jr2LQk9yHfT1s-eZpA7cMdU4oGiN6RtWE"
 STORE = "image-meta"
 META = {"sha256": "ab" * 32, "name": "scan.png", "width": 640, "height": 480,
         "pixel_spacing_mm": [0.1, 2.0], "notes": []}
@@ -78,8 +82,8 @@ def test_another_key_or_no_dict_does_not_verify():
 
 
 def test_the_key_comes_from_the_environment_or_the_data_folder(tmp_path):
-    assert load_key(tmp_path, {ENV: "s3cret"}) == load_key(None, {ENV: " s3cret "})
-    assert load_key(tmp_path, {ENV: "s3cret"}) != load_key(tmp_path, {ENV: "other"})
+    assert load_key(tmp_path, {ENV: STRONG}) == load_key(None, {ENV: f" {STRONG} "})
+    assert load_key(tmp_path, {ENV: STRONG}) != load_key(tmp_path, {ENV: STRONG[::-1]})
     assert not (tmp_path / KEY_FILE).exists()  # with the variable, nothing is written
     first = load_key(tmp_path / "data", {})
     assert (tmp_path / "data" / KEY_FILE).stat().st_mode & 0o777 == 0o600
@@ -136,11 +140,11 @@ def _restore_body(app, meta):
 
 
 def test_the_guard_refuses_a_callback_carrying_an_altered_meta(tmp_path, monkeypatch):
-    monkeypatch.setenv(ENV, "one key for the test")
+    monkeypatch.setenv(ENV, STRONG)
     app = create_app({"DATA_DIR": tmp_path, "MODEL_SERVER_URL": "http://127.0.0.1:9"})
     client = app.server.test_client()
     assert client.get("/").status_code == 200  # Dash registers its callbacks here
-    key = load_key(None, {ENV: "one key for the test"})
+    key = load_key(None, {ENV: STRONG})
     meta = sign(META, key, STORE)
     # Signed, it reaches the callback (which has no image data to draw, so no update).
     assert client.post("/_dash-update-component", json=_restore_body(app, meta)).status_code == 204
@@ -155,7 +159,7 @@ def test_the_guard_refuses_a_callback_carrying_an_altered_meta(tmp_path, monkeyp
 
 
 def test_the_guard_goes_by_place_not_by_the_name_a_request_gives(tmp_path, monkeypatch):
-    monkeypatch.setenv(ENV, "one key for the test")
+    monkeypatch.setenv(ENV, STRONG)
     app = create_app({"DATA_DIR": tmp_path, "MODEL_SERVER_URL": "http://127.0.0.1:9"})
     client = app.server.test_client()
     assert client.get("/").status_code == 200
@@ -174,3 +178,37 @@ def test_values_json_writes_as_null_are_signed_as_null():
     signed = sign(value, KEY, STORE)
     back = json.loads(json.dumps({**signed, "p": [None, 0.5], "n": 3, "f": 0.25}))
     assert verify(back, KEY, STORE)
+
+
+@pytest.mark.parametrize("key, why", [
+    ("s3cret", "is shorter than 32 characters"),
+    ("correct horse battery staple", "is shorter than 32 characters"),
+    ("x" * 31, "is shorter than 32 characters"),
+    ("a" * 64, "has fewer than 8 different characters"),
+    ("abcdefg" * 6, "has fewer than 8 different characters"),
+])
+def test_a_secret_key_that_could_be_guessed_is_refused_without_being_repeated(
+    tmp_path, monkeypatch, key, why
+):
+    # A guess is tested offline against any signed value a page holds: one SHA-256 of
+    # a passphrase is found, and page state forged with it.
+    with pytest.raises(ValueError) as info:
+        check_key({ENV: f" {key} "})
+    message = str(info.value)
+    assert message.startswith(f"{ENV} {why}:") and MAKE_KEY in message
+    assert key not in message and "\n" not in message
+    with pytest.raises(ValueError, match=ENV):
+        load_key(tmp_path, {ENV: key})
+    assert not (tmp_path / KEY_FILE).exists()
+    monkeypatch.setenv(ENV, key)
+    with pytest.raises(ValueError, match=ENV):
+        create_app({"DATA_DIR": tmp_path, "MODEL_SERVER_URL": "http://127.0.0.1:9"})
+
+
+def test_a_random_key_or_none_is_accepted():
+    import secrets
+
+    for key in (None, "", "  ", STRONG, secrets.token_urlsafe(32), secrets.token_hex(16),
+                "0123456789abcdef" * 2):
+        check_key({} if key is None else {ENV: key})
+    assert len(load_key(None, {ENV: secrets.token_hex(16)})) == 32
