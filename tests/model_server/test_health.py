@@ -69,7 +69,7 @@ def test_without_warmup_first_request_loads_lazily_once(weights_copy, caplog):
 
 def test_weights_that_fail_to_load_are_503_not_500(tmp_path):
     # A manifest without its model files passes the check at start (a missing folder or
-    # manifest is refused there: test_config.py) and fails when the models load.
+    # manifest is refused there: test_server_settings.py) and fails when the models load.
     from models.runtime import DEFAULT_WEIGHTS_DIR
 
     (tmp_path / "manifest.json").write_bytes((Path(DEFAULT_WEIGHTS_DIR) / "manifest.json")
