@@ -57,8 +57,12 @@ _UNDRAWN_TAGS = frozenset({"defs", "clipPath", "pattern"})
 PATH_CHARS = re.compile(r"[^MmLlHhVvCcSsQqTtAaZz0-9eE+\-.,\s]")
 _NOT_FINITE = re.compile(r"nan|inf(?:inity)?", re.IGNORECASE)
 # One transform function and its argument list, as svgelements finds them (it reads
-# the attribute lower-cased, and ignores text that is not a function call).
-_TRANSFORM_CALL = re.compile(r"([a-z]+)\s*\(([^)]*)\)")
+# the attribute lower-cased, and ignores text that is not a function call). Linear, as
+# this check must be: a name starts only where a run of letters does (a match starting
+# inside one would end as the one from its start does), and the quantifiers are
+# possessive, so transform="aaaa..." is read once, not once from each letter (20,000
+# letters took 2.5 s). The text after the last ")" is not searched (_transform_calls).
+_TRANSFORM_CALL = re.compile(r"(?<![a-z])([a-z]++)\s*+\(([^)]*+)\)")
 _TRANSFORM_NUMBER = re.compile(
     r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:e[-+]?[0-9]+)?"
     r"(?:cm|mm|q|in|pt|pc|px|em|cx|ch|rem|vw|vh|vmin|vmax|deg|grad|rad|turn|%)?"
@@ -180,11 +184,19 @@ def _check_attributes(attrib: dict, name: str) -> None:
         _check_transform(transform, name)
 
 
+def _transform_calls(lowered: str):
+    """The function calls in a lower-cased ``transform``, as :data:`_TRANSFORM_CALL`
+    matches, in time linear in its length."""
+    # No call ends after the last ")": without this cut, each "(" after it (as in
+    # "a(a(a(...") was followed to the end of the text in vain, once for each.
+    return _TRANSFORM_CALL.finditer(lowered, 0, lowered.rfind(")") + 1)
+
+
 def _check_transform(transform: str, name: str) -> None:
     """Every function svgelements will apply must have numbers, enough of them, as
     arguments: it reads an argument it cannot parse as missing, and then fails with
     "tuple index out of range" or applies a different transform."""
-    for call in _TRANSFORM_CALL.finditer(transform.lower()):
+    for call in _transform_calls(transform.lower()):
         function, args = call.groups()
         rest = re.sub(r"[\s,]+", "", _TRANSFORM_NUMBER.sub("", args))
         if rest:

@@ -1,12 +1,23 @@
 """svg_to_mask: exact pixel-centre filling of any SVG path data, and its errors."""
 
+import re
+import timeit
+
 import numpy as np
 import pytest
 import shapely
+from hypothesis import given
+from hypothesis import strategies as st
 from skimage.measure import points_in_poly
 
 from vectorizer import svg_to_mask
-from vectorizer._rasterize import MAX_PARSED_BYTES, MAX_SHAPES
+from vectorizer._rasterize import (
+    _XML_ENCODING,
+    MAX_PARSED_BYTES,
+    MAX_SHAPES,
+    MAX_SVG_BYTES,
+    _as_utf8,
+)
 
 
 def _doc(body: str, w: int = 10, h: int = 8, extra: str = "") -> str:
@@ -546,3 +557,72 @@ def test_a_nested_svg_without_a_viewbox_is_placed_at_its_offset():
     got = svg_to_mask(_doc('<svg x="2" y="3" width="5" height="5"><rect width="2" '
                            'height="2"/></svg>'))
     np.testing.assert_array_equal(got, _rect((8, 10), 2, 3, 4, 5))
+
+
+def _growth(run, make, small: int, times: int = 8) -> float:
+    """How many times longer ``run(make(n))`` takes for ``n = small * times`` than for
+    ``small``: about ``times`` for work linear in ``n``, ``times ** 2`` for quadratic,
+    whatever the machine's speed (each timing runs for at least 0.2 s)."""
+
+    def per_call(arg) -> float:
+        number, seconds = timeit.Timer(lambda: run(arg)).autorange()
+        return seconds / number
+
+    return per_call(make(small * times)) / per_call(make(small))
+
+
+#: UTF-16 declarations on which the encoding pattern did quadratic work.
+_SLOW_DECLARATIONS = {
+    "blanks": lambda n: "<?xml" + " " * n,
+    "blanks before an encoding without a value": lambda n: "<?xml" + " " * n + "encoding",
+}
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("shape", list(_SLOW_DECLARATIONS))
+def test_a_utf16_declaration_is_read_in_time_linear_in_its_length(shape):
+    # "<?xml" and 32,000 blanks in UTF-16 took 1.4 s: the pattern tried each blank
+    # against the rest of the run. A ratio of times, not a time, so a slow machine
+    # passes and quadratic work (64 here) does not.
+    def make(n):
+        return _SLOW_DECLARATIONS[shape](n).encode("utf-16")
+
+    assert _growth(_as_utf8, make, 4000) < 24
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize("shape", list(_SLOW_DECLARATIONS))
+def test_a_utf16_document_as_large_as_accepted_is_refused_for_its_size(shape):
+    # 4 MB of it would have taken hours before its size was looked at.
+    head = _SLOW_DECLARATIONS[shape](MAX_SVG_BYTES // 2 - 200)
+    data = (head + "?>" + _doc("")).encode("utf-16")
+    assert len(data) <= MAX_SVG_BYTES
+    with pytest.raises(ValueError, match=f"at most {MAX_PARSED_BYTES} can be rasterised"):
+        svg_to_mask(data)
+
+
+#: The pattern before it was made linear: what it replaced, the new one must replace.
+_QUADRATIC_XML_ENCODING = re.compile(r"""^(\s*<\?xml[^>]*?)\s+encoding\s*=\s*["'][^"']*["']""")
+
+
+@given(st.tuples(
+    st.sampled_from(["", " ", "\n "]),
+    st.sampled_from(["<?xml", "<?xm", ""]),
+    st.lists(st.sampled_from([" ", "\t", "\n", "encoding", "=", "'", '"', ">", "?", "a",
+                              "utf-16", "e", "ncoding", "<?xml"]), max_size=14).map("".join),
+).map("".join))
+def test_the_encoding_is_dropped_as_the_quadratic_pattern_dropped_it(text):
+    expected = _QUADRATIC_XML_ENCODING.sub(r"\1", text, count=1)
+    assert _XML_ENCODING.sub(r"\1", text, count=1) == expected
+
+
+def test_a_utf16_declarations_encoding_is_dropped_wherever_it_stands():
+    for declaration, kept in [
+        ('<?xml version="1.0" encoding="UTF-16"?>', '<?xml version="1.0"?>'),
+        ("<?xml  encoding='utf-16'  version='1.0' ?>", "<?xml  version='1.0' ?>"),
+        ('<?xml version="1.0"\n\tencoding = "UTF-16" standalone="no"?>',
+         '<?xml version="1.0" standalone="no"?>'),
+        ('<?xml version="1.0"?>', '<?xml version="1.0"?>'),
+    ]:
+        assert _as_utf8((declaration + _doc("")).encode("utf-16")) == (
+            kept + _doc("")).encode("utf-8")

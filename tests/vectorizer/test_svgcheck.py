@@ -1,9 +1,13 @@
 """check_svg_document: <use> expansion bounded before svgelements expands anything."""
 
+import re
 import time
+import timeit
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from vectorizer import check_svg_document, svg_to_mask
 from vectorizer._svgcheck import (
@@ -12,6 +16,7 @@ from vectorizer._svgcheck import (
     MAX_PARSED_BYTES,
     MAX_SHAPES,
     MAX_USE_NESTING,
+    _transform_calls,
 )
 
 HEAD = ('<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" '
@@ -260,3 +265,58 @@ def test_what_only_looks_like_a_nested_svg_is_accepted():
     assert svg_to_mask(doc).sum() == 16
     # A nested <svg> without a viewBox svgelements places correctly.
     check_svg_document(_doc(f'<svg x="2" y="3" width="5" height="5">{SQUARE}</svg>'))
+
+
+def _growth(run, make, small: int, times: int = 8) -> float:
+    """How many times longer ``run(make(n))`` takes for ``n = small * times`` than for
+    ``small``: about ``times`` for work linear in ``n``, ``times ** 2`` for quadratic,
+    whatever the machine's speed (each timing runs for at least 0.2 s)."""
+
+    def per_call(arg) -> float:
+        number, seconds = timeit.Timer(lambda: run(arg)).autorange()
+        return seconds / number
+
+    return per_call(make(small * times)) / per_call(make(small))
+
+
+def _check_transform(transform: str) -> None:
+    try:
+        check_svg_document(_doc(f'<path transform="{transform}" d="M0 0H1V1Z"/>'))
+    except ValueError:
+        pass  # refused or not, only the time it takes counts
+
+
+#: The letters-and-parentheses texts on which the transform pattern did quadratic work.
+_SLOW_TRANSFORMS = {
+    "letters": lambda n: "a" * n,
+    "unclosed calls": lambda n: "a(" * (n // 2),
+}
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("shape", list(_SLOW_TRANSFORMS))
+def test_a_transform_is_checked_in_time_linear_in_its_length(shape):
+    # transform="aaaa..." took 2.5 s at 20,000 characters and 10 s at 40,000: each
+    # letter was read again from each letter before it. A ratio of times, not a time,
+    # so a slow machine passes and quadratic work (64 here) does not.
+    assert _growth(_check_transform, _SLOW_TRANSFORMS[shape], 4000) < 24
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize("shape", list(_SLOW_TRANSFORMS))
+def test_a_transform_as_long_as_the_largest_document_is_checked(shape):
+    # 300 KB of it would have taken about nine minutes.
+    transform = _SLOW_TRANSFORMS[shape](MAX_PARSED_BYTES - 200)
+    _check_transform(transform)
+    assert len(_doc(f'<path transform="{transform}" d="M0 0H1V1Z"/>')) <= MAX_PARSED_BYTES
+
+
+#: The pattern before it was made linear: what it found, the new one must find.
+_QUADRATIC_TRANSFORM_CALL = re.compile(r"([a-z]+)\s*\(([^)]*)\)")
+
+
+@given(st.lists(st.sampled_from(list("ab(), 1.e-x\t\n") + ["rotate", "matrix", "scale"]),
+                max_size=30).map("".join))
+def test_transform_calls_are_found_as_the_quadratic_pattern_found_them(transform):
+    expected = [m.groups() for m in _QUADRATIC_TRANSFORM_CALL.finditer(transform)]
+    assert [m.groups() for m in _transform_calls(transform)] == expected
