@@ -11,6 +11,11 @@ set to an empty value means its default. The app's own settings
 gunicorn starts. A refused setting is reported in one line on stderr,
 ``error: SONOTRACE_...=value: reason``, and the exit status is 2, as for the
 client's other commands.
+
+Files and folders the client makes are its user's only (umask 077): the data
+folder holds patients' masks and an index of notes and names. The address it is
+bound to, when not a wildcard such as 0.0.0.0, is added to
+``SONOTRACE_TRUSTED_HOSTS``.
 """
 
 from __future__ import annotations
@@ -19,9 +24,13 @@ import argparse
 import logging
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 DEFAULT_HOST = "127.0.0.1"
+#: Bind addresses meaning "every interface": no name a browser would use.
+WILDCARDS = ("0.0.0.0", "::", "[::]")
+#: Owner-only files and folders: the annotations, the index, kept uploads, exports.
+UMASK = 0o077
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
 
@@ -179,6 +188,24 @@ def gunicorn_settings(opts: Options, settings) -> dict:
     }
 
 
+def with_bind_address(trusted: tuple[str, ...], host: str) -> tuple[str, ...]:
+    """``trusted`` (SONOTRACE_TRUSTED_HOSTS), and the address the client binds, if specific.
+
+    A browser that opens http://10.0.0.5:8050 sends ``Host: 10.0.0.5:8050``, and no
+    page can make a browser send an address as Host by rebinding a name, so the
+    bind address is trusted: ``--host 10.0.0.5`` (``make run HOST=...``) works
+    without naming it twice. A wildcard names no host.
+    """
+    from annotation_client._config import trusted_hosts
+
+    if host in WILDCARDS or "*" in trusted:
+        return trusted
+    try:
+        return tuple(dict.fromkeys(trusted + trusted_hosts(host)))
+    except ValueError:  # not a plain name or address; gunicorn will say what it makes of it
+        return trusted
+
+
 def _refuse(exc: Exception) -> int:
     # One line: a traceback would bury the setting to fix, and none of it is a bug.
     print(f"error: {exc}", file=sys.stderr)
@@ -195,8 +222,11 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     from annotation_client import create_app
-    from annotation_client._config import ClientConfig
+    from annotation_client._config import LOOPBACK_HOSTS, ClientConfig
 
+    # Before anything is made: the data folder, the index and every save inherit it
+    # (gunicorn's workers too).
+    os.umask(UMASK)
     try:
         settings = ClientConfig.load()
         # Here, not only in create_app: gunicorn builds the app in each worker, where a
@@ -204,6 +234,14 @@ def main(argv: list[str] | None = None) -> int:
         settings.check_data_dir()
     except (TypeError, ValueError) as exc:
         return _refuse(exc)
+    settings = replace(settings, trusted_hosts=with_bind_address(settings.trusted_hosts, opts.host))
+    if opts.host in WILDCARDS and set(settings.trusted_hosts) <= set(LOOPBACK_HOSTS):
+        # Not refused: the Dockerfile binds 0.0.0.0 and publishes on the host's loopback.
+        logging.getLogger("annotation_client").warning(
+            "listening on every network, but only requests to %s are answered (400 for "
+            "others): set SONOTRACE_TRUSTED_HOSTS to the names browsers open this client by",
+            ", ".join(settings.trusted_hosts),
+        )
     if opts.dev:
         create_app(settings).run(host=opts.host, port=opts.port, debug=True)
         return 0

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import logging
+import os
+import stat
 import threading
 import time
 from importlib import metadata
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dash
 import dash_bootstrap_components as dbc
@@ -14,7 +17,7 @@ import flask
 from dash import dcc, html
 
 from . import _api, _callback_guard, _readers, _signing, _worklist, ids
-from ._config import ClientConfig
+from ._config import ClientConfig, host_is_trusted, split_host
 from ._database import AnnotationIndex, IndexUnavailable
 from ._storage import AnnotationStore
 
@@ -28,6 +31,22 @@ WARMUP_THREAD = "sonotrace-worklist-warmup"
 #: app: dbc.themes.* point at a CDN, and hospitals run air-gapped.
 VENDOR_ROUTE = "/_sonotrace/vendor/bootstrap/"
 BOOTSTRAP_CSS = VENDOR_ROUTE + "css/bootstrap.min.css"
+#: The component properties that carry an image file: only the callbacks that take
+#: one may send an upload-sized body (see _callback_guard).
+FILE_VALUES = ((ids.IMAGE_UPLOAD, "contents"), (ids.IMAGE_DATA, "data"))
+#: Headers on every answer (a route's own value wins). No other site may frame the
+#: pages (a click on Save through an invisible frame). The policy names only what
+#: cannot break Dash, which runs inline scripts and Plotly's inline styles. Referrer
+#: same-origin, not no-referrer: under no-referrer the browser sends "Origin: null"
+#: with the page's own callbacks, which the origin check refuses.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "frame-ancestors 'none'; object-src 'none'; base-uri 'self'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
+#: Methods that change nothing; any other must come from the client's own pages.
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def _bootstrap_dir() -> Path:
@@ -84,6 +103,99 @@ def _sync_index(index: AnnotationIndex, data_dir: Path) -> None:
         return
     if result["skipped"]:
         logger.warning("annotation index: %d record(s) unreadable", len(result["skipped"]))
+
+
+def _plain(status: int, text: str) -> flask.Response:
+    return flask.Response(text + "\n", status=status, mimetype="text/plain")
+
+
+def same_origin(origin: str, host_header: str | None) -> bool:
+    """Whether a request's ``Origin`` is the site its (trusted) ``Host`` names.
+
+    Host names must be equal; ports too when the Host has one. A Host without a
+    port is what a proxy on 80 or 443 sends (nginx's ``$host`` drops any port),
+    so the Origin's port is not compared then.
+    """
+    try:
+        parts = urlsplit(origin)
+        origin_port = parts.port
+    except ValueError:
+        return False
+    host = split_host(host_header)
+    if parts.scheme not in ("http", "https") or not parts.hostname or host is None:
+        return False
+    if parts.hostname.lower().rstrip(".") != host[0]:
+        return False
+    if host[1] is None:
+        return True
+    return (origin_port or (443 if parts.scheme == "https" else 80)) == host[1]
+
+
+def cross_site(headers) -> str | None:
+    """Why a state-changing request with these headers comes from another site, or None.
+
+    Browsers send ``Origin`` with a page's POSTs and ``Sec-Fetch-Site`` with every
+    request; a request without them (curl, the tests) is not a browser's and no
+    page made it.
+    """
+    if headers.get("Sec-Fetch-Site", "").strip().lower() == "cross-site":
+        return "it comes from another site (Sec-Fetch-Site: cross-site)"
+    origin = headers.get("Origin")
+    if origin is not None and not same_origin(origin, headers.get("Host")):
+        return f"it comes from another origin ({origin[:200]!r})"
+    return None
+
+
+def _install_request_checks(server: flask.Flask, settings: ClientConfig) -> None:
+    """Refuse requests to another host (400) and state changes from another site (403)."""
+
+    def check_request():
+        request = flask.request
+        host = request.headers.get("Host")
+        if not host_is_trusted(host, settings.trusted_hosts):
+            # A page that rebinds its own name to this machine's address gets here: the
+            # browser sends that name. Plain text: Dash pages are not JSON.
+            logger.warning("refused a request from %s for the host %r", request.remote_addr,
+                           (host or "")[:200])
+            return _plain(400, f"Bad Request: this client does not answer to the host "
+                          f"{(host or '')[:200]!r}; open it by a name in "
+                          "SONOTRACE_TRUSTED_HOSTS")
+        if request.method in SAFE_METHODS:
+            return None
+        reason = cross_site(request.headers)
+        if reason is not None:
+            logger.warning("refused a %s %s from %s: %s", request.method, request.path,
+                           request.remote_addr, reason)
+            return _plain(403, f"Forbidden: {reason}")
+        return None
+
+    # First of all the hooks (Dash's setup, the callback guard, which reads the body):
+    # nothing runs for a request this client should not answer.
+    server.before_request_funcs.setdefault(None, []).insert(0, check_request)
+
+    @server.after_request
+    def add_security_headers(response: flask.Response) -> flask.Response:
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response
+
+
+def _owner_only_index(settings: ClientConfig) -> None:
+    # The default index is a SQLite file in the data folder, made with the process's
+    # umask (0644 under the usual 022): notes, readers' names and file paths. It is the
+    # client's own file, so an index made before this check, or under another umask, is
+    # made owner-only too. SQLite gives its journal the database's mode.
+    if settings.database_url is not None:
+        return
+    path = Path(settings.index_url.database)
+    if not path.exists():  # the index could not be opened: logged already
+        return
+    try:
+        mode = path.stat().st_mode
+        if mode & 0o077 and path.stat().st_uid == os.geteuid():
+            path.chmod(stat.S_IMODE(mode) & 0o700)
+    except OSError as exc:
+        logger.warning("annotation index %s: could not make it owner-only: %s", path, exc)
 
 
 def _navbar() -> dbc.Navbar:
@@ -198,12 +310,15 @@ def create_app(config=None) -> dash.Dash:
     index = AnnotationIndex(settings.index_url)
     server.config[INDEX_KEY] = index
     _sync_index(index, settings.data_dir)
+    _owner_only_index(settings)
+    _install_request_checks(server, settings)
     _api.register(server, index, settings)
     server.config[_signing.CONFIG_KEY] = _signing.load_key(settings.data_dir)
-    _callback_guard.register(app)
-    _warm_worklist(settings, index)
     # Base64 inflates an upload by 4/3; leave room for the rest of the callback body.
+    # Only the callbacks that carry the file get this much (the guard's FILE_VALUES).
     server.config["MAX_CONTENT_LENGTH"] = int(settings.max_upload_bytes * 1.4) + 4 * 1024 * 1024
+    _callback_guard.register(app, FILE_VALUES)
+    _warm_worklist(settings, index)
 
     bootstrap_dir = _bootstrap_dir()
 

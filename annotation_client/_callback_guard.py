@@ -15,20 +15,56 @@ calls a callback: the output, the number of inputs and state, the outputs it
 will fill), and the stores only the server writes must come back as it signed
 them (:mod:`annotation_client._signing`); the other values inside it are the
 callbacks' own business.
+
+Before any of that the body's size is: parsing JSON costs many times its bytes
+(30 MB of ``{},`` took a worker from 92 MB to 912 MB), so a body is read only up
+to its callback's limit and parsed only if it holds a plausible number of JSON
+objects, lists and keys. The limit is upload-sized only for the callbacks that
+carry the image (the upload's contents or the page's copy of the file, named by
+the app); the others get :data:`SMALL_LIMIT`. The callback is told by the
+``output`` the body starts with, as Dash's renderer writes it, read before the
+rest of the body.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import re
+from collections.abc import Collection
 
 import dash
 import flask
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from . import _signing
 
 logger = logging.getLogger(__name__)
 
 CODE = "bad_callback_request"
+TOO_LARGE = "callback_too_large"
+#: Bytes of a callback body that carries no image. The largest legitimate ones carry
+#: the undo history (up to 200 states back and 200 forward, each the outlines: about
+#: 2.5 MB at three regions of 128 vertices), the model's answers (a PNG mask each) and
+#: a graph event (at most 300,000 characters of path data); the browser tests'
+#: largest is tens of kB. 8 MiB leaves room for that and, with MAX_CONTAINERS, costs a
+#: worker tens of MB at most to parse.
+SMALL_LIMIT = 8 * 1024 * 1024
+#: Most ``{``, ``[`` and ``:`` a body may hold (objects, lists and keys, each a Python
+#: object of 50 to 100 bytes once parsed; counted in the bytes, strings included). A
+#: real callback sends a few thousand: a history state is an object, a list and a few
+#: keys, and paths and base64 have none of them.
+MAX_CONTAINERS = 100_000
+#: Bytes read before the body's callback is known: its ``output`` comes first.
+_PEEK = 16 * 1024
+_OUTPUT = re.compile(rb'\A\s*\{\s*"output"\s*:\s*("(?:[^"\\]|\\.)*")')
+_READ = 64 * 1024
+
+
+class _TooLarge(Exception):
+    def __init__(self, limit: int):
+        super().__init__(limit)
+        self.limit = limit
 
 
 def _is_prop(item) -> bool:
@@ -113,7 +149,83 @@ def problem(body, callback_map) -> str | None:
     return None
 
 
-def register(app: dash.Dash) -> None:
+def output_of(head: bytes) -> str | None:
+    """The ``output`` a callback body starts with, from its first bytes; None if it does not."""
+    match = _OUTPUT.match(head)
+    if match is None:
+        return None
+    try:
+        output = json.loads(match.group(1))
+    except ValueError:
+        return None
+    return output if isinstance(output, str) else None
+
+
+def carriers(callback_map: dict, values: Collection[tuple[str, str]]) -> frozenset[str]:
+    """The outputs (keys of ``callback_map``) of callbacks that take one of ``values``.
+
+    Parameters
+    ----------
+    callback_map : dict
+        ``dash.Dash.callback_map``.
+    values : collection of (id, property)
+        Component properties that hold a file, e.g. ``("image-upload", "contents")``.
+    """
+    found = set()
+    for output, spec in callback_map.items():
+        for item in [*spec.get("inputs", []), *spec.get("state", [])]:
+            if (item.get("id"), item.get("property")) in values:
+                found.add(output)
+    return frozenset(found)
+
+
+def read_body(request: flask.Request, limit_of) -> bytes:
+    """The body of ``request``, read only as far as its callback's limit.
+
+    Parameters
+    ----------
+    request : flask.Request
+    limit_of : callable
+        ``limit_of(output)``: the byte limit of the callback named by the body's
+        first bytes (``output`` None when they name none).
+
+    Raises
+    ------
+    _TooLarge
+        When the declared length or the bytes read pass the limit (chunked
+        bodies declare none, so they are counted as they come).
+    """
+    try:
+        stream = request.stream  # Flask's MAX_CONTENT_LENGTH bounds it already
+        head = b""
+        while len(head) < _PEEK:
+            chunk = stream.read(_PEEK - len(head))
+            if not chunk:
+                break
+            head += chunk
+        limit = limit_of(output_of(head))
+        if request.content_length is not None and request.content_length > limit:
+            raise _TooLarge(limit)
+        parts, size = [head], len(head)
+        while size <= limit:
+            chunk = stream.read(min(_READ, limit + 1 - size))
+            if not chunk:
+                break
+            parts.append(chunk)
+            size += len(chunk)
+        if size > limit:
+            raise _TooLarge(limit)
+    except RequestEntityTooLarge:
+        raise _TooLarge(request.max_content_length or 0) from None
+    return b"".join(parts)
+
+
+def register(
+    app: dash.Dash,
+    file_values: Collection[tuple[str, str]] = (),
+    large_limit: int | None = None,
+    small_limit: int | None = None,
+) -> None:
     """Check every callback request to ``app`` before Dash dispatches it.
 
     Parameters
@@ -121,8 +233,29 @@ def register(app: dash.Dash) -> None:
     app : dash.Dash
         The app; a ``before_request`` hook is added to ``app.server`` after
         Dash's own, so the callback map is built by the time it runs.
+    file_values : collection of (id, property)
+        The component properties that carry a file (the upload, the page's copy
+        of the image): the callbacks that take one may send ``large_limit`` bytes.
+    large_limit : int, optional
+        Byte limit of those callbacks; the server's ``MAX_CONTENT_LENGTH`` by default.
+    small_limit : int, optional
+        Byte limit of every other callback; :data:`SMALL_LIMIT` by default.
     """
     route = app.config.routes_pathname_prefix + "_dash-update-component"
+    large = {}  # the callback map's carriers, found once it exists
+
+    def limit_of(output: str | None) -> int:
+        small = small_limit or SMALL_LIMIT
+        if "outputs" not in large:
+            large["outputs"] = carriers(app.callback_map, set(file_values))
+        if output in large["outputs"]:
+            return large_limit or app.server.config["MAX_CONTENT_LENGTH"] or small
+        return small
+
+    def refuse(status: int, code: str, reason: str):
+        logger.warning("refused a callback request from %s: %s", flask.request.remote_addr,
+                       reason)
+        return flask.jsonify({"error": {"code": code, "message": reason}}), status
 
     @app.server.before_request
     def refuse_malformed_callbacks():
@@ -133,6 +266,18 @@ def register(app: dash.Dash) -> None:
         # registered first, does so); nothing to check against then.
         if not app.callback_map:
             return None
+        try:
+            data = read_body(request, limit_of)
+        except _TooLarge as exc:
+            return refuse(413, TOO_LARGE,
+                          f"the request is larger than this callback's limit of {exc.limit} "
+                          "bytes")
+        containers = data.count(b"{") + data.count(b"[") + data.count(b":")
+        if containers > MAX_CONTAINERS:
+            return refuse(400, CODE, f"the body holds more than {MAX_CONTAINERS} JSON objects, "
+                          "lists and keys; no callback sends that many")
+        # Dash reads the body again with get_json: it gets these bytes, parsed once.
+        request._cached_data = data
         try:
             body = request.get_json(silent=True)
         except RecursionError:  # nested deeper than the JSON parser can follow
@@ -148,5 +293,4 @@ def register(app: dash.Dash) -> None:
             reason = (f"the page's {store} is not what this server gave it (altered, or "
                       "from before a restart with another key): reload the page and open "
                       "the image again")
-        logger.warning("refused a callback request from %s: %s", request.remote_addr, reason)
-        return flask.jsonify({"error": {"code": CODE, "message": reason}}), 400
+        return refuse(400, CODE, reason)

@@ -29,6 +29,12 @@ _NOT_A_USER_HEADER = re.compile(
     r"(proxy-)?authorization|(set-)?cookie|host|content-.*|transfer-encoding|connection",
     re.IGNORECASE,
 )
+#: A Host header: a name or IPv4 address, or an IPv6 literal in brackets; then a port.
+_HOST_HEADER = re.compile(r"(?P<host>[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
+_HOST_NAME = re.compile(r"\.?[a-z0-9-]+(\.[a-z0-9-]+)*\.?")
+_IPV6 = re.compile(r"[0-9a-f:.]*:[0-9a-f:.]*")
+#: The names this machine's own browser uses: the default of ``trusted_hosts``.
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
 #: Accepted ranges of the number settings, ``(smallest, largest, unit)``.
 _RANGES = {
     # Seconds. Below 0.1 s not even a local model server answers, so every segmentation
@@ -94,6 +100,13 @@ class ClientConfig:
     reviewers : frozenset of str
         Users who see every save under blinded reading (``SONOTRACE_REVIEWERS``,
         names as the sign-in proxy sends them, separated by commas; default none).
+    trusted_hosts : tuple of str
+        Host names the client answers to, ports ignored (``SONOTRACE_TRUSTED_HOSTS``,
+        separated by commas; default ``localhost,127.0.0.1,::1``). A request whose
+        ``Host`` header names another is refused with 400: a web page that rebinds
+        its own name to this machine's address sends that name. ``.example.org``
+        takes the name and its subdomains, ``*`` any host (only behind a proxy that
+        checks the Host itself). See :func:`trusted_hosts`.
     """
 
     model_server_url: str = "http://127.0.0.1:5000"
@@ -109,8 +122,15 @@ class ClientConfig:
     annotator_header: str | None = None
     blinded_reading: bool = False
     reviewers: frozenset[str] = frozenset()
+    trusted_hosts: tuple[str, ...] = LOOPBACK_HOSTS
 
     def __post_init__(self) -> None:
+        # A string given directly (create_app(ClientConfig(trusted_hosts="a,b"))) would
+        # otherwise be matched letter by letter.
+        try:
+            object.__setattr__(self, "trusted_hosts", trusted_hosts(self.trusted_hosts))
+        except ValueError as exc:
+            raise ValueError(f"{PREFIX}TRUSTED_HOSTS={self.trusted_hosts!r}: {exc}") from None
         # Built directly (create_app(ClientConfig(...))), the fields skip load()'s
         # parsing: a string of reviewers would make "Chair" a reviewer by substring.
         if not isinstance(self.blinded_reading, bool):
@@ -154,7 +174,11 @@ class ClientConfig:
         try:
             if path.exists() and not path.is_dir():
                 raise ValueError("it exists and is not a folder")
-            path.mkdir(parents=True, exist_ok=True)
+            # Owner only: the folder holds patients' masks and the index of notes, names
+            # and paths, and the files in it are made with the process's umask (0644 by
+            # default; python -m annotation_client sets 077). An existing folder keeps
+            # the mode it was given: it may be shared with a backup group on purpose.
+            path.mkdir(mode=0o700, parents=True, exist_ok=True)
             # A folder can exist and still refuse files (read-only mount, another
             # owner): only a write says whether saves will work.
             fd, probe = tempfile.mkstemp(prefix=".write-check-", dir=path)
@@ -254,6 +278,89 @@ def _names(value) -> frozenset[str]:
     return frozenset(names)
 
 
+def trusted_hosts(value) -> tuple[str, ...]:
+    """The host names of ``value``, normalized, for :func:`host_is_trusted`.
+
+    Parameters
+    ----------
+    value : str or iterable of str
+        Names separated by commas (or the names): ``localhost``, ``10.0.0.5``,
+        ``::1`` or ``[::1]``, ``.example.org`` (the name and every subdomain), or
+        ``*`` (any host).
+    Returns
+    -------
+    tuple of str
+        Lower case, without brackets or a trailing dot, each once.
+
+    Raises
+    ------
+    ValueError
+        For an empty list, or an entry with a port, a path or a scheme (the
+        reason only: the caller names the setting).
+
+    Examples
+    --------
+    >>> trusted_hosts("LocalHost, [::1], sonotrace.example.org.")
+    ('localhost', '::1', 'sonotrace.example.org')
+    """
+    try:
+        parts = value.split(",") if isinstance(value, str) else list(value)
+    except TypeError:  # None, a number
+        raise ValueError("must be host names separated by commas") from None
+    hosts = []
+    for part in parts:
+        if not isinstance(part, str):
+            raise ValueError("must be host names separated by commas")
+        host = part.strip().lower()
+        if not host:
+            continue
+        if host.startswith("[") and host.endswith("]"):
+            host = host[1:-1]
+        if host == "*" or _IPV6.fullmatch(host):
+            hosts.append(host)
+        elif _HOST_NAME.fullmatch(host):
+            hosts.append(host.rstrip("."))
+        else:
+            raise ValueError(
+                f"{part.strip()!r} is not a host name (give names such as "
+                "localhost or sonotrace.example.org, without a scheme or port, or * for any)"
+            )
+    if not hosts:
+        raise ValueError("must name at least one host (or * for any)")
+    return tuple(dict.fromkeys(hosts))
+
+
+def split_host(header: str | None) -> tuple[str, int | None] | None:
+    """The host (lower case, without brackets) and port of a ``Host`` header.
+
+    None when ``header`` is missing or is not a host with an optional port.
+    """
+    match = _HOST_HEADER.fullmatch(header or "")
+    if match is None:
+        return None
+    host = match.group("host").lower().strip("[]").rstrip(".")
+    port = header[match.end("host") + 1 :]
+    return host, int(port) if port else None
+
+
+def host_is_trusted(header: str | None, trusted: tuple[str, ...]) -> bool:
+    """Whether a request's ``Host`` header names one of ``trusted`` (its port ignored).
+
+    A request without a Host header, or with one that is not a host and an optional
+    port, is not trusted. ``trusted`` is what :func:`trusted_hosts` returns.
+    """
+    if "*" in trusted:
+        return True
+    parts = split_host(header)
+    if parts is None:
+        return False
+    host = parts[0]
+    for name in trusted:
+        if host == name or (name.startswith(".") and (host.endswith(name) or host == name[1:])):
+            return True
+    return False
+
+
 def _whole(value, message: str) -> int:
     # int()'s own "invalid literal for int() with base 10" reads as a bug, not advice.
     try:
@@ -329,6 +436,10 @@ def _parse(name: str, value):
             return number
         if name == "reviewers":
             return _names(value)
+        if name == "trusted_hosts":
+            if isinstance(value, str) and not value.strip():
+                return LOOPBACK_HOSTS  # blank means unset, as for the other settings
+            return trusted_hosts(value)
         if name in ("auto_segment", "keep_uploads", "blinded_reading"):
             if isinstance(value, bool):
                 return value
