@@ -8,7 +8,8 @@ variable set to an empty value means its default. The app's own settings
 (``SONOTRACE_MAX_PIXELS``...) are read and checked here too, before gunicorn
 starts, and again by ``create_app`` in each worker. A refused setting is
 reported in one line on stderr, ``error: SONOTRACE_...=value: reason``, and the
-exit status is 2, as for a bad option.
+exit status is 2, as for a bad option. The address the server is bound to, when
+not a wildcard such as 0.0.0.0, is added to ``SONOTRACE_TRUSTED_HOSTS``.
 """
 
 from __future__ import annotations
@@ -21,10 +22,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ._app import MAX_NUM_THREADS as MAX_MODEL_THREADS
-from ._app import app_settings
+from ._app import app_settings, trusted_hosts
+
+log = logging.getLogger("model_server")
 
 PROG = "python -m model_server"
 DEFAULT_HOST = "127.0.0.1"
+#: Bind addresses meaning "every interface": no name a client would use.
+WILDCARDS = ("0.0.0.0", "::", "[::]")
+LOOPBACK = ("localhost", "127.0.0.1", "::1")
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
 
@@ -217,6 +223,23 @@ def thread_environment(model_threads: int, workers: int, cpu_count: int | None) 
     }
 
 
+def with_bind_address(trusted: tuple[str, ...], host: str) -> tuple[str, ...]:
+    """``trusted`` (SONOTRACE_TRUSTED_HOSTS), and the address the server binds, if specific.
+
+    A client of a server bound to 10.0.0.5 sends ``Host: 10.0.0.5:5000``, and a page
+    cannot make a browser send an address as Host by rebinding a name, so the bind
+    address is always trusted: ``--host 10.0.0.5`` (``make run HOST=...``) works
+    without naming it twice. A wildcard (0.0.0.0) names no host; the operator lists
+    the names clients use.
+    """
+    if host in WILDCARDS or "*" in trusted:
+        return trusted
+    try:
+        return tuple(dict.fromkeys(trusted + trusted_hosts(host)))
+    except ValueError:  # not a plain name or address; gunicorn will say what it makes of it
+        return trusted
+
+
 def _refuse(exc: Exception) -> int:
     # One line: a traceback (one per worker, under gunicorn) would bury the setting to
     # fix, and none of it is a bug.
@@ -251,6 +274,14 @@ def main(argv: list[str] | None = None, environ: Mapping | None = None) -> int:
         format="%(asctime)s [%(process)d] %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    settings["TRUSTED_HOSTS"] = with_bind_address(settings["TRUSTED_HOSTS"], opts.host)
+    if opts.host in WILDCARDS and set(settings["TRUSTED_HOSTS"]) <= set(LOOPBACK):
+        # Not refused: docker-compose binds 0.0.0.0 and its healthcheck uses 127.0.0.1.
+        log.warning(
+            "listening on every network, but only requests to %s are answered (400 for "
+            "others): set SONOTRACE_TRUSTED_HOSTS to the names clients reach this server by",
+            ", ".join(settings["TRUSTED_HOSTS"]),
+        )
     # Set before any worker loads a model (workers inherit the environment); the command
     # line wins over the environment for the inference threads.
     for key, value in threads_env.items():

@@ -5,19 +5,20 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from flask import Flask, g, request
+from flask import Flask, Response, g, request
 from flask.json.provider import DefaultJSONProvider
 from PIL import Image
 
 from models.runtime import BACKENDS
 
 from . import _api, _docs, _models
-from ._errors import register_error_handlers
+from ._errors import BadRequest, register_error_handlers
 
 access_log = logging.getLogger("model_server.access")
 
@@ -43,7 +44,30 @@ DEFAULTS = {
     # Inference threads per worker; python -m model_server sets SONOTRACE_NUM_THREADS
     # to cores / workers, so this is the default of an app created otherwise only.
     "NUM_THREADS": 2,
+    # Host names (ports ignored) the server answers to, separated by commas; "*" is any.
+    # A page that rebinds its own name to 127.0.0.1 sends that name as Host, so only the
+    # names the server is really reached by may pass (python -m model_server adds the
+    # address it is bound to, when that is not a wildcard).
+    "TRUSTED_HOSTS": "localhost,127.0.0.1,::1",
 }
+
+#: Headers on every answer (a view's own value wins): no page may frame the docs, a
+#: JSON answer is never sniffed into HTML, and no URL leaks to another site. The docs
+#: page loads only its own files (static/docs.*) and fetches this server, so the policy
+#: can be that strict.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data: blob:; object-src 'none'; base-uri 'none'; "
+        "form-action 'self'; "
+        "frame-ancestors 'none'"
+    ),
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+#: Where create_app keeps the checked SONOTRACE_TRUSTED_HOSTS (not Flask's TRUSTED_HOSTS).
+HOSTS_KEY = "SONOTRACE_TRUSTED_HOSTS"
 
 _bomb_guard_lock = threading.Lock()
 _largest_limit = 0
@@ -75,11 +99,18 @@ def create_app(config: Mapping | None = None) -> Flask:
     """
     app = Flask(__name__, static_folder="static", static_url_path="/static")
     app.config.from_mapping(app_settings(config))
+    # Flask has a TRUSTED_HOSTS of its own, checked through werkzeug, which cannot match
+    # an IPv6 literal such as ::1: the list moves to this app's key, checked by
+    # _install_host_check.
+    app.config[HOSTS_KEY] = app.config["TRUSTED_HOSTS"]
+    app.config["TRUSTED_HOSTS"] = None
     _set_bomb_guard(app.config["MAX_PIXELS"])
     app.json = StrictJSONProvider(app)
     app.json.sort_keys = False
 
     register_error_handlers(app)
+    _install_host_check(app)
+    _install_security_headers(app)
     models = _models.init_app(app, also_warm=_api.warm_vectorizer)
     _api.init_tasks(app, models)
     app.register_blueprint(_api.bp)
@@ -127,6 +158,101 @@ def app_settings(config: Mapping | None = None, environ: Mapping | None = None) 
         settings.update(config)
     _check_config(settings)
     return settings
+
+
+def _install_host_check(app: Flask) -> None:
+    trusted = app.config[HOSTS_KEY]
+
+    def check_host():
+        if not host_is_trusted(request.headers.get("Host"), trusted):
+            raise BadRequest(
+                f"this server does not answer to the host {request.headers.get('Host', '')!r}"
+                "; reach it by a name in SONOTRACE_TRUSTED_HOSTS"
+            )
+
+    # First of all the hooks, so nothing (not even the request log's timer) runs for a
+    # request whose Host is not this server's. Not Flask's TRUSTED_HOSTS: a refusal
+    # there becomes the routing error, raised only after the before_request hooks ran.
+    app.before_request_funcs.setdefault(None, []).insert(0, check_host)
+
+
+def _install_security_headers(app: Flask) -> None:
+    @app.after_request
+    def _add_security_headers(response: Response) -> Response:
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response
+
+
+#: A Host header: a name or IPv4 address, or an IPv6 literal in brackets; then a port.
+_HOST_HEADER = re.compile(r"(?P<host>[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
+_HOST_NAME = re.compile(r"\.?[a-z0-9-]+(\.[a-z0-9-]+)*\.?")
+_IPV6 = re.compile(r"[0-9a-f:.]*:[0-9a-f:.]*")
+
+
+def trusted_hosts(value) -> tuple[str, ...]:
+    """The host names of ``value``, normalized, for :func:`host_is_trusted`.
+
+    Parameters
+    ----------
+    value : str or iterable of str
+        Names separated by commas (or the names): ``localhost``, ``10.0.0.5``,
+        ``::1`` or ``[::1]``, ``.example.org`` (the name and every subdomain), or
+        ``*`` (any host: only behind a proxy that checks the Host itself).
+    Returns
+    -------
+    tuple of str
+        Lower case, without brackets or a trailing dot.
+
+    Raises
+    ------
+    ValueError
+        For an empty list, or an entry with a port, a path or a scheme (the
+        reason only: the caller names the setting).
+    """
+    try:
+        parts = value.split(",") if isinstance(value, str) else list(value)
+    except TypeError:  # None, a number
+        raise ValueError("must be host names separated by commas") from None
+    hosts = []
+    for part in parts:
+        if not isinstance(part, str):
+            raise ValueError("must be host names separated by commas")
+        host = part.strip().lower()
+        if not host:
+            continue
+        if host.startswith("[") and host.endswith("]"):
+            host = host[1:-1]
+        if host == "*" or _IPV6.fullmatch(host):
+            hosts.append(host)
+        elif _HOST_NAME.fullmatch(host):
+            hosts.append(host.rstrip("."))
+        else:
+            raise ValueError(
+                f"{part.strip()!r} is not a host name (give names such as "
+                "localhost or sonotrace.example.org, without a scheme or port, or * for any)"
+            )
+    if not hosts:
+        raise ValueError("must name at least one host (or * for any)")
+    return tuple(dict.fromkeys(hosts))
+
+
+def host_is_trusted(header: str | None, trusted: tuple[str, ...]) -> bool:
+    """Whether a request's ``Host`` header names one of ``trusted`` (its port ignored).
+
+    A request without a Host header, or with one that is not a host and port, is
+    not trusted. ``trusted`` is what :func:`trusted_hosts` returns.
+    """
+    if "*" in trusted:
+        return True
+    match = _HOST_HEADER.fullmatch(header or "")
+    if match is None:
+        return False
+    host = match.group("host").lower().strip("[]").rstrip(".")
+    for name in trusted:
+        if host == name or (name.startswith(".") and (host.endswith(name) or host == name[1:])):
+            return True
+    return False
 
 
 def _install_read_timeout(app: Flask) -> None:
@@ -259,6 +385,10 @@ def _check_config(config) -> None:
     config["NUM_THREADS"] = _whole_number(
         "NUM_THREADS", config.get("NUM_THREADS"), 1, MAX_NUM_THREADS)
     config["WEIGHTS_DIR"] = _weights_dir(config.get("WEIGHTS_DIR"))
+    try:
+        config["TRUSTED_HOSTS"] = trusted_hosts(config.get("TRUSTED_HOSTS"))
+    except ValueError as exc:
+        raise _refuse("TRUSTED_HOSTS", config.get("TRUSTED_HOSTS"), str(exc)) from None
 
 
 def _set_bomb_guard(max_pixels: int) -> None:

@@ -97,7 +97,7 @@ def test_two_worker_server_is_healthy_only_when_both_are_ready(
     # kills them (120 s), and the predictions below time out.
     stalled = [_stalled_upload(free_port) for _ in range(2)]
     slow_headers = socket.create_connection(("127.0.0.1", free_port), timeout=30)
-    slow_headers.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\n")
+    slow_headers.sendall(b"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\n")
     started = time.monotonic()
     data = png_bytes(speckle_image(80, 100))
     for _ in range(4):
@@ -172,7 +172,7 @@ def test_gunicorns_own_refusals_are_json():
 def _stalled_upload(port: int) -> socket.socket:
     conn = socket.create_connection(("127.0.0.1", port), timeout=30)
     conn.sendall(
-        b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
+        b"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: image/png\r\n"
         b"Content-Length: 100000\r\n\r\n\x89PNG"
     )
     return conn
@@ -210,7 +210,7 @@ def test_a_malformed_chunked_body_is_400_under_gunicorn(start_service, free_port
             conn = socket.create_connection(("127.0.0.1", free_port), timeout=30)
             with conn:
                 conn.sendall(
-                    b"POST /predict HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+                    b"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n"
                     b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + chunks
                 )
                 status, body = _response(conn)
