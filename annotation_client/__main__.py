@@ -223,6 +223,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from annotation_client import create_app
     from annotation_client._config import LOOPBACK_HOSTS, ClientConfig
+    from annotation_client._signing import check_key
 
     # Before anything is made: the data folder, the index and every save inherit it
     # (gunicorn's workers too).
@@ -232,6 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         # Here, not only in create_app: gunicorn builds the app in each worker, where a
         # refusal would end in "Worker failed to boot" and a traceback per worker.
         settings.check_data_dir()
+        check_key()  # a guessable SONOTRACE_SECRET_KEY, likewise once and not per worker
     except (TypeError, ValueError) as exc:
         return _refuse(exc)
     settings = replace(settings, trusted_hosts=with_bind_address(settings.trusted_hosts, opts.host))

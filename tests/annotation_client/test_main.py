@@ -167,6 +167,14 @@ def test_a_data_folder_that_is_a_file_stops_the_start(environ, capsys, tmp_path)
     )
 
 
+def test_a_guessable_secret_key_stops_the_start_without_repeating_it(environ, capsys):
+    environ.setenv("SONOTRACE_SECRET_KEY", "hospital2026")
+    assert main([]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: SONOTRACE_SECRET_KEY") and err.count("\n") == 1
+    assert "secrets.token_urlsafe" in err and "hospital2026" not in err
+
+
 @pytest.mark.parametrize(
     "setting", ["SONOTRACE_MAX_UPLOAD_MB=inf", "SONOTRACE_DATA_DIR=/proc/nope"]
 )
