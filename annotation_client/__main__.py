@@ -23,79 +23,30 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import sys
 from dataclasses import dataclass, replace
 
-DEFAULT_HOST = "127.0.0.1"
-#: Bind addresses meaning "every interface": no name a browser would use.
-WILDCARDS = ("0.0.0.0", "::", "[::]")
+from vectorizer._settings import (
+    DEFAULT_HOST,
+    WILDCARDS,
+    ServingOptions,
+    argument,
+    checked,
+    parse_at_least_one,
+    parse_host,
+    parse_log_level,
+    parse_port,
+    refuse,
+    with_bind_address,
+)
+
 #: Owner-only files and folders: the annotations, the index, kept uploads, exports.
 UMASK = 0o077
-LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
-
-
-def _host(text: str) -> str:
-    text = text.strip()
-    if not text:
-        # gunicorn would take an empty host for every interface: a patient's images,
-        # served without a sign-in, on the network by accident.
-        raise ValueError(
-            f"must not be empty: {DEFAULT_HOST} serves this machine only, 0.0.0.0 every network"
-        )
-    return text
-
-
-def _whole(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise ValueError("must be a whole number") from None
-
-
-def _port(text: str) -> int:
-    number = _whole(text)
-    if not 1 <= number <= 65535:
-        raise ValueError("must be a port number from 1 to 65535")
-    return number
-
-
-def _at_least_one(text: str) -> int:
-    number = _whole(text)
-    if number < 1:
-        # Not raised to 1 quietly: 0 is more likely a slip than a wish for one.
-        raise ValueError("must be a whole number of at least 1")
-    return number
-
-
-def _log_level(text: str) -> str:
-    level = text.strip().lower()
-    if level not in LOG_LEVELS:
-        raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
-    return level
-
-
-def _argument(check):
-    """``check`` as an argparse type: its message, not argparse's "invalid value"."""
-
-    def convert(text: str):
-        try:
-            return check(text)
-        except ValueError as exc:
-            raise argparse.ArgumentTypeError(f"{exc}, not {text!r}") from None
-
-    convert.__name__ = check.__name__.lstrip("_")
-    return convert
 
 
 @dataclass(frozen=True)
-class Options:
+class Options(ServingOptions):
     """How the client is served: the command line, else the environment, else defaults."""
 
-    host: str
-    port: int
-    workers: int
-    threads: int
-    log_level: str
     dev: bool
 
 
@@ -107,21 +58,21 @@ def _parser() -> argparse.ArgumentParser:
     # reported by name (and --help works whatever the environment holds).
     parser.add_argument(
         "--host",
-        type=_argument(_host),
+        type=argument(parse_host),
         help=f"address to listen on (default {DEFAULT_HOST}, SONOTRACE_CLIENT_HOST)",
     )
     parser.add_argument(
-        "--port", type=_argument(_port), help="port (default 8050, SONOTRACE_CLIENT_PORT)"
+        "--port", type=argument(parse_port), help="port (default 8050, SONOTRACE_CLIENT_PORT)"
     )
     parser.add_argument(
         "--workers",
-        type=_argument(_at_least_one),
+        type=argument(parse_at_least_one),
         help="gunicorn worker processes (default 1, SONOTRACE_CLIENT_WORKERS); the app "
         "keeps no state in memory, so any number works",
     )
     parser.add_argument(
         "--threads",
-        type=_argument(_at_least_one),
+        type=argument(parse_at_least_one),
         help="request threads per worker (default 8, SONOTRACE_CLIENT_THREADS)",
     )
     parser.add_argument("--dev", action="store_true", help="Dash's development server (debug)")
@@ -147,26 +98,22 @@ def options(argv: list[str] | None = None, environ=None) -> Options:
     args = _parser().parse_args(argv)
 
     def pick(given, name: str, text: str, check):
-        if given is not None:  # the command line's, checked by argparse
-            return given
-        try:
-            return check(text)
-        except ValueError as exc:
-            raise ValueError(f"{name}={text!r}: {exc}") from None
+        # A given value is the command line's, checked by argparse already.
+        return given if given is not None else checked(name, text, check)
 
     # Each default spelled environ.get("NAME", "default"): tests/test_readme_config.py
     # finds it there and checks that the README gives the same.
     return Options(
         host=pick(args.host, "SONOTRACE_CLIENT_HOST",
-                  environ.get("SONOTRACE_CLIENT_HOST", "127.0.0.1"), _host),
+                  environ.get("SONOTRACE_CLIENT_HOST", "127.0.0.1"), parse_host),
         port=pick(args.port, "SONOTRACE_CLIENT_PORT",
-                  environ.get("SONOTRACE_CLIENT_PORT", "8050"), _port),
+                  environ.get("SONOTRACE_CLIENT_PORT", "8050"), parse_port),
         workers=pick(args.workers, "SONOTRACE_CLIENT_WORKERS",
-                     environ.get("SONOTRACE_CLIENT_WORKERS", "1"), _at_least_one),
+                     environ.get("SONOTRACE_CLIENT_WORKERS", "1"), parse_at_least_one),
         threads=pick(args.threads, "SONOTRACE_CLIENT_THREADS",
-                     environ.get("SONOTRACE_CLIENT_THREADS", "8"), _at_least_one),
+                     environ.get("SONOTRACE_CLIENT_THREADS", "8"), parse_at_least_one),
         log_level=pick(None, "SONOTRACE_LOG_LEVEL",
-                       environ.get("SONOTRACE_LOG_LEVEL", "info"), _log_level),
+                       environ.get("SONOTRACE_LOG_LEVEL", "info"), parse_log_level),
         dev=args.dev,
     )
 
@@ -188,35 +135,11 @@ def gunicorn_settings(opts: Options, settings) -> dict:
     }
 
 
-def with_bind_address(trusted: tuple[str, ...], host: str) -> tuple[str, ...]:
-    """``trusted`` (SONOTRACE_TRUSTED_HOSTS), and the address the client binds, if specific.
-
-    A browser that opens http://10.0.0.5:8050 sends ``Host: 10.0.0.5:8050``, and no
-    page can make a browser send an address as Host by rebinding a name, so the
-    bind address is trusted: ``--host 10.0.0.5`` (``make run HOST=...``) works
-    without naming it twice. A wildcard names no host.
-    """
-    from annotation_client._config import trusted_hosts
-
-    if host in WILDCARDS or "*" in trusted:
-        return trusted
-    try:
-        return tuple(dict.fromkeys(trusted + trusted_hosts(host)))
-    except ValueError:  # not a plain name or address; gunicorn will say what it makes of it
-        return trusted
-
-
-def _refuse(exc: Exception) -> int:
-    # One line: a traceback would bury the setting to fix, and none of it is a bug.
-    print(f"error: {exc}", file=sys.stderr)
-    return 2
-
-
 def main(argv: list[str] | None = None) -> int:
     try:
         opts = options(argv)
     except ValueError as exc:
-        return _refuse(exc)
+        return refuse(exc)
     logging.basicConfig(
         level=opts.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -235,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
         settings.check_data_dir()
         check_key()  # a guessable SONOTRACE_SECRET_KEY, likewise once and not per worker
     except (TypeError, ValueError) as exc:
-        return _refuse(exc)
+        return refuse(exc)
     settings = replace(settings, trusted_hosts=with_bind_address(settings.trusted_hosts, opts.host))
     if opts.host in WILDCARDS and set(settings.trusted_hosts) <= set(LOOPBACK_HOSTS):
         # Not refused: the Dockerfile binds 0.0.0.0 and publishes on the host's loopback.

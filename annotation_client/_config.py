@@ -13,6 +13,16 @@ from urllib.parse import urlsplit
 
 from sqlalchemy.engine import make_url
 
+# SONOTRACE_TRUSTED_HOSTS is parsed and matched exactly as the model server does;
+# LOOPBACK_HOSTS (the names this machine's own browser uses) is its default here.
+# host_is_trusted and split_host are re-exported for _app and the tests.
+from vectorizer._settings import (  # noqa: F401
+    LOOPBACK_HOSTS,
+    host_is_trusted,
+    split_host,
+    trusted_hosts,
+)
+
 from . import _signin
 from ._database import check_url, default_url
 from ._imageio import DEFAULT_MAX_PIXELS
@@ -29,12 +39,6 @@ _NOT_A_USER_HEADER = re.compile(
     r"(proxy-)?authorization|(set-)?cookie|host|content-.*|transfer-encoding|connection",
     re.IGNORECASE,
 )
-#: A Host header: a name or IPv4 address, or an IPv6 literal in brackets; then a port.
-_HOST_HEADER = re.compile(r"(?P<host>[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
-_HOST_NAME = re.compile(r"\.?[a-z0-9-]+(\.[a-z0-9-]+)*\.?")
-_IPV6 = re.compile(r"[0-9a-f:.]*:[0-9a-f:.]*")
-#: The names this machine's own browser uses: the default of ``trusted_hosts``.
-LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
 #: Accepted ranges of the number settings, ``(smallest, largest, unit)``.
 _RANGES = {
     # Seconds. Below 0.1 s not even a local model server answers, so every segmentation
@@ -276,89 +280,6 @@ def _names(value) -> frozenset[str]:
         if name:
             names.add(name)
     return frozenset(names)
-
-
-def trusted_hosts(value) -> tuple[str, ...]:
-    """The host names of ``value``, normalized, for :func:`host_is_trusted`.
-
-    Parameters
-    ----------
-    value : str or iterable of str
-        Names separated by commas (or the names): ``localhost``, ``10.0.0.5``,
-        ``::1`` or ``[::1]``, ``.example.org`` (the name and every subdomain), or
-        ``*`` (any host).
-    Returns
-    -------
-    tuple of str
-        Lower case, without brackets or a trailing dot, each once.
-
-    Raises
-    ------
-    ValueError
-        For an empty list, or an entry with a port, a path or a scheme (the
-        reason only: the caller names the setting).
-
-    Examples
-    --------
-    >>> trusted_hosts("LocalHost, [::1], sonotrace.example.org.")
-    ('localhost', '::1', 'sonotrace.example.org')
-    """
-    try:
-        parts = value.split(",") if isinstance(value, str) else list(value)
-    except TypeError:  # None, a number
-        raise ValueError("must be host names separated by commas") from None
-    hosts = []
-    for part in parts:
-        if not isinstance(part, str):
-            raise ValueError("must be host names separated by commas")
-        host = part.strip().lower()
-        if not host:
-            continue
-        if host.startswith("[") and host.endswith("]"):
-            host = host[1:-1]
-        if host == "*" or _IPV6.fullmatch(host):
-            hosts.append(host)
-        elif _HOST_NAME.fullmatch(host):
-            hosts.append(host.rstrip("."))
-        else:
-            raise ValueError(
-                f"{part.strip()!r} is not a host name (give names such as "
-                "localhost or sonotrace.example.org, without a scheme or port, or * for any)"
-            )
-    if not hosts:
-        raise ValueError("must name at least one host (or * for any)")
-    return tuple(dict.fromkeys(hosts))
-
-
-def split_host(header: str | None) -> tuple[str, int | None] | None:
-    """The host (lower case, without brackets) and port of a ``Host`` header.
-
-    None when ``header`` is missing or is not a host with an optional port.
-    """
-    match = _HOST_HEADER.fullmatch(header or "")
-    if match is None:
-        return None
-    host = match.group("host").lower().strip("[]").rstrip(".")
-    port = header[match.end("host") + 1 :]
-    return host, int(port) if port else None
-
-
-def host_is_trusted(header: str | None, trusted: tuple[str, ...]) -> bool:
-    """Whether a request's ``Host`` header names one of ``trusted`` (its port ignored).
-
-    A request without a Host header, or with one that is not a host and an optional
-    port, is not trusted. ``trusted`` is what :func:`trusted_hosts` returns.
-    """
-    if "*" in trusted:
-        return True
-    parts = split_host(header)
-    if parts is None:
-        return False
-    host = parts[0]
-    for name in trusted:
-        if host == name or (name.startswith(".") and (host.endswith(name) or host == name[1:])):
-            return True
-    return False
 
 
 def _whole(value, message: str) -> int:

@@ -14,7 +14,6 @@ import binascii
 import hashlib
 import io
 import logging
-import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,6 +29,7 @@ from vectorizer import (
     UnusableImage,
     read_image_file,
 )
+from vectorizer._dicomfile import logged_note
 
 logger = logging.getLogger(__name__)
 
@@ -191,7 +191,9 @@ def decode_image(
             if read.pixel_spacing is None:
                 notes.append(f"Pixel spacing ignored: {note.reason}. Measurements are in pixels.")
         else:
-            logger.warning("%s: %s", _log_ref(data), _logged_note(note))
+            # The element and the kind of flaw, never the value (it may be a patient's
+            # name), as the model server's log says it; the page's user opened the file.
+            logger.warning("%s: %s", _log_ref(data), logged_note(note))
     return DecodedImage(
         data=data,
         name=name,
@@ -300,33 +302,6 @@ def _log_ref(data: bytes) -> str:
     """How the log names an image: by its hash, as the Annotate page's log lines do,
     never by its file name (scanners' exports often put the patient's name there)."""
     return f"image {hashlib.sha256(data).hexdigest()[:12]}"
-
-
-#: The header elements an ignored value can be in: a log line names these, never the
-#: note's own text, which quotes the value (a patient's name typed into the wrong
-#: field, WindowCenter 'JANE^DOE2', reached the log) or an error that does. The page
-#: still gets the whole note: its user opened the file. (The model server's log says
-#: the same, by model_server._decode.logged_note.)
-_NOTE_ELEMENTS = re.compile(
-    r"\b(?:WindowCenter|WindowWidth|PixelSpacing|ImagerPixelSpacing|PhysicalDelta[XY]"
-    r"|SequenceOfUltrasoundRegions)\b"
-)
-#: The kinds of flaw the reader's notes state, by the words that state them.
-_NOTE_FLAWS = (("not a number", "not a number"), ("not a finite number", "not a number"),
-               ("cannot be read", "unreadable"), ("must be", "out of range"),
-               ("not a value from", "out of range"))
-
-
-def _logged_note(note) -> str:
-    """A :class:`vectorizer.ImageNote` as the log says it: the element and the kind of
-    flaw, without the value: ``ignored the DICOM VOI window (WindowCenter: not a number)``."""
-    reason = str(note.reason)
-    elements = sorted(set(_NOTE_ELEMENTS.findall(reason)))
-    if not elements and "ultrasound region" in reason:
-        elements = ["SequenceOfUltrasoundRegions"]
-    flaw = next((kind for words, kind in _NOTE_FLAWS if words in reason), "not usable")
-    subject = note.subject if note.subject in ("VOI window", "pixel spacing") else "header"
-    return f"ignored the DICOM {subject} ({', '.join(elements) or 'an element'}: {flaw})"
 
 
 def _png_uri(pixels: np.ndarray) -> str:

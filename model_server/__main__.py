@@ -21,97 +21,38 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from vectorizer._settings import (
+    DEFAULT_HOST,
+    LOOPBACK_HOSTS,
+    WILDCARDS,
+    ServingOptions,
+    argument,
+    from_env,
+    parse_at_least_one,
+    parse_host,
+    parse_log_level,
+    parse_port,
+    parse_whole,
+    refuse,
+    with_bind_address,
+)
+
 from ._app import MAX_NUM_THREADS as MAX_MODEL_THREADS
-from ._app import app_settings, trusted_hosts
+from ._app import app_settings
 
 log = logging.getLogger("model_server")
 
 PROG = "python -m model_server"
-DEFAULT_HOST = "127.0.0.1"
-#: Bind addresses meaning "every interface": no name a client would use.
-WILDCARDS = ("0.0.0.0", "::", "[::]")
-LOOPBACK = ("localhost", "127.0.0.1", "::1")
-LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
-
-
-def _host(text: str) -> str:
-    text = text.strip()
-    if not text:
-        # gunicorn takes an empty host for every interface: patients' images served on
-        # the network, without a sign-in, by accident.
-        raise ValueError(
-            f"must not be empty: {DEFAULT_HOST} serves this machine only, 0.0.0.0 every network"
-        )
-    return text
-
-
-def _whole(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise ValueError("must be a whole number") from None
-
-
-def _port(text: str) -> int:
-    number = _whole(text)
-    if not 1 <= number <= 65535:
-        # Not 0 (any free port): the client, the healthcheck and the proxy must know it.
-        raise ValueError("must be a port number from 1 to 65535")
-    return number
-
-
-def _at_least_one(text: str) -> int:
-    number = _whole(text)
-    if number < 1:
-        raise ValueError("must be a whole number of at least 1")
-    return number
 
 
 def _model_threads(text: str) -> int:
-    number = _whole(text)
+    number = parse_whole(text)
     if not 0 <= number <= MAX_MODEL_THREADS:
         # Negative numbers used to mean "automatic" too, without a word.
         raise ValueError(
             f"must be a whole number from 1 to {MAX_MODEL_THREADS}, or 0 for cores / workers"
         )
     return number
-
-
-def _log_level(text: str) -> str:
-    level = text.strip().lower()
-    if level not in LOG_LEVELS:
-        raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
-    return level
-
-
-def _argument(check):
-    """``check`` as an argparse type: its message, not argparse's "invalid value"."""
-
-    def convert(text: str):
-        try:
-            return check(text)
-        except ValueError as exc:
-            raise argparse.ArgumentTypeError(f"{exc}, not {text!r}") from None
-
-    convert.__name__ = check.__name__.lstrip("_")
-    return convert
-
-
-def _from_env(name: str, check, default, environ: Mapping):
-    """``check`` of the variable ``name``; ``default`` when it is unset or blank.
-
-    Raises
-    ------
-    ValueError
-        Naming the variable and its value.
-    """
-    text = environ.get(name)
-    if text is None or text.strip() == "":
-        return default
-    try:
-        return check(text)
-    except ValueError as exc:
-        raise ValueError(f"{name}={text!r}: {exc}") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -123,54 +64,49 @@ def build_parser() -> argparse.ArgumentParser:
     # bad variable is reported by its name (and --help works whatever it holds).
     parser.add_argument(
         "--host",
-        type=_argument(_host),
+        type=argument(parse_host),
         help=f"address to bind (default {DEFAULT_HOST}, SONOTRACE_HOST); 0.0.0.0 for every "
         "network",
     )
     parser.add_argument(
-        "--port", type=_argument(_port), help="port, 1 to 65535 (default 5000, SONOTRACE_PORT)"
+        "--port", type=argument(parse_port), help="port, 1 to 65535 (default 5000, SONOTRACE_PORT)"
     )
     parser.add_argument(
         "--workers",
-        type=_argument(_at_least_one),
+        type=argument(parse_at_least_one),
         help="worker processes, each with its own models (default 2, SONOTRACE_WORKERS)",
     )
     parser.add_argument(
         "--threads",
-        type=_argument(_at_least_one),
+        type=argument(parse_at_least_one),
         help="request threads per worker (default 1, SONOTRACE_THREADS); 1 runs gunicorn's "
         "sync workers, more runs gthread workers",
     )
     parser.add_argument(
         "--timeout",
-        type=_argument(_at_least_one),
+        type=argument(parse_at_least_one),
         help="seconds before a silent worker is restarted (default 120, SONOTRACE_TIMEOUT)",
     )
     parser.add_argument(
         "--model-threads",
-        type=_argument(_model_threads),
+        type=argument(_model_threads),
         help=f"inference threads per worker, 1 to {MAX_MODEL_THREADS}; 0 (the default) = CPU "
         "count / workers (SONOTRACE_NUM_THREADS)",
     )
     parser.add_argument(
         "--log-level",
-        type=_argument(_log_level),
+        type=argument(parse_log_level),
         help="debug, info, warning or error (default info, SONOTRACE_LOG_LEVEL)",
     )
     return parser
 
 
 @dataclass(frozen=True)
-class Options:
+class Options(ServingOptions):
     """How the server is run: the command line, else the environment, else defaults."""
 
-    host: str
-    port: int
-    workers: int
-    threads: int
     timeout: int
     model_threads: int
-    log_level: str
 
 
 def options(argv: list[str] | None = None, environ: Mapping | None = None) -> Options:
@@ -187,16 +123,16 @@ def options(argv: list[str] | None = None, environ: Mapping | None = None) -> Op
     args = build_parser().parse_args(argv)
 
     def pick(given, name, check, default):
-        return given if given is not None else _from_env(name, check, default, environ)
+        return given if given is not None else from_env(name, check, default, environ)
 
     return Options(
-        host=pick(args.host, "SONOTRACE_HOST", _host, DEFAULT_HOST),
-        port=pick(args.port, "SONOTRACE_PORT", _port, 5000),
-        workers=pick(args.workers, "SONOTRACE_WORKERS", _at_least_one, 2),
-        threads=pick(args.threads, "SONOTRACE_THREADS", _at_least_one, 1),
-        timeout=pick(args.timeout, "SONOTRACE_TIMEOUT", _at_least_one, 120),
+        host=pick(args.host, "SONOTRACE_HOST", parse_host, DEFAULT_HOST),
+        port=pick(args.port, "SONOTRACE_PORT", parse_port, 5000),
+        workers=pick(args.workers, "SONOTRACE_WORKERS", parse_at_least_one, 2),
+        threads=pick(args.threads, "SONOTRACE_THREADS", parse_at_least_one, 1),
+        timeout=pick(args.timeout, "SONOTRACE_TIMEOUT", parse_at_least_one, 120),
         model_threads=pick(args.model_threads, "SONOTRACE_NUM_THREADS", _model_threads, 0),
-        log_level=pick(args.log_level, "SONOTRACE_LOG_LEVEL", _log_level, "info"),
+        log_level=pick(args.log_level, "SONOTRACE_LOG_LEVEL", parse_log_level, "info"),
     )
 
 
@@ -223,30 +159,6 @@ def thread_environment(model_threads: int, workers: int, cpu_count: int | None) 
     }
 
 
-def with_bind_address(trusted: tuple[str, ...], host: str) -> tuple[str, ...]:
-    """``trusted`` (SONOTRACE_TRUSTED_HOSTS), and the address the server binds, if specific.
-
-    A client of a server bound to 10.0.0.5 sends ``Host: 10.0.0.5:5000``, and a page
-    cannot make a browser send an address as Host by rebinding a name, so the bind
-    address is always trusted: ``--host 10.0.0.5`` (``make run HOST=...``) works
-    without naming it twice. A wildcard (0.0.0.0) names no host; the operator lists
-    the names clients use.
-    """
-    if host in WILDCARDS or "*" in trusted:
-        return trusted
-    try:
-        return tuple(dict.fromkeys(trusted + trusted_hosts(host)))
-    except ValueError:  # not a plain name or address; gunicorn will say what it makes of it
-        return trusted
-
-
-def _refuse(exc: Exception) -> int:
-    # One line: a traceback (one per worker, under gunicorn) would bury the setting to
-    # fix, and none of it is a bug.
-    print(f"error: {exc}", file=sys.stderr)
-    return 2
-
-
 def main(argv: list[str] | None = None, environ: Mapping | None = None) -> int:
     """Check every setting, then run gunicorn; 2 (and one line on stderr) if one is bad.
 
@@ -268,14 +180,14 @@ def main(argv: list[str] | None = None, environ: Mapping | None = None) -> int:
                 f"worker timeout, {opts.timeout} s (--timeout, SONOTRACE_TIMEOUT)"
             )
     except ValueError as exc:
-        return _refuse(exc)
+        return refuse(exc)
     logging.basicConfig(
         level=opts.log_level.upper(),
         format="%(asctime)s [%(process)d] %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
     settings["TRUSTED_HOSTS"] = with_bind_address(settings["TRUSTED_HOSTS"], opts.host)
-    if opts.host in WILDCARDS and set(settings["TRUSTED_HOSTS"]) <= set(LOOPBACK):
+    if opts.host in WILDCARDS and set(settings["TRUSTED_HOSTS"]) <= set(LOOPBACK_HOSTS):
         # Not refused: docker-compose binds 0.0.0.0 and its healthcheck uses 127.0.0.1.
         log.warning(
             "listening on every network, but only requests to %s are answered (400 for "

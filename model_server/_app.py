@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import threading
 import time
 from collections.abc import Mapping
@@ -16,6 +15,9 @@ from flask.json.provider import DefaultJSONProvider
 from PIL import Image
 
 from models.runtime import BACKENDS
+
+# SONOTRACE_TRUSTED_HOSTS is parsed and matched exactly as the annotation client does.
+from vectorizer._settings import host_is_trusted, trusted_hosts
 
 from . import _api, _docs, _models
 from ._errors import BadRequest, register_error_handlers
@@ -182,77 +184,6 @@ def _install_security_headers(app: Flask) -> None:
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
         return response
-
-
-#: A Host header: a name or IPv4 address, or an IPv6 literal in brackets; then a port.
-_HOST_HEADER = re.compile(r"(?P<host>[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
-_HOST_NAME = re.compile(r"\.?[a-z0-9-]+(\.[a-z0-9-]+)*\.?")
-_IPV6 = re.compile(r"[0-9a-f:.]*:[0-9a-f:.]*")
-
-
-def trusted_hosts(value) -> tuple[str, ...]:
-    """The host names of ``value``, normalized, for :func:`host_is_trusted`.
-
-    Parameters
-    ----------
-    value : str or iterable of str
-        Names separated by commas (or the names): ``localhost``, ``10.0.0.5``,
-        ``::1`` or ``[::1]``, ``.example.org`` (the name and every subdomain), or
-        ``*`` (any host: only behind a proxy that checks the Host itself).
-    Returns
-    -------
-    tuple of str
-        Lower case, without brackets or a trailing dot.
-
-    Raises
-    ------
-    ValueError
-        For an empty list, or an entry with a port, a path or a scheme (the
-        reason only: the caller names the setting).
-    """
-    try:
-        parts = value.split(",") if isinstance(value, str) else list(value)
-    except TypeError:  # None, a number
-        raise ValueError("must be host names separated by commas") from None
-    hosts = []
-    for part in parts:
-        if not isinstance(part, str):
-            raise ValueError("must be host names separated by commas")
-        host = part.strip().lower()
-        if not host:
-            continue
-        if host.startswith("[") and host.endswith("]"):
-            host = host[1:-1]
-        if host == "*" or _IPV6.fullmatch(host):
-            hosts.append(host)
-        elif _HOST_NAME.fullmatch(host):
-            hosts.append(host.rstrip("."))
-        else:
-            raise ValueError(
-                f"{part.strip()!r} is not a host name (give names such as "
-                "localhost or sonotrace.example.org, without a scheme or port, or * for any)"
-            )
-    if not hosts:
-        raise ValueError("must name at least one host (or * for any)")
-    return tuple(dict.fromkeys(hosts))
-
-
-def host_is_trusted(header: str | None, trusted: tuple[str, ...]) -> bool:
-    """Whether a request's ``Host`` header names one of ``trusted`` (its port ignored).
-
-    A request without a Host header, or with one that is not a host and port, is
-    not trusted. ``trusted`` is what :func:`trusted_hosts` returns.
-    """
-    if "*" in trusted:
-        return True
-    match = _HOST_HEADER.fullmatch(header or "")
-    if match is None:
-        return False
-    host = match.group("host").lower().strip("[]").rstrip(".")
-    for name in trusted:
-        if host == name or (name.startswith(".") and (host.endswith(name) or host == name[1:])):
-            return True
-    return False
 
 
 def _install_read_timeout(app: Flask) -> None:

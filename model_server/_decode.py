@@ -15,7 +15,7 @@ so both services refuse the same files for the same reasons (see
 
 What a DICOM header states that was ignored (a VOI window that is not valid, a
 pixel spacing that is not plausible) is logged as a warning naming the element and
-the kind of flaw, never its value (see :func:`logged_note`).
+the kind of flaw, never its value (see :func:`vectorizer._dicomfile.logged_note`).
 
 Arrays are numpy ``(row, col)``: grey images are ``(H, W)`` uint8 and colour
 images ``(H, W, 3)`` uint8 RGB.
@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
 
 import numpy as np
 
@@ -40,6 +39,7 @@ from vectorizer import (
     read_image_file,
     sniff_image_format,
 )
+from vectorizer._dicomfile import logged_note
 
 from ._errors import ApiError, BadRequest, PayloadTooLarge, UnsupportedMediaType
 
@@ -88,38 +88,6 @@ def decode_image(
         # By hash, as the client's log names images: the server never learns the name.
         logger.warning("image %s: %s", hashlib.sha256(data).hexdigest()[:12], logged_note(note))
     return image
-
-
-#: The header elements an ignored value can be in: a log line names these, never the
-#: note's own text, which quotes the value (a patient's name typed into the wrong
-#: field, WindowCenter 'JANE^DOE2', reached the log) or an error that does.
-_NOTE_ELEMENTS = re.compile(
-    r"\b(?:WindowCenter|WindowWidth|PixelSpacing|ImagerPixelSpacing|PhysicalDelta[XY]"
-    r"|SequenceOfUltrasoundRegions)\b"
-)
-#: The kinds of flaw the reader's notes state, by the words that state them.
-_NOTE_FLAWS = (("not a number", "not a number"), ("not a finite number", "not a number"),
-               ("cannot be read", "unreadable"), ("must be", "out of range"),
-               ("not a value from", "out of range"))
-
-
-def logged_note(note) -> str:
-    """A :class:`vectorizer.ImageNote` as the log says it: the element and the kind of
-    flaw, without the value.
-
-    Examples
-    --------
-    >>> from vectorizer import ImageNote
-    >>> logged_note(ImageNote("VOI window", "the DICOM WindowCenter 'JANE^DOE' is not a number"))
-    'ignored the DICOM VOI window (WindowCenter: not a number)'
-    """
-    reason = str(note.reason)
-    elements = sorted(set(_NOTE_ELEMENTS.findall(reason)))
-    if not elements and "ultrasound region" in reason:
-        elements = ["SequenceOfUltrasoundRegions"]
-    flaw = next((kind for words, kind in _NOTE_FLAWS if words in reason), "not usable")
-    subject = note.subject if note.subject in ("VOI window", "pixel spacing") else "header"
-    return f"ignored the DICOM {subject} ({', '.join(elements) or 'an element'}: {flaw})"
 
 
 def decode_mask(data: bytes, *, max_pixels: int) -> np.ndarray:

@@ -70,6 +70,51 @@ class ImageNote:
         return f"ignored the DICOM {self.subject}: {self.reason}"
 
 
+#: The header elements an ignored value can be in: a log line names these, never the
+#: note's own text, which quotes the value (a patient's name typed into the wrong
+#: field, WindowCenter 'JANE^DOE2', reached the log) or an error that does.
+_NOTE_ELEMENTS = re.compile(
+    r"\b(?:WindowCenter|WindowWidth|PixelSpacing|ImagerPixelSpacing|PhysicalDelta[XY]"
+    r"|SequenceOfUltrasoundRegions)\b"
+)
+#: The kinds of flaw the reader's notes state, by the words that state them.
+_NOTE_FLAWS = (("not a number", "not a number"), ("not a finite number", "not a number"),
+               ("cannot be read", "unreadable"), ("must be", "out of range"),
+               ("not a value from", "out of range"))
+
+
+def logged_note(note: ImageNote) -> str:
+    """An :class:`ImageNote` as a log line says it: the element and the kind of flaw,
+    without the value.
+
+    Both services log what a DICOM header stated that was ignored this way; the
+    person who opened the file still gets the whole note.
+
+    Parameters
+    ----------
+    note : ImageNote
+        A note of :func:`read_dicom_file` (or :func:`vectorizer.read_image_file`).
+
+    Returns
+    -------
+    str
+        ``ignored the DICOM <subject> (<elements>: <flaw>)``, the subject
+        ``"header"`` when it is not one of the reader's own.
+
+    Examples
+    --------
+    >>> logged_note(ImageNote("VOI window", "the DICOM WindowCenter 'JANE^DOE' is not a number"))
+    'ignored the DICOM VOI window (WindowCenter: not a number)'
+    """
+    reason = str(note.reason)
+    elements = sorted(set(_NOTE_ELEMENTS.findall(reason)))
+    if not elements and "ultrasound region" in reason:
+        elements = ["SequenceOfUltrasoundRegions"]
+    flaw = next((kind for words, kind in _NOTE_FLAWS if words in reason), "not usable")
+    subject = note.subject if note.subject in ("VOI window", "pixel spacing") else "header"
+    return f"ignored the DICOM {subject} ({', '.join(elements) or 'an element'}: {flaw})"
+
+
 @dataclass(frozen=True)
 class DicomFrame:
     """The first frame of a DICOM file, as :func:`read_dicom_file` reads it.

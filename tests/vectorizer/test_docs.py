@@ -5,7 +5,7 @@ import importlib
 
 import pytest
 
-MODULES = ["_svg", "_rasterize", "_polygons", "_measure", "_svgcheck", "_imagefile"]
+MODULES = ["_svg", "_rasterize", "_polygons", "_measure", "_svgcheck", "_imagefile", "_settings"]
 
 
 @pytest.mark.parametrize("module", MODULES)

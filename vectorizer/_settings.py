@@ -1,0 +1,328 @@
+"""Settings both services read alike: launcher options and ``SONOTRACE_TRUSTED_HOSTS``.
+
+``python -m annotation_client`` and ``python -m model_server`` check their serving
+options (host, port, counts, log level) with the same rules and words, and both
+answer only to the hosts of ``SONOTRACE_TRUSTED_HOSTS``. The rules live here, in
+plain Python, because the services never import each other; each keeps its own
+framework glue (argparse parser, gunicorn options, Flask hook) at home.
+
+A check takes the text of an option or variable and returns its value, or raises
+``ValueError`` with the reason only: the caller names the option or variable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+DEFAULT_HOST = "127.0.0.1"
+#: Bind addresses meaning "every interface": no name a browser or client would use.
+WILDCARDS = ("0.0.0.0", "::", "[::]")
+#: The names this machine's own browser and clients use: the default trusted hosts.
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+
+#: A Host header: a name or IPv4 address, or an IPv6 literal in brackets; then a port.
+_HOST_HEADER = re.compile(r"(?P<host>[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
+_HOST_NAME = re.compile(r"\.?[a-z0-9-]+(\.[a-z0-9-]+)*\.?")
+_IPV6 = re.compile(r"[0-9a-f:.]*:[0-9a-f:.]*")
+
+
+@dataclass(frozen=True)
+class ServingOptions:
+    """What both launchers resolve: the command line, else the environment, else defaults.
+
+    Each service's ``Options`` adds its own (the client's ``dev``, the server's
+    ``timeout`` and ``model_threads``).
+
+    Attributes
+    ----------
+    host : str
+        The address to bind (:func:`parse_host`).
+    port : int
+        1 to 65535.
+    workers : int
+        gunicorn worker processes, at least 1.
+    threads : int
+        Request threads per worker, at least 1.
+    log_level : str
+        One of :data:`LOG_LEVELS`.
+    """
+
+    host: str
+    port: int
+    workers: int
+    threads: int
+    log_level: str
+
+
+def parse_host(text: str) -> str:
+    """The address to bind, ``text`` without surrounding blanks.
+
+    Raises
+    ------
+    ValueError
+        For an empty or blank ``text``.
+    """
+    text = text.strip()
+    if not text:
+        # gunicorn takes an empty host for every interface: patients' images served on
+        # the network, without a sign-in, by accident.
+        raise ValueError(
+            f"must not be empty: {DEFAULT_HOST} serves this machine only, 0.0.0.0 every network"
+        )
+    return text
+
+
+def parse_whole(text: str) -> int:
+    """The whole number ``text`` states.
+
+    Raises
+    ------
+    ValueError
+        When ``text`` is not a whole number.
+    """
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError("must be a whole number") from None
+
+
+def parse_port(text: str) -> int:
+    """The TCP port ``text`` states, 1 to 65535.
+
+    Raises
+    ------
+    ValueError
+        When ``text`` is not a whole number in that range.
+    """
+    number = parse_whole(text)
+    if not 1 <= number <= 65535:
+        # Not 0 (any free port): the browser, the client, the healthcheck and the proxy
+        # must know it.
+        raise ValueError("must be a port number from 1 to 65535")
+    return number
+
+
+def parse_at_least_one(text: str) -> int:
+    """The whole number ``text`` states, at least 1 (workers, threads, seconds).
+
+    Raises
+    ------
+    ValueError
+        When ``text`` is not a whole number of at least 1.
+    """
+    number = parse_whole(text)
+    if number < 1:
+        # Not raised to 1 quietly: 0 is more likely a slip than a wish for one.
+        raise ValueError("must be a whole number of at least 1")
+    return number
+
+
+def parse_log_level(text: str) -> str:
+    """The log level ``text`` names, in lower case: one of :data:`LOG_LEVELS`.
+
+    Raises
+    ------
+    ValueError
+        For any other word.
+    """
+    level = text.strip().lower()
+    if level not in LOG_LEVELS:
+        raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
+    return level
+
+
+def argument(check: Callable[[str], Any]) -> Callable[[str], Any]:
+    """``check`` as an argparse type: its message, not argparse's "invalid value".
+
+    Parameters
+    ----------
+    check : callable
+        One of the ``parse_*`` checks, or any that raises ``ValueError`` with a reason.
+
+    Returns
+    -------
+    callable
+        Raising ``argparse.ArgumentTypeError``: ``"<reason>, not '<text>'"``.
+    """
+
+    def convert(text: str):
+        try:
+            return check(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"{exc}, not {text!r}") from None
+
+    convert.__name__ = check.__name__.removeprefix("parse_").lstrip("_")
+    return convert
+
+
+def checked(name: str, text: str, check: Callable[[str], Any]) -> Any:
+    """``check(text)``, its refusal naming the variable ``name`` and its value.
+
+    Raises
+    ------
+    ValueError
+        ``"NAME='text': reason"``.
+    """
+    try:
+        return check(text)
+    except ValueError as exc:
+        raise ValueError(f"{name}={text!r}: {exc}") from None
+
+
+def from_env(name: str, check: Callable[[str], Any], default: Any, environ: Mapping) -> Any:
+    """``check`` of the variable ``name``; ``default`` when it is unset or blank.
+
+    A variable set to an empty value means its default, as for the apps' own settings.
+
+    Raises
+    ------
+    ValueError
+        Naming the variable and its value.
+    """
+    text = environ.get(name)
+    if text is None or text.strip() == "":
+        return default
+    return checked(name, text, check)
+
+
+def refuse(exc: Exception) -> int:
+    """Report a refused setting in one line on stderr, ``error: ...``; the exit status, 2."""
+    # One line: a traceback (one per worker, under gunicorn) would bury the setting to
+    # fix, and none of it is a bug.
+    print(f"error: {exc}", file=sys.stderr)
+    return 2
+
+
+def trusted_hosts(value) -> tuple[str, ...]:
+    """The host names of ``value``, normalized, for :func:`host_is_trusted`.
+
+    Parameters
+    ----------
+    value : str or iterable of str
+        Names separated by commas (or the names): ``localhost``, ``10.0.0.5``,
+        ``::1`` or ``[::1]``, ``.example.org`` (the name and every subdomain), or
+        ``*`` (any host: only behind a proxy that checks the Host itself).
+
+    Returns
+    -------
+    tuple of str
+        Lower case, without brackets or a trailing dot, each once.
+
+    Raises
+    ------
+    ValueError
+        For an empty list, or an entry with a port, a path or a scheme (the
+        reason only: the caller names the setting).
+
+    Examples
+    --------
+    >>> trusted_hosts("LocalHost, [::1], sonotrace.example.org.")
+    ('localhost', '::1', 'sonotrace.example.org')
+    """
+    try:
+        parts = value.split(",") if isinstance(value, str) else list(value)
+    except TypeError:  # None, a number
+        raise ValueError("must be host names separated by commas") from None
+    hosts = []
+    for part in parts:
+        if not isinstance(part, str):
+            raise ValueError("must be host names separated by commas")
+        host = part.strip().lower()
+        if not host:
+            continue
+        if host.startswith("[") and host.endswith("]"):
+            host = host[1:-1]
+        if host == "*" or _IPV6.fullmatch(host):
+            hosts.append(host)
+        elif _HOST_NAME.fullmatch(host):
+            hosts.append(host.rstrip("."))
+        else:
+            raise ValueError(
+                f"{part.strip()!r} is not a host name (give names such as "
+                "localhost or sonotrace.example.org, without a scheme or port, or * for any)"
+            )
+    if not hosts:
+        raise ValueError("must name at least one host (or * for any)")
+    return tuple(dict.fromkeys(hosts))
+
+
+def split_host(header: str | None) -> tuple[str, int | None] | None:
+    """The host (lower case, without brackets) and port of a ``Host`` header.
+
+    Returns
+    -------
+    tuple or None
+        ``(host, port)``, the port None when the header has none; None when
+        ``header`` is missing or is not a host with an optional port.
+
+    Examples
+    --------
+    >>> split_host("[::1]:8050")
+    ('::1', 8050)
+    """
+    match = _HOST_HEADER.fullmatch(header or "")
+    if match is None:
+        return None
+    host = match.group("host").lower().strip("[]").rstrip(".")
+    port = header[match.end("host") + 1 :]
+    return host, int(port) if port else None
+
+
+def host_is_trusted(header: str | None, trusted: tuple[str, ...]) -> bool:
+    """Whether a request's ``Host`` header names one of ``trusted`` (its port ignored).
+
+    A request without a Host header, or with one that is not a host and an optional
+    port, is not trusted.
+
+    Parameters
+    ----------
+    header : str or None
+        The request's ``Host`` header.
+    trusted : tuple of str
+        What :func:`trusted_hosts` returns.
+
+    Examples
+    --------
+    >>> host_is_trusted("Scan.Example.org:443", (".example.org",))
+    True
+    """
+    if "*" in trusted:
+        return True
+    parts = split_host(header)
+    if parts is None:
+        return False
+    host = parts[0]
+    for name in trusted:
+        if host == name or (name.startswith(".") and (host.endswith(name) or host == name[1:])):
+            return True
+    return False
+
+
+def with_bind_address(trusted: tuple[str, ...], host: str) -> tuple[str, ...]:
+    """``trusted`` (SONOTRACE_TRUSTED_HOSTS), and the address a service binds, if specific.
+
+    A browser that opens http://10.0.0.5:8050 sends ``Host: 10.0.0.5:8050``, and no
+    page can make a browser send an address as Host by rebinding a name, so the
+    bind address is trusted: ``--host 10.0.0.5`` (``make run HOST=...``) works
+    without naming it twice. A wildcard (0.0.0.0) names no host; the operator lists
+    the names browsers and clients use.
+
+    Examples
+    --------
+    >>> with_bind_address(("localhost",), "10.0.0.5")
+    ('localhost', '10.0.0.5')
+    >>> with_bind_address(("localhost",), "0.0.0.0")
+    ('localhost',)
+    """
+    if host in WILDCARDS or "*" in trusted:
+        return trusted
+    try:
+        return tuple(dict.fromkeys(trusted + trusted_hosts(host)))
+    except ValueError:  # not a plain name or address; gunicorn will say what it makes of it
+        return trusted
