@@ -13,6 +13,38 @@ from http.server import BaseHTTPRequestHandler
 from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.support.ui import WebDriverWait
 
+# ----------------------------------------------------------------------- callback requests
+
+#: Where Dash's browser code posts every callback.
+ROUTE = "/_dash-update-component"
+SAVED_OUTPUTS = [
+    ("saved-table", "data"),
+    ("saved-table", "tooltip_data"),
+    ("saved-summary", "children"),
+    ("saved-annotator", "options"),
+    ("saved-alert", "children"),
+]
+SAVED_INPUTS = [
+    ("saved-page-load", "data", 1),
+    ("saved-refresh", "n_clicks", None),
+    ("saved-annotator", "value", None),
+    ("saved-label", "value", None),
+    ("saved-latest", "value", False),
+    ("saved-assessment", "value", "__any__"),
+]
+
+
+def saved_page_body() -> dict:
+    """What the browser posts to :data:`ROUTE` when the Saved page loads its table."""
+    return {
+        "output": ".." + "...".join(f"{i}.{p}" for i, p in SAVED_OUTPUTS) + "..",
+        "outputs": [{"id": i, "property": p} for i, p in SAVED_OUTPUTS],
+        "inputs": [{"id": i, "property": p, "value": v} for i, p, v in SAVED_INPUTS],
+        "changedPropIds": ["saved-page-load.data"],
+        "state": [],
+    }
+
+
 # --------------------------------------------------------------------------- layout trees
 
 

@@ -1,40 +1,13 @@
 """Malformed callback requests get a JSON 400; well-formed ones still run."""
 
 import pytest
+from _dash_helpers import ROUTE, saved_page_body
 from dash import Output
 
 from annotation_client import create_app
 from annotation_client._callback_guard import CODE, problem
 
 pytestmark = pytest.mark.usefixtures("an_app_exists")
-
-ROUTE = "/_dash-update-component"
-SAVED_OUTPUTS = [
-    ("saved-table", "data"),
-    ("saved-table", "tooltip_data"),
-    ("saved-summary", "children"),
-    ("saved-annotator", "options"),
-    ("saved-alert", "children"),
-]
-SAVED_INPUTS = [
-    ("saved-page-load", "data", 1),
-    ("saved-refresh", "n_clicks", None),
-    ("saved-annotator", "value", None),
-    ("saved-label", "value", None),
-    ("saved-latest", "value", False),
-    ("saved-assessment", "value", "__any__"),
-]
-
-
-def saved_page_body():
-    """The body the browser posts when the Saved page loads its table."""
-    return {
-        "output": ".." + "...".join(f"{i}.{p}" for i, p in SAVED_OUTPUTS) + "..",
-        "outputs": [{"id": i, "property": p} for i, p in SAVED_OUTPUTS],
-        "inputs": [{"id": i, "property": p, "value": v} for i, p, v in SAVED_INPUTS],
-        "changedPropIds": ["saved-page-load.data"],
-        "state": [],
-    }
 
 
 @pytest.fixture

@@ -10,40 +10,13 @@ import stat
 import time
 
 import pytest
+from _dash_helpers import ROUTE, saved_page_body
 
 from annotation_client import ClientConfig, _callback_guard, create_app
 from annotation_client import __main__ as launcher
 from annotation_client._config import host_is_trusted, trusted_hosts
 
 pytestmark = pytest.mark.usefixtures("an_app_exists")
-
-ROUTE = "/_dash-update-component"
-SAVED_OUTPUTS = [
-    ("saved-table", "data"),
-    ("saved-table", "tooltip_data"),
-    ("saved-summary", "children"),
-    ("saved-annotator", "options"),
-    ("saved-alert", "children"),
-]
-SAVED_INPUTS = [
-    ("saved-page-load", "data", 1),
-    ("saved-refresh", "n_clicks", None),
-    ("saved-annotator", "value", None),
-    ("saved-label", "value", None),
-    ("saved-latest", "value", False),
-    ("saved-assessment", "value", "__any__"),
-]
-
-
-def saved_page_body() -> dict:
-    """What the browser posts when the Saved page loads its table."""
-    return {
-        "output": ".." + "...".join(f"{i}.{p}" for i, p in SAVED_OUTPUTS) + "..",
-        "outputs": [{"id": i, "property": p} for i, p in SAVED_OUTPUTS],
-        "inputs": [{"id": i, "property": p, "value": v} for i, p, v in SAVED_INPUTS],
-        "changedPropIds": ["saved-page-load.data"],
-        "state": [],
-    }
 
 
 def _make(tmp_path, host="localhost", **config):

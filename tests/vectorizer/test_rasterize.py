@@ -1,11 +1,11 @@
 """svg_to_mask: exact pixel-centre filling of any SVG path data, and its errors."""
 
 import re
-import timeit
 
 import numpy as np
 import pytest
 import shapely
+from _timing import growth
 from hypothesis import given
 from hypothesis import strategies as st
 from skimage.measure import points_in_poly
@@ -559,18 +559,6 @@ def test_a_nested_svg_without_a_viewbox_is_placed_at_its_offset():
     np.testing.assert_array_equal(got, _rect((8, 10), 2, 3, 4, 5))
 
 
-def _growth(run, make, small: int, times: int = 8) -> float:
-    """How many times longer ``run(make(n))`` takes for ``n = small * times`` than for
-    ``small``: about ``times`` for work linear in ``n``, ``times ** 2`` for quadratic,
-    whatever the machine's speed (each timing runs for at least 0.2 s)."""
-
-    def per_call(arg) -> float:
-        number, seconds = timeit.Timer(lambda: run(arg)).autorange()
-        return seconds / number
-
-    return per_call(make(small * times)) / per_call(make(small))
-
-
 #: UTF-16 declarations on which the encoding pattern did quadratic work.
 _SLOW_DECLARATIONS = {
     "blanks": lambda n: "<?xml" + " " * n,
@@ -587,7 +575,7 @@ def test_a_utf16_declaration_is_read_in_time_linear_in_its_length(shape):
     def make(n):
         return _SLOW_DECLARATIONS[shape](n).encode("utf-16")
 
-    assert _growth(_as_utf8, make, 4000) < 24
+    assert growth(_as_utf8, make, 4000) < 24
 
 
 @pytest.mark.timeout(10)

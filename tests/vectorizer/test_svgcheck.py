@@ -2,10 +2,10 @@
 
 import re
 import time
-import timeit
 
 import numpy as np
 import pytest
+from _timing import growth
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -267,18 +267,6 @@ def test_what_only_looks_like_a_nested_svg_is_accepted():
     check_svg_document(_doc(f'<svg x="2" y="3" width="5" height="5">{SQUARE}</svg>'))
 
 
-def _growth(run, make, small: int, times: int = 8) -> float:
-    """How many times longer ``run(make(n))`` takes for ``n = small * times`` than for
-    ``small``: about ``times`` for work linear in ``n``, ``times ** 2`` for quadratic,
-    whatever the machine's speed (each timing runs for at least 0.2 s)."""
-
-    def per_call(arg) -> float:
-        number, seconds = timeit.Timer(lambda: run(arg)).autorange()
-        return seconds / number
-
-    return per_call(make(small * times)) / per_call(make(small))
-
-
 def _check_transform(transform: str) -> None:
     try:
         check_svg_document(_doc(f'<path transform="{transform}" d="M0 0H1V1Z"/>'))
@@ -299,7 +287,7 @@ def test_a_transform_is_checked_in_time_linear_in_its_length(shape):
     # transform="aaaa..." took 2.5 s at 20,000 characters and 10 s at 40,000: each
     # letter was read again from each letter before it. A ratio of times, not a time,
     # so a slow machine passes and quadratic work (64 here) does not.
-    assert _growth(_check_transform, _SLOW_TRANSFORMS[shape], 4000) < 24
+    assert growth(_check_transform, _SLOW_TRANSFORMS[shape], 4000) < 24
 
 
 @pytest.mark.timeout(10)
