@@ -3,8 +3,9 @@
 ``python -m annotation_client`` and ``python -m model_server`` check their serving
 options (host, port, counts, log level) with the same rules and words, and both
 answer only to the hosts of ``SONOTRACE_TRUSTED_HOSTS``. The rules live here, in
-plain Python, because the services never import each other; each keeps its own
-framework glue (argparse parser, gunicorn options, Flask hook) at home.
+plain Python, because the services never import each other and this is the one
+package both import (the shared upload reader lives here for the same reason); each
+keeps its own framework glue (argparse parser, gunicorn options, Flask hook) at home.
 
 A check takes the text of an option or variable and returns its value, or raises
 ``ValueError`` with the reason only: the caller names the option or variable.
