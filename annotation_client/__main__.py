@@ -30,6 +30,7 @@ from vectorizer._settings import (
     WILDCARDS,
     ServingOptions,
     argument,
+    bind_address,
     checked,
     parse_at_least_one,
     parse_host,
@@ -121,7 +122,7 @@ def options(argv: list[str] | None = None, environ=None) -> Options:
 def gunicorn_settings(opts: Options, settings) -> dict:
     """gunicorn's settings for ``opts`` and the app's :class:`ClientConfig` ``settings``."""
     return {
-        "bind": f"{opts.host}:{opts.port}",
+        "bind": bind_address(opts.host, opts.port),
         "workers": opts.workers,
         "worker_class": "gthread",
         "threads": opts.threads,

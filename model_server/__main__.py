@@ -27,6 +27,7 @@ from vectorizer._settings import (
     WILDCARDS,
     ServingOptions,
     argument,
+    bind_address,
     from_env,
     parse_at_least_one,
     parse_host,
@@ -204,10 +205,8 @@ def main(argv: list[str] | None = None, environ: Mapping | None = None) -> int:
 
     from ._gunicorn import ModelServerApplication
 
-    host = opts.host
-    host = f"[{host}]" if ":" in host and not host.startswith("[") else host
     gunicorn_options = {
-        "bind": f"{host}:{opts.port}",
+        "bind": bind_address(opts.host, opts.port),
         "workers": opts.workers,
         "threads": opts.threads,
         "timeout": opts.timeout,

@@ -305,6 +305,19 @@ def host_is_trusted(header: str | None, trusted: tuple[str, ...]) -> bool:
     return False
 
 
+def bind_address(host: str, port: int) -> str:
+    """gunicorn's ``bind`` for ``host`` and ``port``: an IPv6 address in brackets.
+
+    Examples
+    --------
+    >>> bind_address("127.0.0.1", 8050), bind_address("::1", 5000)
+    ('127.0.0.1:8050', '[::1]:5000')
+    """
+    # Unbracketed, gunicorn reads "::1:5000" as a host with no port.
+    host = f"[{host}]" if ":" in host and not host.startswith("[") else host
+    return f"{host}:{port}"
+
+
 def with_bind_address(trusted: tuple[str, ...], host: str) -> tuple[str, ...]:
     """``trusted`` (SONOTRACE_TRUSTED_HOSTS), and the address a service binds, if specific.
 

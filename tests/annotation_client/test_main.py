@@ -83,6 +83,12 @@ def test_an_empty_host_variable_listens_on_loopback_only(environ, host):
     assert gunicorn_settings(opts, ClientConfig())["bind"] == "127.0.0.1:8050"
 
 
+def test_an_ipv6_host_is_bound_in_brackets(environ):
+    # Unbracketed, gunicorn reads "::1:8050" as a host without a port.
+    opts = options(["--host", "::1"])
+    assert gunicorn_settings(opts, ClientConfig())["bind"] == "[::1]:8050"
+
+
 def test_an_empty_host_option_is_refused(environ, capsys):
     with pytest.raises(SystemExit) as refused:
         options(["--host", ""])
