@@ -725,9 +725,10 @@ class AnnotationIndex:
             if row is None:
                 session.add(SavedRow(**v))
             elif _differs(row, v):
+                # Not the annotator's name: a record edited by hand can hold any text.
                 logger.warning(
-                    "annotation index: %s v%d changed on disk (now %s's); its row is replaced",
-                    v["image_sha256"][:12], v["version"], v["annotator"],
+                    "annotation index: %s v%d changed on disk; its row is replaced",
+                    v["image_sha256"][:12], v["version"],
                 )
                 for name, value in v.items():
                     setattr(row, name, value)

@@ -40,6 +40,16 @@ class ModelServerError(Exception):
         self.status = status
         self.code = code
 
+    def logged(self) -> str:
+        """What the client's log says of it: the status and code of a refusal, not its text.
+
+        The server's message can quote what the file said (a DICOM header's value, a
+        patient's name among them); the person who sent it sees the whole message.
+        """
+        if self.status is None:
+            return self.message  # the client's own words: a timeout, an unusable answer
+        return f"HTTP {self.status}" + (f" ({self.code})" if self.code else "")
+
 
 class ModelServerUnavailable(ModelServerError):
     """The model server is down, still loading, or too slow to answer."""

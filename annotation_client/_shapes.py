@@ -27,7 +27,7 @@ MAX_PATH_CHARS = vectorizer.MAX_PARSED_BYTES
 MAX_COORDINATE = vectorizer.MAX_COORDINATE
 
 _TOKEN = re.compile(r"[MLHVZmlhvz]|[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
-_SHAPE_PATH_KEY = re.compile(r"^shapes\[(\d+)\]\.path$")
+_SHAPE_PATH_KEY = re.compile(r"shapes\[(\d+)\]\.path")
 
 
 def parse_path(path: str) -> list[list[tuple[float, float]]]:
@@ -433,7 +433,7 @@ def apply_relayout(paths: Sequence[str], relayout: Mapping | None) -> RelayoutEd
     updated = list(current)
     changed = False
     for key, value in relayout.items():
-        match = _SHAPE_PATH_KEY.match(str(key))
+        match = _SHAPE_PATH_KEY.fullmatch(str(key))
         if not match or not isinstance(value, str):
             continue
         index = int(match.group(1))

@@ -16,6 +16,15 @@ MAX_NAME_CHARS = 200
 #: Control characters, and the line and paragraph separators that act like them: a name
 #: with one would break the Saved page's rows, the CSV and the log lines it appears in.
 _REFUSED_CATEGORIES = frozenset({"Cc", "Zl", "Zp"})
+#: The bidirectional formatting characters: LRM, RLM and ALM, the embeddings and
+#: overrides (U+202A-202E) and the isolates (U+2066-2069). A name with one shows the
+#: text after it reordered on the Saved page and in a spreadsheet ("Dr A\u202eleM"
+#: reads "Dr AMel"). They are format characters (Cf) like the joiners that some
+#: scripts' names need, so they are picked by name, not by category; right-to-left
+#: names need none of them (the browser orders Arabic and Hebrew letters itself).
+BIDI_CONTROLS = frozenset(
+    "\u200e\u200f\u061c\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+)
 
 
 class SignInError(ValueError):
@@ -50,8 +59,9 @@ def checked_name(name: str, subject: str) -> str:
     Raises
     ------
     SignInError
-        When it is longer than :data:`MAX_NAME_CHARS` characters or holds control
-        characters; the message never repeats the name.
+        When it is longer than :data:`MAX_NAME_CHARS` characters, or holds control
+        characters or bidirectional formatting characters (:data:`BIDI_CONTROLS`);
+        the message never repeats the name.
 
     Examples
     --------
@@ -63,6 +73,11 @@ def checked_name(name: str, subject: str) -> str:
         raise SignInError(f"{subject} is longer than {MAX_NAME_CHARS} characters.")
     if any(unicodedata.category(char) in _REFUSED_CATEGORIES for char in name):
         raise SignInError(f"{subject} holds control characters.")
+    if not BIDI_CONTROLS.isdisjoint(name):
+        raise SignInError(
+            f"{subject} holds a bidirectional formatting character (such as a "
+            "right-to-left override), which would show it reordered."
+        )
     return name
 
 

@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 
 CLASS_NAMES = ("normal", "benign", "malignant")
 _EXIF_ORIENTATION = 0x0112
-_MASK_RE = re.compile(r"^(?P<stem>.+?)_mask(?:_(?P<k>\d+))?$", re.IGNORECASE)
+_MASK_RE = re.compile(r"(?P<stem>.+?)_mask(?:_(?P<k>\d+))?", re.IGNORECASE)
 
 
 @dataclass
@@ -206,7 +206,7 @@ def load_samples(root, problems=None) -> list[Sample]:
             # One name typed on two systems may differ in Unicode form (é as one
             # character or as e and an accent): the image and its mask still pair.
             stem = unicodedata.normalize("NFC", p.stem)
-            m = _MASK_RE.match(stem)
+            m = _MASK_RE.fullmatch(stem)
             if m:
                 masks.setdefault(m.group("stem"), []).append(p)
             else:

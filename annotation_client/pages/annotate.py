@@ -1169,9 +1169,9 @@ def open_upload(contents, filename, current_meta, tool="pan"):
 
 def _file_name(filename) -> str:
     """The uploaded file's name as the record keeps it: each character an annotator's
-    name may not hold (control characters, C1 ones included, and the line and paragraph
-    separators: ``_signin.checked_name``'s rule), and each bidirectional formatting
-    character, replaced by "_"; at most 255 characters; "image" without one.
+    name may not hold (control characters, C1 ones included, the line and paragraph
+    separators and the bidirectional formatting characters: ``_signin.checked_name``'s
+    rule) replaced by "_"; at most 255 characters; "image" without one.
 
     The index and the CSV cannot hold control characters, and a separator breaks the
     Saved page's rows. A bidi override shows the name reordered there and in a
@@ -1181,11 +1181,8 @@ def _file_name(filename) -> str:
 
     if not isinstance(filename, str):
         return "image"
-    # LRM, RLM and ALM, the embeddings and overrides (U+202A-202E) and the isolates
-    # (U+2066-2069): format characters (Cf) like the joiners that some scripts'
-    # names need, so picked by name, not by category.
-    bidi = "\u200e\u200f\u061c\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
-    refused = _signin._REFUSED_CATEGORIES  # the annotator names' rule, not a copy of it
+    # The annotator names' rules, not copies of them.
+    bidi, refused = _signin.BIDI_CONTROLS, _signin._REFUSED_CATEGORIES
     name = "".join(
         "_" if ch in bidi or unicodedata.category(ch) in refused else ch for ch in filename
     ).strip()
@@ -1967,7 +1964,7 @@ def segment(
             _image_bytes(image_data, meta), meta["name"], max_vertices=_vertices(max_vertices)
         )
     except ModelServerError as exc:
-        logger.warning("segmentation failed: %s", exc.message)
+        logger.warning("segmentation failed: %s", exc.logged())
         return dash.no_update, _server_alert(exc, "Auto-segmentation"), time.time_ns()
     if (result["width"], result["height"]) != (meta["width"], meta["height"]):
         message = (

@@ -1821,7 +1821,9 @@ def test_a_removed_versions_number_is_not_given_to_the_next_save(make_index, tmp
     assert rows[3]["record_path"] == str(data_dir / SHA_A / "v003.json")
 
 
-def test_a_row_that_no_longer_says_what_its_record_says_is_replaced(make_index, tmp_path):
+def test_a_row_that_no_longer_says_what_its_record_says_is_replaced(
+    make_index, tmp_path, caplog
+):
     # Saved without the index (it was down, or the number was reused before this fix):
     # v002 is now Dr C's, while the index still holds Dr B's v2.
     data_dir, index = tmp_path / "data", make_index()
@@ -1837,7 +1839,11 @@ def test_a_row_that_no_longer_says_what_its_record_says_is_replaced(make_index, 
     assert resaved.version == 2
     assert index.annotator_of(SHA_A, 2) == "Dr B"
     # The next start's sync notices the record file changed, and replaces the row.
-    assert index.sync(data_dir) == synced(1)
+    with caplog.at_level("WARNING", logger="annotation_client"):
+        assert index.sync(data_dir) == synced(1)
+    said = [r.getMessage() for r in caplog.records if "changed on disk" in r.getMessage()]
+    # The log names the version, not the text a hand-edited record holds.
+    assert said == [f"annotation index: {SHA_A[:12]} v2 changed on disk; its row is replaced"]
     row = next(r for r in index.query() if r["version"] == 2)
     assert (row["annotator"], row["final_label"], row["note"]) == ("Dr C", "normal", None)
     assert index.query(reader="Dr B") == []

@@ -7,8 +7,10 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
+import pydicom
 import pytest
 from _dash_helpers import HealthyModelServer, closed_port
+from image_samples import dicom_bytes, speckle_image
 from PIL import Image
 
 from annotation_client import ModelServerClient, ModelServerError, ModelServerUnavailable
@@ -80,6 +82,23 @@ def test_a_refused_upload_carries_the_server_message(live_model_server):
     assert not isinstance(caught.value, ModelServerUnavailable)
     assert caught.value.status in (400, 415)
     assert caught.value.message.startswith("The model server refused the request")
+
+
+def test_the_log_line_of_a_refusal_gives_its_status_not_what_the_file_said(live_model_server):
+    # The server's message may quote a header's value; the log gets the status and code.
+    ds = pydicom.dcmread(io.BytesIO(dicom_bytes(speckle_image())))
+    ds.add_new(0x00281053, "LO", "JANE^DOE")  # RescaleSlope, not a number
+    sent = io.BytesIO()
+    ds.save_as(sent)
+    with pytest.raises(ModelServerError) as caught:
+        ModelServerClient(live_model_server).predict(sent.getvalue(), "scan.dcm")
+    refusal = caught.value
+    assert "JANE^DOE" in refusal.message  # the person who sent it is told why
+    assert refusal.status == 400 and refusal.code
+    assert refusal.logged() == f"HTTP 400 ({refusal.code})"
+    # The client's own words (no answer to quote) are logged as they are.
+    slow = ModelServerUnavailable("The model server at x did not answer within 3 s.")
+    assert slow.logged() == slow.message
 
 
 def test_a_server_that_is_down_is_unavailable():

@@ -72,6 +72,9 @@ def test_zoom_pan_and_unknown_keys_are_not_edits():
     assert s.apply_relayout([SQUARE], {"autosize": True}).paths is None
     assert s.apply_relayout([SQUARE], None).paths is None
     assert s.apply_relayout([SQUARE], {"shapes[5].path": SQUARE}).paths is None
+    # Only plotly's own key: not one with a line break after it, which "$" would let by.
+    moved = "M1,1L5,1L5,5Z"
+    assert s.apply_relayout([SQUARE], {"shapes[0].path\n": moved}).paths is None
 
 
 def test_a_drawn_region_is_added_and_a_drawn_rectangle_is_a_box():

@@ -23,6 +23,7 @@ from werkzeug.datastructures import Headers
 from annotation_client import _editing, create_app, decode_image, ids
 from annotation_client._app import INDEX_KEY
 from annotation_client._signin import (
+    BIDI_CONTROLS,
     MAX_NAME_CHARS,
     SignInError,
     checked_name,
@@ -173,6 +174,7 @@ def test_without_the_header_the_save_is_refused_and_nothing_written(
         ("Ada\tEve", "control characters"),
         ("Ada\x1b[2J", "control characters"),
         ("a" * 201, "longer than 200 characters"),
+        ("Ada\u202eEve", "bidirectional formatting character"),
     ],
 )
 def test_a_header_that_is_no_sane_name_is_refused_and_nothing_written(
@@ -221,6 +223,8 @@ def test_a_header_sent_twice_and_joined_is_refused(signed_in_app, annotate, data
 @pytest.mark.parametrize(
     ("typed", "reason"),
     [("Ada\x00", "control characters"), ("Ada\u2028Eve", "control characters"),
+     ("Dr A\u202eleM", "bidirectional formatting character"),
+     ("Dr \u2067Ada\u2069", "bidirectional formatting character"),
      (5, "Enter your name"), (["Ada"], "Enter your name")],
 )
 def test_a_typed_name_that_cannot_be_recorded_is_refused(annotate, data_dir, typed, reason):
@@ -229,6 +233,17 @@ def test_a_typed_name_that_cannot_be_recorded_is_refused(annotate, data_dir, typ
     text, work, _meta = _save(app, annotate, typed)
     assert "Not saved." in text and reason in text
     assert work is annotate.dash.no_update and _written(data_dir) == []
+
+
+def test_every_bidi_formatting_character_is_refused_but_not_the_joiners():
+    for char in BIDI_CONTROLS:
+        with pytest.raises(SignInError, match="bidirectional") as refused:
+            checked_name(f"Dr A{char}da", "The name")
+        assert "Dr A" not in str(refused.value)
+    # Right-to-left names need no formatting character; Persian ones use the joiners.
+    for name in ("\u062f. \u0633\u0627\u0631\u0629", "\u05d3\"\u05e8 \u05e8\u05d5\u05ea",
+                 "\u0646\u200c\u0627"):
+        assert checked_name(name, "The name") == name
 
 
 def test_a_typed_name_with_a_comma_is_kept(annotate, data_dir):
