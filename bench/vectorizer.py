@@ -9,7 +9,8 @@ Prints, for all non-empty ``*_mask*.png`` files under ``benign/`` and ``malignan
   tolerance bisected to meet the same vertex budget per ring);
 - speed, median over masks of the best of ``--repeats`` runs: ``mask_to_svg`` (trace),
   ``svg_to_mask`` (rasterise), ``mask_to_paths`` at 16 and 32 vertices and
-  ``measure_regions`` (also their 95th percentile over masks); the potrace command-line tool on the
+  ``measure_regions`` (also their 95th percentile over masks), ``offset_mask`` by 2 px
+  either way (the editor's Grow and Shrink); the potrace command-line tool on the
   same masks as PBM files in the same run (one process per mask, as a script would run
   it, and all masks in one process); ``skimage.measure.find_contours`` plus shapely's
   ``simplify``.
@@ -41,7 +42,13 @@ from skimage.measure import find_contours
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # run from a checkout without installing
 
-from vectorizer import mask_to_paths, mask_to_svg, measure_regions, svg_to_mask  # noqa: E402
+from vectorizer import (  # noqa: E402
+    mask_to_paths,
+    mask_to_svg,
+    measure_regions,
+    offset_mask,
+    svg_to_mask,
+)
 from vectorizer._svg import regions_to_svg  # noqa: E402
 from vectorizer._trace import trace  # noqa: E402
 
@@ -200,7 +207,7 @@ def main(argv=None) -> int:
     rows = {k: [] for k in (
         "rt", "rt_1x", "p16", "p32", "dp16", "dp32",
         "t_trace", "t_raster", "t_paths16", "t_paths32", "t_measure", "t_contours",
-        "t_contours_dp32",
+        "t_contours_dp32", "t_grow", "t_shrink",
         "cpu_trace", "cpu_raster",
     )}
     measure_regions(masks[0][1])  # the first call imports scikit-image; keep that out of timings
@@ -224,6 +231,8 @@ def main(argv=None) -> int:
         rows["dp32"].append(iou(svg_to_mask(douglas_peucker(m, 32), shape=m.shape), m))
         rows["t_contours"].append(best_of(args.repeats, contours_simplified, m, 1.0)[0])
         rows["t_contours_dp32"].append(best_of(args.repeats, douglas_peucker, m, 32)[0])
+        rows["t_grow"].append(best_of(args.repeats, offset_mask, m, 2)[0])
+        rows["t_shrink"].append(best_of(args.repeats, offset_mask, m, -2)[0])
 
     cli, cli_batch = potrace_cli(masks, args.repeats)
     med = {k: statistics.median(v) for k, v in rows.items() if k.startswith(("t_", "cpu_"))}
@@ -246,6 +255,9 @@ def main(argv=None) -> int:
     for n in (16, 32):
         print(f"  mask_to_paths(m, {n})                       {med[f't_paths{n}']:.2f}"
               f"   p95 {p95[f't_paths{n}']:.2f}")
+    print(f"  offset_mask(m, 2) / (m, -2), Grow / Shrink {med['t_grow']:.2f} / "
+          f"{med['t_shrink']:.2f}   ratio to mask_to_paths(m, 32) "
+          f"{med['t_grow'] / med['t_paths32']:.2f}x")
     print(f"  measure_regions                            {med['t_measure']:.2f}"
           f"   p95 {p95['t_measure']:.2f}")
     print(f"  potrace CLI, one process per mask          {med['t_potrace_cli']:.2f}"

@@ -15,6 +15,9 @@ check_svg_document
     expand without bound or beyond the limits (``svg_to_mask`` applies it itself).
 mask_to_paths
     Polygon outlines with a vertex budget per ring, for editing in plotly.
+offset_mask, MAX_OFFSET_PX
+    A mask grown or shrunk by a Euclidean distance in pixels (the editor's *Grow*
+    and *Shrink*).
 measure_regions
     Area, perimeter, bounding box, maximum diameter and centroid per region.
 MAX_OUTLINES, MAX_BOUNDARY_EDGES
@@ -102,6 +105,7 @@ from ._measure import (
     is_plausible_spacing,
     measure_regions,
 )
+from ._offset import MAX_OFFSET_PX, offset_mask
 from ._polygons import mask_to_paths
 from ._rasterize import MAX_COORDINATE, svg_to_mask
 from ._svg import mask_to_svg
@@ -113,6 +117,8 @@ __all__ = [
     "svg_to_mask",
     "check_svg_document",
     "mask_to_paths",
+    "offset_mask",
+    "MAX_OFFSET_PX",
     "measure_regions",
     "MAX_OUTLINES",
     "MAX_BOUNDARY_EDGES",

@@ -1,9 +1,10 @@
-/* SonoTrace annotation client: keyboard shortcuts for undo and redo, H and Delete.
+/* SonoTrace annotation client: keyboard shortcuts for undo and redo, H, Delete, + and -.
  * Ctrl+Z / Cmd+Z clicks Undo, Ctrl+Y or Ctrl+Shift+Z clicks Redo, unless the focus
  * is in a text field (where the browser's own undo must keep working). H (or h,
  * without Ctrl, Alt or Meta) flips Show outline, to look at the margin under it
  * and back without leaving the image. Delete or Backspace clicks Erase selected
- * while an outline is selected.
+ * while an outline is selected. + (or =) clicks Grow and - clicks Shrink, without
+ * Ctrl or Meta, which with them zoom the browser.
  * They act on the image only from the image's own column (#image-panel: the graph,
  * its tool bar, sliders and switches) or from the page itself (nothing focused):
  * a key pressed while the focus is in the Record form, on a final-label radio, a
@@ -33,6 +34,15 @@
       if (outline && !outline.disabled) {
         event.preventDefault();
         outline.click();
+      }
+      return;
+    }
+    if ((key === "+" || key === "=" || key === "-") &&
+        !(event.ctrlKey || event.metaKey || event.altKey)) {
+      var offset = document.getElementById(key === "-" ? "shrink-button" : "grow-button");
+      if (offset && !offset.disabled) {
+        event.preventDefault();
+        offset.click();
       }
       return;
     }

@@ -153,6 +153,30 @@ def _tool_bar():
                 ],
                 class_name="me-2",
             ),
+            dbc.ButtonGroup(
+                [
+                    dbc.Button(
+                        "Grow",
+                        id=ids.GROW_BUTTON,
+                        color="secondary",
+                        outline=True,
+                        size="sm",
+                        disabled=True,
+                        title="Widen every outline by a step, about 0.4 % of the image's "
+                        "longer side (+)",
+                    ),
+                    dbc.Button(
+                        "Shrink",
+                        id=ids.SHRINK_BUTTON,
+                        color="secondary",
+                        outline=True,
+                        size="sm",
+                        disabled=True,
+                        title="Narrow every outline by a step (−)",
+                    ),
+                ],
+                class_name="me-2",
+            ),
         ],
         className="d-flex flex-wrap align-items-center gap-1 mb-2",
     )
@@ -2240,6 +2264,8 @@ def ask_box(relayout, meta, history, pending, opacity, visible, calipers):
     State(ids.BOX_PENDING, "data"),
     State(ids.REVISE_ON_OPEN, "data"),
     State(ids.AUTO_SEGMENT, "value"),
+    Input(ids.GROW_BUTTON, "n_clicks"),
+    Input(ids.SHRINK_BUTTON, "n_clicks"),
     prevent_initial_call=True,
 )
 def edit(
@@ -2262,6 +2288,8 @@ def edit(
     pending=None,
     revise=None,
     auto=None,
+    _grow=None,
+    _shrink=None,
 ):
     """Every change of the outline goes through here and onto the undo history."""
     if not meta:
@@ -2332,6 +2360,15 @@ def edit(
         history = _history.push(
             history,
             _editing.make_state(ai["paths"], "reset", base="ai", density=ai.get("vertices")),
+        )
+    steps = (ids.GROW_BUTTON in triggered and bool(_grow)) - (
+        ids.SHRINK_BUTTON in triggered and bool(_shrink))
+    present = history["present"]
+    if steps and (present["paths"] or present.get("offset_from")):
+        # Each click is an undo step, worked out from where the run of clicks began.
+        density = present.get("density") or _vertices(max_vertices)
+        history = _history.push(
+            history, _editing.offset_outline(present, steps, shape, density)
         )
     if ids.VERTEX_DENSITY in triggered and max_vertices:
         present = history["present"]
@@ -2513,9 +2550,13 @@ def measure(history, meta, _loaded, *_echoes):
     except ValueError as exc:  # an outline of more pieces than can be measured quickly
         table = html.P(f"Cannot measure this outline: {exc}.", className="text-danger mb-0")
     steps = len(history["past"]) if history and history.get("image") == meta["sha256"] else 0
+    change = present["action"]
+    offset = present.get("offset_from")
+    if isinstance(offset, dict) and isinstance(offset.get("pixels"), int):
+        change += f" ({offset['pixels']:+d} px in all)"  # since the run of clicks began
     status = (
         f"{len(present['paths'])} region(s) · {_shapes.vertex_count(present['paths'])} vertices"
-        f" · last change: {present['action']} · {steps} undo step(s)"
+        f" · last change: {change} · {steps} undo step(s)"
     )
     if present["action"] in ("ai", "reset") and not present["paths"]:
         # Without it an empty outline on a normal scan reads like a segmentation that
@@ -2524,6 +2565,23 @@ def measure(history, meta, _loaded, *_echoes):
     return table, html.Span(
         status, id="edit-status-text", **{"data-regions": str(len(present["paths"]))}
     )
+
+
+@callback(
+    Output(ids.GROW_BUTTON, "disabled"),
+    Output(ids.SHRINK_BUTTON, "disabled"),
+    State(ids.HISTORY, "data"),
+    State(ids.IMAGE_META, "data"),
+    Input(ids.PAGE_LOAD, "data"),
+    Input(ids.OUTLINE_CHANGED, "data"),
+    Input(ids.IMAGE_OPENED, "data"),
+)
+def enable_offset(history, meta, _loaded, *_echoes):
+    """*Grow* and *Shrink* while there is an outline, or a run of them that shrank it away
+    (growing brings it back)."""
+    present = _present(history, meta)
+    nothing = not present["paths"] and not present.get("offset_from")
+    return nothing, nothing
 
 
 # =========================================================================== callbacks: record

@@ -883,6 +883,60 @@ def test_keys_pressed_in_the_record_form_do_not_erase_the_selected_outline(
     _assert_clean_console(dash_duo, artifacts_dir)
 
 
+def test_grow_and_shrink_widen_and_narrow_the_outline_by_button_and_key(
+    dash_duo, live_model_server, segmentable_image, data_dir, artifacts_dir
+):
+    """A tight AI outline is widened by a step a click, and Shrink or Undo gives back
+    the very outline it started from."""
+    from annotation_client._editing import offset_step
+
+    app = create_app({"MODEL_SERVER_URL": live_model_server, "DATA_DIR": data_dir})
+    dash_duo.start_server(app)
+    driver = dash_duo.driver
+    dash_duo.wait_for_element(f"#{ids.IMAGE_UPLOAD}")
+    grow, shrink = (driver.find_element(By.ID, i) for i in (ids.GROW_BUTTON, ids.SHRINK_BUTTON))
+    assert not grow.is_enabled() and not shrink.is_enabled()  # no outline yet
+    with Image.open(segmentable_image) as image:
+        shape = (image.height, image.width)
+    step = offset_step(shape)
+    _upload(dash_duo, segmentable_image)
+    wait_for(dash_duo, lambda: _drawn_paths(dash_duo) > 0, 60, "no AI outline appeared")
+    ai = _shape_paths(dash_duo)
+
+    def area():
+        return int(_shapes.paths_to_mask(_shape_paths(dash_duo), shape).sum())
+
+    def changed_from(paths):
+        wait_for(dash_duo, lambda: _shape_paths(dash_duo) != paths, 10, "the outline stayed")
+        return _shape_paths(dash_duo)
+
+    before = area()
+    wait_for(dash_duo, lambda: driver.find_element(By.ID, ids.GROW_BUTTON).is_enabled(), 10,
+             "Grow stayed disabled under an outline")
+    click(driver, By.ID, ids.GROW_BUTTON)
+    grown = changed_from(ai)
+    assert area() > before
+    wait_for(dash_duo, lambda: f"last change: grow (+{step} px in all)" in _status(dash_duo), 10,
+             f"status: {_status(dash_duo)!r}")
+    # From the page, "-" is Shrink: back to the AI's own paths, not a re-traced copy.
+    driver.find_element(By.TAG_NAME, "body").send_keys("-")
+    changed_from(grown)
+    assert _shape_paths(dash_duo) == ai
+    driver.find_element(By.TAG_NAME, "body").send_keys("-")
+    changed_from(ai)
+    assert area() < before
+    _shot(dash_duo, artifacts_dir, "01-shrunk")
+    # Each click is an undo step.
+    ActionChains(driver).key_down(Keys.CONTROL).send_keys("z").key_up(Keys.CONTROL).perform()
+    wait_for(dash_duo, lambda: _shape_paths(dash_duo) == ai, 10, "Undo did not give back")
+    # "+" typed in the note is a character, not a Grow.
+    note = driver.find_element(By.ID, ids.NOTE)
+    note.send_keys("+")
+    settled(dash_duo, quiet=0.5)
+    assert note.get_attribute("value") == "+" and _shape_paths(dash_duo) == ai
+    _assert_clean_console(dash_duo, artifacts_dir)
+
+
 def _small_png(path: Path, seed: int) -> Path:
     """A small grey PNG, different for each seed (so a different image hash)."""
     ramp = np.add.outer(np.arange(96), np.arange(128)).astype(np.uint8)

@@ -83,3 +83,60 @@ def test_box_must_fit_the_image():
         e.merge_box([], (0, 0, 200, 10), np.zeros((10, 10), bool), (10, 10), 32)
     with pytest.raises(ValueError, match="predicted"):
         e.merge_box([], (0, 0, 5, 5), np.zeros((9, 10), bool), (10, 10), 32)
+
+
+# --- Grow and Shrink -----------------------------------------------------------------
+
+
+def test_the_offset_step_follows_the_image_size():
+    assert [e.offset_step(shape) for shape in [(80, 100), (450, 500), (1024, 768), (8192, 10)]] == [
+        1, 2, 4, 32,
+    ]
+
+
+def test_grow_then_shrink_gives_back_the_very_outline_it_started_from():
+    drawn = e.make_state(["M100,100L300,100L300,250L100,250Z"], "edit", density=32)
+    shape = (450, 500)  # a step of 2 px
+    grown = e.offset_outline(drawn, 1, shape, 32)
+    assert grown["action"] == "grow" and grown["density"] == 32
+    assert grown["offset_from"] == {"paths": drawn["paths"], "pixels": 2, "density": 32}
+    area = s.paths_to_mask(grown["paths"], shape).sum()
+    # Two pixels on every side; each corner rounds off the 3 pixels over 2 px from it.
+    assert abs(area - (204 * 154 - 4 * 3)) <= 4
+    twice = e.offset_outline(grown, 1, shape, 32)
+    assert twice["offset_from"]["pixels"] == 4
+    assert s.paths_to_mask(twice["paths"], shape).sum() > area
+    # Two steps back: the hand-drawn paths themselves, not a re-traced copy of them.
+    back = e.offset_outline(e.offset_outline(twice, -1, shape, 32), -1, shape, 32)
+    assert back["paths"] == drawn["paths"] and back["density"] == 32
+    assert back["action"] == "shrink"  # what the click did, not where the run stands
+    assert back["offset_from"]["pixels"] == 0
+    shrunk = e.offset_outline(back, -1, shape, 8)
+    assert shrunk["action"] == "shrink" and shrunk["density"] == 8
+    assert s.paths_to_mask(shrunk["paths"], shape).sum() == 196 * 146
+
+
+def test_a_run_of_clicks_works_from_where_it_began_and_another_edit_ends_it():
+    ai_mask = _ellipse()
+    ai = e.make_state(e.mask_to_regions(ai_mask, 16), "ai", base="ai", density=16)
+    # Many clicks do not wear the outline smooth: ten out and ten in is where it began.
+    state = ai
+    for steps in [1] * 10 + [-1] * 10:
+        state = e.offset_outline(state, steps, ai_mask.shape, 16)
+    assert state["paths"] == ai["paths"]
+    # Shrunk away, then back: growing again from the run's start brings it back.
+    gone = e.offset_outline(ai, -25, ai_mask.shape, 16)
+    assert gone["paths"] == [] and gone["offset_from"]["pixels"] == -25
+    assert e.offset_outline(gone, 25, ai_mask.shape, 16)["paths"] == ai["paths"]
+    # A density change starts afresh from the grown outline, and so does the next run.
+    grown = e.offset_outline(ai, 3, ai_mask.shape, 16)
+    moved = e.revectorize(grown, 64, ai_mask.shape)
+    assert "offset_from" not in moved
+    again = e.offset_outline(moved, 1, ai_mask.shape, 64)
+    assert again["offset_from"] == {"paths": moved["paths"], "pixels": 1, "density": 64}
+
+
+@pytest.mark.parametrize("steps", [0, 1.0, True, None])
+def test_offset_steps_are_whole_and_non_zero(steps):
+    with pytest.raises(ValueError, match="steps"):
+        e.offset_outline(e.make_state(["M1,1L5,1L5,5Z"], "edit"), steps, (10, 10), 8)

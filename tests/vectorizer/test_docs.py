@@ -5,7 +5,10 @@ import importlib
 
 import pytest
 
-MODULES = ["_svg", "_rasterize", "_polygons", "_measure", "_svgcheck", "_imagefile", "_settings"]
+MODULES = [
+    "_svg", "_rasterize", "_polygons", "_measure", "_svgcheck", "_imagefile", "_settings",
+    "_offset",
+]
 
 
 @pytest.mark.parametrize("module", MODULES)
