@@ -27,11 +27,11 @@ from dataclasses import dataclass, replace
 
 from vectorizer._settings import (
     DEFAULT_HOST,
-    WILDCARDS,
     ServingOptions,
     argument,
     bind_address,
     checked,
+    note_wildcard,
     parse_at_least_one,
     parse_host,
     parse_log_level,
@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     from annotation_client import create_app
-    from annotation_client._config import LOOPBACK_HOSTS, ClientConfig
+    from annotation_client._config import ClientConfig
     from annotation_client._signing import check_key
 
     # Before anything is made: the data folder, the index and every save inherit it
@@ -161,13 +161,9 @@ def main(argv: list[str] | None = None) -> int:
     except (TypeError, ValueError) as exc:
         return refuse(exc)
     settings = replace(settings, trusted_hosts=with_bind_address(settings.trusted_hosts, opts.host))
-    if opts.host in WILDCARDS and set(settings.trusted_hosts) <= set(LOOPBACK_HOSTS):
-        # Not refused: the Dockerfile binds 0.0.0.0 and publishes on the host's loopback.
-        logging.getLogger("annotation_client").warning(
-            "listening on every network, but only requests to %s are answered (400 for "
-            "others): set SONOTRACE_TRUSTED_HOSTS to the names browsers open this client by",
-            ", ".join(settings.trusted_hosts),
-        )
+    note_wildcard(logging.getLogger("annotation_client"), opts.host, settings.trusted_hosts,
+                  "browsers")
+    _say_if_server_away(settings)
     if opts.dev:
         create_app(settings).run(host=opts.host, port=opts.port, debug=True)
         return 0
@@ -184,6 +180,34 @@ def main(argv: list[str] | None = None) -> int:
 
     _Server().run()
     return 0
+
+
+def _say_if_server_away(settings) -> None:
+    """Log, once at start, that the model server does not answer (or refuses us).
+
+    Not a reason to stop: under docker-compose or ``make run`` the server may still be
+    loading, and the pages say "offline" until it answers. But a wrong
+    ``SONOTRACE_MODEL_SERVER_URL``, or a server that does not trust the name the
+    client uses for it, is otherwise found only by the first radiologist to open an
+    image.
+    """
+    from annotation_client._server_client import (
+        ModelServerClient,
+        ModelServerError,
+        ModelServerUnavailable,
+    )
+
+    log = logging.getLogger("annotation_client")
+    try:
+        ModelServerClient(settings.model_server_url, timeout=3.0).health()
+    except ModelServerUnavailable as exc:
+        log.warning("%s Until it answers, the pages show it offline.", exc.logged())
+    except ModelServerError as exc:
+        log.warning("the model server at %s refused the client's health check: %s",
+                    settings.model_server_url, exc.logged())
+    except ValueError as exc:  # a URL the settings let through but requests cannot use
+        log.warning("the model server URL %s cannot be used: %s",
+                    settings.model_server_url, exc)
 
 
 if __name__ == "__main__":

@@ -23,12 +23,11 @@ from dataclasses import dataclass
 
 from vectorizer._settings import (
     DEFAULT_HOST,
-    LOOPBACK_HOSTS,
-    WILDCARDS,
     ServingOptions,
     argument,
     bind_address,
     from_env,
+    note_wildcard,
     parse_at_least_one,
     parse_host,
     parse_log_level,
@@ -188,13 +187,7 @@ def main(argv: list[str] | None = None, environ: Mapping | None = None) -> int:
         stream=sys.stderr,
     )
     settings["TRUSTED_HOSTS"] = with_bind_address(settings["TRUSTED_HOSTS"], opts.host)
-    if opts.host in WILDCARDS and set(settings["TRUSTED_HOSTS"]) <= set(LOOPBACK_HOSTS):
-        # Not refused: docker-compose binds 0.0.0.0 and its healthcheck uses 127.0.0.1.
-        log.warning(
-            "listening on every network, but only requests to %s are answered (400 for "
-            "others): set SONOTRACE_TRUSTED_HOSTS to the names clients reach this server by",
-            ", ".join(settings["TRUSTED_HOSTS"]),
-        )
+    note_wildcard(log, opts.host, settings["TRUSTED_HOSTS"], "clients")
     # Set before any worker loads a model (workers inherit the environment); the command
     # line wins over the environment for the inference threads.
     for key, value in threads_env.items():

@@ -14,6 +14,7 @@ A check takes the text of an option or variable and returns its value, or raises
 from __future__ import annotations
 
 import argparse
+import logging
 import re
 import sys
 from collections.abc import Callable, Mapping
@@ -213,7 +214,12 @@ def trusted_hosts(value) -> tuple[str, ...]:
     Returns
     -------
     tuple of str
-        Lower case, without brackets or a trailing dot, each once.
+        :data:`LOOPBACK_HOSTS` first, then the names of ``value``: lower case,
+        without brackets or a trailing dot, each once. The loopback names are
+        always trusted: no page can make a browser send them by rebinding its own
+        name (the browser sends the page's name), and health checks, the launcher
+        and a client on the same machine reach a service by them, so a list
+        written for the network's names must not lock those out.
 
     Raises
     ------
@@ -224,7 +230,7 @@ def trusted_hosts(value) -> tuple[str, ...]:
     Examples
     --------
     >>> trusted_hosts("LocalHost, [::1], sonotrace.example.org.")
-    ('localhost', '::1', 'sonotrace.example.org')
+    ('localhost', '127.0.0.1', '::1', 'sonotrace.example.org')
     """
     try:
         parts = value.split(",") if isinstance(value, str) else list(value)
@@ -250,7 +256,7 @@ def trusted_hosts(value) -> tuple[str, ...]:
             )
     if not hosts:
         raise ValueError("must name at least one host (or * for any)")
-    return tuple(dict.fromkeys(hosts))
+    return tuple(dict.fromkeys((*LOOPBACK_HOSTS, *hosts)))
 
 
 def split_host(header: str | None) -> tuple[str, int | None] | None:
@@ -329,10 +335,10 @@ def with_bind_address(trusted: tuple[str, ...], host: str) -> tuple[str, ...]:
 
     Examples
     --------
-    >>> with_bind_address(("localhost",), "10.0.0.5")
-    ('localhost', '10.0.0.5')
-    >>> with_bind_address(("localhost",), "0.0.0.0")
-    ('localhost',)
+    >>> with_bind_address(trusted_hosts("localhost"), "10.0.0.5")
+    ('localhost', '127.0.0.1', '::1', '10.0.0.5')
+    >>> with_bind_address(trusted_hosts("localhost"), "0.0.0.0")
+    ('localhost', '127.0.0.1', '::1')
     """
     if host in WILDCARDS or "*" in trusted:
         return trusted
@@ -340,3 +346,30 @@ def with_bind_address(trusted: tuple[str, ...], host: str) -> tuple[str, ...]:
         return tuple(dict.fromkeys(trusted + trusted_hosts(host)))
     except ValueError:  # not a plain name or address; gunicorn will say what it makes of it
         return trusted
+
+
+def note_wildcard(log: logging.Logger, host: str, trusted: tuple[str, ...], who: str) -> None:
+    """Say, once at start, that a service bound to every network answers only loopback.
+
+    Not refused, and not a warning: the Dockerfiles bind 0.0.0.0 and compose publishes
+    on the host's loopback, where that is right. Started so on a machine that others
+    should reach, the operator learns here why they get 400.
+
+    Parameters
+    ----------
+    log : logging.Logger
+        The service's logger.
+    host : str
+        The bind address.
+    trusted : tuple of str
+        The trusted host names, after :func:`with_bind_address`.
+    who : str
+        Who opens it by name: ``"browsers"``, ``"clients"``.
+    """
+    if host in WILDCARDS and set(trusted) <= set(LOOPBACK_HOSTS):
+        log.info(
+            "listening on every network, answering only requests that name %s (400 for "
+            "others), as in a container published on loopback; for other machines, add "
+            "the names %s use to SONOTRACE_TRUSTED_HOSTS",
+            ", ".join(trusted), who,
+        )

@@ -49,6 +49,8 @@ def test_the_command_serves_health_page_and_local_css(
     # gunicorn 27's control socket is one path per user: a second client would take it.
     log = next(artifacts_dir.glob("service-*.log")).read_text()
     assert "Control socket" not in log
+    # The model server it was given is not there: said once, at start, not found later.
+    assert log.count("The model server at http://127.0.0.1:9 cannot be reached.") == 1, log
 
 
 @pytest.fixture

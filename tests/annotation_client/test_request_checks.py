@@ -79,9 +79,11 @@ def test_loopback_names_are_trusted_by_default(client, host):
 def test_the_trusted_hosts_come_from_the_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("SONOTRACE_TRUSTED_HOSTS", "sonotrace.example.org, .ward.example")
     _, client = _make(tmp_path, host="sonotrace.example.org")
-    for host in ("sonotrace.example.org:8050", "ward.example", "pc1.ward.example"):
+    # The loopback names stay trusted: a health check or the launcher uses them.
+    for host in ("sonotrace.example.org:8050", "ward.example", "pc1.ward.example",
+                 "localhost", "127.0.0.1:8050"):
         assert client.get("/health", headers={"Host": host}).status_code == 200, host
-    for host in ("localhost", "evil.example", "notward.example"):
+    for host in ("evil.example", "notward.example", "10.0.0.5"):
         assert client.get("/health", headers={"Host": host}).status_code == 400, host
 
 
@@ -104,9 +106,10 @@ def test_a_bad_trusted_hosts_value_is_refused_by_name(value):
 
 
 def test_trusted_hosts_are_normalized():
-    assert trusted_hosts("LocalHost, [::1], Example.ORG.") == ("localhost", "::1", "example.org")
+    assert trusted_hosts("LocalHost, [::1], Example.ORG.") == (
+        "localhost", "127.0.0.1", "::1", "example.org")
     assert ClientConfig(trusted_hosts="a.example,b.example").trusted_hosts == (
-        "a.example", "b.example")
+        "localhost", "127.0.0.1", "::1", "a.example", "b.example")
     assert host_is_trusted("[::1]:8050", ("::1",))
     assert not host_is_trusted(None, ("localhost",))
     assert not host_is_trusted("localhost:99999999", ("localhost",))
@@ -118,6 +121,22 @@ def test_the_launcher_trusts_a_specific_bind_address_only():
     assert launcher.with_bind_address(loopback, "127.0.0.1") == loopback
     assert launcher.with_bind_address(loopback, "0.0.0.0") == loopback
     assert launcher.with_bind_address(loopback, "::") == loopback
+
+
+def test_bound_to_every_network_with_only_loopback_trusted_the_launcher_says_so(caplog):
+    import logging
+
+    log = logging.getLogger("sonotrace.test")
+    loopback = ("localhost", "127.0.0.1", "::1")
+    with caplog.at_level("INFO", logger="sonotrace.test"):
+        launcher.note_wildcard(log, "0.0.0.0", loopback, "browsers")
+        said = [r for r in caplog.records if r.name == "sonotrace.test"]
+        assert len(said) == 1 and said[0].levelname == "INFO"
+        assert "add the names browsers use to SONOTRACE_TRUSTED_HOSTS" in said[0].getMessage()
+        caplog.clear()
+        launcher.note_wildcard(log, "0.0.0.0", (*loopback, "ws01.example"), "browsers")
+        launcher.note_wildcard(log, "127.0.0.1", loopback, "browsers")
+        assert [r for r in caplog.records if r.name == "sonotrace.test"] == []
 
 
 # --- Origin ---------------------------------------------------------------------------

@@ -57,7 +57,16 @@ def test_the_trusted_hosts_come_from_the_environment(monkeypatch):
     monkeypatch.setenv("SONOTRACE_TRUSTED_HOSTS", "model-server,localhost")
     client = create_app({"WARMUP": False, "TESTING": True}).test_client()
     assert client.get("/openapi.json", headers={"Host": "model-server:5000"}).status_code == 200
-    assert client.get("/openapi.json", headers={"Host": "127.0.0.1:5000"}).status_code == 400
+    assert client.get("/openapi.json", headers={"Host": "other-server:5000"}).status_code == 400
+
+
+def test_a_list_of_other_names_still_trusts_the_loopback_names(monkeypatch):
+    # A compose override or a LAN list that names only the network's names must not
+    # lock out the container's health check (127.0.0.1) or the launcher's.
+    monkeypatch.setenv("SONOTRACE_TRUSTED_HOSTS", "model-server")
+    client = create_app({"WARMUP": False, "TESTING": True}).test_client()
+    for host in ("127.0.0.1:5000", "localhost", "[::1]:5000"):
+        assert client.get("/openapi.json", headers={"Host": host}).status_code == 200, host
 
 
 def test_a_star_trusts_any_host():

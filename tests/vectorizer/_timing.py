@@ -12,10 +12,16 @@ import timeit
 def growth(run, make, small: int, times: int = 8) -> float:
     """How many times longer ``run(make(n))`` takes for ``n = small * times`` than for
     ``small``: about ``times`` for work linear in ``n``, ``times ** 2`` for quadratic,
-    whatever the machine's speed (each timing runs for at least 0.2 s)."""
+    whatever the machine's speed (each timing runs for at least 0.2 s).
+
+    Each size is timed three times and the fastest kept: other work on the machine
+    (a benchmark, a browser test) only ever slows a run down, and one slowed run of
+    the large input alone once made a linear check read 26x.
+    """
 
     def per_call(arg) -> float:
-        number, seconds = timeit.Timer(lambda: run(arg)).autorange()
-        return seconds / number
+        timer = timeit.Timer(lambda: run(arg))
+        number, _ = timer.autorange()
+        return min(timer.repeat(repeat=3, number=number)) / number
 
     return per_call(make(small * times)) / per_call(make(small))
