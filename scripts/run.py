@@ -1,38 +1,95 @@
 """Run the model server and the annotation client together in the foreground.
 
-``make run`` calls this with the virtualenv's Python. Both services start in their own
-process groups so that one Ctrl-C (SIGINT) or a SIGTERM reaches this launcher only; it
-then stops the client, then the server, each with SIGTERM and, after a grace period,
-SIGKILL. If either service exits by itself, the other is stopped too and the launcher
-exits non-zero.
+``make run`` calls this with the virtualenv's Python. Before starting anything it
+checks ``SONOTRACE_LOG_LEVEL`` and that both ports can be listened on; a refusal is
+one line on stderr, ``error: ...``, and the exit status is 2, as the services do for a
+bad setting. Both services start in their own process groups, so that one Ctrl-C
+(SIGINT), a SIGTERM, a SIGQUIT (Ctrl-\\) or the terminal or SSH session closing
+(SIGHUP) reaches this launcher only; it then stops the client, then the server, each
+with SIGTERM and, after a grace period, SIGKILL. If either service exits by itself, or
+the model server's ``/health`` says ``"error"`` (its models cannot be loaded), the
+other is stopped too and the launcher exits non-zero.
 
-Uses the standard library only.
+Uses the standard library, and ``vectorizer._settings`` for the rules the services
+apply to the same settings.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
+import json
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# Run as a script, this file's folder is on sys.path, not the repository: add it, so
+# that the launcher applies the services' own setting rules rather than a copy of them.
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+from vectorizer._settings import (  # noqa: E402 - needs the sys.path entry above
+    LOOPBACK_HOSTS,
+    WILDCARDS,
+    argument,
+    bind_address,
+    from_env,
+    parse_host,
+    parse_log_level,
+    parse_port,
+    refuse,
+    trusted_hosts,
+)
+
 log = logging.getLogger("sonotrace.run")
+
+#: Ctrl-C, kill, the terminal or SSH session closing, Ctrl-\: each stops both services.
+#: The services run in sessions of their own, so the terminal's SIGHUP never reaches
+#: them: left unhandled here, it killed the launcher and orphaned both, ports held.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
+
+
+class ServiceFailed(Exception):
+    """A service's ``/health`` says it cannot serve: ``{"status": "error", ...}``."""
 
 
 @dataclass
 class Service:
+    """One service: its command, where it listens and the URL it answers at.
+
+    Attributes
+    ----------
+    name : str
+        For messages: "model server", "annotation client".
+    args : list of str
+        The command that runs it in the foreground.
+    url : str
+        ``http://host:port`` as a browser or the other service reaches it.
+    host, port : str, int
+        The address it binds (``--host``) and its port.
+    port_option : str
+        The launcher's option for ``port``, named when the port cannot be used.
+    env : dict
+        Variables set for it on top of the launcher's environment.
+    """
+
     name: str
     args: list[str]
     url: str
+    host: str = "127.0.0.1"
+    port: int = 0
+    port_option: str = ""
     env: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen | None = None
     ready: bool = False
@@ -46,12 +103,41 @@ class Service:
         )
         log.info("started %s (pid %d): %s", self.name, self.process.pid, " ".join(self.args))
 
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
     def healthy(self) -> bool:
+        """Whether ``/health`` answers 200; False while it is unreachable or loading.
+
+        Raises
+        ------
+        ServiceFailed
+            With the service's message, when ``/health`` answers ``"status": "error"``
+            (the model server whose models failed to load: it would answer 503 forever).
+        """
         try:
             with urllib.request.urlopen(f"{self.url}/health", timeout=2) as response:
                 return response.status == 200
+        except urllib.error.HTTPError as exc:
+            with exc:
+                body = _json_object(exc)
+            if body.get("status") == "error":
+                error = body.get("error")
+                message = error.get("message") if isinstance(error, dict) else None
+                raise ServiceFailed(message or json.dumps(body)) from None
+            return False
         except (urllib.error.URLError, OSError, ValueError):
             return False
+
+    def port_problem(self) -> str | None:
+        """Why this service could not listen on its port, in words; None if it can."""
+        reason = _listen_problem(self.host, self.port)
+        if reason is None:
+            return None
+        return (
+            f"cannot start the {self.name}: port {self.port} on {self.host} {reason}: stop "
+            f"that program or choose another port ({self.port_option})"
+        )
 
     def stop(self, grace: float) -> None:
         process = self.process
@@ -69,90 +155,252 @@ class Service:
             process.wait()
 
 
+def _json_object(response) -> dict:
+    try:
+        body = json.loads(response.read(65536))
+    except (OSError, ValueError):
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _listen_problem(host: str, port: int) -> str | None:
+    # Bound as gunicorn binds (an IPv6 family for an address with a colon, SO_REUSEADDR),
+    # so that the answer is gunicorn's: a port in TIME_WAIT after a stop is free, one a
+    # program listens on is not. Checked before anything starts: otherwise a service
+    # left running answered /health in place of the one being started, which was
+    # reported ready and then exited with "Connection in use".
+    address = host.strip("[]")
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((address, port))
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            return "is already in use by another program (a SonoTrace left running?)"
+        return f"cannot be listened on ({exc.strerror or exc})"
+    return None
+
+
 class _Stop(Exception):
     """Raised from the signal handler to leave the wait loop at once."""
 
 
-def _on_signal(signum, frame):  # noqa: ARG001 - signal handler signature
-    raise _Stop(signal.Signals(signum).name)
+class _StopSignals:
+    """Turns :data:`STOP_SIGNALS` into :class:`_Stop`, held back while a service starts.
+
+    Raised inside ``Popen`` once the child exists but before its pid is kept, a
+    ``_Stop`` would leave that child running with no one to stop it.
+    """
+
+    def __init__(self) -> None:
+        self._previous = {sig: signal.signal(sig, self._handle) for sig in STOP_SIGNALS}
+        self._holding = False
+        self._pending: str | None = None
+
+    def _handle(self, signum, frame):  # noqa: ARG002 - signal handler signature
+        name = signal.Signals(signum).name
+        if self._holding:
+            self._pending = self._pending or name
+            return
+        raise _Stop(name)
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        self._holding = True
+        try:
+            yield
+        finally:
+            self._holding = False
+        if self._pending is not None:
+            raise _Stop(self._pending)
+
+    def ignore(self) -> None:
+        # A second Ctrl-C, or the SIGHUP that follows a closed terminal's SIGCONT, while
+        # stopping must not leave orphans behind.
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, signal.SIG_IGN)
+
+    def restore(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
 
 
-def _public_host(host: str) -> str:
-    # A wildcard bind address is not something a browser or the client can connect to.
-    return "127.0.0.1" if host in {"0.0.0.0", "::", ""} else host
+def _say(text: str, stream=None) -> None:
+    # After SIGHUP the terminal is gone and writing to it fails (EIO): that must not
+    # stop the launcher from stopping the services.
+    with contextlib.suppress(OSError):
+        print(text, file=stream or sys.stdout, flush=True)
+
+
+def _url(host: str, port: int) -> str:
+    """The URL of a service bound to ``host``: a wildcard as this machine's loopback."""
+    if host in WILDCARDS:
+        # Not a host a browser or the client can connect to; a service bound to "::"
+        # surely answers on ::1, and one bound to 0.0.0.0 on 127.0.0.1.
+        host = "::1" if ":" in host else "127.0.0.1"
+    # bind_address: an IPv6 literal in brackets, "http://[::1]:5000", in a URL as in a bind.
+    return f"http://{bind_address(host, port)}"
 
 
 def build_services(host: str, server_port: int, client_port: int) -> list[Service]:
-    server_url = f"http://{_public_host(host)}:{server_port}"
-    client_url = f"http://{_public_host(host)}:{client_port}"
+    server_url = _url(host, server_port)
+    client_url = _url(host, client_port)
     python = sys.executable
     server = Service(
         "model server",
         [python, "-m", "model_server", "--host", host, "--port", str(server_port)],
         server_url,
+        host=host,
+        port=server_port,
+        port_option="--server-port, make run SERVER_PORT=...",
     )
     client = Service(
         "annotation client",
         [python, "-m", "annotation_client", "--host", host, "--port", str(client_port)],
         client_url,
+        host=host,
+        port=client_port,
+        port_option="--client-port, make run CLIENT_PORT=...",
         # The client must talk to the server started here, whatever the shell had set.
         env={"SONOTRACE_MODEL_SERVER_URL": server_url},
     )
     return [server, client]
 
 
-def run(services: list[Service], grace: float = 15.0) -> int:
-    """Start every service, report when each is ready, and stop them all on a signal."""
-    previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-    exit_code = 0
+def elsewhere(host: str, client_port: int, environ: Mapping) -> list[str]:
+    """What to tell about other machines: nothing unless ``host`` is a wildcard.
+
+    Bound to every network, the client is reached from elsewhere by this machine's
+    name or address, and it answers only names of ``SONOTRACE_TRUSTED_HOSTS`` (the
+    URL printed for this machine, a loopback address, is one no other can use).
+
+    Returns
+    -------
+    list of str
+        Lines to print after the local URL.
+    """
+    if host not in WILDCARDS:
+        return []
+    try:
+        listed = from_env("SONOTRACE_TRUSTED_HOSTS", trusted_hosts, (), environ)
+    except ValueError:  # the services refuse it, in their own words
+        listed = ()
+    listed = [name for name in listed if name not in LOOPBACK_HOSTS]
+    names = [name for name in listed if name != "*" and not name.startswith(".")]
+    if names:
+        urls = " or ".join(f"http://{bind_address(name, client_port)}" for name in names)
+        return [f"  other machines: open {urls} (SONOTRACE_TRUSTED_HOSTS)"]
+    if "*" in listed:
+        now = "it is *: any name is answered"
+    elif listed:
+        now = f"now {', '.join(listed)}"
+    else:
+        now = "it lists none yet: only this machine's own browser is answered"
+    return [
+        f"  other machines: open http://<this machine's name or address>:{client_port}, a "
+        f"name or address listed in SONOTRACE_TRUSTED_HOSTS ({now})"
+    ]
+
+
+def run(services: list[Service], grace: float = 15.0, notes: Sequence[str] = ()) -> int:
+    """Start every service, report when each is ready, and stop them all on a signal.
+
+    Parameters
+    ----------
+    services : list of Service
+        Started in this order, stopped in the reverse.
+    grace : float
+        Seconds each has to stop after SIGTERM before SIGKILL.
+    notes : sequence of str
+        Lines printed after the "ready" line (:func:`elsewhere`).
+
+    Returns
+    -------
+    int
+        0 after a stop signal; non-zero when a service exited or failed by itself.
+    """
+    signals = _StopSignals()
     try:
         for service in services:
-            service.start()
-        print("SonoTrace is starting (Ctrl-C stops both services):", flush=True)
+            with signals.held():
+                service.start()
+        _say("SonoTrace is starting (Ctrl-C stops both services):")
         for service in services:
-            print(f"  {service.name:<18} {service.url}", flush=True)
+            _say(f"  {service.name:<18} {service.url}")
         while True:
             for service in services:
                 code = service.process.poll()
                 if code is not None:
                     log.error("%s exited with code %d", service.name, code)
                     return code or 1
-                if not service.ready and service.healthy():
+                if service.ready:
+                    continue
+                try:
+                    healthy = service.healthy()
+                except ServiceFailed as exc:
+                    # Printed, not logged: the reason must show whatever the log level.
+                    _say(f"error: the {service.name} cannot serve: {exc}", sys.stderr)
+                    return 1
+                # Alive after the answer too: the answer is then this process's own.
+                if healthy and service.alive():
                     service.ready = True
-                    print(f"ready: {service.name} at {service.url}", flush=True)
+                    _say(f"ready: {service.name} at {service.url}")
                     if all(s.ready for s in services):
-                        print(f"SonoTrace is ready: open {services[-1].url}", flush=True)
+                        _say(f"SonoTrace is ready: open {services[-1].url}")
+                        for note in notes:
+                            _say(note)
             time.sleep(0.5)
     except _Stop as stop:
         log.info("%s received: stopping", stop)
-        return exit_code
+        return 0
     finally:
-        # A second Ctrl-C while stopping must not leave orphans behind.
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signals.ignore()
         for service in reversed(services):
             service.stop(grace)
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        print("SonoTrace stopped.", flush=True)
+        signals.restore()
+        _say("SonoTrace stopped.")
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Check the options, ``SONOTRACE_LOG_LEVEL`` and the ports, then :func:`run`.
+
+    Returns
+    -------
+    int
+        2, after one line on stderr, for a refused setting or a port that cannot be
+        listened on; else what :func:`run` returns.
+    """
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--host", default="127.0.0.1", help="bind address of both services")
-    parser.add_argument("--server-port", type=int, default=5000)
-    parser.add_argument("--client-port", type=int, default=8050)
+    parser.add_argument(
+        "--host",
+        type=argument(parse_host),
+        default="127.0.0.1",
+        help="bind address of both services",
+    )
+    parser.add_argument("--server-port", type=argument(parse_port), default=5000)
+    parser.add_argument("--client-port", type=argument(parse_port), default=8050)
     parser.add_argument(
         "--grace", type=float, default=15.0, help="seconds to wait for a clean stop"
     )
     args = parser.parse_args(argv)
     if args.server_port == args.client_port:
         parser.error("--server-port and --client-port must differ")
+    try:
+        # The services' rule: empty is unset, and a bad value is refused by its name.
+        level = from_env("SONOTRACE_LOG_LEVEL", parse_log_level, "info", os.environ)
+    except ValueError as exc:
+        return refuse(exc)
     logging.basicConfig(
-        level=os.environ.get("SONOTRACE_LOG_LEVEL", "INFO").upper(),
-        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+        level=level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s"
     )
-    return run(build_services(args.host, args.server_port, args.client_port), args.grace)
+    services = build_services(args.host, args.server_port, args.client_port)
+    problems = [problem for service in services if (problem := service.port_problem())]
+    for problem in problems:
+        status = refuse(ValueError(problem))
+    if problems:
+        return status
+    return run(services, args.grace, elsewhere(args.host, args.client_port, os.environ))
 
 
 if __name__ == "__main__":

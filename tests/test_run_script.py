@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import http.server
 import os
 import re
+import select
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -122,3 +126,418 @@ def test_starts_both_services_and_ctrl_c_stops_both(artifacts_dir):
     assert not _port_open(client_port), "the annotation client still listens after Ctrl-C"
     assert not [pid for pid in pids if _alive(pid)], "a service process outlived the launcher"
     assert "SonoTrace stopped." in log_path.read_text()
+
+
+# ----------------------------------------------------------------- fake services, real processes
+#
+# The launcher itself runs as a real process and gets real signals; only the two services
+# are fakes (an HTTP server each, started in a fraction of a second), so that stopping,
+# failing and the URLs it builds are checked without loading models. The driver runs the
+# launcher's own main() with sys.executable pointing at the fake, which then receives
+# exactly the command line the launcher built: "-m model_server --host H --port P".
+
+FAKE_SERVICE = '''
+import json, os, socket, sys, time, urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+module, host, port = sys.argv[2], sys.argv[sys.argv.index("--host") + 1], sys.argv[-1]
+mode = os.environ.get("FAKE_" + module.upper(), "ok")
+started = time.monotonic()
+
+
+class Handler(BaseHTTPRequestHandler):
+    def do_GET(self):
+        status, body = 200, {"status": "ok"}
+        if mode == "error":
+            message = "models are unavailable: the weights are truncated"
+            status, body = 503, {"status": "error", "error": {"code": 503, "message": message}}
+        elif mode == "loading" and time.monotonic() - started < 2:
+            status, body = 503, {"status": "loading", "error": {"code": 503, "message": "..."}}
+        upstream = os.environ.get("SONOTRACE_MODEL_SERVER_URL")
+        if upstream:  # as the real client does: it must reach the server by this URL
+            try:
+                urllib.request.urlopen(upstream + "/health", timeout=2).close()
+            except Exception as exc:
+                status, body = 503, {"status": "no model server", "url": upstream, "why": repr(exc)}
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+class Server(ThreadingHTTPServer):
+    address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
+Server((host, int(port)), Handler).serve_forever()
+'''
+
+DRIVER = '''
+import importlib.util, sys
+
+launcher, fake = sys.argv[1], sys.argv[2]
+if sys.argv[3] == "--tty":
+    import fcntl, termios
+
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)  # the terminal of this session, as a shell's
+spec = importlib.util.spec_from_file_location("sonotrace_run", launcher)
+run = importlib.util.module_from_spec(spec)
+sys.modules[spec.name] = run
+spec.loader.exec_module(run)
+sys.executable = fake
+sys.exit(run.main(sys.argv[4:]))
+'''
+
+
+@pytest.fixture
+def fake_python(tmp_path: Path) -> Path:
+    """An executable standing in for the venv's Python: it runs a fake service."""
+    path = tmp_path / "fake-python"
+    path.write_text(f"#!{sys.executable}\n{FAKE_SERVICE}")
+    path.chmod(0o755)
+    return path
+
+
+def _free_ports(count: int = 2, host: str = "127.0.0.1") -> list[int]:
+    sockets = []
+    try:
+        for _ in range(count):
+            sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+            sock.bind((host, 0))
+            sockets.append(sock)
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def _can_listen(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def _started_pids(output: str) -> list[int]:
+    return [int(pid) for pid in re.findall(r"started [a-z ]+ \(pid (\d+)\)", output)]
+
+
+def _kill_leftovers(output: str) -> None:
+    # The services run in their own process groups: never leave them behind.
+    for pid in _started_pids(output):
+        if _alive(pid):
+            os.killpg(pid, signal.SIGKILL)
+
+
+class _Launch:
+    """The launcher run as a process (the driver with fakes, or scripts/run.py itself),
+    its stdout and stderr in one file."""
+
+    def __init__(self, args: list[str], log_path: Path, env: dict | None = None):
+        self.log_path = log_path
+        with open(log_path, "w") as log:
+            self.process = subprocess.Popen(
+                args,
+                cwd=REPO_ROOT,
+                env={**os.environ, **(env or {})},
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    @property
+    def output(self) -> str:
+        return self.log_path.read_text()
+
+    def wait_for(self, text: str, timeout: float = 20) -> None:
+        deadline = time.monotonic() + timeout
+        while text not in self.output:
+            assert self.process.poll() is None, f"launcher exited:\n{self.output}"
+            assert time.monotonic() < deadline, f"no {text!r} in {timeout} s:\n{self.output}"
+            time.sleep(0.1)
+
+    def wait(self, timeout: float = 20) -> int:
+        try:
+            return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"the launcher still runs after {timeout} s:\n{self.output}")
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+        _kill_leftovers(self.output)
+
+
+@pytest.fixture
+def launch(tmp_path: Path, fake_python: Path):
+    """``launch(*run_py_args, fakes=True, env=...)``: the launcher, killed with its
+    services at the end of the test whatever happened."""
+    launches: list[_Launch] = []
+
+    def start(*args: str, fakes: bool = True, env: dict | None = None) -> _Launch:
+        if fakes:
+            command = [sys.executable, "-c", DRIVER, str(LAUNCHER), str(fake_python), "-"]
+        else:
+            command = [sys.executable, str(LAUNCHER)]
+        log_path = tmp_path / f"launch-{len(launches)}.log"
+        launches.append(_Launch([*command, *args], log_path, env))
+        return launches[-1]
+
+    yield start
+    for launched in launches:
+        launched.close()
+
+
+def _port_args(server_port: int, client_port: int, host: str = "127.0.0.1") -> list[str]:
+    return ["--host", host, "--server-port", str(server_port), "--client-port", str(client_port)]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGHUP, signal.SIGQUIT, signal.SIGTERM])
+def test_a_stop_signal_stops_both_services(launch, signum):
+    # SIGHUP is the terminal or SSH session closing; it used to kill the launcher alone
+    # and leave both services running, ports held.
+    ports = _free_ports()
+    launched = launch(*_port_args(*ports))
+    launched.wait_for("SonoTrace is ready")
+    pids = _started_pids(launched.output)
+    assert len(pids) == 2, launched.output
+
+    launched.process.send_signal(signum)
+    assert launched.wait() == 0, launched.output
+    assert not [pid for pid in pids if _alive(pid)], launched.output
+    assert all(_can_listen("127.0.0.1", port) for port in ports)
+    assert launched.output.endswith("SonoTrace stopped.\n"), launched.output
+
+
+def test_closing_the_terminal_stops_both_services(tmp_path, fake_python):
+    # The real thing behind SIGHUP: the launcher's controlling terminal hangs up (a pty
+    # whose master end closes, as when a terminal window or an SSH session closes).
+    ports = _free_ports()
+    master, slave = os.openpty()
+    launcher = subprocess.Popen(
+        [sys.executable, "-c", DRIVER, str(LAUNCHER), str(fake_python), "--tty",
+         *_port_args(*ports)],
+        cwd=REPO_ROOT,
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        start_new_session=True,
+    )
+    os.close(slave)
+    output = b""
+    try:
+        deadline = time.monotonic() + 20
+        while b"SonoTrace is ready" not in output:
+            assert time.monotonic() < deadline, output.decode(errors="replace")
+            if select.select([master], [], [], 0.5)[0]:
+                output += os.read(master, 65536)
+        pids = _started_pids(output.decode())
+        assert len(pids) == 2, output
+
+        os.close(master)
+        master = None
+        launcher.wait(timeout=20)
+        assert not [pid for pid in pids if _alive(pid)], "a service outlived its terminal"
+        assert all(_can_listen("127.0.0.1", port) for port in ports)
+    finally:
+        if master is not None:
+            os.close(master)
+        if launcher.poll() is None:
+            os.killpg(launcher.pid, signal.SIGKILL)
+            launcher.wait()
+        _kill_leftovers(output.decode(errors="replace"))
+
+
+class _HealthyService(threading.Thread):
+    """A program already answering 200 on ``/health`` at a port, as a service left
+    running by an earlier launcher does."""
+
+    def __init__(self, port: int):
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        super().__init__(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.parametrize("held", ["model server", "annotation client"])
+def test_a_port_in_use_is_refused_before_anything_starts(launch, held):
+    # The real launcher and services: with the check missing, the launcher reported the
+    # other program "ready" and its own service then exited with "Connection in use".
+    server_port, client_port = _free_ports()
+    port = server_port if held == "model server" else client_port
+    with _HealthyService(port):
+        launched = launch(*_port_args(server_port, client_port), fakes=False)
+        code = launched.wait(timeout=60)
+    output = launched.output
+    assert code == 2, output
+    assert not re.search(r"^ready:|is ready", output, re.MULTILINE), output
+    assert not _started_pids(output), output
+    lines = [line for line in output.splitlines() if line.strip()]
+    assert len(lines) == 1, output
+    assert lines[0].startswith(f"error: cannot start the {held}: port {port} on 127.0.0.1 ")
+    assert "already in use" in lines[0]
+
+
+def test_both_ports_in_use_are_named(launch):
+    ports = _free_ports()
+    with _HealthyService(ports[0]), _HealthyService(ports[1]):
+        launched = launch(*_port_args(*ports), fakes=False)
+        assert launched.wait(timeout=60) == 2
+    lines = launched.output.splitlines()
+    assert [line.split(":")[1].strip() for line in lines] == [
+        "cannot start the model server",
+        "cannot start the annotation client",
+    ], lines
+
+
+def test_an_empty_log_level_is_unset(launch):
+    # The services' rule: SONOTRACE_LOG_LEVEL= is the default, info. It used to be a
+    # ValueError traceback. A port in use ends the run before any service starts.
+    server_port, client_port = _free_ports()
+    with _HealthyService(server_port):
+        launched = launch(
+            *_port_args(server_port, client_port), fakes=False, env={"SONOTRACE_LOG_LEVEL": ""}
+        )
+        assert launched.wait(timeout=60) == 2, launched.output
+    assert "Traceback" not in launched.output
+    assert launched.output.startswith("error: cannot start the model server"), launched.output
+
+
+def test_a_bad_log_level_is_refused_in_one_line(launch):
+    launched = launch(
+        *_port_args(*_free_ports()), fakes=False, env={"SONOTRACE_LOG_LEVEL": "verbose"}
+    )
+    assert launched.wait(timeout=60) == 2, launched.output
+    assert launched.output == (
+        "error: SONOTRACE_LOG_LEVEL='verbose': must be one of debug, info, warning, error, "
+        "critical\n"
+    )
+
+
+def test_a_model_server_that_cannot_load_its_models_stops_both(launch):
+    # /health 503 {"status": "error"}: the launcher used to wait forever, silently.
+    ports = _free_ports()
+    launched = launch(*_port_args(*ports), env={"FAKE_MODEL_SERVER": "error"})
+    assert launched.wait() == 1, launched.output
+    output = launched.output
+    message = "models are unavailable: the weights are truncated"
+    assert output.count(message) == 1, output
+    assert f"error: the model server cannot serve: {message}\n" in output
+    pids = _started_pids(output)
+    assert len(pids) == 2 and not [pid for pid in pids if _alive(pid)], output
+    assert not re.search(r"^ready:|is ready", output, re.MULTILINE), output
+    assert output.endswith("SonoTrace stopped.\n"), output
+
+
+def test_a_model_server_still_loading_is_waited_for(launch):
+    launched = launch(*_port_args(*_free_ports()), env={"FAKE_MODEL_SERVER": "loading"})
+    launched.wait_for("SonoTrace is ready")
+    assert "error" not in launched.output
+
+
+@pytest.fixture
+def ipv6_loopback() -> str:
+    try:
+        _free_ports(1, "::1")
+    except OSError:
+        pytest.skip("no IPv6 loopback here")
+    return "::1"
+
+
+def test_an_ipv6_host_is_bracketed_in_urls(launch, ipv6_loopback):
+    # The fake client answers 200 only once it reaches the model server by the URL the
+    # launcher gave it, as the real one needs to: "http://::1:5000" is no URL.
+    server_port, client_port = _free_ports(host=ipv6_loopback)
+    launched = launch(*_port_args(server_port, client_port, host=ipv6_loopback))
+    launched.wait_for("SonoTrace is ready")
+    output = launched.output
+    assert f"ready: model server at http://[::1]:{server_port}\n" in output
+    assert f"SonoTrace is ready: open http://[::1]:{client_port}\n" in output
+
+
+@pytest.mark.parametrize("wildcard", ["0.0.0.0", "::"])
+def test_a_wildcard_host_tells_how_other_machines_connect(launch, wildcard, request):
+    # The local URL stays, but it is the one address no other machine can use.
+    if ":" in wildcard:
+        request.getfixturevalue("ipv6_loopback")
+    ports = _free_ports()
+    launched = launch(*_port_args(*ports, host=wildcard), env={"SONOTRACE_TRUSTED_HOSTS": ""})
+    launched.wait_for("other machines")
+    time.sleep(0.2)  # the line may be written in parts
+    local = "127.0.0.1" if wildcard == "0.0.0.0" else "[::1]"
+    lines = launched.output.splitlines()
+    ready = lines.index(f"SonoTrace is ready: open http://{local}:{ports[1]}")
+    note = lines[ready + 1]
+    assert note.startswith(
+        f"  other machines: open http://<this machine's name or address>:{ports[1]}, a name "
+        "or address listed in SONOTRACE_TRUSTED_HOSTS"
+    ), note
+
+
+def test_the_names_of_trusted_hosts_are_the_urls_for_other_machines(launch):
+    ports = _free_ports()
+    launched = launch(
+        *_port_args(*ports, host="0.0.0.0"),
+        env={"SONOTRACE_TRUSTED_HOSTS": "localhost, ws01.hospital.org, 10.0.0.5"},
+    )
+    launched.wait_for("other machines")
+    time.sleep(0.2)
+    assert (
+        f"  other machines: open http://ws01.hospital.org:{ports[1]} or "
+        f"http://10.0.0.5:{ports[1]} (SONOTRACE_TRUSTED_HOSTS)\n"
+    ) in launched.output
+
+
+def test_a_specific_host_needs_no_word_about_other_machines(launch):
+    launched = launch(*_port_args(*_free_ports()))
+    launched.wait_for("SonoTrace is ready")
+    time.sleep(0.2)
+    assert "other machines" not in launched.output
+
+
+def test_truncated_weights_stop_both_real_services(launch, tmp_path):
+    # The real model server: its models fail to load, /health says "error" for good.
+    weights = tmp_path / "weights"
+    shutil.copytree(REPO_ROOT / "models" / "weights", weights)
+    unet = weights / "sonotrace_unet.tflite"
+    unet.write_bytes(unet.read_bytes()[:4096])
+    launched = launch(
+        *_port_args(*_free_ports()),
+        fakes=False,
+        env={
+            "SONOTRACE_WEIGHTS_DIR": str(weights),
+            "SONOTRACE_WORKERS": "1",
+            "SONOTRACE_DATA_DIR": str(tmp_path / "data"),
+        },
+    )
+    assert launched.wait(timeout=180) == 1, launched.output
+    output = launched.output
+    assert output.count("error: the model server cannot serve: ") == 1, output
+    pids = _started_pids(output)
+    assert len(pids) == 2 and not [pid for pid in pids if _alive(pid)], output
+    assert output.endswith("SonoTrace stopped.\n"), output
