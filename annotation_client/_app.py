@@ -142,7 +142,11 @@ def cross_site(headers) -> str | None:
         return "it comes from another site (Sec-Fetch-Site: cross-site)"
     origin = headers.get("Origin")
     if origin is not None and not same_origin(origin, headers.get("Host")):
-        return f"it comes from another origin ({origin[:200]!r})"
+        # A reverse proxy that sends its own Host (nginx's default proxy_pass) makes
+        # every page's callbacks look cross-origin: the page goes blank, so say why.
+        return (f"it comes from another origin ({origin[:200]!r}) than the host it was "
+                f"sent to ({str(headers.get('Host'))[:200]!r}); behind a reverse proxy, "
+                "pass the browser's Host header through (nginx: proxy_set_header Host $host)")
     return None
 
 
@@ -314,9 +318,12 @@ def create_app(config=None) -> dash.Dash:
     _install_request_checks(server, settings)
     _api.register(server, index, settings)
     server.config[_signing.CONFIG_KEY] = _signing.load_key(settings.data_dir)
-    # Base64 inflates an upload by 4/3; leave room for the rest of the callback body.
+    # Base64 inflates an upload by 4/3; a save carries the file and everything a
+    # callback without it may (the undo history, the model's answers): that much room.
     # Only the callbacks that carry the file get this much (the guard's FILE_VALUES).
-    server.config["MAX_CONTENT_LENGTH"] = int(settings.max_upload_bytes * 1.4) + 4 * 1024 * 1024
+    server.config["MAX_CONTENT_LENGTH"] = (
+        int(settings.max_upload_bytes * 1.4) + _callback_guard.SMALL_LIMIT
+    )
     _callback_guard.register(app, FILE_VALUES)
     _warm_worklist(settings, index)
 

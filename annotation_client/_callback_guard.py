@@ -44,8 +44,8 @@ logger = logging.getLogger(__name__)
 CODE = "bad_callback_request"
 TOO_LARGE = "callback_too_large"
 #: Bytes of a callback body that carries no image. The largest legitimate ones carry
-#: the undo history (up to 200 states back and 200 forward, each the outlines: about
-#: 2.5 MB at three regions of 128 vertices), the model's answers (a PNG mask each) and
+#: the undo history (at most ``_history.DEFAULT_MAX_BYTES``, 4 MiB, of outlines), the
+#: model's answers (a PNG mask each) and
 #: a graph event (at most 300,000 characters of path data); the browser tests'
 #: largest is tens of kB. 8 MiB leaves room for that and, with MAX_CONTAINERS, costs a
 #: worker tens of MB at most to parse.

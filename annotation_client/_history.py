@@ -17,11 +17,19 @@ redoing carry it along unchanged.
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 #: How many undo steps are kept; the oldest are dropped beyond this. A long editing
 #: session must not grow the store (sent with every callback) without bound.
 DEFAULT_LIMIT = 200
+#: The most bytes of JSON the states may take in all; the oldest undo steps are dropped
+#: beyond this too. The edit callback sends the whole history, and the client refuses
+#: a callback body over 8 MiB (``_callback_guard.SMALL_LIMIT``): a dozen regions of
+#: 128 vertices reached that after 150 edits, and from then on every edit was drawn
+#: but not recorded, and Save kept the outline of before. Half of it leaves room for
+#: the model's answers and the graph event that come with the history.
+DEFAULT_MAX_BYTES = 4 * 1024 * 1024
 
 _KEYS = ("image", "past", "present", "future")
 
@@ -62,7 +70,9 @@ def _carried(history: dict) -> dict:
     return {k: copy.deepcopy(v) for k, v in history.items() if k not in _KEYS}
 
 
-def push(history: dict, state: Any, *, limit: int = DEFAULT_LIMIT) -> dict:
+def push(
+    history: dict, state: Any, *, limit: int = DEFAULT_LIMIT, max_bytes: int = DEFAULT_MAX_BYTES
+) -> dict:
     """Record a new edit: ``state`` becomes present, and the redo list is cleared.
 
     Pushing a state equal to the present one is a no-op, so a callback that fires
@@ -76,6 +86,9 @@ def push(history: dict, state: Any, *, limit: int = DEFAULT_LIMIT) -> dict:
         The state after the edit.
     limit : int, optional
         The maximum number of undo steps kept.
+    max_bytes : int, optional
+        The most bytes of JSON the states may take in all: the oldest undo steps are
+        dropped until they fit (the present state is always kept).
 
     Returns
     -------
@@ -91,10 +104,28 @@ def push(history: dict, state: Any, *, limit: int = DEFAULT_LIMIT) -> dict:
     return {
         **_carried(history),
         "image": history["image"],
-        "past": past[-limit:],
+        "past": _within(past[-limit:], state, max_bytes),
         "present": copy.deepcopy(state),
         "future": [],
     }
+
+
+def _json_bytes(state: Any) -> int:
+    return len(json.dumps(state, separators=(",", ":"), ensure_ascii=False).encode())
+
+
+def _within(past: list, present: Any, max_bytes: int) -> list:
+    """``past`` without as many of its oldest states as it takes for it and ``present``
+    to fit in ``max_bytes`` of JSON."""
+    if not isinstance(max_bytes, int) or max_bytes < 1:
+        raise ValueError("max_bytes must be a positive int")
+    sizes = [_json_bytes(s) for s in past]
+    total = sum(sizes) + _json_bytes(present)
+    dropped = 0
+    while dropped < len(past) and total > max_bytes:
+        total -= sizes[dropped]
+        dropped += 1
+    return past[dropped:]
 
 
 def amend(history: dict, state: Any) -> dict:
@@ -119,7 +150,7 @@ def amend(history: dict, state: Any) -> dict:
     return {
         **_carried(history),
         "image": history["image"],
-        "past": copy.deepcopy(history["past"]),
+        "past": _within(copy.deepcopy(history["past"]), state, DEFAULT_MAX_BYTES),
         "present": copy.deepcopy(state),
         "future": [],
     }

@@ -1,10 +1,11 @@
 /* SonoTrace annotation client: say so when the server refuses to update the page.
- * The server answers a callback request it will not run (a page from before an
- * upgrade, whose callbacks no longer exist, or page state altered in the browser)
- * with 400 and {"error": {"code": "bad_callback_request", "message": ...}}. Dash's
- * renderer shows nothing for that in production, so a click would silently do
- * nothing: this shows the server's message, which says to reload the page, in a
- * banner at the top. It watches the renderer's requests by wrapping fetch. */
+ * Dash's renderer shows nothing in production when a callback request fails, so a
+ * click or an edit would silently do nothing (and an edit drawn by plotly would look
+ * recorded when it was not). The server refuses a callback it will not run (a page
+ * from before an upgrade, page state altered in the browser: 400), one too large
+ * (413), one from another site (403, plain text) or fails (5xx); this shows its
+ * message, or the status, in a banner at the top. It watches the renderer's requests
+ * by wrapping fetch. */
 (function () {
   var original = window.fetch;
   if (!original) { return; }
@@ -18,19 +19,28 @@
       banner.setAttribute("role", "alert");
       document.body.insertBefore(banner, document.body.firstChild);
     }
-    banner.textContent = "This page could not be updated: " + message + ".";
+    banner.textContent = "This page could not be updated: " + message +
+      ". The last action did not take effect.";
+  }
+
+  function reason(status, text) {
+    try {
+      var error = JSON.parse(text).error;
+      if (error && error.message) { return String(error.message); }
+    } catch (e) { /* not JSON: the plain-text refusals, or a proxy's page */ }
+    var plain = text.replace(/<[^>]*>/g, " ").replace(/\s+/g, " ").trim();
+    if (plain && text.charAt(0) !== "<" && plain.length <= 300) { return plain; }
+    return "the server answered HTTP " + status + "; reload the page";
   }
 
   window.fetch = function (input, init) {
     var url = typeof input === "string" ? input : (input && input.url) || "";
     return original.apply(this, arguments).then(function (response) {
-      if (response.status === 400 && url.indexOf("_dash-update-component") !== -1) {
-        response.clone().json().then(function (body) {
-          var error = body && body.error;
-          if (error && error.code === "bad_callback_request" && error.message) {
-            show(String(error.message));
-          }
-        }).catch(function () { /* not JSON: not the guard's answer */ });
+      // 204 is Dash's "nothing to update"; only refusals and failures are said.
+      if (response.status >= 400 && url.indexOf("_dash-update-component") !== -1) {
+        response.clone().text().then(function (text) {
+          show(reason(response.status, text));
+        }).catch(function () { show("the server answered HTTP " + response.status); });
       }
       return response;
     });

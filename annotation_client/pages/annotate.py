@@ -774,6 +774,25 @@ def _server_alert(exc: ModelServerError, action: str):
     return _views.alert(exc.message, "danger", title=f"{action} failed.", id="server-alert-message")
 
 
+def _display_uri(image_data: dict, meta: dict) -> str:
+    """What the graph shows of the open image: the file itself, or, when the browser
+    would show the file otherwise than it is read (a DICOM, a 16-bit PNG, a colour
+    profile), its pixels as a PNG, decoded again from the file.
+    """
+    if isinstance(image_data.get("display"), str):  # a tab opened before 2026-12-05
+        return image_data["display"]
+    if not image_data.get("reencoded"):
+        return image_data["contents"]
+    config = get_config()
+    try:
+        image = decode_image(_image_bytes(image_data, meta), meta.get("name") or "image",
+                             max_bytes=config.max_upload_bytes, max_pixels=config.max_pixels)
+    except ImageDecodeError as exc:  # read when opened: only a lowered limit gets here
+        logger.warning("the open image cannot be shown again: %s", exc)
+        raise PreventUpdate from None
+    return image.display_uri
+
+
 def _image_bytes(image_data: dict | None, meta: dict) -> bytes:
     """The open image's file, as the page keeps it beside ``meta``.
 
@@ -1329,7 +1348,6 @@ def _show(name, read, current_meta, tool="pan", *, worklist_path=None):
     logger.info("opened image %s (%s, %dx%d)", meta["sha256"][:12], image.kind,
                 image.width, image.height)
     contents = f"data:{_MIME[image.kind]};base64," + base64.b64encode(data).decode("ascii")
-    display = None if image.display_uri == contents else image.display_uri
     figure = _figure.image_figure(
         image.display_uri, image.width, image.height, meta["sha256"], tool
     )
@@ -1338,7 +1356,11 @@ def _show(name, read, current_meta, tool="pan", *, worklist_path=None):
     no = dash.no_update
     return (
         meta,
-        {"contents": contents, "display": display},
+        # Not the picture the graph shows when it is another (a DICOM's, a 16-bit
+        # PNG's): this store goes with every model call and save, and the two together
+        # outgrew the callback limit for a large file well under the upload limit.
+        # Coming back to the page decodes the file again (see restore_workspace).
+        {"contents": contents, "reencoded": image.display_uri != contents},
         figure,
         _views.image_info(meta),
         None,
@@ -1375,7 +1397,7 @@ def restore_workspace(
         raise PreventUpdate
     if not history or history.get("image") != meta["sha256"]:
         history = None
-    uri = image_data.get("display") or image_data["contents"]
+    uri = _display_uri(image_data, meta)
     figure = _figure.image_figure(uri, meta["width"], meta["height"], meta["sha256"], tool)
     paths = _present(history, meta)["paths"]
     figure.update_layout(

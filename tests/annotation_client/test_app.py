@@ -879,3 +879,31 @@ def test_a_save_waits_while_the_spacing_field_shows_other_than_the_spacing_used(
         assert record["image"]["pixel_spacing_mm"] == saved
     else:
         assert "Not saved." in text and records == []
+
+
+@pytest.mark.parametrize("kind", ["dicom", "png"])
+def test_the_page_keeps_the_file_once_and_a_dicom_is_decoded_again_to_be_shown(
+    annotate, tmp_path, kind
+):
+    """The page's copy of the image goes with every model call and save: it holds the
+    file, not also the PNG the graph shows of a DICOM (the two together outgrew the
+    callback limit for an 18 MB DICOM), and coming back to the page shows that PNG."""
+    import base64
+
+    import numpy as np
+    from image_samples import dicom_bytes, png_bytes, speckle_image
+
+    pixels = speckle_image(120, 160)
+    data = dicom_bytes(pixels.astype(np.uint16) * 16, bits_stored=12) if kind == "dicom" else (
+        png_bytes(pixels))
+    app = create_app({"DATA_DIR": tmp_path, "MODEL_SERVER_URL": "http://127.0.0.1:9"})
+    with app.server.test_request_context("/"):
+        meta, image_data, figure, *_ = annotate._show(f"scan.{kind}", lambda: data, None)
+        shown = figure.data[0].source
+        assert set(image_data) == {"contents", "reencoded"}
+        assert base64.b64decode(image_data["contents"].partition(",")[2]) == data
+        assert image_data["reencoded"] is (kind == "dicom")
+        assert shown.startswith("data:image/png;base64,")
+        assert (shown == image_data["contents"]) is (kind == "png")
+        restored, *_ = annotate.restore_workspace(0, meta, image_data, None, None, 0.3, True)
+        assert restored.data[0].source == shown

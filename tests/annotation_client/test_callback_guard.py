@@ -177,3 +177,17 @@ def test_a_refused_callback_is_shown_in_the_page_not_swallowed(dash_duo, tmp_pat
     dash_duo.wait_for_contains_text("#stale-page", "reload the page", timeout=10)
     text = dash_duo.find_element("#stale-page").text
     assert text.startswith("This page could not be updated: no callback has the output")
+    assert text.endswith("The last action did not take effect.")
+    # Not only that refusal: one too large (an undo history grown past the limit, say)
+    # would otherwise leave an edit drawn on screen and silently unrecorded.
+    dash_duo.driver.execute_script(
+        """
+        window.fetch(arguments[0], {method: "POST",
+            headers: {"Content-Type": "application/json"},
+            body: '{"output": "edit-status.children", "pad": "' + 'x'.repeat(9 * 1024 * 1024)
+                  + '"}'});
+        """,
+        dash_duo.server_url + ROUTE,
+    )
+    dash_duo.wait_for_contains_text("#stale-page", "larger than this callback's limit",
+                                    timeout=10)

@@ -1,3 +1,5 @@
+import json
+
 import pytest
 
 from annotation_client import _history as h
@@ -102,3 +104,38 @@ def test_amend_replaces_the_present_without_a_new_step():
     assert amended["loaded_versions"] == [2] and amended["image"] == "x"
     assert h.undo(amended)["present"] == "a"
     assert history["present"] == "b"  # the history given is left as it was
+
+
+def test_the_oldest_steps_go_when_the_states_outgrow_their_bytes():
+    # A long session of many large outlines: the history must stay under the callback
+    # body limit, or edits are drawn but no longer recorded.
+    big = ["M" + "1,1L" * 2500 + "Z"]  # about 10 kB of JSON a state
+    hist = h.new_history({"paths": big, "n": 0})
+    for n in range(1, 60):
+        hist = h.push(hist, {"paths": big, "n": n}, max_bytes=100_000)
+    size = len(json.dumps(hist["past"] + [hist["present"]]))
+    assert size <= 100_000
+    kept = [s["n"] for s in hist["past"]]
+    assert kept == list(range(59 - len(kept), 59)) and len(kept) >= 8  # the newest, in order
+    assert hist["present"]["n"] == 59
+    # A present larger than the budget is still kept, with nothing to undo to.
+    huge = {"paths": ["M" + "1,1L" * 50_000 + "Z"], "n": 60}
+    assert h.push(hist, huge, max_bytes=100_000) == {
+        "image": None, "past": [], "present": huge, "future": []}
+    with pytest.raises(ValueError, match="max_bytes"):
+        h.push(hist, {"n": 61}, max_bytes=0)
+
+
+def test_the_default_budget_keeps_a_history_under_the_callback_limit():
+    from annotation_client._callback_guard import SMALL_LIMIT
+
+    # The audit's session: a dozen regions of 128 vertices, dragged 200 times.
+    regions = ["M" + "L".join(f"{100 + i}.25,{200 + j}.75" for i in range(128)) + "Z"
+               for j in range(12)]
+    hist = h.new_history({"paths": regions, "action": "ai"})
+    for n in range(200):
+        moved = [regions[0].replace("100.25", f"{100 + n}.5", 1), *regions[1:]]
+        hist = h.amend(hist, {"paths": moved, "action": "density"}) if n % 50 == 0 else (
+            h.push(hist, {"paths": moved, "action": "edit", "n": n}))
+    assert len(json.dumps(hist)) <= h.DEFAULT_MAX_BYTES < SMALL_LIMIT // 2 + 1
+    assert len(hist["past"]) >= 100  # still a long way back

@@ -158,6 +158,19 @@ def test_a_state_change_from_another_site_is_403(client, headers, path):
     assert response.get_data(as_text=True).startswith("Forbidden: ")
 
 
+
+def test_a_proxy_that_sends_its_own_host_is_told_what_to_pass_through(client):
+    # nginx's default proxy_pass sends the upstream's address as Host: every callback
+    # of the page opened as sonotrace.example.org looks cross-origin.
+    response = client.post(ROUTE, json=saved_page_body(), headers={
+        "Origin": "https://sonotrace.example.org", "Host": "127.0.0.1:8050"})
+    assert response.status_code == 403
+    assert response.get_data(as_text=True) == (
+        "Forbidden: it comes from another origin ('https://sonotrace.example.org') than the "
+        "host it was sent to ('127.0.0.1:8050'); behind a reverse proxy, pass the browser's "
+        "Host header through (nginx: proxy_set_header Host $host)\n")
+
+
 @pytest.mark.parametrize("headers", [
     {},
     {"Origin": "http://localhost"},
