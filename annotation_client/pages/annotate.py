@@ -1826,6 +1826,26 @@ def _revision_of(record: dict, version: int) -> dict:
     return {"version": version, "annotator": annotator.strip(), "readers": sorted(readers)}
 
 
+def _saved_meanwhile(meta: dict, history, version: int) -> tuple[int, list[int]] | None:
+    """``(seen, newer)`` when versions this reader may see were saved after the latest
+    one loaded into this work and before ``version``, the one just saved: two tabs on
+    one image, or two readers, each revising what they loaded. None otherwise, and
+    when the versions cannot be listed (the save itself stands).
+    """
+    loaded = [v for v in (history or {}).get("loaded_versions") or []
+              if isinstance(v, int) and not isinstance(v, bool)]
+    if not loaded:
+        return None
+    seen = max(loaded)
+    try:
+        newer = [v for v in get_store().versions(meta["sha256"], get_reader())
+                 if seen < v < version]
+    except (OSError, ValueError) as exc:
+        logger.warning("versions saved meanwhile not listed: %s", exc)
+        return None
+    return (seen, newer) if newer else None
+
+
 def _revised(meta: dict, history: dict | None) -> dict | None:
     """``based_on`` of a save of ``history``: the saved versions loaded into it, if any.
 
@@ -2851,9 +2871,17 @@ def save(_clicks, meta, history, ai, classification, final_label, note, annotato
             " The files are saved, but the Saved page's index could not be updated;"
             " it will list this version after the client restarts."
         )
+    missed = _saved_meanwhile(meta, history, saved.version)
+    if missed:
+        seen, newer = missed
+        details += (
+            f" Not part of it: {', '.join(f'v{v}' for v in newer)}, saved after v{seen}, the "
+            "latest version this work started from (in another tab or by another reader); "
+            "every version is kept, see the Saved page."
+        )
     work = _unsaved.snapshot(meta["sha256"], paths, final_label, note, descriptor_values)
     return html.Div(
-        _views.alert(details, "success", title="Saved."),
+        _views.alert(details, "warning" if missed else "success", title="Saved."),
         id="save-result",
         **{"data-version": str(saved.version), "data-folder": str(saved.folder)},
     ), work

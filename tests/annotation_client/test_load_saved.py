@@ -1222,3 +1222,22 @@ def test_the_answer_a_link_loads_after_leaves_the_history_to_the_load(app, annot
     failed, *_ = _load(app, annotate)
     out = _unsigned(edit([LOADED], loaded=failed)[0])
     assert out["present"]["action"] == "ai" and out["present"]["paths"] == [DRAWN]
+
+
+def test_a_save_says_which_versions_were_saved_after_the_one_it_revised(
+        app, annotate, data_dir):
+    # Two tabs on one image both load v2; the first saves v3, then the second saves:
+    # its v4 does not hold v3's edits, and the radiologist is told so.
+    _save(data_dir, SAVED_PATHS, annotator="Dr Cy")  # v1
+    _save(data_dir, [RING], annotator="Dr Cy")  # v2
+    tab_b = _edit(annotate, [LOADED], loaded=_loaded(version=2), history=_drawn_history())[0]
+    tab_a = _edit(annotate, [LOADED], loaded=_loaded(version=2), history=_drawn_history())[0]
+    assert _save_from(app, annotate, tab_a, annotator="Dr Cy").startswith("Saved. Version 3")
+    text = _save_from(app, annotate, tab_b, annotator="Dr Cy")
+    assert text.startswith("Saved. Version 4")
+    assert "Not part of it: v3, saved after v2, the latest version this work started from" in (
+        text)
+    # A revision of the latest version, or work that loaded none, has nothing to say.
+    tab_c = _edit(annotate, [LOADED], loaded=_loaded(version=4), history=_drawn_history())[0]
+    assert "Not part of it" not in _save_from(app, annotate, tab_c, annotator="Dr Cy")
+    assert "Not part of it" not in _save_from(app, annotate, _drawn_history(), annotator="Dr Cy")
