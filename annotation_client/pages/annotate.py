@@ -958,14 +958,23 @@ def check_server(_loaded):
     except ModelServerError as exc:
         return (
             _server_alert(exc, "Auto-segmentation and classification"),
-            _status_badge(None),
+            _status_badge(None, exc),
         )
     return None, _status_badge(health)
 
 
-def _status_badge(health: dict | None):
-    """The model server's badge: ready (with the model's name) or offline."""
+def _status_badge(health: dict | None, error: ModelServerError | None = None):
+    """The model server's badge: ready (with the model's name), not ready (it answers
+    503: loading, or its models failed), refusing this client (a 4xx: the server does
+    not trust the name the client uses for it, say) or offline (no answer)."""
     if health is None:
+        status = getattr(error, "status", None)
+        if status is not None and 400 <= status < 500:
+            return dbc.Badge("model server refuses this client", color="danger",
+                             title=error.message)
+        if status is not None:
+            return dbc.Badge("model server not ready", color="warning", text_color="dark",
+                             title=error.message)
         return dbc.Badge("model server offline", color="warning", text_color="dark")
     model = health.get("model") or health.get("models") or {}
     name = model.get("name") if isinstance(model, dict) else None
@@ -996,8 +1005,8 @@ def refresh_server_status(_ticks, alert):
                                timeout=min(HEALTH_TIMEOUT_S, config.request_timeout))
     try:
         health = client.health()
-    except ModelServerError:
-        return _status_badge(None), dash.no_update
+    except ModelServerError as exc:
+        return _status_badge(None, exc), dash.no_update
     return _status_badge(health), None if _says_unreachable(alert) else dash.no_update
 
 

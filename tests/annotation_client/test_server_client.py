@@ -204,3 +204,49 @@ def test_the_health_poll_takes_back_only_the_alert_that_the_server_cannot_be_rea
         finally:
             server.shutdown()
             server.server_close()
+
+
+def _answering(status: int, body: bytes):
+    class Handler(HealthyModelServer):
+        def do_GET(self):  # noqa: N802 - http.server's naming
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    return Handler
+
+
+@pytest.mark.usefixtures("an_app_exists")
+@pytest.mark.parametrize(("status", "body", "badge"), [
+    (400, b'{"error": {"code": "bad_host", "message": "this server does not answer to the '
+          b'host \'gpu-box:5000\'"}}', "model server refuses this client"),
+    (503, b'{"status": "loading", "error": {"code": 503, "message": "models are loading"}}',
+     "model server not ready"),
+    (200, b'{"status": "ok", "model": {"name": "stand-in"}}', "model server ready"),
+])
+def test_the_badge_tells_a_refusing_or_loading_server_from_one_that_is_offline(
+    tmp_path, annotate, status, body, badge
+):
+    from annotation_client import create_app
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _answering(status, body))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        app = create_app({"MODEL_SERVER_URL": url, "DATA_DIR": tmp_path})
+        with app.server.test_request_context("/_dash-update-component", method="POST"):
+            shown = annotate.refresh_server_status(1, None)[0]
+            _alert, first = annotate.check_server(None)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert str(shown.children).startswith(badge) and str(first.children).startswith(badge)
+    if status == 400:  # the reason, on hover
+        assert "does not answer to the host" in shown.title
+    # No answer at all is still "offline".
+    app = create_app({"MODEL_SERVER_URL": f"http://127.0.0.1:{closed_port()}",
+                      "DATA_DIR": tmp_path})
+    with app.server.test_request_context("/_dash-update-component", method="POST"):
+        assert annotate.refresh_server_status(1, None)[0].children == "model server offline"
