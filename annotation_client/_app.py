@@ -16,6 +16,8 @@ import dash_bootstrap_components as dbc
 import flask
 from dash import dcc, html
 
+from vectorizer._settings import untrusted_host_hint
+
 from . import _api, _callback_guard, _readers, _signing, _worklist, ids
 from ._config import ClientConfig, host_is_trusted, split_host
 from ._database import AnnotationIndex, IndexUnavailable
@@ -162,8 +164,7 @@ def _install_request_checks(server: flask.Flask, settings: ClientConfig) -> None
             logger.warning("refused a request from %s for the host %r", request.remote_addr,
                            (host or "")[:200])
             return _plain(400, f"Bad Request: this client does not answer to the host "
-                          f"{(host or '')[:200]!r}; open it by a name in "
-                          "SONOTRACE_TRUSTED_HOSTS")
+                          f"{(host or '')[:200]!r}{untrusted_host_hint(host)}")
         if request.method in SAFE_METHODS:
             return None
         reason = cross_site(request.headers)

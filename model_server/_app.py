@@ -17,7 +17,7 @@ from PIL import Image
 from models.runtime import BACKENDS
 
 # SONOTRACE_TRUSTED_HOSTS is parsed and matched exactly as the annotation client does.
-from vectorizer._settings import host_is_trusted, trusted_hosts
+from vectorizer._settings import host_is_trusted, trusted_hosts, untrusted_host_hint
 
 from . import _api, _docs, _models
 from ._errors import BadRequest, register_error_handlers
@@ -167,9 +167,10 @@ def _install_host_check(app: Flask) -> None:
 
     def check_host():
         if not host_is_trusted(request.headers.get("Host"), trusted):
+            host = request.headers.get("Host")
             raise BadRequest(
-                f"this server does not answer to the host {request.headers.get('Host', '')!r}"
-                "; reach it by a name in SONOTRACE_TRUSTED_HOSTS"
+                f"this server does not answer to the host {(host or '')[:200]!r}"
+                + untrusted_host_hint(host)
             )
 
     # First of all the hooks, so nothing (not even the request log's timer) runs for a

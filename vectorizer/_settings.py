@@ -311,6 +311,24 @@ def host_is_trusted(header: str | None, trusted: tuple[str, ...]) -> bool:
     return False
 
 
+def untrusted_host_hint(header: str | None) -> str:
+    """What a refusal of ``header`` says to do: add the host, as it may be listed.
+
+    The Host header carries a port, and ``SONOTRACE_TRUSTED_HOSTS`` refuses an entry
+    with one, so the name to add is said without it.
+
+    Examples
+    --------
+    >>> untrusted_host_hint("192.0.2.2:8075")
+    "; to allow it, add '192.0.2.2' (without a port) to SONOTRACE_TRUSTED_HOSTS"
+    """
+    parts = split_host(header)
+    if parts is None:
+        return "; reach it by a name in SONOTRACE_TRUSTED_HOSTS"
+    name = parts[0]
+    return f"; to allow it, add {name!r} (without a port) to SONOTRACE_TRUSTED_HOSTS"
+
+
 def bind_address(host: str, port: int) -> str:
     """gunicorn's ``bind`` for ``host`` and ``port``: an IPv6 address in brackets.
 

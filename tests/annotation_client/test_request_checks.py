@@ -65,6 +65,10 @@ def test_a_request_to_another_host_is_a_plain_400(client, method, path, host):
     text = response.get_data(as_text=True)
     assert "SONOTRACE_TRUSTED_HOSTS" in text
     assert "saved-table" not in text and "annotator" not in text
+    if host == "attacker.example:8050":  # the name to list, without the port it came with
+        assert text == (
+            "Bad Request: this client does not answer to the host 'attacker.example:8050'; to "
+            "allow it, add 'attacker.example' (without a port) to SONOTRACE_TRUSTED_HOSTS\n")
     assert response.headers["X-Frame-Options"] == "DENY"
 
 

@@ -39,6 +39,10 @@ def test_a_request_to_another_host_is_a_json_400(client, method, path, host):
     assert error["code"] == 400
     assert "SONOTRACE_TRUSTED_HOSTS" in error["message"]
     assert response.headers["X-Frame-Options"] == "DENY"
+    if host == "attacker.example:5000":  # the name to list, without the port it came with
+        assert error["message"] == (
+            "this server does not answer to the host 'attacker.example:5000'; to allow it, "
+            "add 'attacker.example' (without a port) to SONOTRACE_TRUSTED_HOSTS")
 
 
 def test_the_check_comes_before_every_other_hook():
