@@ -72,3 +72,27 @@ def test_a_pinhole_by_the_edge_stays_inside_at_the_clients_budget(busi_dir):
     polygon = shapely.Polygon(outer, holes)
     assert polygon.is_valid, shapely.is_valid_reason(polygon)
     assert _iou(svg_to_mask([d], shape=m.shape), m) > 0.995
+
+
+def _rings(path: str) -> list[np.ndarray]:
+    return [
+        np.array([tuple(map(float, xy.split(","))) for xy in sub.split()[1::2]])
+        for sub in path.removesuffix(" Z").split(" Z ")
+    ]
+
+
+def test_no_two_vertices_sit_on_one_handle(lesion_masks):
+    # At the editor's zoom two vertices closer than 2 px are one handle: dragging it
+    # moved one and left the other, a notch (a fifth of the rings had an edge < 1 px).
+    short, rings = 0, 0
+    for m in lesion_masks:
+        for path in mask_to_paths(m, max_vertices=32):
+            for ring in _rings(path):
+                rings += 1
+                edges = np.hypot(*(np.roll(ring, -1, axis=0) - ring).T)
+                if len(ring) > 3 and edges.min() < 2.0:
+                    perimeter = edges.sum()
+                    # A ring too short for its budget keeps half the budget's spacing.
+                    assert edges.min() >= min(2.0, 0.5 * perimeter / 32) - 0.02, edges.min()
+                    short += 1
+    assert short <= 0.05 * rings
