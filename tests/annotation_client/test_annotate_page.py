@@ -1117,6 +1117,9 @@ def test_behind_a_sign_in_proxy_the_signed_in_user_is_shown_and_recorded(
     image = _small_png(tmp_path / "scan.png", 3)
     _upload(dash_duo, image)
     wait_for(dash_duo, lambda: dash_duo.find_element("#image-name").text == "scan.png")
+    # The failed auto-segmentation's alert moves the page down when it lands: under load
+    # it landed between scrolling to Save and clicking it, and the click hit the alert.
+    settled(dash_duo, quiet=0.5)
     click(driver, By.ID, ids.SAVE_BUTTON)
     dash_duo.wait_for_element("#save-result[data-version='1']", timeout=20)
     folder = data_dir / hashlib.sha256(image.read_bytes()).hexdigest()
