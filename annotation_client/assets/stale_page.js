@@ -15,12 +15,23 @@
     if (!banner) {
       banner = document.createElement("div");
       banner.id = "stale-page";
-      banner.className = "alert alert-warning m-0 rounded-0 text-center";
+      banner.className = "alert alert-warning alert-dismissible m-0 rounded-0 text-center";
       banner.setAttribute("role", "alert");
+      var text = document.createElement("span");
+      text.id = "stale-page-text";
+      banner.appendChild(text);
+      // It stays until read and dismissed: a later action that works does not say
+      // that this one did.
+      var close = document.createElement("button");
+      close.type = "button";
+      close.className = "btn-close";
+      close.setAttribute("aria-label", "Dismiss");
+      close.addEventListener("click", function () { banner.remove(); });
+      banner.appendChild(close);
       document.body.insertBefore(banner, document.body.firstChild);
     }
-    banner.textContent = "This page could not be updated: " + message +
-      ". The last action did not take effect.";
+    document.getElementById("stale-page-text").textContent =
+      "This page could not be updated: " + message + ". The last action did not take effect.";
   }
 
   function reason(status, text) {

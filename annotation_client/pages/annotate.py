@@ -847,12 +847,33 @@ def _segment_on_open(auto, meta, ai, history) -> bool:
     return _ai_for(ai, meta) is None and not _present(history, meta)["paths"]
 
 
+#: How many answers (AI results, loaded versions) the history remembers having taken in.
+APPLIED_KEPT = 32
+
+
 def _applied(history: dict, source) -> bool:
-    """Whether the AI result ``source`` is already somewhere in the undo history."""
+    """Whether the answer ``source`` (its time) has been taken into the history already.
+
+    Remembered beside the steps (``applied``), not only found among them: once the
+    oldest undo steps are dropped (200 steps, or 4 MiB of outlines), the AI's step goes
+    too, and the result it came from, still in the page, was applied again over the
+    radiologist's outline, every other edit and without a word.
+    """
     if source is None:
         return False
+    if source in (history.get("applied") or []):
+        return True
     states = history["past"] + [history["present"]] + history["future"]
     return any(isinstance(s, dict) and s.get("source") == source for s in states)
+
+
+def _push_answer(history: dict, state: dict, source) -> dict:
+    """``state`` pushed as the step an answer ``source`` brought, and ``source`` remembered."""
+    history = _history.push(history, dict(state, source=source))
+    if source is not None:
+        kept = [s for s in history.get("applied") or [] if s != source]
+        history["applied"] = [*kept, source][-APPLIED_KEPT:]
+    return history
 
 
 def _triggered() -> set[str]:
@@ -2372,7 +2393,7 @@ def edit(
     # callbacks cannot run) is applied when the page is drawn again.
     if ai and not _applied(history, ai.get("at")) and not _same_ai(history["present"], ai):
         state = _editing.make_state(ai["paths"], "ai", base="ai", density=ai.get("vertices"))
-        history = _history.push(history, dict(state, source=ai.get("at")))
+        history = _push_answer(history, state, ai.get("at"))
     if (
         ids.LOADED_SAVE in triggered
         and loaded
@@ -2381,7 +2402,7 @@ def edit(
         and not _applied(history, loaded.get("at"))
     ):
         state = _editing.make_state(loaded["paths"], "saved", density=_vertices(max_vertices))
-        history = _history.push(history, dict(state, source=loaded.get("at")))
+        history = _push_answer(history, state, loaded.get("at"))
         version = loaded.get("version")
         if isinstance(version, int) and not isinstance(version, bool):
             # Newest last: the next save revises it, and descends from all of them,
@@ -2604,7 +2625,8 @@ def measure(history, meta, _loaded, *_echoes):
     change = present["action"]
     offset = present.get("offset_from")
     if isinstance(offset, dict) and isinstance(offset.get("pixels"), int):
-        change += f" ({offset['pixels']:+d} px in all)"  # since the run of clicks began
+        # The run's total since its first click: back where it began reads "0 px".
+        change += f" ({offset['pixels']:+d} px in all)".replace("+0 px", "0 px")
     status = (
         f"{len(present['paths'])} region(s) · {_shapes.vertex_count(present['paths'])} vertices"
         f" · last change: {change} · {steps} undo step(s)"

@@ -922,6 +922,8 @@ def test_grow_and_shrink_widen_and_narrow_the_outline_by_button_and_key(
     driver.find_element(By.TAG_NAME, "body").send_keys("-")
     changed_from(grown)
     assert _shape_paths(dash_duo) == ai
+    wait_for(dash_duo, lambda: "last change: shrink (0 px in all)" in _status(dash_duo), 10,
+             f"status: {_status(dash_duo)!r}")
     driver.find_element(By.TAG_NAME, "body").send_keys("-")
     changed_from(ai)
     assert area() < before

@@ -191,3 +191,6 @@ def test_a_refused_callback_is_shown_in_the_page_not_swallowed(dash_duo, tmp_pat
     )
     dash_duo.wait_for_contains_text("#stale-page", "larger than this callback's limit",
                                     timeout=10)
+    # It stays until dismissed (a later action that works does not say this one did).
+    dash_duo.find_element("#stale-page .btn-close").click()
+    dash_duo.wait_for_no_elements("#stale-page", timeout=5)

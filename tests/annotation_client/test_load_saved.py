@@ -1241,3 +1241,24 @@ def test_a_save_says_which_versions_were_saved_after_the_one_it_revised(
     tab_c = _edit(annotate, [LOADED], loaded=_loaded(version=4), history=_drawn_history())[0]
     assert "Not part of it" not in _save_from(app, annotate, tab_c, annotator="Dr Cy")
     assert "Not part of it" not in _save_from(app, annotate, _drawn_history(), annotator="Dr Cy")
+
+
+def test_an_ai_result_is_not_applied_again_once_its_step_left_the_history(annotate):
+    # A long session: 200 edits (or 4 MiB of outlines) later the AI's step is dropped
+    # from the undo history, and the result, still in the page, must not come back
+    # over the radiologist's outline at the next event.
+    start = _history.new_history(_editing.empty_state(), image=SHA)
+    history = _edit(annotate, [OPACITY], loaded=None, history=start, ai=_ai_result())[0]
+    history = _edit(annotate, [LOADED], loaded=_loaded(at=555), history=history)[0]
+    for n in range(_history.DEFAULT_LIMIT + 1):
+        history = _history.push(history, _editing.make_state([f"M{n},1L9,1L9,9Z"], "edit"))
+    assert all(s.get("source") is None for s in history["past"])  # both steps are gone
+    for _ in range(2):  # not once, not every other edit
+        history, *_ = _edit(annotate, [OPACITY], loaded=_loaded(at=555), history=history,
+                            ai=_ai_result())
+        assert history["present"]["paths"] == [f"M{_history.DEFAULT_LIMIT},1L9,1L9,9Z"]
+    assert history["applied"] == [222, 555]
+    # A new answer is still taken in.
+    history, *_ = _edit(annotate, [OPACITY], loaded=None, history=history,
+                        ai=_ai_result(at=999))
+    assert history["present"]["source"] == 999 and history["applied"] == [222, 555, 999]
