@@ -201,7 +201,9 @@ def _say_if_server_away(settings) -> None:
     try:
         ModelServerClient(settings.model_server_url, timeout=3.0).health()
     except ModelServerUnavailable as exc:
-        log.warning("%s Until it answers, the pages show it offline.", exc.logged())
+        # Information, not a warning: started beside it (make run, compose), the server
+        # is often still loading; a wrong URL shows the same way, so it is said.
+        log.info("%s Until it answers, the pages show it offline.", exc.logged())
     except ModelServerError as exc:
         log.warning("the model server at %s refused the client's health check: %s",
                     settings.model_server_url, exc.logged())
