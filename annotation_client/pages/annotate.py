@@ -1856,17 +1856,39 @@ def _revision_of(record: dict, version: int) -> dict:
     return {"version": version, "annotator": annotator.strip(), "readers": sorted(readers)}
 
 
-def _saved_meanwhile(meta: dict, history, version: int) -> tuple[int, list[int]] | None:
+#: How many of its own saves of the open image a page remembers (``SAVED_WORK``).
+MAX_OWN_VERSIONS = 50
+
+
+def _own_versions(saved_work, meta: dict) -> list[int]:
+    """The versions of the open image this page saved, from the last save's snapshot.
+
+    Kept by the browser, unsigned: a forged list only changes which versions the
+    next save's message names as saved meanwhile.
+    """
+    if not isinstance(saved_work, dict) or saved_work.get("image") != meta.get("sha256"):
+        return []
+    versions = saved_work.get("versions")
+    if not isinstance(versions, list):
+        return []
+    return [v for v in versions if isinstance(v, int) and not isinstance(v, bool)][
+        -MAX_OWN_VERSIONS:]
+
+
+def _saved_meanwhile(
+    meta: dict, history, version: int, own: list[int] | tuple[int, ...] = ()
+) -> tuple[int, list[int]] | None:
     """``(seen, newer)`` when versions this reader may see were saved after the latest
-    one loaded into this work and before ``version``, the one just saved: two tabs on
-    one image, or two readers, each revising what they loaded. None otherwise, and
-    when the versions cannot be listed (the save itself stands).
+    one this work holds (loaded into it, or saved from this page: ``own``) and before
+    ``version``, the one just saved: two tabs on one image, or two readers, each
+    revising what they loaded. None otherwise, and when the versions cannot be listed
+    (the save itself stands).
     """
     loaded = [v for v in (history or {}).get("loaded_versions") or []
               if isinstance(v, int) and not isinstance(v, bool)]
-    if not loaded:
+    if not loaded and not own:
         return None
-    seen = max(loaded)
+    seen = max([*loaded, *own])
     try:
         newer = [v for v in get_store().versions(meta["sha256"], get_reader())
                  if seen < v < version]
@@ -2779,8 +2801,10 @@ def _outline_files(paths, meta) -> tuple[str, np.ndarray]:
     State(ids.ANNOTATOR, "value"),
     State(ids.IMAGE_DATA, "data"),
     *[State(ids.descriptor(name), "value") for name in DESCRIPTOR_OPTIONS],
-    # Last, after the descriptors: what the pixel spacing field shows (see _spacing_unset).
+    # Last, after the descriptors: what the pixel spacing field shows (see _spacing_unset),
+    # then the last save's snapshot (which versions this page saved: _saved_meanwhile).
     State(ids.SPACING_INPUT, "value"),
+    State(ids.SAVED_WORK, "data"),
     prevent_initial_call=True,
     running=[(Output(ids.SAVE_BUTTON, "disabled"), True, False)],
 )
@@ -2794,6 +2818,7 @@ def save(_clicks, meta, history, ai, classification, final_label, note, annotato
     count = len(DESCRIPTOR_OPTIONS)
     descriptors, field = descriptors[:count], descriptors[count:]
     unset = _spacing_unset(field[0], meta) if field else None
+    own = _own_versions(field[1] if len(field) > 1 else None, meta)
     if unset is not None:
         return _views.alert(unset, "warning", title="Not saved.", id="save-result"), no
     header = get_config().annotator_header
@@ -2902,7 +2927,7 @@ def save(_clicks, meta, history, ai, classification, final_label, note, annotato
             " The files are saved, but the Saved page's index could not be updated;"
             " it will list this version after the client restarts."
         )
-    missed = _saved_meanwhile(meta, history, saved.version)
+    missed = _saved_meanwhile(meta, history, saved.version, own)
     if missed:
         seen, newer = missed
         details += (
@@ -2911,6 +2936,7 @@ def save(_clicks, meta, history, ai, classification, final_label, note, annotato
             "every version is kept, see the Saved page."
         )
     work = _unsaved.snapshot(meta["sha256"], paths, final_label, note, descriptor_values)
+    work["versions"] = [*own, saved.version][-MAX_OWN_VERSIONS:]
     return html.Div(
         _views.alert(details, "warning" if missed else "success", title="Saved."),
         id="save-result",

@@ -1262,3 +1262,29 @@ def test_an_ai_result_is_not_applied_again_once_its_step_left_the_history(annota
     history, *_ = _edit(annotate, [OPACITY], loaded=None, history=history,
                         ai=_ai_result(at=999))
     assert history["present"]["source"] == 999 and history["applied"] == [222, 555, 999]
+
+
+def _save_again(app, annotate, history, saved_work, annotator="Dr Cy"):
+    """``save`` with the spacing field empty (none in use) and the last save's snapshot."""
+    with app.server.test_request_context("/_dash-update-component"):
+        alert, work = annotate.save(1, META, history, None, None, "benign", "", annotator,
+                                    None, *[None] * N, None, saved_work)
+    return text_of(alert), work
+
+
+def test_a_page_saving_twice_is_not_told_its_own_save_was_missed(app, annotate, data_dir):
+    # Load v1, save (v2), fix something, save again (v3): v2 is this page's own work.
+    _save(data_dir, SAVED_PATHS, annotator="Dr Cy")  # v1
+    history = _edit(annotate, [LOADED], loaded=_loaded(version=1), history=_drawn_history())[0]
+    first, work = _save_again(app, annotate, history, None)
+    assert first.startswith("Saved. Version 2") and work["versions"] == [2]
+    second, work = _save_again(app, annotate, history, work)
+    assert second.startswith("Saved. Version 3") and "Not part of it" not in second
+    assert work["versions"] == [2, 3]
+    # Another page's save in between is still named, and only it.
+    _save(data_dir, [RING], annotator="Dr Cy")  # v4, from elsewhere
+    third, work = _save_again(app, annotate, history, work)
+    assert "Not part of it: v4, saved after v3," in third and work["versions"] == [2, 3, 5]
+    # The snapshot of another image, or a damaged one, names no version as this page's.
+    assert annotate._own_versions(dict(work, image="other"), META) == []
+    assert annotate._own_versions(dict(work, versions="2"), META) == []
