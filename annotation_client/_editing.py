@@ -224,7 +224,9 @@ def offset_outline(state: dict, steps: int, shape: tuple[int, int], max_vertices
     if not (isinstance(start, dict) and isinstance(start.get("paths"), list)
             and isinstance(start.get("pixels"), int)):
         start = {"paths": list(state["paths"]), "pixels": 0, "density": state.get("density")}
-    pixels = start["pixels"] + steps * offset_step(shape)
+    # Within what offset_mask takes: past the image's longest side nothing changes.
+    limit = vectorizer.MAX_OFFSET_PX
+    pixels = max(-limit, min(limit, start["pixels"] + steps * offset_step(shape)))
     if pixels == 0:
         paths, density = start["paths"], start.get("density")
     else:

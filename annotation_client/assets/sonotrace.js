@@ -39,6 +39,9 @@
     }
     if ((key === "+" || key === "=" || key === "-") &&
         !(event.ctrlKey || event.metaKey || event.altKey)) {
+      // One step a press: a held key's repeats would outrun the server, and the
+      // browser keeps only the last of the answers on their way.
+      if (event.repeat) { event.preventDefault(); return; }
       var offset = document.getElementById(key === "-" ? "shrink-button" : "grow-button");
       if (offset && !offset.disabled) {
         event.preventDefault();

@@ -2458,7 +2458,10 @@ def edit(
     steps = (ids.GROW_BUTTON in triggered and bool(_grow)) - (
         ids.SHRINK_BUTTON in triggered and bool(_shrink))
     present = history["present"]
-    if steps and (present["paths"] or present.get("offset_from")):
+    # Shrink needs an outline; Grow, an outline or a run that shrank it away (to bring
+    # it back). A Shrink of nothing would only pile up steps that Grow must undo.
+    if (steps < 0 and present["paths"]) or (steps > 0 and (
+            present["paths"] or present.get("offset_from"))):
         # Each click is an undo step, worked out from where the run of clicks began.
         density = present.get("density") or _vertices(max_vertices)
         history = _history.push(
@@ -2560,7 +2563,9 @@ def _slider_value(present: dict, triggered: set, max_vertices):
     value) would re-vectorize at the stale value and drop the redo steps.
     """
     density = present.get("density")
-    stepped = triggered & {ids.UNDO_BUTTON, ids.REDO_BUTTON, ids.RESET_BUTTON}
+    # Grow can bring back an outline shrunk away, at the density it was drawn at.
+    stepped = triggered & {ids.UNDO_BUTTON, ids.REDO_BUTTON, ids.RESET_BUTTON,
+                           ids.GROW_BUTTON, ids.SHRINK_BUTTON}
     if stepped and density and density != max_vertices:
         return int(density)
     return dash.no_update
@@ -2672,11 +2677,10 @@ def measure(history, meta, _loaded, *_echoes):
     Input(ids.IMAGE_OPENED, "data"),
 )
 def enable_offset(history, meta, _loaded, *_echoes):
-    """*Grow* and *Shrink* while there is an outline, or a run of them that shrank it away
-    (growing brings it back)."""
+    """*Grow* and *Shrink* while there is an outline; *Grow* also after a run of them
+    shrank it away (growing brings it back)."""
     present = _present(history, meta)
-    nothing = not present["paths"] and not present.get("offset_from")
-    return nothing, nothing
+    return not present["paths"] and not present.get("offset_from"), not present["paths"]
 
 
 # =========================================================================== callbacks: record

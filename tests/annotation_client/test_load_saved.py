@@ -1288,3 +1288,50 @@ def test_a_page_saving_twice_is_not_told_its_own_save_was_missed(app, annotate, 
     # The snapshot of another image, or a damaged one, names no version as this page's.
     assert annotate._own_versions(dict(work, image="other"), META) == []
     assert annotate._own_versions(dict(work, versions="2"), META) == []
+
+
+def _offset_click(annotate, history, meta, button, max_vertices=32):
+    """``edit`` as Dash calls it for one click of Grow or Shrink; its outputs."""
+    def run():
+        context_value.set(AttributeDict(triggered_inputs=[
+            {"prop_id": f"{button}.n_clicks", "value": 1}]))
+        return annotate.edit(
+            meta, None, None, None, None, None, None, max_vertices, 0.3, True, True, None,
+            history, None, None, None, None, None, None,
+            _grow=1 if button == ids.GROW_BUTTON else None,
+            _shrink=1 if button == ids.SHRINK_BUTTON else None,
+        )
+    return copy_context().run(run)
+
+
+def test_shrink_stops_at_nothing_and_grow_brings_the_outline_back_at_its_density(annotate):
+    meta = {"sha256": SHA, "name": "scan.png", "width": 100, "height": 80}  # 1-px steps
+    yy, xx = np.mgrid[:80, :100]
+    disc = np.hypot(yy - 40, xx - 50) <= 3
+    start = _editing.make_state(_editing.mask_to_regions(disc, 32), "ai", density=32)
+    history = _history.push(_history.new_history(_editing.empty_state(), image=SHA), start)
+    shrinks = 0
+    while history["present"]["paths"]:
+        history = _offset_click(annotate, history, meta, ids.SHRINK_BUTTON, max_vertices=8)[0]
+        shrinks += 1
+    assert shrinks <= 4 and history["present"]["offset_from"]["pixels"] == -shrinks
+    assert annotate.enable_offset(history, meta, None) == (False, True)  # Grow only
+    # Shrinking nothing adds no step that Grow would have to take back.
+    with pytest.raises(PreventUpdate):
+        _offset_click(annotate, history, meta, ids.SHRINK_BUTTON, max_vertices=8)
+    for _ in range(shrinks - 1):
+        history = _offset_click(annotate, history, meta, ids.GROW_BUTTON, max_vertices=8)[0]
+    out = _offset_click(annotate, history, meta, ids.GROW_BUTTON, max_vertices=8)
+    history, slider = out[0], out[5]
+    assert history["present"]["paths"] == start["paths"]
+    # The slider shows the density the outline came back at, not its own 8.
+    assert history["present"]["density"] == 32 and slider == 32
+
+
+def test_a_run_of_shrinks_is_clamped_to_what_the_vectorizer_takes():
+    state = _editing.make_state(["M1,1L90,1L90,70L1,70Z"], "edit", density=32)
+    far = _editing.offset_outline(state, -10**6, (80, 100), 32)
+    assert far["paths"] == [] and far["offset_from"]["pixels"] == -vectorizer.MAX_OFFSET_PX
+    back = _editing.offset_outline(far, 10**6, (80, 100), 32)
+    assert back["offset_from"]["pixels"] == vectorizer.MAX_OFFSET_PX  # the whole frame
+    assert _shapes.paths_to_mask(back["paths"], (80, 100)).all()
