@@ -325,7 +325,7 @@ def untrusted_host_hint(header: str | None) -> str:
     parts = split_host(header)
     if parts is None:
         return "; reach it by a name in SONOTRACE_TRUSTED_HOSTS"
-    name = parts[0]
+    name = parts[0][:200]  # cut as the refusal cuts the header it quotes
     return f"; to allow it, add {name!r} (without a port) to SONOTRACE_TRUSTED_HOSTS"
 
 

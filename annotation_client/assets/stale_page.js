@@ -41,7 +41,9 @@
     } catch (e) { /* not JSON: the plain-text refusals, or a proxy's page */ }
     var plain = text.replace(/<[^>]*>/g, " ").replace(/\s+/g, " ").trim();
     if (plain && text.charAt(0) !== "<" && plain.length <= 300) { return plain; }
-    return "the server answered HTTP " + status + "; reload the page";
+    // A reload drops the undo history and any unsaved work: not the first thing to try.
+    return "the server answered HTTP " + status + "; try again, and if it keeps failing, " +
+      "save your work, then reload the page";
   }
 
   window.fetch = function (input, init) {

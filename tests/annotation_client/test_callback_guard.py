@@ -191,6 +191,15 @@ def test_a_refused_callback_is_shown_in_the_page_not_swallowed(dash_duo, tmp_pat
     )
     dash_duo.wait_for_contains_text("#stale-page", "larger than this callback's limit",
                                     timeout=10)
+    # An answer that is no JSON (an HTML error page, a proxy's) is said by its status,
+    # and a reload, which drops unsaved work, is not the first thing it asks for.
+    dash_duo.driver.execute_script(
+        "window.fetch(arguments[0], {method: 'POST', body: '{}'});",
+        dash_duo.server_url + ROUTE + "/nothing-here",
+    )
+    dash_duo.wait_for_contains_text(
+        "#stale-page", "the server answered HTTP 405; try again, and if it keeps failing, "
+        "save your work, then reload the page", timeout=10)
     # It stays until dismissed (a later action that works does not say this one did).
     dash_duo.find_element("#stale-page .btn-close").click()
     dash_duo.wait_for_no_elements("#stale-page", timeout=5)
