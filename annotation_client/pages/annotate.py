@@ -774,7 +774,7 @@ def _server_alert(exc: ModelServerError, action: str):
     return _views.alert(exc.message, "danger", title=f"{action} failed.", id="server-alert-message")
 
 
-def _display_uri(image_data: dict, meta: dict) -> str:
+def _shown_uri(image_data: dict, meta: dict) -> str:
     """What the graph shows of the open image: the file itself, or, when the browser
     would show the file otherwise than it is read (a DICOM, a 16-bit PNG, a colour
     profile), its pixels as a PNG, decoded again from the file.
@@ -1427,7 +1427,7 @@ def restore_workspace(
         raise PreventUpdate
     if not history or history.get("image") != meta["sha256"]:
         history = None
-    uri = _display_uri(image_data, meta)
+    uri = _shown_uri(image_data, meta)
     figure = _figure.image_figure(uri, meta["width"], meta["height"], meta["sha256"], tool)
     paths = _present(history, meta)["paths"]
     figure.update_layout(
@@ -1860,6 +1860,13 @@ def _revision_of(record: dict, version: int) -> dict:
 MAX_OWN_VERSIONS = 50
 
 
+def _version_numbers(values) -> list[int]:
+    """The whole numbers of ``values`` (a list the browser kept), nothing else."""
+    if not isinstance(values, list):
+        return []
+    return [v for v in values if isinstance(v, int) and not isinstance(v, bool)]
+
+
 def _own_versions(saved_work, meta: dict) -> list[int]:
     """The versions of the open image this page saved, from the last save's snapshot.
 
@@ -1868,11 +1875,7 @@ def _own_versions(saved_work, meta: dict) -> list[int]:
     """
     if not isinstance(saved_work, dict) or saved_work.get("image") != meta.get("sha256"):
         return []
-    versions = saved_work.get("versions")
-    if not isinstance(versions, list):
-        return []
-    return [v for v in versions if isinstance(v, int) and not isinstance(v, bool)][
-        -MAX_OWN_VERSIONS:]
+    return _version_numbers(saved_work.get("versions"))[-MAX_OWN_VERSIONS:]
 
 
 def _saved_meanwhile(
@@ -1884,8 +1887,9 @@ def _saved_meanwhile(
     revising what they loaded. None otherwise, and when the versions cannot be listed
     (the save itself stands).
     """
-    loaded = [v for v in (history or {}).get("loaded_versions") or []
-              if isinstance(v, int) and not isinstance(v, bool)]
+    # The versions loaded into this image's work (_revised read them for the record).
+    same = bool(history) and history.get("image") == meta["sha256"]
+    loaded = _version_numbers(history.get("loaded_versions")) if same else []
     if not loaded and not own:
         return None
     seen = max([*loaded, *own])
