@@ -1,7 +1,25 @@
 #!/usr/bin/env bash
-# Install everything SonoTrace needs, without questions: the Debian packages, then .venv
-# with the pinned Python dependencies. Safe to run again; `make install` runs it only when
-# pyproject.toml or this script changed since the last successful run.
+# Install what SonoTrace needs, without questions: the Debian packages, then a virtualenv
+# with the pinned Python dependencies. Safe to run again; the Makefile runs it only when
+# pyproject.toml or this script changed since the last successful run of the same set.
+#
+# Variables (all optional):
+#   EXTRAS   the pyproject.toml extras to install, separated by commas; empty or unset:
+#            server,client,postgres, what running SonoTrace needs (`make install`,
+#            `make run`). `make test` (and lint, bench) passes
+#            server,client,postgres,train,test. The Debian packages follow the extras:
+#            always libpotrace-dev (the potrace bindings are built from source), a C
+#            compiler and Python's headers when missing (for that build); with `test`
+#            also what the tests and benchmarks run: chromium, chromium-driver,
+#            postgresql (the server: the index's tests start a throwaway one, and
+#            Debian's package starts its own cluster on port 5432 too), potrace (the
+#            command-line tool) and docker-compose.
+#            `postgres` is psycopg 3 with its own libpq, the driver the client opens a
+#            postgresql:// SONOTRACE_DATABASE_URL with: no Debian package needed.
+#   VENV     the virtualenv to create or update (default .venv).
+#   PYTHON   a Python 3.11 to create it with (default: python3.11, else python3).
+#   DRY_RUN  1: print the Debian packages (and which are missing) and the extras this
+#            run would install, then stop; nothing is installed or created.
 #
 # Without root, and without passwordless sudo, it stops before touching the system and
 # prints the exact `sudo apt-get install ...` line to run.
@@ -10,14 +28,28 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 VENV=${VENV:-.venv}
-EXTRAS=${EXTRAS:-server,client,postgres,train,test}
-# Regular installs: potrace headers for the potracecffi build, chromium for browser tests,
-# the potrace command-line tool, which bench/vectorizer.py compares against, and the
-# PostgreSQL server, which the annotation index's tests start as a throwaway cluster.
-APT_PACKAGES=(libpotrace-dev potrace chromium chromium-driver postgresql)
-# docker-compose is only needed to validate docker-compose.yml; its recommends pull in
-# the whole Docker engine, which nothing here uses.
-APT_PACKAGES_NO_RECOMMENDS=(docker-compose)
+RUNTIME_EXTRAS=server,client,postgres
+EXTRAS=${EXTRAS:-}
+# Blanks dropped: "server, client" is what was meant.
+EXTRAS=${EXTRAS//[[:space:]]/}
+EXTRAS=${EXTRAS:-$RUNTIME_EXTRAS}
+DRY_RUN=${DRY_RUN:-0}
+# What building and running need: potrace's headers for the potracecffi build (it has
+# no wheel; libpotrace0, the library itself, comes with them).
+APT_PACKAGES=(libpotrace-dev)
+APT_PACKAGES_NO_RECOMMENDS=()
+IFS=, read -r -a extras <<< "$EXTRAS"
+for extra in "${extras[@]}"; do
+    if [ "$extra" = test ]; then
+        # What the tests and benchmarks run: chromium for browser tests, the PostgreSQL
+        # server, which the annotation index's tests start as a throwaway cluster, and
+        # the potrace command-line tool, which bench/vectorizer.py compares against.
+        APT_PACKAGES+=(potrace chromium chromium-driver postgresql)
+        # docker-compose is only needed to validate docker-compose.yml; its recommends
+        # pull in the whole Docker engine, which nothing here uses.
+        APT_PACKAGES_NO_RECOMMENDS+=(docker-compose)
+    fi
+done
 
 export DEBIAN_FRONTEND=noninteractive
 
@@ -45,7 +77,28 @@ find_python() {
 PY=$(find_python) || die "Python 3.11 not found (tried \$PYTHON, python3.11, python3).
 Install it, e.g.: sudo apt-get install python3.11 python3.11-venv"
 
+case "$DRY_RUN" in
+    0 | 1) ;;
+    *) die "DRY_RUN=$DRY_RUN: must be 0 or 1" ;;
+esac
+
+# A misspelt extra would only be a pip warning, and a `make run` that fails later.
+known_extras=$("$PY" -c 'import tomllib
+with open("pyproject.toml", "rb") as f:
+    print(" ".join(tomllib.load(f)["project"]["optional-dependencies"]))')
+for extra in "${extras[@]}"; do
+    case " $known_extras " in
+        *" $extra "*) ;;
+        *) die "EXTRAS=$EXTRAS: '$extra' is not an extra of pyproject.toml ($known_extras)" ;;
+    esac
+done
+
 # --------------------------------------------------------------------------- system packages
+has_python_headers() {
+    "$PY" -c 'import os, sys, sysconfig
+sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))'
+}
+
 missing=()
 missing_no_recommends=()
 if command -v dpkg-query >/dev/null 2>&1; then
@@ -62,9 +115,30 @@ if command -v dpkg-query >/dev/null 2>&1; then
             *) die "$PY cannot create virtual environments (no ensurepip module)" ;;
         esac
     fi
+    # potracecffi comes as source only: pip compiles it, against Python's headers.
+    if ! command -v gcc >/dev/null 2>&1 && ! command -v cc >/dev/null 2>&1; then
+        missing+=(gcc libc6-dev)
+    fi
+    if ! has_python_headers; then
+        case "$PY" in
+            /usr/bin/*) missing+=("python3.11-dev") ;;
+            *) die "$PY has no Python.h, which building potracecffi needs" ;;
+        esac
+    fi
 else
     log "warning: not a Debian system (no dpkg-query); make sure these are installed:" \
-        "${APT_PACKAGES[*]} ${APT_PACKAGES_NO_RECOMMENDS[*]}"
+        "${APT_PACKAGES[*]} ${APT_PACKAGES_NO_RECOMMENDS[*]}, a C compiler, Python's headers"
+fi
+
+if [ "$DRY_RUN" = 1 ]; then
+    # One line each, for people and for tests/test_makefile.py.
+    echo "dry run: nothing is installed"
+    echo "extras: $EXTRAS"
+    echo "apt: ${APT_PACKAGES[*]}"
+    echo "apt --no-install-recommends: ${APT_PACKAGES_NO_RECOMMENDS[*]}"
+    echo "missing: ${missing[*]}${missing[*]:+ }${missing_no_recommends[*]}"
+    echo "venv: $VENV"
+    exit 0
 fi
 
 if [ ${#missing[@]} -gt 0 ] || [ ${#missing_no_recommends[@]} -gt 0 ]; then
