@@ -6,9 +6,13 @@ one line on stderr, ``error: ...``, and the exit status is 2, as the services do
 bad setting. Both services start in their own process groups, so that one Ctrl-C
 (SIGINT), a SIGTERM, a SIGQUIT (Ctrl-\\) or the terminal or SSH session closing
 (SIGHUP) reaches this launcher only; it then stops the client, then the server, each
-with SIGTERM and, after a grace period, SIGKILL. If either service exits by itself, or
-the model server's ``/health`` says ``"error"`` (its models cannot be loaded), the
-other is stopped too and the launcher exits non-zero.
+with SIGTERM and, after a grace period, SIGKILL. If either service exits by itself, the
+other is stopped too and the launcher exits non-zero. So it is when the model server's
+``/health`` says ``"error"`` (its models could not be loaded) and still says so
+``--error-grace`` seconds later (``SONOTRACE_LOAD_ERROR_GRACE``, default 30) without
+having been ready in between: the server tries a failed load again on the next request,
+or in a respawned worker, so an error during warm-up is not always final. Meanwhile a
+WARNING gives the server's reason.
 
 Uses the standard library, and ``vectorizer._settings`` for the rules the services
 apply to the same settings.
@@ -48,11 +52,19 @@ from vectorizer._settings import (  # noqa: E402 - needs the sys.path entry abov
     parse_host,
     parse_log_level,
     parse_port,
+    parse_whole,
     refuse,
     trusted_hosts,
 )
 
 log = logging.getLogger("sonotrace.run")
+
+#: Seconds a service's ``/health`` may say ``"error"`` before both are stopped, unless
+#: ``--error-grace`` or ``SONOTRACE_LOAD_ERROR_GRACE`` says otherwise. Long enough for a
+#: request, or a respawned worker, to load the models again after a failure that does not
+#: last (a weights file being replaced, memory short during warm-up); short enough that
+#: missing weights are reported while the radiologist still watches the terminal.
+DEFAULT_ERROR_GRACE = 30
 
 #: Ctrl-C, kill, the terminal or SSH session closing, Ctrl-\: each stops both services.
 #: The services run in sessions of their own, so the terminal's SIGHUP never reaches
@@ -93,6 +105,10 @@ class Service:
     env: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen | None = None
     ready: bool = False
+    #: When ``/health`` first said "error" (``time.monotonic()``); None if it never did.
+    failing_since: float | None = None
+    #: The last reason warned about, so that a poll every half second is not a warning.
+    failure_warned: str | None = None
 
     def start(self) -> None:
         env = dict(os.environ)
@@ -128,6 +144,36 @@ class Service:
             return False
         except (urllib.error.URLError, OSError, ValueError):
             return False
+
+    def failed_for_good(self, reason: str, grace: float) -> bool:
+        """Note a ``/health`` "error"; whether it is final: ``grace`` s after the first.
+
+        The service was never ready in between (once ready it is polled no more); a
+        "loading" answer between two errors does not restart the count, or two workers,
+        one failed and one loading, answering in turn would be waited for forever.
+
+        Parameters
+        ----------
+        reason : str
+            The service's message, warned about (once per distinct message) while the
+            launcher waits.
+        grace : float
+            Seconds from the first "error" answer; 0 makes the first one final.
+        """
+        now = time.monotonic()
+        if self.failing_since is None:
+            self.failing_since = now
+        waited = now - self.failing_since
+        if waited >= grace:
+            return True
+        if reason != self.failure_warned:
+            self.failure_warned = reason
+            log.warning(
+                "the %s cannot serve yet: %s; waiting up to %.0f s more for it to recover "
+                "(--error-grace, SONOTRACE_LOAD_ERROR_GRACE)",
+                self.name, reason, grace - waited,
+            )
+        return False
 
     def port_problem(self) -> str | None:
         """Why this service could not listen on its port, in words; None if it can."""
@@ -226,6 +272,20 @@ class _StopSignals:
             signal.signal(sig, handler)
 
 
+def parse_seconds(text: str) -> int:
+    """The whole number of seconds ``text`` states, 0 or more.
+
+    Raises
+    ------
+    ValueError
+        When ``text`` is not a whole number, or is negative.
+    """
+    number = parse_whole(text)
+    if number < 0:
+        raise ValueError("must be a whole number of seconds, 0 or more")
+    return number
+
+
 def _say(text: str, stream=None) -> None:
     # After SIGHUP the terminal is gone and writing to it fails (EIO): that must not
     # stop the launcher from stopping the services.
@@ -303,7 +363,12 @@ def elsewhere(host: str, client_port: int, environ: Mapping) -> list[str]:
     ]
 
 
-def run(services: list[Service], grace: float = 15.0, notes: Sequence[str] = ()) -> int:
+def run(
+    services: list[Service],
+    grace: float = 15.0,
+    notes: Sequence[str] = (),
+    error_grace: float = DEFAULT_ERROR_GRACE,
+) -> int:
     """Start every service, report when each is ready, and stop them all on a signal.
 
     Parameters
@@ -314,6 +379,9 @@ def run(services: list[Service], grace: float = 15.0, notes: Sequence[str] = ())
         Seconds each has to stop after SIGTERM before SIGKILL.
     notes : sequence of str
         Lines printed after the "ready" line (:func:`elsewhere`).
+    error_grace : float
+        Seconds a service not yet ready may answer ``/health`` with ``"error"`` before
+        both are stopped (:meth:`Service.failed_for_good`).
 
     Returns
     -------
@@ -339,6 +407,8 @@ def run(services: list[Service], grace: float = 15.0, notes: Sequence[str] = ())
                 try:
                     healthy = service.healthy()
                 except ServiceFailed as exc:
+                    if not service.failed_for_good(str(exc), error_grace):
+                        continue
                     # Printed, not logged: the reason must show whatever the log level.
                     _say(f"error: the {service.name} cannot serve: {exc}", sys.stderr)
                     return 1
@@ -383,12 +453,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--grace", type=float, default=15.0, help="seconds to wait for a clean stop"
     )
+    parser.add_argument(
+        "--error-grace",
+        type=argument(parse_seconds),
+        default=None,
+        help="seconds the model server's /health may say \"error\" (its models failed to "
+        "load: it tries again) before both services are stopped; 0 stops at once "
+        f"(default SONOTRACE_LOAD_ERROR_GRACE, else {DEFAULT_ERROR_GRACE})",
+    )
     args = parser.parse_args(argv)
     if args.server_port == args.client_port:
         parser.error("--server-port and --client-port must differ")
     try:
         # The services' rule: empty is unset, and a bad value is refused by its name.
         level = from_env("SONOTRACE_LOG_LEVEL", parse_log_level, "info", os.environ)
+        error_grace = args.error_grace
+        if error_grace is None:
+            error_grace = from_env(
+                "SONOTRACE_LOAD_ERROR_GRACE", parse_seconds, DEFAULT_ERROR_GRACE, os.environ
+            )
     except ValueError as exc:
         return refuse(exc)
     logging.basicConfig(
@@ -400,7 +483,8 @@ def main(argv: list[str] | None = None) -> int:
         status = refuse(ValueError(problem))
     if problems:
         return status
-    return run(services, args.grace, elsewhere(args.host, args.client_port, os.environ))
+    notes = elsewhere(args.host, args.client_port, os.environ)
+    return run(services, args.grace, notes, error_grace)
 
 
 if __name__ == "__main__":

@@ -142,17 +142,28 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 module, host, port = sys.argv[2], sys.argv[sys.argv.index("--host") + 1], sys.argv[-1]
 mode = os.environ.get("FAKE_" + module.upper(), "ok")
+# "error-then-ok": how long the error lasts (the server loaded its models on a retry).
+error_seconds = float(os.environ.get("FAKE_ERROR_SECONDS", "3"))
 started = time.monotonic()
+answers = 0
+ERROR = {"status": "error", "error": {"code": 503, "message": "models are unavailable: "
+                                      "the weights are truncated"}}
+LOADING = {"status": "loading", "error": {"code": 503, "message": "..."}}
 
 
 class Handler(BaseHTTPRequestHandler):
     def do_GET(self):
+        global answers
+        answers += 1
         status, body = 200, {"status": "ok"}
         if mode == "error":
-            message = "models are unavailable: the weights are truncated"
-            status, body = 503, {"status": "error", "error": {"code": 503, "message": message}}
+            status, body = 503, ERROR
+        elif mode == "error-then-ok" and time.monotonic() - started < error_seconds:
+            status, body = 503, ERROR
+        elif mode == "error-or-loading":  # two workers: one failed, one not ready yet
+            status, body = 503, (ERROR if answers % 2 else LOADING)
         elif mode == "loading" and time.monotonic() - started < 2:
-            status, body = 503, {"status": "loading", "error": {"code": 503, "message": "..."}}
+            status, body = 503, LOADING
         upstream = os.environ.get("SONOTRACE_MODEL_SERVER_URL")
         if upstream:  # as the real client does: it must reach the server by this URL
             try:
@@ -439,19 +450,104 @@ def test_a_bad_log_level_is_refused_in_one_line(launch):
     )
 
 
-def test_a_model_server_that_cannot_load_its_models_stops_both(launch):
-    # /health 503 {"status": "error"}: the launcher used to wait forever, silently.
-    ports = _free_ports()
-    launched = launch(*_port_args(*ports), env={"FAKE_MODEL_SERVER": "error"})
-    assert launched.wait() == 1, launched.output
+MESSAGE = "models are unavailable: the weights are truncated"
+
+
+def _warnings(output: str) -> list[str]:
+    return [line for line in output.splitlines() if " sonotrace.run WARNING " in line]
+
+
+def _stopped_for_error(launched: _Launch) -> str:
+    """The output of a launcher that stopped both services for the server's error."""
     output = launched.output
-    message = "models are unavailable: the weights are truncated"
-    assert output.count(message) == 1, output
-    assert f"error: the model server cannot serve: {message}\n" in output
+    assert f"error: the model server cannot serve: {MESSAGE}\n" in output, output
+    assert output.count(f"error: the model server cannot serve: {MESSAGE}") == 1, output
     pids = _started_pids(output)
     assert len(pids) == 2 and not [pid for pid in pids if _alive(pid)], output
     assert not re.search(r"^ready:|is ready", output, re.MULTILINE), output
     assert output.endswith("SonoTrace stopped.\n"), output
+    return output
+
+
+def test_a_model_server_that_cannot_load_its_models_stops_both(launch):
+    # /health 503 {"status": "error"} for good: the launcher used to wait forever,
+    # silently; then it stopped at the first such answer, which a retry may take back.
+    grace = 3
+    start = time.monotonic()
+    launched = launch(
+        *_port_args(*_free_ports()),
+        env={"FAKE_MODEL_SERVER": "error", "SONOTRACE_LOAD_ERROR_GRACE": str(grace)},
+    )
+    assert launched.wait(timeout=grace + 20) == 1, launched.output
+    elapsed = time.monotonic() - start
+    output = _stopped_for_error(launched)
+    # It waited for the server to recover, saying why, once, not at every poll.
+    assert elapsed >= grace, f"stopped after {elapsed:.1f} s, before the grace:\n{output}"
+    warnings = _warnings(output)
+    assert len(warnings) == 1 and MESSAGE in warnings[0], output
+    assert "waiting up to 3 s" in warnings[0], output
+    assert output.index(warnings[0]) < output.index("error: the model server cannot serve")
+    # Within the bound: the grace, a poll, a stop.
+    assert elapsed < grace + 15, f"took {elapsed:.1f} s:\n{output}"
+
+
+def test_an_error_that_clears_keeps_both_serving(launch):
+    # The server loads its models on a retry: the launcher must not have stopped it.
+    launched = launch(
+        *_port_args(*_free_ports()),
+        env={"FAKE_MODEL_SERVER": "error-then-ok", "FAKE_ERROR_SECONDS": "3"},
+    )
+    launched.wait_for("SonoTrace is ready", timeout=30)
+    warnings = _warnings(launched.output)
+    assert len(warnings) == 1 and MESSAGE in warnings[0], launched.output
+    assert "waiting up to 30 s" in warnings[0], launched.output  # the default grace
+    time.sleep(1)
+    assert launched.process.poll() is None, launched.output
+    pids = _started_pids(launched.output)
+    assert len(pids) == 2 and all(_alive(pid) for pid in pids), launched.output
+    assert "cannot serve:" not in launched.output.replace(warnings[0], "")
+
+    launched.process.send_signal(signal.SIGTERM)
+    assert launched.wait() == 0, launched.output
+
+
+def test_an_error_between_loading_answers_still_ends_within_the_grace(launch):
+    # Two workers, one failed for good and one loading, answer in turn: the loading
+    # answers must not restart the count, or the launcher would wait forever.
+    grace = 3
+    start = time.monotonic()
+    launched = launch(
+        *_port_args(*_free_ports()),
+        env={"FAKE_MODEL_SERVER": "error-or-loading", "SONOTRACE_LOAD_ERROR_GRACE": str(grace)},
+    )
+    assert launched.wait(timeout=grace + 20) == 1, launched.output
+    elapsed = time.monotonic() - start
+    _stopped_for_error(launched)
+    assert grace <= elapsed < grace + 15, f"took {elapsed:.1f} s:\n{launched.output}"
+
+
+def test_no_error_grace_stops_at_the_first_error(launch):
+    # --error-grace overrides the environment; 0 is the first error final, as it was.
+    launched = launch(
+        *_port_args(*_free_ports()),
+        "--error-grace",
+        "0",
+        env={"FAKE_MODEL_SERVER": "error", "SONOTRACE_LOAD_ERROR_GRACE": "60"},
+    )
+    assert launched.wait(timeout=20) == 1, launched.output
+    output = _stopped_for_error(launched)
+    assert _warnings(output) == [], output
+
+
+@pytest.mark.parametrize("value", ["-1", "soon", "2.5"])
+def test_a_bad_error_grace_is_refused_in_one_line(launch, value):
+    launched = launch(*_port_args(*_free_ports()), env={"SONOTRACE_LOAD_ERROR_GRACE": value})
+    assert launched.wait() == 2, launched.output
+    assert launched.output.startswith(f"error: SONOTRACE_LOAD_ERROR_GRACE={value!r}: must be a"), (
+        launched.output
+    )
+    assert len(launched.output.splitlines()) == 1, launched.output
+    assert not _started_pids(launched.output)
 
 
 def test_a_model_server_still_loading_is_waited_for(launch):
@@ -530,6 +626,8 @@ def test_truncated_weights_stop_both_real_services(launch, tmp_path):
         *_port_args(*_free_ports()),
         fakes=False,
         env={
+            # The grace after the first "error" is the fakes' to test; this one is short.
+            "SONOTRACE_LOAD_ERROR_GRACE": "3",
             "SONOTRACE_WEIGHTS_DIR": str(weights),
             "SONOTRACE_WORKERS": "1",
             "SONOTRACE_DATA_DIR": str(tmp_path / "data"),
