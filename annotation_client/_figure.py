@@ -3,7 +3,10 @@
 Plotly's axes are the image's pixel coordinates: x to the right, y downwards
 (the y axis is reversed) and ``scaleanchor`` keeps pixels square. The image
 trace is placed so that pixel ``(r, c)`` covers x in [c, c+1], y in [r, r+1],
-the same convention as the vectorizer's paths.
+the same convention as the vectorizer's paths. ``constrain: "domain"`` narrows the
+plot area to the image's shape, so the plot area is the image (the page keeps
+plotly.js from carrying one image's range over to the next:
+:data:`FRESH_VIEW_SCRIPT`).
 """
 
 from __future__ import annotations
@@ -32,6 +35,54 @@ GRAPH_CONFIG = {
     "modeBarButtonsToRemove": ["select2d", "lasso2d", "autoScale2d"],
     "doubleClick": "reset",
 }
+
+#: Clientside callback body (Dash ``clientside_callback``, input: the graph's figure)
+#: that makes plotly.js draw every newly opened image as if on a fresh graph.
+#:
+#: Why: plotly.js keeps two private notes per axis across ``Plotly.react``, which is
+#: how ``dcc.Graph`` draws every new figure, and a new image's own ranges do not
+#: replace them. ``_inputRange`` is what the ``constrain: "domain"`` logic believes the
+#: range was before it last narrowed the plot area; an image with a shorter side than
+#: the first image shown got the first image's range back, so a portrait image opened
+#: after a landscape one was drawn at the left of a plot area the old width, with a
+#: black strip (``plot_bgcolor``) to its right, and a square or wider one likewise.
+#: ``_rangeInitial0/1`` is where a double-click (``doubleClick: "reset"``) and the mode
+#: bar's home button go back to: the first image's view, strip and all. Plotly
+#: clears the first only on ``relayout`` and sets the second only on a graph's first
+#: plot, so before the first plot of each new image (its ``uirevision``, the image
+#: hash, is new) this drops the one and sets the other to the image's own ranges
+#: (with ``constrain: "domain"`` only the domain narrows, so they are the ranges
+#: the view settles at). Zoom and pan within one image are left alone.
+FRESH_VIEW_SCRIPT = """
+function(_figure) {
+    function install(tries) {
+        var gd = document.querySelector('#annotation-graph .js-plotly-plot');
+        if (!gd || typeof gd.on !== 'function') {
+            // The graph is plotted just after its first figure arrives.
+            if (tries > 0) { setTimeout(function() { install(tries - 1); }, 100); }
+            return;
+        }
+        if (gd.__sonotraceFreshView) { return; }
+        gd.__sonotraceFreshView = true;
+        gd.on('plotly_beforeplot', function() {
+            var layout = gd._fullLayout;
+            if (!layout || !layout.uirevision || layout.uirevision === gd.__sonotraceImage) {
+                return;
+            }
+            gd.__sonotraceImage = layout.uirevision;
+            ['xaxis', 'yaxis'].forEach(function(name) {
+                var axis = layout[name];
+                if (!axis || !Array.isArray(axis.range)) { return; }
+                delete axis._inputRange;
+                axis._rangeInitial0 = axis.range[0];
+                axis._rangeInitial1 = axis.range[1];
+            });
+        });
+    }
+    install(50);
+    return window.dash_clientside.no_update;
+}
+"""
 
 #: The page's tools and the plotly ``dragmode`` each one sets.
 TOOL_DRAGMODES = {

@@ -2613,6 +2613,16 @@ def say_nothing_selected(erased):
                      **{"data-click": erased.rpartition("-")[2]})
 
 
+# Every newly opened image is drawn as on a fresh graph: see _figure.FRESH_VIEW_SCRIPT
+# (plotly.js kept the first image's range for the next, with a black strip beside a
+# narrower one). The output is never written: a clientside callback needs one.
+clientside_callback(
+    _figure.FRESH_VIEW_SCRIPT,
+    Output(ids.GRAPH_FRAME, "className"),
+    Input(ids.ANNOTATION_GRAPH, "figure"),
+)
+
+
 @callback(
     Output(ids.ANNOTATION_GRAPH, "figure", allow_duplicate=True),
     Input(ids.TOOL, "value"),

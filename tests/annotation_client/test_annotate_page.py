@@ -1237,6 +1237,84 @@ def test_the_open_image_and_its_tools_fit_a_laptop_screen(
         assert 0 <= tools < top and bottom <= inner + 1, (width, tools, top, bottom, inner)
 
 
+#: Images opened one after another in one graph, (width, height): each is narrower,
+#: shorter, squarer or wider than one before it, as a worklist's frames are.
+FIT_SIZES = [(600, 400), (400, 600), (500, 500), (900, 300), (300, 900)]
+
+
+def _gradient_png(path: Path, width: int, height: int) -> Path:
+    ramp = (np.add.outer(np.arange(height), np.arange(width)) * 255 // (width + height))
+    Image.fromarray(ramp.astype(np.uint8)).save(path)
+    return path
+
+
+def _view(dash_duo) -> dict:
+    """The drawn image, the plot area's background (black wherever the image is not)
+    and the axes' ranges."""
+    return _js(
+        dash_duo,
+        "const box = e => { if (!e) { return null; } const b = e.getBoundingClientRect();"
+        "  return [b.left, b.top, b.right, b.bottom]; };"
+        "const fl = (gd && gd._fullLayout) || {xaxis: {}, yaxis: {}};"
+        "if (!gd) { return {revision: null}; }"
+        "return {image: box(gd.querySelector('.imagelayer image')),"
+        "        plot: box(gd.querySelector('.bglayer rect.bg')),"
+        "        x: fl.xaxis.range, y: fl.yaxis.range, revision: fl.uirevision};",
+    )
+
+
+def test_every_image_fills_the_plot_area_whatever_was_open_before(
+    dash_duo, data_dir, tmp_path, artifacts_dir
+):
+    """plotly.js kept the first image's range for the next: a portrait image opened
+    after a landscape one had a black strip to its right (see
+    _figure.FRESH_VIEW_SCRIPT), and a double-click fitted the outline as well as the
+    image."""
+    app = _offline_app(data_dir, REQUEST_TIMEOUT=3)
+    dash_duo.start_server(app)
+    driver = dash_duo.driver
+    dash_duo.wait_for_element("#server-alert-message", timeout=20)
+    for k, (width, height) in enumerate(FIT_SIZES):
+        path = _gradient_png(tmp_path / f"frame-{width}x{height}.png", width, height)
+        sha = hashlib.sha256(path.read_bytes()).hexdigest()
+        _upload(dash_duo, path)
+        wait_for(dash_duo, lambda sha=sha: _view(dash_duo)["revision"] == sha, 20,
+                 f"the {width}x{height} image was not drawn")
+        settled(dash_duo, quiet=0.5)
+        _show_graph(dash_duo)
+        view = _view(dash_duo)
+        _shot(dash_duo, artifacts_dir, f"{k:02d}-{width}x{height}")
+        assert view["x"] == pytest.approx([0, width]), (width, height, view)
+        assert view["y"] == pytest.approx([height, 0]), (width, height, view)
+        # The plot area is the image: no strip of its background on any side.
+        assert view["plot"] == pytest.approx(view["image"], abs=1), (width, height, view)
+    # A region drawn across the image's border (the draw tool allows it), then a zoom:
+    # a double-click goes back to the whole image and only the image, not to the first
+    # image's view nor to one that takes in the outline beyond the border.
+    _js(dash_duo, "Plotly.relayout(gd, {shapes: [{type: 'path', xref: 'x', yref: 'y',"
+                  "  path: 'M -60,100 L 120,100 L 120,200 L -60,200 Z'}]});")
+    wait_for(dash_duo, lambda: "last change: edit" in _status(dash_duo), 10, "not recorded")
+    _js(dash_duo, "Plotly.relayout(gd, {'xaxis.range': [50, 150], 'yaxis.range': [400, 300]});")
+    wait_for(dash_duo, lambda: _view(dash_duo)["x"] == [50, 150], 10, "the zoom did not apply")
+    plot = _view(dash_duo)["plot"]
+    centre = ((plot[0] + plot[2]) / 2, (plot[1] + plot[3]) / 2)
+    ActionChains(driver).move_to_location(*map(round, centre)).double_click().perform()
+    wait_for(dash_duo, lambda: _view(dash_duo)["x"] != [50, 150], 10, "double-click did nothing")
+    settled(dash_duo, quiet=0.5)
+    view = _view(dash_duo)
+    width, height = FIT_SIZES[-1]
+    assert view["x"] == pytest.approx([0, width]) and view["y"] == pytest.approx([height, 0])
+    assert view["plot"] == pytest.approx(view["image"], abs=1), view
+    # So does the mode bar's home button.
+    _js(dash_duo, "Plotly.relayout(gd, {'xaxis.range': [50, 150], 'yaxis.range': [400, 300]});")
+    wait_for(dash_duo, lambda: _view(dash_duo)["x"] == [50, 150], 10, "the zoom did not apply")
+    _js(dash_duo, "gd.querySelector('.modebar-btn[data-val=\"reset\"]').click();")
+    wait_for(dash_duo, lambda: _view(dash_duo)["x"] != [50, 150], 10, "home did nothing")
+    view = _view(dash_duo)
+    assert view["x"] == pytest.approx([0, width]) and view["y"] == pytest.approx([height, 0])
+    _assert_clean_console(dash_duo, artifacts_dir)
+
+
 def test_a_slow_server_shows_a_spinner_then_the_alert(
     dash_duo, busi_image, data_dir, artifacts_dir
 ):
