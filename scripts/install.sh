@@ -115,15 +115,19 @@ if command -v dpkg-query >/dev/null 2>&1; then
             *) die "$PY cannot create virtual environments (no ensurepip module)" ;;
         esac
     fi
-    # potracecffi comes as source only: pip compiles it, against Python's headers.
-    if ! command -v gcc >/dev/null 2>&1 && ! command -v cc >/dev/null 2>&1; then
-        missing+=(gcc libc6-dev)
-    fi
-    if ! has_python_headers; then
-        case "$PY" in
-            /usr/bin/*) missing+=("python3.11-dev") ;;
-            *) die "$PY has no Python.h, which building potracecffi needs" ;;
-        esac
+    # potracecffi comes as source only: pip compiles it, against Python's headers, unless
+    # this virtualenv has it already.
+    if ! { [ -x "$VENV/bin/python" ] && "$VENV/bin/python" -c 'import potracecffi' \
+        >/dev/null 2>&1; }; then
+        if ! command -v gcc >/dev/null 2>&1 && ! command -v cc >/dev/null 2>&1; then
+            missing+=(gcc libc6-dev)
+        fi
+        if ! has_python_headers; then
+            case "$PY" in
+                /usr/bin/*) missing+=("python3.11-dev") ;;
+                *) log "warning: $PY has no Python.h: building potracecffi may fail" ;;
+            esac
+        fi
     fi
 else
     log "warning: not a Debian system (no dpkg-query); make sure these are installed:" \
@@ -136,7 +140,8 @@ if [ "$DRY_RUN" = 1 ]; then
     echo "extras: $EXTRAS"
     echo "apt: ${APT_PACKAGES[*]}"
     echo "apt --no-install-recommends: ${APT_PACKAGES_NO_RECOMMENDS[*]}"
-    echo "missing: ${missing[*]}${missing[*]:+ }${missing_no_recommends[*]}"
+    all_missing=("${missing[@]}" "${missing_no_recommends[@]}")
+    echo "missing: ${all_missing[*]}"
     echo "venv: $VENV"
     exit 0
 fi

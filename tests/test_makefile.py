@@ -6,6 +6,7 @@ import os
 import shutil
 import stat
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -171,6 +172,24 @@ def test_install_sh_refuses_an_unknown_extra(tmp_path):
         result.stderr
     )
     assert not (tmp_path / "v").exists()
+
+
+def test_install_sh_installs_a_compiler_where_there_is_none(tmp_path):
+    # potracecffi is built from source: a fresh Debian without gcc got a pip build error.
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    for name in ("bash", "dirname", "dpkg-query", "grep", "id"):
+        found = shutil.which(name)
+        if found is None:
+            pytest.skip(f"no {name} here (not Debian?)")
+        (tools / name).symlink_to(found)
+    plan = _dry_run(
+        f"VENV={tmp_path / 'venv'} scripts/install.sh",
+        PATH=str(tools),
+        PYTHON=os.path.realpath(sys.executable),
+    )
+    assert {"gcc", "libc6-dev"} <= _words(plan["missing"])
+    assert _words(plan["apt"]) == {"libpotrace-dev"}
 
 
 # ----------------------------------------------------------------------- the two stamps
