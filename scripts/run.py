@@ -7,8 +7,8 @@ bad setting. Both services start in their own process groups, so that one Ctrl-C
 (SIGINT), a SIGTERM, a SIGQUIT (Ctrl-\\) or the terminal or SSH session closing
 (SIGHUP) reaches this launcher only; it then stops the client, then the server, each
 with SIGTERM and, after a grace period, SIGKILL. If either service exits by itself, the
-other is stopped too and the launcher exits non-zero. So it is when the model server's
-``/health`` says ``"error"`` (its models could not be loaded) and still says so
+other is stopped too and the launcher exits non-zero. The same happens when the model
+server's ``/health`` says ``"error"`` (its models could not be loaded) and still says so
 ``--error-grace`` seconds later (``SONOTRACE_LOAD_ERROR_GRACE``, default 30) without
 having been ready in between: the server tries a failed load again on the next request,
 or in a respawned worker, so an error during warm-up is not always final. Meanwhile a
@@ -159,6 +159,11 @@ class Service:
             launcher waits.
         grace : float
             Seconds from the first "error" answer; 0 makes the first one final.
+
+        Returns
+        -------
+        bool
+            True once ``grace`` seconds have passed since the first "error": stop.
         """
         now = time.monotonic()
         if self.failing_since is None:
