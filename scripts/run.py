@@ -1,7 +1,8 @@
 """Run the model server and the annotation client together in the foreground.
 
 ``make run`` calls this with the virtualenv's Python. Before starting anything it
-checks ``SONOTRACE_LOG_LEVEL`` and that both ports can be listened on; a refusal is
+checks ``SONOTRACE_LOG_LEVEL``, ``SONOTRACE_LOAD_ERROR_GRACE`` and that both ports can
+be listened on; a refusal is
 one line on stderr, ``error: ...``, and the exit status is 2, as the services do for a
 bad setting. Both services start in their own process groups, so that one Ctrl-C
 (SIGINT), a SIGTERM, a SIGQUIT (Ctrl-\\) or the terminal or SSH session closing
