@@ -193,7 +193,7 @@ def main(argv=None) -> int:
     if not Path(POTRACE).is_file():
         # Checked first: the comparison with the CLI is one of the figures this prints.
         print(f"error: the potrace command-line tool is not installed ({POTRACE}); "
-              "`make install` installs Debian's potrace package", file=sys.stderr)
+              "`make install-all` installs Debian's potrace package", file=sys.stderr)
         return 2
     root = args.busi or Path(os.environ.get("SONOTRACE_BUSI_DIR", REPO.parent / "shared" / "busi"))
     if not (root / "benign").is_dir():

@@ -5,7 +5,11 @@
 runs one tiny inference so that ``/health`` turns from 503 to 200 only when a
 request would be served at full speed. Views call ``get_models().runtime()``,
 which loads the models on first use if the warm-up has not finished (the
-request then waits instead of failing). If the models load but the warm-up's
+request then waits instead of failing). A load that fails (weights on a share that
+is not mounted yet, a file being replaced) is tried again by the warm-up thread, after
+5 s and then twice as long each time up to a minute, and by every model request
+meanwhile, so a server recovers by itself once the cause is gone, with or without
+traffic. If the models load but the warm-up's
 inference fails (too many threads, say), they are broken in this process:
 ``/health`` stays 503 ``"error"`` and the model endpoints answer 503 with the
 reason, rather than 200 and then a 500 per request.
@@ -31,6 +35,11 @@ from ._errors import ServiceUnavailable
 logger = logging.getLogger(__name__)
 
 EXTENSION_KEY = "sonotrace_models"
+
+#: Seconds the warm-up waits before loading again after a failed load, and the longest
+#: wait (each wait doubles); a request's own load attempt wakes it early when it works.
+RETRY_FIRST_SECONDS = 5.0
+RETRY_MAX_SECONDS = 60.0
 
 _holders: dict[tuple, ModelHolder] = {}
 _holders_lock = threading.Lock()
@@ -61,6 +70,8 @@ class ModelHolder:
         self._error: str | None = None
         # Set for good when the loaded models fail the warm-up's inference.
         self._warmup_error: str | None = None
+        # Set when a load succeeds, so that a warm-up waiting to retry goes on at once.
+        self._loaded = threading.Event()
         self._callbacks: list[Callable[[], None]] = []
         self.load_seconds: float | None = None
 
@@ -132,12 +143,18 @@ class ModelHolder:
                                         backend=self.backend, num_threads=self.num_threads)
             self._runtime.load()
         except Exception as exc:
-            self._error = f"{type(exc).__name__}: {exc}"
-            logger.exception("loading the models failed")
+            error = f"{type(exc).__name__}: {exc}"
+            if error == self._error:
+                # Retried every minute while the cause lasts: the traceback once is enough.
+                logger.warning("loading the models failed again: %s", error)
+            else:
+                logger.exception("loading the models failed")
+            self._error = error
             raise ServiceUnavailable(
                 f"models are unavailable: {self._error}", headers={"Retry-After": "10"}
             ) from exc
         self._error = None
+        self._loaded.set()
         self.load_seconds = time.perf_counter() - start
         logger.info("models loaded in %.1f s", self.load_seconds)
 
@@ -156,13 +173,19 @@ class ModelHolder:
         self._warmup_thread.start()
 
     def _warmup(self, also: Callable[[], None] | None) -> None:
-        try:
-            runtime = self.runtime()
-        except Exception:
-            # Not loaded (logged, and the reason kept in self._error): requests try again.
-            logger.warning("the warm-up could not load the models; requests will try again")
-            self._warm = True
-            return
+        delay = RETRY_FIRST_SECONDS
+        while True:
+            try:
+                runtime = self.runtime()
+                break
+            except Exception:
+                # Not loaded (logged, and the reason kept in self._error for /health).
+                # Waiting for a request to retry would leave an idle server failed for
+                # good, and a launcher or orchestrator gives up on it.
+                logger.warning("the warm-up could not load the models; trying again in %.0f s "
+                               "(model requests try again meanwhile)", delay)
+                self._loaded.wait(delay)
+                delay = min(2 * delay, RETRY_MAX_SECONDS)
         try:
             start = time.perf_counter()
             # One small inference of each model builds the graphs and allocates the

@@ -184,7 +184,7 @@ def _skip_or_fail(reason: str):
 def skip_or_fail():
     """``skip_or_fail(reason)``: skip on a developer's machine, fail under ``CI``.
 
-    CI installs everything (``make test`` runs ``make install`` first), so a
+    CI installs everything (``make test`` runs ``make install-all`` first), so a
     missing tool or data set there is a broken install, not a reason to skip.
     """
     return _skip_or_fail

@@ -93,7 +93,7 @@ def _service_dockerfiles(compose: dict) -> list[tuple[str, Path, Path]]:
 def test_docker_compose_config_validates(skip_or_fail):
     binary = shutil.which("docker-compose")
     if binary is None:
-        skip_or_fail("docker-compose is not installed (make install installs it)")
+        skip_or_fail("docker-compose is not installed (make install-all installs it)")
     result = subprocess.run(
         [binary, "-f", str(COMPOSE_FILE), "config", "-q"],
         cwd=REPO_ROOT,

@@ -75,7 +75,7 @@ def postgres(skip_or_fail, psycopg_installed) -> Iterator[_postgres.Cluster]:
     if bindir is None:
         skip_or_fail(
             f"no PostgreSQL server programs (initdb, pg_ctl) in {_postgres.DEBIAN_ROOT}/*/bin "
-            "or on PATH: install the Debian package postgresql (scripts/install.sh does)"
+            "or on PATH: install the Debian package postgresql (`make install-all` does)"
         )
     _postgres.stop_abandoned(bindir)  # servers of sessions killed before their teardown
     cluster = _postgres.start_cluster(bindir)  # a failure here is an error, not a skip

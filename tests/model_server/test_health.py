@@ -126,3 +126,75 @@ def test_a_failed_warm_up_leaves_health_503_error_and_the_models_503(weights_cop
         assert "the warm-up inference failed" in response.get_json()["error"]["message"]
     assert client.get("/models").status_code == 503
     assert client.get("/health").status_code == 503
+
+
+def _failing_first_loads(monkeypatch, failures: int) -> list[int]:
+    """Make ``Runtime.load`` raise for its first ``failures`` calls (the runtime calls it
+    again, as a no-op, before each use); returns the call log."""
+    from models.runtime import Runtime
+
+    calls: list[int] = []
+    real_load = Runtime.load
+
+    def load(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) <= failures:
+            raise OSError("weights share not mounted yet")
+        return real_load(self, *args, **kwargs)
+
+    monkeypatch.setattr(Runtime, "load", load)
+    return calls
+
+
+def _health_until_ok(client, timeout: float) -> list[str]:
+    statuses = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        statuses.append(client.get("/health").get_json()["status"])
+        if statuses[-1] == "ok":
+            break
+        time.sleep(0.02)
+    return statuses
+
+
+def test_an_idle_server_loads_again_by_itself_after_a_failed_load(
+        weights_copy, monkeypatch, caplog):
+    # Before: the warm-up gave up after one failure and only a model request tried
+    # again, so an idle server stayed "error" and the launcher stopped it.
+    from model_server import _models
+
+    monkeypatch.setattr(_models, "RETRY_FIRST_SECONDS", 0.05)
+    caplog.set_level(logging.INFO, logger="model_server._models")
+    _failing_first_loads(monkeypatch, failures=3)
+    app = create_app({"WEIGHTS_DIR": weights_copy})
+    client = app.test_client()
+    statuses = _health_until_ok(client, timeout=120)
+    assert statuses[-1] == "ok", statuses[-5:]
+    assert "error" in statuses, "the failed loads must show on /health meanwhile"
+    failures = [r for r in caplog.records if r.getMessage().startswith("loading the models")]
+    # The same cause three times: one traceback, then one line each.
+    assert [r.exc_info is not None for r in failures] == [True, False, False]
+    assert "weights share not mounted yet" in failures[-1].getMessage()
+
+
+def test_a_request_that_loads_the_models_ends_the_warm_ups_wait(weights_copy, monkeypatch):
+    from model_server import _models
+
+    monkeypatch.setattr(_models, "RETRY_FIRST_SECONDS", 600.0)
+    _failing_first_loads(monkeypatch, failures=1)
+    app = create_app({"WEIGHTS_DIR": weights_copy})
+    assert _wait_for_state(app, "error") == "error"
+    client = app.test_client()
+    response = client.post("/predict", data=png_bytes(speckle_image(64, 80)),
+                           content_type="image/png")
+    assert response.status_code == 200
+    # Ready once the warm-up has run its inference, not after its 600 s wait.
+    assert _health_until_ok(client, timeout=60)[-1] == "ok"
+
+
+def _wait_for_state(app, state: str, timeout: float = 120.0) -> str:
+    models = app.extensions["sonotrace_models"]
+    deadline = time.monotonic() + timeout
+    while models.state != state and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return models.state
