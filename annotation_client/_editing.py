@@ -8,6 +8,11 @@ An outline *state* is the JSON-able dict kept in the undo history::
      "density": int | None,      # vertex budget the paths were vectorized with
      "offset_from": {...}}       # only after Grow / Shrink: see offset_outline
 
+Grow and Shrink clicks already applied are a fact about the whole editing of an
+image, not about one state, so the page keeps them beside the states in the undo
+history (``offset_clicks``, see :func:`unapplied_clicks`): undo must not make a
+click count again.
+
 ``base`` remembers the exact geometry a vertex-density change starts from, so
 moving the slider back and forth re-vectorizes the same mask instead of
 degrading an already simplified polygon step by step: ``"ai"`` means the AI's
@@ -24,7 +29,7 @@ import numpy as np
 
 import vectorizer
 
-from . import _shapes
+from . import _measurements, _shapes
 
 MIN_VERTICES = 4
 MAX_VERTICES = 256
@@ -179,17 +184,127 @@ def merge_box(
     return make_state(kept + mask_to_regions(merged, max_vertices), "box", density=max_vertices)
 
 
-def offset_step(shape: tuple[int, int]) -> int:
-    """Pixels one click of *Grow* or *Shrink* moves the outline: about 0.4 % of the
-    image's longer side (2 on a 500-pixel frame), at least 1.
+#: One click of *Grow* or *Shrink* on an image with a known pixel spacing, in mm: the
+#: outline's diameter changes by about 1 mm a click, a step a radiologist can count in.
+OFFSET_STEP_MM = 0.5
 
-    A fixed number of pixels would be too fine to see on a large frame and too
-    coarse on a small one.
+
+def offset_step(shape: tuple[int, int], pixel_spacing=None) -> int:
+    """Pixels one click of *Grow* or *Shrink* moves the outline.
+
+    With a pixel spacing, :data:`OFFSET_STEP_MM` in whole pixels; without one, about
+    0.4 % of the image's longer side (2 on a 500-pixel frame), since a fixed number of
+    pixels would be too fine to see on a large frame and too coarse on a small one. At
+    least 1 either way.
+
+    Parameters
+    ----------
+    shape : (int, int)
+        ``(height, width)`` of the image.
+    pixel_spacing : (row_mm, col_mm), optional
+        Physical pixel size. The offset is the same number of pixels in every direction
+        (``vectorizer.offset_mask``), so pixels that are not square in mm take the mean
+        of the two.
+
+    Raises
+    ------
+    ValueError
+        A spacing outside what the measurements take (see ``_measurements.summarize``).
     """
+    spacing = _measurements._check_spacing(pixel_spacing)
+    if spacing is not None:
+        return max(1, round(OFFSET_STEP_MM / (sum(spacing) / 2)))
     return max(1, round(max(int(shape[0]), int(shape[1])) / 256))
 
 
-def offset_outline(state: dict, steps: int, shape: tuple[int, int], max_vertices: int) -> dict:
+def offset_text(pixels: int, pixel_spacing=None) -> str:
+    """A run's offset for the status line: ``"+4 px"``, ``"-6 px, -0.5 mm"``, ``"0 px"``.
+
+    Parameters
+    ----------
+    pixels : int
+        The run's offset (``offset_from["pixels"]``), positive when grown.
+    pixel_spacing : (row_mm, col_mm), optional
+        Physical pixel size (mean of the two, as :func:`offset_step` takes it).
+    """
+    if pixels == 0:
+        return "0 px"  # back where the run began, whatever the unit
+    spacing = _measurements._check_spacing(pixel_spacing)
+    text = f"{pixels:+d} px"
+    if spacing is not None:
+        text += f", {pixels * sum(spacing) / 2:+.1f} mm"
+    return text
+
+
+#: The most a button's click count can be: above, it is not a browser's (which counts
+#: one a click), and the history that records it is signed as JavaScript reads numbers.
+MAX_CLICK_COUNT = 2**31 - 1
+#: The longest page token kept: the page's own are 16 hex digits.
+_MAX_PAGE_TOKEN = 64
+
+
+def _click_count(value) -> int | None:
+    """A button's ``n_clicks`` as an int; None when it is none (no click yet, or a
+    value no browser sends)."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        return None
+    return value if 0 <= value <= MAX_CLICK_COUNT else None
+
+
+def unapplied_clicks(applied, page, grow, shrink) -> tuple[int, dict]:
+    """The *Grow* and *Shrink* clicks not yet applied to the outline, as net steps.
+
+    The browser sends a click's request with the history as it holds it and keeps
+    only the newest answer: two clicks before the first is answered are two requests
+    built from one history, and the first one's answer is dropped. Counting clicks
+    from the history's record of those applied, rather than taking each request as
+    one click, makes both count.
+
+    The buttons' counts start again at none whenever the page is drawn again (back
+    from another page), so counts are compared with the record only when it was made
+    on this drawing of the page (``page``, a token the page's layout makes anew each
+    time); on another, every click the buttons have counted is new.
+
+    Parameters
+    ----------
+    applied : dict or None
+        The record from the last call, ``{"page": str or None, "grow": int,
+        "shrink": int}`` (the history's ``offset_clicks``, signed with it).
+    page : str or None
+        This drawing of the page's token; None (or anything but a short str) never
+        matches, so each count is new.
+    grow, shrink : int or None
+        The buttons' ``n_clicks``. A count that is no count (None, negative, a bool,
+        over :data:`MAX_CLICK_COUNT`) adds no click.
+
+    Returns
+    -------
+    steps : int
+        New Grow clicks minus new Shrink clicks.
+    record : dict
+        The record to keep: ``applied`` itself when no click is new (so a page drawn
+        again writes nothing), else this page's token with the counts now applied.
+    """
+    if not (isinstance(page, str) and 0 < len(page) <= _MAX_PAGE_TOKEN):
+        page = None
+    counts = {"grow": _click_count(grow) or 0, "shrink": _click_count(shrink) or 0}
+    same_page = page is not None and isinstance(applied, dict) and applied.get("page") == page
+    base = {k: (_click_count(applied.get(k)) or 0) if same_page else 0 for k in counts}
+    new = {k: max(0, counts[k] - base[k]) for k in counts}
+    if not any(new.values()):
+        return 0, applied
+    # Never lower than the record: a count behind it is a request older than the
+    # history it came with, whose clicks that history already holds.
+    return new["grow"] - new["shrink"], {
+        "page": page, **{k: max(counts[k], base[k]) for k in counts}
+    }
+
+
+def offset_outline(
+    state: dict, steps: int, shape: tuple[int, int], max_vertices: int, pixel_spacing=None
+) -> dict:
     """The outline grown (``steps > 0``) or shrunk (``< 0``) by whole steps.
 
     A run of *Grow* and *Shrink* clicks works from the geometry the run started from
@@ -208,6 +323,9 @@ def offset_outline(state: dict, steps: int, shape: tuple[int, int], max_vertices
         ``(height, width)`` of the image.
     max_vertices : int
         The vertex budget for the re-vectorized regions.
+    pixel_spacing : (row_mm, col_mm), optional
+        Physical pixel size: a step is then a round length in mm (see
+        :func:`offset_step`).
 
     Returns
     -------
@@ -226,7 +344,8 @@ def offset_outline(state: dict, steps: int, shape: tuple[int, int], max_vertices
         start = {"paths": list(state["paths"]), "pixels": 0, "density": state.get("density")}
     # Within what offset_mask takes: past the image's longest side nothing changes.
     limit = vectorizer.MAX_OFFSET_PX
-    pixels = max(-limit, min(limit, start["pixels"] + steps * offset_step(shape)))
+    step = offset_step(shape, pixel_spacing)
+    pixels = max(-limit, min(limit, start["pixels"] + steps * step))
     if pixels == 0:
         paths, density = start["paths"], start.get("density")
     else:

@@ -13,6 +13,7 @@ import hashlib
 import logging
 import math
 import re
+import secrets
 import time
 from pathlib import PurePosixPath
 
@@ -162,8 +163,9 @@ def _tool_bar():
                         outline=True,
                         size="sm",
                         disabled=True,
-                        title="Widen every outline by a step, about 0.4 % of the image's "
-                        "longer side (+)",
+                        title=f"Widen every outline by a step: "
+                        f"{_editing.OFFSET_STEP_MM:g} mm when the image's pixel spacing is "
+                        "known, else about 0.4 % of its longer side (+)",
                     ),
                     dbc.Button(
                         "Shrink",
@@ -172,7 +174,9 @@ def _tool_bar():
                         outline=True,
                         size="sm",
                         disabled=True,
-                        title="Narrow every outline by a step (−)",
+                        title=f"Narrow every outline by a step: "
+                        f"{_editing.OFFSET_STEP_MM:g} mm when the image's pixel spacing is "
+                        "known, else about 0.4 % of its longer side (−)",
                     ),
                 ],
                 class_name="me-2",
@@ -731,7 +735,9 @@ def layout(**query):
     )
     return html.Div(
         [
-            dcc.Store(id=ids.PAGE_LOAD, data=True),
+            # New at each drawing of the page: Grow and Shrink's click counts start
+            # again with it (see _editing.unapplied_clicks).
+            dcc.Store(id=ids.PAGE_LOAD, data=secrets.token_hex(8)),
             dcc.Store(id=ids.IMAGE_OPENED),
             dcc.Store(id=ids.OUTLINE_CHANGED),
             dcc.Store(id=ids.BOX_REQUEST),
@@ -2364,6 +2370,7 @@ def ask_box(relayout, meta, history, pending, opacity, visible, calipers):
     State(ids.AUTO_SEGMENT, "value"),
     Input(ids.GROW_BUTTON, "n_clicks"),
     Input(ids.SHRINK_BUTTON, "n_clicks"),
+    State(ids.PAGE_LOAD, "data"),
     prevent_initial_call=True,
 )
 def edit(
@@ -2388,6 +2395,7 @@ def edit(
     auto=None,
     _grow=None,
     _shrink=None,
+    page=None,
 ):
     """Every change of the outline goes through here and onto the undo history."""
     if not meta:
@@ -2402,7 +2410,11 @@ def edit(
     sha = meta["sha256"]
     if not history or history.get("image") != sha:
         # A new image starts a new history; the same image opened again keeps its edits.
+        # Grow and Shrink clicks counted so far were for the image before.
         history = _history.new_history(_editing.empty_state(), image=sha)
+        counted = _editing.unapplied_clicks(None, page, _grow, _shrink)[1]
+        if counted:
+            history[OFFSET_CLICKS] = counted
     # Signed when it leaves (only this callback writes it); the guard checked it came
     # back as it left.
     history = _signing.unsigned(history)
@@ -2450,6 +2462,7 @@ def edit(
             history = _history.push(
                 history, _editing.make_state(change.paths, "edit", density=density)
             )
+    history, offset = _offset_clicks(history, _grow, _shrink, page, shape, meta, max_vertices)
     if ids.UNDO_BUTTON in triggered and _undo:
         history = _history.undo(history)
     if ids.REDO_BUTTON in triggered and _redo:
@@ -2458,18 +2471,6 @@ def edit(
         history = _history.push(
             history,
             _editing.make_state(ai["paths"], "reset", base="ai", density=ai.get("vertices")),
-        )
-    steps = (ids.GROW_BUTTON in triggered and bool(_grow)) - (
-        ids.SHRINK_BUTTON in triggered and bool(_shrink))
-    present = history["present"]
-    # Shrink needs an outline; Grow, an outline or a run that shrank it away (to bring
-    # it back). A Shrink of nothing would only pile up steps that Grow must undo.
-    if (steps < 0 and present["paths"]) or (steps > 0 and (
-            present["paths"] or present.get("offset_from"))):
-        # Each click is an undo step, worked out from where the run of clicks began.
-        density = present.get("density") or _vertices(max_vertices)
-        history = _history.push(
-            history, _editing.offset_outline(present, steps, shape, density)
         )
     if ids.VERTEX_DENSITY in triggered and max_vertices:
         present = history["present"]
@@ -2509,10 +2510,11 @@ def edit(
     if triggered & {ids.OVERLAY_OPACITY, ids.OVERLAY_VISIBLE, ids.SHOW_CALIPERS, ids.IMAGE_OPENED}:
         redraw = True
 
-    changed = history != before
+    # A click record alone (a Shrink of nothing) is written, but moves no outline.
+    changed = _outline_of(history) != _outline_of(before)
     # Boxes of another image are dropped from the list too.
     boxes_changed = boxes != (pending or [])
-    if not changed and not redraw and not boxes_changed:
+    if history == before and not redraw and not boxes_changed:
         raise PreventUpdate
     figure = _shapes_patch(history["present"]["paths"], opacity, visible, calipers, shape)
     # The browser passes on a graph event only when it differs from the last one, so
@@ -2527,11 +2529,68 @@ def edit(
         not _history.can_undo(history),
         not _history.can_redo(history),
         ai is None,
-        _slider_value(history["present"], triggered, max_vertices),
+        _slider_value(history["present"], triggered | offset, max_vertices),
         time.time_ns() if changed else dash.no_update,
         boxes if boxes_changed else dash.no_update,
         None if moved_otherwise else dash.no_update,
     )
+
+
+# A click on one of edit's buttons while edit's previous call is on its way: Dash
+# (4.4) drops that call's answer and holds the new request until some callback
+# completes, which the dropped call never does. Two quick Grow clicks then moved
+# nothing at all until the next click or poll. This callback on the same clicks
+# completes at once and lets the new request go; its answer takes both clicks in
+# (see _offset_clicks). The output is never written.
+clientside_callback(
+    "function() { return window.dash_clientside.no_update; }",
+    Output(ids.IMAGE_PANEL, "className"),
+    Input(ids.GROW_BUTTON, "n_clicks"),
+    Input(ids.SHRINK_BUTTON, "n_clicks"),
+    Input(ids.UNDO_BUTTON, "n_clicks"),
+    Input(ids.REDO_BUTTON, "n_clicks"),
+    Input(ids.RESET_BUTTON, "n_clicks"),
+    prevent_initial_call=True,
+)
+
+
+#: The history's record of the Grow and Shrink clicks applied (see
+#: _editing.unapplied_clicks): beside the states, so Undo does not make them new again.
+OFFSET_CLICKS = "offset_clicks"
+
+
+def _offset_clicks(history, grow, shrink, page, shape, meta, max_vertices) -> tuple[dict, set]:
+    """``history`` with the Grow and Shrink clicks not yet applied, and ``{GROW_BUTTON}``
+    when they moved the outline (else an empty set).
+
+    Counted from the history's record rather than taken from the trigger: the browser
+    keeps only the newest answer, so a click whose answer was dropped (a second click,
+    or any other change, made before it came) comes with the next request, whatever
+    that request's trigger. So they are applied before Undo, Redo and Reset, which
+    came after them. All the clicks one answer takes are one undo step, the outline as
+    it changed on screen, and one offset however many they are: a hand-written count
+    of millions costs one click's work, clamped to ``vectorizer.MAX_OFFSET_PX``.
+    """
+    steps, record = _editing.unapplied_clicks(history.get(OFFSET_CLICKS), page, grow, shrink)
+    if record is not history.get(OFFSET_CLICKS):
+        history = {**history, OFFSET_CLICKS: record}
+    present = history["present"]
+    # Shrink needs an outline; Grow, an outline or a run that shrank it away (to bring
+    # it back). A Shrink of nothing would only pile up steps that Grow must undo.
+    if not ((steps < 0 and present["paths"]) or (steps > 0 and (
+            present["paths"] or present.get("offset_from")))):
+        return history, set()
+    # Worked out from where the run of clicks began.
+    density = present.get("density") or _vertices(max_vertices)
+    state = _editing.offset_outline(
+        present, steps, shape, density, pixel_spacing=meta.get("pixel_spacing_mm")
+    )
+    return _history.push(history, state), {ids.GROW_BUTTON}
+
+
+def _outline_of(history: dict) -> dict:
+    """``history`` without its click record: what the outline's echo follows."""
+    return {k: v for k, v in history.items() if k != OFFSET_CLICKS}
 
 
 def _vertices(value) -> int:
@@ -2615,10 +2674,11 @@ def say_nothing_selected(erased):
 
 # Every newly opened image is drawn as on a fresh graph: see _figure.FRESH_VIEW_SCRIPT
 # (plotly.js kept the first image's range for the next, with a black strip beside a
-# narrower one). The output is never written: a clientside callback needs one.
+# narrower one). The output is never written (a clientside callback needs one); it is
+# outside the graph's dcc.Loading, which would count this callback as loading.
 clientside_callback(
     _figure.FRESH_VIEW_SCRIPT,
-    Output(ids.GRAPH_FRAME, "className"),
+    Output(ids.IMAGE_PANEL, "style"),
     Input(ids.ANNOTATION_GRAPH, "figure"),
 )
 
@@ -2667,7 +2727,8 @@ def measure(history, meta, _loaded, *_echoes):
     offset = present.get("offset_from")
     if isinstance(offset, dict) and isinstance(offset.get("pixels"), int):
         # The run's total since its first click: back where it began reads "0 px".
-        change += f" ({offset['pixels']:+d} px in all)".replace("+0 px", "0 px")
+        spacing = meta.get("pixel_spacing_mm")
+        change += f" ({_editing.offset_text(offset['pixels'], spacing)} in all)"
     status = (
         f"{len(present['paths'])} region(s) · {_shapes.vertex_count(present['paths'])} vertices"
         f" · last change: {change} · {steps} undo step(s)"

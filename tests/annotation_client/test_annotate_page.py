@@ -22,6 +22,7 @@ import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import flask
 import numpy as np
 import pytest
 from _dash_helpers import (
@@ -936,6 +937,65 @@ def test_grow_and_shrink_widen_and_narrow_the_outline_by_button_and_key(
     note.send_keys("+")
     settled(dash_duo, quiet=0.5)
     assert note.get_attribute("value") == "+" and _shape_paths(dash_duo) == ai
+    _assert_clean_console(dash_duo, artifacts_dir)
+
+
+#: How long the server takes over a request of Grow (see _slow_grow): the radiologist's
+#: next click comes while it is on its way.
+GROW_ANSWER_S = 0.6
+
+
+def _slow_grow(app) -> None:
+    """Make ``app`` answer a Grow click's request after :data:`GROW_ANSWER_S`."""
+    @app.server.before_request
+    def _wait():
+        request = flask.request
+        if request.path.endswith("/_dash-update-component"):
+            body = json.loads(request.get_data() or b"{}")
+            if f"{ids.GROW_BUTTON}.n_clicks" in (body.get("changedPropIds") or []):
+                time.sleep(GROW_ANSWER_S)
+
+
+def test_quick_clicks_of_grow_all_count_and_a_spacing_makes_a_step_mm(
+    dash_duo, data_dir, tmp_path, artifacts_dir
+):
+    """A second click while the first one's answer is on its way: Dash dropped that
+    answer and sent the second from the same history, and it moved the outline one
+    step (or, held back, none until the next click). Every click counts now (see
+    _editing.unapplied_clicks), Undo right after Grow takes back that Grow, and with
+    a pixel spacing a step is 0.5 mm."""
+    app = _offline_app(data_dir, REQUEST_TIMEOUT=3)
+    _slow_grow(app)
+    dash_duo.start_server(app)
+    driver = dash_duo.driver
+    dash_duo.wait_for_element("#server-alert-message", timeout=20)
+    _upload(dash_duo, _gradient_png(tmp_path / "frame.png", 256, 200))  # a 1-px step
+    wait_for(dash_duo, lambda: dash_duo.find_element("#image-name").text == "frame.png")
+    _js(dash_duo, "Plotly.relayout(gd, {shapes: [{type: 'path', xref: 'x', yref: 'y',"
+                  "  path: 'M 60,50 L 180,50 L 180,150 L 60,150 Z'}]});")
+    wait_for(dash_duo, lambda: "last change: edit" in _status(dash_duo), 10, "not recorded")
+    wait_for(dash_duo, lambda: driver.find_element(By.ID, ids.GROW_BUTTON).is_enabled(), 10)
+    click(driver, By.ID, ids.GROW_BUTTON)
+    time.sleep(GROW_ANSWER_S / 4)
+    click(driver, By.ID, ids.GROW_BUTTON)
+    wait_for(dash_duo, lambda: "grow (+2 px in all) · 2 undo step(s)" in _status(dash_duo),
+             3 * GROW_ANSWER_S + 5, "two quick clicks were not one step of 2 px")
+    # Grow, and Undo before its answer: the Grow is made and taken back, Redo redoes it.
+    click(driver, By.ID, ids.GROW_BUTTON)
+    time.sleep(GROW_ANSWER_S / 4)
+    click(driver, By.ID, ids.UNDO_BUTTON)
+    wait_for(dash_duo, lambda: driver.find_element(By.ID, ids.REDO_BUTTON).is_enabled(),
+             3 * GROW_ANSWER_S + 5, "nothing to redo after Grow and a quick Undo")
+    settled(dash_duo, quiet=GROW_ANSWER_S)
+    assert "grow (+2 px in all) · 2 undo step(s)" in _status(dash_duo)
+    # 0.1 mm a pixel, typed by hand: the next click is 5 px, and the run reads in mm too.
+    dash_duo.find_element(f"#{ids.SPACING_INPUT}").send_keys("0.1")
+    click(driver, By.ID, ids.SPACING_SET)
+    wait_for(dash_duo, lambda: "mm²" in dash_duo.find_element(f"#{ids.MEASUREMENTS}").text, 10)
+    click(driver, By.ID, ids.GROW_BUTTON)
+    wait_for(dash_duo, lambda: "grow (+7 px, +0.7 mm in all)" in _status(dash_duo),
+             GROW_ANSWER_S + 10, "a click with a 0.1-mm spacing was not a 5-px step")
+    _shot(dash_duo, artifacts_dir, "01-grown-in-mm")
     _assert_clean_console(dash_duo, artifacts_dir)
 
 

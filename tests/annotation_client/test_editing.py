@@ -140,3 +140,49 @@ def test_a_run_of_clicks_works_from_where_it_began_and_another_edit_ends_it():
 def test_offset_steps_are_whole_and_non_zero(steps):
     with pytest.raises(ValueError, match="steps"):
         e.offset_outline(e.make_state(["M1,1L5,1L5,5Z"], "edit"), steps, (10, 10), 8)
+
+
+def test_the_offset_step_is_half_a_millimetre_when_the_pixel_spacing_is_known():
+    shape = (450, 500)  # 2 px without a spacing
+    steps = [e.offset_step(shape, spacing) for spacing in
+             [(0.1, 0.1), (0.08, 0.08), (0.1, 0.15), (0.6, 0.6), (5.0, 5.0), (0.001, 0.001)]]
+    # Whole pixels, at least one; pixels not square in mm take the mean of the two.
+    assert steps == [5, 6, 4, 1, 1, 500]
+    assert e.offset_step(shape, None) == 2
+    with pytest.raises(ValueError, match="pixel_spacing"):
+        e.offset_step(shape, (0.0, 0.1))
+    drawn = e.make_state(["M100,100L300,100L300,250L100,250Z"], "edit", density=32)
+    grown = e.offset_outline(drawn, 2, shape, 32, pixel_spacing=(0.1, 0.1))
+    assert grown["offset_from"]["pixels"] == 10
+
+
+def test_the_status_line_gives_a_run_in_mm_as_well_when_it_can():
+    assert e.offset_text(4) == "+4 px"
+    assert e.offset_text(-6, None) == "-6 px"
+    assert e.offset_text(5, (0.1, 0.1)) == "+5 px, +0.5 mm"
+    assert e.offset_text(-12, [0.08, 0.08]) == "-12 px, -1.0 mm"
+    assert e.offset_text(0, (0.1, 0.1)) == "0 px"  # back where the run began
+
+
+def test_clicks_are_counted_from_the_record_of_those_applied():
+    # Two requests built from one record (the browser keeps the newest answer).
+    assert e.unapplied_clicks(None, "p", 1, None) == (1, {"page": "p", "grow": 1, "shrink": 0})
+    assert e.unapplied_clicks(None, "p", 2, None) == (2, {"page": "p", "grow": 2, "shrink": 0})
+    record = {"page": "p", "grow": 2, "shrink": 1}
+    assert e.unapplied_clicks(record, "p", 4, 2) == (1, {"page": "p", "grow": 4, "shrink": 2})
+    # Nothing new, or a request older than the record: no step, the record itself.
+    for grow, shrink in [(2, 1), (1, 1), (None, None), (0, 0)]:
+        steps, kept = e.unapplied_clicks(record, "p", grow, shrink)
+        assert steps == 0 and kept is record
+    # The page drawn again: its buttons count from none, whatever the record says.
+    assert e.unapplied_clicks(record, "q", 1, None) == (1, {"page": "q", "grow": 1, "shrink": 0})
+    # No token (or not one a page makes) never matches: every count is new.
+    unknown = {"page": None, "grow": 1, "shrink": 0}
+    assert e.unapplied_clicks(unknown, None, 1, None)[0] == 1
+    assert e.unapplied_clicks(record, "p" * 65, 2, None) == (2, {**unknown, "grow": 2})
+
+
+@pytest.mark.parametrize("count", [-1, True, "3", 2.5, e.MAX_CLICK_COUNT + 1, [1]])
+def test_a_click_count_no_browser_sends_adds_no_click(count):
+    assert e.unapplied_clicks(None, "p", count, None) == (0, None)
+    assert e.unapplied_clicks(None, "p", 3.0, count) == (3, {"page": "p", "grow": 3, "shrink": 0})
