@@ -18,7 +18,9 @@ so that ``python -m models.evaluate --data OUT`` scores a model against the
 radiologists and ``python -m models.train --data OUT`` can train on them.
 
 A worklist image is read back from the worklist, and only when its bytes still
-hash to the SHA-256 the annotation was saved under. An uploaded image (no
+hash to the SHA-256 the annotation was saved under: from its recorded path, or,
+when that no longer holds it (renamed, moved, replaced), from the worklist file
+that does, found by its hash (:func:`annotation_client._worklist.locate`). An uploaded image (no
 worklist path) is read from the copy its first save kept beside the versions,
 checked the same way; uploads saved without one are skipped and listed.
 
@@ -52,7 +54,7 @@ from ._database import DESCRIPTOR_COLUMNS, descriptor_columns, spreadsheet_cell
 from ._imageio import decode_image
 from ._record import LABELS
 from ._storage import AnnotationStore
-from ._worklist import resolve_entry
+from ._worklist import locate, resolve_entry
 
 logger = logging.getLogger(__name__)
 
@@ -138,11 +140,12 @@ def export_busi(data_dir, worklist_dir, out, *, with_paths: bool = False) -> Exp
     store = AnnotationStore(data_dir)
     report = ExportReport()
     chosen = []
+    finder = _Finder(worklist_dir, store)
     for sha in store.images():
         folder = store.folder(sha)
         try:
             version, record = _latest(store, sha)
-            item = _source(record, worklist_dir, sha, store)
+            item = _source(record, worklist_dir, sha, store, finder)
             try:
                 item["birads"] = descriptor_columns(record["final"].get("descriptors"))
             except ValueError as exc:  # as the index refuses them
@@ -214,7 +217,25 @@ def _check_apart(data_dir: Path, worklist_dir, out: Path) -> None:
             raise ValueError(f"out: {out} is in {name}; export to a folder outside it")
 
 
-def _source(record: dict, worklist_dir, sha: str, store: AnnotationStore) -> dict:
+class _Finder:
+    """Worklist files by their SHA-256, the folder walked once and only if asked."""
+
+    def __init__(self, worklist_dir, store: AnnotationStore) -> None:
+        self.worklist_dir, self.store = worklist_dir, store
+        self._found: dict[str, str] | None = None
+
+    def __call__(self, sha: str) -> str | None:
+        """The relative path of a worklist file holding ``sha``, or None."""
+        if self._found is None:
+            # Every image's hash is wanted: an export reads many, and one walk finds all.
+            wanted = dict.fromkeys(self.store.images())
+            self._found = locate(self.worklist_dir, wanted, data_dir=self.store.root,
+                                 limit=2**31)
+        return self._found.get(sha)
+
+
+def _source(record: dict, worklist_dir, sha: str, store: AnnotationStore,
+            finder: _Finder | None = None) -> dict:
     """The image behind a record, read back from the worklist or the kept copy, checked by hash."""
     final = record.get("final")
     image = record.get("image")
@@ -233,10 +254,29 @@ def _source(record: dict, worklist_dir, sha: str, store: AnnotationStore) -> dic
         return {"sort": "~" + str(image.get("name") or sha), "pixels": decoded.pixels}
     if worklist_dir is None:
         raise ValueError(f"from the worklist ({relative}), but no worklist folder is set")
-    path = resolve_entry(worklist_dir, relative, data_dir=store.root)
-    data = path.read_bytes()
-    # Before decoding: a changed file is reported as changed, whether it decodes or not.
-    if hashlib.sha256(data).hexdigest() != sha:
-        raise ValueError(f"{relative} has changed since it was annotated")
+    finder = _Finder(worklist_dir, store) if finder is None else finder
+    try:
+        path = resolve_entry(worklist_dir, relative, data_dir=store.root)
+        data = path.read_bytes()
+        why = None if hashlib.sha256(data).hexdigest() == sha else "holds other bytes"
+    except FileNotFoundError:
+        why = "is gone"
+    if why is not None:
+        # Renamed or moved since, or re-exported under the same name: the file that
+        # holds the annotated bytes, wherever it is now.
+        found = finder(sha)
+        if found is None:
+            raise ValueError(
+                f"from the worklist ({relative}), which {why}, and no worklist file holds "
+                "the annotated image (by path or by its SHA-256)"
+            )
+        logger.info("%s %s: exporting %s, which holds the annotated image", relative, why,
+                    found)
+        relative = found
+        path = resolve_entry(worklist_dir, relative, data_dir=store.root)
+        data = path.read_bytes()
+        # Before decoding: a file changed since it was hashed is reported as changed.
+        if hashlib.sha256(data).hexdigest() != sha:
+            raise ValueError(f"{relative} has changed since it was annotated")
     decoded = decode_image(data, path.name)  # ImageDecodeError is a ValueError
     return {"sort": relative, "pixels": decoded.pixels}

@@ -245,8 +245,38 @@ def list_images(
     if cache is not None and not isinstance(cache, HashCache):
         raise TypeError("cache must be a HashCache or None")
     cache = _CACHE if cache is None else cache
-    data_dir = Path(os.path.realpath(store.root))
+    found = _image_paths(folder, Path(os.path.realpath(store.root)))
 
+    entries = []
+    for relative in found[:limit]:
+        path = folder / relative
+        try:
+            stat = path.stat()
+            too_large = max_bytes is not None and stat.st_size > max_bytes
+            sha = None if too_large else cache.sha256(path, stat)
+        except OSError as exc:  # removed since the walk, or unreadable
+            # Neither the path nor the error's text, which repeats it: scanners put the
+            # patient's name in file names. The path's hash finds it (see _path_ref).
+            logger.warning("worklist: skipping entry %s: %s", _path_ref(relative),
+                           exc.strerror or type(exc).__name__)
+            continue
+        versions = store.versions(sha, annotator) if sha else []
+        entries.append(
+            WorklistEntry(
+                path=relative,
+                size_bytes=stat.st_size,
+                sha256=sha,
+                version=max(versions, default=0),
+                too_large=too_large,
+            )
+        )
+    return Worklist(root=folder, entries=tuple(entries), found=len(found))
+
+
+def _image_paths(folder: Path, data_dir: Path) -> list[str]:
+    """The relative paths of the image files under ``folder`` as :func:`list_images`
+    lists them (hidden files, the data folder and links out of either left out), in
+    its order."""
     found: list[tuple[tuple[str, ...], str]] = []
     # A worklist that is the data folder or inside it would list every reader's saved
     # masks and kept uploads (the client refuses such settings at start: _config).
@@ -272,31 +302,87 @@ def list_images(
             relative = Path(full).relative_to(folder).as_posix()
             found.append((PurePosixPath(relative).parts, relative))
     found.sort()
+    return [relative for _, relative in found]
 
-    entries = []
-    for _, relative in found[:limit]:
+
+def locate(
+    root: str | os.PathLike,
+    wanted: dict[str, str | None],
+    *,
+    data_dir: str | os.PathLike,
+    max_bytes: int | None = None,
+    limit: int = MAX_ENTRIES,
+    cache: HashCache | None = None,
+) -> dict[str, str]:
+    """Where in the worklist each image is now, found by its SHA-256.
+
+    A saved version records the path its image had when it was opened; the file
+    may have been renamed or moved since, and its bytes still name the saved
+    versions. Each recorded path that still holds its image's bytes is kept
+    (a stat and a look-up in the hash cache, for a file that did not change);
+    only when some do not is the folder walked, as :func:`list_images` walks it
+    (its first ``limit`` files, those over ``max_bytes`` not read), the cache
+    sparing every file hashed before.
+
+    Parameters
+    ----------
+    root : str or os.PathLike
+        The worklist folder.
+    wanted : dict
+        ``{sha256: recorded relative path or None}`` of the images looked for.
+    data_dir : str or os.PathLike
+        The data folder, whose files are no worklist entries.
+    max_bytes : int, optional
+        Files larger than this are not read (the upload limit: they cannot be opened).
+    limit : int, optional
+        Most files looked at in the walk, as the listing's limit.
+    cache : HashCache, optional
+        Where file hashes are remembered; the process's by default.
+
+    Returns
+    -------
+    dict
+        ``{sha256: relative path}`` of the images found; an image no file holds is
+        left out (its recorded path may still exist, holding other bytes).
+
+    Raises
+    ------
+    ValueError
+        If ``root`` is not an existing folder.
+    """
+    folder = _folder(root)
+    cache = _CACHE if cache is None else cache
+    found: dict[str, str] = {}
+    for sha, relative in wanted.items():
+        if not relative:
+            continue
+        try:
+            path = resolve_entry(folder, relative, data_dir=data_dir)
+            if max_bytes is not None and path.stat().st_size > max_bytes:
+                continue
+            # The path the listing hashes it by, so the cache answers.
+            if cache.sha256(folder / relative) == sha:
+                found[sha] = relative
+        except (OSError, ValueError):
+            continue  # gone, renamed, unreadable or never a worklist path
+    missing = set(wanted) - set(found)
+    if not missing:
+        return found
+    for relative in _image_paths(folder, Path(os.path.realpath(data_dir)))[:limit]:
         path = folder / relative
         try:
             stat = path.stat()
-            too_large = max_bytes is not None and stat.st_size > max_bytes
-            sha = None if too_large else cache.sha256(path, stat)
-        except OSError as exc:  # removed since the walk, or unreadable
-            # Neither the path nor the error's text, which repeats it: scanners put the
-            # patient's name in file names. The path's hash finds it (see _path_ref).
-            logger.warning("worklist: skipping entry %s: %s", _path_ref(relative),
-                           exc.strerror or type(exc).__name__)
-            continue
-        versions = store.versions(sha, annotator) if sha else []
-        entries.append(
-            WorklistEntry(
-                path=relative,
-                size_bytes=stat.st_size,
-                sha256=sha,
-                version=max(versions, default=0),
-                too_large=too_large,
-            )
-        )
-    return Worklist(root=folder, entries=tuple(entries), found=len(found))
+            if max_bytes is not None and stat.st_size > max_bytes:
+                continue
+            sha = cache.sha256(path, stat)
+        except OSError:
+            continue  # removed since the walk, or unreadable: the listing logs it
+        if sha in missing:
+            found[sha] = relative  # the first in the listing's order
+            missing.discard(sha)
+            if not missing:
+                break
+    return found
 
 
 def _path_ref(relative: str) -> str:

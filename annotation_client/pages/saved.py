@@ -18,7 +18,7 @@ import dash_bootstrap_components as dbc
 from dash import Input, Output, State, callback, dash_table, dcc, html
 from dash.exceptions import PreventUpdate
 
-from annotation_client import _agreement, _readers, _signin, _views, ids
+from annotation_client import _agreement, _readers, _signin, _views, _worklist, ids
 from annotation_client._app import get_config, get_index, get_reader, get_store
 from annotation_client._database import (
     ASSESSMENTS,
@@ -203,13 +203,18 @@ def _fetch(annotator, label, latest, limit=PAGE_LIMIT, reader=None, assessment=A
     )
 
 
-def open_link(worklist_path: str, page: str = "/") -> str:
+def open_link(worklist_path: str, page: str = "/", expect: str | None = None) -> str:
     """The Markdown link that opens ``worklist_path`` on the Annotate page at ``page``.
 
     The path is percent-encoded whole (``/`` too), so no file name can end the
-    link early or add a query parameter.
+    link early or add a query parameter. ``expect``, the SHA-256 the version was
+    saved under, goes with it (``&expect=``): the Annotate page can then tell a file
+    that holds other bytes than those annotated (re-exported under the same name).
     """
-    return f"[Open]({page}?open={quote(worklist_path, safe='')})"
+    link = f"{page}?open={quote(worklist_path, safe='')}"
+    if expect:
+        link += f"&expect={quote(expect, safe='')}"
+    return f"[Open]({link})"
 
 
 def kept_link(image_sha256: str, page: str = "/") -> str:
@@ -222,6 +227,7 @@ def table_rows(
     annotate_page: str | None = None,
     kept: frozenset | set = frozenset(),
     worklist: bool = True,
+    located: dict | None = None,
 ) -> list[dict]:
     """Index rows as the table shows them (rounded numbers, yes/no, the image's path).
 
@@ -237,6 +243,11 @@ def table_rows(
     worklist : bool
         Whether this client has a worklist: a version saved from the worklist
         then gets an *Open* link to its image.
+    located : dict, optional
+        ``{sha256: relative path}`` of the worklist images found where they are now
+        (:func:`annotation_client._worklist.locate`): a version whose image was
+        renamed or moved links to it there. An image not in it links to its
+        recorded path.
     """
     out = []
     for row in rows:
@@ -248,7 +259,7 @@ def table_rows(
                 "annotator": row["annotator"],
                 # A worklist path says which study folder; an upload has only its name.
                 "image": path or row["image_name"],
-                "open": _link(row, annotate_page, kept, worklist),
+                "open": _link(row, annotate_page, kept, worklist, located or {}),
                 "version": row["version"],
                 "final_label": row["final_label"] or "—",
                 # "0" to "6" then "—": as text, the table sorts them in the scale's order.
@@ -268,12 +279,41 @@ def table_rows(
     return out
 
 
-def _link(row: dict, page: str | None, kept, worklist: bool) -> str:
+def _link(row: dict, page: str | None, kept, worklist: bool, located: dict) -> str:
     if not page:
         return ""
     if row["worklist_path"]:
-        return open_link(row["worklist_path"], page) if worklist else ""
+        if not worklist:
+            return ""
+        sha = row["image_sha256"]
+        # The image's file now, found by its hash; else where it was, with the hash
+        # expected, so that the Annotate page can say the file there is another.
+        return open_link(located.get(sha, row["worklist_path"]), page, expect=sha)
     return kept_link(row["image_sha256"], page) if row["image_sha256"] in kept else ""
+
+
+def _located(config, rows: list[dict]) -> dict:
+    """``{sha256: relative path}`` of the rows' worklist images where they are now."""
+    wanted = {r["image_sha256"]: r["worklist_path"] for r in rows if r["worklist_path"]}
+    if not wanted:
+        return {}
+    try:
+        return _worklist.locate(config.worklist_dir, wanted, data_dir=config.data_dir,
+                                max_bytes=config.max_upload_bytes)
+    except (OSError, ValueError) as exc:  # an unmounted share: the recorded paths, as before
+        logger.warning("Saved page: worklist images not located: %s", exc)
+        return {}
+
+
+def _open_tooltip(shown: dict, row: dict, located: dict) -> dict:
+    """The *Open* cell's hover text: why there is no link, or where the image is now."""
+    path = row["worklist_path"]
+    if not shown["open"]:
+        return {"open": NO_WORKLIST if path else NOT_KEPT}
+    now = located.get(row["image_sha256"])
+    if path and now and now != path:
+        return {"open": f"Opens {now}: the image was renamed or moved since it was saved."}
+    return {}
 
 
 def _has_copy(store, sha: str) -> bool:
@@ -369,15 +409,16 @@ def show_saved(_loaded, _refresh, annotator, label, latest, assessment=ANY):
         message = _views.alert(f"{exc}; reload the page.", "warning",
                                title="A filter is not one this page offers.", id="saved-error")
         return [], [], None, [], message
-    worklist = get_config().worklist_dir is not None
+    config = get_config()
+    worklist = config.worklist_dir is not None
     store = get_store()
     uploads = {r["image_sha256"] for r in rows if not r["worklist_path"]}
     kept = {sha for sha in uploads if _has_copy(store, sha)}
-    shown = table_rows(rows, dash.get_relative_path("/"), kept, worklist)
+    located = _located(config, rows) if worklist else {}
+    shown = table_rows(rows, dash.get_relative_path("/"), kept, worklist, located)
     tooltips = [
-        {"image": f"record: {row['record']}"}
-        | ({} if row["open"] else {"open": NO_WORKLIST if wl else NOT_KEPT})
-        for row, wl in zip(shown, (r["worklist_path"] for r in rows), strict=True)
+        {"image": f"record: {row['record']}"} | _open_tooltip(row, source, located)
+        for row, source in zip(shown, rows, strict=True)
     ]
     notes = []
     if reader is not None:

@@ -137,8 +137,35 @@ def test_an_image_changed_or_gone_since_it_was_saved_is_skipped(saved, tmp_path)
     report = export_busi(saved["data"], saved["worklist"], tmp_path / "out")
     assert report.exported == {"normal": 0, "benign": 0, "malignant": 1}
     reasons = {where.rsplit("/", 1)[-1]: why for where, why in report.skipped}
-    assert reasons[saved["sha"]["b"]] == "study1/b.png has changed since it was annotated"
-    assert "c.jpg" in reasons[saved["sha"]["c"]]
+    # Neither by its path nor by its hash: the line says both were tried.
+    assert reasons[saved["sha"]["b"]] == (
+        "from the worklist (study1/b.png), which holds other bytes, and no worklist file "
+        "holds the annotated image (by path or by its SHA-256)")
+    assert reasons[saved["sha"]["c"]] == (
+        "from the worklist (study1/c.jpg), which is gone, and no worklist file holds the "
+        "annotated image (by path or by its SHA-256)")
+
+
+def test_a_renamed_or_replaced_image_is_found_by_its_hash(saved, tmp_path, capsys,
+                                                          monkeypatch):
+    """The bytes name the saved versions, not the path: a file renamed since (or moved
+    to another folder) is read from where it is now, and so is one whose old name now
+    holds another file (a re-export) when its bytes are elsewhere."""
+    worklist = saved["worklist"]
+    (worklist / "study1" / "c.jpg").rename(worklist / "renamed c.jpg")
+    b = worklist / "study1" / "b.png"
+    b.rename(worklist / "elsewhere.png")
+    b.write_bytes(b"a re-export under the old name")
+    monkeypatch.setenv("SONOTRACE_DATA_DIR", str(saved["data"]))
+    monkeypatch.setenv("SONOTRACE_WORKLIST_DIR", str(worklist))
+    assert main(["--out", str(tmp_path / "out")]) == 0
+    printed = capsys.readouterr().out
+    assert "exported 3 image(s)" in printed
+    assert printed.count("skipped ") == 2  # only the unlabelled image and the upload
+    samples = {(s.class_name, s.name): s for s in load_samples(tmp_path / "out")}
+    benign = samples[("benign", "benign (1)")]
+    assert np.array_equal(read_image(benign.image_path), 255 - saved["grey"])
+    assert read_image(samples[("normal", "normal (1)")].image_path).shape == (8, 10)
 
 
 def test_without_a_worklist_nothing_can_be_read_back(saved, tmp_path):

@@ -156,10 +156,11 @@ def test_table_rows_rounds_spells_out_and_prefers_the_worklist_path(saved):
 @pytest.mark.parametrize(
     "path, link",
     [
-        ("study7/left.png", "[Open](/?open=study7%2Fleft.png)"),
+        ("study7/left.png", f"[Open](/?open=study7%2Fleft.png&expect={SHA_A})"),
         # Nothing in a name can end the link, start another parameter or escape the page.
-        ("a b/(1)&x=#y?.png", "[Open](/?open=a%20b%2F%281%29%26x%3D%23y%3F.png)"),
-        ("naïve [draft].png", "[Open](/?open=na%C3%AFve%20%5Bdraft%5D.png)"),
+        ("a b/(1)&x=#y?.png",
+         f"[Open](/?open=a%20b%2F%281%29%26x%3D%23y%3F.png&expect={SHA_A})"),
+        ("naïve [draft].png", f"[Open](/?open=na%C3%AFve%20%5Bdraft%5D.png&expect={SHA_A})"),
     ],
 )
 def test_a_worklist_version_links_to_its_image_and_an_upload_does_not(saved, path, link):
@@ -179,7 +180,7 @@ def test_a_kept_upload_links_to_its_copy_and_a_worklist_needs_its_folder(saved):
     assert rows[1]["open"] == ""  # no worklist folder to open it from
     rows = saved.table_rows([upload, listed], "/sonotrace/", kept=set(), worklist=True)
     assert rows[0]["open"] == ""  # no copy kept
-    assert rows[1]["open"] == "[Open](/sonotrace/?open=study7%2Fleft.png)"
+    assert rows[1]["open"] == f"[Open](/sonotrace/?open=study7%2Fleft.png&expect={SHA_A})"
     assert saved.table_rows([upload], None, kept={SHA_A})[0]["open"] == ""
 
 
@@ -381,8 +382,46 @@ def test_with_a_worklist_its_versions_link_to_the_annotate_page(data_dir, saved_
     with app.server.test_request_context("/_dash-update-component"):
         data, tooltips, *_ = saved.show_saved(True, None, None, "__any__", False)
     # a2, b1, a1: only b1 was opened from the worklist; a1 and a2 were uploads.
-    assert [row["open"] for row in data] == ["", "[Open](/?open=study7%2Fright.png)", ""]
+    # The link carries the hash the version was saved under, for the Annotate page to
+    # tell a file that holds other bytes now.
+    assert [row["open"] for row in data] == [
+        "", f"[Open](/?open=study7%2Fright.png&expect={SHA_B})", ""]
     assert [t.get("open") for t in tooltips] == [saved.NOT_KEPT, None, saved.NOT_KEPT]
+
+
+def test_a_renamed_worklist_image_is_opened_where_it_is_now(data_dir, tmp_path, saved):
+    """The version's image is found by its bytes when its recorded path no longer holds
+    it: renamed, moved to another folder, or replaced by another file of that name."""
+    folder = tmp_path / "worklist"
+    (folder / "moved").mkdir(parents=True)
+    renamed, replaced = b"benign one bytes", b"benign two bytes"
+    (folder / "renamed-b1.png").write_bytes(renamed)
+    (folder / "moved" / "b2.png").write_bytes(replaced)
+    (folder / "benign (2).png").write_bytes(b"a re-export under the old name")
+    (folder / "changed.png").write_bytes(b"held by no file any more")
+    shas = [hashlib.sha256(data).hexdigest() for data in (renamed, replaced, b"lost")]
+    for day, (sha, path) in enumerate(zip(shas, ["benign (1).png", "benign (2).png",
+                                                 "changed.png"], strict=True), start=1):
+        save_version(data_dir, sha, name=path, annotator="Dr Bo", final=HAND_B,
+                     saved_at=dt.datetime(2024, 5, day, 8, 0, tzinfo=UTC), worklist_path=path)
+    app = create_app({"DATA_DIR": data_dir, "MODEL_SERVER_URL": "http://127.0.0.1:9",
+                      "WORKLIST_DIR": folder})
+    with app.server.test_request_context("/_dash-update-component"):
+        data, tooltips, *_ = saved.show_saved(True, None, None, "__any__", False)
+    # Newest first; the image column keeps the path the version was saved from.
+    assert [row["image"] for row in data] == ["changed.png", "benign (2).png",
+                                              "benign (1).png"]
+    assert [row["open"] for row in data] == [
+        # No file holds its bytes: its recorded path, the hash expected there.
+        f"[Open](/?open=changed.png&expect={shas[2]})",
+        f"[Open](/?open=moved%2Fb2.png&expect={shas[1]})",
+        f"[Open](/?open=renamed-b1.png&expect={shas[0]})",
+    ]
+    assert [t.get("open") for t in tooltips] == [
+        None,
+        "Opens moved/b2.png: the image was renamed or moved since it was saved.",
+        "Opens renamed-b1.png: the image was renamed or moved since it was saved.",
+    ]
 
 
 def test_show_saved_summarises_the_rows_it_shows(app, saved):
@@ -729,7 +768,8 @@ def test_open_from_the_saved_page_brings_the_worklist_image_back(
     ]
     # The upload has no link: one Open in the table.
     [link] = driver.find_elements(By.CSS_SELECTOR, f"#{ids.SAVED_TABLE} a")
-    assert link.get_attribute("href").endswith("/?open=study%207%2Fright%20%282%29.png")
+    assert link.get_attribute("href").endswith(
+        f"/?open=study%207%2Fright%20%282%29.png&expect={sha}")
 
     link.click()
     wait_for(dash_duo, lambda: "?open=" in driver.current_url, 20, "the link went nowhere")

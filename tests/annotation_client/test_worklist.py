@@ -390,3 +390,44 @@ def test_an_unreadable_entry_is_logged_by_the_hash_of_its_path(root, store, capl
     ref = hashlib.sha256(wanted.encode()).hexdigest()[:12]
     assert f"worklist: skipping entry path#{ref}: Permission denied" in caplog.text
     assert "JANE" not in caplog.text and "DOE" not in caplog.text
+
+
+# --------------------------------------------------------------------------- locate
+
+
+def test_locate_finds_a_renamed_image_by_its_hash_and_reads_only_what_changed(root, store):
+    kept = _write(root, "kept.png")
+    _write(root, "study/renamed-b1.png", b"the annotated bytes")
+    _write(root, "benign (1).png", b"a re-export under the old name")
+    kept_sha = hashlib.sha256(kept.read_bytes()).hexdigest()
+    moved_sha = hashlib.sha256(b"the annotated bytes").hexdigest()
+    gone_sha = hashlib.sha256(b"in no file").hexdigest()
+    cache = HashCache()
+    wanted = {kept_sha: "kept.png", moved_sha: "benign (1).png", gone_sha: "gone.png"}
+    found = _worklist.locate(root, wanted, data_dir=store.root, cache=cache)
+    # The recorded path when it still holds the bytes; else the file that does; an image
+    # that no file holds is left out, whatever its recorded path holds now.
+    assert found == {kept_sha: "kept.png", moved_sha: "study/renamed-b1.png"}
+    assert cache.reads == 3
+    # Asked again, nothing that did not change is read again.
+    assert _worklist.locate(root, wanted, data_dir=store.root, cache=cache) == found
+    assert cache.reads == 3
+    # Every recorded path holding its image: the folder is not walked, nor hashed.
+    only_kept = {kept_sha: "kept.png"}
+    _write(root, "new.png")
+    assert _worklist.locate(root, only_kept, data_dir=store.root, cache=cache) == only_kept
+    assert cache.reads == 3
+
+
+def test_locate_never_takes_a_file_out_of_the_folder_or_in_the_data_folder(root, tmp_path,
+                                                                           store):
+    outside = tmp_path / "outside.png"
+    outside.write_bytes(b"outside")
+    (root / "link.png").symlink_to(outside)
+    _save(store, "a" * 64)
+    mask = next((store.root / ("a" * 64)).glob("v001*"))
+    sha = hashlib.sha256(b"outside").hexdigest()
+    mask_sha = hashlib.sha256(mask.read_bytes()).hexdigest()
+    found = _worklist.locate(root, {sha: "../outside.png", mask_sha: None},
+                             data_dir=store.root, cache=HashCache())
+    assert found == {}
