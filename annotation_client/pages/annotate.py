@@ -593,6 +593,10 @@ def _calibration_form():
 OPEN_QUERY = "open"
 #: The query parameter that opens the kept copy of an uploaded image (``/?saved=SHA256``).
 SAVED_QUERY = "saved"
+#: With ``open``: the sha256 of the image the linked version was saved from
+#: (``/?open=cases/a.png&expect=SHA256``), so that a file changed since is told.
+EXPECT_QUERY = "expect"
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 def layout(**query):
@@ -602,10 +606,13 @@ def layout(**query):
     ``SONOTRACE_WORKLIST_DIR``) as the page loads: the Saved page links each
     version of a worklist image this way. ``/?saved=SHA256`` opens the copy of
     an uploaded image kept with its saved versions (``SONOTRACE_KEEP_UPLOADS``).
+    ``&expect=SHA256`` beside ``open`` is the image the linked version was saved
+    from: a file that holds another image now is said so when it opens.
     """
     config = get_config()
     linked = query.get(OPEN_QUERY)
     kept = query.get(SAVED_QUERY)
+    expect = query.get(EXPECT_QUERY)
     left = dbc.Col(
         [
             # For screen readers, which list a page by its headings; the image needs
@@ -747,6 +754,8 @@ def layout(**query):
             dcc.Store(id=ids.WORKLIST_PENDING),
             dcc.Store(id=ids.WORKLIST_LINK, data=linked if isinstance(linked, str) else None),
             dcc.Store(id=ids.SAVED_LINK, data=kept if isinstance(kept, str) else None),
+            dcc.Store(id=ids.LINK_EXPECT, data=expect if isinstance(expect, str)
+                      and _SHA256.fullmatch(expect) else None),
             dcc.Store(id=ids.REVISE_ON_OPEN),
             dcc.ConfirmDialog(id=ids.WORKLIST_CONFIRM, message=UNSAVED_QUESTION),
             dbc.Row([left, right], class_name="g-3"),
@@ -1594,10 +1603,11 @@ def request_entry(picked, next_clicks, confirmed, pending, mark, meta):
     Input(ids.WORKLIST_LINK, "data"),
     Input(ids.SAVED_LINK, "data"),
     State(ids.UNSAVED_MARK, "className"),
+    State(ids.LINK_EXPECT, "data"),
     # Runs as the page is drawn: the link is the reason the page was opened.
     prevent_initial_call="initial_duplicate",
 )
-def open_linked(path, sha, mark):
+def open_linked(path, sha, mark, expect=None):
     """Ask :func:`open_image` for the image the page's URL names.
 
     ``?open=PATH`` names a worklist entry, ``?saved=SHA256`` the kept copy of
@@ -1624,6 +1634,8 @@ def open_linked(path, sha, mark):
     else:
         raise PreventUpdate
     revise = {"sha256": sha} if sha else {"worklist_path": path}
+    if not sha and isinstance(expect, str) and _SHA256.fullmatch(expect):
+        revise["expect"] = expect
     if _has_unsaved_work(mark):
         return no, True, target, no, revise
     return _request(target), False, None, no, revise
@@ -1648,6 +1660,8 @@ def keep_work_over_link(cancelled):
 @callback(
     Output(ids.LOAD_SAVED_BUTTON, "n_clicks"),
     Output(ids.REVISE_ON_OPEN, "data", allow_duplicate=True),
+    # A file that changed since the linked version was saved is said so here.
+    Output(ids.UPLOAD_ALERT, "children", allow_duplicate=True),
     Input(ids.IMAGE_OPENED, "data"),
     Input(ids.SEGMENT_DONE, "data"),
     State(ids.REVISE_ON_OPEN, "data"),
@@ -1669,22 +1683,52 @@ def revise_linked(_opened, _segmented, revise, meta, auto, clicks):
     callback that a chain of its own outputs would trigger again. An image
     opened otherwise, or one with no version this reader may load, is left as
     opened.
+
+    A worklist file that holds another image than the one the link's version was
+    saved from (``expect``: re-exported, or replaced under the same name) is said
+    so as it opens: versions follow an image's content, so the linked one is not
+    loaded, and without the note the radiologist would take the work for lost.
     """
     if not isinstance(revise, dict) or not meta:
         raise PreventUpdate
     no = dash.no_update
     if not _links_to(revise, meta):
         if ids.IMAGE_OPENED in _triggered():
-            return no, None  # another image opened: the link's wish is spent
+            return no, None, no  # another image opened: the link's wish is spent
         raise PreventUpdate  # the linked image is not open yet
+    changed = no
+    expect = revise.get("expect")
+    if expect is not None and expect != meta.get("sha256") and ids.IMAGE_OPENED in _triggered():
+        changed = _changed_file_note(meta)
+        revise = {k: v for k, v in revise.items() if k != "expect"}  # said once
     if not _answered(auto):
-        raise PreventUpdate  # the model server has not answered yet
+        if changed is no:
+            raise PreventUpdate  # the model server has not answered yet
+        return no, revise, changed
     clicks = clicks if isinstance(clicks, int) and not isinstance(clicks, bool) else 0
-    return (clicks + 1 if _loadable(meta) else no), None
+    return (clicks + 1 if _loadable(meta) else no), None, changed
+
+
+def _changed_file_note(meta: dict):
+    """The warning for a linked worklist file that holds another image than the one
+    its version was saved from."""
+    name = meta.get("worklist_path") or meta.get("name") or "The file"
+    return _views.alert(
+        f"{name} has changed since the version you opened was saved: it now holds "
+        "another image (other pixels or another encoding), so that annotation is not "
+        "loaded over it. Saved versions follow an image's content, not its file name; "
+        "the Saved page keeps the version with the image it was saved from.",
+        "warning",
+        title="Not the image that was annotated.",
+        id="link-changed-file",
+    )
 
 
 def _links_to(revise, meta: dict) -> bool:
-    return isinstance(revise, dict) and all(meta.get(k) == v for k, v in revise.items())
+    """Whether the open image is the one a link's wish to revise names (its path or
+    its hash; ``expect``, the hash the link expects, is checked apart)."""
+    return isinstance(revise, dict) and all(
+        meta.get(k) == v for k, v in revise.items() if k != "expect")
 
 
 def _answered(auto) -> bool:
@@ -1908,8 +1952,14 @@ def _saved_meanwhile(
     return (seen, newer) if newer else None
 
 
-def _revised(meta: dict, history: dict | None) -> dict | None:
-    """``based_on`` of a save of ``history``: the saved versions loaded into it, if any.
+def _revised(meta: dict, history: dict | None,
+             own: list[int] | tuple[int, ...] = ()) -> dict | None:
+    """``based_on`` of a save of ``history``: the saved versions it descends from, if any:
+    those loaded into it and the latest this page saved of the image (``own``).
+
+    A page's own earlier save is part of its work: when the Annotator field names
+    someone else before the next save (a shared reading-room workstation), that save
+    revises the first reader's work and is not an independent read.
 
     The history in the browser holds only the numbers of the versions loaded
     (``loaded_versions``, oldest first); who saved them, and whose work those
@@ -1922,17 +1972,28 @@ def _revised(meta: dict, history: dict | None) -> dict | None:
         With a message for the radiologist: a version that is not one of the image's
         (or not the reader's), cannot be read, or cannot say what it revised.
     """
-    if not history or history.get("image") != meta["sha256"]:
-        return None
-    versions = history.get("loaded_versions") or []
+    same = bool(history) and history.get("image") == meta["sha256"]
+    versions = (history.get("loaded_versions") or []) if same else []
     if not isinstance(versions, list) or not all(
         isinstance(v, int) and not isinstance(v, bool) for v in versions
     ):
         raise ValueError("the editor's list of loaded versions is damaged; open the image again")
-    if not versions:
+    if not versions and not own:
         return None
     store, sha = get_store(), meta["sha256"]
     loadable = set(store.versions(sha, get_reader()))
+    # The page's list is kept by the browser, unsigned: a version in it that is not
+    # the reader's to load (or no longer saved) is left out rather than refused, so
+    # that it can neither fail the save nor claim another reader's work.
+    mine = max((v for v in own if v in loadable), default=None)
+    if mine is not None and mine not in versions:
+        # Newest last, as loaded: a save numbered above every version loaded came after
+        # those loads (a load takes the latest), so the next save revises it; otherwise
+        # a load came after it, and it only adds its reader.
+        versions = ([*versions, mine] if mine > max(versions, default=0)
+                    else [mine, *versions])
+    if not versions:
+        return None
     readers: set[str] = set()
     for version in versions:
         if version not in loadable:
@@ -2965,7 +3026,7 @@ def save(_clicks, meta, history, ai, classification, final_label, note, annotato
             model=ai.get("model") if ai else None,
             classification=classification,
             vertices=_shapes.vertex_count(paths),
-            based_on=_revised(meta, history),
+            based_on=_revised(meta, history, own),
         )
         record["ai"]["classified_outline_is_final"] = (
             None

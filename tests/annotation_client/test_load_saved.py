@@ -18,7 +18,7 @@ from contextvars import copy_context
 import dash
 import numpy as np
 import pytest
-from _dash_helpers import text_of
+from _dash_helpers import find_component, text_of
 from dash._callback_context import context_value
 from dash._utils import AttributeDict
 from dash.exceptions import PreventUpdate
@@ -1088,33 +1088,34 @@ def _revise(app, annotate, fired, revise, meta=META, auto=True, clicks=None):
 
 
 def test_a_linked_image_is_loaded_once_the_model_server_has_answered(app, annotate, data_dir):
+    no = dash.no_update
     _save(data_dir, SAVED_PATHS, label="benign")
     linked = {"sha256": SHA}
     # Opened: the AI outline is still to come, and would cover a load made now.
     with pytest.raises(PreventUpdate):
         _revise(app, annotate, [ids.IMAGE_OPENED], linked)
     # Answered (an outline, or a failure): one click of Load, and the wish is spent.
-    assert _revise(app, annotate, [ids.SEGMENT_DONE], linked, clicks=2) == (3, None)
-    assert _revise(app, annotate, [ids.SEGMENT_DONE], linked) == (1, None)
+    assert _revise(app, annotate, [ids.SEGMENT_DONE], linked, clicks=2) == (3, None, no)
+    assert _revise(app, annotate, [ids.SEGMENT_DONE], linked) == (1, None, no)
     # A forged click count is not a 500.
-    assert _revise(app, annotate, [ids.SEGMENT_DONE], linked, clicks="many") == (1, None)
+    assert _revise(app, annotate, [ids.SEGMENT_DONE], linked, clicks="many") == (1, None, no)
     # No AI asked for: at once.
-    assert _revise(app, annotate, [ids.IMAGE_OPENED], linked, auto=False) == (1, None)
+    assert _revise(app, annotate, [ids.IMAGE_OPENED], linked, auto=False) == (1, None, no)
     # A worklist link names its entry.
     worklist_meta = dict(META, worklist_path="left/scan.png")
     assert _revise(app, annotate, [ids.SEGMENT_DONE], {"worklist_path": "left/scan.png"},
-                   meta=worklist_meta) == (1, None)
+                   meta=worklist_meta) == (1, None, no)
 
 
 def test_a_link_loads_nothing_for_another_image_or_without_a_version(app, annotate, data_dir):
     no = dash.no_update
     linked = {"sha256": SHA}
     # Never saved (or by nobody this reader may load): left as opened.
-    assert _revise(app, annotate, [ids.SEGMENT_DONE], linked) == (no, None)
+    assert _revise(app, annotate, [ids.SEGMENT_DONE], linked) == (no, None, no)
     _save(data_dir, SAVED_PATHS)
     other = dict(META, sha256=OTHER_SHA)
     # The user opened something else (declined the link's question, then an upload).
-    assert _revise(app, annotate, [ids.IMAGE_OPENED], linked, meta=other) == (no, None)
+    assert _revise(app, annotate, [ids.IMAGE_OPENED], linked, meta=other) == (no, None, no)
     with pytest.raises(PreventUpdate):  # an answer for another image: still waiting
         _revise(app, annotate, [ids.SEGMENT_DONE], linked, meta=other)
     with pytest.raises(PreventUpdate):  # no link
@@ -1335,3 +1336,88 @@ def test_a_run_of_shrinks_is_clamped_to_what_the_vectorizer_takes():
     back = _editing.offset_outline(far, 10**6, (80, 100), 32)
     assert back["offset_from"]["pixels"] == vectorizer.MAX_OFFSET_PX  # the whole frame
     assert _shapes.paths_to_mask(back["paths"], (80, 100)).all()
+
+
+def test_a_save_over_another_readers_save_from_the_same_page_revises_it(
+        app, annotate, data_dir):
+    # A shared reading-room workstation: Dr Amal saves, then Dr Bashir types his name
+    # into the same page and saves. Before, his v2 recorded no based_on and counted as
+    # an independent read (Dice 1.0 with hers in reader agreement).
+    history = _drawn_history()
+    first, work = _save_again(app, annotate, history, None, annotator="Dr Amal")
+    assert first.startswith("Saved. Version 1")
+    second, work = _save_again(app, annotate, history, work, annotator="Dr Bashir")
+    assert second.startswith("Saved. Version 2")
+    store = AnnotationStore(data_dir)
+    assert store.load_record(SHA, 2)["based_on"] == {
+        "version": 1, "annotator": "Dr Amal", "readers": ["Dr Amal"]}
+    # A page's next save revises its own last one, by whoever saved it.
+    third, work = _save_again(app, annotate, history, work, annotator="Dr Bashir")
+    assert store.load_record(SHA, 3)["based_on"] == {
+        "version": 2, "annotator": "Dr Bashir", "readers": ["Dr Amal", "Dr Bashir"]}
+
+
+def test_the_pages_own_saves_and_its_loads_are_told_apart_by_order(app, annotate, data_dir):
+    _save(data_dir, SAVED_PATHS, annotator="Dr Cy")  # v1, from elsewhere
+    history = _edit(annotate, [LOADED], loaded=_loaded(version=1), history=_drawn_history())[0]
+    _text, work = _save_again(app, annotate, history, None, annotator="Dr Bo")  # v2
+    _save(data_dir, [RING], annotator="Dr Ada")  # v3, from elsewhere
+    # This page then loads v3: its next save revises v3 (the newest load), and still
+    # descends from its own v2 and what that revised.
+    history = _edit(annotate, [LOADED], loaded=_loaded(at=333, version=3), history=history)[0]
+    _save_again(app, annotate, history, work, annotator="Dr Bo")  # v4
+    assert AnnotationStore(data_dir).load_record(SHA, 4)["based_on"] == {
+        "version": 3, "annotator": "Dr Ada", "readers": ["Dr Ada", "Dr Bo", "Dr Cy"]}
+
+
+def test_a_forged_list_of_the_pages_saves_neither_fails_a_save_nor_claims_a_version(
+        app, annotate, data_dir):
+    # The list is kept by the browser, unsigned: versions that do not exist are left out.
+    forged = {"image": SHA, "versions": [7, 9]}
+    text, _work = _save_again(app, annotate, _drawn_history(), forged, annotator="Dr Bo")
+    assert text.startswith("Saved. Version 1")
+    assert AnnotationStore(data_dir).load_record(SHA, 1)["based_on"] is None
+
+
+def test_a_linked_file_that_holds_another_image_now_is_said_so_once(app, annotate, data_dir):
+    no = dash.no_update
+    _save(data_dir, SAVED_PATHS, label="benign")
+    worklist_meta = dict(META, worklist_path="left/scan.png")
+    # The link's version was saved from another image than the file holds now.
+    linked = {"worklist_path": "left/scan.png", "expect": OTHER_SHA}
+    load, revise, note = _revise(app, annotate, [ids.IMAGE_OPENED], linked,
+                                 meta=worklist_meta, auto=True)
+    assert load is no and revise == {"worklist_path": "left/scan.png"}
+    assert "left/scan.png has changed since the version you opened was saved" in (
+        text_of(note))
+    # Said once; the wish goes on as for any link (the file's own versions load).
+    assert _revise(app, annotate, [ids.SEGMENT_DONE], revise, meta=worklist_meta) == (
+        1, None, no)
+    # The image the link expects: nothing to say.
+    same = {"worklist_path": "left/scan.png", "expect": SHA}
+    assert _revise(app, annotate, [ids.IMAGE_OPENED], same, meta=worklist_meta,
+                   auto=False) == (1, None, no)
+
+
+def test_a_link_carries_the_hash_it_expects_only_when_it_is_one(annotate, tmp_path):
+    folder = tmp_path / "worklist"
+    folder.mkdir()
+    app = create_app({"DATA_DIR": tmp_path / "annotations", "WORKLIST_DIR": folder})
+    page = next(p for p in dash.page_registry.values() if p["path"] == "/")
+    with app.server.test_request_context("/"):
+        *_rest, revise = annotate.open_linked("left/scan.png", None, "", SHA)
+        assert revise == {"worklist_path": "left/scan.png", "expect": SHA}
+        *_rest, revise = annotate.open_linked("left/scan.png", None, "", "not-a-hash")
+        assert revise == {"worklist_path": "left/scan.png"}
+        # A kept upload is named by its hash already.
+        *_rest, revise = annotate.open_linked(None, SHA, "", OTHER_SHA)
+        assert revise == {"sha256": SHA}
+
+        def stored(**query):
+            return find_component(page["layout"](**query), ids.LINK_EXPECT).data
+
+        assert stored(open="a.png", expect=SHA) == SHA
+        assert stored(open="a.png", expect="C3" * 32) is None  # not as the links write it
+        assert stored(open="a.png", expect=SHA + "00") is None
+        assert stored(open="a.png", expect=[SHA, SHA]) is None
+        assert stored(open="a.png") is None
