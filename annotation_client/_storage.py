@@ -14,8 +14,10 @@ Layout under the data directory (``SONOTRACE_DATA_DIR``)::
 A save never overwrites: each one takes the next free version number, under an
 exclusive lock on the folder so two browser tabs saving at once get different
 numbers. A number is never reused: the next one is above every versioned file in
-the folder and, with an index, above every version the index holds of the image
-(so a version whose files were removed by hand keeps its number).
+the folder, above the folder's high-water mark (``.last_version``, the highest
+number a save took, written before that version's files and kept when they are
+removed by hand, through restarts and index rebuilds) and, with an index, above
+every version the index holds of the image.
 A save is all or nothing: the record is serialised before any file is
 written, every file is first written to a temporary file in the same folder and
 flushed to disk, and only then are they renamed into place with ``os.replace``,
@@ -58,8 +60,11 @@ _SHA256 = re.compile(r"[0-9a-f]{64}")
 _RECORD = re.compile(r"v([0-9]{3,})\.json")
 _VERSIONED = re.compile(r"v([0-9]{3,})(?:_[a-z_]+)?\.(?:svg|png|json)")
 _LOCK_NAME = ".lock"
-#: A temporary copy of a file being saved (see _write_temp): ``.v001.svg.k3j2.tmp``.
-_TEMP = re.compile(r"\.(?:source|v[0-9]{3,})[^/]*\.tmp")
+#: The highest version number a save of the image took (one line, the number).
+_MARK_NAME = ".last_version"
+#: A temporary copy of a file being saved (see _write_temp): ``.v001.svg.k3j2.tmp``,
+#: ``..last_version.k3j2.tmp``.
+_TEMP = re.compile(r"\.(?:source|v[0-9]{3,}|\.last_version)[^/]*\.tmp")
 #: A temporary copy older than this (s) belongs to a save that was killed mid-write
 #: (a save writes its copies in well under a second and renames them at once).
 STALE_TEMP_S = 3600.0
@@ -280,7 +285,7 @@ class AnnotationStore:
             for e in (folder.iterdir() if folder.is_dir() else ())
             if (m := _VERSIONED.fullmatch(e.name)) is not None
         ]
-        return max(max(used, default=0), self._indexed_max(image_sha256)) + 1
+        return max(max(used, default=0), _read_mark(folder), self._indexed_max(image_sha256)) + 1
 
     def _indexed_max(self, image_sha256: str) -> int:
         """The index's highest version of an image; 0 without an index or when it is down."""
@@ -356,8 +361,12 @@ class AnnotationStore:
         created = not folder.is_dir()
         with _folder_lock(folder, create=True):
             _remove_stale_temps(folder)
+            mark = None
             try:
                 version = self._next_version(folder, image_sha256)
+                # Before any of the version's files: once they are on disk, the mark
+                # says their number was taken, whatever happens to them and the index.
+                mark = _write_mark(folder, version)
                 stem = f"v{version:03d}"
                 files = {
                     "svg": f"{stem}.svg",
@@ -377,6 +386,9 @@ class AnnotationStore:
                 writes.append((files["record"], _record_text(record, version, files)))
                 _write_all(folder, writes)
             except BaseException:
+                if mark is not None:
+                    # Nothing of this version is kept, so neither is its number's mark.
+                    _restore_mark(folder, mark)
                 if created:
                     _remove_if_only_lock(folder)
                 raise
@@ -604,6 +616,49 @@ def _remove_stale_temps(
         logger.info("removed %d temporary file(s) of interrupted saves in %s", len(removed),
                     folder)
     return removed
+
+
+def _read_mark(folder: Path) -> int:
+    """The folder's high-water mark: the highest version a save took; 0 when none."""
+    try:
+        text = (folder / _MARK_NAME).read_text(encoding="ascii").strip()
+    except FileNotFoundError:
+        return 0  # no save since marks were kept, or a new image
+    except (OSError, ValueError) as exc:
+        logger.warning("cannot read the version mark of %s: %s", folder, exc)
+        return 0  # the files (and the index) still count
+    if not text.isascii() or not text.isdigit():
+        logger.warning("the version mark of %s is not a number: %r", folder, text[:20])
+        return 0
+    return int(text)
+
+
+def _write_mark(folder: Path, version: int) -> tuple[int, bool]:
+    """Set the folder's high-water mark to ``version``, atomically; call with its lock
+    held. Returns what it was (its number, and whether the file existed), to restore."""
+    path = folder / _MARK_NAME
+    before = (_read_mark(folder), path.exists())
+    tmp = _write_temp(path, f"{version}\n".encode("ascii"))
+    try:
+        os.replace(tmp, path)  # the one file a save overwrites
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return before
+
+
+def _restore_mark(folder: Path, before: tuple[int, bool]) -> None:
+    """Put back the mark :func:`_write_mark` replaced, after a save that failed."""
+    number, existed = before
+    try:
+        if existed:
+            os.replace(_write_temp(folder / _MARK_NAME, f"{number}\n".encode("ascii")),
+                       folder / _MARK_NAME)
+        else:
+            (folder / _MARK_NAME).unlink(missing_ok=True)
+    except OSError as exc:  # the number stays taken: a gap, never a reuse
+        logger.warning("could not restore the version mark of %s: %s", folder, exc)
 
 
 def _remove_if_only_lock(folder: Path) -> None:

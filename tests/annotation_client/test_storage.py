@@ -616,7 +616,7 @@ def _killed_save_leftovers(folder, age_s):
     """What a save killed with kill -9 between writing and renaming leaves."""
     folder.mkdir(parents=True, exist_ok=True)
     names = [".source.png.ab12cd.tmp", ".v002.svg.x1.tmp", ".v002.json.x2.tmp",
-             ".v002_mask.png.x3.tmp"]  # fmt: skip
+             ".v002_mask.png.x3.tmp", "..last_version.x4.tmp"]  # fmt: skip
     when = time.time() - age_s
     for name in names:
         (folder / name).write_bytes(b"partial")
@@ -637,7 +637,8 @@ def test_the_next_save_removes_the_stale_temporary_copies_of_a_killed_one(tmp_pa
     assert not any(path.exists() for path in stale)
     assert fresh.exists()
     assert sorted(p.name for p in store.folder(sha).iterdir()) == sorted(
-        [".lock", ".v009.svg.zz.tmp", "v001.json", "v001.svg", "v001_mask.png"]
+        [".last_version", ".lock", ".v009.svg.zz.tmp", "v001.json", "v001.svg",
+         "v001_mask.png"]
     )
 
 
@@ -677,3 +678,84 @@ def test_a_name_followed_by_a_newline_is_not_a_hash_nor_a_version(tmp_path):
     assert _storage._source_suffix("scan.png\n") == ".bin"
     (folder / ".v001.svg.k3j2.tmp\n").write_text("not ours")
     assert store.prune_temps(0.0, now=time.time() + 10) == []
+
+
+def _move_version(folder, version, to):
+    to.mkdir(exist_ok=True)
+    for path in folder.glob(f"v{version:03d}*"):
+        path.rename(to / path.name)
+
+
+def test_a_removed_versions_number_is_not_reused_after_a_restart_or_a_rebuild(tmp_path):
+    """The start-up sync drops the row of a version whose files were moved away, and a
+    rebuilt index has none: the folder's own mark still holds the number."""
+    import datetime as dt
+
+    from _saved_data import save_version
+
+    from annotation_client import create_app
+    from annotation_client._app import INDEX_KEY
+
+    data = tmp_path / "data"
+    config = {"DATA_DIR": data, "MODEL_SERVER_URL": "http://127.0.0.1:9"}
+
+    def save(index):
+        when = dt.datetime(2024, 5, 1, tzinfo=dt.UTC)
+        path = save_version(data, SHA, saved_at=when, index=index)
+        return int(os.path.basename(path)[1:4])
+
+    index = create_app(config).server.config[INDEX_KEY]
+    assert [save(index) for _ in range(3)] == [1, 2, 3]
+    assert index.max_version(SHA) == 3
+    _move_version(data / SHA, 3, tmp_path / "removed")
+    index.dispose()
+    # A restart: a new app, whose start-up sync removes v3's row.
+    index = create_app(config).server.config[INDEX_KEY]
+    assert index.max_version(SHA) == 2
+    assert AnnotationStore(data, index=index).next_version(SHA) == 4
+    assert save(index) == 4
+    _move_version(data / SHA, 4, tmp_path / "removed")
+    index.dispose()
+    # The index deleted, and rebuilt from the files at the next start.
+    (data / "index.sqlite3").unlink()
+    index = create_app(config).server.config[INDEX_KEY]
+    assert index.max_version(SHA) == 2
+    assert save(index) == 5
+    assert index.max_version(SHA) == 5
+    index.dispose()
+    # Without any index too.
+    _move_version(data / SHA, 5, tmp_path / "removed")
+    assert save(None) == 6
+    assert (data / SHA / ".last_version").read_text() == "6\n"
+
+
+def test_a_failed_save_leaves_the_mark_as_it_was(tmp_path, monkeypatch):
+    store = AnnotationStore(tmp_path)
+    _save(store)
+    real = _storage._write_all
+
+    def failing(folder, files):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(_storage, "_write_all", failing)
+    with pytest.raises(OSError):
+        _save(store)
+    assert (tmp_path / SHA / ".last_version").read_text() == "1\n"
+    monkeypatch.setattr(_storage, "_write_all", real)
+    assert _save(store).version == 2
+    # A first save that fails leaves no folder behind, mark included.
+    monkeypatch.setattr(_storage, "_write_all", failing)
+    other = "f" * 64
+    with pytest.raises(OSError):
+        store.save(other, svg="<svg/>", mask_png=b"m", record={})
+    assert not (tmp_path / other).exists()
+
+
+def test_a_damaged_mark_does_not_stop_a_save(tmp_path, caplog):
+    store = AnnotationStore(tmp_path)
+    _save(store)
+    (tmp_path / SHA / ".last_version").write_text("garbage")
+    with caplog.at_level("WARNING"):
+        assert _save(store).version == 2
+    assert "not a number" in caplog.text
+    assert (tmp_path / SHA / ".last_version").read_text() == "2\n"
