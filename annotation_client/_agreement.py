@@ -206,8 +206,9 @@ def reader_agreement(
         "images", "mean_dice", "label_pairs", "label_agreement", "cohen_kappa"}``,
         sorted by names; ``unreadable``: ``[{"image_sha256", "annotator",
         "version", "reason"}]``, one per read. Means and kappas are None where
-        nothing counts. ``dependent``: ``[{"image_sha256", "annotator", "version",
-        "based_on": {"annotator", "version"}}]``, each reader's latest version of an
+        nothing counts. ``dependent``: ``[{"image_sha256", "image", "annotator",
+        "version", "based_on": {"annotator", "version"}}]`` (``image``: the row's
+        worklist path or file name, None without either), each reader's latest version of an
         image when it descends from another reader's saved work
         (``revises_other_reader`` in the row) and so is left out: the reader's latest
         independent version, if any, is their read instead. An image counts with two
@@ -222,7 +223,11 @@ def reader_agreement(
     reads = {image: by_reader for image, by_reader in independent.items()
              if len(by_reader) >= 2}
     dependent = [
-        {"image_sha256": image, "annotator": name, "version": row["version"],
+        {"image_sha256": image,
+         # The file's name as saved (its worklist path, or an upload's name), which a
+         # radiologist knows it by; None when the row has neither.
+         "image": row.get("worklist_path") or row.get("image_name") or None,
+         "annotator": name, "version": row["version"],
          "based_on": {"annotator": row.get("based_on_annotator"),
                       "version": row.get("based_on_version")}}
         for image in sorted(copied)

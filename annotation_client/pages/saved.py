@@ -348,8 +348,27 @@ def _rounded(value):
     return None if value is None else round(float(value), 3)
 
 
+def page_summary(rows: list[dict]) -> dict:
+    """:func:`summarize` of ``rows``, with how many versions each share is of: ``with_ai``
+    (an AI outline, for the Dice and edits) and ``labelled`` (both an AI and a final label)."""
+    return summarize(rows) | {
+        "with_ai": sum(r["dice_ai_vs_final"] is not None for r in rows),
+        "labelled": sum(bool(r["ai_label"] and r["final_label"]) for r in rows),
+    }
+
+
+def _of(summary: dict, key: str, what: str) -> str:
+    """" of the N <what>" when ``summary`` says how many, else " of those <what>"."""
+    count = summary.get(key)
+    return f" of those {what}" if count is None else f" of the {count} {what}"
+
+
 def summary_text(summary: dict) -> list:
-    """The agreement summary as a line of text parts."""
+    """The agreement summary as a line of text parts.
+
+    A share says how many versions it is of, when ``summary`` holds the counts
+    (:func:`page_summary`): 100 % of 2 versions reads otherwise like 100 % of all.
+    """
     if not summary["versions"]:
         return [html.Span("No saved annotation matches.", className="text-muted")]
     parts = [
@@ -361,10 +380,15 @@ def summary_text(summary: dict) -> list:
     if summary["mean_dice"] is not None:
         parts.append(
             f" Mean Dice AI vs final {summary['mean_dice']:.3f}; "
-            f"outline edited in {summary['edited']:.0%} of those with an AI outline."
+            f"outline edited in {summary['edited']:.0%}"
+            f"{_of(summary, 'with_ai', 'with an AI outline')}."
         )
     if summary["label_agreement"] is not None:
-        parts.append(f" AI label = final label in {summary['label_agreement']:.0%}.")
+        counted = summary.get("labelled") is not None
+        parts.append(
+            f" AI label = final label in {summary['label_agreement']:.0%}"
+            + (_of(summary, "labelled", "version(s) with both") + "." if counted else ".")
+        )
     return parts
 
 
@@ -439,7 +463,7 @@ def show_saved(_loaded, _refresh, annotator, label, latest, assessment=ANY):
             f"Showing the newest {PAGE_LIMIT}; narrow the filters or download the CSV.",
             "info",
         ))
-    return shown, tooltips, summary_text(summarize(rows)), names, notes or None
+    return shown, tooltips, summary_text(page_summary(rows)), names, notes or None
 
 
 @callback(
@@ -485,6 +509,13 @@ AGREEMENT_OFFERED = "mb-2"
 AGREEMENT_HIDDEN = "mb-2 d-none"
 
 
+def _image_name(item: dict) -> str:
+    """An image as a radiologist knows it: its file name (worklist path), the hash's
+    first 12 digits in brackets; the hash alone when the index knows no name."""
+    short = item["image_sha256"][:12]
+    return f"{item['image']} ({short})" if item.get("image") else short
+
+
 def agreement_view(result: dict) -> list:
     """The reader agreement as the page shows it: a line, a table by pair, warnings.
 
@@ -506,7 +537,7 @@ def agreement_view(result: dict) -> list:
             f"{len(result['dependent'])} latest version(s) descend from another reader's "
             "saved work (Load it to revise) and are left out, the reader's own earlier "
             "read counting instead if there is one (first: "
-            f"{first['image_sha256'][:12]} v{first['version']} by {first['annotator']}, "
+            f"{_image_name(first)} v{first['version']} by {first['annotator']}, "
             f"revising v{first['based_on']['version']} by {first['based_on']['annotator']}).",
             "info",
         ))

@@ -188,9 +188,9 @@ def test_a_read_that_revised_another_readers_version_is_left_out_and_listed():
     assert [(p["readers"], p["images"]) for p in result["by_pair"]] == [
         (["Ada", "Bo"], 2), (["Ada", "Cy"], 1)]
     assert result["dependent"] == [
-        {"image_sha256": "p", "annotator": "Bo", "version": 2,
+        {"image_sha256": "p", "image": None, "annotator": "Bo", "version": 2,
          "based_on": {"annotator": "Ada", "version": 1}},
-        {"image_sha256": "q", "annotator": "Bo", "version": 3,
+        {"image_sha256": "q", "image": None, "annotator": "Bo", "version": 3,
          "based_on": {"annotator": "Ada", "version": 1}},
     ]
     assert ("p", "Bo") not in loaded and ("q", "Bo") in loaded
@@ -293,12 +293,14 @@ def test_a_reader_who_only_revised_anothers_read_is_listed_not_dropped(data_dir)
     body = client.get("/api/agreement").get_json()
     assert body["images"] == 0 and body["pairs"] == 0
     assert body["dependent"] == [
-        {"image_sha256": SHA_A, "annotator": "Dr Second", "version": 3,
+        {"image_sha256": SHA_A, "image": "left.png", "annotator": "Dr Second", "version": 3,
          "based_on": {"annotator": "Dr Second", "version": 2}},
     ]
     with client.application.test_request_context("/_dash-update-component"):
         shown = text_of(saved.show_agreement(1))
     assert "nothing to compare" in shown and "Dr Second" in shown
+    # Named as the radiologist knows the image, the hash only in brackets.
+    assert f"(first: left.png ({SHA_A[:12]}) v3 by Dr Second, revising v2 by " in shown
 
 
 @pytest.mark.usefixtures("an_app_exists")
@@ -452,7 +454,10 @@ def test_the_view_says_when_there_is_nothing_to_compare_or_a_mask_is_damaged():
         "No image was saved by two or more readers independently: nothing to compare."
         "1 latest version(s) descend from another reader's saved work (Load it to revise) "
         "and are left out, the reader's own earlier read counting instead if there is one "
-        "(first: cccccccccccc v2 by Bo, revising v1 by Ada).")
+        "(first: cccccccccccc v2 by Bo, revising v1 by Ada).")  # no name: the hash
+    copied[1] |= {"worklist_path": "study 3/benign (12).png", "image_name": "x.png"}
+    text = text_of(saved.agreement_view(reader_agreement(copied, _load) | {"truncated": False}))
+    assert "(first: study 3/benign (12).png (cccccccccccc) v2 by Bo, revising v1 by Ada)" in text
     rows = [_row("w" * 64, "Ada", 1, "benign", OSError("v001_mask.png is missing")),
             _row("w" * 64, "Bo", 2, None, OSError("v002_mask.png is missing"))]
     damaged = reader_agreement(rows, _load) | {"truncated": True}

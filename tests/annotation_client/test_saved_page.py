@@ -243,6 +243,19 @@ def test_summary_text_leaves_out_what_the_rows_do_not_have(saved):
     )
 
 
+def test_summary_text_says_what_each_share_is_of(saved):
+    """2 of 291 versions classified read as "in 100%" alone, as if of all 291."""
+    rows = [_index_row(image_sha256=f"{n:064x}", ai_label=None, dice_ai_vs_final=None)
+            for n in range(289)]
+    rows += [_index_row(final_label="benign", ai_label="benign"),
+             _index_row(final_label="malignant", ai_label="malignant", edited=False)]
+    assert text_of(saved.summary_text(saved.page_summary(rows))) == (
+        "291 version(s) of 290 image(s) by 1 annotator(s). Mean Dice AI vs final 0.667; "
+        "outline edited in 50% of the 2 with an AI outline. "
+        "AI label = final label in 100% of the 2 version(s) with both."
+    )
+
+
 def test_summary_text_of_nothing(saved):
     parts = saved.summary_text(_summary(versions=0, images=0, annotators=0, mean_dice=None,
                                         edited=None, label_agreement=None))
@@ -430,11 +443,13 @@ def test_show_saved_summarises_the_rows_it_shows(app, saved):
         every = saved.show_saved(True, 1, None, "__any__", False)[2]
     assert text_of(latest) == (
         "2 version(s) of 2 image(s) by 2 annotator(s). Mean Dice AI vs final 1.000; "
-        "outline edited in 0% of those with an AI outline. AI label = final label in 0%."
+        "outline edited in 0% of the 1 with an AI outline. AI label = final label in 0% of "
+        "the 1 version(s) with both."
     )
     assert text_of(every) == (
         "3 version(s) of 2 image(s) by 2 annotator(s). Mean Dice AI vs final 0.833; "
-        "outline edited in 50% of those with an AI outline. AI label = final label in 50%."
+        "outline edited in 50% of the 2 with an AI outline. AI label = final label in 50% "
+        "of the 2 version(s) with both."
     )
 
 
@@ -635,7 +650,8 @@ def test_saved_page_in_the_browser_then_a_real_save_appears(
     assert _column(dash_duo, "dice_ai_vs_final") == ["1", ""]
     assert _summary_text(dash_duo) == (
         "2 version(s) of 2 image(s) by 2 annotator(s). Mean Dice AI vs final 1.000; "
-        "outline edited in 0% of those with an AI outline. AI label = final label in 0%."
+        "outline edited in 0% of the 1 with an AI outline. AI label = final label in 0% of "
+        "the 1 version(s) with both."
     )
     driver.save_screenshot(str(artifacts_dir / "01-latest.png"))
 
