@@ -89,9 +89,14 @@ def _latest(store: AnnotationStore, sha: str) -> tuple[int, dict]:
     versions = store.versions(sha)
     if not versions:
         raise ValueError("no complete saved version")
-    record = store.load_record(sha, versions[-1])
+    try:
+        record = store.load_record(sha, versions[-1])
+    except ValueError as exc:  # a damaged file: the version named, not only the JSON error
+        raise ValueError(f"the record of its latest version, v{versions[-1]:03d}.json, is "
+                         f"damaged: {exc}") from None
     if not isinstance(record, dict):
-        raise ValueError("its record is not a JSON object")
+        raise ValueError(f"the record of its latest version, v{versions[-1]:03d}.json, is "
+                         "not a JSON object")
     return versions[-1], record
 
 

@@ -184,7 +184,17 @@ def test_a_mask_of_another_size_or_a_broken_record_is_skipped_alone(saved, tmp_p
     assert report.exported == {"normal": 0, "benign": 0, "malignant": 1}
     reasons = {where.rsplit("/", 1)[-1]: why for where, why in report.skipped}
     assert reasons[saved["sha"]["b"]] == "its mask is (2, 2), the image (8, 10)"
-    assert reasons[saved["sha"]["c"]] == "its record is not a JSON object"
+    assert reasons[saved["sha"]["c"]] == (
+        "the record of its latest version, v001.json, is not a JSON object")
+
+
+def test_a_truncated_record_is_named_by_its_version(saved, tmp_path):
+    record = saved["data"] / saved["sha"]["a"] / "v002.json"
+    record.write_bytes(record.read_bytes()[:40])
+    report = export_busi(saved["data"], saved["worklist"], tmp_path / "out")
+    reasons = {where.rsplit("/", 1)[-1]: why for where, why in report.skipped}
+    assert reasons[saved["sha"]["a"]].startswith(
+        "the record of its latest version, v002.json, is damaged: Unterminated string")
 
 
 def test_an_export_never_overwrites(saved, tmp_path):
