@@ -15,6 +15,8 @@ from collections.abc import Sequence
 
 import plotly.graph_objects as go
 
+from . import ids
+
 OUTLINE_COLOR = "#00e5ff"
 BOX_COLOR = "#ffd400"
 #: Lime, unlike the yellow of a box waiting for its re-segmentation.
@@ -64,6 +66,7 @@ function(_figure) {
         }
         if (gd.__sonotraceFreshView) { return; }
         gd.__sonotraceFreshView = true;
+        gd.on('plotly_relayout', function(event) { shown(gd, event); });
         gd.on('plotly_beforeplot', function() {
             var layout = gd._fullLayout;
             if (!layout || !layout.uirevision || layout.uirevision === gd.__sonotraceImage) {
@@ -79,10 +82,27 @@ function(_figure) {
             });
         });
     }
+    // After a graph edit, every outline plotly shows (its layout holds all edits made
+    // on screen; the event only the shape it changed) and the drawing they were made
+    // on, for the edit callback (annotate._shown_edits). Written as plotly reports
+    // the edit, so already there when Dash builds that callback's request: a Dash
+    // callback on relayoutData would wait for the edit callback, which writes it.
+    function shown(gd, event) {
+        var keys = event ? Object.keys(event) : [];
+        if (!keys.some(function(k) { return k.indexOf('shapes') === 0; })) { return; }
+        var dc = window.dash_clientside;
+        if (!dc || typeof dc.set_props !== 'function' || !gd.layout) { return; }
+        var paths = (gd.layout.shapes || []).filter(function(s) {
+            return s && s.type === 'path' && typeof s.path === 'string';
+        }).map(function(s) { return s.path; });
+        var revision = gd.layout.editrevision;
+        dc.set_props('SHAPES_SHOWN', {data: {
+            revision: typeof revision === 'string' ? revision : null, paths: paths}});
+    }
     install(50);
     return window.dash_clientside.no_update;
 }
-"""
+""".replace("SHAPES_SHOWN", ids.SHAPES_SHOWN)
 
 #: The page's tools and the plotly ``dragmode`` each one sets.
 TOOL_DRAGMODES = {

@@ -67,6 +67,8 @@ AUTO_SEGMENT = "auto-segment"
 EDIT_STATUS = "edit-status"
 GRAPH_LOADING = "graph-loading"
 ERASE_DUMMY = "erase-dummy"
+# The outline as the graph shows it after a graph edit, and the drawing it was edited from
+SHAPES_SHOWN = "shapes-shown"
 SEGMENT_DONE = "segment-done"  # inside the graph's dcc.Loading: spinner while /predict runs
 CLASSIFY_DONE = "classify-done"  # likewise for /classify
 

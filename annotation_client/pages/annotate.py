@@ -750,6 +750,7 @@ def layout(**query):
             dcc.Store(id=ids.BOX_REQUEST),
             dcc.Store(id=ids.BOX_DRAWN),
             dcc.Store(id=ids.ERASE_DUMMY),
+            dcc.Store(id=ids.SHAPES_SHOWN),
             dcc.Store(id=ids.WORKLIST_REQUEST),
             dcc.Store(id=ids.WORKLIST_PENDING),
             dcc.Store(id=ids.WORKLIST_LINK, data=linked if isinstance(linked, str) else None),
@@ -943,7 +944,9 @@ def _same_ai(present: dict, ai: dict) -> bool:
     )
 
 
-def _shapes_patch(paths, opacity, visible, calipers, shape) -> Patch:
+def _shapes_patch(paths, opacity, visible, calipers, shape, revision=None) -> Patch:
+    """The graph's outline, calipers and ``editrevision`` (``revision``, else a new one:
+    see :func:`_drawing`)."""
     patch = Patch()
     patch["layout"]["shapes"] = _figure.region_shapes(
         paths,
@@ -953,8 +956,14 @@ def _shapes_patch(paths, opacity, visible, calipers, shape) -> Patch:
     patch["layout"]["annotations"] = _calipers(paths, shape, visible, calipers)
     # A fresh editrevision makes plotly take these shapes as they are, instead of
     # re-applying the user's last drag on top of an undo.
-    patch["layout"]["editrevision"] = time.time_ns()
+    patch["layout"]["editrevision"] = revision if revision is not None else _drawing()
     return patch
+
+
+def _drawing() -> str:
+    """A new ``editrevision``, naming one drawing of the outline: a string, since the
+    browser reads a number of nanoseconds only to the nearest 256 and sends it back so."""
+    return str(time.time_ns())
 
 
 def _calipers(paths, shape, visible, calipers) -> list[dict]:
@@ -2432,6 +2441,8 @@ def ask_box(relayout, meta, history, pending, opacity, visible, calipers):
     Input(ids.GROW_BUTTON, "n_clicks"),
     Input(ids.SHRINK_BUTTON, "n_clicks"),
     State(ids.PAGE_LOAD, "data"),
+    # Written in the browser as plotly reports a graph edit (see _figure.FRESH_VIEW_SCRIPT).
+    State(ids.SHAPES_SHOWN, "data"),
     prevent_initial_call=True,
 )
 def edit(
@@ -2457,6 +2468,7 @@ def edit(
     _grow=None,
     _shrink=None,
     page=None,
+    shown=None,
 ):
     """Every change of the outline goes through here and onto the undo history."""
     if not meta:
@@ -2483,6 +2495,8 @@ def edit(
     shape = _shape(meta)
     ai = _ai_for(ai, meta)
     redraw = False
+    # First, as they came first: graph edits on screen whose answer the browser dropped.
+    history = _shown_edits(history, shown, max_vertices)
 
     # Dash reports every input of a page that is drawn again as triggered (coming
     # back from another page, say), so each branch checks that its input really is
@@ -2577,7 +2591,11 @@ def edit(
     boxes_changed = boxes != (pending or [])
     if history == before and not redraw and not boxes_changed:
         raise PreventUpdate
-    figure = _shapes_patch(history["present"]["paths"], opacity, visible, calipers, shape)
+    revision = _drawing()
+    figure = _shapes_patch(history["present"]["paths"], opacity, visible, calipers, shape,
+                           revision)
+    # The drawing the graph's next edits are made on (see _shown_edits).
+    history = {**history, DRAWN: revision}
     # The browser passes on a graph event only when it differs from the last one, so
     # after Undo (or a reset, a load, an answer) the same edit made again, erasing the
     # same outline or deleting the same vertex, would be shown and never recorded,
@@ -2595,6 +2613,39 @@ def edit(
         boxes if boxes_changed else dash.no_update,
         None if moved_otherwise else dash.no_update,
     )
+
+
+#: The history's record of the drawing of its present outline that the graph was last
+#: sent (its ``editrevision``): graph edits made on that drawing are edits of that
+#: outline (see _shown_edits).
+DRAWN = "drawn"
+
+
+def _shown_edits(history: dict, shown, max_vertices) -> dict:
+    """``history`` with the graph edits on screen that it does not hold yet.
+
+    A graph event tells only what it changed (a dragged vertex or moved shape is
+    ``{"shapes[i].path": ...}``), and the browser keeps only the newest answer of
+    this callback: an edit made while the one before was on its way (drag a vertex,
+    then another, or press Grow) came with the history from before that one, and its
+    answer drew the outline without the edit before. ``shown`` (the SHAPES_SHOWN
+    store) is every outline on screen after the last graph edit; when it was edited
+    from the very drawing of ``history``'s present (``DRAWN``: the two came in one
+    answer), what it holds beyond that present was made on screen and is recorded
+    here, as one undo step (the edits whose answers were dropped, with the next if
+    it is a graph edit too). A drawing made since (Undo, an answer) is another: the
+    store is then out of date and left alone.
+    """
+    drawn = history.get(DRAWN)
+    if not (isinstance(shown, dict) and isinstance(drawn, str)
+            and shown.get("revision") == drawn and isinstance(shown.get("paths"), list)):
+        return history
+    event = {"shapes": [{"type": "path", "path": p} for p in shown["paths"]]}
+    change = _relayout_change(history["present"]["paths"], event)
+    if change.paths is None or _shapes.same_geometry(change.paths, history["present"]["paths"]):
+        return history
+    density = history["present"].get("density") or _vertices(max_vertices)
+    return _history.push(history, _editing.make_state(change.paths, "edit", density=density))
 
 
 # A click on one of edit's buttons while edit's previous call is on its way: Dash

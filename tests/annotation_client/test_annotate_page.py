@@ -999,6 +999,98 @@ def test_quick_clicks_of_grow_all_count_and_a_spacing_makes_a_step_mm(
     _assert_clean_console(dash_duo, artifacts_dir)
 
 
+#: How long the server takes over a request of the edit callback (see _slow_edits).
+EDIT_ANSWER_S = 0.6
+
+
+def _slow_edits(app) -> None:
+    """Make ``app`` answer every request of the edit callback (the one writing the
+    history) after :data:`EDIT_ANSWER_S`."""
+    @app.server.before_request
+    def _wait():
+        request = flask.request
+        if request.path.endswith("/_dash-update-component"):
+            body = json.loads(request.get_data() or b"{}")
+            if f"{ids.HISTORY}.data" in str(body.get("output")):
+                time.sleep(EDIT_ANSWER_S)
+
+
+def _history(dash_duo) -> dict:
+    """The outline history the browser holds (Dash's store of the page's props)."""
+    return dash_duo.driver.execute_script(
+        "var st = window.store.getState(), node = st.layout;"
+        "st.paths.strs[arguments[0]].forEach(function (k) { node = node[k]; });"
+        "return node.props.data;", ids.HISTORY)
+
+
+def _same_paths(paths) -> list[str]:
+    return [_shapes.format_path(_shapes.parse_path(p)) for p in paths]
+
+
+def test_graph_edits_made_before_the_last_one_is_answered_are_all_recorded(
+    dash_duo, data_dir, tmp_path, artifacts_dir
+):
+    """The browser keeps only the newest answer of the edit callback, and a graph
+    event holds only the shape it changed: a vertex dragged while the last edit was
+    on its way was undone on screen by the next answer, and a region drawn then
+    dragged stayed on screen but never reached the history, so Save wrote the outline
+    of before. Now the page sends the outline on screen with every edit (see
+    annotate._shown_edits): screen, history and saved SVG agree."""
+    app = _offline_app(data_dir, REQUEST_TIMEOUT=3)
+    _slow_edits(app)
+    dash_duo.start_server(app)
+    driver = dash_duo.driver
+    dash_duo.wait_for_element("#server-alert-message", timeout=20)
+    driver.find_element(By.ID, ids.ANNOTATOR).send_keys("Quick Reader", Keys.TAB)
+    _upload(dash_duo, _gradient_png(tmp_path / "frame.png", 256, 200))
+    wait_for(dash_duo, lambda: dash_duo.find_element("#image-name").text == "frame.png")
+    relayout = "Plotly.relayout(gd, arguments[0]);"
+    draw = ("Plotly.relayout(gd, {shapes: gd.layout.shapes.concat([{type: 'path', "
+            "xref: 'x', yref: 'y', path: arguments[0]}])});")
+    a, b = "M40,40L100,40L100,100L40,100Z", "M140,40L200,40L200,100L140,100Z"
+    _js(dash_duo, "Plotly.relayout(gd, {shapes: arguments[0].map(p => ({type: 'path',"
+                  " xref: 'x', yref: 'y', path: p}))});", [a, b])
+    wait_for(dash_duo, lambda: "2 region(s)" in _status(dash_duo), 10, "not recorded")
+    settled(dash_duo, quiet=0.5)
+
+    def agree(want=None):
+        """Screen and history hold the same outline (``want``, when given)."""
+        settled(dash_duo, quiet=EDIT_ANSWER_S + 0.5)
+        screen, present = _shape_paths(dash_duo), _history(dash_duo)["present"]["paths"]
+        assert _same_paths(screen) == _same_paths(present), "screen and history differ"
+        assert want is None or _same_paths(screen) == want
+        return present
+
+    # A vertex of one region, then one of the other, before the first is answered.
+    a1, b1 = "M30,30L100,40L100,100L40,100Z", "M140,40L210,30L200,100L140,100Z"
+    _js(dash_duo, relayout, {"shapes[0].path": a1})
+    time.sleep(EDIT_ANSWER_S / 4)
+    _js(dash_duo, relayout, {"shapes[1].path": b1})
+    agree([a1, b1])
+    # A region drawn, then dragged before the drawing is answered.
+    c, c1 = "M60,120L120,120L120,180L60,180Z", "M50,110L120,120L120,180L60,180Z"
+    _js(dash_duo, draw, c)
+    time.sleep(EDIT_ANSWER_S / 4)
+    _js(dash_duo, relayout, {"shapes[2].path": c1})
+    agree([a1, b1, c1])
+    # A vertex dragged, then Grow: the drag first, then Grow of the dragged outline.
+    a2 = "M20,20L100,40L100,100L40,100Z"
+    _js(dash_duo, relayout, {"shapes[0].path": a2})
+    time.sleep(EDIT_ANSWER_S / 4)
+    click(driver, By.ID, ids.GROW_BUTTON)
+    wait_for(dash_duo, lambda: "last change: grow" in _status(dash_duo), 10, "no Grow")
+    present = agree()
+    assert _same_paths(_history(dash_duo)["past"][-1]["paths"]) == [a2, b1, c1]
+    _shot(dash_duo, artifacts_dir, "01-quick-edits")
+
+    click(driver, By.ID, ids.SAVE_BUTTON)
+    dash_duo.wait_for_element("#save-result[data-version='1']", timeout=30)
+    sha = hashlib.sha256((tmp_path / "frame.png").read_bytes()).hexdigest()
+    svg = (data_dir / sha / "v001.svg").read_text()
+    assert _same_paths(_shapes.svg_to_paths(svg, 256, 200)) == _same_paths(present)
+    _assert_clean_console(dash_duo, artifacts_dir)
+
+
 def _small_png(path: Path, seed: int) -> Path:
     """A small grey PNG, different for each seed (so a different image hash)."""
     ramp = np.add.outer(np.arange(96), np.arange(128)).astype(np.uint8)
