@@ -116,6 +116,7 @@ WORKLIST_REQUEST = "worklist-request"  # {"path", "at"}: the entry to open
 WORKLIST_LINK = "worklist-link"  # the entry the page's URL asks for (?open=path)
 SAVED_LINK = "saved-link"  # the kept upload the page's URL asks for (?saved=sha256)
 LINK_EXPECT = "link-expect"  # the sha256 the linked entry held when saved (&expect=)
+LINK_VERSION = "link-version"  # the saved version a link asks to load (&version=)
 # The image a link opened, whose latest saved version is loaded once the AI outline is in.
 REVISE_ON_OPEN = "revise-on-open"
 

@@ -596,6 +596,11 @@ SAVED_QUERY = "saved"
 #: With ``open``: the sha256 of the image the linked version was saved from
 #: (``/?open=cases/a.png&expect=SHA256``), so that a file changed since is told.
 EXPECT_QUERY = "expect"
+#: With ``open`` or ``saved``: the saved version to load (``&version=2``), rather than
+#: the latest; a Saved page row's link names its own version.
+VERSION_QUERY = "version"
+#: Most digits a version number in a link may have (``vNNN`` files go past 999).
+_VERSION = re.compile(r"[1-9][0-9]{0,8}")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
@@ -608,11 +613,13 @@ def layout(**query):
     an uploaded image kept with its saved versions (``SONOTRACE_KEEP_UPLOADS``).
     ``&expect=SHA256`` beside ``open`` is the image the linked version was saved
     from: a file that holds another image now is said so when it opens.
+    ``&version=N`` loads that saved version rather than the latest.
     """
     config = get_config()
     linked = query.get(OPEN_QUERY)
     kept = query.get(SAVED_QUERY)
     expect = query.get(EXPECT_QUERY)
+    version = query.get(VERSION_QUERY)
     left = dbc.Col(
         [
             # For screen readers, which list a page by its headings; the image needs
@@ -757,6 +764,8 @@ def layout(**query):
             dcc.Store(id=ids.SAVED_LINK, data=kept if isinstance(kept, str) else None),
             dcc.Store(id=ids.LINK_EXPECT, data=expect if isinstance(expect, str)
                       and _SHA256.fullmatch(expect) else None),
+            dcc.Store(id=ids.LINK_VERSION, data=int(version) if isinstance(version, str)
+                      and _VERSION.fullmatch(version) else None),
             dcc.Store(id=ids.REVISE_ON_OPEN),
             dcc.ConfirmDialog(id=ids.WORKLIST_CONFIRM, message=UNSAVED_QUESTION),
             dbc.Row([left, right], class_name="g-3"),
@@ -1613,10 +1622,11 @@ def request_entry(picked, next_clicks, confirmed, pending, mark, meta):
     Input(ids.SAVED_LINK, "data"),
     State(ids.UNSAVED_MARK, "className"),
     State(ids.LINK_EXPECT, "data"),
+    State(ids.LINK_VERSION, "data"),
     # Runs as the page is drawn: the link is the reason the page was opened.
     prevent_initial_call="initial_duplicate",
 )
-def open_linked(path, sha, mark, expect=None):
+def open_linked(path, sha, mark, expect=None, version=None):
     """Ask :func:`open_image` for the image the page's URL names.
 
     ``?open=PATH`` names a worklist entry, ``?saved=SHA256`` the kept copy of
@@ -1645,6 +1655,8 @@ def open_linked(path, sha, mark, expect=None):
     revise = {"sha256": sha} if sha else {"worklist_path": path}
     if not sha and isinstance(expect, str) and _SHA256.fullmatch(expect):
         revise["expect"] = expect
+    if isinstance(version, int) and not isinstance(version, bool) and version > 0:
+        revise["version"] = version
     if _has_unsaved_work(mark):
         return no, True, target, no, revise
     return _request(target), False, None, no, revise
@@ -1671,6 +1683,9 @@ def keep_work_over_link(cancelled):
     Output(ids.REVISE_ON_OPEN, "data", allow_duplicate=True),
     # A file that changed since the linked version was saved is said so here.
     Output(ids.UPLOAD_ALERT, "children", allow_duplicate=True),
+    # The version the link names, for load_saved (the Record card's line names the
+    # latest, and is drawn again at the next poll).
+    Output(ids.PREVIOUS_SAVES_SHOWN, "data", allow_duplicate=True),
     Input(ids.IMAGE_OPENED, "data"),
     Input(ids.SEGMENT_DONE, "data"),
     State(ids.REVISE_ON_OPEN, "data"),
@@ -1680,7 +1695,8 @@ def keep_work_over_link(cancelled):
     prevent_initial_call=True,
 )
 def revise_linked(_opened, _segmented, revise, meta, auto, clicks):
-    """Load the latest saved version of the image a Saved page link opened.
+    """Load the saved version a Saved page link names (``version``), else the latest,
+    of the image the link opened.
 
     As a click of *Load it to revise* would, and only once the model server has
     answered for the image (or none is asked: segment on open is off), since an
@@ -1696,26 +1712,33 @@ def revise_linked(_opened, _segmented, revise, meta, auto, clicks):
     A worklist file that holds another image than the one the link's version was
     saved from (``expect``: re-exported, or replaced under the same name) is said
     so as it opens: versions follow an image's content, so the linked one is not
-    loaded, and without the note the radiologist would take the work for lost.
+    loaded, and without the note the radiologist would take the work for lost; its
+    own latest version, if it has one, is loaded as for any link.
     """
     if not isinstance(revise, dict) or not meta:
         raise PreventUpdate
     no = dash.no_update
     if not _links_to(revise, meta):
         if ids.IMAGE_OPENED in _triggered():
-            return no, None, no  # another image opened: the link's wish is spent
+            return no, None, no, no  # another image opened: the link's wish is spent
         raise PreventUpdate  # the linked image is not open yet
     changed = no
     expect = revise.get("expect")
     if expect is not None and expect != meta.get("sha256") and ids.IMAGE_OPENED in _triggered():
         changed = _changed_file_note(meta)
-        revise = {k: v for k, v in revise.items() if k != "expect"}  # said once
+        # Said once; the version numbers the other image's versions.
+        revise = {k: v for k, v in revise.items() if k not in ("expect", "version")}
     if not _answered(auto):
         if changed is no:
             raise PreventUpdate  # the model server has not answered yet
-        return no, revise, changed
+        return no, revise, changed, no
     clicks = clicks if isinstance(clicks, int) and not isinstance(clicks, bool) else 0
-    return (clicks + 1 if _loadable(meta) else no), None, changed
+    if not _loadable(meta):
+        return no, None, changed, no
+    version = revise.get("version")
+    named = ({"image": meta["sha256"], "version": version}
+             if isinstance(version, int) and not isinstance(version, bool) else no)
+    return clicks + 1, None, changed, named
 
 
 def _changed_file_note(meta: dict):
@@ -1735,9 +1758,10 @@ def _changed_file_note(meta: dict):
 
 def _links_to(revise, meta: dict) -> bool:
     """Whether the open image is the one a link's wish to revise names (its path or
-    its hash; ``expect``, the hash the link expects, is checked apart)."""
+    its hash; ``expect``, the hash the link expects, is checked apart, and
+    ``version`` is which of its versions to load)."""
     return isinstance(revise, dict) and all(
-        meta.get(k) == v for k, v in revise.items() if k != "expect")
+        meta.get(k) == v for k, v in revise.items() if k not in ("expect", "version"))
 
 
 def _answered(auto) -> bool:
@@ -2071,8 +2095,9 @@ def load_saved(clicks, meta, shown=None):
         return (failed, no, no, no, message, *[no] * len(DESCRIPTOR_OPTIONS), no, no)
     work = _unsaved.snapshot(sha, paths, label, note, descriptors)
     newer = (
-        f" A newer version, v{newest}, was saved since (in another tab or by another "
-        "reader): the Record card names it now, and Load it to revise loads it."
+        f" A newer version, v{newest}, exists (saved since in another tab or by another "
+        "reader, or this is an older version opened from the Saved page): the Record "
+        "card names it now, and Load it to revise loads it."
         if newest > version else ""
     )
     message = _views.alert(

@@ -51,6 +51,12 @@ def _unsigned(value: dict) -> dict:
     return {k: v for k, v in value.items() if k != "signature"}
 
 
+def _steps(history: dict) -> dict:
+    """A history without its signature and ``drawn`` (the drawing each answer sends the
+    graph, new in every answer): what the undo history holds."""
+    return {k: v for k, v in history.items() if k not in ("signature", "drawn")}
+
+
 @pytest.fixture
 def data_dir(tmp_path):
     return tmp_path / "annotations"
@@ -263,7 +269,7 @@ def test_load_takes_the_version_the_line_names_and_says_a_newer_one_was_saved(
     # What the radiologist read is what is loaded, and the message says what is newer.
     assert loaded["version"] == 1 and label == "benign"
     assert "Version 1 loaded" in text_of(message)
-    assert "A newer version, v2, was saved since" in text_of(message)
+    assert "A newer version, v2, exists" in text_of(message)
     # The line, drawn again (by the load's answer, or the next poll), names v2 by Dr Bo,
     # and the next click loads that.
     _style, text = _previous(app, annotate, shown=shown)
@@ -564,12 +570,12 @@ def test_an_ai_outline_that_came_while_away_is_applied_when_the_page_is_back(ann
     # Drawn again later, the same result is not pushed a second time.
     again, *_, changed_again = _edit(annotate, [OPACITY], loaded=None, history=history,
                                      ai=_ai_result())
-    assert again == history and changed_again is dash.no_update
+    assert _steps(again) == _steps(history) and changed_again is dash.no_update
     # Nor a second answer with the same outline (asked again when the page came
     # back while the first was still on its way).
     twice, *_, changed_twice = _edit(annotate, [OPACITY], loaded=None, history=history,
                                      ai=_ai_result(at=333))
-    assert twice == history and changed_twice is dash.no_update
+    assert _steps(twice) == _steps(history) and changed_twice is dash.no_update
     # Nor is a result for another image.
     other, *_ = _edit(annotate, [OPACITY], loaded=None, history=start,
                       ai=_ai_result(image=OTHER_SHA))
@@ -732,7 +738,7 @@ def test_the_same_load_seen_again_is_not_pushed_again(annotate):
         _edit(annotate, [LOADED], loaded=_loaded(at=111), history=history)
     # With a redraw asked for at the same time, the history comes back unchanged.
     again = _edit(annotate, [LOADED, OPACITY], loaded=_loaded(at=111), history=history)
-    assert again[0] == history
+    assert _steps(again[0]) == _steps(history)
     assert _patched_paths(again[1]) == SAVED_PATHS
     # Nor after Undo: the load waits in the redo list and stays there.
     undone = _history.undo(history)
@@ -755,7 +761,7 @@ def test_a_load_for_another_image_is_ignored(annotate):
     with pytest.raises(PreventUpdate):
         _edit(annotate, [LOADED], loaded=_loaded(image=OTHER_SHA), history=before)
     again = _edit(annotate, [LOADED, OPACITY], loaded=_loaded(image=OTHER_SHA), history=before)
-    assert _unsigned(again[0]) == before
+    assert _steps(again[0]) == _steps(before)
     assert _patched_paths(again[1]) == [DRAWN]
 
 
@@ -763,7 +769,7 @@ def test_a_load_that_did_not_fire_is_not_applied(annotate):
     # The store holds a load, but only the opacity slider moved.
     before = _drawn_history()
     history = _edit(annotate, [OPACITY], loaded=_loaded(), history=before)[0]
-    assert _unsigned(history) == before
+    assert _steps(history) == _steps(before)
 
 
 @pytest.mark.parametrize("loaded", [None, {}])
@@ -860,7 +866,7 @@ def test_a_box_answer_is_applied_once_and_leaves_the_pending_list(annotate):
               box_result=_box_answer(5), pending=pending, boxes=True)
     again = _edit(annotate, [OPACITY], loaded=None, history=history,
                   box_result=_box_answer(5), pending=pending, boxes=True)
-    assert again[0] == history and again[-1] is dash.no_update
+    assert _steps(again[0]) == _steps(history) and again[-1] is dash.no_update
 
 
 def test_a_box_answer_that_came_while_away_is_applied_when_the_page_is_back(annotate):
@@ -878,7 +884,7 @@ def test_a_failed_box_leaves_the_list_and_the_outline_as_it_was(annotate):
     history, *_, changed, pending = _edit(annotate, [BOXDONE], loaded=None, history=before,
                                           box_result=_box_answer(5, failed=True),
                                           pending=_pending(5), boxes=True)
-    assert _unsigned(history) == before and changed is dash.no_update
+    assert _steps(history) == _steps(before) and changed is dash.no_update
     assert pending == []
 
 
@@ -893,7 +899,7 @@ def test_a_box_answer_not_pending_or_for_another_image_is_not_applied(annotate):
         box_result=_box_answer(5, image=OTHER_SHA), pending=_pending(5, image=OTHER_SHA),
         boxes=True,
     )
-    assert _unsigned(history) == before and changed is dash.no_update and pending == []
+    assert _steps(history) == _steps(before) and changed is dash.no_update and pending == []
 
 
 RELAYOUT = f"{ids.ANNOTATION_GRAPH}.relayoutData"
@@ -1006,7 +1012,7 @@ def test_a_stroke_enclosing_nothing_is_taken_off_the_graph(annotate):
                          {"type": "path", "path": "M2,2L9,9L3,3Z"}]}
     out = _edit(annotate, [RELAYOUT], loaded=None, history=drawn, relayout=stroke)
     assert out[0] is not dash.no_update
-    assert _unsigned(out[0]) == drawn  # nothing recorded
+    assert _steps(out[0]) == _steps(drawn)  # nothing recorded
     assert _patched_paths(out[1]) == [DRAWN]
 
 
@@ -1095,27 +1101,27 @@ def test_a_linked_image_is_loaded_once_the_model_server_has_answered(app, annota
     with pytest.raises(PreventUpdate):
         _revise(app, annotate, [ids.IMAGE_OPENED], linked)
     # Answered (an outline, or a failure): one click of Load, and the wish is spent.
-    assert _revise(app, annotate, [ids.SEGMENT_DONE], linked, clicks=2) == (3, None, no)
-    assert _revise(app, annotate, [ids.SEGMENT_DONE], linked) == (1, None, no)
+    assert _revise(app, annotate, [ids.SEGMENT_DONE], linked, clicks=2) == (3, None, no, no)
+    assert _revise(app, annotate, [ids.SEGMENT_DONE], linked) == (1, None, no, no)
     # A forged click count is not a 500.
-    assert _revise(app, annotate, [ids.SEGMENT_DONE], linked, clicks="many") == (1, None, no)
+    assert _revise(app, annotate, [ids.SEGMENT_DONE], linked, clicks="many") == (1, None, no, no)
     # No AI asked for: at once.
-    assert _revise(app, annotate, [ids.IMAGE_OPENED], linked, auto=False) == (1, None, no)
+    assert _revise(app, annotate, [ids.IMAGE_OPENED], linked, auto=False) == (1, None, no, no)
     # A worklist link names its entry.
     worklist_meta = dict(META, worklist_path="left/scan.png")
     assert _revise(app, annotate, [ids.SEGMENT_DONE], {"worklist_path": "left/scan.png"},
-                   meta=worklist_meta) == (1, None, no)
+                   meta=worklist_meta) == (1, None, no, no)
 
 
 def test_a_link_loads_nothing_for_another_image_or_without_a_version(app, annotate, data_dir):
     no = dash.no_update
     linked = {"sha256": SHA}
     # Never saved (or by nobody this reader may load): left as opened.
-    assert _revise(app, annotate, [ids.SEGMENT_DONE], linked) == (no, None, no)
+    assert _revise(app, annotate, [ids.SEGMENT_DONE], linked) == (no, None, no, no)
     _save(data_dir, SAVED_PATHS)
     other = dict(META, sha256=OTHER_SHA)
     # The user opened something else (declined the link's question, then an upload).
-    assert _revise(app, annotate, [ids.IMAGE_OPENED], linked, meta=other) == (no, None, no)
+    assert _revise(app, annotate, [ids.IMAGE_OPENED], linked, meta=other) == (no, None, no, no)
     with pytest.raises(PreventUpdate):  # an answer for another image: still waiting
         _revise(app, annotate, [ids.SEGMENT_DONE], linked, meta=other)
     with pytest.raises(PreventUpdate):  # no link
@@ -1385,18 +1391,18 @@ def test_a_linked_file_that_holds_another_image_now_is_said_so_once(app, annotat
     worklist_meta = dict(META, worklist_path="left/scan.png")
     # The link's version was saved from another image than the file holds now.
     linked = {"worklist_path": "left/scan.png", "expect": OTHER_SHA}
-    load, revise, note = _revise(app, annotate, [ids.IMAGE_OPENED], linked,
+    load, revise, note, named = _revise(app, annotate, [ids.IMAGE_OPENED], linked,
                                  meta=worklist_meta, auto=True)
-    assert load is no and revise == {"worklist_path": "left/scan.png"}
+    assert load is no and named is no and revise == {"worklist_path": "left/scan.png"}
     assert "left/scan.png has changed since the version you opened was saved" in (
         text_of(note))
     # Said once; the wish goes on as for any link (the file's own versions load).
     assert _revise(app, annotate, [ids.SEGMENT_DONE], revise, meta=worklist_meta) == (
-        1, None, no)
+        1, None, no, no)
     # The image the link expects: nothing to say.
     same = {"worklist_path": "left/scan.png", "expect": SHA}
     assert _revise(app, annotate, [ids.IMAGE_OPENED], same, meta=worklist_meta,
-                   auto=False) == (1, None, no)
+                   auto=False) == (1, None, no, no)
 
 
 def test_a_link_carries_the_hash_it_expects_only_when_it_is_one(annotate, tmp_path):
@@ -1421,3 +1427,49 @@ def test_a_link_carries_the_hash_it_expects_only_when_it_is_one(annotate, tmp_pa
         assert stored(open="a.png", expect=SHA + "00") is None
         assert stored(open="a.png", expect=[SHA, SHA]) is None
         assert stored(open="a.png") is None
+
+        *_rest, revise = annotate.open_linked("left/scan.png", None, "", SHA, 2)
+        assert revise == {"worklist_path": "left/scan.png", "expect": SHA, "version": 2}
+        *_rest, revise = annotate.open_linked(None, SHA, "", None, 3)
+        assert revise == {"sha256": SHA, "version": 3}
+        for bad in (0, -1, True, "2"):
+            *_rest, revise = annotate.open_linked(None, SHA, "", None, bad)
+            assert revise == {"sha256": SHA}
+
+        def version(**query):
+            return find_component(page["layout"](**query), ids.LINK_VERSION).data
+
+        assert version(open="a.png", version="12") == 12
+        for bad in ("0", "012", "-1", "1.5", "1e3", "1234567890", ["1", "2"]):
+            assert version(open="a.png", version=bad) is None, bad
+        assert version(open="a.png") is None
+
+
+def test_a_link_to_an_older_version_loads_that_version(app, annotate, data_dir):
+    # The Saved page lists every version; a row's Open loads that row's version, not
+    # the latest (before, v1's row opened v2 and the next save revised v2).
+    no = dash.no_update
+    _save(data_dir, SAVED_PATHS, annotator="Dr Amal", label="benign")  # v1
+    _save(data_dir, [RING], annotator="Dr Bashir", label="malignant")  # v2
+    load, revise, note, named = _revise(app, annotate, [ids.SEGMENT_DONE],
+                                        {"sha256": SHA, "version": 1})
+    assert (load, revise, note, named) == (1, None, no, {"image": SHA, "version": 1})
+    # load_saved takes the version so named.
+    loaded, label = _load_named(app, annotate, named)
+    assert loaded["version"] == 1 and label == "benign"
+    # A link that names no version loads the latest, as before.
+    assert _revise(app, annotate, [ids.SEGMENT_DONE], {"sha256": SHA}) == (1, None, no, no)
+    # A file that holds another image now: its own versions, not the number the link
+    # gave for the image it expected.
+    worklist_meta = dict(META, worklist_path="left/scan.png")
+    _load_, revise, _note, _named = _revise(
+        app, annotate, [ids.IMAGE_OPENED],
+        {"worklist_path": "left/scan.png", "expect": OTHER_SHA, "version": 1},
+        meta=worklist_meta)
+    assert revise == {"worklist_path": "left/scan.png"}
+
+
+def _load_named(app, annotate, shown):
+    with app.server.test_request_context("/_dash-update-component"):
+        out = annotate.load_saved(1, META, shown)
+    return out[0], out[1]
