@@ -19,8 +19,13 @@ files are written; the index write comes after and never undoes it.
 Rebuilding is also how the table's layout is upgraded: the database records the
 layout it was made with (:data:`SCHEMA_VERSION`), and a client that finds an
 older one (or none recorded) drops the table and makes it anew, under a lock so
-that clients starting together do it once; its start-up sync refills it. A
-layout newer than the client's is left alone and the index reported unavailable.
+that clients starting together do it once; its start-up sync refills it. (Layout 6
+gets layout 7's nullable ``damaged`` column in place instead: the annotator of a record
+damaged since it was indexed is known only to its row.) A layout newer than the
+client's is left alone and the index reported unavailable.
+
+A record file that cannot be read is not left out: its version is listed with why in
+``damaged``, its reading blank, and ``sync`` reads it again at each start.
 
 The default URL is a SQLite file in the data directory, for one workstation.
 Clients that share one data directory (a shared volume) should share a
@@ -192,6 +197,12 @@ class SavedRow(_Base):
     # removed, a record copied in over another), and replaces the row. Not exported.
     record_size: Mapped[int | None] = mapped_column(sa.BigInteger)
     record_mtime_ns: Mapped[int | None] = mapped_column(sa.BigInteger)
+    # Layout 7: why the record file cannot be read (damaged since it was saved), None
+    # when it can. Such a row says nothing the file no longer says: its reading (labels,
+    # Dice, descriptors...) is blank, and only what tells the version apart is kept, the
+    # annotator too when the row was indexed before (AnnotationStore.versions tells a
+    # reader of their damaged record by it); see _damaged_values.
+    damaged: Mapped[str | None] = mapped_column(sa.Text)
 
     COLUMNS = (
         "image_sha256", "version", "saved_at", "annotator", "image_name", "worklist_path",
@@ -200,6 +211,7 @@ class SavedRow(_Base):
         *_CALIPERS,  # layout 3, last so that the CSV's earlier columns keep their places
         "based_on_version", "based_on_annotator", "revises_other_reader",  # layout 4
         *DESCRIPTOR_COLUMNS.values(), "note",  # layout 5
+        "damaged",  # layout 7
     )  # fmt: skip
 
     def as_dict(self) -> dict:
@@ -219,9 +231,11 @@ _LENGTHS = {
 #: (``tests/annotation_client/test_database.py`` fails until it is raised). A table of
 #: an older layout, or one made before the layout was recorded, is dropped and made
 #: anew, and the client's start-up :meth:`AnnotationIndex.sync` refills it from the
-#: record files: the index is a copy, so rebuilding it is its migration.
-SCHEMA_VERSION = 6  # 3: the largest region's diameters; 4: the version revised;
-# 5: the BI-RADS assessment and descriptors, and the note; 6: the record file's stamp
+#: record files: the index is a copy, so rebuilding it is its migration. A layout 6
+#: table gets layout 7's one nullable column in place instead (see ``_make_tables``).
+SCHEMA_VERSION = 7  # 3: the largest region's diameters; 4: the version revised;
+# 5: the BI-RADS assessment and descriptors, and the note; 6: the record file's stamp;
+# 7: why the record file cannot be read (damaged)
 #: Key of the PostgreSQL advisory lock held while a client checks or rebuilds the layout.
 _SCHEMA_LOCK = zlib.crc32(b"sonotrace annotation index schema")
 
@@ -470,6 +484,7 @@ def row_values(record: Mapping, record_path: str) -> dict:
             "revises_other_reader": descends_from_others(record),
             **birads,
             "note": _note_copy(final.get("note")),
+            "damaged": None,
         }
     except (KeyError, TypeError, AttributeError) as exc:
         raise ValueError(f"record is missing or mistypes a field: {exc!r}") from None
@@ -544,6 +559,41 @@ def _found_layout(conn: sa.Connection) -> tuple[bool, int | None]:
             "client, or give it its own SONOTRACE_DATABASE_URL",
         )
     return has_rows, found
+
+
+#: The columns of a row that tell its version apart, kept when its record is damaged;
+#: every other column is what the record says, which a damaged one no longer does.
+_IDENTITY = ("image_sha256", "version", "saved_at", "annotator", "image_name",
+             "worklist_path", "width", "height", "record_path")  # fmt: skip
+#: The reading of a version whose record cannot be read: none (the two non-null flags False).
+_NO_READING = {
+    name: False if name in ("segmented", "empty") else None
+    for name in SavedRow.COLUMNS
+    if name not in (*_IDENTITY, "damaged")
+}
+
+
+def _damaged_values(sha: str, version: int, entry: Path, same_image: SavedRow | None) -> dict:
+    """The row of a damaged record that has none: what its path and files tell.
+
+    Its image and version from its path; the image's name, worklist path and size
+    from another indexed version of it (``same_image``), if any; as ``saved_at`` the
+    modification time of the version's outline, written by the same save (else of its
+    record); no annotator (``""``), since only the record names one.
+    """
+    when = 0.0
+    for ending in (".svg", "_mask.png", ".json"):
+        try:
+            when = entry.with_name(entry.stem + ending).stat().st_mtime
+            break
+        except OSError:
+            continue
+    image = {"image_name": "", "worklist_path": None, "width": 0, "height": 0}
+    if same_image is not None:
+        image = {name: getattr(same_image, name) for name in image}
+    saved_at = _dt.datetime.fromtimestamp(when, _dt.UTC).replace(tzinfo=None, microsecond=0)
+    return {"image_sha256": sha, "version": version, "saved_at": saved_at, "annotator": "",
+            **image, "record_path": str(entry), **_NO_READING}  # fmt: skip
 
 
 def _count(value, name: str, low: int) -> int:
@@ -653,7 +703,15 @@ class AnnotationIndex:
 
     def _make_tables(self, conn: sa.Connection) -> None:
         has_rows, found = _found_layout(conn)
-        if has_rows and found != SCHEMA_VERSION:
+        if has_rows and found == 6 and SCHEMA_VERSION == 7:
+            # One nullable column more, added in place: a rebuild would lose the
+            # annotator of each record damaged since it was indexed, which only its row
+            # still knows. The start-up sync then marks those records (their files'
+            # stamps changed). Under the schema lock, in this transaction, so it is done
+            # once and wholly (SQLite and PostgreSQL both undo DDL with a rollback).
+            logger.info("annotation index: adding the damaged column (layout 6 to 7)")
+            conn.execute(sa.text(f"ALTER TABLE {SavedRow.__tablename__} ADD COLUMN damaged TEXT"))
+        elif has_rows and found != SCHEMA_VERSION:
             logger.warning(
                 "annotation index: its table has an older layout (%s, now %d); rebuilding "
                 "it from the record files",
@@ -746,18 +804,19 @@ class AnnotationIndex:
             with Session(self.engine) as session, session.begin():
                 return self._write(session, [value])
 
-    def _all_keys(self) -> dict[tuple[str, int], tuple[int | None, int | None, str]]:
-        """Each indexed (image, version), with its record file's stamp (size, mtime ns)
-        and path."""
+    def _all_keys(self) -> dict[tuple[str, int], tuple[int | None, int | None, str, bool]]:
+        """Each indexed (image, version), with its record file's stamp (size, mtime ns),
+        path, and whether it is marked damaged."""
         try:
             self._ready()
             with Session(self.engine) as session:
                 rows = session.execute(
                     sa.select(SavedRow.image_sha256, SavedRow.version, SavedRow.record_size,
-                              SavedRow.record_mtime_ns, SavedRow.record_path)
+                              SavedRow.record_mtime_ns, SavedRow.record_path,
+                              SavedRow.damaged.is_not(None))
                 )
-                return {(sha, version): (size, mtime, path)
-                        for sha, version, size, mtime, path in rows}
+                return {(sha, version): (size, mtime, path, damaged)
+                        for sha, version, size, mtime, path, damaged in rows}
         except (SQLAlchemyError, OSError) as exc:
             raise IndexUnavailable("the annotation index could not be read", exc) from exc
 
@@ -838,7 +897,10 @@ class AnnotationIndex:
             gone; rows left in place unchecked because ``data_dir`` is missing or
             holds no saved version (0 otherwise); records that could not be read,
             or that name another image or version than their file, are logged and
-            skipped, never fatal.
+            skipped, never fatal. A skipped record's row is marked ``damaged`` with
+            why, its reading blanked (one is added if it had none), so the Saved page
+            lists it as damaged however the index came to be; it is read again at
+            each sync, and once readable its row is what it says again.
         """
         # The store knows its layout; it imports this module, hence the late import.
         from ._storage import AnnotationStore
@@ -854,11 +916,15 @@ class AnnotationIndex:
             unchecked = self._warn_if_rows_without_files(root)
             return {"added": 0, "removed": 0, "unchecked": unchecked, "skipped": []}
         known = self._all_keys()
-        items, skipped = [], []
+        items, skipped, damaged = [], [], []
         for sha, version, entry in found:
             if (sha, version) in known:
                 stamp = _stamp(entry)
-                if known[(sha, version)][:2] == (stamp["record_size"], stamp["record_mtime_ns"]):
+                size, mtime, _, marked = known[(sha, version)]
+                # A damaged one is read again each start: a file made readable again
+                # without a new stamp (its permissions fixed) comes back too.
+                if not marked and (size, mtime) == (stamp["record_size"],
+                                                     stamp["record_mtime_ns"]):
                     continue
             try:
                 record = json.loads(entry.read_text(encoding="utf-8"))
@@ -871,13 +937,48 @@ class AnnotationIndex:
             except (OSError, ValueError, TypeError) as exc:
                 logger.warning("annotation index: skipped %s: %s", entry, exc)
                 skipped.append(str(entry))
+                damaged.append((sha, version, entry, str(exc)))
                 continue
             items.append((record, entry))
         added = self.add_many(items)
+        self._mark_damaged(damaged)
         if added:
             logger.info("annotation index: added %d saved version(s) from %s", added, root)
         removed = self._prune(root, known, {(sha, version) for sha, version, _ in found})
         return {"added": added, "removed": removed, "unchecked": 0, "skipped": skipped}
+
+    def _mark_damaged(self, damaged: list[tuple[str, int, Path, str]]) -> None:
+        """Mark the rows of records that cannot be read, adding one for each that has none.
+
+        A row says nothing its file no longer says: its reading is blanked and only
+        what tells the version apart stays (:data:`_IDENTITY`), so an index that held
+        the version before and one rebuilt since list it alike, bar the annotator, which
+        only the old row knows. ``damaged`` holds ``(image, version, record path, why)``.
+        """
+        if not damaged:
+            return
+        try:
+            self._ready()
+            with Session(self.engine) as session, session.begin():
+                known = self._known(session, {sha for sha, *_ in damaged})
+                for sha, version, entry, why in damaged:
+                    row = known.get((sha, version))
+                    if row is None:
+                        # The image's name and size from another of its versions, if any.
+                        same = next((r for (s, _), r in sorted(known.items())
+                                     if s == sha and r.image_name), None)
+                        row = SavedRow(**_damaged_values(sha, version, entry, same))
+                        session.add(row)
+                    else:
+                        for name, value in _NO_READING.items():
+                            setattr(row, name, value)
+                    row.damaged = why[:1000]
+                    # Its file's stamp now, so the mark is redone only when it changes
+                    # (sync reads a marked record again anyway).
+                    for name, value in _stamp(entry).items():
+                        setattr(row, name, value)
+        except (SQLAlchemyError, OSError) as exc:
+            logger.error("annotation index: damaged records not marked: %s", exc)
 
     def _warn_if_rows_without_files(self, root: Path) -> int:
         """Warn when the data folder has no saved version but the index has rows; how many."""
@@ -902,7 +1003,7 @@ class AnnotationIndex:
         here = Path(os.path.realpath(root))
         gone = [
             key
-            for key, (_, _, path) in known.items()
+            for key, (_, _, path, _) in known.items()
             if key not in found
             and Path(os.path.realpath(path)).parent.parent == here
             # Looked at again now: a save since the walk writes its file before its row.
@@ -968,6 +1069,9 @@ class AnnotationIndex:
             statement = statement.where(SavedRow.annotator == reader)
         if annotator:
             statement = statement.where(SavedRow.annotator == annotator)
+        if final_label is not None or assessment is not None:
+            # What a damaged record says is unknown: it matches no label or category.
+            statement = statement.where(SavedRow.damaged.is_(None))
         if final_label == "none":
             statement = statement.where(SavedRow.final_label.is_(None))
         elif final_label:
@@ -1032,11 +1136,15 @@ class AnnotationIndex:
         # NULL (a version that revised nothing, or an index row from before layout 4)
         # is independent.
         copied = sa.func.coalesce(SavedRow.revises_other_reader, sa.false())
+        # A version whose record cannot be read is no read: its label and outline are
+        # unknown, and a rebuilt index does not know whose it was. The reader's latest
+        # readable version is their read, as an index rebuilt from the files would say.
+        readable = SavedRow.damaged.is_(None)
         shared = (
             sa.select(
                 SavedRow.image_sha256, sa.func.max(SavedRow.saved_at).label("newest")
             )
-            .where(sa.not_(copied))
+            .where(sa.not_(copied), readable)
             .group_by(SavedRow.image_sha256)
             .having(sa.func.count(SavedRow.annotator.distinct()) >= 2)
         )
@@ -1049,7 +1157,7 @@ class AnnotationIndex:
         # Their rows are read, not their masks, so the same cap of images is enough.
         revised = (
             sa.select(SavedRow.image_sha256, sa.func.max(SavedRow.saved_at).label("newest"))
-            .where(copied)
+            .where(copied, readable)
             .group_by(SavedRow.image_sha256)
             .order_by(sa.desc("newest"), SavedRow.image_sha256)
             .limit(images)
@@ -1063,7 +1171,8 @@ class AnnotationIndex:
                 sa.func.max(SavedRow.version).label("top"),
             )
             .where(sa.or_(SavedRow.image_sha256.in_(sa.select(kept.c.image_sha256)),
-                          SavedRow.image_sha256.in_(sa.select(revised.c.image_sha256))))
+                          SavedRow.image_sha256.in_(sa.select(revised.c.image_sha256))),
+                   readable)
             .group_by(SavedRow.image_sha256, SavedRow.annotator, copied)
             .subquery()
         )
@@ -1112,7 +1221,7 @@ class AnnotationIndex:
             self._ready()
             with Session(self.engine) as session:
                 names = session.scalars(sa.select(SavedRow.annotator).distinct())
-                return sorted(names)
+                return sorted(name for name in names if name)  # "": a damaged record's
         except (SQLAlchemyError, OSError) as exc:
             raise IndexUnavailable("the annotation index could not be read", exc) from exc
 
@@ -1136,7 +1245,11 @@ def summarize(rows: list[Mapping]) -> dict:
         that had an AI outline (None if none did) and ``edited`` (share of those
         whose outline was changed); ``label_agreement`` (share of versions with
         both an AI and a final label where the two are the same; None if none).
+        All of these are of the rows whose record can be read; ``damaged`` counts
+        the others, whose reading is unknown.
     """
+    damaged = sum(bool(r.get("damaged")) for r in rows)
+    rows = [r for r in rows if not r.get("damaged")]
     with_ai = [r for r in rows if r["dice_ai_vs_final"] is not None]
     labelled = [r for r in rows if r["ai_label"] and r["final_label"]]
     return {
@@ -1152,6 +1265,7 @@ def summarize(rows: list[Mapping]) -> dict:
         )
         if labelled
         else None,
+        "damaged": damaged,
     }
 
 

@@ -64,6 +64,7 @@ COLUMNS = (
     ("perpendicular_axis", "Perpendicular axis"),
     ("size_unit", "Unit"),
     ("model_version", "Model"),
+    ("record_status", "Record file"),
 )
 
 
@@ -158,6 +159,12 @@ def layout(**_query):
             "fontFamily": "inherit",
         },
         style_header={"fontWeight": "600"},
+        # A damaged record's cell stands out: its row's blanks are not "no label".
+        style_data_conditional=[{
+            "if": {"filter_query": '{record_status} contains "damaged"',
+                   "column_id": "record_status"},
+            "color": "#842029", "backgroundColor": "#f8d7da", "fontWeight": "600",
+        }],
         tooltip_duration=None,
     )
     return html.Div(
@@ -257,8 +264,9 @@ def table_rows(
             {
                 "saved_at": row["saved_at"].replace("T", " ").removesuffix("Z"),
                 "annotator": row["annotator"],
-                # A worklist path says which study folder; an upload has only its name.
-                "image": path or row["image_name"],
+                # A worklist path says which study folder; an upload has only its name;
+                # a damaged record never indexed, only its folder's hash.
+                "image": path or row["image_name"] or row["image_sha256"][:12],
                 "open": _link(row, annotate_page, kept, worklist, located or {}),
                 "version": row["version"],
                 "final_label": row["final_label"] or "—",
@@ -273,6 +281,8 @@ def table_rows(
                 "perpendicular_axis": perpendicular_axis,
                 "size_unit": size_unit,
                 "model_version": row["model_version"] or "—",
+                # Damaged: the record cannot be read, so the row's reading is blank.
+                "record_status": f"damaged: {row['damaged']}" if row.get("damaged") else "ok",
                 "record": row["record_path"],
             }
         )
@@ -316,6 +326,16 @@ def _open_tooltip(shown: dict, row: dict, located: dict) -> dict:
     return {}
 
 
+def _damaged_tooltip(row: dict) -> dict:
+    """The *Record file* cell's hover text of a version whose record cannot be read."""
+    if not row.get("damaged"):
+        return {}
+    return {"record_status": f"{row['record_path']} cannot be read ({row['damaged']}): its "
+                             "label, outline measures and reading are unknown, and it counts "
+                             "in no summary or agreement. Restore it from a backup; the next "
+                             "start reads it again."}
+
+
 def _has_copy(store, sha: str) -> bool:
     try:
         return store.source_path(sha) is not None
@@ -351,6 +371,7 @@ def _rounded(value):
 def page_summary(rows: list[dict]) -> dict:
     """:func:`summarize` of ``rows``, with how many versions each share is of: ``with_ai``
     (an AI outline, for the Dice and edits) and ``labelled`` (both an AI and a final label)."""
+    # A damaged row's reading is blank, so it adds to neither count.
     return summarize(rows) | {
         "with_ai": sum(r["dice_ai_vs_final"] is not None for r in rows),
         "labelled": sum(bool(r["ai_label"] and r["final_label"]) for r in rows),
@@ -369,7 +390,8 @@ def summary_text(summary: dict) -> list:
     A share says how many versions it is of, when ``summary`` holds the counts
     (:func:`page_summary`): 100 % of 2 versions reads otherwise like 100 % of all.
     """
-    if not summary["versions"]:
+    damaged = summary.get("damaged") or 0
+    if not summary["versions"] and not damaged:
         return [html.Span("No saved annotation matches.", className="text-muted")]
     parts = [
         html.Strong(
@@ -377,6 +399,9 @@ def summary_text(summary: dict) -> list:
             f"by {summary['annotators']} annotator(s)."
         )
     ]
+    if damaged:
+        # Not in the counts above nor the shares below: what they say is unknown.
+        parts.append(f" Not counted: {damaged} version(s) whose record file is damaged.")
     if summary["mean_dice"] is not None:
         parts.append(
             f" Mean Dice AI vs final {summary['mean_dice']:.3f}; "
@@ -442,6 +467,7 @@ def show_saved(_loaded, _refresh, annotator, label, latest, assessment=ANY):
     shown = table_rows(rows, dash.get_relative_path("/"), kept, worklist, located)
     tooltips = [
         {"image": f"record: {row['record']}"} | _open_tooltip(row, source, located)
+        | _damaged_tooltip(source)
         for row, source in zip(shown, rows, strict=True)
     ]
     notes = []
@@ -457,6 +483,17 @@ def show_saved(_loaded, _refresh, annotator, label, latest, assessment=ANY):
             "matching version.",
             "info",
             id="saved-latest-note",
+        ))
+    damaged = [r for r in rows if r.get("damaged")]
+    if damaged:
+        # The file is the record: what it said is unknown until it is restored.
+        notes.append(_views.alert(
+            f"{len(damaged)} listed version(s) have a record file that cannot be read "
+            f"(first: {damaged[0]['record_path']}): they show as damaged in Record file, "
+            "with no label or reading, and count in no summary. Restore the file from a "
+            "backup; the client reads it again when it next starts.",
+            "warning",
+            id="saved-damaged",
         ))
     if len(rows) == PAGE_LIMIT:
         notes.append(_views.alert(

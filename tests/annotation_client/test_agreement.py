@@ -483,3 +483,33 @@ def test_a_replaced_read_of_the_same_version_is_compared_anew():
     result = reader_agreement(replaced, _load, cache)
     assert result["readers"] == ["Ada", "Cy"]
     assert result["mean_dice"] == 0.5
+
+
+def _cut_short(record) -> None:
+    """Truncate a record file inside its annotator's name: it no longer parses."""
+    from pathlib import Path
+
+    whole = Path(record).read_bytes()
+    Path(record).write_bytes(whole[: whole.index(b'"annotator": "') + 17])
+
+
+@pytest.mark.usefixtures("an_app_exists")
+@pytest.mark.parametrize("rebuilt", [False, True], ids=["old-index", "rebuilt-index"])
+def test_a_version_whose_record_is_damaged_is_no_read(data_dir, read_twice, rebuilt):
+    """Its label and outline are unknown (a rebuilt index does not even know whose it
+    was): it is not compared, whatever the index held. Dr Ada's v2 damaged, her read is
+    her v1 (benign, Dr Bo's outline); Dr Bo's v3 damaged, he has no read and nothing is
+    compared. The same whether the index held the version before or was made anew."""
+    _client(data_dir)  # the versions indexed, as they said
+    _cut_short(read_twice["a2"])
+    if rebuilt:
+        (data_dir / "index.sqlite3").unlink()
+    body = _client(data_dir).get("/api/agreement").get_json()
+    assert body == EXPECTED | {
+        "mean_dice": 1.0, "median_dice": 1.0, "label_agreement": 1.0, "fleiss_kappa": None,
+        "by_pair": [{"readers": ["Dr Ada", "Dr Bo"], "images": 1, "mean_dice": 1.0,
+                     "label_pairs": 1, "label_agreement": 1.0, "cohen_kappa": None}],
+    }
+    _cut_short(read_twice["a3"])
+    body = _client(data_dir).get("/api/agreement").get_json()
+    assert (body["images"], body["readers"], body["pairs"]) == (0, [], 0)

@@ -74,6 +74,12 @@ def _keys(rows):
     return [(row["image_sha256"], row["version"]) for row in rows]
 
 
+def _listed(index) -> list[tuple[str, int, bool]]:
+    """Every row of ``index``, sorted, each with whether its record is marked damaged."""
+    return sorted((r["image_sha256"], r["version"], r["damaged"] is not None)
+                  for r in index.query())  # fmt: skip
+
+
 # --- the databases the behavioural tests run on -------------------------------------
 # Each test of what the index does takes `make_index` (or `db_url`) and runs twice: on
 # a SQLite file and on a real PostgreSQL server (conftest's `postgres_url`). Tests of
@@ -173,6 +179,7 @@ _FULL_ROW = {
     "birads_echo_pattern": None,
     "birads_posterior_features": None,
     "note": "Seen in two planes.\nBiopsy advised.",
+    "damaged": None,  # its record file can be read
 }
 
 
@@ -216,7 +223,8 @@ def test_the_descriptor_columns_are_the_lexicons_descriptors():
     from annotation_client._record import DESCRIPTOR_OPTIONS
 
     assert set(DESCRIPTOR_COLUMNS) == set(DESCRIPTOR_OPTIONS)
-    assert SavedRow.COLUMNS[-7:] == _CLINICAL  # after layout 4's, in this order
+    # After layout 4's, in this order; then layout 7's, last.
+    assert SavedRow.COLUMNS[-8:] == (*_CLINICAL, "damaged")
 
 
 def test_the_examples_in_the_docstrings_run():
@@ -848,6 +856,7 @@ def test_query_is_newest_first(filled):
         "birads_echo_pattern": None,
         "birads_posterior_features": None,
         "note": None,
+        "damaged": None,
     }
 
 
@@ -1131,8 +1140,12 @@ def test_sync_skips_bad_records_and_keeps_the_rest(make_index, tmp_path):
         "unchecked": 0,
         "skipped": [str(corrupt), str(bad_field), str(not_utf8), str(a_list)],
     }
-    assert sorted(_keys(index.query())) == [(SHA_A, 1), (SHA_A, 2), (SHA_B, 1)]
+    # Each bad record is listed, as damaged; the rest as they say.
+    assert _listed(index) == [(SHA_A, 1, False), (SHA_A, 2, False), (SHA_A, 3, True),
+                              (SHA_B, 1, False), (SHA_B, 2, True), (SHA_B, 3, True),
+                              (SHA_B, 4, True)]  # fmt: skip
     assert index.sync(data_dir) == synced(0, skipped=result["skipped"])
+    assert len(index.query()) == 7
 
 
 def test_sync_skips_a_record_the_database_refuses_and_keeps_the_rest(make_index, tmp_path):
@@ -1167,6 +1180,53 @@ def test_sync_skips_a_record_with_an_integer_the_database_cannot_hold(make_index
     assert index.sync(data_dir) == synced(3, skipped=[str(data_dir / SHA_B / "v002.json")])
 
 
+def test_a_damaged_record_is_marked_alike_in_an_old_and_a_new_index_until_restored(
+    make_index, tmp_path
+):
+    """On both databases: a record cut short after it was indexed is marked damaged at
+    the next sync (reading blanked, annotator kept), and is no read and matches no
+    label; an index made anew from the files lists it alike; restored, it is as it says
+    again in either."""
+    data_dir = tmp_path / "data"
+    _store_some(data_dir)
+    index = make_index()
+    assert index.sync(data_dir) == synced(3)
+    record = data_dir / SHA_A / "v002.json"
+    whole = record.read_bytes()
+    as_said = index.query()
+
+    def damaged_then_restored(index):
+        [row] = [r for r in index.query() if r["damaged"]]
+        assert row["damaged"].startswith("Unterminated string")
+        assert (row["image_name"], row["width"], row["regions"]) == ("benign (1).png", 6, None)
+        assert _keys(index.query(final_label="none")) == [(SHA_B, 1), (SHA_A, 1)]
+        assert index.reads() == ([], 0)  # one reader, none compared
+        assert summarize(index.query())["versions"] == 2
+        assert summarize(index.query())["damaged"] == 1
+        assert index.annotators() == ["Ada"]
+        record.write_bytes(whole)  # restored from a backup
+        assert index.sync(data_dir) == synced(1)
+        assert index.query() == as_said
+        return row
+
+    record.write_bytes(whole[:40])
+    assert index.sync(data_dir) == synced(0, skipped=[str(record)])
+    marked = damaged_then_restored(index)
+    assert marked["annotator"] == "Ada"
+    # Damaged again, and the index made anew: its tables dropped, refilled from the files.
+    record.write_bytes(whole[:40])
+    with index.engine.begin() as conn:
+        SavedRow.__table__.drop(conn)
+        SchemaRow.__table__.drop(conn)
+    index.dispose()
+    index = make_index()
+    assert index.sync(data_dir) == synced(2, skipped=[str(record)])
+    fresh = damaged_then_restored(index)
+    assert fresh["annotator"] == ""  # only the record named one
+    assert {k: v for k, v in fresh.items() if k not in ("annotator", "saved_at")} == {
+        k: v for k, v in marked.items() if k not in ("annotator", "saved_at")}
+
+
 def test_sync_reads_only_record_files_in_image_folders(make_index, tmp_path):
     data_dir = tmp_path / "data"
     data_dir.mkdir()
@@ -1189,7 +1249,8 @@ def test_sync_reads_only_record_files_in_image_folders(make_index, tmp_path):
     (data_dir / "v001.json").write_text(json.dumps(_saved(SHA_B)), encoding="utf-8")
     index = make_index()
     assert index.sync(data_dir) == synced(1, skipped=[str(folder / "v007.json")])
-    assert _keys(index.query()) == [(SHA_A, 1)]
+    # The folder named as a record is a record that cannot be read: listed, damaged.
+    assert _listed(index) == [(SHA_A, 1, False), (SHA_A, 7, True)]
 
 
 def test_sync_of_a_missing_data_dir_writes_nothing(tmp_path):
@@ -1233,11 +1294,12 @@ def test_summarize_hand_made_rows():
         "mean_dice": 0.5,  # (0.5 + 1.0 + 0.0) / 3
         "edited": 2 / 3,  # two of the three with an AI outline
         "label_agreement": 2 / 3,  # rows 1-3 have both labels; 1 and 3 agree
+        "damaged": 0,
     }
 
 
 def test_summarize_without_ai_outlines_or_labels():
-    nothing = {"mean_dice": None, "edited": None, "label_agreement": None}
+    nothing = {"mean_dice": None, "edited": None, "label_agreement": None, "damaged": 0}
     assert summarize([]) == {"versions": 0, "images": 0, "annotators": 0} | nothing
     rows = [
         _row("a", "Ada", None, None, None, "benign"),
@@ -1253,7 +1315,7 @@ def test_summarize_without_ai_outlines_or_labels():
 def test_summarize_of_a_query(filled):
     assert summarize(filled.query(latest_only=True)) == {
         "versions": 2, "images": 2, "annotators": 1,
-        "mean_dice": None, "edited": None, "label_agreement": None,
+        "mean_dice": None, "edited": None, "label_agreement": None, "damaged": 0,
     }  # fmt: skip
 
 
@@ -1264,9 +1326,9 @@ def test_sync_skips_a_record_that_names_another_version_or_image(make_index, tmp
     (data_dir / SHA_B / "v003.json").write_text(json.dumps(_saved(SHA_A, 1)), encoding="utf-8")
     index = make_index()
     assert index.sync(data_dir) == synced(3, skipped=[str(data_dir / SHA_B / "v003.json")])
-    assert sorted((r["image_sha256"], r["version"]) for r in index.query()) == [
-        (SHA_A, 1), (SHA_A, 2), (SHA_B, 1)
-    ]  # fmt: skip
+    # Listed as damaged under its file's name, not as what it says.
+    assert _listed(index) == [(SHA_A, 1, False), (SHA_A, 2, False), (SHA_B, 1, False),
+                              (SHA_B, 3, True)]  # fmt: skip
 
 
 def test_sync_reads_only_the_records_of_versions_not_yet_indexed(make_index, tmp_path):
@@ -1276,8 +1338,8 @@ def test_sync_reads_only_the_records_of_versions_not_yet_indexed(make_index, tmp
     assert index.sync(data_dir)["added"] == 3
     # Indexed versions are known by their file names and stamps: an untouched record is
     # not read again (one made unreadable in place, size and time kept, is not noticed),
-    # a record spoiled since is read again and skipped (its row keeps what it said),
-    # while a new version is read.
+    # a record spoiled since is read again and skipped (its row marked damaged), while
+    # a new version is read.
     untouched = data_dir / SHA_A / "v002.json"
     stat = untouched.stat()
     untouched.write_text("{" * stat.st_size, encoding="utf-8")
@@ -1286,7 +1348,8 @@ def test_sync_reads_only_the_records_of_versions_not_yet_indexed(make_index, tmp
     new = data_dir / SHA_B / "v002.json"
     new.write_text(json.dumps(_saved(SHA_B, 2)), encoding="utf-8")
     assert index.sync(data_dir) == synced(1, skipped=[str(data_dir / SHA_A / "v001.json")])
-    assert len(index.query()) == 4
+    assert _listed(index) == [(SHA_A, 1, True), (SHA_A, 2, False), (SHA_B, 1, False),
+                              (SHA_B, 2, False)]  # fmt: skip
 
 
 def test_add_many_indexes_more_images_than_one_query_can_name(make_index, tmp_path):
@@ -1330,7 +1393,7 @@ def test_saves_from_many_threads_at_once_are_all_indexed(make_index, tmp_path):
 _STAMP = ("record_size", "record_mtime_ns")
 #: SavedRow's table as each SCHEMA_VERSION made it (see _layout).
 _LAYOUTS = {2: "7f2b413cc825", 3: "9ae5b2f72708", 4: "dfa4924cf3d3", 5: "9c3b3379f12c",
-            6: "7e399e2ba05c"}
+            6: "7e399e2ba05c", 7: "e2bd2bf4263e"}
 
 
 def _layout(table: sa.Table = SavedRow.__table__) -> str:
@@ -1435,7 +1498,8 @@ def test_an_index_of_this_layout_is_kept_at_the_next_start(make_index, caplog):
 
 
 @pytest.mark.parametrize(
-    "recorded", [None, 1, SCHEMA_VERSION - 1], ids=["unrecorded", "first", "previous"]
+    # Layout 6 is upgraded in place instead (test_an_index_of_layout_6_gets_...).
+    "recorded", [None, 1, 5], ids=["unrecorded", "first", "last-rebuilt"]
 )
 def test_an_older_table_is_rebuilt_from_the_files(make_index, db_url, tmp_path, caplog, recorded):
     """A table an older client made: its layout would refuse or lose rows; rebuilt."""
@@ -1465,13 +1529,13 @@ def _previous_layout(metadata: sa.MetaData) -> sa.Table:
     return sa.Table(
         table.name, metadata,
         *(column._copy() for column in table.columns
-          if column.name not in (*_CLINICAL, *_STAMP)),
+          if column.name not in (*_CLINICAL, *_STAMP, "damaged")),
         sa.UniqueConstraint("image_sha256", "version", name="uq_image_version"),
     )  # fmt: skip
 
 
 def test_the_previous_layout_is_layout_4():
-    assert SCHEMA_VERSION == 6
+    assert SCHEMA_VERSION == 7
     assert _layout(_previous_layout(sa.MetaData())) == _LAYOUTS[4]
 
 
@@ -1510,7 +1574,7 @@ def test_an_index_of_layout_4_is_rebuilt_with_the_clinical_fields_of_the_records
             path = store.record_path(sha, version)
             values = row_values(json.loads(path.read_text(encoding="utf-8")), str(path))
             conn.execute(previous.insert().values(
-                {k: v for k, v in values.items() if k not in _CLINICAL}
+                {k: v for k, v in values.items() if k not in (*_CLINICAL, "damaged")}
             ))  # fmt: skip
         conn.execute(schema.insert().values(version=4))
         before = {(r.image_sha256, r.version): r._asdict()
@@ -1521,7 +1585,9 @@ def test_an_index_of_layout_4_is_rebuilt_with_the_clinical_fields_of_the_records
     caplog.set_level("WARNING", logger="annotation_client._database")
     index = make_index()
     assert index.sync(data_dir) == synced(3)
-    assert "older layout (4, now 6); rebuilding it from the record files" in caplog.text
+    assert f"older layout (4, now {SCHEMA_VERSION}); rebuilding it from the record files" in (
+        caplog.text
+    )
     assert _stored_layout(index) == ({"id", *SavedRow.COLUMNS, *_STAMP}, [SCHEMA_VERSION])
     rows = {(r["image_sha256"], r["version"]): r for r in index.query()}
     assert {key: tuple(row[c] for c in _CLINICAL) for key, row in rows.items()} == {
@@ -1535,6 +1601,88 @@ def test_an_index_of_layout_4_is_rebuilt_with_the_clinical_fields_of_the_records
                         if name not in ("id", "saved_at")}  # fmt: skip
         assert rows[key]["saved_at"] == old["saved_at"].isoformat(timespec="seconds") + "Z"
     assert _keys(index.query(assessment="4A")) == [(SHA_A, 2)]
+
+
+def _layout_6(metadata: sa.MetaData) -> sa.Table:
+    """SavedRow's table as layout 6 made it: without layout 7's ``damaged``."""
+    table = SavedRow.__table__
+    return sa.Table(
+        table.name, metadata,
+        *(column._copy() for column in table.columns if column.name != "damaged"),
+        sa.UniqueConstraint("image_sha256", "version", name="uq_image_version"),
+    )  # fmt: skip
+
+
+def test_an_index_of_layout_6_gets_the_damaged_column_in_place_and_keeps_every_row(
+    make_index, db_url, tmp_path, caplog
+):
+    """Layout 6 to 7 on a real database: one nullable column added, no rebuild.
+
+    A rebuild would lose what only the rows still know: the annotator of a record
+    damaged since it was indexed. Every row stays, under its id, with every value; the
+    start-up sync then marks the damaged record's row, keeping its annotator.
+    """
+    assert _layout(_layout_6(sa.MetaData())) == _LAYOUTS[6]  # the table it upgrades
+    data_dir = tmp_path / "data"
+    store = AnnotationStore(data_dir)
+    saves = [(SHA_A, "Ada", "benign", {"assessment": "3"}, "2024-01-01T10:00:00"),
+             (SHA_A, "Bob", "malignant", None, "2024-01-02T10:00:00"),
+             (SHA_B, "Ada", None, None, "2024-01-03T10:00:00")]  # fmt: skip
+    for sha, annotator, label, descriptors, when in saves:
+        record = _saved(sha, annotator=annotator, final_label=label, descriptors=descriptors,
+                        note="Seen.", when=when)  # fmt: skip
+        record.pop("version"), record.pop("files")
+        assert store.save(sha, svg="<svg/>", mask_png=b"png", record=record).indexed is None
+    # The index as a layout-6 client left it: its table, its rows (stamped), its schema row.
+    engine = sa.create_engine(engine_url(db_url))
+    metadata = sa.MetaData()
+    previous = _layout_6(metadata)
+    schema = sa.Table("saved_annotations_schema", metadata,
+                      sa.Column("version", sa.Integer, primary_key=True, autoincrement=False))
+    metadata.create_all(engine)
+    keys = [(SHA_A, 1), (SHA_A, 2), (SHA_B, 1)]
+    with engine.begin() as conn:
+        for sha, version in keys:
+            path = store.record_path(sha, version)
+            values = row_values(json.loads(path.read_text(encoding="utf-8")), str(path))
+            stat = path.stat()
+            conn.execute(previous.insert().values(
+                {k: v for k, v in values.items() if k != "damaged"}
+                | {"record_size": stat.st_size, "record_mtime_ns": stat.st_mtime_ns}
+            ))  # fmt: skip
+        conn.execute(schema.insert().values(version=6))
+        before = {(r.image_sha256, r.version): r._asdict()
+                  for r in conn.execute(sa.select(previous))}  # fmt: skip
+    engine.dispose()
+    # Bob's record is truncated after it was indexed: only its row knows it was his.
+    bobs = store.record_path(SHA_A, 2)
+    bobs.write_bytes(bobs.read_bytes()[:60])
+
+    caplog.set_level("INFO", logger="annotation_client._database")
+    index = make_index()
+    assert index.sync(data_dir) == synced(0, skipped=[str(bobs)])
+    assert "adding the damaged column (layout 6 to 7)" in caplog.text
+    assert "older layout" not in caplog.text
+    assert _stored_layout(index) == ({"id", *SavedRow.COLUMNS, *_STAMP}, [SCHEMA_VERSION])
+    with index.engine.connect() as conn:
+        after = {(r.image_sha256, r.version): r._asdict()
+                 for r in conn.execute(sa.select(SavedRow.__table__))}  # fmt: skip
+    assert sorted(after) == sorted(keys)
+    for key in [(SHA_A, 1), (SHA_B, 1)]:  # every value as it was, id and stamp too
+        assert after[key] == before[key] | {"damaged": None}
+    bob = after[(SHA_A, 2)]
+    assert bob["id"] == before[(SHA_A, 2)]["id"]
+    assert bob["damaged"].startswith("Unterminated string")
+    kept = ("image_sha256", "version", "saved_at", "annotator", "image_name",
+            "worklist_path", "width", "height", "record_path")  # fmt: skip
+    assert {k: bob[k] for k in kept} == {k: before[(SHA_A, 2)][k] for k in kept}
+    assert (bob["annotator"], bob["final_label"], bob["note"]) == ("Bob", None, None)
+    # A second start finds layout 7 and changes nothing.
+    caplog.clear()
+    again = make_index()
+    assert again.sync(data_dir) == synced(0, skipped=[str(bobs)])
+    assert "damaged column" not in caplog.text
+    assert [r["annotator"] for r in again.query()] == ["Ada", "Bob", "Ada"]
 
 
 def test_a_newer_layout_is_left_alone_and_saves_reach_the_files(make_index, db_url, tmp_path):
@@ -1654,9 +1802,10 @@ def test_the_calipers_of_a_saved_outline_reach_the_index_the_csv_and_the_page(
     assert {name: row[name] for name in calipers} == {name: largest[name] for name in calipers}
     # 3 x 2 pixels of 0.2 x 0.1 mm: the long axis is the mm rectangle's diagonal.
     assert row["max_diameter_mm"] == pytest.approx(math.hypot(3 * 0.2, 2 * 0.1))
-    # The calipers, then the version revised, the BI-RADS columns and note (none here).
+    # The calipers, then the version revised, the BI-RADS columns and note (none here),
+    # then damaged (not).
     assert to_csv([row]).splitlines()[1].endswith(
-        ",".join(str(largest[name]) for name in calipers) + ",,," + ",,,,,,,"
+        ",".join(str(largest[name]) for name in calipers) + ",,," + ",,,,,,," + ","
     )
     long, across, unit = saved_page.size(row)
     assert (long, unit) == (round(largest["max_diameter_mm"], 1), "mm")
@@ -1719,7 +1868,13 @@ def test_sync_skips_text_the_database_cannot_hold_and_keeps_the_rest(make_index,
     assert index.sync(data_dir) == synced(3, skipped=[str(long_name), str(nul)])
     with pytest.raises(ValueError, match="annotator is longer than 200"):
         index.add(_saved(SHA_B, 2, annotator="B" * 201), long_name)
-    assert sorted(_keys(index.query())) == [(SHA_A, 1), (SHA_A, 2), (SHA_B, 1)]
+    # Listed as damaged, with why, and none of what they say.
+    assert _listed(index) == [(SHA_A, 1, False), (SHA_A, 2, False), (SHA_B, 1, False),
+                              (SHA_B, 2, True), (SHA_B, 3, True)]  # fmt: skip
+    damaged = {r["version"]: r for r in index.query() if r["damaged"]}
+    assert "annotator is longer than 200" in damaged[2]["damaged"]
+    assert "annotator holds a NUL character" in damaged[3]["damaged"]
+    assert {r["annotator"] for r in damaged.values()} == {""}
 
 
 # --- PostgreSQL only: its URL, and a server that is down ------------------------------

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+from pathlib import Path
 from urllib.parse import quote
 
 import pytest
@@ -32,7 +33,7 @@ def _api_rows(paths) -> dict:
     no_calipers = dict.fromkeys(("max_diameter_px", "perpendicular_diameter_px",
                                  "max_diameter_mm", "perpendicular_diameter_mm",
                                  "based_on_version", "based_on_annotator",
-                                 "revises_other_reader"))  # fmt: skip
+                                 "revises_other_reader", "damaged"))  # fmt: skip
     common_a = no_calipers | {
                 "image_sha256": SHA_A, "annotator": "Dr Ada", "image_name": "left.png",
                 "worklist_path": None, "width": 4, "height": 3, "ai_label": "benign",
@@ -100,6 +101,7 @@ def test_every_version_newest_first_with_exact_values(client, rows):
         "mean_dice": pytest.approx((2 / 3 + 1.0) / 2),
         "edited": 0.5,
         "label_agreement": 0.5,  # benign = benign in v1; benign != malignant in v2
+        "damaged": 0,
     }
 
 
@@ -128,10 +130,113 @@ def test_records_saved_before_the_start_are_listed_and_later_ones_after_a_restar
                       (SHA_B, 1, "Dr Bo"), (SHA_A, 1, "Dr Ada")]
 
 
-def test_an_unreadable_record_file_is_skipped_at_start_and_the_rest_listed(data_dir, rows):
-    (data_dir / SHA_B / "v002.json").write_text("{ not json")
-    client = create_app({"DATA_DIR": data_dir}).server.test_client()
-    assert _get(client)["rows"] == [rows["a2"], rows["b1"], rows["a1"]]
+def _truncate(path) -> bytes:
+    """Cut a record file short inside a string (its annotator's name), as a full disk or
+    a copy stopped halfway leaves it; returns its bytes before."""
+    whole = Path(path).read_bytes()
+    Path(path).write_bytes(whole[: whole.index(b'"annotator": "') + 17])
+    return whole
+
+
+def _damaged_a2(rows) -> dict:
+    """a2 as listed once its record is cut short: what tells it apart, nothing it said."""
+    identity = ("image_sha256", "version", "saved_at", "annotator", "image_name",
+                "worklist_path", "width", "height", "record_path")  # fmt: skip
+    blank = {name: None for name in rows["a2"] if name not in identity}
+    return {name: rows["a2"][name] for name in identity} | blank | {
+        "segmented": False, "empty": False}
+
+
+def _start(data_dir):
+    """A client started on ``data_dir`` (its start-up sync run), as a test client."""
+    return create_app({"DATA_DIR": data_dir}).server.test_client()
+
+
+def test_a_record_damaged_since_it_was_indexed_is_listed_as_damaged_at_the_next_start(
+    data_dir, client, rows
+):
+    """The index held a2; its record is cut short; at the next start the row stays, as
+    damaged, with why and none of what the record said: in the JSON and the CSV."""
+    assert _get(client)["rows"][0] == rows["a2"]  # indexed, as it said
+    _truncate(rows["a2"]["record_path"])
+    restarted = _start(data_dir)
+    body = _get(restarted)
+    a2, *rest = body["rows"]
+    assert a2["damaged"].startswith("Unterminated string")
+    assert a2 == _damaged_a2(rows) | {"damaged": a2["damaged"]}
+    assert a2["annotator"] == "Dr Ada"  # only the old row knew whose it was
+    assert rest == [rows["b1"], rows["a1"]]
+    # The summary counts it apart: its label, Dice and edits are unknown.
+    assert body["summary"] == {
+        "versions": 2, "images": 2, "annotators": 2, "mean_dice": pytest.approx(2 / 3),
+        "edited": 1.0, "label_agreement": 1.0, "damaged": 1,
+    }
+    lines = restarted.get("/api/saved?format=csv").get_data(as_text=True).splitlines()
+    assert lines[0] == HEADER and HEADER.endswith(",note,damaged")
+    assert lines[1] == _csv_line(a2) and lines[1].endswith("," + a2["damaged"])
+    assert lines[2:] == [_csv_line(rows["b1"]), _csv_line(rows["a1"])]
+
+
+def test_a_damaged_record_is_listed_alike_in_an_index_rebuilt_from_the_files(
+    data_dir, client, rows
+):
+    """The same damaged record in an index made anew (its file deleted): listed, damaged,
+    with the same values bar what only the old row knew (annotator, save time)."""
+    _truncate(rows["a2"]["record_path"])
+    old = _get(_start(data_dir))["rows"][0]
+    client.application.config[INDEX_KEY].dispose()
+    (data_dir / "index.sqlite3").unlink()
+    rebuilt = _get(_start(data_dir))
+    a2 = rebuilt["rows"][0] if rebuilt["rows"][0]["version"] == 2 else None
+    assert a2 is not None and a2["image_sha256"] == SHA_A and a2["damaged"] == old["damaged"]
+    assert {k: v for k, v in a2.items() if k not in ("annotator", "saved_at")} == {
+        k: v for k, v in old.items() if k not in ("annotator", "saved_at")}
+    assert a2["annotator"] == ""  # only the record named one
+    # Its save time is its outline's file's, written by the same save.
+    svg = Path(rows["a2"]["record_path"]).with_suffix(".svg")
+    assert a2["saved_at"] == dt.datetime.fromtimestamp(
+        int(svg.stat().st_mtime), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert sorted(r["record_path"] for r in rebuilt["rows"][1:]) == sorted(
+        [rows["a1"]["record_path"], rows["b1"]["record_path"]])
+    assert rebuilt["summary"]["damaged"] == 1 and rebuilt["summary"]["versions"] == 2
+    csv_text = _start(data_dir).get("/api/saved?format=csv").get_data(as_text=True)
+    assert _csv_line(a2) in csv_text.splitlines()
+
+
+@pytest.mark.parametrize("rebuilt", [False, True], ids=["old-index", "rebuilt-index"])
+def test_a_damaged_record_matches_no_label_or_assessment_filter(data_dir, client, rows,
+                                                                rebuilt):
+    """What a damaged record says is unknown: it is neither malignant nor unlabelled, and
+    an image whose latest version it is matches no label."""
+    _truncate(rows["a2"]["record_path"])
+    if rebuilt:
+        client.application.config[INDEX_KEY].dispose()
+        (data_dir / "index.sqlite3").unlink()
+    restarted = _start(data_dir)
+    for query, expected in [("?label=malignant", []), ("?label=none", ["b1"]),
+                            ("?assessment=none", ["b1"]), ("?assessment=4C", []),
+                            ("?latest=1&label=benign", []), ("?label=benign", ["a1"])]:
+        assert [r["record_path"] for r in _get(restarted, query)["rows"]] == [
+            rows[key]["record_path"] for key in expected], query
+    latest = _get(restarted, "?latest=1")["rows"]
+    assert [(r["version"], bool(r["damaged"])) for r in latest] == [(2, True), (1, False)]
+
+
+def test_a_record_restored_from_a_backup_is_listed_as_it_says_at_the_next_start(
+    data_dir, client, rows
+):
+    whole = _truncate(rows["a2"]["record_path"])
+    assert _get(_start(data_dir))["rows"][0]["damaged"]
+    Path(rows["a2"]["record_path"]).write_bytes(whole)  # restored
+    body = _get(_start(data_dir))
+    assert body["rows"] == [rows["a2"], rows["b1"], rows["a1"]]
+    assert body["summary"]["damaged"] == 0 and body["summary"]["versions"] == 3
+    # Restored into a rebuilt index too, where its row held no annotator.
+    _truncate(rows["a2"]["record_path"])
+    (data_dir / "index.sqlite3").unlink()
+    assert _get(_start(data_dir))["rows"][0]["annotator"] == ""
+    Path(rows["a2"]["record_path"]).write_bytes(whole)
+    assert _get(_start(data_dir))["rows"] == [rows["a2"], rows["b1"], rows["a1"]]
 
 
 def test_an_empty_data_directory_lists_nothing(tmp_path):
@@ -139,7 +244,7 @@ def test_an_empty_data_directory_lists_nothing(tmp_path):
     assert _get(client) == {
         "rows": [],
         "summary": {"versions": 0, "images": 0, "annotators": 0, "mean_dice": None,
-                    "edited": None, "label_agreement": None},
+                    "edited": None, "label_agreement": None, "damaged": 0},
     }
 
 
@@ -194,11 +299,11 @@ def test_filters_and_limit(client, rows, query, expected):
 def test_the_summary_follows_the_filters(client):
     assert _get(client, "?latest=1")["summary"] == {
         "versions": 2, "images": 2, "annotators": 2, "mean_dice": 1.0, "edited": 0.0,
-        "label_agreement": 0.0,
+        "label_agreement": 0.0, "damaged": 0,
     }
     assert _get(client, "?annotator=Dr%20Bo")["summary"] == {
         "versions": 1, "images": 1, "annotators": 1, "mean_dice": None, "edited": None,
-        "label_agreement": None,
+        "label_agreement": None, "damaged": 0,
     }
 
 
@@ -224,7 +329,8 @@ def test_the_csv_columns_in_their_order():
         "max_diameter_px,perpendicular_diameter_px,max_diameter_mm,perpendicular_diameter_mm,"
         "based_on_version,based_on_annotator,revises_other_reader,"
         "birads_assessment,birads_shape,birads_orientation,birads_margin,birads_echo_pattern,"
-        "birads_posterior_features,note"
+        "birads_posterior_features,note,"
+        "damaged"  # layout 7
     )
 
 
@@ -240,12 +346,13 @@ def test_csv_has_the_index_columns_and_the_same_rows(client, rows):
     # e.g. the first data line, spelled out:
     assert text.splitlines()[2] == (
         f"{SHA_B},1,2024-05-01T12:00:00Z,Dr Bo,right.png,study7/right.png,4,3,,,,False,,,2,"
-        f"False,,{rows['b1']['record_path']},,,,,,,,,,,,,,"
+        f"False,,{rows['b1']['record_path']},,,,,,,,,,,,,,,"
     )
-    # and the first's last columns: no calipers, nothing revised, then BI-RADS, no note.
+    # and the first's last columns: no calipers, nothing revised, then BI-RADS, no
+    # note, not damaged.
     assert text.splitlines()[1].endswith(
         f"{rows['a2']['record_path']},,,,,,,,"
-        "4C,irregular,not parallel,angular; spiculated,heterogeneous,shadowing,"
+        "4C,irregular,not parallel,angular; spiculated,heterogeneous,shadowing,,"
     )
 
 
@@ -256,7 +363,7 @@ def test_csv_format_is_case_blind_and_takes_the_filters(client, rows):
     # The note holds a comma: its cell is quoted, so the columns stay in their places.
     assert _csv_line(rows["a1"]).endswith(
         ',3,oval,parallel,circumscribed,hypoechoic,enhancement,'
-        '"Probably a fibroadenoma; follow up in 6 months, left breast."'
+        '"Probably a fibroadenoma; follow up in 6 months, left breast.",'
     )
     assessed = client.get("/api/saved?format=csv&assessment=4c").get_data(as_text=True)
     assert assessed.splitlines() == [HEADER, _csv_line(rows["a2"])]

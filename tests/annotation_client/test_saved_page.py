@@ -50,7 +50,7 @@ def _shown(paths):
     """The table rows of the three versions, as the page shows them."""
     a = {"annotator": "Dr Ada", "image": "left.png", "open": "", "ai_label": "benign",
          "ai_p_malignant": 0.3, "regions": 1, "long_axis": None, "perpendicular_axis": None,
-         "size_unit": "—", "model_version": "2.1"}
+         "size_unit": "—", "model_version": "2.1", "record_status": "ok"}
     return {
         "a1": a | {"saved_at": "2024-05-01 10:00:00", "version": 1, "final_label": "benign",
                    "birads_assessment": "3", "dice_ai_vs_final": 0.667, "edited": "yes",
@@ -63,7 +63,7 @@ def _shown(paths):
                "birads_assessment": "—", "ai_label": "—", "ai_p_malignant": None,
                "dice_ai_vs_final": None,
                "edited": "—", "regions": 2, "long_axis": None, "perpendicular_axis": None,
-               "size_unit": "—", "model_version": "—",
+               "size_unit": "—", "model_version": "—", "record_status": "ok",
                "record": paths["b1"]},
     }
 
@@ -136,19 +136,19 @@ def test_table_rows_rounds_spells_out_and_prefers_the_worklist_path(saved):
          "ai_label": "benign", "ai_p_malignant": 0.123, "dice_ai_vs_final": 0.667,
          "edited": "yes", "regions": 2,
          "long_axis": 70.3, "perpendicular_axis": 43.1, "size_unit": "px",
-         "model_version": "2.1", "record": "/data/a1/v003.json"},
+         "model_version": "2.1", "record_status": "ok", "record": "/data/a1/v003.json"},
         {"saved_at": "2024-01-31 23:59:59", "annotator": "Dr Ada",
          "image": "study7/left.png", "open": "", "version": 1, "final_label": "—",
          "birads_assessment": "—", "ai_label": "—",
          "ai_p_malignant": None, "dice_ai_vs_final": None, "edited": "—", "regions": None,
          "long_axis": None, "perpendicular_axis": None, "size_unit": "—",
-         "model_version": "—", "record": "/data/a1/v003.json"},
+         "model_version": "—", "record_status": "ok", "record": "/data/a1/v003.json"},
         {"saved_at": "2024-05-02 09:30:05", "annotator": "Dr Ada", "image": "left.png",
          "open": "", "version": 3, "final_label": "malignant", "birads_assessment": "4B",
          "ai_label": "benign", "ai_p_malignant": 0.001, "dice_ai_vs_final": 1.0,
          "edited": "no", "regions": 2,
          "long_axis": 7.0, "perpendicular_axis": 4.3, "size_unit": "mm",
-         "model_version": "2.1", "record": "/data/a1/v003.json"},
+         "model_version": "2.1", "record_status": "ok", "record": "/data/a1/v003.json"},
     ]
     assert saved.table_rows([]) == []
 
@@ -557,7 +557,7 @@ def test_download_csv_takes_the_filters_and_matches_the_api(app, saved_paths, sa
     )
     assert bo["content"] == (
         f"{HEADER}\n{SHA_B},1,2024-05-01T12:00:00Z,Dr Bo,right.png,study7/right.png,4,3,,,,"
-        f"False,,,2,False,,{saved_paths['b1']},,,,,,,,,,,,,,\n"
+        f"False,,,2,False,,{saved_paths['b1']},,,,,,,,,,,,,,,\n"  # the last: not damaged
     )
     assert nothing["content"] == HEADER + "\n"
 
@@ -853,3 +853,61 @@ def test_the_saved_link_asks_first_when_work_is_unsaved(app):
         assert annotate._request(asked[2])["saved"] == SHA_A
         with pytest.raises(PreventUpdate):
             annotate.open_linked(None, None, "")
+
+
+# --------------------------------------------------------------------------- damaged records
+
+
+@pytest.mark.parametrize("rebuilt", [False, True], ids=["old-index", "rebuilt-index"])
+def test_a_damaged_record_shows_as_damaged_with_a_warning_and_counts_in_no_summary(
+    app, data_dir, saved_paths, saved, rebuilt
+):
+    """a2's record cut short after it was indexed, then a restart (and, rebuilt, an index
+    made anew from the files): the row says damaged and why, hover text and a warning
+    say what to do, and the summary leaves it out. The same either way, bar the name."""
+    record = data_dir / SHA_A / "v002.json"
+    whole = record.read_bytes()
+    record.write_bytes(whole[: whole.index(b'"annotator": "') + 17])
+    if rebuilt:
+        app.server.config[INDEX_KEY].dispose()
+        (data_dir / "index.sqlite3").unlink()
+    restarted = create_app({"DATA_DIR": data_dir})
+    with restarted.server.test_request_context("/_dash-update-component"):
+        data, tooltips, summary, names, note = saved.show_saved(
+            True, None, None, "__any__", False
+        )
+    shown = _shown(saved_paths)
+    a2 = data[0]
+    assert a2["version"] == 2 and a2["record"] == saved_paths["a2"]
+    assert a2["record_status"].startswith("damaged: Unterminated string")
+    # None of what the record said: no label, no reading.
+    assert (a2["final_label"], a2["birads_assessment"], a2["ai_label"], a2["edited"],
+            a2["dice_ai_vs_final"], a2["regions"]) == ("—", "—", "—", "—", None, None)
+    assert a2["image"] == "left.png"  # named by its image's other version
+    assert a2["annotator"] == ("" if rebuilt else "Dr Ada")
+    assert data[1:] == [shown["b1"], shown["a1"]]
+    assert tooltips[0]["record_status"].startswith(f"{saved_paths['a2']} cannot be read (")
+    assert "Restore it from a backup" in tooltips[0]["record_status"]
+    assert "record_status" not in tooltips[1] and "record_status" not in tooltips[2]
+    assert names == ["Dr Ada", "Dr Bo"]  # not the "" of a damaged record never indexed
+    assert [alert.id for alert in note] == ["saved-damaged"]
+    assert note[0].color == "warning"
+    assert (f"1 listed version(s) have a record file that cannot be read (first: "
+            f"{saved_paths['a2']})") in text_of(note)
+    assert text_of(summary) == (
+        "2 version(s) of 2 image(s) by 2 annotator(s). Not counted: 1 version(s) whose "
+        "record file is damaged. Mean Dice AI vs final 0.667; outline edited in 100% of "
+        "the 1 with an AI outline. AI label = final label in 100% of the 1 version(s) "
+        "with both."
+    )
+    with restarted.server.test_request_context("/_dash-update-component"):
+        csv_text = saved.download_csv(1, None, "__any__", False)["content"]
+    # The CSV's last column is why.
+    assert csv_text.splitlines()[1].endswith("," + a2["record_status"].removeprefix("damaged: "))
+    # Restored from a backup: at the next start it is as it was.
+    record.write_bytes(whole)
+    again = create_app({"DATA_DIR": data_dir})
+    with again.server.test_request_context("/_dash-update-component"):
+        data, tooltips, summary, _, note = saved.show_saved(True, None, None, "__any__", False)
+    assert data == [shown["a2"], shown["b1"], shown["a1"]]
+    assert note is None and "Not counted" not in text_of(summary)
