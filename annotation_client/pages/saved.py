@@ -210,23 +210,32 @@ def _fetch(annotator, label, latest, limit=PAGE_LIMIT, reader=None, assessment=A
     )
 
 
-def open_link(worklist_path: str, page: str = "/", expect: str | None = None) -> str:
+def open_link(worklist_path: str, page: str = "/", expect: str | None = None,
+              version: int | None = None) -> str:
     """The Markdown link that opens ``worklist_path`` on the Annotate page at ``page``.
 
     The path is percent-encoded whole (``/`` too), so no file name can end the
     link early or add a query parameter. ``expect``, the SHA-256 the version was
     saved under, goes with it (``&expect=``): the Annotate page can then tell a file
     that holds other bytes than those annotated (re-exported under the same name).
+    ``version`` (``&version=``) is the saved version the page loads, rather than
+    the image's latest: each row opens its own.
     """
     link = f"{page}?open={quote(worklist_path, safe='')}"
     if expect:
         link += f"&expect={quote(expect, safe='')}"
-    return f"[Open]({link})"
+    return f"[Open]({link}{_version_query(version)})"
 
 
-def kept_link(image_sha256: str, page: str = "/") -> str:
-    """The Markdown link that opens the kept copy of an uploaded image on the Annotate page."""
-    return f"[Open]({page}?saved={quote(image_sha256, safe='')})"
+def kept_link(image_sha256: str, page: str = "/", version: int | None = None) -> str:
+    """The Markdown link that opens the kept copy of an uploaded image on the Annotate
+    page, and loads its saved ``version`` (else the latest)."""
+    return f"[Open]({page}?saved={quote(image_sha256, safe='')}{_version_query(version)})"
+
+
+def _version_query(version) -> str:
+    return (f"&version={version}" if isinstance(version, int) and not isinstance(version, bool)
+            and version > 0 else "")
 
 
 def table_rows(
@@ -298,8 +307,10 @@ def _link(row: dict, page: str | None, kept, worklist: bool, located: dict) -> s
         sha = row["image_sha256"]
         # The image's file now, found by its hash; else where it was, with the hash
         # expected, so that the Annotate page can say the file there is another.
-        return open_link(located.get(sha, row["worklist_path"]), page, expect=sha)
-    return kept_link(row["image_sha256"], page) if row["image_sha256"] in kept else ""
+        return open_link(located.get(sha, row["worklist_path"]), page, expect=sha,
+                         version=row["version"])
+    return (kept_link(row["image_sha256"], page, version=row["version"])
+            if row["image_sha256"] in kept else "")
 
 
 def _located(config, rows: list[dict]) -> dict:

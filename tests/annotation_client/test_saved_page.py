@@ -156,11 +156,11 @@ def test_table_rows_rounds_spells_out_and_prefers_the_worklist_path(saved):
 @pytest.mark.parametrize(
     "path, link",
     [
-        ("study7/left.png", f"[Open](/?open=study7%2Fleft.png&expect={SHA_A})"),
+        ("study7/left.png", f"[Open](/?open=study7%2Fleft.png&expect={SHA_A}&version=3)"),
         # Nothing in a name can end the link, start another parameter or escape the page.
         ("a b/(1)&x=#y?.png",
-         f"[Open](/?open=a%20b%2F%281%29%26x%3D%23y%3F.png&expect={SHA_A})"),
-        ("naïve [draft].png", f"[Open](/?open=na%C3%AFve%20%5Bdraft%5D.png&expect={SHA_A})"),
+         f"[Open](/?open=a%20b%2F%281%29%26x%3D%23y%3F.png&expect={SHA_A}&version=3)"),
+        ("naïve [draft].png", f"[Open](/?open=na%C3%AFve%20%5Bdraft%5D.png&expect={SHA_A}&version=3)"),
     ],
 )
 def test_a_worklist_version_links_to_its_image_and_an_upload_does_not(saved, path, link):
@@ -176,11 +176,11 @@ def test_a_worklist_version_links_to_its_image_and_an_upload_does_not(saved, pat
 def test_a_kept_upload_links_to_its_copy_and_a_worklist_needs_its_folder(saved):
     upload, listed = _index_row(), _index_row(worklist_path="study7/left.png")
     rows = saved.table_rows([upload, listed], "/", kept={SHA_A}, worklist=False)
-    assert rows[0]["open"] == f"[Open](/?saved={SHA_A})"
+    assert rows[0]["open"] == f"[Open](/?saved={SHA_A}&version=3)"
     assert rows[1]["open"] == ""  # no worklist folder to open it from
     rows = saved.table_rows([upload, listed], "/sonotrace/", kept=set(), worklist=True)
     assert rows[0]["open"] == ""  # no copy kept
-    assert rows[1]["open"] == f"[Open](/sonotrace/?open=study7%2Fleft.png&expect={SHA_A})"
+    assert rows[1]["open"] == f"[Open](/sonotrace/?open=study7%2Fleft.png&expect={SHA_A}&version=3)"
     assert saved.table_rows([upload], None, kept={SHA_A})[0]["open"] == ""
 
 
@@ -189,8 +189,9 @@ def test_show_saved_links_the_uploads_whose_copy_was_kept(app, data_dir, saved_p
     (data_dir / SHA_A / "source.png").write_bytes(b"kept")
     with app.server.test_request_context("/_dash-update-component"):
         data, tooltips, *_ = saved.show_saved(True, None, None, "__any__", False)
-    assert [row["open"] for row in data] == [f"[Open](/?saved={SHA_A})", "",
-                                             f"[Open](/?saved={SHA_A})"]
+    # Each row opens its own version (a2 is v2, a1 v1).
+    assert [row["open"] for row in data] == [f"[Open](/?saved={SHA_A}&version=2)", "",
+                                             f"[Open](/?saved={SHA_A}&version=1)"]
     assert [t.get("open") for t in tooltips] == [None, saved.NO_WORKLIST, None]
 
 
@@ -398,7 +399,7 @@ def test_with_a_worklist_its_versions_link_to_the_annotate_page(data_dir, saved_
     # The link carries the hash the version was saved under, for the Annotate page to
     # tell a file that holds other bytes now.
     assert [row["open"] for row in data] == [
-        "", f"[Open](/?open=study7%2Fright.png&expect={SHA_B})", ""]
+        "", f"[Open](/?open=study7%2Fright.png&expect={SHA_B}&version=1)", ""]
     assert [t.get("open") for t in tooltips] == [saved.NOT_KEPT, None, saved.NOT_KEPT]
 
 
@@ -426,9 +427,9 @@ def test_a_renamed_worklist_image_is_opened_where_it_is_now(data_dir, tmp_path, 
                                               "benign (1).png"]
     assert [row["open"] for row in data] == [
         # No file holds its bytes: its recorded path, the hash expected there.
-        f"[Open](/?open=changed.png&expect={shas[2]})",
-        f"[Open](/?open=moved%2Fb2.png&expect={shas[1]})",
-        f"[Open](/?open=renamed-b1.png&expect={shas[0]})",
+        f"[Open](/?open=changed.png&expect={shas[2]}&version=1)",
+        f"[Open](/?open=moved%2Fb2.png&expect={shas[1]}&version=1)",
+        f"[Open](/?open=renamed-b1.png&expect={shas[0]}&version=1)",
     ]
     assert [t.get("open") for t in tooltips] == [
         None,
@@ -743,7 +744,7 @@ def test_saved_page_in_the_browser_then_a_real_save_appears(
         ("small.png", "Open"), ("left.png", "")
     ]
     [link] = driver.find_elements(By.CSS_SELECTOR, f"#{ids.SAVED_TABLE} a")
-    assert link.get_attribute("href").endswith(f"/?saved={sha}")
+    assert link.get_attribute("href").endswith(f"/?saved={sha}&version=1")
     link.click()
     wait_for(dash_duo, lambda: "?saved=" in driver.current_url, 20, "the link went nowhere")
     wait_for(dash_duo, lambda: dash_duo.find_element("#image-name").text == "small.png", 30,
@@ -785,7 +786,7 @@ def test_open_from_the_saved_page_brings_the_worklist_image_back(
     # The upload has no link: one Open in the table.
     [link] = driver.find_elements(By.CSS_SELECTOR, f"#{ids.SAVED_TABLE} a")
     assert link.get_attribute("href").endswith(
-        f"/?open=study%207%2Fright%20%282%29.png&expect={sha}")
+        f"/?open=study%207%2Fright%20%282%29.png&expect={sha}&version=1")
 
     link.click()
     wait_for(dash_duo, lambda: "?open=" in driver.current_url, 20, "the link went nowhere")
