@@ -1,5 +1,6 @@
 """Editable polygons: every ring of a mask's outline with at most ``max_vertices`` vertices
-(more only where a region's rings would otherwise cross, step 6).
+(more only where a region's rings would otherwise cross, step 6), each region a valid
+polygon with holes (step 7).
 
 How the vertices are placed
 ---------------------------
@@ -33,6 +34,14 @@ How the vertices are placed
    (a hole poking out of its outer ring) or that would intersect another region is
    simplified again with twice the budget until they do not (see
    :func:`region_polygons`).
+7. Where the mask pinches (two parts of a region meeting only at a pixel corner, a
+   hole meeting its outer ring or another hole at one: noisy AI masks, hand edits),
+   the traced outline touches itself, and so may the simplified one. Where it does,
+   the outline is joined there through a neck a tenth of a pixel wide (with
+   shapely's ``make_valid``), if the budget allows, else simplified again as in step
+   6; the traced outline, the last resort, is joined in the same way, which changes
+   no pixel. So every path is a valid polygon with holes in shapely's sense, and a
+   pinched region stays one path.
 
 Cost: on BUSI lesions (about 500x560 px) steps 2 and 4 each take about a millisecond;
 everything scales with the length of the outline, except the two rasterisations
@@ -406,8 +415,9 @@ def refine(poly: np.ndarray, target: _Target, iterations: int | None = None) -> 
         v = v - step * grad / sweep[:, None]
     if iterations == 0:
         return v
-    # A tangled polygon's winding is not a coverage; simplify_ring rejects it anyway.
-    if not shapely.is_valid(shapely.Polygon(v)):
+    # A tangled or turned-over polygon's winding is not a coverage; simplify_ring
+    # rejects it anyway.
+    if not _simple(v):
         return poly.astype(np.float64)
     return v if target.error_change(v, poly) <= 0 else poly.astype(np.float64)
 
@@ -429,7 +439,7 @@ def simplify_ring(poly: np.ndarray, max_vertices: int, shape: tuple[int, int]) -
     start = optimal_vertices(poly, max_vertices)
     best = refine(start, target)
     for candidate in (best, start):
-        if shapely.is_valid(shapely.Polygon(candidate)):
+        if _simple(candidate):
             return _spread(candidate, target, min_edge)
     return _spread(visvalingam(poly, max_vertices), None, min_edge)
 
@@ -459,9 +469,16 @@ def _spread(poly: np.ndarray, target: _Target | None, min_edge: float) -> np.nda
         return poly
     if target is not None:
         refined = _without_short_edges(refine(spread, target), min_edge)
-        if shapely.is_valid(shapely.Polygon(refined)):
+        if _simple(refined):
             return refined
-    return spread if shapely.is_valid(shapely.Polygon(spread)) else poly
+    return spread if _simple(spread) else poly
+
+
+def _simple(poly: np.ndarray) -> bool:
+    """Whether the ring ``poly`` (k, 2) is a valid polygon (shapely: simple, not
+    touching itself) with positive orientation: a tiny ring fitted with a few vertices
+    can turn over, outlining its region inside out."""
+    return signed_area(poly) > 0 and bool(shapely.is_valid(shapely.Polygon(poly)))
 
 
 def _fmt_ring(poly: np.ndarray) -> str:
@@ -481,17 +498,26 @@ def region_polygons(mask: np.ndarray, max_vertices: int, turdsize: int) -> list[
 
     Outer rings have positive shoelace area (clockwise on screen), holes negative,
     so even-odd and non-zero filling agree. Coordinates are ``(x, y)`` image pixels,
-    already rounded to ``DECIMALS`` as :func:`mask_to_paths` writes them.
+    already rounded to ``DECIMALS`` as :func:`mask_to_paths` writes them. Every
+    region's rings form a valid polygon with holes (in shapely's sense: each ring
+    simple, the holes inside the outer ring and crossing neither it nor each other),
+    and no two regions intersect.
 
-    Each ring is simplified on its own, so under a small budget (below about 8) a
-    simplified hole can cross its outer ring or another hole, and one region can
-    overlap another (two close regions, an island near the edge of the hole it lies
-    in). A region whose rings do not then make a valid polygon with holes, or that
-    intersects another region, is simplified again with twice the budget, until no
-    region does, or the region's rings are its traced outlines (a ring whose outline
-    has no more vertices than the budget is that outline, within a quarter pixel of
-    the pixels), so this ends. ``max_vertices`` may therefore be exceeded, on the
-    regions that could not be described within it; every region that fits keeps it.
+    Each ring is simplified on its own, so a simplified ring can touch or cross
+    itself (where the mask pinches: two parts of an 8-connected region joined by a
+    pixel corner, a hole meeting its outer ring or another hole at a corner; or
+    under a small budget, at a thin part), a simplified hole can cross its outer
+    ring or another hole, and one region can overlap another (two close regions, an
+    island near the edge of the hole it lies in). A region whose simplified rings
+    touch or cross only where its parts meet is joined there through a neck a tenth
+    of a pixel wide (:func:`_pulled_apart`), if its rings stay within the budget; a
+    region that still does not make a valid polygon with holes, or that intersects
+    another region, is simplified again with twice the budget, until no region
+    does, or the budget covers its traced rings, which it then is
+    (:func:`_traced_rings`: joined in the same way where they touch, which changes
+    no pixel), so this ends. ``max_vertices`` may therefore be exceeded, on the
+    regions that could not be described within it; every region that fits keeps
+    it. A pinched region stays one region, as ``measure_regions`` counts it.
     """
     dense = []
     for region in trace(mask, turdsize=turdsize, alphamax=0.0, opttolerance=0.2, scale=2):
@@ -499,33 +525,140 @@ def region_polygons(mask: np.ndarray, max_vertices: int, turdsize: int) -> list[
         dense.append([p if signed_area(p) > 0 else p[::-1] for p in rings])
     budgets = [max_vertices] * len(dense)
     out = [_simplify_region(rings, max_vertices, mask.shape) for rings in dense]
-    while misfits := [i for i in _misfits(out)
-                      if any(len(p) > budgets[i] for p in dense[i])]:
+    traced: set[int] = set()  # regions that are their traced rings, which fit
+    while misfits := _misfits(out) - traced:
         for i in misfits:
-            budgets[i] *= 2
-            out[i] = _simplify_region(dense[i], budgets[i], mask.shape)
+            if all(len(p) <= budgets[i] for p in dense[i]):
+                out[i] = _traced_rings(dense[i])
+                traced.add(i)
+            else:
+                budgets[i] *= 2
+                out[i] = _simplify_region(dense[i], budgets[i], mask.shape)
+    return out
+
+
+def _traced_rings(rings: list[np.ndarray]) -> list[np.ndarray]:
+    """A region's positively oriented traced rings (outer first, then holes; (k, 2)
+    arrays) rounded to ``DECIMALS``, the holes turned to negative orientation, and
+    pulled apart where they touch or cross.
+
+    The traced outline of a pinch (two parts of a region joined only by a pixel
+    corner, or a hole meeting its outer ring or another hole at one) passes through
+    the same point twice, or, since potrace moves its vertices up to a quarter pixel,
+    crosses itself there. Its area is taken apart into valid pieces there, which are
+    then joined through a neck reaching ``_PINCH_GAP`` from the point where they meet
+    (:func:`_pulled_apart`). That point lies on the traced outline, within a quarter
+    pixel of the pixel boundary, so at least a quarter pixel from every pixel centre:
+    this changes no pixel. Rings that cannot be joined into one polygon are returned
+    as they are (never seen: a region is 8-connected).
+    """
+    out = [np.round(p if i == 0 else p[::-1], DECIMALS) for i, p in enumerate(rings)]
+    if shapely.is_valid(shapely.Polygon(out[0], out[1:])):
+        return out
+    return _pulled_apart(out) or out
+
+
+_PINCH_GAP = 0.05  # pixels: the half-width of the neck that joins two parts at a pinch
+
+
+def _pulled_apart(rings: list[np.ndarray]) -> list[np.ndarray] | None:
+    """The area of ``rings`` (a region's outer ring first, then holes) as one valid
+    polygon with holes, its parts joined where they meet; None if they do not meet.
+
+    ``shapely.make_valid`` with its ``structure`` method takes the area apart into
+    valid pieces at every point where the rings touch or cross: what the outer ring
+    encloses, once or more often (where a simplified ring folds over itself, the
+    even-odd fill would leave out what both folds cover), less what the holes
+    enclose. Where two pieces meet, a small square standing on a corner, its corners
+    ``_PINCH_GAP`` from the meeting point, joins them through a neck, which also
+    parts a hole from the outer ring or another hole there; elsewhere the outline
+    does not move. Coordinates are then rounded to ``DECIMALS``, or where that alone
+    would break the polygon snapped to that grid by ``shapely.set_precision``, which
+    keeps it valid. Returns the rings with the outer one positively oriented and the
+    holes negatively.
+    """
+    try:
+        pieces = shapely.get_parts(shapely.make_valid(
+            shapely.Polygon(rings[0], rings[1:]), method="structure", keep_collapsed=False))
+        if len(pieces) > 1:
+            first, second = shapely.STRtree(pieces).query(pieces, predicate="intersects")
+            pairs = first < second
+            meets = shapely.intersection(shapely.boundary(pieces[first[pairs]]),
+                                         shapely.boundary(pieces[second[pairs]]))
+            # quad_segs=1: a point grows into a square standing on a corner (a line,
+            # where pieces share an edge, into a strip).
+            necks = shapely.buffer(meets, _PINCH_GAP, quad_segs=1)
+            pieces = np.concatenate([pieces, necks])
+        joined = shapely.union_all(pieces)
+        # Rounded as written; set_precision (about as slow as the rest) only where
+        # rounding alone breaks the polygon.
+        polygon = shapely.transform(joined, lambda xy: np.round(xy, DECIMALS))
+        if not shapely.is_valid(polygon):
+            polygon = shapely.set_precision(joined, 10.0**-DECIMALS)
+    except shapely.errors.GEOSException:  # GEOS's overlay can fail on slivers
+        return None
+    if not isinstance(polygon, shapely.Polygon) or polygon.is_empty \
+            or not shapely.is_valid(polygon):
+        return None
+    # Shapely's counter-clockwise is (x, y) with y up: positive shoelace area here.
+    polygon = shapely.orient_polygons(polygon, exterior_cw=False)
+    out = []
+    for ring in (polygon.exterior, *polygon.interiors):
+        xy = np.round(shapely.get_coordinates(ring)[:-1], DECIMALS)
+        # Rounding can make neighbours one point: the path would repeat it.
+        out.append(xy[(xy != _prev(xy)).any(axis=1)])
     return out
 
 
 def _simplify_region(rings: list[np.ndarray], max_vertices: int,
                      shape: tuple[int, int]) -> list[np.ndarray]:
     """A region's positively oriented dense rings simplified, rounded to ``DECIMALS``,
-    and the holes turned to negative orientation."""
+    and the holes turned to negative orientation; where they touch or cross, pulled
+    apart as :func:`_pulled_apart` does, if that keeps every hole (a hole crossing
+    the outer ring would become a notch in it) and every ring then keeps
+    ``max_vertices``."""
     out = []
     for i, poly in enumerate(rings):
         poly = np.round(simplify_ring(poly, max_vertices, shape), DECIMALS)
         out.append(poly[::-1] if i > 0 else poly)
+    if shapely.is_valid(shapely.Polygon(out[0], out[1:])) or _hole_astray(out):
+        return out
+    fixed = _pulled_apart(out)
+    if fixed is not None and len(fixed) == len(out) \
+            and all(len(p) <= max_vertices for p in fixed):
+        return fixed
     return out
 
 
+def _hole_astray(rings: list[np.ndarray]) -> bool:
+    """Whether a hole of ``rings`` (outer first) reaches outside the outer ring: then
+    :func:`_pulled_apart` would make it a notch, and is not tried (on noisy masks with
+    dozens of holes a region, that cost about a millisecond each time)."""
+    if len(rings) == 1:
+        return False
+    try:
+        outer = shapely.Polygon(rings[0])
+        if not shapely.is_valid(outer):
+            outer = shapely.make_valid(outer, method="structure", keep_collapsed=False)
+        holes = shapely.polygons(shapely.linearrings(
+            np.concatenate(rings[1:]), indices=np.repeat(np.arange(len(rings) - 1),
+                                                          [len(hole) for hole in rings[1:]])))
+        return not shapely.covered_by(holes, outer).all()
+    except shapely.errors.GEOSException:  # a hole crossing itself
+        return False
+
+
 def _misfits(regions: list[list[np.ndarray]]) -> set[int]:
-    """Indices of the regions whose rings are not a valid polygon with holes (a hole
-    crossing the outer ring, lying outside it or crossing another hole), or that
-    intersect another region (shapely)."""
+    """Indices of the regions whose rings are not a valid polygon with holes (a ring
+    touching or crossing itself, a hole crossing the outer ring, lying outside it or
+    crossing another hole), are not oriented as written (the outer ring positive, the
+    holes negative), or that intersect another region (shapely)."""
     if not regions:
         return set()
     polygons = np.array([shapely.Polygon(rings[0], rings[1:]) for rings in regions])
-    valid = shapely.is_valid(polygons)
+    oriented = [signed_area(rings[0]) > 0 and all(signed_area(p) < 0 for p in rings[1:])
+                for rings in regions]
+    valid = shapely.is_valid(polygons) & np.array(oriented, dtype=bool)
     bad = set(np.flatnonzero(~valid).tolist())
     # Only valid polygons are compared: GEOS predicates on invalid ones are unreliable,
     # and those regions are simplified again anyway.
@@ -550,7 +683,10 @@ def mask_to_paths(mask, max_vertices=32, *, turdsize=2) -> list[str]:
     budget, until the paths are valid polygons with holes (in shapely's sense) and no
     two regions intersect. This happens mostly below 8 vertices (on BUSI lesion
     masks, 2 of 636 at 4 vertices and 1 at 32: a three-pixel pinhole one pixel
-    inside the lesion's edge).
+    inside the lesion's edge). Where the mask pinches (two parts of a region meeting
+    only at a pixel corner, a hole meeting its outer ring at corners), the outline
+    is joined through a neck a tenth of a pixel wide, which changes no pixel: the
+    region stays one path, valid too.
 
     Parameters
     ----------
