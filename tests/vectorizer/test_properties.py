@@ -67,13 +67,18 @@ def test_random_blobs_round_trip_through_svg(mask):
 @given(blobs(), st.integers(3, 40))
 def test_random_blobs_give_paths_within_budget(mask, budget):
     paths = mask_to_paths(mask, max_vertices=budget, turdsize=0)
+    traced = mask_to_paths(mask, max_vertices=100_000, turdsize=0)
+    # The budget is exceeded only by doubling it where the simplified rings would not
+    # be valid polygons, and never past the traced rings (mask_to_paths's docstring):
+    # a random field of pixels can need that, a lesion-like mask rarely does.
+    longest = max((sub.count(",") for p in traced for sub in p.split("M")[1:]), default=0)
     for p in paths:
         for sub in p.split("M")[1:]:
-            assert 3 <= sub.count(",") <= budget
+            assert 3 <= sub.count(",") <= max(budget, longest)
     back = svg_to_mask(paths, shape=mask.shape)
     assert back.shape == mask.shape
     # Without a binding budget the polygon is the pixel outline.
-    unlimited = svg_to_mask(mask_to_paths(mask, max_vertices=100_000, turdsize=0), shape=mask.shape)
+    unlimited = svg_to_mask(traced, shape=mask.shape)
     assert np.count_nonzero(unlimited ^ mask) <= max(2, 0.01 * np.count_nonzero(mask))
 
 
