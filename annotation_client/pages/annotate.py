@@ -673,11 +673,19 @@ def layout(**query):
                     ),
                     dcc.Store(id=ids.BOX_DONE),
                     dcc.Store(id=ids.SEGMENT_DONE),
+                    # Here for the spinner: opening a large DICOM takes a second or two.
+                    dcc.Store(id=ids.IMAGE_OPENED),
                 ],
                 id=ids.GRAPH_LOADING,
                 type="circle",
                 delay_show=350,
                 overlay_style={"visibility": "visible", "opacity": 0.6},
+                # Only opening an image and the model's answers, which take seconds and
+                # replace the outline: the spinner covers the graph, and an edit
+                # answered slowly (a busy machine) would have it swallow the
+                # radiologist's next click or drag.
+                target_components={ids.IMAGE_OPENED: "data", ids.SEGMENT_DONE: "data",
+                                   ids.BOX_DONE: "data"},
             ),
             html.Div(id=ids.EDIT_STATUS, className="small text-muted mt-1"),
             html.Div(
@@ -752,7 +760,6 @@ def layout(**query):
             # New at each drawing of the page: Grow and Shrink's click counts start
             # again with it (see _editing.unapplied_clicks).
             dcc.Store(id=ids.PAGE_LOAD, data=secrets.token_hex(8)),
-            dcc.Store(id=ids.IMAGE_OPENED),
             dcc.Store(id=ids.OUTLINE_CHANGED),
             dcc.Store(id=ids.BOX_REQUEST),
             dcc.Store(id=ids.BOX_DRAWN),

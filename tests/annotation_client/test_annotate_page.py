@@ -1091,6 +1091,30 @@ def test_graph_edits_made_before_the_last_one_is_answered_are_all_recorded(
     _assert_clean_console(dash_duo, artifacts_dir)
 
 
+def test_the_graph_takes_clicks_while_an_edit_is_answered(dash_duo, data_dir, tmp_path):
+    """The graph's spinner covered it for every request that redraws it, edits too: a
+    click 0.35 s into an edit's answer landed on the spinner's cover and was lost (no
+    outline selected, no drag). The spinner is for the model's answers only."""
+    app = _offline_app(data_dir, REQUEST_TIMEOUT=3)
+    _slow_edits(app)
+    dash_duo.start_server(app)
+    dash_duo.wait_for_element("#server-alert-message", timeout=20)
+    _upload(dash_duo, _gradient_png(tmp_path / "frame.png", 256, 200))
+    wait_for(dash_duo, lambda: dash_duo.find_element("#image-name").text == "frame.png")
+    settled(dash_duo, quiet=0.5)
+    _js(dash_duo, "Plotly.relayout(gd, {shapes: [{type: 'path', xref: 'x', yref: 'y',"
+                  "  path: 'M40,40L100,40L100,100L40,100Z'}]});")
+    time.sleep(EDIT_ANSWER_S * 0.75)  # past the spinner's delay, before the answer
+    hit = _js(dash_duo, """
+        var box = gd.querySelector('.nsewdrag').getBoundingClientRect();
+        var el = document.elementFromPoint(box.left + box.width / 2, box.top + box.height / 2);
+        return {inGraph: gd.contains(el), id: el.id, cls: String(el.className.baseVal
+                                                                 ?? el.className)};""")
+    assert "last change: edit" not in _status(dash_duo), "the answer came before the check"
+    assert hit["inGraph"], f"a click would land on {hit}, not on the graph"
+    wait_for(dash_duo, lambda: "last change: edit" in _status(dash_duo), 10, "not recorded")
+
+
 def _small_png(path: Path, seed: int) -> Path:
     """A small grey PNG, different for each seed (so a different image hash)."""
     ramp = np.add.outer(np.arange(96), np.arange(128)).astype(np.uint8)
