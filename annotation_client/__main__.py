@@ -195,15 +195,20 @@ def _say_if_server_away(settings) -> None:
         ModelServerClient,
         ModelServerError,
         ModelServerUnavailable,
+        ModelServerUnreachable,
     )
 
     log = logging.getLogger("annotation_client")
     try:
         ModelServerClient(settings.model_server_url, timeout=3.0).health()
-    except ModelServerUnavailable as exc:
+    except ModelServerUnreachable as exc:
         # Information, not a warning: started beside it (make run, compose), the server
-        # is often still loading; a wrong URL shows the same way, so it is said.
+        # may not listen yet; a wrong URL shows the same way, so it is said.
         log.info("%s Until it answers, the pages show it offline.", exc.logged())
+    except ModelServerUnavailable as exc:
+        # Answering but not ready: loading its models (HTTP 503), or slow to answer.
+        log.info("the model server at %s is not ready yet (%s); the pages say so until it "
+                 "is.", settings.model_server_url, exc.logged())
     except ModelServerError as exc:
         log.warning("the model server at %s refused the client's health check: %s",
                     settings.model_server_url, exc.logged())

@@ -48,7 +48,9 @@ class ModelServerError(Exception):
         """
         if self.status is None:
             return self.message  # the client's own words: a timeout, an unusable answer
-        return f"HTTP {self.status}" + (f" ({self.code})" if self.code else "")
+        # The model server's code is the status again ({"code": 503, ...}): said once.
+        named = self.code and str(self.code) != str(self.status)
+        return f"HTTP {self.status}" + (f" ({self.code})" if named else "")
 
 
 class ModelServerUnavailable(ModelServerError):

@@ -95,10 +95,13 @@ def test_the_log_line_of_a_refusal_gives_its_status_not_what_the_file_said(live_
     refusal = caught.value
     assert "JANE^DOE" in refusal.message  # the person who sent it is told why
     assert refusal.status == 400 and refusal.code
-    assert refusal.logged() == f"HTTP 400 ({refusal.code})"
+    assert str(refusal.code) == "400" and refusal.logged() == "HTTP 400"
     # The client's own words (no answer to quote) are logged as they are.
     slow = ModelServerUnavailable("The model server at x did not answer within 3 s.")
     assert slow.logged() == slow.message
+    # The model server's code is the status again: not said twice ("HTTP 503 (503)").
+    loading = ModelServerUnavailable("models are loading", status=503, code=503)
+    assert loading.logged() == "HTTP 503"
 
 
 def test_a_server_that_is_down_is_unavailable():
