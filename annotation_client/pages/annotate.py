@@ -3154,9 +3154,20 @@ def save(_clicks, meta, history, ai, classification, final_label, note, annotato
     if missed:
         seen, newer = missed
         details += (
+            # Not "in another tab or by another reader": an older version opened from
+            # the Saved page has newer ones of the reader's own.
             f" Not part of it: {', '.join(f'v{v}' for v in newer)}, saved after v{seen}, the "
-            "latest version this work started from (in another tab or by another reader); "
-            "every version is kept, see the Saved page."
+            "latest version this work started from; every version is kept, see the Saved "
+            "page."
+        )
+    based_on = record.get("based_on")
+    if isinstance(based_on, dict) and based_on.get("annotator") != record.get("annotator"):
+        # A second reader at a shared workstation may not know: the page's own earlier
+        # save, or a version loaded, makes this one a revision of another's work.
+        details += (
+            f" Recorded as a revision of version {based_on.get('version')} by "
+            f"{based_on.get('annotator')}: reader agreement does not count it as an "
+            "independent read."
         )
     work = _unsaved.snapshot(meta["sha256"], paths, final_label, note, descriptor_values)
     work["versions"] = [*own, saved.version][-MAX_OWN_VERSIONS:]

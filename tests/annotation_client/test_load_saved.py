@@ -1354,11 +1354,16 @@ def test_a_save_over_another_readers_save_from_the_same_page_revises_it(
     assert first.startswith("Saved. Version 1")
     second, work = _save_again(app, annotate, history, work, annotator="Dr Bashir")
     assert second.startswith("Saved. Version 2")
+    # Said, since he may not know.
+    assert ("Recorded as a revision of version 1 by Dr Amal: reader agreement does not "
+            "count it as an independent read.") in second
+    assert "Recorded as a revision" not in first
     store = AnnotationStore(data_dir)
     assert store.load_record(SHA, 2)["based_on"] == {
         "version": 1, "annotator": "Dr Amal", "readers": ["Dr Amal"]}
     # A page's next save revises its own last one, by whoever saved it.
     third, work = _save_again(app, annotate, history, work, annotator="Dr Bashir")
+    assert "Recorded as a revision" not in third  # his own read, revised
     assert store.load_record(SHA, 3)["based_on"] == {
         "version": 2, "annotator": "Dr Bashir", "readers": ["Dr Amal", "Dr Bashir"]}
 
