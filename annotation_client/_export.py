@@ -190,9 +190,7 @@ def export_busi(data_dir, worklist_dir, out, *, with_paths: bool = False) -> Exp
                 # Typed by a person: a name such as =HYPERLINK(...) must not run when
                 # the index is opened in a spreadsheet.
                 "annotator": spreadsheet_cell(record.get("annotator", "")),
-                "worklist_path": (
-                    spreadsheet_cell(record["image"]["worklist_path"]) if with_paths else ""
-                ),
+                "worklist_path": spreadsheet_cell(item.get("path") or "") if with_paths else "",
                 "saved_at": record.get("saved_at", ""),
                 **item["birads"],
             }
@@ -284,4 +282,6 @@ def _source(record: dict, worklist_dir, sha: str, store: AnnotationStore,
         if hashlib.sha256(data).hexdigest() != sha:
             raise ValueError(f"{relative} has changed since it was annotated")
     decoded = decode_image(data, path.name)  # ImageDecodeError is a ValueError
-    return {"sort": relative, "pixels": decoded.pixels}
+    # "path": where the image was read, which the index gives (the record's path may
+    # name a file renamed since, or another file now).
+    return {"sort": relative, "path": relative, "pixels": decoded.pixels}

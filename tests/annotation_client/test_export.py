@@ -166,6 +166,12 @@ def test_a_renamed_or_replaced_image_is_found_by_its_hash(saved, tmp_path, capsy
     benign = samples[("benign", "benign (1)")]
     assert np.array_equal(read_image(benign.image_path), 255 - saved["grey"])
     assert read_image(samples[("normal", "normal (1)")].image_path).shape == (8, 10)
+    # The index gives the paths the images were read from, not those they had.
+    export_busi(saved["data"], worklist, tmp_path / "paths", with_paths=True)
+    with (tmp_path / "paths" / "index.csv").open(newline="", encoding="utf-8") as f:
+        paths = {row["sha256"]: row["worklist_path"] for row in csv.DictReader(f)}
+    assert paths[saved["sha"]["b"]] == "elsewhere.png"
+    assert paths[saved["sha"]["c"]] == "renamed c.jpg"
 
 
 def test_without_a_worklist_nothing_can_be_read_back(saved, tmp_path):
