@@ -943,7 +943,9 @@ class AnnotationIndex:
         added = self.add_many(items)
         self._mark_damaged(damaged)
         if added:
-            logger.info("annotation index: added %d saved version(s) from %s", added, root)
+            # Rows added or replaced (a record changed on disk, or readable again).
+            logger.info("annotation index: added or updated %d saved version(s) from %s",
+                        added, root)
         removed = self._prune(root, known, {(sha, version) for sha, version, _ in found})
         return {"added": added, "removed": removed, "unchecked": 0, "skipped": skipped}
 
