@@ -583,8 +583,8 @@ def agreement_view(result: dict) -> list:
         # itself revised someone else's: the record's readers say whose.
         dependent.append(_views.alert(
             f"{len(result['dependent'])} latest version(s) descend from another reader's "
-            "saved work (Load it to revise) and are left out, the reader's own earlier "
-            "read counting instead if there is one (first: "
+            "saved work (loaded to revise, or saved over in the same page) and are left "
+            "out, the reader's own earlier read counting instead if there is one (first: "
             f"{_image_name(first)} v{first['version']} by {first['annotator']}, "
             f"revising v{first['based_on']['version']} by {first['based_on']['annotator']}).",
             "info",

@@ -452,8 +452,9 @@ def test_the_view_says_when_there_is_nothing_to_compare_or_a_mask_is_damaged():
     text = text_of(saved.agreement_view(reader_agreement(copied, _load) | {"truncated": False}))
     assert text == (
         "No image was saved by two or more readers independently: nothing to compare."
-        "1 latest version(s) descend from another reader's saved work (Load it to revise) "
-        "and are left out, the reader's own earlier read counting instead if there is one "
+        "1 latest version(s) descend from another reader's saved work (loaded to revise, "
+        "or saved over in the same page) and are left out, the reader's own earlier read "
+        "counting instead if there is one "
         "(first: cccccccccccc v2 by Bo, revising v1 by Ada).")  # no name: the hash
     copied[1] |= {"worklist_path": "study 3/benign (12).png", "image_name": "x.png"}
     text = text_of(saved.agreement_view(reader_agreement(copied, _load) | {"truncated": False}))
