@@ -648,7 +648,11 @@ def test_the_app_starts_beside_a_record_the_index_cannot_hold(tmp_path):
     record["image"]["width"] = 2**70
     record_file.write_text(json.dumps(record))
     app = create_app({"DATA_DIR": data_dir, "DATABASE_URL": f"sqlite:///{tmp_path / 'i.db'}"})
-    assert len(app.server.config["SONOTRACE_INDEX"].query()) == 2
+    rows = app.server.config["SONOTRACE_INDEX"].query()
+    # The two others as they are; that one listed as damaged, with why (since layout 7).
+    assert sorted(bool(r["damaged"]) for r in rows) == [False, False, True]
+    [bad] = [r for r in rows if r["damaged"]]
+    assert bad["image_sha256"] == keys[-1][0] and "image.width" in bad["damaged"]
 
 
 def test_the_worklist_is_hashed_in_the_background_at_start(tmp_path):
