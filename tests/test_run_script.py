@@ -469,17 +469,23 @@ def _stopped_for_error(launched: _Launch) -> str:
     return output
 
 
+def _launched_until_stopped(launch, fake: str, grace: int):
+    """The launcher run against the fake model server ``fake`` with a load-error grace of
+    ``grace`` s, once it has exited with status 1; and the seconds that took."""
+    start = time.monotonic()
+    launched = launch(
+        *_port_args(*_free_ports()),
+        env={"FAKE_MODEL_SERVER": fake, "SONOTRACE_LOAD_ERROR_GRACE": str(grace)},
+    )
+    assert launched.wait(timeout=grace + 20) == 1, launched.output
+    return launched, time.monotonic() - start
+
+
 def test_a_model_server_that_cannot_load_its_models_stops_both(launch):
     # /health 503 {"status": "error"} for good: the launcher used to wait forever,
     # silently; then it stopped at the first such answer, which a retry may take back.
     grace = 3
-    start = time.monotonic()
-    launched = launch(
-        *_port_args(*_free_ports()),
-        env={"FAKE_MODEL_SERVER": "error", "SONOTRACE_LOAD_ERROR_GRACE": str(grace)},
-    )
-    assert launched.wait(timeout=grace + 20) == 1, launched.output
-    elapsed = time.monotonic() - start
+    launched, elapsed = _launched_until_stopped(launch, "error", grace)
     output = _stopped_for_error(launched)
     # It waited for the server to recover, saying why, once, not at every poll.
     assert elapsed >= grace, f"stopped after {elapsed:.1f} s, before the grace:\n{output}"
@@ -515,13 +521,7 @@ def test_an_error_between_loading_answers_still_ends_within_the_grace(launch):
     # Two workers, one failed for good and one loading, answer in turn: the loading
     # answers must not restart the count, or the launcher would wait forever.
     grace = 3
-    start = time.monotonic()
-    launched = launch(
-        *_port_args(*_free_ports()),
-        env={"FAKE_MODEL_SERVER": "error-or-loading", "SONOTRACE_LOAD_ERROR_GRACE": str(grace)},
-    )
-    assert launched.wait(timeout=grace + 20) == 1, launched.output
-    elapsed = time.monotonic() - start
+    launched, elapsed = _launched_until_stopped(launch, "error-or-loading", grace)
     _stopped_for_error(launched)
     assert grace <= elapsed < grace + 15, f"took {elapsed:.1f} s:\n{launched.output}"
 

@@ -1333,7 +1333,6 @@ def open_worklist_entry(request, current_meta, tool="pan"):
     return _show(PurePosixPath(path).name, read, current_meta, tool, worklist_path=path)
 
 
-_SHA256 = re.compile(r"[0-9a-f]{64}")
 #: The smallest box the model segments, in image pixels a side (models.runtime).
 MIN_BOX_SIDE = 8
 

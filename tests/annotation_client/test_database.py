@@ -1521,6 +1521,29 @@ def test_an_older_table_is_rebuilt_from_the_files(make_index, db_url, tmp_path, 
     assert f"older layout ({expected}, now {SCHEMA_VERSION}); rebuilding" in caplog.text
 
 
+def _index_as_left(db_url, store, make_table, layout: int, keys, row) -> dict:
+    """Write the index a client of ``layout`` left: its table (``make_table(metadata)``),
+    one row per record of ``keys`` (``row(values, path)``, from the record's
+    ``row_values``) and its schema row. Returns the rows as stored, by (image, version).
+    """
+    engine = sa.create_engine(engine_url(db_url))
+    metadata = sa.MetaData()
+    table = make_table(metadata)
+    schema = sa.Table("saved_annotations_schema", metadata,
+                      sa.Column("version", sa.Integer, primary_key=True, autoincrement=False))
+    metadata.create_all(engine)
+    with engine.begin() as conn:
+        for sha, version in keys:
+            path = store.record_path(sha, version)
+            values = row_values(json.loads(path.read_text(encoding="utf-8")), str(path))
+            conn.execute(table.insert().values(row(values, path)))
+        conn.execute(schema.insert().values(version=layout))
+        stored = {(r.image_sha256, r.version): r._asdict()
+                  for r in conn.execute(sa.select(table))}  # fmt: skip
+    engine.dispose()
+    return stored
+
+
 def _previous_layout(metadata: sa.MetaData) -> sa.Table:
     """SavedRow's table as layout 4 made it: without layout 5's columns (and so without
     the assessment's index) nor layout 6's record stamp. test_the_previous_layout_is_layout_4
@@ -1562,24 +1585,12 @@ def test_an_index_of_layout_4_is_rebuilt_with_the_clinical_fields_of_the_records
         record.pop("version"), record.pop("files")
         assert store.save(sha, svg="<svg/>", mask_png=b"png", record=record).indexed is None
     # The index as a layout-4 client left it: its table, its rows, its schema row.
-    engine = sa.create_engine(engine_url(db_url))
-    metadata = sa.MetaData()
-    previous = _previous_layout(metadata)
-    schema = sa.Table("saved_annotations_schema", metadata,
-                      sa.Column("version", sa.Integer, primary_key=True, autoincrement=False))
-    metadata.create_all(engine)
     keys = [(SHA_A, 1), (SHA_A, 2), (SHA_B, 1)]
-    with engine.begin() as conn:
-        for sha, version in keys:
-            path = store.record_path(sha, version)
-            values = row_values(json.loads(path.read_text(encoding="utf-8")), str(path))
-            conn.execute(previous.insert().values(
-                {k: v for k, v in values.items() if k not in (*_CLINICAL, "damaged")}
-            ))  # fmt: skip
-        conn.execute(schema.insert().values(version=4))
-        before = {(r.image_sha256, r.version): r._asdict()
-                  for r in conn.execute(sa.select(previous))}  # fmt: skip
-    engine.dispose()
+    before = _index_as_left(
+        db_url, store, _previous_layout, 4, keys,
+        lambda values, _path: {k: v for k, v in values.items()
+                               if k not in (*_CLINICAL, "damaged")},
+    )
     assert sorted(before) == sorted(keys)
 
     caplog.set_level("WARNING", logger="annotation_client._database")
@@ -1634,26 +1645,14 @@ def test_an_index_of_layout_6_gets_the_damaged_column_in_place_and_keeps_every_r
         record.pop("version"), record.pop("files")
         assert store.save(sha, svg="<svg/>", mask_png=b"png", record=record).indexed is None
     # The index as a layout-6 client left it: its table, its rows (stamped), its schema row.
-    engine = sa.create_engine(engine_url(db_url))
-    metadata = sa.MetaData()
-    previous = _layout_6(metadata)
-    schema = sa.Table("saved_annotations_schema", metadata,
-                      sa.Column("version", sa.Integer, primary_key=True, autoincrement=False))
-    metadata.create_all(engine)
     keys = [(SHA_A, 1), (SHA_A, 2), (SHA_B, 1)]
-    with engine.begin() as conn:
-        for sha, version in keys:
-            path = store.record_path(sha, version)
-            values = row_values(json.loads(path.read_text(encoding="utf-8")), str(path))
-            stat = path.stat()
-            conn.execute(previous.insert().values(
-                {k: v for k, v in values.items() if k != "damaged"}
-                | {"record_size": stat.st_size, "record_mtime_ns": stat.st_mtime_ns}
-            ))  # fmt: skip
-        conn.execute(schema.insert().values(version=6))
-        before = {(r.image_sha256, r.version): r._asdict()
-                  for r in conn.execute(sa.select(previous))}  # fmt: skip
-    engine.dispose()
+
+    def stamped(values, path):
+        stat = path.stat()
+        return ({k: v for k, v in values.items() if k != "damaged"}
+                | {"record_size": stat.st_size, "record_mtime_ns": stat.st_mtime_ns})
+
+    before = _index_as_left(db_url, store, _layout_6, 6, keys, stamped)
     # Bob's record is truncated after it was indexed: only its row knows it was his.
     bobs = store.record_path(SHA_A, 2)
     bobs.write_bytes(bobs.read_bytes()[:60])
