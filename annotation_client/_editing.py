@@ -217,22 +217,60 @@ def offset_step(shape: tuple[int, int], pixel_spacing=None) -> int:
     return max(1, round(max(int(shape[0]), int(shape[1])) / 256))
 
 
-def offset_text(pixels: int, pixel_spacing=None) -> str:
-    """A run's offset for the status line: ``"+4 px"``, ``"-6 px, -0.5 mm"``, ``"0 px"``.
+def offset_text(pixels: int, pixel_spacing=None, *, signed: bool = True) -> str:
+    """An offset for the status line: ``"+4 px"``, ``"-6 px, -0.5 mm"``, ``"0 px"``.
 
     Parameters
     ----------
     pixels : int
-        The run's offset (``offset_from["pixels"]``), positive when grown.
+        The offset, positive when grown.
     pixel_spacing : (row_mm, col_mm), optional
         Physical pixel size (mean of the two, as :func:`offset_step` takes it).
+    signed : bool, optional
+        False for the size alone (``"6 px, 0.5 mm"``), after words that give the sign.
     """
     if pixels == 0:
-        return "0 px"  # back where the run began, whatever the unit
+        return "0 px"  # whatever the unit
     spacing = _measurements._check_spacing(pixel_spacing)
-    text = f"{pixels:+d} px"
+    size = pixels if signed else abs(pixels)
+    text = f"{size:+d} px" if signed else f"{size} px"
     if spacing is not None:
-        text += f", {pixels * sum(spacing) / 2:+.1f} mm"
+        mm = size * sum(spacing) / 2
+        text += f", {mm:+.1f} mm" if signed else f", {mm:.1f} mm"
+    return text
+
+
+#: How the status line names the outline a run of *Grow* and *Shrink* started from.
+RUN_START = "the first Grow/Shrink of this run"
+
+
+def offset_change_text(state: dict, previous: dict | None = None, pixel_spacing=None) -> str:
+    """The status line's words for the last step of a run of *Grow* and *Shrink*.
+
+    The step's own size, then the run's net offset when the run has had more than one
+    step: ``"shrink by 5 px, 0.5 mm (net +5 px, +0.5 mm since the first Grow/Shrink of
+    this run)"``. A step back to where the run began says so.
+
+    Parameters
+    ----------
+    state : dict
+        A state from :func:`offset_outline` (it has ``offset_from``).
+    previous : dict, optional
+        The state before it (the last undo step): of the same run when its
+        ``offset_from`` starts from the same paths.
+    pixel_spacing : (row_mm, col_mm), optional
+        Physical pixel size, to give the sizes in mm too.
+    """
+    net = state["offset_from"]["pixels"]
+    start = previous.get("offset_from") if isinstance(previous, dict) else None
+    same_run = (isinstance(start, dict) and isinstance(start.get("pixels"), int)
+                and start.get("paths") == state["offset_from"].get("paths"))
+    step = net - start["pixels"] if same_run else net
+    text = f"{state['action']} by {offset_text(step, pixel_spacing, signed=False)}"
+    if net == 0:
+        return f"{text} (back to the outline before {RUN_START})"
+    if step != net:
+        text += f" (net {offset_text(net, pixel_spacing)} since {RUN_START})"
     return text
 
 

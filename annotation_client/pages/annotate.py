@@ -982,6 +982,33 @@ def _drawing() -> str:
     return str(time.time_ns())
 
 
+#: Between the history's drawing and the rest of a drawing derived from it.
+_DERIVED = "~"
+
+
+def _derived_drawing(history) -> str:
+    """A new ``editrevision`` for a redraw of what the graph shows, made by a callback
+    other than :func:`edit` (ask_box's, taking the box's rectangle off the graph).
+
+    Fresh, so that plotly takes the shapes as sent rather than keep the rectangle; named
+    after the history's drawing (``DRAWN``), so that edits made on it are edits made on
+    that one, which :func:`_shown_edits` records. A history with no drawing gets a
+    drawing of its own.
+    """
+    drawn = history.get(DRAWN) if isinstance(history, dict) else None
+    if not isinstance(drawn, str) or not drawn or _DERIVED in drawn:
+        return _drawing()
+    return f"{drawn}{_DERIVED}{_drawing()}"
+
+
+def _made_on(revision, drawn) -> bool:
+    """Whether the graph's drawing ``revision`` is the drawing ``drawn`` (the history's)
+    or one derived from it (see :func:`_derived_drawing`)."""
+    if not (isinstance(revision, str) and isinstance(drawn, str) and drawn):
+        return False
+    return revision == drawn or revision.startswith(drawn + _DERIVED)
+
+
 def _calipers(paths, shape, visible, calipers) -> list[dict]:
     """The largest region's calipers, drawn with the outline (hidden with it)."""
     if not paths or visible is False or calipers is False:
@@ -2423,7 +2450,11 @@ def ask_box(relayout, meta, history, pending, opacity, visible, calipers):
         raise PreventUpdate
     shape = _shape(meta)
     box = _shapes.clip_box(change.boxes[-1], shape[1], shape[0])
-    figure = _shapes_patch(present["paths"], opacity, visible, calipers, shape)
+    # The outline as the graph shows it, the rectangle taken off: edits whose answers
+    # are on their way stay on screen. Drawn as a drawing derived from the history's,
+    # so edits made on it while the box is segmented are recorded (see _shown_edits).
+    paths = change.paths if change.paths is not None else present["paths"]
+    figure = _shapes_patch(paths, opacity, visible, calipers, shape, _derived_drawing(history))
     if box is None:
         return dash.no_update, dash.no_update, figure, dash.no_update
     side = MIN_BOX_SIDE
@@ -2528,6 +2559,7 @@ def edit(
     redraw = False
     # First, as they came first: graph edits on screen whose answer the browser dropped.
     history = _shown_edits(history, shown, max_vertices)
+    edited = history is not before
 
     # Dash reports every input of a page that is drawn again as triggered (coming
     # back from another page, say), so each branch checks that its input really is
@@ -2568,6 +2600,12 @@ def edit(
             history = _history.push(
                 history, _editing.make_state(change.paths, "edit", density=density)
             )
+            edited = True
+    # A slider move, before the clicks that may have come after it. The move whose
+    # answer was dropped (a drag right after it) comes after the graph's edits all the
+    # same: they were made on the outline of before, which the density then redraws.
+    if ids.VERTEX_DENSITY in triggered or _slider_moved(before, max_vertices, page):
+        history = _density_change(history, max_vertices, shape, ai)
     history, offset = _offset_clicks(history, _grow, _shrink, page, shape, meta, max_vertices)
     if ids.UNDO_BUTTON in triggered and _undo:
         history = _history.undo(history)
@@ -2578,18 +2616,6 @@ def edit(
             history,
             _editing.make_state(ai["paths"], "reset", base="ai", density=ai.get("vertices")),
         )
-    if ids.VERTEX_DENSITY in triggered and max_vertices:
-        present = history["present"]
-        # The slider also reports its value when the page is drawn again; only a
-        # value other than the outline's own density is a request to re-vectorize.
-        moved = _vertices(max_vertices) != present.get("density")
-        if moved and (present["paths"] or present.get("base")):
-            ai_mask = _decode_mask(ai["mask"]) if ai and present.get("base") == "ai" else None
-            state = _editing.revectorize(present, _vertices(max_vertices), shape, ai_mask)
-            # A run of density changes (the slider moved with the arrow keys, a step
-            # each) is one undo step: each starts from the same geometry anyway.
-            record = _history.amend if present.get("action") == "density" else _history.push
-            history = record(history, state)
     # Like the AI result, box answers are taken on any call, each once, oldest first:
     # an answer is applied only while its box is still pending. Last, because Dash
     # holds this call until the answer is in, and merges the clicks and the slider
@@ -2612,9 +2638,19 @@ def edit(
             shape,
             _vertices(max_vertices),
         )
+        if edited:
+            # Graph edits in this call were made while the box was segmented (Dash
+            # held the call for its answer): they are the step under the box's, and
+            # the status line says so, since inside the box the answer replaced them.
+            state[OVER_EDITS] = True
         history = _history.push(history, state)
     if triggered & {ids.OVERLAY_OPACITY, ids.OVERLAY_VISIBLE, ids.SHOW_CALIPERS, ids.IMAGE_OPENED}:
         redraw = True
+
+    slider = _slider_value(history["present"], triggered | offset, max_vertices)
+    history = _slider_record(
+        history, _vertices(max_vertices) if slider is dash.no_update else slider, page
+    )
 
     # A click record alone (a Shrink of nothing) is written, but moves no outline.
     changed = _outline_of(history) != _outline_of(before)
@@ -2639,12 +2675,19 @@ def edit(
         not _history.can_undo(history),
         not _history.can_redo(history),
         ai is None,
-        _slider_value(history["present"], triggered | offset, max_vertices),
+        slider,
         time.time_ns() if changed else dash.no_update,
         boxes if boxes_changed else dash.no_update,
         None if moved_otherwise else dash.no_update,
     )
 
+
+#: A box's state marked so was applied over graph edits made while it was segmented.
+OVER_EDITS = "over_edits"
+#: What the status line adds after such a box.
+OVER_EDITS_TEXT = (
+    "over the edits made while the box was segmented; Undo shows them without it"
+)
 
 #: The history's record of the drawing of its present outline that the graph was last
 #: sent (its ``editrevision``): graph edits made on that drawing are edits of that
@@ -2664,12 +2707,13 @@ def _shown_edits(history: dict, shown, max_vertices) -> dict:
     from the very drawing of ``history``'s present (``DRAWN``: the two came in one
     answer), what it holds beyond that present was made on screen and is recorded
     here, as one undo step (the edits whose answers were dropped, with the next if
-    it is a graph edit too). A drawing made since (Undo, an answer) is another: the
-    store is then out of date and left alone.
+    it is a graph edit too). So is a drawing derived from it (see
+    :func:`_derived_drawing`: the graph redrawn as it was, the box's rectangle taken
+    off, while the box is segmented). A drawing made since (Undo, an answer) is
+    another: the store is then out of date and left alone.
     """
-    drawn = history.get(DRAWN)
-    if not (isinstance(shown, dict) and isinstance(drawn, str)
-            and shown.get("revision") == drawn and isinstance(shown.get("paths"), list)):
+    if not (isinstance(shown, dict) and _made_on(shown.get("revision"), history.get(DRAWN))
+            and isinstance(shown.get("paths"), list)):
         return history
     event = {"shapes": [{"type": "path", "path": p} for p in shown["paths"]]}
     change = _relayout_change(history["present"]["paths"], event)
@@ -2732,8 +2776,83 @@ def _offset_clicks(history, grow, shrink, page, shape, meta, max_vertices) -> tu
 
 
 def _outline_of(history: dict) -> dict:
-    """``history`` without its click record: what the outline's echo follows."""
-    return {k: v for k, v in history.items() if k != OFFSET_CLICKS}
+    """``history`` without its click and slider records: what the outline's echo follows."""
+    return {k: v for k, v in history.items() if k not in (OFFSET_CLICKS, SLIDER)}
+
+
+#: The history's record of the vertex density the slider was left showing, when that
+#: is not the present outline's own (see _slider_moved): ``{"page": str, "vertices": int}``.
+SLIDER = "slider"
+
+
+def _page_token(page) -> str | None:
+    """This drawing of the page's token, or None for anything but the page's own kind."""
+    return page if isinstance(page, str) and 0 < len(page) <= 64 else None
+
+
+def _slider_seen(history: dict, page) -> int | None:
+    """The vertex density the slider showed when ``history`` was written.
+
+    The outline's own density, unless the record says otherwise for this drawing of the
+    page (on another, the slider was drawn anew). None when the outline has no density
+    (no outline yet): then any value the slider shows is as good as seen.
+    """
+    record = history.get(SLIDER)
+    page = _page_token(page)
+    if (page is not None and isinstance(record, dict) and record.get("page") == page
+            and _vertices(record.get("vertices")) == record.get("vertices")):
+        return record["vertices"]
+    return history["present"].get("density")
+
+
+def _slider_moved(history: dict, max_vertices, page) -> bool:
+    """Whether the slider shows a density that ``history`` has not taken in.
+
+    The browser keeps only the newest answer of the edit callback: a vertex dragged
+    right after the slider moved is sent with the history from before the move, and
+    the move's answer (the outline at the new density) is dropped. The slider, which
+    the user moved, still shows the new value; its request says so, not the trigger.
+    Without this drawing of the page's token (a request not from the page) nothing is
+    taken for a move: the record could not be told from one of another drawing.
+    """
+    if _page_token(page) is None:
+        return False
+    seen = _slider_seen(history, page)
+    return seen is not None and _vertices(max_vertices) != seen
+
+
+def _density_change(history: dict, max_vertices, shape, ai) -> dict:
+    """``history`` with its outline drawn again at the slider's density, when that is not
+    the outline's own and there is an outline (or a base to draw it from)."""
+    present = history["present"]
+    vertices = _vertices(max_vertices)
+    # The slider also reports its value when the page is drawn again; only a value
+    # other than the outline's own density is a request to re-vectorize.
+    if vertices == present.get("density") or not (present["paths"] or present.get("base")):
+        return history
+    ai_mask = _decode_mask(ai["mask"]) if ai and present.get("base") == "ai" else None
+    state = _editing.revectorize(present, vertices, shape, ai_mask)
+    # A run of density changes (the slider moved with the arrow keys, a step each) is
+    # one undo step: each starts from the same geometry anyway.
+    record = _history.amend if present.get("action") == "density" else _history.push
+    return record(history, state)
+
+
+def _slider_record(history: dict, vertices: int, page) -> dict:
+    """``history`` with the record of the density the slider is left showing.
+
+    Kept only while it says something the outline does not (a move with no outline to
+    redraw, an AI outline of the density it was asked at): otherwise the outline's own
+    density tells it, and a history written without any move stays as it was.
+    """
+    density = history["present"].get("density")
+    page = _page_token(page)
+    if page is None or density is None or vertices == density:
+        if SLIDER not in history:
+            return history
+        return {k: v for k, v in history.items() if k != SLIDER}
+    record = {"page": page, "vertices": int(vertices)}
+    return history if history.get(SLIDER) == record else {**history, SLIDER: record}
 
 
 def _vertices(value) -> int:
@@ -2869,9 +2988,11 @@ def measure(history, meta, _loaded, *_echoes):
     change = present["action"]
     offset = present.get("offset_from")
     if isinstance(offset, dict) and isinstance(offset.get("pixels"), int):
-        # The run's total since its first click: back where it began reads "0 px".
-        spacing = meta.get("pixel_spacing_mm")
-        change += f" ({_editing.offset_text(offset['pixels'], spacing)} in all)"
+        # The click's own step, and the run's net offset since its first click.
+        previous = history["past"][-1] if steps else None
+        change = _editing.offset_change_text(present, previous, meta.get("pixel_spacing_mm"))
+    elif present.get(OVER_EDITS):
+        change += f" ({OVER_EDITS_TEXT})"
     status = (
         f"{len(present['paths'])} region(s) · {_shapes.vertex_count(present['paths'])} vertices"
         f" · last change: {change} · {steps} undo step(s)"

@@ -162,6 +162,33 @@ def test_the_status_line_gives_a_run_in_mm_as_well_when_it_can():
     assert e.offset_text(5, (0.1, 0.1)) == "+5 px, +0.5 mm"
     assert e.offset_text(-12, [0.08, 0.08]) == "-12 px, -1.0 mm"
     assert e.offset_text(0, (0.1, 0.1)) == "0 px"  # back where the run began
+    # After "by", the size alone: the word before it gives the sign.
+    assert e.offset_text(-12, [0.08, 0.08], signed=False) == "12 px, 1.0 mm"
+    assert e.offset_text(3, signed=False) == "3 px"
+
+
+def test_a_step_of_a_run_reads_as_the_step_then_the_run_net():
+    """Grow, Grow, Shrink read "shrink (+5 px in all)": a shrink that said plus. Now
+    the step says its own size, and the run's net comes after, named as the net."""
+    shape, spacing = (100, 100), (0.1, 0.1)  # 5 px a step
+    drawn = e.make_state(["M30,30L70,30L70,70L30,70Z"], "edit", density=32)
+    grown = e.offset_outline(drawn, 1, shape, 32, pixel_spacing=spacing)
+    twice = e.offset_outline(grown, 1, shape, 32, pixel_spacing=spacing)
+    shrunk = e.offset_outline(twice, -1, shape, 32, pixel_spacing=spacing)
+    back = e.offset_outline(shrunk, -1, shape, 32, pixel_spacing=spacing)
+    assert e.offset_change_text(grown, drawn, spacing) == "grow by 5 px, 0.5 mm"
+    assert e.offset_change_text(twice, grown, spacing) == (
+        "grow by 5 px, 0.5 mm (net +10 px, +1.0 mm since the first Grow/Shrink of this run)")
+    assert e.offset_change_text(shrunk, twice, spacing) == (
+        "shrink by 5 px, 0.5 mm (net +5 px, +0.5 mm since the first Grow/Shrink of this run)")
+    assert e.offset_change_text(back, shrunk) == (
+        "shrink by 5 px (back to the outline before the first Grow/Shrink of this run)")
+    # Two clicks in one answer are one step of both; a run after another edit starts anew.
+    assert e.offset_change_text(e.offset_outline(drawn, 2, shape, 32), drawn) == "grow by 2 px"
+    edited = e.make_state(["M20,20L70,30L70,70L30,70Z"], "edit", density=32)
+    again = e.offset_outline(edited, -1, shape, 32)
+    assert e.offset_change_text(again, twice) == "shrink by 1 px"
+    assert e.offset_change_text(again) == "shrink by 1 px"
 
 
 def test_clicks_are_counted_from_the_record_of_those_applied():

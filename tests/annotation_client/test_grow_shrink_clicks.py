@@ -75,7 +75,7 @@ def test_two_clicks_sent_before_the_first_answer_both_count(annotate):
     # The answer the browser keeps took both clicks in, as one undo step: the outline
     # as it changed on screen.
     assert second["past"] == start["past"] + [start["present"]]
-    assert _status(annotate, second).count("grow (+2 px in all)") == 1
+    assert _status(annotate, second).count("last change: grow by 2 px ·") == 1
     # Had the first answer been kept, the next click builds on it: no click twice.
     assert _pixels(_edit(annotate, first, fired=[GROW], grow=2)[0]) == 2
     third = _edit(annotate, second, fired=[GROW], grow=3)[0]
@@ -142,13 +142,14 @@ def test_a_click_is_half_a_millimetre_when_the_pixel_spacing_is_known(annotate):
     start = _disc_history()
     spaced = _edit(annotate, start, fired=[GROW], grow=1, meta=SPACED)[0]
     assert _pixels(spaced) == 5
-    assert "last change: grow (+5 px, +0.5 mm in all)" in _status(annotate, spaced, SPACED)
+    assert "last change: grow by 5 px, 0.5 mm ·" in _status(annotate, spaced, SPACED)
     shrunk = _edit(annotate, spaced, fired=[SHRINK], shrink=3, meta=SPACED)[0]
-    assert "last change: shrink (-10 px, -1.0 mm in all)" in _status(annotate, shrunk, SPACED)
+    assert ("last change: shrink by 15 px, 1.5 mm (net -10 px, -1.0 mm since the first "
+            "Grow/Shrink of this run)") in _status(annotate, shrunk, SPACED)
     # Without a spacing, the step and the status line stay in pixels.
     plain = _edit(annotate, start, fired=[GROW], grow=1)[0]
     assert _pixels(plain) == 1
-    assert "last change: grow (+1 px in all)" in _status(annotate, plain)
+    assert "last change: grow by 1 px ·" in _status(annotate, plain)
 
 
 def test_the_buttons_say_the_step(annotate):

@@ -9,13 +9,19 @@ screen holds beyond the history's present when that drawing is the history's own
 
 from __future__ import annotations
 
+import base64
 import json
 from contextvars import copy_context
 
+import dash
+import numpy as np
 import pytest
+from _dash_helpers import text_of
 from dash._callback_context import context_value
 from dash._utils import AttributeDict
+from dash.exceptions import PreventUpdate
 
+import vectorizer
 from annotation_client import _editing, _history, _shapes, create_app, ids
 
 SHA = "d5" * 32
@@ -28,6 +34,9 @@ B = "M50,10L70,10L70,30L50,30Z"
 A1 = "M5,5L30,10L30,30L10,30Z"
 B1 = "M50,10L75,5L70,30L50,30Z"
 C = "M20,40L40,40L40,60L20,60Z"
+PAGE = "p" * 16
+DENSITY = f"{ids.VERTEX_DENSITY}.value"
+BOX_DONE = f"{ids.BOX_DONE}.data"
 
 
 @pytest.fixture(autouse=True)
@@ -43,15 +52,16 @@ def _drawn(paths, revision="r0"):
     return {**history, "drawn": revision}
 
 
-def _edit(annotate, history, *, fired, relayout=None, shown=None, grow=None, undo=None):
+def _edit(annotate, history, *, fired, relayout=None, shown=None, grow=None, undo=None,
+          vertices=32, page=PAGE, box_result=None, pending=None):
     """``edit``'s outputs for a request whose inputs ``fired`` (prop ids)."""
     def run():
         context_value.set(AttributeDict(
             triggered_inputs=[{"prop_id": prop, "value": None} for prop in fired]))
         return annotate.edit(
-            META, None, None, relayout, undo, None, None, 32, 0.3, True, True, None, history,
-            None, None, None, None, None, None, _grow=grow, _shrink=None, page="p" * 16,
-            shown=shown,
+            META, None, box_result, relayout, undo, None, None, vertices, 0.3, True, True,
+            None, history, None, None, None, pending, None, None, _grow=grow, _shrink=None,
+            page=page, shown=shown,
         )
     return copy_context().run(run)
 
@@ -104,3 +114,111 @@ def test_every_answer_names_the_drawing_it_sends(annotate):
     drawn = history["drawn"]
     assert isinstance(drawn, str) and drawn != "r0"
     assert drawn in json.dumps(figure.to_plotly_json())
+
+
+# ------------------------------------------------- a slider move whose answer was dropped
+
+#: A ring of 40 vertices: the slider's 28 draws it with fewer.
+RING = "M" + "L".join(
+    f"{50 + 30 * np.cos(a):.1f},{40 + 30 * np.sin(a):.1f}"
+    for a in np.linspace(0, 2 * np.pi, 40, endpoint=False)) + "Z"
+RING1 = RING.replace("M80.0,40.0", "M90,40", 1)
+
+
+def test_a_drag_right_after_the_slider_moved_applies_the_density_too(annotate):
+    """The slider moved (to 28), then a vertex dragged before the move's answer came:
+    the drag's request carries the history of before the move, and the slider's 28."""
+    assert RING1 != RING
+    start = _drawn([RING])
+    out = _edit(annotate, start, fired=[GRAPH], relayout={"shapes[0].path": RING1},
+                shown={"revision": "r0", "paths": [RING1]}, vertices=28)
+    history = out[0]
+    # The drag, as made on screen, then the density: the outline the slider says.
+    assert history["past"][-1]["action"] == "edit"
+    assert _paths({"present": history["past"][-1]}) == _paths({"present": {"paths": [RING1]}})
+    assert history["present"]["action"] == "density" and history["present"]["density"] == 28
+    assert _shapes.vertex_count(history["present"]["paths"]) <= 28
+    assert "slider" not in history  # the outline's own density tells it now
+    assert out[5] is dash.no_update  # the slider already shows it
+
+
+def test_undo_right_after_the_slider_moved_takes_the_density_back(annotate):
+    start = _drawn([RING])
+    # The move came first: it is made, then undone, and Redo brings it back.
+    out = _edit(annotate, start, fired=[UNDO], undo=1, vertices=28)
+    history = out[0]
+    assert history["present"] == start["present"]
+    assert history["future"][0]["action"] == "density"
+    assert history["future"][0]["density"] == 28
+    assert out[5] == 32  # the slider follows the outline back
+
+
+def test_a_slider_left_at_a_density_the_outline_was_not_drawn_at_is_not_a_move(annotate):
+    # The slider moved with no outline to redraw: the history records what it shows.
+    empty = {**_history.new_history(_editing.empty_state(), image=SHA), "drawn": "r0"}
+    erased = _history.push(empty, _editing.make_state([], "edit", density=32))
+    moved = _edit(annotate, erased, fired=[DENSITY], vertices=64)[0]
+    assert moved["present"] == erased["present"]
+    assert moved["slider"] == {"page": PAGE, "vertices": 64}
+    # A region drawn then is at the outline's 32; the next drag redraws nothing.
+    drawn = _edit(annotate, moved, fired=[GRAPH], relayout={"shapes": [
+        {"type": "path", "path": A}]}, vertices=64)[0]
+    assert drawn["present"]["density"] == 32 and drawn["slider"]["vertices"] == 64
+    dragged = _edit(annotate, drawn, fired=[GRAPH], relayout={"shapes[0].path": A1},
+                    vertices=64)[0]
+    assert dragged["present"]["action"] == "edit" and _paths(dragged) == _paths(
+        {"present": {"paths": [A1]}})
+    # On another drawing of the page, or with no token, the record is not this page's.
+    with pytest.raises(PreventUpdate):
+        _edit(annotate, _drawn([RING]), fired=[GRAPH], relayout={"shapes[0].path": RING},
+              vertices=28, page=None)
+
+
+# ------------------------------------------------------- edits while a box is segmented
+
+def _box_answer(at, box):
+    """The shell's box result: the model's square filling ``box``."""
+    mask = np.zeros((META["height"], META["width"]), bool)
+    mask[box[1]:box[3], box[0]:box[2]] = True
+    answer = {"request": at, "box": list(box),
+              "mask": base64.b64encode(vectorizer.mask_to_png(mask)).decode()}
+    return {"image": SHA, "answers": [answer]}
+
+
+def test_edits_made_on_the_box_s_drawing_are_kept_under_the_box(annotate):
+    """ask_box takes the rectangle off the graph with a drawing of its own; edits made on
+    it while the model segments the box come with the box's answer, and are kept."""
+    start = _drawn([A, B])
+    rect = {"shapes": [{"type": "path", "path": A}, {"type": "path", "path": B},
+                       {"type": "rect", "x0": 5, "y0": 5, "x1": 35, "y1": 35}]}
+    request, pending, figure, _alert = annotate.ask_box(rect, META, start, None, 0.3, True,
+                                                        True)
+    revision = [o for o in figure.to_plotly_json()["operations"]
+                if o["location"] == ["layout", "editrevision"]][0]["params"]["value"]
+    assert revision != "r0" and revision.startswith("r0")
+    # Meanwhile B dragged and C drawn, on the box's drawing.
+    shown = {"revision": revision, "paths": [A, B1, C]}
+    history = _edit(annotate, start, fired=[GRAPH, BOX_DONE], relayout={"shapes[2].path": C},
+                    shown=shown, box_result=_box_answer(request["at"], [10, 10, 20, 20]),
+                    pending=pending)[0]
+    assert _paths({"present": history["past"][-1]}) == _paths({"present": {"paths": [
+        A, B1, C]}})
+    assert history["present"]["action"] == "box" and history["present"]["over_edits"]
+    kept = _paths({"present": {"paths": [B1, C]}})
+    assert _paths(history)[:2] == kept  # the regions outside the box, as edited
+    status = text_of(annotate.measure(history, META, None)[1])
+    assert "last change: box (over the edits made while the box was segmented" in status
+    # A box with no edits while it was segmented says nothing more.
+    plain = _edit(annotate, start, fired=[GRAPH, BOX_DONE], relayout=rect,
+                  shown={"revision": "r0", "paths": [A, B]},
+                  box_result=_box_answer(request["at"], [10, 10, 20, 20]), pending=pending)[0]
+    assert plain["present"]["action"] == "box" and "over_edits" not in plain["present"]
+    assert "last change: box ·" in text_of(annotate.measure(plain, META, None)[1])
+
+
+def test_a_drawing_derived_from_another_is_not_taken_for_this_one(annotate):
+    start = _drawn([A, B], revision="r1")
+    for revision in ["r0~5", "r1x~5", "~r1", "r"]:
+        undone = _edit(annotate, start, fired=[UNDO], undo=1,
+                       shown={"revision": revision, "paths": [A1, B]})[0]
+        assert undone["present"] == _editing.empty_state()

@@ -1,0 +1,303 @@
+"""Browser tests: outline edits made while an answer that changes the outline is on its way.
+
+The browser keeps only the newest answer of the edit callback, and holds that callback
+while a box's re-segmentation is asked: a slider move whose answer was dropped by the
+drag after it, and graph edits made while the model server segments a box, must still
+reach the screen, the undo history and the slider alike.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+import time
+from http.server import ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+import flask
+import numpy as np
+import pytest
+from _dash_helpers import HealthyModelServer, click, closed_port, console_errors, settled, wait_for
+from PIL import Image
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+
+import vectorizer
+from annotation_client import _shapes, create_app, ids
+
+pytestmark = pytest.mark.browser
+
+_GD = "var gd = document.querySelector('#annotation-graph .js-plotly-plot');"
+WIDTH, HEIGHT = 256, 200
+#: How long the server takes over a request of the edit callback (see _slow_edits).
+EDIT_ANSWER_S = 0.8
+#: How long the stand-in model server holds a box's answer (see _StandInModel).
+BOX_ANSWER_S = 4.0
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _js(dash_duo, script, *args):
+    return dash_duo.driver.execute_script(_GD + script, *args)
+
+
+def _shape_paths(dash_duo) -> list[str]:
+    return _js(dash_duo, "if (!gd || !gd.layout || !gd.layout.shapes) { return []; }"
+                         "return gd.layout.shapes.filter(s => s.type === 'path').map(s => s.path);")
+
+
+def _status(dash_duo) -> str:
+    return dash_duo.driver.execute_script(
+        "var e = document.getElementById('edit-status-text'); return e ? e.textContent : '';")
+
+
+def _history(dash_duo) -> dict:
+    """The outline history the browser holds (Dash's store of the page's props)."""
+    return dash_duo.driver.execute_script(
+        "var st = window.store.getState(), node = st.layout;"
+        "st.paths.strs[arguments[0]].forEach(function (k) { node = node[k]; });"
+        "return node.props.data;", ids.HISTORY)
+
+
+def _same(paths) -> list[str]:
+    return [_shapes.format_path(_shapes.parse_path(p)) for p in paths]
+
+
+def _to_screen(dash_duo, x, y) -> tuple[int, int]:
+    """Viewport pixel of the image point (x, y)."""
+    return tuple(_js(
+        dash_duo,
+        "var fl = gd._fullLayout, r = gd.getBoundingClientRect();"
+        "return [Math.round(r.left + fl.xaxis._offset + fl.xaxis.l2p(arguments[0])),"
+        "        Math.round(r.top + fl.yaxis._offset + fl.yaxis.l2p(arguments[1]))];", x, y))
+
+
+def _gradient_png(path: Path) -> Path:
+    ramp = np.add.outer(np.arange(HEIGHT), np.arange(WIDTH)) * 255 // (WIDTH + HEIGHT)
+    Image.fromarray(ramp.astype(np.uint8)).save(path)
+    return path
+
+
+def _upload(dash_duo, path: Path) -> None:
+    field = dash_duo.driver.find_element(By.CSS_SELECTOR, f"#{ids.IMAGE_UPLOAD} input[type=file]")
+    field.send_keys(str(path))
+
+
+def _slow_edits(app) -> None:
+    """Make ``app`` answer every request of the edit callback (the one writing the
+    history) after :data:`EDIT_ANSWER_S`."""
+    @app.server.before_request
+    def _wait():
+        request = flask.request
+        if request.path.endswith("/_dash-update-component"):
+            body = json.loads(request.get_data() or b"{}")
+            if f"{ids.HISTORY}.data" in str(body.get("output")):
+                time.sleep(EDIT_ANSWER_S)
+
+
+def _assert_clean_console(dash_duo) -> None:
+    errors = console_errors(dash_duo)
+    assert not errors, "browser console errors:\n" + "\n".join(errors)
+
+
+def _agree(dash_duo, quiet: float) -> dict:
+    """The history, once the page is quiet, after checking the screen shows its present."""
+    settled(dash_duo, quiet=quiet)
+    history = _history(dash_duo)
+    assert _same(_shape_paths(dash_duo)) == _same(history["present"]["paths"]), (
+        "screen and history differ")
+    return history
+
+
+def _square(x0, y0, x1, y1) -> str:
+    return f"M{x0},{y0}L{x1},{y0}L{x1},{y1}L{x0},{y1}Z"
+
+
+# --------------------------------------------------------------- the slider, then a drag
+
+
+def _circle(cx, cy, r, n) -> str:
+    angles = np.linspace(0, 2 * np.pi, n, endpoint=False)
+    points = [(round(cx + r * np.cos(a), 1), round(cy + r * np.sin(a), 1)) for a in angles]
+    return "M" + "L".join(f"{x},{y}" for x, y in points) + "Z"
+
+
+def test_a_vertex_dragged_before_the_density_is_answered_keeps_the_density(
+    dash_duo, data_dir, tmp_path
+):
+    """The slider moved, then a vertex dragged before the slider's answer came: the
+    browser dropped that answer, and the slider showed the new density over an outline
+    of the old one. Now the next answer applies the density the slider shows."""
+    app = create_app({"MODEL_SERVER_URL": f"http://127.0.0.1:{closed_port()}",
+                      "DATA_DIR": data_dir, "REQUEST_TIMEOUT": 3})
+    _slow_edits(app)
+    dash_duo.start_server(app)
+    driver = dash_duo.driver
+    dash_duo.wait_for_element("#server-alert-message", timeout=20)
+    _upload(dash_duo, _gradient_png(tmp_path / "frame.png"))
+    wait_for(dash_duo, lambda: dash_duo.find_element("#image-name").text == "frame.png")
+    # A round region of 60 vertices, drawn by hand: at the slider's 32.
+    _js(dash_duo, "Plotly.relayout(gd, {shapes: [{type: 'path', xref: 'x', yref: 'y',"
+                  " path: arguments[0]}]});", _circle(128, 100, 60, 60))
+    wait_for(dash_duo, lambda: "last change: edit" in _status(dash_duo), 10, "not recorded")
+    settled(dash_duo, quiet=EDIT_ANSWER_S + 0.5)
+    slider = driver.find_element(By.CSS_SELECTOR, f"#{ids.VERTEX_DENSITY} [role='slider']")
+    assert slider.get_attribute("aria-valuenow") == "32"
+
+    # The slider a step down (to 28), then a vertex dragged at once.
+    slider.send_keys(Keys.ARROW_LEFT)
+    wait_for(dash_duo, lambda: slider.get_attribute("aria-valuenow") == "28", 5)
+    time.sleep(EDIT_ANSWER_S / 4)
+    dragged = _circle(128, 100, 60, 60).replace("M188.0,100.0", "M200,100", 1)
+    assert dragged != _circle(128, 100, 60, 60)
+    _js(dash_duo, "Plotly.relayout(gd, {'shapes[0].path': arguments[0]});", dragged)
+
+    history = _agree(dash_duo, EDIT_ANSWER_S + 1.0)
+    shown = int(slider.get_attribute("aria-valuenow"))
+    assert history["present"]["density"] == shown, (
+        f"the slider shows {shown}, the outline was drawn at {history['present']['density']}")
+    assert shown == 28
+    assert _shapes.vertex_count(_shape_paths(dash_duo)) <= 28
+    # The drag is in it (the far right of the circle, moved out to x = 200), and undo
+    # takes back the density, then the drag.
+    assert max(x for x, _ in _shapes.parse_path(history["present"]["paths"][0])[0]) > 195
+    assert [s["action"] for s in history["past"][-1:]] + [history["present"]["action"]] == [
+        "edit", "density"]
+    assert _same(history["past"][-1]["paths"]) == _same([dragged])
+    click(driver, By.ID, ids.UNDO_BUTTON)
+    wait_for(dash_duo, lambda: _same(_shape_paths(dash_duo)) == _same([dragged]), 10,
+             "Undo did not give back the drag at the old density")
+    wait_for(dash_duo, lambda: slider.get_attribute("aria-valuenow") == "32", 10,
+             "the slider kept the undone density")
+    _assert_clean_console(dash_duo)
+
+
+# ------------------------------------------------------ edits while a box is segmented
+
+
+#: The stand-in model's outline of the whole image: two squares, left and right.
+LEFT = (40, 40, 100, 100)
+RIGHT = (150, 40, 210, 100)
+
+
+def _mask_of(*squares) -> np.ndarray:
+    mask = np.zeros((HEIGHT, WIDTH), dtype=bool)
+    for x0, y0, x1, y1 in squares:
+        mask[y0:y1, x0:x1] = True
+    return mask
+
+
+class _StandInModel(HealthyModelServer):
+    """A model server that outlines :data:`LEFT` and :data:`RIGHT`, and inside a box
+    a square 15 px in from its sides, that one after ``box_delay`` seconds."""
+
+    box_delay = 0.0
+    asked_boxes: list[float] = []  # time.monotonic() of each box's request
+
+    def do_POST(self):  # noqa: N802 - http.server's naming
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        query = parse_qs(urlparse(self.path).query)
+        vertices = int(query.get("max_vertices", ["32"])[0])
+        if "box" in query:
+            self.asked_boxes.append(time.monotonic())
+            time.sleep(self.box_delay)
+            x0, y0, x1, y1 = (int(v) for v in query["box"][0].split(","))
+            mask = _mask_of((x0 + 15, y0 + 15, x1 - 15, y1 - 15))
+        else:
+            mask = _mask_of(LEFT, RIGHT)
+        import base64  # noqa: PLC0415 - only the stand-in needs it
+
+        body = json.dumps({
+            "width": WIDTH, "height": HEIGHT,
+            "mask": base64.b64encode(vectorizer.mask_to_png(mask)).decode(),
+            "paths": list(vectorizer.mask_to_paths(mask, max_vertices=vertices)),
+            "model": {"name": "stand-in", "version": "0"},
+        }).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+@contextlib.contextmanager
+def _stand_in_model():
+    handler = type("Model", (_StandInModel,), {"asked_boxes": []})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield handler, f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _draw_box(dash_duo, x0, y0, x1, y1) -> None:
+    """Drag a *Box re-segment* rectangle from image pixel (x0, y0) to (x1, y1)."""
+    driver = dash_duo.driver
+    click(driver, By.XPATH, f"//*[@id='{ids.TOOL}']//label[normalize-space()='Box re-segment']")
+    wait_for(dash_duo, lambda: _js(dash_duo, "return gd._fullLayout.dragmode;") == "drawrect")
+    driver.execute_script("document.getElementById('annotation-graph')"
+                          ".scrollIntoView({block: 'center', behavior: 'instant'});")
+    start, end = _to_screen(dash_duo, x0, y0), _to_screen(dash_duo, x1, y1)
+    ActionChains(driver).move_to_location(*start).click_and_hold().move_to_location(
+        start[0] + 20, start[1] + 20).move_to_location(*end).release().perform()
+
+
+def _inside(paths, x, y) -> bool:
+    return bool(_shapes.paths_to_mask(paths, (HEIGHT, WIDTH))[y, x])
+
+
+def test_edits_made_while_a_box_is_segmented_are_kept_under_the_box(
+    dash_duo, data_dir, tmp_path
+):
+    """A box drawn, and while the model segments it the right region dragged, a region
+    drawn and that one dragged. The box's request redrew the graph as a drawing the
+    history did not know, so these edits went through the old one-shape handling: the
+    box's answer drew the outline without them, and the history never held them. Now
+    they are one undo step, and the box's outline replaces only the box's inside."""
+    with _stand_in_model() as (model, url):
+        app = create_app({"MODEL_SERVER_URL": url, "DATA_DIR": data_dir, "REQUEST_TIMEOUT": 30})
+        dash_duo.start_server(app)
+        wait_for(dash_duo, lambda: "ready" in dash_duo.find_element(f"#{ids.SERVER_STATUS}").text)
+        _upload(dash_duo, _gradient_png(tmp_path / "frame.png"))
+        wait_for(dash_duo, lambda: "last change: ai" in _status(dash_duo), 30, _status(dash_duo))
+        ai = _agree(dash_duo, 0.5)["present"]["paths"]
+        assert len(ai) == 2
+
+        model.box_delay = BOX_ANSWER_S
+        _draw_box(dash_duo, 30, 30, 110, 110)  # around the left square
+        wait_for(dash_duo, lambda: model.asked_boxes, 10, "the box was not asked")
+        # The rectangle is off the graph; the model is still segmenting the box.
+        wait_for(dash_duo, lambda: _js(dash_duo, "return gd.layout.shapes.length;") == 2, 5)
+        right = _shape_paths(dash_duo)[1]
+        assert _inside([right], 180, 70)
+        moved = _square(150, 40, 230, 100)  # the right square, widened by hand
+        _js(dash_duo, "Plotly.relayout(gd, {'shapes[1].path': arguments[0]});", moved)
+        drawn, drawn_moved = _square(150, 130, 200, 180), _square(150, 130, 220, 190)
+        _js(dash_duo, "Plotly.relayout(gd, {shapes: gd.layout.shapes.concat([{type: 'path',"
+                      " xref: 'x', yref: 'y', path: arguments[0]}])});", drawn)
+        _js(dash_duo, "Plotly.relayout(gd, {'shapes[2].path': arguments[0]});", drawn_moved)
+        assert time.monotonic() - model.asked_boxes[0] < BOX_ANSWER_S, "too slow to test"
+
+        wait_for(dash_duo, lambda: "last change: box" in _status(dash_duo), BOX_ANSWER_S + 20,
+                 _status(dash_duo))
+        history = _agree(dash_duo, 1.0)
+        present = history["present"]["paths"]
+        # The edits of the wait are there, on screen and in the history.
+        assert _inside(present, 225, 70) and _inside(present, 215, 185), present
+        # Inside the box, the box's outline: the square 15 px in from its sides.
+        assert _inside(present, 50, 50) and not _inside(present, 42, 42)
+        # One undo step for the edits of the wait, under the box's step.
+        assert [s["action"] for s in history["past"][-2:]] == ["ai", "edit"]
+        assert history["present"]["action"] == "box"
+        assert _same(history["past"][-1]["paths"]) == _same([ai[0], moved, drawn_moved])
+        assert "made while the box was segmented" in _status(dash_duo), _status(dash_duo)
+        click(dash_duo.driver, By.ID, ids.UNDO_BUTTON)
+        wait_for(dash_duo, lambda: _same(_shape_paths(dash_duo))
+                 == _same([ai[0], moved, drawn_moved]), 10, "Undo did not give the edits back")
+        _assert_clean_console(dash_duo)
