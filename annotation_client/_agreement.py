@@ -22,12 +22,17 @@ count.
 
 A kappa is None where there is nothing to compare or chance agreement is
 already perfect (every label the same), where it is undefined.
+
+A version whose record file is damaged (marked ``damaged`` in the index) is no read:
+its label and outline are unknown. Those that may have been a reader's read are
+listed as left out, with why.
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
+import os
 import statistics
 import threading
 from collections import Counter, defaultdict
@@ -171,6 +176,43 @@ def _read_key(row: Mapping) -> tuple:
     return (row["version"], row.get("annotator"), row.get("saved_at"))
 
 
+def _left_out(rows: list[Mapping]) -> list[dict]:
+    """The damaged versions among ``rows`` that may have been a reader's read.
+
+    A damaged version is listed unless its annotator has a readable, independent
+    version of the image after it among ``rows`` (their read, as it would be anyway);
+    one whose annotator is unknown (``""``: indexed after it was damaged) always is.
+    """
+    read = latest_reads(r for r in rows
+                        if not r.get("damaged") and not r.get("revises_other_reader"))
+    left = []
+    for row in rows:
+        if not row.get("damaged"):
+            continue
+        name = row.get("annotator") or None
+        theirs = read.get(row["image_sha256"], {}).get(name) if name else None
+        if theirs is not None and theirs["version"] > row["version"]:
+            continue
+        left.append({
+            "image_sha256": row["image_sha256"],
+            "image": row.get("worklist_path") or row.get("image_name") or None,
+            "annotator": name,
+            "version": row["version"],
+            "reason": _file_reason(row),
+        })
+    return sorted(left, key=lambda item: (item["image_sha256"], item["version"]))
+
+
+def _file_reason(row: Mapping) -> str:
+    """Why a damaged version's record cannot be read, its folder left out (the data
+    directory's path is the log's, not a page's or a script's)."""
+    why = str(row["damaged"])
+    path = row.get("record_path")
+    if path:
+        why = why.replace(os.path.dirname(path) + os.sep, "")
+    return why
+
+
 def reader_agreement(
     rows: Iterable[Mapping], load_mask: MaskLoader, cache: dict | None = None
 ) -> dict:
@@ -212,12 +254,18 @@ def reader_agreement(
         image when it descends from another reader's saved work
         (``revises_other_reader`` in the row) and so is left out: the reader's latest
         independent version, if any, is their read instead. An image counts with two
-        or more independent reads.
+        or more independent reads. ``left_out``: ``[{"image_sha256", "image",
+        "annotator", "version", "reason"}]``, the rows marked ``damaged`` that may have
+        been a read (``annotator`` None when the index no longer knows whose), sorted
+        by image and version; no such row counts anywhere else.
     """
     # A version that revised another reader's saved work (Load it to revise) is that
     # reader's outline and label again, perhaps unchanged: comparing the two would
     # count copying as agreement. A reader's read is their latest independent version.
     rows = list(rows)
+    # A damaged record's label and outline are unknown (its row blank): no read.
+    left_out = _left_out(rows)
+    rows = [r for r in rows if not r.get("damaged")]
     independent = latest_reads(r for r in rows if not r.get("revises_other_reader"))
     copied = latest_reads(r for r in rows if r.get("revises_other_reader"))
     reads = {image: by_reader for image, by_reader in independent.items()
@@ -308,6 +356,7 @@ def reader_agreement(
         ],
         "unreadable": unreadable,
         "dependent": dependent,
+        "left_out": left_out,
     }
 
 
@@ -340,7 +389,11 @@ def index_agreement(
     dict
         :func:`reader_agreement`'s, plus ``truncated``: whether more images than
         ``images`` were read by two or more readers. The reasons in
-        ``unreadable`` name the file, not its folder; the log has the whole error.
+        ``unreadable`` and ``left_out`` name the file, not its folder; the log has the
+        whole error. ``left_out`` lists the versions marked damaged that may have been
+        a read (:meth:`AnnotationIndex.left_out`), at most ``images`` of them, after
+        the damaged records in ``store`` were read again where due
+        (:meth:`AnnotationIndex.recheck_damaged`): one readable again counts.
 
     Raises
     ------
@@ -361,7 +414,9 @@ def index_agreement(
             ) from None
 
     with _RUNNING:
+        index.recheck_damaged(store.root)
         rows, total = index.reads(images)
+        rows += index.left_out(images)
         cache = _PAIRS.setdefault(str(store.root.resolve()), {})
         if len(cache) > _MAX_PAIRS:
             cache.clear()

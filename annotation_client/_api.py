@@ -13,7 +13,13 @@ reports, exports to a PACS, dashboards. Parameters (all optional):
 
 ``GET /api/agreement`` answers how far readers agree on the images two or more
 of them saved (:mod:`annotation_client._agreement`): Dice of their outlines,
-label agreement, Fleiss' and Cohen's kappa. No parameters.
+label agreement, Fleiss' and Cohen's kappa, and which versions it left out
+(``dependent``; ``left_out``: those whose record file is damaged). No parameters.
+
+Both read again, first, the record files of versions marked damaged whose file changed
+or that were last read a minute ago or more
+(:meth:`~annotation_client._database.AnnotationIndex.recheck_damaged`): one readable
+again is listed as it says, without a restart.
 
 Under blinded reading (``SONOTRACE_BLINDED_READING``) a reader gets only their
 own saves: without ``annotator``, or with their own name; another name is 403
@@ -158,6 +164,7 @@ def register(server: flask.Flask, index: AnnotationIndex, config: ClientConfig) 
         if reader is not None:
             if annotator not in (None, reader):
                 return _error(403, "forbidden", f"{BLINDED_NOTE} Ask without annotator=.")
+        index.recheck_damaged(config.data_dir)  # never raises: the query says if it fails
         try:
             rows = index.query(
                 annotator=annotator,

@@ -25,7 +25,12 @@ damaged since it was indexed is known only to its row.) A layout newer than the
 client's is left alone and the index reported unavailable.
 
 A record file that cannot be read is not left out: its version is listed with why in
-``damaged``, its reading blank, and ``sync`` reads it again at each start.
+``damaged``, its reading blank, and ``sync`` reads it again at each start;
+:meth:`AnnotationIndex.recheck_damaged` (each listing of the Saved page, ``/api/saved``
+and reader agreement) reads it again without a restart, once its file changed or at most
+every :data:`RECHECK_S` seconds; and a record found damaged when it is opened (loaded
+to revise, exported) is marked then (:meth:`AnnotationIndex.report_damaged`), whatever
+its file's stamp says.
 
 The default URL is a SQLite file in the data directory, for one workstation.
 Clients that share one data directory (a shared volume) should share a
@@ -48,13 +53,14 @@ import math
 import os
 import re
 import threading
+import time
 import zlib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.exc import ArgumentError, IntegrityError, SQLAlchemyError
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, aliased, mapped_column
 
 from ._record import (
     DESCRIPTOR_OPTIONS,
@@ -74,6 +80,13 @@ _SHA256 = re.compile(r"[0-9a-f]{64}")
 MAX_LIMIT = 5000
 #: Most images :meth:`AnnotationIndex.reads` returns, each with all its readers' reads.
 MAX_READ_IMAGES = 2000
+#: Seconds between two readings of a damaged record whose file has not changed (a read
+#: error that passed, a file made readable again by its permissions); one whose file
+#: changed (restored from a backup) is read again at the next listing.
+RECHECK_S = 60.0
+#: Most damaged records :meth:`AnnotationIndex.recheck_damaged` reads at one listing, so
+#: a folder of thousands gone bad at once costs each listing a bounded share of them.
+MAX_RECHECK = 200
 #: PostgreSQL drivers built on libpq, which take its connection parameters.
 _LIBPQ_DRIVERS = ("psycopg", "psycopg2")
 #: libpq's limits on waiting for a server: to connect, and (TCP keepalives, and
@@ -512,6 +525,43 @@ def _check_text(values: dict) -> None:
             raise ValueError(f"{_FIELDS[name]} is longer than {_LENGTHS[name]} characters")
 
 
+def read_record(path: str | Path, image_sha256: str, version: int) -> tuple[dict, dict]:
+    """Read one record file and check it as the index reads it.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The record file (``<sha>/vNNN.json``).
+    image_sha256, version : str, int
+        The image and version its path names.
+
+    Returns
+    -------
+    record : dict
+        The record as saved.
+    values : dict
+        Its index columns (:func:`row_values`).
+
+    Raises
+    ------
+    OSError
+        If the file cannot be read (FileNotFoundError: it is gone).
+    ValueError
+        If it is not UTF-8 JSON, not a record the index can hold, or a record of
+        another image or version than its path names: damaged.
+    """
+    record = json.loads(Path(path).read_text(encoding="utf-8"))
+    if not isinstance(record, Mapping):
+        raise ValueError("the record is not a JSON object")
+    values = row_values(record, str(path))
+    if (values["image_sha256"], values["version"]) != (image_sha256, version):
+        raise ValueError(
+            f"it holds version {values['version']} of "
+            f"{values['image_sha256'][:12]}, not its file's"
+        )
+    return record, values
+
+
 #: The columns a row holds beyond :attr:`SavedRow.COLUMNS`: its record file's stamp.
 _STAMP = ("record_size", "record_mtime_ns")
 
@@ -647,6 +697,12 @@ class AnnotationIndex:
         self.engine = sa.create_engine(parsed, connect_args=connect_args, pool_pre_ping=True)
         self._created = False
         self._lock = threading.Lock()
+        #: Seconds between two readings of an unchanged damaged record (see recheck_damaged).
+        self.recheck_s = RECHECK_S
+        # When this process last read each damaged record again (time.monotonic()); one
+        # recheck at a time, the others listing without waiting for it.
+        self._rechecked: dict[tuple[str, int], float] = {}
+        self._recheck_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"AnnotationIndex({self.safe_url!r})"
@@ -927,13 +983,7 @@ class AnnotationIndex:
                                                      stamp["record_mtime_ns"]):
                     continue
             try:
-                record = json.loads(entry.read_text(encoding="utf-8"))
-                values = row_values(record, str(entry))  # now, so one bad file skips alone
-                if (values["image_sha256"], values["version"]) != (sha, version):
-                    raise ValueError(
-                        f"it holds version {values['version']} of "
-                        f"{values['image_sha256'][:12]}, not its file's"
-                    )
+                record, _ = read_record(entry, sha, version)  # now, so one bad file skips alone
             except (OSError, ValueError, TypeError) as exc:
                 logger.warning("annotation index: skipped %s: %s", entry, exc)
                 skipped.append(str(entry))
@@ -949,16 +999,28 @@ class AnnotationIndex:
         removed = self._prune(root, known, {(sha, version) for sha, version, _ in found})
         return {"added": added, "removed": removed, "unchecked": 0, "skipped": skipped}
 
-    def _mark_damaged(self, damaged: list[tuple[str, int, Path, str]]) -> None:
+    def _mark_damaged(self, damaged: list[tuple[str, int, Path, str]]) -> int:
         """Mark the rows of records that cannot be read, adding one for each that has none.
 
         A row says nothing its file no longer says: its reading is blanked and only
         what tells the version apart stays (:data:`_IDENTITY`), so an index that held
         the version before and one rebuilt since list it alike, bar the annotator, which
         only the old row knows. ``damaged`` holds ``(image, version, record path, why)``.
+        A row marked already with the same why and stamp is not written again.
+
+        Returns
+        -------
+        int
+            How many of them were not marked damaged before (0 when the database
+            could not be written: logged).
         """
         if not damaged:
-            return
+            return 0
+        now = time.monotonic()
+        for sha, version, *_ in damaged:
+            # Just read: recheck_damaged need not read them again before recheck_s.
+            self._rechecked[(sha, version)] = now
+        newly = 0
         try:
             self._ready()
             with Session(self.engine) as session, session.begin():
@@ -971,7 +1033,9 @@ class AnnotationIndex:
                                      if s == sha and r.image_name), None)
                         row = SavedRow(**_damaged_values(sha, version, entry, same))
                         session.add(row)
+                        newly += 1
                     else:
+                        newly += row.damaged is None
                         for name, value in _NO_READING.items():
                             setattr(row, name, value)
                     row.damaged = why[:1000]
@@ -981,6 +1045,119 @@ class AnnotationIndex:
                         setattr(row, name, value)
         except (SQLAlchemyError, OSError) as exc:
             logger.error("annotation index: damaged records not marked: %s", exc)
+            return 0
+        return newly
+
+    def report_damaged(self, image_sha256: str, version: int, record_path: str | Path,
+                       why: str) -> bool:
+        """Mark one version damaged: its record file was found unreadable when opened.
+
+        What :meth:`sync` does for a record it cannot read, for one found so by whoever
+        read it (loaded to revise, exported): damage that kept the file's size and
+        modification time, which no stamp shows, is listed from then on, not only once
+        the file changes. A read error that passes is undone by :meth:`recheck_damaged`.
+        Never raises: a database that cannot be written is logged.
+
+        Returns
+        -------
+        bool
+            Whether the version was not marked damaged before.
+        """
+        newly = self._mark_damaged([(image_sha256, version, Path(record_path), str(why))]) > 0
+        if newly:
+            logger.warning("annotation index: %s v%d marked damaged when read: %s",
+                           image_sha256[:12], version, why)
+        return newly
+
+    def recheck_damaged(self, data_dir: str | Path) -> dict:
+        """Read again the record files of versions marked damaged, without a restart.
+
+        A record that could not be read once (a passing I/O error, a file being
+        restored) would otherwise stay damaged until the next start's :meth:`sync`.
+        Called before each listing (the Saved page, its CSV, ``/api/saved``, reader
+        agreement), it costs one query of the damaged rows and a stat of each: a
+        record is read again only when its file's stamp (size, modification time)
+        changed since it was marked, or it was last read :attr:`recheck_s` seconds
+        ago (in this process) or more, at most :data:`MAX_RECHECK` at a time, those
+        changed first, then those read longest ago. One read again that reads well
+        is indexed as it says (:meth:`add`) and is no longer damaged; one that does
+        not keeps its mark, with why now.
+
+        Only rows whose record file is in ``data_dir`` are read: a row of another data
+        folder (a shared database) is left to its own clients, and one whose file is gone
+        to the next start's :meth:`sync`, which drops it. Never raises: a database
+        that cannot be read or written is logged, and the listing says so itself.
+
+        Parameters
+        ----------
+        data_dir : str or pathlib.Path
+            The data directory the records are in.
+
+        Returns
+        -------
+        dict
+            ``{"read": int, "restored": int}``: records read again, and of those the
+            rows that are as their record says again.
+        """
+        if not self._recheck_lock.acquire(blocking=False):
+            return {"read": 0, "restored": 0}  # another request is at it: no need to wait
+        try:
+            return self._recheck(Path(data_dir))
+        except (IndexUnavailable, ValueError) as exc:
+            why = exc.logged() if isinstance(exc, IndexUnavailable) else exc
+            logger.warning("annotation index: damaged records not read again: %s", why)
+            return {"read": 0, "restored": 0}
+        finally:
+            self._recheck_lock.release()
+
+    def _recheck(self, root: Path) -> dict:
+        """:meth:`recheck_damaged`'s work, with its lock held."""
+        from ._storage import AnnotationStore  # it imports this module
+
+        store = AnnotationStore(root)
+        marked = self._damaged_stamps()
+        # Forget the rows no longer damaged (restored, or removed), so the map stays small.
+        self._rechecked = {k: t for k, t in self._rechecked.items() if k in marked}
+        now = time.monotonic()
+        due = []
+        for key, stamp in marked.items():
+            entry = store.record_path(*key)
+            if not os.path.lexists(entry):
+                continue  # another data folder's, or removed: sync's to drop
+            changed = stamp != tuple(_stamp(entry).values())
+            last = self._rechecked.get(key)
+            if changed or last is None or now - last >= self.recheck_s:
+                due.append((not changed, last or 0.0, key, entry))
+        due = sorted(due)[:MAX_RECHECK]
+        items, still = [], []
+        for *_, (sha, version), entry in due:
+            self._rechecked[(sha, version)] = now
+            try:
+                record, _ = read_record(entry, sha, version)
+            except (OSError, ValueError, TypeError) as exc:
+                still.append((sha, version, entry, str(exc)))
+            else:
+                items.append((record, entry))
+        restored = self.add_many(items)
+        self._mark_damaged(still)  # why and stamp as they are now
+        if restored:
+            logger.info("annotation index: %d damaged record(s) in %s read well again",
+                        restored, root)
+        return {"read": len(due), "restored": restored}
+
+    def _damaged_stamps(self) -> dict[tuple[str, int], tuple[int | None, int | None]]:
+        """Each version marked damaged, with its record file's stamp when it was marked."""
+        statement = sa.select(
+            SavedRow.image_sha256, SavedRow.version, SavedRow.record_size,
+            SavedRow.record_mtime_ns,
+        ).where(SavedRow.damaged.is_not(None))
+        try:
+            self._ready()
+            with Session(self.engine) as session:
+                return {(sha, version): (size, mtime)
+                        for sha, version, size, mtime in session.execute(statement)}
+        except (SQLAlchemyError, OSError) as exc:
+            raise IndexUnavailable("the annotation index could not be read", exc) from exc
 
     def _warn_if_rows_without_files(self, root: Path) -> int:
         """Warn when the data folder has no saved version but the index has rows; how many."""
@@ -1196,6 +1373,53 @@ class AnnotationIndex:
             with Session(self.engine) as session:
                 rows = [row.as_dict() for row in session.scalars(statement)]
                 return rows, session.scalar(total)
+        except (SQLAlchemyError, OSError) as exc:
+            raise IndexUnavailable("the annotation index could not be read", exc) from exc
+
+    def left_out(self, limit: int = MAX_READ_IMAGES) -> list[dict]:
+        """The versions marked damaged that may have been a reader's read, newest first.
+
+        :meth:`reads` gives none of them (what they say is unknown), so reader
+        agreement leaves them out, and says which. A damaged version is listed unless
+        its annotator saved a readable, independent version of the image after it (then
+        that one is their read, as it would be were the damaged one readable); one whose
+        annotator is unknown (indexed after it was damaged) is always listed.
+
+        Parameters
+        ----------
+        limit : int
+            At most this many (1 to :data:`MAX_READ_IMAGES`).
+
+        Returns
+        -------
+        list of dict
+            :meth:`SavedRow.as_dict` of each, ``damaged`` saying why.
+        """
+        if (isinstance(limit, bool) or not isinstance(limit, int)
+                or not 1 <= limit <= MAX_READ_IMAGES):
+            raise ValueError(f"limit must be an int from 1 to {MAX_READ_IMAGES}")
+        later = aliased(SavedRow)
+        read_after = (
+            sa.exists()
+            .where(
+                later.image_sha256 == SavedRow.image_sha256,
+                later.annotator == SavedRow.annotator,
+                later.version > SavedRow.version,
+                later.damaged.is_(None),
+                sa.not_(sa.func.coalesce(later.revises_other_reader, sa.false())),
+            )
+        )
+        statement = (
+            sa.select(SavedRow)
+            .where(SavedRow.damaged.is_not(None),
+                   sa.or_(SavedRow.annotator == "", sa.not_(read_after)))
+            .order_by(SavedRow.saved_at.desc(), SavedRow.id.desc())
+            .limit(limit)
+        )
+        try:
+            self._ready()
+            with Session(self.engine) as session:
+                return [row.as_dict() for row in session.scalars(statement)]
         except (SQLAlchemyError, OSError) as exc:
             raise IndexUnavailable("the annotation index could not be read", exc) from exc
 

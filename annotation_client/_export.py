@@ -50,10 +50,15 @@ from PIL import Image
 
 import vectorizer
 
-from ._database import DESCRIPTOR_COLUMNS, descriptor_columns, spreadsheet_cell
+from ._database import (
+    DESCRIPTOR_COLUMNS,
+    AnnotationIndex,
+    descriptor_columns,
+    spreadsheet_cell,
+)
 from ._imageio import decode_image
 from ._record import LABELS
-from ._storage import AnnotationStore
+from ._storage import AnnotationStore, DamagedRecord
 from ._worklist import locate, resolve_entry
 
 logger = logging.getLogger(__name__)
@@ -91,13 +96,10 @@ def _latest(store: AnnotationStore, sha: str) -> tuple[int, dict]:
         raise ValueError("no complete saved version")
     try:
         record = store.load_record(sha, versions[-1])
-    except ValueError as exc:  # a damaged file: the version named, not only the JSON error
+    except DamagedRecord as exc:  # the version named, not only the JSON error
         raise ValueError(f"the record of its latest version, v{versions[-1]:03d}.json, is "
-                         f"damaged: {exc}") from None
-    if not isinstance(record, dict):
-        raise ValueError(f"the record of its latest version, v{versions[-1]:03d}.json, is "
-                         "not a JSON object")
-    return versions[-1], record
+                         f"damaged: {exc.why}") from None
+    return versions[-1], record  # a JSON object of that version: load_record checked it
 
 
 def _png(pixels: np.ndarray) -> bytes:
@@ -106,7 +108,10 @@ def _png(pixels: np.ndarray) -> bytes:
     return out.getvalue()
 
 
-def export_busi(data_dir, worklist_dir, out, *, with_paths: bool = False) -> ExportReport:
+def export_busi(
+    data_dir, worklist_dir, out, *, with_paths: bool = False,
+    index: AnnotationIndex | None = None,
+) -> ExportReport:
     """Write the latest labelled version of each saved image under ``out``.
 
     Parameters
@@ -121,6 +126,10 @@ def export_busi(data_dir, worklist_dir, out, *, with_paths: bool = False) -> Exp
     with_paths : bool, default False
         Write each image's worklist path in ``index.csv`` (empty otherwise): for an
         export that stays where the file names may be read.
+    index : AnnotationIndex, optional
+        The client's index of ``data_dir``: a latest record found damaged (or not one
+        the index can hold) is then marked damaged there too, so the Saved page lists it
+        as such from now on, whatever its file's stamp says.
 
     Returns
     -------
@@ -142,7 +151,9 @@ def export_busi(data_dir, worklist_dir, out, *, with_paths: bool = False) -> Exp
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ValueError(f"out: {out} exists and is not an empty folder; nothing was written")
     _check_apart(data_dir, worklist_dir, out)
-    store = AnnotationStore(data_dir)
+    if index is not None and not isinstance(index, AnnotationIndex):
+        raise TypeError("index must be an AnnotationIndex or None")
+    store = AnnotationStore(data_dir, index)
     report = ExportReport()
     chosen = []
     finder = _Finder(worklist_dir, store)

@@ -27,7 +27,8 @@ store as it was and the image can be saved again.
 
 With an :class:`annotation_client._database.AnnotationIndex`, each save is also
 indexed once its files are in place. The index is a copy: if it cannot be
-written the save still stands, and the index's ``sync`` picks it up later.
+written the save still stands, and the index's ``sync`` picks it up later. A record
+found damaged when it is loaded is reported to the index then (:class:`DamagedRecord`).
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ import numpy as np
 
 import vectorizer
 
-from ._database import AnnotationIndex, IndexUnavailable
+from ._database import AnnotationIndex, IndexUnavailable, row_values
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +72,18 @@ STALE_TEMP_S = 3600.0
 _SOURCE_STEM = "source"
 # The suffix only tells a reader the format; anything odd is kept as .bin.
 _SOURCE_SUFFIX = re.compile(r"\.[a-z0-9]{1,5}")
+
+
+class DamagedRecord(ValueError):
+    """A saved version's record file is there, but cannot be read as a record.
+
+    ``str()`` is the reading's own error, as ``why``; ``path`` is the file.
+    """
+
+    def __init__(self, path: Path, version: int, why: object, *, indexed: bool) -> None:
+        self.path, self.version, self.why = Path(path), version, str(why)
+        self.indexed = indexed
+        super().__init__(self.why)
 
 
 @dataclass(frozen=True)
@@ -407,9 +420,50 @@ class AnnotationStore:
         return SavedVersion(version=version, folder=folder, files=files, indexed=indexed)
 
     def load_record(self, image_sha256: str, version: int) -> dict:
-        """Read a saved record back."""
+        """Read a saved record back.
+
+        A file that is not a JSON object of its own version (its ``version`` and
+        ``image.sha256``, where it names them, those of its name and folder) is
+        damaged: :class:`DamagedRecord`. With an index, a record found damaged, a file
+        that cannot be read, and a record the index cannot hold (which its ``sync``
+        lists as damaged too) are reported to it
+        (:meth:`~annotation_client._database.AnnotationIndex.report_damaged`): opening a
+        version is when damage that kept the file's size and modification time shows.
+
+        Raises
+        ------
+        FileNotFoundError
+            If the version has no record (never saved, or removed).
+        OSError
+            If the file cannot be read.
+        DamagedRecord
+            A ValueError: the file is not UTF-8 JSON, not an object, or another version's.
+        """
         path = self.record_path(image_sha256, version)
-        return json.loads(path.read_text(encoding="utf-8"))
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+            _check_identity(record, image_sha256, version)
+        except FileNotFoundError:
+            raise  # removed, not damaged: the next start drops its row
+        except OSError as exc:
+            self._report_damaged(image_sha256, version, path, exc)
+            raise  # the system's own message says what went wrong
+        except ValueError as exc:
+            self._report_damaged(image_sha256, version, path, exc)
+            raise DamagedRecord(path, version, exc, indexed=self.index is not None) from None
+        if self.index is not None:
+            try:
+                row_values(record, str(path))
+            except (ValueError, TypeError) as exc:
+                # Readable, so the page may still use it (and say what is wrong in it);
+                # the index lists it as damaged, as its next sync would.
+                self._report_damaged(image_sha256, version, path, exc)
+        return record
+
+    def _report_damaged(self, image_sha256: str, version: int, path: Path, exc: Exception):
+        """Tell the index, if any, that a version's record was found damaged."""
+        if self.index is not None:
+            self.index.report_damaged(image_sha256, version, path, str(exc))
 
     def load_svg(self, image_sha256: str, version: int) -> str:
         """Read a saved version's SVG (the edited geometry) back."""
@@ -537,6 +591,18 @@ class AnnotationStore:
     def _last_saved(folder: Path, source: Path) -> float:
         times = [e.stat().st_mtime for e in folder.iterdir() if _RECORD.fullmatch(e.name)]
         return max(times, default=source.stat().st_mtime)
+
+
+def _check_identity(record, image_sha256: str, version: int) -> None:
+    """Raise ValueError unless ``record`` is a JSON object of this image and version, where
+    it names them (as :meth:`AnnotationIndex.sync` says it of a record that does not)."""
+    if not isinstance(record, dict):
+        raise ValueError("the record is not a JSON object")
+    image = record.get("image")
+    named_sha = image.get("sha256", image_sha256) if isinstance(image, dict) else image_sha256
+    named = record.get("version", version)
+    if (named_sha, named) != (image_sha256, version) or isinstance(named, bool):
+        raise ValueError(f"it holds version {named} of {str(named_sha)[:12]}, not its file's")
 
 
 #: What :func:`_record_annotator` gives for a record that exists but cannot be read.

@@ -198,6 +198,9 @@ def layout(**_query):
 
 
 def _fetch(annotator, label, latest, limit=PAGE_LIMIT, reader=None, assessment=ANY) -> list[dict]:
+    # A damaged record whose file changed since, or was read a minute ago or more, is
+    # read again first: a read error that passed needs no restart. Never raises.
+    get_index().recheck_damaged(get_config().data_dir)
     # Under blinded reading the reader's own name replaces any other the request
     # names: the dropdown offers no other, but a request can carry anything.
     return get_index().query(
@@ -343,8 +346,9 @@ def _damaged_tooltip(row: dict) -> dict:
         return {}
     return {"record_status": f"{row['record_path']} cannot be read ({row['damaged']}): its "
                              "label, outline measures and reading are unknown, and it counts "
-                             "in no summary or agreement. Restore it from a backup; the next "
-                             "start reads it again."}
+                             "in no summary or agreement. Restore it from a backup: the page "
+                             "reads it again when it next lists it (an unchanged file at most "
+                             "once a minute)."}
 
 
 def _has_copy(store, sha: str) -> bool:
@@ -502,7 +506,8 @@ def show_saved(_loaded, _refresh, annotator, label, latest, assessment=ANY):
             f"{len(damaged)} listed version(s) have a record file that cannot be read "
             f"(first: {damaged[0]['record_path']}): they show as damaged in Record file, "
             "with no label or reading, and count in no summary. Restore the file from a "
-            "backup; the client reads it again when it next starts.",
+            "backup: the page reads it again when it next lists it (Refresh; an unchanged "
+            "file at most once a minute).",
             "warning",
             id="saved-damaged",
         ))
@@ -564,6 +569,30 @@ def _image_name(item: dict) -> str:
     return f"{item['image']} ({short})" if item.get("image") else short
 
 
+#: The damaged versions the agreement panel names; the API lists them all.
+LEFT_OUT_NAMED = 3
+
+
+def _left_out_note(result: dict) -> list:
+    """A line naming the damaged versions the agreement left out, if any (``left_out``)."""
+    left = result.get("left_out") or []
+    if not left:
+        return []
+    named = [
+        f"{_image_name(item)} v{item['version']}"
+        + (f" by {item['annotator']}" if item.get("annotator") else "")
+        for item in left[:LEFT_OUT_NAMED]
+    ]
+    more = f" and {len(left) - LEFT_OUT_NAMED} more" if len(left) > LEFT_OUT_NAMED else ""
+    return [_views.alert(
+        f"{len(left)} damaged version(s) left out: {', '.join(named)}{more}. Their record "
+        f"file cannot be read (first: {left[0]['reason']}), so their label and outline are "
+        "unknown; restore them from a backup.",
+        "warning",
+        id="agreement-left-out",
+    )]
+
+
 def agreement_view(result: dict) -> list:
     """The reader agreement as the page shows it: a line, a table by pair, warnings.
 
@@ -576,7 +605,7 @@ def agreement_view(result: dict) -> list:
     -------
     list of Dash components
     """
-    dependent = []
+    dependent = _left_out_note(result)
     if result.get("dependent"):
         first = result["dependent"][0]
         # "Revising" names the version loaded, which may be the reader's own that

@@ -227,6 +227,7 @@ def test_no_image_read_twice_gives_nothing_to_compare():
         "images": 0, "readers": [], "pairs": 0, "dice_pairs": 0, "both_empty": 0,
         "mean_dice": None, "median_dice": None, "label_pairs": 0, "label_agreement": None,
         "fleiss_kappa": None, "by_pair": [], "unreadable": [], "dependent": [],
+        "left_out": [],
     }
 
 
@@ -260,7 +261,7 @@ EXPECTED = {
     "by_pair": [{"readers": ["Dr Ada", "Dr Bo"], "images": 1,
                  "mean_dice": pytest.approx(2 / 3), "label_pairs": 1,
                  "label_agreement": 0.0, "cohen_kappa": 0.0}],
-    "unreadable": [], "dependent": [], "truncated": False,
+    "unreadable": [], "dependent": [], "left_out": [], "truncated": False,
 }
 
 
@@ -501,12 +502,23 @@ def test_a_version_whose_record_is_damaged_is_no_read(data_dir, read_twice, rebu
     was): it is not compared, whatever the index held. Dr Ada's v2 damaged, her read is
     her v1 (benign, Dr Bo's outline); Dr Bo's v3 damaged, he has no read and nothing is
     compared. The same whether the index held the version before or was made anew."""
+    from _saved_data import SHA_A
+
     _client(data_dir)  # the versions indexed, as they said
     _cut_short(read_twice["a2"])
     if rebuilt:
         (data_dir / "index.sqlite3").unlink()
-    body = _client(data_dir).get("/api/agreement").get_json()
-    assert body == EXPECTED | {
+    response = _client(data_dir).get("/api/agreement")
+    body = response.get_json()
+    # Listed as left out, with why (the file named, not its folder); whose only when the
+    # index held it before the damage.
+    [left] = body.pop("left_out")
+    assert left == {"image_sha256": SHA_A, "image": "left.png",
+                    "annotator": None if rebuilt else "Dr Ada", "version": 2,
+                    "reason": left["reason"]}
+    assert left["reason"].startswith("Unterminated string")
+    assert str(data_dir) not in response.get_data(as_text=True)
+    assert body == {k: v for k, v in EXPECTED.items() if k != "left_out"} | {
         "mean_dice": 1.0, "median_dice": 1.0, "label_agreement": 1.0, "fleiss_kappa": None,
         "by_pair": [{"readers": ["Dr Ada", "Dr Bo"], "images": 1, "mean_dice": 1.0,
                      "label_pairs": 1, "label_agreement": 1.0, "cohen_kappa": None}],
@@ -514,3 +526,5 @@ def test_a_version_whose_record_is_damaged_is_no_read(data_dir, read_twice, rebu
     _cut_short(read_twice["a3"])
     body = _client(data_dir).get("/api/agreement").get_json()
     assert (body["images"], body["readers"], body["pairs"]) == (0, [], 0)
+    assert [(item["version"], item["annotator"]) for item in body["left_out"]] == [
+        (2, None if rebuilt else "Dr Ada"), (3, "Dr Bo")]  # v3 indexed before its damage

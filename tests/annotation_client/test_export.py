@@ -191,7 +191,8 @@ def test_a_mask_of_another_size_or_a_broken_record_is_skipped_alone(saved, tmp_p
     reasons = {where.rsplit("/", 1)[-1]: why for where, why in report.skipped}
     assert reasons[saved["sha"]["b"]] == "its mask is (2, 2), the image (8, 10)"
     assert reasons[saved["sha"]["c"]] == (
-        "the record of its latest version, v001.json, is not a JSON object")
+        "the record of its latest version, v001.json, is damaged: the record is not a JSON "
+        "object")
 
 
 def test_a_truncated_record_is_named_by_its_version(saved, tmp_path):

@@ -160,7 +160,8 @@ def test_table_rows_rounds_spells_out_and_prefers_the_worklist_path(saved):
         # Nothing in a name can end the link, start another parameter or escape the page.
         ("a b/(1)&x=#y?.png",
          f"[Open](/?open=a%20b%2F%281%29%26x%3D%23y%3F.png&expect={SHA_A}&version=3)"),
-        ("naïve [draft].png", f"[Open](/?open=na%C3%AFve%20%5Bdraft%5D.png&expect={SHA_A}&version=3)"),
+        ("naïve [draft].png",
+         f"[Open](/?open=na%C3%AFve%20%5Bdraft%5D.png&expect={SHA_A}&version=3)"),
     ],
 )
 def test_a_worklist_version_links_to_its_image_and_an_upload_does_not(saved, path, link):
@@ -810,8 +811,13 @@ def test_a_kept_upload_opens_from_its_link_or_says_why_not(app, data_dir):
     data = png_bytes(np.add.outer(np.arange(12), np.arange(16)).astype(np.uint8) * 8)
     sha = hashlib.sha256(data).hexdigest()
     store = AnnotationStore(data_dir)
-    store.save(sha, svg="<svg/>", mask_png=b"m", record={"image": {"name": "kept scan.png"}},
-               source=data, source_name="kept scan.png")
+    # A record as the Annotate page writes it: the page reads it as the index does.
+    record = build_record(image={"sha256": sha, "name": "kept scan.png", "width": 16,
+                                 "height": 12},
+                          annotator="Dr Ada", final_mask=np.zeros((12, 16), bool),
+                          saved_at=dt.datetime(2024, 5, 1, tzinfo=UTC))
+    store.save(sha, svg="<svg/>", mask_png=b"m", record=record, source=data,
+               source_name="kept scan.png")
     other = png_bytes(np.zeros((5, 6), np.uint8))
     other_sha = hashlib.sha256(other).hexdigest()
     store.save(other_sha, svg="<svg/>", mask_png=b"m", record={})  # saved without a copy

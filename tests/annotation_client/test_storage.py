@@ -209,8 +209,11 @@ def test_a_record_the_index_cannot_read_is_saved_unindexed(tmp_path):
     saved = _save(store, 1)  # the record {"n": 1} has no image, annotator or saved_at
     assert saved.indexed is False
     assert store.versions(SHA) == [1]
-    assert store.load_record(SHA, 1)["n"] == 1
     assert index.query() == []
+    # Readable, it loads; the index lists it as damaged then, as its next sync would.
+    assert store.load_record(SHA, 1)["n"] == 1
+    assert [row["damaged"] for row in index.query()] == [
+        "record is missing or mistypes a field: KeyError('image')"]
 
 
 def test_a_save_stands_when_the_index_overflows(tmp_path):
