@@ -569,7 +569,7 @@ def _image_name(item: dict) -> str:
     return f"{item['image']} ({short})" if item.get("image") else short
 
 
-#: The damaged versions the agreement panel names; the API lists them all.
+#: How many damaged versions the agreement panel names; the API lists each.
 LEFT_OUT_NAMED = 3
 
 
@@ -605,12 +605,13 @@ def agreement_view(result: dict) -> list:
     -------
     list of Dash components
     """
-    dependent = _left_out_note(result)
+    # What the comparison left out, said after it (or alone, when nothing is compared).
+    notes = _left_out_note(result)
     if result.get("dependent"):
         first = result["dependent"][0]
         # "Revising" names the version loaded, which may be the reader's own that
         # itself revised someone else's: the record's readers say whose.
-        dependent.append(_views.alert(
+        notes.append(_views.alert(
             f"{len(result['dependent'])} latest version(s) descend from another reader's "
             "saved work (loaded to revise, or saved over in the same page) and are left "
             "out, the reader's own earlier read counting instead if there is one (first: "
@@ -620,7 +621,7 @@ def agreement_view(result: dict) -> list:
         ))
     if not result["images"]:
         return [html.P("No image was saved by two or more readers independently: nothing "
-                       "to compare.", className="text-muted small mb-2"), *dependent]
+                       "to compare.", className="text-muted small mb-2"), *notes]
     line = [
         html.Strong(
             f"{result['images']} image(s) read by two or more of {len(result['readers'])} "
@@ -663,7 +664,7 @@ def agreement_view(result: dict) -> list:
         parts.append(_views.alert(
             f"Only the {MAX_READ_IMAGES} images saved most recently are compared.", "info"
         ))
-    return parts + dependent
+    return parts + notes
 
 
 @callback(
