@@ -2604,7 +2604,8 @@ def edit(
     # A slider move, before the clicks that may have come after it. The move whose
     # answer was dropped (a drag right after it) comes after the graph's edits all the
     # same: they were made on the outline of before, which the density then redraws.
-    if ids.VERTEX_DENSITY in triggered or _slider_moved(before, max_vertices, page):
+    if (ids.VERTEX_DENSITY in triggered and max_vertices) or _slider_moved(
+            before, max_vertices, page):
         history = _density_change(history, max_vertices, shape, ai)
     history, offset = _offset_clicks(history, _grow, _shrink, page, shape, meta, max_vertices)
     if ids.UNDO_BUTTON in triggered and _undo:
@@ -2648,9 +2649,7 @@ def edit(
         redraw = True
 
     slider = _slider_value(history["present"], triggered | offset, max_vertices)
-    history = _slider_record(
-        history, _vertices(max_vertices) if slider is dash.no_update else slider, page
-    )
+    history = _slider_record(history, max_vertices if slider is dash.no_update else slider, page)
 
     # A click record alone (a Shrink of nothing) is written, but moves no outline.
     changed = _outline_of(history) != _outline_of(before)
@@ -2800,7 +2799,7 @@ def _slider_seen(history: dict, page) -> int | None:
     record = history.get(SLIDER)
     page = _page_token(page)
     if (page is not None and isinstance(record, dict) and record.get("page") == page
-            and _vertices(record.get("vertices")) == record.get("vertices")):
+            and _slider_gives(record.get("vertices"))):
         return record["vertices"]
     return history["present"].get("density")
 
@@ -2815,10 +2814,15 @@ def _slider_moved(history: dict, max_vertices, page) -> bool:
     Without this drawing of the page's token (a request not from the page) nothing is
     taken for a move: the record could not be told from one of another drawing.
     """
-    if _page_token(page) is None:
+    if _page_token(page) is None or not _slider_gives(max_vertices):
         return False
     seen = _slider_seen(history, page)
     return seen is not None and _vertices(max_vertices) != seen
+
+
+def _slider_gives(value) -> bool:
+    """Whether ``value`` is a density the slider can show (not none, nor a forged one)."""
+    return value is not None and _vertices(value) == value
 
 
 def _density_change(history: dict, max_vertices, shape, ai) -> dict:
@@ -2838,13 +2842,16 @@ def _density_change(history: dict, max_vertices, shape, ai) -> dict:
     return record(history, state)
 
 
-def _slider_record(history: dict, vertices: int, page) -> dict:
+def _slider_record(history: dict, vertices, page) -> dict:
     """``history`` with the record of the density the slider is left showing.
 
     Kept only while it says something the outline does not (a move with no outline to
     redraw, an AI outline of the density it was asked at): otherwise the outline's own
-    density tells it, and a history written without any move stays as it was.
+    density tells it, and a history written without any move stays as it was. A value
+    the slider cannot show changes nothing.
     """
+    if not _slider_gives(vertices):
+        return history
     density = history["present"].get("density")
     page = _page_token(page)
     if page is None or density is None or vertices == density:

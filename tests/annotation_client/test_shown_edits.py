@@ -168,10 +168,12 @@ def test_a_slider_left_at_a_density_the_outline_was_not_drawn_at_is_not_a_move(a
                     vertices=64)[0]
     assert dragged["present"]["action"] == "edit" and _paths(dragged) == _paths(
         {"present": {"paths": [A1]}})
-    # On another drawing of the page, or with no token, the record is not this page's.
-    with pytest.raises(PreventUpdate):
-        _edit(annotate, _drawn([RING]), fired=[GRAPH], relayout={"shapes[0].path": RING},
-              vertices=28, page=None)
+    # With no token the record could be another drawing's; a value the slider cannot
+    # give is no move either.
+    for vertices, page in [(28, None), (None, PAGE), ("28", PAGE), (1000, PAGE)]:
+        with pytest.raises(PreventUpdate):
+            _edit(annotate, _drawn([RING]), fired=[GRAPH], relayout={"shapes[0].path": RING},
+                  vertices=vertices, page=page)
 
 
 # ------------------------------------------------------- edits while a box is segmented
