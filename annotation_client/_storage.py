@@ -77,13 +77,18 @@ _SOURCE_SUFFIX = re.compile(r"\.[a-z0-9]{1,5}")
 class DamagedRecord(ValueError):
     """A saved version's record file is there, but cannot be read as a record.
 
-    ``str()`` is the reading's own error, as ``why``; ``path`` is the file.
+    ``str()`` is for the radiologist: it says the file is damaged, naming it (not its
+    folder, which would give the data directory away), why, and what to do, rather
+    than a JSON parser's words alone. ``why`` is the reading's own error, ``path`` the
+    file, ``version`` its version.
     """
 
     def __init__(self, path: Path, version: int, why: object, *, indexed: bool) -> None:
         self.path, self.version, self.why = Path(path), version, str(why)
         self.indexed = indexed
-        super().__init__(self.why)
+        listed = "; the Saved page lists it as damaged" if indexed else ""
+        super().__init__(f"the record file {self.path.name} is damaged: {self.why}. Restore "
+                         f"it from a backup{listed}")
 
 
 @dataclass(frozen=True)

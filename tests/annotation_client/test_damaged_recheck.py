@@ -253,7 +253,12 @@ def test_damage_that_keeps_size_and_mtime_is_marked_when_the_record_is_loaded(
     store = AnnotationStore(data_dir, index)
     with pytest.raises(DamagedRecord) as error:
         store.load_record(SHA_A, 2)
-    assert str(error.value) == error.value.why and error.value.why.startswith("Expecting")
+    # Said to be damaged, with what to do, not a JSON parser's words alone.
+    assert str(error.value) == (
+        f"the record file v002.json is damaged: {error.value.why}. Restore it from a "
+        "backup; the Saved page lists it as damaged")
+    assert error.value.why.startswith("Expecting")
+    assert str(data_dir) not in str(error.value)  # the file, not the data directory
     assert isinstance(error.value, ValueError)  # what callers caught before
     with pytest.raises(DamagedRecord, match="Invalid control character"):
         store.load_record(SHA_B, 1)
@@ -273,7 +278,8 @@ def test_damage_that_keeps_size_and_mtime_is_marked_when_the_record_is_loaded(
 def test_a_record_loaded_without_an_index_is_reported_as_damaged_too(data_dir):
     paths = save_three(data_dir)
     Path(paths["a2"]).write_text("{not json")
-    with pytest.raises(DamagedRecord, match=r"^Expecting property name") as error:
+    with pytest.raises(DamagedRecord, match=r"^the record file v002.json is damaged: "
+                       r"Expecting property name .*\. Restore it from a backup$") as error:
         AnnotationStore(data_dir).load_record(SHA_A, 2)
     assert (error.value.path, error.value.version) == (Path(paths["a2"]), 2)
     with pytest.raises(FileNotFoundError):  # gone, not damaged
@@ -295,8 +301,9 @@ def test_load_it_to_revise_says_the_record_is_damaged_and_the_saved_page_lists_i
     alert = answer[4]
     assert alert.id == "load-error"
     assert text_of(alert) == (
-        f"The saved version cannot be loaded. it holds version 9 of {SHA_A[:12]}, not its "
-        "file's")
+        "The saved version cannot be loaded. the record file v002.json is damaged: it holds "
+        f"version 9 of {SHA_A[:12]}, not its file's. Restore it from a backup; the Saved "
+        "page lists it as damaged")
     assert data[0]["version"] == 2
     assert data[0]["record_status"] == (
         f"damaged: it holds version 9 of {SHA_A[:12]}, not its file's")
