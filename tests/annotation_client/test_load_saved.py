@@ -166,7 +166,9 @@ def test_previous_saves_say_when_the_latest_record_is_corrupt(app, annotate, dat
     with pytest.raises(json.JSONDecodeError) as error:
         json.loads(corrupt)
     assert _previous(app, annotate) == (
-        {}, f"This image has saved versions, but the latest cannot be read ({error.value})."
+        {}, "This image has saved versions, but the latest cannot be read (the record file "
+        f"v002.json is damaged: {error.value}. Restore it from a backup; the Saved page "
+        "lists it as damaged)."
     )
 
 
@@ -364,7 +366,9 @@ def test_load_saved_with_a_corrupt_record_says_so(app, annotate, data_dir):
     record.write_text(corrupt)
     with pytest.raises(json.JSONDecodeError) as error:
         json.loads(corrupt)
-    _assert_load_error(_load(app, annotate), str(error.value))
+    _assert_load_error(_load(app, annotate), (
+        f"the record file v001.json is damaged: {error.value}. Restore it from a backup; "
+        "the Saved page lists it as damaged"))
 
 
 def test_load_saved_of_an_image_never_saved_says_so(app, annotate, data_dir):
