@@ -5,6 +5,9 @@ The data and worklist folders default to ``SONOTRACE_DATA_DIR`` and
 :func:`annotation_client._export.export_busi` for what is written and why an
 image can be left out; each one left out is listed with its reason.
 
+A latest record found damaged is also marked so in the client's index, when the
+export reads the folder that index covers, so the Saved page lists it as damaged.
+
 Exit status: 0 when the export ran (even if it wrote nothing), 2 for bad
 arguments or an output folder that is not empty.
 """
@@ -17,7 +20,22 @@ import sys
 from pathlib import Path
 
 from ._config import ClientConfig
+from ._database import AnnotationIndex, default_url
 from ._export import export_busi
+
+
+def _client_index(settings: ClientConfig, data_dir: Path) -> AnnotationIndex | None:
+    """The client's index of ``data_dir``, for the export to mark damaged records in.
+
+    None when there is none to tell: ``SONOTRACE_DATABASE_URL`` indexes the configured
+    data folder, not another one given by ``--data-dir``; and a folder whose default
+    SQLite index does not exist yet was never served, so the export does not create one.
+    """
+    if settings.database_url:
+        here, served = (Path(p).expanduser().resolve() for p in (data_dir, settings.data_dir))
+        return AnnotationIndex(settings.database_url) if here == served else None
+    url = default_url(data_dir)
+    return AnnotationIndex(url) if Path(url.database).is_file() else None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,7 +58,8 @@ def main(argv: list[str] | None = None) -> int:
         settings = ClientConfig.load()
         data_dir = args.data_dir or settings.data_dir
         worklist_dir = args.worklist_dir or settings.worklist_dir
-        report = export_busi(data_dir, worklist_dir, args.out, with_paths=args.with_paths)
+        report = export_busi(data_dir, worklist_dir, args.out, with_paths=args.with_paths,
+                             index=_client_index(settings, data_dir))
     except (TypeError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -6,6 +6,8 @@ import csv
 import datetime as dt
 import hashlib
 import io
+import os
+import shutil
 
 import numpy as np
 import pytest
@@ -386,3 +388,60 @@ def test_an_image_whose_descriptors_are_outside_the_lexicon_is_left_out(saved, t
     reasons = {where.rsplit("/", 1)[-1]: why for where, why in report.skipped}
     assert reasons[saved["sha"]["b"]].startswith(
         "its descriptors: descriptors['assessment'] = '4' is not one of 0, 1, 2, 3, 4A")
+
+
+def _export_marking(saved, tmp_path, monkeypatch, argv=()):
+    """Damage c's latest record in place (its size and time kept, so no stamp shows it),
+    run the command line, and say whether the client's index lists it as damaged."""
+    from annotation_client._database import AnnotationIndex, default_url
+
+    index = AnnotationIndex(default_url(saved["data"]))
+    index.sync(saved["data"])
+    record = saved["data"] / saved["sha"]["c"] / "v001.json"
+    stamp = record.stat()
+    text = record.read_bytes()
+    record.write_bytes(b"[" + text[1:])  # as long as before
+    os.utime(record, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
+    index.sync(saved["data"])  # the next start: the stamp has not moved
+    assert not _damaged(index, saved["sha"]["c"])
+    monkeypatch.setenv("SONOTRACE_DATA_DIR", str(saved["data"]))
+    monkeypatch.setenv("SONOTRACE_WORKLIST_DIR", str(saved["worklist"]))
+    assert main(["--out", str(tmp_path / "out"), *argv]) == 0
+    return _damaged(index, saved["sha"]["c"])
+
+
+def _damaged(index, sha):
+    return next(r["damaged"] for r in index.query() if r["image_sha256"] == sha)
+
+
+def test_the_command_line_marks_a_damaged_record_in_the_clients_index(saved, tmp_path,
+                                                                      monkeypatch):
+    assert _export_marking(saved, tmp_path, monkeypatch).startswith("Expecting ',' delimiter")
+
+
+def test_the_command_line_leaves_an_index_of_another_folder_alone(saved, tmp_path, capsys,
+                                                                   monkeypatch):
+    # SONOTRACE_DATABASE_URL indexes the configured data folder, not the one exported.
+    from annotation_client._database import AnnotationIndex
+
+    url = f"sqlite:///{tmp_path / 'served.sqlite3'}"
+    served = AnnotationIndex(url)
+    served.sync(saved["data"])
+    copy = tmp_path / "copy"
+    shutil.copytree(saved["data"], copy)
+    (copy / saved["sha"]["c"] / "v001.json").write_text("[]")
+    monkeypatch.setenv("SONOTRACE_DATA_DIR", str(saved["data"]))
+    monkeypatch.setenv("SONOTRACE_DATABASE_URL", url)
+    monkeypatch.setenv("SONOTRACE_WORKLIST_DIR", str(saved["worklist"]))
+    assert main(["--out", str(tmp_path / "out"), "--data-dir", str(copy)]) == 0
+    assert "is damaged: the record is not a JSON object" in capsys.readouterr().out
+    assert _damaged(served, saved["sha"]["c"]) is None
+
+
+def test_the_command_line_creates_no_index(saved, tmp_path, monkeypatch):
+    # A folder no client has served: a damaged record in it is reported, not indexed.
+    (saved["data"] / saved["sha"]["c"] / "v001.json").write_text("[]")
+    monkeypatch.setenv("SONOTRACE_DATA_DIR", str(saved["data"]))
+    monkeypatch.setenv("SONOTRACE_WORKLIST_DIR", str(saved["worklist"]))
+    assert main(["--out", str(tmp_path / "out")]) == 0
+    assert not (saved["data"] / "index.sqlite3").exists()
