@@ -2559,7 +2559,8 @@ def edit(
     redraw = False
     # First, as they came first: graph edits on screen whose answer the browser dropped.
     history = _shown_edits(history, shown, max_vertices)
-    edited = history is not before
+    # The outline as the graph edits of this call left it (None: they changed nothing).
+    edited = history["present"] if history is not before else None
 
     # Dash reports every input of a page that is drawn again as triggered (coming
     # back from another page, say), so each branch checks that its input really is
@@ -2600,7 +2601,7 @@ def edit(
             history = _history.push(
                 history, _editing.make_state(change.paths, "edit", density=density)
             )
-            edited = True
+            edited = history["present"]
     # A slider move, before the clicks that may have come after it. The move whose
     # answer was dropped (a drag right after it) comes after the graph's edits all the
     # same: they were made on the outline of before, which the density then redraws.
@@ -2639,10 +2640,11 @@ def edit(
             shape,
             _vertices(max_vertices),
         )
-        if edited:
+        if edited is not None and history["present"] == edited:
             # Graph edits in this call were made while the box was segmented (Dash
-            # held the call for its answer): they are the step under the box's, and
-            # the status line says so, since inside the box the answer replaced them.
+            # held the call for its answer): they are the step under the box's (unless
+            # an Undo of the wait took them back), and the status line says so, since
+            # inside the box the answer replaced them.
             state[OVER_EDITS] = True
         history = _history.push(history, state)
     if triggered & {ids.OVERLAY_OPACITY, ids.OVERLAY_VISIBLE, ids.SHOW_CALIPERS, ids.IMAGE_OPENED}:

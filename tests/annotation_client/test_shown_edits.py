@@ -210,6 +210,12 @@ def test_edits_made_on_the_box_s_drawing_are_kept_under_the_box(annotate):
     assert _paths(history)[:2] == kept  # the regions outside the box, as edited
     status = text_of(annotate.measure(history, META, None)[1])
     assert "last change: box (over the edits made while the box was segmented" in status
+    # Edits of the wait taken back by an Undo of the wait are not under the box.
+    undone = _edit(annotate, start, fired=[GRAPH, UNDO, BOX_DONE], undo=1,
+                   relayout={"shapes[2].path": C}, shown=shown,
+                   box_result=_box_answer(request["at"], [10, 10, 20, 20]), pending=pending)[0]
+    assert undone["present"]["action"] == "box" and "over_edits" not in undone["present"]
+    assert undone["future"] == []
     # A box with no edits while it was segmented says nothing more.
     plain = _edit(annotate, start, fired=[GRAPH, BOX_DONE], relayout=rect,
                   shown={"revision": "r0", "paths": [A, B]},
