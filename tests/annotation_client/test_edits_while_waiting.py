@@ -8,6 +8,7 @@ reach the screen, the undo history and the slider alike.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import threading
@@ -211,8 +212,6 @@ class _StandInModel(HealthyModelServer):
             mask = _mask_of((x0 + 15, y0 + 15, x1 - 15, y1 - 15))
         else:
             mask = _mask_of(LEFT, RIGHT)
-        import base64  # noqa: PLC0415 - only the stand-in needs it
-
         body = json.dumps({
             "width": WIDTH, "height": HEIGHT,
             "mask": base64.b64encode(vectorizer.mask_to_png(mask)).decode(),
