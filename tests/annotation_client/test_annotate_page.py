@@ -917,14 +917,14 @@ def test_grow_and_shrink_widen_and_narrow_the_outline_by_button_and_key(
     click(driver, By.ID, ids.GROW_BUTTON)
     grown = changed_from(ai)
     assert area() > before
-    wait_for(dash_duo, lambda: f"last change: grow (+{step} px in all)" in _status(dash_duo), 10,
+    wait_for(dash_duo, lambda: f"last change: grow by {step} px ·" in _status(dash_duo), 10,
              f"status: {_status(dash_duo)!r}")
     # From the page, "-" is Shrink: back to the AI's own paths, not a re-traced copy.
     driver.find_element(By.TAG_NAME, "body").send_keys("-")
     changed_from(grown)
     assert _shape_paths(dash_duo) == ai
-    wait_for(dash_duo, lambda: "last change: shrink (0 px in all)" in _status(dash_duo), 10,
-             f"status: {_status(dash_duo)!r}")
+    back = f"last change: shrink by {step} px (back to the outline before the first Grow/Shrink"
+    wait_for(dash_duo, lambda: back in _status(dash_duo), 10, f"status: {_status(dash_duo)!r}")
     driver.find_element(By.TAG_NAME, "body").send_keys("-")
     changed_from(ai)
     assert area() < before
@@ -978,7 +978,7 @@ def test_quick_clicks_of_grow_all_count_and_a_spacing_makes_a_step_mm(
     click(driver, By.ID, ids.GROW_BUTTON)
     time.sleep(GROW_ANSWER_S / 4)
     click(driver, By.ID, ids.GROW_BUTTON)
-    wait_for(dash_duo, lambda: "grow (+2 px in all) · 2 undo step(s)" in _status(dash_duo),
+    wait_for(dash_duo, lambda: "grow by 2 px · 2 undo step(s)" in _status(dash_duo),
              3 * GROW_ANSWER_S + 5, "two quick clicks were not one step of 2 px")
     # Grow, and Undo before its answer: the Grow is made and taken back, Redo redoes it.
     click(driver, By.ID, ids.GROW_BUTTON)
@@ -987,13 +987,13 @@ def test_quick_clicks_of_grow_all_count_and_a_spacing_makes_a_step_mm(
     wait_for(dash_duo, lambda: driver.find_element(By.ID, ids.REDO_BUTTON).is_enabled(),
              3 * GROW_ANSWER_S + 5, "nothing to redo after Grow and a quick Undo")
     settled(dash_duo, quiet=GROW_ANSWER_S)
-    assert "grow (+2 px in all) · 2 undo step(s)" in _status(dash_duo)
+    assert "grow by 2 px · 2 undo step(s)" in _status(dash_duo)
     # 0.1 mm a pixel, typed by hand: the next click is 5 px, and the run reads in mm too.
     dash_duo.find_element(f"#{ids.SPACING_INPUT}").send_keys("0.1")
     click(driver, By.ID, ids.SPACING_SET)
     wait_for(dash_duo, lambda: "mm²" in dash_duo.find_element(f"#{ids.MEASUREMENTS}").text, 10)
     click(driver, By.ID, ids.GROW_BUTTON)
-    wait_for(dash_duo, lambda: "grow (+7 px, +0.7 mm in all)" in _status(dash_duo),
+    wait_for(dash_duo, lambda: "grow by 5 px, 0.5 mm (net +7 px, +0.7 mm" in _status(dash_duo),
              GROW_ANSWER_S + 10, "a click with a 0.1-mm spacing was not a 5-px step")
     _shot(dash_duo, artifacts_dir, "01-grown-in-mm")
     _assert_clean_console(dash_duo, artifacts_dir)
