@@ -26,6 +26,8 @@ MAX_FILL_OPACITY = 0.5
 DEFAULT_FILL_OPACITY = 0.25
 
 #: plotly's ``config`` for the graph: scroll zoom and the drawing tools.
+#: Scroll zoom answers Ctrl+wheel (and a trackpad's pinch) only: ``assets/sonotrace.js``
+#: stops a plain wheel over the graph before plotly sees it, so that it scrolls the page.
 #: ``edits.shapePosition`` stays off on purpose: with it, plotly.js (4.x) lets shapes be
 #: moved and scaled as wholes but never *activated*, and only an activated editable
 #: path shows the vertex handles that make vertex dragging and deleting possible.
@@ -263,6 +265,10 @@ def image_figure(
             "zeroline": False,
             "showticklabels": False,
             "constrain": "domain",
+            # Zoom and pan stop at the image's edges: zoomed out past them, the image
+            # was a small picture in a black field.
+            "minallowed": 0,
+            "maxallowed": width,
         },
         yaxis={
             "range": [height, 0],
@@ -272,6 +278,8 @@ def image_figure(
             "scaleanchor": "x",
             "scaleratio": 1,
             "constrain": "domain",
+            "minallowed": 0,
+            "maxallowed": height,
         },
         dragmode=TOOL_DRAGMODES[tool],
         newshape=newshape_style(tool),

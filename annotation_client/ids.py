@@ -103,6 +103,11 @@ LOAD_SAVED_BUTTON = "load-saved-button"  # data-version: the version it loads
 # {"image", "version", "paths", "at"}: a saved version to edit; {"image", "failed", "at"}
 # when it could not be read
 LOADED_SAVE = "loaded-save"
+# The fixed bar at the foot of the side column: Save, Save & next, the save's message
+ACTION_BAR = "action-bar"
+SAVE_NEXT_BUTTON = "save-next-button"  # saves, then opens the next worklist entry
+# {"clicks": n, "image": sha256}: the Save click that Save & next made, waiting for its answer
+SAVE_NEXT_PENDING = "save-next-pending"
 
 # --- annotate page: worklist (SONOTRACE_WORKLIST_DIR)
 WORKLIST_CARD = "worklist-card"  # hidden when no worklist is configured

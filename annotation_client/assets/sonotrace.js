@@ -75,6 +75,85 @@
   });
 })();
 
+/* Saving from the keyboard: Ctrl+S (Cmd+S on a Mac) clicks Save, Ctrl+Shift+S clicks
+ * Save & next (there with a worklist), and the browser's "Save page as" is kept away.
+ * From anywhere on the Annotate page but a text field, a select or a textarea, where
+ * the keys belong to what is typed: except Ctrl+S in the note, the field a case ends
+ * in (it sends every keystroke to the page, so the save has the whole note). The
+ * annotator's name is sent only when its field is left: a save from it would go out
+ * without what was just typed. */
+(function () {
+  var clickable = /^(checkbox|radio|button|submit|reset|range|file|color)$/i;
+
+  function typing(target) {
+    var tag = target && target.tagName ? target.tagName.toLowerCase() : "";
+    return tag === "textarea" || tag === "select" || !!(target && target.isContentEditable) ||
+      (tag === "input" && !clickable.test(target.type || ""));
+  }
+
+  document.addEventListener("keydown", function (event) {
+    if ((event.key || "").toLowerCase() !== "s" || !(event.ctrlKey || event.metaKey) ||
+        event.altKey) {
+      return;
+    }
+    if (!document.getElementById("save-button")) { return; }  // not the Annotate page
+    var target = event.target;
+    var inNote = target && target.id === "note" && !event.shiftKey;
+    if (typing(target) && !inNote) { return; }
+    event.preventDefault();
+    if (event.repeat) { return; }  // a held key saves once
+    var button = document.getElementById(event.shiftKey ? "save-next-button" : "save-button");
+    // offsetParent: Save & next is on the page but not shown without a worklist.
+    if (button && !button.disabled && button.offsetParent !== null) { button.click(); }
+  });
+})();
+
+/* The mouse wheel over the image scrolls the page, as everywhere else on it: the
+ * image fills most of the window, and a wheel that zoomed it there (plotly's
+ * scrollZoom) left the radiologist no place to scroll to Save and the worklist.
+ * Ctrl+wheel zooms, and so does a trackpad's pinch (which the browser sends as
+ * ctrl+wheel): those go on to plotly. Stopped here, in the capture phase on the
+ * window, before plotly's own listener under it sees the event; the page's scroll
+ * is the browser's default, which stopping the event leaves alone. The first few
+ * times a plain wheel is used over an image, a hint says how to zoom, as embedded
+ * maps do. */
+(function () {
+  var HINTS = 3;  // gestures that show the hint, per page load
+  var GESTURE_GAP_MS = 800;  // wheel events closer than this are one gesture
+  var SHOWN_MS = 1500;
+  var hints = 0, last = 0, timer = null;
+
+  function hint(frame) {
+    var box = document.getElementById("wheel-hint");
+    if (!box) {
+      box = document.createElement("div");
+      box.id = "wheel-hint";
+      box.className = "sonotrace-wheel-hint";
+      // For the mouse only: the keyboard and screen readers do not wheel.
+      box.setAttribute("aria-hidden", "true");
+      box.textContent = "Ctrl + scroll to zoom";
+    }
+    if (box.parentNode !== frame) { frame.appendChild(box); }
+    box.classList.add("shown");
+    clearTimeout(timer);
+    timer = setTimeout(function () { box.classList.remove("shown"); }, SHOWN_MS);
+  }
+
+  window.addEventListener("wheel", function (event) {
+    var graph = document.getElementById("annotation-graph");
+    if (!graph || !event.target || !graph.contains(event.target) || event.ctrlKey) { return; }
+    event.stopPropagation();
+    var now = Date.now();
+    var gesture = now - last > GESTURE_GAP_MS;
+    last = now;
+    var frame = document.getElementById("graph-frame");
+    if (gesture && frame && hints < HINTS && graph.querySelector(".imagelayer image")) {
+      hints += 1;
+      hint(frame);
+    }
+  }, {capture: true, passive: true});
+})();
+
 /* Nothing is lost without asking. The outline history, label and note live in
  * the page's memory, so a reload, a closed tab or the next file would drop
  * them: while the work is unsaved (#unsaved-flag.dirty, kept by the

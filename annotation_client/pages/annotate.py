@@ -84,6 +84,8 @@ UNSAVED_QUESTION = (
     "Open the new file anyway and lose them?"
 )
 _MIME = {"png": "image/png", "jpeg": "image/jpeg", "dicom": "application/dicom"}
+#: The tool every image opens with: a drag pans, a click selects an outline to edit.
+DEFAULT_TOOL = "pan"
 
 
 # =========================================================================== layout
@@ -108,7 +110,7 @@ def _tool_bar():
                     {"label": "Draw region", "value": "draw"},
                     {"label": "Box re-segment", "value": "box"},
                 ],
-                value="pan",
+                value=DEFAULT_TOOL,
                 class_name="btn-group me-2",
                 input_class_name="btn-check",
                 label_class_name="btn btn-sm btn-outline-secondary",
@@ -378,11 +380,12 @@ def _record_card(signed_in: bool = False, blinded: bool = False):
         else:
             control = dbc.Select(
                 id=ids.descriptor(name),
-                options=[{"label": "—", "value": ""}]
+                # dbc.Select always adds a hidden placeholder option of value "", which
+                # the browser shows for the unset value: it reads "—". The option that
+                # takes a choice back needs a name of its own, or "—" is listed twice.
+                options=[{"label": "Not set", "value": ""}]
                 + [{"label": _option_label(name, o), "value": o} for o in options],
                 value="",
-                # dbc.Select's own placeholder option also has the value "", and the
-                # browser shows it (blank) for the unset value: it reads "—" too.
                 placeholder="—",
                 size="sm",
                 **_MEMORY,
@@ -448,14 +451,6 @@ def _record_card(signed_in: bool = False, blinded: bool = False):
                     html.Div(
                         [
                             dbc.Button(
-                                "Save",
-                                id=ids.SAVE_BUTTON,
-                                color="success",
-                                size="sm",
-                                class_name="me-2",
-                                disabled=True,
-                            ),
-                            dbc.Button(
                                 "Download SVG",
                                 id=ids.DOWNLOAD_SVG_BUTTON,
                                 color="secondary",
@@ -475,8 +470,6 @@ def _record_card(signed_in: bool = False, blinded: bool = False):
                         ],
                         className="mb-2",
                     ),
-                    html.Div(id=ids.UNSAVED_MARK, className="small"),
-                    html.Div(id=ids.SAVE_ALERT),
                     # Session storage: survives a visit to another page and a reload.
                     # Not under blinded reading: it holds the last save's outline,
                     # label and note, which the next reader signed in to this tab
@@ -491,6 +484,52 @@ def _record_card(signed_in: bool = False, blinded: bool = False):
             ),
         ],
         class_name="mb-2",
+    )
+
+
+def _action_bar(config):
+    """Save, Save & next and the save's message, at the foot of the side column.
+
+    Held at the window's foot while the column runs on below it (sonotrace.css,
+    ``position: sticky``): at 1440x900 Save was 600 px below the fold, under the
+    Record card, and every case meant a scroll down to it and back up to the
+    worklist. Still in the page's flow, after the Record card: it covers nothing
+    once the column's end is in view, and the keyboard reaches it after the
+    record's fields. Save & next is there when a worklist is.
+    """
+    return html.Div(
+        [
+            html.Div(
+                [
+                    dbc.Button(
+                        "Save",
+                        id=ids.SAVE_BUTTON,
+                        color="success",
+                        size="sm",
+                        disabled=True,
+                        title="Save the outline and record as the image's next version "
+                        "(Ctrl+S, ⌘S on a Mac)",
+                    ),
+                    dbc.Button(
+                        "Save & next",
+                        id=ids.SAVE_NEXT_BUTTON,
+                        color="success",
+                        outline=True,
+                        size="sm",
+                        disabled=True,
+                        title="Save, then open the next image of the worklist not annotated "
+                        "(Ctrl+Shift+S, ⌘⇧S on a Mac)",
+                        style={"display": "none"} if config.worklist_dir is None else None,
+                    ),
+                    html.Div(id=ids.UNSAVED_MARK, className="small"),
+                ],
+                className="d-flex flex-wrap align-items-center gap-2",
+            ),
+            html.Div(id=ids.SAVE_ALERT),
+            dcc.Store(id=ids.SAVE_NEXT_PENDING),
+        ],
+        id=ids.ACTION_BAR,
+        className="sonotrace-actions",
     )
 
 
@@ -752,6 +791,7 @@ def layout(**query):
             _record_card(
                 signed_in=bool(config.annotator_header), blinded=config.blinded_reading
             ),
+            _action_bar(config),
         ],
         lg=4,
     )
@@ -2968,6 +3008,89 @@ def choose_tool(tool, meta):
     patch["layout"]["dragmode"] = _figure.TOOL_DRAGMODES[tool]
     patch["layout"]["newshape"] = _figure.newshape_style(tool)
     return patch
+
+
+@callback(
+    Output(ids.TOOL, "value"),
+    Input(ids.IMAGE_OPENED, "data"),
+    State(ids.TOOL, "value"),
+    prevent_initial_call=True,
+)
+def reset_tool(opened, tool):
+    """Every image opens with the default tool (pan, and a click to edit).
+
+    Box re-segment or Draw region carried over from the image before made the
+    first drag on the next one, meant to pan, a box sent to the model or a region.
+    The tool's change redraws the mouse's mode (:func:`choose_tool`).
+    """
+    if not opened or tool == DEFAULT_TOOL:
+        raise PreventUpdate
+    return DEFAULT_TOOL
+
+
+# Save & next (the action bar, shown with a worklist): a click of Save, then, once
+# that save has answered "Saved.", a click of "Open next not annotated". Two steps in
+# the browser, so that the save callback stays the one way of saving, and the next
+# image is asked for only after the work is safe. The Save click it makes is written
+# down (SAVE_NEXT_PENDING) with the image it is for; Save's old message is cleared, so
+# that only the new answer counts.
+clientside_callback(
+    """
+    function(clicks, saveClicks, saveDisabled, meta) {
+        var no = window.dash_clientside.no_update;
+        if (!clicks || saveDisabled || !meta || !meta.sha256) { return [no, no, no]; }
+        var click = (saveClicks || 0) + 1;
+        return [click, {clicks: click, image: meta.sha256}, null];
+    }
+    """,
+    Output(ids.SAVE_BUTTON, "n_clicks", allow_duplicate=True),
+    Output(ids.SAVE_NEXT_PENDING, "data"),
+    Output(ids.SAVE_ALERT, "children", allow_duplicate=True),
+    Input(ids.SAVE_NEXT_BUTTON, "n_clicks"),
+    State(ids.SAVE_BUTTON, "n_clicks"),
+    State(ids.SAVE_BUTTON, "disabled"),
+    State(ids.IMAGE_META, "data"),
+    prevent_initial_call=True,
+)
+
+# The save's answer: "Saved." (its message carries data-version) opens the next entry;
+# a refusal or a failure leaves its message and the image. An input on the unsaved
+# mark, though the mark is not read: Dash runs a callback only after every callback
+# that may still change one of its inputs, so this waits for mark_unsaved, and the
+# worklist's request_entry (which asks before unsaved work is dropped) reads the mark
+# the save left, not the one before it.
+clientside_callback(
+    """
+    function(alert, _mark, pending, saveClicks, meta, nextClicks) {
+        var no = window.dash_clientside.no_update;
+        if (!pending) { return [no, no]; }
+        if (pending.clicks !== saveClicks || !meta || meta.sha256 !== pending.image) {
+            return [no, null];  // Save clicked again, or another image: not this save's
+        }
+        var props = alert && alert.props;
+        // No answer yet; or a question first (data-question), whose OK saves.
+        if (!props || props['data-question']) { return [no, no]; }
+        if (props['data-version'] === undefined) { return [no, null]; }  // not saved
+        return [(nextClicks || 0) + 1, null];
+    }
+    """,
+    Output(ids.WORKLIST_NEXT, "n_clicks"),
+    Output(ids.SAVE_NEXT_PENDING, "data", allow_duplicate=True),
+    Input(ids.SAVE_ALERT, "children"),
+    Input(ids.UNSAVED_MARK, "className"),
+    State(ids.SAVE_NEXT_PENDING, "data"),
+    State(ids.SAVE_BUTTON, "n_clicks"),
+    State(ids.IMAGE_META, "data"),
+    State(ids.WORKLIST_NEXT, "n_clicks"),
+    prevent_initial_call=True,
+)
+
+# Save & next can be clicked when Save can.
+clientside_callback(
+    "function(disabled) { return !!disabled; }",
+    Output(ids.SAVE_NEXT_BUTTON, "disabled"),
+    Input(ids.SAVE_BUTTON, "disabled"),
+)
 
 
 @callback(

@@ -66,3 +66,11 @@ def test_calipers_are_two_lines_between_the_diameters_ends():
     # A single pixel's perpendicular diameter has length, a point's none: not drawn.
     point = dict(region, perpendicular_diameter_endpoints=[[2.0, 2.0], [2.0, 2.0]])
     assert [a["name"] for a in f.caliper_annotations(point)] == ["max_diameter_endpoints"]
+
+
+def test_zoom_and_pan_stop_at_the_image_edges_and_zoom_takes_ctrl_wheel():
+    layout = f.image_figure("data:,", 300, 200, "rev").to_plotly_json()["layout"]
+    assert (layout["xaxis"]["minallowed"], layout["xaxis"]["maxallowed"]) == (0, 300)
+    assert (layout["yaxis"]["minallowed"], layout["yaxis"]["maxallowed"]) == (0, 200)
+    # plotly's scroll zoom stays on: sonotrace.js lets only Ctrl+wheel (a pinch) reach it.
+    assert f.GRAPH_CONFIG["scrollZoom"] is True

@@ -1,0 +1,325 @@
+"""The fast path through a case: Save in view, Save & next, keys, wheel, tool, selects.
+
+A radiologist reads a worklist one case after another: the image opens, the
+outline is edited, the label set, the case saved and the next one opened. The
+browser tests here run that loop with the model server down (the outline is not
+the point) on small images of a worklist folder.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from _dash_helpers import click, closed_port, find_component, settled, wait_for
+from PIL import Image
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.actions.wheel_input import ScrollOrigin
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+
+from annotation_client import create_app, ids
+
+_GD = "var gd = document.querySelector('#annotation-graph .js-plotly-plot');"
+CASES = ["a.png", "b.png", "c.png"]
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _case_png(path: Path, seed: int) -> Path:
+    """A 600x400 grey ramp, different for each seed (so each case has its own hash)."""
+    ramp = (np.add.outer(np.arange(400), np.arange(600)) // 4).astype(np.uint8)
+    Image.fromarray(ramp + np.uint8(seed)).save(path)
+    return path
+
+
+@pytest.fixture
+def worklist(tmp_path) -> Path:
+    folder = tmp_path / "worklist"
+    folder.mkdir()
+    for seed, name in enumerate(CASES):
+        _case_png(folder / name, seed * 7)
+    return folder
+
+
+def _app(data_dir: Path, worklist: Path | None):
+    """The client with its model server down and, if given, the worklist."""
+    settings = {"MODEL_SERVER_URL": f"http://127.0.0.1:{closed_port()}", "DATA_DIR": data_dir,
+                "REQUEST_TIMEOUT": 3}
+    if worklist is not None:
+        settings["WORKLIST_DIR"] = worklist
+    return create_app(settings)
+
+
+def _js(dash_duo, script, *args):
+    return dash_duo.driver.execute_script(_GD + script, *args)
+
+
+def _image_name(dash_duo) -> str:
+    return dash_duo.driver.execute_script(
+        "var e = document.getElementById('image-name'); return e ? e.textContent : '';"
+    )
+
+
+def _open_entry(dash_duo, path: str) -> None:
+    """Pick ``path`` in the worklist dropdown and wait for its image on the graph."""
+    click(dash_duo.driver, By.ID, ids.WORKLIST)
+    option = wait_for(
+        dash_duo,
+        lambda: next((o for o in dash_duo.driver.find_elements(
+            By.CSS_SELECTOR, ".dash-dropdown-option") if o.text.startswith(path + " — ")), None),
+        10, f"no worklist entry {path}",
+    )
+    option.click()
+    wait_for(dash_duo, lambda: _image_name(dash_duo) == path, 20, f"{path} did not open")
+    wait_for(dash_duo, lambda: _js(dash_duo, "return !!(gd && gd.querySelector("
+                                   "'.imagelayer image'));"), 10, "no image drawn")
+
+
+def _start(dash_duo, data_dir, worklist, first="a.png") -> None:
+    dash_duo.start_server(_app(data_dir, worklist))
+    dash_duo.wait_for_element("#worklist-count", timeout=30)
+    _open_entry(dash_duo, first)
+
+
+def _versions(data_dir: Path, worklist: Path, name: str) -> list[str]:
+    import hashlib
+
+    sha = hashlib.sha256((worklist / name).read_bytes()).hexdigest()
+    return sorted(p.name for p in (data_dir / sha).glob("v*.json"))
+
+
+def _rect(dash_duo, element_id: str) -> dict:
+    return dash_duo.driver.execute_script(
+        "var r = document.getElementById(arguments[0]).getBoundingClientRect();"
+        "return {top: r.top, bottom: r.bottom, inner: window.innerHeight};",
+        element_id,
+    )
+
+
+def _in_view(rect: dict) -> bool:
+    return rect["top"] >= 0 and rect["bottom"] <= rect["inner"] and rect["bottom"] > rect["top"]
+
+
+def _press(dash_duo, key: str, *, shift=False, element=None) -> None:
+    """Ctrl(+Shift)+key, to ``element`` (focused first) or to whatever has the focus."""
+    chain = ActionChains(dash_duo.driver)
+    if element is not None:
+        chain.click(element)
+    chain.key_down(Keys.CONTROL)
+    if shift:
+        chain.key_down(Keys.SHIFT)
+    chain.send_keys(key)
+    if shift:
+        chain.key_up(Keys.SHIFT)
+    chain.key_up(Keys.CONTROL).perform()
+
+
+def _save_message(dash_duo) -> str:
+    return dash_duo.driver.execute_script(
+        "var e = document.getElementById('save-result'); return e ? e.textContent : '';"
+    )
+
+
+# --------------------------------------------------------------------------- Save in view
+
+
+def test_save_and_open_next_are_in_view_without_scrolling(dash_duo, data_dir, worklist):
+    _start(dash_duo, data_dir, worklist)
+    driver = dash_duo.driver
+    for width, height in ((1366, 768), (1440, 900), (1920, 1080)):
+        driver.set_window_size(width, height)
+        driver.execute_script("window.scrollTo({top: 0, behavior: 'instant'});")
+        time.sleep(0.3)
+        for element_id in (ids.SAVE_BUTTON, ids.SAVE_NEXT_BUTTON, ids.WORKLIST_NEXT):
+            rect = _rect(dash_duo, element_id)
+            assert _in_view(rect), (width, height, element_id, rect)
+        # Scrolled to the end, the bar is back in its place after the Record card,
+        # which it does not cover.
+        driver.execute_script(
+            "window.scrollTo({top: document.body.scrollHeight, behavior: 'instant'});")
+        time.sleep(0.2)
+        bar, note = _rect(dash_duo, ids.ACTION_BAR), _rect(dash_duo, ids.NOTE)
+        assert note["bottom"] <= bar["top"] and _in_view(note), (width, note, bar)
+    # The keyboard reaches Save after the record's fields.
+    order = driver.execute_script(
+        "var all = Array.from(document.querySelectorAll('textarea, input, button, select'));"
+        "return [all.indexOf(document.getElementById(arguments[0])),"
+        "        all.indexOf(document.getElementById(arguments[1])),"
+        "        all.indexOf(document.getElementById(arguments[2]))];",
+        ids.NOTE, ids.SAVE_BUTTON, ids.SAVE_NEXT_BUTTON,
+    )
+    assert 0 <= order[0] < order[1] < order[2], order
+
+
+def test_without_a_worklist_there_is_no_save_and_next(dash_duo, data_dir):
+    dash_duo.start_server(_app(data_dir, None))
+    dash_duo.wait_for_element(f"#{ids.SAVE_BUTTON}")
+    assert not dash_duo.find_element(f"#{ids.SAVE_NEXT_BUTTON}").is_displayed()
+
+
+# --------------------------------------------------------------------------- the wheel
+
+
+def _ranges(dash_duo) -> list:
+    return _js(dash_duo, "return [gd._fullLayout.xaxis.range.slice(),"
+                         " gd._fullLayout.yaxis.range.slice()];")
+
+
+def _wheel(dash_duo, delta: int, ctrl: bool) -> None:
+    """A wheel event over the middle of the image, as plotly's drag layer gets it."""
+    _js(
+        dash_duo,
+        "var drag = gd.querySelector('.nsewdrag'), r = drag.getBoundingClientRect();"
+        "drag.dispatchEvent(new WheelEvent('wheel', {deltaY: arguments[0], ctrlKey: arguments[1],"
+        "  clientX: r.left + r.width / 2, clientY: r.top + r.height / 2,"
+        "  bubbles: true, cancelable: true}));",
+        delta, ctrl,
+    )
+
+
+def test_the_wheel_over_the_image_scrolls_the_page_and_ctrl_wheel_zooms(
+    dash_duo, data_dir, worklist
+):
+    _start(dash_duo, data_dir, worklist)
+    driver = dash_duo.driver
+    driver.set_window_size(1440, 900)
+    driver.execute_script("window.scrollTo({top: 0, behavior: 'instant'});")
+    time.sleep(0.3)
+    before = _ranges(dash_duo)
+    graph = driver.find_element(By.CSS_SELECTOR, "#annotation-graph .nsewdrag")
+    # A real wheel: the page scrolls, the image keeps its view, and a hint says how to zoom.
+    ActionChains(driver).scroll_from_origin(ScrollOrigin.from_element(graph), 0, 300).perform()
+    wait_for(dash_duo, lambda: driver.execute_script("return window.scrollY;") > 0, 5,
+             "the page did not scroll")
+    assert _ranges(dash_duo) == before
+    hint = dash_duo.wait_for_element("#wheel-hint.shown", timeout=5)
+    assert hint.text == "Ctrl + scroll to zoom"
+    wait_for(dash_duo, lambda: not driver.find_elements(By.CSS_SELECTOR, "#wheel-hint.shown"),
+             5, "the hint stayed")
+
+    # Ctrl+wheel (or a pinch) zooms in.
+    _wheel(dash_duo, -300, ctrl=True)
+    (x0, x1), (y0, y1) = wait_for(
+        dash_duo, lambda: (r := _ranges(dash_duo)) != before and r, 5, "ctrl+wheel did not zoom")
+    assert x1 - x0 < 600 and y0 - y1 < 400
+    # Zoomed out as far as it goes, the view stops at the image's edges.
+    for _ in range(8):
+        _wheel(dash_duo, 600, ctrl=True)
+        time.sleep(0.1)
+    (x0, x1), (y0, y1) = _ranges(dash_duo)
+    assert 0 - 1e-6 <= x0 < x1 <= 600 + 1e-6, (x0, x1)
+    assert 400 + 1e-6 >= y0 > y1 >= 0 - 1e-6, (y0, y1)
+
+
+# --------------------------------------------------------------------------- Save & next
+
+
+def test_save_and_next_saves_then_opens_the_next_case_and_a_refusal_stays(
+    dash_duo, data_dir, worklist
+):
+    _start(dash_duo, data_dir, worklist)
+    driver = dash_duo.driver
+    # Refused (no annotator): the message stays, and so does the image.
+    click(driver, By.ID, ids.SAVE_NEXT_BUTTON)
+    wait_for(dash_duo, lambda: "Not saved." in _save_message(dash_duo), 15, "no refusal")
+    settled(dash_duo, quiet=1.0)
+    assert _image_name(dash_duo) == "a.png"
+    assert "Not saved." in _save_message(dash_duo)
+    assert _versions(data_dir, worklist, "a.png") == []
+
+    # Ctrl+S in the note saves, and opens nothing; the browser does not save the page.
+    driver.find_element(By.ID, ids.ANNOTATOR).send_keys("Fast Reader", Keys.TAB)
+    note = driver.find_element(By.ID, ids.NOTE)
+    note.send_keys("oval, parallel")
+    dash_duo.wait_for_element(f"#{ids.UNSAVED_MARK}.dirty", timeout=10)
+    driver.execute_script(
+        "document.addEventListener('keydown', function (e) {"
+        "  if (e.key.toLowerCase() === 's') { window.__prevented = e.defaultPrevented; } });")
+    _press(dash_duo, "s", element=note)
+    dash_duo.wait_for_element("#save-result[data-version='1']", timeout=20)
+    assert driver.execute_script("return window.__prevented;") is True
+    settled(dash_duo, quiet=1.0)
+    assert _image_name(dash_duo) == "a.png"
+    assert _versions(data_dir, worklist, "a.png") == ["v001.json"]
+
+    # Edited again, Save & next: saved (v2), then b.png opens, with no question asked
+    # about unsaved work (the work is saved by then).
+    note.send_keys(", circumscribed")
+    dash_duo.wait_for_element(f"#{ids.UNSAVED_MARK}.dirty", timeout=10)
+    click(driver, By.ID, ids.SAVE_NEXT_BUTTON)
+    wait_for(dash_duo, lambda: _image_name(dash_duo) == "b.png", 20, "b.png did not open")
+    assert _versions(data_dir, worklist, "a.png") == ["v001.json", "v002.json"]
+    sha_dir = next(p for p in data_dir.iterdir() if (p / "v002.json").exists())
+    record = json.loads((sha_dir / "v002.json").read_text())
+    assert record["final"]["note"] == "oval, parallel, circumscribed"
+    assert driver.find_element(By.ID, ids.NOTE).get_attribute("value") == ""
+
+    # Ctrl+Shift+S from the page (not from the note, where keys are the note's).
+    note = driver.find_element(By.ID, ids.NOTE)
+    _press(dash_duo, "s", shift=True, element=note)
+    settled(dash_duo, quiet=1.0)
+    assert _image_name(dash_duo) == "b.png" and _versions(data_dir, worklist, "b.png") == []
+    driver.execute_script("document.activeElement.blur();")
+    _press(dash_duo, "s", shift=True)
+    wait_for(dash_duo, lambda: _image_name(dash_duo) == "c.png", 20, "c.png did not open")
+    assert _versions(data_dir, worklist, "b.png") == ["v001.json"]
+
+
+def test_ctrl_s_in_the_annotator_field_is_left_to_the_field(dash_duo, data_dir, worklist):
+    # The name is sent when its field is left: a save from it would miss what was typed.
+    _start(dash_duo, data_dir, worklist)
+    field = dash_duo.driver.find_element(By.ID, ids.ANNOTATOR)
+    field.send_keys("Half Typed")
+    _press(dash_duo, "s", element=field)
+    settled(dash_duo, quiet=1.0)
+    assert _save_message(dash_duo) == ""
+
+
+# --------------------------------------------------------------------------- the tool
+
+
+def _dragmode(dash_duo) -> str:
+    return _js(dash_duo, "return gd && gd._fullLayout ? gd._fullLayout.dragmode : null;")
+
+
+@pytest.mark.parametrize(("label", "dragmode"), [("Box re-segment", "drawrect"),
+                                                 ("Draw region", "drawclosedpath")])
+def test_the_next_image_opens_with_the_default_tool(dash_duo, data_dir, worklist, label,
+                                                    dragmode):
+    _start(dash_duo, data_dir, worklist)
+    click(dash_duo.driver, By.XPATH, f"//label[normalize-space()='{label}']")
+    wait_for(dash_duo, lambda: _dragmode(dash_duo) == dragmode, 10, "the tool did not change")
+    _open_entry(dash_duo, "b.png")
+    wait_for(dash_duo, lambda: _dragmode(dash_duo) == "pan", 10,
+             f"b.png opened in {_dragmode(dash_duo)}")
+    checked = dash_duo.driver.find_element(By.CSS_SELECTOR, f"#{ids.TOOL} input:checked")
+    assert checked.get_attribute("value") == "pan"
+
+
+# --------------------------------------------------------------------------- no browser
+
+
+@pytest.mark.usefixtures("an_app_exists")
+def test_each_birads_select_reads_a_dash_once(annotate):
+    card = annotate._record_card()
+    for name in ("shape", "orientation", "echo_pattern", "posterior_features", "assessment"):
+        select = find_component(card, ids.descriptor(name))
+        # dbc.Select lists its placeholder (hidden, shown for the unset value) first.
+        labels = [select.placeholder] + [o["label"] for o in select.options]
+        assert labels.count("—") == 1, (name, labels)
+        assert [o["value"] for o in select.options].count("") == 1  # a choice can be taken back
+
+
+@pytest.mark.usefixtures("an_app_exists")
+def test_reset_tool_only_changes_another_tool(annotate):
+    from dash.exceptions import PreventUpdate
+
+    assert annotate.reset_tool({"image": "x", "at": 1}, "box") == annotate.DEFAULT_TOOL == "pan"
+    for opened, tool in (({"image": "x", "at": 1}, "pan"), (None, "box")):
+        with pytest.raises(PreventUpdate):
+            annotate.reset_tool(opened, tool)
