@@ -59,23 +59,138 @@ def test_max_vertices_is_checked():
         e.revectorize(e.empty_state(), 8.5, (10, 10))
 
 
-def test_box_replaces_only_the_inside_and_keeps_other_regions_verbatim():
-    shape = (80, 100)
-    far = "M80,60L95,60L95,75L80,75Z"  # away from the box: must survive untouched
-    near = "M10,10L40,10L40,40L10,40Z"  # crosses the box's edge
-    predicted = np.zeros(shape, bool)
-    predicted[30:50, 30:60] = True
-    box = (25, 25, 65, 55)
-    state = e.merge_box([far, near], box, predicted, shape, 64)
+def _square(x0, y0, x1, y1) -> str:
+    """A region's path over the pixels x0..x1-1, y0..y1-1."""
+    return f"M{x0},{y0}L{x1},{y0}L{x1},{y1}L{x0},{y1}Z"
+
+
+def _rect_mask(shape, x0, y0, x1, y1):
+    mask = np.zeros(shape, bool)
+    mask[y0:y1, x0:x1] = True
+    return mask
+
+
+#: A box drawn about 15 % wider than its lesion, and the model's outline in it.
+BOX_SHAPE = (120, 160)
+BOX = (50, 40, 90, 75)
+LESION = _ellipse(BOX_SHAPE, center=(70, 57), radii=(16, 13))
+
+
+def test_box_replaces_the_outline_it_overlaps_whole_and_keeps_other_regions_verbatim():
+    # BUSI malignant 50's case: the AI outline is the lesion over-segmented, reaching
+    # far out of the box. Its part outside the box was kept, cut along the box's edge: an
+    # L-shaped strip the calipers measured. It is the box's lesion: all of it goes.
+    far = _square(120, 90, 150, 110)  # away from the box: must survive untouched
+    over = _square(20, 20, 110, 100)  # outside the box: 5.1 times the box's area
+    state = e.merge_box([far, over], BOX, LESION, BOX_SHAPE, 64)
     assert state["action"] == "box"
-    assert far in state["paths"]
-    result = s.paths_to_mask(state["paths"], shape)
-    inside = np.zeros(shape, bool)
-    inside[25:55, 25:65] = True
-    np.testing.assert_array_equal(result[inside], predicted[inside])
-    near_mask = s.paths_to_mask([near], shape)
-    # Outside the box, the old outline is unchanged (up to re-vectorization).
-    assert _iou(result & ~inside & near_mask, near_mask & ~inside) > 0.97
+    assert state["paths"][0] == far and len(state["paths"]) == 2
+    result = s.paths_to_mask(state["paths"][1:], BOX_SHAPE)
+    assert _iou(result, LESION) > 0.95
+    assert not (result & ~_rect_mask(BOX_SHAPE, *BOX)).any()
+    assert state[e.BOX_OUTSIDE] == {"replaced": 1}
+    assert e.box_note(state) == "replaced the outline it overlapped"
+
+
+def test_a_region_wholly_in_the_box_is_replaced_without_a_note():
+    state = e.merge_box([_square(60, 50, 80, 65)], BOX, LESION, BOX_SHAPE, 64)
+    assert _iou(s.paths_to_mask(state["paths"], BOX_SHAPE), LESION) > 0.95
+    assert e.BOX_OUTSIDE not in state and e.box_note(state) is None
+
+
+def test_pieces_of_a_fragmented_outline_are_replaced_though_each_holds_little_of_it():
+    # Each holds under half of the new outline, but reaches out of the box by less than
+    # the box's area: pieces of this lesion, not a larger structure.
+    left, right = _square(45, 45, 70, 70), _square(70, 45, 95, 70)
+    state = e.merge_box([left, right], BOX, LESION, BOX_SHAPE, 64)
+    assert _iou(s.paths_to_mask(state["paths"], BOX_SHAPE), LESION) > 0.95
+    assert state[e.BOX_OUTSIDE] == {"replaced": 2}
+    assert e.box_note(state) == "replaced the 2 outlines it overlapped"
+
+
+def test_a_larger_structure_the_box_only_touched_is_cut_at_the_box():
+    # It holds under half of the new outline and reaches out of the box by more than
+    # the box's area: another structure (a hand-drawn one, say) that the box's lesion
+    # touches. Only its part inside the box gives way.
+    big = _square(0, 0, 66, 120)  # 1400 px inside the box, 6520 outside (box: 1400)
+    inside = _rect_mask(BOX_SHAPE, *BOX)
+    assert (s.paths_to_mask([big], BOX_SHAPE) & LESION).sum() < 0.5 * LESION.sum()
+    state = e.merge_box([big], BOX, LESION, BOX_SHAPE, 64)
+    result = s.paths_to_mask(state["paths"], BOX_SHAPE)
+    np.testing.assert_array_equal(result[inside], LESION[inside])
+    big_mask = s.paths_to_mask([big], BOX_SHAPE)
+    assert _iou(result & ~inside, big_mask & ~inside) > 0.97
+    assert e.BOX_OUTSIDE not in state
+
+
+def test_a_region_the_new_outline_only_grazes_is_cut_not_replaced():
+    # Beside the lesion, sharing a column of pixels with its outline (under a tenth of
+    # either): another region, smaller than the box, so only the overlap rule keeps it.
+    beside = _square(84, 45, 110, 70)
+    shared = (s.paths_to_mask([beside], BOX_SHAPE) & LESION).sum()
+    assert 0 < shared < e.SAME_LESION_OVERLAP * LESION.sum()
+    state = e.merge_box([beside], BOX, LESION, BOX_SHAPE, 64)
+    result = s.paths_to_mask(state["paths"], BOX_SHAPE)
+    inside = _rect_mask(BOX_SHAPE, *BOX)
+    np.testing.assert_array_equal(result[inside], LESION[inside])
+    assert _iou(result & ~inside, _rect_mask(BOX_SHAPE, 90, 45, 110, 70)) > 0.97
+    assert e.BOX_OUTSIDE not in state
+
+
+def test_a_region_cut_at_the_box_leaves_no_slivers_outside_it():
+    # Regions reaching into the box but not into its new outline are cut at its edge
+    # (the box says nothing else is in there). What is cut off and nowhere wider than
+    # SLIVER_WIDTH_PX, or smaller than SLIVER_BOX_SHARE of the box, goes too: it was a
+    # strip along the edge to select by its 2-px line and delete.
+    lesion = _rect_mask(BOX_SHAPE, 70, 50, 85, 70)
+    thin = _square(50, 36, 70, 50)  # 4 px above the box, 80 px: goes
+    tiny = _square(85, 55, 95, 60)  # 5x5 px right of it (< 2 % of the box): goes
+    thick = _square(5, 45, 60, 72)  # 45 px wide left of it: kept
+    state = e.merge_box([thin, tiny, thick], BOX, lesion, BOX_SHAPE, 64)
+    result = s.paths_to_mask(state["paths"], BOX_SHAPE)
+    inside = _rect_mask(BOX_SHAPE, *BOX)
+    np.testing.assert_array_equal(result[inside], lesion[inside])
+    assert not result[:40, :].any() and not result[:, 90:].any()
+    assert _iou(result & ~inside, _rect_mask(BOX_SHAPE, 5, 45, 50, 72)) > 0.97
+    assert state[e.BOX_OUTSIDE] == {"removed": 2}
+    assert e.box_note(state) == "removed 2 slivers of outline left outside its edge"
+
+
+def test_the_sliver_width_is_inclusive_and_pieces_the_box_did_not_cut_stay():
+    lesion = _rect_mask(BOX_SHAPE, 70, 50, 85, 70)
+    four = _square(50, 36, 90, 50)  # 4 px above the box, 160 px: goes
+    five = _square(50, 71, 90, 80)  # 5 px below the box, 200 px: stays
+    # One region of two pieces: the far one is not cut by the box, and stays whole.
+    two = "M52,45L58,45L58,55L52,55Z M140,100L143,100L143,103L140,103Z"
+    state = e.merge_box([four, five, two], BOX, lesion, BOX_SHAPE, 64)
+    result = s.paths_to_mask(state["paths"], BOX_SHAPE)
+    assert not result[:40, :].any()
+    assert result[75:80, 51:89].all()
+    assert result[100:103, 140:143].all()
+    assert state[e.BOX_OUTSIDE] == {"removed": 1}
+    assert e.box_note(state) == "removed a sliver of outline left outside its edge"
+
+
+def test_a_box_the_model_finds_nothing_in_leaves_the_outline_as_it_was():
+    # The radiologist has said the lesion is in the box; an empty answer does not say
+    # where it is instead. Before, the outline was erased from the box.
+    paths = [_square(20, 20, 110, 100), _square(120, 90, 150, 110)]
+    empty = np.zeros(BOX_SHAPE, bool)
+    empty[0:10, 0:10] = True  # outside the box: not used
+    state = e.merge_box(paths, BOX, empty, BOX_SHAPE, 64)
+    assert state["paths"] == paths and state["action"] == "box"
+    assert e.box_note(state) == e.BOX_FOUND_NOTHING
+    assert "found nothing" in e.box_note(state)
+
+
+def test_box_note_is_none_for_other_states_and_for_what_it_cannot_read():
+    assert e.box_note(e.make_state([], "edit")) is None
+    assert e.box_note({"box_outside": {"replaced": True, "removed": "2"}}) is None
+    assert e.box_note({"box_outside": {"replaced": 1, "removed": 3}}) == (
+        "replaced the outline it overlapped; removed 3 slivers of outline left outside"
+        " its edge"
+    )
+    assert e.box_note(None) is None
 
 
 def test_box_must_fit_the_image():
