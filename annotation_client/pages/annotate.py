@@ -3123,8 +3123,11 @@ def measure(history, meta, _loaded, *_echoes):
         # The click's own step, and the run's net offset since its first click.
         previous = history["past"][-1] if steps else None
         change = _editing.offset_change_text(present, previous, meta.get("pixel_spacing_mm"))
-    elif present.get(OVER_EDITS):
-        change += f" ({OVER_EDITS_TEXT})"
+    else:
+        # What a box did beyond its inside (_editing.box_note), and over edits of its wait.
+        notes = [_editing.box_note(present), present.get(OVER_EDITS) and OVER_EDITS_TEXT]
+        if any(notes):
+            change += f" ({'; '.join(n for n in notes if n)})"
     status = (
         f"{len(present['paths'])} region(s) · {_shapes.vertex_count(present['paths'])} vertices"
         f" · last change: {change} · {steps} undo step(s)"

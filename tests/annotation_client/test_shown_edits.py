@@ -209,7 +209,9 @@ def test_edits_made_on_the_box_s_drawing_are_kept_under_the_box(annotate):
     kept = _paths({"present": {"paths": [B1, C]}})
     assert _paths(history)[:2] == kept  # the regions outside the box, as edited
     status = text_of(annotate.measure(history, META, None)[1])
-    assert "last change: box (over the edits made while the box was segmented" in status
+    # A overlapped the box's outline and reached out of the box: replaced whole.
+    assert ("last change: box (replaced the outline it overlapped; over the edits made while"
+            " the box was segmented") in status
     # Edits of the wait taken back by an Undo of the wait are not under the box.
     undone = _edit(annotate, start, fired=[GRAPH, UNDO, BOX_DONE], undo=1,
                    relayout={"shapes[2].path": C}, shown=shown,
@@ -221,7 +223,8 @@ def test_edits_made_on_the_box_s_drawing_are_kept_under_the_box(annotate):
                   shown={"revision": "r0", "paths": [A, B]},
                   box_result=_box_answer(request["at"], [10, 10, 20, 20]), pending=pending)[0]
     assert plain["present"]["action"] == "box" and "over_edits" not in plain["present"]
-    assert "last change: box ·" in text_of(annotate.measure(plain, META, None)[1])
+    assert "last change: box (replaced the outline it overlapped) ·" in text_of(
+        annotate.measure(plain, META, None)[1])
 
 
 def test_a_drawing_derived_from_another_is_not_taken_for_this_one(annotate):

@@ -1,0 +1,73 @@
+"""The status line after a *Box re-segment* says what the box did outside itself.
+
+A box now replaces the whole region its new outline overlaps, and removes slivers of
+the regions it cuts (see ``_editing.merge_box``): outline outside the box can change,
+and the status line says so, beside the note on edits made while the box was
+segmented.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from _dash_helpers import text_of
+
+from annotation_client import _editing, _history, create_app
+
+SHA = "b0" * 32
+META = {"sha256": SHA, "name": "scan.png", "width": 160, "height": 120}
+SHAPE = (META["height"], META["width"])
+BOX = (50, 40, 90, 75)
+OVER = "M20,20L110,20L110,100L20,100Z"  # an outline reaching far out of the box
+THIN = "M50,36L70,36L70,50L50,50Z"  # reaching 4 px out of the box, above it
+
+
+@pytest.fixture(autouse=True)
+def app(tmp_path):
+    """The app the page registers with (before the page module is imported)."""
+    return create_app({"DATA_DIR": tmp_path / "annotations"})
+
+
+def _status(annotate, box_state) -> str:
+    history = _history.push(
+        _history.new_history(_editing.make_state([OVER], "ai"), image=SHA), box_state)
+    return text_of(annotate.measure(history, META, None)[1])
+
+
+def _lesion(x0=60, y0=50, x1=80, y1=65):
+    mask = np.zeros(SHAPE, bool)
+    mask[y0:y1, x0:x1] = True
+    return mask
+
+
+def test_a_box_that_replaced_an_outline_beyond_it_says_so(annotate):
+    state = _editing.merge_box([OVER], BOX, _lesion(), SHAPE, 32)
+    assert "last change: box (replaced the outline it overlapped) ·" in _status(annotate, state)
+
+
+def test_a_box_that_removed_slivers_says_so(annotate):
+    state = _editing.merge_box([THIN], BOX, _lesion(), SHAPE, 32)
+    status = _status(annotate, state)
+    assert "last change: box (removed a sliver of outline left outside its edge) ·" in status
+
+
+def test_a_box_the_model_found_nothing_in_says_so(annotate):
+    state = _editing.merge_box([OVER], BOX, np.zeros(SHAPE, bool), SHAPE, 32)
+    assert state["paths"] == [OVER]
+    status = _status(annotate, state)
+    assert f"last change: box ({_editing.BOX_FOUND_NOTHING}) ·" in status
+
+
+def test_both_notes_of_a_box_over_the_edits_of_its_wait(annotate):
+    state = _editing.merge_box([OVER, THIN], BOX, _lesion(), SHAPE, 32)
+    state[annotate.OVER_EDITS] = True
+    assert (
+        "last change: box (replaced the outline it overlapped; removed a sliver of outline"
+        f" left outside its edge; {annotate.OVER_EDITS_TEXT}) ·"
+    ) in _status(annotate, state)
+
+
+def test_a_box_that_changed_only_its_inside_says_nothing_more(annotate):
+    state = _editing.merge_box(["M60,50L80,50L80,65L60,65Z"], BOX, _lesion(55, 45, 85, 70),
+                               SHAPE, 32)
+    assert "last change: box ·" in _status(annotate, state)
