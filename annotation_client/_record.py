@@ -376,6 +376,98 @@ def descends_from_others(record: Mapping) -> bool | None:
     return any(r != record.get("annotator") for r in based_on["readers"])
 
 
+def _reading(record) -> tuple | None:
+    """What of a record is the reader's reading, beside the outline; None if unreadable."""
+    final = record.get("final") if isinstance(record, Mapping) else None
+    image = record.get("image") if isinstance(record, Mapping) else None
+    if not isinstance(final, Mapping) or not isinstance(image, Mapping):
+        return None
+    note = final.get("note")
+    try:
+        descriptors = clean_descriptors(final.get("descriptors"))
+    except (TypeError, ValueError):
+        return None
+    return (
+        record.get("annotator"),
+        final.get("label") or None,
+        note.strip() if isinstance(note, str) else note,
+        descriptors,
+        # Measurements in mm follow from the spacing: setting one is a change.
+        image.get("pixel_spacing_mm"),
+    )
+
+
+def same_reading(new: Mapping, old: Mapping) -> bool:
+    """Whether two records hold the same reading by the same reader.
+
+    The annotator, the final label, the note, every BI-RADS descriptor (the
+    assessment among them) and the pixel spacing. The outline is compared apart,
+    as masks: a record holds only its summary.
+
+    Parameters
+    ----------
+    new, old : mapping
+        Records as :func:`build_record` makes them; ``old`` as read from disk.
+
+    Returns
+    -------
+    bool
+        False also when either cannot be read: saving again is then never refused.
+    """
+    mine, theirs = _reading(new), _reading(old)
+    return mine is not None and mine == theirs
+
+
+def revision_losses(new: Mapping, old: Mapping, version: int) -> list[str]:
+    """What a save of ``new`` would leave out that ``old``, version ``version``, holds.
+
+    Asked before such a save (one click confirms it): a final label that the
+    latest version has and this save has not, and the AI's outline saved untouched
+    over a version whose outline the radiologist edited or drew. Both are what a
+    reader who reopened a case and saved at once, without loading their reading,
+    would silently replace.
+
+    Parameters
+    ----------
+    new : mapping
+        The record about to be saved (:func:`build_record`).
+    old : mapping
+        The latest saved version's record the reader may see.
+    version : int
+        Its number, for the message.
+
+    Returns
+    -------
+    list of str
+        One sentence per loss; empty when the save loses nothing.
+
+    Examples
+    --------
+    >>> old = {"final": {"label": "benign", "empty": False}, "agreement": {"edited": True},
+    ...        "annotator": "Dr A"}
+    >>> new = {"final": {"label": None}, "agreement": {"edited": False}}
+    >>> revision_losses(new, old, 1)  # doctest: +NORMALIZE_WHITESPACE
+    ['It has no final label; version 1 is labelled benign.', "Its outline is the AI's,
+    untouched; version 1's outline, by Dr A, was edited."]
+    """
+    old_final = old.get("final") if isinstance(old.get("final"), Mapping) else {}
+    new_final = new.get("final") if isinstance(new.get("final"), Mapping) else {}
+    losses = []
+    old_label = old_final.get("label")
+    if not new_final.get("label") and old_label in LABELS:
+        losses.append(f"It has no final label; version {version} is labelled {old_label}.")
+    old_agreement = old.get("agreement") if isinstance(old.get("agreement"), Mapping) else {}
+    new_agreement = new.get("agreement") if isinstance(new.get("agreement"), Mapping) else {}
+    # An outline without an AI one beside it (edited None) was drawn by hand.
+    how = ("edited" if old_agreement.get("edited") is True
+           else "drawn by hand" if old_agreement.get("edited") is None
+           and old_final.get("empty") is False else None)
+    if new_agreement.get("edited") is False and how:
+        losses.append(f"Its outline is the AI's, untouched; version {version}'s outline, by "
+                      f"{old.get('annotator')}, was {how}.")
+    return losses
+
+
 def _worklist_path(value) -> str | None:
     if value in (None, ""):
         return None

@@ -83,6 +83,16 @@ ANNOTATOR_NAMES = "annotator-names"  # datalist: the names saved before, offered
 ANNOTATOR_HINT = "annotator-hint"  # where the name comes from (SONOTRACE_ANNOTATOR_HEADER)
 SAVE_ALERT = "save-alert"
 MARGIN_HINT = "margin-hint"  # says when the ticked margins contradict each other
+# Says when the final label, the outline and the BI-RADS assessment disagree
+READING_HINT = "reading-hint"
+# dcc.ConfirmDialog: asks before a save leaves out the final label or the edited
+# outline of the latest version (its OK saves anyway)
+SAVE_QUESTION = "save-question"
+# Above the image: "Saved before by Dr B ... [Load it to revise]", when the reader named
+# has no version of the image and others have (their reading is not loaded unasked)
+OTHERS_SAVES = "others-saves"
+OTHERS_SAVES_TEXT = "others-saves-text"
+OTHERS_SAVES_LOAD = "others-saves-load"
 DOWNLOAD_SVG_BUTTON = "download-svg-button"
 DOWNLOAD_PNG_BUTTON = "download-png-button"
 DOWNLOAD_SVG = "download-svg"

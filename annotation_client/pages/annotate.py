@@ -26,6 +26,7 @@ from dash.exceptions import MissingCallbackContextException, PreventUpdate
 
 import vectorizer
 from annotation_client import (
+    _consistency,
     _editing,
     _figure,
     _history,
@@ -51,6 +52,8 @@ from annotation_client._record import (
     clean_descriptors,
     margin_conflict,
     parse_based_on,
+    revision_losses,
+    same_reading,
 )
 from annotation_client._server_client import (
     ModelServerClient,
@@ -361,6 +364,26 @@ def _option_label(name: str, value: str) -> str:
     return value
 
 
+def _others_saves_notice():
+    """Above the image: the image was saved before by other readers, not by this one.
+
+    Their reading is not loaded unasked (a second reader's read stays independent),
+    but the reader must see it exists before reading the image again: the Record
+    card's line is below the fold. Shown by :func:`show_others_saves`.
+    """
+    return html.Div(
+        [
+            html.Span(id=ids.OTHERS_SAVES_TEXT, className="me-2"),
+            dbc.Button("Load it to revise", id=ids.OTHERS_SAVES_LOAD, color="info",
+                       outline=True, size="sm"),
+        ],
+        id=ids.OTHERS_SAVES,
+        className="alert alert-info py-2 mb-2 small",
+        role="status",
+        style={"display": "none"},
+    )
+
+
 def _record_card(signed_in: bool = False, blinded: bool = False):
     descriptor_controls = []
     for name, options in DESCRIPTOR_OPTIONS.items():
@@ -433,9 +456,13 @@ def _record_card(signed_in: bool = False, blinded: bool = False):
                         options=[{"label": label, "value": label} for label in LABELS],
                         value=None,
                         inline=True,
-                        class_name="mb-2",
+                        class_name="mb-0",
                         **_MEMORY,
                     ),
+                    # Says when label, outline and BI-RADS assessment disagree (see
+                    # _consistency); Save repeats it, and saves all the same.
+                    html.Div(id=ids.READING_HINT, className="small text-warning-emphasis mb-2",
+                             role="status"),
                     html.Div(descriptor_controls),
                     dbc.Label("Note", html_for=ids.NOTE, class_name="small mb-0"),
                     dbc.Textarea(
@@ -478,6 +505,9 @@ def _record_card(signed_in: bool = False, blinded: bool = False):
                         id=ids.SAVED_WORK,
                         storage_type="memory" if blinded else "session",
                     ),
+                    # Asked by Save when it would leave out the label or the edited
+                    # outline of the latest version (see _before_writing).
+                    dcc.ConfirmDialog(id=ids.SAVE_QUESTION),
                     dcc.Download(id=ids.DOWNLOAD_SVG),
                     dcc.Download(id=ids.DOWNLOAD_PNG),
                 ]
@@ -668,6 +698,7 @@ def layout(**query):
             dcc.Interval(id=ids.SERVER_POLL, interval=SERVER_POLL_MS),
             html.Div(id=ids.SERVER_ALERT),
             html.Div(id=ids.UPLOAD_ALERT),
+            _others_saves_notice(),
             # Filled by sonotrace.js, which refuses a file over the limit before it is
             # sent: the server would drop a request that large with no message.
             html.Div(id=ids.UPLOAD_REFUSED),
@@ -1154,6 +1185,29 @@ def check_margin(margin):
     return margin_conflict(margin if isinstance(margin, list) else None)
 
 
+@callback(
+    Output(ids.READING_HINT, "children"),
+    Input(ids.FINAL_LABEL, "value"),
+    Input(ids.descriptor("assessment"), "value"),
+    # The history is the shell's: a page callback only reads it, and hears of its
+    # changes through the page's own echo (see test_no_callback_mixes_the_shell_and_a_page).
+    State(ids.HISTORY, "data"),
+    State(ids.IMAGE_META, "data"),
+    Input(ids.OUTLINE_CHANGED, "data"),
+    Input(ids.PAGE_LOAD, "data"),
+)
+def check_reading(label, assessment, history, meta, *_echoes):
+    """Say, as the record is filled in, when label, outline and assessment disagree.
+
+    A hint only (see :mod:`annotation_client._consistency`): Save repeats it and
+    saves all the same. Nothing is said before an image is open.
+    """
+    if not meta:
+        return None
+    outlined = bool(_present(history, meta)["paths"])
+    return _consistency.reading_conflict(label, outlined, assessment)
+
+
 # =========================================================================== callbacks: image
 
 
@@ -1309,6 +1363,15 @@ def clear_save_message(opened):
     return None
 
 
+def open_image(contents, request, filename, current_meta, tool="pan"):
+    """Open the uploaded file or the worklist entry asked for (see :func:`_show`)."""
+    if ctx.triggered_id == ids.WORKLIST_REQUEST:
+        if isinstance(request, dict) and request.get("saved"):
+            return open_kept_upload(request, current_meta, tool)
+        return open_worklist_entry(request, current_meta, tool)
+    return open_upload(contents, filename, current_meta, tool)
+
+
 @callback(
     Output(ids.IMAGE_META, "data"),
     Output(ids.IMAGE_DATA, "data"),
@@ -1324,20 +1387,79 @@ def clear_save_message(opened):
     Output(ids.IMAGE_OPENED, "data"),
     # The BI-RADS descriptors describe one image's lesion: a new image starts blank.
     *[Output(ids.descriptor(name), "value") for name in DESCRIPTOR_OPTIONS],
+    # Written with IMAGE_OPENED, which revise_linked and edit answer: set later, the
+    # model's outline could be drawn before the wish to load over it was known.
+    Output(ids.REVISE_ON_OPEN, "data", allow_duplicate=True),
     Input(ids.IMAGE_UPLOAD, "contents"),
     Input(ids.WORKLIST_REQUEST, "data"),
     State(ids.IMAGE_UPLOAD, "filename"),
     State(ids.IMAGE_META, "data"),
     State(ids.TOOL, "value"),
+    State(ids.REVISE_ON_OPEN, "data"),
+    State(ids.ANNOTATOR, "value"),
     prevent_initial_call=True,
 )
-def open_image(contents, request, filename, current_meta, tool="pan"):
-    """Open the uploaded file or the worklist entry asked for (see :func:`_show`)."""
-    if ctx.triggered_id == ids.WORKLIST_REQUEST:
-        if isinstance(request, dict) and request.get("saved"):
-            return open_kept_upload(request, current_meta, tool)
-        return open_worklist_entry(request, current_meta, tool)
-    return open_upload(contents, filename, current_meta, tool)
+def open_to_revise(contents, request, filename, current_meta, tool="pan", revise=None,
+                   annotator=None):
+    """Open an image (:func:`open_image`) and load the reader's saved reading of it.
+
+    Reopening a case shows what was saved of it, not the AI's outline with a blank
+    label that a Save would then record as a new version. The rule
+    (:func:`_version_to_revise`): the latest version the reader saved, when a reader
+    is known (signed in, or named in the Annotator field); with no reader known, the
+    image's latest version. Other readers' versions are not loaded for a named
+    reader, so that a second reading stays independent: :func:`show_others_saves`
+    says they exist, above the image, with *Load it to revise*. The load itself is
+    a Saved-page link's (``REVISE_ON_OPEN``, see :func:`revise_linked`); a link's
+    own wish for this image stands, and an image opened again keeps its work.
+    """
+    opened = open_image(contents, request, filename, current_meta, tool)
+    return (*opened, _wish_on_open(opened[0], current_meta, revise, annotator))
+
+
+def _wish_on_open(meta, current_meta, revise, annotator):
+    """``REVISE_ON_OPEN`` once ``meta`` is open: ``{"sha256", "version"}`` or None."""
+    if not isinstance(meta, dict):
+        return dash.no_update  # the file did not open: the open image and its wish stay
+    if _links_to(revise, meta):
+        return dash.no_update  # a Saved page link's, for this very image
+    if isinstance(current_meta, dict) and current_meta.get("sha256") == meta["sha256"]:
+        return None  # opened again: its outline and record are kept as they are
+    version = _version_to_revise(meta, annotator)
+    return None if version is None else {"sha256": meta["sha256"], "version": version}
+
+
+def _reader_named(annotator) -> str | None:
+    """Who is reading: the signed-in reader, else the name typed in Annotator, else None.
+
+    Raises
+    ------
+    _signin.SignInError
+        A sign-in proxy that named nobody, or a typed name no save would take.
+    """
+    reader = get_reader()  # blinded reading: the signed-in reader
+    if reader is not None:
+        return reader
+    header = get_config().annotator_header
+    if header:
+        return _signin.signed_in_name(flask.request.headers, header)
+    if isinstance(annotator, str) and annotator.strip():
+        return _signin.checked_name(annotator, "The annotator's name")
+    return None
+
+
+def _version_to_revise(meta: dict, annotator) -> int | None:
+    """The saved version an image opened loads: the latest of the reader's own when a
+    reader is named (:func:`_reader_named`), else the image's latest; None for none.
+
+    A reader whose name cannot be read (a sign-in that failed, a name a save refuses)
+    gets none: another reader's version is never loaded for them by default.
+    """
+    try:
+        versions = get_store().versions(meta["sha256"], _reader_named(annotator))
+    except (OSError, ValueError, _signin.SignInError):
+        return None
+    return versions[-1] if versions else None
 
 
 def open_upload(contents, filename, current_meta, tool="pan"):
@@ -1769,7 +1891,8 @@ def keep_work_over_link(cancelled):
 )
 def revise_linked(_opened, _segmented, revise, meta, auto, clicks):
     """Load the saved version a Saved page link names (``version``), else the latest,
-    of the image the link opened.
+    of the image the link opened; or the version an image opened from the worklist,
+    an upload or a kept copy revises (:func:`open_to_revise` names it).
 
     As a click of *Load it to revise* would, and only once the model server has
     answered for the image (or none is asked: segment on open is off), since an
@@ -1908,6 +2031,53 @@ def show_previous_saves(meta, _saved, _loaded, _opened=None, _ticks=None):
         return {}, f"This image has saved versions, but the latest cannot be read ({exc}).", None
     return ({}, previous_save_text(record, len(versions), own=reader is not None),
             {"image": meta["sha256"], "version": versions[-1]})
+
+
+@callback(
+    Output(ids.OTHERS_SAVES, "style"),
+    Output(ids.OTHERS_SAVES_TEXT, "children"),
+    Input(ids.IMAGE_OPENED, "data"),
+    # A load (of theirs, or any) or a save answers the notice: it goes.
+    Input(ids.LOADED_SAVE, "data"),
+    Input(ids.SAVED_WORK, "data"),
+    State(ids.IMAGE_META, "data"),
+    State(ids.ANNOTATOR, "value"),
+    prevent_initial_call=True,
+)
+def show_others_saves(_opened, _loaded, _saved, meta, annotator=None):
+    """Say above the image that other readers saved it, when the reader did not.
+
+    The image opened loads the reader's own latest version (:func:`open_to_revise`);
+    without one, another reader's is left unloaded, so that this reading stays
+    independent, and said here where it is seen, with *Load it to revise* to take
+    it up all the same. Not under blinded reading, where others' saves are hidden.
+    """
+    hidden = {"display": "none"}
+    if ids.IMAGE_OPENED not in _triggered() or not meta:
+        return hidden, None
+    try:
+        reader = _reader_named(annotator)
+        store = get_store()
+        if reader is None or store.versions(meta["sha256"], reader):
+            return hidden, None  # loaded as it opened, or no reader to tell apart
+        versions = store.versions(meta["sha256"], get_reader())
+        if not versions:
+            return hidden, None
+        record = store.load_record(meta["sha256"], versions[-1])
+        if not isinstance(record, dict):
+            raise ValueError("its record is not a JSON object")
+    except (OSError, ValueError, _signin.SignInError):
+        return hidden, None  # the Record card's line says why
+    return {}, others_saves_text(record, len(versions), reader)
+
+
+def others_saves_text(record: dict, count: int, reader: str) -> str:
+    """The notice above the image: who saved it, and that this reading starts afresh."""
+    return (
+        f"{previous_save_text(record, count)} You ({reader}) have not saved it: your "
+        "reading starts from the AI's outline, independent of theirs. Load theirs only "
+        "to revise it."
+    )
 
 
 def previous_save_text(record: dict, count: int, own: bool = False) -> str:
@@ -2130,12 +2300,15 @@ def _revised(meta: dict, history: dict | None,
     Input(ids.LOAD_SAVED_BUTTON, "n_clicks"),
     State(ids.IMAGE_META, "data"),
     State(ids.PREVIOUS_SAVES_SHOWN, "data"),
+    # The same button in the notice above the image (show_others_saves).
+    Input(ids.OTHERS_SAVES_LOAD, "n_clicks"),
     prevent_initial_call=True,
     # A second click while this one runs would push the same version twice; the
     # segment callback also disables the button while /predict runs.
-    running=[(Output(ids.LOAD_SAVED_BUTTON, "disabled"), True, False)],
+    running=[(Output(ids.LOAD_SAVED_BUTTON, "disabled"), True, False),
+             (Output(ids.OTHERS_SAVES_LOAD, "disabled"), True, False)],
 )
-def load_saved(clicks, meta, shown=None):
+def load_saved(clicks, meta, shown=None, notice_clicks=None):
     """Put the saved version the Record card names back in the editor, to revise it.
 
     That is the image's latest version when the line was last drawn (``shown``);
@@ -2146,7 +2319,7 @@ def load_saved(clicks, meta, shown=None):
     version. Saving again makes the next version; the AI's outline, if any, stays
     the one the next record compares with.
     """
-    if not clicks or not meta:
+    if not (clicks or notice_clicks) or not meta:
         raise PreventUpdate
     no = dash.no_update
     sha = meta["sha256"]
@@ -2234,6 +2407,7 @@ def _typed_spacing(meta: dict, record: dict) -> dict | None:
         (Output(ids.SEGMENT_BUTTON, "disabled"), True, False),
         # A saved version loaded now would be covered by the outline on its way.
         (Output(ids.LOAD_SAVED_BUTTON, "disabled"), True, False),
+        (Output(ids.OTHERS_SAVES_LOAD, "disabled"), True, False),
     ],
 )
 def segment(
@@ -3283,15 +3457,27 @@ def _outline_files(paths, meta) -> tuple[str, np.ndarray]:
     # then the last save's snapshot (which versions this page saved: _saved_meanwhile).
     State(ids.SPACING_INPUT, "value"),
     State(ids.SAVED_WORK, "data"),
+    # OK in the question a save asked (see _before_writing): save all the same.
+    Input(ids.SAVE_QUESTION, "submit_n_clicks"),
     prevent_initial_call=True,
     running=[(Output(ids.SAVE_BUTTON, "disabled"), True, False)],
 )
 def save(_clicks, meta, history, ai, classification, final_label, note, annotator, image_data,
          *descriptors):
-    """Save the edited outline, masks and record as the image's next version."""
+    """Save the edited outline, masks and record as the image's next version.
+
+    Unless it adds nothing: work identical to the latest version the reader may
+    see (outline mask, label, descriptors, note, annotator and spacing) is not
+    saved again, and the message names that version. A save that leaves out the
+    final label of that version, or saves the AI's untouched outline over its
+    edited one, is asked about first (:func:`_before_writing`); OK saves it. A
+    label, outline and assessment that disagree (:mod:`_consistency`) are said in
+    the message, and saved all the same.
+    """
     if not meta or not _clicks:  # not a click: the page was drawn again
         raise PreventUpdate
     no = dash.no_update
+    confirmed = ids.SAVE_QUESTION in _triggered()
     # The spacing field's value follows the descriptors (absent in a call without it).
     count = len(DESCRIPTOR_OPTIONS)
     descriptors, field = descriptors[:count], descriptors[count:]
@@ -3371,6 +3557,9 @@ def save(_clicks, meta, history, ai, classification, final_label, note, annotato
             if not classification
             else _shapes.same_geometry(classification.get("paths") or [], paths)
         )
+        held = _before_writing(meta, record, mask, confirmed)
+        if held is not None:
+            return held, no
         # A worklist image stays in its folder; an upload exists nowhere else.
         keep = get_config().keep_uploads and not meta.get("worklist_path") and image_data
         saved = get_store().save(
@@ -3395,11 +3584,12 @@ def save(_clicks, meta, history, ai, classification, final_label, note, annotato
             id="save-result",
         ), no
     dice = record["agreement"]["dice_ai_vs_final"]
-    details = f"Version {saved.version} saved in {saved.folder}."
+    # What the radiologist reads: the version, the image and the label; where the files
+    # are is for the tooltip and data-folder (a 64-hex folder name says nothing here).
+    details = (f"Version {saved.version} of {record['image']['name']} "
+               f"({record['final']['label'] or 'no final label'}).")
     if dice is not None:
         details += f" Dice AI vs final: {dice:.3f}."
-    if not final_label:
-        details += " No final label was set."
     if saved.indexed is False:
         details += (
             " The files are saved, but the Saved page's index could not be updated;"
@@ -3426,11 +3616,95 @@ def save(_clicks, meta, history, ai, classification, final_label, note, annotato
         )
     work = _unsaved.snapshot(meta["sha256"], paths, final_label, note, descriptor_values)
     work["versions"] = [*own, saved.version][-MAX_OWN_VERSIONS:]
+    conflict = _consistency.reading_conflict(
+        record["final"]["label"], bool(paths), descriptor_values.get("assessment"))
     return html.Div(
-        _views.alert(details, "warning" if missed else "success", title="Saved."),
+        [
+            _views.alert(details, "warning" if missed else "success", title="Saved."),
+            # Repeated from the hint beside the label: saved, but worth a second look.
+            *([_views.alert(conflict, "warning", title="Check:", id="save-check")]
+              if conflict else []),
+        ],
         id="save-result",
+        title=f"Saved in {saved.folder}",
         **{"data-version": str(saved.version), "data-folder": str(saved.folder)},
     ), work
+
+
+def _latest_visible(meta: dict, shape: tuple[int, int]) -> tuple[int, dict, np.ndarray] | None:
+    """``(version, record, mask)`` of the latest version of the open image this reader
+    may see (under blinded reading, their own); None when there is none, or it cannot
+    be read (its damage is said elsewhere, and must not stop a save)."""
+    store, sha = get_store(), meta["sha256"]
+    try:
+        versions = store.versions(sha, get_reader())
+        if not versions:
+            return None
+        record = store.load_record(sha, versions[-1])
+        mask = store.load_mask(sha, versions[-1])
+    except (OSError, ValueError) as exc:
+        logger.warning("latest version of %s not compared: %s", sha[:12], exc)
+        return None
+    if not isinstance(record, dict) or mask.shape != shape:
+        return None
+    return versions[-1], record, mask
+
+
+def _before_writing(meta: dict, record: dict, mask: np.ndarray, confirmed: bool):
+    """The answer a save gives instead of writing ``record``, or None to write it.
+
+    Nothing is written when the work is the latest version over again (a second
+    click, or a case reopened and saved unchanged): the answer says which version
+    holds it, with that number in ``data-version`` (the work is saved). Unless
+    ``confirmed``, a save that leaves out what that version holds
+    (:func:`revision_losses`) asks first: ``data-question`` holds the question
+    that :data:`ids.SAVE_QUESTION` puts to the radiologist.
+    """
+    latest = _latest_visible(meta, mask.shape)
+    if latest is None:
+        return None
+    version, old, old_mask = latest
+    if same_reading(record, old) and np.array_equal(old_mask, mask):
+        return html.Div(
+            _views.alert(f"Nothing changed since version {version}; no new version saved.",
+                         "info"),
+            id="save-result",
+            **{"data-version": str(version), "data-unchanged": "true"},
+        )
+    losses = [] if confirmed else revision_losses(record, old, version)
+    if not losses:
+        return None
+    said = " ".join(losses)
+    return html.Div(
+        _views.alert(
+            f"{said} OK in the question saves it anyway (Save asks again); or Load it "
+            f"to revise version {version} first.",
+            "warning",
+            title="Not saved yet.",
+        ),
+        id="save-result",
+        **{"data-question": (
+            f"This save would leave out what the latest version, v{version}, holds. "
+            f"{said}\n\nSave it as a new version anyway?")},
+    )
+
+
+# A save that asked first (data-question in its answer): the question, at once, in the
+# browser's own dialog; OK is save's SAVE_QUESTION input.
+clientside_callback(
+    """
+    function(answer) {
+        var props = answer && answer.props;
+        var question = props && props['data-question'];
+        if (!question) { return [window.dash_clientside.no_update, false]; }
+        return [question, true];
+    }
+    """,
+    Output(ids.SAVE_QUESTION, "message"),
+    Output(ids.SAVE_QUESTION, "displayed"),
+    Input(ids.SAVE_ALERT, "children"),
+    prevent_initial_call=True,
+)
 
 
 @callback(

@@ -617,9 +617,9 @@ def _damage_based_on(data_dir, version, value):
     path.write_text(json.dumps(record))
 
 
-def _save_from(app, annotate, history, annotator="Dr Bo"):
+def _save_from(app, annotate, history, annotator="Dr Bo", note=""):
     with app.server.test_request_context("/_dash-update-component"):
-        alert, _work = annotate.save(1, META, history, None, None, "benign", "", annotator,
+        alert, _work = annotate.save(1, META, history, None, None, "benign", note, annotator,
                                      None, *[None] * N)
     return text_of(alert)
 
@@ -1035,6 +1035,16 @@ def test_two_box_answers_in_one_call_are_both_drawn_oldest_first(annotate):
     assert len(history["present"]["paths"]) >= 2  # both lesions outlined
 
 
+def _confirmed(app, call):
+    """``call()`` as Dash runs save when OK was clicked in its question."""
+    def run():
+        context_value.set(AttributeDict(triggered_inputs=[
+            {"prop_id": f"{ids.SAVE_QUESTION}.submit_n_clicks", "value": 1}]))
+        with app.server.test_request_context("/_dash-update-component"):
+            return call()
+    return copy_context().run(run)
+
+
 def _history_of(paths, action="ai"):
     history = _history.new_history(_editing.empty_state(), image=SHA)
     base = "ai" if action == "ai" else None
@@ -1052,9 +1062,9 @@ def test_an_ai_outline_saved_as_offered_is_unedited_though_its_raster_differs(
           "mask": base64.b64encode(vectorizer.mask_to_png(raster)).decode()}
 
     def save(history):
-        with app.server.test_request_context("/_dash-update-component"):
-            alert, _work = annotate.save(1, META, history, ai, None, "benign", "", "Dr Ada",
-                                         None, *[None] * N)
+        # Confirmed: the AI's outline saved over an edited version is asked about first.
+        alert, _work = _confirmed(app, lambda: annotate.save(
+            1, META, history, ai, None, "benign", "", "Dr Ada", None, *[None] * N))
         assert text_of(alert).startswith("Saved."), text_of(alert)
         versions = sorted((data_dir / SHA).glob("v*.json"))
         return json.loads(versions[-1].read_text()), versions[-1]
@@ -1244,14 +1254,16 @@ def test_a_save_says_which_versions_were_saved_after_the_one_it_revised(
     tab_b = _edit(annotate, [LOADED], loaded=_loaded(version=2), history=_drawn_history())[0]
     tab_a = _edit(annotate, [LOADED], loaded=_loaded(version=2), history=_drawn_history())[0]
     assert _save_from(app, annotate, tab_a, annotator="Dr Cy").startswith("Saved. Version 3")
-    text = _save_from(app, annotate, tab_b, annotator="Dr Cy")
+    # (A note of its own: the same work again would be no new version.)
+    text = _save_from(app, annotate, tab_b, annotator="Dr Cy", note="tab b")
     assert text.startswith("Saved. Version 4")
     assert "Not part of it: v3, saved after v2, the latest version this work started from" in (
         text)
     # A revision of the latest version, or work that loaded none, has nothing to say.
     tab_c = _edit(annotate, [LOADED], loaded=_loaded(version=4), history=_drawn_history())[0]
     assert "Not part of it" not in _save_from(app, annotate, tab_c, annotator="Dr Cy")
-    assert "Not part of it" not in _save_from(app, annotate, _drawn_history(), annotator="Dr Cy")
+    assert "Not part of it" not in _save_from(app, annotate, _drawn_history(), annotator="Dr Cy",
+                                              note="from scratch")
 
 
 def test_an_ai_result_is_not_applied_again_once_its_step_left_the_history(annotate):
@@ -1275,10 +1287,10 @@ def test_an_ai_result_is_not_applied_again_once_its_step_left_the_history(annota
     assert history["present"]["source"] == 999 and history["applied"] == [222, 555, 999]
 
 
-def _save_again(app, annotate, history, saved_work, annotator="Dr Cy"):
+def _save_again(app, annotate, history, saved_work, annotator="Dr Cy", note=""):
     """``save`` with the spacing field empty (none in use) and the last save's snapshot."""
     with app.server.test_request_context("/_dash-update-component"):
-        alert, work = annotate.save(1, META, history, None, None, "benign", "", annotator,
+        alert, work = annotate.save(1, META, history, None, None, "benign", note, annotator,
                                     None, *[None] * N, None, saved_work)
     return text_of(alert), work
 
@@ -1289,7 +1301,7 @@ def test_a_page_saving_twice_is_not_told_its_own_save_was_missed(app, annotate, 
     history = _edit(annotate, [LOADED], loaded=_loaded(version=1), history=_drawn_history())[0]
     first, work = _save_again(app, annotate, history, None)
     assert first.startswith("Saved. Version 2") and work["versions"] == [2]
-    second, work = _save_again(app, annotate, history, work)
+    second, work = _save_again(app, annotate, history, work, note="fixed")
     assert second.startswith("Saved. Version 3") and "Not part of it" not in second
     assert work["versions"] == [2, 3]
     # Another page's save in between is still named, and only it.
@@ -1366,7 +1378,7 @@ def test_a_save_over_another_readers_save_from_the_same_page_revises_it(
     assert store.load_record(SHA, 2)["based_on"] == {
         "version": 1, "annotator": "Dr Amal", "readers": ["Dr Amal"]}
     # A page's next save revises its own last one, by whoever saved it.
-    third, work = _save_again(app, annotate, history, work, annotator="Dr Bashir")
+    third, work = _save_again(app, annotate, history, work, annotator="Dr Bashir", note="v3")
     assert "Recorded as a revision" not in third  # his own read, revised
     assert store.load_record(SHA, 3)["based_on"] == {
         "version": 2, "annotator": "Dr Bashir", "readers": ["Dr Amal", "Dr Bashir"]}

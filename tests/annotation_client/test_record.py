@@ -281,3 +281,48 @@ def test_based_on_names_every_reader_it_descends_from():
     chained = saved("Ada", {"version": 2, "annotator": "Ada", "readers": ["Bea", " Ada "]})
     assert chained["based_on"]["readers"] == ["Ada", "Bea"]
     assert r.descends_from_others(chained) is True
+
+
+# --------------------------------------------------------------------------- saving again
+
+
+def _reading_record(**overrides):
+    args = {"image": {"sha256": "a" * 64, "name": "x.png", "width": 4, "height": 3},
+            "annotator": "Dr A", "final_mask": np.zeros((3, 4), bool), "final_label": "benign",
+            "descriptors": {"assessment": "3", "margin": ["angular", "spiculated"]},
+            "note": "seen"}
+    return r.build_record(**(args | overrides))
+
+
+def test_same_reading_compares_reader_label_note_descriptors_and_spacing():
+    record = _reading_record()
+    # Read back from disk, saved at another time, with the margins in another order.
+    again = _reading_record(descriptors={"margin": ["spiculated", "angular"], "assessment": "3"},
+                            saved_at=dt.datetime(2020, 1, 1, tzinfo=dt.UTC), note=" seen ")
+    assert r.same_reading(again, record)
+    for change in ({"annotator": "Dr B"}, {"final_label": None}, {"note": "seen twice"},
+                   {"descriptors": {"assessment": "4A", "margin": ["angular", "spiculated"]}},
+                   {"image": {"sha256": "a" * 64, "name": "x.png", "width": 4, "height": 3,
+                              "pixel_spacing_mm": [0.1, 0.1]}}):
+        assert not r.same_reading(_reading_record(**change), record), change
+    # A record that cannot be read is never the same: the save goes on.
+    assert not r.same_reading(record, {"final": "?"})
+    assert not r.same_reading(record, dict(record, final=dict(record["final"],
+                                                             descriptors={"x": 1})))
+
+
+def test_revision_losses_name_the_label_and_the_edited_outline_left_out():
+    old = _reading_record(ai_mask=np.ones((3, 4), bool))  # edited: its mask is not the AI's
+    untouched = _reading_record(final_label=None, ai_mask=np.zeros((3, 4), bool))
+    assert r.revision_losses(untouched, old, 2) == [
+        "It has no final label; version 2 is labelled benign.",
+        "Its outline is the AI's, untouched; version 2's outline, by Dr A, was edited.",
+    ]
+    # Drawn by hand, with no AI outline: as much the radiologist's.
+    drawn = _reading_record(final_mask=np.ones((3, 4), bool))
+    assert r.revision_losses(untouched, drawn, 1)[1].endswith("by Dr A, was drawn by hand.")
+    # Nothing is lost: a label kept, the outline edited too, or a version without them.
+    assert r.revision_losses(_reading_record(ai_mask=np.ones((3, 4), bool)), old, 2) == []
+    bare = _reading_record(final_label=None)  # no label, nothing outlined, no AI
+    assert r.revision_losses(untouched, bare, 1) == []
+    assert r.revision_losses(untouched, {"final": None}, 1) == []

@@ -1,0 +1,60 @@
+"""Whether a reading's final label, outline and BI-RADS assessment agree.
+
+A hint, never a refusal: the radiologist may be right (a normal label with an
+outline of a lymph node kept for the record, say), so the Annotate page shows
+it beside the controls and repeats it in the save's message, and saves all the
+same. Pure, so that the rule is tested on its own.
+"""
+
+from __future__ import annotations
+
+from ._record import ASSESSMENT_MEANINGS, LABELS
+
+#: BI-RADS categories that say there is something suspicious to follow or biopsy
+#: (3 to 5), or a proven cancer (6): none of them reads as a normal image.
+NOT_NORMAL = ("3", "4A", "4B", "4C", "5", "6")
+#: Negative or benign findings: neither reads as a malignant lesion.
+NOT_MALIGNANT = ("1", "2")
+
+
+def reading_conflict(label, outlined: bool, assessment) -> str | None:
+    """What in a reading contradicts itself, as one message; None when nothing does.
+
+    Parameters
+    ----------
+    label : {"normal", "benign", "malignant"} or None
+        The final label (anything else, a forged value, counts as none).
+    outlined : bool
+        Whether the outline holds at least one region.
+    assessment : str or None
+        The BI-RADS assessment category ("0" to "6", "4A" to "4C"), or None/"".
+
+    Returns
+    -------
+    str or None
+        Each disagreement as a sentence, in a fixed order: label against outline,
+        then label against assessment.
+
+    Examples
+    --------
+    >>> reading_conflict("normal", True, "5")  # doctest: +NORMALIZE_WHITESPACE
+    'The final label is normal, but an outline is drawn. The final label is normal,
+    but BI-RADS 5 (highly suggestive of malignancy) is not a normal reading.'
+    >>> reading_conflict("benign", True, "3") is None
+    True
+    """
+    if label not in LABELS:
+        return None
+    said = []
+    if label == "normal" and outlined:
+        said.append("The final label is normal, but an outline is drawn.")
+    if label != "normal" and not outlined:
+        said.append(f"The final label is {label}, but no lesion is outlined.")
+    category = assessment if isinstance(assessment, str) else None
+    if (label == "normal" and category in NOT_NORMAL) or (
+            label == "malignant" and category in NOT_MALIGNANT):
+        said.append(
+            f"The final label is {label}, but BI-RADS {category} "
+            f"({ASSESSMENT_MEANINGS[category]}) is not a {label} reading."
+        )
+    return " ".join(said) or None

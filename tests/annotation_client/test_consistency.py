@@ -1,0 +1,59 @@
+"""The rule of label, outline and BI-RADS assessment that disagree (a hint, not a refusal)."""
+
+from __future__ import annotations
+
+import pytest
+
+from annotation_client._consistency import NOT_MALIGNANT, NOT_NORMAL, reading_conflict
+from annotation_client._record import DESCRIPTOR_OPTIONS
+
+
+@pytest.mark.parametrize(
+    ("label", "outlined", "assessment", "said"),
+    [
+        ("normal", True, None, "The final label is normal, but an outline is drawn."),
+        ("benign", False, "", "The final label is benign, but no lesion is outlined."),
+        ("malignant", False, None, "The final label is malignant, but no lesion is outlined."),
+        ("normal", False, "3",
+         "The final label is normal, but BI-RADS 3 (probably benign) is not a normal reading."),
+        ("normal", False, "4B", "The final label is normal, but BI-RADS 4B (moderate "
+         "suspicion of malignancy) is not a normal reading."),
+        ("malignant", True, "2",
+         "The final label is malignant, but BI-RADS 2 (benign) is not a malignant reading."),
+        # Both at once, outline first.
+        ("malignant", False, "1", "The final label is malignant, but no lesion is outlined. "
+         "The final label is malignant, but BI-RADS 1 (negative) is not a malignant reading."),
+    ],
+)
+def test_a_reading_that_contradicts_itself_is_said(label, outlined, assessment, said):
+    assert reading_conflict(label, outlined, assessment) == said
+
+
+@pytest.mark.parametrize(
+    ("label", "outlined", "assessment"),
+    [
+        ("normal", False, "1"),
+        ("normal", False, "2"),  # a benign finding in an otherwise normal study
+        ("normal", False, "0"),  # incomplete: more imaging says
+        ("benign", True, "2"),
+        ("benign", True, "4A"),  # the radiologist's doubt is theirs to record
+        ("malignant", True, "6"),
+        ("malignant", True, None),
+        # No label yet, or one the page does not offer: nothing to compare.
+        (None, True, "5"),
+        ("", False, "1"),
+        ("cyst", True, "1"),
+        # An assessment that is no category (a forged request) says nothing.
+        ("normal", False, 5),
+        ("normal", False, "7"),
+    ],
+)
+def test_a_reading_that_agrees_says_nothing(label, outlined, assessment):
+    assert reading_conflict(label, outlined, assessment) is None
+
+
+def test_every_category_is_a_normal_or_a_malignant_reading_or_both():
+    categories = set(DESCRIPTOR_OPTIONS["assessment"])
+    assert set(NOT_NORMAL) <= categories and set(NOT_MALIGNANT) <= categories
+    # 0 (incomplete) and 1-2 read as normal; none of 3-6 as anything but suspicious.
+    assert categories - set(NOT_NORMAL) == {"0", "1", "2"}
