@@ -128,7 +128,8 @@ def _save_message(dash_duo) -> str:
 # --------------------------------------------------------------------------- Save in view
 
 
-def test_save_and_open_next_are_in_view_without_scrolling(dash_duo, data_dir, worklist):
+def test_save_and_open_next_are_in_view_without_scrolling(dash_duo, data_dir, worklist,
+                                                          artifacts_dir):
     _start(dash_duo, data_dir, worklist)
     driver = dash_duo.driver
     for width, height in ((1366, 768), (1440, 900), (1920, 1080)):
@@ -138,6 +139,7 @@ def test_save_and_open_next_are_in_view_without_scrolling(dash_duo, data_dir, wo
         for element_id in (ids.SAVE_BUTTON, ids.SAVE_NEXT_BUTTON, ids.WORKLIST_NEXT):
             rect = _rect(dash_duo, element_id)
             assert _in_view(rect), (width, height, element_id, rect)
+        driver.save_screenshot(str(artifacts_dir / f"01-top-{width}x{height}.png"))
         # Scrolled to the end, the bar is back in its place after the Record card,
         # which it does not cover.
         driver.execute_script(
@@ -145,6 +147,7 @@ def test_save_and_open_next_are_in_view_without_scrolling(dash_duo, data_dir, wo
         time.sleep(0.2)
         bar, note = _rect(dash_duo, ids.ACTION_BAR), _rect(dash_duo, ids.NOTE)
         assert note["bottom"] <= bar["top"] and _in_view(note), (width, note, bar)
+        driver.save_screenshot(str(artifacts_dir / f"02-end-{width}x{height}.png"))
     # The keyboard reaches Save after the record's fields.
     order = driver.execute_script(
         "var all = Array.from(document.querySelectorAll('textarea, input, button, select'));"
