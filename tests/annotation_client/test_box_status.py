@@ -8,11 +8,17 @@ segmented.
 
 from __future__ import annotations
 
+import base64
+from contextvars import copy_context
+
 import numpy as np
 import pytest
 from _dash_helpers import text_of
+from dash._callback_context import context_value
+from dash._utils import AttributeDict
 
-from annotation_client import _editing, _history, create_app
+import vectorizer
+from annotation_client import _editing, _history, create_app, ids
 
 SHA = "b0" * 32
 META = {"sha256": SHA, "name": "scan.png", "width": 160, "height": 120}
@@ -71,3 +77,26 @@ def test_a_box_that_changed_only_its_inside_says_nothing_more(annotate):
     state = _editing.merge_box(["M60,50L80,50L80,65L60,65Z"], BOX, _lesion(55, 45, 85, 70),
                                SHAPE, 32)
     assert "last change: box ·" in _status(annotate, state)
+
+
+def test_a_box_answered_with_nothing_keeps_the_outline_and_says_so_on_screen(annotate):
+    """Through the page's edit callback: the box's empty answer is a box step with the
+    outline as it was (before, the outline inside the box was erased), and its echo
+    redraws the status line."""
+    at = 1_000
+    start = _history.new_history(_editing.make_state([OVER], "ai"), image=SHA)
+    empty = base64.b64encode(vectorizer.mask_to_png(np.zeros(SHAPE, bool))).decode()
+    answers = {"image": SHA, "answers": [{"request": at, "box": list(BOX), "mask": empty}]}
+
+    def run():
+        context_value.set(AttributeDict(
+            triggered_inputs=[{"prop_id": f"{ids.BOX_DONE}.data", "value": None}]))
+        return annotate.edit(
+            META, None, answers, None, None, None, None, 32, 0.3, True, True, None, start,
+            pending=[{"image": SHA, "box": list(BOX), "at": at}], page="p" * 16)
+    out = copy_context().run(run)
+    history, echo = out[0], out[6]
+    assert history["present"]["action"] == "box" and history["present"]["paths"] == [OVER]
+    assert isinstance(echo, int)  # the outline's echo: measure() runs again
+    status = text_of(annotate.measure(history, META, None)[1])
+    assert f"last change: box ({_editing.BOX_FOUND_NOTHING}) · 1 undo step(s)" in status
