@@ -20,6 +20,8 @@ from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.actions.wheel_input import ScrollOrigin
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import WebDriverWait
 
 from annotation_client import create_app, ids
 
@@ -271,6 +273,59 @@ def test_save_and_next_saves_then_opens_the_next_case_and_a_refusal_stays(
     _press(dash_duo, "s", shift=True)
     wait_for(dash_duo, lambda: _image_name(dash_duo) == "c.png", 20, "c.png did not open")
     assert _versions(data_dir, worklist, "b.png") == ["v001.json"]
+
+
+def _answer_question(dash_duo, accept: bool) -> str:
+    prompt = WebDriverWait(dash_duo.driver, 15).until(
+        expected_conditions.alert_is_present(), "no question was asked")
+    text = prompt.text
+    prompt.accept() if accept else prompt.dismiss()
+    return text
+
+
+def _saved_by_another_reader(data_dir: Path, worklist: Path, name: str) -> None:
+    """Version 1 of the case ``name``, labelled benign by Dr Ada, with no outline."""
+    import hashlib
+
+    import vectorizer
+    from annotation_client import AnnotationStore
+    from annotation_client._record import build_record
+
+    sha = hashlib.sha256((worklist / name).read_bytes()).hexdigest()
+    width, height = Image.open(worklist / name).size
+    mask = np.zeros((height, width), dtype=bool)
+    image = {"sha256": sha, "name": name, "width": width, "height": height,
+             "worklist_path": name}
+    record = build_record(image=image, annotator="Dr Ada", final_mask=mask,
+                          final_label="benign", measurements={"count": 0})
+    svg = f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}"/>'
+    AnnotationStore(data_dir).save(sha, svg=svg, mask_png=vectorizer.mask_to_png(mask),
+                                   record=record)
+
+
+def test_save_and_next_waits_for_the_answer_to_the_saves_question(dash_duo, data_dir, worklist):
+    # A save that would drop the latest version's label (another reader's, not loaded for
+    # this one) asks first: Cancel keeps the case open and unsaved; OK saves it, and then
+    # the next case opens.
+    _saved_by_another_reader(data_dir, worklist, "a.png")
+    dash_duo.start_server(_app(data_dir, worklist))
+    driver = dash_duo.driver
+    dash_duo.wait_for_element("#worklist-count", timeout=30)
+    driver.find_element(By.ID, ids.ANNOTATOR).send_keys("Fast Reader", Keys.TAB)
+    _open_entry(dash_duo, "a.png")
+    settled(dash_duo, quiet=1.0)
+    assert not driver.find_elements(By.CSS_SELECTOR, f"#{ids.FINAL_LABEL} input:checked")
+
+    click(driver, By.ID, ids.SAVE_NEXT_BUTTON)
+    assert "anyway?" in _answer_question(dash_duo, accept=False)
+    settled(dash_duo, quiet=1.0)
+    assert _image_name(dash_duo) == "a.png"
+    assert _versions(data_dir, worklist, "a.png") == ["v001.json"]
+
+    click(driver, By.ID, ids.SAVE_NEXT_BUTTON)
+    _answer_question(dash_duo, accept=True)
+    wait_for(dash_duo, lambda: _image_name(dash_duo) == "b.png", 20, "b.png did not open")
+    assert _versions(data_dir, worklist, "a.png") == ["v001.json", "v002.json"]
 
 
 def test_ctrl_s_in_the_annotator_field_is_left_to_the_field(dash_duo, data_dir, worklist):
