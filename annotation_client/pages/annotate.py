@@ -1413,7 +1413,9 @@ def open_to_revise(contents, request, filename, current_meta, tool="pan", revise
     a Saved-page link's (``REVISE_ON_OPEN``, see :func:`revise_linked`); a link's
     own wish for this image stands, and an image opened again keeps its work.
     """
-    opened = open_image(contents, request, filename, current_meta, tool)
+    # A new image opens with the default tool (reset_tool sets the tool bar to it): a
+    # figure drawn with the old one would let a drag draw a box until that answers.
+    opened = open_image(contents, request, filename, current_meta, DEFAULT_TOOL)
     return (*opened, _wish_on_open(opened[0], current_meta, revise, annotator))
 
 

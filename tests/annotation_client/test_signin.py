@@ -345,9 +345,10 @@ def test_a_save_under_another_spelling_of_a_saved_name_is_refused(annotate, data
         assert json.dumps("Type \u201cDr Ana Lima\u201d")[1:-1] in text  # as the JSON holds it
         assert work is annotate.dash.no_update
     assert sorted(p.name for p in (data_dir / meta["sha256"]).glob("v*.json")) == ["v001.json"]
-    # The exact name, and a name that tells another reader apart, both save.
-    for typed in ("Dr Ana Lima", "Dr Ana Lima-Souza"):
-        assert "Saved." in _save(app, annotate, typed)[0]
+    # The exact name is that reader, not refused (the same work again is no new
+    # version); a name that tells another reader apart saves.
+    assert "Nothing changed since version 1" in _save(app, annotate, "Dr Ana Lima")[0]
+    assert "Saved." in _save(app, annotate, "Dr Ana Lima-Souza")[0]
     assert app.server.config[INDEX_KEY].annotators() == ["Dr Ana Lima", "Dr Ana Lima-Souza"]
 
 
@@ -369,16 +370,17 @@ def test_a_name_is_checked_into_its_composed_unicode_form():
 def test_a_name_typed_decomposed_is_the_same_reader_as_composed(annotate, data_dir):
     app = create_app({"DATA_DIR": data_dir, "MODEL_SERVER_URL": "http://127.0.0.1:9"})
     assert "Saved." in _save(app, annotate, COMPOSED)[0]
-    # Not refused as "another spelling only in case or spacing" of itself: saved, as it.
+    # Not refused as "another spelling only in case or spacing" of itself: the same
+    # reader, so the same work is no new version.
     text = _save(app, annotate, DECOMPOSED)[0]
-    assert "Saved." in text, text
+    assert "Nothing changed since version 1" in text, text
     assert app.server.config[INDEX_KEY].annotators() == [COMPOSED]
     # And the other way round, a first save typed decomposed is recorded composed.
     assert "Saved." in _save(app, annotate, "Jose\u0301")[0]
     assert "Jos\u00e9" in app.server.config[INDEX_KEY].annotators()
     # The API's annotator= finds the name however it is spelled.
     rows = app.server.test_client().get("/api/saved", query_string={"annotator": DECOMPOSED})
-    assert [r["annotator"] for r in rows.get_json()["rows"]] == [COMPOSED, COMPOSED]
+    assert [r["annotator"] for r in rows.get_json()["rows"]] == [COMPOSED]
 
 
 def test_a_signed_in_name_sent_decomposed_is_recorded_and_shown_composed(
