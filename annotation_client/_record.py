@@ -189,7 +189,8 @@ def build_record(
     image : mapping
         ``sha256``, ``name``, ``width``, ``height`` and optionally
         ``pixel_spacing_mm`` of the annotated image (with ``pixel_spacing_source``
-        "manual" when the radiologist typed it; "file" otherwise), and ``worklist_path``, its
+        "manual" when the radiologist typed it, "reused" when it was set on an earlier
+        image and reused on this one; "file" otherwise), and ``worklist_path``, its
         path relative to ``SONOTRACE_WORKLIST_DIR`` when it was opened from the
         worklist (the name alone does not say which folder it came from).
     annotator : str
@@ -497,14 +498,19 @@ def _spacing(spacing) -> list[float] | None:
 
 
 def _spacing_source(image: Mapping) -> str | None:
-    """Where the spacing came from: the file's header, or typed by the radiologist."""
+    """Where the spacing came from: the file's header, or given by the radiologist.
+
+    "manual": typed (or calibrated on the image) and set; "reused": set on an earlier
+    image of the session and reused on this one. Both are the reader's; records
+    before "reused" existed hold only "file" or "manual", read as ever.
+    """
     source = image.get("pixel_spacing_source")
     if image.get("pixel_spacing_mm") is None:
         return None
     if source is None:
         return "file"
-    if source not in ("file", "manual"):
-        raise ValueError("image pixel_spacing_source must be 'file' or 'manual'")
+    if source not in ("file", "manual", "reused"):
+        raise ValueError("image pixel_spacing_source must be 'file', 'manual' or 'reused'")
     return source
 
 

@@ -102,6 +102,21 @@ SPACING_FORM = "spacing-form"  # calibration: shown when the file gives no pixel
 SPACING_INPUT = "spacing-input"  # mm per pixel, typed by the radiologist
 SPACING_SET = "spacing-set"
 SPACING_NOTE = "spacing-note"
+# The last spacing Set in the browser session ({"mm", "name", "sha256", "width",
+# "height"}), offered on the next image without one by SPACING_REUSE (one click)
+SPACING_LAST = "spacing-last"
+SPACING_REUSE = "spacing-reuse"  # "Use 0.08 mm/px (as set on case10.png)"
+SPACING_REUSE_ROW = "spacing-reuse-row"  # the button and SPACING_REUSE_NOTE; hidden when none
+SPACING_REUSE_NOTE = "spacing-reuse-note"  # says when that image had another size
+# Calibration on the depth scale: Calibrate switches the graph to drawing a line; the
+# line's length in mm (SPACING_LINE_MM) over its length in pixels fills SPACING_INPUT
+SPACING_CALIBRATE = "spacing-calibrate"
+SPACING_CALIBRATION = "spacing-calibration"  # {"image": sha256, "pixels": float or None}
+SPACING_LINE_DRAWN = "spacing-line-drawn"  # the graph's event holding the drawn line
+SPACING_LINE_FORM = "spacing-line-form"  # "Line: 465.0 px = [ ] mm [Compute]"
+SPACING_LINE_TEXT = "spacing-line-text"
+SPACING_LINE_MM = "spacing-line-mm"
+SPACING_LINE_COMPUTE = "spacing-line-compute"
 UNSAVED_MARK = "unsaved-mark"  # class "dirty" while the work is in no save
 UPLOAD_LIMIT = "upload-limit"  # wraps the upload; data-max-bytes for sonotrace.js
 UPLOAD_REFUSED = "upload-refused"  # sonotrace.js writes a too-large file's refusal here

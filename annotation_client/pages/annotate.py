@@ -34,6 +34,7 @@ from annotation_client import (
     _shapes,
     _signin,
     _signing,
+    _spacing_aids,
     _unsaved,
     _views,
     _worklist,
@@ -642,19 +643,67 @@ def _calibration_form():
                         placeholder="mm per pixel",
                     ),
                     dbc.Button("Set", id=ids.SPACING_SET, color="secondary", outline=True),
+                    dbc.Button(
+                        "Calibrate",
+                        id=ids.SPACING_CALIBRATE,
+                        color="secondary",
+                        outline=True,
+                        title="Draw a line on the image along a known distance of its "
+                        "depth scale, then type that distance in mm",
+                    ),
                 ],
                 size="sm",
                 class_name="mt-2",
             ),
             html.Div(
-                "From the depth scale: its length in mm over its length in pixels. "
-                "Empty and Set goes back to pixels.",
+                "From the depth scale: its length in mm over its length in pixels "
+                "(Calibrate measures the pixels on the image). Empty and Set goes back "
+                "to pixels.",
                 className="small text-muted",
             ),
+            _reuse_row(),
+            _line_form(),
             html.Div(id=ids.SPACING_NOTE, className="small", role="status"),
+            # The last spacing Set, offered on the next image (see _spacing_aids). Only
+            # a number and an image's name and size, so kept for the session even
+            # under blinded reading (unlike SAVED_WORK): a reload keeps the offer.
+            dcc.Store(id=ids.SPACING_LAST, storage_type="session"),
+            dcc.Store(id=ids.SPACING_CALIBRATION),
+            dcc.Store(id=ids.SPACING_LINE_DRAWN),
         ],
         id=ids.SPACING_FORM,
         hidden=True,
+    )
+
+
+def _reuse_row():
+    """The spacing Set on an earlier image, offered in one click (never applied unasked)."""
+    return html.Div(
+        [
+            dbc.Button(id=ids.SPACING_REUSE, color="info", outline=True, size="sm"),
+            html.Div(id=ids.SPACING_REUSE_NOTE, className="small text-warning-emphasis"),
+        ],
+        id=ids.SPACING_REUSE_ROW,
+        className="mt-1",
+        hidden=True,
+    )
+
+
+def _line_form():
+    """After Calibrate: the drawn line's length in pixels, and its length in mm to type."""
+    return dbc.InputGroup(
+        [
+            dbc.InputGroupText(
+                html.Label(id=ids.SPACING_LINE_TEXT, htmlFor=ids.SPACING_LINE_MM, className="mb-0")
+            ),
+            dbc.Input(id=ids.SPACING_LINE_MM, type="number", step="any", placeholder="mm"),
+            dbc.Button("Compute", id=ids.SPACING_LINE_COMPUTE, color="secondary",
+                       outline=True),
+        ],
+        id=ids.SPACING_LINE_FORM,
+        size="sm",
+        class_name="mt-1",
+        style={"display": "none"},
     )
 
 
@@ -1262,7 +1311,8 @@ def _saved_spacing(meta: dict) -> tuple[int, float] | None:
 
 def _file_gives_spacing(meta: dict) -> bool:
     """Whether the spacing the image is measured at is its file's (never overridden)."""
-    return bool(meta.get("pixel_spacing_mm")) and meta.get("pixel_spacing_source") != "manual"
+    return bool(meta.get("pixel_spacing_mm")) and (
+        meta.get("pixel_spacing_source") not in _spacing_aids.READER_SOURCES)
 
 
 @callback(
@@ -1270,6 +1320,7 @@ def _file_gives_spacing(meta: dict) -> bool:
     Output(ids.IMAGE_INFO, "children", allow_duplicate=True),
     Output(ids.OUTLINE_CHANGED, "data", allow_duplicate=True),
     Output(ids.SPACING_NOTE, "children", allow_duplicate=True),
+    Output(ids.SPACING_LAST, "data"),
     Input(ids.SPACING_SET, "n_clicks"),
     Input(ids.SPACING_INPUT, "n_submit"),
     State(ids.SPACING_INPUT, "value"),
@@ -1281,14 +1332,16 @@ def set_spacing(_clicks, _submitted, value, meta):
 
     The measurements panel and calipers follow at once (through the outline's
     echo), and a save records the spacing with ``pixel_spacing_source``
-    "manual". A spacing the file gives is not overridden here.
+    "manual". A spacing the file gives is not overridden here. The session keeps
+    the spacing Set, to offer it on the next image without one (SPACING_LAST).
     """
     if not meta or not (_clicks or _submitted):
         raise PreventUpdate
     no = dash.no_update
     if _file_gives_spacing(meta):
-        return no, no, no, "The file gives its own pixel spacing."
+        return no, no, no, "The file gives its own pixel spacing.", no
     meta = _signing.unsigned(meta)
+    last = no
     if value in (None, ""):
         meta.update(pixel_spacing_mm=None, pixel_spacing_source=None)
         note = "Measurements in pixels."
@@ -1296,13 +1349,70 @@ def set_spacing(_clicks, _submitted, value, meta):
         try:
             mm = float(value)
         except (TypeError, ValueError):
-            return no, no, no, _spacing_refusal(value)
+            return no, no, no, _spacing_refusal(value), no
         if not vectorizer.is_plausible_spacing(mm, mm):
-            return no, no, no, _spacing_refusal(value)
-        meta.update(pixel_spacing_mm=[mm, mm], pixel_spacing_source="manual")
+            return no, no, no, _spacing_refusal(value), no
+        meta.update(pixel_spacing_mm=[mm, mm], pixel_spacing_source=_spacing_aids.MANUAL)
         note = f"Measuring at {mm:g} mm per pixel, set by hand; a save records it so."
+        last = _spacing_aids.remembered(meta, mm)
     return (_signing.signed(meta, ids.IMAGE_META), _views.image_info(meta), time.time_ns(),
-            html.Span(note, className="text-success-emphasis"))
+            html.Span(note, className="text-success-emphasis"), last)
+
+
+@callback(
+    Output(ids.SPACING_REUSE_ROW, "hidden"),
+    Output(ids.SPACING_REUSE, "children"),
+    Output(ids.SPACING_REUSE_NOTE, "children"),
+    Input(ids.IMAGE_OPENED, "data"),
+    Input(ids.PAGE_LOAD, "data"),
+    Input(ids.LOADED_SAVE, "data"),
+    Input(ids.SPACING_LAST, "data"),
+    State(ids.IMAGE_META, "data"),
+)
+def offer_last_spacing(_opened, _page, _loaded, last, meta):
+    """Offer the spacing Set on an earlier image, on an image measured in pixels.
+
+    A button to click, never applied unasked: the scanner's depth, so the spacing,
+    may have changed between the two images. It says so when the image it was Set
+    on had another size. Hidden once the image has a spacing (the file's, or one Set).
+    """
+    offer = _spacing_aids.reuse_offer(last, _signing.unsigned(meta) if meta else None)
+    if offer is None:
+        return True, None, None
+    return False, offer["label"], offer["size_note"]
+
+
+@callback(
+    Output(ids.IMAGE_META, "data", allow_duplicate=True),
+    Output(ids.IMAGE_INFO, "children", allow_duplicate=True),
+    Output(ids.OUTLINE_CHANGED, "data", allow_duplicate=True),
+    Output(ids.SPACING_NOTE, "children", allow_duplicate=True),
+    Output(ids.SPACING_INPUT, "value", allow_duplicate=True),
+    Output(ids.SPACING_REUSE_ROW, "hidden", allow_duplicate=True),
+    Input(ids.SPACING_REUSE, "n_clicks"),
+    State(ids.SPACING_LAST, "data"),
+    State(ids.IMAGE_META, "data"),
+    prevent_initial_call=True,
+)
+def reuse_spacing(clicks, last, meta):
+    """Measure at the spacing Set on an earlier image: the radiologist's click says so.
+
+    A save records it with ``pixel_spacing_source`` "reused" (the reader's, like
+    "manual"). Offered again from the stores, so a stale button (another image
+    opened since) does nothing it does not say.
+    """
+    if not clicks or not meta:
+        raise PreventUpdate
+    offer = _spacing_aids.reuse_offer(last, _signing.unsigned(meta))
+    if offer is None:
+        raise PreventUpdate
+    meta = _signing.unsigned(meta)
+    mm = offer["mm"]
+    meta.update(pixel_spacing_mm=[mm, mm], pixel_spacing_source=_spacing_aids.REUSED)
+    note = (f"Measuring at {mm:g} mm per pixel, as set on {offer['name']}; a save records "
+            "it as reused.")
+    return (_signing.signed(meta, ids.IMAGE_META), _views.image_info(meta), time.time_ns(),
+            html.Span(note, className="text-success-emphasis"), mm, True)
 
 
 def _spacing_refusal(value) -> html.Span:
@@ -2366,14 +2476,15 @@ def load_saved(clicks, meta, shown=None, notice_clicks=None):
 
 
 def _typed_spacing(meta: dict, record: dict) -> dict | None:
-    """``meta`` with the spacing the version was measured at, if it was typed by hand.
+    """``meta`` with the spacing the version was measured at, if the reader gave it.
 
     Revising a version measured in mm must not save the revision in pixels. None
     when there is nothing to restore: the file gives its own spacing, the version
     had none typed, or the one it states is not plausible.
     """
     image = record.get("image")
-    if not isinstance(image, dict) or image.get("pixel_spacing_source") != "manual":
+    source = image.get("pixel_spacing_source") if isinstance(image, dict) else None
+    if source not in _spacing_aids.READER_SOURCES:
         return None
     if _file_gives_spacing(meta):
         return None
@@ -2384,8 +2495,9 @@ def _typed_spacing(meta: dict, record: dict) -> dict | None:
         return None
     if spacing is None:
         return None
+    # Its source too: a spacing reused on that version is still the reused one.
     return dict(_signing.unsigned(meta), pixel_spacing_mm=list(spacing),
-                pixel_spacing_source="manual")
+                pixel_spacing_source=source)
 
 
 # =========================================================================== callbacks: model

@@ -176,6 +176,9 @@ def test_the_record_says_where_the_pixel_spacing_came_from():
     assert source(pixel_spacing_mm=[0.08, 0.08], pixel_spacing_source="manual") == (
         [0.08, 0.08], "manual")
     assert source(pixel_spacing_source="manual") == (None, None)  # nothing to qualify
+    # Set on an earlier image and reused on this one: the reader's too, told apart.
+    assert source(pixel_spacing_mm=[0.08, 0.08], pixel_spacing_source="reused") == (
+        [0.08, 0.08], "reused")
     with pytest.raises(ValueError, match="pixel_spacing_source"):
         source(pixel_spacing_mm=[0.1, 0.1], pixel_spacing_source="guessed")
 
@@ -199,11 +202,11 @@ def test_the_spacing_form_is_offered_only_when_the_file_gives_none(tmp_path):
     import dash
 
     no = dash.no_update
-    assert annotate.set_spacing(1, None, 0.2, dicom) == (no, no, no,
-                                                          "The file gives its own pixel spacing.")
+    assert annotate.set_spacing(1, None, 0.2, dicom) == (
+        no, no, no, "The file gives its own pixel spacing.", no)
     for bad in ("nan", "inf", "1e9", 0, -0.1, "two", [0.1]):
-        meta, info, changed, note = annotate.set_spacing(1, None, bad, png)
-        assert (meta, info, changed) == (no, no, no), bad
+        meta, info, changed, note, last = annotate.set_spacing(1, None, bad, png)
+        assert (meta, info, changed, last) == (no, no, no, no), bad
         assert "is not a pixel spacing" in str(note.children)
 
 
@@ -222,10 +225,10 @@ def test_a_spacing_too_fine_to_be_plausible_is_refused_naming_the_range(tmp_path
     png = {"sha256": "a" * 64, "name": "a.png", "kind": "png", "size_bytes": 94, "width": 30,
            "height": 20, "pixel_spacing_mm": None, "notes": []}
     for bad in (1e-9, "1e-9", low / 2):
-        meta, info, changed, note = annotate.set_spacing(1, None, bad, png)
-        assert (meta, info, changed) == (dash.no_update,) * 3, bad
+        meta, info, changed, note, last = annotate.set_spacing(1, None, bad, png)
+        assert (meta, info, changed, last) == (dash.no_update,) * 4, bad
         assert f"from {low:g} to {vectorizer.MAX_PIXEL_SPACING_MM:g}" in str(note.children)
-    meta, _info, _changed, _note = annotate.set_spacing(1, None, low, png)
+    meta, _info, _changed, _note, _last = annotate.set_spacing(1, None, low, png)
     assert meta["pixel_spacing_mm"] == [low, low]
 
 
