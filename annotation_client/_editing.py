@@ -267,19 +267,40 @@ def _without_slivers(cut: np.ndarray, inside: np.ndarray) -> tuple[np.ndarray, i
     at_edge = np.unique(pieces[edge & cut])
     if not at_edge.size:
         return cut, 0
+    return _drop_slivers(cut, pieces, at_edge, SLIVER_BOX_SHARE * inside.sum())
+
+
+def _drop_slivers(
+    mask: np.ndarray, pieces: np.ndarray, candidates: np.ndarray, min_size: float
+) -> tuple[np.ndarray, int]:
+    """``mask`` without those of its ``candidates`` pieces that are slivers, and how many.
+
+    Parameters
+    ----------
+    mask : numpy.ndarray
+        ``(H, W)`` bool mask.
+    pieces : numpy.ndarray
+        ``(H, W)`` int labels of ``mask``'s 8-connected pieces (``ndimage.label``).
+    candidates : numpy.ndarray
+        Labels of the pieces that may be slivers (pieces an edit cut off).
+    min_size : float
+        Pixels a piece needs not to be a sliver, however wide.
+
+    A sliver is nowhere wider than :data:`SLIVER_WIDTH_PX`, or smaller than ``min_size``.
+    """
     # Twice a piece's deepest pixel is its greatest width, rounded up to even (a strip
     # 4 px wide is 2 deep, 5 px is 3). Padded: the image's border is no edge of a piece.
-    depth = ndimage.distance_transform_edt(np.pad(cut, 1))[1:-1, 1:-1]
-    widest = ndimage.maximum(depth, pieces, at_edge)
-    sizes = ndimage.sum(cut, pieces, at_edge)
+    depth = ndimage.distance_transform_edt(np.pad(mask, 1))[1:-1, 1:-1]
+    widest = ndimage.maximum(depth, pieces, candidates)
+    sizes = ndimage.sum(mask, pieces, candidates)
     slivers = [
-        label for label, deepest, size in zip(at_edge, np.atleast_1d(widest),
+        label for label, deepest, size in zip(candidates, np.atleast_1d(widest),
                                               np.atleast_1d(sizes), strict=True)
-        if 2 * deepest <= SLIVER_WIDTH_PX or size < SLIVER_BOX_SHARE * inside.sum()
+        if 2 * deepest <= SLIVER_WIDTH_PX or size < min_size
     ]
     if not slivers:
-        return cut, 0
-    return cut & ~np.isin(pieces, slivers), len(slivers)
+        return mask, 0
+    return mask & ~np.isin(pieces, slivers), len(slivers)
 
 
 #: The status line's words for what a box did outside itself (see box_note).
@@ -309,6 +330,117 @@ def box_note(state: dict) -> str | None:
         if isinstance(n, int) and not isinstance(n, bool) and n > 0:
             words.append(one if n == 1 else many.format(n=n))
     return "; ".join(words) or None
+
+
+#: A piece of a region left by a cut that holds less than this share of the region is a
+#: sliver, and goes with the cut (as does one nowhere wider than SLIVER_WIDTH_PX).
+CUT_SLIVER_SHARE = 0.02
+#: The key of a cut's state that says what it took away (see cut_outline).
+CUT_REMOVED = "cut_removed"
+
+
+def cut_outline(
+    paths: Sequence[str], cuts: Sequence[str], shape: tuple[int, int], max_vertices: int
+) -> dict | None:
+    """The outline with the areas drawn by *Cut away* taken off it.
+
+    An over-segmented outline (the posterior shadow taken in, say) is mended by drawing
+    around what is not lesion. Region by region of the present outline:
+
+    - A region the cut does not reach keeps its exact path.
+    - A region it reaches loses the cut's pixels, on the mask at image resolution,
+      and what is left is vectorized again at ``max_vertices``: a region cut in two
+      is two regions, one cut inside gets a hole. A piece left that the cut touches
+      and that is nowhere wider than :data:`SLIVER_WIDTH_PX`, or holds less than
+      :data:`CUT_SLIVER_SHARE` of the region, is a sliver of the cut's edge and goes
+      too; a part the cut did not touch stays, however small.
+
+    Parameters
+    ----------
+    paths : sequence of str
+        The present regions, image pixels (x right, y down).
+    cuts : sequence of str
+        The closed paths drawn with *Cut away*, same coordinates; each subtracted
+        (even-odd fill within a path, as a region's).
+    shape : (int, int)
+        ``(height, width)`` of the image.
+    max_vertices : int
+        Vertex budget for the regions vectorized again.
+
+    Returns
+    -------
+    dict or None
+        The new state (``action="cut"``) with ``state[CUT_REMOVED] = {"px": n,
+        "slivers": k}``: the outline's pixels the cut took away (slivers included)
+        and how many slivers went; None when the cut reaches no region (nothing to
+        cut, the outline stays as it is).
+    """
+    max_vertices = _check_vertices(max_vertices)
+    shape = (int(shape[0]), int(shape[1]))
+    cutter = _shapes.paths_to_mask(cuts, shape)
+    kept: list[str] = []
+    touched = np.zeros(shape, dtype=bool)  # the regions the cut reaches, whole
+    left = np.zeros(shape, dtype=bool)  # what the cut leaves of them
+    slivers = 0
+    for path in paths:
+        region = _shapes.paths_to_mask([path], shape)
+        if not (region & cutter).any():
+            kept.append(path)
+            continue
+        touched |= region
+        rest, dropped = _cut_region(region, cutter)
+        left |= rest
+        slivers += dropped
+    if not touched.any():
+        return None
+    state = make_state(kept + mask_to_regions(left, max_vertices), "cut", density=max_vertices)
+    state[CUT_REMOVED] = {"px": int((touched & ~left).sum()), "slivers": slivers}
+    return state
+
+
+def _cut_region(region: np.ndarray, cutter: np.ndarray) -> tuple[np.ndarray, int]:
+    """``region`` without ``cutter`` and without the slivers along its edge (see
+    :func:`cut_outline`), and how many slivers went; ``(H, W)`` bool masks."""
+    rest = region & ~cutter
+    if not rest.any():
+        return rest, 0
+    pieces, _ = ndimage.label(rest, structure=np.ones((3, 3), bool))
+    # The pieces the cut touched reach the pixels just outside it.
+    edge = ndimage.binary_dilation(cutter, structure=np.ones((3, 3), bool)) & ~cutter
+    at_edge = np.unique(pieces[edge & rest])
+    at_edge = at_edge[at_edge > 0]
+    if not at_edge.size:
+        return rest, 0
+    return _drop_slivers(rest, pieces, at_edge, CUT_SLIVER_SHARE * region.sum())
+
+
+def cut_note(state: dict, pixel_spacing=None) -> str | None:
+    """The status line's words for what a cut took away, or None for another state.
+
+    ``"removed 1,234 px², 80.5 mm²"`` (mm² with a pixel spacing, as the measurements
+    panel gives areas), then ``"; 2 slivers with it"`` when slivers went too.
+    """
+    removed = state.get(CUT_REMOVED) if isinstance(state, dict) else None
+    if not isinstance(removed, dict):
+        return None
+    px = removed.get("px")
+    if isinstance(px, bool) or not isinstance(px, int) or px < 0:
+        return None
+    text = f"removed {px:,} px²"
+    try:
+        spacing = _measurements._check_spacing(pixel_spacing)
+    except (TypeError, ValueError):
+        spacing = None
+    if spacing is not None:
+        text += f", {px * spacing[0] * spacing[1]:,.1f} mm²"
+    slivers = removed.get("slivers")
+    if isinstance(slivers, int) and not isinstance(slivers, bool) and slivers > 0:
+        text += "; a sliver with it" if slivers == 1 else f"; {slivers} slivers with it"
+    return text
+
+
+#: The status line's words for a cut that reached no outline (the outline is as it was).
+CUT_MISSED_TEXT = "the cut reached no outline; nothing was cut"
 
 
 #: One click of *Grow* or *Shrink* on an image with a known pixel spacing, in mm: the

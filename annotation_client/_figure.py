@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import plotly.graph_objects as go
 
-from . import ids
+from . import _shapes, ids
 
 OUTLINE_COLOR = "#00e5ff"
 BOX_COLOR = "#ffd400"
@@ -94,17 +94,22 @@ function(_figure) {
         if (!keys.some(function(k) { return k.indexOf('shapes') === 0; })) { return; }
         var dc = window.dash_clientside;
         if (!dc || typeof dc.set_props !== 'function' || !gd.layout) { return; }
-        var paths = (gd.layout.shapes || []).filter(function(s) {
-            return s && s.type === 'path' && typeof s.path === 'string';
-        }).map(function(s) { return s.path; });
+        // Paths drawn with Cut away (named so by newshape) are kept apart: areas to
+        // take off the outline, not regions of it.
+        var paths = [], cuts = [];
+        (gd.layout.shapes || []).forEach(function(s) {
+            if (!s || s.type !== 'path' || typeof s.path !== 'string') { return; }
+            (s.name === 'CUT_NAME' ? cuts : paths).push(s.path);
+        });
         var revision = gd.layout.editrevision;
         dc.set_props('SHAPES_SHOWN', {data: {
-            revision: typeof revision === 'string' ? revision : null, paths: paths}});
+            revision: typeof revision === 'string' ? revision : null, paths: paths,
+            cuts: cuts}});
     }
     install(50);
     return window.dash_clientside.no_update;
 }
-""".replace("SHAPES_SHOWN", ids.SHAPES_SHOWN)
+""".replace("SHAPES_SHOWN", ids.SHAPES_SHOWN).replace("CUT_NAME", _shapes.CUT_NAME)
 
 #: The page's tools and the plotly ``dragmode`` each one sets.
 TOOL_DRAGMODES = {
@@ -112,7 +117,10 @@ TOOL_DRAGMODES = {
     "zoom": "zoom",
     "draw": "drawclosedpath",
     "box": "drawrect",
+    "cut": "drawclosedpath",
 }
+#: A cut's path while it is drawn (and until the page takes it off the outline).
+CUT_COLOR = "#ff1744"
 
 
 def region_shape(path: str, *, fill_opacity: float = DEFAULT_FILL_OPACITY, visible=True) -> dict:
@@ -187,11 +195,21 @@ def caliper_annotations(region: dict | None) -> list[dict]:
 
 
 def newshape_style(tool: str) -> dict:
-    """plotly ``layout.newshape`` for a tool: regions look like regions, boxes stand out."""
+    """plotly ``layout.newshape`` for a tool: regions look like regions, boxes and cuts
+    stand out."""
     if tool == "box":
         return {
             "line": {"color": BOX_COLOR, "width": 2, "dash": "dash"},
             "fillcolor": "rgba(0, 0, 0, 0)",
+            "opacity": 1,
+        }
+    if tool == "cut":
+        # Named, so that the page takes it for a cut, not a region (_shapes.CUT_NAME).
+        return {
+            "name": _shapes.CUT_NAME,
+            "line": {"color": CUT_COLOR, "width": 2, "dash": "dot"},
+            "fillcolor": "rgba(255, 23, 68, 0.2)",
+            "fillrule": "evenodd",
             "opacity": 1,
         }
     return {

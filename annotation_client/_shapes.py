@@ -26,6 +26,10 @@ MAX_PATH_CHARS = vectorizer.MAX_PARSED_BYTES
 #: Coordinates beyond this many pixels are refused, as the vectorizer refuses them.
 MAX_COORDINATE = vectorizer.MAX_COORDINATE
 
+#: The ``name`` plotly gives a shape drawn with the *Cut away* tool (its ``newshape``
+#: carries it): an area to take off the outline, not a region of it.
+CUT_NAME = "cut"
+
 _TOKEN = re.compile(r"[MLHVZmlhvz]|[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 _SHAPE_PATH_KEY = re.compile(r"shapes\[(\d+)\]\.path")
 
@@ -377,11 +381,15 @@ class RelayoutEdit:
     dropped : int
         Paths the graph shows that enclose nothing (a stroke drawn out and back), left
         out of ``paths``: the graph must be drawn again without them.
+    cuts : list of str
+        Closed paths drawn with the *Cut away* tool (shapes named :data:`CUT_NAME`),
+        in image pixels: areas to subtract from ``paths``, which do not hold them.
     """
 
     paths: list[str] | None = None
     boxes: list[tuple[float, float, float, float]] = field(default_factory=list)
     dropped: int = 0
+    cuts: list[str] = field(default_factory=list)
 
 
 def apply_relayout(paths: Sequence[str], relayout: Mapping | None) -> RelayoutEdit:
@@ -390,7 +398,8 @@ def apply_relayout(paths: Sequence[str], relayout: Mapping | None) -> RelayoutEd
     Plotly reports a dragged vertex, a moved shape or a deleted vertex as
     ``{"shapes[i].path": "M..."}``, and a drawn or erased shape as the whole new
     ``{"shapes": [...]}`` list. Rectangles in that list are box requests, not
-    regions, and are returned separately so the caller can remove them.
+    regions, and are returned separately so the caller can remove them; so are
+    paths named :data:`CUT_NAME` (drawn with *Cut away*), areas to cut away.
 
     Parameters
     ----------
@@ -415,6 +424,7 @@ def apply_relayout(paths: Sequence[str], relayout: Mapping | None) -> RelayoutEd
         _check_size(s.get("path") for s in shapes if isinstance(s, Mapping))
         new_paths: list[str] = []
         boxes = []
+        cuts = []
         dropped = 0
         for shape in shapes:
             if not isinstance(shape, Mapping):
@@ -425,11 +435,13 @@ def apply_relayout(paths: Sequence[str], relayout: Mapping | None) -> RelayoutEd
                 if box is not None:
                     boxes.append(box)
             elif kind == "path" and isinstance(shape.get("path"), str):
-                if is_region(shape["path"]):
-                    new_paths.append(shape["path"])
-                else:
+                if not is_region(shape["path"]):
                     dropped += 1
-        return RelayoutEdit(paths=new_paths, boxes=boxes, dropped=dropped)
+                elif shape.get("name") == CUT_NAME:
+                    cuts.append(shape["path"])
+                else:
+                    new_paths.append(shape["path"])
+        return RelayoutEdit(paths=new_paths, boxes=boxes, dropped=dropped, cuts=cuts)
     updated = list(current)
     changed = False
     for key, value in relayout.items():

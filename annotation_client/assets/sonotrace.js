@@ -1,8 +1,9 @@
-/* SonoTrace annotation client: keyboard shortcuts for undo and redo, H, Delete, + and -.
+/* SonoTrace annotation client: keyboard shortcuts for undo and redo, H, C, Delete, + and -.
  * Ctrl+Z / Cmd+Z clicks Undo, Ctrl+Y or Ctrl+Shift+Z clicks Redo, unless the focus
  * is in a text field (where the browser's own undo must keep working). H (or h,
  * without Ctrl, Alt or Meta) flips Show outline, to look at the margin under it
- * and back without leaving the image. Delete or Backspace clicks Erase selected
+ * and back without leaving the image. C picks the Cut away tool (draw around what is
+ * not lesion to take it off the outline). Delete or Backspace clicks Erase selected
  * while an outline is selected. + (or =) clicks Grow and - clicks Shrink, without
  * Ctrl or Meta, which with them zoom the browser.
  * They act on the image only from the image's own column (#image-panel: the graph,
@@ -34,6 +35,15 @@
       if (outline && !outline.disabled) {
         event.preventDefault();
         outline.click();
+      }
+      return;
+    }
+    if (key === "c" && !(event.ctrlKey || event.metaKey || event.altKey || event.repeat)) {
+      // C picks the Cut away tool (annotate.py's tool bar; dbc names its radios so).
+      var cut = document.getElementById("_dbcprivate_radioitems_tool_input_cut");
+      if (cut && !cut.disabled && !cut.checked) {
+        event.preventDefault();
+        cut.click();
       }
       return;
     }

@@ -113,6 +113,14 @@ def _tool_bar():
                     {"label": "Zoom", "value": "zoom"},
                     {"label": "Draw region", "value": "draw"},
                     {"label": "Box re-segment", "value": "box"},
+                    {
+                        "label": html.Span(
+                            "Cut away",
+                            title="Draw around what is not lesion to take it off the "
+                            "outline (C)",
+                        ),
+                        "value": "cut",
+                    },
                 ],
                 value=DEFAULT_TOOL,
                 class_name="btn-group me-2",
@@ -2886,7 +2894,8 @@ def edit(
     ai = _ai_for(ai, meta)
     redraw = False
     # First, as they came first: graph edits on screen whose answer the browser dropped.
-    history = _shown_edits(history, shown, max_vertices)
+    history, shown_cut = _shown_edits(history, shown, max_vertices, shape)
+    missed = shown_cut is False
     # The outline as the graph edits of this call left it (None: they changed nothing).
     edited = history["present"] if history is not before else None
 
@@ -2919,17 +2928,25 @@ def edit(
     # the event's unchanged shapes must not be recorded over the box's outline.
     if ids.ANNOTATION_GRAPH in triggered:
         change = _relayout_change(history["present"]["paths"], relayout)
-        if change.boxes or change.dropped:
-            redraw = True  # remove the drawn rectangle, or a stroke enclosing nothing
+        if change.boxes or change.dropped or change.cuts:
+            # Remove the drawn rectangle, a stroke enclosing nothing, or a cut's path.
+            redraw = True
         present_paths = history["present"]["paths"]
-        # Plotly re-sends paths in its own number format; only real changes count.
-        if change.paths is not None and not _shapes.same_geometry(change.paths, present_paths):
+        # Plotly re-sends paths in its own number format; only real changes count. A
+        # screen with a cut was taken whole from the store above (this event is in it):
+        # its outline is no longer the screen's, which the event's shape numbers name.
+        if (shown_cut is None and change.paths is not None
+                and not _shapes.same_geometry(change.paths, present_paths)):
             # A hand-made outline counts as drawn at the slider's current density.
             density = history["present"].get("density") or _vertices(max_vertices)
             history = _history.push(
                 history, _editing.make_state(change.paths, "edit", density=density)
             )
             edited = history["present"]
+        if shown_cut is None and change.cuts:
+            history, cut = _cut(history, change.cuts, shape, max_vertices)
+            missed = not cut
+            edited = history["present"] if cut else edited
     # A slider move, before the clicks that may have come after it. The move whose
     # answer was dropped (a drag right after it) comes after the graph's edits all the
     # same: they were made on the outline of before, which the density then redraws.
@@ -2981,8 +2998,9 @@ def edit(
     slider = _slider_value(history["present"], triggered | offset, max_vertices)
     history = _slider_record(history, max_vertices if slider is dash.no_update else slider, page)
 
-    # A click record alone (a Shrink of nothing) is written, but moves no outline.
-    changed = _outline_of(history) != _outline_of(before)
+    # A click record alone (a Shrink of nothing) is written, but moves no outline. A cut
+    # that missed moves none either, but the status line must say so.
+    changed = _outline_of(history) != _outline_of(before) or missed
     # Boxes of another image are dropped from the list too.
     boxes_changed = boxes != (pending or [])
     if history == before and not redraw and not boxes_changed:
@@ -2991,7 +3009,9 @@ def edit(
     figure = _shapes_patch(history["present"]["paths"], opacity, visible, calipers, shape,
                            revision)
     # The drawing the graph's next edits are made on (see _shown_edits).
-    history = {**history, DRAWN: revision}
+    history = {**{k: v for k, v in history.items() if k != CUT_MISSED}, DRAWN: revision}
+    if missed:
+        history[CUT_MISSED] = revision  # said while this drawing is the graph's
     # The browser passes on a graph event only when it differs from the last one, so
     # after Undo (or a reset, a load, an answer) the same edit made again, erasing the
     # same outline or deleting the same vertex, would be shown and never recorded,
@@ -3024,7 +3044,7 @@ OVER_EDITS_TEXT = (
 DRAWN = "drawn"
 
 
-def _shown_edits(history: dict, shown, max_vertices) -> dict:
+def _shown_edits(history: dict, shown, max_vertices, shape) -> tuple[dict, bool | None]:
     """``history`` with the graph edits on screen that it does not hold yet.
 
     A graph event tells only what it changed (a dragged vertex or moved shape is
@@ -3040,16 +3060,44 @@ def _shown_edits(history: dict, shown, max_vertices) -> dict:
     :func:`_derived_drawing`: the graph redrawn as it was, the box's rectangle taken
     off, while the box is segmented). A drawing made since (Undo, an answer) is
     another: the store is then out of date and left alone.
+
+    Paths drawn with *Cut away* on that screen (the store's ``cuts``) are cut from it
+    after: a cut drawn before the answer to an edit is neither lost nor taken for a
+    region. Returns the history, and whether the screen held a cut that cut the
+    outline (True), one that reached no outline (False), or none (None).
     """
     if not (isinstance(shown, dict) and _made_on(shown.get("revision"), history.get(DRAWN))
             and isinstance(shown.get("paths"), list)):
-        return history
-    event = {"shapes": [{"type": "path", "path": p} for p in shown["paths"]]}
+        return history, None
+    cuts = shown.get("cuts") if isinstance(shown.get("cuts"), list) else []
+    event = {"shapes": [{"type": "path", "path": p} for p in shown["paths"]]
+             + [{"type": "path", "path": p, "name": _shapes.CUT_NAME} for p in cuts]}
     change = _relayout_change(history["present"]["paths"], event)
-    if change.paths is None or _shapes.same_geometry(change.paths, history["present"]["paths"]):
-        return history
+    if change.paths is None:
+        return history, None
+    if not _shapes.same_geometry(change.paths, history["present"]["paths"]):
+        density = history["present"].get("density") or _vertices(max_vertices)
+        history = _history.push(
+            history, _editing.make_state(change.paths, "edit", density=density))
+    if not change.cuts:
+        return history, None
+    return _cut(history, change.cuts, shape, max_vertices)
+
+
+#: The history's record of a cut that reached no outline: the drawing it was answered
+#: with, while which the status line says so (see measure).
+CUT_MISSED = "cut_missed"
+
+
+def _cut(history: dict, cuts, shape, max_vertices) -> tuple[dict, bool]:
+    """``history`` with the *Cut away* paths ``cuts`` taken off its outline, one undo
+    step (see _editing.cut_outline), and whether they reached any of it (when not,
+    the history is as it was)."""
     density = history["present"].get("density") or _vertices(max_vertices)
-    return _history.push(history, _editing.make_state(change.paths, "edit", density=density))
+    state = _editing.cut_outline(history["present"]["paths"], cuts, shape, density)
+    if state is None:
+        return history, False
+    return _history.push(history, state), True
 
 
 # A click on one of edit's buttons while edit's previous call is on its way: Dash
@@ -3289,7 +3337,7 @@ clientside_callback(
     prevent_initial_call=True,
 )
 def choose_tool(tool, meta):
-    """Pan, zoom, draw a region or draw a re-segmentation box."""
+    """Pan, zoom, draw a region, draw a re-segmentation box or draw a cut."""
     if not meta or tool not in _figure.TOOL_DRAGMODES:
         raise PreventUpdate
     patch = Patch()
@@ -3412,8 +3460,10 @@ def measure(history, meta, _loaded, *_echoes):
         previous = history["past"][-1] if steps else None
         change = _editing.offset_change_text(present, previous, meta.get("pixel_spacing_mm"))
     else:
-        # What a box did beyond its inside (_editing.box_note), and over edits of its wait.
-        notes = [_editing.box_note(present), present.get(OVER_EDITS) and OVER_EDITS_TEXT]
+        # What a box did beyond its inside (_editing.box_note), and over edits of its wait;
+        # what a cut took away.
+        notes = [_editing.box_note(present), present.get(OVER_EDITS) and OVER_EDITS_TEXT,
+                 _editing.cut_note(present, meta.get("pixel_spacing_mm"))]
         if any(notes):
             change += f" ({'; '.join(n for n in notes if n)})"
     status = (
@@ -3424,6 +3474,10 @@ def measure(history, meta, _loaded, *_echoes):
         # Without it an empty outline on a normal scan reads like a segmentation that
         # never ran.
         status += " · the AI found no lesion"
+    if (history and history.get("image") == meta["sha256"]
+            and isinstance(history.get(CUT_MISSED), str)
+            and history.get(CUT_MISSED) == history.get(DRAWN)):
+        status += f" · {_editing.CUT_MISSED_TEXT}"
     return table, html.Span(
         status, id="edit-status-text", **{"data-regions": str(len(present["paths"]))}
     )

@@ -43,6 +43,7 @@ def test_tools_map_to_plotly_dragmodes():
         "zoom": "zoom",
         "draw": "drawclosedpath",
         "box": "drawrect",
+        "cut": "drawclosedpath",
     }
     assert f.newshape_style("box")["line"]["dash"] == "dash"
     assert f.newshape_style("draw")["fillrule"] == "evenodd"
