@@ -150,17 +150,22 @@ def ai_label(classification: dict | None, stale: bool = False):
     return html.Div(parts, id="ai-label-text", **{"data-label": label})
 
 
-def worklist_options(entries, current: str | None = None) -> list[dict]:
+def worklist_options(entries, current: str | None = None, claims=None) -> list[dict]:
     """Dropdown options of worklist entries: path and status, the open one marked.
 
     ``entries`` are :class:`~annotation_client._worklist.WorklistEntry`; a file
-    over the upload limit is shown but cannot be picked.
+    over the upload limit is shown but cannot be picked. ``claims`` (``{path:
+    Claim}``, see :mod:`annotation_client._claims`) are other pages' fresh claims:
+    such an entry's status adds "open by Dr B".
     """
+    claims = claims or {}
     options = []
     for entry in entries:
         status = entry.status
         if entry.too_large:
             status += f" ({human_bytes(entry.size_bytes)})"
+        if entry.path in claims:
+            status += f" · open by {claims[entry.path].who()}"
         label = f"{entry.path} — {status}" + (" · open" if entry.path == current else "")
         options.append({"label": label, "value": entry.path, "disabled": entry.too_large})
     return options

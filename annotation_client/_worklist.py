@@ -20,7 +20,7 @@ import logging
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
@@ -491,7 +491,9 @@ def read_entry(
 
 
 def next_unannotated(
-    entries: Sequence[WorklistEntry], current: str | None = None
+    entries: Sequence[WorklistEntry],
+    current: str | None = None,
+    skip: Collection[str] = (),
 ) -> WorklistEntry | None:
     """The first entry after ``current`` that has no saved version and can be opened.
 
@@ -502,18 +504,58 @@ def next_unannotated(
     current : str, optional
         The relative path of the open image; when it is None or not listed, the
         search starts at the top.
+    skip : collection of str, optional
+        Paths passed over as well (entries another page has claimed: see
+        :mod:`annotation_client._claims`).
 
     Returns
     -------
     WorklistEntry or None
         Searching on from ``current`` to the end, then from the top back to it;
-        None when every other entry is annotated or too large.
+        None when every other entry is annotated, too large or skipped.
     """
+    return next((e for e in unannotated_order(entries, current) if e.path not in skip), None)
+
+
+def unannotated_order(
+    entries: Sequence[WorklistEntry], current: str | None = None
+) -> list[WorklistEntry]:
+    """Every entry :func:`next_unannotated` may give, in the order it looks at them:
+    those without a saved version that can be opened, from after ``current`` to the
+    end, then from the top, ``current`` left out."""
     if current is not None and not isinstance(current, str):
         raise TypeError("current must be a str or None")
     paths = [e.path for e in entries]
     start = paths.index(current) + 1 if current in paths else 0
-    for entry in list(entries[start:]) + list(entries[:start]):
-        if entry.path != current and not entry.annotated and not entry.too_large:
-            return entry
+    return [
+        entry
+        for entry in list(entries[start:]) + list(entries[:start])
+        if entry.path != current and not entry.annotated and not entry.too_large
+    ]
+
+
+def position(entries: Sequence[WorklistEntry], current: str | None) -> int | None:
+    """The 1-based place of the entry ``current`` in the listing, None when not listed."""
+    for number, entry in enumerate(entries, start=1):
+        if entry.path == current:
+            return number
     return None
+
+
+def neighbour(entries: Sequence[WorklistEntry], current: str | None, step: int) -> str | None:
+    """The path ``step`` places from ``current`` in list order (any status), None past
+    either end; from no listed entry, Next gives the first and Previous the last.
+    Entries too large to open are passed over."""
+    openable = [e.path for e in entries if not e.too_large]
+    if not openable:
+        return None
+    if current not in openable:
+        place = position(entries, current)
+        if place is None:
+            return openable[0] if step > 0 else openable[-1]
+        # current is listed but too large: step from its place in the whole listing
+        later = [e.path for e in entries[place:] if not e.too_large]
+        earlier = [e.path for e in entries[: place - 1] if not e.too_large]
+        return (later[:1] or [None])[0] if step > 0 else (earlier[-1:] or [None])[0]
+    index = openable.index(current) + step
+    return openable[index] if 0 <= index < len(openable) else None

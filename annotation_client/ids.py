@@ -144,6 +144,9 @@ WORKLIST_CONFIRM = "worklist-confirm"  # asks before unsaved work is replaced
 WORKLIST_PENDING = "worklist-pending"  # the entry waiting for that answer
 WORKLIST_REQUEST = "worklist-request"  # {"path", "at"}: the entry to open
 WORKLIST_LINK = "worklist-link"  # the entry the page's URL asks for (?open=path)
+# The tab's token for its worklist claim (session storage: kept over a visit to another
+# page and a reload, so the tab's own claim never reads as another's; see _claims)
+WORKLIST_CLAIM_TOKEN = "worklist-claim-token"
 SAVED_LINK = "saved-link"  # the kept upload the page's URL asks for (?saved=sha256)
 LINK_EXPECT = "link-expect"  # the sha256 the linked entry held when saved (&expect=)
 LINK_VERSION = "link-version"  # the saved version a link asks to load (&version=)

@@ -26,6 +26,7 @@ from dash.exceptions import MissingCallbackContextException, PreventUpdate
 
 import vectorizer
 from annotation_client import (
+    _claims,
     _consistency,
     _editing,
     _figure,
@@ -895,6 +896,9 @@ def layout(**query):
             dcc.Store(id=ids.SHAPES_SHOWN),
             dcc.Store(id=ids.WORKLIST_REQUEST),
             dcc.Store(id=ids.WORKLIST_PENDING),
+            # The layout's token is the tab's first; session storage keeps it after.
+            dcc.Store(id=ids.WORKLIST_CLAIM_TOKEN, storage_type="session",
+                      data=secrets.token_hex(8)),
             dcc.Store(id=ids.WORKLIST_LINK, data=linked if isinstance(linked, str) else None),
             dcc.Store(id=ids.SAVED_LINK, data=kept if isinstance(kept, str) else None),
             dcc.Store(id=ids.LINK_EXPECT, data=expect if isinstance(expect, str)
@@ -1852,14 +1856,21 @@ def _worklist_error(exc: Exception):
     Input(ids.SAVED_WORK, "data"),
     State(ids.IMAGE_META, "data"),
     Input(ids.IMAGE_OPENED, "data"),
+    State(ids.WORKLIST_CLAIM_TOKEN, "data"),
+    State(ids.ANNOTATOR, "value"),
 )
-def list_worklist(_loaded, _refresh, _saved, meta, _opened=None):
+def list_worklist(_loaded, _refresh, saved, meta, _opened=None, token=None, annotator=None):
     """The worklist's entries and their status: on load, on Refresh, after each open and save.
 
-    Listing again is cheap: only new or changed files are read (and hashed).
+    Listing again is cheap: only new or changed files are read (and hashed). The
+    page's claim follows what it opened and saved (:func:`_follow_claim`), and an
+    open entry another page claimed is said so.
     """
     if get_config().worklist_dir is None:
         raise PreventUpdate
+    book = _claim_book()
+    if book is not None:
+        _follow_claim(book, meta, saved, token, annotator)
     try:
         listing = _worklist_listing()
     except (ValueError, OSError) as exc:  # the folder went away (an unmounted share)
@@ -1867,10 +1878,43 @@ def list_worklist(_loaded, _refresh, _saved, meta, _opened=None):
         return [], _worklist_error(exc)
     current = _worklist_current(meta, listing.entries)
     own = get_reader() is not None  # the listing succeeded, so the reader was named
-    return (
-        _views.worklist_options(listing.entries, current),
-        _views.worklist_summary(listing, own=own),
-    )
+    claims = book.held_by_others(token) if book is not None else {}
+    note = _views.worklist_summary(listing, own=own)
+    if current in claims:
+        note.append(_views.alert(claims[current].sentence(time.time()), "info",
+                                 id="worklist-claimed"))
+    return _views.worklist_options(listing.entries, current, claims), note
+
+
+def _claim_book() -> _claims.Claims | None:
+    """The worklist claims of the index database; None under blinded reading, where
+    every reader reads every image and who reads which is no other reader's business."""
+    if get_config().blinded_reading:
+        return None
+    return _claims.claims_of(get_index())
+
+
+def _claim_reader(annotator) -> str | None:
+    """The name a claim shows other pages: the reader's, when one is known."""
+    try:
+        return _reader_named(annotator)
+    except _signin.SignInError:
+        return None
+
+
+def _follow_claim(book, meta, saved, token, annotator) -> None:
+    """Move the page's claim to the worklist entry it opened (none for an upload), and
+    end it once that entry is saved."""
+    triggered = _triggered()
+    path = (meta or {}).get("worklist_path")
+    if ids.IMAGE_OPENED in triggered:
+        if path:
+            book.claim(token, path, sha256=meta.get("sha256"), reader=_claim_reader(annotator))
+        else:
+            book.release(token)
+    elif ids.SAVED_WORK in triggered and path and isinstance(saved, dict) \
+            and saved.get("image") == meta.get("sha256"):
+        book.release(token, path)
 
 
 @callback(
@@ -1885,14 +1929,18 @@ def list_worklist(_loaded, _refresh, _saved, meta, _opened=None):
     State(ids.WORKLIST_PENDING, "data"),
     State(ids.UNSAVED_MARK, "className"),
     State(ids.IMAGE_META, "data"),
+    State(ids.WORKLIST_CLAIM_TOKEN, "data"),
+    State(ids.ANNOTATOR, "value"),
     prevent_initial_call=True,
 )
-def request_entry(picked, next_clicks, confirmed, pending, mark, meta):
+def request_entry(picked, next_clicks, confirmed, pending, mark, meta, token=None,
+                  annotator=None):
     """Ask :func:`open_image` for a worklist entry, picked or the next not annotated.
 
     Unsaved work is not dropped silently: the user is asked first, as before an
     upload. The dropdown goes back to its placeholder, so picking the same entry
-    again (after a failed open, say) is a new request.
+    again (after a failed open, say) is a new request. The next not annotated passes
+    over entries other pages claim (:func:`_next_path`); a picked one opens anyway.
     """
     no = dash.no_update
     trigger = ctx.triggered_id
@@ -1907,8 +1955,13 @@ def request_entry(picked, next_clicks, confirmed, pending, mark, meta):
             entries = _worklist_listing().entries
         except (ValueError, OSError) as exc:
             return no, no, False, None, _worklist_error(exc)
-        entry = _worklist.next_unannotated(entries, _worklist_current(meta, entries))
-        if entry is None:
+        path = _next_path(entries, meta, token, annotator, claim=not _has_unsaved_work(mark))
+        if path is _ALL_CLAIMED:
+            return no, no, False, None, _views.alert(
+                "The other images not annotated are open on other pages (opened less than "
+                f"{_claims.CLAIM_MINUTES} minutes ago and not saved). Pick one from the list "
+                "to open it all the same.", "info", id="worklist-all-claimed")
+        if path is None:
             done = _views.alert(
                 "Every other image of the worklist has a saved annotation"
                 + (" of yours." if get_reader() is not None else "."),
@@ -1916,7 +1969,6 @@ def request_entry(picked, next_clicks, confirmed, pending, mark, meta):
                 id="worklist-done",
             )
             return no, no, False, None, done
-        path = entry.path
     elif picked:
         path = picked
     else:
@@ -2095,6 +2147,32 @@ def _loadable(meta: dict) -> bool:
 def _revise_due(revise, meta: dict, auto) -> bool:
     """Whether :func:`revise_linked` loads a saved version in answer to this call."""
     return _links_to(revise, meta) and _answered(auto) and _loadable(meta)
+
+
+#: What :func:`_next_path` answers when other pages claim every candidate.
+_ALL_CLAIMED = object()
+
+
+def _next_path(entries, meta, token, annotator, *, claim: bool):
+    """The next entry not annotated that no other page claims (see :mod:`_claims`).
+
+    With ``claim`` it is claimed for the page at once, in the same transaction as the
+    look (two pages clicking together get two entries); else (unsaved work is asked
+    about first) it is claimed when it opens. None when no entry is left to annotate;
+    :data:`_ALL_CLAIMED` when the ones left are all claimed by other pages.
+    """
+    order = _worklist.unannotated_order(entries, _worklist_current(meta, entries))
+    book = _claim_book()
+    if not order or book is None:
+        return order[0].path if order else None
+    paths = [e.path for e in order]
+    if claim and token:
+        chosen = book.claim_first(token, paths, shas={e.path: e.sha256 for e in order},
+                                  reader=_claim_reader(annotator))
+    else:
+        taken = book.held_by_others(token)
+        chosen = next((p for p in paths if p not in taken), None)
+    return _ALL_CLAIMED if chosen is None else chosen
 
 
 def _has_unsaved_work(mark: str | None) -> bool:

@@ -1,0 +1,263 @@
+"""Soft claims on worklist entries: which page has which image open, so that two
+readers sharing one worklist are not both sent to the same case.
+
+When the Annotate page opens a worklist entry it claims it: one row per page in
+the ``worklist_claims`` table of the index database (the entry's path, the image's
+SHA-256, the page's token, the reader's name if known and the time). A page holds
+at most one claim: opening another entry moves it, opening an upload or saving the
+entry ends it, and it lapses after :data:`CLAIM_MINUTES` minutes. *Open next not
+annotated* (and *Save & next*) skips entries another page claimed within that time;
+an entry picked from the list still opens, and the page says who has it open.
+
+The claims are state of their own, not a copy of the record files: the table is not
+part of the saved annotations' layout (``_database.SCHEMA_VERSION``), is made on
+first use (``checkfirst``) and never rebuilt. A claim is only advice, so a database
+that cannot be read or written never stops an image from opening or a save: the
+error is logged and the worklist works as it did without claims.
+
+Times are ``time.time()`` seconds (UTC, zone-free), from the client's clock:
+clients sharing one PostgreSQL server should keep their clocks in step (NTP).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import weakref
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.exc import SQLAlchemyError
+
+logger = logging.getLogger(__name__)
+
+#: Minutes a claim holds an entry after its page opened it: Open next not annotated
+#: skips an entry another page opened less long ago than this and has not saved.
+CLAIM_MINUTES = 15
+#: Key of the PostgreSQL advisory lock held while a page reads and writes claims.
+_CLAIMS_LOCK = zlib.crc32(b"sonotrace worklist claims")
+
+_METADATA = sa.MetaData()
+#: One row per page holding a claim. Its own MetaData: the index's layout and
+#: rebuilds (``_database._Base``) never touch it.
+CLAIMS = sa.Table(
+    "worklist_claims",
+    _METADATA,
+    sa.Column("page", sa.String(64), primary_key=True),
+    sa.Column("path", sa.Text, nullable=False, index=True),
+    sa.Column("sha256", sa.String(64)),
+    sa.Column("reader", sa.String(200)),
+    sa.Column("claimed_at", sa.Float, nullable=False),  # time.time(), seconds
+)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One page's claim on a worklist entry."""
+
+    page: str
+    path: str
+    sha256: str | None
+    reader: str | None
+    claimed_at: float
+
+    def minutes_ago(self, now: float) -> int:
+        """Whole minutes since the claim, at least 0."""
+        return max(0, int((now - self.claimed_at) // 60))
+
+    def who(self) -> str:
+        """The reader's name, or "Another reader" when the page named none."""
+        return self.reader or "Another reader"
+
+    def sentence(self, now: float) -> str:
+        """"Dr B opened this image 3 minutes ago and has not saved it yet." """
+        minutes = self.minutes_ago(now)
+        when = (
+            "less than a minute ago"
+            if minutes == 0
+            else f"{minutes} minute{'s' if minutes != 1 else ''} ago"
+        )
+        return f"{self.who()} opened this image {when} and has not saved it yet."
+
+
+class Claims:
+    """The claims table of one database.
+
+    Parameters
+    ----------
+    engine : sqlalchemy.engine.Engine
+        The index database's engine (SQLite or PostgreSQL).
+    minutes : float, optional
+        How long a claim holds (:data:`CLAIM_MINUTES`).
+    clock : callable, optional
+        Seconds since the epoch; ``time.time`` (tests pass their own).
+
+    Notes
+    -----
+    Every method logs a database error and answers as if there were no claims
+    (nothing claimed by others, nothing written): claims never stop a page.
+    """
+
+    def __init__(
+        self,
+        engine: sa.engine.Engine,
+        minutes: float = CLAIM_MINUTES,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.engine = engine
+        self.minutes = minutes
+        self.clock = clock
+        self._created = False
+        self._lock = threading.Lock()
+
+    # ----------------------------------------------------------------- table and lock
+
+    def _ready(self) -> None:
+        if self._created:
+            return
+        with self._lock, self.engine.begin() as conn:
+            if not self._created:
+                # Under the lock: two clients creating it together would clash on
+                # PostgreSQL (the second CREATE fails).
+                _lock(conn)
+                CLAIMS.create(conn, checkfirst=True)
+                self._created = True
+
+    def _fresh_since(self) -> float:
+        return self.clock() - self.minutes * 60
+
+    # ----------------------------------------------------------------- reading
+
+    def held_by_others(self, page: str | None) -> dict[str, Claim]:
+        """Fresh claims of pages other than ``page``: ``{path: newest claim}``."""
+        try:
+            self._ready()
+            with self.engine.connect() as conn:
+                return _others(conn, page, self._fresh_since())
+        except (SQLAlchemyError, OSError) as exc:
+            logger.warning("worklist claims could not be read: %s", exc)
+            return {}
+
+    # ----------------------------------------------------------------- writing
+
+    def claim(
+        self, page: str, path: str, *, sha256: str | None = None, reader: str | None = None
+    ) -> None:
+        """Claim ``path`` for ``page``, moving any claim the page held before."""
+        if not page or not path:
+            return
+        try:
+            self._ready()
+            with self.engine.begin() as conn:
+                _lock(conn)
+                self._write(conn, page, path, sha256, reader)
+        except (SQLAlchemyError, OSError) as exc:
+            logger.warning("worklist claim could not be written: %s", exc)
+
+    def claim_first(
+        self,
+        page: str,
+        paths: Sequence[str],
+        *,
+        shas: dict[str, str | None] | None = None,
+        reader: str | None = None,
+    ) -> str | None:
+        """Claim the first of ``paths`` no other page holds a fresh claim on.
+
+        Read and written in one transaction under a lock, so that two pages asking at
+        once get two entries.
+
+        Parameters
+        ----------
+        page : str
+            The asking page's token.
+        paths : sequence of str
+            Candidate entries, in the order they are wanted.
+        shas : dict, optional
+            ``{path: sha256}`` recorded with the claim.
+        reader : str, optional
+            The reader's name, shown to other pages.
+
+        Returns
+        -------
+        str or None
+            The entry claimed; None when every candidate is claimed by another page.
+            When the database fails, the first candidate, unclaimed.
+        """
+        if not paths:
+            return None
+        try:
+            self._ready()
+            with self.engine.begin() as conn:
+                _lock(conn)
+                taken = _others(conn, page, self._fresh_since())
+                chosen = next((p for p in paths if p not in taken), None)
+                if chosen is not None and page:
+                    self._write(conn, page, chosen, (shas or {}).get(chosen), reader)
+                return chosen
+        except (SQLAlchemyError, OSError) as exc:
+            logger.warning("worklist claims could not be used: %s", exc)
+            return paths[0]
+
+    def release(self, page: str | None, path: str | None = None) -> None:
+        """End ``page``'s claim (only if it is on ``path``, when given)."""
+        if not page:
+            return
+        statement = sa.delete(CLAIMS).where(CLAIMS.c.page == page)
+        if path is not None:
+            statement = statement.where(CLAIMS.c.path == path)
+        try:
+            self._ready()
+            with self.engine.begin() as conn:
+                conn.execute(statement)
+        except (SQLAlchemyError, OSError) as exc:
+            logger.warning("worklist claim could not be ended: %s", exc)
+
+    def _write(self, conn, page, path, sha256, reader) -> None:
+        now = self.clock()
+        # Lapsed claims go as others are written: the table stays the size of the
+        # pages in use.
+        conn.execute(sa.delete(CLAIMS).where(
+            sa.or_(CLAIMS.c.page == page, CLAIMS.c.claimed_at < now - self.minutes * 60)))
+        conn.execute(sa.insert(CLAIMS).values(
+            page=page[:64], path=path, sha256=sha256,
+            reader=(reader or None) and reader[:200], claimed_at=now))  # fmt: skip
+
+
+def _lock(conn: sa.Connection) -> None:
+    """Serialize claim writers (see :meth:`Claims.claim_first`)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_CLAIMS_LOCK)))
+    elif conn.dialect.name == "sqlite":
+        # pysqlite begins a deferred transaction only at the first write: take the
+        # write lock now, before reading the claims.
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _others(conn: sa.Connection, page: str | None, since: float) -> dict[str, Claim]:
+    statement = (
+        sa.select(CLAIMS)
+        .where(CLAIMS.c.claimed_at >= since)
+        .order_by(CLAIMS.c.claimed_at)
+    )
+    if page:
+        statement = statement.where(CLAIMS.c.page != page)
+    # Ordered oldest first, so each path keeps its newest claim.
+    return {row.path: Claim(**row._mapping) for row in conn.execute(statement)}
+
+
+_BOOKS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_BOOKS_LOCK = threading.Lock()
+
+
+def claims_of(index) -> Claims:
+    """The :class:`Claims` of an :class:`~annotation_client._database.AnnotationIndex`'s
+    database, one per index in the process (it remembers only that the table exists)."""
+    with _BOOKS_LOCK:
+        book = _BOOKS.get(index)
+        if book is None:
+            book = _BOOKS[index] = Claims(index.engine)
+        return book

@@ -1,0 +1,318 @@
+"""Soft claims on worklist entries (annotation_client._claims), on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import dash
+import numpy as np
+import pytest
+import sqlalchemy as sa
+from _dash_helpers import text_of
+from _saved_data import png_bytes
+
+from annotation_client import _claims, _views, _worklist, create_app, ids
+from annotation_client._claims import CLAIM_MINUTES, Claim, Claims, claims_of
+from annotation_client._database import SCHEMA_VERSION, AnnotationIndex, SavedRow
+
+
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self, now: float = 1_800_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'index.sqlite3'}"
+    return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+def index(db_url):
+    made = AnnotationIndex(db_url)
+    yield made
+    made.dispose()
+
+
+@pytest.fixture
+def clock():
+    return Clock()
+
+
+@pytest.fixture
+def book(index, clock):
+    return Claims(index.engine, clock=clock)
+
+
+def test_a_claim_is_seen_by_other_pages_not_its_own(book, clock):
+    book.claim("page-a", "case01.png", sha256="a" * 64, reader="Dr A")
+    assert book.held_by_others("page-a") == {}
+    seen = book.held_by_others("page-b")
+    assert list(seen) == ["case01.png"]
+    assert seen["case01.png"] == Claim("page-a", "case01.png", "a" * 64, "Dr A", clock.now)
+
+
+def test_a_claim_moves_when_its_page_opens_another_entry(book):
+    book.claim("page-a", "case01.png", reader="Dr A")
+    book.claim("page-a", "case02.png", reader="Dr A")
+    assert list(book.held_by_others("page-b")) == ["case02.png"]
+
+
+def test_release_ends_the_claim_only_on_its_entry(book):
+    book.claim("page-a", "case01.png")
+    book.release("page-a", "case02.png")  # a save of another entry: the claim stands
+    assert list(book.held_by_others("page-b")) == ["case01.png"]
+    book.release("page-a", "case01.png")
+    assert book.held_by_others("page-b") == {}
+
+
+def test_a_claim_lapses_after_the_claim_minutes(book, clock):
+    book.claim("page-a", "case01.png")
+    clock.now += CLAIM_MINUTES * 60 - 1
+    assert list(book.held_by_others("page-b")) == ["case01.png"]
+    clock.now += 2
+    assert book.held_by_others("page-b") == {}
+
+
+def test_lapsed_claims_are_removed_as_others_are_written(book, index, clock):
+    book.claim("page-a", "case01.png")
+    clock.now += CLAIM_MINUTES * 60 + 1
+    book.claim("page-b", "case02.png")
+    with index.engine.connect() as conn:
+        pages = conn.scalars(sa.select(_claims.CLAIMS.c.page)).all()
+    assert pages == ["page-b"]
+
+
+def test_claim_first_skips_entries_claimed_by_other_pages(book):
+    book.claim("page-b", "case01.png", reader="Dr B")
+    chosen = book.claim_first("page-a", ["case01.png", "case02.png"], reader="Dr A")
+    assert chosen == "case02.png"
+    assert book.held_by_others("page-b")["case02.png"].reader == "Dr A"
+    # every candidate taken: None, and the page's claim is left where it was
+    assert book.claim_first("page-c", ["case01.png", "case02.png"]) is None
+
+
+def test_claim_first_keeps_the_pages_own_entry(book):
+    book.claim("page-a", "case01.png")
+    assert book.claim_first("page-a", ["case01.png", "case02.png"]) == "case01.png"
+
+
+def test_two_pages_asking_together_get_two_entries(index, clock):
+    # Each thread its own Claims (as each gunicorn worker has), one database.
+    books = [Claims(index.engine, clock=clock) for _ in range(4)]
+    paths = [f"case{n:02d}.png" for n in range(1, 9)]
+    chosen, barrier = [None] * 4, threading.Barrier(4)
+
+    def ask(n):
+        barrier.wait()
+        chosen[n] = books[n].claim_first(f"page-{n}", paths)
+
+    threads = [threading.Thread(target=ask, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(chosen) == paths[:4]
+
+
+def test_the_claims_table_is_no_part_of_the_index_layout(index, book, db_url):
+    """Made on first use beside the index's table, which keeps its layout and rows."""
+    index.add_many([])  # nothing: the index is not even made yet
+    book.claim("page-a", "case01.png")
+    names = set(sa.inspect(index.engine).get_table_names())
+    assert "worklist_claims" in names
+    assert "worklist_claims" not in SavedRow.metadata.tables
+    # The index made afterwards finds its own layout and keeps the claims.
+    assert index.query() == []
+    assert SCHEMA_VERSION == 7
+    assert list(Claims(index.engine).held_by_others("page-b")) == ["case01.png"]
+
+
+def test_claims_made_after_the_index(index, book):
+    assert index.query() == []  # the index's tables first
+    book.claim("page-a", "case01.png")
+    assert list(book.held_by_others("page-b")) == ["case01.png"]
+
+
+def test_a_database_that_fails_stops_nothing(tmp_path, caplog):
+    folder = tmp_path / "not-a-folder"
+    folder.write_text("a file where the database's folder should be")
+    broken = Claims(sa.create_engine(f"sqlite:///{folder / 'index.sqlite3'}"))
+    with caplog.at_level(logging.WARNING, logger="annotation_client._claims"):
+        broken.claim("page-a", "case01.png")
+        assert broken.held_by_others("page-b") == {}
+        assert broken.claim_first("page-a", ["case01.png", "case02.png"]) == "case01.png"
+        broken.release("page-a")
+    assert "worklist claim" in caplog.text
+
+
+def test_claims_of_gives_one_book_per_index(index):
+    assert claims_of(index) is claims_of(index)
+    assert claims_of(index).engine is index.engine
+
+
+def test_the_sentence_says_who_and_how_long_ago():
+    claim = Claim("p", "case01.png", None, "Dr B", 1000.0)
+    assert claim.sentence(1000.0 + 3 * 60 + 20) == (
+        "Dr B opened this image 3 minutes ago and has not saved it yet."
+    )
+    assert claim.sentence(1010.0).startswith("Dr B opened this image less than a minute ago")
+    assert Claim("p", "x", None, None, 0.0).sentence(60.0) == (
+        "Another reader opened this image 1 minute ago and has not saved it yet."
+    )
+
+
+def _entry(path, version=0, too_large=False):
+    return _worklist.WorklistEntry(path, 10, None if too_large else "0" * 64, version, too_large)
+
+
+def test_next_unannotated_skips_claimed_entries():
+    entries = [_entry("a.png"), _entry("b.png"), _entry("c.png", version=1), _entry("d.png")]
+    assert _worklist.next_unannotated(entries, "a.png", skip={"b.png"}).path == "d.png"
+    assert _worklist.next_unannotated(entries, "a.png", skip={"b.png", "d.png"}) is None
+    assert [e.path for e in _worklist.unannotated_order(entries, "b.png")] == ["d.png", "a.png"]
+
+
+def test_the_dropdown_says_who_has_an_entry_open():
+    entries = [_entry("a.png"), _entry("b.png", version=2)]
+    claims = {"a.png": Claim("p", "a.png", None, "Dr B", 0.0),
+              "b.png": Claim("p", "b.png", None, None, 0.0)}  # fmt: skip
+    labels = [o["label"] for o in _views.worklist_options(entries, None, claims)]
+    assert labels == ["a.png — not annotated · open by Dr B",
+                      "b.png — saved v2 · open by Another reader"]  # fmt: skip
+
+
+# --------------------------------------------------------------------------- the page's hooks
+# The callbacks called directly, in a request of the app, as test_readers.py does.
+
+USER = "X-Forwarded-User"
+ADA, BO = ({USER: name} for name in ("Dr Ada", "Dr Bo"))
+BLINDED = {"ANNOTATOR_HEADER": USER, "BLINDED_READING": True}
+
+
+def _worklist_app(tmp_path, **settings):
+    folder = tmp_path / "worklist"
+    folder.mkdir()
+    for n, name in enumerate(("one.png", "two.png", "three.png")):
+        data = png_bytes(np.add.outer(np.arange(12), np.arange(16)) % (3 + n) == 0)
+        (folder / name).write_bytes(data)
+    return create_app({"DATA_DIR": tmp_path / "data", "WORKLIST_DIR": folder} | settings)
+
+
+def _run(app, trigger, function, *args, headers=None):
+    """``function(*args)`` as the callback of a Dash request fired by ``trigger``."""
+    from contextvars import copy_context
+
+    from dash._callback_context import context_value
+    from dash._utils import AttributeDict
+
+    def run():
+        context_value.set(AttributeDict(
+            triggered_inputs=[{"prop_id": trigger, "value": 1}]))
+        with app.server.test_request_context("/_dash-update-component", headers=headers or {}):
+            return function(*args)
+
+    return copy_context().run(run)
+
+
+def _next(app, token, name=None, meta=None, headers=None, mark=""):
+    """What Open next not annotated asks for on the page ``token``: (path or None, note)."""
+    from annotation_client.pages import annotate
+
+    request, _value, asked, pending, note = _run(
+        app, f"{ids.WORKLIST_NEXT}.n_clicks", annotate.request_entry,
+        None, 1, None, None, mark, meta, token, name, headers=headers)
+    if asked:
+        return pending, note
+    return (None if request is dash.no_update else request["path"]), note
+
+
+def _listing(app, token, meta=None, trigger="annotate-page-load.data", saved=None, name=None,
+             headers=None):
+    from annotation_client.pages import annotate
+
+    options, note = _run(app, trigger, annotate.list_worklist, True, None, saved, meta, None,
+                         token, name, headers=headers)
+    return [o["label"] for o in options], text_of(note)
+
+
+def _meta(app, path):
+    from annotation_client.pages import annotate
+
+    with app.server.test_request_context("/"):
+        return annotate.open_worklist_entry({"path": path, "at": 1}, None)[0]
+
+
+@pytest.mark.usefixtures("an_app_exists")
+def test_next_skips_the_entry_another_page_opened_and_says_who(tmp_path):
+    app = _worklist_app(tmp_path)
+    first, _ = _next(app, "page-a", "Dr A")
+    assert first == "one.png"
+    # Dr B's page, a moment later: one.png is Dr A's, so two.png.
+    assert _next(app, "page-b", "Dr B")[0] == "three.png"  # listed one, three, two
+    labels, _note = _listing(app, "page-c")
+    assert "one.png — not annotated · open by Dr A" in labels
+    # Dr A's page opened one.png: its listing claims it again, and says nothing of others.
+    meta = _meta(app, "one.png")
+    labels, note = _listing(app, "page-a", meta, f"{ids.IMAGE_OPENED}.data", name="Dr A")
+    assert "one.png — not annotated · open" in labels
+    assert "opened this image" not in note
+    # Dr C picks one.png all the same: it opens, and the page says whose it is.
+    labels, note = _listing(app, "page-c", meta, f"{ids.IMAGE_OPENED}.data", name="Dr C")
+    assert "Dr A opened this image less than a minute ago and has not saved it yet." in note
+
+
+@pytest.mark.usefixtures("an_app_exists")
+def test_two_pages_clicking_next_get_two_cases(tmp_path):
+    app = _worklist_app(tmp_path)
+    assert _next(app, "page-a", "Dr A")[0] == "one.png"
+    assert _next(app, "page-b", "Dr B")[0] == "three.png"  # listed one, three, two
+    assert _next(app, "page-c", "Dr C")[0] == "two.png"
+    # Every case open elsewhere: the fourth page is told, and may still pick one.
+    path, note = _next(app, "page-d", "Dr D")
+    assert path is None and "open on other pages" in text_of(note)
+
+
+@pytest.mark.usefixtures("an_app_exists")
+def test_saving_ends_the_claim_and_another_upload_moves_it(tmp_path):
+    app = _worklist_app(tmp_path)
+    assert _next(app, "page-a", "Dr A")[0] == "one.png"
+    meta = _meta(app, "one.png")
+    # Saved: the claim ends (the entry is annotated anyway).
+    _listing(app, "page-a", meta, f"{ids.SAVED_WORK}.data", saved={"image": meta["sha256"]})
+    assert not any("open by" in label for label in _listing(app, "page-b")[0])
+    # Open again, then an upload opened over it: the claim goes with the entry.
+    _listing(app, "page-a", meta, f"{ids.IMAGE_OPENED}.data")
+    assert any("open by" in label for label in _listing(app, "page-b")[0])
+    _listing(app, "page-a", dict(meta, worklist_path=None), f"{ids.IMAGE_OPENED}.data")
+    assert not any("open by" in label for label in _listing(app, "page-b")[0])
+
+
+@pytest.mark.usefixtures("an_app_exists")
+def test_unsaved_work_claims_nothing_until_the_entry_opens(tmp_path):
+    app = _worklist_app(tmp_path)
+    path, _ = _next(app, "page-a", "Dr A", mark="dirty")  # asked first: no claim yet
+    assert path == "one.png"
+    assert _next(app, "page-b", "Dr B")[0] == "one.png"
+
+
+@pytest.mark.usefixtures("an_app_exists")
+def test_under_blinded_reading_claims_neither_skip_nor_show(tmp_path):
+    app = _worklist_app(tmp_path, **BLINDED)
+    assert _next(app, "page-a", headers=ADA)[0] == "one.png"
+    # Dr Bo is to read every image too: one.png is not skipped for Dr Ada's page.
+    assert _next(app, "page-b", headers=BO)[0] == "one.png"
+    labels, note = _listing(app, "page-b", headers=BO)
+    assert not any("open by" in label for label in labels)
+    with app.server.app_context():
+        from annotation_client._app import get_index
+
+        names = sa.inspect(get_index().engine).get_table_names()
+    assert "worklist_claims" not in names
