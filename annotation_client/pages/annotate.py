@@ -1427,6 +1427,147 @@ def reuse_spacing(clicks, last, meta):
             html.Span(note, className="text-success-emphasis"), mm, True)
 
 
+# Calibration on the depth scale: Calibrate turns the mouse into a line pen; the line
+# drawn along a known distance of the scale gives its length in image pixels (the
+# figure's units: see _figure), and the distance typed in mm gives the spacing, put
+# in the field for the radiologist to Set. The line is no outline: edit() leaves a
+# line out of the regions (_shapes.apply_relayout keeps paths only), and it is taken
+# off the graph as soon as it is measured, the tool's own mouse mode back.
+
+#: ``layout.newshape`` of the calibration line: thin, in the calipers' lime.
+CALIBRATION_PEN = {"line": {"color": _figure.CALIPER_COLOR, "width": 2}}
+
+
+@callback(
+    Output(ids.ANNOTATION_GRAPH, "figure", allow_duplicate=True),
+    Output(ids.SPACING_CALIBRATION, "data"),
+    Output(ids.SPACING_NOTE, "children", allow_duplicate=True),
+    Output(ids.SPACING_LINE_FORM, "style"),
+    Input(ids.SPACING_CALIBRATE, "n_clicks"),
+    State(ids.IMAGE_META, "data"),
+    prevent_initial_call=True,
+)
+def start_calibration(clicks, meta):
+    """Calibrate: the next drag on the image draws a line (plotly's ``drawline``)."""
+    if not clicks or not meta:
+        raise PreventUpdate
+    no = dash.no_update
+    if _file_gives_spacing(meta):
+        return no, no, "The file gives its own pixel spacing.", no
+    patch = Patch()
+    patch["layout"]["dragmode"] = "drawline"
+    patch["layout"]["newshape"] = CALIBRATION_PEN
+    note = html.Span("Drag along the depth scale from one mark to another whose distance "
+                     "you know (the longer, the closer).", className="text-info-emphasis")
+    return patch, {"image": meta["sha256"], "pixels": None}, note, {"display": "none"}
+
+
+# Only a graph event that holds a line goes on to take_calibration_line (as for boxes:
+# the other events must not wait for a round trip that answers nothing).
+clientside_callback(
+    """
+    function(relayout) {
+        var shapes = relayout && relayout.shapes;
+        if (!Array.isArray(shapes)) { return window.dash_clientside.no_update; }
+        var line = shapes.some(function(s) { return s && s.type === 'line'; });
+        return line ? relayout : window.dash_clientside.no_update;
+    }
+    """,
+    Output(ids.SPACING_LINE_DRAWN, "data"),
+    Input(ids.ANNOTATION_GRAPH, "relayoutData"),
+    prevent_initial_call=True,
+)
+
+
+@callback(
+    Output(ids.ANNOTATION_GRAPH, "figure", allow_duplicate=True),
+    Output(ids.SPACING_CALIBRATION, "data", allow_duplicate=True),
+    Output(ids.SPACING_NOTE, "children", allow_duplicate=True),
+    Output(ids.SPACING_LINE_FORM, "style", allow_duplicate=True),
+    Output(ids.SPACING_LINE_TEXT, "children"),
+    Input(ids.SPACING_LINE_DRAWN, "data"),
+    State(ids.IMAGE_META, "data"),
+    State(ids.HISTORY, "data"),
+    State(ids.SPACING_CALIBRATION, "data"),
+    State(ids.TOOL, "value"),
+    State(ids.OVERLAY_OPACITY, "value"),
+    State(ids.OVERLAY_VISIBLE, "value"),
+    State(ids.SHOW_CALIPERS, "value"),
+    prevent_initial_call=True,
+)
+def take_calibration_line(relayout, meta, history, calibration, tool, opacity, visible,
+                          calipers):
+    """Measure the line drawn after Calibrate, take it off the graph, give the tool back.
+
+    ``relayout`` is the graph's event holding the line (``{"shapes": [...]}``, the
+    outline's paths with it). The graph is redrawn with those paths alone, as a
+    drawing derived from the history's (see _derived_drawing, as ask_box does), and
+    the mouse mode and pen of the tool the tool bar shows.
+    """
+    if not meta:
+        raise PreventUpdate
+    present = _present(history, meta)
+    change = _relayout_change(present["paths"], relayout)
+    paths = change.paths if change.paths is not None else present["paths"]
+    figure = _shapes_patch(paths, opacity, visible, calipers, _shape(meta),
+                           _derived_drawing(history))
+    tool = tool if tool in _figure.TOOL_DRAGMODES else DEFAULT_TOOL
+    figure["layout"]["dragmode"] = _figure.TOOL_DRAGMODES[tool]
+    figure["layout"]["newshape"] = _figure.newshape_style(tool)
+    no = dash.no_update
+    calibrating = isinstance(calibration, dict) and calibration.get("image") == meta["sha256"]
+    pixels = _spacing_aids.line_length_px(relayout)
+    if not calibrating or _file_gives_spacing(meta):
+        return figure, no, no, no, no
+    if pixels is None or pixels < 1:
+        note = html.Span("The line has no length: click Calibrate and drag from one mark "
+                         "of the depth scale to another.", className="text-danger")
+        return figure, {"image": meta["sha256"], "pixels": None}, note, {"display": "none"}, no
+    note = html.Span("Type the line's length on the depth scale in mm, then Compute.",
+                     className="text-info-emphasis")
+    return (figure, {"image": meta["sha256"], "pixels": pixels}, note, None,
+            f"Line {pixels:.1f} px =")
+
+
+@callback(
+    Output(ids.SPACING_INPUT, "value", allow_duplicate=True),
+    Output(ids.SPACING_NOTE, "children", allow_duplicate=True),
+    Input(ids.SPACING_LINE_COMPUTE, "n_clicks"),
+    Input(ids.SPACING_LINE_MM, "n_submit"),
+    State(ids.SPACING_LINE_MM, "value"),
+    State(ids.SPACING_CALIBRATION, "data"),
+    State(ids.IMAGE_META, "data"),
+    prevent_initial_call=True,
+)
+def compute_calibration(clicks, submitted, length_mm, calibration, meta):
+    """The spacing from the line: its length in mm over its length in image pixels.
+
+    Put in the field, not Set: the radiologist reads it and clicks Set (until then
+    Save waits, see _spacing_unset). A length that is no positive number, or a
+    spacing outside the vectorizer's plausible range, is refused with the reason.
+    """
+    if not meta or not (clicks or submitted):
+        raise PreventUpdate
+    if not (isinstance(calibration, dict) and calibration.get("image") == meta["sha256"]):
+        return dash.no_update, html.Span("Click Calibrate and draw a line on this image "
+                                         "first.", className="text-danger")
+    spacing, message = _spacing_aids.calibrated(length_mm, calibration.get("pixels"))
+    if spacing is None:
+        return dash.no_update, html.Span(message, className="text-danger")
+    return spacing, html.Span(message, className="text-info-emphasis")
+
+
+@callback(
+    Output(ids.SPACING_CALIBRATION, "data", allow_duplicate=True),
+    Output(ids.SPACING_LINE_FORM, "style", allow_duplicate=True),
+    Input(ids.IMAGE_OPENED, "data"),
+    prevent_initial_call=True,
+)
+def end_calibration(_opened):
+    """A line measured on one image calibrates no other: a new image starts without."""
+    return None, {"display": "none"}
+
+
 def _spacing_refusal(value) -> html.Span:
     return html.Span(
         f"{str(value)[:40]!r} is not a pixel spacing: give mm per pixel, from "
