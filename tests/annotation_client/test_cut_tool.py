@@ -13,11 +13,13 @@ import base64
 import contextlib
 import json
 import threading
+import time
 from contextvars import copy_context
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
+import flask
 import numpy as np
 import pytest
 from _dash_helpers import (
@@ -458,5 +460,82 @@ def test_a_cut_drawn_with_the_mouse_takes_that_area_off_and_undo_brings_it_back(
         wait_for(dash_duo, lambda: dash_duo.find_element("#image-name").text == "other.png")
         wait_for(dash_duo, lambda: _js(dash_duo, "return gd._fullLayout.dragmode;") == "pan",
                  10, "the cut tool carried over to the next image")
+        errors = console_errors(dash_duo)
+        assert not errors, "browser console errors:\n" + "\n".join(errors)
+
+
+#: How long the server takes over a request of the edit callback (see _slow_edits).
+EDIT_ANSWER_S = 1.5
+
+
+def _slow_edits(app) -> None:
+    """Make ``app`` answer every request of the edit callback after :data:`EDIT_ANSWER_S`,
+    so that the next edit is made before the answer to the one before comes back."""
+    @app.server.before_request
+    def _wait():
+        request = flask.request
+        if request.path.endswith("/_dash-update-component"):
+            body = json.loads(request.get_data() or b"{}")
+            if f"{ids.HISTORY}.data" in str(body.get("output")):
+                time.sleep(EDIT_ANSWER_S)
+
+
+@pytest.mark.browser
+def test_a_cut_drawn_right_after_a_drag_keeps_both_and_adds_no_region(
+    dash_duo, data_dir, tmp_path
+):
+    """A vertex dragged, then a cut drawn before the drag's answer came back: the
+    browser drops the drag's answer; the cut's request brings both, the drag first."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    frame = tmp_path / "frame.png"
+    ramp = np.add.outer(np.arange(HEIGHT), np.arange(WIDTH)) * 255 // (WIDTH + HEIGHT)
+    Image.fromarray(ramp.astype(np.uint8)).save(frame)
+    with _stand_in_model() as url:
+        app = create_app({"MODEL_SERVER_URL": url, "DATA_DIR": data_dir})
+        _slow_edits(app)
+        dash_duo.start_server(app)
+        driver = dash_duo.driver
+        dash_duo.wait_for_element(f"#{ids.IMAGE_UPLOAD}")
+        driver.find_element(By.CSS_SELECTOR, f"#{ids.IMAGE_UPLOAD} input[type=file]"
+                            ).send_keys(str(frame))
+        wait_for(dash_duo, lambda: "last change: ai" in _screen_status(dash_duo), 30,
+                 "no AI outline")
+        settled(dash_duo, quiet=EDIT_ANSWER_S + 0.5)
+        click(driver, By.XPATH, f"//*[@id='{ids.TOOL}']//label[normalize-space()='Cut away']")
+        wait_for(dash_duo, lambda: _js(dash_duo, "return gd._fullLayout.dragmode;")
+                 == "drawclosedpath")
+        driver.execute_script("document.getElementById('annotation-graph')"
+                              ".scrollIntoView({block: 'center', behavior: 'instant'});")
+        # The drag: the outline's top-left corner pulled up and left, as plotly reports
+        # a dragged vertex (that one shape).
+        x0, y0, x1, y1 = OUTLINE_BOX
+        dragged = f"M{x0 - 20},{y0 - 20}L{x1},{y0}L{x1},{y1}L{x0},{y1}Z"
+        _js(dash_duo, "Plotly.relayout(gd, {'shapes[0].path': arguments[0]});", dragged)
+        # At once, the cut with the mouse: the outline's foot.
+        points = [_to_screen(dash_duo, x, y) for x, y in
+                  [(40, 110), (200, 110), (200, 170), (40, 170)]]
+        chain = ActionChains(driver).move_to_location(*points[0]).click_and_hold()
+        for point in points[1:] + points[:1]:
+            chain.move_to_location(*point)
+        chain.release().perform()
+        wait_for(dash_duo, lambda: "last change: cut" in _screen_status(dash_duo), 20,
+                 "the cut was not recorded")
+        settled(dash_duo, quiet=EDIT_ANSWER_S + 0.5)
+
+        history = _history_of(dash_duo)
+        assert [s["action"] for s in history["past"][-2:]] == ["ai", "edit"]
+        assert history["present"]["action"] == "cut"
+        after = _shapes.paths_to_mask(history["present"]["paths"], (HEIGHT, WIDTH))
+        drawn = [_to_image(dash_duo, *p) for p in points]
+        cutter = _shapes.paths_to_mask([_shapes.format_path([drawn])], (HEIGHT, WIDTH))
+        expected = _shapes.paths_to_mask([dragged], (HEIGHT, WIDTH)) & ~cutter
+        # The drag's slanted edges (about 160 px) are vectorized again, within a pixel.
+        assert (after ^ expected).sum() <= 2 * 160, (after ^ expected).sum()
+        assert after[y0 - 10, x0 - 5] and not after[120:, :].any()  # the drag, the cut
+        assert len(history["present"]["paths"]) == 1  # no region added
+        # Screen and history agree; the cut's path is gone.
+        assert _shape_paths(dash_duo) == history["present"]["paths"]
         errors = console_errors(dash_duo)
         assert not errors, "browser console errors:\n" + "\n".join(errors)
