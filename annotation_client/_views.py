@@ -187,3 +187,15 @@ def worklist_summary(listing, own: bool = False) -> list:
     if listing.note:
         parts.append(html.Div(listing.note, className="text-warning-emphasis"))
     return parts
+
+
+def worklist_position(entries, current: str | None):
+    """"Open: case07.png (7 of 18)" for the open entry, None when none is open."""
+    for number, entry in enumerate(entries, start=1):
+        if entry.path == current:
+            return [
+                "Open: ",
+                html.Strong(entry.path, className="text-break"),
+                f" ({number} of {len(entries)})",
+            ]
+    return None

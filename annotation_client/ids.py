@@ -139,6 +139,10 @@ WORKLIST_CARD = "worklist-card"  # hidden when no worklist is configured
 WORKLIST = "worklist"  # the dropdown of entries; value = relative path
 WORKLIST_REFRESH = "worklist-refresh"
 WORKLIST_NEXT = "worklist-next"  # "Open next not annotated"
+# Previous / Next in list order, whatever the status, and "Open: case07.png (7 of 18)"
+WORKLIST_PREVIOUS = "worklist-previous"
+WORKLIST_FOLLOWING = "worklist-following"
+WORKLIST_POSITION = "worklist-position"
 WORKLIST_NOTE = "worklist-note"  # counts, truncation, errors
 WORKLIST_CONFIRM = "worklist-confirm"  # asks before unsaved work is replaced
 WORKLIST_PENDING = "worklist-pending"  # the entry waiting for that answer

@@ -617,6 +617,20 @@ def _worklist_card(config):
                         ],
                         className="d-flex flex-wrap align-items-center gap-2",
                     ),
+                    # Where the open entry is: the dropdown goes back to its placeholder
+                    # (see request_entry), so it is said here.
+                    html.Div(
+                        [
+                            dbc.Button("‹ Previous", id=ids.WORKLIST_PREVIOUS, **button,
+                                       title="Open the entry before the open one, whatever "
+                                       "its status"),
+                            dbc.Button("Next ›", id=ids.WORKLIST_FOLLOWING, **button,
+                                       title="Open the entry after the open one, whatever "
+                                       "its status"),
+                            html.Span(id=ids.WORKLIST_POSITION, className="small text-break"),
+                        ],
+                        className="d-flex flex-wrap align-items-center gap-2 mt-1",
+                    ),
                     html.Div(id=ids.WORKLIST_NOTE, className="small text-muted mt-1"),
                 ],
                 class_name="py-2",
@@ -1992,6 +2006,9 @@ def _worklist_error(exc: Exception):
 @callback(
     Output(ids.WORKLIST, "options"),
     Output(ids.WORKLIST_NOTE, "children"),
+    Output(ids.WORKLIST_POSITION, "children"),
+    Output(ids.WORKLIST_PREVIOUS, "disabled"),
+    Output(ids.WORKLIST_FOLLOWING, "disabled"),
     Input(ids.PAGE_LOAD, "data"),
     Input(ids.WORKLIST_REFRESH, "n_clicks"),
     Input(ids.SAVED_WORK, "data"),
@@ -2000,8 +2017,9 @@ def _worklist_error(exc: Exception):
     State(ids.WORKLIST_CLAIM_TOKEN, "data"),
     State(ids.ANNOTATOR, "value"),
 )
-def list_worklist(_loaded, _refresh, saved, meta, _opened=None, token=None, annotator=None):
-    """The worklist's entries and their status: on load, on Refresh, after each open and save.
+def show_worklist(_loaded, _refresh, saved, meta, _opened=None, token=None, annotator=None):
+    """The worklist's entries and their status: on load, on Refresh, after each open and save;
+    and where the open entry is ("Open: case07.png (7 of 18)", Previous and Next).
 
     Listing again is cheap: only new or changed files are read (and hashed). The
     page's claim follows what it opened and saved (:func:`_follow_claim`), and an
@@ -2016,7 +2034,7 @@ def list_worklist(_loaded, _refresh, saved, meta, _opened=None, token=None, anno
         listing = _worklist_listing()
     except (ValueError, OSError) as exc:  # the folder went away (an unmounted share)
         logger.warning("worklist: %s", exc)
-        return [], _worklist_error(exc)
+        return [], _worklist_error(exc), None, True, True
     current = _worklist_current(meta, listing.entries)
     own = get_reader() is not None  # the listing succeeded, so the reader was named
     claims = book.held_by_others(token) if book is not None else {}
@@ -2024,7 +2042,18 @@ def list_worklist(_loaded, _refresh, saved, meta, _opened=None, token=None, anno
     if current in claims:
         note.append(_views.alert(claims[current].sentence(time.time()), "info",
                                  id="worklist-claimed"))
-    return _views.worklist_options(listing.entries, current, claims), note
+    return (
+        _views.worklist_options(listing.entries, current, claims),
+        note,
+        _views.worklist_position(listing.entries, current),
+        _worklist.neighbour(listing.entries, current, -1) is None,
+        _worklist.neighbour(listing.entries, current, 1) is None,
+    )
+
+
+def list_worklist(*args, **kwargs):
+    """The worklist's options and note: :func:`show_worklist` without the position."""
+    return show_worklist(*args, **kwargs)[:2]
 
 
 def _claim_book() -> _claims.Claims | None:
@@ -2072,16 +2101,20 @@ def _follow_claim(book, meta, saved, token, annotator) -> None:
     State(ids.IMAGE_META, "data"),
     State(ids.WORKLIST_CLAIM_TOKEN, "data"),
     State(ids.ANNOTATOR, "value"),
+    Input(ids.WORKLIST_PREVIOUS, "n_clicks"),
+    Input(ids.WORKLIST_FOLLOWING, "n_clicks"),
     prevent_initial_call=True,
 )
 def request_entry(picked, next_clicks, confirmed, pending, mark, meta, token=None,
-                  annotator=None):
+                  annotator=None, previous=None, following=None):
     """Ask :func:`open_image` for a worklist entry, picked or the next not annotated.
 
     Unsaved work is not dropped silently: the user is asked first, as before an
     upload. The dropdown goes back to its placeholder, so picking the same entry
     again (after a failed open, say) is a new request. The next not annotated passes
     over entries other pages claim (:func:`_next_path`); a picked one opens anyway.
+    Previous and Next open the entry before or after the open one in list order,
+    whatever its status.
     """
     no = dash.no_update
     trigger = ctx.triggered_id
@@ -2110,6 +2143,17 @@ def request_entry(picked, next_clicks, confirmed, pending, mark, meta, token=Non
                 id="worklist-done",
             )
             return no, no, False, None, done
+    elif trigger in (ids.WORKLIST_PREVIOUS, ids.WORKLIST_FOLLOWING):
+        step = -1 if trigger == ids.WORKLIST_PREVIOUS else 1
+        if not (previous if step < 0 else following):  # drawn again, unclicked
+            raise PreventUpdate
+        try:
+            entries = _worklist_listing().entries
+        except (ValueError, OSError) as exc:
+            return no, no, False, None, _worklist_error(exc)
+        path = _worklist.neighbour(entries, _worklist_current(meta, entries), step)
+        if path is None:  # past either end (the button is disabled there)
+            raise PreventUpdate
     elif picked:
         path = picked
     else:

@@ -1,0 +1,164 @@
+"""Where the open worklist entry is: "Open: case07.png (7 of 18)", Previous and Next."""
+
+from __future__ import annotations
+
+import hashlib
+from contextvars import copy_context
+
+import dash
+import numpy as np
+import pytest
+from _dash_helpers import click, closed_port, text_of, wait_for
+from dash._callback_context import context_value
+from dash._utils import AttributeDict
+from PIL import Image
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import WebDriverWait
+
+from annotation_client import AnnotationStore, _views, _worklist, create_app, ids
+
+CASES = ["case01.png", "case02.png", "case03.png"]
+
+
+def _entry(path, version=0, too_large=False):
+    return _worklist.WorklistEntry(path, 10, None if too_large else "0" * 64, version, too_large)
+
+
+# --------------------------------------------------------------------------- plain functions
+
+
+def test_neighbours_in_list_order_whatever_the_status():
+    entries = [_entry("a.png"), _entry("b.png", version=3), _entry("c.png", too_large=True),
+               _entry("d.png")]  # fmt: skip
+    assert _worklist.neighbour(entries, "a.png", 1) == "b.png"  # saved: opened all the same
+    assert _worklist.neighbour(entries, "b.png", 1) == "d.png"  # too large: passed over
+    assert _worklist.neighbour(entries, "d.png", -1) == "b.png"
+    assert _worklist.neighbour(entries, "a.png", -1) is None
+    assert _worklist.neighbour(entries, "d.png", 1) is None
+    # Nothing open (or an upload): Next gives the first, Previous the last.
+    assert _worklist.neighbour(entries, None, 1) == "a.png"
+    assert _worklist.neighbour(entries, None, -1) == "d.png"
+    # The open entry is too large (listed after it grew): from its place.
+    assert _worklist.neighbour(entries, "c.png", 1) == "d.png"
+    assert _worklist.neighbour(entries, "c.png", -1) == "b.png"
+    assert _worklist.neighbour([], None, 1) is None
+    assert _worklist.position(entries, "d.png") == 4
+    assert _worklist.position(entries, "x.png") is None
+
+
+def test_the_position_line():
+    entries = [_entry(f"case{n:02d}.png") for n in range(1, 19)]
+    assert text_of(_views.worklist_position(entries, "case07.png")) == (
+        "Open: case07.png (7 of 18)")
+    assert _views.worklist_position(entries, None) is None
+
+
+# --------------------------------------------------------------------------- the callbacks
+
+
+def _app(tmp_path):
+    folder = tmp_path / "worklist"
+    folder.mkdir()
+    ramp = (np.add.outer(np.arange(20), np.arange(30)) // 4).astype(np.uint8)
+    for seed, name in enumerate(CASES):
+        Image.fromarray(ramp + np.uint8(seed * 7)).save(folder / name)
+    return create_app({"DATA_DIR": tmp_path / "data", "WORKLIST_DIR": folder,
+                       "MODEL_SERVER_URL": f"http://127.0.0.1:{closed_port()}",
+                       "REQUEST_TIMEOUT": 3})
+
+
+def _run(app, trigger, function, *args):
+    def run():
+        context_value.set(AttributeDict(triggered_inputs=[{"prop_id": trigger, "value": 1}]))
+        with app.server.test_request_context("/_dash-update-component"):
+            return function(*args)
+
+    return copy_context().run(run)
+
+
+def _meta(app, path):
+    from annotation_client.pages import annotate
+
+    with app.server.test_request_context("/"):
+        return annotate.open_worklist_entry({"path": path, "at": 1}, None)[0]
+
+
+@pytest.mark.usefixtures("an_app_exists")
+def test_previous_and_next_ask_for_the_neighbours_and_about_unsaved_work(tmp_path):
+    from annotation_client.pages import annotate
+
+    app = _app(tmp_path)
+    meta = _meta(app, "case02.png")
+
+    def press(button, mark=""):
+        clicks = {"previous": 1} if button == ids.WORKLIST_PREVIOUS else {"following": 1}
+        return _run(app, f"{button}.n_clicks", lambda: annotate.request_entry(
+            None, None, None, None, mark, meta, "page", None, **clicks))
+
+    request, value, asked, pending, _note = press(ids.WORKLIST_FOLLOWING)
+    assert request["path"] == "case03.png" and value is None and not asked
+    assert press(ids.WORKLIST_PREVIOUS)[0]["path"] == "case01.png"
+    # Unsaved work: asked first, as a pick is.
+    request, _value, asked, pending, _note = press(ids.WORKLIST_PREVIOUS, mark="dirty")
+    assert request is dash.no_update and asked is True and pending == "case01.png"
+
+
+@pytest.mark.usefixtures("an_app_exists")
+def test_the_listing_says_where_the_open_entry_is(tmp_path):
+    from annotation_client.pages import annotate
+
+    app = _app(tmp_path)
+    result = _run(app, "annotate-page-load.data", annotate.show_worklist,
+                  True, None, None, _meta(app, "case03.png"))
+    _options, _note, position, previous_off, next_off = result
+    assert text_of(position) == "Open: case03.png (3 of 3)"
+    assert (previous_off, next_off) == (False, True)
+    result = _run(app, "annotate-page-load.data", annotate.show_worklist, True, None, None, None)
+    assert result[2:] == (None, False, False)
+
+
+# --------------------------------------------------------------------------- in a browser
+
+
+def _image_name(driver) -> str:
+    return driver.execute_script(
+        "var e = document.getElementById('image-name'); return e ? e.textContent : '';")
+
+
+def _position(driver) -> str:
+    return driver.find_element(By.ID, ids.WORKLIST_POSITION).text
+
+
+def test_previous_and_next_walk_the_list_and_ask_before_dropping_work(dash_duo, tmp_path):
+    app = _app(tmp_path)
+    worklist = tmp_path / "worklist"
+    # case02.png is saved: Next opens it all the same (list order, whatever the status).
+    sha = hashlib.sha256((worklist / "case02.png").read_bytes()).hexdigest()
+    AnnotationStore(tmp_path / "data").save(sha, svg="<svg/>", mask_png=b"", record={})
+    dash_duo.start_server(app)
+    driver = dash_duo.driver
+    dash_duo.wait_for_element("#worklist-count", timeout=30)
+    assert _position(driver) == ""
+
+    click(driver, By.ID, ids.WORKLIST_FOLLOWING)  # nothing open: the first
+    wait_for(dash_duo, lambda: _image_name(driver) == "case01.png", 20, "case01 did not open")
+    wait_for(dash_duo, lambda: _position(driver) == "Open: case01.png (1 of 3)", 10,
+             f"position: {_position(driver)!r}")
+    assert driver.find_element(By.ID, ids.WORKLIST_PREVIOUS).get_attribute("disabled")
+    click(driver, By.ID, ids.WORKLIST_FOLLOWING)
+    wait_for(dash_duo, lambda: _image_name(driver) == "case02.png", 20, "case02 did not open")
+    wait_for(dash_duo, lambda: _position(driver) == "Open: case02.png (2 of 3)", 10,
+             f"position: {_position(driver)!r}")
+
+    # Unsaved work: asked first; Cancel keeps the image.
+    driver.find_element(By.ID, ids.NOTE).send_keys("oval")
+    dash_duo.wait_for_element(f"#{ids.UNSAVED_MARK}.dirty", timeout=10)
+    click(driver, By.ID, ids.WORKLIST_PREVIOUS)
+    WebDriverWait(driver, 15).until(expected_conditions.alert_is_present()).dismiss()
+    assert _image_name(driver) == "case02.png"
+    click(driver, By.ID, ids.WORKLIST_PREVIOUS)
+    WebDriverWait(driver, 15).until(expected_conditions.alert_is_present()).accept()
+    wait_for(dash_duo, lambda: _image_name(driver) == "case01.png", 20, "case01 did not open")
+    wait_for(dash_duo, lambda: _position(driver) == "Open: case01.png (1 of 3)", 10,
+             f"position: {_position(driver)!r}")
