@@ -37,6 +37,9 @@ logger = logging.getLogger(__name__)
 #: Minutes a claim holds an entry after its page opened it: Open next not annotated
 #: skips an entry another page opened less long ago than this and has not saved.
 CLAIM_MINUTES = 15
+#: Seconds the claims are left alone after the database failed: a server that is down
+#: would otherwise cost each listing and each Next its connect timeout (10 s) again.
+RETRY_S = 30.0
 #: Key of the PostgreSQL advisory lock held while a page reads and writes claims.
 _CLAIMS_LOCK = zlib.crc32(b"sonotrace worklist claims")
 
@@ -112,10 +115,13 @@ class Claims:
         self.clock = clock
         self._created = False
         self._lock = threading.Lock()
+        self._resting_until = 0.0  # time.monotonic(): see RETRY_S
 
     # ----------------------------------------------------------------- table and lock
 
     def _ready(self) -> None:
+        if time.monotonic() < self._resting_until:
+            raise _Resting
         if self._created:
             return
         with self._lock, self.engine.begin() as conn:
@@ -125,6 +131,13 @@ class Claims:
                 _lock(conn)
                 CLAIMS.create(conn, checkfirst=True)
                 self._created = True
+
+    def _failed(self, exc: Exception, what: str) -> None:
+        """Log a database error (once per :data:`RETRY_S`) and rest for that long."""
+        if isinstance(exc, _Resting):
+            return
+        self._resting_until = time.monotonic() + RETRY_S
+        logger.warning("worklist claims %s (left alone for %.0f s): %s", what, RETRY_S, exc)
 
     def _fresh_since(self) -> float:
         return self.clock() - self.minutes * 60
@@ -137,8 +150,8 @@ class Claims:
             self._ready()
             with self.engine.connect() as conn:
                 return _others(conn, page, self._fresh_since())
-        except (SQLAlchemyError, OSError) as exc:
-            logger.warning("worklist claims could not be read: %s", exc)
+        except (SQLAlchemyError, OSError, _Resting) as exc:
+            self._failed(exc, "could not be read")
             return {}
 
     # ----------------------------------------------------------------- writing
@@ -154,8 +167,8 @@ class Claims:
             with self.engine.begin() as conn:
                 _lock(conn)
                 self._write(conn, page, path, sha256, reader)
-        except (SQLAlchemyError, OSError) as exc:
-            logger.warning("worklist claim could not be written: %s", exc)
+        except (SQLAlchemyError, OSError, _Resting) as exc:
+            self._failed(exc, "could not be written")
 
     def claim_first(
         self,
@@ -198,8 +211,8 @@ class Claims:
                 if chosen is not None and page:
                     self._write(conn, page, chosen, (shas or {}).get(chosen), reader)
                 return chosen
-        except (SQLAlchemyError, OSError) as exc:
-            logger.warning("worklist claims could not be used: %s", exc)
+        except (SQLAlchemyError, OSError, _Resting) as exc:
+            self._failed(exc, "could not be used")
             return paths[0]
 
     def release(self, page: str | None, path: str | None = None) -> None:
@@ -213,8 +226,8 @@ class Claims:
             self._ready()
             with self.engine.begin() as conn:
                 conn.execute(statement)
-        except (SQLAlchemyError, OSError) as exc:
-            logger.warning("worklist claim could not be ended: %s", exc)
+        except (SQLAlchemyError, OSError, _Resting) as exc:
+            self._failed(exc, "could not be written")
 
     def _write(self, conn, page, path, sha256, reader) -> None:
         now = self.clock()
@@ -225,6 +238,10 @@ class Claims:
         conn.execute(sa.insert(CLAIMS).values(
             page=page[:64], path=path, sha256=sha256,
             reader=(reader or None) and reader[:200], claimed_at=now))  # fmt: skip
+
+
+class _Resting(Exception):
+    """The database failed less than :data:`RETRY_S` seconds ago: not asked again yet."""
 
 
 def _lock(conn: sa.Connection) -> None:

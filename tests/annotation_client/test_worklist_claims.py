@@ -150,7 +150,24 @@ def test_a_database_that_fails_stops_nothing(tmp_path, caplog):
         assert broken.held_by_others("page-b") == {}
         assert broken.claim_first("page-a", ["case01.png", "case02.png"]) == "case01.png"
         broken.release("page-a")
-    assert "worklist claim" in caplog.text
+    # Logged once, then left alone for RETRY_S: a server that is down costs its
+    # connect timeout once, not at every listing.
+    assert caplog.text.count("worklist claims could not") == 1
+
+
+def test_after_a_failure_the_database_is_asked_again_later(tmp_path, monkeypatch):
+    folder = tmp_path / "later"
+    folder.write_text("in the way")
+    book = Claims(sa.create_engine(f"sqlite:///{folder / 'index.sqlite3'}"))
+    book.claim("page-a", "case01.png")  # fails: rests
+    folder.unlink()
+    folder.mkdir()
+    book.claim("page-a", "case01.png")  # resting: not asked
+    assert book.held_by_others("page-b") == {}
+    now = _claims.time.monotonic()
+    monkeypatch.setattr(_claims.time, "monotonic", lambda: now + _claims.RETRY_S + 1)
+    book.claim("page-a", "case01.png")
+    assert list(book.held_by_others("page-b")) == ["case01.png"]
 
 
 def test_claims_of_gives_one_book_per_index(index):
