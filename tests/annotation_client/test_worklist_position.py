@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 from contextvars import copy_context
 
@@ -9,6 +10,7 @@ import dash
 import numpy as np
 import pytest
 from _dash_helpers import click, closed_port, text_of, wait_for
+from _saved_data import save_version
 from dash._callback_context import context_value
 from dash._utils import AttributeDict
 from PIL import Image
@@ -16,7 +18,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
-from annotation_client import AnnotationStore, _views, _worklist, create_app, ids
+from annotation_client import _views, _worklist, create_app, ids
 
 CASES = ["case01.png", "case02.png", "case03.png"]
 
@@ -135,7 +137,8 @@ def test_previous_and_next_walk_the_list_and_ask_before_dropping_work(dash_duo, 
     worklist = tmp_path / "worklist"
     # case02.png is saved: Next opens it all the same (list order, whatever the status).
     sha = hashlib.sha256((worklist / "case02.png").read_bytes()).hexdigest()
-    AnnotationStore(tmp_path / "data").save(sha, svg="<svg/>", mask_png=b"", record={})
+    save_version(tmp_path / "data", sha, name="case02.png", worklist_path="case02.png",
+                 saved_at=dt.datetime(2026, 1, 5, tzinfo=dt.UTC))
     dash_duo.start_server(app)
     driver = dash_duo.driver
     dash_duo.wait_for_element("#worklist-count", timeout=30)
