@@ -43,7 +43,7 @@ def _begin(dash_duo, name: str) -> None:
 def _open_next(dash_duo, expected: str) -> None:
     click(dash_duo.driver, By.ID, ids.WORKLIST_NEXT)
     wait_for(dash_duo, lambda: _image_name(dash_duo.driver) == expected, 20,
-             f"{expected} did not open (open: {_image_name(dash_duo.driver)!r})")
+             f"{expected} did not open")
 
 
 def _option_labels(dash_duo) -> list[str]:
@@ -52,6 +52,16 @@ def _option_labels(dash_duo) -> list[str]:
         By.CSS_SELECTOR, ".dash-dropdown-option")], 10, "no options")
     dash_duo.driver.find_element(By.TAG_NAME, "body").send_keys(Keys.ESCAPE)
     return labels
+
+
+def _pick(dash_duo, path: str) -> None:
+    driver = dash_duo.driver
+    click(driver, By.ID, ids.WORKLIST)
+    option = wait_for(dash_duo, lambda: next((o for o in driver.find_elements(
+        By.CSS_SELECTOR, ".dash-dropdown-option") if o.text.startswith(path)), None),
+        10, f"no {path} option")
+    option.click()
+    wait_for(dash_duo, lambda: _image_name(driver) == path, 20, f"{path} did not open")
 
 
 def test_two_readers_get_two_cases_and_a_picked_case_says_whose_it_is(
@@ -86,12 +96,7 @@ def test_two_readers_get_two_cases_and_a_picked_case_says_whose_it_is(
     assert not driver.find_elements(By.ID, "worklist-claimed")
 
     # Dr B picks case01.png all the same: it opens, and the page says whose it is.
-    click(driver, By.ID, ids.WORKLIST)
-    option = wait_for(dash_duo, lambda: next((o for o in driver.find_elements(
-        By.CSS_SELECTOR, ".dash-dropdown-option") if o.text.startswith("case01.png")), None),
-        10, "no case01.png option")
-    option.click()
-    wait_for(dash_duo, lambda: _image_name(driver) == "case01.png", 20, "case01.png did not open")
+    _pick(dash_duo, "case01.png")
     note = dash_duo.wait_for_element("#worklist-claimed", timeout=15)
     assert "Dr A opened this image less than a minute ago and has not saved it yet." in note.text
 
@@ -101,3 +106,31 @@ def test_two_readers_get_two_cases_and_a_picked_case_says_whose_it_is(
     assert not driver.find_elements(By.ID, "worklist-claimed")
     _open_next(dash_duo, "case02.png")
     driver.switch_to.window(second)
+
+
+def test_save_and_next_passes_over_the_case_another_reader_has_open(
+    dash_duo, data_dir, worklist
+):
+    app = create_app({"MODEL_SERVER_URL": f"http://127.0.0.1:{closed_port()}",
+                      "DATA_DIR": data_dir, "WORKLIST_DIR": worklist, "REQUEST_TIMEOUT": 3})
+    dash_duo.start_server(app)
+    driver = dash_duo.driver
+    first = driver.current_window_handle
+    _begin(dash_duo, "Dr A")
+    _open_next(dash_duo, "case01.png")
+    driver.switch_to.new_window("tab")
+    driver.get(dash_duo.server_url)
+    _begin(dash_duo, "Dr B")
+    _pick(dash_duo, "case02.png")  # picked, so that only Save & next is put to the test
+
+    driver.switch_to.window(first)
+    driver.find_element(By.ID, ids.NOTE).send_keys("oval")
+    dash_duo.wait_for_element(f"#{ids.UNSAVED_MARK}.dirty", timeout=10)
+    click(driver, By.ID, ids.SAVE_NEXT_BUTTON)
+    wait_for(dash_duo, lambda: _image_name(driver) not in ("", "case01.png"), 20,
+             "no next case opened")
+    assert _image_name(driver) == "case03.png"  # not case02.png, Dr B's
+    # Saved: case01.png is annotated, and Dr A's claim is on case03.png now.
+    labels = _option_labels(dash_duo)
+    assert "case01.png — saved v1" in labels
+    assert "case02.png — not annotated · open by Dr B" in labels
