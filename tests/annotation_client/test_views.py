@@ -33,6 +33,15 @@ def test_image_info_without_notes_is_unchanged():
     assert "image-note" not in _text(_views.image_info(META | {"notes": []}))
 
 
+def test_image_info_says_where_the_spacing_came_from():
+    spaced = META | {"pixel_spacing_mm": [0.08, 0.08]}
+    says = {source: _text(_views.image_info(spaced | {"pixel_spacing_source": source}))
+            for source in ("file", "manual", "reused")}
+    assert "0.080 × 0.080 mm (row × col)" in says["file"]
+    assert "(row × col, set by hand)" in says["manual"]
+    assert "(row × col, reused, as set on an earlier image)" in says["reused"]
+
+
 # Bootstrap's text colour classes; "-emphasis" and the body shades are the readable ones.
 _TEXT_CLASS = re.compile(
     r"\btext-(?:primary|secondary|success|danger|warning|info|light|dark|body|muted|black|"
