@@ -6,7 +6,8 @@ from annotation_client import _views
 
 
 def _text(component):
-    return json.dumps(component.to_plotly_json(), default=lambda o: o.to_plotly_json())
+    return json.dumps(component.to_plotly_json(), default=lambda o: o.to_plotly_json(),
+                      ensure_ascii=False)
 
 
 META = {
