@@ -1020,32 +1020,41 @@ class AnnotationIndex:
         for sha, version, *_ in damaged:
             # Just read: recheck_damaged need not read them again before recheck_s.
             self._rechecked[(sha, version)] = now
-        newly = 0
         try:
             self._ready()
-            with Session(self.engine) as session, session.begin():
-                known = self._known(session, {sha for sha, *_ in damaged})
-                for sha, version, entry, why in damaged:
-                    row = known.get((sha, version))
-                    if row is None:
-                        # The image's name and size from another of its versions, if any.
-                        same = next((r for (s, _), r in sorted(known.items())
-                                     if s == sha and r.image_name), None)
-                        row = SavedRow(**_damaged_values(sha, version, entry, same))
-                        session.add(row)
-                        newly += 1
-                    else:
-                        newly += row.damaged is None
-                        for name, value in _NO_READING.items():
-                            setattr(row, name, value)
-                    row.damaged = why[:1000]
-                    # Its file's stamp now, so the mark is redone only when it changes
-                    # (sync reads a marked record again anyway).
-                    for name, value in _stamp(entry).items():
-                        setattr(row, name, value)
+            try:
+                return self._mark_in_session(damaged)
+            except IntegrityError:
+                # Its row was added meanwhile (the start-up sync and a page that opened
+                # the record, or two clients): mark that row now.
+                return self._mark_in_session(damaged)
         except (SQLAlchemyError, OSError) as exc:
             logger.error("annotation index: damaged records not marked: %s", exc)
             return 0
+
+    def _mark_in_session(self, damaged: list[tuple[str, int, Path, str]]) -> int:
+        """:meth:`_mark_damaged`'s writes, in one transaction; how many were new marks."""
+        newly = 0
+        with Session(self.engine) as session, session.begin():
+            known = self._known(session, {sha for sha, *_ in damaged})
+            for sha, version, entry, why in damaged:
+                row = known.get((sha, version))
+                if row is None:
+                    # The image's name and size from another of its versions, if any.
+                    same = next((r for (s, _), r in sorted(known.items())
+                                 if s == sha and r.image_name), None)
+                    row = SavedRow(**_damaged_values(sha, version, entry, same))
+                    session.add(row)
+                    newly += 1
+                else:
+                    newly += row.damaged is None
+                    for name, value in _NO_READING.items():
+                        setattr(row, name, value)
+                row.damaged = why[:1000]
+                # Its file's stamp now, so the mark is redone only when it changes
+                # (sync reads a marked record again anyway).
+                for name, value in _stamp(entry).items():
+                    setattr(row, name, value)
         return newly
 
     def report_damaged(self, image_sha256: str, version: int, record_path: str | Path,

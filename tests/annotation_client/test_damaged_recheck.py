@@ -404,3 +404,24 @@ def test_the_agreement_panel_names_the_damaged_versions_left_out(data_dir):
             f"{SHA_A[:12]} v3 and 2 more.") in text
     # An answer from before left_out (no key) shows no such line.
     assert "left out" not in text_of(saved.agreement_view({"images": 0, "dependent": []}))
+
+
+def test_a_row_added_while_a_mark_is_written_is_marked(index, data_dir, monkeypatch, caplog):
+    # The start-up sync adds B v1's row between the page's reading of the index (which
+    # found none) and its insert of a damaged row: the insert's unique key fails, and the
+    # mark goes on the row that is there now, with no error logged.
+    paths = save_three(data_dir)
+    index.sync(data_dir)
+    known = index._known
+    calls = []
+
+    def found_nothing_first(session, shas):
+        calls.append(shas)
+        return {} if len(calls) == 1 else known(session, shas)
+
+    monkeypatch.setattr(index, "_known", found_nothing_first)
+    assert index.report_damaged(SHA_B, 1, paths["b1"], "cut short")
+    assert len(calls) == 2
+    assert _listed(index)[(SHA_B, 1)]["damaged"] == "cut short"
+    assert _listed(index)[(SHA_B, 1)]["annotator"] == "Dr Bo"  # its row, kept
+    assert "not marked" not in caplog.text
