@@ -1476,17 +1476,24 @@ def start_calibration(clicks, meta):
     return patch, {"image": meta["sha256"], "pixels": None}, note, {"display": "none"}
 
 
+def _passes_shapes_of(kind: str) -> str:
+    """A clientside function passing on the graph's relayout event only when its
+    shapes hold one of plotly type ``kind`` ("rect": a box drawn; "line": a calibration
+    line), and answering nothing otherwise."""
+    return f"""
+    function(relayout) {{
+        var shapes = relayout && relayout.shapes;
+        if (!Array.isArray(shapes)) {{ return window.dash_clientside.no_update; }}
+        var drawn = shapes.some(function(s) {{ return s && s.type === '{kind}'; }});
+        return drawn ? relayout : window.dash_clientside.no_update;
+    }}
+    """
+
+
 # Only a graph event that holds a line goes on to take_calibration_line (as for boxes:
 # the other events must not wait for a round trip that answers nothing).
 clientside_callback(
-    """
-    function(relayout) {
-        var shapes = relayout && relayout.shapes;
-        if (!Array.isArray(shapes)) { return window.dash_clientside.no_update; }
-        var line = shapes.some(function(s) { return s && s.type === 'line'; });
-        return line ? relayout : window.dash_clientside.no_update;
-    }
-    """,
+    _passes_shapes_of("line"),
     Output(ids.SPACING_LINE_DRAWN, "data"),
     Input(ids.ANNOTATION_GRAPH, "relayoutData"),
     prevent_initial_call=True,
@@ -2998,14 +3005,7 @@ def show_classification(classification, history, _loaded, meta, *_echoes):
 # edit's inputs), so without this gate in the browser every vertex drag and zoom would
 # wait one round trip to the server for ask_box to say "no box" before edit could start.
 clientside_callback(
-    """
-    function(relayout) {
-        var shapes = relayout && relayout.shapes;
-        if (!Array.isArray(shapes)) { return window.dash_clientside.no_update; }
-        var rect = shapes.some(function(s) { return s && s.type === 'rect'; });
-        return rect ? relayout : window.dash_clientside.no_update;
-    }
-    """,
+    _passes_shapes_of("rect"),
     Output(ids.BOX_DRAWN, "data"),
     Input(ids.ANNOTATION_GRAPH, "relayoutData"),
     prevent_initial_call=True,

@@ -6,9 +6,11 @@ folder on ``sys.path`` for the test files in it.
 
 from __future__ import annotations
 
+import contextlib
 import socket
+import threading
 import time
-from http.server import BaseHTTPRequestHandler
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.support.ui import WebDriverWait
@@ -146,3 +148,57 @@ class HealthyModelServer(BaseHTTPRequestHandler):
 
     def log_message(self, *args):
         pass
+
+
+@contextlib.contextmanager
+def serve_http(handler: type[BaseHTTPRequestHandler]):
+    """Serve ``handler`` on a free port of 127.0.0.1 in a thread; yields its base URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+# ----------------------------------------------------------------------- the Annotate graph
+
+#: Puts the Annotate page's plotly graph div in ``gd`` for a script run in the browser.
+GRAPH = "var gd = document.querySelector('#annotation-graph .js-plotly-plot');"
+
+
+def graph_js(dash_duo, script, *args):
+    """Run ``script`` in the browser with the graph div in ``gd``; its return value."""
+    return dash_duo.driver.execute_script(GRAPH + script, *args)
+
+
+def shape_paths(dash_duo) -> list[str]:
+    """The SVG paths of the outline shapes the graph shows (image pixels)."""
+    return graph_js(dash_duo, "if (!gd || !gd.layout || !gd.layout.shapes) { return []; }"
+                              "return gd.layout.shapes.filter(s => s.type === 'path')"
+                              ".map(s => s.path);")
+
+
+def edit_status(dash_duo) -> str:
+    """The text of the edit status line under the graph ("" before there is one)."""
+    return dash_duo.driver.execute_script(
+        "var e = document.getElementById('edit-status-text'); return e ? e.textContent : '';")
+
+
+def store_data(dash_duo, component_id: str):
+    """The ``data`` a dcc.Store holds in the browser (from Dash's store of the page's
+    props), e.g. the outline history."""
+    return dash_duo.driver.execute_script(
+        "var st = window.store.getState(), node = st.layout;"
+        "st.paths.strs[arguments[0]].forEach(function (k) { node = node[k]; });"
+        "return node.props.data;", component_id)
+
+
+def image_to_screen(dash_duo, x, y) -> tuple[int, int]:
+    """The viewport pixel of image point (x, y) (image pixels: x right, y down)."""
+    return tuple(graph_js(
+        dash_duo,
+        "var fl = gd._fullLayout, r = gd.getBoundingClientRect();"
+        "return [Math.round(r.left + fl.xaxis._offset + fl.xaxis.l2p(arguments[0])),"
+        "        Math.round(r.top + fl.yaxis._offset + fl.yaxis.l2p(arguments[1]))];", x, y))

@@ -31,8 +31,13 @@ from _dash_helpers import (
     closed_port,
     console_errors,
     settled,
+    store_data,
     wait_for,
 )
+from _dash_helpers import edit_status as _status
+from _dash_helpers import graph_js as _js
+from _dash_helpers import image_to_screen as _to_screen
+from _dash_helpers import shape_paths as _shape_paths
 from PIL import Image
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
@@ -68,14 +73,8 @@ IMAGE_NAME = os.environ.get("SONOTRACE_TEST_IMAGE", CANDIDATES[0])
 OUTLINE_BUDGET_S = float(os.environ.get("SONOTRACE_OUTLINE_BUDGET_S", "1.5"))
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
-_GD = "var gd = document.querySelector('#annotation-graph .js-plotly-plot');"
-
 
 # --------------------------------------------------------------------------- helpers
-
-
-def _js(dash_duo, script, *args):
-    return dash_duo.driver.execute_script(_GD + script, *args)
 
 
 def _bar_labels(dash_duo) -> list[str]:
@@ -86,30 +85,8 @@ def _bar_labels(dash_duo) -> list[str]:
     )
 
 
-def _shape_paths(dash_duo) -> list[str]:
-    return _js(
-        dash_duo,
-        "if (!gd || !gd.layout || !gd.layout.shapes) { return []; }"
-        "return gd.layout.shapes.filter(s => s.type === 'path').map(s => s.path);",
-    )
-
-
 def _drawn_paths(dash_duo) -> int:
     return _js(dash_duo, "return gd ? gd.querySelectorAll('.shapelayer path').length : 0;")
-
-
-def _to_screen(dash_duo, x, y) -> tuple[int, int]:
-    """Viewport pixel of the image point (x, y)."""
-    return tuple(
-        _js(
-            dash_duo,
-            "var fl = gd._fullLayout, r = gd.getBoundingClientRect();"
-            "return [Math.round(r.left + fl.xaxis._offset + fl.xaxis.l2p(arguments[0])),"
-            "        Math.round(r.top + fl.yaxis._offset + fl.yaxis.l2p(arguments[1]))];",
-            x,
-            y,
-        )
-    )
 
 
 def _vertex_handles(dash_duo) -> list[dict]:
@@ -145,13 +122,6 @@ def _select_region(dash_duo, index=0) -> list[dict]:
     ActionChains(dash_duo.driver).move_to_location(sx, sy).click().perform()
     wait_for(dash_duo, lambda: len(_vertex_handles(dash_duo)) > 0, 10, "no vertex handles appeared")
     return _vertex_handles(dash_duo)
-
-
-def _status(dash_duo) -> str:
-    # Read through JS: Dash replaces the element on every update.
-    return dash_duo.driver.execute_script(
-        "var e = document.getElementById('edit-status-text'); return e ? e.textContent : '';"
-    )
 
 
 def _shot(dash_duo, artifacts_dir: Path, name: str) -> Path:
@@ -1015,14 +985,6 @@ def _slow_edits(app) -> None:
                 time.sleep(EDIT_ANSWER_S)
 
 
-def _history(dash_duo) -> dict:
-    """The outline history the browser holds (Dash's store of the page's props)."""
-    return dash_duo.driver.execute_script(
-        "var st = window.store.getState(), node = st.layout;"
-        "st.paths.strs[arguments[0]].forEach(function (k) { node = node[k]; });"
-        "return node.props.data;", ids.HISTORY)
-
-
 def _same_paths(paths) -> list[str]:
     return [_shapes.format_path(_shapes.parse_path(p)) for p in paths]
 
@@ -1639,7 +1601,6 @@ def test_the_outline_of_a_slow_answer_is_there_after_a_visit_to_another_page(
         _assert_clean_console(dash_duo, artifacts_dir)
 
 
-
 def _draw_box(dash_duo, x0: float, y0: float, x1: float, y1: float) -> None:
     """Drag a *Box re-segment* rectangle from image pixel (x0, y0) to (x1, y1)."""
     driver = dash_duo.driver
@@ -1934,3 +1895,7 @@ def test_a_saved_version_is_loaded_to_revise_and_saved_as_the_next(
     click(driver, By.ID, ids.UNDO_BUTTON)
     wait_for(dash_duo, lambda: _shape_paths(dash_duo) == [], 10, "undo did not restore")
     _assert_clean_console(dash_duo, artifacts_dir)
+
+
+def _history(dash_duo) -> dict:
+    return store_data(dash_duo, ids.HISTORY)

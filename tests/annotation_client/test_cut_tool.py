@@ -10,12 +10,9 @@ the saved mask lost exactly that area, and Undo brings it back.
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
-import threading
 import time
 from contextvars import copy_context
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
@@ -27,10 +24,16 @@ from _dash_helpers import (
     click,
     console_errors,
     find_component,
+    serve_http,
     settled,
+    store_data,
     text_of,
     wait_for,
 )
+from _dash_helpers import edit_status as _screen_status
+from _dash_helpers import graph_js as _js
+from _dash_helpers import image_to_screen as _to_screen
+from _dash_helpers import shape_paths as _shape_paths
 from dash._callback_context import context_value
 from dash._utils import AttributeDict
 from dash.exceptions import PreventUpdate
@@ -280,7 +283,6 @@ def test_the_c_key_picks_the_cut_tool():
 WIDTH, HEIGHT = 240, 180
 #: The stand-in model's outline: a rectangle over-segmented downwards (the shadow).
 OUTLINE_BOX = (60, 40, 180, 150)  # x0, y0, x1, y1, pixel edges
-_GD = "var gd = document.querySelector('#annotation-graph .js-plotly-plot');"
 
 
 class _StandInModel(HealthyModelServer):
@@ -305,45 +307,8 @@ class _StandInModel(HealthyModelServer):
         self.wfile.write(body)
 
 
-@contextlib.contextmanager
 def _stand_in_model():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _StandInModel)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-def _js(dash_duo, script, *args):
-    return dash_duo.driver.execute_script(_GD + script, *args)
-
-
-def _shape_paths(dash_duo) -> list[str]:
-    return _js(dash_duo, "if (!gd || !gd.layout || !gd.layout.shapes) { return []; }"
-                         "return gd.layout.shapes.filter(s => s.type === 'path').map(s => s.path);")
-
-
-def _screen_status(dash_duo) -> str:
-    return dash_duo.driver.execute_script(
-        "var e = document.getElementById('edit-status-text'); return e ? e.textContent : '';")
-
-
-def _history_of(dash_duo) -> dict:
-    return dash_duo.driver.execute_script(
-        "var st = window.store.getState(), node = st.layout;"
-        "st.paths.strs[arguments[0]].forEach(function (k) { node = node[k]; });"
-        "return node.props.data;", ids.HISTORY)
-
-
-def _to_screen(dash_duo, x, y) -> tuple[int, int]:
-    """Viewport pixel of the image point (x, y)."""
-    return tuple(_js(
-        dash_duo,
-        "var fl = gd._fullLayout, r = gd.getBoundingClientRect();"
-        "return [Math.round(r.left + fl.xaxis._offset + fl.xaxis.l2p(arguments[0])),"
-        "        Math.round(r.top + fl.yaxis._offset + fl.yaxis.l2p(arguments[1]))];", x, y))
+    return serve_http(_StandInModel)
 
 
 def _to_image(dash_duo, sx, sy) -> tuple[float, float]:
@@ -539,3 +504,7 @@ def test_a_cut_drawn_right_after_a_drag_keeps_both_and_adds_no_region(
         assert _shape_paths(dash_duo) == history["present"]["paths"]
         errors = console_errors(dash_duo)
         assert not errors, "browser console errors:\n" + "\n".join(errors)
+
+
+def _history_of(dash_duo) -> dict:
+    return store_data(dash_duo, ids.HISTORY)

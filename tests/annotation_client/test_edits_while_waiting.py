@@ -20,7 +20,19 @@ from urllib.parse import parse_qs, urlparse
 import flask
 import numpy as np
 import pytest
-from _dash_helpers import HealthyModelServer, click, closed_port, console_errors, settled, wait_for
+from _dash_helpers import (
+    HealthyModelServer,
+    click,
+    closed_port,
+    console_errors,
+    settled,
+    store_data,
+    wait_for,
+)
+from _dash_helpers import edit_status as _status
+from _dash_helpers import graph_js as _js
+from _dash_helpers import image_to_screen as _to_screen
+from _dash_helpers import shape_paths as _shape_paths
 from PIL import Image
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
@@ -31,7 +43,6 @@ from annotation_client import _shapes, create_app, ids
 
 pytestmark = pytest.mark.browser
 
-_GD = "var gd = document.querySelector('#annotation-graph .js-plotly-plot');"
 WIDTH, HEIGHT = 256, 200
 #: How long the server takes over a request of the edit callback (see _slow_edits).
 EDIT_ANSWER_S = 1.5
@@ -42,39 +53,8 @@ BOX_ANSWER_S = 4.0
 # --------------------------------------------------------------------------- helpers
 
 
-def _js(dash_duo, script, *args):
-    return dash_duo.driver.execute_script(_GD + script, *args)
-
-
-def _shape_paths(dash_duo) -> list[str]:
-    return _js(dash_duo, "if (!gd || !gd.layout || !gd.layout.shapes) { return []; }"
-                         "return gd.layout.shapes.filter(s => s.type === 'path').map(s => s.path);")
-
-
-def _status(dash_duo) -> str:
-    return dash_duo.driver.execute_script(
-        "var e = document.getElementById('edit-status-text'); return e ? e.textContent : '';")
-
-
-def _history(dash_duo) -> dict:
-    """The outline history the browser holds (Dash's store of the page's props)."""
-    return dash_duo.driver.execute_script(
-        "var st = window.store.getState(), node = st.layout;"
-        "st.paths.strs[arguments[0]].forEach(function (k) { node = node[k]; });"
-        "return node.props.data;", ids.HISTORY)
-
-
 def _same(paths) -> list[str]:
     return [_shapes.format_path(_shapes.parse_path(p)) for p in paths]
-
-
-def _to_screen(dash_duo, x, y) -> tuple[int, int]:
-    """Viewport pixel of the image point (x, y)."""
-    return tuple(_js(
-        dash_duo,
-        "var fl = gd._fullLayout, r = gd.getBoundingClientRect();"
-        "return [Math.round(r.left + fl.xaxis._offset + fl.xaxis.l2p(arguments[0])),"
-        "        Math.round(r.top + fl.yaxis._offset + fl.yaxis.l2p(arguments[1]))];", x, y))
 
 
 def _gradient_png(path: Path) -> Path:
@@ -302,3 +282,7 @@ def test_edits_made_while_a_box_is_segmented_are_kept_under_the_box(
         wait_for(dash_duo, lambda: _same(_shape_paths(dash_duo))
                  == _same([ai[0], moved, drawn_moved]), 10, "Undo did not give the edits back")
         _assert_clean_console(dash_duo)
+
+
+def _history(dash_duo) -> dict:
+    return store_data(dash_duo, ids.HISTORY)

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from _dash_helpers import click, closed_port, find_component, settled, wait_for
+from _dash_helpers import graph_js as _js
 from PIL import Image
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.actions.wheel_input import ScrollOrigin
@@ -25,7 +26,6 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from annotation_client import create_app, ids
 
-_GD = "var gd = document.querySelector('#annotation-graph .js-plotly-plot');"
 CASES = ["a.png", "b.png", "c.png"]
 
 
@@ -55,10 +55,6 @@ def _app(data_dir: Path, worklist: Path | None):
     if worklist is not None:
         settings["WORKLIST_DIR"] = worklist
     return create_app(settings)
-
-
-def _js(dash_duo, script, *args):
-    return dash_duo.driver.execute_script(_GD + script, *args)
 
 
 def _image_name(dash_duo) -> str:

@@ -9,16 +9,14 @@ worklist's two images were saved before, one by the reader, one by another reade
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import json
-import threading
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
 import pytest
-from _dash_helpers import HealthyModelServer, click, console_errors, settled, wait_for
+from _dash_helpers import HealthyModelServer, click, console_errors, serve_http, settled, wait_for
+from _dash_helpers import edit_status as _status
 from PIL import Image
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -64,15 +62,8 @@ class _SquareModel(HealthyModelServer):
         self.wfile.write(body)
 
 
-@contextlib.contextmanager
 def _square_model():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _SquareModel)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    return serve_http(_SquareModel)
 
 
 def _frame(path: Path, shift: int) -> str:
@@ -102,11 +93,6 @@ def _shape_paths(dash_duo) -> list[str]:
     return dash_duo.driver.execute_script(
         _GD + "if (!gd || !gd.layout || !gd.layout.shapes) { return []; }"
         "return gd.layout.shapes.filter(s => s.type === 'path').map(s => s.path);")
-
-
-def _status(dash_duo) -> str:
-    return dash_duo.driver.execute_script(
-        "var e = document.getElementById('edit-status-text'); return e ? e.textContent : '';")
 
 
 def _pick(dash_duo, path: str) -> None:

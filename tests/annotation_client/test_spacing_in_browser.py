@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from _dash_helpers import click, closed_port, console_errors, settled, wait_for
+from _dash_helpers import graph_js as _js
+from _dash_helpers import image_to_screen as _to_screen
 from PIL import Image
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
@@ -20,18 +22,12 @@ from annotation_client import create_app, ids
 
 pytestmark = pytest.mark.browser
 
-_GD = "var gd = document.querySelector('#annotation-graph .js-plotly-plot');"
-
 
 def _png(path: Path, width: int, height: int, seed: int) -> Path:
     """A grey ramp of ``width`` x ``height`` pixels, its own for each seed (its own hash)."""
     ramp = (np.add.outer(np.arange(height), np.arange(width)) // 4 + seed) % 256
     Image.fromarray(ramp.astype(np.uint8)).save(path)
     return path
-
-
-def _js(dash_duo, script, *args):
-    return dash_duo.driver.execute_script(_GD + script, *args)
 
 
 def _text(dash_duo, element_id: str) -> str:
@@ -58,16 +54,6 @@ def _open(dash_duo, path: Path) -> None:
     wait_for(dash_duo, lambda: _text(dash_duo, "image-name") == path.name, 20,
              f"{path.name} did not open")
     settled(dash_duo, quiet=0.5)
-
-
-def _to_screen(dash_duo, x, y) -> tuple[int, int]:
-    """Viewport pixel of the image point (x, y) (image pixels: x right, y down)."""
-    return tuple(_js(
-        dash_duo,
-        "var fl = gd._fullLayout, r = gd.getBoundingClientRect();"
-        "return [Math.round(r.left + fl.xaxis._offset + fl.xaxis.l2p(arguments[0])),"
-        "        Math.round(r.top + fl.yaxis._offset + fl.yaxis.l2p(arguments[1]))];",
-        x, y))
 
 
 def _type(dash_duo, element_id: str, text: str) -> None:
