@@ -6,7 +6,9 @@ folder on ``sys.path`` for the test files in it.
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import json
 import socket
 import threading
 import time
@@ -14,6 +16,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.support.ui import WebDriverWait
+
+import vectorizer
 
 # ----------------------------------------------------------------------- callback requests
 
@@ -140,6 +144,22 @@ class HealthyModelServer(BaseHTTPRequestHandler):
 
     def do_GET(self):  # noqa: N802 - http.server's naming
         body = b'{"status": "ok", "model": {"name": "stand-in", "version": "0"}}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def send_outline(self, mask, max_vertices: int = 32) -> None:
+        """Answer a /predict as the model server does, with ``mask`` (bool, shape
+        ``(height, width)``, image pixels) as the lesion outline."""
+        height, width = mask.shape
+        body = json.dumps({
+            "width": width, "height": height,
+            "mask": base64.b64encode(vectorizer.mask_to_png(mask)).decode(),
+            "paths": list(vectorizer.mask_to_paths(mask, max_vertices=max_vertices)),
+            "model": {"name": "stand-in", "version": "0"},
+        }).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))

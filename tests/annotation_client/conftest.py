@@ -24,6 +24,8 @@ postgres
 postgres_url
     SQLAlchemy URL (``postgresql+psycopg://...``) of an empty database on that server:
     its schema is dropped and recreated before each test that asks for it.
+db_url
+    Parametrised over both databases: an empty SQLite file's URL, then ``postgres_url``.
 
 Builders and constants (masks, SHAs, ``save_version``) live in ``_saved_data.py``, and
 Dash helpers in ``_dash_helpers.py``: import them by name.
@@ -89,3 +91,11 @@ def postgres(skip_or_fail, psycopg_installed) -> Iterator[_postgres.Cluster]:
 def postgres_url(postgres) -> str:
     postgres.reset()
     return postgres.url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path) -> str:
+    """URL of an empty index database: a SQLite file, or the test server's database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'index.sqlite3'}"
+    return request.getfixturevalue("postgres_url")

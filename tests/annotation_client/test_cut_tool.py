@@ -9,7 +9,6 @@ the saved mask lost exactly that area, and Undo brings it back.
 
 from __future__ import annotations
 
-import base64
 import json
 import time
 from contextvars import copy_context
@@ -39,7 +38,6 @@ from dash._utils import AttributeDict
 from dash.exceptions import PreventUpdate
 from PIL import Image
 
-import vectorizer
 from annotation_client import _editing, _figure, _history, _shapes, create_app, ids
 
 SHAPE = (80, 100)  # (height, width)
@@ -294,17 +292,7 @@ class _StandInModel(HealthyModelServer):
         mask = np.zeros((HEIGHT, WIDTH), dtype=bool)
         x0, y0, x1, y1 = OUTLINE_BOX
         mask[y0:y1, x0:x1] = True
-        body = json.dumps({
-            "width": WIDTH, "height": HEIGHT,
-            "mask": base64.b64encode(vectorizer.mask_to_png(mask)).decode(),
-            "paths": list(vectorizer.mask_to_paths(mask, max_vertices=vertices)),
-            "model": {"name": "stand-in", "version": "0"},
-        }).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        self.send_outline(mask, vertices)
 
 
 def _stand_in_model():

@@ -35,14 +35,6 @@ from annotation_client._storage import AnnotationStore, DamagedRecord
 pytestmark = pytest.mark.usefixtures("an_app_exists")
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request, tmp_path) -> str:
-    """URL of an empty index database: a SQLite file, or the test server's database."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'index.sqlite3'}"
-    return request.getfixturevalue("postgres_url")
-
-
 @pytest.fixture
 def index(db_url):
     made = AnnotationIndex(db_url)

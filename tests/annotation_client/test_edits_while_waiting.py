@@ -8,7 +8,6 @@ reach the screen, the undo history and the slider alike.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import json
 import threading
@@ -38,7 +37,6 @@ from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
-import vectorizer
 from annotation_client import _shapes, create_app, ids
 
 pytestmark = pytest.mark.browser
@@ -192,17 +190,7 @@ class _StandInModel(HealthyModelServer):
             mask = _mask_of((x0 + 15, y0 + 15, x1 - 15, y1 - 15))
         else:
             mask = _mask_of(LEFT, RIGHT)
-        body = json.dumps({
-            "width": WIDTH, "height": HEIGHT,
-            "mask": base64.b64encode(vectorizer.mask_to_png(mask)).decode(),
-            "paths": list(vectorizer.mask_to_paths(mask, max_vertices=vertices)),
-            "model": {"name": "stand-in", "version": "0"},
-        }).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        self.send_outline(mask, vertices)
 
 
 @contextlib.contextmanager

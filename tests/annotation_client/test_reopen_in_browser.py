@@ -8,7 +8,6 @@ worklist's two images were saved before, one by the reader, one by another reade
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 from pathlib import Path
@@ -49,17 +48,7 @@ class _SquareModel(HealthyModelServer):
     def do_POST(self):  # noqa: N802 - http.server's naming
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
         mask = _mask_of(*AI_BOX)
-        body = json.dumps({
-            "width": WIDTH, "height": HEIGHT,
-            "mask": base64.b64encode(vectorizer.mask_to_png(mask)).decode(),
-            "paths": list(vectorizer.mask_to_paths(mask, max_vertices=32)),
-            "model": {"name": "stand-in", "version": "0"},
-        }).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        self.send_outline(mask, 32)
 
 
 def _square_model():

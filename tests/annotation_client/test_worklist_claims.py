@@ -27,13 +27,6 @@ class Clock:
         return self.now
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request, tmp_path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'index.sqlite3'}"
-    return request.getfixturevalue("postgres_url")
-
-
 @pytest.fixture
 def index(db_url):
     made = AnnotationIndex(db_url)
