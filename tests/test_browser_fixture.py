@@ -46,4 +46,7 @@ def test_dash_duo_runs_callbacks_in_headless_chromium(dash_duo):
     assert "Headless" in driver.execute_script("return navigator.userAgent")
     size = driver.get_window_size()
     assert (size["width"], size["height"]) == (1280, 900)
+    # Scrolls are instant: Bootstrap's smooth scrolling, left on, moves elements away
+    # from where a click has just been aimed (conftest.CHROMIUM_FLAGS).
+    assert driver.execute_script("return matchMedia('(prefers-reduced-motion: reduce)').matches")
     assert dash_duo.get_logs() == [], "the browser console reported errors"

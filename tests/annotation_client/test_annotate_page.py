@@ -596,6 +596,11 @@ def test_server_down_shows_the_alert_and_manual_work_still_saves(
     _select_region(dash_duo)
     click(driver, By.ID, ids.ERASE_BUTTON)
     wait_for(dash_duo, lambda: _shape_paths(dash_duo) == [], 10, "erase did nothing")
+    # Undo once the erasure is recorded: an Undo that overtakes the erasure's own request
+    # (it is shown before it is sent) is a race this test is not about, and it once
+    # took back the drawing instead under CI load.
+    wait_for(dash_duo, lambda: "0 region(s)" in _status(dash_duo) and "2 undo step" in
+             _status(dash_duo), 10, "the erasure was not recorded")
     click(driver, By.ID, ids.UNDO_BUTTON)
     wait_for(dash_duo, lambda: _shape_paths(dash_duo) == drawn, 10, "undo did not bring it back")
     # The Delete key does the same with an outline selected (the undone one still is),

@@ -20,7 +20,8 @@ def browser(artifacts_dir):
     options = Options()
     options.binary_location = os.environ.get("SONOTRACE_CHROMIUM", "/usr/bin/chromium")
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--no-first-run", "--window-size=1280,900"):
+                 "--disable-background-networking", "--no-first-run", "--window-size=1280,900",
+                 "--force-prefers-reduced-motion"):
         options.add_argument(flag)
     driver = webdriver.Chrome(options=options)
     try:
