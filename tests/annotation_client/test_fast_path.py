@@ -76,6 +76,10 @@ def _open_entry(dash_duo, path: str) -> None:
     wait_for(dash_duo, lambda: _image_name(dash_duo) == path, 20, f"{path} did not open")
     wait_for(dash_duo, lambda: _js(dash_duo, "return !!(gd && gd.querySelector("
                                    "'.imagelayer image'));"), 10, "no image drawn")
+    # The name and the image are the open's first answer; the callbacks it sets off
+    # (the actions enabled, the spacing form and the worklist line shown above the
+    # Record card, the measurements) answer after it. Act on the page once they have.
+    settled(dash_duo, quiet=0.5)
 
 
 def _start(dash_duo, data_dir, worklist, first="a.png") -> None:
@@ -103,11 +107,26 @@ def _in_view(rect: dict) -> bool:
     return rect["top"] >= 0 and rect["bottom"] <= rect["inner"] and rect["bottom"] > rect["top"]
 
 
+def _has_focus(dash_duo, element) -> bool:
+    return dash_duo.driver.execute_script("return document.activeElement === arguments[0];",
+                                          element)
+
+
 def _press(dash_duo, key: str, *, shift=False, element=None) -> None:
-    """Ctrl(+Shift)+key, to ``element`` (focused first) or to whatever has the focus."""
-    chain = ActionChains(dash_duo.driver)
+    """Ctrl(+Shift)+key, to ``element`` (focused first) or to whatever has the focus.
+
+    A field that has the focus is not clicked again: a click at its centre can land on
+    the sticky action bar over it, move the focus to the page, and send the keys there.
+    One that has not is clicked with :func:`click`, which raises if something covers it.
+    Either way the keys go only once the field is known to have the focus.
+    """
     if element is not None:
-        chain.click(element)
+        if not _has_focus(dash_duo, element):
+            click(dash_duo.driver, By.ID, element.get_attribute("id"))
+        assert _has_focus(dash_duo, element), (
+            "the keys would not go to #" + element.get_attribute("id") + " but to #"
+            + dash_duo.driver.execute_script("return document.activeElement.id;"))
+    chain = ActionChains(dash_duo.driver)
     chain.key_down(Keys.CONTROL)
     if shift:
         chain.key_down(Keys.SHIFT)
@@ -254,6 +273,7 @@ def test_save_and_next_saves_then_opens_the_next_case_and_a_refusal_stays(
     dash_duo.wait_for_element(f"#{ids.UNSAVED_MARK}.dirty", timeout=10)
     click(driver, By.ID, ids.SAVE_NEXT_BUTTON)
     wait_for(dash_duo, lambda: _image_name(dash_duo) == "b.png", 20, "b.png did not open")
+    settled(dash_duo, quiet=0.5)  # b.png's open has answered in full (see _open_entry)
     assert _versions(data_dir, worklist, "a.png") == ["v001.json", "v002.json"]
     sha_dir = next(p for p in data_dir.iterdir() if (p / "v002.json").exists())
     record = json.loads((sha_dir / "v002.json").read_text())
@@ -307,9 +327,14 @@ def test_save_and_next_waits_for_the_answer_to_the_saves_question(dash_duo, data
     dash_duo.start_server(_app(data_dir, worklist))
     driver = dash_duo.driver
     dash_duo.wait_for_element("#worklist-count", timeout=30)
-    driver.find_element(By.ID, ids.ANNOTATOR).send_keys("Fast Reader", Keys.TAB)
+    # The page load's callbacks have answered, the recall of a stored name among them,
+    # which would write over a name typed before it.
+    settled(dash_duo, quiet=0.5)
+    field = driver.find_element(By.ID, ids.ANNOTATOR)
+    field.send_keys("Fast Reader", Keys.TAB)
     _open_entry(dash_duo, "a.png")
     settled(dash_duo, quiet=1.0)
+    assert field.get_attribute("value") == "Fast Reader", "the typed name was replaced"
     assert not driver.find_elements(By.CSS_SELECTOR, f"#{ids.FINAL_LABEL} input:checked")
 
     click(driver, By.ID, ids.SAVE_NEXT_BUTTON)
