@@ -89,6 +89,14 @@ def pytest_configure(config: pytest.Config) -> None:
     path = os.environ.get("PATH", "")
     if driver_dir not in path.split(os.pathsep):
         os.environ["PATH"] = driver_dir + os.pathsep + path
+    # dash[testing] serves each test's app on the next of a fixed run of ports (58050,
+    # 58051, ...), the same in every pytest process: two runs at once on one machine
+    # would open each other's apps. A second run is given another start.
+    base = os.environ.get("SONOTRACE_TEST_PORT_BASE")
+    if base:
+        from dash.testing.application_runners import BaseDashRunner
+
+        BaseDashRunner._next_port = int(base)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

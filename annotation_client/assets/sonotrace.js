@@ -317,3 +317,33 @@
     childList: true, subtree: true, attributes: true, attributeFilter: ["aria-valuenow"],
   });
 })();
+
+/* A field reached by Tab (or scrolled to by the browser for any reason) stops above
+ * the sticky action bar (annotate._action_bar), not under it. The bar is about 48 px
+ * high alone and more than twice that with a save's message, so the page's scroll
+ * padding follows its height; sonotrace.css's 4.5rem holds until this has run, and on
+ * the pages without the bar. */
+(function () {
+  var watched = null;
+  var sizes = new ResizeObserver(fit);
+
+  function fit() {
+    var root = document.documentElement;
+    if (!watched || !watched.isConnected) {
+      root.style.removeProperty("scroll-padding-bottom");
+      return;
+    }
+    // A little air over the bar, as the stylesheet's value leaves.
+    var height = Math.ceil(watched.getBoundingClientRect().height) + 16;
+    root.style.scrollPaddingBottom = height + "px";
+  }
+
+  new MutationObserver(function () {
+    var bar = document.getElementById("action-bar");
+    if (bar === watched) { return; }
+    if (watched) { sizes.unobserve(watched); }
+    watched = bar;
+    if (bar) { sizes.observe(bar); }
+    fit();
+  }).observe(document.documentElement, {childList: true, subtree: true});
+})();

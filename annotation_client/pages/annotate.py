@@ -3781,13 +3781,17 @@ def _known_annotators() -> list[str] | None:
     Output(ids.ANNOTATOR_NAMES, "children"),
     Input(ids.PAGE_LOAD, "data"),
     State(ids.ANNOTATOR_STORE, "data"),
+    State(ids.ANNOTATOR, "value"),
 )
-def recall_annotator(_loaded, stored):
+def recall_annotator(_loaded, stored, typed=None):
     """Fill in the annotator's name, and say whether it can be typed.
 
     Without ``SONOTRACE_ANNOTATOR_HEADER`` the name is typed once and kept in
     the browser's local storage, and the names saved before are offered as it is
-    typed. With it, the field shows the name the sign-in proxy sent with this
+    typed. A name already in the field (``typed``: typed while a busy page was still
+    answering its load) is left as it is, and so is an empty field when no name is
+    kept: the answer comes after the typing, and would put the kept name, or
+    nothing, in its place. With it, the field shows the name the sign-in proxy sent with this
     request, read only, since that is the name a save records; if the proxy
     named nobody, the hint says a save will be refused. No other reader's name is
     offered then: under blinded reading even the names are not every reader's to see.
@@ -3795,7 +3799,8 @@ def recall_annotator(_loaded, stored):
     header = get_config().annotator_header
     if not header:
         names = [html.Option(value=name) for name in _known_annotators() or []]
-        return stored or "", False, None, names
+        keep = (isinstance(typed, str) and typed.strip()) or not stored
+        return dash.no_update if keep else stored, False, None, names
     try:
         name = _signin.signed_in_name(flask.request.headers, header)
     except _signin.SignInError as exc:

@@ -13,6 +13,7 @@ import base64
 import io
 import json
 
+import dash
 import numpy as np
 import pytest
 from _dash_helpers import find_component
@@ -254,13 +255,13 @@ def test_a_typed_name_with_a_comma_is_kept(annotate, data_dir):
     assert record["annotator"] == "Doe, Jane"
 
 
-def _recall(app, annotate, stored, headers=None, names=None):
+def _recall(app, annotate, stored, headers=None, names=None, typed=None):
     """The field's value, whether it is disabled, its hint as JSON; the names offered go
     into ``names`` (a list) when given."""
     with app.server.test_request_context(
         "/_dash-update-component", method="POST", headers=headers or {}
     ):
-        value, disabled, hint, offered = annotate.recall_annotator(True, stored)
+        value, disabled, hint, offered = annotate.recall_annotator(True, stored, typed)
     if names is not None:
         names.extend(option.value for option in offered)
     return value, disabled, json.dumps(hint, default=lambda o: o.to_plotly_json())
@@ -269,6 +270,8 @@ def _recall(app, annotate, stored, headers=None, names=None):
 def test_the_field_shows_the_signed_in_name_and_cannot_be_typed_in(signed_in_app, annotate):
     value, disabled, hint = _recall(signed_in_app, annotate, "Old Typed Name", {HEADER: " ada "})
     assert value == "ada" and disabled is True
+    # Whatever the field held before the answer (it cannot be typed in).
+    assert _recall(signed_in_app, annotate, None, {HEADER: "ada"}, typed="Dr B")[0] == "ada"
     assert "comes from the sign-in" in hint and HEADER in hint  # the tooltip names it
 
 
@@ -281,7 +284,19 @@ def test_the_field_says_so_when_the_proxy_names_nobody(signed_in_app, annotate):
 def test_without_the_setting_the_field_recalls_the_typed_name(annotate, data_dir):
     app = create_app({"DATA_DIR": data_dir})
     assert _recall(app, annotate, "Dr Typed", {HEADER: "mallory"}) == ("Dr Typed", False, "null")
-    assert _recall(app, annotate, None) == ("", False, "null")
+    assert _recall(app, annotate, None) == (dash.no_update, False, "null")
+
+
+def test_a_name_typed_before_the_page_answered_its_load_is_kept(annotate, data_dir):
+    # On a busy machine the page-load answer can come after the reader started typing:
+    # it must not put the kept name (another reader's, in a shared browser) or nothing
+    # in place of what was typed.
+    app = create_app({"DATA_DIR": data_dir})
+    assert _recall(app, annotate, "Dr A", typed="Dr B")[0] is dash.no_update
+    assert _recall(app, annotate, None, typed="Dr B")[0] is dash.no_update
+    # An empty or blank field is still filled in with the kept name.
+    assert _recall(app, annotate, "Dr A", typed=" ")[0] == "Dr A"
+    assert _recall(app, annotate, "Dr A", typed=None)[0] == "Dr A"
 
 
 def test_the_signed_in_name_is_not_kept_in_the_browser(signed_in_app, annotate, data_dir):
