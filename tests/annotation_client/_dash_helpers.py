@@ -18,6 +18,7 @@ from selenium.common.exceptions import NoSuchElementException, StaleElementRefer
 from selenium.webdriver.support.ui import WebDriverWait
 
 import vectorizer
+from annotation_client import _shapes, ids
 
 # ----------------------------------------------------------------------- callback requests
 
@@ -222,3 +223,24 @@ def image_to_screen(dash_duo, x, y) -> tuple[int, int]:
         "var fl = gd._fullLayout, r = gd.getBoundingClientRect();"
         "return [Math.round(r.left + fl.xaxis._offset + fl.xaxis.l2p(arguments[0])),"
         "        Math.round(r.top + fl.yaxis._offset + fl.yaxis.l2p(arguments[1]))];", x, y))
+
+
+def recorded(dash_duo, paths, steps: int) -> bool:
+    """Whether the outline history holds ``paths`` (SVG paths, image pixels) as its
+    present outline, ``steps`` undo steps deep."""
+    history = store_data(dash_duo, ids.HISTORY)
+    if not history or len(history["past"]) != steps:
+        return False
+    same = [_shapes.format_path(_shapes.parse_path(p)) for p in history["present"]["paths"]]
+    return same == [_shapes.format_path(_shapes.parse_path(p)) for p in paths]
+
+
+def wait_recorded(dash_duo, paths, steps: int, timeout=10, message="") -> None:
+    """Wait until the outline history holds ``paths``, ``steps`` undo steps deep.
+
+    The edit callback writes the HISTORY store in its own answer, so unlike the status
+    line under the graph (written one answer later, by ``measure``) it is never behind:
+    wait on it before an action that must follow an edit, such as an Undo or Classify.
+    """
+    wait_for(dash_duo, lambda: recorded(dash_duo, paths, steps), timeout,
+             message or f"no {len(paths)} region(s) recorded at {steps} undo step(s)")

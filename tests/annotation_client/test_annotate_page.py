@@ -33,6 +33,7 @@ from _dash_helpers import (
     settled,
     store_data,
     wait_for,
+    wait_recorded,
 )
 from _dash_helpers import edit_status as _status
 from _dash_helpers import graph_js as _js
@@ -225,6 +226,7 @@ def test_segment_edit_undo_redo_classify_save(
     driver = dash_duo.driver
     dash_duo.wait_for_element(f"#{ids.IMAGE_UPLOAD}")
     wait_for(dash_duo, lambda: "ready" in driver.find_element(By.ID, ids.SERVER_STATUS).text)
+    settled(dash_duo, quiet=0.5)  # the recall of a stored name would write over one typed
 
     annotator = driver.find_element(By.ID, ids.ANNOTATOR)
     annotator.send_keys("Dr. Test Reader", Keys.TAB)
@@ -324,6 +326,11 @@ def test_segment_edit_undo_redo_classify_save(
         "the slider kept the undone density",
     )
 
+    # The history is back at the dragged outline; the deletion is one step on top.
+    wait_for(dash_duo, lambda: _same_paths(_history(dash_duo)["present"]["paths"])
+             == _same_paths(dragged), 10, "the undo was not recorded")
+    steps = len(_history(dash_duo)["past"])
+
     # 4. Double-click a vertex to delete it.
     handles = _select_region(dash_duo)
     before = _shapes.vertex_count(_shape_paths(dash_duo)[:1])
@@ -335,8 +342,12 @@ def test_segment_edit_undo_redo_classify_save(
         10,
         "double-clicking a vertex did not delete it",
     )
-    wait_for(dash_duo, lambda: "last change: edit" in _status(dash_duo))
     final_paths = _shape_paths(dash_duo)
+    # Recorded, not only shown: Classify sends the history, and "last change: edit" was
+    # already the status of the dragged outline before the double-click.
+    wait_recorded(dash_duo, final_paths, steps + 1, message="the deletion was not recorded")
+    wait_for(dash_duo, lambda: "last change: edit" in _status(dash_duo)
+             and f"{steps + 1} undo step" in _status(dash_duo))
     _shot(dash_duo, artifacts_dir, "05-vertex-deleted")
 
     # 5. Classify the corrected outline, record label and descriptors.
@@ -552,12 +563,16 @@ def test_server_down_shows_the_alert_and_manual_work_still_saves(
     alert = dash_duo.wait_for_element("#server-alert-message", timeout=20)
     assert "cannot be reached" in alert.text
     assert "by hand" in alert.text
+    settled(dash_duo, quiet=0.5)  # the recall of a stored name would write over one typed
     driver.find_element(By.ID, ids.ANNOTATOR).send_keys("Offline Reader", Keys.TAB)
 
     _upload(dash_duo, busi_image)
     dash_duo.wait_for_element("#image-name", timeout=20)
+    # segment's own alert, not the page load's ("Auto-segmentation and classification").
     wait_for(
-        dash_duo, lambda: "Auto-segmentation" in driver.find_element(By.ID, ids.SERVER_ALERT).text
+        dash_duo,
+        lambda: "Auto-segmentation unavailable."
+        in driver.find_element(By.ID, ids.SERVER_ALERT).text,
     )
 
     # Erase with nothing selected is answered, each time, not ignored. (Once the page
@@ -593,9 +608,11 @@ def test_server_down_shows_the_alert_and_manual_work_still_saves(
 
     # Erase the selected region, then take it back with undo.
     click(driver, By.XPATH, f"//*[@id='{ids.TOOL}']//label[normalize-space()='Pan']")
+    wait_for(dash_duo, lambda: _js(dash_duo, "return gd._fullLayout.dragmode;") == "pan")
     _select_region(dash_duo)
     click(driver, By.ID, ids.ERASE_BUTTON)
     wait_for(dash_duo, lambda: _shape_paths(dash_duo) == [], 10, "erase did nothing")
+    wait_recorded(dash_duo, [], 2, message="the erasure was not recorded")
     # Undo once the erasure is recorded: an Undo that overtakes the erasure's own request
     # (it is shown before it is sent) is a race this test is not about, and it once
     # took back the drawing instead under CI load.
@@ -603,10 +620,16 @@ def test_server_down_shows_the_alert_and_manual_work_still_saves(
              _status(dash_duo), 10, "the erasure was not recorded")
     click(driver, By.ID, ids.UNDO_BUTTON)
     wait_for(dash_duo, lambda: _shape_paths(dash_duo) == drawn, 10, "undo did not bring it back")
+    # The Undo recorded, and the status line past the erasure's (the same text as the
+    # second erasure's, below): else the wait for that text could pass on this one.
+    wait_recorded(dash_duo, drawn, 1, message="the undo was not recorded")
+    wait_for(dash_duo, lambda: "1 region(s)" in _status(dash_duo) and "1 undo step" in
+             _status(dash_duo), 10, "the status does not show the undo")
     # The Delete key does the same with an outline selected (the undone one still is),
     # and this second erasure of the same outline is recorded too, not only shown.
     ActionChains(driver).send_keys(Keys.DELETE).perform()
     wait_for(dash_duo, lambda: _shape_paths(dash_duo) == [], 10, "Delete did nothing")
+    wait_recorded(dash_duo, [], 2, message="the second erasure was not recorded")
     wait_for(dash_duo, lambda: "0 region(s)" in _status(dash_duo) and "2 undo step" in
              _status(dash_duo), 10, "the second erasure was not recorded")
     click(driver, By.ID, ids.UNDO_BUTTON)
@@ -678,6 +701,21 @@ def _graph_brightness(dash_duo) -> float:
     return float(np.asarray(Image.open(io.BytesIO(shot)).convert("L")).mean())
 
 
+def _steady_brightness(dash_duo) -> float:
+    """:func:`_graph_brightness` once the page is quiet and two readings in a row agree
+    (the image decoded and painted, and no loading cover over the graph)."""
+    settled(dash_duo, quiet=0.5)
+    readings = [_graph_brightness(dash_duo)]
+
+    def steady():
+        time.sleep(0.1)
+        readings.append(_graph_brightness(dash_duo))
+        return abs(readings[-1] - readings[-2]) < 0.1
+
+    wait_for(dash_duo, steady, 10, f"the graph kept changing: {readings}")
+    return readings[-1]
+
+
 def _slider_value(dash_duo, component_id: str) -> int:
     handle = dash_duo.driver.find_element(By.CSS_SELECTOR, f"#{component_id} [role='slider']")
     return int(handle.get_attribute("aria-valuenow"))
@@ -730,8 +768,7 @@ def test_brightness_and_contrast_change_the_picture_only(
     wait_for(dash_duo, lambda: _image_filter(dash_duo) != "no image", 30, "no image shown")
     _show_graph(dash_duo)
     assert _image_filter(dash_duo) == "brightness(1) contrast(1)"
-    time.sleep(0.5)  # the image decoded and painted
-    before = _graph_brightness(dash_duo)
+    before = _steady_brightness(dash_duo)
 
     for component_id in (ids.IMAGE_BRIGHTNESS, ids.IMAGE_CONTRAST):
         handle = dash_duo.driver.find_element(By.CSS_SELECTOR, f"#{component_id} [role='slider']")
@@ -766,8 +803,7 @@ def test_brightness_and_contrast_change_the_picture_only(
     assert _slider_value(dash_duo, ids.IMAGE_BRIGHTNESS) == 100
     assert _slider_value(dash_duo, ids.IMAGE_CONTRAST) == 100
     _show_graph(dash_duo)
-    time.sleep(0.3)
-    assert abs(_graph_brightness(dash_duo) - before) < 2
+    assert abs(_steady_brightness(dash_duo) - before) < 2
     _assert_clean_console(dash_duo, artifacts_dir)
 
 
@@ -946,6 +982,7 @@ def test_quick_clicks_of_grow_all_count_and_a_spacing_makes_a_step_mm(
     dash_duo.wait_for_element("#server-alert-message", timeout=20)
     _upload(dash_duo, _gradient_png(tmp_path / "frame.png", 256, 200))  # a 1-px step
     wait_for(dash_duo, lambda: dash_duo.find_element("#image-name").text == "frame.png")
+    settled(dash_duo, quiet=0.5)  # the open's own edit requests answered: the drawing is after
     _js(dash_duo, "Plotly.relayout(gd, {shapes: [{type: 'path', xref: 'x', yref: 'y',"
                   "  path: 'M 60,50 L 180,50 L 180,150 L 60,150 Z'}]});")
     wait_for(dash_duo, lambda: "last change: edit" in _status(dash_duo), 10, "not recorded")
@@ -1008,9 +1045,11 @@ def test_graph_edits_made_before_the_last_one_is_answered_are_all_recorded(
     dash_duo.start_server(app)
     driver = dash_duo.driver
     dash_duo.wait_for_element("#server-alert-message", timeout=20)
+    settled(dash_duo, quiet=0.5)  # the recall of a stored name would write over one typed
     driver.find_element(By.ID, ids.ANNOTATOR).send_keys("Quick Reader", Keys.TAB)
     _upload(dash_duo, _gradient_png(tmp_path / "frame.png", 256, 200))
     wait_for(dash_duo, lambda: dash_duo.find_element("#image-name").text == "frame.png")
+    settled(dash_duo, quiet=EDIT_ANSWER_S + 0.5)  # the open's own (slow) edits answered
     relayout = "Plotly.relayout(gd, arguments[0]);"
     draw = ("Plotly.relayout(gd, {shapes: gd.layout.shapes.concat([{type: 'path', "
             "xref: 'x', yref: 'y', path: arguments[0]}])});")
@@ -1360,7 +1399,11 @@ def test_the_open_image_and_its_tools_fit_a_laptop_screen(
     dash_duo.wait_for_element("#server-alert-message", timeout=20)
     _upload(dash_duo, busi_image)
     wait_for(dash_duo, lambda: dash_duo.find_element("#image-name").text == busi_image.name)
-    # The offline warning is read once and closed, as a user would.
+    # The offline warning is read once and closed, as a user would: segment's own one
+    # (not the page load's "Auto-segmentation and classification"), which replaces it.
+    wait_for(dash_duo, lambda: "Auto-segmentation unavailable."
+             in driver.find_element(By.ID, ids.SERVER_ALERT).text, 20, "no alert from segment")
+    settled(dash_duo, quiet=0.5)
     click(driver, By.CSS_SELECTOR, f"#{ids.SERVER_ALERT} .btn-close")
     wait_for(dash_duo, lambda: not driver.find_elements(By.ID, "server-alert-message"))
     dash_duo.wait_for_element(f"#{ids.WORKLIST_CARD} #{ids.WORKLIST}")
@@ -1561,8 +1604,11 @@ def _leave_until_answered(dash_duo, handler, asked: int, what: str) -> None:
     browser a second to take it in there.
     """
     click(dash_duo.driver, By.LINK_TEXT, "Saved")
-    wait_for(dash_duo, lambda: dash_duo.find_elements(f"#{ids.SAVED_TABLE}"), 10)
+    # Left once the graph is gone (the annotate page's callbacks can no longer run), not
+    # once the Saved table is drawn too: that can take the delay's time under load.
+    wait_for(dash_duo, lambda: not dash_duo.find_elements(f"#{ids.ANNOTATION_GRAPH}"), 10)
     left = time.monotonic()
+    wait_for(dash_duo, lambda: dash_duo.find_elements(f"#{ids.SAVED_TABLE}"), 10)
     wait_for(dash_duo, lambda: len(handler.answered) > asked, 30, f"no answer to {what}")
     assert handler.answered[asked] > left, "the answer came before the page was left"
     settled(dash_duo, quiet=1.0)
@@ -1857,6 +1903,9 @@ def test_a_saved_version_is_loaded_to_revise_and_saved_as_the_next(
     assert "v1 (of 1) by Dr Prior" in text and "final label malignant" in text
     assert _shape_paths(dash_duo) == []
 
+    # The button is disabled while segment runs (on the same open): a click then is lost.
+    wait_for(dash_duo, lambda: driver.find_element(By.ID, ids.LOAD_SAVED_BUTTON).is_enabled(),
+             20, "Load stayed disabled")
     click(driver, By.ID, ids.LOAD_SAVED_BUTTON)
     dash_duo.wait_for_element("#load-result", timeout=10)
     assert "recorded as a revision of version 1 by Dr Prior" in (
