@@ -324,6 +324,9 @@ def test_a_cut_drawn_with_the_mouse_takes_that_area_off_and_undo_brings_it_back(
         dash_duo.start_server(app)
         driver = dash_duo.driver
         dash_duo.wait_for_element(f"#{ids.IMAGE_UPLOAD}")
+        # The upload field is in the layout from the start: wait for the page load's
+        # callbacks, the recall of a stored name among them (it would write over one typed).
+        settled(dash_duo, quiet=0.5)
         driver.find_element(By.ID, ids.ANNOTATOR).send_keys("Dr. Cut", Keys.TAB)
         driver.find_element(By.CSS_SELECTOR, f"#{ids.IMAGE_UPLOAD} input[type=file]"
                             ).send_keys(str(frame))

@@ -42,8 +42,10 @@ from annotation_client import _shapes, create_app, ids
 pytestmark = pytest.mark.browser
 
 WIDTH, HEIGHT = 256, 200
-#: How long the server takes over a request of the edit callback (see _slow_edits).
-EDIT_ANSWER_S = 1.5
+#: How long the server takes over a request of the edit callback (see _slow_edits): long
+#: enough that the slider's answer cannot come before the drag made after it, even with
+#: the WebDriver round trips in between slowed down by a busy machine.
+EDIT_ANSWER_S = 3.0
 #: How long the stand-in model server holds a box's answer (see _StandInModel).
 BOX_ANSWER_S = 4.0
 
@@ -119,6 +121,8 @@ def test_a_vertex_dragged_before_the_density_is_answered_keeps_the_density(
     dash_duo.wait_for_element("#server-alert-message", timeout=20)
     _upload(dash_duo, _gradient_png(tmp_path / "frame.png"))
     wait_for(dash_duo, lambda: dash_duo.find_element("#image-name").text == "frame.png")
+    # The open's own (slow) edit requests answered: the drawing comes after them.
+    settled(dash_duo, quiet=EDIT_ANSWER_S + 0.5)
     # A round region of 60 vertices, drawn by hand: at the slider's 32.
     _js(dash_duo, "Plotly.relayout(gd, {shapes: [{type: 'path', xref: 'x', yref: 'y',"
                   " path: arguments[0]}]});", _circle(128, 100, 60, 60))

@@ -124,6 +124,7 @@ def test_a_saved_case_reopened_from_the_worklist_is_the_saved_reading(
         dash_duo.start_server(app)
         driver = dash_duo.driver
         wait_for(dash_duo, lambda: "ready" in dash_duo.find_element(f"#{ids.SERVER_STATUS}").text)
+        settled(dash_duo, quiet=0.5)  # the recall of a stored name would write over one typed
         driver.find_element(By.ID, ids.ANNOTATOR).send_keys("Dr Ada", Keys.TAB)
 
         # 1. Her case: opened, it is her saved reading, after the model's outline.

@@ -20,7 +20,15 @@ import time
 import dash
 import numpy as np
 import pytest
-from _dash_helpers import click, closed_port, console_errors, find_component, text_of, wait_for
+from _dash_helpers import (
+    click,
+    closed_port,
+    console_errors,
+    find_component,
+    settled,
+    text_of,
+    wait_for,
+)
 from _saved_data import EDITED_A, HAND_B, HEADER, SHA_A, SHA_B, UTC, png_bytes, save_version
 from dash.exceptions import PreventUpdate
 from PIL import Image
@@ -715,7 +723,13 @@ def test_saved_page_in_the_browser_then_a_real_save_appears(
         By.CSS_SELECTOR, f"#{ids.IMAGE_UPLOAD} input[type=file]"
     ).send_keys(str(image))
     wait_for(dash_duo, lambda: dash_duo.find_element("#image-name").text == "small.png", 20)
+    # The open's chained callbacks have answered: Save is enabled (a click on it disabled
+    # does nothing), segment's alert is in place, and the recall of a stored name, which
+    # would write over one typed, is done.
+    settled(dash_duo, quiet=0.5)
     driver.find_element(By.ID, ids.ANNOTATOR).send_keys("Browser Reader", Keys.TAB)
+    wait_for(dash_duo, lambda: driver.find_element(By.ID, ids.SAVE_BUTTON).is_enabled(), 10,
+             "Save stayed disabled")
     click(driver, By.ID, ids.SAVE_BUTTON)
     dash_duo.wait_for_element("#save-result[data-version='1']", timeout=30)
 

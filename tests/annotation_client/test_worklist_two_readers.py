@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _dash_helpers import click, closed_port, wait_for
+from _dash_helpers import click, closed_port, settled, wait_for
 from PIL import Image
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -35,15 +35,22 @@ def _image_name(driver) -> str:
 def _begin(dash_duo, name: str) -> None:
     """The page of this tab loaded, its reader named."""
     dash_duo.wait_for_element("#worklist-count", timeout=30)
+    # The page load's callbacks have answered, the recall of the stored name among them:
+    # it would write over a name typed before it ("" in a new browser, the other tab's
+    # name here).
+    settled(dash_duo, quiet=0.5)
     field = dash_duo.driver.find_element(By.ID, ids.ANNOTATOR)
     field.clear()
     field.send_keys(name, Keys.TAB)
+    settled(dash_duo, quiet=0.5)
+    assert field.get_attribute("value") == name, "the typed name was replaced"
 
 
 def _open_next(dash_duo, expected: str) -> None:
     click(dash_duo.driver, By.ID, ids.WORKLIST_NEXT)
     wait_for(dash_duo, lambda: _image_name(dash_duo.driver) == expected, 20,
              f"{expected} did not open")
+    settled(dash_duo, quiet=0.5)  # and the callbacks the open sets off have answered
 
 
 def _option_labels(dash_duo) -> list[str]:
@@ -51,6 +58,8 @@ def _option_labels(dash_duo) -> list[str]:
     labels = wait_for(dash_duo, lambda: [o.text for o in dash_duo.driver.find_elements(
         By.CSS_SELECTOR, ".dash-dropdown-option")], 10, "no options")
     dash_duo.driver.find_element(By.TAG_NAME, "body").send_keys(Keys.ESCAPE)
+    wait_for(dash_duo, lambda: not dash_duo.driver.find_elements(
+        By.CSS_SELECTOR, ".dash-dropdown-option"), 5, "the worklist dropdown did not close")
     return labels
 
 
@@ -62,6 +71,7 @@ def _pick(dash_duo, path: str) -> None:
         10, f"no {path} option")
     option.click()
     wait_for(dash_duo, lambda: _image_name(driver) == path, 20, f"{path} did not open")
+    settled(dash_duo, quiet=0.5)  # and the callbacks the open sets off have answered
 
 
 def test_two_readers_get_two_cases_and_a_picked_case_says_whose_it_is(
