@@ -1895,6 +1895,10 @@ def _show(name, read, current_meta, tool="pan", *, worklist_path=None):
     figure = _figure.image_figure(
         image.display_uri, image.width, image.height, meta["sha256"], tool
     )
+    # Named, and the name sent with IMAGE_OPENED: until edit answers, this is the drawing
+    # a new history's edits are made on (see edit and _shown_edits).
+    drawing = _drawing()
+    figure.update_layout(editrevision=drawing)
     meta = _signing.signed(meta, ids.IMAGE_META)
     same = bool(current_meta) and current_meta.get("sha256") == meta["sha256"]
     no = dash.no_update
@@ -1912,7 +1916,7 @@ def _show(name, read, current_meta, tool="pan", *, worklist_path=None):
         no if same else "",
         no if same else None,
         None if worklist_path else no,
-        {"image": meta["sha256"], "at": time.time_ns()},
+        {"image": meta["sha256"], "at": time.time_ns(), "drawing": drawing},
         *[no if same else ([] if name in MULTI_VALUED else "") for name in DESCRIPTOR_OPTIONS],
     )
 
@@ -3142,6 +3146,7 @@ def edit(
         # after the load and drop it.
         raise PreventUpdate
     sha = meta["sha256"]
+    on_open = False  # the screen is the open's drawing, which the history is of
     if not history or history.get("image") != sha:
         # A new image starts a new history; the same image opened again keeps its edits.
         # Grow and Shrink clicks counted so far were for the image before.
@@ -3149,6 +3154,13 @@ def edit(
         counted = _editing.unapplied_clicks(None, page, _grow, _shrink)[1]
         if counted:
             history[OFFSET_CLICKS] = counted
+        # Until this callback answers, the graph shows the open's drawing of this empty
+        # outline: a region drawn on it whose answer a newer call overtook is recovered
+        # from the screen like edits on any drawing of the history (_shown_edits).
+        opened = _opened if isinstance(_opened, dict) and _opened.get("image") == sha else {}
+        on_open = isinstance(opened.get("drawing"), str) and opened["drawing"].isdigit()
+        if on_open:
+            history[DRAWN] = opened["drawing"]
     # Signed when it leaves (only this callback writes it); the guard checked it came
     # back as it left.
     history = _signing.unsigned(history)
@@ -3156,11 +3168,17 @@ def edit(
     shape = _shape(meta)
     ai = _ai_for(ai, meta)
     redraw = False
+    if on_open:
+        # The open's drawing never showed the AI outline, which the model answered
+        # before the graph could be drawn on: edits on it go over it, as their graph
+        # event's would.
+        history = _take_ai(history, ai)
+    unedited = history
     # First, as they came first: graph edits on screen whose answer the browser dropped.
     history, shown_cut = _shown_edits(history, shown, max_vertices, shape)
     missed = shown_cut is False
     # The outline as the graph edits of this call left it (None: they changed nothing).
-    edited = history["present"] if history is not before else None
+    edited = history["present"] if history is not unedited else None
 
     # Dash reports every input of a page that is drawn again as triggered (coming
     # back from another page, say), so each branch checks that its input really is
@@ -3168,9 +3186,7 @@ def edit(
     # The AI result is taken on any call, not only when segmentation reports done:
     # one that arrived while the radiologist was on another page (where this page's
     # callbacks cannot run) is applied when the page is drawn again.
-    if ai and not _applied(history, ai.get("at")) and not _same_ai(history["present"], ai):
-        state = _editing.make_state(ai["paths"], "ai", base="ai", density=ai.get("vertices"))
-        history = _push_answer(history, state, ai.get("at"))
+    history = _take_ai(history, ai)
     if (
         ids.LOADED_SAVE in triggered
         and loaded
@@ -3292,6 +3308,14 @@ def edit(
         boxes if boxes_changed else dash.no_update,
         None if moved_otherwise else dash.no_update,
     )
+
+
+def _take_ai(history: dict, ai: dict | None) -> dict:
+    """``history`` with the AI result ``ai`` as a step, unless taken in already."""
+    if ai and not _applied(history, ai.get("at")) and not _same_ai(history["present"], ai):
+        state = _editing.make_state(ai["paths"], "ai", base="ai", density=ai.get("vertices"))
+        history = _push_answer(history, state, ai.get("at"))
+    return history
 
 
 #: A box's state marked so was applied over graph edits made while it was segmented.
