@@ -244,3 +244,26 @@ def wait_recorded(dash_duo, paths, steps: int, timeout=10, message="") -> None:
     """
     wait_for(dash_duo, lambda: recorded(dash_duo, paths, steps), timeout,
              message or f"no {len(paths)} region(s) recorded at {steps} undo step(s)")
+
+
+def pick_option(dash_duo, option) -> None:
+    """Click ``option`` of an open Dash dropdown, like a user, once nothing covers it.
+
+    The open menu scrolls its list to the option chosen before, and its search box
+    stays over the list's top: an option clicked while the list still moves can be
+    under the box, and the click is taken by it (a flake of the Saved page's test
+    under load). The option is scrolled to the middle, and clicked once it is the
+    element at its own centre.
+    """
+    driver = dash_duo.driver
+
+    def clear() -> bool:
+        driver.execute_script(
+            "arguments[0].scrollIntoView({block: 'center', behavior: 'instant'});", option)
+        return driver.execute_script(
+            "var o = arguments[0], r = o.getBoundingClientRect();"
+            "var e = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);"
+            "return !!e && (e === o || o.contains(e));", option)
+
+    wait_for(dash_duo, clear, 5, "the dropdown's option stayed covered")
+    option.click()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import shutil
 
 import pytest
-from _dash_helpers import closed_port, wait_for
+from _dash_helpers import closed_port, pick_option, wait_for
 from _saved_data import save_three
 from axe_check import DROPDOWN_FOCUS_TARGET, assert_accessible
 from selenium.webdriver.common.by import By
@@ -120,7 +120,7 @@ def test_a_dropdown_hands_the_focus_to_its_named_button(dash_duo, data_dir):
     option = wait_for(dash_duo, lambda: next(
         (o for o in driver.find_elements(By.CSS_SELECTOR, ".dash-dropdown-option")
          if o.text == "Benign"), None), 10, "no Benign option")
-    option.click()
+    pick_option(dash_duo, option)
     wait_for(dash_duo, lambda: driver.execute_script(
         NAME_OF + "return nameOf(document.getElementById(arguments[0]));", ids.SAVED_LABEL)
         == "Final label Benign", 10, "the label was lost")

@@ -30,6 +30,7 @@ from _dash_helpers import (
     click,
     closed_port,
     console_errors,
+    pick_option,
     settled,
     store_data,
     wait_for,
@@ -1778,7 +1779,7 @@ def _pick_from_worklist(dash_duo, path: str) -> None:
     options = _worklist_options(dash_duo)
     option = next((o for o in options if o.text.startswith(path + " — ")), None)
     assert option is not None, f"no worklist entry {path} in {[o.text for o in options]}"
-    option.click()
+    pick_option(dash_duo, option)
 
 
 def _worklist_labels(dash_duo) -> list[str]:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _dash_helpers import click, closed_port, find_component, settled, wait_for
+from _dash_helpers import click, closed_port, find_component, pick_option, settled, wait_for
 from _dash_helpers import graph_js as _js
 from PIL import Image
 from selenium.webdriver.common.action_chains import ActionChains
@@ -72,7 +72,7 @@ def _open_entry(dash_duo, path: str) -> None:
             By.CSS_SELECTOR, ".dash-dropdown-option") if o.text.startswith(path + " — ")), None),
         10, f"no worklist entry {path}",
     )
-    option.click()
+    pick_option(dash_duo, option)
     wait_for(dash_duo, lambda: _image_name(dash_duo) == path, 20, f"{path} did not open")
     wait_for(dash_duo, lambda: _js(dash_duo, "return !!(gd && gd.querySelector("
                                    "'.imagelayer image'));"), 10, "no image drawn")

@@ -14,7 +14,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _dash_helpers import HealthyModelServer, click, console_errors, serve_http, settled, wait_for
+from _dash_helpers import (
+    HealthyModelServer,
+    click,
+    console_errors,
+    pick_option,
+    serve_http,
+    settled,
+    wait_for,
+)
 from _dash_helpers import edit_status as _status
 from PIL import Image
 from selenium.webdriver.common.by import By
@@ -92,7 +100,7 @@ def _pick(dash_duo, path: str) -> None:
         By.CSS_SELECTOR, ".dash-dropdown-option"), 10, "no worklist options")
     option = next((o for o in options if o.text.startswith(path + " — ")), None)
     assert option is not None, [o.text for o in options]
-    option.click()
+    pick_option(dash_duo, option)
 
 
 def _label(dash_duo) -> str | None:

@@ -25,6 +25,7 @@ from _dash_helpers import (
     closed_port,
     console_errors,
     find_component,
+    pick_option,
     settled,
     text_of,
     wait_for,
@@ -690,8 +691,7 @@ def test_saved_page_in_the_browser_then_a_real_save_appears(
         options = open_dropdown(ids.SAVED_ASSESSMENT, "BI-RADS")
         option = next(o for o in options if o.text == text)
         # The open list scrolls to the chosen option; its search box may cover another.
-        driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", option)
-        option.click()
+        pick_option(dash_duo, option)
 
     pick_assessment("BI-RADS 3 — probably benign")
     wait_for(dash_duo, lambda: len(_table(dash_duo)) == 1, 20, "the BI-RADS filter did nothing")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _dash_helpers import click, closed_port, settled, wait_for
+from _dash_helpers import click, closed_port, pick_option, settled, wait_for
 from PIL import Image
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -69,7 +69,7 @@ def _pick(dash_duo, path: str) -> None:
     option = wait_for(dash_duo, lambda: next((o for o in driver.find_elements(
         By.CSS_SELECTOR, ".dash-dropdown-option") if o.text.startswith(path)), None),
         10, f"no {path} option")
-    option.click()
+    pick_option(dash_duo, option)
     wait_for(dash_duo, lambda: _image_name(driver) == path, 20, f"{path} did not open")
     settled(dash_duo, quiet=0.5)  # and the callbacks the open sets off have answered
 
