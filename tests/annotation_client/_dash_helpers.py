@@ -14,6 +14,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import flask
 from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -267,3 +268,17 @@ def pick_option(dash_duo, option) -> None:
 
     wait_for(dash_duo, clear, 5, "the dropdown's option stayed covered")
     option.click()
+
+
+def slow_edits(app, seconds: float) -> None:
+    """Make ``app`` answer every request of the edit callback (the one writing the
+    outline history) after ``seconds``: a busy server, whose answer to one edit is still
+    on its way when the next is made."""
+
+    @app.server.before_request
+    def _wait():
+        request = flask.request
+        if request.path.endswith(ROUTE):
+            body = json.loads(request.get_data() or b"{}")
+            if f"{ids.HISTORY}.data" in str(body.get("output")):
+                time.sleep(seconds)

@@ -32,6 +32,7 @@ from _dash_helpers import (
     console_errors,
     pick_option,
     settled,
+    slow_edits,
     store_data,
     wait_for,
     wait_recorded,
@@ -1012,20 +1013,9 @@ def test_quick_clicks_of_grow_all_count_and_a_spacing_makes_a_step_mm(
     _assert_clean_console(dash_duo, artifacts_dir)
 
 
-#: How long the server takes over a request of the edit callback (see _slow_edits).
+#: How long the server takes over a request of the edit callback (see slow_edits).
 EDIT_ANSWER_S = 0.6
 
-
-def _slow_edits(app) -> None:
-    """Make ``app`` answer every request of the edit callback (the one writing the
-    history) after :data:`EDIT_ANSWER_S`."""
-    @app.server.before_request
-    def _wait():
-        request = flask.request
-        if request.path.endswith("/_dash-update-component"):
-            body = json.loads(request.get_data() or b"{}")
-            if f"{ids.HISTORY}.data" in str(body.get("output")):
-                time.sleep(EDIT_ANSWER_S)
 
 
 def _same_paths(paths) -> list[str]:
@@ -1042,7 +1032,7 @@ def test_graph_edits_made_before_the_last_one_is_answered_are_all_recorded(
     of before. Now the page sends the outline on screen with every edit (see
     annotate._shown_edits): screen, history and saved SVG agree."""
     app = _offline_app(data_dir, REQUEST_TIMEOUT=3)
-    _slow_edits(app)
+    slow_edits(app, EDIT_ANSWER_S)
     dash_duo.start_server(app)
     driver = dash_duo.driver
     dash_duo.wait_for_element("#server-alert-message", timeout=20)
@@ -1103,7 +1093,7 @@ def test_the_graph_takes_clicks_while_an_edit_is_answered(dash_duo, data_dir, tm
     click 0.35 s into an edit's answer landed on the spinner's cover and was lost (no
     outline selected, no drag). The spinner is for the model's answers only."""
     app = _offline_app(data_dir, REQUEST_TIMEOUT=3)
-    _slow_edits(app)
+    slow_edits(app, EDIT_ANSWER_S)
     dash_duo.start_server(app)
     dash_duo.wait_for_element("#server-alert-message", timeout=20)
     _upload(dash_duo, _gradient_png(tmp_path / "frame.png", 256, 200))

@@ -9,13 +9,10 @@ the saved mask lost exactly that area, and Undo brings it back.
 
 from __future__ import annotations
 
-import json
-import time
 from contextvars import copy_context
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
-import flask
 import numpy as np
 import pytest
 from _dash_helpers import (
@@ -25,6 +22,7 @@ from _dash_helpers import (
     find_component,
     serve_http,
     settled,
+    slow_edits,
     store_data,
     text_of,
     wait_for,
@@ -420,20 +418,9 @@ def test_a_cut_drawn_with_the_mouse_takes_that_area_off_and_undo_brings_it_back(
         assert not errors, "browser console errors:\n" + "\n".join(errors)
 
 
-#: How long the server takes over a request of the edit callback (see _slow_edits).
+#: How long the server takes over a request of the edit callback (see slow_edits).
 EDIT_ANSWER_S = 1.5
 
-
-def _slow_edits(app) -> None:
-    """Make ``app`` answer every request of the edit callback after :data:`EDIT_ANSWER_S`,
-    so that the next edit is made before the answer to the one before comes back."""
-    @app.server.before_request
-    def _wait():
-        request = flask.request
-        if request.path.endswith("/_dash-update-component"):
-            body = json.loads(request.get_data() or b"{}")
-            if f"{ids.HISTORY}.data" in str(body.get("output")):
-                time.sleep(EDIT_ANSWER_S)
 
 
 @pytest.mark.browser
@@ -450,7 +437,7 @@ def test_a_cut_drawn_right_after_a_drag_keeps_both_and_adds_no_region(
     Image.fromarray(ramp.astype(np.uint8)).save(frame)
     with _stand_in_model() as url:
         app = create_app({"MODEL_SERVER_URL": url, "DATA_DIR": data_dir})
-        _slow_edits(app)
+        slow_edits(app, EDIT_ANSWER_S)
         dash_duo.start_server(app)
         driver = dash_duo.driver
         dash_duo.wait_for_element(f"#{ids.IMAGE_UPLOAD}")

@@ -16,13 +16,10 @@ region drawn on it is recovered like any edit on screen (annotate._shown_edits).
 from __future__ import annotations
 
 import contextlib
-import json
 import threading
 import time
 from http.server import ThreadingHTTPServer
-from pathlib import Path
 
-import flask
 import numpy as np
 import pytest
 from _dash_helpers import (
@@ -30,6 +27,7 @@ from _dash_helpers import (
     click,
     console_errors,
     settled,
+    slow_edits,
     store_data,
     wait_for,
 )
@@ -37,10 +35,10 @@ from _dash_helpers import edit_status as _status
 from _dash_helpers import graph_js as _js
 from _dash_helpers import image_to_screen as _to_screen
 from _dash_helpers import shape_paths as _shape_paths
-from PIL import Image
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
+from test_edits_while_waiting import _gradient_png, _upload  # the same 256x200 image
 
 from annotation_client import _shapes, create_app, ids
 
@@ -52,6 +50,9 @@ WIDTH, HEIGHT = 256, 200
 EDIT_ANSWER_S = 3.0
 #: How long the stand-in model server takes over /predict: a slow model server.
 PREDICT_S = 2.5
+#: ... and in the test of what can be done while it segments: long enough for the open,
+#: the tool's click and a drag to come before its answer on a busy machine.
+PREDICT_LONG_S = 8.0
 #: The stand-in model's outline: a square on the left of the image.
 AI_SQUARE = (30, 40, 90, 100)
 #: The region drawn by hand, on the right (image pixels), and a point inside it.
@@ -60,40 +61,19 @@ IN_DRAWN = (185, 145)
 IN_AI = (60, 70)
 
 
-def _gradient_png(path: Path) -> Path:
-    ramp = np.add.outer(np.arange(HEIGHT), np.arange(WIDTH)) * 255 // (WIDTH + HEIGHT)
-    Image.fromarray(ramp.astype(np.uint8)).save(path)
-    return path
-
-
-def _upload(dash_duo, path: Path) -> None:
-    field = dash_duo.driver.find_element(By.CSS_SELECTOR, f"#{ids.IMAGE_UPLOAD} input[type=file]")
-    field.send_keys(str(path))
-
-
-def _slow_edits(app) -> None:
-    """Make ``app`` answer every request of the edit callback after :data:`EDIT_ANSWER_S`."""
-    @app.server.before_request
-    def _wait():
-        request = flask.request
-        if request.path.endswith("/_dash-update-component"):
-            body = json.loads(request.get_data() or b"{}")
-            if f"{ids.HISTORY}.data" in str(body.get("output")):
-                time.sleep(EDIT_ANSWER_S)
-
-
 class _SlowModel(HealthyModelServer):
-    """A model server whose /predict answers after :data:`PREDICT_S`: the
+    """A model server whose /predict answers after ``delay`` s: the
     :data:`AI_SQUARE` outline, or (``fails``) an error 500."""
 
     fails = False
+    delay = PREDICT_S
     asked: list[float] = []  # time.monotonic() of each /predict
     answered: list[float] = []  # ... and of its answer
 
     def do_POST(self):  # noqa: N802 - http.server's naming
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
         self.asked.append(time.monotonic())
-        time.sleep(PREDICT_S)
+        time.sleep(self.delay)
         self.answered.append(time.monotonic())
         if self.fails:
             body = b'{"detail": "the stand-in model failed"}'
@@ -110,8 +90,9 @@ class _SlowModel(HealthyModelServer):
 
 
 @contextlib.contextmanager
-def _slow_model(fails: bool):
-    handler = type("Model", (_SlowModel,), {"fails": fails, "asked": [], "answered": []})
+def _slow_model(fails: bool, delay: float = PREDICT_S):
+    handler = type("Model", (_SlowModel,),
+                   {"fails": fails, "delay": delay, "asked": [], "answered": []})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
@@ -164,7 +145,7 @@ def _open_and_pick_draw(dash_duo, tmp_path) -> str:
     _upload(dash_duo, _gradient_png(tmp_path / "frame.png"))
     wait_for(dash_duo, lambda: _js(dash_duo, "return !!(gd && gd.data && gd.data.length"
                                              " && gd.data[0].type === 'image');"),
-             20, "the image is not on the graph")
+             60, "the image is not on the graph")
     sha = store_data(dash_duo, ids.IMAGE_META)["sha256"]
     _pick_draw(dash_duo)
     return sha
@@ -199,7 +180,7 @@ def test_a_region_drawn_before_the_opens_edit_is_answered_is_kept(
     answered before it was drawn but never shown, is the step under it."""
     with _slow_model(fails) as (model, url):
         app = create_app({"MODEL_SERVER_URL": url, "DATA_DIR": data_dir, "REQUEST_TIMEOUT": 30})
-        _slow_edits(app)
+        slow_edits(app, EDIT_ANSWER_S)
         dash_duo.start_server(app)
         driver = dash_duo.driver
         sha = _open_and_pick_draw(dash_duo, tmp_path)
@@ -252,7 +233,7 @@ def test_a_region_is_drawn_beside_the_ai_outline_once_the_model_answers(
     takes effect only when the AI outline has come, so nothing is drawn then, and the
     AI outline never replaces a region drawn by hand. Drawn after it, the region joins
     the AI outline: both are the outline, one undo step above the AI's."""
-    with _slow_model(False) as (model, url):
+    with _slow_model(False, PREDICT_LONG_S) as (model, url):
         app = create_app({"MODEL_SERVER_URL": url, "DATA_DIR": data_dir, "REQUEST_TIMEOUT": 30})
         dash_duo.start_server(app)
         sha = _open_and_pick_draw(dash_duo, tmp_path)
@@ -269,7 +250,7 @@ def test_a_region_is_drawn_beside_the_ai_outline_once_the_model_answers(
         assert _dragmode(dash_duo) != "drawclosedpath"
         assert not any(_holds_drawn([p]) for p in _shape_paths(dash_duo))
 
-        wait_for(dash_duo, lambda: _dragmode(dash_duo) == "drawclosedpath", PREDICT_S + 10,
+        wait_for(dash_duo, lambda: _dragmode(dash_duo) == "drawclosedpath", PREDICT_LONG_S + 10,
                  "Draw region never took effect")
         wait_for(dash_duo, lambda: "last change: ai" in _status(dash_duo), 10, _status(dash_duo))
         _draw_region(dash_duo)

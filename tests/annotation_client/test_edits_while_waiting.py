@@ -9,14 +9,12 @@ reach the screen, the undo history and the slider alike.
 from __future__ import annotations
 
 import contextlib
-import json
 import threading
 import time
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
-import flask
 import numpy as np
 import pytest
 from _dash_helpers import (
@@ -25,6 +23,7 @@ from _dash_helpers import (
     closed_port,
     console_errors,
     settled,
+    slow_edits,
     store_data,
     wait_for,
 )
@@ -42,7 +41,7 @@ from annotation_client import _shapes, create_app, ids
 pytestmark = pytest.mark.browser
 
 WIDTH, HEIGHT = 256, 200
-#: How long the server takes over a request of the edit callback (see _slow_edits): long
+#: How long the server takes over a request of the edit callback (see slow_edits): long
 #: enough that the slider's answer cannot come before the drag made after it, even with
 #: the WebDriver round trips in between slowed down by a busy machine.
 EDIT_ANSWER_S = 3.0
@@ -67,17 +66,6 @@ def _upload(dash_duo, path: Path) -> None:
     field = dash_duo.driver.find_element(By.CSS_SELECTOR, f"#{ids.IMAGE_UPLOAD} input[type=file]")
     field.send_keys(str(path))
 
-
-def _slow_edits(app) -> None:
-    """Make ``app`` answer every request of the edit callback (the one writing the
-    history) after :data:`EDIT_ANSWER_S`."""
-    @app.server.before_request
-    def _wait():
-        request = flask.request
-        if request.path.endswith("/_dash-update-component"):
-            body = json.loads(request.get_data() or b"{}")
-            if f"{ids.HISTORY}.data" in str(body.get("output")):
-                time.sleep(EDIT_ANSWER_S)
 
 
 def _assert_clean_console(dash_duo) -> None:
@@ -115,7 +103,7 @@ def test_a_vertex_dragged_before_the_density_is_answered_keeps_the_density(
     of the old one. Now the next answer applies the density the slider shows."""
     app = create_app({"MODEL_SERVER_URL": f"http://127.0.0.1:{closed_port()}",
                       "DATA_DIR": data_dir, "REQUEST_TIMEOUT": 3})
-    _slow_edits(app)
+    slow_edits(app, EDIT_ANSWER_S)
     dash_duo.start_server(app)
     driver = dash_duo.driver
     dash_duo.wait_for_element("#server-alert-message", timeout=20)
