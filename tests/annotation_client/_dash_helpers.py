@@ -145,8 +145,11 @@ class HealthyModelServer(BaseHTTPRequestHandler):
     the status badge and the health poll; subclasses add the model requests."""
 
     def do_GET(self):  # noqa: N802 - http.server's naming
-        body = b'{"status": "ok", "model": {"name": "stand-in", "version": "0"}}'
-        self.send_response(200)
+        self.send_json(200, b'{"status": "ok", "model": {"name": "stand-in", "version": "0"}}')
+
+    def send_json(self, status: int, body: bytes) -> None:
+        """Answer with ``status`` and the JSON text ``body``."""
+        self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -162,11 +165,7 @@ class HealthyModelServer(BaseHTTPRequestHandler):
             "paths": list(vectorizer.mask_to_paths(mask, max_vertices=max_vertices)),
             "model": {"name": "stand-in", "version": "0"},
         }).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        self.send_json(200, body)
 
     def log_message(self, *args):
         pass

@@ -16,9 +16,7 @@ region drawn on it is recovered like any edit on screen (annotate._shown_edits).
 from __future__ import annotations
 
 import contextlib
-import threading
 import time
-from http.server import ThreadingHTTPServer
 
 import numpy as np
 import pytest
@@ -26,6 +24,7 @@ from _dash_helpers import (
     HealthyModelServer,
     click,
     console_errors,
+    serve_http,
     settled,
     slow_edits,
     store_data,
@@ -76,12 +75,7 @@ class _SlowModel(HealthyModelServer):
         time.sleep(self.delay)
         self.answered.append(time.monotonic())
         if self.fails:
-            body = b'{"detail": "the stand-in model failed"}'
-            self.send_response(500)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            self.send_json(500, b'{"detail": "the stand-in model failed"}')
             return
         mask = np.zeros((HEIGHT, WIDTH), dtype=bool)
         x0, y0, x1, y1 = AI_SQUARE
@@ -93,13 +87,8 @@ class _SlowModel(HealthyModelServer):
 def _slow_model(fails: bool, delay: float = PREDICT_S):
     handler = type("Model", (_SlowModel,),
                    {"fails": fails, "delay": delay, "asked": [], "answered": []})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield handler, f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve_http(handler) as url:
+        yield handler, url
 
 
 def _inside(paths, x, y) -> bool:
