@@ -13,13 +13,17 @@ import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import flask
+import numpy as np
+from PIL import Image
 from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 import vectorizer
-from annotation_client import _shapes, ids
+from annotation_client import _shapes, create_app, ids
 
 # ----------------------------------------------------------------------- callback requests
 
@@ -281,3 +285,81 @@ def slow_edits(app, seconds: float) -> None:
             body = json.loads(request.get_data() or b"{}")
             if f"{ids.HISTORY}.data" in str(body.get("output")):
                 time.sleep(seconds)
+
+
+# ------------------------------------------------------------------ images and worklists
+
+
+def upload(dash_duo, path: Path) -> None:
+    """Give ``path`` to the page's file input, as a file chosen in the dialog would be."""
+    field = dash_duo.driver.find_element(By.CSS_SELECTOR, f"#{ids.IMAGE_UPLOAD} input[type=file]")
+    field.send_keys(str(path))
+
+
+def gradient_png(path: Path, width: int = 256, height: int = 200) -> Path:
+    """A grey diagonal ramp of ``width`` x ``height`` pixels, written to ``path``."""
+    ramp = np.add.outer(np.arange(height), np.arange(width)) * 255 // (width + height)
+    Image.fromarray(ramp.astype(np.uint8)).save(path)
+    return path
+
+
+#: The images of :func:`make_worklist`'s folder, in worklist order.
+WORKLIST_CASES = ["a.png", "b.png", "c.png"]
+
+
+def case_png(path: Path, seed: int) -> Path:
+    """A 600x400 grey ramp, different for each seed (so each case has its own hash)."""
+    ramp = (np.add.outer(np.arange(400), np.arange(600)) // 4).astype(np.uint8)
+    Image.fromarray(ramp + np.uint8(seed)).save(path)
+    return path
+
+
+def make_worklist(tmp_path: Path) -> Path:
+    """A worklist folder ``tmp_path / "worklist"`` holding :data:`WORKLIST_CASES`."""
+    folder = tmp_path / "worklist"
+    folder.mkdir()
+    for seed, name in enumerate(WORKLIST_CASES):
+        case_png(folder / name, seed * 7)
+    return folder
+
+
+def worklist_app(data_dir: Path, worklist: Path | None):
+    """The client with its model server down and, if given, the worklist."""
+    settings = {"MODEL_SERVER_URL": f"http://127.0.0.1:{closed_port()}", "DATA_DIR": data_dir,
+                "REQUEST_TIMEOUT": 3}
+    if worklist is not None:
+        settings["WORKLIST_DIR"] = worklist
+    return create_app(settings)
+
+
+def image_name(dash_duo) -> str:
+    """The name of the image the page shows ('' before any)."""
+    return dash_duo.driver.execute_script(
+        "var e = document.getElementById('image-name'); return e ? e.textContent : '';"
+    )
+
+
+def open_entry(dash_duo, path: str) -> None:
+    """Pick ``path`` in the worklist dropdown and wait for its image on the graph."""
+    click(dash_duo.driver, By.ID, ids.WORKLIST)
+    option = wait_for(
+        dash_duo,
+        lambda: next((o for o in dash_duo.driver.find_elements(
+            By.CSS_SELECTOR, ".dash-dropdown-option") if o.text.startswith(path + " — ")), None),
+        10, f"no worklist entry {path}",
+    )
+    pick_option(dash_duo, option)
+    wait_for(dash_duo, lambda: image_name(dash_duo) == path, 20, f"{path} did not open")
+    wait_for(dash_duo, lambda: graph_js(dash_duo, "return !!(gd && gd.querySelector("
+                                        "'.imagelayer image'));"), 10, "no image drawn")
+    # The name and the image are the open's first answer; the callbacks it sets off
+    # (the actions enabled, the spacing form and the worklist line shown above the
+    # Record card, the measurements) answer after it. Act on the page once they have.
+    settled(dash_duo, quiet=0.5)
+
+
+def start_on_worklist(dash_duo, data_dir: Path, worklist: Path, first="a.png") -> None:
+    """Serve :func:`worklist_app` and open ``first`` from its worklist."""
+    dash_duo.start_server(worklist_app(data_dir, worklist))
+    dash_duo.wait_for_element("#worklist-count", timeout=30)
+    open_entry(dash_duo, first)

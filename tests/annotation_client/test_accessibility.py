@@ -12,7 +12,7 @@ from __future__ import annotations
 import shutil
 
 import pytest
-from _dash_helpers import closed_port, pick_option, wait_for
+from _dash_helpers import closed_port, pick_option, upload, wait_for
 from _saved_data import save_three
 from axe_check import DROPDOWN_FOCUS_TARGET, assert_accessible
 from selenium.webdriver.common.by import By
@@ -41,8 +41,7 @@ def test_every_page_passes_axe(dash_duo, live_model_server, busi_dir, data_dir, 
     wait_for(dash_duo, lambda: "ready" in driver.find_element(By.ID, ids.SERVER_STATUS).text, 60)
     _assert_accessible(dash_duo, "Annotate, no image")
 
-    driver.find_element(By.CSS_SELECTOR, f"#{ids.IMAGE_UPLOAD} input[type=file]").send_keys(
-        str(image))
+    upload(dash_duo, image)
     wait_for(dash_duo, lambda: "px²" in dash_duo.find_element(f"#{ids.MEASUREMENTS}").text, 60,
              "no AI outline")
     _assert_accessible(dash_duo, "Annotate, an image and its AI outline")
@@ -65,8 +64,7 @@ def test_the_pages_pass_axe_with_the_server_down_and_nothing_saved(dash_duo, dat
     dash_duo.wait_for_element("#server-alert-message", timeout=20)
     bad = tmp_path / "report.png"
     bad.write_bytes(b"a text file named like a PNG")
-    dash_duo.driver.find_element(
-        By.CSS_SELECTOR, f"#{ids.IMAGE_UPLOAD} input[type=file]").send_keys(str(bad))
+    upload(dash_duo, bad)
     dash_duo.wait_for_element("#upload-error", timeout=20)
     _assert_accessible(dash_duo, "Annotate, server down, a file refused")
 

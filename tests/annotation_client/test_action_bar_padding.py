@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from _dash_helpers import click, wait_for
+import pytest
+from _dash_helpers import click, make_worklist, wait_for
+from _dash_helpers import start_on_worklist as _start
 from selenium.webdriver.common.by import By
-from test_fast_path import _start, worklist  # noqa: F401 - worklist is a fixture
 
 from annotation_client import ids
+
+
+@pytest.fixture
+def worklist(tmp_path):
+    return make_worklist(tmp_path)
 
 
 def _rect(driver, element_id: str) -> dict:
@@ -32,7 +38,7 @@ def _focus_just_under_the_bar(dash_duo, element_id: str, bar_height: float) -> N
 
 
 def test_a_field_reached_by_tab_stops_above_the_bar_with_a_save_message(
-        dash_duo, data_dir, worklist):  # noqa: F811 - the fixture imported above
+        dash_duo, data_dir, worklist):
     _start(dash_duo, data_dir, worklist)
     driver = dash_duo.driver
     bare = _rect(driver, ids.ACTION_BAR)["height"]

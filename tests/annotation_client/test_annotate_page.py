@@ -41,6 +41,7 @@ from _dash_helpers import edit_status as _status
 from _dash_helpers import graph_js as _js
 from _dash_helpers import image_to_screen as _to_screen
 from _dash_helpers import shape_paths as _shape_paths
+from _dash_helpers import upload as _upload
 from PIL import Image
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
@@ -152,11 +153,6 @@ def _foreign_requests(dash_duo) -> list[str]:
     )
     local = ("http://127.0.0.1", "http://localhost", "data:", "blob:")
     return [n for n in names if not n.startswith(local)]
-
-
-def _upload(dash_duo, path: Path) -> None:
-    field = dash_duo.driver.find_element(By.CSS_SELECTOR, f"#{ids.IMAGE_UPLOAD} input[type=file]")
-    field.send_keys(str(path))
 
 
 def _start_timers(dash_duo) -> None:

@@ -25,6 +25,7 @@ from _dash_helpers import (
     slow_edits,
     store_data,
     text_of,
+    upload,
     wait_for,
 )
 from _dash_helpers import edit_status as _screen_status
@@ -326,8 +327,7 @@ def test_a_cut_drawn_with_the_mouse_takes_that_area_off_and_undo_brings_it_back(
         # callbacks, the recall of a stored name among them (it would write over one typed).
         settled(dash_duo, quiet=0.5)
         driver.find_element(By.ID, ids.ANNOTATOR).send_keys("Dr. Cut", Keys.TAB)
-        driver.find_element(By.CSS_SELECTOR, f"#{ids.IMAGE_UPLOAD} input[type=file]"
-                            ).send_keys(str(frame))
+        upload(dash_duo, frame)
         wait_for(dash_duo, lambda: "last change: ai" in _screen_status(dash_duo), 30,
                  "no AI outline")
         ai = _history_of(dash_duo)["present"]["paths"]
@@ -409,8 +409,7 @@ def test_a_cut_drawn_with_the_mouse_takes_that_area_off_and_undo_brings_it_back(
         other = tmp_path / "other.png"
         Image.fromarray(255 - ramp.astype(np.uint8)).save(other)
         driver.execute_script("window.confirm = function () { return true; };")
-        driver.find_element(By.CSS_SELECTOR, f"#{ids.IMAGE_UPLOAD} input[type=file]"
-                            ).send_keys(str(other))
+        upload(dash_duo, other)
         wait_for(dash_duo, lambda: dash_duo.find_element("#image-name").text == "other.png")
         wait_for(dash_duo, lambda: _js(dash_duo, "return gd._fullLayout.dragmode;") == "pan",
                  10, "the cut tool carried over to the next image")
@@ -441,8 +440,7 @@ def test_a_cut_drawn_right_after_a_drag_keeps_both_and_adds_no_region(
         dash_duo.start_server(app)
         driver = dash_duo.driver
         dash_duo.wait_for_element(f"#{ids.IMAGE_UPLOAD}")
-        driver.find_element(By.CSS_SELECTOR, f"#{ids.IMAGE_UPLOAD} input[type=file]"
-                            ).send_keys(str(frame))
+        upload(dash_duo, frame)
         wait_for(dash_duo, lambda: "last change: ai" in _screen_status(dash_duo), 30,
                  "no AI outline")
         settled(dash_duo, quiet=EDIT_ANSWER_S + 0.5)

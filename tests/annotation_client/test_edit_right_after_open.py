@@ -24,6 +24,7 @@ from _dash_helpers import (
     HealthyModelServer,
     click,
     console_errors,
+    gradient_png,
     serve_http,
     settled,
     slow_edits,
@@ -34,10 +35,10 @@ from _dash_helpers import edit_status as _status
 from _dash_helpers import graph_js as _js
 from _dash_helpers import image_to_screen as _to_screen
 from _dash_helpers import shape_paths as _shape_paths
+from _dash_helpers import upload as _upload
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
-from test_edits_while_waiting import _gradient_png, _upload  # the same 256x200 image
 
 from annotation_client import _shapes, create_app, ids
 
@@ -131,7 +132,7 @@ def _open_and_pick_draw(dash_duo, tmp_path) -> str:
     model segments it); the SHA-256 of the image."""
     wait_for(dash_duo, lambda: "ready" in dash_duo.find_element(f"#{ids.SERVER_STATUS}").text,
              20, "the model server is not ready")
-    _upload(dash_duo, _gradient_png(tmp_path / "frame.png"))
+    _upload(dash_duo, gradient_png(tmp_path / "frame.png", WIDTH, HEIGHT))
     wait_for(dash_duo, lambda: _js(dash_duo, "return !!(gd && gd.data && gd.data.length"
                                              " && gd.data[0].type === 'image');"),
              60, "the image is not on the graph")

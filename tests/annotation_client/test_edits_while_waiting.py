@@ -12,7 +12,6 @@ import contextlib
 import threading
 import time
 from http.server import ThreadingHTTPServer
-from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import numpy as np
@@ -22,6 +21,7 @@ from _dash_helpers import (
     click,
     closed_port,
     console_errors,
+    gradient_png,
     settled,
     slow_edits,
     store_data,
@@ -31,7 +31,7 @@ from _dash_helpers import edit_status as _status
 from _dash_helpers import graph_js as _js
 from _dash_helpers import image_to_screen as _to_screen
 from _dash_helpers import shape_paths as _shape_paths
-from PIL import Image
+from _dash_helpers import upload as _upload
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -54,17 +54,6 @@ BOX_ANSWER_S = 4.0
 
 def _same(paths) -> list[str]:
     return [_shapes.format_path(_shapes.parse_path(p)) for p in paths]
-
-
-def _gradient_png(path: Path) -> Path:
-    ramp = np.add.outer(np.arange(HEIGHT), np.arange(WIDTH)) * 255 // (WIDTH + HEIGHT)
-    Image.fromarray(ramp.astype(np.uint8)).save(path)
-    return path
-
-
-def _upload(dash_duo, path: Path) -> None:
-    field = dash_duo.driver.find_element(By.CSS_SELECTOR, f"#{ids.IMAGE_UPLOAD} input[type=file]")
-    field.send_keys(str(path))
 
 
 
@@ -107,7 +96,7 @@ def test_a_vertex_dragged_before_the_density_is_answered_keeps_the_density(
     dash_duo.start_server(app)
     driver = dash_duo.driver
     dash_duo.wait_for_element("#server-alert-message", timeout=20)
-    _upload(dash_duo, _gradient_png(tmp_path / "frame.png"))
+    _upload(dash_duo, gradient_png(tmp_path / "frame.png", WIDTH, HEIGHT))
     wait_for(dash_duo, lambda: dash_duo.find_element("#image-name").text == "frame.png")
     # The open's own (slow) edit requests answered: the drawing comes after them.
     settled(dash_duo, quiet=EDIT_ANSWER_S + 0.5)
@@ -225,7 +214,7 @@ def test_edits_made_while_a_box_is_segmented_are_kept_under_the_box(
         app = create_app({"MODEL_SERVER_URL": url, "DATA_DIR": data_dir, "REQUEST_TIMEOUT": 30})
         dash_duo.start_server(app)
         wait_for(dash_duo, lambda: "ready" in dash_duo.find_element(f"#{ids.SERVER_STATUS}").text)
-        _upload(dash_duo, _gradient_png(tmp_path / "frame.png"))
+        _upload(dash_duo, gradient_png(tmp_path / "frame.png", WIDTH, HEIGHT))
         wait_for(dash_duo, lambda: "last change: ai" in _status(dash_duo), 30, _status(dash_duo))
         ai = _agree(dash_duo, 0.5)["present"]["paths"]
         assert len(ai) == 2

@@ -14,8 +14,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _dash_helpers import click, closed_port, find_component, pick_option, settled, wait_for
+from _dash_helpers import click, find_component, make_worklist, settled, wait_for
 from _dash_helpers import graph_js as _js
+from _dash_helpers import image_name as _image_name
+from _dash_helpers import open_entry as _open_entry
+from _dash_helpers import start_on_worklist as _start
+from _dash_helpers import worklist_app as _app
 from PIL import Image
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.actions.wheel_input import ScrollOrigin
@@ -24,68 +28,14 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
-from annotation_client import create_app, ids
-
-CASES = ["a.png", "b.png", "c.png"]
-
+from annotation_client import ids
 
 # --------------------------------------------------------------------------- helpers
 
 
-def _case_png(path: Path, seed: int) -> Path:
-    """A 600x400 grey ramp, different for each seed (so each case has its own hash)."""
-    ramp = (np.add.outer(np.arange(400), np.arange(600)) // 4).astype(np.uint8)
-    Image.fromarray(ramp + np.uint8(seed)).save(path)
-    return path
-
-
 @pytest.fixture
 def worklist(tmp_path) -> Path:
-    folder = tmp_path / "worklist"
-    folder.mkdir()
-    for seed, name in enumerate(CASES):
-        _case_png(folder / name, seed * 7)
-    return folder
-
-
-def _app(data_dir: Path, worklist: Path | None):
-    """The client with its model server down and, if given, the worklist."""
-    settings = {"MODEL_SERVER_URL": f"http://127.0.0.1:{closed_port()}", "DATA_DIR": data_dir,
-                "REQUEST_TIMEOUT": 3}
-    if worklist is not None:
-        settings["WORKLIST_DIR"] = worklist
-    return create_app(settings)
-
-
-def _image_name(dash_duo) -> str:
-    return dash_duo.driver.execute_script(
-        "var e = document.getElementById('image-name'); return e ? e.textContent : '';"
-    )
-
-
-def _open_entry(dash_duo, path: str) -> None:
-    """Pick ``path`` in the worklist dropdown and wait for its image on the graph."""
-    click(dash_duo.driver, By.ID, ids.WORKLIST)
-    option = wait_for(
-        dash_duo,
-        lambda: next((o for o in dash_duo.driver.find_elements(
-            By.CSS_SELECTOR, ".dash-dropdown-option") if o.text.startswith(path + " — ")), None),
-        10, f"no worklist entry {path}",
-    )
-    pick_option(dash_duo, option)
-    wait_for(dash_duo, lambda: _image_name(dash_duo) == path, 20, f"{path} did not open")
-    wait_for(dash_duo, lambda: _js(dash_duo, "return !!(gd && gd.querySelector("
-                                   "'.imagelayer image'));"), 10, "no image drawn")
-    # The name and the image are the open's first answer; the callbacks it sets off
-    # (the actions enabled, the spacing form and the worklist line shown above the
-    # Record card, the measurements) answer after it. Act on the page once they have.
-    settled(dash_duo, quiet=0.5)
-
-
-def _start(dash_duo, data_dir, worklist, first="a.png") -> None:
-    dash_duo.start_server(_app(data_dir, worklist))
-    dash_duo.wait_for_element("#worklist-count", timeout=30)
-    _open_entry(dash_duo, first)
+    return make_worklist(tmp_path)
 
 
 def _versions(data_dir: Path, worklist: Path, name: str) -> list[str]:

@@ -28,6 +28,7 @@ from _dash_helpers import (
     pick_option,
     settled,
     text_of,
+    upload,
     wait_for,
 )
 from _saved_data import EDITED_A, HAND_B, HEADER, SHA_A, SHA_B, UTC, png_bytes, save_version
@@ -719,9 +720,7 @@ def test_saved_page_in_the_browser_then_a_real_save_appears(
     dash_duo.wait_for_element(f"#{ids.IMAGE_UPLOAD}")
     image = tmp_path / "small.png"
     Image.fromarray(np.add.outer(np.arange(24), np.arange(32)).astype(np.uint8)).save(image)
-    driver.find_element(
-        By.CSS_SELECTOR, f"#{ids.IMAGE_UPLOAD} input[type=file]"
-    ).send_keys(str(image))
+    upload(dash_duo, image)
     wait_for(dash_duo, lambda: dash_duo.find_element("#image-name").text == "small.png", 20)
     # The open's chained callbacks have answered: Save is enabled (a click on it disabled
     # does nothing), segment's alert is in place, and the recall of a stored name, which

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _dash_helpers import click, closed_port, console_errors, settled, wait_for
+from _dash_helpers import click, closed_port, console_errors, settled, upload, wait_for
 from _dash_helpers import graph_js as _js
 from _dash_helpers import image_to_screen as _to_screen
 from PIL import Image
@@ -49,8 +49,7 @@ def _value(dash_duo, element_id: str) -> str:
 
 
 def _open(dash_duo, path: Path) -> None:
-    field = dash_duo.driver.find_element(By.CSS_SELECTOR, f"#{ids.IMAGE_UPLOAD} input[type=file]")
-    field.send_keys(str(path))
+    upload(dash_duo, path)
     wait_for(dash_duo, lambda: _text(dash_duo, "image-name") == path.name, 20,
              f"{path.name} did not open")
     settled(dash_duo, quiet=0.5)
