@@ -13,7 +13,10 @@ Prints, for all non-empty ``*_mask*.png`` files under ``benign/`` and ``malignan
   either way (the editor's Grow and Shrink); the potrace command-line tool on the
   same masks as PBM files in the same run (one process per mask, as a script would run
   it, and all masks in one process); ``skimage.measure.find_contours`` plus shapely's
-  ``simplify``.
+  ``simplify``;
+- the cost of refusing a hostile mask: ``mask_to_paths`` on random noise (one region
+  with about a thousand holes), seconds and peak scratch memory until its paths are
+  refused for their length.
 
 Usage: ``nice -n 19 python bench/vectorizer.py [--busi DIR] [--repeats N] [--limit N]
 [--json OUT]``. The data folder is ``--busi``, else ``SONOTRACE_BUSI_DIR``, else
@@ -179,6 +182,38 @@ def largest_fill() -> tuple[float, float]:
     return seconds / 1000, (peak - mask.nbytes) / 1e6
 
 
+#: Run in a fresh process, so that its peak resident memory is this refusal's:
+#: shapely's (GEOS) memory is C memory, which tracemalloc does not see.
+NOISE_SCRIPT = """
+import resource, sys, time
+import numpy as np
+sys.path.insert(0, sys.argv[1])
+from vectorizer import mask_to_paths
+side = int(sys.argv[2])
+noise = np.random.default_rng(0).random((side, side)) < 0.5
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+start = time.perf_counter()
+try:
+    mask_to_paths(noise)
+except ValueError:
+    pass
+else:
+    sys.exit("the noise mask was not refused")
+seconds = time.perf_counter() - start
+print(seconds, before / 1024, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+"""
+
+
+def noise_refusal(side: int = 562) -> tuple[float, float, float]:
+    """Seconds until ``mask_to_paths`` refuses a ``side`` x ``side`` mask of random 0/1
+    pixels for the length of its paths, and the peak resident memory (MB) of a fresh
+    process before and after it."""
+    out = subprocess.run([sys.executable, "-c", NOISE_SCRIPT, str(REPO), str(side)],
+                         capture_output=True, text=True, check=True).stdout
+    seconds, before, after = (float(v) for v in out.split())
+    return seconds, before, after
+
+
 def summary(values) -> str:
     return f"mean {statistics.fmean(values):.5f}  min {min(values):.5f}"
 
@@ -274,6 +309,11 @@ def main(argv=None) -> int:
           f"(the fill's whole pixel budget)\n  svg_to_mask {big_s:.2f} s, "
           f"peak memory beyond the {BIG_SIDE * BIG_SIDE / 1e6:.0f} MB mask {big_mb:.0f} MB")
 
+    noise_s, noise_before, noise_after = noise_refusal()
+    print(f"\nA hostile mask: 562x562 random noise, refused by mask_to_paths for its paths' "
+          f"length\n  {noise_s:.2f} s, peak resident memory of a fresh process "
+          f"{noise_before:.0f} MB before, {noise_after:.0f} MB after")
+
     if args.json:
         figures = {k: {"mean": statistics.fmean(v), "min": min(v)}
                    for k, v in rows.items() if not k.startswith(("t_", "cpu_"))}
@@ -281,6 +321,8 @@ def main(argv=None) -> int:
         figures.update({f"{k}_p95": v for k, v in p95.items()})
         figures["masks"] = len(masks)
         figures["largest_fill_s"], figures["largest_fill_scratch_mb"] = big_s, big_mb
+        figures["noise_refusal_s"] = noise_s
+        figures["noise_refusal_rss_mb"] = [noise_before, noise_after]
         args.json.write_text(json.dumps(figures, indent=2))
     return 0
 

@@ -493,7 +493,8 @@ def _fmt_ring(poly: np.ndarray) -> str:
     return " ".join(parts) + " Z"
 
 
-def region_polygons(mask: np.ndarray, max_vertices: int, turdsize: int) -> list[list[np.ndarray]]:
+def region_polygons(mask: np.ndarray, max_vertices: int, turdsize: int,
+                    max_chars: int | None = None) -> list[list[np.ndarray]]:
     """Per region, the simplified rings (outer first, then holes) as (k, 2) arrays.
 
     Outer rings have positive shoelace area (clockwise on screen), holes negative,
@@ -518,6 +519,14 @@ def region_polygons(mask: np.ndarray, max_vertices: int, turdsize: int) -> list[
     no pixel), so this ends. ``max_vertices`` may therefore be exceeded, on the
     regions that could not be described within it; every region that fits keeps
     it. A pinched region stays one region, as ``measure_regions`` counts it.
+
+    With ``max_chars``, a ValueError is raised as soon as the paths
+    :func:`mask_to_paths` would write from the rings reach more than that many
+    characters, at the first pass or after any round of simplifying again. A round
+    only gives a region a larger budget or its traced rings, which hold at least as
+    many vertices, so the paths could not come back under it; on a noise mask
+    (thousands of holes in one region) the rounds would cost tens of seconds and
+    gigabytes before the paths were refused for their length.
     """
     dense = []
     for region in trace(mask, turdsize=turdsize, alphamax=0.0, opttolerance=0.2, scale=2):
@@ -525,6 +534,8 @@ def region_polygons(mask: np.ndarray, max_vertices: int, turdsize: int) -> list[
         dense.append([p if signed_area(p) > 0 else p[::-1] for p in rings])
     budgets = [max_vertices] * len(dense)
     out = [_simplify_region(rings, max_vertices, mask.shape) for rings in dense]
+    lengths = [_written_length(rings) for rings in out]
+    _check_length(lengths, max_chars)
     traced: set[int] = set()  # regions that are their traced rings, which fit
     while misfits := _misfits(out) - traced:
         for i in misfits:
@@ -534,7 +545,20 @@ def region_polygons(mask: np.ndarray, max_vertices: int, turdsize: int) -> list[
             else:
                 budgets[i] *= 2
                 out[i] = _simplify_region(dense[i], budgets[i], mask.shape)
+            lengths[i] = _written_length(out[i])
+            _check_length(lengths, max_chars)
     return out
+
+
+def _written_length(rings: list[np.ndarray]) -> int:
+    """Characters of the path :func:`mask_to_paths` writes for one region's rings."""
+    return len(" ".join(_fmt_ring(p) for p in rings))
+
+
+def _check_length(lengths: list[int], max_chars: int | None) -> None:
+    if max_chars is not None and (total := sum(lengths)) > max_chars:
+        raise ValueError(f"svg_or_paths has at least {total} characters of path data; at "
+                         f"most {max_chars} can be rasterised")
 
 
 def _traced_rings(rings: list[np.ndarray]) -> list[np.ndarray]:
@@ -734,9 +758,12 @@ def mask_to_paths(mask, max_vertices=32, *, turdsize=2) -> list[str]:
     max_vertices = check_int(max_vertices, "max_vertices", 3, 1_000_000)
     turdsize = check_int(turdsize, "turdsize", 0, 1_000_000_000)
     check_outlines(m, turdsize, "traced")
-    regions = region_polygons(m, max_vertices, turdsize)
-    paths = [" ".join(_fmt_ring(p) for p in rings) for rings in regions]
     try:
+        # The length is checked as the paths are made, and not only at the end: see
+        # region_polygons.
+        regions = region_polygons(m, max_vertices, turdsize,
+                                  max_chars=_rasterize.MAX_PARSED_BYTES)
+        paths = [" ".join(_fmt_ring(p) for p in rings) for rings in regions]
         _check_rasterisable(paths, regions, m.shape)
     except ValueError as exc:
         raise ValueError(f"mask outlines to paths that svg_to_mask cannot rasterise back: "

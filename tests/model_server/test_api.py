@@ -529,6 +529,22 @@ def test_a_comb_mask_is_refused_by_its_outline_length_and_the_server_keeps_servi
     assert client.get("/health").status_code == 200
 
 
+def test_a_noise_mask_is_refused_for_its_paths_length_and_the_server_keeps_serving(client):
+    # Random pixels: one region with a thousand holes, within both limits above. Its paths
+    # would be too long to read back; it held a worker for 33 s and 3 GB before they were
+    # refused at the end (tests/vectorizer/test_polygons.py checks that it stops early).
+    noise = (np.random.default_rng(0).random((471, 562)) < 0.5).astype(np.uint8) * 255
+    response = post_file(client, "/vectorize", png_bytes(noise), field="mask")
+    assert response.status_code == 400
+    assert response.mimetype == "application/json"
+    message = response.get_json()["error"]["message"]
+    assert "characters of path data; at most 300000 can be rasterised" in message
+    assert client.get("/health").status_code == 200
+    ok = post_file(client, "/vectorize", png_bytes(two_regions_mask().astype(np.uint8) * 255),
+                   field="mask")
+    assert ok.status_code == 200 and len(ok.get_json()["paths"]) == 2
+
+
 def test_a_notch_at_the_image_edge_is_not_filled_as_a_hole(client):
     # Open to the outside, as the tracers see it: only enclosed pinholes are filled.
     mask = np.zeros((40, 50), np.uint8)

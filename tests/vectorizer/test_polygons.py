@@ -287,6 +287,24 @@ def test_a_mask_whose_paths_are_too_long_to_read_back_is_refused():
     np.testing.assert_array_equal(svg_to_mask(mask_to_paths(part), shape=part.shape), part)
 
 
+def test_a_noise_mask_is_refused_for_length_before_it_is_simplified_again(monkeypatch):
+    # Random 0/1 pixels make one 8-connected region with about a thousand holes whose
+    # simplified rings cross: simplifying it again and again (each time with twice the
+    # budget) took 33 s and 3 GB on a 562x471 mask sent to /vectorize, only for the paths
+    # to be refused for their length at the end. Its first pass is already too long.
+    from vectorizer import _polygons
+
+    rounds = []
+    misfits = _polygons._misfits
+    monkeypatch.setattr(_polygons, "_misfits", lambda regions: rounds.append(1) or
+                        misfits(regions))
+    noise = np.random.default_rng(0).random((300, 300)) < 0.5
+    with pytest.raises(ValueError, match=r"cannot rasterise back: svg_or_paths has at least "
+                                         r"3\d{5} characters .*at most 300000"):
+        mask_to_paths(noise)
+    assert rounds == []
+
+
 def test_paths_whose_boxes_are_too_costly_to_fill_are_refused():
     side = 1604  # 200 nested square rings, 2 px wide and 2 px apart
     m = np.zeros((side, side), dtype=bool)
