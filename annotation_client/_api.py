@@ -62,6 +62,10 @@ _LIMIT = re.compile(r"[0-9]{1,6}")
 _FALSE = ("0", "false", "no", "")
 
 
+def _under_api(path: str) -> bool:
+    return path == "/api" or path.startswith("/api/")
+
+
 def _error(status: int, code: str, message: str):
     return flask.jsonify({"error": {"code": code, "message": message}}), status
 
@@ -84,7 +88,7 @@ def register(server: flask.Flask, index: AnnotationIndex, config: ClientConfig) 
     def api_answers_are_private(response: flask.Response) -> flask.Response:
         # Patients' data, and under a sign-in an answer that depends on the user: no
         # cache between the browser and the client may keep it or hand it to another.
-        if flask.request.path.startswith("/api/"):
+        if _under_api(flask.request.path):
             response.headers["Cache-Control"] = "private, no-store"
             if config.annotator_header:
                 response.vary.add(config.annotator_header)
@@ -93,7 +97,7 @@ def register(server: flask.Flask, index: AnnotationIndex, config: ClientConfig) 
     @server.errorhandler(HTTPException)
     def api_errors_are_json(exc: HTTPException):
         # Only under /api/: the Dash pages keep Flask's own answers.
-        if not flask.request.path.startswith("/api/"):
+        if not _under_api(flask.request.path):
             return exc
         code = (exc.name or "error").lower().replace(" ", "_")
         body, status = _error(exc.code or 500, code, exc.description or exc.name)
@@ -102,10 +106,14 @@ def register(server: flask.Flask, index: AnnotationIndex, config: ClientConfig) 
             body.headers["Allow"] = ", ".join(exc.valid_methods)
         return body, status
 
+    @server.get("/api")
+    @server.get("/api/")
     @server.get("/api/<path:_rest>")
-    def unknown(_rest):
-        # Without this, Dash's page routing would answer an unknown API path with HTML.
-        return _error(404, "not_found", f"no API endpoint {flask.request.path}")
+    def unknown(_rest=None):
+        # Without this, Dash's page routing would answer an unknown API path with HTML
+        # (and /api itself with the page, as a 200).
+        return _error(404, "not_found", f"no API endpoint {flask.request.path}; the API is "
+                      "GET /api/saved and GET /api/agreement")
 
     @server.get("/api/agreement")
     def agreement():

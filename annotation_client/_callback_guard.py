@@ -35,7 +35,7 @@ from collections.abc import Collection
 
 import dash
 import flask
-from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from . import _signing
 
@@ -43,6 +43,8 @@ logger = logging.getLogger(__name__)
 
 CODE = "bad_callback_request"
 TOO_LARGE = "callback_too_large"
+#: The code of a callback that failed on a request the checks let through: a bug.
+FAILED = "callback_failed"
 #: Bytes of a callback body that carries no image. The largest legitimate ones carry
 #: the undo history (at most ``_history.DEFAULT_MAX_BYTES``, 4 MiB, of outlines), the
 #: model's answers (a PNG mask each) and
@@ -114,16 +116,18 @@ def problem(body, callback_map) -> str | None:
     body : object
         The decoded JSON body.
     callback_map : dict
-        ``dash.Dash.callback_map``: output id -> callback spec (``inputs``,
-        ``state``, ``output``, ``no_output``).
+        ``dash.Dash.callback_map``: output id -> callback spec (``callback``,
+        ``inputs``, ``state``, ``output``, ``no_output``; a clientside callback has no
+        ``callback``).
 
     Returns
     -------
     str or None
-        A message for the sender, or None when the envelope is what the callback
-        named by ``output`` takes: as many ``inputs`` and ``state`` items as it
-        declares, each an ``{id, property, value}`` object (a list of them for a
-        pattern-matching one), and ``outputs`` matching its declared outputs.
+        A message for the sender, or None when the envelope is what the server-side
+        callback (one with a ``callback`` function) named by ``output`` takes: as
+        many ``inputs`` and ``state`` items as it declares, each an ``{id, property,
+        value}`` object (a list of them for a pattern-matching one), and ``outputs``
+        matching its declared outputs.
     """
     if not isinstance(body, dict):
         return "the body must be a JSON object"
@@ -133,6 +137,10 @@ def problem(body, callback_map) -> str | None:
     spec = callback_map.get(output)
     if spec is None:
         return f"no callback has the output {output[:200]!r}; reload the page"
+    if "callback" not in spec:
+        # A clientside callback: the map lists it, but Dash keeps no function to call
+        # for it and would fail on the missing key.
+        return f"the callback of {output[:200]!r} runs in the browser, not on the server"
     for key in ("inputs", "state"):
         got = body.get(key, [])
         want = len(spec.get(key, []))
@@ -146,6 +154,26 @@ def problem(body, callback_map) -> str | None:
     changed = body.get("changedPropIds", [])
     if not isinstance(changed, list) or not all(isinstance(c, str) for c in changed):
         return "'changedPropIds' must be a list of strings"
+    return _location_problem([*body.get("inputs", []), *body.get("state", [])])
+
+
+#: The location component of Dash's page routing, whose callback is Dash's own: it
+#: reads the address without checking it (a number, or a path without its leading
+#: slash, raised inside Dash).
+_LOCATION = "_pages_location"
+
+
+def _location_problem(items: list) -> str | None:
+    for item in items:
+        if not isinstance(item, dict) or item.get("id") != _LOCATION:
+            continue
+        value, prop = item.get("value"), item.get("property")
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            return f"'{_LOCATION}.{prop}' must be a string"
+        if prop == "pathname" and not value.startswith("/"):
+            return f"'{_LOCATION}.pathname' must be a path starting with '/'"
     return None
 
 
@@ -177,6 +205,11 @@ def carriers(callback_map: dict, values: Collection[tuple[str, str]]) -> frozens
             if (item.get("id"), item.get("property")) in values:
                 found.add(output)
     return frozenset(found)
+
+
+def _output_named() -> str | None:
+    body = flask.request.get_json(silent=True)
+    return body.get("output") if isinstance(body, dict) else None
 
 
 def read_body(request: flask.Request, limit_of) -> bytes:
@@ -242,6 +275,7 @@ def register(
         Byte limit of every other callback; :data:`SMALL_LIMIT` by default.
     """
     route = app.config.routes_pathname_prefix + "_dash-update-component"
+    suites = app.config.routes_pathname_prefix + "_dash-component-suites/"
     large = {}  # the callback map's carriers, found once it exists
 
     def limit_of(output: str | None) -> int:
@@ -256,6 +290,28 @@ def register(
         logger.warning("refused a callback request from %s: %s", flask.request.remote_addr,
                        reason)
         return flask.jsonify({"error": {"code": code, "message": reason}}), status
+
+    @app.server.errorhandler(Exception)
+    def failures_are_json(exc: Exception):
+        # Only for the callback route and Dash's script route; every other page keeps
+        # Flask's own answer (and HTTP errors their own handlers).
+        if isinstance(exc, HTTPException):
+            return exc
+        path = flask.request.path
+        if path == route:
+            # What the checks let through and a callback still failed on is a bug here:
+            # the traceback goes to the log, and the page gets the API's JSON shape.
+            logger.exception("a callback failed (output %.200r)", _output_named())
+            return flask.jsonify({"error": {
+                "code": FAILED,
+                "message": "the callback failed on the server; the client's log says why"}}), 500
+        if path.startswith(suites) and isinstance(exc, dash.exceptions.DependencyException):
+            # A stale or made-up script address: Dash raises for a library it does not
+            # know, which would be a 500 and a traceback.
+            logger.warning("no script at %s: %s", path[:200], exc)
+            return flask.jsonify({"error": {
+                "code": "not_found", "message": f"no script at {path[:200]}"}}), 404
+        raise exc
 
     @app.server.before_request
     def refuse_malformed_callbacks():

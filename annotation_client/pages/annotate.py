@@ -358,6 +358,8 @@ def _annotator_field(signed_in: bool):
                 # reader keeps one spelling (a save refuses another spelling anyway).
                 list=ids.ANNOTATOR_NAMES,
                 autoComplete="off",
+                # As long as a save takes (checked_name refuses a longer one).
+                maxLength=_signin.MAX_NAME_CHARS,
             ),
         ],
         size="sm",
@@ -2373,7 +2375,7 @@ def _next_path(entries, meta, token, annotator, *, claim: bool):
 
 def _has_unsaved_work(mark: str | None) -> bool:
     """Whether the unsaved-work mark's class names (``ids.UNSAVED_MARK``) say so."""
-    return "dirty" in (mark or "").split()
+    return isinstance(mark, str) and "dirty" in mark.split()
 
 
 def _request(target: str | dict) -> dict:
@@ -2885,7 +2887,8 @@ def segment_box(request, meta, image_data, max_vertices, _page=None, pending=Non
     triggered = _triggered()
     boxes = _pending_boxes(pending, sha)
     if request and ids.BOX_REQUEST in triggered:
-        if request.get("image") != sha:
+        # The page asks with four finite numbers; a hand-made request is not sent on.
+        if not _well_formed_box(request) or request.get("image") != sha:
             raise PreventUpdate
         if request.get("at") not in {r.get("at") for r in boxes}:
             boxes = [*boxes, request]
@@ -3856,8 +3859,12 @@ def remember_annotator(typed, stored):
         if stored is None:
             raise PreventUpdate
         return None
+    # The field sends a string of at most MAX_NAME_CHARS (its maxLength); anything else
+    # came from a hand-made request and is not kept in the browser.
+    if typed is not None and not isinstance(typed, str):
+        raise PreventUpdate
     name = (typed or "").strip()
-    if name == (stored or ""):
+    if len(name) > _signin.MAX_NAME_CHARS or name == (stored or ""):
         raise PreventUpdate
     return name
 

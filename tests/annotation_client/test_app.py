@@ -801,6 +801,14 @@ def test_segment_box_asks_for_new_boxes_and_on_return_for_unanswered_ones(tmp_pa
                              answered=drawn_later), kept=[1]) == [2]
     with pytest.raises(PreventUpdate):  # a box drawn on another image
         segment_box([ids.BOX_REQUEST], request=box(1, image="e5" * 32))
+    # A hand-made request with a box the page never sends is not sent on (it raised
+    # in the server client: an HTML 500 and a traceback per request).
+    for bad in ([float("nan"), 0, 10, 10], ["a", 0, 1, 2], [1, 2], "box", None):
+        with pytest.raises(PreventUpdate):
+            segment_box([ids.BOX_REQUEST], request={"image": sha, "box": bad, "at": 4})
+    for bad in ("x", 7, ["image", sha]):
+        with pytest.raises(PreventUpdate):
+            segment_box([ids.BOX_REQUEST], request=bad)
     # Drawn again, the page asks for each pending box of this image with no answer yet.
     redraw = [ids.BOX_REQUEST, ids.PAGE_LOAD]
     answered = {"image": sha, "answers": [{"request": 1, "box": [2, 2, 20, 20], "mask": ""}]}

@@ -114,7 +114,8 @@ def test_wildcard_and_callback_without_outputs_pass():
     from dash import ALL, MATCH, Input
 
     match = {"output": Output({"type": "row", "index": MATCH}, "children"),
-             "inputs": [Input({"type": "btn", "index": MATCH}, "n_clicks")], "state": []}
+             "inputs": [Input({"type": "btn", "index": MATCH}, "n_clicks")], "state": [],
+             "callback": print}
     body = {
         "output": "x",
         "outputs": {"id": {"type": "row", "index": 3}, "property": "children"},
@@ -124,18 +125,19 @@ def test_wildcard_and_callback_without_outputs_pass():
     body["outputs"]["id"] = {"type": "col", "index": 3}
     assert "do not match" in problem(body, {"x": match})
     every = {"output": [Output("a", "children"), Output({"type": "row", "index": ALL}, "children")],
-             "inputs": [], "state": []}
+             "inputs": [], "state": [], "callback": print}
     body = {"output": "y", "inputs": [], "outputs": [
         {"id": "a", "property": "children"},
         [{"id": {"type": "row", "index": i}, "property": "children"} for i in range(3)],
     ]}
     assert problem(body, {"y": every}) is None
-    silent = {"output": "z", "inputs": [], "state": [], "no_output": True}
+    silent = {"output": "z", "inputs": [], "state": [], "no_output": True, "callback": print}
     assert problem({"output": "z", "inputs": []}, {"z": silent}) is None
 
 
 def test_pattern_matching_inputs_arrive_as_lists_and_pass():
-    spec = {"inputs": [1, 2], "state": [], "output": Output("out", "children")}
+    spec = {"inputs": [1, 2], "state": [], "output": Output("out", "children"),
+            "callback": print}
     body = {
         "output": "out.children",
         "outputs": {"id": "out", "property": "children"},
@@ -148,6 +150,34 @@ def test_pattern_matching_inputs_arrive_as_lists_and_pass():
     assert problem(body, {"out.children": spec}) is None
     body["inputs"][0] = [{"id": 5, "property": "n_clicks"}]
     assert "'inputs'" in problem(body, {"out.children": spec})
+
+
+def test_a_request_for_a_clientside_callback_gets_a_json_400(tmp_path):
+    # The callback map lists the page's clientside callbacks too, without a function:
+    # a request naming one, well formed as the browser would send it for a server-side
+    # callback, made Dash fail with KeyError: an HTML 500 and a traceback in the log.
+    app = create_app({"DATA_DIR": tmp_path, "MODEL_SERVER_URL": "http://127.0.0.1:9"})
+    client = app.server.test_client()
+    assert client.get("/").status_code == 200
+    callback_map = app.callback_map
+    browser_side = [output for output, spec in callback_map.items() if "callback" not in spec]
+    assert len(browser_side) >= 5
+    for output in browser_side:
+        spec = callback_map[output]
+        body = {
+            "output": output,
+            "outputs": [] if spec.get("no_output") else {"id": "x", "property": "y"},
+            "inputs": [{**i, "value": 1} for i in spec["inputs"]],
+            "state": [{**s, "value": None} for s in spec["state"]],
+            "changedPropIds": [],
+        }
+        response = client.post(ROUTE, json=body)
+        assert response.status_code == 400, (output, response.get_data(as_text=True)[:200])
+        assert response.mimetype == "application/json"
+        assert response.get_json()["error"] == {
+            "code": CODE,
+            "message": f"the callback of {output[:200]!r} runs in the browser, not on the server"}
+    assert client.post(ROUTE, json=saved_page_body()).status_code == 200
 
 
 def test_other_routes_are_left_alone(client):
@@ -203,3 +233,104 @@ def test_a_refused_callback_is_shown_in_the_page_not_swallowed(dash_duo, tmp_pat
     # It stays until dismissed (a later action that works does not say this one did).
     dash_duo.find_element("#stale-page .btn-close").click()
     dash_duo.wait_for_no_elements("#stale-page", timeout=5)
+
+
+# ------------------------------------------------- values the browser never sends, anywhere
+
+
+def _odd_bodies(dependencies):
+    """A body per server-side callback and odd value: every input and state set to it."""
+    odd = ["x", -1, {}, [], True, 10**30, {"box": [1, 2]}]
+    for spec in dependencies:
+        if spec.get("clientside_function") or "{" in spec["output"]:
+            continue  # pattern-matching callbacks take lists of components
+        output = spec["output"]
+        if output.startswith(".."):
+            outputs = [dict(zip(("id", "property"), o.split(".", 1), strict=True))
+                       for o in output[2:-2].split("...")]
+        else:
+            outputs = dict(zip(("id", "property"), output.split(".", 1), strict=True))
+        for value in odd:
+            yield output, value, {
+                "output": output, "outputs": outputs,
+                "inputs": [{**i, "value": value} for i in spec["inputs"]],
+                "state": [{**s, "value": value} for s in spec["state"]],
+                "changedPropIds": [f"{i['id']}.{i['property']}" for i in spec["inputs"][:1]],
+            }
+
+
+def test_no_callback_fails_on_values_the_browser_never_sends(client, caplog):
+    # A fuzz of every server-side callback: each input and state a string, a number, an
+    # empty object or list, a boolean, a huge number or an odd object. Each is refused
+    # (400), ignored (204) or answered (200); a 500 was an HTML page and a traceback in
+    # the log (the annotator's name as a number, the unsaved-work mark as a number, a box
+    # of two numbers, the page address as a number).
+    dependencies = client.get("/_dash-dependencies").get_json()
+    failures = []
+    for output, value, body in _odd_bodies(dependencies):
+        response = client.post(ROUTE, json=body)
+        if response.status_code not in (200, 204, 400):
+            failures.append(f"{output[:80]} with {value!r}: {response.status_code}")
+    assert not failures, "\n".join(failures)
+    assert "a callback failed" not in caplog.text
+    assert client.post(ROUTE, json=saved_page_body()).status_code == 200
+
+
+@pytest.mark.parametrize(("pathname", "search", "reason"), [
+    (5, "", "'_pages_location.pathname' must be a string"),
+    ("saved", "", "'_pages_location.pathname' must be a path starting with '/'"),
+    ("/saved", 7, "'_pages_location.search' must be a string"),
+])
+def test_a_page_address_that_is_no_path_is_refused(client, pathname, search, reason):
+    dependencies = client.get("/_dash-dependencies").get_json()
+    (router,) = [d for d in dependencies if {"id": "_pages_location", "property": "pathname"}
+                 in [{"id": i["id"], "property": i["property"]} for i in d["inputs"]]]
+    values = {"pathname": pathname, "search": search}
+
+    def body(values):
+        return {
+            "output": router["output"],
+            "outputs": [dict(zip(("id", "property"), o.split(".", 1), strict=True))
+                        for o in router["output"][2:-2].split("...")],
+            "inputs": [{**i, "value": values.get(i["property"])} for i in router["inputs"]],
+            "state": [{**s, "value": None} for s in router["state"]],
+            "changedPropIds": ["_pages_location.pathname"],
+        }
+
+    response = client.post(ROUTE, json=body(values))
+    assert response.status_code == 400
+    assert response.get_json()["error"] == {"code": CODE, "message": reason}
+    # The same callback with the address a browser sends draws the Saved page.
+    good = client.post(ROUTE, json=body({"pathname": "/saved", "search": ""}))
+    assert good.status_code == 200 and "saved-table" in good.get_data(as_text=True)
+
+
+def test_a_callback_that_fails_answers_json_500_and_logs_the_traceback(
+        client, monkeypatch, caplog):
+    from annotation_client.pages import saved
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug in the Saved page")
+
+    monkeypatch.setattr(saved, "_fetch", broken)
+    response = client.post(ROUTE, json=saved_page_body())
+    assert response.status_code == 500
+    assert response.mimetype == "application/json"
+    assert response.get_json()["error"]["code"] == "callback_failed"
+    assert "a bug in the Saved page" not in response.get_data(as_text=True)
+    assert "a callback failed (output '..saved-table.data..." in caplog.text
+    assert "RuntimeError: a bug in the Saved page" in caplog.text  # the traceback
+    monkeypatch.undo()
+    assert client.post(ROUTE, json=saved_page_body()).status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/_dash-component-suites/nonexistent/x.js",
+                                  "/_dash-component-suites/dash/x.js"])
+def test_an_unknown_script_is_a_json_404(client, path):
+    response = client.get(path)
+    assert response.status_code == 404
+    assert response.get_json()["error"]["code"] == "not_found"
+    # Dash's own scripts are still served.
+    page = client.get("/").get_data(as_text=True)
+    script = next(p for p in page.split('"') if p.startswith("/_dash-component-suites/"))
+    assert client.get(script).status_code == 200

@@ -12,6 +12,7 @@ import json
 
 import numpy as np
 import pytest
+from _dash_helpers import find_component
 from dash.exceptions import PreventUpdate
 from PIL import Image
 
@@ -187,3 +188,26 @@ def test_an_uploaded_files_name_loses_bidi_c1_and_separator_characters(annotate)
             checked_name(f"a{chr(code)}b", "x")
         except SignInError:
             assert annotate._file_name(f"a{chr(code)}b") == "a_b", hex(code)
+
+
+def test_the_annotators_name_is_kept_only_as_the_field_can_send_it(app, annotate):
+    from annotation_client._signin import MAX_NAME_CHARS
+
+    with app.server.test_request_context():
+        assert annotate.remember_annotator("  Dr. Ada  ", None) == "Dr. Ada"
+        assert annotate.remember_annotator("x" * MAX_NAME_CHARS, None) == "x" * MAX_NAME_CHARS
+        assert annotate.remember_annotator(None, "Dr. Ada") == ""
+        # A number (an error in the server's log), or more than a save takes: not kept.
+        for typed in (5, ["Dr. Ada"], {"name": "x"}, "x" * (MAX_NAME_CHARS + 1)):
+            with pytest.raises(PreventUpdate):
+                annotate.remember_annotator(typed, "Dr. Ada")
+
+
+def test_the_annotator_field_takes_no_longer_name_than_a_save(app):
+    from annotation_client import ids
+    from annotation_client._signin import MAX_NAME_CHARS
+    from annotation_client.pages import annotate
+
+    with app.server.test_request_context():
+        field = annotate._annotator_field(signed_in=False)
+    assert find_component(field, ids.ANNOTATOR).maxLength == MAX_NAME_CHARS

@@ -459,6 +459,20 @@ def test_a_wrong_method_is_a_json_error(client):
     assert response.get_json()["error"]["code"]
 
 
+@pytest.mark.parametrize("path", ["/api", "/api/", "/api/nothing", "/api/saved/extra"])
+def test_an_api_path_with_no_endpoint_is_a_json_404(client, path):
+    # /api and /api/ were the Dash page, with a 200.
+    response = client.get(path)
+    assert response.status_code == 404
+    assert response.mimetype == "application/json"
+    error = response.get_json()["error"]
+    assert error["code"] == "not_found"
+    assert error["message"].startswith(f"no API endpoint {path};")
+    assert "/api/saved" in error["message"]
+    assert response.headers["Cache-Control"] == "private, no-store"
+    assert client.post(path).get_json()["error"]["code"] == "method_not_allowed"
+
+
 # --------------------------------------------------------------------------- unreadable index
 
 
