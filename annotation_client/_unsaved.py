@@ -1,11 +1,13 @@
 """Whether the open image has work that a reload or a new file would lose.
 
-The outline history, label, note and descriptors live in the browser's memory,
+The outline history, label, note, descriptors and a pixel spacing the reader gave
+live in the browser's memory,
 so a reload, a closed tab or the next uploaded file drops them. The page marks
 the work as unsaved, and ``assets/sonotrace.js`` asks before any of those
 happens. The work is compared with two *snapshots*: the one taken at the last
 save of this image, and the untouched image (the AI outline, if any, with no
-label, note or descriptor), so that opening an image and letting the model
+label, note, descriptor or spacing of the reader's), so that opening an image and
+letting the model
 outline it is not work to lose.
 """
 
@@ -22,6 +24,7 @@ def snapshot(
     label: str | None = None,
     note: str | None = None,
     descriptors: Mapping[str, str | None] | None = None,
+    spacing: Sequence[float] | None = None,
 ) -> dict:
     """The annotator's work on one image, as JSON-able data.
 
@@ -35,6 +38,10 @@ def snapshot(
         The final label and the free-text note; empty is the same as None.
     descriptors : mapping, optional
         BI-RADS descriptor values by name; unset ones are dropped.
+    spacing : sequence of float, optional
+        ``(row, column)`` pixel spacing in mm that the reader gave (typed, calibrated
+        or reused), which a save records; None when the measurements are in pixels or
+        the file gives the spacing (opening the image again gives it back).
     """
     return {
         "image": image,
@@ -42,6 +49,7 @@ def snapshot(
         "label": label or None,
         "note": (note or "").strip() or None,
         "descriptors": {k: v for k, v in sorted((descriptors or {}).items()) if v},
+        "spacing": [float(v) for v in spacing] if spacing else None,
     }
 
 
@@ -76,4 +84,4 @@ def is_unsaved(current: dict | None, saved: dict | None, ai_paths=None) -> bool:
 def _same(a: dict, b: dict) -> bool:
     if not _shapes.same_geometry(a["paths"], b.get("paths") or []):
         return False
-    return all(a[k] == b.get(k) for k in ("label", "note", "descriptors"))
+    return all(a.get(k) == b.get(k) for k in ("label", "note", "descriptors", "spacing"))

@@ -141,10 +141,17 @@ def ai_label(classification: dict | None, stale: bool = False):
         parts.append(
             html.Span(f"{model['name']} {model.get('version', '')}", className="small text-muted")
         )
+    version = classification.get("version")
+    if version is not None:
+        # Loaded with a saved version (annotate._saved_classification): a save of the
+        # revision records it unless Classify is asked again.
+        parts.append(html.Div(f"As saved with version {version}.", className="small text-muted"))
     if stale:
         parts.append(
             html.Div(
-                "The outline changed since; classify again to update.",
+                "The outline changed since; classify again to update."
+                if classification.get("paths") is not None or version is None else
+                "Made on another outline than the version's; classify again to update.",
                 className="small text-warning-emphasis",
             )
         )

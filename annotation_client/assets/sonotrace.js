@@ -247,6 +247,22 @@
     if (unsaved() && !window.confirm(question)) { block(event, holder); }
   }
 
+  // Load it to revise puts a saved version's label, descriptors and note in place of
+  // those on screen: asked first, as a new file is. Its container holds the page's
+  // wording (annotate.LOAD_QUESTION); a declined click never reaches Dash. A load the
+  // page starts itself (on opening an image with a version) is no click, so not asked.
+  window.addEventListener("click", function (event) {
+    var target = event.target;
+    var button = target && target.closest &&
+      target.closest("#load-saved-button, #others-saves-load");
+    if (!button || button.disabled || !unsaved()) { return; }
+    var holder = button.closest("[data-unsaved-question]");
+    if (holder && !window.confirm(holder.getAttribute("data-unsaved-question"))) {
+      event.preventDefault();
+      event.stopImmediatePropagation();
+    }
+  }, true);
+
   // Capture on window runs before the upload component's own handlers.
   window.addEventListener("drop", function (event) {
     guard(event, event.dataTransfer && event.dataTransfer.files);

@@ -88,6 +88,14 @@ UNSAVED_QUESTION = (
     "The outline, label or note of the open image is not saved. "
     "Open the new file anyway and lose them?"
 )
+#: Asked by sonotrace.js before *Load it to revise* replaces unsaved work (read from the
+#: data attribute of the button's container): the label, descriptors and note on screen
+#: become the version's, and only the outline comes back with Undo.
+LOAD_QUESTION = (
+    "The outline, label or note of the open image is not saved. Load the saved version "
+    "anyway? Its label, BI-RADS descriptors and note replace those on screen (Undo "
+    "brings back only the outline)."
+)
 _MIME = {"png": "image/png", "jpeg": "image/jpeg", "dicom": "application/dicom"}
 #: The tool every image opens with: a drag pans, a click selects an outline to edit.
 DEFAULT_TOOL = "pan"
@@ -393,6 +401,7 @@ def _others_saves_notice():
         className="alert alert-info py-2 mb-2 small",
         role="status",
         style={"display": "none"},
+        **{"data-unsaved-question": LOAD_QUESTION},
     )
 
 
@@ -461,6 +470,7 @@ def _record_card(signed_in: bool = False, blinded: bool = False):
                         id=ids.PREVIOUS_SAVES,
                         className="small mb-2",
                         style={"display": "none"},
+                        **{"data-unsaved-question": LOAD_QUESTION},
                     ),
                     dbc.Label("Final label", html_for=ids.FINAL_LABEL, class_name="small mb-0"),
                     dbc.RadioItems(
@@ -660,11 +670,14 @@ def _calibration_form():
                     ),
                     dbc.Input(
                         id=ids.SPACING_INPUT,
-                        # No min or max: the browser would send an out-of-range
-                        # number as empty, which means "back to pixels"; the
-                        # callback refuses it with a reason instead.
-                        type="number",
-                        step="any",
+                        # Text, not a number field: one drops a decimal comma ("0,09"
+                        # became 9 mm per pixel) and sends an out-of-range number as
+                        # empty, which means "back to pixels". The callback reads a
+                        # comma as the decimal point and refuses the rest with a reason;
+                        # phones still show a decimal keypad.
+                        type="text",
+                        inputMode="decimal",
+                        autoComplete="off",
                         placeholder="mm per pixel",
                     ),
                     dbc.Button("Set", id=ids.SPACING_SET, color="secondary", outline=True),
@@ -1337,6 +1350,16 @@ def _saved_spacing(meta: dict) -> tuple[int, float] | None:
     return None if spaced is None else (version, spaced["pixel_spacing_mm"][1])
 
 
+def _reader_spacing(meta: dict | None) -> list[float] | None:
+    """The pixel spacing (mm, ``(row, column)``) the reader gave the open image (typed,
+    calibrated or reused), which a save records and a reload would lose; None when
+    the measurements are in pixels or the file gives the spacing."""
+    if not meta or meta.get("pixel_spacing_source") not in _spacing_aids.READER_SOURCES:
+        return None
+    spacing = meta.get("pixel_spacing_mm")
+    return list(spacing) if spacing else None
+
+
 def _file_gives_spacing(meta: dict) -> bool:
     """Whether the spacing the image is measured at is its file's (never overridden)."""
     return bool(meta.get("pixel_spacing_mm")) and (
@@ -1374,12 +1397,11 @@ def set_spacing(_clicks, _submitted, value, meta):
         meta.update(pixel_spacing_mm=None, pixel_spacing_source=None)
         note = "Measurements in pixels."
     else:
-        try:
-            mm = float(value)
-        except (TypeError, ValueError):
+        mm = _typed_mm(value)
+        if mm is None or not vectorizer.is_plausible_spacing(mm, mm):
             return no, no, no, _spacing_refusal(value), no
-        if not vectorizer.is_plausible_spacing(mm, mm):
-            return no, no, no, _spacing_refusal(value), no
+        if (wrong := _implausible_field(meta, mm)) is not None:
+            return no, no, no, html.Span(wrong, className="text-danger"), no
         meta.update(pixel_spacing_mm=[mm, mm], pixel_spacing_source=_spacing_aids.MANUAL)
         note = f"Measuring at {mm:g} mm per pixel, set by hand; a save records it so."
         last = _spacing_aids.remembered(meta, mm)
@@ -1591,6 +1613,43 @@ def end_calibration(_opened):
     return None, {"display": "none"}
 
 
+#: The widest side a breast-ultrasound frame is taken to show, in mm: a linear probe's
+#: field is 4 to 6 cm, a panoramic (extended field of view) sweep up to about 30 cm. A
+#: spacing that makes the image wider is a slip (a decimal point lost: "0,09" read as 9).
+MAX_FIELD_MM = 500.0
+
+
+def _typed_mm(value) -> float | None:
+    """The spacing typed in the field, in mm per pixel; None if it is not a number.
+
+    The field is text (see _calibration_form): a decimal comma, as in "0,086", is
+    read as the decimal point; a number (set by the page itself) is taken as it is.
+    """
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        value = value.strip()
+        if value.count(",") == 1 and "." not in value:
+            value = value.replace(",", ".")
+    try:
+        mm = float(value)
+    except (TypeError, ValueError):
+        return None
+    return mm if math.isfinite(mm) else None
+
+
+def _implausible_field(meta: dict, mm: float) -> str | None:
+    """Why ``mm`` per pixel cannot be this image's spacing, from the size it gives the
+    image (over :data:`MAX_FIELD_MM` across); None if it can."""
+    width, height = int(meta["width"]), int(meta["height"])
+    if max(width, height) * mm <= MAX_FIELD_MM:
+        return None
+    return (f"Not set: at {mm:g} mm per pixel this {width}x{height} image would be "
+            f"{width * mm / 10:.3g} x {height * mm / 10:.3g} cm across, and a breast-"
+            f"ultrasound frame is at most {MAX_FIELD_MM / 10:g} cm. Check the value (mm per "
+            f"pixel: the depth scale's length in mm over its length in pixels).")
+
+
 def _spacing_refusal(value) -> html.Span:
     return html.Span(
         f"{str(value)[:40]!r} is not a pixel spacing: give mm per pixel, from "
@@ -1617,10 +1676,7 @@ def _spacing_unset(typed, meta: dict) -> str | None:
             return None
         return (f"The pixel spacing field is empty, but the measurements use {used:g} mm per "
                 "pixel. Click Set to measure in pixels, or type the spacing again, then save.")
-    try:
-        shown = float(typed)
-    except (TypeError, ValueError):
-        shown = None
+    shown = _typed_mm(typed)
     if shown is not None and shown == used:
         return None
     text = str(typed)[:40]
@@ -2693,6 +2749,8 @@ def _revised(meta: dict, history: dict | None,
     # A spacing typed by hand for the version comes back with it (see _typed_spacing).
     Output(ids.IMAGE_META, "data", allow_duplicate=True),
     Output(ids.IMAGE_INFO, "children", allow_duplicate=True),
+    # The version's AI classification, shown and carried into the revision's record.
+    Output(ids.CLASSIFICATION, "data", allow_duplicate=True),
     Input(ids.LOAD_SAVED_BUTTON, "n_clicks"),
     State(ids.IMAGE_META, "data"),
     State(ids.PREVIOUS_SAVES_SHOWN, "data"),
@@ -2734,8 +2792,10 @@ def load_saved(clicks, meta, shown=None, notice_clicks=None):
         # was left unapplied (see _revise_due), and it must now appear.
         failed = _signing.signed({"image": sha, "failed": True, "at": time.time_ns()},
                                  ids.LOADED_SAVE)
-        return (failed, no, no, no, message, *[no] * len(DESCRIPTOR_OPTIONS), no, no)
-    work = _unsaved.snapshot(sha, paths, label, note, descriptors)
+        return (failed, no, no, no, message, *[no] * len(DESCRIPTOR_OPTIONS), no, no, no)
+    spaced = _typed_spacing(meta, record)
+    work = _unsaved.snapshot(sha, paths, label, note, descriptors,
+                             _reader_spacing(meta if spaced is None else spaced))
     newer = (
         f" A newer version, v{newest}, exists (saved since in another tab or by another "
         "reader, or this is an older version opened from the Saved page): the Record "
@@ -2753,10 +2813,12 @@ def load_saved(clicks, meta, shown=None, notice_clicks=None):
         {"image": sha, "version": version, "paths": paths, "at": time.time_ns()},
         ids.LOADED_SAVE,
     )
-    spaced = _typed_spacing(meta, record)
+    classification = _saved_classification(record, sha, version, paths)
     return (loaded, label, note, work, message, *descriptors.values(),
             *((no, no) if spaced is None else
-              (_signing.signed(spaced, ids.IMAGE_META), _views.image_info(spaced))))
+              (_signing.signed(spaced, ids.IMAGE_META), _views.image_info(spaced))),
+            no if classification is None else _signing.signed(classification,
+                                                               ids.CLASSIFICATION))
 
 
 def _typed_spacing(meta: dict, record: dict) -> dict | None:
@@ -2955,7 +3017,7 @@ def classify(_clicks, meta, image_data, history, _page=None, pending=None,
     answered = (
         classification
         and classification.get("image") == meta["sha256"]
-        and _shapes.same_geometry(classification.get("paths") or [], paths)
+        and _classified(classification, paths)
     )
     lost = ids.PAGE_LOAD in triggered and pending is True and not answered
     if not clicked and not lost:
@@ -2980,6 +3042,46 @@ def classify(_clicks, meta, image_data, history, _page=None, pending=None,
     )
 
 
+def _classified(classification: dict, paths) -> bool:
+    """Whether ``classification`` (the CLASSIFICATION store) is of the outline ``paths``.
+
+    Its ``paths`` are None when the outline it was made on is not known: a saved
+    version's classification, made on an outline other than the version's.
+    """
+    classified = classification.get("paths")
+    return classified is not None and _shapes.same_geometry(classified, paths)
+
+
+def _saved_classification(record: dict, sha: str, version: int, paths) -> dict | None:
+    """The AI classification a saved version recorded, as the CLASSIFICATION store holds
+    one (signed by the caller), or None when the version has none (or a damaged one).
+
+    A revision that is saved without classifying again then records it, rather than
+    nothing: its ``paths`` are the version's outline when the record says the outline
+    classified was the final one, else None (unknown: shown as made on another outline).
+    ``version`` is shown with it (:func:`_views.ai_label`).
+    """
+    ai, model = record.get("ai"), record.get("model")
+    if not isinstance(ai, dict) or ai.get("label") not in LABELS:
+        return None
+    probabilities = ai.get("probabilities")
+    try:
+        probabilities = {k: float(probabilities[k]) for k in LABELS}
+    except (TypeError, KeyError, ValueError):
+        return None
+    if not all(math.isfinite(v) and 0.0 <= v <= 1.0 for v in probabilities.values()):
+        return None
+    classifier = model.get("classification") if isinstance(model, dict) else None
+    return {
+        "image": sha,
+        "label": ai["label"],
+        "probabilities": probabilities,
+        "model": classifier if isinstance(classifier, dict) else None,
+        "paths": list(paths) if ai.get("classified_outline_is_final") is True else None,
+        "version": version,
+    }
+
+
 @callback(
     Output(ids.PROBABILITY_GRAPH, "figure"),
     Output(ids.AI_LABEL, "children"),
@@ -2994,9 +3096,7 @@ def classify(_clicks, meta, image_data, history, _page=None, pending=None,
 def show_classification(classification, history, _loaded, meta, *_echoes):
     if not classification or not meta or classification.get("image") != meta.get("sha256"):
         return _views.probability_figure(None), _views.ai_label(None)
-    stale = not _shapes.same_geometry(
-        classification.get("paths") or [], _present(history, meta)["paths"]
-    )
+    stale = not _classified(classification, _present(history, meta)["paths"])
     # Always redraw the bars: when the page is drawn again, Dash fires this
     # callback only for the history store that the page's own callbacks restore,
     # so skipping the figure on history changes left a blank chart.
@@ -4022,7 +4122,7 @@ def save(_clicks, meta, history, ai, classification, final_label, note, annotato
         record["ai"]["classified_outline_is_final"] = (
             None
             if not classification
-            else _shapes.same_geometry(classification.get("paths") or [], paths)
+            else _classified(classification, paths)
         )
         held = _before_writing(meta, record, mask, confirmed)
         if held is not None:
@@ -4081,7 +4181,8 @@ def save(_clicks, meta, history, ai, classification, final_label, note, annotato
             f"{based_on.get('annotator')}: reader agreement does not count it as an "
             "independent read."
         )
-    work = _unsaved.snapshot(meta["sha256"], paths, final_label, note, descriptor_values)
+    work = _unsaved.snapshot(meta["sha256"], paths, final_label, note, descriptor_values,
+                             _reader_spacing(meta))
     work["versions"] = [*own, saved.version][-MAX_OWN_VERSIONS:]
     conflict = _consistency.reading_conflict(
         record["final"]["label"], bool(paths), descriptor_values.get("assessment"))
@@ -4207,6 +4308,7 @@ def mark_unsaved(history, final_label, note, *rest):
         final_label,
         note,
         dict(zip(DESCRIPTOR_OPTIONS, descriptors, strict=True)),
+        _reader_spacing(meta),
     )
     ai = _ai_for(ai, meta)
     # Until the AI outline reaches the history, the image is still as opened.
@@ -4226,10 +4328,11 @@ def _saved_on_disk(current: dict, meta: dict) -> bool:
     if ids.PAGE_LOAD not in _triggered():
         return False
     try:
-        _version, label, note, descriptors, paths, _record = _read_latest_save(meta)
+        _version, label, note, descriptors, paths, record = _read_latest_save(meta)
     except (OSError, ValueError, TypeError):
         return False
-    latest = _unsaved.snapshot(meta["sha256"], paths, label, note, descriptors)
+    latest = _unsaved.snapshot(meta["sha256"], paths, label, note, descriptors,
+                               _reader_spacing(_typed_spacing(meta, record)))
     return not _unsaved.is_unsaved(current, latest)
 
 

@@ -540,7 +540,8 @@ def test_a_pixel_spacing_typed_by_hand_measures_in_mm_and_is_saved(
     assert "pixel spacing unknown" in dash_duo.find_element(f"#{ids.IMAGE_INFO}").text
     assert field.get_attribute("value") == ""
 
-    # Loading the saved version brings its spacing back, in the field too.
+    # Loading the saved version brings its spacing back, in the field too. (Not asked
+    # first: the work on screen is the image as opened, the AI outline in pixels.)
     click(driver, By.ID, ids.LOAD_SAVED_BUTTON)
     dash_duo.wait_for_contains_text(f"#{ids.SAVE_ALERT}", "Version 1 loaded", timeout=30)
     wait_for(dash_duo, lambda: "mm²" in dash_duo.find_element(f"#{ids.MEASUREMENTS}").text, 10)

@@ -83,10 +83,11 @@ def _save(data_dir, paths, *, annotator="Dr Ada", label=None, note="", descripto
 
 
 def _load(app, annotate, clicks=1, meta=META):
-    """``load_saved``'s answer without its last two (the image's meta and info line,
-    which change only for a spacing typed by hand: see its own test)."""
+    """``load_saved``'s answer without its last three (the image's meta and info line,
+    which change only for a spacing typed by hand, and the version's AI classification:
+    see their own tests)."""
     with app.server.test_request_context("/_dash-update-component"):
-        return annotate.load_saved(clicks, meta)[:-2]
+        return annotate.load_saved(clicks, meta)[:-3]
 
 
 def _previous(app, annotate, meta=META, shown=None):
@@ -215,6 +216,7 @@ def test_load_saved_returns_the_saved_outline_label_note_and_descriptors(app, an
         "label": "malignant",
         "note": "compare with prior",
         "descriptors": {"margin": ["angular", "spiculated"], "shape": "irregular"},
+        "spacing": None,  # in pixels
     }
     assert work == _unsaved.snapshot(
         SHA, SAVED_PATHS, "malignant", "compare with prior",
@@ -233,7 +235,8 @@ def test_load_saved_of_a_bare_record_gives_blank_fields(app, annotate, data_dir)
     assert loaded["paths"] == [] and loaded["version"] == 1
     assert (label, note) == (None, "")
     assert descriptors == ["", "", [], "", "", ""]
-    assert work == {"image": SHA, "paths": [], "label": None, "note": None, "descriptors": {}}
+    assert work == {"image": SHA, "paths": [], "label": None, "note": None, "descriptors": {},
+                    "spacing": None}
     assert text_of(message).startswith("Version 1 loaded: 0 outline(s). Saving makes version 2,")
 
 
@@ -1161,7 +1164,7 @@ def test_a_version_measured_at_a_spacing_typed_by_hand_brings_it_back(app, annot
 
     def load(meta=shown):
         with app.server.test_request_context("/_dash-update-component"):
-            return annotate.load_saved(1, meta)[-2:]
+            return annotate.load_saved(1, meta)[-3:-1]
 
     save(dict(META, pixel_spacing_mm=[0.08, 0.08], pixel_spacing_source="manual"))
     meta, info = load()
@@ -1494,3 +1497,79 @@ def _load_named(app, annotate, shown):
     with app.server.test_request_context("/_dash-update-component"):
         out = annotate.load_saved(1, META, shown)
     return out[0], out[1]
+
+
+# ------------------------------------------------------- the version's AI classification
+
+PROBABILITIES = {"normal": 0.02, "benign": 0.07, "malignant": 0.91}
+CLASSIFIER = {"name": "sonotrace_unet", "version": "2026-12-03.10"}
+
+
+def _save_classified(data_dir, paths, classified_outline_is_final):
+    mask = _shapes.paths_to_mask(paths, (HEIGHT, WIDTH))
+    record = build_record(
+        image=META, annotator="Dr Ada", final_mask=mask, final_label="malignant",
+        classification={"label": "malignant", "probabilities": PROBABILITIES,
+                        "model": CLASSIFIER})
+    record["ai"]["classified_outline_is_final"] = classified_outline_is_final
+    AnnotationStore(data_dir).save(SHA, svg=_shapes.paths_to_svg(paths, WIDTH, HEIGHT),
+                                   mask_png=vectorizer.mask_to_png(mask), record=record)
+
+
+def _revision_record(app, annotate, data_dir, classification, history):
+    with app.server.test_request_context("/_dash-update-component"):
+        alert, _work = annotate.save(1, META, history, None, classification, "benign", "",
+                                     "Dr Bo", None, *[None] * N)
+    assert text_of(alert).startswith("Saved."), text_of(alert)
+    return json.loads((data_dir / SHA / "v002.json").read_text())
+
+
+def test_a_loaded_version_brings_its_ai_classification_and_its_revision_records_it(
+        app, annotate, data_dir):
+    # The card said "Not classified yet" and a revision saved without Classify recorded
+    # no AI label: the image left the Saved page's AI-against-reader statistics.
+    _save_classified(data_dir, SAVED_PATHS, classified_outline_is_final=True)
+    with app.server.test_request_context("/_dash-update-component"):
+        classification = annotate.load_saved(1, META)[-1]
+    assert isinstance(classification.pop("signature"), str)  # the server wrote it: signed
+    assert classification == {"image": SHA, "label": "malignant",
+                              "probabilities": PROBABILITIES, "model": CLASSIFIER,
+                              "paths": SAVED_PATHS, "version": 1}
+    history = _history_of(SAVED_PATHS, action="edit")
+    _figure, label = annotate.show_classification(classification, history, True, META)
+    assert text_of(label) == ("AI label: malignantsonotrace_unet 2026-12-03.10"
+                              "As saved with version 1.")  # text_of joins the parts
+    record = _revision_record(app, annotate, data_dir, classification, history)
+    assert record["ai"] == {"segmented": False, "label": "malignant",
+                            "probabilities": PROBABILITIES, "classified_outline_is_final": True}
+    assert record["model"]["classification"] == CLASSIFIER
+
+
+def test_a_versions_classification_of_another_outline_is_shown_as_such(app, annotate, data_dir):
+    _save_classified(data_dir, SAVED_PATHS, classified_outline_is_final=False)
+    with app.server.test_request_context("/_dash-update-component"):
+        classification = annotate.load_saved(1, META)[-1]
+    assert classification["paths"] is None  # not known
+    history = _history_of(SAVED_PATHS, action="edit")
+    _figure, label = annotate.show_classification(classification, history, True, META)
+    assert text_of(label).endswith(
+        "As saved with version 1.Made on another outline than the version's; classify "
+        "again to update.")
+    record = _revision_record(app, annotate, data_dir, classification, history)
+    assert record["ai"]["label"] == "malignant"
+    assert record["ai"]["classified_outline_is_final"] is False
+
+
+def test_a_version_without_a_classification_leaves_the_cards_as_they_are(
+        app, annotate, data_dir):
+    _save(data_dir, SAVED_PATHS, label="benign")
+    with app.server.test_request_context("/_dash-update-component"):
+        assert annotate.load_saved(1, META)[-1] is dash.no_update
+    # A damaged one is not shown either (it would fail the next save's record).
+    _save_classified(data_dir, SAVED_PATHS, classified_outline_is_final=True)
+    path = data_dir / SHA / "v002.json"
+    record = json.loads(path.read_text())
+    record["ai"]["probabilities"] = {"normal": 2.0}
+    path.write_text(json.dumps(record))
+    with app.server.test_request_context("/_dash-update-component"):
+        assert annotate.load_saved(1, META)[-1] is dash.no_update

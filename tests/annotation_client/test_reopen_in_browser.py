@@ -185,10 +185,24 @@ def test_a_saved_case_reopened_from_the_worklist_is_the_saved_reading(
         Select(driver.find_element(By.ID, ids.descriptor("assessment"))).select_by_value("2")
         dash_duo.wait_for_contains_text(f"#{ids.READING_HINT}", "BI-RADS 2 (benign) is not a "
                                         "malignant reading", timeout=10)
-        # Taken up all the same: the notice's button loads Dr Cy's version.
+        # Taken up all the same: the notice's button loads Dr Cy's version, which would
+        # put its label and BI-RADS over the ones chosen, unsaved: asked first (they were
+        # replaced without a word). Cancel leaves them.
+        assert "dirty" in dash_duo.find_element(f"#{ids.UNSAVED_MARK}").get_attribute("class")
         click(driver, By.ID, ids.OTHERS_SAVES_LOAD)
+        question = _answer(dash_duo, accept=False)
+        assert question.startswith("The outline, label or note of the open image is not "
+                                   "saved. Load the saved version anyway?")
+        settled(dash_duo, quiet=1.0)
+        assert "Version 1 loaded" not in dash_duo.find_element(f"#{ids.SAVE_ALERT}").text
+        assert Select(driver.find_element(By.ID, ids.descriptor("assessment"))) \
+            .first_selected_option.get_attribute("value") == "2"
+        click(driver, By.ID, ids.OTHERS_SAVES_LOAD)
+        _answer(dash_duo, accept=True)
         dash_duo.wait_for_contains_text(f"#{ids.SAVE_ALERT}", "revision of version 1 by Dr Cy",
                                         timeout=20)
+        assert Select(driver.find_element(By.ID, ids.descriptor("assessment"))) \
+            .first_selected_option.get_attribute("value") == "5"
         wait_for(dash_duo, lambda: not notice.is_displayed(), 10, "the notice stayed")
         assert _label(dash_duo) == "malignant"
         errors = console_errors(dash_duo)

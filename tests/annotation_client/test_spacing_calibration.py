@@ -138,3 +138,73 @@ def test_compute_fills_the_field_for_set_and_refuses_with_the_reason(annotate):
                                                PNG)
     assert value is dash.no_update and "Click Calibrate" in str(note.children)
     assert annotate.end_calibration(1) == (None, {"display": "none"})
+
+
+def test_a_decimal_comma_is_the_decimal_point_and_a_slip_is_refused(tmp_path):
+    # A number field dropped the comma of "0,09": Set measured at 9 mm per pixel, a
+    # lesion 3.26 m long. The field is text; the comma is read as the decimal point,
+    # and a spacing that makes the frame wider than 50 cm is refused with the reason.
+    import dash
+
+    from annotation_client import create_app
+
+    create_app({"MODEL_SERVER_URL": "http://127.0.0.1:9", "DATA_DIR": tmp_path})
+    from annotation_client.pages import annotate
+
+    png = {"sha256": "a" * 64, "name": "a.png", "kind": "png", "size_bytes": 94,
+           "width": 678, "height": 571, "pixel_spacing_mm": None, "notes": []}
+    meta, _info, _changed, note, _last = annotate.set_spacing(1, None, " 0,09 ", png)
+    assert meta["pixel_spacing_mm"] == [0.09, 0.09]
+    assert "0.09 mm per pixel" in str(note.children)
+    assert annotate._spacing_unset("0,09", meta) is None  # the field shows what is in use
+    for slip in ("9", 9, "0,9"):
+        meta, info, changed, note, last = annotate.set_spacing(1, None, slip, png)
+        assert (meta, info, changed, last) == (dash.no_update,) * 4, slip
+        assert str(note.children).startswith(
+            f"Not set: at {float(str(slip).replace(',', '.')):g} mm per pixel this 678x571 "
+            "image would be"), slip
+        assert "at most 50 cm" in str(note.children)
+    for bad in ("0,0,9", "1.000,5", "0.08.1"):
+        _meta, _info, _changed, note, _last = annotate.set_spacing(1, None, bad, png)
+        assert "is not a pixel spacing" in str(note.children), bad
+    # The widest a frame may be: 500 mm over its 678 pixels is taken.
+    meta, *_ = annotate.set_spacing(1, None, str(500 / 678), png)
+    assert meta["pixel_spacing_mm"] == [500 / 678, 500 / 678]
+
+
+def test_a_spacing_set_by_hand_marks_the_work_unsaved_until_it_is_saved(tmp_path):
+    # The reload and next-image prompts read this mark: a calibration was lost on
+    # Previous without a word, though Save made a version of it.
+    from contextvars import copy_context
+
+    from dash._callback_context import context_value
+    from dash._utils import AttributeDict
+
+    from annotation_client import _editing, _history, _unsaved, create_app, ids
+    from annotation_client._record import DESCRIPTOR_OPTIONS
+
+    app = create_app({"MODEL_SERVER_URL": "http://127.0.0.1:9", "DATA_DIR": tmp_path})
+    from annotation_client.pages import annotate
+
+    png = {"sha256": "a" * 64, "name": "a.png", "kind": "png", "size_bytes": 94,
+           "width": 30, "height": 20, "pixel_spacing_mm": None, "notes": []}
+    history = _history.new_history(_editing.empty_state(), image=png["sha256"])
+    blank = [None] * len(DESCRIPTOR_OPTIONS)
+
+    def mark(meta, saved=None):
+        def run():
+            context_value.set(AttributeDict(triggered_inputs=[
+                {"prop_id": f"{ids.OUTLINE_CHANGED}.data", "value": 1}]))
+            with app.server.test_request_context("/"):
+                return annotate.mark_unsaved(history, None, None, *blank, saved, meta, None,
+                                             1, None, None, None)[2]
+
+        return copy_context().run(run)
+
+    assert mark(png) == ""
+    typed, *_ = annotate.set_spacing(1, None, "0.08", png)
+    assert mark(typed) == "dirty"
+    saved = _unsaved.snapshot(png["sha256"], [], spacing=[0.08, 0.08])
+    assert mark(typed, saved) == ""  # as saved
+    dicom = dict(png, pixel_spacing_mm=[0.1, 0.1])  # the file's own: opening gives it back
+    assert mark(dicom) == ""

@@ -47,3 +47,17 @@ def test_an_image_opened_again_after_its_save_is_not_unsaved_work():
     # Opened again: the AI outline is back, the save is on disk.
     assert not _unsaved.is_unsaved(_unsaved.snapshot("a", AI), saved, ai_paths=AI)
     assert _unsaved.is_unsaved(_unsaved.snapshot("a", AI, label="malignant"), saved, AI)
+
+
+def test_a_spacing_the_reader_gave_is_unsaved_until_saved():
+    # A spacing typed or calibrated is what a save records and a reload loses: the page
+    # said "no unsaved changes", yet Save wrote a new version for it.
+    assert _unsaved.is_unsaved(_unsaved.snapshot("a", AI, spacing=[0.08, 0.08]), None, AI)
+    saved = _unsaved.snapshot("a", AI, "benign", spacing=[0.08, 0.08])
+    assert not _unsaved.is_unsaved(_unsaved.snapshot("a", AI, "benign", spacing=(0.08, 0.08)),
+                                   saved, AI)
+    assert _unsaved.is_unsaved(_unsaved.snapshot("a", AI, "benign", spacing=[0.1, 0.1]), saved)
+    assert _unsaved.is_unsaved(_unsaved.snapshot("a", AI, "benign"), saved)  # back to pixels
+    # A snapshot kept by a page from before spacings were compared has none.
+    old = {k: v for k, v in _unsaved.snapshot("a", AI, "benign").items() if k != "spacing"}
+    assert not _unsaved.is_unsaved(_unsaved.snapshot("a", AI, "benign"), old)
