@@ -27,6 +27,7 @@ orientation, as browsers show them.
 from __future__ import annotations
 
 import io
+import re
 import struct
 from dataclasses import dataclass
 
@@ -244,13 +245,26 @@ def _other_format(data: bytes) -> str | None:
     return None
 
 
+#: Pillow's words for its limits on a PNG's text (per chunk once inflated, and in all).
+_TEXT_LIMIT = re.compile(r"MAX_TEXT_CHUNK|MAX_TEXT_MEMORY")
+
+
 def _open_picture(data: bytes, fmt: str, max_pixels: int | None) -> tuple[Image.Image, int]:
     """The loaded, checked, upright picture and the EXIF orientation it was turned by."""
     label = fmt.upper()
     if fmt == "png":  # libpng, so a browser, drops them and shows the image
         data = without_damaged_ancillary_chunks(data)
     try:
-        image = _PLUGINS[fmt](io.BytesIO(data))
+        try:
+            image = _PLUGINS[fmt](io.BytesIO(data))
+        except ValueError as exc:
+            # Past Pillow's limits on a PNG's text (1 MB a chunk once inflated, 64 MB in
+            # all): a browser shows the picture, and nothing here reads the text, so
+            # the picture is read without it.
+            if fmt != "png" or not _TEXT_LIMIT.search(str(exc)):
+                raise
+            data = without_damaged_ancillary_chunks(data, text=True)
+            image = _PLUGINS[fmt](io.BytesIO(data))
     # The errors Image.open reports as "cannot identify" for a header not of its format.
     except (SyntaxError, OSError, ValueError, IndexError, TypeError, KeyError, EOFError,
             struct.error):

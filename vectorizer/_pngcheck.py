@@ -99,7 +99,11 @@ def check_png_complete(image: Image.Image, data: bytes) -> None:
     raise ValueError(f"its image data ends after {rows} of its {height} rows (truncated)")
 
 
-def without_damaged_ancillary_chunks(data: bytes) -> bytes:
+#: The PNG text chunks: words about the picture, never its pixels.
+TEXT_CHUNKS = (b"tEXt", b"zTXt", b"iTXt")
+
+
+def without_damaged_ancillary_chunks(data: bytes, *, text: bool = False) -> bytes:
     """``data`` without its whole ancillary chunks whose CRC does not match.
 
     Pillow's only way past such a chunk is ``ImageFile.LOAD_TRUNCATED_IMAGES``, which
@@ -111,6 +115,10 @@ def without_damaged_ancillary_chunks(data: bytes) -> bytes:
     ----------
     data : bytes
         A PNG file.
+    text : bool, default False
+        Drop the text chunks (:data:`TEXT_CHUNKS`) too, damaged or not. Pillow refuses
+        a file whose text inflates past 1 MB a chunk (``MAX_TEXT_CHUNK``) although a
+        browser shows its picture; nothing here reads the text.
 
     Returns
     -------
@@ -129,7 +137,8 @@ def without_damaged_ancillary_chunks(data: bytes) -> bytes:
             break
         if kind.isalpha() and kind[0] & 0x20:
             stored = int.from_bytes(data[end : end + 4], "big")
-            if zlib.crc32(view[position + 8 : end], zlib.crc32(kind)) != stored:
+            if (text and kind in TEXT_CHUNKS) or zlib.crc32(
+                    view[position + 8 : end], zlib.crc32(kind)) != stored:
                 kept.append(view[start:position])
                 start = end + 4
         position = end + 4

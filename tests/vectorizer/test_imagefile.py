@@ -358,3 +358,22 @@ def test_reading_imports_neither_flask_nor_dash_nor_tensorflow():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True, cwd=tests.parent)  # fmt: skip
     assert done.stdout.strip() == "[]"
+
+
+def test_a_png_whose_text_is_too_large_for_pillow_is_read_without_it():
+    # 2 MB of metadata text in a 4 kB zTXt chunk: Pillow refuses the file (its limit is
+    # 1 MB a chunk), and the message said "not valid"; a browser shows the picture.
+    import zlib
+
+    end = png_bytes(GREY).index(b"IDAT") - 4
+    text = png_chunk(b"zTXt", b"Comment\0\0" + zlib.compress(b"x" * 2_000_000, 9))
+    data = png_bytes(GREY)[:end] + text + png_bytes(GREY)[end:]
+    assert len(data) < 10_000
+    with pytest.raises(ValueError, match="MAX_TEXT_CHUNK"):
+        Image.open(io.BytesIO(data))
+    np.testing.assert_array_equal(read(data).pixels, GREY)
+    # A text within the limit is still read with the picture.
+    small = png_chunk(b"zTXt", b"Comment\0\0" + zlib.compress(b"scanner", 9))
+    kept = open_picture(png_bytes(GREY)[:end] + small + png_bytes(GREY)[end:],
+                        max_pixels=10**6)
+    assert kept.info["Comment"] == "scanner"
