@@ -274,7 +274,8 @@
 
 /* A slider's handle is what a screen reader lands on, and Dash's slider gives it no
  * name: each handle is named by the label of its slider (<label for=ID> of the
- * slider's container), as the page's other fields are. Likewise the upload's file
+ * slider's container), as the page's other fields are, and so is a group of radio
+ * buttons or check boxes. Likewise the upload's file
  * field is named by its drop zone's text, and a table that scrolls sideways (the
  * Saved page's) can take the keyboard's focus, so it can be scrolled without a
  * mouse. These come and go with the pages, so every change of the page is looked
@@ -319,6 +320,17 @@
       if (label && names[0] !== label) {
         button.setAttribute("aria-labelledby", [label].concat(names).join(" ").trim());
       }
+    });
+    // A label for a set of radio buttons or check boxes (dbc.RadioItems, Checklist)
+    // points at their container, a DIV, which a label cannot name: the container
+    // becomes a group named by it (the final label, the margin, the editing tools).
+    each("label[for]", function (label) {
+      var group = document.getElementById(label.getAttribute("for"));
+      if (!group || group.tagName !== "DIV" || group.hasAttribute("role")) { return; }
+      var radio = group.querySelector("input[type=radio]");
+      if (!radio && !group.querySelector("input[type=checkbox]")) { return; }
+      group.setAttribute("role", radio ? "radiogroup" : "group");
+      group.setAttribute("aria-labelledby", labelId(group.id));
     });
     each(".dash-spreadsheet-container:not([tabindex])", function (table) {
       table.setAttribute("tabindex", "0");

@@ -115,6 +115,8 @@ def _tool_bar():
                 class_name="me-2",
                 disabled=True,
             ),
+            # Not shown: sonotrace.js makes the tools a radio group this label names.
+            html.Label("Editing tool", htmlFor=ids.TOOL, className="visually-hidden"),
             dbc.RadioItems(
                 id=ids.TOOL,
                 options=[
@@ -146,6 +148,8 @@ def _tool_bar():
                         color="secondary",
                         outline=True,
                         size="sm",
+                        # Until an image is open: there is no outline to select.
+                        disabled=True,
                         title="Erase the selected outline (Delete)",
                     ),
                     dbc.Button(
@@ -844,7 +848,8 @@ def layout(**query):
                 target_components={ids.IMAGE_OPENED: "data", ids.SEGMENT_DONE: "data",
                                    ids.BOX_DONE: "data"},
             ),
-            html.Div(id=ids.EDIT_STATUS, className="small text-muted mt-1"),
+            # A status region: a screen reader says what a cut, a box or an erase did.
+            html.Div(id=ids.EDIT_STATUS, className="small text-muted mt-1", role="status"),
             html.Div(
                 "Click an outline to select it, then drag its vertices; double-click a "
                 "vertex to delete it. Draw region adds a closed outline; Box re-segment "
@@ -2029,13 +2034,14 @@ def restore_workspace(
     Output(ids.SAVE_BUTTON, "disabled"),
     Output(ids.DOWNLOAD_SVG_BUTTON, "disabled"),
     Output(ids.DOWNLOAD_PNG_BUTTON, "disabled"),
+    Output(ids.ERASE_BUTTON, "disabled"),
     State(ids.IMAGE_META, "data"),
     Input(ids.PAGE_LOAD, "data"),
     Input(ids.IMAGE_OPENED, "data"),
 )
 def enable_actions(meta, _loaded, _opened=None):
     disabled = not meta
-    return (disabled,) * 5
+    return (disabled,) * 6
 
 
 # =========================================================================== callbacks: worklist

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import shutil
 
+import numpy as np
 import pytest
 from _dash_helpers import closed_port, pick_option, upload, wait_for
 from _saved_data import save_three
 from axe_check import DROPDOWN_FOCUS_TARGET, assert_accessible
+from PIL import Image
 from selenium.webdriver.common.by import By
 
 from annotation_client import create_app, ids
@@ -122,3 +124,35 @@ def test_a_dropdown_hands_the_focus_to_its_named_button(dash_duo, data_dir):
     wait_for(dash_duo, lambda: driver.execute_script(
         NAME_OF + "return nameOf(document.getElementById(arguments[0]));", ids.SAVED_LABEL)
         == "Final label Benign", 10, "the label was lost")
+
+
+def test_radio_and_check_box_sets_are_named_groups_and_the_edit_status_is_spoken(
+        dash_duo, data_dir, tmp_path):
+    # A <label for> pointed at the DIV of a dbc.RadioItems or Checklist, which a label
+    # cannot name: a screen reader met "benign, radio button" with no question.
+    app = create_app({"MODEL_SERVER_URL": f"http://127.0.0.1:{closed_port()}",
+                      "DATA_DIR": data_dir})
+    dash_duo.start_server(app)
+    driver = dash_duo.driver
+    dash_duo.wait_for_element(f"#{ids.FINAL_LABEL} input[type=radio]")
+
+    def group(element_id):
+        return driver.execute_script(
+            NAME_OF + "var e = document.getElementById(arguments[0]);"
+            "return [e.getAttribute('role'), nameOf(e)];", element_id)
+
+    wait_for(dash_duo, lambda: group(ids.FINAL_LABEL)[0] is not None, 10, "no group role")
+    assert group(ids.FINAL_LABEL) == ["radiogroup", "Final label"]
+    assert group(ids.TOOL) == ["radiogroup", "Editing tool"]
+    assert group(ids.descriptor("margin")) == ["group", "Margin"]
+    # A select is named by its label already, and keeps its own role.
+    assert group(ids.descriptor("shape"))[0] is None
+    assert dash_duo.find_element(f"#{ids.EDIT_STATUS}").get_attribute("role") == "status"
+
+    # Nothing to erase before an image is open.
+    erase = dash_duo.find_element(f"#{ids.ERASE_BUTTON}")
+    assert not erase.is_enabled()
+    image = tmp_path / "scan.png"
+    Image.fromarray(np.add.outer(np.arange(40), np.arange(60)).astype(np.uint8)).save(image)
+    upload(dash_duo, image)
+    wait_for(dash_duo, erase.is_enabled, 20, "Erase selected stayed disabled")
