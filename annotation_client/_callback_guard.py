@@ -291,6 +291,14 @@ def register(
                        reason)
         return flask.jsonify({"error": {"code": code, "message": reason}}), status
 
+    def no_script(_rest):
+        # A script address with no package part, which Dash's own rule (package, then
+        # file) does not match: the page's routing answered it with the page, a 200.
+        return flask.jsonify({"error": {
+            "code": "not_found", "message": f"no script at {flask.request.path[:200]}"}}), 404
+
+    app.server.add_url_rule(suites + "<path:_rest>", "sonotrace_no_script", no_script)
+
     @app.server.errorhandler(Exception)
     def failures_are_json(exc: Exception):
         # Only for the callback route and Dash's script route; every other page keeps

@@ -96,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--log-level",
         type=argument(parse_log_level),
-        help="debug, info, warning or error (default info, SONOTRACE_LOG_LEVEL)",
+        help="debug, info, warning, error or critical (default info, SONOTRACE_LOG_LEVEL)",
     )
     return parser
 

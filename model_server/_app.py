@@ -314,8 +314,12 @@ def _check_config(config) -> None:
                       f"more than this machine's memory ({memory} bytes), which must hold "
                       "a request's body whole")
     config["MAX_CONTENT_LENGTH"] = limit
-    config["NUM_THREADS"] = _whole_number(
-        "NUM_THREADS", config.get("NUM_THREADS"), 1, MAX_NUM_THREADS)
+    # 0 or empty is not saying, as for python -m model_server (which says cores /
+    # workers): the default of an app created otherwise.
+    threads = config.get("NUM_THREADS")
+    if threads in (0, None) or (isinstance(threads, str) and threads.strip() in ("", "0")):
+        threads = DEFAULTS["NUM_THREADS"]
+    config["NUM_THREADS"] = _whole_number("NUM_THREADS", threads, 1, MAX_NUM_THREADS)
     config["WEIGHTS_DIR"] = _weights_dir(config.get("WEIGHTS_DIR"))
     try:
         config["TRUSTED_HOSTS"] = trusted_hosts(config.get("TRUSTED_HOSTS"))

@@ -52,10 +52,14 @@ def write_json_error(sock, status_int: int, reason: str, mesg: str) -> None:
     (400). Its answer is an HTML page; a client of a JSON API gets
     ``{"error": {"code": status, "message": ...}}`` here as from every other error.
     """
+    from ._app import SECURITY_HEADERS  # the headers of every other answer (README)
+
     message = f"{reason}: {mesg}" if mesg else reason
     body = json.dumps({"error": {"code": status_int, "message": message}}).encode("utf-8")
+    security = "".join(f"{name}: {value}\r\n" for name, value in SECURITY_HEADERS.items())
     head = (f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n")
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+            f"{security}\r\n")
     util.write_nonblock(sock, head.encode("latin-1") + body)
 
 

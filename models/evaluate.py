@@ -339,7 +339,12 @@ def main(argv=None):
     if samples is None:
         return 2
     try:
-        runtime = Runtime(args.weights, backend=args.backend).load()
+        runtime = Runtime(args.weights, backend=args.backend)
+    except ValueError as exc:  # a setting: SONOTRACE_NUM_THREADS, say
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        runtime.load()
     except (OSError, ValueError) as exc:  # no manifest, a manifest that does not parse
         print(f"error: --weights: {exc}", file=sys.stderr)
         return 2

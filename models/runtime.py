@@ -50,6 +50,37 @@ class ModelInputError(ValueError):
     """The image (or mask, or box) cannot be used by the models."""
 
 
+#: Inference threads when neither the caller nor ``SONOTRACE_NUM_THREADS`` says (0 or
+#: empty is "not said", as for ``python -m model_server``, which says cores / workers).
+DEFAULT_THREADS = 2
+MAX_THREADS = 64
+
+
+def _threads(num_threads) -> int:
+    """The inference threads: ``num_threads``, else ``SONOTRACE_NUM_THREADS``, else
+    :data:`DEFAULT_THREADS`; 0 or empty at either is not saying.
+
+    Raises
+    ------
+    ValueError
+        For a value that is not a whole number from 0 to :data:`MAX_THREADS`, naming it.
+    """
+    for value, name in ((num_threads, "num_threads"),
+                        (os.environ.get("SONOTRACE_NUM_THREADS"), "SONOTRACE_NUM_THREADS")):
+        if value is None or (isinstance(value, str) and not value.strip()):
+            continue
+        try:
+            number = int(value.strip() if isinstance(value, str) else value)
+        except (TypeError, ValueError):
+            number = -1
+        if isinstance(value, bool | float) or not 0 <= number <= MAX_THREADS:
+            raise ValueError(f"{name}={value!r}: must be a whole number from 1 to "
+                             f"{MAX_THREADS} (0 or unset: {DEFAULT_THREADS})")
+        if number:
+            return number
+    return DEFAULT_THREADS
+
+
 class Runtime:
     """The shipped multi-task network, loaded lazily and safe to share between threads.
 
@@ -61,7 +92,8 @@ class Runtime:
     backend : {"auto", "litert", "keras"}
         ``auto`` uses the LiteRT file when present and importable.
     num_threads : int, optional
-        Inference threads (LiteRT); defaults to ``$SONOTRACE_NUM_THREADS`` or 2.
+        Inference threads (LiteRT); defaults to ``$SONOTRACE_NUM_THREADS`` or 2 (0 or
+        empty at either is the default).
     postprocess : dict, optional
         Overrides of the manifest's post-processing settings
         (see :class:`models._postprocess.PostProcess`).
@@ -81,7 +113,7 @@ class Runtime:
         self.backend = backend or os.environ.get("SONOTRACE_RUNTIME_BACKEND", "auto")
         if self.backend not in BACKENDS:
             raise ValueError(f"backend: expected auto, litert or keras, got {self.backend!r}")
-        self.num_threads = int(num_threads or os.environ.get("SONOTRACE_NUM_THREADS", 2))
+        self.num_threads = _threads(num_threads)
         self._overrides = dict(postprocess or {})
         self._lock = threading.Lock()
         self._run_lock = threading.Lock()

@@ -325,7 +325,8 @@ def test_a_callback_that_fails_answers_json_500_and_logs_the_traceback(
 
 
 @pytest.mark.parametrize("path", ["/_dash-component-suites/nonexistent/x.js",
-                                  "/_dash-component-suites/dash/x.js"])
+                                  "/_dash-component-suites/dash/x.js",
+                                  "/_dash-component-suites/x.js"])
 def test_an_unknown_script_is_a_json_404(client, path):
     response = client.get(path)
     assert response.status_code == 404

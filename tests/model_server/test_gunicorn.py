@@ -167,6 +167,11 @@ def test_gunicorns_own_refusals_are_json():
     assert f"Content-Length: {len(body)}".encode() in head
     assert json.loads(body) == {"error": {"code": 414, "message": (
         "URI Too Long: Request Line is too large (6008 > 4094)")}}
+    # The headers the README promises on every answer, these too.
+    from model_server._app import SECURITY_HEADERS
+
+    for name, value in SECURITY_HEADERS.items():
+        assert f"{name}: {value}".encode() in head.split(b"\r\n"), name
 
 
 def _stalled_upload(port: int) -> socket.socket:

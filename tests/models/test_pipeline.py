@@ -1,6 +1,7 @@
 """Train, export and evaluate end to end on a tiny synthetic folder (no real training)."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -410,3 +411,22 @@ def test_refit_on_every_image_takes_its_twins_settings(tiny_run, tiny_export, tm
                           "--json", str(scores)]) == 0
     assert "in-sample" in capsys.readouterr().err
     assert json.loads(scores.read_text())["model"]["refit_on_every_image"] is True
+
+
+@pytest.mark.parametrize(("env", "says"), [
+    ("0", None), ("abc", "error: SONOTRACE_NUM_THREADS='abc': must be a whole number")])
+def test_evaluate_cli_takes_the_thread_setting_as_the_server_does(synthetic_busi, tmp_path,
+                                                                   env, says):
+    # SONOTRACE_NUM_THREADS=0 stopped it with "error: --weights: num_threads should >= 1",
+    # blaming an option nobody gave.
+    root, _ = synthetic_busi
+    proc = subprocess.run(
+        [sys.executable, "-m", "models.evaluate", "--data", str(root)],
+        capture_output=True, text=True, timeout=300,
+        env={**os.environ, "SONOTRACE_NUM_THREADS": env},
+    )
+    if says is None:
+        assert proc.returncode == 0, proc.stderr
+    else:
+        assert proc.returncode == 2
+        assert proc.stderr.startswith(says) and "--weights" not in proc.stderr

@@ -308,3 +308,26 @@ def test_crop_models_averaged_with_their_mirror_when_asked(tmp_path, lesion_case
     np.testing.assert_allclose(flipped._refiner(square), (a + b[:, ::-1]) / 2, atol=1e-5)
     # The U-Net is not touched: only the crop models see the mirror.
     np.testing.assert_array_equal(flipped.segment(grey), plain.segment(grey))
+
+
+@pytest.mark.parametrize(("env", "arg", "threads"), [
+    (None, None, 2), ("0", None, 2), ("", None, 2), (" 3 ", None, 3), ("0", 5, 5),
+    ("4", None, 4), (None, 0, 2), ("6", 1, 1)])
+def test_the_inference_threads_come_from_the_caller_then_the_environment(
+        monkeypatch, env, arg, threads):
+    # 0 or empty is not saying, as the README says: SONOTRACE_NUM_THREADS=0 (cores per
+    # worker under python -m model_server) made models.evaluate fail ("num_threads
+    # should >= 1"), and an empty one int('').
+    if env is None:
+        monkeypatch.delenv("SONOTRACE_NUM_THREADS", raising=False)
+    else:
+        monkeypatch.setenv("SONOTRACE_NUM_THREADS", env)
+    assert Runtime(num_threads=arg).num_threads == threads
+
+
+@pytest.mark.parametrize("env", ["abc", "-1", "65", "2.5"])
+def test_an_inference_thread_count_that_is_none_is_refused_by_its_name(monkeypatch, env):
+    monkeypatch.setenv("SONOTRACE_NUM_THREADS", env)
+    with pytest.raises(ValueError, match=rf"^SONOTRACE_NUM_THREADS='{env}': must be a whole "
+                                         r"number from 1 to 64 \(0 or unset: 2\)$"):
+        Runtime()
