@@ -144,12 +144,14 @@ class Claims:
 
     # ----------------------------------------------------------------- reading
 
-    def held_by_others(self, page: str | None) -> dict[str, Claim]:
-        """Fresh claims of pages other than ``page``: ``{path: newest claim}``."""
+    def held_by_others(self, page: str | None, reader: str | None = None) -> dict[str, Claim]:
+        """Fresh claims of pages other than ``page``: ``{path: newest claim}``; with
+        ``reader``, not those of that reader's other pages either (a tab they closed
+        held its claim, and it was said to them as another's)."""
         try:
             self._ready()
             with self.engine.connect() as conn:
-                return _others(conn, page, self._fresh_since())
+                return _others(conn, page, self._fresh_since(), reader)
         except (SQLAlchemyError, OSError, _Resting) as exc:
             self._failed(exc, "could not be read")
             return {}
@@ -192,7 +194,8 @@ class Claims:
         shas : dict, optional
             ``{path: sha256}`` recorded with the claim.
         reader : str, optional
-            The reader's name, shown to other pages.
+            The reader's name, shown to other pages; that reader's own claims from
+            other pages do not count as taken.
 
         Returns
         -------
@@ -206,7 +209,7 @@ class Claims:
             self._ready()
             with self.engine.begin() as conn:
                 _lock(conn)
-                taken = _others(conn, page, self._fresh_since())
+                taken = _others(conn, page, self._fresh_since(), reader)
                 chosen = next((p for p in paths if p not in taken), None)
                 if chosen is not None and page:
                     self._write(conn, page, chosen, (shas or {}).get(chosen), reader)
@@ -215,11 +218,17 @@ class Claims:
             self._failed(exc, "could not be used")
             return paths[0]
 
-    def release(self, page: str | None, path: str | None = None) -> None:
-        """End ``page``'s claim (only if it is on ``path``, when given)."""
+    def release(self, page: str | None, path: str | None = None,
+                reader: str | None = None) -> None:
+        """End ``page``'s claim (only if it is on ``path``, when given); with ``path``
+        and ``reader``, that reader's claims on ``path`` from other pages too (the
+        entry is saved: a tab of theirs closed before would say it open for minutes)."""
         if not page:
             return
-        statement = sa.delete(CLAIMS).where(CLAIMS.c.page == page)
+        mine = CLAIMS.c.page == page
+        if path is not None and reader:
+            mine = sa.or_(mine, CLAIMS.c.reader == reader[:200])
+        statement = sa.delete(CLAIMS).where(mine)
         if path is not None:
             statement = statement.where(CLAIMS.c.path == path)
         try:
@@ -254,7 +263,8 @@ def _lock(conn: sa.Connection) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def _others(conn: sa.Connection, page: str | None, since: float) -> dict[str, Claim]:
+def _others(conn: sa.Connection, page: str | None, since: float,
+            reader: str | None = None) -> dict[str, Claim]:
     statement = (
         sa.select(CLAIMS)
         .where(CLAIMS.c.claimed_at >= since)
@@ -262,6 +272,9 @@ def _others(conn: sa.Connection, page: str | None, since: float) -> dict[str, Cl
     )
     if page:
         statement = statement.where(CLAIMS.c.page != page)
+    if reader:
+        statement = statement.where(
+            sa.or_(CLAIMS.c.reader.is_(None), CLAIMS.c.reader != reader[:200]))
     # Ordered oldest first, so each path keeps its newest claim.
     return {row.path: Claim(**row._mapping) for row in conn.execute(statement)}
 

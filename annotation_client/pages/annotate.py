@@ -2112,7 +2112,7 @@ def show_worklist(_loaded, _refresh, saved, meta, _opened=None, token=None, anno
         return [], _worklist_error(exc), None, True, True
     current = _worklist_current(meta, listing.entries)
     own = get_reader() is not None  # the listing succeeded, so the reader was named
-    claims = book.held_by_others(token) if book is not None else {}
+    claims = book.held_by_others(token, _claim_reader(annotator)) if book is not None else {}
     note = _views.worklist_summary(listing, own=own)
     if current in claims:
         note.append(_views.alert(claims[current].sentence(time.time()), "info",
@@ -2158,8 +2158,11 @@ def _follow_claim(book, meta, saved, token, annotator) -> None:
         else:
             book.release(token)
     elif ids.SAVED_WORK in triggered and path and isinstance(saved, dict) \
-            and saved.get("image") == meta.get("sha256"):
-        book.release(token, path)
+            and saved.get("image") == meta.get("sha256") and saved.get("versions"):
+        # A save: its SAVED_WORK lists the versions this page saved. A load writes the
+        # work it put on screen, without them, and the reader goes on reading the entry
+        # (every case reopened to revise was left unclaimed).
+        book.release(token, path, reader=_claim_reader(annotator))
 
 
 @callback(
@@ -2319,12 +2322,16 @@ def keep_work_over_link(cancelled):
     State(ids.IMAGE_META, "data"),
     State(ids.AUTO_SEGMENT, "value"),
     State(ids.LOAD_SAVED_BUTTON, "n_clicks"),
+    State(ids.ANNOTATOR, "value"),
     prevent_initial_call=True,
 )
-def revise_linked(_opened, _segmented, revise, meta, auto, clicks):
-    """Load the saved version a Saved page link names (``version``), else the latest,
-    of the image the link opened; or the version an image opened from the worklist,
-    an upload or a kept copy revises (:func:`open_to_revise` names it).
+def revise_linked(_opened, _segmented, revise, meta, auto, clicks, annotator=None):
+    """Load the saved version a Saved page link names (``version``), else the one the
+    image would load picked from the worklist (:func:`_version_to_revise`: the
+    reader's own latest, or the latest with no reader named; none when only other
+    readers saved it, so that a second reading stays independent), of the image the
+    link opened; or the version an image opened from the worklist, an upload or a
+    kept copy revises (:func:`open_to_revise` names it).
 
     As a click of *Load it to revise* would, and only once the model server has
     answered for the image (or none is asked: segment on open is off), since an
@@ -2364,9 +2371,13 @@ def revise_linked(_opened, _segmented, revise, meta, auto, clicks):
     if not _loadable(meta):
         return no, None, changed, no
     version = revise.get("version")
-    named = ({"image": meta["sha256"], "version": version}
-             if isinstance(version, int) and not isinstance(version, bool) else no)
-    return clicks + 1, None, changed, named
+    if not isinstance(version, int) or isinstance(version, bool):
+        # A bare link (a bookmark, a message, another system's): as the entry picked.
+        # It loaded the image's latest, another reader's reading among them.
+        version = _version_to_revise(meta, annotator)
+        if version is None:
+            return no, None, changed, no
+    return clicks + 1, None, changed, {"image": meta["sha256"], "version": version}
 
 
 def _changed_file_note(meta: dict):
@@ -2430,7 +2441,7 @@ def _next_path(entries, meta, token, annotator, *, claim: bool):
         chosen = book.claim_first(token, paths, shas={e.path: e.sha256 for e in order},
                                   reader=_claim_reader(annotator))
     else:
-        taken = book.held_by_others(token)
+        taken = book.held_by_others(token, _claim_reader(annotator))
         chosen = next((p for p in paths if p not in taken), None)
     return _ALL_CLAIMED if chosen is None else chosen
 

@@ -1101,12 +1101,12 @@ def test_an_ai_outline_saved_as_offered_is_unedited_though_its_raster_differs(
 # --------------------------------------------------------------------------- links from Saved
 
 
-def _revise(app, annotate, fired, revise, meta=META, auto=True, clicks=None):
+def _revise(app, annotate, fired, revise, meta=META, auto=True, clicks=None, annotator=None):
     def run():
         context_value.set(AttributeDict(
             triggered_inputs=[{"prop_id": f"{prop}.data", "value": 1} for prop in fired]))
         with app.server.test_request_context("/_dash-update-component"):
-            return annotate.revise_linked(1, 1, revise, meta, auto, clicks)
+            return annotate.revise_linked(1, 1, revise, meta, auto, clicks, annotator)
     return copy_context().run(run)
 
 
@@ -1117,17 +1117,22 @@ def test_a_linked_image_is_loaded_once_the_model_server_has_answered(app, annota
     # Opened: the AI outline is still to come, and would cover a load made now.
     with pytest.raises(PreventUpdate):
         _revise(app, annotate, [ids.IMAGE_OPENED], linked)
-    # Answered (an outline, or a failure): one click of Load, and the wish is spent.
-    assert _revise(app, annotate, [ids.SEGMENT_DONE], linked, clicks=2) == (3, None, no, no)
-    assert _revise(app, annotate, [ids.SEGMENT_DONE], linked) == (1, None, no, no)
+    # Answered (an outline, or a failure): one click of Load, of the latest (no reader
+    # is named), and the wish is spent.
+    latest = {"image": SHA, "version": 1}
+    assert _revise(app, annotate, [ids.SEGMENT_DONE], linked, clicks=2) == (
+        3, None, no, latest)
+    assert _revise(app, annotate, [ids.SEGMENT_DONE], linked) == (1, None, no, latest)
     # A forged click count is not a 500.
-    assert _revise(app, annotate, [ids.SEGMENT_DONE], linked, clicks="many") == (1, None, no, no)
+    assert _revise(app, annotate, [ids.SEGMENT_DONE], linked, clicks="many") == (
+        1, None, no, latest)
     # No AI asked for: at once.
-    assert _revise(app, annotate, [ids.IMAGE_OPENED], linked, auto=False) == (1, None, no, no)
+    assert _revise(app, annotate, [ids.IMAGE_OPENED], linked, auto=False) == (
+        1, None, no, latest)
     # A worklist link names its entry.
     worklist_meta = dict(META, worklist_path="left/scan.png")
     assert _revise(app, annotate, [ids.SEGMENT_DONE], {"worklist_path": "left/scan.png"},
-                   meta=worklist_meta) == (1, None, no, no)
+                   meta=worklist_meta) == (1, None, no, latest)
 
 
 def test_a_link_loads_nothing_for_another_image_or_without_a_version(app, annotate, data_dir):
@@ -1422,11 +1427,11 @@ def test_a_linked_file_that_holds_another_image_now_is_said_so_once(app, annotat
         text_of(note))
     # Said once; the wish goes on as for any link (the file's own versions load).
     assert _revise(app, annotate, [ids.SEGMENT_DONE], revise, meta=worklist_meta) == (
-        1, None, no, no)
+        1, None, no, {"image": SHA, "version": 1})
     # The image the link expects: nothing to say.
     same = {"worklist_path": "left/scan.png", "expect": SHA}
     assert _revise(app, annotate, [ids.IMAGE_OPENED], same, meta=worklist_meta,
-                   auto=False) == (1, None, no, no)
+                   auto=False) == (1, None, no, {"image": SHA, "version": 1})
 
 
 def test_a_link_carries_the_hash_it_expects_only_when_it_is_one(annotate, tmp_path):
@@ -1481,8 +1486,16 @@ def test_a_link_to_an_older_version_loads_that_version(app, annotate, data_dir):
     # load_saved takes the version so named.
     loaded, label = _load_named(app, annotate, named)
     assert loaded["version"] == 1 and label == "benign"
-    # A link that names no version loads the latest, as before.
-    assert _revise(app, annotate, [ids.SEGMENT_DONE], {"sha256": SHA}) == (1, None, no, no)
+    # A link that names no version loads as the entry picked would: with no reader
+    # named the latest, with one their own latest, and none of another reader's
+    # (a bare ?open= link loaded Dr Bashir's v2 for Dr Amal; a second reader's, for a
+    # reader who had saved none, ended their independent reading).
+    assert _revise(app, annotate, [ids.SEGMENT_DONE], {"sha256": SHA}) == (
+        1, None, no, {"image": SHA, "version": 2})
+    assert _revise(app, annotate, [ids.SEGMENT_DONE], {"sha256": SHA},
+                   annotator="Dr Amal") == (1, None, no, {"image": SHA, "version": 1})
+    assert _revise(app, annotate, [ids.SEGMENT_DONE], {"sha256": SHA},
+                   annotator="Dr Cy") == (no, None, no, no)
     # A file that holds another image now: its own versions, not the number the link
     # gave for the image it expected.
     worklist_meta = dict(META, worklist_path="left/scan.png")

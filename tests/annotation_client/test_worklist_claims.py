@@ -66,6 +66,32 @@ def test_release_ends_the_claim_only_on_its_entry(book):
     assert book.held_by_others("page-b") == {}
 
 
+def test_a_readers_claims_from_their_other_pages_are_not_anothers(book):
+    # A tab Dr A closed kept its claim: their new tab was told "Dr A opened this image
+    # ... and has not saved it yet", and Open next passed over the case for them.
+    book.claim("page-a", "case01.png", reader="Dr A")
+    book.claim("page-b", "case02.png", reader="Dr B")
+    book.claim("page-x", "case03.png")  # a page that named nobody
+    assert list(book.held_by_others("page-a2", "Dr A")) == ["case02.png", "case03.png"]
+    assert list(book.held_by_others("page-c", "Dr C")) == [
+        "case01.png", "case02.png", "case03.png"]
+    assert book.claim_first("page-a2", ["case01.png", "case02.png"], reader="Dr A") == (
+        "case01.png")
+    assert book.claim_first("page-c", ["case01.png", "case02.png", "case04.png"],
+                            reader="Dr C") == "case04.png"
+
+
+def test_a_save_ends_the_readers_claims_on_the_entry_from_every_page(book):
+    book.claim("page-a", "case01.png", reader="Dr A")  # a tab closed since
+    book.claim("page-b", "case01.png", reader="Dr B")  # another reader has it open too
+    book.claim("page-a3", "case02.png", reader="Dr A")
+    book.claim("page-a2", "case01.png", reader="Dr A")
+    book.release("page-a2", "case01.png", reader="Dr A")  # saved in the new tab
+    seen = book.held_by_others("page-c")
+    assert {p: c.reader for p, c in seen.items()} == {"case01.png": "Dr B",
+                                                      "case02.png": "Dr A"}
+
+
 def test_a_claim_lapses_after_the_claim_minutes(book, clock):
     book.claim("page-a", "case01.png")
     clock.now += CLAIM_MINUTES * 60 - 1
@@ -295,8 +321,13 @@ def test_saving_ends_the_claim_and_another_upload_moves_it(tmp_path):
     app = _worklist_app(tmp_path)
     assert _next(app, "page-a", "Dr A")[0] == "one.png"
     meta = _meta(app, "one.png")
-    # Saved: the claim ends (the entry is annotated anyway).
+    # A saved version loaded to revise it (as on opening an entry that has one): the
+    # reader goes on reading it, and the claim stays (it ended, as if saved).
     _listing(app, "page-a", meta, f"{ids.SAVED_WORK}.data", saved={"image": meta["sha256"]})
+    assert any("open by" in label for label in _listing(app, "page-b")[0])
+    # Saved: the claim ends (the entry is annotated anyway).
+    _listing(app, "page-a", meta, f"{ids.SAVED_WORK}.data",
+             saved={"image": meta["sha256"], "versions": [1]})
     assert not any("open by" in label for label in _listing(app, "page-b")[0])
     # Open again, then an upload opened over it: the claim goes with the entry.
     _listing(app, "page-a", meta, f"{ids.IMAGE_OPENED}.data")
