@@ -210,7 +210,8 @@ class Claims:
             with self.engine.begin() as conn:
                 _lock(conn)
                 taken = _others(conn, page, self._fresh_since(), reader)
-                chosen = next((p for p in paths if p not in taken), None)
+                chosen = next((p for p in paths if not held(taken, p, (shas or {}).get(p))),
+                              None)
                 if chosen is not None and page:
                     self._write(conn, page, chosen, (shas or {}).get(chosen), reader)
                 return chosen
@@ -277,6 +278,17 @@ def _others(conn: sa.Connection, page: str | None, since: float,
             sa.or_(CLAIMS.c.reader.is_(None), CLAIMS.c.reader != reader[:200]))
     # Ordered oldest first, so each path keeps its newest claim.
     return {row.path: Claim(**row._mapping) for row in conn.execute(statement)}
+
+
+def held(claims: dict[str, Claim], path: str, sha256: str | None = None) -> Claim | None:
+    """The claim among ``claims`` (``{path: claim}``) on the entry ``path``, or on the
+    same image under another path (a copy of the file elsewhere in the worklist: both
+    readers would save versions of one image); None when neither is claimed."""
+    if path in claims:
+        return claims[path]
+    if not sha256:
+        return None
+    return next((c for c in claims.values() if c.sha256 == sha256), None)
 
 
 _BOOKS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()

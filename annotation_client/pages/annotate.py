@@ -2114,8 +2114,12 @@ def show_worklist(_loaded, _refresh, saved, meta, _opened=None, token=None, anno
     own = get_reader() is not None  # the listing succeeded, so the reader was named
     claims = book.held_by_others(token, _claim_reader(annotator)) if book is not None else {}
     note = _views.worklist_summary(listing, own=own)
-    if current in claims:
-        note.append(_views.alert(claims[current].sentence(time.time()), "info",
+    claim = _claims.held(claims, current, (meta or {}).get("sha256")) if current else None
+    if claim is not None:
+        # A copy of the image under another path is the same image to read.
+        copy = "" if claim.path == current else (
+            f" It is open there as {claim.path}, a copy of this file.")
+        note.append(_views.alert(claim.sentence(time.time()) + copy, "info",
                                  id="worklist-claimed"))
     return (
         _views.worklist_options(listing.entries, current, claims),
@@ -2442,7 +2446,8 @@ def _next_path(entries, meta, token, annotator, *, claim: bool):
                                   reader=_claim_reader(annotator))
     else:
         taken = book.held_by_others(token, _claim_reader(annotator))
-        chosen = next((p for p in paths if p not in taken), None)
+        shas = {e.path: e.sha256 for e in order}
+        chosen = next((p for p in paths if not _claims.held(taken, p, shas[p])), None)
     return _ALL_CLAIMED if chosen is None else chosen
 
 
@@ -3814,6 +3819,9 @@ clientside_callback(
         // No answer yet; or a question first (data-question), whose OK saves.
         if (!props || props['data-question']) { return [no, no]; }
         if (props['data-version'] === undefined) { return [no, null]; }  // not saved
+        // Saved with something to read (a reading that contradicts itself, an index
+        // not updated, versions saved meanwhile): the message stays, with the image.
+        if (props['data-attention']) { return [no, null]; }
         return [(nextClicks || 0) + 1, null];
     }
     """,
@@ -4203,16 +4211,21 @@ def save(_clicks, meta, history, ai, classification, final_label, note, annotato
     work["versions"] = [*own, saved.version][-MAX_OWN_VERSIONS:]
     conflict = _consistency.reading_conflict(
         record["final"]["label"], bool(paths), descriptor_values.get("assessment"))
+    # Saved, with something to read: Save & next stays on the image, or the message
+    # would go with it (cleared as the next image opens) unread.
+    attention = bool(missed or conflict or saved.indexed is False)
     return html.Div(
         [
-            _views.alert(details, "warning" if missed else "success", title="Saved."),
+            _views.alert(details, "warning" if missed or saved.indexed is False else "success",
+                         title="Saved."),
             # Repeated from the hint beside the label: saved, but worth a second look.
             *([_views.alert(conflict, "warning", title="Check:", id="save-check")]
               if conflict else []),
         ],
         id="save-result",
         title=f"Saved in {saved.folder}",
-        **{"data-version": str(saved.version), "data-folder": str(saved.folder)},
+        **{"data-version": str(saved.version), "data-folder": str(saved.folder),
+           **({"data-attention": "1"} if attention else {})},
     ), work
 
 

@@ -26,7 +26,7 @@ from selenium.webdriver.common.actions.wheel_input import ScrollOrigin
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from annotation_client import ids
 
@@ -239,6 +239,30 @@ def test_save_and_next_saves_then_opens_the_next_case_and_a_refusal_stays(
     _press(dash_duo, "s", shift=True)
     wait_for(dash_duo, lambda: _image_name(dash_duo) == "c.png", 20, "c.png did not open")
     assert _versions(data_dir, worklist, "b.png") == ["v001.json"]
+
+
+def test_save_and_next_stays_on_a_case_whose_save_has_something_to_read(
+        dash_duo, data_dir, worklist):
+    # The save's "Check:" (a reading that contradicts itself) went with the case: the
+    # next image opened at once and cleared it, unread.
+    _start(dash_duo, data_dir, worklist)
+    driver = dash_duo.driver
+    driver.find_element(By.ID, ids.ANNOTATOR).send_keys("Fast Reader", Keys.TAB)
+    click(driver, By.XPATH,
+          f"//*[@id='{ids.FINAL_LABEL}']//label[normalize-space()='malignant']")
+    Select(driver.find_element(By.ID, ids.descriptor("assessment"))).select_by_value("2")
+    dash_duo.wait_for_contains_text(f"#{ids.READING_HINT}", "is not a malignant reading",
+                                    timeout=10)
+    click(driver, By.ID, ids.SAVE_NEXT_BUTTON)
+    dash_duo.wait_for_element("#save-result[data-version='1']", timeout=20)
+    settled(dash_duo, quiet=1.5)
+    assert _image_name(dash_duo) == "a.png"
+    assert _versions(data_dir, worklist, "a.png") == ["v001.json"]
+    check = dash_duo.find_element("#save-check").text
+    assert "The final label is malignant, but BI-RADS 2" in check
+    # Read, and on to the next case by hand.
+    click(driver, By.ID, ids.WORKLIST_FOLLOWING)
+    wait_for(dash_duo, lambda: _image_name(dash_duo) != "a.png", 20, "Next did not open")
 
 
 def _answer_question(dash_duo, accept: bool) -> str:

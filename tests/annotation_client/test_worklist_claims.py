@@ -92,6 +92,19 @@ def test_a_save_ends_the_readers_claims_on_the_entry_from_every_page(book):
                                                       "case02.png": "Dr A"}
 
 
+def test_a_copy_of_a_claimed_image_under_another_path_counts_as_claimed(book):
+    # The same bytes at two paths are one image: two readers saved versions of it at
+    # once, each unwarned.
+    book.claim("page-a", "case01.png", sha256="a" * 64, reader="Dr A")
+    taken = book.held_by_others("page-b", "Dr B")
+    assert _claims.held(taken, "copies/case01.png", "a" * 64).path == "case01.png"
+    assert _claims.held(taken, "copies/case01.png", "b" * 64) is None
+    assert _claims.held(taken, "copies/case01.png") is None  # no hash known
+    assert book.claim_first("page-b", ["copies/case01.png", "case02.png"],
+                            shas={"copies/case01.png": "a" * 64, "case02.png": "b" * 64},
+                            reader="Dr B") == "case02.png"
+
+
 def test_a_claim_lapses_after_the_claim_minutes(book, clock):
     book.claim("page-a", "case01.png")
     clock.now += CLAIM_MINUTES * 60 - 1
@@ -357,3 +370,19 @@ def test_under_blinded_reading_claims_neither_skip_nor_show(tmp_path):
 
         names = sa.inspect(get_index().engine).get_table_names()
     assert "worklist_claims" not in names
+
+
+@pytest.mark.usefixtures("an_app_exists")
+def test_a_copy_of_an_open_image_is_said_open_and_passed_over(tmp_path):
+    app = _worklist_app(tmp_path)
+    folder = tmp_path / "worklist"
+    (folder / "copies").mkdir()
+    (folder / "copies" / "one.png").write_bytes((folder / "one.png").read_bytes())
+    assert _next(app, "page-a", "Dr A")[0] == "copies/one.png"  # listed first
+    # Dr B's Open next passes over one.png too: the same image.
+    assert _next(app, "page-b", "Dr B")[0] == "three.png"
+    # Dr C picks one.png all the same: the page says who has it open, and where.
+    meta = _meta(app, "one.png")
+    _labels, note = _listing(app, "page-c", meta, f"{ids.IMAGE_OPENED}.data", name="Dr C")
+    assert note.endswith("Dr A opened this image less than a minute ago and has not saved "
+                         "it yet. It is open there as copies/one.png, a copy of this file.")
