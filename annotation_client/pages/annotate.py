@@ -2747,12 +2747,16 @@ def _revised(meta: dict, history: dict | None,
     readers: set[str] = set()
     for version in versions:
         if version not in loadable:
-            raise ValueError(f"version {version}, which this work revises, is not a saved "
-                             "version you can load")
+            # A sign-in that changed since the load (another reader at the same
+            # browser, under blinded reading): the work on screen is another's.
+            raise ValueError(f"Version {version}, which this work revises, is not a saved "
+                             "version you can load (under blinded reading, your own "
+                             "only: if the sign-in changed since it was loaded, open the "
+                             "image again)")
         try:
             record = store.load_record(sha, version)
         except OSError as exc:
-            raise ValueError(f"version {version}, which this work revises, cannot be read "
+            raise ValueError(f"Version {version}, which this work revises, cannot be read "
                              f"({exc.strerror or exc})") from None
         if not isinstance(record, dict):
             raise ValueError(f"the record of version {version} is not a saved record")

@@ -667,7 +667,7 @@ def test_a_save_records_the_versions_it_revises_read_from_their_records(
 @pytest.mark.parametrize(
     ("loaded_versions", "reason"),
     [
-        ([9], "version 9, which this work revises, is not a saved version you can load"),
+        ([9], "Version 9, which this work revises, is not a saved version you can load"),
         (["1"], "the editor's list of loaded versions is damaged"),
         ("1", "the editor's list of loaded versions is damaged"),
         ([1], "the record of version 1 cannot say what it revised: based_on readers 'Dr A'"),

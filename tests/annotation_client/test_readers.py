@@ -309,7 +309,8 @@ def test_a_reader_revising_their_own_read_stays_independent_and_cannot_claim_ano
     assert record["based_on"] == {"version": 1, "annotator": "Dr Bo", "readers": ["Dr Bo"]}
     # A request that names Dr Ada's v2, which Dr Bo cannot load, is refused.
     text = save_after_loading(BO, [2])
-    assert text.startswith("Not saved.") and "version 2, which this work revises, is not" in text
+    assert text.startswith("Not saved.") and "Version 2, which this work revises, is not" in text
+    assert "if the sign-in changed since it was loaded, open the image again" in text
     assert AnnotationStore(data_dir).next_version(META["sha256"]) == 4
 
 
