@@ -2090,7 +2090,9 @@ def _worklist_error(exc: Exception):
     State(ids.IMAGE_META, "data"),
     Input(ids.IMAGE_OPENED, "data"),
     State(ids.WORKLIST_CLAIM_TOKEN, "data"),
-    State(ids.ANNOTATOR, "value"),
+    # An Input: which claims are another reader's depends on who reads (the name a
+    # shared browser recalls on load is often the last reader's, typed over after).
+    Input(ids.ANNOTATOR, "value"),
 )
 def show_worklist(_loaded, _refresh, saved, meta, _opened=None, token=None, annotator=None):
     """The worklist's entries and their status: on load, on Refresh, after each open and save;
