@@ -291,9 +291,10 @@ def register(
                        reason)
         return flask.jsonify({"error": {"code": code, "message": reason}}), status
 
-    def no_script(_rest):
+    def no_script(_rest=None):
         # A script address with no package part, which Dash's own rule (package, then
         # file) does not match: the page's routing answered it with the page, a 200.
+        # (And a package Dash does not know: see failures_are_json.)
         return flask.jsonify({"error": {
             "code": "not_found", "message": f"no script at {flask.request.path[:200]}"}}), 404
 
@@ -317,8 +318,7 @@ def register(
             # A stale or made-up script address: Dash raises for a library it does not
             # know, which would be a 500 and a traceback.
             logger.warning("no script at %s: %s", path[:200], exc)
-            return flask.jsonify({"error": {
-                "code": "not_found", "message": f"no script at {path[:200]}"}}), 404
+            return no_script()
         raise exc
 
     @app.server.before_request

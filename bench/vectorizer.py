@@ -185,13 +185,21 @@ def largest_fill() -> tuple[float, float]:
 #: Run in a fresh process, so that its peak resident memory is this refusal's:
 #: shapely's (GEOS) memory is C memory, which tracemalloc does not see.
 NOISE_SCRIPT = """
-import resource, sys, time
+import sys, time
 import numpy as np
 sys.path.insert(0, sys.argv[1])
 from vectorizer import mask_to_paths
+
+def peak_mb():
+    # VmHWM, not ru_maxrss: Linux keeps the parent's high-water mark in the
+    # latter across fork and exec, so a large benchmark process would show as ours.
+    with open("/proc/self/status") as status:
+        line = next(l for l in status if l.startswith("VmHWM:"))
+    return int(line.split()[1]) / 1024
+
 side = int(sys.argv[2])
 noise = np.random.default_rng(0).random((side, side)) < 0.5
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+before = peak_mb()
 start = time.perf_counter()
 try:
     mask_to_paths(noise)
@@ -200,7 +208,7 @@ except ValueError:
 else:
     sys.exit("the noise mask was not refused")
 seconds = time.perf_counter() - start
-print(seconds, before / 1024, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+print(seconds, before, peak_mb())
 """
 
 

@@ -493,8 +493,7 @@ def _fmt_ring(poly: np.ndarray) -> str:
     return " ".join(parts) + " Z"
 
 
-def region_polygons(mask: np.ndarray, max_vertices: int, turdsize: int,
-                    max_chars: int | None = None) -> list[list[np.ndarray]]:
+def region_polygons(mask: np.ndarray, max_vertices: int, turdsize: int) -> list[list[np.ndarray]]:
     """Per region, the simplified rings (outer first, then holes) as (k, 2) arrays.
 
     Outer rings have positive shoelace area (clockwise on screen), holes negative,
@@ -519,12 +518,19 @@ def region_polygons(mask: np.ndarray, max_vertices: int, turdsize: int,
     no pixel), so this ends. ``max_vertices`` may therefore be exceeded, on the
     regions that could not be described within it; every region that fits keeps
     it. A pinched region stays one region, as ``measure_regions`` counts it.
+    """
+    return _outlined(mask, max_vertices, turdsize)[0]
 
-    With ``max_chars``, a ValueError is raised as soon as the paths
-    :func:`mask_to_paths` would write from the rings reach more than that many
-    characters, at the first pass or after any round of simplifying again. A round
-    only gives a region a larger budget or its traced rings, which hold at least as
-    many vertices, so the paths could not come back under it; on a noise mask
+
+def _outlined(mask: np.ndarray, max_vertices: int, turdsize: int,
+              max_chars: int | None = None) -> tuple[list[list[np.ndarray]], list[str]]:
+    """:func:`region_polygons`' rings, and the path :func:`mask_to_paths` writes for
+    each region.
+
+    With ``max_chars``, a ValueError is raised as soon as the paths reach more than
+    that many characters, at the first pass or after any round of simplifying again.
+    A round only gives a region a larger budget or its traced rings, which hold at
+    least as many vertices, so the paths could not come back under it; on a noise mask
     (thousands of holes in one region) the rounds would cost tens of seconds and
     gigabytes before the paths were refused for their length.
     """
@@ -534,8 +540,8 @@ def region_polygons(mask: np.ndarray, max_vertices: int, turdsize: int,
         dense.append([p if signed_area(p) > 0 else p[::-1] for p in rings])
     budgets = [max_vertices] * len(dense)
     out = [_simplify_region(rings, max_vertices, mask.shape) for rings in dense]
-    lengths = [_written_length(rings) for rings in out]
-    _check_length(lengths, max_chars)
+    written = [_path_of(rings) for rings in out]
+    _check_length(written, max_chars)
     traced: set[int] = set()  # regions that are their traced rings, which fit
     while misfits := _misfits(out) - traced:
         for i in misfits:
@@ -545,18 +551,18 @@ def region_polygons(mask: np.ndarray, max_vertices: int, turdsize: int,
             else:
                 budgets[i] *= 2
                 out[i] = _simplify_region(dense[i], budgets[i], mask.shape)
-            lengths[i] = _written_length(out[i])
-            _check_length(lengths, max_chars)
-    return out
+            written[i] = _path_of(out[i])
+            _check_length(written, max_chars)
+    return out, written
 
 
-def _written_length(rings: list[np.ndarray]) -> int:
-    """Characters of the path :func:`mask_to_paths` writes for one region's rings."""
-    return len(" ".join(_fmt_ring(p) for p in rings))
+def _path_of(rings: list[np.ndarray]) -> str:
+    """The path of one region's rings (outer first, then holes), as written."""
+    return " ".join(_fmt_ring(p) for p in rings)
 
 
-def _check_length(lengths: list[int], max_chars: int | None) -> None:
-    if max_chars is not None and (total := sum(lengths)) > max_chars:
+def _check_length(paths: list[str], max_chars: int | None) -> None:
+    if max_chars is not None and (total := sum(map(len, paths))) > max_chars:
         raise ValueError(f"svg_or_paths has at least {total} characters of path data; at "
                          f"most {max_chars} can be rasterised")
 
@@ -760,10 +766,9 @@ def mask_to_paths(mask, max_vertices=32, *, turdsize=2) -> list[str]:
     check_outlines(m, turdsize, "traced")
     try:
         # The length is checked as the paths are made, and not only at the end: see
-        # region_polygons.
-        regions = region_polygons(m, max_vertices, turdsize,
-                                  max_chars=_rasterize.MAX_PARSED_BYTES)
-        paths = [" ".join(_fmt_ring(p) for p in rings) for rings in regions]
+        # _outlined.
+        regions, paths = _outlined(m, max_vertices, turdsize,
+                                   max_chars=_rasterize.MAX_PARSED_BYTES)
         _check_rasterisable(paths, regions, m.shape)
     except ValueError as exc:
         raise ValueError(f"mask outlines to paths that svg_to_mask cannot rasterise back: "
