@@ -78,10 +78,12 @@ def is_unsaved(current: dict | None, saved: dict | None, ai_paths=None) -> bool:
     baselines = [untouched(current["image"], ai_paths)]
     if saved and saved.get("image") == current["image"]:
         baselines.append(saved)
-    return not any(_same(current, b) for b in baselines)
+    return not any(same_work(current, b) for b in baselines)
 
 
-def _same(a: dict, b: dict) -> bool:
+def same_work(a: dict, b: dict) -> bool:
+    """Whether two snapshots hold the same work: outline (as geometry), label, note,
+    descriptors and the reader's spacing."""
     if not _shapes.same_geometry(a["paths"], b.get("paths") or []):
         return False
     return all(a.get(k) == b.get(k) for k in ("label", "note", "descriptors", "spacing"))

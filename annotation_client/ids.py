@@ -125,6 +125,8 @@ PREVIOUS_SAVES_TEXT = "previous-saves-text"
 # {"image": sha256, "version": n}: the version that line names, the one Load it to revise loads
 PREVIOUS_SAVES_SHOWN = "previous-saves-shown"
 LOAD_SAVED_BUTTON = "load-saved-button"  # data-version: the version it loads
+# Said in place of that button while the version it names is the work on screen
+PREVIOUS_SAVES_ON_SCREEN = "previous-saves-on-screen"
 # {"image", "version", "paths", "at"}: a saved version to edit; {"image", "failed", "at"}
 # when it could not be read
 LOADED_SAVE = "loaded-save"

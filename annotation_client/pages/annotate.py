@@ -468,6 +468,8 @@ def _record_card(signed_in: bool = False, blinded: bool = False):
                                 outline=True,
                                 size="sm",
                             ),
+                            html.Span(id=ids.PREVIOUS_SAVES_ON_SCREEN,
+                                      className="text-body-secondary"),
                             dcc.Store(id=ids.LOADED_SAVE),
                             dcc.Store(id=ids.PREVIOUS_SAVES_SHOWN),
                         ],
@@ -2824,6 +2826,7 @@ def load_saved(clicks, meta, shown=None, notice_clicks=None):
     spaced = _typed_spacing(meta, record)
     work = _unsaved.snapshot(sha, paths, label, note, descriptors,
                              _reader_spacing(meta if spaced is None else spaced))
+    work["version"] = version  # what the work is while unchanged (see offer_load)
     newer = (
         f" A newer version, v{newest}, exists (saved since in another tab or by another "
         "reader, or this is an older version opened from the Saved page): the Record "
@@ -3381,6 +3384,7 @@ def edit(
     # (their answers, if any, came with it or are lost: the browser drops a
     # callback's older answer once a newer request is on its way).
     boxes = _pending_boxes(pending, sha)
+    found_nothing = False
     answers = sorted(_box_answers(box_result, sha), key=lambda a: a.get("request") or 0)
     for answer in answers:
         if answer.get("request") not in {r.get("at") for r in boxes}:
@@ -3395,6 +3399,11 @@ def edit(
             shape,
             _vertices(max_vertices),
         )
+        if _editing.box_note(state) == _editing.BOX_FOUND_NOTHING:
+            # The outline stays as it was: an undo step would take back nothing. The
+            # status line still says the box was answered (see measure).
+            found_nothing = True
+            continue
         if edited is not None and history["present"] == edited:
             # Graph edits in this call were made while the box was segmented (Dash
             # held the call for its answer): they are the step under the box's (unless
@@ -3410,7 +3419,7 @@ def edit(
 
     # A click record alone (a Shrink of nothing) is written, but moves no outline. A cut
     # that missed moves none either, but the status line must say so.
-    changed = _outline_of(history) != _outline_of(before) or missed
+    changed = _outline_of(history) != _outline_of(before) or missed or found_nothing
     # Boxes of another image are dropped from the list too.
     boxes_changed = boxes != (pending or [])
     if history == before and not redraw and not boxes_changed:
@@ -3419,9 +3428,13 @@ def edit(
     figure = _shapes_patch(history["present"]["paths"], opacity, visible, calipers, shape,
                            revision)
     # The drawing the graph's next edits are made on (see _shown_edits).
-    history = {**{k: v for k, v in history.items() if k != CUT_MISSED}, DRAWN: revision}
+    history = {**{k: v for k, v in history.items() if k not in (CUT_MISSED, BOX_EMPTY)},
+               DRAWN: revision}
+    # Each said while this drawing is the graph's.
     if missed:
-        history[CUT_MISSED] = revision  # said while this drawing is the graph's
+        history[CUT_MISSED] = revision
+    if found_nothing:
+        history[BOX_EMPTY] = revision
     # The browser passes on a graph event only when it differs from the last one, so
     # after Undo (or a reset, a load, an answer) the same edit made again, erasing the
     # same outline or deleting the same vertex, would be shown and never recorded,
@@ -3505,6 +3518,10 @@ def _shown_edits(history: dict, shown, max_vertices, shape) -> tuple[dict, bool 
 #: The history's record of a cut that reached no outline: the drawing it was answered
 #: with, while which the status line says so (see measure).
 CUT_MISSED = "cut_missed"
+#: The same for a box the model found nothing in (no undo step is made for it).
+BOX_EMPTY = "box_empty"
+#: The status line's words for it.
+BOX_EMPTY_TEXT = f"box re-segment: {_editing.BOX_FOUND_NOTHING}"
 
 
 def _cut(history: dict, cuts, shape, max_vertices) -> tuple[dict, bool]:
@@ -3895,10 +3912,10 @@ def measure(history, meta, _loaded, *_echoes):
         # Without it an empty outline on a normal scan reads like a segmentation that
         # never ran.
         status += " · the AI found no lesion"
-    if (history and history.get("image") == meta["sha256"]
-            and isinstance(history.get(CUT_MISSED), str)
-            and history.get(CUT_MISSED) == history.get(DRAWN)):
-        status += f" · {_editing.CUT_MISSED_TEXT}"
+    if history and history.get("image") == meta["sha256"]:
+        for key, text in ((CUT_MISSED, _editing.CUT_MISSED_TEXT), (BOX_EMPTY, BOX_EMPTY_TEXT)):
+            if isinstance(history.get(key), str) and history.get(key) == history.get(DRAWN):
+                status += f" · {text}"
     return table, html.Span(
         status, id="edit-status-text", **{"data-regions": str(len(present["paths"]))}
     )
@@ -4215,6 +4232,7 @@ def save(_clicks, meta, history, ai, classification, final_label, note, annotato
     work = _unsaved.snapshot(meta["sha256"], paths, final_label, note, descriptor_values,
                              _reader_spacing(meta))
     work["versions"] = [*own, saved.version][-MAX_OWN_VERSIONS:]
+    work["version"] = saved.version
     conflict = _consistency.reading_conflict(
         record["final"]["label"], bool(paths), descriptor_values.get("assessment"))
     # Saved, with something to read: Save & next stays on the image, or the message
@@ -4338,20 +4356,62 @@ def mark_unsaved(history, final_label, note, *rest):
     if not meta:
         return "", "small", ""
     present = _present(history, meta)
-    current = _unsaved.snapshot(
-        meta["sha256"],
-        present["paths"],
-        final_label,
-        note,
-        dict(zip(DESCRIPTOR_OPTIONS, descriptors, strict=True)),
-        _reader_spacing(meta),
-    )
+    current = _work_on_screen(history, meta, final_label, note, descriptors)
     ai = _ai_for(ai, meta)
     # Until the AI outline reaches the history, the image is still as opened.
     baseline = ai["paths"] if ai and present["action"] != "open" else None
     if _unsaved.is_unsaved(current, saved, baseline) and not _saved_on_disk(current, meta):
         return "Unsaved changes", "small text-warning-emphasis dirty", "dirty"
     return "", "small", ""
+
+
+def _work_on_screen(history, meta: dict, final_label, note, descriptors) -> dict:
+    """The :func:`_unsaved.snapshot` of the open image's work as the page shows it
+    (``descriptors``: the values in :data:`DESCRIPTOR_OPTIONS` order)."""
+    return _unsaved.snapshot(
+        meta["sha256"],
+        _present(history, meta)["paths"],
+        final_label,
+        note,
+        dict(zip(DESCRIPTOR_OPTIONS, descriptors, strict=True)),
+        _reader_spacing(meta),
+    )
+
+
+@callback(
+    Output(ids.LOAD_SAVED_BUTTON, "style"),
+    Output(ids.PREVIOUS_SAVES_ON_SCREEN, "children"),
+    Input(ids.PREVIOUS_SAVES_SHOWN, "data"),
+    # Redrawn after every change of the work (and after a save or a load, since
+    # mark_unsaved follows those too).
+    Input(ids.UNSAVED_MARK, "className"),
+    State(ids.SAVED_WORK, "data"),
+    State(ids.HISTORY, "data"),
+    State(ids.FINAL_LABEL, "value"),
+    State(ids.NOTE, "value"),
+    *[State(ids.descriptor(name), "value") for name in DESCRIPTOR_OPTIONS],
+    State(ids.IMAGE_META, "data"),
+    prevent_initial_call=True,
+)
+def offer_load(shown, _mark, saved, history, final_label, note, *rest):
+    """Offer *Load it to revise* only when it would change what is on screen.
+
+    Just after that version was saved or loaded, and until the work changes, the
+    click would only add an undo step that changes nothing: the line says the
+    version is on screen instead.
+    """
+    *descriptors, meta = rest
+    offered = ({}, None)
+    if not (meta and isinstance(shown, dict) and isinstance(saved, dict)):
+        return offered
+    sha = meta["sha256"]
+    if not (shown.get("image") == saved.get("image") == sha
+            and shown.get("version") == saved.get("version")):
+        return offered
+    if not _unsaved.same_work(_work_on_screen(history, meta, final_label, note, descriptors),
+                              saved):
+        return offered
+    return {"display": "none"}, "It is the version on screen."
 
 
 def _saved_on_disk(current: dict, meta: dict) -> bool:

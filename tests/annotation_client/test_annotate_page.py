@@ -1913,11 +1913,19 @@ def test_a_saved_version_is_loaded_to_revise_and_saved_as_the_next(
     # The loaded work is the saved work: nothing to lose yet.
     mark = f"#{ids.UNSAVED_MARK}"
     wait_for(dash_duo, lambda: "dirty" not in dash_duo.find_element(mark).get_attribute("class"))
+    # Loading it again would change nothing: not offered while it is on screen.
+    load = driver.find_element(By.ID, ids.LOAD_SAVED_BUTTON)
+    on_screen = f"#{ids.PREVIOUS_SAVES_ON_SCREEN}"
+    wait_for(dash_duo, lambda: not load.is_displayed(), 10, "Load offered for v1 on screen")
+    assert dash_duo.find_element(on_screen).text == "It is the version on screen."
     _shot(dash_duo, artifacts_dir, "01-loaded")
 
     # Revise: a new label, then save as version 2 with the loaded geometry.
     click(driver, By.XPATH, f"//*[@id='{ids.FINAL_LABEL}']//label[normalize-space()='benign']")
     dash_duo.wait_for_element(f"{mark}.dirty", timeout=10)
+    # Changed: loading v1 again now brings it back.
+    wait_for(dash_duo, load.is_displayed, 10, "Load not offered after a change")
+    assert dash_duo.find_element(on_screen).text == ""
     click(driver, By.ID, ids.SAVE_BUTTON)
     dash_duo.wait_for_element("#save-result[data-version='2']", timeout=30)
     folder = data_dir / sha
@@ -1932,6 +1940,8 @@ def test_a_saved_version_is_loaded_to_revise_and_saved_as_the_next(
     assert np.array_equal(_read_png(folder / "v002_mask.png") > 0, mask)
     notice = f"#{ids.PREVIOUS_SAVES_TEXT}"
     wait_for(dash_duo, lambda: "v2 (of 2) by Dr Second" in dash_duo.find_element(notice).text, 10)
+    # The version just saved is the one on screen.
+    wait_for(dash_duo, lambda: not load.is_displayed(), 10, "Load offered for v2 just saved")
 
     # Undo goes back to the outline shown before the load (none).
     click(driver, By.ID, ids.UNDO_BUTTON)

@@ -79,14 +79,10 @@ def test_a_box_that_changed_only_its_inside_says_nothing_more(annotate):
     assert "last change: box ·" in _status(annotate, state)
 
 
-def test_a_box_answered_with_nothing_keeps_the_outline_and_says_so_on_screen(annotate):
-    """Through the page's edit callback: the box's empty answer is a box step with the
-    outline as it was (before, the outline inside the box was erased), and its echo
-    redraws the status line."""
-    at = 1_000
-    start = _history.new_history(_editing.make_state([OVER], "ai"), image=SHA)
-    empty = base64.b64encode(vectorizer.mask_to_png(np.zeros(SHAPE, bool))).decode()
-    answers = {"image": SHA, "answers": [{"request": at, "box": list(BOX), "mask": empty}]}
+def _answer_box(annotate, start, mask, at=1_000):
+    """The page's edit callback given the answer ``mask`` to a box pending since ``at``."""
+    encoded = base64.b64encode(vectorizer.mask_to_png(mask)).decode()
+    answers = {"image": SHA, "answers": [{"request": at, "box": list(BOX), "mask": encoded}]}
 
     def run():
         context_value.set(AttributeDict(
@@ -94,9 +90,30 @@ def test_a_box_answered_with_nothing_keeps_the_outline_and_says_so_on_screen(ann
         return annotate.edit(
             META, None, answers, None, None, None, None, 32, 0.3, True, True, None, start,
             pending=[{"image": SHA, "box": list(BOX), "at": at}], page="p" * 16)
-    out = copy_context().run(run)
-    history, echo = out[0], out[6]
-    assert history["present"]["action"] == "box" and history["present"]["paths"] == [OVER]
+    return copy_context().run(run)
+
+
+def test_a_box_answered_with_nothing_keeps_the_outline_and_says_so_on_screen(annotate):
+    """Through the page's edit callback: the box's empty answer leaves the outline as it
+    was (before, the outline inside the box was erased) and adds no undo step, which
+    would take back nothing; its echo redraws the status line, which says so."""
+    start = _history.new_history(_editing.make_state([OVER], "ai"), image=SHA)
+    out = _answer_box(annotate, start, np.zeros(SHAPE, bool))
+    history, echo, pending = out[0], out[6], out[7]
+    assert history["present"] == start["present"] and history["past"] == []
+    assert pending == []  # the box is answered: not asked again
     assert isinstance(echo, int)  # the outline's echo: measure() runs again
     status = text_of(annotate.measure(history, META, None)[1])
-    assert f"last change: box ({_editing.BOX_FOUND_NOTHING}) · 1 undo step(s)" in status
+    assert "last change: ai · 0 undo step(s)" in status
+    assert status.endswith(f" · {annotate.BOX_EMPTY_TEXT}")
+
+
+def test_the_empty_box_note_goes_with_the_next_drawing(annotate):
+    """Said while the drawing answered is the graph's: a box that then finds the lesion
+    makes its step, and the note of the empty one is gone."""
+    start = _history.new_history(_editing.make_state([OVER], "ai"), image=SHA)
+    history = _answer_box(annotate, start, np.zeros(SHAPE, bool))[0]
+    history = _answer_box(annotate, history, _lesion(), at=2_000)[0]
+    status = text_of(annotate.measure(history, META, None)[1])
+    assert "last change: box (replaced the outline it overlapped) · 1 undo step(s)" in status
+    assert annotate.BOX_EMPTY_TEXT not in status

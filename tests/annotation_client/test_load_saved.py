@@ -217,8 +217,9 @@ def test_load_saved_returns_the_saved_outline_label_note_and_descriptors(app, an
         "note": "compare with prior",
         "descriptors": {"margin": ["angular", "spiculated"], "shape": "irregular"},
         "spacing": None,  # in pixels
+        "version": 1,  # the version the work is while unchanged
     }
-    assert work == _unsaved.snapshot(
+    assert {k: v for k, v in work.items() if k != "version"} == _unsaved.snapshot(
         SHA, SAVED_PATHS, "malignant", "compare with prior",
         dict(zip(DESCRIPTOR_OPTIONS, descriptors, strict=True)),
     )
@@ -236,7 +237,7 @@ def test_load_saved_of_a_bare_record_gives_blank_fields(app, annotate, data_dir)
     assert (label, note) == (None, "")
     assert descriptors == ["", "", [], "", "", ""]
     assert work == {"image": SHA, "paths": [], "label": None, "note": None, "descriptors": {},
-                    "spacing": None}
+                    "spacing": None, "version": 1}
     assert text_of(message).startswith("Version 1 loaded: 0 outline(s). Saving makes version 2,")
 
 
@@ -250,9 +251,9 @@ def test_load_saved_loads_the_latest_of_several_versions(app, annotate, data_dir
     assert (loaded["version"], loaded["paths"]) == (3, [TRIANGLE])
     assert (label, note) == ("normal", "third")
     assert descriptors == ["", "parallel", [], "", "", "2"]
-    assert work == _unsaved.snapshot(
+    assert work == {**_unsaved.snapshot(
         SHA, [TRIANGLE], "normal", "third", {"orientation": "parallel", "assessment": "2"}
-    )
+    ), "version": 3}
     assert text_of(message) == (
         "Version 3 loaded: 1 outline(s). Saving makes version 4, recorded as a revision "
         "of version 3 by Dr Ada; Undo brings back the outline shown before."
@@ -805,6 +806,34 @@ def test_loaded_work_is_not_marked_unsaved_until_it_is_changed(app, annotate, da
     assert mark() == ""
     assert mark(label="benign") == "Unsaved changes"
     assert mark(history=_history.undo(history)) == "Unsaved changes"
+
+
+def test_load_is_not_offered_for_the_version_on_screen(app, annotate, data_dir):
+    """Just loaded, and until the work changes, a click of Load it to revise would only
+    add an undo step that changes nothing: the line says the version is on screen."""
+    _save(data_dir, SAVED_PATHS, label="malignant", note="compare with prior",
+          descriptors={"shape": "irregular", "margin": ["angular", "spiculated"]})
+    shown = []
+    _previous(app, annotate, shown=shown)
+    loaded, label, note, work, _, *descriptors = _load(app, annotate)
+    assert work["version"] == 1
+    history = _edit(annotate, [LOADED], loaded=loaded, history=_drawn_history())[0]
+
+    def offer(label=label, history=history, named=shown[0], work=work):
+        style, said = annotate.offer_load(named, "small", work, history, label, note,
+                                          *descriptors, META)
+        return style.get("display") != "none", said
+
+    assert offer() == (False, "It is the version on screen.")
+    offered = (True, None)
+    assert offer(label="benign") == offered  # a change: the click would bring v1 back
+    assert offer(history=_history.undo(history)) == offered  # the outline before the load
+    # Another version named (saved since elsewhere), or no load or save of this image yet.
+    assert offer(named={"image": SHA, "version": 2}) == offered
+    assert offer(work=None) == offered
+    assert offer(work={**work, "image": OTHER_SHA}) == offered
+    unversioned = {k: v for k, v in work.items() if k != "version"}
+    assert offer(work=unversioned) == offered
 
 
 def test_work_saved_while_the_answer_was_dropped_is_not_marked_unsaved(app, annotate, data_dir):
