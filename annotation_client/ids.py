@@ -135,6 +135,9 @@ ACTION_BAR = "action-bar"
 SAVE_NEXT_BUTTON = "save-next-button"  # saves, then opens the next worklist entry
 # {"clicks": n, "image": sha256}: the Save click that Save & next made, waiting for its answer
 SAVE_NEXT_PENDING = "save-next-pending"
+# {"image", "name", "version"}: the save Save & next went on from, said once the next
+# image is open (clear_save_message)
+SAVED_BEFORE_NEXT = "saved-before-next"
 
 # --- annotate page: worklist (SONOTRACE_WORKLIST_DIR)
 WORKLIST_CARD = "worklist-card"  # hidden when no worklist is configured

@@ -585,6 +585,7 @@ def _action_bar(config):
             ),
             html.Div(id=ids.SAVE_ALERT),
             dcc.Store(id=ids.SAVE_NEXT_PENDING),
+            dcc.Store(id=ids.SAVED_BEFORE_NEXT),
         ],
         id=ids.ACTION_BAR,
         className="sonotrace-actions",
@@ -1698,18 +1699,44 @@ def _spacing_unset(typed, meta: dict) -> str | None:
 
 @callback(
     Output(ids.SAVE_ALERT, "children", allow_duplicate=True),
+    Output(ids.SAVED_BEFORE_NEXT, "data", allow_duplicate=True),
     Input(ids.IMAGE_OPENED, "data"),
+    State(ids.SAVED_BEFORE_NEXT, "data"),
+    State(ids.IMAGE_META, "data"),
     prevent_initial_call=True,
 )
-def clear_save_message(opened):
+def clear_save_message(opened, saved_before=None, meta=None):
     """A save's message (success or failure) is about the image it was for.
 
     Left under Save, "Saved." would stand beside the next image, which no one
-    has saved.
+    has saved. After *Save & next*, though, the reader has not seen it: one line
+    says which image was saved, as which version, once the next is open.
     """
     if not opened:
         raise PreventUpdate
-    return None
+    done = _saved_before_next(saved_before, meta)
+    if done is None:
+        return None, None
+    name, version = done
+    return _views.alert(
+        f"{name}, as version {version}, before this image was opened.",
+        "success", title="Saved.", id="save-next-result",
+    ), None
+
+
+def _saved_before_next(saved_before, meta) -> tuple[str, int] | None:
+    """``(name, version)`` of the save *Save & next* went on from, when the image now
+    open is another; None otherwise (the store is the browser's: checked)."""
+    if not (isinstance(saved_before, dict) and isinstance(meta, dict)):
+        return None
+    name, version = saved_before.get("name"), saved_before.get("version")
+    if saved_before.get("image") == meta.get("sha256") or not isinstance(name, str):
+        return None
+    try:
+        version = int(version)
+    except (TypeError, ValueError):
+        return None
+    return (name[:200], version) if version > 0 else None
 
 
 def open_image(contents, request, filename, current_meta, tool="pan"):
@@ -3834,22 +3861,26 @@ clientside_callback(
     """
     function(alert, _mark, pending, saveClicks, meta, nextClicks) {
         var no = window.dash_clientside.no_update;
-        if (!pending) { return [no, no]; }
+        if (!pending) { return [no, no, no]; }
         if (pending.clicks !== saveClicks || !meta || meta.sha256 !== pending.image) {
-            return [no, null];  // Save clicked again, or another image: not this save's
+            return [no, null, no];  // Save clicked again, or another image: not this save's
         }
         var props = alert && alert.props;
         // No answer yet; or a question first (data-question), whose OK saves.
-        if (!props || props['data-question']) { return [no, no]; }
-        if (props['data-version'] === undefined) { return [no, null]; }  // not saved
+        if (!props || props['data-question']) { return [no, no, no]; }
+        if (props['data-version'] === undefined) { return [no, null, no]; }  // not saved
         // Saved with something to read (a reading that contradicts itself, an index
         // not updated, versions saved meanwhile): the message stays, with the image.
-        if (props['data-attention']) { return [no, null]; }
-        return [(nextClicks || 0) + 1, null];
+        if (props['data-attention']) { return [no, null, no]; }
+        // What was saved, said over the next image (clear_save_message): its own
+        // message goes with it.
+        var saved = {image: meta.sha256, name: meta.name, version: props['data-version']};
+        return [(nextClicks || 0) + 1, null, saved];
     }
     """,
     Output(ids.WORKLIST_NEXT, "n_clicks"),
     Output(ids.SAVE_NEXT_PENDING, "data", allow_duplicate=True),
+    Output(ids.SAVED_BEFORE_NEXT, "data"),
     Input(ids.SAVE_ALERT, "children"),
     Input(ids.UNSAVED_MARK, "className"),
     State(ids.SAVE_NEXT_PENDING, "data"),

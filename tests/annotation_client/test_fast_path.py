@@ -229,6 +229,10 @@ def test_save_and_next_saves_then_opens_the_next_case_and_a_refusal_stays(
     record = json.loads((sha_dir / "v002.json").read_text())
     assert record["final"]["note"] == "oval, parallel, circumscribed"
     assert driver.find_element(By.ID, ids.NOTE).get_attribute("value") == ""
+    # The save's own message went with a.png: a line over b.png says it was saved.
+    done = "#save-next-result"
+    assert dash_duo.find_element(done).text.startswith(
+        "Saved. a.png, as version 2, before this image was opened.")
 
     # Ctrl+Shift+S from the page (not from the note, where keys are the note's).
     note = driver.find_element(By.ID, ids.NOTE)
@@ -239,6 +243,24 @@ def test_save_and_next_saves_then_opens_the_next_case_and_a_refusal_stays(
     _press(dash_duo, "s", shift=True)
     wait_for(dash_duo, lambda: _image_name(dash_duo) == "c.png", 20, "c.png did not open")
     assert _versions(data_dir, worklist, "b.png") == ["v001.json"]
+    wait_for(dash_duo, lambda: "b.png, as version 1," in dash_duo.find_element(done).text, 10)
+    # Said once: the next image opened otherwise has no such line.
+    click(driver, By.ID, ids.WORKLIST_PREVIOUS)
+    wait_for(dash_duo, lambda: _image_name(dash_duo) == "b.png", 20, "Previous did not open")
+    settled(dash_duo, quiet=0.5)
+    assert not dash_duo.driver.find_elements(By.CSS_SELECTOR, done)
+
+
+@pytest.mark.usefixtures("an_app_exists")
+def test_the_line_over_the_next_case_takes_only_a_save_of_another_image(annotate):
+    # The store is the browser's: a forged or stale value says nothing.
+    meta = {"sha256": "b" * 64, "name": "b.png"}
+    said = {"image": "a" * 64, "name": "a.png", "version": "2"}
+    assert annotate._saved_before_next(said, meta) == ("a.png", 2)
+    for forged in (None, "a.png", {**said, "image": meta["sha256"]}, {**said, "name": 5},
+                   {**said, "version": "two"}, {**said, "version": 0}, {**said, "version": None}):
+        assert annotate._saved_before_next(forged, meta) is None, forged
+    assert annotate._saved_before_next({**said, "name": "x" * 5000}, meta)[0] == "x" * 200
 
 
 def test_save_and_next_stays_on_a_case_whose_save_has_something_to_read(
