@@ -138,9 +138,10 @@ def table_rows(summary: dict) -> list[tuple[str, str]]:
     # One outline whose edit pinched off a pixel-wide sliver is still one region to
     # the reader: its measurements are the region's, not "the largest" of two.
     prefix = "Largest region: " if summary["count"] > 1 else ""
-    rows.append((f"{prefix}max diameter", length("max_diameter")))
-    # The second caliper: a lesion's size is reported as long axis x this.
-    rows.append((f"{prefix}perpendicular diameter", length("perpendicular_diameter")))
+    # Named as a report (and the Saved page) names them: the long axis, its maximum
+    # diameter, and the perpendicular axis, the second caliper (size = long x this).
+    rows.append((f"{prefix}long axis", length("max_diameter")))
+    rows.append((f"{prefix}perpendicular axis", length("perpendicular_diameter")))
     rows.append((f"{prefix}width", length("width")))
     rows.append((f"{prefix}height", length("height")))
     rows.append((f"{prefix}orientation", largest["orientation"]))

@@ -52,7 +52,7 @@ def test_the_region_count_is_the_outline_count_when_given():
     rows = dict(m.table_rows(summary))
     assert rows["Regions"] == "1"
     # One region to the reader: its rows are not "the largest region's".
-    assert "max diameter" in rows and not any(name.startswith("Largest") for name in rows)
+    assert "long axis" in rows and not any(name.startswith("Largest") for name in rows)
     with pytest.raises(TypeError, match="outlines"):
         m.summarize(_two_rectangles(), outlines=1.0)
 
@@ -68,13 +68,13 @@ def test_table_rows_show_px_and_mm():
     assert rows["Regions"] == "2"
     assert rows["Area (total)"] == "348 px² (3.5 mm²)"
     assert rows["Largest region: orientation"] == "parallel"
-    assert "mm)" in rows["Largest region: max diameter"]
+    assert "mm)" in rows["Largest region: long axis"]
     # 30 x 10 px: the long axis is the diagonal; across it, 10 * sqrt(1000) / 30 px.
-    assert rows["Largest region: max diameter"] == "31.6 px (3.2 mm)"
-    assert rows["Largest region: perpendicular diameter"] == "10.5 px (1.1 mm)"
+    assert rows["Largest region: long axis"] == "31.6 px (3.2 mm)"
+    assert rows["Largest region: perpendicular axis"] == "10.5 px (1.1 mm)"
     names = [name for name, _ in m.table_rows(m.summarize(_two_rectangles()))]
-    assert names.index("Largest region: perpendicular diameter") == (
-        names.index("Largest region: max diameter") + 1
+    assert names.index("Largest region: perpendicular axis") == (
+        names.index("Largest region: long axis") + 1
     )
 
 
