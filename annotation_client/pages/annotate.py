@@ -4127,10 +4127,12 @@ def save(_clicks, meta, history, ai, classification, final_label, note, annotato
     # The spacing field's value follows the descriptors (absent in a call without it).
     count = len(DESCRIPTOR_OPTIONS)
     descriptors, field = descriptors[:count], descriptors[count:]
-    unset = _spacing_unset(field[0], meta) if field else None
     own = _own_versions(field[1] if len(field) > 1 else None, meta)
+    # Every refusal at once, not one per click: (message, colour).
+    refusals = []
+    unset = _spacing_unset(field[0], meta) if field else None
     if unset is not None:
-        return _views.alert(unset, "warning", title="Not saved.", id="save-result"), no
+        refusals.append((unset, "warning"))
     header = get_config().annotator_header
     if header:
         # Behind a sign-in proxy the record names the signed-in user; the field is
@@ -4139,14 +4141,9 @@ def save(_clicks, meta, history, ai, classification, final_label, note, annotato
             annotator = _signin.signed_in_name(flask.request.headers, header)
         except _signin.SignInError as exc:
             logger.warning("save refused: %s", exc)
-            return _views.alert(str(exc), "danger", title="Not saved.", id="save-result"), no
+            refusals.append((str(exc), "danger"))
     elif not isinstance(annotator, str) or not annotator.strip():
-        return _views.alert(
-            "Enter your name in Annotator before saving.",
-            "warning",
-            title="Not saved.",
-            id="save-result",
-        ), no
+        refusals.append(("Enter your name in Annotator before saving.", "warning"))
     else:
         # The index's annotator column holds 200 characters (a database that enforces
         # it would fail the index write after the files were in place), and a control
@@ -4154,20 +4151,21 @@ def save(_clicks, meta, history, ai, classification, final_label, note, annotato
         try:
             annotator = _signin.checked_name(annotator, "The annotator's name")
         except _signin.SignInError as exc:
-            return _views.alert(str(exc), "warning", title="Not saved.", id="save-result"), no
-        # A typed name is all that says who saved: two spellings would be two readers.
-        # Without the index the check is skipped, as saving works without it too.
-        known = _known_annotators()
-        spelled = _signin.same_reader_spelled_otherwise(annotator, known or ())
-        if spelled is not None:
-            return _views.alert(
-                f"“{annotator}” differs from “{spelled}”, who has saved before, only in "
-                f"case or spacing. Type “{spelled}” to save as that reader (it is offered "
-                "as you type), or a name that tells another reader apart.",
-                "warning",
-                title="Not saved.",
-                id="save-result",
-            ), no
+            refusals.append((str(exc), "warning"))
+        else:
+            # A typed name is all that says who saved: two spellings would be two
+            # readers. Without the index the check is skipped, as saving works
+            # without it too.
+            known = _known_annotators()
+            spelled = _signin.same_reader_spelled_otherwise(annotator, known or ())
+            if spelled is not None:
+                refusals.append((
+                    f"“{annotator}” differs from “{spelled}”, who has saved before, only "
+                    f"in case or spacing. Type “{spelled}” to save as that reader (it is "
+                    "offered as you type), or a name that tells another reader apart.",
+                    "warning"))
+    if refusals:
+        return _refusal(refusals), no
     if classification and classification.get("image") != meta["sha256"]:
         classification = None
     descriptor_values = dict(zip(DESCRIPTOR_OPTIONS, descriptors, strict=True))
@@ -4443,6 +4441,17 @@ def offer_load(shown, _mark, saved, history, final_label, note, *rest):
                               saved):
         return offered
     return {"display": "none"}, "It is the version on screen."
+
+
+def _refusal(refusals: list[tuple[str, str]]):
+    """The "Not saved." message of one or more ``(reason, colour)``: a list when more
+    than one, in danger's colour when any is."""
+    color = "danger" if any(c == "danger" for _, c in refusals) else "warning"
+    if len(refusals) == 1:
+        body = refusals[0][0]
+    else:
+        body = html.Ul([html.Li(reason) for reason, _ in refusals], className="mb-0")
+    return _views.alert(body, color, title="Not saved.", id="save-result")
 
 
 def _saved_on_disk(current: dict, meta: dict) -> bool:

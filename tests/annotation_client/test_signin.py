@@ -16,7 +16,7 @@ import json
 import dash
 import numpy as np
 import pytest
-from _dash_helpers import find_component
+from _dash_helpers import find_component, text_of
 from dash.exceptions import PreventUpdate
 from PIL import Image
 from werkzeug.datastructures import Headers
@@ -198,6 +198,41 @@ def test_without_the_setting_no_header_is_trusted(annotate, data_dir):
     # ...and a header does not stand in for a missing one.
     text, _work, _meta = _save(app, annotate, "", {HEADER: "mallory"})
     assert "Not saved." in text and "Enter your name in Annotator" in text
+
+
+def _items(component) -> list:
+    """The list items (html.Li) in a component tree."""
+    found = [component] if type(component).__name__ == "Li" else []
+    children = getattr(component, "children", None)
+    for child in children if isinstance(children, list | tuple) else [children]:
+        if child is not None and not isinstance(child, str | int | float):
+            found += _items(child)
+    return found
+
+
+def test_every_refusal_is_said_at_once(annotate, data_dir):
+    # No name and a spacing typed but not Set: both said, not one per click.
+    app = create_app({"DATA_DIR": data_dir, "MODEL_SERVER_URL": "http://127.0.0.1:9"})
+    meta, history, image_data = _open_work()
+    blank = [None] * len(annotate.DESCRIPTOR_OPTIONS)
+
+    def save(typed, spacing):
+        with app.server.test_request_context("/_dash-update-component", method="POST"):
+            alert, work = annotate.save(1, meta, history, None, None, "benign", "", typed,
+                                        image_data, *blank, spacing, None)
+        assert work is annotate.dash.no_update and _written(data_dir) == []
+        return alert
+
+    both = save("", "0.08")
+    reasons = [text_of(item) for item in _items(both)]
+    assert len(reasons) == 2, reasons
+    assert "Enter your name in Annotator" in reasons[1]
+    assert reasons[0].startswith("The pixel spacing field shows 0.08 mm per pixel")
+    assert text_of(both).startswith("Not saved.")
+    # One reason is a sentence, not a list of one.
+    alone = save("", "")
+    assert _items(alone) == []
+    assert text_of(alone) == "Not saved. Enter your name in Annotator before saving."
 
 
 def test_a_typed_name_longer_than_the_index_holds_is_refused(annotate, data_dir):
