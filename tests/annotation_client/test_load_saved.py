@@ -480,9 +480,11 @@ def test_each_outline_change_draws_the_largest_regions_calipers(annotate, visibl
     ]
 
 
-def _history_of(paths, image=SHA):
-    history = _history.new_history(_editing.empty_state(), image=image)
-    return _history.push(history, _editing.make_state(list(paths), "edit", density=32))
+def _history_of(paths, action="ai"):
+    """A history of one step: ``paths`` as the AI's outline, or as ``action`` made it."""
+    history = _history.new_history(_editing.empty_state(), image=SHA)
+    base = "ai" if action == "ai" else None
+    return _history.push(history, _editing.make_state(paths, action, base=base, density=32))
 
 
 # Two regions: a 6 x 2 rectangle (the largest) and one pixel. The rectangle's long axis
@@ -1075,12 +1077,6 @@ def _confirmed(app, call):
         with app.server.test_request_context("/_dash-update-component"):
             return call()
     return copy_context().run(run)
-
-
-def _history_of(paths, action="ai"):
-    history = _history.new_history(_editing.empty_state(), image=SHA)
-    base = "ai" if action == "ai" else None
-    return _history.push(history, _editing.make_state(paths, action, base=base, density=32))
 
 
 def test_an_ai_outline_saved_as_offered_is_unedited_though_its_raster_differs(
