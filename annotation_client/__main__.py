@@ -119,6 +119,34 @@ def options(argv: list[str] | None = None, environ=None) -> Options:
     )
 
 
+def write_plain_error(sock, status_int: int, reason: str, mesg: str) -> None:
+    """gunicorn's own error answer (``gunicorn.util.write_error``) as the client's.
+
+    gunicorn refuses some requests before the app sees them: a request line over
+    its limit (414, a very long address), headers over its limits (431), a malformed
+    request (400). Its answer is an HTML page without the headers of every other
+    answer; here it is plain text, like the client's other refusals, with them.
+    """
+    from gunicorn import util
+
+    from annotation_client._app import SECURITY_HEADERS
+
+    body = (f"{reason}: {mesg}" if mesg else reason).encode("utf-8", "replace") + b"\n"
+    security = "".join(f"{name}: {value}\r\n" for name, value in SECURITY_HEADERS.items())
+    head = (f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\n"
+            f"Content-Type: text/plain; charset=utf-8\r\nContent-Length: {len(body)}\r\n"
+            f"{security}\r\n")
+    util.write_nonblock(sock, head.encode("latin-1") + body)
+
+
+def _answer_errors_plainly(_worker) -> None:
+    # In the worker, after the fork: gunicorn's workers look write_error up on its util
+    # module at each error, and this process serves only this app.
+    from gunicorn import util
+
+    util.write_error = write_plain_error
+
+
 def gunicorn_settings(opts: Options, settings) -> dict:
     """gunicorn's settings for ``opts`` and the app's :class:`ClientConfig` ``settings``."""
     return {
@@ -133,6 +161,7 @@ def gunicorn_settings(opts: Options, settings) -> dict:
         # The control socket defaults to one path per user: a second client (or any
         # gunicorn 27) on the same machine would take it over. Nothing here uses it.
         "control_socket_disable": True,
+        "post_worker_init": _answer_errors_plainly,
     }
 
 

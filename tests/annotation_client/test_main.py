@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 
 import pytest
@@ -46,11 +47,46 @@ def test_the_command_serves_health_page_and_local_css(
     assert status == 200 and "_dash-config" in html
     status, css = _get(base + BOOTSTRAP_CSS)
     assert status == 200 and ".navbar" in css
+    # What gunicorn refuses before the app sees it: plain text with the headers of every
+    # other answer, not its HTML page without them.
+    for refused, code in ((base + "/learn?q=" + "x" * 6000, 414),
+                          (base + "/health", 431)):
+        extra = {f"X-Extra-{i}": "1" for i in range(120)} if code == 431 else {}
+        request = urllib.request.Request(refused, headers=extra)
+        with pytest.raises(urllib.error.HTTPError) as refusal:
+            urllib.request.urlopen(request, timeout=10)
+        assert refusal.value.code == code
+        assert refusal.value.headers["Content-Type"] == "text/plain; charset=utf-8"
+        assert refusal.value.headers["X-Frame-Options"] == "DENY"
+        assert "<" not in refusal.value.read().decode()
+    assert _get(f"{base}/health")[0] == 200
     # gunicorn 27's control socket is one path per user: a second client would take it.
     log = next(artifacts_dir.glob("service-*.log")).read_text()
     assert "Control socket" not in log
     # The model server it was given is not there: said once, at start, not found later.
     assert log.count("The model server at http://127.0.0.1:9 cannot be reached.") == 1, log
+
+
+def test_gunicorns_own_refusals_are_plain_text_with_the_security_headers():
+    import socket
+
+    from annotation_client.__main__ import write_plain_error
+    from annotation_client._app import SECURITY_HEADERS
+
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        write_plain_error(ours, 431, "Request Header Fields Too Large", "Limit 100")
+        ours.close()
+        raw = b""
+        while chunk := theirs.recv(65536):
+            raw += chunk
+    head, _, body = raw.partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    assert lines[0] == b"HTTP/1.1 431 Request Header Fields Too Large"
+    assert body == b"Request Header Fields Too Large: Limit 100\n"
+    assert f"Content-Length: {len(body)}".encode() in lines
+    for name, value in SECURITY_HEADERS.items():
+        assert f"{name}: {value}".encode() in lines, name
 
 
 @pytest.fixture
