@@ -15,6 +15,13 @@ RUN_STAMP := $(VENV)/.sonotrace-installed-run
 ALL_STAMP := $(VENV)/.sonotrace-installed-all
 PYTEST_ARGS ?=
 HOST ?= 127.0.0.1
+# tcsh exports HOST as the machine's own name: that is no bind address asked for, and
+# binding to it would open both services to the network.
+ifeq ($(origin HOST),environment)
+ifeq ($(HOST),$(shell hostname 2>/dev/null))
+HOST := 127.0.0.1
+endif
+endif
 SERVER_PORT ?= 5000
 CLIENT_PORT ?= 8050
 

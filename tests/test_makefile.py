@@ -121,6 +121,31 @@ def _words(text: str) -> set[str]:
     return set(text.replace(",", " ").split())
 
 
+def _run_command(skip_or_fail, env: dict, *args: str) -> str:
+    """The command `make run` would run (install taken as done), under ``env``."""
+    if shutil.which("make") is None:
+        skip_or_fail("make is not installed")
+    result = subprocess.run(
+        ["make", "-n", "-o", "install", *args, "run"], cwd=REPO_ROOT,
+        env={**{k: v for k, v in os.environ.items() if k != "HOST"}, **env},
+        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_make_run_takes_host_from_the_environment_but_not_tcshs_own_name(skip_or_fail):
+    import socket
+
+    assert "--host 127.0.0.1 " in _run_command(skip_or_fail, {})
+    assert "--host 0.0.0.0 " in _run_command(skip_or_fail, {"HOST": "0.0.0.0"})
+    # tcsh sets HOST to the machine's name in every environment: not a bind address.
+    name = socket.gethostname()
+    assert "--host 127.0.0.1 " in _run_command(skip_or_fail, {"HOST": name})
+    # Said on the command line, it is what was asked for.
+    assert f"--host {name} " in _run_command(skip_or_fail, {}, f"HOST={name}")
+
+
 @pytest.mark.parametrize("target", ["run", "install"])
 def test_make_run_installs_the_runtime_only(skip_or_fail, tmp_path, target):
     venv = tmp_path / "venv"
