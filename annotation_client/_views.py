@@ -9,6 +9,7 @@ import plotly.graph_objects as go
 from dash import html
 
 from . import _measurements
+from ._claims import held
 from ._record import LABELS
 
 LABEL_COLORS = {"normal": "#198754", "benign": "#0d6efd", "malignant": "#dc3545"}
@@ -164,7 +165,8 @@ def worklist_options(entries, current: str | None = None, claims=None) -> list[d
     ``entries`` are :class:`~annotation_client._worklist.WorklistEntry`; a file
     over the upload limit is shown but cannot be picked. ``claims`` (``{path:
     Claim}``, see :mod:`annotation_client._claims`) are other pages' fresh claims:
-    such an entry's status adds "open by Dr B".
+    such an entry's status adds "open by Dr B", and a copy of its image under another
+    path "open by Dr B as cases/a.png" (both readers would save versions of one image).
     """
     claims = claims or {}
     options = []
@@ -172,8 +174,11 @@ def worklist_options(entries, current: str | None = None, claims=None) -> list[d
         status = entry.status
         if entry.too_large:
             status += f" ({human_bytes(entry.size_bytes)})"
-        if entry.path in claims:
-            status += f" · open by {claims[entry.path].who()}"
+        claim = held(claims, entry.path, entry.sha256)
+        if claim is not None:
+            status += f" · open by {claim.who()}"
+            if claim.path != entry.path:
+                status += f" as {claim.path}"
         label = f"{entry.path} — {status}" + (" · open" if entry.path == current else "")
         options.append({"label": label, "value": entry.path, "disabled": entry.too_large})
     return options

@@ -238,6 +238,21 @@ def test_the_dropdown_says_who_has_an_entry_open():
                       "b.png — saved v2 · open by Another reader"]  # fmt: skip
 
 
+def test_the_dropdown_says_a_copy_of_an_entry_is_open_under_its_other_path():
+    # cases/a.png and copies/a.png hold the same image; c.png another one.
+    same, other = "1" * 64, "2" * 64
+    entries = [_worklist.WorklistEntry("cases/a.png", 10, same, 0, False),
+               _worklist.WorklistEntry("copies/a.png", 10, same, 0, False),
+               _worklist.WorklistEntry("c.png", 10, other, 0, False),
+               _worklist.WorklistEntry("huge.png", 10**9, None, 0, True)]
+    claims = {"cases/a.png": Claim("p", "cases/a.png", same, "Dr B", 0.0)}
+    labels = [o["label"] for o in _views.worklist_options(entries, None, claims)]
+    assert labels[:3] == ["cases/a.png — not annotated · open by Dr B",
+                          "copies/a.png — not annotated · open by Dr B as cases/a.png",
+                          "c.png — not annotated"]
+    assert "open by" not in labels[3]  # no hash (not read): not taken for a copy
+
+
 # --------------------------------------------------------------------------- the page's hooks
 # The callbacks called directly, in a request of the app, as test_readers.py does.
 
