@@ -2122,14 +2122,23 @@ def _worklist_error(exc: Exception):
     # An Input: which claims are another reader's depends on who reads (the name a
     # shared browser recalls on load is often the last reader's, typed over after).
     Input(ids.ANNOTATOR, "value"),
+    # Other readers save and open cases meanwhile: the statuses follow at the health
+    # poll's pace.
+    Input(ids.SERVER_POLL, "n_intervals"),
+    State(ids.WORKLIST_NOTE, "children"),
 )
-def show_worklist(_loaded, _refresh, saved, meta, _opened=None, token=None, annotator=None):
-    """The worklist's entries and their status: on load, on Refresh, after each open and save;
-    and where the open entry is ("Open: case07.png (7 of 18)", Previous and Next).
+def show_worklist(_loaded, _refresh, saved, meta, _opened=None, token=None, annotator=None,
+                  _ticks=None, shown_note=None):
+    """The worklist's entries and their status: on load, on Refresh, after each open and
+    save, and at each health poll; and where the open entry is ("Open: case07.png (7 of
+    18)", Previous and Next).
 
     Listing again is cheap: only new or changed files are read (and hashed). The
     page's claim follows what it opened and saved (:func:`_follow_claim`), and an
-    open entry another page claimed is said so.
+    open entry another page claimed is said so. The poll redraws the note under the
+    list only when its count is shown and has changed: a message in its place (Open
+    next's "every other image has a saved annotation", say) stays until the reader
+    acts, and a notice dismissed does not come back every 20 s.
     """
     if get_config().worklist_dir is None:
         raise PreventUpdate
@@ -2152,6 +2161,9 @@ def show_worklist(_loaded, _refresh, saved, meta, _opened=None, token=None, anno
             f" It is open there as {claim.path}, a copy of this file.")
         note.append(_views.alert(claim.sentence(time.time()) + copy, "info",
                                  id="worklist-claimed"))
+    if _triggered() == {ids.SERVER_POLL} and _shown_count(shown_note) in (
+            None, _shown_count(note)):
+        note = dash.no_update
     return (
         _views.worklist_options(listing.entries, current, claims),
         note,
@@ -2159,6 +2171,26 @@ def show_worklist(_loaded, _refresh, saved, meta, _opened=None, token=None, anno
         _worklist.neighbour(listing.entries, current, -1) is None,
         _worklist.neighbour(listing.entries, current, 1) is None,
     )
+
+
+def _shown_count(note) -> str | None:
+    """What the note under the worklist says of it: the text of its count line (id
+    ``worklist-count``), ``"unavailable"`` for the listing's failure, None for anything
+    else (a message in their place). ``note`` as the layout holds it, or as the browser
+    sends it back (JSON: ``{"type", "namespace", "props"}``)."""
+    if isinstance(note, list | tuple):
+        return next((c for c in map(_shown_count, note) if c is not None), None)
+    if isinstance(note, dict):
+        props = note.get("props")
+        component_id, children = ((props.get("id"), props.get("children"))
+                                  if isinstance(props, dict) else (None, None))
+    else:
+        component_id, children = getattr(note, "id", None), getattr(note, "children", None)
+    if component_id == "worklist-count":
+        return str(children)
+    if component_id == "worklist-error":
+        return "unavailable"
+    return None if children is None or isinstance(children, str) else _shown_count(children)
 
 
 def list_worklist(*args, **kwargs):

@@ -120,6 +120,55 @@ def test_the_listing_says_where_the_open_entry_is(tmp_path):
     assert result[2:] == (None, False, False)
 
 
+@pytest.mark.usefixtures("an_app_exists")
+def test_the_health_poll_redraws_the_statuses_and_keeps_a_message(tmp_path):
+    """Another reader's save shows at the next poll; the note under the list is drawn
+    again only when its count changed, and a message in its place stays."""
+    from annotation_client.pages import annotate
+
+    app = _app(tmp_path)
+    poll = f"{ids.SERVER_POLL}.n_intervals"
+
+    def listing(trigger, shown_note=None):
+        return _run(app, trigger, lambda: annotate.show_worklist(
+            True, None, None, None, None, "page", None, 3, shown_note))
+
+    options, note, *_ = listing("annotate-page-load.data")
+    assert text_of(note) == "3 image(s) · 3 not annotated"
+    # As the browser sends the note back with the next call: JSON.
+    sent = [part.to_plotly_json() for part in note]
+    assert listing(poll, sent)[1] is dash.no_update
+    assert listing(poll, sent)[0] == options
+
+    sha = hashlib.sha256((tmp_path / "worklist" / "case02.png").read_bytes()).hexdigest()
+    save_version(tmp_path / "data", sha, name="case02.png", worklist_path="case02.png",
+                 saved_at=dt.datetime(2026, 1, 5, tzinfo=dt.UTC))
+    options, note, *_ = listing(poll, sent)
+    assert "case02.png — saved v1" in [o["label"] for o in options]
+    assert text_of(note) == "3 image(s) · 2 not annotated"
+    # Open next's message in the note's place stays, as the statuses move on.
+    done = _views.alert("Every other image of the worklist has a saved annotation.", "info",
+                        id="worklist-done").to_plotly_json()
+    assert listing(poll, done)[1] is dash.no_update
+    # Not the poll: drawn as before.
+    assert text_of(listing(f"{ids.WORKLIST_REFRESH}.n_clicks", done)[1]) == (
+        "3 image(s) · 2 not annotated")
+    # A listing that failed is drawn again once the folder is back.
+    failed = annotate._worklist_error(OSError("gone")).to_plotly_json()
+    assert text_of(listing(poll, failed)[1]) == "3 image(s) · 2 not annotated"
+
+
+def test_the_count_shown_is_found_in_the_layout_and_in_json(tmp_path):
+    from annotation_client.pages import annotate
+
+    note = _views.worklist_summary(_worklist.Worklist(tmp_path, (_entry("a.png"),), 1))
+    assert annotate._shown_count(note) == "1 image(s) · 1 not annotated"
+    assert annotate._shown_count([n.to_plotly_json() for n in note]) == (
+        "1 image(s) · 1 not annotated")
+    for other in (None, [], "text", {"props": None}, {"props": {"children": ["x", 3]}}):
+        assert annotate._shown_count(other) is None
+
+
 # --------------------------------------------------------------------------- in a browser
 
 
