@@ -4020,8 +4020,10 @@ def _known_annotators() -> list[str] | None:
     Input(ids.PAGE_LOAD, "data"),
     State(ids.ANNOTATOR_STORE, "data"),
     State(ids.ANNOTATOR, "value"),
+    # Behind a sign-in proxy, another user may sign in without the page being reloaded.
+    Input(ids.SERVER_POLL, "n_intervals"),
 )
-def recall_annotator(_loaded, stored, typed=None):
+def recall_annotator(_loaded, stored, typed=None, _ticks=None):
     """Fill in the annotator's name, and say whether it can be typed.
 
     Without ``SONOTRACE_ANNOTATOR_HEADER`` the name is typed once and kept in
@@ -4033,18 +4035,30 @@ def recall_annotator(_loaded, stored, typed=None):
     request, read only, since that is the name a save records; if the proxy
     named nobody, the hint says a save will be refused. No other reader's name is
     offered then: under blinded reading even the names are not every reader's to see.
+
+    At each health poll behind the proxy, the field follows a sign-in changed since
+    (the old name stayed until a reload, and the save's refusal was the first to say
+    so); a name that has not changed is not sent again, which would list the worklist
+    again and move the page's claims for nothing.
     """
     header = get_config().annotator_header
+    polled = _triggered() == {ids.SERVER_POLL}
     if not header:
+        if polled:
+            raise PreventUpdate  # a typed name is the reader's to change
         names = [html.Option(value=name) for name in _known_annotators() or []]
         keep = (isinstance(typed, str) and typed.strip()) or not stored
         return dash.no_update if keep else stored, False, None, names
     try:
         name = _signin.signed_in_name(flask.request.headers, header)
     except _signin.SignInError as exc:
+        if polled and typed == "":
+            raise PreventUpdate from None  # already said
         return "", True, html.Span(
             [html.Strong("Saving is refused. "), str(exc)], className="text-danger"
         ), []
+    if polled and name == typed:
+        raise PreventUpdate
     return name, True, html.Span(
         "Your name comes from the sign-in and cannot be changed here.",
         className="text-muted",

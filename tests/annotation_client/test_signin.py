@@ -334,6 +334,35 @@ def test_a_name_typed_before_the_page_answered_its_load_is_kept(annotate, data_d
     assert _recall(app, annotate, "Dr A", typed=None)[0] == "Dr A"
 
 
+def test_the_field_follows_a_sign_in_changed_without_a_reload(signed_in_app, annotate, data_dir):
+    from contextvars import copy_context
+
+    from dash._callback_context import context_value
+    from dash._utils import AttributeDict
+
+    def poll(app, shown, headers=None):
+        def run():
+            context_value.set(AttributeDict(
+                triggered_inputs=[{"prop_id": f"{ids.SERVER_POLL}.n_intervals", "value": 3}]))
+            with app.server.test_request_context("/_dash-update-component", method="POST",
+                                                 headers=headers or {}):
+                return annotate.recall_annotator(None, None, shown, 3)
+        return copy_context().run(run)
+
+    assert poll(signed_in_app, "ada", {HEADER: "bo"})[0] == "bo"
+    # Unchanged: nothing sent, so nothing that follows the name runs again.
+    with pytest.raises(PreventUpdate):
+        poll(signed_in_app, "bo", {HEADER: "bo"})
+    # Signed out: the field empties and says saving is refused, once.
+    value, _disabled, hint, _names = poll(signed_in_app, "bo")
+    assert value == "" and "Saving is refused" in text_of(hint)
+    with pytest.raises(PreventUpdate):
+        poll(signed_in_app, "")
+    # Without the proxy, a typed name is left to the reader.
+    with pytest.raises(PreventUpdate):
+        poll(create_app({"DATA_DIR": data_dir}), "Dr Typed", {HEADER: "mallory"})
+
+
 def test_the_signed_in_name_is_not_kept_in_the_browser(signed_in_app, annotate, data_dir):
     with signed_in_app.server.test_request_context(headers={HEADER: "ada"}):
         with pytest.raises(PreventUpdate):
