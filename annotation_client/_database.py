@@ -703,6 +703,8 @@ class AnnotationIndex:
         # recheck at a time, the others listing without waiting for it.
         self._rechecked: dict[tuple[str, int], float] = {}
         self._recheck_lock = threading.Lock()
+        # A save of this process could not write its row (see fell_behind).
+        self._behind = False
 
     def __repr__(self) -> str:
         return f"AnnotationIndex({self.safe_url!r})"
@@ -1078,6 +1080,12 @@ class AnnotationIndex:
                            image_sha256[:12], version, why)
         return newly
 
+    def fell_behind(self) -> None:
+        """Note that a save of this process could not write its row (the database was
+        away): the next listing catches up with :meth:`sync` (see :meth:`recheck_damaged`),
+        rather than the next start."""
+        self._behind = True
+
     def recheck_damaged(self, data_dir: str | Path) -> dict:
         """Read again the record files of versions marked damaged, without a restart.
 
@@ -1097,6 +1105,11 @@ class AnnotationIndex:
         to the next start's :meth:`sync`, which drops it. Never raises: a database
         that cannot be read or written is logged, and the listing says so itself.
 
+        First, when a save of this process could not write its row since the last
+        catch-up (:meth:`fell_behind`: the database was away), the whole :meth:`sync`
+        of a start runs, so that versions saved during an outage are listed once the
+        database is back, not only after a restart.
+
         Parameters
         ----------
         data_dir : str or pathlib.Path
@@ -1111,6 +1124,10 @@ class AnnotationIndex:
         if not self._recheck_lock.acquire(blocking=False):
             return {"read": 0, "restored": 0}  # another request is at it: no need to wait
         try:
+            if self._behind:
+                self.sync(data_dir)
+                self._behind = False  # not before: a sync that fails is tried again
+                logger.info("annotation index: caught up with the saves it missed")
             return self._recheck(Path(data_dir))
         except (IndexUnavailable, ValueError) as exc:
             why = exc.logged() if isinstance(exc, IndexUnavailable) else exc

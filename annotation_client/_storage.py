@@ -422,6 +422,8 @@ class AnnotationStore:
                 why = exc.logged() if isinstance(exc, IndexUnavailable) else exc
                 logger.error("saved %s/%s but could not index it: %s", image_sha256[:12], stem, why)
                 indexed = False
+                if isinstance(exc, IndexUnavailable):
+                    self.index.fell_behind()  # the next listing catches up
         return SavedVersion(version=version, folder=folder, files=files, indexed=indexed)
 
     def load_record(self, image_sha256: str, version: int) -> dict:

@@ -201,6 +201,38 @@ def test_a_save_stands_when_the_index_cannot_be_written(tmp_path, caplog):
     assert later.sync(tmp_path / "data") == synced(2)
 
 
+def test_versions_saved_while_the_index_was_away_are_listed_once_it_is_back(tmp_path):
+    from annotation_client._database import AnnotationIndex
+
+    # The database's folder is a file (an unmounted volume, say): every write fails.
+    where = tmp_path / "db"
+    where.write_text("not a folder")
+    index = AnnotationIndex(f"sqlite:///{where}/index.sqlite3")
+    store = AnnotationStore(tmp_path / "data", index=index)
+    assert _save_record(store, _record()).indexed is False
+    where.unlink()
+    where.mkdir()  # back
+    assert index.query() == []  # not listed yet: its row was never written
+    # The next listing catches up, without a restart.
+    assert index.recheck_damaged(tmp_path / "data") == {"read": 0, "restored": 0}
+    assert [(row["image_sha256"], row["version"]) for row in index.query()] == [(SHA, 1)]
+
+
+def test_a_catch_up_that_fails_is_tried_again(tmp_path):
+    from annotation_client._database import AnnotationIndex
+
+    where = tmp_path / "db"
+    where.write_text("not a folder")
+    index = AnnotationIndex(f"sqlite:///{where}/index.sqlite3")
+    store = AnnotationStore(tmp_path / "data", index=index)
+    assert _save_record(store, _record()).indexed is False
+    index.recheck_damaged(tmp_path / "data")  # still away: logged, never raised
+    where.unlink()
+    where.mkdir()
+    index.recheck_damaged(tmp_path / "data")
+    assert len(index.query()) == 1
+
+
 def test_a_record_the_index_cannot_read_is_saved_unindexed(tmp_path):
     from annotation_client._database import AnnotationIndex
 
