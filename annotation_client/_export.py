@@ -37,11 +37,14 @@ the patient or the accession number. The column stays, empty, so the layout is o
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
 import logging
 import os
+import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -150,6 +153,9 @@ def export_busi(
         raise ValueError(f"data_dir: {data_dir} is not a folder")
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ValueError(f"out: {out} exists and is not an empty folder; nothing was written")
+    if worklist_dir is not None and not Path(worklist_dir).is_dir():
+        # A mistyped one would skip every worklist image, each with the same reason.
+        raise ValueError(f"worklist_dir: {worklist_dir} is not a folder")
     _check_apart(data_dir, worklist_dir, out)
     if index is not None and not isinstance(index, AnnotationIndex):
         raise TypeError("index must be an AnnotationIndex or None")
@@ -170,24 +176,18 @@ def export_busi(
             report.skipped.append((str(folder), str(exc)))
             continue
         chosen.append((item["sort"], sha, version, record, item))
-    rows = []
+    rows, written = [], []
     counters = dict.fromkeys(LABELS, 0)
     for _sort, sha, version, record, item in sorted(chosen):
         label = record["final"]["label"]
         try:
-            mask_png = (store.folder(sha) / f"v{version:03d}_mask.png").read_bytes()
-            mask = vectorizer.png_to_mask(mask_png)
-            if mask.shape != item["pixels"].shape[:2]:
-                raise ValueError(f"its mask is {mask.shape}, the image {item['pixels'].shape[:2]}")
+            mask = _final_mask(store, sha, version, item["pixels"].shape[:2])
         except (OSError, ValueError) as exc:
             report.skipped.append((str(store.folder(sha)), str(exc)))
             continue
         counters[label] += 1
         name = f"{label} ({counters[label]})"
-        target = out / label
-        target.mkdir(parents=True, exist_ok=True)
-        (target / f"{name}.png").write_bytes(_png(item["pixels"]))
-        (target / f"{name}_mask.png").write_bytes(vectorizer.mask_to_png(mask))
+        written.append((label, name, item["pixels"], mask))
         report.exported[label] += 1
         rows.append(
             {
@@ -206,13 +206,90 @@ def export_busi(
                 **item["birads"],
             }
         )
-    if rows:
-        with open(out / "index.csv", "w", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, fieldnames=INDEX_COLUMNS)
-            writer.writeheader()
-            writer.writerows(rows)
+    _write_all(out, written, rows)
     logger.info("exported %d image(s) to %s, skipped %d", report.total, out, len(report.skipped))
     return report
+
+
+def _write_all(out: Path, written: list, rows: list[dict]) -> None:
+    """Write the images, masks and ``index.csv`` as ``out``, all or nothing.
+
+    Into a hidden folder beside ``out`` first, renamed to ``out`` once complete: a
+    full disk or a read-only target leaves no half data set that a training or an
+    evaluation could be pointed at, nor one that would block the export run again.
+
+    Raises
+    ------
+    OSError
+        Whatever stopped the writing; nothing is left behind.
+    """
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    try:
+        for label, name, pixels, mask in written:
+            target = staging / label
+            target.mkdir(exist_ok=True)
+            (target / f"{name}.png").write_bytes(_png(pixels))
+            (target / f"{name}_mask.png").write_bytes(vectorizer.mask_to_png(mask))
+        if rows:
+            with open(staging / "index.csv", "w", newline="", encoding="utf-8") as handle:
+                writer = csv.DictWriter(handle, fieldnames=INDEX_COLUMNS)
+                writer.writeheader()
+                writer.writerows(rows)
+        # Kept at mkdtemp's owner-only mode: the data set holds patients' images.
+        if out.is_dir():
+            out.rmdir()  # empty (checked at the start); fails if something came in since
+        staging.rename(out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+#: The most pixels a version's mask and the raster of its outline may differ by, as a
+#: share of their union. The client writes both from one outline, and they agree
+#: exactly; a mask restored from another backup, or edited by a tool, does not.
+MASK_OUTLINE_SLACK = 0.01
+
+
+def _final_mask(store: AnnotationStore, sha: str, version: int,
+                shape: tuple[int, int]) -> np.ndarray:
+    """A version's final mask, ``(H, W)`` bool, checked against its outline.
+
+    The export makes training and scoring data, so the PNG mask is not taken on
+    trust: it must agree with the raster of the version's SVG outline (the edited
+    geometry the Annotate page loads), within :data:`MASK_OUTLINE_SLACK`. A missing
+    PNG is made again from the outline; a missing outline leaves the PNG alone to
+    say it.
+
+    Raises
+    ------
+    ValueError
+        Neither file is there, one cannot be read, its size is not the image's, or
+        the two disagree.
+    """
+    stem = f"v{version:03d}"
+    folder = store.folder(sha)
+    mask = outline = None
+    with contextlib.suppress(FileNotFoundError):
+        mask = vectorizer.png_to_mask((folder / f"{stem}_mask.png").read_bytes())
+    with contextlib.suppress(FileNotFoundError):
+        outline = vectorizer.svg_to_mask((folder / f"{stem}.svg").read_bytes(), shape)
+    if mask is None and outline is None:
+        raise ValueError(f"neither {stem}_mask.png nor {stem}.svg is there")
+    if mask is None:
+        logger.info("%s: %s_mask.png is missing; its mask is made from %s.svg", sha[:12],
+                    stem, stem)
+        return outline
+    if mask.shape != shape:
+        raise ValueError(f"its mask is {mask.shape}, the image {shape}")
+    if outline is not None:
+        differ = int(np.count_nonzero(mask ^ outline))
+        if differ > MASK_OUTLINE_SLACK * np.count_nonzero(mask | outline):
+            raise ValueError(
+                f"{stem}_mask.png ({np.count_nonzero(mask)} px) and the outline of {stem}.svg "
+                f"({np.count_nonzero(outline)} px) differ in {differ} pixels: which one is "
+                "the reading cannot be told")
+    return mask
 
 
 def _check_apart(data_dir: Path, worklist_dir, out: Path) -> None:
@@ -260,12 +337,19 @@ def _source(record: dict, worklist_dir, sha: str, store: AnnotationStore,
     relative = image.get("worklist_path")
     if not relative:
         kept = store.source_path(sha)
-        if kept is None:
-            raise ValueError("uploaded, not opened from the worklist: the image was not kept")
-        data = store.load_source(sha)  # a damaged copy is a ValueError
-        decoded = decode_image(data, kept.name)
-        # Uploads have no path; their names sort them after the worklist's, by name.
-        return {"sort": "~" + str(image.get("name") or sha), "pixels": decoded.pixels}
+        found = None if kept is not None or worklist_dir is None else (
+            (finder or _Finder(worklist_dir, store))(sha))
+        if found is not None:
+            # The kept copy is gone (pruned), but a worklist file holds the same bytes.
+            relative = found
+        elif kept is None:
+            raise ValueError("uploaded, not opened from the worklist: the image was not kept, "
+                             "and no worklist file holds it")
+        else:
+            data = store.load_source(sha)  # a damaged copy is a ValueError
+            decoded = decode_image(data, kept.name)
+            # Uploads have no path; their names sort them after the worklist's, by name.
+            return {"sort": "~" + str(image.get("name") or sha), "pixels": decoded.pixels}
     if worklist_dir is None:
         raise ValueError(f"from the worklist ({relative}), but no worklist folder is set")
     finder = _Finder(worklist_dir, store) if finder is None else finder

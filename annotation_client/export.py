@@ -9,7 +9,9 @@ A latest record found damaged is also marked so in the client's index, when the
 export reads the folder that index covers, so the Saved page lists it as damaged.
 
 Exit status: 0 when the export ran (even if it wrote nothing), 2 for bad
-arguments or an output folder that is not empty.
+arguments (a data or worklist folder that is not one) or an output folder that is
+not empty, 1 when the output could not be written (a full disk, a read-only
+target), in which case nothing is left behind.
 """
 
 from __future__ import annotations
@@ -63,6 +65,11 @@ def main(argv: list[str] | None = None) -> int:
     except (TypeError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a full disk, a read-only target: nothing is left behind
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"error: the export could not be written: {exc.strerror or exc}{where}; "
+              "nothing was written", file=sys.stderr)
+        return 1
     counts = ", ".join(f"{n} {label}" for label, n in report.exported.items())
     print(f"exported {report.total} image(s) to {args.out}: {counts}")
     for where, reason in report.skipped:

@@ -42,7 +42,8 @@ def _save(store, data, *, label, mask, worklist_path, annotator="Dr Ada", day=1,
         note=note,
         saved_at=dt.datetime(2026, 12, day, 9, 0, tzinfo=dt.UTC),
     )  # fmt: skip
-    store.save(sha, svg="<svg/>", mask_png=vectorizer.mask_to_png(mask), record=record)
+    store.save(sha, svg=vectorizer.mask_to_svg(mask), mask_png=vectorizer.mask_to_png(mask),
+               record=record)
     return sha
 
 
@@ -80,7 +81,8 @@ def test_the_export_is_a_busi_folder_the_models_read(saved, tmp_path):
     reasons = {where.rsplit("/", 1)[-1]: why for where, why in report.skipped}
     assert reasons == {
         saved["sha"]["d"]: "no final label",
-        saved["sha"]["upload"]: "uploaded, not opened from the worklist: the image was not kept",
+        saved["sha"]["upload"]: ("uploaded, not opened from the worklist: the image was not "
+                                 "kept, and no worklist file holds it"),
     }
     samples = {(s.class_name, s.name): s for s in load_samples(out)}
     assert set(samples) == {("benign", "benign (1)"), ("malignant", "malignant (1)"),
@@ -179,7 +181,7 @@ def test_a_renamed_or_replaced_image_is_found_by_its_hash(saved, tmp_path, capsy
 def test_without_a_worklist_nothing_can_be_read_back(saved, tmp_path):
     report = export_busi(saved["data"], None, tmp_path / "out")
     assert report.total == 0
-    assert not (tmp_path / "out").exists()
+    assert list((tmp_path / "out").iterdir()) == []  # the folder said, empty
     assert sum("no worklist folder is set" in why for _, why in report.skipped) == 3
 
 
@@ -262,6 +264,85 @@ def test_the_command_line(saved, tmp_path, capsys, monkeypatch):
     assert len(load_samples(other)) == 3
 
 
+def test_a_mask_that_disagrees_with_its_outline_is_not_exported(saved, tmp_path):
+    # A mask restored from another backup, or edited by a tool: the record and the
+    # outline the Annotate page loads still say the lesion, the mask says nothing.
+    folder = saved["data"] / saved["sha"]["a"]
+    (folder / "v002_mask.png").write_bytes(vectorizer.mask_to_png(np.zeros((8, 10), bool)))
+    report = export_busi(saved["data"], saved["worklist"], tmp_path / "out")
+    assert report.exported == {"normal": 1, "benign": 1, "malignant": 0}
+    reasons = {where.rsplit("/", 1)[-1]: why for where, why in report.skipped}
+    assert reasons[saved["sha"]["a"]] == (
+        "v002_mask.png (0 px) and the outline of v002.svg (24 px) differ in 24 pixels: "
+        "which one is the reading cannot be told")
+
+
+def test_a_missing_mask_is_made_again_from_the_outline(saved, tmp_path):
+    (saved["data"] / saved["sha"]["a"] / "v002_mask.png").unlink()
+    out = tmp_path / "out"
+    assert export_busi(saved["data"], saved["worklist"], out).exported["malignant"] == 1
+    assert np.array_equal(read_mask([out / "malignant" / "malignant (1)_mask.png"], (8, 10)),
+                          saved["lesion"])
+    # Neither file: left out, named.
+    (saved["data"] / saved["sha"]["a"] / "v002.svg").unlink()
+    report = export_busi(saved["data"], saved["worklist"], tmp_path / "again")
+    reasons = {where.rsplit("/", 1)[-1]: why for where, why in report.skipped}
+    assert reasons[saved["sha"]["a"]] == "neither v002_mask.png nor v002.svg is there"
+
+
+def test_a_write_that_fails_leaves_nothing_behind(saved, tmp_path, monkeypatch):
+    from annotation_client import _export
+
+    out = tmp_path / "out"
+    out.mkdir()
+    real = _export._png
+
+    def png(pixels):
+        # Another process writes into the output folder while the export runs.
+        (out / "intruder.txt").write_text("x")
+        return real(pixels)
+
+    monkeypatch.setattr(_export, "_png", png)
+    with pytest.raises(OSError):
+        export_busi(saved["data"], saved["worklist"], out)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "out", "worklist"]
+    assert [p.name for p in out.iterdir()] == ["intruder.txt"]  # no half data set
+
+
+def test_the_command_line_says_in_one_line_what_it_could_not_write(saved, tmp_path, capsys,
+                                                                   monkeypatch):
+    monkeypatch.setenv("SONOTRACE_DATA_DIR", str(saved["data"]))
+    blocker = tmp_path / "a file"
+    blocker.write_text("not a folder")
+    assert main(["--out", str(blocker / "out"), "--worklist-dir", str(saved["worklist"])]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: the export could not be written: ") and "Traceback" not in err
+    assert err.strip().endswith("nothing was written") and err.count("\n") == 1
+    # A mistyped worklist folder is refused like a mistyped data folder, up front.
+    missing = tmp_path / "no such worklist"
+    assert main(["--out", str(tmp_path / "o2"), "--worklist-dir", str(missing)]) == 2
+    assert f"worklist_dir: {missing} is not a folder" in capsys.readouterr().err
+    assert not (tmp_path / "o2").exists()
+
+
+def test_an_upload_whose_copy_was_pruned_is_read_from_the_worklist_file_holding_it(
+        saved, tmp_path):
+    # The upload's bytes are also a worklist file's (uploaded by hand, then pruned).
+    data = (saved["worklist"] / "study1" / "b.png").read_bytes()
+    store = AnnotationStore(saved["data"])
+    sha = hashlib.sha256(data).hexdigest()
+    record = build_record(
+        image={"sha256": sha, "name": "b upload.png", "width": 10, "height": 8},
+        annotator="Dr Ada", final_mask=saved["lesion"], final_label="malignant",
+    )
+    store.save(sha, svg=vectorizer.mask_to_svg(saved["lesion"]),
+               mask_png=vectorizer.mask_to_png(saved["lesion"]), record=record)
+    out = tmp_path / "out"
+    report = export_busi(saved["data"], saved["worklist"], out)
+    assert report.exported["malignant"] == 2
+    assert sha not in {where.rsplit("/", 1)[-1] for where, _ in report.skipped}
+
+
 def test_models_evaluate_scores_an_export_as_it_scores_the_originals(busi_dir, tmp_path):
     """Radiologists' saves of BUSI images, exported, score like BUSI itself."""
     import json
@@ -309,7 +390,8 @@ def test_an_upload_whose_copy_was_kept_is_exported_from_it(saved, tmp_path):
         image={"sha256": sha, "name": "kept.png", "width": 10, "height": 8},
         annotator="Dr Ada", final_mask=saved["lesion"], final_label="malignant",
     )
-    store.save(sha, svg="<svg/>", mask_png=vectorizer.mask_to_png(saved["lesion"]),
+    store.save(sha, svg=vectorizer.mask_to_svg(saved["lesion"]),
+               mask_png=vectorizer.mask_to_png(saved["lesion"]),
                record=record, source=data, source_name="kept.png")
     out = tmp_path / "out"
     report = export_busi(saved["data"], saved["worklist"], out)
