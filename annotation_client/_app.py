@@ -21,13 +21,15 @@ from vectorizer._settings import untrusted_host_hint
 from . import _api, _callback_guard, _readers, _signing, _worklist, ids
 from ._config import ClientConfig, host_is_trusted, split_host
 from ._database import AnnotationIndex, IndexUnavailable
-from ._storage import AnnotationStore
+from ._storage import DATA_MARK, AnnotationStore, DataFolderChanged, mark_data_folder
 
 logger = logging.getLogger(__name__)
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 CONFIG_KEY = "SONOTRACE_CLIENT"
 INDEX_KEY = "SONOTRACE_INDEX"
+#: The id of the data folder's mark when the app started (see _storage.mark_data_folder).
+DATA_MARK_KEY = "sonotrace.data_mark"
 WARMUP_THREAD = "sonotrace-worklist-warmup"
 #: Bootstrap 5's CSS comes from the XStatic-Bootstrap wheel and is served by this
 #: app: dbc.themes.* point at a CDN, and hospitals run air-gapped.
@@ -91,8 +93,10 @@ def get_reader() -> str | None:
 
 
 def get_store() -> AnnotationStore:
-    """The annotation store of the current app: its data directory, indexed."""
-    return AnnotationStore(get_config().data_dir, index=get_index())
+    """The annotation store of the current app: its data directory, indexed, and checked
+    at each save to be the folder the app started on (its mark)."""
+    return AnnotationStore(get_config().data_dir, index=get_index(),
+                           mark=flask.current_app.config.get(DATA_MARK_KEY))
 
 
 def _sync_index(index: AnnotationIndex, data_dir: Path) -> None:
@@ -297,6 +301,13 @@ def create_app(config=None) -> dash.Dash:
     # Before anything opens files there: otherwise /health would answer 200 while every
     # save failed.
     settings.check_data_dir()
+    try:
+        # Which folder saves go to: one unmounted or moved while the client runs is
+        # not made again in its place (AnnotationStore.check_folder).
+        mark = mark_data_folder(settings.data_dir)
+    except OSError as exc:
+        raise ValueError(f"SONOTRACE_DATA_DIR={str(settings.data_dir)!r}: its mark "
+                         f"{DATA_MARK} cannot be read or made: {exc}") from None
     _reset_global_callbacks()
     app = dash.Dash(
         "annotation_client",
@@ -312,6 +323,7 @@ def create_app(config=None) -> dash.Dash:
     )
     server = app.server
     server.config[CONFIG_KEY] = settings
+    server.config[DATA_MARK_KEY] = mark
     index = AnnotationIndex(settings.index_url)
     server.config[INDEX_KEY] = index
     _sync_index(index, settings.data_dir)
@@ -336,14 +348,19 @@ def create_app(config=None) -> dash.Dash:
 
     @server.route("/health")
     def health():
-        return flask.jsonify(
-            {
-                "status": "ok",
-                "service": "annotation_client",
-                "version": _version(),
-                "model_server_url": settings.model_server_url,
-            }
-        )
+        body = {
+            "status": "ok",
+            "service": "annotation_client",
+            "version": _version(),
+            "model_server_url": settings.model_server_url,
+        }
+        try:
+            AnnotationStore(settings.data_dir, mark=mark).check_folder()
+        except DataFolderChanged as exc:
+            # Saves are refused until the folder is back: a health check should see it.
+            logger.error("data folder %s %s", settings.data_dir, exc.why)
+            return flask.jsonify(body | {"status": "error", "data_folder": exc.why}), 503
+        return flask.jsonify(body)
 
     app.layout = html.Div(
         [

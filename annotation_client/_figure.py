@@ -36,7 +36,13 @@ GRAPH_CONFIG = {
     "displaylogo": False,
     "scrollZoom": True,
     "modeBarButtonsToAdd": ["drawclosedpath", "eraseshape"],
-    "modeBarButtonsToRemove": ["select2d", "lasso2d", "autoScale2d"],
+    # sendDataToCloud: the plotly.js bundled shows "Share chart..." by default, which
+    # offers to upload the figure, the patient's image in it, to Plotly Cloud. Nothing
+    # of a reading leaves the workstation.
+    "modeBarButtonsToRemove": ["select2d", "lasso2d", "autoScale2d", "sendDataToCloud"],
+    "showSendToCloud": False,
+    "showEditInChartStudio": False,
+    "plotlyServerURL": "",
     "doubleClick": "reset",
 }
 

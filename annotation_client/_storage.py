@@ -74,6 +74,58 @@ _SOURCE_STEM = "source"
 _SOURCE_SUFFIX = re.compile(r"\.[a-z0-9]{1,5}")
 
 
+#: The data folder's mark: a random id, made when a client first starts on the folder.
+#: A client remembers it, and saves only while the folder it writes to still holds it.
+DATA_MARK = ".sonotrace-data-folder"
+
+
+class DataFolderChanged(OSError):
+    """The data folder is gone, or is no longer the folder the client started on.
+
+    A volume unmounted (its mount point left empty) or the folder moved away while
+    the client runs: a save would make a new, empty folder there, out of sight of
+    the Saved page and hidden again once the volume is back. ``str()`` is for the
+    radiologist and names no path (it would give the data directory away).
+    """
+
+    def __init__(self, why: str) -> None:
+        super().__init__(
+            f"the data folder (SONOTRACE_DATA_DIR) {why}: a volume unmounted, or the "
+            "folder moved, while the client runs. Nothing was saved; the work is still "
+            "on screen. Ask whoever runs SonoTrace to put the folder back (or restart the "
+            "client on the right one), then save again."
+        )
+        self.why = why
+
+
+def mark_data_folder(root: str | os.PathLike) -> str:
+    """The id in ``root``'s :data:`DATA_MARK`, made (at random) if the folder has none.
+
+    Called when the client starts; clients sharing a folder read the same id.
+
+    Raises
+    ------
+    OSError
+        When the mark can be neither read nor made.
+    """
+    path = Path(root) / DATA_MARK
+    if not path.exists():
+        made = os.urandom(16).hex()
+        # Written whole, then linked into place: clients starting together on a new
+        # folder never read a mark half written, and the first link wins.
+        fd, temp = tempfile.mkstemp(prefix=".sonotrace-data-folder.", dir=root)
+        try:
+            with os.fdopen(fd, "w", encoding="ascii") as out:
+                out.write(made + "\n")
+                out.flush()
+                os.fsync(out.fileno())
+            with contextlib.suppress(FileExistsError):
+                os.link(temp, path)
+        finally:
+            os.unlink(temp)
+    return path.read_text(encoding="ascii", errors="replace").strip()
+
+
 class DamagedRecord(ValueError):
     """A saved version's record file is there, but cannot be read as a record.
 
@@ -176,7 +228,7 @@ def _write_all(folder: Path, files: list[tuple[str, bytes]]) -> None:
 
 
 @contextlib.contextmanager
-def _folder_lock(folder: Path, *, create: bool):
+def _folder_lock(folder: Path, *, create: bool, parents: bool = True):
     """Hold the exclusive lock of an image's folder.
 
     A failed first save removes the folder with its lock file, so a waiting
@@ -186,7 +238,7 @@ def _folder_lock(folder: Path, *, create: bool):
     """
     while True:
         if create:
-            folder.mkdir(parents=True, exist_ok=True)
+            folder.mkdir(parents=parents, exist_ok=True)
         with open(folder / _LOCK_NAME, "a+b") as lock:
             fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
             try:
@@ -212,15 +264,50 @@ class AnnotationStore:
         The data directory; created on first save.
     index : AnnotationIndex, optional
         Database index that each save is added to.
+    mark : str, optional
+        The id of the folder's :data:`DATA_MARK` when the client started
+        (:func:`mark_data_folder`): a save checks that the folder still holds it
+        (:meth:`check_folder`), and neither makes the data directory nor writes into
+        another one. Without it the data directory is made on first save.
     """
 
-    def __init__(self, root: str | os.PathLike, index: AnnotationIndex | None = None) -> None:
+    def __init__(self, root: str | os.PathLike, index: AnnotationIndex | None = None,
+                 mark: str | None = None) -> None:
         if not isinstance(root, str | os.PathLike):
             raise TypeError("root must be a path")
         if index is not None and not isinstance(index, AnnotationIndex):
             raise TypeError("index must be an AnnotationIndex or None")
+        if mark is not None and not isinstance(mark, str):
+            raise TypeError("mark must be a str or None")
         self.root = Path(root)
         self.index = index
+        self.mark = mark
+
+    def check_folder(self) -> None:
+        """Check that the data directory is still the one the client started on.
+
+        Nothing to check without a :attr:`mark`.
+
+        Raises
+        ------
+        DataFolderChanged
+            The folder is missing, or does not hold the mark (another folder, or an
+            empty mount point, in its place).
+        """
+        if self.mark is None:
+            return
+        if not self.root.is_dir():
+            raise DataFolderChanged("is missing")
+        try:
+            found = (self.root / DATA_MARK).read_text(encoding="ascii",
+                                                      errors="replace").strip()
+        except FileNotFoundError:
+            found = None
+        except OSError as exc:
+            raise DataFolderChanged(
+                f"cannot be read ({exc.strerror or type(exc).__name__})") from None
+        if found != self.mark:
+            raise DataFolderChanged("is not the folder this client started on")
 
     def folder(self, image_sha256: str) -> Path:
         """The folder of one image (not created)."""
@@ -357,6 +444,8 @@ class AnnotationStore:
         ------
         ValueError
             If ``source`` is not the image ``image_sha256`` names.
+        DataFolderChanged
+            The data directory is not the one the store's :attr:`mark` names.
         """
         folder = self.folder(image_sha256)
         if not isinstance(svg, str):
@@ -376,8 +465,11 @@ class AnnotationStore:
         # Serialised once before the folder is touched, so a record that is not JSON
         # (NaN, infinity, an object) fails with nothing written.
         _record_text(record, version=1, files={})
+        self.check_folder()
         created = not folder.is_dir()
-        with _folder_lock(folder, create=True):
+        # With a mark the data directory is there (checked): only the image's folder is
+        # made, so a folder that went away since is never made again in its place.
+        with _folder_lock(folder, create=True, parents=self.mark is None):
             _remove_stale_temps(folder)
             mark = None
             try:

@@ -63,6 +63,7 @@ from annotation_client._server_client import (
     ModelServerUnavailable,
     ModelServerUnreachable,
 )
+from annotation_client._storage import DataFolderChanged
 
 logger = logging.getLogger(__name__)
 
@@ -2558,6 +2559,11 @@ def show_previous_saves(meta, _saved, _loaded, _opened=None, _ticks=None):
         return hidden, None, None  # the Annotator field already says the sign-in failed
     store = get_store()
     try:
+        # Else a data folder gone (an unmounted volume) reads as an image never saved.
+        store.check_folder()
+    except DataFolderChanged as exc:
+        return {}, f"Saved versions cannot be listed: {exc.why}, {_FOLDER_GONE}", None
+    try:
         versions = store.versions(meta["sha256"], reader)
         if not versions:
             return hidden, None, None
@@ -2606,6 +2612,11 @@ def show_others_saves(_opened, _loaded, _saved, meta, annotator=None):
     except (OSError, ValueError, _signin.SignInError):
         return hidden, None  # the Record card's line says why
     return {}, others_saves_text(record, len(versions), reader)
+
+
+#: The Record card's line while the data folder is gone (see show_previous_saves).
+_FOLDER_GONE = ("the data folder (SONOTRACE_DATA_DIR), where they are, is missing or is not "
+                "the one the client started on: saving is refused until it is back.")
 
 
 def others_saves_text(record: dict, count: int, reader: str) -> str:
@@ -2875,7 +2886,8 @@ def load_saved(clicks, meta, shown=None, notice_clicks=None):
         newest = get_store().versions(sha, get_reader())[-1]
     except (OSError, ValueError, TypeError) as exc:
         message = _views.alert(
-            f"{exc}", "danger", title="The saved version cannot be loaded.", id="load-error"
+            _os_reason(exc) if isinstance(exc, OSError) else f"{exc}", "danger",
+            title="The saved version cannot be loaded.", id="load-error"
         )
         # Still an answer for edit: a Saved page link's load is why the model's outline
         # was left unapplied (see _revise_due), and it must now appear.
@@ -2909,6 +2921,19 @@ def load_saved(clicks, meta, shown=None, notice_clicks=None):
               (_signing.signed(spaced, ids.IMAGE_META), _views.image_info(spaced))),
             no if classification is None else _signing.signed(classification,
                                                                ids.CLASSIFICATION))
+
+
+def _os_reason(exc: OSError) -> str:
+    """Why a file could not be read or written, for the page: the system's reason and the
+    file's name, not its path (which would give the data directory away; the log has it).
+
+    >>> _os_reason(FileNotFoundError(2, "No such file or directory", "/data/ab/v001.svg"))
+    'No such file or directory: v001.svg'
+    """
+    if isinstance(exc, DataFolderChanged):
+        return str(exc)
+    reason = exc.strerror or type(exc).__name__
+    return f"{reason}: {PurePosixPath(str(exc.filename)).name}" if exc.filename else reason
 
 
 def _typed_spacing(meta: dict, record: dict) -> dict | None:
@@ -4265,10 +4290,16 @@ def save(_clicks, meta, history, ai, classification, final_label, note, annotato
         # TypeError: a value of the wrong type in the request (a note that is a number)
         # is the request's fault, and nothing has been written.
         return _views.alert(str(exc), "danger", title="Not saved.", id="save-result"), no
+    except DataFolderChanged as exc:
+        logger.error("save refused: the data folder %s %s", get_config().data_dir, exc.why)
+        said = str(exc)
+        return _views.alert(said[:1].upper() + said[1:], "danger", title="Not saved.",
+                            id="save-result"), no
     except OSError as exc:
         logger.exception("saving failed")
         return _views.alert(
-            f"The annotation could not be written: {exc}",
+            f"The annotation could not be written: {_os_reason(exc)}. Nothing was saved; "
+            "the work is still on screen.",
             "danger",
             title="Not saved.",
             id="save-result",

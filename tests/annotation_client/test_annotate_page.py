@@ -395,6 +395,18 @@ def test_segment_edit_undo_redo_classify_save(
 
     _assert_clean_console(dash_duo, artifacts_dir)
     assert _foreign_requests(dash_duo) == []
+    # Nor can a click send one: plotly's "Share chart..." would upload the figure, the
+    # image in it, to Plotly Cloud.
+    buttons = driver.execute_script(
+        "return Array.from(document.querySelectorAll('#annotation-graph .modebar-btn'))"
+        ".map(b => b.getAttribute('data-title'));")
+    assert "Download plot as a PNG" in buttons  # the mode bar was read
+    assert not [b for b in buttons if "share" in (b or "").lower()
+                or "cloud" in (b or "").lower()], buttons
+    context = driver.execute_script(
+        "var gd = document.querySelector('#annotation-graph .js-plotly-plot');"
+        "return [gd._context.showSendToCloud, gd._context.plotlyServerURL];")
+    assert context == [False, ""]
 
     # 8. The saved files are the edited outline, not the AI's.
     folder = data_dir / hashlib.sha256(image_bytes).hexdigest()

@@ -9,6 +9,7 @@ from _dash_helpers import find_component
 from annotation_client import create_app
 from annotation_client._app import BOOTSTRAP_CSS
 from annotation_client._signing import KEY_FILE
+from annotation_client._storage import DATA_MARK
 
 pytestmark = pytest.mark.usefixtures("an_app_exists")
 
@@ -25,6 +26,21 @@ def test_health_answers_json(client):
     body = response.get_json()
     assert body["status"] == "ok"
     assert body["model_server_url"] == "http://127.0.0.1:9"
+
+
+def test_health_says_when_the_data_folder_went_away(tmp_path):
+    data_dir = tmp_path / "data"
+    app = create_app({"DATA_DIR": data_dir, "MODEL_SERVER_URL": "http://127.0.0.1:9"})
+    client = app.server.test_client()
+    data_dir.rename(tmp_path / "away")
+    data_dir.mkdir()  # an empty mount point in its place
+    response = client.get("/health")
+    assert response.status_code == 503
+    assert response.get_json()["status"] == "error"
+    assert response.get_json()["data_folder"] == "is not the folder this client started on"
+    data_dir.rmdir()
+    (tmp_path / "away").rename(data_dir)  # back
+    assert client.get("/health").get_json()["status"] == "ok"
 
 
 def test_index_loads_nothing_from_outside(client):
@@ -592,8 +608,8 @@ def test_the_app_starts_when_the_index_cannot_be_written(tmp_path, caplog):
     ]
     assert len(errors) == 1 and "unavailable" in errors[0]
     assert blocker.read_text() == "a file where the database folder should be"
-    assert sorted(p.name for p in data_dir.iterdir() if p.name != KEY_FILE) == ["ab" * 32,
-                                                                                "cd" * 32]
+    assert sorted(p.name for p in data_dir.iterdir()
+                  if p.name not in (KEY_FILE, DATA_MARK)) == ["ab" * 32, "cd" * 32]
 
 
 def test_the_app_indexes_into_a_postgresql_database(tmp_path, postgres_url):
@@ -636,8 +652,8 @@ def test_the_app_starts_when_the_postgresql_server_is_down(tmp_path, caplog, psy
     ]
     assert len(errors) == 1 and "unavailable" in errors[0]
     assert "postgresql+psycopg://sonotrace:***@" in errors[0] and "s3cret" not in errors[0]
-    assert sorted(p.name for p in data_dir.iterdir() if p.name != KEY_FILE) == ["ab" * 32,
-                                                                                "cd" * 32]
+    assert sorted(p.name for p in data_dir.iterdir()
+                  if p.name not in (KEY_FILE, DATA_MARK)) == ["ab" * 32, "cd" * 32]
 
 
 def test_the_app_starts_beside_a_record_the_index_cannot_hold(tmp_path):
@@ -857,7 +873,8 @@ def test_a_save_refused_for_its_pixel_spacing_says_so_and_writes_nothing(tmp_pat
     text = _save_outlined(tmp_path, [1e200, 1e200])
     assert "Not saved." in text and "pixel_spacing" in text
     saved = [p for p in (tmp_path / "data").rglob("*")
-             if p.is_file() and p.suffix != ".sqlite3" and p.name != KEY_FILE]
+             if p.is_file() and p.suffix != ".sqlite3"
+             and p.name not in (KEY_FILE, DATA_MARK)]
     assert saved == []
 
 

@@ -19,6 +19,7 @@ from PIL import Image
 from annotation_client import _editing, _shapes, create_app, decode_image
 from annotation_client._record import MAX_NOTE_CHARS, build_record
 from annotation_client._signing import KEY_FILE
+from annotation_client._storage import DATA_MARK
 
 pytestmark = pytest.mark.usefixtures("an_app_exists")
 
@@ -116,7 +117,8 @@ def test_a_note_that_is_no_note_is_not_saved(app, annotate, tmp_path, note, says
         alert, _work = annotate.save(1, meta, _history(meta), None, None, "benign", note,
                                      "Ada", image_data, *blank)
     assert "Not saved." in _text(alert) and says in _text(alert)
-    assert not any(p.is_file() and p.suffix != ".sqlite3" and p.name != KEY_FILE
+    assert not any(p.is_file() and p.suffix != ".sqlite3"
+                   and p.name not in (KEY_FILE, DATA_MARK)
                    for p in (tmp_path / "data").rglob("*"))
 
 

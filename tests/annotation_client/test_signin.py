@@ -33,6 +33,7 @@ from annotation_client._signin import (
     signed_in_name,
 )
 from annotation_client._signing import KEY_FILE
+from annotation_client._storage import DATA_MARK
 
 HEADER = "X-Forwarded-User"
 
@@ -133,7 +134,8 @@ def _written(data_dir) -> list:
     """Files a save wrote: everything but the index, which the app creates at start."""
     # The index's file and the client's signing key are not annotations.
     return [p for p in data_dir.rglob("*")
-            if p.is_file() and p.suffix != ".sqlite3" and p.name != KEY_FILE]
+            if p.is_file() and p.suffix != ".sqlite3"
+            and p.name not in (KEY_FILE, DATA_MARK)]
 
 
 def test_a_save_records_the_signed_in_user_not_the_typed_name(

@@ -143,6 +143,50 @@ def _save_record(store, record):
     return store.save(SHA, svg="<svg/>", mask_png=b"mask", ai_mask_png=b"ai", record=record)
 
 
+def test_the_data_folder_mark_is_made_once_and_read_after(tmp_path):
+    made = _storage.mark_data_folder(tmp_path)
+    assert len(made) == 32 and int(made, 16) >= 0
+    assert _storage.mark_data_folder(tmp_path) == made  # a second client, or a restart
+    assert (tmp_path / _storage.DATA_MARK).read_text() == made + "\n"
+    assert oct((tmp_path / _storage.DATA_MARK).stat().st_mode & 0o777) == "0o600"
+
+
+@pytest.mark.parametrize("gone", ["unmounted", "moved", "mark removed", "another folder"])
+def test_a_store_with_a_mark_saves_only_into_the_folder_it_started_on(tmp_path, gone):
+    import shutil
+
+    root = tmp_path / "data"
+    root.mkdir()
+    store = AnnotationStore(root, mark=_storage.mark_data_folder(root))
+    assert _save_record(store, _record()).version == 1
+    if gone == "unmounted":  # the volume's files go; its mount point stays, empty
+        shutil.rmtree(root)
+        root.mkdir()
+    elif gone == "moved":
+        root.rename(tmp_path / "moved")
+    elif gone == "mark removed":
+        (root / _storage.DATA_MARK).unlink()
+    else:
+        shutil.rmtree(root)
+        root.mkdir()
+        _storage.mark_data_folder(root)  # another folder's own mark
+    before = sorted(tmp_path.rglob("*"))
+    with pytest.raises(_storage.DataFolderChanged) as refused:
+        _save_record(store, _record("2024-03-05T00:00:00"))
+    assert sorted(tmp_path.rglob("*")) == before  # nothing written, no folder made
+    message = str(refused.value)
+    assert "Nothing was saved" in message and str(tmp_path) not in message
+    assert ("is missing" if gone == "moved" else "is not the folder this client started on"
+            ) in message
+    assert isinstance(refused.value, OSError)  # a save's failure to write, as any other
+
+
+def test_a_store_without_a_mark_makes_its_folder(tmp_path):
+    store = AnnotationStore(tmp_path / "new" / "data")
+    store.check_folder()  # nothing to check
+    assert _save_record(store, _record()).version == 1
+
+
 def test_a_store_with_an_index_indexes_each_save(tmp_path):
     from annotation_client._database import AnnotationIndex
 

@@ -1,0 +1,83 @@
+"""A data folder that goes away while the client runs (a volume unmounted, the folder
+moved): the Annotate page refuses to save into whatever is in its place, and says so.
+
+The page's callbacks are called directly, in a request of a real app over a real data
+folder, as ``test_signin.py`` calls them.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import shutil
+
+import numpy as np
+import pytest
+from _dash_helpers import text_of
+from PIL import Image
+
+from annotation_client import _editing, create_app, decode_image
+from annotation_client._storage import DATA_MARK
+
+pytestmark = pytest.mark.usefixtures("an_app_exists")
+
+
+def _open_work():
+    """A 30 x 20 PNG as the page holds it once opened, with one square outline drawn."""
+    buffer = io.BytesIO()
+    Image.fromarray(np.arange(600, dtype=np.uint8).reshape(20, 30)).save(buffer, format="PNG")
+    data = buffer.getvalue()
+    meta = decode_image(data, "scan.png").meta()
+    state = dict(_editing.empty_state(), paths=["M 5,5 L 15,5 L 15,15 L 5,15 Z"])
+    history = {"image": meta["sha256"], "present": state, "past": [], "future": []}
+    image_data = {"contents": "data:image/png;base64," + base64.b64encode(data).decode()}
+    return meta, history, image_data
+
+
+def _save(app, annotate):
+    meta, history, image_data = _open_work()
+    blank = [None] * len(annotate.DESCRIPTOR_OPTIONS)
+    with app.server.test_request_context("/_dash-update-component", method="POST"):
+        alert, work = annotate.save(1, meta, history, None, None, "benign", "", "Dr Ada",
+                                    image_data, *blank)
+    return text_of(alert), work, meta
+
+
+def _previous_line(app, annotate, meta) -> tuple[dict, str]:
+    with app.server.test_request_context("/_dash-update-component"):
+        style, text, _named = annotate.show_previous_saves(meta, None, True)
+    return style, text
+
+
+@pytest.mark.parametrize("gone", ["unmounted", "moved"])
+def test_a_save_into_a_data_folder_gone_is_refused_and_said(tmp_path, annotate, gone):
+    data_dir = tmp_path / "data"
+    app = create_app({"DATA_DIR": data_dir, "MODEL_SERVER_URL": "http://127.0.0.1:9"})
+    text, _work, meta = _save(app, annotate)
+    assert text.startswith("Saved.")
+    assert "v1 (of 1) by Dr Ada" in _previous_line(app, annotate, meta)[1]
+
+    # The volume goes; its mount point stays, empty (or the folder is moved away).
+    shutil.move(data_dir, tmp_path / "away")
+    if gone == "unmounted":
+        data_dir.mkdir()
+    text, work, _meta = _save(app, annotate)
+    assert text.startswith("Not saved. The data folder (SONOTRACE_DATA_DIR) ")
+    assert "Nothing was saved; the work is still on screen" in text
+    assert str(tmp_path) not in text  # the page is not told where the data lives
+    assert work is annotate.dash.no_update  # still unsaved work, as it is
+    assert list(data_dir.iterdir()) == [] if gone == "unmounted" else not data_dir.exists()
+
+    # The Record card says why no earlier version is listed, rather than nothing.
+    style, line = _previous_line(app, annotate, meta)
+    assert style == {} and line.startswith("Saved versions cannot be listed: ")
+    assert "saving is refused until it is back" in line
+
+    # Back: its version 1 is found again (the same work is not saved twice).
+    if gone == "unmounted":
+        data_dir.rmdir()
+    shutil.move(tmp_path / "away", data_dir)
+    assert (data_dir / DATA_MARK).is_file()
+    assert "v1 (of 1) by Dr Ada" in _previous_line(app, annotate, meta)[1]
+    text, _work, _meta = _save(app, annotate)
+    assert text == "Nothing changed since version 1; no new version saved."
