@@ -86,18 +86,20 @@
 })();
 
 /* Saving from the keyboard: Ctrl+S (Cmd+S on a Mac) clicks Save, Ctrl+Shift+S clicks
- * Save & next (there with a worklist), and the browser's "Save page as" is kept away.
- * From anywhere on the Annotate page but a text field, a select or a textarea, where
- * the keys belong to what is typed: except Ctrl+S in the note, the field a case ends
- * in (it sends every keystroke to the page, so the save has the whole note). The
+ * Save & next (there with a worklist). From anywhere on the Annotate page but a text
+ * field or a textarea, where the keys belong to what is typed: except Ctrl+S in the
+ * note, the field a case ends in (it sends every keystroke to the page, so the save
+ * has the whole note). A select (BI-RADS assessment, the descriptors) sends its choice
+ * as it is made, so Ctrl+S saves from it too: it is where a reading often ends. The
  * annotator's name is sent only when its field is left: a save from it would go out
- * without what was just typed. */
+ * without what was just typed. The browser's "Save page as" is kept away everywhere
+ * on the page, text fields included: it would write the patient's image to disk. */
 (function () {
   var clickable = /^(checkbox|radio|button|submit|reset|range|file|color)$/i;
 
   function typing(target) {
     var tag = target && target.tagName ? target.tagName.toLowerCase() : "";
-    return tag === "textarea" || tag === "select" || !!(target && target.isContentEditable) ||
+    return tag === "textarea" || !!(target && target.isContentEditable) ||
       (tag === "input" && !clickable.test(target.type || ""));
   }
 
@@ -109,8 +111,8 @@
     if (!document.getElementById("save-button")) { return; }  // not the Annotate page
     var target = event.target;
     var inNote = target && target.id === "note" && !event.shiftKey;
-    if (typing(target) && !inNote) { return; }
     event.preventDefault();
+    if (typing(target) && !inNote) { return; }
     if (event.repeat) { return; }  // a held key saves once
     var button = document.getElementById(event.shiftKey ? "save-next-button" : "save-button");
     // offsetParent: Save & next is on the page but not shown without a worklist.
@@ -269,6 +271,44 @@
   }, true);
   window.addEventListener("change", function (event) {
     if (event.target && event.target.type === "file") { guard(event, event.target.files); }
+  }, true);
+})();
+
+/* A case opened from the worklist (a pick, Open next, Previous or Next) or by Save &
+ * next: the focus goes from the button or list it was opened with to the image's column,
+ * so that the image's keys (+, -, H, C, Ctrl+Z) act on it at once. It stayed on the
+ * button, where they do nothing (they belong to the image's column only), and getting
+ * back took several Shift+Tab. Focus elsewhere (a field being typed in) is left alone. */
+(function () {
+  var shown = null;
+  new MutationObserver(function () {
+    var name = document.getElementById("image-name");
+    var now = name ? name.textContent : null;
+    if (now === shown) { return; }
+    shown = now;
+    var active = document.activeElement;
+    var panel = document.getElementById("image-panel");
+    if (!now || !panel || !active || !active.closest ||
+        !active.closest("#worklist-card, #action-bar")) {
+      return;
+    }
+    if (!panel.hasAttribute("tabindex")) { panel.setAttribute("tabindex", "-1"); }
+    panel.focus({preventScroll: true});
+  }).observe(document.body, {childList: true, subtree: true, characterData: true});
+})();
+
+/* Tab and Shift+Tab move the focus through a table (the Saved page's) and out of it.
+ * Dash's DataTable answers Tab itself, moving its own active cell, and swallowed it even
+ * with cells made unselectable: the focus stayed on the table, and the Open links in
+ * its rows (and anything after it) could not be reached from the keyboard. Stopped
+ * here, on the way down to the table, the key keeps the browser's own meaning. */
+(function () {
+  document.addEventListener("keydown", function (event) {
+    var target = event.target;
+    if (event.key === "Tab" && target && target.closest &&
+        target.closest(".dash-spreadsheet-container")) {
+      event.stopPropagation();
+    }
   }, true);
 })();
 

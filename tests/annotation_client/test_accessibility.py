@@ -156,3 +156,41 @@ def test_radio_and_check_box_sets_are_named_groups_and_the_edit_status_is_spoken
     Image.fromarray(np.add.outer(np.arange(40), np.arange(60)).astype(np.uint8)).save(image)
     upload(dash_duo, image)
     wait_for(dash_duo, erase.is_enabled, 20, "Erase selected stayed disabled")
+
+
+def test_focus_rings_are_seen_and_forced_colours_show_the_tool_picked(dash_duo, data_dir):
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.keys import Keys
+
+    dash_duo.start_server(create_app({"MODEL_SERVER_URL": f"http://127.0.0.1:{closed_port()}",
+                                      "DATA_DIR": data_dir}))
+    driver = dash_duo.driver
+    dash_duo.wait_for_element(f"#{ids.NOTE}", timeout=20)
+
+    def outline(selector) -> tuple[str, float]:
+        style = driver.execute_script(
+            "var s = getComputedStyle(document.querySelector(arguments[0]));"
+            "return [s.outlineStyle, parseFloat(s.outlineWidth)];", selector)
+        return style[0], style[1]
+
+    # Bootstrap's own ring is a pale halo (1.4:1 on white): a solid 2 px outline now,
+    # from the keyboard (focus-visible), on a select as on a button or a radio.
+    driver.execute_script("document.getElementById(arguments[0]).focus();", ids.NOTE)
+    for _ in range(3):
+        ActionChains(driver).key_down(Keys.SHIFT).send_keys(Keys.TAB).key_up(
+            Keys.SHIFT).perform()
+        focused = driver.execute_script("return document.activeElement.type;")
+        assert focused in ("select-one", "radio", "checkbox", "button"), focused
+        assert outline(":focus") == ("solid", 2.0), focused
+
+    # Forced colours paint Bootstrap's background of the picked tool over: it is
+    # outlined instead.
+    driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {
+        "features": [{"name": "forced-colors", "value": "active"}]})
+    try:
+        checked = f"#{ids.TOOL} .btn-check:checked + .btn"
+        unchecked = f"#{ids.TOOL} .btn-check:not(:checked) + .btn"
+        assert outline(checked)[0] == "solid" and outline(checked)[1] >= 3
+        assert outline(unchecked)[0] == "none"
+    finally:
+        driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})

@@ -229,6 +229,9 @@ def test_save_and_next_saves_then_opens_the_next_case_and_a_refusal_stays(
     record = json.loads((sha_dir / "v002.json").read_text())
     assert record["final"]["note"] == "oval, parallel, circumscribed"
     assert driver.find_element(By.ID, ids.NOTE).get_attribute("value") == ""
+    # The image's keys act on b.png at once: the focus left the button for its column.
+    assert driver.execute_script(
+        "return document.getElementById('image-panel').contains(document.activeElement);")
     # The save's own message went with a.png: a line over b.png says it was saved.
     done = "#save-next-result"
     assert dash_duo.find_element(done).text.startswith(
@@ -350,9 +353,29 @@ def test_ctrl_s_in_the_annotator_field_is_left_to_the_field(dash_duo, data_dir, 
     _start(dash_duo, data_dir, worklist)
     field = dash_duo.driver.find_element(By.ID, ids.ANNOTATOR)
     field.send_keys("Half Typed")
+    dash_duo.driver.execute_script(
+        "document.addEventListener('keydown', function (e) {"
+        "  if (e.key.toLowerCase() === 's') { window.__prevented = e.defaultPrevented; } });")
     _press(dash_duo, "s", element=field)
     settled(dash_duo, quiet=1.0)
     assert _save_message(dash_duo) == ""
+    # Nor does the browser's "Save page as" write the page, the image in it, to disk.
+    assert dash_duo.driver.execute_script("return window.__prevented;") is True
+
+
+def test_ctrl_s_in_a_select_saves(dash_duo, data_dir, worklist):
+    # A select sends its choice as it is made; the assessment is where a reading ends.
+    _start(dash_duo, data_dir, worklist)
+    driver = dash_duo.driver
+    driver.find_element(By.ID, ids.ANNOTATOR).send_keys("Fast Reader", Keys.TAB)
+    Select(driver.find_element(By.ID, ids.descriptor("assessment"))).select_by_value("3")
+    assessment = driver.find_element(By.ID, ids.descriptor("assessment"))
+    driver.execute_script("arguments[0].focus();", assessment)
+    _press(dash_duo, "s", element=assessment)
+    dash_duo.wait_for_element("#save-result[data-version='1']", timeout=20)
+    sha_dir = next(p for p in data_dir.iterdir() if (p / "v001.json").exists())
+    record = json.loads((sha_dir / "v001.json").read_text())
+    assert record["final"]["descriptors"]["assessment"] == "3"
 
 
 # --------------------------------------------------------------------------- the tool

@@ -931,3 +931,39 @@ def test_a_damaged_record_shows_as_damaged_with_a_warning_and_counts_in_no_summa
         data, tooltips, summary, _, note = saved.show_saved(True, None, None, "__any__", False)
     assert data == [shown["a2"], shown["b1"], shown["a1"]]
     assert note is None and "Not counted" not in text_of(summary)
+
+
+def test_the_keyboard_reaches_the_open_links_and_leaves_the_table(
+        dash_duo, data_dir, saved_paths, tmp_path):
+    # Dash's table took Tab for its own cells: the focus never left it (WCAG 2.1.2).
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    folder = tmp_path / "worklist"
+    folder.mkdir()
+    dash_duo.start_server(create_app({"MODEL_SERVER_URL": f"http://127.0.0.1:{closed_port()}",
+                                      "DATA_DIR": data_dir, "WORKLIST_DIR": folder}))
+    driver = dash_duo.driver
+    driver.get(dash_duo.server_url + "/saved")
+    wait_for(dash_duo, lambda: driver.find_elements(By.CSS_SELECTOR, "a[href*='open=']"), 20,
+             "no Open link")
+
+    def press(shift=False) -> str:
+        keys = ActionChains(driver)
+        keys = keys.key_down(Keys.SHIFT).send_keys(Keys.TAB).key_up(Keys.SHIFT) if shift \
+            else keys.send_keys(Keys.TAB)
+        keys.perform()
+        return driver.execute_script(
+            "var e = document.activeElement;"
+            "if (e.closest('.dash-spreadsheet-container') === e) { return 'table'; }"
+            "return e.id || e.getAttribute('href') || e.tagName;")
+
+    driver.execute_script("document.getElementById(arguments[0]).focus();",
+                          ids.SAVED_AGREEMENT_BUTTON)
+    # The table (it scrolls sideways), its one Open link (study7/right.png's), then out.
+    assert press() == "table"
+    assert press().startswith("/?open=study7%2Fright.png")
+    assert press() not in ("table", ids.SAVED_AGREEMENT_BUTTON)  # past the table
+    # And back, from the link.
+    driver.execute_script("document.querySelector(\"a[href*='open=']\").focus();")
+    assert press(shift=True) == "table"
+    assert press(shift=True) == ids.SAVED_AGREEMENT_BUTTON
