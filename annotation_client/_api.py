@@ -70,6 +70,10 @@ def _error(status: int, code: str, message: str):
     return flask.jsonify({"error": {"code": code, "message": message}}), status
 
 
+#: The parameters /api/saved takes (README); any other is refused.
+SAVED_PARAMETERS = ("annotator", "label", "assessment", "latest", "limit", "format")
+
+
 def register(server: flask.Flask, index: AnnotationIndex, config: ClientConfig) -> None:
     """Add ``GET /api/saved`` and ``GET /api/agreement`` to ``server``.
 
@@ -115,8 +119,21 @@ def register(server: flask.Flask, index: AnnotationIndex, config: ClientConfig) 
         return _error(404, "not_found", f"no API endpoint {flask.request.path}; the API is "
                       "GET /api/saved and GET /api/agreement")
 
+    def unknown_parameters(known: tuple[str, ...]):
+        # A filter guessed (image=, sha256=, version=) and silently ignored would hand
+        # back every row as if filtered.
+        extra = sorted(set(flask.request.args) - set(known))
+        if not extra:
+            return None
+        takes = f"it takes {', '.join(known)}" if known else "it takes no parameter"
+        return _error(400, "bad_parameter",
+                      f"unknown parameter {', '.join(extra)} for {flask.request.path}: {takes}")
+
     @server.get("/api/agreement")
     def agreement():
+        refused = unknown_parameters(())
+        if refused is not None:
+            return refused
         try:
             reader = visible_annotator(config, flask.request.headers)
         except SignInError as exc:
@@ -135,6 +152,9 @@ def register(server: flask.Flask, index: AnnotationIndex, config: ClientConfig) 
 
     @server.get("/api/saved")
     def saved():
+        refused = unknown_parameters(SAVED_PARAMETERS)
+        if refused is not None:
+            return refused
         args = flask.request.args
         latest = args.get("latest", "0").strip().lower()
         if latest not in _TRUE + _FALSE:

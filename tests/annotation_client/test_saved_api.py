@@ -451,6 +451,22 @@ def test_a_bad_parameter_is_a_json_400_naming_it(client, query, name):
     assert error["message"].startswith(name + " ")
 
 
+@pytest.mark.parametrize(("path", "query", "named"), [
+    ("/api/saved", "image=nonexistent&limit=1", "image"),  # a filter guessed
+    ("/api/saved", "foo=bar&sha256=x", "foo, sha256"),
+    ("/api/saved", "Label=benign", "Label"),  # names are as documented
+    ("/api/agreement", "annotator=Dr%20Ada", "annotator"),
+])
+def test_an_unknown_parameter_is_refused_not_ignored(client, path, query, named):
+    # Ignored, it handed back every row as if they were filtered.
+    response = client.get(f"{path}?{query}")
+    assert response.status_code == 400
+    error = response.get_json()["error"]
+    assert error["code"] == "bad_parameter"
+    assert error["message"].startswith(f"unknown parameter {named} for {path}: it takes ")
+    assert client.get(f"{path}").status_code == 200
+
+
 def test_a_wrong_method_is_a_json_error(client):
     response = client.post("/api/saved")
     assert response.status_code == 405
