@@ -27,6 +27,17 @@ BIDI_CONTROLS = frozenset(
 )
 
 
+def shown_text(text: str) -> str:
+    """``text`` with each character a name may not hold (control characters, C1 ones
+    included, the line and paragraph separators, :data:`BIDI_CONTROLS`) replaced by
+    "_": a file name or path as a page shows it. A bidi override shows it reordered
+    ("scan\u202egnp.exe" reads "scanexe.png"), a line break splits a row."""
+    import unicodedata
+
+    return "".join("_" if ch in BIDI_CONTROLS or unicodedata.category(ch) in
+                   _REFUSED_CATEGORIES else ch for ch in text)
+
+
 class SignInError(ValueError):
     """The request names no user the client can record as the annotator."""
 

@@ -11,6 +11,7 @@ from dash import html
 from . import _measurements
 from ._claims import held
 from ._record import LABELS
+from ._signin import shown_text
 
 LABEL_COLORS = {"normal": "#198754", "benign": "#0d6efd", "malignant": "#dc3545"}
 
@@ -39,7 +40,7 @@ def image_info(meta: dict | None):
     """
     if not meta:
         return html.Span("No image open.", className="text-muted")
-    folder = str(PurePosixPath(meta.get("worklist_path") or "").parent)
+    folder = shown_text(str(PurePosixPath(meta.get("worklist_path") or "").parent))
     where = (
         [html.Span(f"{folder}/", className="text-muted text-break", id="image-folder")]
         if folder != "."
@@ -178,8 +179,9 @@ def worklist_options(entries, current: str | None = None, claims=None) -> list[d
         if claim is not None:
             status += f" · open by {claim.who()}"
             if claim.path != entry.path:
-                status += f" as {claim.path}"
-        label = f"{entry.path} — {status}" + (" · open" if entry.path == current else "")
+                status += f" as {shown_text(claim.path)}"
+        shown = shown_text(entry.path)  # the value stays the path itself
+        label = f"{shown} — {status}" + (" · open" if entry.path == current else "")
         options.append({"label": label, "value": entry.path, "disabled": entry.too_large})
     return options
 
@@ -208,7 +210,7 @@ def worklist_position(entries, current: str | None):
         if entry.path == current:
             return [
                 "Open: ",
-                html.Strong(entry.path, className="text-break"),
+                html.Strong(shown_text(entry.path), className="text-break"),
                 f" ({number} of {len(entries)})",
             ]
     return None

@@ -1858,16 +1858,10 @@ def _file_name(filename) -> str:
     Saved page's rows. A bidi override shows the name reordered there and in a
     spreadsheet: "scan\u202egnp.exe" reads as "scanexe.png".
     """
-    import unicodedata
-
     if not isinstance(filename, str):
         return "image"
     # The annotator names' rules, not copies of them.
-    bidi, refused = _signin.BIDI_CONTROLS, _signin._REFUSED_CATEGORIES
-    name = "".join(
-        "_" if ch in bidi or unicodedata.category(ch) in refused else ch for ch in filename
-    ).strip()
-    return name[:255] or "image"
+    return _signin.shown_text(filename).strip()[:255] or "image"
 
 
 def open_worklist_entry(request, current_meta, tool="pan"):

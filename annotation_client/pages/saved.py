@@ -278,7 +278,10 @@ def table_rows(
                 "annotator": row["annotator"],
                 # A worklist path says which study folder; an upload has only its name;
                 # a damaged record never indexed, only its folder's hash.
-                "image": path or row["image_name"] or row["image_sha256"][:12],
+                # Shown cleaned: a path's bidi override or line break (the name the
+                # Annotate page recorded is cleaned already) reorders or splits the row.
+                "image": _signin.shown_text(
+                    path or row["image_name"] or row["image_sha256"][:12]),
                 "open": _link(row, annotate_page, kept, worklist, located or {}),
                 "version": row["version"],
                 "final_label": row["final_label"] or "—",

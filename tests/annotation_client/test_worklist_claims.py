@@ -253,6 +253,14 @@ def test_the_dropdown_says_a_copy_of_an_entry_is_open_under_its_other_path():
     assert "open by" not in labels[3]  # no hash (not read): not taken for a copy
 
 
+def test_the_dropdown_shows_a_path_cleaned_and_keeps_it_as_the_value():
+    path = "study\n1/\u202egnp.exe.png"
+    entry = _worklist.WorklistEntry(path, 10, "1" * 64, 0, False)
+    (option,) = _views.worklist_options([entry], path)
+    assert option["label"] == "study_1/_gnp.exe.png — not annotated · open"
+    assert option["value"] == path
+
+
 # --------------------------------------------------------------------------- the page's hooks
 # The callbacks called directly, in a request of the app, as test_readers.py does.
 
