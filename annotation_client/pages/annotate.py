@@ -2431,6 +2431,12 @@ def revise_linked(_opened, _segmented, revise, meta, auto, clicks, annotator=Non
         return no, revise, changed, no
     clicks = clicks if isinstance(clicks, int) and not isinstance(clicks, bool) else 0
     if not _loadable(meta):
+        if changed is no and isinstance(revise.get("version"), int):
+            # The link named a saved version: none is left (its files removed since).
+            changed = _views.alert(
+                f"Version {revise['version']} of this image, which the link names, is not "
+                "saved any more, and no other version of it is: the image is shown as "
+                "opened.", "warning", id="link-version-gone")
         return no, None, changed, no
     version = revise.get("version")
     if not isinstance(version, int) or isinstance(version, bool):
@@ -2898,6 +2904,10 @@ def load_saved(clicks, meta, shown=None, notice_clicks=None):
         "card names it now, and Load it to revise loads it."
         if newest > version else ""
     )
+    if isinstance(named, int) and named != version:
+        # A link's version, or the one the line named, whose files were removed since.
+        newer = (f" Version {named}, which was asked for, is not saved any more: version "
+                 f"{version}, the latest, is loaded instead.{newer}")
     message = _views.alert(
         f"Version {version} loaded: {len(paths)} outline(s). Saving makes version "
         f"{next_version}, recorded as a revision of version {version} by "

@@ -202,6 +202,31 @@ def test_the_wish_is_loaded_as_a_links_once_the_model_has_answered(app, annotate
     assert loaded[0]["version"] == 1 and loaded[1] == "benign"
 
 
+def test_a_link_to_a_version_removed_since_says_so(app, annotate, data_dir):
+    import shutil
+
+    _store_version(data_dir, [EDITED])  # v1
+    _store_version(data_dir, [AI], annotator="Dr Bo")  # v2
+    # v5 was asked for (a bookmark, an older Saved page): v2, the latest, loads, and
+    # the message says so rather than passing it off as v5.
+    loaded = _in_request(app, lambda: annotate.load_saved(1, META, {"image": SHA,
+                                                                     "version": 5}))
+    assert loaded[0]["version"] == 2
+    assert ("Version 5, which was asked for, is not saved any more: version 2, the latest, "
+            "is loaded instead.") in text_of(loaded[4])
+    assert loaded[4].color == "warning"
+    # No version left at all: the link's open says so, rather than nothing.
+    shutil.rmtree(data_dir / SHA)
+    wish = {"sha256": SHA, "version": 1}
+    click, spent, note, shown = _in_request(
+        app, lambda: annotate.revise_linked(1, 1, wish, META, True, None),
+        fired=[f"{ids.SEGMENT_DONE}.data"])
+    assert click is dash.no_update and spent is None and shown is dash.no_update
+    assert note.id == "link-version-gone"
+    assert text_of(note).startswith("Version 1 of this image, which the link names, is not "
+                                    "saved any more")
+
+
 # ------------------------------------------------------------ others' saves, above the image
 
 
