@@ -2341,6 +2341,10 @@ def open_linked(path, sha, mark, expect=None, version=None):
                 id="worklist-link-error",
             )
             return no, False, None, note, None
+        if isinstance(expect, str) and _SHA256.fullmatch(expect):
+            # A link older than a rename (a bookmark, a Saved page tab left open): the
+            # worklist file that holds the image now, as the Saved page finds it.
+            path = _located(path, expect)
         target = path
     else:
         raise PreventUpdate
@@ -2352,6 +2356,19 @@ def open_linked(path, sha, mark, expect=None, version=None):
     if _has_unsaved_work(mark):
         return no, True, target, no, revise
     return _request(target), False, None, no, revise
+
+
+def _located(path, sha: str):
+    """``path``, or the worklist file that holds the image ``sha`` now when ``path``
+    does not (renamed or moved since); ``path`` when none does, for the open to say so."""
+    config = get_config()
+    try:
+        found = _worklist.locate(config.worklist_dir, {sha: path}, data_dir=config.data_dir,
+                                 max_bytes=config.max_upload_bytes)
+    except (OSError, ValueError) as exc:
+        logger.warning("link: worklist image not located: %s", exc)
+        return path
+    return found.get(sha, path)
 
 
 @callback(

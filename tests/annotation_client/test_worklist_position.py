@@ -158,6 +158,30 @@ def test_the_health_poll_redraws_the_statuses_and_keeps_a_message(tmp_path):
     assert text_of(listing(poll, failed)[1]) == "3 image(s) · 2 not annotated"
 
 
+@pytest.mark.usefixtures("an_app_exists")
+def test_a_link_older_than_a_rename_opens_the_file_where_it_is_now(tmp_path):
+    from annotation_client.pages import annotate
+
+    app = _app(tmp_path)
+    worklist = tmp_path / "worklist"
+    sha = hashlib.sha256((worklist / "case02.png").read_bytes()).hexdigest()
+    (worklist / "renamed").mkdir()
+    (worklist / "case02.png").rename(worklist / "renamed" / "case two.png")
+
+    def follow(path, expect):
+        return _run(app, "annotate-url.search", annotate.open_linked, path, None, "",
+                    expect, 1)
+
+    request, asked, _pending, _note, revise = follow("case02.png", sha)
+    assert request["path"] == "renamed/case two.png" and asked is False
+    assert revise == {"worklist_path": "renamed/case two.png", "expect": sha, "version": 1}
+    # No file holds it: the path as linked, for the open to say it is not there.
+    assert follow("case02.png", "0" * 64)[0]["path"] == "case02.png"
+    # A path that still holds its image is taken as it is.
+    same = hashlib.sha256((worklist / "case01.png").read_bytes()).hexdigest()
+    assert follow("case01.png", same)[0]["path"] == "case01.png"
+
+
 def test_the_count_shown_is_found_in_the_layout_and_in_json(tmp_path):
     from annotation_client.pages import annotate
 
