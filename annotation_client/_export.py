@@ -66,10 +66,19 @@ from ._worklist import locate, resolve_entry
 
 logger = logging.getLogger(__name__)
 
+#: The lesion's size as the record states it (the largest region's two calipers and the
+#: total area), in pixels, and in mm when the reader or the file gave the spacing, which
+#: is given too (row, column): a study reports lesion size in mm.
+MEASUREMENT_COLUMNS = (
+    "area_px", "area_mm2", "long_axis_px", "long_axis_mm", "perpendicular_axis_px",
+    "perpendicular_axis_mm", "pixel_spacing_row_mm", "pixel_spacing_col_mm",
+)
+
 INDEX_COLUMNS = (
     "class", "name", "duplicate_group", "masks",
     "sha256", "version", "annotator", "worklist_path", "saved_at",
     *DESCRIPTOR_COLUMNS.values(),  # after the others, which keep their places
+    *MEASUREMENT_COLUMNS,
 )  # fmt: skip
 
 
@@ -204,11 +213,44 @@ def export_busi(
                 "worklist_path": spreadsheet_cell(item.get("path") or "") if with_paths else "",
                 "saved_at": record.get("saved_at", ""),
                 **item["birads"],
+                **measurement_columns(record),
             }
         )
     _write_all(out, written, rows)
     logger.info("exported %d image(s) to %s, skipped %d", report.total, out, len(report.skipped))
     return report
+
+
+def measurement_columns(record: dict) -> dict[str, str]:
+    """:data:`MEASUREMENT_COLUMNS` of a saved record, "" for what it does not state.
+
+    >>> measurement_columns({"measurements": {"area_px": 120.0, "largest": {
+    ...     "max_diameter_px": 15.5}}})["long_axis_px"]
+    '15.5'
+    """
+    measurements = record.get("measurements")
+    measurements = measurements if isinstance(measurements, dict) else {}
+    largest = measurements.get("largest")
+    largest = largest if isinstance(largest, dict) else {}
+    image = record.get("image")
+    spacing = image.get("pixel_spacing_mm") if isinstance(image, dict) else None
+    if not (isinstance(spacing, list | tuple) and len(spacing) == 2):
+        spacing = (None, None)
+
+    def number(value) -> str:
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        return f"{value:.6g}" if ok and np.isfinite(value) else ""
+
+    return {
+        "area_px": number(measurements.get("area_px")),
+        "area_mm2": number(measurements.get("area_mm2")),
+        "long_axis_px": number(largest.get("max_diameter_px")),
+        "long_axis_mm": number(largest.get("max_diameter_mm")),
+        "perpendicular_axis_px": number(largest.get("perpendicular_diameter_px")),
+        "perpendicular_axis_mm": number(largest.get("perpendicular_diameter_mm")),
+        "pixel_spacing_row_mm": number(spacing[0]),
+        "pixel_spacing_col_mm": number(spacing[1]),
+    }
 
 
 def _write_all(out: Path, written: list, rows: list[dict]) -> None:

@@ -16,6 +16,7 @@ from PIL import Image
 import vectorizer
 from annotation_client import AnnotationStore, build_record
 from annotation_client._export import INDEX_COLUMNS, export_busi
+from annotation_client._measurements import summarize
 from annotation_client.export import main
 from models.data import load_samples, read_image, read_mask
 
@@ -41,6 +42,7 @@ def _save(store, data, *, label, mask, worklist_path, annotator="Dr Ada", day=1,
         descriptors=descriptors,
         note=note,
         saved_at=dt.datetime(2026, 12, day, 9, 0, tzinfo=dt.UTC),
+        measurements=summarize(mask),  # as the page measures it, in pixels
     )  # fmt: skip
     store.save(sha, svg=vectorizer.mask_to_svg(mask), mask_png=vectorizer.mask_to_png(mask),
                record=record)
@@ -439,11 +441,13 @@ def test_the_index_gives_each_images_bi_rads_reading_and_no_note(saved, tmp_path
         "class", "name", "duplicate_group", "masks", "sha256", "version", "annotator",
         "worklist_path", "saved_at", "birads_assessment", "birads_shape",
         "birads_orientation", "birads_margin", "birads_echo_pattern",
-        "birads_posterior_features",
+        "birads_posterior_features", "area_px", "area_mm2", "long_axis_px", "long_axis_mm",
+        "perpendicular_axis_px", "perpendicular_axis_mm", "pixel_spacing_row_mm",
+        "pixel_spacing_col_mm",
     )  # fmt: skip
     with open(out / "index.csv", newline="", encoding="utf-8") as handle:
         rows = {r["worklist_path"]: r for r in csv.DictReader(handle)}
-    birads = INDEX_COLUMNS[-6:]
+    birads = INDEX_COLUMNS[9:15]
     # The margin in the lexicon's order; "none" is a posterior feature, not an empty cell.
     assert [rows["study1/b.png"][c] for c in birads] == [
         "4A", "oval", "", "angular; microlobulated", "", "none"]
@@ -456,6 +460,29 @@ def test_the_index_gives_each_images_bi_rads_reading_and_no_note(saved, tmp_path
         ("malignant", "malignant (1)", saved["sha"]["a"][:16]),
         ("normal", "normal (1)", saved["sha"]["c"][:16]),
     }
+
+
+def test_the_index_gives_the_lesion_size_in_px_and_in_mm_with_the_spacing(saved, tmp_path):
+    from annotation_client._export import measurement_columns
+
+    # a (v2, malignant): measured in pixels, as saved.
+    out = tmp_path / "out"
+    export_busi(saved["data"], saved["worklist"], out, with_paths=True)
+    with open(out / "index.csv", newline="", encoding="utf-8") as handle:
+        rows = {r["worklist_path"]: r for r in csv.DictReader(handle)}
+    a = rows["study2/a.png"]
+    assert a["area_px"] == "24" and a["area_mm2"] == "" and a["pixel_spacing_row_mm"] == ""
+    assert float(a["long_axis_px"]) == pytest.approx(np.hypot(6, 4))  # the 6 x 4 block
+    # With a spacing, the same in mm, and the spacing itself.
+    record = {"image": {"pixel_spacing_mm": [0.1, 0.2]},
+              "measurements": summarize(saved["lesion"], (0.1, 0.2))}
+    columns = measurement_columns(record)
+    assert columns["area_mm2"] == f"{24 * 0.02:.6g}"
+    assert (columns["pixel_spacing_row_mm"], columns["pixel_spacing_col_mm"]) == ("0.1", "0.2")
+    assert float(columns["long_axis_mm"]) == pytest.approx(np.hypot(6 * 0.2, 4 * 0.1))
+    # A record that states none of it (an old or odd one): empty cells, no error.
+    assert set(measurement_columns({"measurements": {"largest": None}}).values()) == {""}
+    assert measurement_columns({"measurements": {"area_px": float("nan")}})["area_px"] == ""
 
 
 def test_an_image_whose_descriptors_are_outside_the_lexicon_is_left_out(saved, tmp_path):
