@@ -72,8 +72,9 @@ class Claim:
         return max(0, int((now - self.claimed_at) // 60))
 
     def who(self) -> str:
-        """The reader's name, or "Another reader" when the page named none."""
-        return self.reader or "Another reader"
+        """The reader's name, or "another page (no name)" when the page named none:
+        which may be the same person's earlier tab, not another reader."""
+        return self.reader or "another page (no name)"
 
     def sentence(self, now: float) -> str:
         """"Dr B opened this image 3 minutes ago and has not saved it yet." """
@@ -83,7 +84,11 @@ class Claim:
             if minutes == 0
             else f"{minutes} minute{'s' if minutes != 1 else ''} ago"
         )
-        return f"{self.who()} opened this image {when} and has not saved it yet."
+        if self.reader is None:
+            return (f"This image was opened {when} on another page that named no reader "
+                    "(another reader's, or an earlier tab of yours), and it has not been "
+                    "saved since.")
+        return f"{self.reader} opened this image {when} and has not saved it yet."
 
 
 class Claims:

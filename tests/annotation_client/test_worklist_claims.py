@@ -213,8 +213,10 @@ def test_the_sentence_says_who_and_how_long_ago():
         "Dr B opened this image 3 minutes ago and has not saved it yet."
     )
     assert claim.sentence(1010.0).startswith("Dr B opened this image less than a minute ago")
+    # No name: maybe the same person's earlier tab, not "another reader".
     assert Claim("p", "x", None, None, 0.0).sentence(60.0) == (
-        "Another reader opened this image 1 minute ago and has not saved it yet."
+        "This image was opened 1 minute ago on another page that named no reader (another "
+        "reader's, or an earlier tab of yours), and it has not been saved since."
     )
 
 
@@ -235,7 +237,7 @@ def test_the_dropdown_says_who_has_an_entry_open():
               "b.png": Claim("p", "b.png", None, None, 0.0)}  # fmt: skip
     labels = [o["label"] for o in _views.worklist_options(entries, None, claims)]
     assert labels == ["a.png — not annotated · open by Dr B",
-                      "b.png — saved v2 · open by Another reader"]  # fmt: skip
+                      "b.png — saved v2 · open by another page (no name)"]  # fmt: skip
 
 
 def test_the_dropdown_says_a_copy_of_an_entry_is_open_under_its_other_path():
