@@ -137,12 +137,16 @@ def table_rows(summary: dict) -> list[tuple[str, str]]:
 
     # One outline whose edit pinched off a pixel-wide sliver is still one region to
     # the reader: its measurements are the region's, not "the largest" of two.
-    prefix = "Largest region: " if summary["count"] > 1 else ""
+    def named(name: str) -> str:
+        if summary["count"] > 1:
+            return f"Largest region: {name}"
+        return name[:1].upper() + name[1:]  # a row's name, as "Regions" and "Area (total)"
+
     # Named as a report (and the Saved page) names them: the long axis, its maximum
     # diameter, and the perpendicular axis, the second caliper (size = long x this).
-    rows.append((f"{prefix}long axis", length("max_diameter")))
-    rows.append((f"{prefix}perpendicular axis", length("perpendicular_diameter")))
-    rows.append((f"{prefix}width", length("width")))
-    rows.append((f"{prefix}height", length("height")))
-    rows.append((f"{prefix}orientation", largest["orientation"]))
+    rows.append((named("long axis"), length("max_diameter")))
+    rows.append((named("perpendicular axis"), length("perpendicular_diameter")))
+    rows.append((named("width"), length("width")))
+    rows.append((named("height"), length("height")))
+    rows.append((named("orientation"), largest["orientation"]))
     return rows

@@ -448,15 +448,16 @@ def revision_losses(new: Mapping, old: Mapping, version: int) -> list[str]:
     ...        "annotator": "Dr A"}
     >>> new = {"final": {"label": None}, "agreement": {"edited": False}}
     >>> revision_losses(new, old, 1)  # doctest: +NORMALIZE_WHITESPACE
-    ['It has no final label; version 1 is labelled benign.', "Its outline is the AI's,
-    untouched; version 1's outline, by Dr A, was edited."]
+    ['This save has no final label; version 1 is labelled benign.', "This save's outline
+    is the AI's, untouched; version 1's, by Dr A, was edited."]
     """
     old_final = old.get("final") if isinstance(old.get("final"), Mapping) else {}
     new_final = new.get("final") if isinstance(new.get("final"), Mapping) else {}
     losses = []
     old_label = old_final.get("label")
     if not new_final.get("label") and old_label in LABELS:
-        losses.append(f"It has no final label; version {version} is labelled {old_label}.")
+        losses.append(f"This save has no final label; version {version} is labelled "
+                      f"{old_label}.")
     old_agreement = old.get("agreement") if isinstance(old.get("agreement"), Mapping) else {}
     new_agreement = new.get("agreement") if isinstance(new.get("agreement"), Mapping) else {}
     # An outline without an AI one beside it (edited None) was drawn by hand.
@@ -464,7 +465,7 @@ def revision_losses(new: Mapping, old: Mapping, version: int) -> list[str]:
            else "drawn by hand" if old_agreement.get("edited") is None
            and old_final.get("empty") is False else None)
     if new_agreement.get("edited") is False and how:
-        losses.append(f"Its outline is the AI's, untouched; version {version}'s outline, by "
+        losses.append(f"This save's outline is the AI's, untouched; version {version}'s, by "
                       f"{old.get('annotator')}, was {how}.")
     return losses
 

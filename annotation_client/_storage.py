@@ -568,6 +568,21 @@ class AnnotationStore:
         """Read a saved version's SVG (the edited geometry) back."""
         return self._version_file(image_sha256, version, ".svg").read_text(encoding="utf-8")
 
+    def missing_files(self, image_sha256: str, version: int) -> list[str]:
+        """The names of a saved version's outline and mask files that are not there
+        (``["v001.svg"]``), when its record is: a stat of each, no read.
+
+        The record alone says a version is complete; files removed or lost since
+        leave it unloadable (no outline) or out of the export and the agreement (no
+        mask) while every listing called it ok.
+        """
+        names = []
+        for suffix in (".svg", "_mask.png"):
+            path = self._version_file(image_sha256, version, suffix)
+            if not path.is_file():
+                names.append(path.name)
+        return names
+
     def load_mask(self, image_sha256: str, version: int) -> np.ndarray:
         """A saved version's mask (``vNNN_mask.png``) as a (H, W) bool array.
 

@@ -52,7 +52,9 @@ def test_the_region_count_is_the_outline_count_when_given():
     rows = dict(m.table_rows(summary))
     assert rows["Regions"] == "1"
     # One region to the reader: its rows are not "the largest region's".
-    assert "long axis" in rows and not any(name.startswith("Largest") for name in rows)
+    assert "Long axis" in rows and not any(name.startswith("Largest") for name in rows)
+    assert list(rows) == ["Regions", "Area (total)", "Long axis", "Perpendicular axis",
+                          "Width", "Height", "Orientation"]
     with pytest.raises(TypeError, match="outlines"):
         m.summarize(_two_rectangles(), outlines=1.0)
 

@@ -318,8 +318,8 @@ def test_revision_losses_name_the_label_and_the_edited_outline_left_out():
     old = _reading_record(ai_mask=np.ones((3, 4), bool))  # edited: its mask is not the AI's
     untouched = _reading_record(final_label=None, ai_mask=np.zeros((3, 4), bool))
     assert r.revision_losses(untouched, old, 2) == [
-        "It has no final label; version 2 is labelled benign.",
-        "Its outline is the AI's, untouched; version 2's outline, by Dr A, was edited.",
+        "This save has no final label; version 2 is labelled benign.",
+        "This save's outline is the AI's, untouched; version 2's, by Dr A, was edited.",
     ]
     # Drawn by hand, with no AI outline: as much the radiologist's.
     drawn = _reading_record(final_mask=np.ones((3, 4), bool))

@@ -323,8 +323,8 @@ def test_a_save_without_the_label_of_the_latest_version_asks_first(app, annotate
     _store_version(data_dir, [EDITED], ai=False)  # v1: benign, BI-RADS 3
     edited = _history_of([EDITED])
     answer = _save(app, annotate, edited, label=None)
-    assert text_of(answer).startswith("Not saved yet. It has no final label; version 1 is "
-                                      "labelled benign.")
+    assert text_of(answer).startswith(
+        "Not saved yet. This save has no final label; version 1 is labelled benign.")
     assert "version 1 is labelled benign" in _question(answer)
     assert _versions(data_dir) == [1]
     # OK in the question: saved, one click later.
@@ -339,7 +339,7 @@ def test_the_ai_outline_saved_untouched_over_an_edited_version_asks_first(
     _store_version(data_dir, [EDITED])  # v1: edited over the AI's outline
     untouched = _history_of([AI], action="ai")
     answer = _save(app, annotate, untouched)
-    assert "Its outline is the AI's, untouched; version 1's outline, by Dr Ada, was " \
+    assert "This save's outline is the AI's, untouched; version 1's, by Dr Ada, was " \
            "edited." in text_of(answer)
     assert "v1" in _question(answer) and _versions(data_dir) == [1]
     assert text_of(_save(app, annotate, untouched, confirmed=True)).startswith(

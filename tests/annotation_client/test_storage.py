@@ -187,6 +187,16 @@ def test_a_store_without_a_mark_makes_its_folder(tmp_path):
     assert _save_record(store, _record()).version == 1
 
 
+def test_missing_files_names_a_versions_outline_or_mask_gone(tmp_path):
+    store = AnnotationStore(tmp_path)
+    _save_record(store, _record())
+    assert store.missing_files(SHA, 1) == []
+    (tmp_path / SHA / "v001_mask.png").unlink()
+    assert store.missing_files(SHA, 1) == ["v001_mask.png"]
+    (tmp_path / SHA / "v001.svg").unlink()
+    assert store.missing_files(SHA, 1) == ["v001.svg", "v001_mask.png"]
+
+
 def test_a_store_with_an_index_indexes_each_save(tmp_path):
     from annotation_client._database import AnnotationIndex
 
