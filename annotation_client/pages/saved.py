@@ -164,6 +164,10 @@ def layout(**_query):
             "if": {"filter_query": '{record_status} contains "damaged"',
                    "column_id": "record_status"},
             "color": "#842029", "backgroundColor": "#f8d7da", "fontWeight": "600",
+        }, {
+            "if": {"filter_query": '{record_status} contains "missing"',
+                   "column_id": "record_status"},
+            "color": "#842029", "backgroundColor": "#f8d7da", "fontWeight": "600",
         }],
         tooltip_duration=None,
     )
@@ -354,6 +358,31 @@ def _damaged_tooltip(row: dict) -> dict:
                              "once a minute)."}
 
 
+def _missing_files(store, rows: list[dict]) -> dict[tuple[str, int], list[str]]:
+    """``{(sha256, version): [file names]}`` of the listed versions whose outline or mask
+    file is gone (a stat of each: the record alone says a version is complete)."""
+    missing = {}
+    for row in rows:
+        key = (row["image_sha256"], row["version"])
+        try:
+            if not store.record_path(*key).is_file():
+                continue  # another data folder's row, or one the next start's sync drops
+            gone = store.missing_files(*key)
+        except (ValueError, OSError):  # an odd row or an unreadable folder: not said here
+            continue
+        if gone:
+            missing[key] = gone
+    return missing
+
+
+def _missing_tooltip(gone: list[str] | None) -> dict:
+    if not gone:
+        return {}
+    return {"record_status": f"{', '.join(gone)} cannot be found beside the record: restore "
+                             "from a backup (the outline is what Load it to revise reads; "
+                             "the mask, what the export and reader agreement read)."}
+
+
 def _has_copy(store, sha: str) -> bool:
     try:
         return store.source_path(sha) is not None
@@ -464,7 +493,7 @@ def show_saved(_loaded, _refresh, annotator, label, latest, assessment=ANY):
         logger.error("Saved page: %s", exc.logged())
         message = _views.alert(
             f"{exc}; the client's log says why. Saving still works: the files are written "
-            "first, and the index catches up when the client restarts.",
+            "first, and the index catches up with them once it answers again.",
             "danger",
             title="The saved-annotation index cannot be read.",
             id="saved-error",
@@ -483,9 +512,15 @@ def show_saved(_loaded, _refresh, annotator, label, latest, assessment=ANY):
     kept = {sha for sha in uploads if _has_copy(store, sha)}
     located = _located(config, rows) if worklist else {}
     shown = table_rows(rows, dash.get_relative_path("/"), kept, worklist, located)
+    missing = _missing_files(store, rows)
+    for row, source in zip(shown, rows, strict=True):
+        gone = missing.get((source["image_sha256"], source["version"]))
+        if gone and not source.get("damaged"):
+            row["record_status"] = f"missing: {', '.join(gone)}"
     tooltips = [
         {"image": f"record: {row['record']}"} | _open_tooltip(row, source, located)
         | _damaged_tooltip(source)
+        | _missing_tooltip(missing.get((source["image_sha256"], source["version"])))
         for row, source in zip(shown, rows, strict=True)
     ]
     notes = []
@@ -513,6 +548,16 @@ def show_saved(_loaded, _refresh, annotator, label, latest, assessment=ANY):
             "file at most once a minute).",
             "warning",
             id="saved-damaged",
+        ))
+    if missing:
+        first = next(iter(missing.values()))
+        notes.append(_views.alert(
+            f"{len(missing)} listed version(s) lack their outline or mask file (first: "
+            f"{', '.join(first)}): they show as missing in Record file. Without its outline a "
+            "version cannot be loaded to revise; without its mask it is left out of the "
+            "export and of reader agreement. Restore the files from a backup.",
+            "warning",
+            id="saved-missing",
         ))
     if len(rows) == PAGE_LIMIT:
         notes.append(_views.alert(

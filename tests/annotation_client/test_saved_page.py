@@ -465,6 +465,23 @@ def test_show_saved_summarises_the_rows_it_shows(app, saved):
     )
 
 
+def test_a_version_whose_outline_or_mask_is_gone_is_listed_so(app, data_dir, saved_paths,
+                                                               saved):
+    # Every listing called them ok: the record alone was looked at.
+    (data_dir / SHA_A / "v002.svg").unlink()
+    (data_dir / SHA_B / "v001_mask.png").unlink()
+    with app.server.test_request_context("/_dash-update-component"):
+        data, tooltips, _summary, _names, alert = saved.show_saved(True, None, None, "__any__",
+                                                                   False)
+    status = {(row["image"], row["version"]): row["record_status"] for row in data}
+    assert status == {("left.png", 2): "missing: v002.svg",
+                      ("study7/right.png", 1): "missing: v001_mask.png",
+                      ("left.png", 1): "ok"}
+    assert "restore from a backup" in tooltips[0]["record_status"]
+    note = next(n for n in alert if getattr(n, "id", None) == "saved-missing")
+    assert text_of(note).startswith("2 listed version(s) lack their outline or mask file")
+
+
 def test_refresh_shows_a_save_made_since(app, data_dir, saved):
     with app.server.test_request_context("/_dash-update-component"):
         before = saved.show_saved(True, None, None, "__any__", True)[0]
@@ -541,8 +558,8 @@ def test_an_unreadable_index_shows_the_alert_and_an_empty_table(tmp_path, data_d
         f"'{tmp_path / 'blocker'}'"
     ]
     assert text_of(alert).endswith(
-        "Saving still works: the files are written first, and the index catches up when "
-        "the client restarts."
+        "Saving still works: the files are written first, and the index catches up with "
+        "them once it answers again."
     )
 
 
