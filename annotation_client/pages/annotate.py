@@ -4426,14 +4426,14 @@ def _before_writing(meta: dict, record: dict, mask: np.ndarray, confirmed: bool)
     said = " ".join(losses)
     return html.Div(
         _views.alert(
-            f"{said} OK in the question saves it anyway (Save asks again); or Load it "
-            f"to revise version {version} first.",
+            f"{said} To save it anyway, click Save again and answer OK; or Load it to "
+            f"revise version {version} first.",
             "warning",
             title="Not saved yet.",
         ),
         id="save-result",
         **{"data-question": (
-            f"This save would leave out what the latest version, v{version}, holds. "
+            f"This save would leave out what version {version}, the latest, holds. "
             f"{said}\n\nSave it as a new version anyway?")},
     )
 

@@ -341,7 +341,7 @@ def test_the_ai_outline_saved_untouched_over_an_edited_version_asks_first(
     answer = _save(app, annotate, untouched)
     assert "This save's outline is the AI's, untouched; version 1's, by Dr Ada, was " \
            "edited." in text_of(answer)
-    assert "v1" in _question(answer) and _versions(data_dir) == [1]
+    assert "version 1, the latest" in _question(answer) and _versions(data_dir) == [1]
     assert text_of(_save(app, annotate, untouched, confirmed=True)).startswith(
         "Saved. Version 2")
     # The version edited by hand, loaded and saved: nothing to ask.
