@@ -120,6 +120,8 @@ def _tool_bar():
             html.Label("Editing tool", htmlFor=ids.TOOL, className="visually-hidden"),
             dbc.RadioItems(
                 id=ids.TOOL,
+                # One group: one Tab stop, the arrow keys move within it.
+                name=ids.TOOL,
                 options=[
                     {"label": "Pan", "value": "pan"},
                     {"label": "Zoom", "value": "zoom"},
@@ -482,6 +484,7 @@ def _record_card(signed_in: bool = False, blinded: bool = False):
                     dbc.Label("Final label", html_for=ids.FINAL_LABEL, class_name="small mb-0"),
                     dbc.RadioItems(
                         id=ids.FINAL_LABEL,
+                        name=ids.FINAL_LABEL,
                         options=[{"label": label, "value": label} for label in LABELS],
                         value=None,
                         inline=True,

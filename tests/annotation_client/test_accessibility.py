@@ -194,3 +194,16 @@ def test_focus_rings_are_seen_and_forced_colours_show_the_tool_picked(dash_duo, 
         assert outline(unchecked)[0] == "none"
     finally:
         driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
+
+
+def test_each_set_of_radio_buttons_is_one_tab_stop(dash_duo, data_dir):
+    # Unnamed, each radio was a stop of its own: six extra presses of Tab.
+    dash_duo.start_server(create_app({"MODEL_SERVER_URL": f"http://127.0.0.1:{closed_port()}",
+                                      "DATA_DIR": data_dir}))
+    dash_duo.wait_for_element(f"#{ids.NOTE}", timeout=20)
+    names = dash_duo.driver.execute_script(
+        "return Array.from(document.querySelectorAll('input[type=radio]'))"
+        ".map(r => [r.parentElement.closest('[id]').id, r.name]);")
+    groups = {group for group, _ in names}
+    assert {ids.TOOL, ids.FINAL_LABEL} <= groups
+    assert all(name == group for group, name in names if group in (ids.TOOL, ids.FINAL_LABEL))
