@@ -130,13 +130,11 @@ def write_plain_error(sock, status_int: int, reason: str, mesg: str) -> None:
     from gunicorn import util
 
     from annotation_client._app import SECURITY_HEADERS
+    from vectorizer._settings import raw_error_answer
 
     body = (f"{reason}: {mesg}" if mesg else reason).encode("utf-8", "replace") + b"\n"
-    security = "".join(f"{name}: {value}\r\n" for name, value in SECURITY_HEADERS.items())
-    head = (f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\n"
-            f"Content-Type: text/plain; charset=utf-8\r\nContent-Length: {len(body)}\r\n"
-            f"{security}\r\n")
-    util.write_nonblock(sock, head.encode("latin-1") + body)
+    util.write_nonblock(sock, raw_error_answer(status_int, reason, "text/plain; charset=utf-8",
+                                               body, SECURITY_HEADERS))
 
 
 def _answer_errors_plainly(_worker) -> None:

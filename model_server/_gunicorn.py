@@ -26,6 +26,8 @@ from gunicorn import util
 from gunicorn.app.base import BaseApplication
 from gunicorn.workers.sync import SyncWorker
 
+from vectorizer._settings import raw_error_answer
+
 from ._readiness import ReadinessBoard, attach
 
 logger = logging.getLogger(__name__)
@@ -56,11 +58,8 @@ def write_json_error(sock, status_int: int, reason: str, mesg: str) -> None:
 
     message = f"{reason}: {mesg}" if mesg else reason
     body = json.dumps({"error": {"code": status_int, "message": message}}).encode("utf-8")
-    security = "".join(f"{name}: {value}\r\n" for name, value in SECURITY_HEADERS.items())
-    head = (f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
-            f"{security}\r\n")
-    util.write_nonblock(sock, head.encode("latin-1") + body)
+    util.write_nonblock(sock, raw_error_answer(status_int, reason, "application/json", body,
+                                               SECURITY_HEADERS))
 
 
 def _answer_errors_as_json(_worker) -> None:

@@ -391,3 +391,17 @@ def note_wildcard(log: logging.Logger, host: str, trusted: tuple[str, ...], who:
             "the names %s use to SONOTRACE_TRUSTED_HOSTS",
             ", ".join(trusted), who,
         )
+
+
+def raw_error_answer(status: int, reason: str, content_type: str, body: bytes,
+                     headers: Mapping[str, str]) -> bytes:
+    """A whole HTTP/1.1 answer, head and body, that closes the connection.
+
+    What the services write themselves where gunicorn would send its own error page
+    (a request line or headers over its limits, before the app sees the request), so
+    that it carries their ``headers`` (the security headers of every other answer).
+    """
+    extra = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+    head = (f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\n"
+            f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n{extra}\r\n")
+    return head.encode("latin-1") + body

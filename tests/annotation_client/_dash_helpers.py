@@ -73,6 +73,24 @@ def find_component(component, component_id):
     return None
 
 
+def open_work() -> tuple[dict, dict, dict]:
+    """``(meta, history, image_data)`` of a 30 x 20 PNG as the Annotate page holds it once
+    opened, with one square outline drawn: what its save callback is given."""
+    import io
+
+    from annotation_client import _editing, decode_image
+
+    buffer = io.BytesIO()
+    # Not blank: the client, like the server, refuses an image of one value.
+    Image.fromarray(np.arange(600, dtype=np.uint8).reshape(20, 30)).save(buffer, format="PNG")
+    data = buffer.getvalue()
+    meta = decode_image(data, "scan.png").meta()
+    state = dict(_editing.empty_state(), paths=["M 5,5 L 15,5 L 15,15 L 5,15 Z"])
+    history = {"image": meta["sha256"], "present": state, "past": [], "future": []}
+    image_data = {"contents": "data:image/png;base64," + base64.b64encode(data).decode()}
+    return meta, history, image_data
+
+
 def text_of(parts) -> str:
     """The visible text of a string, a Dash component tree or a list of them."""
     if parts is None:

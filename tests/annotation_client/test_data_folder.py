@@ -7,35 +7,19 @@ folder, as ``test_signin.py`` calls them.
 
 from __future__ import annotations
 
-import base64
-import io
 import shutil
 
-import numpy as np
 import pytest
-from _dash_helpers import text_of
-from PIL import Image
+from _dash_helpers import open_work, text_of
 
-from annotation_client import _editing, create_app, decode_image
+from annotation_client import create_app
 from annotation_client._storage import DATA_MARK
 
 pytestmark = pytest.mark.usefixtures("an_app_exists")
 
 
-def _open_work():
-    """A 30 x 20 PNG as the page holds it once opened, with one square outline drawn."""
-    buffer = io.BytesIO()
-    Image.fromarray(np.arange(600, dtype=np.uint8).reshape(20, 30)).save(buffer, format="PNG")
-    data = buffer.getvalue()
-    meta = decode_image(data, "scan.png").meta()
-    state = dict(_editing.empty_state(), paths=["M 5,5 L 15,5 L 15,15 L 5,15 Z"])
-    history = {"image": meta["sha256"], "present": state, "past": [], "future": []}
-    image_data = {"contents": "data:image/png;base64," + base64.b64encode(data).decode()}
-    return meta, history, image_data
-
-
 def _save(app, annotate):
-    meta, history, image_data = _open_work()
+    meta, history, image_data = open_work()
     blank = [None] * len(annotate.DESCRIPTOR_OPTIONS)
     with app.server.test_request_context("/_dash-update-component", method="POST"):
         alert, work = annotate.save(1, meta, history, None, None, "benign", "", "Dr Ada",

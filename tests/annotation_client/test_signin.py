@@ -9,19 +9,15 @@ Saves go to a real data directory and index in tmp_path.
 
 from __future__ import annotations
 
-import base64
-import io
 import json
 
 import dash
-import numpy as np
 import pytest
-from _dash_helpers import find_component, text_of
+from _dash_helpers import find_component, open_work, text_of
 from dash.exceptions import PreventUpdate
-from PIL import Image
 from werkzeug.datastructures import Headers
 
-from annotation_client import _editing, create_app, decode_image, ids
+from annotation_client import create_app, ids
 from annotation_client._app import INDEX_KEY
 from annotation_client._signin import (
     BIDI_CONTROLS,
@@ -104,22 +100,9 @@ def signed_in_app(data_dir):
     )
 
 
-def _open_work():
-    """A 30 x 20 PNG as the page holds it once opened, with one square outline drawn."""
-    buffer = io.BytesIO()
-    # Not blank: the client, like the server, refuses an image of one value.
-    Image.fromarray(np.arange(600, dtype=np.uint8).reshape(20, 30)).save(buffer, format="PNG")
-    data = buffer.getvalue()
-    meta = decode_image(data, "scan.png").meta()
-    state = dict(_editing.empty_state(), paths=["M 5,5 L 15,5 L 15,15 L 5,15 Z"])
-    history = {"image": meta["sha256"], "present": state, "past": [], "future": []}
-    image_data = {"contents": "data:image/png;base64," + base64.b64encode(data).decode()}
-    return meta, history, image_data
-
-
 def _save(app, annotate, typed, headers=None):
     """Click Save with ``typed`` in the Annotator field; the request carries ``headers``."""
-    meta, history, image_data = _open_work()
+    meta, history, image_data = open_work()
     blank = [None] * len(annotate.DESCRIPTOR_OPTIONS)
     with app.server.test_request_context(
         "/_dash-update-component", method="POST", headers=headers or {}
@@ -215,7 +198,7 @@ def _items(component) -> list:
 def test_every_refusal_is_said_at_once(annotate, data_dir):
     # No name and a spacing typed but not Set: both said, not one per click.
     app = create_app({"DATA_DIR": data_dir, "MODEL_SERVER_URL": "http://127.0.0.1:9"})
-    meta, history, image_data = _open_work()
+    meta, history, image_data = open_work()
     blank = [None] * len(annotate.DESCRIPTOR_OPTIONS)
 
     def save(typed, spacing):

@@ -255,17 +255,27 @@ def test_a_save_stands_when_the_index_cannot_be_written(tmp_path, caplog):
     assert later.sync(tmp_path / "data") == synced(2)
 
 
-def test_versions_saved_while_the_index_was_away_are_listed_once_it_is_back(tmp_path):
+def _saved_while_the_index_is_away(tmp_path):
+    """An index whose database is away (its folder is a file: an unmounted volume, say),
+    a version saved meanwhile, and the function that brings the database back."""
     from annotation_client._database import AnnotationIndex
 
-    # The database's folder is a file (an unmounted volume, say): every write fails.
     where = tmp_path / "db"
     where.write_text("not a folder")
     index = AnnotationIndex(f"sqlite:///{where}/index.sqlite3")
-    store = AnnotationStore(tmp_path / "data", index=index)
-    assert _save_record(store, _record()).indexed is False
-    where.unlink()
-    where.mkdir()  # back
+    assert _save_record(AnnotationStore(tmp_path / "data", index=index),
+                        _record()).indexed is False
+
+    def back():
+        where.unlink()
+        where.mkdir()
+
+    return index, back
+
+
+def test_versions_saved_while_the_index_was_away_are_listed_once_it_is_back(tmp_path):
+    index, back = _saved_while_the_index_is_away(tmp_path)
+    back()
     assert index.query() == []  # not listed yet: its row was never written
     # The next listing catches up, without a restart.
     assert index.recheck_damaged(tmp_path / "data") == {"read": 0, "restored": 0}
@@ -273,16 +283,9 @@ def test_versions_saved_while_the_index_was_away_are_listed_once_it_is_back(tmp_
 
 
 def test_a_catch_up_that_fails_is_tried_again(tmp_path):
-    from annotation_client._database import AnnotationIndex
-
-    where = tmp_path / "db"
-    where.write_text("not a folder")
-    index = AnnotationIndex(f"sqlite:///{where}/index.sqlite3")
-    store = AnnotationStore(tmp_path / "data", index=index)
-    assert _save_record(store, _record()).indexed is False
+    index, back = _saved_while_the_index_is_away(tmp_path)
     index.recheck_damaged(tmp_path / "data")  # still away: logged, never raised
-    where.unlink()
-    where.mkdir()
+    back()
     index.recheck_damaged(tmp_path / "data")
     assert len(index.query()) == 1
 
