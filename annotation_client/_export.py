@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import hashlib
 import io
 import logging
@@ -254,19 +255,24 @@ def measurement_columns(record: dict) -> dict[str, str]:
 
 
 def _write_all(out: Path, written: list, rows: list[dict]) -> None:
-    """Write the images, masks and ``index.csv`` as ``out``, all or nothing.
+    """Write the images, masks and ``index.csv`` into ``out``, all or nothing.
 
-    Into a hidden folder beside ``out`` first, renamed to ``out`` once complete: a
-    full disk or a read-only target leaves no half data set that a training or an
-    evaluation could be pointed at, nor one that would block the export run again.
+    Into a hidden folder in ``out`` first, whose entries are moved up once all are
+    written: a full disk or a read-only target leaves no half data set that a training
+    or an evaluation could be pointed at, nor one that would block the export run
+    again. ``out`` itself is used as it is (an empty mount point, a link to a folder,
+    ``.``: its owner and mode kept), or made when missing, and removed again then
+    if the writing fails.
 
     Raises
     ------
     OSError
         Whatever stopped the writing; nothing is left behind.
     """
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    made = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".partial-", dir=out))
+    moved = []
     try:
         for label, name, pixels, mask in written:
             target = staging / label
@@ -278,12 +284,21 @@ def _write_all(out: Path, written: list, rows: list[dict]) -> None:
                 writer = csv.DictWriter(handle, fieldnames=INDEX_COLUMNS)
                 writer.writeheader()
                 writer.writerows(rows)
-        # Kept at mkdtemp's owner-only mode: the data set holds patients' images.
-        if out.is_dir():
-            out.rmdir()  # empty (checked at the start); fails if something came in since
-        staging.rename(out)
+        # index.csv last: a data set with an index is a complete one.
+        for entry in sorted(staging.iterdir(), key=lambda e: e.name == "index.csv"):
+            final = out / entry.name
+            if final.exists():  # something came into the folder since it was checked
+                raise FileExistsError(errno.EEXIST, "appeared in the output folder meanwhile",
+                                      str(final))
+            entry.rename(final)
+            moved.append(final)
+        staging.rmdir()
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
+        for final in moved:
+            shutil.rmtree(final, ignore_errors=True) if final.is_dir() else final.unlink()
+        if made:
+            shutil.rmtree(out, ignore_errors=True)
         raise
 
 

@@ -8,6 +8,7 @@ import hashlib
 import io
 import os
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -298,17 +299,46 @@ def test_a_write_that_fails_leaves_nothing_behind(saved, tmp_path, monkeypatch):
     out = tmp_path / "out"
     out.mkdir()
     real = _export._png
+    into = {"folder": out}
 
     def png(pixels):
-        # Another process writes into the output folder while the export runs.
-        (out / "intruder.txt").write_text("x")
+        # Another process makes a folder of the data set's name while the export runs.
+        (into["folder"] / "normal").mkdir(exist_ok=True)
+        (into["folder"] / "normal" / "theirs.txt").write_text("x")
         return real(pixels)
 
     monkeypatch.setattr(_export, "_png", png)
-    with pytest.raises(OSError):
+    with pytest.raises(FileExistsError):
         export_busi(saved["data"], saved["worklist"], out)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "out", "worklist"]
-    assert [p.name for p in out.iterdir()] == ["intruder.txt"]  # no half data set
+    # Its folder left as it found it; nothing of the export (moved or not) is left.
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == [
+        "normal", "normal/theirs.txt"]
+    # A folder it made is removed again.
+    into["folder"] = tmp_path / "new" / "out2"
+    with pytest.raises(FileExistsError):
+        export_busi(saved["data"], saved["worklist"], into["folder"])
+    assert not into["folder"].exists()
+
+
+@pytest.mark.parametrize("kind", ["empty folder", "link to one", "the current folder"])
+def test_an_existing_empty_folder_is_exported_into_as_it_is(saved, tmp_path, monkeypatch,
+                                                            kind):
+    # A mounted stick or share, a link, "." : the folder is used, not replaced.
+    target = tmp_path / "stick"
+    target.mkdir()
+    target.chmod(0o775)
+    out = target
+    if kind == "link to one":
+        out = tmp_path / "link"
+        out.symlink_to(target)
+    elif kind == "the current folder":
+        monkeypatch.chdir(target)
+        out = Path(".")
+    assert export_busi(saved["data"], saved["worklist"], out).total == 3
+    assert sorted(p.name for p in target.iterdir()) == [
+        "benign", "index.csv", "malignant", "normal"]
+    assert oct(target.stat().st_mode & 0o777) == "0o775"
+    assert len(load_samples(target)) == 3
 
 
 def test_the_command_line_says_in_one_line_what_it_could_not_write(saved, tmp_path, capsys,
