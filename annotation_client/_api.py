@@ -122,12 +122,18 @@ def register(server: flask.Flask, index: AnnotationIndex, config: ClientConfig) 
     def unknown_parameters(known: tuple[str, ...]):
         # A filter guessed (image=, sha256=, version=) and silently ignored would hand
         # back every row as if filtered.
-        extra = sorted(set(flask.request.args) - set(known))
-        if not extra:
-            return None
-        takes = f"it takes {', '.join(known)}" if known else "it takes no parameter"
-        return _error(400, "bad_parameter",
-                      f"unknown parameter {', '.join(extra)} for {flask.request.path}: {takes}")
+        args = flask.request.args
+        extra = sorted(set(args) - set(known))
+        if extra:
+            takes = f"it takes {', '.join(known)}" if known else "it takes no parameter"
+            return _error(400, "bad_parameter", f"unknown parameter {', '.join(extra)} for "
+                          f"{flask.request.path}: {takes}")
+        # label=benign&label=malignant read as benign alone: the same silent filter.
+        twice = sorted(name for name in args if len(args.getlist(name)) > 1)
+        if twice:
+            return _error(400, "bad_parameter", f"{', '.join(twice)} given more than once: "
+                          "each parameter takes one value")
+        return None
 
     @server.get("/api/agreement")
     def agreement():

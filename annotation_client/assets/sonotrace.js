@@ -282,8 +282,11 @@
 (function () {
   var shown = null;
   new MutationObserver(function () {
+    // The file's name and its folder: PACS exports repeat names (IM00001.dcm) in
+    // every study's folder.
     var name = document.getElementById("image-name");
-    var now = name ? name.textContent : null;
+    var folder = document.getElementById("image-folder");
+    var now = name ? (folder ? folder.textContent : "") + name.textContent : null;
     if (now === shown) { return; }
     shown = now;
     var active = document.activeElement;

@@ -1728,6 +1728,39 @@ def clear_save_message(opened, saved_before=None, meta=None):
     ), None
 
 
+@callback(
+    Output(ids.SAVED_BEFORE_NEXT, "data", allow_duplicate=True),
+    Input(ids.WORKLIST_NOTE, "children"),
+    State(ids.SAVED_BEFORE_NEXT, "data"),
+    prevent_initial_call=True,
+)
+def forget_saved_before_next(note, saved_before=None):
+    """Save & next that opened nothing (every other case saved, or open elsewhere, or
+    the list unavailable) leaves its save's message where it is: the line for the next
+    image is dropped, or it would stand over a case opened much later."""
+    if saved_before is None or not _ids_in(note) & {
+            "worklist-done", "worklist-all-claimed", "worklist-error"}:
+        raise PreventUpdate
+    return None
+
+
+def _ids_in(tree) -> set[str]:
+    """The component ids in a Dash tree, as the layout holds it or as the browser sends
+    it back (JSON: ``{"type", "namespace", "props"}``)."""
+    if isinstance(tree, list | tuple):
+        return set().union(*map(_ids_in, tree)) if tree else set()
+    if isinstance(tree, dict):
+        props = tree.get("props")
+        props = props if isinstance(props, dict) else {}
+        component_id, children = props.get("id"), props.get("children")
+    else:
+        component_id, children = getattr(tree, "id", None), getattr(tree, "children", None)
+    found = {component_id} if isinstance(component_id, str) else set()
+    if children is not None and not isinstance(children, str | int | float):
+        found |= _ids_in(children)
+    return found
+
+
 def _saved_before_next(saved_before, meta) -> tuple[str, int] | None:
     """``(name, version)`` of the save *Save & next* went on from, when the image now
     open is another; None otherwise (the store is the browser's: checked)."""
@@ -2075,10 +2108,25 @@ def enable_actions(meta, _loaded, _opened=None):
 
 
 def _worklist_listing() -> _worklist.Worklist:
+    """The worklist with each entry's status.
+
+    Raises
+    ------
+    OSError, ValueError
+        The folder cannot be listed; or the data folder, which says what is saved, is
+        gone (every entry would read "not annotated", and Open next would open saved
+        cases as new).
+    """
     config = get_config()
+    store = get_store()
+    try:
+        store.check_folder()
+    except DataFolderChanged as exc:
+        raise OSError(f"the data folder (SONOTRACE_DATA_DIR), which says which images are "
+                      f"saved, {exc.why}") from None
     return _worklist.list_images(
         config.worklist_dir,
-        get_store(),
+        store,
         max_bytes=config.max_upload_bytes,
         # The status of each entry is the reader's own under blinded reading, so
         # "Next not annotated" walks the reader through every image.
@@ -2156,7 +2204,7 @@ def show_worklist(_loaded, _refresh, saved, meta, _opened=None, token=None, anno
     if claim is not None:
         # A copy of the image under another path is the same image to read.
         copy = "" if claim.path == current else (
-            f" It is open there as {claim.path}, a copy of this file.")
+            f" It is open there as {_signin.shown_text(claim.path)}, a copy of this file.")
         note.append(_views.alert(claim.sentence(time.time()) + copy, "info",
                                  id="worklist-claimed"))
     if _triggered() == {ids.SERVER_POLL} and _shown_count(shown_note) in (
@@ -2582,7 +2630,8 @@ def show_previous_saves(meta, _saved, _loaded, _opened=None, _ticks=None):
         # Else a data folder gone (an unmounted volume) reads as an image never saved.
         store.check_folder()
     except DataFolderChanged as exc:
-        return {}, f"Saved versions cannot be listed: {exc.why}, {_FOLDER_GONE}", None
+        return {}, (f"Saved versions cannot be listed: the data folder (SONOTRACE_DATA_DIR) "
+                    f"{exc.why}. Saving is refused until it is back."), None
     try:
         versions = store.versions(meta["sha256"], reader)
         if not versions:
@@ -2632,11 +2681,6 @@ def show_others_saves(_opened, _loaded, _saved, meta, annotator=None):
     except (OSError, ValueError, _signin.SignInError):
         return hidden, None  # the Record card's line says why
     return {}, others_saves_text(record, len(versions), reader)
-
-
-#: The Record card's line while the data folder is gone (see show_previous_saves).
-_FOLDER_GONE = ("the data folder (SONOTRACE_DATA_DIR), where they are, is missing or is not "
-                "the one the client started on: saving is refused until it is back.")
 
 
 def others_saves_text(record: dict, count: int, reader: str) -> str:
@@ -4338,7 +4382,8 @@ def save(_clicks, meta, history, ai, classification, final_label, note, annotato
     if saved.indexed is False:
         details += (
             " The files are saved, but the Saved page's index could not be updated;"
-            " it will list this version after the client restarts."
+            " it lists this version once the index answers again (after a restart at the"
+            " latest)."
         )
     missed = _saved_meanwhile(meta, history, saved.version, own)
     if missed:

@@ -54,8 +54,10 @@ def test_a_save_into_a_data_folder_gone_is_refused_and_said(tmp_path, annotate, 
 
     # The Record card says why no earlier version is listed, rather than nothing.
     style, line = _previous_line(app, annotate, meta)
-    assert style == {} and line.startswith("Saved versions cannot be listed: ")
-    assert "saving is refused until it is back" in line
+    assert style == {}
+    assert line == ("Saved versions cannot be listed: the data folder (SONOTRACE_DATA_DIR) "
+                    + ("is not the folder this client started on" if gone == "unmounted"
+                       else "is missing") + ". Saving is refused until it is back.")
 
     # Back: its version 1 is found again (the same work is not saved twice).
     if gone == "unmounted":
@@ -65,3 +67,24 @@ def test_a_save_into_a_data_folder_gone_is_refused_and_said(tmp_path, annotate, 
     assert "v1 (of 1) by Dr Ada" in _previous_line(app, annotate, meta)[1]
     text, _work, _meta = _save(app, annotate)
     assert text == "Nothing changed since version 1; no new version saved."
+
+
+@pytest.mark.usefixtures("an_app_exists")
+def test_the_worklist_is_not_listed_as_unsaved_while_the_data_folder_is_gone(tmp_path,
+                                                                             annotate):
+    # Every entry read "not annotated", and Open next opened saved cases as new.
+    from _dash_helpers import case_png
+
+    worklist = tmp_path / "worklist"
+    worklist.mkdir()
+    case_png(worklist / "a.png", 1)
+    data_dir = tmp_path / "data"
+    app = create_app({"DATA_DIR": data_dir, "WORKLIST_DIR": worklist,
+                      "MODEL_SERVER_URL": "http://127.0.0.1:9"})
+    shutil.move(data_dir, tmp_path / "away")
+    with app.server.test_request_context("/_dash-update-component"):
+        options, note, *_ = annotate.show_worklist(True, None, None, None)
+    assert options == []
+    assert text_of(note) == (
+        "Worklist unavailable. The worklist cannot be listed: the data folder "
+        "(SONOTRACE_DATA_DIR), which says which images are saved, is missing")

@@ -266,6 +266,22 @@ def test_the_line_over_the_next_case_takes_only_a_save_of_another_image(annotate
     assert annotate._saved_before_next({**said, "name": "x" * 5000}, meta)[0] == "x" * 200
 
 
+@pytest.mark.usefixtures("an_app_exists")
+def test_the_line_for_the_next_case_is_dropped_when_none_opened(annotate):
+    # Every other case saved: nothing opens, and a case opened much later must not
+    # read "a.png, as version 2, before this image was opened".
+    from annotation_client import _views
+
+    said = {"image": "a" * 64, "name": "a.png", "version": 2}
+    done = [_views.alert("Every other image of the worklist has a saved annotation.",
+                         "info", id="worklist-done").to_plotly_json()]
+    assert annotate.forget_saved_before_next(done, said) is None
+    count = [_views.html.Span("3 image(s)", id="worklist-count").to_plotly_json()]
+    for note, kept in ((count, said), (done, None)):
+        with pytest.raises(annotate.PreventUpdate):
+            annotate.forget_saved_before_next(note, kept)
+
+
 def test_save_and_next_stays_on_a_case_whose_save_has_something_to_read(
         dash_duo, data_dir, worklist):
     # The save's "Check:" (a reading that contradicts itself) went with the case: the

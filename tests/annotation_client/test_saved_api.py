@@ -467,6 +467,14 @@ def test_an_unknown_parameter_is_refused_not_ignored(client, path, query, named)
     assert client.get(f"{path}").status_code == 200
 
 
+def test_a_parameter_given_twice_is_refused_not_half_read(client):
+    # label=benign&label=malignant listed the benign rows alone.
+    response = client.get("/api/saved?label=benign&label=malignant&latest=1")
+    assert response.status_code == 400
+    assert response.get_json()["error"]["message"] == (
+        "label given more than once: each parameter takes one value")
+
+
 def test_a_wrong_method_is_a_json_error(client):
     response = client.post("/api/saved")
     assert response.status_code == 405

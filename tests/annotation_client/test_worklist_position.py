@@ -238,3 +238,31 @@ def test_previous_and_next_walk_the_list_and_ask_before_dropping_work(dash_duo, 
     wait_for(dash_duo, lambda: _image_name(driver) == "case01.png", 20, "case01 did not open")
     wait_for(dash_duo, lambda: _position(driver) == "Open: case01.png (1 of 3)", 10,
              f"position: {_position(driver)!r}")
+
+
+def test_next_to_a_file_of_the_same_name_in_another_folder_focuses_the_image(dash_duo,
+                                                                            tmp_path):
+    # PACS exports repeat names in every study's folder: the name alone did not change.
+    from _dash_helpers import case_png, worklist_app
+
+    worklist = tmp_path / "worklist"
+    (worklist / "study1").mkdir(parents=True)
+    (worklist / "study2").mkdir()
+    case_png(worklist / "study1" / "IM00001.png", 1)
+    case_png(worklist / "study2" / "IM00001.png", 2)
+    dash_duo.start_server(worklist_app(tmp_path / "data", worklist))
+    driver = dash_duo.driver
+    dash_duo.wait_for_element("#worklist-count", timeout=30)
+
+    def focused_on_image() -> bool:
+        return driver.execute_script(
+            "return document.getElementById('image-panel').contains(document.activeElement);")
+
+    for study in ("study1", "study2"):
+        click(driver, By.ID, ids.WORKLIST_FOLLOWING)
+        wait_for(dash_duo, lambda s=study: _position(driver).startswith(f"Open: {s}/"), 20,
+                 f"{study} did not open")
+        wait_for(dash_duo, focused_on_image, 10, f"the focus stayed on Next for {study}")
+        # Back on the button, as a keyboard user who presses Next again would be.
+        driver.execute_script("document.getElementById(arguments[0]).focus();",
+                              ids.WORKLIST_FOLLOWING)
