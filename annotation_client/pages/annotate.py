@@ -1738,26 +1738,29 @@ def forget_saved_before_next(note, saved_before=None):
     """Save & next that opened nothing (every other case saved, or open elsewhere, or
     the list unavailable) leaves its save's message where it is: the line for the next
     image is dropped, or it would stand over a case opened much later."""
-    if saved_before is None or not _ids_in(note) & {
+    if saved_before is None or not set(_components_in(note)) & {
             "worklist-done", "worklist-all-claimed", "worklist-error"}:
         raise PreventUpdate
     return None
 
 
-def _ids_in(tree) -> set[str]:
-    """The component ids in a Dash tree, as the layout holds it or as the browser sends
-    it back (JSON: ``{"type", "namespace", "props"}``)."""
+def _components_in(tree) -> dict[str, object]:
+    """``{id: children}`` of the components with an id in a Dash tree, as the layout holds
+    it or as the browser sends it back (JSON: ``{"type", "namespace", "props"}``)."""
     if isinstance(tree, list | tuple):
-        return set().union(*map(_ids_in, tree)) if tree else set()
+        found = {}
+        for part in tree:
+            found |= _components_in(part)
+        return found
     if isinstance(tree, dict):
         props = tree.get("props")
         props = props if isinstance(props, dict) else {}
         component_id, children = props.get("id"), props.get("children")
     else:
         component_id, children = getattr(tree, "id", None), getattr(tree, "children", None)
-    found = {component_id} if isinstance(component_id, str) else set()
+    found = {component_id: children} if isinstance(component_id, str) else {}
     if children is not None and not isinstance(children, str | int | float):
-        found |= _ids_in(children)
+        found |= _components_in(children)
     return found
 
 
@@ -2223,20 +2226,11 @@ def _shown_count(note) -> str | None:
     """What the note under the worklist says of it: the text of its count line (id
     ``worklist-count``), ``"unavailable"`` for the listing's failure, None for anything
     else (a message in their place). ``note`` as the layout holds it, or as the browser
-    sends it back (JSON: ``{"type", "namespace", "props"}``)."""
-    if isinstance(note, list | tuple):
-        return next((c for c in map(_shown_count, note) if c is not None), None)
-    if isinstance(note, dict):
-        props = note.get("props")
-        component_id, children = ((props.get("id"), props.get("children"))
-                                  if isinstance(props, dict) else (None, None))
-    else:
-        component_id, children = getattr(note, "id", None), getattr(note, "children", None)
-    if component_id == "worklist-count":
-        return str(children)
-    if component_id == "worklist-error":
-        return "unavailable"
-    return None if children is None or isinstance(children, str) else _shown_count(children)
+    sends it back (JSON)."""
+    shown = _components_in(note)
+    if "worklist-count" in shown:
+        return str(shown["worklist-count"])
+    return "unavailable" if "worklist-error" in shown else None
 
 
 def list_worklist(*args, **kwargs):
