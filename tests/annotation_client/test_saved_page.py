@@ -59,8 +59,9 @@ def saved():
 def _shown(paths):
     """The table rows of the three versions, as the page shows them."""
     a = {"annotator": "Dr Ada", "image": "left.png", "open": "", "ai_label": "benign",
-         "ai_p_malignant": 0.3, "regions": 1, "long_axis": None, "perpendicular_axis": None,
-         "size_unit": "—", "model_version": "2.1", "record_status": "ok"}
+         "ai_p_malignant": 0.3, "regions": 1, "long_axis_mm": None,
+         "perpendicular_axis_mm": None, "long_axis_px": None, "perpendicular_axis_px": None,
+         "model_version": "2.1", "record_status": "ok"}
     return {
         "a1": a | {"saved_at": "2024-05-01 10:00:00", "version": 1, "final_label": "benign",
                    "birads_assessment": "3", "dice_ai_vs_final": 0.667, "edited": "yes",
@@ -72,8 +73,9 @@ def _shown(paths):
                "image": "study7/right.png", "open": "", "version": 1, "final_label": "—",
                "birads_assessment": "—", "ai_label": "—", "ai_p_malignant": None,
                "dice_ai_vs_final": None,
-               "edited": "—", "regions": 2, "long_axis": None, "perpendicular_axis": None,
-               "size_unit": "—", "model_version": "—", "record_status": "ok",
+               "edited": "—", "regions": 2, "long_axis_mm": None,
+               "perpendicular_axis_mm": None, "long_axis_px": None,
+               "perpendicular_axis_px": None, "model_version": "—", "record_status": "ok",
                "record": paths["b1"]},
     }
 
@@ -111,22 +113,32 @@ def _index_row(**changes) -> dict:
 @pytest.mark.parametrize(
     ("calipers", "shown"),
     [
-        ({"max_diameter_mm": 12.34, "perpendicular_diameter_mm": 8.06}, (12.3, 8.1, "mm")),
-        ({"max_diameter_mm": 12.34, "max_diameter_px": 123.4}, (12.3, None, "mm")),  # older
-        ({"max_diameter_px": 70.26, "perpendicular_diameter_px": 43.14}, (70.3, 43.1, "px")),
-        ({"max_diameter_px": 70.26}, (70.3, None, "px")),
-        ({}, (None, None, "—")),
+        ({"max_diameter_mm": 12.34, "perpendicular_diameter_mm": 8.06,
+          "max_diameter_px": 123.4, "perpendicular_diameter_px": 80.6},
+         (12.3, 8.1, 123.4, 80.6)),
+        ({"max_diameter_mm": 12.34, "max_diameter_px": 123.4}, (12.3, None, 123.4, None)),
+        ({"max_diameter_px": 70.26, "perpendicular_diameter_px": 43.14},
+         (None, None, 70.3, 43.1)),
+        ({}, (None, None, None, None)),
     ],
 )
-def test_the_size_is_long_and_perpendicular_axis_in_mm_if_known(saved, calipers, shown):
-    assert saved.size(calipers) == shown
+def test_the_size_is_long_and_perpendicular_axis_in_mm_if_known_and_in_px(saved, calipers,
+                                                                           shown):
+    assert tuple(saved.size(calipers).values()) == shown
+    assert list(saved.size(calipers)) == ["long_axis_mm", "perpendicular_axis_mm",
+                                          "long_axis_px", "perpendicular_axis_px"]
 
 
-def test_the_size_sorts_as_numbers_in_the_table(saved):
-    """The table sorts in the browser by value: numbers, so 12.3 comes after 7.0."""
+def test_the_size_sorts_as_numbers_in_the_table_each_unit_apart(saved):
+    """The table sorts in the browser by value: numbers, so 12.3 comes after 7.0; and a
+    column holds one unit, so 6.2 mm (62 px) no longer sorts below 70 px."""
     rows = saved.table_rows([_index_row(max_diameter_px=v) for v in (12.3, 7.0)])
-    assert [r["long_axis"] for r in rows] == [12.3, 7.0]
-    assert all(type(r["long_axis"]) is float for r in rows)
+    assert [r["long_axis_px"] for r in rows] == [12.3, 7.0]
+    assert all(type(r["long_axis_px"]) is float for r in rows)
+    mixed = saved.table_rows([_index_row(max_diameter_mm=6.2, max_diameter_px=62.0),
+                              _index_row(max_diameter_px=70.0)])
+    assert [r["long_axis_px"] for r in mixed] == [62.0, 70.0]
+    assert [r["long_axis_mm"] for r in mixed] == [6.2, None]
 
 
 def test_table_rows_rounds_spells_out_and_prefers_the_worklist_path(saved):
@@ -145,19 +157,22 @@ def test_table_rows_rounds_spells_out_and_prefers_the_worklist_path(saved):
          "open": "", "version": 3, "final_label": "malignant", "birads_assessment": "4B",
          "ai_label": "benign", "ai_p_malignant": 0.123, "dice_ai_vs_final": 0.667,
          "edited": "yes", "regions": 2,
-         "long_axis": 70.3, "perpendicular_axis": 43.1, "size_unit": "px",
+         "long_axis_mm": None, "perpendicular_axis_mm": None, "long_axis_px": 70.3,
+         "perpendicular_axis_px": 43.1,
          "model_version": "2.1", "record_status": "ok", "record": "/data/a1/v003.json"},
         {"saved_at": "2024-01-31 23:59:59", "annotator": "Dr Ada",
          "image": "study7/left.png", "open": "", "version": 1, "final_label": "—",
          "birads_assessment": "—", "ai_label": "—",
          "ai_p_malignant": None, "dice_ai_vs_final": None, "edited": "—", "regions": None,
-         "long_axis": None, "perpendicular_axis": None, "size_unit": "—",
+         "long_axis_mm": None, "perpendicular_axis_mm": None, "long_axis_px": None,
+         "perpendicular_axis_px": None,
          "model_version": "—", "record_status": "ok", "record": "/data/a1/v003.json"},
         {"saved_at": "2024-05-02 09:30:05", "annotator": "Dr Ada", "image": "left.png",
          "open": "", "version": 3, "final_label": "malignant", "birads_assessment": "4B",
          "ai_label": "benign", "ai_p_malignant": 0.001, "dice_ai_vs_final": 1.0,
          "edited": "no", "regions": 2,
-         "long_axis": 7.0, "perpendicular_axis": 4.3, "size_unit": "mm",
+         "long_axis_mm": 7.0, "perpendicular_axis_mm": 4.3, "long_axis_px": 70.3,
+         "perpendicular_axis_px": 43.1,
          "model_version": "2.1", "record_status": "ok", "record": "/data/a1/v003.json"},
     ]
     assert saved.table_rows([]) == []
