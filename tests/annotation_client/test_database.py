@@ -1806,8 +1806,9 @@ def test_the_calipers_of_a_saved_outline_reach_the_index_the_csv_and_the_page(
     assert to_csv([row]).splitlines()[1].endswith(
         ",".join(str(largest[name]) for name in calipers) + ",,," + ",,,,,,," + ","
     )
-    long, across, unit = saved_page.size(row)
-    assert (long, unit) == (round(largest["max_diameter_mm"], 1), "mm")
+    shown = saved_page.size(row)
+    assert shown["long_axis_mm"] == round(largest["max_diameter_mm"], 1)
+    assert shown["long_axis_px"] == round(largest["max_diameter_px"], 1)
 
 
 def test_long_names_and_paths_are_kept_whole(make_index):
