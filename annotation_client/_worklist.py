@@ -385,6 +385,35 @@ def locate(
     return found
 
 
+def locate_now(config, wanted: dict[str, str | None], *, context: str) -> dict[str, str]:
+    """:func:`locate` in the client's worklist, ``{}`` when the folder cannot be walked.
+
+    Parameters
+    ----------
+    config : annotation_client._config.Config
+        Gives the worklist folder, the data folder and the upload limit.
+    wanted : dict
+        ``{sha256: recorded relative path or None}``, as :func:`locate` takes it.
+    context : str
+        Who asks, for the log line of a failed walk.
+
+    Returns
+    -------
+    dict
+        ``{sha256: relative path}`` of the images found; ``{}`` with no worklist, or
+        when it cannot be read (an unmounted share), so that the callers fall back on
+        the recorded paths rather than fail.
+    """
+    if config.worklist_dir is None or not any(wanted.values()):
+        return {}
+    try:
+        return locate(config.worklist_dir, wanted, data_dir=config.data_dir,
+                      max_bytes=config.max_upload_bytes)
+    except (OSError, ValueError) as exc:
+        logger.warning("%s: worklist images not located: %s", context, exc)
+        return {}
+
+
 def _path_ref(relative: str) -> str:
     """How the log names a worklist entry: ``path#`` and the first 12 hex digits of the
     SHA-256 of its path relative to the worklist folder (UTF-8), never the path itself.

@@ -2406,14 +2406,7 @@ def open_linked(path, sha, mark, expect=None, version=None):
 def _located(path, sha: str):
     """``path``, or the worklist file that holds the image ``sha`` now when ``path``
     does not (renamed or moved since); ``path`` when none does, for the open to say so."""
-    config = get_config()
-    try:
-        found = _worklist.locate(config.worklist_dir, {sha: path}, data_dir=config.data_dir,
-                                 max_bytes=config.max_upload_bytes)
-    except (OSError, ValueError) as exc:
-        logger.warning("link: worklist image not located: %s", exc)
-        return path
-    return found.get(sha, path)
+    return _worklist.locate_now(get_config(), {sha: path}, context="link").get(sha, path)
 
 
 @callback(

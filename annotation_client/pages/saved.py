@@ -326,14 +326,7 @@ def _link(row: dict, page: str | None, kept, worklist: bool, located: dict) -> s
 def _located(config, rows: list[dict]) -> dict:
     """``{sha256: relative path}`` of the rows' worklist images where they are now."""
     wanted = {r["image_sha256"]: r["worklist_path"] for r in rows if r["worklist_path"]}
-    if not wanted:
-        return {}
-    try:
-        return _worklist.locate(config.worklist_dir, wanted, data_dir=config.data_dir,
-                                max_bytes=config.max_upload_bytes)
-    except (OSError, ValueError) as exc:  # an unmounted share: the recorded paths, as before
-        logger.warning("Saved page: worklist images not located: %s", exc)
-        return {}
+    return _worklist.locate_now(config, wanted, context="Saved page")
 
 
 def _open_tooltip(shown: dict, row: dict, located: dict) -> dict:

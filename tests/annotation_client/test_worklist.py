@@ -431,3 +431,23 @@ def test_locate_never_takes_a_file_out_of_the_folder_or_in_the_data_folder(root,
     found = _worklist.locate(root, {sha: "../outside.png", mask_sha: None},
                              data_dir=store.root, cache=HashCache())
     assert found == {}
+
+
+def test_locate_now_falls_back_on_the_recorded_paths_when_the_worklist_cannot_be_read(
+        root, store, tmp_path, caplog):
+    from types import SimpleNamespace
+
+    _write(root, "study/renamed.png", b"the annotated bytes")
+    sha = hashlib.sha256(b"the annotated bytes").hexdigest()
+    wanted = {sha: "old name.png"}
+    config = SimpleNamespace(worklist_dir=root, data_dir=store.root, max_upload_bytes=None)
+    assert _worklist.locate_now(config, wanted, context="test") == {sha: "study/renamed.png"}
+    # No worklist, or nothing recorded: nothing is walked.
+    assert _worklist.locate_now(SimpleNamespace(**{**vars(config), "worklist_dir": None}), wanted,
+                                context="test") == {}
+    assert _worklist.locate_now(config, {sha: None}, context="test") == {}
+    # An unmounted share: logged, and no error for the page to show.
+    gone = SimpleNamespace(**{**vars(config), "worklist_dir": tmp_path / "unmounted"})
+    with caplog.at_level("WARNING", logger="annotation_client._worklist"):
+        assert _worklist.locate_now(gone, wanted, context="Saved page") == {}
+    assert "Saved page: worklist images not located" in caplog.text
