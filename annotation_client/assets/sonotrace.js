@@ -378,15 +378,53 @@
     each(".dash-spreadsheet-container:not([tabindex])", function (table) {
       table.setAttribute("tabindex", "0");
     });
+    each(".column-header--sort", sortButton);
   }
+
+  // Dash's table sorts on a click of an icon in the column's header, a SPAN no key
+  // reaches: it becomes a button named by its column and the order it is sorted in,
+  // and the header says that order too (aria-sort), as a screen reader expects.
+  function sortButton(sort) {
+    if (!sort.hasAttribute("tabindex")) {
+      sort.setAttribute("tabindex", "0");
+      sort.setAttribute("role", "button");
+    }
+    var header = sort.closest("th");
+    var title = header && header.querySelector(".column-header-name");
+    var icon = sort.querySelector("svg[data-icon]");
+    var shown = icon ? icon.getAttribute("data-icon") : "sort";
+    var order = {"sort-up": "ascending", "sort-down": "descending"}[shown] || "none";
+    var label = "Sort by " + (title ? title.textContent.trim() : "this column") +
+      (order === "none" ? "" : " (sorted " + order + ")");
+    if (sort.getAttribute("aria-label") !== label) { sort.setAttribute("aria-label", label); }
+    if (header && header.getAttribute("aria-sort") !== order) {
+      header.setAttribute("aria-sort", order);
+    }
+  }
+
   new MutationObserver(function (records) {
-    // Cheap (a few sliders), and only when something was added: a drag of the
-    // outline changes attributes, not the page's elements.
-    if (records.some(function (r) { return r.addedNodes.length; })) { name(); }
+    // Cheap (a few sliders), and only when something was added or a sort icon
+    // turned: a drag of the outline changes attributes, not the page's elements.
+    if (records.some(function (r) {
+      return r.addedNodes.length || r.attributeName === "data-icon";
+    })) { name(); }
     showDensity();
   }).observe(document.documentElement, {
-    childList: true, subtree: true, attributes: true, attributeFilter: ["aria-valuenow"],
+    childList: true, subtree: true, attributes: true,
+    attributeFilter: ["aria-valuenow", "data-icon"],
   });
+
+  // Enter or Space on a sort button sorts, as a click does; stopped on the way down,
+  // so that the table does not take the key for its active cell.
+  document.addEventListener("keydown", function (event) {
+    var target = event.target;
+    if ((event.key === "Enter" || event.key === " ") && target && target.classList &&
+        target.classList.contains("column-header--sort")) {
+      event.preventDefault();
+      event.stopPropagation();
+      if (!event.repeat) { target.click(); }
+    }
+  }, true);
 })();
 
 /* A field reached by Tab (or scrolled to by the browser for any reason) stops above

@@ -966,7 +966,7 @@ def test_a_damaged_record_shows_as_damaged_with_a_warning_and_counts_in_no_summa
 
 
 def test_the_keyboard_reaches_the_open_links_and_leaves_the_table(
-        dash_duo, data_dir, saved_paths, tmp_path):
+        dash_duo, data_dir, saved_paths, tmp_path, saved):
     # Dash's table took Tab for its own cells: the focus never left it (WCAG 2.1.2).
     from selenium.webdriver.common.action_chains import ActionChains
 
@@ -989,13 +989,58 @@ def test_the_keyboard_reaches_the_open_links_and_leaves_the_table(
             "if (e.closest('.dash-spreadsheet-container') === e) { return 'table'; }"
             "return e.id || e.getAttribute('href') || e.tagName;")
 
+    def focused_label() -> str:
+        return driver.execute_script("return document.activeElement.getAttribute('aria-label')")
+
     driver.execute_script("document.getElementById(arguments[0]).focus();",
                           ids.SAVED_AGREEMENT_BUTTON)
-    # The table (it scrolls sideways), its one Open link (study7/right.png's), then out.
+    # The table (it scrolls sideways), the sort button of each column, its one Open
+    # link (study7/right.png's), then out.
     assert press() == "table"
-    assert press().startswith("/?open=study7%2Fright.png")
-    assert press() not in ("table", ids.SAVED_AGREEMENT_BUTTON)  # past the table
+    buttons = []
+    while (now := press()) == "SPAN":
+        buttons.append(focused_label())
+    assert buttons == [f"Sort by {name}" for _, name in saved.COLUMNS]
+    assert now.startswith("/?open=study7%2Fright.png")
+    assert press() not in ("table", "SPAN", ids.SAVED_AGREEMENT_BUTTON)  # past the table
     # And back, from the link.
     driver.execute_script("document.querySelector(\"a[href*='open=']\").focus();")
+    for _ in saved.COLUMNS:
+        assert press(shift=True) == "SPAN"
     assert press(shift=True) == "table"
     assert press(shift=True) == ids.SAVED_AGREEMENT_BUTTON
+
+
+def test_the_keyboard_sorts_the_table(dash_duo, data_dir, saved_paths):
+    # The sort icons were spans no key reached: sorting needed a mouse.
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    dash_duo.start_server(create_app({"MODEL_SERVER_URL": f"http://127.0.0.1:{closed_port()}",
+                                      "DATA_DIR": data_dir}))
+    driver = dash_duo.driver
+    driver.get(dash_duo.server_url + "/saved")
+    button = "th .column-header--sort[aria-label^='Sort by Saved (UTC)']"
+    wait_for(dash_duo, lambda: driver.find_elements(By.CSS_SELECTOR, button), 20,
+             "no sort button for the Saved column")
+    driver.execute_script("document.querySelector(arguments[0]).focus();", button)
+
+    def times() -> list[str]:  # newest first, as the page lists them
+        cells = driver.find_elements(By.CSS_SELECTOR, "td[data-dash-column='saved_at']")
+        return [cell.text for cell in cells]
+
+    def state() -> tuple:
+        return tuple(driver.execute_script(
+            "var b = document.activeElement;"
+            "return [b.getAttribute('aria-label'), b.closest('th').getAttribute('aria-sort')];"))
+
+    assert state() == ("Sort by Saved (UTC)", "none")
+    unsorted = times()
+    assert len(unsorted) >= 2 and unsorted == sorted(unsorted, reverse=True)
+    ActionChains(driver).send_keys(Keys.ENTER).perform()
+    wait_for(dash_duo, lambda: times() == sorted(unsorted), 10, "Enter did not sort")
+    wait_for(dash_duo, lambda: state() == ("Sort by Saved (UTC) (sorted ascending)", "ascending"),
+             10, "the button does not say the order")
+    ActionChains(driver).send_keys(Keys.SPACE).perform()
+    wait_for(dash_duo, lambda: times() == sorted(unsorted, reverse=True), 10,
+             "Space did not sort the other way")
+    assert state() == ("Sort by Saved (UTC) (sorted descending)", "descending")
