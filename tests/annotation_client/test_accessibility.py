@@ -192,6 +192,13 @@ def test_focus_rings_are_seen_and_forced_colours_show_the_tool_picked(dash_duo, 
         unchecked = f"#{ids.TOOL} .btn-check:not(:checked) + .btn"
         assert outline(checked)[0] == "solid" and outline(checked)[1] >= 3
         assert outline(unchecked)[0] == "none"
+        # The sliders' tracks were backgrounds only, painted over: a thumb over marks.
+        track = driver.execute_script(
+            "var t = getComputedStyle(document.querySelector('.dash-slider-track'));"
+            "var r = getComputedStyle(document.querySelector('.dash-slider-range'));"
+            "return [t.outlineStyle, r.backgroundColor, r.forcedColorAdjust];")
+        assert track[0] == "solid" and track[2] == "none"
+        assert track[1] not in ("rgba(0, 0, 0, 0)", "transparent")
     finally:
         driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
 
