@@ -120,6 +120,31 @@
   });
 })();
 
+/* ? opens the list of these keys (the tool bar's Keys button, annotate._shortcuts),
+ * from anywhere on the Annotate page but where it is typed: a text field, a select
+ * (whose type-ahead takes it) or a dialog already open. */
+(function () {
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "?" || event.ctrlKey || event.metaKey || event.altKey ||
+        event.repeat) {
+      return;
+    }
+    var target = event.target;
+    var tag = target && target.tagName ? target.tagName.toLowerCase() : "";
+    var clickable = /^(checkbox|radio|button|submit|reset|range|file|color)$/i;
+    if (tag === "textarea" || tag === "select" || (target && target.isContentEditable) ||
+        (tag === "input" && !clickable.test(target.type || "")) ||
+        (target && target.closest && target.closest(".modal"))) {
+      return;
+    }
+    var button = document.getElementById("shortcuts-button");
+    if (button && !button.disabled) {
+      event.preventDefault();
+      button.click();
+    }
+  });
+})();
+
 /* The mouse wheel over the image scrolls the page, as everywhere else on it: the
  * image fills most of the window, and a wheel that zoomed it there (plotly's
  * scrollZoom) left the radiologist no place to scroll to Save and the worklist.

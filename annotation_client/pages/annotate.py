@@ -33,6 +33,7 @@ from annotation_client import (
     _history,
     _measurements,
     _shapes,
+    _shortcuts,
     _signin,
     _signing,
     _spacing_aids,
@@ -211,9 +212,20 @@ def _tool_bar():
                 ],
                 class_name="me-2",
             ),
+            _shortcuts.button(ids.SHORTCUTS_BUTTON),
+            _shortcuts.panel(ids.SHORTCUTS_PANEL),
         ],
         className="d-flex flex-wrap align-items-center gap-1 mb-2",
     )
+
+
+# In the browser: the list is only shown, and a round trip would delay it.
+clientside_callback(
+    "function (clicks) { return clicks ? true : window.dash_clientside.no_update; }",
+    Output(ids.SHORTCUTS_PANEL, "is_open"),
+    Input(ids.SHORTCUTS_BUTTON, "n_clicks"),
+    prevent_initial_call=True,
+)
 
 
 def _sliders(default_vertices: int, auto_segment: bool):
