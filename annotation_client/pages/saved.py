@@ -71,6 +71,23 @@ COLUMNS = (
 )
 
 
+#: Decimals shown of the numeric columns: a Dice of 1 reads "1.000", as in the summary
+#: and the save's message, and the column's figures line up. The data keep the numbers.
+DECIMALS = {"ai_p_malignant": 3, "dice_ai_vs_final": 3, "long_axis_mm": 1,
+            "perpendicular_axis_mm": 1, "long_axis_px": 1, "perpendicular_axis_px": 1}
+
+
+def _column(key: str, name: str) -> dict:
+    """The table's column ``key``: links as markdown, numbers with fixed decimals."""
+    if key == "open":
+        return {"id": key, "name": name, "presentation": "markdown"}
+    if key in DECIMALS:
+        return {"id": key, "name": name, "type": "numeric",
+                "format": dash_table.Format.Format(
+                    precision=DECIMALS[key], scheme=dash_table.Format.Scheme.fixed)}
+    return {"id": key, "name": name}
+
+
 def _hidden_label(text: str, component_id: str) -> html.Label:
     return html.Label(text, htmlFor=component_id, className="visually-hidden")
 
@@ -145,11 +162,7 @@ def layout(**_query):
     )
     table = dash_table.DataTable(
         id=ids.SAVED_TABLE,
-        columns=[
-            {"id": key, "name": name, "presentation": "markdown"} if key == "open"
-            else {"id": key, "name": name}
-            for key, name in COLUMNS
-        ],
+        columns=[_column(key, name) for key, name in COLUMNS],
         # The Open links load the Annotate page in this tab, where the workspace is
         # (the browser asks first if it holds unsaved work).
         markdown_options={"link_target": "_self"},

@@ -691,7 +691,9 @@ def test_saved_page_in_the_browser_then_a_real_save_appears(
     assert _table(dash_duo) == [("Dr Ada", "left.png", "2", "malignant"),
                                 ("Dr Bo", "study7/right.png", "1", "—")]
     assert _column(dash_duo, "saved_at") == ["2024-05-02 09:30:00", "2024-05-01 12:00:00"]
-    assert _column(dash_duo, "dice_ai_vs_final") == ["1", ""]
+    # Fixed decimals, as the summary's: a Dice of 1 read "1" under "1.000".
+    assert _column(dash_duo, "dice_ai_vs_final") == ["1.000", ""]
+    assert _column(dash_duo, "ai_p_malignant") == ["0.300", ""]
     assert _summary_text(dash_duo) == (
         "2 version(s) of 2 image(s) by 2 annotator(s). Mean Dice AI vs final 1.000; "
         "outline edited in 0% of the 1 with an AI outline. AI label = final label in 0% of "
@@ -705,7 +707,7 @@ def test_saved_page_in_the_browser_then_a_real_save_appears(
     assert _table(dash_duo) == [("Dr Ada", "left.png", "2", "malignant"),
                                 ("Dr Bo", "study7/right.png", "1", "—"),
                                 ("Dr Ada", "left.png", "1", "benign")]
-    assert _column(dash_duo, "dice_ai_vs_final") == ["1", "", "0.667"]
+    assert _column(dash_duo, "dice_ai_vs_final") == ["1.000", "", "0.667"]
     assert _column(dash_duo, "edited") == ["no", "—", "yes"]
     assert _column(dash_duo, "birads_assessment") == ["4C", "—", "3"]
     assert _summary_text(dash_duo).startswith("3 version(s) of 2 image(s) by 2 annotator(s).")
@@ -1044,3 +1046,4 @@ def test_the_keyboard_sorts_the_table(dash_duo, data_dir, saved_paths):
     wait_for(dash_duo, lambda: times() == sorted(unsorted, reverse=True), 10,
              "Space did not sort the other way")
     assert state() == ("Sort by Saved (UTC) (sorted descending)", "descending")
+
