@@ -481,3 +481,54 @@
     fit();
   }).observe(document.documentElement, {childList: true, subtree: true});
 })();
+
+/* A click inside an outline selects it, as a click on its edge does: the radiologist
+ * points at the lesion, not at a 2 px line. plotly.js lets a click reach a shape's
+ * inside only when its fill is over half opaque, and the outline's fill stays at most
+ * half (_figure.MAX_FILL_OPACITY) so that the image shows through. Only with the Pan
+ * tool, where a click selects (the drawing tools start a region with it), and only for
+ * a press that did not move (a pan's drag). No click event comes: plotly.js covers the
+ * page while the button is down, so the press ends on its cover. After plotly.js's own
+ * answer to the release (which deselects the outline selected), the topmost outline
+ * holding the point is clicked, and plotly.js selects it as for its edge. */
+(function () {
+  var STILL_PX = 3;
+  var down = null;
+
+  function outlineAt(gd, x, y) {
+    var shapes = gd.querySelectorAll(".shapelayer path[data-index]");
+    for (var i = shapes.length - 1; i >= 0; i--) {
+      var toShape = shapes[i].getScreenCTM();
+      if (!toShape) { continue; }
+      var point = new DOMPoint(x, y).matrixTransform(toShape.inverse());
+      if (shapes[i].isPointInFill(point)) { return shapes[i]; }
+    }
+    return null;
+  }
+
+  window.addEventListener("mousedown", function (event) {
+    down = null;
+    var graph = document.getElementById("annotation-graph");
+    var target = event.target;
+    if (event.button !== 0 || !graph || !graph.contains(target) || !target.closest ||
+        !target.closest(".draglayer")) {
+      return;  // not the plot's background: a shape, the mode bar, elsewhere
+    }
+    var gd = graph.querySelector(".js-plotly-plot") || graph;
+    if (gd._fullLayout && gd._fullLayout.dragmode === "pan") {
+      down = {x: event.clientX, y: event.clientY, gd: gd};
+    }
+  }, true);
+  window.addEventListener("mouseup", function (event) {
+    var press = down;
+    down = null;
+    if (!press || Math.abs(event.clientX - press.x) > STILL_PX ||
+        Math.abs(event.clientY - press.y) > STILL_PX) {
+      return;
+    }
+    setTimeout(function () {
+      var shape = outlineAt(press.gd, press.x, press.y);
+      if (shape) { shape.dispatchEvent(new MouseEvent("click")); }
+    }, 0);
+  }, true);
+})();

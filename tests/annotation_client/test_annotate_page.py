@@ -906,6 +906,54 @@ def test_keys_pressed_in_the_record_form_do_not_erase_the_selected_outline(
     _assert_clean_console(dash_duo, artifacts_dir)
 
 
+def test_a_click_inside_an_outline_selects_it_and_a_pan_does_not(
+    dash_duo, live_model_server, segmentable_image, data_dir
+):
+    """plotly.js selected a half-transparent outline only by a click on its 2 px edge."""
+    from shapely.geometry import Polygon
+
+    app = create_app({"MODEL_SERVER_URL": live_model_server, "DATA_DIR": data_dir})
+    dash_duo.start_server(app)
+    driver = dash_duo.driver
+    dash_duo.wait_for_element(f"#{ids.IMAGE_UPLOAD}")
+    _upload(dash_duo, segmentable_image)
+    wait_for(dash_duo, lambda: _drawn_paths(dash_duo) > 0, 60, "no AI outline appeared")
+    _show_graph(dash_duo)
+    settled(dash_duo, quiet=0.5)
+    region = Polygon(_shapes.parse_path(_shape_paths(dash_duo)[0])[0])
+    inside = region.representative_point()
+    x, y = _to_screen(dash_duo, inside.x, inside.y)
+
+    def selected():
+        return _js(dash_duo, "return gd._fullLayout._activeShapeIndex;")
+
+    assert selected() is None
+    # A pan that starts inside the outline moves the view and selects nothing.
+    ActionChains(driver).move_to_location(x, y).click_and_hold().move_by_offset(
+        30, 20).release().perform()
+    settled(dash_duo, quiet=0.5)
+    assert selected() is None
+    x, y = _to_screen(dash_duo, inside.x, inside.y)  # where it is after the pan
+    ActionChains(driver).move_to_location(x, y).click().perform()
+    wait_for(dash_duo, lambda: selected() == 0 and _vertex_handles(dash_duo), 10,
+             "a click inside the outline did not select it")
+    # Selected, Delete erases it as for an outline selected by its edge.
+    regions = _drawn_paths(dash_duo)
+    ActionChains(driver).send_keys(Keys.DELETE).perform()
+    wait_for(dash_duo, lambda: _drawn_paths(dash_duo) == regions - 1, 10,
+             "Delete did not erase it")
+    # With a drawing tool, a click inside is the drawing's, not a selection.
+    ActionChains(driver).key_down(Keys.CONTROL).send_keys("z").key_up(Keys.CONTROL).perform()
+    wait_for(dash_duo, lambda: _drawn_paths(dash_duo) == regions, 10, "Ctrl+Z did not undo")
+    click(driver, By.XPATH, f"//*[@id='{ids.TOOL}']//label[normalize-space()='Draw region']")
+    _show_graph(dash_duo)
+    settled(dash_duo, quiet=0.5)
+    x, y = _to_screen(dash_duo, inside.x, inside.y)
+    ActionChains(driver).move_to_location(x, y).click().perform()
+    settled(dash_duo, quiet=0.5)
+    assert selected() is None
+
+
 def test_grow_and_shrink_widen_and_narrow_the_outline_by_button_and_key(
     dash_duo, live_model_server, segmentable_image, data_dir, artifacts_dir
 ):
