@@ -532,3 +532,73 @@
     }, 0);
   }, true);
 })();
+
+/* A request the client never answered (it was restarting, the network went): Dash's
+ * renderer then leaves the buttons its callback disables while it runs (`running`:
+ * Save, Classify, Auto-segment, Load) disabled for good, and says nothing; Save stayed
+ * grey, Ctrl+S did nothing, and the page still looked well. The renderer's requests
+ * go through fetch: its list of callbacks gives each one's "done" values, which are
+ * put back here when a request fails without an answer, and the page says what
+ * happened. The next answer from the client (the health poll's, within 20 s) puts
+ * the badge right again. */
+(function () {
+  var runningOff = {};  // a callback's output key -> {"id.property": value when done}
+  var realFetch = window.fetch.bind(window);
+  var UNREACHABLE = "Cannot reach the SonoTrace client. Your work is still on this " +
+    "page: try again when it answers.";
+
+  function path(input) {
+    var url = typeof input === "string" ? input : (input && input.url) || "";
+    return url.split("?")[0];
+  }
+
+  function say(id, children) {
+    if (document.getElementById(id)) { window.dash_clientside.set_props(id, {children: children}); }
+  }
+
+  function recover(body) {
+    var dc = window.dash_clientside;
+    var output = null;
+    try { output = JSON.parse(body).output; } catch (e) { return; }
+    if (!dc || !dc.set_props || typeof output !== "string") { return; }
+    var done = runningOff[output] || {};
+    Object.keys(done).forEach(function (key) {
+      var dot = key.lastIndexOf(".");
+      var id = key.slice(0, dot);
+      if (!document.getElementById(id)) { return; }  // another page's
+      var props = {};
+      props[key.slice(dot + 1)] = done[key];
+      dc.set_props(id, props);
+    });
+    say("server-status", {type: "Span", namespace: "dash_html_components",
+                          props: {className: "badge bg-danger", children: "client unreachable",
+                                  title: UNREACHABLE}});
+    if (output.indexOf(".save-alert.children.") >= 0) {
+      say("save-alert", {type: "Div", namespace: "dash_html_components",
+                         props: {className: "alert alert-danger py-2 mb-2", role: "alert",
+                                 children: "Not saved. " + UNREACHABLE}});
+    }
+  }
+
+  window.fetch = function (input, init) {
+    var answer = realFetch(input, init);
+    var where = path(input);
+    if (/_dash-dependencies$/.test(where)) {
+      answer.then(function (response) { return response.clone().json(); })
+        .then(function (callbacks) {
+          callbacks.forEach(function (callback) {
+            if (callback.running && callback.running.runningOff) {
+              runningOff[callback.output] = callback.running.runningOff;
+            }
+          });
+        })
+        .catch(function () {});
+    } else if (/_dash-update-component$/.test(where) && init && typeof init.body === "string") {
+      answer = answer.catch(function (error) {
+        recover(init.body);
+        throw error;
+      });
+    }
+    return answer;
+  };
+})();

@@ -1,0 +1,62 @@
+"""The page when the client itself does not answer (restarting, the network gone).
+
+Dash's renderer undoes a callback's ``running`` values only when an answer comes: a
+Save sent while the client was down left Save disabled for good, with the page still
+green. ``assets/sonotrace.js`` puts them back and says so. The browser is taken
+offline with Chromium's network emulation: its requests then fail as they do when
+nothing listens.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+from _dash_helpers import click, closed_port, gradient_png, upload, wait_for
+from selenium.webdriver.common.by import By
+
+from annotation_client import create_app, ids
+
+pytestmark = pytest.mark.usefixtures("an_app_exists")
+
+
+def _offline(driver, offline: bool) -> None:
+    driver.execute_cdp_cmd("Network.enable", {})
+    driver.execute_cdp_cmd("Network.emulateNetworkConditions", {
+        "offline": offline, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1})
+
+
+def test_a_save_the_client_never_answered_can_be_made_again(dash_duo, data_dir, tmp_path):
+    dash_duo.start_server(create_app({"MODEL_SERVER_URL": f"http://127.0.0.1:{closed_port()}",
+                                      "DATA_DIR": data_dir}))
+    driver = dash_duo.driver
+    image = gradient_png(tmp_path / "scan.png")
+    dash_duo.wait_for_element(f"#{ids.IMAGE_UPLOAD}", timeout=20)
+    upload(dash_duo, image)
+    save = driver.find_element(By.ID, ids.SAVE_BUTTON)
+    wait_for(dash_duo, save.is_enabled, 20, "Save stayed disabled after the open")
+    click(driver, By.XPATH, f"//*[@id='{ids.FINAL_LABEL}']//label[normalize-space()='normal']")
+    name = driver.find_element(By.ID, ids.ANNOTATOR)
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", name)
+    name.send_keys("Dr Ada")
+    driver.execute_script("arguments[0].blur();", name)  # sent when the field is left
+
+    def text(component_id) -> str:
+        return driver.find_element(By.ID, component_id).text
+
+    _offline(driver, True)
+    try:
+        click(driver, By.ID, ids.SAVE_BUTTON)
+        wait_for(dash_duo, lambda: text(ids.SAVE_ALERT).startswith("Not saved."), 20,
+                 "the failed save said nothing")
+        assert "Cannot reach the SonoTrace client" in text(ids.SAVE_ALERT)
+        assert text(ids.SERVER_STATUS) == "client unreachable"
+        # Not left disabled: it can be clicked again, and Ctrl+S with it.
+        wait_for(dash_duo, save.is_enabled, 10, "Save stayed disabled")
+    finally:
+        _offline(driver, False)
+    folder = data_dir / hashlib.sha256(image.read_bytes()).hexdigest()
+    assert not (folder / "v001.json").exists()
+    click(driver, By.ID, ids.SAVE_BUTTON)
+    dash_duo.wait_for_element("#save-result[data-version='1']", timeout=30)
+    assert (folder / "v001.json").exists()
