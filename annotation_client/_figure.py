@@ -81,6 +81,10 @@ function(_figure) {
                 return;
             }
             gd.__sonotraceImage = layout.uirevision;
+            // plotly.js keeps the outline selected across figures: the last image's
+            // selection would select the new image's outline of that number, which
+            // Delete would then erase unseen (the focus is on the image after an open).
+            delete layout._activeShapeIndex;
             ['xaxis', 'yaxis'].forEach(function(name) {
                 var axis = layout[name];
                 if (!axis || !Array.isArray(axis.range)) { return; }

@@ -954,6 +954,42 @@ def test_a_click_inside_an_outline_selects_it_and_a_pan_does_not(
     assert selected() is None
 
 
+def test_the_next_case_opens_with_nothing_selected(
+    dash_duo, live_model_server, segmentable_image, data_dir, tmp_path
+):
+    """plotly.js kept the last image's selection: the next image's outline of that
+    number came up selected, and a Delete (the focus is on the image after an open)
+    erased it unseen."""
+    folder = tmp_path / "worklist"
+    folder.mkdir()
+    shutil.copy(segmentable_image, folder / "a.png")
+    # Another image (other bytes) that the model outlines too.
+    Image.open(segmentable_image).transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(
+        folder / "b.png")
+    app = create_app({"MODEL_SERVER_URL": live_model_server, "DATA_DIR": data_dir,
+                      "WORKLIST_DIR": folder})
+    dash_duo.start_server(app)
+    driver = dash_duo.driver
+    dash_duo.wait_for_element("#worklist-count[data-todo='2']", timeout=30)
+    _pick_from_worklist(dash_duo, "a.png")
+    wait_for(dash_duo, lambda: _drawn_paths(dash_duo) > 0, 60, "no AI outline on a.png")
+    _select_region(dash_duo)
+    assert _js(dash_duo, "return gd._fullLayout._activeShapeIndex;") == 0
+    _click_when_still(dash_duo, ids.WORKLIST_FOLLOWING)
+    wait_for(dash_duo, lambda: dash_duo.find_element("#image-name").text == "b.png", 30,
+             "b.png did not open")
+    wait_for(dash_duo, lambda: "last change: ai" in _status(dash_duo), 60,
+             "no AI outline on b.png")
+    outline = _shape_paths(dash_duo)
+    assert outline
+    assert _js(dash_duo, "return gd._fullLayout._activeShapeIndex;") is None
+    assert not _vertex_handles(dash_duo)
+    # Delete and Backspace with nothing selected erase nothing.
+    ActionChains(driver).send_keys(Keys.DELETE).send_keys(Keys.BACKSPACE).perform()
+    settled(dash_duo, quiet=0.5)
+    assert _shape_paths(dash_duo) == outline
+
+
 def test_grow_and_shrink_widen_and_narrow_the_outline_by_button_and_key(
     dash_duo, live_model_server, segmentable_image, data_dir, artifacts_dir
 ):
