@@ -426,7 +426,8 @@ def revision_losses(new: Mapping, old: Mapping, version: int) -> list[str]:
     latest version has and this save has not, and the AI's outline saved untouched
     over a version whose outline the radiologist edited or drew. Both are what a
     reader who reopened a case and saved at once, without loading their reading,
-    would silently replace.
+    would silently replace. Also no outline at all over a version that has one,
+    unless this save's label is normal.
 
     Parameters
     ----------
@@ -467,6 +468,12 @@ def revision_losses(new: Mapping, old: Mapping, version: int) -> list[str]:
     if new_agreement.get("edited") is False and how:
         losses.append(f"This save's outline is the AI's, untouched; version {version}'s, by "
                       f"{old.get('annotator')}, was {how}.")
+    # An outline erased whole (a stray Delete) under a label that still says lesion; a
+    # reader who finds the image normal now says so with the label, and is not asked.
+    if (new_final.get("empty") is True and old_final.get("empty") is False
+            and new_final.get("label") != "normal"):
+        losses.append(f"This save has no outline; version {version}'s, by "
+                      f"{old.get('annotator')}, outlines a lesion.")
     return losses
 
 

@@ -329,3 +329,18 @@ def test_revision_losses_name_the_label_and_the_edited_outline_left_out():
     bare = _reading_record(final_label=None)  # no label, nothing outlined, no AI
     assert r.revision_losses(untouched, bare, 1) == []
     assert r.revision_losses(untouched, {"final": None}, 1) == []
+
+
+def test_revision_losses_name_an_outline_erased_whole_unless_the_label_is_normal():
+    # A stray Delete took the lesion's outline: the save of a "malignant" case with no
+    # outline over a version that had one asks first.
+    outlined = _reading_record(final_mask=np.ones((3, 4), bool), final_label="malignant",
+                               ai_mask=np.ones((3, 4), bool))
+    erased = _reading_record(final_label="malignant", ai_mask=np.ones((3, 4), bool))
+    assert r.revision_losses(erased, outlined, 3) == [
+        "This save has no outline; version 3's, by Dr A, outlines a lesion."]
+    # Read as normal now: the reader says so with the label, and is not asked.
+    assert r.revision_losses(dict(erased, final=dict(erased["final"], label="normal")),
+                             outlined, 3) == []
+    # Over a version with no outline, nothing is lost.
+    assert r.revision_losses(erased, erased, 3) == []

@@ -362,9 +362,13 @@ def test_a_save_says_when_label_outline_and_assessment_disagree_and_saves(
             "reading.") in text
     check = answer.children[1]
     assert check.color == "warning"
-    # No outline, malignant, BI-RADS 1.
+    # No outline, malignant, BI-RADS 1: over version 1's outline it asks first, then saves.
     text = text_of(_save(app, annotate, _history_of([]), label="malignant", assessment="1",
                          ai=None))
+    assert text.startswith("Not saved yet. This save has no outline; version 1's")
+    assert _versions(data_dir) == [1]
+    text = text_of(_save(app, annotate, _history_of([]), label="malignant", assessment="1",
+                         ai=None, confirmed=True))
     assert text.startswith("Saved. Version 2")
     assert "malignant, but no lesion is outlined" in text and "BI-RADS 1 (negative)" in text
     assert _versions(data_dir) == [1, 2]
