@@ -49,6 +49,7 @@ IMAGE_INFO = "image-info"
 UPLOAD_ALERT = "upload-alert"
 SERVER_ALERT = "server-alert"
 SERVER_POLL = "server-poll"  # dcc.Interval: the status badge asks /health again
+SERVER_BACK = "server-back"  # when the model server answered again after being unreachable
 TOOL = "tool"
 ERASE_BUTTON = "erase-button"
 GROW_BUTTON = "grow-button"  # every outline a step wider (see _editing.offset_step)

@@ -806,6 +806,7 @@ def layout(**query):
             html.H1("Annotate an image", className="visually-hidden"),
             html.Div(id=ids.SERVER_STATUS, className="small text-end mb-1"),
             dcc.Interval(id=ids.SERVER_POLL, interval=SERVER_POLL_MS),
+            dcc.Store(id=ids.SERVER_BACK),
             html.Div(id=ids.SERVER_ALERT),
             html.Div(id=ids.UPLOAD_ALERT),
             _others_saves_notice(),
@@ -1258,6 +1259,7 @@ def _status_badge(health: dict | None, error: ModelServerError | None = None):
 @callback(
     Output(ids.SERVER_STATUS, "children", allow_duplicate=True),
     Output(ids.SERVER_ALERT, "children", allow_duplicate=True),
+    Output(ids.SERVER_BACK, "data"),
     Input(ids.SERVER_POLL, "n_intervals"),
     Input(ids.SERVER_ALERT, "children"),
     prevent_initial_call=True,
@@ -1271,6 +1273,8 @@ def refresh_server_status(_ticks, alert):
     saying what failed, except one saying the server cannot be reached: once it
     answers again, that is no longer true and goes with the offline badge. A slow
     answer, or a request the server refused, is not taken back by a health check.
+    The server back, :data:`ids.SERVER_BACK` gets the time, for :func:`segment`
+    to outline an image opened while it was away.
     """
     config = get_config()
     # Short: a hung server must not hold a callback for the whole request timeout.
@@ -1279,8 +1283,10 @@ def refresh_server_status(_ticks, alert):
     try:
         health = client.health()
     except ModelServerError as exc:
-        return _status_badge(None, exc), dash.no_update
-    return _status_badge(health), None if _says_unreachable(alert) else dash.no_update
+        return _status_badge(None, exc), dash.no_update, dash.no_update
+    if _says_unreachable(alert):
+        return _status_badge(health), None, time.time_ns()
+    return _status_badge(health), dash.no_update, dash.no_update
 
 
 def _says_unreachable(alert) -> bool:
@@ -3044,6 +3050,7 @@ def _typed_spacing(meta: dict, record: dict) -> dict | None:
     State(ids.HISTORY, "data"),
     Input(ids.IMAGE_OPENED, "data"),
     Input(ids.PAGE_LOAD, "data"),
+    Input(ids.SERVER_BACK, "data"),
     prevent_initial_call=True,
     running=[
         (Output(ids.SEGMENT_BUTTON, "disabled"), True, False),
@@ -3053,21 +3060,26 @@ def _typed_spacing(meta: dict, record: dict) -> dict | None:
     ],
 )
 def segment(
-    _clicks, meta, auto, image_data, max_vertices, ai, history=None, opened=None, _page=None
+    _clicks, meta, auto, image_data, max_vertices, ai, history=None, opened=None, _page=None,
+    back=None,
 ):
     """``/predict`` on the open image; the outline arrives through the AI store.
 
-    Asked by a click, by opening an image, and by the page drawn again with an
-    image that still has neither an AI outline nor a drawn one: an answer that
+    Asked by a click, by opening an image, by the page drawn again with an
+    image that still has neither an AI outline nor a drawn one (an answer that
     landed while another page was shown can be dropped by the browser with the
-    page's callbacks, so the page asks again rather than show no outline.
+    page's callbacks, so the page asks again rather than show no outline), and by
+    the model server answering again after it could not be reached: an image
+    opened meanwhile, with nothing drawn on it, was left with no outline, which
+    looked like "the AI found no lesion" once the server's alert went.
     """
     if not meta or not image_data:
         raise PreventUpdate
     triggered = _triggered()
     clicked = ids.SEGMENT_BUTTON in triggered and _clicks
     # The page drawn again reports the button (unclicked) and the echo (empty) too.
-    opening = (ids.IMAGE_OPENED in triggered and opened) or ids.PAGE_LOAD in triggered
+    opening = ((ids.IMAGE_OPENED in triggered and opened) or ids.PAGE_LOAD in triggered
+               or (ids.SERVER_BACK in triggered and back))
     if not clicked and not (opening and _segment_on_open(auto, meta, ai, history)):
         raise PreventUpdate
     started = time.perf_counter()

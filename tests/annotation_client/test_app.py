@@ -215,13 +215,15 @@ def test_segment_runs_on_a_real_open_not_on_the_page_drawn_again(tmp_path):
         first = annotate.open_upload(_png_uri(0), "a.png", None)
     meta, image_data, opened = first[0], first[1], first[9]
 
-    def segment(echo, auto=True, fired=(ids.IMAGE_OPENED,), ai=None, history=None):
+    def segment(echo, auto=True, fired=(ids.IMAGE_OPENED,), ai=None, history=None,
+                back=None):
         def run():
             context_value.set(AttributeDict(triggered_inputs=[
                 {"prop_id": f"{prop}.data", "value": None} for prop in fired
             ]))
             with app.server.test_request_context("/"):
-                return annotate.segment(None, meta, auto, image_data, 32, ai, history, echo)
+                return annotate.segment(None, meta, auto, image_data, 32, ai, history, echo,
+                                        None, back)
         return copy_context().run(run)
 
     def asks_the_server(result) -> bool:
@@ -243,6 +245,12 @@ def test_segment_runs_on_a_real_open_not_on_the_page_drawn_again(tmp_path):
         segment(None, fired=(ids.PAGE_LOAD,), ai=ai)
     with pytest.raises(PreventUpdate):
         segment(None, fired=(ids.PAGE_LOAD,), auto=False)
+    # The server answering again after it could not be reached: an image opened
+    # meanwhile with nothing on it is outlined now (here the server is down again).
+    assert asks_the_server(segment(None, fired=(ids.SERVER_BACK,), back=5))
+    for kept in ({"ai": ai}, {"auto": False}, {"back": None}):
+        with pytest.raises(PreventUpdate):
+            segment(None, fired=(ids.SERVER_BACK,), **({"back": 5} | kept))
 
 
 def test_classify_asks_again_on_return_only_for_a_click_left_unanswered(tmp_path):

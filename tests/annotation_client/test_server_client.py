@@ -194,16 +194,20 @@ def test_the_health_poll_takes_back_only_the_alert_that_the_server_cannot_be_rea
             ModelServerError("The model server refused the request: draw a larger box."),
             "Box re-segmentation"))
         # Still down: the alert stays, the badge says offline.
-        badge, alert = annotate.refresh_server_status(1, down)
+        badge, alert, back = annotate.refresh_server_status(1, down)
         assert "offline" in str(badge.children) and alert is dash.no_update
+        assert back is dash.no_update
         server = ThreadingHTTPServer(("127.0.0.1", port), HealthyModelServer)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         try:
-            badge, alert = annotate.refresh_server_status(2, down)
+            badge, alert, back = annotate.refresh_server_status(2, down)
             assert "ready" in str(badge.children) and alert is None
+            # Back: the time, for segment to outline an image opened meanwhile.
+            assert isinstance(back, int) and back > 0
             # What the server answered, or a slow answer, is not taken back.
             for other in (slow, refused, None):
-                assert annotate.refresh_server_status(3, other)[1] is dash.no_update
+                assert annotate.refresh_server_status(3, other)[1:] == (dash.no_update,
+                                                                       dash.no_update)
         finally:
             server.shutdown()
             server.server_close()
