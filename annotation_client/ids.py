@@ -69,6 +69,7 @@ LEVELS_RESET = "levels-reset"
 AUTO_SEGMENT = "auto-segment"
 EDIT_STATUS = "edit-status"
 GRAPH_LOADING = "graph-loading"
+GRAPH_WAITING = "graph-waiting"  # the spinner over the graph, and what it waits for
 ERASE_DUMMY = "erase-dummy"
 # The outline as the graph shows it after a graph edit, and the drawing it was edited from
 SHAPES_SHOWN = "shapes-shown"

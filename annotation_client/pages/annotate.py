@@ -858,7 +858,20 @@ def layout(**query):
                     dcc.Store(id=ids.IMAGE_OPENED),
                 ],
                 id=ids.GRAPH_LOADING,
-                type="circle",
+                # Says what is awaited, and for how long at most: a bare spinner over a
+                # server that hung read as a page that hung, for the whole timeout.
+                custom_spinner=html.Div(
+                    [
+                        html.Div(className="spinner-border text-primary", role="status"),
+                        html.Div(
+                            "Opening the image and asking the model for its outline: up "
+                            f"to {config.request_timeout:g} s, then you can draw by hand.",
+                            className="small bg-white border rounded px-2 py-1 mt-2",
+                        ),
+                    ],
+                    id=ids.GRAPH_WAITING,
+                    className="d-flex flex-column align-items-center",
+                ),
                 delay_show=350,
                 overlay_style={"visibility": "visible", "opacity": 0.6},
                 # Only opening an image and the model's answers, which take seconds and

@@ -1611,6 +1611,9 @@ def test_a_slow_server_shows_a_spinner_then_the_alert(
             10,
             "no spinner while the model server was thinking",
         )
+        # Not a bare spinner: what it waits for, and how long at most.
+        waiting = dash_duo.find_element(f"#{ids.GRAPH_WAITING}").text
+        assert "asking the model for its outline: up to 2 s" in waiting, waiting
         _shot(dash_duo, artifacts_dir, "01-waiting")
         alert = dash_duo.wait_for_element("#server-alert-message", timeout=20)
         assert "did not answer within 2 s" in alert.text
