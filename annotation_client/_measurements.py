@@ -66,16 +66,17 @@ def summarize(
     pixel_spacing : (row_mm, col_mm), optional
         Physical pixel size; when given, millimetre values are added.
     outlines : int, optional
-        The number of outlines the mask was drawn from. It is what the user calls
-        the number of regions: a hand-edited outline can pinch off slivers a pixel
-        wide, which are separate connected components of the mask but not separate
-        lesions.
+        The number of outlines the mask was drawn from. The number of regions is
+        the smaller of it and the mask's connected components: a hand-edited outline
+        can pinch off slivers a pixel wide, which are separate components but not
+        separate lesions, and a region drawn over the lesion's outline to widen it is
+        a second outline of the same lesion (their union, one component, is saved).
 
     Returns
     -------
     dict
-        ``count`` (number of regions: ``outlines`` when given, else the number of
-        connected components), ``components`` (connected components of the mask),
+        ``count`` (number of regions: the smaller of ``outlines``, when given, and
+        the number of connected components), ``components`` (connected components of the mask),
         ``area_px`` (total), ``area_mm2`` (total or None), ``regions`` (the
         vectorizer's per-component dicts, largest first, each with an added
         ``orientation``) and ``largest`` (the first of them, or None).
@@ -102,7 +103,7 @@ def summarize(
         else None
     )
     return {
-        "count": len(regions) if outlines is None else outlines,
+        "count": len(regions) if outlines is None else min(outlines, len(regions)),
         "components": len(regions),
         "area_px": area_px,
         "area_mm2": area_mm2,

@@ -59,6 +59,16 @@ def test_the_region_count_is_the_outline_count_when_given():
         m.summarize(_two_rectangles(), outlines=1.0)
 
 
+def test_outlines_that_overlap_are_one_region():
+    # A region drawn over the lesion's outline to widen it: two outlines, one lesion
+    # (their union is one component), not "Regions 2", which reads as multifocal.
+    mask = np.zeros((40, 60), bool)
+    mask[5:25, 10:40] = True
+    assert m.summarize(mask, outlines=2)["count"] == 1
+    assert m.summarize(_two_rectangles(), outlines=2)["count"] == 2
+    assert m.summarize(np.zeros((5, 5), bool), outlines=1)["count"] == 0
+
+
 def test_empty_mask():
     summary = m.summarize(np.zeros((10, 10), bool))
     assert summary["count"] == 0 and summary["area_px"] == 0 and summary["largest"] is None
