@@ -108,14 +108,19 @@ def probability_figure(classification: dict | None) -> go.Figure:
             orientation="h",
             marker_color=[LABEL_COLORS[label] for label in LABELS],
             text=[f"{v:.0%}" if classification else "" for v in values],
+            # Inside a bar wide enough, else beside it; never turned on its side, where
+            # a narrow bar's "6%" read as "%9".
             textposition="auto",
+            textangle=0,
+            cliponaxis=False,
             hovertemplate="%{y}: %{x:.1%}<extra></extra>",
         )
     )
     figure.update_layout(
         template="plotly_white",
         height=140,
-        margin={"l": 70, "r": 10, "t": 5, "b": 25},
+        # Room on the right for a figure beside a bar that is nearly full width.
+        margin={"l": 70, "r": 40, "t": 5, "b": 25},
         xaxis={"range": [0, 1], "tickformat": ".0%", "fixedrange": True},
         yaxis={"autorange": "reversed", "fixedrange": True},
         showlegend=False,

@@ -102,3 +102,24 @@ def test_every_text_colour_the_client_uses_is_readable_on_white():
         assert ratio >= 4.5, f".{name} has contrast {ratio:.2f}:1 on white"
     assert _contrast_on_white(_rgb_on_white(re.search(
         r"\.text-warning{[^}]*?color:([^;}]+)", css).group(1), theme)) < 3
+
+
+def test_the_probability_bars_figures_stay_upright_and_readable(dash_duo):
+    # Beside a narrow bar plotly.js turned the figure on its side: "6%" read as "%9".
+    from dash import Dash, dcc
+
+    probabilities = {"normal": 0.06, "benign": 0.92, "malignant": 0.02}
+    app = Dash(__name__)
+    # As wide as the Classification card beside the image in a 1920 px window: there
+    # the 6% bar was taller than wide, and its figure was turned to fit inside.
+    app.layout = dcc.Graph(id="bars", figure=_views.probability_figure(
+        {"probabilities": probabilities}), style={"height": "140px", "width": "450px"})
+    dash_duo.start_server(app)
+    dash_duo.wait_for_element("#bars .bars text", timeout=20)
+    texts = dash_duo.driver.execute_script(
+        "return Array.from(document.querySelectorAll('#bars .bars text')).map(t => "
+        "[t.textContent, t.getAttribute('transform') || '', t.getBoundingClientRect().width])")
+    assert [text for text, _, _ in texts] == ["6%", "92%", "2%"]
+    for text, transform, width in texts:
+        assert "rotate" not in transform, (text, transform)
+        assert width >= 10, (text, width)  # not shrunk out of sight
