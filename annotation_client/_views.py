@@ -22,6 +22,19 @@ def alert(message: str, color: str = "danger", *, title: str | None = None, **kw
     return dbc.Alert(children, color=color, dismissable=True, class_name="py-2 mb-2", **kwargs)
 
 
+def shown_dice(value: float) -> float:
+    """A Dice for reading at three decimals: never 1.000 unless the outlines are the same.
+
+    An edited outline a few pixels off the AI's has a Dice of 0.9997, which rounds to
+    1.000 beside "outline edited: yes"; it is shown 0.999.
+
+    >>> shown_dice(0.99973), shown_dice(1.0), shown_dice(0.6666)
+    (0.999, 1.0, 0.667)
+    """
+    value = float(value)
+    return value if value >= 1 else min(round(value, 3), 0.999)
+
+
 def human_bytes(size: int) -> str:
     """``1536`` -> ``'1.5 KB'``."""
     value = float(size)

@@ -4402,7 +4402,7 @@ def save(_clicks, meta, history, ai, classification, final_label, note, annotato
     details = (f"Version {saved.version} of {record['image']['name']} "
                f"({record['final']['label'] or 'no final label'}).")
     if dice is not None:
-        details += f" Dice AI vs final: {dice:.3f}."
+        details += f" Dice AI vs final: {_views.shown_dice(dice):.3f}."
     if saved.indexed is False:
         details += (
             " The files are saved, but the Saved page's index could not be updated;"

@@ -308,7 +308,8 @@ def table_rows(
                 "birads_assessment": row["birads_assessment"] or "—",
                 "ai_label": row["ai_label"] or "—",
                 "ai_p_malignant": _rounded(row["ai_p_malignant"]),
-                "dice_ai_vs_final": _rounded(row["dice_ai_vs_final"]),
+                "dice_ai_vs_final": (None if row["dice_ai_vs_final"] is None
+                                     else _views.shown_dice(row["dice_ai_vs_final"])),
                 "edited": {True: "yes", False: "no", None: "—"}[row["edited"]],
                 "regions": row["regions"],
                 **size(row),

@@ -176,6 +176,9 @@ def test_table_rows_rounds_spells_out_and_prefers_the_worklist_path(saved):
          "model_version": "2.1", "record_status": "ok", "record": "/data/a1/v003.json"},
     ]
     assert saved.table_rows([]) == []
+    # An edited outline a few pixels off the AI's: never "1.000" beside "edited: yes".
+    assert saved.table_rows([_index_row(dice_ai_vs_final=0.99973)])[0][
+        "dice_ai_vs_final"] == 0.999
 
 
 @pytest.mark.parametrize(
