@@ -14,6 +14,7 @@ A check takes the text of an option or variable and returns its value, or raises
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import logging
 import re
 import sys
@@ -31,7 +32,6 @@ LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 #: A Host header: a name or IPv4 address, or an IPv6 literal in brackets; then a port.
 _HOST_HEADER = re.compile(r"(?P<host>[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
 _HOST_NAME = re.compile(r"\.?[a-z0-9-]+(\.[a-z0-9-]+)*\.?")
-_IPV6 = re.compile(r"[0-9a-f:.]*:[0-9a-f:.]*")
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,8 @@ def parse_host(text: str) -> str:
     Raises
     ------
     ValueError
-        For an empty or blank ``text``.
+        For an empty or blank ``text``, or one with a port (``10.0.0.5:8050``):
+        gunicorn would retry it for seconds as a name it cannot find.
     """
     text = text.strip()
     if not text:
@@ -76,6 +77,11 @@ def parse_host(text: str) -> str:
         # the network, without a sign-in, by accident.
         raise ValueError(
             f"must not be empty: {DEFAULT_HOST} serves this machine only, 0.0.0.0 every network"
+        )
+    bare = text[1:-1] if text.startswith("[") and text.endswith("]") else text
+    if ":" in text and not _is_ipv6(bare):
+        raise ValueError(
+            "must be an address or name without a port (the port is a setting of its own)"
         )
     return text
 
@@ -245,7 +251,7 @@ def trusted_hosts(value) -> tuple[str, ...]:
             continue
         if host.startswith("[") and host.endswith("]"):
             host = host[1:-1]
-        if host == "*" or _IPV6.fullmatch(host):
+        if host == "*" or _is_ipv6(host):
             hosts.append(host)
         elif _HOST_NAME.fullmatch(host):
             hosts.append(host.rstrip("."))
@@ -257,6 +263,15 @@ def trusted_hosts(value) -> tuple[str, ...]:
     if not hosts:
         raise ValueError("must name at least one host (or * for any)")
     return tuple(dict.fromkeys((*LOOPBACK_HOSTS, *hosts)))
+
+
+def _is_ipv6(text: str) -> bool:
+    """Whether ``text`` is an IPv6 address (``::1``, ``fe80::1``), not an IPv4 address
+    or a name with a port (``10.0.0.5:8050``), which only a look at the colons confuses."""
+    try:
+        return isinstance(ipaddress.ip_address(text), ipaddress.IPv6Address)
+    except ValueError:
+        return False
 
 
 def split_host(header: str | None) -> tuple[str, int | None] | None:

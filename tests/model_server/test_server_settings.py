@@ -90,6 +90,26 @@ def test_an_empty_host_option_is_refused(capsys):
     assert "argument --host: must not be empty" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("host", ["10.0.0.5:80", "localhost:5000", "[::1]:5000"])
+def test_a_host_with_a_port_is_refused_at_once(capsys, host):
+    # gunicorn retried it for 5 s as a name it could not find, then exited 1.
+    with pytest.raises(SystemExit) as exit_info:
+        options(["--host", host], {})
+    assert exit_info.value.code == 2
+    assert "argument --host: must be an address or name without a port" in (
+        capsys.readouterr().err)
+
+
+def test_a_host_variable_with_a_port_is_refused_by_its_name(capsys):
+    line = refused({"SONOTRACE_HOST": "10.0.0.5:80"}, capsys)
+    assert "SONOTRACE_HOST" in line and "without a port" in line, line
+
+
+@pytest.mark.parametrize("host", ["::1", "[::1]", "::", "fe80::1", "10.0.0.5"])
+def test_an_ipv6_or_ipv4_host_is_taken(host):
+    assert options(["--host", host], {}).host == host
+
+
 def test_a_host_variable_is_used_as_given(fake_gunicorn, clean_env):
     assert main([], {"SONOTRACE_HOST": "0.0.0.0", "SONOTRACE_PORT": "6001"}) == 0
     assert fake_gunicorn[0].options["bind"] == "0.0.0.0:6001"
