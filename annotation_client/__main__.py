@@ -145,6 +145,13 @@ def _answer_errors_plainly(_worker) -> None:
     util.write_error = write_plain_error
 
 
+#: gunicorn's access log line (at debug only): address, method, path, status, bytes and
+#: time. Not its default's request line, Referer and user agent: worklist paths, patient
+#: names in them, travel in the query (``/?open=Doe Jane/...``), and every asset's
+#: Referer repeats the page's, so one page open wrote the name some 80 times.
+ACCESS_LOG_FORMAT = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms'
+
+
 def gunicorn_settings(opts: Options, settings) -> dict:
     """gunicorn's settings for ``opts`` and the app's :class:`ClientConfig` ``settings``."""
     return {
@@ -155,6 +162,7 @@ def gunicorn_settings(opts: Options, settings) -> dict:
         # A callback may wait for the model server; give it that long and more.
         "timeout": int(settings.request_timeout) + 60,
         "accesslog": "-" if opts.log_level == "debug" else None,
+        "access_log_format": ACCESS_LOG_FORMAT,
         "loglevel": opts.log_level,
         # The control socket defaults to one path per user: a second client (or any
         # gunicorn 27) on the same machine would take it over. Nothing here uses it.

@@ -173,12 +173,20 @@ def decode_image(
     ):
         raise ValueError(f"max_pixels must be a positive int or None, got {max_pixels!r}")
     data = bytes(data)
+    # Each refusal is logged by the file's hash and the reader's reason, never the name
+    # the page's message gives: an operator told "the file would not open" has a trace.
     if not data:
+        logger.info("refused an empty file")
         raise ImageDecodeError(f"{name} is empty.")
-    check_size(len(data), name, max_bytes)
+    try:
+        check_size(len(data), name, max_bytes)
+    except ImageDecodeError:
+        logger.info("refused a file of %d bytes: over the upload limit", len(data))
+        raise
     try:
         read = read_image_file(data, max_pixels=max_pixels)
     except ImageFileError as exc:
+        logger.info("%s refused: %s", _log_ref(data), exc)
         raise ImageDecodeError(_refusal(exc, name)) from None
     except Exception as exc:  # a bug in the reader: the page still only gets a message
         logger.exception("could not decode %s", _log_ref(data))

@@ -265,9 +265,17 @@ def test_dicom_monochrome1_is_inverted():
         (b"\x00" * 300, "fake.dcm", "DICOM"),
     ],
 )
-def test_bad_files_raise_a_readable_error(data, name, match):
-    with pytest.raises(ImageDecodeError, match=match):
-        decode_image(data, name)
+def test_bad_files_raise_a_readable_error(data, name, match, caplog):
+    with caplog.at_level("INFO", logger="annotation_client._imageio"):
+        with pytest.raises(ImageDecodeError, match=match):
+            decode_image(data, name)
+    # Logged for the operator, by the file's hash, never by its name.
+    logged = [r.getMessage() for r in caplog.records if r.name == "annotation_client._imageio"]
+    assert len(logged) == 1 and "refused" in logged[0], logged
+    assert name not in logged[0]
+    if data:
+        assert name.rsplit(".")[0] not in logged[0]
+        assert hashlib.sha256(data).hexdigest()[:12] in logged[0]
 
 
 def test_other_formats_and_tiny_and_oversized_files_are_refused():

@@ -158,6 +158,32 @@ def test_the_variables_are_read_and_the_command_line_wins(environ):
     assert (opts.host, opts.port, opts.workers, opts.threads) == ("0.0.0.0", 8051, 2, 1)
 
 
+def test_the_access_log_names_no_query_referer_or_user(environ):
+    # A worklist path (a patient's name) travels in the query, and every asset's
+    # Referer repeats the page's address: gunicorn's default line logged both.
+    import datetime as dt
+    from types import SimpleNamespace
+
+    from gunicorn.config import Config
+    from gunicorn.glogging import Logger
+
+    environ.setenv("SONOTRACE_LOG_LEVEL", "debug")
+    settings = gunicorn_settings(options([]), ClientConfig())
+    config = Config()
+    config.set("access_log_format", settings["access_log_format"])
+    request = {"REQUEST_METHOD": "GET", "RAW_URI": "/?open=Doe%20Jane/DOE_MRN1.png",
+               "PATH_INFO": "/", "QUERY_STRING": "open=Doe%20Jane/DOE_MRN1.png",
+               "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "10.0.0.9",
+               "HTTP_REFERER": "http://ws/?open=Doe%20Jane/DOE_MRN1.png",
+               "HTTP_USER_AGENT": "Mozilla/5.0", "REMOTE_USER": "dr.doe"}
+    response = SimpleNamespace(status="200 OK", sent=512, headers=[])
+    logger = Logger(config)
+    atoms = logger.atoms(response, [], request, dt.timedelta(milliseconds=12))
+    line = config.access_log_format % atoms
+    assert line == '10.0.0.9 "GET /" 200 512 12ms'
+    assert "Doe" not in line and "MRN" not in line and "dr.doe" not in line
+
+
 @pytest.mark.parametrize(
     ("name", "value", "reason"),
     [
