@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -102,10 +103,14 @@ def evaluate(runtime, samples, progress=False, transform=None) -> dict:
             skipped.append({"image": name, "reason": str(exc)})
             continue
         times.append((time.perf_counter() - t0) * 1000)
+        scores = {k: round(v, 4) for k, v in overlap_scores(pred, true).items()}
         if s.class_name != "normal" and not true.any():
             log.warning("%s is %s but its ground truth is empty (%d mask files): scored "
                         "for classification only", name, s.class_name, len(s.mask_paths))
             unmasked.append(name)
+            # No outline to score against: null, not a Dice of 0 that whoever averages
+            # the rows would count.
+            scores = dict.fromkeys(scores)
         pv = np.array([p[c] for c in CLASS_NAMES])
         row = {
             "image": name,
@@ -114,7 +119,7 @@ def evaluate(runtime, samples, progress=False, transform=None) -> dict:
             "probabilities": {c: round(float(v), 4) for c, v in zip(CLASS_NAMES, pv, strict=True)},
             "lesion": bool(true.any()),
             "pred_empty": bool(not pred.any()),
-            **{k: round(v, 4) for k, v in overlap_scores(pred, true).items()},
+            **scores,
         }
         rows.append(row)
         probs.append(pv)
@@ -164,9 +169,11 @@ def format_table(result) -> str:
     def ci(key):
         return f"  [{iv[key][0]:.3f}, {iv[key][1]:.3f}]" if key in iv else ""
 
+    unmasked = result.get("lesion_class_without_mask", [])
+    without = f", lesion class without mask {len(unmasked)}" if unmasked else ""
     lines = [
         f"images: {result['n_images']}  (lesion {s['n_lesion_images']}, "
-        f"normal {s['n_normal_images']})",
+        f"normal {s['n_normal_images']}{without})",
     ]
     # Results written before these were recorded have neither key.
     for item in result.get("skipped", []):
@@ -175,7 +182,6 @@ def format_table(result) -> str:
         lines.append(f"  folder: {item}")
     for item in result.get("notes", []):
         lines.append(f"  note on {item['image']}: {item['note']}")
-    unmasked = result.get("lesion_class_without_mask", [])
     if unmasked:
         lines.append(f"  {len(unmasked)} benign/malignant images have an empty ground truth and "
                      "count for classification only: " + ", ".join(unmasked))
@@ -346,7 +352,10 @@ def main(argv=None):
     try:
         runtime.load()
     except (OSError, ValueError) as exc:  # no manifest, a manifest that does not parse
-        print(f"error: --weights: {exc}", file=sys.stderr)
+        # Named as it was given: the option, else the variable it came from.
+        source = ("--weights" if args.weights else "SONOTRACE_WEIGHTS_DIR"
+                  if os.environ.get("SONOTRACE_WEIGHTS_DIR", "").strip() else "the shipped weights")
+        print(f"error: {source}: {exc}", file=sys.stderr)
         return 2
     twin = runtime.manifest.get("training", {}).get("validated_twin")
     if twin:

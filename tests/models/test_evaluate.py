@@ -110,6 +110,15 @@ def test_lesion_image_without_mask_counts_for_classification_only(busi_copy):
     assert result["classification"]["n"] == len(samples)
     assert result["skipped"] == []
     assert "count for classification only: benign/benign (6)" in format_table(result)
+    # Its overlap scores are null, not a Dice of 0 that an average of the rows counts;
+    # the header's counts add up.
+    row = next(r for r in result["per_image"] if r["image"] == "benign/benign (6)")
+    assert [row[k] for k in ("dice", "iou", "precision", "recall")] == [None] * 4
+    assert all(r["dice"] is not None for r in result["per_image"] if r["lesion"])
+    normal = result["segmentation"]["n_normal_images"]
+    assert format_table(result).splitlines()[0] == (
+        f"images: {len(samples)}  (lesion 11, normal {normal}, lesion class without mask 1)")
+    assert len(samples) == 11 + normal + 1
 
 
 def test_runtime_refusals_are_skipped(synthetic_busi):

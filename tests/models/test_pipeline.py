@@ -200,6 +200,11 @@ def test_evaluate_cli_skips_unreadable_files_and_refuses_a_folder_of_them(synthe
     assert proc.returncode == 2, proc.stderr
     assert "error: --weights: no manifest.json in" in proc.stderr
     assert "Traceback" not in proc.stderr
+    # Given by the variable, the variable is named (it said --weights, never given).
+    proc = subprocess.run(cmd[:-2], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "SONOTRACE_WEIGHTS_DIR": str(tmp_path)})
+    assert proc.returncode == 2, proc.stderr
+    assert "error: SONOTRACE_WEIGHTS_DIR: no manifest.json in" in proc.stderr
 
 
 def _second_run(root, out, split_seed):
