@@ -39,6 +39,7 @@ from vectorizer._settings import (
     refuse,
     with_bind_address,
 )
+from vectorizer._variables import warn_unknown
 
 #: Owner-only files and folders: the annotations, the index, kept uploads, exports.
 UMASK = 0o077
@@ -195,6 +196,7 @@ def main(argv: list[str] | None = None) -> int:
         check_key()  # a guessable SONOTRACE_SECRET_KEY, likewise once and not per worker
     except (TypeError, ValueError) as exc:
         return refuse(exc)
+    warn_unknown(logging.getLogger("annotation_client"))
     settings = replace(settings, trusted_hosts=with_bind_address(settings.trusted_hosts, opts.host))
     note_wildcard(logging.getLogger("annotation_client"), opts.host, settings.trusted_hosts,
                   "browsers")

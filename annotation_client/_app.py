@@ -389,7 +389,8 @@ def create_app(config=None) -> dash.Dash:
     logger.info(
         "annotation client: model server %s, data dir %s, index %s",
         settings.model_server_url,
-        settings.data_dir,
+        # Absolute: "annotations", the default, says nothing of where saves go.
+        Path(settings.data_dir).resolve(),
         index.safe_url,
     )
     if settings.annotator_header:

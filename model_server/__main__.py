@@ -36,6 +36,7 @@ from vectorizer._settings import (
     refuse,
     with_bind_address,
 )
+from vectorizer._variables import warn_unknown
 
 from ._app import MAX_NUM_THREADS as MAX_MODEL_THREADS
 from ._app import app_settings
@@ -186,6 +187,7 @@ def main(argv: list[str] | None = None, environ: Mapping | None = None) -> int:
         format="%(asctime)s [%(process)d] %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    warn_unknown(log, environ)
     settings["TRUSTED_HOSTS"] = with_bind_address(settings["TRUSTED_HOSTS"], opts.host)
     note_wildcard(log, opts.host, settings["TRUSTED_HOSTS"], "clients")
     # Set before any worker loads a model (workers inherit the environment); the command

@@ -19,7 +19,10 @@ FOLDERS = ("model_server", "annotation_client", "vectorizer", "models", "scripts
 NAME = re.compile(r"SONOTRACE_[A-Z0-9_]*[A-Z0-9]")
 #: Names in the code that are not environment variables: the client's Flask config and
 #: extension keys, and a variable one fixture test sets for its child process only.
-NOT_SETTINGS = {"SONOTRACE_CLIENT", "SONOTRACE_INDEX", "SONOTRACE_SIGNING_KEY", "SONOTRACE_EXAMPLE"}
+NOT_SETTINGS = {"SONOTRACE_CLIENT", "SONOTRACE_INDEX", "SONOTRACE_SIGNING_KEY", "SONOTRACE_EXAMPLE",
+                # misspellings the tests of vectorizer._variables use on purpose
+                "SONOTRACE_DATADIR", "SONOTRACE_WORKER", "SONOTRACE_SOMETHING_ELSE",
+                "SONOTRACE_MAXPIXELS"}
 #: ``os.environ.get("SONOTRACE_X", default)``, ``os.getenv(...)`` and ``_env_int(...)``.
 READ_WITH_DEFAULT = re.compile(
     r"""(?:environ\.get|getenv|_env_int)\(\s*"(SONOTRACE_\w+)",\s*("[^"]*"|-?[0-9.]+)\s*\)"""
@@ -131,7 +134,8 @@ def test_every_variable_the_code_reads_is_in_the_readme():
 
 
 def test_every_variable_the_readme_names_is_read_by_the_code():
-    documented = set(NAME.findall(README))
+    # Less the misspelling the README gives as its example of one.
+    documented = set(NAME.findall(README)) - NOT_SETTINGS
     assert sorted(documented - _read_by_code()) == []
 
 

@@ -259,3 +259,20 @@ def test_the_command_prints_no_traceback(tmp_path, setting):
     assert result.returncode == 2
     assert result.stderr.startswith(f"error: {name}={value!r}")
     assert "Traceback" not in result.stderr and result.stderr.count("\n") == 1
+
+
+def test_a_misspelt_variable_is_warned_of_at_start(environ, caplog, tmp_path):
+    # SONOTRACE_DATADIR (for DATA_DIR) saved under the default folder without a word.
+    from gunicorn.app.base import BaseApplication
+
+    from annotation_client import __main__ as launcher
+
+    started = []
+    environ.setattr(BaseApplication, "run", lambda self: started.append(True))
+    environ.setattr(launcher, "_say_if_server_away", lambda settings: None)
+    environ.setenv("SONOTRACE_DATADIR", str(tmp_path / "meant"))
+    with caplog.at_level("WARNING", logger="annotation_client"):
+        assert main([]) == 0
+    assert started == [True]
+    assert ("SONOTRACE_DATADIR is not a SonoTrace setting and is ignored (did you mean "
+            "SONOTRACE_DATA_DIR?)") in caplog.text

@@ -110,6 +110,14 @@ def test_an_ipv6_or_ipv4_host_is_taken(host):
     assert options(["--host", host], {}).host == host
 
 
+def test_a_misspelt_variable_is_warned_of_at_start(fake_gunicorn, clean_env, caplog):
+    # SONOTRACE_MAXPIXELS was ignored without a word: the default limit served.
+    with caplog.at_level("WARNING", logger="model_server"):
+        assert main([], {"SONOTRACE_MAXPIXELS": "100"}) == 0
+    assert ("SONOTRACE_MAXPIXELS is not a SonoTrace setting and is ignored (did you mean "
+            "SONOTRACE_MAX_PIXELS?)") in caplog.text
+
+
 def test_a_host_variable_is_used_as_given(fake_gunicorn, clean_env):
     assert main([], {"SONOTRACE_HOST": "0.0.0.0", "SONOTRACE_PORT": "6001"}) == 0
     assert fake_gunicorn[0].options["bind"] == "0.0.0.0:6001"
