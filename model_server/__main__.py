@@ -40,6 +40,7 @@ from vectorizer._variables import warn_unknown
 
 from ._app import MAX_NUM_THREADS as MAX_MODEL_THREADS
 from ._app import app_settings
+from ._cpus import usable_cpus
 
 log = logging.getLogger("model_server")
 
@@ -169,7 +170,8 @@ def main(argv: list[str] | None = None, environ: Mapping | None = None) -> int:
     environ = os.environ if environ is None else environ
     try:
         opts = options(argv, environ)
-        threads_env = thread_environment(opts.model_threads, opts.workers, os.cpu_count())
+        # The CPUs this process may use: in a container with a CPU limit, not the host's.
+        threads_env = thread_environment(opts.model_threads, opts.workers, usable_cpus())
         # The workers' own check, here, with the thread count the workers will see: in a
         # worker a refusal is a traceback and "Worker failed to boot", once per worker.
         settings = app_settings(environ={**environ, **threads_env})

@@ -226,7 +226,10 @@ def test_zero_or_no_inference_threads_is_cores_per_worker_under_the_server(
     fake_gunicorn, clean_env, raw
 ):
     assert main(["--workers", "1"], {"SONOTRACE_NUM_THREADS": raw}) == 0
-    expected = min(MAX_NUM_THREADS, os.cpu_count() or 1)
+    # The CPUs this process may use (a container's limit), not the machine's count.
+    from model_server._cpus import usable_cpus
+
+    expected = min(MAX_NUM_THREADS, usable_cpus())
     assert os.environ["SONOTRACE_NUM_THREADS"] == str(expected)
     assert fake_gunicorn[0].app_config["NUM_THREADS"] == expected
 
