@@ -22,6 +22,7 @@ from vectorizer._settings import host_is_trusted, trusted_hosts, untrusted_host_
 from . import _api, _docs, _models
 from ._errors import BadRequest, register_error_handlers
 
+log = logging.getLogger(__name__)
 access_log = logging.getLogger("model_server.access")
 
 #: Most inference threads per worker: well past where more threads stop helping a
@@ -168,6 +169,10 @@ def _install_host_check(app: Flask) -> None:
     def check_host():
         if not host_is_trusted(request.headers.get("Host"), trusted):
             host = request.headers.get("Host")
+            # Said in the log too, with who asked: the access line alone ("GET /health
+            # 400") left an operator guessing why a deployment's client was refused.
+            log.warning("refused a request from %s for the host %r: not in "
+                        "SONOTRACE_TRUSTED_HOSTS", request.remote_addr, (host or "")[:200])
             raise BadRequest(
                 f"this server does not answer to the host {(host or '')[:200]!r}"
                 + untrusted_host_hint(host)
@@ -347,12 +352,13 @@ def _install_request_log(app: Flask) -> None:
         duration = (time.perf_counter() - start) * 1000.0 if start is not None else 0.0
         # Sizes only: the images are patients' and their content never reaches the log.
         access_log.info(
-            "%s %s %d %.1fms image=%s bytes=%d",
+            "%s %s %d %.1fms image=%s bytes=%d from=%s",
             request.method,
             request.path,
             response.status_code,
             duration,
             g.get("image_size", "-"),
             request.content_length or 0,
+            request.remote_addr or "-",
         )
         return response

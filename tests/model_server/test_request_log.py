@@ -10,7 +10,7 @@ from server_samples import png_bytes, speckle_image
 
 LINE = re.compile(
     r"^(?P<method>[A-Z]+) (?P<path>\S+) (?P<status>\d{3}) (?P<ms>\d+\.\d)ms "
-    r"image=(?P<image>\S+) bytes=(?P<bytes>\d+)$"
+    r"image=(?P<image>\S+) bytes=(?P<bytes>\d+) from=(?P<peer>\S+)$"
 )
 
 
@@ -37,6 +37,8 @@ def test_one_line_per_request_without_image_content(client, caplog):
     ]
     assert lines[0]["image"] == "120x90" and int(lines[0]["bytes"]) == len(data)
     assert lines[1]["image"] == "-"
+    # Who asked, for an operator matching a client's refusals to the server's lines.
+    assert {m["peer"] for m in lines} == {"127.0.0.1"}
     everything = "\n".join(r.getMessage() for r in caplog.records)
     mask_b64 = response.get_json()["mask"]
     assert mask_b64[:40] not in everything

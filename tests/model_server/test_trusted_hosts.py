@@ -45,6 +45,13 @@ def test_a_request_to_another_host_is_a_json_400(client, method, path, host):
             "add 'attacker.example' (without a port) to SONOTRACE_TRUSTED_HOSTS")
 
 
+def test_a_refused_host_is_logged_with_who_asked(client, caplog):
+    with caplog.at_level("WARNING", logger="model_server._app"):
+        assert client.get("/health", headers={"Host": "ws01.hospital.org:5000"}).status_code == 400
+    assert ("refused a request from 127.0.0.1 for the host 'ws01.hospital.org:5000': not in "
+            "SONOTRACE_TRUSTED_HOSTS") in caplog.text
+
+
 def test_the_check_comes_before_every_other_hook():
     # Nothing, not even the request log's timer or the read timeout, runs first.
     app = create_app({"WARMUP": False, "TESTING": True})
