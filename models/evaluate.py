@@ -11,7 +11,6 @@ image at its own size, so the figures are what a user gets.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import os
@@ -21,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._cli import cli_parser
 from .data import CLASS_NAMES, UnreadableFileError, load_samples, read_image, read_mask
 from .metrics import (
     bootstrap_intervals,
@@ -315,7 +315,7 @@ def samples_for_cli(data, split_file, subset, nothing="no images to evaluate", p
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p = cli_parser(__spec__, __doc__)
     p.add_argument("--data", required=True, help="folder in BUSI layout")
     p.add_argument("--json", help="write the full result (with per-image rows) here")
     p.add_argument(

@@ -23,7 +23,6 @@ whose validation figures are the refit's best honest estimate::
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import json
 import logging
@@ -31,6 +30,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from ._cli import cli_parser
 from ._postprocess import PostProcess
 from ._preprocess import INPUT_SIZE, PREPROCESSING
 from .data import CLASS_NAMES, load_arrays, load_samples
@@ -272,7 +272,7 @@ def export_refiner(runs, out, weight, litert=True):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p = cli_parser(__spec__, __doc__)
     p.add_argument("--run", nargs="+", default=["runs/main"],
                    help="training run folder(s); several are averaged into an ensemble")
     p.add_argument("--data", required=True, help="the BUSI folder the run was trained on")

@@ -28,7 +28,6 @@ own training images do not include, by content, whatever the folder or names.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import logging
@@ -36,6 +35,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from ._cli import cli_parser
 
 log = logging.getLogger("models.pretrain")
 
@@ -53,7 +54,7 @@ SHARED_PREFIXES = ("enc", "bottleneck", "dec")
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p = cli_parser(__spec__, __doc__)
     p.add_argument("--data", required=True, help="folder in BUSI layout (labels are not used)")
     p.add_argument("--out", default="runs/ssl", help="run folder (checkpoints, log, curve)")
     p.add_argument("--epochs", type=int, default=40)

@@ -17,7 +17,6 @@ refit, its validated twin on its validation split).
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import sys
@@ -26,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._cli import cli_parser
 from ._perturb import (
     PERTURBATIONS,
     Perturbation,
@@ -212,7 +212,7 @@ def format_table(report) -> str:
 
 def main(argv=None):
     names = [p.name for p in PERTURBATIONS]
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p = cli_parser(__spec__, __doc__)
     p.add_argument("--data", required=True, help="folder in BUSI layout")
     p.add_argument("--weights", help="exported weights folder (default: the shipped ones)")
     p.add_argument("--split", help="split.json from training, to score only one subset")

@@ -22,12 +22,13 @@ BatchNorm statistics, which an average of weights does not give.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 from pathlib import Path
 
 import numpy as np
+
+from ._cli import cli_parser
 
 log = logging.getLogger("models.soup")
 
@@ -105,7 +106,7 @@ def check_ingredients(infos, splits):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p = cli_parser(__spec__, __doc__)
     p.add_argument("--run", nargs="+", required=True,
                    help="training run folders fine-tuned from one member of one export")
     p.add_argument("--checkpoint", default="swa.keras",

@@ -26,7 +26,6 @@ its settings and figures from the recipe's twin trained on the split
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import time
@@ -34,11 +33,13 @@ from pathlib import Path
 
 import numpy as np
 
+from ._cli import cli_parser
+
 log = logging.getLogger("models.train")
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p = cli_parser(__spec__, __doc__)
     p.add_argument("--data", required=True, help="folder in BUSI layout")
     p.add_argument("--out", default="runs/main", help="run folder (checkpoints, logs, curves)")
     p.add_argument("--epochs", type=int, default=100)

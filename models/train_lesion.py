@@ -22,15 +22,15 @@ validation AUC. Each epoch is backed up to ``OUT/backup`` for ``--resume``.
 
 from __future__ import annotations
 
-import argparse
-
 import numpy as np
+
+from ._cli import cli_parser
 
 
 def parse_args(argv=None):
     from ._crop_training import add_run_args
 
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p = cli_parser(__spec__, __doc__)
     add_run_args(p, out="runs/lesion", epochs=40, batch_size=32, lr=1e-3,
                  crop_help="default: lesion_crop.CROP_SIZE", filters=(24, 48, 96, 160))
     p.add_argument("--patience", type=int, default=0,

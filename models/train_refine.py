@@ -20,15 +20,15 @@ The recipe is fixed-length (cosine decay) and keeps the last epoch as
 
 from __future__ import annotations
 
-import argparse
-
 import numpy as np
+
+from ._cli import cli_parser
 
 
 def parse_args(argv=None):
     from ._crop_training import add_run_args
 
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p = cli_parser(__spec__, __doc__)
     add_run_args(p, out="runs/refine", epochs=50, batch_size=16, lr=2e-3,
                  crop_help="default: lesion_refine.REFINE_SIZE", filters=(12, 24, 48, 64))
     args = p.parse_args(argv)

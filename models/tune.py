@@ -26,7 +26,6 @@ was not tuned on; the manifest records both.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import sys
@@ -36,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._cli import cli_parser
 from ._postprocess import PostProcess, postprocess
 from .data import read_image, read_mask
 from .metrics import (
@@ -418,7 +418,7 @@ def record_metrics(folder, samples, card_dir=None) -> dict:
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p = cli_parser(__spec__, __doc__)
     p.add_argument("--data", required=True, help="folder in BUSI layout")
     p.add_argument("--split", required=True,
                    help="split.json the export was trained with; its validation images are used")

@@ -24,10 +24,11 @@ images) is refused, because every image would then be a training image.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 from pathlib import Path
+
+from ._cli import cli_parser
 
 log = logging.getLogger("models.unpack")
 
@@ -111,7 +112,7 @@ def unpack(export, data, out):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p = cli_parser(__spec__, __doc__)
     p.add_argument("--export", required=True, help="exported weights folder trained on a split")
     p.add_argument("--data", required=True, help="the BUSI folder it was trained on")
     p.add_argument("--out", required=True, help="prefix of the run folders: OUT0, OUT1, ...")

@@ -78,6 +78,11 @@ def main(argv: list[str] | None = None) -> int:
             _write(args.output, mask_to_png(mask))
     except (ValueError, TypeError) as exc:
         msg = " ".join(str(exc).split())  # one line, whatever the message held
+        # The library names its parameter; the command line user gave a file.
+        given = str(args.mask if args.command == "trace" else args.svg)
+        for parameter in ("svg_or_paths ", "data "):
+            if msg.startswith(parameter):
+                msg = given + " " + msg.removeprefix(parameter)
         print(f"error: {msg}", file=sys.stderr)
         return 2
     except OSError as exc:

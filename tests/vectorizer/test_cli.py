@@ -71,7 +71,7 @@ def test_rasterize_with_shape_for_a_document_without_size(tmp_path):
         ("trace", None, "cannot read"),
         ("trace", b"this is not a png", "PNG"),
         ("rasterize", None, "cannot read"),
-        ("rasterize", b"<svg><path d='M 0 0 L", "svg"),
+        ("rasterize", b"<svg><path d='M 0 0 L", "SVG"),
         ("rasterize", b'<svg xmlns="http://www.w3.org/2000/svg"><rect width="2" height="2"/></svg>',
          "shape"),
     ],
@@ -107,4 +107,9 @@ def test_an_unreadable_png_is_reported_without_object_reprs(tmp_path):
     done = _run("trace", path, "-o", tmp_path / "out.svg")
     err = done.stderr.decode().strip()
     assert done.returncode == 2
-    assert err == "error: data is not a readable PNG image: cannot identify image file", err
+    # Named by the file given, not the library's parameter ("data", "svg_or_paths").
+    assert err == f"error: {path} is not a readable PNG image: cannot identify image file", err
+    svg = tmp_path / "scan.png"
+    svg.write_bytes(b"\x89PNG\r\n\x1a\n")
+    err = _run("rasterize", svg, "-o", tmp_path / "out.png").stderr.decode().strip()
+    assert err == f"error: {svg} is not an SVG document (no <svg> element)", err

@@ -1,0 +1,21 @@
+"""The command line parser every ``python -m models.<tool>`` shares."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def cli_parser(spec, doc: str | None) -> argparse.ArgumentParser:
+    """A parser whose usage line names the command as it is typed.
+
+    Parameters
+    ----------
+    spec : importlib.machinery.ModuleSpec or None
+        The tool module's ``__spec__``: under ``python -m`` its ``__name__`` is
+        ``__main__`` and ``sys.argv[0]`` its file, so argparse said ``usage: evaluate.py``.
+    doc : str or None
+        The module's docstring, shown as the description.
+    """
+    prog = f"python -m {spec.name}" if spec is not None else None
+    return argparse.ArgumentParser(prog=prog, description=doc,
+                                   formatter_class=argparse.RawTextHelpFormatter)
