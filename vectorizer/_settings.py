@@ -78,10 +78,12 @@ def parse_host(text: str) -> str:
         raise ValueError(
             f"must not be empty: {DEFAULT_HOST} serves this machine only, 0.0.0.0 every network"
         )
-    bare = text[1:-1] if text.startswith("[") and text.endswith("]") else text
-    if ":" in text and not _is_ipv6(bare):
+    bracketed = text.startswith("[") and text.endswith("]")
+    bare = text[1:-1] if bracketed else text
+    if (":" in text or bracketed) and not _is_ipv6(bare):
         raise ValueError(
             "must be an address or name without a port (the port is a setting of its own)"
+            + (", and brackets only round an IPv6 address" if bracketed else "")
         )
     return text
 
@@ -251,8 +253,10 @@ def trusted_hosts(value) -> tuple[str, ...]:
             continue
         if host.startswith("[") and host.endswith("]"):
             host = host[1:-1]
-        if host == "*" or _is_ipv6(host):
+        if host == "*":
             hosts.append(host)
+        elif _is_ipv6(host, zone=False):
+            hosts.append(_canonical(host))
         elif _HOST_NAME.fullmatch(host):
             hosts.append(host.rstrip("."))
         else:
@@ -265,13 +269,24 @@ def trusted_hosts(value) -> tuple[str, ...]:
     return tuple(dict.fromkeys((*LOOPBACK_HOSTS, *hosts)))
 
 
-def _is_ipv6(text: str) -> bool:
+def _is_ipv6(text: str, *, zone: bool = True) -> bool:
     """Whether ``text`` is an IPv6 address (``::1``, ``fe80::1``), not an IPv4 address
-    or a name with a port (``10.0.0.5:8050``), which only a look at the colons confuses."""
+    or a name with a port (``10.0.0.5:8050``), which only a look at the colons confuses.
+    Without ``zone``, one with a zone (``fe80::1%eth0``) is not: no Host header names one."""
     try:
-        return isinstance(ipaddress.ip_address(text), ipaddress.IPv6Address)
+        address = ipaddress.ip_address(text)
     except ValueError:
         return False
+    return isinstance(address, ipaddress.IPv6Address) and (zone or address.scope_id is None)
+
+
+def _canonical(host: str) -> str:
+    """An IPv6 address in its one short spelling (``2001:db8:0::1`` is ``2001:db8::1``),
+    so that a trusted address matches a Host header however either spells it."""
+    try:
+        return ipaddress.IPv6Address(host).compressed
+    except ValueError:
+        return host
 
 
 def split_host(header: str | None) -> tuple[str, int | None] | None:
@@ -319,7 +334,7 @@ def host_is_trusted(header: str | None, trusted: tuple[str, ...]) -> bool:
     parts = split_host(header)
     if parts is None:
         return False
-    host = parts[0]
+    host = _canonical(parts[0])
     for name in trusted:
         if host == name or (name.startswith(".") and (host.endswith(name) or host == name[1:])):
             return True

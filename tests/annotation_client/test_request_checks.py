@@ -98,7 +98,9 @@ def test_a_star_trusts_any_host(tmp_path):
 
 @pytest.mark.parametrize("value", ["localhost:8050", "http://localhost", ",", "a/b", " ",
                                    # hex digits, dots and a colon: no IPv6 address either
-                                   "10.0.0.5:8050", "face.bead:80", "a:80", "::g"])
+                                   "10.0.0.5:8050", "face.bead:80", "a:80", "::g",
+                                   # a zone no Host header can name
+                                   "fe80::1%eth0"])
 def test_a_bad_trusted_hosts_value_is_refused_by_name(value):
     if not value.strip():
         # Blank in the environment means the default, as for every variable.
@@ -117,8 +119,12 @@ def test_trusted_hosts_are_normalized():
     assert ClientConfig(trusted_hosts="a.example,b.example").trusted_hosts == (
         "localhost", "127.0.0.1", "::1", "a.example", "b.example")
     assert trusted_hosts("fe80::1, [2001:db8::5], ::ffff:10.0.0.5")[3:] == (
-        "fe80::1", "2001:db8::5", "::ffff:10.0.0.5")
+        "fe80::1", "2001:db8::5", "::ffff:a00:5")  # each in its one short spelling
+    assert host_is_trusted("[::ffff:10.0.0.5]:8050", trusted_hosts("::ffff:10.0.0.5"))
     assert host_is_trusted("[::1]:8050", ("::1",))
+    # However either spells an IPv6 address.
+    assert trusted_hosts("2001:DB8:0::1")[3:] == ("2001:db8::1",)
+    assert host_is_trusted("[2001:db8:0:0::1]", trusted_hosts("2001:db8::1"))
     assert not host_is_trusted(None, ("localhost",))
     assert not host_is_trusted("localhost:99999999", ("localhost",))
 

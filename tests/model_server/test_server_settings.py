@@ -90,7 +90,7 @@ def test_an_empty_host_option_is_refused(capsys):
     assert "argument --host: must not be empty" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("host", ["10.0.0.5:80", "localhost:5000", "[::1]:5000"])
+@pytest.mark.parametrize("host", ["10.0.0.5:80", "localhost:5000", "[::1]:5000", "[10.0.0.5]"])
 def test_a_host_with_a_port_is_refused_at_once(capsys, host):
     # gunicorn retried it for 5 s as a name it could not find, then exited 1.
     with pytest.raises(SystemExit) as exit_info:
