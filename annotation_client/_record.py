@@ -472,8 +472,8 @@ def revision_losses(new: Mapping, old: Mapping, version: int) -> list[str]:
     # reader who finds the image normal now says so with the label, and is not asked.
     if (new_final.get("empty") is True and old_final.get("empty") is False
             and new_final.get("label") != "normal"):
-        losses.append(f"This save has no outline; version {version}'s, by "
-                      f"{old.get('annotator')}, outlines a lesion.")
+        losses.append(f"This save has no outline; version {version}, by "
+                      f"{old.get('annotator')}, has one.")
     return losses
 
 

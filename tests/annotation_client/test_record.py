@@ -338,7 +338,7 @@ def test_revision_losses_name_an_outline_erased_whole_unless_the_label_is_normal
                                ai_mask=np.ones((3, 4), bool))
     erased = _reading_record(final_label="malignant", ai_mask=np.ones((3, 4), bool))
     assert r.revision_losses(erased, outlined, 3) == [
-        "This save has no outline; version 3's, by Dr A, outlines a lesion."]
+        "This save has no outline; version 3, by Dr A, has one."]
     # Read as normal now: the reader says so with the label, and is not asked.
     assert r.revision_losses(dict(erased, final=dict(erased["final"], label="normal")),
                              outlined, 3) == []
