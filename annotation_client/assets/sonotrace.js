@@ -574,9 +574,12 @@
                           props: {className: "badge bg-danger", children: "client unreachable",
                                   title: UNREACHABLE}});
     if (output.indexOf(".save-alert.children.") >= 0) {
+      // "Not saved" may be untrue: the answer can be lost after the files were written.
+      // Saving again tells: "Nothing changed since version N" if it was.
       say("save-alert", {type: "Div", namespace: "dash_html_components",
                          props: {className: "alert alert-danger py-2 mb-2", role: "alert",
-                                 children: "Not saved. " + UNREACHABLE}});
+                                 children: "Not saved, or not confirmed. " + UNREACHABLE +
+                                   " A save that was made then says Nothing changed."}});
     }
   }
 

@@ -1066,6 +1066,21 @@ def _ai_for(ai: dict | None, meta: dict | None) -> dict | None:
     return None
 
 
+def _as_opened(history: dict | None, meta: dict) -> bool:
+    """Whether the open image is as it opened: no edit, no step, no version loaded.
+
+    The server back, only such an image is segmented: a saved reading loaded while
+    it was away (a normal with no outline, say) got the AI's outline put over it.
+    """
+    if history is None:
+        return True
+    return (isinstance(history, dict) and history.get("image") == meta.get("sha256")
+            and not history.get("past") and not history.get("future")
+            and isinstance(history.get("present"), dict)
+            and history["present"].get("action") == "open"
+            and not history.get("loaded_versions"))
+
+
 def _segment_on_open(auto, meta, ai, history) -> bool:
     """Whether opening ``meta``'s image should ask the model server for an outline.
 
@@ -1853,9 +1868,9 @@ def open_to_revise(contents, request, filename, current_meta, tool="pan", revise
     Reopening a case shows what was saved of it, not the AI's outline with a blank
     label that a Save would then record as a new version. The rule
     (:func:`_version_to_revise`): the latest version the reader saved, when a reader
-    is known (signed in, or named in the Annotator field); with no reader known, the
-    image's latest version. Other readers' versions are not loaded for a named
-    reader, so that a second reading stays independent: :func:`show_others_saves`
+    is known (signed in, or named in the Annotator field); none with no reader known.
+    Other readers' versions are not loaded, so that a second reading stays
+    independent: :func:`show_others_saves`
     says they exist, above the image, with *Load it to revise*. The load itself is
     a Saved-page link's (``REVISE_ON_OPEN``, see :func:`revise_linked`); a link's
     own wish for this image stands, and an image opened again keeps its work.
@@ -1899,13 +1914,21 @@ def _reader_named(annotator) -> str | None:
 
 def _version_to_revise(meta: dict, annotator) -> int | None:
     """The saved version an image opened loads: the latest of the reader's own when a
-    reader is named (:func:`_reader_named`), else the image's latest; None for none.
+    reader is named (:func:`_reader_named`); None for none, and with no reader named.
 
     A reader whose name cannot be read (a sign-in that failed, a name a save refuses)
-    gets none: another reader's version is never loaded for them by default.
+    gets none: another reader's version is never loaded for them by default. Nor is
+    one loaded before the reader is known: a second reader in a new browser who
+    opened a case before typing a name got the first reader's whole reading (outline,
+    label, BI-RADS, note), and the save made of it counted as a revision of theirs,
+    not an independent read. :func:`show_others_saves` says what was saved, with
+    *Load it to revise*.
     """
     try:
-        versions = get_store().versions(meta["sha256"], _reader_named(annotator))
+        reader = _reader_named(annotator)
+        if reader is None:
+            return None
+        versions = get_store().versions(meta["sha256"], reader)
     except (OSError, ValueError, _signin.SignInError):
         return None
     return versions[-1] if versions else None
@@ -2476,8 +2499,8 @@ def keep_work_over_link(cancelled):
 def revise_linked(_opened, _segmented, revise, meta, auto, clicks, annotator=None):
     """Load the saved version a Saved page link names (``version``), else the one the
     image would load picked from the worklist (:func:`_version_to_revise`: the
-    reader's own latest, or the latest with no reader named; none when only other
-    readers saved it, so that a second reading stays independent), of the image the
+    reader's own latest; none when only other readers saved it, or no reader is named
+    yet, so that a second reading stays independent), of the image the
     link opened; or the version an image opened from the worklist, an upload or a
     kept copy revises (:func:`open_to_revise` names it).
 
@@ -2688,8 +2711,8 @@ def show_others_saves(_opened, _loaded, _saved, meta, annotator=None):
     try:
         reader = _reader_named(annotator)
         store = get_store()
-        if reader is None or store.versions(meta["sha256"], reader):
-            return hidden, None  # loaded as it opened, or no reader to tell apart
+        if reader is not None and store.versions(meta["sha256"], reader):
+            return hidden, None  # loaded as it opened
         versions = store.versions(meta["sha256"], get_reader())
         if not versions:
             return hidden, None
@@ -2701,8 +2724,16 @@ def show_others_saves(_opened, _loaded, _saved, meta, annotator=None):
     return {}, others_saves_text(record, len(versions), reader)
 
 
-def others_saves_text(record: dict, count: int, reader: str) -> str:
-    """The notice above the image: who saved it, and that this reading starts afresh."""
+def others_saves_text(record: dict, count: int, reader: str | None) -> str:
+    """The notice above the image: who saved it, and that this reading starts afresh
+    (with no reader named yet, that none was loaded until one is)."""
+    if reader is None:
+        return (
+            f"{previous_save_text(record, count)} No reader is named yet, so nothing "
+            "saved was loaded: your reading starts from the AI's outline. Type your name "
+            "in Annotator to have your own saved reading load as a case opens; Load it to "
+            "revise this version."
+        )
     return (
         f"{previous_save_text(record, count)} You ({reader}) have not saved it: your "
         "reading starts from the AI's outline, independent of theirs. Load theirs only "
@@ -3064,6 +3095,7 @@ def _typed_spacing(meta: dict, record: dict) -> dict | None:
     Input(ids.IMAGE_OPENED, "data"),
     Input(ids.PAGE_LOAD, "data"),
     Input(ids.SERVER_BACK, "data"),
+    State(ids.FINAL_LABEL, "value"),
     prevent_initial_call=True,
     running=[
         (Output(ids.SEGMENT_BUTTON, "disabled"), True, False),
@@ -3074,7 +3106,7 @@ def _typed_spacing(meta: dict, record: dict) -> dict | None:
 )
 def segment(
     _clicks, meta, auto, image_data, max_vertices, ai, history=None, opened=None, _page=None,
-    back=None,
+    back=None, label=None,
 ):
     """``/predict`` on the open image; the outline arrives through the AI store.
 
@@ -3092,7 +3124,8 @@ def segment(
     clicked = ids.SEGMENT_BUTTON in triggered and _clicks
     # The page drawn again reports the button (unclicked) and the echo (empty) too.
     opening = ((ids.IMAGE_OPENED in triggered and opened) or ids.PAGE_LOAD in triggered
-               or (ids.SERVER_BACK in triggered and back))
+               or (ids.SERVER_BACK in triggered and back and _as_opened(history, meta)
+                   and not label))
     if not clicked and not (opening and _segment_on_open(auto, meta, ai, history)):
         raise PreventUpdate
     started = time.perf_counter()

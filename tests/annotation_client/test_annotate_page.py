@@ -474,8 +474,9 @@ def test_a_saved_page_link_opens_the_saved_work_over_the_ai_outline(
                       "WORKLIST_DIR": worklist})
     dash_duo.start_server(app)
     driver = dash_duo.driver
-    # The Saved page's Open link for that version.
-    driver.get(dash_duo.server_url + "/?open=case%201.png")
+    # The Saved page's Open link for that version (it names the version: a bare link,
+    # with no reader named, loads none).
+    driver.get(dash_duo.server_url + f"/?open=case%201.png&expect={sha}&version=1")
     wait_for(dash_duo, lambda: dash_duo.find_element("#image-name").text == "case 1.png", 30)
     dash_duo.wait_for_contains_text(f"#{ids.SAVE_ALERT}", "Version 1 loaded", timeout=60)
     wait_for(dash_duo, lambda: _shape_paths(dash_duo) == saved_paths, 10, "not the saved outline")

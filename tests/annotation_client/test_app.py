@@ -216,14 +216,14 @@ def test_segment_runs_on_a_real_open_not_on_the_page_drawn_again(tmp_path):
     meta, image_data, opened = first[0], first[1], first[9]
 
     def segment(echo, auto=True, fired=(ids.IMAGE_OPENED,), ai=None, history=None,
-                back=None):
+                back=None, label=None):
         def run():
             context_value.set(AttributeDict(triggered_inputs=[
                 {"prop_id": f"{prop}.data", "value": None} for prop in fired
             ]))
             with app.server.test_request_context("/"):
                 return annotate.segment(None, meta, auto, image_data, 32, ai, history, echo,
-                                        None, back)
+                                        None, back, label)
         return copy_context().run(run)
 
     def asks_the_server(result) -> bool:
@@ -247,8 +247,18 @@ def test_segment_runs_on_a_real_open_not_on_the_page_drawn_again(tmp_path):
         segment(None, fired=(ids.PAGE_LOAD,), auto=False)
     # The server answering again after it could not be reached: an image opened
     # meanwhile with nothing on it is outlined now (here the server is down again).
+    from annotation_client import _editing, _history
+
+    opened_history = _history.new_history(_editing.empty_state(), image=meta["sha256"])
     assert asks_the_server(segment(None, fired=(ids.SERVER_BACK,), back=5))
-    for kept in ({"ai": ai}, {"auto": False}, {"back": None}):
+    assert asks_the_server(segment(None, fired=(ids.SERVER_BACK,), back=5,
+                                   history=opened_history))
+    # Not over anything done meanwhile: a saved reading loaded (a normal with no
+    # outline got the AI's put over it), a label given, an edit, Segment on open off.
+    loaded = _history.push(opened_history, _editing.make_state([], "saved"))
+    loaded["loaded_versions"] = [2]
+    for kept in ({"ai": ai}, {"auto": False}, {"back": None}, {"history": loaded},
+                 {"label": "normal"}):
         with pytest.raises(PreventUpdate):
             segment(None, fired=(ids.SERVER_BACK,), **({"back": 5} | kept))
 

@@ -1127,7 +1127,9 @@ def test_an_ai_outline_saved_as_offered_is_unedited_though_its_raster_differs(
 # --------------------------------------------------------------------------- links from Saved
 
 
-def _revise(app, annotate, fired, revise, meta=META, auto=True, clicks=None, annotator=None):
+def _revise(app, annotate, fired, revise, meta=META, auto=True, clicks=None,
+            annotator="Dr Ada"):
+    """revise_linked's answer, for the reader ``annotator`` (``_save``'s by default)."""
     def run():
         context_value.set(AttributeDict(
             triggered_inputs=[{"prop_id": f"{prop}.data", "value": 1} for prop in fired]))
@@ -1143,8 +1145,8 @@ def test_a_linked_image_is_loaded_once_the_model_server_has_answered(app, annota
     # Opened: the AI outline is still to come, and would cover a load made now.
     with pytest.raises(PreventUpdate):
         _revise(app, annotate, [ids.IMAGE_OPENED], linked)
-    # Answered (an outline, or a failure): one click of Load, of the latest (no reader
-    # is named), and the wish is spent.
+    # Answered (an outline, or a failure): one click of Load, of the reader's latest,
+    # and the wish is spent.
     latest = {"image": SHA, "version": 1}
     assert _revise(app, annotate, [ids.SEGMENT_DONE], linked, clicks=2) == (
         3, None, no, latest)
@@ -1512,12 +1514,12 @@ def test_a_link_to_an_older_version_loads_that_version(app, annotate, data_dir):
     # load_saved takes the version so named.
     loaded, label = _load_named(app, annotate, named)
     assert loaded["version"] == 1 and label == "benign"
-    # A link that names no version loads as the entry picked would: with no reader
-    # named the latest, with one their own latest, and none of another reader's
+    # A link that names no version loads as the entry picked would: the reader's own
+    # latest, and none of another reader's, nor any before a reader is named
     # (a bare ?open= link loaded Dr Bashir's v2 for Dr Amal; a second reader's, for a
     # reader who had saved none, ended their independent reading).
-    assert _revise(app, annotate, [ids.SEGMENT_DONE], {"sha256": SHA}) == (
-        1, None, no, {"image": SHA, "version": 2})
+    assert _revise(app, annotate, [ids.SEGMENT_DONE], {"sha256": SHA},
+                   annotator=None) == (no, None, no, no)
     assert _revise(app, annotate, [ids.SEGMENT_DONE], {"sha256": SHA},
                    annotator="Dr Amal") == (1, None, no, {"image": SHA, "version": 1})
     assert _revise(app, annotate, [ids.SEGMENT_DONE], {"sha256": SHA},

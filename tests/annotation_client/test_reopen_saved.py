@@ -95,9 +95,10 @@ def test_the_reader_named_gets_their_own_latest_version_and_nobody_elses(
     assert wish("Dr Cy") is None
     # A name a save would refuse names nobody: no other reader's version instead.
     assert wish("Dr\x00Ada") is None
-    # No reader named: the image's latest version, whoever saved it.
-    assert wish(None) == {"sha256": SHA, "version": 3}
-    assert wish("  ") == {"sha256": SHA, "version": 3}
+    # No reader named yet: none. It loaded the image's latest, whoever saved it: a
+    # second reader in a new browser got the first's reading, and revised it.
+    assert wish(None) is None
+    assert wish("  ") is None
     # Never saved: nothing to load.
     other = dict(META, sha256="f6" * 32)
     assert _in_request(app, lambda: annotate._wish_on_open(other, None, None, None)) is None
@@ -139,7 +140,7 @@ def test_an_image_opened_again_or_named_by_a_link_keeps_its_wish(app, annotate, 
     _store_version(data_dir, [EDITED])
 
     def wish(meta, current, revise):
-        return _in_request(app, lambda: annotate._wish_on_open(meta, current, revise, None))
+        return _in_request(app, lambda: annotate._wish_on_open(meta, current, revise, "Dr Ada"))
 
     # The same image opened again keeps the work on it: nothing is loaded over it.
     assert wish(META, META, None) is None
@@ -243,9 +244,12 @@ def test_others_saves_are_said_above_the_image_and_not_loaded(app, annotate, dat
     assert text.startswith("Saved before: v1 (of 1) by Dr Bo, ") and (
         "final label malignant." in text)
     assert "You (Dr Ada) have not saved it: your reading starts from the AI's outline" in text
-    # Dr Bo's own version loads as it opens; with no reader named, the latest does.
+    # Dr Bo's own version loads as it opens.
     assert notice("Dr Bo") == ({"display": "none"}, None)
-    assert notice(None) == ({"display": "none"}, None)
+    # With no reader named, none loads: the notice says what was saved, and why.
+    style, text = notice(None)
+    assert style == {} and text.startswith("Saved before: v1 (of 1) by Dr Bo, ")
+    assert "No reader is named yet, so nothing saved was loaded" in text
     # A load (of theirs, after all) or a save answers it.
     assert notice("Dr Ada", fired=ids.LOADED_SAVE) == ({"display": "none"}, None)
     assert notice("Dr Ada", fired=ids.SAVED_WORK) == ({"display": "none"}, None)
@@ -365,7 +369,8 @@ def test_a_save_says_when_label_outline_and_assessment_disagree_and_saves(
     # No outline, malignant, BI-RADS 1: over version 1's outline it asks first, then saves.
     text = text_of(_save(app, annotate, _history_of([]), label="malignant", assessment="1",
                          ai=None))
-    assert text.startswith("Not saved yet. This save has no outline; version 1's")
+    assert text.startswith("Not saved yet. This save has no outline; version 1, by Dr Ada, "
+                           "has one.")
     assert _versions(data_dir) == [1]
     text = text_of(_save(app, annotate, _history_of([]), label="malignant", assessment="1",
                          ai=None, confirmed=True))
