@@ -490,7 +490,9 @@
  * a press that did not move (a pan's drag). No click event comes: plotly.js covers the
  * page while the button is down, so the press ends on its cover. After plotly.js's own
  * answer to the release (which deselects the outline selected), the topmost outline
- * holding the point is clicked, and plotly.js selects it as for its edge. */
+ * holding the point is clicked, and plotly.js selects it as for its edge. A selected
+ * outline takes the click itself, inside as on its edge: plotly.js then deselects it,
+ * as a second click on its edge does. */
 (function () {
   var STILL_PX = 3;
   var down = null;
