@@ -1312,8 +1312,14 @@ def refresh_server_status(_ticks, alert):
         health = client.health()
     except ModelServerError as exc:
         return _status_badge(None, exc), dash.no_update, dash.no_update
-    if _says_unreachable(alert):
+    if _says_unreachable(alert) and ids.SERVER_ALERT not in _triggered():
         return _status_badge(health), None, time.time_ns()
+    # Asked by the alert itself (a request found the server away, and it answers its
+    # health check already: one worker's request dropped): the alert stays until the
+    # next poll, which takes it away with SERVER_BACK. Here, in the chain of the
+    # request that failed, SERVER_BACK would not run that request's callback again
+    # (Dash runs no callback a chain of its own outputs triggers), and the image was
+    # left with neither its outline nor the alert that says why.
     return _status_badge(health), dash.no_update, dash.no_update
 
 

@@ -200,6 +200,23 @@ def test_the_health_poll_takes_back_only_the_alert_that_the_server_cannot_be_rea
         server = ThreadingHTTPServer(("127.0.0.1", port), HealthyModelServer)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         try:
+            # Asked by the alert itself, in the chain of the request that failed: the
+            # alert stays for the next poll, whose SERVER_BACK can ask again.
+            from contextvars import copy_context
+
+            from dash._callback_context import context_value
+            from dash._utils import AttributeDict
+
+            from annotation_client import ids
+
+            def by_the_alert():
+                context_value.set(AttributeDict(triggered_inputs=[
+                    {"prop_id": f"{ids.SERVER_ALERT}.children", "value": None}]))
+                return annotate.refresh_server_status(2, down)
+
+            badge, alert, back = copy_context().run(by_the_alert)
+            assert "ready" in str(badge.children)
+            assert (alert, back) == (dash.no_update, dash.no_update)
             badge, alert, back = annotate.refresh_server_status(2, down)
             assert "ready" in str(badge.children) and alert is None
             # Back: the time, for segment to outline an image opened meanwhile.
