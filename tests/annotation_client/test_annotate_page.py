@@ -128,6 +128,16 @@ def _select_region(dash_duo, index=0) -> list[dict]:
     return _vertex_handles(dash_duo)
 
 
+def _open_outlined(dash_duo, server_url: str, image: Path, data_dir: Path):
+    """Start the client on the live model server, upload ``image`` and wait for the AI
+    outline; the browser's driver."""
+    dash_duo.start_server(create_app({"MODEL_SERVER_URL": server_url, "DATA_DIR": data_dir}))
+    dash_duo.wait_for_element(f"#{ids.IMAGE_UPLOAD}")
+    _upload(dash_duo, image)
+    wait_for(dash_duo, lambda: _drawn_paths(dash_duo) > 0, 60, "no AI outline appeared")
+    return dash_duo.driver
+
+
 def _shot(dash_duo, artifacts_dir: Path, name: str) -> Path:
     path = artifacts_dir / f"{name}.png"
     dash_duo.driver.save_screenshot(str(path))
@@ -867,12 +877,7 @@ def test_keys_pressed_in_the_record_form_do_not_erase_the_selected_outline(
 ):
     """Select the outline, then pick a final label, tick a margin or press a button
     beside the image: Backspace and Delete there are the form's, not the image's."""
-    app = create_app({"MODEL_SERVER_URL": live_model_server, "DATA_DIR": data_dir})
-    dash_duo.start_server(app)
-    driver = dash_duo.driver
-    dash_duo.wait_for_element(f"#{ids.IMAGE_UPLOAD}")
-    _upload(dash_duo, segmentable_image)
-    wait_for(dash_duo, lambda: _drawn_paths(dash_duo) > 0, 60, "no AI outline appeared")
+    driver = _open_outlined(dash_duo, live_model_server, segmentable_image, data_dir)
     outline = _shape_paths(dash_duo)
     _select_region(dash_duo)
 
@@ -913,12 +918,7 @@ def test_a_click_inside_an_outline_selects_it_and_a_pan_does_not(
     """plotly.js selected a half-transparent outline only by a click on its 2 px edge."""
     from shapely.geometry import Polygon
 
-    app = create_app({"MODEL_SERVER_URL": live_model_server, "DATA_DIR": data_dir})
-    dash_duo.start_server(app)
-    driver = dash_duo.driver
-    dash_duo.wait_for_element(f"#{ids.IMAGE_UPLOAD}")
-    _upload(dash_duo, segmentable_image)
-    wait_for(dash_duo, lambda: _drawn_paths(dash_duo) > 0, 60, "no AI outline appeared")
+    driver = _open_outlined(dash_duo, live_model_server, segmentable_image, data_dir)
     _show_graph(dash_duo)
     settled(dash_duo, quiet=0.5)
     region = Polygon(_shapes.parse_path(_shape_paths(dash_duo)[0])[0])

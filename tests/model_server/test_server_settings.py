@@ -65,6 +65,14 @@ def refused(environ: dict, capsys, argv=()) -> str:
     return err.strip()
 
 
+def option_refused(argv: list[str], capsys) -> str:
+    """options()'s stderr for the command line ``argv``, after checking it exits 2."""
+    with pytest.raises(SystemExit) as exit_info:
+        options(argv, {})
+    assert exit_info.value.code == 2
+    return capsys.readouterr().err
+
+
 def weights_folder(tmp_path: Path, manifest: str | None) -> str:
     folder = tmp_path / "weights"
     folder.mkdir()
@@ -84,20 +92,14 @@ def test_an_empty_host_variable_keeps_the_server_on_loopback(fake_gunicorn, clea
 
 
 def test_an_empty_host_option_is_refused(capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        options(["--host", ""], {})
-    assert exit_info.value.code == 2
-    assert "argument --host: must not be empty" in capsys.readouterr().err
+    assert "argument --host: must not be empty" in option_refused(["--host", ""], capsys)
 
 
 @pytest.mark.parametrize("host", ["10.0.0.5:80", "localhost:5000", "[::1]:5000", "[10.0.0.5]"])
 def test_a_host_with_a_port_is_refused_at_once(capsys, host):
     # gunicorn retried it for 5 s as a name it could not find, then exited 1.
-    with pytest.raises(SystemExit) as exit_info:
-        options(["--host", host], {})
-    assert exit_info.value.code == 2
-    assert "argument --host: must be an address or name without a port" in (
-        capsys.readouterr().err)
+    assert "argument --host: must be an address or name without a port" in option_refused(
+        ["--host", host], capsys)
 
 
 def test_a_host_variable_with_a_port_is_refused_by_its_name(capsys):
@@ -131,11 +133,8 @@ def test_a_port_variable_outside_1_to_65535_is_refused_by_its_name(capsys, raw):
 
 @pytest.mark.parametrize("raw", ["70000", "0", "-1"])
 def test_a_port_option_outside_1_to_65535_is_refused_by_its_name(capsys, raw):
-    with pytest.raises(SystemExit) as exit_info:
-        options(["--port", raw], {})
-    assert exit_info.value.code == 2
     assert (f"argument --port: must be a port number from 1 to 65535, not '{raw}'"
-            in capsys.readouterr().err)
+            in option_refused(["--port", raw], capsys))
 
 
 def test_the_option_wins_over_a_bad_variable():
@@ -214,11 +213,8 @@ def test_the_server_refuses_an_inference_thread_count_by_its_name(capsys, raw):
 
 @pytest.mark.parametrize("raw", ["-1", "65"])
 def test_the_model_threads_option_is_refused_outside_0_to_64(capsys, raw):
-    with pytest.raises(SystemExit) as exit_info:
-        options(["--model-threads", raw], {})
-    assert exit_info.value.code == 2
     assert "argument --model-threads: must be a whole number from 1 to 64, or 0" in (
-        capsys.readouterr().err)
+        option_refused(["--model-threads", raw], capsys))
 
 
 @pytest.mark.parametrize("raw", ["0", ""])
