@@ -14,6 +14,7 @@ import binascii
 import hashlib
 import io
 import logging
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -186,7 +187,7 @@ def decode_image(
     try:
         read = read_image_file(data, max_pixels=max_pixels)
     except ImageFileError as exc:
-        logger.info("%s refused: %s", _log_ref(data), exc)
+        logger.info("%s refused: %s", _log_ref(data), _valueless(exc))
         raise ImageDecodeError(_refusal(exc, name)) from None
     except Exception as exc:  # a bug in the reader: the page still only gets a message
         logger.exception("could not decode %s", _log_ref(data))
@@ -304,6 +305,23 @@ def _shown_as_decoded(read: ImageFile, data: bytes) -> bool:
             return True
         position += 12 + length
     return True
+
+
+#: A value the reader quotes in its reason (``'JANE^DOE'``, ``"..."``).
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
+
+
+def _valueless(exc: Exception) -> str:
+    """The reader's reason for a log line, each value it quotes left out.
+
+    A header element the reader refuses is quoted with its value, and a
+    mis-encoded header can hold a patient's name in a numeric element: the log says
+    which element and why, as :func:`vectorizer.logged_note` does for one ignored.
+
+    >>> _valueless(ValueError("the DICOM RescaleSlope 'JANE^DOE' is not a number"))
+    'the DICOM RescaleSlope … is not a number'
+    """
+    return _QUOTED.sub("…", " ".join(str(exc).split()))[:300]
 
 
 def _log_ref(data: bytes) -> str:

@@ -706,6 +706,20 @@ def test_a_dicom_the_model_server_refuses_is_refused_at_open(elements, says):
         decode_image(data, "scan.dcm")
 
 
+def test_a_refused_header_value_is_left_out_of_the_log(caplog):
+    # A mis-encoded header can hold a name in a numeric element: the page says the
+    # value, the log only which element and why (the log said 'JANE^DO').
+    data = dicom_bytes(_TWELVE, bits_stored=12, RescaleSlope="7.12345")
+    assert data.count(b"7.12345") == 1
+    data = data.replace(b"7.12345", b"JANE^DO")
+    with caplog.at_level("INFO", logger="annotation_client._imageio"):
+        with pytest.raises(ImageDecodeError, match="JANE"):
+            decode_image(data, "scan.dcm")
+    logged = [r.getMessage() for r in caplog.records if r.name == "annotation_client._imageio"]
+    assert len(logged) == 1 and "RescaleSlope … is not a number" in logged[0], logged
+    assert "JANE" not in caplog.text
+
+
 def _region(units, delta_x, delta_y):
     region = Dataset()
     region.PhysicalUnitsXDirection = region.PhysicalUnitsYDirection = units
