@@ -81,12 +81,15 @@ def dicom_pixel_spacing(ds) -> tuple[tuple[float, float] | None, tuple[str, ...]
     """The size of one pixel from a DICOM header, and the sources ignored on the way.
 
     ``PixelSpacing`` is used first, then ``ImagerPixelSpacing`` (both are "row
-    spacing, column spacing" in mm), then the first ultrasound region of
-    ``SequenceOfUltrasoundRegions`` calibrated in cm in both directions (its
+    spacing, column spacing" in mm), then the ultrasound regions of
+    ``SequenceOfUltrasoundRegions`` calibrated in cm in both directions (their
     deltas taken as magnitudes: a negative delta only says the axis runs the
-    other way). A source that cannot be read, or whose values are not finite,
-    under :data:`MIN_PIXEL_SPACING_MM` or above :data:`MAX_PIXEL_SPACING_MM`, is
-    skipped: such a
+    other way), leaving out strips (M-mode, spectral, waveform:
+    ``RegionSpatialFormat`` other than 1) and regions placed outside the image.
+    When those regions disagree (a split screen at two depths, a zoom box), none
+    is used: which one holds the lesion is not known here. A source that cannot be
+    read, or whose values are not finite, under :data:`MIN_PIXEL_SPACING_MM` or
+    above :data:`MAX_PIXEL_SPACING_MM`, is skipped: such a
     header is corrupt, and the image is still usable, only without millimetre
     measurements.
 
@@ -124,6 +127,7 @@ def dicom_pixel_spacing(ds) -> tuple[tuple[float, float] | None, tuple[str, ...]
     except Exception as exc:
         ignored.append(f"the ultrasound regions cannot be read ({_reason(exc)})")
         regions = []
+    found = []
     for region in regions:
         # One region that cannot be read does not hide the next (each is tried alone).
         try:
@@ -131,15 +135,45 @@ def dicom_pixel_spacing(ds) -> tuple[tuple[float, float] | None, tuple[str, ...]
             if not (region.get("PhysicalUnitsXDirection") == 3
                     and region.get("PhysicalUnitsYDirection") == 3):
                 continue
+            # Spatial format 1 is a 2D image (tissue or flow); M-mode, spectral and
+            # waveform strips have other scales. Absent: taken as an image.
+            if region.get("RegionSpatialFormat") not in (None, 1):
+                continue
+            if _outside_image(ds, region):
+                continue
             row = abs(float(region.PhysicalDeltaY)) * 10.0
             col = abs(float(region.PhysicalDeltaX)) * 10.0
         except Exception as exc:
             ignored.append(f"an ultrasound region's calibration cannot be read ({_reason(exc)})")
             continue
         if is_plausible_spacing(row, col):
-            return (row, col), tuple(ignored)
-        ignored.append(_implausible(source, row, col))
-    return None, tuple(ignored)
+            found.append((row, col))
+        else:
+            ignored.append(_implausible(source, row, col))
+    if not found:
+        return None, tuple(ignored)
+    first = found[0]
+    # Two image regions of other scales (a split screen, a zoom box): which one holds
+    # the lesion is not known here, and the first one's scale gave sizes twice or a
+    # quarter of the truth. None, said, and the page offers the spacing by hand.
+    if any(not (math.isclose(r, first[0], rel_tol=0.01) and math.isclose(c, first[1], rel_tol=0.01))
+           for r, c in found[1:]):
+        scales = ", ".join(f"{c:.3g} × {r:.3g}" for r, c in found)
+        ignored.append(f"the ultrasound regions give different scales ({scales} mm per pixel, "
+                       "width × height): which one holds the lesion is not known")
+        return None, tuple(ignored)
+    return first, tuple(ignored)
+
+
+def _outside_image(ds, region) -> bool:
+    """Whether ``region``'s stated location lies wholly outside the image (a region
+    with no location, or an image with no size, is not)."""
+    try:
+        x0, y0 = int(region.RegionLocationMinX0), int(region.RegionLocationMinY0)
+        columns, rows = int(ds.Columns), int(ds.Rows)
+    except (AttributeError, TypeError, ValueError):
+        return False
+    return x0 >= columns or y0 >= rows
 
 
 def _implausible(source: str, row: float, col: float) -> str:

@@ -107,3 +107,44 @@ def test_a_region_that_cannot_be_read_does_not_hide_the_next():
     spacing, ignored = dicom_pixel_spacing(_header(SequenceOfUltrasoundRegions=[broken, good]))
     assert spacing == pytest.approx((0.15, 0.2))
     assert len(ignored) == 1 and "PhysicalDeltaY" in ignored[0]
+
+
+def _cm_region(delta_x, delta_y, **location):
+    region = Dataset()
+    region.PhysicalUnitsXDirection = region.PhysicalUnitsYDirection = 3
+    region.PhysicalDeltaX, region.PhysicalDeltaY = delta_x, delta_y
+    for key, value in location.items():
+        setattr(region, key, value)
+    return region
+
+
+def test_regions_of_other_scales_give_no_spacing_and_say_why():
+    # A split screen (0.12 and 0.06 mm per pixel): the first region's scale measured a
+    # lesion in the second at twice its size, and the page gave no way to correct it.
+    from vectorizer import dicom_pixel_spacing
+
+    split = [_cm_region(0.012, 0.012, RegionLocationMinX0=0, RegionLocationMinY0=0),
+             _cm_region(0.006, 0.006, RegionLocationMinX0=281, RegionLocationMinY0=0)]
+    spacing, ignored = dicom_pixel_spacing(_header(SequenceOfUltrasoundRegions=split,
+                                                   Rows=400, Columns=562))
+    assert spacing is None
+    assert ignored == ("the ultrasound regions give different scales (0.12 × 0.12, "
+                       "0.06 × 0.06 mm per pixel, width × height): which one holds the "
+                       "lesion is not known",)
+    # Regions of one scale (a dual view of the same depth) agree: that scale.
+    same = [_cm_region(0.008, 0.008), _cm_region(0.008, 0.008)]
+    assert dicom_pixel_spacing(_header(SequenceOfUltrasoundRegions=same))[0] == (
+        pytest.approx((0.08, 0.08)))
+
+
+def test_a_strip_or_a_region_outside_the_image_is_no_image_scale():
+    from vectorizer import dicom_pixel_spacing
+
+    # An M-mode strip (spatial format 2) and a region placed past the image's width
+    # have scales of their own, or none of the image's: the B-mode region's is taken.
+    strip = _cm_region(0.002, 0.002, RegionSpatialFormat=2)
+    outside = _cm_region(0.003, 0.003, RegionLocationMinX0=600, RegionLocationMinY0=0)
+    bmode = _cm_region(0.008, 0.009, RegionSpatialFormat=1)
+    spacing, ignored = dicom_pixel_spacing(_header(
+        SequenceOfUltrasoundRegions=[strip, outside, bmode], Rows=400, Columns=562))
+    assert spacing == pytest.approx((0.09, 0.08)) and ignored == ()
