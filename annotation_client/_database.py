@@ -93,7 +93,11 @@ _LIBPQ_DRIVERS = ("psycopg", "psycopg2")
 #: ``tcp_user_timeout`` in ms) on a connection whose network went silent. Without
 #: them psycopg waits 130 s to connect and a pooled connection can hang a query for
 #: the system's TCP timeout (many minutes): the client's start and each Saved page
-#: would hang with it. A URL's own value for any of them wins.
+#: would hang with it. ``options`` sets the server's own limits on a statement and on
+#: the wait for a lock: a table locked by another session (a maintenance job, a stuck
+#: transaction) held every open of an image and every save, silently, until it was
+#: released; now the index is said to be unavailable after a few seconds, and the
+#: save writes its files without its row. A URL's own value for any of them wins.
 _LIBPQ_WAITS = {
     "connect_timeout": 10,
     "keepalives": 1,
@@ -101,6 +105,7 @@ _LIBPQ_WAITS = {
     "keepalives_interval": 10,
     "keepalives_count": 3,
     "tcp_user_timeout": 30000,
+    "options": "-c lock_timeout=5000 -c statement_timeout=20000",
 }
 #: Query parameters of a URL that hold secrets (libpq takes a password either way).
 _SECRET_QUERY_KEYS = ("password", "sslpassword")

@@ -505,7 +505,8 @@ def test_connect_args_suit_each_database(monkeypatch, tmp_path, psycopg_installe
 
     monkeypatch.setattr(_database.sa, "create_engine", spy)
     waits = {"connect_timeout": 10, "keepalives": 1, "keepalives_idle": 30,
-             "keepalives_interval": 10, "keepalives_count": 3, "tcp_user_timeout": 30000}
+             "keepalives_interval": 10, "keepalives_count": 3, "tcp_user_timeout": 30000,
+             "options": "-c lock_timeout=5000 -c statement_timeout=20000"}
     for url, expected in [
         (_url(tmp_path / "i.sqlite3"), {"timeout": 15}),
         ("postgresql://u@h/db", waits),
@@ -1914,6 +1915,32 @@ def test_a_postgresql_server_that_is_not_there_is_unavailable(tmp_path, postgres
     working = AnnotationIndex(postgres_url)
     assert working.sync(data_dir) == synced(1)
     working.dispose()
+
+
+def test_a_table_locked_by_another_session_is_unavailable_not_a_hang(tmp_path, postgres_url):
+    # A maintenance job or a stuck transaction holding the table: every open and save
+    # waited for it, silently; the save wrote nothing until it was released.
+    index = AnnotationIndex(postgres_url)
+    assert index.add(_saved(), "p") is True
+    holder = sa.create_engine(postgres_url).connect()
+    try:
+        holder.begin()
+        holder.execute(sa.text("LOCK TABLE saved_annotations IN ACCESS EXCLUSIVE MODE"))
+        started = time.monotonic()
+        with pytest.raises(IndexUnavailable):
+            index.max_version(SHA_A)
+        assert time.monotonic() - started < 10  # the lock_timeout, 5 s
+        # A save writes its files all the same, without its row.
+        record = dict(_saved())
+        record.pop("version"), record.pop("files")
+        saved = AnnotationStore(tmp_path / "data", index=index).save(
+            SHA_B, svg="<svg/>", mask_png=b"png", record=dict(record, image=dict(
+                record["image"], sha256=SHA_B)))
+        assert saved.indexed is False and (saved.folder / "v001.json").is_file()
+    finally:
+        holder.rollback()
+        holder.close()
+        index.dispose()
 
 
 def test_a_postgresql_server_that_stops_and_comes_back(postgres, postgres_url, tmp_path):
