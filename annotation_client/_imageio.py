@@ -203,6 +203,11 @@ def decode_image(
             # The element and the kind of flaw, never the value (it may be a patient's
             # name), as the model server's log says it; the page's user opened the file.
             logger.warning("%s: %s", _log_ref(data), logged_note(note))
+    if read.frames > 1:
+        # A cine loop or a multi-frame export: the reader must know which frame the
+        # outline and its measurements are of.
+        notes.append(f"This DICOM holds {read.frames} frames: the first is shown, "
+                     "outlined and saved.")
     return DecodedImage(
         data=data,
         name=name,

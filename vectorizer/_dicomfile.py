@@ -128,12 +128,15 @@ class DicomFrame:
     pixel_spacing : tuple of float or None
         ``(row_mm, col_mm)``.
     notes : tuple of ImageNote
+    frames : int
+        How many frames the file holds (``NumberOfFrames``; 1 when it says none).
     """
 
     pixels: np.ndarray
     stored: np.ndarray
     pixel_spacing: tuple[float, float] | None
     notes: tuple[ImageNote, ...]
+    frames: int = 1
 
 
 def looks_like_dicom(data: bytes) -> bool:
@@ -309,7 +312,11 @@ def read_dicom_file(data: bytes, max_pixels: int | None) -> DicomFrame:
         raise CorruptImage(f"DICOM pixel data has shape {pixels.shape}, expected {rows}x{cols}")
     spacing, skipped = dicom_pixel_spacing(ds)
     notes.extend(ImageNote("pixel spacing", reason) for reason in skipped)
-    return DicomFrame(np.ascontiguousarray(pixels), frame, spacing, tuple(notes))
+    try:
+        frames = max(1, int(ds.get("NumberOfFrames", 1) or 1))
+    except (TypeError, ValueError):
+        frames = 1  # its first frame decoded all the same
+    return DicomFrame(np.ascontiguousarray(pixels), frame, spacing, tuple(notes), frames)
 
 
 def dicom_byte_limit(max_pixels: int | None) -> int:

@@ -76,6 +76,9 @@ class ImageFile:
         The EXIF orientation the pixels were turned by (1: as stored).
     icc_profile : bool
         Whether the PNG or JPEG carries a colour profile (not applied to ``pixels``).
+    frames : int
+        How many frames a DICOM file holds, of which ``pixels`` is the first; 1 for
+        PNG and JPEG.
     """
 
     pixels: np.ndarray
@@ -85,6 +88,7 @@ class ImageFile:
     mode: str | None = None
     orientation: int = 1
     icc_profile: bool = False
+    frames: int = 1
 
     @property
     def height(self) -> int:
@@ -152,7 +156,7 @@ def read_image_file(
         frame = read_dicom_file(data, max_pixels)
         pixels = _grey_if_neutral(frame.pixels) if frame.pixels.ndim == 3 else frame.pixels
         refuse_unusable(pixels, frame.stored)
-        return ImageFile(pixels, "dicom", frame.pixel_spacing, frame.notes)
+        return ImageFile(pixels, "dicom", frame.pixel_spacing, frame.notes, frames=frame.frames)
     image, orientation = _open_picture(data, fmt, max_pixels)
     try:
         pixels = _pil_to_uint8(image)

@@ -243,6 +243,11 @@ def test_dicom_first_frame_with_pixel_spacing():
     assert image.pixel_spacing_mm == (0.1, 0.2)
     np.testing.assert_array_equal(image.pixels, _gradient())
     assert image.display_uri.startswith("data:image/png;base64,")
+    # Said: the outline is the first frame's (a cine loop was annotated on frame 1
+    # without a word).
+    assert image.notes == ("This DICOM holds 2 frames: the first is shown, outlined and "
+                           "saved.",)
+    assert decode_image(_dicom(_gradient(), spacing=(0.1, 0.2)), "us.dcm").notes == ()
 
 
 def test_dicom_ultrasound_region_calibration_in_cm():
