@@ -87,16 +87,16 @@ HEALTH_TIMEOUT_S = 5.0
 #: Asked before a new image replaces unsaved work: by the worklist's confirm dialog,
 #: and by sonotrace.js before an upload (read from the upload's data attribute).
 UNSAVED_QUESTION = (
-    "The outline, label or note of the open image is not saved. "
-    "Open the new file anyway and lose them?"
+    "The work on the open image (its outline, label, BI-RADS, note or pixel spacing) is "
+    "not saved. Open the new file anyway and lose it?"
 )
 #: Asked by sonotrace.js before *Load it to revise* replaces unsaved work (read from the
 #: data attribute of the button's container): the label, descriptors and note on screen
 #: become the version's, and only the outline comes back with Undo.
 LOAD_QUESTION = (
-    "The outline, label or note of the open image is not saved. Load the saved version "
-    "anyway? Its label, BI-RADS descriptors and note replace those on screen (Undo "
-    "brings back only the outline)."
+    "The work on the open image (its outline, label, BI-RADS, note or pixel spacing) is "
+    "not saved. Load the saved version anyway? Its label, BI-RADS descriptors and note "
+    "replace those on screen (Undo brings back only the outline)."
 )
 _MIME = {"png": "image/png", "jpeg": "image/jpeg", "dicom": "application/dicom"}
 #: The tool every image opens with: a drag pans, a click selects an outline to edit.
@@ -4332,6 +4332,8 @@ def save(_clicks, meta, history, ai, classification, final_label, note, annotato
     own = _own_versions(field[1] if len(field) > 1 else None, meta)
     # Every refusal at once, not one per click: (message, colour).
     refusals = []
+    # A typed name that could not be checked against the names saved before.
+    unchecked = False
     unset = _spacing_unset(field[0], meta) if field else None
     if unset is not None:
         refusals.append((unset, "warning"))
@@ -4359,6 +4361,7 @@ def save(_clicks, meta, history, ai, classification, final_label, note, annotato
             # readers. Without the index the check is skipped, as saving works
             # without it too.
             known = _known_annotators()
+            unchecked = known is None
             spelled = _signin.same_reader_spelled_otherwise(annotator, known or ())
             if spelled is not None:
                 refusals.append((
@@ -4447,6 +4450,14 @@ def save(_clicks, meta, history, ai, classification, final_label, note, annotato
             " The files are saved, but the Saved page's index could not be updated;"
             " it lists this version once the index answers again (after a restart at the"
             " latest)."
+        )
+    if unchecked:
+        # Said, not only skipped: another spelling of a reader's name splits that
+        # reader in two for the Saved page and reader agreement, for good.
+        details += (
+            f" Your name, “{record['annotator']}”, could not be checked against the names"
+            " saved before (the index cannot be read): make sure it is spelled as in"
+            " your earlier saves."
         )
     missed = _saved_meanwhile(meta, history, saved.version, own)
     if missed:

@@ -504,9 +504,13 @@ def show_saved(_loaded, _refresh, annotator, label, latest, assessment=ANY):
         names = [reader] if reader is not None else get_index().annotators()
     except IndexUnavailable as exc:
         logger.error("Saved page: %s", exc.logged())
+        # "could not be read" is the title's own sentence: said once (a newer client's
+        # index, say, has its own reason to give).
+        reason = "" if str(exc) == "the annotation index could not be read" else f"{exc}. "
         message = _views.alert(
-            f"{exc}; the client's log says why. Saving still works: the files are written "
-            "first, and the index catches up with them once it answers again.",
+            f"{reason[:1].upper()}{reason[1:]}The client's log says why. Saving still works: "
+            "the files are written first, and the index catches up with them once it "
+            "answers again.",
             "danger",
             title="The saved-annotation index cannot be read.",
             id="saved-error",

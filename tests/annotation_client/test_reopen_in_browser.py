@@ -192,8 +192,9 @@ def test_a_saved_case_reopened_from_the_worklist_is_the_saved_reading(
         assert "dirty" in dash_duo.find_element(f"#{ids.UNSAVED_MARK}").get_attribute("class")
         click(driver, By.ID, ids.OTHERS_SAVES_LOAD)
         question = _answer(dash_duo, accept=False)
-        assert question.startswith("The outline, label or note of the open image is not "
-                                   "saved. Load the saved version anyway?")
+        assert question.startswith("The work on the open image (its outline, label, "
+                                   "BI-RADS, note or pixel spacing) is not saved. Load the "
+                                   "saved version anyway?")
         settled(dash_duo, quiet=1.0)
         assert "Version 1 loaded" not in dash_duo.find_element(f"#{ids.SAVE_ALERT}").text
         assert Select(driver.find_element(By.ID, ids.descriptor("assessment"))) \

@@ -293,6 +293,21 @@ def _save(app, annotate, history, *, label="benign", note="", annotator="Dr Ada"
     return answer
 
 
+def test_a_name_the_index_cannot_check_is_said_so(annotate, data_dir, tmp_path):
+    # With the index down, "dr ada" beside "Dr Ada" was saved without a word, and the
+    # Saved page then counted two readers for good.
+    (tmp_path / "blocker").write_text("a regular file, not a folder")
+    down = create_app({"DATA_DIR": data_dir, "MODEL_SERVER_URL": "http://127.0.0.1:9",
+                       "DATABASE_URL": f"sqlite:///{tmp_path}/blocker/index.sqlite3"})
+    text = text_of(_save(down, annotate, _history_of([EDITED]), annotator="dr ada"))
+    assert text.startswith("Saved. Version 1")
+    assert ("Your name, “dr ada”, could not be checked against the names saved before "
+            "(the index cannot be read)") in text
+    # With the index there, nothing of the kind.
+    up = create_app({"DATA_DIR": tmp_path / "other", "MODEL_SERVER_URL": "http://127.0.0.1:9"})
+    assert "could not be checked" not in text_of(_save(up, annotate, _history_of([EDITED])))
+
+
 def _versions(data_dir) -> list[int]:
     return AnnotationStore(data_dir).versions(SHA)
 

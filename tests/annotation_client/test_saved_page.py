@@ -564,9 +564,9 @@ def test_an_unreadable_index_shows_the_alert_and_an_empty_table(tmp_path, data_d
     assert (data, tooltips, summary, names) == ([], [], None, [])
     props = alert.to_plotly_json()["props"]
     assert (props["id"], props["color"]) == ("saved-error", "danger")
+    # Said once (it was the title, then the same words again in lower case).
     assert text_of(alert).startswith(
-        "The saved-annotation index cannot be read. the annotation index could not be read; "
-        "the client's log says why."
+        "The saved-annotation index cannot be read. The client's log says why. Saving"
     )
     # The database's own message (here the SQLite path) goes to the log, not the page.
     assert str(tmp_path) not in text_of(alert)
