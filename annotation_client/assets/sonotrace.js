@@ -118,22 +118,17 @@
     // offsetParent: Save & next is on the page but not shown without a worklist.
     if (button && !button.disabled && button.offsetParent !== null) { button.click(); }
   });
-})();
 
-/* ? opens the list of these keys (the tool bar's Keys button, annotate._shortcuts),
- * from anywhere on the Annotate page but where it is typed: a text field, a select
- * (whose type-ahead takes it) or a dialog already open. */
-(function () {
+  // ? opens the list of the page's keys (the tool bar's Keys button, annotate._shortcuts),
+  // from anywhere on the Annotate page but where it is typed: a text field, a select
+  // (whose type-ahead takes it) or a dialog already open.
   document.addEventListener("keydown", function (event) {
     if (event.key !== "?" || event.ctrlKey || event.metaKey || event.altKey ||
         event.repeat) {
       return;
     }
     var target = event.target;
-    var tag = target && target.tagName ? target.tagName.toLowerCase() : "";
-    var clickable = /^(checkbox|radio|button|submit|reset|range|file|color)$/i;
-    if (tag === "textarea" || tag === "select" || (target && target.isContentEditable) ||
-        (tag === "input" && !clickable.test(target.type || "")) ||
+    if (typing(target) || (target && target.tagName === "SELECT") ||
         (target && target.closest && target.closest(".modal"))) {
       return;
     }
