@@ -55,7 +55,7 @@ import re
 import threading
 import time
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -67,6 +67,7 @@ from ._record import (
     LABELS,
     MAX_NOTE_CHARS,
     MULTI_VALUED,
+    SPACING_SOURCES,
     clean_descriptors,
     descends_from_others,
     parse_based_on,
@@ -134,6 +135,10 @@ class _Base(DeclarativeBase):
 #: The largest region's measurements the index copies (the Saved page's size columns).
 _CALIPERS = (
     "max_diameter_px", "perpendicular_diameter_px", "max_diameter_mm", "perpendicular_diameter_mm",
+)  # fmt: skip
+#: The outline's size and the spacing it was measured at (layout 8; see row_values).
+_SIZE = (
+    "area_px", "area_mm2", "pixel_spacing_row_mm", "pixel_spacing_col_mm", "pixel_spacing_source",
 )  # fmt: skip
 #: The index column of each BI-RADS descriptor of a record (``final.descriptors``), the
 #: assessment first: the category a report leads with. ``birads_`` tells ``shape``
@@ -221,6 +226,14 @@ class SavedRow(_Base):
     # annotator too when the row was indexed before (AnnotationStore.versions tells a
     # reader of their damaged record by it); see _damaged_values.
     damaged: Mapped[str | None] = mapped_column(sa.Text)
+    # Layout 8: the outline's total area (every region), and the pixel spacing it was
+    # measured at with where that came from (the file, or the reader: "manual",
+    # "calibrated", "reused"); area_mm2 and the spacing None when measured in pixels.
+    area_px: Mapped[float | None]
+    area_mm2: Mapped[float | None]
+    pixel_spacing_row_mm: Mapped[float | None]
+    pixel_spacing_col_mm: Mapped[float | None]
+    pixel_spacing_source: Mapped[str | None] = mapped_column(sa.Text)
 
     COLUMNS = (
         "image_sha256", "version", "saved_at", "annotator", "image_name", "worklist_path",
@@ -230,6 +243,7 @@ class SavedRow(_Base):
         "based_on_version", "based_on_annotator", "revises_other_reader",  # layout 4
         *DESCRIPTOR_COLUMNS.values(), "note",  # layout 5
         "damaged",  # layout 7
+        *_SIZE,  # layout 8
     )  # fmt: skip
 
     def as_dict(self) -> dict:
@@ -249,11 +263,16 @@ _LENGTHS = {
 #: (``tests/annotation_client/test_database.py`` fails until it is raised). A table of
 #: an older layout, or one made before the layout was recorded, is dropped and made
 #: anew, and the client's start-up :meth:`AnnotationIndex.sync` refills it from the
-#: record files: the index is a copy, so rebuilding it is its migration. A layout 6
-#: table gets layout 7's one nullable column in place instead (see ``_make_tables``).
-SCHEMA_VERSION = 7  # 3: the largest region's diameters; 4: the version revised;
+#: record files: the index is a copy, so rebuilding it is its migration. A table of
+#: layout 6 or later gets the later layouts' nullable columns in place instead (see
+#: ``_make_tables`` and :data:`_ADDED_IN_PLACE`).
+SCHEMA_VERSION = 8  # 3: the largest region's diameters; 4: the version revised;
 # 5: the BI-RADS assessment and descriptors, and the note; 6: the record file's stamp;
-# 7: why the record file cannot be read (damaged)
+# 7: why the record file cannot be read (damaged); 8: the area and the pixel spacing
+#: The nullable columns each layout added to the one before, which an index of layout 6
+#: or later gets in place: a rebuild would lose the annotator of each record damaged
+#: since it was indexed, which only its row still knows.
+_ADDED_IN_PLACE = {7: ("damaged",), 8: _SIZE}
 #: Key of the PostgreSQL advisory lock held while a client checks or rebuilds the layout.
 _SCHEMA_LOCK = zlib.crc32(b"sonotrace annotation index schema")
 
@@ -470,6 +489,7 @@ def row_values(record: Mapping, record_path: str) -> dict:
                 calipers[name] = _maybe_float(largest.get(name), low=0.0)
             except ValueError as exc:
                 raise ValueError(f"measurements.largest.{name}: {exc}") from None
+        size = _size_values(record)
         segmentation = (record.get("model") or {}).get("segmentation") or {}
         dice = agreement.get("dice_ai_vs_final")
         based_on = parse_based_on(record.get("based_on")) or {}
@@ -503,11 +523,59 @@ def row_values(record: Mapping, record_path: str) -> dict:
             **birads,
             "note": _note_copy(final.get("note")),
             "damaged": None,
+            **size,
         }
     except (KeyError, TypeError, AttributeError) as exc:
         raise ValueError(f"record is missing or mistypes a field: {exc!r}") from None
     _check_text(values)
     return values
+
+
+def _size_values(record: Mapping) -> dict:
+    """The layout-8 columns of a record: its outline's total area and its pixel spacing.
+
+    The spacing is ``image.pixel_spacing_mm`` (row, column; mm per pixel) with its
+    source ("file" for a record that names none, as the record module reads it); all
+    None for a record measured in pixels, and the areas None for one saved before
+    measurements were recorded.
+
+    Raises
+    ------
+    ValueError
+        If a value is not a finite number at least 0 (the spacing above 0), or the
+        source is not one of :data:`._record.SPACING_SOURCES`.
+    """
+    measurements = record.get("measurements")
+    measurements = {} if measurements is None else measurements
+    if not isinstance(measurements, Mapping):
+        raise ValueError(f"measurements {measurements!r} is not a mapping")
+    out = {}
+    for name in ("area_px", "area_mm2"):
+        try:
+            out[name] = _maybe_float(measurements.get(name), low=0.0)
+        except ValueError as exc:
+            raise ValueError(f"measurements.{name}: {exc}") from None
+    image = record["image"]
+    spacing = image.get("pixel_spacing_mm")
+    source = None
+    if spacing is None:
+        spacing = (None, None)
+    else:
+        pair = isinstance(spacing, Sequence) and not isinstance(spacing, str | bytes)
+        if not pair or len(spacing) != 2:
+            raise ValueError(f"image.pixel_spacing_mm {spacing!r} is not [row_mm, col_mm]")
+        for value in spacing:
+            if _maybe_float(value, low=0.0) in (None, 0.0):
+                raise ValueError(f"image.pixel_spacing_mm {spacing!r} is not above 0")
+        source = image.get("pixel_spacing_source") or "file"
+        if source not in SPACING_SOURCES:
+            raise ValueError(
+                f"image.pixel_spacing_source {source!r} is not one of {', '.join(SPACING_SOURCES)}"
+            )
+    out["pixel_spacing_row_mm"] = _maybe_float(spacing[0])
+    out["pixel_spacing_col_mm"] = _maybe_float(spacing[1])
+    out["pixel_spacing_source"] = source
+    return out
 
 
 def _check_text(values: dict) -> None:
@@ -766,14 +834,10 @@ class AnnotationIndex:
 
     def _make_tables(self, conn: sa.Connection) -> None:
         has_rows, found = _found_layout(conn)
-        if has_rows and found == 6 and SCHEMA_VERSION == 7:
-            # One nullable column more, added in place: a rebuild would lose the
-            # annotator of each record damaged since it was indexed, which only its row
-            # still knows. The start-up sync then marks those records (their files'
-            # stamps changed). Under the schema lock, in this transaction, so it is done
-            # once and wholly (SQLite and PostgreSQL both undo DDL with a rollback).
-            logger.info("annotation index: adding the damaged column (layout 6 to 7)")
-            conn.execute(sa.text(f"ALTER TABLE {SavedRow.__tablename__} ADD COLUMN damaged TEXT"))
+        if has_rows and found is not None and found + 1 in _ADDED_IN_PLACE:
+            # Under the schema lock, in this transaction, so it is done once and wholly
+            # (SQLite and PostgreSQL both undo DDL with a rollback).
+            self._add_columns(conn, found)
         elif has_rows and found != SCHEMA_VERSION:
             logger.warning(
                 "annotation index: its table has an older layout (%s, now %d); rebuilding "
@@ -786,6 +850,30 @@ class AnnotationIndex:
         if found != SCHEMA_VERSION:
             conn.execute(sa.delete(SchemaRow))
             conn.execute(sa.insert(SchemaRow).values(version=SCHEMA_VERSION))
+
+    @staticmethod
+    def _add_columns(conn: sa.Connection, found: int) -> None:
+        """Bring a table of layout ``found`` (6 or later) to this one, every row kept.
+
+        The columns of each later layout are added, empty. A row's record stamp is then
+        cleared when a layout added columns a record fills (not only ``damaged``), so
+        the start-up sync reads every record again and fills them; a damaged record's
+        row keeps its annotator as ever (:meth:`_mark_damaged`).
+        """
+        table = SavedRow.__table__
+        refill = False
+        for layout in range(found + 1, SCHEMA_VERSION + 1):
+            names = _ADDED_IN_PLACE[layout]
+            logger.info(
+                "annotation index: adding the %s column%s (layout %d to %d)",
+                ", ".join(names), "s" if len(names) > 1 else "", layout - 1, layout,
+            )
+            for name in names:
+                kind = table.c[name].type.compile(dialect=conn.dialect)
+                conn.execute(sa.text(f"ALTER TABLE {table.name} ADD COLUMN {name} {kind}"))
+            refill = refill or names != ("damaged",)
+        if refill:
+            conn.execute(sa.update(table).values(record_size=None, record_mtime_ns=None))
 
     def add(self, record: Mapping, record_path: str | Path) -> bool:
         """Index one saved record.
@@ -846,11 +934,14 @@ class AnnotationIndex:
             if row is None:
                 session.add(SavedRow(**v))
             elif _differs(row, v):
-                # Not the annotator's name: a record edited by hand can hold any text.
-                logger.warning(
-                    "annotation index: %s v%d changed on disk; its row is replaced",
-                    v["image_sha256"][:12], v["version"],
-                )
+                # A row without a stamp is being filled in (a new layout's columns, see
+                # _add_columns), not overwritten: no news. Not the annotator's name: a
+                # record edited by hand can hold any text.
+                if (row.record_size, row.record_mtime_ns) != (None, None):
+                    logger.warning(
+                        "annotation index: %s v%d changed on disk; its row is replaced",
+                        v["image_sha256"][:12], v["version"],
+                    )
                 for name, value in v.items():
                     setattr(row, name, value)
             else:

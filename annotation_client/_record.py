@@ -188,9 +188,11 @@ def build_record(
     ----------
     image : mapping
         ``sha256``, ``name``, ``width``, ``height`` and optionally
-        ``pixel_spacing_mm`` of the annotated image (with ``pixel_spacing_source``
-        "manual" when the radiologist typed it, "reused" when it was set on an earlier
-        image and reused on this one; "file" otherwise), and ``worklist_path``, its
+        ``pixel_spacing_mm`` of the annotated image (with ``pixel_spacing_source``,
+        one of :data:`SPACING_SOURCES`: "manual" when the radiologist typed it,
+        "calibrated" when it was measured on the image's depth scale, "reused" when it
+        was set on an earlier image and reused on this one; "file" otherwise), and
+        ``worklist_path``, its
         path relative to ``SONOTRACE_WORKLIST_DIR`` when it was opened from the
         worklist (the name alone does not say which folder it came from).
     annotator : str
@@ -505,20 +507,29 @@ def _spacing(spacing) -> list[float] | None:
         raise ValueError(f"image pixel_spacing_mm: {exc}") from None
 
 
-def _spacing_source(image: Mapping) -> str | None:
-    """Where the spacing came from: the file's header, or given by the radiologist.
+#: Where a record's pixel spacing came from (``image.pixel_spacing_source``): the
+#: file's header, or the reader: typed and Set ("manual"), measured on the image's
+#: depth scale and Set unchanged ("calibrated"), or Set on an earlier image of the
+#: session and reused on this one ("reused").
+SPACING_SOURCES = ("file", "manual", "calibrated", "reused")
 
-    "manual": typed (or calibrated on the image) and set; "reused": set on an earlier
-    image of the session and reused on this one. Both are the reader's; records
-    before "reused" existed hold only "file" or "manual", read as ever.
+
+def _spacing_source(image: Mapping) -> str | None:
+    """Where the spacing came from, one of :data:`SPACING_SOURCES`; None without one.
+
+    Records before "reused" and "calibrated" existed hold only "file" or "manual"
+    (a calibrated spacing was recorded as "manual"), read as ever; a record that
+    names no source is the file's.
     """
     source = image.get("pixel_spacing_source")
     if image.get("pixel_spacing_mm") is None:
         return None
     if source is None:
         return "file"
-    if source not in ("file", "manual", "reused"):
-        raise ValueError("image pixel_spacing_source must be 'file', 'manual' or 'reused'")
+    if source not in SPACING_SOURCES:
+        raise ValueError(
+            f"image pixel_spacing_source must be one of {', '.join(SPACING_SOURCES)}"
+        )
     return source
 
 

@@ -10,7 +10,8 @@ between images):
   save records it with ``pixel_spacing_source`` :data:`REUSED`;
 * a line drawn on the image along a known distance of its depth scale, with that
   distance in mm, gives the spacing (:func:`line_length_px`, :func:`calibrated`),
-  shown in the field for the radiologist to Set.
+  shown in the field for the radiologist to Set; Set as computed, a save records it
+  with ``pixel_spacing_source`` :data:`CALIBRATED`.
 
 Coordinates are the figure's: image pixels, x to the right, y downwards, pixel
 ``(r, c)`` covering x in [c, c+1] and y in [r, r+1] (see :mod:`._figure`), so a
@@ -24,12 +25,15 @@ from collections.abc import Mapping
 
 import vectorizer
 
-#: ``pixel_spacing_source`` of a spacing typed (or calibrated) and Set on this image.
+#: ``pixel_spacing_source`` of a spacing typed and Set on this image.
 MANUAL = "manual"
+#: ``pixel_spacing_source`` of a spacing measured on this image's depth scale (a line
+#: drawn along it) and Set as computed; edited before Set, it is MANUAL.
+CALIBRATED = "calibrated"
 #: ``pixel_spacing_source`` of a spacing set on an earlier image and reused on this one.
 REUSED = "reused"
 #: The sources that mean "given by the reader", not by the file's header.
-READER_SOURCES = (MANUAL, REUSED)
+READER_SOURCES = (MANUAL, CALIBRATED, REUSED)
 #: Longest image name kept for the offer's label.
 MAX_NAME_CHARS = 120
 

@@ -62,8 +62,11 @@ def image_info(meta: dict | None):
     spacing = meta.get("pixel_spacing_mm")
     spacing_text = (
         f"pixel spacing {spacing[0]:.3f} × {spacing[1]:.3f} mm (row × col"
-        + {"manual": ", set by hand)", "reused": ", reused, as set on an earlier image)"}.get(
-            meta.get("pixel_spacing_source"), ")")
+        + {
+            "manual": ", set by hand)",
+            "calibrated": ", calibrated on the image's depth scale)",
+            "reused": ", reused, as set on an earlier image)",
+        }.get(meta.get("pixel_spacing_source"), ")")
         if spacing
         else "pixel spacing unknown (measurements in pixels)"
     )

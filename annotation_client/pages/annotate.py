@@ -1391,17 +1391,20 @@ def show_calibration(_opened, _loaded, _version, meta):
     if ids.IMAGE_OPENED in _triggered():
         earlier = _saved_spacing(meta)
         if earlier is not None:
-            version, mm = earlier
+            version, mm, source = earlier
+            how = {_spacing_aids.CALIBRATED: "calibrated on its depth scale",
+                   _spacing_aids.REUSED: "reused from an earlier image"}.get(source, "set by hand")
             return False, mm, html.Span(
-                f"Version {version} was measured at {mm:g} mm per pixel, set by hand; "
+                f"Version {version} was measured at {mm:g} mm per pixel, {how}; "
                 "Set measures at it again.",
                 className="text-muted",
             )
     return False, None, None
 
 
-def _saved_spacing(meta: dict) -> tuple[int, float] | None:
-    """``(version, mm per pixel)`` typed by hand for the image's latest saved version.
+def _saved_spacing(meta: dict) -> tuple[int, float, str] | None:
+    """``(version, mm per pixel, source)`` the reader gave the image's latest saved version
+    (typed, calibrated or reused: ``pixel_spacing_source``).
 
     None when there is no such version, it states no typed spacing, or it cannot
     be read (loading it says why).
@@ -1411,7 +1414,9 @@ def _saved_spacing(meta: dict) -> tuple[int, float] | None:
     except (OSError, ValueError, _signin.SignInError):
         return None
     spaced = _typed_spacing(meta, record) if isinstance(record, dict) else None
-    return None if spaced is None else (version, spaced["pixel_spacing_mm"][1])
+    if spaced is None:
+        return None
+    return version, spaced["pixel_spacing_mm"][1], spaced["pixel_spacing_source"]
 
 
 def _reader_spacing(meta: dict | None) -> list[float] | None:
@@ -1440,15 +1445,18 @@ def _file_gives_spacing(meta: dict) -> bool:
     Input(ids.SPACING_INPUT, "n_submit"),
     State(ids.SPACING_INPUT, "value"),
     State(ids.IMAGE_META, "data"),
+    State(ids.SPACING_CALIBRATION, "data"),
     prevent_initial_call=True,
 )
-def set_spacing(_clicks, _submitted, value, meta):
+def set_spacing(_clicks, _submitted, value, meta, calibration=None):
     """Measure in millimetres from a spacing the radiologist typed (square pixels).
 
     The measurements panel and calipers follow at once (through the outline's
     echo), and a save records the spacing with ``pixel_spacing_source``
-    "manual". A spacing the file gives is not overridden here. The session keeps
-    the spacing Set, to offer it on the next image without one (SPACING_LAST).
+    "manual", or "calibrated" when it is the one Compute put in the field from a
+    line drawn on this image (``calibration``, SPACING_CALIBRATION). A spacing the
+    file gives is not overridden here. The session keeps the spacing Set, to offer it
+    on the next image without one (SPACING_LAST).
     """
     if not meta or not (_clicks or _submitted):
         raise PreventUpdate
@@ -1466,8 +1474,12 @@ def set_spacing(_clicks, _submitted, value, meta):
             return no, no, no, _spacing_refusal(value), no
         if (wrong := _implausible_field(meta, mm)) is not None:
             return no, no, no, html.Span(wrong, className="text-danger"), no
-        meta.update(pixel_spacing_mm=[mm, mm], pixel_spacing_source=_spacing_aids.MANUAL)
-        note = f"Measuring at {mm:g} mm per pixel, set by hand; a save records it so."
+        computed = (isinstance(calibration, dict) and calibration.get("image") == meta["sha256"]
+                    and calibration.get("spacing") == mm)  # fmt: skip
+        source = _spacing_aids.CALIBRATED if computed else _spacing_aids.MANUAL
+        meta.update(pixel_spacing_mm=[mm, mm], pixel_spacing_source=source)
+        how = "calibrated on the image's depth scale" if computed else "set by hand"
+        note = f"Measuring at {mm:g} mm per pixel, {how}; a save records it so."
         last = _spacing_aids.remembered(meta, mm)
     return (_signing.signed(meta, ids.IMAGE_META), _views.image_info(meta), time.time_ns(),
             html.Span(note, className="text-success-emphasis"), last)
@@ -1641,6 +1653,7 @@ def take_calibration_line(relayout, meta, history, calibration, tool, opacity, v
 @callback(
     Output(ids.SPACING_INPUT, "value", allow_duplicate=True),
     Output(ids.SPACING_NOTE, "children", allow_duplicate=True),
+    Output(ids.SPACING_CALIBRATION, "data", allow_duplicate=True),
     Input(ids.SPACING_LINE_COMPUTE, "n_clicks"),
     Input(ids.SPACING_LINE_MM, "n_submit"),
     State(ids.SPACING_LINE_MM, "value"),
@@ -1652,18 +1665,22 @@ def compute_calibration(clicks, submitted, length_mm, calibration, meta):
     """The spacing from the line: its length in mm over its length in image pixels.
 
     Put in the field, not Set: the radiologist reads it and clicks Set (until then
-    Save waits, see _spacing_unset). A length that is no positive number, or a
-    spacing outside the vectorizer's plausible range, is refused with the reason.
+    Save waits, see _spacing_unset). The calibration store keeps it, so that Set
+    records a spacing Set as computed as "calibrated" (see set_spacing). A length
+    that is no positive number, or a spacing outside the vectorizer's plausible
+    range, is refused with the reason.
     """
     if not meta or not (clicks or submitted):
         raise PreventUpdate
+    no = dash.no_update
     if not (isinstance(calibration, dict) and calibration.get("image") == meta["sha256"]):
-        return dash.no_update, html.Span("Click Calibrate and draw a line on this image "
-                                         "first.", className="text-danger")
+        return no, html.Span("Click Calibrate and draw a line on this image first.",
+                             className="text-danger"), no
     spacing, message = _spacing_aids.calibrated(length_mm, calibration.get("pixels"))
     if spacing is None:
-        return dash.no_update, html.Span(message, className="text-danger")
-    return spacing, html.Span(message, className="text-info-emphasis")
+        return no, html.Span(message, className="text-danger"), no
+    return (spacing, html.Span(message, className="text-info-emphasis"),
+            dict(calibration, spacing=spacing))
 
 
 @callback(

@@ -18,6 +18,7 @@ import numpy as np
 from PIL import Image
 
 from annotation_client._database import SavedRow
+from annotation_client._measurements import summarize
 from annotation_client._record import build_record
 from annotation_client._storage import AnnotationStore
 
@@ -68,11 +69,22 @@ NOTE_A1 = "Probably a fibroadenoma; follow up in 6 months, left breast."
 
 def save_version(data_dir, sha, *, name="left.png", annotator="Dr Ada", final=EDITED_A,
                  ai=None, label=None, classification=None, saved_at, worklist_path=None,
-                 regions=1, index=None, descriptors=None, note="", based_on=None) -> str:
-    """One saved version, written as the Annotate page writes it; returns its record path."""
+                 regions=1, index=None, descriptors=None, note="", based_on=None,
+                 spacing=None) -> str:
+    """One saved version, written as the Annotate page writes it; returns its record path.
+
+    Its measurements give only the region count, unless ``spacing`` (``(row_mm, col_mm,
+    source)``) is given: then the image is measured at it, all of it, as the page does.
+    """
+    image = {"sha256": sha, "name": name, "width": 4, "height": 3,
+             "worklist_path": worklist_path}
+    measurements = {"count": regions}
+    if spacing is not None:
+        *mm, source = spacing
+        image |= {"pixel_spacing_mm": mm, "pixel_spacing_source": source}
+        measurements = summarize(final, mm)
     record = build_record(
-        image={"sha256": sha, "name": name, "width": 4, "height": 3,
-               "worklist_path": worklist_path},
+        image=image,
         annotator=annotator,
         final_mask=final,
         ai_mask=ai,
@@ -81,7 +93,7 @@ def save_version(data_dir, sha, *, name="left.png", annotator="Dr Ada", final=ED
         note=note,
         classification=classification,
         model={"name": "unet", "version": "2.1"} if ai is not None else None,
-        measurements={"count": regions},
+        measurements=measurements,
         saved_at=saved_at,
         based_on=based_on,
     )

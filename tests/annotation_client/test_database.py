@@ -127,12 +127,14 @@ def _full_record(name="benign (1).png", worklist_path="2024/case 7/benign (1).pn
                  annotator="Dr. Ada Ångström", model_version="1.2"):  # fmt: skip
     ai, final = _masks()
     return build_record(
-        image=IMAGE | {"name": name, "worklist_path": worklist_path},
+        image=IMAGE | {"name": name, "worklist_path": worklist_path,
+                       "pixel_spacing_mm": [0.1, 0.1], "pixel_spacing_source": "calibrated"},
         annotator=annotator,
         final_mask=final,
         ai_mask=ai,
         final_label="malignant",
-        measurements={"count": 1, "area_px": 6.0, "regions": [], "largest": _LARGEST},
+        measurements={"count": 1, "area_px": 6.0, "area_mm2": 0.06, "regions": [],
+                      "largest": _LARGEST},
         model={"name": "unet", "version": model_version},
         classification={
             "label": "benign",
@@ -180,6 +182,11 @@ _FULL_ROW = {
     "birads_posterior_features": None,
     "note": "Seen in two planes.\nBiopsy advised.",
     "damaged": None,  # its record file can be read
+    "area_px": 6.0,
+    "area_mm2": 0.06,
+    "pixel_spacing_row_mm": 0.1,
+    "pixel_spacing_col_mm": 0.1,
+    "pixel_spacing_source": "calibrated",
 }
 
 
@@ -207,10 +214,56 @@ def test_row_values_of_a_record_without_ai_and_an_empty_outline():
                "dice_ai_vs_final", "edited", "regions", "model_version", "max_diameter_px",
                "perpendicular_diameter_px", "max_diameter_mm",
                "perpendicular_diameter_mm", "based_on_version",
-               "based_on_annotator", "revises_other_reader", *_CLINICAL)  # fmt: skip
+               "based_on_annotator", "revises_other_reader", *_CLINICAL, "area_px",
+               "area_mm2", *_SPACING)  # fmt: skip
     assert {name: values[name] for name in nothing} == dict.fromkeys(nothing)
     assert values["segmented"] is False
     assert values["empty"] is True
+
+
+#: The layout-8 columns of the pixel spacing.
+_SPACING = ("pixel_spacing_row_mm", "pixel_spacing_col_mm", "pixel_spacing_source")
+
+
+@pytest.mark.parametrize(
+    ("image", "expected"),
+    [
+        ({}, (None, None, None)),
+        # A record from before sources were recorded: the file's, as the record module reads it.
+        ({"pixel_spacing_mm": [0.08, 0.1]}, (0.08, 0.1, "file")),
+        ({"pixel_spacing_mm": [0.2, 0.2], "pixel_spacing_source": "reused"}, (0.2, 0.2, "reused")),
+    ],
+    ids=["pixels", "no-source", "reused"],
+)
+def test_row_values_copies_the_spacing_and_its_source(image, expected):
+    record = _full_record()
+    record["image"] = {k: v for k, v in record["image"].items() if not k.startswith("pixel_")}
+    record["image"] |= image
+    values = row_values(dict(record, version=1), "/d/v001.json")
+    assert tuple(values[name] for name in _SPACING) == expected
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "message"),
+    [
+        (("image", "pixel_spacing_mm"), [0.1], r"\[0\.1\] is not \[row_mm, col_mm\]"),
+        (("image", "pixel_spacing_mm"), "0.1,0.1", r"is not \[row_mm, col_mm\]"),
+        (("image", "pixel_spacing_mm"), [0.1, 0.0], r"\[0\.1, 0\.0\] is not above 0"),
+        (("image", "pixel_spacing_mm"), [0.1, float("inf")], r"inf is not a finite number"),
+        (("image", "pixel_spacing_source"), "guessed", r"'guessed' is not one of file, manual"),
+        (("measurements", "area_px"), -1.0, r"measurements.area_px: -1.0 is below 0"),
+        (("measurements", "area_mm2"), "12", r"measurements.area_mm2: '12' is not a finite"),
+        (("measurements",), [], r"measurements \[\] is not a mapping"),
+    ],
+)
+def test_row_values_refuses_a_wrong_size_or_spacing(path, value, message):
+    record = dict(_full_record(), version=1)
+    target = record
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    with pytest.raises(ValueError, match=message):
+        row_values(record, "/d/v001.json")
 
 
 #: The columns layout 5 added: the BI-RADS assessment and descriptors, and the note.
@@ -223,8 +276,8 @@ def test_the_descriptor_columns_are_the_lexicons_descriptors():
     from annotation_client._record import DESCRIPTOR_OPTIONS
 
     assert set(DESCRIPTOR_COLUMNS) == set(DESCRIPTOR_OPTIONS)
-    # After layout 4's, in this order; then layout 7's, last.
-    assert SavedRow.COLUMNS[-8:] == (*_CLINICAL, "damaged")
+    # After layout 4's, in this order; then layout 7's and layout 8's, last.
+    assert SavedRow.COLUMNS[-13:] == (*_CLINICAL, "damaged", *_SIZE)
 
 
 def test_the_examples_in_the_docstrings_run():
@@ -844,6 +897,11 @@ def test_query_is_newest_first(filled):
         "perpendicular_diameter_px": None,
         "max_diameter_mm": None,
         "perpendicular_diameter_mm": None,
+        "area_px": None,
+        "area_mm2": None,
+        "pixel_spacing_row_mm": None,
+        "pixel_spacing_col_mm": None,
+        "pixel_spacing_source": None,
         "empty": False,
         "model_version": None,
         "record_path": "ab/v3",
@@ -1394,7 +1452,7 @@ def test_saves_from_many_threads_at_once_are_all_indexed(make_index, tmp_path):
 _STAMP = ("record_size", "record_mtime_ns")
 #: SavedRow's table as each SCHEMA_VERSION made it (see _layout).
 _LAYOUTS = {2: "7f2b413cc825", 3: "9ae5b2f72708", 4: "dfa4924cf3d3", 5: "9c3b3379f12c",
-            6: "7e399e2ba05c", 7: "e2bd2bf4263e"}
+            6: "7e399e2ba05c", 7: "e2bd2bf4263e", 8: "9d8c5fd1caf5"}
 
 
 def _layout(table: sa.Table = SavedRow.__table__) -> str:
@@ -1553,13 +1611,13 @@ def _previous_layout(metadata: sa.MetaData) -> sa.Table:
     return sa.Table(
         table.name, metadata,
         *(column._copy() for column in table.columns
-          if column.name not in (*_CLINICAL, *_STAMP, "damaged")),
+          if column.name not in (*_CLINICAL, *_STAMP, "damaged", *_SIZE)),
         sa.UniqueConstraint("image_sha256", "version", name="uq_image_version"),
     )  # fmt: skip
 
 
 def test_the_previous_layout_is_layout_4():
-    assert SCHEMA_VERSION == 7
+    assert SCHEMA_VERSION == 8
     assert _layout(_previous_layout(sa.MetaData())) == _LAYOUTS[4]
 
 
@@ -1590,7 +1648,7 @@ def test_an_index_of_layout_4_is_rebuilt_with_the_clinical_fields_of_the_records
     before = _index_as_left(
         db_url, store, _previous_layout, 4, keys,
         lambda values, _path: {k: v for k, v in values.items()
-                               if k not in (*_CLINICAL, "damaged")},
+                               if k not in (*_CLINICAL, "damaged", *_SIZE)},
     )
     assert sorted(before) == sorted(keys)
 
@@ -1615,24 +1673,47 @@ def test_an_index_of_layout_4_is_rebuilt_with_the_clinical_fields_of_the_records
     assert _keys(index.query(assessment="4A")) == [(SHA_A, 2)]
 
 
-def _layout_6(metadata: sa.MetaData) -> sa.Table:
-    """SavedRow's table as layout 6 made it: without layout 7's ``damaged``."""
-    table = SavedRow.__table__
-    return sa.Table(
-        table.name, metadata,
-        *(column._copy() for column in table.columns if column.name != "damaged"),
-        sa.UniqueConstraint("image_sha256", "version", name="uq_image_version"),
-    )  # fmt: skip
+#: The columns layout 8 added: the outline's area and the pixel spacing.
+_SIZE = ("area_px", "area_mm2", *_SPACING)
 
 
-def test_an_index_of_layout_6_gets_the_damaged_column_in_place_and_keeps_every_row(
+def _layout_before(layout: int):
+    """``make_table(metadata)``: SavedRow's table as layout 6 or 7 made it, without the
+    columns the later layouts added (7: ``damaged``; 8: :data:`_SIZE`)."""
+    added = {7: ("damaged",), 8: _SIZE}
+    left_out = {name for later, names in added.items() if later > layout for name in names}
+
+    def make_table(metadata: sa.MetaData) -> sa.Table:
+        table = SavedRow.__table__
+        return sa.Table(
+            table.name, metadata,
+            *(column._copy() for column in table.columns if column.name not in left_out),
+            sa.UniqueConstraint("image_sha256", "version", name="uq_image_version"),
+        )  # fmt: skip
+
+    return make_table
+
+
+_layout_6 = _layout_before(6)
+
+
+def _size_of(store, sha, version) -> dict:
+    """The layout-8 columns of a saved version, as its record file gives them."""
+    path = store.record_path(sha, version)
+    values = row_values(json.loads(path.read_text(encoding="utf-8")), str(path))
+    return {name: values[name] for name in _SIZE}
+
+
+def test_an_index_of_layout_6_gets_the_later_columns_in_place_and_keeps_every_row(
     make_index, db_url, tmp_path, caplog
 ):
-    """Layout 6 to 7 on a real database: one nullable column added, no rebuild.
+    """Layout 6 to 8 on a real database: layout 7's and 8's nullable columns added, no
+    rebuild.
 
     A rebuild would lose what only the rows still know: the annotator of a record
     damaged since it was indexed. Every row stays, under its id, with every value; the
-    start-up sync then marks the damaged record's row, keeping its annotator.
+    start-up sync then fills layout 8's columns from the records and marks the damaged
+    record's row, keeping its annotator.
     """
     assert _layout(_layout_6(sa.MetaData())) == _LAYOUTS[6]  # the table it upgrades
     data_dir = tmp_path / "data"
@@ -1650,26 +1731,31 @@ def test_an_index_of_layout_6_gets_the_damaged_column_in_place_and_keeps_every_r
 
     def stamped(values, path):
         stat = path.stat()
-        return ({k: v for k, v in values.items() if k != "damaged"}
+        return ({k: v for k, v in values.items() if k not in ("damaged", *_SIZE)}
                 | {"record_size": stat.st_size, "record_mtime_ns": stat.st_mtime_ns})
 
     before = _index_as_left(db_url, store, _layout_6, 6, keys, stamped)
+    sizes = {key: _size_of(store, *key) for key in keys}
     # Bob's record is truncated after it was indexed: only its row knows it was his.
     bobs = store.record_path(SHA_A, 2)
     bobs.write_bytes(bobs.read_bytes()[:60])
 
     caplog.set_level("INFO", logger="annotation_client._database")
     index = make_index()
-    assert index.sync(data_dir) == synced(0, skipped=[str(bobs)])
+    # The two readable records are read again, to fill layout 8's columns.
+    assert index.sync(data_dir) == synced(2, skipped=[str(bobs)])
     assert "adding the damaged column (layout 6 to 7)" in caplog.text
+    assert ("adding the area_px, area_mm2, pixel_spacing_row_mm, pixel_spacing_col_mm, "
+            "pixel_spacing_source columns (layout 7 to 8)") in caplog.text
     assert "older layout" not in caplog.text
+    assert "changed on disk" not in caplog.text  # filled in, not overwritten
     assert _stored_layout(index) == ({"id", *SavedRow.COLUMNS, *_STAMP}, [SCHEMA_VERSION])
     with index.engine.connect() as conn:
         after = {(r.image_sha256, r.version): r._asdict()
                  for r in conn.execute(sa.select(SavedRow.__table__))}  # fmt: skip
     assert sorted(after) == sorted(keys)
     for key in [(SHA_A, 1), (SHA_B, 1)]:  # every value as it was, id and stamp too
-        assert after[key] == before[key] | {"damaged": None}
+        assert after[key] == before[key] | {"damaged": None} | sizes[key]
     bob = after[(SHA_A, 2)]
     assert bob["id"] == before[(SHA_A, 2)]["id"]
     assert bob["damaged"].startswith("Unterminated string")
@@ -1677,12 +1763,67 @@ def test_an_index_of_layout_6_gets_the_damaged_column_in_place_and_keeps_every_r
             "worklist_path", "width", "height", "record_path")  # fmt: skip
     assert {k: bob[k] for k in kept} == {k: before[(SHA_A, 2)][k] for k in kept}
     assert (bob["annotator"], bob["final_label"], bob["note"]) == ("Bob", None, None)
-    # A second start finds layout 7 and changes nothing.
+    assert {name: bob[name] for name in _SIZE} == dict.fromkeys(_SIZE)  # its record says none
+    # A second start finds layout 8 and changes nothing.
     caplog.clear()
     again = make_index()
     assert again.sync(data_dir) == synced(0, skipped=[str(bobs)])
-    assert "damaged column" not in caplog.text
+    assert "adding the" not in caplog.text
     assert [r["annotator"] for r in again.query()] == ["Ada", "Bob", "Ada"]
+
+
+def test_an_index_of_layout_7_gets_the_size_columns_filled_from_the_records(
+    make_index, db_url, tmp_path, caplog
+):
+    """Layout 7 to 8 on a real database: the area and spacing columns added in place and
+    filled from the records at the start-up sync; every row keeps its id."""
+    data_dir = tmp_path / "data"
+    store = AnnotationStore(data_dir)
+    _, final = _masks()
+    images = [  # (image, spacing, source): typed, from the file, none
+        (SHA_A, [0.1, 0.1], "calibrated"), (SHA_B, [0.05, 0.08], None), ("ef" * 32, None, None)
+    ]  # fmt: skip
+    for sha, spacing, source in images:
+        image = dict(IMAGE, sha256=sha, pixel_spacing_mm=spacing, pixel_spacing_source=source)
+        record = build_record(
+            image=image, annotator="Ada", final_mask=final,
+            measurements=summarize_outline(final, spacing),
+            saved_at=dt.datetime(2024, 1, 1, 10, tzinfo=dt.UTC),
+        )  # fmt: skip
+        assert store.save(sha, svg="<svg/>", mask_png=b"png", record=record).indexed is None
+    keys = [(sha, 1) for sha, *_ in images]
+
+    def stamped(values, path):
+        stat = path.stat()
+        return ({k: v for k, v in values.items() if k not in _SIZE}
+                | {"record_size": stat.st_size, "record_mtime_ns": stat.st_mtime_ns})
+
+    before = _index_as_left(db_url, store, _layout_before(7), 7, keys, stamped)
+    caplog.set_level("INFO", logger="annotation_client._database")
+    index = make_index()
+    assert index.sync(data_dir) == synced(3)
+    assert "(layout 7 to 8)" in caplog.text and "damaged column" not in caplog.text
+    assert "changed on disk" not in caplog.text
+    with index.engine.connect() as conn:
+        after = {(r.image_sha256, r.version): r._asdict()
+                 for r in conn.execute(sa.select(SavedRow.__table__))}  # fmt: skip
+    assert {key: {n: after[key][n] for n in _SIZE} for key in keys} == {
+        (SHA_A, 1): {"area_px": 6.0, "area_mm2": pytest.approx(0.06), "pixel_spacing_row_mm": 0.1,
+                     "pixel_spacing_col_mm": 0.1, "pixel_spacing_source": "calibrated"},
+        (SHA_B, 1): {"area_px": 6.0, "area_mm2": pytest.approx(6 * 0.05 * 0.08),
+                     "pixel_spacing_row_mm": 0.05, "pixel_spacing_col_mm": 0.08,
+                     "pixel_spacing_source": "file"},
+        ("ef" * 32, 1): {"area_px": 6.0, "area_mm2": None, "pixel_spacing_row_mm": None,
+                         "pixel_spacing_col_mm": None, "pixel_spacing_source": None},
+    }  # fmt: skip
+    for key in keys:  # the rest as it was, id and stamp too
+        assert {n: v for n, v in after[key].items() if n not in _SIZE} == before[key]
+    # The CSV's last columns, after damaged.
+    header = to_csv(index.query()).splitlines()[0].split(",")
+    assert header[-6:] == ["damaged", *_SIZE]
+    caplog.clear()
+    assert make_index().sync(data_dir) == synced(0)
+    assert "adding the" not in caplog.text
 
 
 def test_a_newer_layout_is_left_alone_and_saves_reach_the_files(make_index, db_url, tmp_path):
@@ -1790,7 +1931,8 @@ def test_the_calipers_of_a_saved_outline_reach_the_index_the_csv_and_the_page(
     _, final = _masks()
     measurements = summarize_outline(final, (0.1, 0.2))
     largest = measurements["largest"]
-    record = build_record(image=IMAGE, annotator="Ada", final_mask=final,
+    typed = IMAGE | {"pixel_spacing_mm": [0.1, 0.2], "pixel_spacing_source": "manual"}
+    record = build_record(image=typed, annotator="Ada", final_mask=final,
                           measurements=measurements,
                           saved_at=dt.datetime(2024, 1, 1, tzinfo=dt.UTC))  # fmt: skip
     index = make_index()
@@ -1803,9 +1945,11 @@ def test_the_calipers_of_a_saved_outline_reach_the_index_the_csv_and_the_page(
     # 3 x 2 pixels of 0.2 x 0.1 mm: the long axis is the mm rectangle's diagonal.
     assert row["max_diameter_mm"] == pytest.approx(math.hypot(3 * 0.2, 2 * 0.1))
     # The calipers, then the version revised, the BI-RADS columns and note (none here),
-    # then damaged (not).
+    # then damaged (not), then the whole outline's area and the spacing it was measured at.
+    area = f"{measurements['area_px']},{measurements['area_mm2']},0.1,0.2,manual"
+    assert measurements["area_mm2"] == pytest.approx(6 * 0.1 * 0.2)
     assert to_csv([row]).splitlines()[1].endswith(
-        ",".join(str(largest[name]) for name in calipers) + ",,," + ",,,,,,," + ","
+        ",".join(str(largest[name]) for name in calipers) + ",,," + ",,,,,,," + ",," + area
     )
     shown = saved_page.size(row)
     assert shown["long_axis_mm"] == round(largest["max_diameter_mm"], 1)

@@ -1233,6 +1233,11 @@ def test_the_spacing_field_shows_a_spacing_typed_for_the_image_before(app, annot
     assert (hidden, value) == (False, 0.08)
     assert text_of(note) == ("Version 1 was measured at 0.08 mm per pixel, set by hand; "
                              "Set measures at it again.")
+    # A calibrated one says so (a reused one likewise: "reused from an earlier image").
+    save(dict(META, pixel_spacing_mm=[0.09, 0.09], pixel_spacing_source="calibrated"))
+    hidden, value, note = shown()
+    assert (hidden, value) == (False, 0.09)
+    assert "0.09 mm per pixel, calibrated on its depth scale;" in text_of(note)
     # A version loaded with its spacing (meta now has it): the field shows it.
     typed = dict(META, pixel_spacing_mm=[0.08, 0.08], pixel_spacing_source="manual")
     assert shown(ids.LOADED_SAVE, typed) == (False, 0.08, None)
@@ -1241,7 +1246,7 @@ def test_the_spacing_field_shows_a_spacing_typed_for_the_image_before(app, annot
     save(META)
     assert shown() == (False, None, None)
     # A damaged record offers nothing (loading it says why).
-    (data_dir / SHA / "v002.json").write_text("{")
+    (data_dir / SHA / "v003.json").write_text("{")
     assert shown() == (False, None, None)
 
 

@@ -179,6 +179,9 @@ def test_the_record_says_where_the_pixel_spacing_came_from():
     # Set on an earlier image and reused on this one: the reader's too, told apart.
     assert source(pixel_spacing_mm=[0.08, 0.08], pixel_spacing_source="reused") == (
         [0.08, 0.08], "reused")
+    # Measured on the image's depth scale and Set unchanged.
+    assert source(pixel_spacing_mm=[0.08, 0.08], pixel_spacing_source="calibrated") == (
+        [0.08, 0.08], "calibrated")
     with pytest.raises(ValueError, match="pixel_spacing_source"):
         source(pixel_spacing_mm=[0.1, 0.1], pixel_spacing_source="guessed")
 

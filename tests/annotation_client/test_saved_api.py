@@ -22,6 +22,9 @@ from annotation_client import create_app
 from annotation_client._app import INDEX_KEY
 from annotation_client._database import SavedRow
 
+#: The outline's area and the spacing it was measured at, in the CSV's order (layout 8).
+SIZE = ("area_px", "area_mm2", "pixel_spacing_row_mm", "pixel_spacing_col_mm",
+        "pixel_spacing_source")  # fmt: skip
 #: The BI-RADS columns and the note, in the CSV's order (layout 5).
 CLINICAL = ("birads_assessment", "birads_shape", "birads_orientation", "birads_margin",
             "birads_echo_pattern", "birads_posterior_features", "note")  # fmt: skip
@@ -33,7 +36,7 @@ def _api_rows(paths) -> dict:
     no_calipers = dict.fromkeys(("max_diameter_px", "perpendicular_diameter_px",
                                  "max_diameter_mm", "perpendicular_diameter_mm",
                                  "based_on_version", "based_on_annotator",
-                                 "revises_other_reader", "damaged"))  # fmt: skip
+                                 "revises_other_reader", "damaged", *SIZE))  # fmt: skip
     common_a = no_calipers | {
                 "image_sha256": SHA_A, "annotator": "Dr Ada", "image_name": "left.png",
                 "worklist_path": None, "width": 4, "height": 3, "ai_label": "benign",
@@ -172,8 +175,9 @@ def test_a_record_damaged_since_it_was_indexed_is_listed_as_damaged_at_the_next_
         "edited": 1.0, "label_agreement": 1.0, "damaged": 1,
     }
     lines = restarted.get("/api/saved?format=csv").get_data(as_text=True).splitlines()
-    assert lines[0] == HEADER and HEADER.endswith(",note,damaged")
-    assert lines[1] == _csv_line(a2) and lines[1].endswith("," + a2["damaged"])
+    assert lines[0] == HEADER and HEADER.endswith(",note,damaged," + ",".join(SIZE))
+    # Why, then no area and no spacing: the damaged record says nothing.
+    assert lines[1] == _csv_line(a2) and lines[1].endswith("," + a2["damaged"] + ",,,,,")
     assert lines[2:] == [_csv_line(rows["b1"]), _csv_line(rows["a1"])]
 
 
@@ -330,7 +334,8 @@ def test_the_csv_columns_in_their_order():
         "based_on_version,based_on_annotator,revises_other_reader,"
         "birads_assessment,birads_shape,birads_orientation,birads_margin,birads_echo_pattern,"
         "birads_posterior_features,note,"
-        "damaged"  # layout 7
+        "damaged,"  # layout 7
+        "area_px,area_mm2,pixel_spacing_row_mm,pixel_spacing_col_mm,pixel_spacing_source"  # 8
     )
 
 
@@ -346,14 +351,41 @@ def test_csv_has_the_index_columns_and_the_same_rows(client, rows):
     # e.g. the first data line, spelled out:
     assert text.splitlines()[2] == (
         f"{SHA_B},1,2024-05-01T12:00:00Z,Dr Bo,right.png,study7/right.png,4,3,,,,False,,,2,"
-        f"False,,{rows['b1']['record_path']},,,,,,,,,,,,,,,"
+        f"False,,{rows['b1']['record_path']},,,,,,,,,,,,,,,,,,,,"
     )
     # and the first's last columns: no calipers, nothing revised, then BI-RADS, no
-    # note, not damaged.
+    # note, not damaged, no area (its record measured none) and no spacing.
     assert text.splitlines()[1].endswith(
         f"{rows['a2']['record_path']},,,,,,,,"
-        "4C,irregular,not parallel,angular; spiculated,heterogeneous,shadowing,,"
+        "4C,irregular,not parallel,angular; spiculated,heterogeneous,shadowing,,,,,,,"
     )
+
+
+def test_the_area_and_the_pixel_spacing_reach_the_json_and_the_csv(data_dir):
+    # The Saved page's CSV gave the long axis in mm but neither the area nor the spacing
+    # it was measured at, nor whether the file or the reader gave that spacing.
+    save_version(data_dir, SHA_A, final=EDITED_A, spacing=(0.1, 0.2, "calibrated"),
+                 saved_at=dt.datetime(2024, 5, 1, 10, 0, tzinfo=UTC))  # fmt: skip
+    save_version(data_dir, SHA_B, name="right.png", final=HAND_B, spacing=(0.05, 0.05, "file"),
+                 saved_at=dt.datetime(2024, 5, 2, 10, 0, tzinfo=UTC))  # fmt: skip
+    app = create_app({"DATA_DIR": data_dir, "MODEL_SERVER_URL": "http://127.0.0.1:9"})
+    client = app.server.test_client()
+    b, a = client.get("/api/saved").get_json()["rows"]
+    pixels_a, pixels_b = int(EDITED_A.sum()), int(HAND_B.sum())
+    assert {name: a[name] for name in SIZE} == {
+        "area_px": pixels_a, "area_mm2": pytest.approx(pixels_a * 0.1 * 0.2),
+        "pixel_spacing_row_mm": 0.1, "pixel_spacing_col_mm": 0.2,
+        "pixel_spacing_source": "calibrated",
+    }  # fmt: skip
+    assert {name: b[name] for name in SIZE} == {
+        "area_px": pixels_b, "area_mm2": pytest.approx(pixels_b * 0.05 * 0.05),
+        "pixel_spacing_row_mm": 0.05, "pixel_spacing_col_mm": 0.05,
+        "pixel_spacing_source": "file",
+    }  # fmt: skip
+    listed = list(csv.DictReader(io.StringIO(client.get("/api/saved?format=csv").text)))
+    assert [row["pixel_spacing_source"] for row in listed] == ["file", "calibrated"]
+    assert float(listed[1]["area_mm2"]) == pytest.approx(pixels_a * 0.02)
+    assert float(listed[1]["pixel_spacing_col_mm"]) == 0.2
 
 
 def test_csv_format_is_case_blind_and_takes_the_filters(client, rows):
@@ -363,7 +395,7 @@ def test_csv_format_is_case_blind_and_takes_the_filters(client, rows):
     # The note holds a comma: its cell is quoted, so the columns stay in their places.
     assert _csv_line(rows["a1"]).endswith(
         ',3,oval,parallel,circumscribed,hypoechoic,enhancement,'
-        '"Probably a fibroadenoma; follow up in 6 months, left breast.",'
+        '"Probably a fibroadenoma; follow up in 6 months, left breast.",,,,,,'
     )
     assessed = client.get("/api/saved?format=csv&assessment=4c").get_data(as_text=True)
     assert assessed.splitlines() == [HEADER, _csv_line(rows["a2"])]

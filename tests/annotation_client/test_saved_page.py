@@ -604,7 +604,7 @@ def test_download_csv_takes_the_filters_and_matches_the_api(app, saved_paths, sa
     )
     assert bo["content"] == (
         f"{HEADER}\n{SHA_B},1,2024-05-01T12:00:00Z,Dr Bo,right.png,study7/right.png,4,3,,,,"
-        f"False,,,2,False,,{saved_paths['b1']},,,,,,,,,,,,,,,\n"  # the last: not damaged
+        f"False,,,2,False,,{saved_paths['b1']},,,,,,,,,,,,,,,,,,,,\n"  # not damaged, no area
     )
     assert nothing["content"] == HEADER + "\n"
 
@@ -959,8 +959,9 @@ def test_a_damaged_record_shows_as_damaged_with_a_warning_and_counts_in_no_summa
     )
     with restarted.server.test_request_context("/_dash-update-component"):
         csv_text = saved.download_csv(1, None, "__any__", False)["content"]
-    # The CSV's last column is why.
-    assert csv_text.splitlines()[1].endswith("," + a2["record_status"].removeprefix("damaged: "))
+    # The CSV's damaged column is why (then no area and no spacing).
+    assert csv_text.splitlines()[1].endswith(
+        "," + a2["record_status"].removeprefix("damaged: ") + ",,,,,")
     # Restored from a backup: at the next start it is as it was.
     record.write_bytes(whole)
     again = create_app({"DATA_DIR": data_dir})

@@ -128,16 +128,33 @@ def test_a_line_drawn_without_calibrate_is_only_taken_off(annotate):
 
 def test_compute_fills_the_field_for_set_and_refuses_with_the_reason(annotate):
     calibration = {"image": "a" * 64, "pixels": 400.0}
-    value, note = annotate.compute_calibration(1, None, 40, calibration, PNG)
+    value, note, kept = annotate.compute_calibration(1, None, 40, calibration, PNG)
     assert value == 0.1 and "Set to measure at it" in str(note.children)
+    assert kept == {"image": "a" * 64, "pixels": 400.0, "spacing": 0.1}
     # Not Set yet: Save waits until the radiologist confirms it.
     assert "it was not Set" in annotate._spacing_unset(value, PNG)
-    value, note = annotate.compute_calibration(1, None, -3, calibration, PNG)
+    value, note, kept = annotate.compute_calibration(1, None, -3, calibration, PNG)
     assert value is dash.no_update and "is not a length" in str(note.children)
-    value, note = annotate.compute_calibration(None, 1, 40, {"image": "b" * 64, "pixels": 400},
-                                               PNG)
+    assert kept is dash.no_update
+    value, note, kept = annotate.compute_calibration(
+        None, 1, 40, {"image": "b" * 64, "pixels": 400}, PNG)
     assert value is dash.no_update and "Click Calibrate" in str(note.children)
     assert annotate.end_calibration(1) == (None, {"display": "none"})
+
+
+def test_a_spacing_set_as_computed_is_recorded_as_calibrated(annotate):
+    # A Calibrate result was recorded as "manual", as if typed: who audits the
+    # millimetres could not tell a measured depth scale from a number typed in.
+    computed = {"image": "a" * 64, "pixels": 400.0, "spacing": 0.1}
+    meta, info, _changed, note, _last = annotate.set_spacing(1, None, 0.1, PNG, computed)
+    assert meta["pixel_spacing_source"] == "calibrated"
+    assert "calibrated on the image's depth scale" in str(note.children)
+    assert "calibrated on the image's depth scale" in str(info)
+    # Edited before Set, computed on another image, or never computed: typed by hand.
+    for value, calibration in [("0.11", computed), (0.1, dict(computed, image="b" * 64)),
+                               (0.1, {"image": "a" * 64, "pixels": 400.0}), (0.1, None)]:
+        meta, *_ = annotate.set_spacing(1, None, value, PNG, calibration)
+        assert meta["pixel_spacing_source"] == "manual", (value, calibration)
 
 
 def test_a_decimal_comma_is_the_decimal_point_and_a_slip_is_refused(tmp_path):

@@ -140,4 +140,6 @@ def test_the_last_spacing_is_offered_in_one_click_and_calibrate_measures_the_dep
     click(driver, By.ID, ids.SPACING_SET)
     wait_for(dash_duo, lambda: "pixel spacing 0.1" in _text(dash_duo, ids.IMAGE_INFO), 10,
              _text(dash_duo, ids.IMAGE_INFO))
+    # Set as computed: the record will say it was calibrated, not typed.
+    assert "calibrated on the image's depth scale" in _text(dash_duo, ids.IMAGE_INFO)
     assert not [e for e in console_errors(dash_duo) if "favicon" not in e]
