@@ -46,10 +46,22 @@ _CLAIMS_LOCK = zlib.crc32(b"sonotrace worklist claims")
 _METADATA = sa.MetaData()
 #: One row per page holding a claim. Its own MetaData: the index's layout and
 #: rebuilds (``_database._Base``) never touch it.
+#: The longest page token a claim keeps (the page makes 16 hex digits).
+MAX_PAGE_CHARS = 64
+
+
+def page_token(page) -> str | None:
+    """``page`` if it is a page's token (text of 1 to :data:`MAX_PAGE_CHARS` characters),
+    else None: the token comes from the browser's session store, which the browser may
+    change, and one the table cannot hold whole would miss its own claim when moving it
+    (a clash that put claims to rest for every page)."""
+    return page if isinstance(page, str) and 0 < len(page) <= MAX_PAGE_CHARS else None
+
+
 CLAIMS = sa.Table(
     "worklist_claims",
     _METADATA,
-    sa.Column("page", sa.String(64), primary_key=True),
+    sa.Column("page", sa.String(MAX_PAGE_CHARS), primary_key=True),
     sa.Column("path", sa.Text, nullable=False, index=True),
     sa.Column("sha256", sa.String(64)),
     sa.Column("reader", sa.String(200)),
@@ -153,6 +165,7 @@ class Claims:
         """Fresh claims of pages other than ``page``: ``{path: newest claim}``; with
         ``reader``, not those of that reader's other pages either (a tab they closed
         held its claim, and it was said to them as another's)."""
+        page = page_token(page)
         try:
             self._ready()
             with self.engine.connect() as conn:
@@ -166,7 +179,9 @@ class Claims:
     def claim(
         self, page: str, path: str, *, sha256: str | None = None, reader: str | None = None
     ) -> None:
-        """Claim ``path`` for ``page``, moving any claim the page held before."""
+        """Claim ``path`` for ``page``, moving any claim the page held before; nothing for
+        a ``page`` that is no token (:func:`page_token`)."""
+        page = page_token(page)
         if not page or not path:
             return
         try:
@@ -210,6 +225,7 @@ class Claims:
         """
         if not paths:
             return None
+        page = page_token(page)  # no token: the entry is chosen, not claimed
         try:
             self._ready()
             with self.engine.begin() as conn:
@@ -229,6 +245,7 @@ class Claims:
         """End ``page``'s claim (only if it is on ``path``, when given); with ``path``
         and ``reader``, that reader's claims on ``path`` from other pages too (the
         entry is saved: a tab of theirs closed before would say it open for minutes)."""
+        page = page_token(page)
         if not page:
             return
         mine = CLAIMS.c.page == page
@@ -251,7 +268,7 @@ class Claims:
         conn.execute(sa.delete(CLAIMS).where(
             sa.or_(CLAIMS.c.page == page, CLAIMS.c.claimed_at < now - self.minutes * 60)))
         conn.execute(sa.insert(CLAIMS).values(
-            page=page[:64], path=path, sha256=sha256,
+            page=page, path=path, sha256=sha256,
             reader=(reader or None) and reader[:200], claimed_at=now))  # fmt: skip
 
 
