@@ -39,7 +39,7 @@ from svgelements import (
     SVGLexicalParser,
 )
 
-from ._svgcheck import MAX_PARSED_BYTES, MAX_SHAPES, PATH_CHARS, check_document
+from ._svgcheck import MAX_PARSED_BYTES, MAX_SHAPES, PATH_CHARS, check_document, hide_undrawn
 from ._validate import MAX_PIXELS, as_shape
 
 log = logging.getLogger(__name__)
@@ -520,6 +520,7 @@ def _parse_with_svgelements(data: bytes) -> tuple[list[FlatShape], tuple[int, in
     # svgelements keeps an explicit "inherit" as the value (read as nonzero below);
     # fill-rule is an inherited property, so leaving it out means the same thing.
     data = _FILL_RULE_INHERIT.sub(b"", data)
+    data = hide_undrawn(data)
     try:
         # reify=False leaves identity transforms unapplied, which halves parse time.
         svg = SVG.parse(io.BytesIO(data), reify=False, on_error="raise")
@@ -677,9 +678,11 @@ def svg_to_mask(svg_or_paths, shape=None) -> np.ndarray:
     document each shape follows its own (possibly inherited) ``fill-rule``, with SVG's
     initial value ``nonzero`` when none is given; a list of path strings is filled
     even-odd. Only geometry counts: paint, strokes, clipping and text are ignored.
-    A document whose ``<use>`` elements expand without bound or beyond these limits
-    is refused before svgelements expands anything
-    (:func:`vectorizer.check_svg_document`).
+    What a renderer does not draw is not filled either: the content of ``<defs>``,
+    ``<clipPath>``, ``<pattern>``, ``<mask>``, ``<marker>`` and ``<symbol>`` (unless a
+    ``<use>`` draws it) and elements with ``display="none"``. A document whose
+    ``<use>`` elements expand without bound or beyond these limits is refused before
+    svgelements expands anything (:func:`vectorizer.check_svg_document`).
     The document is parsed with svgelements, except one in exactly the form
     :func:`mask_to_svg` writes, which is read directly (the same edges, four times
     faster); curves are flattened to within 0.002 pixel and filled exactly at pixel

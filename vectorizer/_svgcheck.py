@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import io
 import re
+from xml.etree import ElementTree
 from xml.etree.ElementTree import ParseError, iterparse
 from xml.parsers import expat
 
@@ -50,7 +51,11 @@ _XLINK_HREF = "{http://www.w3.org/1999/xlink}href"
 # The shapes svgelements turns into geometry, and the containers whose content it
 # parses (so it costs) but never draws.
 _SHAPE_TAGS = frozenset({"path", "rect", "circle", "ellipse", "line", "polyline", "polygon"})
-_UNDRAWN_TAGS = frozenset({"defs", "clipPath", "pattern"})
+_UNDRAWN_TAGS = frozenset({"defs", "clipPath", "pattern", "mask", "marker", "symbol"})
+# Elements a renderer never draws where they stand but svgelements does (it does not
+# know them, so their content is drawn as if they were a group): see hide_undrawn.
+_HIDDEN_TAGS = ("mask", "marker", "symbol")
+_HIDDEN_TAG_TEXT = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?(?:mask|marker|symbol)[\s/>]")
 
 # Characters that can occur in path data. svgelements, like browsers, stops quietly at
 # the first thing it cannot read; anything outside this set is refused up front.
@@ -164,6 +169,47 @@ def _refuse_entities(data: str | bytes, name: str) -> None:
         # A document that is not well-formed is refused by the full reading, which
         # stops at the same place, with its position in the message.
         return
+
+
+def hide_undrawn(data: bytes) -> bytes:
+    """``data`` with each ``<mask>``, ``<marker>`` and ``<symbol>`` moved into a ``<defs>``.
+
+    A renderer draws none of them where they stand: a mask only masks, a marker is
+    drawn at a path's vertices (a decoration, not an outline), a symbol only through a
+    ``<use>``. svgelements knows none of them and draws their shapes as if they were a
+    group's, so a lesion outline beside a mask came out larger. Inside ``<defs>`` it
+    draws them no more, while a ``<use>`` of a symbol (or of any element inside one)
+    still draws it, as a renderer does. A document without them is returned as it is.
+
+    Parameters
+    ----------
+    data : bytes
+        A well-formed SVG document that :func:`check_document` accepted (no entity
+        declarations).
+
+    Returns
+    -------
+    bytes
+        The document, re-serialised (UTF-8) when anything moved.
+    """
+    if not _HIDDEN_TAG_TEXT.search(data):
+        return data
+    root = ElementTree.fromstring(data)
+    moved = False
+    for parent in list(root.iter()):
+        for position, child in enumerate(list(parent)):
+            if not isinstance(child.tag, str):
+                continue
+            namespace, _, tag = child.tag.rpartition("}")
+            if tag not in _HIDDEN_TAGS or namespace not in ("", _SVG_NS_PREFIX):
+                continue
+            defs = ElementTree.Element(f"{namespace}}}defs" if namespace else "defs")
+            defs.tail, child.tail = child.tail, None
+            parent.remove(child)
+            defs.append(child)
+            parent.insert(position, defs)
+            moved = True
+    return ElementTree.tostring(root, encoding="utf-8") if moved else data
 
 
 def _too_many_shapes(name: str) -> str:

@@ -315,6 +315,45 @@ def test_use_defs_and_hidden_elements():
     np.testing.assert_array_equal(svg_to_mask(svg), expected)
 
 
+@pytest.mark.parametrize(
+    "wrapper",
+    [
+        ('<mask id="m">', "</mask>"),
+        ('<marker id="k" markerWidth="3" markerHeight="3">', "</marker>"),
+        ('<symbol id="s">', "</symbol>"),
+        ('<g><mask id="m"><g>', "</g></mask></g>"),  # nested in a group, and wrapping one
+    ],
+    ids=["mask", "marker", "symbol", "nested"],
+)
+def test_masks_markers_and_symbols_are_not_drawn_where_they_stand(wrapper):
+    # svgelements does not know them and drew their shapes as a group's: the square
+    # inside came out as part of the outline.
+    start, end = wrapper
+    svg = (
+        '<svg xmlns="http://www.w3.org/2000/svg" width="10" height="6">'
+        f'{start}<path d="M0 0 H2 V2 H0 Z"/>{end}'
+        '<path d="M6 3 H8 V5 H6 Z"/></svg>'
+    )
+    np.testing.assert_array_equal(svg_to_mask(svg), _rect((6, 10), 6, 3, 8, 5))
+    # Without a namespace, and under a prefix, the same.
+    bare = svg.replace(' xmlns="http://www.w3.org/2000/svg"', "")
+    np.testing.assert_array_equal(svg_to_mask(bare), _rect((6, 10), 6, 3, 8, 5))
+
+
+def test_a_symbol_is_drawn_through_a_use():
+    svg = (
+        '<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink"'
+        ' width="10" height="6">'
+        '<symbol id="s"><path d="M0 0 H2 V2 H0 Z"/></symbol>'
+        '<use xlink:href="#s" x="1" y="1"/>'
+        # An element inside a mask is drawn where a <use> draws it, too.
+        '<mask id="m"><path id="p" d="M0 0 H2 V2 H0 Z"/></mask><use href="#p" x="6" y="3"/>'
+        "</svg>"
+    )
+    expected = _rect((6, 10), 1, 1, 3, 3) | _rect((6, 10), 6, 3, 8, 5)
+    np.testing.assert_array_equal(svg_to_mask(svg), expected)
+
+
 def _assert_same_shapes(fast, general):
     assert fast is not None
     assert fast[1] == general[1]
