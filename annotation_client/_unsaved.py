@@ -37,7 +37,8 @@ def snapshot(
     label, note : str, optional
         The final label and the free-text note; empty is the same as None.
     descriptors : mapping, optional
-        BI-RADS descriptor values by name; unset ones are dropped.
+        BI-RADS descriptor values by name; unset ones are dropped, and the values of
+        a multi-valued one are sorted.
     spacing : sequence of float, optional
         ``(row, column)`` pixel spacing in mm that the reader gave (typed, calibrated
         or reused), which a save records; None when the measurements are in pixels or
@@ -48,7 +49,14 @@ def snapshot(
         "paths": list(paths or []),
         "label": label or None,
         "note": (note or "").strip() or None,
-        "descriptors": {k: v for k, v in sorted((descriptors or {}).items()) if v},
+        # A multi-valued descriptor (margin) in one order: the checklist appends each
+        # value ticked, so unticking and ticking one again is no change (the record
+        # keeps the lexicon's order).
+        "descriptors": {
+            k: sorted(map(str, v)) if isinstance(v, list | tuple) else v
+            for k, v in sorted((descriptors or {}).items())
+            if v
+        },
         "spacing": [float(v) for v in spacing] if spacing else None,
     }
 

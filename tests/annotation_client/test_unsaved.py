@@ -61,3 +61,14 @@ def test_a_spacing_the_reader_gave_is_unsaved_until_saved():
     # A snapshot kept by a page from before spacings were compared has none.
     old = {k: v for k, v in _unsaved.snapshot("a", AI, "benign").items() if k != "spacing"}
     assert not _unsaved.is_unsaved(_unsaved.snapshot("a", AI, "benign"), old)
+
+
+def test_margins_ticked_again_in_another_order_are_no_change():
+    # The checklist appends each value ticked: after a save of [angular, spiculated],
+    # unticking and ticking "angular" again gave [spiculated, angular], marked unsaved,
+    # and Save answered "Nothing changed" without clearing the mark.
+    saved = _unsaved.snapshot("a", AI, descriptors={"margin": ["angular", "spiculated"]})
+    again = _unsaved.snapshot("a", AI, descriptors={"margin": ["spiculated", "angular"]})
+    assert not _unsaved.is_unsaved(again, saved, AI)
+    fewer = _unsaved.snapshot("a", AI, descriptors={"margin": ["spiculated"]})
+    assert _unsaved.is_unsaved(fewer, saved, AI)
