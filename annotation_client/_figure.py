@@ -281,7 +281,10 @@ def image_figure(
             y0=0.5,
             dx=1,
             dy=1,
-            hovertemplate="x %{x:.0f} · y %{y:.0f}<extra></extra>",
+            # plotly gives a pixel's centre, c + 0.5: with no decimal it read as c + 1
+            # (rounded up), one pixel off. One decimal gives the centre in the units
+            # of the outline's SVG and the calibration line.
+            hovertemplate="x %{x:.1f} · y %{y:.1f}<extra></extra>",
         )
     )
     figure.update_layout(

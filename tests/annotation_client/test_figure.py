@@ -25,6 +25,8 @@ def test_image_figure_uses_image_pixel_axes():
     trace = figure["data"][0]
     # Pixel (r, c) covers x in [c, c+1]: its centre is at c + 0.5.
     assert (trace["x0"], trace["y0"], trace["dx"], trace["dy"]) == (0.5, 0.5, 1, 1)
+    # The hover gives that centre: rounded to a whole number, 0.5 read as 1.
+    assert trace["hovertemplate"] == "x %{x:.1f} · y %{y:.1f}<extra></extra>"
 
 
 @pytest.mark.parametrize(("tool", "dragmode"), [("draw", "drawclosedpath"), ("box", "drawrect"),
