@@ -4519,39 +4519,49 @@ def save(_clicks, meta, history, ai, classification, final_label, note, annotato
     ), work
 
 
-def _latest_visible(meta: dict, shape: tuple[int, int]) -> tuple[int, dict, np.ndarray] | None:
-    """``(version, record, mask)`` of the latest version of the open image this reader
-    may see (under blinded reading, their own); None when there is none, or it cannot
-    be read (its damage is said elsewhere, and must not stop a save)."""
+def _compared_version(meta: dict, record: dict,
+                      shape: tuple[int, int]) -> tuple[int, dict, np.ndarray] | None:
+    """``(version, record, mask)`` of the saved version a save of ``record`` follows on
+    from: the newest of the image's versions this reader may see that is the reader's
+    own (``record``'s annotator) or the one the work revises (``based_on``).
+
+    Another reader's version that the work never loaded is no earlier state of it: a
+    second reader's independent read was asked whether to "leave out" the first's.
+    None when there is no such version, or the newest cannot be read (its damage is
+    said elsewhere, and must not stop a save).
+    """
     store, sha = get_store(), meta["sha256"]
+    based_on = record.get("based_on") if isinstance(record.get("based_on"), dict) else {}
     try:
         versions = store.versions(sha, get_reader())
-        if not versions:
-            return None
-        record = store.load_record(sha, versions[-1])
-        mask = store.load_mask(sha, versions[-1])
+        for version in reversed(versions):
+            old = store.load_record(sha, version)
+            if not isinstance(old, dict):
+                return None
+            if version == based_on.get("version") or old.get("annotator") == record.get(
+                    "annotator"):
+                mask = store.load_mask(sha, version)
+                return (version, old, mask) if mask.shape == shape else None
     except (OSError, ValueError) as exc:
-        logger.warning("latest version of %s not compared: %s", sha[:12], exc)
-        return None
-    if not isinstance(record, dict) or mask.shape != shape:
-        return None
-    return versions[-1], record, mask
+        logger.warning("saved versions of %s not compared: %s", sha[:12], exc)
+    return None
 
 
 def _before_writing(meta: dict, record: dict, mask: np.ndarray, confirmed: bool):
     """The answer a save gives instead of writing ``record``, or None to write it.
 
-    Nothing is written when the work is the latest version over again (a second
-    click, or a case reopened and saved unchanged): the answer says which version
-    holds it, with that number in ``data-version`` (the work is saved). Unless
-    ``confirmed``, a save that leaves out what that version holds
-    (:func:`revision_losses`) asks first: ``data-question`` holds the question
+    The work is compared with the version it follows on from (:func:`_compared_version`:
+    the reader's own latest, or the one it revises). Nothing is written when it is
+    that version over again (a second click, or a case reopened and saved unchanged):
+    the answer says which version holds it, with that number in ``data-version`` (the
+    work is saved). Unless ``confirmed``, a save that leaves out what that version
+    holds (:func:`revision_losses`) asks first: ``data-question`` holds the question
     that :data:`ids.SAVE_QUESTION` puts to the radiologist.
     """
-    latest = _latest_visible(meta, mask.shape)
-    if latest is None:
+    compared = _compared_version(meta, record, mask.shape)
+    if compared is None:
         return None
-    version, old, old_mask = latest
+    version, old, old_mask = compared
     if same_reading(record, old) and np.array_equal(old_mask, mask):
         return html.Div(
             _views.alert(f"Nothing changed since version {version}; no new version saved.",
@@ -4563,6 +4573,8 @@ def _before_writing(meta: dict, record: dict, mask: np.ndarray, confirmed: bool)
     if not losses:
         return None
     said = " ".join(losses)
+    which = ("your latest" if old.get("annotator") == record.get("annotator")
+             else "the one it revises")
     return html.Div(
         _views.alert(
             f"{said} To save it anyway, click Save again and answer OK; or Load it to "
@@ -4572,7 +4584,7 @@ def _before_writing(meta: dict, record: dict, mask: np.ndarray, confirmed: bool)
         ),
         id="save-result",
         **{"data-question": (
-            f"This save would leave out what version {version}, the latest, holds. "
+            f"This save would leave out what version {version}, {which}, holds. "
             f"{said}\n\nSave it as a new version anyway?")},
     )
 

@@ -360,12 +360,42 @@ def test_the_ai_outline_saved_untouched_over_an_edited_version_asks_first(
     answer = _save(app, annotate, untouched)
     assert "This save's outline is the AI's, untouched; version 1's, by Dr Ada, was " \
            "edited." in text_of(answer)
-    assert "version 1, the latest" in _question(answer) and _versions(data_dir) == [1]
+    assert "version 1, your latest" in _question(answer) and _versions(data_dir) == [1]
     assert text_of(_save(app, annotate, untouched, confirmed=True)).startswith(
         "Saved. Version 2")
     # The version edited by hand, loaded and saved: nothing to ask.
     assert text_of(_save(app, annotate, _history_of([EDITED]), note="x")).startswith(
         "Saved. Version 3")
+
+
+def test_another_readers_independent_read_is_not_asked_to_keep_the_firsts(
+        app, annotate, data_dir):
+    # Dr Bo's own read, from the AI's outline and with no label, was asked whether to
+    # "leave out" what Dr Ada's version holds: it steered him to cancel, or to load her
+    # version, which would have made his read depend on hers.
+    _store_version(data_dir, [EDITED])  # v1: Dr Ada, benign, edited
+    untouched = _history_of([AI], action="ai")
+    answer = _save(app, annotate, untouched, label=None, annotator="Dr Bo")
+    assert text_of(answer).startswith("Saved. Version 2")
+    assert _versions(data_dir) == [1, 2]
+    # His own version is what his next save is compared with: v2, not Dr Ada's v1.
+    answer = _save(app, annotate, untouched, label=None, annotator="Dr Bo")
+    assert text_of(answer) == "Nothing changed since version 2; no new version saved."
+    # Dr Ada, again: her own v1 is compared, though Dr Bo's v2 is newer.
+    answer = _save(app, annotate, untouched, label=None)
+    assert "version 1 is labelled benign" in text_of(answer)
+    assert "version 1, your latest" in _question(answer) and _versions(data_dir) == [1, 2]
+
+
+def test_a_save_that_revises_another_readers_version_is_compared_with_it(
+        app, annotate, data_dir):
+    _store_version(data_dir, [EDITED])  # v1: Dr Ada, benign
+    loaded = dict(_history_of([EDITED]), loaded_versions=[1])  # Load it to revise v1
+    answer = _save(app, annotate, loaded, label=None, annotator="Dr Bo")
+    assert text_of(answer).startswith(
+        "Not saved yet. This save has no final label; version 1 is labelled benign.")
+    assert "version 1, the one it revises" in _question(answer)
+    assert _versions(data_dir) == [1]
 
 
 # ------------------------------------------------- label, outline and assessment disagree
