@@ -2563,10 +2563,18 @@ def revise_linked(_opened, _segmented, revise, meta, auto, clicks, annotator=Non
         return no, revise, changed, no
     clicks = clicks if isinstance(clicks, int) and not isinstance(clicks, bool) else 0
     if not _loadable(meta):
-        if changed is no and isinstance(revise.get("version"), int):
+        named = revise.get("version")
+        if changed is no and isinstance(named, int) and _anothers_version(meta, named):
+            # Not gone: a radiologist told "not saved any more" reports lost data.
+            changed = _views.alert(
+                f"Version {named} of this image, which the link names, is another "
+                "reader's: under blinded reading only your own versions open, and you "
+                "have saved none of this image yet. The image is shown as opened.",
+                "info", id="link-version-gone")
+        elif changed is no and isinstance(named, int):
             # The link named a saved version: none is left (its files removed since).
             changed = _views.alert(
-                f"Version {revise['version']} of this image, which the link names, is not "
+                f"Version {named} of this image, which the link names, is not "
                 "saved any more, and no other version of it is: the image is shown as "
                 "opened.", "warning", id="link-version-gone")
         return no, None, changed, no
@@ -2606,6 +2614,20 @@ def _links_to(revise, meta: dict) -> bool:
 def _answered(auto) -> bool:
     """Whether this call comes after the model server's answer for the open image."""
     return auto is False or ids.SEGMENT_DONE in _triggered()
+
+
+def _anothers_version(meta: dict, version) -> bool:
+    """Whether ``version`` of the open image is saved but, under blinded reading,
+    another reader's: not gone, only not this reader's to open."""
+    try:
+        reader = get_reader()
+        if reader is None:
+            return False
+        store = get_store()
+        return (version in store.versions(meta["sha256"])
+                and version not in store.versions(meta["sha256"], reader))
+    except (OSError, ValueError, _signin.SignInError):
+        return False
 
 
 def _loadable(meta: dict) -> bool:
@@ -3040,10 +3062,16 @@ def load_saved(clicks, meta, shown=None, notice_clicks=None):
         "card names it now, and Load it to revise loads it."
         if newest > version else ""
     )
-    if isinstance(named, int) and named != version:
+    if isinstance(named, int) and named != version and _anothers_version(meta, named):
+        # A link to another reader's version, under blinded reading: not gone.
+        newer = (f" Version {named}, which was asked for, is another reader's: under "
+                 f"blinded reading only your own versions open, so your latest, version "
+                 f"{version}, is loaded instead.{newer}")
+    elif isinstance(named, int) and named != version:
         # A link's version, or the one the line named, whose files were removed since.
+        latest = "the latest" if get_reader() is None else "your latest"
         newer = (f" Version {named}, which was asked for, is not saved any more: version "
-                 f"{version}, the latest, is loaded instead.{newer}")
+                 f"{version}, {latest}, is loaded instead.{newer}")
     message = _views.alert(
         f"Version {version} loaded: {len(paths)} outline(s). Saving makes version "
         f"{next_version}, recorded as a revision of version {version} by "

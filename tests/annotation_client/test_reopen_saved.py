@@ -228,6 +228,42 @@ def test_a_link_to_a_version_removed_since_says_so(app, annotate, data_dir):
                                     "saved any more")
 
 
+def test_under_blinded_reading_a_link_to_anothers_version_says_whose_not_gone(
+        annotate, data_dir):
+    # "Version 1 ... is not saved any more" was said of another reader's version: a
+    # radiologist told so reports lost data.
+    app = create_app({"DATA_DIR": data_dir, "MODEL_SERVER_URL": "http://127.0.0.1:9",
+                      "ANNOTATOR_HEADER": USER, "BLINDED_READING": True})
+    _store_version(data_dir, [EDITED])  # v1, Dr Ada
+    wish = {"sha256": SHA, "version": 1}
+    # Dr Cy has no version of the image: the link's open says why nothing loads.
+    _click, _spent, note, _shown = _in_request(
+        app, lambda: annotate.revise_linked(1, 1, wish, META, True, None),
+        {USER: "Dr Cy"}, fired=[f"{ids.SEGMENT_DONE}.data"])
+    assert note.id == "link-version-gone"
+    assert text_of(note) == (
+        "Version 1 of this image, which the link names, is another reader's: under blinded "
+        "reading only your own versions open, and you have saved none of this image yet. "
+        "The image is shown as opened.")
+    # Dr Bo has v2, and Dr Ada has saved v3 since: his own is loaded, said as his latest.
+    _store_version(data_dir, [AI], annotator="Dr Bo")  # v2
+    _store_version(data_dir, [EDITED], annotator="Dr Ada", label="malignant")  # v3
+    loaded = _in_request(app, lambda: annotate.load_saved(1, META, {"image": SHA,
+                                                                     "version": 1}),
+                         {USER: "Dr Bo"})
+    assert loaded[0]["version"] == 2
+    assert ("Version 1, which was asked for, is another reader's: under blinded reading only "
+            "your own versions open, so your latest, version 2, is loaded instead.") in (
+        text_of(loaded[4]))
+    assert "not saved any more" not in text_of(loaded[4])
+    # A version of nobody's, removed: gone, and said so, his latest named as his.
+    loaded = _in_request(app, lambda: annotate.load_saved(1, META, {"image": SHA,
+                                                                     "version": 7}),
+                         {USER: "Dr Bo"})
+    assert ("Version 7, which was asked for, is not saved any more: version 2, your latest, "
+            "is loaded instead.") in text_of(loaded[4])
+
+
 # ------------------------------------------------------------ others' saves, above the image
 
 
