@@ -61,7 +61,7 @@ from ._database import (
     spreadsheet_cell,
 )
 from ._imageio import decode_image
-from ._record import LABELS
+from ._record import LABELS, descends_from_others
 from ._storage import AnnotationStore, DamagedRecord
 from ._worklist import locate, resolve_entry
 
@@ -75,11 +75,17 @@ MEASUREMENT_COLUMNS = (
     "perpendicular_axis_mm", "pixel_spacing_row_mm", "pixel_spacing_col_mm",
 )
 
+#: Who read the image and whether they agree, so that a double-read study does not take
+#: the last reader's label for the truth unseen: each reader's latest label, and whether
+#: the exported version adjudicated (revised another reader's version).
+READER_COLUMNS = ("readers", "reader_labels", "labels_agree", "adjudicated")
+
 INDEX_COLUMNS = (
     "class", "name", "duplicate_group", "masks",
     "sha256", "version", "annotator", "worklist_path", "saved_at",
     *DESCRIPTOR_COLUMNS.values(),  # after the others, which keep their places
     *MEASUREMENT_COLUMNS,
+    *READER_COLUMNS,
 )  # fmt: skip
 
 
@@ -93,10 +99,15 @@ class ExportReport:
         ``{label: count}`` of images written.
     skipped : list of (str, str)
         ``(image folder or file, reason)`` for each image left out.
+    disagreed : list of (str, str)
+        ``(exported name, reader_labels)`` for each image whose readers' latest labels
+        differ and whose exported version adjudicated nothing: its label is only the
+        last reader's.
     """
 
     exported: dict = field(default_factory=lambda: dict.fromkeys(LABELS, 0))
     skipped: list = field(default_factory=list)
+    disagreed: list = field(default_factory=list)
 
     @property
     def total(self) -> int:
@@ -113,6 +124,35 @@ def _latest(store: AnnotationStore, sha: str) -> tuple[int, dict]:
         raise ValueError(f"the record of its latest version, v{versions[-1]:03d}.json, is "
                          f"damaged: {exc.why}") from None
     return versions[-1], record  # a JSON object of that version: load_record checked it
+
+
+def _readers(store: AnnotationStore, sha: str, latest: dict) -> dict[str, str]:
+    """:data:`READER_COLUMNS` of an image whose latest version is ``latest``.
+
+    Each reader's latest readable version with a final label counts; a damaged record
+    is passed over (the latest's own damage already left the image out).
+    """
+    labels: dict[str, str] = {}
+    for version in store.versions(sha):
+        try:
+            record = store.load_record(sha, version)
+        except (OSError, ValueError):
+            continue
+        final = record.get("final") if isinstance(record.get("final"), dict) else {}
+        if final.get("label") in LABELS and isinstance(record.get("annotator"), str):
+            labels[record["annotator"]] = final["label"]
+    try:
+        adjudicated = bool(descends_from_others(latest))
+    except ValueError:
+        adjudicated = False
+    return {
+        "readers": str(len(labels)),
+        "reader_labels": spreadsheet_cell(
+            "; ".join(f"{name}: {label}" for name, label in sorted(labels.items()))),
+        "labels_agree": "" if len(labels) < 2 else "yes" if len(set(labels.values())) == 1
+        else "no",
+        "adjudicated": "yes" if adjudicated else "no",
+    }
 
 
 def _png(pixels: np.ndarray) -> bytes:
@@ -215,10 +255,14 @@ def export_busi(
                 "saved_at": record.get("saved_at", ""),
                 **item["birads"],
                 **measurement_columns(record),
+                **(readers := _readers(store, sha, record)),
             }
         )
+        if readers["labels_agree"] == "no" and readers["adjudicated"] == "no":
+            report.disagreed.append((f"{label}/{name}.png", readers["reader_labels"]))
     _write_all(out, written, rows)
-    logger.info("exported %d image(s) to %s, skipped %d", report.total, out, len(report.skipped))
+    # The command line prints the same summary: at DEBUG, so that it is not said twice.
+    logger.debug("exported %d image(s) to %s, skipped %d", report.total, out, len(report.skipped))
     return report
 
 

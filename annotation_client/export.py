@@ -74,6 +74,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"exported {report.total} image(s) to {args.out}: {counts}")
     for where, reason in report.skipped:
         print(f"skipped {where}: {reason}")
+    if report.disagreed:
+        print(f"readers disagree on the label of {len(report.disagreed)} exported image(s) "
+              "that no version adjudicated: each is exported with its latest reader's label "
+              "(see reader_labels in index.csv)")
+        for name, labels in report.disagreed:
+            print(f"disagreed {name}: {labels}")
     return 0
 
 

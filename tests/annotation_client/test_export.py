@@ -31,7 +31,7 @@ def _image(path, pixels, fmt="PNG"):
 
 
 def _save(store, data, *, label, mask, worklist_path, annotator="Dr Ada", day=1,
-          descriptors=None, note=""):
+          descriptors=None, note="", based_on=None):
     sha = hashlib.sha256(data).hexdigest()
     height, width = mask.shape
     record = build_record(
@@ -44,6 +44,7 @@ def _save(store, data, *, label, mask, worklist_path, annotator="Dr Ada", day=1,
         note=note,
         saved_at=dt.datetime(2026, 12, day, 9, 0, tzinfo=dt.UTC),
         measurements=summarize(mask),  # as the page measures it, in pixels
+        based_on=based_on,
     )  # fmt: skip
     store.save(sha, svg=vectorizer.mask_to_svg(mask), mask_png=vectorizer.mask_to_png(mask),
                record=record)
@@ -473,7 +474,7 @@ def test_the_index_gives_each_images_bi_rads_reading_and_no_note(saved, tmp_path
         "birads_orientation", "birads_margin", "birads_echo_pattern",
         "birads_posterior_features", "area_px", "area_mm2", "long_axis_px", "long_axis_mm",
         "perpendicular_axis_px", "perpendicular_axis_mm", "pixel_spacing_row_mm",
-        "pixel_spacing_col_mm",
+        "pixel_spacing_col_mm", "readers", "reader_labels", "labels_agree", "adjudicated",
     )  # fmt: skip
     with open(out / "index.csv", newline="", encoding="utf-8") as handle:
         rows = {r["worklist_path"]: r for r in csv.DictReader(handle)}
@@ -584,3 +585,38 @@ def test_the_command_line_creates_no_index(saved, tmp_path, monkeypatch):
     monkeypatch.setenv("SONOTRACE_WORKLIST_DIR", str(saved["worklist"]))
     assert main(["--out", str(tmp_path / "out")]) == 0
     assert not (saved["data"] / "index.sqlite3").exists()
+
+
+def test_readers_who_disagree_are_said_and_an_adjudication_is_marked(saved, tmp_path, capsys,
+                                                                     monkeypatch):
+    # A double-read study's export took whoever saved last for the truth, and said
+    # nothing of the other reader's different label.
+    store = AnnotationStore(saved["data"])
+    b = (saved["worklist"] / "study1" / "b.png").read_bytes()
+    _save(store, b, label="malignant", mask=saved["lesion"], worklist_path="study1/b.png",
+          annotator="Dr Bo", day=3)  # v2, his own read  # fmt: skip
+    monkeypatch.setenv("SONOTRACE_DATA_DIR", str(saved["data"]))
+    monkeypatch.setenv("SONOTRACE_WORKLIST_DIR", str(saved["worklist"]))
+    assert main(["--out", str(tmp_path / "out")]) == 0
+    printed = capsys.readouterr().out
+    assert ("readers disagree on the label of 1 exported image(s) that no version "
+            "adjudicated") in printed
+    # Numbered in worklist-path order: study1/b.png first.
+    assert "disagreed malignant/malignant (1).png: Dr Ada: benign; Dr Bo: malignant" in printed
+    with open(tmp_path / "out" / "index.csv", newline="", encoding="utf-8") as handle:
+        rows = {r["name"]: r for r in csv.DictReader(handle)}
+    columns = ("annotator", "readers", "reader_labels", "labels_agree", "adjudicated")
+    assert [rows["malignant (1)"][c] for c in columns] == [
+        "Dr Bo", "2", "Dr Ada: benign; Dr Bo: malignant", "no", "no"]
+    # One reader, twice: nothing to agree on.
+    assert [rows["malignant (2)"][c] for c in columns] == [
+        "Dr Ada", "1", "Dr Ada: malignant", "", "no"]
+    # A reviewer revises Dr Bo's version: adjudicated, and no longer listed.
+    _save(store, b, label="benign", mask=saved["lesion"], worklist_path="study1/b.png",
+          annotator="Dr Rev", day=4, based_on={"version": 2, "annotator": "Dr Bo"})
+    report = export_busi(saved["data"], saved["worklist"], tmp_path / "again")
+    assert report.disagreed == []
+    with open(tmp_path / "again" / "index.csv", newline="", encoding="utf-8") as handle:
+        row = next(r for r in csv.DictReader(handle) if r["annotator"] == "Dr Rev")
+    assert [row[c] for c in columns[1:]] == [
+        "3", "Dr Ada: benign; Dr Bo: malignant; Dr Rev: benign", "no", "yes"]
