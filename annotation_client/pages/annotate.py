@@ -1160,6 +1160,15 @@ def _well_formed_box(request) -> bool:
     )
 
 
+def _box_inside(box, meta: dict) -> bool:
+    """Whether a well-formed box (:func:`_well_formed_box`) is one the page makes for the
+    open image: whole pixel edges inside it (see _shapes.clip_box). The pending list is
+    the browser's; a box outside the image made every later edit fail."""
+    x0, y0, x1, y1 = box
+    return (all(float(v).is_integer() for v in box)
+            and 0 <= x0 < x1 <= int(meta["width"]) and 0 <= y0 < y1 <= int(meta["height"]))
+
+
 def _box_answers(result, sha) -> list[dict]:
     """The answers in the box result store when they are for image ``sha``."""
     if not result or result.get("image") != sha:
@@ -3241,7 +3250,8 @@ def segment_box(request, meta, image_data, max_vertices, _page=None, pending=Non
     boxes = _pending_boxes(pending, sha)
     if request and ids.BOX_REQUEST in triggered:
         # The page asks with four finite numbers; a hand-made request is not sent on.
-        if not _well_formed_box(request) or request.get("image") != sha:
+        if (not _well_formed_box(request) or request.get("image") != sha
+                or not _box_inside(request["box"], meta)):
             raise PreventUpdate
         if request.get("at") not in {r.get("at") for r in boxes}:
             boxes = [*boxes, request]
@@ -3253,7 +3263,8 @@ def segment_box(request, meta, image_data, max_vertices, _page=None, pending=Non
     waiting = {r.get("at") for r in boxes}
     kept = [a for a in _box_answers(answered, sha) if a.get("request") in waiting]
     done = {a.get("request") for a in kept}
-    asks = sorted((r for r in boxes if r.get("at") not in done), key=lambda r: r.get("at"))
+    asks = sorted((r for r in boxes if r.get("at") not in done and _box_inside(r["box"], meta)),
+                  key=lambda r: r.get("at"))
     if not asks:
         raise PreventUpdate
     answers, alert = [], None
@@ -3652,13 +3663,19 @@ def edit(
         boxes = [r for r in boxes if r.get("at") > answer["request"]]
         if answer.get("failed"):
             continue
-        state = _editing.merge_box(
-            history["present"]["paths"],
-            answer["box"],
-            _decode_mask(answer["mask"]),
-            shape,
-            _vertices(max_vertices),
-        )
+        try:
+            state = _editing.merge_box(
+                history["present"]["paths"],
+                answer["box"],
+                _decode_mask(answer["mask"]),
+                shape,
+                _vertices(max_vertices),
+            )
+        except ValueError as exc:
+            # An answer that does not fit the image (asked before segment_box checked
+            # its box) is dropped: kept, it failed every later edit of the image.
+            logger.warning("box answer for %s not applied: %s", sha[:12], exc)
+            continue
         if _editing.box_note(state) == _editing.BOX_FOUND_NOTHING:
             # The outline stays as it was: an undo step would take back nothing. The
             # status line still says the box was answered (see measure).

@@ -843,6 +843,16 @@ def test_segment_box_asks_for_new_boxes_and_on_return_for_unanswered_ones(tmp_pa
     for bad in ("x", 7, ["image", sha]):
         with pytest.raises(PreventUpdate):
             segment_box([ids.BOX_REQUEST], request=bad)
+    # Nor a box the page never draws: outside the image, or not on whole pixels. Its
+    # answer failed every later edit of the image.
+    width, height = meta["width"], meta["height"]
+    for bad in ([-5, 0, 10, 10], [0, 0, width + 1, 10], [0, 0, 10, height + 1],
+                [10, 2, 2, 20], [2.5, 2, 20, 20]):
+        with pytest.raises(PreventUpdate):
+            segment_box([ids.BOX_REQUEST], request={"image": sha, "box": bad, "at": 4})
+        with pytest.raises(PreventUpdate):  # and not asked again when the page is back
+            segment_box([ids.BOX_REQUEST, ids.PAGE_LOAD],
+                        pending=[{"image": sha, "box": bad, "at": 4}])
     # Drawn again, the page asks for each pending box of this image with no answer yet.
     redraw = [ids.BOX_REQUEST, ids.PAGE_LOAD]
     answered = {"image": sha, "answers": [{"request": 1, "box": [2, 2, 20, 20], "mask": ""}]}

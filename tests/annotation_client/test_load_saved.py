@@ -941,6 +941,24 @@ def test_a_box_answer_not_pending_or_for_another_image_is_not_applied(annotate):
     assert _steps(history) == _steps(before) and changed is dash.no_update and pending == []
 
 
+def test_a_box_answer_that_does_not_fit_the_image_is_dropped_and_editing_goes_on(annotate):
+    # An answer for a box outside the image raised in merge_box at every later edit,
+    # so the outline could not be edited until the image was opened again.
+    before = _drawn_history()
+    mask = np.ones((HEIGHT, WIDTH), bool)
+    forged = {"image": SHA, "answers": [{
+        "request": 5, "box": [-5, 0, 4, 4],
+        "mask": base64.b64encode(vectorizer.mask_to_png(mask)).decode()}]}
+    pending = [{"image": SHA, "box": [-5, 0, 4, 4], "at": 5}]
+    history, *_, changed, left = _edit(annotate, [BOXDONE], loaded=None, history=before,
+                                       box_result=forged, pending=pending, boxes=True)
+    assert _steps(history) == _steps(before) and changed is dash.no_update and left == []
+    # The next edit is drawn as ever.
+    again = _edit(annotate, [OPACITY], loaded=None, history=before, box_result=forged,
+                  pending=left, boxes=True)
+    assert _steps(again[0]) == _steps(before)
+
+
 RELAYOUT = f"{ids.ANNOTATION_GRAPH}.relayoutData"
 # Boxes need an image of at least 8x8 pixels: the model segments no smaller box.
 BOX_META = dict(META, width=40, height=30)
