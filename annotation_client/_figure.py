@@ -184,14 +184,16 @@ def caliper_annotations(region: dict | None) -> list[dict]:
     ----------
     region : dict or None
         One region of ``vectorizer.measure_regions`` (image pixels, x right, y down),
-        with ``max_diameter_endpoints`` and ``perpendicular_diameter_endpoints``;
-        None draws nothing.
+        with ``max_diameter_endpoints`` and ``perpendicular_diameter_endpoints``, and
+        measured with a pixel spacing their ``_mm_endpoints``, which are drawn then:
+        with non-square pixels the chords the mm figures measure are other ones, and
+        the panel gives those. None draws nothing.
     """
     if not region:
         return []
     out = []
     for key in ("max_diameter_endpoints", "perpendicular_diameter_endpoints"):
-        (x0, y0), (x1, y1) = region[key]
+        (x0, y0), (x1, y1) = region.get(key.replace("_endpoints", "_mm_endpoints")) or region[key]
         if (x0, y0) == (x1, y1):
             continue
         out.append({

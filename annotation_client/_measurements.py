@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -131,7 +132,14 @@ def table_rows(summary: dict) -> list[tuple[str, str]]:
     largest = summary["largest"]
 
     def length(key: str) -> str:
-        text = f"{largest[key + '_px']:.1f} px"
+        pixels = largest[key + "_px"]
+        ends = largest.get(f"{key}_mm_endpoints")
+        if f"{key}_mm" in largest and ends:
+            # The chord the mm figure measures, which the calipers draw: with pixels
+            # that are not square, not the longest in pixels.
+            (x0, y0), (x1, y1) = ends
+            pixels = math.hypot(x1 - x0, y1 - y0)
+        text = f"{pixels:.1f} px"
         if f"{key}_mm" in largest:
             text += f" ({largest[key + '_mm']:.1f} mm)"
         return text

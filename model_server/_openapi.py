@@ -142,6 +142,16 @@ SCHEMAS = {
             "perpendicular_diameter_mm": {"type": "number"},
             "width_mm": {"type": "number"},
             "height_mm": {"type": "number"},
+            "max_diameter_mm_endpoints": {
+                "$ref": "#/components/schemas/LineSegment",
+                "description": "ends, in pixels, of the chord max_diameter_mm measures "
+                "(another chord than in pixels when pixels are not square)",
+            },
+            "perpendicular_diameter_mm_endpoints": {
+                "$ref": "#/components/schemas/LineSegment",
+                "description": "ends, in pixels, of the chord perpendicular_diameter_mm "
+                "measures",
+            },
         },
     },
     "Outlines": {

@@ -221,6 +221,10 @@ def measure_regions(mask, pixel_spacing=None) -> list[dict]:
         ``width_mm``, ``height_mm``
             With ``pixel_spacing`` only; the diameters are measured in millimetres, so
             with non-square pixels they may join other points than in pixels.
+        ``max_diameter_mm_endpoints``, ``perpendicular_diameter_mm_endpoints``
+            With ``pixel_spacing`` only: ``[[x, y], [x, y]]`` ends, in pixels, of the
+            chords the two mm diameters measure (the same chords as in pixels when
+            the pixels are square).
 
     Raises
     ------
@@ -306,6 +310,8 @@ def measure_regions(mask, pixel_spacing=None) -> list[dict]:
             entry["area_mm2"] = area * row_mm * col_mm
             entry["perimeter_mm"], entry["max_diameter_mm"] = in_mm[0], in_mm[1]
             entry["perpendicular_diameter_mm"] = in_mm[2]
+            entry["max_diameter_mm_endpoints"] = (in_mm[3] + (x0, y0)).tolist()
+            entry["perpendicular_diameter_mm_endpoints"] = (in_mm[4] + (x0, y0)).tolist()
             entry["width_mm"] = (c1 - c0) * col_mm
             entry["height_mm"] = (r1 - r0) * row_mm
         out.append(entry)
@@ -342,6 +348,7 @@ def _outline_measures(own: np.ndarray, spacing) -> tuple:
     scale = np.array([col_mm, row_mm])
     perimeter_mm = float(sum(shapely.length(shapely.linearrings(r * scale)) for r in rings))
     # Perpendicular in millimetres is not perpendicular in pixels when pixels are not
-    # square, so the calipers are placed again on the scaled corners.
-    diameter_mm, _, across_mm, _ = _calipers(corners * scale)
-    return in_px, (perimeter_mm, diameter_mm, across_mm)
+    # square, so the calipers are placed again on the scaled corners; their ends are
+    # given back in pixels, for drawing the chords the mm figures measure.
+    diameter_mm, ends_mm, across_mm, across_ends_mm = _calipers(corners * scale)
+    return in_px, (perimeter_mm, diameter_mm, across_mm, ends_mm / scale, across_ends_mm / scale)

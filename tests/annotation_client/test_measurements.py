@@ -1,7 +1,10 @@
+import math
+
 import numpy as np
 import pytest
 
 from annotation_client import _measurements as m
+from annotation_client._figure import caliper_annotations
 
 
 def _two_rectangles():
@@ -88,6 +91,31 @@ def test_table_rows_show_px_and_mm():
     assert names.index("Largest region: perpendicular axis") == (
         names.index("Largest region: long axis") + 1
     )
+
+
+def test_with_non_square_pixels_the_panel_and_the_calipers_give_the_mm_chords():
+    # A 100 x 60 px rectangle at 0.3 x 0.1 mm: the panel said "70.0 px (11.4 mm)" for
+    # the perpendicular axis, two different chords, and drew the px one (18.4 mm long).
+    mask = np.zeros((80, 120), bool)
+    mask[10:70, 10:110] = True
+    summary = m.summarize(mask, pixel_spacing=(0.3, 0.1))
+    largest = summary["largest"]
+    rows = dict(m.table_rows(summary))
+    drawn = {a["name"]: a for a in caliper_annotations(largest)}
+    for key, row in (("max_diameter", "Long axis"), ("perpendicular_diameter",
+                                                      "Perpendicular axis")):
+        line = drawn[f"{key}_endpoints"]
+        dx, dy = line["x"] - line["ax"], line["y"] - line["ay"]
+        # What is drawn measures the mm figure shown, and its length in px is the one shown.
+        assert math.hypot(dx * 0.1, dy * 0.3) == pytest.approx(largest[f"{key}_mm"])
+        assert rows[row] == f"{math.hypot(dx, dy):.1f} px ({largest[key + '_mm']:.1f} mm)"
+    assert rows["Perpendicular axis"] != f"{largest['perpendicular_diameter_px']:.1f} px " \
+        f"({largest['perpendicular_diameter_mm']:.1f} mm)"  # not the px chord's length
+    # In pixels only, the px chords, as before.
+    plain = m.summarize(mask)["largest"]
+    line = {a["name"]: a for a in caliper_annotations(plain)}["perpendicular_diameter_endpoints"]
+    assert [[line["ax"], line["ay"]], [line["x"], line["y"]]] == (
+        plain["perpendicular_diameter_endpoints"])
 
 
 def test_bad_input():

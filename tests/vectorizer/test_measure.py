@@ -15,7 +15,7 @@ KEYS = {
 }
 MM_KEYS = {
     "area_mm2", "perimeter_mm", "max_diameter_mm", "perpendicular_diameter_mm", "width_mm",
-    "height_mm",
+    "height_mm", "max_diameter_mm_endpoints", "perpendicular_diameter_mm_endpoints",
 }
 
 
@@ -114,6 +114,14 @@ def test_pixel_spacing_in_millimetres():
     # not the pixel rectangle's chord (4 * sqrt(80) / 8 px) scaled.
     assert r["perpendicular_diameter_px"] == pytest.approx(4 * math.hypot(8, 4) / 8)
     assert r["perpendicular_diameter_mm"] == pytest.approx(2 * math.sqrt(2))
+    # The mm chords' ends, in pixels: measured at the spacing, they are the mm figures.
+    for key in ("max_diameter", "perpendicular_diameter"):
+        (x0, y0), (x1, y1) = r[f"{key}_mm_endpoints"]
+        assert math.hypot((x1 - x0) * 0.25, (y1 - y0) * 0.5) == pytest.approx(r[f"{key}_mm"])
+    # The square's other diagonal: from corner to corner of the 8 x 4 pixel box.
+    ends = sorted(map(tuple, np.round(r["perpendicular_diameter_mm_endpoints"], 9)))
+    assert ends in ([(1, 6), (9, 2)], [(1, 2), (9, 6)])
+    assert ends != sorted(map(tuple, np.round(r["max_diameter_mm_endpoints"], 9)))
     # Perimeter scales per axis: horizontal edges by 0.25, vertical ones by 0.5.
     iso = measure_regions(mask, pixel_spacing=(0.5, 0.5))[0]
     assert iso["perimeter_mm"] == pytest.approx(0.5 * r["perimeter_px"])
