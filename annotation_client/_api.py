@@ -7,7 +7,8 @@ reports, exports to a PACS, dashboards. Parameters (all optional):
 - ``label``: ``normal``, ``benign``, ``malignant`` or ``none``;
 - ``assessment``: a BI-RADS category, ``0`` to ``6`` (``4A``, ``4B``, ``4C``; either
   case), or ``none``;
-- ``latest``: ``1`` for each image's highest version only (default ``0``);
+- ``latest``: ``1`` for each image's highest version only (default ``0``); with
+  ``annotator``, that annotator's highest version of each image they saved;
 - ``limit``: 1 to 5000 rows, newest first (default 500);
 - ``format``: ``json`` (default) or ``csv``.
 

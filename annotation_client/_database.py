@@ -1337,9 +1337,11 @@ class AnnotationIndex:
         final_label : str, optional
             Only this final label; ``"none"`` for saves without one.
         latest_only : bool
-            Only each image's highest version, whoever saved it; the other
-            filters apply to those versions (so ``final_label="malignant"`` lists
-            the images whose current version is malignant).
+            Only each image's highest version, whoever saved it, or with
+            ``annotator`` that annotator's highest version of each image they saved
+            (their latest reads, whoever saved since); the other filters apply to
+            those versions (so ``final_label="malignant"`` lists the images whose
+            current version is malignant).
         limit : int
             At most this many rows (1 to :data:`MAX_LIMIT`).
         reader : str, optional
@@ -1387,6 +1389,10 @@ class AnnotationIndex:
             )
             if reader is not None:
                 newest = newest.where(SavedRow.annotator == reader)
+            if annotator:
+                # A reader's latest reads: an image another reader saved since stays
+                # theirs (it dropped out of their list, which then undercounted them).
+                newest = newest.where(SavedRow.annotator == annotator)
             newest = newest.group_by(SavedRow.image_sha256).subquery()
             statement = statement.join(
                 newest,

@@ -544,9 +544,10 @@ def show_saved(_loaded, _refresh, annotator, label, latest, assessment=ANY):
     if reader is not None:
         notes.append(_views.alert(_readers.BLINDED_NOTE, "secondary", id="saved-blinded"))
     filtered = annotator or label not in (None, ANY) or assessment not in (None, ANY)
-    if not rows and latest and filtered and reader is None:
-        # "Latest version" is the image's latest, whoever saved it: an annotator whose
-        # every image another reader revised since has none, which reads like a bug.
+    if not rows and latest and filtered and reader is None and not annotator:
+        # "Latest version" is the image's latest, whoever saved it (with an annotator
+        # chosen, theirs): a label whose every image was relabelled since has none,
+        # which reads like a bug.
         notes.append(_views.alert(
             "With Latest version of each image only, an image is listed when its latest "
             "version, whoever saved it, matches the filters; turn it off to see every "

@@ -16,7 +16,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from _saved_data import EDITED_A, HAND_B, HEADER, SHA_A, SHA_B, UTC, save_version
+from _saved_data import EDITED_A, HAND_B, HEADER, SHA_A, SHA_B, UTC, save_three, save_version
 
 from annotation_client import create_app
 from annotation_client._app import INDEX_KEY
@@ -386,6 +386,29 @@ def test_the_area_and_the_pixel_spacing_reach_the_json_and_the_csv(data_dir):
     assert [row["pixel_spacing_source"] for row in listed] == ["file", "calibrated"]
     assert float(listed[1]["area_mm2"]) == pytest.approx(pixels_a * 0.02)
     assert float(listed[1]["pixel_spacing_col_mm"]) == 0.2
+
+
+def test_latest_with_an_annotator_is_that_annotators_latest_read_of_each_image(data_dir):
+    # A coordinator counting Dr Ada's reads with "latest" on got 1 of her 2 images: the
+    # image Dr Bo read after her dropped out, his version being the image's latest.
+    save_three(data_dir)
+    save_version(data_dir, SHA_B, name="right.png", annotator="Dr Ada", final=HAND_B,
+                 label="benign", saved_at=dt.datetime(2024, 5, 3, 8, 0, tzinfo=UTC))
+    save_version(data_dir, SHA_B, name="right.png", annotator="Dr Bo", final=HAND_B,
+                 label="malignant", saved_at=dt.datetime(2024, 5, 4, 8, 0, tzinfo=UTC))
+    app = create_app({"DATA_DIR": data_dir, "MODEL_SERVER_URL": "http://127.0.0.1:9"})
+    client = app.server.test_client()
+
+    def listed(query):
+        return [(r["image_sha256"], r["version"], r["annotator"])
+                for r in _get(client, query)["rows"]]
+
+    assert listed("?latest=1&annotator=Dr%20Ada") == [(SHA_B, 2, "Dr Ada"), (SHA_A, 2, "Dr Ada")]
+    assert listed("?latest=1&annotator=Dr%20Bo") == [(SHA_B, 3, "Dr Bo")]
+    # Without an annotator, still each image's latest, whoever saved it.
+    assert listed("?latest=1") == [(SHA_B, 3, "Dr Bo"), (SHA_A, 2, "Dr Ada")]
+    # The other filters apply to those: her latest read of B is benign.
+    assert listed("?latest=1&annotator=Dr%20Ada&label=benign") == [(SHA_B, 2, "Dr Ada")]
 
 
 def test_csv_format_is_case_blind_and_takes_the_filters(client, rows):
