@@ -539,8 +539,15 @@ def _outlined(mask: np.ndarray, max_vertices: int, turdsize: int,
         rings = [ring_polygon(ring) for ring in region.rings]
         dense.append([p if signed_area(p) > 0 else p[::-1] for p in rings])
     budgets = [max_vertices] * len(dense)
-    out = [_simplify_region(rings, max_vertices, mask.shape) for rings in dense]
-    written = [_path_of(rings) for rings in out]
+    out, written, total = [], [], 0
+    for rings in dense:
+        # Checked ring by ring: a noise mask's first pass alone (one region of
+        # thousands of holes) took seconds of a server's worker before its paths were
+        # refused for their length.
+        limit = None if max_chars is None else (total, max_chars)
+        out.append(_simplify_region(rings, max_vertices, mask.shape, limit))
+        written.append(_path_of(out[-1]))
+        total += len(written[-1])
     _check_length(written, max_chars)
     traced: set[int] = set()  # regions that are their traced rings, which fit
     while misfits := _misfits(out) - traced:
@@ -563,8 +570,12 @@ def _path_of(rings: list[np.ndarray]) -> str:
 
 def _check_length(paths: list[str], max_chars: int | None) -> None:
     if max_chars is not None and (total := sum(map(len, paths))) > max_chars:
-        raise ValueError(f"svg_or_paths has at least {total} characters of path data; at "
-                         f"most {max_chars} can be rasterised")
+        _refuse_length(total, max_chars)
+
+
+def _refuse_length(total: int, max_chars: int) -> None:
+    raise ValueError(f"svg_or_paths has at least {total} characters of path data; at "
+                     f"most {max_chars} can be rasterised")
 
 
 def _traced_rings(rings: list[np.ndarray]) -> list[np.ndarray]:
@@ -641,16 +652,26 @@ def _pulled_apart(rings: list[np.ndarray]) -> list[np.ndarray] | None:
 
 
 def _simplify_region(rings: list[np.ndarray], max_vertices: int,
-                     shape: tuple[int, int]) -> list[np.ndarray]:
+                     shape: tuple[int, int],
+                     limit: tuple[int, int] | None = None) -> list[np.ndarray]:
     """A region's positively oriented dense rings simplified, rounded to ``DECIMALS``,
     and the holes turned to negative orientation; where they touch or cross, pulled
     apart as :func:`_pulled_apart` does, if that keeps every hole (a hole crossing
     the outer ring would become a notch in it) and every ring then keeps
-    ``max_vertices``."""
+    ``max_vertices``.
+
+    With ``limit`` ``(spent, max_chars)``, a ValueError (:func:`_check_length`'s) is
+    raised as soon as the rings written so far, after ``spent`` characters of other
+    regions' paths, pass ``max_chars``."""
     out = []
+    spent = None if limit is None else limit[0]
     for i, poly in enumerate(rings):
         poly = np.round(simplify_ring(poly, max_vertices, shape), DECIMALS)
         out.append(poly[::-1] if i > 0 else poly)
+        if limit is not None:
+            spent += len(_fmt_ring(poly)) + (i > 0)  # the rings joined by a blank
+            if spent > limit[1]:
+                _refuse_length(spent, limit[1])
     if shapely.is_valid(shapely.Polygon(out[0], out[1:])) or _hole_astray(out):
         return out
     fixed = _pulled_apart(out)

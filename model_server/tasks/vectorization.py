@@ -76,9 +76,11 @@ class VectorizationTask:
             mask = _without_specks(mask)
             # Measuring first: it counts every hole, the strictest outline limit, and
             # refuses a hostile mask (or a bad spacing) before any tracing is paid for.
+            # Then the paths, which refuse a mask whose outlines are too long as soon
+            # as they are (a noise mask held a worker for 7 s), before the SVG.
             regions = measure_regions(mask, pixel_spacing=pixel_spacing)
-            svg = mask_to_svg(mask)
             paths = mask_to_paths(mask, max_vertices=max_vertices)
+            svg = mask_to_svg(mask)
         return {
             "width": int(mask.shape[1]),
             "height": int(mask.shape[0]),

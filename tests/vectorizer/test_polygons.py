@@ -305,6 +305,24 @@ def test_a_noise_mask_is_refused_for_length_before_it_is_simplified_again(monkey
     assert rounds == []
 
 
+def test_a_noise_mask_is_refused_as_soon_as_its_rings_pass_the_length(monkeypatch):
+    # The first pass was checked only once every region was simplified: a 562x471 noise
+    # mask (one region, thousands of holes) held a /vectorize worker for 7 s, and four
+    # of them kept /health waiting 15 s. Now the rings simplified stop at the length.
+    from vectorizer import _polygons
+
+    simplified = []
+    simplify = _polygons.simplify_ring
+    monkeypatch.setattr(_polygons, "simplify_ring",
+                        lambda *a, **k: simplified.append(1) or simplify(*a, **k))
+    noise = np.random.default_rng(0).random((471, 562)) < 0.5
+    with pytest.raises(ValueError, match=r"svg_or_paths has at least 300\d{3} characters"):
+        mask_to_paths(noise)
+    rings = sum(len(region.rings) for region in
+                _polygons.trace(noise, turdsize=2, alphamax=0.0, opttolerance=0.2, scale=2))
+    assert len(simplified) < rings / 2  # about a third of them: 300,000 of 990,000 characters
+
+
 def test_paths_whose_boxes_are_too_costly_to_fill_are_refused():
     side = 1604  # 200 nested square rings, 2 px wide and 2 px apart
     m = np.zeros((side, side), dtype=bool)
