@@ -119,7 +119,9 @@ def decode_mask(data: bytes, *, max_pixels: int) -> np.ndarray:
     try:
         image = open_picture(data, max_pixels=max_pixels, formats=("png",))
     except ImageFileError as exc:
-        raise _api_error(exc) from None
+        # Named: the reader's own words ("could not decode the PNG image") read as if the
+        # image were bad.
+        raise _api_error(exc, "mask: ") from None
     try:
         return image_to_mask(image)
     except Exception as exc:  # pixel values it cannot compare: a client error, not a bug
@@ -127,12 +129,12 @@ def decode_mask(data: bytes, *, max_pixels: int) -> np.ndarray:
         raise BadRequest(f"could not decode the PNG mask: {text[:200]}") from None
 
 
-def _api_error(exc: ImageFileError) -> ApiError:
+def _api_error(exc: ImageFileError, prefix: str = "") -> ApiError:
     if isinstance(exc, UnsupportedImage):
-        return UnsupportedMediaType(exc.message)
+        return UnsupportedMediaType(prefix + exc.message)
     if isinstance(exc, ImageTooLarge):
-        return PayloadTooLarge(exc.message)
-    return BadRequest(exc.message)  # CorruptImage, UnusableImage
+        return PayloadTooLarge(prefix + exc.message)
+    return BadRequest(prefix + exc.message)  # CorruptImage, UnusableImage
 
 
 # pydicom loggers that report problems of the file being read: the decoders log each

@@ -323,8 +323,18 @@ def test_classify_mask_errors(client):
     jpeg_mask = jpeg_bytes(np.zeros(SYNTHETIC.shape, np.uint8))
     response = post_file(client, "/classify", image, extra={"mask": (jpeg_mask, "m.jpg")})
     assert response.status_code == 415
+    assert response.get_json()["error"]["message"].startswith("mask: ")
     response = post_file(client, "/classify", image, extra={"mask": (b"", "m.png")})
     assert response.status_code == 400
+    # A broken or oversized mask is said to be the mask, not the image.
+    whole = png_bytes(np.zeros(SYNTHETIC.shape, np.uint8))
+    response = post_file(client, "/classify", image,
+                         extra={"mask": (whole[: len(whole) // 2], "m.png")})
+    assert response.status_code == 400
+    assert response.get_json()["error"]["message"].startswith("mask: ")
+    response = post_file(client, "/vectorize", whole[: len(whole) // 2], field="mask")
+    assert response.status_code == 400
+    assert response.get_json()["error"]["message"].startswith("mask: ")
 
 
 def test_classify_with_a_sixteen_bit_mask_of_small_values(client, runtime):
