@@ -9,7 +9,7 @@ import numpy as np
 from flask import Blueprint, Response, current_app, g, jsonify, request
 
 from ._decode import DecodedImage, decode_image, decode_mask
-from ._inputs import parse_box, parse_max_vertices, parse_pixel_spacing, read_file
+from ._inputs import check_query, parse_box, parse_max_vertices, parse_pixel_spacing, read_file
 from ._models import get_models
 from ._readiness import get_readiness
 from .tasks import ClassificationTask, SegmentationTask, VectorizationTask
@@ -94,6 +94,7 @@ def health():
 @bp.post("/predict")
 def predict():
     timings: dict = {}
+    check_query("box", "max_vertices")
     max_vertices = parse_max_vertices()
     wants_png = (
         request.accept_mimetypes.best_match(["application/json", "image/png"]) == "image/png"
@@ -137,6 +138,7 @@ def predict():
 @bp.post("/classify")
 def classify():
     timings: dict = {}
+    check_query()
     image = _decode_upload("image", timings)
     mask = None
     mask_data = read_file("mask", required=False, raw_body=False)
@@ -150,6 +152,7 @@ def classify():
 @bp.post("/vectorize")
 def vectorize():
     timings: dict = {}
+    check_query("max_vertices", "pixel_spacing")
     max_vertices = parse_max_vertices()
     spacing = parse_pixel_spacing()
     data = read_file("mask")

@@ -155,6 +155,22 @@ def _numbers(name: str, text: str, count: int) -> list[float]:
     return values
 
 
+def check_query(*allowed: str) -> None:
+    """Refuse a query parameter the endpoint does not take, or one given twice (400).
+
+    Ignored, ``/classify?box=...`` classified the whole image, ``/predict?pixel_spacing=``
+    measured in pixels, and of ``box`` given twice the first was used: each as if
+    asked for, without a word.
+    """
+    for name in request.args:
+        if name not in allowed:
+            takes = ", ".join(allowed) if allowed else "no query parameter"
+            raise BadRequest(f"{request.path} does not take {name[:40]!r}: it takes {takes}")
+        if len(request.args.getlist(name)) > 1:
+            raise BadRequest(f"'{name}' is given {len(request.args.getlist(name))} times; "
+                             "give it once")
+
+
 def parse_box(width: int, height: int) -> tuple[int, int, int, int] | None:
     """Parse query ``box=x0,y0,x1,y1`` (pixels, x = column) for a ``width`` x ``height`` image.
 
