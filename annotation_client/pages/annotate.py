@@ -4592,6 +4592,19 @@ def _compared_version(meta: dict, record: dict,
     return None
 
 
+def _outline_readable(meta: dict, version: int) -> bool:
+    """Whether a saved version's outline (its SVG) can be read back, as a load reads it.
+
+    A version whose SVG was damaged cannot be loaded to revise; work identical to it is
+    then saved again as a new version, the one way to replace it without an edit."""
+    try:
+        _shapes.svg_to_paths(get_store().load_svg(meta["sha256"], version),
+                             int(meta["width"]), int(meta["height"]))
+    except (OSError, ValueError):
+        return False
+    return True
+
+
 def _before_writing(meta: dict, record: dict, mask: np.ndarray, confirmed: bool):
     """The answer a save gives instead of writing ``record``, or None to write it.
 
@@ -4607,7 +4620,8 @@ def _before_writing(meta: dict, record: dict, mask: np.ndarray, confirmed: bool)
     if compared is None:
         return None
     version, old, old_mask = compared
-    if same_reading(record, old) and np.array_equal(old_mask, mask):
+    if (same_reading(record, old) and np.array_equal(old_mask, mask)
+            and _outline_readable(meta, version)):
         return html.Div(
             _views.alert(f"Nothing changed since version {version}; no new version saved.",
                          "info"),

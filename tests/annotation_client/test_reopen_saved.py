@@ -370,6 +370,20 @@ def test_a_save_identical_to_the_latest_version_writes_nothing(app, annotate, da
     assert _versions(data_dir) == [1, 2, 3, 4, 5]
 
 
+def test_a_save_identical_to_a_version_whose_outline_file_is_damaged_is_saved(
+        app, annotate, data_dir):
+    # Its SVG broken on disk, the version could not be loaded, and Save answered
+    # "Nothing changed since version 1": the reader could not replace it without an edit.
+    edited = _history_of([EDITED])
+    assert text_of(_save(app, annotate, edited)).startswith("Saved. Version 1")
+    (data_dir / SHA / "v001.svg").write_text("<svg><path d=", encoding="utf-8")
+    assert text_of(_save(app, annotate, edited)).startswith("Saved. Version 2")
+    assert _versions(data_dir) == [1, 2]
+    # Its own outline reads: the next identical save writes nothing, as ever.
+    assert text_of(_save(app, annotate, edited)) == (
+        "Nothing changed since version 2; no new version saved.")
+
+
 def _question(answer) -> str:
     return answer.to_plotly_json()["props"].get("data-question") or ""
 
