@@ -342,11 +342,15 @@ def register(
                           "lists and keys; no callback sends that many")
         # Dash reads the body again with get_json: it gets these bytes, parsed once.
         request._cached_data = data
+        reason = None
         try:
             body = request.get_json(silent=True)
         except RecursionError:  # nested deeper than the JSON parser can follow
             body = None
-        reason = "the body is not JSON" if body is None else problem(body, app.callback_map)
+            reason = ("the body's JSON is nested deeper than it can be read; no callback "
+                      "sends that")
+        if reason is None:
+            reason = "the body is not JSON" if body is None else problem(body, app.callback_map)
         if reason is None:
             store = _signing.forged_store(
                 body, app.callback_map[body["output"]], app.server.config[_signing.CONFIG_KEY]
