@@ -96,9 +96,16 @@ def png_to_mask(data) -> np.ndarray:
         raise TypeError(f"data must be the bytes of a PNG file, got {type(data).__name__}")
     if not data.startswith(_PNG_SIGNATURE):
         raise ValueError("data is not a PNG image (bad signature)")
+    # The size from the header, before Pillow, whose own bomb limits (89 and 179
+    # megapixels, said in its words) would answer first and differently.
+    if data[12:16] == b"IHDR" and len(data) >= 24:
+        w, h = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+        if w * h > MAX_PIXELS:
+            raise ValueError(f"data: PNG size {w}x{h} is above {MAX_PIXELS} pixels")
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            # Checked above (and again below, on what Pillow reads).
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             img = Image.open(io.BytesIO(data), formats=["PNG"])
             w, h = img.size
             if w < 1 or h < 1 or w * h > MAX_PIXELS:

@@ -186,3 +186,30 @@ def test_wide_grey_images_become_eight_bit_by_the_shared_rule():
     with pytest.raises(ValueError, match="finite"):
         wide_grey_to_uint8(Image.fromarray(floats))
     assert wide_grey_to_uint8(Image.fromarray(np.zeros((6, 8), np.uint8))) is None
+
+
+@pytest.mark.parametrize("side", [10_001, 13_000, 50_000])
+def test_a_mask_over_the_pixel_limit_is_refused_from_its_header_with_one_limit(side):
+    # Pillow's bomb checks answered first, quoting 89478485 or 178956970 pixels as the
+    # limit, where the vectorizer's is 100000000: a 10001x10001 mask (100.02 MP) got
+    # Pillow's words, a 9000x11000 one (99 MP) its warning as an error.
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("1", (side, side)).save(buffer, format="PNG")  # a few KB
+    with pytest.raises(ValueError, match=rf"^data: PNG size {side}x{side} is above 100000000 "
+                                         r"pixels$"):
+        png_to_mask(buffer.getvalue())
+
+
+def test_a_mask_under_the_limit_but_over_pillows_warning_is_read():
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("1", (9_000, 11_000)).save(buffer, format="PNG")  # 99 MP, over Pillow's 89
+    mask = png_to_mask(buffer.getvalue())
+    assert mask.shape == (11_000, 9_000) and not mask.any()
