@@ -4480,7 +4480,9 @@ def save(_clicks, meta, history, ai, classification, final_label, note, annotato
             ai_mask_png=vectorizer.mask_to_png(ai_mask) if ai_mask is not None else None,
             record=record,
             source=parse_data_url(image_data["contents"]) if keep else None,
-            source_name=meta.get("name"),
+            # The suffix of what the file is, as read, not of the name the browser sent:
+            # a PNG named "x.exe" was kept as source.exe.
+            source_name="source" + _KEPT_SUFFIX.get(meta.get("kind"), ".bin"),
         )
     except (ValueError, TypeError) as exc:
         # TypeError: a value of the wrong type in the request (a note that is a number)
@@ -4603,6 +4605,10 @@ def _outline_readable(meta: dict, version: int) -> bool:
     except (OSError, ValueError):
         return False
     return True
+
+
+#: The suffix an upload's kept copy takes, by the kind of file it was read as.
+_KEPT_SUFFIX = {"png": ".png", "jpeg": ".jpg", "dicom": ".dcm"}
 
 
 def _before_writing(meta: dict, record: dict, mask: np.ndarray, confirmed: bool):

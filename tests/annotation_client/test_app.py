@@ -864,9 +864,10 @@ def test_segment_box_asks_for_new_boxes_and_on_return_for_unanswered_ones(tmp_pa
             segment_box(redraw, pending=pending, answered=answered)
 
 
-def _save_outlined(tmp_path, spacing=None, source=None, *field):
+def _save_outlined(tmp_path, spacing=None, source=None, *field, name="scan.png"):
     """Save a square outline on a 30x20 PNG through ``annotate.save``, its record
-    stating ``spacing``; ``field`` is what the spacing field shows, when passed."""
+    stating ``spacing``; ``field`` is what the spacing field shows, when passed. The
+    upload is called ``name``."""
     import base64
 
     import numpy as np
@@ -879,7 +880,7 @@ def _save_outlined(tmp_path, spacing=None, source=None, *field):
     # Not blank: the client, like the server, refuses an image of one value.
     Image.fromarray(np.arange(600, dtype=np.uint8).reshape(20, 30)).save(buffer, format="PNG")
     data = buffer.getvalue()
-    meta = decode_image(data, "scan.png").meta()
+    meta = decode_image(data, name).meta()
     if spacing is not None:
         meta["pixel_spacing_mm"] = spacing
         if source:
@@ -894,6 +895,14 @@ def _save_outlined(tmp_path, spacing=None, source=None, *field):
             1, meta, history, None, None, "benign", "", "Ada", image_data, *blank, *field
         )
     return json.dumps(alert.to_plotly_json(), default=lambda o: o.to_plotly_json())
+
+
+@pytest.mark.parametrize("name", ["scan.png", "名前\u202egnp.exe", "scan", "scan.JPG"])
+def test_an_uploads_kept_copy_takes_the_suffix_of_what_it_is(tmp_path, name):
+    # Kept under the name the browser sent: a PNG uploaded as "...exe" became source.exe.
+    assert "Saved." in _save_outlined(tmp_path, name=name)
+    [kept] = (tmp_path / "data").glob("*/source.*")
+    assert kept.name == "source.png"
 
 
 def test_a_save_refused_for_its_pixel_spacing_says_so_and_writes_nothing(tmp_path):
