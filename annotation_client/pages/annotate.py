@@ -4509,6 +4509,7 @@ def save(_clicks, meta, history, ai, classification, final_label, note, annotato
                f"({record['final']['label'] or 'no final label'}).")
     if dice is not None:
         details += f" Dice AI vs final: {_views.shown_dice(dice):.3f}."
+    details += _own_count_note(meta, saved.version)
     if saved.indexed is False:
         details += (
             " The files are saved, but the Saved page's index could not be updated;"
@@ -4605,6 +4606,22 @@ def _outline_readable(meta: dict, version: int) -> bool:
     except (OSError, ValueError):
         return False
     return True
+
+
+def _own_count_note(meta: dict, version: int) -> str:
+    """Under blinded reading, which of the reader's own saves of the image ``version``
+    is, when the numbers differ: a reader's first save called "Version 2" had readers
+    asking where their version 1 went. Empty otherwise."""
+    try:
+        reader = get_reader()
+        own = len(get_store().versions(meta["sha256"], reader)) if reader else 0
+    except (OSError, ValueError, _signin.SignInError):
+        return ""
+    if not own or own == version:
+        return ""
+    nth = {1: "first", 2: "second", 3: "third"}.get(own, f"{own}th")
+    return (f" It is your {nth} save of this image: version numbers count every reader's "
+            "saves.")
 
 
 #: The suffix an upload's kept copy takes, by the kind of file it was read as.

@@ -384,6 +384,31 @@ def test_a_save_identical_to_a_version_whose_outline_file_is_damaged_is_saved(
         "Nothing changed since version 2; no new version saved.")
 
 
+def test_under_blinded_reading_a_save_says_which_of_the_readers_own_it_is(annotate, data_dir):
+    # A reader's first save said "Version 2": readers asked where their version 1 went.
+    app = create_app({"DATA_DIR": data_dir, "MODEL_SERVER_URL": "http://127.0.0.1:9",
+                      "ANNOTATOR_HEADER": USER, "BLINDED_READING": True})
+    _store_version(data_dir, [EDITED])  # v1, Dr Ada
+    descriptors = [None] * (N - 1) + ["3"]
+
+    def save(note, reader):
+        answer, _work = _in_request(app, lambda: annotate.save(
+            1, META, _history_of([EDITED]), AI_RESULT, None, "benign", note, reader, None,
+            *descriptors), {USER: reader}, fired=[f"{ids.SAVE_BUTTON}.n_clicks"])
+        return text_of(answer)
+
+    first = save("", "Dr Bo")
+    assert first.startswith("Saved. Version 2")
+    assert ("It is your first save of this image: version numbers count every reader's "
+            "saves.") in first
+    assert "It is your second save" in save("again", "Dr Bo")
+    # Dr Ada's second save is version 4: said too; and where the numbers agree, nothing.
+    assert "It is your second save" in save("x", "Dr Ada")
+    assert "save of this image" not in text_of(_save(
+        create_app({"DATA_DIR": data_dir / "alone", "MODEL_SERVER_URL": "http://127.0.0.1:9"}),
+        annotate, _history_of([EDITED])))
+
+
 def _question(answer) -> str:
     return answer.to_plotly_json()["props"].get("data-question") or ""
 
