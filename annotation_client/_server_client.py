@@ -12,6 +12,7 @@ import base64
 import binascii
 import logging
 import math
+import secrets
 from collections.abc import Sequence
 
 import requests
@@ -19,6 +20,8 @@ import requests
 logger = logging.getLogger(__name__)
 
 LABELS = ("normal", "benign", "malignant")
+#: The header that names a request to the model server, in both services' logs.
+REQUEST_ID_HEADER = "X-Request-ID"
 
 
 class ModelServerError(Exception):
@@ -32,13 +35,18 @@ class ModelServerError(Exception):
         HTTP status, when there was a response.
     code : str or None
         The server's error code, e.g. ``"unsupported_media_type"``.
+    request_id : str or None
+        The ``X-Request-ID`` the request was sent with, which the model server's
+        access line gives too (``id=``): the one way to find its side of a failure.
     """
 
-    def __init__(self, message: str, *, status: int | None = None, code: str | None = None):
+    def __init__(self, message: str, *, status: int | None = None, code: str | None = None,
+                 request_id: str | None = None):
         super().__init__(message)
         self.message = message
         self.status = status
         self.code = code
+        self.request_id = request_id
 
     def logged(self) -> str:
         """What the client's log says of it: the status and code of a refusal, not its text.
@@ -46,11 +54,13 @@ class ModelServerError(Exception):
         The server's message can quote what the file said (a DICOM header's value, a
         patient's name among them); the person who sent it sees the whole message.
         """
+        request = f" [request {self.request_id}]" if self.request_id else ""
         if self.status is None:
-            return self.message  # the client's own words: a timeout, an unusable answer
+            # The client's own words: a timeout, an unusable answer.
+            return self.message + request
         # The model server's code is the status again ({"code": 503, ...}): said once.
         named = self.code and str(self.code) != str(self.status)
-        return f"HTTP {self.status}" + (f" ({self.code})" if named else "")
+        return f"HTTP {self.status}" + (f" ({self.code})" if named else "") + request
 
 
 class ModelServerUnavailable(ModelServerError):
@@ -92,22 +102,29 @@ class ModelServerClient:
 
     def _request(self, method: str, path: str, **kwargs) -> requests.Response:
         url = f"{self.base_url}{path}"
+        # Each request named, in both services' logs (the server's access line: id=).
+        rid = secrets.token_hex(8)
         try:
             response = self.session.request(
-                method, url, timeout=(min(5.0, self.timeout), self.timeout), **kwargs
+                method, url, timeout=(min(5.0, self.timeout), self.timeout),
+                headers={REQUEST_ID_HEADER: rid}, **kwargs
             )
         except requests.Timeout as exc:
             raise ModelServerUnavailable(
-                f"The model server at {self.base_url} did not answer within {self.timeout:g} s."
+                f"The model server at {self.base_url} did not answer within {self.timeout:g} s.",
+                request_id=rid,
             ) from exc
         except requests.ConnectionError as exc:
             raise ModelServerUnreachable(
-                f"The model server at {self.base_url} cannot be reached."
+                f"The model server at {self.base_url} cannot be reached.", request_id=rid
             ) from exc
         except requests.RequestException as exc:
-            raise ModelServerError(f"Request to the model server failed: {exc}") from exc
+            raise ModelServerError(f"Request to the model server failed: {exc}",
+                                   request_id=rid) from exc
         if response.status_code >= 400:
-            raise self._error(response)
+            error = self._error(response)
+            error.request_id = rid
+            raise error
         return response
 
     def _error(self, response: requests.Response) -> ModelServerError:
@@ -130,12 +147,15 @@ class ModelServerClient:
 
     @staticmethod
     def _json(response: requests.Response) -> dict:
+        rid = _request_id(response)
         try:
             body = response.json()
         except ValueError as exc:
-            raise ModelServerError("The model server answered with invalid JSON.") from exc
+            raise ModelServerError("The model server answered with invalid JSON.",
+                                   request_id=rid) from exc
         if not isinstance(body, dict):
-            raise ModelServerError("The model server answered with unexpected JSON.")
+            raise ModelServerError("The model server answered with unexpected JSON.",
+                                   request_id=rid)
         return body
 
     # ------------------------------------------------------------------ API
@@ -176,22 +196,24 @@ class ModelServerClient:
             if len(box) != 4 or not all(math.isfinite(float(v)) for v in box):
                 raise ValueError("box must be four finite numbers (x0, y0, x1, y1)")
             params["box"] = ",".join(str(int(round(float(v)))) for v in box)
-        body = self._json(
-            self._request(
-                "POST", "/predict", params=params, files=self._image_field(image, filename)
-            )
+        response = self._request(
+            "POST", "/predict", params=params, files=self._image_field(image, filename)
         )
+        body, rid = self._json(response), _request_id(response)
         for key in ("width", "height", "mask", "paths"):
             if key not in body:
-                raise ModelServerError(f"The model server's /predict answer lacks {key!r}.")
+                raise ModelServerError(f"The model server's /predict answer lacks {key!r}.",
+                                       request_id=rid)
         if not isinstance(body["paths"], list) or not all(
             isinstance(p, str) for p in body["paths"]
         ):
-            raise ModelServerError("The model server's /predict paths are not strings.")
+            raise ModelServerError("The model server's /predict paths are not strings.",
+                                   request_id=rid)
         try:
             base64.b64decode(body["mask"], validate=True)
         except (binascii.Error, TypeError) as exc:
-            raise ModelServerError("The model server's mask is not base64.") from exc
+            raise ModelServerError("The model server's mask is not base64.",
+                                   request_id=rid) from exc
         body.setdefault("pixel_spacing_mm", None)
         body.setdefault("model", None)
         body.setdefault("regions", [])
@@ -221,14 +243,17 @@ class ModelServerClient:
             if not isinstance(mask_png, bytes):
                 raise TypeError("mask_png must be bytes")
             files["mask"] = ("mask.png", mask_png, "image/png")
-        body = self._json(self._request("POST", "/classify", files=files))
+        response = self._request("POST", "/classify", files=files)
+        body, rid = self._json(response), _request_id(response)
         probabilities = body.get("probabilities")
         if body.get("label") not in LABELS or not isinstance(probabilities, dict):
-            raise ModelServerError("The model server's /classify answer is incomplete.")
+            raise ModelServerError("The model server's /classify answer is incomplete.",
+                                   request_id=rid)
         try:
             body["probabilities"] = {k: float(probabilities[k]) for k in LABELS}
         except (KeyError, TypeError, ValueError) as exc:
-            raise ModelServerError("The model server's probabilities are incomplete.") from exc
+            raise ModelServerError("The model server's probabilities are incomplete.",
+                                   request_id=rid) from exc
         body.setdefault("model", None)
         return body
 
@@ -250,3 +275,10 @@ def guess_mime(data: bytes) -> str:
     if data[128:132] == b"DICM":
         return "application/dicom"
     return "application/octet-stream"
+
+
+def _request_id(response: requests.Response) -> str | None:
+    """The ``X-Request-ID`` a response's request was sent with (see ``_request``)."""
+    request = getattr(response, "request", None)
+    headers = getattr(request, "headers", None) or {}
+    return headers.get(REQUEST_ID_HEADER)

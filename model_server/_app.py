@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
+import secrets
 import threading
 import time
 from collections.abc import Mapping
@@ -341,18 +343,29 @@ def _set_bomb_guard(max_pixels: int) -> None:
         Image.MAX_IMAGE_PIXELS = _largest_limit
 
 
+#: A caller's request id taken as it is: a short token, nothing a log line could be
+#: forged with (no blank, no line break, no quote).
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
 def _install_request_log(app: Flask) -> None:
     @app.before_request
     def _start_timer():
         g.request_start = time.perf_counter()
+        # The caller's id (the annotation client sends one with each request, and logs
+        # it with a failure), else one of our own: either way, answered and logged.
+        given = request.headers.get("X-Request-ID", "")
+        g.request_id = given if _REQUEST_ID.fullmatch(given) else secrets.token_hex(8)
 
     @app.after_request
     def _log_request(response):
         start = g.get("request_start")
         duration = (time.perf_counter() - start) * 1000.0 if start is not None else 0.0
+        request_id = g.get("request_id") or secrets.token_hex(8)
+        response.headers["X-Request-ID"] = request_id
         # Sizes only: the images are patients' and their content never reaches the log.
         access_log.info(
-            "%s %s %d %.1fms image=%s bytes=%d from=%s",
+            "%s %s %d %.1fms image=%s bytes=%d from=%s id=%s",
             request.method,
             request.path,
             response.status_code,
@@ -360,5 +373,6 @@ def _install_request_log(app: Flask) -> None:
             g.get("image_size", "-"),
             request.content_length or 0,
             request.remote_addr or "-",
+            request_id,
         )
         return response

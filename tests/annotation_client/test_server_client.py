@@ -2,9 +2,11 @@
 
 import base64
 import io
+import re
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import numpy as np
 import pydicom
@@ -95,7 +97,18 @@ def test_the_log_line_of_a_refusal_gives_its_status_not_what_the_file_said(live_
     refusal = caught.value
     assert "JANE^DOE" in refusal.message  # the person who sent it is told why
     assert refusal.status == 400 and refusal.code
-    assert str(refusal.code) == "400" and refusal.logged() == "HTTP 400"
+    assert str(refusal.code) == "400"
+    # Named by the request's id, which the model server's access line gives too.
+    assert re.fullmatch(r"[0-9a-f]{16}", refusal.request_id)
+    assert refusal.logged() == f"HTTP 400 [request {refusal.request_id}]"
+    # conftest's live_model_server writes the process's output there.
+    logs = Path(__file__).resolve().parents[2] / "test-artifacts" / "live_model_server"
+    deadline = time.monotonic() + 10  # the access line is written as the answer goes
+    while not any(" 400 " in line and f"id={refusal.request_id}" in line
+                  for path in logs.glob("*.log")
+                  for line in path.read_text(errors="replace").splitlines()):
+        assert time.monotonic() < deadline, "the server's access line has no such id"
+        time.sleep(0.1)
     # The client's own words (no answer to quote) are logged as they are.
     slow = ModelServerUnavailable("The model server at x did not answer within 3 s.")
     assert slow.logged() == slow.message

@@ -10,7 +10,7 @@ from server_samples import png_bytes, speckle_image
 
 LINE = re.compile(
     r"^(?P<method>[A-Z]+) (?P<path>\S+) (?P<status>\d{3}) (?P<ms>\d+\.\d)ms "
-    r"image=(?P<image>\S+) bytes=(?P<bytes>\d+) from=(?P<peer>\S+)$"
+    r"image=(?P<image>\S+) bytes=(?P<bytes>\d+) from=(?P<peer>\S+) id=(?P<id>\S+)$"
 )
 
 
@@ -44,3 +44,23 @@ def test_one_line_per_request_without_image_content(client, caplog):
     assert mask_b64[:40] not in everything
     assert base64.b64encode(data)[:40].decode() not in everything
     assert "plain text" not in everything
+
+
+def test_each_request_is_named_by_the_callers_id_or_one_of_its_own(client, caplog):
+    # A client's "segmentation failed" could not be matched to the server's line: the
+    # annotation client now sends X-Request-ID, the server logs it and answers it.
+    caplog.set_level(logging.INFO)
+    named = client.get("/health", headers={"X-Request-ID": "3f2a9c0d11b7e4a8"})
+    assert named.headers["X-Request-ID"] == "3f2a9c0d11b7e4a8"
+    unnamed = client.get("/health")
+    forged = client.get("/health", headers={"X-Request-ID": "a b POST /predict 200"})
+    ids = [m["id"] for m in access_lines(caplog)]
+    assert ids[0] == "3f2a9c0d11b7e4a8"
+    # None given, or one that is no short token (a forged log line): one of its own.
+    for response, given in ((unnamed, ids[1]), (forged, ids[2])):
+        assert re.fullmatch(r"[0-9a-f]{16}", given)
+        assert response.headers["X-Request-ID"] == given
+    # Refusals too.
+    refused = client.post("/classify", data=b"x", content_type="text/plain",
+                          headers={"X-Request-ID": "abc-1"})
+    assert refused.status_code == 415 and refused.headers["X-Request-ID"] == "abc-1"
