@@ -602,3 +602,45 @@
     return answer;
   };
 })();
+
+/* A duplicated tab (the browser's Duplicate, or a link opened in a new window) starts
+ * with a copy of the first tab's session storage, so with its worklist claim token:
+ * opening a case in one moved the other's claim, and the case the other still had
+ * open looked free to other readers. Each tab asks the others, on a BroadcastChannel,
+ * whether its token is theirs; a tab told "mine" in its first seconds takes a new one
+ * (the Store writes it to its own session storage). */
+(function () {
+  var ID = "worklist-claim-token";
+  if (typeof BroadcastChannel === "undefined" || !window.crypto) { return; }
+  var channel = new BroadcastChannel("sonotrace-claim-token");
+  var born = Date.now();
+
+  function current() {
+    try { return JSON.parse(window.sessionStorage.getItem(ID)); } catch (e) { return null; }
+  }
+
+  function fresh() {
+    var bytes = new Uint8Array(8);
+    window.crypto.getRandomValues(bytes);
+    return Array.prototype.map.call(bytes, function (b) {
+      return ("0" + b.toString(16)).slice(-2);
+    }).join("");
+  }
+
+  channel.onmessage = function (event) {
+    var data = event.data || {};
+    var mine = current();
+    if (typeof mine !== "string") { return; }
+    if (data.ask === mine) {
+      channel.postMessage({taken: mine});
+    } else if (data.taken === mine && Date.now() - born < 10000) {
+      var next = fresh();
+      // A Store not drawn yet (or on another page) reads session storage when it is;
+      // one drawn already takes it from set_props, and writes it there itself.
+      window.sessionStorage.setItem(ID, JSON.stringify(next));
+      try { window.dash_clientside.set_props(ID, {data: next}); } catch (e) { /* not drawn */ }
+    }
+  };
+  var mine = current();
+  if (typeof mine === "string") { channel.postMessage({ask: mine}); }
+})();
