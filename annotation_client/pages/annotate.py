@@ -967,6 +967,7 @@ def layout(**query):
             dcc.Store(id=ids.WORKLIST_CLAIM_TOKEN, storage_type="session",
                       data=secrets.token_hex(8)),
             dcc.Store(id=ids.WORKLIST_LINK, data=linked if isinstance(linked, str) else None),
+            dcc.Store(id=ids.WORKLIST_REOPEN, storage_type="session"),
             dcc.Store(id=ids.SAVED_LINK, data=kept if isinstance(kept, str) else None),
             dcc.Store(id=ids.LINK_EXPECT, data=expect if isinstance(expect, str)
                       and _SHA256.fullmatch(expect) else None),
@@ -2487,6 +2488,40 @@ def open_linked(path, sha, mark, expect=None, version=None):
     if _has_unsaved_work(mark):
         return no, True, target, no, revise
     return _request(target), False, None, no, revise
+
+
+# The entry the tab has open is kept in its session storage (an upload: none), and a
+# reload, which empties the page's memory, opens it again as a link would: with the
+# reader's latest saved version of it. Not when the page was drawn with an image still
+# open (back from the Saved page) or with a link of its own.
+clientside_callback(
+    """
+    function(meta) {
+        if (!meta) { return window.dash_clientside.no_update; }
+        return typeof meta.worklist_path === "string" ? meta.worklist_path : null;
+    }
+    """,
+    Output(ids.WORKLIST_REOPEN, "data"),
+    Input(ids.IMAGE_META, "data"),
+    prevent_initial_call=True,
+)
+clientside_callback(
+    """
+    function(_page, reopen, meta, link, saved) {
+        if (meta || link || saved || typeof reopen !== "string" || !reopen) {
+            return window.dash_clientside.no_update;
+        }
+        return reopen;
+    }
+    """,
+    Output(ids.WORKLIST_LINK, "data", allow_duplicate=True),
+    Input(ids.PAGE_LOAD, "data"),
+    State(ids.WORKLIST_REOPEN, "data"),
+    State(ids.IMAGE_META, "data"),
+    State(ids.WORKLIST_LINK, "data"),
+    State(ids.SAVED_LINK, "data"),
+    prevent_initial_call="initial_duplicate",
+)
 
 
 def _located(path, sha: str):
