@@ -370,6 +370,8 @@ def create_app(config=None) -> dash.Dash:
             # The annotate page's work lives in the shell, so visiting another page and
             # coming back loses nothing.
             dcc.Store(id=ids.IMAGE_META),
+            # Written from IMAGE_META, so in the shell too (see the annotate page).
+            dcc.Store(id=ids.WORKLIST_REOPEN, storage_type="session"),
             dcc.Store(id=ids.IMAGE_DATA),
             dcc.Store(id=ids.HISTORY),
             dcc.Store(id=ids.AI_RESULT),

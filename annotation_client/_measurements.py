@@ -131,15 +131,16 @@ def table_rows(summary: dict) -> list[tuple[str, str]]:
     rows.append(("Area (total)", area))
     largest = summary["largest"]
 
+    spacing = summary.get("pixel_spacing_mm")
+    square = not spacing or math.isclose(spacing[0], spacing[1], rel_tol=1e-9)
+
     def length(key: str) -> str:
-        pixels = largest[key + "_px"]
-        ends = largest.get(f"{key}_mm_endpoints")
-        if f"{key}_mm" in largest and ends:
-            # The chord the mm figure measures, which the calipers draw: with pixels
-            # that are not square, not the longest in pixels.
-            (x0, y0), (x1, y1) = ends
-            pixels = math.hypot(x1 - x0, y1 - y0)
-        text = f"{pixels:.1f} px"
+        if not square and f"{key}_mm_endpoints" in largest:
+            # With pixels that are not square, the mm diameters are other chords than
+            # the longest in pixels (the calipers draw those), and a length in pixels
+            # along them is no measure: the mm alone. The record keeps the px chords'.
+            return f"{largest[key + '_mm']:.1f} mm"
+        text = f"{largest[key + '_px']:.1f} px"
         if f"{key}_mm" in largest:
             text += f" ({largest[key + '_mm']:.1f} mm)"
         return text

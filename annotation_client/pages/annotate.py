@@ -967,7 +967,6 @@ def layout(**query):
             dcc.Store(id=ids.WORKLIST_CLAIM_TOKEN, storage_type="session",
                       data=secrets.token_hex(8)),
             dcc.Store(id=ids.WORKLIST_LINK, data=linked if isinstance(linked, str) else None),
-            dcc.Store(id=ids.WORKLIST_REOPEN, storage_type="session"),
             dcc.Store(id=ids.SAVED_LINK, data=kept if isinstance(kept, str) else None),
             dcc.Store(id=ids.LINK_EXPECT, data=expect if isinstance(expect, str)
                       and _SHA256.fullmatch(expect) else None),
@@ -1048,6 +1047,12 @@ def _image_bytes(image_data: dict | None, meta: dict) -> bytes:
 
 def _shape(meta: dict) -> tuple[int, int]:
     return (int(meta["height"]), int(meta["width"]))
+
+
+def _spacing(meta: dict | None) -> list[float] | None:
+    """The pixel spacing the open image is measured at (its file's or the reader's)."""
+    spacing = meta.get("pixel_spacing_mm") if isinstance(meta, dict) else None
+    return list(spacing) if spacing else None
 
 
 def _decode_mask(b64: str) -> np.ndarray:
@@ -1184,16 +1189,18 @@ def _same_ai(present: dict, ai: dict) -> bool:
     )
 
 
-def _shapes_patch(paths, opacity, visible, calipers, shape, revision=None) -> Patch:
-    """The graph's outline, calipers and ``editrevision`` (``revision``, else a new one:
-    see :func:`_drawing`)."""
+def _shapes_patch(paths, opacity, visible, calipers, shape, revision=None,
+                  spacing=None) -> Patch:
+    """The graph's outline, calipers (at the image's pixel ``spacing``, see
+    :func:`_calipers`) and ``editrevision`` (``revision``, else a new one: see
+    :func:`_drawing`)."""
     patch = Patch()
     patch["layout"]["shapes"] = _figure.region_shapes(
         paths,
         fill_opacity=opacity if opacity is not None else _figure.DEFAULT_FILL_OPACITY,
         visible=bool(visible) if visible is not None else True,
     )
-    patch["layout"]["annotations"] = _calipers(paths, shape, visible, calipers)
+    patch["layout"]["annotations"] = _calipers(paths, shape, visible, calipers, spacing)
     # A fresh editrevision makes plotly take these shapes as they are, instead of
     # re-applying the user's last drag on top of an undo.
     patch["layout"]["editrevision"] = revision if revision is not None else _drawing()
@@ -1233,12 +1240,18 @@ def _made_on(revision, drawn) -> bool:
     return revision == drawn or revision.startswith(drawn + _DERIVED)
 
 
-def _calipers(paths, shape, visible, calipers) -> list[dict]:
-    """The largest region's calipers, drawn with the outline (hidden with it)."""
+def _calipers(paths, shape, visible, calipers, spacing=None) -> list[dict]:
+    """The largest region's calipers, drawn with the outline (hidden with it).
+
+    Measured at the image's pixel ``spacing`` (``meta["pixel_spacing_mm"]``), as the
+    measurements panel is: with non-square pixels the chords its mm figures measure are
+    other ones than the longest in pixels, and those are the ones drawn.
+    """
     if not paths or visible is False or calipers is False:
         return []
     try:
-        largest = _measurements.summarize(_shapes.paths_to_mask(paths, shape))["largest"]
+        largest = _measurements.summarize(_shapes.paths_to_mask(paths, shape),
+                                          spacing)["largest"]
     except ValueError:  # an outline of too many pieces: the measurements panel says so
         return []
     return _figure.caliper_annotations(largest)
@@ -1641,7 +1654,7 @@ def take_calibration_line(relayout, meta, history, calibration, tool, opacity, v
     change = _relayout_change(present["paths"], relayout)
     paths = change.paths if change.paths is not None else present["paths"]
     figure = _shapes_patch(paths, opacity, visible, calipers, _shape(meta),
-                           _derived_drawing(history))
+                           _derived_drawing(history), _spacing(meta))
     tool = tool if tool in _figure.TOOL_DRAGMODES else DEFAULT_TOOL
     figure["layout"]["dragmode"] = _figure.TOOL_DRAGMODES[tool]
     figure["layout"]["newshape"] = _figure.newshape_style(tool)
@@ -2167,7 +2180,7 @@ def restore_workspace(
             fill_opacity=opacity if opacity is not None else _figure.DEFAULT_FILL_OPACITY,
             visible=visible is not False,
         ),
-        annotations=_calipers(paths, _shape(meta), visible, calipers),
+        annotations=_calipers(paths, _shape(meta), visible, calipers, _spacing(meta)),
     )
     return (
         figure,
@@ -3497,7 +3510,8 @@ def ask_box(relayout, meta, history, pending, opacity, visible, calipers):
     # are on their way stay on screen. Drawn as a drawing derived from the history's,
     # so edits made on it while the box is segmented are recorded (see _shown_edits).
     paths = change.paths if change.paths is not None else present["paths"]
-    figure = _shapes_patch(paths, opacity, visible, calipers, shape, _derived_drawing(history))
+    figure = _shapes_patch(paths, opacity, visible, calipers, shape, _derived_drawing(history),
+                           _spacing(meta))
     if box is None:
         return dash.no_update, dash.no_update, figure, dash.no_update
     side = MIN_BOX_SIDE
@@ -3738,7 +3752,7 @@ def edit(
         raise PreventUpdate
     revision = _drawing()
     figure = _shapes_patch(history["present"]["paths"], opacity, visible, calipers, shape,
-                           revision)
+                           revision, _spacing(meta))
     # The drawing the graph's next edits are made on (see _shown_edits).
     history = {**{k: v for k, v in history.items() if k not in (CUT_MISSED, BOX_EMPTY)},
                DRAWN: revision}

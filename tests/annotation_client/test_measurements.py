@@ -106,11 +106,16 @@ def test_with_non_square_pixels_the_panel_and_the_calipers_give_the_mm_chords():
                                                       "Perpendicular axis")):
         line = drawn[f"{key}_endpoints"]
         dx, dy = line["x"] - line["ax"], line["y"] - line["ay"]
-        # What is drawn measures the mm figure shown, and its length in px is the one shown.
+        # What is drawn measures the mm figure shown; a px length along it is no measure
+        # with such pixels, and the record's px figure is the longest px chord's: mm alone.
         assert math.hypot(dx * 0.1, dy * 0.3) == pytest.approx(largest[f"{key}_mm"])
-        assert rows[row] == f"{math.hypot(dx, dy):.1f} px ({largest[key + '_mm']:.1f} mm)"
-    assert rows["Perpendicular axis"] != f"{largest['perpendicular_diameter_px']:.1f} px " \
-        f"({largest['perpendicular_diameter_mm']:.1f} mm)"  # not the px chord's length
+        assert rows[row] == f"{largest[key + '_mm']:.1f} mm"
+    assert rows["Width"] == "100.0 px (10.0 mm)"  # an extent, the same in both
+    # Square pixels: the same chords either way, px and mm as ever.
+    summary = m.summarize(mask, pixel_spacing=(0.1, 0.1))
+    across = summary["largest"]["perpendicular_diameter_px"]
+    assert dict(m.table_rows(summary))["Perpendicular axis"] == (
+        f"{across:.1f} px ({across * 0.1:.1f} mm)")
     # In pixels only, the px chords, as before.
     plain = m.summarize(mask)["largest"]
     line = {a["name"]: a for a in caliper_annotations(plain)}["perpendicular_diameter_endpoints"]

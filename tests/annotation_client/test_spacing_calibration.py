@@ -225,3 +225,24 @@ def test_a_spacing_set_by_hand_marks_the_work_unsaved_until_it_is_saved(tmp_path
     assert mark(typed, saved) == ""  # as saved
     dicom = dict(png, pixel_spacing_mm=[0.1, 0.1])  # the file's own: opening gives it back
     assert mark(dicom) == ""
+
+
+def test_the_calipers_drawn_are_the_chords_the_mm_figures_measure(annotate):
+    # The panel's mm figures were measured at the spacing, the calipers on the graph
+    # without it: with pixels of 0.3 x 0.1 mm, lines 3 mm off what the panel said.
+    import math
+
+    square = ["M 10,10 L 110,10 L 110,70 L 10,70 Z"]  # 100 x 60 px
+    drawn = {a["name"]: a for a in annotate._calipers(square, (80, 120), True, True,
+                                                        [0.3, 0.1])}
+    summary = annotate._measurements.summarize(
+        annotate._shapes.paths_to_mask(square, (80, 120)), (0.3, 0.1))
+    for key in ("max_diameter", "perpendicular_diameter"):
+        line = drawn[f"{key}_endpoints"]
+        mm = math.hypot((line["x"] - line["ax"]) * 0.1, (line["y"] - line["ay"]) * 0.3)
+        assert mm == pytest.approx(summary["largest"][f"{key}_mm"])
+    # In pixels, the longest chords in pixels.
+    plain = {a["name"]: a for a in annotate._calipers(square, (80, 120), True, True)}
+    line = plain["perpendicular_diameter_endpoints"]
+    assert math.hypot(line["x"] - line["ax"], line["y"] - line["ay"]) == pytest.approx(
+        summary["largest"]["perpendicular_diameter_px"])
