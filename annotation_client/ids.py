@@ -115,6 +115,9 @@ SPACING_REUSE_NOTE = "spacing-reuse-note"  # says when that image had another si
 # Calibration on the depth scale: Calibrate switches the graph to drawing a line; the
 # line's length in mm (SPACING_LINE_MM) over its length in pixels fills SPACING_INPUT
 SPACING_CALIBRATE = "spacing-calibrate"
+# {"image", "mm", "source"}: the spacing a saved version was measured at, offered in the
+# field as the image opens again; Set as offered keeps its source (calibrated, reused)
+SPACING_OFFERED = "spacing-offered"
 SPACING_CALIBRATION = "spacing-calibration"  # {"image": sha256, "pixels": float or None}
 SPACING_LINE_DRAWN = "spacing-line-drawn"  # the graph's event holding the drawn line
 SPACING_LINE_FORM = "spacing-line-form"  # "Line: 465.0 px = [ ] mm [Compute]"

@@ -730,6 +730,7 @@ def _calibration_form():
             # under blinded reading (unlike SAVED_WORK): a reload keeps the offer.
             dcc.Store(id=ids.SPACING_LAST, storage_type="session"),
             dcc.Store(id=ids.SPACING_CALIBRATION),
+            dcc.Store(id=ids.SPACING_OFFERED),
             dcc.Store(id=ids.SPACING_LINE_DRAWN),
         ],
         id=ids.SPACING_FORM,
@@ -1392,6 +1393,7 @@ def check_reading(label, assessment, history, meta, *_echoes):
     Output(ids.SPACING_FORM, "hidden"),
     Output(ids.SPACING_INPUT, "value"),
     Output(ids.SPACING_NOTE, "children"),
+    Output(ids.SPACING_OFFERED, "data"),
     Input(ids.IMAGE_OPENED, "data"),
     Input(ids.PAGE_LOAD, "data"),
     # A loaded version may bring its typed spacing back (see _typed_spacing).
@@ -1403,14 +1405,17 @@ def show_calibration(_opened, _loaded, _version, meta):
 
     The field shows the spacing the image is measured at. An image opened again
     has none until it is set, but when its latest saved version (this reader's,
-    under blinded reading) was measured at one typed by hand, the field offers
-    that value: the depth scale has not changed, and Set is one click.
+    under blinded reading) was measured at one the reader gave, the field offers
+    that value: the depth scale has not changed, and Set is one click. The offer is
+    kept (SPACING_OFFERED), so that Set as offered records the version's source
+    ("calibrated" stays so), not "manual".
     """
+    no = dash.no_update
     if not meta or _file_gives_spacing(meta):
-        return True, None, None
+        return True, None, None, no
     typed = meta.get("pixel_spacing_mm")
     if typed:
-        return False, typed[1], None
+        return False, typed[1], None, no
     if ids.IMAGE_OPENED in _triggered():
         earlier = _saved_spacing(meta)
         if earlier is not None:
@@ -1421,8 +1426,9 @@ def show_calibration(_opened, _loaded, _version, meta):
                 f"Version {version} was measured at {mm:g} mm per pixel, {how}; "
                 "Set measures at it again.",
                 className="text-muted",
-            )
-    return False, None, None
+            ), {"image": meta["sha256"], "mm": mm, "source": source}
+        return False, None, None, None
+    return False, None, None, no
 
 
 def _saved_spacing(meta: dict) -> tuple[int, float, str] | None:
@@ -1469,9 +1475,10 @@ def _file_gives_spacing(meta: dict) -> bool:
     State(ids.SPACING_INPUT, "value"),
     State(ids.IMAGE_META, "data"),
     State(ids.SPACING_CALIBRATION, "data"),
+    State(ids.SPACING_OFFERED, "data"),
     prevent_initial_call=True,
 )
-def set_spacing(_clicks, _submitted, value, meta, calibration=None):
+def set_spacing(_clicks, _submitted, value, meta, calibration=None, offered=None):
     """Measure in millimetres from a spacing the radiologist typed (square pixels).
 
     The measurements panel and calipers follow at once (through the outline's
@@ -1499,9 +1506,15 @@ def set_spacing(_clicks, _submitted, value, meta, calibration=None):
             return no, no, no, html.Span(wrong, className="text-danger"), no
         computed = (isinstance(calibration, dict) and calibration.get("image") == meta["sha256"]
                     and calibration.get("spacing") == mm)  # fmt: skip
-        source = _spacing_aids.CALIBRATED if computed else _spacing_aids.MANUAL
+        # The spacing a saved version was measured at, offered and Set unchanged.
+        again = (isinstance(offered, dict) and offered.get("image") == meta["sha256"]
+                 and offered.get("mm") == mm
+                 and offered.get("source") in _spacing_aids.READER_SOURCES)  # fmt: skip
+        source = (_spacing_aids.CALIBRATED if computed else offered["source"] if again
+                  else _spacing_aids.MANUAL)
         meta.update(pixel_spacing_mm=[mm, mm], pixel_spacing_source=source)
-        how = "calibrated on the image's depth scale" if computed else "set by hand"
+        how = {_spacing_aids.CALIBRATED: "calibrated on the image's depth scale",
+               _spacing_aids.REUSED: "reused from an earlier image"}.get(source, "set by hand")
         note = f"Measuring at {mm:g} mm per pixel, {how}; a save records it so."
         last = _spacing_aids.remembered(meta, mm)
     return (_signing.signed(meta, ids.IMAGE_META), _views.image_info(meta), time.time_ns(),

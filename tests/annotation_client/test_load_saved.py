@@ -1244,28 +1244,35 @@ def test_the_spacing_field_shows_a_spacing_typed_for_the_image_before(app, annot
                 return annotate.show_calibration(1, None, None, meta)
         return copy_context().run(run)
 
-    assert shown() == (False, None, None)  # never saved
+    assert shown() == (False, None, None, None)  # never saved
     save(dict(META, pixel_spacing_mm=[0.08, 0.08], pixel_spacing_source="manual"))
     # Opened again: the field offers the spacing, which applies only once Set.
-    hidden, value, note = shown()
+    hidden, value, note, offered = shown()
     assert (hidden, value) == (False, 0.08)
+    assert offered == {"image": SHA, "mm": 0.08, "source": "manual"}
     assert text_of(note) == ("Version 1 was measured at 0.08 mm per pixel, set by hand; "
                              "Set measures at it again.")
     # A calibrated one says so (a reused one likewise: "reused from an earlier image").
     save(dict(META, pixel_spacing_mm=[0.09, 0.09], pixel_spacing_source="calibrated"))
-    hidden, value, note = shown()
+    hidden, value, note, offered = shown()
     assert (hidden, value) == (False, 0.09)
     assert "0.09 mm per pixel, calibrated on its depth scale;" in text_of(note)
+    # Set as offered, it stays calibrated (it was recorded as typed: "manual").
+    png = dict(META, kind="png", size_bytes=94, notes=[])
+    meta, *_ = annotate.set_spacing(1, None, 0.09, png, None, offered)
+    assert meta["pixel_spacing_source"] == "calibrated"
+    meta, *_ = annotate.set_spacing(1, None, "0.091", png, None, offered)  # changed: typed
+    assert meta["pixel_spacing_source"] == "manual"
     # A version loaded with its spacing (meta now has it): the field shows it.
     typed = dict(META, pixel_spacing_mm=[0.08, 0.08], pixel_spacing_source="manual")
-    assert shown(ids.LOADED_SAVE, typed) == (False, 0.08, None)
+    assert shown(ids.LOADED_SAVE, typed) == (False, 0.08, None, dash.no_update)
     # A header's own spacing is never offered over; the newest version decides.
     assert shown(meta=dict(META, pixel_spacing_mm=[0.2, 0.2]))[0] is True
     save(META)
-    assert shown() == (False, None, None)
+    assert shown() == (False, None, None, None)  # the offer of another version is gone
     # A damaged record offers nothing (loading it says why).
     (data_dir / SHA / "v003.json").write_text("{")
-    assert shown() == (False, None, None)
+    assert shown() == (False, None, None, None)
 
 
 def test_the_answer_a_link_loads_after_leaves_the_history_to_the_load(app, annotate, data_dir):

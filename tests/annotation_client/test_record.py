@@ -193,12 +193,12 @@ def test_the_spacing_form_is_offered_only_when_the_file_gives_none(tmp_path):
     from annotation_client.pages import annotate
 
     png = {"sha256": "a" * 64, "pixel_spacing_mm": None}
-    assert annotate.show_calibration(1, None, None, None) == (True, None, None)  # no image
-    assert annotate.show_calibration(1, None, None, png) == (False, None, None)
+    assert annotate.show_calibration(1, None, None, None)[:3] == (True, None, None)  # no image
+    assert annotate.show_calibration(1, None, None, png)[:3] == (False, None, None)
     dicom = dict(png, pixel_spacing_mm=[0.1, 0.1])
     assert annotate.show_calibration(1, None, None, dicom)[0] is True
     typed = dict(png, pixel_spacing_mm=[0.07, 0.07], pixel_spacing_source="manual")
-    assert annotate.show_calibration(1, None, None, typed) == (False, 0.07, None)
+    assert annotate.show_calibration(1, None, None, typed)[:3] == (False, 0.07, None)
 
     # A request the form would not send: the header's spacing is not overridden, and
     # what is not a plausible spacing is refused with a reason, the image unchanged.

@@ -34,7 +34,7 @@ def test_a_spacing_set_is_remembered_and_offered_on_the_next_image_without_one(a
     assert last == {"mm": 0.08, "name": "case10.png", "sha256": "a" * 64, "width": 30,
                     "height": 20}
     # case11 opens in pixels: the field stays empty (show_calibration), the offer shows.
-    assert annotate.show_calibration(1, None, None, CASE11) == (False, None, None)
+    assert annotate.show_calibration(1, None, None, CASE11)[:3] == (False, None, None)
     hidden, label, size_note = annotate.offer_last_spacing(1, None, None, last, CASE11)
     assert (hidden, label, size_note) == (False, "Use 0.08 mm/px (as set on case10.png)", None)
     # Not on an image measured in mm already, nor with nothing remembered.
@@ -56,7 +56,7 @@ def test_the_offer_applies_the_spacing_only_when_clicked_and_records_it_as_reuse
     assert "as set on case10.png" in str(note.children)
     # A reused spacing is the reader's, not the file's: the field stays offered and
     # editable, shows it, and Set may replace it.
-    assert annotate.show_calibration(1, None, None, meta) == (False, 0.08, None)
+    assert annotate.show_calibration(1, None, None, meta)[:3] == (False, 0.08, None)
     assert not annotate._file_gives_spacing(meta)
     again, *_rest = annotate.set_spacing(1, None, "0.09", meta)
     assert again["pixel_spacing_mm"] == [0.09, 0.09]
