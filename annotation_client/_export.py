@@ -42,6 +42,7 @@ import csv
 import errno
 import hashlib
 import io
+import json
 import logging
 import os
 import shutil
@@ -147,8 +148,9 @@ def _readers(store: AnnotationStore, sha: str, latest: dict) -> dict[str, str]:
         adjudicated = False
     return {
         "readers": str(len(labels)),
+        # JSON: a name may hold "; " or ": " itself, and read as two readers.
         "reader_labels": spreadsheet_cell(
-            "; ".join(f"{name}: {label}" for name, label in sorted(labels.items()))),
+            json.dumps(dict(sorted(labels.items())), ensure_ascii=False)) if labels else "",
         "labels_agree": "" if len(labels) < 2 else "yes" if len(set(labels.values())) == 1
         else "no",
         "adjudicated": "yes" if adjudicated else "no",

@@ -6,6 +6,7 @@ import csv
 import datetime as dt
 import hashlib
 import io
+import json
 import os
 import shutil
 from pathlib import Path
@@ -602,15 +603,19 @@ def test_readers_who_disagree_are_said_and_an_adjudication_is_marked(saved, tmp_
     assert ("readers disagree on the label of 1 exported image(s) that no version "
             "adjudicated") in printed
     # Numbered in worklist-path order: study1/b.png first.
-    assert "disagreed malignant/malignant (1).png: Dr Ada: benign; Dr Bo: malignant" in printed
+    assert ('disagreed malignant/malignant (1).png: {"Dr Ada": "benign", "Dr Bo": "malignant"}'
+            in printed)
     with open(tmp_path / "out" / "index.csv", newline="", encoding="utf-8") as handle:
         rows = {r["name"]: r for r in csv.DictReader(handle)}
     columns = ("annotator", "readers", "reader_labels", "labels_agree", "adjudicated")
     assert [rows["malignant (1)"][c] for c in columns] == [
-        "Dr Bo", "2", "Dr Ada: benign; Dr Bo: malignant", "no", "no"]
+        "Dr Bo", "2", '{"Dr Ada": "benign", "Dr Bo": "malignant"}', "no", "no"]
+    # JSON, so that a name holding "; " or ": " cannot read as two readers.
+    assert json.loads(rows["malignant (1)"]["reader_labels"]) == {
+        "Dr Ada": "benign", "Dr Bo": "malignant"}
     # One reader, twice: nothing to agree on.
     assert [rows["malignant (2)"][c] for c in columns] == [
-        "Dr Ada", "1", "Dr Ada: malignant", "", "no"]
+        "Dr Ada", "1", '{"Dr Ada": "malignant"}', "", "no"]
     # A reviewer revises Dr Bo's version: adjudicated, and no longer listed.
     _save(store, b, label="benign", mask=saved["lesion"], worklist_path="study1/b.png",
           annotator="Dr Rev", day=4, based_on={"version": 2, "annotator": "Dr Bo"})
@@ -619,4 +624,4 @@ def test_readers_who_disagree_are_said_and_an_adjudication_is_marked(saved, tmp_
     with open(tmp_path / "again" / "index.csv", newline="", encoding="utf-8") as handle:
         row = next(r for r in csv.DictReader(handle) if r["annotator"] == "Dr Rev")
     assert [row[c] for c in columns[1:]] == [
-        "3", "Dr Ada: benign; Dr Bo: malignant; Dr Rev: benign", "no", "yes"]
+        "3", '{"Dr Ada": "benign", "Dr Bo": "malignant", "Dr Rev": "benign"}', "no", "yes"]
