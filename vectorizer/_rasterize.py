@@ -39,7 +39,14 @@ from svgelements import (
     SVGLexicalParser,
 )
 
-from ._svgcheck import MAX_PARSED_BYTES, MAX_SHAPES, PATH_CHARS, check_document, hide_undrawn
+from ._svgcheck import (
+    MAX_PARSED_BYTES,
+    MAX_SHAPES,
+    NOT_FINITE,
+    PATH_CHARS,
+    check_document,
+    hide_undrawn,
+)
 from ._validate import MAX_PIXELS, as_shape
 
 log = logging.getLogger(__name__)
@@ -626,6 +633,11 @@ def parse_path_strings(paths) -> list[FlatShape]:
     for i, d in enumerate(paths):
         if not d.strip():
             continue
+        # Named as a document's path data names them (see _svgcheck), not as text the
+        # parser "cannot read".
+        if (bad := PATH_CHARS.search(d)) and (word := NOT_FINITE.match(d, bad.start())):
+            raise ValueError(f"svg_or_paths[{i}]: path data has {word.group()!r} at position "
+                             f"{bad.start()}, which is not a finite number")
         path = Path()
         lexer = SVGLexicalParser()
         try:

@@ -60,7 +60,7 @@ _HIDDEN_TAG_TEXT = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?(?:mask|marker|symbol)[\
 # Characters that can occur in path data. svgelements, like browsers, stops quietly at
 # the first thing it cannot read; anything outside this set is refused up front.
 PATH_CHARS = re.compile(r"[^MmLlHhVvCcSsQqTtAaZz0-9eE+\-.,\s]")
-_NOT_FINITE = re.compile(r"nan|inf(?:inity)?", re.IGNORECASE)
+NOT_FINITE = re.compile(r"nan|inf(?:inity)?", re.IGNORECASE)
 # One transform function and its argument list, as svgelements finds them (it reads
 # the attribute lower-cased, and ignores text that is not a function call). Linear, as
 # this check must be: a name starts only where a run of letters does (a match starting
@@ -221,7 +221,7 @@ def _check_attributes(attrib: dict, name: str) -> None:
     d = attrib.get("d")
     if d is not None and (bad := PATH_CHARS.search(d)):
         # "NaN" and "inf" start with characters path data never has: name them whole.
-        if (word := _NOT_FINITE.match(d, bad.start())) is not None:
+        if (word := NOT_FINITE.match(d, bad.start())) is not None:
             raise ValueError(f"{name}: path data has {word.group()!r} at position "
                              f"{bad.start()}, which is not a finite number")
         raise ValueError(f"{name}: path data has {bad.group()!r} at position {bad.start()}")

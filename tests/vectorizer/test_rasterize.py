@@ -451,10 +451,18 @@ def test_bad_path_string_reason_is_not_empty():
     assert not str(info.value).rstrip().endswith(":")
 
 
-@pytest.mark.parametrize(("d", "where"), [("M 1 1 L foo", "'foo' at position 8"),
-                                          ("M 1 1 Lnan 3", "'nan 3' at position 7")])
-def test_bad_path_string_says_where_it_stopped(d, where):
-    with pytest.raises(ValueError, match=rf"svg_or_paths\[1\] .*cannot read {where}"):
+def test_bad_path_string_says_where_it_stopped():
+    with pytest.raises(ValueError, match=r"svg_or_paths\[1\] .*cannot read 'foo' at position 8"):
+        svg_to_mask(["M 0 0 L 1 0 L 1 1 Z", "M 1 1 L foo"], shape=(5, 5))
+
+
+@pytest.mark.parametrize(("d", "said"), [("M 1 1 Lnan 3", "'nan' at position 7"),
+                                         ("M 1 1 L 2 Infinity Z", "'Infinity' at position 10")])
+def test_a_non_finite_number_in_a_path_string_is_named_as_in_a_document(d, said):
+    # It was "cannot read 'nan 3' at position 7"; a document's path data says which
+    # number is not finite, and so does a list of path strings now.
+    with pytest.raises(ValueError, match=rf"^svg_or_paths\[1\]: path data has {said}, which "
+                                         r"is not a finite number$"):
         svg_to_mask(["M 0 0 L 1 0 L 1 1 Z", d], shape=(5, 5))
 
 
