@@ -207,6 +207,11 @@ def main(argv: list[str] | None = None) -> int:
 
     from gunicorn.app.base import BaseApplication
 
+    from annotation_client._malloc import limit_arenas
+
+    # Before the worker is forked, so that its threads inherit it (see _malloc).
+    limit_arenas()
+
     class _Server(BaseApplication):
         def load_config(self):
             for key, value in gunicorn_settings(opts, settings).items():
