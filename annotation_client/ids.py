@@ -160,9 +160,11 @@ WORKLIST_CONFIRM = "worklist-confirm"  # asks before unsaved work is replaced
 WORKLIST_PENDING = "worklist-pending"  # the entry waiting for that answer
 WORKLIST_REQUEST = "worklist-request"  # {"path", "at"}: the entry to open
 WORKLIST_LINK = "worklist-link"  # the entry the page's URL asks for (?open=path)
-# The worklist entry the tab has open (session storage: a reload opens it again, without
-# the URL naming it, as worklist paths often name the patient); None for an upload
+# {"path", "sha256"} of the worklist entry the tab has open (session storage: a reload
+# opens it again, without the URL naming it, as worklist paths often name the patient);
+# None for an upload. WORKLIST_REOPEN_ON: whether a reload may (not under blinded reading)
 WORKLIST_REOPEN = "worklist-reopen"
+WORKLIST_REOPEN_ON = "worklist-reopen-on"
 # The tab's token for its worklist claim (session storage: kept over a visit to another
 # page and a reload, so the tab's own claim never reads as another's; see _claims)
 WORKLIST_CLAIM_TOKEN = "worklist-claim-token"

@@ -352,16 +352,16 @@ def _install_request_log(app: Flask) -> None:
     @app.before_request
     def _start_timer():
         g.request_start = time.perf_counter()
-        # The caller's id (the annotation client sends one with each request, and logs
-        # it with a failure), else one of our own: either way, answered and logged.
-        given = request.headers.get("X-Request-ID", "")
-        g.request_id = given if _REQUEST_ID.fullmatch(given) else secrets.token_hex(8)
 
     @app.after_request
     def _log_request(response):
         start = g.get("request_start")
         duration = (time.perf_counter() - start) * 1000.0 if start is not None else 0.0
-        request_id = g.get("request_id") or secrets.token_hex(8)
+        # The caller's id (the annotation client sends one with each request, and logs
+        # it with a failure), else one of our own: either way, answered and logged. Read
+        # here, not before the request: a request refused for its Host never gets there.
+        given = request.headers.get("X-Request-ID", "")
+        request_id = given if _REQUEST_ID.fullmatch(given) else secrets.token_hex(8)
         response.headers["X-Request-ID"] = request_id
         # Sizes only: the images are patients' and their content never reaches the log.
         access_log.info(

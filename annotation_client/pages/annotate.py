@@ -968,6 +968,9 @@ def layout(**query):
             dcc.Store(id=ids.WORKLIST_CLAIM_TOKEN, storage_type="session",
                       data=secrets.token_hex(8)),
             dcc.Store(id=ids.WORKLIST_LINK, data=linked if isinstance(linked, str) else None),
+            # A tab under blinded reading may pass from one signed-in reader to the next:
+            # the next must not find the last one's case open.
+            dcc.Store(id=ids.WORKLIST_REOPEN_ON, data=not config.blinded_reading),
             dcc.Store(id=ids.SAVED_LINK, data=kept if isinstance(kept, str) else None),
             dcc.Store(id=ids.LINK_EXPECT, data=expect if isinstance(expect, str)
                       and _SHA256.fullmatch(expect) else None),
@@ -2518,13 +2521,18 @@ def open_linked(path, sha, mark, expect=None, version=None):
 
 # The entry the tab has open is kept in its session storage (an upload: none), and a
 # reload, which empties the page's memory, opens it again as a link would: with the
-# reader's latest saved version of it. Not when the page was drawn with an image still
-# open (back from the Saved page) or with a link of its own.
+# reader's latest saved version of it, and with the image's hash as the link's expect,
+# so that a file replaced under the same path is said so, and one moved is found. Not
+# when the page was drawn with an image still open (back from the Saved page) or with a
+# link of its own, nor under blinded reading. Spent as it is used: an entry that no
+# longer opens (its file removed) is not tried at every reload; once it opens, it is
+# kept again.
 clientside_callback(
     """
     function(meta) {
         if (!meta) { return window.dash_clientside.no_update; }
-        return typeof meta.worklist_path === "string" ? meta.worklist_path : null;
+        if (typeof meta.worklist_path !== "string") { return null; }
+        return {path: meta.worklist_path, sha256: meta.sha256};
     }
     """,
     Output(ids.WORKLIST_REOPEN, "data"),
@@ -2533,16 +2541,21 @@ clientside_callback(
 )
 clientside_callback(
     """
-    function(_page, reopen, meta, link, saved) {
-        if (meta || link || saved || typeof reopen !== "string" || !reopen) {
-            return window.dash_clientside.no_update;
+    function(_page, reopen, on, meta, link, saved) {
+        var no = window.dash_clientside.no_update;
+        if (!on || meta || link || saved || !reopen || typeof reopen.path !== "string") {
+            return [no, no, no];
         }
-        return reopen;
+        var sha = typeof reopen.sha256 === "string" ? reopen.sha256 : null;
+        return [reopen.path, sha, null];
     }
     """,
     Output(ids.WORKLIST_LINK, "data", allow_duplicate=True),
+    Output(ids.LINK_EXPECT, "data", allow_duplicate=True),
+    Output(ids.WORKLIST_REOPEN, "data", allow_duplicate=True),
     Input(ids.PAGE_LOAD, "data"),
     State(ids.WORKLIST_REOPEN, "data"),
+    State(ids.WORKLIST_REOPEN_ON, "data"),
     State(ids.IMAGE_META, "data"),
     State(ids.WORKLIST_LINK, "data"),
     State(ids.SAVED_LINK, "data"),
@@ -3338,6 +3351,7 @@ def segment_box(request, meta, image_data, max_vertices, _page=None, pending=Non
                 max_vertices=_vertices(max_vertices),
             )
         except ModelServerError as exc:
+            logger.warning("box re-segmentation failed: %s", exc.logged())
             alert = _server_alert(exc, "Box re-segmentation")
             answers.append({"request": ask["at"], "box": ask["box"], "failed": True})
             continue
@@ -3391,6 +3405,7 @@ def classify(_clicks, meta, image_data, history, _page=None, pending=None,
             _image_bytes(image_data, meta), meta["name"], mask_png=vectorizer.mask_to_png(mask)
         )
     except ModelServerError as exc:
+        logger.warning("classification failed: %s", exc.logged())
         return dash.no_update, _server_alert(exc, "Classification"), time.time_ns()
     return (
         _signing.signed({
@@ -4681,9 +4696,19 @@ def _own_count_note(meta: dict, version: int) -> str:
         return ""
     if not own or own == version:
         return ""
-    nth = {1: "first", 2: "second", 3: "third"}.get(own, f"{own}th")
+    nth = {1: "first", 2: "second", 3: "third"}.get(own) or _ordinal(own)
     return (f" It is your {nth} save of this image: version numbers count every reader's "
             "saves.")
+
+
+def _ordinal(n: int) -> str:
+    """``n`` as an ordinal in figures: 4th, 11th, 21st, 22nd, 103rd.
+
+    >>> [_ordinal(n) for n in (4, 11, 12, 13, 21, 22, 23, 101, 111)]
+    ['4th', '11th', '12th', '13th', '21st', '22nd', '23rd', '101st', '111th']
+    """
+    suffix = "th" if n % 100 in (11, 12, 13) else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
 
 
 #: The suffix an upload's kept copy takes, by the kind of file it was read as.

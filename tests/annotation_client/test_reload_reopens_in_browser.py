@@ -67,6 +67,21 @@ def test_a_reload_opens_the_case_again_with_the_readers_saved_version(dash_duo, 
     dash_duo.wait_for_contains_text(f"#{ids.SAVE_ALERT}", "Version 1 loaded", timeout=60)
     assert driver.find_element(By.CSS_SELECTOR, "input[value='benign']").is_selected()
 
+    # A case whose file is removed since: said once, not at every reload.
+    click(driver, By.ID, ids.WORKLIST_FOLLOWING)
+    wait_for(dash_duo, lambda: _image_name(driver) == "case03.png", 30, "case03 did not open")
+    (folder / "case03.png").unlink()
+    driver.refresh()
+    dash_duo.wait_for_contains_text(f"#{ids.UPLOAD_ALERT}", "case03.png", timeout=30)
+    driver.refresh()
+    dash_duo.wait_for_element("#worklist-count", timeout=30)
+    wait_for(dash_duo, lambda: driver.execute_script(
+        f"return window.sessionStorage.getItem('{ids.WORKLIST_REOPEN}');") == "null", 10)
+    assert "case03.png" not in driver.find_element(By.ID, ids.UPLOAD_ALERT).text
+    assert _image_name(driver) == ""
+    click(driver, By.ID, ids.WORKLIST_FOLLOWING)  # nothing open: the first
+    wait_for(dash_duo, lambda: _image_name(driver) == "case01.png", 30, "case01 did not open")
+
     # An upload opened since is no worklist case: a reload then opens nothing.
     upload = tmp_path / "upload.png"
     Image.fromarray(ramp + np.uint8(50)).save(upload)

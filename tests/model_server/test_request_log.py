@@ -60,7 +60,10 @@ def test_each_request_is_named_by_the_callers_id_or_one_of_its_own(client, caplo
     for response, given in ((unnamed, ids[1]), (forged, ids[2])):
         assert re.fullmatch(r"[0-9a-f]{16}", given)
         assert response.headers["X-Request-ID"] == given
-    # Refusals too.
+    # Refusals too, one for its Host among them (refused before any other hook runs).
     refused = client.post("/classify", data=b"x", content_type="text/plain",
                           headers={"X-Request-ID": "abc-1"})
     assert refused.status_code == 415 and refused.headers["X-Request-ID"] == "abc-1"
+    foreign = client.get("/health", headers={"X-Request-ID": "abc-2", "Host": "evil.example"})
+    assert foreign.status_code == 400 and foreign.headers["X-Request-ID"] == "abc-2"
+    assert access_lines(caplog)[-1]["id"] == "abc-2"
