@@ -94,3 +94,29 @@ def test_a_reload_opens_the_case_again_with_the_readers_saved_version(dash_duo, 
     wait_for(dash_duo, lambda: driver.execute_script(
         f"return window.sessionStorage.getItem('{ids.WORKLIST_REOPEN}');") == "null", 10)
     assert _image_name(driver) == ""
+
+
+def _store_data(component, store_id):
+    """The ``data`` of the Store ``store_id`` in a Dash layout tree."""
+    if getattr(component, "id", None) == store_id:
+        return component.data
+    children = getattr(component, "children", None)
+    for child in children if isinstance(children, list) else [children]:
+        if child is not None and not isinstance(child, str):
+            found = _store_data(child, store_id)
+            if found is not None:
+                return found
+    return None
+
+
+def test_under_blinded_reading_a_reload_reopens_nothing(tmp_path):
+    # One tab may pass from one signed-in reader to the next, who must not find the
+    # last one's case open (the page offers the reopen only when its store allows).
+    for blinded, allowed in ((False, True), (True, False)):
+        app = create_app({"DATA_DIR": tmp_path / str(blinded),
+                          "MODEL_SERVER_URL": "http://127.0.0.1:9",
+                          "ANNOTATOR_HEADER": "X-Forwarded-User", "BLINDED_READING": blinded})
+        from annotation_client.pages import annotate
+
+        with app.server.test_request_context("/"):
+            assert _store_data(annotate.layout(), ids.WORKLIST_REOPEN_ON) is allowed
