@@ -11,8 +11,10 @@ that has a final label, as BUSI publishes its data::
         index.csv                      class, name, duplicate_group, masks, where
                                        each one came from (sha256, version, annotator,
                                        saved_at; the worklist path only on request),
-                                       and the radiologist's BI-RADS assessment and
-                                       descriptors
+                                       the radiologist's BI-RADS assessment and
+                                       descriptors, the lesion's size, and who read
+                                       the image (each reader's label, whether they
+                                       agree, whether the version adjudicated)
 
 so that ``python -m models.evaluate --data OUT`` scores a model against the
 radiologists and ``python -m models.train --data OUT`` can train on them.

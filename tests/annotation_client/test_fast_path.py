@@ -335,21 +335,23 @@ def _saved_by_another_reader(data_dir: Path, worklist: Path, name: str) -> None:
 
 
 def test_save_and_next_waits_for_the_answer_to_the_saves_question(dash_duo, data_dir, worklist):
-    # A save that would drop the latest version's label (another reader's, not loaded for
-    # this one) asks first: Cancel keeps the case open and unsaved; OK saves it, and then
-    # the next case opens.
-    _saved_by_another_reader(data_dir, worklist, "a.png")
+    # A save that would drop the label of the reader's own latest version (not loaded:
+    # the case opened before the name was typed) asks first: Cancel keeps the case open
+    # and unsaved; OK saves it, and then the next case opens. (Another reader's version
+    # is no earlier state of this reader's work, and is not asked about.)
+    _saved_by_another_reader(data_dir, worklist, "a.png")  # by Dr Ada
     dash_duo.start_server(_app(data_dir, worklist))
     driver = dash_duo.driver
     dash_duo.wait_for_element("#worklist-count", timeout=30)
     # The page load's callbacks have answered, the recall of a stored name among them,
     # which would write over a name typed before it.
     settled(dash_duo, quiet=0.5)
-    field = driver.find_element(By.ID, ids.ANNOTATOR)
-    field.send_keys("Fast Reader", Keys.TAB)
     _open_entry(dash_duo, "a.png")
     settled(dash_duo, quiet=1.0)
-    assert field.get_attribute("value") == "Fast Reader", "the typed name was replaced"
+    field = driver.find_element(By.ID, ids.ANNOTATOR)
+    field.send_keys("Dr Ada", Keys.TAB)
+    settled(dash_duo, quiet=1.0)
+    assert field.get_attribute("value") == "Dr Ada", "the typed name was replaced"
     assert not driver.find_elements(By.CSS_SELECTOR, f"#{ids.FINAL_LABEL} input:checked")
 
     click(driver, By.ID, ids.SAVE_NEXT_BUTTON)

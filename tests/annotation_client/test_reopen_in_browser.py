@@ -157,7 +157,7 @@ def test_a_saved_case_reopened_from_the_worklist_is_the_saved_reading(
         wait_for(dash_duo, lambda: "last change: ai" in _status(dash_duo), 10, _status(dash_duo))
         click(driver, By.ID, ids.SAVE_BUTTON)
         question = _answer(dash_duo, accept=False)
-        assert "version 1, the latest" in question \
+        assert "version 1, your latest" in question \
             and "This save's outline is the AI's, untouched" in question
         dash_duo.wait_for_contains_text("#save-result", "Not saved yet.", timeout=10)
         settled(dash_duo, quiet=0.5)

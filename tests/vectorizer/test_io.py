@@ -204,11 +204,14 @@ def test_a_mask_over_the_pixel_limit_is_refused_from_its_header_with_one_limit(s
         png_to_mask(buffer.getvalue())
 
 
-def test_a_mask_under_the_limit_but_over_pillows_warning_is_read():
+def test_a_mask_under_the_limit_but_over_pillows_warning_is_read(monkeypatch):
     import io
 
     from PIL import Image
 
+    # Pillow's own default (an app in this process may have set a smaller one: its
+    # refusal at twice that is Pillow's, process-wide).
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 89_478_485)
     buffer = io.BytesIO()
     Image.new("1", (9_000, 11_000)).save(buffer, format="PNG")  # 99 MP, over Pillow's 89
     mask = png_to_mask(buffer.getvalue())
