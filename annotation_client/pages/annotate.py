@@ -1172,11 +1172,10 @@ def _well_formed_box(request) -> bool:
 
 def _box_inside(box, meta: dict) -> bool:
     """Whether a well-formed box (:func:`_well_formed_box`) is one the page makes for the
-    open image: whole pixel edges inside it (see _shapes.clip_box). The pending list is
-    the browser's; a box outside the image made every later edit fail."""
-    x0, y0, x1, y1 = box
-    return (all(float(v).is_integer() for v in box)
-            and 0 <= x0 < x1 <= int(meta["width"]) and 0 <= y0 < y1 <= int(meta["height"]))
+    open image: what :func:`_shapes.clip_box` gives back unchanged (whole pixel edges,
+    in order, inside the image). The pending list is the browser's; a box outside the
+    image made every later edit fail."""
+    return _shapes.clip_box(box, int(meta["width"]), int(meta["height"])) == tuple(box)
 
 
 def _box_answers(result, sha) -> list[dict]:
