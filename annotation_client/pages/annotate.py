@@ -3878,14 +3878,18 @@ BOX_EMPTY_TEXT = f"box re-segment: {_editing.BOX_FOUND_NOTHING}"
 
 
 def _cut(history: dict, cuts, shape, max_vertices) -> tuple[dict, bool]:
-    """``history`` with the *Cut away* paths ``cuts`` taken off its outline, one undo
-    step (see _editing.cut_outline), and whether they reached any of it (when not,
-    the history is as it was)."""
-    density = history["present"].get("density") or _vertices(max_vertices)
-    state = _editing.cut_outline(history["present"]["paths"], cuts, shape, density)
-    if state is None:
-        return history, False
-    return _history.push(history, state), True
+    """``history`` with the *Cut away* paths ``cuts`` taken off its outline, an undo
+    step for each cut that reaches it, in the order drawn (see _editing.cut_outline),
+    and whether any did (when none does, the history is as it was)."""
+    # Two cuts drawn before the first was answered arrive together; each is still its
+    # own step, so Undo takes back the last cut drawn, not both.
+    reached = False
+    for cut in cuts:
+        density = history["present"].get("density") or _vertices(max_vertices)
+        state = _editing.cut_outline(history["present"]["paths"], [cut], shape, density)
+        if state is not None:
+            history, reached = _history.push(history, state), True
+    return history, reached
 
 
 # A click on one of edit's buttons while edit's previous call is on its way: Dash

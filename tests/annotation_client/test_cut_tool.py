@@ -1,7 +1,7 @@
 """The *Cut away* tool: a closed path drawn on the image is taken off the outline.
 
 Geometry (``_editing.cut_outline``), the graph's events (``_shapes.apply_relayout``
-keeps cuts apart from regions), the edit callback (one undo step, also when the cut
+keeps cuts apart from regions), the edit callback (an undo step per cut, also when the cut
 comes with edits whose answers were dropped) and the status line. The browser test
 draws a cut with the mouse over a stand-in model's outline and checks the history and
 the saved mask lost exactly that area, and Undo brings it back.
@@ -188,6 +188,24 @@ def test_a_cut_is_one_undo_step_and_leaves_the_graph(annotate):
     assert "last change: cut (removed 400 px²)" in _status(annotate, history)
     undone = _history.undo(history)
     assert undone["present"]["paths"] == [A, B]
+
+
+def test_two_cuts_drawn_before_an_answer_are_two_undo_steps(annotate):
+    """Both cuts arrive in one event; Undo takes back the second alone, then the first."""
+    start = _drawn([A, B])
+    corner = "M80,0L100,0L100,20L80,20Z"  # B's top-right quarter (x 80..90, y 10..20)
+    miss = "M70,60L90,60L90,70Z"  # reaches no outline: no step of its own
+    event = {"shapes": [_region_shape(A), _region_shape(B), _cut_shape(BAND),
+                        _cut_shape(miss), _cut_shape(corner)]}
+    history = _edit(annotate, start, relayout=event)[0]
+    assert [s["action"] for s in history["past"][-2:]] == ["ai", "cut"]
+    assert len(history["past"]) == len(start["past"]) + 2
+    assert np.array_equal(_mask(history["present"]["paths"]),
+                          _mask([A, B]) & ~_mask([BAND]) & ~_mask([corner]))
+    assert history["present"][_editing.CUT_REMOVED] == {"px": 100, "slivers": 0}
+    once = _history.undo(history)
+    assert np.array_equal(_mask(once["present"]["paths"]), _mask([A, B]) & ~_mask([BAND]))
+    assert _history.undo(once)["present"]["paths"] == [A, B]
 
 
 def test_a_cut_with_a_known_pixel_spacing_gives_mm_squared(annotate):
