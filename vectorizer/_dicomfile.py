@@ -143,6 +143,10 @@ def looks_like_dicom(data: bytes) -> bool:
     """Whether ``data`` starts as a DICOM file, with or without the 128-byte preamble."""
     if len(data) >= 132 and data[128:132] == b"DICM":
         return True
+    if data[:4] == b"DICM":
+        # The magic without the 128-byte preamble before it, as some writers save it: a
+        # file meta group (explicit VR, PS3.10 7.1) must follow.
+        return data[4:6] == b"\x02\x00" and _elements_well_formed(data[4:], explicit=True)
     # A data set written without the preamble starts with a little-endian tag of
     # group 0x0002 (file meta) or 0x0008 (identifying). Any file starting with 08 00
     # used to pass, and was then refused as a DICOM without pixel data (400, not 415):
@@ -228,6 +232,9 @@ def read_dicom_file(data: bytes, max_pixels: int | None) -> DicomFrame:
     import pydicom.pixels
 
     has_preamble = len(data) >= 132 and data[128:132] == b"DICM"
+    if not has_preamble and data[:4] == b"DICM":
+        # pydicom looks for the magic after a preamble only: give it an empty one.
+        data, has_preamble = bytes(128) + data, True
     try:
         ds = _parse(data, has_preamble, max_pixels)
     except (CorruptImage, ImageTooLarge):

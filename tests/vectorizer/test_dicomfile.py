@@ -113,6 +113,16 @@ def test_a_dicom_is_recognised_with_or_without_its_preamble():
     np.testing.assert_array_equal(read(explicit.getvalue()).pixels, GREY)
 
 
+def test_a_dicom_with_its_magic_but_no_preamble_is_read():
+    """Some writers keep "DICM" and drop the 128 bytes before it."""
+    magic_first = dicom_bytes(GREY)[128:]
+    assert magic_first[:4] == b"DICM" and looks_like_dicom(magic_first)
+    np.testing.assert_array_equal(read(magic_first).pixels, GREY)
+    # The magic alone, or before something that is no file meta group, is no DICOM.
+    assert not looks_like_dicom(b"DICM")
+    assert not looks_like_dicom(b"DICM" + b"not a data set at all" * 4)
+
+
 @pytest.mark.parametrize(
     "data",
     [
