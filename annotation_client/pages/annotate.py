@@ -28,6 +28,7 @@ import vectorizer
 from annotation_client import (
     _claims,
     _consistency,
+    _dicom_seg,
     _editing,
     _figure,
     _history,
@@ -536,8 +537,21 @@ def _record_card(signed_in: bool = False, blinded: bool = False):
                                 color="secondary",
                                 outline=True,
                                 size="sm",
+                                class_name="me-1",
                                 disabled=True,
                             ),
+                            dbc.Button(
+                                "Download DICOM SEG",
+                                id=ids.DOWNLOAD_SEG_BUTTON,
+                                color="secondary",
+                                outline=True,
+                                size="sm",
+                                disabled=True,
+                                title="The outline as a DICOM Segmentation of the open "
+                                      "DICOM image, for a PACS or a DICOM viewer",
+                            ),
+                            html.Div(id=ids.DOWNLOAD_NOTE, className="small text-danger",
+                                     role="status"),
                         ],
                         className="mb-2",
                     ),
@@ -554,6 +568,7 @@ def _record_card(signed_in: bool = False, blinded: bool = False):
                     dcc.ConfirmDialog(id=ids.SAVE_QUESTION),
                     dcc.Download(id=ids.DOWNLOAD_SVG),
                     dcc.Download(id=ids.DOWNLOAD_PNG),
+                    dcc.Download(id=ids.DOWNLOAD_SEG),
                 ]
             ),
         ],
@@ -2213,13 +2228,15 @@ def restore_workspace(
     Output(ids.DOWNLOAD_SVG_BUTTON, "disabled"),
     Output(ids.DOWNLOAD_PNG_BUTTON, "disabled"),
     Output(ids.ERASE_BUTTON, "disabled"),
+    Output(ids.DOWNLOAD_SEG_BUTTON, "disabled"),
     State(ids.IMAGE_META, "data"),
     Input(ids.PAGE_LOAD, "data"),
     Input(ids.IMAGE_OPENED, "data"),
 )
 def enable_actions(meta, _loaded, _opened=None):
     disabled = not meta
-    return (disabled,) * 6
+    # A SEG refers to the DICOM image it outlines: there is none for a PNG or a JPEG.
+    return (disabled,) * 6 + (disabled or meta.get("kind") != "dicom",)
 
 
 # =========================================================================== callbacks: worklist
@@ -4926,6 +4943,45 @@ def download_png(_clicks, meta, history):
     return dcc.send_bytes(
         vectorizer.mask_to_png(mask), _download_name(meta, "_mask.png"), type="image/png"
     )
+
+
+@callback(
+    Output(ids.DOWNLOAD_SEG, "data"),
+    Output(ids.DOWNLOAD_NOTE, "children"),
+    Input(ids.DOWNLOAD_SEG_BUTTON, "n_clicks"),
+    Input(ids.IMAGE_OPENED, "data"),
+    State(ids.IMAGE_META, "data"),
+    State(ids.HISTORY, "data"),
+    State(ids.IMAGE_DATA, "data"),
+    State(ids.AI_RESULT, "data"),
+    State(ids.FINAL_LABEL, "value"),
+    State(ids.ANNOTATOR, "value"),
+    prevent_initial_call=True,
+)
+def download_seg(_clicks, _opened, meta, history, image_data, ai, label, annotator):
+    """The outline on screen as a DICOM SEG of the open DICOM (see _dicom_seg), unsaved
+    like the other downloads; or, when the file cannot have one, why (until the next
+    image opens)."""
+    if ctx.triggered_id == ids.IMAGE_OPENED:
+        return dash.no_update, None
+    if not meta or not _clicks or meta.get("kind") != "dicom":
+        raise PreventUpdate
+    data = _image_bytes(image_data, meta)
+    _, _, mask = _current_geometry(meta, history)
+    ai = _ai_for(ai, meta)
+    model = ai.get("model") if ai else None
+    started = (str(model.get("name")), str(model.get("version"))) if (
+        isinstance(model, dict) and model.get("name")) else None
+    try:
+        reader = _reader_named(annotator)
+    except _signin.SignInError:
+        reader = None  # the SEG is no save: an unnamed reader does not stop it
+    try:
+        seg = _dicom_seg.dicom_seg(data, mask > 0, label=label if label in LABELS else None,
+                                   annotator=reader, model=started)
+    except _dicom_seg.SegUnavailable as exc:
+        return dash.no_update, f"No DICOM SEG: {exc}."
+    return dcc.send_bytes(seg, _download_name(meta, "_seg.dcm"), type="application/dicom"), None
 
 
 # Levels on screen: CSS variables on the graph's frame, which sonotrace.css feeds to a

@@ -1,0 +1,175 @@
+"""The outline as a DICOM Segmentation object, for an image that was opened from a DICOM.
+
+A PACS or a DICOM viewer does not read SVG or a PNG mask; it reads a Segmentation
+(SEG, PS3.3 A.51) that names the image it outlines by its SOP Instance UID and
+carries the patient and study it belongs to, so that it files itself beside the image.
+:func:`dicom_seg` writes one with highdicom: one binary segment, "Lesion"
+(SNOMED CT: category *Morphologically abnormal structure*, type *Lesion*, anatomic
+region *Breast*), the mask as the outline on screen gives it, and the annotator as the
+content creator.
+
+The segment's algorithm type says how the outline was made: ``SEMIAUTOMATIC`` when it
+started from the model's outline (with the model's name and version), ``MANUAL`` when
+the reader drew it. Only single-frame images are written: the outline is drawn on a
+multi-frame file's first frame, and a cine loop without a frame of reference gives a
+SEG no plain way to say which frame that is.
+"""
+
+from __future__ import annotations
+
+import io
+from importlib import metadata
+
+import numpy as np
+
+#: Patient and study attributes a SEG must carry (type 2: present, may be empty) that an
+#: ultrasound file written by a research tool or anonymised may lack.
+_TYPE2_FROM_SOURCE = (
+    "PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyDate",
+    "StudyTime", "StudyID", "ReferringPhysicianName", "AccessionNumber",
+)
+#: The series the SEG starts (PS3.3 C.7.3.1: any number; high, to sort after the scanner's).
+SERIES_NUMBER = 9901
+#: The ``Manufacturer`` and ``ManufacturerModelName`` the SEG names.
+MANUFACTURER = "SonoTrace"
+MODEL_NAME = "SonoTrace annotation client"
+#: ``ContentLabel`` (CS, at most 16 upper-case characters).
+CONTENT_LABEL = "LESION"
+
+
+class SegUnavailable(ValueError):
+    """The file cannot be given a Segmentation: the message says why, for the reader."""
+
+
+def dicom_seg(
+    source: bytes,
+    mask: np.ndarray,
+    *,
+    label: str | None = None,
+    annotator: str | None = None,
+    model: tuple[str, str] | None = None,
+) -> bytes:
+    """A DICOM Segmentation of ``mask`` over the DICOM file ``source``.
+
+    Parameters
+    ----------
+    source : bytes
+        The DICOM file the outline was drawn on, as opened (Part 10, with or without the
+        preamble).
+    mask : numpy.ndarray
+        ``(rows, cols)`` bool, the outline's pixels: row 0 at the top, column 0 at the
+        left, the file's own pixel grid (``Rows`` x ``Columns``). An empty mask is
+        written as an empty segment (the reader found no lesion).
+    label : str or None
+        The reader's final label (``normal``, ``benign``, ``malignant``), put into the
+        content description.
+    annotator : str or None
+        Who outlined it: the content creator's name.
+    model : (str, str) or None
+        ``(name, version)`` of the model whose outline the reader started from; None when
+        the reader drew it (``MANUAL``).
+
+    Returns
+    -------
+    bytes
+        The SEG as a DICOM Part 10 file (explicit VR little endian).
+
+    Raises
+    ------
+    SegUnavailable
+        ``source`` is no readable DICOM, has several frames, or lacks the UIDs a SEG
+        must refer to; or ``mask`` is not the file's size.
+    """
+    import highdicom as hd
+    import pydicom
+    from pydicom.sr.codedict import codes
+
+    try:
+        ds = pydicom.dcmread(io.BytesIO(source), stop_before_pixels=True, force=True)
+        rows, cols = int(ds.Rows), int(ds.Columns)
+        frames = int(ds.get("NumberOfFrames") or 1)
+    except Exception:  # pydicom raises many types for a file it cannot read
+        raise SegUnavailable("the image is not a DICOM file that can be read") from None
+    if frames > 1:
+        raise SegUnavailable(
+            f"the DICOM file holds {frames} frames: a DICOM SEG is written for single-frame "
+            "images only (the outline is on the first frame)")
+    missing = [k for k in ("SOPClassUID", "SOPInstanceUID", "StudyInstanceUID",
+                           "SeriesInstanceUID") if not str(ds.get(k) or "").strip()]
+    if missing:
+        raise SegUnavailable(
+            f"the DICOM file has no {', '.join(missing)}: a DICOM SEG could not refer to it")
+    mask = np.asarray(mask, dtype=bool)
+    if mask.shape != (rows, cols):
+        raise SegUnavailable(
+            f"the outline is {mask.shape[1]}x{mask.shape[0]} pixels but the DICOM image "
+            f"is {cols}x{rows}")
+    for keyword in _TYPE2_FROM_SOURCE:
+        if keyword not in ds:
+            setattr(ds, keyword, "")
+    if model is None:
+        algorithm = {"algorithm_type": hd.seg.SegmentAlgorithmTypeValues.MANUAL}
+    else:
+        algorithm = {
+            "algorithm_type": hd.seg.SegmentAlgorithmTypeValues.SEMIAUTOMATIC,
+            "algorithm_identification": hd.AlgorithmIdentificationSequence(
+                name=str(model[0])[:64], version=str(model[1])[:64],
+                family=codes.cid7162.ArtificialIntelligence),
+        }
+    segment = hd.seg.SegmentDescription(
+        segment_number=1,
+        segment_label="Lesion",
+        segmented_property_category=codes.SCT.MorphologicallyAbnormalStructure,
+        segmented_property_type=codes.SCT.Lesion,
+        anatomic_regions=[codes.SCT.Breast],
+        **algorithm,
+    )
+    description = "Lesion outline" + (f", final label {label}" if label else "")
+    try:
+        seg = hd.seg.Segmentation(
+            source_images=[ds],
+            pixel_array=mask[np.newaxis],
+            segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
+            segment_descriptions=[segment],
+            series_instance_uid=hd.UID(),
+            series_number=SERIES_NUMBER,
+            sop_instance_uid=hd.UID(),
+            instance_number=1,
+            manufacturer=MANUFACTURER,
+            manufacturer_model_name=MODEL_NAME,
+            software_versions=_version(),
+            device_serial_number="none",
+            series_description="SonoTrace outline",
+            content_label=CONTENT_LABEL,
+            content_description=description[:64],
+            content_creator_name=_person_name(annotator),
+            # An empty outline is a finding too (no lesion): its frame is kept.
+            omit_empty_frames=False,
+        )
+    except (ValueError, TypeError, AttributeError) as exc:
+        # highdicom checks the source's header (a malformed UID, a VR out of range).
+        raise SegUnavailable(f"a DICOM SEG cannot be made for this file: {exc}") from None
+    out = io.BytesIO()
+    seg.save_as(out, enforce_file_format=True)
+    return out.getvalue()
+
+
+def _person_name(name: str | None) -> str | None:
+    """A typed reader's name as a DICOM person name (PN), or None.
+
+    The name is kept whole as the family-name component: a trailing caret says so
+    (PS3.5 6.2.1.2; "Dr A" alone reads as a name in an unknown order). The characters
+    that separate values and component groups in PN (backslash, equals) become spaces.
+    A name typed as PN already ("Smith^Ann") is kept as it is.
+    """
+    if not name or not name.strip():
+        return None
+    name = " ".join(name.replace("\\", " ").replace("=", " ").split())
+    return (name if "^" in name else name + "^")[:64]
+
+
+def _version() -> str:
+    try:
+        return metadata.version("sonotrace")
+    except metadata.PackageNotFoundError:  # run from a checkout that was not installed
+        return "unknown"

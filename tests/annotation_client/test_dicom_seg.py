@@ -1,0 +1,240 @@
+"""The outline as a DICOM SEG: what the file says, read back with highdicom, and the
+Annotate page's *Download DICOM SEG* (offered for a DICOM only, refusals said)."""
+
+from __future__ import annotations
+
+import base64
+import io
+from contextvars import copy_context
+
+import highdicom as hd
+import numpy as np
+import pydicom
+import pytest
+from dash._callback_context import context_value
+from dash._utils import AttributeDict
+from dash.exceptions import PreventUpdate
+from image_samples import dicom_bytes, png_bytes, speckle_image
+
+from annotation_client import _dicom_seg, _editing, _history, create_app, ids
+
+SHAPE = (60, 80)  # (rows, cols)
+STUDY, SERIES = pydicom.uid.generate_uid(), pydicom.uid.generate_uid()
+
+
+def _source(pixels=None, **elements) -> bytes:
+    pixels = speckle_image(*SHAPE) if pixels is None else pixels
+    fields = {"StudyInstanceUID": STUDY, "SeriesInstanceUID": SERIES, "PatientID": "P-7"}
+    return dicom_bytes(pixels, **{**fields, **elements})
+
+
+def _mask() -> np.ndarray:
+    mask = np.zeros(SHAPE, dtype=bool)
+    mask[10:30, 20:50] = True  # 20 rows x 30 columns
+    mask[40:45, 5:8] = True
+    return mask
+
+
+def _read(seg: bytes):
+    return hd.seg.segread(io.BytesIO(seg))
+
+
+# ------------------------------------------------------------------------- the file
+
+
+def test_the_seg_holds_the_mask_and_refers_to_its_image():
+    source = _source()
+    seg = _read(_dicom_seg.dicom_seg(source, _mask(), label="benign", annotator="Dr A"))
+    image = pydicom.dcmread(io.BytesIO(source))
+    assert seg.SOPClassUID == pydicom.uid.SegmentationStorage
+    assert seg.Modality == "SEG" and seg.SegmentationType == "BINARY"
+    # It files itself beside the image: same patient and study, a new series.
+    assert seg.PatientID == "P-7" and seg.StudyInstanceUID == STUDY
+    assert seg.SeriesInstanceUID not in (SERIES, image.SOPInstanceUID)
+    assert seg.get_source_image_uids() == [(STUDY, SERIES, image.SOPInstanceUID)]
+    # Row 0 at the top, column 0 at the left: the same pixels as the outline.
+    assert seg.pixel_array.shape == SHAPE
+    np.testing.assert_array_equal(seg.pixel_array.astype(bool), _mask())
+    (segment,) = seg.SegmentSequence
+    assert segment.SegmentLabel == "Lesion" and segment.SegmentNumber == 1
+    assert segment.SegmentedPropertyTypeCodeSequence[0].CodeValue == "52988006"  # lesion
+    assert segment.SegmentedPropertyCategoryCodeSequence[0].CodeValue == "49755003"
+    assert segment.AnatomicRegionSequence[0].CodeValue == "76752008"  # breast
+    assert segment.SegmentAlgorithmType == "MANUAL"
+    assert seg.ContentDescription == "Lesion outline, final label benign"
+    assert str(seg.ContentCreatorName) == "Dr A^"
+
+
+def test_an_outline_started_from_the_model_is_semiautomatic_and_names_it():
+    seg = _read(_dicom_seg.dicom_seg(_source(), _mask(),
+                                     model=("sonotrace_unet", "2026-12-03.10")))
+    (segment,) = seg.SegmentSequence
+    assert segment.SegmentAlgorithmType == "SEMIAUTOMATIC"
+    assert segment.SegmentAlgorithmName == "sonotrace_unet"
+    assert seg.ContentDescription == "Lesion outline"
+    assert "ContentCreatorName" not in seg or not str(seg.ContentCreatorName)
+
+
+def test_an_empty_outline_is_an_empty_segment_not_a_refusal():
+    seg = _read(_dicom_seg.dicom_seg(_source(), np.zeros(SHAPE, dtype=bool), label="normal"))
+    assert seg.NumberOfFrames == 1 and not seg.pixel_array.any()
+
+
+def test_an_rgb_dicom_gets_a_seg_of_its_grid():
+    rgb = np.stack([speckle_image(*SHAPE)] * 3, axis=-1)
+    seg = _read(_dicom_seg.dicom_seg(_source(rgb, photometric="RGB"), _mask()))
+    np.testing.assert_array_equal(seg.pixel_array.astype(bool), _mask())
+
+
+@pytest.mark.parametrize(("name", "as_pn"), [
+    ("Dr A", "Dr A^"), ("Smith^Ann", "Smith^Ann"), ("a\\b=c", "a b c^"), ("  ", None),
+])
+def test_a_typed_name_becomes_a_person_name(name, as_pn):
+    assert _dicom_seg._person_name(name) == as_pn
+
+
+@pytest.mark.parametrize(("source", "says"), [
+    (lambda: _source(np.zeros((3, *SHAPE), dtype=np.uint8)), "3 frames"),
+    (lambda: _source(StudyInstanceUID=""), "no StudyInstanceUID"),
+    (lambda: png_bytes(speckle_image(*SHAPE)), "not a DICOM file"),
+    (lambda: b"", "not a DICOM file"),
+    (lambda: _source(speckle_image(40, 80)), "the DICOM image is 80x40"),
+])
+def test_a_file_that_cannot_have_a_seg_says_why(source, says):
+    with pytest.raises(_dicom_seg.SegUnavailable, match=says):
+        _dicom_seg.dicom_seg(source(), _mask())
+
+
+# ---------------------------------------------------------------- the Annotate page
+
+
+@pytest.fixture
+def app(tmp_path):
+    """The app, made before the page module is imported (Dash registers pages on it)."""
+    return create_app({"DATA_DIR": tmp_path, "MODEL_SERVER_URL": "http://127.0.0.1:9"})
+
+
+def _opened(annotate, app, name, data):
+    meta, image_data, *_ = annotate._show(name, lambda: data, None)
+    return meta, image_data
+
+
+def _outlined(meta) -> dict:
+    region = "M20,10L50,10L50,30L20,30Z"  # the mask's first rectangle
+    state = _editing.make_state([region], "ai", density=32)
+    history = _history.push(_history.new_history(_editing.empty_state(), image=meta["sha256"]),
+                            state)
+    return history
+
+
+def _download(annotate, meta, history, image_data, ai=None, label="malignant",
+              annotator="Dr B", trigger=ids.DOWNLOAD_SEG_BUTTON):
+    def run():
+        context_value.set(AttributeDict(triggered_inputs=[
+            {"prop_id": f"{trigger}.n_clicks", "value": 1}]))
+        return annotate.download_seg(1, None, meta, history, image_data, ai, label, annotator)
+    return copy_context().run(run)
+
+
+def test_the_page_offers_the_seg_for_a_dicom_only(app, annotate):
+    with app.server.test_request_context("/"):
+        dicom_meta, _ = _opened(annotate, app, "scan.dcm", _source())
+        png_meta, _ = _opened(annotate, app, "scan.png", png_bytes(speckle_image(*SHAPE)))
+    assert annotate.enable_actions(dicom_meta, None)[-1] is False
+    assert annotate.enable_actions(png_meta, None)[-1] is True
+    assert annotate.enable_actions(None, None) == (True,) * 7
+
+
+def test_the_download_is_the_outline_on_screen_as_a_seg(app, annotate):
+    source = _source()
+    with app.server.test_request_context("/"):
+        meta, image_data = _opened(annotate, app, "case 7.dcm", source)
+        ai = {"image": meta["sha256"], "model": {"name": "sonotrace_unet", "version": "v9"}}
+        sent, note = _download(annotate, meta, _outlined(meta), image_data, ai=ai)
+    assert note is None
+    assert sent["filename"] == "case 7_outline_seg.dcm" and sent["type"] == "application/dicom"
+    seg = _read(base64.b64decode(sent["content"]))
+    expected = np.zeros(SHAPE, dtype=bool)
+    expected[10:30, 20:50] = True
+    np.testing.assert_array_equal(seg.pixel_array.astype(bool), expected)
+    (segment,) = seg.SegmentSequence
+    assert segment.SegmentAlgorithmType == "SEMIAUTOMATIC"
+    assert segment.SegmentationAlgorithmIdentificationSequence[0].AlgorithmVersion == "v9"
+    assert seg.ContentDescription == "Lesion outline, final label malignant"
+    assert str(seg.ContentCreatorName) == "Dr B^"
+
+
+def test_a_dicom_that_cannot_have_a_seg_is_said_and_cleared_by_the_next_image(app, annotate):
+    cine = _source(np.stack([speckle_image(*SHAPE)] * 4))
+    with app.server.test_request_context("/"):
+        meta, image_data = _opened(annotate, app, "loop.dcm", cine)
+        sent, note = _download(annotate, meta, _outlined(meta), image_data)
+        assert sent is annotate.dash.no_update
+        assert note == ("No DICOM SEG: the DICOM file holds 4 frames: a DICOM SEG is written "
+                        "for single-frame images only (the outline is on the first frame).")
+        # A page's copy of another file than the open image's is not written over.
+        other = {**image_data, "contents": "data:application/dicom;base64,"
+                 + base64.b64encode(_source()).decode()}
+        with pytest.raises(PreventUpdate):
+            _download(annotate, meta, _outlined(meta), other)
+        assert _download(annotate, meta, None, image_data,
+                         trigger=ids.IMAGE_OPENED) == (annotate.dash.no_update, None)
+
+
+# ------------------------------------------------------------------------ in a browser
+
+
+@pytest.mark.browser
+def test_a_dicom_of_a_busi_lesion_downloads_the_outline_on_screen_as_a_seg(
+    dash_duo, live_model_server, busi_dir, tmp_path
+):
+    """Real parts: the shipped model outlines a BUSI lesion sent as a DICOM; the SEG the
+    button downloads holds the outline on screen and refers to that DICOM."""
+    import time
+    from pathlib import Path
+
+    from _dash_helpers import click, settled, store_data, upload, wait_for
+    from PIL import Image
+    from selenium.webdriver.common.by import By
+
+    from annotation_client import _shapes
+
+    pixels = np.asarray(Image.open(busi_dir / "benign" / "benign (4).png").convert("L"))
+    source = _source(pixels)
+    scan, frame = tmp_path / "scan.dcm", tmp_path / "frame.png"
+    scan.write_bytes(source)
+    frame.write_bytes(png_bytes(pixels))
+    app = create_app({"MODEL_SERVER_URL": live_model_server, "DATA_DIR": tmp_path / "data"})
+    dash_duo.start_server(app)
+    driver = dash_duo.driver
+    dash_duo.wait_for_element(f"#{ids.IMAGE_UPLOAD}")
+    settled(dash_duo, quiet=0.5)
+    button = lambda: driver.find_element(By.ID, ids.DOWNLOAD_SEG_BUTTON)  # noqa: E731
+
+    def outlined(name):
+        return lambda: ((store_data(dash_duo, ids.IMAGE_META) or {}).get("name") == name
+                        and (store_data(dash_duo, ids.HISTORY) or {}).get("present", {})
+                        .get("action") == "ai")
+
+    upload(dash_duo, frame)  # a PNG has no DICOM image for a SEG to refer to
+    wait_for(dash_duo, outlined("frame.png"), 60, "the PNG got no AI outline")
+    assert not button().is_enabled()
+    upload(dash_duo, scan)
+    wait_for(dash_duo, outlined("scan.dcm"), 60, "the DICOM got no AI outline")
+    wait_for(dash_duo, lambda: button().is_enabled(), 10, "the SEG button stayed disabled")
+    paths = store_data(dash_duo, ids.HISTORY)["present"]["paths"]
+    assert paths, "the model outlined nothing on benign (4)"
+    click(driver, By.ID, ids.DOWNLOAD_SEG_BUTTON)  # scrolled to, as a user would
+    folder = Path(dash_duo.download_path)
+    wait_for(dash_duo, lambda: list(folder.glob("*.dcm")) and not list(folder.glob("*.crdownload")),
+             20, "no SEG was downloaded")
+    time.sleep(0.2)
+    (written,) = folder.glob("*.dcm")
+    assert written.name == "scan_outline_seg.dcm"
+    seg = _read(written.read_bytes())
+    on_screen = _shapes.paths_to_mask(paths, pixels.shape)
+    np.testing.assert_array_equal(seg.pixel_array.astype(bool), on_screen > 0)
+    image = pydicom.dcmread(io.BytesIO(source))
+    assert seg.get_source_image_uids() == [(STUDY, SERIES, image.SOPInstanceUID)]
+    assert seg.SegmentSequence[0].SegmentAlgorithmType == "SEMIAUTOMATIC"
+    assert not driver.find_element(By.ID, ids.DOWNLOAD_NOTE).text
