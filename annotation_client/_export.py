@@ -8,6 +8,8 @@ that has a final label, as BUSI publishes its data::
         benign/benign (1).png          the image, as a PNG (DICOM: its first frame)
         benign/benign (1)_mask.png     the saved 0/255 mask, the image's size
         malignant/...  normal/...
+        dicom_seg/benign (1)_seg.dcm   only when asked (``dicom_seg``): the outline as a DICOM
+                                       SEG of each image that was opened from a DICOM
         index.csv                      class, name, duplicate_group, masks, where
                                        each one came from (sha256, version, annotator,
                                        saved_at; the worklist path only on request),
@@ -63,6 +65,8 @@ from ._database import (
     descriptor_columns,
     spreadsheet_cell,
 )
+from ._dicom_seg import SegUnavailable
+from ._dicom_seg import dicom_seg as make_dicom_seg
 from ._imageio import decode_image
 from ._record import LABELS, descends_from_others
 from ._storage import AnnotationStore, DamagedRecord
@@ -106,11 +110,18 @@ class ExportReport:
         ``(exported name, reader_labels)`` for each image whose readers' latest labels
         differ and whose exported version adjudicated nothing: its label is only the
         last reader's.
+    segs : int
+        DICOM SEG files written (with ``dicom_seg``).
+    no_seg : list of (str, str)
+        ``(exported name, reason)`` for each exported image opened from a DICOM that no
+        SEG could be written for (the image and its mask are exported all the same).
     """
 
     exported: dict = field(default_factory=lambda: dict.fromkeys(LABELS, 0))
     skipped: list = field(default_factory=list)
     disagreed: list = field(default_factory=list)
+    segs: int = 0
+    no_seg: list = field(default_factory=list)
 
     @property
     def total(self) -> int:
@@ -167,7 +178,7 @@ def _png(pixels: np.ndarray) -> bytes:
 
 def export_busi(
     data_dir, worklist_dir, out, *, with_paths: bool = False,
-    index: AnnotationIndex | None = None,
+    index: AnnotationIndex | None = None, dicom_seg: bool = False,
 ) -> ExportReport:
     """Write the latest labelled version of each saved image under ``out``.
 
@@ -187,6 +198,12 @@ def export_busi(
         The client's index of ``data_dir``: a latest record found damaged (or not one
         the index can hold) is then marked damaged there too, so the Saved page lists it
         as such from now on, whatever its file's stamp says.
+    dicom_seg : bool, default False
+        Also write, for each exported image that was opened from a DICOM file, its mask
+        as a DICOM SEG referring to that file (:mod:`annotation_client._dicom_seg`), in
+        ``out/dicom_seg/``: for returning the readers' outlines to a PACS. The SEG
+        carries the patient and study of the DICOM, so it is asked for, not made by
+        default.
 
     Returns
     -------
@@ -221,7 +238,7 @@ def export_busi(
         folder = store.folder(sha)
         try:
             version, record = _latest(store, sha)
-            item = _source(record, worklist_dir, sha, store, finder)
+            item = _source(record, worklist_dir, sha, store, finder, keep_dicom=dicom_seg)
             try:
                 item["birads"] = descriptor_columns(record["final"].get("descriptors"))
             except ValueError as exc:  # as the index refuses them
@@ -241,7 +258,8 @@ def export_busi(
             continue
         counters[label] += 1
         name = f"{label} ({counters[label]})"
-        written.append((label, name, item["pixels"], mask))
+        seg = _seg(item.pop("dicom", None), mask, record, name, report) if dicom_seg else None
+        written.append((label, name, item["pixels"], mask, seg))
         report.exported[label] += 1
         rows.append(
             {
@@ -268,6 +286,29 @@ def export_busi(
     # The command line prints the same summary: at DEBUG, so that it is not said twice.
     logger.debug("exported %d image(s) to %s, skipped %d", report.total, out, len(report.skipped))
     return report
+
+
+def _seg(source: bytes | None, mask: np.ndarray, record: dict, name: str,
+         report: ExportReport) -> bytes | None:
+    """The DICOM SEG of an exported version, when its image is a DICOM that can have one
+    (else None; a DICOM that cannot is listed in ``report.no_seg``)."""
+    if source is None:
+        return None
+    model = record.get("model") if isinstance(record.get("model"), dict) else {}
+    segmentation = model.get("segmentation")
+    ai = record.get("ai") if isinstance(record.get("ai"), dict) else {}
+    started = (str(segmentation.get("name")), str(segmentation.get("version"))) if (
+        ai.get("segmented") and isinstance(segmentation, dict) and segmentation.get("name")
+    ) else None
+    annotator = record.get("annotator")
+    try:
+        seg = make_dicom_seg(source, mask, label=record["final"]["label"], model=started,
+                             annotator=annotator if isinstance(annotator, str) else None)
+    except SegUnavailable as exc:
+        report.no_seg.append((name, str(exc)))
+        return None
+    report.segs += 1
+    return seg
 
 
 def measurement_columns(record: dict) -> dict[str, str]:
@@ -322,11 +363,15 @@ def _write_all(out: Path, written: list, rows: list[dict]) -> None:
     staging = Path(tempfile.mkdtemp(prefix=".partial-", dir=out))
     moved = []
     try:
-        for label, name, pixels, mask in written:
+        for label, name, pixels, mask, seg in written:
             target = staging / label
             target.mkdir(exist_ok=True)
             (target / f"{name}.png").write_bytes(_png(pixels))
             (target / f"{name}_mask.png").write_bytes(vectorizer.mask_to_png(mask))
+            if seg is not None:
+                # Beside the class folders, not in them: a data set's loader reads those.
+                (staging / "dicom_seg").mkdir(exist_ok=True)
+                (staging / "dicom_seg" / f"{name}_seg.dcm").write_bytes(seg)
         if rows:
             with open(staging / "index.csv", "w", newline="", encoding="utf-8") as handle:
                 writer = csv.DictWriter(handle, fieldnames=INDEX_COLUMNS)
@@ -431,8 +476,9 @@ class _Finder:
 
 
 def _source(record: dict, worklist_dir, sha: str, store: AnnotationStore,
-            finder: _Finder | None = None) -> dict:
-    """The image behind a record, read back from the worklist or the kept copy, checked by hash."""
+            finder: _Finder | None = None, keep_dicom: bool = False) -> dict:
+    """The image behind a record, read back from the worklist or the kept copy, checked by
+    hash; with ``keep_dicom``, a DICOM file's bytes too (``"dicom"``)."""
     final = record.get("final")
     image = record.get("image")
     if not isinstance(final, dict) or not isinstance(image, dict):
@@ -454,7 +500,8 @@ def _source(record: dict, worklist_dir, sha: str, store: AnnotationStore,
             data = store.load_source(sha)  # a damaged copy is a ValueError
             decoded = decode_image(data, kept.name)
             # Uploads have no path; their names sort them after the worklist's, by name.
-            return {"sort": "~" + str(image.get("name") or sha), "pixels": decoded.pixels}
+            return {"sort": "~" + str(image.get("name") or sha), "pixels": decoded.pixels,
+                    **_dicom_of(decoded, keep_dicom)}
     if worklist_dir is None:
         raise ValueError(f"from the worklist ({relative}), but no worklist folder is set")
     finder = _Finder(worklist_dir, store) if finder is None else finder
@@ -484,4 +531,9 @@ def _source(record: dict, worklist_dir, sha: str, store: AnnotationStore,
     decoded = decode_image(data, path.name)  # ImageDecodeError is a ValueError
     # "path": where the image was read, which the index gives (the record's path may
     # name a file renamed since, or another file now).
-    return {"sort": relative, "path": relative, "pixels": decoded.pixels}
+    return {"sort": relative, "path": relative, "pixels": decoded.pixels,
+            **_dicom_of(decoded, keep_dicom)}
+
+
+def _dicom_of(decoded, keep: bool) -> dict:
+    return {"dicom": decoded.data} if keep and decoded.kind == "dicom" else {}

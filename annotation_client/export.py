@@ -54,6 +54,12 @@ def main(argv: list[str] | None = None) -> int:
         help="write each image's worklist path in index.csv (left empty by default: file "
         "names often name the patient)",
     )
+    parser.add_argument(
+        "--dicom-seg",
+        action="store_true",
+        help="also write each image opened from a DICOM file as a DICOM SEG of its outline, "
+        "in OUT/dicom_seg/ (it carries the DICOM's patient and study, for a PACS)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
@@ -61,7 +67,8 @@ def main(argv: list[str] | None = None) -> int:
         data_dir = args.data_dir or settings.data_dir
         worklist_dir = args.worklist_dir or settings.worklist_dir
         report = export_busi(data_dir, worklist_dir, args.out, with_paths=args.with_paths,
-                             index=_client_index(settings, data_dir))
+                             index=_client_index(settings, data_dir),
+                             dicom_seg=args.dicom_seg)
     except (TypeError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -74,6 +81,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"exported {report.total} image(s) to {args.out}: {counts}")
     for where, reason in report.skipped:
         print(f"skipped {where}: {reason}")
+    if args.dicom_seg:
+        print(f"wrote {report.segs} DICOM SEG file(s) to {args.out / 'dicom_seg'}")
+        for name, reason in report.no_seg:
+            print(f"no DICOM SEG for {name}: {reason}")
     if report.disagreed:
         print(f"readers disagree on the label of {len(report.disagreed)} exported image(s) "
               "that no version adjudicated: each is exported with its latest reader's label "

@@ -625,3 +625,49 @@ def test_readers_who_disagree_are_said_and_an_adjudication_is_marked(saved, tmp_
         row = next(r for r in csv.DictReader(handle) if r["annotator"] == "Dr Rev")
     assert [row[c] for c in columns[1:]] == [
         "3", '{"Dr Ada": "benign", "Dr Bo": "malignant", "Dr Rev": "benign"}', "no", "yes"]
+
+
+def test_dicom_images_get_a_dicom_seg_of_their_outline_when_asked(
+    saved, tmp_path, capsys, monkeypatch
+):
+    """--dicom-seg: a SEG beside the class folders for each image opened from a DICOM,
+    referring to it; the PNG images get none; a cine loop is exported but said."""
+    import highdicom as hd
+    import pydicom
+    from image_samples import dicom_bytes
+
+    study, series = pydicom.uid.generate_uid(), pydicom.uid.generate_uid()
+    still = dicom_bytes(saved["grey"], StudyInstanceUID=study, SeriesInstanceUID=series,
+                        PatientID="P-9")
+    cine = dicom_bytes(np.stack([saved["grey"]] * 3), StudyInstanceUID=study,
+                       SeriesInstanceUID=series)
+    store = AnnotationStore(saved["data"])
+    for name, data in (("e.dcm", still), ("f.dcm", cine)):
+        (saved["worklist"] / name).write_bytes(data)
+        _save(store, data, label="malignant", mask=saved["lesion"], worklist_path=name,
+              annotator="Dr Seg")
+    plain = tmp_path / "plain"
+    export_busi(saved["data"], saved["worklist"], plain)
+    assert not (plain / "dicom_seg").exists()  # only when asked: it carries the patient
+
+    monkeypatch.setenv("SONOTRACE_DATA_DIR", str(saved["data"]))
+    monkeypatch.setenv("SONOTRACE_WORKLIST_DIR", str(saved["worklist"]))
+    out = tmp_path / "out"
+    assert main(["--out", str(out), "--dicom-seg"]) == 0
+    printed = capsys.readouterr().out
+    assert f"wrote 1 DICOM SEG file(s) to {out / 'dicom_seg'}" in printed
+    with open(out / "index.csv", encoding="utf-8") as handle:
+        rows = {row["sha256"]: row for row in csv.DictReader(handle)}
+    loop = rows[hashlib.sha256(cine).hexdigest()]["name"]
+    assert f"no DICOM SEG for {loop}: the DICOM file holds 3 frames" in printed
+    name = rows[hashlib.sha256(still).hexdigest()]["name"]
+    (seg_file,) = (out / "dicom_seg").iterdir()
+    assert seg_file.name == f"{name}_seg.dcm"
+    seg = hd.seg.segread(seg_file)
+    image = pydicom.dcmread(io.BytesIO(still))
+    assert seg.get_source_image_uids() == [(study, series, image.SOPInstanceUID)]
+    assert seg.PatientID == "P-9" and str(seg.ContentCreatorName) == "Dr Seg^"
+    assert seg.ContentDescription == "Lesion outline, final label malignant"
+    np.testing.assert_array_equal(seg.pixel_array.astype(bool), saved["lesion"])
+    # The models' loader reads the class folders as before: the SEGs are not samples.
+    assert len(load_samples(out)) == 5
