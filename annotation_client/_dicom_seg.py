@@ -22,6 +22,8 @@ from importlib import metadata
 
 import numpy as np
 
+from vectorizer._dicomfile import with_preamble
+
 #: Patient and study attributes a SEG must carry (type 2: present, may be empty) that an
 #: ultrasound file written by a research tool or anonymised may lack.
 _TYPE2_FROM_SOURCE = (
@@ -85,7 +87,8 @@ def dicom_seg(
     from pydicom.sr.codedict import codes
 
     try:
-        ds = pydicom.dcmread(io.BytesIO(source), stop_before_pixels=True, force=True)
+        ds = pydicom.dcmread(io.BytesIO(with_preamble(source)), stop_before_pixels=True,
+                             force=True)
         rows, cols = int(ds.Rows), int(ds.Columns)
         frames = int(ds.get("NumberOfFrames") or 1)
     except Exception:  # pydicom raises many types for a file it cannot read

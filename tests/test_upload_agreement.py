@@ -29,7 +29,7 @@ from image_samples import (
     with_bad_crc,
 )
 from PIL import Image
-from pydicom.uid import JPEGBaseline8Bit, JPEGLSLossless, RLELossless
+from pydicom.uid import HTJ2KLossless, JPEGBaseline8Bit, JPEGLSLossless, RLELossless
 
 from annotation_client import ImageDecodeError
 from annotation_client import decode_image as client_decode
@@ -100,6 +100,7 @@ CORPUS = {
     "dicom-implausible-spacing": (dicom_bytes(GREY, PixelSpacing=[1e200, 1e200]), None),
     "dicom-rle": (recompressed_dicom_bytes(GREY, RLELossless), None),
     "dicom-jpeg": (recompressed_dicom_bytes(GREY, JPEGBaseline8Bit, jpeg_bytes(GREY)), None),
+    "dicom-jpeg-ls": (recompressed_dicom_bytes(GREY, JPEGLSLossless), None),
     # ---- refused by both
     "empty": (b"", 400),
     "text": (b"hello, I am a text file named scan.png\n" * 10, 415),
@@ -114,8 +115,10 @@ CORPUS = {
     "dicom-without-pixel-data": (dicom_bytes(None), 400),
     "dicom-empty-pixel-data": (_empty_pixel_data(), 400),
     "dicom-unknown-syntax": (recompressed_dicom_bytes(GREY, "1.2.3.4.5.6", b"any"), 415),
-    "dicom-jpeg-ls": (recompressed_dicom_bytes(GREY, JPEGLSLossless,
-                                               b"\xff\xd8\xff\xf7" + bytes(99)), 415),
+    "dicom-htj2k": (recompressed_dicom_bytes(GREY, HTJ2KLossless,
+                                             b"\xff\x4f\xff\x51" + bytes(99)), 415),
+    "dicom-corrupt-jpeg-ls": (recompressed_dicom_bytes(GREY, JPEGLSLossless,
+                                                       b"\xff\xd8\xff\xf7" + bytes(99)), 400),
     "dicom-corrupt-jpeg": (recompressed_dicom_bytes(GREY, JPEGBaseline8Bit,
                                                     b"\xff\xd8\xff" + bytes(range(256)) * 4), 400),
     "truncated-dicom": (dicom_bytes(GREY)[:-3000], 400),

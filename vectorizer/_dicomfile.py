@@ -157,6 +157,14 @@ def looks_like_dicom(data: bytes) -> bool:
     return _elements_well_formed(data, explicit=data[4:6] in _VRS)
 
 
+def with_preamble(data: bytes) -> bytes:
+    """``data`` with an empty 128-byte preamble before its "DICM" magic when a writer
+    left the preamble out (pydicom looks for the magic after one only); else as it is."""
+    if data[:4] == b"DICM" and data[128:132] != b"DICM":
+        return bytes(128) + data
+    return data
+
+
 _VRS = frozenset(
     b"AE AS AT CS DA DS DT FD FL IS LO LT OB OD OF OL OV OW PN SH SL SQ SS ST SV TM UC UI "
     b"UL UN UR US UT UV".split()
@@ -231,10 +239,8 @@ def read_dicom_file(data: bytes, max_pixels: int | None) -> DicomFrame:
     import pydicom
     import pydicom.pixels
 
+    data = with_preamble(data)
     has_preamble = len(data) >= 132 and data[128:132] == b"DICM"
-    if not has_preamble and data[:4] == b"DICM":
-        # pydicom looks for the magic after a preamble only: give it an empty one.
-        data, has_preamble = bytes(128) + data, True
     try:
         ds = _parse(data, has_preamble, max_pixels)
     except (CorruptImage, ImageTooLarge):

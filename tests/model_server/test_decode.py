@@ -412,10 +412,10 @@ def test_compressed_dicoms_rle_and_jpeg_baseline():
 
 
 def test_dicom_compression_without_a_decoder_is_415():
-    from pydicom.uid import JPEGLSLossless
+    from pydicom.uid import HTJ2KLossless
 
-    data = recompressed_dicom_bytes(GREY, JPEGLSLossless, b"\xff\xd8\xff\xf7" + bytes(100))
-    with pytest.raises(UnsupportedMediaType, match="JPEG-LS"):
+    data = recompressed_dicom_bytes(GREY, HTJ2KLossless, b"\xff\x4f\xff\x51" + bytes(100))
+    with pytest.raises(UnsupportedMediaType, match="High-Throughput JPEG 2000"):
         decode(data)
 
 

@@ -21,6 +21,7 @@ from image_samples import (
 )
 from PIL import Image
 from pydicom.uid import (
+    HTJ2KLossless,
     JPEG2000Lossless,
     JPEGBaseline8Bit,
     JPEGExtended12Bit,
@@ -40,6 +41,7 @@ from vectorizer._dicomfile import looks_like_dicom
 
 GREY = speckle_image(48, 64, seed=3)
 JPEG_LS_START = b"\xff\xd8\xff\xf7"  # SOI, then SOF55 (JPEG-LS)
+HTJ2K_START = b"\xff\x4f\xff\x51"  # SOC, then SIZ (a JPEG 2000 codestream)
 
 
 def _pixel_data_vr(data: bytes, vr: bytes) -> bytes:
@@ -58,8 +60,9 @@ def read(data: bytes):
     [
         pytest.param(recompressed_dicom_bytes(GREY, "1.2.3.4.5.6", b"anything"),
                      "no decoder for this transfer syntax is installed", id="unknown-syntax"),
-        pytest.param(recompressed_dicom_bytes(GREY, JPEGLSLossless, JPEG_LS_START + bytes(99)),
-                     "JPEG-LS", id="jpeg-ls-without-decoder"),
+        # JPEG-LS has one since highdicom brought pyjpegls; High-Throughput JPEG 2000 none.
+        pytest.param(recompressed_dicom_bytes(GREY, HTJ2KLossless, HTJ2K_START + bytes(99)),
+                     "High-Throughput JPEG 2000", id="htj2k-without-decoder"),
         pytest.param(recompressed_dicom_bytes(GREY.astype(np.uint16) * 16, JPEGExtended12Bit,
                                               jpeg_bytes(GREY), BitsStored=12),
                      "12-bit", id="variant-the-decoder-does-not-support"),
@@ -217,3 +220,12 @@ def test_an_encoded_frame_that_disagrees_with_the_header_is_corrupt_and_says_how
             read(recompressed_dicom_bytes(GREY, syntax, frame))
     # The frame the header describes is read as ever.
     assert read(recompressed_dicom_bytes(GREY, syntax, encode(GREY))).pixels.shape == (48, 64)
+
+
+def test_a_jpeg_ls_dicom_is_read_exactly_and_a_damaged_one_is_corrupt():
+    """Ultrasound archives store JPEG-LS; pyjpegls (highdicom's) decodes it."""
+    np.testing.assert_array_equal(read(recompressed_dicom_bytes(GREY, JPEGLSLossless)).pixels,
+                                  GREY)
+    with pytest.raises(CorruptImage, match="JPEG-LS") as info:
+        read(recompressed_dicom_bytes(GREY, JPEGLSLossless, JPEG_LS_START + bytes(99)))
+    assert not isinstance(info.value, UnsupportedEncoding)
