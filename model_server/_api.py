@@ -53,6 +53,7 @@ def _decode_upload(field: str, timings: dict) -> DecodedImage:
 
 def _total(timings: dict) -> dict:
     timings["total"] = round((time.perf_counter() - g.request_start) * 1000.0, 3)
+    g.timings = timings  # the stages the metrics count (_metrics)
     return timings
 
 

@@ -21,7 +21,7 @@ from models.runtime import BACKENDS
 # SONOTRACE_TRUSTED_HOSTS is parsed and matched exactly as the annotation client does.
 from vectorizer._settings import host_is_trusted, trusted_hosts, untrusted_host_hint
 
-from . import _api, _docs, _models
+from . import _api, _docs, _metrics, _models
 from ._errors import BadRequest, register_error_handlers
 
 log = logging.getLogger(__name__)
@@ -54,6 +54,8 @@ DEFAULTS = {
     # names the server is really reached by may pass (python -m model_server adds the
     # address it is bound to, when that is not a wildcard).
     "TRUSTED_HOSTS": "localhost,127.0.0.1,::1",
+    # Serve Prometheus metrics at GET /metrics (see _metrics).
+    "METRICS": True,
 }
 
 #: Headers on every answer (a view's own value wins): no page may frame the docs, a
@@ -122,6 +124,7 @@ def create_app(config: Mapping | None = None) -> Flask:
     app.register_blueprint(_docs.bp)
     _install_request_log(app)
     _install_read_timeout(app)
+    _metrics.install(app)
     return app
 
 
@@ -300,6 +303,7 @@ def _check_config(config) -> None:
         Naming the setting's ``SONOTRACE_`` variable and its value.
     """
     config["WARMUP"] = _as_bool("WARMUP", config.get("WARMUP"))
+    config["METRICS"] = _as_bool("METRICS", config.get("METRICS"))
     # The runtime reads its backend only when the models load, in the background; a typo
     # must stop the server here, not leave it answering 503.
     backend = config.get("RUNTIME_BACKEND")

@@ -28,6 +28,7 @@ from gunicorn.workers.sync import SyncWorker
 
 from vectorizer._settings import raw_error_answer
 
+from ._metrics import prepare_workers, remove_folder, worker_exited
 from ._readiness import ReadinessBoard, attach
 
 logger = logging.getLogger(__name__)
@@ -138,5 +139,14 @@ class ModelServerApplication(BaseApplication):
         models.on_ready(lambda: self.board.mark_ready(pid))
         return app
 
+    def run(self) -> None:
+        # Before the fork: every worker counts its metrics into this folder (_metrics).
+        folder = prepare_workers()
+        try:
+            super().run()
+        finally:
+            remove_folder(folder)
+
     def _child_exit(self, server, worker) -> None:
         self.board.remove(worker.pid)
+        worker_exited(worker.pid)

@@ -150,6 +150,28 @@ def test_two_worker_server_is_healthy_only_when_both_are_ready(
     booted = set(re.findall(r"Booting worker with pid: (\d+)", log))
     assert len(booted) == 2
 
+    # /metrics answers for the whole server, whichever worker serves the scrape: the
+    # workers count into one folder (prometheus_client's multiprocess mode).
+    for _ in range(4):
+        metrics = requests.get(f"{base}/metrics", timeout=30).text
+        assert _sample(metrics, "sonotrace_http_requests_total",
+                       'endpoint="/predict",method="POST",status="200"') == 5
+        assert _sample(metrics, "sonotrace_http_requests_total",
+                       'endpoint="/predict",method="POST",status="413"') == 1
+        assert _sample(metrics, "sonotrace_stage_duration_seconds_count",
+                       'stage="segment"') == 5
+        assert _sample(metrics, "sonotrace_workers_ready") == 2
+        assert _sample(metrics, "sonotrace_workers_expected") == 2
+        assert re.search(r'^sonotrace_model_info\{backend="(litert|keras)",name="[^"]+",'
+                         r'version="[^"]+"\} 1\.0$', metrics, flags=re.MULTILINE)
+
+
+def _sample(text: str, name: str, labels: str | None = None) -> float:
+    """The value of one sample of a Prometheus text exposition."""
+    selector = re.escape(name) + (r"\{" + re.escape(labels) + r"\}" if labels else "")
+    (value,) = re.findall(rf"^{selector} (\S+)$", text, flags=re.MULTILINE)
+    return float(value)
+
 
 def test_gunicorns_own_refusals_are_json():
     from model_server._gunicorn import write_json_error
