@@ -73,6 +73,30 @@ def latest_reads(rows: Iterable[Mapping]) -> dict[str, dict[str, Mapping]]:
     return dict(reads)
 
 
+def independent_reads(rows: Iterable[Mapping]) -> dict[str, dict[str, Mapping]]:
+    """Each reader's read of each image: their highest readable, independent version.
+
+    A version whose record is damaged (``damaged``) is no read: its label and outline
+    are unknown. One that descends from another reader's saved work
+    (``revises_other_reader``: *Load it to revise*) is that reader's outline and label
+    again, perhaps unchanged, so it is not an independent read either: the reader's
+    latest version that is neither is their read, whoever saved since.
+
+    Parameters
+    ----------
+    rows : iterable of mapping
+        Index rows, with ``image_sha256``, ``annotator`` and ``version``, and
+        optionally ``damaged`` and ``revises_other_reader``.
+
+    Returns
+    -------
+    dict
+        ``{image_sha256: {annotator: row}}``, as :func:`latest_reads`.
+    """
+    return latest_reads(r for r in rows
+                        if not r.get("damaged") and not r.get("revises_other_reader"))
+
+
 def dice(a: np.ndarray, b: np.ndarray) -> float:
     """Dice coefficient of two bool masks of one shape; 1.0 when both are empty.
 
@@ -176,15 +200,20 @@ def _read_key(row: Mapping) -> tuple:
     return (row["version"], row.get("annotator"), row.get("saved_at"))
 
 
-def _left_out(rows: list[Mapping]) -> list[dict]:
+def left_out_reads(rows: list[Mapping]) -> list[dict]:
     """The damaged versions among ``rows`` that may have been a reader's read.
 
     A damaged version is listed unless its annotator has a readable, independent
     version of the image after it among ``rows`` (their read, as it would be anyway);
     one whose annotator is unknown (``""``: indexed after it was damaged) always is.
+
+    Returns
+    -------
+    list of dict
+        ``[{"image_sha256", "image", "annotator", "version", "reason"}]``, sorted by
+        image and version (``annotator`` None when unknown).
     """
-    read = latest_reads(r for r in rows
-                        if not r.get("damaged") and not r.get("revises_other_reader"))
+    read = independent_reads(rows)
     left = []
     for row in rows:
         if not row.get("damaged"):
@@ -264,9 +293,9 @@ def reader_agreement(
     # count copying as agreement. A reader's read is their latest independent version.
     rows = list(rows)
     # A damaged record's label and outline are unknown (its row blank): no read.
-    left_out = _left_out(rows)
+    left_out = left_out_reads(rows)
     rows = [r for r in rows if not r.get("damaged")]
-    independent = latest_reads(r for r in rows if not r.get("revises_other_reader"))
+    independent = independent_reads(rows)
     copied = latest_reads(r for r in rows if r.get("revises_other_reader"))
     reads = {image: by_reader for image, by_reader in independent.items()
              if len(by_reader) >= 2}

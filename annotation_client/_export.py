@@ -51,6 +51,7 @@ import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -146,19 +147,48 @@ def _readers(store: AnnotationStore, sha: str, latest: dict) -> dict[str, str]:
     Each reader's latest readable version with a final label counts; a damaged record
     is passed over (the latest's own damage already left the image out).
     """
-    labels: dict[str, str] = {}
+    saves = []
     for version in store.versions(sha):
         try:
             record = store.load_record(sha, version)
         except (OSError, ValueError):
             continue
         final = record.get("final") if isinstance(record.get("final"), dict) else {}
-        if final.get("label") in LABELS and isinstance(record.get("annotator"), str):
-            labels[record["annotator"]] = final["label"]
+        saves.append((record.get("annotator"), final.get("label")))
     try:
         adjudicated = bool(descends_from_others(latest))
     except ValueError:
         adjudicated = False
+    return reader_columns(saves, adjudicated)
+
+
+def reader_columns(saves: Iterable[tuple[object, object]], adjudicated: bool) -> dict[str, str]:
+    """:data:`READER_COLUMNS` of an image from what its readable versions say.
+
+    Parameters
+    ----------
+    saves : iterable of (annotator, final label)
+        One pair per readable version of the image, oldest first: each reader's latest
+        final label counts (a version without one, or with no annotator, adds nothing).
+    adjudicated : bool
+        Whether the image's latest version revised another reader's version.
+
+    Returns
+    -------
+    dict
+        ``readers``, ``reader_labels`` (JSON ``{name: label}``), ``labels_agree``
+        (``""`` with fewer than two labels, else ``yes`` or ``no``) and ``adjudicated``.
+
+    Examples
+    --------
+    >>> reader_columns([("Ada", "benign"), ("Bo", "malignant"), ("Ada", "malignant")],
+    ...                False)["labels_agree"]
+    'yes'
+    """
+    labels: dict[str, str] = {}
+    for annotator, label in saves:
+        if label in LABELS and isinstance(annotator, str):
+            labels[annotator] = label
     return {
         "readers": str(len(labels)),
         # JSON: a name may hold "; " or ": " itself, and read as two readers.
@@ -168,6 +198,16 @@ def _readers(store: AnnotationStore, sha: str, latest: dict) -> dict[str, str]:
         else "no",
         "adjudicated": "yes" if adjudicated else "no",
     }
+
+
+def unresolved(columns: Mapping[str, str]) -> bool:
+    """Whether :func:`reader_columns` say the readers' labels differ and nothing
+    adjudicated them: the image's label is then only its last reader's.
+
+    >>> unresolved({"labels_agree": "no", "adjudicated": "no"})
+    True
+    """
+    return columns["labels_agree"] == "no" and columns["adjudicated"] == "no"
 
 
 def _png(pixels: np.ndarray) -> bytes:
@@ -280,7 +320,7 @@ def export_busi(
                 **(readers := _readers(store, sha, record)),
             }
         )
-        if readers["labels_agree"] == "no" and readers["adjudicated"] == "no":
+        if unresolved(readers):
             report.disagreed.append((f"{label}/{name}.png", readers["reader_labels"]))
     _write_all(out, written, rows)
     # The command line prints the same summary: at DEBUG, so that it is not said twice.
