@@ -1409,6 +1409,40 @@ class AnnotationIndex:
         except (SQLAlchemyError, OSError) as exc:
             raise IndexUnavailable("the annotation index could not be read", exc) from exc
 
+    #: The columns :meth:`progress_rows` gives: who saved which version of which image,
+    #: when, with what final label, and whether it is a read (see :meth:`reads`).
+    PROGRESS_COLUMNS = ("image_sha256", "version", "annotator", "saved_at", "final_label",
+                        "revises_other_reader", "damaged")
+
+    def progress_rows(self) -> list[dict]:
+        """Every saved version, as :data:`PROGRESS_COLUMNS` only, by image and version.
+
+        What a study's reading progress counts (:mod:`annotation_client._progress`):
+        every image and every reader, not the capped listing of :meth:`query`, so only
+        the few columns that say who read what (tens of bytes a version, where a whole
+        row holds paths and notes).
+
+        Returns
+        -------
+        list of dict
+            ``saved_at`` as ISO 8601 with ``Z``, as :meth:`SavedRow.as_dict` gives it.
+
+        Raises
+        ------
+        IndexUnavailable
+            When the database cannot be read.
+        """
+        statement = sa.select(*(getattr(SavedRow, name) for name in self.PROGRESS_COLUMNS))
+        statement = statement.order_by(SavedRow.image_sha256, SavedRow.version)
+        try:
+            self._ready()
+            with Session(self.engine) as session:
+                found = session.execute(statement).mappings().all()
+        except (SQLAlchemyError, OSError) as exc:
+            raise IndexUnavailable("the annotation index could not be read", exc) from exc
+        return [dict(row) | {"saved_at": row["saved_at"].isoformat(timespec="seconds") + "Z"}
+                for row in found]
+
     def reads(self, images: int = MAX_READ_IMAGES) -> tuple[list[dict], int]:
         """Each reader's reads of every image two or more readers read independently.
 
