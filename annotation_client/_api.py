@@ -17,7 +17,13 @@ of them saved (:mod:`annotation_client._agreement`): Dice of their outlines,
 label agreement, Fleiss' and Cohen's kappa, and which versions it left out
 (``dependent``; ``left_out``: those whose record file is damaged). No parameters.
 
-Both read again, first, the record files of versions marked damaged whose file changed
+``GET /api/progress`` answers how far each reader, and the study, has got through
+the worklist's images, or the index's without a worklist
+(:mod:`annotation_client._progress`): per reader the images read and saved and
+the last save; overall the images with a read, with two or more, and whose readers'
+labels disagree with no version adjudicating them. No parameters.
+
+Each reads again, first, the record files of versions marked damaged whose file changed
 or that were last read a minute ago or more
 (:meth:`~annotation_client._database.AnnotationIndex.recheck_damaged`): one readable
 again is listed as it says, without a restart.
@@ -26,11 +32,12 @@ Under blinded reading (``SONOTRACE_BLINDED_READING``) a reader gets only their
 own saves: without ``annotator``, or with their own name; another name is 403
 (``forbidden``), and a request the sign-in proxy named nobody in is 401
 (``not_signed_in``). Reviewers (``SONOTRACE_REVIEWERS``) get every save.
-``/api/agreement`` compares readers, so under blinded reading only reviewers
-get it (403 for a reader).
+``/api/agreement`` and ``/api/progress`` compare readers, so under blinded reading
+only reviewers get them (403 for a reader).
 
 Errors are JSON ``{"error": {"code", "message"}}``: 400 for a bad parameter,
-401 or 403 as above, 503 when the index cannot be read.
+401 or 403 as above, 503 when the index cannot be read (or, for ``/api/progress``,
+the worklist folder cannot be listed: ``worklist_unavailable``).
 """
 
 from __future__ import annotations
@@ -51,6 +58,7 @@ from ._database import (
     summarize,
     to_csv,
 )
+from ._progress import index_progress
 from ._readers import BLINDED_NOTE, visible_annotator
 from ._record import LABELS
 from ._signin import SignInError, checked_name
@@ -76,7 +84,7 @@ SAVED_PARAMETERS = ("annotator", "label", "assessment", "latest", "limit", "form
 
 
 def register(server: flask.Flask, index: AnnotationIndex, config: ClientConfig) -> None:
-    """Add ``GET /api/saved`` and ``GET /api/agreement`` to ``server``.
+    """Add ``GET /api/saved``, ``GET /api/agreement`` and ``GET /api/progress`` to ``server``.
 
     Parameters
     ----------
@@ -86,7 +94,8 @@ def register(server: flask.Flask, index: AnnotationIndex, config: ClientConfig) 
         Where the saved versions are listed.
     config : ClientConfig
         The client's settings: its data directory (the masks reader agreement
-        reads), and who may see which saves (blinded reading).
+        reads), its worklist (which reading progress counts), and who may see which
+        saves (blinded reading).
     """
 
     @server.after_request
@@ -118,7 +127,7 @@ def register(server: flask.Flask, index: AnnotationIndex, config: ClientConfig) 
         # Without this, Dash's page routing would answer an unknown API path with HTML
         # (and /api itself with the page, as a 200).
         return _error(404, "not_found", f"no API endpoint {flask.request.path}; the API is "
-                      "GET /api/saved and GET /api/agreement")
+                      "GET /api/saved, GET /api/agreement and GET /api/progress")
 
     def unknown_parameters(known: tuple[str, ...]):
         # A filter guessed (image=, sha256=, version=) and silently ignored would hand
@@ -136,8 +145,8 @@ def register(server: flask.Flask, index: AnnotationIndex, config: ClientConfig) 
                           "each parameter takes one value")
         return None
 
-    @server.get("/api/agreement")
-    def agreement():
+    def refused_to_readers(what: str):
+        # Both compare readers: under blinded reading, a reader would see the others'.
         refused = unknown_parameters(())
         if refused is not None:
             return refused
@@ -146,15 +155,38 @@ def register(server: flask.Flask, index: AnnotationIndex, config: ClientConfig) 
         except SignInError as exc:
             return _error(401, "not_signed_in", str(exc))
         if reader is not None:
-            return _error(
-                403, "forbidden",
-                f"{BLINDED_NOTE} Reader agreement shows other readers' work: ask a reviewer.",
-            )
+            return _error(403, "forbidden",
+                          f"{BLINDED_NOTE} {what} shows other readers' work: ask a reviewer.")
+        return None
+
+    @server.get("/api/agreement")
+    def agreement():
+        refused = refused_to_readers("Reader agreement")
+        if refused is not None:
+            return refused
         try:
             result = index_agreement(index, AnnotationStore(config.data_dir))
         except IndexUnavailable as exc:
             logger.error("/api/agreement: %s", exc.logged())
             return _error(503, "index_unavailable", f"{exc}; the client's log says why")
+        return flask.jsonify(result)
+
+    @server.get("/api/progress")
+    def progress():
+        refused = refused_to_readers("Reading progress")
+        if refused is not None:
+            return refused
+        try:
+            result = index_progress(index, AnnotationStore(config.data_dir),
+                                    config.worklist_dir, config.max_upload_bytes)
+        except IndexUnavailable as exc:
+            logger.error("/api/progress: %s", exc.logged())
+            return _error(503, "index_unavailable", f"{exc}; the client's log says why")
+        except (OSError, ValueError) as exc:
+            # The folder's path is the log's (and the settings'), not a caller's.
+            logger.error("/api/progress: the worklist cannot be listed: %s", exc)
+            return _error(503, "worklist_unavailable", "the worklist folder "
+                          "(SONOTRACE_WORKLIST_DIR) cannot be listed; the client's log says why")
         return flask.jsonify(result)
 
     @server.get("/api/saved")

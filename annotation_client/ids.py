@@ -191,6 +191,8 @@ SAVED_SUMMARY = "saved-summary"  # counts and AI agreement of the rows shown
 SAVED_TABLE = "saved-table"
 SAVED_AGREEMENT_BUTTON = "saved-agreement-button"  # hidden from readers under blinding
 SAVED_AGREEMENT = "saved-agreement"  # how far readers agree (Dice, labels, kappas)
+SAVED_PROGRESS_BUTTON = "saved-progress-button"  # hidden from readers under blinding
+SAVED_PROGRESS = "saved-progress"  # how far each reader has got (images read, saved)
 
 
 def descriptor(name: str) -> str:

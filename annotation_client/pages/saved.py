@@ -18,7 +18,7 @@ import dash_bootstrap_components as dbc
 from dash import Input, Output, State, callback, dash_table, dcc, html
 from dash.exceptions import PreventUpdate
 
-from annotation_client import _agreement, _readers, _signin, _views, _worklist, ids
+from annotation_client import _agreement, _progress, _readers, _signin, _views, _worklist, ids
 from annotation_client._app import get_config, get_index, get_reader, get_store
 from annotation_client._database import (
     ASSESSMENTS,
@@ -211,7 +211,19 @@ def layout(**_query):
                 title="Outline Dice and label agreement between readers, on the images "
                 "two or more of them saved",
             ),
+            dbc.Button(
+                "Reading progress",
+                id=ids.SAVED_PROGRESS_BUTTON,
+                color="secondary",
+                outline=True,
+                size="sm",
+                # Hidden until show_progress_button knows who is asking.
+                class_name=PROGRESS_UNCHECKED,
+                title="Per reader, the images read and saved and the last save; how many "
+                "images have a read, two or more, or readers' labels that disagree",
+            ),
             dcc.Loading(html.Div(id=ids.SAVED_AGREEMENT), type="dot"),
+            dcc.Loading(html.Div(id=ids.SAVED_PROGRESS), type="dot"),
             table,
         ]
     )
@@ -772,3 +784,142 @@ def show_agreement(clicks):
         return _views.alert(f"{exc}; the client's log says why.", "danger",
                             title="No reader agreement.")
     return agreement_view(result)
+
+
+# ----------------------------------------------------------------------- reading progress
+
+#: The Reading progress button's classes, as the Reader agreement button's (whom it is
+#: offered to is the same), with a gap after that one.
+PROGRESS_UNCHECKED = "mb-2 ms-2 d-none progress-unchecked"
+PROGRESS_OFFERED = "mb-2 ms-2"
+PROGRESS_HIDDEN = "mb-2 ms-2 d-none"
+
+
+def _progress_notes(result: dict) -> list:
+    """What the counts leave out, each said once: damaged versions, other images, files."""
+    notes = []
+    if result["left_out"]:
+        notes.append(_views.alert(
+            f"{result['left_out']} damaged version(s) may have been a reader's read and are "
+            "not counted: their record file cannot be read. Reader agreement names them; "
+            "restore them from a backup.",
+            "warning",
+            id="progress-left-out",
+        ))
+    worklist = result.get("worklist")
+    if worklist is None:
+        return notes
+    if result["outside_worklist"]:
+        notes.append(_views.alert(
+            f"{result['outside_worklist']} saved image(s) are in no worklist file (uploads, "
+            "or files removed or changed since) and are not counted.",
+            "info",
+            id="progress-outside",
+        ))
+    if worklist["too_large"]:
+        notes.append(_views.alert(
+            f"{worklist['too_large']} worklist file(s) are over the upload limit, cannot be "
+            "opened, and are not counted.",
+            "info",
+        ))
+    if worklist["truncated"]:
+        notes.append(_views.alert(
+            f"Only the first {worklist['files']} of the worklist's {worklist['found']} files "
+            "are counted, as the worklist lists them.",
+            "info",
+        ))
+    return notes
+
+
+def progress_view(result: dict) -> list:
+    """The reading progress as the page shows it: a line, a table by reader, notes.
+
+    Parameters
+    ----------
+    result : dict
+        :func:`annotation_client._progress.index_progress`'s result.
+
+    Returns
+    -------
+    list of Dash components
+    """
+    where = "in the worklist" if result.get("worklist") is not None else "saved"
+    line = html.P(
+        [
+            html.Strong(
+                f"{result['images']} image(s) {where}: {result['read']} read by at least one "
+                f"reader, {result['read_by_two_or_more']} by two or more, {result['unread']} "
+                "not read yet. "
+            ),
+            f"{result['disagreed']} image(s) with readers' final labels that differ and no "
+            "version adjudicating them. A read: a reader's latest version of an image that "
+            "revised no other reader's work.",
+        ],
+        className="small mb-1",
+        id="progress-summary",
+    )
+    if not result["readers"]:
+        return [line, html.P("No reader has saved any of these images yet.",
+                             className="text-muted small mb-2"), *_progress_notes(result)]
+    header = html.Thead(html.Tr([html.Th(name) for name in (
+        "Reader", "Images read", "Images saved", "Versions", "Last save (UTC)")]))
+    body = html.Tbody([
+        html.Tr([
+            html.Td(_signin.shown_text(reader["annotator"])),
+            html.Td(reader["read"]),
+            html.Td(reader["saved"]),
+            html.Td(reader["versions"]),
+            html.Td((reader["last_saved_at"] or "—").replace("T", " ").removesuffix("Z")),
+        ])
+        for reader in result["readers"]
+    ])
+    table = dbc.Table([header, body], size="sm", bordered=True, class_name="small mb-2 w-auto",
+                      id="progress-table")
+    return [line, table, *_progress_notes(result)]
+
+
+@callback(
+    Output(ids.SAVED_PROGRESS_BUTTON, "class_name"),
+    Input(ids.SAVED_PAGE_LOAD, "data"),
+)
+def show_progress_button(_loaded):
+    """Offer reading progress to whoever may see every reader's saves."""
+    try:
+        reader = get_reader()
+    except _signin.SignInError:
+        return PROGRESS_HIDDEN
+    return PROGRESS_HIDDEN if reader is not None else PROGRESS_OFFERED
+
+
+@callback(
+    Output(ids.SAVED_PROGRESS, "children"),
+    Input(ids.SAVED_PROGRESS_BUTTON, "n_clicks"),
+    prevent_initial_call=True,
+)
+def show_progress(clicks):
+    """Each reader's images read and saved, and the study's reads, for its coordinator."""
+    if not clicks:
+        raise PreventUpdate
+    try:
+        reader = get_reader()
+    except _signin.SignInError as exc:
+        return _views.alert(str(exc), "danger", title="No reading progress.")
+    if reader is not None:
+        # The button is hidden from readers, but a request can still ask.
+        return _views.alert(
+            f"{_readers.BLINDED_NOTE} Reading progress shows other readers' work.",
+            "secondary",
+        )
+    config = get_config()
+    try:
+        result = _progress.index_progress(get_index(), get_store(), config.worklist_dir,
+                                          config.max_upload_bytes)
+    except IndexUnavailable as exc:
+        logger.error("Saved page, reading progress: %s", exc.logged())
+        return _views.alert(f"{exc}; the client's log says why.", "danger",
+                            title="No reading progress.")
+    except (OSError, ValueError) as exc:
+        logger.error("Saved page, reading progress: the worklist cannot be listed: %s", exc)
+        return _views.alert("The worklist folder (SONOTRACE_WORKLIST_DIR) cannot be listed; "
+                            "the client's log says why.", "danger", title="No reading progress.")
+    return progress_view(result)

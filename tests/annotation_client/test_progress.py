@@ -17,19 +17,23 @@ from __future__ import annotations
 import datetime as dt
 import doctest
 import hashlib
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 from _saved_data import SHA_A, SHA_B, UTC, png_bytes, save_version
+from dash import html
 
-from annotation_client import _agreement, _export, _progress
+from annotation_client import _agreement, _export, _progress, create_app
 from annotation_client._database import AnnotationIndex, default_url
 from annotation_client._storage import AnnotationStore
 
 pytestmark = pytest.mark.usefixtures("an_app_exists")
 
 SHA_C = "c3" * 32
+USER = "X-Forwarded-User"
+BLINDED = {"ANNOTATOR_HEADER": USER, "BLINDED_READING": True, "REVIEWERS": "Dr Chair"}
 
 
 def at(day: int, hour: int = 9) -> dt.datetime:
@@ -202,3 +206,192 @@ def test_nothing_saved_yet_counts_the_worklist_as_unread():
         "images": 2, "read": 0, "unread": 2, "read_by_two_or_more": 0, "disagreed": 0,
         "left_out": 0, "outside_worklist": 0, "readers": []}
     assert _progress.reading_progress([])["images"] == 0
+
+
+# --------------------------------------------------------------------------- GET /api/progress
+
+
+def _client(data_dir, **settings):
+    app = create_app({"DATA_DIR": data_dir, "MODEL_SERVER_URL": "http://127.0.0.1:9"} | settings)
+    return app.server.test_client()
+
+
+def test_the_api_gives_the_progress_as_json(data_dir, study):
+    response = _client(data_dir).get("/api/progress")
+    assert response.status_code == 200 and response.mimetype == "application/json"
+    assert response.get_json() == EXPECTED
+    assert response.headers["Cache-Control"] == "private, no-store"
+
+
+@pytest.mark.parametrize("query", ["annotator=Dr%20Ada", "worklist=0&x=1"])
+def test_a_parameter_is_refused_not_ignored(data_dir, study, query):
+    client = _client(data_dir)
+    response = client.get(f"/api/progress?{query}")
+    assert response.status_code == 400
+    error = response.get_json()["error"]
+    assert error["code"] == "bad_parameter"
+    assert error["message"].startswith("unknown parameter ")
+    assert error["message"].endswith("for /api/progress: it takes no parameter")
+
+
+def test_an_unknown_api_path_names_the_endpoint(data_dir):
+    message = _client(data_dir).get("/api/progres").get_json()["error"]["message"]
+    assert message.endswith("GET /api/saved, GET /api/agreement and GET /api/progress")
+
+
+def test_under_blinded_reading_only_a_reviewer_gets_the_progress(data_dir, study):
+    client = _client(data_dir, **BLINDED)
+    ada = client.get("/api/progress", headers={USER: "Dr Ada"})
+    assert ada.status_code == 403 and ada.get_json()["error"]["code"] == "forbidden"
+    assert "Reading progress shows other readers' work" in ada.get_json()["error"]["message"]
+    nobody = client.get("/api/progress")
+    assert nobody.status_code == 401 and nobody.get_json()["error"]["code"] == "not_signed_in"
+    chair = client.get("/api/progress", headers={USER: "Dr Chair"})
+    assert chair.status_code == 200 and chair.get_json() == EXPECTED
+
+
+def test_an_unreadable_index_is_a_503_and_an_alert(tmp_path, data_dir, caplog):
+    from _dash_helpers import text_of
+
+    from annotation_client.pages import saved
+
+    (tmp_path / "blocker").write_text("a regular file, not a folder")
+    app = create_app({"DATA_DIR": data_dir,
+                      "DATABASE_URL": f"sqlite:///{tmp_path}/blocker/index.sqlite3"})
+    response = app.server.test_client().get("/api/progress")
+    assert response.status_code == 503
+    assert response.get_json()["error"]["code"] == "index_unavailable"
+    assert str(tmp_path) not in response.get_data(as_text=True)
+    with app.server.test_request_context("/_dash-update-component"):
+        alert = saved.show_progress(1)
+    assert text_of(alert).startswith("No reading progress. the annotation index could not")
+    assert str(tmp_path) not in text_of(alert)
+    assert any("reading progress" in r.getMessage() and str(tmp_path) in r.getMessage()
+               for r in caplog.records)
+
+
+def test_a_worklist_gone_since_the_start_is_a_503(tmp_path, data_dir, study):
+    from _dash_helpers import text_of
+
+    from annotation_client.pages import saved
+
+    folder = tmp_path / "worklist"
+    folder.mkdir()
+    (folder / "one.png").write_bytes(_png(0))
+    app = create_app({"DATA_DIR": data_dir, "WORKLIST_DIR": folder})
+    client = app.server.test_client()
+    assert client.get("/api/progress").get_json()["worklist"]["files"] == 1
+    shutil.rmtree(folder)
+    response = client.get("/api/progress")
+    assert response.status_code == 503
+    assert response.get_json()["error"]["code"] == "worklist_unavailable"
+    assert str(folder) not in response.get_data(as_text=True)
+    with app.server.test_request_context("/_dash-update-component"):
+        assert text_of(saved.show_progress(1)).startswith(
+            "No reading progress. The worklist folder (SONOTRACE_WORKLIST_DIR) cannot be")
+
+
+# --------------------------------------------------------------------------- Saved page
+
+
+def _page(data_dir, headers=None, **settings):
+    """(button classes, what a click shows) on the Saved page for a request with ``headers``."""
+    from annotation_client.pages import saved
+
+    app = create_app({"DATA_DIR": data_dir} | settings)
+    with app.server.test_request_context("/_dash-update-component", headers=headers or {}):
+        return saved.show_progress_button(True), saved.show_progress(1)
+
+
+def _rows_of(shown) -> list[list[str]]:
+    from _dash_helpers import find_component, text_of
+
+    table = find_component(html.Div(shown), "progress-table")
+    return [[text_of(cell.children) for cell in row.children]
+            for row in table.children[1].children]
+
+
+#: The table of the study, row by row.
+TABLE = [["Dr Ada", "2", "2", "2", "2024-06-01 10:00:00"],
+         ["Dr Bo", "2", "3", "3", "2024-06-03 09:00:00"],
+         ["Dr Chair", "0", "1", "1", "2024-06-05 09:00:00"],
+         ["Dr Cy", "1", "1", "1", "2024-06-04 09:00:00"]]
+
+
+def test_the_saved_page_shows_the_progress_to_whoever_sees_everything(data_dir, study):
+    from _dash_helpers import find_component, text_of
+
+    from annotation_client.pages import saved
+
+    classes, shown = _page(data_dir)
+    assert classes == saved.PROGRESS_OFFERED and "d-none" not in classes
+    assert text_of(find_component(html.Div(shown), "progress-summary")).startswith(
+        "3 image(s) saved: 3 read by at least one reader, 2 by two or more, 0 not read yet. "
+        "1 image(s) with readers' final labels that differ and no version adjudicating them.")
+    assert _rows_of(shown) == TABLE
+    classes, shown = _page(data_dir, {USER: "Dr Chair"}, **BLINDED)
+    assert classes == saved.PROGRESS_OFFERED and _rows_of(shown) == TABLE
+
+
+def test_a_blinded_reader_is_neither_offered_nor_given_the_progress(data_dir, study):
+    from _dash_helpers import text_of
+
+    classes, shown = _page(data_dir, {USER: "Dr Ada"}, **BLINDED)
+    assert "d-none" in classes and "progress-unchecked" not in classes
+    assert "Reading progress shows other readers' work." in text_of(shown)
+    assert "Dr Bo" not in text_of(shown)
+    classes, shown = _page(data_dir, {}, **BLINDED)
+    assert "d-none" in classes and f"no {USER}" in text_of(shown)
+
+
+def test_the_view_says_what_it_does_not_count():
+    from _dash_helpers import text_of
+
+    from annotation_client.pages import saved
+
+    rows = [{"image_sha256": "d" * 64, "version": 1, "annotator": "", "saved_at": "x",
+             "final_label": None, "damaged": "Unterminated string"}]
+    result = _progress.reading_progress(rows, {"d" * 64, "e" * 64}) | {
+        "worklist": {"files": 5000, "found": 5003, "too_large": 2, "truncated": True}}
+    text = text_of(saved.progress_view(result))
+    assert text.startswith("2 image(s) in the worklist: 0 read by at least one reader, 0 by "
+                           "two or more, 2 not read yet. ")
+    assert "No reader has saved any of these images yet." in text
+    assert "1 damaged version(s) may have been a reader's read and are not counted" in text
+    assert "2 worklist file(s) are over the upload limit" in text
+    assert "Only the first 5000 of the worklist's 5003 files are counted" in text
+    assert "in no worklist file" not in text  # none outside
+
+
+@pytest.mark.browser
+def test_the_reading_progress_button_in_the_browser(dash_duo, data_dir, study, artifacts_dir):
+    from _dash_helpers import click, console_errors, wait_for
+    from selenium.webdriver.common.by import By
+
+    from annotation_client import ids
+
+    app = create_app({"DATA_DIR": data_dir, "MODEL_SERVER_URL": "http://127.0.0.1:9",
+                      "AUTO_SEGMENT": False})
+    dash_duo.start_server(app)
+    driver = dash_duo.driver
+    driver.get(dash_duo.server_url + "/saved")
+    button = wait_for(dash_duo, lambda: driver.find_element(By.ID, ids.SAVED_PROGRESS_BUTTON), 20)
+    wait_for(dash_duo, button.is_displayed, 20, "Reading progress is not offered")
+    agreement = driver.find_element(By.ID, ids.SAVED_AGREEMENT_BUTTON)
+    # Beside Reader agreement: on its line, after it.
+    assert agreement.is_displayed() and button.text == "Reading progress"
+    assert button.location["y"] == agreement.location["y"]
+    assert button.location["x"] > agreement.location["x"] + agreement.size["width"]
+    click(driver, By.ID, ids.SAVED_PROGRESS_BUTTON)
+    summary = wait_for(dash_duo, lambda: driver.find_element(By.ID, "progress-summary"), 20)
+    assert summary.text.startswith(
+        "3 image(s) saved: 3 read by at least one reader, 2 by two or more, 0 not read yet. "
+        "1 image(s) with readers' final labels that differ and no version adjudicating them.")
+    headers = driver.find_elements(By.CSS_SELECTOR, "#progress-table thead th")
+    assert [h.text for h in headers] == ["Reader", "Images read", "Images saved", "Versions",
+                                         "Last save (UTC)"]
+    rows = driver.find_elements(By.CSS_SELECTOR, "#progress-table tbody tr")
+    assert [[td.text for td in row.find_elements(By.TAG_NAME, "td")] for row in rows] == TABLE
+    driver.save_screenshot(str(artifacts_dir / "01-progress.png"))
+    errors = console_errors(dash_duo)
+    assert not errors, "browser console errors:\n" + "\n".join(errors)

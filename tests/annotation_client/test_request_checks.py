@@ -46,6 +46,7 @@ EVERY_KIND_OF_REQUEST = [
     ("GET", "/health"),
     ("GET", "/api/saved?format=csv"),
     ("GET", "/api/agreement"),
+    ("GET", "/api/progress"),
     ("GET", "/_dash-layout"),
     ("GET", "/_dash-dependencies"),
     ("GET", "/_sonotrace/vendor/bootstrap/css/bootstrap.min.css"),
