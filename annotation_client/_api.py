@@ -58,7 +58,7 @@ from ._database import (
     summarize,
     to_csv,
 )
-from ._progress import index_progress
+from ._progress import WorklistUnavailable, index_progress
 from ._readers import BLINDED_NOTE, visible_annotator
 from ._record import LABELS
 from ._signin import SignInError, checked_name
@@ -182,11 +182,10 @@ def register(server: flask.Flask, index: AnnotationIndex, config: ClientConfig) 
         except IndexUnavailable as exc:
             logger.error("/api/progress: %s", exc.logged())
             return _error(503, "index_unavailable", f"{exc}; the client's log says why")
-        except (OSError, ValueError) as exc:
+        except WorklistUnavailable as exc:
             # The folder's path is the log's (and the settings'), not a caller's.
-            logger.error("/api/progress: the worklist cannot be listed: %s", exc)
-            return _error(503, "worklist_unavailable", "the worklist folder "
-                          "(SONOTRACE_WORKLIST_DIR) cannot be listed; the client's log says why")
+            logger.error("/api/progress: %s: %s", exc, exc.cause)
+            return _error(503, "worklist_unavailable", f"{exc}; the client's log says why")
         return flask.jsonify(result)
 
     @server.get("/api/saved")

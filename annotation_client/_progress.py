@@ -37,6 +37,15 @@ from ._storage import AnnotationStore
 from ._worklist import list_images
 
 
+class WorklistUnavailable(RuntimeError):
+    """The worklist folder cannot be listed (gone, unmounted, unreadable): what it holds,
+    hence what is left to read, is unknown. The message names no path; the cause does."""
+
+    def __init__(self, cause: Exception) -> None:
+        super().__init__("the worklist folder (SONOTRACE_WORKLIST_DIR) cannot be listed")
+        self.cause = cause
+
+
 def _by_image(rows: Iterable[Mapping]) -> dict[str, list[Mapping]]:
     grouped: dict[str, list[Mapping]] = {}
     for row in rows:
@@ -58,7 +67,7 @@ def _disagreed(by_image: Mapping[str, list[Mapping]]) -> int:
     return count
 
 
-def _readers(rows: list[Mapping], reads: Mapping, left_out: list[dict]) -> list[dict]:
+def _per_reader(rows: list[Mapping], reads: Mapping, left_out: list[dict]) -> list[dict]:
     """Per reader, by name: images read and saved, versions, last save, left out."""
     readers: dict[str, dict] = {}
     for row in rows:
@@ -118,7 +127,7 @@ def reading_progress(rows: Iterable[Mapping], worklist: Collection[str] | None =
         "disagreed": _disagreed(_by_image(rows)),
         "left_out": len(left_out),
         "outside_worklist": None if worklist is None else len(saved - images),
-        "readers": _readers(rows, reads, left_out),
+        "readers": _per_reader(rows, reads, left_out),
     }
 
 
@@ -156,12 +165,15 @@ def index_progress(
     ------
     annotation_client._database.IndexUnavailable
         When the index cannot be read.
-    OSError, ValueError
+    WorklistUnavailable
         When the worklist folder cannot be listed.
     """
     listing = None
     if worklist_dir is not None:
-        listing = list_images(worklist_dir, store, max_bytes=max_bytes)
+        try:
+            listing = list_images(worklist_dir, store, max_bytes=max_bytes)
+        except (OSError, ValueError) as exc:  # ValueError: no longer a folder
+            raise WorklistUnavailable(exc) from exc
     index.recheck_damaged(store.root)  # never raises: progress_rows says if it fails
     rows = index.progress_rows()
     if listing is None:

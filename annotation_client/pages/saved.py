@@ -918,8 +918,9 @@ def show_progress(clicks):
         logger.error("Saved page, reading progress: %s", exc.logged())
         return _views.alert(f"{exc}; the client's log says why.", "danger",
                             title="No reading progress.")
-    except (OSError, ValueError) as exc:
-        logger.error("Saved page, reading progress: the worklist cannot be listed: %s", exc)
-        return _views.alert("The worklist folder (SONOTRACE_WORKLIST_DIR) cannot be listed; "
-                            "the client's log says why.", "danger", title="No reading progress.")
+    except _progress.WorklistUnavailable as exc:
+        logger.error("Saved page, reading progress: %s: %s", exc, exc.cause)
+        why = str(exc)
+        return _views.alert(f"{why[:1].upper()}{why[1:]}; the client's log says why.", "danger",
+                            title="No reading progress.")
     return progress_view(result)

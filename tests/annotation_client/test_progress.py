@@ -270,7 +270,7 @@ def test_an_unreadable_index_is_a_503_and_an_alert(tmp_path, data_dir, caplog):
                for r in caplog.records)
 
 
-def test_a_worklist_gone_since_the_start_is_a_503(tmp_path, data_dir, study):
+def test_a_worklist_gone_since_the_start_is_a_503(tmp_path, data_dir, study, caplog):
     from _dash_helpers import text_of
 
     from annotation_client.pages import saved
@@ -287,8 +287,12 @@ def test_a_worklist_gone_since_the_start_is_a_503(tmp_path, data_dir, study):
     assert response.get_json()["error"]["code"] == "worklist_unavailable"
     assert str(folder) not in response.get_data(as_text=True)
     with app.server.test_request_context("/_dash-update-component"):
-        assert text_of(saved.show_progress(1)).startswith(
-            "No reading progress. The worklist folder (SONOTRACE_WORKLIST_DIR) cannot be")
+        assert text_of(saved.show_progress(1)) == (
+            "No reading progress. The worklist folder (SONOTRACE_WORKLIST_DIR) cannot be "
+            "listed; the client's log says why.")
+    # The log says why, the folder named.
+    logged = [r.getMessage() for r in caplog.records if "cannot be listed" in r.getMessage()]
+    assert len(logged) == 2 and all(str(folder) in message for message in logged)
 
 
 # --------------------------------------------------------------------------- Saved page
