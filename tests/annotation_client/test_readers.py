@@ -508,6 +508,11 @@ def test_readers_and_a_reviewer_in_the_browser_see_what_they_may(dash_duo, tmp_p
     wait_for(dash_duo, lambda: "agreement-unchecked" not in button_classes(), 20,
              "the Reader agreement button's callback did not run")
     assert not driver.find_element(By.ID, ids.SAVED_AGREEMENT_BUTTON).is_displayed()
+    # Nor reading progress, which shows what the others read.
+    progress = driver.find_element(By.ID, ids.SAVED_PROGRESS_BUTTON)
+    wait_for(dash_duo, lambda: "progress-unchecked" not in progress.get_attribute("class"), 20,
+             "the Reading progress button's callback did not run")
+    assert not progress.is_displayed()
     driver.save_screenshot(str(artifacts_dir / "01-bo-saved.png"))
 
     sign_in("Dr Di", "/saved")
@@ -522,6 +527,8 @@ def test_readers_and_a_reviewer_in_the_browser_see_what_they_may(dash_duo, tmp_p
     assert _readers.BLINDED_NOTE not in driver.find_element(By.ID, ids.SAVED_ALERT).text
     button = driver.find_element(By.ID, ids.SAVED_AGREEMENT_BUTTON)
     wait_for(dash_duo, button.is_displayed, 20, "the reviewer is not offered reader agreement")
+    progress = driver.find_element(By.ID, ids.SAVED_PROGRESS_BUTTON)
+    wait_for(dash_duo, progress.is_displayed, 20, "the reviewer is not offered reading progress")
     button.click()
     agreement = wait_for(dash_duo, lambda: driver.find_element(By.ID, "agreement-summary"), 20)
     assert agreement.text == (

@@ -1000,20 +1000,23 @@ def test_the_keyboard_reaches_the_open_links_and_leaves_the_table(
 
     driver.execute_script("document.getElementById(arguments[0]).focus();",
                           ids.SAVED_AGREEMENT_BUTTON)
-    # The table (it scrolls sideways), the sort button of each column, its one Open
-    # link (study7/right.png's), then out.
+    # Reading progress beside it, the table (it scrolls sideways), the sort button of each
+    # column, its one Open link (study7/right.png's), then out.
+    assert press() == ids.SAVED_PROGRESS_BUTTON
     assert press() == "table"
     buttons = []
     while (now := press()) == "SPAN":
         buttons.append(focused_label())
     assert buttons == [f"Sort by {name}" for _, name in saved.COLUMNS]
     assert now.startswith("/?open=study7%2Fright.png")
-    assert press() not in ("table", "SPAN", ids.SAVED_AGREEMENT_BUTTON)  # past the table
+    assert press() not in ("table", "SPAN", ids.SAVED_AGREEMENT_BUTTON,
+                           ids.SAVED_PROGRESS_BUTTON)  # past the table
     # And back, from the link.
     driver.execute_script("document.querySelector(\"a[href*='open=']\").focus();")
     for _ in saved.COLUMNS:
         assert press(shift=True) == "SPAN"
     assert press(shift=True) == "table"
+    assert press(shift=True) == ids.SAVED_PROGRESS_BUTTON
     assert press(shift=True) == ids.SAVED_AGREEMENT_BUTTON
 
 
