@@ -1188,7 +1188,7 @@ class AnnotationIndex:
         A record that could not be read once (a passing I/O error, a file being
         restored) would otherwise stay damaged until the next start's :meth:`sync`.
         Called before each listing (the Saved page, its CSV, ``/api/saved``, reader
-        agreement), it costs one query of the damaged rows and a stat of each: a
+        agreement, reading progress), it costs one query of the damaged rows and a stat of each: a
         record is read again only when its file's stamp (size, modification time)
         changed since it was marked, or it was last read :attr:`recheck_s` seconds
         ago (in this process) or more, at most :data:`MAX_RECHECK` at a time, those
