@@ -751,11 +751,32 @@ def agreement_view(result: dict) -> list:
 )
 def show_agreement_button(_loaded):
     """Offer reader agreement to whoever may see every reader's saves."""
+    return AGREEMENT_OFFERED if _sees_every_reader() else AGREEMENT_HIDDEN
+
+
+def _sees_every_reader() -> bool:
+    """Whether the asker may see every reader's saves (not a reader under blinded
+    reading, nor a sign-in that names nobody)."""
+    try:
+        return get_reader() is None
+    except _signin.SignInError:
+        return False
+
+
+def _others_work_refused(what: str):
+    """An alert when the asker may not see ``what`` ("reader agreement"), which shows
+    every reader's work; None when they may. The buttons are hidden from them, but a
+    request can still ask."""
     try:
         reader = get_reader()
-    except _signin.SignInError:
-        return AGREEMENT_HIDDEN
-    return AGREEMENT_HIDDEN if reader is not None else AGREEMENT_OFFERED
+    except _signin.SignInError as exc:
+        return _views.alert(str(exc), "danger", title=f"No {what}.")
+    if reader is not None:
+        return _views.alert(
+            f"{_readers.BLINDED_NOTE} {what[:1].upper()}{what[1:]} shows other readers' work.",
+            "secondary",
+        )
+    return None
 
 
 @callback(
@@ -767,16 +788,9 @@ def show_agreement(clicks):
     """Compare the readers: Dice of their outlines, their labels, kappas."""
     if not clicks:
         raise PreventUpdate
-    try:
-        reader = get_reader()
-    except _signin.SignInError as exc:
-        return _views.alert(str(exc), "danger", title="No reader agreement.")
-    if reader is not None:
-        # The button is hidden from readers, but a request can still ask.
-        return _views.alert(
-            f"{_readers.BLINDED_NOTE} Reader agreement shows other readers' work.",
-            "secondary",
-        )
+    refused = _others_work_refused("reader agreement")
+    if refused is not None:
+        return refused
     try:
         result = _agreement.index_agreement(get_index(), get_store())
     except IndexUnavailable as exc:
@@ -884,11 +898,7 @@ def progress_view(result: dict) -> list:
 )
 def show_progress_button(_loaded):
     """Offer reading progress to whoever may see every reader's saves."""
-    try:
-        reader = get_reader()
-    except _signin.SignInError:
-        return PROGRESS_HIDDEN
-    return PROGRESS_HIDDEN if reader is not None else PROGRESS_OFFERED
+    return PROGRESS_OFFERED if _sees_every_reader() else PROGRESS_HIDDEN
 
 
 @callback(
@@ -900,16 +910,9 @@ def show_progress(clicks):
     """Each reader's images read and saved, and the study's reads, for its coordinator."""
     if not clicks:
         raise PreventUpdate
-    try:
-        reader = get_reader()
-    except _signin.SignInError as exc:
-        return _views.alert(str(exc), "danger", title="No reading progress.")
-    if reader is not None:
-        # The button is hidden from readers, but a request can still ask.
-        return _views.alert(
-            f"{_readers.BLINDED_NOTE} Reading progress shows other readers' work.",
-            "secondary",
-        )
+    refused = _others_work_refused("reading progress")
+    if refused is not None:
+        return refused
     config = get_config()
     try:
         result = _progress.index_progress(get_index(), get_store(), config.worklist_dir,
