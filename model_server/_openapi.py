@@ -414,6 +414,19 @@ def openapi_document(config) -> dict:
                     },
                 }
             },
+            **({"/metrics": {
+                "get": {
+                    "operationId": "metrics",
+                    "summary": "Prometheus metrics: answers and durations by route, stages, "
+                    "ready workers, the models served (SONOTRACE_METRICS).",
+                    "responses": {
+                        "200": {
+                            "description": "Prometheus text format.",
+                            "content": {"text/plain": {"schema": {"type": "string"}}},
+                        }
+                    },
+                }
+            }} if config.get("METRICS", True) else {}),
             "/openapi.json": {
                 "get": {
                     "operationId": "openapi",

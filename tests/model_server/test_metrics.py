@@ -102,3 +102,11 @@ def test_the_workers_folder_is_fresh_each_run(tmp_path, monkeypatch):
         _metrics.remove_folder(made)
         monkeypatch.delenv(_metrics.MULTIPROC_ENV)
     assert not os.path.exists(made)
+
+
+def test_the_openapi_document_names_metrics_only_when_served(client, monkeypatch):
+    doc = client.get("/openapi.json").get_json()
+    assert "text/plain" in doc["paths"]["/metrics"]["get"]["responses"]["200"]["content"]
+    monkeypatch.setenv("SONOTRACE_METRICS", "off")
+    off = create_app({"WARMUP": False, "TESTING": True}).test_client()
+    assert "/metrics" not in off.get("/openapi.json").get_json()["paths"]
