@@ -36,6 +36,7 @@ def test_answers_are_counted_by_route_method_and_status(client):
     assert bad.status_code in (400, 415)
     for path in ("/wp-admin", "/random/1", "/random/2"):
         assert client.get(path).status_code == 404
+    assert client.open("/health", method="BREW").status_code == 405
     after = _metrics_text(client)
 
     def grew(name, labels):
@@ -49,6 +50,10 @@ def test_answers_are_counted_by_route_method_and_status(client):
     assert grew("sonotrace_http_requests_total",
                 'endpoint="unmatched",method="GET",status="404"') == 3
     assert "wp-admin" not in after and "random" not in after
+    # A made-up method is "other": no client can add series of its own.
+    assert grew("sonotrace_http_requests_total",
+                'endpoint="unmatched",method="other",status="405"') == 1
+    assert "BREW" not in after
     assert grew("sonotrace_http_request_duration_seconds_count", 'endpoint="/vectorize"') == 2
     # The stages of the answered request, as its timing_ms gives them; the refused one
     # has none to give.
