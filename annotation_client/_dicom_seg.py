@@ -110,6 +110,14 @@ def dicom_seg(
     for keyword in _TYPE2_FROM_SOURCE:
         if keyword not in ds:
             setattr(ds, keyword, "")
+    if "SliceThickness" not in ds:
+        # highdicom copies the image's pixel spacing (and position) into the SEG's pixel
+        # measures, which must then give a slice thickness, which a 2-D ultrasound frame
+        # has not: such a SEG is one highdicom itself cannot read back. Without them the
+        # SEG refers to its image, on the same pixel grid, which is all a viewer needs.
+        for keyword in ("PixelSpacing", "ImagePositionPatient", "ImageOrientationPatient"):
+            if keyword in ds:
+                delattr(ds, keyword)
     if model is None:
         algorithm = {"algorithm_type": hd.seg.SegmentAlgorithmTypeValues.MANUAL}
     else:
@@ -149,9 +157,11 @@ def dicom_seg(
             # An empty outline is a finding too (no lesion): its frame is kept.
             omit_empty_frames=False,
         )
-    except (ValueError, TypeError, AttributeError) as exc:
-        # highdicom checks the source's header (a malformed UID, a VR out of range).
-        raise SegUnavailable(f"a DICOM SEG cannot be made for this file: {exc}") from None
+    except Exception as exc:  # highdicom's checks of the header raise many types
+        # A value out of its range (PatientSex "ZZ"), a date that is none...
+        raise SegUnavailable(
+            f"a DICOM SEG cannot be made for this file, whose header it must copy: {exc}"
+        ) from None
     out = io.BytesIO()
     seg.save_as(out, enforce_file_format=True)
     return out.getvalue()

@@ -75,6 +75,30 @@ def test_an_outline_started_from_the_model_is_semiautomatic_and_names_it():
     assert "ContentCreatorName" not in seg or not str(seg.ContentCreatorName)
 
 
+@pytest.mark.parametrize("elements", [
+    {"PixelSpacing": [0.1, 0.1]},
+    {"PixelSpacing": [0.1, 0.1], "FrameOfReferenceUID": pydicom.uid.generate_uid(),
+     "ImagePositionPatient": [0, 0, 0], "ImageOrientationPatient": [1, 0, 0, 0, 1, 0]},
+    {"PixelSpacing": [0.1, 0.1], "FrameOfReferenceUID": pydicom.uid.generate_uid(),
+     "ImagePositionPatient": [0, 0, 0], "ImageOrientationPatient": [1, 0, 0, 0, 1, 0],
+     "SliceThickness": 1.0},
+], ids=["spacing", "position-without-thickness", "position-with-thickness"])
+def test_a_dicom_with_a_pixel_spacing_or_a_position_gets_a_seg_that_reads_back(elements):
+    """Without a slice thickness (a 2-D ultrasound frame), the SEG gave the spacing in
+    pixel measures that highdicom itself could not read back."""
+    seg = _read(_dicom_seg.dicom_seg(_source(**elements), _mask()))
+    np.testing.assert_array_equal(seg.pixel_array.astype(bool), _mask())
+
+
+@pytest.mark.parametrize(("elements", "says"), [
+    ({"PatientSex": "ZZZZZZ"}, "not a valid PatientSexValues"),
+    ({"StudyDate": "notadate"}, "whose header it must copy"),
+], ids=["patient-sex", "study-date"])
+def test_a_header_highdicom_refuses_to_copy_is_said(elements, says):
+    with pytest.raises(_dicom_seg.SegUnavailable, match=says):
+        _dicom_seg.dicom_seg(_source(**elements), _mask())
+
+
 def test_an_empty_outline_is_an_empty_segment_not_a_refusal():
     seg = _read(_dicom_seg.dicom_seg(_source(), np.zeros(SHAPE, dtype=bool), label="normal"))
     assert seg.NumberOfFrames == 1 and not seg.pixel_array.any()
