@@ -137,6 +137,13 @@ PREVIOUS_SAVES_SHOWN = "previous-saves-shown"
 LOAD_SAVED_BUTTON = "load-saved-button"  # data-version: the version it loads
 # Said in place of that button while the version it names is the work on screen
 PREVIOUS_SAVES_ON_SCREEN = "previous-saves-on-screen"
+# "Compare with [vN by ...]": another saved version's outline drawn beside the one on
+# screen, read-only (annotation_client._compare), and its caption (version, label, Dice)
+COMPARE = "compare"
+COMPARE_VERSION = "compare-version"
+COMPARE_CAPTION = "compare-caption"
+# {"image": sha256, "version": n}: the version the graph draws beside the outline, or None
+COMPARE_SHOWN = "compare-shown"
 # {"image", "version", "paths", "at"}: a saved version to edit; {"image", "failed", "at"}
 # when it could not be read
 LOADED_SAVE = "loaded-save"

@@ -27,6 +27,7 @@ from dash.exceptions import MissingCallbackContextException, PreventUpdate
 import vectorizer
 from annotation_client import (
     _claims,
+    _compare,
     _consistency,
     _dicom_seg,
     _editing,
@@ -425,6 +426,37 @@ def _others_saves_notice():
     )
 
 
+def _compare_row():
+    """*Compare with*: another saved version of the open image drawn over it, read-only
+    (see :func:`list_compare_versions` and :func:`compare_version`). Shown when the
+    image has a version the reader may see."""
+    return html.Div(
+        [
+            dbc.Row(
+                [
+                    dbc.Label("Compare with", html_for=ids.COMPARE_VERSION, width=5,
+                              class_name="small"),
+                    dbc.Col(
+                        dbc.Select(
+                            id=ids.COMPARE_VERSION,
+                            options=[{"label": "None", "value": _compare.NONE_VALUE}],
+                            value=_compare.NONE_VALUE,
+                            size="sm",
+                        ),
+                        width=7,
+                    ),
+                ],
+                class_name="mb-1",
+            ),
+            html.Div(id=ids.COMPARE_CAPTION, className="small", role="status"),
+            dcc.Store(id=ids.COMPARE_SHOWN),
+        ],
+        id=ids.COMPARE,
+        className="mb-2",
+        style={"display": "none"},
+    )
+
+
 def _record_card(signed_in: bool = False, blinded: bool = False):
     descriptor_controls = []
     for name, options in DESCRIPTOR_OPTIONS.items():
@@ -494,6 +526,7 @@ def _record_card(signed_in: bool = False, blinded: bool = False):
                         style={"display": "none"},
                         **{"data-unsaved-question": LOAD_QUESTION},
                     ),
+                    _compare_row(),
                     dbc.Label("Final label", html_for=ids.FINAL_LABEL, class_name="small mb-0"),
                     dbc.RadioItems(
                         id=ids.FINAL_LABEL,
@@ -3188,6 +3221,122 @@ def load_saved(clicks, meta, shown=None, notice_clicks=None):
               (_signing.signed(spaced, ids.IMAGE_META), _views.image_info(spaced))),
             no if classification is None else _signing.signed(classification,
                                                                ids.CLASSIFICATION))
+
+
+# ====================================================================== compare with a version
+
+
+@callback(
+    Output(ids.COMPARE, "style"),
+    Output(ids.COMPARE_VERSION, "options"),
+    Output(ids.COMPARE_VERSION, "value"),
+    State(ids.IMAGE_META, "data"),
+    State(ids.COMPARE_VERSION, "options"),
+    State(ids.COMPARE_VERSION, "value"),
+    Input(ids.PAGE_LOAD, "data"),
+    Input(ids.IMAGE_OPENED, "data"),
+    Input(ids.SAVED_WORK, "data"),
+    # A version saved meanwhile elsewhere joins the list, as it joins the Saved before line.
+    Input(ids.SERVER_POLL, "n_intervals"),
+)
+def list_compare_versions(meta, listed, value, _loaded, _opened=None, _saved=None,
+                          _ticks=None):
+    """List the open image's saved versions the reader may see, for *Compare with*.
+
+    The same versions as the "Saved before" line counts (:func:`show_previous_saves`):
+    under blinded reading, the reader's own only. A new image (or the same one opened
+    again) starts with none compared; a version no longer listed (removed, or the
+    sign-in changed) is dropped from the choice.
+    """
+    no = dash.no_update
+    hidden = {"display": "none"}
+    none = [{"label": "None", "value": _compare.NONE_VALUE}]
+    options = none
+    if meta:
+        try:
+            options = _compare.version_options(get_store(), meta["sha256"], get_reader())
+        except (OSError, _signin.SignInError) as exc:
+            # The Saved before line and the Annotator field say what is wrong.
+            logger.warning("versions to compare with not listed: %s", exc)
+    values = {option["value"] for option in options}
+    if ids.IMAGE_OPENED in _triggered() or value not in values:
+        chosen = _compare.NONE_VALUE
+    else:
+        chosen = value
+    return (
+        {} if len(options) > 1 else hidden,
+        no if options == listed else options,
+        no if chosen == value else chosen,
+    )
+
+
+@callback(
+    Output(ids.ANNOTATION_GRAPH, "figure", allow_duplicate=True),
+    Output(ids.COMPARE_CAPTION, "children"),
+    Output(ids.COMPARE_SHOWN, "data"),
+    Input(ids.COMPARE_VERSION, "value"),
+    # The Dice follows every change of the outline on screen.
+    Input(ids.OUTLINE_CHANGED, "data"),
+    Input(ids.IMAGE_OPENED, "data"),
+    State(ids.COMPARE_SHOWN, "data"),
+    State(ids.IMAGE_META, "data"),
+    State(ids.HISTORY, "data"),
+    prevent_initial_call=True,
+)
+def compare_version(value, _changed, _opened, shown, meta, history):
+    """Draw the saved version chosen in *Compare with* over the image, read-only, and
+    say which it is and its Dice with the outline on screen.
+
+    A trace, not a shape (see :mod:`annotation_client._compare`): the outline being
+    edited, its undo history and what Save writes are the shapes', and stay so. A
+    new image's figure has no trace; the list goes back to "None" with it
+    (:func:`list_compare_versions`), and an outline change of that image before then
+    draws nothing (``COMPARE_SHOWN`` names the image and version drawn).
+    """
+    no = dash.no_update
+    triggered = _triggered()
+    if ids.IMAGE_OPENED in triggered:
+        return no, None, None
+    version = _compare.chosen_version(value)
+    chosen = ids.COMPARE_VERSION in triggered
+    if not chosen and not (meta and isinstance(shown, dict)
+                           and shown.get("image") == meta["sha256"]
+                           and shown.get("version") == version):
+        raise PreventUpdate  # an outline change with nothing compared
+    if version is None or not meta:
+        return _without_comparison(), None, None
+    try:
+        record, paths = _compare.read_version(get_store(), meta, version, get_reader())
+        dice = _compare.dice_with(paths, _present(history, meta)["paths"], _shape(meta))
+    except (OSError, ValueError, TypeError, _signin.SignInError) as exc:
+        reason = _os_reason(exc) if isinstance(exc, OSError) else f"{exc}"
+        message = _views.alert(reason, "warning", id="compare-error",
+                               title=f"Version {version} cannot be compared.")
+        return _without_comparison(), message, None
+    if chosen:
+        figure = Patch()
+        figure["data"][_compare.TRACE_INDEX] = _compare.overlay_trace(paths)
+    else:
+        figure = no  # drawn already: only the Dice changes
+    caption = html.Span(
+        [
+            html.Span(className="sonotrace-compare-swatch me-1",
+                      style={"borderTop": f"2px dashed {_compare.COMPARE_COLOR}",
+                             "display": "inline-block", "width": "1.5em",
+                             "verticalAlign": "middle"}),
+            _compare.caption_text(version, record, dice),
+        ],
+        id="compare-caption-text",
+    )
+    return figure, caption, {"image": meta["sha256"], "version": version}
+
+
+def _without_comparison() -> Patch:
+    """The graph without a compared version's trace (a figure that has none is left as
+    it is: the list index past its end is no trace)."""
+    figure = Patch()
+    del figure["data"][_compare.TRACE_INDEX]
+    return figure
 
 
 def _os_reason(exc: OSError) -> str:
