@@ -441,6 +441,9 @@ def _compare_row():
                             id=ids.COMPARE_VERSION,
                             options=[{"label": "None", "value": _compare.NONE_VALUE}],
                             value=_compare.NONE_VALUE,
+                            # dbc.Select's own hidden option of value "" is what the
+                            # browser shows for "": it reads as the choice it is.
+                            placeholder="None",
                             size="sm",
                         ),
                         width=7,
