@@ -26,6 +26,7 @@ from _dash_helpers import (
     wait_for,
 )
 from _dash_helpers import graph_js as _js
+from axe_check import violations
 from PIL import Image
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -146,6 +147,11 @@ def test_a_saved_version_is_drawn_beside_the_edited_outline_and_save_is_unchange
     driver.execute_script("document.getElementById(arguments[0]).scrollIntoView("
                           "{block: 'start', behavior: 'instant'});", ids.ANNOTATION_GRAPH)
     driver.save_screenshot(str(artifacts_dir / "01-compared.png"))
+    # axe finds nothing in the row (the list is named by its label, the caption's colours
+    # read); the rest of the page is test_accessibility's.
+    assert [v["id"] for v in violations(driver) if any(
+        'id="compare' in node["html"] or "compare" in " ".join(map(str, node["target"]))
+        for node in v["nodes"])] == []
     # The outline on screen and its history are the edited ones, as they were.
     settled(dash_duo, quiet=0.5)
     assert _same(shape_paths(dash_duo)) == _same([EDITED])
