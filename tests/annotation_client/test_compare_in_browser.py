@@ -19,6 +19,7 @@ from _dash_helpers import (
     closed_port,
     console_errors,
     edit_status,
+    image_to_screen,
     settled,
     shape_paths,
     store_data,
@@ -28,6 +29,7 @@ from _dash_helpers import (
 from _dash_helpers import graph_js as _js
 from axe_check import violations
 from PIL import Image
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select
@@ -163,6 +165,14 @@ def test_a_saved_version_is_drawn_beside_the_edited_outline_and_save_is_unchange
     wait_for(dash_duo, lambda: "Dice with the outline on screen: 1.000." in _caption(dash_duo),
              10, f"caption: {_caption(dash_duo)!r}")
     assert len(_traces(dash_duo)) == 1
+    # The compared line lies on the outline now, and a click there still selects the
+    # outline for editing (its vertex handles show): the trace takes no clicks.
+    driver.execute_script("document.getElementById(arguments[0]).scrollIntoView("
+                          "{block: 'center', behavior: 'instant'});", ids.ANNOTATION_GRAPH)
+    ActionChains(driver).move_to_location(*image_to_screen(dash_duo, 70, 40)).click().perform()
+    wait_for(dash_duo, lambda: _js(dash_duo, "return document.querySelectorAll("
+                                   "'#annotation-graph .outline-controllers circle').length;")
+             == 4, 10, "a click on the outline did not select it")
     click(driver, By.ID, ids.REDO_BUTTON)
     wait_for(dash_duo, lambda: "Dice with the outline on screen: 0.667." in _caption(dash_duo),
              10, f"caption: {_caption(dash_duo)!r}")
