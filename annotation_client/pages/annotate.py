@@ -3323,7 +3323,8 @@ def compare_version(value, _changed, _opened, shown, meta, history):
         figure = no  # drawn already: only the Dice changes
     caption = html.Span(
         [
-            html.Span(className="sonotrace-compare-swatch me-1",
+            # A sample of the line, as a legend would show it; the text says it too.
+            html.Span(className="me-1", **{"aria-hidden": "true"},
                       style={"borderTop": f"2px dashed {_compare.COMPARE_COLOR}",
                              "display": "inline-block", "width": "1.5em",
                              "verticalAlign": "middle"}),
