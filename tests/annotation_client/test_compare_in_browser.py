@@ -9,6 +9,7 @@ edits; the outline being edited, its undo history and what Save writes are untou
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from _dash_helpers import (
     console_errors,
     edit_status,
     image_to_screen,
+    open_entry,
     settled,
     shape_paths,
     store_data,
@@ -34,9 +36,14 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select
 
+import vectorizer
 from annotation_client import _compare, _shapes, create_app, ids
+from annotation_client._record import build_record
+from annotation_client._storage import AnnotationStore
 
 pytestmark = pytest.mark.browser
+
+USER = "X-Forwarded-User"
 
 WIDTH, HEIGHT = 256, 200
 #: The outline saved as version 1, and the one it is edited to (shifted 20 px right,
@@ -206,5 +213,90 @@ def test_a_saved_version_is_drawn_beside_the_edited_outline_and_save_is_unchange
     assert not driver.find_element(By.ID, ids.COMPARE).is_displayed()
     assert Select(driver.find_element(By.ID, ids.COMPARE_VERSION)) \
         .first_selected_option.get_attribute("value") == ""
+    errors = console_errors(dash_duo)
+    assert not errors, "browser console errors:\n" + "\n".join(errors)
+
+
+def _signed_in_by_cookie(app) -> None:
+    """Stand in for the sign-in proxy: each request gets ``X-Forwarded-User`` from the
+    browser's ``reader`` cookie, and any such header the browser sent is dropped."""
+    inner = app.server.wsgi_app
+    key = "HTTP_" + USER.upper().replace("-", "_")
+
+    def proxy(environ, start_response):
+        environ.pop(key, None)
+        cookies = dict(part.strip().split("=", 1)
+                       for part in environ.get("HTTP_COOKIE", "").split(";") if "=" in part)
+        if cookies.get("reader"):
+            environ[key] = cookies["reader"].replace("+", " ")
+        return inner(environ, start_response)
+
+    app.server.wsgi_app = proxy
+
+
+def test_under_blinded_reading_a_reader_compares_their_own_and_a_reviewer_both(
+        dash_duo, tmp_path):
+    """Dr Ada and Dr Bo read one.png apart; Dr Ada is offered her own version only, the
+    reviewer both, and compares them while revising Dr Bo's (the adjudication)."""
+    folder = tmp_path / "worklist"
+    folder.mkdir()
+    image = _ramp(folder / "one.png")
+    sha = hashlib.sha256(image.read_bytes()).hexdigest()
+    meta = {"sha256": sha, "name": "one.png", "width": WIDTH, "height": HEIGHT,
+            "worklist_path": "one.png"}
+    data_dir = tmp_path / "annotations"
+    for annotator, path, label, day in (("Dr Ada", SAVED, "benign", 1),
+                                        ("Dr Bo", EDITED, "malignant", 2)):
+        mask = _shapes.paths_to_mask([path], (HEIGHT, WIDTH))
+        AnnotationStore(data_dir).save(
+            sha, svg=_shapes.paths_to_svg([path], WIDTH, HEIGHT),
+            mask_png=vectorizer.mask_to_png(mask),
+            record=build_record(image=meta, annotator=annotator, final_mask=mask,
+                                final_label=label,
+                                saved_at=dt.datetime(2024, 6, day, 9, 0, tzinfo=dt.UTC)))
+    app = create_app({"DATA_DIR": data_dir, "WORKLIST_DIR": folder, "AUTO_SEGMENT": False,
+                      "MODEL_SERVER_URL": f"http://127.0.0.1:{closed_port()}",
+                      "ANNOTATOR_HEADER": USER, "BLINDED_READING": True,
+                      "REVIEWERS": "Dr Chair"})
+    _signed_in_by_cookie(app)
+    dash_duo.start_server(app)
+    driver = dash_duo.driver
+
+    def sign_in_and_open(name):
+        driver.delete_all_cookies()
+        driver.add_cookie({"name": "reader", "value": name.replace(" ", "+")})
+        driver.get(dash_duo.server_url + "/")
+        dash_duo.wait_for_element("#worklist-count", timeout=30)
+        open_entry(dash_duo, "one.png")
+        wait_for(dash_duo, driver.find_element(By.ID, ids.COMPARE).is_displayed, 10,
+                 f"{name} is offered no version to compare with")
+        return Select(driver.find_element(By.ID, ids.COMPARE_VERSION))
+
+    # Dr Ada: her own version only; Dr Bo's is not named, not even in the page's HTML.
+    select = sign_in_and_open("Dr Ada")
+    assert _choices(select) == [("", "None"),
+                                ("1", "v1 by Dr Ada, 2024-06-01 09:00 UTC, final label benign")]
+    assert "Dr Bo" not in driver.find_element(By.ID, ids.COMPARE).get_attribute("innerHTML")
+    select.select_by_value("1")
+    wait_for(dash_duo, lambda: len(_traces(dash_duo)) == 1, 10, "no compared outline drawn")
+    # Her version opened loaded, so the outline on screen is the one compared.
+    wait_for(dash_duo, lambda: _caption(dash_duo).endswith("on screen: 1.000."), 10,
+             f"caption: {_caption(dash_duo)!r}")
+
+    # The reviewer: both, newest first; nothing of theirs is loaded as the image opens.
+    select = sign_in_and_open("Dr Chair")
+    assert [value for value, _ in _choices(select)] == ["", "2", "1"]
+    assert _traces(dash_duo) == []
+    select.select_by_value("1")
+    wait_for(dash_duo, lambda: "v1 by Dr Ada" in _caption(dash_duo), 10,
+             f"caption: {_caption(dash_duo)!r}")
+    assert _caption(dash_duo).endswith("Dice with the outline on screen: 0.000.")
+    # Revising Dr Bo's version with Dr Ada's beside it: their Dice is the caption's.
+    click(driver, By.ID, ids.LOAD_SAVED_BUTTON)
+    wait_for(dash_duo, lambda: _caption(dash_duo).endswith("on screen: 0.667."), 10,
+             f"caption: {_caption(dash_duo)!r}")
+    assert _same(shape_paths(dash_duo)) == _same([EDITED])
+    [trace] = _traces(dash_duo)
+    assert (trace["x"], trace["y"]) == _compare.overlay_xy([SAVED])
     errors = console_errors(dash_duo)
     assert not errors, "browser console errors:\n" + "\n".join(errors)
