@@ -415,7 +415,8 @@ def _others_saves_notice():
     return html.Div(
         [
             html.Span(id=ids.OTHERS_SAVES_TEXT, className="me-2"),
-            dbc.Button("Load it to revise", id=ids.OTHERS_SAVES_LOAD, color="info",
+            # Dark on the note's light blue: Bootstrap's info blue as text on it is 1.9:1.
+            dbc.Button("Load it to revise", id=ids.OTHERS_SAVES_LOAD, color="dark",
                        outline=True, size="sm"),
         ],
         id=ids.OTHERS_SAVES,
@@ -515,7 +516,7 @@ def _record_card(signed_in: bool = False, blinded: bool = False):
                             dbc.Button(
                                 "Load it to revise",
                                 id=ids.LOAD_SAVED_BUTTON,
-                                color="info",
+                                color="primary",  # info's light blue text fails contrast
                                 outline=True,
                                 size="sm",
                             ),
@@ -793,7 +794,7 @@ def _reuse_row():
     """The spacing Set on an earlier image, offered in one click (never applied unasked)."""
     return html.Div(
         [
-            dbc.Button(id=ids.SPACING_REUSE, color="info", outline=True, size="sm"),
+            dbc.Button(id=ids.SPACING_REUSE, color="primary", outline=True, size="sm"),
             html.Div(id=ids.SPACING_REUSE_NOTE, className="small text-warning-emphasis"),
         ],
         id=ids.SPACING_REUSE_ROW,

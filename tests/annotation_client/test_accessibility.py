@@ -13,11 +13,12 @@ import shutil
 
 import numpy as np
 import pytest
-from _dash_helpers import closed_port, pick_option, upload, wait_for
+from _dash_helpers import click, closed_port, pick_option, settled, upload, wait_for
 from _saved_data import save_three
 from axe_check import DROPDOWN_FOCUS_TARGET, assert_accessible
 from PIL import Image
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 
 from annotation_client import create_app, ids
 
@@ -47,6 +48,27 @@ def test_every_page_passes_axe(dash_duo, live_model_server, busi_dir, data_dir, 
     wait_for(dash_duo, lambda: "px²" in dash_duo.find_element(f"#{ids.MEASUREMENTS}").text, 60,
              "no AI outline")
     _assert_accessible(dash_duo, "Annotate, an image and its AI outline")
+
+    # Saved: the Record card gains "Saved before" with Load it to revise, and Compare with.
+    settled(dash_duo, quiet=0.5)  # the recall of a stored name would write over one typed
+    driver.find_element(By.ID, ids.ANNOTATOR).send_keys("Dr Axe", Keys.TAB)
+    click(driver, By.XPATH, f"//*[@id='{ids.FINAL_LABEL}']//label[normalize-space()='benign']")
+    click(driver, By.ID, ids.SAVE_BUTTON)
+    dash_duo.wait_for_element("#save-result[data-version]", timeout=30)
+    wait_for(dash_duo, lambda: driver.find_element(By.ID, ids.COMPARE).is_displayed(),
+             20, "no Compare with after the save")
+    _assert_accessible(dash_duo, "Annotate, a saved image")
+    # Another reader opens it: "Saved before ... by Dr Axe" and its Load it to revise.
+    driver.get(dash_duo.server_url + "/")
+    dash_duo.wait_for_element(f"#{ids.IMAGE_UPLOAD}")
+    settled(dash_duo, quiet=0.5)
+    name = driver.find_element(By.ID, ids.ANNOTATOR)
+    name.send_keys(Keys.CONTROL, "a")
+    name.send_keys("Dr Bee", Keys.TAB)
+    upload(dash_duo, image)
+    wait_for(dash_duo, lambda: driver.find_element(By.ID, ids.OTHERS_SAVES_LOAD).is_displayed(),
+             30, "no note of another reader's save")
+    _assert_accessible(dash_duo, "Annotate, another reader's saved image")
 
     driver.get(dash_duo.server_url + "/saved")
     wait_for(dash_duo, lambda: driver.find_elements(By.CSS_SELECTOR, f"#{ids.SAVED_TABLE} td"),
