@@ -22,7 +22,8 @@ Python work behind the annotate page's callbacks, in this process:
 * index: the database index of saved annotations (SQLite in the data directory): a
   save with and without it, the start-up sync of thousands of versions written
   without it (then again, when every version is known), the Saved page's query,
-  the CSV export and reader agreement (every version's mask read and compared);
+  the CSV export, reader agreement (every version's mask read and compared) and
+  reading progress (the index's rows only);
   then the decoding of one BUSI-size saved mask, which reader agreement pays per read.
 
 Outlines come from the images' own BUSI masks (vectorized with 32 vertices), so the
@@ -59,6 +60,7 @@ from annotation_client import (  # noqa: E402
     _figure,
     _history,
     _measurements,
+    _progress,
     _shapes,
     _signing,
     _storage,
@@ -202,6 +204,8 @@ def _bench_index(versions: int, saves: int = 100) -> dict:
         agreement, agreement_ms = _timed(_agreement.index_agreement, index, store)
         assert agreement["dice_pairs"] == agreement["images"] and not agreement["unreadable"]
         _, agreement_again_ms = _timed(_agreement.index_agreement, index, store)
+        progress, progress_ms = _timed(_progress.index_progress, index, store)
+        assert progress["images"] == (versions + 1) // 2, progress
         index.dispose()
     save_plain, save_indexed = statistics.median(without), statistics.median(with_index)
     return {
@@ -220,6 +224,7 @@ def _bench_index(versions: int, saves: int = 100) -> dict:
         "agreement_ms": round(agreement_ms, 1),
         "agreement_again_ms": round(agreement_again_ms, 1),
         "agreement_images": agreement["images"],
+        "progress_ms": round(progress_ms, 1),
     }
 
 
@@ -351,7 +356,8 @@ def main(argv=None) -> int:
         f"({index['query_latest_rows']} rows), filtered {index['query_filtered_ms']:.0f} ms; "
         f"CSV of {index['csv_rows']} rows {index['csv_ms']:.0f} ms; reader agreement over "
         f"{index['agreement_images']} images read twice (80x64 masks) "
-        f"{index['agreement_ms']:.0f} ms, again {index['agreement_again_ms']:.0f} ms"
+        f"{index['agreement_ms']:.0f} ms, again {index['agreement_again_ms']:.0f} ms; "
+        f"reading progress over the {index['versions']} versions {index['progress_ms']:.0f} ms"
     )
     pngs = [vectorizer.mask_to_png(truth) for _, truth in samples]
     decode = [_timed(vectorizer.png_to_mask, png)[1] for png in pngs]
