@@ -464,24 +464,39 @@ def _codestream_size(frame: bytes) -> tuple[int, int, int] | None:
     """``(width, height, components)`` from a JPEG, JPEG-LS or JPEG 2000 codestream's
     header (a JP2 file's too), or None when it is none of these or cannot be read."""
     if frame[:2] == b"\xff\xd8":
-        position = 2
+        position, ls_components = 2, None
         while position + 4 <= len(frame):
             if frame[position] != 0xFF:
-                return None
+                break
             marker = frame[position + 1]
             if marker == 0xFF:  # fill byte
                 position += 1
                 continue
-            if 0xD0 <= marker <= 0xD9 or marker in (0x01, 0xDA):  # no frame header first
-                return None
+            if 0xD0 <= marker <= 0xD9 or marker in (0x01, 0xDA):  # no frame size first
+                break
             segment = frame[position + 4 : position + 2 + _u16(frame, position + 2)]
             if marker in _SOF_MARKERS:
                 if len(segment) < 6:
                     return None
                 height, width = _u16(segment, 1), _u16(segment, 3)
-                # A height of 0 is given later (DNL): left to the decoder.
-                return (width, height, segment[5]) if width and height else None
+                if width and height:
+                    return width, height, segment[5]
+                if marker != 0xF7:
+                    return None  # a JPEG's height of 0 is given later (DNL): the decoder's
+                # A JPEG-LS size of 0 is given by an LSE "oversize image dimension"
+                # segment before the scan, which CharLS decodes to, however large.
+                ls_components = segment[5]
+            elif marker == 0xF8 and ls_components is not None and segment[:1] == b"\x04":
+                size = segment[1] if len(segment) > 1 else 0  # bytes per dimension
+                if 1 <= size <= 4 and len(segment) >= 2 + 2 * size:
+                    height = int.from_bytes(segment[2 : 2 + size], "big")
+                    width = int.from_bytes(segment[2 + size : 2 + 2 * size], "big")
+                    if width and height:
+                        return width, height, ls_components
             position += 2 + _u16(frame, position + 2)
+        if ls_components is not None:
+            raise CorruptImage("the DICOM's first frame is a JPEG-LS stream that gives no "
+                               "size before its pixels")
         return None
     at = frame.find(b"\xff\x4f\xff\x51", 0, 1 << 16)  # SOC, then SIZ
     siz = frame[at + 4 : at + 42] if at >= 0 else b""

@@ -229,3 +229,40 @@ def test_a_jpeg_ls_dicom_is_read_exactly_and_a_damaged_one_is_corrupt():
     with pytest.raises(CorruptImage, match="JPEG-LS") as info:
         read(recompressed_dicom_bytes(GREY, JPEGLSLossless, JPEG_LS_START + bytes(99)))
     assert not isinstance(info.value, UnsupportedEncoding)
+
+
+def _jpeg_ls_sized(height: int, width: int, oversize: tuple[int, int] | None) -> bytes:
+    """GREY's JPEG-LS DICOM with its SOF55 size replaced, and an LSE "oversize image
+    dimension" segment (ID 4, 4 bytes a dimension) after it when ``oversize`` is given."""
+    import struct
+
+    from pydicom.encaps import encapsulate, generate_frames
+
+    ds = pydicom.dcmread(io.BytesIO(recompressed_dicom_bytes(GREY, JPEGLSLossless)))
+    stream = bytearray(next(generate_frames(ds.PixelData, number_of_frames=1)))
+    at = stream.find(b"\xff\xf7")
+    end = at + 2 + int.from_bytes(stream[at + 2 : at + 4], "big")
+    struct.pack_into(">HH", stream, at + 5, height, width)
+    if oversize is not None:
+        body = bytes([4, 4]) + struct.pack(">II", *oversize)
+        stream[end:end] = b"\xff\xf8" + struct.pack(">H", len(body) + 2) + body
+    ds.PixelData = encapsulate([bytes(stream)])
+    out = io.BytesIO()
+    ds.save_as(out, enforce_file_format=True)
+    return out.getvalue()
+
+
+def test_a_jpeg_ls_size_given_in_an_oversize_segment_is_checked_before_decoding():
+    """A 4.7 kB JPEG-LS whose frame header says 0x0 and whose LSE segment says
+    30000x30000 took 3.2 GB to be refused: its real size is now read first."""
+    with pytest.raises(ImageTooLarge, match="30000x30000"):
+        read(_jpeg_ls_sized(0, 0, (30000, 30000)))
+    # The header's own size given that way is read as usual.
+    height, width = GREY.shape
+    np.testing.assert_array_equal(read(_jpeg_ls_sized(0, 0, (height, width))).pixels, GREY)
+    # Another size is the header's disagreement, said before decoding too.
+    with pytest.raises(CorruptImage, match="encoded as 64x96"):
+        read(_jpeg_ls_sized(0, 0, (96, 64)))
+    # A size of 0 and no oversize segment: nothing to check the pixels against.
+    with pytest.raises(CorruptImage, match="gives no size"):
+        read(_jpeg_ls_sized(0, 0, None))
