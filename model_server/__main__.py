@@ -41,6 +41,7 @@ from vectorizer._variables import warn_unknown
 from ._app import MAX_NUM_THREADS as MAX_MODEL_THREADS
 from ._app import app_settings
 from ._cpus import usable_cpus
+from ._metrics import check_folder as check_metrics_folder
 
 log = logging.getLogger("model_server")
 
@@ -175,6 +176,8 @@ def main(argv: list[str] | None = None, environ: Mapping | None = None) -> int:
         # The workers' own check, here, with the thread count the workers will see: in a
         # worker a refusal is a traceback and "Worker failed to boot", once per worker.
         settings = app_settings(environ={**environ, **threads_env})
+        if settings["METRICS"]:
+            check_metrics_folder(environ)
         if settings["READ_TIMEOUT"] >= opts.timeout:
             # Otherwise gunicorn kills a worker held by a silent client before its read
             # gives up: the very outage the read timeout is there to prevent.

@@ -142,10 +142,14 @@ class ModelServerApplication(BaseApplication):
     def run(self) -> None:
         # Before the fork: every worker counts its metrics into this folder (_metrics).
         folder = prepare_workers()
+        master = os.getpid()
         try:
             super().run()
         finally:
-            remove_folder(folder)
+            # A worker leaves through here too when it exits (it was forked inside run):
+            # only the master's leaving ends the server, and the folder with it.
+            if os.getpid() == master:
+                remove_folder(folder)
 
     def _child_exit(self, server, worker) -> None:
         self.board.remove(worker.pid)

@@ -26,12 +26,15 @@ names only.
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import shutil
 import tempfile
 import time
 
 from flask import Flask, Response, g, request
+
+log = logging.getLogger(__name__)
 
 #: prometheus_client reads it when first imported: set before a worker imports it.
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -43,12 +46,39 @@ DURATION_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0
 STAGE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
 
 
+def check_folder(environ) -> None:
+    """Refuse a ``PROMETHEUS_MULTIPROC_DIR`` the workers could not count into.
+
+    ``python -m model_server`` calls it before gunicorn starts: every answer of a worker
+    that cannot write there would lose its count, and a folder that cannot be made
+    would stop the server with a traceback.
+
+    Raises
+    ------
+    ValueError
+        Naming the variable: the path is not a folder (or cannot be made one), or it
+        cannot be written.
+    """
+    given = str(environ.get(MULTIPROC_ENV, "") or "").strip()
+    if not given:
+        return
+    try:
+        os.makedirs(given, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"{MULTIPROC_ENV}={given}: not a folder the server can make "
+                         f"({exc.strerror or exc})") from None
+    if not os.access(given, os.W_OK | os.X_OK):
+        raise ValueError(f"{MULTIPROC_ENV}={given}: the server cannot write in it, and "
+                         "its workers count their metrics there")
+
+
 def prepare_workers() -> str:
     """In gunicorn's master, before the workers fork: the folder they count into.
 
-    A ``PROMETHEUS_MULTIPROC_DIR`` set by the operator is used, emptied of an earlier
-    run's files (their counts would be added to this run's); else a new temporary folder,
-    removed by :func:`remove_folder` when the server stops.
+    A ``PROMETHEUS_MULTIPROC_DIR`` set by the operator (checked by :func:`check_folder`)
+    is used, emptied of an earlier run's files (their counts would be added to this
+    run's); else a new temporary folder, removed by :func:`remove_folder` when the
+    server stops.
     """
     given = os.environ.get(MULTIPROC_ENV, "").strip()
     if given:
@@ -106,24 +136,50 @@ def install(app: Flask) -> None:
 
     @app.after_request
     def _count(response: Response) -> Response:
-        start = g.get("metrics_start")
-        rule = request.url_rule.rule if request.url_rule is not None else "unmatched"
-        # Any token is a method to HTTP: one a client makes up is "other", not a series.
-        method = request.method if request.method in _METHODS else "other"
-        metrics["requests"].labels(rule, method, str(response.status_code)).inc()
-        if start is not None:
-            metrics["duration"].labels(rule).observe(time.perf_counter() - start)
-        for stage, ms in (g.get("timings") or {}).items():
-            if stage != "total" and isinstance(ms, int | float):
-                metrics["stage"].labels(stage).observe(ms / 1000.0)
+        try:
+            _record(metrics, response)
+        except Exception as exc:  # a count lost is no reason to fail the answer
+            _warn_once(exc)
         return response
 
     @app.get("/metrics")
     def metrics_view():
+        from ._errors import ServiceUnavailable
         from ._models import get_models
         from ._readiness import get_readiness
 
-        return _exposition(get_models(), get_readiness())
+        try:
+            return _exposition(get_models(), get_readiness())
+        except (OSError, ValueError) as exc:  # the workers' folder gone or unreadable
+            log.error("metrics: the counts cannot be read: %s", exc)
+            raise ServiceUnavailable("the metrics cannot be read now; the server's log "
+                                     "says why") from None
+
+
+def _record(metrics: dict, response: Response) -> None:
+    """Count one answer (see the module docstring)."""
+    start = g.get("metrics_start")
+    rule = request.url_rule.rule if request.url_rule is not None else "unmatched"
+    # Any token is a method to HTTP: one a client makes up is "other", not a series.
+    method = request.method if request.method in _METHODS else "other"
+    metrics["requests"].labels(rule, method, str(response.status_code)).inc()
+    if start is not None:
+        metrics["duration"].labels(rule).observe(time.perf_counter() - start)
+    for stage, ms in (g.get("timings") or {}).items():
+        if stage != "total" and isinstance(ms, int | float):
+            metrics["stage"].labels(stage).observe(ms / 1000.0)
+
+
+_warned = False
+
+
+def _warn_once(exc: Exception) -> None:
+    # Once per worker: a folder gone would otherwise log every request.
+    global _warned
+    if not _warned:
+        _warned = True
+        log.warning("metrics: an answer could not be counted (%s: %s); the answers are "
+                    "served all the same", type(exc).__name__, exc)
 
 
 def _exposition(models, board) -> Response:

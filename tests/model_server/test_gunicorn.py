@@ -6,6 +6,7 @@ import json
 import multiprocessing
 import os
 import re
+import signal
 import socket
 import sys
 import time
@@ -141,7 +142,10 @@ def test_two_worker_server_is_healthy_only_when_both_are_ready(
     assert headers.json()["error"]["code"] == 431
     assert requests.get(f"{base}/health", timeout=30).status_code == 200
 
-    log = next(artifacts_dir.glob("service-*.log")).read_text()
+    def log_text() -> str:
+        return next(artifacts_dir.glob("service-*.log")).read_text()
+
+    log = log_text()
     assert "Using worker: model_server._gunicorn.ReadTimeoutSyncWorker" in log
     assert "WORKER TIMEOUT" not in log
     assert "Traceback" not in log
@@ -164,6 +168,24 @@ def test_two_worker_server_is_healthy_only_when_both_are_ready(
         assert _sample(metrics, "sonotrace_workers_expected") == 2
         assert re.search(r'^sonotrace_model_info\{backend="(litert|keras)",name="[^"]+",'
                          r'version="[^"]+"\} 1\.0$', metrics, flags=re.MULTILINE)
+
+    # A worker that exits (SIGTERM; gunicorn sends SIGABRT at its timeout) is replaced,
+    # and the server goes on: the exiting worker left the metrics folder to the master.
+    os.kill(int(sorted(booted)[0]), signal.SIGTERM)
+    wait_until = time.monotonic() + 120
+    while len(set(re.findall(r"Booting worker with pid: (\d+)", log_text()))) < 3:
+        assert time.monotonic() < wait_until, "no worker was booted in its place"
+        time.sleep(0.5)
+    while requests.get(f"{base}/health", timeout=30).status_code != 200:
+        assert time.monotonic() < wait_until, "the new worker never got ready"
+        time.sleep(0.5)
+    for _ in range(4):
+        assert requests.post(f"{base}/predict", files={"image": ("a.png", data, "image/png")},
+                             timeout=60).status_code == 200
+        metrics = requests.get(f"{base}/metrics", timeout=30)
+        assert metrics.status_code == 200
+        assert _sample(metrics.text, "sonotrace_workers_ready") == 2
+    assert "Traceback" not in log_text()
 
 
 def _sample(text: str, name: str, labels: str | None = None) -> float:
@@ -246,6 +268,9 @@ def test_a_malformed_chunked_body_is_400_under_gunicorn(start_service, free_port
             message = body["error"]["message"]
             assert message.startswith("malformed chunked request body: "), message
             assert says in message.lower()
-    log = next(artifacts_dir.glob("service-*.log")).read_text()
+    def log_text() -> str:
+        return next(artifacts_dir.glob("service-*.log")).read_text()
+
+    log = log_text()
     assert "Traceback" not in log
     assert len(re.findall(r"POST /predict 400 ", log)) == 9

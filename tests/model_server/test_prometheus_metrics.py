@@ -115,3 +115,26 @@ def test_the_openapi_document_names_metrics_only_when_served(client, monkeypatch
     monkeypatch.setenv("SONOTRACE_METRICS", "off")
     off = create_app({"WARMUP": False, "TESTING": True}).test_client()
     assert "/metrics" not in off.get("/openapi.json").get_json()["paths"]
+
+
+def test_a_workers_folder_that_cannot_be_one_stops_the_server_in_one_line(tmp_path, capsys):
+    from model_server.__main__ import main
+
+    a_file = tmp_path / "taken"
+    a_file.write_text("not a folder")
+    for bad in (a_file, a_file / "below"):
+        assert main(["--port", "6001"], environ={_metrics.MULTIPROC_ENV: str(bad)}) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.count("\n") == 0 and f"{_metrics.MULTIPROC_ENV}={bad}" in err
+    # One that does not exist yet is made.
+    _metrics.check_folder({_metrics.MULTIPROC_ENV: str(tmp_path / "new")})
+    assert (tmp_path / "new").is_dir()
+
+
+def test_counts_that_cannot_be_read_are_503_and_answers_still_served(client, monkeypatch,
+                                                                     tmp_path):
+    monkeypatch.setenv(_metrics.MULTIPROC_ENV, str(tmp_path / "gone"))
+    response = client.get("/metrics")
+    assert response.status_code == 503
+    assert "the metrics cannot be read now" in response.get_json()["error"]["message"]
+    assert client.get("/health").status_code == 200
