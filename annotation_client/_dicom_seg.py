@@ -9,15 +9,24 @@ region *Breast*), the mask as the outline on screen gives it, and the annotator 
 content creator.
 
 The segment's algorithm type says how the outline was made: ``SEMIAUTOMATIC`` when it
-started from the model's outline (with the model's name and version), ``MANUAL`` when
-the reader drew it. Only single-frame images are written: the outline is drawn on a
-multi-frame file's first frame, and a cine loop without a frame of reference gives a
-SEG no plain way to say which frame that is.
+started from the model's outline (the caller says so: the model outlined the image and
+the final outline overlaps that outline), with the model's name and version, ``MANUAL``
+otherwise. Its UIDs are derived from what it holds (the image, the mask, the label, the
+annotator, the model), so the same outline sent twice to a PACS is one instance, not
+two; every SEG of one image is in one series. Text is written in UTF-8 (``ISO_IR
+192``), whatever the image's own character set.
+
+Only single-frame images are written: the outline is drawn on a multi-frame file's
+first frame, and a cine loop without a frame of reference gives a SEG no plain way to
+say which frame that is.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
+import logging
+import uuid
 from importlib import metadata
 
 import numpy as np
@@ -37,6 +46,10 @@ MANUFACTURER = "SonoTrace"
 MODEL_NAME = "SonoTrace annotation client"
 #: ``ContentLabel`` (CS, at most 16 upper-case characters).
 CONTENT_LABEL = "LESION"
+
+# highdicom logs each SEG it builds at INFO, with the patient's study and image UIDs: not
+# for the client's log.
+logging.getLogger("highdicom").setLevel(logging.WARNING)
 
 
 class SegUnavailable(ValueError):
@@ -136,15 +149,19 @@ def dicom_seg(
         **algorithm,
     )
     description = "Lesion outline" + (f", final label {label}" if label else "")
+    creator = _person_name(annotator)
+    image_uid = str(ds.SOPInstanceUID)
+    content = [image_uid, hashlib.sha256(np.packbits(mask).tobytes()).hexdigest(),
+               str(mask.shape), label or "", creator or "", repr(model)]
     try:
         seg = hd.seg.Segmentation(
             source_images=[ds],
             pixel_array=mask[np.newaxis],
             segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
             segment_descriptions=[segment],
-            series_instance_uid=hd.UID(),
+            series_instance_uid=_uid(image_uid, "SonoTrace SEG series"),
             series_number=SERIES_NUMBER,
-            sop_instance_uid=hd.UID(),
+            sop_instance_uid=_uid(*content),
             instance_number=1,
             manufacturer=MANUFACTURER,
             manufacturer_model_name=MODEL_NAME,
@@ -153,7 +170,7 @@ def dicom_seg(
             series_description="SonoTrace outline",
             content_label=CONTENT_LABEL,
             content_description=description[:64],
-            content_creator_name=_person_name(annotator),
+            content_creator_name=creator,
             # An empty outline is a finding too (no lesion): its frame is kept.
             omit_empty_frames=False,
         )
@@ -162,6 +179,8 @@ def dicom_seg(
         raise SegUnavailable(
             f"a DICOM SEG cannot be made for this file, whose header it must copy: {exc}"
         ) from None
+    # A reader's name in any script, and the image's own text, in one character set.
+    seg.SpecificCharacterSet = "ISO_IR 192"
     out = io.BytesIO()
     seg.save_as(out, enforce_file_format=True)
     return out.getvalue()
@@ -179,6 +198,18 @@ def _person_name(name: str | None) -> str | None:
         return None
     name = " ".join(name.replace("\\", " ").replace("=", " ").split())
     return (name if "^" in name else name + "^")[:64]
+
+
+#: The namespace of the name-based UUIDs the SEGs' UIDs are made from.
+_UID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:sonotrace:dicom-seg")
+
+
+def _uid(*parts: str):
+    """A UID derived from ``parts``: ``2.25.`` and a name-based (version 5) UUID as an
+    integer (PS3.5 B.2), so the same for the same content."""
+    import highdicom as hd
+
+    return hd.UID(f"2.25.{uuid.uuid5(_UID_NAMESPACE, chr(31).join(parts)).int}")
 
 
 def _version() -> str:

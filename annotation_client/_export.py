@@ -337,8 +337,13 @@ def _seg(source: bytes | None, mask: np.ndarray, record: dict, name: str,
     model = record.get("model") if isinstance(record.get("model"), dict) else {}
     segmentation = model.get("segmentation")
     ai = record.get("ai") if isinstance(record.get("ai"), dict) else {}
+    agreement = record.get("agreement") if isinstance(record.get("agreement"), dict) else {}
+    dice = agreement.get("dice_ai_vs_final")
+    # Started from the model's outline: it outlined the image and the two overlap.
+    overlap = isinstance(dice, int | float) and not isinstance(dice, bool) and dice > 0
     started = (str(segmentation.get("name")), str(segmentation.get("version"))) if (
-        ai.get("segmented") and isinstance(segmentation, dict) and segmentation.get("name")
+        ai.get("segmented") and overlap and isinstance(segmentation, dict)
+        and segmentation.get("name")
     ) else None
     annotator = record.get("annotator")
     try:

@@ -5122,10 +5122,7 @@ def download_seg(_clicks, _opened, meta, history, image_data, ai, label, annotat
         raise PreventUpdate
     data = _image_bytes(image_data, meta)
     _, _, mask = _current_geometry(meta, history)
-    ai = _ai_for(ai, meta)
-    model = ai.get("model") if ai else None
-    started = (str(model.get("name")), str(model.get("version"))) if (
-        isinstance(model, dict) and model.get("name")) else None
+    started = _started_from_model(_ai_for(ai, meta), mask > 0)
     try:
         reader = _reader_named(annotator)
     except _signin.SignInError:
@@ -5136,6 +5133,22 @@ def download_seg(_clicks, _opened, meta, history, image_data, ai, label, annotat
     except _dicom_seg.SegUnavailable as exc:
         return dash.no_update, f"No DICOM SEG: {exc}."
     return dcc.send_bytes(seg, _download_name(meta, "_seg.dcm"), type="application/dicom"), None
+
+
+def _started_from_model(ai: dict | None, mask: np.ndarray) -> tuple[str, str] | None:
+    """``(name, version)`` of the model when the outline ``mask`` started from its
+    outline (it outlined the image, and the two overlap), else None: drawn by hand."""
+    model = ai.get("model") if ai else None
+    if not (isinstance(model, dict) and model.get("name") and ai.get("mask")):
+        return None
+    try:
+        offered = _decode_mask(ai["mask"])
+    except (ValueError, TypeError) as exc:
+        logger.warning("the AI mask of the open image cannot be read: %s", exc)
+        return None
+    if offered.shape != mask.shape or not (offered & mask).any():
+        return None
+    return str(model["name"]), str(model.get("version"))
 
 
 # Levels on screen: CSS variables on the graph's frame, which sonotrace.css feeds to a

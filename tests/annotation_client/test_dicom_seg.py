@@ -16,6 +16,7 @@ from dash._utils import AttributeDict
 from dash.exceptions import PreventUpdate
 from image_samples import dicom_bytes, png_bytes, speckle_image
 
+import vectorizer
 from annotation_client import _dicom_seg, _editing, _history, create_app, ids
 
 SHAPE = (60, 80)  # (rows, cols)
@@ -110,6 +111,45 @@ def test_an_rgb_dicom_gets_a_seg_of_its_grid():
     np.testing.assert_array_equal(seg.pixel_array.astype(bool), _mask())
 
 
+def test_the_same_outline_is_the_same_instance_and_every_seg_of_an_image_one_series():
+    """A PACS files one instance for an outline sent twice, not two."""
+    source = _source()
+    first = _read(_dicom_seg.dicom_seg(source, _mask(), label="benign", annotator="Dr A"))
+    again = _read(_dicom_seg.dicom_seg(source, _mask(), label="benign", annotator="Dr A"))
+    assert first.SOPInstanceUID == again.SOPInstanceUID
+    assert first.SOPInstanceUID.startswith("2.25.")
+    changed = [
+        _dicom_seg.dicom_seg(source, ~_mask(), label="benign", annotator="Dr A"),
+        _dicom_seg.dicom_seg(source, _mask(), label="malignant", annotator="Dr A"),
+        _dicom_seg.dicom_seg(source, _mask(), label="benign", annotator="Dr B"),
+        _dicom_seg.dicom_seg(source, _mask(), label="benign", annotator="Dr A",
+                             model=("unet", "1")),
+    ]
+    uids = {first.SOPInstanceUID} | {_read(seg).SOPInstanceUID for seg in changed}
+    assert len(uids) == 5
+    assert {_read(seg).SeriesInstanceUID for seg in changed} == {first.SeriesInstanceUID}
+    other_image = _read(_dicom_seg.dicom_seg(_source(), _mask()))
+    assert other_image.SeriesInstanceUID != first.SeriesInstanceUID
+
+
+@pytest.mark.parametrize("name", ["Dr Ünal", "李医生", "Smith^Zoë"])
+def test_a_name_in_any_script_is_written_in_utf8_and_reads_back(name):
+    seg = _dicom_seg.dicom_seg(_source(PatientName="Müller^Jürgen"), _mask(), annotator=name)
+    read = pydicom.dcmread(io.BytesIO(seg))
+    assert read.SpecificCharacterSet == "ISO_IR 192"
+    assert str(read.ContentCreatorName) == _dicom_seg._person_name(name)
+    assert str(read.PatientName) == "Müller^Jürgen"
+    assert "?" not in str(read.ContentCreatorName)
+
+
+def test_highdicom_logs_no_uids_at_info(caplog):
+    import logging
+
+    with caplog.at_level(logging.INFO):
+        _dicom_seg.dicom_seg(_source(), _mask())
+    assert not [r for r in caplog.records if r.name.startswith("highdicom")]
+
+
 @pytest.mark.parametrize(("name", "as_pn"), [
     ("Dr A", "Dr A^"), ("Smith^Ann", "Smith^Ann"), ("a\\b=c", "a b c^"), ("  ", None),
 ])
@@ -173,8 +213,15 @@ def test_the_download_is_the_outline_on_screen_as_a_seg(app, annotate):
     source = _source()
     with app.server.test_request_context("/"):
         meta, image_data = _opened(annotate, app, "case 7.dcm", source)
-        ai = {"image": meta["sha256"], "model": {"name": "sonotrace_unet", "version": "v9"}}
+        offered = np.zeros(SHAPE, dtype=bool)
+        offered[12:32, 25:55] = True  # the model's outline, which the reader moved
+        ai = {"image": meta["sha256"], "model": {"name": "sonotrace_unet", "version": "v9"},
+              "mask": base64.b64encode(vectorizer.mask_to_png(offered)).decode()}
         sent, note = _download(annotate, meta, _outlined(meta), image_data, ai=ai)
+        # The model's outline elsewhere, erased, and this one drawn by hand: manual.
+        elsewhere = {**ai, "mask": base64.b64encode(
+            vectorizer.mask_to_png(np.roll(offered, 30, axis=0))).decode()}
+        drawn, _ = _download(annotate, meta, _outlined(meta), image_data, ai=elsewhere)
     assert note is None
     assert sent["filename"] == "case 7_outline_seg.dcm" and sent["type"] == "application/dicom"
     seg = _read(base64.b64decode(sent["content"]))
@@ -186,6 +233,9 @@ def test_the_download_is_the_outline_on_screen_as_a_seg(app, annotate):
     assert segment.SegmentationAlgorithmIdentificationSequence[0].AlgorithmVersion == "v9"
     assert seg.ContentDescription == "Lesion outline, final label malignant"
     assert str(seg.ContentCreatorName) == "Dr B^"
+    manual = _read(base64.b64decode(drawn["content"]))
+    assert manual.SegmentSequence[0].SegmentAlgorithmType == "MANUAL"
+    assert "SegmentationAlgorithmIdentificationSequence" not in manual.SegmentSequence[0]
 
 
 def test_a_dicom_that_cannot_have_a_seg_is_said_and_cleared_by_the_next_image(app, annotate):

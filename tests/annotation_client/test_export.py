@@ -668,6 +668,7 @@ def test_dicom_images_get_a_dicom_seg_of_their_outline_when_asked(
     assert seg.get_source_image_uids() == [(study, series, image.SOPInstanceUID)]
     assert seg.PatientID == "P-9" and str(seg.ContentCreatorName) == "Dr Seg^"
     assert seg.ContentDescription == "Lesion outline, final label malignant"
+    assert seg.SegmentSequence[0].SegmentAlgorithmType == "MANUAL"  # no model outlined it
     np.testing.assert_array_equal(seg.pixel_array.astype(bool), saved["lesion"])
     # The models' loader reads the class folders as before: the SEGs are not samples.
     assert len(load_samples(out)) == 5
