@@ -437,6 +437,11 @@ def _check_encoded_frame(
         first = next(generate_frames(ds.PixelData, number_of_frames=max(frames, 1)))
     except Exception:  # the decoder says what is wrong with the encapsulation
         return
+    if syntax in _JPEG_LS and not first.rstrip(b"\0").endswith(b"\xff\xd9"):
+        # CharLS spends seconds of CPU on a stream cut short (5 s for a 400-byte cut of a
+        # 64x80 frame) before it fails: refused before it is handed over.
+        raise CorruptImage("the DICOM's first frame is a JPEG-LS stream cut short: it has "
+                           "no end-of-image marker")
     found = _codestream_size(first)
     if found is None:
         return
@@ -455,6 +460,9 @@ def _check_encoded_frame(
             f"component(s), but its header says {cols}x{rows} pixels of {samples} sample(s)"
         )
 
+
+#: The JPEG-LS transfer syntaxes (lossless, near-lossless).
+_JPEG_LS = frozenset({"1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.81"})
 
 # Start-of-frame markers: JPEG SOF0-SOF15 but DHT, JPG and DAC; JPEG-LS SOF55.
 _SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC} | {0xF7}

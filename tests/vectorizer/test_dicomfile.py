@@ -266,3 +266,17 @@ def test_a_jpeg_ls_size_given_in_an_oversize_segment_is_checked_before_decoding(
     # A size of 0 and no oversize segment: nothing to check the pixels against.
     with pytest.raises(CorruptImage, match="gives no size"):
         read(_jpeg_ls_sized(0, 0, None))
+
+
+def test_a_jpeg_ls_stream_cut_short_is_refused_before_the_decoder_spends_seconds_on_it():
+    from pydicom.encaps import encapsulate, generate_frames
+
+    ds = pydicom.dcmread(io.BytesIO(recompressed_dicom_bytes(GREY, JPEGLSLossless)))
+    stream = next(generate_frames(ds.PixelData, number_of_frames=1))
+    assert stream.rstrip(b"\0").endswith(b"\xff\xd9")
+    for cut in (stream[: len(stream) // 2], stream[: len(stream) // 10]):
+        ds.PixelData = encapsulate([cut])
+        out = io.BytesIO()
+        ds.save_as(out, enforce_file_format=True)
+        with pytest.raises(CorruptImage, match="JPEG-LS stream cut short"):
+            read(out.getvalue())
