@@ -823,6 +823,14 @@ def _progress_notes(result: dict) -> list:
     worklist = result.get("worklist")
     if worklist is None:
         return notes
+    if not worklist["found"]:
+        # A share that did not mount looks like an empty folder: every count is then 0.
+        notes.append(_views.alert(
+            "The worklist folder holds no image: is its share mounted? Every count above "
+            "is of its images.",
+            "warning",
+            id="progress-empty-worklist",
+        ))
     if result["outside_worklist"]:
         notes.append(_views.alert(
             f"{result['outside_worklist']} saved image(s) are in no worklist file (uploads, "

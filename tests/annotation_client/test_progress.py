@@ -365,6 +365,12 @@ def test_the_view_says_what_it_does_not_count():
     assert "2 worklist file(s) are over the upload limit" in text
     assert "Only the first 5000 of the worklist's 5003 files are counted" in text
     assert "in no worklist file" not in text  # none outside
+    assert "holds no image" not in text
+    # A share that did not mount lists nothing: said, as every count is then 0.
+    empty = _progress.reading_progress([], set()) | {
+        "worklist": {"files": 0, "found": 0, "too_large": 0, "truncated": False}}
+    assert "The worklist folder holds no image: is its share mounted?" in text_of(
+        saved.progress_view(empty))
 
 
 @pytest.mark.browser
