@@ -592,18 +592,26 @@ def _box_to_slices(box, shape):
     return r0, r1, c0, c1
 
 
+def _keras_model(path, build):
+    """The network in ``path``: half-precision weights (``.npz``) filled into ``build()``
+    (the network rebuilt from code, as the manifest describes it), or a whole ``.keras``
+    file (``models.keras_files``)."""
+    import keras
+
+    from . import networks  # also registers the custom layers
+
+    if str(path).endswith(".npz"):
+        model = build()
+        networks.load_half_weights(model, path)
+        return model
+    return keras.models.load_model(path, compile=False)
+
+
 class _KerasNet:
     def __init__(self, path, architecture=None):
-        import keras
+        from . import networks
 
-        from . import networks  # also registers the custom layers
-
-        if str(path).endswith(".npz"):
-            # Half-precision weights: rebuild the network from code, then fill it.
-            self.model = networks.build_from_architecture(architecture)
-            networks.load_half_weights(self.model, path)
-        else:
-            self.model = keras.models.load_model(path, compile=False)
+        self.model = _keras_model(path, lambda: networks.build_from_architecture(architecture))
 
     def __call__(self, x, hint, use):
         out = self.model({"image": x, "hint": hint, "use_hint": use}, training=False)
@@ -665,8 +673,7 @@ class _KerasLesion:
     def __init__(self, path, spec):
         from . import networks
 
-        self.model = networks.build_lesion_from_architecture(spec)
-        networks.load_half_weights(self.model, path)
+        self.model = _keras_model(path, lambda: networks.build_lesion_from_architecture(spec))
 
     def __call__(self, crop):
         return float(np.asarray(self.model(crop.astype(np.float32), training=False)).ravel()[0])
@@ -693,8 +700,7 @@ class _KerasRefiner:
     def __init__(self, path, spec):
         from . import networks
 
-        self.model = networks.build_refiner_from_architecture(spec)
-        networks.load_half_weights(self.model, path)
+        self.model = _keras_model(path, lambda: networks.build_refiner_from_architecture(spec))
 
     def __call__(self, crop):
         return np.asarray(self.model(crop.astype(np.float32), training=False))[0, ..., 0]
