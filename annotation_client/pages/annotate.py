@@ -3285,9 +3285,11 @@ def list_compare_versions(meta, listed, value, _loaded, _opened=None, _saved=Non
     State(ids.COMPARE_SHOWN, "data"),
     State(ids.IMAGE_META, "data"),
     State(ids.HISTORY, "data"),
+    # Show outline (H) hides the compared line with the outline: the image seen bare.
+    Input(ids.OVERLAY_VISIBLE, "value"),
     prevent_initial_call=True,
 )
-def compare_version(value, _changed, _opened, shown, meta, history):
+def compare_version(value, _changed, _opened, shown, meta, history, visible=True):
     """Draw the saved version chosen in *Compare with* over the image, read-only, and
     say which it is and its Dice with the outline on screen.
 
@@ -3301,6 +3303,13 @@ def compare_version(value, _changed, _opened, shown, meta, history):
     triggered = _triggered()
     if ids.IMAGE_OPENED in triggered:
         return no, None, None
+    drawn = bool(meta and isinstance(shown, dict) and shown.get("image") == meta["sha256"])
+    if triggered == {ids.OVERLAY_VISIBLE}:
+        if not drawn:
+            raise PreventUpdate
+        figure = Patch()
+        figure["data"][_compare.TRACE_INDEX]["visible"] = visible is not False
+        return figure, no, no
     version = _compare.chosen_version(value)
     chosen = ids.COMPARE_VERSION in triggered
     if not chosen and not (meta and isinstance(shown, dict)
@@ -3319,7 +3328,8 @@ def compare_version(value, _changed, _opened, shown, meta, history):
         return _without_comparison(), message, None
     if chosen:
         figure = Patch()
-        figure["data"][_compare.TRACE_INDEX] = _compare.overlay_trace(paths)
+        figure["data"][_compare.TRACE_INDEX] = {**_compare.overlay_trace(paths),
+                                                "visible": visible is not False}
     else:
         figure = no  # drawn already: only the Dice changes
     caption = html.Span(

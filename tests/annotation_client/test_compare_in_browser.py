@@ -161,6 +161,16 @@ def test_a_saved_version_is_drawn_beside_the_edited_outline_and_save_is_unchange
     assert [v["id"] for v in violations(driver) if any(
         'id="compare' in node["html"] or "compare" in " ".join(map(str, node["target"]))
         for node in v["nodes"])] == []
+    # H hides the compared line with the outline (the image seen bare), and shows both.
+    def shown():
+        return _js(dash_duo, "return [gd.data[1].visible !== false,"
+                             " gd.layout.shapes.every(s => s.visible !== false)];")
+
+    driver.execute_script("document.activeElement.blur();")
+    driver.find_element(By.TAG_NAME, "body").send_keys("h")
+    wait_for(dash_duo, lambda: shown() == [False, False], 10, f"after H: {shown()}")
+    driver.find_element(By.TAG_NAME, "body").send_keys("h")
+    wait_for(dash_duo, lambda: shown() == [True, True], 10, f"after H again: {shown()}")
     # The outline on screen and its history are the edited ones, as they were.
     settled(dash_duo, quiet=0.5)
     assert _same(shape_paths(dash_duo)) == _same([EDITED])
