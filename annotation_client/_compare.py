@@ -153,12 +153,14 @@ def overlay_xy(paths: Sequence[str]) -> tuple[list, list]:
     return xs, ys
 
 
-def overlay_trace(paths: Sequence[str]) -> dict:
+def overlay_trace(paths: Sequence[str], visible: bool = True) -> dict:
     """The compared version's outline as a plotly scatter trace: a dashed orange line,
     read-only, with no hover (the image's pixel read-out stays) and no legend (the
-    caption beside the image names it; a legend would take room from the image)."""
+    caption beside the image names it; a legend would take room from the image);
+    hidden (``visible`` false) while *Show outline* is off."""
     xs, ys = overlay_xy(paths)
     return {
+        "visible": bool(visible),
         "type": "scatter",
         "mode": "lines",
         "name": TRACE_NAME,

@@ -3328,8 +3328,8 @@ def compare_version(value, _changed, _opened, shown, meta, history, visible=True
         return _without_comparison(), message, None
     if chosen:
         figure = Patch()
-        figure["data"][_compare.TRACE_INDEX] = {**_compare.overlay_trace(paths),
-                                                "visible": visible is not False}
+        figure["data"][_compare.TRACE_INDEX] = _compare.overlay_trace(
+            paths, visible=visible is not False)
     else:
         figure = no  # drawn already: only the Dice changes
     caption = html.Span(
