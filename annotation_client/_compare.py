@@ -175,9 +175,20 @@ def overlay_trace(paths: Sequence[str], visible: bool = True) -> dict:
     }
 
 
-def caption_text(version: int, record: dict, dice: float) -> str:
+def caption_text(version: int, record: dict, dice: float, outlined: bool = True) -> str:
     """``Dashed orange: v2 by Dr A, ..., final label benign. Dice with the outline on
     screen: 0.870.`` (three decimals, and 1.000 only for the same outline:
-    :func:`annotation_client._views.shown_dice`)."""
-    return (f"Dashed orange: {version_label(version, record)}. Dice with the outline on "
-            f"screen: {_views.shown_dice(dice):.3f}.")
+    :func:`annotation_client._views.shown_dice`).
+
+    A version with no outline (``outlined`` false) has no line to point at: the caption
+    says so, and says it when the record states an outline its SVG does not hold.
+    """
+    label = version_label(version, record)
+    dice_text = f"Dice with the outline on screen: {_views.shown_dice(dice):.3f}."
+    if outlined:
+        return f"Dashed orange: {label}. {dice_text}"
+    final = record.get("final") if isinstance(record, dict) else None
+    if isinstance(final, dict) and final.get("empty") is False:
+        return (f"{label}: its SVG holds no outline, though its record says it has one "
+                f"(restore the file from a backup). {dice_text}")
+    return f"{label}: no outline (no lesion outlined), nothing drawn. {dice_text}"

@@ -3339,7 +3339,7 @@ def compare_version(value, _changed, _opened, shown, meta, history, visible=True
                       style={"borderTop": f"2px dashed {_compare.COMPARE_COLOR}",
                              "display": "inline-block", "width": "1.5em",
                              "verticalAlign": "middle"}),
-            _compare.caption_text(version, record, dice),
+            _compare.caption_text(version, record, dice, outlined=bool(paths)),
         ],
         id="compare-caption-text",
     )

@@ -331,3 +331,15 @@ def test_under_blinded_reading_anothers_version_is_not_drawn_even_when_asked(
                                        headers={USER: "Dr Chair"})
     assert _operations(figure)[0]["location"] == ["data", 1]
     assert "v2 by Dr Bo" in text_of(caption) and "final label malignant" in text_of(caption)
+
+
+def test_a_version_without_an_outline_is_said_not_pointed_at():
+    record = {"annotator": "Dr Ada", "saved_at": "2024-05-01T10:00:00Z",
+              "final": {"label": "normal", "empty": True}}
+    assert _compare.caption_text(1, record, 1.0, outlined=False) == (
+        "v1 by Dr Ada, 2024-05-01 10:00 UTC, final label normal: no outline (no lesion "
+        "outlined), nothing drawn. Dice with the outline on screen: 1.000.")
+    damaged = {**record, "final": {"label": "benign", "empty": False}}
+    assert "its SVG holds no outline, though its record says it has one" in (
+        _compare.caption_text(1, damaged, 0.0, outlined=False))
+    assert _compare.caption_text(1, damaged, 0.5).startswith("Dashed orange: v1 by Dr Ada")
