@@ -59,7 +59,8 @@ def _bootstrap_dir() -> Path:
     return Path(xstatic_bootstrap.BASE_DIR)
 
 
-def _version() -> str:
+def package_version() -> str:
+    """SonoTrace's installed version (``0+unknown`` in a checkout never installed)."""
     try:
         return metadata.version("sonotrace")
     except metadata.PackageNotFoundError:  # running from a checkout without install
@@ -351,7 +352,7 @@ def create_app(config=None) -> dash.Dash:
         body = {
             "status": "ok",
             "service": "annotation_client",
-            "version": _version(),
+            "version": package_version(),
             "model_server_url": settings.model_server_url,
         }
         try:

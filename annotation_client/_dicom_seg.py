@@ -27,7 +27,6 @@ import hashlib
 import io
 import logging
 import uuid
-from importlib import metadata
 
 import numpy as np
 
@@ -99,6 +98,9 @@ def dicom_seg(
     import pydicom
     from pydicom.sr.codedict import codes
 
+    # Here, not at the top: _app imports _api, which imports the export, which imports this.
+    from ._app import package_version
+
     try:
         ds = pydicom.dcmread(io.BytesIO(with_preamble(source)), stop_before_pixels=True,
                              force=True)
@@ -165,7 +167,7 @@ def dicom_seg(
             instance_number=1,
             manufacturer=MANUFACTURER,
             manufacturer_model_name=MODEL_NAME,
-            software_versions=_version(),
+            software_versions=package_version(),
             device_serial_number="none",
             series_description="SonoTrace outline",
             content_label=CONTENT_LABEL,
@@ -210,10 +212,3 @@ def _uid(*parts: str):
     import highdicom as hd
 
     return hd.UID(f"2.25.{uuid.uuid5(_UID_NAMESPACE, chr(31).join(parts)).int}")
-
-
-def _version() -> str:
-    try:
-        return metadata.version("sonotrace")
-    except metadata.PackageNotFoundError:  # run from a checkout that was not installed
-        return "unknown"
