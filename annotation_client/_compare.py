@@ -29,6 +29,7 @@ TRACE_INDEX = 1
 TRACE_NAME = "compared version"
 #: The list's first choice: no version drawn.
 NONE_VALUE = ""
+NONE_OPTION = {"label": "None", "value": NONE_VALUE}
 
 
 class NotVisible(ValueError):
@@ -74,7 +75,7 @@ def version_options(store: AnnotationStore, image_sha256: str,
     OSError
         When the image's folder cannot be listed.
     """
-    options = [{"label": "None", "value": NONE_VALUE}]
+    options = [dict(NONE_OPTION)]
     for version in reversed(store.versions(image_sha256, reader)):
         try:
             record = store.load_record(image_sha256, version)

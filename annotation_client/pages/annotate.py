@@ -440,7 +440,7 @@ def _compare_row():
                     dbc.Col(
                         dbc.Select(
                             id=ids.COMPARE_VERSION,
-                            options=[{"label": "None", "value": _compare.NONE_VALUE}],
+                            options=[_compare.NONE_OPTION],
                             value=_compare.NONE_VALUE,
                             # dbc.Select's own hidden option of value "" is what the
                             # browser shows for "": it reads as the choice it is.
@@ -3254,8 +3254,7 @@ def list_compare_versions(meta, listed, value, _loaded, _opened=None, _saved=Non
     """
     no = dash.no_update
     hidden = {"display": "none"}
-    none = [{"label": "None", "value": _compare.NONE_VALUE}]
-    options = none
+    options = [_compare.NONE_OPTION]
     if meta:
         try:
             options = _compare.version_options(get_store(), meta["sha256"], get_reader())
