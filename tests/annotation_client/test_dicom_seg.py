@@ -269,6 +269,7 @@ def test_a_dicom_of_a_busi_lesion_downloads_the_outline_on_screen_as_a_seg(
 
     from _dash_helpers import click, settled, store_data, upload, wait_for
     from PIL import Image
+    from selenium.common.exceptions import ElementClickInterceptedException
     from selenium.webdriver.common.by import By
 
     from annotation_client import _shapes
@@ -298,7 +299,16 @@ def test_a_dicom_of_a_busi_lesion_downloads_the_outline_on_screen_as_a_seg(
     wait_for(dash_duo, lambda: button().is_enabled(), 10, "the SEG button stayed disabled")
     paths = store_data(dash_duo, ids.HISTORY)["present"]["paths"]
     assert paths, "the model outlined nothing on benign (4)"
-    click(driver, By.ID, ids.DOWNLOAD_SEG_BUTTON)  # scrolled to, as a user would
+    # Scrolled to, as a user would; the page settles first, since a click sent while it
+    # still moves lands on the sticky action bar (seen once in a full run).
+    for attempt in range(3):
+        settled(dash_duo, quiet=0.5)
+        try:
+            click(driver, By.ID, ids.DOWNLOAD_SEG_BUTTON)
+            break
+        except ElementClickInterceptedException:
+            if attempt == 2:
+                raise
     folder = Path(dash_duo.download_path)
     wait_for(dash_duo, lambda: list(folder.glob("*.dcm")) and not list(folder.glob("*.crdownload")),
              20, "no SEG was downloaded")
