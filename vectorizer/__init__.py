@@ -18,6 +18,9 @@ mask_to_paths
 offset_mask, MAX_OFFSET_PX
     A mask grown or shrunk by a Euclidean distance in pixels (the editor's *Grow*
     and *Shrink*).
+outline_mask, MaskOutline
+    A mask without its specks, its SVG, paths and measurements in one call (the
+    model server's answer), faster than the three functions in turn.
 measure_regions
     Area, perimeter, bounding box, maximum diameter and centroid per region.
 MAX_OUTLINES, MAX_BOUNDARY_EDGES
@@ -106,6 +109,7 @@ from ._measure import (
     measure_regions,
 )
 from ._offset import MAX_OFFSET_PX, offset_mask
+from ._outline import MaskOutline, outline_mask
 from ._polygons import mask_to_paths
 from ._rasterize import MAX_COORDINATE, svg_to_mask
 from ._svg import mask_to_svg
@@ -120,6 +124,8 @@ __all__ = [
     "offset_mask",
     "MAX_OFFSET_PX",
     "measure_regions",
+    "outline_mask",
+    "MaskOutline",
     "MAX_OUTLINES",
     "MAX_BOUNDARY_EDGES",
     "MAX_COORDINATE",

@@ -60,7 +60,7 @@ def is_plausible_spacing(row_mm: float, col_mm: float) -> bool:
                for v in (row_mm, col_mm))
 
 
-def _check_spacing(pixel_spacing) -> tuple[float, float] | None:
+def check_spacing(pixel_spacing) -> tuple[float, float] | None:
     if pixel_spacing is None:
         return None
     # A set or a dict has a length but no order: row and column could swap unseen.
@@ -245,12 +245,8 @@ def measure_regions(mask, pixel_spacing=None) -> list[dict]:
     >>> round(r["max_diameter_px"], 3), r["area_mm2"]
     (4.472, 2.0)
     """
-    # Imported here: scipy.ndimage would add most of a second to every start of the
-    # command-line tool. Its label is about twice as fast as scikit-image's here.
-    from scipy import ndimage
-
     m = as_mask(mask)
-    spacing = _check_spacing(pixel_spacing)
+    spacing = check_spacing(pixel_spacing)
     # Labelling costs in proportion to the image, so only the foreground's bounding
     # box is labelled; (top, left) is its offset in the image.
     any_rows = np.flatnonzero(m.any(axis=1))
@@ -262,6 +258,18 @@ def measure_regions(mask, pixel_spacing=None) -> list[dict]:
     # Every region and hole is traced and measured on its own (about 100 us each),
     # so their number is checked first.
     check_outlines(crop, 0, "measured")
+    return measure_checked_crop(crop, top, left, spacing)
+
+
+def measure_checked_crop(crop: np.ndarray, top: int, left: int, spacing) -> list[dict]:
+    """:func:`measure_regions` of a bool mask cropped to its foreground's bounding
+    box, ``crop`` ``(h, w)``, whose top-left pixel is the mask's ``(top, left)``;
+    ``spacing`` already checked (``(row_mm, col_mm)`` or None), and the outlines of
+    ``crop`` too (:func:`~vectorizer._trace.check_outlines` with no minimum size)."""
+    # Imported here: scipy.ndimage would add most of a second to every start of the
+    # command-line tool. Its label is about twice as fast as scikit-image's here.
+    from scipy import ndimage
+
     labels, count = ndimage.label(crop, structure=np.ones((3, 3), dtype=bool))
     # Everything below works on each region's bounding box with whole-array
     # reductions: lesions have tens of thousands of pixels, and per-pixel index

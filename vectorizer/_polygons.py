@@ -785,6 +785,12 @@ def mask_to_paths(mask, max_vertices=32, *, turdsize=2) -> list[str]:
     max_vertices = check_int(max_vertices, "max_vertices", 3, 1_000_000)
     turdsize = check_int(turdsize, "turdsize", 0, 1_000_000_000)
     check_outlines(m, turdsize, "traced")
+    return checked_mask_to_paths(m, max_vertices, turdsize)
+
+
+def checked_mask_to_paths(m: np.ndarray, max_vertices: int, turdsize: int) -> list[str]:
+    """:func:`mask_to_paths` of a bool ``(H, W)`` mask and parameters already checked,
+    its outlines too (:func:`~vectorizer._trace.check_outlines`)."""
     try:
         # The length is checked as the paths are made, and not only at the end: see
         # _outlined.

@@ -118,6 +118,13 @@ def mask_to_svg(mask, *, turdsize=2, alphamax=1.0, opttolerance=0.2) -> str:
     m = as_mask(mask)
     turdsize, alphamax, opttolerance = check_trace_params(turdsize, alphamax, opttolerance)
     check_outlines(m, turdsize, "traced")
+    return checked_mask_to_svg(m, turdsize, alphamax, opttolerance)
+
+
+def checked_mask_to_svg(m: np.ndarray, turdsize: int, alphamax: float,
+                        opttolerance: float) -> str:
+    """:func:`mask_to_svg` of a bool ``(H, W)`` mask and parameters already checked,
+    its outlines too (:func:`~vectorizer._trace.check_outlines`)."""
     regions = trace(m, turdsize=turdsize, alphamax=alphamax, opttolerance=opttolerance)
     svg = regions_to_svg(regions, m.shape)
     # svg_to_mask's limits keep its time bounded on any input, and nothing bounds the

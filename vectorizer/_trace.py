@@ -93,13 +93,23 @@ def check_outlines(mask: np.ndarray, min_pixels: int, verb: str) -> None:
     more than ``min_pixels`` pixels (see :func:`count_outlines`), or outlines more than
     MAX_BOUNDARY_EDGES pixel edges long (:func:`boundary_edges`): before tracing, whose
     time and memory grow with both."""
-    edges = boundary_edges(mask)
+    check_outline_length(boundary_edges(mask), verb)
+    check_outline_count(count_outlines(mask, min_pixels), verb)
+
+
+def check_outline_length(edges: int, verb: str) -> None:
+    """Raise ValueError if outlines ``edges`` pixel edges long are over
+    :data:`MAX_BOUNDARY_EDGES` (see :func:`check_outlines`)."""
     if edges > MAX_BOUNDARY_EDGES:
         raise ValueError(
             f"mask's outlines are {edges} pixel edges long; at most {MAX_BOUNDARY_EDGES} "
             f"can be {verb} (a lesion's are a few thousand)"
         )
-    n = count_outlines(mask, min_pixels)
+
+
+def check_outline_count(n: int, verb: str) -> None:
+    """Raise ValueError if ``n`` outlines are over :data:`MAX_OUTLINES` (see
+    :func:`check_outlines`)."""
     if n > MAX_OUTLINES:
         raise ValueError(
             f"mask has {n} outlines (regions and holes); at most {MAX_OUTLINES} can be {verb}"

@@ -5,36 +5,11 @@ from __future__ import annotations
 import numpy as np
 
 #: Regions and holes of at most this many pixels are left out: the tracers'
-#: ``turdsize`` (their default), applied to the mask before it is measured too.
+#: ``turdsize`` (their default), applied to the mask before it is measured too, since
+#: measuring the mask as it was gave ``regions`` a speck's entry that no path has (so
+#: ``regions[i]`` stopped describing ``paths[i]`` on 18 of BUSI's ground-truth masks)
+#: and a region's area counted pinholes its outline fills.
 SPECK_PIXELS = 2
-
-
-def _without_specks(mask: np.ndarray) -> np.ndarray:
-    """``mask`` without 8-connected regions of at most :data:`SPECK_PIXELS` pixels and
-    with holes that small filled: what the tracers outline.
-
-    The tracers drop those; measuring the mask as it was gave ``regions`` a speck's entry
-    that no path has, so ``regions[i]`` stopped describing ``paths[i]`` (18 of BUSI's
-    ground-truth masks), and a region's area counted pinholes its outline fills.
-    """
-    from skimage import morphology
-
-    rows = np.flatnonzero(mask.any(axis=1))
-    if rows.size == 0:
-        return mask
-    cols = np.flatnonzero(mask.any(axis=0))
-    r0, r1, c0, c1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
-    # Only the foreground's bounding box, with a ring of background around it: labelling
-    # the whole image cost 7 ms on a BUSI mask, and a notch at the image's edge is open
-    # to the outside, not a hole.
-    crop = np.pad(mask[r0:r1, c0:c1], 1)
-    crop = morphology.remove_small_objects(crop, max_size=SPECK_PIXELS, connectivity=2)
-    # Holes are the background's 4-connected components, the complement of 8-connected
-    # regions.
-    crop = morphology.remove_small_holes(crop, max_size=SPECK_PIXELS, connectivity=1)
-    out = np.zeros_like(mask)
-    out[r0:r1, c0:c1] = crop[1:-1, 1:-1]
-    return out
 
 
 class VectorizationTask:
@@ -63,7 +38,7 @@ class VectorizationTask:
         pixel_spacing: tuple[float, float] | None = None,
         timings: dict | None = None,
     ) -> dict:
-        from vectorizer import mask_to_paths, mask_to_svg, measure_regions
+        from vectorizer import outline_mask
 
         from ._common import timed, vectorizer_errors_as_400
 
@@ -73,21 +48,19 @@ class VectorizationTask:
         mask = mask.astype(bool, copy=False)
         timings = {} if timings is None else timings
         with timed(timings, "vectorize"), vectorizer_errors_as_400():
-            mask = _without_specks(mask)
-            # Measuring first: it counts every hole, the strictest outline limit, and
-            # refuses a hostile mask (or a bad spacing) before any tracing is paid for.
-            # Then the paths, which refuse a mask whose outlines are too long as soon
-            # as they are (a noise mask held a worker for 7 s), before the SVG.
-            regions = measure_regions(mask, pixel_spacing=pixel_spacing)
-            paths = mask_to_paths(mask, max_vertices=max_vertices)
-            svg = mask_to_svg(mask)
+            # One call, not measure_regions, mask_to_paths and mask_to_svg in turn: it
+            # drops the specks and counts the outlines with the same labellings, which
+            # each of those repeats (about 2 ms of a lesion's 8). It refuses as they
+            # would, a hostile mask (or a bad spacing) before any tracing is paid for.
+            outline = outline_mask(mask, max_vertices, turdsize=SPECK_PIXELS,
+                                   pixel_spacing=pixel_spacing)
         return {
             "width": int(mask.shape[1]),
             "height": int(mask.shape[0]),
-            "svg": svg,
-            "paths": paths,
+            "svg": outline.svg,
+            "paths": outline.paths,
             # measure_regions already returns plain Python numbers.
-            "regions": regions,
+            "regions": outline.regions,
         }
 
     def info(self) -> dict:

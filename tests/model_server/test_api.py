@@ -509,16 +509,16 @@ def test_vectorize_sixteen_bit_mask_of_small_values(client):
     assert len(response.get_json()["regions"]) == 2
 
 
-@pytest.mark.parametrize("function", ["mask_to_svg", "mask_to_paths", "measure_regions"])
-def test_mask_the_vectorizer_refuses_is_a_json_400(client, monkeypatch, function):
+def test_mask_the_vectorizer_refuses_is_a_json_400(client, monkeypatch):
     # Stands in for a mask the vectorizer refuses (too many regions, say): its
-    # ValueError is the client's input problem, not a server bug.
+    # ValueError is the client's input problem, not a server bug. The server outlines
+    # with outline_mask alone (which measures, makes the paths and the SVG).
     import vectorizer
 
     def refuse(*args, **kwargs):
         raise ValueError("mask: 2000000 regions, over the limit of 10000")
 
-    monkeypatch.setattr(vectorizer, function, refuse)
+    monkeypatch.setattr(vectorizer, "outline_mask", refuse)
     data = png_bytes(two_regions_mask().astype(np.uint8))
     for response in (
         post_file(client, "/vectorize", data, field="mask"),
@@ -536,11 +536,11 @@ def test_mask_the_vectorizer_refuses_is_a_json_400(client, monkeypatch, function
 def test_a_mask_of_too_many_specks_is_refused_before_any_tracing(client, monkeypatch):
     # 10,201 separate 3-pixel specks (larger than those the tracers drop) in a few kB of
     # PNG: measuring comes first, so the outline limit answers before tracing is paid for.
-    import vectorizer
+    from vectorizer import _outline
 
     traced = []
-    monkeypatch.setattr(vectorizer, "mask_to_svg", lambda *a, **k: traced.append(1))
-    monkeypatch.setattr(vectorizer, "mask_to_paths", lambda *a, **k: traced.append(1))
+    for name in ("measure_checked_crop", "checked_mask_to_paths", "checked_mask_to_svg"):
+        monkeypatch.setattr(_outline, name, lambda *a, **k: traced.append(1))
     specks = np.zeros((404, 404), np.uint8)
     specks[::4, ::4] = specks[1::4, ::4] = specks[::4, 1::4] = 255
     response = post_file(client, "/vectorize", png_bytes(specks), field="mask")
