@@ -6,9 +6,9 @@ Usage::
 
 Steps: rebuild each run's network without optimiser state and re-estimate
 its BatchNorm statistics; average several runs into one ensemble (they must
-share the validation split); write ``sonotrace_unet.weights.npz`` (float16
-weights for the Keras backend), ``sonotrace_unet.tflite`` (LiteRT) and
-``manifest.json``; choose the temperature and post-processing on the
+share the validation split); write ``sonotrace_unet.keras`` (a standard Keras file with float16
+weights, :func:`models.networks.save_half_keras`), ``sonotrace_unet.tflite``
+(LiteRT) and ``manifest.json``; choose the temperature and post-processing on the
 validation split (:mod:`models.tune`); then score the exported files with
 :mod:`models.evaluate` and record the figures.
 
@@ -35,7 +35,7 @@ from ._postprocess import PostProcess
 from ._preprocess import INPUT_SIZE, PREPROCESSING
 from .data import CLASS_NAMES, load_arrays, load_samples
 from .evaluate import select_samples
-from .networks import SEG_FUSIONS, get_ensemble, save_half_weights
+from .networks import SEG_FUSIONS, get_ensemble, save_half_keras, save_half_weights
 from .training import recalibrate_batchnorm
 from .tune import record_metrics, tune_export
 
@@ -116,8 +116,27 @@ def read_twin(folder, input_size, base_filters, members, seg_fusion="mean"):
     return twin
 
 
-LESION_FILES = {"keras": "lesion_classifier.weights.npz", "litert": "lesion_classifier.tflite"}
-REFINER_FILES = {"keras": "lesion_refiner.weights.npz", "litert": "lesion_refiner.tflite"}
+LESION_FILES = {"keras": "lesion_classifier.keras", "litert": "lesion_classifier.tflite"}
+REFINER_FILES = {"keras": "lesion_refiner.keras", "litert": "lesion_refiner.tflite"}
+
+
+def write_keras(model, out, stem, int8=False) -> str:
+    """Write ``model`` into ``out`` for the Keras backend; return the file's name.
+
+    ``STEM.keras`` (:func:`~models.networks.save_half_keras`: float16 weights), or with
+    ``int8`` ``STEM.weights.npz`` (:func:`~models.networks.save_half_weights`: a
+    ``.keras`` cannot hold int8 kernels with their scales). The other form, left by an
+    earlier export into the same folder, is removed, so the folder holds what its
+    manifest names.
+    """
+    names = (f"{stem}.weights.npz", f"{stem}.keras")
+    name, stale = names if int8 else names[::-1]
+    (out / stale).unlink(missing_ok=True)
+    if int8:
+        save_half_weights(model, out / name, int8=True)
+    else:
+        save_half_keras(model, out / name)
+    return name
 
 
 def check_same_network(infos, splits):
@@ -196,12 +215,11 @@ def _crop_runs(runs, what):
 
 
 def _write_crop_model(model, out, names, litert):
-    """Write a crop model's float16 Keras weights and, if asked, its LiteRT file.
+    """Write a crop model's float16 Keras file and, if asked, its LiteRT file.
 
     Returns the manifest's ``files`` entry.
     """
-    files = {"keras": names["keras"]}
-    save_half_weights(model, out / names["keras"])
+    files = {"keras": write_keras(model, out, names["keras"].removesuffix(".keras"))}
     if litert and to_litert(model, out / names["litert"]):
         files["litert"] = names["litert"]
     return files
@@ -364,10 +382,7 @@ def main(argv=None):
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    files = {"keras": f"{NAME}.weights.npz"}
-    for stale in (f"{NAME}.keras",):
-        (out / stale).unlink(missing_ok=True)
-    save_half_weights(model, out / files["keras"], int8=args.int8)
+    files = {"keras": write_keras(model, out, NAME, int8=args.int8)}
     if not args.no_litert and to_litert(
         model, out / f"{NAME}.tflite", weights="int8" if args.int8 else "float16"
     ):

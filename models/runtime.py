@@ -593,9 +593,10 @@ def _box_to_slices(box, shape):
 
 
 def _keras_model(path, build):
-    """The network in ``path``: half-precision weights (``.npz``) filled into ``build()``
-    (the network rebuilt from code, as the manifest describes it), or a whole ``.keras``
-    file (``models.keras_files``)."""
+    """The network in ``path``: a whole ``.keras`` file (what exports write, with float16
+    weights: :func:`models.networks.save_half_keras`), or half-precision or int8 weights
+    (``.weights.npz``: exports before 2026-12-06, and ``--int8`` ones) filled into
+    ``build()``, the network rebuilt from code as the manifest describes it."""
     import keras
 
     from . import networks  # also registers the custom layers

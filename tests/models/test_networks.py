@@ -9,6 +9,7 @@ from models.networks import (
     get_multitask_unet,
     get_refiner,
     load_half_weights,
+    save_half_keras,
     save_half_weights,
 )
 
@@ -102,6 +103,66 @@ def test_half_weights_round_trip_through_the_architecture(two_members, tmp_path)
     assert np.abs(seg0 - seg1).max() < 5e-3
     np.testing.assert_allclose(cls1, cls0, rtol=2e-2, atol=2e-2)
     assert rebuilt.get_weights()[0].dtype == np.float32
+
+
+def test_a_half_keras_file_is_plain_keras_with_the_npz_weights(two_members, tmp_path):
+    import zipfile
+
+    import h5py
+    import keras
+
+    ens = get_ensemble(list(two_members))
+    save_half_keras(ens, tmp_path / "w.keras")
+    save_half_weights(ens, tmp_path / "w.npz")
+    # Plain Keras opens it as the float32 network it was, with the float16 weights:
+    # bit for bit those the .npz gives, and within half-precision rounding of the
+    # network's own.
+    opened = keras.models.load_model(tmp_path / "w.keras", compile=False)
+    from_npz = build_from_architecture(
+        {"input_size": 32, "base_filters": 4, "num_classes": 3, "members": 2}
+    )
+    load_half_weights(from_npz, tmp_path / "w.npz")
+    got, want = opened.get_weights(), from_npz.get_weights()
+    assert len(got) == len(want) == len(ens.get_weights())
+    assert all(g.dtype == np.float32 and np.array_equal(g, w)
+               for g, w in zip(got, want, strict=True))
+    assert any(not np.array_equal(g, o) for g, o in zip(got, ens.get_weights(), strict=True))
+    feed = _feed(32, seed=6)
+    np.testing.assert_array_equal(_run(opened, feed)[0], _run(from_npz, feed)[0])
+    # ... stored in half precision, deflated: about the .npz's size, half Keras's own.
+    with zipfile.ZipFile(tmp_path / "w.keras") as archive:
+        assert archive.getinfo("model.weights.h5").compress_type == zipfile.ZIP_DEFLATED
+        with archive.open("model.weights.h5") as fh, h5py.File(fh, "r") as store:
+            dtypes = set()
+            store.visititems(lambda _, item: dtypes.add(item.dtype)
+                             if isinstance(item, h5py.Dataset) else None)
+    assert dtypes == {np.dtype(np.float16)}
+    ens.save(tmp_path / "full.keras")
+    size = (tmp_path / "w.keras").stat().st_size
+    assert size < 0.6 * (tmp_path / "full.keras").stat().st_size
+    assert size < 1.2 * (tmp_path / "w.npz").stat().st_size
+    # load_half_weights reads it as an export's file too.
+    again = build_from_architecture(
+        {"input_size": 32, "base_filters": 4, "num_classes": 3, "members": 2}
+    )
+    load_half_weights(again, tmp_path / "w.keras")
+    assert all(np.array_equal(a, w) for a, w in zip(again.get_weights(), want, strict=True))
+    assert not list(tmp_path.glob("*.partial"))
+
+
+def test_a_half_keras_file_must_be_named_keras(two_members, tmp_path):
+    with pytest.raises(ValueError, match="must end in .keras"):
+        save_half_keras(two_members[0], tmp_path / "w.h5")
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_keras_file_of_another_network_is_refused(two_members, tmp_path):
+    save_half_keras(two_members[0], tmp_path / "w.keras")
+    other = build_from_architecture(
+        {"input_size": 32, "base_filters": 8, "num_classes": 3, "members": 1}
+    )
+    with pytest.raises(ValueError, match="do not match"):
+        load_half_weights(other, tmp_path / "w.keras")
 
 
 def test_half_weights_refuse_a_different_network(two_members, tmp_path):

@@ -122,11 +122,15 @@ def test_int8_export_halves_the_unet_files_and_both_backends_agree(tiny_run, tmp
     assert export.main([*common, "--out", str(half)]) == 0
     assert export.main([*common, "--out", str(int8), "--int8"]) == 0
     manifest = json.loads((int8 / "manifest.json").read_text())
+    half_manifest = json.loads((half / "manifest.json").read_text())
     assert manifest["weights"].startswith("int8")
-    assert json.loads((half / "manifest.json").read_text())["weights"] == "float16"
+    assert half_manifest["weights"] == "float16"
+    # A .keras cannot hold the int8 kernels' scales: the Keras file is an .npz then.
+    assert manifest["files"]["keras"] == "sonotrace_unet.weights.npz"
+    assert half_manifest["files"]["keras"] == "sonotrace_unet.keras"
     for kind in ("keras", "litert"):
-        name = manifest["files"][kind]
-        assert (int8 / name).stat().st_size < 0.75 * (half / name).stat().st_size, kind
+        small, large = int8 / manifest["files"][kind], half / half_manifest["files"][kind]
+        assert small.stat().st_size < 0.75 * large.stat().st_size, kind
     with np.load(int8 / manifest["files"]["keras"]) as data:
         assert any(data[k].dtype == np.int8 for k in data.files)
     # Both backends compute with the same rounded kernels; LiteRT also rounds activations.
@@ -228,7 +232,8 @@ def test_export_averages_runs_that_share_a_split(tiny_run, tmp_path):
     manifest = json.loads((weights / "manifest.json").read_text())
     assert manifest["architecture"]["members"] == 2
     assert [r["seed"] for r in manifest["training"]["runs"]] == [42, 5]
-    assert manifest["files"]["keras"].endswith(".weights.npz")
+    assert manifest["files"]["keras"] == "sonotrace_unet.keras"
+    assert not (weights / "sonotrace_unet.weights.npz").exists()
     assert (tmp_path / "card" / "learning_curves_2.png").exists()
     img = (np.random.default_rng(2).random((64, 80)) * 255).astype(np.uint8)
     from models.networks import get_multitask_unet

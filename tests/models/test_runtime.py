@@ -40,6 +40,29 @@ def test_shipped_weights_fit_the_size_budget(runtime):
     assert all(sizes) and sum(sizes) <= 20e6
 
 
+def test_each_shipped_network_is_a_keras_file_plain_keras_opens(runtime):
+    """The Keras backend's files are standard ``.keras`` files with float16 weights."""
+    import keras
+
+    import models.networks  # noqa: F401  (registers the custom layers)
+
+    manifest = runtime.manifest
+    names = [manifest["files"]["keras"], manifest["lesion_classifier"]["files"]["keras"],
+             manifest["refiner"]["files"]["keras"]]
+    assert names == ["sonotrace_unet.keras", "lesion_classifier.keras", "lesion_refiner.keras"]
+    counts = [manifest["parameters"], manifest["lesion_classifier"]["parameters"],
+              manifest["refiner"]["parameters"]]
+    assert counts == [4_365_672, 553_489, 213_765]
+    for name, count in zip(names, counts, strict=True):
+        model = keras.models.load_model(runtime.weights_dir / name, compile=False)
+        assert model.count_params() == count
+        weights = model.get_weights()
+        assert all(w.dtype == np.float32 for w in weights)
+        # Half precision, as the LiteRT files hold them.
+        assert all(np.array_equal(w, w.astype(np.float16).astype(np.float32))
+                   for w in weights)
+
+
 def test_backends_agree_on_classification(lesion_case):
     """Keras and LiteRT give the same answer, lesion classifier included."""
     grey, truth = lesion_case
@@ -244,7 +267,8 @@ def test_concurrent_calls_agree(runtime, lesion_case):
 
 
 def test_keras_backend_reads_both_weight_formats(tmp_path):
-    """Older exports ship a whole ``.keras`` model; current ones float16 weights."""
+    """A ``.keras`` model (exports since 2026-12-06, with float16 weights) or float16
+    ``.weights.npz`` weights rebuilt from the manifest (those before, and ``--int8``)."""
     import json
 
     from models.networks import get_multitask_unet, save_half_weights
