@@ -95,36 +95,18 @@ def dicom_seg(
         must refer to; or ``mask`` is not the file's size.
     """
     import highdicom as hd
-    import pydicom
     from pydicom.sr.codedict import codes
 
     # Here, not at the top: _app imports _api, which imports the export, which imports this.
     from ._app import package_version
 
-    try:
-        ds = pydicom.dcmread(io.BytesIO(with_preamble(source)), stop_before_pixels=True,
-                             force=True)
-        rows, cols = int(ds.Rows), int(ds.Columns)
-        frames = int(ds.get("NumberOfFrames") or 1)
-    except Exception:  # pydicom raises many types for a file it cannot read
-        raise SegUnavailable("the image is not a DICOM file that can be read") from None
-    if frames > 1:
-        raise SegUnavailable(
-            f"the DICOM file holds {frames} frames: a DICOM SEG is written for single-frame "
-            "images only (the outline is on the first frame)")
-    missing = [k for k in ("SOPClassUID", "SOPInstanceUID", "StudyInstanceUID",
-                           "SeriesInstanceUID") if not str(ds.get(k) or "").strip()]
-    if missing:
-        raise SegUnavailable(
-            f"the DICOM file has no {', '.join(missing)}: a DICOM SEG could not refer to it")
+    ds = read_source(source, "DICOM SEG")
+    rows, cols = int(ds.Rows), int(ds.Columns)
     mask = np.asarray(mask, dtype=bool)
     if mask.shape != (rows, cols):
         raise SegUnavailable(
             f"the outline is {mask.shape[1]}x{mask.shape[0]} pixels but the DICOM image "
             f"is {cols}x{rows}")
-    for keyword in _TYPE2_FROM_SOURCE:
-        if keyword not in ds:
-            setattr(ds, keyword, "")
     if "SliceThickness" not in ds:
         # highdicom copies the image's pixel spacing (and position) into the SEG's pixel
         # measures, which must then give a slice thickness, which a 2-D ultrasound frame
@@ -186,6 +168,41 @@ def dicom_seg(
     out = io.BytesIO()
     seg.save_as(out, enforce_file_format=True)
     return out.getvalue()
+
+
+def read_source(source: bytes, what: str):
+    """The header of the DICOM file ``source`` an outline was drawn on, ready to be the
+    source of a derived object (``what``, such as ``"DICOM SEG"``, for the messages):
+    its patient and study attributes of type 2 present, empty if the file lacks them.
+
+    Raises
+    ------
+    SegUnavailable
+        ``source`` is no readable DICOM, has several frames, or lacks the UIDs a derived
+        object must refer to.
+    """
+    import pydicom
+
+    try:
+        ds = pydicom.dcmread(io.BytesIO(with_preamble(source)), stop_before_pixels=True,
+                             force=True)
+        int(ds.Rows), int(ds.Columns)
+        frames = int(ds.get("NumberOfFrames") or 1)
+    except Exception:  # pydicom raises many types for a file it cannot read
+        raise SegUnavailable("the image is not a DICOM file that can be read") from None
+    if frames > 1:
+        raise SegUnavailable(
+            f"the DICOM file holds {frames} frames: a {what} is written for single-frame "
+            "images only (the outline is on the first frame)")
+    missing = [k for k in ("SOPClassUID", "SOPInstanceUID", "StudyInstanceUID",
+                           "SeriesInstanceUID") if not str(ds.get(k) or "").strip()]
+    if missing:
+        raise SegUnavailable(
+            f"the DICOM file has no {', '.join(missing)}: a {what} could not refer to it")
+    for keyword in _TYPE2_FROM_SOURCE:
+        if keyword not in ds:
+            setattr(ds, keyword, "")
+    return ds
 
 
 def _person_name(name: str | None) -> str | None:

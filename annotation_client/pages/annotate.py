@@ -30,6 +30,7 @@ from annotation_client import (
     _compare,
     _consistency,
     _dicom_seg,
+    _dicom_sr,
     _editing,
     _figure,
     _history,
@@ -586,6 +587,17 @@ def _record_card(signed_in: bool = False, blinded: bool = False):
                                 disabled=True,
                                 title="The outline as a DICOM Segmentation of the open "
                                       "DICOM image, for a PACS or a DICOM viewer",
+                                class_name="me-1",
+                            ),
+                            dbc.Button(
+                                "Download DICOM SR",
+                                id=ids.DOWNLOAD_SR_BUTTON,
+                                color="secondary",
+                                outline=True,
+                                size="sm",
+                                disabled=True,
+                                title="The outline's measurements in millimetres as a DICOM "
+                                      "Structured Report (TID 1500) of the open DICOM image",
                             ),
                             html.Div(id=ids.DOWNLOAD_NOTE, className="small text-danger",
                                      role="status"),
@@ -606,6 +618,7 @@ def _record_card(signed_in: bool = False, blinded: bool = False):
                     dcc.Download(id=ids.DOWNLOAD_SVG),
                     dcc.Download(id=ids.DOWNLOAD_PNG),
                     dcc.Download(id=ids.DOWNLOAD_SEG),
+                    dcc.Download(id=ids.DOWNLOAD_SR),
                 ]
             ),
         ],
@@ -2266,14 +2279,16 @@ def restore_workspace(
     Output(ids.DOWNLOAD_PNG_BUTTON, "disabled"),
     Output(ids.ERASE_BUTTON, "disabled"),
     Output(ids.DOWNLOAD_SEG_BUTTON, "disabled"),
+    Output(ids.DOWNLOAD_SR_BUTTON, "disabled"),
     State(ids.IMAGE_META, "data"),
     Input(ids.PAGE_LOAD, "data"),
     Input(ids.IMAGE_OPENED, "data"),
 )
 def enable_actions(meta, _loaded, _opened=None):
     disabled = not meta
-    # A SEG refers to the DICOM image it outlines: there is none for a PNG or a JPEG.
-    return (disabled,) * 6 + (disabled or meta.get("kind") != "dicom",)
+    # A SEG or an SR refers to the DICOM image it outlines: there is none for a PNG or
+    # a JPEG.
+    return (disabled,) * 6 + (disabled or meta.get("kind") != "dicom",) * 2
 
 
 # =========================================================================== callbacks: worklist
@@ -5142,6 +5157,39 @@ def download_seg(_clicks, _opened, meta, history, image_data, ai, label, annotat
     except _dicom_seg.SegUnavailable as exc:
         return dash.no_update, f"No DICOM SEG: {exc}."
     return dcc.send_bytes(seg, _download_name(meta, "_seg.dcm"), type="application/dicom"), None
+
+
+@callback(
+    Output(ids.DOWNLOAD_SR, "data"),
+    Output(ids.DOWNLOAD_NOTE, "children", allow_duplicate=True),
+    Input(ids.DOWNLOAD_SR_BUTTON, "n_clicks"),
+    State(ids.IMAGE_META, "data"),
+    State(ids.HISTORY, "data"),
+    State(ids.IMAGE_DATA, "data"),
+    State(ids.AI_RESULT, "data"),
+    State(ids.FINAL_LABEL, "value"),
+    State(ids.ANNOTATOR, "value"),
+    prevent_initial_call=True,
+)
+def download_sr(_clicks, meta, history, image_data, ai, label, annotator):
+    """The outline's measurements as a DICOM SR of the open DICOM (see _dicom_sr), at the
+    pixel spacing the page measures with; or, when there can be none, why (cleared by
+    the next image, as the SEG's)."""
+    if not meta or not _clicks or meta.get("kind") != "dicom":
+        raise PreventUpdate
+    data = _image_bytes(image_data, meta)
+    _, _, mask = _current_geometry(meta, history)
+    try:
+        reader = _reader_named(annotator)
+    except _signin.SignInError:
+        reader = None  # the SR is no save: an unnamed reader does not stop it
+    try:
+        sr = _dicom_sr.dicom_sr(data, mask > 0, _spacing(meta),
+                                label=label if label in LABELS else None, annotator=reader,
+                                model=_started_from_model(_ai_for(ai, meta), mask > 0))
+    except _dicom_sr.SrUnavailable as exc:
+        return dash.no_update, f"No DICOM SR: {exc}."
+    return dcc.send_bytes(sr, _download_name(meta, "_sr.dcm"), type="application/dicom"), None
 
 
 def _started_from_model(ai: dict | None, mask: np.ndarray) -> tuple[str, str] | None:

@@ -204,9 +204,9 @@ def test_the_page_offers_the_seg_for_a_dicom_only(app, annotate):
     with app.server.test_request_context("/"):
         dicom_meta, _ = _opened(annotate, app, "scan.dcm", _source())
         png_meta, _ = _opened(annotate, app, "scan.png", png_bytes(speckle_image(*SHAPE)))
-    assert annotate.enable_actions(dicom_meta, None)[-1] is False
-    assert annotate.enable_actions(png_meta, None)[-1] is True
-    assert annotate.enable_actions(None, None) == (True,) * 7
+    assert annotate.enable_actions(dicom_meta, None)[-2:] == (False, False)
+    assert annotate.enable_actions(png_meta, None)[-2:] == (True, True)
+    assert annotate.enable_actions(None, None) == (True,) * 8
 
 
 def test_the_download_is_the_outline_on_screen_as_a_seg(app, annotate):
@@ -322,3 +322,18 @@ def test_a_dicom_of_a_busi_lesion_downloads_the_outline_on_screen_as_a_seg(
     assert seg.get_source_image_uids() == [(STUDY, SERIES, image.SOPInstanceUID)]
     assert seg.SegmentSequence[0].SegmentAlgorithmType == "SEMIAUTOMATIC"
     assert not driver.find_element(By.ID, ids.DOWNLOAD_NOTE).text
+    # This DICOM gives no pixel size, so its measurements have no unit: no SR, and why.
+    sr_button = driver.find_element(By.ID, ids.DOWNLOAD_SR_BUTTON)
+    assert sr_button.is_enabled()
+    for attempt in range(3):
+        settled(dash_duo, quiet=0.5)
+        try:
+            click(driver, By.ID, ids.DOWNLOAD_SR_BUTTON)
+            break
+        except ElementClickInterceptedException:
+            if attempt == 2:
+                raise
+    wait_for(dash_duo, lambda: "No DICOM SR" in driver.find_element(
+        By.ID, ids.DOWNLOAD_NOTE).text, 20, "the SR's refusal was not said")
+    assert "pixel size is not known" in driver.find_element(By.ID, ids.DOWNLOAD_NOTE).text
+    assert [p.name for p in folder.glob("*.dcm")] == ["scan_outline_seg.dcm"]

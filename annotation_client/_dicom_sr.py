@@ -1,0 +1,216 @@
+"""The outline's measurements as a DICOM Structured Report, for an image opened from a DICOM.
+
+The SEG (:mod:`._dicom_seg`) gives a PACS the lesion's pixels; a report needs its size.
+:func:`dicom_sr` writes, with highdicom, a Comprehensive 3D SR holding an *Imaging
+Measurement Report* (TID 1500, the form radiology reporting and DICOM viewers read
+measurements in): one *planar ROI measurement group* (TID 1410) a region of the outline,
+each with
+
+- the region's outline as a closed polyline on the image (``SCOORD`` ``POLYLINE``, in
+  the image's pixel coordinates: PS3.3 C.18.6.1.1, the top-left corner of the top-left
+  pixel at (0, 0), as the vectorizer's);
+- its long axis, the perpendicular axis and its area in millimetres (SNOMED CT *Long
+  axis*, *Perpendicular axis*, *Area*), as the measurements panel gives them (TID 1410
+  allows no coordinates on a group's measurements: the SVG and the page draw the
+  chords);
+- the finding (SNOMED CT *Lesion*, site *Breast*), a tracking identifier ("Lesion 1" ...,
+  largest first, as the measurements panel lists them), and the reader's final label as
+  a qualitative evaluation (*Impression*: *Normal*, *Benign* or *Malignant*);
+- the model's name and version as the group's algorithm when the outline started from
+  the model's (as in the SEG), and the annotator as the observer.
+
+A measurement needs a unit, so an image whose pixel size is unknown (neither its file
+nor the reader gave one) has no SR: :class:`SrUnavailable` says so, as it does for an
+empty outline (nothing to measure) and for what the SEG refuses (a multi-frame file, one
+without the UIDs a report must refer to). UIDs are derived from the content, as the
+SEG's are: the same report sent twice is one instance.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import re
+
+import numpy as np
+
+import vectorizer
+
+from ._dicom_seg import MANUFACTURER, SegUnavailable, _person_name, _uid, read_source
+
+#: The series the SR starts (PS3.3 C.7.3.1), after the SEG's 9901.
+SERIES_NUMBER = 9902
+#: Vertices per ring of the outline written as a polyline: a viewer draws it over the
+#: image at the scanner's resolution, where the editor's 32 leave visible corners; the
+#: SEG holds the exact pixels.
+OUTLINE_VERTICES = 96
+#: The reader's labels as SNOMED CT qualifier values.
+_LABEL_CODES = {"normal": "Normal", "benign": "Benign", "malignant": "Malignant"}
+
+
+class SrUnavailable(ValueError):
+    """The outline cannot be given a Structured Report: the message says why, for the
+    reader."""
+
+
+def dicom_sr(
+    source: bytes,
+    mask: np.ndarray,
+    pixel_spacing,
+    *,
+    label: str | None = None,
+    annotator: str | None = None,
+    model: tuple[str, str] | None = None,
+) -> bytes:
+    """A DICOM Comprehensive 3D SR of the measurements of ``mask`` over the DICOM ``source``.
+
+    Parameters
+    ----------
+    source : bytes
+        The DICOM file the outline was drawn on, as opened (Part 10, with or without the
+        preamble).
+    mask : numpy.ndarray
+        ``(rows, cols)`` bool, the outline's pixels on the file's own pixel grid (row 0
+        at the top, column 0 at the left).
+    pixel_spacing : (row_mm, col_mm) or None
+        The pixel size the measurements are in: the file's, or the one the reader set.
+        None: no SR (:class:`SrUnavailable`).
+    label : str or None
+        The reader's final label (``normal``, ``benign``, ``malignant``): each region's
+        qualitative evaluation.
+    annotator : str or None
+        Who outlined it: the observer (the SonoTrace device when None).
+    model : (str, str) or None
+        ``(name, version)`` of the model whose outline the reader started from.
+
+    Returns
+    -------
+    bytes
+        The SR as a DICOM Part 10 file (explicit VR little endian).
+
+    Raises
+    ------
+    SrUnavailable
+        No pixel spacing, an empty outline, an outline that is not the file's size, or a
+        file the SEG refuses (see :func:`._dicom_seg.dicom_seg`), with the reason.
+    """
+    import highdicom as hd
+    from pydicom.sr.codedict import codes
+
+    from ._app import package_version
+
+    try:
+        ds = read_source(source, "DICOM SR")
+    except SegUnavailable as exc:
+        raise SrUnavailable(str(exc)) from None
+    rows, cols = int(ds.Rows), int(ds.Columns)
+    mask = np.asarray(mask, dtype=bool)
+    if mask.shape != (rows, cols):
+        raise SrUnavailable(
+            f"the outline is {mask.shape[1]}x{mask.shape[0]} pixels but the DICOM image "
+            f"is {cols}x{rows}")
+    if pixel_spacing is None:
+        raise SrUnavailable(
+            "the image's pixel size is not known, so its measurements would have no unit: "
+            "set the pixel spacing first")
+    if not mask.any():
+        raise SrUnavailable("there is no outline to measure")
+    try:
+        outline = vectorizer.outline_mask(mask, OUTLINE_VERTICES, turdsize=0,
+                                          pixel_spacing=tuple(pixel_spacing))
+    except (TypeError, ValueError) as exc:
+        raise SrUnavailable(f"the outline cannot be measured: {exc}") from None
+    # Largest first, numbered so, as the measurements panel lists the regions.
+    order = sorted(range(len(outline.regions)),
+                   key=lambda i: outline.regions[i]["area_px"], reverse=True)
+    image = hd.sr.SourceImageForRegion(
+        referenced_sop_class_uid=str(ds.SOPClassUID),
+        referenced_sop_instance_uid=str(ds.SOPInstanceUID))
+    algorithm = (hd.sr.AlgorithmIdentification(name=str(model[0])[:64],
+                                               version=str(model[1])[:64])
+                 if model is not None else None)
+    evaluation = []
+    if label in _LABEL_CODES:
+        evaluation = [hd.sr.QualitativeEvaluation(
+            name=codes.DCM.Impression, value=getattr(codes.SCT, _LABEL_CODES[label]))]
+    image_uid = str(ds.SOPInstanceUID)
+    groups = []
+    for number, i in enumerate(order, start=1):
+        region = outline.regions[i]
+
+        def mm(name, key, unit=codes.UCUM.Millimeter, region=region):
+            return hd.sr.Measurement(name=name, value=round(float(region[key]), 3), unit=unit)
+
+        groups.append(hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(
+            tracking_identifier=hd.sr.TrackingIdentifier(
+                uid=_uid(image_uid, "SonoTrace SR lesion", str(number)),
+                identifier=f"Lesion {number}"),
+            referenced_region=hd.sr.ImageRegion(
+                graphic_type=hd.sr.GraphicTypeValues.POLYLINE,
+                graphic_data=_outer_ring(outline.paths[i]), source_image=image),
+            finding_type=codes.SCT.Lesion,
+            finding_sites=[hd.sr.FindingSite(anatomic_location=codes.SCT.Breast)],
+            algorithm_id=algorithm,
+            measurements=[
+                mm(codes.SCT.LongAxis, "max_diameter_mm"),
+                mm(codes.SCT.PerpendicularAxis, "perpendicular_diameter_mm"),
+                mm(codes.SCT.Area, "area_mm2", codes.UCUM.SquareMillimeter),
+            ],
+            qualitative_evaluations=evaluation or None,
+        ))
+    creator = _person_name(annotator)
+    if creator:
+        observer = hd.sr.ObserverContext(
+            observer_type=codes.DCM.Person,
+            observer_identifying_attributes=hd.sr.PersonObserverIdentifyingAttributes(
+                name=creator))
+        context = hd.sr.ObservationContext(observer_person_context=observer)
+    else:
+        observer = hd.sr.ObserverContext(
+            observer_type=codes.DCM.Device,
+            observer_identifying_attributes=hd.sr.DeviceObserverIdentifyingAttributes(
+                uid=_uid("SonoTrace device"), name=MANUFACTURER))
+        context = hd.sr.ObservationContext(observer_device_context=observer)
+    report = hd.sr.MeasurementReport(
+        observation_context=context,
+        procedure_reported=hd.sr.CodedConcept(
+            value="47079000", scheme_designator="SCT", meaning="Ultrasonography of breast"),
+        imaging_measurements=groups,
+    )
+    content = [image_uid, hashlib.sha256(np.packbits(mask).tobytes()).hexdigest(),
+               str(mask.shape), json.dumps([float(v) for v in pixel_spacing]), label or "",
+               creator or "", repr(model)]
+    try:
+        sr = hd.sr.Comprehensive3DSR(
+            evidence=[ds],
+            content=report,
+            series_instance_uid=_uid(image_uid, "SonoTrace SR series"),
+            series_number=SERIES_NUMBER,
+            sop_instance_uid=_uid("SonoTrace SR", *content),
+            instance_number=1,
+            manufacturer=MANUFACTURER,
+            is_complete=True,
+            series_description="SonoTrace measurements",
+            software_versions=package_version(),
+        )
+    except Exception as exc:  # highdicom's checks of the header raise many types
+        raise SrUnavailable(
+            f"a DICOM SR cannot be made for this file, whose header it must copy: {exc}"
+        ) from None
+    sr.SpecificCharacterSet = "ISO_IR 192"
+    out = io.BytesIO()
+    sr.save_as(out, enforce_file_format=True)
+    return out.getvalue()
+
+
+_NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?")
+
+
+def _outer_ring(path: str) -> np.ndarray:
+    """The first ring of a vectorizer path (``'M x,y L x,y ... Z'``, then its holes) as a
+    closed polyline, ``(n + 1, 2)`` float32 (x, y): the last point is the first again, as
+    a closed POLYLINE must be (PS3.3 C.18.6.1.2)."""
+    first = path.split("Z", 1)[0]
+    points = np.asarray(_NUMBER.findall(first), dtype=np.float32).reshape(-1, 2)
+    return np.vstack([points, points[:1]])
