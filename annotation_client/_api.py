@@ -23,27 +23,43 @@ the worklist's images, or the index's without a worklist
 the last save; overall the images with a read, with two or more, and whose readers'
 labels disagree with no version adjudicating them. No parameters.
 
-Each reads again, first, the record files of versions marked damaged whose file changed
-or that were last read a minute ago or more
+``GET /api/saved/<image_sha256>/<version>/dicom-seg`` answers one saved version's
+outline as a DICOM Segmentation, when its image was opened from a DICOM file the client
+can still read back (:func:`annotation_client._export.version_seg`: the file the export
+writes for it with ``--dicom-seg``), as an attachment (``application/dicom``). It is the
+Saved page's *DICOM SEG* link. No parameters. 404 (``not_found``) for a version that is
+not saved; 409 when its record is damaged (``damaged_record``), its image cannot be read
+back (``image_unavailable``: an upload whose copy was not kept or was pruned, a worklist
+file gone or changed) or its outline cannot be (``outline_unavailable``); 422 when its
+image is no DICOM (``not_dicom``: a PNG or JPEG) or a DICOM that cannot have a SEG
+(``seg_unavailable``: several frames, no UIDs).
+
+The listings each read again, first, the record files of versions marked damaged whose
+file changed or that were last read a minute ago or more
 (:meth:`~annotation_client._database.AnnotationIndex.recheck_damaged`): one readable
 again is listed as it says, without a restart.
 
 Under blinded reading (``SONOTRACE_BLINDED_READING``) a reader gets only their
 own saves: without ``annotator``, or with their own name; another name is 403
 (``forbidden``), and a request the sign-in proxy named nobody in is 401
-(``not_signed_in``). Reviewers (``SONOTRACE_REVIEWERS``) get every save.
+(``not_signed_in``). Reviewers (``SONOTRACE_REVIEWERS``) get every save. A reader
+gets the DICOM SEG of their own versions only, as *Load it to revise* loads only
+those: another reader's version is 403.
 ``/api/agreement`` and ``/api/progress`` compare readers, so under blinded reading
 only reviewers get them (403 for a reader).
 
 Errors are JSON ``{"error": {"code", "message"}}``: 400 for a bad parameter,
-401 or 403 as above, 503 when the index cannot be read (or, for ``/api/progress``,
-the worklist folder cannot be listed: ``worklist_unavailable``).
+401 or 403 as above, 404, 409 or 422 for a DICOM SEG as above, 503 when the index
+cannot be read (or, for ``/api/progress``, the worklist folder cannot be listed:
+``worklist_unavailable``).
 """
 
 from __future__ import annotations
 
 import logging
 import re
+from pathlib import Path
+from urllib.parse import quote
 
 import flask
 from werkzeug.exceptions import HTTPException
@@ -58,10 +74,11 @@ from ._database import (
     summarize,
     to_csv,
 )
+from ._export import NoVersionSeg, version_seg
 from ._progress import WorklistUnavailable, index_progress
 from ._readers import BLINDED_NOTE, visible_annotator
 from ._record import LABELS
-from ._signin import SignInError, checked_name
+from ._signin import SignInError, checked_name, shown_text
 from ._storage import AnnotationStore
 
 logger = logging.getLogger(__name__)
@@ -83,8 +100,39 @@ def _error(status: int, code: str, message: str):
 SAVED_PARAMETERS = ("annotator", "label", "assessment", "latest", "limit", "format")
 
 
+#: The HTTP status of each reason a version has no DICOM SEG (NoVersionSeg.reason): the
+#: version's files or image are not as they should be (409), or its image can have none.
+SEG_STATUS = {"damaged": (409, "damaged_record"),
+              "image_unavailable": (409, "image_unavailable"),
+              "outline_unavailable": (409, "outline_unavailable"),
+              "not_dicom": (422, "not_dicom"),
+              "seg_unavailable": (422, "seg_unavailable")}
+
+
+def seg_path(image_sha256: str, version: int) -> str:
+    """The path of a saved version's DICOM SEG (``GET``; under the app's own prefix).
+
+    >>> seg_path("ab" * 32, 3).endswith("/3/dicom-seg")
+    True
+    """
+    return f"/api/saved/{image_sha256}/{int(version)}/dicom-seg"
+
+
+def seg_file_name(image_name, version: int) -> str:
+    """The download's file name: the image's name, its version, ``_seg.dcm``.
+
+    >>> seg_file_name("scans/left breast.dcm", 2)
+    'left breast_v002_seg.dcm'
+    """
+    stem = Path(str(image_name or "")).stem.strip()
+    # Quotes, slashes and controls out of a header value (a name is typed or a file's).
+    stem = "".join(c for c in shown_text(stem) if c.isprintable() and c not in '"\\/')
+    return f"{stem or 'image'}_v{int(version):03d}_seg.dcm"
+
+
 def register(server: flask.Flask, index: AnnotationIndex, config: ClientConfig) -> None:
-    """Add ``GET /api/saved``, ``GET /api/agreement`` and ``GET /api/progress`` to ``server``.
+    """Add ``GET /api/saved``, ``GET /api/agreement``, ``GET /api/progress`` and a saved
+    version's ``GET /api/saved/<image_sha256>/<version>/dicom-seg`` to ``server``.
 
     Parameters
     ----------
@@ -127,7 +175,8 @@ def register(server: flask.Flask, index: AnnotationIndex, config: ClientConfig) 
         # Without this, Dash's page routing would answer an unknown API path with HTML
         # (and /api itself with the page, as a 200).
         return _error(404, "not_found", f"no API endpoint {flask.request.path}; the API is "
-                      "GET /api/saved, GET /api/agreement and GET /api/progress")
+                      "GET /api/saved, GET /api/saved/<image_sha256>/<version>/dicom-seg, "
+                      "GET /api/agreement and GET /api/progress")
 
     def unknown_parameters(known: tuple[str, ...]):
         # A filter guessed (image=, sha256=, version=) and silently ignored would hand
@@ -187,6 +236,42 @@ def register(server: flask.Flask, index: AnnotationIndex, config: ClientConfig) 
             logger.error("/api/progress: %s: %s", exc, exc.cause)
             return _error(503, "worklist_unavailable", f"{exc}; the client's log says why")
         return flask.jsonify(result)
+
+    @server.get("/api/saved/<image_sha256>/<int:version>/dicom-seg")
+    def saved_seg(image_sha256: str, version: int):
+        refused = unknown_parameters(())
+        if refused is not None:
+            return refused
+        try:
+            reader = visible_annotator(config, flask.request.headers)
+        except SignInError as exc:
+            return _error(401, "not_signed_in", str(exc))
+        store = AnnotationStore(config.data_dir, index)
+        not_saved = _error(404, "not_found", f"no saved version {version} of image "
+                           f"{image_sha256[:64]}")
+        try:
+            # Whose versions the reader may open, as Load it to revise and Compare ask.
+            visible = store.versions(image_sha256, reader)
+        except ValueError:  # not a SHA-256
+            return not_saved
+        if version not in visible:
+            if reader is not None and version in store.versions(image_sha256):
+                return _error(403, "forbidden", f"{BLINDED_NOTE} Version {version} of this "
+                              "image is another reader's.")
+            return not_saved
+        try:
+            seg = version_seg(store, config.worklist_dir, image_sha256, version)
+        except FileNotFoundError:  # removed since it was listed
+            return not_saved
+        except NoVersionSeg as exc:
+            status, code = SEG_STATUS[exc.reason]
+            return _error(status, code, f"no DICOM SEG of version {version}: {exc}")
+        try:
+            name = store.load_record(image_sha256, version)["image"].get("name")
+        except (OSError, ValueError, KeyError, AttributeError):  # read a moment ago
+            name = None
+        return flask.Response(seg, mimetype="application/dicom", headers={
+            "Content-Disposition": _attachment(seg_file_name(name, version))})
 
     @server.get("/api/saved")
     def saved():
@@ -251,3 +336,9 @@ def register(server: flask.Flask, index: AnnotationIndex, config: ClientConfig) 
                 headers={"Content-Disposition": 'attachment; filename="sonotrace_saved.csv"'},
             )
         return flask.jsonify({"rows": rows, "summary": summarize(rows)})
+
+
+def _attachment(name: str) -> str:
+    """A Content-Disposition header downloading as ``name``, in any script (RFC 6266)."""
+    ascii_name = name.encode("ascii", "replace").decode().replace("?", "_")
+    return f'attachment; filename="{ascii_name}"; filename*=UTF-8\'\'{quote(name, safe="")}'

@@ -27,6 +27,8 @@ when that no longer holds it (renamed, moved, replaced), from the worklist file
 that does, found by its hash (:func:`annotation_client._worklist.locate`). An uploaded image (no
 worklist path) is read from the copy its first save kept beside the versions,
 checked the same way; uploads saved without one are skipped and listed.
+:func:`version_seg` reads one version's image and mask back the same way and gives the
+SEG the export writes for it: the Saved page's per-version *DICOM SEG* download.
 
 The BI-RADS columns are the Saved page CSV's
 (:data:`annotation_client._database.DESCRIPTOR_COLUMNS`, margin's values joined by
@@ -334,6 +336,18 @@ def _seg(source: bytes | None, mask: np.ndarray, record: dict, name: str,
     (else None; a DICOM that cannot is listed in ``report.no_seg``)."""
     if source is None:
         return None
+    try:
+        seg = _seg_of(source, mask, record)
+    except SegUnavailable as exc:
+        report.no_seg.append((name, str(exc)))
+        return None
+    report.segs += 1
+    return seg
+
+
+def _seg_of(source: bytes, mask: np.ndarray, record: dict) -> bytes:
+    """The DICOM SEG of a saved version's ``mask`` over its DICOM file ``source``, with
+    the version's annotator, final label and model (SegUnavailable when it cannot be)."""
     model = record.get("model") if isinstance(record.get("model"), dict) else {}
     segmentation = model.get("segmentation")
     ai = record.get("ai") if isinstance(record.get("ai"), dict) else {}
@@ -346,14 +360,97 @@ def _seg(source: bytes | None, mask: np.ndarray, record: dict, name: str,
         and segmentation.get("name")
     ) else None
     annotator = record.get("annotator")
+    label = record["final"].get("label")  # the export's versions all have one
+    return make_dicom_seg(source, mask, label=label if label in LABELS else None,
+                          model=started,
+                          annotator=annotator if isinstance(annotator, str) else None)
+
+
+class NoVersionSeg(ValueError):
+    """A saved version has no DICOM SEG: :attr:`reason` says which kind of why, the
+    message says why, for the reader.
+
+    ``reason`` is ``"damaged"`` (its record cannot be read), ``"image_unavailable"``
+    (its image cannot be read back: not kept, not in the worklist, changed),
+    ``"not_dicom"`` (a PNG or JPEG), ``"outline_unavailable"`` (its mask and outline
+    are missing, unreadable or disagree) or ``"seg_unavailable"`` (the DICOM cannot
+    have one: several frames, no UIDs; :class:`SegUnavailable`).
+    """
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+def version_seg(store: AnnotationStore, worklist_dir, image_sha256: str,
+                version: int) -> bytes:
+    """The DICOM SEG the export writes for one saved version (``dicom_seg``).
+
+    The image is read back as the export reads it (the worklist file, checked by its
+    hash and found by it when moved, or the kept copy of an upload), the mask is the
+    export's (checked against the version's outline), and the SEG is made from them
+    with the version's annotator, final label and model: the same file, with the same
+    content-derived UIDs, as ``python -m annotation_client.export --dicom-seg`` writes
+    for that version. A version without a final label, which the export leaves out,
+    gets one too (its content description names no label).
+
+    Parameters
+    ----------
+    store : AnnotationStore
+        The client's data folder.
+    worklist_dir : str or os.PathLike or None
+        The worklist folder (``SONOTRACE_WORKLIST_DIR``); None reads worklist images
+        back from nowhere.
+    image_sha256 : str
+        The image's SHA-256, as its folder is named.
+    version : int
+        The saved version.
+
+    Returns
+    -------
+    bytes
+        The SEG as a DICOM Part 10 file.
+
+    Raises
+    ------
+    FileNotFoundError
+        The version has no record (never saved, or removed).
+    NoVersionSeg
+        No SEG can be made for it; its ``reason`` says which kind of why.
+    """
     try:
-        seg = make_dicom_seg(source, mask, label=record["final"]["label"], model=started,
-                             annotator=annotator if isinstance(annotator, str) else None)
+        record = store.load_record(image_sha256, version)
+    except DamagedRecord as exc:
+        raise NoVersionSeg("damaged", f"the record of version {version} is damaged: "
+                                      f"{exc.why}") from None
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise NoVersionSeg("damaged", f"the record of version {version} cannot be read "
+                                      f"({exc.strerror or type(exc).__name__})") from None
+    try:
+        item = _source(record, worklist_dir, image_sha256, store, keep_dicom=True,
+                       labelled=False)
+    except ValueError as exc:
+        # A damaged kept copy is named by its file, not its folder: the data folder's
+        # path is the log's, not a reader's.
+        why = str(exc).replace(str(store.folder(image_sha256)) + os.sep, "")
+        raise NoVersionSeg("image_unavailable", f"its image cannot be read back: {why}") from None
+    except OSError as exc:
+        raise NoVersionSeg("image_unavailable", "its image cannot be read back "
+                           f"({exc.strerror or type(exc).__name__})") from None
+    source = item.get("dicom")
+    if source is None:
+        raise NoVersionSeg("not_dicom", "its image is not a DICOM file (a DICOM SEG refers "
+                                        "to a DICOM image)")
+    try:
+        mask = _final_mask(store, image_sha256, version, item["pixels"].shape[:2])
+    except (OSError, ValueError) as exc:
+        raise NoVersionSeg("outline_unavailable", f"its outline cannot be read: {exc}") from None
+    try:
+        return _seg_of(source, mask, record)
     except SegUnavailable as exc:
-        report.no_seg.append((name, str(exc)))
-        return None
-    report.segs += 1
-    return seg
+        raise NoVersionSeg("seg_unavailable", str(exc)) from None
 
 
 def measurement_columns(record: dict) -> dict[str, str]:
@@ -521,14 +618,16 @@ class _Finder:
 
 
 def _source(record: dict, worklist_dir, sha: str, store: AnnotationStore,
-            finder: _Finder | None = None, keep_dicom: bool = False) -> dict:
+            finder: _Finder | None = None, keep_dicom: bool = False,
+            labelled: bool = True) -> dict:
     """The image behind a record, read back from the worklist or the kept copy, checked by
-    hash; with ``keep_dicom``, a DICOM file's bytes too (``"dicom"``)."""
+    hash; with ``keep_dicom``, a DICOM file's bytes too (``"dicom"``). With ``labelled``
+    (the export's data set), a record without a final label is refused."""
     final = record.get("final")
     image = record.get("image")
     if not isinstance(final, dict) or not isinstance(image, dict):
         raise ValueError("its record is not a saved record")
-    if final.get("label") not in LABELS:
+    if labelled and final.get("label") not in LABELS:
         raise ValueError("no final label")
     relative = image.get("worklist_path")
     if not relative:

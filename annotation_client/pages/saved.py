@@ -19,6 +19,7 @@ from dash import Input, Output, State, callback, dash_table, dcc, html
 from dash.exceptions import PreventUpdate
 
 from annotation_client import _agreement, _progress, _readers, _signin, _views, _worklist, ids
+from annotation_client._api import seg_path
 from annotation_client._app import get_config, get_index, get_reader, get_store
 from annotation_client._database import (
     ASSESSMENTS,
@@ -29,6 +30,7 @@ from annotation_client._database import (
     to_csv,
 )
 from annotation_client._record import ASSESSMENT_MEANINGS, LABELS
+from vectorizer._dicomfile import looks_like_dicom
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +43,14 @@ NOT_KEPT = ("Uploaded, and no copy of the image is kept (saved before copies wer
             "SONOTRACE_KEEP_UPLOADS is off, or a retention rule removed it): upload the "
             "image again to revise it.")
 NO_WORKLIST = "From a worklist, but this client has none (SONOTRACE_WORKLIST_DIR)."
+#: The *DICOM SEG* cell's hover text: what the link gives, or why there is none.
+SEG_LINK = ("The outline as a DICOM Segmentation of its DICOM image, as the export's "
+            "--dicom-seg writes it (a multi-frame file, or one without UIDs, has none: the "
+            "link then says why).")
+NOT_DICOM = "A PNG or JPEG image: a DICOM SEG is made only for an image opened from a DICOM file."
+NO_SEG_SOURCE = ("Its image cannot be read back here (an upload whose copy was not kept, or "
+                 "a worklist file this client cannot find): no DICOM SEG.")
+SEG_DAMAGED = "Its record file is damaged: no DICOM SEG."
 
 #: The rows the page shows at most; the CSV download takes up to MAX_LIMIT.
 PAGE_LIMIT = 2000
@@ -52,6 +62,7 @@ COLUMNS = (
     ("annotator", "Annotator"),
     ("image", "Image"),
     ("open", "Open"),
+    ("seg", "DICOM SEG"),
     ("version", "Version"),
     ("final_label", "Final label"),
     ("birads_assessment", "BI-RADS"),
@@ -79,7 +90,7 @@ DECIMALS = {"ai_p_malignant": 3, "dice_ai_vs_final": 3, "long_axis_mm": 1,
 
 def _column(key: str, name: str) -> dict:
     """The table's column ``key``: links as markdown, numbers with fixed decimals."""
-    if key == "open":
+    if key in ("open", "seg"):
         return {"id": key, "name": name, "presentation": "markdown"}
     if key in DECIMALS:
         return {"id": key, "name": name, "type": "numeric",
@@ -279,6 +290,7 @@ def table_rows(
     kept: frozenset | set = frozenset(),
     worklist: bool = True,
     located: dict | None = None,
+    dicom: frozenset | set = frozenset(),
 ) -> list[dict]:
     """Index rows as the table shows them (rounded numbers, yes/no, the image's path).
 
@@ -299,6 +311,10 @@ def table_rows(
         (:func:`annotation_client._worklist.locate`): a version whose image was
         renamed or moved links to it there. An image not in it links to its
         recorded path.
+    dicom : set of str
+        SHA-256 of the images whose file this client can read back and is a DICOM
+        (:func:`_dicom_images`): their versions, unless damaged, get a *DICOM SEG* link
+        (``GET /api/saved/<sha256>/<version>/dicom-seg``).
     """
     out = []
     for row in rows:
@@ -314,6 +330,7 @@ def table_rows(
                 "image": _signin.shown_text(
                     path or row["image_name"] or row["image_sha256"][:12]),
                 "open": _link(row, annotate_page, kept, worklist, located or {}),
+                "seg": _seg_link(row, annotate_page, dicom),
                 "version": row["version"],
                 "final_label": row["final_label"] or "—",
                 # "0" to "6" then "—": as text, the table sorts them in the scale's order.
@@ -347,6 +364,56 @@ def _link(row: dict, page: str | None, kept, worklist: bool, located: dict) -> s
                          version=row["version"])
     return (kept_link(row["image_sha256"], page, version=row["version"])
             if row["image_sha256"] in kept else "")
+
+
+def _seg_link(row: dict, page: str | None, dicom) -> str:
+    """The Markdown link to a version's DICOM SEG, "" when it has none to give."""
+    if not page or row.get("damaged") or row["image_sha256"] not in dicom:
+        return ""
+    # The API is beside the pages, under the same prefix ("/sonotrace/api/...").
+    return f"[DICOM SEG]({page.rstrip('/')}{seg_path(row['image_sha256'], row['version'])})"
+
+
+def _dicom_images(config, store, rows: list[dict], located: dict) -> dict[str, bool | None]:
+    """``{sha256: whether its file is a DICOM}`` of the rows' images; None for an image
+    whose file this client cannot find (an upload not kept, a worklist file gone).
+
+    The file looked at is the one the export reads (the kept copy of an upload, the
+    worklist file where it is now), by its first bytes only: a listing opens no image.
+    The SEG's own route reads it whole, checks its hash, and says why when it cannot
+    have one (several frames, no UIDs).
+    """
+    found: dict[str, bool | None] = {}
+    for row in rows:
+        sha = row["image_sha256"]
+        if sha in found:
+            continue
+        path = None
+        try:
+            if row["worklist_path"]:
+                if config.worklist_dir is not None:
+                    path = _worklist.resolve_entry(
+                        config.worklist_dir, located.get(sha, row["worklist_path"]),
+                        data_dir=config.data_dir)
+            else:
+                path = store.source_path(sha)
+            if path is None:
+                found[sha] = None
+                continue
+            with open(path, "rb") as handle:
+                found[sha] = looks_like_dicom(handle.read(4096))
+        except (OSError, ValueError):  # gone, unreadable, or a path the worklist refuses
+            found[sha] = None
+    return found
+
+
+def _seg_tooltip(shown: dict, row: dict, dicom: dict) -> dict:
+    """The *DICOM SEG* cell's hover text: what the link gives, or why there is none."""
+    if shown["seg"]:
+        return {"seg": SEG_LINK}
+    if row.get("damaged"):
+        return {"seg": SEG_DAMAGED}
+    return {"seg": NOT_DICOM if dicom.get(row["image_sha256"]) is False else NO_SEG_SOURCE}
 
 
 def _located(config, rows: list[dict]) -> dict:
@@ -540,7 +607,9 @@ def show_saved(_loaded, _refresh, annotator, label, latest, assessment=ANY):
     uploads = {r["image_sha256"] for r in rows if not r["worklist_path"]}
     kept = {sha for sha in uploads if _has_copy(store, sha)}
     located = _located(config, rows) if worklist else {}
-    shown = table_rows(rows, dash.get_relative_path("/"), kept, worklist, located)
+    dicom = _dicom_images(config, store, rows, located)
+    shown = table_rows(rows, dash.get_relative_path("/"), kept, worklist, located,
+                       {sha for sha, is_dicom in dicom.items() if is_dicom})
     missing = _missing_files(store, rows)
     for row, source in zip(shown, rows, strict=True):
         gone = missing.get((source["image_sha256"], source["version"]))
@@ -548,6 +617,7 @@ def show_saved(_loaded, _refresh, annotator, label, latest, assessment=ANY):
             row["record_status"] = f"missing: {', '.join(gone)}"
     tooltips = [
         {"image": f"record: {row['record']}"} | _open_tooltip(row, source, located)
+        | _seg_tooltip(row, source, dicom)
         | _damaged_tooltip(source)
         | _missing_tooltip(missing.get((source["image_sha256"], source["version"])))
         for row, source in zip(shown, rows, strict=True)

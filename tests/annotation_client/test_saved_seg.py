@@ -1,0 +1,312 @@
+"""A saved version's DICOM SEG: ``GET /api/saved/<sha256>/<version>/dicom-seg`` and the
+Saved page's *DICOM SEG* link.
+
+The versions are saved as the Annotate page saves them (:class:`AnnotationStore` saves of
+:func:`build_record` records) over small DICOM, PNG and multi-frame files in a worklist,
+and over an uploaded DICOM kept beside its versions. The SEG is read back with pydicom
+and highdicom and compared with the version's own mask and with what
+``export_busi(..., dicom_seg=True)`` writes for the same version.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+
+import numpy as np
+import pydicom
+import pytest
+from _dash_helpers import wait_for
+from image_samples import dicom_bytes, png_bytes
+
+import vectorizer
+from annotation_client import AnnotationStore, build_record, create_app
+from annotation_client._export import export_busi
+from annotation_client._measurements import summarize
+
+pytestmark = pytest.mark.usefixtures("an_app_exists")
+
+USER = "X-Forwarded-User"
+ADA, BO, CHAIR = ({USER: name} for name in ("Dr Ada", "Dr Bo", "Dr Chair"))
+BLINDED = {"ANNOTATOR_HEADER": USER, "BLINDED_READING": True, "REVIEWERS": "Dr Chair"}
+STUDY, SERIES = "1.2.826.0.1.3680043.8.498.1", "1.2.826.0.1.3680043.8.498.2"
+#: Elements highdicom stamps anew on each SEG it writes (the time, random UIDs of its
+#: dimension index): all the rest of two SEGs of one version must be equal.
+STAMPED = {"InstanceCreationDate", "InstanceCreationTime", "ContentDate", "ContentTime",
+           "SeriesDate", "SeriesTime", "ContributingEquipmentSequence",
+           "DimensionOrganizationSequence", "DimensionIndexSequence"}
+
+
+def _grey() -> np.ndarray:
+    return (np.arange(16 * 20, dtype=np.uint16).reshape(16, 20) % 200).astype(np.uint8)
+
+
+def _lesion(shift: int = 0) -> np.ndarray:
+    mask = np.zeros((16, 20), bool)
+    mask[4:11, 5 + shift:14 + shift] = True
+    return mask
+
+
+def _save(store, data, *, mask, worklist_path, name, annotator="Dr Ada", label="malignant",
+          ai=None, day=1, keep=False) -> str:
+    sha = hashlib.sha256(data).hexdigest()
+    record = build_record(
+        image={"sha256": sha, "name": name, "width": 20, "height": 16,
+               "worklist_path": worklist_path},
+        annotator=annotator, final_mask=mask, final_label=label, ai_mask=ai,
+        model={"name": "unet", "version": "2.1"} if ai is not None else None,
+        saved_at=dt.datetime(2026, 12, day, 9, 0, tzinfo=dt.UTC),
+        measurements=summarize(mask),
+    )  # fmt: skip
+    store.save(sha, svg=vectorizer.mask_to_svg(mask), mask_png=vectorizer.mask_to_png(mask),
+               record=record, ai_mask_png=None if ai is None else vectorizer.mask_to_png(ai),
+               source=data if keep else None, source_name=name if keep else None)
+    return sha
+
+
+@pytest.fixture
+def saved(tmp_path):
+    """A worklist DICOM (Dr Ada's v1 from the model's outline, Dr Bo's v2), a PNG, a cine
+    loop, and an uploaded DICOM kept beside its version."""
+    worklist, data_dir = tmp_path / "worklist", tmp_path / "data"
+    worklist.mkdir()
+    store = AnnotationStore(data_dir)
+    still = dicom_bytes(_grey(), StudyInstanceUID=STUDY, SeriesInstanceUID=SERIES,
+                        PatientID="P-7")
+    cine = dicom_bytes(np.stack([_grey()] * 3), StudyInstanceUID=STUDY,
+                       SeriesInstanceUID=SERIES)
+    upload = dicom_bytes(255 - _grey(), StudyInstanceUID=STUDY, SeriesInstanceUID=SERIES)
+    (worklist / "still.dcm").write_bytes(still)
+    (worklist / "cine.dcm").write_bytes(cine)
+    (worklist / "plain.png").write_bytes(png_bytes(_grey()))
+    dicom = _save(store, still, mask=_lesion(), ai=_lesion(1), worklist_path="still.dcm",
+                  name="still.dcm")
+    _save(store, still, mask=_lesion(2), worklist_path="still.dcm", name="still.dcm",
+          annotator="Dr Bo", label="benign", day=2)
+    png = _save(store, (worklist / "plain.png").read_bytes(), mask=_lesion(),
+                worklist_path="plain.png", name="plain.png")
+    loop = _save(store, cine, mask=_lesion(), worklist_path="cine.dcm", name="cine.dcm")
+    kept = _save(store, upload, mask=_lesion(3), worklist_path=None, name="upload.dcm",
+                 keep=True)
+    return {"worklist": worklist, "data": data_dir, "still": still, "upload": upload,
+            "sha": {"dicom": dicom, "png": png, "cine": loop, "upload": kept}}
+
+
+def _client(saved, **config):
+    app = create_app({"DATA_DIR": saved["data"], "WORKLIST_DIR": saved["worklist"],
+                      "MODEL_SERVER_URL": "http://127.0.0.1:9", **config})
+    return app.server.test_client()
+
+
+def _seg_url(sha: str, version: int) -> str:
+    return f"/api/saved/{sha}/{version}/dicom-seg"
+
+
+def _error(response, status: int, code: str) -> str:
+    assert response.status_code == status, response.data[:300]
+    assert response.is_json
+    error = response.get_json()["error"]
+    assert error["code"] == code
+    return error["message"]
+
+
+def _same_but_stamps(a: pydicom.Dataset, b: pydicom.Dataset) -> None:
+    keywords = {e.keyword for e in a} | {e.keyword for e in b}
+    for keyword in sorted(keywords - STAMPED):
+        assert a.get(keyword) == b.get(keyword), keyword
+
+
+def test_a_dicom_versions_seg_refers_to_its_image_and_holds_its_mask(saved):
+    import highdicom as hd
+
+    sha = saved["sha"]["dicom"]
+    response = _client(saved).get(_seg_url(sha, 1))
+    assert response.status_code == 200
+    assert response.mimetype == "application/dicom"
+    assert response.headers["Content-Disposition"].startswith(
+        'attachment; filename="still_v001_seg.dcm"')
+    assert response.headers["Cache-Control"] == "private, no-store"  # a patient's data
+    seg = hd.seg.Segmentation.from_dataset(pydicom.dcmread(io.BytesIO(response.data)))
+    image = pydicom.dcmread(io.BytesIO(saved["still"]))
+    assert seg.get_source_image_uids() == [(STUDY, SERIES, image.SOPInstanceUID)]
+    assert seg.PatientID == "P-7" and str(seg.ContentCreatorName) == "Dr Ada^"
+    assert seg.ContentDescription == "Lesion outline, final label malignant"
+    # Started from the model's outline, which it overlaps: the model is named.
+    assert seg.SegmentSequence[0].SegmentAlgorithmType == "SEMIAUTOMATIC"
+    mask = vectorizer.png_to_mask((saved["data"] / sha / "v001_mask.png").read_bytes())
+    np.testing.assert_array_equal(seg.pixel_array.astype(bool), mask)
+
+
+def test_the_seg_is_the_one_the_export_writes_for_that_version(saved, tmp_path):
+    """Same function, same UIDs: the same version gives the same SOP Instance UID."""
+    client = _client(saved)
+    out = tmp_path / "out"
+    report = export_busi(saved["data"], saved["worklist"], out, dicom_seg=True)
+    assert report.segs == 2  # the still image's latest version (Dr Bo's v2), the upload
+    exported = [pydicom.dcmread(path) for path in sorted((out / "dicom_seg").iterdir())]
+    by_image = {ds.ReferencedSeriesSequence[0].ReferencedInstanceSequence[0]
+                .ReferencedSOPInstanceUID: ds for ds in exported}
+    served = {}
+    for key, image, version in (("dicom", "still", 2), ("upload", "upload", 1)):
+        response = client.get(_seg_url(saved["sha"][key], version))
+        assert response.status_code == 200, response.data[:300]
+        served[key] = pydicom.dcmread(io.BytesIO(response.data))
+        written = by_image[pydicom.dcmread(io.BytesIO(saved[image])).SOPInstanceUID]
+        assert served[key].SOPInstanceUID == written.SOPInstanceUID
+        assert served[key].SeriesInstanceUID == written.SeriesInstanceUID
+        _same_but_stamps(served[key], written)
+    # Asked again, the same instance: a PACS that gets it twice keeps one.
+    again = pydicom.dcmread(io.BytesIO(client.get(_seg_url(saved["sha"]["dicom"], 2)).data))
+    assert again.SOPInstanceUID == served["dicom"].SOPInstanceUID
+    first = pydicom.dcmread(io.BytesIO(client.get(_seg_url(saved["sha"]["dicom"], 1)).data))
+    assert first.SOPInstanceUID != again.SOPInstanceUID  # another outline, another instance
+
+
+def test_a_version_without_a_final_label_has_a_seg_naming_none(saved):
+    """The export leaves such a version out; its SEG is the Annotate page's unlabelled one."""
+    sha = _save(AnnotationStore(saved["data"]), saved["still"], mask=_lesion(),
+                worklist_path="still.dcm", name="still.dcm", label=None, day=3)
+    response = _client(saved).get(_seg_url(sha, 3))
+    assert response.status_code == 200, response.data[:300]
+    seg = pydicom.dcmread(io.BytesIO(response.data))
+    assert seg.ContentDescription == "Lesion outline"
+    assert seg.SegmentSequence[0].SegmentAlgorithmType == "MANUAL"
+
+
+def test_an_unknown_version_or_image_is_404(saved):
+    client = _client(saved)
+    sha = saved["sha"]["dicom"]
+    assert "no saved version 3" in _error(client.get(_seg_url(sha, 3)), 404, "not_found")
+    _error(client.get(_seg_url("ab" * 32, 1)), 404, "not_found")
+    _error(client.get(_seg_url("not-a-sha", 1)), 404, "not_found")
+    _error(client.get(_seg_url(sha, 0)), 404, "not_found")
+    _error(client.get(f"/api/saved/{sha}/one/dicom-seg"), 404, "not_found")
+    _error(client.get(_seg_url(sha, 1) + "?frame=2"), 400, "bad_parameter")
+
+
+def test_a_png_version_has_no_seg_and_says_why(saved):
+    message = _error(_client(saved).get(_seg_url(saved["sha"]["png"], 1)), 422, "not_dicom")
+    assert "is not a DICOM file" in message
+
+
+def test_a_dicom_that_cannot_have_one_or_is_gone_says_why(saved):
+    client = _client(saved)
+    message = _error(client.get(_seg_url(saved["sha"]["cine"], 1)), 422, "seg_unavailable")
+    assert "holds 3 frames" in message
+    # The kept copy damaged on disk: named by its file, not the data folder's path.
+    sha = saved["sha"]["upload"]
+    kept = saved["data"] / sha / "source.dcm"
+    kept.write_bytes(kept.read_bytes()[:-1] + b"x")
+    message = _error(client.get(_seg_url(sha, 1)), 409, "image_unavailable")
+    assert "the kept copy source.dcm is damaged" in message
+    assert str(saved["data"]) not in message
+    # The kept copy pruned, and no worklist file holds the upload's bytes.
+    kept.unlink()
+    message = _error(client.get(_seg_url(sha, 1)), 409, "image_unavailable")
+    assert "the image was not kept" in message
+    # A worklist file replaced since it was annotated.
+    (saved["worklist"] / "still.dcm").write_bytes(saved["upload"])
+    _error(client.get(_seg_url(saved["sha"]["dicom"], 1)), 409, "image_unavailable")
+
+
+def test_a_damaged_record_is_409(saved):
+    sha = saved["sha"]["dicom"]
+    (saved["data"] / sha / "v001.json").write_text("{cut short", encoding="utf-8")
+    message = _error(_client(saved).get(_seg_url(sha, 1)), 409, "damaged_record")
+    assert str(saved["data"]) not in message
+
+
+def test_under_blinded_reading_a_reader_gets_only_their_own_versions_seg(saved):
+    client = _client(saved, **BLINDED)
+    sha = saved["sha"]["dicom"]
+    assert client.get(_seg_url(sha, 1), headers=ADA).status_code == 200
+    message = _error(client.get(_seg_url(sha, 1), headers=BO), 403, "forbidden")
+    assert "another reader's" in message
+    _error(client.get(_seg_url(sha, 2), headers=ADA), 403, "forbidden")
+    assert client.get(_seg_url(sha, 2), headers=BO).status_code == 200
+    # A reviewer sees every save; nobody signed in, nothing.
+    assert client.get(_seg_url(sha, 1), headers=CHAIR).status_code == 200
+    _error(client.get(_seg_url(sha, 1)), 401, "not_signed_in")
+
+
+# --------------------------------------------------------------------------- the Saved page
+
+
+def _page_rows(saved, **config):
+    from annotation_client.pages import saved as page
+
+    app = create_app({"DATA_DIR": saved["data"], "WORKLIST_DIR": saved["worklist"],
+                      "MODEL_SERVER_URL": "http://127.0.0.1:9", **config})
+    with app.server.test_request_context("/_dash-update-component"):
+        data, tooltips, *_ = page.show_saved(True, None, None, "__any__", False)
+    return page, {(row["image"], row["version"]): (row["seg"], tip.get("seg"))
+                  for row, tip in zip(data, tooltips, strict=True)}
+
+
+def test_the_saved_page_links_the_seg_of_each_dicom_version_only(saved):
+    page, rows = _page_rows(saved)
+    sha = saved["sha"]
+    assert rows == {
+        ("still.dcm", 1): (f"[DICOM SEG](/api/saved/{sha['dicom']}/1/dicom-seg)", page.SEG_LINK),
+        ("still.dcm", 2): (f"[DICOM SEG](/api/saved/{sha['dicom']}/2/dicom-seg)", page.SEG_LINK),
+        ("upload.dcm", 1): (f"[DICOM SEG](/api/saved/{sha['upload']}/1/dicom-seg)",
+                            page.SEG_LINK),
+        # A cine loop is a DICOM: the link answers why it has none.
+        ("cine.dcm", 1): (f"[DICOM SEG](/api/saved/{sha['cine']}/1/dicom-seg)", page.SEG_LINK),
+        ("plain.png", 1): ("", page.NOT_DICOM),
+    }
+    (saved["data"] / sha["upload"] / "source.dcm").unlink()  # pruned
+    (saved["data"] / sha["dicom"] / "v001.json").write_text("{cut", encoding="utf-8")
+    _, rows = _page_rows(saved)
+    assert rows[("upload.dcm", 1)] == ("", page.NO_SEG_SOURCE)
+    assert rows[("still.dcm", 1)] == ("", page.SEG_DAMAGED)
+    assert rows[("still.dcm", 2)][0]  # the image's other version is still linked
+
+
+@pytest.mark.browser
+def test_the_seg_link_is_on_the_saved_page_for_a_dicom_version_not_a_png(dash_duo, saved):
+    import requests
+    from selenium.webdriver.common.by import By
+
+    from annotation_client import ids
+
+    app = create_app({"DATA_DIR": saved["data"], "WORKLIST_DIR": saved["worklist"],
+                      "MODEL_SERVER_URL": "http://127.0.0.1:9"})
+    dash_duo.start_server(app)
+    dash_duo.wait_for_page(url=f"{dash_duo.server_url}/saved")
+
+    def seg_cells() -> dict[str, tuple[str, str | None]]:
+        """``{image: (cell text, link)}`` of the table's rows."""
+        return dash_duo.driver.execute_script(
+            """
+            var out = {};
+            document.querySelectorAll(arguments[0] + ' tr').forEach(function (tr) {
+                var image = tr.querySelector('td[data-dash-column="image"]');
+                var seg = tr.querySelector('td[data-dash-column="seg"]');
+                if (!image || !seg) { return; }
+                var link = seg.querySelector('a');
+                out[image.innerText.trim()] = [seg.innerText.trim(),
+                                               link ? link.getAttribute('href') : null];
+            });
+            return out;
+            """,
+            f"#{ids.SAVED_TABLE}",
+        )
+
+    # Latest version of each image: still.dcm (Dr Bo's v2), plain.png, cine.dcm, upload.dcm.
+    wait_for(dash_duo, lambda: len(seg_cells()) == 4, 20, "the table did not fill")
+    cells = {image: tuple(cell) for image, cell in seg_cells().items()}
+    assert cells["plain.png"] == ("", None)
+    text, href = cells["still.dcm"]
+    assert (text, href) == ("DICOM SEG", f"/api/saved/{saved['sha']['dicom']}/2/dicom-seg")
+    header = dash_duo.find_element(f"#{ids.SAVED_TABLE} th[data-dash-column='seg']")
+    assert header.text.strip() == "DICOM SEG"
+    link = dash_duo.driver.find_element(By.CSS_SELECTOR,
+                                        f"td[data-dash-column='seg'] a[href='{href}']")
+    assert link.is_displayed()
+    # What the link fetches is the SEG.
+    response = requests.get(dash_duo.server_url + href, timeout=30)
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "application/dicom"
+    assert pydicom.dcmread(io.BytesIO(response.content)).Modality == "SEG"
