@@ -163,6 +163,13 @@ def dicom_seg(
         raise SegUnavailable(
             f"a DICOM SEG cannot be made for this file, whose header it must copy: {exc}"
         ) from None
+    # highdicom draws the dimension organization's UID at random: derived instead, so
+    # that the same outline made twice is the same instance in every element, not two
+    # different files under one SOP Instance UID.
+    organization = _uid(str(seg.SOPInstanceUID), "dimension organization")
+    for item in seg.iterall():
+        if item.keyword == "DimensionOrganizationUID":
+            item.value = organization
     # A reader's name in any script, and the image's own text, in one character set.
     seg.SpecificCharacterSet = "ISO_IR 192"
     out = io.BytesIO()

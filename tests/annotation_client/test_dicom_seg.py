@@ -118,6 +118,14 @@ def test_the_same_outline_is_the_same_instance_and_every_seg_of_an_image_one_ser
     again = _read(_dicom_seg.dicom_seg(source, _mask(), label="benign", annotator="Dr A"))
     assert first.SOPInstanceUID == again.SOPInstanceUID
     assert first.SOPInstanceUID.startswith("2.25.")
+    # The same in every element but the times it was made at: one instance, not two
+    # files under one UID (highdicom draws the dimension organization's UID at random).
+    made_at = {"InstanceCreationTime", "InstanceCreationDate", "ContentTime", "ContentDate",
+               "ContributionDateTime"}
+    def elements(ds):
+        return [(e.tag, str(e.value)) for e in ds.iterall()
+                if e.keyword not in made_at and e.VR != "SQ"]
+    assert elements(first) == elements(again)
     changed = [
         _dicom_seg.dicom_seg(source, ~_mask(), label="benign", annotator="Dr A"),
         _dicom_seg.dicom_seg(source, _mask(), label="malignant", annotator="Dr A"),

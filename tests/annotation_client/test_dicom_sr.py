@@ -107,6 +107,13 @@ def test_the_same_report_is_the_same_instance_and_another_spacing_another():
     again = pydicom.dcmread(io.BytesIO(_dicom_sr.dicom_sr(source, _mask(), SPACING)))
     other = pydicom.dcmread(io.BytesIO(_dicom_sr.dicom_sr(source, _mask(), (0.2, 0.2))))
     assert first.SOPInstanceUID == again.SOPInstanceUID != other.SOPInstanceUID
+    # The same in every element but the times it was made at: one instance, not two.
+    made_at = {"InstanceCreationTime", "InstanceCreationDate", "ContentTime", "ContentDate",
+               "ContributionDateTime"}
+    def elements(ds):
+        return [(e.tag, str(e.value)) for e in ds.iterall()
+                if e.keyword not in made_at and e.VR != "SQ"]
+    assert elements(first) == elements(again)
     assert first.SeriesInstanceUID == other.SeriesInstanceUID
 
 
