@@ -10,10 +10,11 @@ Prints, for all non-empty ``*_mask*.png`` files under ``benign/`` and ``malignan
 - speed, median over masks of the best of ``--repeats`` runs: ``mask_to_svg`` (trace),
   ``svg_to_mask`` (rasterise), ``mask_to_paths`` at 16 and 32 vertices and
   ``measure_regions`` (also their 95th percentile over masks), ``offset_mask`` by 2 px
-  either way (the editor's Grow and Shrink); the potrace command-line tool on the
-  same masks as PBM files in the same run (one process per mask, as a script would run
-  it, and all masks in one process); ``skimage.measure.find_contours`` plus shapely's
-  ``simplify``;
+  either way (the editor's Grow and Shrink), ``outline_mask`` (the server's answer)
+  against the three functions in turn as the server called them before; the potrace
+  command-line tool on the same masks as PBM files in the same run (one process per
+  mask, as a script would run it, and all masks in one process);
+  ``skimage.measure.find_contours`` plus shapely's ``simplify``;
 - the cost of refusing a hostile mask: ``mask_to_paths`` on random noise (one region
   with about a thousand holes), seconds and peak scratch memory until its paths are
   refused for their length.
@@ -50,6 +51,7 @@ from vectorizer import (  # noqa: E402
     mask_to_svg,
     measure_regions,
     offset_mask,
+    outline_mask,
     svg_to_mask,
 )
 from vectorizer._svg import regions_to_svg  # noqa: E402
@@ -106,6 +108,23 @@ def contours_simplified(mask: np.ndarray, tolerance: float) -> list[np.ndarray]:
             simple = shapely.simplify(shapely.LinearRing(c), tolerance)
             rings.append(shapely.get_coordinates(simple))
     return rings
+
+
+def three_in_turn(mask: np.ndarray) -> tuple:
+    """What the model server did before :func:`vectorizer.outline_mask`: the specks
+    dropped by scikit-image, then measure_regions, mask_to_paths and mask_to_svg, each
+    checking the mask's outlines again."""
+    from skimage import morphology
+
+    # Only the foreground's bounding box is labelled, with a ring of background, as there.
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    box = np.s_[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    padded = np.pad(mask[box], 1)
+    padded = morphology.remove_small_objects(padded, max_size=2, connectivity=2)
+    padded = morphology.remove_small_holes(padded, max_size=2, connectivity=1)
+    clean = np.zeros_like(mask)
+    clean[box] = padded[1:-1, 1:-1]
+    return measure_regions(clean), mask_to_paths(clean, 32), mask_to_svg(clean)
 
 
 def douglas_peucker(mask: np.ndarray, budget: int) -> list[str]:
@@ -250,7 +269,7 @@ def main(argv=None) -> int:
     rows = {k: [] for k in (
         "rt", "rt_1x", "p16", "p32", "dp16", "dp32",
         "t_trace", "t_raster", "t_paths16", "t_paths32", "t_measure", "t_contours",
-        "t_contours_dp32", "t_grow", "t_shrink",
+        "t_contours_dp32", "t_grow", "t_shrink", "t_outline", "t_three",
         "cpu_trace", "cpu_raster",
     )}
     measure_regions(masks[0][1])  # the first call imports scikit-image; keep that out of timings
@@ -274,6 +293,10 @@ def main(argv=None) -> int:
         rows["dp32"].append(iou(svg_to_mask(douglas_peucker(m, 32), shape=m.shape), m))
         rows["t_contours"].append(best_of(args.repeats, contours_simplified, m, 1.0)[0])
         rows["t_contours_dp32"].append(best_of(args.repeats, douglas_peucker, m, 32)[0])
+        # The server's answer: one outline_mask call against the three functions in turn
+        # on the mask without its specks (what the server did before outline_mask).
+        rows["t_outline"].append(best_of(args.repeats, outline_mask, m, 32)[0])
+        rows["t_three"].append(best_of(args.repeats, three_in_turn, m)[0])
         rows["t_grow"].append(best_of(args.repeats, offset_mask, m, 2)[0])
         rows["t_shrink"].append(best_of(args.repeats, offset_mask, m, -2)[0])
 
@@ -303,6 +326,9 @@ def main(argv=None) -> int:
           f"{med['t_grow'] / med['t_paths32']:.2f}x")
     print(f"  measure_regions                            {med['t_measure']:.2f}"
           f"   p95 {p95['t_measure']:.2f}")
+    print(f"  outline_mask(m, 32), the server's answer  {med['t_outline']:.2f}"
+          f"   ratio to the three in turn ({med['t_three']:.2f}) "
+          f"{med['t_outline'] / med['t_three']:.2f}x")
     print(f"  potrace CLI, one process per mask          {med['t_potrace_cli']:.2f}"
           f"   ratio to trace {med['t_potrace_cli'] / med['t_trace']:.1f}x")
     print(f"  potrace CLI, all masks in one process      {med['t_potrace_cli_batch']:.2f}"
