@@ -11,6 +11,7 @@ plotly.js from carrying one image's range over to the next:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 import plotly.graph_objects as go
@@ -132,9 +133,66 @@ TOOL_DRAGMODES = {
 #: A cut's path while it is drawn (and until the page takes it off the outline).
 CUT_COLOR = "#ff1744"
 
+#: The mouse modes in which the outline is editable: those in which a drag draws nothing.
+#: plotly.js gives an editable shape's edge the mouse (a press there selects it), so in
+#: a drawing mode (a region, a box, a cut, the calibration line) a drag that started on
+#: the outline's edge drew nothing: see :data:`OUTLINE_EDITING_SCRIPT`.
+EDITING_DRAGMODES = ("pan", "zoom")
+
+#: Clientside callback body (inputs: the graph's figure and relayoutData; output: the
+#: figure) that makes the outline editable only in :data:`EDITING_DRAGMODES`.
+#:
+#: Why in the browser: only it knows how many shapes the figure holds (the server would
+#: need the figure, image and all) and the mouse mode the mode bar's buttons chose, which
+#: the figure does not say. The mode is the figure's ``dragmode`` when that changes (a
+#: tool picked, Calibrate), else the one a mode bar button last chose (its relayout
+#: event), kept on the graph's element until the figure's mode or image changes (plotly
+#: keeps a mode bar choice over a new figure that leaves the mode as it was). Every
+#: redraw of the outline (``region_shape``: editable) is set right again at once. Going
+#: to a drawing mode also drops the outline's selection: a non-editable shape is not
+#: shown selected, and Delete would erase it unseen.
+OUTLINE_EDITING_SCRIPT = """
+function(figure, relayout) {
+    var dc = window.dash_clientside;
+    var layout = figure && figure.layout;
+    var holder = document.getElementById('GRAPH_ID');
+    if (!layout || !Array.isArray(layout.shapes) || !holder) { return dc.no_update; }
+    var seen = holder.__sonotraceMouse || {};
+    var triggered = (dc.callback_context.triggered || []).map(function(t) { return t.prop_id; });
+    var mode = seen.mode;
+    if (triggered.indexOf('GRAPH_ID.relayoutData') >= 0 && relayout &&
+            typeof relayout.dragmode === 'string') {
+        mode = relayout.dragmode;
+    } else if (layout.dragmode !== seen.figure || layout.uirevision !== seen.image) {
+        mode = layout.dragmode;
+    }
+    holder.__sonotraceMouse = {figure: layout.dragmode, image: layout.uirevision, mode: mode};
+    var editable = EDITING_DRAGMODES.indexOf(mode) >= 0;
+    var gd = holder.querySelector('.js-plotly-plot');
+    var full = gd && gd._fullLayout;
+    if (!editable && full && full._activeShapeIndex >= 0) {
+        if (typeof full._deactivateShape === 'function') { full._deactivateShape(gd); }
+        else { delete full._activeShapeIndex; }
+    }
+    var patch = new dc.Patch(), changed = false;
+    layout.shapes.forEach(function(shape, i) {
+        if (shape && (shape.editable === true) !== editable) {
+            patch.assign(['layout', 'shapes', i, 'editable'], editable);
+            changed = true;
+        }
+    });
+    return changed ? patch.build() : dc.no_update;
+}
+""".replace("GRAPH_ID", ids.ANNOTATION_GRAPH).replace(
+    "EDITING_DRAGMODES", json.dumps(list(EDITING_DRAGMODES))
+)
+
 
 def region_shape(path: str, *, fill_opacity: float = DEFAULT_FILL_OPACITY, visible=True) -> dict:
     """The plotly shape for one region: an editable even-odd path.
+
+    Editable as drawn; the page takes that off while the mouse draws (a box, a cut, a
+    region), so that a drag from the outline's edge draws: :data:`OUTLINE_EDITING_SCRIPT`.
 
     Parameters
     ----------

@@ -4301,8 +4301,9 @@ def say_nothing_selected(erased):
     """Answer an *Erase selected* click that had nothing to erase, rather than none."""
     if not (isinstance(erased, str) and erased.startswith("no-selection")):
         raise PreventUpdate
-    return html.Span("Nothing is selected: click an outline to select it, then Erase "
-                     "selected.", className="text-danger", id="erase-nothing",
+    # The drawing tools leave the outline alone (_figure.EDITING_DRAGMODES): say which select.
+    return html.Span("Nothing is selected: click an outline to select it (with Pan or Zoom), "
+                     "then Erase selected.", className="text-danger", id="erase-nothing",
                      **{"data-click": erased.rpartition("-")[2]})
 
 
@@ -4314,6 +4315,19 @@ clientside_callback(
     _figure.FRESH_VIEW_SCRIPT,
     Output(ids.IMAGE_PANEL, "style"),
     Input(ids.ANNOTATION_GRAPH, "figure"),
+)
+
+# The outline is editable only while the mouse pans or zooms, so that a box, a cut, a
+# region or the calibration line can be drawn from a press on its edge (plotly.js gave
+# that press to the outline, and the drag drew nothing): see
+# _figure.OUTLINE_EDITING_SCRIPT. After every figure (a tool picked, an outline drawn)
+# and every mode bar button.
+clientside_callback(
+    _figure.OUTLINE_EDITING_SCRIPT,
+    Output(ids.ANNOTATION_GRAPH, "figure", allow_duplicate=True),
+    Input(ids.ANNOTATION_GRAPH, "figure"),
+    Input(ids.ANNOTATION_GRAPH, "relayoutData"),
+    prevent_initial_call=True,
 )
 
 

@@ -1,6 +1,9 @@
+import json
+
 import pytest
 
 from annotation_client import _figure as f
+from annotation_client import ids
 
 
 def test_region_shapes_are_editable_translucent_evenodd_paths():
@@ -51,6 +54,18 @@ def test_tools_map_to_plotly_dragmodes():
     assert f.newshape_style("draw")["fillrule"] == "evenodd"
     # Vertex editing needs shape activation, which plotly disables with shapePosition.
     assert "shapePosition" not in f.GRAPH_CONFIG.get("edits", {})
+
+
+def test_the_outline_is_editable_only_where_a_drag_draws_nothing():
+    # plotly.js gives an editable outline's edge the mouse: a box, cut, region or
+    # calibration line dragged from there drew nothing.
+    assert set(f.EDITING_DRAGMODES) == {f.TOOL_DRAGMODES["pan"], f.TOOL_DRAGMODES["zoom"]}
+    for tool in ("draw", "box", "cut"):
+        assert f.TOOL_DRAGMODES[tool] not in f.EDITING_DRAGMODES
+    assert "drawline" not in f.EDITING_DRAGMODES  # Calibrate's line
+    script = f.OUTLINE_EDITING_SCRIPT
+    assert json.dumps(list(f.EDITING_DRAGMODES)) in script
+    assert f"'{ids.ANNOTATION_GRAPH}.relayoutData'" in script and "GRAPH_ID" not in script
 
 
 def test_calipers_are_two_lines_between_the_diameters_ends():
