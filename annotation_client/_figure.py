@@ -144,13 +144,13 @@ EDITING_DRAGMODES = ("pan", "zoom")
 #:
 #: Why in the browser: only it knows how many shapes the figure holds (the server would
 #: need the figure, image and all) and the mouse mode the mode bar's buttons chose, which
-#: the figure does not say. The mode is the figure's ``dragmode`` when that changes (a
-#: tool picked, Calibrate), else the one a mode bar button last chose (its relayout
-#: event), kept on the graph's element until the figure's mode or image changes (plotly
-#: keeps a mode bar choice over a new figure that leaves the mode as it was). Every
-#: redraw of the outline (``region_shape``: editable) is set right again at once. Going
-#: to a drawing mode also drops the outline's selection: a non-editable shape is not
-#: shown selected, and Delete would erase it unseen.
+#: only the graph's relayout event says. The mode is the figure's ``dragmode`` when that
+#: changes (a tool picked, Calibrate), else the one a mode bar button last chose, kept on
+#: the graph's element until the figure's mode or image changes (plotly keeps a mode bar
+#: choice over a new figure that leaves the mode as it was). Every redraw of the outline
+#: (``region_shape``: editable) is set right again at once. Going to a drawing mode also
+#: drops the outline's selection: a non-editable shape is not shown selected, and Delete
+#: would erase it unseen.
 OUTLINE_EDITING_SCRIPT = """
 function(figure, relayout) {
     var dc = window.dash_clientside;
