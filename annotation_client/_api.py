@@ -27,12 +27,21 @@ labels disagree with no version adjudicating them. No parameters.
 outline as a DICOM Segmentation, when its image was opened from a DICOM file the client
 can still read back (:func:`annotation_client._export.version_seg`: the file the export
 writes for it with ``--dicom-seg``), as an attachment (``application/dicom``). It is the
-Saved page's *DICOM SEG* link. No parameters. 404 (``not_found``) for a version that is
-not saved; 409 when its record is damaged (``damaged_record``), its image cannot be read
-back (``image_unavailable``: an upload whose copy was not kept or was pruned, a worklist
-file gone or changed) or its outline cannot be (``outline_unavailable``); 422 when its
-image is no DICOM (``not_dicom``: a PNG or JPEG) or a DICOM that cannot have a SEG
-(``seg_unavailable``: several frames, no UIDs).
+Saved page's *SEG* link (in its *DICOM* column). No parameters. 404 (``not_found``) for
+a version that is not saved; 409 when its record is damaged (``damaged_record``), its
+image cannot be read back (``image_unavailable``: an upload whose copy was not kept or
+was pruned, a worklist file gone or changed) or its outline cannot be
+(``outline_unavailable``); 422 when its image is no DICOM (``not_dicom``: a PNG or JPEG)
+or a DICOM that cannot have a SEG (``seg_unavailable``: several frames, no UIDs).
+
+``GET /api/saved/<image_sha256>/<version>/dicom-sr`` answers the same version's
+measurements as a DICOM Structured Report (a TID 1500 measurement report, at the pixel
+spacing the version states: :func:`annotation_client._export.version_sr`, the file the
+export writes for it with ``--dicom-sr``), as an attachment (``application/dicom``). It
+is the Saved page's *SR* link. No parameters. The SEG's statuses and codes, and 422
+when the version states no pixel spacing (``no_pixel_spacing``: neither its file nor
+the reader gave one, so its measurements have no unit) or its DICOM cannot have an SR
+(``sr_unavailable``: several frames, no UIDs, an empty outline).
 
 The listings each read again, first, the record files of versions marked damaged whose
 file changed or that were last read a minute ago or more
@@ -43,13 +52,13 @@ Under blinded reading (``SONOTRACE_BLINDED_READING``) a reader gets only their
 own saves: without ``annotator``, or with their own name; another name is 403
 (``forbidden``), and a request the sign-in proxy named nobody in is 401
 (``not_signed_in``). Reviewers (``SONOTRACE_REVIEWERS``) get every save. A reader
-gets the DICOM SEG of their own versions only, as *Load it to revise* loads only
-those: another reader's version is 403.
+gets the DICOM SEG and SR of their own versions only, as *Load it to revise* loads
+only those: another reader's version is 403.
 ``/api/agreement`` and ``/api/progress`` compare readers, so under blinded reading
 only reviewers get them (403 for a reader).
 
 Errors are JSON ``{"error": {"code", "message"}}``: 400 for a bad parameter,
-401 or 403 as above, 404, 409 or 422 for a DICOM SEG as above, 503 when the index
+401 or 403 as above, 404, 409 or 422 for a DICOM SEG or SR as above, 503 when the index
 cannot be read (or, for ``/api/progress``, the worklist folder cannot be listed:
 ``worklist_unavailable``).
 """
@@ -74,7 +83,7 @@ from ._database import (
     summarize,
     to_csv,
 )
-from ._export import NoVersionSeg, version_seg
+from ._export import NoVersionDicom, version_seg, version_sr
 from ._progress import WorklistUnavailable, index_progress
 from ._readers import BLINDED_NOTE, visible_annotator
 from ._record import LABELS
@@ -100,39 +109,62 @@ def _error(status: int, code: str, message: str):
 SAVED_PARAMETERS = ("annotator", "label", "assessment", "latest", "limit", "format")
 
 
-#: The HTTP status of each reason a version has no DICOM SEG (NoVersionSeg.reason): the
-#: version's files or image are not as they should be (409), or its image can have none.
-SEG_STATUS = {"damaged": (409, "damaged_record"),
-              "image_unavailable": (409, "image_unavailable"),
-              "outline_unavailable": (409, "outline_unavailable"),
-              "not_dicom": (422, "not_dicom"),
-              "seg_unavailable": (422, "seg_unavailable")}
+#: The HTTP status of each reason a version has no DICOM SEG or SR
+#: (NoVersionDicom.reason): the version's files or image are not as they should be (409),
+#: or its image (or, for the SR, its record's spacing) can have none.
+DICOM_STATUS = {"damaged": (409, "damaged_record"),
+                "image_unavailable": (409, "image_unavailable"),
+                "outline_unavailable": (409, "outline_unavailable"),
+                "not_dicom": (422, "not_dicom"),
+                "seg_unavailable": (422, "seg_unavailable"),
+                "no_spacing": (422, "no_pixel_spacing"),
+                "sr_unavailable": (422, "sr_unavailable")}
+
+#: A saved version's DICOM downloads: ``{kind: (what, how it is made, file name end)}``,
+#: each ``GET /api/saved/<image_sha256>/<version>/<kind>``.
+VERSION_DICOM = {"dicom-seg": ("DICOM SEG", version_seg, "_seg.dcm"),
+                 "dicom-sr": ("DICOM SR", version_sr, "_sr.dcm")}
 
 
-def seg_path(image_sha256: str, version: int) -> str:
-    """The path of a saved version's DICOM SEG (``GET``; under the app's own prefix).
+def seg_path(image_sha256: str, version: int, kind: str = "dicom-seg") -> str:
+    """The path of a saved version's DICOM SEG, or with ``kind="dicom-sr"`` its SR
+    (``GET``; under the app's own prefix).
 
     >>> seg_path("ab" * 32, 3).endswith("/3/dicom-seg")
     True
     """
-    return f"/api/saved/{image_sha256}/{int(version)}/dicom-seg"
+    if kind not in VERSION_DICOM:
+        raise ValueError(f"kind must be one of {', '.join(VERSION_DICOM)}")
+    return f"/api/saved/{image_sha256}/{int(version)}/{kind}"
 
 
-def seg_file_name(image_name, version: int) -> str:
-    """The download's file name: the image's name, its version, ``_seg.dcm``.
+def sr_path(image_sha256: str, version: int) -> str:
+    """The path of a saved version's DICOM SR (see :func:`seg_path`).
+
+    >>> sr_path("ab" * 32, 3).endswith("/3/dicom-sr")
+    True
+    """
+    return seg_path(image_sha256, version, "dicom-sr")
+
+
+def seg_file_name(image_name, version: int, end: str = "_seg.dcm") -> str:
+    """The download's file name: the image's name, its version, ``end``.
 
     >>> seg_file_name("scans/left breast.dcm", 2)
     'left breast_v002_seg.dcm'
+    >>> seg_file_name("", 2, "_sr.dcm")
+    'image_v002_sr.dcm'
     """
     stem = Path(str(image_name or "")).stem.strip()
     # Quotes, slashes and controls out of a header value (a name is typed or a file's).
     stem = "".join(c for c in shown_text(stem) if c.isprintable() and c not in '"\\/')
-    return f"{stem or 'image'}_v{int(version):03d}_seg.dcm"
+    return f"{stem or 'image'}_v{int(version):03d}{end}"
 
 
 def register(server: flask.Flask, index: AnnotationIndex, config: ClientConfig) -> None:
     """Add ``GET /api/saved``, ``GET /api/agreement``, ``GET /api/progress`` and a saved
-    version's ``GET /api/saved/<image_sha256>/<version>/dicom-seg`` to ``server``.
+    version's ``GET /api/saved/<image_sha256>/<version>/dicom-seg`` and ``.../dicom-sr``
+    to ``server``.
 
     Parameters
     ----------
@@ -176,6 +208,7 @@ def register(server: flask.Flask, index: AnnotationIndex, config: ClientConfig) 
         # (and /api itself with the page, as a 200).
         return _error(404, "not_found", f"no API endpoint {flask.request.path}; the API is "
                       "GET /api/saved, GET /api/saved/<image_sha256>/<version>/dicom-seg, "
+                      "GET /api/saved/<image_sha256>/<version>/dicom-sr, "
                       "GET /api/agreement and GET /api/progress")
 
     def unknown_parameters(known: tuple[str, ...]):
@@ -237,8 +270,10 @@ def register(server: flask.Flask, index: AnnotationIndex, config: ClientConfig) 
             return _error(503, "worklist_unavailable", f"{exc}; the client's log says why")
         return flask.jsonify(result)
 
-    @server.get("/api/saved/<image_sha256>/<int:version>/dicom-seg")
-    def saved_seg(image_sha256: str, version: int):
+    @server.get("/api/saved/<image_sha256>/<int:version>/<any('dicom-seg', 'dicom-sr'):kind>")
+    def saved_dicom(image_sha256: str, version: int, kind: str):
+        # One route, so the SEG and the SR are refused and answered alike.
+        what, make, end = VERSION_DICOM[kind]
         refused = unknown_parameters(())
         if refused is not None:
             return refused
@@ -260,18 +295,18 @@ def register(server: flask.Flask, index: AnnotationIndex, config: ClientConfig) 
                               "image is another reader's.")
             return not_saved
         try:
-            seg = version_seg(store, config.worklist_dir, image_sha256, version)
+            dicom = make(store, config.worklist_dir, image_sha256, version)
         except FileNotFoundError:  # removed since it was listed
             return not_saved
-        except NoVersionSeg as exc:
-            status, code = SEG_STATUS[exc.reason]
-            return _error(status, code, f"no DICOM SEG of version {version}: {exc}")
+        except NoVersionDicom as exc:
+            status, code = DICOM_STATUS[exc.reason]
+            return _error(status, code, f"no {what} of version {version}: {exc}")
         try:
             name = store.load_record(image_sha256, version)["image"].get("name")
         except (OSError, ValueError, KeyError, AttributeError):  # read a moment ago
             name = None
-        return flask.Response(seg, mimetype="application/dicom", headers={
-            "Content-Disposition": _attachment(seg_file_name(name, version))})
+        return flask.Response(dicom, mimetype="application/dicom", headers={
+            "Content-Disposition": _attachment(seg_file_name(name, version, end))})
 
     @server.get("/api/saved")
     def saved():

@@ -54,6 +54,11 @@ class SrUnavailable(ValueError):
     reader."""
 
 
+class NoPixelSpacing(SrUnavailable):
+    """The image's pixel size is not known: the one refusal a reader can lift (by setting
+    the spacing), which a saved version's SR answers apart (``no_pixel_spacing``)."""
+
+
 def dicom_sr(
     source: bytes,
     mask: np.ndarray,
@@ -75,7 +80,7 @@ def dicom_sr(
         at the top, column 0 at the left).
     pixel_spacing : (row_mm, col_mm) or None
         The pixel size the measurements are in: the file's, or the one the reader set.
-        None: no SR (:class:`SrUnavailable`).
+        None: no SR (:class:`NoPixelSpacing`, an :class:`SrUnavailable`).
     label : str or None
         The reader's final label (``normal``, ``benign``, ``malignant``): each region's
         qualitative evaluation.
@@ -111,7 +116,7 @@ def dicom_sr(
             f"the outline is {mask.shape[1]}x{mask.shape[0]} pixels but the DICOM image "
             f"is {cols}x{rows}")
     if pixel_spacing is None:
-        raise SrUnavailable(
+        raise NoPixelSpacing(
             "the image's pixel size is not known, so its measurements would have no unit: "
             "set the pixel spacing first")
     if not mask.any():

@@ -10,6 +10,9 @@ that has a final label, as BUSI publishes its data::
         malignant/...  normal/...
         dicom_seg/benign (1)_seg.dcm   only when asked (``dicom_seg``): the outline as a DICOM
                                        SEG of each image that was opened from a DICOM
+        dicom_sr/benign (1)_sr.dcm     only when asked (``dicom_sr``): the outline's
+                                       measurements as a DICOM SR of each such image whose
+                                       version states a pixel spacing
         index.csv                      class, name, duplicate_group, masks, where
                                        each one came from (sha256, version, annotator,
                                        saved_at; the worklist path only on request),
@@ -27,8 +30,9 @@ when that no longer holds it (renamed, moved, replaced), from the worklist file
 that does, found by its hash (:func:`annotation_client._worklist.locate`). An uploaded image (no
 worklist path) is read from the copy its first save kept beside the versions,
 checked the same way; uploads saved without one are skipped and listed.
-:func:`version_seg` reads one version's image and mask back the same way and gives the
-SEG the export writes for it: the Saved page's per-version *DICOM SEG* download.
+:func:`version_seg` and :func:`version_sr` read one version's image and mask back the
+same way and give the SEG and the SR the export writes for it: the Saved page's
+per-version *DICOM* downloads.
 
 The BI-RADS columns are the Saved page CSV's
 (:data:`annotation_client._database.DESCRIPTOR_COLUMNS`, margin's values joined by
@@ -70,7 +74,10 @@ from ._database import (
 )
 from ._dicom_seg import SegUnavailable
 from ._dicom_seg import dicom_seg as make_dicom_seg
+from ._dicom_sr import NoPixelSpacing, SrUnavailable
+from ._dicom_sr import dicom_sr as make_dicom_sr
 from ._imageio import decode_image
+from ._measurements import _check_spacing
 from ._record import LABELS, descends_from_others
 from ._storage import AnnotationStore, DamagedRecord
 from ._worklist import locate, resolve_entry
@@ -118,6 +125,12 @@ class ExportReport:
     no_seg : list of (str, str)
         ``(exported name, reason)`` for each exported image opened from a DICOM that no
         SEG could be written for (the image and its mask are exported all the same).
+    srs : int
+        DICOM SR files written (with ``dicom_sr``).
+    no_sr : list of (str, str)
+        ``(exported name, reason)`` for each exported image opened from a DICOM that no
+        SR could be written for: its version states no pixel spacing, its outline is
+        empty, or the DICOM cannot have one (exported all the same).
     """
 
     exported: dict = field(default_factory=lambda: dict.fromkeys(LABELS, 0))
@@ -125,6 +138,8 @@ class ExportReport:
     disagreed: list = field(default_factory=list)
     segs: int = 0
     no_seg: list = field(default_factory=list)
+    srs: int = 0
+    no_sr: list = field(default_factory=list)
 
     @property
     def total(self) -> int:
@@ -220,7 +235,7 @@ def _png(pixels: np.ndarray) -> bytes:
 
 def export_busi(
     data_dir, worklist_dir, out, *, with_paths: bool = False,
-    index: AnnotationIndex | None = None, dicom_seg: bool = False,
+    index: AnnotationIndex | None = None, dicom_seg: bool = False, dicom_sr: bool = False,
 ) -> ExportReport:
     """Write the latest labelled version of each saved image under ``out``.
 
@@ -246,6 +261,11 @@ def export_busi(
         ``out/dicom_seg/``: for returning the readers' outlines to a PACS. The SEG
         carries the patient and study of the DICOM, so it is asked for, not made by
         default.
+    dicom_sr : bool, default False
+        Also write, for each such image, its outline's measurements as a DICOM SR
+        (:mod:`annotation_client._dicom_sr`) at the pixel spacing its version states
+        (the file's, or the one the reader set), in ``out/dicom_sr/``; a version without
+        one is listed in ``no_sr``. Asked for as the SEG is, for the same reason.
 
     Returns
     -------
@@ -280,7 +300,8 @@ def export_busi(
         folder = store.folder(sha)
         try:
             version, record = _latest(store, sha)
-            item = _source(record, worklist_dir, sha, store, finder, keep_dicom=dicom_seg)
+            item = _source(record, worklist_dir, sha, store, finder,
+                           keep_dicom=dicom_seg or dicom_sr)
             try:
                 item["birads"] = descriptor_columns(record["final"].get("descriptors"))
             except ValueError as exc:  # as the index refuses them
@@ -300,8 +321,9 @@ def export_busi(
             continue
         counters[label] += 1
         name = f"{label} ({counters[label]})"
-        seg = _seg(item.pop("dicom", None), mask, record, name, report) if dicom_seg else None
-        written.append((label, name, item["pixels"], mask, seg))
+        dicom = _dicom_files(item.pop("dicom", None), mask, record, name, report,
+                             seg=dicom_seg, sr=dicom_sr)
+        written.append((label, name, item["pixels"], mask, dicom))
         report.exported[label] += 1
         rows.append(
             {
@@ -330,24 +352,73 @@ def export_busi(
     return report
 
 
-def _seg(source: bytes | None, mask: np.ndarray, record: dict, name: str,
-         report: ExportReport) -> bytes | None:
-    """The DICOM SEG of an exported version, when its image is a DICOM that can have one
-    (else None; a DICOM that cannot is listed in ``report.no_seg``)."""
+#: The export's DICOM folders (``out/<folder>/<name><suffix>``), beside the class folders.
+DICOM_FILES = {"dicom_seg": "_seg.dcm", "dicom_sr": "_sr.dcm"}
+
+
+def _dicom_files(source: bytes | None, mask: np.ndarray, record: dict, name: str,
+                 report: ExportReport, *, seg: bool, sr: bool) -> dict[str, bytes]:
+    """``{folder: file}`` of the DICOM SEG (with ``seg``) and SR (with ``sr``) of an
+    exported version, for those its image, a DICOM, can have (none for a PNG or JPEG:
+    ``source`` None); a DICOM that cannot have one is listed in ``report.no_seg`` or
+    ``report.no_sr``, with why."""
+    files: dict[str, bytes] = {}
     if source is None:
-        return None
-    try:
-        seg = _seg_of(source, mask, record)
-    except SegUnavailable as exc:
-        report.no_seg.append((name, str(exc)))
-        return None
-    report.segs += 1
-    return seg
+        return files
+    if seg:
+        try:
+            files["dicom_seg"] = _seg_of(source, mask, record)
+            report.segs += 1
+        except SegUnavailable as exc:
+            report.no_seg.append((name, str(exc)))
+    if sr:
+        try:
+            files["dicom_sr"] = _sr_of(source, mask, record)
+            report.srs += 1
+        except SrUnavailable as exc:
+            report.no_sr.append((name, str(exc)))
+    return files
 
 
 def _seg_of(source: bytes, mask: np.ndarray, record: dict) -> bytes:
-    """The DICOM SEG of a saved version's ``mask`` over its DICOM file ``source``, with
-    the version's annotator, final label and model (SegUnavailable when it cannot be)."""
+    """The DICOM SEG of a saved version's ``mask`` over its DICOM file ``source``, named
+    as :func:`_named` says (SegUnavailable when it cannot be)."""
+    return make_dicom_seg(source, mask, **_named(record))
+
+
+def _sr_of(source: bytes, mask: np.ndarray, record: dict) -> bytes:
+    """The DICOM SR of a saved version's ``mask`` over its DICOM file ``source``, at the
+    pixel spacing its record states, named as its SEG is (:func:`_named`).
+
+    Raises
+    ------
+    NoPixelSpacing
+        The record states no pixel spacing (neither the file nor the reader gave one).
+    SrUnavailable
+        Its spacing is not one, its outline is empty, or the DICOM cannot have an SR.
+    """
+    image = record.get("image") if isinstance(record.get("image"), dict) else {}
+    spacing = image.get("pixel_spacing_mm")
+    try:
+        # The measurements' own check, as the record's when it was saved.
+        spacing = _check_spacing(spacing)
+    except (TypeError, ValueError) as exc:
+        raise SrUnavailable(f"its record's pixel spacing {spacing!r} is not one: {exc}") from None
+    try:
+        # Without a spacing too: what the DICOM itself refuses (several frames) is said
+        # first, as a spacing set would not lift it.
+        return make_dicom_sr(source, mask, spacing, **_named(record))
+    except NoPixelSpacing:
+        raise NoPixelSpacing(
+            "its version states no pixel spacing (neither its DICOM file nor the reader "
+            "gave one), so its measurements would have no unit: open it, set the pixel "
+            "spacing and save it again") from None
+
+
+def _named(record: dict) -> dict:
+    """Who and what a saved version's SEG and SR name: ``label`` (its final label, None
+    without one), ``annotator`` and ``model`` (``(name, version)`` when its outline
+    started from the model's: the model outlined the image and the two overlap)."""
     model = record.get("model") if isinstance(record.get("model"), dict) else {}
     segmentation = model.get("segmentation")
     ai = record.get("ai") if isinstance(record.get("ai"), dict) else {}
@@ -360,21 +431,23 @@ def _seg_of(source: bytes, mask: np.ndarray, record: dict) -> bytes:
         and segmentation.get("name")
     ) else None
     annotator = record.get("annotator")
-    label = record["final"].get("label")  # the export's versions all have one
-    return make_dicom_seg(source, mask, label=label if label in LABELS else None,
-                          model=started,
-                          annotator=annotator if isinstance(annotator, str) else None)
+    label = record["final"].get("label")  # None without one (the export's all have one)
+    return {"label": label if label in LABELS else None, "model": started,
+            "annotator": annotator if isinstance(annotator, str) else None}
 
 
-class NoVersionSeg(ValueError):
-    """A saved version has no DICOM SEG: :attr:`reason` says which kind of why, the
+class NoVersionDicom(ValueError):
+    """A saved version has no DICOM SEG or SR: :attr:`reason` says which kind of why, the
     message says why, for the reader.
 
     ``reason`` is ``"damaged"`` (its record cannot be read), ``"image_unavailable"``
     (its image cannot be read back: not kept, not in the worklist, changed),
     ``"not_dicom"`` (a PNG or JPEG), ``"outline_unavailable"`` (its mask and outline
-    are missing, unreadable or disagree) or ``"seg_unavailable"`` (the DICOM cannot
-    have one: several frames, no UIDs; :class:`SegUnavailable`).
+    are missing, unreadable or disagree), ``"seg_unavailable"`` (the DICOM cannot
+    have a SEG: several frames, no UIDs; :class:`SegUnavailable`), ``"no_spacing"`` (the
+    SR's only: the version states no pixel spacing; :class:`NoPixelSpacing`) or
+    ``"sr_unavailable"`` (the DICOM cannot have an SR, or the outline is empty;
+    :class:`SrUnavailable`).
     """
 
     def __init__(self, reason: str, message: str) -> None:
@@ -415,19 +488,74 @@ def version_seg(store: AnnotationStore, worklist_dir, image_sha256: str,
     ------
     FileNotFoundError
         The version has no record (never saved, or removed).
-    NoVersionSeg
+    NoVersionDicom
         No SEG can be made for it; its ``reason`` says which kind of why.
+    """
+    record, source, mask = _version_source(store, worklist_dir, image_sha256, version,
+                                           "a DICOM SEG")
+    try:
+        return _seg_of(source, mask, record)
+    except SegUnavailable as exc:
+        raise NoVersionDicom("seg_unavailable", str(exc)) from None
+
+
+def version_sr(store: AnnotationStore, worklist_dir, image_sha256: str,
+               version: int) -> bytes:
+    """The DICOM SR the export writes for one saved version (``dicom_sr``).
+
+    Read back as :func:`version_seg` reads it, and made at the pixel spacing the
+    version's record states, named as its SEG is: the same report, with the same
+    content-derived UIDs, as ``python -m annotation_client.export --dicom-sr`` writes
+    for that version (and, for a version without a final label, one naming none).
+
+    Parameters are :func:`version_seg`'s.
+
+    Returns
+    -------
+    bytes
+        The SR as a DICOM Part 10 file.
+
+    Raises
+    ------
+    FileNotFoundError
+        The version has no record (never saved, or removed).
+    NoVersionDicom
+        No SR can be made for it; its ``reason`` says which kind of why (``no_spacing``
+        when the version states no pixel spacing).
+    """
+    record, source, mask = _version_source(store, worklist_dir, image_sha256, version,
+                                           "a DICOM SR")
+    try:
+        return _sr_of(source, mask, record)
+    except NoPixelSpacing as exc:
+        raise NoVersionDicom("no_spacing", str(exc)) from None
+    except SrUnavailable as exc:
+        raise NoVersionDicom("sr_unavailable", str(exc)) from None
+
+
+def _version_source(store: AnnotationStore, worklist_dir, image_sha256: str, version: int,
+                    what: str) -> tuple[dict, bytes, np.ndarray]:
+    """``(record, DICOM file, mask)`` of one saved version, read back as the export
+    reads them, for ``what`` (``"a DICOM SEG"``) to be made of.
+
+    Raises
+    ------
+    FileNotFoundError
+        The version has no record.
+    NoVersionDicom
+        Its record is damaged, its image cannot be read back or is no DICOM, or its
+        outline cannot be read.
     """
     try:
         record = store.load_record(image_sha256, version)
     except DamagedRecord as exc:
-        raise NoVersionSeg("damaged", f"the record of version {version} is damaged: "
-                                      f"{exc.why}") from None
+        raise NoVersionDicom("damaged", f"the record of version {version} is damaged: "
+                                        f"{exc.why}") from None
     except FileNotFoundError:
         raise
     except OSError as exc:
-        raise NoVersionSeg("damaged", f"the record of version {version} cannot be read "
-                                      f"({exc.strerror or type(exc).__name__})") from None
+        raise NoVersionDicom("damaged", f"the record of version {version} cannot be read "
+                                        f"({exc.strerror or type(exc).__name__})") from None
     try:
         item = _source(record, worklist_dir, image_sha256, store, keep_dicom=True,
                        labelled=False)
@@ -435,22 +563,21 @@ def version_seg(store: AnnotationStore, worklist_dir, image_sha256: str,
         # A damaged kept copy is named by its file, not its folder: the data folder's
         # path is the log's, not a reader's.
         why = str(exc).replace(str(store.folder(image_sha256)) + os.sep, "")
-        raise NoVersionSeg("image_unavailable", f"its image cannot be read back: {why}") from None
+        raise NoVersionDicom("image_unavailable",
+                             f"its image cannot be read back: {why}") from None
     except OSError as exc:
-        raise NoVersionSeg("image_unavailable", "its image cannot be read back "
-                           f"({exc.strerror or type(exc).__name__})") from None
+        raise NoVersionDicom("image_unavailable", "its image cannot be read back "
+                             f"({exc.strerror or type(exc).__name__})") from None
     source = item.get("dicom")
     if source is None:
-        raise NoVersionSeg("not_dicom", "its image is not a DICOM file (a DICOM SEG refers "
-                                        "to a DICOM image)")
+        raise NoVersionDicom("not_dicom", f"its image is not a DICOM file ({what} refers "
+                                          "to a DICOM image)")
     try:
         mask = _final_mask(store, image_sha256, version, item["pixels"].shape[:2])
     except (OSError, ValueError) as exc:
-        raise NoVersionSeg("outline_unavailable", f"its outline cannot be read: {exc}") from None
-    try:
-        return _seg_of(source, mask, record)
-    except SegUnavailable as exc:
-        raise NoVersionSeg("seg_unavailable", str(exc)) from None
+        raise NoVersionDicom("outline_unavailable",
+                             f"its outline cannot be read: {exc}") from None
+    return record, source, mask
 
 
 def measurement_columns(record: dict) -> dict[str, str]:
@@ -505,15 +632,15 @@ def _write_all(out: Path, written: list, rows: list[dict]) -> None:
     staging = Path(tempfile.mkdtemp(prefix=".partial-", dir=out))
     moved = []
     try:
-        for label, name, pixels, mask, seg in written:
+        for label, name, pixels, mask, dicom in written:
             target = staging / label
             target.mkdir(exist_ok=True)
             (target / f"{name}.png").write_bytes(_png(pixels))
             (target / f"{name}_mask.png").write_bytes(vectorizer.mask_to_png(mask))
-            if seg is not None:
+            for folder, data in dicom.items():
                 # Beside the class folders, not in them: a data set's loader reads those.
-                (staging / "dicom_seg").mkdir(exist_ok=True)
-                (staging / "dicom_seg" / f"{name}_seg.dcm").write_bytes(seg)
+                (staging / folder).mkdir(exist_ok=True)
+                (staging / folder / f"{name}{DICOM_FILES[folder]}").write_bytes(data)
         if rows:
             with open(staging / "index.csv", "w", newline="", encoding="utf-8") as handle:
                 writer = csv.DictWriter(handle, fieldnames=INDEX_COLUMNS)

@@ -5,10 +5,10 @@ reader must not see another's outline, label or note before committing their
 own: an outline seen is an outline copied. With ``SONOTRACE_BLINDED_READING``
 on, the client (behind a sign-in proxy, ``SONOTRACE_ANNOTATOR_HEADER``) shows
 each signed-in reader only the saves that name them as the annotator: on the
-Saved page and its CSV, in ``/api/saved`` and a version's DICOM SEG
-(``/api/saved/<sha256>/<version>/dicom-seg``), in the worklist's status, in the
-Annotate page's "saved before" notice and *Load it to revise*, and for the kept copies
-of uploads. The users named in ``SONOTRACE_REVIEWERS`` (a study's coordinator,
+Saved page and its CSV, in ``/api/saved`` and a version's DICOM SEG and SR
+(``/api/saved/<sha256>/<version>/dicom-seg``, ``.../dicom-sr``), in the worklist's
+status, in the Annotate page's "saved before" notice and *Load it to revise*, and for
+the kept copies of uploads. The users named in ``SONOTRACE_REVIEWERS`` (a study's coordinator,
 say) see every save.
 
 Version numbers stay per image, so a reader can tell that an image has saves

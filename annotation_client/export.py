@@ -60,6 +60,13 @@ def main(argv: list[str] | None = None) -> int:
         help="also write each image opened from a DICOM file as a DICOM SEG of its outline, "
         "in OUT/dicom_seg/ (it carries the DICOM's patient and study, for a PACS)",
     )
+    parser.add_argument(
+        "--dicom-sr",
+        action="store_true",
+        help="also write, for each image opened from a DICOM file whose version states a "
+        "pixel spacing, its outline's measurements as a DICOM SR (TID 1500), in "
+        "OUT/dicom_sr/ (it carries the DICOM's patient and study, for a PACS)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
@@ -68,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         worklist_dir = args.worklist_dir or settings.worklist_dir
         report = export_busi(data_dir, worklist_dir, args.out, with_paths=args.with_paths,
                              index=_client_index(settings, data_dir),
-                             dicom_seg=args.dicom_seg)
+                             dicom_seg=args.dicom_seg, dicom_sr=args.dicom_sr)
     except (TypeError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -85,6 +92,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {report.segs} DICOM SEG file(s) to {args.out / 'dicom_seg'}")
         for name, reason in report.no_seg:
             print(f"no DICOM SEG for {name}: {reason}")
+    if args.dicom_sr:
+        print(f"wrote {report.srs} DICOM SR file(s) to {args.out / 'dicom_sr'}")
+        for name, reason in report.no_sr:
+            print(f"no DICOM SR for {name}: {reason}")
     if report.disagreed:
         print(f"readers disagree on the label of {len(report.disagreed)} exported image(s) "
               "that no version adjudicated: each is exported with its latest reader's label "

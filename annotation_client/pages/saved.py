@@ -19,7 +19,7 @@ from dash import Input, Output, State, callback, dash_table, dcc, html
 from dash.exceptions import PreventUpdate
 
 from annotation_client import _agreement, _progress, _readers, _signin, _views, _worklist, ids
-from annotation_client._api import seg_path
+from annotation_client._api import seg_path, sr_path
 from annotation_client._app import get_config, get_index, get_reader, get_store
 from annotation_client._database import (
     ASSESSMENTS,
@@ -43,14 +43,20 @@ NOT_KEPT = ("Uploaded, and no copy of the image is kept (saved before copies wer
             "SONOTRACE_KEEP_UPLOADS is off, or a retention rule removed it): upload the "
             "image again to revise it.")
 NO_WORKLIST = "From a worklist, but this client has none (SONOTRACE_WORKLIST_DIR)."
-#: The *DICOM SEG* cell's hover text: what the link gives, or why there is none.
-SEG_LINK = ("The outline as a DICOM Segmentation of its DICOM image, as the export's "
-            "--dicom-seg writes it (a multi-frame file, or one without UIDs, has none: the "
-            "link then says why).")
-NOT_DICOM = "A PNG or JPEG image: a DICOM SEG is made only for an image opened from a DICOM file."
-NO_SEG_SOURCE = ("Its image cannot be read back here (an upload whose copy was not kept, or "
-                 "a worklist file this client cannot find): no DICOM SEG.")
-SEG_DAMAGED = "Its record file is damaged: no DICOM SEG."
+#: The *DICOM* cell's hover text: what its links give, or why there are none.
+_SEG_SAID = "SEG: the outline as a DICOM Segmentation of its DICOM image"
+_REFUSED_SAID = "(a multi-frame file, or one without UIDs, has none: the link then says why)"
+DICOM_LINKS = (f"{_SEG_SAID}; SR: its measurements (long and perpendicular axes, area, in "
+               "mm) as a DICOM Structured Report; as the export's --dicom-seg and --dicom-sr "
+               f"write them {_REFUSED_SAID}.")
+NO_SR_SPACING = (f"{_SEG_SAID}, as the export's --dicom-seg writes it {_REFUSED_SAID}. No SR: "
+                 "the version states no pixel spacing, so its measurements have no unit (open "
+                 "it, set the pixel spacing and save it again).")
+NOT_DICOM = ("A PNG or JPEG image: a DICOM SEG or SR is made only for an image opened from a "
+             "DICOM file.")
+NO_DICOM_SOURCE = ("Its image cannot be read back here (an upload whose copy was not kept, or "
+                   "a worklist file this client cannot find): no DICOM SEG or SR.")
+DICOM_DAMAGED = "Its record file is damaged: no DICOM SEG or SR."
 
 #: The rows the page shows at most; the CSV download takes up to MAX_LIMIT.
 PAGE_LIMIT = 2000
@@ -62,7 +68,8 @@ COLUMNS = (
     ("annotator", "Annotator"),
     ("image", "Image"),
     ("open", "Open"),
-    ("seg", "DICOM SEG"),
+    # The SEG and the SR in one column: two links side by side keep the table narrow.
+    ("dicom", "DICOM"),
     ("version", "Version"),
     ("final_label", "Final label"),
     ("birads_assessment", "BI-RADS"),
@@ -90,7 +97,7 @@ DECIMALS = {"ai_p_malignant": 3, "dice_ai_vs_final": 3, "long_axis_mm": 1,
 
 def _column(key: str, name: str) -> dict:
     """The table's column ``key``: links as markdown, numbers with fixed decimals."""
-    if key in ("open", "seg"):
+    if key in ("open", "dicom"):
         return {"id": key, "name": name, "presentation": "markdown"}
     if key in DECIMALS:
         return {"id": key, "name": name, "type": "numeric",
@@ -313,8 +320,9 @@ def table_rows(
         recorded path.
     dicom : set of str
         SHA-256 of the images whose file this client can read back and is a DICOM
-        (:func:`_dicom_images`): their versions, unless damaged, get a *DICOM SEG* link
-        (``GET /api/saved/<sha256>/<version>/dicom-seg``).
+        (:func:`_dicom_images`): their versions, unless damaged, get a *SEG* link
+        (``GET /api/saved/<sha256>/<version>/dicom-seg``) in the *DICOM* column, and
+        those with a pixel spacing an *SR* link beside it (``.../dicom-sr``).
     """
     out = []
     for row in rows:
@@ -330,7 +338,7 @@ def table_rows(
                 "image": _signin.shown_text(
                     path or row["image_name"] or row["image_sha256"][:12]),
                 "open": _link(row, annotate_page, kept, worklist, located or {}),
-                "seg": _seg_link(row, annotate_page, dicom),
+                "dicom": _dicom_links(row, annotate_page, dicom),
                 "version": row["version"],
                 "final_label": row["final_label"] or "—",
                 # "0" to "6" then "—": as text, the table sorts them in the scale's order.
@@ -366,12 +374,19 @@ def _link(row: dict, page: str | None, kept, worklist: bool, located: dict) -> s
             if row["image_sha256"] in kept else "")
 
 
-def _seg_link(row: dict, page: str | None, dicom) -> str:
-    """The Markdown link to a version's DICOM SEG, "" when it has none to give."""
+def _dicom_links(row: dict, page: str | None, dicom) -> str:
+    """The Markdown links to a version's DICOM SEG and, when it states a pixel spacing,
+    its SR; "" when it has none to give."""
     if not page or row.get("damaged") or row["image_sha256"] not in dicom:
         return ""
     # The API is beside the pages, under the same prefix ("/sonotrace/api/...").
-    return f"[DICOM SEG]({page.rstrip('/')}{seg_path(row['image_sha256'], row['version'])})"
+    api = page.rstrip("/")
+    sha, version = row["image_sha256"], row["version"]
+    links = f"[SEG]({api}{seg_path(sha, version)})"
+    # Measurements need a unit: without a spacing the SR route could only refuse.
+    if row.get("pixel_spacing_row_mm") is not None:
+        links += f" · [SR]({api}{sr_path(sha, version)})"
+    return links
 
 
 def _dicom_images(config, store, rows: list[dict], located: dict) -> dict[str, bool | None]:
@@ -407,13 +422,13 @@ def _dicom_images(config, store, rows: list[dict], located: dict) -> dict[str, b
     return found
 
 
-def _seg_tooltip(shown: dict, row: dict, dicom: dict) -> dict:
-    """The *DICOM SEG* cell's hover text: what the link gives, or why there is none."""
-    if shown["seg"]:
-        return {"seg": SEG_LINK}
+def _dicom_tooltip(shown: dict, row: dict, dicom: dict) -> dict:
+    """The *DICOM* cell's hover text: what the links give, or why there are none."""
+    if shown["dicom"]:
+        return {"dicom": DICOM_LINKS if "[SR]" in shown["dicom"] else NO_SR_SPACING}
     if row.get("damaged"):
-        return {"seg": SEG_DAMAGED}
-    return {"seg": NOT_DICOM if dicom.get(row["image_sha256"]) is False else NO_SEG_SOURCE}
+        return {"dicom": DICOM_DAMAGED}
+    return {"dicom": NOT_DICOM if dicom.get(row["image_sha256"]) is False else NO_DICOM_SOURCE}
 
 
 def _located(config, rows: list[dict]) -> dict:
@@ -617,7 +632,7 @@ def show_saved(_loaded, _refresh, annotator, label, latest, assessment=ANY):
             row["record_status"] = f"missing: {', '.join(gone)}"
     tooltips = [
         {"image": f"record: {row['record']}"} | _open_tooltip(row, source, located)
-        | _seg_tooltip(row, source, dicom)
+        | _dicom_tooltip(row, source, dicom)
         | _damaged_tooltip(source)
         | _missing_tooltip(missing.get((source["image_sha256"], source["version"])))
         for row, source in zip(shown, rows, strict=True)

@@ -32,19 +32,20 @@ def _image(path, pixels, fmt="PNG"):
 
 
 def _save(store, data, *, label, mask, worklist_path, annotator="Dr Ada", day=1,
-          descriptors=None, note="", based_on=None):
+          descriptors=None, note="", based_on=None, spacing=None):
     sha = hashlib.sha256(data).hexdigest()
     height, width = mask.shape
+    spaced = {} if spacing is None else {"pixel_spacing_mm": list(spacing)}
     record = build_record(
         image={"sha256": sha, "name": "x", "width": width, "height": height,
-               "worklist_path": worklist_path},
+               "worklist_path": worklist_path, **spaced},
         annotator=annotator,
         final_mask=mask,
         final_label=label,
         descriptors=descriptors,
         note=note,
         saved_at=dt.datetime(2026, 12, day, 9, 0, tzinfo=dt.UTC),
-        measurements=summarize(mask),  # as the page measures it, in pixels
+        measurements=summarize(mask, spacing),  # as the page measures it
         based_on=based_on,
     )  # fmt: skip
     store.save(sha, svg=vectorizer.mask_to_svg(mask), mask_png=vectorizer.mask_to_png(mask),
@@ -672,3 +673,62 @@ def test_dicom_images_get_a_dicom_seg_of_their_outline_when_asked(
     np.testing.assert_array_equal(seg.pixel_array.astype(bool), saved["lesion"])
     # The models' loader reads the class folders as before: the SEGs are not samples.
     assert len(load_samples(out)) == 5
+
+
+def test_dicom_images_with_a_pixel_spacing_get_a_dicom_sr_of_their_measurements(
+    saved, tmp_path, capsys, monkeypatch
+):
+    """--dicom-sr: an SR beside the class folders for each image opened from a DICOM whose
+    version states a pixel spacing, measuring its mask in mm; one without a spacing is
+    exported all the same and listed; the PNG images get none."""
+    import highdicom as hd
+    import pydicom
+    from image_samples import dicom_bytes
+
+    study, series = pydicom.uid.generate_uid(), pydicom.uid.generate_uid()
+    spaced = dicom_bytes(saved["grey"], StudyInstanceUID=study, SeriesInstanceUID=series,
+                         PatientID="P-9")
+    unspaced = dicom_bytes(255 - saved["grey"], StudyInstanceUID=study,
+                           SeriesInstanceUID=series)
+    spacing = (0.1, 0.2)
+    store = AnnotationStore(saved["data"])
+    (saved["worklist"] / "g.dcm").write_bytes(spaced)
+    _save(store, spaced, label="benign", mask=saved["lesion"], worklist_path="g.dcm",
+          annotator="Dr Sr", spacing=spacing)
+    (saved["worklist"] / "h.dcm").write_bytes(unspaced)
+    _save(store, unspaced, label="benign", mask=saved["lesion"], worklist_path="h.dcm")
+    plain = tmp_path / "plain"
+    export_busi(saved["data"], saved["worklist"], plain)
+    assert not (plain / "dicom_sr").exists()  # only when asked: it carries the patient
+
+    monkeypatch.setenv("SONOTRACE_DATA_DIR", str(saved["data"]))
+    monkeypatch.setenv("SONOTRACE_WORKLIST_DIR", str(saved["worklist"]))
+    out = tmp_path / "out"
+    assert main(["--out", str(out), "--dicom-sr"]) == 0
+    printed = capsys.readouterr().out
+    assert f"wrote 1 DICOM SR file(s) to {out / 'dicom_sr'}" in printed
+    assert not (out / "dicom_seg").exists()  # each is asked for apart
+    with open(out / "index.csv", encoding="utf-8") as handle:
+        rows = {row["sha256"]: row for row in csv.DictReader(handle)}
+    other = rows[hashlib.sha256(unspaced).hexdigest()]["name"]
+    assert f"no DICOM SR for {other}: its version states no pixel spacing" in printed
+    row = rows[hashlib.sha256(spaced).hexdigest()]
+    (sr_file,) = (out / "dicom_sr").iterdir()
+    assert sr_file.name == f"{row['name']}_sr.dcm"
+    report = hd.sr.srread(sr_file)
+    image = pydicom.dcmread(io.BytesIO(spaced))
+    assert report.PatientID == "P-9" and report.StudyInstanceUID == study
+    evidence = report.CurrentRequestedProcedureEvidenceSequence[0]
+    assert evidence.ReferencedSeriesSequence[0].ReferencedSOPSequence[0] \
+        .ReferencedSOPInstanceUID == image.SOPInstanceUID
+    (group,) = report.content.get_planar_roi_measurement_groups()
+    measured = {m.name.meaning: (m.value, m.unit.value) for m in group.get_measurements()}
+    # 4 x 6 pixels of 0.1 x 0.2 mm: the version's mask, at the version's spacing.
+    area = np.count_nonzero(saved["lesion"]) * spacing[0] * spacing[1]
+    assert measured["Area"] == (pytest.approx(area), "mm2")
+    assert float(row["area_mm2"]) == pytest.approx(area)  # as its record says
+    (impression,) = group.get_qualitative_evaluations()
+    assert impression.value.meaning == "Benign"
+    observer = report.content.get_observer_contexts()[0]
+    assert str(observer.observer_identifying_attributes[0].value) == "Dr Sr^"
+    assert len(load_samples(out)) == 5  # the SRs are not samples either

@@ -58,7 +58,7 @@ def saved():
 
 def _shown(paths):
     """The table rows of the three versions, as the page shows them."""
-    a = {"annotator": "Dr Ada", "image": "left.png", "open": "", "seg": "", "ai_label": "benign",
+    a = {"annotator": "Dr Ada", "image": "left.png", "open": "", "dicom": "", "ai_label": "benign",
          "ai_p_malignant": 0.3, "regions": 1, "long_axis_mm": None,
          "perpendicular_axis_mm": None, "long_axis_px": None, "perpendicular_axis_px": None,
          "model_version": "2.1", "record_status": "ok"}
@@ -70,7 +70,8 @@ def _shown(paths):
                    "final_label": "malignant", "birads_assessment": "4C",
                    "dice_ai_vs_final": 1.0, "edited": "no", "record": paths["a2"]},
         "b1": {"saved_at": "2024-05-01 12:00:00", "annotator": "Dr Bo",
-               "image": "study7/right.png", "open": "", "seg": "", "version": 1, "final_label": "—",
+               "image": "study7/right.png", "open": "", "dicom": "", "version": 1,
+               "final_label": "—",
                "birads_assessment": "—", "ai_label": "—", "ai_p_malignant": None,
                "dice_ai_vs_final": None,
                "edited": "—", "regions": 2, "long_axis_mm": None,
@@ -154,21 +155,23 @@ def test_table_rows_rounds_spells_out_and_prefers_the_worklist_path(saved):
     ]
     assert saved.table_rows(rows) == [
         {"saved_at": "2024-05-02 09:30:05", "annotator": "Dr Ada", "image": "left.png",
-         "open": "", "seg": "", "version": 3, "final_label": "malignant", "birads_assessment": "4B",
+         "open": "", "dicom": "", "version": 3, "final_label": "malignant",
+         "birads_assessment": "4B",
          "ai_label": "benign", "ai_p_malignant": 0.123, "dice_ai_vs_final": 0.667,
          "edited": "yes", "regions": 2,
          "long_axis_mm": None, "perpendicular_axis_mm": None, "long_axis_px": 70.3,
          "perpendicular_axis_px": 43.1,
          "model_version": "2.1", "record_status": "ok", "record": "/data/a1/v003.json"},
         {"saved_at": "2024-01-31 23:59:59", "annotator": "Dr Ada",
-         "image": "study7/left.png", "open": "", "seg": "", "version": 1, "final_label": "—",
+         "image": "study7/left.png", "open": "", "dicom": "", "version": 1, "final_label": "—",
          "birads_assessment": "—", "ai_label": "—",
          "ai_p_malignant": None, "dice_ai_vs_final": None, "edited": "—", "regions": None,
          "long_axis_mm": None, "perpendicular_axis_mm": None, "long_axis_px": None,
          "perpendicular_axis_px": None,
          "model_version": "—", "record_status": "ok", "record": "/data/a1/v003.json"},
         {"saved_at": "2024-05-02 09:30:05", "annotator": "Dr Ada", "image": "left.png",
-         "open": "", "seg": "", "version": 3, "final_label": "malignant", "birads_assessment": "4B",
+         "open": "", "dicom": "", "version": 3, "final_label": "malignant",
+         "birads_assessment": "4B",
          "ai_label": "benign", "ai_p_malignant": 0.001, "dice_ai_vs_final": 1.0,
          "edited": "no", "regions": 2,
          "long_axis_mm": 7.0, "perpendicular_axis_mm": 4.3, "long_axis_px": 70.3,
@@ -362,7 +365,7 @@ def test_show_saved_applies_the_filters(app, saved_paths, saved, annotator, labe
     why = {"a1": saved.NOT_KEPT, "a2": saved.NOT_KEPT, "b1": saved.NO_WORKLIST}
     # Neither image can be read back here: whether it is a DICOM is not known.
     assert tooltips == [{"image": f"record: {saved_paths[key]}", "open": why[key],
-                         "seg": saved.NO_SEG_SOURCE} for key in expected]
+                         "dicom": saved.NO_DICOM_SOURCE} for key in expected]
     assert names == ["Dr Ada", "Dr Bo"]  # every annotator, whatever the filter
     if not expected and latest:
         # Nothing, because another version is each image's latest: the page says how.

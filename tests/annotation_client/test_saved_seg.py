@@ -1,11 +1,11 @@
-"""A saved version's DICOM SEG: ``GET /api/saved/<sha256>/<version>/dicom-seg`` and the
-Saved page's *DICOM SEG* link.
+"""A saved version's DICOM SEG and SR: ``GET /api/saved/<sha256>/<version>/dicom-seg``
+and ``.../dicom-sr``, and the Saved page's *DICOM* column linking them.
 
 The versions are saved as the Annotate page saves them (:class:`AnnotationStore` saves of
 :func:`build_record` records) over small DICOM, PNG and multi-frame files in a worklist,
-and over an uploaded DICOM kept beside its versions. The SEG is read back with pydicom
-and highdicom and compared with the version's own mask and with what
-``export_busi(..., dicom_seg=True)`` writes for the same version.
+and over an uploaded DICOM kept beside its versions. The SEG and the SR are read back
+with pydicom and highdicom and compared with the version's own mask and with what
+``export_busi(..., dicom_seg=True, dicom_sr=True)`` writes for the same version.
 """
 
 from __future__ import annotations
@@ -36,6 +36,8 @@ STUDY, SERIES = "1.2.826.0.1.3680043.8.498.1", "1.2.826.0.1.3680043.8.498.2"
 STAMPED = {"InstanceCreationDate", "InstanceCreationTime", "ContentDate", "ContentTime",
            "SeriesDate", "SeriesTime", "ContributingEquipmentSequence",
            "DimensionOrganizationSequence", "DimensionIndexSequence"}
+#: The pixel spacing (mm, row and column) the still image's versions state.
+SPACING = (0.1, 0.2)
 
 
 def _grey() -> np.ndarray:
@@ -49,15 +51,17 @@ def _lesion(shift: int = 0) -> np.ndarray:
 
 
 def _save(store, data, *, mask, worklist_path, name, annotator="Dr Ada", label="malignant",
-          ai=None, day=1, keep=False) -> str:
+          ai=None, day=1, keep=False, spacing=None) -> str:
     sha = hashlib.sha256(data).hexdigest()
+    spaced = {} if spacing is None else {"pixel_spacing_mm": list(spacing),
+                                         "pixel_spacing_source": "file"}
     record = build_record(
         image={"sha256": sha, "name": name, "width": 20, "height": 16,
-               "worklist_path": worklist_path},
+               "worklist_path": worklist_path, **spaced},
         annotator=annotator, final_mask=mask, final_label=label, ai_mask=ai,
         model={"name": "unet", "version": "2.1"} if ai is not None else None,
         saved_at=dt.datetime(2026, 12, day, 9, 0, tzinfo=dt.UTC),
-        measurements=summarize(mask),
+        measurements=summarize(mask, spacing),
     )  # fmt: skip
     store.save(sha, svg=vectorizer.mask_to_svg(mask), mask_png=vectorizer.mask_to_png(mask),
                record=record, ai_mask_png=None if ai is None else vectorizer.mask_to_png(ai),
@@ -67,8 +71,9 @@ def _save(store, data, *, mask, worklist_path, name, annotator="Dr Ada", label="
 
 @pytest.fixture
 def saved(tmp_path):
-    """A worklist DICOM (Dr Ada's v1 from the model's outline, Dr Bo's v2), a PNG, a cine
-    loop, and an uploaded DICOM kept beside its version."""
+    """A worklist DICOM (Dr Ada's v1 from the model's outline, Dr Bo's v2; both at a pixel
+    spacing), a PNG, a cine loop, and an uploaded DICOM kept beside its version (no
+    spacing)."""
     worklist, data_dir = tmp_path / "worklist", tmp_path / "data"
     worklist.mkdir()
     store = AnnotationStore(data_dir)
@@ -81,9 +86,9 @@ def saved(tmp_path):
     (worklist / "cine.dcm").write_bytes(cine)
     (worklist / "plain.png").write_bytes(png_bytes(_grey()))
     dicom = _save(store, still, mask=_lesion(), ai=_lesion(1), worklist_path="still.dcm",
-                  name="still.dcm")
+                  name="still.dcm", spacing=SPACING)
     _save(store, still, mask=_lesion(2), worklist_path="still.dcm", name="still.dcm",
-          annotator="Dr Bo", label="benign", day=2)
+          annotator="Dr Bo", label="benign", day=2, spacing=SPACING)
     png = _save(store, (worklist / "plain.png").read_bytes(), mask=_lesion(),
                 worklist_path="plain.png", name="plain.png")
     loop = _save(store, cine, mask=_lesion(), worklist_path="cine.dcm", name="cine.dcm")
@@ -101,6 +106,10 @@ def _client(saved, **config):
 
 def _seg_url(sha: str, version: int) -> str:
     return f"/api/saved/{sha}/{version}/dicom-seg"
+
+
+def _sr_url(sha: str, version: int) -> str:
+    return f"/api/saved/{sha}/{version}/dicom-sr"
 
 
 def _error(response, status: int, code: str) -> str:
@@ -230,6 +239,85 @@ def test_under_blinded_reading_a_reader_gets_only_their_own_versions_seg(saved):
     _error(client.get(_seg_url(sha, 1)), 401, "not_signed_in")
 
 
+# --------------------------------------------------------------------------- the SR
+
+
+def _sr_area_mm2(data: bytes) -> float:
+    import highdicom as hd
+
+    (group,) = hd.sr.srread(io.BytesIO(data)).content.get_planar_roi_measurement_groups()
+    (area,) = [m for m in group.get_measurements() if m.name.meaning == "Area"]
+    assert area.unit.value == "mm2"
+    return area.value
+
+
+def test_a_dicom_versions_sr_is_the_one_the_export_writes_for_that_version(saved, tmp_path):
+    """Same function, same record, same spacing: the same SOP Instance UID, the same
+    content; the version's own area in mm2."""
+    client = _client(saved)
+    out = tmp_path / "out"
+    report = export_busi(saved["data"], saved["worklist"], out, dicom_sr=True)
+    assert report.srs == 1  # the still image's latest version (Dr Bo's v2)
+    (written,) = [path.read_bytes() for path in (out / "dicom_sr").iterdir()]
+    response = client.get(_sr_url(saved["sha"]["dicom"], 2))
+    assert response.status_code == 200, response.data[:300]
+    assert response.mimetype == "application/dicom"
+    assert response.headers["Content-Disposition"].startswith(
+        'attachment; filename="still_v002_sr.dcm"')
+    assert response.headers["Cache-Control"] == "private, no-store"  # a patient's data
+    served, exported = (pydicom.dcmread(io.BytesIO(d)) for d in (response.data, written))
+    assert served.Modality == "SR"
+    assert served.SOPInstanceUID == exported.SOPInstanceUID
+    _same_but_stamps(served, exported)
+    import highdicom as hd
+
+    observer = hd.sr.srread(io.BytesIO(response.data)).content.get_observer_contexts()[0]
+    assert str(observer.observer_identifying_attributes[0].value) == "Dr Bo^"  # its reader
+    assert _sr_area_mm2(response.data) == pytest.approx(
+        np.count_nonzero(_lesion(2)) * SPACING[0] * SPACING[1])
+    # Another version, another instance; the same again, the same.
+    first = pydicom.dcmread(io.BytesIO(client.get(_sr_url(saved["sha"]["dicom"], 1)).data))
+    again = pydicom.dcmread(io.BytesIO(client.get(_sr_url(saved["sha"]["dicom"], 2)).data))
+    assert first.SOPInstanceUID != again.SOPInstanceUID == served.SOPInstanceUID
+    # Named as the SEG names it: Dr Ada's v1 started from the model's outline, Dr Bo's not.
+    assert "unet" in str(first) and "unet" not in str(served)
+
+
+def test_a_version_without_a_pixel_spacing_has_no_sr_and_says_so(saved):
+    client = _client(saved)
+    message = _error(client.get(_sr_url(saved["sha"]["upload"], 1)), 422, "no_pixel_spacing")
+    assert message.startswith("no DICOM SR of version 1: its version states no pixel spacing")
+    # Its SEG needs none.
+    assert client.get(_seg_url(saved["sha"]["upload"], 1)).status_code == 200
+
+
+def test_the_srs_refusals_are_the_segs(saved):
+    client = _client(saved)
+    sha = saved["sha"]["dicom"]
+    assert "no saved version 3" in _error(client.get(_sr_url(sha, 3)), 404, "not_found")
+    _error(client.get(_sr_url("ab" * 32, 1)), 404, "not_found")
+    _error(client.get(_sr_url(sha, 1) + "?frame=2"), 400, "bad_parameter")
+    _error(client.get(f"/api/saved/{sha}/1/dicom-xx"), 404, "not_found")
+    message = _error(client.get(_sr_url(saved["sha"]["png"], 1)), 422, "not_dicom")
+    assert "a DICOM SR refers to a DICOM image" in message
+    # Several frames, said before the spacing it lacks too: setting one would not help.
+    message = _error(client.get(_sr_url(saved["sha"]["cine"], 1)), 422, "sr_unavailable")
+    assert "holds 3 frames" in message
+    (saved["data"] / sha / "v001.json").write_text("{cut short", encoding="utf-8")
+    _error(client.get(_sr_url(sha, 1)), 409, "damaged_record")
+
+
+def test_under_blinded_reading_a_reader_gets_only_their_own_versions_sr(saved):
+    client = _client(saved, **BLINDED)
+    sha = saved["sha"]["dicom"]
+    assert client.get(_sr_url(sha, 1), headers=ADA).status_code == 200
+    message = _error(client.get(_sr_url(sha, 1), headers=BO), 403, "forbidden")
+    assert "another reader's" in message
+    _error(client.get(_sr_url(sha, 2), headers=ADA), 403, "forbidden")
+    assert client.get(_sr_url(sha, 1), headers=CHAIR).status_code == 200
+    _error(client.get(_sr_url(sha, 1)), 401, "not_signed_in")
+
+
 # --------------------------------------------------------------------------- the Saved page
 
 
@@ -240,32 +328,39 @@ def _page_rows(saved, **config):
                       "MODEL_SERVER_URL": "http://127.0.0.1:9", **config})
     with app.server.test_request_context("/_dash-update-component"):
         data, tooltips, *_ = page.show_saved(True, None, None, "__any__", False)
-    return page, {(row["image"], row["version"]): (row["seg"], tip.get("seg"))
+    return page, {(row["image"], row["version"]): (row["dicom"], tip.get("dicom"))
                   for row, tip in zip(data, tooltips, strict=True)}
 
 
-def test_the_saved_page_links_the_seg_of_each_dicom_version_only(saved):
+def test_the_saved_page_links_the_seg_and_sr_of_each_dicom_version_only(saved):
     page, rows = _page_rows(saved)
     sha = saved["sha"]
+
+    def links(key, version, sr=True):
+        api = f"/api/saved/{sha[key]}/{version}"
+        return f"[SEG]({api}/dicom-seg)" + (f" · [SR]({api}/dicom-sr)" if sr else "")
+
     assert rows == {
-        ("still.dcm", 1): (f"[DICOM SEG](/api/saved/{sha['dicom']}/1/dicom-seg)", page.SEG_LINK),
-        ("still.dcm", 2): (f"[DICOM SEG](/api/saved/{sha['dicom']}/2/dicom-seg)", page.SEG_LINK),
-        ("upload.dcm", 1): (f"[DICOM SEG](/api/saved/{sha['upload']}/1/dicom-seg)",
-                            page.SEG_LINK),
+        ("still.dcm", 1): (links("dicom", 1), page.DICOM_LINKS),
+        ("still.dcm", 2): (links("dicom", 2), page.DICOM_LINKS),
+        # No pixel spacing: no SR, and the cell says why.
+        ("upload.dcm", 1): (links("upload", 1, sr=False), page.NO_SR_SPACING),
         # A cine loop is a DICOM: the link answers why it has none.
-        ("cine.dcm", 1): (f"[DICOM SEG](/api/saved/{sha['cine']}/1/dicom-seg)", page.SEG_LINK),
+        ("cine.dcm", 1): (links("cine", 1, sr=False), page.NO_SR_SPACING),
         ("plain.png", 1): ("", page.NOT_DICOM),
     }
     (saved["data"] / sha["upload"] / "source.dcm").unlink()  # pruned
     (saved["data"] / sha["dicom"] / "v001.json").write_text("{cut", encoding="utf-8")
     _, rows = _page_rows(saved)
-    assert rows[("upload.dcm", 1)] == ("", page.NO_SEG_SOURCE)
-    assert rows[("still.dcm", 1)] == ("", page.SEG_DAMAGED)
+    assert rows[("upload.dcm", 1)] == ("", page.NO_DICOM_SOURCE)
+    assert rows[("still.dcm", 1)] == ("", page.DICOM_DAMAGED)
     assert rows[("still.dcm", 2)][0]  # the image's other version is still linked
 
 
 @pytest.mark.browser
-def test_the_seg_link_is_on_the_saved_page_for_a_dicom_version_not_a_png(dash_duo, saved):
+def test_the_seg_and_sr_links_are_on_the_saved_page_for_a_dicom_version_not_a_png(
+    dash_duo, saved
+):
     import requests
     from selenium.webdriver.common.by import By
 
@@ -276,18 +371,18 @@ def test_the_seg_link_is_on_the_saved_page_for_a_dicom_version_not_a_png(dash_du
     dash_duo.start_server(app)
     dash_duo.wait_for_page(url=f"{dash_duo.server_url}/saved")
 
-    def seg_cells() -> dict[str, tuple[str, str | None]]:
-        """``{image: (cell text, link)}`` of the table's rows."""
+    def dicom_cells() -> dict[str, tuple[str, list[str]]]:
+        """``{image: (cell text, [its links])}`` of the table's rows."""
         return dash_duo.driver.execute_script(
             """
             var out = {};
             document.querySelectorAll(arguments[0] + ' tr').forEach(function (tr) {
                 var image = tr.querySelector('td[data-dash-column="image"]');
-                var seg = tr.querySelector('td[data-dash-column="seg"]');
-                if (!image || !seg) { return; }
-                var link = seg.querySelector('a');
-                out[image.innerText.trim()] = [seg.innerText.trim(),
-                                               link ? link.getAttribute('href') : null];
+                var cell = tr.querySelector('td[data-dash-column="dicom"]');
+                if (!image || !cell) { return; }
+                var links = Array.from(cell.querySelectorAll('a')).map(
+                    function (a) { return a.getAttribute('href'); });
+                out[image.innerText.trim()] = [cell.innerText.trim(), links];
             });
             return out;
             """,
@@ -295,18 +390,21 @@ def test_the_seg_link_is_on_the_saved_page_for_a_dicom_version_not_a_png(dash_du
         )
 
     # Latest version of each image: still.dcm (Dr Bo's v2), plain.png, cine.dcm, upload.dcm.
-    wait_for(dash_duo, lambda: len(seg_cells()) == 4, 20, "the table did not fill")
-    cells = {image: tuple(cell) for image, cell in seg_cells().items()}
-    assert cells["plain.png"] == ("", None)
-    text, href = cells["still.dcm"]
-    assert (text, href) == ("DICOM SEG", f"/api/saved/{saved['sha']['dicom']}/2/dicom-seg")
-    header = dash_duo.find_element(f"#{ids.SAVED_TABLE} th[data-dash-column='seg']")
-    assert header.text.strip() == "DICOM SEG"
-    link = dash_duo.driver.find_element(By.CSS_SELECTOR,
-                                        f"td[data-dash-column='seg'] a[href='{href}']")
-    assert link.is_displayed()
-    # What the link fetches is the SEG.
-    response = requests.get(dash_duo.server_url + href, timeout=30)
-    assert response.status_code == 200
-    assert response.headers["Content-Type"] == "application/dicom"
-    assert pydicom.dcmread(io.BytesIO(response.content)).Modality == "SEG"
+    wait_for(dash_duo, lambda: len(dicom_cells()) == 4, 20, "the table did not fill")
+    cells = {image: tuple(cell) for image, cell in dicom_cells().items()}
+    assert cells["plain.png"] == ("", [])
+    api = f"/api/saved/{saved['sha']['dicom']}/2"
+    assert cells["still.dcm"] == ("SEG · SR", [f"{api}/dicom-seg", f"{api}/dicom-sr"])
+    # No pixel spacing: the SEG alone.
+    assert cells["upload.dcm"] == ("SEG", [f"/api/saved/{saved['sha']['upload']}/1/dicom-seg"])
+    header = dash_duo.find_element(f"#{ids.SAVED_TABLE} th[data-dash-column='dicom']")
+    assert header.text.strip() == "DICOM"
+    for href, modality in ((f"{api}/dicom-seg", "SEG"), (f"{api}/dicom-sr", "SR")):
+        link = dash_duo.driver.find_element(By.CSS_SELECTOR,
+                                            f"td[data-dash-column='dicom'] a[href='{href}']")
+        assert link.is_displayed()
+        # What the link fetches is the SEG, or the SR.
+        response = requests.get(dash_duo.server_url + href, timeout=30)
+        assert response.status_code == 200
+        assert response.headers["Content-Type"] == "application/dicom"
+        assert pydicom.dcmread(io.BytesIO(response.content)).Modality == modality
