@@ -66,6 +66,7 @@ from PIL import Image
 
 import vectorizer
 
+from . import _shapes
 from ._database import (
     DESCRIPTOR_COLUMNS,
     AnnotationIndex,
@@ -322,7 +323,7 @@ def export_busi(
         counters[label] += 1
         name = f"{label} ({counters[label]})"
         dicom = _dicom_files(item.pop("dicom", None), mask, record, name, report,
-                             seg=dicom_seg, sr=dicom_sr)
+                             seg=dicom_seg, sr=dicom_sr and (store, sha, version))
         written.append((label, name, item["pixels"], mask, dicom))
         report.exported[label] += 1
         rows.append(
@@ -357,10 +358,11 @@ DICOM_FILES = {"dicom_seg": "_seg.dcm", "dicom_sr": "_sr.dcm"}
 
 
 def _dicom_files(source: bytes | None, mask: np.ndarray, record: dict, name: str,
-                 report: ExportReport, *, seg: bool, sr: bool) -> dict[str, bytes]:
-    """``{folder: file}`` of the DICOM SEG (with ``seg``) and SR (with ``sr``) of an
-    exported version, for those its image, a DICOM, can have (none for a PNG or JPEG:
-    ``source`` None); a DICOM that cannot have one is listed in ``report.no_seg`` or
+                 report: ExportReport, *, seg: bool, sr) -> dict[str, bytes]:
+    """``{folder: file}`` of the DICOM SEG (with ``seg``) and SR (with ``sr``, the
+    version's ``(store, sha, version)``, whose outlines say its lesions) of an exported
+    version, for those its image, a DICOM, can have (none for a PNG or JPEG: ``source``
+    None); a DICOM that cannot have one is listed in ``report.no_seg`` or
     ``report.no_sr``, with why."""
     files: dict[str, bytes] = {}
     if source is None:
@@ -373,7 +375,7 @@ def _dicom_files(source: bytes | None, mask: np.ndarray, record: dict, name: str
             report.no_seg.append((name, str(exc)))
     if sr:
         try:
-            files["dicom_sr"] = _sr_of(source, mask, record)
+            files["dicom_sr"] = _sr_of(source, mask, record, _version_outlines(*sr, mask.shape))
             report.srs += 1
         except SrUnavailable as exc:
             report.no_sr.append((name, str(exc)))
@@ -386,9 +388,10 @@ def _seg_of(source: bytes, mask: np.ndarray, record: dict) -> bytes:
     return make_dicom_seg(source, mask, **_named(record))
 
 
-def _sr_of(source: bytes, mask: np.ndarray, record: dict) -> bytes:
+def _sr_of(source: bytes, mask: np.ndarray, record: dict, outlines=None) -> bytes:
     """The DICOM SR of a saved version's ``mask`` over its DICOM file ``source``, at the
-    pixel spacing its record states, named as its SEG is (:func:`_named`).
+    pixel spacing its record states, named as its SEG is (:func:`_named`), its lesions
+    those of its drawn ``outlines`` (:func:`_version_outlines`).
 
     Raises
     ------
@@ -407,7 +410,7 @@ def _sr_of(source: bytes, mask: np.ndarray, record: dict) -> bytes:
     try:
         # Without a spacing too: what the DICOM itself refuses (several frames) is said
         # first, as a spacing set would not lift it.
-        return make_dicom_sr(source, mask, spacing, **_named(record))
+        return make_dicom_sr(source, mask, spacing, outlines=outlines, **_named(record))
     except NoPixelSpacing:
         raise NoPixelSpacing(
             "its version states no pixel spacing (neither its DICOM file nor the reader "
@@ -526,11 +529,25 @@ def version_sr(store: AnnotationStore, worklist_dir, image_sha256: str,
     record, source, mask = _version_source(store, worklist_dir, image_sha256, version,
                                            "a DICOM SR")
     try:
-        return _sr_of(source, mask, record)
+        return _sr_of(source, mask, record,
+                      _version_outlines(store, image_sha256, version, mask.shape))
     except NoPixelSpacing as exc:
         raise NoVersionDicom("no_spacing", str(exc)) from None
     except SrUnavailable as exc:
         raise NoVersionDicom("sr_unavailable", str(exc)) from None
+
+
+def _version_outlines(store: AnnotationStore, sha: str, version: int,
+                      shape: tuple[int, int]) -> list[str] | None:
+    """A saved version's drawn outlines (its SVG's region paths), which say which pieces
+    of its mask are one lesion (:func:`annotation_client._dicom_sr.dicom_sr`); None when
+    its SVG cannot be read (each region is then a lesion)."""
+    try:
+        return _shapes.svg_to_paths(store.load_svg(sha, version), shape[1], shape[0])
+    except (OSError, ValueError) as exc:
+        logger.info("%s v%03d: its outlines cannot be read (%s); each region is a lesion",
+                    sha[:12], version, exc)
+        return None
 
 
 def _version_source(store: AnnotationStore, worklist_dir, image_sha256: str, version: int,

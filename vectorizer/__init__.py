@@ -21,6 +21,8 @@ offset_mask, MAX_OFFSET_PX
 outline_mask, MaskOutline
     A mask without its specks, its SVG, paths and measurements in one call (the
     model server's answer), faster than the three functions in turn.
+measure_lesion
+    The same measures for all of a mask's pixels taken as one lesion, in pieces or not.
 measure_regions
     Area, perimeter, bounding box, maximum diameter and centroid per region.
 MAX_OUTLINES, MAX_BOUNDARY_EDGES
@@ -106,6 +108,7 @@ from ._measure import (
     MAX_PIXEL_SPACING_MM,
     MIN_PIXEL_SPACING_MM,
     is_plausible_spacing,
+    measure_lesion,
     measure_regions,
 )
 from ._offset import MAX_OFFSET_PX, offset_mask
@@ -124,6 +127,7 @@ __all__ = [
     "offset_mask",
     "MAX_OFFSET_PX",
     "measure_regions",
+    "measure_lesion",
     "outline_mask",
     "MaskOutline",
     "MAX_OUTLINES",

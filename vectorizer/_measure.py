@@ -261,6 +261,57 @@ def measure_regions(mask, pixel_spacing=None) -> list[dict]:
     return measure_checked_crop(crop, top, left, spacing)
 
 
+def measure_lesion(mask, pixel_spacing=None) -> dict | None:
+    """Measure all of a mask's pixels as one lesion, connected or not.
+
+    :func:`measure_regions` measures each 8-connected region on its own. A lesion can be
+    in several pieces: an outline drawn with a neck narrower than a pixel rasterises in
+    two, and a second outline drawn over the first to widen it is the same lesion. This
+    measures their pixels together: the area counts them all, the bounding box and the
+    centroid are theirs, the diameters are the chords of their common convex hull (the
+    long axis across the pieces, as calipers on the screen would be placed) and the
+    perimeter is the length of all their outlines.
+
+    Parameters
+    ----------
+    mask : array_like, shape (H, W)
+        bool, or numbers that are all 0/1 or all 0/255: the lesion's pixels. Pixel
+        ``(r, c)`` covers ``x in [c, c+1]``, ``y in [r, r+1]``.
+    pixel_spacing : (row_mm, col_mm), optional
+        As for :func:`measure_regions`: the millimetre keys are added.
+
+    Returns
+    -------
+    dict or None
+        The keys of a :func:`measure_regions` entry; None for an empty mask.
+
+    Raises
+    ------
+    ValueError
+        As :func:`measure_regions`: too many outlines, or a bad ``pixel_spacing``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from vectorizer import measure_lesion
+    >>> m = np.zeros((4, 8), bool)
+    >>> m[1:3, 1:3] = m[1:3, 5:7] = True  # two pieces, 2 pixels apart
+    >>> r = measure_lesion(m)
+    >>> r["area_px"], r["bbox"], round(r["max_diameter_px"], 3)
+    (8, [1, 1, 7, 3], 6.325)
+    """
+    m = as_mask(mask)
+    spacing = check_spacing(pixel_spacing)
+    rows = np.flatnonzero(m.any(axis=1))
+    if rows.size == 0:
+        return None
+    cols = np.flatnonzero(m.any(axis=0))
+    top, left = int(rows[0]), int(cols[0])
+    crop = m[top : rows[-1] + 1, left : cols[-1] + 1]
+    check_outlines(crop, 0, "measured")
+    return _entry(crop, top, left, _outline_measures(crop, spacing), spacing)
+
+
 def measure_checked_crop(crop: np.ndarray, top: int, left: int, spacing) -> list[dict]:
     """:func:`measure_regions` of a bool mask cropped to its foreground's bounding
     box, ``crop`` ``(h, w)``, whose top-left pixel is the mask's ``(top, left)``;
@@ -294,36 +345,43 @@ def measure_checked_crop(crop: np.ndarray, top: int, left: int, spacing) -> list
             shape_measures = _outline_measures(own, spacing)
             if key is not None:
                 patterns[key] = shape_measures
-        (perimeter, diameter, ends, across, across_ends), in_mm = shape_measures
-        per_row = np.count_nonzero(own, axis=1)
-        per_col = np.count_nonzero(own, axis=0)
-        area = int(per_row.sum())
-        row_mean = float(per_row @ np.arange(r1 - r0)) / area
-        col_mean = float(per_col @ np.arange(c1 - c0)) / area
-        x0, y0 = c0 + left, r0 + top
-        entry = {
-            "area_px": area,
-            "perimeter_px": perimeter,
-            "bbox": [x0, y0, c1 + left, r1 + top],
-            "width_px": c1 - c0,
-            "height_px": r1 - r0,
-            "max_diameter_px": diameter,
-            "max_diameter_endpoints": (ends + (x0, y0)).tolist(),
-            "perpendicular_diameter_px": across,
-            "perpendicular_diameter_endpoints": (across_ends + (x0, y0)).tolist(),
-            "centroid": [col_mean + x0 + 0.5, row_mean + y0 + 0.5],
-        }
-        if spacing is not None:
-            row_mm, col_mm = spacing
-            entry["area_mm2"] = area * row_mm * col_mm
-            entry["perimeter_mm"], entry["max_diameter_mm"] = in_mm[0], in_mm[1]
-            entry["perpendicular_diameter_mm"] = in_mm[2]
-            entry["max_diameter_mm_endpoints"] = (in_mm[3] + (x0, y0)).tolist()
-            entry["perpendicular_diameter_mm_endpoints"] = (in_mm[4] + (x0, y0)).tolist()
-            entry["width_mm"] = (c1 - c0) * col_mm
-            entry["height_mm"] = (r1 - r0) * row_mm
-        out.append(entry)
+        out.append(_entry(own, r0 + top, c0 + left, shape_measures, spacing))
     return out
+
+
+def _entry(own: np.ndarray, y0: int, x0: int, shape_measures: tuple, spacing) -> dict:
+    """One region's :func:`measure_regions` entry: ``own`` (h, w) bool, its pixels in
+    their bounding box, whose top-left pixel is the mask's ``(y0, x0)``;
+    ``shape_measures`` is :func:`_outline_measures` of ``own``."""
+    h, w = own.shape
+    (perimeter, diameter, ends, across, across_ends), in_mm = shape_measures
+    per_row = np.count_nonzero(own, axis=1)
+    per_col = np.count_nonzero(own, axis=0)
+    area = int(per_row.sum())
+    row_mean = float(per_row @ np.arange(h)) / area
+    col_mean = float(per_col @ np.arange(w)) / area
+    entry = {
+        "area_px": area,
+        "perimeter_px": perimeter,
+        "bbox": [x0, y0, x0 + w, y0 + h],
+        "width_px": w,
+        "height_px": h,
+        "max_diameter_px": diameter,
+        "max_diameter_endpoints": (ends + (x0, y0)).tolist(),
+        "perpendicular_diameter_px": across,
+        "perpendicular_diameter_endpoints": (across_ends + (x0, y0)).tolist(),
+        "centroid": [col_mean + x0 + 0.5, row_mean + y0 + 0.5],
+    }
+    if spacing is not None:
+        row_mm, col_mm = spacing
+        entry["area_mm2"] = area * row_mm * col_mm
+        entry["perimeter_mm"], entry["max_diameter_mm"] = in_mm[0], in_mm[1]
+        entry["perpendicular_diameter_mm"] = in_mm[2]
+        entry["max_diameter_mm_endpoints"] = (in_mm[3] + (x0, y0)).tolist()
+        entry["perpendicular_diameter_mm_endpoints"] = (in_mm[4] + (x0, y0)).tolist()
+        entry["width_mm"] = w * col_mm
+        entry["height_mm"] = h * row_mm
+    return entry
 
 
 def _outline_measures(own: np.ndarray, spacing) -> tuple:

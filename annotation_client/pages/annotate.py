@@ -5192,15 +5192,17 @@ def download_sr(_clicks, meta, history, image_data, ai, label, annotator):
     if not meta or not _clicks or meta.get("kind") != "dicom":
         raise PreventUpdate
     data = _image_bytes(image_data, meta)
-    _, _, mask = _current_geometry(meta, history)
+    paths, _, mask = _current_geometry(meta, history)
     try:
         reader = _reader_named(annotator)
     except _signin.SignInError:
         reader = None  # the SR is no save: an unnamed reader does not stop it
     try:
+        # The drawn outlines say which pieces are one lesion, as the panel counts them.
         sr = _dicom_sr.dicom_sr(data, mask > 0, _spacing(meta),
                                 label=label if label in LABELS else None, annotator=reader,
-                                model=_started_from_model(_ai_for(ai, meta), mask > 0))
+                                model=_started_from_model(_ai_for(ai, meta), mask > 0),
+                                outlines=paths)
     except _dicom_sr.SrUnavailable as exc:
         return dash.no_update, f"No DICOM SR: {exc}."
     return dcc.send_bytes(sr, _download_name(meta, "_sr.dcm"), type="application/dicom"), None

@@ -189,3 +189,52 @@ def test_without_a_spacing_the_page_says_to_set_one(app, annotate):
     assert note is None
     (group,) = _groups(base64.b64decode(sent["content"]))[1]
     assert _measured(group)["Area"][0] == pytest.approx(600 * 0.09)
+
+
+# ------------------------------------------------------------ lesions, as drawn
+
+
+def _mask_of(paths) -> np.ndarray:
+    from annotation_client import _shapes
+
+    return _shapes.paths_to_mask(paths, SHAPE)
+
+
+def test_the_pieces_of_one_drawn_outline_are_one_lesion():
+    from scipy import ndimage
+
+    # Two squares joined by a neck a tenth of a pixel high, between no pixel centres.
+    outline = ["M10,10 L30,10 L30,20 L40,20 L40,10 L60,10 L60,30 L40,30 L40,20.1 L30,20.1 "
+               "L30,30 L10,30 Z"]
+    mask = _mask_of(outline)
+    assert mask.any()
+    assert ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))[1] == 2
+    sr = _dicom_sr.dicom_sr(_source(), mask, SPACING, outlines=outline)
+    (group,) = _groups(sr)[1]
+    assert _measured(group)["Area"][0] == pytest.approx(mask.sum() * 0.02)
+    # Its long axis spans the whole drawn outline: 50 x 20 pixels, 10 x 2 mm.
+    assert _measured(group)["Long axis"][0] == pytest.approx(np.hypot(10.0, 2.0), abs=1e-3)
+    # The polyline is the outline as drawn.
+    points = np.asarray(group.roi.value)
+    assert len(points) == 13 and tuple(points[0]) == tuple(points[-1]) == (10.0, 10.0)
+    # Without the outlines each piece is a lesion.
+    assert len(_groups(_dicom_sr.dicom_sr(_source(), mask, SPACING))[1]) == 2
+
+
+def test_overlapping_outlines_are_one_lesion_and_apart_ones_two():
+    over = ["M10,10 L30,10 L30,30 L10,30 Z", "M25,12 L45,12 L45,28 L25,28 Z"]
+    apart = ["M10,10 L20,10 L20,20 L10,20 Z", "M40,30 L60,30 L60,50 L40,50 Z"]
+    (one,) = _groups(_dicom_sr.dicom_sr(_source(), _mask_of(over), SPACING,
+                                        outlines=over))[1]
+    assert _measured(one)["Area"][0] == pytest.approx(_mask_of(over).sum() * 0.02)
+    ring = np.asarray(one.roi.value)
+    assert ring[:, 0].min() == 10 and ring[:, 0].max() == 45
+    two = _groups(_dicom_sr.dicom_sr(_source(), _mask_of(apart), SPACING, outlines=apart))[1]
+    assert [_measured(g)["Area"][0] for g in two] == pytest.approx([400 * 0.02, 100 * 0.02])
+
+
+def test_an_outline_in_too_many_pieces_is_refused_not_listed():
+    mask = np.zeros(SHAPE, dtype=bool)
+    mask[::2, ::2] = True  # 30 x 40 separate pixels
+    with pytest.raises(_dicom_sr.SrUnavailable, match="1200 separate regions"):
+        _dicom_sr.dicom_sr(_source(), mask, SPACING)

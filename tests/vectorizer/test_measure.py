@@ -262,3 +262,26 @@ def test_is_plausible_spacing_agrees_with_what_measure_regions_accepts(row, col,
     else:
         with pytest.raises(ValueError, match="pixel_spacing"):
             measure_regions(mask, pixel_spacing=(row, col))
+
+
+def test_measure_lesion_is_measure_regions_for_one_region_and_spans_its_pieces():
+    from vectorizer import measure_lesion
+
+    one = np.zeros((30, 40), bool)
+    one[5:20, 3:30] = True
+    one[12, 10:14] = False  # a hole
+    assert measure_lesion(one, (0.1, 0.2)) == measure_regions(one, (0.1, 0.2))[0]
+    assert measure_lesion(np.zeros((5, 5), bool)) is None
+    # Two pieces of one lesion: their pixels together, their common hull's chords.
+    two = np.zeros((30, 40), bool)
+    two[5:10, 2:8] = True
+    two[20:25, 30:38] = True
+    pieces = measure_regions(two)
+    lesion = measure_lesion(two)
+    assert lesion["area_px"] == sum(p["area_px"] for p in pieces) == 70
+    assert lesion["bbox"] == [2, 5, 38, 25]
+    assert lesion["max_diameter_px"] == pytest.approx(np.hypot(36, 20))
+    assert lesion["max_diameter_px"] > max(p["max_diameter_px"] for p in pieces)
+    assert lesion["perimeter_px"] == pytest.approx(sum(p["perimeter_px"] for p in pieces))
+    assert lesion["centroid"] == pytest.approx(
+        [float(np.mean(np.nonzero(two)[1])) + 0.5, float(np.mean(np.nonzero(two)[0])) + 0.5])
