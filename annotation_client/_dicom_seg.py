@@ -209,6 +209,16 @@ def read_source(source: bytes, what: str):
     for keyword in _TYPE2_FROM_SOURCE:
         if keyword not in ds:
             setattr(ds, keyword, "")
+    # The text is decoded here, in the file's own character set, and then said to be
+    # UTF-8, as the derived object is written: highdicom refuses a character set whose
+    # first value is empty (ASCII), which ISO 2022 files (Japanese ones, "\ISO 2022 IR
+    # 87") declare as the standard allows.
+    try:
+        ds.decode()
+    except Exception:  # pydicom raises many types for text it cannot decode
+        raise SegUnavailable(f"the DICOM file's text cannot be read in its character set "
+                             f"{ds.get('SpecificCharacterSet')!r}") from None
+    ds.SpecificCharacterSet = "ISO_IR 192"
     return ds
 
 

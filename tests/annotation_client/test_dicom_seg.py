@@ -345,3 +345,19 @@ def test_a_dicom_of_a_busi_lesion_downloads_the_outline_on_screen_as_a_seg(
         By.ID, ids.DOWNLOAD_NOTE).text, 20, "the SR's refusal was not said")
     assert "pixel size is not known" in driver.find_element(By.ID, ids.DOWNLOAD_NOTE).text
     assert [p.name for p in folder.glob("*.dcm")] == ["scan_outline_seg.dcm"]
+
+
+@pytest.mark.parametrize("make", ["seg", "sr"])
+def test_a_japanese_iso_2022_file_gets_a_seg_and_an_sr_in_utf8(make):
+    """ISO 2022 files declare their character set with an empty first value (ASCII), as
+    the standard allows; highdicom refuses such a set, so the text is decoded first."""
+    from annotation_client import _dicom_sr
+
+    name = "Yamada^Tarou=山田^太郎=やまだ^たろう"
+    source = _source(SpecificCharacterSet=["", "ISO 2022 IR 87"], PatientName=name)
+    assert pydicom.dcmread(io.BytesIO(source)).SpecificCharacterSet == ["", "ISO 2022 IR 87"]
+    written = (_dicom_seg.dicom_seg(source, _mask()) if make == "seg"
+               else _dicom_sr.dicom_sr(source, _mask(), (0.1, 0.1)))
+    ds = pydicom.dcmread(io.BytesIO(written))
+    assert ds.SpecificCharacterSet == "ISO_IR 192"
+    assert str(ds.PatientName) == name
