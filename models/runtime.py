@@ -597,6 +597,7 @@ def _keras_model(path, build):
     weights: :func:`models.networks.save_half_keras`), or half-precision or int8 weights
     (``.weights.npz``: exports before 2026-12-06, and ``--int8`` ones) filled into
     ``build()``, the network rebuilt from code as the manifest describes it."""
+    import keras
 
     from . import networks  # also registers the custom layers
 
@@ -604,32 +605,7 @@ def _keras_model(path, build):
         model = build()
         networks.load_half_weights(model, path)
         return model
-    return _load_keras_file(path)
-
-
-def _load_keras_file(path):
-    """``keras.models.load_model`` of a ``.keras`` file, its archive inflated first.
-
-    Keras reads the weights straight out of the archive, seeking back and forth in
-    ``model.weights.h5``, and in a deflated member every seek back inflates it again
-    from its start: the shipped U-Nets' file (:func:`models.networks.save_half_keras`
-    deflates it to fit the size budget) took 2.6 s to load, and 1.5 s inflated first
-    into a temporary file.
-    """
-    import tempfile
-    import zipfile
-
-    import keras
-
-    with zipfile.ZipFile(path) as archive:
-        if all(info.compress_type == zipfile.ZIP_STORED for info in archive.infolist()):
-            return keras.models.load_model(path, compile=False)
-        with tempfile.TemporaryDirectory(prefix="sonotrace-keras-") as tmp:
-            stored = Path(tmp) / Path(path).name
-            with zipfile.ZipFile(stored, "w", compression=zipfile.ZIP_STORED) as out:
-                for info in archive.infolist():
-                    out.writestr(info.filename, archive.read(info))
-            return keras.models.load_model(stored, compile=False)
+    return keras.models.load_model(path, compile=False)
 
 
 class _KerasNet:
