@@ -122,9 +122,10 @@ def outline_mask(mask, max_vertices=32, *, turdsize=2, pixel_spacing=None) -> Ma
     (['M 1,1 L 5,1 L 5,4 L 1,4 Z'], 3.0, 12)
     """
     m = as_mask(mask)
+    # In the order the three functions in turn would refuse them: the spacing first.
+    spacing = check_spacing(pixel_spacing)
     max_vertices = check_int(max_vertices, "max_vertices", 3, 1_000_000)
     turdsize, alphamax, opttolerance = check_trace_params(turdsize, 1.0, 0.2)
-    spacing = check_spacing(pixel_spacing)
     m, outlines = despeckle(m, turdsize)
     check_outline_length(boundary_edges(m), "measured")
     check_outline_count(outlines, "measured")

@@ -112,6 +112,13 @@ def test_bad_parameters_are_refused_by_name(kwargs, error, words):
         outline_mask(mask, **kwargs)
 
 
+def test_with_two_bad_parameters_the_spacing_is_named_as_measuring_first_names_it():
+    mask = np.zeros((8, 8), bool)
+    mask[2:5, 2:5] = True
+    with pytest.raises(ValueError, match="pixel_spacing"):
+        outline_mask(mask, 2, pixel_spacing=(0.0, 0.1))
+
+
 def test_a_mask_that_is_not_binary_is_refused():
     with pytest.raises(ValueError, match="mask"):
         outline_mask(np.full((4, 4), 7, np.uint8))
