@@ -10,6 +10,7 @@ stay the record, and the page says where each version's record is.
 from __future__ import annotations
 
 import datetime as _dt
+import io
 import logging
 from urllib.parse import quote
 
@@ -30,7 +31,7 @@ from annotation_client._database import (
     to_csv,
 )
 from annotation_client._record import ASSESSMENT_MEANINGS, LABELS
-from vectorizer._dicomfile import looks_like_dicom
+from vectorizer._dicomfile import looks_like_dicom, with_preamble
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +58,8 @@ NOT_DICOM = ("A PNG or JPEG image: a DICOM SEG or SR is made only for an image o
 NO_DICOM_SOURCE = ("Its image cannot be read back here (an upload whose copy was not kept, or "
                    "a worklist file this client cannot find): no DICOM SEG or SR.")
 DICOM_DAMAGED = "Its record file is damaged: no DICOM SEG or SR."
+MULTI_FRAME = ("A multi-frame DICOM (a cine loop): its outline is on the first frame, and a "
+               "DICOM SEG or SR is written for single-frame images only.")
 
 #: The rows the page shows at most; the CSV download takes up to MAX_LIMIT.
 PAGE_LIMIT = 2000
@@ -391,14 +394,17 @@ def _dicom_links(row: dict, page: str | None, dicom) -> str:
 
 def _dicom_images(config, store, rows: list[dict], located: dict) -> dict[str, bool | None]:
     """``{sha256: whether its file is a DICOM}`` of the rows' images; None for an image
-    whose file this client cannot find (an upload not kept, a worklist file gone).
+    whose file this client cannot find (an upload not kept, a worklist file gone), and
+    :data:`MULTI_FRAME` for a DICOM whose first bytes say it holds several frames.
 
     The file looked at is the one the export reads (the kept copy of an upload, the
     worklist file where it is now), by its first bytes only: a listing opens no image.
-    The SEG's own route reads it whole, checks its hash, and says why when it cannot
-    have one (several frames, no UIDs).
+    A cine loop, which ultrasound archives hold many of, is told by those bytes when its
+    header is that short (most are): its versions get no link, which would only lead to
+    the route's refusal in place of the page. The SEG's own route reads the file whole,
+    checks its hash, and says why when it cannot have one (several frames, no UIDs).
     """
-    found: dict[str, bool | None] = {}
+    found: dict[str, bool | str | None] = {}
     for row in rows:
         sha = row["image_sha256"]
         if sha in found:
@@ -416,10 +422,24 @@ def _dicom_images(config, store, rows: list[dict], located: dict) -> dict[str, b
                 found[sha] = None
                 continue
             with open(path, "rb") as handle:
-                found[sha] = looks_like_dicom(handle.read(4096))
+                head = handle.read(4096)
+            found[sha] = looks_like_dicom(head) and (_frames_said(head) <= 1 or MULTI_FRAME)
         except (OSError, ValueError):  # gone, unreadable, or a path the worklist refuses
             found[sha] = None
     return found
+
+
+def _frames_said(head: bytes) -> int:
+    """The number of frames the first bytes of a DICOM file say it holds; 1 when they do
+    not say (a header longer than them, or one pydicom cannot read)."""
+    import pydicom
+
+    try:
+        ds = pydicom.dcmread(io.BytesIO(with_preamble(head)), stop_before_pixels=True,
+                             force=True, specific_tags=["NumberOfFrames"])
+        return int(ds.get("NumberOfFrames") or 1)
+    except Exception:  # pydicom raises many types for a header cut short
+        return 1
 
 
 def _dicom_tooltip(shown: dict, row: dict, dicom: dict) -> dict:
@@ -428,7 +448,10 @@ def _dicom_tooltip(shown: dict, row: dict, dicom: dict) -> dict:
         return {"dicom": DICOM_LINKS if "[SR]" in shown["dicom"] else NO_SR_SPACING}
     if row.get("damaged"):
         return {"dicom": DICOM_DAMAGED}
-    return {"dicom": NOT_DICOM if dicom.get(row["image_sha256"]) is False else NO_DICOM_SOURCE}
+    said = dicom.get(row["image_sha256"])
+    if said == MULTI_FRAME:
+        return {"dicom": MULTI_FRAME}
+    return {"dicom": NOT_DICOM if said is False else NO_DICOM_SOURCE}
 
 
 def _located(config, rows: list[dict]) -> dict:
@@ -624,7 +647,7 @@ def show_saved(_loaded, _refresh, annotator, label, latest, assessment=ANY):
     located = _located(config, rows) if worklist else {}
     dicom = _dicom_images(config, store, rows, located)
     shown = table_rows(rows, dash.get_relative_path("/"), kept, worklist, located,
-                       {sha for sha, is_dicom in dicom.items() if is_dicom})
+                       {sha for sha, is_dicom in dicom.items() if is_dicom is True})
     missing = _missing_files(store, rows)
     for row, source in zip(shown, rows, strict=True):
         gone = missing.get((source["image_sha256"], source["version"]))
