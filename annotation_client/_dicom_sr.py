@@ -260,10 +260,15 @@ def _lesions(mask: np.ndarray, outlines, spacing) -> list[tuple[np.ndarray, dict
     members: dict[int, list[int]] = {}
     for k in range(1, count + 1):
         members.setdefault(root(k), []).append(k)
+    boxes = ndimage.find_objects(labels)
     lesions = []
-    for top, ks in members.items():
-        pixels = np.isin(labels, ks)
-        shapes = [polygon for first, polygon in drawn if root(first) == top]
+    for head, ks in members.items():
+        # Labels compared within the lesion's box only: an image can be 25 megapixels.
+        box = tuple(slice(min(boxes[k - 1][axis].start for k in ks),
+                          max(boxes[k - 1][axis].stop for k in ks)) for axis in (0, 1))
+        pixels = np.zeros_like(mask)
+        pixels[box] = np.isin(labels[box], ks)
+        shapes = [polygon for first, polygon in drawn if root(first) == head]
         ring = _drawn_ring(shapes) if shapes else None
         if ring is None:
             (path, *_) = vectorizer.mask_to_paths(pixels, OUTLINE_VERTICES, turdsize=0)
