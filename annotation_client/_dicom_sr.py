@@ -19,10 +19,12 @@ each with
 - the model's name and version as the group's algorithm when the outline started from
   the model's (as in the SEG), and the annotator as the observer.
 
-A measurement needs a unit, so an image whose pixel size is unknown (neither its file
-nor the reader gave one) has no SR: :class:`SrUnavailable` says so, as it does for an
-empty outline (nothing to measure) and for what the SEG refuses (a multi-frame file, one
-without the UIDs a report must refer to). UIDs are derived from the content, as the
+An empty outline with a label (a normal reading) is reported too: one image-level group
+(TID 1501) holding the impression alone. A measurement needs a unit, so an outlined
+image whose pixel size is unknown (neither its file nor the reader gave one) has no SR:
+:class:`SrUnavailable` says so, as it does for an empty outline without a label (nothing
+to report) and for what the SEG refuses (a multi-frame file, one without the UIDs a
+report must refer to). UIDs are derived from the content, as the
 SEG's are: the same report sent twice is one instance.
 """
 
@@ -108,8 +110,9 @@ def dicom_sr(
     Raises
     ------
     SrUnavailable
-        No pixel spacing, an empty outline, an outline that is not the file's size, or a
-        file the SEG refuses (see :func:`._dicom_seg.dicom_seg`), with the reason.
+        No pixel spacing for an outline, an empty outline without a label, an outline that
+        is not the file's size, or a file the SEG refuses (see
+        :func:`._dicom_seg.dicom_seg`), with the reason.
     """
     import highdicom as hd
     from pydicom.sr.codedict import codes
@@ -126,14 +129,15 @@ def dicom_sr(
         raise SrUnavailable(
             f"the outline is {mask.shape[1]}x{mask.shape[0]} pixels but the DICOM image "
             f"is {cols}x{rows}")
-    if pixel_spacing is None:
+    outlined = bool(mask.any())
+    if not outlined and label not in _LABEL_CODES:
+        raise SrUnavailable("there is no outline to measure, nor a label to report")
+    if outlined and pixel_spacing is None:
         raise NoPixelSpacing(
             "the image's pixel size is not known, so its measurements would have no unit: "
             "set the pixel spacing first")
-    if not mask.any():
-        raise SrUnavailable("there is no outline to measure")
     try:
-        lesions = _lesions(mask, outlines, tuple(pixel_spacing))
+        lesions = _lesions(mask, outlines, tuple(pixel_spacing)) if outlined else []
     except SrUnavailable:
         raise
     except (TypeError, ValueError) as exc:
@@ -172,6 +176,15 @@ def dicom_sr(
             ],
             qualitative_evaluations=evaluation or None,
         ))
+    if not groups:
+        # No lesion outlined (a normal reading): the image's impression alone, in an
+        # image-level group (TID 1501), so that the reading is reported all the same.
+        groups.append(hd.sr.MeasurementsAndQualitativeEvaluations(
+            tracking_identifier=hd.sr.TrackingIdentifier(
+                uid=_uid(image_uid, "SonoTrace SR image"), identifier="Image"),
+            algorithm_id=algorithm,
+            qualitative_evaluations=evaluation,
+        ))
     creator = _person_name(annotator)
     if creator:
         observer = hd.sr.ObserverContext(
@@ -192,7 +205,7 @@ def dicom_sr(
         imaging_measurements=groups,
     )
     content = [image_uid, hashlib.sha256(np.packbits(mask).tobytes()).hexdigest(),
-               str(mask.shape), json.dumps([float(v) for v in pixel_spacing]),
+               str(mask.shape), json.dumps([float(v) for v in pixel_spacing or ()]),
                hashlib.sha256(json.dumps([r.tolist() for r, _ in lesions]).encode()).hexdigest(),
                label or "",
                creator or "", repr(model)]

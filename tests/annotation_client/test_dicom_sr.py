@@ -238,3 +238,16 @@ def test_an_outline_in_too_many_pieces_is_refused_not_listed():
     mask[::2, ::2] = True  # 30 x 40 separate pixels
     with pytest.raises(_dicom_sr.SrUnavailable, match="1200 separate regions"):
         _dicom_sr.dicom_sr(_source(), mask, SPACING)
+
+
+def test_a_normal_reading_without_an_outline_is_reported_by_its_impression():
+    empty = np.zeros(SHAPE, dtype=bool)
+    # No spacing needed: there is nothing to measure.
+    report = hd.sr.srread(io.BytesIO(_dicom_sr.dicom_sr(_source(), empty, None,
+                                                        label="normal", annotator="Dr A")))
+    assert report.content.get_planar_roi_measurement_groups() == []
+    (group,) = report.content.get_image_measurement_groups()
+    assert str(group.tracking_identifier) == "Image"
+    (impression,) = group.get_qualitative_evaluations()
+    assert (impression.name.meaning, impression.value.meaning) == ("Impression", "Normal")
+    assert group.get_measurements() == []
