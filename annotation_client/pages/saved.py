@@ -386,8 +386,10 @@ def _dicom_links(row: dict, page: str | None, dicom) -> str:
     api = page.rstrip("/")
     sha, version = row["image_sha256"], row["version"]
     links = f"[SEG]({api}{seg_path(sha, version)})"
-    # Measurements need a unit: without a spacing the SR route could only refuse.
-    if row.get("pixel_spacing_row_mm") is not None:
+    # Measurements need a unit: without a spacing the SR route could only refuse, but
+    # for a labelled reading with no outline, which it reports by its impression alone.
+    if row.get("pixel_spacing_row_mm") is not None or (row.get("empty")
+                                                        and row.get("final_label")):
         links += f" · [SR]({api}{sr_path(sha, version)})"
     return links
 

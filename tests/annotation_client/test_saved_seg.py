@@ -423,3 +423,21 @@ def test_the_frames_are_read_from_the_first_bytes_when_they_say_them():
                               ImageComments="x" * 6000)
     assert page._frames_said(long_header[:4096]) == 1
     assert page._frames_said(b"DICM" + bytes(100)) == 1
+
+
+def test_a_normal_reading_with_no_outline_and_no_spacing_gets_its_sr_link(saved):
+    import highdicom as hd
+
+    store = AnnotationStore(saved["data"])
+    # Dr Cy read the uploaded DICOM (no spacing) as normal, with no outline.
+    _save(store, saved["upload"], mask=np.zeros((16, 20), bool), worklist_path=None,
+          name="upload.dcm", annotator="Dr Cy", label="normal", day=3)
+    page, rows = _page_rows(saved)
+    api = f"/api/saved/{saved['sha']['upload']}/2"
+    assert rows[("upload.dcm", 2)] == (f"[SEG]({api}/dicom-seg) · [SR]({api}/dicom-sr)",
+                                       page.DICOM_LINKS)
+    response = _client(saved).get(_sr_url(saved["sha"]["upload"], 2))
+    assert response.status_code == 200, response.data[:300]
+    report = hd.sr.srread(io.BytesIO(response.data))
+    (group,) = report.content.get_image_measurement_groups()
+    assert group.get_qualitative_evaluations()[0].value.meaning == "Normal"
