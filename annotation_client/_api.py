@@ -227,15 +227,22 @@ def register(server: flask.Flask, index: AnnotationIndex, config: ClientConfig) 
                           "each parameter takes one value")
         return None
 
-    def refused_to_readers(what: str):
-        # Both compare readers: under blinded reading, a reader would see the others'.
+    def signed_in_reader():
+        """``(reader, None)`` for a request without parameters from whoever may see its
+        answer (None: every reader's work), or ``(None, refusal)``."""
         refused = unknown_parameters(())
         if refused is not None:
-            return refused
+            return None, refused
         try:
-            reader = visible_annotator(config, flask.request.headers)
+            return visible_annotator(config, flask.request.headers), None
         except SignInError as exc:
-            return _error(401, "not_signed_in", str(exc))
+            return None, _error(401, "not_signed_in", str(exc))
+
+    def refused_to_readers(what: str):
+        # Both compare readers: under blinded reading, a reader would see the others'.
+        reader, refused = signed_in_reader()
+        if refused is not None:
+            return refused
         if reader is not None:
             return _error(403, "forbidden",
                           f"{BLINDED_NOTE} {what} shows other readers' work: ask a reviewer.")
@@ -274,13 +281,9 @@ def register(server: flask.Flask, index: AnnotationIndex, config: ClientConfig) 
     def saved_dicom(image_sha256: str, version: int, kind: str):
         # One route, so the SEG and the SR are refused and answered alike.
         what, make, end = VERSION_DICOM[kind]
-        refused = unknown_parameters(())
+        reader, refused = signed_in_reader()
         if refused is not None:
             return refused
-        try:
-            reader = visible_annotator(config, flask.request.headers)
-        except SignInError as exc:
-            return _error(401, "not_signed_in", str(exc))
         store = AnnotationStore(config.data_dir, index)
         not_saved = _error(404, "not_found", f"no saved version {version} of image "
                            f"{image_sha256[:64]}")
