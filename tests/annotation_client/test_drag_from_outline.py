@@ -10,8 +10,6 @@ vertices can be dragged; a drawing tool draws from wherever the drag starts.
 from __future__ import annotations
 
 import contextlib
-import threading
-from http.server import ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
 import numpy as np
@@ -21,6 +19,7 @@ from _dash_helpers import (
     click,
     console_errors,
     gradient_png,
+    serve_http,
     settled,
     store_data,
     upload,
@@ -76,13 +75,8 @@ class _StandInModel(HealthyModelServer):
 @contextlib.contextmanager
 def _stand_in_model():
     handler = type("Model", (_StandInModel,), {"asked_boxes": []})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield handler, f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve_http(handler) as url:
+        yield handler, url
 
 
 def _open(dash_duo, url, data_dir, tmp_path) -> list[str]:
