@@ -19,3 +19,17 @@ def cli_parser(spec, doc: str | None) -> argparse.ArgumentParser:
     prog = f"python -m {spec.name}" if spec is not None else None
     return argparse.ArgumentParser(prog=prog, description=doc,
                                    formatter_class=argparse.RawTextHelpFormatter)
+
+
+def progress_bar(items, desc: str, unit: str = "img", **kwargs):
+    """``items`` wrapped in a tqdm bar, or ``items`` as they are without tqdm.
+
+    tqdm comes with the ``train`` extra only; scoring a folder
+    (``python -m models.evaluate`` inside the server's image, say) must not fail
+    for the want of a progress bar.
+    """
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return items
+    return tqdm(items, desc=desc, unit=unit, **kwargs)

@@ -27,13 +27,17 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
+from ._cli import progress_bar
 from ._preprocess import mask_from_array, to_grey
 
 log = logging.getLogger(__name__)
 
 CLASS_NAMES = ("normal", "benign", "malignant")
 _EXIF_ORIENTATION = 0x0112
-_MASK_RE = re.compile(r"(?P<stem>.+?)_mask(?:_(?P<k>\d+))?", re.IGNORECASE)
+# BUSI's ``x_mask`` and ``x_mask_1``, and what a copy may have made of them by hand or
+# by an operating system: ``x mask``, ``x-mask``, ``x_mask1``, ``x_mask (2)``. Any of
+# them taken as an image would be scored as one, and ``x`` would lose its mask.
+_MASK_RE = re.compile(r"(?P<stem>.+?)[ _-]mask(?:[ _-]?(?:\d+|\(\d+\)))?", re.IGNORECASE)
 
 
 @dataclass
@@ -115,11 +119,13 @@ def read_mask(paths, shape, notes=None) -> np.ndarray:
     Masks come as 1-bit, 8-bit grey, RGB or RGBA; anything above 0 in the colour
     channels is lesion. In an RGBA mask with transparent pixels, only visible ones
     count, and when every visible pixel is black, any non-zero alpha is lesion (a
-    mask drawn in transparency alone). A JPEG mask is
-    thresholded at half (above 127), since its compression rings around the
-    edge. A mask of another size than the image is resized to it (nearest
-    neighbour), which is reported: BUSI's masks match their images exactly, so
-    a mismatch usually means the files are paired wrongly.
+    mask drawn in transparency alone). A JPEG mask, whose compression rings
+    around the edge, and a lossless mask of more than a few grey levels (one
+    that went through JPEG once) are lesion above half their own maximum, which
+    is reported for the latter (see :func:`_binarize`). A mask of another size
+    than the image is resized to it (nearest neighbour), which is reported:
+    BUSI's masks match their images exactly, so a mismatch usually means the
+    files are paired wrongly.
 
     Parameters
     ----------
@@ -127,7 +133,7 @@ def read_mask(paths, shape, notes=None) -> np.ndarray:
     shape : (int, int)
         ``(H, W)`` of the image.
     notes : list of str, optional
-        Gets one line per mask that was resized.
+        Gets one line per mask that was resized or thresholded at half its maximum.
 
     Raises
     ------
@@ -140,10 +146,10 @@ def read_mask(paths, shape, notes=None) -> np.ndarray:
         with _open_decoded(p) as im:
             if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
                 m = mask_from_array(np.asarray(im.convert("RGBA")), 127 if lossy else 0)
-            elif im.mode in ("F", "I"):
-                m = np.asarray(im) > 0  # converting to 8 bits first would round 0.4 to 0
             else:
-                m = np.asarray(im.convert("L")) > (127 if lossy else 0)
+                # F and I: converting to 8 bits first would round 0.4 to 0.
+                values = np.asarray(im if im.mode in ("F", "I") else im.convert("L"))
+                m = _binarize(values, lossy, Path(p).name, notes)
         if m.shape != tuple(shape):
             note = (f"mask {Path(p).name} is {m.shape[1]}x{m.shape[0]} but its image "
                     f"{shape[1]}x{shape[0]}: resized to it")
@@ -157,6 +163,37 @@ def read_mask(paths, shape, notes=None) -> np.ndarray:
             ) > 0
         out |= m
     return out
+
+
+#: More grey levels than this in a lossless mask are not labels but a picture of a
+#: mask (saved once as JPEG, or anti-aliased): it is thresholded at half its maximum.
+_MAX_MASK_LEVELS = 16
+
+
+def _binarize(values, lossy, name, notes=None) -> np.ndarray:
+    """A mask's grey values ``(H, W)`` as lesion (True) and background.
+
+    A two-valued mask (0 and 1, 0 and 255, 0 and 65535) or a label map with a few
+    values is lesion wherever it is above 0, whatever value marks it. A JPEG
+    mask, or a lossless one with many grey levels (a JPEG's ringing saved back
+    as PNG), is lesion above half its own maximum: above 0, every ringing pixel
+    around the edge would count, and a fixed 127 would empty a mask stored as
+    0 and 1. The latter is noted, as it is not what BUSI ships.
+    """
+    top = values.max(initial=0)
+    if top <= 0:
+        return np.zeros(values.shape, dtype=bool)
+    if lossy:
+        return values > top / 2
+    levels = np.unique(values).size
+    if levels <= _MAX_MASK_LEVELS:
+        return values > 0
+    note = (f"mask {name} has {levels} grey levels, not a few: lesion where it is above "
+            f"half its maximum ({top / 2:g})")
+    log.warning("%s", note)
+    if notes is not None:
+        notes.append(note)
+    return values > top / 2
 
 
 def load_samples(root, problems=None) -> list[Sample]:
@@ -215,6 +252,7 @@ def load_samples(root, problems=None) -> list[Sample]:
             if len(paths) > 1:
                 notes.append(f"{cls}/: {', '.join(q.name for q in paths)} share one name: "
                              "left out, as their masks cannot be told apart")
+        _pair_ignoring_case(masks, images)
         for stem, paths in masks.items():
             if stem not in images:
                 notes.append(f"{cls}/: {', '.join(q.name for q in paths)} without an image "
@@ -244,6 +282,23 @@ def load_samples(root, problems=None) -> list[Sample]:
         if problems is not None:
             problems.append(note)
     return samples
+
+
+def _pair_ignoring_case(masks: dict, images: dict) -> None:
+    """Give masks whose stem names no image the image their stem names in another case.
+
+    A folder copied through a system that changed one file's case
+    (``Benign (1).png`` beside ``benign (1)_mask.png``) keeps its pairs. Only a
+    unique match is taken; ``masks`` is re-keyed in place.
+    """
+    by_fold: dict[str, list[str]] = {}
+    for stem in images:
+        by_fold.setdefault(stem.casefold(), []).append(stem)
+    for stem in [k for k in masks if k not in images]:
+        found = by_fold.get(stem.casefold(), [])
+        if len(found) == 1:
+            log.info("mask %s paired with image %s (names differ in case)", stem, found[0])
+            masks.setdefault(found[0], []).extend(masks.pop(stem))
 
 
 #: Image files read (by Pillow): BUSI's PNG, and what a copy of it may have become.
@@ -289,24 +344,47 @@ def _class_folders(folder: Path) -> dict[str, Path]:
 
 
 def _dataset_folder(root: Path) -> tuple[Path, dict[str, Path]]:
-    """The folder holding the class folders: ``root`` itself or its only sub-folder.
+    """The folder holding the class folders: ``root`` or one folder up to two levels down.
 
-    An archive unpacks to one wrapping folder (``Dataset_BUSI_with_GT``), so one
-    level down is looked at when ``root`` holds no class folder and exactly one
-    folder that is not hidden. Deeper or ambiguous layouts are not guessed at.
+    An archive unpacks to a wrapping folder (``Dataset_BUSI_with_GT``), sometimes
+    inside another (``test/Dataset_BUSI_with_GT``) or beside other folders
+    (``__MACOSX``, ``results``). When ``root`` holds no class folder, the one
+    folder within two levels that does is read, and named in the log.
+
+    Raises
+    ------
+    ValueError
+        If several folders below ``root`` hold class folders: which one is the
+        data set to score is not for the loader to guess, so they are named.
     """
     folders = _class_folders(root)
     if folders:
         return root, folders
-    # __MACOSX holds the resource forks of an archive made on a Mac, not images.
-    subs = [p for p in root.iterdir()
-            if p.is_dir() and not p.name.startswith(".") and p.name != "__MACOSX"]
-    if len(subs) == 1:
-        inner = _class_folders(subs[0])
+    found = []
+    for sub in _plain_subfolders(root):
+        inner = _class_folders(sub)
         if inner:
-            log.info("reading the class folders of %s", subs[0])
-            return subs[0], inner
+            found.append((sub, inner))
+            continue
+        found.extend((deeper, _class_folders(deeper)) for deeper in _plain_subfolders(sub)
+                     if _class_folders(deeper))
+    if len(found) > 1:
+        names = ", ".join(str(f.relative_to(root)) for f, _ in found)
+        raise ValueError(f"root: {root} holds no class folders itself, and several folders "
+                         f"below it do ({names}): give the one to read")
+    if found:
+        log.info("reading the class folders of %s", found[0][0])
+        return found[0]
     return root, {}
+
+
+def _plain_subfolders(folder: Path) -> list[Path]:
+    """Sub-folders that may hold images: not hidden, not a Mac archive's resource forks."""
+    try:
+        return sorted(p for p in folder.iterdir()
+                      if p.is_dir() and not p.name.startswith(".") and p.name != "__MACOSX")
+    except OSError:  # a folder that cannot be listed holds nothing to read
+        return []
 
 
 def _read_index(index_csv: Path) -> dict[tuple[str, str], tuple[str, int | None]]:
@@ -329,16 +407,29 @@ def _read_index(index_csv: Path) -> dict[tuple[str, str], tuple[str, int | None]
                 return {}
             # A short row leaves its missing cells None: such a row names no image.
             return {
-                (row["class"].strip().lower(), row["name"]): (
-                    row.get("duplicate_group") or f"{row['class']}/{row['name']}",
+                (row["class"].strip().lower(), _index_name(row["name"])): (
+                    row.get("duplicate_group")
+                    or f"{row['class'].strip().lower()}/{_index_name(row['name'])}",
                     _whole_number(row.get("masks")),
                 )
                 for row in reader
                 if isinstance(row.get("class"), str) and isinstance(row.get("name"), str)
             }
-    except (UnicodeDecodeError, csv.Error) as exc:
+    except (UnicodeDecodeError, csv.Error, OSError) as exc:
+        # OSError: an index the user may not read. The index is optional, the images not.
         log.warning("%s cannot be read (%s): duplicate groups not read", index_csv, exc)
         return {}
+
+
+def _index_name(text: str) -> str:
+    """An index's image name as the folder's file stem: spaces around and a suffix off.
+
+    BUSI's index names ``benign (1)``; an index written by another tool may say
+    ``benign (1).png``, which names the same file.
+    """
+    name = unicodedata.normalize("NFC", text.strip())
+    suffix = Path(name).suffix
+    return name[: -len(suffix)] if suffix.lower() in IMAGE_SUFFIXES else name
 
 
 def _whole_number(text: str | None) -> int | None:
@@ -438,11 +529,7 @@ def load_arrays(samples, size, progress=False):
     """
     from ._preprocess import resize_grey, resize_mask
 
-    it = samples
-    if progress:
-        from tqdm import tqdm
-
-        it = tqdm(samples, desc="loading", unit="img")
+    it = progress_bar(samples, "loading") if progress else samples
     images, masks = [], []
     for s in it:
         grey = read_image(s.image_path)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._cli import cli_parser
+from ._cli import cli_parser, progress_bar
 from .data import CLASS_NAMES, UnreadableFileError, load_samples, read_image, read_mask
 from .metrics import (
     bootstrap_intervals,
@@ -65,11 +65,7 @@ def evaluate(runtime, samples, progress=False, transform=None) -> dict:
     """
     rows, probs, labels, times = [], [], [], []
     skipped, unmasked, notes = [], [], []
-    it = samples
-    if progress:
-        from tqdm import tqdm
-
-        it = tqdm(samples, desc="evaluating", unit="img", file=sys.stderr)
+    it = progress_bar(samples, "evaluating", file=sys.stderr) if progress else samples
     for s in it:
         name = f"{s.class_name}/{s.name}"
         # One bad file in a folder of hundreds (a held-out set included) must cost
@@ -103,7 +99,7 @@ def evaluate(runtime, samples, progress=False, transform=None) -> dict:
             skipped.append({"image": name, "reason": str(exc)})
             continue
         times.append((time.perf_counter() - t0) * 1000)
-        scores = {k: round(v, 4) for k, v in overlap_scores(pred, true).items()}
+        scores = overlap_scores(pred, true)
         if s.class_name != "normal" and not true.any():
             log.warning("%s is %s but its ground truth is empty (%d mask files): scored "
                         "for classification only", name, s.class_name, len(s.mask_paths))
@@ -121,6 +117,8 @@ def evaluate(runtime, samples, progress=False, transform=None) -> dict:
             "pred_empty": bool(not pred.any()),
             **scores,
         }
+        # The means and intervals below take the exact scores; rows are rounded
+        # once all of them are computed.
         rows.append(row)
         probs.append(pv)
         labels.append(s.label)
@@ -148,6 +146,9 @@ def evaluate(runtime, samples, progress=False, transform=None) -> dict:
         labels, np.array(probs).argmax(1) if probs else [], len(CLASS_NAMES),
         class_names=CLASS_NAMES,
     )
+    for r in rows:
+        r.update({k: None if r[k] is None else round(r[k], 4)
+                  for k in ("dice", "iou", "precision", "recall")})
     return {
         "n_images": len(rows),
         "skipped": skipped,
@@ -340,6 +341,13 @@ def main(argv=None):
         except OSError as exc:
             print(f"error: --json {args.json}: {exc.strerror or exc}", file=sys.stderr)
             return 2
+    if args.plots:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            # Refused before the run: matplotlib comes with the train extra only.
+            print("error: --plots needs matplotlib (pip install '.[train]')", file=sys.stderr)
+            return 2
     problems: list[str] = []
     samples = samples_for_cli(args.data, args.split, args.subset, problems=problems)
     if samples is None:
@@ -372,7 +380,6 @@ def main(argv=None):
     result["model"] = runtime.info()
     result["model"]["refit_on_every_image"] = bool(twin)
     result["files_left_out"] = problems
-    print(format_table(result))
     if args.json:
         # Strict JSON: a figure that cannot be computed (no normal image, say) is null,
         # not NaN, which JSON parsers other than Python's reject.
@@ -382,6 +389,11 @@ def main(argv=None):
         except OSError as exc:  # a disk that filled up during the run
             print(f"error: --json {args.json}: {exc.strerror or exc}", file=sys.stderr)
             return 1
+    # After the JSON, and with what the terminal cannot show escaped: a file name
+    # outside a narrow console encoding must not cost the run's result.
+    if hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(errors="backslashreplace")
+    print(format_table(result))
     if args.plots:
         save_plots(result, args.plots)
     return 0

@@ -107,9 +107,9 @@ class Runtime:
     """
 
     def __init__(self, weights_dir=None, backend=None, num_threads=None, postprocess=None):
-        self.weights_dir = Path(
-            weights_dir or os.environ.get("SONOTRACE_WEIGHTS_DIR") or DEFAULT_WEIGHTS_DIR
-        )
+        # Blank means unset, as the README says: an .env line "SONOTRACE_WEIGHTS_DIR= ".
+        from_env = os.environ.get("SONOTRACE_WEIGHTS_DIR", "").strip()
+        self.weights_dir = Path(weights_dir or from_env or DEFAULT_WEIGHTS_DIR)
         self.backend = backend or os.environ.get("SONOTRACE_RUNTIME_BACKEND", "auto")
         if self.backend not in BACKENDS:
             raise ValueError(f"backend: expected auto, litert or keras, got {self.backend!r}")

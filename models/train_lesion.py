@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._cli import cli_parser
+from ._cli import cli_parser, progress_bar
 
 
 def parse_args(argv=None):
@@ -54,11 +54,7 @@ def load_crops(samples, size, margin, progress=False):
     from .data import read_image, read_mask
     from .lesion_crop import lesion_crop
 
-    it = samples
-    if progress:
-        from tqdm import tqdm
-
-        it = tqdm(samples, desc="cropping", unit="img")
+    it = progress_bar(samples, "cropping") if progress else samples
     crops = []
     for s in it:
         grey = read_image(s.image_path)

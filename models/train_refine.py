@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._cli import cli_parser
+from ._cli import cli_parser, progress_bar
 
 
 def parse_args(argv=None):
@@ -55,11 +55,7 @@ def load_squares(samples, size, margin, progress=False):
     from .lesion_crop import lesion_box
     from .lesion_refine import crop_square
 
-    it = samples
-    if progress:
-        from tqdm import tqdm
-
-        it = tqdm(samples, desc="cropping", unit="img")
+    it = progress_bar(samples, "cropping") if progress else samples
     out = []
     for s in it:
         grey = read_image(s.image_path)

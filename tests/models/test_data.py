@@ -85,8 +85,22 @@ def test_loader_refuses_to_guess(synthetic_busi, tmp_path):
     # Two wrapping folders: which one is the data set is not for the loader to pick.
     _as_unpacked(root, tmp_path / "two" / "a")
     _as_unpacked(root, tmp_path / "two" / "b")
-    with pytest.raises(ValueError, match="no images"):
+    with pytest.raises(ValueError, match=r"several folders below it do \(a/Data.*, b/Data"):
         load_samples(tmp_path / "two")
+
+
+@pytest.mark.parametrize("layout", ["beside another folder", "two levels down"])
+def test_the_one_wrapped_data_set_is_found_within_two_levels(synthetic_busi, tmp_path, layout):
+    root, expected = synthetic_busi
+    if layout == "beside another folder":
+        shutil.copytree(root, tmp_path / "Dataset_BUSI_with_GT")
+        (tmp_path / "results").mkdir()
+    else:
+        shutil.copytree(root, tmp_path / "test" / "Dataset_BUSI_with_GT")
+        (tmp_path / "test" / "README.txt").write_text("held out")
+    samples = load_samples(tmp_path)
+    assert {(s.class_name, s.name) for s in samples} == set(expected)
+    assert [s.group for s in samples] == [s.group for s in load_samples(root)]
 
 
 @pytest.mark.parametrize(
@@ -205,6 +219,31 @@ def test_mask_modes_and_lossy_masks(tmp_path):
     Image.fromarray(white).save(jpeg, quality=75)
     assert (np.asarray(Image.open(jpeg)) > 0).sum() > lesion.sum()  # the ringing is there
     assert np.array_equal(read_mask([jpeg], lesion.shape), lesion)
+
+
+def test_a_mask_that_went_through_jpeg_is_thresholded_at_half_its_maximum(tmp_path):
+    lesion = np.zeros((40, 50), bool)
+    lesion[8:30, 10:38] = True
+    white = np.where(lesion, 255, 0).astype(np.uint8)
+    # Through JPEG once and saved back as PNG: the ringing is in a lossless file now.
+    Image.fromarray(white).save(tmp_path / "once.jpg", quality=75)
+    ringing = np.asarray(Image.open(tmp_path / "once.jpg"))
+    assert (ringing > 0).sum() > lesion.sum() + 50
+    notes = []
+    got = read_mask([_save(tmp_path / "ringing.png", ringing)], lesion.shape, notes=notes)
+    assert np.array_equal(got, lesion)
+    assert len(notes) == 1 and "ringing.png has" in notes[0] and "half its maximum" in notes[0]
+    # A JPEG mask stored as 0 and 1: a fixed threshold of 127 would empty it. (JPEG
+    # at those levels rounds a few corner pixels away, whatever the threshold.)
+    Image.fromarray(lesion.astype(np.uint8)).save(tmp_path / "ones.jpg", quality=95)
+    got = read_mask([tmp_path / "ones.jpg"], lesion.shape)
+    assert (got != lesion).sum() <= 12 and (got & lesion).sum() > 0.98 * lesion.sum()
+    # A label map (two lesions marked 1 and 2) keeps both: above 0, as before.
+    labels = np.zeros(lesion.shape, np.uint8)
+    labels[2:6, 2:6], labels[20:25, 40:45] = 1, 2
+    notes = []
+    got = read_mask([_save(tmp_path / "labels.png", labels)], lesion.shape, notes=notes)
+    assert np.array_equal(got, labels > 0) and notes == []
 
 
 def test_sixteen_bit_images_are_read_by_the_servers_rule(tmp_path):
@@ -347,3 +386,56 @@ def test_a_float_mask_counts_every_value_above_zero(tmp_path):
     mask[3:7, 2:9] = 0.4
     Image.fromarray(mask, mode="F").save(tmp_path / "m.tif")
     assert np.array_equal(read_mask([tmp_path / "m.tif"], (12, 12)), mask > 0)
+
+
+@pytest.mark.parametrize("mask_name", ["benign (1)_mask1.png", "benign (1) mask.png",
+                                       "benign (1)-mask.png", "benign (1)_mask (2).png",
+                                       "BENIGN (1)_mask.png"])
+def test_mask_names_a_copy_may_have_are_paired_not_scored_as_images(
+        synthetic_busi, tmp_path, mask_name):
+    root, expected = synthetic_busi
+    copy = tmp_path / "busi"
+    shutil.copytree(root, copy)
+    (copy / "benign" / "benign (1)_mask.png").rename(copy / "benign" / mask_name)
+    problems = []
+    samples = load_samples(copy, problems)
+    assert {(s.class_name, s.name) for s in samples} == set(expected)
+    one = next(s for s in samples if s.name == "benign (1)")
+    assert [p.name for p in one.mask_paths] == [mask_name]
+    assert problems == []
+
+
+def test_index_names_with_a_suffix_or_spaces_name_the_same_images(synthetic_busi, tmp_path):
+    root, _ = synthetic_busi
+    copy = tmp_path / "busi"
+    shutil.copytree(root, copy)
+    lines = (root / "index.csv").read_text().splitlines()
+    head, rows = lines[0], [line.split(",") for line in lines[1:]]
+    (copy / "index.csv").write_text(head + "\n" + "".join(
+        f"{c},{' ' + n + '.png' if i % 2 else n + ' '},{rest}\n"
+        for i, (c, n, rest) in enumerate((r[0], r[1], ",".join(r[2:])) for r in rows)))
+    problems = []
+    samples = load_samples(copy, problems)
+    assert [s.group for s in samples] == [s.group for s in load_samples(root)]
+    assert [s.listed_masks for s in samples] == [s.listed_masks for s in load_samples(root)]
+    assert not any("index.csv" in p for p in problems)
+
+
+def test_an_index_that_cannot_be_opened_is_left_aside(synthetic_busi, tmp_path, monkeypatch,
+                                                      caplog):
+    import builtins
+
+    root, expected = synthetic_busi
+    real_open = builtins.open
+
+    def refuse_the_index(file, *args, **kwargs):
+        if str(file).endswith("index.csv"):
+            raise PermissionError(13, "Permission denied", str(file))
+        return real_open(file, *args, **kwargs)
+
+    # Tests may run as root, whom chmod does not stop.
+    monkeypatch.setattr(builtins, "open", refuse_the_index)
+    samples = load_samples(root)
+    assert {(s.class_name, s.name) for s in samples} == set(expected)
+    assert sorted(s.group for s in samples) == sorted(f"{c}/{n}" for c, n in expected)
+    assert "Permission denied" in caplog.text and "duplicate groups not read" in caplog.text

@@ -212,12 +212,14 @@ def test_segmentation_means_are_the_per_image_scores_averaged(synthetic_busi):
     # Shifted:    overlap 200, predicted 400, true 400, union 600:
     #   IoU 200/600 = 1/3, precision 200/400 = 1/2, recall 1/2, Dice 400/800 = 1/2.
     # Exact:      IoU, precision, recall and Dice all 1.
-    # Four of each, so each mean is the average of the three (per-image scores are
-    # rounded to 4 places, hence the tolerance); the medians are the middle case's.
-    assert seg["mean_iou"] == pytest.approx((1 / 2 + 1 / 3 + 1) / 3, abs=1e-4)  # 0.6111
-    assert seg["mean_precision"] == pytest.approx((1 + 1 / 2 + 1) / 3, abs=1e-4)  # 0.8333
-    assert seg["mean_recall"] == pytest.approx((1 / 2 + 1 / 2 + 1) / 3, abs=1e-4)  # 0.6667
-    assert seg["mean_dice"] == pytest.approx((2 / 3 + 1 / 2 + 1) / 3, abs=1e-4)  # 0.7222
-    assert seg["median_dice"] == pytest.approx(2 / 3, abs=1e-4)
+    # Four of each, so each mean is the average of the three, of the exact scores
+    # (the rows are rounded to 4 places, the means are not); the medians are the
+    # middle case's.
+    assert seg["mean_iou"] == pytest.approx((1 / 2 + 1 / 3 + 1) / 3, abs=1e-12)  # 0.6111
+    assert seg["mean_precision"] == pytest.approx((1 + 1 / 2 + 1) / 3, abs=1e-12)  # 0.8333
+    assert seg["mean_recall"] == pytest.approx((1 / 2 + 1 / 2 + 1) / 3, abs=1e-12)  # 0.6667
+    assert seg["mean_dice"] == pytest.approx((2 / 3 + 1 / 2 + 1) / 3, abs=1e-12)  # 0.7222
+    assert seg["median_dice"] == pytest.approx(2 / 3, abs=1e-12)
+    assert {r["iou"] for r in result["per_image"] if r["lesion"]} == {0.5, 0.3333, 1.0}
     # The normal images are predicted empty (all white) and do not enter the means.
     assert seg["normal_predicted_empty"] == 1.0

@@ -153,6 +153,35 @@ def test_evaluate_cli_rejects_folder_without_images(tmp_path):
     assert "no images" in proc.stderr
 
 
+def test_evaluate_cli_scores_without_tqdm_a_blank_weights_variable_or_a_narrow_console(
+        synthetic_busi, tmp_path):
+    import shutil
+
+    root, expected = synthetic_busi
+    data = tmp_path / "data"
+    shutil.copytree(root, data)
+    # A name the console's encoding cannot show, printed: a lesion image without a mask.
+    (data / "benign" / "benign (1).png").rename(data / "benign" / "b\u00e9nin (1).png")
+    (data / "benign" / "benign (1)_mask.png").unlink()
+    # tqdm comes with the train extra only: an install for serving has none.
+    shim = tmp_path / "no_tqdm" / "tqdm"
+    shim.mkdir(parents=True)
+    (shim / "__init__.py").write_text("raise ImportError('No module named tqdm')\n")
+    env = {**os.environ, "PYTHONPATH": str(shim.parent), "PYTHONIOENCODING": "ascii",
+           "SONOTRACE_WEIGHTS_DIR": " "}  # blank: unset, as the README says
+    out = tmp_path / "result.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "models.evaluate", "--data", str(data), "--json", str(out)],
+        capture_output=True, text=True, timeout=300, env=env,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "evaluating" not in proc.stderr  # no bar, and no failure for the want of one
+    assert "b\\xe9nin (1)" in proc.stdout  # escaped, not a UnicodeEncodeError
+    result = json.loads(out.read_text())
+    assert result["n_images"] == len(expected)
+    assert "benign/b\u00e9nin (1)" in {r["image"] for r in result["per_image"]}
+
+
 def test_evaluate_cli_skips_unreadable_files_and_refuses_a_folder_of_them(synthetic_busi,
                                                                            tmp_path):
     root, _ = synthetic_busi
