@@ -19,13 +19,24 @@ each with
 - the model's name and version as the group's algorithm when the outline started from
   the model's (as in the SEG), and the annotator as the observer.
 
+The reader's BI-RADS descriptors (shape, orientation, margin, echo pattern, posterior
+features) and BI-RADS assessment category are qualitative evaluations of one image-level
+group (TID 1501, tracking identifier "Image", referring to the image), beside the lesions'
+groups: the record holds one set of them per image, not per lesion (see
+:func:`_birads_evaluations`). Their codes are DICOM's (PS3.16 CID 6005, 6007, 6152,
+6154, 6155 and their concept names), as pydicom's code dictionaries hold them; the
+lexicon's terms DICOM has no code for (the *heterogeneous* echo pattern, the assessment
+categories) are of a private coding scheme, :data:`PRIVATE_SCHEME`, which the SR declares
+in its Coding Scheme Identification Sequence.
+
 An empty outline with a label (a normal reading) is reported too: one image-level group
-(TID 1501) holding the impression alone. A measurement needs a unit, so an outlined
-image whose pixel size is unknown (neither its file nor the reader gave one) has no SR:
-:class:`SrUnavailable` says so, as it does for an empty outline without a label (nothing
-to report) and for what the SEG refuses (a multi-frame file, one without the UIDs a
-report must refer to). UIDs are derived from the content, as the
-SEG's are: the same report sent twice is one instance.
+(TID 1501) holding the impression alone (and the BI-RADS evaluations, if any). A
+measurement needs a unit, so an outlined image whose pixel size is unknown (neither its
+file nor the reader gave one) has no SR: :class:`SrUnavailable` says so, as it does for
+an empty outline with neither a label nor a BI-RADS descriptor (nothing to report) and
+for what the SEG refuses (a multi-frame file, one without the UIDs a report must refer
+to). UIDs are derived from the content, as the SEG's are: the same report sent twice is
+one instance.
 """
 
 from __future__ import annotations
@@ -41,6 +52,7 @@ import vectorizer
 
 from . import _shapes
 from ._dicom_seg import MANUFACTURER, SegUnavailable, _person_name, _uid, read_source
+from ._record import ASSESSMENT_MEANINGS, clean_descriptors, margin_conflict
 
 #: The series the SR starts (PS3.3 C.7.3.1), after the SEG's 9901.
 SERIES_NUMBER = 9902
@@ -53,6 +65,65 @@ OUTLINE_VERTICES = 96
 MAX_LESIONS = 100
 #: The reader's labels as SNOMED CT qualifier values.
 _LABEL_CODES = {"normal": "Normal", "benign": "Benign", "malignant": "Malignant"}
+#: The coding scheme of the BI-RADS terms no DICOM or SNOMED CT code in pydicom's
+#: dictionaries stands for: a private one (DICOM's convention: a designator that starts
+#: with "99" is local), declared in the SR's Coding Scheme Identification Sequence. Never
+#: claimed as SCT or DCM.
+PRIVATE_SCHEME = "99SONOTRACE"
+#: Its name and who answers for it, as that declaration gives them.
+PRIVATE_SCHEME_NAME = "SonoTrace BI-RADS ultrasound terms"
+PRIVATE_SCHEME_OWNER = "SonoTrace"
+#: Each BI-RADS descriptor of a record (:data:`._record.DESCRIPTOR_OPTIONS` but the
+#: assessment) as ``(concept name, {value: code})``: ``(scheme, keyword)`` of a code in
+#: pydicom's dictionaries (``codes.<scheme>.<keyword>``), or ``(PRIVATE_SCHEME, value,
+#: meaning)``. Values from PS3.16's context groups as pydicom lists them: shape CID 6005,
+#: margin CID 6007, orientation CID 6152, echo pattern CID 6154 (its *Complex* is the
+#: BI-RADS 4th edition's name of the 5th's *complex cystic and solid*), posterior acoustic
+#: features CID 6155; names the concepts of those dictionaries that head them (*Shape*,
+#: *Margins*, *Orientation*, *Echo pattern*, *Posterior acoustic features*).
+DESCRIPTOR_CODES = {
+    "shape": (("SCT", "Shape"), {
+        "oval": ("SCT", "OvoidShapeOval"),
+        "round": ("SCT", "RoundShape"),
+        "irregular": ("SCT", "Irregular"),
+    }),
+    "orientation": (("DCM", "Orientation"), {
+        "parallel": ("DCM", "Parallel"),
+        "not parallel": ("DCM", "NotParallel"),
+    }),
+    "margin": (("DCM", "Margins"), {
+        "circumscribed": ("SCT", "CircumscribedLesion"),
+        "indistinct": ("SCT", "IndistinctLesion"),
+        "angular": ("DCM", "AngularMargins"),
+        "microlobulated": ("SCT", "MicrolobulatedLesion"),
+        "spiculated": ("SCT", "SpiculatedLesion"),
+    }),
+    "echo_pattern": (("DCM", "EchoPattern"), {
+        "anechoic": ("DCM", "Anechoic"),
+        "hyperechoic": ("DCM", "Hyperechoic"),
+        "complex cystic and solid": ("DCM", "Complex"),
+        "hypoechoic": ("DCM", "Hypoechoic"),
+        "isoechoic": ("DCM", "Isoechoic"),
+        # CID 6154 has no heterogeneous echo pattern (CID 6151's *Heterogeneous
+        # echotexture* is the breast's background tissue, not a mass).
+        "heterogeneous": (PRIVATE_SCHEME, "ECHO-HETEROGEN", "Heterogeneous echo pattern"),
+    }),
+    "posterior_features": (("DCM", "PosteriorAcousticFeatures"), {
+        "none": ("DCM", "NoPosteriorAcousticFeatures"),
+        "enhancement": ("DCM", "PosteriorEnhancement"),
+        "shadowing": ("DCM", "PosteriorShadowing"),
+        "combined": ("DCM", "CombinedPosteriorEnhancementAndShadowing"),
+    }),
+}
+#: The BI-RADS assessment's concept name (DCM *Assessment Category*). Its values are
+#: private: CID 6027 (Assessment from BI-RADS) is empty in pydicom's dictionaries, and
+#: the SNOMED CT *Mammography assessment (Category 0..5)* codes it holds are of
+#: mammography, without 4A, 4B, 4C or 6.
+ASSESSMENT_NAME = ("DCM", "AssessmentCategory")
+ASSESSMENT_CODES = {
+    category: (PRIVATE_SCHEME, f"BIRADS-{category}", f"BI-RADS {category}: {meaning}")
+    for category, meaning in ASSESSMENT_MEANINGS.items()
+}
 
 
 class SrUnavailable(ValueError):
@@ -74,6 +145,7 @@ def dicom_sr(
     annotator: str | None = None,
     model: tuple[str, str] | None = None,
     outlines=None,
+    descriptors=None,
 ) -> bytes:
     """A DICOM Comprehensive 3D SR of the measurements of ``mask`` over the DICOM ``source``.
 
@@ -101,6 +173,10 @@ def dicom_sr(
         outlines that overlap, are one lesion, as the measurements panel counts them,
         and a lesion's polyline is its drawn outline. Without them each 8-connected
         region of ``mask`` is a lesion.
+    descriptors : mapping, optional
+        The reader's BI-RADS descriptors and assessment (a record's
+        ``final.descriptors``, read by :func:`._record.clean_descriptors`): qualitative
+        evaluations of the image-level group (see :func:`_birads_evaluations`).
 
     Returns
     -------
@@ -110,9 +186,10 @@ def dicom_sr(
     Raises
     ------
     SrUnavailable
-        No pixel spacing for an outline, an empty outline without a label, an outline that
-        is not the file's size, or a file the SEG refuses (see
-        :func:`._dicom_seg.dicom_seg`), with the reason.
+        No pixel spacing for an outline, an empty outline with neither a label nor a
+        BI-RADS descriptor, an outline that is not the file's size, descriptors outside
+        the BI-RADS lexicon, or a file the SEG refuses (see :func:`._dicom_seg.dicom_seg`),
+        with the reason.
     """
     import highdicom as hd
     from pydicom.sr.codedict import codes
@@ -130,8 +207,13 @@ def dicom_sr(
             f"the outline is {mask.shape[1]}x{mask.shape[0]} pixels but the DICOM image "
             f"is {cols}x{rows}")
     outlined = bool(mask.any())
-    if not outlined and label not in _LABEL_CODES:
-        raise SrUnavailable("there is no outline to measure, nor a label to report")
+    try:
+        birads = _birads_evaluations(descriptors)
+    except (TypeError, ValueError) as exc:
+        raise SrUnavailable(f"its BI-RADS descriptors cannot be reported: {exc}") from None
+    if not outlined and label not in _LABEL_CODES and not birads:
+        raise SrUnavailable(
+            "there is no outline to measure, nor a label or BI-RADS descriptor to report")
     if outlined and pixel_spacing is None:
         raise NoPixelSpacing(
             "the image's pixel size is not known, so its measurements would have no unit: "
@@ -176,14 +258,22 @@ def dicom_sr(
             ],
             qualitative_evaluations=evaluation or None,
         ))
-    if not groups:
-        # No lesion outlined (a normal reading): the image's impression alone, in an
-        # image-level group (TID 1501), so that the reading is reported all the same.
+    # The image-level group (TID 1501): the impression when no lesion is outlined (a
+    # normal reading, reported all the same), and the BI-RADS descriptors and
+    # assessment. A record holds one set of those per image, not per lesion, so they
+    # are said of the image they were given on, never put in a lesion's group: with two
+    # lesions nothing says which one they describe.
+    image_level = (evaluation if not groups else []) + [
+        hd.sr.QualitativeEvaluation(name=name, value=value) for name, value in birads]
+    if image_level:
         groups.append(hd.sr.MeasurementsAndQualitativeEvaluations(
             tracking_identifier=hd.sr.TrackingIdentifier(
                 uid=_uid(image_uid, "SonoTrace SR image"), identifier="Image"),
             algorithm_id=algorithm,
-            qualitative_evaluations=evaluation,
+            qualitative_evaluations=image_level,
+            source_images=[hd.sr.SourceImageForMeasurementGroup(
+                referenced_sop_class_uid=str(ds.SOPClassUID),
+                referenced_sop_instance_uid=image_uid)],
         ))
     creator = _person_name(annotator)
     if creator:
@@ -209,6 +299,14 @@ def dicom_sr(
                hashlib.sha256(json.dumps([r.tolist() for r, _ in lesions]).encode()).hexdigest(),
                label or "",
                creator or "", repr(model)]
+    if birads:
+        # Only when there are some: a report without them keeps the UID it always had.
+        content.append(json.dumps([(n.value, v.scheme_designator, v.value)
+                                   for n, v in birads]))
+    if image_level:
+        # The image-level group refers to its image since it holds the BI-RADS reading: a
+        # normal reading's report, which it changed, is another instance than before.
+        content.append("image group refers to its image")
     try:
         sr = hd.sr.Comprehensive3DSR(
             evidence=[ds],
@@ -227,9 +325,63 @@ def dicom_sr(
             f"a DICOM SR cannot be made for this file, whose header it must copy: {exc}"
         ) from None
     sr.SpecificCharacterSet = "ISO_IR 192"
+    if any(value.scheme_designator == PRIVATE_SCHEME for _, value in birads):
+        sr.CodingSchemeIdentificationSequence = [_private_scheme()]
     out = io.BytesIO()
     sr.save_as(out, enforce_file_format=True)
     return out.getvalue()
+
+
+def _code(spec):
+    """The coded concept of a :data:`DESCRIPTOR_CODES` entry: a code of pydicom's
+    dictionaries (``(scheme, keyword)``), or a private one (``(scheme, value, meaning)``)."""
+    import highdicom as hd
+    from pydicom.sr.codedict import codes
+
+    if len(spec) == 3:
+        return hd.sr.CodedConcept(value=spec[1], scheme_designator=spec[0], meaning=spec[2])
+    code = getattr(getattr(codes, spec[0]), spec[1])
+    return hd.sr.CodedConcept(value=code.value, scheme_designator=code.scheme_designator,
+                              meaning=code.meaning)
+
+
+def _birads_evaluations(descriptors) -> list[tuple]:
+    """``(name, value)`` coded concepts of the BI-RADS descriptors and assessment given,
+    in the lexicon's order (the assessment last): none for none, one per margin value.
+
+    A margin both circumscribed and not (possible in a version saved before Save refused
+    it, see :func:`._record.margin_conflict`) is left out, the rest reported: a report
+    must not send a PACS two opposite findings, and nothing says which one was meant.
+
+    Raises
+    ------
+    ValueError
+        A name or value outside the lexicon (:func:`._record.clean_descriptors`).
+    """
+    cleaned = clean_descriptors(descriptors)
+    evaluations = []
+    for name, (concept, values) in DESCRIPTOR_CODES.items():
+        given = cleaned[name]
+        if name == "margin" and margin_conflict(given):
+            continue
+        for value in given if isinstance(given, list) else [given] if given else []:
+            evaluations.append((_code(concept), _code(values[value])))
+    if cleaned["assessment"]:
+        evaluations.append((_code(ASSESSMENT_NAME),
+                            _code(ASSESSMENT_CODES[cleaned["assessment"]])))
+    return evaluations
+
+
+def _private_scheme():
+    """The Coding Scheme Identification Sequence item (SOP Common module) declaring
+    :data:`PRIVATE_SCHEME`."""
+    from pydicom.dataset import Dataset
+
+    item = Dataset()
+    item.CodingSchemeDesignator = PRIVATE_SCHEME
+    item.CodingSchemeName = PRIVATE_SCHEME_NAME
+    item.CodingSchemeResponsibleOrganization = PRIVATE_SCHEME_OWNER
+    return item
 
 
 def _lesions(mask: np.ndarray, outlines, spacing) -> list[tuple[np.ndarray, dict]]:

@@ -391,14 +391,17 @@ def _seg_of(source: bytes, mask: np.ndarray, record: dict) -> bytes:
 def _sr_of(source: bytes, mask: np.ndarray, record: dict, outlines=None) -> bytes:
     """The DICOM SR of a saved version's ``mask`` over its DICOM file ``source``, at the
     pixel spacing its record states, named as its SEG is (:func:`_named`), its lesions
-    those of its drawn ``outlines`` (:func:`_version_outlines`).
+    those of its drawn ``outlines`` (:func:`_version_outlines`), with its BI-RADS
+    descriptors and assessment.
 
     Raises
     ------
     NoPixelSpacing
         The record states no pixel spacing (neither the file nor the reader gave one).
     SrUnavailable
-        Its spacing is not one, its outline is empty, or the DICOM cannot have an SR.
+        Its spacing is not one, it has nothing to report (an empty outline with neither
+        a label nor a BI-RADS descriptor), its descriptors are outside the lexicon, or
+        the DICOM cannot have an SR.
     """
     image = record.get("image") if isinstance(record.get("image"), dict) else {}
     spacing = image.get("pixel_spacing_mm")
@@ -410,7 +413,8 @@ def _sr_of(source: bytes, mask: np.ndarray, record: dict, outlines=None) -> byte
     try:
         # Without a spacing too: what the DICOM itself refuses (several frames) is said
         # first, as a spacing set would not lift it.
-        return make_dicom_sr(source, mask, spacing, outlines=outlines, **_named(record))
+        return make_dicom_sr(source, mask, spacing, outlines=outlines,
+                             descriptors=record["final"].get("descriptors"), **_named(record))
     except NoPixelSpacing:
         raise NoPixelSpacing(
             "its version states no pixel spacing (neither its DICOM file nor the reader "

@@ -5183,12 +5183,13 @@ def download_seg(_clicks, _opened, meta, history, image_data, ai, label, annotat
     State(ids.AI_RESULT, "data"),
     State(ids.FINAL_LABEL, "value"),
     State(ids.ANNOTATOR, "value"),
+    *[State(ids.descriptor(name), "value") for name in DESCRIPTOR_OPTIONS],
     prevent_initial_call=True,
 )
-def download_sr(_clicks, meta, history, image_data, ai, label, annotator):
+def download_sr(_clicks, meta, history, image_data, ai, label, annotator, *descriptors):
     """The outline's measurements as a DICOM SR of the open DICOM (see _dicom_sr), at the
-    pixel spacing the page measures with; or, when there can be none, why (cleared by
-    the next image, as the SEG's)."""
+    pixel spacing the page measures with, with the BI-RADS descriptors and assessment on
+    screen; or, when there can be none, why (cleared by the next image, as the SEG's)."""
     if not meta or not _clicks or meta.get("kind") != "dicom":
         raise PreventUpdate
     data = _image_bytes(image_data, meta)
@@ -5202,10 +5203,21 @@ def download_sr(_clicks, meta, history, image_data, ai, label, annotator):
         sr = _dicom_sr.dicom_sr(data, mask > 0, _spacing(meta),
                                 label=label if label in LABELS else None, annotator=reader,
                                 model=_started_from_model(_ai_for(ai, meta), mask > 0),
-                                outlines=paths)
+                                outlines=paths,
+                                descriptors=_set_descriptors(descriptors))
     except _dicom_sr.SrUnavailable as exc:
         return dash.no_update, f"No DICOM SR: {exc}."
     return dcc.send_bytes(sr, _download_name(meta, "_sr.dcm"), type="application/dicom"), None
+
+
+def _set_descriptors(values) -> dict:
+    """The descriptor controls' ``values`` (in :data:`DESCRIPTOR_OPTIONS`' order) as
+    ``{name: value}``: those of a call without them (older tests, a forged request) are
+    none. An unset select is "" and an unticked checklist [], which
+    :func:`clean_descriptors` reads as not given."""
+    if len(values) != len(DESCRIPTOR_OPTIONS):
+        return {}
+    return dict(zip(DESCRIPTOR_OPTIONS, values, strict=True))
 
 
 def _started_from_model(ai: dict | None, mask: np.ndarray) -> tuple[str, str] | None:

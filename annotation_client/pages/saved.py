@@ -24,6 +24,7 @@ from annotation_client._api import seg_path, sr_path
 from annotation_client._app import get_config, get_index, get_reader, get_store
 from annotation_client._database import (
     ASSESSMENTS,
+    DESCRIPTOR_COLUMNS,
     MAX_LIMIT,
     MAX_READ_IMAGES,
     IndexUnavailable,
@@ -48,7 +49,8 @@ NO_WORKLIST = "From a worklist, but this client has none (SONOTRACE_WORKLIST_DIR
 _SEG_SAID = "SEG: the outline as a DICOM Segmentation of its DICOM image"
 _REFUSED_SAID = "(a multi-frame file, or one without UIDs, has none: the link then says why)"
 DICOM_LINKS = (f"{_SEG_SAID}; SR: its measurements (long and perpendicular axes, area, in "
-               "mm) as a DICOM Structured Report; as the export's --dicom-seg and --dicom-sr "
+               "mm), label and BI-RADS reading as a DICOM Structured Report; as the export's "
+               "--dicom-seg and --dicom-sr "
                f"write them {_REFUSED_SAID}.")
 NO_SR_SPACING = (f"{_SEG_SAID}, as the export's --dicom-seg writes it {_REFUSED_SAID}. No SR: "
                  "the version states no pixel spacing, so its measurements have no unit (open "
@@ -387,9 +389,10 @@ def _dicom_links(row: dict, page: str | None, dicom) -> str:
     sha, version = row["image_sha256"], row["version"]
     links = f"[SEG]({api}{seg_path(sha, version)})"
     # Measurements need a unit: without a spacing the SR route could only refuse, but
-    # for a labelled reading with no outline, which it reports by its impression alone.
-    if row.get("pixel_spacing_row_mm") is not None or (row.get("empty")
-                                                        and row.get("final_label")):
+    # for a reading with no outline and a label or a BI-RADS descriptor, which it
+    # reports by those alone.
+    if row.get("pixel_spacing_row_mm") is not None or (row.get("empty") and (
+            row.get("final_label") or any(row.get(c) for c in DESCRIPTOR_COLUMNS.values()))):
         links += f" · [SR]({api}{sr_path(sha, version)})"
     return links
 

@@ -155,11 +155,13 @@ def _outlined(meta) -> dict:
                          state)
 
 
-def _download(annotate, meta, history, image_data, label="benign", annotator="Dr B"):
+def _download(annotate, meta, history, image_data, label="benign", annotator="Dr B",
+              descriptors=()):
     def run():
         context_value.set(AttributeDict(triggered_inputs=[
             {"prop_id": f"{ids.DOWNLOAD_SR_BUTTON}.n_clicks", "value": 1}]))
-        return annotate.download_sr(1, meta, history, image_data, None, label, annotator)
+        return annotate.download_sr(1, meta, history, image_data, None, label, annotator,
+                                    *descriptors)
     return copy_context().run(run)
 
 
@@ -251,3 +253,220 @@ def test_a_normal_reading_without_an_outline_is_reported_by_its_impression():
     (impression,) = group.get_qualitative_evaluations()
     assert (impression.name.meaning, impression.value.meaning) == ("Impression", "Normal")
     assert group.get_measurements() == []
+
+
+# ------------------------------------------------------------ the BI-RADS reading
+
+#: A full reading of the lexicon: each descriptor set, the margin twice.
+READING = {"shape": "irregular", "orientation": "not parallel",
+           "margin": ["angular", "spiculated"], "echo_pattern": "hypoechoic",
+           "posterior_features": "shadowing", "assessment": "4C"}
+
+
+def _image_group(sr: bytes):
+    """The report and its image-level group (None without one)."""
+    report = hd.sr.srread(io.BytesIO(sr))
+    groups = report.content.get_image_measurement_groups()
+    assert len(groups) <= 1
+    return report, groups[0] if groups else None
+
+
+def _said(group) -> list[tuple]:
+    """``(name, scheme, code, meaning)`` of a group's qualitative evaluations, in order."""
+    return [(e.name.meaning, e.value.scheme_designator, e.value.value, e.value.meaning)
+            for e in group.get_qualitative_evaluations()]
+
+
+def test_the_birads_reading_is_said_of_the_image_with_dicoms_codes():
+    source = _source()
+    sr = _dicom_sr.dicom_sr(source, _mask(), SPACING, label="malignant", descriptors=READING)
+    report, image = _image_group(sr)
+    # The record holds one reading per image: said once, of the image, beside the lesions.
+    assert str(image.tracking_identifier) == "Image"
+    assert [s.referenced_sop_instance_uid for s in image.source_images] == [
+        pydicom.dcmread(io.BytesIO(source)).SOPInstanceUID]
+    assert _said(image) == [
+        ("Shape", "SCT", "49608001", "Irregular"),
+        ("Orientation", "DCM", "111356", "Not parallel"),
+        ("Margins", "DCM", "111343", "Angular margins"),
+        ("Margins", "SCT", "129742005", "Spiculated lesion"),
+        ("Echo pattern", "DCM", "111364", "Hypoechoic"),
+        ("Posterior acoustic features", "DCM", "111369", "Posterior shadowing"),
+        ("Assessment Category", "99SONOTRACE", "BIRADS-4C",
+         "BI-RADS 4C: high suspicion of malignancy"),
+    ]
+    assert [e.name.value for e in image.get_qualitative_evaluations()][-1] == "111005"
+    # The lesions' groups keep their measurements and impression alone.
+    lesions = report.content.get_planar_roi_measurement_groups()
+    assert [str(g.tracking_identifier) for g in lesions] == ["Lesion 1", "Lesion 2"]
+    for group in lesions:
+        assert [e.name.meaning for e in group.get_qualitative_evaluations()] == ["Impression"]
+    # The private scheme is declared.
+    (scheme,) = report.CodingSchemeIdentificationSequence
+    assert scheme.CodingSchemeDesignator == "99SONOTRACE"
+    assert scheme.CodingSchemeName and scheme.CodingSchemeResponsibleOrganization
+
+
+def _codes_in(ds) -> list[tuple[str, str, str]]:
+    """``(scheme, value, meaning)`` of every code item anywhere in ``ds``."""
+    found = []
+    for element in ds.iterall():
+        if element.VR == "SQ":
+            for item in element.value:
+                if "CodeValue" in item and "CodingSchemeDesignator" in item:
+                    found.append((item.CodingSchemeDesignator, item.CodeValue,
+                                  item.CodeMeaning))
+    return found
+
+
+def _every_reading():
+    """Readings that between them hold every value of the lexicon."""
+    from annotation_client._record import DESCRIPTOR_OPTIONS
+
+    longest = max(len(v) for v in DESCRIPTOR_OPTIONS.values())
+    for k in range(longest):
+        yield {name: ([options[k]] if name == "margin" else options[k])
+               for name, options in DESCRIPTOR_OPTIONS.items() if k < len(options)}
+
+
+def test_every_standard_code_the_report_uses_is_in_pydicoms_dictionaries():
+    from pydicom.sr._concepts_dict import concepts
+
+    from annotation_client._record import DESCRIPTOR_OPTIONS
+
+    known: dict[tuple[str, str], set[str]] = {}
+    for scheme, keywords in concepts.items():
+        for by_value in keywords.values():
+            for value, (meaning, _cids) in by_value.items():
+                known.setdefault((scheme, value), set()).add(meaning)
+    # Every value of the lexicon has a code.
+    for name, options in DESCRIPTOR_OPTIONS.items():
+        table = (_dicom_sr.ASSESSMENT_CODES if name == "assessment"
+                 else _dicom_sr.DESCRIPTOR_CODES[name][1])
+        assert set(table) == set(options), name
+    used = set()
+    for reading in _every_reading():
+        for mask in (_mask(), np.zeros(SHAPE, dtype=bool)):
+            sr = _dicom_sr.dicom_sr(_source(), mask, SPACING, label="benign",
+                                    descriptors=reading)
+            used |= set(_codes_in(pydicom.dcmread(io.BytesIO(sr))))
+    private = {(s, v) for s, v, _ in used if s == _dicom_sr.PRIVATE_SCHEME}
+    assert len(private) == len(DESCRIPTOR_OPTIONS["assessment"]) + 1  # + heterogeneous
+    # The BI-RADS codes, as this module names them.
+    tables = [*_dicom_sr.DESCRIPTOR_CODES.values(),
+              (_dicom_sr.ASSESSMENT_NAME, _dicom_sr.ASSESSMENT_CODES)]
+    birads = {_dicom_sr._code(spec) for name, values in tables
+              for spec in (name, *values.values())}
+    birads = {(c.scheme_designator, c.value): c.meaning for c in birads}
+    assert {(s, v) for s, v, _ in used} >= set(birads)
+    for scheme, value, meaning in used:
+        if scheme in ("SCT", "DCM"):
+            # Never a code invented under SNOMED CT's or DICOM's name: each is one of
+            # pydicom's (highdicom's own, such as SCT "Source", may shorten its meaning;
+            # the BI-RADS ones have it exactly).
+            assert (scheme, value) in known, (scheme, value, meaning)
+            if (scheme, value) in birads:
+                assert meaning in known[scheme, value], (scheme, value, meaning)
+        else:
+            assert scheme in (_dicom_sr.PRIVATE_SCHEME, "UCUM", "RFC5646"), scheme
+
+
+@pytest.mark.parametrize("descriptors", [None, {}, {"shape": "", "margin": [],
+                                                   "assessment": None}])
+def test_a_reading_without_descriptors_reports_none_and_is_the_report_it_was(descriptors):
+    source = _source()
+    sr = _dicom_sr.dicom_sr(source, _mask(), SPACING, label="benign",
+                            descriptors=descriptors)
+    report, image = _image_group(sr)
+    assert image is None and "CodingSchemeIdentificationSequence" not in report
+    # The same instance as a report made without them: its UID did not move.
+    without = _dicom_sr.dicom_sr(source, _mask(), SPACING, label="benign")
+    assert report.SOPInstanceUID == pydicom.dcmread(io.BytesIO(without)).SOPInstanceUID
+    # A normal reading's image-level group holds its impression alone, as before.
+    empty = np.zeros(SHAPE, dtype=bool)
+    _, image = _image_group(_dicom_sr.dicom_sr(source, empty, None, label="normal",
+                                               descriptors=descriptors))
+    assert [e.value.meaning for e in image.get_qualitative_evaluations()] == ["Normal"]
+
+
+def test_a_partial_reading_reports_what_is_given_and_its_uid_follows_it():
+    source = _source()
+    partial = _dicom_sr.dicom_sr(source, _mask(), SPACING, descriptors={"assessment": "3"})
+    report, image = _image_group(partial)
+    assert _said(image) == [("Assessment Category", "99SONOTRACE", "BIRADS-3",
+                             "BI-RADS 3: probably benign")]
+    # A standard code alone needs no declared scheme.
+    _, shaped = _image_group(_dicom_sr.dicom_sr(source, _mask(), SPACING,
+                                                descriptors={"shape": "oval"}))
+    assert _said(shaped) == [("Shape", "SCT", "84360004", "Ovoid shape (Oval)")]
+    assert "CodingSchemeIdentificationSequence" not in pydicom.dcmread(io.BytesIO(
+        _dicom_sr.dicom_sr(source, _mask(), SPACING, descriptors={"shape": "oval"})))
+    # Another reading, another instance; the same one again, the same.
+    again = _dicom_sr.dicom_sr(source, _mask(), SPACING, descriptors={"assessment": "3"})
+    other = _dicom_sr.dicom_sr(source, _mask(), SPACING, descriptors={"assessment": "4A"})
+    uids = [pydicom.dcmread(io.BytesIO(d)).SOPInstanceUID for d in (partial, again, other)]
+    assert uids[0] == uids[1] != uids[2]
+    # An image with no outline and no label, but assessed, is reported by its assessment.
+    _, alone = _image_group(_dicom_sr.dicom_sr(source, np.zeros(SHAPE, dtype=bool), None,
+                                               descriptors={"assessment": "1"}))
+    assert _said(alone) == [("Assessment Category", "99SONOTRACE", "BIRADS-1",
+                             "BI-RADS 1: negative")]
+
+
+def test_a_self_contradictory_margin_is_left_out_and_the_rest_reported():
+    # Circumscribed and spiculated: possible in a version saved before Save refused it.
+    reading = {"shape": "round", "margin": ["circumscribed", "spiculated"],
+               "assessment": "4B"}
+    _, image = _image_group(_dicom_sr.dicom_sr(_source(), _mask(), SPACING,
+                                               descriptors=reading))
+    assert [name for name, *_ in _said(image)] == ["Shape", "Assessment Category"]
+    # A contradictory margin alone, with no outline nor label, is nothing to report.
+    with pytest.raises(_dicom_sr.SrUnavailable, match="nor a label or BI-RADS descriptor"):
+        _dicom_sr.dicom_sr(_source(), np.zeros(SHAPE, dtype=bool), None,
+                           descriptors={"margin": ["circumscribed", "angular"]})
+
+
+@pytest.mark.parametrize("descriptors", [{"shape": "lobulated"}, {"colour": "red"},
+                                         {"orientation": ["parallel", "not parallel"]},
+                                         "oval"])
+def test_descriptors_outside_the_lexicon_are_refused_with_the_reason(descriptors):
+    with pytest.raises(_dicom_sr.SrUnavailable, match="BI-RADS descriptors cannot be reported"):
+        _dicom_sr.dicom_sr(_source(), _mask(), SPACING, descriptors=descriptors)
+
+
+def test_the_download_reports_the_birads_reading_on_screen(app, annotate):
+    from annotation_client._record import DESCRIPTOR_OPTIONS
+
+    # As the controls hold them: "" for a select left unset, [] for no margin ticked.
+    on_screen = {**dict.fromkeys(DESCRIPTOR_OPTIONS, ""), "margin": [],
+                 "shape": "oval", "assessment": "2"}
+    with app.server.test_request_context("/"):
+        meta, image_data = _opened(annotate, _source(PixelSpacing=[0.1, 0.2]))
+        sent, note = _download(annotate, meta, _outlined(meta), image_data,
+                               descriptors=[on_screen[n] for n in DESCRIPTOR_OPTIONS])
+        assert note is None
+        _, image = _image_group(base64.b64decode(sent["content"]))
+        assert [(name, code) for name, _, code, _ in _said(image)] == [
+            ("Shape", "84360004"), ("Assessment Category", "BIRADS-2")]
+        # None set: no image-level group.
+        unset = [[] if n == "margin" else "" for n in DESCRIPTOR_OPTIONS]
+        sent, _ = _download(annotate, meta, _outlined(meta), image_data, descriptors=unset)
+    assert _image_group(base64.b64decode(sent["content"]))[1] is None
+
+
+def test_a_saved_versions_sr_holds_its_records_reading(tmp_path):
+    """The export's and the Saved page's SR: ``_sr_of`` a record as Save builds it."""
+    from annotation_client import build_record
+    from annotation_client._export import _sr_of
+
+    source = _source()
+    record = build_record(
+        image={"sha256": "ab" * 32, "name": "case.dcm", "width": SHAPE[1],
+               "height": SHAPE[0], "pixel_spacing_mm": list(SPACING)},
+        annotator="Dr A", final_mask=_mask(), final_label="benign", descriptors=READING)
+    _, image = _image_group(_sr_of(source, _mask(), record))
+    assert [code for _, _, code, _ in _said(image)] == [
+        "49608001", "111356", "111343", "129742005", "111364", "111369", "BIRADS-4C"]
+    # A record from before descriptors (none kept) has none.
+    del record["final"]["descriptors"]
+    assert _image_group(_sr_of(source, _mask(), record))[1] is None

@@ -51,7 +51,7 @@ def _lesion(shift: int = 0) -> np.ndarray:
 
 
 def _save(store, data, *, mask, worklist_path, name, annotator="Dr Ada", label="malignant",
-          ai=None, day=1, keep=False, spacing=None) -> str:
+          ai=None, day=1, keep=False, spacing=None, descriptors=None) -> str:
     sha = hashlib.sha256(data).hexdigest()
     spaced = {} if spacing is None else {"pixel_spacing_mm": list(spacing),
                                          "pixel_spacing_source": "file"}
@@ -61,7 +61,7 @@ def _save(store, data, *, mask, worklist_path, name, annotator="Dr Ada", label="
         annotator=annotator, final_mask=mask, final_label=label, ai_mask=ai,
         model={"name": "unet", "version": "2.1"} if ai is not None else None,
         saved_at=dt.datetime(2026, 12, day, 9, 0, tzinfo=dt.UTC),
-        measurements=summarize(mask, spacing),
+        measurements=summarize(mask, spacing), descriptors=descriptors,
     )  # fmt: skip
     store.save(sha, svg=vectorizer.mask_to_svg(mask), mask_png=vectorizer.mask_to_png(mask),
                record=record, ai_mask_png=None if ai is None else vectorizer.mask_to_png(ai),
@@ -441,3 +441,45 @@ def test_a_normal_reading_with_no_outline_and_no_spacing_gets_its_sr_link(saved)
     report = hd.sr.srread(io.BytesIO(response.data))
     (group,) = report.content.get_image_measurement_groups()
     assert group.get_qualitative_evaluations()[0].value.meaning == "Normal"
+
+
+def _birads(data: bytes) -> list[tuple[str, str]]:
+    """``(name, code)`` of an SR's image-level evaluations; [] without that group."""
+    import highdicom as hd
+
+    groups = hd.sr.srread(io.BytesIO(data)).content.get_image_measurement_groups()
+    return [(e.name.meaning, e.value.value) for g in groups
+            for e in g.get_qualitative_evaluations()]
+
+
+def test_a_versions_sr_holds_its_birads_reading_as_the_export_writes_it(saved, tmp_path):
+    store = AnnotationStore(saved["data"])
+    _save(store, saved["still"], mask=_lesion(1), worklist_path="still.dcm", name="still.dcm",
+          annotator="Dr Bo", label="benign", day=3, spacing=SPACING,
+          descriptors={"shape": "oval", "orientation": "parallel", "assessment": "3"})
+    response = _client(saved).get(_sr_url(saved["sha"]["dicom"], 3))
+    assert response.status_code == 200, response.data[:300]
+    assert _birads(response.data) == [("Shape", "84360004"), ("Orientation", "111355"),
+                                      ("Assessment Category", "BIRADS-3")]
+    out = tmp_path / "out"
+    export_busi(saved["data"], saved["worklist"], out, dicom_sr=True)
+    (written,) = [path.read_bytes() for path in (out / "dicom_sr").iterdir()]
+    _same_but_stamps(pydicom.dcmread(io.BytesIO(response.data)),
+                     pydicom.dcmread(io.BytesIO(written)))
+    # A version saved without them has none.
+    assert _birads(_client(saved).get(_sr_url(saved["sha"]["dicom"], 2)).data) == []
+
+
+def test_an_assessed_reading_with_no_outline_nor_label_gets_its_sr_link(saved):
+    store = AnnotationStore(saved["data"])
+    # Dr Cy assessed the uploaded DICOM (no spacing) BI-RADS 1, with no outline or label.
+    _save(store, saved["upload"], mask=np.zeros((16, 20), bool), worklist_path=None,
+          name="upload.dcm", annotator="Dr Cy", label=None, day=3,
+          descriptors={"assessment": "1"})
+    page, rows = _page_rows(saved)
+    api = f"/api/saved/{saved['sha']['upload']}/2"
+    assert rows[("upload.dcm", 2)] == (f"[SEG]({api}/dicom-seg) · [SR]({api}/dicom-sr)",
+                                       page.DICOM_LINKS)
+    response = _client(saved).get(_sr_url(saved["sha"]["upload"], 2))
+    assert response.status_code == 200, response.data[:300]
+    assert _birads(response.data) == [("Assessment Category", "BIRADS-1")]
