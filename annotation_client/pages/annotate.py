@@ -5189,7 +5189,8 @@ def download_seg(_clicks, _opened, meta, history, image_data, ai, label, annotat
 def download_sr(_clicks, meta, history, image_data, ai, label, annotator, *descriptors):
     """The outline's measurements as a DICOM SR of the open DICOM (see _dicom_sr), at the
     pixel spacing the page measures with, with the BI-RADS descriptors and assessment on
-    screen; or, when there can be none, why (cleared by the next image, as the SEG's)."""
+    screen; or, when there can be none, why (cleared by the next image, as the SEG's).
+    A margin ticked both circumscribed and not is left out of it, and the note says so."""
     if not meta or not _clicks or meta.get("kind") != "dicom":
         raise PreventUpdate
     data = _image_bytes(image_data, meta)
@@ -5207,7 +5208,16 @@ def download_sr(_clicks, meta, history, image_data, ai, label, annotator, *descr
                                 descriptors=_set_descriptors(descriptors))
     except _dicom_sr.SrUnavailable as exc:
         return dash.no_update, f"No DICOM SR: {exc}."
-    return dcc.send_bytes(sr, _download_name(meta, "_sr.dcm"), type="application/dicom"), None
+    margin = _set_descriptors(descriptors).get("margin")
+    left_out = (MARGIN_LEFT_OUT if margin_conflict(margin if isinstance(margin, list) else None)
+                else None)
+    return (dcc.send_bytes(sr, _download_name(meta, "_sr.dcm"), type="application/dicom"),
+            left_out)
+
+
+#: The download's note when the SR leaves the margin out (see _dicom_sr._birads_evaluations).
+MARGIN_LEFT_OUT = ("The DICOM SR leaves the margin out: circumscribed and the others are "
+                   "opposites in BI-RADS. Untick one and download it again to report it.")
 
 
 def _set_descriptors(values) -> dict:

@@ -451,7 +451,14 @@ def test_the_download_reports_the_birads_reading_on_screen(app, annotate):
         # None set: no image-level group.
         unset = [[] if n == "margin" else "" for n in DESCRIPTOR_OPTIONS]
         sent, _ = _download(annotate, meta, _outlined(meta), image_data, descriptors=unset)
-    assert _image_group(base64.b64decode(sent["content"]))[1] is None
+        assert _image_group(base64.b64decode(sent["content"]))[1] is None
+        # A margin that contradicts itself is left out, and the note says so.
+        both = {**on_screen, "margin": ["circumscribed", "spiculated"]}
+        sent, note = _download(annotate, meta, _outlined(meta), image_data,
+                               descriptors=[both[n] for n in DESCRIPTOR_OPTIONS])
+    assert note == annotate.MARGIN_LEFT_OUT
+    _, image = _image_group(base64.b64decode(sent["content"]))
+    assert [name for name, *_ in _said(image)] == ["Shape", "Assessment Category"]
 
 
 def test_a_saved_versions_sr_holds_its_records_reading(tmp_path):
