@@ -186,17 +186,55 @@ def read_source(source: bytes, what: str):
     ------
     SegUnavailable
         ``source`` is no readable DICOM, has several frames, or lacks the UIDs a derived
-        object must refer to.
+        object must refer to (:func:`check_header`).
     """
     import pydicom
 
     try:
         ds = pydicom.dcmread(io.BytesIO(with_preamble(source)), stop_before_pixels=True,
                              force=True)
+    except Exception:  # pydicom raises many types for a file it cannot read
+        raise SegUnavailable(UNREADABLE) from None
+    check_header(ds, what)
+    for keyword in _TYPE2_FROM_SOURCE:
+        if keyword not in ds:
+            setattr(ds, keyword, "")
+    # Its text was decoded (check_header), in the file's own character set: it is now
+    # said to be UTF-8, as the derived object is written.
+    ds.SpecificCharacterSet = "ISO_IR 192"
+    return ds
+
+
+#: Why a file is refused when pydicom cannot read its header as an image's.
+UNREADABLE = "the image is not a DICOM file that can be read"
+
+
+def check_header(ds, what: str) -> None:
+    """Refuse a DICOM header that cannot be the source of a derived object ``what``.
+
+    The one rule of :func:`read_source` (the SEG and SR routes, the export) and of
+    :func:`header_refusal` (the Saved page's *DICOM* links), so that the page links no
+    file the routes refuse for its header, and says why in the routes' words.
+
+    Parameters
+    ----------
+    ds : pydicom.Dataset
+        The header, read up to the pixel data. Its text is decoded in place.
+    what : str
+        What is to be made (``"DICOM SEG"``), for the messages.
+
+    Raises
+    ------
+    SegUnavailable
+        Its image size or number of frames cannot be read, it holds several frames, it
+        lacks a UID a derived object refers to, or its text cannot be read in its
+        character set.
+    """
+    try:
         int(ds.Rows), int(ds.Columns)
         frames = int(ds.get("NumberOfFrames") or 1)
-    except Exception:  # pydicom raises many types for a file it cannot read
-        raise SegUnavailable("the image is not a DICOM file that can be read") from None
+    except Exception:  # pydicom raises many types for a value it cannot read
+        raise SegUnavailable(UNREADABLE) from None
     if frames > 1:
         raise SegUnavailable(
             f"the DICOM file holds {frames} frames: a {what} is written for single-frame "
@@ -206,20 +244,115 @@ def read_source(source: bytes, what: str):
     if missing:
         raise SegUnavailable(
             f"the DICOM file has no {', '.join(missing)}: a {what} could not refer to it")
-    for keyword in _TYPE2_FROM_SOURCE:
-        if keyword not in ds:
-            setattr(ds, keyword, "")
-    # The text is decoded here, in the file's own character set, and then said to be
-    # UTF-8, as the derived object is written: highdicom refuses a character set whose
-    # first value is empty (ASCII), which ISO 2022 files (Japanese ones, "\ISO 2022 IR
-    # 87") declare as the standard allows.
+    # Decoded here, in the file's own character set, for the derived object to be written
+    # in UTF-8: highdicom refuses a character set whose first value is empty (ASCII),
+    # which ISO 2022 files (Japanese ones, "\ISO 2022 IR 87") declare as the standard
+    # allows.
     try:
         ds.decode()
     except Exception:  # pydicom raises many types for text it cannot decode
         raise SegUnavailable(f"the DICOM file's text cannot be read in its character set "
                              f"{ds.get('SpecificCharacterSet')!r}") from None
-    ds.SpecificCharacterSet = "ISO_IR 192"
-    return ds
+
+
+#: Values longer than this (bytes) are skipped, not read, when :func:`header_refusal`
+#: reads a header: a vendor's private block or an embedded icon can be megabytes.
+HEADER_DEFER_BYTES = 16 << 10
+#: The value representations whose values :meth:`pydicom.Dataset.decode` decodes (and
+#: the sequences, whose items it decodes): a deferred value of another is left unread.
+_TEXT_VRS = frozenset("AE AS CS DA DS DT IS LO LT PN SH SQ ST TM UC UI UR UT".split())
+
+
+def header_refusal(path, what: str) -> str | None:
+    """Why :func:`read_source` would refuse the DICOM file at ``path``, from its header
+    alone; None when its header makes a ``what`` possible.
+
+    The header is read as :func:`read_source` reads it, up to the pixel data, the
+    values longer than :data:`HEADER_DEFER_BYTES` that hold no text skipped: a cine
+    loop is told however long its header is before ``NumberOfFrames``, at the cost of
+    its elements, not of its bytes. Then :func:`check_header` says why not.
+
+    Raises
+    ------
+    OSError
+        The file cannot be opened (a file whose reading fails later is unreadable).
+    """
+    import pydicom
+
+    with open(path, "rb") as handle:
+        head = handle.read(132)
+        handle.seek(0)
+        # A file whose writer left the preamble out is read as with_preamble reads it,
+        # without being read whole.
+        stream = (_Preceded(bytes(128), handle) if with_preamble(head) != head
+                  else handle)
+        try:
+            ds = pydicom.dcmread(stream, stop_before_pixels=True, force=True,
+                                 defer_size=HEADER_DEFER_BYTES)
+            _forget_deferred_binary(ds)
+            check_header(ds, what)  # reads what it decodes of the deferred text
+        except SegUnavailable as exc:
+            return str(exc)
+        except Exception:  # pydicom raises many types for a file it cannot read
+            return UNREADABLE
+    return None
+
+
+def _forget_deferred_binary(ds) -> None:
+    """Drop from ``ds`` the top-level values its reading deferred that hold no text: the
+    check decodes every element, and would read them whole for nothing."""
+    from pydicom.datadict import dictionary_VR
+
+    for tag in list(ds.keys()):
+        element = ds.get_item(tag, keep_deferred=True)
+        if getattr(element, "value", True) is not None:
+            continue  # read (a deferred value is None until it is)
+        vr = element.VR
+        if vr in (None, "UN"):  # implicit VR, or unknown: the dictionary's, if any
+            try:
+                vr = dictionary_VR(tag)
+            except KeyError:
+                vr = "UN"
+        if str(vr) not in _TEXT_VRS:
+            del ds[tag]
+
+
+class _Preceded(io.RawIOBase):
+    """A file read as if ``prefix`` preceded it: seekable, nothing copied."""
+
+    def __init__(self, prefix: bytes, handle) -> None:
+        super().__init__()
+        self._prefix, self._handle, self._position = prefix, handle, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        if whence == io.SEEK_CUR:
+            offset += self._position
+        elif whence == io.SEEK_END:
+            offset += len(self._prefix) + self._handle.seek(0, io.SEEK_END)
+        self._position = max(offset, 0)
+        return self._position
+
+    def readinto(self, buffer) -> int:
+        view = memoryview(buffer).cast("B")
+        done = 0
+        if self._position < len(self._prefix):
+            chunk = self._prefix[self._position:self._position + len(view)]
+            view[:len(chunk)] = chunk
+            done = len(chunk)
+        if done < len(view):
+            self._handle.seek(self._position + done - len(self._prefix))
+            done += self._handle.readinto(view[done:]) or 0
+        self._position += done
+        return done
 
 
 def _person_name(name: str | None) -> str | None:

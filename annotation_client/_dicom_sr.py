@@ -207,17 +207,7 @@ def dicom_sr(
             f"the outline is {mask.shape[1]}x{mask.shape[0]} pixels but the DICOM image "
             f"is {cols}x{rows}")
     outlined = bool(mask.any())
-    try:
-        birads = _birads_evaluations(descriptors)
-    except (TypeError, ValueError) as exc:
-        raise SrUnavailable(f"its BI-RADS descriptors cannot be reported: {exc}") from None
-    if not outlined and label not in _LABEL_CODES and not birads:
-        raise SrUnavailable(
-            "there is no outline to measure, nor a label or BI-RADS descriptor to report")
-    if outlined and pixel_spacing is None:
-        raise NoPixelSpacing(
-            "the image's pixel size is not known, so its measurements would have no unit: "
-            "set the pixel spacing first")
+    birads = check_reportable(outlined, label, pixel_spacing, descriptors)
     try:
         lesions = _lesions(mask, outlines, tuple(pixel_spacing)) if outlined else []
     except SrUnavailable:
@@ -382,6 +372,53 @@ def _private_scheme():
     item.CodingSchemeName = PRIVATE_SCHEME_NAME
     item.CodingSchemeResponsibleOrganization = PRIVATE_SCHEME_OWNER
     return item
+
+
+def check_reportable(outlined: bool, label: str | None, pixel_spacing,
+                     descriptors=None) -> list[tuple]:
+    """Refuse a report of nothing, of measurements without a unit, or of BI-RADS
+    descriptors outside the lexicon; give the BI-RADS evaluations to report.
+
+    The rule :func:`dicom_sr` applies to its outline, and the Saved page to what a
+    version's record states (:func:`annotation_client._export.sr_refusal`), so that it
+    links no SR the route refuses for it.
+
+    Parameters
+    ----------
+    outlined : bool
+        Whether the outline covers any pixel.
+    label : str or None
+        The reader's final label.
+    pixel_spacing : (row_mm, col_mm) or None
+        The pixel size, checked already; None when unknown.
+    descriptors : dict, optional
+        The reader's BI-RADS descriptors and assessment, as the record keeps them.
+
+    Returns
+    -------
+    list of tuple
+        :func:`_birads_evaluations` of ``descriptors``.
+
+    Raises
+    ------
+    NoPixelSpacing
+        An outline to measure, and no pixel spacing.
+    SrUnavailable
+        No outline, and no label or BI-RADS descriptor to report; or a descriptor
+        outside the lexicon.
+    """
+    try:
+        birads = _birads_evaluations(descriptors)
+    except (TypeError, ValueError) as exc:
+        raise SrUnavailable(f"its BI-RADS descriptors cannot be reported: {exc}") from None
+    if not outlined and label not in _LABEL_CODES and not birads:
+        raise SrUnavailable(
+            "there is no outline to measure, nor a label or BI-RADS descriptor to report")
+    if outlined and pixel_spacing is None:
+        raise NoPixelSpacing(
+            "the image's pixel size is not known, so its measurements would have no unit: "
+            "set the pixel spacing first")
+    return birads
 
 
 def _lesions(mask: np.ndarray, outlines, spacing) -> list[tuple[np.ndarray, dict]]:

@@ -75,7 +75,7 @@ from ._database import (
 )
 from ._dicom_seg import SegUnavailable
 from ._dicom_seg import dicom_seg as make_dicom_seg
-from ._dicom_sr import NoPixelSpacing, SrUnavailable
+from ._dicom_sr import NoPixelSpacing, SrUnavailable, check_reportable
 from ._dicom_sr import dicom_sr as make_dicom_sr
 from ._imageio import decode_image
 from ._measurements import _check_spacing
@@ -403,23 +403,101 @@ def _sr_of(source: bytes, mask: np.ndarray, record: dict, outlines=None) -> byte
         a label nor a BI-RADS descriptor), its descriptors are outside the lexicon, or
         the DICOM cannot have an SR.
     """
-    image = record.get("image") if isinstance(record.get("image"), dict) else {}
-    spacing = image.get("pixel_spacing_mm")
-    try:
-        # The measurements' own check, as the record's when it was saved.
-        spacing = _check_spacing(spacing)
-    except (TypeError, ValueError) as exc:
-        raise SrUnavailable(f"its record's pixel spacing {spacing!r} is not one: {exc}") from None
+    spacing = _record_spacing(record)
     try:
         # Without a spacing too: what the DICOM itself refuses (several frames) is said
         # first, as a spacing set would not lift it.
         return make_dicom_sr(source, mask, spacing, outlines=outlines,
                              descriptors=record["final"].get("descriptors"), **_named(record))
     except NoPixelSpacing:
-        raise NoPixelSpacing(
-            "its version states no pixel spacing (neither its DICOM file nor the reader "
-            "gave one), so its measurements would have no unit: open it, set the pixel "
-            "spacing and save it again") from None
+        raise NoPixelSpacing(NO_SPACING) from None
+
+
+#: Why a saved version with an outline has no SR when its record states no spacing.
+NO_SPACING = ("its version states no pixel spacing (neither its DICOM file nor the reader "
+              "gave one), so its measurements would have no unit: open it, set the pixel "
+              "spacing and save it again")
+
+
+def _record_spacing(record: dict):
+    """The pixel spacing a saved ``record`` states, ``(row_mm, col_mm)`` or None, checked
+    as the measurements check it (as the record's was when it was saved).
+
+    Raises
+    ------
+    SrUnavailable
+        It states one that is none (out of range, not two numbers).
+    """
+    image = record.get("image") if isinstance(record.get("image"), dict) else {}
+    spacing = image.get("pixel_spacing_mm")
+    try:
+        return _check_spacing(spacing)
+    except (TypeError, ValueError) as exc:
+        raise SrUnavailable(f"its record's pixel spacing {spacing!r} is not one: {exc}") from None
+
+
+def sr_refusal(store: AnnotationStore, image_sha256: str, version: int,
+               record: dict) -> NoVersionDicom | None:
+    """Why :func:`version_sr` would refuse a saved version for what its ``record``
+    states, its DICOM's header aside; None when the record stops no SR.
+
+    The Saved page's *SR* link follows it, not the index's columns: the route reads the
+    record, so the page reads it too, and checks it with the route's own rules: the
+    pixel spacing as :func:`_record_spacing` checks it, then the final label, the BI-RADS
+    descriptors and whether the outline covers anything by
+    :func:`._dicom_sr.check_reportable`. Whether it
+    does, the record states (``final.empty``, which ``build_record`` derived from the
+    mask the route reads); a record that does not say is answered by that mask, read as
+    the route reads it. What the DICOM's header refuses is
+    :func:`._dicom_seg.header_refusal`'s to say.
+
+    Parameters
+    ----------
+    store : AnnotationStore
+        The client's data folder.
+    image_sha256 : str
+        The image's SHA-256.
+    version : int
+        The saved version.
+    record : dict
+        Its record, as :meth:`AnnotationStore.load_record` read it.
+
+    Returns
+    -------
+    NoVersionDicom or None
+        With the route's reason (``no_spacing``, ``sr_unavailable``, or
+        ``outline_unavailable`` and ``image_unavailable`` for a record or an outline
+        the route cannot read, which refuse its SEG too) and words.
+    """
+    final, image = record.get("final"), record.get("image")
+    if not isinstance(final, dict) or not isinstance(image, dict):
+        return NoVersionDicom("image_unavailable",
+                              "its image cannot be read back: its record is not a saved record")
+    try:
+        spacing = _record_spacing(record)
+        check_reportable(_outlined(store, image_sha256, version, record),
+                         _named(record)["label"], spacing, final.get("descriptors"))
+    except NoPixelSpacing:
+        return NoVersionDicom("no_spacing", NO_SPACING)
+    except SrUnavailable as exc:
+        return NoVersionDicom("sr_unavailable", str(exc))
+    except NoVersionDicom as exc:
+        return exc
+    return None
+
+
+def _outlined(store: AnnotationStore, sha: str, version: int, record: dict) -> bool:
+    """Whether a saved version's outline covers any pixel: as its record says, else as
+    its mask, read as the export reads it, does (NoVersionDicom when it cannot be)."""
+    empty = record["final"].get("empty")
+    if isinstance(empty, bool):
+        return not empty
+    try:
+        shape = (int(record["image"]["height"]), int(record["image"]["width"]))
+        return bool(_final_mask(store, sha, version, shape).any())
+    except (KeyError, TypeError, OSError, ValueError) as exc:
+        raise NoVersionDicom("outline_unavailable",
+                             f"its outline cannot be read: {exc}") from None
 
 
 def _named(record: dict) -> dict:

@@ -10,8 +10,10 @@ stay the record, and the page says where each version's record is.
 from __future__ import annotations
 
 import datetime as _dt
-import io
+import functools
 import logging
+import os
+from typing import NamedTuple
 from urllib.parse import quote
 
 import dash
@@ -24,15 +26,16 @@ from annotation_client._api import seg_path, sr_path
 from annotation_client._app import get_config, get_index, get_reader, get_store
 from annotation_client._database import (
     ASSESSMENTS,
-    DESCRIPTOR_COLUMNS,
     MAX_LIMIT,
     MAX_READ_IMAGES,
     IndexUnavailable,
     summarize,
     to_csv,
 )
+from annotation_client._dicom_seg import header_refusal
+from annotation_client._export import sr_refusal
 from annotation_client._record import ASSESSMENT_MEANINGS, LABELS
-from vectorizer._dicomfile import looks_like_dicom, with_preamble
+from vectorizer._dicomfile import looks_like_dicom
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +50,7 @@ NOT_KEPT = ("Uploaded, and no copy of the image is kept (saved before copies wer
 NO_WORKLIST = "From a worklist, but this client has none (SONOTRACE_WORKLIST_DIR)."
 #: The *DICOM* cell's hover text: what its links give, or why there are none.
 _SEG_SAID = "SEG: the outline as a DICOM Segmentation of its DICOM image"
-_REFUSED_SAID = "(a multi-frame file, or one without UIDs, has none: the link then says why)"
+_REFUSED_SAID = "(if its image or outline no longer reads back whole, the link says why)"
 DICOM_LINKS = (f"{_SEG_SAID}; SR: its measurements (long and perpendicular axes, area, in "
                "mm), label and BI-RADS reading as a DICOM Structured Report; as the export's "
                "--dicom-seg and --dicom-sr "
@@ -55,13 +58,19 @@ DICOM_LINKS = (f"{_SEG_SAID}; SR: its measurements (long and perpendicular axes,
 NO_SR_SPACING = (f"{_SEG_SAID}, as the export's --dicom-seg writes it {_REFUSED_SAID}. No SR: "
                  "the version states no pixel spacing, so its measurements have no unit (open "
                  "it, set the pixel spacing and save it again).")
+#: The hover text of a SEG without an SR the route refuses for another reason than the
+#: spacing (``{}``: the route's reason, such as an empty outline without a label).
+NO_SR = f"{_SEG_SAID}, as the export's --dicom-seg writes it {_REFUSED_SAID}. No SR: {{}}."
 NOT_DICOM = ("A PNG or JPEG image: a DICOM SEG or SR is made only for an image opened from a "
              "DICOM file.")
 NO_DICOM_SOURCE = ("Its image cannot be read back here (an upload whose copy was not kept, or "
                    "a worklist file this client cannot find): no DICOM SEG or SR.")
 DICOM_DAMAGED = "Its record file is damaged: no DICOM SEG or SR."
-MULTI_FRAME = ("A multi-frame DICOM (a cine loop): its outline is on the first frame, and a "
-               "DICOM SEG or SR is written for single-frame images only.")
+NO_RECORD = ("Its record file is not in this client's data folder (removed since, or another "
+             "data folder's version): no DICOM SEG or SR.")
+#: The hover text of a version whose DICOM the routes refuse (``{}``: their reason, such as
+#: a cine loop's frames, as the link would have answered it).
+DICOM_REFUSED = "No DICOM SEG or SR: {}."
 
 #: The rows the page shows at most; the CSV download takes up to MAX_LIMIT.
 PAGE_LIMIT = 2000
@@ -302,7 +311,7 @@ def table_rows(
     kept: frozenset | set = frozenset(),
     worklist: bool = True,
     located: dict | None = None,
-    dicom: frozenset | set = frozenset(),
+    dicom: dict | None = None,
 ) -> list[dict]:
     """Index rows as the table shows them (rounded numbers, yes/no, the image's path).
 
@@ -323,11 +332,11 @@ def table_rows(
         (:func:`annotation_client._worklist.locate`): a version whose image was
         renamed or moved links to it there. An image not in it links to its
         recorded path.
-    dicom : set of str
-        SHA-256 of the images whose file this client can read back and is a DICOM
-        (:func:`_dicom_images`): their versions, unless damaged, get a *SEG* link
-        (``GET /api/saved/<sha256>/<version>/dicom-seg``) in the *DICOM* column, and
-        those with a pixel spacing an *SR* link beside it (``.../dicom-sr``).
+    dicom : dict, optional
+        ``{(sha256, version): DicomCell}`` (:func:`_dicom_cells`): the versions whose
+        cell offers it get a *SEG* link (``GET /api/saved/<sha256>/<version>/dicom-seg``)
+        in the *DICOM* column, and an *SR* link beside it (``.../dicom-sr``). A version
+        not in it has none.
     """
     out = []
     for row in rows:
@@ -343,7 +352,7 @@ def table_rows(
                 "image": _signin.shown_text(
                     path or row["image_name"] or row["image_sha256"][:12]),
                 "open": _link(row, annotate_page, kept, worklist, located or {}),
-                "dicom": _dicom_links(row, annotate_page, dicom),
+                "dicom": _dicom_links(row, annotate_page, dicom or {}),
                 "version": row["version"],
                 "final_label": row["final_label"] or "—",
                 # "0" to "6" then "—": as text, the table sorts them in the scale's order.
@@ -380,34 +389,78 @@ def _link(row: dict, page: str | None, kept, worklist: bool, located: dict) -> s
 
 
 def _dicom_links(row: dict, page: str | None, dicom) -> str:
-    """The Markdown links to a version's DICOM SEG and, when it states a pixel spacing,
-    its SR; "" when it has none to give."""
-    if not page or row.get("damaged") or row["image_sha256"] not in dicom:
+    """The Markdown links to a version's DICOM SEG and SR, as its :class:`DicomCell`
+    offers them; "" when it has none to give."""
+    cell = dicom.get((row["image_sha256"], row["version"]))
+    if not page or cell is None or not cell.seg:
         return ""
     # The API is beside the pages, under the same prefix ("/sonotrace/api/...").
     api = page.rstrip("/")
     sha, version = row["image_sha256"], row["version"]
     links = f"[SEG]({api}{seg_path(sha, version)})"
-    # Measurements need a unit: without a spacing the SR route could only refuse, but
-    # for a reading with no outline and a label or a BI-RADS descriptor, which it
-    # reports by those alone.
-    if row.get("pixel_spacing_row_mm") is not None or (row.get("empty") and (
-            row.get("final_label") or any(row.get(c) for c in DESCRIPTOR_COLUMNS.values()))):
+    if cell.sr:
         links += f" · [SR]({api}{sr_path(sha, version)})"
     return links
 
 
-def _dicom_images(config, store, rows: list[dict], located: dict) -> dict[str, bool | None]:
+class DicomCell(NamedTuple):
+    """A version's *DICOM* cell: whether it links the SEG (``seg``) and the SR (``sr``),
+    and its hover text (``said``): what they give, or why there is none."""
+
+    seg: bool
+    sr: bool
+    said: str
+
+
+def _dicom_cells(store, rows: list[dict], images: dict) -> dict[tuple[str, int], DicomCell]:
+    """``{(sha256, version): DicomCell}`` of the listed versions, their images as
+    :func:`_dicom_images` found them."""
+    return {(row["image_sha256"], row["version"]):
+            _dicom_cell(store, row, images.get(row["image_sha256"])) for row in rows}
+
+
+def _dicom_cell(store, row: dict, image) -> DicomCell:
+    """A version's *DICOM* cell, decided as the routes decide, from what they read.
+
+    The image's file: its header, as :func:`_dicom_images` read it. The version: its
+    record, read as the routes read it (not the index's columns, which only copy it,
+    from whenever it was indexed), and checked by the SR route's own rules
+    (:func:`annotation_client._export.sr_refusal`): its pixel spacing, final label and
+    outline. What only reading the image whole tells (its bytes changed since, pixels
+    that cannot be decoded) the link still answers, as JSON.
+    """
+    if row.get("damaged"):
+        return DicomCell(False, False, DICOM_DAMAGED)
+    if image is not True:
+        said = (NO_DICOM_SOURCE if image is None else NOT_DICOM if image is False
+                else DICOM_REFUSED.format(image))
+        return DicomCell(False, False, said)
+    try:
+        record = store.load_record(row["image_sha256"], row["version"])
+    except FileNotFoundError:
+        return DicomCell(False, False, NO_RECORD)
+    except (OSError, ValueError):  # damaged (the index is told), or unreadable now
+        return DicomCell(False, False, DICOM_DAMAGED)
+    why = sr_refusal(store, row["image_sha256"], row["version"], record)
+    if why is None:
+        return DicomCell(True, True, DICOM_LINKS)
+    if why.reason == "no_spacing":
+        return DicomCell(True, False, NO_SR_SPACING)
+    if why.reason == "sr_unavailable":
+        return DicomCell(True, False, NO_SR.format(why))
+    return DicomCell(False, False, DICOM_REFUSED.format(why))  # its SEG is refused too
+
+
+def _dicom_images(config, store, rows: list[dict], located: dict) -> dict[str, bool | str | None]:
     """``{sha256: whether its file is a DICOM}`` of the rows' images; None for an image
     whose file this client cannot find (an upload not kept, a worklist file gone), and
-    :data:`MULTI_FRAME` for a DICOM whose first bytes say it holds several frames.
+    for a DICOM whose header the SEG and SR routes refuse (several frames, no UIDs, a
+    header that cannot be read), their reason (:func:`_dicom_file`).
 
     The file looked at is the one the export reads (the kept copy of an upload, the
-    worklist file where it is now), by its first bytes only: a listing opens no image.
-    A cine loop, which ultrasound archives hold many of, is told by those bytes when its
-    header is that short (most are): its versions get no link, which would only lead to
-    the route's refusal in place of the page. The SEG's own route reads the file whole,
-    checks its hash, and says why when it cannot have one (several frames, no UIDs).
+    worklist file where it is now), each image's once per listing, and its header
+    only: a listing decodes no image. Its versions then get no link that would only
+    lead to the route's refusal in place of the page, and their cell says why.
     """
     found: dict[str, bool | str | None] = {}
     for row in rows:
@@ -423,40 +476,41 @@ def _dicom_images(config, store, rows: list[dict], located: dict) -> dict[str, b
                         data_dir=config.data_dir)
             else:
                 path = store.source_path(sha)
-            if path is None:
-                found[sha] = None
-                continue
-            with open(path, "rb") as handle:
-                head = handle.read(4096)
-            found[sha] = looks_like_dicom(head) and (_frames_said(head) <= 1 or MULTI_FRAME)
+            found[sha] = None if path is None else _dicom_file(path)
         except (OSError, ValueError):  # gone, unreadable, or a path the worklist refuses
             found[sha] = None
     return found
 
 
-def _frames_said(head: bytes) -> int:
-    """The number of frames the first bytes of a DICOM file say it holds; 1 when they do
-    not say (a header longer than them, or one pydicom cannot read)."""
-    import pydicom
-
-    try:
-        ds = pydicom.dcmread(io.BytesIO(with_preamble(head)), stop_before_pixels=True,
-                             force=True, specific_tags=["NumberOfFrames"])
-        return int(ds.get("NumberOfFrames") or 1)
-    except Exception:  # pydicom raises many types for a header cut short
-        return 1
+#: How many files' answers :func:`_dicom_file` keeps (a few hundred bytes each).
+DICOM_FILES_KEPT = 4096
 
 
-def _dicom_tooltip(shown: dict, row: dict, dicom: dict) -> dict:
-    """The *DICOM* cell's hover text: what the links give, or why there are none."""
-    if shown["dicom"]:
-        return {"dicom": DICOM_LINKS if "[SR]" in shown["dicom"] else NO_SR_SPACING}
-    if row.get("damaged"):
-        return {"dicom": DICOM_DAMAGED}
-    said = dicom.get(row["image_sha256"])
-    if said == MULTI_FRAME:
-        return {"dicom": MULTI_FRAME}
-    return {"dicom": NOT_DICOM if said is False else NO_DICOM_SOURCE}
+def _dicom_file(path) -> bool | str:
+    """False for a file that is no DICOM, True for a DICOM whose header the SEG and SR
+    routes accept, else why they refuse it, in their words
+    (:func:`annotation_client._dicom_seg.header_refusal`, their own rule).
+
+    Kept per file as it is (path, size, modification time, inode): a listing reads the
+    header of only the files new or changed since the last, however many rows it has.
+
+    Raises
+    ------
+    OSError
+        The file cannot be found or opened.
+    """
+    stat = os.stat(path)
+    return _dicom_file_as(os.fspath(path), stat.st_size, stat.st_mtime_ns, stat.st_ino)
+
+
+@functools.lru_cache(maxsize=DICOM_FILES_KEPT)
+def _dicom_file_as(path: str, _size: int, _mtime_ns: int, _inode: int) -> bool | str:
+    with open(path, "rb") as handle:
+        head = handle.read(4096)
+    if not looks_like_dicom(head):
+        return False
+    why = header_refusal(path, "DICOM SEG or SR")
+    return True if why is None else why
 
 
 def _located(config, rows: list[dict]) -> dict:
@@ -650,9 +704,8 @@ def show_saved(_loaded, _refresh, annotator, label, latest, assessment=ANY):
     uploads = {r["image_sha256"] for r in rows if not r["worklist_path"]}
     kept = {sha for sha in uploads if _has_copy(store, sha)}
     located = _located(config, rows) if worklist else {}
-    dicom = _dicom_images(config, store, rows, located)
-    shown = table_rows(rows, dash.get_relative_path("/"), kept, worklist, located,
-                       {sha for sha, is_dicom in dicom.items() if is_dicom is True})
+    dicom = _dicom_cells(store, rows, _dicom_images(config, store, rows, located))
+    shown = table_rows(rows, dash.get_relative_path("/"), kept, worklist, located, dicom)
     missing = _missing_files(store, rows)
     for row, source in zip(shown, rows, strict=True):
         gone = missing.get((source["image_sha256"], source["version"]))
@@ -660,7 +713,7 @@ def show_saved(_loaded, _refresh, annotator, label, latest, assessment=ANY):
             row["record_status"] = f"missing: {', '.join(gone)}"
     tooltips = [
         {"image": f"record: {row['record']}"} | _open_tooltip(row, source, located)
-        | _dicom_tooltip(row, source, dicom)
+        | {"dicom": dicom[(source["image_sha256"], source["version"])].said}
         | _damaged_tooltip(source)
         | _missing_tooltip(missing.get((source["image_sha256"], source["version"])))
         for row, source in zip(shown, rows, strict=True)
