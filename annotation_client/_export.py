@@ -793,7 +793,7 @@ def _final_mask(store: AnnotationStore, sha: str, version: int,
     with contextlib.suppress(FileNotFoundError):
         outline = vectorizer.svg_to_mask((folder / f"{stem}.svg").read_bytes(), shape)
     if mask is None and outline is None:
-        raise ValueError(f"neither {stem}_mask.png nor {stem}.svg is there")
+        raise ValueError(_neither(stem))
     if mask is None:
         logger.info("%s: %s_mask.png is missing; its mask is made from %s.svg", sha[:12],
                     stem, stem)
@@ -808,6 +808,22 @@ def _final_mask(store: AnnotationStore, sha: str, version: int,
                 f"({np.count_nonzero(outline)} px) differ in {differ} pixels: which one is "
                 "the reading cannot be told")
     return mask
+
+
+def _neither(stem: str) -> str:
+    return f"neither {stem}_mask.png nor {stem}.svg is there"
+
+
+def outline_refusal(store: AnnotationStore, image_sha256: str,
+                    version: int) -> NoVersionDicom | None:
+    """The SEG and SR routes' refusal (``outline_unavailable``) of a saved version whose
+    outline and mask files are both gone, told by a stat of each
+    (:meth:`AnnotationStore.missing_files`); None when either is there (whether it
+    reads, and agrees with the other, only reading them tells)."""
+    if len(store.missing_files(image_sha256, version)) < 2:
+        return None
+    return NoVersionDicom("outline_unavailable",
+                          f"its outline cannot be read: {_neither(f'v{version:03d}')}")
 
 
 def _check_apart(data_dir: Path, worklist_dir, out: Path) -> None:

@@ -33,7 +33,7 @@ from annotation_client._database import (
     to_csv,
 )
 from annotation_client._dicom_seg import header_refusal
-from annotation_client._export import sr_refusal
+from annotation_client._export import outline_refusal, sr_refusal
 from annotation_client._record import ASSESSMENT_MEANINGS, LABELS
 from vectorizer._dicomfile import looks_like_dicom
 
@@ -426,8 +426,10 @@ def _dicom_cell(store, row: dict, image) -> DicomCell:
     record, read as the routes read it (not the index's columns, which only copy it,
     from whenever it was indexed), and checked by the SR route's own rules
     (:func:`annotation_client._export.sr_refusal`): its pixel spacing, final label and
-    outline. What only reading the image whole tells (its bytes changed since, pixels
-    that cannot be decoded) the link still answers, as JSON.
+    outline; and its outline and mask files, both gone refusing both
+    (:func:`annotation_client._export.outline_refusal`). What only reading the image or
+    the outline whole tells (its bytes changed since, pixels that cannot be decoded, an
+    outline that does not read) the link still answers, as JSON.
     """
     if row.get("damaged"):
         return DicomCell(False, False, DICOM_DAMAGED)
@@ -441,7 +443,11 @@ def _dicom_cell(store, row: dict, image) -> DicomCell:
         return DicomCell(False, False, NO_RECORD)
     except (OSError, ValueError):  # damaged (the index is told), or unreadable now
         return DicomCell(False, False, DICOM_DAMAGED)
-    why = sr_refusal(store, row["image_sha256"], row["version"], record)
+    try:
+        why = (outline_refusal(store, row["image_sha256"], row["version"])
+               or sr_refusal(store, row["image_sha256"], row["version"], record))
+    except OSError:  # the folder cannot be listed now: the link will say
+        why = None
     if why is None:
         return DicomCell(True, True, DICOM_LINKS)
     if why.reason == "no_spacing":

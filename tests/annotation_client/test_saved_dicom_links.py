@@ -324,7 +324,14 @@ def test_the_page_links_exactly_what_the_routes_serve(tmp_path):
     listing.add("plain.png", vectorizer.mask_to_png(_lesion()))
     for name, data in _corrupt_files().items():
         listing.add(name, data)
+    outline_gone = listing.add("outline_gone.dcm", _dicom(1))
+    record_gone = listing.add("record_gone.dcm", _dicom(1))
     app = listing.app()
+    # Since the client started (the index still lists them): a version's outline and
+    # mask files both removed, and another's record.
+    for name in ("v001.svg", "v001_mask.png"):
+        (listing.data / outline_gone / name).unlink()
+    (listing.data / record_gone / "v001.json").unlink()
     cells = Listing.cells(app)
     client = app.server.test_client()
     assert len(cells) == len(listing.sha)
@@ -333,3 +340,28 @@ def test_the_page_links_exactly_what_the_routes_serve(tmp_path):
         for kind in ("dicom-seg", "dicom-sr"):
             status, message = _answer(client, sha, 1, kind)
             assert (f"/{kind})" in link) == (status == 200), (name, kind, status, message)
+
+
+def test_a_version_whose_outline_or_record_is_gone_gets_no_link_and_says_why(tmp_path):
+    from annotation_client.pages import saved as page
+
+    listing = Listing(tmp_path)
+    outline_gone = listing.add("outline_gone.dcm", _dicom(1))
+    record_gone = listing.add("record_gone.dcm", _dicom(1))
+    mask_gone = listing.add("mask_gone.dcm", _dicom(1))
+    app = listing.app()
+    for name in ("v001.svg", "v001_mask.png"):
+        (listing.data / outline_gone / name).unlink()
+    (listing.data / record_gone / "v001.json").unlink()
+    (listing.data / mask_gone / "v001_mask.png").unlink()  # the outline is read instead
+    cells = Listing.cells(app)
+    assert cells[("outline_gone.dcm", 1)][0] == cells[("record_gone.dcm", 1)][0] == ""
+    assert cells[("mask_gone.dcm", 1)] == (_links(mask_gone), page.DICOM_LINKS)
+    client = app.server.test_client()
+    status, message = _answer(client, outline_gone, 1, "dicom-seg")
+    assert status == 409
+    assert cells[("outline_gone.dcm", 1)][1] == page.DICOM_REFUSED.format(
+        message.removeprefix("no DICOM SEG of version 1: "))
+    assert _answer(client, record_gone, 1, "dicom-seg")[0] == 404
+    assert cells[("record_gone.dcm", 1)][1] == page.NO_RECORD
+    assert _answer(client, mask_gone, 1, "dicom-sr")[0] == 200
