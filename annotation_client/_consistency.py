@@ -15,6 +15,11 @@ from ._record import ASSESSMENT_MEANINGS, LABELS
 NOT_NORMAL = ("3", "4A", "4B", "4C", "5", "6")
 #: Negative or benign findings: neither reads as a malignant lesion.
 NOT_MALIGNANT = ("1", "2")
+#: No finding (1), or a lesion read as cancer: highly suggestive (5) or proven by
+#: biopsy (6). 3 and 4A-4C stay the radiologist's doubt to record beside a benign label.
+NOT_BENIGN = ("1", "5", "6")
+#: What each label's reading cannot be, by BI-RADS assessment category.
+_CONTRADICTING = {"normal": NOT_NORMAL, "benign": NOT_BENIGN, "malignant": NOT_MALIGNANT}
 
 
 def reading_conflict(label, outlined: bool, assessment) -> str | None:
@@ -51,8 +56,7 @@ def reading_conflict(label, outlined: bool, assessment) -> str | None:
     if label != "normal" and not outlined:
         said.append(f"The final label is {label}, but no lesion is outlined.")
     category = assessment if isinstance(assessment, str) else None
-    if (label == "normal" and category in NOT_NORMAL) or (
-            label == "malignant" and category in NOT_MALIGNANT):
+    if category in _CONTRADICTING[label]:
         said.append(
             f"The final label is {label}, but BI-RADS {category} "
             f"({ASSESSMENT_MEANINGS[category]}) is not a {label} reading."

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from annotation_client._consistency import NOT_MALIGNANT, NOT_NORMAL, reading_conflict
+from annotation_client._consistency import (
+    NOT_BENIGN,
+    NOT_MALIGNANT,
+    NOT_NORMAL,
+    reading_conflict,
+)
 from annotation_client._record import DESCRIPTOR_OPTIONS
 
 
@@ -20,6 +25,12 @@ from annotation_client._record import DESCRIPTOR_OPTIONS
          "suspicion of malignancy) is not a normal reading."),
         ("malignant", True, "2",
          "The final label is malignant, but BI-RADS 2 (benign) is not a malignant reading."),
+        ("benign", True, "6", "The final label is benign, but BI-RADS 6 (known "
+         "biopsy-proven malignancy) is not a benign reading."),
+        ("benign", True, "5", "The final label is benign, but BI-RADS 5 (highly "
+         "suggestive of malignancy) is not a benign reading."),
+        ("benign", True, "1",
+         "The final label is benign, but BI-RADS 1 (negative) is not a benign reading."),
         # Both at once, outline first.
         ("malignant", False, "1", "The final label is malignant, but no lesion is outlined. "
          "The final label is malignant, but BI-RADS 1 (negative) is not a malignant reading."),
@@ -37,6 +48,9 @@ def test_a_reading_that_contradicts_itself_is_said(label, outlined, assessment, 
         ("normal", False, "0"),  # incomplete: more imaging says
         ("benign", True, "2"),
         ("benign", True, "4A"),  # the radiologist's doubt is theirs to record
+        ("benign", True, "4C"),
+        ("benign", True, "3"),
+        ("benign", True, "0"),
         ("malignant", True, "6"),
         ("malignant", True, None),
         # No label yet, or one the page does not offer: nothing to compare.
@@ -55,5 +69,6 @@ def test_a_reading_that_agrees_says_nothing(label, outlined, assessment):
 def test_every_category_is_a_normal_or_a_malignant_reading_or_both():
     categories = set(DESCRIPTOR_OPTIONS["assessment"])
     assert set(NOT_NORMAL) <= categories and set(NOT_MALIGNANT) <= categories
+    assert set(NOT_BENIGN) <= categories
     # 0 (incomplete) and 1-2 read as normal; none of 3-6 as anything but suspicious.
     assert categories - set(NOT_NORMAL) == {"0", "1", "2"}
