@@ -123,7 +123,7 @@ def read_mask(paths, shape, notes=None) -> np.ndarray:
     around the edge, and a lossless mask of more than a few grey levels (one
     that went through JPEG once) are lesion above half their own maximum, which
     is reported for the latter (see :func:`_binarize`). A mask of another size
-    than the image is resized to it (nearest neighbour), which is reported:
+    than the image is brought to its size (:func:`_fitted`), which is reported:
     BUSI's masks match their images exactly, so a mismatch usually means the
     files are paired wrongly.
 
@@ -133,7 +133,8 @@ def read_mask(paths, shape, notes=None) -> np.ndarray:
     shape : (int, int)
         ``(H, W)`` of the image.
     notes : list of str, optional
-        Gets one line per mask that was resized or thresholded at half its maximum.
+        Gets one line per mask that was fitted to its image's size or thresholded at
+        half its maximum.
 
     Raises
     ------
@@ -152,17 +153,36 @@ def read_mask(paths, shape, notes=None) -> np.ndarray:
                 m = _binarize(values, lossy, Path(p).name, notes)
         if m.shape != tuple(shape):
             note = (f"mask {Path(p).name} is {m.shape[1]}x{m.shape[0]} but its image "
-                    f"{shape[1]}x{shape[0]}: resized to it")
-            log.warning("%s", note)
+                    f"{shape[1]}x{shape[0]}: ")
+            m, how = _fitted(m, shape)
+            log.warning("%s%s", note, how)
             if notes is not None:
-                notes.append(note)
-            m = np.asarray(
-                Image.fromarray(m.astype(np.uint8) * 255).resize(
-                    (shape[1], shape[0]), Image.NEAREST
-                )
-            ) > 0
+                notes.append(note + how)
         out |= m
     return out
+
+
+#: A mask at most this many pixels wider or taller than its image (an export's edge
+#: row or column) is cropped or padded, not resized.
+_EDGE_SLACK = 2
+
+
+def _fitted(mask: np.ndarray, shape) -> tuple[np.ndarray, str]:
+    """``mask`` ``(h, w)`` bool brought to ``shape`` ``(H, W)``, and how.
+
+    A pixel or two more or fewer is taken to be an edge row or column that one tool
+    kept and another did not, so the mask is cropped or padded with background at
+    the bottom and right, its pixels staying where they are: resizing would move half
+    the outline by a pixel. A larger difference is resized (nearest neighbour).
+    """
+    h, w = shape
+    if abs(mask.shape[0] - h) <= _EDGE_SLACK and abs(mask.shape[1] - w) <= _EDGE_SLACK:
+        out = np.zeros(shape, dtype=bool)
+        hh, ww = min(h, mask.shape[0]), min(w, mask.shape[1])
+        out[:hh, :ww] = mask[:hh, :ww]
+        return out, "cropped or padded at the bottom and right to it"
+    resized = Image.fromarray(mask.astype(np.uint8) * 255).resize((w, h), Image.NEAREST)
+    return np.asarray(resized) > 0, "resized to it"
 
 
 #: More grey levels than this in a lossless mask are not labels but a picture of a

@@ -60,7 +60,7 @@ def evaluate(runtime, samples, progress=False, transform=None) -> dict:
         images whose ground truth is empty (no mask file, or an all-black
         one), which count for classification but not for segmentation, and
         ``notes`` what was done to a scored image's files (a mask of another
-        size resized to its image) or what is odd about them (fewer or more
+        size fitted to its image) or what is odd about them (fewer or more
         mask files than ``index.csv`` counts).
     """
     rows, probs, labels, times = [], [], [], []

@@ -439,3 +439,24 @@ def test_an_index_that_cannot_be_opened_is_left_aside(synthetic_busi, tmp_path, 
     assert {(s.class_name, s.name) for s in samples} == set(expected)
     assert sorted(s.group for s in samples) == sorted(f"{c}/{n}" for c, n in expected)
     assert "Permission denied" in caplog.text and "duplicate groups not read" in caplog.text
+
+
+@pytest.mark.parametrize(("extra_rows", "extra_cols"), [(0, 1), (1, 0), (-1, 2), (-2, -2)])
+def test_a_mask_a_pixel_or_two_off_keeps_its_outline_in_place(tmp_path, extra_rows,
+                                                              extra_cols):
+    lesion = np.zeros((40, 50), bool)
+    lesion[8:30, 10:38] = True
+    h, w = 40 + extra_rows, 50 + extra_cols
+    off = np.zeros((h, w), bool)
+    off[: min(h, 40), : min(w, 50)] = lesion[: min(h, 40), : min(w, 50)]
+    notes = []
+    got = read_mask([_save(tmp_path / "off.png", off)], lesion.shape, notes=notes)
+    # Not one pixel of the outline moves (a resize would shift half of it by one).
+    assert np.array_equal(got, lesion)
+    assert len(notes) == 1 and "cropped or padded" in notes[0]
+    # Further off, the files are likely paired wrongly: resized, as before, and said.
+    notes = []
+    big = np.kron(lesion, np.ones((2, 2), bool))
+    assert np.array_equal(read_mask([_save(tmp_path / "big.png", big)], lesion.shape,
+                                    notes=notes), lesion)
+    assert "resized to it" in notes[0]
