@@ -4,11 +4,12 @@ The outline history, label, note, descriptors and a pixel spacing the reader gav
 live in the browser's memory,
 so a reload, a closed tab or the next uploaded file drops them. The page marks
 the work as unsaved, and ``assets/sonotrace.js`` asks before any of those
-happens. The work is compared with two *snapshots*: the one taken at the last
-save of this image, and the untouched image (the AI outline, if any, with no
-label, note, descriptor or spacing of the reader's), so that opening an image and
-letting the model
-outline it is not work to lose.
+happens. The work is compared with one *snapshot*: the one taken at the last
+save of this image, or, before any, the untouched image (the AI outline, if any,
+with no label, note, descriptor or spacing of the reader's), so that opening an
+image and letting the model outline it is not work to lose. Once the image is
+saved, opening it again loads that save, not the AI outline: work back to the
+untouched image is then work to lose.
 """
 
 from __future__ import annotations
@@ -66,7 +67,8 @@ def untouched(image: str, ai_paths: Sequence[str] | None) -> dict:
     return snapshot(image, ai_paths or [])
 
 
-def is_unsaved(current: dict | None, saved: dict | None, ai_paths=None) -> bool:
+def is_unsaved(current: dict | None, saved: dict | None, ai_paths=None, *,
+               as_opened: bool = False) -> bool:
     """Whether ``current`` holds work that is in no save.
 
     Parameters
@@ -77,16 +79,23 @@ def is_unsaved(current: dict | None, saved: dict | None, ai_paths=None) -> bool:
         The snapshot taken at the last save; one of another image is ignored.
     ai_paths : sequence of str, optional
         The AI outline of the open image, the baseline before any save.
+    as_opened : bool, optional
+        Whether the image's outline is still as it opened, before the model's outline
+        or the saved version to revise reached it (``current`` has its outline): only
+        what the reader entered since is work then, even after a save of the image.
     """
     if not current:
         return False
-    # Work equal to the image as opened comes back by opening it again, and work
-    # equal to the last save is on disk: either way nothing would be lost. The
-    # first matters after a save too, when the same image is opened once more.
-    baselines = [untouched(current["image"], ai_paths)]
-    if saved and saved.get("image") == current["image"]:
-        baselines.append(saved)
-    return not any(same_work(current, b) for b in baselines)
+    same_image = bool(saved) and saved.get("image") == current["image"]
+    if same_image and not as_opened:
+        # Work equal to the last save is on disk. Work equal to the image as opened
+        # is not, once it is saved: opening it again loads the save, not the AI outline.
+        return not same_work(current, saved)
+    # Before any save, work equal to the image as opened comes back by opening it
+    # again. Until the model's outline (or a save loaded to revise) reaches an image
+    # just opened, that is its blank outline, whatever was saved of it before.
+    opened = untouched(current["image"], current["paths"] if as_opened else ai_paths)
+    return not (same_work(current, opened) or (same_image and same_work(current, saved)))
 
 
 def same_work(a: dict, b: dict) -> bool:

@@ -4658,6 +4658,10 @@ def _outline_files(paths, meta) -> tuple[str, np.ndarray]:
     State(ids.SAVED_WORK, "data"),
     # OK in the question a save asked (see _before_writing): save all the same.
     Input(ids.SAVE_QUESTION, "submit_n_clicks"),
+    # Whether the model's outline of the image just opened is still on its way.
+    State(ids.AUTO_SEGMENT, "value"),
+    State(ids.IMAGE_OPENED, "data"),
+    State(ids.SEGMENT_DONE, "data"),
     prevent_initial_call=True,
     running=[(Output(ids.SAVE_BUTTON, "disabled"), True, False)],
 )
@@ -4688,6 +4692,8 @@ def save(_clicks, meta, history, ai, classification, final_label, note, annotato
     unset = _spacing_unset(field[0], meta) if field else None
     if unset is not None:
         refusals.append((unset, "warning"))
+    if _outline_on_its_way(meta, history, ai, *field[3:6]):
+        refusals.append((OUTLINE_ON_ITS_WAY, "warning"))
     header = get_config().annotator_header
     if header:
         # Behind a sign-in proxy the record names the signed-in user; the field is
@@ -4856,6 +4862,30 @@ def save(_clicks, meta, history, ai, classification, final_label, note, annotato
     ), work
 
 
+#: Save's refusal while the model's outline of the image just opened is on its way.
+OUTLINE_ON_ITS_WAY = ("The model's outline of this image is still on its way: wait for the "
+                      "automatic outline, then save. (To save without it, turn off Segment "
+                      "on open.)")
+
+
+def _outline_on_its_way(meta: dict, history, ai, auto=None, opened=None, done=None) -> bool:
+    """Whether the model's outline of the image just opened has yet to reach its
+    history (``auto``: *Segment on open*; ``opened``, ``done``: the IMAGE_OPENED and
+    SEGMENT_DONE echoes).
+
+    A save then recorded the blank outline as the reader's, edited (Dice 0) next to
+    the model's, and the outline that came after it looked like the work saved.
+    """
+    if auto is not True or not _still_as_opened(history, meta):
+        return False
+    if _ai_for(ai, meta) is not None:
+        return True  # answered: the history takes it next (or the version loaded over it)
+    mine = isinstance(opened, dict) and opened.get("image") == meta["sha256"]
+    at = opened.get("at") if mine else None
+    # Not once the model server has answered since the open, were it only with an error.
+    return isinstance(at, int) and not (isinstance(done, int) and done > at)
+
+
 def _compared_version(meta: dict, record: dict,
                       shape: tuple[int, int]) -> tuple[int, dict, np.ndarray] | None:
     """``(version, record, mask)`` of the saved version a save of ``record`` follows on
@@ -5014,14 +5044,22 @@ def mark_unsaved(history, final_label, note, *rest):
     *descriptors, saved, meta, ai = rest[: len(DESCRIPTOR_OPTIONS) + 3]
     if not meta:
         return "", "small", ""
-    present = _present(history, meta)
     current = _work_on_screen(history, meta, final_label, note, descriptors)
     ai = _ai_for(ai, meta)
-    # Until the AI outline reaches the history, the image is still as opened.
-    baseline = ai["paths"] if ai and present["action"] != "open" else None
-    if _unsaved.is_unsaved(current, saved, baseline) and not _saved_on_disk(current, meta):
+    # Until the AI outline (or a version loaded to revise) reaches the history, the
+    # image is still as opened. An Undo back to the blank outline is not: it is work.
+    opened = _still_as_opened(history, meta)
+    if (_unsaved.is_unsaved(current, saved, ai["paths"] if ai else None, as_opened=opened)
+            and not _saved_on_disk(current, meta)):
         return "Unsaved changes", "small text-warning-emphasis dirty", "dirty"
     return "", "small", ""
+
+
+def _still_as_opened(history, meta: dict) -> bool:
+    """Whether the open image's outline is as it opened: no history of it yet, or one
+    with no step taken (:func:`_as_opened`)."""
+    mine = isinstance(history, dict) and history.get("image") == meta.get("sha256")
+    return not mine or _as_opened(history, meta)
 
 
 def _work_on_screen(history, meta: dict, final_label, note, descriptors) -> dict:

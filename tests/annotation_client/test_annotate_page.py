@@ -563,9 +563,11 @@ def test_a_pixel_spacing_typed_by_hand_measures_in_mm_and_is_saved(
     assert "pixel spacing unknown" in dash_duo.find_element(f"#{ids.IMAGE_INFO}").text
     assert field.get_attribute("value") == ""
 
-    # Loading the saved version brings its spacing back, in the field too. (Not asked
-    # first: the work on screen is the image as opened, the AI outline in pixels.)
+    # Loading the saved version brings its spacing back, in the field too. Asked first:
+    # the AI outline in pixels is no saved work, since version 1 is (opening the image
+    # again would load it, at 0.08).
     click(driver, By.ID, ids.LOAD_SAVED_BUTTON)
+    _answer_confirm(dash_duo, accept=True)
     dash_duo.wait_for_contains_text(f"#{ids.SAVE_ALERT}", "Version 1 loaded", timeout=30)
     wait_for(dash_duo, lambda: "mm²" in dash_duo.find_element(f"#{ids.MEASUREMENTS}").text, 10)
     wait_for(dash_duo, lambda: field.get_attribute("value") == "0.08", 10,

@@ -42,11 +42,31 @@ def test_the_last_save_is_the_baseline_for_its_own_image_only():
     assert _unsaved.is_unsaved(dict(other, image="a"), _unsaved.snapshot("b", [SQUARE]))
 
 
-def test_an_image_opened_again_after_its_save_is_not_unsaved_work():
+def test_an_image_opened_again_after_its_save_is_not_unsaved_work_while_it_opens():
     saved = _unsaved.snapshot("a", [SQUARE], "benign")
-    # Opened again: the AI outline is back, the save is on disk.
-    assert not _unsaved.is_unsaved(_unsaved.snapshot("a", AI), saved, ai_paths=AI)
-    assert _unsaved.is_unsaved(_unsaved.snapshot("a", AI, label="malignant"), saved, AI)
+    # Opened again: the blank outline until the model's, or the save loaded, reaches it.
+    assert not _unsaved.is_unsaved(_unsaved.snapshot("a", []), saved, AI, as_opened=True)
+    assert _unsaved.is_unsaved(_unsaved.snapshot("a", [], note="x"), saved, AI, as_opened=True)
+    # What was typed as it opens is work, unless it is what the save holds.
+    blank_saved = _unsaved.snapshot("a", [], "normal")
+    assert not _unsaved.is_unsaved(_unsaved.snapshot("a", [], "normal"), blank_saved,
+                                   as_opened=True)
+    assert _unsaved.is_unsaved(_unsaved.snapshot("a", [], "benign"), blank_saved,
+                               as_opened=True)
+
+
+def test_after_a_save_the_untouched_ai_outline_is_unsaved_work():
+    # The AI outline erased and saved with no label, then Undo (or Reset to AI): the
+    # AI outline was on screen, yet the page called nothing unsaved, and opening the
+    # image again loaded the save, without it (helper-404's F1).
+    erased = _unsaved.snapshot("a", [])
+    assert _unsaved.is_unsaved(_unsaved.snapshot("a", AI), erased, ai_paths=AI)
+    assert not _unsaved.is_unsaved(_unsaved.snapshot("a", []), erased, ai_paths=AI)
+    # The same for a save made before the AI outline came (a Ctrl+S right after the
+    # upload): the outline that came after it is not what was saved.
+    assert _unsaved.is_unsaved(_unsaved.snapshot("a", AI), erased, AI, as_opened=False)
+    # Saved as the AI outline, it is the save.
+    assert not _unsaved.is_unsaved(_unsaved.snapshot("a", AI), _unsaved.snapshot("a", AI), AI)
 
 
 def test_a_spacing_the_reader_gave_is_unsaved_until_saved():
