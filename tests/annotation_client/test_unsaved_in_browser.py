@@ -180,11 +180,13 @@ def test_the_ai_outline_back_after_a_save_without_it_is_unsaved(dash_duo, data_d
 def test_save_waits_for_the_models_outline_of_an_image_just_opened(
     dash_duo, data_dir, tmp_path
 ):
-    """F1's race: Save clicked right after the upload, while the model segments."""
+    """F1's race: Ctrl+S right after the upload, while the model segments."""
     with _client(dash_duo, data_dir, delay=PREDICT_SLOW_S) as driver:
         _name(driver)
         _open(dash_duo, tmp_path)
-        click(driver, By.ID, ids.SAVE_BUTTON)
+        driver.execute_script("document.activeElement.blur();")  # not in a text field
+        ActionChains(driver).key_down(Keys.CONTROL).send_keys("s").key_up(Keys.CONTROL) \
+            .perform()
         wait_for(dash_duo, lambda: "still on its way" in dash_duo.find_element(
             f"#{ids.SAVE_ALERT}").text, 10, "a save before the AI outline was not refused")
         assert not _shape_paths(dash_duo), "too slow to test: the outline came first"
