@@ -550,7 +550,7 @@ def _click_count(value) -> int | None:
     return value if 0 <= value <= MAX_CLICK_COUNT else None
 
 
-def unapplied_clicks(applied, page, grow, shrink) -> tuple[int, dict]:
+def unapplied_clicks(applied, page, grow, shrink, lost=None) -> tuple[int, dict]:
     """The *Grow* and *Shrink* clicks not yet applied to the outline, as net steps.
 
     The browser sends a click's request with the history as it holds it and keeps
@@ -564,6 +564,11 @@ def unapplied_clicks(applied, page, grow, shrink) -> tuple[int, dict]:
     on this drawing of the page (``page``, a token the page's layout makes anew each
     time); on another, every click the buttons have counted is new.
 
+    A click whose request got no answer (the client unreachable, the page said so)
+    never moved the outline on screen: the counts such a request carried (``lost``,
+    written by the page's script) are not new either, or the next click, once the
+    client is back, would apply it too and grow by two steps.
+
     Parameters
     ----------
     applied : dict or None
@@ -575,6 +580,10 @@ def unapplied_clicks(applied, page, grow, shrink) -> tuple[int, dict]:
     grow, shrink : int or None
         The buttons' ``n_clicks``. A count that is no count (None, negative, a bool,
         over :data:`MAX_CLICK_COUNT`) adds no click.
+    lost : dict or None
+        The counts of the latest request of this drawing of the page that got no
+        answer, ``{"page": str, "grow": int, "shrink": int}``; counted as applied,
+        like ``applied``, when its ``page`` is ``page``.
 
     Returns
     -------
@@ -587,8 +596,8 @@ def unapplied_clicks(applied, page, grow, shrink) -> tuple[int, dict]:
     if not (isinstance(page, str) and 0 < len(page) <= _MAX_PAGE_TOKEN):
         page = None
     counts = {"grow": _click_count(grow) or 0, "shrink": _click_count(shrink) or 0}
-    same_page = page is not None and isinstance(applied, dict) and applied.get("page") == page
-    base = {k: (_click_count(applied.get(k)) or 0) if same_page else 0 for k in counts}
+    base = {k: max(_applied_count(applied, page, k), _applied_count(lost, page, k))
+            for k in counts}
     new = {k: max(0, counts[k] - base[k]) for k in counts}
     if not any(new.values()):
         return 0, applied
@@ -597,6 +606,14 @@ def unapplied_clicks(applied, page, grow, shrink) -> tuple[int, dict]:
     return new["grow"] - new["shrink"], {
         "page": page, **{k: max(counts[k], base[k]) for k in counts}
     }
+
+
+def _applied_count(record, page, key: str) -> int:
+    """The clicks of button ``key`` a click record of this page's drawing ``page`` holds
+    (0 for another drawing's, or none)."""
+    if page is None or not isinstance(record, dict) or record.get("page") != page:
+        return 0
+    return _click_count(record.get(key)) or 0
 
 
 def offset_outline(

@@ -38,6 +38,9 @@ BOX_PENDING = "box-pending"
 CLASSIFICATION = "classification"
 CLASSIFY_PENDING = "classify-pending"
 PAGE_LOAD = "annotate-page-load"
+# The Grow and Shrink counts of the latest edit request that got no answer (written by
+# assets/sonotrace.js): those clicks moved nothing, and are not applied later
+OFFSET_CLICKS_LOST = "offset-clicks-lost"
 # Page-local echoes of the shell's stores: the page's callbacks fire on these, and
 # read the shell's stores as State (see the note above the annotate page's callbacks).
 IMAGE_OPENED = "image-opened"

@@ -537,9 +537,13 @@
  * go through fetch: its list of callbacks gives each one's "done" values, which are
  * put back here when a request fails without an answer, and the page says what
  * happened. The next answer from the client (the health poll's, within 20 s) puts
- * the badge right again. */
+ * the badge right again. A Grow or Shrink click in an edit request that got no answer
+ * (or an error for one) moved nothing on screen: the counts it carried go to the page's
+ * offset-clicks-lost store, and the edit callback does not apply those clicks later
+ * (the next Grow, once the client is back, grew by two steps). */
 (function () {
   var runningOff = {};  // a callback's output key -> {"id.property": value when done}
+  var lost = null;  // the counts last written to offset-clicks-lost
   var realFetch = window.fetch.bind(window);
   var UNREACHABLE = "Cannot reach the SonoTrace client. Your work is still on this " +
     "page: try again when it answers.";
@@ -580,6 +584,35 @@
     }
   }
 
+  function lostClicks(body) {
+    var request = null;
+    try { request = JSON.parse(body); } catch (e) { return; }
+    var counts = {}, page = null;
+    ((request && request.inputs) || []).forEach(function (input) {
+      if (input && input.property === "n_clicks" &&
+          (input.id === "grow-button" || input.id === "shrink-button")) {
+        counts[input.id.split("-")[0]] = Math.max(0, Number(input.value) || 0);
+      }
+    });
+    ((request && request.state) || []).forEach(function (state) {
+      if (state && state.id === "annotate-page-load" && state.property === "data") {
+        page = state.value;
+      }
+    });
+    // Not the edit callback's request, or the page it came from is no longer shown.
+    if (!("grow" in counts) || typeof page !== "string" ||
+        !document.getElementById("grow-button")) {
+      return;
+    }
+    var kept = lost && lost.page === page ? lost : {grow: 0, shrink: 0};
+    // Requests can fail out of order: counts only grow on one drawing of the page.
+    lost = {page: page, grow: Math.max(kept.grow, counts.grow),
+            shrink: Math.max(kept.shrink, counts.shrink || 0)};
+    try {
+      window.dash_clientside.set_props("offset-clicks-lost", {data: lost});
+    } catch (e) { /* the store is not drawn */ }
+  }
+
   window.fetch = function (input, init) {
     var answer = realFetch(input, init);
     var where = path(input);
@@ -594,7 +627,11 @@
         })
         .catch(function () {});
     } else if (/_dash-update-component$/.test(where) && init && typeof init.body === "string") {
-      answer = answer.catch(function (error) {
+      answer = answer.then(function (response) {
+        if (!response.ok) { lostClicks(init.body); }
+        return response;
+      }, function (error) {
+        lostClicks(init.body);
         recover(init.body);
         throw error;
       });

@@ -1022,6 +1022,7 @@ def layout(**query):
             # New at each drawing of the page: Grow and Shrink's click counts start
             # again with it (see _editing.unapplied_clicks).
             dcc.Store(id=ids.PAGE_LOAD, data=secrets.token_hex(8)),
+            dcc.Store(id=ids.OFFSET_CLICKS_LOST),
             dcc.Store(id=ids.OUTLINE_CHANGED),
             dcc.Store(id=ids.BOX_REQUEST),
             dcc.Store(id=ids.BOX_DRAWN),
@@ -3784,6 +3785,8 @@ def ask_box(relayout, meta, history, pending, opacity, visible, calipers):
     State(ids.PAGE_LOAD, "data"),
     # Written in the browser as plotly reports a graph edit (see _figure.FRESH_VIEW_SCRIPT).
     State(ids.SHAPES_SHOWN, "data"),
+    # Written by assets/sonotrace.js when one of these requests gets no answer.
+    State(ids.OFFSET_CLICKS_LOST, "data"),
     prevent_initial_call=True,
 )
 def edit(
@@ -3810,6 +3813,7 @@ def edit(
     _shrink=None,
     page=None,
     shown=None,
+    lost=None,
 ):
     """Every change of the outline goes through here and onto the undo history."""
     if not meta:
@@ -3908,7 +3912,8 @@ def edit(
     if (ids.VERTEX_DENSITY in triggered and max_vertices) or _slider_moved(
             before, max_vertices, page):
         history = _density_change(history, max_vertices, shape, ai)
-    history, offset = _offset_clicks(history, _grow, _shrink, page, shape, meta, max_vertices)
+    history, offset = _offset_clicks(history, _grow, _shrink, page, shape, meta, max_vertices,
+                                     lost)
     if ids.UNDO_BUTTON in triggered and _undo:
         history = _history.undo(history)
     if ids.REDO_BUTTON in triggered and _redo:
@@ -4110,7 +4115,8 @@ clientside_callback(
 OFFSET_CLICKS = "offset_clicks"
 
 
-def _offset_clicks(history, grow, shrink, page, shape, meta, max_vertices) -> tuple[dict, set]:
+def _offset_clicks(history, grow, shrink, page, shape, meta, max_vertices,
+                   lost=None) -> tuple[dict, set]:
     """``history`` with the Grow and Shrink clicks not yet applied, and ``{GROW_BUTTON}``
     when they moved the outline (else an empty set).
 
@@ -4121,8 +4127,11 @@ def _offset_clicks(history, grow, shrink, page, shape, meta, max_vertices) -> tu
     came after them. All the clicks one answer takes are one undo step, the outline as
     it changed on screen, and one offset however many they are: a hand-written count
     of millions costs one click's work, clamped to ``vectorizer.MAX_OFFSET_PX``.
+    Clicks of a request that got no answer (``lost``, the OFFSET_CLICKS_LOST store)
+    moved nothing on screen, and are not applied later.
     """
-    steps, record = _editing.unapplied_clicks(history.get(OFFSET_CLICKS), page, grow, shrink)
+    steps, record = _editing.unapplied_clicks(history.get(OFFSET_CLICKS), page, grow, shrink,
+                                              lost)
     if record is not history.get(OFFSET_CLICKS):
         history = {**history, OFFSET_CLICKS: record}
     present = history["present"]

@@ -12,7 +12,16 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-from _dash_helpers import click, closed_port, gradient_png, upload, wait_for
+from _dash_helpers import (
+    click,
+    closed_port,
+    edit_status,
+    gradient_png,
+    graph_js,
+    store_data,
+    upload,
+    wait_for,
+)
 from selenium.webdriver.common.by import By
 
 from annotation_client import create_app, ids
@@ -61,3 +70,40 @@ def test_a_save_the_client_never_answered_can_be_made_again(dash_duo, data_dir, 
     click(driver, By.ID, ids.SAVE_BUTTON)
     dash_duo.wait_for_element("#save-result[data-version='1']", timeout=30)
     assert (folder / "v001.json").exists()
+
+
+def test_a_grow_click_the_client_never_answered_is_not_applied_by_the_next(
+    dash_duo, data_dir, tmp_path
+):
+    """Grow clicked while the client was unreachable moved nothing; once it was back, the
+    next Grow applied that click too, and grew by two steps (audit F3). The page's
+    script now sends the counts of the failed request as lost."""
+    dash_duo.start_server(create_app({"MODEL_SERVER_URL": f"http://127.0.0.1:{closed_port()}",
+                                      "DATA_DIR": data_dir}))
+    driver = dash_duo.driver
+    dash_duo.wait_for_element(f"#{ids.IMAGE_UPLOAD}", timeout=20)
+    upload(dash_duo, gradient_png(tmp_path / "scan.png"))  # 256 px wide: a step of 1 px
+    wait_for(dash_duo, lambda: graph_js(dash_duo, "return !!(gd && gd.querySelector("
+                                        "'.imagelayer image'));"), 20, "no image drawn")
+    graph_js(dash_duo, "Plotly.relayout(gd, {shapes: [{type: 'path', xref: 'x', yref: 'y',"
+                       " path: 'M60,50L160,50L160,150L60,150Z'}]});")
+    wait_for(dash_duo, lambda: "last change: edit" in edit_status(dash_duo), 20,
+             "the region drawn was not recorded")
+    grow = driver.find_element(By.ID, ids.GROW_BUTTON)
+    wait_for(dash_duo, grow.is_enabled, 10, "Grow stayed disabled")
+
+    _offline(driver, True)
+    try:
+        click(driver, By.ID, ids.GROW_BUTTON)
+        wait_for(dash_duo, lambda: driver.find_element(By.ID, ids.SERVER_STATUS).text
+                 == "client unreachable", 20, "the failed Grow said nothing")
+        assert "last change: edit" in edit_status(dash_duo)  # the outline did not move
+    finally:
+        _offline(driver, False)
+    click(driver, By.ID, ids.GROW_BUTTON)
+    wait_for(dash_duo, lambda: "last change: grow" in edit_status(dash_duo), 20,
+             edit_status(dash_duo))
+    assert "last change: grow by 1 px ·" in edit_status(dash_duo)
+    history = store_data(dash_duo, ids.HISTORY)
+    assert history["present"]["offset_from"]["pixels"] == 1
+    assert [s["action"] for s in history["past"]][-1] == "edit"

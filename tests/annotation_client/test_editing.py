@@ -324,6 +324,25 @@ def test_clicks_are_counted_from_the_record_of_those_applied():
     assert e.unapplied_clicks(record, "p" * 65, 2, None) == (2, {**unknown, "grow": 2})
 
 
+def test_clicks_of_a_request_that_got_no_answer_are_not_new():
+    """A Grow made while the client was unreachable moved nothing: the next Grow, once it
+    is back, is one step, not two (the counts of the failed request are sent as lost)."""
+    record = {"page": "p", "grow": 2, "shrink": 1}
+    lost = {"page": "p", "grow": 3, "shrink": 1}
+    assert e.unapplied_clicks(record, "p", 4, 1, lost) == (1, {"page": "p", "grow": 4,
+                                                               "shrink": 1})
+    # The lost click alone is no step, and writes nothing.
+    steps, kept = e.unapplied_clicks(record, "p", 3, 1, lost)
+    assert steps == 0 and kept is record
+    # Lost counts behind the record change nothing; another drawing's, or no page's,
+    # are not this drawing's; a forged one only holds clicks back.
+    assert e.unapplied_clicks(record, "p", 4, 2, {"page": "p", "grow": 1, "shrink": 0})[0] == 1
+    for other in [{**lost, "page": "q"}, {**lost, "page": None}, "lost", [3, 1],
+                  {"page": "p", "grow": "3", "shrink": True}]:
+        assert e.unapplied_clicks(record, "p", 4, 1, other)[0] == 2
+    assert e.unapplied_clicks(None, None, 4, 1, {**lost, "page": None})[0] == 3
+
+
 @pytest.mark.parametrize("count", [-1, True, "3", 2.5, e.MAX_CLICK_COUNT + 1, [1]])
 def test_a_click_count_no_browser_sends_adds_no_click(count):
     assert e.unapplied_clicks(None, "p", count, None) == (0, None)

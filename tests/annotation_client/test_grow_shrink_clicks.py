@@ -46,7 +46,7 @@ def _disc_history():
 
 
 def _edit(annotate, history, *, fired, grow=None, shrink=None, page=PAGE, meta=META,
-          undo=None):
+          undo=None, lost=None):
     """``edit``'s outputs for a request whose inputs ``fired`` (prop ids)."""
     def run():
         context_value.set(AttributeDict(
@@ -54,6 +54,7 @@ def _edit(annotate, history, *, fired, grow=None, shrink=None, page=PAGE, meta=M
         return annotate.edit(
             meta, None, None, None, undo, None, None, 32, 0.3, True, True, None, history,
             None, None, None, None, None, None, _grow=grow, _shrink=shrink, page=page,
+            lost=lost,
         )
     return copy_context().run(run)
 
@@ -99,6 +100,24 @@ def test_a_click_whose_answer_was_dropped_comes_with_the_next_request(annotate):
     assert history["future"][0]["action"] == "grow"
     assert history["future"][0]["offset_from"]["pixels"] == 1
     assert history["offset_clicks"] == {"page": PAGE, "grow": 1, "shrink": 0}
+
+
+def test_a_click_whose_request_got_no_answer_is_not_applied_later(annotate):
+    """Grow clicked while the client was unreachable: its request failed and the page's
+    script sent the counts it carried as lost. The next Grow, once the client is back,
+    grows by one step, not by two."""
+    start = _disc_history()
+    grown = _edit(annotate, start, fired=[GROW], grow=1)[0]
+    lost = {"page": PAGE, "grow": 2, "shrink": 0}
+    again = _edit(annotate, grown, fired=[GROW], grow=3, lost=lost)[0]
+    assert _pixels(again) == 2
+    assert "last change: grow by 1 px (net +2 px since" in _status(annotate, again)
+    assert again["offset_clicks"] == {"page": PAGE, "grow": 3, "shrink": 0}
+    # A request carrying only the lost click moves nothing.
+    with pytest.raises(PreventUpdate):
+        _edit(annotate, grown, fired=[GROW], grow=2, lost=lost)
+    # Without the record of it, the click was applied with the next (the bug).
+    assert _pixels(_edit(annotate, grown, fired=[GROW], grow=3)[0]) == 3
 
 
 def test_counts_start_again_when_the_page_is_drawn_again(annotate):
