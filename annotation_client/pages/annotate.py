@@ -46,6 +46,7 @@ from annotation_client import (
     ids,
 )
 from annotation_client._app import get_config, get_index, get_reader, get_store
+from annotation_client._config import ClientConfig
 from annotation_client._database import IndexUnavailable
 from annotation_client._imageio import ImageDecodeError, decode_image, parse_data_url
 from annotation_client._record import (
@@ -3885,8 +3886,10 @@ def edit(
     # The graph's event describes the outline it showed, before any answer that comes
     # with it in this call: a drawn box waits here for its answer (see ask_box), and
     # the event's unchanged shapes must not be recorded over the box's outline.
+    drawn_box = False  # a box drawn in this very event, which ask_box asks for
     if ids.ANNOTATION_GRAPH in triggered:
         change = _relayout_change(history["present"]["paths"], relayout)
+        drawn_box = _box_asked(change.boxes, shape)
         if change.boxes or change.dropped or change.cuts:
             # Remove the drawn rectangle, a stroke enclosing nothing, or a cut's path.
             redraw = True
@@ -3914,28 +3917,20 @@ def edit(
         history = _density_change(history, max_vertices, shape, ai)
     history, offset = _offset_clicks(history, _grow, _shrink, page, shape, meta, max_vertices,
                                      lost)
-    if ids.UNDO_BUTTON in triggered and _undo:
-        history = _history.undo(history)
-    if ids.REDO_BUTTON in triggered and _redo:
-        history = _history.redo(history)
-    if ids.RESET_BUTTON in triggered and _reset and ai:
-        history = _history.push(
-            history,
-            _editing.make_state(ai["paths"], "reset", base="ai", density=ai.get("vertices")),
-        )
     # Like the AI result, box answers are taken on any call, each once, oldest first:
-    # an answer is applied only while its box is still pending. Last, because Dash
-    # holds this call until the answer is in, and merges the clicks and the slider
-    # moves of the wait into it: they happened before the answer, and undo must not
-    # take the box back. An answer leaves the list with every box drawn before it
-    # (their answers, if any, came with it or are lost: the browser drops a
-    # callback's older answer once a newer request is on its way).
+    # an answer is applied only while its box is still pending. After the edits,
+    # because Dash holds this call until the answer is in, and merges the clicks and
+    # the slider moves of the wait into it: they are kept under the box. An answer
+    # leaves the list with every box drawn before it (their answers, if any, came
+    # with it or are lost: the browser drops a callback's older answer once a newer
+    # request is on its way).
     boxes = _pending_boxes(pending, sha)
-    found_nothing = False
+    found_nothing = answered = False
     answers = sorted(_box_answers(box_result, sha), key=lambda a: a.get("request") or 0)
     for answer in answers:
         if answer.get("request") not in {r.get("at") for r in boxes}:
             continue
+        answered = True
         boxes = [r for r in boxes if r.get("at") > answer["request"]]
         if answer.get("failed"):
             continue
@@ -3959,11 +3954,22 @@ def edit(
             continue
         if edited is not None and history["present"] == edited:
             # Graph edits in this call were made while the box was segmented (Dash
-            # held the call for its answer): they are the step under the box's (unless
-            # an Undo of the wait took them back), and the status line says so, since
-            # inside the box the answer replaced them.
+            # held the call for its answer): they are the step under the box's, and
+            # the status line says so, since inside the box the answer replaced them.
             state[OVER_EDITS] = True
         history = _history.push(history, state)
+    # Undo, Redo and Reset to AI come after the box: pressed while it was segmented,
+    # they were pressed after it was drawn. Before it, an Undo took back the step
+    # under the box, which the box's step then cleared from the redo list: a region
+    # drawn by hand was lost for good. Now they wait for the box's answer (Dash sends
+    # them in a call of their own, or with the box's event, before the answer), and
+    # the box is made, then undone, as a cut or a Grow click whose answer was on its way.
+    clicked = [op for op, button, clicks in (("undo", ids.UNDO_BUTTON, _undo),
+                                             ("redo", ids.REDO_BUTTON, _redo),
+                                             ("reset", ids.RESET_BUTTON, _reset))
+               if button in triggered and clicks]
+    history = _after_box(history, clicked, (drawn_box and not answered) or _box_waited(boxes),
+                         ai)
     if triggered & {ids.OVERLAY_OPACITY, ids.OVERLAY_VISIBLE, ids.SHOW_CALIPERS, ids.IMAGE_OPENED}:
         redraw = True
 
@@ -4151,6 +4157,63 @@ def _offset_clicks(history, grow, shrink, page, shape, meta, max_vertices,
 def _outline_of(history: dict) -> dict:
     """``history`` without its click and slider records: what the outline's echo follows."""
     return {k: v for k, v in history.items() if k not in (OFFSET_CLICKS, SLIDER)}
+
+
+#: The history's record of the Undo, Redo and Reset to AI clicks made while a box was
+#: segmented, in order: they act once its answer is in (see _after_box).
+AFTER_BOX = "after_box"
+#: The most such clicks kept.
+AFTER_BOX_KEPT = 50
+#: The status line's words for them, meanwhile (the outline does not move yet).
+AFTER_BOX_NAMES = {"undo": "Undo", "redo": "Redo", "reset": "Reset to AI"}
+#: Seconds beyond the model server's timeout (SONOTRACE_REQUEST_TIMEOUT) that Undo waits
+#: for a box's answer: a box whose request got no answer at all (the client
+#: unreachable) must not hold Undo back for good.
+BOX_WAIT_MARGIN_S = 10
+
+
+def _box_asked(boxes, shape) -> bool:
+    """Whether a graph event's rectangles ``boxes`` make ask_box ask for a box (the last
+    one, inside the image and not under MIN_BOX_SIDE a side)."""
+    box = _shapes.clip_box(boxes[-1], shape[1], shape[0]) if boxes else None
+    return box is not None and min(box[2] - box[0], box[3] - box[1]) >= MIN_BOX_SIDE
+
+
+def _box_waited(boxes) -> bool:
+    """Whether a box of ``boxes`` (pending, with no answer yet) is still waited for."""
+    if not boxes:
+        return False
+    # The default outside a request (the unit tests call the callbacks directly).
+    timeout = (get_config().request_timeout if flask.has_app_context()
+               else ClientConfig.request_timeout)
+    now, limit = time.time_ns(), (timeout + BOX_WAIT_MARGIN_S) * 1e9
+    return any(0 <= now - r["at"] < limit for r in boxes)
+
+
+def _after_box(history: dict, clicked: list[str], waiting: bool, ai) -> dict:
+    """``history`` with the Undo, Redo and Reset to AI clicks that waited for a box's
+    answer, then ``clicked`` (this call's, in that order), applied; or, while a box
+    is ``waiting`` for its answer, with them all recorded to apply after it.
+
+    Applied before the answer, an Undo took back the step under the box, and the box's
+    step then cleared it from the redo list.
+    """
+    ops = [op for op in history.get(AFTER_BOX) or [] if op in ("undo", "redo", "reset")]
+    ops += clicked
+    if waiting and ops:
+        return {**history, AFTER_BOX: ops[-AFTER_BOX_KEPT:]}
+    if AFTER_BOX in history:
+        history = {k: v for k, v in history.items() if k != AFTER_BOX}
+    for op in ops:
+        if op == "undo":
+            history = _history.undo(history)
+        elif op == "redo":
+            history = _history.redo(history)
+        elif ai:
+            state = _editing.make_state(ai["paths"], "reset", base="ai",
+                                        density=ai.get("vertices"))
+            history = _history.push(history, state)
+    return history
 
 
 #: The history's record of the vertex density the slider was left showing, when that
@@ -4495,6 +4558,9 @@ def measure(history, meta, _loaded, *_echoes):
         for key, text in ((CUT_MISSED, _editing.CUT_MISSED_TEXT), (BOX_EMPTY, BOX_EMPTY_TEXT)):
             if isinstance(history.get(key), str) and history.get(key) == history.get(DRAWN):
                 status += f" · {text}"
+        waiting = [AFTER_BOX_NAMES.get(op) for op in history.get(AFTER_BOX) or []]
+        if waiting and all(waiting):
+            status += f" · {', '.join(waiting)} when the box's answer is in"
     return table, html.Span(
         status, id="edit-status-text", **{"data-regions": str(len(present["paths"]))}
     )

@@ -255,3 +255,71 @@ def test_edits_made_while_a_box_is_segmented_are_kept_under_the_box(
 
 def _history(dash_duo) -> dict:
     return store_data(dash_duo, ids.HISTORY)
+
+
+@pytest.mark.parametrize("when", ["as released", "while segmented"])
+def test_undo_pressed_before_a_box_s_answer_takes_back_the_box_not_the_region_before(
+    dash_duo, data_dir, tmp_path, when
+):
+    """A region drawn by hand, then a box, and Ctrl+Z as the mouse is released (or Undo
+    clicked while the box is segmented): the Undo took back the region before the box's
+    answer was in, then the box's step cleared it from the redo list, lost for good
+    (audit F2). Now the Undo waits for the answer: the box is made, then undone, the
+    region stays, and Redo brings the box back."""
+    with _stand_in_model() as (model, url):
+        app = create_app({"MODEL_SERVER_URL": url, "DATA_DIR": data_dir, "REQUEST_TIMEOUT": 30})
+        dash_duo.start_server(app)
+        driver = dash_duo.driver
+        wait_for(dash_duo, lambda: "ready" in dash_duo.find_element(f"#{ids.SERVER_STATUS}").text)
+        _upload(dash_duo, gradient_png(tmp_path / "frame.png", WIDTH, HEIGHT))
+        wait_for(dash_duo, lambda: "last change: ai" in _status(dash_duo), 30, _status(dash_duo))
+        ai = _agree(dash_duo, 0.5)["present"]["paths"]
+        region = _square(20, 130, 80, 180)  # drawn by hand, below the left square
+        _js(dash_duo, "Plotly.relayout(gd, {shapes: gd.layout.shapes.concat([{type: 'path',"
+                      " xref: 'x', yref: 'y', path: arguments[0]}])});", region)
+        drawn = _agree(dash_duo, 0.5)
+        assert drawn["present"]["action"] == "edit"
+        assert _same(drawn["present"]["paths"]) == _same([*ai, region])
+
+        model.box_delay = BOX_ANSWER_S
+        click(driver, By.XPATH,
+              f"//*[@id='{ids.TOOL}']//label[normalize-space()='Box re-segment']")
+        wait_for(dash_duo, lambda: _js(dash_duo, "return gd._fullLayout.dragmode;") == "drawrect")
+        driver.execute_script("document.getElementById('annotation-graph')"
+                              ".scrollIntoView({block: 'center', behavior: 'instant'});")
+        start, end = _to_screen(dash_duo, 140, 30), _to_screen(dash_duo, 220, 110)
+        # Around the right square.
+        drag = ActionChains(driver).move_to_location(*start).click_and_hold().move_to_location(
+            start[0] + 20, start[1] + 20).move_to_location(*end).release()
+        if when == "as released":
+            drag.key_down(Keys.CONTROL).send_keys("z").key_up(Keys.CONTROL)
+        drag.perform()
+        wait_for(dash_duo, lambda: model.asked_boxes, 10, "the box was not asked")
+        if when == "while segmented":
+            # Dash holds this click's call for the box's answer, or sends it at once
+            # (then the status line says the Undo waits): either way nothing moves yet.
+            click(driver, By.ID, ids.UNDO_BUTTON)
+            time.sleep(0.5)
+            assert _same(_shape_paths(dash_duo)) == _same([*ai, region])
+        assert time.monotonic() - model.asked_boxes[0] < BOX_ANSWER_S, "too slow to test"
+
+        def steps() -> list:
+            history = _history(dash_duo)
+            return [s["action"] for s in history["past"] + [history["present"]]
+                    + history["future"]]
+        wait_for(dash_duo, lambda: "box" in steps(), BOX_ANSWER_S + 20, "no box")
+        history = _agree(dash_duo, 1.0)
+        # The region is on screen, under the box undone.
+        assert _same(history["present"]["paths"]) == _same([*ai, region]), history["present"]
+        assert [s["action"] for s in history["future"]] == ["box"]
+        redo = driver.find_element(By.ID, ids.REDO_BUTTON)
+        assert redo.is_enabled()
+        click(driver, By.ID, ids.REDO_BUTTON)
+        inner = _square(155, 45, 205, 95)  # the box's outline: 15 px in from its sides
+        wait_for(dash_duo, lambda: _history(dash_duo)["present"]["action"] == "box", 10,
+                 "Redo did not bring the box back")
+        present = _agree(dash_duo, 0.5)["present"]["paths"]
+        assert _inside(present, 50, 150) and _inside(present, 70, 70)  # region, left square
+        assert _inside(present, 180, 70) and not _inside(present, 152, 42)
+        assert _inside([inner], 180, 70)
+        _assert_clean_console(dash_duo)

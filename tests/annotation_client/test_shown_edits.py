@@ -53,13 +53,13 @@ def _drawn(paths, revision="r0"):
 
 
 def _edit(annotate, history, *, fired, relayout=None, shown=None, grow=None, undo=None,
-          vertices=32, page=PAGE, box_result=None, pending=None):
+          vertices=32, page=PAGE, box_result=None, pending=None, redo=None):
     """``edit``'s outputs for a request whose inputs ``fired`` (prop ids)."""
     def run():
         context_value.set(AttributeDict(
             triggered_inputs=[{"prop_id": prop, "value": None} for prop in fired]))
         return annotate.edit(
-            META, None, box_result, relayout, undo, None, None, vertices, 0.3, True, True,
+            META, None, box_result, relayout, undo, redo, None, vertices, 0.3, True, True,
             None, history, None, None, None, pending, None, None, _grow=grow, _shrink=None,
             page=page, shown=shown,
         )
@@ -212,12 +212,15 @@ def test_edits_made_on_the_box_s_drawing_are_kept_under_the_box(annotate):
     # A overlapped the box's outline and reached out of the box: replaced whole.
     assert ("last change: box (replaced the outline it overlapped; over the edits made while"
             " the box was segmented") in status
-    # Edits of the wait taken back by an Undo of the wait are not under the box.
+    # An Undo of the wait takes back the box, pressed after it was drawn, and shows the
+    # edits of the wait without it; the box stays to Redo. (It took back the edits, and
+    # the box's step then cleared them from the redo list: lost.)
     undone = _edit(annotate, start, fired=[GRAPH, UNDO, BOX_DONE], undo=1,
                    relayout={"shapes[2].path": C}, shown=shown,
                    box_result=_box_answer(request["at"], [10, 10, 20, 20]), pending=pending)[0]
-    assert undone["present"]["action"] == "box" and "over_edits" not in undone["present"]
-    assert undone["future"] == []
+    assert _paths(undone) == _paths({"present": {"paths": [A, B1, C]}})
+    assert [s["action"] for s in undone["future"]] == ["box"]
+    assert undone["future"][0] == history["present"]
     # A box with no edits while it was segmented says nothing more.
     plain = _edit(annotate, start, fired=[GRAPH, BOX_DONE], relayout=rect,
                   shown={"revision": "r0", "paths": [A, B]},
@@ -225,6 +228,82 @@ def test_edits_made_on_the_box_s_drawing_are_kept_under_the_box(annotate):
     assert plain["present"]["action"] == "box" and "over_edits" not in plain["present"]
     assert "last change: box (replaced the outline it overlapped) ·" in text_of(
         annotate.measure(plain, META, None)[1])
+
+
+def test_an_undo_pressed_while_a_box_is_segmented_takes_back_the_box(annotate):
+    """A region drawn by hand, a box drawn, and Undo pressed before the box's answer:
+    Dash holds edit's call for the answer and merges the Undo into it. The Undo took
+    back the hand-drawn region, and the box's step then cleared it from the redo list:
+    lost for good. Now the box is made, then undone, and Redo brings it back."""
+    start = _drawn([A, B])  # B drawn by hand over the AI's A
+    rect = {"shapes": [{"type": "path", "path": A}, {"type": "path", "path": B},
+                       {"type": "rect", "x0": 5, "y0": 5, "x1": 35, "y1": 35}]}
+    request, pending, _figure, _alert = annotate.ask_box(rect, META, start, None, 0.3, True,
+                                                         True)
+    answer = _box_answer(request["at"], [10, 10, 20, 20])
+    out = _edit(annotate, start, fired=[GRAPH, UNDO, BOX_DONE], undo=1, relayout=rect,
+                shown={"revision": "r0", "paths": [A, B]}, box_result=answer, pending=pending)
+    undone = out[0]
+    assert undone["present"] == start["present"]  # the hand-drawn region, on screen
+    assert undone["past"] == start["past"]
+    assert [s["action"] for s in undone["future"]] == ["box"]
+    assert out[7] == []  # the box is answered: not asked again
+    assert out[3] is False  # Redo enabled
+    redone = _edit(annotate, undone, fired=[f"{ids.REDO_BUTTON}.n_clicks"], redo=1,
+                   box_result=answer, pending=[])[0]
+    assert redone["present"]["action"] == "box"
+    assert _paths(redone)[0] == _paths({"present": {"paths": [B]}})[0]  # B kept
+    # Redo pressed in the wait comes after the box too: the box is new, and nothing is
+    # left to redo past it.
+    both = _edit(annotate, start, fired=[GRAPH, UNDO, f"{ids.REDO_BUTTON}.n_clicks",
+                                         BOX_DONE], undo=1, redo=1, relayout=rect,
+                 shown={"revision": "r0", "paths": [A, B]}, box_result=answer,
+                 pending=pending)[0]
+    assert both["present"] == redone["present"] and both["future"] == []
+
+
+def test_an_undo_sent_before_the_box_s_answer_waits_for_it(annotate):
+    """Dash sends the Undo with the box's event, or in a call of its own, before the
+    answer is in: it waits (the outline stays), and acts once the box is made."""
+    start = _drawn([A, B])
+    rect = {"shapes": [{"type": "path", "path": A}, {"type": "path", "path": B},
+                       {"type": "rect", "x0": 5, "y0": 5, "x1": 35, "y1": 35}]}
+    request, pending, _figure, _alert = annotate.ask_box(rect, META, start, None, 0.3, True,
+                                                         True)
+    answer = _box_answer(request["at"], [10, 10, 20, 20])
+    shown = {"revision": "r0", "paths": [A, B]}
+    # With the box's event: ask_box had not answered, no box is pending yet.
+    with_event = _edit(annotate, start, fired=[GRAPH, UNDO], undo=1, relayout=rect,
+                       shown=shown)
+    # In a call of its own, the box pending.
+    alone = _edit(annotate, start, fired=[UNDO], undo=1, pending=pending)
+    for out in (with_event, alone):
+        waited = out[0]
+        assert waited["present"] == start["present"] and waited["future"] == []
+        assert waited[annotate.AFTER_BOX] == ["undo"]
+        assert text_of(annotate.measure(waited, META, None)[1]).endswith(
+            " · 1 undo step(s) · Undo when the box's answer is in")
+        landed = _edit(annotate, waited, fired=[BOX_DONE], box_result=answer,
+                       pending=pending)[0]
+        assert landed["present"] == start["present"]  # B, drawn by hand, kept
+        assert [s["action"] for s in landed["future"]] == ["box"]
+        assert annotate.AFTER_BOX not in landed
+    # A box answered "failed" lets the Undo act on what there is.
+    failed = {"image": SHA, "answers": [{"request": request["at"], "box": [5, 5, 35, 35],
+                                         "failed": True}]}
+    undone = _edit(annotate, alone[0], fired=[BOX_DONE], box_result=failed,
+                   pending=pending)[0]
+    assert undone["present"] == _editing.empty_state() and undone["future"] == [
+        start["present"]]
+    # A box asked longer ago than the model server is waited for holds nothing back,
+    # and neither does a box too small to be asked.
+    stale = [dict(pending[0], at=pending[0]["at"] - 10**12)]
+    assert _edit(annotate, start, fired=[UNDO], undo=1, pending=stale)[0]["present"] == (
+        _editing.empty_state())
+    small = {"shapes": [*rect["shapes"][:2], {"type": "rect", "x0": 5, "y0": 5, "x1": 10,
+                                              "y1": 35}]}
+    assert _edit(annotate, start, fired=[GRAPH, UNDO], undo=1, relayout=small,
+                 shown=shown)[0]["present"] == _editing.empty_state()
 
 
 def test_a_drawing_derived_from_another_is_not_taken_for_this_one(annotate):
