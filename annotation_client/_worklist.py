@@ -486,6 +486,29 @@ def resolve_entry(
     return target
 
 
+def entry_sha256(
+    root: str | os.PathLike,
+    relative: str,
+    *,
+    data_dir: str | os.PathLike | None = None,
+    cache: HashCache | None = None,
+) -> str:
+    """The SHA-256 (hex) of the worklist entry ``relative``, as :func:`list_images`
+    hashes it: the cache answers for a file listed and not changed since.
+
+    Raises
+    ------
+    ValueError, FileNotFoundError
+        As :func:`resolve_entry`.
+    OSError
+        If the file cannot be read.
+    """
+    folder = _folder(root)
+    resolve_entry(folder, relative, data_dir=data_dir)
+    # The path the listing hashes it by, so the cache answers.
+    return (_CACHE if cache is None else cache).sha256(folder / relative)
+
+
 def read_entry(
     root: str | os.PathLike,
     relative: str,

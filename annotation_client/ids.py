@@ -183,6 +183,9 @@ WORKLIST_REOPEN_ON = "worklist-reopen-on"
 # The tab's token for its worklist claim (session storage: kept over a visit to another
 # page and a reload, so the tab's own claim never reads as another's; see _claims)
 WORKLIST_CLAIM_TOKEN = "worklist-claim-token"
+# {"entries": {path: sha256}, "at"}: the worklist files this tab failed to open (session
+# storage), which Open next not annotated passes over until their bytes change
+WORKLIST_FAILED = "worklist-failed"
 SAVED_LINK = "saved-link"  # the kept upload the page's URL asks for (?saved=sha256)
 LINK_EXPECT = "link-expect"  # the sha256 the linked entry held when saved (&expect=)
 LINK_VERSION = "link-version"  # the saved version a link asks to load (&version=)

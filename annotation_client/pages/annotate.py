@@ -1034,6 +1034,7 @@ def layout(**query):
             # The layout's token is the tab's first; session storage keeps it after.
             dcc.Store(id=ids.WORKLIST_CLAIM_TOKEN, storage_type="session",
                       data=secrets.token_hex(8)),
+            dcc.Store(id=ids.WORKLIST_FAILED, storage_type="session"),
             dcc.Store(id=ids.WORKLIST_LINK, data=linked if isinstance(linked, str) else None),
             # A tab under blinded reading may pass from one signed-in reader to the next:
             # the next must not find the last one's case open.
@@ -1913,7 +1914,7 @@ def forget_saved_before_next(note, saved_before=None):
     the list unavailable) leaves its save's message where it is: the line for the next
     image is dropped, or it would stand over a case opened much later."""
     if saved_before is None or not set(_components_in(note)) & {
-            "worklist-done", "worklist-all-claimed", "worklist-error"}:
+            "worklist-done", "worklist-all-claimed", "worklist-error", "worklist-all-failed"}:
         raise PreventUpdate
     return None
 
@@ -1977,6 +1978,8 @@ def open_image(contents, request, filename, current_meta, tool="pan"):
     Output(ids.IMAGE_OPENED, "data"),
     # The BI-RADS descriptors describe one image's lesion: a new image starts blank.
     *[Output(ids.descriptor(name), "value") for name in DESCRIPTOR_OPTIONS],
+    # A worklist file that did not open, which Open next then passes over (_failed_open).
+    Output(ids.WORKLIST_FAILED, "data"),
     # Written with IMAGE_OPENED, which revise_linked and edit answer: set later, the
     # model's outline could be drawn before the wish to load over it was known.
     Output(ids.REVISE_ON_OPEN, "data", allow_duplicate=True),
@@ -1987,10 +1990,12 @@ def open_image(contents, request, filename, current_meta, tool="pan"):
     State(ids.TOOL, "value"),
     State(ids.REVISE_ON_OPEN, "data"),
     State(ids.ANNOTATOR, "value"),
+    State(ids.WORKLIST_FAILED, "data"),
+    State(ids.SAVED_BEFORE_NEXT, "data"),
     prevent_initial_call=True,
 )
 def open_to_revise(contents, request, filename, current_meta, tool="pan", revise=None,
-                   annotator=None):
+                   annotator=None, failed=None, saved_before=None):
     """Open an image (:func:`open_image`) and load the reader's saved reading of it.
 
     Reopening a case shows what was saved of it, not the AI's outline with a blank
@@ -2006,7 +2011,54 @@ def open_to_revise(contents, request, filename, current_meta, tool="pan", revise
     # A new image opens with the default tool (reset_tool sets the tool bar to it): a
     # figure drawn with the old one would let a drag draw a box until that answers.
     opened = open_image(contents, request, filename, current_meta, DEFAULT_TOOL)
-    return (*opened, _wish_on_open(opened[0], current_meta, revise, annotator))
+    if isinstance(opened[9], dict) and _saved_before_next(saved_before, opened[0]) is not None:
+        # Opened by Save & next: a save of it a moment later is a second press of the
+        # keys, not a reading (_unseen_save).
+        opened = (*opened[:9], dict(opened[9], after_save_next=True), *opened[10:])
+    return (*opened, _failed_open(opened[0], request, failed),
+            _wish_on_open(opened[0], current_meta, revise, annotator))
+
+
+#: Most worklist files a tab remembers having failed to open.
+MAX_FAILED_KEPT = 200
+
+
+def _failed_entries(failed) -> dict[str, str]:
+    """``{path: sha256}`` of the ``WORKLIST_FAILED`` store (the browser's: checked)."""
+    entries = failed.get("entries") if isinstance(failed, dict) else None
+    if not isinstance(entries, dict):
+        return {}
+    return {p: h for p, h in entries.items()
+            if isinstance(p, str) and isinstance(h, str) and _SHA256.fullmatch(h)}
+
+
+def _failed_open(meta, request, failed):
+    """``WORKLIST_FAILED`` after an open: with the worklist file that did not open added,
+    by its path and the hash of its bytes (a file exported again opens once more).
+
+    *Open next not annotated* claims the entry it picks before it opens; a damaged file
+    then stayed first in line, so every click (and *Save & next*) picked it again, and
+    the reading went no further. :func:`_follow_claim` hands the page's claim back to the
+    image still open, and :func:`_next_path` passes the file over.
+    """
+    if meta is not dash.no_update or ctx.triggered_id != ids.WORKLIST_REQUEST \
+            or not isinstance(request, dict) or not isinstance(request.get("path"), str):
+        return dash.no_update
+    config = get_config()
+    path = request["path"]
+    try:
+        sha = _worklist.entry_sha256(config.worklist_dir, path, data_dir=config.data_dir)
+    except (OSError, ValueError, TypeError):
+        # Gone, unreadable or never a worklist entry: the listing has no such entry to
+        # pass over, but the page's claim is handed back all the same.
+        sha = None
+    entries = {p: h for p, h in _failed_entries(failed).items() if p != path}
+    if sha is not None:
+        entries[path] = sha
+    entries = dict(list(entries.items())[-MAX_FAILED_KEPT:])
+    # The time: the same file failing again is a change of the store, which hands the
+    # claim back again.
+    return {"entries": entries, "at": time.time_ns()}
 
 
 def _wish_on_open(meta, current_meta, revise, annotator):
@@ -2361,9 +2413,11 @@ def _worklist_error(exc: Exception):
     # poll's pace.
     Input(ids.SERVER_POLL, "n_intervals"),
     State(ids.WORKLIST_NOTE, "children"),
+    # A worklist file failed to open: the claim goes back to the image still open.
+    Input(ids.WORKLIST_FAILED, "data"),
 )
 def show_worklist(_loaded, _refresh, saved, meta, _opened=None, token=None, annotator=None,
-                  _ticks=None, shown_note=None):
+                  _ticks=None, shown_note=None, failed=None):
     """The worklist's entries and their status: on load, on Refresh, after each open and
     save, and at each health poll; and where the open entry is ("Open: case07.png (7 of
     18)", Previous and Next).
@@ -2396,6 +2450,14 @@ def show_worklist(_loaded, _refresh, saved, meta, _opened=None, token=None, anno
             f" It is open there as {_signin.shown_text(claim.path)}, a copy of this file.")
         note.append(_views.alert(claim.sentence(time.time()) + copy, "info",
                                  id="worklist-claimed"))
+    passed = _passed_over(listing.entries, failed)
+    if passed:
+        note.append(_views.alert(
+            "Open next not annotated passes over, on this page, what it could not open: "
+            f"{', '.join(_signin.shown_text(p) for p in passed[:5])}"
+            + (f" and {len(passed) - 5} more" if len(passed) > 5 else "")
+            + ". Pick one from the list to try it again.", "warning",
+            id="worklist-passed-over"))
     if _triggered() == {ids.SERVER_POLL} and _shown_count(shown_note) in (
             None, _shown_count(note)):
         note = dash.no_update
@@ -2406,6 +2468,14 @@ def show_worklist(_loaded, _refresh, saved, meta, _opened=None, token=None, anno
         _worklist.neighbour(listing.entries, current, -1) is None,
         _worklist.neighbour(listing.entries, current, 1) is None,
     )
+
+
+def _passed_over(entries, failed) -> list[str]:
+    """The listed entries this page failed to open (``WORKLIST_FAILED``) whose bytes
+    have not changed since: the ones *Open next not annotated* passes over."""
+    known = _failed_entries(failed)
+    return [e.path for e in entries if e.sha256 is not None and known.get(e.path) == e.sha256
+            and not e.annotated and not e.too_large]
 
 
 def _shown_count(note) -> str | None:
@@ -2456,6 +2526,16 @@ def _follow_claim(book, meta, saved, token, annotator) -> None:
         # work it put on screen, without them, and the reader goes on reading the entry
         # (every case reopened to revise was left unclaimed).
         book.release(token, path, reader=_claim_reader(annotator))
+    elif ids.WORKLIST_FAILED in triggered:
+        # An entry failed to open: Open next had claimed it, moving the page's claim off
+        # the image still open (one claim a page). Back as it was: on that image unless
+        # this page saved it since it opened, else none.
+        saved_here = isinstance(saved, dict) and saved.get("image") == (meta or {}).get(
+            "sha256") and saved.get("versions")
+        if path and not saved_here:
+            book.claim(token, path, sha256=meta.get("sha256"), reader=_claim_reader(annotator))
+        else:
+            book.release(token)
 
 
 @callback(
@@ -2474,10 +2554,11 @@ def _follow_claim(book, meta, saved, token, annotator) -> None:
     State(ids.ANNOTATOR, "value"),
     Input(ids.WORKLIST_PREVIOUS, "n_clicks"),
     Input(ids.WORKLIST_FOLLOWING, "n_clicks"),
+    State(ids.WORKLIST_FAILED, "data"),
     prevent_initial_call=True,
 )
 def request_entry(picked, next_clicks, confirmed, pending, mark, meta, token=None,
-                  annotator=None, previous=None, following=None):
+                  annotator=None, previous=None, following=None, failed=None):
     """Ask :func:`open_image` for a worklist entry, picked or the next not annotated.
 
     Unsaved work is not dropped silently: the user is asked first, as before an
@@ -2500,7 +2581,13 @@ def request_entry(picked, next_clicks, confirmed, pending, mark, meta, token=Non
             entries = _worklist_listing().entries
         except (ValueError, OSError) as exc:
             return no, no, False, None, _worklist_error(exc)
-        path = _next_path(entries, meta, token, annotator, claim=not _has_unsaved_work(mark))
+        path = _next_path(entries, meta, token, annotator, claim=not _has_unsaved_work(mark),
+                          skip=_passed_over(entries, failed))
+        if path is _ALL_FAILED:
+            return no, no, False, None, _views.alert(
+                "The other images not annotated could not be opened on this page (see the "
+                "note under the list). Pick one from the list to try it again.", "warning",
+                id="worklist-all-failed")
         if path is _ALL_CLAIMED:
             return no, no, False, None, _views.alert(
                 "The other images not annotated are open on other pages (opened less than "
@@ -2797,17 +2884,24 @@ def _revise_due(revise, meta: dict, auto) -> bool:
 
 #: What :func:`_next_path` answers when other pages claim every candidate.
 _ALL_CLAIMED = object()
+#: What :func:`_next_path` answers when every candidate is one it was told to skip.
+_ALL_FAILED = object()
 
 
-def _next_path(entries, meta, token, annotator, *, claim: bool):
+def _next_path(entries, meta, token, annotator, *, claim: bool, skip=()):
     """The next entry not annotated that no other page claims (see :mod:`_claims`).
 
     With ``claim`` it is claimed for the page at once, in the same transaction as the
     look (two pages clicking together get two entries); else (unsaved work is asked
     about first) it is claimed when it opens. None when no entry is left to annotate;
-    :data:`_ALL_CLAIMED` when the ones left are all claimed by other pages.
+    :data:`_ALL_CLAIMED` when the ones left are all claimed by other pages;
+    :data:`_ALL_FAILED` when they are all in ``skip`` (files this page failed to open).
     """
     order = _worklist.unannotated_order(entries, _worklist_current(meta, entries))
+    if order and skip:
+        order = [e for e in order if e.path not in skip]
+        if not order:
+            return _ALL_FAILED
     book = _claim_book()
     if not order or book is None:
         return order[0].path if order else None
@@ -4733,10 +4827,13 @@ def _outline_files(paths, meta) -> tuple[str, np.ndarray]:
     State(ids.SAVED_WORK, "data"),
     # OK in the question a save asked (see _before_writing): save all the same.
     Input(ids.SAVE_QUESTION, "submit_n_clicks"),
-    # Whether the model's outline of the image just opened is still on its way.
+    # Whether the model's outline of the image just opened is still on its way, and
+    # when and what the open image opened as (_outline_on_its_way, _unseen_save).
     State(ids.AUTO_SEGMENT, "value"),
     State(ids.IMAGE_OPENED, "data"),
     State(ids.SEGMENT_DONE, "data"),
+    # The image a Save & next was pressed for: a case is not saved unseen (_unseen_save).
+    State(ids.SAVE_NEXT_PENDING, "data"),
     prevent_initial_call=True,
     running=[(Output(ids.SAVE_BUTTON, "disabled"), True, False)],
 )
@@ -4760,6 +4857,12 @@ def save(_clicks, meta, history, ai, classification, final_label, note, annotato
     count = len(DESCRIPTOR_OPTIONS)
     descriptors, field = descriptors[:count], descriptors[count:]
     own = _own_versions(field[1] if len(field) > 1 else None, meta)
+    # field: spacing, saved work, the question's OK, then the States after it.
+    auto, opened, done, pending = (list(field[3:7]) + [None] * 4)[:4]
+    unseen = None if confirmed else _unseen_save(
+        meta, history, ai, final_label, note, descriptors, _clicks, opened, pending)
+    if unseen is not None:
+        return _refusal([(unseen, "warning")]), no
     # Every refusal at once, not one per click: (message, colour).
     refusals = []
     # A typed name that could not be checked against the names saved before.
@@ -4767,7 +4870,7 @@ def save(_clicks, meta, history, ai, classification, final_label, note, annotato
     unset = _spacing_unset(field[0], meta) if field else None
     if unset is not None:
         refusals.append((unset, "warning"))
-    if _outline_on_its_way(meta, history, ai, *field[3:6]):
+    if _outline_on_its_way(meta, history, ai, auto, opened, done):
         refusals.append((OUTLINE_ON_ITS_WAY, "warning"))
     header = get_config().annotator_header
     if header:
@@ -4959,6 +5062,51 @@ def _outline_on_its_way(meta: dict, history, ai, auto=None, opened=None, done=No
     at = opened.get("at") if mine else None
     # Not once the model server has answered since the open, were it only with an error.
     return isinstance(at, int) and not (isinstance(done, int) and done > at)
+
+
+#: Seconds after Save & next opens an image in which a save of it with nothing changed is
+#: refused: Save & next pressed twice saved the next case, shown for a moment, unseen.
+SEEN_SECONDS = 1.5
+
+
+def _unseen_save(meta: dict, history, ai, final_label, note, descriptors, clicks,
+                 opened=None, pending=None) -> str | None:
+    """Why this save would record a case its reader has not seen; None when it would not.
+
+    A second press of Save & next (Ctrl+Shift+S) lands on the next case less than a
+    second after it opened: that case was saved with the AI's untouched outline and no
+    label, marked saved, never offered again, and counted as a read. Refused: a save
+    from a Save & next pressed for another image (``pending``, the image it was pressed
+    over), and a save of an image that Save & next opened (``opened``, ``IMAGE_OPENED``,
+    its time the server's clock) less than :data:`SEEN_SECONDS` ago with nothing changed
+    on it: the outline as it opened or as the model gave it, no label, note, descriptor
+    or spacing. An image picked or uploaded is the reader's own doing: its model outline
+    may be saved as it is as soon as it is drawn.
+    """
+    sha = meta["sha256"]
+    name = _signin.shown_text(str(meta.get("name") or "this image"))[:200]
+    if isinstance(pending, dict) and pending.get("clicks") == clicks \
+            and pending.get("image") != sha:
+        return (f"Save & next was pressed for another image, before {name} opened. Look at "
+                f"{name}, then save it.")
+    if not (isinstance(opened, dict) and opened.get("image") == sha
+            and opened.get("after_save_next") is True):
+        return None
+    at = opened.get("at")
+    if isinstance(at, bool) or not isinstance(at, int):
+        return None
+    age = (time.time_ns() - at) / 1e9
+    present = _present(history, meta)
+    work = _work_on_screen(history, meta, final_label, note, descriptors)
+    # The model's outline as it gave it, or none as the image opened.
+    given = present["paths"] if present.get("action") == "ai" else []
+    untouched = present.get("action") in ("open", "ai") and _unsaved.same_work(
+        work, _unsaved.untouched(sha, given))
+    if not (0 <= age < SEEN_SECONDS and untouched):
+        return None
+    return (f"{name} opened less than {SEEN_SECONDS:g} seconds ago, and nothing on it has "
+            "changed: a case is not saved before it has been seen (a second press of Save "
+            "& next, say). Look at it, then save again.")
 
 
 def _compared_version(meta: dict, record: dict,

@@ -178,8 +178,9 @@ def test_opening_an_image_saved_before_asks_for_its_load(app, annotate, data_dir
     assert out[0]["sha256"] == sha and out[-1] is None  # never saved
     _store_version(data_dir, [EDITED], sha=sha, meta=meta)
     out = opened("Dr Ada")
-    # What open_image answers, then the wish, in the same answer as IMAGE_OPENED.
-    assert len(out) == 11 + N and out[-1] == {"sha256": sha, "version": 1}
+    # What open_image answers, the files that failed to open, then the wish, in the same
+    # answer as IMAGE_OPENED.
+    assert len(out) == 12 + N and out[-1] == {"sha256": sha, "version": 1}
     assert out[9]["image"] == sha  # IMAGE_OPENED
     assert opened("Dr Bo")[-1] is None
 

@@ -1,0 +1,140 @@
+"""A case is saved only once its reader has seen it: Save & next pressed twice.
+
+The first press saves the case and opens the next; the second landed on that next case
+less than a second after it opened, and saved it with the AI's untouched outline and no
+label: marked saved, never offered again, counted as a read (audit helper-407, F2). A
+save of an image opened a moment ago with nothing changed on it is refused, and so is a
+Save & next whose save would go to another image than the one it was pressed over
+(``annotate._unseen_save``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from pathlib import Path
+
+import pytest
+from _dash_helpers import image_name as _image_name
+from _dash_helpers import make_worklist, open_work, settled, text_of, wait_for
+from _dash_helpers import start_on_worklist as _start
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+
+from annotation_client import create_app, ids
+
+
+@pytest.fixture
+def worklist(tmp_path) -> Path:
+    return make_worklist(tmp_path)
+
+
+def _versions(data_dir: Path, worklist: Path, name: str) -> list[str]:
+    sha = hashlib.sha256((worklist / name).read_bytes()).hexdigest()
+    return sorted(p.name for p in (data_dir / sha).glob("v*.json"))
+
+
+def _save_and_next_keys(dash_duo) -> None:
+    """Ctrl+Shift+S to the page, once Save & next can be clicked (the key is ignored
+    while it cannot)."""
+    wait_for(dash_duo, lambda: dash_duo.driver.find_element(
+        By.ID, ids.SAVE_NEXT_BUTTON).is_enabled(), 10, "Save & next stayed disabled")
+    chain = ActionChains(dash_duo.driver)
+    chain.key_down(Keys.CONTROL).key_down(Keys.SHIFT).send_keys("s")
+    chain.key_up(Keys.SHIFT).key_up(Keys.CONTROL).perform()
+
+
+def _save_message(dash_duo) -> str:
+    return dash_duo.driver.execute_script(
+        "var e = document.getElementById('save-result'); return e ? e.textContent : '';")
+
+
+def test_a_second_save_and_next_does_not_save_the_next_case_unseen(dash_duo, data_dir, worklist):
+    _start(dash_duo, data_dir, worklist)
+    driver = dash_duo.driver
+    driver.find_element(By.ID, ids.ANNOTATOR).send_keys("Fast Reader", Keys.TAB)
+    driver.find_element(By.ID, ids.NOTE).send_keys("oval")
+    dash_duo.wait_for_element(f"#{ids.UNSAVED_MARK}.dirty", timeout=10)
+    driver.execute_script("document.activeElement.blur();")
+
+    _save_and_next_keys(dash_duo)
+    wait_for(dash_duo, lambda: _image_name(dash_duo) == "b.png", 20, "b.png did not open")
+    _save_and_next_keys(dash_duo)  # pressed again at once, as the audit did
+    wait_for(dash_duo, lambda: "Not saved." in _save_message(dash_duo), 15, "no refusal")
+    assert "b.png opened less than 1.5 seconds ago, and nothing on it has changed" \
+        in _save_message(dash_duo)
+    settled(dash_duo, quiet=1.0)
+    assert _image_name(dash_duo) == "b.png"
+    assert _versions(data_dir, worklist, "a.png") == ["v001.json"]
+    assert _versions(data_dir, worklist, "b.png") == []
+
+    # Seen for a moment, the case is saved as it is, and the next one opens.
+    time.sleep(1.5)
+    _save_and_next_keys(dash_duo)
+    wait_for(dash_duo, lambda: _image_name(dash_duo) == "c.png", 20, "c.png did not open")
+    assert _versions(data_dir, worklist, "b.png") == ["v001.json"]
+
+
+# ----------------------------------------------------------------------------- the rule
+
+
+def _save(app, annotate, meta, history, *, label=None, opened=None, pending=None, clicks=1):
+    _meta, _history, image_data = open_work()
+    blank = [None] * len(annotate.DESCRIPTOR_OPTIONS)
+    with app.server.test_request_context("/_dash-update-component", method="POST"):
+        alert, _work = annotate.save(clicks, meta, history, None, None, label, "", "Dr Ada",
+                                     image_data, *blank, None, None, None, None, opened,
+                                     None, pending)
+    return text_of(alert)
+
+
+@pytest.mark.usefixtures("an_app_exists")
+def test_a_save_of_an_image_just_opened_with_nothing_changed_is_refused(tmp_path, annotate):
+    from annotation_client import _editing
+
+    app = create_app({"DATA_DIR": tmp_path / "data", "MODEL_SERVER_URL": "http://127.0.0.1:9"})
+    meta, _drawn, _data = open_work()
+    sha = meta["sha256"]
+    untouched = {"image": sha, "present": _editing.empty_state(), "past": [], "future": []}
+    now = {"image": sha, "at": time.time_ns(), "after_save_next": True}
+    text = _save(app, annotate, meta, untouched, opened=now)
+    assert text.startswith("Not saved.") and "scan.png opened less than 1.5 seconds ago" in text
+    assert not (tmp_path / "data" / sha).exists()
+    # A moment later; or with a label set, an outline drawn: saved.
+    before = {**now, "at": time.time_ns() - int(annotate.SEEN_SECONDS * 1e9) - 1}
+    assert _save(app, annotate, meta, untouched, opened=before).startswith("Saved.")
+    assert _save(app, annotate, meta, untouched, label="benign", opened=now).startswith("Saved.")
+
+
+@pytest.mark.usefixtures("an_app_exists")
+def test_unseen_save_rule(annotate):
+    from annotation_client import _editing
+
+    meta, drawn, _data = open_work()
+    sha = meta["sha256"]
+    untouched = {"image": sha, "present": _editing.empty_state(), "past": [], "future": []}
+    blank = [None] * len(annotate.DESCRIPTOR_OPTIONS)
+    now = {"image": sha, "at": time.time_ns(), "after_save_next": True}
+
+    def unseen(history=untouched, label=None, opened=now, pending=None, clicks=3):
+        return annotate._unseen_save(meta, history, None, label, "", blank, clicks,
+                                     opened, pending)
+
+    assert "opened less than" in unseen()
+    assert unseen(history=None) is not None  # nothing drawn yet: still as opened
+    assert unseen(history=drawn) is None  # an outline drawn
+    assert unseen(label="benign") is None
+    # Opened long ago, another image's open, no open known (a reload), a forged time; or
+    # opened by the reader's own pick or upload, not by Save & next.
+    for opened in ({**now, "at": time.time_ns() - 2 * 10**9}, {**now, "image": "f" * 64},
+                   None, {**now, "at": "soon"}, {**now, "at": True},
+                   {**now, "at": time.time_ns() + 60 * 10**9},
+                   {"image": sha, "at": time.time_ns()}, {**now, "after_save_next": 1}):
+        assert unseen(opened=opened) is None, opened
+    # Save & next pressed over another image, whose save would land on this one: refused
+    # even with the work changed; a Save & next of another click, or of this image, is not.
+    other = {"clicks": 3, "image": "a" * 64}
+    assert "pressed for another image" in unseen(history=drawn, pending=other)
+    assert unseen(history=drawn, pending={**other, "clicks": 2}) is None
+    assert unseen(history=drawn, pending={**other, "image": sha}) is None
