@@ -15,6 +15,7 @@ folder again reads only the files that are new or changed.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import logging
 import os
@@ -596,15 +597,25 @@ def position(entries: Sequence[WorklistEntry], current: str | None) -> int | Non
 
 def neighbour(entries: Sequence[WorklistEntry], current: str | None, step: int) -> str | None:
     """The path ``step`` places from ``current`` in list order (any status), None past
-    either end; from no listed entry, Next gives the first and Previous the last.
-    Entries too large to open are passed over."""
+    either end; from no entry (None), Next gives the first and Previous the last.
+    Entries too large to open are passed over. A ``current`` no longer listed (its file
+    moved or deleted) is stepped from the place it would have in the listing."""
     openable = [e.path for e in entries if not e.too_large]
     if not openable:
         return None
     if current not in openable:
         place = position(entries, current)
-        if place is None:
+        if place is None and current is None:
             return openable[0] if step > 0 else openable[-1]
+        if place is None:
+            # Not the top of the list: a reader going through it in order, whose open
+            # file a share's sync renamed, was sent back to case 1. The listing is sorted
+            # folder by folder (_image_paths), so its place is exact.
+            key = PurePosixPath(current).parts
+            place = bisect.bisect_left([PurePosixPath(e.path).parts for e in entries], key)
+            later = [e.path for e in entries[place:] if not e.too_large]
+            earlier = [e.path for e in entries[:place] if not e.too_large]
+            return (later[:1] or [None])[0] if step > 0 else (earlier[-1:] or [None])[0]
         # current is listed but too large: step from its place in the whole listing
         later = [e.path for e in entries[place:] if not e.too_large]
         earlier = [e.path for e in entries[: place - 1] if not e.too_large]

@@ -2385,6 +2385,14 @@ def _worklist_current(meta, entries) -> str | None:
     return next((e.path for e in entries if e.sha256 == meta.get("sha256")), None)
 
 
+def _worklist_place(meta, entries) -> str | None:
+    """Where Previous and Next step from: the open image's entry (:func:`_worklist_current`),
+    else the path it was opened from, moved or deleted since (the place it had)."""
+    current = _worklist_current(meta, entries)
+    opened = (meta or {}).get("worklist_path")
+    return current or (opened if isinstance(opened, str) and opened else None)
+
+
 def _worklist_error(exc: Exception):
     return _views.alert(
         f"The worklist cannot be listed: {exc}",
@@ -2465,8 +2473,8 @@ def show_worklist(_loaded, _refresh, saved, meta, _opened=None, token=None, anno
         _views.worklist_options(listing.entries, current, claims),
         note,
         _views.worklist_position(listing.entries, current),
-        _worklist.neighbour(listing.entries, current, -1) is None,
-        _worklist.neighbour(listing.entries, current, 1) is None,
+        _worklist.neighbour(listing.entries, _worklist_place(meta, listing.entries), -1) is None,
+        _worklist.neighbour(listing.entries, _worklist_place(meta, listing.entries), 1) is None,
     )
 
 
@@ -2609,7 +2617,7 @@ def request_entry(picked, next_clicks, confirmed, pending, mark, meta, token=Non
             entries = _worklist_listing().entries
         except (ValueError, OSError) as exc:
             return no, no, False, None, _worklist_error(exc)
-        path = _worklist.neighbour(entries, _worklist_current(meta, entries), step)
+        path = _worklist.neighbour(entries, _worklist_place(meta, entries), step)
         if path is None:  # past either end (the button is disabled there)
             raise PreventUpdate
     elif picked:

@@ -49,6 +49,21 @@ def test_neighbours_in_list_order_whatever_the_status():
     assert _worklist.position(entries, "x.png") is None
 
 
+def test_from_an_entry_no_longer_listed_the_neighbours_are_those_of_its_place():
+    # The open file moved or deleted (audit helper-407, F4): Next went to the first entry.
+    entries = [_entry("a.png"), _entry("site A/sub/m1.png"), _entry("site A/sub/normal.png"),
+               _entry("site A/z.png", too_large=True), _entry("zz/b.png")]
+    gone = "site A/sub/m2.jpg.png"
+    assert _worklist.neighbour(entries, gone, 1) == "site A/sub/normal.png"
+    assert _worklist.neighbour(entries, gone, -1) == "site A/sub/m1.png"
+    # Its place folder by folder, as the listing sorts; too large ones passed over.
+    assert _worklist.neighbour(entries, "site A/y.png", 1) == "zz/b.png"  # z.png too large
+    assert _worklist.neighbour(entries, "site A/sub/zz.png", 1) == "zz/b.png"
+    assert _worklist.neighbour(entries, "0.png", -1) is None
+    assert _worklist.neighbour(entries, "zzz.png", 1) is None
+    assert _worklist.neighbour(entries, "zzz.png", -1) == "zz/b.png"
+
+
 def test_the_position_line():
     entries = [_entry(f"case{n:02d}.png") for n in range(1, 19)]
     assert text_of(_views.worklist_position(entries, "case07.png")) == (
@@ -104,6 +119,27 @@ def test_previous_and_next_ask_for_the_neighbours_and_about_unsaved_work(tmp_pat
     # Unsaved work: asked first, as a pick is.
     request, _value, asked, pending, _note = press(ids.WORKLIST_PREVIOUS, mark="dirty")
     assert request is dash.no_update and asked is True and pending == "case01.png"
+
+
+@pytest.mark.usefixtures("an_app_exists")
+def test_next_from_a_file_moved_away_opens_the_one_after_its_place(tmp_path):
+    from annotation_client.pages import annotate
+
+    app = _app(tmp_path)
+    meta = _meta(app, "case02.png")
+    folder = tmp_path / "worklist"
+    (folder / "case02.png").rename(tmp_path / "case02.png")  # out of the worklist
+
+    def press(button, clicks):
+        return _run(app, f"{button}.n_clicks", lambda: annotate.request_entry(
+            None, None, None, None, "", meta, "page", None, **clicks))
+
+    assert press(ids.WORKLIST_FOLLOWING, {"following": 1})[0]["path"] == "case03.png"
+    assert press(ids.WORKLIST_PREVIOUS, {"previous": 1})[0]["path"] == "case01.png"
+    # The buttons say the same: from case02.png's place, neither end is reached.
+    out = _run(app, f"{ids.WORKLIST_REFRESH}.n_clicks",
+               lambda: annotate.show_worklist(True, 1, None, meta, None, "page", None))
+    assert out[3:] == (False, False)
 
 
 @pytest.mark.usefixtures("an_app_exists")
