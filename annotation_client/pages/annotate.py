@@ -2057,8 +2057,8 @@ def _failed_open(meta, request, failed):
         entries[path] = sha
     entries = dict(list(entries.items())[-MAX_FAILED_KEPT:])
     # The time: the same file failing again is a change of the store, which hands the
-    # claim back again.
-    return {"entries": entries, "at": time.time_ns()}
+    # claim back again; "last", the file whose claim is to go.
+    return {"entries": entries, "at": time.time_ns(), "last": path}
 
 
 def _wish_on_open(meta, current_meta, revise, annotator):
@@ -2441,7 +2441,7 @@ def show_worklist(_loaded, _refresh, saved, meta, _opened=None, token=None, anno
         raise PreventUpdate
     book = _claim_book()
     if book is not None:
-        _follow_claim(book, meta, saved, token, annotator)
+        _follow_claim(book, meta, saved, token, annotator, failed)
     try:
         listing = _worklist_listing()
     except (ValueError, OSError) as exc:  # the folder went away (an unmounted share)
@@ -2518,7 +2518,7 @@ def _claim_reader(annotator) -> str | None:
         return None
 
 
-def _follow_claim(book, meta, saved, token, annotator) -> None:
+def _follow_claim(book, meta, saved, token, annotator, failed=None) -> None:
     """Move the page's claim to the worklist entry it opened (none for an upload), and
     end it once that entry is saved."""
     triggered = _triggered()
@@ -2540,10 +2540,13 @@ def _follow_claim(book, meta, saved, token, annotator) -> None:
         # this page saved it since it opened, else none.
         saved_here = isinstance(saved, dict) and saved.get("image") == (meta or {}).get(
             "sha256") and saved.get("versions")
+        # (The store is also read back from the tab's session storage as a page loads:
+        # then only a claim left on the file that failed goes.)
+        last = failed.get("last") if isinstance(failed, dict) else None
         if path and not saved_here:
             book.claim(token, path, sha256=meta.get("sha256"), reader=_claim_reader(annotator))
-        else:
-            book.release(token)
+        elif isinstance(last, str) and last:
+            book.release(token, last)
 
 
 @callback(

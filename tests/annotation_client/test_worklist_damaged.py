@@ -123,12 +123,27 @@ def test_after_a_save_the_failed_open_leaves_no_claim(tmp_path, annotate):
     app = create_app({"DATA_DIR": tmp_path / "data", "WORKLIST_DIR": folder})
     with app.server.test_request_context("/"):
         meta = annotate.open_worklist_entry({"path": "a.png", "at": 1}, None)[0]
-    from annotation_client.pages import annotate as page
+    failed = {"entries": {"b.png": _sha(folder / "b.png")}, "at": 1, "last": "b.png"}
 
-    _run(app, f"{ids.WORKLIST_FAILED}.data", page.show_worklist, True, None,
-         {"image": meta["sha256"], "versions": [1]}, meta, None, "page-a", "Dr A", None, None,
-         {"entries": {"b.png": _sha(folder / "b.png")}, "at": 1})
-    assert _claims(app) == []
+    def fired(meta, saved=None, page="page-a"):
+        _run(app, f"{ids.WORKLIST_FAILED}.data", annotate.show_worklist, True, None, saved,
+             meta, None, page, "Dr A", None, None, failed)
+
+    # Save & next saved a.png (its claim ended), then Open next claimed b.png, which failed.
+    with app.server.app_context():
+        from annotation_client._app import get_index
+
+        book = annotate._claims.claims_of(get_index())
+        book.claim("page-a", "b.png")
+        book.claim("page-b", "c.png")
+    fired(meta, saved={"image": meta["sha256"], "versions": [1]})
+    assert _claims(app) == [("page-b", "c.png")]
+    # The store read back as another page of the tab loads, nothing open: only a claim
+    # on the file that failed goes.
+    with app.server.app_context():
+        book.claim("page-a", "c.png")
+    fired(None)
+    assert _claims(app) == [("page-a", "c.png"), ("page-b", "c.png")]
 
 
 def test_failed_entries_from_the_browser_are_checked(annotate):
