@@ -12,11 +12,14 @@ import json
 import socket
 import threading
 import time
+from contextvars import copy_context
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import flask
 import numpy as np
+from dash._callback_context import context_value
+from dash._utils import AttributeDict
 from PIL import Image
 from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
@@ -44,6 +47,40 @@ SAVED_INPUTS = [
     ("saved-latest", "value", False),
     ("saved-assessment", "value", "__any__"),
 ]
+
+
+def as_callback(call, fired=(), *, app=None, headers=None, value=None):
+    """``call()`` run as Dash runs a callback: its answer.
+
+    Parameters
+    ----------
+    call : callable
+        Takes no arguments; usually a lambda around the page's callback function.
+    fired : str or sequence of str
+        The prop ids (``"component-id.property"``) that ``callback_context.triggered``
+        names, in order. A single string is one prop id.
+    app : dash.Dash, optional
+        When given, ``call`` runs inside a callback request of ``app``'s Flask server
+        (POST to :data:`ROUTE` with ``headers``), for callbacks that read the request,
+        the app's config or the signed-in reader.
+    headers : dict, optional
+        The request's headers, such as a proxy's reader header.
+    value : object
+        The value each fired input reports; callbacks here read only which fired.
+    """
+    fired = [fired] if isinstance(fired, str) else list(fired)
+
+    def run():
+        # Dash keeps the triggered inputs in a context variable; a copied context keeps
+        # one call's trigger from leaking into the next.
+        context_value.set(AttributeDict(
+            triggered_inputs=[{"prop_id": prop, "value": value} for prop in fired]))
+        if app is None:
+            return call()
+        with app.server.test_request_context(ROUTE, method="POST", headers=headers or {}):
+            return call()
+
+    return copy_context().run(run)
 
 
 def saved_page_body() -> dict:

@@ -4,7 +4,7 @@ import re
 
 import dash
 import pytest
-from _dash_helpers import find_component
+from _dash_helpers import as_callback, find_component
 
 from annotation_client import create_app
 from annotation_client._app import BOOTSTRAP_CSS
@@ -201,10 +201,7 @@ def test_opening_an_image_echoes_it_for_the_page(tmp_path):
 
 
 def test_segment_runs_on_a_real_open_not_on_the_page_drawn_again(tmp_path):
-    from contextvars import copy_context
 
-    from dash._callback_context import context_value
-    from dash._utils import AttributeDict
     from dash.exceptions import PreventUpdate
 
     from annotation_client import ids
@@ -217,14 +214,9 @@ def test_segment_runs_on_a_real_open_not_on_the_page_drawn_again(tmp_path):
 
     def segment(echo, auto=True, fired=(ids.IMAGE_OPENED,), ai=None, history=None,
                 back=None, label=None):
-        def run():
-            context_value.set(AttributeDict(triggered_inputs=[
-                {"prop_id": f"{prop}.data", "value": None} for prop in fired
-            ]))
-            with app.server.test_request_context("/"):
-                return annotate.segment(None, meta, auto, image_data, 32, ai, history, echo,
-                                        None, back, label)
-        return copy_context().run(run)
+        return as_callback(lambda: annotate.segment(
+            None, meta, auto, image_data, 32, ai, history, echo, None, back, label,
+        ), [f"{prop}.data" for prop in fired], app=app)
 
     def asks_the_server(result) -> bool:
         ai, alert, done = result  # the server is down here, so the answer is the alert
@@ -264,10 +256,7 @@ def test_segment_runs_on_a_real_open_not_on_the_page_drawn_again(tmp_path):
 
 
 def test_classify_asks_again_on_return_only_for_a_click_left_unanswered(tmp_path):
-    from contextvars import copy_context
 
-    from dash._callback_context import context_value
-    from dash._utils import AttributeDict
     from dash.exceptions import PreventUpdate
 
     from annotation_client import _editing, _history, ids
@@ -284,14 +273,9 @@ def test_classify_asks_again_on_return_only_for_a_click_left_unanswered(tmp_path
     )
 
     def classify(fired, clicks=None, pending=None, classification=None):
-        def run():
-            context_value.set(AttributeDict(triggered_inputs=[
-                {"prop_id": prop, "value": None} for prop in fired
-            ]))
-            with app.server.test_request_context("/"):
-                return annotate.classify(clicks, meta, image_data, history, True, pending,
-                                         classification)
-        return copy_context().run(run)
+        return as_callback(lambda: annotate.classify(
+            clicks, meta, image_data, history, True, pending, classification,
+        ), fired, app=app)
 
     def asks_the_server(result) -> bool:
         label, alert, done = result  # the server is down here, so the answer is the alert
@@ -781,10 +765,7 @@ def test_only_a_drawn_rectangle_reaches_the_server_callback_that_asks_for_a_box(
 
 
 def test_segment_box_asks_for_new_boxes_and_on_return_for_unanswered_ones(tmp_path):
-    from contextvars import copy_context
 
-    from dash._callback_context import context_value
-    from dash._utils import AttributeDict
     from dash.exceptions import PreventUpdate
 
     from annotation_client import ids
@@ -800,14 +781,9 @@ def test_segment_box_asks_for_new_boxes_and_on_return_for_unanswered_ones(tmp_pa
         return {"image": image, "box": [2, 2, 20, 20], "at": at}
 
     def segment_box(fired, request=None, pending=None, answered=None):
-        def run():
-            context_value.set(AttributeDict(triggered_inputs=[
-                {"prop_id": f"{prop}.data", "value": None} for prop in fired
-            ]))
-            with app.server.test_request_context("/"):
-                return annotate.segment_box(request, meta, image_data, 32, True, pending,
-                                            answered)
-        return copy_context().run(run)
+        return as_callback(lambda: annotate.segment_box(
+            request, meta, image_data, 32, True, pending, answered,
+        ), [f"{prop}.data" for prop in fired], app=app)
 
     def asked(result, kept=()) -> list:
         """The boxes asked for; the server is down here, so each answer is a failure.

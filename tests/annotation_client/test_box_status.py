@@ -9,13 +9,10 @@ segmented.
 from __future__ import annotations
 
 import base64
-from contextvars import copy_context
 
 import numpy as np
 import pytest
-from _dash_helpers import text_of
-from dash._callback_context import context_value
-from dash._utils import AttributeDict
+from _dash_helpers import as_callback, text_of
 
 import vectorizer
 from annotation_client import _editing, _history, create_app, ids
@@ -84,13 +81,10 @@ def _answer_box(annotate, start, mask, at=1_000):
     encoded = base64.b64encode(vectorizer.mask_to_png(mask)).decode()
     answers = {"image": SHA, "answers": [{"request": at, "box": list(BOX), "mask": encoded}]}
 
-    def run():
-        context_value.set(AttributeDict(
-            triggered_inputs=[{"prop_id": f"{ids.BOX_DONE}.data", "value": None}]))
-        return annotate.edit(
-            META, None, answers, None, None, None, None, 32, 0.3, True, True, None, start,
-            pending=[{"image": SHA, "box": list(BOX), "at": at}], page="p" * 16)
-    return copy_context().run(run)
+    return as_callback(lambda: annotate.edit(
+        META, None, answers, None, None, None, None, 32, 0.3, True, True, None, start,
+        pending=[{"image": SHA, "box": list(BOX), "at": at}], page="p" * 16,
+    ), f"{ids.BOX_DONE}.data")
 
 
 def test_a_box_answered_with_nothing_keeps_the_outline_and_says_so_on_screen(annotate):

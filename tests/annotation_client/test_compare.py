@@ -12,14 +12,11 @@ callbacks.
 from __future__ import annotations
 
 import datetime as dt
-from contextvars import copy_context
 
 import dash
 import numpy as np
 import pytest
-from _dash_helpers import find_component, text_of
-from dash._callback_context import context_value
-from dash._utils import AttributeDict
+from _dash_helpers import as_callback, find_component, text_of
 from dash.exceptions import PreventUpdate
 
 import vectorizer
@@ -74,13 +71,7 @@ def _history_of(paths, image=SHA) -> dict:
 
 def _call(app, function, triggered, *args, headers=None):
     """``function(*args)`` as Dash calls it when the inputs ``triggered`` fired."""
-    def run():
-        context_value.set(AttributeDict(
-            triggered_inputs=[{"prop_id": prop, "value": None} for prop in triggered]))
-        return function(*args)
-
-    with app.server.test_request_context("/_dash-update-component", headers=headers or {}):
-        return copy_context().run(run)
+    return as_callback(lambda: function(*args), triggered, app=app, headers=headers)
 
 
 def _compare_call(app, annotate, value, history, *, triggered=(VALUE,), shown=None,

@@ -9,7 +9,6 @@ the saved mask lost exactly that area, and Undo brings it back.
 
 from __future__ import annotations
 
-from contextvars import copy_context
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
@@ -17,6 +16,7 @@ import numpy as np
 import pytest
 from _dash_helpers import (
     HealthyModelServer,
+    as_callback,
     click,
     console_errors,
     find_component,
@@ -32,8 +32,6 @@ from _dash_helpers import edit_status as _screen_status
 from _dash_helpers import graph_js as _js
 from _dash_helpers import image_to_screen as _to_screen
 from _dash_helpers import shape_paths as _shape_paths
-from dash._callback_context import context_value
-from dash._utils import AttributeDict
 from dash.exceptions import PreventUpdate
 from PIL import Image
 
@@ -155,15 +153,11 @@ def _drawn(paths, revision="r0"):
 
 def _edit(annotate, history, *, relayout, shown=None):
     """``edit``'s outputs for a graph event ``relayout`` with the shown store ``shown``."""
-    def run():
-        context_value.set(AttributeDict(
-            triggered_inputs=[{"prop_id": GRAPH, "value": None}]))
-        return annotate.edit(
-            META, None, None, relayout, None, None, None, 32, 0.3, True, True,
-            None, history, None, None, None, None, None, None, _grow=None, _shrink=None,
-            page=PAGE, shown=shown,
-        )
-    return copy_context().run(run)
+    return as_callback(lambda: annotate.edit(
+        META, None, None, relayout, None, None, None, 32, 0.3, True, True,
+        None, history, None, None, None, None, None, None, _grow=None, _shrink=None,
+        page=PAGE, shown=shown,
+    ), GRAPH)
 
 
 def _status(annotate, history) -> str:

@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import base64
 import io
-from contextvars import copy_context
 
 import highdicom as hd
 import numpy as np
 import pydicom
 import pytest
-from dash._callback_context import context_value
-from dash._utils import AttributeDict
+from _dash_helpers import as_callback
 from dash.exceptions import PreventUpdate
 from image_samples import dicom_bytes, png_bytes, speckle_image
 
@@ -201,11 +199,9 @@ def _outlined(meta) -> dict:
 
 def _download(annotate, meta, history, image_data, ai=None, label="malignant",
               annotator="Dr B", trigger=ids.DOWNLOAD_SEG_BUTTON):
-    def run():
-        context_value.set(AttributeDict(triggered_inputs=[
-            {"prop_id": f"{trigger}.n_clicks", "value": 1}]))
-        return annotate.download_seg(1, None, meta, history, image_data, ai, label, annotator)
-    return copy_context().run(run)
+    return as_callback(lambda: annotate.download_seg(
+        1, None, meta, history, image_data, ai, label, annotator,
+    ), f"{trigger}.n_clicks", value=1)
 
 
 def test_the_page_offers_the_seg_for_a_dicom_only(app, annotate):

@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import base64
 import io
-from contextvars import copy_context
 
 import highdicom as hd
 import numpy as np
 import pydicom
 import pytest
-from dash._callback_context import context_value
-from dash._utils import AttributeDict
+from _dash_helpers import as_callback
 from image_samples import dicom_bytes, png_bytes, speckle_image
 
 import vectorizer
@@ -157,12 +155,9 @@ def _outlined(meta) -> dict:
 
 def _download(annotate, meta, history, image_data, label="benign", annotator="Dr B",
               descriptors=()):
-    def run():
-        context_value.set(AttributeDict(triggered_inputs=[
-            {"prop_id": f"{ids.DOWNLOAD_SR_BUTTON}.n_clicks", "value": 1}]))
-        return annotate.download_sr(1, meta, history, image_data, None, label, annotator,
-                                    *descriptors)
-    return copy_context().run(run)
+    return as_callback(lambda: annotate.download_sr(
+        1, meta, history, image_data, None, label, annotator, *descriptors,
+    ), f"{ids.DOWNLOAD_SR_BUTTON}.n_clicks", value=1)
 
 
 def test_the_download_measures_the_outline_on_screen_at_the_files_spacing(app, annotate):

@@ -12,7 +12,7 @@ import json
 
 import numpy as np
 import pytest
-from _dash_helpers import find_component
+from _dash_helpers import as_callback, find_component
 from dash.exceptions import PreventUpdate
 from PIL import Image
 
@@ -132,10 +132,7 @@ def test_a_note_at_the_limit_is_kept():
 def test_the_model_is_asked_only_about_the_open_image(app, annotate):
     # The page's copy of the file is not signed: it must be the file the signed meta
     # names, or the model would answer for another image than the outline's.
-    from contextvars import copy_context
 
-    from dash._callback_context import context_value
-    from dash._utils import AttributeDict
 
     meta, image_data = _image()
     other = io.BytesIO()
@@ -143,13 +140,8 @@ def test_the_model_is_asked_only_about_the_open_image(app, annotate):
     swapped = {"contents": "data:image/png;base64," + base64.b64encode(other.getvalue()).decode()}
 
     def segment(data):
-        def run():
-            context_value.set(AttributeDict(triggered_inputs=[
-                {"prop_id": "segment-button.n_clicks", "value": 1}
-            ]))
-            with app.server.test_request_context("/"):
-                return annotate.segment(1, meta, True, data, 32, None, None, None)
-        return copy_context().run(run)
+        return as_callback(lambda: annotate.segment(1, meta, True, data, 32, None, None, None),
+                           "segment-button.n_clicks", app=app, value=1)
 
     for data in (swapped, {"contents": "not a data url"}, "a string"):
         with pytest.raises(PreventUpdate):

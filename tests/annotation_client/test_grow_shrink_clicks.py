@@ -8,13 +8,9 @@ answered are two requests built from one history: the tests send them so.
 
 from __future__ import annotations
 
-from contextvars import copy_context
-
 import numpy as np
 import pytest
-from _dash_helpers import text_of
-from dash._callback_context import context_value
-from dash._utils import AttributeDict
+from _dash_helpers import as_callback, text_of
 from dash.exceptions import PreventUpdate
 
 import vectorizer
@@ -48,15 +44,11 @@ def _disc_history():
 def _edit(annotate, history, *, fired, grow=None, shrink=None, page=PAGE, meta=META,
           undo=None, lost=None):
     """``edit``'s outputs for a request whose inputs ``fired`` (prop ids)."""
-    def run():
-        context_value.set(AttributeDict(
-            triggered_inputs=[{"prop_id": prop, "value": None} for prop in fired]))
-        return annotate.edit(
-            meta, None, None, None, undo, None, None, 32, 0.3, True, True, None, history,
-            None, None, None, None, None, None, _grow=grow, _shrink=shrink, page=page,
-            lost=lost,
-        )
-    return copy_context().run(run)
+    return as_callback(lambda: annotate.edit(
+        meta, None, None, None, undo, None, None, 32, 0.3, True, True, None, history,
+        None, None, None, None, None, None, _grow=grow, _shrink=shrink, page=page,
+        lost=lost,
+    ), fired)
 
 
 def _pixels(history) -> int:

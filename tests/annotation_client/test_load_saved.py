@@ -13,14 +13,11 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
-from contextvars import copy_context
 
 import dash
 import numpy as np
 import pytest
-from _dash_helpers import find_component, text_of
-from dash._callback_context import context_value
-from dash._utils import AttributeDict
+from _dash_helpers import as_callback, find_component, text_of
 from dash.exceptions import PreventUpdate
 
 import vectorizer
@@ -417,16 +414,10 @@ def _edit(annotate, triggered, *, loaded, history, meta=META, max_vertices=32, a
     the pending boxes if ``boxes``; all of them, the graph event it leaves last, if
     ``everything``.
     """
-    def run():
-        context_value.set(AttributeDict(
-            triggered_inputs=[{"prop_id": prop, "value": None} for prop in triggered]
-        ))
-        return annotate.edit(
-            meta, ai, box_result, relayout, undo, None, None, max_vertices, 0.3, visible,
-            calipers, loaded, history, None, None, None, pending, revise, auto,
-        )
-
-    out = copy_context().run(run)
+    out = as_callback(lambda: annotate.edit(
+        meta, ai, box_result, relayout, undo, None, None, max_vertices, 0.3, visible,
+        calipers, loaded, history, None, None, None, pending, revise, auto,
+    ), triggered)
     if everything:
         return out
     return out[:-1] if boxes else out[:-2]
@@ -695,13 +686,9 @@ def test_a_malformed_provenance_is_said_on_load_and_not_taken_for_unsaved_work(
                        "revised: based_on ['Dr A'] is not a version")
     # The version itself is still what is on disk: the page does not call it unsaved.
     def on_disk(paths):
-        def run():
-            context_value.set(AttributeDict(
-                triggered_inputs=[{"prop_id": f"{ids.PAGE_LOAD}.data", "value": None}]))
-            with app.server.test_request_context("/_dash-update-component"):
-                work = _unsaved.snapshot(SHA, paths, None, "", dict.fromkeys(DESCRIPTOR_OPTIONS))
-                return annotate._saved_on_disk(work, META)
-        return copy_context().run(run)
+        work = _unsaved.snapshot(SHA, paths, None, "", dict.fromkeys(DESCRIPTOR_OPTIONS))
+        return as_callback(lambda: annotate._saved_on_disk(work, META),
+                           f"{ids.PAGE_LOAD}.data", app=app)
 
     assert on_disk([RING])
     assert not on_disk([TRIANGLE])
@@ -847,14 +834,9 @@ def test_work_saved_while_the_answer_was_dropped_is_not_marked_unsaved(app, anno
     history = _edit(annotate, [LOADED], loaded=loaded, history=_drawn_history())[0]
 
     def mark(fired, label=label):
-        def run():
-            context_value.set(AttributeDict(
-                triggered_inputs=[{"prop_id": prop, "value": None} for prop in fired]
-            ))
-            with app.server.test_request_context("/_dash-update-component"):
-                return annotate.mark_unsaved(history, label, note, *descriptors, None, META,
-                                             None)[0]
-        return copy_context().run(run)
+        return as_callback(lambda: annotate.mark_unsaved(
+            history, label, note, *descriptors, None, META, None,
+        )[0], fired, app=app)
 
     page_drawn_again = [f"{ids.PAGE_LOAD}.data", f"{ids.FINAL_LABEL}.value"]
     assert mark(page_drawn_again) == ""
@@ -1030,14 +1012,10 @@ def test_an_undo_clicked_while_a_box_is_on_its_way_takes_the_box_back(annotate):
                                                  meta=BOX_META)
     answer = _box_answer(request["at"], box=request["box"], meta=BOX_META)
 
-    def run():
-        context_value.set(AttributeDict(triggered_inputs=[
-            {"prop_id": prop, "value": None} for prop in (UNDO, BOXDONE)
-        ]))
-        return annotate.edit(BOX_META, None, answer, None, 1, None, None, 32, 0.3, True,
-                             True, None, before, None, None, None, pending)
-
-    history = copy_context().run(run)[0]
+    history = as_callback(lambda: annotate.edit(
+        BOX_META, None, answer, None, 1, None, None, 32, 0.3, True, True, None, before,
+        None, None, None, pending,
+    ), (UNDO, BOXDONE))[0]
     assert history["present"] == before["present"]  # the triangle, kept
     assert [s["action"] for s in history["future"]] == ["box"]
 
@@ -1090,12 +1068,7 @@ def test_two_box_answers_in_one_call_are_both_drawn_oldest_first(annotate):
 
 def _confirmed(app, call):
     """``call()`` as Dash runs save when OK was clicked in its question."""
-    def run():
-        context_value.set(AttributeDict(triggered_inputs=[
-            {"prop_id": f"{ids.SAVE_QUESTION}.submit_n_clicks", "value": 1}]))
-        with app.server.test_request_context("/_dash-update-component"):
-            return call()
-    return copy_context().run(run)
+    return as_callback(call, f"{ids.SAVE_QUESTION}.submit_n_clicks", app=app, value=1)
 
 
 def test_an_ai_outline_saved_as_offered_is_unedited_though_its_raster_differs(
@@ -1148,12 +1121,8 @@ def test_an_ai_outline_saved_as_offered_is_unedited_though_its_raster_differs(
 def _revise(app, annotate, fired, revise, meta=META, auto=True, clicks=None,
             annotator="Dr Ada"):
     """revise_linked's answer, for the reader ``annotator`` (``_save``'s by default)."""
-    def run():
-        context_value.set(AttributeDict(
-            triggered_inputs=[{"prop_id": f"{prop}.data", "value": 1} for prop in fired]))
-        with app.server.test_request_context("/_dash-update-component"):
-            return annotate.revise_linked(1, 1, revise, meta, auto, clicks, annotator)
-    return copy_context().run(run)
+    return as_callback(lambda: annotate.revise_linked(1, 1, revise, meta, auto, clicks, annotator),
+                       [f"{prop}.data" for prop in fired], app=app, value=1)
 
 
 def test_a_linked_image_is_loaded_once_the_model_server_has_answered(app, annotate, data_dir):
@@ -1237,12 +1206,8 @@ def test_the_spacing_field_shows_a_spacing_typed_for_the_image_before(app, annot
                                        mask_png=vectorizer.mask_to_png(mask), record=record)
 
     def shown(fired=ids.IMAGE_OPENED, meta=META):
-        def run():
-            context_value.set(AttributeDict(
-                triggered_inputs=[{"prop_id": f"{fired}.data", "value": 1}]))
-            with app.server.test_request_context("/_dash-update-component"):
-                return annotate.show_calibration(1, None, None, meta)
-        return copy_context().run(run)
+        return as_callback(lambda: annotate.show_calibration(1, None, None, meta),
+                           f"{fired}.data", app=app, value=1)
 
     assert shown() == (False, None, None, None)  # never saved
     save(dict(META, pixel_spacing_mm=[0.08, 0.08], pixel_spacing_source="manual"))
@@ -1381,16 +1346,12 @@ def test_a_page_saving_twice_is_not_told_its_own_save_was_missed(app, annotate, 
 
 def _offset_click(annotate, history, meta, button, max_vertices=32):
     """``edit`` as Dash calls it for one click of Grow or Shrink; its outputs."""
-    def run():
-        context_value.set(AttributeDict(triggered_inputs=[
-            {"prop_id": f"{button}.n_clicks", "value": 1}]))
-        return annotate.edit(
-            meta, None, None, None, None, None, None, max_vertices, 0.3, True, True, None,
-            history, None, None, None, None, None, None,
-            _grow=1 if button == ids.GROW_BUTTON else None,
-            _shrink=1 if button == ids.SHRINK_BUTTON else None,
-        )
-    return copy_context().run(run)
+    return as_callback(lambda: annotate.edit(
+        meta, None, None, None, None, None, None, max_vertices, 0.3, True, True, None,
+        history, None, None, None, None, None, None,
+        _grow=1 if button == ids.GROW_BUTTON else None,
+        _shrink=1 if button == ids.SHRINK_BUTTON else None,
+    ), f"{button}.n_clicks", value=1)
 
 
 def test_shrink_stops_at_nothing_and_grow_brings_the_outline_back_at_its_density(annotate):

@@ -15,7 +15,7 @@ import hashlib
 import dash
 import numpy as np
 import pytest
-from _dash_helpers import console_errors, find_component, text_of, wait_for
+from _dash_helpers import as_callback, console_errors, find_component, text_of, wait_for
 from _saved_data import (
     AI_A,
     HEADER,
@@ -321,10 +321,7 @@ def test_without_a_named_reader_nothing_saved_is_shown_or_loaded(app, data_dir):
 
 
 def test_the_worklist_status_and_next_are_each_readers_own(data_dir, tmp_path):
-    from contextvars import copy_context
 
-    from dash._callback_context import context_value
-    from dash._utils import AttributeDict
 
     from annotation_client import ids
     from annotation_client.pages import annotate
@@ -344,13 +341,9 @@ def test_the_worklist_status_and_next_are_each_readers_own(data_dir, tmp_path):
         return [o["label"] for o in options], text_of(note)
 
     def next_entry(headers):
-        def run():
-            context_value.set(AttributeDict(
-                triggered_inputs=[{"prop_id": f"{ids.WORKLIST_NEXT}.n_clicks", "value": 1}]))
-            with app.server.test_request_context("/_dash-update-component", headers=headers):
-                return annotate.request_entry(None, 1, None, None, "", None)
-
-        request, *_rest, note = copy_context().run(run)
+        request, *_rest, note = as_callback(
+            lambda: annotate.request_entry(None, 1, None, None, "", None),
+            f"{ids.WORKLIST_NEXT}.n_clicks", app=app, headers=headers, value=1)
         return request if request is dash.no_update else request["path"], text_of(note)
 
     assert listing(ADA) == (["one.png — saved v1", "two.png — not annotated"],

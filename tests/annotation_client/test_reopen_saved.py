@@ -14,14 +14,11 @@ from __future__ import annotations
 import base64
 import io
 import json
-from contextvars import copy_context
 
 import dash
 import numpy as np
 import pytest
-from _dash_helpers import text_of
-from dash._callback_context import context_value
-from dash._utils import AttributeDict
+from _dash_helpers import as_callback, text_of
 from dash.exceptions import PreventUpdate
 from PIL import Image
 
@@ -62,14 +59,7 @@ def _store_version(data_dir, paths, *, annotator="Dr Ada", label="benign", asses
 def _in_request(app, call, headers=None, fired=None):
     """``call()`` inside a callback request of ``app``; Dash's ``triggered_inputs`` name
     ``fired`` (prop ids) when given."""
-    def run():
-        if fired is not None:
-            context_value.set(AttributeDict(
-                triggered_inputs=[{"prop_id": prop, "value": 1} for prop in fired]))
-        with app.server.test_request_context("/_dash-update-component",
-                                             headers=headers or {}):
-            return call()
-    return copy_context().run(run)
+    return as_callback(call, fired or (), app=app, headers=headers, value=1)
 
 
 @pytest.fixture

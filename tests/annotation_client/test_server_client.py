@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
-from _dash_helpers import HealthyModelServer, closed_port
+from _dash_helpers import HealthyModelServer, as_callback, closed_port
 from image_samples import dicom_bytes, speckle_image
 from PIL import Image
 
@@ -215,19 +215,11 @@ def test_the_health_poll_takes_back_only_the_alert_that_the_server_cannot_be_rea
         try:
             # Asked by the alert itself, in the chain of the request that failed: the
             # alert stays for the next poll, whose SERVER_BACK can ask again.
-            from contextvars import copy_context
-
-            from dash._callback_context import context_value
-            from dash._utils import AttributeDict
 
             from annotation_client import ids
 
-            def by_the_alert():
-                context_value.set(AttributeDict(triggered_inputs=[
-                    {"prop_id": f"{ids.SERVER_ALERT}.children", "value": None}]))
-                return annotate.refresh_server_status(2, down)
-
-            badge, alert, back = copy_context().run(by_the_alert)
+            badge, alert, back = as_callback(lambda: annotate.refresh_server_status(2, down),
+                                             f"{ids.SERVER_ALERT}.children")
             assert "ready" in str(badge.children)
             assert (alert, back) == (dash.no_update, dash.no_update)
             badge, alert, back = annotate.refresh_server_status(2, down)

@@ -11,14 +11,11 @@ from __future__ import annotations
 
 import base64
 import json
-from contextvars import copy_context
 
 import dash
 import numpy as np
 import pytest
-from _dash_helpers import text_of
-from dash._callback_context import context_value
-from dash._utils import AttributeDict
+from _dash_helpers import as_callback, text_of
 from dash.exceptions import PreventUpdate
 
 import vectorizer
@@ -55,15 +52,11 @@ def _drawn(paths, revision="r0"):
 def _edit(annotate, history, *, fired, relayout=None, shown=None, grow=None, undo=None,
           vertices=32, page=PAGE, box_result=None, pending=None, redo=None):
     """``edit``'s outputs for a request whose inputs ``fired`` (prop ids)."""
-    def run():
-        context_value.set(AttributeDict(
-            triggered_inputs=[{"prop_id": prop, "value": None} for prop in fired]))
-        return annotate.edit(
-            META, None, box_result, relayout, undo, redo, None, vertices, 0.3, True, True,
-            None, history, None, None, None, pending, None, None, _grow=grow, _shrink=None,
-            page=page, shown=shown,
-        )
-    return copy_context().run(run)
+    return as_callback(lambda: annotate.edit(
+        META, None, box_result, relayout, undo, redo, None, vertices, 0.3, True, True,
+        None, history, None, None, None, pending, None, None, _grow=grow, _shrink=None,
+        page=page, shown=shown,
+    ), fired)
 
 
 def _paths(history):

@@ -13,7 +13,7 @@ import json
 
 import dash
 import pytest
-from _dash_helpers import find_component, open_work, text_of
+from _dash_helpers import as_callback, find_component, open_work, text_of
 from dash.exceptions import PreventUpdate
 from werkzeug.datastructures import Headers
 
@@ -320,19 +320,10 @@ def test_a_name_typed_before_the_page_answered_its_load_is_kept(annotate, data_d
 
 
 def test_the_field_follows_a_sign_in_changed_without_a_reload(signed_in_app, annotate, data_dir):
-    from contextvars import copy_context
-
-    from dash._callback_context import context_value
-    from dash._utils import AttributeDict
 
     def poll(app, shown, headers=None):
-        def run():
-            context_value.set(AttributeDict(
-                triggered_inputs=[{"prop_id": f"{ids.SERVER_POLL}.n_intervals", "value": 3}]))
-            with app.server.test_request_context("/_dash-update-component", method="POST",
-                                                 headers=headers or {}):
-                return annotate.recall_annotator(None, None, shown, 3)
-        return copy_context().run(run)
+        return as_callback(lambda: annotate.recall_annotator(None, None, shown, 3),
+                           f"{ids.SERVER_POLL}.n_intervals", app=app, headers=headers, value=3)
 
     assert poll(signed_in_app, "ada", {HEADER: "bo"})[0] == "bo"
     # Unchanged: nothing sent, so nothing that follows the name runs again.

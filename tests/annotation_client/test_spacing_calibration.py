@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dash
 import pytest
+from _dash_helpers import as_callback
 
 import vectorizer
 from annotation_client import _shapes
@@ -192,10 +193,7 @@ def test_a_decimal_comma_is_the_decimal_point_and_a_slip_is_refused(tmp_path):
 def test_a_spacing_set_by_hand_marks_the_work_unsaved_until_it_is_saved(tmp_path):
     # The reload and next-image prompts read this mark: a calibration was lost on
     # Previous without a word, though Save made a version of it.
-    from contextvars import copy_context
 
-    from dash._callback_context import context_value
-    from dash._utils import AttributeDict
 
     from annotation_client import _editing, _history, _unsaved, create_app, ids
     from annotation_client._record import DESCRIPTOR_OPTIONS
@@ -209,14 +207,9 @@ def test_a_spacing_set_by_hand_marks_the_work_unsaved_until_it_is_saved(tmp_path
     blank = [None] * len(DESCRIPTOR_OPTIONS)
 
     def mark(meta, saved=None):
-        def run():
-            context_value.set(AttributeDict(triggered_inputs=[
-                {"prop_id": f"{ids.OUTLINE_CHANGED}.data", "value": 1}]))
-            with app.server.test_request_context("/"):
-                return annotate.mark_unsaved(history, None, None, *blank, saved, meta, None,
-                                             1, None, None, None)[2]
-
-        return copy_context().run(run)
+        return as_callback(lambda: annotate.mark_unsaved(
+            history, None, None, *blank, saved, meta, None, 1, None, None, None,
+        )[2], f"{ids.OUTLINE_CHANGED}.data", app=app, value=1)
 
     assert mark(png) == ""
     typed, *_ = annotate.set_spacing(1, None, "0.08", png)

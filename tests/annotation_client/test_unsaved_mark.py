@@ -9,12 +9,8 @@ the model's outline came, saved a blank outline as the reader's (F1, the race).
 
 from __future__ import annotations
 
-from contextvars import copy_context
-
 import pytest
-from _dash_helpers import text_of
-from dash._callback_context import context_value
-from dash._utils import AttributeDict
+from _dash_helpers import as_callback, text_of
 
 from annotation_client import _editing, _history, _unsaved, create_app, ids
 from annotation_client._record import DESCRIPTOR_OPTIONS
@@ -42,12 +38,9 @@ def _erased() -> dict:
 
 
 def _mark(annotate, history, saved=None, label=None, ai=AI) -> bool:
-    def run():
-        context_value.set(AttributeDict(triggered_inputs=[
-            {"prop_id": f"{ids.OUTLINE_CHANGED}.data", "value": 1}]))
-        return annotate.mark_unsaved(history, label, None, *BLANK, saved, META, ai)[2]
-
-    return copy_context().run(run) == "dirty"
+    return as_callback(lambda: annotate.mark_unsaved(
+        history, label, None, *BLANK, saved, META, ai,
+    )[2], f"{ids.OUTLINE_CHANGED}.data", value=1) == "dirty"
 
 
 def test_undo_past_the_ai_outline_is_unsaved(annotate):
@@ -86,14 +79,10 @@ def app(tmp_path):
 
 def _save(app, annotate, history, ai, auto, opened, done):
     """The page's save callback for :data:`META` with a label and a name: its answer."""
-    def run():
-        context_value.set(AttributeDict(triggered_inputs=[
-            {"prop_id": f"{ids.SAVE_BUTTON}.n_clicks", "value": 1}]))
-        with app.server.test_request_context("/_dash-update-component"):
-            return annotate.save(1, META, history, ai, None, "benign", "", "Dr Ada", None,
-                                 *BLANK, None, None, None, auto, opened, done)
-
-    return copy_context().run(run)
+    return as_callback(lambda: annotate.save(
+        1, META, history, ai, None, "benign", "", "Dr Ada", None, *BLANK, None, None, None,
+        auto, opened, done,
+    ), f"{ids.SAVE_BUTTON}.n_clicks", app=app, value=1)
 
 
 def _refused(answer) -> bool:

@@ -9,7 +9,7 @@ import dash
 import numpy as np
 import pytest
 import sqlalchemy as sa
-from _dash_helpers import text_of
+from _dash_helpers import as_callback, text_of
 from _saved_data import png_bytes
 
 from annotation_client import _claims, _views, _worklist, create_app, ids
@@ -301,18 +301,7 @@ def _worklist_app(tmp_path, **settings):
 
 def _run(app, trigger, function, *args, headers=None):
     """``function(*args)`` as the callback of a Dash request fired by ``trigger``."""
-    from contextvars import copy_context
-
-    from dash._callback_context import context_value
-    from dash._utils import AttributeDict
-
-    def run():
-        context_value.set(AttributeDict(
-            triggered_inputs=[{"prop_id": trigger, "value": 1}]))
-        with app.server.test_request_context("/_dash-update-component", headers=headers or {}):
-            return function(*args)
-
-    return copy_context().run(run)
+    return as_callback(lambda: function(*args), trigger, app=app, headers=headers, value=1)
 
 
 def _next(app, token, name=None, meta=None, headers=None, mark=""):

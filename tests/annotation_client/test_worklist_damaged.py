@@ -13,7 +13,16 @@ import dash
 import numpy as np
 import pytest
 import sqlalchemy as sa
-from _dash_helpers import click, make_worklist, open_entry, settled, text_of, wait_for, worklist_app
+from _dash_helpers import (
+    as_callback,
+    click,
+    make_worklist,
+    open_entry,
+    settled,
+    text_of,
+    wait_for,
+    worklist_app,
+)
 from _dash_helpers import image_name as _image_name
 from _saved_data import png_bytes
 from selenium.webdriver.common.by import By
@@ -26,17 +35,7 @@ from annotation_client import create_app, ids
 
 def _run(app, trigger, function, *args):
     """``function(*args)`` as the callback of a Dash request fired by ``trigger``."""
-    from contextvars import copy_context
-
-    from dash._callback_context import context_value
-    from dash._utils import AttributeDict
-
-    def run():
-        context_value.set(AttributeDict(triggered_inputs=[{"prop_id": trigger, "value": 1}]))
-        with app.server.test_request_context("/_dash-update-component"):
-            return function(*args)
-
-    return copy_context().run(run)
+    return as_callback(lambda: function(*args), trigger, app=app, value=1)
 
 
 def _claims(app) -> list[tuple[str, str]]:

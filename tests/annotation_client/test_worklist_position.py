@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from contextvars import copy_context
 
 import dash
 import numpy as np
 import pytest
-from _dash_helpers import click, closed_port, text_of, wait_for
+from _dash_helpers import as_callback, click, closed_port, text_of, wait_for
 from _saved_data import save_version
-from dash._callback_context import context_value
-from dash._utils import AttributeDict
 from PIL import Image
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
@@ -86,12 +83,7 @@ def _app(tmp_path):
 
 
 def _run(app, trigger, function, *args):
-    def run():
-        context_value.set(AttributeDict(triggered_inputs=[{"prop_id": trigger, "value": 1}]))
-        with app.server.test_request_context("/_dash-update-component"):
-            return function(*args)
-
-    return copy_context().run(run)
+    return as_callback(lambda: function(*args), trigger, app=app, value=1)
 
 
 def _meta(app, path):
