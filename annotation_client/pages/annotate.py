@@ -5008,6 +5008,9 @@ def save(_clicks, meta, history, ai, classification, final_label, note, annotato
             " saved before (the index cannot be read): make sure it is spelled as in"
             " your earlier saves."
         )
+    replaced = _worklist_file_replaced(meta)
+    if replaced:
+        details += replaced
     missed = _saved_meanwhile(meta, history, saved.version, own)
     if missed:
         seen, newer = missed
@@ -5035,10 +5038,12 @@ def save(_clicks, meta, history, ai, classification, final_label, note, annotato
         record["final"]["label"], bool(paths), descriptor_values.get("assessment"))
     # Saved, with something to read: Save & next stays on the image, or the message
     # would go with it (cleared as the next image opens) unread.
-    attention = bool(missed or conflict or saved.indexed is False)
+    attention = bool(missed or conflict or replaced or saved.indexed is False)
     return html.Div(
         [
-            _views.alert(details, "warning" if missed or saved.indexed is False else "success",
+            _views.alert(details,
+                         "warning" if missed or replaced or saved.indexed is False
+                         else "success",
                          title="Saved."),
             # Repeated from the hint beside the label: saved, but worth a second look.
             *([_views.alert(conflict, "warning", title="Check:", id="save-check")]
@@ -5049,6 +5054,35 @@ def save(_clicks, meta, history, ai, classification, final_label, note, annotato
         **{"data-version": str(saved.version), "data-folder": str(saved.folder),
            **({"data-attention": "1"} if attention else {})},
     ), work
+
+
+def _worklist_file_replaced(meta: dict) -> str:
+    """What a save says when the worklist file the image was opened from now holds
+    other bytes, or is gone; ``""`` when it still holds the image, or for an upload.
+
+    The save itself is right: a version follows the image's content, and the reader
+    read the pixels on screen. But a PACS that exports again under the same name
+    leaves the file's new image unread, listed as not annotated, and left out of the
+    export; a reload said so, the save did not. The hash cache answers from a stat
+    for a file that did not change, so this costs a save nothing in the usual case.
+    """
+    path = meta.get("worklist_path")
+    config = get_config()
+    if not isinstance(path, str) or not path or config.worklist_dir is None:
+        return ""
+    try:
+        sha = _worklist.entry_sha256(config.worklist_dir, path, data_dir=config.data_dir)
+    except FileNotFoundError:
+        return (f" {path} is no longer in the worklist folder: this version is kept with "
+                "the image on screen, which no worklist file now holds.")
+    except (OSError, ValueError) as exc:
+        logger.warning("worklist file %s could not be checked after a save: %s", path, exc)
+        return ""
+    if sha == meta["sha256"]:
+        return ""
+    return (f" {path} has changed since it was opened: it now holds another image, which "
+            "is listed as not annotated. This version is kept with the image on screen, "
+            "which no worklist file now holds; open the file again to read its new image.")
 
 
 #: Save's refusal while the model's outline of the image just opened is on its way.
