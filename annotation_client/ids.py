@@ -107,6 +107,7 @@ DOWNLOAD_PNG = "download-png"
 DOWNLOAD_SEG_BUTTON = "download-seg-button"  # a DICOM SEG, for images opened from a DICOM
 DOWNLOAD_SEG = "download-seg"
 DOWNLOAD_SR_BUTTON = "download-sr-button"  # a DICOM SR of the measurements, likewise
+DICOM_DOWNLOADS = "dicom-downloads"  # wraps both: its title says why they are greyed out
 DOWNLOAD_SR = "download-sr"
 DOWNLOAD_NOTE = "download-note"  # why a download could not be made
 SAVED_WORK = "saved-work"  # snapshot of the work at its last save (session storage)

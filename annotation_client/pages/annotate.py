@@ -579,26 +579,36 @@ def _record_card(signed_in: bool = False, blinded: bool = False):
                                 class_name="me-1",
                                 disabled=True,
                             ),
-                            dbc.Button(
-                                "Download DICOM SEG",
-                                id=ids.DOWNLOAD_SEG_BUTTON,
-                                color="secondary",
-                                outline=True,
-                                size="sm",
-                                disabled=True,
-                                title="The outline as a DICOM Segmentation of the open "
-                                      "DICOM image, for a PACS or a DICOM viewer",
-                                class_name="me-1",
-                            ),
-                            dbc.Button(
-                                "Download DICOM SR",
-                                id=ids.DOWNLOAD_SR_BUTTON,
-                                color="secondary",
-                                outline=True,
-                                size="sm",
-                                disabled=True,
-                                title="The outline's measurements in millimetres as a DICOM "
-                                      "Structured Report (TID 1500) of the open DICOM image",
+                            # A disabled button takes no pointer events (Bootstrap), so
+                            # its own title never shows: the wrapper's says why.
+                            html.Span(
+                                [
+                                    dbc.Button(
+                                        "Download DICOM SEG",
+                                        id=ids.DOWNLOAD_SEG_BUTTON,
+                                        color="secondary",
+                                        outline=True,
+                                        size="sm",
+                                        disabled=True,
+                                        title="The outline as a DICOM Segmentation of the "
+                                              "open DICOM image, for a PACS or a DICOM viewer",
+                                        class_name="me-1",
+                                    ),
+                                    dbc.Button(
+                                        "Download DICOM SR",
+                                        id=ids.DOWNLOAD_SR_BUTTON,
+                                        color="secondary",
+                                        outline=True,
+                                        size="sm",
+                                        disabled=True,
+                                        title="The outline's measurements in millimetres as a "
+                                              "DICOM Structured Report (TID 1500) of the open "
+                                              "DICOM image",
+                                    ),
+                                ],
+                                id=ids.DICOM_DOWNLOADS,
+                                className="d-inline-block",
+                                title=DICOM_ONLY_NO_IMAGE,
                             ),
                             html.Div(id=ids.DOWNLOAD_NOTE, className="small text-danger",
                                      role="status"),
@@ -2334,6 +2344,7 @@ def restore_workspace(
     Output(ids.ERASE_BUTTON, "disabled"),
     Output(ids.DOWNLOAD_SEG_BUTTON, "disabled"),
     Output(ids.DOWNLOAD_SR_BUTTON, "disabled"),
+    Output(ids.DICOM_DOWNLOADS, "title"),
     State(ids.IMAGE_META, "data"),
     Input(ids.PAGE_LOAD, "data"),
     Input(ids.IMAGE_OPENED, "data"),
@@ -2342,7 +2353,22 @@ def enable_actions(meta, _loaded, _opened=None):
     disabled = not meta
     # A SEG or an SR refers to the DICOM image it outlines: there is none for a PNG or
     # a JPEG.
-    return (disabled,) * 6 + (disabled or meta.get("kind") != "dicom",) * 2
+    dicom = not disabled and meta.get("kind") == "dicom"
+    if disabled:
+        why = DICOM_ONLY_NO_IMAGE
+    elif not dicom:
+        kind = str(meta.get("kind") or "this").upper()
+        why = (f"A DICOM SEG or SR refers to the DICOM image it outlines, and the open "
+               f"image is a {kind} file: open the study's DICOM file to download them. "
+               "Download SVG or PNG mask keeps this outline.")
+    else:
+        why = ""
+    return (disabled,) * 6 + (not dicom,) * 2 + (why,)
+
+
+#: The DICOM downloads' title before any image is open.
+DICOM_ONLY_NO_IMAGE = ("Open a DICOM image to download its outline as a DICOM SEG and "
+                       "its measurements as a DICOM SR.")
 
 
 # =========================================================================== callbacks: worklist

@@ -208,9 +208,13 @@ def test_the_page_offers_the_seg_for_a_dicom_only(app, annotate):
     with app.server.test_request_context("/"):
         dicom_meta, _ = _opened(annotate, app, "scan.dcm", _source())
         png_meta, _ = _opened(annotate, app, "scan.png", png_bytes(speckle_image(*SHAPE)))
-    assert annotate.enable_actions(dicom_meta, None)[-2:] == (False, False)
-    assert annotate.enable_actions(png_meta, None)[-2:] == (True, True)
-    assert annotate.enable_actions(None, None) == (True,) * 8
+    assert annotate.enable_actions(dicom_meta, None)[-3:] == (False, False, "")
+    *png_buttons, why = annotate.enable_actions(png_meta, None)
+    assert png_buttons[-2:] == [True, True]
+    # Greyed out, the buttons take no pointer events: their wrapper's title says why.
+    assert "the open image is a PNG file: open the study's DICOM file" in why
+    *buttons, why = annotate.enable_actions(None, None)
+    assert buttons == [True] * 8 and why == annotate.DICOM_ONLY_NO_IMAGE
 
 
 def test_the_download_is_the_outline_on_screen_as_a_seg(app, annotate):
