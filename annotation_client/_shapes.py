@@ -275,8 +275,9 @@ def svg_to_paths(svg: str, width: int, height: int) -> list[str]:
 
     Parameters
     ----------
-    svg : str
-        The SVG document; its size must be the image's.
+    svg : str or bytes
+        The SVG document; its size must be the image's. Bytes when the file is not
+        UTF-8 (its XML declaration or byte-order mark says its encoding).
     width, height : int
         The image size in pixels.
 
@@ -292,21 +293,35 @@ def svg_to_paths(svg: str, width: int, height: int) -> list[str]:
         If ``svg`` is not an SVG document, is sized for another image, holds
         a path that is not straight segments, or is refused by
         :func:`vectorizer.check_svg_document` (``<use>`` elements that expand
-        without bound or to more than 10,000 shapes).
+        without bound or to more than 10,000 shapes); is more than
+        :data:`MAX_PATH_CHARS` bytes; or draws otherwise than its paths filled
+        even-odd (:func:`vectorizer.svg_to_mask`, the export's reader, is the
+        reference, so the page never edits an outline the export reads otherwise).
     """
     width, height = _size(width, "width"), _size(height, "height")
-    if not isinstance(svg, str):
-        raise TypeError("svg must be a str")
+    if not isinstance(svg, str | bytes):
+        raise TypeError("svg must be a str or bytes")
+    size_in_bytes = len(svg.encode("utf-8") if isinstance(svg, str) else svg)
+    if size_in_bytes > MAX_PATH_CHARS:
+        # As the export's reader refuses it, and before svgelements spends seconds on it.
+        raise ValueError(f"the SVG is {size_in_bytes} bytes long; an outline's SVG is at most "
+                         f"{MAX_PATH_CHARS}")
     try:
         # svgelements expands every <use> while it parses, before anything here can
         # count: a small file of nested <use> would hold the page for minutes.
         vectorizer.check_svg_document(svg)
-        document = svgelements.SVG.parse(io.StringIO(svg))
+        stream = io.StringIO(svg) if isinstance(svg, str) else io.BytesIO(svg)
+        document = svgelements.SVG.parse(stream)
         size = (float(document.width), float(document.height))
     except Exception as exc:  # ParseError, or AttributeError for XML that is not <svg>
         raise ValueError(f"the SVG cannot be parsed ({exc})") from None
     if any(abs(v - want) > 1e-6 for v, want in zip(size, (width, height), strict=True)):
         raise ValueError(f"the SVG is sized {size[0]:g}x{size[1]:g}, the image {width}x{height}")
+    try:
+        # What the export, the saved mask and the agreement figures read of this file.
+        drawn = np.asarray(vectorizer.svg_to_mask(svg, shape=(height, width)), dtype=bool)
+    except ValueError as exc:
+        raise ValueError(f"the SVG cannot be drawn ({exc})") from None
     paths = []
     for element in document.elements():
         if isinstance(element, svgelements.Shape) and not isinstance(element, svgelements.Path):
@@ -319,6 +334,17 @@ def svg_to_paths(svg: str, width: int, height: int) -> list[str]:
         path = format_path(parse_path(element.d()))
         if is_region(path):  # a lone point or a line encloses nothing, as for AI outlines
             paths.append(path)
+    # The page fills each path even-odd and draws what svgelements lists; a file not
+    # written here may fill by the nonzero rule, or hide paths in a <symbol> or behind
+    # visibility="hidden". Its outline would then differ on the page from the export's.
+    shown = paths_to_mask(paths, (height, width))
+    differing = int(np.count_nonzero(shown ^ drawn))
+    if differing > max(2, drawn.sum() // 1000):
+        raise ValueError(
+            f"the SVG's paths, filled even-odd as the editor fills them, cover {differing} "
+            "pixels otherwise than the SVG draws them (a nonzero fill rule, or paths it does "
+            "not draw): it was not written by this client, and its outline cannot be edited "
+            "here as saved")
     return paths
 
 
@@ -459,12 +485,33 @@ def apply_relayout(paths: Sequence[str], relayout: Mapping | None) -> RelayoutEd
     return RelayoutEdit(paths=[p for p in updated if is_region(p)])
 
 
+#: What :func:`paths_to_svg` adds around each path's data, and around them all at the
+#: largest image size: the saved document, not only its path data, is what a save
+#: rasterises, so the editor's limit counts them (an outline just under the limit on
+#: path data alone was drawn, then could not be saved).
+_PATH_WRAPPER = len(paths_to_svg(["M"], 1, 1)) - len(paths_to_svg([], 1, 1)) - 1
+_DOCUMENT_WRAPPER = len(paths_to_svg([], int(MAX_COORDINATE), int(MAX_COORDINATE)))
+
+
+def saved_size(paths) -> int:
+    """At least the length of :func:`paths_to_svg`'s document of ``paths`` (str items
+    only), without building it: the data, each path's element, a ``Z`` for each
+    subpath :func:`close_subpaths` may close, and the ``<svg>`` element."""
+    paths = [p for p in paths if isinstance(p, str)]
+    return (sum(len(p) + _PATH_WRAPPER + p.count("M") + p.count("m") for p in paths)
+            + _DOCUMENT_WRAPPER)
+
+
 def _check_size(paths) -> None:
-    """Refuse more path data than the vectorizer rasterises, before any is parsed."""
-    total = sum(len(p) for p in paths if isinstance(p, str))
-    if total > MAX_PATH_CHARS:
-        raise ValueError(f"the outline holds {total} characters of path data; at most "
-                         f"{MAX_PATH_CHARS} can be drawn and saved")
+    """Refuse an outline whose saved SVG would be more than the vectorizer rasterises,
+    before any path is parsed."""
+    paths = [p for p in paths if isinstance(p, str)]
+    if saved_size(paths) > MAX_PATH_CHARS:
+        total = sum(len(p) for p in paths)
+        raise ValueError(
+            f"the outline holds {total} characters of path data in {len(paths)} "
+            f"region(s), more than can be drawn and saved (its SVG may be at most "
+            f"{MAX_PATH_CHARS} bytes): remove regions or simplify the outline")
 
 
 def _rect(shape: Mapping) -> tuple[float, float, float, float] | None:

@@ -564,9 +564,15 @@ class AnnotationStore:
         if self.index is not None:
             self.index.report_damaged(image_sha256, version, path, str(exc))
 
-    def load_svg(self, image_sha256: str, version: int) -> str:
-        """Read a saved version's SVG (the edited geometry) back."""
-        return self._version_file(image_sha256, version, ".svg").read_text(encoding="utf-8")
+    def load_svg(self, image_sha256: str, version: int) -> str | bytes:
+        """Read a saved version's SVG (the edited geometry) back: text, as the client
+        writes it (UTF-8), or the file's bytes when it is not UTF-8 (a file converted
+        or restored elsewhere, whose XML says its encoding; the export reads it so)."""
+        data = self._version_file(image_sha256, version, ".svg").read_bytes()
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            return data
 
     def missing_files(self, image_sha256: str, version: int) -> list[str]:
         """The names of a saved version's outline and mask files that are not there

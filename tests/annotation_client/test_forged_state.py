@@ -16,6 +16,7 @@ from _dash_helpers import as_callback, find_component
 from dash.exceptions import PreventUpdate
 from PIL import Image
 
+import vectorizer
 from annotation_client import _editing, _shapes, create_app, decode_image
 from annotation_client._record import MAX_NOTE_CHARS, build_record
 from annotation_client._signing import KEY_FILE
@@ -75,6 +76,35 @@ def test_more_path_data_than_can_be_saved_is_refused_before_it_is_parsed():
         _shapes.apply_relayout(["M 0,0 L 4,0 L 4,4 Z"], {"shapes[0].path": huge})
     with pytest.raises(ValueError, match="must be a list"):
         _shapes.apply_relayout([], {"shapes": "M 0,0"})
+
+
+def _squares(count: int, digits: int) -> list[str]:
+    """``count`` square regions whose path data is padded to about ``digits`` per number."""
+    paths = []
+    for n in range(count):
+        x, y = 10 + 20 * (n % 140), 10 + 20 * (n // 140)
+        steps = [i * 9 / 8 for i in range(8)]  # 32 vertices around a 9 x 9 square
+        corners = ([(x + t, y) for t in steps] + [(x + 9, y + t) for t in steps]
+                   + [(x + 9 - t, y + 9) for t in steps] + [(x, y + 9 - t) for t in steps])
+        paths.append("M " + " L ".join(f"{a:0{digits}.4f},{b:0{digits}.4f}"
+                                       for a, b in corners) + " Z")
+    return paths
+
+
+def test_an_outline_the_editor_takes_is_one_a_save_can_rasterise():
+    # An outline just under the limit on path data alone made a saved SVG over it: the
+    # editor drew it and Save refused it in the vectorizer's words (audit helper-502, 3).
+    paths = _squares(389, 10)
+    assert sum(map(len, paths)) < _shapes.MAX_PATH_CHARS
+    assert len(_shapes.paths_to_svg(paths, 3000, 3000)) > _shapes.MAX_PATH_CHARS
+    with pytest.raises(ValueError, match="more than can be drawn and saved"):
+        _shapes.apply_relayout([], {"shapes": [{"type": "path", "path": p} for p in paths]})
+    # What the editor does take, the save rasterises as one document.
+    fewer = paths[:360]
+    edit = _shapes.apply_relayout([], {"shapes": [{"type": "path", "path": p} for p in fewer]})
+    assert len(edit.paths) == 360
+    mask = vectorizer.svg_to_mask(_shapes.paths_to_svg(edit.paths, 3000, 3000))
+    assert mask.sum() == 360 * 81
 
 
 @pytest.mark.parametrize(

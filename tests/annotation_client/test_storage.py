@@ -329,6 +329,16 @@ def test_load_svg_reads_back_exactly_what_each_save_wrote(tmp_path):
     assert store.load_svg(SHA, 2) == "<svg>2</svg>"
 
 
+def test_load_svg_gives_the_bytes_of_a_file_that_is_not_utf8(tmp_path):
+    # A file converted elsewhere: its XML says its encoding, and the SVG readers take
+    # bytes, as the export's does (audit helper-502, 4: a raw UnicodeDecodeError).
+    store = AnnotationStore(tmp_path)
+    _save(store, 1)
+    encoded = '<?xml version="1.0" encoding="UTF-16"?><svg/>'.encode("utf-16")
+    next(tmp_path.glob(f"{SHA}/v001.svg")).write_bytes(encoded)
+    assert store.load_svg(SHA, 1) == encoded
+
+
 @pytest.mark.parametrize("version", [0, -1, True, 1.0, "1", None])
 def test_load_svg_refuses_a_bad_version(tmp_path, version):
     store = AnnotationStore(tmp_path)
