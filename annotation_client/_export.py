@@ -719,15 +719,21 @@ def _write_all(out: Path, written: list, rows: list[dict]) -> None:
     or an evaluation could be pointed at, nor one that would block the export run
     again. ``out`` itself is used as it is (an empty mount point, a link to a folder,
     ``.``: its owner and mode kept), or made when missing, and removed again then
-    if the writing fails.
+    if the writing fails and it is still empty: another export into the same new
+    folder may have finished in it meanwhile, and said so.
 
     Raises
     ------
     OSError
         Whatever stopped the writing; nothing is left behind.
     """
-    made = not out.exists()
-    out.mkdir(parents=True, exist_ok=True)
+    # Made by this call, or there already: decided by the mkdir itself, not by a look
+    # before it, or two exports into one new folder could both take it for their own.
+    try:
+        out.mkdir(parents=True)
+        made = True
+    except FileExistsError:
+        made = False
     staging = Path(tempfile.mkdtemp(prefix=".partial-", dir=out))
     moved = []
     try:
@@ -759,7 +765,9 @@ def _write_all(out: Path, written: list, rows: list[dict]) -> None:
         for final in moved:
             shutil.rmtree(final, ignore_errors=True) if final.is_dir() else final.unlink()
         if made:
-            shutil.rmtree(out, ignore_errors=True)
+            # Only if empty: what another run wrote into it is that run's.
+            with contextlib.suppress(OSError):
+                out.rmdir()
         raise
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import errno
 import hashlib
 import io
 import json
@@ -316,11 +317,47 @@ def test_a_write_that_fails_leaves_nothing_behind(saved, tmp_path, monkeypatch):
     # Its folder left as it found it; nothing of the export (moved or not) is left.
     assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == [
         "normal", "normal/theirs.txt"]
-    # A folder it made is removed again.
+    # A folder it made, which another process wrote into meanwhile, keeps only what
+    # that process wrote: it is not the failed export's to remove.
     into["folder"] = tmp_path / "new" / "out2"
     with pytest.raises(FileExistsError):
         export_busi(saved["data"], saved["worklist"], into["folder"])
-    assert not into["folder"].exists()
+    assert sorted(p.relative_to(into["folder"]).as_posix()
+                  for p in into["folder"].rglob("*")) == ["normal", "normal/theirs.txt"]
+    # A folder it made that nothing else wrote into is removed again.
+    def full_disk(pixels):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(_export, "_png", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        export_busi(saved["data"], saved["worklist"], tmp_path / "new" / "out3")
+    assert not (tmp_path / "new" / "out3").exists()
+
+
+def test_a_failed_export_keeps_another_that_finished_in_the_same_new_folder(
+        saved, tmp_path, monkeypatch):
+    # Two exports into one new folder: the second made it, the first finished in it
+    # (exit 0, "exported"), then the second failed and removed the whole folder, the
+    # first's data set with it (audit helper-503, 1).
+    from annotation_client import _export
+
+    out = tmp_path / "shared" / "busi"
+    real = _export.tempfile.mkdtemp
+    other = {}
+
+    def mkdtemp(**kwargs):
+        if not other:  # the second export, between making the folder and staging in it
+            other["report"] = True
+            other["report"] = export_busi(saved["data"], saved["worklist"], out)
+        return real(**kwargs)
+
+    monkeypatch.setattr(_export.tempfile, "mkdtemp", mkdtemp)
+    with pytest.raises(FileExistsError):
+        export_busi(saved["data"], saved["worklist"], out)
+    assert other["report"].total == 3
+    assert sorted(p.name for p in out.iterdir()) == ["benign", "index.csv", "malignant",
+                                                     "normal"]
+    assert len(load_samples(out)) == 3
 
 
 @pytest.mark.parametrize("kind", ["empty folder", "link to one", "the current folder"])
