@@ -579,8 +579,8 @@ class AnnotationStore:
         (``["v001.svg"]``), when its record is: a stat of each, no read.
 
         The record alone says a version is complete; files removed or lost since
-        leave it unloadable (no outline) or out of the export and the agreement (no
-        mask) while every listing called it ok.
+        leave it unloadable (no outline), or out of the agreement (no mask; the export
+        makes it again from the outline), while every listing called it ok.
         """
         names = []
         for suffix in (".svg", "_mask.png"):

@@ -569,7 +569,8 @@ def _missing_tooltip(gone: list[str] | None) -> dict:
         return {}
     return {"record_status": f"{', '.join(gone)} cannot be found beside the record: restore "
                              "from a backup (the outline is what Load it to revise reads; "
-                             "the mask, what the export and reader agreement read)."}
+                             "the mask, what reader agreement reads; the export reads "
+                             "either, making the mask from the outline)."}
 
 
 def _has_copy(store, sha: str) -> bool:
@@ -756,8 +757,9 @@ def show_saved(_loaded, _refresh, annotator, label, latest, assessment=ANY):
         notes.append(_views.alert(
             f"{len(missing)} listed version(s) lack their outline or mask file (first: "
             f"{', '.join(first)}): they show as missing in Record file. Without its outline a "
-            "version cannot be loaded to revise; without its mask it is left out of the "
-            "export and of reader agreement. Restore the files from a backup.",
+            "version cannot be loaded to revise; without its mask it is left out of reader "
+            "agreement, and the export makes the mask again from the outline (without both, "
+            "the export leaves it out). Restore the files from a backup.",
             "warning",
             id="saved-missing",
         ))

@@ -502,6 +502,9 @@ def test_a_version_whose_outline_or_mask_is_gone_is_listed_so(app, data_dir, sav
     assert "restore from a backup" in tooltips[0]["record_status"]
     note = next(n for n in alert if getattr(n, "id", None) == "saved-missing")
     assert text_of(note).startswith("2 listed version(s) lack their outline or mask file")
+    # As the export does: a missing mask is made again from the outline (helper-503, 2).
+    assert "the export makes the mask again from the outline" in text_of(note)
+    assert "left out of the export" not in text_of(note)
 
 
 def test_refresh_shows_a_save_made_since(app, data_dir, saved):
