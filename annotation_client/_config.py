@@ -227,7 +227,9 @@ class ClientConfig:
         values: dict = {}
         for name in names:
             raw = environ.get(PREFIX + name.upper())
-            if raw not in (None, ""):
+            # Blank is unset, as for every SONOTRACE_* variable (a " " left in an env
+            # file made a data folder named " " in the working directory).
+            if raw is not None and raw.strip() != "":
                 values[name] = raw
         for key, value in (config or {}).items():
             name = str(key).lower()
@@ -308,6 +310,12 @@ def _parse(name: str, value):
                 raise ValueError("must have a port number from 1 to 65535 if any")
             return value.rstrip("/")
         if name == "data_dir":
+            text = str(value)
+            if text != text.strip():
+                # "/srv/data " is another folder than /srv/data: an empty data folder,
+                # and every saved annotation out of sight, without a word.
+                raise ValueError("starts or ends with a space, which would name another "
+                                 "folder than the one meant: remove it")
             return Path(value).expanduser()
         if name == "worklist_dir":
             if value is None or str(value).strip() == "":

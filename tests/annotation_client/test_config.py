@@ -53,6 +53,25 @@ def test_bad_settings_are_refused_by_name(key, value, match):
         ClientConfig.load({key: value}, environ={})
 
 
+@pytest.mark.parametrize("blank", ["", " ", "\t "])
+def test_a_blank_variable_is_unset(blank):
+    # SONOTRACE_DATA_DIR=" " made a folder named " " in the working directory, to hold
+    # patient data outside every ignore file (audit helper-503, 4).
+    names = ("DATA_DIR", "KEEP_UPLOADS", "REQUEST_TIMEOUT", "WORKLIST_DIR")
+    config = ClientConfig.load(environ={f"SONOTRACE_{n}": blank for n in names})
+    default = ClientConfig()
+    assert (config.data_dir, config.keep_uploads, config.request_timeout,
+            config.worklist_dir) == (default.data_dir, default.keep_uploads,
+                                     default.request_timeout, default.worklist_dir)
+
+
+@pytest.mark.parametrize("value", ["/srv/data ", " /srv/data", "/srv/data\n"])
+def test_a_data_folder_with_a_space_at_either_end_is_refused(value):
+    # "/srv/data " is another folder: an empty one, the saved annotations out of sight.
+    with pytest.raises(ValueError, match="DATA_DIR.*starts or ends with a space"):
+        ClientConfig.load(environ={"SONOTRACE_DATA_DIR": value})
+
+
 def test_the_pixel_limit_is_the_model_servers_variable_and_default():
     from model_server._app import DEFAULTS as SERVER_DEFAULTS
 
