@@ -7,7 +7,11 @@ one line on stderr, ``error: ...``, and the exit status is 2, as the services do
 bad setting. Both services start in their own process groups, so that one Ctrl-C
 (SIGINT), a SIGTERM, a SIGQUIT (Ctrl-\\) or the terminal or SSH session closing
 (SIGHUP) reaches this launcher only; it then stops the client, then the server, each
-with SIGTERM and, after a grace period, SIGKILL. If either service exits by itself, the
+with SIGTERM and, after a grace period, SIGKILL; on Linux the kernel sends each
+service SIGTERM if the launcher itself is killed (``kill -9``). A relative
+``SONOTRACE_DATA_DIR``, ``SONOTRACE_WORKLIST_DIR`` or ``SONOTRACE_WEIGHTS_DIR`` is made
+absolute against the working directory the launcher was started in, since the services
+run from the checkout. If either service exits by itself, the
 other is stopped too and the launcher exits non-zero. The same happens when the model
 server's ``/health`` says ``"error"`` (its models could not be loaded) and still says so
 ``--error-grace`` seconds later (``SONOTRACE_LOAD_ERROR_GRACE``, default 30) without
@@ -72,6 +76,52 @@ DEFAULT_ERROR_GRACE = 30
 #: them: left unhandled here, it killed the launcher and orphaned both, ports held.
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 
+#: Folders the services read from the environment. They run from the checkout, so a
+#: relative value is made absolute against the launcher's working directory first, as
+#: the README says ("relative to the working directory"): it named a folder in the
+#: checkout, outside every ignore file, where patient data do not belong.
+PATH_VARIABLES = ("SONOTRACE_DATA_DIR", "SONOTRACE_WORKLIST_DIR", "SONOTRACE_WEIGHTS_DIR")
+
+#: Linux's prctl option that sends a signal to a process when its parent dies.
+_PR_SET_PDEATHSIG = 1
+
+
+def absolute_paths(environ: Mapping[str, str], cwd: str) -> dict[str, str]:
+    """The :data:`PATH_VARIABLES` set to a relative path in ``environ``, made absolute
+    against ``cwd`` (``~`` expanded first); blank ones are left to the services."""
+    paths = {}
+    for name in PATH_VARIABLES:
+        value = environ.get(name)
+        if value is None or not value.strip():
+            continue
+        expanded = os.path.expanduser(value)
+        if not os.path.isabs(expanded):
+            paths[name] = os.path.join(cwd, expanded)
+    return paths
+
+
+def _stop_with_launcher():
+    """A ``preexec_fn`` that has the kernel send the service SIGTERM when the launcher
+    dies, however it dies (``kill -9``, the OOM killer): it runs each service in a
+    session of its own, so nothing else would stop them, and both kept their ports.
+    None where ``prctl`` is not available (not Linux)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    launcher = os.getpid()
+
+    def in_the_child() -> None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != launcher:  # it died between the fork and the prctl
+            os._exit(1)
+
+    return in_the_child
+
 
 class ServiceFailed(Exception):
     """A service's ``/health`` says it cannot serve: ``{"status": "error", ...}``."""
@@ -114,9 +164,11 @@ class Service:
     def start(self) -> None:
         env = dict(os.environ)
         env.setdefault("PYTHONUNBUFFERED", "1")
+        env.update(absolute_paths(os.environ, os.getcwd()))
         env.update(self.env)
         self.process = subprocess.Popen(
-            self.args, cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL, start_new_session=True
+            self.args, cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL, start_new_session=True,
+            preexec_fn=_stop_with_launcher(),
         )
         log.info("started %s (pid %d): %s", self.name, self.process.pid, " ".join(self.args))
 

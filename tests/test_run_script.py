@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.server
+import json
 import os
 import re
 import select
@@ -149,6 +150,9 @@ answers = 0
 ERROR = {"status": "error", "error": {"code": 503, "message": "models are unavailable: "
                                       "the weights are truncated"}}
 LOADING = {"status": "loading", "error": {"code": 503, "message": "..."}}
+if os.environ.get("FAKE_ENV_FILE"):  # what the service was given, for the test to read
+    with open(os.environ["FAKE_ENV_FILE"] + "." + module, "w") as handle:
+        json.dump({k: v for k, v in os.environ.items() if k.startswith("SONOTRACE_")}, handle)
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -252,12 +256,13 @@ class _Launch:
     """The launcher run as a process (the driver with fakes, or scripts/run.py itself),
     its stdout and stderr in one file."""
 
-    def __init__(self, args: list[str], log_path: Path, env: dict | None = None):
+    def __init__(self, args: list[str], log_path: Path, env: dict | None = None,
+                 cwd: Path = REPO_ROOT):
         self.log_path = log_path
         with open(log_path, "w") as log:
             self.process = subprocess.Popen(
                 args,
-                cwd=REPO_ROOT,
+                cwd=cwd,
                 env={**os.environ, **(env or {})},
                 stdin=subprocess.DEVNULL,
                 stdout=log,
@@ -295,13 +300,14 @@ def launch(tmp_path: Path, fake_python: Path):
     services at the end of the test whatever happened."""
     launches: list[_Launch] = []
 
-    def start(*args: str, fakes: bool = True, env: dict | None = None) -> _Launch:
+    def start(*args: str, fakes: bool = True, env: dict | None = None,
+              cwd: Path = REPO_ROOT) -> _Launch:
         if fakes:
             command = [sys.executable, "-c", DRIVER, str(LAUNCHER), str(fake_python), "-"]
         else:
             command = [sys.executable, str(LAUNCHER)]
         log_path = tmp_path / f"launch-{len(launches)}.log"
-        launches.append(_Launch([*command, *args], log_path, env))
+        launches.append(_Launch([*command, *args], log_path, env, cwd))
         return launches[-1]
 
     yield start
@@ -328,6 +334,43 @@ def test_a_stop_signal_stops_both_services(launch, signum):
     assert not [pid for pid in pids if _alive(pid)], launched.output
     assert all(_can_listen("127.0.0.1", port) for port in ports)
     assert launched.output.endswith("SonoTrace stopped.\n"), launched.output
+
+
+def test_killing_the_launcher_outright_stops_both_services(launch):
+    # kill -9 (or the OOM killer) cannot be handled: both services, in sessions of their
+    # own, kept running and held their ports, and the next `make run` refused to start
+    # (audit helper-503, 3). The kernel now sends each SIGTERM as the launcher dies.
+    ports = _free_ports()
+    launched = launch(*_port_args(*ports))
+    launched.wait_for("SonoTrace is ready")
+    pids = _started_pids(launched.output)
+    assert len(pids) == 2, launched.output
+
+    launched.process.kill()  # the launcher alone, not its process group
+    launched.process.wait()
+    deadline = time.monotonic() + 10
+    while [pid for pid in pids if _alive(pid)] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [pid for pid in pids if _alive(pid)], launched.output
+    assert all(_can_listen("127.0.0.1", port) for port in ports)
+
+
+def test_relative_folders_are_the_launchers_working_directorys(launch, tmp_path):
+    # The services run from the checkout: "reldata" named a folder there, outside every
+    # ignore file, though the README says relative to the working directory (503, 5).
+    where = tmp_path / "reading-room"
+    where.mkdir()
+    env_file = tmp_path / "env"
+    launched = launch(*_port_args(*_free_ports()), cwd=where, env={
+        "FAKE_ENV_FILE": str(env_file), "SONOTRACE_DATA_DIR": "reldata",
+        "SONOTRACE_WORKLIST_DIR": "cases/today", "SONOTRACE_WEIGHTS_DIR": "/opt/weights",
+    })
+    launched.wait_for("SonoTrace is ready")
+    for module in ("model_server", "annotation_client"):
+        given = json.loads(Path(f"{env_file}.{module}").read_text())
+        assert given["SONOTRACE_DATA_DIR"] == str(where / "reldata")
+        assert given["SONOTRACE_WORKLIST_DIR"] == str(where / "cases" / "today")
+        assert given["SONOTRACE_WEIGHTS_DIR"] == "/opt/weights"  # absolute: as given
 
 
 def test_closing_the_terminal_stops_both_services(tmp_path, fake_python):
