@@ -124,6 +124,13 @@ REFERENCES = (
         "breast-cancer-screening",
     ),
     Reference(
+        "uspstf-2009",
+        "Annals of Internal Medicine",
+        "U.S. Preventive Services Task Force. Screening for breast cancer: U.S. Preventive "
+        "Services Task Force recommendation statement. 2009;151(10):716-26",
+        "https://doi.org/10.7326/0003-4819-151-10-200911170-00008",
+    ),
+    Reference(
         "cochrane",
         "Cochrane Database of Systematic Reviews",
         "Kösters JP, Gøtzsche PC. Regular self-examination or clinical examination for early "
@@ -905,12 +912,17 @@ def _early() -> html.Section:
                                         [
                                             "For this reason the American Cancer Society does "
                                             "not recommend routine, structured self-exams for "
-                                            "women at average risk, and in 2009 the USPSTF "
-                                            "recommended against teaching them. Both encourage ",
+                                            "women at average risk, ",
+                                            _cite("acs"),
+                                            " and in 2009 the USPSTF recommended against "
+                                            "teaching them. ",
+                                            _cite("uspstf-2009"),
+                                            " The American Cancer Society and the NHS "
+                                            "encourage ",
                                             html.Strong("breast awareness"),
                                             " instead: knowing what is normal for you and "
                                             "reporting changes promptly. ",
-                                            _cite("acs", "uspstf"),
+                                            _cite("acs", "nhs"),
                                         ]
                                     ),
                                     html.P(

@@ -240,6 +240,29 @@ def test_every_citation_resolves_and_every_reference_is_cited(page):
         assert label.startswith(f"Reference {link.children}: ") and len(label) > 15, label
 
 
+def test_each_organisations_advice_on_self_exams_cites_that_organisation(page):
+    # "Both encourage breast awareness" credited the USPSTF, cited to its 2024 page, which
+    # says nothing of self-examination; its 2009 advice was cited to the 2024 page too
+    # (audit helper-503, 6). Each claim is followed by its own citation.
+    paragraph = next(c for c in _walk(page) if isinstance(c, html.P)
+                     and "in 2009 the USPSTF" in _text(c))
+    from annotation_client.pages import learn  # registered once an app exists (page)
+
+    parts = paragraph.children
+    refs = {ref.key: ref for ref in learn.REFERENCES}
+
+    def cited_after(fragment: str) -> set[str]:
+        at = next(i for i, part in enumerate(parts)
+                  if isinstance(part, str) and fragment in part)
+        sup = next(p for p in parts[at + 1:] if isinstance(p, html.Sup))
+        return {a.href.removeprefix("#learn-ref-") for a in _walk(sup) if isinstance(a, html.A)}
+
+    assert cited_after("in 2009 the USPSTF") == {"uspstf-2009"}
+    assert "2009" in refs["uspstf-2009"].title
+    assert cited_after("reporting changes promptly") == {"acs", "nhs"}
+    assert "USPSTF" not in _text(paragraph).split("in 2009 the USPSTF")[1]
+
+
 def _page_images(page) -> list[html.Img]:
     return [c for c in _walk(page) if isinstance(c, html.Img)]
 
