@@ -189,6 +189,29 @@ def _install_request_checks(server: flask.Flask, settings: ClientConfig) -> None
             response.headers.setdefault(name, value)
         return response
 
+    @server.after_request
+    def not_found_status(response: flask.Response) -> flask.Response:
+        # Dash answers every path with its page shell and picks the page in the
+        # browser, so a mistyped address or a stale bookmark was a 200: invisible to
+        # link checkers, proxies and monitoring. The shell is still sent (the page
+        # says "not found"), with the status that says so.
+        if (response.status_code == 200 and response.mimetype == "text/html"
+                and flask.request.method in ("GET", "HEAD")
+                and not _is_page(flask.request.path)):
+            response.status_code = 404
+        return response
+
+
+def _is_page(path: str) -> bool:
+    """Whether ``path`` (the request's, without the app's prefix) is one of the pages
+    the navbar lists, as Dash matches them (a trailing slash ignored)."""
+    wanted = path.rstrip("/") or "/"
+    return any(
+        (page["path"].rstrip("/") or "/") == wanted
+        for page in dash.page_registry.values()
+        if page["module"].split(".")[-1] != "not_found_404"
+    )
+
 
 def _owner_only_index(settings: ClientConfig) -> None:
     # The default index is a SQLite file in the data folder, made with the process's

@@ -80,6 +80,23 @@ def test_pages_are_discovered_and_the_navbar_links_them(client):
     assert "not_found_404" in modules
 
 
+def test_an_unknown_address_is_a_404_with_the_not_found_page(client):
+    # Dash answers every path with its page shell: a stale bookmark or a mistyped link
+    # was a 200, invisible to link checkers and monitoring (audit helper-503, 7).
+    for path in ("/", "/saved", "/saved/", "/learn", "/?open=a.png"):
+        assert client.get(path).status_code == 200, path
+    for path in ("/nonexistent", "/saved/extra", "/404", "/learn.html"):
+        response = client.get(path)
+        assert response.status_code == 404, path
+        # Still the shell, so the browser shows "Page not found" with a way back.
+        assert response.mimetype == "text/html" and "_dash-config" in response.get_data(
+            as_text=True)
+    assert client.head("/nonexistent").status_code == 404
+    # Routes that are not pages keep their own answers.
+    assert client.get("/_dash-layout").status_code == 200
+    assert client.get("/assets/favicon.ico").status_code == 200
+
+
 def test_the_stable_ids_are_on_the_annotate_page(client, tmp_path):
     from annotation_client import ids
 
