@@ -19,6 +19,17 @@ MAX_VERTICES_RANGE = (3, 4096)
 # Far more parts than any client sends (image, mask); a flood of tiny parts is refused.
 MAX_PARTS = 32
 _READ_CHUNK = 1 << 20
+#: Characters of a query value an error message quotes: the client shows the message to
+#: its user, and a 4000-character value quoted whole buried the reason.
+QUOTED_VALUE_CHARS = 40
+
+
+def quoted(text: str) -> str:
+    """``text`` as a message quotes it: its repr, cut to :data:`QUOTED_VALUE_CHARS`
+    characters and marked as cut ("...") when longer."""
+    if len(text) <= QUOTED_VALUE_CHARS:
+        return repr(text)
+    return f"{text[:QUOTED_VALUE_CHARS]!r}... ({len(text)} characters)"
 
 
 def read_file(field: str, *, required: bool = True, raw_body: bool = True) -> bytes | None:
@@ -142,7 +153,7 @@ def multipart_parts() -> dict:
 
 def _numbers(name: str, text: str, count: int) -> list[float]:
     parts = text.split(",")
-    message = f"'{name}' must be {count} comma-separated numbers, got {text!r}"
+    message = f"'{name}' must be {count} comma-separated numbers, got {quoted(text)}"
     # float() also takes "1_0" as 10 and other scripts' digits: plain decimals only.
     if len(parts) != count or not text.isascii() or "_" in text:
         raise BadRequest(message)
@@ -151,7 +162,7 @@ def _numbers(name: str, text: str, count: int) -> list[float]:
     except ValueError:
         raise BadRequest(message) from None
     if not all(math.isfinite(v) for v in values):
-        raise BadRequest(f"'{name}' must contain finite numbers, got {text!r}")
+        raise BadRequest(f"'{name}' must contain finite numbers, got {quoted(text)}")
     return values
 
 
@@ -184,11 +195,11 @@ def parse_box(width: int, height: int) -> tuple[int, int, int, int] | None:
         return None
     x0, y0, x1, y1 = _numbers("box", text, 4)
     if x1 <= x0 or y1 <= y0:
-        raise BadRequest(f"'box' must have x0 < x1 and y0 < y1, got {text!r}")
+        raise BadRequest(f"'box' must have x0 < x1 and y0 < y1, got {quoted(text)}")
     cx0, cy0 = max(0.0, x0), max(0.0, y0)
     cx1, cy1 = min(float(width), x1), min(float(height), y1)
     if cx1 <= cx0 or cy1 <= cy0:
-        raise BadRequest(f"'box' {text!r} lies outside the {width}x{height} image")
+        raise BadRequest(f"'box' {quoted(text)} lies outside the {width}x{height} image")
     return (math.floor(cx0), math.floor(cy0), math.ceil(cx1), math.ceil(cy1))
 
 
@@ -203,9 +214,10 @@ def parse_max_vertices(default: int = 32) -> int:
             raise ValueError(text)
         value = int(text)
     except ValueError:
-        raise BadRequest(f"'max_vertices' must be an integer, got {text!r}") from None
+        raise BadRequest(f"'max_vertices' must be an integer, got {quoted(text)}") from None
     if not lo <= value <= hi:
-        raise BadRequest(f"'max_vertices' must be between {lo} and {hi}, got {value}")
+        shown = value if len(text) <= QUOTED_VALUE_CHARS else quoted(text)
+        raise BadRequest(f"'max_vertices' must be between {lo} and {hi}, got {shown}")
     return value
 
 
@@ -221,15 +233,15 @@ def parse_pixel_spacing() -> tuple[float, float] | None:
         return None
     row, col = _numbers("pixel_spacing", text, 2)
     if row <= 0 or col <= 0:
-        raise BadRequest(f"'pixel_spacing' must be positive, got {text!r}")
+        raise BadRequest(f"'pixel_spacing' must be positive, got {quoted(text)}")
     if row < MIN_PIXEL_SPACING_MM or col < MIN_PIXEL_SPACING_MM:
         raise BadRequest(
             f"'pixel_spacing' must be at least {MIN_PIXEL_SPACING_MM:g} mm per pixel "
-            f"in each direction, got {text!r}"
+            f"in each direction, got {quoted(text)}"
         )
     if row > MAX_PIXEL_SPACING_MM or col > MAX_PIXEL_SPACING_MM:
         raise BadRequest(
             f"'pixel_spacing' must be at most {MAX_PIXEL_SPACING_MM:g} mm per pixel "
-            f"in each direction, got {text!r}"
+            f"in each direction, got {quoted(text)}"
         )
     return (row, col)
