@@ -3,8 +3,8 @@
 What an operator graphs and alerts on, in Prometheus' text format:
 
 - ``sonotrace_http_requests_total{endpoint, method, status}``: answers, by route (the
-  rule, ``/predict``; a path no route serves counts as ``unmatched``, so a scan of
-  random paths cannot add series);
+  rule, ``/predict``, a method the route does not take, 405, included; a path no route
+  serves counts as ``unmatched``, so a scan of random paths cannot add series);
 - ``sonotrace_http_request_duration_seconds{endpoint}``: the time to answer, as the
   access log measures it;
 - ``sonotrace_stage_duration_seconds{stage}``: the stages a successful answer's
@@ -32,7 +32,8 @@ import shutil
 import tempfile
 import time
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, current_app, g, request
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +157,7 @@ def _record(metrics: dict, response: Response) -> None:
     """Count one answer (see the module docstring)."""
     # The request log's clock (_app._install_request_log): the access line's duration.
     start = g.get("request_start")
-    rule = request.url_rule.rule if request.url_rule is not None else "unmatched"
+    rule = _endpoint()
     # Any token is a method to HTTP: one a client makes up is "other", not a series.
     method = request.method if request.method in _METHODS else "other"
     metrics["requests"].labels(rule, method, str(response.status_code)).inc()
@@ -165,6 +166,25 @@ def _record(metrics: dict, response: Response) -> None:
     for stage, ms in (g.get("timings") or {}).items():
         if stage != "total" and isinstance(ms, int | float):
             metrics["stage"].labels(stage).observe(ms / 1000.0)
+
+
+def _endpoint() -> str:
+    """The current request's route (its rule), else ``unmatched``.
+
+    A 405 has no ``url_rule``, but its path is served: a client misconfigured to GET
+    ``/predict`` belongs on the ``/predict`` series, where the errors are looked for.
+    """
+    if request.url_rule is not None:
+        return request.url_rule.rule
+    refused = request.routing_exception
+    if isinstance(refused, MethodNotAllowed) and refused.valid_methods:
+        try:
+            adapter = current_app.create_url_adapter(request)
+            rule, _ = adapter.match(method=refused.valid_methods[0], return_rule=True)
+            return rule.rule
+        except HTTPException:
+            pass
+    return "unmatched"
 
 
 _warned = False

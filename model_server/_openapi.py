@@ -423,7 +423,9 @@ def openapi_document(config) -> dict:
                         "200": {
                             "description": "Prometheus text format.",
                             "content": {"text/plain": {"schema": {"type": "string"}}},
-                        }
+                        },
+                        "503": _error("The counts cannot be read now (the workers' folder "
+                                      "is gone or unreadable); the server's log says why."),
                     },
                 }
             }} if config.get("METRICS", True) else {}),

@@ -52,7 +52,7 @@ def test_answers_are_counted_by_route_method_and_status(client):
     assert "wp-admin" not in after and "random" not in after
     # A made-up method is "other": no client can add series of its own.
     assert grew("sonotrace_http_requests_total",
-                'endpoint="unmatched",method="other",status="405"') == 1
+                'endpoint="/health",method="other",status="405"') == 1
     assert "BREW" not in after
     assert grew("sonotrace_http_request_duration_seconds_count", 'endpoint="/vectorize"') == 2
     # The stages of the answered request, as its timing_ms gives them; the refused one

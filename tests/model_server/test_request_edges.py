@@ -3,6 +3,8 @@ a raw body cut short, a served path called with the wrong method."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from server_samples import png_bytes
@@ -56,3 +58,28 @@ def test_a_whole_raw_body_is_read(client):
                            environ_overrides={"wsgi.input_terminated": True,
                                               "CONTENT_LENGTH": str(len(data))})
     assert response.status_code == 200
+
+
+def _count(text: str, labels: str) -> float:
+    found = re.findall(r"^sonotrace_http_requests_total\{" + re.escape(labels) + r"\} (\S+)$",
+                       text, flags=re.MULTILINE)
+    return float(found[0]) if found else 0.0
+
+
+def test_a_served_path_called_with_the_wrong_method_is_counted_on_its_route(client):
+    # A client misconfigured to GET /predict belongs on the /predict series, where its
+    # errors are looked for, not among the scans of paths no route serves.
+    labels = 'endpoint="/predict",method="{}",status="405"'
+    before = client.get("/metrics").get_data(as_text=True)
+    assert client.get("/predict").status_code == 405
+    assert client.put("/predict").status_code == 405
+    assert client.get("/no/such/path").status_code == 404
+    after = client.get("/metrics").get_data(as_text=True)
+    for method in ("GET", "PUT"):
+        assert _count(after, labels.format(method)) - _count(before, labels.format(method)) == 1
+    assert 'endpoint="unmatched",method="GET",status="405"' not in after
+
+
+def test_the_openapi_document_says_metrics_can_be_503(client):
+    responses = client.get("/openapi.json").get_json()["paths"]["/metrics"]["get"]["responses"]
+    assert "503" in responses
