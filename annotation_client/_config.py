@@ -18,6 +18,7 @@ from sqlalchemy.engine import make_url
 # host_is_trusted and split_host are re-exported for _app and the tests.
 from vectorizer._settings import (  # noqa: F401
     LOOPBACK_HOSTS,
+    check_max_pixels,
     host_is_trusted,
     split_host,
     trusted_hosts,
@@ -362,7 +363,7 @@ def _parse(name: str, value):
             number = _whole(value, "must be a whole number of pixels")  # not "2.5e7"
             if number <= 0:
                 raise ValueError("must be positive")
-            return number
+            return check_max_pixels(number)  # the model server's bound too
         if name == "reviewers":
             return _names(value)
         if name == "trusted_hosts":

@@ -19,7 +19,12 @@ from PIL import Image
 from models.runtime import BACKENDS
 
 # SONOTRACE_TRUSTED_HOSTS is parsed and matched exactly as the annotation client does.
-from vectorizer._settings import host_is_trusted, trusted_hosts, untrusted_host_hint
+from vectorizer._settings import (
+    check_max_pixels,
+    host_is_trusted,
+    trusted_hosts,
+    untrusted_host_hint,
+)
 
 from . import _api, _docs, _metrics, _models
 from ._errors import BadRequest, register_error_handlers
@@ -312,7 +317,11 @@ def _check_config(config) -> None:
         raise _refuse("RUNTIME_BACKEND", config.get("RUNTIME_BACKEND"),
                       f"must be one of {', '.join(BACKENDS)}")
     config["RUNTIME_BACKEND"] = backend
-    config["MAX_PIXELS"] = _whole_number("MAX_PIXELS", config.get("MAX_PIXELS"), 1)
+    max_pixels = _whole_number("MAX_PIXELS", config.get("MAX_PIXELS"), 1)
+    try:
+        config["MAX_PIXELS"] = check_max_pixels(max_pixels)
+    except ValueError as exc:
+        raise _refuse("MAX_PIXELS", config.get("MAX_PIXELS"), str(exc)) from None
     config["READ_TIMEOUT"] = _whole_number(
         "READ_TIMEOUT", config.get("READ_TIMEOUT"), 1, unit=" of seconds")
     # No "no limit" (Flask's None): a body is held in memory whole, so the limit is what

@@ -43,7 +43,7 @@ _PIXEL_DATA_TAGS = tuple(
     for group, element in ((b"\xe0\x7f", element_le), (b"\x7f\xe0", element_be))
 )
 _WINDOW_NOTE = "ignored the DICOM VOI window: "
-#: Bytes per pixel of the pixel limit (``max_pixels``, else :data:`MAX_IMAGE_SIDE`
+#: Bytes per pixel of the pixel limit (``max_pixels``, at most :data:`MAX_IMAGE_SIDE`
 #: squared) that a DICOM may take once inflated or decoded: 8-bit RGB or 16-bit grey at
 #: the pixel limit fit, and 16-bit colour up to two thirds of it.
 MAX_DICOM_BYTES_PER_PIXEL = 4
@@ -332,11 +332,23 @@ def read_dicom_file(data: bytes, max_pixels: int | None) -> DicomFrame:
     return DicomFrame(np.ascontiguousarray(pixels), frame, spacing, tuple(notes), frames)
 
 
+def pixel_limit(max_pixels: int | None) -> int:
+    """The most pixels an image can have: ``max_pixels``, but never more than
+    :data:`MAX_IMAGE_SIDE` squared, the most any image is read with (its side is
+    refused above that), and the whole limit when ``max_pixels`` is None."""
+    largest = MAX_IMAGE_SIDE * MAX_IMAGE_SIDE
+    return largest if max_pixels is None else min(max_pixels, largest)
+
+
 def dicom_byte_limit(max_pixels: int | None) -> int:
     """Bytes a DICOM's first frame may take decoded: :data:`MAX_DICOM_BYTES_PER_PIXEL`
-    per pixel of ``max_pixels`` (of :data:`MAX_IMAGE_SIDE` squared when None)."""
-    pixels = max_pixels if max_pixels is not None else MAX_IMAGE_SIDE * MAX_IMAGE_SIDE
-    return MAX_DICOM_BYTES_PER_PIXEL * pixels
+    per pixel of :func:`pixel_limit`.
+
+    Capped there, not at ``max_pixels`` itself: a limit of 10**10 pixels, set to mean
+    "no pixel limit", let a 40 MB deflated file inflate to 40 GB, for an image that
+    could not be more than 8192x8192 anyway.
+    """
+    return MAX_DICOM_BYTES_PER_PIXEL * pixel_limit(max_pixels)
 
 
 def _parse(data: bytes, has_preamble: bool, max_pixels: int | None):
@@ -370,7 +382,7 @@ def _parse(data: bytes, has_preamble: bool, max_pixels: int | None):
         raise ImageTooLarge(
             f"the deflated DICOM data set inflates to more than the limit of {limit} bytes "
             f"({MAX_DICOM_BYTES_PER_PIXEL} bytes per pixel of the "
-            f"{max_pixels or MAX_IMAGE_SIDE * MAX_IMAGE_SIDE}-pixel limit, and "
+            f"{pixel_limit(max_pixels)}-pixel limit, and "
             f"{_HEADER_ROOM >> 20} MiB for the header)",
             0, 0, max_pixels, max_bytes=limit,
         )
@@ -404,7 +416,7 @@ def _check_frame_bytes(ds, rows: int, cols: int, samples: int, max_pixels: int |
     size = rows * cols * samples * ((bits + 7) // 8)
     limit = dicom_byte_limit(max_pixels)
     if size > limit:
-        pixels = max_pixels or MAX_IMAGE_SIDE * MAX_IMAGE_SIDE
+        pixels = pixel_limit(max_pixels)
         depth = f"{bits} bits" if samples == 1 else f"{samples} samples of {bits} bits"
         raise ImageTooLarge(
             f"the DICOM image is {cols}x{rows} pixels of {depth}: {size} bytes "

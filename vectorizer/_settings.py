@@ -22,6 +22,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ._imagerules import MAX_IMAGE_SIDE
+
 DEFAULT_HOST = "127.0.0.1"
 #: Bind addresses meaning "every interface": no name a browser or client would use.
 WILDCARDS = ("0.0.0.0", "::", "[::]")
@@ -130,6 +132,29 @@ def parse_at_least_one(text: str) -> int:
     if number < 1:
         # Not raised to 1 quietly: 0 is more likely a slip than a wish for one.
         raise ValueError("must be a whole number of at least 1")
+    return number
+
+
+#: The largest ``SONOTRACE_MAX_PIXELS`` either service takes: no image over
+#: :data:`~vectorizer.MAX_IMAGE_SIDE` pixels a side is read, whatever the pixel limit.
+LARGEST_MAX_PIXELS = MAX_IMAGE_SIDE * MAX_IMAGE_SIDE
+
+
+def check_max_pixels(number: int) -> int:
+    """``number``, a pixel limit of at least 1, if it is at most :data:`LARGEST_MAX_PIXELS`.
+
+    Raises
+    ------
+    ValueError
+        Above it (the reason only): 10**10, set to mean "no pixel limit", limits no
+        image more than 8192 x 8192 does, and used to raise the DICOM deflate-bomb
+        guard with it (40 GB inflated from a 40 MB file).
+    """
+    if number > LARGEST_MAX_PIXELS:
+        raise ValueError(
+            f"must be at most {LARGEST_MAX_PIXELS} ({MAX_IMAGE_SIDE} x {MAX_IMAGE_SIDE}): no "
+            f"image over {MAX_IMAGE_SIDE} pixels a side is read, whatever this says"
+        )
     return number
 
 
