@@ -39,7 +39,7 @@ from vectorizer._settings import (
 from vectorizer._variables import warn_unknown
 
 from ._app import MAX_NUM_THREADS as MAX_MODEL_THREADS
-from ._app import app_settings
+from ._app import MAX_TIMEOUT, app_settings
 from ._cpus import usable_cpus
 from ._metrics import check_folder as check_metrics_folder
 
@@ -55,6 +55,15 @@ def _model_threads(text: str) -> int:
         raise ValueError(
             f"must be a whole number from 1 to {MAX_MODEL_THREADS}, or 0 for cores / workers"
         )
+    return number
+
+
+def _timeout(text: str) -> int:
+    number = parse_at_least_one(text)
+    if number > MAX_TIMEOUT:
+        # gunicorn passes it to select() as it is: 2e10 crashed every worker at boot, in
+        # a loop of respawns, while the master kept listening.
+        raise ValueError(f"must be a whole number of seconds from 1 to {MAX_TIMEOUT} (a day)")
     return number
 
 
@@ -87,8 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--timeout",
-        type=argument(parse_at_least_one),
-        help="seconds before a silent worker is restarted (default 120, SONOTRACE_TIMEOUT)",
+        type=argument(_timeout),
+        help=f"seconds before a silent worker is restarted, 1 to {MAX_TIMEOUT} (default 120, "
+        "SONOTRACE_TIMEOUT)",
     )
     parser.add_argument(
         "--model-threads",
@@ -133,7 +143,7 @@ def options(argv: list[str] | None = None, environ: Mapping | None = None) -> Op
         port=pick(args.port, "SONOTRACE_PORT", parse_port, 5000),
         workers=pick(args.workers, "SONOTRACE_WORKERS", parse_at_least_one, 2),
         threads=pick(args.threads, "SONOTRACE_THREADS", parse_at_least_one, 1),
-        timeout=pick(args.timeout, "SONOTRACE_TIMEOUT", parse_at_least_one, 120),
+        timeout=pick(args.timeout, "SONOTRACE_TIMEOUT", _timeout, 120),
         model_threads=pick(args.model_threads, "SONOTRACE_NUM_THREADS", _model_threads, 0),
         log_level=pick(args.log_level, "SONOTRACE_LOG_LEVEL", parse_log_level, "info"),
     )

@@ -36,6 +36,10 @@ access_log = logging.getLogger("model_server.access")
 #: model this size on any machine, and far below where creating them fails
 #: (100000 broke the warm-up's first inference).
 MAX_NUM_THREADS = 64
+#: Longest timeout in seconds (SONOTRACE_TIMEOUT, SONOTRACE_READ_TIMEOUT): a day is past
+#: any wait worth having, and far below where the timeouts overflow (about 1.8e10 s
+#: crashed every worker in select(), and a read timeout of 1e10 every connection).
+MAX_TIMEOUT = 24 * 60 * 60
 
 DEFAULTS = {
     # Largest accepted request body in bytes (Flask answers 413 above it).
@@ -323,7 +327,7 @@ def _check_config(config) -> None:
     except ValueError as exc:
         raise _refuse("MAX_PIXELS", config.get("MAX_PIXELS"), str(exc)) from None
     config["READ_TIMEOUT"] = _whole_number(
-        "READ_TIMEOUT", config.get("READ_TIMEOUT"), 1, unit=" of seconds")
+        "READ_TIMEOUT", config.get("READ_TIMEOUT"), 1, MAX_TIMEOUT, unit=" of seconds")
     # No "no limit" (Flask's None): a body is held in memory whole, so the limit is what
     # one request may cost, and above the machine's memory it would limit nothing.
     limit = _whole_number("MAX_CONTENT_LENGTH", config.get("MAX_CONTENT_LENGTH"), 1,

@@ -269,7 +269,7 @@ def test_a_read_timeout_that_is_not_a_positive_whole_number_stops_the_server(
 ):
     monkeypatch.setenv("SONOTRACE_READ_TIMEOUT", raw)
     with pytest.raises(ValueError, match=rf"^SONOTRACE_READ_TIMEOUT='{raw}': must be a whole "
-                                         r"number of seconds of at least 1$"):
+                                         r"number of seconds from 1 to 86400$"):
         create_app({"WARMUP": False})
 
 
