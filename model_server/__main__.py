@@ -42,6 +42,7 @@ from ._app import MAX_NUM_THREADS as MAX_MODEL_THREADS
 from ._app import MAX_TIMEOUT, app_settings
 from ._cpus import usable_cpus
 from ._metrics import check_folder as check_metrics_folder
+from ._readiness import MAX_WORKERS
 
 log = logging.getLogger("model_server")
 
@@ -67,6 +68,15 @@ def _timeout(text: str) -> int:
     return number
 
 
+def _workers(text: str) -> int:
+    number = parse_at_least_one(text)
+    if number > MAX_WORKERS:
+        # The readiness board holds so many: past it /health could never be 200.
+        raise ValueError(f"must be a whole number from 1 to {MAX_WORKERS} (each worker "
+                         "loads its own copy of the models)")
+    return number
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
@@ -85,8 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--workers",
-        type=argument(parse_at_least_one),
-        help="worker processes, each with its own models (default 2, SONOTRACE_WORKERS)",
+        type=argument(_workers),
+        help=f"worker processes, each with its own models, 1 to {MAX_WORKERS} (default 2, "
+        "SONOTRACE_WORKERS)",
     )
     parser.add_argument(
         "--threads",
@@ -141,7 +152,7 @@ def options(argv: list[str] | None = None, environ: Mapping | None = None) -> Op
     return Options(
         host=pick(args.host, "SONOTRACE_HOST", parse_host, DEFAULT_HOST),
         port=pick(args.port, "SONOTRACE_PORT", parse_port, 5000),
-        workers=pick(args.workers, "SONOTRACE_WORKERS", parse_at_least_one, 2),
+        workers=pick(args.workers, "SONOTRACE_WORKERS", _workers, 2),
         threads=pick(args.threads, "SONOTRACE_THREADS", parse_at_least_one, 1),
         timeout=pick(args.timeout, "SONOTRACE_TIMEOUT", _timeout, 120),
         model_threads=pick(args.model_threads, "SONOTRACE_NUM_THREADS", _model_threads, 0),

@@ -16,6 +16,12 @@ import multiprocessing
 from flask import Flask, current_app
 
 EXTENSION_KEY = "sonotrace_readiness"
+#: Pids a board holds.
+SLOTS = 256
+#: Most workers a server runs (``python -m model_server`` refuses more): half the
+#: board, so that pids of workers being replaced never fill it. Each worker holds its
+#: own models (about 200 MB); a slip such as 200 for 20 is refused rather than started.
+MAX_WORKERS = SLOTS // 2
 
 
 class ReadinessBoard:
@@ -26,12 +32,15 @@ class ReadinessBoard:
     expected : int
         Number of workers the server runs.
     slots : int
-        Capacity; more than enough for any worker count plus respawns in flight.
+        Capacity, at least ``expected``: a worker past it could never mark itself
+        ready, so /health would never be 200.
     """
 
-    def __init__(self, expected: int, slots: int = 256):
+    def __init__(self, expected: int, slots: int = SLOTS):
         if expected < 1:
             raise ValueError(f"expected must be >= 1, got {expected}")
+        if expected > slots:
+            raise ValueError(f"expected must be at most the {slots} slots, got {expected}")
         self.expected = expected
         self._pids = multiprocessing.Array("q", slots)
 

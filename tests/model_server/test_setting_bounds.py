@@ -14,6 +14,7 @@ import pytest
 
 from model_server import _gunicorn
 from model_server.__main__ import main, options
+from model_server._readiness import MAX_WORKERS, ReadinessBoard
 
 
 class _FakeServer:
@@ -71,3 +72,29 @@ def test_timeouts_of_up_to_a_day_are_taken(fake_gunicorn):
                "SONOTRACE_WARMUP": "off"}
     assert main(["--port", "61999"], environ) == 0
     assert fake_gunicorn[0]["timeout"] == 86400
+
+
+@pytest.mark.parametrize("raw", [str(MAX_WORKERS + 1), "200", "300"])
+def test_more_workers_than_the_readiness_board_holds_are_refused(capsys, raw):
+    assert _refused({"SONOTRACE_WORKERS": raw}, capsys) == (
+        f"error: SONOTRACE_WORKERS={raw!r}: must be a whole number from 1 to {MAX_WORKERS} "
+        "(each worker loads its own copy of the models)")
+    with pytest.raises(SystemExit) as exit_info:
+        options(["--workers", raw], {})
+    assert exit_info.value.code == 2
+
+
+def test_the_most_workers_all_fit_on_the_readiness_board(fake_gunicorn):
+    assert main(["--port", "61999", "--workers", str(MAX_WORKERS)],
+                {"SONOTRACE_WARMUP": "off"}) == 0
+    assert fake_gunicorn[0]["workers"] == MAX_WORKERS
+    board = ReadinessBoard(expected=MAX_WORKERS)
+    for pid in range(1000, 1000 + MAX_WORKERS):
+        board.mark_ready(pid)
+    assert board.count() == board.expected
+
+
+def test_a_board_too_small_for_its_workers_is_refused():
+    # It dropped the pids past its slots without a word: /health never turned 200.
+    with pytest.raises(ValueError, match="at most the 256 slots, got 300"):
+        ReadinessBoard(expected=300)
