@@ -224,7 +224,7 @@ def main(argv: list[str] | None = None, environ: Mapping | None = None) -> int:
         else:
             os.environ.setdefault(key, value)
 
-    from ._gunicorn import ModelServerApplication
+    from ._gunicorn import AddressRefused, ModelServerApplication
 
     gunicorn_options = {
         "bind": bind_address(opts.host, opts.port),
@@ -237,7 +237,10 @@ def main(argv: list[str] | None = None, environ: Mapping | None = None) -> int:
         "errorlog": "-",
     }
     # The checked settings, so that the workers run with exactly what was checked here.
-    ModelServerApplication(gunicorn_options, app_config=settings).run()
+    try:
+        ModelServerApplication(gunicorn_options, app_config=settings).run()
+    except AddressRefused as exc:  # tried before gunicorn binds: see check_address
+        return refuse(exc)
     return 0
 
 

@@ -9,12 +9,20 @@ turned /health 200, and an address not of this machine was retried for 5 s, exit
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
 from model_server import _gunicorn
 from model_server.__main__ import main, options
+from model_server._gunicorn import AddressRefused, check_address
 from model_server._readiness import MAX_WORKERS, ReadinessBoard
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class _FakeServer:
@@ -98,3 +106,69 @@ def test_a_board_too_small_for_its_workers_is_refused():
     # It dropped the pids past its slots without a word: /health never turned 200.
     with pytest.raises(ValueError, match="at most the 256 slots, got 300"):
         ReadinessBoard(expected=300)
+
+
+@pytest.fixture
+def held_port():
+    """A port a listening socket of this test holds."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        yield sock.getsockname()[1]
+
+
+def test_a_port_in_use_is_named(held_port):
+    with pytest.raises(AddressRefused) as info:
+        check_address(f"127.0.0.1:{held_port}")
+    assert str(info.value) == (f"cannot listen on 127.0.0.1:{held_port}: port {held_port} "
+                               "is in use by another program (--port, SONOTRACE_PORT)")
+
+
+@pytest.mark.parametrize(("host", "reason"), [
+    ("192.0.2.1", "192.0.2.1 is not an address of this machine"),
+    ("no-such-host.invalid", "no address is known for the host name 'no-such-host.invalid'"),
+    ("bad host!", "no address is known for the host name 'bad host!'"),
+])
+def test_a_host_that_cannot_be_listened_on_is_named(host, reason):
+    with pytest.raises(AddressRefused) as info:
+        check_address(f"{host}:61998")
+    assert str(info.value) == f"cannot listen on {host}:61998: {reason} (--host, SONOTRACE_HOST)"
+
+
+def test_the_tried_address_is_free_again_for_gunicorn():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    check_address(f"127.0.0.1:{port}")
+    if _ipv6_loopback():
+        check_address(f"[::1]:{port}")
+    with socket.socket() as sock:  # as gunicorn binds it, right after the check
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", port))
+        sock.listen()
+
+
+def _ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as sock:
+            sock.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+def test_the_real_command_stops_in_one_line_on_an_address_it_cannot_listen_on(held_port):
+    # Before: gunicorn's five retries, a second apart, then "Can't connect" and exit 1.
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "model_server", "--host", "127.0.0.1", "--port",
+         str(held_port), "--workers", "1"],
+        capture_output=True, text=True, timeout=120, cwd=ROOT,
+        env={**os.environ, "SONOTRACE_WARMUP": "off"},
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines()[-1] == (
+        f"error: cannot listen on 127.0.0.1:{held_port}: port {held_port} is in use by "
+        "another program (--port, SONOTRACE_PORT)")
+    assert "Starting gunicorn" not in done.stderr and "Retrying" not in done.stderr
+    assert time.monotonic() - started < 60
