@@ -27,9 +27,11 @@ from dataclasses import dataclass, replace
 
 from vectorizer._settings import (
     DEFAULT_HOST,
+    AddressRefused,
     ServingOptions,
     argument,
     bind_address,
+    check_listen,
     checked,
     note_wildcard,
     parse_at_least_one,
@@ -200,6 +202,15 @@ def main(argv: list[str] | None = None) -> int:
     settings = replace(settings, trusted_hosts=with_bind_address(settings.trusted_hosts, opts.host))
     note_wildcard(logging.getLogger("annotation_client"), opts.host, settings.trusted_hosts,
                   "browsers")
+    if not (os.environ.get("GUNICORN_FD") or os.environ.get("LISTEN_FDS")):
+        # Not with a socket handed over (a re-exec on USR2, systemd): it is bound. A
+        # port in use or a host not this machine's was five seconds of gunicorn's
+        # retries and exit 1; now one line naming the setting, and exit 2.
+        try:
+            check_listen(opts.host, opts.port, host_setting="(--host, SONOTRACE_CLIENT_HOST)",
+                         port_setting="(--port, SONOTRACE_CLIENT_PORT)")
+        except AddressRefused as exc:
+            return refuse(exc)
     _say_if_server_away(settings)
     if opts.dev:
         create_app(settings).run(host=opts.host, port=opts.port, debug=True)

@@ -224,7 +224,9 @@ def main(argv: list[str] | None = None, environ: Mapping | None = None) -> int:
         else:
             os.environ.setdefault(key, value)
 
-    from ._gunicorn import AddressRefused, ModelServerApplication
+    from vectorizer._settings import AddressRefused
+
+    from ._gunicorn import ModelServerApplication
 
     gunicorn_options = {
         "bind": bind_address(opts.host, opts.port),

@@ -18,17 +18,15 @@ suits slow clients but lets one worker queue requests while another idles.
 
 from __future__ import annotations
 
-import errno
 import json
 import logging
 import os
-import socket
 
 from gunicorn import util
 from gunicorn.app.base import BaseApplication
 from gunicorn.workers.sync import SyncWorker
 
-from vectorizer._settings import raw_error_answer
+from vectorizer._settings import check_listen, raw_error_answer
 
 from ._metrics import prepare_workers, remove_folder, worker_exited
 from ._readiness import ReadinessBoard, attach
@@ -71,23 +69,9 @@ def _answer_errors_as_json(_worker) -> None:
     util.write_error = write_json_error
 
 
-class AddressRefused(ValueError):
-    """The address to serve on cannot be listened on; the message names the setting."""
-
-
-_HOST_SETTING = "(--host, SONOTRACE_HOST)"
-_PORT_SETTING = "(--port, SONOTRACE_PORT)"
-
-
 def check_address(bind: str) -> None:
-    """Bind ``bind`` (``host:port``) as gunicorn will, and let it go again at once.
-
-    gunicorn tries an address it cannot bind five times, a second apart, then exits
-    with status 1 and "Can't connect": a host that is not this machine's, a name that
-    does not resolve, a port in use. Tried here first, each is one line naming the
-    setting to fix. The socket is made as gunicorn makes it (its family from the
-    address, ``SO_REUSEADDR``, so a port whose last connections are still closing
-    passes here as it does there) and closed before gunicorn binds; it never listens.
+    """:func:`vectorizer._settings.check_listen` for gunicorn's ``bind`` (``host:port``),
+    naming the model server's settings.
 
     Raises
     ------
@@ -95,28 +79,8 @@ def check_address(bind: str) -> None:
         Naming the option and variable (host or port) and the reason.
     """
     host, port = util.parse_address(bind)
-    family = socket.AF_INET6 if util.is_ipv6(host) else socket.AF_INET
-    try:
-        with socket.socket(family, socket.SOCK_STREAM) as sock:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((host, port))
-    except socket.gaierror:
-        raise AddressRefused(f"cannot listen on {bind}: no address is known for the host "
-                             f"name {host!r} {_HOST_SETTING}") from None
-    except (UnicodeError, TypeError):  # a name the resolver cannot even encode
-        raise AddressRefused(f"cannot listen on {bind}: {host!r} is not a host name "
-                             f"{_HOST_SETTING}") from None
-    except OSError as exc:
-        if exc.errno == errno.EADDRINUSE:
-            reason = f"port {port} is in use by another program {_PORT_SETTING}"
-        elif exc.errno == errno.EACCES:
-            reason = (f"this user may not listen on port {port} (ports below 1024 need "
-                      f"privileges) {_PORT_SETTING}")
-        elif exc.errno == errno.EADDRNOTAVAIL:
-            reason = f"{host} is not an address of this machine {_HOST_SETTING}"
-        else:
-            reason = f"{exc.strerror or exc} {_HOST_SETTING}"
-        raise AddressRefused(f"cannot listen on {bind}: {reason}") from None
+    check_listen(host, port, host_setting="(--host, SONOTRACE_HOST)",
+                 port_setting="(--port, SONOTRACE_PORT)")
 
 
 class ReadTimeoutSyncWorker(SyncWorker):

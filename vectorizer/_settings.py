@@ -384,6 +384,62 @@ def untrusted_host_hint(header: str | None) -> str:
     return f"; to allow it, add {name!r} (without a port) to SONOTRACE_TRUSTED_HOSTS"
 
 
+class AddressRefused(ValueError):
+    """The address to serve on cannot be listened on; the message names the setting."""
+
+
+def check_listen(host: str, port: int, *, host_setting: str, port_setting: str) -> None:
+    """Bind ``host``:``port`` as gunicorn will, and let it go again at once.
+
+    gunicorn tries an address it cannot bind five times, a second apart, then exits
+    with status 1 and "Can't connect": a host that is not this machine's, a name that
+    does not resolve, a port in use. Tried here first, each is one line naming the
+    setting to fix. The socket is made as gunicorn makes it (IPv6 for an address with
+    a colon, ``SO_REUSEADDR``, so a port whose last connections are still closing
+    passes here as it does there) and closed before gunicorn binds; it never listens.
+
+    Parameters
+    ----------
+    host : str
+        An address or a name, IPv6 with or without brackets.
+    port : int
+    host_setting, port_setting : str
+        How the message names each, e.g. ``"(--host, SONOTRACE_HOST)"``.
+
+    Raises
+    ------
+    AddressRefused
+        Naming the setting (host or port) and the reason.
+    """
+    import errno
+    import socket
+
+    bare = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    shown = bind_address(host, port)
+    family = socket.AF_INET6 if ":" in bare else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((bare, port))
+    except socket.gaierror:
+        raise AddressRefused(f"cannot listen on {shown}: no address is known for the host "
+                             f"name {bare!r} {host_setting}") from None
+    except (UnicodeError, TypeError):  # a name the resolver cannot even encode
+        raise AddressRefused(f"cannot listen on {shown}: {bare!r} is not a host name "
+                             f"{host_setting}") from None
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            reason = f"port {port} is in use by another program {port_setting}"
+        elif exc.errno == errno.EACCES:
+            reason = (f"this user may not listen on port {port} (ports below 1024 need "
+                      f"privileges) {port_setting}")
+        elif exc.errno == errno.EADDRNOTAVAIL:
+            reason = f"{bare} is not an address of this machine {host_setting}"
+        else:
+            reason = f"{exc.strerror or exc} {host_setting}"
+        raise AddressRefused(f"cannot listen on {shown}: {reason}") from None
+
+
 def bind_address(host: str, port: int) -> str:
     """gunicorn's ``bind`` for ``host`` and ``port``: an IPv6 address in brackets.
 

@@ -276,3 +276,25 @@ def test_a_misspelt_variable_is_warned_of_at_start(environ, caplog, tmp_path):
     assert started == [True]
     assert ("SONOTRACE_DATADIR is not a SonoTrace setting and is ignored (did you mean "
             "SONOTRACE_DATA_DIR?)") in caplog.text
+
+
+def test_a_port_in_use_is_one_line_naming_it_and_exit_status_2(environ, capsys):
+    # gunicorn retried for five seconds and exited 1 with "Can't connect" (helper-501, 4,
+    # for the model server; the client's command behaved the same).
+    import socket
+
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        assert main(["--port", str(port)]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"error: cannot listen on 127.0.0.1:{port}: port {port} is in use by "
+                   "another program (--port, SONOTRACE_CLIENT_PORT)\n")
+
+
+def test_a_host_that_is_not_this_machines_is_one_line_naming_it(environ, capsys):
+    assert main(["--host", "192.0.2.1", "--port", "8050"]) == 2  # TEST-NET-1
+    assert capsys.readouterr().err == (
+        "error: cannot listen on 192.0.2.1:8050: 192.0.2.1 is not an address of this "
+        "machine (--host, SONOTRACE_CLIENT_HOST)\n")

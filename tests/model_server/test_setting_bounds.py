@@ -19,8 +19,9 @@ import pytest
 
 from model_server import _gunicorn
 from model_server.__main__ import main, options
-from model_server._gunicorn import AddressRefused, check_address
+from model_server._gunicorn import check_address
 from model_server._readiness import MAX_WORKERS, ReadinessBoard
+from vectorizer._settings import AddressRefused
 
 ROOT = Path(__file__).resolve().parents[2]
 
