@@ -148,7 +148,7 @@ def read_image_file(
     ImageTooLarge
         More than ``max_pixels`` pixels or a side over :data:`MAX_IMAGE_SIDE`.
     UnusableImage
-        Pixels of one value everywhere, or a side under :data:`MIN_IMAGE_SIDE`.
+        Pixels of one value everywhere or nearly, or a side under :data:`MIN_IMAGE_SIDE`.
     """
     data = _check_arguments(data, max_pixels, formats, SUPPORTED_IMAGE_FORMATS)
     fmt = _check_format(data, formats)
