@@ -137,6 +137,36 @@ def test_rings_stay_simple_for_thin_spiky_shapes():
                 assert shapely.Polygon(ring).is_valid
 
 
+@pytest.mark.parametrize("shape, rows, cols", [
+    ((50, 300), 20, slice(10, 210)),   # a 1x200 strip
+    ((300, 50), slice(10, 210), 20),   # the same standing
+    ((1, 100), 0, slice(None)),        # a whole image one pixel high
+])
+def test_a_one_pixel_strip_stays_a_rectangle(shape, rows, cols):
+    # The 2-px minimum edge deleted an end of the 1-px end edge: a triangle, half the
+    # strip lost (audit 502, finding 1).
+    mask = np.zeros(shape, dtype=bool)
+    mask[rows, cols] = True
+    (path,) = mask_to_paths(mask)
+    assert len(_rings(path)[0]) == 4, path
+    np.testing.assert_array_equal(svg_to_mask([path], shape=shape), mask)
+
+
+def test_thin_lines_and_tails_keep_their_pixels():
+    square_with_tail = np.zeros((160, 160), dtype=bool)
+    square_with_tail[20:120, 20:120] = True
+    square_with_tail[60, 120:160] = True  # a 40-px tail one pixel wide
+    ell = np.zeros((120, 120), dtype=bool)
+    ell[10, 10:110] = ell[10:110, 10] = True
+    diagonal = np.zeros((120, 120), dtype=bool)
+    diagonal[np.arange(10, 110), np.arange(10, 110)] = True
+    for mask in (square_with_tail, ell, diagonal):
+        for budget in (16, 32):
+            paths = mask_to_paths(mask, budget)
+            assert all(len(ring) <= budget for p in paths for ring in _rings(p))
+            np.testing.assert_array_equal(svg_to_mask(paths, shape=mask.shape), mask)
+
+
 def test_specks_are_dropped_by_turdsize():
     mask = np.zeros((30, 30), dtype=bool)
     mask[5:20, 5:20] = True
