@@ -6,7 +6,9 @@
     python -m vectorizer rasterize IN.svg -o OUT.png [--shape H W]
 
 ``-o -`` (the default) writes to standard output. Unreadable or invalid input
-exits with status 2 and a one-line message on standard error.
+exits with status 2 and a one-line message on standard error, as does an input file
+over the size limit (4,000,000 bytes of SVG, 256 MiB of PNG), which is refused
+after reading one byte past it.
 """
 
 from __future__ import annotations
@@ -17,10 +19,14 @@ import sys
 from pathlib import Path
 
 from ._io import mask_to_png, png_to_mask
-from ._rasterize import svg_to_mask
+from ._rasterize import MAX_SVG_BYTES, svg_to_mask
 from ._svg import mask_to_svg
 
 log = logging.getLogger("vectorizer")
+
+MAX_PNG_BYTES = 256 * 2**20
+"""The largest PNG file ``trace`` reads: a mask of the largest size ``png_to_mask``
+accepts (100 megapixels) takes 100 MB stored uncompressed in 8-bit grey."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -56,11 +62,18 @@ def _write(output: str, data: bytes) -> None:
         Path(output).write_bytes(data)
 
 
-def _read(path: Path) -> bytes:
+def _read(path: Path, limit: int, verb: str) -> bytes:
+    """The contents of ``path``, refused past ``limit`` bytes without reading further:
+    ``/dev/zero`` or a huge file read whole drove the process into the OOM killer."""
     try:
-        return path.read_bytes()
+        with path.open("rb") as f:
+            data = f.read(limit + 1)
     except OSError as exc:
         raise ValueError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if len(data) > limit:
+        raise ValueError(f"{path} is more than {limit} bytes long; at most {limit} can be "
+                         f"{verb}")
+    return data
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -69,12 +82,13 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         if args.command == "trace":
-            mask = png_to_mask(_read(args.mask))
+            mask = png_to_mask(_read(args.mask, MAX_PNG_BYTES, "traced"))
             svg = mask_to_svg(mask, turdsize=args.turdsize, alphamax=args.alphamax,
                               opttolerance=args.opttolerance)
             _write(args.output, svg.encode("utf-8"))
         else:
-            mask = svg_to_mask(_read(args.svg), shape=tuple(args.shape) if args.shape else None)
+            mask = svg_to_mask(_read(args.svg, MAX_SVG_BYTES, "rasterised"),
+                               shape=tuple(args.shape) if args.shape else None)
             _write(args.output, mask_to_png(mask))
     except (ValueError, TypeError) as exc:
         msg = " ".join(str(exc).split())  # one line, whatever the message held

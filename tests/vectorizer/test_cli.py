@@ -1,5 +1,6 @@
 """``python -m vectorizer``: real subprocesses, files with awkward names, exit codes."""
 
+import resource
 import subprocess
 import sys
 from pathlib import Path
@@ -84,6 +85,31 @@ def test_bad_input_exits_2_with_one_line(tmp_path, command, content, word):
     assert done.returncode == 2
     err = done.stderr.decode().strip()
     assert len(err.splitlines()) == 1 and err.startswith("error:") and word in err, err
+    assert not (tmp_path / "out").exists()
+
+
+def _at_most_a_gigabyte():
+    resource.setrlimit(resource.RLIMIT_AS, (2**30, 2**30))
+
+
+@pytest.mark.parametrize(("command", "limit", "verb"), [
+    ("rasterize", 4_000_000, "rasterised"),
+    ("trace", 256 * 2**20, "traced"),
+])
+def test_a_huge_input_is_refused_without_reading_it_whole(tmp_path, command, limit, verb):
+    # Read whole first, /dev/zero took 22.8 GB before the OOM killer (audit 502, finding
+    # 7). A sparse 3 GB file, in a process that may not map more than 1 GB, would fail
+    # with a MemoryError traceback if it were read whole.
+    path = tmp_path / "huge"
+    with path.open("wb") as f:
+        f.truncate(3 * 2**30)
+    done = subprocess.run(
+        [sys.executable, "-m", "vectorizer", command, str(path), "-o", str(tmp_path / "out")],
+        cwd=REPO, capture_output=True, timeout=60, preexec_fn=_at_most_a_gigabyte,
+    )
+    err = done.stderr.decode().strip()
+    assert done.returncode == 2, err
+    assert err == f"error: {path} is more than {limit} bytes long; at most {limit} can be {verb}"
     assert not (tmp_path / "out").exists()
 
 
