@@ -13,12 +13,14 @@ expansion is bounded by expat, and external entities are never fetched), and com
 without expanding anything what the expansion would cost: every element's size with its
 ``<use>`` references resolved transitively, the shapes it draws, how deeply ``<use>``
 and elements nest. It also refuses the attribute values svgelements fails on without a
-readable reason: non-finite numbers in path data and transforms.
+readable reason: non-finite numbers in path data, transforms and the geometry attributes
+of basic shapes.
 """
 
 from __future__ import annotations
 
 import io
+import math
 import re
 from xml.etree import ElementTree
 from xml.etree.ElementTree import ParseError, iterparse
@@ -61,6 +63,12 @@ _HIDDEN_TAG_TEXT = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?(?:mask|marker|symbol)[\
 # the first thing it cannot read; anything outside this set is refused up front.
 PATH_CHARS = re.compile(r"[^MmLlHhVvCcSsQqTtAaZz0-9eE+\-.,\s]")
 NOT_FINITE = re.compile(r"nan|inf(?:inity)?", re.IGNORECASE)
+# Geometry attributes that hold numbers (a length, or a list of them), where
+# svgelements reads what is not a finite number as 0 or leaves it out.
+_NUMERIC_ATTRIBUTES = frozenset({"x", "y", "width", "height", "rx", "ry", "cx", "cy", "r",
+                                 "x1", "y1", "x2", "y2", "points"})
+_CHECKED_ATTRIBUTES = _NUMERIC_ATTRIBUTES | {"d", "transform"}
+_NUMBER = re.compile(r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
 # One transform function and its argument list, as svgelements finds them (it reads
 # the attribute lower-cased, and ignores text that is not a function call). Linear, as
 # this check must be: a name starts only where a run of letters does (a match starting
@@ -92,7 +100,10 @@ def check_svg_document(svg: str | bytes) -> None:
     - whose ``<use>`` references pass through more than ``MAX_USE_NESTING`` (8)
       ``<use>`` in a chain, or whose elements nest more than ``MAX_NESTING`` (256) deep;
     - with path data (``d``) or a ``transform`` that holds something other than numbers
-      where numbers belong (``NaN``, ``inf``, a word);
+      where numbers belong (``NaN``, ``inf``, a word), or a geometry attribute (``x``,
+      ``y``, ``width``, ``height``, ``rx``, ``ry``, ``cx``, ``cy``, ``r``, ``x1`` ...
+      ``y2``, ``points``) that holds a number that is not finite (``NaN``, ``inf``,
+      ``1e400``);
     - with an ``<svg>`` element inside the root that has a ``viewBox``: svgelements
       scales its content about the wrong origin, so it would be drawn misplaced.
 
@@ -217,7 +228,10 @@ def _too_many_shapes(name: str) -> str:
             f"repeats; at most {MAX_SHAPES} can be rasterised")
 
 
-def _check_attributes(attrib: dict, name: str) -> None:
+def _check_attributes(attrib: dict, tag: str, name: str, root: bool) -> None:
+    # The root's width and height are read, and refused as written, with the size.
+    for key in () if root else _NUMERIC_ATTRIBUTES.intersection(attrib):
+        _check_numbers(attrib[key], f"<{tag}> {key}", name)
     d = attrib.get("d")
     if d is not None and (bad := PATH_CHARS.search(d)):
         # "NaN" and "inf" start with characters path data never has: name them whole.
@@ -228,6 +242,22 @@ def _check_attributes(attrib: dict, name: str) -> None:
     transform = attrib.get("transform")
     if transform is not None:
         _check_transform(transform, name)
+
+
+def _check_numbers(value: str, what: str, name: str) -> None:
+    """Refuse a non-finite number in a geometry attribute: svgelements reads ``NaN`` in
+    a ``<rect>``'s ``x`` as 0, drops a ``<polygon>`` vertex that has one, and takes
+    ``1e400`` as infinity, so the shape was filled somewhere else, or not at all."""
+    if (word := NOT_FINITE.search(value)) is not None:
+        raise ValueError(f"{name}: {what}={value[:60]!r} has {word.group()!r}, which is "
+                         "not a finite number")
+    for number in _NUMBER.findall(value):
+        # Only an exponent or a long run of digits can overflow a float.
+        if (len(number) > 20 or "e" in number or "E" in number) \
+                and not math.isfinite(float(number)):
+            shown = number if len(number) <= 20 else number[:17] + "..."
+            raise ValueError(f"{name}: {what}={value[:60]!r} has {shown!r}, which is not a "
+                             "finite number")
 
 
 def _transform_calls(lowered: str):
@@ -309,8 +339,8 @@ class _Tree:
                         f"{name}: its elements would carry more than {MAX_INHERITED} "
                         "attributes with those they inherit, more than can be parsed"
                     )
-                if "d" in attrib or "transform" in attrib:
-                    _check_attributes(attrib, name)
+                if not _CHECKED_ATTRIBUTES.isdisjoint(attrib):
+                    _check_attributes(attrib, tag, name, root=index == 0)
                 if tag == "svg" and index > 0 and "viewBox" in attrib:
                     raise ValueError(f"{name}: a nested <svg> element with a viewBox is "
                                      "not supported")

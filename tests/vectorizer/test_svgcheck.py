@@ -156,6 +156,37 @@ def test_unreadable_numbers_are_named(attribute, message):
         svg_to_mask(_doc(f"<path {attribute}/>"))
 
 
+@pytest.mark.parametrize(
+    ("element", "message"),
+    [
+        ('<rect x="NaN" y="2" width="8" height="6"/>', "<rect> x='NaN' has 'NaN', which is "
+                                                        "not a finite number"),
+        ('<rect x="2" y="2" width="inf" height="6"/>', "<rect> width='inf' has 'inf'"),
+        ('<rect x="2" y="2" width="1e400" height="6"/>', "<rect> width='1e400' has '1e400'"),
+        ('<polygon points="2,2 10,2 10,8 nan,8"/>', "<polygon> points='2,2 10,2 10,8 nan,8' "
+                                                   "has 'nan'"),
+        ('<polyline points="2,2 1e999,2 10,8"/>', "has '1e999'"),
+        ('<circle cx="nan" cy="10" r="5"/>', "<circle> cx='nan'"),
+        ('<circle cx="10" cy="10" r="nan"/>', "<circle> r='nan'"),
+        ('<ellipse cx="10" cy="10" rx="-Infinity" ry="3"/>', "has 'Infinity'"),
+        ('<line x1="inf" y1="1" x2="3" y2="4"/>', "<line> x1='inf'"),
+        ('<defs><rect id="a" width="3" height="3"/></defs><use href="#a" y="nan"/>',
+         "<use> y='nan'"),
+    ],
+)
+def test_non_finite_numbers_in_shapes_are_named(element, message):
+    # svgelements read NaN as 0 (a rect filled at x 0), dropped a polygon's vertex (a
+    # triangle) and took 1e400 as infinity (nothing filled): audit 502, finding 5.
+    with pytest.raises(ValueError, match=re.escape(message)):
+        svg_to_mask(_doc(element))
+
+
+def test_numbers_in_shapes_with_units_and_exponents_are_accepted():
+    mask = svg_to_mask(_doc('<rect x="0.02in" y="2e0" width="8px" height="6"/>'
+                            '<polygon points="12,2 1.8e1,2 18 8 12,8"/>'))
+    assert mask.sum() == 48 + 36
+
+
 def test_transforms_svgelements_reads_are_accepted():
     doc = _doc('<path transform="translate(2px, 1) rotate(0deg) scale(1.) skewX(0)" '
                'd="M0 0H4V3H0Z"/>')
