@@ -514,10 +514,15 @@ def parse_svg(source: str | bytes) -> tuple[list[FlatShape], tuple[int, int] | N
     return _parse_with_svgelements(data)
 
 
-# fill-rule="inherit" as an attribute, and fill-rule: inherit in a style or stylesheet.
+# fill-rule="inherit" and visibility="inherit" as attributes, and fill-rule: inherit
+# or visibility: inherit in a style or stylesheet.
 _FILL_RULE_INHERIT = re.compile(
-    rb"""\sfill-rule\s*=\s*(["'])\s*inherit\s*\1|fill-rule\s*:\s*inherit\s*(?:!important\s*)?;?"""
+    rb"""\s(?:fill-rule|visibility)\s*=\s*(["'])\s*inherit\s*\1"""
+    rb"""|(?:fill-rule|visibility)\s*:\s*inherit\s*(?:!important\s*)?;?"""
 )
+# Values of visibility (svgelements gives each shape its own or the inherited one)
+# with which a renderer does not draw the shape.
+_INVISIBLE = ("hidden", "collapse")
 
 
 def _parse_with_svgelements(data: bytes) -> tuple[list[FlatShape], tuple[int, int] | None]:
@@ -525,7 +530,8 @@ def _parse_with_svgelements(data: bytes) -> tuple[list[FlatShape], tuple[int, in
     # document of nested <use> would cost it minutes. Refused first, in milliseconds.
     check_document(data, "svg_or_paths")
     # svgelements keeps an explicit "inherit" as the value (read as nonzero below);
-    # fill-rule is an inherited property, so leaving it out means the same thing.
+    # fill-rule and visibility are inherited properties, so leaving it out means the
+    # same thing.
     data = _FILL_RULE_INHERIT.sub(b"", data)
     data = hide_undrawn(data)
     try:
@@ -582,6 +588,10 @@ def _parse_with_svgelements(data: bytes) -> tuple[list[FlatShape], tuple[int, in
             if len(shapes) == MAX_SHAPES:
                 raise ValueError(f"svg_or_paths has more than {MAX_SHAPES} shapes; at most "
                                  f"{MAX_SHAPES} can be rasterised")
+            # A hidden shape is not drawn, though a child may be made visible again.
+            if str(element.values.get("visibility", "")).strip().lower().startswith(
+                    _INVISIBLE):
+                continue
             d = element.values.get("d")
             # Checked again here: a style can give a shape its path data.
             if isinstance(d, str) and (bad := PATH_CHARS.search(d)):
@@ -692,7 +702,11 @@ def svg_to_mask(svg_or_paths, shape=None) -> np.ndarray:
     even-odd. Only geometry counts: paint, strokes, clipping and text are ignored.
     What a renderer does not draw is not filled either: the content of ``<defs>``,
     ``<clipPath>``, ``<pattern>``, ``<mask>``, ``<marker>`` and ``<symbol>`` (unless a
-    ``<use>`` draws it) and elements with ``display="none"``. A document whose
+    ``<use>`` draws it), elements with ``display="none"`` or ``visibility="hidden"``
+    (or ``collapse``), and every child of a ``<switch>`` but the first whose conditions
+    hold (``requiredExtensions`` never does; a ``systemLanguage`` is refused). A
+    nested ``<svg>`` with a ``viewBox``, or placed or sized (``x``, ``y``, ``width``,
+    ``height``), is refused: its content would be drawn misplaced. A document whose
     ``<use>`` elements expand without bound or beyond these limits is refused before
     svgelements expands anything (:func:`vectorizer.check_svg_document`).
     The document is parsed with svgelements, except one in exactly the form

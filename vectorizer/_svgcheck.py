@@ -57,7 +57,19 @@ _UNDRAWN_TAGS = frozenset({"defs", "clipPath", "pattern", "mask", "marker", "sym
 # Elements a renderer never draws where they stand but svgelements does (it does not
 # know them, so their content is drawn as if they were a group): see hide_undrawn.
 _HIDDEN_TAGS = ("mask", "marker", "symbol")
-_HIDDEN_TAG_TEXT = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?(?:mask|marker|symbol)[\s/>]")
+_HIDDEN_TAG_TEXT = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?(?:mask|marker|symbol|switch)[\s/>]")
+# A <switch> draws its first child whose conditions hold; these are never drawn, so
+# they are not candidates.
+_DESCRIPTIVE_TAGS = frozenset({"title", "desc", "metadata"})
+# A nested <svg> that keeps these at their initial values is a plain group; placed or
+# sized, a renderer moves and clips its content, which svgelements does not (it drew a
+# path in <svg x="2" y="3"> at 0,0, and a <rect> there took the <svg>'s x as its own).
+_NESTED_SVG_DEFAULTS = {
+    "x": re.compile(r"\s*[-+]?(?:0+\.?0*|\.0+)(?:px|%)?\s*"),
+    "y": re.compile(r"\s*[-+]?(?:0+\.?0*|\.0+)(?:px|%)?\s*"),
+    "width": re.compile(r"\s*100(?:\.0*)?%\s*"),
+    "height": re.compile(r"\s*100(?:\.0*)?%\s*"),
+}
 
 # Characters that can occur in path data. svgelements, like browsers, stops quietly at
 # the first thing it cannot read; anything outside this set is refused up front.
@@ -104,8 +116,10 @@ def check_svg_document(svg: str | bytes) -> None:
       ``y``, ``width``, ``height``, ``rx``, ``ry``, ``cx``, ``cy``, ``r``, ``x1`` ...
       ``y2``, ``points``) that holds a number that is not finite (``NaN``, ``inf``,
       ``1e400``);
-    - with an ``<svg>`` element inside the root that has a ``viewBox``: svgelements
-      scales its content about the wrong origin, so it would be drawn misplaced.
+    - with an ``<svg>`` element inside the root that has a ``viewBox`` (svgelements
+      scales its content about the wrong origin), or an ``x``, ``y``, ``width`` or
+      ``height`` other than its initial one (a renderer moves its content there and
+      clips it; svgelements drew a path at 0,0): it would be drawn misplaced.
 
     A document that passes may still be invalid in other ways; the full parse says so.
 
@@ -183,14 +197,22 @@ def _refuse_entities(data: str | bytes, name: str) -> None:
 
 
 def hide_undrawn(data: bytes) -> bytes:
-    """``data`` with each ``<mask>``, ``<marker>`` and ``<symbol>`` moved into a ``<defs>``.
+    """``data`` with each ``<mask>``, ``<marker>`` and ``<symbol>``, and every child of a
+    ``<switch>`` but the one it draws, moved into a ``<defs>``.
 
     A renderer draws none of them where they stand: a mask only masks, a marker is
     drawn at a path's vertices (a decoration, not an outline), a symbol only through a
-    ``<use>``. svgelements knows none of them and draws their shapes as if they were a
-    group's, so a lesion outline beside a mask came out larger. Inside ``<defs>`` it
-    draws them no more, while a ``<use>`` of a symbol (or of any element inside one)
-    still draws it, as a renderer does. A document without them is returned as it is.
+    ``<use>``, a switch only its first child whose conditions hold. svgelements knows
+    none of them and draws their shapes as if they were a group's, so a lesion outline
+    beside a mask came out larger. Inside ``<defs>`` it draws them no more, while a
+    ``<use>`` of a symbol (or of any element inside one) still draws it, as a renderer
+    does. A document without them is returned as it is.
+
+    A switch's conditions are read as browsers read them: ``requiredFeatures`` holds
+    (SVG 2 dropped it), ``requiredExtensions`` does not (no extension is supported: the
+    ``<foreignObject requiredExtensions=...>`` an Illustrator file puts first is passed
+    over for the group after it). A ``systemLanguage`` before the child drawn is
+    refused: which child is drawn depends on the language of whoever views it.
 
     Parameters
     ----------
@@ -202,17 +224,25 @@ def hide_undrawn(data: bytes) -> bytes:
     -------
     bytes
         The document, re-serialised (UTF-8) when anything moved.
+
+    Raises
+    ------
+    ValueError
+        If a ``<switch>`` chooses by ``systemLanguage``.
     """
     if not _HIDDEN_TAG_TEXT.search(data):
         return data
     root = ElementTree.fromstring(data)
     moved = False
     for parent in list(root.iter()):
+        drawn = _switch_choice(parent)
         for position, child in enumerate(list(parent)):
             if not isinstance(child.tag, str):
                 continue
             namespace, _, tag = child.tag.rpartition("}")
-            if tag not in _HIDDEN_TAGS or namespace not in ("", _SVG_NS_PREFIX):
+            if namespace not in ("", _SVG_NS_PREFIX):
+                continue
+            if tag not in _HIDDEN_TAGS and (drawn is False or child is drawn):
                 continue
             defs = ElementTree.Element(f"{namespace}}}defs" if namespace else "defs")
             defs.tail, child.tail = child.tail, None
@@ -221,6 +251,28 @@ def hide_undrawn(data: bytes) -> bytes:
             parent.insert(position, defs)
             moved = True
     return ElementTree.tostring(root, encoding="utf-8") if moved else data
+
+
+def _switch_choice(element) -> object:
+    """The child a ``<switch>`` draws (None if none), or False if ``element`` is not a
+    ``<switch>`` (see :func:`hide_undrawn`)."""
+    if not isinstance(element.tag, str):
+        return False
+    namespace, _, tag = element.tag.rpartition("}")
+    if tag != "switch" or namespace not in ("", _SVG_NS_PREFIX):
+        return False
+    for child in element:
+        if not isinstance(child.tag, str):
+            continue
+        namespace, _, tag = child.tag.rpartition("}")
+        if namespace not in ("", _SVG_NS_PREFIX) or tag in _DESCRIPTIVE_TAGS:
+            continue
+        if "systemLanguage" in child.attrib:
+            raise ValueError("svg_or_paths: a <switch> that chooses by systemLanguage is "
+                             "not supported: what it draws depends on the viewer's language")
+        if "requiredExtensions" not in child.attrib:
+            return child
+    return None
 
 
 def _too_many_shapes(name: str) -> str:
@@ -258,6 +310,20 @@ def _check_numbers(value: str, what: str, name: str) -> None:
             shown = number if len(number) <= 20 else number[:17] + "..."
             raise ValueError(f"{name}: {what}={value[:60]!r} has {shown!r}, which is not a "
                              "finite number")
+
+
+def _check_nested_svg(attrib: dict, name: str) -> None:
+    """A nested ``<svg>`` is read as a group: refuse one a renderer would draw
+    otherwise, scaled (a ``viewBox``: svgelements scales about the wrong origin),
+    moved or clipped (``x``, ``y``, ``width``, ``height`` other than their initial
+    values)."""
+    if "viewBox" in attrib:
+        raise ValueError(f"{name}: a nested <svg> element with a viewBox is not supported")
+    for key, initial in _NESTED_SVG_DEFAULTS.items():
+        if key in attrib and not initial.fullmatch(attrib[key]):
+            raise ValueError(f"{name}: a nested <svg> element with {key}={attrib[key][:30]!r} "
+                             "is not supported: a renderer moves its content to its x and y "
+                             "and clips it to its width and height")
 
 
 def _transform_calls(lowered: str):
@@ -341,9 +407,8 @@ class _Tree:
                     )
                 if not _CHECKED_ATTRIBUTES.isdisjoint(attrib):
                     _check_attributes(attrib, tag, name, root=index == 0)
-                if tag == "svg" and index > 0 and "viewBox" in attrib:
-                    raise ValueError(f"{name}: a nested <svg> element with a viewBox is "
-                                     "not supported")
+                if tag == "svg" and index > 0:
+                    _check_nested_svg(attrib, name)
                 # Roughly the element's bytes as written ('<tag a="v"/>'), so that a
                 # document without <use> weighs at most its own size.
                 size = 3 + len(tag)

@@ -158,7 +158,6 @@ def test_bezier_curves_match_a_dense_independent_flattening(d, pieces):
         # rotate(90) maps (x, y) to (-y, x): [0, 4] x [0, 2] -> [-2, 0] x [0, 4]
         ('<g transform="translate(5 1)"><rect width="4" height="2" transform="rotate(90)"/></g>',
          (3, 1, 5, 5)),
-        ('<svg x="2" y="3" width="4" height="2"><rect width="4" height="2"/></svg>', (2, 3, 6, 5)),
         ('<rect x="1" y="1" width="3" height="2" style="fill:red;stroke:none"/>', (1, 1, 4, 3)),
     ],
 )
@@ -600,10 +599,75 @@ def test_a_size_in_millimetres_that_is_whole_pixels_is_read_at_96_dpi():
     assert mask.shape == (96, 96) and mask.sum() == 96 * 48
 
 
-def test_a_nested_svg_without_a_viewbox_is_placed_at_its_offset():
-    got = svg_to_mask(_doc('<svg x="2" y="3" width="5" height="5"><rect width="2" '
-                           'height="2"/></svg>'))
-    np.testing.assert_array_equal(got, _rect((8, 10), 2, 3, 4, 5))
+@pytest.mark.parametrize("nested", [
+    '<svg x="2" y="3"><path d="M0 0 H2 V2 H0 Z"/></svg>',
+    '<svg x="2" y="3" width="5" height="5"><rect x="1" width="2" height="2"/></svg>',
+    '<svg width="3" height="3"><path d="M0 0 H6 V6 H0 Z"/></svg>',
+])
+def test_a_placed_or_sized_nested_svg_is_refused(nested):
+    # svgelements drew a path in <svg x="2" y="3"> at 0,0, gave a <rect> the <svg>'s y
+    # but kept its own x, and did not clip to the <svg>'s size: audit 502, finding 6.
+    with pytest.raises(ValueError, match="nested <svg> element with (x|width)="):
+        svg_to_mask(_doc(nested))
+
+
+def test_a_nested_svg_at_its_initial_place_and_size_is_a_group():
+    for nested in ("<svg>", '<svg x="0" y="0px" width="100%" height="100%">'):
+        got = svg_to_mask(_doc(f'{nested}<path d="M2 3 H4 V5 H2 Z"/></svg>'))
+        np.testing.assert_array_equal(got, _rect((8, 10), 2, 3, 4, 5))
+
+
+@pytest.mark.parametrize("hidden", [
+    '<path visibility="hidden" d="M0 0 H2 V2 H0 Z"/>',
+    '<path visibility="collapse" d="M0 0 H2 V2 H0 Z"/>',
+    '<path style="visibility: hidden" d="M0 0 H2 V2 H0 Z"/>',
+    '<style>.h { visibility: hidden }</style><path class="h" d="M0 0 H2 V2 H0 Z"/>',
+    '<g visibility="hidden"><path d="M0 0 H2 V2 H0 Z"/></g>',
+    '<g visibility="hidden"><path visibility="inherit" d="M0 0 H2 V2 H0 Z"/></g>',
+])
+def test_hidden_shapes_are_not_drawn(hidden):
+    # They were filled (audit 502, finding 6); a renderer draws nothing there.
+    got = svg_to_mask(_doc(hidden + '<path d="M6 3 H8 V5 H6 Z"/>'))
+    np.testing.assert_array_equal(got, _rect((8, 10), 6, 3, 8, 5))
+
+
+def test_a_child_of_a_hidden_group_can_be_made_visible():
+    got = svg_to_mask(_doc('<g visibility="hidden"><path d="M0 0 H2 V2 H0 Z"/>'
+                           '<path visibility="visible" d="M6 3 H8 V5 H6 Z"/></g>'))
+    np.testing.assert_array_equal(got, _rect((8, 10), 6, 3, 8, 5))
+
+
+SQUARE_AT_6_3 = '<path d="M6 3 H8 V5 H6 Z"/>'
+EVERYTHING = '<path d="M0 0 H10 V8 H0 Z"/>'
+
+
+@pytest.mark.parametrize("switch", [
+    f"<switch>{SQUARE_AT_6_3}{EVERYTHING}</switch>",
+    f"<switch><title>a title</title><desc>is not drawn</desc>{SQUARE_AT_6_3}{EVERYTHING}"
+    "</switch>",
+    # As Illustrator writes it: a foreignObject requiring its own extension, then the
+    # drawing. No extension is supported, so the group is drawn.
+    '<switch><foreignObject requiredExtensions="http://ns.adobe.com/AdobeIllustrator/10.0/"'
+    f' width="10" height="8"/><g>{SQUARE_AT_6_3}</g>{EVERYTHING}</switch>',
+    f'<switch><path requiredExtensions="x" d="M0 0 H10 V8 H0 Z"/>{SQUARE_AT_6_3}</switch>',
+    f'<switch><g requiredFeatures="http://www.w3.org/TR/SVG11/feature#Shape">{SQUARE_AT_6_3}'
+    f"</g>{EVERYTHING}</switch>",
+])
+def test_a_switch_draws_only_its_first_child_whose_conditions_hold(switch):
+    # Every child was filled: 80 px instead of the first child's 4 (audit 502, finding 6).
+    np.testing.assert_array_equal(svg_to_mask(_doc(switch)), _rect((8, 10), 6, 3, 8, 5))
+
+
+def test_a_child_a_switch_does_not_draw_is_drawn_through_a_use():
+    got = svg_to_mask(_doc(f'<switch>{SQUARE_AT_6_3}<path id="p" d="M0 0 H2 V2 H0 Z"/>'
+                           '</switch><use href="#p" x="1" y="1"/>'))
+    np.testing.assert_array_equal(got, _rect((8, 10), 6, 3, 8, 5) | _rect((8, 10), 1, 1, 3, 3))
+
+
+def test_a_switch_that_chooses_by_language_is_refused():
+    with pytest.raises(ValueError, match="<switch> that chooses by systemLanguage"):
+        svg_to_mask(_doc(f'<switch><g systemLanguage="fr">{EVERYTHING}</g>{SQUARE_AT_6_3}'
+                         "</switch>"))
 
 
 #: UTF-16 declarations on which the encoding pattern did quadratic work.

@@ -294,8 +294,11 @@ def test_what_only_looks_like_a_nested_svg_is_accepted():
            + '<path d="M2 2h4v4h-4z" class="&lt;svg viewBox=1"/></svg>')
     check_svg_document(doc)
     assert svg_to_mask(doc).sum() == 16
-    # A nested <svg> without a viewBox svgelements places correctly.
-    check_svg_document(_doc(f'<svg x="2" y="3" width="5" height="5">{SQUARE}</svg>'))
+    # A nested <svg> that neither scales, moves nor clips is a group.
+    check_svg_document(_doc(f"<svg>{SQUARE}</svg>"))
+    # svgelements drew a path in a placed one at 0,0 (audit 502, finding 6).
+    with pytest.raises(ValueError, match="nested <svg> element with x='2'"):
+        check_svg_document(_doc(f'<svg x="2" y="3" width="5" height="5">{SQUARE}</svg>'))
 
 
 def _check_transform(transform: str) -> None:
