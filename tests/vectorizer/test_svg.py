@@ -385,3 +385,17 @@ def test_the_cheap_bounds_never_pass_a_document_svg_to_mask_refuses(monkeypatch,
         assert not _surely_rasterisable(regions, svg, shape), limit
         monkeypatch.setattr(_rasterize, limit, real)
     assert _surely_rasterisable(regions, svg, shape)
+
+
+def test_the_known_loss_on_a_long_two_pixel_bar_is_as_documented():
+    # README "Potrace parameters": an isolated 2-px bar along a row, 110 px or longer,
+    # loses pixels at its ends (audit 502, finding 2); not at 100 px, not 3 px wide,
+    # not with alphamax=0.5. If this starts failing because the loss is gone, say so
+    # in the README and mask_to_svg's docstring.
+    def lost(height, length, **kwargs):
+        m = np.zeros((20, length + 20), dtype=bool)
+        m[5:5 + height, 10:10 + length] = True
+        return int(np.count_nonzero(svg_to_mask(mask_to_svg(m, **kwargs)) ^ m))
+
+    assert lost(2, 100) == 0 and lost(2, 120) == 4 and lost(2, 1000) == 16
+    assert lost(3, 1000) == 0 and lost(2, 1000, alphamax=0.5) == 0
