@@ -373,6 +373,7 @@ class _Tree:
         hidden: list[bool] = [False]  # per open element: inside an undrawn container
         carried: list[int] = [0]  # per open element: attributes it and its ancestors have
         declared = 0  # namespace declarations of the element about to start
+        root_is_svg = False
         source = io.StringIO(data) if isinstance(data, str) else io.BytesIO(data)
         try:
             for event, elem in iterparse(source, events=("start", "end", "start-ns")):
@@ -407,8 +408,11 @@ class _Tree:
                     )
                 if not _CHECKED_ATTRIBUTES.isdisjoint(attrib):
                     _check_attributes(attrib, tag, name, root=index == 0)
-                if tag == "svg" and index > 0:
+                # (Under a root that is not <svg>, the document is refused as such.)
+                if tag == "svg" and index > 0 and root_is_svg:
                     _check_nested_svg(attrib, name)
+                elif index == 0:
+                    root_is_svg = tag == "svg"
                 # Roughly the element's bytes as written ('<tag a="v"/>'), so that a
                 # document without <use> weighs at most its own size.
                 size = 3 + len(tag)

@@ -725,3 +725,11 @@ def test_a_utf16_declarations_encoding_is_dropped_wherever_it_stands():
     ]:
         assert _as_utf8((declaration + _doc("")).encode("utf-16")) == (
             kept + _doc("")).encode("utf-8")
+
+
+def test_an_svg_inside_another_root_is_refused_for_its_root():
+    # Not as a nested <svg> with a width: the document is not an SVG document at all.
+    doc = ('<html><body><svg xmlns="http://www.w3.org/2000/svg" width="20" height="20">'
+           '<path d="M2 2 L4 2 L4 4 Z"/></svg></body></html>')
+    with pytest.raises(ValueError, match=r"root element is not <svg>"):
+        svg_to_mask(doc)
