@@ -24,6 +24,7 @@ import logging
 import math
 import re
 from dataclasses import dataclass
+from xml.etree import ElementTree
 
 import numpy as np
 from svgelements import (
@@ -436,6 +437,45 @@ def _parse_own_document(data: bytes) -> tuple[list[FlatShape], tuple[int, int]] 
 
 
 
+def _path_data_error(d: str) -> str | None:
+    """Where svgelements' path-data reader stops in ``d``, said as
+    ``"cannot read 'L2 Z' at position 15"`` (or its own message), or None if it reads
+    all of it."""
+    lexer = SVGLexicalParser()
+    try:
+        lexer.parse(Path(), d)
+    except Exception as exc:
+        # svgelements often raises with no text: where it stopped says more.
+        where = getattr(lexer, "pos", None)
+        if isinstance(where, int) and 0 <= where < len(d):
+            if not str(exc).strip():
+                return f"cannot read {d[where:].strip()[:20]!r} at position {where}"
+            if isinstance(exc, TypeError):  # "must be real number, not NoneType"
+                return f"a number or an arc flag (0 or 1) is missing or wrong before " \
+                       f"position {where}"
+        return _reason(exc)
+    rest = d[lexer.pos:].strip()
+    return f"cannot read {rest[:20]!r} at position {lexer.pos}" if rest else None
+
+
+def _unreadable_path_data(data: bytes) -> str | None:
+    """The first ``d`` attribute of a well-formed document that svgelements cannot
+    read, named with its element and the place it stops; None if all read."""
+    try:
+        elements = ElementTree.fromstring(data).iter()
+        for count, element in enumerate(elements):
+            d = element.get("d")
+            if d is None or (error := _path_data_error(d)) is None:
+                continue
+            tag = element.tag.rpartition("}")[2] if isinstance(element.tag, str) else "?"
+            named = f" id={element.get('id')!r}" if element.get("id") else ""
+            return f"the path data of <{tag}>{named} (element {count + 1}), " \
+                   f"{d.strip()[:40]!r}: {error}"
+    except ElementTree.ParseError:
+        return None
+    return None
+
+
 def _reason(exc: BaseException) -> str:
     """What went wrong, for an error message: the exception's text, else its type.
 
@@ -545,9 +585,10 @@ def _parse_with_svgelements(data: bytes) -> tuple[list[FlatShape], tuple[int, in
             "radius 0 is a straight line"
         ) from None
     except Exception as exc:  # svgelements raises ParseError, ValueError, KeyError, ...
-        raise ValueError(
-            f"svg_or_paths is not a valid SVG document: {_reason(exc)}"
-        ) from None
+        # It says "ValueError while parsing" of path data it cannot read: which path,
+        # and where in it, says more.
+        reason = _unreadable_path_data(data) or _reason(exc)
+        raise ValueError(f"svg_or_paths is not a valid SVG document: {reason}") from None
     if not isinstance(svg, SVG):
         raise ValueError("svg_or_paths is not an SVG document (root element is not <svg>)")
 

@@ -344,8 +344,16 @@ def _check_transform(transform: str, name: str) -> None:
         if rest:
             raise ValueError(f"{name}: transform {transform[:60]!r} has {rest[:20]!r} "
                              "where a finite number belongs")
+        numbers = _TRANSFORM_NUMBER.findall(args)
+        for number in numbers:
+            value = _NUMBER.match(number).group()
+            # Only an exponent or a long run of digits can overflow a float (1e400 was
+            # read as infinity: "path data contains non-finite coordinates").
+            if (len(value) > 20 or "e" in value) and not math.isfinite(float(value)):
+                raise ValueError(f"{name}: transform {transform[:60]!r} has {number[:20]!r}, "
+                                 "which is not a finite number")
         need = 6 if function == "matrix" else 1
-        if len(_TRANSFORM_NUMBER.findall(args)) < need:
+        if len(numbers) < need:
             raise ValueError(f"{name}: transform {transform[:60]!r}: {function}() needs "
                              f"{'six numbers' if need == 6 else 'a number'}")
 

@@ -733,3 +733,28 @@ def test_an_svg_inside_another_root_is_refused_for_its_root():
            '<path d="M2 2 L4 2 L4 4 Z"/></svg></body></html>')
     with pytest.raises(ValueError, match=r"root element is not <svg>"):
         svg_to_mask(doc)
+
+
+@pytest.mark.parametrize(("body", "said"), [
+    ('<g><path id="lesion" d="M2 2 L10 2 L10 8 L2 Z"/></g>',
+     "the path data of <path> id='lesion' (element 3), 'M2 2 L10 2 L10 8 L2 Z': cannot "
+     "read 'Z' at position 20"),
+    ('<path d="M2 Z"/>', "(element 2), 'M2 Z': cannot read 'Z' at position 3"),
+    ('<path d="M2 2 A 1 1 0 2 1 5 5 Z"/>', "a number or an arc flag (0 or 1) is missing or "
+                                           "wrong before position 21"),
+])
+def test_unreadable_path_data_in_a_document_is_placed(body, said):
+    # It was "is not a valid SVG document: ValueError while parsing", which said
+    # neither which path nor where (audit 502, finding 10).
+    with pytest.raises(ValueError) as refused:
+        svg_to_mask(_doc(body))
+    message = str(refused.value)
+    assert message.startswith("svg_or_paths is not a valid SVG document: the path data of <path>")
+    assert message.endswith(said), message
+
+
+def test_an_overflowing_transform_is_named():
+    # It was "path data contains non-finite coordinates" (audit 502, finding 10).
+    with pytest.raises(ValueError, match=r"transform 'scale\(1e400\)' has '1e400', which is "
+                                         "not a finite number"):
+        svg_to_mask(_doc('<path transform="scale(1e400)" d="M2 2 L4 2 L4 4 Z"/>'))
