@@ -705,9 +705,14 @@ def test_an_invalid_file_shows_an_error_and_keeps_the_page(
     _shot(dash_duo, artifacts_dir, "01-invalid-file")
     # Still usable: the navbar works and the Learn page is linked.
     assert dash_duo.driver.find_elements(By.CSS_SELECTOR, f"#{ids.NAVBAR} a[href='/learn']")
+    _assert_clean_console(dash_duo, artifacts_dir)
     dash_duo.driver.get(dash_duo.server_url + "/no-such-page")
     dash_duo.wait_for_element("#not-found", timeout=10)
-    _assert_clean_console(dash_duo, artifacts_dir)
+    # The address's own 404, which the browser logs, is the one error: the not-found
+    # page's scripts and styles all load.
+    errors = console_errors(dash_duo)
+    assert [e for e in errors if "/no-such-page - " not in e] == [], errors
+    assert len(errors) == 1 and "status of 404" in errors[0], errors
 
 
 def _image_filter(dash_duo) -> str:

@@ -184,8 +184,10 @@ def test_a_request_for_a_clientside_callback_gets_a_json_400(tmp_path):
 
 def test_other_routes_are_left_alone(client):
     assert client.post("/api/saved").status_code == 405
-    # Dash's page routing answers a GET of any path; the guard only reads POSTs.
-    assert client.get(ROUTE).status_code == 200
+    # Dash's page routing answers a GET of any path (404, not a page, since the not-found
+    # status); the guard only reads POSTs, so it is the page shell, not the guard's JSON.
+    response = client.get(ROUTE)
+    assert response.status_code == 404 and response.mimetype == "text/html"
 
 
 @pytest.mark.browser
