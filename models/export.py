@@ -2,7 +2,14 @@
 
 Usage::
 
-    python -m models.export --run runs/r2 runs/r3 --data ../shared/busi [--out models/weights]
+    python -m models.export --run runs/r2 runs/r3 --data ../shared/busi --out runs/base
+
+``--out`` is required, and the shipped folder (``models/weights``) is refused
+unless ``--replace-shipped`` is given: an export aimed nowhere in particular
+must not replace the release. The export is all or nothing: every file is
+written into a staging folder beside ``--out``, loaded by
+:class:`models.runtime.Runtime` as the server would, and only then swapped in;
+a failure leaves ``--out`` as it was.
 
 Steps: rebuild each run's network without optimiser state and re-estimate
 its BatchNorm statistics; average several runs into one ensemble (they must
@@ -26,6 +33,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -41,6 +49,8 @@ from .tune import record_metrics, tune_export
 
 log = logging.getLogger("models.export")
 NAME = "sonotrace_unet"
+# The release the model server loads by default; replaced only on purpose.
+SHIPPED = Path(__file__).parent / "weights"
 
 
 def clean_model(checkpoint, input_size, base_filters, name="sonotrace_unet"):
@@ -289,12 +299,91 @@ def export_refiner(runs, out, weight, litert=True):
     }
 
 
+# Every file an export writes into its folder; anything else there is carried over.
+OWNED_FILES = (
+    "manifest.json", f"{NAME}.keras", f"{NAME}.weights.npz", f"{NAME}.tflite",
+    *LESION_FILES.values(), *REFINER_FILES.values(),
+)
+
+
+def check_out(out, replace_shipped):
+    """Refuse the shipped folder as ``--out`` unless ``--replace-shipped`` is given.
+
+    Raises
+    ------
+    SystemExit
+        If ``out`` is :data:`SHIPPED` (however it is spelled) without the flag.
+    """
+    if Path(out).resolve() == SHIPPED.resolve() and not replace_shipped:
+        raise SystemExit(f"--out {out} is the shipped release; give --replace-shipped to "
+                         "replace it on purpose, or export into another folder")
+
+
+def open_stage(out):
+    """A new, empty staging folder beside ``out``, holding ``out``'s foreign files.
+
+    Files in ``out`` that no export writes (notes, PNGs) are copied in, so the
+    swap keeps them; the export's own files are written afresh.
+    """
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.staging-", dir=out.parent))
+    if out.is_dir():
+        for entry in out.iterdir():
+            if entry.name in OWNED_FILES:
+                continue
+            if entry.is_dir():
+                shutil.copytree(entry, stage / entry.name)
+            else:
+                shutil.copy2(entry, stage / entry.name)
+    return stage
+
+
+def check_loads(folder, manifest):
+    """Load ``folder`` with every backend its manifest names, as the server would.
+
+    Raises
+    ------
+    SystemExit
+        If the runtime cannot load it.
+    """
+    from .runtime import Runtime
+
+    backends = ["keras"] + (["litert"] if "litert" in manifest["files"] else [])
+    for backend in backends:
+        try:
+            Runtime(folder, backend=backend).load()
+        except Exception as exc:  # whatever it is, the export must not be swapped in
+            raise SystemExit(f"the export does not load ({backend}): {exc}") from exc
+
+
+def swap_in(stage, out):
+    """Replace ``out`` by ``stage`` with two renames; the old folder is then removed."""
+    out = Path(out)
+    old = None
+    if out.exists():
+        old = out.with_name(f".{out.name}.replaced-{os.getpid()}")
+        out.rename(old)
+    try:
+        stage.rename(out)
+    except OSError:
+        if old is not None:
+            old.rename(out)
+        raise
+    if old is not None:
+        shutil.rmtree(old)
+
+
 def main(argv=None):
     p = cli_parser(__spec__, __doc__)
     p.add_argument("--run", nargs="+", default=["runs/main"],
                    help="training run folder(s); several are averaged into an ensemble")
     p.add_argument("--data", required=True, help="the BUSI folder the run was trained on")
-    p.add_argument("--out", default=str(Path(__file__).parent / "weights"))
+    p.add_argument("--out", required=True,
+                   help="folder to export into; written all or nothing (staged, loaded, "
+                   "then swapped in)")
+    p.add_argument("--replace-shipped", action="store_true",
+                   help="allow --out to be the shipped models/weights")
     p.add_argument("--version", default=None, help="default: date of export")
     p.add_argument("--tta", choices=["auto", "on", "off"], default="auto",
                    help="average with a left-right flip (auto: if it helps on validation)")
@@ -334,6 +423,7 @@ def main(argv=None):
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
+    check_out(args.out, args.replace_shipped)
     runs = [Path(r) for r in args.run]
     if len(args.checkpoint) not in (1, len(runs)):
         raise SystemExit(f"--checkpoint takes one file or one per run ({len(runs)})")
@@ -349,8 +439,7 @@ def main(argv=None):
         size, base_filters = check_same_network(infos, splits)
     except ValueError as exc:
         raise SystemExit(str(exc)) from None
-    run, info = runs[0], infos[0]
-    targs = info.get("args", {})
+    run = runs[0]
     twin = None
     refit = not splits[0]["val"]
     if refit and not args.settings_from:
@@ -381,7 +470,29 @@ def main(argv=None):
     model = get_ensemble(members, seg_fusion=args.seg_fusion)
 
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    stage = open_stage(out)
+    try:
+        result = _write_export(stage, args, model, members, runs, checkpoints, infos, twin,
+                               lesion_runs, refine_runs, val, size, base_filters)
+        swap_in(stage, out)
+    except BaseException:
+        # All or nothing: --out stays as it was.
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+    if result is not None:
+        (run / "val_metrics.json").write_text(json.dumps(result, indent=1))
+    _copy_curves(args.card_dir, runs, lesion_runs, refine_runs)
+    log.info("exported to %s", out)
+    return 0
+
+
+def _write_export(out, args, model, members, runs, checkpoints, infos, twin, lesion_runs,
+                  refine_runs, val, size, base_filters):
+    """Write, tune and score the export in ``out`` (the staging folder), then load it.
+
+    Returns the validation result, or None for a refit (its figures are its twin's).
+    """
+    info, targs = infos[0], infos[0].get("args", {})
     files = {"keras": write_keras(model, out, NAME, int8=args.int8)}
     if not args.no_litert and to_litert(
         model, out / f"{NAME}.tflite", weights="int8" if args.int8 else "float16"
@@ -448,31 +559,35 @@ def main(argv=None):
         manifest["refiner"] = export_refiner(refine_runs, out, args.refine_weight,
                                              litert=not args.no_litert)
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    result = None
     if twin is None:
         # Tuned and scored through the runtime the server uses, on the files just written.
         tune_export(out, val, args.tta)
         result = record_metrics(out, val, args.card_dir)
-        (run / "val_metrics.json").write_text(json.dumps(result, indent=1))
     else:
         Path(args.card_dir).mkdir(parents=True, exist_ok=True)
         for png in ("confusion_matrix.png", "calibration.png"):
             if (Path(args.settings_from) / png).exists():
                 shutil.copy(Path(args.settings_from) / png, Path(args.card_dir) / png)
+    check_loads(out, json.loads((out / "manifest.json").read_text()))
+    return result
+
+
+def _copy_curves(card_dir, runs, lesion_runs, refine_runs):
+    """Copy each run's learning curves into ``card_dir`` (one PNG per member)."""
     for i, r in enumerate(runs):
         # One curve per member: learning_curves.png, learning_curves_2.png, ...
         name = "learning_curves.png" if i == 0 else f"learning_curves_{i + 1}.png"
         if (r / "learning_curves.png").exists():
-            shutil.copy(r / "learning_curves.png", Path(args.card_dir) / name)
+            shutil.copy(r / "learning_curves.png", Path(card_dir) / name)
     for i, r in enumerate(lesion_runs):
         name = "learning_curves_lesion.png" if i == 0 else f"learning_curves_lesion_{i + 1}.png"
         if (r / "learning_curves.png").exists():
-            shutil.copy(r / "learning_curves.png", Path(args.card_dir) / name)
+            shutil.copy(r / "learning_curves.png", Path(card_dir) / name)
     for r in refine_runs:
         if (r / "learning_curves.png").exists():
             shutil.copy(r / "learning_curves.png",
-                        Path(args.card_dir) / "learning_curves_refiner.png")
-    log.info("exported to %s", out)
-    return 0
+                        Path(card_dir) / "learning_curves_refiner.png")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,73 @@
+"""The export never replaces a folder by accident, nor leaves one half written (no real training)."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+
+import pytest
+
+from models import export
+
+
+def _digests(folder):
+    """``{relative path: sha256}`` of every file under ``folder``."""
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_out_is_required_and_the_shipped_folder_needs_replace_shipped(tiny_run, tmp_path, capsys):
+    root, _ = tiny_run
+    missing = str(tmp_path / "no-such-run")
+    # No --out: argparse refuses (exit 2) before anything is read or written.
+    with pytest.raises(SystemExit) as exc:
+        export.main(["--run", missing, "--data", str(root)])
+    assert exc.value.code == 2
+    assert "--out" in capsys.readouterr().err
+    # The shipped folder, however it is spelled, only with --replace-shipped.
+    for spelled in (export.SHIPPED, export.SHIPPED / ".." / "weights"):
+        with pytest.raises(SystemExit, match="--replace-shipped"):
+            export.main(["--run", missing, "--data", str(root), "--out", str(spelled)])
+    # With the flag the export goes on (and here stops at the missing run).
+    with pytest.raises(SystemExit, match="no such checkpoint"):
+        export.main(["--run", missing, "--data", str(root), "--out", str(export.SHIPPED),
+                     "--replace-shipped"])
+
+
+def test_a_failed_export_leaves_the_folder_as_it_was(tiny_run, tiny_export, tmp_path,
+                                                      monkeypatch):
+    root, run = tiny_run
+    weights, _ = tiny_export
+    out = tmp_path / "release"
+    shutil.copytree(weights, out)
+    (out / "NOTES.txt").write_text("kept\n")
+    before = _digests(out)
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("tuning fell over")
+
+    monkeypatch.setattr(export, "tune_export", fail)
+    with pytest.raises(RuntimeError, match="fell over"):
+        export.main(["--run", str(run), "--data", str(root), "--out", str(out),
+                     "--card-dir", str(tmp_path / "card"), "--no-litert", "--tta", "off"])
+    assert _digests(out) == before
+    # No staging folder is left beside it.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["release"]
+
+
+def test_an_export_into_a_folder_replaces_its_files_and_keeps_foreign_ones(tiny_run, tiny_export,
+                                                                          tmp_path):
+    root, run = tiny_run
+    weights, _ = tiny_export
+    out = tmp_path / "release"
+    shutil.copytree(weights, out)
+    (out / "NOTES.txt").write_text("kept\n")
+    # A lesion classifier from an earlier export: this one has none, so it goes.
+    (out / "lesion_classifier.keras").write_bytes(b"old")
+    assert export.main(["--run", str(run), "--data", str(root), "--out", str(out),
+                        "--card-dir", str(tmp_path / "card"), "--no-litert", "--tta", "off",
+                        "--version", "again"]) == 0
+    assert (out / "NOTES.txt").read_text() == "kept\n"
+    assert not (out / "lesion_classifier.keras").exists()
+    assert '"again"' in (out / "manifest.json").read_text()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["card", "release"]
