@@ -417,8 +417,9 @@ def main(argv=None):
     p.add_argument("--no-recalibrate", action="store_true",
                    help="keep the training-time BatchNorm statistics")
     p.add_argument(
-        "--card-dir", default=str(Path(__file__).parent),
-        help="where the model card's PNGs go (confusion matrix, calibration, curves)",
+        "--card-dir", default=None,
+        help="where the model card's PNGs go (confusion matrix, calibration, curves); "
+        "default: --out itself (the shipped card's are models/: give --card-dir models)",
     )
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -481,7 +482,7 @@ def main(argv=None):
         raise
     if result is not None:
         (run / "val_metrics.json").write_text(json.dumps(result, indent=1))
-    _copy_curves(args.card_dir, runs, lesion_runs, refine_runs)
+    _copy_curves(args.card_dir or out, runs, lesion_runs, refine_runs)
     log.info("exported to %s", out)
     return 0
 
@@ -493,6 +494,9 @@ def _write_export(out, args, model, members, runs, checkpoints, infos, twin, les
     Returns the validation result, or None for a refit (its figures are its twin's).
     """
     info, targs = infos[0], infos[0].get("args", {})
+    # The figures belong with the export unless asked for elsewhere: a candidate's must not
+    # replace the shipped model card's.
+    card_dir = args.card_dir or out
     files = {"keras": write_keras(model, out, NAME, int8=args.int8)}
     if not args.no_litert and to_litert(
         model, out / f"{NAME}.tflite", weights="int8" if args.int8 else "float16"
@@ -563,12 +567,12 @@ def _write_export(out, args, model, members, runs, checkpoints, infos, twin, les
     if twin is None:
         # Tuned and scored through the runtime the server uses, on the files just written.
         tune_export(out, val, args.tta)
-        result = record_metrics(out, val, args.card_dir)
+        result = record_metrics(out, val, card_dir)
     else:
-        Path(args.card_dir).mkdir(parents=True, exist_ok=True)
+        Path(card_dir).mkdir(parents=True, exist_ok=True)
         for png in ("confusion_matrix.png", "calibration.png"):
             if (Path(args.settings_from) / png).exists():
-                shutil.copy(Path(args.settings_from) / png, Path(args.card_dir) / png)
+                shutil.copy(Path(args.settings_from) / png, Path(card_dir) / png)
     check_loads(out, json.loads((out / "manifest.json").read_text()))
     return result
 

@@ -1,4 +1,4 @@
-"""The export never replaces a folder by accident, nor leaves one half written (no real training)."""
+"""The export never replaces a folder by accident nor leaves one half written (no training)."""
 
 from __future__ import annotations
 
@@ -71,3 +71,16 @@ def test_an_export_into_a_folder_replaces_its_files_and_keeps_foreign_ones(tiny_
     assert not (out / "lesion_classifier.keras").exists()
     assert '"again"' in (out / "manifest.json").read_text()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["card", "release"]
+
+
+def test_the_card_figures_go_beside_the_export_unless_card_dir_is_given(tiny_run, tmp_path):
+    root, run = tiny_run
+    card = sorted(export.SHIPPED.parent.glob("*.png"))
+    before = {p.name: p.read_bytes() for p in card}
+    out = tmp_path / "candidate"
+    assert export.main(["--run", str(run), "--data", str(root), "--out", str(out),
+                        "--no-litert", "--tta", "off", "--version", "t"]) == 0
+    # The shipped model card's figures are not the candidate's.
+    assert {p.name: p.read_bytes() for p in card} == before
+    for png in ("confusion_matrix.png", "calibration.png", "learning_curves.png"):
+        assert (out / png).exists(), png
