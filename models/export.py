@@ -68,6 +68,53 @@ def clean_model(checkpoint, input_size, base_filters, name="sonotrace_unet"):
     return model
 
 
+def network_of(checkpoint):
+    """The input size and base filters of the U-Net saved in a run's ``checkpoint``.
+
+    For a run without ``train_info.json`` (one killed before it ended). A bare
+    ``.weights.h5`` does not record its input size (the U-Net's weights are the
+    same at every size), so the run's ``best.keras`` or ``swa.keras`` is read
+    in its place.
+
+    Returns
+    -------
+    (int, int)
+
+    Raises
+    ------
+    SystemExit
+        If no full model file says what the network is, or the one there is
+        not a U-Net of :func:`models.networks.get_multitask_unet`.
+    """
+    import keras
+
+    from . import networks  # noqa: F401  (registers the custom layers load_model needs)
+
+    checkpoint = Path(checkpoint)
+    run = checkpoint.parent.parent if checkpoint.parent.name == "backup" else checkpoint.parent
+    if checkpoint.name.endswith(".weights.h5"):
+        full = [run / n for n in ("best.keras", "swa.keras") if (run / n).exists()]
+        if not full:
+            raise SystemExit(f"{run}: no train_info.json, and {checkpoint.name} does not say "
+                             "the network's input size; a run without its record needs a "
+                             "best.keras or swa.keras beside it")
+        checkpoint = full[0]
+    try:
+        model = keras.models.load_model(checkpoint, compile=False)
+    except Exception as exc:  # truncated, not a Keras file, ...: say which file
+        raise SystemExit(f"{checkpoint}: cannot be read ({exc})") from None
+    shape = model.input_shape
+    if isinstance(shape, list):  # the image first, then the training-only inputs
+        shape = shape[0]
+    convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    names = {layer.name for layer in model.layers}
+    if (not isinstance(shape, tuple) or len(shape) != 4 or shape[1] != shape[2]
+            or shape[3] != 1 or not convs or "seg" not in names):
+        raise SystemExit(f"{checkpoint} is not a U-Net of models.train (is it a lesion "
+                         "classifier or refiner run?)")
+    return int(shape[1]), int(convs[0].filters)
+
+
 def to_litert(model, path, weights="float16") -> bool:
     """Convert to a LiteRT flatbuffer; returns False if conversion fails.
 
@@ -306,6 +353,23 @@ OWNED_FILES = (
 )
 
 
+def run_info(run, checkpoint):
+    """A run's ``train_info.json``, or for a run killed before writing it, its network.
+
+    Without the record the network is read from the saved model
+    (:func:`network_of`), never assumed: a run at another size or width would
+    otherwise be rebuilt wrongly, or not at all.
+    """
+    path = Path(run) / "train_info.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    size, filters = network_of(checkpoint)
+    log.warning("%s has no train_info.json (killed before it ended?): input %d, %d filters "
+                "read from %s; its training arguments are not recorded", run, size, filters,
+                Path(checkpoint).name)
+    return {"input_size": size, "args": {"base_filters": filters}}
+
+
 def check_out(out, replace_shipped):
     """Refuse the shipped folder as ``--out`` unless ``--replace-shipped`` is given.
 
@@ -433,8 +497,7 @@ def main(argv=None):
     missing = [str(c) for c in checkpoints if not c.exists()]
     if missing:
         raise SystemExit(f"no such checkpoint: {', '.join(missing)}")
-    infos = [json.loads((r / "train_info.json").read_text())
-             if (r / "train_info.json").exists() else {} for r in runs]
+    infos = [run_info(r, c) for r, c in zip(runs, checkpoints, strict=True)]
     splits = [json.loads((r / "split.json").read_text()) for r in runs]
     try:
         size, base_filters = check_same_network(infos, splits)

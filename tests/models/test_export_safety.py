@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 
 import pytest
@@ -84,3 +85,25 @@ def test_the_card_figures_go_beside_the_export_unless_card_dir_is_given(tiny_run
     assert {p.name: p.read_bytes() for p in card} == before
     for png in ("confusion_matrix.png", "calibration.png", "learning_curves.png"):
         assert (out / png).exists(), png
+
+
+def test_a_run_without_train_info_is_exported_at_its_own_size_or_refused(tiny_run, tmp_path):
+    root, run = tiny_run
+    killed = tmp_path / "killed"
+    shutil.copytree(run, killed)
+    (killed / "train_info.json").unlink()
+    out = tmp_path / "w"
+    # tiny_run is 32 px and 4 filters, not the 160 px and 16 filters of the defaults.
+    assert export.main(["--run", str(killed), "--data", str(root), "--out", str(out),
+                        "--no-litert", "--tta", "off", "--version", "t"]) == 0
+    arch = json.loads((out / "manifest.json").read_text())["architecture"]
+    assert (arch["input_size"], arch["base_filters"]) == (32, 4)
+    # A bare weights file does not say its input size: refused when nothing else does.
+    bare = tmp_path / "bare"
+    (bare / "backup").mkdir(parents=True)
+    shutil.copy(killed / "split.json", bare / "split.json")
+    (bare / "backup" / "latest.weights.h5").write_bytes(b"not read")
+    with pytest.raises(SystemExit, match="input size"):
+        export.main(["--run", str(bare), "--data", str(root), "--out", str(tmp_path / "w2"),
+                     "--checkpoint", "backup/latest.weights.h5", "--no-litert"])
+    assert not (tmp_path / "w2").exists()
