@@ -299,6 +299,50 @@ def select_samples(samples, split_file=None, subset="val"):
     return [s for s in samples if f"{s.class_name}/{s.name}" in names]
 
 
+def split_digest(split) -> str:
+    """SHA-256 of a split (``{"train": [...], "val": [...]}``), whatever its order.
+
+    :mod:`models.export` records it in the manifest (``training.split_sha256``),
+    so a ``--split`` can be checked to be the export's own.
+    """
+    import hashlib
+
+    canon = {part: sorted(split.get(part, [])) for part in ("train", "val")}
+    return hashlib.sha256(json.dumps(canon, sort_keys=True).encode()).hexdigest()
+
+
+def check_export_split(manifest, split_file, data) -> str | None:
+    """Why ``split_file`` is not the split the export was trained on, or None.
+
+    A split not the export's own puts its training images among the "held-out"
+    ones and flatters every figure. Checked by the digest the manifest records
+    (exports since it did), else by drawing the split again from the manifest's
+    record as :func:`models.unpack.export_split` does, else by its size. A
+    refit (no held-out images at all) is left to the callers' own notes.
+    """
+    from .unpack import export_split
+
+    training = manifest.get("training", {})
+    if training.get("validated_twin") or not training.get("val_images"):
+        return None
+    split = json.loads(Path(split_file).read_text())
+    why = f"--split {split_file} is not the split these weights were trained on"
+    recorded = training.get("split_sha256")
+    if recorded:
+        return None if split_digest(split) == recorded else why
+    try:
+        own = export_split(manifest, load_samples(data))
+    except (ValueError, OSError, KeyError):
+        own = None  # no seed recorded, or another data folder: only the size is left
+    if own is not None:
+        return None if split_digest(split) == split_digest(own) else why
+    counts = (len(split.get("train", [])), len(split.get("val", [])))
+    if counts != (training.get("train_images"), training.get("val_images")):
+        return (f"{why} ({counts[0]} train / {counts[1]} val, the export's "
+                f"{training.get('train_images')} / {training.get('val_images')})")
+    return None
+
+
 def samples_for_cli(data, split_file, subset, nothing="no images to evaluate", problems=None):
     """The samples a command works on, or None after printing why there are none.
 
@@ -365,6 +409,11 @@ def main(argv=None):
                   if os.environ.get("SONOTRACE_WEIGHTS_DIR", "").strip() else "the shipped weights")
         print(f"error: {source}: {exc}", file=sys.stderr)
         return 2
+    if args.split:
+        why = check_export_split(runtime.manifest, args.split, args.data)
+        if why:
+            print(f"error: {why}; give the run's own split.json", file=sys.stderr)
+            return 2
     twin = runtime.manifest.get("training", {}).get("validated_twin")
     if twin:
         n = runtime.manifest["training"].get("train_images")

@@ -42,7 +42,7 @@ from ._cli import cli_parser
 from ._postprocess import PostProcess
 from ._preprocess import INPUT_SIZE, PREPROCESSING
 from .data import CLASS_NAMES, load_arrays, load_samples
-from .evaluate import select_samples
+from .evaluate import select_samples, split_digest
 from .networks import SEG_FUSIONS, get_ensemble, save_half_keras, save_half_weights
 from .training import recalibrate_batchnorm
 from .tune import record_metrics, tune_export
@@ -537,7 +537,8 @@ def main(argv=None):
     stage = open_stage(out)
     try:
         result = _write_export(stage, args, model, members, runs, checkpoints, infos, twin,
-                               lesion_runs, refine_runs, val, size, base_filters)
+                               lesion_runs, refine_runs, val, size, base_filters,
+                               splits[0])
         swap_in(stage, out)
     except BaseException:
         # All or nothing: --out stays as it was.
@@ -551,7 +552,7 @@ def main(argv=None):
 
 
 def _write_export(out, args, model, members, runs, checkpoints, infos, twin, lesion_runs,
-                  refine_runs, val, size, base_filters):
+                  refine_runs, val, size, base_filters, split):
     """Write, tune and score the export in ``out`` (the staging folder), then load it.
 
     Returns the validation result, or None for a refit (its figures are its twin's).
@@ -590,6 +591,8 @@ def _write_export(out, args, model, members, runs, checkpoints, infos, twin, les
             "train_images": info.get("train_images"),
             "val_images": info.get("val_images"),
             "split": "seeded, whole duplicate_group on one side",
+            # What tune, evaluate and robustness check a --split against.
+            "split_sha256": split_digest(split),
             "args": targs,
             "runs": [{"run": r.name, "checkpoint": c.name,
                       "seed": i.get("args", {}).get("seed"),

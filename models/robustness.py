@@ -39,7 +39,7 @@ from ._perturb import (
     rescale,
     speckle,
 )
-from .evaluate import evaluate, samples_for_cli
+from .evaluate import check_export_split, evaluate, samples_for_cli
 
 __all__ = [
     "PERTURBATIONS", "Perturbation", "brightness", "contrast", "crop_borders", "down_up",
@@ -233,6 +233,11 @@ def main(argv=None):
         return 2
     chosen = [q for q in PERTURBATIONS if args.perturb is None or q.name in args.perturb]
     runtime = Runtime(args.weights, backend=args.backend).load()
+    if args.split:
+        why = check_export_split(runtime.manifest, args.split, args.data)
+        if why:
+            print(f"error: {why}; give the run's own split.json", file=sys.stderr)
+            return 2
     if runtime.manifest.get("training", {}).get("validated_twin"):
         log.warning("these weights were refitted on every BUSI image here, so their figures on "
                     "BUSI are in-sample; measure robustness on their validated twin instead")

@@ -433,7 +433,7 @@ def main(argv=None):
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
-    from .evaluate import samples_for_cli
+    from .evaluate import check_export_split, samples_for_cli
 
     manifest_path = Path(args.weights) / "manifest.json"
     if manifest_path.exists() and json.loads(manifest_path.read_text()).get(
@@ -447,6 +447,12 @@ def main(argv=None):
     samples = samples_for_cli(args.data, args.split, "val", "no validation images to tune on")
     if samples is None:
         return 2
+    if manifest_path.exists():
+        why = check_export_split(json.loads(manifest_path.read_text()), args.split, args.data)
+        if why:
+            # Tuning on the export's training images would flatter every setting.
+            print(f"error: {why}; give the run's own split.json", file=sys.stderr)
+            return 2
     entries = tune_export(args.weights, samples, args.tta, write=not args.dry_run)
     print(json.dumps(entries, indent=1))
     if not args.dry_run:
