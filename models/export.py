@@ -68,6 +68,51 @@ def clean_model(checkpoint, input_size, base_filters, name="sonotrace_unet"):
     return model
 
 
+def load_unet(checkpoint, input_size, base_filters, name="sonotrace_unet"):
+    """:func:`clean_model`, with a checkpoint it cannot use refused in one line.
+
+    Raises
+    ------
+    SystemExit
+        If ``checkpoint`` cannot be read (truncated, not a Keras file) or holds
+        another network (a lesion classifier or refiner run, another width).
+    """
+    try:
+        return clean_model(checkpoint, input_size, base_filters, name=name)
+    except (ValueError, OSError) as exc:
+        if "set_weights" in str(exc) or "not compatible" in str(exc):
+            raise SystemExit(f"{checkpoint} is not a U-Net of {input_size} px and "
+                             f"{base_filters} filters (a lesion classifier or refiner run, "
+                             "or another --base-filters?)") from None
+        raise SystemExit(f"{checkpoint}: cannot be read ({exc})") from None
+
+
+def read_run_json(run, name):
+    """``RUN/NAME`` parsed, or a one-line refusal that names the file."""
+    path = Path(run) / name
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise SystemExit(f"{run}: no {name}: not a training run folder") from None
+    except (OSError, ValueError) as exc:
+        raise SystemExit(f"{path}: cannot be read ({exc})") from None
+
+
+def _set_crop_weights(net, checkpoint, what):
+    """Copy ``checkpoint``'s weights into ``net`` (a crop network), or refuse in one line."""
+    import keras
+
+    try:
+        trained = keras.models.load_model(checkpoint, compile=False)
+    except (ValueError, OSError) as exc:
+        raise SystemExit(f"{checkpoint}: cannot be read ({exc})") from None
+    try:
+        net.set_weights(trained.get_weights())
+    except ValueError:
+        raise SystemExit(f"{checkpoint.parent} is not {what} run of that crop size and "
+                         "those filters (was --lesion-run and --refine-run swapped?)") from None
+
+
 def network_of(checkpoint):
     """The input size and base filters of the U-Net saved in a run's ``checkpoint``.
 
@@ -253,7 +298,7 @@ def check_lesion_runs(runs, split, twin, weight, key="lesion_classifier", what="
     for r in runs:
         if not (r / "final.keras").exists():
             raise SystemExit(f"no such checkpoint: {r / 'final.keras'}")
-        own = json.loads((r / "split.json").read_text())
+        own = read_run_json(r, "split.json")
         for part in ("train", "val"):
             lesions = {n for n in split[part] if not n.startswith("normal/")}
             if not set(own[part]) <= lesions or (part == "val" and set(own[part]) != lesions):
@@ -264,7 +309,10 @@ def check_lesion_runs(runs, split, twin, weight, key="lesion_classifier", what="
 
 def _crop_runs(runs, what):
     """The runs' ``train_info.json``, crop size and filters, which they must share."""
-    infos = [json.loads((r / "train_info.json").read_text()) for r in runs]
+    infos = [read_run_json(r, "train_info.json") for r in runs]
+    if any("crop_size" not in i or "filters" not in i for i in infos):
+        raise SystemExit(f"{what} runs must be crop runs (models.train_lesion or "
+                         "models.train_refine); one has no crop size in its train_info.json")
     size, filters = infos[0]["crop_size"], infos[0]["filters"]
     if any(i["crop_size"] != size or i["filters"] != filters for i in infos):
         raise SystemExit(f"{what} runs must share crop size and filters")
@@ -296,7 +344,6 @@ def export_lesion(runs, out, weight, litert=True):
     dict
         The manifest's ``lesion_classifier`` entry.
     """
-    import keras
 
     from .lesion_crop import CROP_PREPROCESSING, MARGIN
     from .networks import get_lesion_classifier, get_lesion_ensemble
@@ -306,7 +353,7 @@ def export_lesion(runs, out, weight, litert=True):
     for i, r in enumerate(runs):
         net = get_lesion_classifier(size, tuple(filters),
                                     name="lesion_classifier" if len(runs) == 1 else f"lesion{i}")
-        net.set_weights(keras.models.load_model(r / "final.keras", compile=False).get_weights())
+        _set_crop_weights(net, r / "final.keras", "a lesion classifier")
         members.append(net)
     model = get_lesion_ensemble(members)
     return {
@@ -326,7 +373,6 @@ def export_refiner(runs, out, weight, litert=True):
     dict
         The manifest's ``refiner`` entry.
     """
-    import keras
 
     from .lesion_refine import REFINE_MARGIN, REFINE_PREPROCESSING
     from .networks import get_refiner
@@ -336,7 +382,7 @@ def export_refiner(runs, out, weight, litert=True):
         raise SystemExit("one refiner run at a time")
     infos, size, filters = _crop_runs(runs, "refiner")
     model = get_refiner(size, tuple(filters))
-    model.set_weights(keras.models.load_model(runs[0] / "final.keras", compile=False).get_weights())
+    _set_crop_weights(model, runs[0] / "final.keras", "an outline refiner")
     return {
         "task": "lesion probability per pixel of a square around the first outline",
         "files": _write_crop_model(model, out, REFINER_FILES, litert),
@@ -497,8 +543,8 @@ def main(argv=None):
     missing = [str(c) for c in checkpoints if not c.exists()]
     if missing:
         raise SystemExit(f"no such checkpoint: {', '.join(missing)}")
+    splits = [read_run_json(r, "split.json") for r in runs]
     infos = [run_info(r, c) for r, c in zip(runs, checkpoints, strict=True)]
-    splits = [json.loads((r / "split.json").read_text()) for r in runs]
     try:
         size, base_filters = check_same_network(infos, splits)
     except ValueError as exc:
@@ -519,7 +565,10 @@ def main(argv=None):
     refine_runs = [Path(r) for r in args.refine_run]
     check_lesion_runs(refine_runs, splits[0], twin, args.refine_weight, "refiner",
                       "outline refiner", "--refine-weight")
-    samples = load_samples(args.data)
+    try:
+        samples = load_samples(args.data)
+    except (ValueError, OSError) as exc:
+        raise SystemExit(f"--data {args.data}: {exc}") from None
     val = select_samples(samples, run / "split.json", "val")
     train_images = None
     if not args.no_recalibrate:
@@ -527,7 +576,7 @@ def main(argv=None):
     members = []
     for i, checkpoint in enumerate(checkpoints):
         name = "sonotrace_unet" if len(runs) == 1 else f"member{i}"
-        member = clean_model(checkpoint, size, base_filters, name=name)
+        member = load_unet(checkpoint, size, base_filters, name=name)
         if train_images is not None:
             recalibrate_batchnorm(member, train_images)
         members.append(member)

@@ -21,7 +21,6 @@ import json
 import logging
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
@@ -39,7 +38,7 @@ from ._perturb import (
     rescale,
     speckle,
 )
-from .evaluate import check_export_split, evaluate, samples_for_cli
+from .evaluate import _prepare_output, check_export_split, evaluate, samples_for_cli
 
 __all__ = [
     "PERTURBATIONS", "Perturbation", "brightness", "contrast", "crop_borders", "down_up",
@@ -228,11 +227,23 @@ def main(argv=None):
 
     from .runtime import Runtime
 
+    if args.json:
+        # Checked before the run, as evaluate does: an unwritable path cost the whole report.
+        try:
+            json_path = _prepare_output(args.json)
+        except OSError as exc:
+            print(f"error: --json {args.json}: {exc.strerror or exc}", file=sys.stderr)
+            return 2
     samples = samples_for_cli(args.data, args.split, args.subset)
     if samples is None:
         return 2
     chosen = [q for q in PERTURBATIONS if args.perturb is None or q.name in args.perturb]
-    runtime = Runtime(args.weights, backend=args.backend).load()
+    try:
+        runtime = Runtime(args.weights, backend=args.backend).load()
+    except (OSError, ValueError) as exc:  # no manifest, a weight file missing, a bad setting
+        print(f"error: --weights {args.weights or 'the shipped weights'}: {exc}",
+              file=sys.stderr)
+        return 2
     if args.split:
         why = check_export_split(runtime.manifest, args.split, args.data)
         if why:
@@ -250,7 +261,11 @@ def main(argv=None):
     }
     print(format_table(report))
     if args.json:
-        Path(args.json).write_text(json.dumps(report, indent=1))
+        try:
+            json_path.write_text(json.dumps(report, indent=1))
+        except OSError as exc:  # a disk that filled up during the run
+            print(f"error: --json {args.json}: {exc.strerror or exc}", file=sys.stderr)
+            return 1
         log.info("wrote %s", args.json)
     return 0
 

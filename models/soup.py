@@ -115,7 +115,7 @@ def main(argv=None):
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
-    from .export import clean_model
+    from .export import load_unet, read_run_json
 
     runs = [Path(r) for r in args.run]
     if len(runs) < 2:
@@ -123,13 +123,13 @@ def main(argv=None):
     missing = [str(r / args.checkpoint) for r in runs if not (r / args.checkpoint).exists()]
     if missing:
         raise SystemExit(f"no such checkpoint: {', '.join(missing)}")
-    infos = [json.loads((r / "train_info.json").read_text()) for r in runs]
-    splits = [json.loads((r / "split.json").read_text()) for r in runs]
+    infos = [read_run_json(r, "train_info.json") for r in runs]
+    splits = [read_run_json(r, "split.json") for r in runs]
     try:
         size, filters = check_ingredients(infos, splits)
     except ValueError as exc:
-        raise SystemExit(str(exc)) from exc
-    nets = [clean_model(r / args.checkpoint, size, filters) for r in runs]
+        raise SystemExit(str(exc)) from None
+    nets = [load_unet(r / args.checkpoint, size, filters) for r in runs]
     soup = nets[0]
     soup.set_weights(average_weights([n.get_weights() for n in nets]))
 

@@ -436,9 +436,13 @@ def main(argv=None):
     from .evaluate import check_export_split, samples_for_cli
 
     manifest_path = Path(args.weights) / "manifest.json"
-    if manifest_path.exists() and json.loads(manifest_path.read_text()).get(
-        "training", {}
-    ).get("validated_twin"):
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except (OSError, ValueError) as exc:
+        print(f"error: --weights {args.weights}: no readable manifest.json ({exc})",
+              file=sys.stderr)
+        return 2
+    if manifest.get("training", {}).get("validated_twin"):
         # Its "validation" images are training images: tuning on them would flatter everything.
         print("error: these weights were refitted on every image, so there is nothing held out "
               "to tune on; tune their validated twin and re-export with --settings-from",
@@ -447,13 +451,16 @@ def main(argv=None):
     samples = samples_for_cli(args.data, args.split, "val", "no validation images to tune on")
     if samples is None:
         return 2
-    if manifest_path.exists():
-        why = check_export_split(json.loads(manifest_path.read_text()), args.split, args.data)
-        if why:
-            # Tuning on the export's training images would flatter every setting.
-            print(f"error: {why}; give the run's own split.json", file=sys.stderr)
-            return 2
-    entries = tune_export(args.weights, samples, args.tta, write=not args.dry_run)
+    why = check_export_split(manifest, args.split, args.data)
+    if why:
+        # Tuning on the export's training images would flatter every setting.
+        print(f"error: {why}; give the run's own split.json", file=sys.stderr)
+        return 2
+    try:
+        entries = tune_export(args.weights, samples, args.tta, write=not args.dry_run)
+    except (OSError, ValueError) as exc:  # a weight file missing or not the manifest's network
+        print(f"error: --weights {args.weights}: {exc}", file=sys.stderr)
+        return 2
     print(json.dumps(entries, indent=1))
     if not args.dry_run:
         if args.version:
