@@ -416,6 +416,11 @@ def run_info(run, checkpoint):
     return {"input_size": size, "args": {"base_filters": filters}}
 
 
+def data_record(data, samples):
+    """The data folder's name and image count, for the manifest's ``training``."""
+    return {"folder": Path(data).resolve().name, "images": len(samples)}
+
+
 def check_out(out, replace_shipped):
     """Refuse the shipped folder as ``--out`` unless ``--replace-shipped`` is given.
 
@@ -494,7 +499,8 @@ def main(argv=None):
                    "then swapped in)")
     p.add_argument("--replace-shipped", action="store_true",
                    help="allow --out to be the shipped models/weights")
-    p.add_argument("--version", default=None, help="default: date of export")
+    p.add_argument("--version", default=None,
+                   help="default: UTC date and time of export (2026-12-06T171802Z)")
     p.add_argument("--tta", choices=["auto", "on", "off"], default="auto",
                    help="average with a left-right flip (auto: if it helps on validation)")
     p.add_argument("--checkpoint", nargs="+", default=["best.keras"],
@@ -587,7 +593,7 @@ def main(argv=None):
     try:
         result = _write_export(stage, args, model, members, runs, checkpoints, infos, twin,
                                lesion_runs, refine_runs, val, size, base_filters,
-                               splits[0])
+                               splits[0], data_record(args.data, samples))
         swap_in(stage, out)
     except BaseException:
         # All or nothing: --out stays as it was.
@@ -601,7 +607,7 @@ def main(argv=None):
 
 
 def _write_export(out, args, model, members, runs, checkpoints, infos, twin, lesion_runs,
-                  refine_runs, val, size, base_filters, split):
+                  refine_runs, val, size, base_filters, split, data):
     """Write, tune and score the export in ``out`` (the staging folder), then load it.
 
     Returns the validation result, or None for a refit (its figures are its twin's).
@@ -619,7 +625,8 @@ def _write_export(out, args, model, members, runs, checkpoints, infos, twin, les
         (out / f"{NAME}.tflite").unlink()
     manifest = {
         "name": NAME,
-        "version": args.version or dt.date.today().isoformat(),
+        # To the second: two exports of one day are two versions.
+        "version": args.version or dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H%M%SZ"),
         "task": "lesion segmentation + normal/benign/malignant classification",
         "files": files,
         "architecture": {"input_size": size, "base_filters": base_filters,
@@ -636,7 +643,10 @@ def _write_export(out, args, model, members, runs, checkpoints, infos, twin, les
         "parameters": int(model.count_params()),
         "weights": "int8 kernels, per-channel scales" if args.int8 else "float16",
         "training": {
-            "data": "BUSI (Al-Dhabyani et al., Data in Brief 2020), 622-image release",
+            # What was used, not what is hoped: a 22-image test folder says so.
+            "data": f"{data['folder']}: {data['images']} images",
+            "data_folder": data["folder"],
+            "data_images": data["images"],
             "train_images": info.get("train_images"),
             "val_images": info.get("val_images"),
             "split": "seeded, whole duplicate_group on one side",

@@ -105,6 +105,35 @@ def check_ingredients(infos, splits):
     return size, filters
 
 
+# What a training run leaves in its folder.
+RUN_FILES = ("split.json", "train_info.json", "best.keras", "swa.keras", "final.keras", "backup")
+
+
+def check_soup_out(out, runs):
+    """Refuse an ``--out`` that is one of the ingredients or holds another run.
+
+    An earlier soup in ``out`` (its ``train_info.json`` lists its ingredients)
+    is replaced; anything else would be overwritten or mixed with the soup.
+
+    Raises
+    ------
+    SystemExit
+        If ``out`` is one of ``runs`` or holds a run that is not a soup.
+    """
+    if any(out.resolve() == r.resolve() for r in runs):
+        raise SystemExit(f"--out {out} is one of the --run folders: the soup would "
+                         "overwrite its own ingredient; give a new folder")
+    if not out.is_dir() or not any((out / n).exists() for n in RUN_FILES):
+        return
+    info = out / "train_info.json"
+    try:
+        earlier_soup = "soup" in json.loads(info.read_text())
+    except (OSError, ValueError):
+        earlier_soup = False
+    if not earlier_soup:
+        raise SystemExit(f"--out {out} holds a training run; give a new folder")
+
+
 def main(argv=None):
     p = cli_parser(__spec__, __doc__)
     p.add_argument("--run", nargs="+", required=True,
@@ -120,6 +149,7 @@ def main(argv=None):
     runs = [Path(r) for r in args.run]
     if len(runs) < 2:
         raise SystemExit("a soup needs at least two runs")
+    check_soup_out(Path(args.out), runs)
     missing = [str(r / args.checkpoint) for r in runs if not (r / args.checkpoint).exists()]
     if missing:
         raise SystemExit(f"no such checkpoint: {', '.join(missing)}")

@@ -97,3 +97,23 @@ def test_robustness_checks_json_and_weights_before_the_run(synthetic_busi, tiny_
     rc = robustness.main(["--data", str(root), "--weights", str(tmp_path / "nothing")])
     assert rc == 2
     assert "--weights" in capsys.readouterr().err
+
+
+def test_soup_out_may_not_be_an_ingredient_or_another_run(tiny_run, tmp_path):
+    _, run = tiny_run
+    other = tmp_path / "other"
+    shutil.copytree(run, other)
+    before = (other / "best.keras").read_bytes()
+    common = ["--run", str(run), str(other), "--checkpoint", "best.keras"]
+    with pytest.raises(SystemExit, match="one of the --run folders"):
+        soup.main(common + ["--out", str(other)])
+    third = tmp_path / "third"
+    shutil.copytree(run, third)
+    with pytest.raises(SystemExit, match="holds a training run"):
+        soup.main(common + ["--out", str(third)])
+    assert (other / "best.keras").read_bytes() == before
+    # An earlier soup is no ingredient: it may be replaced.
+    earlier = tmp_path / "earlier"
+    earlier.mkdir()
+    (earlier / "train_info.json").write_text(json.dumps({"soup": {"runs": []}}))
+    soup.check_soup_out(earlier, [run, other])

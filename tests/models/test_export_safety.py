@@ -107,3 +107,24 @@ def test_a_run_without_train_info_is_exported_at_its_own_size_or_refused(tiny_ru
         export.main(["--run", str(bare), "--data", str(root), "--out", str(tmp_path / "w2"),
                      "--checkpoint", "backup/latest.weights.h5", "--no-litert"])
     assert not (tmp_path / "w2").exists()
+
+
+def test_the_manifest_records_the_data_folder_and_image_count_used(tiny_run, tiny_export):
+    root, _ = tiny_run
+    weights, _ = tiny_export
+    training = json.loads((weights / "manifest.json").read_text())["training"]
+    assert training["data_folder"] == root.name
+    assert training["data_images"] == 18
+    assert training["data"] == f"{root.name}: 18 images"
+    assert "BUSI" not in training["data"]
+
+
+def test_the_default_version_is_the_time_of_export(tiny_run, tmp_path):
+    import re
+
+    root, run = tiny_run
+    out = tmp_path / "w"
+    assert export.main(["--run", str(run), "--data", str(root), "--out", str(out),
+                        "--no-litert", "--tta", "off", "--no-recalibrate"]) == 0
+    version = json.loads((out / "manifest.json").read_text())["version"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d{6}Z", version), version
