@@ -443,6 +443,11 @@ def open_stage(out):
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.staging-", dir=out.parent))
+    # mkdtemp makes it private (0700); swapped in, it must be readable as the folder it
+    # replaces was (a server that runs as another user), or as a new folder would be.
+    umask = os.umask(0)
+    os.umask(umask)
+    stage.chmod(out.stat().st_mode & 0o7777 if out.is_dir() else 0o777 & ~umask)
     if out.is_dir():
         for entry in out.iterdir():
             if entry.name in OWNED_FILES:

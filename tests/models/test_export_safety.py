@@ -128,3 +128,20 @@ def test_the_default_version_is_the_time_of_export(tiny_run, tmp_path):
                         "--no-litert", "--tta", "off", "--no-recalibrate"]) == 0
     version = json.loads((out / "manifest.json").read_text())["version"]
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d{6}Z", version), version
+
+
+def test_the_swapped_in_folder_keeps_the_permissions_of_the_one_it_replaces(tiny_export, tmp_path):
+    import os
+    import stat
+
+    weights, _ = tiny_export
+    fresh = tmp_path / "fresh"
+    stage = export.open_stage(fresh)
+    umask = os.umask(0)
+    os.umask(umask)
+    # Not mkdtemp's private 0700: a server running as another user must read it.
+    assert stat.S_IMODE(stage.stat().st_mode) == 0o777 & ~umask
+    old = tmp_path / "old"
+    shutil.copytree(weights, old)
+    old.chmod(0o750)
+    assert stat.S_IMODE(export.open_stage(old).stat().st_mode) == 0o750
