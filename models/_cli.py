@@ -33,3 +33,27 @@ def progress_bar(items, desc: str, unit: str = "img", **kwargs):
     except ImportError:
         return items
     return tqdm(items, desc=desc, unit=unit, **kwargs)
+
+
+class UsageError(Exception):
+    """A mistake in the command line or in what it points at (a folder, a run, a file).
+
+    The tools report it as one line and exit with 2, as argparse does for its
+    own checks: a traceback would bury the one thing the user has to change.
+    """
+
+
+def reports_usage_errors(main):
+    """Wrap a tool's ``main(argv)``: a :class:`UsageError` is one line on stderr and exit 2."""
+    import functools
+    import sys
+
+    @functools.wraps(main)
+    def run(argv=None):
+        try:
+            return main(argv)
+        except UsageError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+
+    return run

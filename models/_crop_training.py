@@ -32,6 +32,8 @@ def add_run_args(p, *, out, epochs, batch_size, lr, crop_help, filters):
     p.add_argument("--limit", type=int, default=None, help="use only N samples (smoke tests)")
     p.add_argument("--steps-per-epoch", type=int, default=None, help="cap steps (smoke tests)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/backup")
+    p.add_argument("--overwrite", action="store_true",
+                   help="clear OUT first; without it (or --resume) OUT must be empty")
     p.add_argument("--verbose", type=int, default=1, help="keras progress bar: 0, 1 or 2")
 
 
@@ -48,19 +50,21 @@ def start_run(args):
     """
     import keras
 
-    from .data import load_samples, run_split, split_record
-    from .training import open_run_dir
+    from .data import run_split, split_record, training_samples
+    from .training import check_run_dir, open_run_dir
 
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    out = open_run_dir(args.out, args.resume, "final.keras")
-    keras.utils.set_random_seed(args.seed)
+    check_run_dir(args.out, args.resume, args.overwrite)
     split_seed = args.seed if args.split_seed is None else args.split_seed
     # Split all images, as models.train does, then keep the lesions: same groups held out.
-    train, val = run_split(load_samples(args.data), args.val_fraction, split_seed,
+    # Both before the run folder is touched: a typo in --data must not clear a finished run.
+    train, val = run_split(training_samples(args.data), args.val_fraction, split_seed,
                            keep=lambda s: s.class_name != "normal" and bool(s.mask_paths),
                            limit=args.limit, seed=args.seed)
+    out = open_run_dir(args.out, args.resume, args.overwrite)
+    keras.utils.set_random_seed(args.seed)
     (out / "split.json").write_text(json.dumps(split_record(train, val), indent=1))
     log.info("train %d, val %d lesions (split by duplicate_group, seed %d)",
              len(train), len(val), split_seed)

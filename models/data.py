@@ -561,3 +561,19 @@ def load_arrays(samples, size, progress=False):
         np.stack(masks)[..., None].astype(np.float32),
         labels,
     )
+
+
+def training_samples(root):
+    """:func:`load_samples` for a training script's ``--data``: its errors are user errors.
+
+    Raises
+    ------
+    models._cli.UsageError
+        ``--data`` is not a folder, or holds no images in BUSI layout.
+    """
+    from ._cli import UsageError
+
+    try:
+        return load_samples(root)
+    except ValueError as exc:
+        raise UsageError(f"--data {root}: {str(exc).removeprefix('root: ')}") from None

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._cli import cli_parser
+from ._cli import cli_parser, reports_usage_errors
 
 log = logging.getLogger("models.pretrain")
 
@@ -70,10 +70,19 @@ def parse_args(argv=None):
     p.add_argument("--limit", type=int, default=None, help="use only N images (smoke tests)")
     p.add_argument("--steps-per-epoch", type=int, default=None, help="cap steps (smoke tests)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/backup")
+    p.add_argument("--overwrite", action="store_true",
+                   help="clear OUT first; without it (or --resume) OUT must be empty")
     p.add_argument("--verbose", type=int, default=1, help="keras progress bar: 0, 1 or 2")
     args = p.parse_args(argv)
     if not 0 <= args.val_fraction < 1:
         p.error("--val-fraction must be in [0, 1)")
+    if args.input_size is not None:
+        from .networks import check_side
+
+        try:  # before the data is read and the run folder touched
+            check_side("--input-size", args.input_size, levels=4)
+        except ValueError as exc:
+            p.error(str(exc))
     return args
 
 
@@ -296,6 +305,7 @@ def make_restoration_dataset(images, batch_size, seed=0):
     return ds.map(pair, num_parallel_calls=tf.data.AUTOTUNE).prefetch(2)
 
 
+@reports_usage_errors
 def main(argv=None):
     args = parse_args(argv)
     logging.basicConfig(
@@ -306,12 +316,13 @@ def main(argv=None):
     import tensorflow as tf
 
     from ._preprocess import INPUT_SIZE
-    from .data import CLASS_NAMES, load_arrays, load_samples, run_split
+    from .data import CLASS_NAMES, load_arrays, run_split, training_samples
     from .networks import get_multitask_unet
-    from .training import make_schedule, open_run_dir, plot_learning_curves
+    from .training import check_run_dir, make_schedule, open_run_dir, plot_learning_curves
 
     size = args.input_size or INPUT_SIZE
-    samples = load_samples(args.data)
+    check_run_dir(args.out, args.resume, args.overwrite)
+    samples = training_samples(args.data)
     split_seed = args.seed if args.split_seed is None else args.split_seed
     train_s, _ = run_split(samples, args.val_fraction, split_seed, limit=args.limit,
                            seed=args.seed)
@@ -326,7 +337,7 @@ def main(argv=None):
                   "(--data, --split-seed, --val-fraction, --limit, --input-size, "
                   "--base-filters); resume with the same ones", args.out)
         return 2
-    out = open_run_dir(args.out, args.resume, PRODUCT)
+    out = open_run_dir(args.out, args.resume, args.overwrite)
     keras.utils.set_random_seed(args.seed)
     (out / SEEN).write_text(json.dumps(seen, indent=1))
     log.info("pretraining on %d images (split by duplicate_group, seed %d; labels unused)",

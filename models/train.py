@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._cli import cli_parser
+from ._cli import UsageError, cli_parser, reports_usage_errors
 
 log = logging.getLogger("models.train")
 
@@ -86,6 +86,8 @@ def parse_args(argv=None):
     p.add_argument("--limit", type=int, default=None, help="use only N samples (smoke tests)")
     p.add_argument("--steps-per-epoch", type=int, default=None, help="cap steps (smoke tests)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/backup")
+    p.add_argument("--overwrite", action="store_true",
+                   help="clear OUT first; without it (or --resume) OUT must be empty")
     p.add_argument("--init-from", default=None,
                    help="export folder (manifest.json + weights) to start from")
     p.add_argument("--init-member", type=int, default=0,
@@ -112,6 +114,38 @@ def parse_args(argv=None):
         p.error("--val-fraction 0 leaves no images to pick the best epoch on; "
                 "add --swa-start to keep the weight average instead")
     return args
+
+
+def check_init_from(folder, member, input_size, base_filters):
+    """Refuse an ``--init-from`` export that cannot give this run its weights.
+
+    Checked before the run folder is touched; :func:`exported_member_weights`
+    then loads them.
+
+    Raises
+    ------
+    UsageError
+        No export there, no such member, or another network.
+    """
+    folder = Path(folder)
+    try:
+        manifest = json.loads((folder / "manifest.json").read_text())
+        arch = manifest["architecture"]
+        weights = folder / manifest["files"]["keras"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise UsageError(f"--init-from {folder}: no readable export there (manifest.json "
+                         "with architecture and files)") from None
+    n = int(arch.get("members", 1))
+    if not 0 <= member < n:
+        raise UsageError(f"--init-from {folder} has {n} member(s); --init-member {member} "
+                         "does not exist")
+    theirs = (arch.get("input_size"), arch.get("base_filters"))
+    if theirs != (input_size, base_filters):
+        raise UsageError(f"--init-from {folder} is a {theirs[0]} px, {theirs[1]}-filter network; "
+                         f"this run is {input_size} px, {base_filters} filters "
+                         "(--input-size, --base-filters)")
+    if not weights.is_file():
+        raise UsageError(f"--init-from {folder}: its weights {weights.name} are missing")
 
 
 def exported_member_weights(folder, member, model):
@@ -144,6 +178,7 @@ def exported_member_weights(folder, member, model):
     return [np.asarray(w, c.dtype) for w, c in zip(weights, current, strict=True)]
 
 
+@reports_usage_errors
 def main(argv=None):
     args = parse_args(argv)
     logging.basicConfig(
@@ -154,13 +189,14 @@ def main(argv=None):
     import tensorflow as tf
 
     from ._preprocess import INPUT_SIZE
-    from .data import CLASS_NAMES, load_arrays, load_samples, run_split, split_record
+    from .data import CLASS_NAMES, load_arrays, run_split, split_record, training_samples
     from .networks import get_multitask_unet
     from .training import (
         ResumedEarlyStopping,
         ValidationScore,
         WeightAverage,
         best_checkpoint,
+        check_run_dir,
         make_dataset,
         make_losses,
         make_schedule,
@@ -170,7 +206,8 @@ def main(argv=None):
     )
 
     size = args.input_size or INPUT_SIZE
-    samples = load_samples(args.data)
+    check_run_dir(args.out, args.resume, args.overwrite)
+    samples = training_samples(args.data)
     split_seed = args.seed if args.split_seed is None else args.split_seed
     train_s, val_s = run_split(samples, args.val_fraction, split_seed, limit=args.limit,
                                seed=args.seed)
@@ -179,7 +216,9 @@ def main(argv=None):
 
         # Before the run folder is touched: a refused start leaves an earlier run as it was.
         check_pretrained(args.init_pretrained, train_s, size, args.base_filters)
-    out = open_run_dir(args.out, args.resume, "swa.keras")
+    if args.init_from and not args.resume:
+        check_init_from(args.init_from, args.init_member, size, args.base_filters)
+    out = open_run_dir(args.out, args.resume, args.overwrite)
     keras.utils.set_random_seed(args.seed)
     (out / "split.json").write_text(json.dumps(split_record(train_s, val_s), indent=1))
     log.info("train %d, val %d images (split by duplicate_group, seed %d)",

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._cli import cli_parser, progress_bar
+from ._cli import cli_parser, progress_bar, reports_usage_errors
 
 
 def parse_args(argv=None):
@@ -97,6 +97,7 @@ def augment_crops(context, size, zoom):
     return img
 
 
+@reports_usage_errors
 def main(argv=None):
     args = parse_args(argv)
 

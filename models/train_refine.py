@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._cli import cli_parser, progress_bar
+from ._cli import cli_parser, progress_bar, reports_usage_errors
 
 
 def parse_args(argv=None):
@@ -110,6 +110,7 @@ def augment_squares(context, size, zoom):
     return tf.clip_by_value(img * speckle, 0.0, 1.0), msk
 
 
+@reports_usage_errors
 def main(argv=None):
     args = parse_args(argv)
 

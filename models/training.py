@@ -142,25 +142,74 @@ def augment(image, mask, seed=None, strength="standard"):
     return img, msk
 
 
-def open_run_dir(out, resume, product):
-    """Make the run folder ``out``; a run that does not resume starts clean.
+#: A run's settings, written when it starts (``train_info.json`` only comes at the end).
+RUN_SETTINGS = "run_settings.json"
 
-    A new run in an old folder must not resume from, or be mistaken for, what an
-    earlier run left: its ``backup/`` checkpoints and its finished model
-    ``product`` (``"swa.keras"``, ``"final.keras"``). Everything else stays.
+#: Arguments a resumed run may change: they do not alter the split, the network or the
+#: schedule so far (``--epochs`` extends a finished run).
+MAY_CHANGE_ON_RESUME = frozenset({"epochs", "resume", "overwrite", "verbose", "out", "patience",
+                                  "init_from", "init_member", "init_pretrained"})
+
+
+def check_run_dir(out, resume, overwrite=False):
+    """Refuse a run folder that cannot be used, before anything is read or written.
+
+    A new run into a folder holding anything would leave an earlier run's
+    ``best.keras`` or ``train_info.json`` beside its own split, to be exported
+    as if they were its own; ``--overwrite`` clears the folder (when
+    :func:`open_run_dir` opens it, after every other check). A resume needs the
+    folder's ``backup/``: without it, the old history and best score would be
+    mixed with a run started again.
+
+    Raises
+    ------
+    UsageError
+        Naming the folder and what to do.
+    """
+    from ._cli import UsageError
+
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file, not a folder")
+    busy = out.is_dir() and any(out.iterdir())
+    if resume and overwrite:
+        raise UsageError("--resume continues the run in --out and --overwrite clears it; "
+                         "pick one")
+    if resume and busy and not (out / "backup").is_dir():
+        raise UsageError(f"--resume: {out} has no backup/ to continue from; start again "
+                         "with --overwrite (clears the folder) or with another --out")
+    if not resume and busy and not overwrite:
+        raise UsageError(f"--out {out} is not empty (an earlier run?); add --resume to "
+                         "continue it, --overwrite to clear it, or pick another --out")
+    if resume and not busy:
+        log.info("--resume: nothing in %s yet, so this run starts from its first epoch", out)
+
+
+def open_run_dir(out, resume, overwrite=False):
+    """Make the run folder ``out``, cleared first with ``overwrite``.
+
+    Call :func:`check_run_dir` first, and this only once every other input
+    has been checked: a refused start leaves an earlier run as it was.
 
     Returns
     -------
     pathlib.Path
         ``out``.
+
+    Raises
+    ------
+    UsageError
+        If the folder cannot be made.
     """
+    from ._cli import UsageError
+
     out = Path(out)
-    if out.exists() and not resume:
-        shutil.rmtree(out / "backup", ignore_errors=True)
-        (out / product).unlink(missing_ok=True)
-    elif resume and not (out / "backup").is_dir():
-        log.warning("--resume: no backup in %s, so this run starts from its first epoch", out)
-    out.mkdir(parents=True, exist_ok=True)
+    if overwrite and not resume and out.is_dir():
+        shutil.rmtree(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"--out {out}: cannot make the folder ({exc.strerror or exc})") from None
     return out
 
 

@@ -191,7 +191,7 @@ def test_train_starts_from_a_pretraining_on_its_own_split_only(tiny_pretrain, tm
     other = tmp_path / "other"
     (other / "backup").mkdir(parents=True)
     with pytest.raises(ValueError, match="not among this run's training images"):
-        train.main([*args, "--out", str(other), "--split-seed", "3"])
+        train.main([*args, "--out", str(other), "--split-seed", "3", "--overwrite"])
     assert (other / "backup").is_dir()
 
 

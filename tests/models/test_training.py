@@ -8,6 +8,7 @@ from models.training import (
     ResumedEarlyStopping,
     WeightAverage,
     augment,
+    check_run_dir,
     make_dataset,
     make_losses,
     make_schedule,
@@ -468,21 +469,23 @@ def test_presence_term_pushes_where_the_image_dice_saturates():
         make_losses([1.0, 1.0, 1.0], presence_weight=-0.1)
 
 
-def test_a_new_run_clears_what_an_old_one_left_and_a_resumed_one_keeps_it(tmp_path):
-    def leftovers(out):
-        (out / "backup").mkdir(parents=True)
-        (out / "backup" / "ckpt").write_text("epoch 7")
-        (out / "final.keras").write_text("old model")
-        (out / "notes.txt").write_text("not the run's")
+def test_a_run_folder_is_refused_unless_empty_resumed_or_overwritten(tmp_path):
+    from models._cli import UsageError
 
     out = tmp_path / "run"
-    leftovers(out)
-    assert open_run_dir(out, resume=True, product="final.keras") == out
-    assert (out / "backup" / "ckpt").exists() and (out / "final.keras").exists()
-    assert open_run_dir(str(out), resume=False, product="final.keras") == out
-    assert not (out / "backup").exists() and not (out / "final.keras").exists()
-    assert (out / "notes.txt").exists()
-    fresh = open_run_dir(tmp_path / "a" / "b", resume=False, product="swa.keras")
+    (out / "backup").mkdir(parents=True)
+    (out / "backup" / "ckpt").write_text("epoch 7")
+    (out / "best.keras").write_text("old model")
+    with pytest.raises(UsageError, match="not empty.*--resume.*--overwrite"):
+        check_run_dir(out, resume=False)
+    check_run_dir(out, resume=True)
+    assert open_run_dir(out, resume=True) == out
+    assert (out / "backup" / "ckpt").exists() and (out / "best.keras").exists()
+    check_run_dir(out, resume=False, overwrite=True)
+    assert (out / "best.keras").exists()  # the check itself clears nothing
+    assert open_run_dir(str(out), resume=False, overwrite=True) == out
+    assert out.is_dir() and not any(out.iterdir())
+    fresh = open_run_dir(tmp_path / "a" / "b", resume=False)
     assert fresh.is_dir()
 
 
@@ -508,7 +511,13 @@ def test_a_resumed_run_goes_on_from_its_best_score_and_patience(tmp_path):
     assert not model.stop_training and fresh.best == 0.7
 
 
-def test_resume_without_a_backup_says_it_starts_again(tmp_path, caplog):
-    with caplog.at_level("WARNING"):
-        open_run_dir(tmp_path / "run", resume=True, product="swa.keras")
-    assert "no backup" in caplog.text
+def test_resume_without_a_backup_is_refused_when_the_folder_holds_a_run(tmp_path, caplog):
+    from models._cli import UsageError
+
+    with caplog.at_level("INFO"):
+        check_run_dir(tmp_path / "run", resume=True)
+    assert "starts from its first epoch" in caplog.text
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "history.csv").write_text("epoch,val_score\n0,0.9\n")
+    with pytest.raises(UsageError, match="no backup/"):
+        check_run_dir(tmp_path / "run", resume=True)
