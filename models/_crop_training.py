@@ -37,8 +37,19 @@ def add_run_args(p, *, out, epochs, batch_size, lr, crop_help, filters):
     p.add_argument("--verbose", type=int, default=1, help="keras progress bar: 0, 1 or 2")
 
 
-def start_run(args):
+def start_run(args, crop_size):
     """Log setup, a clean (or resumed) run folder, the seed, and the lesions of the split.
+
+    Every check (the folder, a resume's settings and split, ``--data``) comes
+    before the folder is touched; a resume keeps the run's ``split.json``.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        From :func:`add_run_args`.
+    crop_size : int
+        The side in effect (``--crop-size`` or the script's default), recorded
+        with the settings.
 
     Returns
     -------
@@ -51,21 +62,34 @@ def start_run(args):
     import keras
 
     from .data import run_split, split_record, training_samples
-    from .training import check_run_dir, open_run_dir
+    from .training import (
+        check_resume_settings,
+        check_resumed_split,
+        check_run_dir,
+        open_run_dir,
+        record_run_start,
+        run_settings,
+    )
 
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     check_run_dir(args.out, args.resume, args.overwrite)
     split_seed = args.seed if args.split_seed is None else args.split_seed
+    settings = run_settings(args, crop_size=crop_size, split_seed=split_seed)
+    if args.resume:
+        check_resume_settings(args.out, settings)
     # Split all images, as models.train does, then keep the lesions: same groups held out.
     # Both before the run folder is touched: a typo in --data must not clear a finished run.
     train, val = run_split(training_samples(args.data), args.val_fraction, split_seed,
                            keep=lambda s: s.class_name != "normal" and bool(s.mask_paths),
                            limit=args.limit, seed=args.seed)
+    split = split_record(train, val)
+    if args.resume:
+        check_resumed_split(args.out, split)
     out = open_run_dir(args.out, args.resume, args.overwrite)
     keras.utils.set_random_seed(args.seed)
-    (out / "split.json").write_text(json.dumps(split_record(train, val), indent=1))
+    record_run_start(out, settings, split, args.resume)
     log.info("train %d, val %d lesions (split by duplicate_group, seed %d)",
              len(train), len(val), split_seed)
     return out, train, val

@@ -318,12 +318,23 @@ def main(argv=None):
     from ._preprocess import INPUT_SIZE
     from .data import CLASS_NAMES, load_arrays, run_split, training_samples
     from .networks import get_multitask_unet
-    from .training import check_run_dir, make_schedule, open_run_dir, plot_learning_curves
+    from .training import (
+        check_resume_settings,
+        check_run_dir,
+        make_schedule,
+        open_run_dir,
+        plot_learning_curves,
+        record_run_start,
+        run_settings,
+    )
 
     size = args.input_size or INPUT_SIZE
-    check_run_dir(args.out, args.resume, args.overwrite)
-    samples = training_samples(args.data)
     split_seed = args.seed if args.split_seed is None else args.split_seed
+    check_run_dir(args.out, args.resume, args.overwrite)
+    settings = run_settings(args, input_size=size, split_seed=split_seed)
+    if args.resume:
+        check_resume_settings(args.out, settings)
+    samples = training_samples(args.data)
     train_s, _ = run_split(samples, args.val_fraction, split_seed, limit=args.limit,
                            seed=args.seed)
     # Only the training images are recorded: they are all this run has seen.
@@ -340,6 +351,7 @@ def main(argv=None):
     out = open_run_dir(args.out, args.resume, args.overwrite)
     keras.utils.set_random_seed(args.seed)
     (out / SEEN).write_text(json.dumps(seen, indent=1))
+    record_run_start(out, settings, None, args.resume)
     log.info("pretraining on %d images (split by duplicate_group, seed %d; labels unused)",
              len(train_s), split_seed)
     xtr, _, _ = load_arrays(train_s, size, progress=args.verbose > 0)

@@ -196,21 +196,31 @@ def main(argv=None):
         ValidationScore,
         WeightAverage,
         best_checkpoint,
+        check_resume_settings,
+        check_resumed_split,
         check_run_dir,
         make_dataset,
         make_losses,
         make_schedule,
         open_run_dir,
         plot_learning_curves,
+        record_run_start,
         resumed_best,
+        run_settings,
     )
 
     size = args.input_size or INPUT_SIZE
-    check_run_dir(args.out, args.resume, args.overwrite)
-    samples = training_samples(args.data)
     split_seed = args.seed if args.split_seed is None else args.split_seed
+    check_run_dir(args.out, args.resume, args.overwrite)
+    settings = run_settings(args, input_size=size, split_seed=split_seed)
+    if args.resume:
+        check_resume_settings(args.out, settings)
+    samples = training_samples(args.data)
     train_s, val_s = run_split(samples, args.val_fraction, split_seed, limit=args.limit,
                                seed=args.seed)
+    split = split_record(train_s, val_s)
+    if args.resume:
+        check_resumed_split(args.out, split)
     if args.init_pretrained and not args.resume:
         from .pretrain import check_pretrained
 
@@ -220,7 +230,7 @@ def main(argv=None):
         check_init_from(args.init_from, args.init_member, size, args.base_filters)
     out = open_run_dir(args.out, args.resume, args.overwrite)
     keras.utils.set_random_seed(args.seed)
-    (out / "split.json").write_text(json.dumps(split_record(train_s, val_s), indent=1))
+    record_run_start(out, settings, split, args.resume)
     log.info("train %d, val %d images (split by duplicate_group, seed %d)",
              len(train_s), len(val_s), split_seed)
 

@@ -110,7 +110,7 @@ def main(argv=None):
     from .networks import get_lesion_classifier
 
     size = args.crop_size or CROP_SIZE
-    out, train_s, val_s = start_run(args)
+    out, train_s, val_s = start_run(args, size)
     ctx, ytr = load_crops(train_s, CONTEXT_SIZE, CONTEXT_MARGIN, progress=args.verbose > 0)
     validate = len(val_s) > 0
     if validate:

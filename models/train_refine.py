@@ -131,7 +131,7 @@ def main(argv=None):
     size = args.crop_size or REFINE_SIZE
     # The context keeps the served square's resolution at the widest zoom drawn.
     context_size = REFINE_CONTEXT_SIZE * size // REFINE_SIZE
-    out, train_s, val_s = start_run(args)
+    out, train_s, val_s = start_run(args, size)
     ctx = load_squares(train_s, context_size, REFINE_CONTEXT_MARGIN,
                        progress=args.verbose > 0)
     validate = len(val_s) > 0

@@ -6,6 +6,7 @@ Arrays are ``(N, S, S, 1)`` float32; images in [0, 1], masks in {0, 1}.
 from __future__ import annotations
 
 import csv
+import json
 import logging
 import shutil
 from pathlib import Path
@@ -211,6 +212,95 @@ def open_run_dir(out, resume, overwrite=False):
     except OSError as exc:
         raise UsageError(f"--out {out}: cannot make the folder ({exc.strerror or exc})") from None
     return out
+
+
+def run_settings(args, **effective):
+    """The settings that define a run: its arguments but those it may change on resume.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The script's arguments.
+    **effective
+        Values that replace a default (``input_size=160``, ``split_seed=42``).
+
+    Returns
+    -------
+    dict
+        JSON-ready; ``data`` as an absolute path.
+    """
+    settings = {k: v for k, v in vars(args).items() if k not in MAY_CHANGE_ON_RESUME}
+    settings["data"] = str(Path(args.data).resolve())
+    settings.update(effective)
+    return json.loads(json.dumps(settings))
+
+
+def _recorded_settings(out):
+    """The run's settings: ``RUN_SETTINGS``, or a finished older run's ``train_info.json``."""
+    out = Path(out)
+    if (out / RUN_SETTINGS).is_file():
+        return json.loads((out / RUN_SETTINGS).read_text())
+    if not (out / "train_info.json").is_file():
+        return None
+    info = json.loads((out / "train_info.json").read_text())
+    recorded = dict(info.get("args", {}))
+    if recorded.get("split_seed") is None and "seed" in recorded:
+        recorded["split_seed"] = recorded["seed"]
+    if "data" in recorded:
+        recorded["data"] = str(Path(recorded["data"]).resolve())
+    recorded.update({k: info[k] for k in ("input_size", "crop_size") if k in info})
+    return recorded
+
+
+def check_resume_settings(out, settings):
+    """Refuse to resume the run in ``out`` with settings other than its own.
+
+    Another seed or split seed would draw another split, whose validation
+    images the saved weights have trained on; another network does not load;
+    another learning rate or batch size mixes two schedules, while the record
+    says only one. Arguments in :data:`MAY_CHANGE_ON_RESUME` may change.
+
+    Raises
+    ------
+    UsageError
+        Naming each setting that differs, with the run's value and the new one.
+    """
+    from ._cli import UsageError
+
+    recorded = _recorded_settings(out)
+    if recorded is None:
+        return
+    differ = [f"--{k.replace('_', '-')} {recorded[k]!r} (now {v!r})"
+              for k, v in settings.items() if k in recorded and recorded[k] != v]
+    if differ:
+        raise UsageError(f"--resume: {out} was started with other settings: "
+                         f"{', '.join(differ)}; resume with the run's own")
+
+
+def check_resumed_split(out, record):
+    """Refuse to resume a run whose ``split.json`` is not the split drawn now.
+
+    Catches what the settings cannot: a data folder whose files changed.
+
+    Raises
+    ------
+    UsageError
+        The validation images would differ from those the run has been scored on.
+    """
+    from ._cli import UsageError
+
+    path = Path(out) / "split.json"
+    if path.is_file() and json.loads(path.read_text()) != json.loads(json.dumps(record)):
+        raise UsageError(f"--resume: the split drawn now differs from {path} (has --data "
+                         "changed?); resume on the run's own images")
+
+
+def record_run_start(out, settings, split, resume):
+    """Write the run's settings and split when it starts; a resume keeps the run's own."""
+    out = Path(out)
+    for name, value in ((RUN_SETTINGS, settings), ("split.json", split)):
+        if value is not None and not (resume and (out / name).is_file()):
+            (out / name).write_text(json.dumps(value, indent=1))
 
 
 def resumed_best(out, monitor, resume):
