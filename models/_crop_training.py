@@ -63,6 +63,7 @@ def start_run(args, crop_size):
 
     from .data import run_split, split_record, training_samples
     from .training import (
+        check_backup,
         check_resume_settings,
         check_resumed_split,
         check_run_dir,
@@ -79,6 +80,7 @@ def start_run(args, crop_size):
     settings = run_settings(args, crop_size=crop_size, split_seed=split_seed)
     if args.resume:
         check_resume_settings(args.out, settings)
+        check_backup(args.out)
     # Split all images, as models.train does, then keep the lesions: same groups held out.
     # Both before the run folder is touched: a typo in --data must not clear a finished run.
     train, val = run_split(training_samples(args.data), args.val_fraction, split_seed,
@@ -123,17 +125,17 @@ def fit_and_save(model, train_ds, args, out, steps, validation, callbacks, score
     import keras
     import tensorflow as tf
 
-    from .training import plot_learning_curves
+    from .training import plot_learning_curves, run_backup, save_model_atomic
 
     callbacks = [*callbacks,
-                 keras.callbacks.BackupAndRestore(str(out / "backup"), delete_checkpoint=False),
+                 run_backup(out),
                  keras.callbacks.CSVLogger(str(out / "history.csv"), append=args.resume),
                  keras.callbacks.TerminateOnNaN()]
     t0 = time.time()
     model.fit(train_ds, epochs=args.epochs, steps_per_epoch=steps, validation_data=validation,
               callbacks=callbacks, verbose=args.verbose)
     minutes = (time.time() - t0) / 60
-    model.save(out / "final.keras")
+    save_model_atomic(model, out / "final.keras")
     plot_learning_curves(out / "history.csv", out / "learning_curves.png",
                          losses=("loss", "val_loss"), scores=scores)
     (out / "train_info.json").write_text(json.dumps({

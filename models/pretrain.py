@@ -270,7 +270,10 @@ def save_pretrained(restorer, path):
     """
     arrays = {f"{layer.name}/{k}": w for layer in restorer.layers
               for k, w in enumerate(layer.get_weights())}
-    np.savez_compressed(path, **arrays)
+    path = Path(path)
+    tmp = path.with_name(f"tmp-{path.name}")
+    np.savez_compressed(tmp, **arrays)
+    tmp.replace(path)  # atomic: a kill mid-write leaves no truncated file
 
 
 def make_restoration_dataset(images, batch_size, seed=0):
@@ -319,12 +322,14 @@ def main(argv=None):
     from .data import CLASS_NAMES, load_arrays, run_split, training_samples
     from .networks import get_multitask_unet
     from .training import (
+        check_backup,
         check_resume_settings,
         check_run_dir,
         make_schedule,
         open_run_dir,
         plot_learning_curves,
         record_run_start,
+        run_backup,
         run_settings,
     )
 
@@ -334,6 +339,7 @@ def main(argv=None):
     settings = run_settings(args, input_size=size, split_seed=split_seed)
     if args.resume:
         check_resume_settings(args.out, settings)
+        check_backup(args.out)
     samples = training_samples(args.data)
     train_s, _ = run_split(samples, args.val_fraction, split_seed, limit=args.limit,
                            seed=args.seed)
@@ -371,7 +377,7 @@ def main(argv=None):
         epochs=args.epochs,
         steps_per_epoch=steps,
         callbacks=[
-            keras.callbacks.BackupAndRestore(str(out / "backup"), delete_checkpoint=False),
+            run_backup(out),
             keras.callbacks.CSVLogger(str(out / "history.csv"), append=args.resume),
             keras.callbacks.TerminateOnNaN(),
         ],

@@ -196,6 +196,7 @@ def main(argv=None):
         ValidationScore,
         WeightAverage,
         best_checkpoint,
+        check_backup,
         check_resume_settings,
         check_resumed_split,
         check_run_dir,
@@ -206,6 +207,7 @@ def main(argv=None):
         plot_learning_curves,
         record_run_start,
         resumed_best,
+        run_backup,
         run_settings,
     )
 
@@ -215,6 +217,7 @@ def main(argv=None):
     settings = run_settings(args, input_size=size, split_seed=split_seed)
     if args.resume:
         check_resume_settings(args.out, settings)
+        check_backup(args.out)
     samples = training_samples(args.data)
     train_s, val_s = run_split(samples, args.val_fraction, split_seed, limit=args.limit,
                                seed=args.seed)
@@ -272,8 +275,7 @@ def main(argv=None):
         callbacks.append(WeightAverage(out, args.swa_start, (xva, mva, yva) if validate else None,
                                        xtr[bn_subset], resume=args.resume))
     # Kept after a finished run too, so --resume with more --epochs extends it.
-    callbacks.append(keras.callbacks.BackupAndRestore(str(out / "backup"),
-                                                      delete_checkpoint=False))
+    callbacks.append(run_backup(out))
     # Read before CSVLogger appends to it.
     best, wait = resumed_best(out, "val_score", args.resume)
     if validate:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import os
 import shutil
 from pathlib import Path
 
@@ -361,10 +362,131 @@ class ResumedEarlyStopping(keras.callbacks.EarlyStopping):
             self.best, self.wait = self._resumed
 
 
+def _temporary(path):
+    """A name beside ``path`` keeping its suffixes (``.keras``, ``.weights.h5``), as Keras wants."""
+    path = Path(path)
+    return path.with_name(f"tmp-{path.name}")
+
+
+def save_model_atomic(model, path):
+    """``model.save(path)`` through a temporary file, so a kill mid-write leaves the old file."""
+    tmp = _temporary(path)
+    model.save(tmp)
+    os.replace(tmp, path)
+
+
+class BestCheckpoint(keras.callbacks.Callback):
+    """Keep the epoch of highest ``monitor`` as ``path``, written atomically.
+
+    Keras's ``ModelCheckpoint`` writes in place: a run killed while it writes
+    leaves a truncated ``best.keras`` and no model at all.
+
+    Parameters
+    ----------
+    path : path-like
+        The ``.keras`` file.
+    monitor : str
+        Logged score, higher is better; an epoch without it (or NaN) is skipped.
+    best : float or None
+        Score to beat (a resumed run's best so far).
+    """
+
+    def __init__(self, path, monitor, best=None):
+        super().__init__()
+        self.path, self.monitor, self.best = Path(path), monitor, best
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        if value is None or np.isnan(value):
+            return
+        if self.best is None or value > self.best:
+            self.best = float(value)
+            save_model_atomic(self.model, self.path)
+
+
 def best_checkpoint(path, monitor, best=None):
-    """``ModelCheckpoint`` keeping the epoch of highest ``monitor``, beating ``best`` if set."""
-    return keras.callbacks.ModelCheckpoint(str(path), monitor=monitor, mode="max",
-                                           save_best_only=True, initial_value_threshold=best)
+    """:class:`BestCheckpoint` keeping the epoch of highest ``monitor``, beating ``best`` if set."""
+    return BestCheckpoint(path, monitor, best)
+
+
+class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
+    """``BackupAndRestore`` whose per-epoch backup is replaced whole, never half-written.
+
+    Keras writes ``backup/latest.weights.h5`` in place; a kill during that
+    write left a file h5py cannot open, and the run could not be resumed.
+    Here the weights and then the epoch go to temporary files first and are
+    renamed over the old ones (a kill between the two renames replays one epoch).
+    """
+
+    def _save_model(self):
+        Path(self.backup_dir).mkdir(parents=True, exist_ok=True)
+        weights, meta = Path(self._weights_path), Path(self._training_metadata_path)
+        self.model.save_weights(str(_temporary(weights)), overwrite=True)
+        _temporary(meta).write_text(json.dumps({"epoch": self._current_epoch,
+                                                "batch": self._last_batch_seen}))
+        os.replace(_temporary(weights), weights)
+        os.replace(_temporary(meta), meta)
+
+
+def run_backup(out):
+    """The per-epoch backup callback of the run in ``out`` (``out/backup``), kept at the end."""
+    return AtomicBackupAndRestore(str(Path(out) / "backup"), delete_checkpoint=False)
+
+
+def check_backup(out):
+    """Refuse to resume from a backup that cannot be read, naming the file.
+
+    Raises
+    ------
+    UsageError
+        ``backup/latest.weights.h5`` or its epoch file is truncated or unreadable
+        (left by a kill while an older version wrote it in place).
+    """
+    import h5py
+
+    from ._cli import UsageError
+
+    backup = Path(out) / "backup"
+    weights, meta = backup / "latest.weights.h5", backup / "training_metadata.json"
+    what = weights
+    try:
+        if weights.exists():
+            with h5py.File(weights, "r") as f:
+                f.visit(lambda name: None)
+        what = meta
+        if meta.exists():
+            int(json.loads(meta.read_text())["epoch"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise UsageError(f"--resume: {what} is damaged ({str(exc).splitlines()[0][:80]}; a kill "
+                         "while it was written?), so the run cannot go on from it; start again "
+                         "with --overwrite, or resume from a copy of the folder") from None
+
+
+def check_checkpoint(path):
+    """Refuse a ``.keras`` file that exists but cannot be read (truncated), naming it.
+
+    Keras says "File not found" of a truncated ``best.keras``; this says what it is.
+
+    Raises
+    ------
+    UsageError
+        ``path`` is missing, or is not a whole ``.keras`` archive.
+    """
+    import zipfile
+
+    from ._cli import UsageError
+
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"{path}: no such checkpoint")
+    try:
+        with zipfile.ZipFile(path) as z:
+            broken = z.testzip()
+    except (OSError, zipfile.BadZipFile):
+        broken = "archive"
+    if broken is not None:
+        raise UsageError(f"{path} is damaged (truncated or not a .keras file; a kill while it "
+                         "was written?)")
 
 
 #: Weight from which a lesion image blended into a normal one makes the blend a
@@ -748,7 +870,7 @@ class WeightAverage(keras.callbacks.Callback):
             recalibrate_batchnorm(self.model, self.bn_images, passes=1)
             if self.val is not None:
                 logs.update(validation_logs(self.model, *self.val, prefix="val_swa_"))
-            self.model.save(self.out / "swa.keras")
+            save_model_atomic(self.model, self.out / "swa.keras")
         finally:
             self.model.set_weights(current)
         if self.val is None:
