@@ -61,7 +61,8 @@ def start_run(args, crop_size):
     """
     import keras
 
-    from .data import run_split, split_record, training_samples
+    from ._cli import UsageError
+    from .data import check_lesion_masks, run_split, split_record, training_samples
     from .training import (
         check_backup,
         check_resume_settings,
@@ -83,9 +84,19 @@ def start_run(args, crop_size):
         check_backup(args.out)
     # Split all images, as models.train does, then keep the lesions: same groups held out.
     # Both before the run folder is touched: a typo in --data must not clear a finished run.
-    train, val = run_split(training_samples(args.data), args.val_fraction, split_seed,
+    for flag in ("epochs", "batch_size", "steps_per_epoch"):
+        if getattr(args, flag) is not None and getattr(args, flag) < 1:
+            raise UsageError(f"--{flag.replace('_', '-')} must be >= 1")
+    if not 0 <= args.val_fraction < 1:
+        raise UsageError("--val-fraction must be in [0, 1)")
+    samples = training_samples(args.data)
+    check_lesion_masks(samples, args.data)
+    train, val = run_split(samples, args.val_fraction, split_seed,
                            keep=lambda s: s.class_name != "normal" and bool(s.mask_paths),
                            limit=args.limit, seed=args.seed)
+    if not train:
+        raise UsageError(f"--data {args.data}: no outlined lesion among the training images "
+                         "of this split")
     split = split_record(train, val)
     if args.resume:
         check_resumed_split(args.out, split)

@@ -577,3 +577,39 @@ def training_samples(root):
         return load_samples(root)
     except ValueError as exc:
         raise UsageError(f"--data {root}: {str(exc).removeprefix('root: ')}") from None
+
+
+def has_usable_mask(sample) -> bool:
+    """Whether ``sample`` can train a lesion target: a normal image, or a lesion with a mask."""
+    return sample.class_name == "normal" or bool(sample.mask_paths)
+
+
+def check_lesion_masks(samples, root):
+    """Refuse a ``--data`` folder with no outlined lesion; warn about lesions without a mask.
+
+    A benign or malignant image whose mask files are gone would train as "no
+    lesion anywhere": such images are left out (see :func:`has_usable_mask`),
+    and said so.
+
+    Raises
+    ------
+    models._cli.UsageError
+        No benign or malignant image, or none with a mask.
+    """
+    from ._cli import UsageError
+
+    lesions = [s for s in samples if s.class_name != "normal"]
+    unmasked = [s for s in lesions if not s.mask_paths]
+    if not lesions:
+        raise UsageError(f"--data {root}: no benign or malignant image; the models learn "
+                         "lesions, so they need some")
+    if len(unmasked) == len(lesions):
+        raise UsageError(f"--data {root}: none of its {len(lesions)} benign/malignant images "
+                         "has a mask (NAME_mask.png beside it)")
+    if unmasked:
+        log.warning("%d of %d benign/malignant images in %s have no mask; they are left out "
+                    "(e.g. %s)", len(unmasked), len(lesions), root, unmasked[0].image_path.name)
+    missing = [c for c in CLASS_NAMES if not any(s.class_name == c for s in samples)]
+    if missing:
+        log.warning("%s has no %s images: the classifier never sees that class",
+                    root, " or ".join(missing))

@@ -76,6 +76,9 @@ def parse_args(argv=None):
     args = p.parse_args(argv)
     if not 0 <= args.val_fraction < 1:
         p.error("--val-fraction must be in [0, 1)")
+    for flag in ("epochs", "batch_size", "steps_per_epoch"):
+        if getattr(args, flag) is not None and getattr(args, flag) < 1:
+            p.error(f"--{flag.replace('_', '-')} must be >= 1")
     if args.input_size is not None:
         from .networks import check_side
 

@@ -110,6 +110,11 @@ def parse_args(argv=None):
         p.error("--presence-weight must be >= 0")
     if args.init_from and args.init_pretrained:
         p.error("--init-from and --init-pretrained both give starting weights; pick one")
+    for flag in ("epochs", "batch_size", "steps_per_epoch"):
+        if getattr(args, flag) is not None and getattr(args, flag) < 1:
+            p.error(f"--{flag.replace('_', '-')} must be >= 1")
+    if not 0 <= args.val_fraction < 1:
+        p.error("--val-fraction must be in [0, 1)")
     if args.val_fraction == 0 and not args.swa_start:
         p.error("--val-fraction 0 leaves no images to pick the best epoch on; "
                 "add --swa-start to keep the weight average instead")
@@ -189,7 +194,15 @@ def main(argv=None):
     import tensorflow as tf
 
     from ._preprocess import INPUT_SIZE
-    from .data import CLASS_NAMES, load_arrays, run_split, split_record, training_samples
+    from .data import (
+        CLASS_NAMES,
+        check_lesion_masks,
+        has_usable_mask,
+        load_arrays,
+        run_split,
+        split_record,
+        training_samples,
+    )
     from .networks import get_multitask_unet
     from .training import (
         ResumedEarlyStopping,
@@ -219,8 +232,11 @@ def main(argv=None):
         check_resume_settings(args.out, settings)
         check_backup(args.out)
     samples = training_samples(args.data)
-    train_s, val_s = run_split(samples, args.val_fraction, split_seed, limit=args.limit,
-                               seed=args.seed)
+    check_lesion_masks(samples, args.data)
+    # A lesion without its mask would train as "no lesion"; left out after the split,
+    # so the duplicate groups held out stay those of the other scripts.
+    train_s, val_s = run_split(samples, args.val_fraction, split_seed, keep=has_usable_mask,
+                               limit=args.limit, seed=args.seed)
     split = split_record(train_s, val_s)
     if args.resume:
         check_resumed_split(args.out, split)
@@ -302,8 +318,12 @@ def main(argv=None):
         "train_images": len(train_s), "val_images": len(val_s),
         "class_weights": class_weights.tolist(), "tf_version": tf.__version__,
     }, indent=1))
-    log.info("done in %.1f min; model at %s", minutes,
-             out / ("best.keras" if validate else "swa.keras"))
+    product = out / ("best.keras" if validate else "swa.keras")
+    if not product.exists():
+        log.error("done in %.1f min, but no epoch was kept: %s was not written "
+                  "(no epoch scored, or none beat the run's best)", minutes, product)
+        return 1
+    log.info("done in %.1f min; model at %s", minutes, product)
     return 0
 
 

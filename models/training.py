@@ -361,6 +361,12 @@ class ResumedEarlyStopping(keras.callbacks.EarlyStopping):
         if self._resumed[0] is not None:
             self.best, self.wait = self._resumed
 
+    def on_train_end(self, logs=None):
+        super().on_train_end(logs)
+        if self.stopped_epoch > 0:  # Keras says so only with verbose=1
+            log.info("early stopping after epoch %d: %s has not beaten %.4f for %d epochs",
+                     self.stopped_epoch + 1, self.monitor, self.best, self.wait)
+
 
 def _temporary(path):
     """A name beside ``path`` keeping its suffixes (``.keras``, ``.weights.h5``), as Keras wants."""
