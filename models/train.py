@@ -244,7 +244,10 @@ def main(argv=None):
         from .pretrain import check_pretrained
 
         # Before the run folder is touched: a refused start leaves an earlier run as it was.
-        check_pretrained(args.init_pretrained, train_s, size, args.base_filters)
+        try:
+            check_pretrained(args.init_pretrained, train_s, size, args.base_filters)
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"--init-pretrained: {exc}") from None
     if args.init_from and not args.resume:
         check_init_from(args.init_from, args.init_member, size, args.base_filters)
     out = open_run_dir(args.out, args.resume, args.overwrite)

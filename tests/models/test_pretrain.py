@@ -178,7 +178,8 @@ def test_check_pretrained_refuses_other_images_a_missing_run_and_another_network
         check_pretrained(tmp_path, train, 32, 4)
 
 
-def test_train_starts_from_a_pretraining_on_its_own_split_only(tiny_pretrain, tmp_path, caplog):
+def test_train_starts_from_a_pretraining_on_its_own_split_only(tiny_pretrain, tmp_path, caplog,
+                                                                 capsys):
     from models import train
 
     root, run = tiny_pretrain
@@ -190,8 +191,10 @@ def test_train_starts_from_a_pretraining_on_its_own_split_only(tiny_pretrain, tm
     # refused before the run folder is touched, so an earlier run there is kept.
     other = tmp_path / "other"
     (other / "backup").mkdir(parents=True)
-    with pytest.raises(ValueError, match="not among this run's training images"):
-        train.main([*args, "--out", str(other), "--split-seed", "3", "--overwrite"])
+    assert train.main([*args, "--out", str(other), "--split-seed", "3", "--overwrite"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--init-pretrained" in err[0]
+    assert "not among this run's training images" in err[0]
     assert (other / "backup").is_dir()
 
 
