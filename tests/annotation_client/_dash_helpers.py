@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import hashlib
 import json
 import socket
 import threading
@@ -376,6 +377,13 @@ def make_worklist(tmp_path: Path) -> Path:
     for seed, name in enumerate(WORKLIST_CASES):
         case_png(folder / name, seed * 7)
     return folder
+
+
+def worklist_versions(data_dir: Path, worklist: Path, name: str) -> list[str]:
+    """The record files (``v001.json`` ...) saved under ``data_dir`` for the image the
+    worklist file ``name`` holds now, sorted."""
+    sha = hashlib.sha256((worklist / name).read_bytes()).hexdigest()
+    return sorted(p.name for p in (data_dir / sha).glob("v*.json"))
 
 
 def worklist_app(data_dir: Path, worklist: Path | None):

@@ -20,6 +20,7 @@ from _dash_helpers import image_name as _image_name
 from _dash_helpers import open_entry as _open_entry
 from _dash_helpers import start_on_worklist as _start
 from _dash_helpers import worklist_app as _app
+from _dash_helpers import worklist_versions as _versions
 from PIL import Image
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.actions.wheel_input import ScrollOrigin
@@ -36,13 +37,6 @@ from annotation_client import ids
 @pytest.fixture
 def worklist(tmp_path) -> Path:
     return make_worklist(tmp_path)
-
-
-def _versions(data_dir: Path, worklist: Path, name: str) -> list[str]:
-    import hashlib
-
-    sha = hashlib.sha256((worklist / name).read_bytes()).hexdigest()
-    return sorted(p.name for p in (data_dir / sha).glob("v*.json"))
 
 
 def _rect(dash_duo, element_id: str) -> dict:

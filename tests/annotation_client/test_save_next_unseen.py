@@ -10,7 +10,6 @@ Save & next whose save would go to another image than the one it was pressed ove
 
 from __future__ import annotations
 
-import hashlib
 import time
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import pytest
 from _dash_helpers import image_name as _image_name
 from _dash_helpers import make_worklist, open_work, settled, text_of, wait_for
 from _dash_helpers import start_on_worklist as _start
+from _dash_helpers import worklist_versions as _versions
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -28,11 +28,6 @@ from annotation_client import create_app, ids
 @pytest.fixture
 def worklist(tmp_path) -> Path:
     return make_worklist(tmp_path)
-
-
-def _versions(data_dir: Path, worklist: Path, name: str) -> list[str]:
-    sha = hashlib.sha256((worklist / name).read_bytes()).hexdigest()
-    return sorted(p.name for p in (data_dir / sha).glob("v*.json"))
 
 
 def _save_and_next_keys(dash_duo) -> None:
