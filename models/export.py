@@ -68,6 +68,18 @@ def clean_model(checkpoint, input_size, base_filters, name="sonotrace_unet"):
     return model
 
 
+def _whole_keras(checkpoint):
+    """Refuse a truncated ``.keras`` in one line that says so (Keras says "File not found")."""
+    from ._cli import UsageError
+    from .training import check_checkpoint
+
+    if str(checkpoint).endswith(".keras"):
+        try:
+            check_checkpoint(checkpoint)
+        except UsageError as exc:
+            raise SystemExit(str(exc)) from None
+
+
 def load_unet(checkpoint, input_size, base_filters, name="sonotrace_unet"):
     """:func:`clean_model`, with a checkpoint it cannot use refused in one line.
 
@@ -77,6 +89,7 @@ def load_unet(checkpoint, input_size, base_filters, name="sonotrace_unet"):
         If ``checkpoint`` cannot be read (truncated, not a Keras file) or holds
         another network (a lesion classifier or refiner run, another width).
     """
+    _whole_keras(checkpoint)
     try:
         return clean_model(checkpoint, input_size, base_filters, name=name)
     except (ValueError, OSError) as exc:
@@ -102,6 +115,7 @@ def _set_crop_weights(net, checkpoint, what):
     """Copy ``checkpoint``'s weights into ``net`` (a crop network), or refuse in one line."""
     import keras
 
+    _whole_keras(checkpoint)
     try:
         trained = keras.models.load_model(checkpoint, compile=False)
     except (ValueError, OSError) as exc:
@@ -144,6 +158,7 @@ def network_of(checkpoint):
                              "the network's input size; a run without its record needs a "
                              "best.keras or swa.keras beside it")
         checkpoint = full[0]
+    _whole_keras(checkpoint)
     try:
         model = keras.models.load_model(checkpoint, compile=False)
     except Exception as exc:  # truncated, not a Keras file, ...: say which file
