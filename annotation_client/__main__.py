@@ -38,6 +38,7 @@ from vectorizer._settings import (
     parse_host,
     parse_log_level,
     parse_port,
+    parse_request_threads,
     refuse,
     with_bind_address,
 )
@@ -76,8 +77,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--threads",
-        type=argument(parse_at_least_one),
-        help="request threads per worker (default 8, SONOTRACE_CLIENT_THREADS)",
+        type=argument(parse_request_threads),
+        help="request threads per worker, 1 to 256 (default 8, SONOTRACE_CLIENT_THREADS)",
     )
     parser.add_argument("--dev", action="store_true", help="Dash's development server (debug)")
     return parser
@@ -115,7 +116,7 @@ def options(argv: list[str] | None = None, environ=None) -> Options:
         workers=pick(args.workers, "SONOTRACE_CLIENT_WORKERS",
                      environ.get("SONOTRACE_CLIENT_WORKERS", "1"), parse_at_least_one),
         threads=pick(args.threads, "SONOTRACE_CLIENT_THREADS",
-                     environ.get("SONOTRACE_CLIENT_THREADS", "8"), parse_at_least_one),
+                     environ.get("SONOTRACE_CLIENT_THREADS", "8"), parse_request_threads),
         log_level=pick(None, "SONOTRACE_LOG_LEVEL",
                        environ.get("SONOTRACE_LOG_LEVEL", "info"), parse_log_level),
         dev=args.dev,

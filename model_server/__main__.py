@@ -32,6 +32,7 @@ from vectorizer._settings import (
     parse_host,
     parse_log_level,
     parse_port,
+    parse_request_threads,
     parse_whole,
     refuse,
     with_bind_address,
@@ -101,9 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--threads",
-        type=argument(parse_at_least_one),
-        help="request threads per worker (default 1, SONOTRACE_THREADS); 1 runs gunicorn's "
-        "sync workers, more runs gthread workers",
+        type=argument(parse_request_threads),
+        help="request threads per worker, 1 to 256 (default 1, SONOTRACE_THREADS); 1 runs "
+        "gunicorn's sync workers, more runs gthread workers",
     )
     parser.add_argument(
         "--timeout",
@@ -153,7 +154,7 @@ def options(argv: list[str] | None = None, environ: Mapping | None = None) -> Op
         host=pick(args.host, "SONOTRACE_HOST", parse_host, DEFAULT_HOST),
         port=pick(args.port, "SONOTRACE_PORT", parse_port, 5000),
         workers=pick(args.workers, "SONOTRACE_WORKERS", _workers, 2),
-        threads=pick(args.threads, "SONOTRACE_THREADS", parse_at_least_one, 1),
+        threads=pick(args.threads, "SONOTRACE_THREADS", parse_request_threads, 1),
         timeout=pick(args.timeout, "SONOTRACE_TIMEOUT", _timeout, 120),
         model_threads=pick(args.model_threads, "SONOTRACE_NUM_THREADS", _model_threads, 0),
         log_level=pick(args.log_level, "SONOTRACE_LOG_LEVEL", parse_log_level, "info"),

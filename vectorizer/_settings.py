@@ -135,6 +135,27 @@ def parse_at_least_one(text: str) -> int:
     return number
 
 
+#: Most request threads per worker either service takes (``--threads``). gunicorn
+#: starts a thread per open connection up to this many, each with its own stack and
+#: decoded image, so 100000 for 10 would let a burst of connections exhaust memory;
+#: past gunicorn's 1000 connections per worker more threads could never be used.
+MAX_REQUEST_THREADS = 256
+
+
+def parse_request_threads(text: str) -> int:
+    """The request threads per worker ``text`` states, 1 to :data:`MAX_REQUEST_THREADS`.
+
+    Raises
+    ------
+    ValueError
+        When ``text`` is not a whole number in that range.
+    """
+    number = parse_at_least_one(text)
+    if number > MAX_REQUEST_THREADS:
+        raise ValueError(f"must be a whole number from 1 to {MAX_REQUEST_THREADS}")
+    return number
+
+
 #: The largest ``SONOTRACE_MAX_PIXELS`` either service takes: no image over
 #: :data:`~vectorizer.MAX_IMAGE_SIDE` pixels a side is read, whatever the pixel limit.
 LARGEST_MAX_PIXELS = MAX_IMAGE_SIDE * MAX_IMAGE_SIDE

@@ -219,6 +219,7 @@ def test_a_bad_variable_is_one_line_naming_it_and_exit_status_2(
         (["--port", "x"], "argument --port: must be a whole number, not 'x'"),
         (["--workers", "0"], "argument --workers: must be a whole number of at least 1"),
         (["--threads", "-1"], "argument --threads: must be a whole number of at least 1"),
+        (["--threads", "257"], "argument --threads: must be a whole number from 1 to 256"),
     ],
 )
 def test_a_bad_option_is_refused_by_name(environ, capsys, args, reason):

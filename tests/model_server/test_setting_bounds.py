@@ -21,7 +21,7 @@ from model_server import _gunicorn
 from model_server.__main__ import main, options
 from model_server._gunicorn import check_address
 from model_server._readiness import MAX_WORKERS, ReadinessBoard
-from vectorizer._settings import AddressRefused
+from vectorizer._settings import MAX_REQUEST_THREADS, AddressRefused
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -91,6 +91,24 @@ def test_more_workers_than_the_readiness_board_holds_are_refused(capsys, raw):
     with pytest.raises(SystemExit) as exit_info:
         options(["--workers", raw], {})
     assert exit_info.value.code == 2
+
+
+@pytest.mark.parametrize("raw", [str(MAX_REQUEST_THREADS + 1), "100000"])
+def test_more_request_threads_than_a_worker_can_use_are_refused(capsys, raw):
+    # Each thread holds a connection and its decoded image: a slip of 100000 for 10
+    # would let a burst of connections exhaust memory.
+    assert _refused({"SONOTRACE_THREADS": raw}, capsys) == (
+        f"error: SONOTRACE_THREADS={raw!r}: must be a whole number from 1 to "
+        f"{MAX_REQUEST_THREADS}")
+    with pytest.raises(SystemExit) as exit_info:
+        options(["--threads", raw], {})
+    assert exit_info.value.code == 2
+
+
+def test_the_most_request_threads_are_taken(fake_gunicorn):
+    assert main(["--port", "61999", "--threads", str(MAX_REQUEST_THREADS)],
+                {"SONOTRACE_WARMUP": "off"}) == 0
+    assert fake_gunicorn[0]["threads"] == MAX_REQUEST_THREADS
 
 
 def test_the_most_workers_all_fit_on_the_readiness_board(fake_gunicorn):
