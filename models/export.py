@@ -609,6 +609,10 @@ def main(argv=None):
     model = get_ensemble(members, seg_fusion=args.seg_fusion)
 
     out = Path(args.out)
+    if out.is_symlink():
+        # A link to the live release (releases/current -> releases/2026-12-03): the
+        # release it names is replaced, and the link is kept, still pointing at it.
+        out = out.resolve()
     stage = open_stage(out)
     try:
         result = _write_export(stage, args, model, members, runs, checkpoints, infos, twin,

@@ -130,6 +130,22 @@ def test_the_default_version_is_the_time_of_export(tiny_run, tmp_path):
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d{6}Z", version), version
 
 
+def test_an_export_through_a_symlink_replaces_the_folder_it_names_and_keeps_the_link(
+        tiny_run, tiny_export, tmp_path):
+    root, run = tiny_run
+    weights, _ = tiny_export
+    release = tmp_path / "2026-12-03"
+    shutil.copytree(weights, release)
+    current = tmp_path / "current"
+    current.symlink_to(release.name)
+    assert export.main(["--run", str(run), "--data", str(root), "--out", str(current),
+                        "--card-dir", str(tmp_path / "card"), "--no-litert", "--tta", "off",
+                        "--version", "through-link"]) == 0
+    assert current.is_symlink() and current.resolve() == release.resolve()
+    assert '"through-link"' in (release / "manifest.json").read_text()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["2026-12-03", "card", "current"]
+
+
 def test_the_swapped_in_folder_keeps_the_permissions_of_the_one_it_replaces(tiny_export, tmp_path):
     import os
     import stat
