@@ -113,6 +113,42 @@ def read_image(path) -> np.ndarray:
         return to_grey(wide if wide is not None else np.asarray(im.convert("L")))
 
 
+def read_image_as_served(path) -> np.ndarray:
+    """Read an image file as the model server reads an upload: ``(H, W)`` uint8 grey.
+
+    PNG and JPEG go through :func:`vectorizer.read_image_file`, so a file gets
+    the answer the product gives it: a PNG's damaged ancillary chunk is dropped
+    (the picture is read, as a browser shows it), while damaged image data and a
+    blank or nearly blank frame are refused, where the server answers 400. Other
+    formats the server does not take (BMP, TIFF) are read by :func:`read_image`
+    under the same blank rules. No pixel limit is set but the decoder's largest
+    side: the server's limit is a setting of the deployment.
+
+    Raises
+    ------
+    UnreadableFileError
+        The file cannot be read, or the server would refuse it; the message says why.
+    """
+    from vectorizer import ImageFileError, UnsupportedImage, read_image_file
+    from vectorizer._imagerules import refuse_unusable
+
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise UnreadableFileError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
+    try:
+        return to_grey(read_image_file(data, max_pixels=None, formats=("png", "jpeg")).pixels)
+    except UnsupportedImage:
+        grey = read_image(path)
+    except ImageFileError as exc:
+        raise UnreadableFileError(f"{path}: {exc}") from None
+    try:
+        refuse_unusable(grey)
+    except ImageFileError as exc:
+        raise UnreadableFileError(f"{path}: {exc}") from None
+    return grey
+
+
 def read_mask(paths, shape, notes=None) -> np.ndarray:
     """Merge mask files with OR into an ``(H, W)`` bool array of ``shape``.
 
@@ -245,6 +281,10 @@ def load_samples(root, problems=None) -> list[Sample]:
     root, folders = _dataset_folder(root)
     index_csv = root / "index.csv"
     index = _read_index(index_csv if index_csv.is_file() else top / "index.csv")
+    folded_index: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    for key in index:
+        folded_index.setdefault((key[0], key[1].casefold()), []).append(key)
+    listed: set[tuple[str, str]] = set()
     samples = []
     for label, cls in enumerate(CLASS_NAMES):
         folder = folders.get(cls)
@@ -285,14 +325,15 @@ def load_samples(root, problems=None) -> list[Sample]:
             if len(paths) > 1:
                 continue
             name = paths[0].stem
-            group, listed_masks = index.get((cls, name), index.get((cls, stem),
-                                                                   (f"{cls}/{name}", None)))
+            key = _index_key(index, folded_index, cls, stem)
+            if key is not None:
+                listed.add(key)
+            group, listed_masks = index[key] if key is not None else (f"{cls}/{name}", None)
             samples.append(Sample(name, label, paths[0], sorted(masks.get(stem, [])),
                                   str(group), listed_masks))
     if not samples:
         raise ValueError(f"root: no images found under {root}/{{normal,benign,malignant}}")
-    found = {(CLASS_NAMES[s.label], s.name) for s in samples}
-    missing = [f"{cls}/{name}" for cls, name in index if (cls, name) not in found]
+    missing = [f"{cls}/{name}" for cls, name in index if (cls, name) not in listed]
     if missing:
         shown = ", ".join(missing[:10]) + (f" and {len(missing) - 10} more"
                                            if len(missing) > 10 else "")
@@ -302,6 +343,20 @@ def load_samples(root, problems=None) -> list[Sample]:
         if problems is not None:
             problems.append(note)
     return samples
+
+
+def _index_key(index: dict, folded: dict, cls: str, stem: str) -> tuple[str, str] | None:
+    """The key of ``index`` that names the image ``cls/stem`` (``stem`` NFC), or None.
+
+    The index's names are NFC too; one that differs from the file's name only in
+    case names it when no other row does, as masks pair with images
+    (:func:`_pair_ignoring_case`): a copy that changed a file's case keeps its
+    duplicate group and mask count, and is not reported as missing the image.
+    """
+    if (cls, stem) in index:
+        return (cls, stem)
+    matches = folded.get((cls, stem.casefold()), [])
+    return matches[0] if len(matches) == 1 else None
 
 
 def _pair_ignoring_case(masks: dict, images: dict) -> None:

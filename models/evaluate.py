@@ -21,7 +21,13 @@ from pathlib import Path
 import numpy as np
 
 from ._cli import cli_parser, progress_bar
-from .data import CLASS_NAMES, UnreadableFileError, load_samples, read_image, read_mask
+from .data import (
+    CLASS_NAMES,
+    UnreadableFileError,
+    load_samples,
+    read_image_as_served,
+    read_mask,
+)
 from .metrics import (
     bootstrap_intervals,
     classification_report,
@@ -72,7 +78,9 @@ def evaluate(runtime, samples, progress=False, transform=None) -> dict:
         # that image, reported, not the whole score.
         mask_notes: list[str] = []
         try:
-            grey = read_image(s.image_path)
+            # As served: an image the server refuses (a nearly blank frame, damaged
+            # pixel data) gets no answer in use, so it is skipped here, with the reason.
+            grey = read_image_as_served(s.image_path)
             true = read_mask(s.mask_paths, grey.shape, notes=mask_notes)
         except (UnreadableFileError, ValueError) as exc:
             # ValueError: an image the shared preprocessing refuses (smaller than 8x8).
@@ -265,19 +273,70 @@ def save_plots(result, out_dir) -> list[Path]:
 
 
 def _prepare_output(path) -> Path:
-    """``path`` as a file that can be written: its folder made, a folder refused."""
+    """``path`` as a file that can be written, checked before the run; nothing is made.
+
+    Raises
+    ------
+    OSError
+        ``path`` is a folder, lies under a file, cannot be written, or is a file that
+        is not an earlier result (an image, a mask, ``index.csv``: the reviewer's
+        only copy of the ground truth must not be replaced by the JSON).
+    """
     out = Path(path)
     if out.is_dir():
         raise IsADirectoryError(21, "Is a directory (give a file name)")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    # Opening it says what os.access cannot: root may write anywhere by permissions,
-    # yet not into /proc or onto a read-only mount.
-    existed = out.exists()
-    with open(out, "a"):
-        pass
-    if not existed:
-        out.unlink()
+    if out.is_file() and not _is_result(out):
+        raise FileExistsError(17, "File exists and is not a JSON result of models.evaluate "
+                              "(an image, a mask, index.csv?); give a new file name")
+    existing = next(p for p in (out.parent, *out.parent.parents) if p.exists() or p == p.parent)
+    if not existing.is_dir():
+        raise NotADirectoryError(20, f"{existing} is a file, not a folder")
+    # Folders made for the check are removed after it: an interrupted or refused run
+    # leaves nothing behind. Opening a file says what os.access cannot: root may write
+    # anywhere by permissions, yet not into /proc or onto a read-only mount.
+    made = [p for p in (out.parent, *out.parent.parents) if not p.exists()]
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        existed = out.exists()
+        with open(out, "a"):
+            pass
+        if not existed:
+            out.unlink()
+    finally:
+        for folder in made:  # deepest first
+            folder.rmdir()
     return out
+
+
+def _is_result(path: Path) -> bool:
+    """Whether the file at ``path`` starts as a JSON object does (an earlier --json)."""
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(64).lstrip().startswith(b"{")
+    except OSError:
+        return False
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` whole or not at all (an earlier result stays if it fails)."""
+    import tempfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _without_nan(value):
@@ -368,7 +427,9 @@ def main(argv=None):
         help="exported weights folder (default: $SONOTRACE_WEIGHTS_DIR when set and not "
         "empty, else the shipped ones)",
     )
-    p.add_argument("--backend", default="auto", choices=["auto", "keras", "litert"])
+    p.add_argument("--backend", choices=["auto", "keras", "litert"],
+                   help="default: $SONOTRACE_RUNTIME_BACKEND when set, else auto, as the "
+                   "server chooses")
     p.add_argument("--split", help="split.json from training, to score only one subset")
     p.add_argument("--subset", default="val", choices=["train", "val"])
     p.add_argument("--plots", help="folder for confusion-matrix and calibration PNGs")
@@ -426,6 +487,10 @@ def main(argv=None):
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted: nothing written" + (f" ({args.json} is as it was)"
+                                                  if args.json else ""), file=sys.stderr)
+        return 130
     result["model"] = runtime.info()
     result["model"]["refit_on_every_image"] = bool(twin)
     result["files_left_out"] = problems
@@ -434,15 +499,21 @@ def main(argv=None):
         # not NaN, which JSON parsers other than Python's reject.
         text = json.dumps(_without_nan(result), indent=1, allow_nan=False)
         try:
-            json_path.write_text(text)
+            _write_atomically(json_path, text)
         except OSError as exc:  # a disk that filled up during the run
-            print(f"error: --json {args.json}: {exc.strerror or exc}", file=sys.stderr)
-            return 1
-    # After the JSON, and with what the terminal cannot show escaped: a file name
-    # outside a narrow console encoding must not cost the run's result.
+            print(f"error: --json {args.json}: {exc.strerror or exc}; the table follows, "
+                  "and the file is as it was before the run", file=sys.stderr)
+            written = False
+        else:
+            written = True
+    # With what the terminal cannot show escaped: a file name outside a narrow console
+    # encoding must not cost the run's result. Printed even when the JSON could not be
+    # written, so the run's figures are not lost with it.
     if hasattr(sys.stdout, "reconfigure"):
         sys.stdout.reconfigure(errors="backslashreplace")
     print(format_table(result))
+    if args.json and not written:
+        return 1
     if args.plots:
         save_plots(result, args.plots)
     return 0

@@ -38,7 +38,13 @@ from ._perturb import (
     rescale,
     speckle,
 )
-from .evaluate import _prepare_output, check_export_split, evaluate, samples_for_cli
+from .evaluate import (
+    _prepare_output,
+    _write_atomically,
+    check_export_split,
+    evaluate,
+    samples_for_cli,
+)
 
 __all__ = [
     "PERTURBATIONS", "Perturbation", "brightness", "contrast", "crop_borders", "down_up",
@@ -262,7 +268,7 @@ def main(argv=None):
     print(format_table(report))
     if args.json:
         try:
-            json_path.write_text(json.dumps(report, indent=1))
+            _write_atomically(json_path, json.dumps(report, indent=1))
         except OSError as exc:  # a disk that filled up during the run
             print(f"error: --json {args.json}: {exc.strerror or exc}", file=sys.stderr)
             return 1

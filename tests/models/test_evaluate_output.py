@@ -1,0 +1,111 @@
+"""``python -m models.evaluate --json``: the result is never lost, nor the data it scores
+(audit 603, F1, F2, F5 to F7). Runs the shipped weights on the synthetic BUSI folder."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from models import evaluate
+
+
+@pytest.fixture
+def data(synthetic_busi, tmp_path):
+    root, _ = synthetic_busi
+    copy = tmp_path / "busi"
+    shutil.copytree(root, copy)
+    # Four images are enough to score; the shipped networks take a while per image.
+    for cls in ("benign", "malignant", "normal"):
+        for p in sorted((copy / cls).iterdir()):
+            if not p.name.startswith((f"{cls} (1)", f"{cls} (2)")):
+                p.unlink()
+    return copy
+
+
+def _run(data, *extra):
+    return evaluate.main(["--data", str(data), *extra])
+
+
+def test_a_json_that_cannot_be_written_keeps_the_table_and_the_earlier_file(
+        data, tmp_path, monkeypatch, capsys):
+    out = tmp_path / "result.json"
+    out.write_text('{"earlier": true}')
+
+    def disk_full(src, dst):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(evaluate.os, "replace", disk_full)
+    assert _run(data, "--json", str(out)) == 1
+    captured = capsys.readouterr()
+    assert "No space left on device" in captured.err
+    # The run's figures are on the terminal, and the earlier result is whole.
+    assert "mean Dice" in captured.out and "accuracy" in captured.out
+    assert json.loads(out.read_text()) == {"earlier": True}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["busi", "result.json"]
+
+
+def test_an_earlier_result_is_replaced_whole(data, tmp_path):
+    out = tmp_path / "result.json"
+    out.write_text('{"earlier": true}')
+    assert _run(data, "--json", str(out)) == 0
+    result = json.loads(out.read_text())
+    assert result["n_images"] == 6 and "earlier" not in result
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["busi", "result.json"]
+
+
+@pytest.mark.parametrize("target", ["benign/benign (1)_mask.png", "index.csv"])
+def test_a_json_path_on_a_file_of_the_data_is_refused_before_the_run(data, target, capsys):
+    before = (data / target).read_bytes()
+    assert _run(data, "--json", str(data / target)) == 2
+    assert "not a JSON result" in capsys.readouterr().err
+    assert (data / target).read_bytes() == before
+
+
+def test_a_refused_run_makes_no_folder_for_its_json(tmp_path, capsys):
+    out = tmp_path / "new" / "deeper" / "result.json"
+    assert _run(tmp_path / "no-such-data", "--json", str(out)) == 2
+    assert not (tmp_path / "new").exists()
+
+
+def test_a_json_path_under_a_file_says_so(data, tmp_path, capsys):
+    (tmp_path / "file.json").write_text("{}")
+    assert _run(data, "--json", str(tmp_path / "file.json" / "sub.json")) == 2
+    assert "is a file, not a folder" in capsys.readouterr().err
+
+
+def test_an_interrupted_run_says_nothing_was_written(data, tmp_path, monkeypatch, capsys):
+    out = tmp_path / "result.json"
+    out.write_text('{"earlier": true}')
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(evaluate, "evaluate", interrupted)
+    assert _run(data, "--json", str(out)) == 130
+    assert "interrupted: nothing written" in capsys.readouterr().err
+    assert json.loads(out.read_text()) == {"earlier": True}
+
+
+def test_the_backend_follows_the_servers_variable_unless_given(data, monkeypatch, tmp_path):
+    out = tmp_path / "r.json"
+    monkeypatch.setenv("SONOTRACE_RUNTIME_BACKEND", "keras")
+    assert _run(data, "--json", str(out)) == 0
+    assert json.loads(out.read_text())["model"]["backend"] == "keras"
+    assert _run(data, "--json", str(out), "--backend", "litert") == 0
+    assert json.loads(out.read_text())["model"]["backend"] == "litert"
+
+
+def test_a_new_json_is_readable_as_a_file_made_in_its_folder_would_be(data, tmp_path):
+    import os
+    import stat
+
+    out = tmp_path / "new" / "r.json"
+    assert _run(data, "--json", str(out)) == 0
+    umask = os.umask(0)
+    os.umask(umask)
+    # Not mkstemp's private 0600: a reviewer's other account reads the result.
+    assert stat.S_IMODE(out.stat().st_mode) == 0o666 & ~umask
+    assert Path(out).read_text().startswith("{")
