@@ -256,8 +256,6 @@ def stretch_to_uint8(values: np.ndarray) -> np.ndarray:
 def _grey_to_uint8(
     frame: np.ndarray, ds, *, invert: bool, on_ignored: Callable[[str], None] | None
 ) -> np.ndarray:
-    from pydicom.pixels import apply_voi_lut
-
     values = _modality_values(frame, ds)
     function = str(ds.get("VOILUTFunction") or "LINEAR").strip().upper()
     try:
@@ -275,13 +273,7 @@ def _grey_to_uint8(
         window = False
     if window:
         out = _window(values, center, width, function)
-    elif ds.get("VOILUTSequence"):
-        try:
-            looked_up = apply_voi_lut(values, ds, index=0, prefer_lut=True)
-        except Exception as exc:
-            raise DicomPixelError(
-                f"the DICOM VOILUTSequence cannot be applied: {_reason(exc)}"
-            ) from None
+    elif ds.get("VOILUTSequence") and (looked_up := _voi_lut(values, ds, on_ignored)) is not None:
         out = stretch_to_uint8(looked_up)
     elif (
         np.issubdtype(frame.dtype, np.integer)
@@ -302,6 +294,87 @@ def _grey_to_uint8(
     if invert:  # MONOCHROME1: the minimum value is displayed white
         out = 255 - out
     return np.ascontiguousarray(out)
+
+
+def _voi_lut(
+    values: np.ndarray, ds, on_ignored: Callable[[str], None] | None
+) -> np.ndarray | None:
+    """``values`` through the first VOI LUT of ``ds`` (PS3.3 C.11.2.1.1), or None, with
+    ``on_ignored`` told why, when that LUT contradicts itself.
+
+    Applied here, not by pydicom: pydicom 3.0's ``apply_voi`` builds its index in the
+    LUT's own dtype, so an 8-bit LUT over 12-bit data indexed it modulo 256 and showed
+    noise, which was segmented. Each value is rounded to an integer; values below the
+    first value mapped take the first entry, values past the last entry the last one.
+    A LUT whose data do not hold the entries its descriptor states, or whose entries
+    are not 8 to 16 bits, is only a display preset gone wrong, as an invalid window
+    is: ignored, the image read as if it had none.
+
+    Raises
+    ------
+    DicomPixelError
+        The LUT's descriptor or data cannot be read at all.
+    """
+    try:
+        item = ds.VOILUTSequence[0]
+        descriptor = [int(v) for v in item.LUTDescriptor]
+        data = item.LUTData
+    except Exception as exc:  # pydicom raises many types for a malformed element
+        raise DicomPixelError(
+            f"the DICOM VOILUTSequence cannot be applied: {_reason(exc)}"
+        ) from None
+    flaw = None
+    table = None
+    if len(descriptor) != 3:
+        flaw = f"its LUTDescriptor has {len(descriptor)} values, not 3"
+    else:
+        entries, first, bits = descriptor
+        entries = entries or 1 << 16  # PS3.3 C.11.1.1.1: 0 means 65536 entries
+        if not 8 <= bits <= 16:
+            flaw = f"its LUTDescriptor gives {bits} bits per entry; it must be 8 to 16"
+        else:
+            table = _lut_entries(data, entries, bits, ds)
+            if table is None:
+                flaw = (f"its LUTData does not hold the {entries} entries its "
+                        "LUTDescriptor states")
+    if flaw is not None:
+        if on_ignored is not None:
+            on_ignored(f"ignored the DICOM VOI window: the VOILUTSequence {flaw}")
+        return None
+    # Clipped as floats first: a value far out of range would overflow the cast.
+    index = np.clip(np.rint(values) - first, 0, entries - 1).astype(np.int64)
+    return table[index]
+
+
+def _lut_entries(data, entries: int, bits: int, ds) -> np.ndarray | None:
+    """A LUTData value as an array of ``entries`` entries, or None when it holds
+    another number.
+
+    As US values it is a list (one int for one entry). As OW bytes each entry takes 16
+    bits in the data set's byte order; 8-bit entries packed one per byte (with the pad
+    byte of an odd count) are read too, as some writers store them.
+    """
+    if isinstance(data, (bytes, bytearray)):
+        if len(data) == 2 * entries:
+            little = _little_endian(ds)
+            return np.frombuffer(data, dtype="<u2" if little else ">u2").astype(np.int64)
+        if bits == 8 and len(data) in (entries, entries + entries % 2):
+            return np.frombuffer(data[:entries], dtype=np.uint8).astype(np.int64)
+        return None
+    values = [data] if isinstance(data, int) else list(data)
+    if len(values) != entries:
+        return None
+    return np.asarray(values, dtype=np.int64)
+
+
+def _little_endian(ds) -> bool:
+    """Whether ``ds`` was (or is to be) encoded little endian; so when it says nothing."""
+    meta = getattr(ds, "file_meta", None)
+    syntax = getattr(meta, "TransferSyntaxUID", None) if meta is not None else None
+    if syntax is not None and getattr(syntax, "is_transfer_syntax", False):
+        return bool(syntax.is_little_endian)
+    little = getattr(ds, "original_encoding", (None, None))[1]
+    return True if little is None else bool(little)
 
 
 def _modality_values(frame: np.ndarray, ds) -> np.ndarray:

@@ -75,12 +75,12 @@ class ImageNote:
 #: field, WindowCenter 'JANE^DOE2', reached the log) or an error that does.
 _NOTE_ELEMENTS = re.compile(
     r"\b(?:WindowCenter|WindowWidth|PixelSpacing|ImagerPixelSpacing|PhysicalDelta[XY]"
-    r"|SequenceOfUltrasoundRegions)\b"
+    r"|SequenceOfUltrasoundRegions|VOILUTSequence|LUTDescriptor|LUTData)\b"
 )
 #: The kinds of flaw the reader's notes state, by the words that state them.
 _NOTE_FLAWS = (("not a number", "not a number"), ("not a finite number", "not a number"),
                ("cannot be read", "unreadable"), ("must be", "out of range"),
-               ("not a value from", "out of range"))
+               ("not a value from", "out of range"), ("does not hold", "inconsistent"))
 
 
 def logged_note(note: ImageNote) -> str:

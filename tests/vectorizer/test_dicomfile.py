@@ -37,7 +37,7 @@ from vectorizer import (
     UnusableImage,
     read_image_file,
 )
-from vectorizer._dicomfile import looks_like_dicom
+from vectorizer._dicomfile import logged_note, looks_like_dicom
 
 GREY = speckle_image(48, 64, seed=3)
 JPEG_LS_START = b"\xff\xd8\xff\xf7"  # SOI, then SOF55 (JPEG-LS)
@@ -280,3 +280,55 @@ def test_a_jpeg_ls_stream_cut_short_is_refused_before_the_decoder_spends_seconds
         ds.save_as(out, enforce_file_format=True)
         with pytest.raises(CorruptImage, match="JPEG-LS stream cut short"):
             read(out.getvalue())
+
+
+# ------------------------------------------------------------ VOI LUT: applied here
+
+
+def _voi_lut_item(entries, bits: int, first: int = 0, *, as_words: bool = False):
+    """A VOI LUT Sequence item: ``entries`` as US values, or as OW bytes."""
+    item = pydicom.Dataset()
+    item.LUTDescriptor = [len(entries) % 65536, first, bits]
+    if as_words:
+        item.add_new(0x00283006, "OW", np.asarray(entries, dtype="<u2").tobytes())
+    else:
+        item.add_new(0x00283006, "US", [int(v) for v in entries])
+    return item
+
+
+# A picture from black to white, and its 12-bit values, which show it through value // 16
+# (a VOI LUT's output is stretched from its lowest to its highest value).
+FULL = GREY.copy()
+FULL[0, :2] = 0, 255
+TWELVE = FULL.astype(np.uint16) * 16
+
+
+@pytest.mark.parametrize("as_words", [False, True], ids=["US", "OW"])
+@pytest.mark.parametrize("bits", [8, 16])
+def test_a_voi_lut_of_8_or_16_bit_entries_over_12_bit_data_shows_the_picture(bits, as_words):
+    # pydicom's apply_voi indexed an 8-bit LUT in uint8: 12-bit values wrapped modulo 256
+    # and the picture was noise, which the model segmented.
+    scale = 1 if bits == 8 else 257
+    lut = _voi_lut_item((np.arange(4096) // 16) * scale, bits, as_words=as_words)
+    image = read(dicom_bytes(TWELVE, bits_stored=12, VOILUTSequence=[lut]))
+    np.testing.assert_array_equal(image.pixels, FULL)
+    assert image.notes == ()
+
+
+def test_a_voi_lut_maps_from_its_first_value_and_clips_beyond_its_ends():
+    values = np.tile(np.array([0, 99, 100, 101, 140, 4095, 102, 103], dtype=np.uint16), (8, 1))
+    lut = _voi_lut_item([0, 10, 20, 30, 255], 8, first=100)
+    image = read(dicom_bytes(values, bits_stored=12, VOILUTSequence=[lut]))
+    np.testing.assert_array_equal(image.pixels[0], [0, 0, 0, 10, 255, 255, 20, 30])
+
+
+def test_a_voi_lut_whose_data_disagree_with_its_descriptor_is_ignored_with_a_note():
+    lut = _voi_lut_item(np.arange(100), 8)
+    lut.LUTDescriptor = [4096, 0, 8]
+    image = read(dicom_bytes(TWELVE, bits_stored=12, VOILUTSequence=[lut]))
+    np.testing.assert_array_equal(image.pixels, read(dicom_bytes(TWELVE, bits_stored=12)).pixels)
+    assert [str(note) for note in image.notes] == [
+        "ignored the DICOM VOI window: the VOILUTSequence its LUTData does not hold the "
+        "4096 entries its LUTDescriptor states"]
+    assert logged_note(image.notes[0]) == (
+        "ignored the DICOM VOI window (LUTData, LUTDescriptor, VOILUTSequence: inconsistent)")
