@@ -228,9 +228,10 @@ def read_dicom_file(data: bytes, max_pixels: int | None) -> DicomFrame:
         support this variant of it.
     CorruptImage
         A file pydicom cannot parse; no pixel data, empty or truncated pixel data;
-        a header without Rows or Columns, or whose YBR photometric interpretation
-        has not 3 samples per pixel; corrupt compressed data; a rescale or LUT that
-        makes the pixels meaningless.
+        a header without Rows or Columns, or whose photometric interpretation its
+        samples per pixel contradict (RGB and YBR need 3, MONOCHROME and PALETTE
+        COLOR 1); native pixel data longer than the header's image; corrupt
+        compressed data; a rescale or LUT that makes the pixels meaningless.
     ImageTooLarge
         See :func:`vectorizer.check_image_size`; also a deflated data set that would
         inflate beyond :func:`dicom_byte_limit` plus 16 MiB (its ``width`` and
@@ -271,12 +272,7 @@ def read_dicom_file(data: bytes, max_pixels: int | None) -> DicomFrame:
         raise
     except Exception as exc:
         raise CorruptImage(f"the DICOM header is incomplete: {_reason(exc)}") from None
-    if photometric.startswith("YBR") and samples != 3:
-        # pydicom would convert YBR to RGB anyway and fail on the shapes.
-        raise CorruptImage(
-            f"the DICOM header is inconsistent: PhotometricInterpretation {photometric} "
-            f"needs 3 samples per pixel, but SamplesPerPixel is {samples}"
-        )
+    _check_samples(photometric.strip(), samples, "PhotometricInterpretation" in ds)
     check_image_size(cols, rows, max_pixels)
     _check_frame_bytes(ds, rows, cols, samples, max_pixels)
     syntax = ds.file_meta.TransferSyntaxUID
@@ -284,6 +280,8 @@ def read_dicom_file(data: bytes, max_pixels: int | None) -> DicomFrame:
         raise CorruptImage("the DICOM file's Transfer Syntax UID is not one UID")
     syntax_name = getattr(syntax, "name", None) or str(syntax)
     _ensure_decoder(syntax, syntax_name)
+    if not syntax.is_encapsulated:
+        _check_native_length(ds, present[0], rows, cols, samples, photometric.strip())
     _check_encoded_frame(ds, syntax, rows, cols, samples, max_pixels)
     try:
         # index=0 decodes only the first frame of a multi-frame file; YBR comes out RGB.
@@ -397,6 +395,62 @@ def _parse(data: bytes, has_preamble: bool, max_pixels: int | None):
     )
     ds.set_original_encoding(False, True, dataset.original_character_set)
     return ds
+
+
+def _check_samples(photometric: str, samples: int, stated: bool) -> None:
+    """Refuse a photometric interpretation the samples per pixel contradict.
+
+    RGB with ``SamplesPerPixel`` 1 had its interleaved bytes read as a grey image three
+    times as wide, folded into the header's rows: a striped picture that was segmented,
+    and a SEG written on it. YBR would be converted to RGB anyway and fail on the shapes.
+    A photometric interpretation not stated (taken as MONOCHROME2) or of another kind is
+    left to the decoder.
+    """
+    if photometric == "RGB" or photometric.startswith("YBR"):
+        needed = 3
+    elif stated and (photometric.startswith("MONOCHROME") or photometric == "PALETTE COLOR"):
+        needed = 1
+    else:
+        return
+    if samples != needed:
+        raise CorruptImage(
+            f"the DICOM header is inconsistent: PhotometricInterpretation {photometric} "
+            f"needs {needed} sample{'s' if needed > 1 else ''} per pixel, but "
+            f"SamplesPerPixel is {samples}"
+        )
+
+
+def _check_native_length(
+    ds, keyword: str, rows: int, cols: int, samples: int, photometric: str
+) -> None:
+    """Refuse native (uncompressed) pixel data longer than the header's image needs.
+
+    Rows x Columns x samples x bytes per sample (1-bit data packed eight to a byte;
+    uncompressed YBR_FULL_422 two thirds of that) x frames, and the pad byte of an odd
+    length. A file whose Rows were halved, or whose frames outnumber its NumberOfFrames,
+    had its first part shown as the whole image, with only pydicom's warning in the
+    log. Data that is too short is refused by the decoder (corrupt or truncated). A
+    header whose numbers are not valid is left to the decoder's message.
+    """
+    try:
+        bits = int(ds.get("BitsAllocated", 8) or 8)
+        frames = max(1, int(ds.get("NumberOfFrames", 1) or 1))
+        length = len(ds[keyword].value)
+    except Exception:  # pydicom raises many types for a value it cannot read
+        return
+    if bits != 1 and (bits < 8 or bits % 8):
+        return
+    values = rows * cols * samples * frames
+    needed = (values + 7) // 8 if bits == 1 else values * (bits // 8)
+    if photometric == "YBR_FULL_422":
+        needed = needed // 3 * 2  # two luminance samples share one pair of chrominance
+    if length > needed + needed % 2:
+        count = f"{frames} frames of " if frames > 1 else ""
+        raise CorruptImage(
+            f"the DICOM header is inconsistent: its {keyword} holds {length} bytes, but "
+            f"{count}{cols}x{rows} pixels of {samples} sample(s) of {bits} bits "
+            f"take {needed}"
+        )
 
 
 def _check_frame_bytes(ds, rows: int, cols: int, samples: int, max_pixels: int | None) -> None:

@@ -34,7 +34,6 @@ from vectorizer import (
     ImageTooLarge,
     UnsupportedEncoding,
     UnsupportedImage,
-    UnusableImage,
     read_image_file,
 )
 from vectorizer._dicomfile import logged_note, looks_like_dicom
@@ -159,8 +158,9 @@ def test_a_deflated_dicom_that_inflates_beyond_the_limit_is_too_large_before_it_
     assert len(bomb) < 1 << 20
     with pytest.raises(ImageTooLarge, match="deflated DICOM data set inflates to more than"):
         read(bomb)
-    # Within the limit a data set inflates, only to be refused for what it holds.
-    with pytest.raises(UnusableImage, match="blank"):
+    # Within the limit a data set inflates, only to be refused for what it holds: more
+    # pixel data than its header's image.
+    with pytest.raises(CorruptImage, match="its PixelData holds 8388608 bytes"):
         read(deflated_dicom_bytes(GREY, bytes(8 << 20)))
 
 
@@ -332,3 +332,71 @@ def test_a_voi_lut_whose_data_disagree_with_its_descriptor_is_ignored_with_a_not
         "4096 entries its LUTDescriptor states"]
     assert logged_note(image.notes[0]) == (
         "ignored the DICOM VOI window (LUTData, LUTDescriptor, VOILUTSequence: inconsistent)")
+
+
+# --------------------------------------------- a header that contradicts its pixel data
+
+
+def _with(data: bytes, **elements) -> bytes:
+    """A DICOM file ``data`` with header ``elements`` changed, its pixel data kept."""
+    ds = pydicom.dcmread(io.BytesIO(data))
+    for keyword, value in elements.items():
+        setattr(ds, keyword, value)
+    out = io.BytesIO()
+    ds.save_as(out, enforce_file_format=True)
+    return out.getvalue()
+
+
+RGB = np.stack([GREY, 255 - GREY, GREY // 2], axis=-1)
+
+
+@pytest.mark.parametrize(
+    ("data", "says"),
+    [
+        # Its interleaved bytes were read as a striped grey image three times as wide.
+        pytest.param(_with(dicom_bytes(RGB, photometric="RGB"), SamplesPerPixel=1),
+                     "PhotometricInterpretation RGB needs 3 samples per pixel, but "
+                     "SamplesPerPixel is 1", id="rgb-one-sample"),
+        pytest.param(_with(dicom_bytes(GREY), PhotometricInterpretation="RGB"),
+                     "RGB needs 3 samples", id="grey-called-rgb"),
+        pytest.param(_with(dicom_bytes(RGB, photometric="RGB"),
+                           PhotometricInterpretation="MONOCHROME2"),
+                     "PhotometricInterpretation MONOCHROME2 needs 1 sample per pixel, but "
+                     "SamplesPerPixel is 3", id="colour-called-grey"),
+        pytest.param(_with(dicom_bytes(RGB, photometric="RGB"),
+                           PhotometricInterpretation="PALETTE COLOR"),
+                     "PALETTE COLOR needs 1 sample per pixel", id="colour-called-palette"),
+        # Its top half was shown as the whole image.
+        pytest.param(_with(dicom_bytes(GREY), Rows=24),
+                     "its PixelData holds 3072 bytes, but 64x24 pixels of 1 sample(s) of 8 "
+                     "bits take 1536", id="rows-halved"),
+        pytest.param(_with(dicom_bytes(np.stack([GREY] * 3)), NumberOfFrames=2),
+                     "holds 9216 bytes, but 2 frames of 64x48 pixels", id="frames-beyond-count"),
+        pytest.param(_with(dicom_bytes(RGB.astype(np.uint16) * 16, photometric="RGB",
+                                       bits_stored=12), BitsAllocated=8, BitsStored=8,
+                           HighBit=7),
+                     "of 3 sample(s) of 8 bits take 9216", id="sixteen-bit-called-eight"),
+    ],
+)
+def test_a_header_that_contradicts_itself_is_corrupt(data, says):
+    with pytest.raises(CorruptImage, match="header is inconsistent: .*" + re.escape(says)):
+        read(data)
+
+
+def test_pixel_data_shorter_than_the_header_states_is_corrupt():
+    with pytest.raises(CorruptImage, match="less than expected"):
+        read(_with(dicom_bytes(GREY), Rows=96))
+
+
+def test_native_pixel_data_of_the_header_size_is_read_with_its_pad_byte():
+    odd = speckle_image(9, 11, seed=5)  # 99 bytes, padded to 100
+    image = read(dicom_bytes(odd))
+    np.testing.assert_array_equal(image.pixels, odd)
+    three = np.stack([GREY, 255 - GREY, GREY])
+    assert read(dicom_bytes(three, NumberOfFrames=3)).frames == 3
+    one_bit = (GREY > np.median(GREY)).astype(np.uint8)
+    ds = pydicom.dcmread(io.BytesIO(dicom_bytes(GREY)))
+    ds.set_pixel_data(one_bit, photometric_interpretation="MONOCHROME2", bits_stored=1)
+    out = io.BytesIO()
+    ds.save_as(out, enforce_file_format=True)
+    np.testing.assert_array_equal(read(out.getvalue()).pixels, one_bit * 255)
