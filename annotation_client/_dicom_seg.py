@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+import re
 import uuid
 
 import numpy as np
@@ -62,6 +63,7 @@ def dicom_seg(
     label: str | None = None,
     annotator: str | None = None,
     model: tuple[str, str] | None = None,
+    notes: list | None = None,
 ) -> bytes:
     """A DICOM Segmentation of ``mask`` over the DICOM file ``source``.
 
@@ -82,6 +84,10 @@ def dicom_seg(
     model : (str, str) or None
         ``(name, version)`` of the model whose outline the reader started from; None when
         the reader drew it (``MANUAL``).
+    notes : list, optional
+        Given one sentence (no final full stop) for each patient or study value of
+        ``source`` the SEG leaves empty, as highdicom refuses it
+        (:func:`fit_type2_values`).
 
     Returns
     -------
@@ -100,7 +106,7 @@ def dicom_seg(
     # Here, not at the top: _app imports _api, which imports the export, which imports this.
     from ._app import package_version
 
-    ds = read_source(source, "DICOM SEG")
+    ds = read_source(source, "DICOM SEG", notes)
     rows, cols = int(ds.Rows), int(ds.Columns)
     mask = np.asarray(mask, dtype=bool)
     if mask.shape != (rows, cols):
@@ -159,10 +165,9 @@ def dicom_seg(
             omit_empty_frames=False,
         )
     except Exception as exc:  # highdicom's checks of the header raise many types
-        # A value out of its range (PatientSex "ZZ"), a date that is none...
         raise SegUnavailable(
-            f"a DICOM SEG cannot be made for this file, whose header it must copy: {exc}"
-        ) from None
+            f"a DICOM SEG cannot be made for this file, whose header it must copy: "
+            f"{header_reason(exc)}") from None
     # highdicom draws the dimension organization's UID at random: derived instead, so
     # that the same outline made twice is the same instance in every element, not two
     # different files under one SOP Instance UID.
@@ -177,10 +182,20 @@ def dicom_seg(
     return out.getvalue()
 
 
-def read_source(source: bytes, what: str):
+def read_source(source: bytes, what: str, notes: list | None = None):
     """The header of the DICOM file ``source`` an outline was drawn on, ready to be the
     source of a derived object (``what``, such as ``"DICOM SEG"``, for the messages):
-    its patient and study attributes of type 2 present, empty if the file lacks them.
+    its patient and study attributes of type 2 present, empty if the file lacks them,
+    and those highdicom checks written as it accepts them (:func:`fit_type2_values`).
+
+    Parameters
+    ----------
+    source : bytes
+        The DICOM file.
+    what : str
+        What is to be made, for the messages.
+    notes : list, optional
+        Given one sentence (no final full stop) for each value left empty.
 
     Raises
     ------
@@ -199,10 +214,103 @@ def read_source(source: bytes, what: str):
     for keyword in _TYPE2_FROM_SOURCE:
         if keyword not in ds:
             setattr(ds, keyword, "")
+    said = fit_type2_values(ds, what)
+    if notes is not None:
+        notes.extend(said)
     # Its text was decoded (check_header), in the file's own character set: it is now
     # said to be UTF-8, as the derived object is written.
     ds.SpecificCharacterSet = "ISO_IR 192"
     return ds
+
+
+#: The type 2 values highdicom checks as it copies them into a SEG or SR (it refuses any
+#: other), and what they must be, for the notes.
+_CHECKED_TYPE2 = {"PatientSex": "M, F or O", "PatientBirthDate": "a date",
+                  "StudyDate": "a date", "StudyTime": "a time"}
+_ACR_NEMA_DATE = re.compile(r"^(\d{4})\.(\d{2})\.(\d{2})$")
+_COLON_TIME = re.compile(r"^(\d{2}):(\d{2})(?::(\d{2}(?:\.\d{1,6})?))?$")
+
+
+def fit_type2_values(ds, what: str) -> list[str]:
+    """Write the type 2 patient and study values highdicom checks as it accepts them,
+    in place; leave empty those it cannot accept, and say which.
+
+    highdicom refuses a ``PatientSex`` other than M, F or O and a ``PatientBirthDate``,
+    ``StudyDate`` or ``StudyTime`` that is no date or time: a file carrying "U" for an
+    unknown sex, an anonymiser's "00000000" or an ACR-NEMA "12:00:00" had no SEG and
+    no SR, with a message naming no element. These are type 2 (present, may be empty),
+    so the derived object carries such a value empty: a lower-case sex is upper-cased,
+    an ACR-NEMA date ("2020.01.02") or time ("12:00:00") written as DICOM writes it,
+    and any other value highdicom refuses left empty, with a note.
+
+    Parameters
+    ----------
+    ds : pydicom.Dataset
+        The source's header, its text decoded (:func:`check_header`).
+    what : str
+        What is to be made (``"DICOM SEG"``), for the notes.
+
+    Returns
+    -------
+    list of str
+        One sentence (no final full stop) for each value left empty, naming its element
+        and quoting the value.
+    """
+    from pydicom.multival import MultiValue
+    from pydicom.valuerep import DA, TM
+
+    notes = []
+    for keyword, kind in _CHECKED_TYPE2.items():
+        try:
+            value = ds.get(keyword)
+        except Exception:  # pydicom raises many types for a value it cannot read
+            value = object()
+        if value is None or value == "":
+            continue
+        # One value as its text (a DA or TM object's is the original); several, none.
+        text = None if isinstance(value, (list, MultiValue)) or type(value) is object \
+            else str(value).strip()
+        if keyword == "PatientSex":
+            fitted = text.upper() if text and text.upper() in ("M", "F", "O") else None
+        else:
+            fitted = _fitted_date_time(text, DA if kind == "a date" else TM)
+        if fitted is None:
+            shown = repr(str(value) if text is None else text)
+            shown = shown if len(shown) <= 42 else shown[:39] + "...'"
+            notes.append(f"{keyword} {shown} is not {kind}: left empty in the {what}")
+            fitted = ""
+        if fitted != value:
+            setattr(ds, keyword, fitted)
+    return notes
+
+
+def _fitted_date_time(text: str | None, kind) -> str | None:
+    """``text`` as a DICOM date (``kind`` DA) or time (TM) pydicom accepts, or None."""
+    if not text or "\\" in text:  # several values: one is needed
+        return None
+    if kind.__name__ == "DA" and (found := _ACR_NEMA_DATE.match(text)):
+        text = "".join(found.groups())
+    elif kind.__name__ == "TM" and (found := _COLON_TIME.match(text)):
+        text = "".join(part for part in found.groups() if part)
+    try:
+        kind(text)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return text
+
+
+_MISSING_ATTRIBUTE = re.compile(r"object has no attribute '(\w+)'")
+
+
+def header_reason(exc: BaseException) -> str:
+    """Why highdicom refused a header, for the reader: an element it needs and does not
+    find is named as one ("the element NumberOfFrames is missing"), not as Python's
+    "'FileDataset' object has no attribute ..."; any other message on one line."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    found = _MISSING_ATTRIBUTE.search(text)
+    if found:
+        return f"the element {found.group(1)} is missing"
+    return text if len(text) <= 200 else text[:197] + "..."
 
 
 #: Why a file is refused when pydicom cannot read its header as an image's.

@@ -51,7 +51,14 @@ import shapely
 import vectorizer
 
 from . import _shapes
-from ._dicom_seg import MANUFACTURER, SegUnavailable, _person_name, _uid, read_source
+from ._dicom_seg import (
+    MANUFACTURER,
+    SegUnavailable,
+    _person_name,
+    _uid,
+    header_reason,
+    read_source,
+)
 from ._record import ASSESSMENT_MEANINGS, clean_descriptors, margin_conflict
 
 #: The series the SR starts (PS3.3 C.7.3.1), after the SEG's 9901.
@@ -146,6 +153,7 @@ def dicom_sr(
     model: tuple[str, str] | None = None,
     outlines=None,
     descriptors=None,
+    notes: list | None = None,
 ) -> bytes:
     """A DICOM Comprehensive 3D SR of the measurements of ``mask`` over the DICOM ``source``.
 
@@ -177,6 +185,10 @@ def dicom_sr(
         The reader's BI-RADS descriptors and assessment (a record's
         ``final.descriptors``, read by :func:`._record.clean_descriptors`): qualitative
         evaluations of the image-level group (see :func:`_birads_evaluations`).
+    notes : list, optional
+        Given one sentence (no final full stop) for each patient or study value of
+        ``source`` the SR leaves empty, as highdicom refuses it
+        (:func:`._dicom_seg.fit_type2_values`).
 
     Returns
     -------
@@ -197,7 +209,7 @@ def dicom_sr(
     from ._app import package_version
 
     try:
-        ds = read_source(source, "DICOM SR")
+        ds = read_source(source, "DICOM SR", notes)
     except SegUnavailable as exc:
         raise SrUnavailable(str(exc)) from None
     rows, cols = int(ds.Rows), int(ds.Columns)
@@ -312,8 +324,8 @@ def dicom_sr(
         )
     except Exception as exc:  # highdicom's checks of the header raise many types
         raise SrUnavailable(
-            f"a DICOM SR cannot be made for this file, whose header it must copy: {exc}"
-        ) from None
+            f"a DICOM SR cannot be made for this file, whose header it must copy: "
+            f"{header_reason(exc)}") from None
     sr.SpecificCharacterSet = "ISO_IR 192"
     if any(value.scheme_designator == PRIVATE_SCHEME for _, value in birads):
         sr.CodingSchemeIdentificationSequence = [_private_scheme()]

@@ -5497,12 +5497,14 @@ def download_seg(_clicks, _opened, meta, history, image_data, ai, label, annotat
         reader = _reader_named(annotator)
     except _signin.SignInError:
         reader = None  # the SEG is no save: an unnamed reader does not stop it
+    emptied: list[str] = []
     try:
         seg = _dicom_seg.dicom_seg(data, mask > 0, label=label if label in LABELS else None,
-                                   annotator=reader, model=started)
+                                   annotator=reader, model=started, notes=emptied)
     except _dicom_seg.SegUnavailable as exc:
         return dash.no_update, f"No DICOM SEG: {exc}."
-    return dcc.send_bytes(seg, _download_name(meta, "_seg.dcm"), type="application/dicom"), None
+    return (dcc.send_bytes(seg, _download_name(meta, "_seg.dcm"), type="application/dicom"),
+            _emptied_note(emptied))
 
 
 @callback(
@@ -5531,20 +5533,28 @@ def download_sr(_clicks, meta, history, image_data, ai, label, annotator, *descr
         reader = _reader_named(annotator)
     except _signin.SignInError:
         reader = None  # the SR is no save: an unnamed reader does not stop it
+    emptied: list[str] = []
     try:
         # The drawn outlines say which pieces are one lesion, as the panel counts them.
         sr = _dicom_sr.dicom_sr(data, mask > 0, _spacing(meta),
                                 label=label if label in LABELS else None, annotator=reader,
                                 model=_started_from_model(_ai_for(ai, meta), mask > 0),
                                 outlines=paths,
-                                descriptors=_set_descriptors(descriptors))
+                                descriptors=_set_descriptors(descriptors), notes=emptied)
     except _dicom_sr.SrUnavailable as exc:
         return dash.no_update, f"No DICOM SR: {exc}."
     margin = _set_descriptors(descriptors).get("margin")
     left_out = (MARGIN_LEFT_OUT if margin_conflict(margin if isinstance(margin, list) else None)
                 else None)
+    said = " ".join(note for note in (left_out, _emptied_note(emptied)) if note)
     return (dcc.send_bytes(sr, _download_name(meta, "_sr.dcm"), type="application/dicom"),
-            left_out)
+            said or None)
+
+
+def _emptied_note(emptied: list[str]) -> str | None:
+    """The download's note of the patient and study values a DICOM SEG or SR left empty
+    (see _dicom_seg.fit_type2_values), or None when it left none."""
+    return "; ".join(emptied) + "." if emptied else None
 
 
 #: The download's note when the SR leaves the margin out (see _dicom_sr._birads_evaluations).

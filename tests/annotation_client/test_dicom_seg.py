@@ -89,13 +89,49 @@ def test_a_dicom_with_a_pixel_spacing_or_a_position_gets_a_seg_that_reads_back(e
     np.testing.assert_array_equal(seg.pixel_array.astype(bool), _mask())
 
 
-@pytest.mark.parametrize(("elements", "says"), [
-    ({"PatientSex": "ZZZZZZ"}, "not a valid PatientSexValues"),
-    ({"StudyDate": "notadate"}, "whose header it must copy"),
-], ids=["patient-sex", "study-date"])
-def test_a_header_highdicom_refuses_to_copy_is_said(elements, says):
-    with pytest.raises(_dicom_seg.SegUnavailable, match=says):
-        _dicom_seg.dicom_seg(_source(**elements), _mask())
+def test_a_header_highdicom_refuses_to_copy_is_said_naming_the_element():
+    # An image whose SOP class is a SEG's: highdicom looks for its frames.
+    with pytest.raises(_dicom_seg.SegUnavailable,
+                       match="whose header it must copy: the element NumberOfFrames is missing"):
+        _dicom_seg.dicom_seg(_source(SOPClassUID=pydicom.uid.SegmentationStorage), _mask())
+
+
+@pytest.mark.parametrize(("elements", "written"), [
+    ({"PatientSex": "f"}, {"PatientSex": "F"}),
+    ({"StudyTime": "12:00:00"}, {"StudyTime": "120000"}),
+    ({"StudyTime": "08:30"}, {"StudyTime": "0830"}),
+    ({"StudyDate": "2020.01.02"}, {"StudyDate": "20200102"}),
+    ({"PatientSex": "M", "PatientBirthDate": "19700101", "StudyDate": "20261206",
+      "StudyTime": "093000.25"}, {"PatientSex": "M", "PatientBirthDate": "19700101",
+                                  "StudyDate": "20261206", "StudyTime": "093000.25"}),
+], ids=["lower-case-sex", "acr-nema-time", "acr-nema-short-time", "acr-nema-date", "valid"])
+def test_a_patient_or_study_value_highdicom_refuses_as_written_is_written_as_it_accepts(
+        elements, written):
+    notes = []
+    seg = pydicom.dcmread(io.BytesIO(_dicom_seg.dicom_seg(_source(**elements), _mask(),
+                                                          notes=notes)))
+    assert {keyword: str(seg[keyword].value) for keyword in written} == written
+    assert notes == []
+
+
+@pytest.mark.parametrize(("elements", "said"), [
+    ({"PatientSex": "U"}, ["PatientSex 'U' is not M, F or O"]),
+    ({"PatientBirthDate": "00000000"}, ["PatientBirthDate '00000000' is not a date"]),
+    ({"PatientBirthDate": "notadate", "StudyDate": "2026"},
+     ["PatientBirthDate 'notadate' is not a date", "StudyDate '2026' is not a date"]),
+    ({"StudyTime": "noon"}, ["StudyTime 'noon' is not a time"]),
+], ids=["sex-u", "zero-birth-date", "garbage-dates", "garbage-time"])
+def test_a_patient_or_study_value_highdicom_refuses_is_left_empty_and_said(elements, said):
+    # Such a file had no SEG and no SR: "year 0 is out of range", naming no element.
+    notes = []
+    data = _dicom_seg.dicom_seg(_source(PatientName="Doe^Jane", **elements), _mask(),
+                                notes=notes)
+    assert notes == [f"{note}: left empty in the DICOM SEG" for note in said]
+    seg = pydicom.dcmread(io.BytesIO(data))
+    for keyword in elements:
+        assert keyword in seg and not seg[keyword].value  # type 2: present, empty
+    assert str(seg.PatientName) == "Doe^Jane" and seg.PatientID == "P-7"
+    np.testing.assert_array_equal(_read(data).pixel_array.astype(bool), _mask())
 
 
 def test_an_empty_outline_is_an_empty_segment_not_a_refusal():
@@ -261,6 +297,16 @@ def test_a_dicom_that_cannot_have_a_seg_is_said_and_cleared_by_the_next_image(ap
             _download(annotate, meta, _outlined(meta), other)
         assert _download(annotate, meta, None, image_data,
                          trigger=ids.IMAGE_OPENED) == (annotate.dash.no_update, None)
+
+
+def test_the_download_names_the_values_the_seg_left_empty(app, annotate):
+    with app.server.test_request_context("/"):
+        meta, image_data = _opened(annotate, app, "anonymised.dcm",
+                                   _source(PatientSex="U", PatientBirthDate="00000000"))
+        sent, note = _download(annotate, meta, _outlined(meta), image_data)
+    assert sent["filename"] == "anonymised_outline_seg.dcm"
+    assert note == ("PatientSex 'U' is not M, F or O: left empty in the DICOM SEG; "
+                    "PatientBirthDate '00000000' is not a date: left empty in the DICOM SEG.")
 
 
 # ------------------------------------------------------------------------ in a browser

@@ -132,6 +132,17 @@ def test_an_outline_that_cannot_have_a_report_says_why(source, mask, spacing, sa
         _dicom_sr.dicom_sr(source(), mask(), spacing())
 
 
+def test_a_patient_or_study_value_highdicom_refuses_is_left_empty_and_said():
+    # Such a file had no SR: "year 0 is out of range", naming no element.
+    notes = []
+    source = _source(PatientSex="f", PatientBirthDate="00000000", StudyTime="12:00:00")
+    sr = _dicom_sr.dicom_sr(source, _mask(), SPACING, label="benign", notes=notes)
+    assert notes == ["PatientBirthDate '00000000' is not a date: left empty in the DICOM SR"]
+    read = pydicom.dcmread(io.BytesIO(sr))
+    assert (read.PatientSex, read.PatientBirthDate, read.StudyTime) == ("F", "", "120000")
+    assert len(_groups(sr)[1]) == 2
+
+
 # ---------------------------------------------------------------- the Annotate page
 
 
@@ -171,6 +182,14 @@ def test_the_download_measures_the_outline_on_screen_at_the_files_spacing(app, a
     (group,) = groups
     assert _measured(group)["Area"] == (pytest.approx(12.0), "mm2")
     assert group.get_qualitative_evaluations()[0].value.meaning == "Benign"
+
+
+def test_the_download_names_the_values_the_sr_left_empty(app, annotate):
+    with app.server.test_request_context("/"):
+        meta, image_data = _opened(annotate, _source(PixelSpacing=[0.1, 0.2], PatientSex="U"))
+        sent, note = _download(annotate, meta, _outlined(meta), image_data)
+    assert sent["filename"] == "case 7_outline_sr.dcm"
+    assert note == "PatientSex 'U' is not M, F or O: left empty in the DICOM SR."
 
 
 def test_without_a_spacing_the_page_says_to_set_one(app, annotate):
