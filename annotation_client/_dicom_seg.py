@@ -335,8 +335,10 @@ def check_header(ds, what: str) -> None:
     ------
     SegUnavailable
         Its image size or number of frames cannot be read, it holds several frames, it
-        lacks a UID a derived object refers to, or its text cannot be read in its
-        character set.
+        lacks a UID a derived object refers to, one of those UIDs (or its Frame of
+        Reference UID) is not a valid UID (PS3.5 9.1: more than 64 characters, a
+        component not a number or with a leading zero), or its text cannot be read in
+        its character set.
     """
     try:
         int(ds.Rows), int(ds.Columns)
@@ -352,6 +354,13 @@ def check_header(ds, what: str) -> None:
     if missing:
         raise SegUnavailable(
             f"the DICOM file has no {', '.join(missing)}: a {what} could not refer to it")
+    for keyword in ("SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID",
+                    "FrameOfReferenceUID"):
+        flaw = _uid_flaw(str(ds.get(keyword) or "").strip())
+        if flaw:
+            raise SegUnavailable(
+                f"the DICOM file's {keyword} {flaw}: a {what} referring to it would be "
+                "refused or misfiled by a PACS")
     # Decoded here, in the file's own character set, for the derived object to be written
     # in UTF-8: highdicom refuses a character set whose first value is empty (ASCII),
     # which ISO 2022 files (Japanese ones, "\ISO 2022 IR 87") declare as the standard
@@ -361,6 +370,24 @@ def check_header(ds, what: str) -> None:
     except Exception:  # pydicom raises many types for text it cannot decode
         raise SegUnavailable(f"the DICOM file's text cannot be read in its character set "
                              f"{ds.get('SpecificCharacterSet')!r}") from None
+
+
+#: A UID (PS3.5 9.1): components of digits separated by dots, none with a leading zero
+#: but "0" itself.
+_UID = re.compile(r"^(?:0|[1-9][0-9]*)(?:\.(?:0|[1-9][0-9]*))*$")
+
+
+def _uid_flaw(value: str) -> str | None:
+    """Why ``value`` is not a valid UID, or None when it is one (or is empty: whether one
+    is needed is said apart)."""
+    if not value:
+        return None
+    if len(value) > 64:
+        return f"is {len(value)} characters long; a UID has at most 64"
+    if not _UID.match(value):
+        return (f"{value!r} is not a valid UID (numbers without leading zeros, separated by "
+                "dots)")
+    return None
 
 
 #: Values longer than this (bytes) are skipped, not read, when :func:`header_refusal`

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import io
+import re
 
 import highdicom as hd
 import numpy as np
@@ -15,7 +16,7 @@ from dash.exceptions import PreventUpdate
 from image_samples import dicom_bytes, png_bytes, speckle_image
 
 import vectorizer
-from annotation_client import _dicom_seg, _editing, _history, create_app, ids
+from annotation_client import _dicom_seg, _dicom_sr, _editing, _history, create_app, ids
 
 SHAPE = (60, 80)  # (rows, cols)
 STUDY, SERIES = pydicom.uid.generate_uid(), pydicom.uid.generate_uid()
@@ -209,6 +210,37 @@ def test_a_typed_name_becomes_a_person_name(name, as_pn):
 def test_a_file_that_cannot_have_a_seg_says_why(source, says):
     with pytest.raises(_dicom_seg.SegUnavailable, match=says):
         _dicom_seg.dicom_seg(source(), _mask())
+
+
+LONG_UID = "1.2.826.0.1.3680043.8.498." + "1" * 50  # 76 characters
+
+
+@pytest.mark.parametrize(("elements", "says"), [
+    ({"SOPInstanceUID": "1.2.3.abc"}, "SOPInstanceUID '1.2.3.abc' is not a valid UID"),
+    ({"StudyInstanceUID": "1.2.03.4"}, "StudyInstanceUID '1.2.03.4' is not a valid UID"),
+    ({"SeriesInstanceUID": LONG_UID},
+     "SeriesInstanceUID is 76 characters long; a UID has at most 64"),
+    ({"FrameOfReferenceUID": "1..2"}, "FrameOfReferenceUID '1..2' is not a valid UID"),
+], ids=["letters", "leading-zero", "too-long", "empty-component"])
+def test_an_invalid_uid_a_seg_would_refer_to_is_refused_by_its_element(elements, says,
+                                                                       tmp_path):
+    # The SEG and SR were written referring to it, for a PACS to reject or misfile.
+    source = _source(**elements)
+    for make in (_dicom_seg.dicom_seg, lambda *a: _dicom_sr.dicom_sr(*a, (0.1, 0.1))):
+        with pytest.raises(ValueError, match=re.escape(f"the DICOM file's {says}")):
+            make(source, _mask())
+    # The Saved page's links say it in the routes' words.
+    path = tmp_path / "scan.dcm"
+    path.write_bytes(source)
+    assert says in _dicom_seg.header_refusal(path, "DICOM SEG or SR")
+
+
+def test_valid_uids_of_any_form_are_referred_to():
+    uids = {"SOPInstanceUID": "2.25.0", "StudyInstanceUID": "1.2.840.10008.0.1",
+            "SeriesInstanceUID": "1.2.3." + "9" * 58, "FrameOfReferenceUID": "0.0.10"}
+    seg = _read(_dicom_seg.dicom_seg(_source(**uids), _mask()))
+    assert seg.get_source_image_uids() == [(uids["StudyInstanceUID"],
+                                            uids["SeriesInstanceUID"], "2.25.0")]
 
 
 # ---------------------------------------------------------------- the Annotate page
