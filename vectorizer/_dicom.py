@@ -88,9 +88,9 @@ def dicom_pixel_spacing(ds) -> tuple[tuple[float, float] | None, tuple[str, ...]
     ``RegionSpatialFormat`` other than 1) and regions placed outside the image.
     When those regions disagree (a split screen at two depths, a zoom box), none
     is used: which one holds the lesion is not known here. A source that cannot be
-    read, or whose values are not finite, under :data:`MIN_PIXEL_SPACING_MM` or
-    above :data:`MAX_PIXEL_SPACING_MM`, is skipped: such a
-    header is corrupt, and the image is still usable, only without millimetre
+    read, that has not two values, or whose values are not finite, under
+    :data:`MIN_PIXEL_SPACING_MM` or above :data:`MAX_PIXEL_SPACING_MM`, is skipped:
+    such a header is corrupt, and the image is still usable, only without millimetre
     measurements.
 
     Parameters
@@ -102,25 +102,71 @@ def dicom_pixel_spacing(ds) -> tuple[tuple[float, float] | None, tuple[str, ...]
     -------
     spacing : tuple of float or None
         ``(row_mm, col_mm)``: a pixel's height and width in millimetres; None
-        when no source gives a usable one.
+        when no source gives a usable one, or when regions disagree.
     ignored : tuple of str
         Why each source present before the one used (all, when none is) was
         skipped, one sentence each without a final full stop.
     """
-    ignored = []
+    ignored: list[str] = []
+    header = None
     for keyword in ("PixelSpacing", "ImagerPixelSpacing"):
-        try:
-            value = ds.get(keyword)
-            pair = None
-            if value is not None and len(value) == 2:
-                pair = (float(value[0]), float(value[1]))
-        except Exception as exc:  # pydicom raises various types for a malformed DS value
-            ignored.append(f"{keyword} cannot be read ({_reason(exc)})")
-            continue
+        pair = _header_spacing(ds, keyword, ignored)
         if pair is not None:
-            if is_plausible_spacing(*pair):
-                return pair, tuple(ignored)
-            ignored.append(_implausible(keyword, *pair))
+            header = keyword, pair
+            break
+    before_regions = tuple(ignored)
+    found = _region_spacings(ds, ignored)
+    if header is not None:
+        return header[1], before_regions
+    if not found:
+        return None, tuple(ignored)
+    first = found[0]
+    # Two image regions of other scales (a split screen, a zoom box): which one holds
+    # the lesion is not known here, and the first one's scale gave sizes twice or a
+    # quarter of the truth. None, said, and the page offers the spacing by hand.
+    if any(not _same_scale(first, region) for region in found[1:]):
+        scales = ", ".join(f"{c:.3g} × {r:.3g}" for r, c in found)
+        ignored.append(f"the ultrasound regions give different scales ({scales} mm per pixel, "
+                       "width × height): which one holds the lesion is not known")
+        return None, tuple(ignored)
+    return first, tuple(ignored)
+
+
+def _same_scale(a: tuple[float, float], b: tuple[float, float]) -> bool:
+    """Whether two ``(row_mm, col_mm)`` agree within 1 % in both directions."""
+    return math.isclose(a[0], b[0], rel_tol=0.01) and math.isclose(a[1], b[1], rel_tol=0.01)
+
+
+def _header_spacing(ds, keyword: str, ignored: list[str]) -> tuple[float, float] | None:
+    """``(row_mm, col_mm)`` of header element ``keyword`` when it gives a plausible one;
+    else None, with why in ``ignored`` when it is present."""
+    try:
+        value = ds.get(keyword)
+        if value is None or (isinstance(value, (str, bytes)) and not value.strip()):
+            return None
+        # One value is a DSfloat, not a list: "object of type 'DSfloat' has no len()"
+        # was the radiologist's note.
+        values = list(value) if isinstance(value, Sequence) and not isinstance(
+            value, (str, bytes)) else [value]
+        if not values:
+            return None
+        if len(values) != 2:
+            ignored.append(f"{keyword} has {len(values)} value{'s' if len(values) > 1 else ''}; "
+                           "2 are needed (row\\column)")
+            return None
+        pair = (float(values[0]), float(values[1]))
+    except Exception as exc:  # pydicom raises various types for a malformed DS value
+        ignored.append(f"{keyword} cannot be read ({_reason(exc)})")
+        return None
+    if is_plausible_spacing(*pair):
+        return pair
+    ignored.append(_implausible(keyword, *pair))
+    return None
+
+
+def _region_spacings(ds, ignored: list[str]) -> list[tuple[float, float]]:
+    """``(row_mm, col_mm)`` of each plausible ultrasound image region calibrated in cm
+    (see :func:`dicom_pixel_spacing`), why others were skipped in ``ignored``."""
     source = "the ultrasound region's PhysicalDeltaY/X (SequenceOfUltrasoundRegions)"
     try:
         regions = list(ds.get("SequenceOfUltrasoundRegions", None) or [])
@@ -150,19 +196,7 @@ def dicom_pixel_spacing(ds) -> tuple[tuple[float, float] | None, tuple[str, ...]
             found.append((row, col))
         else:
             ignored.append(_implausible(source, row, col))
-    if not found:
-        return None, tuple(ignored)
-    first = found[0]
-    # Two image regions of other scales (a split screen, a zoom box): which one holds
-    # the lesion is not known here, and the first one's scale gave sizes twice or a
-    # quarter of the truth. None, said, and the page offers the spacing by hand.
-    if any(not (math.isclose(r, first[0], rel_tol=0.01) and math.isclose(c, first[1], rel_tol=0.01))
-           for r, c in found[1:]):
-        scales = ", ".join(f"{c:.3g} × {r:.3g}" for r, c in found)
-        ignored.append(f"the ultrasound regions give different scales ({scales} mm per pixel, "
-                       "width × height): which one holds the lesion is not known")
-        return None, tuple(ignored)
-    return first, tuple(ignored)
+    return found
 
 
 def _outside_image(ds, region) -> bool:

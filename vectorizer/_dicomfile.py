@@ -80,7 +80,8 @@ _NOTE_ELEMENTS = re.compile(
 #: The kinds of flaw the reader's notes state, by the words that state them.
 _NOTE_FLAWS = (("not a number", "not a number"), ("not a finite number", "not a number"),
                ("cannot be read", "unreadable"), ("must be", "out of range"),
-               ("not a value from", "out of range"), ("does not hold", "inconsistent"))
+               ("not a value from", "out of range"), ("does not hold", "inconsistent"),
+               ("are needed", "wrong number of values"))
 
 
 def logged_note(note: ImageNote) -> str:

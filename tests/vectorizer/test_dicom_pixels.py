@@ -148,3 +148,20 @@ def test_a_strip_or_a_region_outside_the_image_is_no_image_scale():
     spacing, ignored = dicom_pixel_spacing(_header(
         SequenceOfUltrasoundRegions=[strip, outside, bmode], Rows=400, Columns=562))
     assert spacing == pytest.approx((0.09, 0.08)) and ignored == ()
+
+
+@pytest.mark.parametrize(("value", "count"), [(0.1, 1), ([0.1, 0.1, 0.1], 3)],
+                         ids=["one-value", "three-values"])
+def test_a_pixel_spacing_of_another_number_of_values_is_said_in_words(value, count):
+    # One value gave "object of type 'DSfloat' has no len()" on the radiologist's screen.
+    from vectorizer import dicom_pixel_spacing
+
+    plural = "s" if count > 1 else ""
+    spacing, ignored = dicom_pixel_spacing(_header(PixelSpacing=value))
+    assert spacing is None
+    assert ignored == (f"PixelSpacing has {count} value{plural}; 2 are needed (row\\column)",)
+    # The next source is tried.
+    spacing, ignored = dicom_pixel_spacing(_header(PixelSpacing=value,
+                                                   ImagerPixelSpacing=[0.2, 0.3]))
+    assert spacing == pytest.approx((0.2, 0.3)) and len(ignored) == 1
+

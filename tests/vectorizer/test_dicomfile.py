@@ -400,3 +400,13 @@ def test_native_pixel_data_of_the_header_size_is_read_with_its_pad_byte():
     out = io.BytesIO()
     ds.save_as(out, enforce_file_format=True)
     np.testing.assert_array_equal(read(out.getvalue()).pixels, one_bit * 255)
+
+
+# ------------------------------------------------------------------- pixel spacing
+
+
+def test_a_one_value_pixel_spacing_is_said_in_words():
+    (note,) = read(dicom_bytes(GREY, PixelSpacing=0.1)).notes
+    assert note.reason == "PixelSpacing has 1 value; 2 are needed (row\\column)"
+    assert logged_note(note) == (
+        "ignored the DICOM pixel spacing (PixelSpacing: wrong number of values)")
