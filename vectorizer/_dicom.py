@@ -87,11 +87,13 @@ def dicom_pixel_spacing(ds) -> tuple[tuple[float, float] | None, tuple[str, ...]
     other way), leaving out strips (M-mode, spectral, waveform:
     ``RegionSpatialFormat`` other than 1) and regions placed outside the image.
     When those regions disagree (a split screen at two depths, a zoom box), none
-    is used: which one holds the lesion is not known here. A source that cannot be
-    read, that has not two values, or whose values are not finite, under
-    :data:`MIN_PIXEL_SPACING_MM` or above :data:`MAX_PIXEL_SPACING_MM`, is skipped:
-    such a header is corrupt, and the image is still usable, only without millimetre
-    measurements.
+    is used: which one holds the lesion is not known here. Nor is a header spacing
+    that a calibrated region disagrees with by more than 1 %: the region is the
+    ultrasound image's own calibration (PS3.3 C.8.5.5), and which of the two is right
+    is not known here either. A source that cannot be read, that has not two values,
+    or whose values are not finite, under :data:`MIN_PIXEL_SPACING_MM` or above
+    :data:`MAX_PIXEL_SPACING_MM`, is skipped: such a header is corrupt, and the image
+    is still usable, only without millimetre measurements.
 
     Parameters
     ----------
@@ -102,7 +104,7 @@ def dicom_pixel_spacing(ds) -> tuple[tuple[float, float] | None, tuple[str, ...]
     -------
     spacing : tuple of float or None
         ``(row_mm, col_mm)``: a pixel's height and width in millimetres; None
-        when no source gives a usable one, or when regions disagree.
+        when no source gives a usable one, or when sources disagree.
     ignored : tuple of str
         Why each source present before the one used (all, when none is) was
         skipped, one sentence each without a final full stop.
@@ -117,7 +119,15 @@ def dicom_pixel_spacing(ds) -> tuple[tuple[float, float] | None, tuple[str, ...]
     before_regions = tuple(ignored)
     found = _region_spacings(ds, ignored)
     if header is not None:
-        return header[1], before_regions
+        keyword, pair = header
+        if all(_same_scale(pair, region) for region in found):
+            return pair, before_regions
+        scales = ", ".join(f"{c:.3g} × {r:.3g}" for r, c in found)
+        ignored.append(
+            f"{keyword} gives {pair[1]:.3g} × {pair[0]:.3g} mm per pixel (width × height) but "
+            f"the ultrasound region's calibration (SequenceOfUltrasoundRegions) {scales}: "
+            "which is right is not known")
+        return None, tuple(ignored)
     if not found:
         return None, tuple(ignored)
     first = found[0]

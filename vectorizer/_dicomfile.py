@@ -81,7 +81,7 @@ _NOTE_ELEMENTS = re.compile(
 _NOTE_FLAWS = (("not a number", "not a number"), ("not a finite number", "not a number"),
                ("cannot be read", "unreadable"), ("must be", "out of range"),
                ("not a value from", "out of range"), ("does not hold", "inconsistent"),
-               ("are needed", "wrong number of values"))
+               ("is not known", "sources disagree"), ("are needed", "wrong number of values"))
 
 
 def logged_note(note: ImageNote) -> str:

@@ -165,3 +165,24 @@ def test_a_pixel_spacing_of_another_number_of_values_is_said_in_words(value, cou
                                                    ImagerPixelSpacing=[0.2, 0.3]))
     assert spacing == pytest.approx((0.2, 0.3)) and len(ignored) == 1
 
+
+def test_a_pixel_spacing_a_calibrated_region_disagrees_with_gives_no_spacing_and_says_why():
+    # PixelSpacing 0.5 mm over a region calibrated at 0.1 mm: the long axis was 26.2 mm
+    # where the region gave 5.2 mm, and nothing said so.
+    from vectorizer import dicom_pixel_spacing
+
+    spacing, ignored = dicom_pixel_spacing(_header(
+        PixelSpacing=[0.5, 0.5], SequenceOfUltrasoundRegions=[_cm_region(0.01, 0.01)]))
+    assert spacing is None
+    assert ignored == ("PixelSpacing gives 0.5 × 0.5 mm per pixel (width × height) but the "
+                       "ultrasound region's calibration (SequenceOfUltrasoundRegions) "
+                       "0.1 × 0.1: which is right is not known",)
+    # Within 1 % they agree: the header's, as before.
+    spacing, ignored = dicom_pixel_spacing(_header(
+        PixelSpacing=[0.1, 0.2], SequenceOfUltrasoundRegions=[_cm_region(0.02, 0.01005)]))
+    assert spacing == (0.1, 0.2) and ignored == ()
+    # A region without a calibration in cm, or a strip, is none to disagree with.
+    spacing, _ = dicom_pixel_spacing(_header(
+        PixelSpacing=[0.5, 0.5],
+        SequenceOfUltrasoundRegions=[_cm_region(0.01, 0.01, RegionSpatialFormat=2)]))
+    assert spacing == (0.5, 0.5)

@@ -405,6 +405,28 @@ def test_native_pixel_data_of_the_header_size_is_read_with_its_pad_byte():
 # ------------------------------------------------------------------- pixel spacing
 
 
+def _us_region(delta_cm: float):
+    region = pydicom.Dataset()
+    region.RegionSpatialFormat = 1
+    region.PhysicalUnitsXDirection = region.PhysicalUnitsYDirection = 3
+    region.PhysicalDeltaX = region.PhysicalDeltaY = delta_cm
+    return region
+
+
+def test_a_pixel_spacing_its_ultrasound_region_contradicts_is_no_spacing_and_a_note():
+    image = read(dicom_bytes(GREY, PixelSpacing=[0.5, 0.5],
+                             SequenceOfUltrasoundRegions=[_us_region(0.01)]))
+    assert image.pixel_spacing is None
+    (note,) = image.notes
+    assert note.subject == "pixel spacing" and "which is right is not known" in note.reason
+    assert logged_note(note) == (
+        "ignored the DICOM pixel spacing (PixelSpacing, SequenceOfUltrasoundRegions: "
+        "sources disagree)")
+    agreeing = read(dicom_bytes(GREY, PixelSpacing=[0.1, 0.1],
+                                SequenceOfUltrasoundRegions=[_us_region(0.01)]))
+    assert agreeing.pixel_spacing == (0.1, 0.1) and agreeing.notes == ()
+
+
 def test_a_one_value_pixel_spacing_is_said_in_words():
     (note,) = read(dicom_bytes(GREY, PixelSpacing=0.1)).notes
     assert note.reason == "PixelSpacing has 1 value; 2 are needed (row\\column)"
