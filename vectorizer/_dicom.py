@@ -280,21 +280,54 @@ def header_number(ds, keyword: str) -> float | None:
 def stretch_to_uint8(values: np.ndarray) -> np.ndarray:
     """Min-max scale values to 0..255 (a constant image maps to 0).
 
+    Computed in float64 a block of rows at a time (:func:`_by_rows`), from values of
+    any numeric type: a float64 copy of the whole image, and two temporaries of its
+    size, took 600 MB of a 25-megapixel frame.
+
     Raises
     ------
     DicomPixelError
         A value is not finite: mapping it to a number made a NaN image a black
         one that got segmented.
     """
-    values = np.asarray(values, dtype=np.float64)
-    if not np.isfinite(values).all():
+    values = np.asarray(values)
+    if values.dtype.kind not in "biuf":
+        values = values.astype(np.float64)
+    if values.dtype.kind == "f" and not _all_finite(values):
         raise DicomPixelError("the pixel values are not all finite numbers (NaN or infinity)")
     if not values.size:
         return np.zeros(values.shape, dtype=np.uint8)
     lo, hi = float(values.min()), float(values.max())
     if hi <= lo:
         return np.zeros(values.shape, dtype=np.uint8)
-    return np.round((values - lo) * (255.0 / (hi - lo))).astype(np.uint8)
+    scale = 255.0 / (hi - lo)
+    return _by_rows(values, lambda block: np.round((block.astype(np.float64) - lo) * scale))
+
+
+#: Values converted at a time by :func:`_by_rows`: its float64 temporaries are then a few
+#: megabytes, whatever the image's size.
+_BLOCK_VALUES = 1 << 19
+
+
+def _by_rows(values: np.ndarray, convert: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """``convert`` (values to 0..255, as floats) applied to ``values`` a block of rows at a
+    time, the results cast to ``uint8``; the same pixels as converting it whole."""
+    out = np.empty(values.shape, dtype=np.uint8)
+    if not values.size:
+        return out
+    rows = max(1, _BLOCK_VALUES // (values.size // values.shape[0] or 1))
+    for start in range(0, values.shape[0], rows):
+        out[start : start + rows] = convert(values[start : start + rows])
+    return out
+
+
+def _all_finite(values: np.ndarray) -> bool:
+    """Whether every value of a float array is finite (checked by blocks of rows)."""
+    if values.ndim == 0 or not values.size:
+        return bool(np.isfinite(values).all())
+    rows = max(1, _BLOCK_VALUES // (values.size // values.shape[0] or 1))
+    return all(np.isfinite(values[start : start + rows]).all()
+               for start in range(0, values.shape[0], rows))
 
 
 def _grey_to_uint8(
@@ -330,7 +363,7 @@ def _grey_to_uint8(
         if top < 255 and values.max() <= top:
             # Fewer bits (1-bit, 6-bit...): their full range is black to white, not 0..top
             # of 255, which left a 1-bit image all but black.
-            out = np.round(values * (255.0 / top)).astype(np.uint8)
+            out = _by_rows(values, lambda block: np.round(block * (255.0 / top)))
         else:
             out = values.astype(np.uint8)  # 8-bit: keep the scanner's own grey levels
     else:
@@ -385,9 +418,16 @@ def _voi_lut(
         if on_ignored is not None:
             on_ignored(f"ignored the DICOM VOI window: the VOILUTSequence {flaw}")
         return None
-    # Clipped as floats first: a value far out of range would overflow the cast.
-    index = np.clip(np.rint(values) - first, 0, entries - 1).astype(np.int64)
-    return table[index]
+    out = np.empty(values.shape, dtype=table.dtype)
+    if not values.size:
+        return out
+    rows = max(1, _BLOCK_VALUES // (values.size // values.shape[0] or 1))
+    for start in range(0, values.shape[0], rows):
+        block = values[start : start + rows].astype(np.float64)
+        # Clipped as floats first: a value far out of range would overflow the cast.
+        out[start : start + rows] = table[
+            np.clip(np.rint(block) - first, 0, entries - 1).astype(np.intp)]
+    return out
 
 
 def _lut_entries(data, entries: int, bits: int, ds) -> np.ndarray | None:
@@ -401,14 +441,16 @@ def _lut_entries(data, entries: int, bits: int, ds) -> np.ndarray | None:
     if isinstance(data, (bytes, bytearray)):
         if len(data) == 2 * entries:
             little = _little_endian(ds)
-            return np.frombuffer(data, dtype="<u2" if little else ">u2").astype(np.int64)
+            return np.frombuffer(data, dtype="<u2" if little else ">u2").astype(np.uint16)
         if bits == 8 and len(data) in (entries, entries + entries % 2):
-            return np.frombuffer(data[:entries], dtype=np.uint8).astype(np.int64)
+            return np.frombuffer(data[:entries], dtype=np.uint8).copy()
         return None
     values = [data] if isinstance(data, int) else list(data)
     if len(values) != entries:
         return None
-    return np.asarray(values, dtype=np.int64)
+    table = np.asarray(values, dtype=np.int64)
+    # US entries fit 16 bits: the looked-up image is then 2 bytes a pixel, not 8.
+    return table.astype(np.uint16) if table.min() >= 0 and table.max() < 1 << 16 else table
 
 
 def _little_endian(ds) -> bool:
@@ -422,29 +464,35 @@ def _little_endian(ds) -> bool:
 
 
 def _modality_values(frame: np.ndarray, ds) -> np.ndarray:
-    """Stored pixel values -> modality values (PS3.3 C.11.1), as float64.
+    """Stored pixel values -> modality values (PS3.3 C.11.1), as float32 where that is
+    exact enough, else float64.
 
     A Modality LUT Sequence is applied by pydicom. An empty Rescale element
-    counts as absent (slope 1, intercept 0).
+    counts as absent (slope 1, intercept 0). Float32 holds every integer up to 2**24
+    exactly, so 8- and 16-bit data (and float32 data) are kept in it as they are; a
+    rescale is computed in float64 and kept in float32 when its result is within
+    :data:`_FLOAT32_SPAN` times the image's range of values of zero (a rounding
+    error then under 1/30 000 of a grey level of its full range), else in float64: a
+    25-megapixel frame's float64 copy took 200 MB, and each step beside it as much.
     """
     if ds.get("ModalityLUTSequence"):
         from pydicom.pixels import apply_modality_lut
 
         try:
-            return apply_modality_lut(frame, ds).astype(np.float64)
+            looked_up = apply_modality_lut(frame, ds)
         except Exception as exc:
             raise DicomPixelError(
                 f"the DICOM ModalityLUTSequence cannot be applied: {_reason(exc)}"
             ) from None
-    values = frame.astype(np.float64)
-    if frame.dtype.kind == "f" and not np.isfinite(values).all():
+        return looked_up.astype(_exact_float(looked_up.dtype), copy=False)
+    if frame.dtype.kind == "f" and not _all_finite(frame):
         raise DicomPixelError(
             "the DICOM pixel data holds values that are not finite numbers (NaN or infinity)"
         )
     slope = header_number(ds, "RescaleSlope")
     intercept = header_number(ds, "RescaleIntercept")
     if slope is None and intercept is None:
-        return values
+        return frame.astype(_exact_float(frame.dtype), copy=False)
     slope = 1.0 if slope is None else slope
     intercept = 0.0 if intercept is None else intercept
     for keyword, number in (("RescaleSlope", slope), ("RescaleIntercept", intercept)):
@@ -454,14 +502,35 @@ def _modality_values(frame: np.ndarray, ds) -> np.ndarray:
         raise DicomPixelError(
             "the DICOM RescaleSlope is 0, which makes every pixel the same value"
         )
+    if not frame.size:
+        return frame.astype(np.float64)
     with np.errstate(over="ignore", invalid="ignore"):
-        values = values * slope + intercept
-    if not np.isfinite(values).all():
+        low, high = float(frame.min()) * slope + intercept, float(frame.max()) * slope + intercept
+    if not (math.isfinite(low) and math.isfinite(high)):
         raise DicomPixelError(
             f"the DICOM rescale (RescaleSlope {slope:g}, RescaleIntercept {intercept:g}) "
             "takes pixel values beyond the floating-point range"
         )
+    largest = max(abs(low), abs(high))
+    narrow = largest < 1e30 and largest <= _FLOAT32_SPAN * abs(high - low)
+    values = np.empty(frame.shape, dtype=np.float32 if narrow else np.float64)
+    rows = max(1, _BLOCK_VALUES // (frame.size // frame.shape[0] or 1))
+    for start in range(0, frame.shape[0], rows):
+        values[start : start + rows] = frame[start : start + rows] * slope + intercept
     return values
+
+
+#: How far from zero (times the image's range of values) float32 keeps rescaled values.
+_FLOAT32_SPAN = 256
+
+
+def _exact_float(dtype: np.dtype) -> type:
+    """The float type that holds every value of ``dtype`` exactly: float32 for integers
+    of up to 16 bits (and float32 itself), float64 for the rest."""
+    dtype = np.dtype(dtype)
+    if dtype.kind in "biu" and dtype.itemsize <= 2 or dtype == np.float32:
+        return np.float32
+    return np.float64
 
 
 def _window_flaw(center: float, width: float, function: str) -> str | None:
@@ -484,15 +553,22 @@ def _window_flaw(center: float, width: float, function: str) -> str | None:
 
 
 def _window(values: np.ndarray, center: float, width: float, function: str) -> np.ndarray:
-    """Apply a valid DICOM VOI window (see :func:`_window_flaw`) mapping to 0..255."""
-    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-        if function == "SIGMOID":
-            scaled = 1.0 / (1.0 + np.exp(np.clip(-4.0 * (values - center) / width, -700, 700)))
-        elif function == "LINEAR_EXACT":
-            scaled = (values - center) / width + 0.5
-        else:
-            scaled = (values - (center - 0.5)) / max(width - 1.0, 1.0) + 0.5
-    return np.round(np.clip(scaled, 0.0, 1.0) * 255.0).astype(np.uint8)
+    """Apply a valid DICOM VOI window (see :func:`_window_flaw`) mapping to 0..255, in
+    float64 a block of rows at a time (:func:`_by_rows`)."""
+
+    def convert(block: np.ndarray) -> np.ndarray:
+        block = block.astype(np.float64)
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+            if function == "SIGMOID":
+                scaled = 1.0 / (1.0 + np.exp(np.clip(-4.0 * (block - center) / width,
+                                                     -700, 700)))
+            elif function == "LINEAR_EXACT":
+                scaled = (block - center) / width + 0.5
+            else:
+                scaled = (block - (center - 0.5)) / max(width - 1.0, 1.0) + 0.5
+        return np.round(np.clip(scaled, 0.0, 1.0) * 255.0)
+
+    return _by_rows(values, convert)
 
 
 def _colour_to_uint8(frame: np.ndarray, ds) -> np.ndarray:
@@ -501,12 +577,12 @@ def _colour_to_uint8(frame: np.ndarray, ds) -> np.ndarray:
     rgb = frame[..., :3]
     if rgb.dtype == np.uint8:
         return np.ascontiguousarray(rgb)
-    values = rgb.astype(np.float64)
-    if not np.isfinite(values).all():
+    if rgb.dtype.kind == "f" and not _all_finite(rgb):
         raise DicomPixelError("the pixel values are not all finite numbers (NaN or infinity)")
     bits = int(ds.get("BitsStored", 8) or 8)
     top = float((1 << bits) - 1) if bits > 8 else 255.0
-    return np.round(np.clip(values, 0, top) * (255.0 / top)).astype(np.uint8)
+    return _by_rows(rgb, lambda block: np.round(
+        np.clip(block.astype(np.float64), 0, top) * (255.0 / top)))
 
 
 def _palette_to_uint8(frame: np.ndarray, ds) -> np.ndarray:
