@@ -13,15 +13,23 @@ import binascii
 import logging
 import math
 import secrets
+import socket
 from collections.abc import Sequence
 
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3 import HTTPConnectionPool, HTTPSConnectionPool, ProxyManager
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.exceptions import ReadTimeoutError
 
 logger = logging.getLogger(__name__)
 
 LABELS = ("normal", "benign", "malignant")
 #: The header that names a request to the model server, in both services' logs.
 REQUEST_ID_HEADER = "X-Request-ID"
+#: Longest wait for a connection to the model server, in seconds (less when the
+#: request's timeout is shorter): a server that is down is said to be down at once.
+CONNECT_TIMEOUT_S = 5.0
 
 
 class ModelServerError(Exception):
@@ -74,6 +82,82 @@ class ModelServerUnreachable(ModelServerUnavailable):
     """
 
 
+# ------------------------------------------------------------------ sending the body
+#
+# urllib3 sets a connection's socket timeout to the *connect* timeout before it sends a
+# request, and to the read timeout only once the request is sent. A body larger than
+# the socket buffers (a 10 MB image) waits in send() for the server to read it, which a
+# busy server does only when a worker is free: with (5, 30) the upload was cut after
+# exactly 5 s and reported as a server that "cannot be reached". Here connecting stays
+# bounded by the connect timeout, and sending by the read timeout, as answering is.
+
+
+class _SendBoundedMixin:
+    """A connection whose request is sent under the read timeout (see above)."""
+
+    #: The read timeout of the request being made, set by the pool before it sends.
+    send_timeout: float | None = None
+
+    def send(self, data):
+        if self.sock is None and self.auto_open:
+            self.connect()  # bounded by self.timeout, the connect timeout
+        if self.sock is not None:
+            self.sock.settimeout(self.send_timeout)
+        return super().send(data)
+
+
+class _HTTPConnection(_SendBoundedMixin, HTTPConnection):
+    pass
+
+
+class _HTTPSConnection(_SendBoundedMixin, HTTPSConnection):
+    pass
+
+
+class _SendBoundedPoolMixin:
+    """A pool of :class:`_SendBoundedMixin` connections; a send that times out is a
+    read timeout (urllib3 would call it a broken connection: "cannot be reached")."""
+
+    def _make_request(self, conn, method, url, *args, **kwargs):
+        timeout = self._get_timeout(kwargs.get("timeout", self.timeout))
+        read = timeout.read_timeout
+        # None is no limit; urllib3's "default" sentinel means the socket module's.
+        conn.send_timeout = (read if read is None or isinstance(read, int | float)
+                             else socket.getdefaulttimeout())
+        try:
+            return super()._make_request(conn, method, url, *args, **kwargs)
+        except TimeoutError as exc:  # socket.timeout
+            # Only sending gets here: urllib3 turns a slow connect or answer into its
+            # own ConnectTimeoutError or ReadTimeoutError.
+            raise ReadTimeoutError(
+                self, url, f"Send timed out. (read timeout={read})") from exc
+
+
+class _HTTPPool(_SendBoundedPoolMixin, HTTPConnectionPool):
+    ConnectionCls = _HTTPConnection
+
+
+class _HTTPSPool(_SendBoundedPoolMixin, HTTPSConnectionPool):
+    ConnectionCls = _HTTPSConnection
+
+
+_POOLS = {"http": _HTTPPool, "https": _HTTPSPool}
+
+
+class SendBoundedAdapter(HTTPAdapter):
+    """A requests adapter whose request bodies are sent under the read timeout."""
+
+    def init_poolmanager(self, *args, **kwargs):
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = dict(_POOLS)
+
+    def proxy_manager_for(self, proxy, **proxy_kwargs):
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        if isinstance(manager, ProxyManager):  # not a SOCKS proxy's, which has its own
+            manager.pool_classes_by_scheme = dict(_POOLS)
+        return manager
+
+
 class ModelServerClient:
     """Client for one model server.
 
@@ -82,9 +166,11 @@ class ModelServerClient:
     base_url : str
         e.g. ``"http://127.0.0.1:5000"``.
     timeout : float, optional
-        Seconds to wait for an answer (connecting gets at most 5 of them).
+        Seconds to wait for an answer, and for the server to take the request's
+        body (connecting gets at most 5 of them).
     session : requests.Session, optional
-        For connection reuse; a new one by default.
+        For connection reuse; a new one by default. A :class:`SendBoundedAdapter`
+        is mounted on it for ``base_url``.
     """
 
     def __init__(
@@ -97,6 +183,7 @@ class ModelServerClient:
         self.base_url = base_url.rstrip("/")
         self.timeout = float(timeout)
         self.session = session or requests.Session()
+        self.session.mount(self.base_url + "/", SendBoundedAdapter())
 
     # ------------------------------------------------------------------ plumbing
 
@@ -106,7 +193,7 @@ class ModelServerClient:
         rid = secrets.token_hex(8)
         try:
             response = self.session.request(
-                method, url, timeout=(min(5.0, self.timeout), self.timeout),
+                method, url, timeout=(min(CONNECT_TIMEOUT_S, self.timeout), self.timeout),
                 headers={REQUEST_ID_HEADER: rid}, **kwargs
             )
         except requests.Timeout as exc:

@@ -279,3 +279,104 @@ def test_the_badge_tells_a_refusing_or_loading_server_from_one_that_is_offline(
                       "DATA_DIR": tmp_path})
     with app.server.test_request_context("/_dash-update-component", method="POST"):
         assert annotate.refresh_server_status(1, None)[0].children == "model server offline"
+
+
+# ----------------------------------------------------------------- a server slow to take a body
+
+
+class _SlowReader:
+    """A model server stand-in on a raw socket that starts reading a request only
+    ``delay`` seconds after it arrives (``None``: never), as a model server does whose
+    workers are all busy; then it answers a /predict. Its receive buffer is small, so
+    a body of a few MB waits in the client's send() for the whole delay."""
+
+    ANSWER = b'{"width": 1, "height": 1, "mask": "", "paths": []}'
+
+    def __init__(self, delay: float | None):
+        import socket
+
+        self.delay = delay
+        self.listener = socket.socket()
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32 * 1024)
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(4)
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.received: list[int] = []
+        self.stop = threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        try:
+            conn, _ = self.listener.accept()
+        except OSError:
+            return
+        with conn:
+            if self.stop.wait(self.delay):
+                return
+            data = b""
+            while b"\r\n\r\n" not in data:
+                data += conn.recv(65536)
+            head, body = data.split(b"\r\n\r\n", 1)
+            length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))
+            while len(body) < length:
+                body += conn.recv(1 << 20)
+            self.received.append(len(body))
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: %d\r\nConnection: close\r\n\r\n%s"
+                         % (len(self.ANSWER), self.ANSWER))
+
+    def close(self):
+        self.stop.set()
+        self.listener.close()
+
+
+#: An image file of 8 MB (random bytes after a PNG signature: the stand-in only counts them).
+_LARGE = b"\x89PNG\r\n\x1a\n" + np.random.default_rng(0).bytes(8 << 20)
+
+
+@pytest.fixture
+def short_connect_timeout(monkeypatch):
+    """Connecting bounded by 0.5 s, the upload by the request's timeout: the 5 s of a
+    real deployment, scaled down."""
+    from annotation_client import _server_client
+
+    monkeypatch.setattr(_server_client, "CONNECT_TIMEOUT_S", 0.5)
+
+
+@pytest.mark.usefixtures("short_connect_timeout")
+def test_a_large_image_waits_for_a_busy_server_within_the_request_timeout():
+    server = _SlowReader(delay=2.0)  # four times the connect timeout
+    try:
+        started = time.monotonic()
+        result = ModelServerClient(server.url, timeout=10).predict(_LARGE, "large.png")
+        took = time.monotonic() - started
+    finally:
+        server.close()
+    assert result["paths"] == [] and server.received and server.received[0] > len(_LARGE)
+    assert 2.0 <= took < 10
+
+
+@pytest.mark.usefixtures("short_connect_timeout")
+def test_a_server_that_never_takes_the_image_did_not_answer_in_time():
+    from annotation_client._server_client import ModelServerUnreachable
+
+    server = _SlowReader(delay=None)
+    try:
+        started = time.monotonic()
+        with pytest.raises(ModelServerUnavailable, match="did not answer within 1.5 s") as caught:
+            ModelServerClient(server.url, timeout=1.5).predict(_LARGE, "large.png")
+        took = time.monotonic() - started
+    finally:
+        server.close()
+    assert not isinstance(caught.value, ModelServerUnreachable)
+    assert 1.5 <= took < 5
+
+
+def test_a_refused_connection_fails_at_once_whatever_the_request_timeout():
+    from annotation_client._server_client import ModelServerUnreachable
+
+    started = time.monotonic()
+    with pytest.raises(ModelServerUnreachable, match="cannot be reached"):
+        ModelServerClient(f"http://127.0.0.1:{closed_port()}", timeout=30).predict(
+            _LARGE, "large.png")
+    assert time.monotonic() - started < 2
