@@ -201,6 +201,8 @@ def main(argv: list[str] | None = None) -> int:
         return refuse(exc)
     warn_unknown(logging.getLogger("annotation_client"))
     settings = replace(settings, trusted_hosts=with_bind_address(settings.trusted_hosts, opts.host))
+    if not opts.dev:
+        settings = _leave_threads_free(settings, opts.threads)
     note_wildcard(logging.getLogger("annotation_client"), opts.host, settings.trusted_hosts,
                   "browsers")
     if not (os.environ.get("GUNICORN_FD") or os.environ.get("LISTEN_FDS")):
@@ -234,6 +236,26 @@ def main(argv: list[str] | None = None) -> int:
 
     _Server().run()
     return 0
+
+
+def _leave_threads_free(settings, threads: int):
+    """``settings`` with fewer model-server calls at once than request ``threads``.
+
+    Model calls as many as the threads could take every one of them while the model
+    server is slow, and a save or a page would wait the whole request timeout behind
+    them (see ``_server_client.CallSlots``). A setting that would allow it is lowered,
+    with a warning, rather than refused: lowering the threads alone must not stop
+    a client that started before.
+    """
+    if settings.model_calls < threads or threads < 2:
+        return settings
+    calls = threads - 1
+    logging.getLogger("annotation_client").warning(
+        "SONOTRACE_MODEL_CALLS=%d is not below the %d request threads "
+        "(SONOTRACE_CLIENT_THREADS): at most %d model-server calls run at once, so that "
+        "saves and pages keep a thread while the model server is slow",
+        settings.model_calls, threads, calls)
+    return replace(settings, model_calls=calls)
 
 
 def _say_if_server_away(settings) -> None:

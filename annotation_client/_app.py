@@ -21,6 +21,7 @@ from vectorizer._settings import untrusted_host_hint
 from . import _api, _callback_guard, _readers, _signing, _worklist, ids
 from ._config import ClientConfig, host_is_trusted, split_host
 from ._database import AnnotationIndex, IndexUnavailable
+from ._server_client import CallSlots
 from ._storage import DATA_MARK, AnnotationStore, DataFolderChanged, mark_data_folder
 
 logger = logging.getLogger(__name__)
@@ -28,6 +29,8 @@ logger = logging.getLogger(__name__)
 PACKAGE_DIR = Path(__file__).resolve().parent
 CONFIG_KEY = "SONOTRACE_CLIENT"
 INDEX_KEY = "SONOTRACE_INDEX"
+#: The worker's slots for calls to the model server (see _server_client.CallSlots).
+MODEL_SLOTS_KEY = "sonotrace.model_slots"
 #: The id of the data folder's mark when the app started (see _storage.mark_data_folder).
 DATA_MARK_KEY = "sonotrace.data_mark"
 WARMUP_THREAD = "sonotrace-worklist-warmup"
@@ -70,6 +73,12 @@ def package_version() -> str:
 def get_config() -> ClientConfig:
     """The :class:`ClientConfig` of the app serving the current request."""
     return flask.current_app.config[CONFIG_KEY]
+
+
+def get_model_slots() -> CallSlots:
+    """The model-call slots of the app serving the current request: one set per
+    process (gunicorn builds the app in each worker), shared by its threads."""
+    return flask.current_app.config[MODEL_SLOTS_KEY]
 
 
 def get_index() -> AnnotationIndex:
@@ -347,6 +356,7 @@ def create_app(config=None) -> dash.Dash:
     )
     server = app.server
     server.config[CONFIG_KEY] = settings
+    server.config[MODEL_SLOTS_KEY] = CallSlots(settings.model_calls)
     server.config[DATA_MARK_KEY] = mark
     index = AnnotationIndex(settings.index_url)
     server.config[INDEX_KEY] = index

@@ -67,6 +67,12 @@ class ClientConfig:
         Where annotations are saved (``SONOTRACE_DATA_DIR``).
     request_timeout : float
         Seconds to wait for the model server (``SONOTRACE_REQUEST_TIMEOUT``).
+    model_calls : int
+        Calls to the model server that one client worker makes at once
+        (``SONOTRACE_MODEL_CALLS``, 1 to 256, default 6); keep it below the worker's
+        request threads (``SONOTRACE_CLIENT_THREADS``, 8), so that a slow model
+        server leaves threads for saves and pages. A further /predict or /classify
+        waits up to 2 s for one to end, then the page says the server is busy.
     max_upload_mb : float
         Largest image file accepted (``SONOTRACE_MAX_UPLOAD_MB``).
     max_pixels : int
@@ -117,6 +123,7 @@ class ClientConfig:
     model_server_url: str = "http://127.0.0.1:5000"
     data_dir: Path = Path("annotations")
     request_timeout: float = 30.0
+    model_calls: int = 6
     max_upload_mb: float = 20.0
     max_pixels: int = DEFAULT_MAX_PIXELS
     auto_segment: bool = True
@@ -379,6 +386,13 @@ def _parse(name: str, value):
             if text in ("0", "false", "no", "off"):
                 return False
             raise ValueError("must be true or false")
+        if name == "model_calls":
+            if isinstance(value, bool) or not isinstance(value, int | str):
+                raise ValueError("must be a whole number from 1 to 256")
+            number = _whole(value, "must be a whole number from 1 to 256")
+            if not 1 <= number <= 256:  # the request threads' own bound
+                raise ValueError("must be a whole number from 1 to 256")
+            return number
         if name == "default_vertices":
             number = _whole(value, "must be a whole number")
             if not 8 <= number <= 128:  # the vertex-density slider's range

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import logging
 import math
 import secrets
 import socket
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -30,6 +32,9 @@ REQUEST_ID_HEADER = "X-Request-ID"
 #: Longest wait for a connection to the model server, in seconds (less when the
 #: request's timeout is shorter): a server that is down is said to be down at once.
 CONNECT_TIMEOUT_S = 5.0
+#: Longest wait, in seconds, of a /predict or /classify for one of the client's model-call
+#: slots (see :class:`CallSlots`) before it is told the server is busy.
+SLOT_WAIT_S = 2.0
 
 
 class ModelServerError(Exception):
@@ -158,6 +163,44 @@ class SendBoundedAdapter(HTTPAdapter):
         return manager
 
 
+class ModelServerBusy(ModelServerUnavailable):
+    """Every one of this client's model-call slots is taken: the call was not sent."""
+
+
+class CallSlots:
+    """At most ``slots`` calls to the model server at once, from one client process.
+
+    A call waits for the model server's answer in one of the worker's request
+    threads. Without a bound, a slow server held every thread, and a save, the
+    Saved page, the client's own ``/health``, waited behind the model calls for the
+    whole request timeout. With fewer slots than threads, the rest stay free.
+
+    Parameters
+    ----------
+    slots : int
+        How many calls may run at once (``SONOTRACE_MODEL_CALLS``).
+    """
+
+    def __init__(self, slots: int) -> None:
+        if isinstance(slots, bool) or not isinstance(slots, int) or slots < 1:
+            raise ValueError("slots must be a whole number of at least 1")
+        self.slots = slots
+        self._free = threading.BoundedSemaphore(slots)
+
+    @contextlib.contextmanager
+    def held(self, wait: float) -> Iterator[None]:
+        """A slot for the ``with`` block; after ``wait`` seconds without one,
+        :class:`ModelServerBusy`."""
+        if not self._free.acquire(timeout=max(float(wait), 0.0)):
+            raise ModelServerBusy(
+                "The model server is busy with other readers' requests; try again in a "
+                "moment.")
+        try:
+            yield
+        finally:
+            self._free.release()
+
+
 class ModelServerClient:
     """Client for one model server.
 
@@ -171,10 +214,15 @@ class ModelServerClient:
     session : requests.Session, optional
         For connection reuse; a new one by default. A :class:`SendBoundedAdapter`
         is mounted on it for ``base_url``.
+    slots : CallSlots, optional
+        Shared by the process's clients: each call takes one of them, and one that
+        gets none raises :class:`ModelServerBusy` (a model request after waiting
+        :data:`SLOT_WAIT_S` for one, a health check at once). None: no bound.
     """
 
     def __init__(
-        self, base_url: str, timeout: float = 30.0, session: requests.Session | None = None
+        self, base_url: str, timeout: float = 30.0, session: requests.Session | None = None,
+        slots: CallSlots | None = None,
     ) -> None:
         if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
             raise ValueError(f"base_url must be an http(s) URL, got {base_url!r}")
@@ -184,10 +232,20 @@ class ModelServerClient:
         self.timeout = float(timeout)
         self.session = session or requests.Session()
         self.session.mount(self.base_url + "/", SendBoundedAdapter())
+        self.slots = slots
 
     # ------------------------------------------------------------------ plumbing
 
-    def _request(self, method: str, path: str, **kwargs) -> requests.Response:
+    def _request(self, method: str, path: str, slot_wait: float | None = None,
+                 **kwargs) -> requests.Response:
+        """``_send`` in one of the slots, waited for ``slot_wait`` s (:data:`SLOT_WAIT_S`)."""
+        if self.slots is None:
+            return self._send(method, path, **kwargs)
+        wait = SLOT_WAIT_S if slot_wait is None else slot_wait
+        with self.slots.held(min(wait, self.timeout)):
+            return self._send(method, path, **kwargs)
+
+    def _send(self, method: str, path: str, **kwargs) -> requests.Response:
         url = f"{self.base_url}{path}"
         # Each request named, in both services' logs (the server's access line: id=).
         rid = secrets.token_hex(8)
@@ -248,8 +306,12 @@ class ModelServerClient:
     # ------------------------------------------------------------------ API
 
     def health(self) -> dict:
-        """``GET /health``; returns its JSON when the server is ready."""
-        return self._json(self._request("GET", "/health"))
+        """``GET /health``; returns its JSON when the server is ready.
+
+        It never waits for a slot: a health check is asked every few seconds, and a
+        wait would hold a request thread for each.
+        """
+        return self._json(self._request("GET", "/health", slot_wait=0))
 
     def predict(
         self,

@@ -45,7 +45,7 @@ from annotation_client import (
     _worklist,
     ids,
 )
-from annotation_client._app import get_config, get_index, get_reader, get_store
+from annotation_client._app import get_config, get_index, get_model_slots, get_reader, get_store
 from annotation_client._config import ClientConfig
 from annotation_client._database import IndexUnavailable
 from annotation_client._imageio import ImageDecodeError, decode_image, parse_data_url
@@ -63,6 +63,7 @@ from annotation_client._record import (
     same_reading,
 )
 from annotation_client._server_client import (
+    ModelServerBusy,
     ModelServerClient,
     ModelServerError,
     ModelServerUnavailable,
@@ -1064,9 +1065,13 @@ def layout(**query):
 # =========================================================================== helpers
 
 
-def _client() -> ModelServerClient:
+def _client(timeout: float | None = None) -> ModelServerClient:
+    """A client of the model server, ``timeout`` seconds (the configured timeout by
+    default), whose calls share the worker's slots (``SONOTRACE_MODEL_CALLS``)."""
     config = get_config()
-    return ModelServerClient(config.model_server_url, timeout=config.request_timeout)
+    return ModelServerClient(config.model_server_url,
+                             timeout=config.request_timeout if timeout is None else timeout,
+                             slots=get_model_slots())
 
 
 #: Class of the wrapper of an alert saying the model server cannot be reached: the
@@ -1361,6 +1366,8 @@ def check_server(_loaded):
     """Tell the user at once when the model server cannot be reached."""
     try:
         health = _client().health()
+    except ModelServerBusy as exc:  # answering others: no reason to warn yet
+        return None, _status_badge(None, exc)
     except ModelServerError as exc:
         return (
             _server_alert(exc, "Auto-segmentation and classification"),
@@ -1374,6 +1381,9 @@ def _status_badge(health: dict | None, error: ModelServerError | None = None):
     503: loading, or its models failed), refusing this client (a 4xx: the server does
     not trust the name the client uses for it, say) or offline (no answer)."""
     if health is None:
+        if isinstance(error, ModelServerBusy):
+            return dbc.Badge("model server busy", color="warning", text_color="dark",
+                             title=error.message)
         status = getattr(error, "status", None)
         if status is not None and 400 <= status < 500:
             return dbc.Badge("model server refuses this client", color="danger",
@@ -1410,11 +1420,12 @@ def refresh_server_status(_ticks, alert):
     """
     config = get_config()
     # Short: a hung server must not hold a callback for the whole request timeout.
-    client = ModelServerClient(config.model_server_url,
-                               timeout=min(HEALTH_TIMEOUT_S, config.request_timeout))
+    client = _client(timeout=min(HEALTH_TIMEOUT_S, config.request_timeout))
     try:
         health = client.health()
     except ModelServerError as exc:
+        # Busy (every slot taken by requests waiting for it) is not offline: the alert
+        # that it cannot be reached stays until it answers.
         return _status_badge(None, exc), dash.no_update, dash.no_update
     if _says_unreachable(alert) and ids.SERVER_ALERT not in _triggered():
         return _status_badge(health), None, time.time_ns()
