@@ -21,6 +21,8 @@ REFINE_SIZE = 128
 #: Context on each side of the first outline, as a fraction of its box's longer side.
 #: Wide, because first outlines are more often too small than too large.
 REFINE_MARGIN = 0.4
+#: Rows of a resized map turned into an array at a time (see :func:`square_window`).
+_STRIP_ROWS = 256
 #: Training cuts a wider crop once and zooms into it at random (see train_refine).
 REFINE_CONTEXT_SIZE = 256
 REFINE_CONTEXT_MARGIN = 1.0
@@ -106,9 +108,18 @@ def square_window(crop_prob, box, shape):
     h, w = shape
     full = Image.fromarray(np.asarray(crop_prob, np.float32), mode="F").resize(
         (x1 - x0, y1 - y0), Image.BILINEAR)
-    full = np.asarray(full, np.float32)
     r0, r1, c0, c1 = max(0, y0), min(h, y1), max(0, x0), min(w, x1)
-    return full[r0 - y0:r1 - y0, c0 - x0:c1 - x0], (slice(r0, r1), slice(c0, c1))
+    # Only the part inside the image, a strip of rows at a time: the square around a
+    # lesion of a 25-megapixel image can be 200 MB of float32, and turning the whole of
+    # it into an array took two more copies (Pillow's bytes, then the array), while
+    # the window returned, a view, kept it all.
+    window = np.empty((max(0, r1 - r0), max(0, c1 - c0)), np.float32)
+    if window.size:
+        for top in range(0, r1 - r0, _STRIP_ROWS):
+            bottom = min(top + _STRIP_ROWS, r1 - r0)
+            strip = full.crop((c0 - x0, r0 - y0 + top, c1 - x0, r0 - y0 + bottom))
+            window[top:bottom] = np.asarray(strip, np.float32)
+    return window, (slice(r0, r1), slice(c0, c1))
 
 
 def refine_window(grey, box, coarse, net, size=REFINE_SIZE, weight=0.5):
@@ -134,7 +145,12 @@ def refine_window(grey, box, coarse, net, size=REFINE_SIZE, weight=0.5):
     """
     crop = crop_square(grey, box, size)
     fine, inside = square_window(net(crop[None, :, :, None]), box, grey.shape)
-    return (1.0 - weight) * np.asarray(coarse, np.float32) + weight * fine, inside
+    # (1 - weight) * coarse + weight * fine, the same float32 values, with one temporary
+    # rather than three: a window can be the whole of a 25-megapixel image.
+    fine *= weight
+    blend = (1.0 - weight) * np.asarray(coarse, np.float32)
+    blend += fine
+    return blend, inside
 
 
 def refine_map(grey, outline, coarse, net, size=REFINE_SIZE, margin=REFINE_MARGIN, weight=0.5):

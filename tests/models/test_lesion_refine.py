@@ -92,3 +92,29 @@ def test_empty_outline_leaves_the_map_untouched():
     coarse = np.random.default_rng(0).random(grey.shape).astype(np.float32)
     out = refine_map(grey, np.zeros(grey.shape, bool), coarse, _threshold_net)
     assert out is coarse
+
+
+def test_the_refined_window_is_the_blend_and_holds_only_the_image_part():
+    """A square around a large lesion reaches far past a 25-megapixel image: the window
+    must not keep the whole resampled square alive (it did, as a view), and the blend
+    must be the same float32 values as ``(1 - w) * coarse + w * fine``."""
+    from PIL import Image
+
+    from models.lesion_refine import _STRIP_ROWS, refine_window, square_window
+
+    rng = np.random.default_rng(3)
+    grey = rng.integers(0, 256, (700, 900), dtype=np.uint8)
+    crop_prob = rng.random((64, 64), dtype=np.float32)
+    box = (-150, -260, 1050, 940)  # 1200 x 1200, past every side of the image
+    window, inside = square_window(crop_prob, box, grey.shape)
+    assert inside == (slice(0, 700), slice(0, 900))
+    assert window.shape == (700, 900) and window.base is None
+    full = np.asarray(Image.fromarray(crop_prob, mode="F").resize((1200, 1200),
+                                                                  Image.BILINEAR))
+    assert np.array_equal(window, full[260:960, 150:1050])  # strips join exactly
+    assert window.shape[0] > _STRIP_ROWS
+    coarse = rng.random(window.shape, dtype=np.float32)
+    blend, at = refine_window(grey, box, coarse, lambda crop: crop_prob, size=32, weight=0.3)
+    assert at == inside
+    assert blend.dtype == np.float32
+    assert np.array_equal(blend, (1.0 - 0.3) * coarse + 0.3 * window)
