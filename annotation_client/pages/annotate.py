@@ -1379,7 +1379,8 @@ def check_server(_loaded):
 def _status_badge(health: dict | None, error: ModelServerError | None = None):
     """The model server's badge: ready (with the model's name), not ready (it answers
     503: loading, or its models failed), refusing this client (a 4xx: the server does
-    not trust the name the client uses for it, say) or offline (no answer)."""
+    not trust the name the client uses for it, say), busy (every one of this worker's
+    model-call slots taken, so it was not asked) or offline (no answer)."""
     if health is None:
         if isinstance(error, ModelServerBusy):
             return dbc.Badge("model server busy", color="warning", text_color="dark",
