@@ -158,10 +158,15 @@ ACCESS_LOG_FORMAT = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms'
 
 def gunicorn_settings(opts: Options, settings) -> dict:
     """gunicorn's settings for ``opts`` and the app's :class:`ClientConfig` ``settings``."""
+    from vectorizer._connections import THREAD_WORKER  # imports gunicorn, as main does
+
     return {
         "bind": bind_address(opts.host, opts.port),
         "workers": opts.workers,
-        "worker_class": "gthread",
+        # gunicorn's gthread, reading each request within SONOTRACE_READ_TIMEOUT and at
+        # a least rate (vectorizer._connections): without, eight uploads dropped
+        # half-sent held every thread for ever.
+        "worker_class": THREAD_WORKER,
         "threads": opts.threads,
         # A callback may wait for the model server; give it that long and more.
         "timeout": int(settings.request_timeout) + 60,

@@ -15,7 +15,9 @@ import dash
 import dash_bootstrap_components as dbc
 import flask
 from dash import dcc, html
+from werkzeug.exceptions import ClientDisconnected
 
+from vectorizer._connections import RequestTooSlow
 from vectorizer._settings import untrusted_host_hint
 
 from . import _api, _callback_guard, _readers, _signing, _worklist, ids
@@ -192,6 +194,20 @@ def _install_request_checks(server: flask.Flask, settings: ClientConfig) -> None
     # nothing runs for a request this client should not answer.
     server.before_request_funcs.setdefault(None, []).insert(0, check_request)
 
+    @server.errorhandler(ClientDisconnected)
+    def stalled_request(exc: ClientDisconnected):
+        # werkzeug makes any error reading a body "client disconnected", a 400. A read
+        # that timed out is a body that stalled or came too slowly (under gunicorn:
+        # vectorizer._connections); the answer says so, and gunicorn closes after it.
+        cause = exc.__context__
+        if not isinstance(cause, TimeoutError):
+            return exc  # its own 400, as before (only callbacks read a body; no /api path)
+        reason = (str(cause) if isinstance(cause, RequestTooSlow)
+                  else f"the request stalled: no data for {settings.read_timeout} s")
+        logger.warning("a %s %s from %s ended: %s", flask.request.method,
+                       flask.request.path[:200], flask.request.remote_addr, reason)
+        return _plain(408, f"Request Timeout: {reason}")
+
     @server.after_request
     def add_security_headers(response: flask.Response) -> flask.Response:
         for name, value in SECURITY_HEADERS.items():
@@ -357,6 +373,8 @@ def create_app(config=None) -> dash.Dash:
     server = app.server
     server.config[CONFIG_KEY] = settings
     server.config[MODEL_SLOTS_KEY] = CallSlots(settings.model_calls)
+    # The gunicorn workers' read timeout (vectorizer._connections reads it here).
+    server.config["READ_TIMEOUT"] = settings.read_timeout
     server.config[DATA_MARK_KEY] = mark
     index = AnnotationIndex(settings.index_url)
     server.config[INDEX_KEY] = index

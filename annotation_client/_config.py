@@ -73,6 +73,11 @@ class ClientConfig:
         request threads (``SONOTRACE_CLIENT_THREADS``, 8), so that a slow model
         server leaves threads for saves and pages. A further /predict or /classify
         waits up to 2 s for one to end, then the page says the server is busy.
+    read_timeout : int
+        Seconds a browser may go silent while sending a request, and the grace before
+        it must keep up 500 bytes/s (``SONOTRACE_READ_TIMEOUT``, the model server's
+        variable and default, 20; see :mod:`vectorizer._connections`). Under gunicorn
+        only.
     max_upload_mb : float
         Largest image file accepted (``SONOTRACE_MAX_UPLOAD_MB``).
     max_pixels : int
@@ -124,6 +129,7 @@ class ClientConfig:
     data_dir: Path = Path("annotations")
     request_timeout: float = 30.0
     model_calls: int = 6
+    read_timeout: int = 20
     max_upload_mb: float = 20.0
     max_pixels: int = DEFAULT_MAX_PIXELS
     auto_segment: bool = True
@@ -392,6 +398,14 @@ def _parse(name: str, value):
             number = _whole(value, "must be a whole number from 1 to 256")
             if not 1 <= number <= 256:  # the request threads' own bound
                 raise ValueError("must be a whole number from 1 to 256")
+            return number
+        if name == "read_timeout":
+            # Whole seconds, 1 to a day, as the model server takes SONOTRACE_READ_TIMEOUT.
+            if isinstance(value, bool) or not isinstance(value, int | str):
+                raise ValueError("must be a whole number of seconds")
+            number = _whole(value, "must be a whole number of seconds from 1 to 86400")
+            if not 1 <= number <= 86400:
+                raise ValueError("must be a whole number of seconds from 1 to 86400")
             return number
         if name == "default_vertices":
             number = _whole(value, "must be a whole number")

@@ -50,8 +50,9 @@ DEFAULTS = {
     "WEIGHTS_DIR": None,
     # Load and warm the models in a background thread as soon as the app exists.
     "WARMUP": True,
-    # Seconds a client may go silent while sending its request (gunicorn only): a
-    # stalled upload would otherwise hold a worker until the worker timeout kills it.
+    # Seconds a client may go silent while sending its request, and the grace before
+    # it must keep up a least rate (gunicorn only, vectorizer._connections): a stalled
+    # or trickling upload would otherwise hold a worker until the worker timeout kills it.
     "READ_TIMEOUT": 20,
     # models.runtime's backend: auto (LiteRT when the export has it), litert or keras.
     "RUNTIME_BACKEND": "auto",
@@ -132,7 +133,6 @@ def create_app(config: Mapping | None = None) -> Flask:
     app.register_blueprint(_api.bp)
     app.register_blueprint(_docs.bp)
     _install_request_log(app)
-    _install_read_timeout(app)
     _metrics.install(app)
     return app
 
@@ -204,17 +204,6 @@ def _install_security_headers(app: Flask) -> None:
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
         return response
-
-
-def _install_read_timeout(app: Flask) -> None:
-    @app.before_request
-    def _bound_reads():
-        # gunicorn hands the client's socket over in the environ; a body read that
-        # waits longer than this raises, and _inputs answers 408. The sync worker
-        # sets it at accept already, so that slow headers are bounded too.
-        client = request.environ.get("gunicorn.socket")
-        if client is not None:
-            client.settimeout(app.config["READ_TIMEOUT"])
 
 
 class StrictJSONProvider(DefaultJSONProvider):
@@ -365,7 +354,57 @@ def _set_bomb_guard(max_pixels: int) -> None:
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
+#: Where the WSGI environ keeps the request body's :class:`_CountingInput`.
+BODY_KEY = "sonotrace.body"
+
+
+class _CountingInput:
+    """A request's ``wsgi.input``, counting the bytes the app reads of it.
+
+    A chunked upload declares no Content-Length, so the access log's ``bytes=`` was 0
+    for it, a 70 MB one refused at the limit included; the bytes read are what came.
+    """
+
+    def __init__(self, stream):
+        self._stream = stream
+        self.count = 0
+
+    def read(self, *args) -> bytes:
+        data = self._stream.read(*args)
+        self.count += len(data)
+        return data
+
+    def readinto(self, buffer) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def readline(self, *args) -> bytes:
+        line = self._stream.readline(*args)
+        self.count += len(line)
+        return line
+
+    def readlines(self, *args) -> list[bytes]:
+        lines = self._stream.readlines(*args)
+        self.count += sum(map(len, lines))
+        return lines
+
+    def __iter__(self):
+        for line in self._stream:
+            self.count += len(line)
+            yield line
+
+
 def _install_request_log(app: Flask) -> None:
+    wsgi_app = app.wsgi_app
+
+    def counting_body(environ, start_response):
+        # Before Flask builds the request, whose stream wraps wsgi.input once.
+        environ["wsgi.input"] = environ[BODY_KEY] = _CountingInput(environ["wsgi.input"])
+        return wsgi_app(environ, start_response)
+
+    app.wsgi_app = counting_body
+
     @app.before_request
     def _start_timer():
         g.request_start = time.perf_counter()
@@ -381,6 +420,8 @@ def _install_request_log(app: Flask) -> None:
         request_id = given if _REQUEST_ID.fullmatch(given) else secrets.token_hex(8)
         response.headers["X-Request-ID"] = request_id
         # Sizes only: the images are patients' and their content never reaches the log.
+        # The body's bytes as read (a chunked one declares none; one refused unread, 0).
+        body = request.environ.get(BODY_KEY)
         access_log.info(
             "%s %s %d %.1fms image=%s bytes=%d from=%s id=%s",
             request.method,
@@ -388,7 +429,7 @@ def _install_request_log(app: Flask) -> None:
             response.status_code,
             duration,
             g.get("image_size", "-"),
-            request.content_length or 0,
+            body.count if body is not None else request.content_length or 0,
             request.remote_addr or "-",
             request_id,
         )

@@ -12,8 +12,10 @@ With one thread per worker (the default) gunicorn runs ``sync`` workers: a
 worker takes a connection only when it is idle, so the kernel hands each
 request to a free worker. That is what a CPU-bound model wants; inference
 within a worker is serialised anyway. With ``threads > 1`` workers are
-``gthread``: they accept connections while busy and keep them alive, which
-suits slow clients but lets one worker queue requests while another idles.
+``gthread``: they accept connections while busy and keep them alive, but one
+worker may queue requests while another idles. Either reads each request by
+:mod:`vectorizer._connections`' rule (a read timeout, a least rate), which the
+annotation client's workers follow too.
 """
 
 from __future__ import annotations
@@ -24,27 +26,14 @@ import os
 
 from gunicorn import util
 from gunicorn.app.base import BaseApplication
-from gunicorn.workers.sync import SyncWorker
 
+from vectorizer._connections import SYNC_WORKER, THREAD_WORKER
 from vectorizer._settings import check_listen, raw_error_answer
 
 from ._metrics import prepare_workers, remove_folder, worker_exited
 from ._readiness import ReadinessBoard, attach
 
 logger = logging.getLogger(__name__)
-
-
-def _quiet_read_timeouts(record: logging.LogRecord) -> bool:
-    # gunicorn logs any socket error while it reads the headers with a traceback, at
-    # ERROR; a client that went silent is the client's doing and worth one line.
-    if record.exc_info and isinstance(record.exc_info[1], TimeoutError):
-        record.msg, record.args, record.exc_info = (
-            "closed a connection whose request did not arrive within the read timeout",
-            (),
-            None,
-        )
-        record.levelno, record.levelname = logging.WARNING, "WARNING"
-    return True
 
 
 def write_json_error(sock, status_int: int, reason: str, mesg: str) -> None:
@@ -83,28 +72,6 @@ def check_address(bind: str) -> None:
                  port_setting="(--port, SONOTRACE_PORT)")
 
 
-class ReadTimeoutSyncWorker(SyncWorker):
-    """gunicorn's sync worker, with a read timeout on each client's socket.
-
-    A sync worker serves one connection at a time and blocks reading it: a client
-    that stops sending in the middle of its headers or body (a dropped network, or
-    on purpose) holds the worker until the arbiter kills it at ``--timeout`` (120 s)
-    and it reloads its models. With the app's ``READ_TIMEOUT`` on the socket the read
-    fails after that many seconds instead: the worker answers 408 (or closes the
-    connection, if the headers never came) and takes the next request.
-    """
-
-    def init_process(self):
-        logging.getLogger("gunicorn.error").addFilter(_quiet_read_timeouts)
-        super().init_process()
-
-    def accept(self, listener):
-        client, addr = listener.accept()
-        client.settimeout(self.wsgi.config["READ_TIMEOUT"])
-        util.close_on_exec(client)
-        self.handle(listener, client, addr)
-
-
 class ModelServerApplication(BaseApplication):
     """A gunicorn application serving ``create_app(app_config)``.
 
@@ -125,7 +92,9 @@ class ModelServerApplication(BaseApplication):
     def load_config(self) -> None:
         threads = int(self.options.get("threads", 1))
         settings = {
-            "worker_class": "gthread" if threads > 1 else f"{__name__}.ReadTimeoutSyncWorker",
+            # gunicorn's, reading each request within SONOTRACE_READ_TIMEOUT and at a
+            # least rate (vectorizer._connections): a slow client cannot hold a worker.
+            "worker_class": THREAD_WORKER if threads > 1 else SYNC_WORKER,
             "preload_app": False,
             "proc_name": "sonotrace-model-server",
             "child_exit": self._child_exit,

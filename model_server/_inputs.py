@@ -11,6 +11,7 @@ from gunicorn.http.errors import ParseException
 from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
 
 from vectorizer import MAX_PIXEL_SPACING_MM, MIN_PIXEL_SPACING_MM
+from vectorizer._connections import RequestTooSlow
 
 from ._errors import ApiError, BadRequest, PayloadTooLarge
 
@@ -93,18 +94,21 @@ def _reading_body():
     with what happened.
 
     werkzeug turns any error reading the body into a bare "client disconnected";
-    a read that timed out (``READ_TIMEOUT``, set on the socket by the app) is a
-    client that stalled, and the answer says so rather than blame the request's
-    syntax. gunicorn reads a ``Transfer-Encoding: chunked`` body as the app asks for
-    it, and raises its own parse errors there (a chunk size that is not hex, a chunk
-    not followed by CRLF, a bad trailer line), which werkzeug lets through: they were
-    500s with a traceback in the log.
+    a read that timed out (``READ_TIMEOUT``, or a body slower than the least rate:
+    :mod:`vectorizer._connections`, under gunicorn) is a client that stalled, and
+    the answer says so rather than blame the request's syntax. gunicorn reads a
+    ``Transfer-Encoding: chunked`` body as the app asks for it, and raises its own
+    parse errors there (a chunk size that is not hex, a chunk not followed by CRLF, a
+    bad trailer line), which werkzeug lets through: they were 500s with a traceback in
+    the log.
     """
     try:
         yield
     except ParseException as exc:
         raise BadRequest(f"malformed chunked request body: {exc}") from None
     except ClientDisconnected as exc:
+        if isinstance(exc.__context__, RequestTooSlow):
+            raise ApiError(str(exc.__context__), status=408) from None
         if isinstance(exc.__context__, TimeoutError):
             timeout = current_app.config.get("READ_TIMEOUT")
             raise ApiError(

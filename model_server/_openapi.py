@@ -62,7 +62,8 @@ COMMON_ERRORS = {
     ),
     "408": _error(
         "The client stopped sending its request body for longer than the read timeout "
-        "(SONOTRACE_READ_TIMEOUT, 20 s by default; production server only)."
+        "(SONOTRACE_READ_TIMEOUT, 20 s by default), or sent it at under 500 bytes/s on "
+        "average after that long (production server only)."
     ),
     "413": _error(
         f"Body over the byte limit (sent with a Content-Length or chunked), a multipart "

@@ -53,6 +53,17 @@ def test_bad_settings_are_refused_by_name(key, value, match):
         ClientConfig.load({key: value}, environ={})
 
 
+def test_the_read_timeout_is_the_model_servers_variable_and_rule():
+    # One SONOTRACE_READ_TIMEOUT for both services (a shared env file): whole seconds
+    # from 1 to a day, 20 by default, as the server takes it.
+    assert ClientConfig.load(environ={}).read_timeout == 20
+    assert ClientConfig.load(environ={"SONOTRACE_READ_TIMEOUT": "5"}).read_timeout == 5
+    for bad in ("0", "2.5", "86401", "soon"):
+        with pytest.raises(ValueError, match=rf"^SONOTRACE_READ_TIMEOUT='{bad}': must be a "
+                                             "whole number of seconds from 1 to 86400$"):
+            ClientConfig.load(environ={"SONOTRACE_READ_TIMEOUT": bad})
+
+
 @pytest.mark.parametrize("blank", ["", " ", "\t "])
 def test_a_blank_variable_is_unset(blank):
     # SONOTRACE_DATA_DIR=" " made a folder named " " in the working directory, to hold

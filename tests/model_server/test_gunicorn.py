@@ -146,7 +146,7 @@ def test_two_worker_server_is_healthy_only_when_both_are_ready(
         return next(artifacts_dir.glob("service-*.log")).read_text()
 
     log = log_text()
-    assert "Using worker: model_server._gunicorn.ReadTimeoutSyncWorker" in log
+    assert "Using worker: vectorizer._connections.GuardedSyncWorker" in log
     assert "WORKER TIMEOUT" not in log
     assert "Traceback" not in log
     assert "closed a connection whose request did not arrive within the read timeout" in log
