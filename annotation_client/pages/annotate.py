@@ -1976,13 +1976,51 @@ def _saved_before_next(saved_before, meta) -> tuple[str, int] | None:
     return (name[:200], version) if version > 0 else None
 
 
+def _opening(contents) -> str:
+    """Which of the open's inputs this call opens: ``ids.IMAGE_UPLOAD`` or
+    ``ids.WORKLIST_REQUEST``.
+
+    Both can fire in one call: the browser merges an upload made while the page's first
+    request for a worklist entry (every page load makes one, most often empty) is held
+    back behind a slow one, such as the health poll of a stalled model server. Dispatched
+    on the first trigger, the empty request won and the file dropped was dropped with
+    it, silently. A file that came wins: it is the later of the two actions (the page's
+    own request goes as it loads, or with a click the drop came after).
+    """
+    fired = _triggered()
+    if ids.WORKLIST_REQUEST in fired and not (ids.IMAGE_UPLOAD in fired and contents):
+        return ids.WORKLIST_REQUEST
+    return ids.IMAGE_UPLOAD
+
+
+def _asked_for(request) -> str | None:
+    """How a message names what a worklist request asked for; None for no request."""
+    if not isinstance(request, dict):
+        return None
+    if request.get("saved"):
+        return "the saved image the link names"
+    path = request.get("path")
+    return _signin.shown_text(str(path)) if path else None
+
+
 def open_image(contents, request, filename, current_meta, tool="pan"):
-    """Open the uploaded file or the worklist entry asked for (see :func:`_show`)."""
-    if ctx.triggered_id == ids.WORKLIST_REQUEST:
+    """Open the uploaded file or the worklist entry asked for (see :func:`_show`);
+    a file uploaded in the same call as a request wins (:func:`_opening`)."""
+    if _opening(contents) == ids.WORKLIST_REQUEST:
         if isinstance(request, dict) and request.get("saved"):
             return open_kept_upload(request, current_meta, tool)
         return open_worklist_entry(request, current_meta, tool)
-    return open_upload(contents, filename, current_meta, tool)
+    opened = open_upload(contents, filename, current_meta, tool)
+    passed = _asked_for(request) if ids.WORKLIST_REQUEST in _triggered() else None
+    if passed is None:
+        return opened
+    # Said, not only done: the entry asked for was not opened, and may be opened now.
+    note = _views.alert(
+        f"Not opened: {passed}, asked for at the same moment as this file (the file goes "
+        "first). Open it again from the worklist or its link to read it.",
+        "info", id="upload-over-request")
+    shown = opened[4]
+    return (*opened[:4], note if shown is None else [shown, note], *opened[5:])
 
 
 @callback(
@@ -1994,8 +2032,9 @@ def open_image(contents, request, filename, current_meta, tool="pan"):
     Output(ids.FINAL_LABEL, "value"),
     Output(ids.NOTE, "value"),
     Output(ids.CLASSIFICATION, "data"),
-    # Emptied when a worklist entry opens, so uploading the file of before again is
-    # a change (Dash fires no callback for a property set to the value it has).
+    # Emptied after every open, of a file or a worklist entry, and after a file that did
+    # not open: uploading the same file again is then a change (Dash fires no callback
+    # for a property set to the value it has).
     Output(ids.IMAGE_UPLOAD, "contents"),
     Output(ids.IMAGE_OPENED, "data"),
     # The BI-RADS descriptors describe one image's lesion: a new image starts blank.
@@ -2037,7 +2076,7 @@ def open_to_revise(contents, request, filename, current_meta, tool="pan", revise
         # Opened by Save & next: a save of it a moment later is a second press of the
         # keys, not a reading (_unseen_save).
         opened = (*opened[:9], dict(opened[9], after_save_next=True), *opened[10:])
-    return (*opened, _failed_open(opened[0], request, failed),
+    return (*opened, _failed_open(opened[0], request, failed, contents),
             _wish_on_open(opened[0], current_meta, revise, annotator))
 
 
@@ -2054,7 +2093,7 @@ def _failed_entries(failed) -> dict[str, str]:
             if isinstance(p, str) and isinstance(h, str) and _SHA256.fullmatch(h)}
 
 
-def _failed_open(meta, request, failed):
+def _failed_open(meta, request, failed, contents=None):
     """``WORKLIST_FAILED`` after an open: with the worklist file that did not open added,
     by its path and the hash of its bytes (a file exported again opens once more).
 
@@ -2063,11 +2102,20 @@ def _failed_open(meta, request, failed):
     the reading went no further. :func:`_follow_claim` hands the page's claim back to the
     image still open, and :func:`_next_path` passes the file over.
     """
-    if meta is not dash.no_update or ctx.triggered_id != ids.WORKLIST_REQUEST \
-            or not isinstance(request, dict) or not isinstance(request.get("path"), str):
+    if not isinstance(request, dict) or not isinstance(request.get("path"), str) \
+            or ids.WORKLIST_REQUEST not in _triggered():
+        return dash.no_update
+    path = request["path"]
+    if _opening(contents) != ids.WORKLIST_REQUEST:
+        # An upload in the same call was opened in its place (_opening): the entry did
+        # not fail, and is not passed over; only the claim Open next may have moved to
+        # it goes back (_follow_claim), when the upload did not open either.
+        if meta is not dash.no_update:
+            return dash.no_update
+        return {"entries": _failed_entries(failed), "at": time.time_ns(), "last": path}
+    if meta is not dash.no_update:
         return dash.no_update
     config = get_config()
-    path = request["path"]
     try:
         sha = _worklist.entry_sha256(config.worklist_dir, path, data_dir=config.data_dir)
     except (OSError, ValueError, TypeError):
@@ -2264,7 +2312,9 @@ def _show(name, read, current_meta, tool="pan", *, worklist_path=None):
             f"{exc}{keep}", "danger", title="Cannot open this file.", id="upload-error"
         )
         no = dash.no_update
-        return (no, no, no, no, message, no, no, no, no, no, *[no] * len(DESCRIPTOR_OPTIONS))
+        # The upload emptied, as after an open: the file dropped again (mended, or once
+        # the cause is gone) is a change, which Dash fires the open for.
+        return (no, no, no, no, message, no, no, no, None, no, *[no] * len(DESCRIPTOR_OPTIONS))
     meta = image.meta()
     if worklist_path:
         # Kept with the image, so the saved record says which worklist file it was.
@@ -2297,7 +2347,8 @@ def _show(name, read, current_meta, tool="pan", *, worklist_path=None):
         no if same else None,
         no if same else "",
         no if same else None,
-        None if worklist_path else no,
+        # Emptied once opened, so that the same file dropped again is a change.
+        None,
         {"image": meta["sha256"], "at": time.time_ns(), "drawing": drawing},
         *[no if same else ([] if name in MULTI_VALUED else "") for name in DESCRIPTOR_OPTIONS],
     )

@@ -450,8 +450,9 @@ def test_a_worklist_entry_opens_like_an_upload(tmp_path):
     opened_info = json.dumps(opened[3].to_plotly_json(), default=str)
     assert "left/" in opened_info and "image-folder" in opened_info
     assert "image-folder" not in json.dumps(uploaded[3].to_plotly_json(), default=str)
-    # The upload is emptied, so uploading the file open before is a change again.
-    assert opened[8] is None and uploaded[8] is dash.no_update
+    # The upload is emptied after every open, so uploading the file open before (or one
+    # that did not open) is a change again.
+    assert opened[8] is None and uploaded[8] is None
     for failed, words in (
         (broken, "broken.png"),
         (escape, "../outside.png is not a file inside the worklist folder."),
@@ -459,6 +460,7 @@ def test_a_worklist_entry_opens_like_an_upload(tmp_path):
     ):
         assert all(v is dash.no_update for v in failed[:4]), words
         assert all(v is dash.no_update for v in failed[-n:]), words
+        assert failed[8] is None, words
         text = json.dumps(failed[4].to_plotly_json(), default=str)
         assert "Cannot open this file" in text and words in text and "unchanged" in text
 
