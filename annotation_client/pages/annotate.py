@@ -2349,9 +2349,27 @@ def _show(name, read, current_meta, tool="pan", *, worklist_path=None):
         no if same else None,
         # Emptied once opened, so that the same file dropped again is a change.
         None,
-        {"image": meta["sha256"], "at": time.time_ns(), "drawing": drawing},
+        _opened_store(meta["sha256"], drawing),
         *[no if same else ([] if name in MULTI_VALUED else "") for name in DESCRIPTOR_OPTIONS],
     )
+
+
+#: The latest version of the image the reader could see as it opened (0 for none), in
+#: ``IMAGE_OPENED`` and then in the history begun on it: a save of work that loaded no
+#: version names the versions saved after it (:func:`_saved_meanwhile`).
+LATEST_AT_OPEN = "latest_at_open"
+
+
+def _opened_store(sha: str, drawing: str) -> dict:
+    """``IMAGE_OPENED`` for image ``sha`` opened now, drawn as ``drawing``."""
+    opened = {"image": sha, "at": time.time_ns(), "drawing": drawing}
+    try:
+        opened[LATEST_AT_OPEN] = max(get_store().versions(sha, get_reader()), default=0)
+    except _signin.SignInError:
+        pass  # unknown (the Annotator field says why): a save names none saved meanwhile
+    except (OSError, ValueError) as exc:
+        logger.warning("versions of the image opened not listed: %s", exc)
+    return opened
 
 
 @callback(
@@ -3259,22 +3277,30 @@ def _own_versions(saved_work, meta: dict) -> list[int]:
 
 def _saved_meanwhile(
     meta: dict, history, version: int, own: list[int] | tuple[int, ...] = ()
-) -> tuple[int, list[int]] | None:
+) -> tuple[int | None, list[int]] | None:
     """``(seen, newer)`` when versions this reader may see were saved after the latest
     one this work holds (loaded into it, or saved from this page: ``own``) and before
     ``version``, the one just saved: two tabs on one image, or two readers, each
-    revising what they loaded. None otherwise, and when the versions cannot be listed
-    (the save itself stands).
+    revising what they loaded. Work that holds none names those saved after the page
+    opened the image (``seen`` None): two tabs that both started from the AI's outline.
+    None otherwise, and when the versions cannot be listed (the save itself stands).
     """
     # The versions loaded into this image's work (_revised read them for the record).
     same = bool(history) and history.get("image") == meta["sha256"]
     loaded = _version_numbers(history.get("loaded_versions")) if same else []
-    if not loaded and not own:
-        return None
-    seen = max([*loaded, *own])
+    if loaded or own:
+        seen = max([*loaded, *own])
+        after = seen
+    else:
+        # Copied by edit from IMAGE_OPENED, which the browser keeps: a forged number
+        # changes only which versions this message names.
+        opened = _version_numbers([history.get(LATEST_AT_OPEN)]) if same else []
+        if not opened or opened[0] < 0:
+            return None  # a history begun before the number was kept: nothing known
+        seen, after = None, opened[0]
     try:
         newer = [v for v in get_store().versions(meta["sha256"], get_reader())
-                 if seen < v < version]
+                 if after < v < version]
     except (OSError, ValueError) as exc:
         logger.warning("versions saved meanwhile not listed: %s", exc)
         return None
@@ -4036,6 +4062,9 @@ def edit(
         on_open = isinstance(opened.get("drawing"), str) and opened["drawing"].isdigit()
         if on_open:
             history[DRAWN] = opened["drawing"]
+        latest = opened.get(LATEST_AT_OPEN)
+        if isinstance(latest, int) and not isinstance(latest, bool) and latest >= 0:
+            history[LATEST_AT_OPEN] = latest
     # Signed when it leaves (only this callback writes it); the guard checked it came
     # back as it left.
     history = _signing.unsigned(history)
@@ -5103,12 +5132,15 @@ def save(_clicks, meta, history, ai, classification, final_label, note, annotato
     missed = _saved_meanwhile(meta, history, saved.version, own)
     if missed:
         seen, newer = missed
+        named = ", ".join(f"v{v}" for v in newer)
         details += (
             # Not "in another tab or by another reader": an older version opened from
             # the Saved page has newer ones of the reader's own.
-            f" Not part of it: {', '.join(f'v{v}' for v in newer)}, saved after v{seen}, the "
-            "latest version this work started from; every version is kept, see the Saved "
-            "page."
+            f" Not part of it: {named}, saved after v{seen}, the latest version this "
+            "work started from; every version is kept, see the Saved page."
+            if seen is not None else
+            f" Not part of it: {named}, saved after this page opened the image (this "
+            "work loaded no saved version); every version is kept, see the Saved page."
         )
     based_on = record.get("based_on")
     if isinstance(based_on, dict) and based_on.get("annotator") != record.get("annotator"):

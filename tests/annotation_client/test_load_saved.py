@@ -1297,6 +1297,41 @@ def test_a_save_says_which_versions_were_saved_after_the_one_it_revised(
                                               note="from scratch")
 
 
+def _opened_work(app, annotate, paths):
+    """The image opened now on a page, its history begun by that open and ``paths`` then
+    drawn on it: what that page's Save is given."""
+    with app.server.test_request_context("/_dash-update-component"):
+        opened = annotate._opened_store(SHA, "1")
+    history = as_callback(lambda: annotate.edit(
+        META, None, None, None, None, None, None, 32, 0.3, True, True, None, None, opened,
+    ), f"{ids.IMAGE_OPENED}.data", app=app)[0]
+    return _history.push(_unsigned(history), _editing.make_state(paths, "edit", density=32))
+
+
+def test_a_save_that_loaded_nothing_names_the_versions_saved_since_the_image_opened(
+        app, annotate, data_dir):
+    # Two tabs open the image, each with the AI's outline (another reader's v1 is not
+    # loaded); the first saves v2, then the second v3: v3 does not hold v2's work, and
+    # the radiologist is told so, as for two tabs that loaded a version (audit 602, F2).
+    _save(data_dir, SAVED_PATHS, annotator="Dr Cy")  # v1, before either tab opened it
+    tab_a = _opened_work(app, annotate, [DRAWN, RING])
+    tab_b = _opened_work(app, annotate, [DRAWN])
+    assert tab_a[annotate.LATEST_AT_OPEN] == 1
+    first = _save_from(app, annotate, tab_a, annotator="Dr Ada")
+    assert first.startswith("Saved. Version 2") and "Not part of it" not in first
+    second = _save_from(app, annotate, tab_b, annotator="Dr Ada", note="tab b")
+    assert second.startswith("Saved. Version 3")
+    assert ("Not part of it: v2, saved after this page opened the image (this work loaded "
+            "no saved version); every version is kept") in second
+    # Still no revision of anything: the two readings were made independently.
+    record = json.loads((data_dir / SHA / "v003.json").read_text())
+    assert record["based_on"] is None
+    # A tab opened after those saves has nothing to be told.
+    tab_c = _opened_work(app, annotate, [RING])
+    assert "Not part of it" not in _save_from(app, annotate, tab_c, annotator="Dr Ada",
+                                              note="tab c")
+
+
 def test_an_ai_result_is_not_applied_again_once_its_step_left_the_history(annotate):
     # A long session: 200 edits (or 4 MiB of outlines) later the AI's step is dropped
     # from the undo history, and the result, still in the page, must not come back
