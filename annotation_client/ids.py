@@ -45,7 +45,7 @@ OFFSET_CLICKS_LOST = "offset-clicks-lost"
 # read the shell's stores as State (see the note above the annotate page's callbacks).
 IMAGE_OPENED = "image-opened"
 OUTLINE_CHANGED = "outline-changed"
-BOX_DONE = "box-done"  # inside the graph's dcc.Loading, like SEGMENT_DONE
+BOX_DONE = "box-done"  # not under the graph's dcc.Loading: drawing goes on during a box
 
 # --- annotate page: image and tools
 IMAGE_INFO = "image-info"
@@ -73,6 +73,7 @@ AUTO_SEGMENT = "auto-segment"
 EDIT_STATUS = "edit-status"
 GRAPH_LOADING = "graph-loading"
 GRAPH_WAITING = "graph-waiting"  # the spinner over the graph, and what it waits for
+BOX_WAITING = "box-waiting"  # over the graph, not covering it: a box is being segmented
 ERASE_DUMMY = "erase-dummy"
 # The outline as the graph shows it after a graph edit, and the drawing it was edited from
 SHAPES_SHOWN = "shapes-shown"

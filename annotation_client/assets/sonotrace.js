@@ -681,3 +681,28 @@
   var mine = current();
   if (typeof mine === "string") { channel.postMessage({ask: mine}); }
 })();
+
+/* A tool picked reaches the graph's mouse at once. Dash runs annotate.choose_tool only
+ * once every callback upstream of it in its graph has answered, and that graph reaches
+ * the tool bar from a box's answer and from the health poll: while a box was segmented
+ * (or the model server was slow) the radio showed Draw region and a drag still drew a
+ * box. The tool's mouse mode and new-shape style (the tool bar's data-tool-modes, which
+ * annotate.py writes from what choose_tool sets) go on the plot here; choose_tool sets
+ * the same in the figure when it runs. Only with an image open, as choose_tool. */
+(function () {
+  var PREFIX = "_dbcprivate_radioitems_tool_input_";  // dbc's ids of the tool radios
+  window.addEventListener("change", function (event) {
+    var radio = event.target;
+    if (!radio || radio.type !== "radio" || !radio.checked || !radio.id ||
+        radio.id.indexOf(PREFIX) !== 0 || !radio.closest) { return; }
+    var bar = radio.closest("[data-tool-modes]");
+    var gd = document.querySelector("#annotation-graph .js-plotly-plot");
+    if (!bar || !gd || !gd.layout || !gd.layout.uirevision || !window.Plotly) { return; }
+    var modes;
+    try { modes = JSON.parse(bar.getAttribute("data-tool-modes")); } catch (e) { return; }
+    var mode = modes && modes[radio.id.slice(PREFIX.length)];
+    if (!mode || gd.layout.dragmode === mode.dragmode &&
+        JSON.stringify(gd.layout.newshape || {}) === JSON.stringify(mode.newshape)) { return; }
+    window.Plotly.relayout(gd, {dragmode: mode.dragmode, newshape: mode.newshape});
+  }, true);
+})();

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import logging
 import math
 import re
@@ -221,7 +222,23 @@ def _tool_bar():
             _shortcuts.panel(ids.SHORTCUTS_PANEL),
         ],
         className="d-flex flex-wrap align-items-center gap-1 mb-2",
+        # What choose_tool sets for each tool, for sonotrace.js to set at once.
+        **{"data-tool-modes": _tool_modes()},
     )
+
+
+def _tool_modes() -> str:
+    """JSON ``{tool: {"dragmode", "newshape"}}``: what :func:`choose_tool` sets on the
+    graph for each tool.
+
+    sonotrace.js sets it on the plot as a tool is picked. Dash holds choose_tool until
+    every callback upstream of it in its graph has answered, and that graph reaches the
+    tool bar from a box's answer and from the health poll: while a box was segmented
+    (or the model server was slow) the radio showed *Draw region* and a drag still drew
+    a box, and a cut picked meanwhile would have been drawn as a region.
+    """
+    return json.dumps({tool: {"dragmode": mode, "newshape": _figure.newshape_style(tool)}
+                       for tool, mode in _figure.TOOL_DRAGMODES.items()})
 
 
 # In the browser: the list is only shown, and a round trip would delay it.
@@ -861,6 +878,61 @@ _VERSION = re.compile(r"[1-9][0-9]{0,8}")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
+#: ``className`` of the box's wait line (``BOX_WAITING``) while a box is segmented: shown
+#: only once the wait outlasts the graph's spinner's delay (sonotrace.css).
+BOX_WAITING_SHOWN = "sonotrace-box-waiting small bg-white border rounded px-2 py-1"
+
+
+def _graph_loading(config: ClientConfig) -> dcc.Loading:
+    """The graph, under a spinner while an image opens or the model outlines it.
+
+    Not while a box is segmented: that spinner covered the graph for the whole wait (the
+    model server's timeout, when it hangs), so nothing could be drawn, against the rule
+    that drawing and editing go on while a box is segmented; and its text said an image
+    was being opened. The box's wait has its own line (``BOX_WAITING``).
+    """
+    return dcc.Loading(
+        [
+            html.Div(
+                dcc.Graph(
+                    id=ids.ANNOTATION_GRAPH,
+                    figure=_figure.empty_figure(),
+                    config=_figure.GRAPH_CONFIG,
+                    # What the window has left under the bars above it, so
+                    # that the whole image is in view with its tools.
+                    style={"height": "calc(100vh - 260px)", "minHeight": "380px"},
+                ),
+                id=ids.GRAPH_FRAME,
+            ),
+            dcc.Store(id=ids.SEGMENT_DONE),
+            # Here for the spinner: opening a large DICOM takes a second or two.
+            dcc.Store(id=ids.IMAGE_OPENED),
+        ],
+        id=ids.GRAPH_LOADING,
+        # Says what is awaited, and for how long at most: a bare spinner over a
+        # server that hung read as a page that hung, for the whole timeout.
+        custom_spinner=html.Div(
+            [
+                html.Div(className="spinner-border text-primary", role="status"),
+                html.Div(
+                    "Opening the image, or asking the model for its outline: up "
+                    f"to {config.request_timeout:g} s, then you can draw by hand.",
+                    className="small bg-white border rounded px-2 py-1 mt-2",
+                ),
+            ],
+            id=ids.GRAPH_WAITING,
+            className="d-flex flex-column align-items-center",
+        ),
+        delay_show=350,
+        overlay_style={"visibility": "visible", "opacity": 0.6},
+        # Only opening an image and the model's outline of it, which take seconds and
+        # replace the outline: the spinner covers the graph, and an edit answered
+        # slowly (a busy machine) would have it swallow the radiologist's next click
+        # or drag. Not a box either (see above).
+        target_components={ids.IMAGE_OPENED: "data", ids.SEGMENT_DONE: "data"},
+    )
+
+
 def layout(**query):
     """The annotate page.
 
@@ -917,48 +989,23 @@ def layout(**query):
             ),
             html.Div(_views.image_info(None), id=ids.IMAGE_INFO, className="mb-2"),
             _tool_bar(),
-            dcc.Loading(
+            html.Div(
                 [
+                    _graph_loading(config),
+                    # A box's wait, said over the graph without covering it: drawing and
+                    # editing go on meanwhile, and are kept under the box's outline.
                     html.Div(
-                        dcc.Graph(
-                            id=ids.ANNOTATION_GRAPH,
-                            figure=_figure.empty_figure(),
-                            config=_figure.GRAPH_CONFIG,
-                            # What the window has left under the bars above it, so
-                            # that the whole image is in view with its tools.
-                            style={"height": "calc(100vh - 260px)", "minHeight": "380px"},
-                        ),
-                        id=ids.GRAPH_FRAME,
+                        f"Asking the model for the outline inside the box: up to "
+                        f"{config.request_timeout:g} s. Draw and edit meanwhile; your "
+                        "edits are kept under the box's outline.",
+                        id=ids.BOX_WAITING,
+                        className="d-none",
                     ),
-                    dcc.Store(id=ids.BOX_DONE),
-                    dcc.Store(id=ids.SEGMENT_DONE),
-                    # Here for the spinner: opening a large DICOM takes a second or two.
-                    dcc.Store(id=ids.IMAGE_OPENED),
                 ],
-                id=ids.GRAPH_LOADING,
-                # Says what is awaited, and for how long at most: a bare spinner over a
-                # server that hung read as a page that hung, for the whole timeout.
-                custom_spinner=html.Div(
-                    [
-                        html.Div(className="spinner-border text-primary", role="status"),
-                        html.Div(
-                            "Opening the image and asking the model for its outline: up "
-                            f"to {config.request_timeout:g} s, then you can draw by hand.",
-                            className="small bg-white border rounded px-2 py-1 mt-2",
-                        ),
-                    ],
-                    id=ids.GRAPH_WAITING,
-                    className="d-flex flex-column align-items-center",
-                ),
-                delay_show=350,
-                overlay_style={"visibility": "visible", "opacity": 0.6},
-                # Only opening an image and the model's answers, which take seconds and
-                # replace the outline: the spinner covers the graph, and an edit
-                # answered slowly (a busy machine) would have it swallow the
-                # radiologist's next click or drag.
-                target_components={ids.IMAGE_OPENED: "data", ids.SEGMENT_DONE: "data",
-                                   ids.BOX_DONE: "data"},
+                className="position-relative",
             ),
+            # Not under the graph's spinner (see _graph_loading).
+            dcc.Store(id=ids.BOX_DONE),
             # A status region: a screen reader says what a cut, a box or an erase did.
             html.Div(id=ids.EDIT_STATUS, className="small text-muted mt-1", role="status"),
             html.Div(
@@ -3721,6 +3768,8 @@ def segment(
     State(ids.BOX_PENDING, "data"),
     State(ids.BOX_RESULT, "data"),
     prevent_initial_call=True,
+    # Said over the graph, which stays free to draw on (see _graph_loading).
+    running=[(Output(ids.BOX_WAITING, "className"), BOX_WAITING_SHOWN, "d-none")],
 )
 def segment_box(request, meta, image_data, max_vertices, _page=None, pending=None,
                 answered=None):

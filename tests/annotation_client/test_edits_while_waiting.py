@@ -323,3 +323,63 @@ def test_undo_pressed_before_a_box_s_answer_takes_back_the_box_not_the_region_be
         assert _inside(present, 180, 70) and not _inside(present, 152, 42)
         assert _inside([inner], 180, 70)
         _assert_clean_console(dash_duo)
+
+
+#: The box's wait in the test of drawing during it: room for several mouse actions.
+LONG_BOX_S = 8.0
+
+
+def test_the_graph_stays_free_to_draw_on_while_a_box_is_segmented(
+    dash_duo, data_dir, tmp_path
+):
+    """The graph's spinner covered it for a box's whole wait (the model server's timeout
+    when it hangs), saying an image was being opened: a region drawn by hand meanwhile
+    never reached the graph (audit 602, F3 and F4). Now the wait is said in a line over
+    the graph that covers nothing, and a region drawn with the mouse is kept under the
+    box's outline."""
+    with _stand_in_model() as (model, url):
+        app = create_app({"MODEL_SERVER_URL": url, "DATA_DIR": data_dir, "REQUEST_TIMEOUT": 30})
+        dash_duo.start_server(app)
+        driver = dash_duo.driver
+        wait_for(dash_duo, lambda: "ready" in dash_duo.find_element(f"#{ids.SERVER_STATUS}").text)
+        _upload(dash_duo, gradient_png(tmp_path / "frame.png", WIDTH, HEIGHT))
+        wait_for(dash_duo, lambda: "last change: ai" in _status(dash_duo), 30, _status(dash_duo))
+        ai = _agree(dash_duo, 0.5)["present"]["paths"]
+
+        model.box_delay = LONG_BOX_S
+        _draw_box(dash_duo, 30, 30, 110, 110)  # around the left square
+        wait_for(dash_duo, lambda: model.asked_boxes, 10, "the box was not asked")
+        waiting = driver.find_element(By.ID, ids.BOX_WAITING)
+        wait_for(dash_duo, waiting.is_displayed, 5, "the box's wait was not said")
+        assert "outline inside the box" in waiting.text, waiting.text
+        spinner = driver.find_element(By.ID, ids.GRAPH_LOADING)
+        assert not [e for e in spinner.find_elements(By.CSS_SELECTOR, f"#{ids.GRAPH_WAITING}")
+                    if e.is_displayed()], "the graph's spinner covers the box's wait"
+        # What a click in the graph lands on is the graph.
+        middle = _to_screen(dash_duo, 175, 155)
+        assert driver.execute_script(
+            "var e = document.elementFromPoint(arguments[0], arguments[1]);"
+            "return !!e && !!e.closest('#annotation-graph');", *middle)
+        # A region drawn with the mouse, away from the box, while it is segmented: the
+        # tool picked reaches the graph at once, not once the box is answered.
+        click(driver, By.XPATH, f"//*[@id='{ids.TOOL}']//label[normalize-space()='Draw region']")
+        wait_for(dash_duo, lambda: _js(dash_duo, "return gd._fullLayout.dragmode;")
+                 == "drawclosedpath", 5, "Draw region did not reach the graph")
+        corners = [_to_screen(dash_duo, x, y)
+                   for x, y in ((150, 130), (200, 130), (200, 180), (150, 180))]
+        drag = ActionChains(driver).move_to_location(*corners[0]).click_and_hold()
+        for corner in corners[1:] + corners[:1]:
+            drag.move_to_location(*corner)
+        drag.release().perform()
+        assert time.monotonic() - model.asked_boxes[0] < LONG_BOX_S, "too slow to test"
+
+        wait_for(dash_duo, lambda: "last change: box" in _status(dash_duo), LONG_BOX_S + 20,
+                 _status(dash_duo))
+        history = _agree(dash_duo, 1.0)
+        present = history["present"]["paths"]
+        assert _inside(present, 175, 155), present  # the region drawn during the wait
+        assert _inside(present, 50, 50) and not _inside(present, 42, 42)  # the box's
+        assert [s["action"] for s in history["past"][-2:]] == ["ai", "edit"]
+        assert _same(history["past"][-2]["paths"]) == _same(ai)
+        wait_for(dash_duo, lambda: not waiting.is_displayed(), 5, "the wait line stayed")
+        _assert_clean_console(dash_duo)
