@@ -682,19 +682,24 @@
   if (typeof mine === "string") { channel.postMessage({ask: mine}); }
 })();
 
-/* A tool picked reaches the graph's mouse at once. Dash runs annotate.choose_tool only
- * once every callback upstream of it in its graph has answered, and that graph reaches
- * the tool bar from a box's answer and from the health poll: while a box was segmented
- * (or the model server was slow) the radio showed Draw region and a drag still drew a
- * box. The tool's mouse mode and new-shape style (the tool bar's data-tool-modes, which
- * annotate.py writes from what choose_tool sets) go on the plot here; choose_tool sets
- * the same in the figure when it runs. Only with an image open, as choose_tool. */
+/* A tool picked while a box is segmented reaches the graph's mouse at once. Dash runs
+ * annotate.choose_tool only once every callback upstream of it in its graph has
+ * answered, and that graph reaches the tool bar from a box's answer: while a box was
+ * segmented the radio showed Draw region and a drag still drew a box. The tool's mouse
+ * mode and new-shape style (the tool bar's data-tool-modes, which annotate.py writes
+ * from what choose_tool sets) go on the plot here; choose_tool sets the same in the
+ * figure when it runs. Only while the box's wait line is up (#box-waiting, set by
+ * annotate.segment_box as it runs): while the image just opened is segmented, the tool
+ * waits for the AI outline on purpose, so that it never replaces a region drawn by
+ * hand (the graph's spinner covers the image then). */
 (function () {
   var PREFIX = "_dbcprivate_radioitems_tool_input_";  // dbc's ids of the tool radios
   window.addEventListener("change", function (event) {
     var radio = event.target;
     if (!radio || radio.type !== "radio" || !radio.checked || !radio.id ||
         radio.id.indexOf(PREFIX) !== 0 || !radio.closest) { return; }
+    var waiting = document.getElementById("box-waiting");
+    if (!waiting || !waiting.classList.contains("sonotrace-box-waiting")) { return; }
     var bar = radio.closest("[data-tool-modes]");
     var gd = document.querySelector("#annotation-graph .js-plotly-plot");
     if (!bar || !gd || !gd.layout || !gd.layout.uirevision || !window.Plotly) { return; }

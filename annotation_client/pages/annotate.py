@@ -231,11 +231,12 @@ def _tool_modes() -> str:
     """JSON ``{tool: {"dragmode", "newshape"}}``: what :func:`choose_tool` sets on the
     graph for each tool.
 
-    sonotrace.js sets it on the plot as a tool is picked. Dash holds choose_tool until
-    every callback upstream of it in its graph has answered, and that graph reaches the
-    tool bar from a box's answer and from the health poll: while a box was segmented
-    (or the model server was slow) the radio showed *Draw region* and a drag still drew
-    a box, and a cut picked meanwhile would have been drawn as a region.
+    sonotrace.js sets it on the plot as a tool is picked while a box is segmented. Dash
+    holds choose_tool until every callback upstream of it in its graph has answered, and
+    that graph reaches the tool bar from a box's answer: while a box was segmented the
+    radio showed *Draw region* and a drag still drew a box (a cut picked meanwhile would
+    have been drawn as a region). Not while an opened image is segmented: the tool waits
+    for the AI outline then, which must not replace a region drawn by hand.
     """
     return json.dumps({tool: {"dragmode": mode, "newshape": _figure.newshape_style(tool)}
                        for tool, mode in _figure.TOOL_DRAGMODES.items()})
