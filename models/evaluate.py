@@ -283,11 +283,15 @@ def _prepare_output(path) -> Path:
         only copy of the ground truth must not be replaced by the JSON).
     """
     out = Path(path)
+    if out.is_symlink():
+        # A link to where results are kept: the file it names is replaced, the link kept.
+        out = out.resolve()
     if out.is_dir():
         raise IsADirectoryError(21, "Is a directory (give a file name)")
     if out.is_file() and not _is_result(out):
-        raise FileExistsError(17, "File exists and is not a JSON result of models.evaluate "
-                              "(an image, a mask, index.csv?); give a new file name")
+        raise FileExistsError(17, "File exists and is not an earlier result of models.evaluate "
+                              "or models.robustness (an image, a mask, index.csv, a split.json "
+                              "or manifest.json?); give a new file name")
     existing = next(p for p in (out.parent, *out.parent.parents) if p.exists() or p == p.parent)
     if not existing.is_dir():
         raise NotADirectoryError(20, f"{existing} is a file, not a folder")
@@ -309,12 +313,28 @@ def _prepare_output(path) -> Path:
 
 
 def _is_result(path: Path) -> bool:
-    """Whether the file at ``path`` starts as a JSON object does (an earlier --json)."""
+    """Whether the file at ``path`` is empty or an earlier ``--json`` result.
+
+    A result of this command or of ``models.robustness`` is a JSON object with its
+    ``n_images`` and its ``per_image`` rows or ``conditions``; a split.json or a
+    manifest.json, JSON objects too, are not, and must not be replaced by one.
+    """
     try:
-        with open(path, "rb") as fh:
-            return fh.read(64).lstrip().startswith(b"{")
-    except OSError:
+        size = path.stat().st_size
+        if size == 0:
+            return True
+        if size > _LARGEST_RESULT:
+            return False
+        found = json.loads(path.read_bytes())
+    except (OSError, ValueError):
         return False
+    return isinstance(found, dict) and "n_images" in found and (
+        "per_image" in found or "conditions" in found)
+
+
+#: Bytes past which a file is not taken for an earlier result without reading it (the
+#: 622 BUSI images' result is about 0.5 MB).
+_LARGEST_RESULT = 256 << 20
 
 
 def _write_atomically(path: Path, text: str) -> None:
@@ -460,7 +480,9 @@ def main(argv=None):
     try:
         runtime = Runtime(args.weights, backend=args.backend)
     except ValueError as exc:  # a setting: SONOTRACE_NUM_THREADS, say
-        print(f"error: {exc}", file=sys.stderr)
+        named = ("SONOTRACE_RUNTIME_BACKEND: " if args.backend is None
+                 and str(exc).startswith("backend:") else "")
+        print(f"error: {named}{exc}", file=sys.stderr)
         return 2
     try:
         runtime.load()

@@ -25,6 +25,10 @@ def data(synthetic_busi, tmp_path):
     return copy
 
 
+#: An earlier run's result, as far as the check of --json reads it.
+EARLIER = '{"n_images": 1, "per_image": [], "earlier": true}'
+
+
 def _run(data, *extra):
     return evaluate.main(["--data", str(data), *extra])
 
@@ -32,7 +36,7 @@ def _run(data, *extra):
 def test_a_json_that_cannot_be_written_keeps_the_table_and_the_earlier_file(
         data, tmp_path, monkeypatch, capsys):
     out = tmp_path / "result.json"
-    out.write_text('{"earlier": true}')
+    out.write_text(EARLIER)
 
     def disk_full(src, dst):
         raise OSError(28, "No space left on device")
@@ -43,16 +47,16 @@ def test_a_json_that_cannot_be_written_keeps_the_table_and_the_earlier_file(
     assert "No space left on device" in captured.err
     # The run's figures are on the terminal, and the earlier result is whole.
     assert "mean Dice" in captured.out and "accuracy" in captured.out
-    assert json.loads(out.read_text()) == {"earlier": True}
+    assert out.read_text() == EARLIER
     assert sorted(p.name for p in tmp_path.iterdir()) == ["busi", "result.json"]
 
 
 def test_an_earlier_result_is_replaced_whole(data, tmp_path):
     out = tmp_path / "result.json"
-    out.write_text('{"earlier": true}')
+    out.write_text(EARLIER)
     assert _run(data, "--json", str(out)) == 0
     result = json.loads(out.read_text())
-    assert result["n_images"] == 6 and "earlier" not in result
+    assert result["n_images"] == 6 and result["per_image"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["busi", "result.json"]
 
 
@@ -60,7 +64,7 @@ def test_an_earlier_result_is_replaced_whole(data, tmp_path):
 def test_a_json_path_on_a_file_of_the_data_is_refused_before_the_run(data, target, capsys):
     before = (data / target).read_bytes()
     assert _run(data, "--json", str(data / target)) == 2
-    assert "not a JSON result" in capsys.readouterr().err
+    assert "not an earlier result" in capsys.readouterr().err
     assert (data / target).read_bytes() == before
 
 
@@ -78,7 +82,7 @@ def test_a_json_path_under_a_file_says_so(data, tmp_path, capsys):
 
 def test_an_interrupted_run_says_nothing_was_written(data, tmp_path, monkeypatch, capsys):
     out = tmp_path / "result.json"
-    out.write_text('{"earlier": true}')
+    out.write_text(EARLIER)
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
@@ -86,7 +90,7 @@ def test_an_interrupted_run_says_nothing_was_written(data, tmp_path, monkeypatch
     monkeypatch.setattr(evaluate, "evaluate", interrupted)
     assert _run(data, "--json", str(out)) == 130
     assert "interrupted: nothing written" in capsys.readouterr().err
-    assert json.loads(out.read_text()) == {"earlier": True}
+    assert out.read_text() == EARLIER
 
 
 def test_the_backend_follows_the_servers_variable_unless_given(data, monkeypatch, tmp_path):
@@ -109,3 +113,35 @@ def test_a_new_json_is_readable_as_a_file_made_in_its_folder_would_be(data, tmp_
     # Not mkstemp's private 0600: a reviewer's other account reads the result.
     assert stat.S_IMODE(out.stat().st_mode) == 0o666 & ~umask
     assert Path(out).read_text().startswith("{")
+
+
+@pytest.mark.parametrize("earlier", [
+    {"train": ["benign/benign (1)"], "val": ["benign/benign (2)"]},  # a split.json
+    {"name": "sonotrace_unet", "version": "1", "files": {}},  # a manifest.json
+])
+def test_other_json_files_are_not_taken_for_an_earlier_result(data, tmp_path, earlier, capsys):
+    out = tmp_path / "some.json"
+    out.write_text(json.dumps(earlier))
+    assert _run(data, "--json", str(out)) == 2
+    assert "not an earlier result" in capsys.readouterr().err
+    assert json.loads(out.read_text()) == earlier
+
+
+def test_an_empty_file_and_a_link_are_written(data, tmp_path):
+    empty = tmp_path / "empty.json"
+    empty.touch()
+    assert _run(data, "--json", str(empty)) == 0
+    assert json.loads(empty.read_text())["n_images"] == 6
+    kept = tmp_path / "results" / "latest.json"
+    kept.parent.mkdir()
+    kept.write_text("")
+    link = tmp_path / "link.json"
+    link.symlink_to(kept)
+    assert _run(data, "--json", str(link)) == 0
+    assert link.is_symlink() and json.loads(kept.read_text())["n_images"] == 6
+
+
+def test_a_bad_backend_variable_is_named(data, monkeypatch, capsys):
+    monkeypatch.setenv("SONOTRACE_RUNTIME_BACKEND", "tpu")
+    assert _run(data) == 2
+    assert "error: SONOTRACE_RUNTIME_BACKEND: backend:" in capsys.readouterr().err
