@@ -109,6 +109,30 @@ class GuardedSocket(socket.socket):
         answer if the rest of it comes too slowly."""
         self._request = request
 
+    def setblocking(self, flag: bool) -> None:
+        # gunicorn's gthread makes a connection blocking (no timeout) before each request
+        # it reads and answers: its writes then had no limit, and a browser that stopped
+        # reading a large answer held the thread for as long as it kept the connection.
+        if flag:
+            self.settimeout(self._read_timeout)
+        else:
+            super().setblocking(False)
+
+    def sendall(self, data, flags: int = 0) -> None:
+        """Send all of ``data``; each :meth:`send` waits at most the socket's timeout.
+
+        ``socket.sendall`` takes its timeout for the whole answer: a 50 MB answer to a
+        browser on a slow link would be cut after the read timeout. Here only a client
+        that takes nothing for a whole read timeout is given up on (``TimeoutError``).
+        """
+        if self.gettimeout() == 0.0:
+            super().sendall(data, flags)
+            return
+        with memoryview(data) as view, view.cast("B") as left:
+            sent = 0
+            while sent < len(left):
+                sent += self.send(left[sent:], flags)
+
     def recv(self, bufsize: int, flags: int = 0) -> bytes:
         data = self._bounded(super().recv, bufsize, flags)
         self._count(len(data))

@@ -3,6 +3,7 @@ error-log filter, on real sockets (a connected pair) with short timeouts."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import socket
@@ -200,3 +201,58 @@ def test_a_failed_request_is_logged_without_its_query():
     record = _record("Error handling request %s %s", ("GET", "/?open=Doe Jane/1.png"))
     quiet_client_errors(record)
     assert record.getMessage() == "Error handling request GET / (query not logged)"
+
+
+def _big_answer_to(reader_pause: float | None, chunk: int = 1 << 20):
+    """Send 32 MB through a guarded socket made blocking as gthread makes it, to a peer
+    that reads ``chunk`` bytes every ``reader_pause`` seconds (None: never reads)."""
+    ours, theirs = socket.socketpair()
+    guarded = GuardedSocket.around(ours, read_timeout=0.5)
+    guarded.setblocking(True)  # gthread does this before each request it serves
+    stop = threading.Event()
+
+    def read():
+        theirs.settimeout(5)
+        while not stop.is_set():
+            try:
+                if not theirs.recv(chunk):
+                    return
+            except OSError:
+                return
+            time.sleep(reader_pause)
+
+    if reader_pause is not None:
+        threading.Thread(target=read, daemon=True).start()
+    else:
+        # Without a limit the send would wait for ever: the peer gives up after 5 s.
+        def give_up():
+            with contextlib.suppress(OSError):  # closed already, once the send gave up
+                theirs.shutdown(socket.SHUT_RDWR)
+
+        threading.Timer(5, give_up).start()
+    started = time.monotonic()
+    try:
+        guarded.sendall(b"x" * (32 << 20))
+        outcome = None
+    except OSError as exc:
+        outcome = exc
+    stop.set()
+    guarded.close()
+    theirs.close()
+    return outcome, time.monotonic() - started
+
+
+def test_a_client_that_reads_nothing_of_a_large_answer_is_given_up_on():
+    # A browser that stopped reading held a gthread thread for as long as it kept the
+    # connection open: the writes had no timeout at all.
+    outcome, seconds = _big_answer_to(None)
+    assert isinstance(outcome, TimeoutError)
+    assert seconds < 3
+
+
+def test_a_large_answer_read_slowly_but_steadily_is_sent_whole():
+    # 32 MB at 1 MB every 0.1 s takes longer than the read timeout in all: each send
+    # waits for progress, not the whole answer for the timeout.
+    outcome, seconds = _big_answer_to(0.1)
+    assert outcome is None
+    assert seconds > 0.5
