@@ -325,8 +325,19 @@ def pick_option(dash_duo, option) -> None:
             "var e = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);"
             "return !!e && (e === o || o.contains(e));", option)
 
-    wait_for(dash_duo, clear, 5, "the dropdown's option stayed covered")
-    option.click()
+    from selenium.common.exceptions import ElementClickInterceptedException
+
+    # The list can still move between the check and the click (it did, once, in a fresh
+    # clone's run): then the click is taken by the box, and is tried again once clear.
+    for attempt in range(5):
+        wait_for(dash_duo, clear, 5, "the dropdown's option stayed covered")
+        try:
+            option.click()
+            return
+        except ElementClickInterceptedException:
+            if attempt == 4:
+                raise
+            time.sleep(0.2)
 
 
 def slow_edits(app, seconds: float) -> None:
