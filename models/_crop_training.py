@@ -64,6 +64,7 @@ def start_run(args, crop_size):
     from ._cli import UsageError
     from .data import check_lesion_masks, run_split, split_record, training_samples
     from .training import (
+        align_history,
         check_backup,
         check_resume_settings,
         check_resumed_split,
@@ -82,6 +83,7 @@ def start_run(args, crop_size):
     if args.resume:
         check_resume_settings(args.out, settings)
         check_backup(args.out)
+        align_history(args.out)
     # Split all images, as models.train does, then keep the lesions: same groups held out.
     # Both before the run folder is touched: a typo in --data must not clear a finished run.
     for flag in ("epochs", "batch_size", "steps_per_epoch"):

@@ -325,6 +325,7 @@ def main(argv=None):
     from .data import CLASS_NAMES, load_arrays, run_split, training_samples
     from .networks import get_multitask_unet
     from .training import (
+        align_history,
         check_backup,
         check_resume_settings,
         check_run_dir,
@@ -343,6 +344,7 @@ def main(argv=None):
     if args.resume:
         check_resume_settings(args.out, settings)
         check_backup(args.out)
+        align_history(args.out)
     samples = training_samples(args.data)
     train_s, _ = run_split(samples, args.val_fraction, split_seed, limit=args.limit,
                            seed=args.seed)

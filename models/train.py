@@ -208,6 +208,7 @@ def main(argv=None):
         ResumedEarlyStopping,
         ValidationScore,
         WeightAverage,
+        align_history,
         best_checkpoint,
         check_backup,
         check_resume_settings,
@@ -231,6 +232,7 @@ def main(argv=None):
     if args.resume:
         check_resume_settings(args.out, settings)
         check_backup(args.out)
+        align_history(args.out)
     samples = training_samples(args.data)
     check_lesion_masks(samples, args.data)
     # A lesion without its mask would train as "no lesion"; left out after the split,

@@ -468,6 +468,60 @@ def check_backup(out):
                          "with --overwrite, or resume from a copy of the folder") from None
 
 
+def align_history(out):
+    """Make ``history.csv`` list once each epoch the run's backup holds, before a resume.
+
+    The backup and ``CSVLogger`` write at each epoch's end one after the other, and a
+    kill can fall between them: the row of an epoch the backup does not hold would
+    be logged again when the epoch is replayed, and a row cut short by the kill
+    would run into the next one. Rows the backup does not hold (``epoch`` at or past
+    its epoch count), rows with too few or too many cells, and all but the last row
+    of an epoch are dropped, so the learning curve and :func:`resumed_best` read
+    each epoch once. Nothing is done without both files.
+
+    Parameters
+    ----------
+    out : path
+        The run folder, with ``history.csv`` and ``backup/training_metadata.json``.
+
+    Returns
+    -------
+    int
+        The number of rows dropped.
+    """
+    history = Path(out) / "history.csv"
+    meta = Path(out) / "backup" / "training_metadata.json"
+    if not history.is_file() or not meta.is_file():
+        return 0
+    done = int(json.loads(meta.read_text())["epoch"])  # epochs completed (Keras's meaning)
+    with open(history, newline="") as fh:
+        text = fh.read()
+    rows = list(csv.reader(text.splitlines()))
+    if not rows or "epoch" not in rows[0]:
+        return 0
+    if not text.endswith("\n") and len(rows) > 1:
+        rows[-1] = []  # cut short mid-write: even a whole-looking last cell may be truncated
+    header, column = rows[0], rows[0].index("epoch")
+    kept = {}
+    for row in rows[1:]:
+        try:
+            epoch = int(row[column]) if len(row) == len(header) else None
+        except ValueError:
+            epoch = None
+        if epoch is not None and 0 <= epoch < done:
+            kept[epoch] = row
+    dropped = len(rows) - 1 - len(kept)
+    if dropped:
+        tmp = _temporary(history)
+        with open(tmp, "w", newline="") as fh:
+            csv.writer(fh).writerows([header] + [kept[e] for e in sorted(kept)])
+        os.replace(tmp, history)
+        log.info("%s: dropped %d row(s) the backup does not hold (a kill between the "
+                 "backup and the log?), so each of its %d epochs is listed once",
+                 history, dropped, done)
+    return dropped
+
+
 def check_checkpoint(path):
     """Refuse a ``.keras`` file that exists but cannot be read (truncated), naming it.
 

@@ -83,3 +83,46 @@ def test_a_truncated_keras_file_is_called_damaged(tmp_path):
         check_checkpoint(path)
     with pytest.raises(UsageError, match="no such checkpoint"):
         check_checkpoint(tmp_path / "other.keras")
+
+
+def _epochs(history):
+    import csv
+
+    with open(history, newline="") as fh:
+        return [int(row["epoch"]) for row in csv.DictReader(fh)]
+
+
+def test_a_resume_after_a_kill_between_backup_and_log_lists_each_epoch_once(tiny_run, tmp_path):
+    from models import train
+
+    root, run = tiny_run
+    out = tmp_path / "killed"
+    shutil.copytree(run, out)
+    history = out / "history.csv"
+    lines = history.read_text().splitlines(keepends=True)
+    assert _epochs(history) == [0, 1]
+    # Epoch 1 logged twice, a row for an epoch the backup never held (2), then a row cut
+    # short by the kill: each would otherwise stay in the log beside the replayed epochs.
+    history.write_text("".join(lines + [lines[-1], lines[-1].replace("1,", "2,", 1),
+                                        lines[-1][: len(lines[-1]) // 2]]))
+    assert train.main(["--data", str(root), "--out", str(out), *TINY, "--epochs", "3",
+                       "--resume"]) == 0
+    assert _epochs(history) == [0, 1, 2]
+    assert history.read_text().splitlines()[1:3] == [line.rstrip("\r\n") for line in lines[1:3]]
+
+
+def test_align_history_keeps_a_log_that_matches_its_backup(tmp_path):
+    import json
+
+    from models.training import align_history
+
+    assert align_history(tmp_path) == 0  # no files: nothing to do
+    (tmp_path / "backup").mkdir()
+    (tmp_path / "backup" / "training_metadata.json").write_text(json.dumps({"epoch": 2}))
+    history = tmp_path / "history.csv"
+    history.write_text("epoch,loss\r\n0,0.5\r\n1,0.4\r\n")
+    before = history.read_bytes()
+    assert align_history(tmp_path) == 0 and history.read_bytes() == before
+    history.write_text("epoch,loss\r\n0,0.5\r\n1,0.4\r\n1,0.39\r\n2,0.3\r\nx,1\r\n")
+    assert align_history(tmp_path) == 3
+    assert history.read_text().splitlines() == ["epoch,loss", "0,0.5", "1,0.39"]
