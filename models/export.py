@@ -492,9 +492,52 @@ def check_loads(folder, manifest):
             raise SystemExit(f"the export does not load ({backend}): {exc}") from exc
 
 
+#: ``renameat2`` flag that swaps two paths in one step (Linux 3.15+, most local filesystems).
+_RENAME_EXCHANGE = 2
+
+
+def _exchange(a, b) -> bool:
+    """Swap the folders ``a`` and ``b`` in one atomic step, if the system can.
+
+    Returns
+    -------
+    bool
+        False when ``renameat2`` or its exchange flag is not available here (another
+        C library or kernel, a filesystem without it); then nothing was changed.
+
+    Raises
+    ------
+    OSError
+        The exchange is supported but failed (permissions, another device).
+    """
+    import ctypes
+    import errno
+
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (AttributeError, OSError):
+        return False
+    at_fdcwd = -100
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP):
+        return False
+    raise OSError(code, os.strerror(code), str(a), None, str(b))
+
+
 def swap_in(stage, out):
-    """Replace ``out`` by ``stage`` with two renames; the old folder is then removed."""
+    """Replace ``out`` by ``stage``; ``stage`` is gone afterwards, and so is the old ``out``.
+
+    An existing folder is exchanged with the stage in one step, so a server starting
+    at any moment, or a kill, finds either the whole old release or the whole new
+    one. Where the system cannot exchange, two renames are used: a kill between them
+    leaves the old release renamed beside ``out`` (``.NAME.replaced-PID``).
+    """
     out = Path(out)
+    if out.is_dir() and not out.is_symlink() and _exchange(stage, out):
+        shutil.rmtree(stage)  # it holds the old release now
+        return
     old = None
     if out.exists():
         old = out.with_name(f".{out.name}.replaced-{os.getpid()}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -161,3 +162,39 @@ def test_the_swapped_in_folder_keeps_the_permissions_of_the_one_it_replaces(tiny
     shutil.copytree(weights, old)
     old.chmod(0o750)
     assert stat.S_IMODE(export.open_stage(old).stat().st_mode) == 0o750
+
+
+def _folder(path, text):
+    path.mkdir()
+    (path / "manifest.json").write_text(text)
+    return path
+
+
+def test_a_kill_during_the_swap_leaves_a_whole_release_at_out(tmp_path, monkeypatch):
+    out, stage = _folder(tmp_path / "weights", "old"), _folder(tmp_path / "stage", "new")
+
+    def killed(self, target):  # a kill at the first rename, where two renames were used
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Path, "rename", killed)
+    export.swap_in(stage, out)  # one exchange: no rename to be killed between
+    assert (out / "manifest.json").read_text() == "new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["weights"]
+
+
+def test_where_the_system_cannot_exchange_two_renames_still_swap(tmp_path, monkeypatch):
+    out, stage = _folder(tmp_path / "weights", "old"), _folder(tmp_path / "stage", "new")
+    monkeypatch.setattr(export, "_exchange", lambda a, b: False)
+    export.swap_in(stage, out)
+    assert (out / "manifest.json").read_text() == "new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["weights"]
+    fresh = _folder(tmp_path / "stage2", "first")
+    export.swap_in(fresh, tmp_path / "new-out")  # nothing to replace
+    assert (tmp_path / "new-out" / "manifest.json").read_text() == "first"
+
+
+def test_an_exchange_that_fails_says_why_and_changes_nothing(tmp_path):
+    out, stage = _folder(tmp_path / "weights", "old"), tmp_path / "missing"
+    with pytest.raises(OSError):
+        export.swap_in(stage, out)
+    assert (out / "manifest.json").read_text() == "old"
