@@ -18,6 +18,7 @@ comes, not rearranged by hand first.
 from __future__ import annotations
 
 import csv
+import io
 import logging
 import re
 import unicodedata
@@ -64,26 +65,34 @@ class UnreadableFileError(ValueError):
 
 
 def _open_decoded(path):
-    """``PIL.Image.open`` and ``load``, with decoding failures as UnreadableFileError.
+    """``PIL.Image.open`` and ``load``, upright, with failures as UnreadableFileError.
 
     Pillow reports a corrupt or truncated file as OSError, some broken headers
     as SyntaxError, and an image past its pixel limit as DecompressionBombError;
     callers that score a folder need one exception that names the file.
     """
     try:
-        im = Image.open(path)
+        data = Path(path).read_bytes()
+        im = Image.open(io.BytesIO(data))
         im.load()
     except (OSError, SyntaxError, Image.DecompressionBombError) as exc:
         raise UnreadableFileError(f"{path}: cannot read as an image ({exc})") from exc
-    return _upright(im)
+    return _upright(im, data)
 
 
-def _upright(im):
+def _upright(im, data):
     """Turned upright by its EXIF orientation, as the model server and a browser show it.
 
     A mask drawn on the upright view of a JPEG (or a PNG with an eXIf chunk) then
-    matches its image. EXIF that cannot be read leaves the pixels as stored.
+    matches its image. PNG and JPEG follow the browser's rule
+    (:func:`vectorizer.browser_orientation`: no XMP, nothing after the image data);
+    other formats, which browsers do not show, follow Pillow's reading of their tags.
+    EXIF that cannot be read leaves the pixels as stored.
     """
+    from vectorizer import browser_orientation, turn_upright
+
+    if im.format in ("PNG", "JPEG", "MPO"):
+        return turn_upright(im, browser_orientation(data))
     try:
         orientation = im.getexif().get(_EXIF_ORIENTATION, 1)
     except Exception:  # Pillow raises many types on malformed EXIF

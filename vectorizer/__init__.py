@@ -112,6 +112,7 @@ from ._measure import (
     measure_regions,
 )
 from ._offset import MAX_OFFSET_PX, offset_mask
+from ._orientation import browser_orientation, turn_upright
 from ._outline import MaskOutline, outline_mask
 from ._polygons import mask_to_paths
 from ._rasterize import MAX_COORDINATE, svg_to_mask
@@ -151,6 +152,8 @@ __all__ = [
     "ImageFile",
     "ImageNote",
     "open_picture",
+    "browser_orientation",
+    "turn_upright",
     "sniff_image_format",
     "SUPPORTED_IMAGE_FORMATS",
     "ImageFileError",

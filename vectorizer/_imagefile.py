@@ -32,12 +32,13 @@ import struct
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageOps, JpegImagePlugin, PngImagePlugin
+from PIL import Image, JpegImagePlugin, PngImagePlugin
 
 from ._dicomfile import ImageNote, looks_like_dicom, read_dicom_file
 from ._imagerules import CorruptImage, UnsupportedImage, check_image_size, refuse_unusable
 from ._io import wide_grey_to_uint8
 from ._jpegcheck import check_jpeg_complete
+from ._orientation import browser_orientation, turn_upright
 from ._pngcheck import PNG_SIGNATURE, check_png_complete, without_damaged_ancillary_chunks
 
 JPEG_SIGNATURE = b"\xff\xd8\xff"
@@ -48,7 +49,6 @@ SUPPORTED_IMAGE_FORMATS = ("png", "jpeg", "dicom")
 # check_image_size refuses it by that size, with the limits of the service.
 _PLUGINS = {"png": PngImagePlugin.PngImageFile, "jpeg": JpegImagePlugin.JpegImageFile}
 _COMPLETENESS = {"png": check_png_complete, "jpeg": check_jpeg_complete}
-_EXIF_ORIENTATION = 0x0112
 
 
 @dataclass(frozen=True)
@@ -279,28 +279,13 @@ def _open_picture(data: bytes, fmt: str, max_pixels: int | None) -> tuple[Image.
     try:
         image.load()
         _COMPLETENESS[fmt](image, data)
-        # Browsers show JPEGs upright according to EXIF, and a PNG's eXIf chunk (read
-        # once loaded, as it may follow the image data); the mask must match that view.
-        # (exif_transpose copies the image even when there is nothing to turn.)
-        orientation = _exif_orientation(image)
-        if orientation != 1:
-            image = ImageOps.exif_transpose(image)
+        # The picture as a browser shows it, so the mask matches that view: turned by
+        # the EXIF orientation only where browsers read one (see _orientation).
+        orientation = browser_orientation(data)
+        image = turn_upright(image, orientation)
     except Exception as exc:  # truncated/corrupt data raises many types in Pillow
         raise CorruptImage(f"could not decode the {label} image: {_short(exc)}") from None
     return image, orientation
-
-
-def _exif_orientation(image: Image.Image) -> int:
-    """The EXIF orientation of a loaded picture; 1 when its EXIF cannot be read.
-
-    Browsers show a picture whose EXIF is not valid TIFF data as stored, and so does
-    Pillow's JPEG reader; a PNG's eXIf chunk of the same garbage raised "not a TIFF
-    file" here, and the picture was refused as corrupt.
-    """
-    try:
-        return image.getexif().get(_EXIF_ORIENTATION, 1)
-    except Exception:  # Pillow raises SyntaxError, struct.error, ValueError... on garbage
-        return 1
 
 
 def _pil_to_uint8(image: Image.Image) -> np.ndarray:

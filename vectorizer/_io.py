@@ -9,11 +9,11 @@ import warnings
 import zlib
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
+from ._orientation import browser_orientation, turn_upright
 from ._validate import MAX_PIXELS, as_mask
 
-_EXIF_ORIENTATION = 0x0112
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # Pillow names the stream it read in its messages ("cannot identify image file
 # <_io.BytesIO object at 0x7f...>"): a repr that tells the user nothing.
@@ -112,9 +112,8 @@ def png_to_mask(data) -> np.ndarray:
                 raise ValueError(f"data: PNG size {w}x{h} is empty or above {MAX_PIXELS} pixels")
             img.load()
             # As the model server reads a mask: turned upright by its EXIF orientation
-            # (a PNG's eXIf chunk is read with the pixels), like the image it outlines.
-            if img.getexif().get(_EXIF_ORIENTATION, 1) != 1:
-                img = ImageOps.exif_transpose(img)
+            # where a browser reads one, like the image it outlines.
+            img = turn_upright(img, browser_orientation(data))
     except ValueError:
         raise
     except (

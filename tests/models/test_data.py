@@ -379,6 +379,13 @@ def test_images_and_masks_are_read_upright_by_their_exif_orientation(tmp_path):
     # Malformed EXIF is ignored, as a browser does.
     Image.fromarray(upright).save(tmp_path / "bad.png", exif=b"Exif\0\0garbage")
     assert np.array_equal(read_image(tmp_path / "bad.png"), upright)
+    # An XMP orientation, which Pillow reads and browsers do not, leaves it as stored.
+    xmp = ('<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/'
+           '02/22-rdf-syntax-ns#"><rdf:Description xmlns:tiff="http://ns.adobe.com/tiff/1.0/" '
+           'tiff:Orientation="6"/></rdf:RDF></x:xmpmeta>')
+    Image.fromarray(upright).save(tmp_path / "xmp.jpg", xmp=xmp.encode(), quality=100)
+    assert Image.open(tmp_path / "xmp.jpg").getexif().get(0x0112) == 6
+    assert read_image(tmp_path / "xmp.jpg").shape == upright.shape
 
 
 def test_a_float_mask_counts_every_value_above_zero(tmp_path):
