@@ -206,7 +206,8 @@ def decode_image(
     if read.frames > 1:
         # A cine loop or a multi-frame export: the reader must know which frame the
         # outline and its measurements are of.
-        notes.append(f"This DICOM holds {read.frames} frames: the first is shown, "
+        what = "DICOM holds" if read.format == "dicom" else "animated PNG has"
+        notes.append(f"This {what} {read.frames} frames: the first is shown, "
                      "outlined and saved.")
     return DecodedImage(
         data=data,

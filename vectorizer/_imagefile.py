@@ -77,8 +77,8 @@ class ImageFile:
     icc_profile : bool
         Whether the PNG or JPEG carries a colour profile (not applied to ``pixels``).
     frames : int
-        How many frames a DICOM file holds, of which ``pixels`` is the first; 1 for
-        PNG and JPEG.
+        How many frames a DICOM file holds, or an animated PNG animates, of which
+        ``pixels`` is the first shown; 1 for other PNG files and for JPEG.
     """
 
     pixels: np.ndarray
@@ -157,7 +157,7 @@ def read_image_file(
         pixels = _grey_if_neutral(frame.pixels) if frame.pixels.ndim == 3 else frame.pixels
         refuse_unusable(pixels, frame.stored)
         return ImageFile(pixels, "dicom", frame.pixel_spacing, frame.notes, frames=frame.frames)
-    image, orientation = _open_picture(data, fmt, max_pixels)
+    image, orientation, frames = _open_picture(data, fmt, max_pixels)
     try:
         pixels = _pil_to_uint8(image)
     except Exception as exc:  # pixel values that are not finite numbers, say
@@ -169,6 +169,7 @@ def read_image_file(
         mode=image.mode,
         orientation=orientation,
         icc_profile=bool(image.info.get("icc_profile")),
+        frames=frames,
     )
 
 
@@ -253,8 +254,16 @@ def _other_format(data: bytes) -> str | None:
 _TEXT_LIMIT = re.compile(r"MAX_TEXT_CHUNK|MAX_TEXT_MEMORY")
 
 
-def _open_picture(data: bytes, fmt: str, max_pixels: int | None) -> tuple[Image.Image, int]:
-    """The loaded, checked, upright picture and the EXIF orientation it was turned by."""
+def _open_picture(
+    data: bytes, fmt: str, max_pixels: int | None
+) -> tuple[Image.Image, int, int]:
+    """The loaded, checked, upright picture, the EXIF orientation it was turned by, and
+    how many frames the file animates (1 but for an animated PNG).
+
+    Of an animated PNG, the picture is the one a browser shows first: its default
+    image, unless the file marks that image as left out of the animation, when it is
+    the first frame of the animation.
+    """
     label = fmt.upper()
     if fmt == "png":  # libpng, so a browser, drops them and shows the image
         data = without_damaged_ancillary_chunks(data)
@@ -279,13 +288,20 @@ def _open_picture(data: bytes, fmt: str, max_pixels: int | None) -> tuple[Image.
     try:
         image.load()
         _COMPLETENESS[fmt](image, data)
+        frames = getattr(image, "n_frames", 1)
+        if getattr(image, "default_image", False) and frames > 1:
+            # A browser never draws such a default image: a static fallback, perhaps
+            # unlike the frames it does draw.
+            image.seek(1)
+            image.load()
+            frames -= 1
         # The picture as a browser shows it, so the mask matches that view: turned by
         # the EXIF orientation only where browsers read one (see _orientation).
         orientation = browser_orientation(data)
         image = turn_upright(image, orientation)
     except Exception as exc:  # truncated/corrupt data raises many types in Pillow
         raise CorruptImage(f"could not decode the {label} image: {_short(exc)}") from None
-    return image, orientation
+    return image, orientation, frames
 
 
 def _pil_to_uint8(image: Image.Image) -> np.ndarray:

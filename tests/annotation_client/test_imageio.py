@@ -765,3 +765,28 @@ def test_ignored_dicom_values_are_logged_by_element_never_by_value(caplog):
     sha = hashlib.sha256(data).hexdigest()[:12]
     assert f"image {sha}: ignored the DICOM VOI window (WindowCenter: not a number)" in caplog.text
     assert "JANE" not in caplog.text and "DOE" not in caplog.text
+
+
+def _apng(frames, default_image=False):
+    buffer = io.BytesIO()
+    first, *rest = [Image.fromarray(f) for f in frames]
+    first.save(buffer, format="PNG", save_all=True, append_images=rest,
+               default_image=default_image, duration=100)
+    return buffer.getvalue()
+
+
+def test_an_animated_png_says_which_frame_is_outlined_and_shows_the_browsers_first():
+    upright, mirrored = _gradient(), _gradient()[:, ::-1]
+    image = decode_image(_apng([upright, mirrored]), "loop.png")
+    np.testing.assert_array_equal(image.pixels, upright)
+    assert image.notes == ("This animated PNG has 2 frames: the first is shown, outlined "
+                           "and saved.",)
+    # A default image left out of the animation is never drawn by a browser, which
+    # starts on the animation's first frame: that one is outlined, not the hidden one.
+    hidden = decode_image(_apng([upright, mirrored, upright], default_image=True), "h.png")
+    np.testing.assert_array_equal(hidden.pixels, mirrored)
+    np.testing.assert_array_equal(_shown(hidden), mirrored)
+    assert hidden.notes[0].startswith("This animated PNG has 2 frames")
+    still = io.BytesIO()
+    Image.fromarray(upright).save(still, format="PNG")
+    assert decode_image(still.getvalue(), "still.png").notes == ()
