@@ -8,7 +8,10 @@ import time
 import numpy as np
 from flask import Blueprint, Response, current_app, g, jsonify, request
 
+from vectorizer import browser_orientation
+
 from ._decode import DecodedImage, decode_image, decode_mask
+from ._errors import BadRequest
 from ._inputs import check_query, parse_box, parse_max_vertices, parse_pixel_spacing, read_file
 from ._models import get_models
 from ._readiness import get_readiness
@@ -145,9 +148,30 @@ def classify():
     mask_data = read_file("mask", required=False, raw_body=False)
     if mask_data is not None:
         mask = decode_mask(mask_data, max_pixels=current_app.config["MAX_PIXELS"])
+        _check_mask_size(mask, image, browser_orientation(mask_data))
     result = _task("classification")(image.pixels, mask=mask, timings=timings)
     result["timing_ms"] = _total(timings)
     return jsonify(result)
+
+
+def _check_mask_size(mask: np.ndarray, image: DecodedImage, mask_orientation: int) -> None:
+    """Refuse a mask of another size than the image, saying which EXIF turn made it so.
+
+    Both are compared upright, as browsers show them; a size the file's header does
+    not state (turned by its EXIF) is named as turned, or the message contradicts
+    what every tool that reads the header shows.
+    """
+    if mask.shape == image.pixels.shape[:2]:
+        return
+
+    def size(shape, orientation):
+        turned = (f" once turned upright by its EXIF orientation ({orientation})"
+                  if orientation != 1 else "")
+        return f"{shape[1]}x{shape[0]}{turned}"
+
+    raise BadRequest(f"mask is {size(mask.shape, mask_orientation)} but the image is "
+                     f"{size(image.pixels.shape, image.orientation)}; they must have the "
+                     "same size")
 
 
 @bp.post("/vectorize")

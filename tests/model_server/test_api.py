@@ -320,6 +320,17 @@ def test_classify_mask_errors(client):
     response = post_file(client, "/classify", image, extra={"mask": (wrong_size, "m.png")})
     assert response.status_code == 400
     assert "same size" in response.get_json()["error"]["message"]
+    # A mask whose header states the image's size, turned to another by its own EXIF:
+    # the message says so rather than name a size no header shows.
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    turned = png_bytes(np.zeros(SYNTHETIC.shape, np.uint8), exif=exif.tobytes())
+    response = post_file(client, "/classify", image, extra={"mask": (turned, "m.png")})
+    h, w = SYNTHETIC.shape[:2]
+    assert response.status_code == 400
+    assert response.get_json()["error"]["message"] == (
+        f"mask is {h}x{w} once turned upright by its EXIF orientation (6) but the image is "
+        f"{w}x{h}; they must have the same size")
     jpeg_mask = jpeg_bytes(np.zeros(SYNTHETIC.shape, np.uint8))
     response = post_file(client, "/classify", image, extra={"mask": (jpeg_mask, "m.jpg")})
     assert response.status_code == 415
