@@ -293,6 +293,22 @@ def _reset_global_callbacks() -> None:
     _callback.GLOBAL_INLINE_SCRIPTS.clear()
 
 
+def _set_up_dash_now(app: dash.Dash) -> None:
+    """Run Dash's first-request setup now, before the app serves any request.
+
+    Dash builds ``app.callback_map`` (and the pages router's callback) in
+    ``before_request`` hooks that mark themselves done before they finish: requests
+    that reached a fresh worker together saw a map half built, and the callback
+    guard refused a valid Save with "reload the page", which loses the outline
+    (audit 701). Run here, in one thread, the map is whole before the first request.
+    """
+    hooks = [hook for hook in app.server.before_request_funcs.get(None, [])
+             if getattr(hook, "__qualname__", "").startswith("Dash.")]
+    with app.server.test_request_context("/"):
+        for hook in hooks:
+            hook()
+
+
 def _warm_worklist(settings: ClientConfig, index: AnnotationIndex) -> threading.Thread | None:
     """Hash the worklist's files in the background, so the first page load does not.
 
@@ -440,6 +456,7 @@ def create_app(config=None) -> dash.Dash:
     )
     # Screen readers pick the voice from the document's language.
     app.index_string = app.index_string.replace("<html>", '<html lang="en">', 1)
+    _set_up_dash_now(app)
     logger.info(
         "annotation client: model server %s, data dir %s, index %s",
         settings.model_server_url,

@@ -326,10 +326,10 @@ def register(
         request = flask.request
         if request.method != "POST" or request.path != route:
             return None
-        # An empty map means Dash has not set itself up yet (its own before_request,
-        # registered first, does so); nothing to check against then.
+        # The app factory has Dash set itself up before serving; a map still empty is
+        # an app that skipped that, and nothing could be checked: refuse, never pass.
         if not app.callback_map:
-            return None
+            return refuse(503, CODE, "the client is still starting; try again in a moment")
         try:
             data = read_body(request, limit_of)
         except _TooLarge as exc:

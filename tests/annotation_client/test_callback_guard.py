@@ -339,3 +339,24 @@ def test_an_unknown_script_is_a_json_404(client, path):
     page = client.get("/").get_data(as_text=True)
     script = next(p for p in page.split('"') if p.startswith("/_dash-component-suites/"))
     assert client.get(script).status_code == 200
+
+
+def test_callbacks_are_registered_before_the_first_request(tmp_path):
+    # Dash built its callback map in the first request's hooks, marking itself done
+    # first: requests racing into a fresh worker met a half-built map, and a valid
+    # Save was refused with "reload the page" (audit 701, F1).
+    app = create_app({"DATA_DIR": tmp_path, "MODEL_SERVER_URL": "http://127.0.0.1:9"})
+    outputs = " ".join(app.callback_map)
+    assert "saved-table" in outputs and "_pages_content" in outputs
+    before = dict(app.callback_map)
+    client = app.server.test_client()
+    assert client.post(ROUTE, json=saved_page_body()).status_code == 200
+    assert app.callback_map.keys() == before.keys()  # nothing was left for the request
+
+
+def test_with_no_callback_map_the_guard_refuses_rather_than_waves_through(tmp_path):
+    app = create_app({"DATA_DIR": tmp_path, "MODEL_SERVER_URL": "http://127.0.0.1:9"})
+    app.callback_map.clear()
+    response = app.server.test_client().post(ROUTE, json=saved_page_body())
+    assert response.status_code == 503
+    assert "still starting" in response.get_json()["error"]["message"]
