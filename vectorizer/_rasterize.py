@@ -745,7 +745,9 @@ def svg_to_mask(svg_or_paths, shape=None) -> np.ndarray:
     ``<clipPath>``, ``<pattern>``, ``<mask>``, ``<marker>`` and ``<symbol>`` (unless a
     ``<use>`` draws it), elements with ``display="none"`` or ``visibility="hidden"``
     (or ``collapse``), and every child of a ``<switch>`` but the first whose conditions
-    hold (``requiredExtensions`` never does; a ``systemLanguage`` is refused). A
+    hold (``requiredExtensions`` never does; a ``systemLanguage`` is refused), and
+    outside a switch, elements with ``requiredExtensions`` (with ``systemLanguage``,
+    refused), as browsers apply the conditions there too. A
     nested ``<svg>`` with a ``viewBox``, or placed or sized (``x``, ``y``, ``width``,
     ``height``), is refused: its content would be drawn misplaced. A document whose
     ``<use>`` elements expand without bound or beyond these limits is refused before

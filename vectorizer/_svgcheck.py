@@ -57,7 +57,8 @@ _UNDRAWN_TAGS = frozenset({"defs", "clipPath", "pattern", "mask", "marker", "sym
 # Elements a renderer never draws where they stand but svgelements does (it does not
 # know them, so their content is drawn as if they were a group): see hide_undrawn.
 _HIDDEN_TAGS = ("mask", "marker", "symbol")
-_HIDDEN_TAG_TEXT = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?(?:mask|marker|symbol|switch)[\s/>]")
+_HIDDEN_TAG_TEXT = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?(?:mask|marker|symbol|switch)[\s/>]"
+                              rb"|requiredExtensions|systemLanguage")
 # A <switch> draws its first child whose conditions hold; these are never drawn, so
 # they are not candidates.
 _DESCRIPTIVE_TAGS = frozenset({"title", "desc", "metadata"})
@@ -212,7 +213,9 @@ def hide_undrawn(data: bytes) -> bytes:
     (SVG 2 dropped it), ``requiredExtensions`` does not (no extension is supported: the
     ``<foreignObject requiredExtensions=...>`` an Illustrator file puts first is passed
     over for the group after it). A ``systemLanguage`` before the child drawn is
-    refused: which child is drawn depends on the language of whoever views it.
+    refused: which child is drawn depends on the language of whoever views it. The
+    same conditions hold outside a switch, where browsers apply them too: an element
+    with ``requiredExtensions`` is not drawn, and one with ``systemLanguage`` is refused.
 
     Parameters
     ----------
@@ -228,7 +231,8 @@ def hide_undrawn(data: bytes) -> bytes:
     Raises
     ------
     ValueError
-        If a ``<switch>`` chooses by ``systemLanguage``.
+        If a ``<switch>`` chooses by ``systemLanguage``, or an element outside one
+        carries it.
     """
     if not _HIDDEN_TAG_TEXT.search(data):
         return data
@@ -242,7 +246,12 @@ def hide_undrawn(data: bytes) -> bytes:
             namespace, _, tag = child.tag.rpartition("}")
             if namespace not in ("", _SVG_NS_PREFIX):
                 continue
-            if tag not in _HIDDEN_TAGS and (drawn is False or child is drawn):
+            if drawn is False and "systemLanguage" in child.attrib:
+                raise ValueError(f"svg_or_paths: a <{tag}> with a systemLanguage condition is "
+                                 "not supported: whether it is drawn depends on the viewer's "
+                                 "language")
+            failed = drawn is False and "requiredExtensions" in child.attrib
+            if tag not in _HIDDEN_TAGS and (drawn is False or child is drawn) and not failed:
                 continue
             defs = ElementTree.Element(f"{namespace}}}defs" if namespace else "defs")
             defs.tail, child.tail = child.tail, None

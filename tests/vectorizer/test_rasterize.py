@@ -670,6 +670,25 @@ def test_a_switch_that_chooses_by_language_is_refused():
                          "</switch>"))
 
 
+@pytest.mark.parametrize("hidden", [
+    '<path requiredExtensions="x" d="M0 0 H10 V8 H0 Z"/>',
+    '<path requiredExtensions="" d="M0 0 H10 V8 H0 Z"/>',
+    f'<g requiredExtensions="http://example.org/ext">{EVERYTHING}</g>',
+])
+def test_outside_a_switch_an_element_requiring_an_extension_is_not_drawn(hidden):
+    # Browsers apply the conditions to every element, not only a switch's children:
+    # the whole image was filled where a viewer showed the small square alone.
+    np.testing.assert_array_equal(svg_to_mask(_doc(hidden + SQUARE_AT_6_3)),
+                                  _rect((8, 10), 6, 3, 8, 5))
+    held = f'<g requiredFeatures="http://www.w3.org/TR/SVG11/feature#Shape">{SQUARE_AT_6_3}</g>'
+    np.testing.assert_array_equal(svg_to_mask(_doc(held)), _rect((8, 10), 6, 3, 8, 5))
+
+
+def test_outside_a_switch_an_element_drawn_by_language_is_refused():
+    with pytest.raises(ValueError, match="<g> with a systemLanguage condition"):
+        svg_to_mask(_doc(f'<g systemLanguage="fr">{EVERYTHING}</g>{SQUARE_AT_6_3}'))
+
+
 #: UTF-16 declarations on which the encoding pattern did quadratic work.
 _SLOW_DECLARATIONS = {
     "blanks": lambda n: "<?xml" + " " * n,
