@@ -147,7 +147,9 @@ class ExportReport:
         return sum(self.exported.values())
 
 
-def _latest(store: AnnotationStore, sha: str) -> tuple[int, dict]:
+def _latest(store: AnnotationStore, sha: str) -> tuple[list[int], dict]:
+    """``(versions, record)``: the image's complete versions, listed once, and the record
+    of the last of them, the one exported."""
     versions = store.versions(sha)
     if not versions:
         raise ValueError("no complete saved version")
@@ -156,17 +158,23 @@ def _latest(store: AnnotationStore, sha: str) -> tuple[int, dict]:
     except DamagedRecord as exc:  # the version named, not only the JSON error
         raise ValueError(f"the record of its latest version, v{versions[-1]:03d}.json, is "
                          f"damaged: {exc.why}") from None
-    return versions[-1], record  # a JSON object of that version: load_record checked it
+    return versions, record  # a JSON object of that version: load_record checked it
 
 
-def _readers(store: AnnotationStore, sha: str, latest: dict) -> dict[str, str]:
-    """:data:`READER_COLUMNS` of an image whose latest version is ``latest``.
+def _readers(store: AnnotationStore, sha: str, versions: list[int],
+             latest: dict) -> dict[str, str]:
+    """:data:`READER_COLUMNS` of an image whose exported version, the last of
+    ``versions``, is ``latest``.
 
-    Each reader's latest readable version with a final label counts; a damaged record
-    is passed over (the latest's own damage already left the image out).
+    ``versions`` is the listing the exported version was chosen from, not the folder
+    listed again: readers save while an export runs, and a version saved after the
+    chosen one would give the row the labels of another reading than its ``class``
+    and ``version`` (audit 701, F5). Each reader's latest readable version with a final
+    label counts; a damaged record is passed over (the latest's own damage already left
+    the image out).
     """
     saves = []
-    for version in store.versions(sha):
+    for version in versions:
         try:
             record = store.load_record(sha, version)
         except (OSError, ValueError):
@@ -300,7 +308,7 @@ def export_busi(
     for sha in store.images():
         folder = store.folder(sha)
         try:
-            version, record = _latest(store, sha)
+            versions, record = _latest(store, sha)
             item = _source(record, worklist_dir, sha, store, finder,
                            keep_dicom=dicom_seg or dicom_sr)
             try:
@@ -310,11 +318,11 @@ def export_busi(
         except (OSError, ValueError) as exc:
             report.skipped.append((str(folder), str(exc)))
             continue
-        chosen.append((item["sort"], sha, version, record, item))
+        chosen.append((item["sort"], sha, versions, record, item))
     rows, written = [], []
     counters = dict.fromkeys(LABELS, 0)
-    for _sort, sha, version, record, item in sorted(chosen):
-        label = record["final"]["label"]
+    for _sort, sha, versions, record, item in sorted(chosen):
+        version, label = versions[-1], record["final"]["label"]
         try:
             mask = _final_mask(store, sha, version, item["pixels"].shape[:2])
         except (OSError, ValueError) as exc:
@@ -342,7 +350,7 @@ def export_busi(
                 "saved_at": record.get("saved_at", ""),
                 **item["birads"],
                 **measurement_columns(record),
-                **(readers := _readers(store, sha, record)),
+                **(readers := _readers(store, sha, versions, record)),
             }
         )
         if unresolved(readers):

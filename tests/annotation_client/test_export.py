@@ -665,6 +665,38 @@ def test_readers_who_disagree_are_said_and_an_adjudication_is_marked(saved, tmp_
         "3", '{"Dr Ada": "benign", "Dr Bo": "malignant", "Dr Rev": "benign"}', "no", "yes"]
 
 
+def test_a_version_saved_while_the_export_runs_is_not_in_the_row(saved, tmp_path,
+                                                                 monkeypatch):
+    # The reader columns came from the image's versions listed again after the slow
+    # pass over every image: a version saved meanwhile gave a row the class and version
+    # of one reading and the readers of another (audit 701, F5).
+    from annotation_client import _export
+
+    store = AnnotationStore(saved["data"])
+    b = (saved["worklist"] / "study1" / "b.png").read_bytes()
+    real, saves = _export._final_mask, []
+
+    def final_mask(store_, sha, version, shape):
+        if not saves:  # another reader saves while the export is reading the images
+            saves.append(_save(store, b, label="malignant", mask=saved["lesion"],
+                               worklist_path="study1/b.png", annotator="Dr Bo", day=3))
+        return real(store_, sha, version, shape)
+
+    monkeypatch.setattr(_export, "_final_mask", final_mask)
+    report = export_busi(saved["data"], saved["worklist"], tmp_path / "out")
+    assert store.versions(saved["sha"]["b"]) == [1, 2]  # saved during the export
+    with open(tmp_path / "out" / "index.csv", newline="", encoding="utf-8") as handle:
+        row = next(r for r in csv.DictReader(handle) if r["sha256"] == saved["sha"]["b"])
+    columns = ("class", "version", "annotator", "readers", "reader_labels", "labels_agree")
+    assert [row[c] for c in columns] == [
+        "benign", "1", "Dr Ada", "1", '{"Dr Ada": "benign"}', ""]
+    assert report.disagreed == []  # Dr Bo's reading came after the one exported
+    # The next export takes it.
+    again = export_busi(saved["data"], saved["worklist"], tmp_path / "again")
+    assert again.disagreed == [
+        ("malignant/malignant (1).png", '{"Dr Ada": "benign", "Dr Bo": "malignant"}')]
+
+
 def test_dicom_images_get_a_dicom_seg_of_their_outline_when_asked(
     saved, tmp_path, capsys, monkeypatch
 ):
