@@ -50,12 +50,14 @@ from __future__ import annotations
 import contextlib
 import csv
 import errno
+import fcntl
 import hashlib
 import io
 import json
 import logging
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -256,7 +258,10 @@ def export_busi(
         The worklist folder the images were opened from (``SONOTRACE_WORKLIST_DIR``);
         None skips every image, as none can be read back.
     out : str or os.PathLike
-        A folder that does not exist or is empty: an export never overwrites.
+        A folder that does not exist or is empty: an export never overwrites. The
+        hidden staging folder an export killed outright left there is removed
+        (:func:`_clear_stopped`); the data set is written into one of its own, one
+        image at a time, and moved up once complete (:class:`_Staging`).
     with_paths : bool, default False
         Write each image's worklist path in ``index.csv`` (empty otherwise): for an
         export that stays where the file names may be read.
@@ -283,8 +288,9 @@ def export_busi(
     Raises
     ------
     ValueError
-        If ``data_dir`` is not a folder, ``out`` holds files already, the worklist
-        is or lies in ``data_dir``, or ``out`` lies in the data folder or the
+        If ``data_dir`` is not a folder, ``out`` holds files already (a stopped
+        export's staging folder aside) or another export is writing into it, the
+        worklist is or lies in ``data_dir``, or ``out`` lies in the data folder or the
         worklist.
     """
     for name, value in (("data_dir", data_dir), ("out", out)):
@@ -293,8 +299,7 @@ def export_busi(
     data_dir, out = Path(data_dir), Path(out)
     if not data_dir.is_dir():
         raise ValueError(f"data_dir: {data_dir} is not a folder")
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise ValueError(f"out: {out} exists and is not an empty folder; nothing was written")
+    _check_empty(out)
     if worklist_dir is not None and not Path(worklist_dir).is_dir():
         # A mistyped one would skip every worklist image, each with the same reason.
         raise ValueError(f"worklist_dir: {worklist_dir} is not a folder")
@@ -309,8 +314,9 @@ def export_busi(
         folder = store.folder(sha)
         try:
             versions, record = _latest(store, sha)
-            item = _source(record, worklist_dir, sha, store, finder,
-                           keep_dicom=dicom_seg or dicom_sr)
+            # Where the image is, not its pixels: those are read one image at a time as
+            # it is written, or an export would hold every image it exports at once.
+            item, _data = _locate(record, worklist_dir, sha, store, finder)
             try:
                 item["birads"] = descriptor_columns(record["final"].get("descriptors"))
             except ValueError as exc:  # as the index refuses them
@@ -319,43 +325,49 @@ def export_busi(
             report.skipped.append((str(folder), str(exc)))
             continue
         chosen.append((item["sort"], sha, versions, record, item))
-    rows, written = [], []
+    _clear_stopped(out)
+    rows = []
     counters = dict.fromkeys(LABELS, 0)
-    for _sort, sha, versions, record, item in sorted(chosen):
-        version, label = versions[-1], record["final"]["label"]
-        try:
-            mask = _final_mask(store, sha, version, item["pixels"].shape[:2])
-        except (OSError, ValueError) as exc:
-            report.skipped.append((str(store.folder(sha)), str(exc)))
-            continue
-        counters[label] += 1
-        name = f"{label} ({counters[label]})"
-        dicom = _dicom_files(item.pop("dicom", None), mask, record, name, report,
-                             seg=dicom_seg, sr=dicom_sr and (store, sha, version))
-        written.append((label, name, item["pixels"], mask, dicom))
-        report.exported[label] += 1
-        rows.append(
-            {
-                "class": label,
-                "name": name,
-                # One group per image file: near-duplicates across files are not detected.
-                "duplicate_group": sha[:16],
-                "masks": 1,
-                "sha256": sha,
-                "version": version,
-                # Typed by a person: a name such as =HYPERLINK(...) must not run when
-                # the index is opened in a spreadsheet.
-                "annotator": spreadsheet_cell(record.get("annotator", "")),
-                "worklist_path": spreadsheet_cell(item.get("path") or "") if with_paths else "",
-                "saved_at": record.get("saved_at", ""),
-                **item["birads"],
-                **measurement_columns(record),
-                **(readers := _readers(store, sha, versions, record)),
-            }
-        )
-        if unresolved(readers):
-            report.disagreed.append((f"{label}/{name}.png", readers["reader_labels"]))
-    _write_all(out, written, rows)
+    with _Staging(out) as staging:
+        for _sort, sha, versions, record, item in sorted(chosen):
+            version, label = versions[-1], record["final"]["label"]
+            try:
+                image = _read(item, worklist_dir, sha, store, keep_dicom=dicom_seg or dicom_sr)
+                mask = _final_mask(store, sha, version, image["pixels"].shape[:2])
+            except (OSError, ValueError) as exc:
+                report.skipped.append((str(store.folder(sha)), str(exc)))
+                continue
+            counters[label] += 1
+            name = f"{label} ({counters[label]})"
+            dicom = _dicom_files(image.get("dicom"), mask, record, name, report,
+                                 seg=dicom_seg, sr=dicom_sr and (store, sha, version))
+            staging.add(label, name, image["pixels"], mask, dicom)
+            del image, mask, dicom  # before the next image is read: one at a time
+            report.exported[label] += 1
+            rows.append(
+                {
+                    "class": label,
+                    "name": name,
+                    # One group per image file: near-duplicates across files are not
+                    # detected.
+                    "duplicate_group": sha[:16],
+                    "masks": 1,
+                    "sha256": sha,
+                    "version": version,
+                    # Typed by a person: a name such as =HYPERLINK(...) must not run when
+                    # the index is opened in a spreadsheet.
+                    "annotator": spreadsheet_cell(record.get("annotator", "")),
+                    "worklist_path": (spreadsheet_cell(item.get("path") or "") if with_paths
+                                      else ""),
+                    "saved_at": record.get("saved_at", ""),
+                    **item["birads"],
+                    **measurement_columns(record),
+                    **(readers := _readers(store, sha, versions, record)),
+                }
+            )
+            if unresolved(readers):
+                report.disagreed.append((f"{label}/{name}.png", readers["reader_labels"]))
+        staging.finish(rows)
     # The command line prints the same summary: at DEBUG, so that it is not said twice.
     logger.debug("exported %d image(s) to %s, skipped %d", report.total, out, len(report.skipped))
     return report
@@ -719,64 +731,231 @@ def measurement_columns(record: dict) -> dict[str, str]:
     }
 
 
-def _write_all(out: Path, written: list, rows: list[dict]) -> None:
-    """Write the images, masks and ``index.csv`` into ``out``, all or nothing.
+#: The name an export's hidden staging folder in ``out`` starts with.
+STAGING_PREFIX = ".partial-"
 
-    Into a hidden folder in ``out`` first, whose entries are moved up once all are
-    written: a full disk or a read-only target leaves no half data set that a training
-    or an evaluation could be pointed at, nor one that would block the export run
-    again. ``out`` itself is used as it is (an empty mount point, a link to a folder,
-    ``.``: its owner and mode kept), or made when missing, and removed again then
-    if the writing fails and it is still empty: another export into the same new
-    folder may have finished in it meanwhile, and said so.
+#: The file that says a staging folder is an export's, held locked (``flock``) by the
+#: export writing there for as long as it runs. The kernel drops the lock when the process
+#: ends, however it ends (SIGKILL, out of memory), so the next export into the folder tells
+#: the staging folder of a stopped export, which it removes, from one still being written.
+STAGING_MARK = ".sonotrace-export"
 
-    Raises
-    ------
-    OSError
-        Whatever stopped the writing; nothing is left behind.
+_MARK_TEXT = b"SonoTrace export staging folder; the next export into this folder removes it\n"
+
+
+class _Staging:
+    """The hidden folder in ``out`` an export writes its data set into, one image at a
+    time (:meth:`add`), and moves up once all are written (:meth:`finish`): all or nothing.
+
+    A full disk or a read-only target leaves no half data set that a training or an
+    evaluation could be pointed at, nor one that would block the export run again: when
+    the ``with`` block fails, what was written is removed, and ``out`` too if it was made
+    here and is still empty (another export into the same new folder may have finished
+    in it meanwhile, and said so). A process killed outright cleans nothing up: its
+    folder keeps its mark (:data:`STAGING_MARK`), no longer locked, for the next export
+    into ``out`` to remove (:func:`_clear_stopped`). ``out`` itself is used as it is (an
+    empty mount point, a link to a folder, ``.``: its owner and mode kept), or made when
+    missing.
     """
-    # Made by this call, or there already: decided by the mkdir itself, not by a look
-    # before it, or two exports into one new folder could both take it for their own.
-    try:
-        out.mkdir(parents=True)
-        made = True
-    except FileExistsError:
-        made = False
-    staging = Path(tempfile.mkdtemp(prefix=".partial-", dir=out))
-    moved = []
-    try:
-        for label, name, pixels, mask, dicom in written:
-            target = staging / label
-            target.mkdir(exist_ok=True)
-            (target / f"{name}.png").write_bytes(_png(pixels))
-            (target / f"{name}_mask.png").write_bytes(vectorizer.mask_to_png(mask))
-            for folder, data in dicom.items():
-                # Beside the class folders, not in them: a data set's loader reads those.
-                (staging / folder).mkdir(exist_ok=True)
-                (staging / folder / f"{name}{DICOM_FILES[folder]}").write_bytes(data)
+
+    def __init__(self, out: Path) -> None:
+        self.out, self.made, self.moved = out, False, []
+        self.folder: Path | None = None
+        self._mark = None  # the locked mark, open until finish() or the clean-up
+
+    def __enter__(self) -> _Staging:
+        # Made by this call, or there already: decided by the mkdir itself, not by a look
+        # before it, or two exports into one new folder could both take it for their own.
+        try:
+            self.out.mkdir(parents=True)
+            self.made = True
+        except FileExistsError:
+            pass
+        try:
+            self.folder = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=self.out))
+            self._mark = open(self.folder / STAGING_MARK, "xb")  # noqa: SIM115 (held open)
+            # Locked before it says what it is: one that says so unlocked is a stopped one.
+            try:
+                fcntl.flock(self._mark.fileno(), fcntl.LOCK_EX)
+            except OSError as exc:  # no locks here: said nothing, it is never taken for one
+                logger.info("%s cannot be locked (%s): if this export is stopped before it "
+                            "finishes, the next one will not remove it", self.folder.name,
+                            exc.strerror or exc)
+            else:
+                self._mark.write(_MARK_TEXT)
+                self._mark.flush()
+        except BaseException:
+            self._clean_up()
+            raise
+        return self
+
+    def __exit__(self, kind, value, traceback) -> None:
+        if self._mark is not None or self.folder is not None:  # not finished
+            self._clean_up()
+
+    def add(self, label: str, name: str, pixels: np.ndarray, mask: np.ndarray,
+            dicom: Mapping[str, bytes]) -> None:
+        """Write one exported image, its mask and its DICOM files (``{folder: file}``)."""
+        target = self.folder / label
+        target.mkdir(exist_ok=True)
+        (target / f"{name}.png").write_bytes(_png(pixels))
+        (target / f"{name}_mask.png").write_bytes(vectorizer.mask_to_png(mask))
+        for folder, data in dicom.items():
+            # Beside the class folders, not in them: a data set's loader reads those.
+            (self.folder / folder).mkdir(exist_ok=True)
+            (self.folder / folder / f"{name}{DICOM_FILES[folder]}").write_bytes(data)
+
+    def finish(self, rows: list[dict]) -> None:
+        """Write ``index.csv`` of ``rows`` and move everything up into ``out``.
+
+        Raises
+        ------
+        OSError
+            Whatever stopped it (FileExistsError when an entry of the data set's name
+            came into ``out`` meanwhile); the ``with`` block then removes all it wrote.
+        """
         if rows:
-            with open(staging / "index.csv", "w", newline="", encoding="utf-8") as handle:
+            with open(self.folder / "index.csv", "w", newline="", encoding="utf-8") as handle:
                 writer = csv.DictWriter(handle, fieldnames=INDEX_COLUMNS)
                 writer.writeheader()
                 writer.writerows(rows)
+        entries = [e for e in self.folder.iterdir() if e.name != STAGING_MARK]
         # index.csv last: a data set with an index is a complete one.
-        for entry in sorted(staging.iterdir(), key=lambda e: e.name == "index.csv"):
-            final = out / entry.name
+        for entry in sorted(entries, key=lambda e: e.name == "index.csv"):
+            final = self.out / entry.name
             if final.exists():  # something came into the folder since it was checked
                 raise FileExistsError(errno.EEXIST, "appeared in the output folder meanwhile",
                                       str(final))
             entry.rename(final)
-            moved.append(final)
-        staging.rmdir()
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        for final in moved:
+            self.moved.append(final)
+        (self.folder / STAGING_MARK).unlink()
+        self.folder.rmdir()
+        self.folder = None
+        self._mark.close()
+        self._mark = None
+
+    def _clean_up(self) -> None:
+        """Remove what was written, moved up or not; and ``out`` if made here and empty."""
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
+            self.folder = None
+        for final in self.moved:
             shutil.rmtree(final, ignore_errors=True) if final.is_dir() else final.unlink()
-        if made:
+        if self._mark is not None:
+            self._mark.close()
+            self._mark = None
+        if self.made:
             # Only if empty: what another run wrote into it is that run's.
             with contextlib.suppress(OSError):
-                out.rmdir()
-        raise
+                self.out.rmdir()
+
+
+def _staging_state(entry: Path, *, remove: bool = False) -> str:
+    """What an entry of ``out`` is to an export: ``"stopped"``, the staging folder of an
+    export that ended before it finished (removed with ``remove``); ``"running"``, that
+    of an export still writing; else ``"other"``, not the export's to touch (the user's
+    files, or a ``.partial-*`` folder without the mark: an older release's, or one this
+    instant being made).
+
+    Only a folder named ``.partial-*`` whose :data:`STAGING_MARK` says it is an export's
+    and is not locked is a stopped export's: the lock is held by the export writing there
+    and the kernel drops it with its process, however it ends.
+    """
+    if not entry.name.startswith(STAGING_PREFIX) or entry.is_symlink() or not entry.is_dir():
+        return "other"
+    try:
+        # Not a FIFO's endless wait, nor a link out of the folder.
+        fd = os.open(entry / STAGING_MARK, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return "other"
+    with open(fd, "rb") as mark:
+        if not stat.S_ISREG(os.fstat(mark.fileno()).st_mode):
+            return "other"
+        try:
+            fcntl.flock(mark.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return "running"
+        except OSError:  # no locks on this file system: nothing can be told
+            return "other"
+        if mark.read(len(_MARK_TEXT) + 1) != _MARK_TEXT:
+            return "other"
+        if remove:
+            # Under the lock, so that no other export takes it meanwhile; the mark last,
+            # so that a removal cut short is finished by the next export.
+            for child in entry.iterdir():
+                if child.name == STAGING_MARK:
+                    continue
+                if child.is_dir() and not child.is_symlink():
+                    shutil.rmtree(child)
+                else:
+                    child.unlink()
+            (entry / STAGING_MARK).unlink()
+            entry.rmdir()
+        return "stopped"
+
+
+def _check_empty(out: Path) -> None:
+    """Refuse an ``out`` that exists and is not an empty folder, but for the staging
+    folders of stopped exports (:func:`_staging_state`), which :func:`_clear_stopped`
+    removes.
+
+    Raises
+    ------
+    ValueError
+        Saying what is there that ``ls`` does not show (hidden entries), or that
+        another export is writing into ``out``.
+    """
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise ValueError(f"out: {out} exists and is not an empty folder; nothing was written")
+    states = {entry.name: _staging_state(entry) for entry in out.iterdir()}
+    _refuse_unless_stopped(out, states)
+
+
+def _clear_stopped(out: Path) -> None:
+    """Remove the staging folders that exports stopped before they finished (killed, out
+    of memory) left in ``out``; refuse as :func:`_check_empty` does if anything else is
+    there now."""
+    if not out.is_dir():
+        return
+    states = {}
+    for entry in out.iterdir():
+        try:
+            states[entry.name] = _staging_state(entry, remove=True)
+        except OSError as exc:
+            raise ValueError(
+                f"out: {out} holds {entry.name}, the staging folder of an export that was "
+                f"stopped before it finished, and it could not be removed "
+                f"({exc.strerror or exc}); nothing was written") from None
+        if states[entry.name] == "stopped":
+            logger.info("removed %s from %s: the staging folder of an export that was stopped "
+                        "before it finished", entry.name, out)
+    _refuse_unless_stopped(out, states)
+
+
+def _refuse_unless_stopped(out: Path, states: Mapping[str, str]) -> None:
+    """Refuse ``out`` unless all its entries (``{name: state}`` of
+    :func:`_staging_state`) are staging folders of stopped exports, naming the hidden
+    ones, which ``ls`` does not show."""
+    running = sorted(name for name, state in states.items() if state == "running")
+    if running:
+        raise ValueError(f"out: {out} is being written by another export (its staging "
+                         f"folder {running[0]}); nothing was written")
+    if all(state == "stopped" for state in states.values()):
+        return
+    hidden = sorted(name for name in states if name.startswith("."))
+    said = ""
+    if hidden:
+        # `ls` shows none of them: "not empty" would read as false.
+        listed = ", ".join(hidden[:3]) + (f" and {len(hidden) - 3} more" if len(hidden) > 3
+                                          else "")
+        said = f" (it holds {listed}, which ls does not show"
+        if any(name.startswith(STAGING_PREFIX) for name in hidden):
+            said += (f"; a {STAGING_PREFIX}* folder an export stopped midway left can be "
+                     "removed once no export is running")
+        said += ")"
+    raise ValueError(f"out: {out} exists and is not an empty folder{said}; nothing was written")
 
 
 #: The most pixels a version's mask and the raster of its outline may differ by, as a
@@ -879,8 +1058,30 @@ def _source(record: dict, worklist_dir, sha: str, store: AnnotationStore,
             finder: _Finder | None = None, keep_dicom: bool = False,
             labelled: bool = True) -> dict:
     """The image behind a record, read back from the worklist or the kept copy, checked by
-    hash; with ``keep_dicom``, a DICOM file's bytes too (``"dicom"``). With ``labelled``
-    (the export's data set), a record without a final label is refused."""
+    hash (:func:`_locate`, then :func:`_read`); with ``keep_dicom``, a DICOM file's bytes
+    too (``"dicom"``). With ``labelled`` (the export's data set), a record without a final
+    label is refused."""
+    item, data = _locate(record, worklist_dir, sha, store, finder, labelled)
+    return {**item, **_read(item, worklist_dir, sha, store, keep_dicom=keep_dicom, data=data)}
+
+
+def _locate(record: dict, worklist_dir, sha: str, store: AnnotationStore,
+            finder: _Finder | None = None, labelled: bool = True) -> tuple[dict, bytes | None]:
+    """Where the image behind a record is read back from, and the bytes read to tell it.
+
+    Returns
+    -------
+    (dict, bytes or None)
+        ``{"sort", "path"}`` for a worklist file (``path`` the one holding the annotated
+        bytes, found by its hash when the record's no longer does) and its bytes; or
+        ``{"sort", "kept"}`` for the copy kept of an upload, not read yet (None).
+
+    Raises
+    ------
+    ValueError
+        The record is not a saved one, has no final label (with ``labelled``), or no
+        file holds its image.
+    """
     final = record.get("final")
     image = record.get("image")
     if not isinstance(final, dict) or not isinstance(image, dict):
@@ -899,11 +1100,8 @@ def _source(record: dict, worklist_dir, sha: str, store: AnnotationStore,
             raise ValueError("uploaded, not opened from the worklist: the image was not kept, "
                              "and no worklist file holds it")
         else:
-            data = store.load_source(sha)  # a damaged copy is a ValueError
-            decoded = decode_image(data, kept.name)
             # Uploads have no path; their names sort them after the worklist's, by name.
-            return {"sort": "~" + str(image.get("name") or sha), "pixels": decoded.pixels,
-                    **_dicom_of(decoded, keep_dicom)}
+            return {"sort": "~" + str(image.get("name") or sha), "kept": kept.name}, None
     if worklist_dir is None:
         raise ValueError(f"from the worklist ({relative}), but no worklist folder is set")
     finder = _Finder(worklist_dir, store) if finder is None else finder
@@ -925,16 +1123,41 @@ def _source(record: dict, worklist_dir, sha: str, store: AnnotationStore,
         logger.info("%s %s: exporting %s, which holds the annotated image", relative, why,
                     found)
         relative = found
-        path = resolve_entry(worklist_dir, relative, data_dir=store.root)
-        data = path.read_bytes()
+        data = resolve_entry(worklist_dir, relative, data_dir=store.root).read_bytes()
         # Before decoding: a file changed since it was hashed is reported as changed.
         if hashlib.sha256(data).hexdigest() != sha:
             raise ValueError(f"{relative} has changed since it was annotated")
-    decoded = decode_image(data, path.name)  # ImageDecodeError is a ValueError
     # "path": where the image was read, which the index gives (the record's path may
     # name a file renamed since, or another file now).
-    return {"sort": relative, "path": relative, "pixels": decoded.pixels,
-            **_dicom_of(decoded, keep_dicom)}
+    return {"sort": relative, "path": relative}, data
+
+
+def _read(item: dict, worklist_dir, sha: str, store: AnnotationStore, *,
+          keep_dicom: bool = False, data: bytes | None = None) -> dict:
+    """``{"pixels"}`` (and ``"dicom"``, with ``keep_dicom``, for a DICOM file) of the image
+    :func:`_locate` found, from ``data`` when given, else read again; checked by hash
+    either way, as the file may have changed since it was located.
+
+    Raises
+    ------
+    ValueError
+        It cannot be decoded, or no longer holds the image (changed, damaged, gone).
+    """
+    if "kept" in item:
+        data = store.load_source(sha) if data is None else data  # damaged: a ValueError
+        decoded = decode_image(data, item["kept"])
+        return {"pixels": decoded.pixels, **_dicom_of(decoded, keep_dicom)}
+    relative = item["path"]
+    try:
+        path = resolve_entry(worklist_dir, relative, data_dir=store.root)
+        data = path.read_bytes() if data is None else data
+    except FileNotFoundError:
+        raise ValueError(f"{relative} was removed while the export ran") from None
+    # Before decoding: a file changed since it was located is reported as changed.
+    if hashlib.sha256(data).hexdigest() != sha:
+        raise ValueError(f"{relative} has changed since it was annotated")
+    decoded = decode_image(data, path.name)  # ImageDecodeError is a ValueError
+    return {"pixels": decoded.pixels, **_dicom_of(decoded, keep_dicom)}
 
 
 def _dicom_of(decoded, keep: bool) -> dict:

@@ -10,8 +10,10 @@ export reads the folder that index covers, so the Saved page lists it as damaged
 
 Exit status: 0 when the export ran (even if it wrote nothing), 2 for bad
 arguments (a data or worklist folder that is not one) or an output folder that is
-not empty, 1 when the output could not be written (a full disk, a read-only
-target), in which case nothing is left behind.
+not empty or that another export is writing into, 1 when the output could not be
+written (a full disk, a read-only target), in which case nothing is left behind.
+An export killed outright (SIGKILL, out of memory) leaves its hidden staging folder,
+which the next export into the same folder removes (and says so).
 """
 
 from __future__ import annotations

@@ -10,6 +10,9 @@ import io
 import json
 import os
 import shutil
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +21,7 @@ from PIL import Image
 
 import vectorizer
 from annotation_client import AnnotationStore, build_record
-from annotation_client._export import INDEX_COLUMNS, export_busi
+from annotation_client._export import INDEX_COLUMNS, STAGING_MARK, export_busi
 from annotation_client._measurements import summarize
 from annotation_client.export import main
 from models.data import load_samples, read_image, read_mask
@@ -379,6 +382,136 @@ def test_an_existing_empty_folder_is_exported_into_as_it_is(saved, tmp_path, mon
         "benign", "index.csv", "malignant", "normal"]
     assert oct(target.stat().st_mode & 0o777) == "0o775"
     assert len(load_samples(target)) == 3
+
+
+#: A child export whose writing of the second image kills it outright, as SIGKILL or the
+#: kernel's OOM killer does (``kill``), or waits until ``OUT/../go`` exists (``wait``).
+_CHILD_EXPORT = """
+import os, signal, sys, time
+from pathlib import Path
+from annotation_client import _export
+from annotation_client.export import main
+how, out, data, worklist = sys.argv[1:]
+real, calls = _export._png, []
+def png(pixels):
+    calls.append(1)
+    if len(calls) == 2 and how == "kill":
+        os.kill(os.getpid(), signal.SIGKILL)
+    while len(calls) == 2 and not (Path(out).parent / "go").exists():
+        time.sleep(0.05)
+    return real(pixels)
+_export._png = png
+sys.exit(main(["--out", out, "--data-dir", data, "--worklist-dir", worklist]))
+"""
+
+
+def _child_export(how, out, saved):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SONOTRACE_")}
+    return subprocess.Popen(
+        [sys.executable, "-c", _CHILD_EXPORT, how, str(out), str(saved["data"]),
+         str(saved["worklist"])], cwd=Path(__file__).resolve().parents[2], env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_the_staging_folder_of_a_killed_export_is_removed_by_the_next(saved, tmp_path,
+                                                                     caplog):
+    # Killed mid-write (SIGKILL, out of memory), the export left a hidden .partial-*
+    # folder of patient images, and the next run into the same folder was refused as
+    # "not an empty folder" though ls showed nothing (audit 701, F6).
+    out = tmp_path / "out"
+    child = _child_export("kill", out, saved)
+    child.communicate(timeout=120)
+    assert child.returncode == -9
+    (left,) = out.iterdir()  # hidden, holding the first image written
+    assert left.name.startswith(".partial-") and list(left.rglob("*.png"))
+    # Beside a file of the user's, it is named, and both are left as they are.
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match=f"not an empty folder \\(it holds {left.name}, "
+                                         "which ls does not show; a .partial-"):
+        export_busi(saved["data"], saved["worklist"], out)
+    assert left.is_dir()
+    (out / "notes.txt").unlink()
+    with caplog.at_level("INFO", logger="annotation_client._export"):
+        assert main(["--out", str(out), "--data-dir", str(saved["data"]),
+                     "--worklist-dir", str(saved["worklist"])]) == 0
+    assert sorted(p.name for p in out.iterdir()) == [
+        "benign", "index.csv", "malignant", "normal"]
+    assert len(load_samples(out)) == 3
+    assert f"removed {left.name} from {out}: the staging folder of an export that was " \
+        "stopped before it finished" in caplog.text
+
+
+def test_the_staging_folder_of_a_running_export_is_left_to_it(saved, tmp_path, capsys):
+    out = tmp_path / "out"
+    child = _child_export("wait", out, saved)
+    try:
+        for _ in range(1200):  # until it has written its first image into its staging
+            if any(out.glob(".partial-*/*/*.png")):
+                break
+            if child.poll() is not None:
+                pytest.fail(child.communicate()[1])
+            time.sleep(0.05)
+        (staging,) = out.iterdir()
+        assert main(["--out", str(out), "--data-dir", str(saved["data"]),
+                     "--worklist-dir", str(saved["worklist"])]) == 2
+        assert capsys.readouterr().err == (
+            f"error: out: {out} is being written by another export (its staging folder "
+            f"{staging.name}); nothing was written\n")
+        assert staging.is_dir()
+    finally:
+        (tmp_path / "go").touch()
+        child.communicate(timeout=120)
+    assert child.returncode == 0  # its export, untouched, finished
+    assert len(load_samples(out)) == 3 and not list(out.glob(".*"))
+
+
+def test_a_refusal_names_what_ls_does_not_show(saved, tmp_path):
+    # Hidden entries are not the export's to remove: a .partial-* folder without the
+    # mark (an older release's, or the user's), and one whose mark says something else.
+    out = tmp_path / "out"
+    (out / ".partial-old" / "benign").mkdir(parents=True)
+    (out / ".partial-other").mkdir()
+    (out / ".partial-other" / STAGING_MARK).write_text("not ours")
+    (out / ".DS_Store").write_text("x")
+    before = sorted(out.rglob("*"))
+    with pytest.raises(ValueError) as refused:
+        export_busi(saved["data"], saved["worklist"], out)
+    assert str(refused.value) == (
+        f"out: {out} exists and is not an empty folder (it holds .DS_Store, .partial-old, "
+        ".partial-other, which ls does not show; a .partial-* folder an export stopped "
+        "midway left can be removed once no export is running); nothing was written")
+    assert sorted(out.rglob("*")) == before
+    (out / "keep.txt").write_text("mine")
+    (out / ".a").touch()
+    with pytest.raises(ValueError, match=r"\(it holds \.DS_Store, \.a, \.partial-old and 1 "
+                                         r"more, which ls does not show;"):
+        export_busi(saved["data"], saved["worklist"], out)
+
+
+def test_the_export_holds_one_image_at_a_time(tmp_path):
+    # Every exported image's pixels and mask were held until the end: 470 MB for 22
+    # images of 3000 x 3000 (audit 701, F6), for the OOM killer to stop the export.
+    import tracemalloc
+
+    size = 500
+    mask = np.zeros((size, size), bool)
+    mask[size // 4:3 * size // 4, size // 3:2 * size // 3] = True
+    rng = np.random.default_rng(1)
+    peaks = {}
+    for count in (2, 10):
+        worklist, store = tmp_path / f"w{count}", AnnotationStore(tmp_path / f"d{count}")
+        for k in range(count):
+            data = _image(worklist / f"{k}.png",
+                          rng.integers(0, 256, (size, size), dtype=np.uint8))
+            _save(store, data, label="benign", mask=mask, worklist_path=f"{k}.png")
+        tracemalloc.start()
+        try:
+            export_busi(store.root, worklist, tmp_path / f"out{count}")
+            peaks[count] = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    # Eight images more add less than one image's pixels to the peak.
+    assert peaks[10] - peaks[2] < size * size, peaks
 
 
 def test_the_command_line_says_in_one_line_what_it_could_not_write(saved, tmp_path, capsys,
