@@ -21,7 +21,9 @@ every version the index holds of the image.
 A save is all or nothing: the record is serialised before any file is
 written, every file is first written to a temporary file in the same folder and
 flushed to disk, and only then are they renamed into place with ``os.replace``,
-the record last. If any step fails, the files already placed are removed again
+the record last; the folder is flushed after the renames (and the data directory
+after a new image's folder is made), so a save once done outlives a power cut. If
+any step fails, the files already placed are removed again
 (and the folder too, when this save created it), so a failed save leaves the
 store as it was and the image can be saved again.
 
@@ -34,6 +36,7 @@ found damaged when it is loaded is reported to the index then (:class:`DamagedRe
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import functools
 import hashlib
@@ -196,12 +199,42 @@ def _write_temp(path: Path, data: bytes) -> str:
     return tmp
 
 
+def fsync_dir(folder: Path) -> None:
+    """Flush a folder's entries (names made, renamed or removed in it) to disk.
+
+    A file's own fsync does not make its name durable: after a power cut a rename
+    that sat only in the folder's unwritten metadata is undone, and a save the
+    radiologist was told of is gone (or leaves an outline without its record).
+    File systems that cannot open or fsync a folder (some network and FUSE ones
+    refuse with EACCES, EINVAL or EBADF) are left as they are, as PostgreSQL does.
+
+    Raises
+    ------
+    OSError
+        Any other failure (EIO: the folder's entries may not be on disk).
+    """
+    try:
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError as exc:
+        if exc.errno in (errno.EACCES, errno.EISDIR):
+            return
+        raise
+    try:
+        os.fsync(fd)
+    except OSError as exc:
+        if exc.errno not in (errno.EINVAL, errno.EBADF):
+            raise
+    finally:
+        os.close(fd)
+
+
 def _write_all(folder: Path, files: list[tuple[str, bytes]]) -> None:
     """Write ``(name, data)`` pairs into ``folder``, all of them or none.
 
     Every file is written to a temporary first, so a full disk or a failed write
     stops the save before anything has its final name; the renames follow in
-    order, and on any failure the files already renamed are removed again.
+    order, then the folder is flushed, so the names are on disk before a save
+    is said to be done; on any failure the files already renamed are removed again.
 
     Raises
     ------
@@ -220,6 +253,7 @@ def _write_all(folder: Path, files: list[tuple[str, bytes]]) -> None:
             os.replace(tmp, target)
             temps.pop(0)
             placed.append(target)
+        fsync_dir(folder)
     except BaseException:
         for path in [Path(tmp) for tmp, _ in temps] + placed:
             with contextlib.suppress(FileNotFoundError):
@@ -473,6 +507,10 @@ class AnnotationStore:
             _remove_stale_temps(folder)
             mark = None
             try:
+                if created:
+                    # The new folder's name, before anything is placed in it: its files
+                    # flushed under a name a power cut undoes would be lost with it.
+                    fsync_dir(folder.parent)
                 version = self._next_version(folder, image_sha256)
                 # Before any of the version's files: once they are on disk, the mark
                 # says their number was taken, whatever happens to them and the index.
@@ -830,6 +868,13 @@ def _write_mark(folder: Path, version: int) -> tuple[int, bool]:
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        raise
+    try:
+        # On disk before any of the version's files can be: after a power cut the mark
+        # never says less than the files do, so their number is never taken again.
+        fsync_dir(folder)
+    except BaseException:
+        _restore_mark(folder, before)
         raise
     return before
 

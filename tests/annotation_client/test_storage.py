@@ -74,6 +74,76 @@ def test_a_failed_write_leaves_no_partial_file(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
+def _disk_events(monkeypatch):
+    """What reaches the disk, in order: ("replace", name) and ("fsync", folder inode)."""
+    events = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd):
+        stat = os.fstat(fd)
+        if (stat.st_mode & 0o170000) == 0o040000:  # a folder
+            events.append(("fsync", stat.st_ino))
+        return real_fsync(fd)
+
+    def replace(src, dst):
+        events.append(("replace", os.path.basename(dst)))
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    return events
+
+
+def test_a_save_flushes_its_folder_after_its_last_rename(tmp_path, monkeypatch):
+    # A file's own fsync leaves its name in the folder's unwritten metadata: after a
+    # power cut "Saved. Version 3" could be gone, or an outline left without a record.
+    data = tmp_path / "data"
+    data.mkdir()
+    store = AnnotationStore(data)
+    events = _disk_events(monkeypatch)
+    _save(store)
+    folder, root = (data / SHA).stat().st_ino, data.stat().st_ino
+    # The data folder first (the new image folder's name), then after every rename the
+    # image's folder.
+    assert events[0] == ("fsync", root)
+    assert ("replace", "v001.json") in events and events[-1] == ("fsync", folder)
+    # The high-water mark is on disk before any of the version's files.
+    mark = events.index(("replace", ".last_version"))
+    assert events[mark + 1] == ("fsync", folder)
+    events.clear()
+    _save(store, 2)  # an image folder already there: the data folder is not flushed again
+    assert ("fsync", root) not in events and events[-1] == ("fsync", folder)
+    events.clear()
+    _storage.write_atomic(tmp_path / "one.json", b"{}")
+    assert events == [("replace", "one.json"), ("fsync", tmp_path.stat().st_ino)]
+
+
+def test_a_folder_that_cannot_be_flushed_fails_the_save_and_leaves_nothing(tmp_path,
+                                                                           monkeypatch):
+    import errno
+
+    store = AnnotationStore(tmp_path)
+    _save(store)
+    real_fsync = os.fsync
+
+    def fsync(fd):
+        if (os.fstat(fd).st_mode & 0o170000) == 0o040000:
+            raise OSError(errno.EIO, "Input/output error")
+        return real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    with pytest.raises(OSError, match="Input/output error"):
+        _save(store, 2)
+    monkeypatch.undo()
+    assert store.versions(SHA) == [1]
+    assert _storage._read_mark(tmp_path / SHA) == 1
+    # A folder a file system cannot fsync (EINVAL) is no failure.
+    monkeypatch.setattr(os, "fsync", lambda fd: (_ for _ in ()).throw(
+        OSError(errno.EINVAL, "Invalid argument")) if (
+        os.fstat(fd).st_mode & 0o170000) == 0o040000 else real_fsync(fd))
+    assert _save(store, 3).version == 2
+
+
 def test_an_interrupted_save_does_not_get_its_number_reused(tmp_path):
     store = AnnotationStore(tmp_path)
     _save(store)
