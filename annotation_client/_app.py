@@ -24,7 +24,7 @@ from . import _api, _callback_guard, _readers, _signing, _worklist, ids
 from ._config import ClientConfig, host_is_trusted, split_host
 from ._database import AnnotationIndex, IndexUnavailable
 from ._server_client import CallSlots
-from ._storage import DATA_MARK, AnnotationStore, DataFolderChanged, mark_data_folder
+from ._storage import DATA_MARK, AnnotationStore, DataFolderChanged, WriteProbe, mark_data_folder
 
 logger = logging.getLogger(__name__)
 
@@ -414,6 +414,9 @@ def create_app(config=None) -> dash.Dash:
     def vendor_bootstrap(filename: str):
         return flask.send_from_directory(bootstrap_dir, filename, max_age=86400)
 
+    # Saves fail on a disk full or remounted read-only though the folder is the same one.
+    probe = WriteProbe(settings.data_dir)
+
     @server.route("/health")
     def health():
         body = {
@@ -428,6 +431,9 @@ def create_app(config=None) -> dash.Dash:
             # Saves are refused until the folder is back: a health check should see it.
             logger.error("data folder %s %s", settings.data_dir, exc.why)
             return flask.jsonify(body | {"status": "error", "data_folder": exc.why}), 503
+        problem = probe.problem()  # logged by the probe when it changes
+        if problem is not None:
+            return flask.jsonify(body | {"status": "error", "data_folder": problem}), 503
         return flask.jsonify(body)
 
     app.layout = html.Div(

@@ -45,6 +45,7 @@ import logging
 import os
 import re
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -127,6 +128,82 @@ def mark_data_folder(root: str | os.PathLike) -> str:
         finally:
             os.unlink(temp)
     return path.read_text(encoding="ascii", errors="replace").strip()
+
+
+#: Seconds a write probe's answer is reused (see :class:`WriteProbe`): health checks
+#: come every few seconds, from the orchestrator and from every open page.
+WRITE_PROBE_S = 10.0
+#: How much a write probe writes: one page, what any save needs at least.
+_PROBE_BYTES = 4096
+
+
+class WriteProbe:
+    """Whether files can be written in a folder now, for ``/health``.
+
+    The folder's mark says it is the right folder, not that a save can write there:
+    a disk full, a file system remounted read-only after a disk error (ext4's
+    ``errors=remount-ro``) or permissions changed fail every save while the folder
+    looks as it did. So a small file is made, written, flushed and removed, as
+    :meth:`~annotation_client._config.ClientConfig.check_data_dir` does at start; at
+    most once every ``every_s`` seconds, the answer reused in between and while another
+    thread probes. A change of answer is logged once.
+
+    Parameters
+    ----------
+    root : str or pathlib.Path
+        The data directory.
+    every_s : float
+        Seconds an answer is reused (:data:`WRITE_PROBE_S`).
+    """
+
+    def __init__(self, root: str | os.PathLike, every_s: float | None = None) -> None:
+        self.root = Path(root)
+        self.every_s = WRITE_PROBE_S if every_s is None else float(every_s)
+        self._last: tuple[float, str | None] | None = None
+        self._lock = threading.Lock()
+
+    def problem(self) -> str | None:
+        """Why files cannot be written in the folder (``"cannot be written (No space left
+        on device)"``), or None when they can."""
+        last = self._last
+        if last is not None and time.monotonic() - last[0] < self.every_s:
+            return last[1]
+        if not self._lock.acquire(blocking=False):
+            return None if last is None else last[1]  # another request is probing
+        try:
+            problem = _probe_write(self.root)
+            if problem != (None if last is None else last[1]):
+                if problem is None:
+                    logger.info("the data folder %s can be written again", self.root)
+                else:
+                    logger.error("the data folder %s %s: saves fail", self.root, problem)
+            self._last = (time.monotonic(), problem)
+            return problem
+        finally:
+            self._lock.release()
+
+
+def _probe_write(root: Path) -> str | None:
+    """Make, write, flush and remove a small file in ``root``; why it failed, or None."""
+    probe = None
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".write-check-", dir=root)
+        try:
+            left = memoryview(bytes(_PROBE_BYTES))
+            while left:
+                left = left[os.write(fd, left):]
+            os.fsync(fd)  # a network file system may say ENOSPC only now
+        finally:
+            os.close(fd)
+        os.unlink(probe)
+        probe = None
+    except OSError as exc:
+        return f"cannot be written ({exc.strerror or type(exc).__name__})"
+    finally:
+        if probe is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(probe)
+    return None
 
 
 class DamagedRecord(ValueError):

@@ -43,6 +43,69 @@ def test_health_says_when_the_data_folder_went_away(tmp_path):
     assert client.get("/health").get_json()["status"] == "ok"
 
 
+@pytest.mark.parametrize("errno_name, why", [
+    ("ENOSPC", "cannot be written (No space left on device)"),
+    ("EROFS", "cannot be written (Read-only file system)"),
+    ("EACCES", "cannot be written (Permission denied)"),
+])
+def test_health_says_when_the_data_folder_cannot_be_written(tmp_path, monkeypatch, caplog,
+                                                            errno_name, why):
+    # A disk full, a remount read-only after a disk error, permissions changed: the
+    # folder is the one the client started on, and every save fails all the same.
+    import errno
+    import os
+
+    from annotation_client import _storage
+
+    monkeypatch.setattr(_storage, "WRITE_PROBE_S", 0.0)  # every check probes
+    caplog.set_level("INFO", logger="annotation_client._storage")
+    data_dir = tmp_path / "data"
+    app = create_app({"DATA_DIR": data_dir, "MODEL_SERVER_URL": "http://127.0.0.1:9"})
+    client = app.server.test_client()
+    assert client.get("/health").status_code == 200
+    code = getattr(errno, errno_name)
+    real_write = os.write
+    if errno_name == "ENOSPC":
+        # The file is made (an inode is free), its first page is not.
+        def write(fd, data):
+            raise OSError(code, os.strerror(code))
+
+        monkeypatch.setattr(os, "write", write)
+    else:
+        def mkstemp(*args, **kwargs):
+            raise OSError(code, os.strerror(code), str(data_dir / ".write-check-x"))
+
+        monkeypatch.setattr(_storage.tempfile, "mkstemp", mkstemp)
+    response = client.get("/health")
+    monkeypatch.undo()
+    assert response.status_code == 503
+    body = response.get_json()
+    assert body["status"] == "error" and body["data_folder"] == why
+    assert body["service"] == "annotation_client" and "version" in body
+    assert f"the data folder {data_dir} {why}: saves fail" in caplog.text
+    assert [p.name for p in data_dir.iterdir() if p.name.startswith(".write-check")] == []
+    assert os.write is real_write
+    monkeypatch.setattr(_storage, "WRITE_PROBE_S", 0.0)
+    # Writable again: healthy again, without a restart.
+    assert client.get("/health").get_json()["status"] == "ok"
+    assert f"the data folder {data_dir} can be written again" in caplog.text
+
+
+def test_the_write_probe_is_reused_between_checks(tmp_path, monkeypatch):
+    from annotation_client import _storage
+
+    made = []
+    real = _storage.tempfile.mkstemp
+    monkeypatch.setattr(_storage.tempfile, "mkstemp",
+                        lambda *a, **k: made.append(1) or real(*a, **k))
+    probe = _storage.WriteProbe(tmp_path, every_s=3600)
+    assert [probe.problem() for _ in range(5)] == [None] * 5
+    assert len(made) == 1  # frequent health checks cost one file a period
+    assert list(tmp_path.iterdir()) == []
+    assert _storage.WriteProbe(tmp_path / "gone").problem() == (
+        "cannot be written (No such file or directory)")
+
+
 def test_index_loads_nothing_from_outside(client):
     html = client.get("/").get_data(as_text=True)
     urls = re.findall(r'(?:src|href)="([^"]+)"', html)
