@@ -14,7 +14,10 @@ database server that was down), records copied in from another workstation, or
 a deleted database are picked up at the next start; and a row whose record file was
 removed is dropped then (unless the data folder is missing or empty: see ``sync``).
 A save is complete once its
-files are written; the index write comes after and never undoes it.
+files are written; the index write comes after and never undoes it. A SQLite file
+deleted or replaced while the client runs (a data folder restored from a copy) is
+opened anew at the index's next use, and the next listing's catch-up sync adds what
+it lacks (see ``AnnotationIndex._replaced``).
 
 Rebuilding is also how the table's layout is upgraded: the database records the
 layout it was made with (:data:`SCHEMA_VERSION`), and a client that finds an
@@ -59,7 +62,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import sqlalchemy as sa
-from sqlalchemy.exc import ArgumentError, IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, aliased, mapped_column
 
 from ._record import (
@@ -661,6 +664,18 @@ def _differs(row: SavedRow, value: Mapping) -> bool:
     )
 
 
+def _identity(path: Path) -> tuple[int, int]:
+    """The (device, inode) of a file or folder: which one it is, whatever its name."""
+    stat = os.stat(path)
+    return stat.st_dev, stat.st_ino
+
+
+def _moved(exc: OperationalError) -> bool:
+    """Whether SQLite refused a write because the file its connection holds was moved or
+    deleted under it (SQLITE_READONLY_DBMOVED, which Python names since 3.11)."""
+    return getattr(exc.orig, "sqlite_errorname", None) == "SQLITE_READONLY_DBMOVED"
+
+
 def _found_layout(conn: sa.Connection) -> tuple[bool, int | None]:
     """Whether the index's table exists, and the layout recorded for it (None: none).
 
@@ -769,6 +784,10 @@ class AnnotationIndex:
             connect_args = {k: v for k, v in _LIBPQ_WAITS.items() if k not in parsed.query}
         self.engine = sa.create_engine(parsed, connect_args=connect_args, pool_pre_ping=True)
         self._created = False
+        # The SQLite file (st_dev, st_ino) the pooled connections opened, and its folder's
+        # when it was first opened (see _replaced): None before, and for other databases.
+        self._opened: tuple[int, int] | None = None
+        self._first_folder: tuple[int, int] | None = None
         self._lock = threading.Lock()
         #: Seconds between two readings of an unchanged damaged record (see recheck_damaged).
         self.recheck_s = RECHECK_S
@@ -795,19 +814,24 @@ class AnnotationIndex:
         return url.render_as_string(hide_password=True)
 
     def _ready(self) -> None:
-        if self._created:
+        if self._created and not self._replaced():
             return
         with self._lock:  # the first saves of several request threads arrive together
             if self._created:
-                return
+                if not self._replaced():
+                    return
+                self._reopen("was replaced or removed")
             if self._sqlite_file is not None:
                 if not self._sqlite_file.exists():
+                    self._may_start_file()
                     # Expected on a first start; after a mistyped SONOTRACE_DATABASE_URL
                     # it is the only sign that the Saved page now reads an empty index.
                     logger.info("annotation index: starting a new database file %s",
                                 self._sqlite_file)
-                # SQLite does not create a missing folder; the data directory may not exist yet.
-                self._sqlite_file.parent.mkdir(parents=True, exist_ok=True)
+                if self._first_folder is None:
+                    # SQLite does not create a missing folder; the data directory may not
+                    # exist yet at a first start (never after: see _may_start_file).
+                    self._sqlite_file.parent.mkdir(parents=True, exist_ok=True)
             # Read first: a lock is taken only to make or rebuild the tables. On SQLite
             # even an empty write transaction waits for every reader to finish.
             with self.engine.connect() as conn:
@@ -816,7 +840,85 @@ class AnnotationIndex:
                 with self.engine.begin() as conn:
                     self._lock_schema(conn)
                     self._make_tables(conn)
+            if self._sqlite_file is not None:
+                self._opened = _identity(self._sqlite_file)
+                if self._first_folder is None:
+                    self._first_folder = _identity(self._sqlite_file.parent)
             self._created = True
+
+    def _replaced(self) -> bool:
+        """Whether the SQLite file at the index's path is no longer the one its pooled
+        connections hold open: deleted, or replaced (a data folder restored from a copy).
+
+        Those connections would go on reading the old file (the Saved page listing what
+        is no longer there) and fail every write ("attempt to write a readonly database")
+        until a restart. One stat per use of the index.
+        """
+        if self._opened is None:
+            return False
+        try:
+            now = _identity(self._sqlite_file)
+        except FileNotFoundError:
+            return True
+        except OSError:
+            return False  # the query says what is wrong
+        return now != self._opened
+
+    def _reopen(self, why: str) -> None:
+        """Close the pooled connections, so the next use opens the file at the index's path
+        anew (its tables made if it has none); call with :attr:`_lock` held. The next
+        listing then runs :meth:`sync`, which adds what the file lacks."""
+        logger.warning("annotation index: %s %s while the client runs; opening it again, "
+                       "and adding the saved versions it lacks at the next listing",
+                       self._sqlite_file, why)
+        self.engine.dispose()
+        self._created, self._opened = False, None
+        self._behind = True
+
+    def _may_start_file(self) -> None:
+        """Refuse to start a new SQLite file, once the index was opened, in a folder that
+        is neither the one it was first opened in nor a data folder (its mark).
+
+        A deleted ``index.sqlite3`` is started again in its folder, and one of a data folder
+        restored from a copy without it in the restored folder; but a data folder moved away
+        or unmounted while the client runs leaves no folder, or an empty mount point, where
+        a new file would hide from the volume once it is back.
+
+        Raises
+        ------
+        IndexUnavailable
+            When the file may not be started there.
+        """
+        from ._storage import DATA_MARK  # the store imports this module
+
+        if self._first_folder is None:
+            return  # a first start: the data folder is made with it
+        folder = self._sqlite_file.parent
+        try:
+            same = _identity(folder) == self._first_folder
+        except OSError:
+            same = False
+        if not same and not (folder / DATA_MARK).is_file():
+            raise IndexUnavailable(
+                "the annotation index could not be opened",
+                f"{self._sqlite_file} is gone, and its folder is missing or not the one it "
+                "was in (a volume unmounted, or the data folder moved?): no new file is "
+                "started there",
+            )
+
+    def _once_more_if_moved(self, work):
+        """``work()``, done again once on connections opened anew when SQLite says the
+        file the pooled connection holds was moved or deleted under it."""
+        try:
+            return work()
+        except OperationalError as exc:
+            # A file made read-only says "readonly database" too: opened again only when
+            # SQLite names the move, or the file at the path is another one.
+            if not (_moved(exc) or ("readonly database" in str(exc.orig) and self._replaced())):
+                raise
+            with self._lock:
+                self._reopen("was moved under its open connections")
+            return work()
 
     def _lock_schema(self, conn: sa.Connection) -> None:
         # Clients start together (gunicorn workers, several machines on one server):
@@ -909,17 +1011,19 @@ class AnnotationIndex:
         # The last of two values of one key wins, as it would one after the other.
         values = list({(v["image_sha256"], v["version"]): v for v in values}.values())
         try:
-            self._ready()
+            return self._once_more_if_moved(lambda: self._add_rows(values))
+        except (SQLAlchemyError, OSError, OverflowError) as exc:
+            raise IndexUnavailable("the annotation index could not be written", exc) from exc
+
+    def _add_rows(self, values: list[dict]) -> int:
+        """:meth:`add_many`'s writes of checked ``values``; how many rows were written."""
+        self._ready()
+        try:
             with Session(self.engine) as session, session.begin():
                 return self._write(session, values)
         except IntegrityError:
             # Another process indexed one of them between our read and our write.
-            try:
-                return sum(self._write_one(v) for v in values)
-            except (SQLAlchemyError, OSError, OverflowError) as exc:
-                raise IndexUnavailable("the annotation index could not be written", exc) from exc
-        except (SQLAlchemyError, OSError, OverflowError) as exc:
-            raise IndexUnavailable("the annotation index could not be written", exc) from exc
+            return sum(self._write_one(v) for v in values)
 
     def _write(self, session: Session, values: list[dict]) -> int:
         """Add the rows of ``values`` that are new, replace those that differ; how many."""
@@ -984,8 +1088,9 @@ class AnnotationIndex:
 
     def _remove(self, keys: list[tuple[str, int]]) -> int:
         """Delete the rows of ``keys``; how many there were."""
-        removed = 0
-        try:
+        def remove() -> int:
+            removed = 0
+            self._ready()
             with Session(self.engine) as session, session.begin():
                 for start in range(0, len(keys), 200):
                     chunk = keys[start : start + 200]
@@ -995,9 +1100,12 @@ class AnnotationIndex:
                         )
                     )
                     removed += result.rowcount or 0
+            return removed
+
+        try:
+            return self._once_more_if_moved(remove)
         except (SQLAlchemyError, OSError) as exc:
             raise IndexUnavailable("the annotation index could not be written", exc) from exc
-        return removed
 
     @staticmethod
     def _known(session: Session, shas: set[str]) -> dict[tuple[str, int], SavedRow]:
@@ -1118,7 +1226,7 @@ class AnnotationIndex:
         for sha, version, *_ in damaged:
             # Just read: recheck_damaged need not read them again before recheck_s.
             self._rechecked[(sha, version)] = now
-        try:
+        def mark() -> int:
             self._ready()
             try:
                 return self._mark_in_session(damaged)
@@ -1126,8 +1234,14 @@ class AnnotationIndex:
                 # Its row was added meanwhile (the start-up sync and a page that opened
                 # the record, or two clients): mark that row now.
                 return self._mark_in_session(damaged)
+
+        try:
+            return self._once_more_if_moved(mark)
         except (SQLAlchemyError, OSError) as exc:
             logger.error("annotation index: damaged records not marked: %s", exc)
+            return 0
+        except IndexUnavailable as exc:  # its file cannot be opened (see _ready)
+            logger.error("annotation index: damaged records not marked: %s", exc.logged())
             return 0
 
     def _mark_in_session(self, damaged: list[tuple[str, int, Path, str]]) -> int:
@@ -1202,9 +1316,10 @@ class AnnotationIndex:
         that cannot be read or written is logged, and the listing says so itself.
 
         First, when a save of this process could not write its row since the last
-        catch-up (:meth:`fell_behind`: the database was away), the whole :meth:`sync`
-        of a start runs, so that versions saved during an outage are listed once the
-        database is back, not only after a restart.
+        catch-up (:meth:`fell_behind`: the database was away), or the SQLite file was
+        deleted or replaced since it was opened (then opened anew), the whole
+        :meth:`sync` of a start runs, so that versions saved during an outage, or that
+        the file now there lacks, are listed without a restart.
 
         Parameters
         ----------
@@ -1220,6 +1335,10 @@ class AnnotationIndex:
         if not self._recheck_lock.acquire(blocking=False):
             return {"read": 0, "restored": 0}  # another request is at it: no need to wait
         try:
+            if self._created and self._replaced():
+                with self._lock:  # so that the catch-up below runs on the new file now
+                    if self._created and self._replaced():
+                        self._reopen("was replaced or removed")
             if self._behind:
                 self.sync(data_dir)
                 self._behind = False  # not before: a sync that fails is tried again

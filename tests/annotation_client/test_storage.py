@@ -360,6 +360,92 @@ def test_a_catch_up_that_fails_is_tried_again(tmp_path):
     assert len(index.query()) == 1
 
 
+def _indexed_store(data):
+    from annotation_client._database import AnnotationIndex, default_url
+
+    data.mkdir(exist_ok=True)
+    store = AnnotationStore(data, index=AnnotationIndex(default_url(data)),
+                            mark=_storage.mark_data_folder(data))
+    return store, store.index
+
+
+def _listed(index, data):
+    index.recheck_damaged(data)  # what each listing does first
+    return sorted((row["image_sha256"], row["version"]) for row in index.query())
+
+
+def test_an_index_file_deleted_while_the_client_runs_is_started_again(tmp_path, caplog):
+    # The pooled connections held the deleted file: every write failed ("attempt to
+    # write a readonly database") and the Saved page listed the old rows until a restart.
+    data = tmp_path / "data"
+    store, index = _indexed_store(data)
+    for n in range(2):
+        assert _save_record(store, _record(f"2024-03-0{n + 1}T00:00:00")).indexed is True
+    (data / "index.sqlite3").unlink()
+    saved = _save_record(store, _record("2024-03-05T00:00:00"))
+    assert saved.indexed is True and (data / "index.sqlite3").is_file()
+    assert "index.sqlite3 was replaced or removed while the client runs" in caplog.text
+    # The next listing catches up with the versions saved before.
+    assert _listed(index, data) == [(SHA, 1), (SHA, 2), (SHA, 3)]
+
+
+def test_a_data_folder_restored_from_a_copy_is_indexed_again_without_a_restart(tmp_path):
+    import shutil
+
+    data = tmp_path / "data"
+    store, index = _indexed_store(data)
+    _save_record(store, _record("2024-03-01T00:00:00"))
+    shutil.copytree(data, tmp_path / "backup")
+    _save_record(store, _record("2024-03-02T00:00:00"))
+    assert _listed(index, data) == [(SHA, 1), (SHA, 2)]
+    # Lost, then restored from the backup: new files, the index's older than the records.
+    shutil.rmtree(data)
+    shutil.copytree(tmp_path / "backup", data)
+    (data / SHA / "v007.json").write_bytes((tmp_path / "backup" / SHA / "v001.json")
+                                           .read_bytes().replace(b'"version": 1', b'"version": 7'))
+    assert _listed(index, data) == [(SHA, 1), (SHA, 7)]  # the restored folder as it is
+    assert _save_record(store, _record("2024-03-03T00:00:00")).indexed is True
+    assert _listed(index, data) == [(SHA, 1), (SHA, 7), (SHA, 8)]
+    # Replaced by hand (an older copy of the file put back): read anew too.
+    shutil.copy(tmp_path / "backup" / "index.sqlite3", data / "index.sqlite3.new")
+    os.replace(data / "index.sqlite3.new", data / "index.sqlite3")
+    assert sorted((r["image_sha256"], r["version"]) for r in index.query()) == [(SHA, 1)]
+    assert _listed(index, data) == [(SHA, 1), (SHA, 7), (SHA, 8)]
+
+
+def test_a_write_on_a_moved_file_is_done_again_on_the_file_there_now(tmp_path):
+    # SQLite's own word for it (SQLITE_READONLY_DBMOVED) when the file changed between
+    # the index's check and its write.
+    data = tmp_path / "data"
+    store, index = _indexed_store(data)
+    _save_record(store, _record("2024-03-01T00:00:00"))
+    (data / "index.sqlite3").unlink()
+    real, index._replaced = index._replaced, lambda: False  # the check sees nothing
+    assert _save_record(store, _record("2024-03-02T00:00:00")).indexed is True
+    index._replaced = real
+    assert _listed(index, data) == [(SHA, 1), (SHA, 2)]
+
+
+def test_no_index_file_is_started_in_an_empty_mount_point_or_a_folder_moved_away(tmp_path):
+    from annotation_client._database import IndexUnavailable
+
+    data = tmp_path / "data"
+    store, index = _indexed_store(data)
+    _save_record(store, _record())
+    (data).rename(tmp_path / "away")
+    with pytest.raises(IndexUnavailable, match="could not be opened"):
+        index.query()
+    assert not data.exists()  # not made again for a file of its own
+    data.mkdir()  # an empty mount point
+    with pytest.raises(IndexUnavailable) as caught:
+        index.query()
+    assert "no new file is started there" in caught.value.logged()
+    assert list(data.iterdir()) == []
+    data.rmdir()
+    (tmp_path / "away").rename(data)  # back: as it was
+    assert _listed(index, data) == [(SHA, 1)]
+
+
 def test_a_record_the_index_cannot_read_is_saved_unindexed(tmp_path):
     from annotation_client._database import AnnotationIndex
 
