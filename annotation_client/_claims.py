@@ -32,6 +32,8 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
+from ._database import database_error
+
 logger = logging.getLogger(__name__)
 
 #: Minutes a claim holds an entry after its page opened it: Open next not annotated
@@ -154,7 +156,9 @@ class Claims:
         if isinstance(exc, _Resting):
             return
         self._resting_until = time.monotonic() + RETRY_S
-        logger.warning("worklist claims %s (left alone for %.0f s): %s", what, RETRY_S, exc)
+        # Without the values written: a claim names the reader and the worklist path.
+        logger.warning("worklist claims %s (left alone for %.0f s): %s", what, RETRY_S,
+                       database_error(exc))
 
     def _fresh_since(self) -> float:
         return self.clock() - self.minutes * 60

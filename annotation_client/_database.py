@@ -124,11 +124,39 @@ class IndexUnavailable(RuntimeError):
 
     def __init__(self, message: str, detail: object = "") -> None:
         super().__init__(message)
-        self.detail = str(detail)
+        self.detail = database_error(detail)
 
     def logged(self) -> str:
         """The message with its detail, for the client's log."""
         return f"{self}: {self.detail}" if self.detail else str(self)
+
+
+#: A PostgreSQL message's lines that may quote a row's values ("DETAIL:  Failing row
+#: contains (..., 'Dr A', 'scan of J. Doe.png', ...)").
+_VALUE_LINES = re.compile(r"\s*(?:DETAIL|CONTEXT):")
+
+
+def database_error(exc: object) -> str:
+    """A database error as the log may hold it: the driver's error and the statement's
+    start, never a value it was given.
+
+    A failed index write's values are a record's: the free-text note, the upload's file
+    name (scanners' exports put the patient's name there), the worklist path and the
+    annotator, which the log never names. The engine hides them from its own message
+    (``hide_parameters``); this keeps them out however the error was made, and leaves
+    out PostgreSQL's DETAIL and CONTEXT lines, which may quote the row.
+    """
+    if not isinstance(exc, sa.exc.StatementError):
+        return str(exc)
+    orig = exc.orig
+    kind = f"{type(orig).__module__.split('.')[0]}.{type(orig).__name__}" if orig else ""
+    lines = [line for line in str(orig if orig is not None else exc.args[0]).splitlines()
+             if line.strip() and not _VALUE_LINES.match(line)]
+    text = f"({kind}) " + " ".join(line.strip() for line in lines) if kind else " ".join(lines)
+    statement = " ".join(str(exc.statement or "").split())
+    if statement:
+        text += f" [SQL: {statement[:120]}{'…' if len(statement) > 120 else ''}]"
+    return text
 
 
 class _Base(DeclarativeBase):
@@ -782,7 +810,10 @@ class AnnotationIndex:
             connect_args = {"timeout": 15}
         elif parsed.get_driver_name() in _LIBPQ_DRIVERS:
             connect_args = {k: v for k, v in _LIBPQ_WAITS.items() if k not in parsed.query}
-        self.engine = sa.create_engine(parsed, connect_args=connect_args, pool_pre_ping=True)
+        # hide_parameters: an error's message would otherwise quote the row it wrote (see
+        # database_error), on SQLite and PostgreSQL alike.
+        self.engine = sa.create_engine(parsed, connect_args=connect_args, pool_pre_ping=True,
+                                       hide_parameters=True)
         self._created = False
         # The SQLite file (st_dev, st_ino) the pooled connections opened, and its folder's
         # when it was first opened (see _replaced): None before, and for other databases.
@@ -1238,7 +1269,7 @@ class AnnotationIndex:
         try:
             return self._once_more_if_moved(mark)
         except (SQLAlchemyError, OSError) as exc:
-            logger.error("annotation index: damaged records not marked: %s", exc)
+            logger.error("annotation index: damaged records not marked: %s", database_error(exc))
             return 0
         except IndexUnavailable as exc:  # its file cannot be opened (see _ready)
             logger.error("annotation index: damaged records not marked: %s", exc.logged())

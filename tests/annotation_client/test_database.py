@@ -1826,6 +1826,40 @@ def test_an_index_of_layout_7_gets_the_size_columns_filled_from_the_records(
     assert "adding the" not in caplog.text
 
 
+def test_a_failed_index_write_logs_none_of_the_records_values(make_index, db_url, tmp_path,
+                                                                caplog):
+    # The note, the upload's name (a scanner's export names the patient), the worklist
+    # path and the annotator went to the log with the SQL's parameters.
+    index = make_index()
+    assert index.query() == []  # the table is made
+    engine = sa.create_engine(engine_url(db_url))
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            # PostgreSQL quotes the whole row it refused ("DETAIL: Failing row contains").
+            conn.exec_driver_sql("ALTER TABLE saved_annotations ADD COLUMN extra text NOT NULL")
+        else:
+            conn.exec_driver_sql("CREATE TRIGGER refuse BEFORE INSERT ON saved_annotations "
+                                 "BEGIN SELECT RAISE(ABORT, 'refused'); END")
+    engine.dispose()
+    secrets = ("DOE^JANE", "Jane Doe", "Dr Secret", "lump near scar", "ward 7")
+    record = _full_record(name="DOE^JANE 1970.png", worklist_path="ward 7/DOE^JANE.png",
+                          annotator="Dr Secret")
+    record["final"]["note"] = "Jane Doe: lump near scar"
+    store = AnnotationStore(tmp_path / "data", index=index)
+    record.pop("version", None), record.pop("files", None)
+    saved = store.save(SHA_A, svg="<svg/>", mask_png=b"png", record=record)
+    assert saved.indexed is False
+    assert "could not index it: the annotation index could not be written: (" in caplog.text
+    assert "[SQL: INSERT INTO saved_annotations" in caplog.text  # without its values
+    with pytest.raises(IndexUnavailable) as caught:
+        index.add(saved_record := store.load_record(SHA_A, 1), saved.folder / "v001.json")
+    assert saved_record["final"]["note"] == "Jane Doe: lump near scar"
+    for text in (caplog.text, caught.value.logged(), str(caught.value)):
+        assert not [secret for secret in secrets if secret in text]
+        assert "DETAIL" not in text
+    assert index.engine.hide_parameters  # the engine's own messages too (worklist claims)
+
+
 def test_a_newer_layout_is_left_alone_and_saves_reach_the_files(make_index, db_url, tmp_path):
     """An older client on a newer client's index must not rebuild it back."""
     _old_table(db_url, schema_version=SCHEMA_VERSION + 1)
