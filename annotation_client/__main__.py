@@ -191,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from annotation_client import create_app
     from annotation_client._config import ClientConfig
-    from annotation_client._signing import check_key
+    from annotation_client._signing import check_key, load_key
 
     # Before anything is made: the data folder, the index and every save inherit it
     # (gunicorn's workers too).
@@ -202,6 +202,9 @@ def main(argv: list[str] | None = None) -> int:
         # refusal would end in "Worker failed to boot" and a traceback per worker.
         settings.check_data_dir()
         check_key()  # a guessable SONOTRACE_SECRET_KEY, likewise once and not per worker
+        # The key file made (or a leftover replaced) once before the workers read it, and
+        # one that is no key refused in one line.
+        load_key(settings.data_dir)
     except (TypeError, ValueError) as exc:
         return refuse(exc)
     warn_unknown(logging.getLogger("annotation_client"))

@@ -29,6 +29,8 @@ every signed value a browser holds is a test of a guess, offline and at any spee
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import hmac
 import json
@@ -36,6 +38,8 @@ import logging
 import math
 import os
 import secrets
+import stat
+import tempfile
 from pathlib import Path
 
 from . import ids
@@ -81,15 +85,18 @@ def load_key(data_dir: Path | None = None, environ=None) -> bytes:
     -------
     bytes
         32 bytes: from ``SONOTRACE_SECRET_KEY``; else from ``data_dir``'s key file,
-        made there (mode 600) if it is not; else, when the folder cannot hold it or
-        none is given, random for this process, with a warning (a page open across
-        a restart, or served by another worker, must then be reloaded).
+        made there (mode 600, written whole and flushed, then linked into place) if it
+        is not, or replacing a shorter file a start that could not write it left; else,
+        when the folder cannot hold it or none is given, random for this process, with
+        a warning (a page open across a restart, or served by another worker, must then
+        be reloaded), and nothing left behind.
 
     Raises
     ------
     ValueError
         ``SONOTRACE_SECRET_KEY`` is set to a key that could be guessed (see
-        :func:`check_key`).
+        :func:`check_key`), or the key file holds something else than a key, which
+        this client did not leave there.
     """
     environ = os.environ if environ is None else environ
     check_key(environ)
@@ -101,22 +108,107 @@ def load_key(data_dir: Path | None = None, environ=None) -> bytes:
     path = Path(data_dir) / KEY_FILE
     try:
         Path(data_dir).mkdir(parents=True, exist_ok=True)
-        try:
-            # O_EXCL: workers starting at once make one key, not one each.
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            key = path.read_bytes()
-            if len(key) != _KEY_BYTES:
-                raise OSError(f"{path} does not hold a {_KEY_BYTES}-byte key") from None
-            return key
-        key = secrets.token_bytes(_KEY_BYTES)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(key)
-        return key
+        return _kept_key(path)
     except OSError as exc:
+        # Nothing is left behind (the key is written whole, then linked): the next start
+        # makes the key, or replaces a file a failed write left.
         logger.warning("page state is signed with a key of this process only (%s); set %s "
                        "to keep pages working across restarts and workers", exc, ENV)
         return secrets.token_bytes(_KEY_BYTES)
+
+
+def _kept_key(path: Path) -> bytes:
+    """The key in ``path``, made there if there is none, or replacing a file a start that
+    could not write it whole left (shorter than a key, this user's).
+
+    Every worker and client starting together on one folder gets the same key: a new
+    key is written whole to a temporary file, flushed, and linked into place, so the
+    first link wins and the others read it; a leftover is replaced under a lock on it,
+    and a process that waited for that lock reads the key that replaced it.
+
+    Raises
+    ------
+    OSError
+        When the key can be neither read nor made (a disk full, a read-only folder).
+    ValueError
+        When ``path`` holds something else than a key that this client did not leave:
+        replacing it could sign out other clients that use it.
+    """
+    for _ in range(5):
+        try:
+            key = path.read_bytes()
+        except FileNotFoundError:
+            made = secrets.token_bytes(_KEY_BYTES)
+            try:
+                _place(path, made, over=None)
+            except FileExistsError:
+                continue  # another worker's key is there first: read it
+            return made
+        if len(key) == _KEY_BYTES:
+            return key
+        _check_leftover(path, key)
+        try:
+            held = open(path, "rb")  # closed by the with below
+        except FileNotFoundError:
+            continue
+        with held:
+            fcntl.flock(held.fileno(), fcntl.LOCK_EX)
+            if not _same_file(held, path) or len(path.read_bytes()) == _KEY_BYTES:
+                continue  # replaced meanwhile by a worker that held the lock first
+            made = secrets.token_bytes(_KEY_BYTES)
+            _place(path, made, over=held)
+            logger.warning("%s held %d byte(s), left by a start that could not write the key "
+                           "whole: replaced by a new key", path, len(key))
+            return made
+    raise OSError(f"{path} kept changing while it was read")
+
+
+def _check_leftover(path: Path, key: bytes) -> None:
+    """Raise ValueError unless a key file of the wrong length is one a start of this
+    client left: a regular file of this user's, shorter than a key (the disk full, or
+    the power cut, before the key was in it, as an earlier version could leave it)."""
+    info = os.lstat(path)
+    if stat.S_ISREG(info.st_mode) and info.st_uid == os.geteuid() and len(key) < _KEY_BYTES:
+        return
+    raise ValueError(
+        f"{path} holds {len(key)} bytes, not a {_KEY_BYTES}-byte signing key, and was not "
+        "left by a start of this client: remove it (a new key is made at the next start, "
+        f"and open pages must be reloaded) or set {ENV}"
+    )
+
+
+def _same_file(handle, path: Path) -> bool:
+    """Whether ``path`` still names the file ``handle`` has open."""
+    try:
+        now = os.stat(path)
+    except FileNotFoundError:
+        return False
+    held = os.fstat(handle.fileno())
+    return (held.st_dev, held.st_ino) == (now.st_dev, now.st_ino)
+
+
+def _place(path: Path, key: bytes, over) -> None:
+    """Write ``key`` to a flushed temporary file beside ``path`` (mode 600), then put it
+    in place: linked, FileExistsError when a file is there (``over`` None), or renamed
+    over the leftover ``over`` has open and locked. The folder is flushed after."""
+    from ._storage import fsync_dir  # it imports numpy and the index: only when needed
+
+    fd, temp = tempfile.mkstemp(prefix=f"{KEY_FILE}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(key)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if over is None:
+            os.link(temp, path)
+        else:
+            os.replace(temp, path)
+            temp = None
+        fsync_dir(path.parent)
+    finally:
+        if temp is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temp)
 
 
 def check_key(environ=None) -> None:

@@ -92,7 +92,8 @@ def test_the_key_comes_from_the_environment_or_the_data_folder(tmp_path):
     assert load_key(None, {}) != load_key(None, {})  # no folder: random, this process only
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / KEY_FILE).write_bytes(b"short")
-    assert len(load_key(tmp_path / "bad", {})) == 32  # a damaged file: a key of its own
+    replaced = load_key(tmp_path / "bad", {})  # a start's leftover: replaced for good
+    assert len(replaced) == 32 and (tmp_path / "bad" / KEY_FILE).read_bytes() == replaced
 
 
 def test_forged_store_checks_the_places_the_callback_declares():
@@ -212,3 +213,78 @@ def test_a_random_key_or_none_is_accepted():
                 "0123456789abcdef" * 2):
         check_key({} if key is None else {ENV: key})
     assert len(load_key(None, {ENV: secrets.token_hex(16)})) == 32
+
+
+def _keys_at_once(data_dir, workers=8):
+    """The keys ``workers`` threads get from ``load_key(data_dir)`` started together."""
+    import threading
+
+    start, keys = threading.Barrier(workers), []
+
+    def worker():
+        start.wait()
+        keys.append(load_key(data_dir, {}))
+
+    threads = [threading.Thread(target=worker) for _ in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return keys
+
+
+def test_an_empty_key_file_left_by_a_full_disk_is_replaced_once(tmp_path, caplog):
+    # A first start on a full disk left a 0-byte key file: every later start and every
+    # worker then signed with a key of its own ("does not hold a 32-byte key"), for good.
+    (tmp_path / KEY_FILE).write_bytes(b"")
+    (tmp_path / KEY_FILE).chmod(0o600)
+    keys = _keys_at_once(tmp_path)  # workers starting together replace it once
+    assert len(set(keys)) == 1 and len(keys[0]) == 32
+    assert (tmp_path / KEY_FILE).read_bytes() == keys[0]
+    assert (tmp_path / KEY_FILE).stat().st_mode & 0o777 == 0o600
+    assert caplog.text.count("left by a start that could not write the key whole") == 1
+    assert "of this process only" not in caplog.text
+    assert sorted(p.name for p in tmp_path.iterdir()) == [KEY_FILE]  # no temporary left
+    assert load_key(tmp_path, {}) == keys[0]
+
+
+def test_workers_starting_together_on_a_new_folder_share_one_key(tmp_path):
+    keys = _keys_at_once(tmp_path / "data")
+    assert len(set(keys)) == 1 and (tmp_path / "data" / KEY_FILE).read_bytes() == keys[0]
+
+
+def test_a_key_that_cannot_be_written_leaves_no_file_behind(tmp_path, monkeypatch, caplog):
+    import errno
+    import os
+
+    real = os.fsync
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    key = load_key(tmp_path, {})
+    assert len(key) == 32 and "of this process only ([Errno 28] No space left" in caplog.text
+    assert list(tmp_path.iterdir()) == []  # the next start makes it
+    monkeypatch.setattr(os, "fsync", real)
+    kept = load_key(tmp_path, {})
+    assert kept != key and load_key(tmp_path, {}) == kept
+
+
+def test_a_key_file_the_client_did_not_leave_is_refused(tmp_path, monkeypatch):
+    import os
+
+    (tmp_path / KEY_FILE).write_bytes(b"0123456789abcdef" * 4)  # a hex key, by hand
+    with pytest.raises(ValueError) as refused:
+        load_key(tmp_path, {})
+    assert str(refused.value) == (
+        f"{tmp_path / KEY_FILE} holds 64 bytes, not a 32-byte signing key, and was not left "
+        "by a start of this client: remove it (a new key is made at the next start, and "
+        f"open pages must be reloaded) or set {ENV}")
+    assert (tmp_path / KEY_FILE).read_bytes() == b"0123456789abcdef" * 4  # left alone
+    # Short, but another user's: not this client's to replace either.
+    (tmp_path / KEY_FILE).write_bytes(b"")
+    monkeypatch.setattr(os, "geteuid", lambda: os.getuid() + 1)
+    with pytest.raises(ValueError, match="holds 0 bytes"):
+        load_key(tmp_path, {})
+    monkeypatch.undo()
