@@ -47,6 +47,7 @@ installed (``postgresql+psycopg2://``, ``mysql://``) stops the client at start.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as _dt
 import io
@@ -91,6 +92,8 @@ RECHECK_S = 60.0
 #: Most damaged records :meth:`AnnotationIndex.recheck_damaged` reads at one listing, so
 #: a folder of thousands gone bad at once costs each listing a bounded share of them.
 MAX_RECHECK = 200
+#: Seconds SQLite waits for a lock another connection (another worker) holds.
+SQLITE_WAIT_S = 15
 #: PostgreSQL drivers built on libpq, which take its connection parameters.
 _LIBPQ_DRIVERS = ("psycopg", "psycopg2")
 #: libpq's limits on waiting for a server: to connect, and (TCP keepalives, and
@@ -807,7 +810,7 @@ class AnnotationIndex:
         connect_args = {}
         if sqlite:
             # Several gunicorn threads share the engine; SQLite waits up to 15 s for a lock.
-            connect_args = {"timeout": 15}
+            connect_args = {"timeout": SQLITE_WAIT_S}
         elif parsed.get_driver_name() in _LIBPQ_DRIVERS:
             connect_args = {k: v for k, v in _LIBPQ_WAITS.items() if k not in parsed.query}
         # hide_parameters: an error's message would otherwise quote the row it wrote (see
@@ -828,6 +831,8 @@ class AnnotationIndex:
         self._recheck_lock = threading.Lock()
         # A save of this process could not write its row (see fell_behind).
         self._behind = False
+        # Each thread's save in progress (see one_wait): how deep, and the failure it met.
+        self._scope = threading.local()
 
     def __repr__(self) -> str:
         return f"AnnotationIndex({self.safe_url!r})"
@@ -844,7 +849,42 @@ class AnnotationIndex:
             url = url.update_query_dict(secrets)
         return url.render_as_string(hide_password=True)
 
+    @contextlib.contextmanager
+    def one_wait(self):
+        """One save's uses of the index, which wait for a locked or silent database once.
+
+        A locked SQLite file is waited for up to :data:`SQLITE_WAIT_S`, a PostgreSQL
+        server that does not answer for seconds too; a save uses the index three times
+        (the annotator's name, the image's highest version, its row) and so waited three
+        times as long. Within this context, once the index failed, every later use in
+        this thread fails at once with :class:`IndexUnavailable`, as the first did; the
+        save goes on without the index, as it does when the index is down. Nested
+        contexts are one.
+        """
+        scope = self._scope
+        depth = getattr(scope, "depth", 0)
+        if depth == 0:
+            scope.failed = None
+        scope.depth = depth + 1
+        try:
+            yield
+        finally:
+            scope.depth = depth
+            if depth == 0:
+                scope.failed = None
+
+    def _unavailable(self, message: str, exc: BaseException) -> IndexUnavailable:
+        """:class:`IndexUnavailable` of ``exc``, remembered by the save in progress, if any
+        (see :meth:`one_wait`)."""
+        error = IndexUnavailable(message, exc)
+        if getattr(self._scope, "depth", 0):
+            self._scope.failed = error
+        return error
+
     def _ready(self) -> None:
+        failed = getattr(self._scope, "failed", None)
+        if failed is not None:
+            raise IndexUnavailable(str(failed), f"not tried again in this save: {failed.detail}")
         if self._created and not self._replaced():
             return
         with self._lock:  # the first saves of several request threads arrive together
@@ -1044,7 +1084,7 @@ class AnnotationIndex:
         try:
             return self._once_more_if_moved(lambda: self._add_rows(values))
         except (SQLAlchemyError, OSError, OverflowError) as exc:
-            raise IndexUnavailable("the annotation index could not be written", exc) from exc
+            raise self._unavailable("the annotation index could not be written", exc) from exc
 
     def _add_rows(self, values: list[dict]) -> int:
         """:meth:`add_many`'s writes of checked ``values``; how many rows were written."""
@@ -1107,7 +1147,7 @@ class AnnotationIndex:
                 return {(sha, version): (size, mtime, path, damaged)
                         for sha, version, size, mtime, path, damaged in rows}
         except (SQLAlchemyError, OSError) as exc:
-            raise IndexUnavailable("the annotation index could not be read", exc) from exc
+            raise self._unavailable("the annotation index could not be read", exc) from exc
 
     def _row_count(self) -> int:
         try:
@@ -1115,7 +1155,7 @@ class AnnotationIndex:
             with Session(self.engine) as session:
                 return session.scalar(sa.select(sa.func.count()).select_from(SavedRow)) or 0
         except (SQLAlchemyError, OSError) as exc:
-            raise IndexUnavailable("the annotation index could not be read", exc) from exc
+            raise self._unavailable("the annotation index could not be read", exc) from exc
 
     def _remove(self, keys: list[tuple[str, int]]) -> int:
         """Delete the rows of ``keys``; how many there were."""
@@ -1136,7 +1176,7 @@ class AnnotationIndex:
         try:
             return self._once_more_if_moved(remove)
         except (SQLAlchemyError, OSError) as exc:
-            raise IndexUnavailable("the annotation index could not be written", exc) from exc
+            raise self._unavailable("the annotation index could not be written", exc) from exc
 
     @staticmethod
     def _known(session: Session, shas: set[str]) -> dict[tuple[str, int], SavedRow]:
@@ -1162,7 +1202,7 @@ class AnnotationIndex:
             with Session(self.engine) as session:
                 return session.scalar(statement) or 0
         except (SQLAlchemyError, OSError) as exc:
-            raise IndexUnavailable("the annotation index could not be read", exc) from exc
+            raise self._unavailable("the annotation index could not be read", exc) from exc
 
     def sync(self, data_dir: str | Path) -> dict:
         """Index every complete version saved under ``data_dir`` that has no row yet,
@@ -1269,6 +1309,7 @@ class AnnotationIndex:
         try:
             return self._once_more_if_moved(mark)
         except (SQLAlchemyError, OSError) as exc:
+            self._unavailable("the annotation index could not be written", exc)  # remembered
             logger.error("annotation index: damaged records not marked: %s", database_error(exc))
             return 0
         except IndexUnavailable as exc:  # its file cannot be opened (see _ready)
@@ -1429,7 +1470,7 @@ class AnnotationIndex:
                 return {(sha, version): (size, mtime)
                         for sha, version, size, mtime in session.execute(statement)}
         except (SQLAlchemyError, OSError) as exc:
-            raise IndexUnavailable("the annotation index could not be read", exc) from exc
+            raise self._unavailable("the annotation index could not be read", exc) from exc
 
     def _warn_if_rows_without_files(self, root: Path) -> int:
         """Warn when the data folder has no saved version but the index has rows; how many."""
@@ -1557,7 +1598,7 @@ class AnnotationIndex:
             with Session(self.engine) as session:
                 return [row.as_dict() for row in session.scalars(statement)]
         except (SQLAlchemyError, OSError) as exc:
-            raise IndexUnavailable("the annotation index could not be read", exc) from exc
+            raise self._unavailable("the annotation index could not be read", exc) from exc
 
     #: The columns :meth:`progress_rows` gives: who saved which version of which image,
     #: when, with what final label, and whether it is a read (see :meth:`reads`).
@@ -1589,7 +1630,7 @@ class AnnotationIndex:
             with Session(self.engine) as session:
                 found = session.execute(statement).mappings().all()
         except (SQLAlchemyError, OSError) as exc:
-            raise IndexUnavailable("the annotation index could not be read", exc) from exc
+            raise self._unavailable("the annotation index could not be read", exc) from exc
         return [dict(row) | {"saved_at": row["saved_at"].isoformat(timespec="seconds") + "Z"}
                 for row in found]
 
@@ -1686,7 +1727,7 @@ class AnnotationIndex:
                 rows = [row.as_dict() for row in session.scalars(statement)]
                 return rows, session.scalar(total)
         except (SQLAlchemyError, OSError) as exc:
-            raise IndexUnavailable("the annotation index could not be read", exc) from exc
+            raise self._unavailable("the annotation index could not be read", exc) from exc
 
     def left_out(self, limit: int = MAX_READ_IMAGES) -> list[dict]:
         """The versions marked damaged that may have been a reader's read, newest first.
@@ -1733,7 +1774,7 @@ class AnnotationIndex:
             with Session(self.engine) as session:
                 return [row.as_dict() for row in session.scalars(statement)]
         except (SQLAlchemyError, OSError) as exc:
-            raise IndexUnavailable("the annotation index could not be read", exc) from exc
+            raise self._unavailable("the annotation index could not be read", exc) from exc
 
     def annotator_of(self, image_sha256: str, version: int) -> str | None:
         """The annotator recorded for one saved version, or None when it is not indexed.
@@ -1751,7 +1792,7 @@ class AnnotationIndex:
             with Session(self.engine) as session:
                 return session.scalars(statement).first()
         except (SQLAlchemyError, OSError) as exc:
-            raise IndexUnavailable("the annotation index could not be read", exc) from exc
+            raise self._unavailable("the annotation index could not be read", exc) from exc
 
     def annotators(self) -> list[str]:
         """Every annotator name in the index, sorted."""
@@ -1761,7 +1802,7 @@ class AnnotationIndex:
                 names = session.scalars(sa.select(SavedRow.annotator).distinct())
                 return sorted(name for name in names if name)  # "": a damaged record's
         except (SQLAlchemyError, OSError) as exc:
-            raise IndexUnavailable("the annotation index could not be read", exc) from exc
+            raise self._unavailable("the annotation index could not be read", exc) from exc
 
     def dispose(self) -> None:
         """Close the engine's pooled connections."""

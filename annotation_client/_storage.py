@@ -492,7 +492,7 @@ class AnnotationStore:
         folder = self.folder(image_sha256)
         return self._next_version(folder, image_sha256)
 
-    def _next_version(self, folder: Path, image_sha256: str) -> int:
+    def _next_version(self, folder: Path, image_sha256: str, indexed: int | None = None) -> int:
         # Count any versioned file, not only records: a save interrupted after its
         # SVG but before its record must not have its number reused. Nor must a
         # version whose files were removed by hand while the index still lists it.
@@ -501,7 +501,9 @@ class AnnotationStore:
             for e in (folder.iterdir() if folder.is_dir() else ())
             if (m := _VERSIONED.fullmatch(e.name)) is not None
         ]
-        return max(max(used, default=0), _read_mark(folder), self._indexed_max(image_sha256)) + 1
+        if indexed is None:
+            indexed = self._indexed_max(image_sha256)
+        return max(max(used, default=0), _read_mark(folder), indexed) + 1
 
     def _indexed_max(self, image_sha256: str) -> int:
         """The index's highest version of an image; 0 without an index or when it is down."""
@@ -577,6 +579,21 @@ class AnnotationStore:
         # (NaN, infinity, an object) fails with nothing written.
         _record_text(record, version=1, files={})
         self.check_folder()
+        if self.index is None:
+            return self._save(folder, image_sha256, svg, mask_png, record, ai_mask_png, source,
+                              source_name)
+        with self.index.one_wait():  # a locked index is waited for once, not twice
+            return self._save(folder, image_sha256, svg, mask_png, record, ai_mask_png, source,
+                              source_name)
+
+    def _save(self, folder: Path, image_sha256: str, svg: str, mask_png: bytes, record: dict,
+              ai_mask_png: bytes | None, source: bytes | None,
+              source_name: str | None) -> SavedVersion:
+        """:meth:`save`'s writes, its arguments checked."""
+        # Before the lock: a database that makes it wait (locked, or a server that does not
+        # answer) holds up no other save of the image. A version indexed since was saved
+        # under the lock with its files and mark, which the number is also above.
+        indexed = self._indexed_max(image_sha256)
         created = not folder.is_dir()
         # With a mark the data directory is there (checked): only the image's folder is
         # made, so a folder that went away since is never made again in its place.
@@ -588,7 +605,7 @@ class AnnotationStore:
                     # The new folder's name, before anything is placed in it: its files
                     # flushed under a name a power cut undoes would be lost with it.
                     fsync_dir(folder.parent)
-                version = self._next_version(folder, image_sha256)
+                version = self._next_version(folder, image_sha256, indexed)
                 # Before any of the version's files: once they are on disk, the mark
                 # says their number was taken, whatever happens to them and the index.
                 mark = _write_mark(folder, version)
