@@ -1412,7 +1412,13 @@ class AnnotationIndex:
                     if self._created and self._replaced():
                         self._reopen("was replaced or removed")
             if self._behind:
-                self.sync(data_dir)
+                try:
+                    self.sync(data_dir)
+                except (IndexUnavailable, ValueError) as exc:
+                    why = exc.logged() if isinstance(exc, IndexUnavailable) else exc
+                    logger.warning("annotation index: could not catch up with the saves it "
+                                   "missed (tried again at the next listing): %s", why)
+                    return {"read": 0, "restored": 0}
                 self._behind = False  # not before: a sync that fails is tried again
                 logger.info("annotation index: caught up with the saves it missed")
             return self._recheck(Path(data_dir))

@@ -44,6 +44,7 @@ import json
 import logging
 import os
 import re
+import stat
 import tempfile
 import threading
 import time
@@ -84,20 +85,34 @@ DATA_MARK = ".sonotrace-data-folder"
 
 
 class DataFolderChanged(OSError):
-    """The data folder is gone, or is no longer the folder the client started on.
+    """The data folder is gone, is no longer the folder the client started on, or cannot
+    be read.
 
     A volume unmounted (its mount point left empty) or the folder moved away while
     the client runs: a save would make a new, empty folder there, out of sight of
     the Saved page and hidden again once the volume is back. ``str()`` is for the
-    radiologist and names no path (it would give the data directory away).
+    radiologist and names no path (it would give the data directory away); it gives
+    the likely cause, which for a folder that cannot be read is its permissions (the
+    system says "Permission denied") or a disk or network error, not an unmount.
     """
 
-    def __init__(self, why: str) -> None:
+    def __init__(self, why: str, error: OSError | None = None) -> None:
+        if error is not None and error.errno in (errno.EACCES, errno.EPERM):
+            cause = ("its permissions or owner changed, or the client runs as another user "
+                     "than before")
+            ask = ("Ask whoever runs SonoTrace to let the client read and write the folder "
+                   "again, then save again.")
+        elif error is not None:
+            cause = "a disk or network error, or a volume unmounted, while the client runs"
+            ask = ("Ask whoever runs SonoTrace to check the disk or volume of the folder, "
+                   "then save again.")
+        else:
+            cause = "a volume unmounted, or the folder moved, while the client runs"
+            ask = ("Ask whoever runs SonoTrace to put the folder back (or restart the "
+                   "client on the right one), then save again.")
         super().__init__(
-            f"the data folder (SONOTRACE_DATA_DIR) {why}: a volume unmounted, or the "
-            "folder moved, while the client runs. Nothing was saved; the work is still "
-            "on screen. Ask whoever runs SonoTrace to put the folder back (or restart the "
-            "client on the right one), then save again."
+            f"the data folder (SONOTRACE_DATA_DIR) {why}: {cause}. Nothing was saved; the "
+            f"work is still on screen. {ask}"
         )
         self.why = why
 
@@ -407,8 +422,14 @@ class AnnotationStore:
         """
         if self.mark is None:
             return
-        if not self.root.is_dir():
-            raise DataFolderChanged("is missing")
+        try:
+            if not stat.S_ISDIR(os.stat(self.root).st_mode):
+                raise FileNotFoundError(self.root)  # a file in its place
+        except (FileNotFoundError, NotADirectoryError):
+            raise DataFolderChanged("is missing") from None
+        except OSError as exc:  # a folder above it that may not be searched, say
+            raise DataFolderChanged(
+                f"cannot be reached ({exc.strerror or type(exc).__name__})", exc) from None
         try:
             found = (self.root / DATA_MARK).read_text(encoding="ascii",
                                                       errors="replace").strip()
@@ -416,7 +437,7 @@ class AnnotationStore:
             found = None
         except OSError as exc:
             raise DataFolderChanged(
-                f"cannot be read ({exc.strerror or type(exc).__name__})") from None
+                f"cannot be read ({exc.strerror or type(exc).__name__})", exc) from None
         if found != self.mark:
             raise DataFolderChanged("is not the folder this client started on")
 

@@ -88,3 +88,60 @@ def test_the_worklist_is_not_listed_as_unsaved_while_the_data_folder_is_gone(tmp
     assert text_of(note) == (
         "Worklist unavailable. The worklist cannot be listed: the data folder "
         "(SONOTRACE_DATA_DIR), which says which images are saved, is missing")
+
+
+@pytest.mark.parametrize("error, said", [
+    (PermissionError(13, "Permission denied"),
+     "The data folder (SONOTRACE_DATA_DIR) cannot be read (Permission denied): its "
+     "permissions or owner changed, or the client runs as another user than before. "
+     "Nothing was saved; the work is still on screen. Ask whoever runs SonoTrace to let "
+     "the client read and write the folder again, then save again."),
+    (OSError(5, "Input/output error"),
+     "The data folder (SONOTRACE_DATA_DIR) cannot be read (Input/output error): a disk or "
+     "network error, or a volume unmounted, while the client runs. Nothing was saved; "
+     "the work is still on screen. Ask whoever runs SonoTrace to check the disk or "
+     "volume of the folder, then save again."),
+])
+def test_a_data_folder_that_cannot_be_read_is_not_called_unmounted(tmp_path, annotate,
+                                                                   monkeypatch, error, said):
+    # "a volume unmounted, or the folder moved" sent whoever runs SonoTrace looking for a
+    # mount when the mark file's permissions (chmod, another user) were the cause.
+    from pathlib import Path
+
+    data_dir = tmp_path / "data"
+    app = create_app({"DATA_DIR": data_dir, "MODEL_SERVER_URL": "http://127.0.0.1:9"})
+    real = Path.read_text
+
+    def read_text(path, *args, **kwargs):
+        if path.name == DATA_MARK:
+            raise error
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "read_text", read_text)
+    text, work, _meta = _save(app, annotate)
+    assert text == "Not saved. " + said
+    assert work is annotate.dash.no_update
+    response = app.server.test_client().get("/health")
+    assert response.status_code == 503
+    assert response.get_json()["data_folder"] == said.split(": ")[0].split(") ", 1)[1]
+
+
+def test_a_data_folder_above_which_a_folder_may_not_be_searched_is_said_so(tmp_path,
+                                                                          annotate,
+                                                                          monkeypatch):
+    import os
+
+    data_dir = tmp_path / "data"
+    app = create_app({"DATA_DIR": data_dir, "MODEL_SERVER_URL": "http://127.0.0.1:9"})
+    real = os.stat
+
+    def stat(path, *args, **kwargs):
+        if str(path) == str(data_dir):
+            raise PermissionError(13, "Permission denied")
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "stat", stat)
+    text, _work, _meta = _save(app, annotate)
+    monkeypatch.undo()
+    assert text.startswith("Not saved. The data folder (SONOTRACE_DATA_DIR) cannot be reached "
+                           "(Permission denied): its permissions or owner changed")
