@@ -246,14 +246,13 @@ def test_a_guessable_secret_key_stops_the_start_without_repeating_it(environ, ca
     assert "secrets.token_urlsafe" in err and "hospital2026" not in err
 
 
-def test_a_key_file_that_holds_no_key_stops_the_start(environ, capsys, tmp_path):
+def test_a_key_file_that_holds_no_key_stops_the_start(environ, capsys, tmp_path, free_port):
     # In one line, once, not "Worker failed to boot" and a traceback per worker.
     from annotation_client._signing import KEY_FILE
 
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / KEY_FILE).write_bytes(b"x" * 40)
-    port = int(os.environ.get("SONOTRACE_TEST_PORT_BASE", "61000")) + 50
-    assert main(["--port", str(port)]) == 2  # refused before the port is tried
+    assert main(["--port", str(free_port)]) == 2  # refused before the port is tried
     err = capsys.readouterr().err
     assert err.startswith(f"error: {tmp_path / 'data' / KEY_FILE} holds 40 bytes, not a "
                           "32-byte signing key") and err.count("\n") == 1
