@@ -884,7 +884,8 @@ class AnnotationIndex:
     def _ready(self) -> None:
         failed = getattr(self._scope, "failed", None)
         if failed is not None:
-            raise IndexUnavailable(str(failed), f"not tried again in this save: {failed.detail}")
+            raise IndexUnavailable("the annotation index was not asked again, as it failed "
+                                   "earlier in this save", failed.logged())
         if self._created and not self._replaced():
             return
         with self._lock:  # the first saves of several request threads arrive together
