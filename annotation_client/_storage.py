@@ -142,6 +142,9 @@ def mark_data_folder(root: str | os.PathLike) -> str:
                 os.link(temp, path)
         finally:
             os.unlink(temp)
+        # Its name on disk: after a power cut a folder without it would be refused as
+        # "not the folder this client started on" by every client that read the id.
+        fsync_dir(Path(root))
     return path.read_text(encoding="ascii", errors="replace").strip()
 
 

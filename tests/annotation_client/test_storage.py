@@ -116,6 +116,10 @@ def test_a_save_flushes_its_folder_after_its_last_rename(tmp_path, monkeypatch):
     events.clear()
     _storage.write_atomic(tmp_path / "one.json", b"{}")
     assert events == [("replace", "one.json"), ("fsync", tmp_path.stat().st_ino)]
+    events.clear()
+    (tmp_path / "new").mkdir()
+    _storage.mark_data_folder(tmp_path / "new")  # the data folder's mark, linked in
+    assert events == [("fsync", (tmp_path / "new").stat().st_ino)]
 
 
 def test_a_folder_that_cannot_be_flushed_fails_the_save_and_leaves_nothing(tmp_path,
