@@ -1160,6 +1160,7 @@ class AnnotationIndex:
 
     def _remove(self, keys: list[tuple[str, int]]) -> int:
         """Delete the rows of ``keys``; how many there were."""
+
         def remove() -> int:
             removed = 0
             self._ready()
@@ -1298,6 +1299,7 @@ class AnnotationIndex:
         for sha, version, *_ in damaged:
             # Just read: recheck_damaged need not read them again before recheck_s.
             self._rechecked[(sha, version)] = now
+
         def mark() -> int:
             self._ready()
             try:
