@@ -146,11 +146,12 @@ def _kept_key(path: Path) -> bytes:
             return made
         if len(key) == _KEY_BYTES:
             return key
-        _check_leftover(path, key)
         try:
-            held = open(path, "rb")  # closed by the with below
+            _check_leftover(path, key)
+            # For writing: a network file system locks only a file open so.
+            held = open(path, "r+b")  # closed by the with below
         except FileNotFoundError:
-            continue
+            continue  # replaced meanwhile
         with held:
             fcntl.flock(held.fileno(), fcntl.LOCK_EX)
             if not _same_file(held, path) or len(path.read_bytes()) == _KEY_BYTES:
