@@ -23,7 +23,7 @@ from vectorizer._settings import untrusted_host_hint
 from . import _api, _callback_guard, _readers, _signing, _worklist, ids
 from ._config import ClientConfig, host_is_trusted, split_host
 from ._database import AnnotationIndex, IndexUnavailable
-from ._server_client import CallSlots
+from ._server_client import CallSlots, HealthWatch
 from ._storage import DATA_MARK, AnnotationStore, DataFolderChanged, WriteProbe, mark_data_folder
 
 logger = logging.getLogger(__name__)
@@ -33,6 +33,8 @@ CONFIG_KEY = "SONOTRACE_CLIENT"
 INDEX_KEY = "SONOTRACE_INDEX"
 #: The worker's slots for calls to the model server (see _server_client.CallSlots).
 MODEL_SLOTS_KEY = "sonotrace.model_slots"
+#: The worker's health checks of the model server (see _server_client.HealthWatch).
+HEALTH_WATCH_KEY = "sonotrace.health_watch"
 #: The id of the data folder's mark when the app started (see _storage.mark_data_folder).
 DATA_MARK_KEY = "sonotrace.data_mark"
 WARMUP_THREAD = "sonotrace-worklist-warmup"
@@ -81,6 +83,12 @@ def get_model_slots() -> CallSlots:
     """The model-call slots of the app serving the current request: one set per
     process (gunicorn builds the app in each worker), shared by its threads."""
     return flask.current_app.config[MODEL_SLOTS_KEY]
+
+
+def get_health_watch() -> HealthWatch:
+    """The model server's health checks of the app serving the current request: one
+    watch per process, so at most one of its threads waits for a hung server."""
+    return flask.current_app.config[HEALTH_WATCH_KEY]
 
 
 def get_index() -> AnnotationIndex:
@@ -389,6 +397,7 @@ def create_app(config=None) -> dash.Dash:
     server = app.server
     server.config[CONFIG_KEY] = settings
     server.config[MODEL_SLOTS_KEY] = CallSlots(settings.model_calls)
+    server.config[HEALTH_WATCH_KEY] = HealthWatch()
     # The gunicorn workers' read timeout (vectorizer._connections reads it here).
     server.config["READ_TIMEOUT"] = settings.read_timeout
     server.config[DATA_MARK_KEY] = mark

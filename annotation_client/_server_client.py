@@ -16,6 +16,7 @@ import math
 import secrets
 import socket
 import threading
+import time
 from collections.abc import Iterator, Sequence
 
 import requests
@@ -199,6 +200,66 @@ class CallSlots:
             yield
         finally:
             self._free.release()
+
+
+class HealthWatch:
+    """The model server's ``/health``, asked in a thread of its own, one check at a time.
+
+    A page's health check is a Dash callback, and while one runs the browser holds back
+    the page's other callbacks that its own graph links to it (opening a file among
+    them, which waits for every callback in flight): against a hung model server, for
+    the check's whole timeout. Asked through a watch, a check that takes longer than the
+    caller will wait goes on in its thread, and the caller is given the answer before
+    it; a check asked while one runs joins it. So at most one thread of the process
+    waits for a hung server, and it is neither a request thread nor one of the model
+    calls' slots (:class:`CallSlots`): page loads and polls took those from /predict.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running: threading.Event | None = None
+        self._last: tuple[dict | None, ModelServerError | None] | None = None
+        self._at = 0.0  # time.monotonic() of the last answer
+
+    def ask(self, client: ModelServerClient, wait: float, fresh_for: float = 0.0
+            ) -> tuple[bool, dict | None, ModelServerError | None] | None:
+        """``client.health()``, or the check already running, for at most ``wait`` s;
+        with no check running, an answer at most ``fresh_for`` s old is taken as it is.
+
+        Returns
+        -------
+        (fresh, health, error) or None
+            ``fresh`` True: the check answered within ``wait``; ``health`` is its JSON,
+            or None with ``error`` the :class:`ModelServerError` it raised. ``fresh``
+            False: it still runs, and this is the last answer before it. None: it still
+            runs, and no check has answered yet.
+        """
+        with self._lock:
+            check = self._running
+            if (check is None and self._last is not None
+                    and time.monotonic() - self._at <= fresh_for):
+                return (True, *self._last)
+            if check is None:
+                check = self._running = threading.Event()
+                threading.Thread(target=self._check, args=(client, check), daemon=True,
+                                 name="sonotrace-health-check").start()
+        answered = check.wait(max(float(wait), 0.0))
+        with self._lock:
+            last = self._last
+        return None if last is None else (answered, *last)
+
+    def _check(self, client: ModelServerClient, check: threading.Event) -> None:
+        try:
+            answer = (client.health(), None)
+        except ModelServerError as exc:
+            answer = (None, exc)
+        except Exception as exc:  # noqa: BLE001 - a thread's failure must not hang the watch
+            logger.exception("the model server's health check failed")
+            answer = (None, ModelServerError(f"The health check failed: {exc}"))
+        with self._lock:
+            self._last, self._at = answer, time.monotonic()
+            self._running = None
+        check.set()
 
 
 class ModelServerClient:

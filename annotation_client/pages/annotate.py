@@ -47,7 +47,14 @@ from annotation_client import (
     _worklist,
     ids,
 )
-from annotation_client._app import get_config, get_index, get_model_slots, get_reader, get_store
+from annotation_client._app import (
+    get_config,
+    get_health_watch,
+    get_index,
+    get_model_slots,
+    get_reader,
+    get_store,
+)
 from annotation_client._config import ClientConfig
 from annotation_client._database import IndexUnavailable
 from annotation_client._imageio import ImageDecodeError, decode_image, parse_data_url
@@ -88,9 +95,17 @@ DESCRIPTOR_LABELS = {
 _MEMORY = {"persistence": True, "persistence_type": "memory"}
 #: The vertex-density slider's range, per region.
 SLIDER_VERTICES = (8, 128)
-#: How often the status badge asks the model server's /health, and how long it waits.
+#: How often the status badge asks the model server's /health, and how long it waits
+#: (at page load too: the request timeout held a thread for 30 s against a hung server).
 SERVER_POLL_MS = 20_000
 HEALTH_TIMEOUT_S = 5.0
+#: How long a page's health check waits for the answer before it is given the one
+#: before (the check goes on in its thread: see _server_client.HealthWatch), and how
+#: old an answer may be to be taken as it is (two pages' polls share one check).
+HEALTH_WAIT_S = 0.3
+HEALTH_FRESH_S = 1.5
+#: How soon a page asks again for a check that was not answered in HEALTH_WAIT_S.
+SERVER_RECHECK_MS = 1000
 #: Asked before a new image replaces unsaved work: by the worklist's confirm dialog,
 #: and by sonotrace.js before an upload (read from the upload's data attribute).
 UNSAVED_QUESTION = (
@@ -958,7 +973,18 @@ def layout(**query):
             html.H1("Annotate an image", className="visually-hidden"),
             html.Div(id=ids.SERVER_STATUS, className="small text-end mb-1"),
             dcc.Interval(id=ids.SERVER_POLL, interval=SERVER_POLL_MS),
-            dcc.Store(id=ids.SERVER_BACK),
+            # Ticks once when refresh_server_status finds the server back (it sets
+            # max_intervals one above n_intervals): a tick is no callback's output, so
+            # the health check is upstream of nothing but the badge and the alert. Dash
+            # holds every callback downstream of a running one's outputs, and through a
+            # Store written by the health check (which segment takes) that was every
+            # callback of the page: a stalled /health held the open of a file and the
+            # tool bar until it gave up.
+            dcc.Interval(id=ids.SERVER_BACK, interval=50, max_intervals=0),
+            # Ticks once a second after a health check that the server had not answered
+            # yet (check_server and refresh_server_status set it), until it has.
+            dcc.Interval(id=ids.SERVER_RECHECK, interval=SERVER_RECHECK_MS,
+                         max_intervals=0),
             html.Div(id=ids.SERVER_ALERT),
             html.Div(id=ids.UPLOAD_ALERT),
             _others_saves_notice(),
@@ -1121,6 +1147,19 @@ def _client(timeout: float | None = None) -> ModelServerClient:
     return ModelServerClient(config.model_server_url,
                              timeout=config.request_timeout if timeout is None else timeout,
                              slots=get_model_slots())
+
+
+def _health():
+    """The model server's health, as :meth:`HealthWatch.ask` answers (the worker's
+    watch): a check of at most :data:`HEALTH_TIMEOUT_S`, waited for
+    :data:`HEALTH_WAIT_S`, in no model-call slot. The page's callbacks that wait for
+    every callback in flight (opening a file) waited for the health check too, and
+    checks of a hung server (a page load's took the whole request timeout) held the
+    slots that segmentation and classification needed."""
+    config = get_config()
+    client = ModelServerClient(config.model_server_url,
+                               timeout=min(HEALTH_TIMEOUT_S, config.request_timeout))
+    return get_health_watch().ask(client, HEALTH_WAIT_S, fresh_for=HEALTH_FRESH_S)
 
 
 #: Class of the wrapper of an alert saying the model server cannot be reached: the
@@ -1409,20 +1448,31 @@ def _calipers(paths, shape, visible, calipers, spacing=None) -> list[dict]:
 @callback(
     Output(ids.SERVER_ALERT, "children"),
     Output(ids.SERVER_STATUS, "children"),
+    Output(ids.SERVER_RECHECK, "max_intervals"),
     Input(ids.PAGE_LOAD, "data"),
+    State(ids.SERVER_RECHECK, "n_intervals"),
 )
-def check_server(_loaded):
-    """Tell the user at once when the model server cannot be reached."""
-    try:
-        health = _client().health()
-    except ModelServerBusy as exc:  # answering others: no reason to warn yet
-        return None, _status_badge(None, exc)
-    except ModelServerError as exc:
-        return (
-            _server_alert(exc, "Auto-segmentation and classification"),
-            _status_badge(None, exc),
-        )
-    return None, _status_badge(health)
+def check_server(_loaded, rechecked=None):
+    """Tell the user at once when the model server cannot be reached.
+
+    The check waits :data:`HEALTH_WAIT_S` for the answer (:func:`_health`); one that
+    takes longer goes on without the page, which asks for it again a second later
+    (:data:`ids.SERVER_RECHECK`, :func:`refresh_server_status`) and says it then.
+    """
+    answer = _health()
+    if answer is None or not answer[0]:
+        return dash.no_update, dash.no_update, _ticks_done(rechecked) + 1
+    return (*_checked(*answer[1:]), dash.no_update)
+
+
+def _checked(health: dict | None, error: ModelServerError | None):
+    """The page load's ``(alert, badge)`` for a health check's answer."""
+    if error is None:
+        return None, _status_badge(health)
+    if isinstance(error, ModelServerBusy):  # answering others: no reason to warn yet
+        return None, _status_badge(None, error)
+    return _server_alert(error, "Auto-segmentation and classification"), _status_badge(
+        None, error)
 
 
 def _status_badge(health: dict | None, error: ModelServerError | None = None):
@@ -1451,12 +1501,16 @@ def _status_badge(health: dict | None, error: ModelServerError | None = None):
 @callback(
     Output(ids.SERVER_STATUS, "children", allow_duplicate=True),
     Output(ids.SERVER_ALERT, "children", allow_duplicate=True),
-    Output(ids.SERVER_BACK, "data"),
+    Output(ids.SERVER_BACK, "max_intervals"),
+    Output(ids.SERVER_RECHECK, "max_intervals", allow_duplicate=True),
     Input(ids.SERVER_POLL, "n_intervals"),
     Input(ids.SERVER_ALERT, "children"),
+    State(ids.SERVER_BACK, "n_intervals"),
+    Input(ids.SERVER_RECHECK, "n_intervals"),
+    State(ids.SERVER_STATUS, "children"),
     prevent_initial_call=True,
 )
-def refresh_server_status(_ticks, alert):
+def refresh_server_status(_ticks, alert, ticked=None, rechecked=None, shown=None):
     """Keep the badge true while the page stays open.
 
     Asked every ``SERVER_POLL_MS`` and whenever a request's answer changes the
@@ -1465,27 +1519,46 @@ def refresh_server_status(_ticks, alert):
     saying what failed, except one saying the server cannot be reached: once it
     answers again, that is no longer true and goes with the offline badge. A slow
     answer, or a request the server refused, is not taken back by a health check.
-    The server back, :data:`ids.SERVER_BACK` gets the time, for :func:`segment`
-    to outline an image opened while it was away.
+    The server back, :data:`ids.SERVER_BACK` is set to tick once more, for
+    :func:`segment` to outline an image opened while it was away.
+
+    A check not answered within :data:`HEALTH_WAIT_S` goes on without the page: the
+    badge shows the answer before it, and :data:`ids.SERVER_RECHECK` asks again a
+    second later, until it has this check's answer (the page load's too, whose alert
+    it then gives, when the page shows no badge yet).
     """
-    config = get_config()
-    # Short: a hung server must not hold a callback for the whole request timeout.
-    client = _client(timeout=min(HEALTH_TIMEOUT_S, config.request_timeout))
-    try:
-        health = client.health()
-    except ModelServerError as exc:
+    no = dash.no_update
+    answer = _health()
+    again = _ticks_done(rechecked) + 1
+    if answer is None:
+        return no, no, no, again
+    fresh, health, exc = answer
+    if not fresh:
+        return _status_badge(health, exc), no, no, again
+    if exc is not None:
+        if shown is None and ids.SERVER_RECHECK in _triggered():
+            said, badge = _checked(health, exc)
+            return badge, no if alert else said, no, no
         # Busy (every slot taken by requests waiting for it) is not offline: the alert
         # that it cannot be reached stays until it answers.
-        return _status_badge(None, exc), dash.no_update, dash.no_update
+        return _status_badge(None, exc), no, no, no
     if _says_unreachable(alert) and ids.SERVER_ALERT not in _triggered():
-        return _status_badge(health), None, time.time_ns()
+        return _status_badge(health), None, _ticks_done(ticked) + 1, no
     # Asked by the alert itself (a request found the server away, and it answers its
     # health check already: one worker's request dropped): the alert stays until the
     # next poll, which takes it away with SERVER_BACK. Here, in the chain of the
     # request that failed, SERVER_BACK would not run that request's callback again
     # (Dash runs no callback a chain of its own outputs triggers), and the image was
     # left with neither its outline nor the alert that says why.
-    return _status_badge(health), dash.no_update, dash.no_update
+    return _status_badge(health), no, no, no
+
+
+def _ticks_done(ticked) -> int:
+    """A one-shot interval's ticks so far (:data:`ids.SERVER_BACK`, :data:`ids.SERVER_RECHECK`),
+    as the browser reports them (checked)."""
+    if isinstance(ticked, int) and not isinstance(ticked, bool) and ticked > 0:
+        return ticked
+    return 0
 
 
 def _says_unreachable(alert) -> bool:
@@ -3693,7 +3766,7 @@ def _typed_spacing(meta: dict, record: dict) -> dict | None:
     State(ids.HISTORY, "data"),
     Input(ids.IMAGE_OPENED, "data"),
     Input(ids.PAGE_LOAD, "data"),
-    Input(ids.SERVER_BACK, "data"),
+    Input(ids.SERVER_BACK, "n_intervals"),
     State(ids.FINAL_LABEL, "value"),
     prevent_initial_call=True,
     running=[

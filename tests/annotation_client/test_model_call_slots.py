@@ -94,14 +94,15 @@ def test_model_calls_are_lowered_below_the_threads():
 
 def _check_server_body() -> dict:
     """What the browser posts when the Annotate page loads: its health check
-    (annotate.check_server), which waits the whole request timeout for an answer."""
-    outputs = [(ids.SERVER_ALERT, "children"), (ids.SERVER_STATUS, "children")]
+    (annotate.check_server), which waited the whole request timeout for an answer."""
+    outputs = [(ids.SERVER_ALERT, "children"), (ids.SERVER_STATUS, "children"),
+               (ids.SERVER_RECHECK, "max_intervals")]
     return {
         "output": ".." + "...".join(f"{i}.{p}" for i, p in outputs) + "..",
         "outputs": [{"id": i, "property": p} for i, p in outputs],
         "inputs": [{"id": ids.PAGE_LOAD, "property": "data", "value": 1}],
         "changedPropIds": [f"{ids.PAGE_LOAD}.data"],
-        "state": [],
+        "state": [{"id": ids.SERVER_RECHECK, "property": "n_intervals", "value": 0}],
     }
 
 
@@ -136,24 +137,29 @@ def test_a_slow_model_server_leaves_the_client_threads_for_everything_else(
         hold.set()
         asked.clear()
         try:
-            # Four pages load at once against a server that answers nothing: two take the
-            # two slots and wait; the others are told at once that it is busy.
+            # Four pages load at once against a server that answers nothing. Their health
+            # checks took two model-call slots for the request timeout (the others were
+            # told the server is busy): now each page is answered at once, to ask again
+            # a second later, and one check, in the worker's own thread, waits for it.
             with ThreadPoolExecutor(4) as pool:
                 loads = [pool.submit(_post, base + ROUTE, _check_server_body(), 30)
                          for _ in range(4)]
-                busy = [load.result(timeout=10) for load in _first_done(loads, 2)]
-                assert all("model server busy" in text for _took, text in busy), busy
-                assert all(took < 5 for took, _text in busy), busy
-                # Meanwhile the client answers its own health check and the Saved page.
-                took, status = _get(f"{base}/health", 5)
-                assert status == 200 and took < 2
-                took, text = _post(base + ROUTE, saved_page_body(), 5)
-                assert took < 3 and "saved-summary" in text
-                # Only two calls reached the model server, and they still wait for it.
-                assert len(asked) == 2 and sum(not load.done() for load in loads) == 2
-                release.set()
-                answered = [load.result(timeout=15)[1] for load in loads]
-            assert sum("model server ready" in text for text in answered) == 2
+                answered = [load.result(timeout=10) for load in _first_done(loads, 4, 5)]
+            assert all(took < 2 for took, _text in answered), answered
+            assert all("server-recheck" in text and "model server" not in text
+                       for _took, text in answered), answered
+            assert asked == ["/health"]
+            # Meanwhile the client answers its own health check and the Saved page.
+            took, status = _get(f"{base}/health", 5)
+            assert status == 200 and took < 2
+            took, text = _post(base + ROUTE, saved_page_body(), 5)
+            assert took < 3 and "saved-summary" in text
+            # Answered, the check's answer is the next page's.
+            release.set()
+            deadline = time.monotonic() + 10
+            while "model server ready" not in _post(base + ROUTE, _check_server_body(), 5)[1]:
+                assert time.monotonic() < deadline, "the late answer never reached a page"
+                time.sleep(0.2)
         finally:
             release.set()
 
@@ -167,3 +173,37 @@ def _first_done(futures, count: int, timeout: float = 10):
             return done[:count]
         time.sleep(0.02)
     raise AssertionError(f"only {sum(f.done() for f in futures)} of the calls were answered")
+
+
+def test_health_checks_of_a_hung_server_take_no_slot_and_one_thread(tmp_path):
+    """Each page load's health check held a model-call slot for the request timeout
+    (30 s) against a hung server: three page loads left segmentation none. Now the
+    worker asks in one thread of its own, and a page waits for it a moment only."""
+    from annotation_client import create_app
+    from annotation_client._app import get_model_slots
+
+    hold, release, asked = threading.Event(), threading.Event(), []
+    hold.set()
+    with serve_http(_held_server(hold, release, asked)) as url:
+        app = create_app({"MODEL_SERVER_URL": url, "DATA_DIR": tmp_path, "MODEL_CALLS": "2",
+                          "REQUEST_TIMEOUT": "30"})
+        from annotation_client.pages import annotate  # registered by create_app
+
+        try:
+            with app.server.test_request_context(ROUTE, method="POST"):
+                for _ in range(3):
+                    started = time.monotonic()
+                    assert annotate._health() is None  # not answered yet, none before
+                    assert time.monotonic() - started < annotate.HEALTH_WAIT_S + 0.5
+                assert asked == ["/health"]  # the later ones joined the first
+                slots = get_model_slots()
+                with slots.held(0), slots.held(0):  # both model-call slots free
+                    pass
+                release.set()
+                deadline = time.monotonic() + 10
+                while (answer := annotate._health()) is None or not answer[0]:
+                    assert time.monotonic() < deadline, "the check never answered"
+                fresh, health, error = answer
+                assert health["status"] == "ok" and error is None
+        finally:
+            release.set()

@@ -184,10 +184,12 @@ def _as_browser_holds(component):
 
 @pytest.mark.usefixtures("an_app_exists")
 def test_the_health_poll_takes_back_only_the_alert_that_the_server_cannot_be_reached(
-    tmp_path, annotate
+    tmp_path, annotate, monkeypatch
 ):
     """The server was down when a model request was made; the poll finds it back."""
     import dash
+
+    monkeypatch.setattr(annotate, "HEALTH_FRESH_S", 0)  # each call asks the server
 
     from annotation_client import create_app
     from annotation_client._server_client import ModelServerUnreachable
@@ -207,9 +209,9 @@ def test_the_health_poll_takes_back_only_the_alert_that_the_server_cannot_be_rea
             ModelServerError("The model server refused the request: draw a larger box."),
             "Box re-segmentation"))
         # Still down: the alert stays, the badge says offline.
-        badge, alert, back = annotate.refresh_server_status(1, down)
+        badge, alert, back, again = annotate.refresh_server_status(1, down)
         assert "offline" in str(badge.children) and alert is dash.no_update
-        assert back is dash.no_update
+        assert back is again is dash.no_update
         server = ThreadingHTTPServer(("127.0.0.1", port), HealthyModelServer)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         try:
@@ -218,18 +220,18 @@ def test_the_health_poll_takes_back_only_the_alert_that_the_server_cannot_be_rea
 
             from annotation_client import ids
 
-            badge, alert, back = as_callback(lambda: annotate.refresh_server_status(2, down),
-                                             f"{ids.SERVER_ALERT}.children")
+            badge, alert, back, _again = as_callback(
+                lambda: annotate.refresh_server_status(2, down), f"{ids.SERVER_ALERT}.children")
             assert "ready" in str(badge.children)
             assert (alert, back) == (dash.no_update, dash.no_update)
-            badge, alert, back = annotate.refresh_server_status(2, down)
+            badge, alert, back, _again = annotate.refresh_server_status(2, down)
             assert "ready" in str(badge.children) and alert is None
             # Back: the time, for segment to outline an image opened meanwhile.
             assert isinstance(back, int) and back > 0
             # What the server answered, or a slow answer, is not taken back.
             for other in (slow, refused, None):
-                assert annotate.refresh_server_status(3, other)[1:] == (dash.no_update,
-                                                                       dash.no_update)
+                assert annotate.refresh_server_status(3, other)[1:] == (
+                    dash.no_update, dash.no_update, dash.no_update)
         finally:
             server.shutdown()
             server.server_close()
@@ -267,7 +269,7 @@ def test_the_badge_tells_a_refusing_or_loading_server_from_one_that_is_offline(
         app = create_app({"MODEL_SERVER_URL": url, "DATA_DIR": tmp_path})
         with app.server.test_request_context("/_dash-update-component", method="POST"):
             shown = annotate.refresh_server_status(1, None)[0]
-            _alert, first = annotate.check_server(None)
+            _alert, first, _again = annotate.check_server(None)
     finally:
         server.shutdown()
         server.server_close()
