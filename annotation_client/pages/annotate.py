@@ -3398,14 +3398,15 @@ def _own_versions(saved_work, meta: dict) -> list[int]:
 
 
 def _saved_meanwhile(
-    meta: dict, history, version: int, own: list[int] | tuple[int, ...] = ()
+    meta: dict, history, version: int | None, own: list[int] | tuple[int, ...] = ()
 ) -> tuple[int | None, list[int]] | None:
     """``(seen, newer)`` when versions this reader may see were saved after the latest
     one this work holds (loaded into it, or saved from this page: ``own``) and before
-    ``version``, the one just saved: two tabs on one image, or two readers, each
-    revising what they loaded. Work that holds none names those saved after the page
-    opened the image (``seen`` None): two tabs that both started from the AI's outline.
-    None otherwise, and when the versions cannot be listed (the save itself stands).
+    ``version``, the one just saved (None: asked before saving, any since): two tabs on
+    one image, or two readers, each revising what they loaded. Work that holds none
+    names those saved after the page opened the image (``seen`` None): two tabs that
+    both started from the AI's outline. None otherwise, and when the versions cannot be
+    listed (the save itself stands).
     """
     # The versions loaded into this image's work (_revised read them for the record).
     same = bool(history) and history.get("image") == meta["sha256"]
@@ -3422,7 +3423,7 @@ def _saved_meanwhile(
         seen, after = None, opened[0]
     try:
         newer = [v for v in get_store().versions(meta["sha256"], get_reader())
-                 if after < v < version]
+                 if after < v and (version is None or v < version)]
     except (OSError, ValueError) as exc:
         logger.warning("versions saved meanwhile not listed: %s", exc)
         return None
@@ -5208,7 +5209,8 @@ def save(_clicks, meta, history, ai, classification, final_label, note, annotato
             if not classification
             else _classified(classification, paths)
         )
-        held = _before_writing(meta, record, mask, confirmed)
+        held = _before_writing(meta, record, mask, confirmed,
+                               None if confirmed else _left_out(meta, history, record, own))
         if held is not None:
             return held, no
         # A worklist image stays in its folder; an upload exists nowhere else.
@@ -5484,7 +5486,8 @@ def _ordinal(n: int) -> str:
 _KEPT_SUFFIX = {"png": ".png", "jpeg": ".jpg", "dicom": ".dcm"}
 
 
-def _before_writing(meta: dict, record: dict, mask: np.ndarray, confirmed: bool):
+def _before_writing(meta: dict, record: dict, mask: np.ndarray, confirmed: bool,
+                    left_out: str | None = None):
     """The answer a save gives instead of writing ``record``, or None to write it.
 
     The work is compared with the version it follows on from (:func:`_compared_version`:
@@ -5492,39 +5495,84 @@ def _before_writing(meta: dict, record: dict, mask: np.ndarray, confirmed: bool)
     that version over again (a second click, or a case reopened and saved unchanged):
     the answer says which version holds it, with that number in ``data-version`` (the
     work is saved). Unless ``confirmed``, a save that leaves out what that version
-    holds (:func:`revision_losses`) asks first: ``data-question`` holds the question
-    that :data:`ids.SAVE_QUESTION` puts to the radiologist.
+    holds (:func:`revision_losses`), or versions saved since the work began
+    (``left_out``, :func:`_left_out`), asks first: ``data-question`` holds the question
+    that :data:`ids.SAVE_QUESTION` puts to the radiologist. Cancel leaves the answer
+    on screen: not saved yet, and the work kept.
     """
     compared = _compared_version(meta, record, mask.shape)
-    if compared is None:
+    losses: list[str] = []
+    if compared is not None:
+        version, old, old_mask = compared
+        if (same_reading(record, old) and np.array_equal(old_mask, mask)
+                and _outline_readable(meta, version)):
+            return html.Div(
+                _views.alert(f"Nothing changed since version {version}; no new version "
+                             "saved.", "info"),
+                id="save-result",
+                **{"data-version": str(version), "data-unchanged": "true"},
+            )
+        losses = [] if confirmed else revision_losses(record, old, version)
+    if not losses and not left_out:
         return None
-    version, old, old_mask = compared
-    if (same_reading(record, old) and np.array_equal(old_mask, mask)
-            and _outline_readable(meta, version)):
-        return html.Div(
-            _views.alert(f"Nothing changed since version {version}; no new version saved.",
-                         "info"),
-            id="save-result",
-            **{"data-version": str(version), "data-unchanged": "true"},
-        )
-    losses = [] if confirmed else revision_losses(record, old, version)
-    if not losses:
-        return None
-    said = " ".join(losses)
-    which = ("your latest" if old.get("annotator") == record.get("annotator")
-             else "the one it revises")
+    said = " ".join([*losses, *([left_out] if left_out else [])])
+    asked = []
+    if losses:
+        which = ("your latest" if old.get("annotator") == record.get("annotator")
+                 else "the one it revises")
+        asked.append(f"This save would leave out what version {version}, {which}, holds. "
+                     + " ".join(losses))
+        then = f"; or Load it to revise version {version} first."
+    else:
+        then = "; until then the work stays on screen, unsaved."
+    if left_out:
+        asked.append(left_out)
     return html.Div(
         _views.alert(
-            f"{said} To save it anyway, click Save again and answer OK; or Load it to "
-            f"revise version {version} first.",
+            f"{said} To save it anyway, click Save again and answer OK{then}",
             "warning",
             title="Not saved yet.",
         ),
         id="save-result",
-        **{"data-question": (
-            f"This save would leave out what version {version}, {which}, holds. "
-            f"{said}\n\nSave it as a new version anyway?")},
+        **{"data-question": "\n\n".join(asked) + "\n\nSave it as a new version anyway?"
+           + (" Cancel keeps the work on screen, unsaved." if left_out else "")},
     )
+
+
+def _left_out(meta: dict, history, record: dict, own: list[int]) -> str | None:
+    """What a save says, and asks, before it leaves out versions saved since its work
+    began (:func:`_saved_meanwhile`); None when there are none.
+
+    Two tabs on one image: the second's save made a new version without the first's
+    work, and said so only once it had. Work that loaded no version is asked only
+    about saves under its own name: another reader's is an independent read, which
+    this one need not hold.
+    """
+    missed = _saved_meanwhile(meta, history, None, own)
+    if missed is None:
+        return None
+    seen, newer = missed
+    if seen is None and not _any_saved_by(meta, newer, record.get("annotator")):
+        return None
+    named = ", ".join(f"v{v}" for v in newer)
+    were, their = ("was", "its") if len(newer) == 1 else ("were", "their")
+    since = (f"after v{seen}, the latest version this work started from" if seen is not None
+             else "after this page opened the image (in another tab or window, say)")
+    return f"{named} {were} saved {since}: this save would not hold {their} work."
+
+
+def _any_saved_by(meta: dict, versions: list[int], annotator) -> bool:
+    """Whether any of the image's ``versions`` was saved by ``annotator`` (one whose
+    record cannot be read may have been)."""
+    store = get_store()
+    for version in versions:
+        try:
+            record = store.load_record(meta["sha256"], version)
+        except (OSError, ValueError):
+            return True
+        if not isinstance(record, dict) or record.get("annotator") == annotator:
+            return True
+    return False
 
 
 # A save that asked first (data-question in its answer): the question, at once, in the

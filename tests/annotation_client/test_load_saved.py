@@ -615,11 +615,25 @@ def _damage_based_on(data_dir, version, value):
     path.write_text(json.dumps(record))
 
 
-def _save_from(app, annotate, history, annotator="Dr Bo", note=""):
-    with app.server.test_request_context("/_dash-update-component"):
-        alert, _work = annotate.save(1, META, history, None, None, "benign", note, annotator,
-                                     None, *[None] * N)
+def _save_from(app, annotate, history, annotator="Dr Bo", note="", confirmed=False):
+    alert, _work = as_callback(
+        lambda: annotate.save(1, META, history, None, None, "benign", note, annotator,
+                              None, *[None] * N),
+        f"{ids.SAVE_QUESTION}.submit_n_clicks" if confirmed else f"{ids.SAVE_BUTTON}.n_clicks",
+        app=app, value=1)
     return text_of(alert)
+
+
+def _asked(app, annotate, history, annotator, note="") -> str:
+    """The question a save asks before it writes (its ``data-question``); fails when it
+    saves instead."""
+    alert, work = as_callback(
+        lambda: annotate.save(1, META, history, None, None, "benign", note, annotator,
+                              None, *[None] * N),
+        f"{ids.SAVE_BUTTON}.n_clicks", app=app, value=1)
+    assert work is dash.no_update, text_of(alert)
+    assert text_of(alert).startswith("Not saved yet."), text_of(alert)
+    return alert.to_plotly_json()["props"]["data-question"]
 
 
 def test_the_load_message_names_whose_version_it_is(app, annotate, data_dir):
@@ -652,9 +666,10 @@ def test_a_save_records_the_versions_it_revises_read_from_their_records(
     assert (rows[4]["based_on_version"], rows[4]["based_on_annotator"],
             rows[4]["revises_other_reader"]) == (2, "Dr Ada", True)
     assert rows[5]["revises_other_reader"] is None
-    # Dr Bo revising only his own v3 stays independent.
+    # Dr Bo revising only his own v3 stays independent (OK answered: v4 and v5 came
+    # after it).
     history = _edit(annotate, [LOADED], loaded=_loaded(version=3), history=_drawn_history())[0]
-    assert _save_from(app, annotate, history).startswith("Saved.")
+    assert _save_from(app, annotate, history, confirmed=True).startswith("Saved.")
     rows = {r["version"]: r for r in AnnotationIndex(default_url(data_dir)).query()}
     assert rows[6]["revises_other_reader"] is False
 
@@ -1285,8 +1300,13 @@ def test_a_save_says_which_versions_were_saved_after_the_one_it_revised(
     tab_b = _edit(annotate, [LOADED], loaded=_loaded(version=2), history=_drawn_history())[0]
     tab_a = _edit(annotate, [LOADED], loaded=_loaded(version=2), history=_drawn_history())[0]
     assert _save_from(app, annotate, tab_a, annotator="Dr Cy").startswith("Saved. Version 3")
-    # (A note of its own: the same work again would be no new version.)
-    text = _save_from(app, annotate, tab_b, annotator="Dr Cy", note="tab b")
+    # (A note of its own: the same work again would be no new version.) Asked first: it
+    # was saved, and said so only once it was.
+    question = _asked(app, annotate, tab_b, "Dr Cy", note="tab b")
+    assert ("v3 was saved after v2, the latest version this work started from: this save "
+            "would not hold its work.") in question
+    assert not (data_dir / SHA / "v004.json").exists()  # Cancel: the work stays unsaved
+    text = _save_from(app, annotate, tab_b, annotator="Dr Cy", note="tab b", confirmed=True)
     assert text.startswith("Saved. Version 4")
     assert "Not part of it: v3, saved after v2, the latest version this work started from" in (
         text)
@@ -1319,7 +1339,12 @@ def test_a_save_that_loaded_nothing_names_the_versions_saved_since_the_image_ope
     assert tab_a[annotate.LATEST_AT_OPEN] == 1
     first = _save_from(app, annotate, tab_a, annotator="Dr Ada")
     assert first.startswith("Saved. Version 2") and "Not part of it" not in first
-    second = _save_from(app, annotate, tab_b, annotator="Dr Ada", note="tab b")
+    # The first tab's save is the same reader's: asked before it is left out.
+    question = _asked(app, annotate, tab_b, "Dr Ada", note="tab b")
+    assert question.startswith("v2 was saved after this page opened the image")
+    assert question.endswith("Cancel keeps the work on screen, unsaved.")
+    second = _save_from(app, annotate, tab_b, annotator="Dr Ada", note="tab b",
+                        confirmed=True)
     assert second.startswith("Saved. Version 3")
     assert ("Not part of it: v2, saved after this page opened the image (this work loaded "
             "no saved version); every version is kept") in second
@@ -1330,6 +1355,11 @@ def test_a_save_that_loaded_nothing_names_the_versions_saved_since_the_image_ope
     tab_c = _opened_work(app, annotate, [RING])
     assert "Not part of it" not in _save_from(app, annotate, tab_c, annotator="Dr Ada",
                                               note="tab c")
+    # Another reader's save meanwhile is an independent read: told, not asked.
+    tab_d = _opened_work(app, annotate, [DRAWN, RING])
+    _save(data_dir, [RING], annotator="Dr Cy")  # v5
+    text = _save_from(app, annotate, tab_d, annotator="Dr Ada", note="tab d")
+    assert text.startswith("Saved. Version 6") and "Not part of it: v5, saved after" in text
 
 
 def test_an_ai_result_is_not_applied_again_once_its_step_left_the_history(annotate):
@@ -1353,11 +1383,15 @@ def test_an_ai_result_is_not_applied_again_once_its_step_left_the_history(annota
     assert history["present"]["source"] == 999 and history["applied"] == [222, 555, 999]
 
 
-def _save_again(app, annotate, history, saved_work, annotator="Dr Cy", note=""):
-    """``save`` with the spacing field empty (none in use) and the last save's snapshot."""
-    with app.server.test_request_context("/_dash-update-component"):
-        alert, work = annotate.save(1, META, history, None, None, "benign", note, annotator,
-                                    None, *[None] * N, None, saved_work)
+def _save_again(app, annotate, history, saved_work, annotator="Dr Cy", note="",
+                confirmed=False):
+    """``save`` with the spacing field empty (none in use) and the last save's snapshot;
+    ``confirmed``: OK answered in its question."""
+    alert, work = as_callback(
+        lambda: annotate.save(1, META, history, None, None, "benign", note, annotator,
+                              None, *[None] * N, None, saved_work),
+        f"{ids.SAVE_QUESTION}.submit_n_clicks" if confirmed else f"{ids.SAVE_BUTTON}.n_clicks",
+        app=app, value=1)
     return text_of(alert), work
 
 
@@ -1370,9 +1404,11 @@ def test_a_page_saving_twice_is_not_told_its_own_save_was_missed(app, annotate, 
     second, work = _save_again(app, annotate, history, work, note="fixed")
     assert second.startswith("Saved. Version 3") and "Not part of it" not in second
     assert work["versions"] == [2, 3]
-    # Another page's save in between is still named, and only it.
+    # Another page's save in between is still named, and only it: asked, then told.
     _save(data_dir, [RING], annotator="Dr Cy")  # v4, from elsewhere
-    third, work = _save_again(app, annotate, history, work)
+    asked, unsaved = _save_again(app, annotate, history, work)
+    assert asked.startswith("Not saved yet. v4 was saved after v3,") and unsaved is dash.no_update
+    third, work = _save_again(app, annotate, history, work, confirmed=True)
     assert "Not part of it: v4, saved after v3," in third and work["versions"] == [2, 3, 5]
     # The snapshot of another image, or a damaged one, names no version as this page's.
     assert annotate._own_versions(dict(work, image="other"), META) == []
