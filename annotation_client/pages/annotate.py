@@ -1534,7 +1534,9 @@ def refresh_server_status(_ticks, alert, ticked=None, rechecked=None, shown=None
         return no, no, no, again
     fresh, health, exc = answer
     if not fresh:
-        return _status_badge(health, exc), no, no, again
+        # The answer before, once the page shows one: before it, the page load's check
+        # is still to be answered, with its alert (below).
+        return (no if shown is None else _status_badge(health, exc)), no, no, again
     if exc is not None:
         if shown is None and ids.SERVER_RECHECK in _triggered():
             said, badge = _checked(health, exc)

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
-from _dash_helpers import HealthyModelServer, as_callback, closed_port
+from _dash_helpers import HealthyModelServer, as_callback, closed_port, text_of
 from image_samples import dicom_bytes, speckle_image
 from PIL import Image
 
@@ -235,6 +235,68 @@ def test_the_health_poll_takes_back_only_the_alert_that_the_server_cannot_be_rea
         finally:
             server.shutdown()
             server.server_close()
+
+
+class _Hanging(HealthyModelServer):
+    """A model server that answers, until ``hung`` is set: then it accepts and never
+    answers (hung, or stopped by SIGSTOP)."""
+
+    hung = threading.Event()
+
+    def do_GET(self):  # noqa: N802 - http.server's naming
+        if self.hung.wait(0):
+            time.sleep(10)
+        else:
+            super().do_GET()
+
+
+@pytest.mark.usefixtures("an_app_exists")
+def test_a_page_load_s_check_of_a_hung_server_is_said_when_it_gives_up(
+    tmp_path, annotate, monkeypatch
+):
+    """The page load's check waited the whole request timeout; now the page goes on at
+    once, asks again a second later, and once the check gave up says what it said (not
+    the answer before it, that the server was ready)."""
+    import dash
+
+    from annotation_client import create_app, ids
+
+    monkeypatch.setattr(annotate, "HEALTH_TIMEOUT_S", 1.0)
+    monkeypatch.setattr(annotate, "HEALTH_FRESH_S", 0)  # each call asks the server
+    handler = type("Hanging", (_Hanging,), {"hung": threading.Event()})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    recheck = f"{ids.SERVER_RECHECK}.n_intervals"
+    try:
+        app = create_app({"MODEL_SERVER_URL": f"http://127.0.0.1:{server.server_port}",
+                          "DATA_DIR": tmp_path, "REQUEST_TIMEOUT": 30})
+        ready = as_callback(lambda: annotate.check_server(1, 0), f"{ids.PAGE_LOAD}.data",
+                            app=app)
+        assert ready[1].children.startswith("model server ready")
+        handler.hung.set()
+        started = time.monotonic()
+        assert as_callback(lambda: annotate.check_server(1, 0), f"{ids.PAGE_LOAD}.data",
+                           app=app) == (dash.no_update, dash.no_update, 1)
+        assert time.monotonic() - started < 1
+        # Asked again while the check waits: still nothing to show, and again later.
+        assert as_callback(lambda: annotate.refresh_server_status(None, None, None, 1, None),
+                           recheck, app=app) == (dash.no_update,) * 3 + (2,)
+        deadline = time.monotonic() + 10
+        while True:
+            badge, alert, back, again = as_callback(
+                lambda: annotate.refresh_server_status(None, None, None, 2, None), recheck,
+                app=app)
+            if again is dash.no_update:
+                break
+            assert badge is dash.no_update and time.monotonic() < deadline
+            time.sleep(0.1)
+        assert badge.children == "model server offline" and back is dash.no_update
+        assert "Auto-segmentation and classification unavailable" in text_of(alert)
+        assert "did not answer within 1 s" in text_of(alert)
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def _answering(status: int, body: bytes):
