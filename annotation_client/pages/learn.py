@@ -321,7 +321,12 @@ def _when() -> html.Section:
                             html.P(
                                 [
                                     "Breast cancer can also affect men (about 0.5–1% of cases), "
-                                    "so anyone who finds a lump should have it checked. ",
+                                    "so anyone who finds a lump should have it checked. In men "
+                                    "the usual sign is a painless lump under or near the nipple; "
+                                    "a nipple that turns inwards, discharge or a sore on it "
+                                    "matter too. Men are at higher risk with age, a BRCA2 "
+                                    "variant or breast cancer in the family, and conditions "
+                                    "that raise oestrogen (such as Klinefelter syndrome). ",
                                     _cite("who"),
                                 ],
                                 className="mb-0",
@@ -589,8 +594,9 @@ def _feel() -> html.Section:
         dbc.Alert(
             [
                 html.Strong("Nipples: "),
-                "look for any fluid coming out by itself, and note its colour. You do not need "
-                "to squeeze hard.",
+                "look for any fluid coming out by itself, and note its colour. Do not squeeze "
+                "the nipple: a little fluid when it is squeezed is common and usually normal; "
+                "what to have checked is fluid that comes by itself.",
             ],
             color="light",
             class_name="border",
@@ -646,15 +652,15 @@ def _positions() -> html.Section:
                             [
                                 "Many people find it easiest to check in the shower: fingers "
                                 "glide over wet, soapy skin. Raise the arm on the side you are "
-                                "checking, and use the same finger pads, pressures and pattern, "
+                                "checking for the breast, lower it a little for the armpit (as "
+                                "above), and use the same finger pads, pressures and pattern, "
                                 "covering the breast and the armpit. ",
                                 _cite("nbcf", "bco"),
                             ]
                         ),
                         html.P(
-                            "Sitting or standing is also the best position for checking the "
-                            "armpit and the upper, outer part of the breast, where a lot of "
-                            "breast tissue lies."
+                            "Whichever position you use, cover the whole area: up to the "
+                            "collarbone and into the armpit, where a lot of breast tissue lies."
                         ),
                         dbc.Alert(
                             [
@@ -959,7 +965,6 @@ def _doctor() -> html.Section:
                         [
                             html.Ul(
                                 [
-                                    html.Li("any new lump or thickening in the breast or armpit;"),
                                     html.Li(
                                         "any change from the list above that is new for you, "
                                         "or that is still there after your next period;"
@@ -994,7 +999,12 @@ def _doctor() -> html.Section:
                                         "redness, warmth or swelling over a large part of the "
                                         "breast, especially if it appeared over days or weeks;"
                                     ),
-                                    html.Li("a lump that is growing quickly."),
+                                    html.Li(
+                                        "any new lump or thickening in the breast or armpit, "
+                                        "even a painless one: do not wait to see whether it "
+                                        "grows or goes (most lumps are not cancer, but only an "
+                                        "examination can tell)."
+                                    ),
                                 ],
                                 className="ps-3",
                             ),

@@ -443,3 +443,20 @@ def test_learn_page_renders_on_desktop_and_phone(dash_duo, artifacts_dir, tmp_pa
 
     errors = [entry["message"].splitlines()[0][:400] for entry in dash_duo.get_logs()]
     assert errors == [], "severe browser console errors:\n" + "\n".join(errors)
+
+
+def test_a_new_lump_is_under_do_not_wait_and_squeezing_is_not_invited(page):
+    # Audit 710: "any new lump" sat under "make an appointment soon" while only a lump
+    # "growing quickly" was urgent, so a reader could wait to see it grow; and "you do
+    # not need to squeeze hard" suggested squeezing, whose fluid is usually normal.
+    cards = {}
+    for card in (c for c in _walk(page) if type(c).__name__ == "Card"):
+        header = [h for h in _walk(card) if type(h).__name__ == "CardHeader"]
+        if header:
+            cards[_normalise(_text(header[0]))] = _normalise(_text(card))
+    urgent = cards["do not wait: see a doctor within days"]
+    assert "any new lump" not in cards["make an appointment soon"]
+    assert "any new lump or thickening" in urgent
+    text = _normalise(_text(page))
+    assert "squeeze hard" not in text and "do not squeeze the nipple" in text
+    assert "painless lump under or near the nipple" in text  # what it looks like in men
