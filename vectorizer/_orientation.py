@@ -4,26 +4,28 @@ A radiologist sees the image as the browser shows it, so the model must see the
 same pixels and the saved mask must lie in that frame. Pillow's ``getexif`` is
 more lenient than a browser: it also takes an orientation from an XMP packet, from
 ImageMagick's ``Raw profile type exif`` text chunk, from a PNG ``eXIf`` chunk
-after the image data, from an EXIF segment after the JPEG frame header, and from an
-orientation stored with the wrong type or count. Chromium ignores all of these and
-shows such a file as stored; turning it here put the scan on its side for the model
-and in the saved files while any viewer showed it upright.
+after the image data, and from an orientation stored with the wrong type or count.
+Chromium ignores all of these and shows such a file as stored; turning it here put
+the scan on its side for the model and in the saved files while any viewer showed it
+upright.
 
-The rule, as Chromium applies it: the tag 0x0112 of the first image file
-directory, of type SHORT and count 1, with a value 1-8, in the first ``Exif``
-APP1 segment before the frame header (JPEG) or in an ``eXIf`` chunk before the
-first ``IDAT`` (PNG). Anything else is orientation 1, as stored.
+The rule, as Chromium applies it: in the first segment or chunk that holds EXIF, the
+first tag 0x0112 of the first image file directory that is of type SHORT and count 1
+(an entry of another type or count is passed over), with a value 1-8. JPEG: an APP1
+segment starting ``Exif\\0``, anywhere before the first scan (SOS), stray bytes between
+segments skipped as libjpeg skips them. PNG: an ``eXIf`` chunk after ``IHDR`` and
+before the first ``IDAT``. Anything else is orientation 1, as stored.
 """
 
 from __future__ import annotations
+
+import zlib
 
 from PIL import Image
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _ORIENTATION_TAG = 0x0112
 _SHORT = 3
-# Start-of-frame markers (C4, C8 and CC are DHT, JPG and DAC, not frames).
-_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 _SOS, _EOI = 0xDA, 0xD9
 _STANDALONE = frozenset(range(0xD0, 0xD8)) | {0x01}
 
@@ -72,11 +74,15 @@ def turn_upright(image: Image.Image, orientation: int) -> Image.Image:
 
 
 def _jpeg_exif(data: bytes) -> bytes | None:
-    """The TIFF data of the first ``Exif`` APP1 segment before the frame header."""
+    """The TIFF data of the first ``Exif`` APP1 segment before the first scan."""
     pos = 2
     while pos + 4 <= len(data):
         if data[pos] != 0xFF:
-            return None
+            # Stray bytes before a marker: libjpeg skips to the next 0xFF, and so do we.
+            pos = data.find(b"\xff", pos)
+            if pos < 0:
+                return None
+            continue
         marker = data[pos + 1]
         if marker == 0xFF:  # fill byte before a marker
             pos += 1
@@ -84,13 +90,13 @@ def _jpeg_exif(data: bytes) -> bytes | None:
         if marker in _STANDALONE:
             pos += 2
             continue
-        if marker in _SOF or marker in (_SOS, _EOI):
+        if marker in (_SOS, _EOI):
             return None
         length = int.from_bytes(data[pos + 2:pos + 4], "big")
         if length < 2:
             return None
         segment = data[pos + 4:pos + 2 + length]
-        if marker == 0xE1 and segment.startswith(b"Exif\x00\x00"):
+        if marker == 0xE1 and segment.startswith(b"Exif\x00"):
             return segment[6:]
         pos += 2 + length
     return None
@@ -99,13 +105,20 @@ def _jpeg_exif(data: bytes) -> bytes | None:
 def _png_exif(data: bytes) -> bytes | None:
     """The content of the ``eXIf`` chunk before the first ``IDAT``."""
     pos = len(_PNG_SIGNATURE)
+    if data[pos + 4:pos + 8] != b"IHDR":  # browsers do not show such a file at all
+        return None
     while pos + 8 <= len(data):
         length = int.from_bytes(data[pos:pos + 4], "big")
         kind = data[pos + 4:pos + 8]
         if kind in (b"IDAT", b"IEND"):
             return None
         if kind == b"eXIf":
-            return data[pos + 8:pos + 8 + length]
+            content = data[pos + 8:pos + 8 + length]
+            crc = data[pos + 8 + length:pos + 12 + length]
+            # A chunk that fails its CRC is dropped, as libpng drops it (and the reader).
+            if crc != zlib.crc32(kind + content).to_bytes(4, "big"):
+                return None
+            return content
         pos += 12 + length
     return None
 
@@ -129,6 +142,8 @@ def _tiff_orientation(tiff: bytes) -> int:
         if int.from_bytes(entry[0:2], order) != _ORIENTATION_TAG:
             continue
         kind, n = int.from_bytes(entry[2:4], order), int.from_bytes(entry[4:8], order)
+        if kind != _SHORT or n != 1:
+            continue  # Chromium passes over a malformed entry to a later, proper one
         value = int.from_bytes(entry[8:10], order)
-        return value if kind == _SHORT and n == 1 and 1 <= value <= 8 else 1
+        return value if 1 <= value <= 8 else 1
     return 1

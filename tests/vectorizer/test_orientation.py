@@ -54,6 +54,23 @@ def _with_app1(jpeg, tiff, after_sof=False):
     return jpeg[:end] + app1 + jpeg[end:]
 
 
+def _after_sos(jpeg, tiff):
+    """``jpeg`` with an Exif APP1 between its scan header and the scan's data: libjpeg
+    has stopped reading markers there, and Chromium reads no orientation from it."""
+    segment = b"Exif\x00\x00" + tiff
+    app1 = b"\xff\xe1" + struct.pack(">H", len(segment) + 2) + segment
+    sos = jpeg.index(b"\xff\xda")
+    end = sos + 2 + struct.unpack(">H", jpeg[sos + 2:sos + 4])[0]
+    return jpeg[:end] + app1 + jpeg[end:]
+
+
+def _bad_crc(png):
+    at = png.index(b"eXIf")
+    length = struct.unpack(">I", png[at - 4:at])[0]
+    crc = at + 4 + length
+    return png[:crc] + bytes(b ^ 0xFF for b in png[crc:crc + 4]) + png[crc + 4:]
+
+
 def _png(**save):
     buffer = io.BytesIO()
     Image.fromarray(STORED).save(buffer, format="PNG", **save)
@@ -72,10 +89,27 @@ def _shape(data):
     return read_image_file(data, max_pixels=None).pixels.shape[:2]
 
 
+def _long_then_short():
+    """An IFD whose first orientation entry is a LONG, the second a proper SHORT."""
+    entries = [struct.pack("<HHI", 0x0112, 4, 1) + struct.pack("<I", 3),
+               struct.pack("<HHI", 0x0112, 3, 1) + struct.pack("<H", 6) + b"\0\0"]
+    return b"II*\x00" + struct.pack("<I", 8) + struct.pack("<H", 2) + b"".join(entries) + b"\0" * 4
+
+
 def test_a_proper_exif_orientation_turns_the_picture_as_browsers_do():
     for order in "<>":
         data = _with_app1(_jpeg(), _tiff(order=order))
         assert browser_orientation(data) == 6 and _shape(data) == (40, 60)
+    # As Chromium (checked against it, audit 709): Exif after the frame header but before
+    # the scan, stray bytes before the segment, "Exif\0" with any next byte, and a
+    # proper entry after a malformed one all turn the picture.
+    jpeg = _jpeg()
+    late = _with_app1(jpeg, _tiff(), after_sof=True)
+    stray = jpeg[:2] + _with_app1(b"\xff\xd8" + b"\x00\x00\x00", _tiff())[2:] + jpeg[2:]
+    odd_null = _with_app1(jpeg, _tiff()).replace(b"Exif\x00\x00", b"Exif\x00\xff", 1)
+    for data in (late, stray, odd_null, _with_app1(jpeg, _long_then_short())):
+        assert browser_orientation(data) == 6 and _shape(data) == (40, 60)
+    assert browser_orientation(_png(exif=_long_then_short())) == 6
     png = _png(exif=_tiff())
     assert png.index(b"eXIf") < png.index(b"IDAT")
     assert browser_orientation(png) == 6 and _shape(png) == (40, 60)
@@ -84,7 +118,8 @@ def test_a_proper_exif_orientation_turns_the_picture_as_browsers_do():
 
 
 @pytest.mark.parametrize("name", ["xmp jpeg", "xmp png", "raw profile png", "exif after idat",
-                                  "long type", "count 2", "app1 after sof", "value 9"])
+                                  "long type", "count 2", "app1 after sos", "value 9",
+                                  "exif bad crc"])
 def test_orientation_that_browsers_ignore_leaves_the_picture_as_stored(name):
     iend = _png().rindex(b"IEND") - 4
     from PIL.PngImagePlugin import PngInfo
@@ -101,14 +136,23 @@ def test_orientation_that_browsers_ignore_leaves_the_picture_as_stored(name):
         "exif after idat": lambda: _png()[:iend] + _chunk(b"eXIf", _tiff()) + _png()[iend:],
         "long type": lambda: _with_app1(_jpeg(), _tiff(kind=4)),
         "count 2": lambda: _with_app1(_jpeg(), _tiff(count=2)),
-        "app1 after sof": lambda: _with_app1(_jpeg(), _tiff(), after_sof=True),
+        "app1 after sos": lambda: _after_sos(_jpeg(), _tiff()),
+        "exif bad crc": lambda: _bad_crc(_png(exif=_tiff())),
         "value 9": lambda: _with_app1(_jpeg(), _tiff(value=9)),
     }[name]()
-    if name != "value 9":
+    if name not in ("value 9", "exif bad crc", "app1 after sos"):
         assert _pillow_orientation(data) == 6  # what the reader used to follow
     assert browser_orientation(data) == 1
+    if name == "app1 after sos":
+        return  # inside the scan's data: the picture itself is damaged by it
     read = read_image_file(data, max_pixels=None)
     assert read.orientation == 1 and read.pixels.shape[:2] == (60, 40)
+
+
+def test_an_exif_chunk_before_the_header_is_not_read():
+    png = _png()
+    exif = _chunk(b"eXIf", _tiff())
+    assert browser_orientation(png[:8] + exif + png[8:]) == 1  # browsers refuse the file
 
 
 @pytest.mark.parametrize("data", [b"", b"\xff\xd8", b"\xff\xd8\xff\xe1\x00\x01",
