@@ -35,7 +35,13 @@ import numpy as np
 from PIL import Image, JpegImagePlugin, PngImagePlugin
 
 from ._dicomfile import ImageNote, looks_like_dicom, read_dicom_file
-from ._imagerules import CorruptImage, UnsupportedImage, check_image_size, refuse_unusable
+from ._imagerules import (
+    CorruptImage,
+    UnsupportedEncoding,
+    UnsupportedImage,
+    check_image_size,
+    refuse_unusable,
+)
 from ._io import wide_grey_to_uint8
 from ._jpegcheck import check_jpeg_complete
 from ._orientation import browser_orientation, turn_upright
@@ -260,9 +266,9 @@ def _open_picture(
     """The loaded, checked, upright picture, the EXIF orientation it was turned by, and
     how many frames the file animates (1 but for an animated PNG).
 
-    Of an animated PNG, the picture is the one a browser shows first: its default
-    image, unless the file marks that image as left out of the animation, when it is
-    the first frame of the animation.
+    Of an animated PNG, the picture is its default image, the one a browser shows
+    first; a file that leaves the default image out of its animation is refused
+    (:class:`UnsupportedEncoding`), as a browser never draws that image.
     """
     label = fmt.upper()
     if fmt == "png":  # libpng, so a browser, drops them and shows the image
@@ -288,20 +294,35 @@ def _open_picture(
     try:
         image.load()
         _COMPLETENESS[fmt](image, data)
-        frames = getattr(image, "n_frames", 1)
-        if getattr(image, "default_image", False) and frames > 1:
-            # A browser never draws such a default image: a static fallback, perhaps
-            # unlike the frames it does draw.
-            image.seek(1)
-            image.load()
-            frames -= 1
+        frames = _animation_frames(data) if getattr(image, "n_frames", 1) > 1 else 1
+        hidden_default = getattr(image, "default_image", False) and frames > 0
         # The picture as a browser shows it, so the mask matches that view: turned by
         # the EXIF orientation only where browsers read one (see _orientation).
         orientation = browser_orientation(data)
         image = turn_upright(image, orientation)
     except Exception as exc:  # truncated/corrupt data raises many types in Pillow
         raise CorruptImage(f"could not decode the {label} image: {_short(exc)}") from None
-    return image, orientation, frames
+    if hidden_default:
+        # A browser never draws such a default image, only the frames, composited on a
+        # transparent canvas that has no grey value to give the model.
+        raise UnsupportedEncoding(
+            "an animated PNG whose default image is not part of its animation is not "
+            "read; save the frame to annotate as a still PNG", "PNG")
+    return image, orientation, max(frames, 1)
+
+
+def _animation_frames(data: bytes) -> int:
+    """The frames of an animated PNG, counted by their ``fcTL`` chunks (its ``acTL``
+    count is a claim the chunks may not bear out); 0 when it has none."""
+    pos, count = len(PNG_SIGNATURE), 0
+    while pos + 8 <= len(data):
+        length = int.from_bytes(data[pos:pos + 4], "big")
+        kind = data[pos + 4:pos + 8]
+        if kind == b"IEND":
+            break
+        count += kind == b"fcTL"
+        pos += 12 + length
+    return count
 
 
 def _pil_to_uint8(image: Image.Image) -> np.ndarray:

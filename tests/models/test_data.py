@@ -467,3 +467,16 @@ def test_a_mask_a_pixel_or_two_off_keeps_its_outline_in_place(tmp_path, extra_ro
     assert np.array_equal(read_mask([_save(tmp_path / "big.png", big)], lesion.shape,
                                     notes=notes), lesion)
     assert "resized to it" in notes[0]
+
+
+def test_an_animated_png_whose_default_image_is_hidden_is_refused_as_the_server_does(tmp_path):
+    from models.data import UnreadableFileError
+
+    frames = [Image.fromarray(np.full((20, 30), v, np.uint8) + np.eye(20, 30, dtype=np.uint8))
+              for v in (40, 200)]
+    frames[0].save(tmp_path / "a.png", save_all=True, append_images=frames[1:],
+                   default_image=True)
+    with pytest.raises(UnreadableFileError, match="default image is not part of its animation"):
+        read_image(tmp_path / "a.png")
+    frames[0].save(tmp_path / "b.png", save_all=True, append_images=frames[1:])
+    assert read_image(tmp_path / "b.png").shape == (20, 30)  # the default image, frame 1
