@@ -238,6 +238,8 @@ def hide_undrawn(data: bytes) -> bytes:
         return data
     root = ElementTree.fromstring(data)
     moved = False
+    # Never drawn where they stand: a condition there decides nothing, so is not refused.
+    undrawn = {id(e) for c in root.iter() if _svg_tag(c) in _UNDRAWN_TAGS for e in c.iter()}
     for parent in list(root.iter()):
         drawn = _switch_choice(parent)
         for position, child in enumerate(list(parent)):
@@ -246,12 +248,17 @@ def hide_undrawn(data: bytes) -> bytes:
             namespace, _, tag = child.tag.rpartition("}")
             if namespace not in ("", _SVG_NS_PREFIX):
                 continue
-            if drawn is False and "systemLanguage" in child.attrib:
+            if drawn is False and "requiredExtensions" in child.attrib:
+                # Not drawn, nor where a <use> repeats it (the copy keeps the condition);
+                # hidden in place, so a <use> of a child of it still draws that child.
+                child.set("display", "none")
+                moved = True
+                continue
+            if drawn is False and "systemLanguage" in child.attrib and id(child) not in undrawn:
                 raise ValueError(f"svg_or_paths: a <{tag}> with a systemLanguage condition is "
                                  "not supported: whether it is drawn depends on the viewer's "
                                  "language")
-            failed = drawn is False and "requiredExtensions" in child.attrib
-            if tag not in _HIDDEN_TAGS and (drawn is False or child is drawn) and not failed:
+            if tag not in _HIDDEN_TAGS and (drawn is False or child is drawn):
                 continue
             defs = ElementTree.Element(f"{namespace}}}defs" if namespace else "defs")
             defs.tail, child.tail = child.tail, None
@@ -260,6 +267,14 @@ def hide_undrawn(data: bytes) -> bytes:
             parent.insert(position, defs)
             moved = True
     return ElementTree.tostring(root, encoding="utf-8") if moved else data
+
+
+def _svg_tag(element) -> str | None:
+    """The local name of an SVG element (no namespace or the SVG one), else None."""
+    if not isinstance(element.tag, str):
+        return None
+    namespace, _, tag = element.tag.rpartition("}")
+    return tag if namespace in ("", _SVG_NS_PREFIX) else None
 
 
 def _switch_choice(element) -> object:

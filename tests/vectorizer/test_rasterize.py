@@ -684,6 +684,26 @@ def test_outside_a_switch_an_element_requiring_an_extension_is_not_drawn(hidden)
     np.testing.assert_array_equal(svg_to_mask(_doc(held)), _rect((8, 10), 6, 3, 8, 5))
 
 
+def test_a_use_does_not_draw_an_element_requiring_an_extension_but_draws_its_child():
+    # Chromium draws nothing for the first two (the copy keeps the condition), and the
+    # child alone, moved, for the third (audit 709, F3).
+    for hidden in (f'<defs><path id="p" requiredExtensions="x" d="M0 0 H10 V8 H0 Z"/></defs>'
+                   f'<use href="#p"/>{SQUARE_AT_6_3}',
+                   f'<path id="p" requiredExtensions="x" d="M0 0 H10 V8 H0 Z"/><use href="#p"/>'
+                   f'{SQUARE_AT_6_3}'):
+        np.testing.assert_array_equal(svg_to_mask(_doc(hidden)), _rect((8, 10), 6, 3, 8, 5))
+    child = svg_to_mask(_doc('<g requiredExtensions="x"><path id="c" d="M0 0 H2 V2 H0 Z"/></g>'
+                             '<use href="#c" x="1" y="1"/>'))
+    np.testing.assert_array_equal(child, _rect((8, 10), 1, 1, 3, 3))
+
+
+def test_a_language_condition_where_nothing_is_drawn_is_not_refused():
+    for where in ("defs", "clipPath"):
+        got = svg_to_mask(_doc(f'<{where} id="w"><g systemLanguage="fr">{EVERYTHING}</g>'
+                               f"</{where}>{SQUARE_AT_6_3}"))
+        np.testing.assert_array_equal(got, _rect((8, 10), 6, 3, 8, 5))
+
+
 def test_outside_a_switch_an_element_drawn_by_language_is_refused():
     with pytest.raises(ValueError, match="<g> with a systemLanguage condition"):
         svg_to_mask(_doc(f'<g systemLanguage="fr">{EVERYTHING}</g>{SQUARE_AT_6_3}'))
