@@ -475,9 +475,9 @@ def align_history(out):
     kill can fall between them: the row of an epoch the backup does not hold would
     be logged again when the epoch is replayed, and a row cut short by the kill
     would run into the next one. Rows the backup does not hold (``epoch`` at or past
-    its epoch count), rows with too few or too many cells, and all but the last row
-    of an epoch are dropped, so the learning curve and :func:`resumed_best` read
-    each epoch once. Nothing is done without both files.
+    its epoch count), a last row cut short (no line end), rows without an epoch, and
+    all but the last row of an epoch are dropped, so the learning curve and
+    :func:`resumed_best` read each epoch once. Nothing is done without both files.
 
     Parameters
     ----------
@@ -505,7 +505,9 @@ def align_history(out):
     kept = {}
     for row in rows[1:]:
         try:
-            epoch = int(row[column]) if len(row) == len(header) else None
+            # A row may hold other columns than the header (CSVLogger appends a resumed
+            # run's keys under the old header): kept as it is, it is that epoch's.
+            epoch = int(row[column]) if len(row) > column else None
         except ValueError:
             epoch = None
         if epoch is not None and 0 <= epoch < done:

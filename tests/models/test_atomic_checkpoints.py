@@ -126,3 +126,8 @@ def test_align_history_keeps_a_log_that_matches_its_backup(tmp_path):
     history.write_text("epoch,loss\r\n0,0.5\r\n1,0.4\r\n1,0.39\r\n2,0.3\r\nx,1\r\n")
     assert align_history(tmp_path) == 3
     assert history.read_text().splitlines() == ["epoch,loss", "0,0.5", "1,0.39"]
+    # Rows of another width (a resumed run's keys under the old header) are the epochs'
+    # own: kept (audit 709, F4: all of them went, and the run's best with them).
+    history.write_text("epoch,loss\r\n0,0.5,0.1\r\n1,0.4,0.2\r\n1,0.4,0.2\r\n")
+    assert align_history(tmp_path) == 1
+    assert history.read_text().splitlines() == ["epoch,loss", "0,0.5,0.1", "1,0.4,0.2"]
