@@ -437,16 +437,24 @@ def data_record(data, samples):
 
 
 def check_out(out, replace_shipped):
-    """Refuse the shipped folder as ``--out`` unless ``--replace-shipped`` is given.
+    """Refuse the shipped folder as ``--out`` unless ``--replace-shipped`` is given, and
+    an ``--out`` the export could not replace (a file, a mount point).
 
     Raises
     ------
     SystemExit
-        If ``out`` is :data:`SHIPPED` (however it is spelled) without the flag.
+        If ``out`` is :data:`SHIPPED` (however it is spelled) without the flag, a file,
+        or a mount point.
     """
     if Path(out).resolve() == SHIPPED.resolve() and not replace_shipped:
         raise SystemExit(f"--out {out} is the shipped release; give --replace-shipped to "
                          "replace it on purpose, or export into another folder")
+    if Path(out).exists() and not Path(out).is_dir():
+        raise SystemExit(f"--out {out} is a file, not a folder; nothing was written")
+    if Path(out).is_dir() and os.path.ismount(Path(out).resolve()):
+        # Replaced by a rename, which a mount point refuses (a Docker volume, say).
+        raise SystemExit(f"--out {out} is a mount point, which cannot be replaced whole; "
+                         "export into a folder inside it")
 
 
 def open_stage(out):

@@ -198,3 +198,16 @@ def test_an_exchange_that_fails_says_why_and_changes_nothing(tmp_path):
     with pytest.raises(OSError):
         export.swap_in(stage, out)
     assert (out / "manifest.json").read_text() == "old"
+
+
+def test_an_out_that_cannot_be_replaced_is_refused_before_anything_is_written(tmp_path):
+    # Audit 709, F6: a file was swapped out (left renamed beside it, then a traceback),
+    # a mount point gave a raw "Device or resource busy" traceback.
+    afile = tmp_path / "afile"
+    afile.write_text("mine")
+    with pytest.raises(SystemExit, match="is a file, not a folder"):
+        export.check_out(afile, replace_shipped=False)
+    with pytest.raises(SystemExit, match="is a mount point"):
+        export.check_out("/", replace_shipped=False)
+    export.check_out(tmp_path / "new", replace_shipped=False)
+    assert afile.read_text() == "mine" and sorted(p.name for p in tmp_path.iterdir()) == ["afile"]
