@@ -335,6 +335,28 @@
   }, true);
 })();
 
+/* Enter on a link in a table (the Saved page's Open, and the DICOM column's SEG and SR)
+ * follows it, as everywhere else. Dash's DataTable takes Enter for its active cell and
+ * cancels it, so the keyboard reached the link and could not open it. Stopped here, on
+ * the way down, the key keeps the browser's own meaning. Space follows the link too:
+ * inside the table it is the row's action, as it sorts on a sort button, where the
+ * table would cancel it as well. */
+(function () {
+  document.addEventListener("keydown", function (event) {
+    var target = event.target;
+    if ((event.key !== "Enter" && event.key !== " ") || !target || !target.closest ||
+        target.tagName !== "A" || !target.hasAttribute("href") ||
+        !target.closest(".dash-spreadsheet-container")) {
+      return;
+    }
+    event.stopPropagation();
+    if (event.key === " ") {
+      event.preventDefault();  // the page's scroll
+      if (!event.repeat) { target.click(); }
+    }
+  }, true);
+})();
+
 /* A slider's handle is what a screen reader lands on, and Dash's slider gives it no
  * name: each handle is named by the label of its slider (<label for=ID> of the
  * slider's container), as the page's other fields are, and so is a group of radio

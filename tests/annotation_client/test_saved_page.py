@@ -1027,6 +1027,28 @@ def test_the_keyboard_reaches_the_open_links_and_leaves_the_table(
     assert press(shift=True) == ids.SAVED_AGREEMENT_BUTTON
 
 
+@pytest.mark.parametrize("key", [Keys.ENTER, Keys.SPACE], ids=["enter", "space"])
+def test_the_keyboard_follows_an_open_link(dash_duo, data_dir, saved_paths, tmp_path, key):
+    # Tab reached the link, but Dash's table took Enter for its active cell and cancelled
+    # it: the version could be opened with a mouse only (WCAG 2.1.1).
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    folder = tmp_path / "worklist"
+    folder.mkdir()
+    dash_duo.start_server(create_app({"MODEL_SERVER_URL": f"http://127.0.0.1:{closed_port()}",
+                                      "DATA_DIR": data_dir, "WORKLIST_DIR": folder}))
+    driver = dash_duo.driver
+    driver.get(dash_duo.server_url + "/saved")
+    link = wait_for(dash_duo, lambda: driver.find_elements(By.CSS_SELECTOR, "a[href*='open=']"),
+                    20, "no Open link")[0]
+    href = link.get_attribute("href")
+    driver.execute_script("arguments[0].focus();", link)
+    ActionChains(driver).send_keys(key).perform()
+    wait_for(dash_duo, lambda: driver.current_url == href, 10,
+             f"the link was not followed: still at {driver.current_url}")
+    dash_duo.wait_for_element(f"#{ids.IMAGE_UPLOAD}")  # the Annotate page
+
+
 def test_the_keyboard_sorts_the_table(dash_duo, data_dir, saved_paths):
     # The sort icons were spans no key reached: sorting needed a mouse.
     from selenium.webdriver.common.action_chains import ActionChains
