@@ -236,3 +236,50 @@ def test_each_set_of_radio_buttons_is_one_tab_stop(dash_duo, data_dir):
     groups = {group for group, _ in names}
     assert {ids.TOOL, ids.FINAL_LABEL} <= groups
     assert all(name == group for group, name in names if group in (ids.TOOL, ids.FINAL_LABEL))
+
+
+#: For the focused element: its outline's style and width, and whether the ring (the
+#: outline, out to its offset) lies inside every box that clips it (overflow not visible).
+RING = r"""
+var e = document.activeElement, s = getComputedStyle(e), r = e.getBoundingClientRect();
+var out = parseFloat(s.outlineOffset) + parseFloat(s.outlineWidth);
+var shown = true;
+for (var box = e.parentElement; box && box !== document.body; box = box.parentElement) {
+    var b = getComputedStyle(box);
+    if (b.overflowX === 'visible' && b.overflowY === 'visible') { continue; }
+    var c = box.getBoundingClientRect();
+    shown = shown && r.left - out >= c.left && r.top - out >= c.top &&
+        r.right + out <= c.right && r.bottom + out <= c.bottom;
+}
+return [s.outlineStyle, parseFloat(s.outlineWidth), shown];
+"""
+
+
+def test_the_saved_tables_sort_buttons_and_links_show_the_focus_ring(
+        dash_duo, data_dir, tmp_path):
+    # Dash's table set "outline: none" on whatever was focused inside it: 19 sort
+    # buttons and the Open links went by with nothing to show where the focus was.
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    save_three(data_dir)
+    folder = tmp_path / "worklist"
+    folder.mkdir()  # study7/right.png's version gets its Open link
+    dash_duo.start_server(create_app({"MODEL_SERVER_URL": f"http://127.0.0.1:{closed_port()}",
+                                      "DATA_DIR": data_dir, "WORKLIST_DIR": folder}))
+    driver = dash_duo.driver
+    driver.get(dash_duo.server_url + "/saved")
+    wait_for(dash_duo, lambda: driver.find_elements(By.CSS_SELECTOR, "a[href*='open=']"), 20,
+             "no Open link")
+    driver.execute_script("document.getElementById(arguments[0]).focus();",
+                          ids.SAVED_PROGRESS_BUTTON)
+    seen = {}
+    for _ in range(40):  # the table, its sort buttons, then the Open link
+        ActionChains(driver).send_keys(Keys.TAB).perform()
+        kind = driver.execute_script(
+            "var e = document.activeElement; return e.tagName === 'A' ? 'link' :"
+            " e.classList.contains('column-header--sort') ? 'sort' : e.tagName;")
+        if kind in ("sort", "link"):
+            seen.setdefault(kind, driver.execute_script(RING))
+        if kind == "link":
+            break
+    assert seen == {"sort": ["solid", 2.0, True], "link": ["solid", 2.0, True]}
