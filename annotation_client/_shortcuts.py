@@ -16,7 +16,9 @@ SHORTCUTS: tuple[tuple[str, str], ...] = (
     ("Ctrl + scroll", "Zoom the image (a trackpad's pinch too); the scroll alone moves "
                       "the page"),
     ("C", "Pick the Cut away tool: draw around what is not lesion"),
-    ("Delete or Backspace", "Erase the selected outline"),
+    ("R or Shift+R", "Select the next or the previous outline (with Pan or Zoom); Esc "
+                     "selects none"),
+    ("Delete or Backspace", "Erase the selected outline (a click or R selects it)"),
     ("+ and −", "Grow or shrink every outline by a step"),
     ("Double-click a vertex", "Remove that vertex of the selected outline"),
     ("Ctrl+Z", "Undo"),

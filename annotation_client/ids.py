@@ -72,6 +72,7 @@ IMAGE_CONTRAST = "image-contrast"
 LEVELS_RESET = "levels-reset"
 AUTO_SEGMENT = "auto-segment"
 EDIT_STATUS = "edit-status"
+OUTLINE_SELECTED = "outline-selected"  # which outline is selected (R, or a click), said
 GRAPH_LOADING = "graph-loading"
 GRAPH_WAITING = "graph-waiting"  # the spinner over the graph, and what it waits for
 BOX_WAITING = "box-waiting"  # over the graph, not covering it: a box is being segmented

@@ -357,6 +357,120 @@
   }, true);
 })();
 
+/* R selects an outline from the keyboard, as a click on it does: only a pointer could,
+ * so one wrong region of several could not be taken off with Delete or Erase selected
+ * (Grow, Shrink and Reset act on all of them). Each R selects the next region, Shift+R
+ * the one before, and past the last none; Escape lets go of it. plotly.js draws it
+ * selected, with its vertices, as after a click, and the line under the graph
+ * (#outline-selected, a status region) says which ("Outline 2 of 3 selected"), for a
+ * click too; it changes, and is read out, only when the selection does. Only with Pan or
+ * Zoom, where the outline is editable (_figure.EDITING_DRAGMODES): with a drawing tool
+ * plotly.js does not show it selected, and Delete would erase it unseen. From where the
+ * image's other keys act: its column, or nothing focused. */
+(function () {
+  var SAID = "outline-selected";
+  var CUT = "cut";  // _shapes.CUT_NAME: a cut being drawn is no region
+  var last = null;  // the selection last said, "index/regions"
+
+  function graph() { return document.querySelector("#annotation-graph .js-plotly-plot"); }
+
+  // The outline's regions, as indices of the layout's shapes.
+  function regions(gd) {
+    var found = [];
+    ((gd && gd.layout && gd.layout.shapes) || []).forEach(function (shape, i) {
+      if (shape && shape.type === "path" && shape.name !== CUT) { found.push(i); }
+    });
+    return found;
+  }
+
+  function activeIndex(gd) {
+    var active = gd && gd._fullLayout ? gd._fullLayout._activeShapeIndex : null;
+    return typeof active === "number" && active >= 0 ? active : null;
+  }
+
+  function tell(text) {
+    if (!document.getElementById(SAID) || !window.dash_clientside ||
+        !window.dash_clientside.set_props) { return; }
+    window.dash_clientside.set_props(SAID, {children: text});
+  }
+
+  // Says the selection if it changed since it was last said.
+  function sayChanged() {
+    var gd = graph();
+    if (!gd || !document.getElementById(SAID)) { last = null; return; }
+    var list = regions(gd);
+    var at = list.indexOf(activeIndex(gd));
+    var now = at + "/" + list.length;
+    if (now === last) { return; }
+    var had = last !== null && last.charAt(0) !== "-";
+    last = now;
+    if (at < 0) {
+      tell(had ? "No outline selected." : "");
+      return;
+    }
+    tell("Outline " + (at + 1) + " of " + list.length +
+      " selected: Delete erases it; R selects the next.");
+  }
+
+  function forTheImage(target) {
+    var panel = document.getElementById("image-panel");
+    if (target && target !== document.body && target !== document.documentElement &&
+        !(panel && panel.contains(target))) {
+      return false;
+    }
+    var tag = target && target.tagName ? target.tagName.toLowerCase() : "";
+    var clickable = /^(checkbox|radio|button|submit|reset|range|file|color)$/i;
+    return !(tag === "textarea" || tag === "select" || (target && target.isContentEditable) ||
+             (tag === "input" && !clickable.test(target.type || "")));
+  }
+
+  function step(gd, back) {
+    var list = regions(gd);
+    if (!list.length) { tell("There is no outline to select."); last = null; return; }
+    if (list.some(function (i) { return gd.layout.shapes[i].editable !== true; })) {
+      tell("Pick Pan or Zoom (the editing tool) to select an outline with R.");
+      last = null;
+      return;
+    }
+    // Positions 0..n-1 are the regions, n is none: R goes round them all.
+    var at = list.indexOf(activeIndex(gd));
+    if (at < 0) { at = list.length; }
+    var next = (at + (back ? list.length : 1)) % (list.length + 1);
+    if (next === list.length) {
+      if (typeof gd._fullLayout._deactivateShape === "function") {
+        gd._fullLayout._deactivateShape(gd);
+      }
+      return;
+    }
+    var path = gd.querySelector('.shapelayer path[data-index="' + list[next] + '"]');
+    // plotly.js selects the outline clicked (the click handler of its editable shapes).
+    if (path) { path.dispatchEvent(new MouseEvent("click")); }
+  }
+
+  document.addEventListener("keydown", function (event) {
+    var key = (event.key || "").toLowerCase();
+    if ((key !== "r" && key !== "escape") || event.ctrlKey || event.metaKey ||
+        event.altKey || !forTheImage(event.target)) {
+      return;
+    }
+    var gd = graph();
+    if (!gd || !gd._fullLayout) { return; }
+    if (key === "escape") {
+      if (activeIndex(gd) === null ||
+          typeof gd._fullLayout._deactivateShape !== "function") { return; }
+      event.preventDefault();
+      gd._fullLayout._deactivateShape(gd);
+      return;
+    }
+    event.preventDefault();
+    if (!event.repeat) { step(gd, event.shiftKey); }
+  });
+
+  // plotly.js draws the outline's shapes again on every selection, by key or click.
+  new MutationObserver(sayChanged).observe(document.documentElement,
+                                           {childList: true, subtree: true});
+})();
+
 /* A slider's handle is what a screen reader lands on, and Dash's slider gives it no
  * name: each handle is named by the label of its slider (<label for=ID> of the
  * slider's container), as the page's other fields are, and so is a group of radio

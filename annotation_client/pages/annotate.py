@@ -1036,6 +1036,8 @@ def layout(**query):
             dcc.Store(id=ids.BOX_DONE),
             # A status region: a screen reader says what a cut, a box or an erase did.
             html.Div(id=ids.EDIT_STATUS, className="small text-muted mt-1", role="status"),
+            # Which outline is selected, said as R (sonotrace.js) or a click selects it.
+            html.Div(id=ids.OUTLINE_SELECTED, className="small text-muted", role="status"),
             html.Div(
                 "Click an outline to select it, then drag its vertices; double-click a "
                 "vertex to delete it. Draw region adds a closed outline; Box re-segment "
@@ -4725,7 +4727,8 @@ def say_nothing_selected(erased):
         raise PreventUpdate
     # The drawing tools leave the outline alone (_figure.EDITING_DRAGMODES): say which select.
     return html.Span("Nothing is selected: click an outline to select it (with Pan or Zoom), "
-                     "then Erase selected.", className="text-danger", id="erase-nothing",
+                     "or press R, then Erase selected.", className="text-danger",
+                     id="erase-nothing",
                      **{"data-click": erased.rpartition("-")[2]})
 
 
