@@ -471,6 +471,55 @@
                                            {childList: true, subtree: true});
 })();
 
+/* A button disabled while its request runs (Dash's `running`: Save, Save & next,
+ * Auto-segment, Classify, Load it to revise) gets the keyboard's focus back when it is
+ * enabled again. The browser drops the focus of a button that is disabled to the page
+ * itself: after Enter on Save the focus was nowhere, with no ring to show it, and a
+ * screen reader was left at the document's top. Only if nothing has taken the focus
+ * meanwhile (a field, or the image's column when Save & next opens the next case), and
+ * only if the button is still shown. */
+(function () {
+  var lost = null;  // the id of the button that lost the focus by being disabled
+  // Load it to revise is hidden once its version is on screen: the focus goes to the
+  // image's column, where the version's outline now is, as when a case opens.
+  var HIDDEN_THEN = {"load-saved-button": "image-panel", "others-saves-load": "image-panel"};
+
+  function nowhere() {
+    var active = document.activeElement;
+    return !active || active === document.body || active === document.documentElement;
+  }
+
+  function hidden(button) {
+    setTimeout(function () {
+      var next = document.getElementById(HIDDEN_THEN[button.id]);
+      if (!next || !nowhere()) { return; }
+      if (!next.hasAttribute("tabindex")) { next.setAttribute("tabindex", "-1"); }
+      next.focus({preventScroll: true});
+    }, 0);
+  }
+
+  document.addEventListener("focusout", function (event) {
+    var button = event.target;
+    if (!button || button.tagName !== "BUTTON" || !button.id || event.relatedTarget) { return; }
+    if (button.disabled) {
+      lost = button.id;
+    } else if (HIDDEN_THEN[button.id] && button.offsetParent === null) {
+      hidden(button);
+    }
+  }, true);
+  document.addEventListener("focusin", function () { lost = null; }, true);
+
+  new MutationObserver(function () {
+    if (lost === null) { return; }
+    var button = document.getElementById(lost);
+    if (!button || !nowhere()) { lost = null; return; }  // gone, or the focus is elsewhere
+    if (button.disabled) { return; }
+    lost = null;
+    if (button.offsetParent !== null) { button.focus({preventScroll: true}); }
+  }).observe(document.documentElement, {attributes: true, attributeFilter: ["disabled"],
+                                        subtree: true});
+})();
+
 /* A slider's handle is what a screen reader lands on, and Dash's slider gives it no
  * name: each handle is named by the label of its slider (<label for=ID> of the
  * slider's container), as the page's other fields are, and so is a group of radio
