@@ -22,6 +22,7 @@ VERTEX_DENSITY_VALUE = "vertex-density-value"  # the number in the slider's labe
 NAVBAR = "navbar"
 ANNOTATOR_STORE = "annotator-store"
 SERVER_STATUS = "server-status"
+SERVER_STATUS_SAID = "server-status-said"  # a change of the badge, read out
 # Hidden; class "dirty" while the annotate page's work is in no save. In the shell, so
 # that sonotrace.js still knows it on another page, where a reload would lose the work.
 UNSAVED_FLAG = "unsaved-flag"

@@ -520,6 +520,31 @@
                                         subtree: true});
 })();
 
+/* The model server's badge (#server-status) changed silently: a server that went away
+ * or came back mid-session was news only to someone looking at it. Its new text is put in
+ * a polite status region beside it (#server-status-said, hidden from view), which a
+ * screen reader reads out. Not the badge itself: the health poll draws it anew every
+ * 20 s, and a live badge would be read out at every poll. Its first text on a page is
+ * not said (a server down at the page's load has its alert). */
+(function () {
+  var badge = null;  // the badge element last seen
+  var shown = null;  // its text, once it had one
+
+  new MutationObserver(function () {
+    var now = document.getElementById("server-status");
+    if (now !== badge) { badge = now; shown = null; }
+    if (!now) { return; }
+    var text = now.textContent.replace(/\s+/g, " ").trim();
+    if (!text || text === shown) { return; }
+    var first = shown === null;
+    shown = text;
+    var dc = window.dash_clientside;
+    if (!first && document.getElementById("server-status-said") && dc && dc.set_props) {
+      dc.set_props("server-status-said", {children: text});
+    }
+  }).observe(document.documentElement, {childList: true, subtree: true, characterData: true});
+})();
+
 /* A slider's handle is what a screen reader lands on, and Dash's slider gives it no
  * name: each handle is named by the label of its slider (<label for=ID> of the
  * slider's container), as the page's other fields are, and so is a group of radio

@@ -972,6 +972,10 @@ def layout(**query):
             # the room more than a visible title would.
             html.H1("Annotate an image", className="visually-hidden"),
             html.Div(id=ids.SERVER_STATUS, className="small text-end mb-1"),
+            # Read out when the badge's text changes (sonotrace.js), not at every poll,
+            # which draws the badge anew.
+            html.Div(id=ids.SERVER_STATUS_SAID, role="status", className="visually-hidden",
+                     **{"aria-live": "polite"}),
             dcc.Interval(id=ids.SERVER_POLL, interval=SERVER_POLL_MS),
             # Ticks once when refresh_server_status finds the server back (it sets
             # max_intervals one above n_intervals): a tick is no callback's output, so

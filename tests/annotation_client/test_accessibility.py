@@ -283,3 +283,51 @@ def test_the_saved_tables_sort_buttons_and_links_show_the_focus_ring(
         if kind == "link":
             break
     assert seen == {"sort": ["solid", 2.0, True], "link": ["solid", 2.0, True]}
+
+
+def test_a_change_of_the_model_servers_badge_is_read_out_once(dash_duo, data_dir,
+                                                                monkeypatch):
+    # The badge changed silently when the server went away mid-session; a live badge
+    # would have been read out at every health poll, which draws it anew.
+    from _dash_helpers import HealthyModelServer, serve_http
+
+    server = serve_http(HealthyModelServer)
+    url = server.__enter__()
+    try:
+        app = create_app({"MODEL_SERVER_URL": url, "DATA_DIR": data_dir})
+        from annotation_client.pages import annotate  # registered by create_app
+
+        monkeypatch.setattr(annotate, "SERVER_POLL_MS", 1000)
+        dash_duo.start_server(app)
+        driver = dash_duo.driver
+        dash_duo.wait_for_element(f"#{ids.SERVER_STATUS_SAID}")
+        wait_for(dash_duo, lambda: "model server ready" in
+                 driver.find_element(By.ID, ids.SERVER_STATUS).text, 20, "no ready badge")
+        said = driver.find_element(By.ID, ids.SERVER_STATUS_SAID)
+        assert (said.get_attribute("role"), said.get_attribute("aria-live")) == (
+            "status", "polite")
+        # Not the badge: drawn anew at every poll, it would be read out at every one.
+        assert driver.execute_script(
+            "return document.getElementById(arguments[0])"
+            ".closest('[aria-live], [role=status], [role=alert]');", ids.SERVER_STATUS) is None
+        # Counts the polls (each draws the badge anew) and what the region says.
+        driver.execute_script(
+            "window.__polls = 0; window.__said = [];"
+            "new MutationObserver(function () { window.__polls += 1; })"
+            ".observe(document.getElementById(arguments[0]), {childList: true, subtree: true});"
+            "var said = document.getElementById(arguments[1]);"
+            "new MutationObserver(function () { window.__said.push(said.textContent); })"
+            ".observe(said, {childList: true, subtree: true, characterData: true});",
+            ids.SERVER_STATUS, ids.SERVER_STATUS_SAID)
+        wait_for(dash_duo, lambda: driver.execute_script("return window.__polls;") >= 2, 20,
+                 "the badge was not drawn again")
+        assert driver.execute_script("return window.__said;") == []  # nothing new to say
+    finally:
+        server.__exit__(None, None, None)
+    wait_for(dash_duo, lambda: "model server offline" in
+             driver.find_element(By.ID, ids.SERVER_STATUS).text, 20, "no offline badge")
+    wait_for(dash_duo, lambda: said.text == "model server offline", 10, said.text)
+    polls = driver.execute_script("return window.__polls;")
+    wait_for(dash_duo, lambda: driver.execute_script("return window.__polls;") >= polls + 4,
+             20, "the badge was not drawn again")
+    assert driver.execute_script("return window.__said;") == ["model server offline"]
