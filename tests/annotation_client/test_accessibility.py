@@ -4,7 +4,9 @@ axe-core (Deque's accessibility engine, the JavaScript that ships inside the
 ``axe-playwright-python`` wheel) runs on the Annotate page without and with an image
 and its AI outline, on the Saved page without and with saved versions, and on the
 Learn page. Any violation of any impact fails, with one exception (``axe_check``)
-checked by hand below: Dash's dropdowns.
+checked by hand below: Dash's dropdowns. Text whose colour contrast axe-core leaves
+undecided (*incomplete*: an element over it hides its background from axe) has its
+ratio computed from the page's styles, and fails below WCAG AA too.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import numpy as np
 import pytest
 from _dash_helpers import click, closed_port, pick_option, settled, upload, wait_for
 from _saved_data import save_three
-from axe_check import DROPDOWN_FOCUS_TARGET, assert_accessible
+from axe_check import DROPDOWN_FOCUS_TARGET, assert_accessible, assert_incomplete_contrast
 from PIL import Image
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -27,6 +29,9 @@ pytestmark = pytest.mark.usefixtures("an_app_exists")
 
 def _assert_accessible(dash_duo, where: str) -> None:
     assert_accessible(dash_duo.driver, where)
+    # What axe-core could not decide (the upload zone's text, under its transparent
+    # file field): its "browse" link was 4.27:1, passed as not a violation.
+    assert_incomplete_contrast(dash_duo.driver, where)
 
 
 def test_every_page_passes_axe(dash_duo, live_model_server, busi_dir, data_dir, tmp_path):
