@@ -336,3 +336,26 @@ def test_a_change_of_the_model_servers_badge_is_read_out_once(dash_duo, data_dir
     wait_for(dash_duo, lambda: driver.execute_script("return window.__polls;") >= polls + 4,
              20, "the badge was not drawn again")
     assert driver.execute_script("return window.__said;") == ["model server offline"]
+
+
+def test_no_page_scrolls_sideways_at_320_css_pixels(dash_duo, data_dir):
+    # 320 CSS px is a 1280 px screen at 400 % zoom (WCAG 1.4.10, reflow): the editing
+    # tools' group, 418 px wide, did not wrap, and the Annotate page scrolled sideways.
+    save_three(data_dir)
+    dash_duo.start_server(create_app({"MODEL_SERVER_URL": f"http://127.0.0.1:{closed_port()}",
+                                      "DATA_DIR": data_dir}))
+    driver = dash_duo.driver
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+        "width": 320, "height": 256, "deviceScaleFactor": 1, "mobile": False})
+    try:
+        for path, ready in (("/", f"#{ids.TOOL} input[type=radio]"),
+                            ("/saved", f"#{ids.SAVED_TABLE} td"), ("/learn", "h1"),
+                            ("/nowhere", "#not-found")):
+            driver.get(dash_duo.server_url + path)
+            dash_duo.wait_for_element(ready, timeout=20)
+            settled(dash_duo, quiet=0.5)
+            widths = driver.execute_script(
+                "var r = document.documentElement; return [r.scrollWidth, r.clientWidth];")
+            assert widths[0] <= widths[1], (path, widths)
+    finally:
+        driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
