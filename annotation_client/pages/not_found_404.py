@@ -10,7 +10,9 @@ dash.register_page(__name__, path="/404", name="Not found", title="SonoTrace · 
 def layout(**_query):
     return dbc.Alert(
         [
-            html.H4("Page not found", className="alert-heading"),
+            # The page's one h1 (screen readers list a page by its headings), at the
+            # size of the alert's heading.
+            html.H1("Page not found", className="alert-heading h4"),
             html.P("There is no page at this address."),
             dbc.Button("Back to Annotate", href="/", color="primary", size="sm"),
         ],

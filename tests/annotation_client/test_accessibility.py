@@ -2,11 +2,12 @@
 
 axe-core (Deque's accessibility engine, the JavaScript that ships inside the
 ``axe-playwright-python`` wheel) runs on the Annotate page without and with an image
-and its AI outline, on the Saved page without and with saved versions, and on the
-Learn page. Any violation of any impact fails, with one exception (``axe_check``)
-checked by hand below: Dash's dropdowns. Text whose colour contrast axe-core leaves
-undecided (*incomplete*: an element over it hides its background from axe) has its
-ratio computed from the page's styles, and fails below WCAG AA too.
+and its AI outline, on the Saved page without and with saved versions, on the Learn
+page and on the page of an unknown address. Any violation of any impact fails, with one
+exception (``axe_check``) checked by hand below: Dash's dropdowns. Text whose colour
+contrast axe-core leaves undecided (*incomplete*: an element over it hides its
+background from axe) has its ratio computed from the page's styles, and fails below
+WCAG AA too.
 """
 
 from __future__ import annotations
@@ -103,6 +104,13 @@ def test_the_pages_pass_axe_with_the_server_down_and_nothing_saved(dash_duo, dat
     wait_for(dash_duo, lambda: dash_duo.find_element(
         f"#{ids.SAVED_TABLE} .dash-spreadsheet-container").get_attribute("tabindex") == "0", 10)
     _assert_accessible(dash_duo, "Saved, nothing saved")
+
+    # An unknown address: its page had an h4 and no h1.
+    dash_duo.driver.get(dash_duo.server_url + "/nowhere")
+    dash_duo.wait_for_element("#not-found")
+    assert [h.text for h in dash_duo.driver.find_elements(By.CSS_SELECTOR, "h1")] == [
+        "Page not found"]
+    _assert_accessible(dash_duo, "Not found")
 
 
 #: The accessible name a screen reader reads for ``el`` when aria-labelledby names it.
