@@ -480,6 +480,11 @@
  * only if the button is still shown. */
 (function () {
   var lost = null;  // the id of the button that lost the focus by being disabled
+  // The buttons annotate.py disables while their request runs. Not every button: Undo,
+  // disabled at the history's end, is not enabled again by its own request, and the
+  // focus would jump back to it at some later edit.
+  var RUNNING = ["save-button", "save-next-button", "segment-button", "classify-button",
+                 "load-saved-button", "others-saves-load"];
   // Load it to revise is hidden once its version is on screen: the focus goes to the
   // image's column, where the version's outline now is, as when a case opens.
   var HIDDEN_THEN = {"load-saved-button": "image-panel", "others-saves-load": "image-panel"};
@@ -500,7 +505,7 @@
 
   document.addEventListener("focusout", function (event) {
     var button = event.target;
-    if (!button || button.tagName !== "BUTTON" || !button.id || event.relatedTarget) { return; }
+    if (!button || RUNNING.indexOf(button.id) < 0 || event.relatedTarget) { return; }
     if (button.disabled) {
       lost = button.id;
     } else if (HIDDEN_THEN[button.id] && button.offsetParent === null) {
