@@ -9,7 +9,6 @@ import threading
 import time
 from importlib import metadata
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import dash
 import dash_bootstrap_components as dbc
@@ -18,10 +17,10 @@ from dash import dcc, html
 from werkzeug.exceptions import ClientDisconnected
 
 from vectorizer._connections import RequestTooSlow
-from vectorizer._settings import untrusted_host_hint
+from vectorizer._settings import cross_site, same_origin, untrusted_host_hint  # noqa: F401
 
 from . import _api, _callback_guard, _readers, _signing, _worklist, ids
-from ._config import ClientConfig, host_is_trusted, split_host
+from ._config import ClientConfig, host_is_trusted
 from ._database import AnnotationIndex, IndexUnavailable
 from ._server_client import CallSlots, HealthWatch
 from ._storage import DATA_MARK, AnnotationStore, DataFolderChanged, WriteProbe, mark_data_folder
@@ -133,47 +132,6 @@ def _sync_index(index: AnnotationIndex, data_dir: Path) -> None:
 
 def _plain(status: int, text: str) -> flask.Response:
     return flask.Response(text + "\n", status=status, mimetype="text/plain")
-
-
-def same_origin(origin: str, host_header: str | None) -> bool:
-    """Whether a request's ``Origin`` is the site its (trusted) ``Host`` names.
-
-    Host names must be equal; ports too when the Host has one. A Host without a
-    port is what a proxy on 80 or 443 sends (nginx's ``$host`` drops any port),
-    so the Origin's port is not compared then.
-    """
-    try:
-        parts = urlsplit(origin)
-        origin_port = parts.port
-    except ValueError:
-        return False
-    host = split_host(host_header)
-    if parts.scheme not in ("http", "https") or not parts.hostname or host is None:
-        return False
-    if parts.hostname.lower().rstrip(".") != host[0]:
-        return False
-    if host[1] is None:
-        return True
-    return (origin_port or (443 if parts.scheme == "https" else 80)) == host[1]
-
-
-def cross_site(headers) -> str | None:
-    """Why a state-changing request with these headers comes from another site, or None.
-
-    Browsers send ``Origin`` with a page's POSTs and ``Sec-Fetch-Site`` with every
-    request; a request without them (curl, the tests) is not a browser's and no
-    page made it.
-    """
-    if headers.get("Sec-Fetch-Site", "").strip().lower() == "cross-site":
-        return "it comes from another site (Sec-Fetch-Site: cross-site)"
-    origin = headers.get("Origin")
-    if origin is not None and not same_origin(origin, headers.get("Host")):
-        # A reverse proxy that sends its own Host (nginx's default proxy_pass) makes
-        # every page's callbacks look cross-origin: the page goes blank, so say why.
-        return (f"it comes from another origin ({origin[:200]!r}) than the host it was "
-                f"sent to ({str(headers.get('Host'))[:200]!r}); behind a reverse proxy, "
-                "pass the browser's Host header through (nginx: proxy_set_header Host $host)")
-    return None
 
 
 def _install_request_checks(server: flask.Flask, settings: ClientConfig) -> None:

@@ -21,13 +21,14 @@ from models.runtime import BACKENDS
 # SONOTRACE_TRUSTED_HOSTS is parsed and matched exactly as the annotation client does.
 from vectorizer._settings import (
     check_max_pixels,
+    cross_site,
     host_is_trusted,
     trusted_hosts,
     untrusted_host_hint,
 )
 
 from . import _api, _docs, _metrics, _models
-from ._errors import BadRequest, register_error_handlers
+from ._errors import ApiError, BadRequest, register_error_handlers
 
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("model_server.access")
@@ -191,6 +192,15 @@ def _install_host_check(app: Flask) -> None:
                 f"this server does not answer to the host {(host or '')[:200]!r}"
                 + untrusted_host_hint(host)
             )
+        if request.method not in ("GET", "HEAD", "OPTIONS"):
+            # A web page the radiologist opens could otherwise keep the models busy with
+            # POSTs it cannot even read the answers of; the client and curl send no
+            # Origin or Sec-Fetch-Site, and this server's own pages are same-origin.
+            reason = cross_site(request.headers)
+            if reason is not None:
+                log.warning("refused a %s %s from %s: %s", request.method, request.path,
+                            request.remote_addr, reason)
+                raise ApiError(f"forbidden: {reason}", status=403)
 
     # First of all the hooks, so nothing (not even the request log's timer) runs for a
     # request whose Host is not this server's. Not Flask's TRUSTED_HOSTS: a refusal

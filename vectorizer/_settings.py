@@ -21,6 +21,7 @@ import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from ._imagerules import MAX_IMAGE_SIDE
 
@@ -355,6 +356,48 @@ def split_host(header: str | None) -> tuple[str, int | None] | None:
     host = match.group("host").lower().strip("[]").rstrip(".")
     port = header[match.end("host") + 1 :]
     return host, int(port) if port else None
+
+
+def same_origin(origin: str, host_header: str | None) -> bool:
+    """Whether a request's ``Origin`` is the site its (trusted) ``Host`` names.
+
+    Host names must be equal; ports too when the Host has one. A Host without a
+    port is what a proxy sends that passes nginx's ``$host`` (which drops any port,
+    8443 as well as 443), so the Origin's port is not compared then: refusing it
+    would leave the page blank behind such a proxy.
+    """
+    try:
+        parts = urlsplit(origin)
+        origin_port = parts.port
+    except ValueError:
+        return False
+    host = split_host(host_header)
+    if parts.scheme not in ("http", "https") or not parts.hostname or host is None:
+        return False
+    if parts.hostname.lower().rstrip(".") != host[0]:
+        return False
+    if host[1] is None:
+        return True
+    return (origin_port or (443 if parts.scheme == "https" else 80)) == host[1]
+
+
+def cross_site(headers) -> str | None:
+    """Why a state-changing request with these headers comes from another site, or None.
+
+    Browsers send ``Origin`` with a page's POSTs and ``Sec-Fetch-Site`` with every
+    request; a request without them (curl, the tests) is not a browser's and no
+    page made it.
+    """
+    if headers.get("Sec-Fetch-Site", "").strip().lower() == "cross-site":
+        return "it comes from another site (Sec-Fetch-Site: cross-site)"
+    origin = headers.get("Origin")
+    if origin is not None and not same_origin(origin, headers.get("Host")):
+        # A reverse proxy that sends its own Host (nginx's default proxy_pass) makes
+        # every page's callbacks look cross-origin: the page goes blank, so say why.
+        return (f"it comes from another origin ({origin[:200]!r}) than the host it was "
+                f"sent to ({str(headers.get('Host'))[:200]!r}); behind a reverse proxy, "
+                "pass the browser's Host header through (nginx: proxy_set_header Host $host)")
+    return None
 
 
 def host_is_trusted(header: str | None, trusted: tuple[str, ...]) -> bool:

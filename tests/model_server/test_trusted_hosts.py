@@ -149,3 +149,27 @@ def test_docker_compose_names_every_host_the_services_are_called_by():
     assert host_is_trusted("127.0.0.1:5000", server_hosts)
     for name in ("localhost:8050", "127.0.0.1:8050"):  # the healthcheck, the browser
         assert client_trusts(name, client_hosts(client["SONOTRACE_TRUSTED_HOSTS"]))
+
+
+@pytest.mark.parametrize("headers", [
+    {"Sec-Fetch-Site": "cross-site"},
+    {"Origin": "http://evil.example"},
+    {"Origin": "null"},
+])
+@pytest.mark.parametrize("path", ["/predict", "/classify", "/vectorize"])
+def test_a_post_from_another_site_is_a_json_403(client, headers, path, caplog):
+    # Audit 711: any web page the radiologist opened could keep the models busy with
+    # POSTs it cannot read the answers of (the client refused them; the server did not).
+    with caplog.at_level("WARNING", logger="model_server._app"):
+        response = client.post(path, headers=headers, data=b"\x89PNG", content_type="image/png")
+    assert response.status_code == 403
+    assert response.get_json()["error"]["message"].startswith("forbidden: it comes from")
+    assert "refused a POST" in caplog.text
+
+
+def test_the_client_curl_and_the_servers_own_pages_are_not_refused(client):
+    for headers in ({}, {"Origin": "http://localhost", "Sec-Fetch-Site": "same-origin"},
+                    {"Origin": "http://localhost:5000", "Host": "localhost:5000"}):
+        assert client.post("/vectorize", headers=headers, data=b"",
+                           content_type="image/png").status_code == 400  # empty, not 403
+    assert client.get("/health", headers={"Sec-Fetch-Site": "cross-site"}).status_code != 403
