@@ -256,7 +256,11 @@ class ClientConfig:
 
 
 def _shown(name: str, value) -> str:
-    """A refused value as an error message may show it: never a database password."""
+    """A refused value as an error message may show it: never a password."""
+    if name == "model_server_url":
+        parts = urlsplit(str(value).strip())
+        if "@" in parts.netloc:
+            return repr(parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]).geturl())
     if name != "database_url":
         return repr(value)
     try:
@@ -316,6 +320,11 @@ def _parse(name: str, value):
             # "http://" alone would be kept as "http:" and every call would fail later.
             if not parts.hostname:
                 raise ValueError("must name a host, as in http://model-server:5000")
+            if "@" in parts.netloc:
+                # It would be shown in plain text by the client's /health, its start line
+                # and the page's "cannot be reached" messages.
+                raise ValueError("must not hold a user name or password (it would be "
+                                 "shown by /health, in the log and on the page)")
             try:
                 port = parts.port  # None when not given
             except ValueError:  # not a number, or past 65535

@@ -385,6 +385,16 @@ def test_a_model_server_url_without_a_host_is_refused(url, match):
         ClientConfig.load(environ={"SONOTRACE_MODEL_SERVER_URL": url})
 
 
+@pytest.mark.parametrize("url", ["http://user:s3cret@server:5000", "http://s3cret@server:5000",
+                                 "https://:s3cret@server"])
+def test_a_model_server_url_with_a_password_is_refused_without_showing_it(url):
+    # Audit 711: it was kept, and shown in plain text by /health, the start line and the
+    # page's "cannot be reached" messages.
+    with pytest.raises(ValueError, match="must not hold a user name or password") as caught:
+        ClientConfig.load(environ={"SONOTRACE_MODEL_SERVER_URL": url})
+    assert "s3cret" not in str(caught.value) and "***@server" in str(caught.value)
+
+
 def test_a_model_server_url_with_a_host_is_kept():
     url = "https://models.hospital.example:8443/sonotrace/"
     config = ClientConfig.load(environ={"SONOTRACE_MODEL_SERVER_URL": url})
