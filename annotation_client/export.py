@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
+from .__main__ import UMASK
 from ._config import ClientConfig
 from ._database import AnnotationIndex, default_url
 from ._export import export_busi
@@ -71,6 +73,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    # The images, masks and DICOM files (the patient's name and ID) are its user's only,
+    # as the data folder they come from; share them on purpose (chmod), not by default.
+    umask = os.umask(UMASK)
+    os.umask(umask | UMASK)
+    try:
+        return _export(args)
+    finally:
+        os.umask(umask)  # main() is called in-process by tests and scripts too
+
+
+def _export(args) -> int:
     try:
         settings = ClientConfig.load()
         data_dir = args.data_dir or settings.data_dir

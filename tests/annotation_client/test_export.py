@@ -934,3 +934,21 @@ def test_dicom_images_with_a_pixel_spacing_get_a_dicom_sr_of_their_measurements(
     observer = report.content.get_observer_contexts()[0]
     assert str(observer.observer_identifying_attributes[0].value) == "Dr Sr^"
     assert len(load_samples(out)) == 5  # the SRs are not samples either
+
+
+def test_the_command_line_writes_the_export_for_its_user_only(saved, tmp_path, monkeypatch):
+    # Audit 711: under the usual umask 022 the images, masks and DICOM files (the patient's
+    # name and ID) were world-readable, where the data folder they come from is not.
+    import os
+    import stat
+
+    monkeypatch.setenv("SONOTRACE_DATA_DIR", str(saved["data"]))
+    monkeypatch.setenv("SONOTRACE_WORKLIST_DIR", str(saved["worklist"]))
+    before = os.umask(0o022)
+    try:
+        assert main(["--out", str(tmp_path / "out")]) == 0
+        assert os.umask(0o022) == 0o022  # the caller's umask is given back
+    finally:
+        os.umask(before)
+    written = list((tmp_path / "out").rglob("*"))
+    assert written and all(stat.S_IMODE(p.stat().st_mode) & 0o077 == 0 for p in written)
