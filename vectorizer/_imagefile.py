@@ -45,7 +45,12 @@ from ._imagerules import (
 from ._io import wide_grey_to_uint8
 from ._jpegcheck import check_jpeg_complete
 from ._orientation import browser_orientation, turn_upright
-from ._pngcheck import PNG_SIGNATURE, check_png_complete, without_damaged_ancillary_chunks
+from ._pngcheck import (
+    PNG_SIGNATURE,
+    check_chunk_count,
+    check_png_complete,
+    without_damaged_ancillary_chunks,
+)
 
 JPEG_SIGNATURE = b"\xff\xd8\xff"
 #: The formats :func:`read_image_file` reads.
@@ -272,6 +277,10 @@ def _open_picture(
     """
     label = fmt.upper()
     if fmt == "png":  # libpng, so a browser, drops them and shows the image
+        try:
+            check_chunk_count(data)
+        except ValueError as exc:
+            raise CorruptImage(f"could not decode the {label} image: {exc}") from None
         data = without_damaged_ancillary_chunks(data)
     try:
         try:

@@ -12,6 +12,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from ._orientation import browser_orientation, turn_upright
+from ._pngcheck import check_chunk_count
 from ._validate import MAX_PIXELS, as_mask
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -96,6 +97,10 @@ def png_to_mask(data) -> np.ndarray:
         raise TypeError(f"data must be the bytes of a PNG file, got {type(data).__name__}")
     if not data.startswith(_PNG_SIGNATURE):
         raise ValueError("data is not a PNG image (bad signature)")
+    try:
+        check_chunk_count(data)
+    except ValueError as exc:
+        raise ValueError(f"data is not a readable PNG image: {exc}") from None
     # The size from the header, before Pillow, whose own bomb limits (89 and 179
     # megapixels, said in its words) would answer first and differently.
     if data[12:16] == b"IHDR" and len(data) >= 24:

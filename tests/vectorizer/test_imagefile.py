@@ -377,3 +377,23 @@ def test_a_png_whose_text_is_too_large_for_pillow_is_read_without_it():
     kept = open_picture(png_bytes(GREY)[:end] + small + png_bytes(GREY)[end:],
                         max_pixels=10**6)
     assert kept.info["Comment"] == "scanner"
+
+
+def test_a_png_of_millions_of_chunks_is_refused_at_once():
+    # Audit 711: 3.5 million empty chunks (42 MB, under the upload limit) held a server
+    # worker 12-17 s in Python loops over them; a real encoder writes a few thousand.
+    import struct
+    import zlib
+
+    from vectorizer import png_to_mask
+    from vectorizer._pngcheck import MAX_PNG_CHUNKS
+
+    png = png_bytes(GREY)
+    at = png.index(b"IDAT") - 4
+    empty = struct.pack(">I", 0) + b"tEXt" + struct.pack(">I", zlib.crc32(b"tEXt"))
+    with pytest.raises(CorruptImage, match=f"more than {MAX_PNG_CHUNKS} chunks"):
+        read_image_file(png[:at] + empty * 2_000_000 + png[at:], max_pixels=None)
+    with pytest.raises(ValueError, match="more than"):
+        png_to_mask(png[:at] + empty * (MAX_PNG_CHUNKS + 1) + png[at:])
+    # Many chunks under the limit are read as before.
+    assert read_image_file(png[:at] + empty * 1000 + png[at:], max_pixels=None).pixels.shape
