@@ -28,6 +28,9 @@ _ORIENTATION_TAG = 0x0112
 _SHORT = 3
 _SOS, _EOI = 0xDA, 0xD9
 _STANDALONE = frozenset(range(0xD0, 0xD8)) | {0x01}
+#: Markers walked before giving up: a camera writes a dozen before the scan, and a file
+#: of millions of empty segments would cost seconds of Python (audit 709).
+_MAX_SEGMENTS = 100_000
 
 #: How each orientation is turned upright (as Pillow's ``ImageOps.exif_transpose``).
 _TURN = {
@@ -76,7 +79,9 @@ def turn_upright(image: Image.Image, orientation: int) -> Image.Image:
 def _jpeg_exif(data: bytes) -> bytes | None:
     """The TIFF data of the first ``Exif`` APP1 segment before the first scan."""
     pos = 2
-    while pos + 4 <= len(data):
+    for _ in range(_MAX_SEGMENTS):
+        if pos + 4 > len(data):
+            return None
         if data[pos] != 0xFF:
             # Stray bytes before a marker: libjpeg skips to the next 0xFF, and so do we.
             pos = data.find(b"\xff", pos)
@@ -107,7 +112,9 @@ def _png_exif(data: bytes) -> bytes | None:
     pos = len(_PNG_SIGNATURE)
     if data[pos + 4:pos + 8] != b"IHDR":  # browsers do not show such a file at all
         return None
-    while pos + 8 <= len(data):
+    for _ in range(_MAX_SEGMENTS):
+        if pos + 8 > len(data):
+            return None
         length = int.from_bytes(data[pos:pos + 4], "big")
         kind = data[pos + 4:pos + 8]
         if kind in (b"IDAT", b"IEND"):

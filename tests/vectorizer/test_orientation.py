@@ -194,3 +194,15 @@ def test_turn_upright_matches_pillows_transpose_for_every_orientation():
         tagged.load()
         expected = np.asarray(ImageOps.exif_transpose(tagged))
         np.testing.assert_array_equal(np.asarray(turn_upright(image, orientation)), expected)
+
+
+def test_the_walk_gives_up_after_a_bounded_number_of_segments():
+    # Audit 709: millions of empty segments cost seconds of Python; a camera writes a
+    # dozen before the scan. Past the bound the file is taken as stored.
+    from vectorizer._orientation import _MAX_SEGMENTS
+
+    comments = b"\xff\xfe\x00\x02" * (_MAX_SEGMENTS + 1)
+    assert browser_orientation(_with_app1(b"\xff\xd8" + comments, _tiff())[:2]
+                               + comments + _with_app1(b"\xff\xd8", _tiff())[2:]) == 1
+    few = b"\xff\xfe\x00\x02" * 100
+    assert browser_orientation(b"\xff\xd8" + few + _with_app1(b"\xff\xd8", _tiff())[2:]) == 6
