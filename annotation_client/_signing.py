@@ -39,7 +39,6 @@ import math
 import os
 import secrets
 import stat
-import tempfile
 from pathlib import Path
 
 from . import ids
@@ -192,14 +191,10 @@ def _place(path: Path, key: bytes, over) -> None:
     """Write ``key`` to a flushed temporary file beside ``path`` (mode 600), then put it
     in place: linked, FileExistsError when a file is there (``over`` None), or renamed
     over the leftover ``over`` has open and locked. The folder is flushed after."""
-    from ._storage import fsync_dir  # it imports numpy and the index: only when needed
+    from ._storage import _write_temp, fsync_dir  # numpy and the index: only when needed
 
-    fd, temp = tempfile.mkstemp(prefix=f"{KEY_FILE}.", suffix=".tmp", dir=path.parent)
+    temp = _write_temp(path, key)  # mkstemp's mode, 600
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(key)
-            handle.flush()
-            os.fsync(handle.fileno())
         if over is None:
             os.link(temp, path)
         else:

@@ -132,12 +132,8 @@ def mark_data_folder(root: str | os.PathLike) -> str:
         made = os.urandom(16).hex()
         # Written whole, then linked into place: clients starting together on a new
         # folder never read a mark half written, and the first link wins.
-        fd, temp = tempfile.mkstemp(prefix=".sonotrace-data-folder.", dir=root)
+        temp = _write_temp(path, (made + "\n").encode("ascii"))
         try:
-            with os.fdopen(fd, "w", encoding="ascii") as out:
-                out.write(made + "\n")
-                out.flush()
-                os.fsync(out.fileno())
             with contextlib.suppress(FileExistsError):
                 os.link(temp, path)
         finally:
