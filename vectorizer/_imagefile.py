@@ -49,6 +49,7 @@ from ._pngcheck import (
     PNG_SIGNATURE,
     check_chunk_count,
     check_png_complete,
+    png_chunks,
     without_damaged_ancillary_chunks,
 )
 
@@ -323,15 +324,7 @@ def _open_picture(
 def _animation_frames(data: bytes) -> int:
     """The frames of an animated PNG, counted by their ``fcTL`` chunks (its ``acTL``
     count is a claim the chunks may not bear out); 0 when it has none."""
-    pos, count = len(PNG_SIGNATURE), 0
-    while pos + 8 <= len(data):
-        length = int.from_bytes(data[pos:pos + 4], "big")
-        kind = data[pos + 4:pos + 8]
-        if kind == b"IEND":
-            break
-        count += kind == b"fcTL"
-        pos += 12 + length
-    return count
+    return sum(kind == b"fcTL" for kind, _, _ in png_chunks(data))
 
 
 def _pil_to_uint8(image: Image.Image) -> np.ndarray:

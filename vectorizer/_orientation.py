@@ -23,7 +23,8 @@ import zlib
 
 from PIL import Image
 
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+from ._pngcheck import PNG_SIGNATURE, png_chunks
+
 _ORIENTATION_TAG = 0x0112
 _SHORT = 3
 _SOS, _EOI = 0xDA, 0xD9
@@ -60,7 +61,7 @@ def browser_orientation(data: bytes) -> int:
     data = bytes(data)
     if data.startswith(b"\xff\xd8"):
         exif = _jpeg_exif(data)
-    elif data.startswith(_PNG_SIGNATURE):
+    elif data.startswith(PNG_SIGNATURE):
         exif = _png_exif(data)
     else:
         exif = None
@@ -109,24 +110,18 @@ def _jpeg_exif(data: bytes) -> bytes | None:
 
 def _png_exif(data: bytes) -> bytes | None:
     """The content of the ``eXIf`` chunk before the first ``IDAT``."""
-    pos = len(_PNG_SIGNATURE)
-    if data[pos + 4:pos + 8] != b"IHDR":  # browsers do not show such a file at all
-        return None
-    for _ in range(_MAX_SEGMENTS):
-        if pos + 8 > len(data):
+    for number, (kind, start, length) in enumerate(png_chunks(data)):
+        if number == 0 and kind != b"IHDR":  # browsers do not show such a file at all
             return None
-        length = int.from_bytes(data[pos:pos + 4], "big")
-        kind = data[pos + 4:pos + 8]
-        if kind in (b"IDAT", b"IEND"):
+        if kind in (b"IDAT", b"IEND") or number >= _MAX_SEGMENTS:
             return None
         if kind == b"eXIf":
-            content = data[pos + 8:pos + 8 + length]
-            crc = data[pos + 8 + length:pos + 12 + length]
+            content = data[start:start + length]
+            crc = data[start + length:start + length + 4]
             # A chunk that fails its CRC is dropped, as libpng drops it (and the reader).
             if crc != zlib.crc32(kind + content).to_bytes(4, "big"):
                 return None
             return content
-        pos += 12 + length
     return None
 
 

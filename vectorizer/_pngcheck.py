@@ -105,6 +105,28 @@ def check_png_complete(image: Image.Image, data: bytes) -> None:
 MAX_PNG_CHUNKS = 100_000
 
 
+def png_chunks(data: bytes):
+    """The chunks of a PNG file, in file order, up to and with ``IEND``.
+
+    Yields
+    ------
+    kind : bytes
+        The chunk's type, such as ``b"IDAT"``.
+    start : int
+        Offset of its payload in ``data``.
+    length : int
+        Its payload's stated length (the file may end before it).
+    """
+    position = len(PNG_SIGNATURE)
+    while position + 8 <= len(data):
+        length = int.from_bytes(data[position : position + 4], "big")
+        kind = bytes(data[position + 4 : position + 8])
+        yield kind, position + 8, length
+        if kind == b"IEND":
+            return
+        position += 12 + length
+
+
 def check_chunk_count(data: bytes) -> None:
     """Refuse a PNG of more than :data:`MAX_PNG_CHUNKS` chunks, before anything reads them.
 
@@ -113,15 +135,10 @@ def check_chunk_count(data: bytes) -> None:
     ValueError
         With the reason; the walk stops at the limit, so the check itself is cheap.
     """
-    position, count = len(PNG_SIGNATURE), 0
-    while position + 8 <= len(data):
-        count += 1
+    for count, _ in enumerate(png_chunks(data), 1):
         if count > MAX_PNG_CHUNKS:
             raise ValueError(f"it has more than {MAX_PNG_CHUNKS} chunks, far more than any "
                              "encoder writes (its image data split into 8 KiB or larger)")
-        if data[position + 4 : position + 8] == b"IEND":
-            return
-        position += 12 + int.from_bytes(data[position : position + 4], "big")
 
 
 #: The PNG text chunks: words about the picture, never its pixels.
