@@ -477,9 +477,15 @@
  * itself: after Enter on Save the focus was nowhere, with no ring to show it, and a
  * screen reader was left at the document's top. Only if nothing has taken the focus
  * meanwhile (a field, or the image's column when Save & next opens the next case), and
- * only if the button is still shown. */
+ * only if the button is still shown. Only a button pressed from the keyboard: after a
+ * click the focus stays on the page, where the image's keys (H, C, R, Delete, Ctrl+Z)
+ * act, and a mouse user clicking Classify then pressing H found them dead until the
+ * image was clicked (audit 805 F1). */
 (function () {
   var lost = null;  // the id of the button that lost the focus by being disabled
+  var byPointer = false;  // whether the last press was a pointer's, not a key's
+  document.addEventListener("pointerdown", function () { byPointer = true; }, true);
+  document.addEventListener("keydown", function () { byPointer = false; }, true);
   // The buttons annotate.py disables while their request runs. Not every button: Undo,
   // disabled at the history's end, is not enabled again by its own request, and the
   // focus would jump back to it at some later edit.
@@ -507,7 +513,7 @@
     var button = event.target;
     if (!button || RUNNING.indexOf(button.id) < 0 || event.relatedTarget) { return; }
     if (button.disabled) {
-      lost = button.id;
+      lost = byPointer ? null : button.id;
     } else if (HIDDEN_THEN[button.id] && button.offsetParent === null) {
       hidden(button);
     }

@@ -1,4 +1,5 @@
-"""Browser test: the buttons disabled while their request runs give the focus back.
+"""Browser test: the buttons disabled while their request runs give the focus back
+(when pressed from the keyboard; a click leaves it on the page, for the image's keys).
 
 Auto-segment, Classify and Save are disabled while their request runs (Dash's
 ``running``), and the browser then drops the focus of the button pressed to the page
@@ -119,3 +120,26 @@ def test_the_focus_comes_back_to_the_button_pressed_once_its_request_is_done(
         wait_for(dash_duo, lambda: not load.is_displayed(), 20, "the version was not loaded")
         wait_for(dash_duo, lambda: focused() == ids.IMAGE_PANEL, 5,
                  f"the focus is on {focused()} after Load it to revise")
+
+        # A click with the mouse leaves the focus on the page, where the image's keys
+        # act: H after a click on Classify shows or hides the outline (audit 805 F1).
+        classify = driver.find_element(By.ID, ids.CLASSIFY_BUTTON)
+        driver.execute_script(
+            "var b = arguments[0]; b.__wasDisabled = false;"
+            "new MutationObserver(function () { if (b.disabled) { b.__wasDisabled = true; }"
+            "}).observe(b, {attributes: true, attributeFilter: ['disabled']});", classify)
+        click(driver, By.ID, ids.CLASSIFY_BUTTON)
+        wait_for(dash_duo, lambda: driver.execute_script(
+            "return arguments[0].__wasDisabled && !arguments[0].disabled;", classify), 30,
+            "Classify did not run")
+        settled(dash_duo, quiet=0.5)
+        assert focused() != ids.CLASSIFY_BUTTON
+
+        def shown() -> bool:
+            return driver.execute_script(
+                f"return document.getElementById('{ids.OVERLAY_VISIBLE}').checked;")
+
+        before = shown()
+        ActionChains(driver).send_keys("h").perform()
+        wait_for(dash_duo, lambda: shown() != before, 5,
+                 f"H did nothing after a click on Classify (focus on {focused()})")
