@@ -258,9 +258,15 @@ class ClientConfig:
 def _shown(name: str, value) -> str:
     """A refused value as an error message may show it: never a password."""
     if name == "model_server_url":
-        parts = urlsplit(str(value).strip())
-        if "@" in parts.netloc:
-            return repr(parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]).geturl())
+        text = str(value).strip()
+        if "@" in text:
+            # Whatever is wrong with the rest (no scheme, one slash, a broken IPv6
+            # address), all before the last "@" may be a user name and password: not
+            # parsed, which a malformed URL could fail or misread (audit 805 F2).
+            head, _, host = text.rpartition("@")
+            scheme, slashes, _ = head.partition("//")
+            return repr(f"{scheme}{slashes}***@{host}" if slashes else f"***@{host}")
+        return repr(text)
     if name != "database_url":
         return repr(value)
     try:
@@ -314,7 +320,10 @@ def _parse(name: str, value):
     try:
         if name == "model_server_url":
             value = str(value).strip()
-            parts = urlsplit(value)
+            try:
+                parts = urlsplit(value)
+            except ValueError as exc:  # "Invalid IPv6 URL" alone named no setting
+                raise ValueError(f"is not a URL ({exc})") from None
             if parts.scheme.lower() not in ("http", "https"):
                 raise ValueError("must start with http:// or https://")
             # "http://" alone would be kept as "http:" and every call would fail later.

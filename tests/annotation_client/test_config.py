@@ -395,6 +395,22 @@ def test_a_model_server_url_with_a_password_is_refused_without_showing_it(url):
     assert "s3cret" not in str(caught.value) and "***@server" in str(caught.value)
 
 
+@pytest.mark.parametrize("url, match", [
+    ("user:s3cret@server:5000", "must start with http"),
+    ("http:/user:s3cret@server:5000", "must name a host"),
+    ("http://user:s3cret@[::1", "is not a URL"),
+    ("ftp://u:s3cret@server", "must start with http"),
+])
+def test_a_malformed_model_server_url_is_refused_without_showing_its_password(url, match):
+    # Audit 805 F2: a URL refused for its scheme or host was echoed whole, and a broken
+    # IPv6 address said only "Invalid IPv6 URL", naming no setting.
+    with pytest.raises(ValueError, match=match) as caught:
+        ClientConfig.load(environ={"SONOTRACE_MODEL_SERVER_URL": url})
+    said = str(caught.value)
+    assert "s3cret" not in said and "***@" in said
+    assert said.startswith("SONOTRACE_MODEL_SERVER_URL=")
+
+
 def test_a_model_server_url_with_a_host_is_kept():
     url = "https://models.hospital.example:8443/sonotrace/"
     config = ClientConfig.load(environ={"SONOTRACE_MODEL_SERVER_URL": url})
