@@ -255,6 +255,13 @@ class ClientConfig:
         return replace(cls(), **{k: _parse(k, v) for k, v in values.items()})
 
 
+#: What urlsplit leaves as a hostname that a connection can be made to: a DNS name's
+#: labels, an IPv4 address, or (unbracketed by urlsplit) an IPv6 address, with an
+#: optional zone. A space or another stray character would fail at every call instead.
+_HOST = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?\.?"
+                   r"|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*(?:%[\w.-]+)?")
+
+
 def _shown(name: str, value) -> str:
     """A refused value as an error message may show it: never a password."""
     if name == "model_server_url":
@@ -334,6 +341,13 @@ def _parse(name: str, value):
                 # and the page's "cannot be reached" messages.
                 raise ValueError("must not hold a user name or password (it would be "
                                  "shown by /health, in the log and on the page)")
+            if parts.query or parts.fragment or "?" in value or "#" in value:
+                # Every call would go to ".../?q=1#x/predict" (audit 804 F4).
+                raise ValueError("must not hold a query (?) or fragment (#): the client adds "
+                                 "/predict, /classify and /health to it")
+            if not _HOST.fullmatch(parts.hostname):
+                raise ValueError(f"names no valid host ({parts.hostname!r}): a host name, "
+                                 "an IPv4 address or an IPv6 address in [brackets]")
             try:
                 port = parts.port  # None when not given
             except ValueError:  # not a number, or past 65535

@@ -411,6 +411,27 @@ def test_a_malformed_model_server_url_is_refused_without_showing_its_password(ur
     assert said.startswith("SONOTRACE_MODEL_SERVER_URL=")
 
 
+@pytest.mark.parametrize("url, match", [
+    ("http://127.0.0.1:5000/?q=1#x", "query"),
+    ("http://server:5000/#top", "fragment"),
+    ("http://exa mple:5000", "names no valid host"),
+    ("http://server;x:5000", "names no valid host"),
+])
+def test_a_model_server_url_every_call_would_fail_with_is_refused(url, match):
+    # Audit 804 F4: accepted, then every call went to ".../?q=1#x/predict", or to a host
+    # with a space, with only "cannot be reached" in the log.
+    with pytest.raises(ValueError, match=match):
+        ClientConfig.load(environ={"SONOTRACE_MODEL_SERVER_URL": url})
+
+
+@pytest.mark.parametrize("url", ["http://model-server:5000", "http://[::1]:5000",
+                                 "http://[fe80::1%25eth0]:5000", "https://10.0.0.7/sonotrace",
+                                 "http://models.hospital.example.:8443", "http://model_server"])
+def test_a_model_server_url_of_every_kind_of_host_is_kept(url):
+    assert ClientConfig.load(
+        environ={"SONOTRACE_MODEL_SERVER_URL": url}).model_server_url == url
+
+
 def test_a_model_server_url_with_a_host_is_kept():
     url = "https://models.hospital.example:8443/sonotrace/"
     config = ClientConfig.load(environ={"SONOTRACE_MODEL_SERVER_URL": url})
