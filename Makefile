@@ -41,12 +41,12 @@ install: $(RUN_STAMP)
 install-all: $(ALL_STAMP)
 
 # EXTRAS given here, so that one set in the shell cannot change what a stamp stands for.
-$(RUN_STAMP): pyproject.toml scripts/install.sh
+$(RUN_STAMP): pyproject.toml scripts/install.sh scripts/constraints.txt
 	VENV=$(VENV) EXTRAS=$(RUN_EXTRAS) scripts/install.sh
 	@touch $@
 
 # Everything includes what running needs: `make run` after `make test` installs nothing.
-$(ALL_STAMP): pyproject.toml scripts/install.sh
+$(ALL_STAMP): pyproject.toml scripts/install.sh scripts/constraints.txt
 	VENV=$(VENV) EXTRAS=$(ALL_EXTRAS) scripts/install.sh
 	@touch $@ $(RUN_STAMP)
 

@@ -191,11 +191,12 @@ if [ ! -x "$VENV/bin/python" ]; then
     "$PY" -m venv "$VENV"
 fi
 
-log "installing sonotrace[$EXTRAS] into $VENV (pinned versions from pyproject.toml)"
+log "installing sonotrace[$EXTRAS] into $VENV (pinned versions from pyproject.toml and scripts/constraints.txt)"
 # pip builds sdists in an isolated environment that ignores -c; PIP_CONSTRAINT reaches it.
+# constraints.txt holds what the direct pins pull in, at the versions the tests ran with.
 # Keep whatever constraint file pip is already configured with (e.g. /etc/xdg/pip).
 configured=$("$VENV/bin/python" -m pip config get global.constraint 2>/dev/null || true)
-PIP_CONSTRAINT="$PWD/scripts/build-constraints.txt${configured:+ $configured}"
+PIP_CONSTRAINT="$PWD/scripts/build-constraints.txt $PWD/scripts/constraints.txt${configured:+ $configured}"
 export PIP_CONSTRAINT
 "$VENV/bin/python" -m pip install --no-input --disable-pip-version-check -q -e ".[$EXTRAS]"
 if ! conflicts=$("$VENV/bin/python" -m pip check 2>&1); then

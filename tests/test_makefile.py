@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import stat
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -238,6 +240,7 @@ def stub_checkout(tmp_path: Path, skip_or_fail):
     (root / "scripts").mkdir(parents=True)
     shutil.copy(REPO_ROOT / "Makefile", root)
     shutil.copy(REPO_ROOT / "pyproject.toml", root)
+    shutil.copy(REPO_ROOT / "scripts" / "constraints.txt", root / "scripts")
     installer = root / "scripts" / "install.sh"
     installer.write_text(STUB_INSTALLER)
     installer.chmod(0o755)
@@ -290,3 +293,40 @@ def test_a_changed_pyproject_installs_each_set_again(stub_checkout):
     assert make("-q", "install").returncode == 0
     assert make("-q", "-W", "pyproject.toml", "install").returncode != 0
     assert make("-q", "-W", "pyproject.toml", "install-all").returncode != 0
+
+
+# ------------------------------------------------------------------ the constraints file
+def _pins(lines) -> dict[str, str]:
+    """``{normalised name: version}`` of the ``name==version`` requirements in ``lines``."""
+    pins = {}
+    for line in lines:
+        line = line.split("#", 1)[0].split(";", 1)[0].strip().strip('",')
+        name, sep, version = line.partition("==")
+        if sep:
+            pins[re.sub(r"[-_.]+", "-", name.split("[", 1)[0].strip()).lower()] = version.strip()
+    return pins
+
+
+def test_the_constraints_agree_with_every_pin_of_pyproject():
+    # Audit 804 F7: only the direct dependencies were pinned. A pin changed in
+    # pyproject.toml and not in constraints.txt would fail every install (pip refuses
+    # the two), so a stale file is caught here rather than on a fresh machine.
+    constraints = (REPO_ROOT / "scripts" / "constraints.txt").read_text().splitlines()
+    held = _pins(constraints)
+    assert all("==" in line for line in constraints if line and not line.startswith("#"))
+    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
+    pinned: dict[str, str] = {}
+    for group in [project.get("dependencies", []),
+                  *project.get("optional-dependencies", {}).values()]:
+        pinned.update(_pins(group))
+    assert pinned, "pyproject.toml pins nothing"
+    wrong = {name: (version, held.get(name)) for name, version in pinned.items()
+             if held.get(name) != version}
+    assert not wrong, f"pyproject pin vs constraints.txt: {wrong}"
+
+
+def test_install_sh_and_both_dockerfiles_apply_the_constraints():
+    for path in ["scripts/install.sh", "model_server/Dockerfile", "annotation_client/Dockerfile"]:
+        text = (REPO_ROOT / path).read_text()
+        # Not build-constraints.txt's name, which holds this one's.
+        assert "scripts/constraints.txt" in text.split("PIP_CONSTRAINT", 1)[1], path
