@@ -34,9 +34,8 @@ from vectorizer import (
     ImageFileError,
     ImageTooLarge,
     UnsupportedImage,
-    image_to_mask,
-    open_picture,
     read_image_file,
+    read_mask_file,
     sniff_image_format,
 )
 from vectorizer._dicomfile import logged_note
@@ -94,9 +93,9 @@ def decode_mask(data: bytes, *, max_pixels: int) -> np.ndarray:
     """Decode a mask PNG into a bool ``(H, W)`` array.
 
     A pixel is foreground when its stored value is above 0, whatever the
-    PNG's mode, by ``vectorizer.image_to_mask`` (``png_to_mask``'s rule, after the
+    PNG's mode, by :func:`vectorizer.read_mask_file` (``png_to_mask``'s rule, after the
     size check and EXIF orientation of :func:`vectorizer.open_picture`): a 16-bit
-    mask of 0/1 is as valid as an 8-bit mask of 0/255. Colour masks are foreground
+    mask of 0/1, grey or colour, is as valid as an 8-bit mask of 0/255. Colour masks are foreground
     where any channel is above 0; alpha is ignored. An empty mask is valid.
 
     Parameters
@@ -117,13 +116,11 @@ def decode_mask(data: bytes, *, max_pixels: int) -> np.ndarray:
         As :func:`decode_image` (400, 413, 415); anything but a PNG is 415.
     """
     try:
-        image = open_picture(data, max_pixels=max_pixels, formats=("png",))
+        return read_mask_file(data, max_pixels=max_pixels)
     except ImageFileError as exc:
         # Named: the reader's own words ("could not decode the PNG image") read as if the
         # image were bad.
         raise _api_error(exc, "mask: ") from None
-    try:
-        return image_to_mask(image)
     except Exception as exc:  # pixel values it cannot compare: a client error, not a bug
         text = str(exc) or type(exc).__name__
         raise BadRequest(f"could not decode the PNG mask: {text[:200]}") from None

@@ -107,6 +107,29 @@ def _upright(im, data):
         return ImageOps.exif_transpose(im)
 
 
+def _wide_colour_samples(path, im, *, alpha=False):
+    """A 16-bit colour PNG's upright samples, ``(H, W, C)`` uint16; None for other files.
+
+    Pillow keeps only their high byte (a mask of 0/1 reads as empty); they are read as
+    the server reads them (:func:`vectorizer.read_wide_colour`), with alpha when
+    ``alpha``, else its colour samples only.
+    """
+    from vectorizer import browser_orientation, read_wide_colour, wide_colour_type
+
+    if im.format != "PNG":
+        return None
+    data = Path(path).read_bytes()
+    if wide_colour_type(data) is None:
+        return None
+    try:
+        values = read_wide_colour(data, browser_orientation(data))
+    except ValueError as exc:
+        raise UnreadableFileError(f"{path}: cannot read as an image ({exc})") from None
+    if alpha:
+        return values
+    return values[..., :1] if values.shape[2] == 2 else values[..., :3]
+
+
 def read_image(path) -> np.ndarray:
     """Read an image file as ``(H, W)`` uint8 grey (grey, RGB, RGBA, palette, 16-bit).
 
@@ -118,9 +141,12 @@ def read_image(path) -> np.ndarray:
     UnreadableFileError
         The file is missing, corrupt or not an image.
     """
-    from vectorizer import wide_grey_to_uint8
+    from vectorizer import sixteen_bit_to_uint8, wide_grey_to_uint8
 
     with _open_decoded(path) as im:
+        samples = _wide_colour_samples(path, im)
+        if samples is not None:  # the 16-bit rule over all colour samples, as served
+            return to_grey(sixteen_bit_to_uint8(samples))
         wide = wide_grey_to_uint8(im)
         # to_grey: the shared preprocessing's checks (at least 8x8) on every path in.
         return to_grey(wide if wide is not None else np.asarray(im.convert("L")))
@@ -194,7 +220,12 @@ def read_mask(paths, shape, notes=None) -> np.ndarray:
     for p in paths:
         lossy = Path(p).suffix.lower() in (".jpg", ".jpeg")
         with _open_decoded(p) as im:
-            if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+            wide = _wide_colour_samples(p, im, alpha=True)
+            if wide is not None and wide.shape[2] in (2, 4):
+                m = mask_from_array(wide, 0)
+            elif wide is not None:
+                m = _binarize(wide.max(axis=2), lossy, Path(p).name, notes)
+            elif im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
                 m = mask_from_array(np.asarray(im.convert("RGBA")), 127 if lossy else 0)
             else:
                 # F and I: converting to 8 bits first would round 0.4 to 0.

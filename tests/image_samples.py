@@ -223,3 +223,26 @@ def early_eoi_jpeg_bytes(jpeg: bytes, keep: float = 0.5) -> bytes:
     if jpeg[cut - 1] == 0xFF:  # not half a stuffed 0xFF 0x00
         cut -= 1
     return jpeg[:cut] + b"\xff\xd9"
+
+
+def png16_colour_bytes(samples: np.ndarray, *, interlace: bool = False,
+                       exif: bytes | None = None) -> bytes:
+    """A 16-bit colour PNG written by pypng (Pillow cannot write 16-bit colour).
+
+    ``samples`` is ``(H, W, C)`` of 0..65535: C = 2 grey+alpha (colour type 4), 3 RGB
+    (2) or 4 RGBA (6). ``interlace`` writes Adam7; ``exif`` adds an ``eXIf`` chunk
+    right after the header, where browsers read it.
+    """
+    import png
+
+    values = np.asarray(samples, dtype=np.uint16)
+    height, width, planes = values.shape
+    writer = png.Writer(width, height, greyscale=planes == 2, alpha=planes in (2, 4),
+                        bitdepth=16, interlace=interlace)
+    buffer = io.BytesIO()
+    writer.write_array(buffer, values.reshape(-1).tolist())
+    data = buffer.getvalue()
+    if exif is not None:
+        end_of_header = 8 + 8 + 13 + 4
+        data = data[:end_of_header] + png_chunk(b"eXIf", exif) + data[end_of_header:]
+    return data

@@ -56,8 +56,12 @@ stretch_to_uint8
 read_image_file, ImageFile, ImageNote
     Read an uploaded PNG, JPEG or DICOM file into 8-bit pixels, its pixel spacing
     and what was ignored on the way: the one reading of the server and the client.
-open_picture
-    The same checks for a PNG or JPEG read as a Pillow image (the server's masks).
+open_picture, read_mask_file
+    The same checks for a PNG or JPEG read as a Pillow image; a mask PNG's foreground
+    by ``image_to_mask``'s rule (the server's masks), 16-bit colour on its full values.
+read_wide_colour, wide_colour_type, MAX_WIDE_COLOUR_PIXELS
+    A 16-bit colour PNG's (RGB, grey+alpha, RGBA) stored samples, which Pillow cuts
+    to their high byte, and the most pixels of such a file that are read.
 sniff_image_format, SUPPORTED_IMAGE_FORMATS
     A file's format from its first bytes, never its name.
 ImageFileError, UnsupportedImage, UnsupportedEncoding, CorruptImage, ImageTooLarge,
@@ -84,6 +88,7 @@ from ._imagefile import (
     ImageFile,
     open_picture,
     read_image_file,
+    read_mask_file,
     sniff_image_format,
 )
 from ._imagerules import (
@@ -114,6 +119,7 @@ from ._measure import (
 from ._offset import MAX_OFFSET_PX, offset_mask
 from ._orientation import browser_orientation, turn_upright
 from ._outline import MaskOutline, outline_mask
+from ._png16 import MAX_WIDE_COLOUR_PIXELS, read_wide_colour, wide_colour_type
 from ._polygons import mask_to_paths
 from ._rasterize import MAX_COORDINATE, svg_to_mask
 from ._svg import mask_to_svg
@@ -152,6 +158,10 @@ __all__ = [
     "ImageFile",
     "ImageNote",
     "open_picture",
+    "read_mask_file",
+    "read_wide_colour",
+    "wide_colour_type",
+    "MAX_WIDE_COLOUR_PIXELS",
     "browser_orientation",
     "turn_upright",
     "sniff_image_format",

@@ -37,14 +37,22 @@ from PIL import Image, JpegImagePlugin, PngImagePlugin
 from ._dicomfile import ImageNote, looks_like_dicom, read_dicom_file
 from ._imagerules import (
     CorruptImage,
+    ImageTooLarge,
     UnsupportedEncoding,
     UnsupportedImage,
     check_image_size,
     refuse_unusable,
 )
-from ._io import wide_grey_to_uint8
+from ._io import image_to_mask, sixteen_bit_to_uint8, wide_grey_to_uint8
 from ._jpegcheck import check_jpeg_complete
 from ._orientation import browser_orientation, turn_upright
+from ._png16 import (
+    MAX_WIDE_COLOUR_PIXELS,
+    colour_samples,
+    read_wide_colour,
+    wide_colour_too_large,
+    wide_colour_type,
+)
 from ._pngcheck import (
     PNG_SIGNATURE,
     check_chunk_count,
@@ -61,6 +69,8 @@ SUPPORTED_IMAGE_FORMATS = ("png", "jpeg", "dicom")
 # check_image_size refuses it by that size, with the limits of the service.
 _PLUGINS = {"png": PngImagePlugin.PngImageFile, "jpeg": JpegImagePlugin.JpegImageFile}
 _COMPLETENESS = {"png": check_png_complete, "jpeg": check_jpeg_complete}
+# ImageFile.mode of a 16-bit colour PNG, by its samples a pixel (Pillow has no such mode).
+_WIDE_MODES = {2: "LA;16", 3: "RGB;16", 4: "RGBA;16"}
 
 
 @dataclass(frozen=True)
@@ -83,7 +93,9 @@ class ImageFile:
         pixel spacing that is not plausible), and why.
     mode : str or None
         Pillow's mode of the stored PNG or JPEG picture (``"L"``, ``"RGB"``,
-        ``"RGBA"``, ``"CMYK"``, ``"I;16"``...); None for DICOM.
+        ``"RGBA"``, ``"CMYK"``, ``"I;16"``...), or for a 16-bit colour PNG, which
+        Pillow has no mode for, ``"RGB;16"``, ``"LA;16"`` or ``"RGBA;16"``; None for
+        DICOM.
     orientation : int
         The EXIF orientation the pixels were turned by (1: as stored).
     icc_profile : bool
@@ -169,16 +181,16 @@ def read_image_file(
         pixels = _grey_if_neutral(frame.pixels) if frame.pixels.ndim == 3 else frame.pixels
         refuse_unusable(pixels, frame.stored)
         return ImageFile(pixels, "dicom", frame.pixel_spacing, frame.notes, frames=frame.frames)
-    image, orientation, frames = _open_picture(data, fmt, max_pixels)
+    image, orientation, frames, wide = _open_picture(data, fmt, max_pixels)
     try:
-        pixels = _pil_to_uint8(image)
+        pixels = _pil_to_uint8(image) if wide is None else _wide_colour_to_uint8(wide)
     except Exception as exc:  # pixel values that are not finite numbers, say
         raise CorruptImage(f"could not decode the {fmt.upper()} image: {_short(exc)}") from None
     refuse_unusable(pixels)
     return ImageFile(
         pixels,
         fmt,
-        mode=image.mode,
+        mode=image.mode if wide is None else _WIDE_MODES[wide.shape[2]],
         orientation=orientation,
         icc_profile=bool(image.info.get("icc_profile")),
         frames=frames,
@@ -206,7 +218,9 @@ def open_picture(
     Returns
     -------
     PIL.Image.Image
-        Loaded, in its stored mode.
+        Loaded, in its stored mode; but a 16-bit colour PNG (RGB, grey+alpha, RGBA)
+        comes in Pillow's 8-bit reduction of it, each sample's high byte:
+        :func:`read_image_file` and :func:`read_mask_file` read its full values.
 
     Raises
     ------
@@ -216,6 +230,38 @@ def open_picture(
     data = _check_arguments(data, max_pixels, formats, tuple(_PLUGINS))
     fmt = _check_format(data, formats)
     return _open_picture(data, fmt, max_pixels)[0]
+
+
+def read_mask_file(data: bytes, *, max_pixels: int | None) -> np.ndarray:
+    """The foreground of an uploaded mask PNG: every pixel with a stored value above 0.
+
+    :func:`open_picture`'s checks and upright turn, then
+    :func:`vectorizer.image_to_mask`'s rule, with a 16-bit colour PNG read on its
+    16-bit samples (Pillow's 8-bit reduction reads a mask of 0/1 as empty).
+
+    Parameters
+    ----------
+    data : bytes
+        The whole PNG file.
+    max_pixels : int or None
+        As for :func:`read_image_file`.
+
+    Returns
+    -------
+    numpy.ndarray
+        bool ``(H, W)``, rows first; an empty mask is valid.
+
+    Raises
+    ------
+    UnsupportedImage, CorruptImage, ImageTooLarge
+        As :func:`open_picture`; anything but a PNG is :class:`UnsupportedImage`.
+    """
+    data = _check_arguments(data, max_pixels, ("png",), ("png",))
+    fmt = _check_format(data, ("png",))
+    image, _, _, wide = _open_picture(data, fmt, max_pixels)
+    if wide is not None:  # any colour sample above 0; alpha is ignored
+        return np.ascontiguousarray(colour_samples(wide).max(axis=2) > 0)
+    return image_to_mask(image)
 
 
 def _check_arguments(data, max_pixels, formats, allowed: tuple[str, ...]) -> bytes:
@@ -268,9 +314,11 @@ _TEXT_LIMIT = re.compile(r"MAX_TEXT_CHUNK|MAX_TEXT_MEMORY")
 
 def _open_picture(
     data: bytes, fmt: str, max_pixels: int | None
-) -> tuple[Image.Image, int, int]:
-    """The loaded, checked, upright picture, the EXIF orientation it was turned by, and
-    how many frames the file animates (1 but for an animated PNG).
+) -> tuple[Image.Image, int, int, np.ndarray | None]:
+    """The loaded, checked, upright picture, the EXIF orientation it was turned by, how
+    many frames the file animates (1 but for an animated PNG), and for a 16-bit colour
+    PNG its upright 16-bit samples (:func:`vectorizer._png16.read_wide_colour`; the
+    picture then holds only their high bytes), else None.
 
     Of an animated PNG, the picture is its default image, the one a browser shows
     first; a file that leaves the default image out of its animation is refused
@@ -301,6 +349,9 @@ def _open_picture(
             f"could not decode the {label} image: it starts like one but is not valid"
         ) from None
     check_image_size(image.width, image.height, max_pixels)
+    too_large = wide_colour_too_large(data) if fmt == "png" else None
+    if too_large:
+        raise ImageTooLarge(too_large, image.width, image.height, MAX_WIDE_COLOUR_PIXELS)
     try:
         image.load()
         _COMPLETENESS[fmt](image, data)
@@ -310,6 +361,9 @@ def _open_picture(
         # the EXIF orientation only where browsers read one (see _orientation).
         orientation = browser_orientation(data)
         image = turn_upright(image, orientation)
+        # Checked by Pillow above; read again on its 16-bit samples (pypng).
+        wide = (read_wide_colour(data, orientation)
+                if fmt == "png" and wide_colour_type(data) else None)
     except Exception as exc:  # truncated/corrupt data raises many types in Pillow
         raise CorruptImage(f"could not decode the {label} image: {_short(exc)}") from None
     if hidden_default:
@@ -318,7 +372,7 @@ def _open_picture(
         raise UnsupportedEncoding(
             "an animated PNG whose default image is not part of its animation is not "
             "read; save the frame to annotate as a still PNG", "PNG")
-    return image, orientation, max(frames, 1)
+    return image, orientation, max(frames, 1), wide
 
 
 def _animation_frames(data: bytes) -> int:
@@ -340,6 +394,16 @@ def _pil_to_uint8(image: Image.Image) -> np.ndarray:
         return np.ascontiguousarray(np.asarray(image.getchannel("L"), dtype=np.uint8))
     # P, PA, RGB, RGBA, RGBa, RGBX, CMYK (Pillow undoes Adobe's inverted CMYK), YCbCr, LAB...
     return _grey_if_neutral(np.asarray(image.convert("RGB"), dtype=np.uint8))
+
+
+def _wide_colour_to_uint8(values: np.ndarray) -> np.ndarray:
+    """16-bit colour samples ``(H, W, C)`` as uint8 grey or RGB, alpha dropped, by the
+    rule of 16-bit grey (:func:`vectorizer.sixteen_bit_to_uint8`) over all colour samples
+    at once, so the channels keep their balance."""
+    colour = sixteen_bit_to_uint8(colour_samples(values))
+    if colour.shape[2] == 1:
+        return np.ascontiguousarray(colour[..., 0])
+    return _grey_if_neutral(colour)
 
 
 def _grey_if_neutral(rgb: np.ndarray) -> np.ndarray:

@@ -12,6 +12,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from ._orientation import browser_orientation, turn_upright
+from ._png16 import colour_samples, read_wide_colour, wide_colour_too_large, wide_colour_type
 from ._pngcheck import check_chunk_count
 from ._validate import MAX_PIXELS, as_mask
 
@@ -70,10 +71,11 @@ def png_to_mask(data) -> np.ndarray:
     """Decode a PNG mask into a bool array.
 
     Any PNG mode is accepted: 1-bit, 8/16-bit grey, palette, RGB and RGBA (alpha is
-    ignored). A pixel is True when any of its values is above 0, as the BUSI masks
-    need: 16-bit levels are not scaled down first, and a colour pixel counts if any
-    channel is non-zero (a grey conversion would round a faint red to 0), as the
-    model server's mask decoding does.
+    ignored), 16-bit colour included (read on its 16-bit samples, where Pillow keeps
+    only their high byte). A pixel is True when any of its values is above 0, as the
+    BUSI masks need: 16-bit levels are not scaled down first, and a colour pixel
+    counts if any channel is non-zero (a grey conversion would round a faint red to
+    0), as the model server's mask decoding does.
 
     Parameters
     ----------
@@ -89,7 +91,8 @@ def png_to_mask(data) -> np.ndarray:
     TypeError
         If ``data`` is not bytes-like.
     ValueError
-        If ``data`` is not a readable PNG, or is larger than 100 megapixels.
+        If ``data`` is not a readable PNG, or is larger than 100 megapixels (a 16-bit
+        colour PNG: :data:`vectorizer.MAX_WIDE_COLOUR_PIXELS`).
     """
     if isinstance(data, memoryview | bytearray):
         data = bytes(data)
@@ -107,6 +110,9 @@ def png_to_mask(data) -> np.ndarray:
         w, h = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
         if w * h > MAX_PIXELS:
             raise ValueError(f"data: PNG size {w}x{h} is above {MAX_PIXELS} pixels")
+        too_large = wide_colour_too_large(data)
+        if too_large:
+            raise ValueError(f"data: {too_large}")
     try:
         with warnings.catch_warnings():
             # Checked above (and again below, on what Pillow reads).
@@ -118,7 +124,14 @@ def png_to_mask(data) -> np.ndarray:
             img.load()
             # As the model server reads a mask: turned upright by its EXIF orientation
             # where a browser reads one, like the image it outlines.
-            img = turn_upright(img, browser_orientation(data))
+            orientation = browser_orientation(data)
+            img = turn_upright(img, orientation)
+        if wide_colour_type(data) is not None:  # Pillow kept only each sample's high byte
+            try:
+                wide = read_wide_colour(data, orientation)
+            except ValueError as exc:
+                raise ValueError(f"data is not a readable PNG image: {exc}") from None
+            return np.ascontiguousarray(colour_samples(wide).max(axis=2) > 0)
     except ValueError:
         raise
     except (

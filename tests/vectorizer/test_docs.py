@@ -7,7 +7,7 @@ import pytest
 
 MODULES = [
     "_svg", "_rasterize", "_polygons", "_measure", "_svgcheck", "_imagefile", "_settings",
-    "_offset", "_outline",
+    "_offset", "_outline", "_png16",
 ]
 
 
