@@ -12,6 +12,9 @@ its own reader, and a file one refused the other opened.
   data ends, validly, before its last row or whose image data fails its CRC
   (:mod:`vectorizer._pngcheck`), and a JPEG whose scan data an early EOI marker
   cuts short (:mod:`vectorizer._jpegcheck`): Pillow reads each without a word.
+- A valid JPEG whose samples are 12 or 16 bits deep, which Pillow does not decode,
+  is :class:`UnsupportedEncoding` saying so (415 at the server), as the same
+  codestream inside a DICOM is; not a file said to be broken.
 - The size is checked from the header before any pixel is decoded
   (:func:`check_image_size`), so a small file that claims 20000x20000 pixels is
   :class:`ImageTooLarge` without the image being allocated.
@@ -165,7 +168,8 @@ def read_image_file(
     ------
     UnsupportedImage
         Content that is none of ``formats``; :class:`UnsupportedEncoding` for a
-        DICOM transfer syntax that no installed decoder handles.
+        DICOM transfer syntax that no installed decoder handles, or a JPEG of 12- or
+        16-bit samples.
     CorruptImage
         Empty, truncated or undecodable data; a DICOM without pixel data, with
         corrupt pixel data or a header that makes its pixels meaningless.
@@ -308,6 +312,8 @@ def _other_format(data: bytes) -> str | None:
     return None
 
 
+#: Pillow's words for a JPEG whose samples are deeper than 8 bits (SOF precision 12 or 16).
+_DEEP_JPEG = re.compile(r"cannot handle (\d+)-bit layers")
 #: Pillow's words for its limits on a PNG's text (per chunk once inflated, and in all).
 _TEXT_LIMIT = re.compile(r"MAX_TEXT_CHUNK|MAX_TEXT_MEMORY")
 
@@ -344,7 +350,15 @@ def _open_picture(
             image = _PLUGINS[fmt](io.BytesIO(data))
     # The errors Image.open reports as "cannot identify" for a header not of its format.
     except (SyntaxError, OSError, ValueError, IndexError, TypeError, KeyError, EOFError,
-            struct.error):
+            struct.error) as exc:
+        depth = _DEEP_JPEG.fullmatch(str(exc)) if fmt == "jpeg" else None
+        if depth:
+            # A valid file of a kind Pillow does not decode, not a broken one: said as
+            # a DICOM holding the same codestream says it.
+            raise UnsupportedEncoding(
+                f"cannot decode this JPEG: its samples have {depth.group(1)}-bit precision "
+                "(extended or lossless JPEG), which Pillow does not support; export it as "
+                "an 8-bit JPEG or a 16-bit PNG", "JPEG") from None
         raise CorruptImage(
             f"could not decode the {label} image: it starts like one but is not valid"
         ) from None

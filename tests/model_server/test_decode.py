@@ -155,6 +155,15 @@ def test_text_named_png_is_415():
         decode(b"this is not an image\n" * 10)
 
 
+def test_a_12_bit_jpeg_is_415_naming_the_precision():
+    # Audit 802 F2: it was 400 "it starts like one but is not valid".
+    data = bytearray(jpeg_bytes(GREY))
+    sof = data.find(b"\xff\xc0")
+    data[sof + 1], data[sof + 4] = 0xC1, 12
+    with pytest.raises(UnsupportedMediaType, match="12-bit precision"):
+        decode(bytes(data))
+
+
 def test_other_image_formats_are_415():
     buffer = io.BytesIO()
     Image.fromarray(GREY).save(buffer, format="GIF")

@@ -162,6 +162,17 @@ def test_a_format_not_accepted_here_is_named():
 # --------------------------------------------------------------------------- broken files
 
 
+@pytest.mark.parametrize("precision", [12, 16])
+def test_a_jpeg_of_deep_samples_is_unsupported_with_the_reason_not_corrupt(precision):
+    # Audit 802 F2: a valid 12-bit JPEG was "not valid" (400); inside a DICOM it is 415.
+    data = bytearray(jpeg_bytes(GREY))
+    sof = data.find(b"\xff\xc0")
+    data[sof + 1], data[sof + 4] = 0xC1, precision  # SOF1, extended sequential
+    with pytest.raises(UnsupportedEncoding, match=f"{precision}-bit precision") as caught:
+        read(bytes(data))
+    assert "8-bit JPEG" in caught.value.message
+
+
 @pytest.mark.parametrize("make", [png_bytes, jpeg_bytes], ids=["png", "jpeg"])
 def test_a_truncated_file_is_corrupt(make):
     data = make(speckle_image(120, 160))
