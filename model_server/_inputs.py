@@ -16,6 +16,9 @@ from vectorizer._connections import RequestTooSlow
 from ._errors import ApiError, BadRequest, PayloadTooLarge
 
 FORM_MIMETYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
+#: The API's query parameters: a form field of one of these names is refused (400), as
+#: it would otherwise be ignored.
+QUERY_PARAMETERS = ("box", "max_vertices", "pixel_spacing")
 MAX_VERTICES_RANGE = (3, 4096)
 # Far more parts than any client sends (image, mask); a flood of tiny parts is refused.
 MAX_PARTS = 32
@@ -38,11 +41,14 @@ def read_file(field: str, *, required: bool = True, raw_body: bool = True) -> by
 
     A multipart or url-encoded request must carry ``field`` as a file; any
     other content type is taken as the file itself (``raw_body``). Missing
-    or empty input is a 400 when ``required``, else None.
+    or empty input is a 400 when ``required``, else None. A form field named as a
+    query parameter is refused (:func:`check_query`).
     """
     if request.mimetype in FORM_MIMETYPES:
         if request.mimetype == "multipart/form-data":
-            part = multipart_parts().get(field)
+            parts = multipart_parts()
+            _check_form_fields(parts)
+            part = parts.get(field)
             if part is not None and part.filename is not None:
                 data = part.raw
                 if not data:
@@ -51,6 +57,7 @@ def read_file(field: str, *, required: bool = True, raw_body: bool = True) -> by
             sent_as_text = part is not None
         else:  # url-encoded: fields only, never a file
             with _reading_body():
+                _check_form_fields(request.form)
                 sent_as_text = field in request.form
         if sent_as_text:
             raise BadRequest(f"multipart field '{field}' must be a file part (with a filename)")
@@ -180,15 +187,41 @@ def check_query(*allowed: str) -> None:
 
     Ignored, ``/classify?box=...`` classified the whole image, ``/predict?pixel_spacing=``
     measured in pixels, and of ``box`` given twice the first was used: each as if
-    asked for, without a word.
+    asked for, without a word. For the same reason a form field named as a query
+    parameter is refused when :func:`read_file` reads the body
+    (:func:`_check_form_fields`).
     """
     for name in request.args:
         if name not in allowed:
-            takes = ", ".join(allowed) if allowed else "no query parameter"
-            raise BadRequest(f"{request.path} does not take {name[:40]!r}: it takes {takes}")
+            raise BadRequest(f"{request.path} does not take {name[:40]!r}: "
+                             f"it takes {_takes(allowed)}")
         if len(request.args.getlist(name)) > 1:
             raise BadRequest(f"'{name}' is given {len(request.args.getlist(name))} times; "
                              "give it once")
+    g._query_allowed = allowed  # for the form's fields, once the body is read
+
+
+def _takes(allowed: tuple[str, ...]) -> str:
+    return ", ".join(allowed) if allowed else "no query parameter"
+
+
+def _check_form_fields(fields) -> None:
+    """Refuse a form field named as a query parameter (400), once the body is parsed.
+
+    ``curl -F box=...`` is the natural mistake; ignored, it gave the whole-image
+    answer, one that looks like an answer to the question asked (audit 802 F3).
+    Checked when :func:`read_file` reads the body, so that parsing it stays in the
+    request's ``read`` time. Other fields are ignored.
+    """
+    allowed = g.get("_query_allowed", ())
+    for name in QUERY_PARAMETERS:
+        if name not in fields:
+            continue
+        if name in allowed:
+            raise BadRequest(f"'{name}' is a query parameter ({request.path}?{name}=...), "
+                             "not a form field: put it in the URL")
+        raise BadRequest(f"{request.path} does not take '{name}' (sent as a form field): "
+                         f"it takes {_takes(allowed)}, as query parameters")
 
 
 def parse_box(width: int, height: int) -> tuple[int, int, int, int] | None:

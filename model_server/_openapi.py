@@ -58,7 +58,8 @@ COMMON_ERRORS = {
         "cuts short, and corrupt or truncated DICOM pixel data), a DICOM whose Rescale "
         "Slope/Intercept is not valid, a blank image (every pixel the same "
         "value: nothing to segment or classify; a mask may be empty) or one under 8 pixels "
-        "a side, a bad parameter, or a mask the vectorizer cannot outline."
+        "a side, a bad parameter (or a query parameter sent as a form field: parameters "
+        "go in the query string), or a mask the vectorizer cannot outline."
     ),
     "408": _error(
         "The client stopped sending its request body for longer than the read timeout "
