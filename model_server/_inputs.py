@@ -41,8 +41,9 @@ def read_file(field: str, *, required: bool = True, raw_body: bool = True) -> by
 
     A multipart or url-encoded request must carry ``field`` as a file; any
     other content type is taken as the file itself (``raw_body``). Missing
-    or empty input is a 400 when ``required``, else None. A form field named as a
-    query parameter is refused (:func:`check_query`).
+    or empty input is a 400 when ``required``, else None; so is a file part with
+    neither a filename nor bytes, what a browser sends for a file input left empty.
+    A form field named as a query parameter is refused (:func:`check_query`).
     """
     if request.mimetype in FORM_MIMETYPES:
         if request.mimetype == "multipart/form-data":
@@ -51,9 +52,14 @@ def read_file(field: str, *, required: bool = True, raw_body: bool = True) -> by
             part = parts.get(field)
             if part is not None and part.filename is not None:
                 data = part.raw
-                if not data:
-                    raise BadRequest(f"multipart field '{field}' is empty")
-                return data
+                if data:
+                    return data
+                if part.filename == "":  # "no file chosen" (HTML's form submission)
+                    if not required:
+                        return None
+                    raise BadRequest(f"no file was chosen for multipart field '{field}' "
+                                     "(its part has no filename and no bytes)")
+                raise BadRequest(f"multipart field '{field}' is empty")
             sent_as_text = part is not None
         else:  # url-encoded: fields only, never a file
             with _reading_body():

@@ -2,6 +2,8 @@
 
 - A query parameter sent as a form field (``curl -F box=...``) was ignored: 200 with
   the whole-image answer. It is a 400 saying to put it in the URL (F3).
+- A browser's file input left empty (a part with ``filename=""`` and no bytes) was a
+  400 for /classify's optional mask; it is no mask (F4).
 """
 
 from __future__ import annotations
@@ -60,3 +62,15 @@ def test_a_parameter_the_endpoint_does_not_take_sent_as_a_form_field_is_400(clie
 def test_other_text_fields_are_still_ignored(client):
     response = post(client, "/vectorize", ("note", None, b"hello"), ("mask", "m.png", IMAGE))
     assert response.status_code == 200, response.get_json()
+
+
+def test_an_empty_file_input_is_no_mask_for_classify(client):
+    without = post(client, "/classify", ("image", "scan.png", IMAGE))
+    empty = post(client, "/classify", ("image", "scan.png", IMAGE), ("mask", "", b""))
+    assert empty.status_code == 200, empty.get_json()
+    assert empty.get_json()["probabilities"] == without.get_json()["probabilities"]
+
+
+def test_an_empty_file_input_for_the_image_says_no_file_was_chosen(client):
+    message = error(post(client, "/predict", ("image", "", b"")), 400)
+    assert "no file was chosen for multipart field 'image'" in message
