@@ -10,12 +10,11 @@ from flask import current_app, g, request
 from gunicorn.http.errors import ParseException
 from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
 
-from vectorizer import MAX_PIXEL_SPACING_MM, MIN_PIXEL_SPACING_MM
+from vectorizer import MAX_PIXEL_SPACING_MM, MIN_PIXEL_SPACING_MM, sniff_image_format
 from vectorizer._connections import RequestTooSlow
 
-from ._errors import ApiError, BadRequest, PayloadTooLarge
+from ._errors import ApiError, BadRequest, PayloadTooLarge, UnsupportedMediaType
 
-FORM_MIMETYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
 #: The API's query parameters: a form field of one of these names is refused (400), as
 #: it would otherwise be ignored.
 QUERY_PARAMETERS = ("box", "max_vertices", "pixel_spacing")
@@ -39,37 +38,45 @@ def quoted(text: str) -> str:
 def read_file(field: str, *, required: bool = True, raw_body: bool = True) -> bytes | None:
     """Return the bytes of multipart file ``field``, or of the raw body.
 
-    A multipart or url-encoded request must carry ``field`` as a file; any
-    other content type is taken as the file itself (``raw_body``). Missing
-    or empty input is a 400 when ``required``, else None; so is a file part with
-    neither a filename nor bytes, what a browser sends for a file input left empty.
-    A form field named as a query parameter is refused (:func:`check_query`).
+    A multipart request must carry ``field`` as a file; a url-encoded one carries
+    no file at all (``curl --data-binary`` without a content type sends one); any
+    other content type is taken as the file itself (``raw_body``), but a JSON or
+    other multipart body that is not a file we read is refused (415) saying what is
+    expected. Missing or empty input
+    is a 400 when ``required``, else None; so is a file part with neither a filename
+    nor bytes, what a browser sends for a file input left empty. A form field named
+    as a query parameter is refused (:func:`check_query`).
     """
-    if request.mimetype in FORM_MIMETYPES:
-        if request.mimetype == "multipart/form-data":
-            parts = multipart_parts()
-            _check_form_fields(parts)
-            part = parts.get(field)
-            if part is not None and part.filename is not None:
-                data = part.raw
-                if data:
-                    return data
-                if part.filename == "":  # "no file chosen" (HTML's form submission)
-                    if not required:
-                        return None
-                    raise BadRequest(f"no file was chosen for multipart field '{field}' "
-                                     "(its part has no filename and no bytes)")
-                raise BadRequest(f"multipart field '{field}' is empty")
-            sent_as_text = part is not None
-        else:  # url-encoded: fields only, never a file
-            with _reading_body():
-                _check_form_fields(request.form)
-                sent_as_text = field in request.form
-        if sent_as_text:
+    mimetype = request.mimetype
+    if mimetype == "multipart/form-data":
+        parts = multipart_parts()
+        _check_form_fields(parts)
+        part = parts.get(field)
+        if part is not None and part.filename is not None:
+            data = part.raw
+            if data:
+                return data
+            if part.filename == "":  # "no file chosen" (HTML's form submission)
+                if not required:
+                    return None
+                raise BadRequest(f"no file was chosen for multipart field '{field}' "
+                                 "(its part has no filename and no bytes)")
+            raise BadRequest(f"multipart field '{field}' is empty")
+        if part is not None:
             raise BadRequest(f"multipart field '{field}' must be a file part (with a filename)")
         if required:
             raise BadRequest(f"missing multipart file field '{field}'")
         return None
+    if mimetype == "application/x-www-form-urlencoded":
+        with _reading_body():
+            _check_form_fields(request.form)
+        if not required:
+            return None
+        raise BadRequest(
+            "the body came as application/x-www-form-urlencoded (a web form's fields, "
+            "and curl --data-binary's default), which carries no file: send the file as "
+            f"multipart field '{field}' (curl -F '{field}=@file') or as the raw body with "
+            "its own type (-H 'Content-Type: application/octet-stream')")
     if not raw_body:
         if required:
             raise BadRequest(f"send '{field}' as a multipart/form-data file field")
@@ -98,7 +105,27 @@ def read_file(field: str, *, required: bool = True, raw_body: bool = True) -> by
                 f"empty request: send the file as multipart field '{field}' or as the raw body"
             )
         return None
+    _refuse_wrapped_body(data, field)
     return data
+
+
+def _refuse_wrapped_body(data: bytes, field: str) -> None:
+    """Refuse a JSON or non-form multipart body that is not itself the file (415).
+
+    Such a body wraps the file (base64 in JSON, a part of multipart/mixed) and was
+    told "got content that is not an image we read", as if the image were at fault
+    (audit 802 F5). A file sent with one of these types by mistake is still read:
+    the raw body's type is otherwise not looked at.
+    """
+    mimetype = request.mimetype
+    wrapper = mimetype == "application/json" or mimetype.endswith("+json") or (
+        mimetype.startswith("multipart/"))
+    if not wrapper or sniff_image_format(data) is not None:
+        return
+    what = "a JSON body" if "json" in mimetype else f"a {mimetype} body"
+    raise UnsupportedMediaType(
+        f"{what} is not read: send the file as multipart/form-data field '{field}' or as "
+        "the raw body (the file's own bytes, with any other Content-Type)")
 
 
 @contextmanager

@@ -72,8 +72,9 @@ COMMON_ERRORS = {
         f"{MAX_IMAGE_SIDE} pixels a side."
     ),
     "415": _error(
-        "Content is not a PNG, JPEG or DICOM file (recognised from its bytes), or a DICOM "
-        "transfer syntax no installed decoder handles."
+        "Content is not a PNG, JPEG or DICOM file (recognised from its bytes), a JSON or "
+        "non-form multipart body (send the file as multipart field or raw body), a JPEG "
+        "of 12- or 16-bit samples, or a DICOM transfer syntax no installed decoder handles."
     ),
 }
 

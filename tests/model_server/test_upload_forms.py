@@ -4,9 +4,15 @@
   the whole-image answer. It is a 400 saying to put it in the URL (F3).
 - A browser's file input left empty (a part with ``filename=""`` and no bytes) was a
   400 for /classify's optional mask; it is no mask (F4).
+- A JSON body, a multipart body other than form-data and curl --data-binary's
+  url-encoded default were told "not an image" or "missing multipart field"; each is
+  told what was sent and what is expected (F5).
 """
 
 from __future__ import annotations
+
+import base64
+import json
 
 import pytest
 from server_samples import png_bytes, speckle_image
@@ -74,3 +80,31 @@ def test_an_empty_file_input_is_no_mask_for_classify(client):
 def test_an_empty_file_input_for_the_image_says_no_file_was_chosen(client):
     message = error(post(client, "/predict", ("image", "", b"")), 400)
     assert "no file was chosen for multipart field 'image'" in message
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "application/ld+json"])
+def test_a_json_body_is_415_saying_what_is_expected(client, content_type):
+    body = json.dumps({"image": base64.b64encode(IMAGE).decode()})
+    message = error(client.post("/predict", data=body, content_type=content_type), 415)
+    assert message.startswith("a JSON body is not read: send the file as multipart/form-data "
+                              "field 'image' or as the raw body")
+
+
+def test_a_multipart_body_other_than_form_data_is_415_naming_it(client):
+    response = client.post("/predict", data=multipart(("image", "scan.png", IMAGE)),
+                           content_type=f"multipart/mixed; boundary={BOUNDARY}")
+    assert error(response, 415).startswith("a multipart/mixed body is not read")
+
+
+@pytest.mark.parametrize("url", ["/predict", "/classify", "/vectorize"])
+def test_curl_data_binary_without_a_content_type_is_told_to_add_one(client, url):
+    response = client.post(url, data=IMAGE,
+                           content_type="application/x-www-form-urlencoded")
+    message = error(response, 400)
+    assert "application/x-www-form-urlencoded" in message
+    assert "-H 'Content-Type: application/octet-stream'" in message
+
+
+def test_a_file_sent_raw_with_a_json_content_type_by_mistake_is_still_read(client):
+    response = client.post("/vectorize", data=IMAGE, content_type="application/json")
+    assert response.status_code == 200, response.get_json()
