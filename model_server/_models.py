@@ -143,7 +143,9 @@ class ModelHolder:
                                         backend=self.backend, num_threads=self.num_threads)
             self._runtime.load()
         except Exception as exc:
-            error = f"{type(exc).__name__}: {exc}"
+            # With the runtime's notes: which file failed to load, and from where.
+            notes = "".join(f" ({note})" for note in getattr(exc, "__notes__", ()))
+            error = f"{type(exc).__name__}: {exc}{notes}"
             if error == self._error:
                 # Retried every minute while the cause lasts: the traceback once is enough.
                 logger.warning("loading the models failed again: %s", error)

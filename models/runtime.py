@@ -13,6 +13,7 @@ import logging
 import os
 import threading
 from collections import OrderedDict
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -144,7 +145,8 @@ class Runtime:
         manifest_path = self.weights_dir / "manifest.json"
         if not manifest_path.is_file():
             raise FileNotFoundError(f"no manifest.json in {self.weights_dir}")
-        manifest = json.loads(manifest_path.read_text())
+        with _naming_file(manifest_path, "the model manifest"):
+            manifest = json.loads(manifest_path.read_text())
         pp = {**manifest.get("postprocess", {}), **self._overrides}
         self.settings = PostProcess(**pp)
         self.input_size = int(manifest["input_size"])
@@ -156,39 +158,51 @@ class Runtime:
         use_litert = self.backend in ("auto", "litert") and files.get("litert")
         if use_litert:
             try:
-                self._net = _LiteRTNet(self.weights_dir / files["litert"], self.num_threads)
+                path = self.weights_dir / files["litert"]
+                with _naming_file(path, "the segmentation network"):
+                    net = _LiteRTNet(path, self.num_threads)
                 self.backend_used = "litert"
             except ImportError:
                 if self.backend == "litert":
                     raise
                 use_litert = False
         if not use_litert:
-            self._net = _KerasNet(self.weights_dir / files["keras"], manifest.get("architecture"))
+            path = self.weights_dir / files["keras"]
+            with _naming_file(path, "the segmentation network"):
+                net = _KerasNet(path, manifest.get("architecture"))
             self.backend_used = "keras"
         self._lesion = self._load_lesion(manifest.get("lesion_classifier"))
         self._refiner = self._load_refiner(manifest.get("refiner"))
         self.manifest = manifest
+        # Last: the network set is what marks the runtime loaded (ready), so a lesion
+        # classifier or refiner that fails to load leaves it unloaded, to be tried
+        # again, rather than serving without them.
+        self._net = net
         log.info("loaded %s %s (%s backend) from %s", manifest.get("name"),
                  manifest.get("version"), self.backend_used, self.weights_dir)
 
     def _load_lesion(self, spec):
         """The optional lesion classifier, on the same backend as the U-Net."""
         self.lesion_spec = spec
-        return self._load_crop_model(spec, _LiteRTLesion, _KerasLesion)
+        return self._load_crop_model(spec, _LiteRTLesion, _KerasLesion, "the lesion classifier")
 
     def _load_refiner(self, spec):
         """The optional outline refiner, on the same backend as the U-Net."""
         self.refiner_spec = spec
-        return self._load_crop_model(spec, _LiteRTRefiner, _KerasRefiner)
+        return self._load_crop_model(spec, _LiteRTRefiner, _KerasRefiner, "the outline refiner")
 
-    def _load_crop_model(self, spec, litert_cls, keras_cls):
+    def _load_crop_model(self, spec, litert_cls, keras_cls, what):
         if not spec:
             return None
         files = spec["files"]
         if self.backend_used == "litert" and files.get("litert"):
-            net = litert_cls(self.weights_dir / files["litert"], self.num_threads)
+            path = self.weights_dir / files["litert"]
+            with _naming_file(path, what):
+                net = litert_cls(path, self.num_threads)
         else:
-            net = keras_cls(self.weights_dir / files["keras"], spec)
+            path = self.weights_dir / files["keras"]
+            with _naming_file(path, what):
+                net = keras_cls(path, spec)
         return _FlipAveraged(net) if spec.get("tta_flip") else net
 
     def info(self) -> dict:
@@ -606,6 +620,24 @@ def _keras_model(path, build):
         networks.load_half_weights(model, path)
         return model
     return keras.models.load_model(path, compile=False)
+
+
+@contextmanager
+def _naming_file(path, what: str):
+    """Add to a failure to load ``path`` a note naming it and what it holds.
+
+    The loaders' own messages name no file ("The model is not a valid Flatbuffer
+    buffer"), and a weights folder holds three networks (audit 802 F7). The
+    exception keeps its type (the caller tells a missing backend, ImportError, from
+    a bad file); the model server shows the note in /health and its log.
+    """
+    try:
+        yield
+    except ImportError:
+        raise
+    except Exception as exc:
+        exc.add_note(f"while loading {what} from {path}")
+        raise
 
 
 class _KerasNet:
