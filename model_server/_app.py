@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import os
@@ -182,14 +183,25 @@ def _install_host_check(app: Flask) -> None:
     trusted = app.config[HOSTS_KEY]
 
     def check_host():
-        if not host_is_trusted(request.headers.get("Host"), trusted):
-            host = request.headers.get("Host")
+        host = request.headers.get("Host")
+        if host is None and _is_loopback(request.remote_addr):
+            # HTTP/1.0 may leave Host out (a load balancer's health check, say). No
+            # browser does, so no web page can reach the server this way, and the peer
+            # is this machine: it is answered as if it had named localhost.
+            pass
+        elif host is None:
+            log.warning("refused a request from %s without a Host header",
+                        request.remote_addr)
+            raise BadRequest("the request has no Host header (HTTP/1.0 lets it be left "
+                             "out): send one naming this server, a name in "
+                             "SONOTRACE_TRUSTED_HOSTS")
+        elif not host_is_trusted(host, trusted):
             # Said in the log too, with who asked: the access line alone ("GET /health
             # 400") left an operator guessing why a deployment's client was refused.
             log.warning("refused a request from %s for the host %r: not in "
-                        "SONOTRACE_TRUSTED_HOSTS", request.remote_addr, (host or "")[:200])
+                        "SONOTRACE_TRUSTED_HOSTS", request.remote_addr, host[:200])
             raise BadRequest(
-                f"this server does not answer to the host {(host or '')[:200]!r}"
+                f"this server does not answer to the host {host[:200]!r}"
                 + untrusted_host_hint(host)
             )
         if request.method not in ("GET", "HEAD", "OPTIONS"):
@@ -206,6 +218,16 @@ def _install_host_check(app: Flask) -> None:
     # request whose Host is not this server's. Not Flask's TRUSTED_HOSTS: a refusal
     # there becomes the routing error, raised only after the before_request hooks ran.
     app.before_request_funcs.setdefault(None, []).insert(0, check_host)
+
+
+def _is_loopback(address: str | None) -> bool:
+    """Whether a peer's address is this machine's (127.0.0.0/8, ::1, IPv4-mapped too)."""
+    try:
+        ip = ipaddress.ip_address(address or "")
+    except ValueError:  # a Unix socket's peer has no IP address
+        return False
+    mapped = getattr(ip, "ipv4_mapped", None)
+    return (mapped or ip).is_loopback
 
 
 def _install_security_headers(app: Flask) -> None:

@@ -3,6 +3,8 @@ security headers."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from model_server import create_app
@@ -173,3 +175,30 @@ def test_the_client_curl_and_the_servers_own_pages_are_not_refused(client):
         assert client.post("/vectorize", headers=headers, data=b"",
                            content_type="image/png").status_code == 400  # empty, not 403
     assert client.get("/health", headers={"Sec-Fetch-Site": "cross-site"}).status_code != 403
+
+
+def _without_host(client, path: str, remote_addr: str) -> tuple[int, bytes]:
+    """Status and body of an HTTP/1.0 GET that sends no Host header (the test client
+    always adds one, so the WSGI app is called directly)."""
+    from werkzeug.test import EnvironBuilder, run_wsgi_app
+
+    environ = EnvironBuilder(path=path, environ_base={"REMOTE_ADDR": remote_addr},
+                             environ_overrides={"SERVER_PROTOCOL": "HTTP/1.0"}).get_environ()
+    del environ["HTTP_HOST"]
+    body, status, _ = run_wsgi_app(client.application, environ, buffered=True)
+    return int(status.split()[0]), b"".join(body)
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1", "::1", "::ffff:127.0.0.1"])
+def test_an_http_1_0_request_without_host_from_this_machine_is_answered(client, address):
+    # Audit 802 F8: "does not answer to the host ''" for HAProxy's default httpchk.
+    assert _without_host(client, "/openapi.json", address)[0] == 200
+
+
+def test_one_without_host_from_elsewhere_is_told_it_has_no_host(client, caplog):
+    with caplog.at_level("WARNING", logger="model_server._app"):
+        status, body = _without_host(client, "/health", "192.0.2.7")
+    assert status == 400
+    assert json.loads(body)["error"]["message"].startswith(
+        "the request has no Host header (HTTP/1.0 lets it be left out)")
+    assert "refused a request from 192.0.2.7 without a Host header" in caplog.text
