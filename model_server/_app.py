@@ -427,6 +427,21 @@ class _CountingInput:
             yield line
 
 
+def _body_received(request) -> int:
+    """Bytes of the request's body the server received, as its socket counted them, up
+    to its Content-Length; 0 when unknown (not under gunicorn, or chunked: the socket's
+    count would hold the chunks' framing too).
+
+    A read that a stall ends (408) raises, so the bytes that came before it were never
+    returned to the app to be counted (audit 802 F8).
+    """
+    length = request.content_length
+    received = getattr(request.environ.get("gunicorn.socket"), "body_received", None)
+    if length is None or not isinstance(received, int):
+        return 0
+    return min(received, length)
+
+
 def _install_request_log(app: Flask) -> None:
     wsgi_app = app.wsgi_app
 
@@ -454,6 +469,9 @@ def _install_request_log(app: Flask) -> None:
         # Sizes only: the images are patients' and their content never reaches the log.
         # The body's bytes as read (a chunked one declares none; one refused unread, 0).
         body = request.environ.get(BODY_KEY)
+        size = body.count if body is not None else request.content_length or 0
+        if response.status_code == 408:  # the stalled read's bytes were never returned
+            size = max(size, _body_received(request))
         access_log.info(
             "%s %s %d %.1fms image=%s bytes=%d from=%s id=%s",
             request.method,
@@ -461,7 +479,7 @@ def _install_request_log(app: Flask) -> None:
             response.status_code,
             duration,
             g.get("image_size", "-"),
-            body.count if body is not None else request.content_length or 0,
+            size,
             request.remote_addr or "-",
             request_id,
         )

@@ -42,6 +42,7 @@ Only the services import this module (gunicorn is theirs, not the vectorizer's).
 
 from __future__ import annotations
 
+import io
 import logging
 import re
 import socket
@@ -75,7 +76,8 @@ class GuardedSocket(socket.socket):
     also its writes'.
     """
 
-    __slots__ = ("_read_timeout", "_limit", "_started", "_last", "_received", "_request")
+    __slots__ = ("_read_timeout", "_limit", "_started", "_last", "_received", "_request",
+                 "_body_start")
 
     @classmethod
     def around(cls, sock: socket.socket, read_timeout: float,
@@ -103,11 +105,30 @@ class GuardedSocket(socket.socket):
         self._started = self._last = None
         self._received = 0
         self._request = None
+        self._body_start = None
 
     def headers_done(self, request) -> None:
         """The request's headers are in; ``request`` (gunicorn's) is closed after its
         answer if the rest of it comes too slowly."""
         self._request = request
+        # What the parser read past the headers waits in its unreader's buffer: the
+        # body starts that many bytes before what has been received.
+        ahead = getattr(getattr(request, "unreader", None), "buf", None)
+        if isinstance(ahead, io.BytesIO):
+            self._body_start = self._received - len(ahead.getvalue())
+
+    @property
+    def body_received(self) -> int | None:
+        """Bytes received after the current request's headers (its body, and whatever a
+        client sent after it); None before its headers are in or when not known.
+
+        The app counts the body's bytes as it reads them; a read that a stall ends
+        (408) raises, and the bytes gunicorn had taken for it were not counted
+        (audit 802 F8: ``bytes=0`` logged after 1000 bytes came).
+        """
+        if self._body_start is None:
+            return None
+        return self._received - self._body_start
 
     def setblocking(self, flag: bool) -> None:
         # gunicorn's gthread makes a connection blocking (no timeout) before each request
