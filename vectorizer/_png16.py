@@ -8,8 +8,9 @@ stored samples, once Pillow has opened, size-checked and loaded them (so every
 other check of the readers applies to them unchanged); 16-bit grey and all other
 PNGs stay with Pillow.
 
-pypng is pure Python: it unfilters about a megapixel every 2 to 3.5 s on the
-test machine, so these files are read up to :data:`MAX_WIDE_COLOUR_PIXELS`.
+pypng is pure Python: it reads about a megapixel every 2 to 5 s on the test
+machine (rows filtered with Paeth the slowest), so these files are read up to
+:data:`MAX_WIDE_COLOUR_PIXELS`.
 
 Arrays are numpy ``(row, col, sample)``.
 """
@@ -26,8 +27,10 @@ from ._orientation import turn_upright
 
 #: PNG colour types whose 16-bit samples Pillow reduces to 8 bits, and their names.
 WIDE_COLOUR_TYPES = {2: "RGB", 4: "grey+alpha", 6: "RGBA"}
-#: Most pixels of a 16-bit colour PNG that is read (about 8 to 14 s in pypng); 16-bit
-#: grey and 8-bit colour, which Pillow decodes in C, have only the readers' own limits.
+#: Most pixels of a 16-bit colour PNG that is read: 16 s (RGB) to 19 s (RGBA) for
+#: read_image_file at this size with every row Paeth-filtered, 2026-12-07, under the
+#: server's 120 s worker timeout; 16-bit grey and 8-bit colour, which Pillow decodes
+#: in C, have only the readers' own limits.
 MAX_WIDE_COLOUR_PIXELS = 4_000_000
 
 
