@@ -138,11 +138,16 @@ def fit_and_save(model, train_ds, args, out, steps, validation, callbacks, score
     import keras
     import tensorflow as tf
 
-    from .training import plot_learning_curves, run_backup, save_model_atomic
+    from .training import (
+        HistoryLogger,
+        plot_learning_curves,
+        run_backup,
+        save_model_atomic,
+    )
 
     callbacks = [*callbacks,
                  run_backup(out),
-                 keras.callbacks.CSVLogger(str(out / "history.csv"), append=args.resume),
+                 HistoryLogger(str(out / "history.csv"), append=args.resume),
                  keras.callbacks.TerminateOnNaN()]
     t0 = time.time()
     model.fit(train_ds, epochs=args.epochs, steps_per_epoch=steps, validation_data=validation,

@@ -325,6 +325,7 @@ def main(argv=None):
     from .data import CLASS_NAMES, load_arrays, run_split, training_samples
     from .networks import get_multitask_unet
     from .training import (
+        HistoryLogger,
         align_history,
         check_backup,
         check_resume_settings,
@@ -383,7 +384,7 @@ def main(argv=None):
         steps_per_epoch=steps,
         callbacks=[
             run_backup(out),
-            keras.callbacks.CSVLogger(str(out / "history.csv"), append=args.resume),
+            HistoryLogger(str(out / "history.csv"), append=args.resume),
             keras.callbacks.TerminateOnNaN(),
         ],
         verbose=args.verbose,

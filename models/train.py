@@ -205,6 +205,7 @@ def main(argv=None):
     )
     from .networks import get_multitask_unet
     from .training import (
+        HistoryLogger,
         ResumedEarlyStopping,
         ValidationScore,
         WeightAverage,
@@ -302,7 +303,7 @@ def main(argv=None):
     if validate:
         callbacks.append(best_checkpoint(out / "best.keras", "val_score", best))
     callbacks += [
-        keras.callbacks.CSVLogger(str(out / "history.csv"), append=args.resume),
+        HistoryLogger(str(out / "history.csv"), append=args.resume),
         keras.callbacks.TerminateOnNaN(),
     ]
     if not args.swa_start:  # an average wants the whole schedule

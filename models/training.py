@@ -304,6 +304,74 @@ def record_run_start(out, settings, split, resume):
             (out / name).write_text(json.dumps(value, indent=1))
 
 
+def history_rows(history_csv):
+    """The rows of a Keras ``CSVLogger`` file that can be read under its header.
+
+    A row of another width than the header holds another run's keys (a run resumed,
+    before :class:`HistoryLogger`, with other logged keys than the first): read by
+    position it would put one key's values under another's name (a loss taken for the
+    best score), so it is left out, with a warning.
+
+    Returns
+    -------
+    list of dict
+        ``{column: cell}`` per row, in the file's order.
+    """
+    with open(history_csv, newline="") as fh:
+        rows = list(csv.reader(fh))
+    if not rows:
+        return []
+    header, kept = rows[0], []
+    for row in rows[1:]:
+        if len(row) == len(header):
+            kept.append(dict(zip(header, row, strict=True)))
+    if len(kept) < len(rows) - 1:
+        log.warning("%s: %d row(s) of another width than its header left out: their "
+                    "columns cannot be named", history_csv, len(rows) - 1 - len(kept))
+    return kept
+
+
+class HistoryLogger(keras.callbacks.CSVLogger):
+    """``CSVLogger`` whose resumed run writes its rows under a header that names them.
+
+    Keras appends a resumed run's rows in the order of *its* keys under the header the
+    file already has: a run resumed with another key set (a metric added, a learning
+    rate logged) had its values read under other names, by :func:`resumed_best` too.
+    Here the file is rewritten once, before the first appended row, with a header of
+    both runs' keys (the earlier rows keep their values; a key a run did not log is
+    ``NA``, as Keras writes a missing one).
+    """
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.keys is None and self.append and not self.append_header:
+            self._widen(sorted((logs or {}).keys()))
+        super().on_epoch_end(epoch, logs)
+
+    def _widen(self, keys):
+        if not any(k.startswith("val_") for k in keys) and keys:  # as CSVLogger does
+            keys = keys + [f"val_{k}" for k in keys]
+        with open(self.filename, newline="") as fh:
+            header = next(csv.reader(fh), None)
+        if not header or "epoch" not in header:
+            return
+        logged = [k for k in header if k != "epoch"]
+        union = sorted(set(logged) | set(keys))
+        self.keys = union  # the order of the file's columns, for every row appended
+        if union == logged and header[0] == "epoch":
+            return
+        rows = history_rows(self.filename)
+        self.csv_file.close()
+        tmp = _temporary(self.filename)
+        with open(tmp, "w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=["epoch", *union], restval="NA")
+            writer.writeheader()
+            writer.writerows(rows)
+        os.replace(tmp, self.filename)
+        self.csv_file = open(self.filename, "a", newline="")  # noqa: SIM115 (Keras closes it)
+        log.info("%s: its header now names this run's keys too (%s)", self.filename,
+                 ", ".join(sorted(set(keys) - set(logged))) or "reordered")
+
+
 def resumed_best(out, monitor, resume):
     """The best ``monitor`` (higher is better) a resumed run reached, and epochs since.
 
@@ -330,8 +398,7 @@ def resumed_best(out, monitor, resume):
     history = Path(out) / "history.csv"
     if not resume or not history.is_file():
         return None, 0
-    with open(history, newline="") as fh:
-        cells = [row.get(monitor) for row in csv.DictReader(fh)]
+    cells = [row.get(monitor) for row in history_rows(history)]
     values = [float(c) if c not in (None, "", "NA") else np.nan for c in cells]
     if not values or np.isnan(values).all():
         return None, 0
@@ -1002,8 +1069,7 @@ def plot_learning_curves(history_csv, out_png, losses=("loss", "seg_loss", "cls_
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    with open(history_csv, newline="") as fh:
-        rows = list(csv.DictReader(fh))
+    rows = history_rows(history_csv)
     if not rows:
         return None
     ep = [int(r["epoch"]) + 1 for r in rows]

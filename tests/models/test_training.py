@@ -1,5 +1,7 @@
 """Losses, augmentation, schedule and weight averaging of models.training, by hand."""
 
+import csv
+
 import keras
 import numpy as np
 import pytest
@@ -521,3 +523,41 @@ def test_resume_without_a_backup_is_refused_when_the_folder_holds_a_run(tmp_path
     (tmp_path / "run" / "history.csv").write_text("epoch,val_score\n0,0.9\n")
     with pytest.raises(UsageError, match="no backup/"):
         check_run_dir(tmp_path / "run", resume=True)
+
+
+def test_a_row_of_another_width_is_not_read_under_the_header(tmp_path):
+    # Audit 805 F7: a resumed run's row "2,0.0001,0.70,0.75" (its keys: loss,
+    # learning_rate, val_score... sorted) under "epoch,loss,val_score" put 0.70 under
+    # val_score, and the best 0.75 was lost to a worse one.
+    (tmp_path / "history.csv").write_text(
+        "epoch,loss,val_score\n0,1.0,0.5\n1,0.9,0.6\n2,0.0001,0.70,0.75\n")
+    assert resumed_best(tmp_path, "val_score", resume=True) == (0.6, 0)
+
+
+def test_a_resumed_run_logging_other_keys_widens_the_header(tmp_path):
+    from models.training import HistoryLogger
+
+    history = tmp_path / "history.csv"
+    history.write_text("epoch,loss,val_score\n0,1.0,0.5\n1,0.9,0.8\n")
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse", metrics=["mae"])
+    x = np.zeros((4, 1), "float32")
+
+    class Score(keras.callbacks.Callback):  # the score a validation callback adds
+        def on_epoch_end(self, epoch, logs=None):
+            logs["val_score"] = 0.7
+
+    model.fit(x, x, initial_epoch=2, epochs=3, verbose=0,
+              callbacks=[Score(), HistoryLogger(str(history), append=True)])
+    rows = list(csv.DictReader(history.open(newline="")))
+    assert list(rows[0]) == ["epoch", "loss", "mae", "val_score"]
+    assert [r["val_score"] for r in rows] == ["0.5", "0.8", "0.7"]
+    assert [r["mae"] for r in rows][:2] == ["NA", "NA"] and rows[2]["mae"] not in ("", "NA")
+    assert resumed_best(tmp_path, "val_score", resume=True) == (0.8, 1)
+
+    # The same keys again: the file is appended to as it is.
+    before = history.read_text()
+    model.fit(x, x, initial_epoch=3, epochs=4, verbose=0,
+              callbacks=[Score(), HistoryLogger(str(history), append=True)])
+    after = history.read_text()
+    assert after.startswith(before) and after.count("\n") == before.count("\n") + 1
