@@ -141,19 +141,36 @@ def parse_path(path: str) -> list[list[tuple[float, float]]]:
     return cleaned
 
 
-def format_path(polygons: Sequence[Sequence[tuple[float, float]]]) -> str:
+def format_path(polygons: Sequence[Sequence[tuple[float, float]]], *,
+                exact: bool = False) -> str:
     """Write polygons as absolute path data, one closed subpath each.
 
     The inverse of :func:`parse_path` for polygons of at least one vertex.
+
+    Parameters
+    ----------
+    polygons : sequence of sequence of (x, y)
+        Vertices in image pixels.
+    exact : bool, optional
+        Write each coordinate in the fewest digits that read back as the same
+        float, rather than rounded to 0.001 px: a saved file's outline is read
+        back with the numbers its saved mask was drawn from (:func:`svg_to_paths`).
+
+    Examples
+    --------
+    >>> format_path([[(0, 0), (4.00049, 0), (4, 3)]])
+    'M0,0L4,0L4,3Z'
+    >>> format_path([[(0, 0), (4.00049, 0), (4, 3)]], exact=True)
+    'M0,0L4.00049,0L4,3Z'
     """
     parts = []
     for polygon in polygons:
         if len(polygon) == 0:
             continue
         head, *rest = polygon
-        text = "M" + _xy(head)
+        text = "M" + _xy(head, exact)
         for point in rest:
-            text += "L" + _xy(point)
+            text += "L" + _xy(point, exact)
         parts.append(text + "Z")
     return "".join(parts)
 
@@ -175,16 +192,24 @@ def close_subpaths(path: str) -> str:
     return "".join(p if p[-1] in "Zz" else p + "Z" for p in pieces)
 
 
-def _xy(point: tuple[float, float]) -> str:
+def _xy(point: tuple[float, float], exact: bool = False) -> str:
     x, y = (float(v) for v in point)
     if not (math.isfinite(x) and math.isfinite(y)):
         raise ValueError("polygon vertices must be finite")
-    return f"{_num(x)},{_num(y)}"
+    number = _exact_num if exact else _num
+    return f"{number(x)},{number(y)}"
 
 
 def _num(value: float) -> str:
     text = f"{value:.3f}".rstrip("0").rstrip(".")
     return "0" if text in ("-0", "") else text
+
+
+def _exact_num(value: float) -> str:
+    # Positional (no exponent, which plotly's path reader is not asked to take), in
+    # the fewest digits that parse back to this very float.
+    text = np.format_float_positional(value, unique=True, trim="-")
+    return "0" if text == "-0" else text
 
 
 def is_region(path: str) -> bool:
@@ -255,7 +280,10 @@ def paths_to_svg(paths: Sequence[str], width: int, height: int) -> str:
     -------
     str
         ``<svg>`` with one ``<path fill-rule="evenodd">`` per region, each subpath
-        closed by ``Z`` (see :func:`close_subpaths`).
+        closed by ``Z`` (see :func:`close_subpaths`), its numbers as the editor
+        gave them: a save's mask is this document rasterised, and
+        :func:`svg_to_paths` reads these very numbers back, so the outline a save
+        reloads covers exactly its mask's pixels.
     """
     width, height = _size(width, "width"), _size(height, "height")
     paths = _paths(paths)
@@ -285,7 +313,10 @@ def svg_to_paths(svg: str, width: int, height: int) -> list[str]:
     -------
     list of str
         One path string per ``<path>``, in document order, written as
-        :func:`format_path` writes them; (x, y) image pixels.
+        :func:`format_path` writes them with ``exact=True``: the very numbers the
+        file draws (and its saved mask was drawn from), not rounded again, so the
+        outline covers the pixels :func:`vectorizer.svg_to_mask` fills for it,
+        whatever precision an earlier release saved. (x, y) image pixels.
 
     Raises
     ------
@@ -331,7 +362,7 @@ def svg_to_paths(svg: str, width: int, height: int) -> list[str]:
             continue
         # svgelements stops quietly at a bad token; the raw data is checked whole.
         parse_path(str(element.values.get("d", "")))
-        path = format_path(parse_path(element.d()))
+        path = format_path(parse_path(_exact_d(element)), exact=True)
         if is_region(path):  # a lone point or a line encloses nothing, as for AI outlines
             paths.append(path)
     # The page fills each path even-odd and draws what svgelements lists; a file not
@@ -346,6 +377,25 @@ def svg_to_paths(svg: str, width: int, height: int) -> list[str]:
             "not draw): it was not written by this client, and its outline cannot be edited "
             "here as saved")
     return paths
+
+
+def _exact_d(path: svgelements.Path) -> str:
+    """The path data of ``path`` as svgelements placed it (its transforms applied),
+    each coordinate in full. ``Path.d()`` keeps 12 significant digits and
+    :func:`format_path` 0.001 px: a vertex 0.0004 px off a column of pixel centres,
+    as a drag in the editor leaves it, moved by either covers other pixels than the
+    saved mask (audit 801 F1)."""
+    parts = []
+    for segment in path.segments():
+        if isinstance(segment, svgelements.Close):
+            parts.append("Z")
+        elif isinstance(segment, svgelements.Move | svgelements.Line):
+            parts.append(("M" if isinstance(segment, svgelements.Move) else "L")
+                         + _xy((segment.end.x, segment.end.y), exact=True))
+        else:  # the raw data was checked for straight segments: a curve is refused anyway
+            raise ValueError(f"path has unsupported content {type(segment).__name__!r}: "
+                             "only M L H V Z")
+    return "".join(parts)
 
 
 def paths_to_mask(paths: Sequence[str], shape: tuple[int, int]) -> np.ndarray:

@@ -1969,7 +1969,9 @@ def test_a_saved_version_is_loaded_to_revise_and_saved_as_the_next(
     width, height = Image.open(busi_image).size
     sha = hashlib.sha256(busi_image.read_bytes()).hexdigest()
     saved_paths = [
-        "M100,100L200,100L200,180L100,180ZM130,120L150,120L150,140Z",  # with a hole
+        # With a hole, and an edge 0.0004 px off a column of pixel centres (x = 100.5) as
+        # a drag leaves it: read back rounded, it was refused (audit 801 F1).
+        "M100.4996,100L200,100L200,180L100.4996,180ZM130,120L150,120L150,140Z",
         "M300,60L340,60L320,90Z",
     ]
     mask = _shapes.paths_to_mask(saved_paths, (height, width))

@@ -1676,3 +1676,43 @@ def test_a_version_without_a_classification_leaves_the_cards_as_they_are(
     path.write_text(json.dumps(record))
     with app.server.test_request_context("/_dash-update-component"):
         assert annotate.load_saved(1, META)[-1] is dash.no_update
+
+
+# --------------------------------------------------------------------------- precision
+
+
+# As a drag in the editor leaves a vertex: 0.0004 px off a column of pixel centres (x = 3.5),
+# in plotly's full digits. Rounded on reading, it covered other pixels than the saved mask.
+_DRAGGED = "M3.4996,0.25L7.5,0.25L7.5,5.75L3.499612345678912,5.75Z"
+
+
+def _save_as_the_page_does(data_dir, paths):
+    """Save ``paths`` with the mask rasterised from the SVG, as the page's Save does."""
+    svg = _shapes.paths_to_svg(paths, WIDTH, HEIGHT)
+    mask = vectorizer.svg_to_mask(svg)
+    record = build_record(image=META, annotator="Dr Ada", final_mask=mask)
+    AnnotationStore(data_dir).save(SHA, svg=svg, mask_png=vectorizer.mask_to_png(mask),
+                                   record=record)
+    return mask
+
+
+def test_a_saved_outline_loads_to_revise_covering_exactly_its_saved_mask(app, annotate,
+                                                                          data_dir):
+    # Audit 801 F1: refused as "not written by this client" (6 of its 24 pixels differed).
+    mask = _save_as_the_page_does(data_dir, [_DRAGGED])
+    loaded, *_rest, message = _load(app, annotate)[:5]
+    assert message.id == "load-result", text_of(message)
+    assert loaded["paths"] == [_DRAGGED]
+    np.testing.assert_array_equal(_shapes.paths_to_mask(loaded["paths"], (HEIGHT, WIDTH)),
+                                  mask)
+    with app.server.test_request_context("/_dash-update-component"):
+        assert annotate._outline_readable(META, 1)
+
+
+def test_the_export_reads_a_saved_outline_as_it_was_saved(data_dir):
+    # The DICOM SR's lesions are the version's drawn outlines; an outline it could not
+    # read made each region a lesion, silently.
+    from annotation_client._export import _version_outlines
+
+    _save_as_the_page_does(data_dir, [_DRAGGED])
+    assert _version_outlines(AnnotationStore(data_dir), SHA, 1, (HEIGHT, WIDTH)) == [_DRAGGED]

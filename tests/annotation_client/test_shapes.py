@@ -377,3 +377,43 @@ def test_svg_to_paths_refuses_a_nested_svg_with_a_viewbox():
            f'viewBox="0 0 2 2"><path d="{TRIANGLE}"/></svg></svg>')
     with pytest.raises(ValueError, match="nested <svg> element with a viewBox"):
         s.svg_to_paths(svg, 8, 6)
+
+
+# A save writes the editor's numbers as plotly gives them (paths_to_svg) and its mask is
+# that SVG rasterised; reading the file back must not move them (audit 801 F1).
+_W, _H = 200, 150
+_NEAR_CENTRES = "M10.4996,20L60.25,20L60.25,120L10.4996,120Z"  # 0.0004 px off x = 10.5
+
+
+@pytest.mark.parametrize("paths", [
+    [_NEAR_CENTRES],  # rounded, 100 pixels differed: refused as "not written by this client"
+    # Below the refusal threshold, loaded covering 2 pixels other than the saved mask.
+    ["M10.4996,20L12.25,20L12.25,22L10.4996,22ZM100.2,50L160.7,50L160.7,140L100.2,140Z"],
+    # As plotly writes a dragged vertex: every digit of a double, and an exponent.
+    ["M30.499612345678912,40.50000000000001L120.25,1e-7L150.5,99.49990000000001Z"],
+])
+def test_a_saved_outline_reloads_to_exactly_the_pixels_of_its_saved_mask(paths):
+    svg = s.paths_to_svg(paths, _W, _H)
+    saved = vectorizer.svg_to_mask(svg)  # the save's vNNN_mask.png
+    again = s.svg_to_paths(svg, _W, _H)
+    assert s.same_geometry(again, paths, tolerance=0)
+    np.testing.assert_array_equal(s.paths_to_mask(again, (_H, _W)), saved)
+
+
+def test_format_path_exact_writes_the_shortest_digits_of_each_float():
+    polygon = [(10.4996, 0.1 + 0.2), (1e-7, -0.0), (120.0, 1e7)]
+    text = s.format_path([polygon], exact=True)
+    assert text == "M10.4996,0.30000000000000004L0.0000001,0L120,10000000Z"
+    assert s.parse_path(text) == [polygon]
+    assert s.format_path([polygon]) == "M10.5,0.3L0,0L120,10000000Z"  # rounded, as before
+
+
+def test_an_svg_read_back_keeps_the_numbers_its_transform_gives():
+    # Not only the file's own text: svgelements places a transformed path, and the
+    # outline is what it placed, in full.
+    svg = (f'<svg {SVG_NS} width="{_W}" height="{_H}"><g transform="translate(0.0004,0)">'
+           f'<path d="M10.5,20L60.25,20L60.25,120L10.5,120Z" fill-rule="evenodd"/></g></svg>')
+    (path,) = s.svg_to_paths(svg, _W, _H)
+    assert s.parse_path(path)[0][0] == (10.5 + 0.0004, 20.0)
+    np.testing.assert_array_equal(s.paths_to_mask([path], (_H, _W)),
+                                  vectorizer.svg_to_mask(svg))
