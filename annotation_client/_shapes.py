@@ -19,6 +19,7 @@ import numpy as np
 import svgelements
 
 import vectorizer
+from vectorizer._rasterize import _whole
 
 #: Path data an outline may hold, in characters: what ``vectorizer.svg_to_mask``
 #: rasterises (an outline of 128 vertices a ring takes about 2,000).
@@ -346,8 +347,9 @@ def svg_to_paths(svg: str, width: int, height: int) -> list[str]:
         size = (float(document.width), float(document.height))
     except Exception as exc:  # ParseError, or AttributeError for XML that is not <svg>
         raise ValueError(f"the SVG cannot be parsed ({exc})") from None
-    if any(abs(v - want) > 1e-6 for v, want in zip(size, (width, height), strict=True)):
-        raise ValueError(f"the SVG is sized {size[0]:g}x{size[1]:g}, the image {width}x{height}")
+    size = _whole_size(document, size)
+    if size != (width, height):
+        raise ValueError(f"the SVG is sized {size[0]}x{size[1]}, the image {width}x{height}")
     try:
         # What the export, the saved mask and the agreement figures read of this file.
         drawn = np.asarray(vectorizer.svg_to_mask(svg, shape=(height, width)), dtype=bool)
@@ -377,6 +379,21 @@ def svg_to_paths(svg: str, width: int, height: int) -> list[str]:
             "not draw): it was not written by this client, and its outline cannot be edited "
             "here as saved")
     return paths
+
+
+def _whole_size(document: svgelements.SVG, size: tuple[float, float]) -> tuple[int, int]:
+    """The document's ``(width, height)`` in whole pixels, by the rule
+    :func:`vectorizer.svg_to_mask` sizes it by (:func:`vectorizer._rasterize._whole`):
+    within 0.001 px of a whole number, as a size in mm that svgelements converts at
+    96 dpi comes back (Inkscape's ``width="148.695833mm"`` is 562.0000 px). A file
+    the export reads is not refused here for a difference no pixel shows."""
+    try:
+        return tuple(_whole(value, name, document.values.get(name))
+                     for value, name in zip(size, ("width", "height"), strict=True))
+    except ValueError as exc:
+        # The attribute as written: a size off by a fraction shows it.
+        reason = str(exc).removeprefix("svg_or_paths: SVG ")
+        raise ValueError(f"the SVG is not sized in whole pixels ({reason})") from None
 
 
 def _exact_d(path: svgelements.Path) -> str:

@@ -417,3 +417,37 @@ def test_an_svg_read_back_keeps_the_numbers_its_transform_gives():
     assert s.parse_path(path)[0][0] == (10.5 + 0.0004, 20.0)
     np.testing.assert_array_equal(s.paths_to_mask([path], (_H, _W)),
                                   vectorizer.svg_to_mask(svg))
+
+
+# Inkscape saves a document in mm units with width and height in mm over a viewBox in
+# pixels; svgelements converts them at 96 dpi with rounding (audit 801 F2).
+@pytest.mark.parametrize(("w", "h"), [(40, 30), (562, 471), (1000, 800)])
+@pytest.mark.parametrize("digits", [4, 6, 8])
+def test_an_outline_resaved_in_mm_opens_as_the_export_reads_it(w, h, digits):
+    svg = (f'<svg {SVG_NS} width="{w * 25.4 / 96:.{digits}f}mm" '
+           f'height="{h * 25.4 / 96:.{digits}f}mm" viewBox="0 0 {w} {h}"><g id="layer1">'
+           '<path style="fill:#ffffff;fill-rule:evenodd" d="m 5,5 h 20 v 20 h -20 z"/></g></svg>')
+    (path,) = s.svg_to_paths(svg, w, h)
+    np.testing.assert_array_equal(s.paths_to_mask([path], (h, w)), vectorizer.svg_to_mask(svg))
+
+
+@pytest.mark.parametrize(("written", "opens"), [
+    ("8.0009", True), ("8.002", False), ("8.4", False), ("2.1167mm", True), ("2.2mm", False),
+])
+def test_svg_to_paths_sizes_a_document_by_the_exports_rule(written, opens):
+    # One rule for both readers: the page opens what the export rasterises, and says
+    # what is wrong with a size it does not, as written ("sized 8x6, the image 8x6" was
+    # said of 8.4).
+    svg = f'<svg {SVG_NS} width="{written}" height="6"><path d="{TRIANGLE}"/></svg>'
+    try:
+        vectorizer.svg_to_mask(svg)
+    except ValueError:
+        exported = False
+    else:
+        exported = True
+    assert exported == opens
+    if opens:
+        assert s.svg_to_paths(svg, 8, 6) == [TRIANGLE]
+    else:
+        with pytest.raises(ValueError, match=f"not sized in whole pixels .*got '{written}'"):
+            s.svg_to_paths(svg, 8, 6)
