@@ -344,9 +344,15 @@ def svg_to_paths(svg: str, width: int, height: int) -> list[str]:
         vectorizer.check_svg_document(svg)
         stream = io.StringIO(svg) if isinstance(svg, str) else io.BytesIO(svg)
         document = svgelements.SVG.parse(stream)
-        size = (float(document.width), float(document.height))
-    except Exception as exc:  # ParseError, or AttributeError for XML that is not <svg>
+        root = _root_name(document)
+        size = (float(document.width), float(document.height)) if root == "svg" else None
+    except Exception as exc:  # ParseError, and whatever else svgelements raises
         raise ValueError(f"the SVG cannot be parsed ({exc})") from None
+    if size is None:
+        # An HTML error page saved in its place, or an SVG wrapped in HTML: said as such,
+        # not as "'SVGElement' object has no attribute 'width'" (audit 801 F9).
+        raise ValueError(f"the file is not an SVG document: its outermost element is "
+                         f"<{root[:40]}>, not <svg>")
     size = _whole_size(document, size)
     if size != (width, height):
         raise ValueError(f"the SVG is sized {size[0]}x{size[1]}, the image {width}x{height}")
@@ -379,6 +385,14 @@ def svg_to_paths(svg: str, width: int, height: int) -> list[str]:
             "not draw): it was not written by this client, and its outline cannot be edited "
             "here as saved")
     return paths
+
+
+def _root_name(document) -> str:
+    """The local name of the element svgelements parsed as the document's root."""
+    if isinstance(document, svgelements.SVG):
+        return "svg"
+    tag = str(getattr(document, "values", {}).get("tag", "")) or "?"
+    return tag.rsplit("}", 1)[-1]
 
 
 def _whole_size(document: svgelements.SVG, size: tuple[float, float]) -> tuple[int, int]:

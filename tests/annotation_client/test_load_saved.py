@@ -384,8 +384,8 @@ def test_load_saved_of_an_image_never_saved_says_so(app, annotate, data_dir):
 def test_load_saved_with_an_svg_that_is_not_svg_says_so(app, annotate, data_dir):
     _save(data_dir, SAVED_PATHS)
     (data_dir / SHA / "v001.svg").write_text("<html><body>Not found</body></html>\n")
-    result = _load(app, annotate)
-    assert result[4].id == "load-error"
+    _assert_load_error(_load(app, annotate), "the file is not an SVG document: its outermost "
+                                             "element is <html>, not <svg>")
 
 
 def test_load_saved_with_a_record_that_is_not_an_object_says_so(app, annotate, data_dir):

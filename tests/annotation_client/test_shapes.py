@@ -310,10 +310,16 @@ def test_svg_to_paths_checks_the_image_size_it_is_given():
         s.svg_to_paths(svg, 8, 6.0)
 
 
-def test_svg_to_paths_refuses_xml_that_is_not_an_svg():
-    # Say an HTML error page saved in place of the SVG.
-    with pytest.raises(ValueError):
-        s.svg_to_paths("<html><body>Not found</body></html>", 8, 6)
+@pytest.mark.parametrize("text", [
+    "<html><body>Not found</body></html>",  # an HTML error page saved in place of the SVG
+    f'<html><svg {SVG_NS} width="8" height="6"><path d="{TRIANGLE}"/></svg></html>',
+    '<h:html xmlns:h="http://www.w3.org/1999/xhtml"><h:p>gone</h:p></h:html>',
+])
+def test_svg_to_paths_refuses_xml_that_is_not_an_svg(text):
+    # Said as such, not "'SVGElement' object has no attribute 'width'" (audit 801 F9).
+    with pytest.raises(ValueError, match="^the file is not an SVG document: its outermost "
+                                         "element is <html>, not <svg>$"):
+        s.svg_to_paths(text, 8, 6)
 
 
 def test_svg_to_paths_refuses_corrupt_path_data():
