@@ -491,3 +491,15 @@ def test_a_saved_versions_sr_holds_its_records_reading(tmp_path):
     # A record from before descriptors (none kept) has none.
     del record["final"]["descriptors"]
     assert _image_group(_sr_of(source, _mask(), record))[1] is None
+
+
+@pytest.mark.parametrize("centre", [(1, 30), (40, 30), (78, 30), (1, 1)])
+def test_an_outline_of_a_region_at_the_images_edge_stays_on_the_image(centre):
+    # Audit 801 F12: the outline the report makes of the mask had vertices a quarter
+    # pixel off the image (a disc as high as the image), negative coordinates in the SCOORD.
+    yy, xx = np.mgrid[:SHAPE[0], :SHAPE[1]]
+    mask = (xx - centre[0]) ** 2 + (yy - centre[1]) ** 2 <= 30**2
+    (group,) = _groups(_dicom_sr.dicom_sr(_source(), mask, SPACING))[1]
+    points = np.asarray(group.roi.value)
+    assert points.min() >= 0
+    assert points[:, 0].max() <= SHAPE[1] and points[:, 1].max() <= SHAPE[0]

@@ -411,3 +411,53 @@ def test_mask_to_paths_refuses_exactly_what_svg_to_mask_would(monkeypatch, limit
     monkeypatch.setattr(_rasterize, limit, hi - 1)
     with pytest.raises(ValueError, match="cannot rasterise back"):
         mask_to_paths(mask, budget)
+
+
+# --- no vertex off the image (audit 801 F12) ------------------------------------------
+# The fit put vertices beyond the image's edge, where no pixel centre held them: the
+# editor could not reach them and a DICOM SR carried negative coordinates.
+_YY, _XX = np.mgrid[:60, :80]
+_EDGE_MASKS = {
+    "disc at the left edge": (_XX - 2) ** 2 + (_YY - 30) ** 2 <= 20**2,
+    "disc in a corner": (_XX - 1) ** 2 + (_YY - 1) ** 2 <= 25**2,
+    "ellipse past the top": ((_XX - 40) / 30.0) ** 2 + ((_YY + 5) / 20.0) ** 2 <= 1,
+}
+
+
+def _beyond(paths, shape) -> np.ndarray:
+    xy = np.concatenate([r for p in paths for r in _rings(p)])
+    h, w = shape
+    return xy[(xy[:, 0] < 0) | (xy[:, 1] < 0) | (xy[:, 0] > w) | (xy[:, 1] > h)]
+
+
+@pytest.mark.parametrize("name", sorted(_EDGE_MASKS))
+@pytest.mark.parametrize("budget", [4, 8, 12, 16, 32])
+def test_no_vertex_lies_off_the_image_and_no_pixel_changes_for_it(name, budget, monkeypatch):
+    from vectorizer import _polygons
+
+    mask = _EDGE_MASKS[name]
+    paths = mask_to_paths(mask, max_vertices=budget)
+    assert len(_beyond(paths, mask.shape)) == 0, paths
+    for p in paths:
+        assert PATH.match(p), p
+        assert shapely.Polygon(*(lambda r: (r[0], r[1:]))(_rings(p))).is_valid
+        for ring in _rings(p):
+            # Past the budget only by vertices on the image's edge.
+            on_edge = np.count_nonzero((ring == 0).any(axis=1) | (ring[:, 0] == mask.shape[1])
+                                       | (ring[:, 1] == mask.shape[0]))
+            assert len(ring) <= budget + on_edge
+    # The fit as it was, its vertices left where they fell: the same pixels.
+    monkeypatch.setattr(_polygons, "_within_image", lambda rings, shape, budget: rings)
+    uncut = mask_to_paths(mask, max_vertices=budget)
+    np.testing.assert_array_equal(svg_to_mask(paths, shape=mask.shape),
+                                  svg_to_mask(uncut, shape=mask.shape))
+
+
+def test_the_fit_did_put_vertices_off_the_image_on_these_masks(monkeypatch):
+    # So the test above tests something.
+    from vectorizer import _polygons
+
+    monkeypatch.setattr(_polygons, "_within_image", lambda rings, shape, budget: rings)
+    for mask in _EDGE_MASKS.values():
+        assert any(len(_beyond(mask_to_paths(mask, max_vertices=b), mask.shape))
+                   for b in (4, 8, 12, 16, 32))
