@@ -77,7 +77,7 @@ def _open_decoded(path):
         im.load()
     except (OSError, SyntaxError, Image.DecompressionBombError) as exc:
         raise UnreadableFileError(f"{path}: cannot read as an image ({exc})") from exc
-    if getattr(im, "default_image", False) and getattr(im, "n_frames", 1) > 1:
+    if getattr(im, "default_image", False):
         # As the server refuses it: browsers draw only the frames, never this image.
         raise UnreadableFileError(f"{path}: an animated PNG whose default image is not part "
                                   "of its animation")

@@ -370,7 +370,8 @@ def _open_picture(
         image.load()
         _COMPLETENESS[fmt](image, data)
         frames = _animation_frames(data) if getattr(image, "n_frames", 1) > 1 else 1
-        hidden_default = getattr(image, "default_image", False) and frames > 0
+        # With no frame at all too (an acTL and no fcTL): Chromium then draws nothing.
+        hidden_default = bool(getattr(image, "default_image", False))
         # The picture as a browser shows it, so the mask matches that view: turned by
         # the EXIF orientation only where browsers read one (see _orientation).
         orientation = browser_orientation(data)

@@ -785,6 +785,15 @@ def test_an_animated_png_says_which_frame_is_outlined_and_shows_the_browsers_fir
     # frames are composited on a transparent canvas (audit 709): refused, not outlined.
     with pytest.raises(ImageDecodeError, match="default image is not part of its animation"):
         decode_image(_apng([upright, mirrored, upright], default_image=True), "h.png")
+    # An acTL with no frame at all (no fcTL): Chromium draws it blank (audit 805 F5).
+    still = io.BytesIO()
+    Image.fromarray(upright).save(still, format="PNG")
+    png = still.getvalue()
+    actl = b"acTL" + (1).to_bytes(4, "big") + (0).to_bytes(4, "big")
+    no_frame = (png[:33] + (8).to_bytes(4, "big") + actl
+                + zlib.crc32(actl).to_bytes(4, "big") + png[33:])
+    with pytest.raises(ImageDecodeError, match="default image is not part of its animation"):
+        decode_image(no_frame, "no_frame.png")
     # The frame count is the frames the file holds, not what its acTL claims.
     data = _apng([upright, mirrored])
     at = data.index(b"acTL")

@@ -1,4 +1,5 @@
 import shutil
+import zlib
 
 import numpy as np
 import pytest
@@ -480,3 +481,11 @@ def test_an_animated_png_whose_default_image_is_hidden_is_refused_as_the_server_
         read_image(tmp_path / "a.png")
     frames[0].save(tmp_path / "b.png", save_all=True, append_images=frames[1:])
     assert read_image(tmp_path / "b.png").shape == (20, 30)  # the default image, frame 1
+    # An acTL with no frame at all (no fcTL): Chromium draws it blank (audit 805 F5).
+    frames[0].save(tmp_path / "still.png")
+    png = (tmp_path / "still.png").read_bytes()
+    actl = b"acTL" + (1).to_bytes(4, "big") + (0).to_bytes(4, "big")
+    (tmp_path / "c.png").write_bytes(png[:33] + (8).to_bytes(4, "big") + actl
+                                     + zlib.crc32(actl).to_bytes(4, "big") + png[33:])
+    with pytest.raises(UnreadableFileError, match="default image is not part of its animation"):
+        read_image(tmp_path / "c.png")
