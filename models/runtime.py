@@ -126,19 +126,33 @@ class Runtime:
         self._refiner = None
         self.manifest: dict = {}
         self.settings = PostProcess()
+        # Set last, once every model the manifest names has loaded: `_net` alone would
+        # count a runtime whose lesion classifier or refiner failed as loaded.
+        self._loaded = False
 
     # -- loading -----------------------------------------------------------------
     @property
     def ready(self) -> bool:
-        return self._net is not None
+        return self._loaded
 
     def load(self) -> Runtime:
-        """Load the manifest and the network; later calls return at once."""
-        if self._net is not None:
+        """Load the manifest and every model it names; later calls return at once.
+
+        All or nothing: a load that fails part-way (the refiner's file missing, say)
+        leaves the runtime unloaded, so the next call loads everything again rather
+        than serving the U-Net without the lesion classifier or the refiner.
+        """
+        if self._loaded:
             return self
         with self._lock:
-            if self._net is None:
-                self._load()
+            if not self._loaded:
+                try:
+                    self._load()
+                except BaseException:
+                    self._net = self._lesion = self._refiner = None
+                    self.manifest = {}
+                    raise
+                self._loaded = True
         return self
 
     def _load(self):

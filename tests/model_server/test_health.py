@@ -198,3 +198,52 @@ def _wait_for_state(app, state: str, timeout: float = 120.0) -> str:
     while models.state != state and time.monotonic() < deadline:
         time.sleep(0.02)
     return models.state
+
+
+@pytest.mark.parametrize("name", ["lesion_refiner.tflite", "lesion_classifier.tflite"])
+def test_models_that_load_only_partly_stay_503_until_all_load(tmp_path, monkeypatch, name):
+    # Audit 804 F2. Before: the U-Net loaded, the refiner (or lesion classifier) failed,
+    # and the retry reused the half-loaded runtime, so /health said 200 "ok" with model
+    # name and version null and the server answered without the failed model.
+    import shutil
+
+    from model_server import _models
+    from models.runtime import DEFAULT_WEIGHTS_DIR
+
+    monkeypatch.setattr(_models, "RETRY_FIRST_SECONDS", 0.05)
+    monkeypatch.setattr(_models, "RETRY_MAX_SECONDS", 0.05)
+    weights = tmp_path / "weights"
+    shutil.copytree(DEFAULT_WEIGHTS_DIR, weights)
+    (weights / name).unlink()
+    app = create_app({"WEIGHTS_DIR": str(weights), "RUNTIME_BACKEND": "litert"})
+    client = app.test_client()
+    loads: list[int] = []
+    real_load = _models.ModelHolder._load_locked
+
+    def counted(self):
+        loads.append(1)
+        return real_load(self)
+
+    monkeypatch.setattr(_models.ModelHolder, "_load_locked", counted)
+    deadline = time.monotonic() + 60
+    # Until the first load and two retries have failed, or the server calls itself ready.
+    while len(loads) < 3 and client.get("/health").status_code != 200:
+        assert time.monotonic() < deadline, "the warm-up did not retry"
+        time.sleep(0.02)
+    health = client.get("/health")
+    assert health.status_code == 503
+    body = health.get_json()
+    assert body["status"] == "error" and body["model"] is None
+    assert name in body["error"]["message"]
+    data = png_bytes(speckle_image(64, 80))
+    for path in ("/predict", "/classify"):
+        response = client.post(path, data=data, content_type="image/png")
+        assert response.status_code == 503, path
+        assert name in response.get_json()["error"]["message"]
+    assert client.get("/models").status_code == 503
+
+    shutil.copy(Path(DEFAULT_WEIGHTS_DIR) / name, weights / name)
+    assert _health_until_ok(client, timeout=60)[-1] == "ok"
+    model = client.get("/health").get_json()["model"]
+    assert model["lesion_classifier"] and model["refiner"]
+    assert model["name"] and model["version"]

@@ -1,6 +1,7 @@
 """The shipped weights, through the runtime the server uses."""
 
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -355,3 +356,30 @@ def test_an_inference_thread_count_that_is_none_is_refused_by_its_name(monkeypat
     with pytest.raises(ValueError, match=rf"^SONOTRACE_NUM_THREADS='{env}': must be a whole "
                                          r"number from 1 to 64 \(0 or unset: 2\)$"):
         Runtime()
+
+
+@pytest.mark.parametrize("part", ["lesion_classifier", "refiner"])
+def test_a_load_that_fails_part_way_leaves_the_runtime_unloaded(tmp_path, part):
+    """Audit 804 F2: a crop model that fails to load must not leave the U-Net loaded
+    alone; the next ``load()`` loads everything again."""
+    import json
+    import shutil
+
+    from models.runtime import DEFAULT_WEIGHTS_DIR
+
+    shipped = Path(DEFAULT_WEIGHTS_DIR)
+    for f in shipped.iterdir():
+        shutil.copy(f, tmp_path / f.name)
+    name = json.loads((shipped / "manifest.json").read_text())[part]["files"]["litert"]
+    (tmp_path / name).unlink()
+    runtime = Runtime(tmp_path, backend="litert")
+    for _ in range(2):  # the second call must try again, not return at once
+        with pytest.raises(Exception, match=name):
+            runtime.load()
+        assert not runtime.ready
+        assert runtime._net is None and runtime.manifest == {}
+    shutil.copy(shipped / name, tmp_path / name)
+    info = runtime.load().info()
+    assert runtime.ready
+    assert info["lesion_classifier"] and info["refiner"]
+    assert info["version"] == json.loads((shipped / "manifest.json").read_text())["version"]
