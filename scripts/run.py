@@ -234,10 +234,16 @@ class Service:
         return False
 
     def port_problem(self) -> str | None:
-        """Why this service could not listen on its port, in words; None if it can."""
-        reason = _listen_problem(self.host, self.port)
-        if reason is None:
+        """Why this service could not listen on its host and port, in words naming the
+        option to change (the port's, or HOST's); None if it can."""
+        problem = _listen_problem(self.host, self.port)
+        if problem is None:
             return None
+        reason, of_host = problem
+        if of_host:
+            # Not a port another program holds: no other port helps (audit 804 F3). Both
+            # services bind the one host, so the line is the same for each.
+            return f"cannot start SonoTrace: cannot listen on {self.host}: {reason}"
         return (
             f"cannot start the {self.name}: port {self.port} on {self.host} {reason}: stop "
             f"that program or choose another port ({self.port_option})"
@@ -267,7 +273,14 @@ def _json_object(response) -> dict:
     return body if isinstance(body, dict) else {}
 
 
-def _listen_problem(host: str, port: int) -> str | None:
+#: How a refusal of the host names its setting: both services bind the launcher's host.
+HOST_SETTING = "(--host, make run HOST=...)"
+
+
+def _listen_problem(host: str, port: int) -> tuple[str, bool] | None:
+    """Why ``host``:``port`` cannot be listened on, and whether the host is at fault
+    (a name that does not resolve, an address that is not this machine's) rather than
+    the port; None if it can."""
     # Bound as gunicorn binds (an IPv6 family for an address with a colon, SO_REUSEADDR),
     # so that the answer is gunicorn's: a port in TIME_WAIT after a stop is free, one a
     # program listens on is not. Checked before anything starts: otherwise a service
@@ -279,10 +292,17 @@ def _listen_problem(host: str, port: int) -> str | None:
         with socket.socket(family, socket.SOCK_STREAM) as sock:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind((address, port))
+    except socket.gaierror:
+        # Worded as the services' own check words it (vectorizer._settings.check_listen).
+        return f"no address is known for the host name {address!r} {HOST_SETTING}", True
+    except (UnicodeError, TypeError):  # a name the resolver cannot even encode
+        return f"{address!r} is not a host name {HOST_SETTING}", True
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
-            return "is already in use by another program (a SonoTrace left running?)"
-        return f"cannot be listened on ({exc.strerror or exc})"
+            return "is already in use by another program (a SonoTrace left running?)", False
+        if exc.errno == errno.EADDRNOTAVAIL:
+            return f"{address} is not an address of this machine {HOST_SETTING}", True
+        return f"cannot be listened on ({exc.strerror or exc})", False
     return None
 
 
@@ -536,7 +556,10 @@ def main(argv: list[str] | None = None) -> int:
         level=level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s"
     )
     services = build_services(args.host, args.server_port, args.client_port)
-    problems = [problem for service in services if (problem := service.port_problem())]
+    # A host at fault is the same line for both services: said once.
+    problems = list(dict.fromkeys(
+        problem for service in services if (problem := service.port_problem())
+    ))
     for problem in problems:
         status = refuse(ValueError(problem))
     if problems:

@@ -457,6 +457,22 @@ def test_a_port_in_use_is_refused_before_anything_starts(launch, held):
     assert "already in use" in lines[0]
 
 
+@pytest.mark.parametrize(("host", "why"), [
+    ("foo.invalid", "no address is known for the host name 'foo.invalid'"),
+    ("192.0.2.1", "192.0.2.1 is not an address of this machine"),  # TEST-NET-1
+])
+def test_a_host_that_cannot_be_listened_on_is_named_not_the_ports(launch, host, why):
+    # Audit 804 F3: it said "stop that program or choose another port (--server-port...)",
+    # though no port helps; the services' own check names --host.
+    base = int(os.environ.get("SONOTRACE_TEST_PORT_BASE") or 59000)
+    launched = launch(*_port_args(base + 30, base + 31, host=host), fakes=False)
+    assert launched.wait(timeout=60) == 2, launched.output
+    assert launched.output == (
+        f"error: cannot start SonoTrace: cannot listen on {host}: {why} "
+        "(--host, make run HOST=...)\n"
+    )
+
+
 def test_both_ports_in_use_are_named(launch):
     ports = _free_ports()
     with _HealthyService(ports[0]), _HealthyService(ports[1]):
