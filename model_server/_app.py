@@ -475,7 +475,8 @@ def _install_request_log(app: Flask) -> None:
         access_log.info(
             "%s %s %d %.1fms image=%s bytes=%d from=%s id=%s",
             request.method,
-            request.path,
+            # The route, not the path as sent: "/nope Doe Jane" was logged as given.
+            _metrics.route_label(),
             response.status_code,
             duration,
             g.get("image_size", "-"),

@@ -157,7 +157,7 @@ def _record(metrics: dict, response: Response) -> None:
     """Count one answer (see the module docstring)."""
     # The request log's clock (_app._install_request_log): the access line's duration.
     start = g.get("request_start")
-    rule = _endpoint()
+    rule = route_label()
     # Any token is a method to HTTP: one a client makes up is "other", not a series.
     method = request.method if request.method in _METHODS else "other"
     metrics["requests"].labels(rule, method, str(response.status_code)).inc()
@@ -168,8 +168,10 @@ def _record(metrics: dict, response: Response) -> None:
             metrics["stage"].labels(stage).observe(ms / 1000.0)
 
 
-def _endpoint() -> str:
-    """The current request's route (its rule), else ``unmatched``.
+def route_label() -> str:
+    """The current request's route (its rule), else ``unmatched``: the metrics' label and
+    the access log's path, never the path as sent (which may carry anything, a
+    patient's name included).
 
     A 405 has no ``url_rule``, but its path is served: a client misconfigured to GET
     ``/predict`` belongs on the ``/predict`` series, where the errors are looked for.

@@ -34,7 +34,7 @@ def test_one_line_per_request_without_image_content(client, caplog):
     lines = access_lines(caplog)
     assert [(m["method"], m["path"], m["status"]) for m in lines] == [
         ("POST", "/predict", "200"),
-        ("GET", "/nope", "404"),
+        ("GET", "unmatched", "404"),
         ("POST", "/classify", "415"),
     ]
     assert lines[0]["image"] == "120x90" and int(lines[0]["bytes"]) == len(data)
@@ -46,6 +46,22 @@ def test_one_line_per_request_without_image_content(client, caplog):
     assert mask_b64[:40] not in everything
     assert base64.b64encode(data)[:40].decode() not in everything
     assert "plain text" not in everything
+
+
+def test_the_line_names_the_route_never_the_path_as_sent(client, caplog):
+    # Audit 804 F9: an unmatched path was logged as sent ("GET /nope Doe Jane 404"),
+    # though the line carries sizes and the caller's address only.
+    caplog.set_level(logging.INFO)
+    client.get("/nope%20Doe%20Jane?patient=Doe")
+    client.get("/static/Doe_Jane.png?x=1")
+    client.get("/predict?patient=Doe")  # 405: its route is served
+    client.get("/health?patient=Doe")
+    lines = access_lines(caplog)
+    assert [(m["path"], m["status"]) for m in lines] == [
+        ("unmatched", "404"), ("/static/<path:filename>", "404"), ("/predict", "405"),
+        ("/health", "200")]
+    everything = "\n".join(r.getMessage() for r in caplog.records)
+    assert "Doe" not in everything and "patient" not in everything
 
 
 def test_each_request_is_named_by_the_callers_id_or_one_of_its_own(client, caplog):
