@@ -23,7 +23,14 @@ from . import _api, _callback_guard, _readers, _signing, _worklist, ids
 from ._config import ClientConfig, host_is_trusted
 from ._database import AnnotationIndex, IndexUnavailable
 from ._server_client import CallSlots, HealthWatch
-from ._storage import DATA_MARK, AnnotationStore, DataFolderChanged, WriteProbe, mark_data_folder
+from ._storage import (
+    DATA_MARK,
+    AnnotationStore,
+    DataFolderChanged,
+    IndexProbe,
+    WriteProbe,
+    mark_data_folder,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -118,9 +125,13 @@ def get_store() -> AnnotationStore:
                            mark=flask.current_app.config.get(DATA_MARK_KEY))
 
 
-def _sync_index(index: AnnotationIndex, data_dir: Path) -> None:
+def _sync_index(index: AnnotationIndex, data_dir: Path, probe: IndexProbe) -> None:
     # Saves whose index write failed, or records copied in, join the index here.
-    # The client works without the index, so a broken database is logged, not fatal.
+    # The client works without the index, so a broken database is logged, and said by
+    # /health, not fatal. Opened first, even with no saved version to add: a mistyped
+    # SQLite path or a PostgreSQL server that is down showed only at the first listing.
+    if probe.problem() is not None:
+        return  # logged by the probe; the sync would fail the same way
     try:
         result = index.sync(data_dir)
     except IndexUnavailable as exc:
@@ -361,7 +372,8 @@ def create_app(config=None) -> dash.Dash:
     server.config[DATA_MARK_KEY] = mark
     index = AnnotationIndex(settings.index_url)
     server.config[INDEX_KEY] = index
-    _sync_index(index, settings.data_dir)
+    index_probe = IndexProbe(index)
+    _sync_index(index, settings.data_dir, index_probe)
     _owner_only_index(settings)
     _install_request_checks(server, settings)
     _api.register(server, index, settings)
@@ -401,6 +413,10 @@ def create_app(config=None) -> dash.Dash:
         problem = probe.problem()  # logged by the probe when it changes
         if problem is not None:
             return flask.jsonify(body | {"status": "error", "data_folder": problem}), 503
+        # The Saved page, its API and the saves' rows fail while the index cannot be opened.
+        problem = index_probe.problem()  # logged by the probe when it changes
+        if problem is not None:
+            return flask.jsonify(body | {"status": "error", "index": problem}), 503
         return flask.jsonify(body)
 
     app.layout = html.Div(

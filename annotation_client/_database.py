@@ -893,13 +893,10 @@ class AnnotationIndex:
                 if not self._replaced():
                     return
                 self._reopen("was replaced or removed")
+            new_file = self._sqlite_file is not None and not self._sqlite_file.exists()
             if self._sqlite_file is not None:
-                if not self._sqlite_file.exists():
+                if new_file:
                     self._may_start_file()
-                    # Expected on a first start; after a mistyped SONOTRACE_DATABASE_URL
-                    # it is the only sign that the Saved page now reads an empty index.
-                    logger.info("annotation index: starting a new database file %s",
-                                self._sqlite_file)
                 if self._first_folder is None:
                     # SQLite does not create a missing folder; the data directory may not
                     # exist yet at a first start (never after: see _may_start_file).
@@ -916,7 +913,29 @@ class AnnotationIndex:
                 self._opened = _identity(self._sqlite_file)
                 if self._first_folder is None:
                     self._first_folder = _identity(self._sqlite_file.parent)
+            if new_file:
+                # Expected on a first start; after a mistyped SONOTRACE_DATABASE_URL it is
+                # the only sign that the Saved page now reads an empty index. Once made:
+                # a file that could not be made is the error's to say, not this line's.
+                logger.info("annotation index: starting a new database file %s",
+                            self._sqlite_file)
             self._created = True
+
+    def check(self) -> None:
+        """Open the database, making its tables on first use, and read it once: what the
+        client's start and ``/health`` do (see ``_storage.IndexProbe``).
+
+        Raises
+        ------
+        IndexUnavailable
+            When it cannot be opened or read.
+        """
+        try:
+            self._ready()
+            with self.engine.connect() as conn:
+                conn.execute(sa.select(SavedRow.version).limit(1)).all()
+        except (SQLAlchemyError, OSError) as exc:
+            raise self._unavailable("the annotation index could not be opened", exc) from exc
 
     def _replaced(self) -> bool:
         """Whether the SQLite file at the index's path is no longer the one its pooled
@@ -1425,9 +1444,12 @@ class AnnotationIndex:
                 self._behind = False  # not before: a sync that fails is tried again
                 logger.info("annotation index: caught up with the saves it missed")
             return self._recheck(Path(data_dir))
-        except (IndexUnavailable, ValueError) as exc:
-            why = exc.logged() if isinstance(exc, IndexUnavailable) else exc
-            logger.warning("annotation index: damaged records not read again: %s", why)
+        except IndexUnavailable as exc:
+            # The database itself, not a damaged record: said as the start says it.
+            logger.warning("annotation index %s unavailable: %s", self.safe_url, exc.logged())
+            return {"read": 0, "restored": 0}
+        except ValueError as exc:
+            logger.warning("annotation index: damaged records not read again: %s", exc)
             return {"read": 0, "restored": 0}
         finally:
             self._recheck_lock.release()

@@ -151,7 +151,42 @@ WRITE_PROBE_S = 10.0
 _PROBE_BYTES = 4096
 
 
-class WriteProbe:
+class _Probe:
+    """Whether something a save or a listing needs can be used now, for ``/health``.
+
+    Found at most once every ``every_s`` seconds, the answer reused in between and
+    while another thread looks; a change of answer is logged once (:meth:`_log`).
+    """
+
+    def __init__(self, every_s: float | None = None) -> None:
+        self.every_s = WRITE_PROBE_S if every_s is None else float(every_s)
+        self._last: tuple[float, str | None] | None = None
+        self._lock = threading.Lock()
+
+    def problem(self) -> str | None:
+        """Why it cannot be used now, or None when it can."""
+        last = self._last
+        if last is not None and time.monotonic() - last[0] < self.every_s:
+            return last[1]
+        if not self._lock.acquire(blocking=False):
+            return None if last is None else last[1]  # another request is probing
+        try:
+            problem = self._find()
+            if problem != (None if last is None else last[1]):
+                self._log(problem)
+            self._last = (time.monotonic(), problem)
+            return problem
+        finally:
+            self._lock.release()
+
+    def _find(self) -> str | None:
+        raise NotImplementedError
+
+    def _log(self, problem: str | None) -> None:
+        raise NotImplementedError
+
+
+class WriteProbe(_Probe):
     """Whether files can be written in a folder now, for ``/health``.
 
     The folder's mark says it is the right folder, not that a save can write there:
@@ -171,30 +206,67 @@ class WriteProbe:
     """
 
     def __init__(self, root: str | os.PathLike, every_s: float | None = None) -> None:
+        super().__init__(every_s)
         self.root = Path(root)
-        self.every_s = WRITE_PROBE_S if every_s is None else float(every_s)
-        self._last: tuple[float, str | None] | None = None
-        self._lock = threading.Lock()
 
     def problem(self) -> str | None:
         """Why files cannot be written in the folder (``"cannot be written (No space left
         on device)"``), or None when they can."""
-        last = self._last
-        if last is not None and time.monotonic() - last[0] < self.every_s:
-            return last[1]
-        if not self._lock.acquire(blocking=False):
-            return None if last is None else last[1]  # another request is probing
+        return super().problem()
+
+    def _find(self) -> str | None:
+        return _probe_write(self.root)
+
+    def _log(self, problem: str | None) -> None:
+        if problem is None:
+            logger.info("the data folder %s can be written again", self.root)
+        else:
+            logger.error("the data folder %s %s: saves fail", self.root, problem)
+
+
+class IndexProbe(_Probe):
+    """Whether the index database can be opened and read now, at start and for ``/health``.
+
+    An index that cannot be opened (a mistyped SQLite path, a PostgreSQL server that is
+    down) fails the Saved page, its API, reader agreement and reading progress, and
+    leaves saves out of the index; with no saved version yet nothing else opens it at
+    start, so without this it showed only at the first listing. The first answer that
+    names a problem is logged (as an ERROR naming the URL, its password masked, and why),
+    and so is the index coming back.
+
+    Parameters
+    ----------
+    index : AnnotationIndex
+        The client's index.
+    every_s : float
+        Seconds an answer is reused (:data:`WRITE_PROBE_S`).
+    """
+
+    def __init__(self, index: AnnotationIndex, every_s: float | None = None) -> None:
+        super().__init__(every_s)
+        self.index = index
+        self._detail = ""
+
+    def problem(self) -> str | None:
+        """Why the index cannot be used (``"the annotation index could not be opened"``,
+        safe to show: where the database is and who connects stay in the log), or None."""
+        return super().problem()
+
+    def _find(self) -> str | None:
         try:
-            problem = _probe_write(self.root)
-            if problem != (None if last is None else last[1]):
-                if problem is None:
-                    logger.info("the data folder %s can be written again", self.root)
-                else:
-                    logger.error("the data folder %s %s: saves fail", self.root, problem)
-            self._last = (time.monotonic(), problem)
-            return problem
-        finally:
-            self._lock.release()
+            self.index.check()
+        except IndexUnavailable as exc:
+            self._detail = exc.logged()
+            return str(exc)
+        return None
+
+    def _log(self, problem: str | None) -> None:
+        if problem is None:
+            logger.info("annotation index %s can be used again", self.index.safe_url)
+        else:
+            logger.error("annotation index %s unavailable: %s (the Saved page and its API "
+                         "fail, and saves are not indexed, until it can be opened)",
+                         self.index.safe_url, self._detail)
 
 
 def _probe_write(root: Path) -> str | None:

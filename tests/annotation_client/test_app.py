@@ -684,12 +684,11 @@ def test_the_app_starts_when_the_index_cannot_be_written(tmp_path, caplog):
     url = f"sqlite:///{blocker}/index.sqlite3"
     app = create_app({"DATA_DIR": data_dir, "DATABASE_URL": url})
     assert app.server.config["SONOTRACE_INDEX"].url == url
-    assert app.server.test_client().get("/health").status_code == 200
-    errors = [
-        r.getMessage()
-        for r in caplog.records
-        if r.name == "annotation_client._app" and r.levelname == "ERROR"
-    ]
+    # Started, and unhealthy: the Saved page and the saves' rows fail (audit 804 F6).
+    response = app.server.test_client().get("/health")
+    assert response.status_code == 503
+    assert response.get_json()["index"] == "the annotation index could not be opened"
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
     assert len(errors) == 1 and "unavailable" in errors[0]
     assert blocker.read_text() == "a file where the database folder should be"
     assert sorted(p.name for p in data_dir.iterdir()
@@ -722,22 +721,78 @@ def test_the_app_starts_when_the_postgresql_server_is_down(tmp_path, caplog, psy
     url = f"postgresql://sonotrace:s3cret@/sonotrace?host={tmp_path / 'no-server'}"
     app = create_app({"DATA_DIR": data_dir, "DATABASE_URL": url})
     client = app.server.test_client()
-    assert client.get("/health").status_code == 200
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    health = client.get("/health")
+    assert health.status_code == 503 and health.get_json()["status"] == "error"
+    assert "no-server" not in health.get_data(as_text=True)
     response = client.get("/api/saved")
     assert response.status_code == 503
     assert response.get_json()["error"]["code"] == "index_unavailable"
     # Where the server is and who connects stay in the log.
     assert "no-server" not in response.get_data(as_text=True)
     assert "no-server" in caplog.text and "s3cret" not in caplog.text
-    errors = [
-        r.getMessage()
-        for r in caplog.records
-        if r.name == "annotation_client._app" and r.levelname == "ERROR"
-    ]
     assert len(errors) == 1 and "unavailable" in errors[0]
     assert "postgresql+psycopg://sonotrace:***@" in errors[0] and "s3cret" not in errors[0]
     assert sorted(p.name for p in data_dir.iterdir()
                   if p.name not in (KEY_FILE, DATA_MARK)) == ["ab" * 32, "cd" * 32]
+
+
+@pytest.mark.parametrize("url", [
+    "sqlite:///{tmp}/blocker/index.sqlite3",  # a file where its folder should be
+    "postgresql://sonotrace:s3cret@/sonotrace?host={tmp}/no-server",  # no server there
+])
+def test_an_index_that_cannot_be_opened_is_said_at_start_with_no_saved_version(
+        tmp_path, caplog, monkeypatch, url):
+    # Audit 804 F6. Before: with an empty data folder nothing opened the index at start,
+    # /health said "ok", and only the first Saved page logged it, as "damaged records".
+    from annotation_client import _storage
+
+    if url.startswith("postgresql"):
+        pytest.importorskip("psycopg")
+    (tmp_path / "blocker").write_text("a file where the database folder should be")
+    (tmp_path / "no-server").mkdir()
+    url = url.format(tmp=tmp_path)
+    monkeypatch.setattr(_storage, "WRITE_PROBE_S", 0.0)  # every check looks again
+    caplog.set_level("INFO")
+    app = create_app({"DATA_DIR": tmp_path / "data", "DATABASE_URL": url,
+                      "MODEL_SERVER_URL": "http://127.0.0.1:9"})
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 1, errors
+    assert errors[0].startswith("annotation index ") and "unavailable" in errors[0]
+    assert app.server.config["SONOTRACE_INDEX"].safe_url in errors[0]
+    assert "s3cret" not in caplog.text
+    assert "starting a new database file" not in caplog.text  # none was made
+    client = app.server.test_client()
+    response = client.get("/health")
+    assert response.status_code == 503
+    body = response.get_json()
+    assert body["status"] == "error"
+    assert body["index"] == "the annotation index could not be opened"
+    assert "no-server" not in response.get_data(as_text=True)
+    caplog.clear()
+    assert client.get("/health").status_code == 503
+    assert [r for r in caplog.records if r.levelname == "ERROR"] == []  # once, not each time
+    # The listing's own log line names the index, not "damaged records".
+    assert client.get("/api/saved").status_code == 503
+    assert "damaged records" not in caplog.text
+
+
+def test_an_index_that_can_be_opened_again_makes_health_ok_again(tmp_path, caplog, monkeypatch):
+    from annotation_client import _storage
+
+    monkeypatch.setattr(_storage, "WRITE_PROBE_S", 0.0)
+    caplog.set_level("INFO")
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file where the database folder should be")
+    url = f"sqlite:///{blocker}/index.sqlite3"
+    app = create_app({"DATA_DIR": tmp_path / "data", "DATABASE_URL": url,
+                      "MODEL_SERVER_URL": "http://127.0.0.1:9"})
+    client = app.server.test_client()
+    assert client.get("/health").status_code == 503
+    blocker.unlink()
+    assert client.get("/health").get_json()["status"] == "ok"
+    assert f"annotation index {url} can be used again" in caplog.text
+    assert (blocker / "index.sqlite3").is_file()
 
 
 def test_the_app_starts_beside_a_record_the_index_cannot_hold(tmp_path):

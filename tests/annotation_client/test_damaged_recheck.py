@@ -183,7 +183,9 @@ def test_a_recheck_never_raises_when_the_index_cannot_be_read(tmp_path, data_dir
     (tmp_path / "blocker").write_text("a file, not a folder")
     broken = AnnotationIndex(f"sqlite:///{tmp_path / 'blocker' / 'index.sqlite3'}")
     assert broken.recheck_damaged(data_dir) == {"read": 0, "restored": 0}
-    assert "damaged records not read again" in caplog.text
+    # The database itself cannot be opened: said so, not "damaged records" (audit 804 F6).
+    assert f"annotation index {broken.safe_url} unavailable: " in caplog.text
+    assert "damaged records" not in caplog.text
     broken.dispose()
 
 

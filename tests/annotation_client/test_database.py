@@ -2270,3 +2270,31 @@ def test_a_record_whose_hash_ends_in_a_newline_is_refused_as_no_hash():
         record["image"] = dict(record["image"], sha256=bad)
         with pytest.raises(ValueError, match="image.sha256 is not a SHA-256"):
             row_values(record, "/d/v001.json")
+
+
+def test_a_database_file_that_cannot_be_made_is_not_logged_as_started(tmp_path, caplog):
+    # Audit 804 F6: "starting a new database file" was logged at each failed attempt,
+    # before SQLite said the file could not be made.
+    (tmp_path / "blocker").write_text("a file where the database folder should be")
+    index = AnnotationIndex(_url(tmp_path / "blocker" / "index.sqlite3"))
+    with caplog.at_level("INFO", logger="annotation_client._database"):
+        for _ in range(2):
+            with pytest.raises(IndexUnavailable, match="could not be read"):
+                index.query()
+    assert "starting a new database file" not in caplog.text
+    with pytest.raises(IndexUnavailable, match="could not be opened"):
+        index.check()
+    index.dispose()
+
+
+def test_check_opens_a_new_index_and_reads_it(tmp_path, caplog):
+    path = tmp_path / "index.sqlite3"
+    index = AnnotationIndex(_url(path))
+    with caplog.at_level("INFO", logger="annotation_client._database"):
+        index.check()
+        index.check()
+    assert path.is_file()
+    assert [r.getMessage() for r in caplog.records] == [
+        f"annotation index: starting a new database file {path}"
+    ]
+    index.dispose()

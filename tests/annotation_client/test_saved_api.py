@@ -585,8 +585,11 @@ def test_an_unreadable_index_is_a_json_503_and_the_app_keeps_answering(
             "the annotation index could not be read; the client's log says why"
         )
         assert str(tmp_path) not in response.get_data(as_text=True)
-    assert client.get("/health").status_code == 200
-    assert client.get("/health").get_json()["status"] == "ok"
+    # Answering, and saying the index is down (audit 804 F6), without its words either.
+    health = client.get("/health")
+    assert health.status_code == 503
+    assert health.get_json()["index"] == "the annotation index could not be opened"
+    assert str(tmp_path) not in health.get_data(as_text=True)
     # Parameters are still checked first.
     assert client.get("/api/saved?limit=0").status_code == 400
     assert client.get("/api/saved").status_code == 503
