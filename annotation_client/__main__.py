@@ -27,6 +27,7 @@ from dataclasses import dataclass, replace
 
 from vectorizer._settings import (
     DEFAULT_HOST,
+    GRACEFUL_TIMEOUT_S,
     AddressRefused,
     ServingOptions,
     argument,
@@ -170,6 +171,9 @@ def gunicorn_settings(opts: Options, settings) -> dict:
         "threads": opts.threads,
         # A callback may wait for the model server; give it that long and more.
         "timeout": int(settings.request_timeout) + 60,
+        # Said here, not left to gunicorn's default: the launcher and docker-compose wait
+        # just past it (STOP_GRACE_S) before they kill.
+        "graceful_timeout": GRACEFUL_TIMEOUT_S,
         "accesslog": "-" if opts.log_level == "debug" else None,
         "access_log_format": ACCESS_LOG_FORMAT,
         "loglevel": opts.log_level,

@@ -225,7 +225,7 @@ def main(argv: list[str] | None = None, environ: Mapping | None = None) -> int:
         else:
             os.environ.setdefault(key, value)
 
-    from vectorizer._settings import AddressRefused
+    from vectorizer._settings import GRACEFUL_TIMEOUT_S, AddressRefused
 
     from ._gunicorn import ModelServerApplication
 
@@ -234,7 +234,7 @@ def main(argv: list[str] | None = None, environ: Mapping | None = None) -> int:
         "workers": opts.workers,
         "threads": opts.threads,
         "timeout": opts.timeout,
-        "graceful_timeout": 30,
+        "graceful_timeout": GRACEFUL_TIMEOUT_S,
         "keepalive": 5,
         "loglevel": opts.log_level,
         "errorlog": "-",

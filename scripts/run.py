@@ -50,6 +50,7 @@ if str(REPO_ROOT) not in sys.path:
 
 from vectorizer._settings import (  # noqa: E402 - needs the sys.path entry above
     LOOPBACK_HOSTS,
+    STOP_GRACE_S,
     WILDCARDS,
     argument,
     bind_address,
@@ -443,7 +444,7 @@ def elsewhere(host: str, client_port: int, environ: Mapping) -> list[str]:
 
 def run(
     services: list[Service],
-    grace: float = 15.0,
+    grace: float = STOP_GRACE_S,
     notes: Sequence[str] = (),
     error_grace: float = DEFAULT_ERROR_GRACE,
 ) -> int:
@@ -529,7 +530,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--server-port", type=argument(parse_port), default=5000)
     parser.add_argument("--client-port", type=argument(parse_port), default=8050)
     parser.add_argument(
-        "--grace", type=float, default=15.0, help="seconds to wait for a clean stop"
+        "--grace", type=float, default=STOP_GRACE_S,
+        help="seconds to wait for a clean stop before killing (default %(default)s: just past "
+             "the services' own grace for requests in progress)"
     )
     parser.add_argument(
         "--error-grace",

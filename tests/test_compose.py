@@ -182,3 +182,22 @@ def test_annotations_live_in_a_named_volume(compose):
     assert any(src in named and dst == data_dir for src, dst, *_ in mounts), (
         f"SONOTRACE_DATA_DIR={data_dir} must be a named volume, got {client['volumes']}"
     )
+
+
+def _seconds(duration: str) -> float:
+    """A Compose duration (``35s``, ``1m30s``) in seconds."""
+    units = {"h": 3600, "m": 60, "s": 1, "ms": 0.001}
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|h|m|s)", duration)
+    assert parts and "".join(n + u for n, u in parts) == duration, duration
+    return sum(float(n) * units[u] for n, u in parts)
+
+
+@pytest.mark.parametrize("service", list(SERVICES))
+def test_a_stop_waits_past_gunicorns_own_grace(compose, service):
+    # Audit 804 F10: Docker's default 10 s killed a request gunicorn would have finished
+    # within its 30 s graceful_timeout.
+    from vectorizer._settings import GRACEFUL_TIMEOUT_S, STOP_GRACE_S
+
+    grace = compose["services"][service].get("stop_grace_period")
+    assert grace is not None, f"{service}: Docker's default 10 s applies"
+    assert _seconds(grace) == STOP_GRACE_S > GRACEFUL_TIMEOUT_S

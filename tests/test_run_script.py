@@ -698,3 +698,16 @@ def test_truncated_weights_stop_both_real_services(launch, tmp_path):
     pids = _started_pids(output)
     assert len(pids) == 2 and not [pid for pid in pids if _alive(pid)], output
     assert output.endswith("SonoTrace stopped.\n"), output
+
+
+def test_the_launcher_waits_past_the_services_own_grace_before_killing():
+    # Audit 804 F10: it killed after 15 s services whose gunicorn gives a request in
+    # progress 30 s (graceful_timeout) to finish.
+    from vectorizer._settings import GRACEFUL_TIMEOUT_S, STOP_GRACE_S
+
+    result = subprocess.run([sys.executable, str(LAUNCHER), "--help"], capture_output=True,
+                            text=True, timeout=60, check=True)
+    shown = re.search(r"--grace GRACE\s+(.*?)--error-grace", result.stdout, re.DOTALL)
+    assert shown is not None, result.stdout
+    assert f"(default {STOP_GRACE_S}:" in " ".join(shown.group(1).split())
+    assert STOP_GRACE_S > GRACEFUL_TIMEOUT_S

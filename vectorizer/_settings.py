@@ -31,6 +31,13 @@ WILDCARDS = ("0.0.0.0", "::", "[::]")
 #: The names this machine's own browser and clients use: the default trusted hosts.
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+#: Seconds gunicorn gives both services' requests in progress to finish after a stop
+#: (SIGTERM) before it kills its workers (its ``graceful_timeout``).
+GRACEFUL_TIMEOUT_S = 30
+#: Seconds whoever stops a service waits before SIGKILL (the launcher's ``--grace``,
+#: docker-compose's ``stop_grace_period``): just past gunicorn's own grace, so a request
+#: in progress (a large /predict) is finished, or cut by gunicorn, never killed midway.
+STOP_GRACE_S = GRACEFUL_TIMEOUT_S + 5
 
 #: A Host header: a name or IPv4 address, or an IPv6 literal in brackets; then a port.
 _HOST_HEADER = re.compile(r"(?P<host>[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")

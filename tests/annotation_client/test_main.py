@@ -121,6 +121,15 @@ def test_an_empty_host_variable_listens_on_loopback_only(environ, host):
     assert gunicorn_settings(opts, ClientConfig())["bind"] == "127.0.0.1:8050"
 
 
+def test_gunicorn_gives_requests_in_progress_the_grace_the_launcher_waits_past(environ):
+    # Audit 804 F10: the client relied on gunicorn's default; the launcher and
+    # docker-compose wait STOP_GRACE_S, just past it.
+    from vectorizer._settings import GRACEFUL_TIMEOUT_S, STOP_GRACE_S
+
+    settings = gunicorn_settings(options([]), ClientConfig())
+    assert settings["graceful_timeout"] == GRACEFUL_TIMEOUT_S < STOP_GRACE_S
+
+
 def test_an_ipv6_host_is_bound_in_brackets(environ):
     # Unbracketed, gunicorn reads "::1:8050" as a host without a port.
     opts = options(["--host", "::1"])
