@@ -201,3 +201,15 @@ def test_a_stop_waits_past_gunicorns_own_grace(compose, service):
     grace = compose["services"][service].get("stop_grace_period")
     assert grace is not None, f"{service}: Docker's default 10 s applies"
     assert _seconds(grace) == STOP_GRACE_S > GRACEFUL_TIMEOUT_S
+
+
+@pytest.mark.parametrize("name", [".env", "docker-compose.override.yml"])
+def test_the_files_deployers_put_secrets_in_are_neither_committed_nor_built_in(name):
+    # Audit 804 F11: README puts site settings (a database URL with its password) in the
+    # override file and speaks of an env file; a commit or an image took them along.
+    assert _ignored(name, _dockerignore_patterns(REPO_ROOT)) is not None, ".dockerignore"
+    if shutil.which("git") is None or not (REPO_ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    result = subprocess.run(["git", "check-ignore", "-q", "--no-index", name], cwd=REPO_ROOT,
+                            timeout=60, check=False)
+    assert result.returncode == 0, f".gitignore does not ignore {name}"

@@ -168,3 +168,14 @@ def test_the_model_server_synopsis_lists_every_option():
         if action.dest != "help"
     ]
     assert [option for option in options if option not in synopsis] == []
+
+
+def test_every_known_variable_is_in_configuration_or_the_settings_it_links_to():
+    # Audit 804 F11: SONOTRACE_OUTLINE_BUDGET_S was named only under "Speed": a deployer
+    # or tester reads Configuration (and the model server's Settings it links to).
+    from vectorizer._variables import KNOWN_VARIABLES
+
+    configuration = README.split("\n## Configuration", 1)[1].split("\n## ", 1)[0]
+    settings = README.split("\n### Settings", 1)[1].split("\n## ", 1)[0]
+    named = set(NAME.findall(configuration + settings))
+    assert sorted(KNOWN_VARIABLES - named) == []
