@@ -47,6 +47,8 @@ from ._svgcheck import (
     PATH_CHARS,
     check_document,
     hide_undrawn,
+    root_attributes,
+    unplace_root,
 )
 from ._validate import MAX_PIXELS, as_shape
 
@@ -573,6 +575,7 @@ def _parse_with_svgelements(data: bytes) -> tuple[list[FlatShape], tuple[int, in
     # fill-rule and visibility are inherited properties, so leaving it out means the
     # same thing.
     data = _FILL_RULE_INHERIT.sub(b"", data)
+    data = unplace_root(data, root_attributes(data))
     data = hide_undrawn(data)
     try:
         # reify=False leaves identity transforms unapplied, which halves parse time.
@@ -749,7 +752,8 @@ def svg_to_mask(svg_or_paths, shape=None) -> np.ndarray:
     outside a switch, elements with ``requiredExtensions`` (with ``systemLanguage``,
     refused), as browsers apply the conditions there too. A
     nested ``<svg>`` with a ``viewBox``, or placed or sized (``x``, ``y``, ``width``,
-    ``height``), is refused: its content would be drawn misplaced. A document whose
+    ``height``), is refused: its content would be drawn misplaced. The root ``<svg>``'s
+    ``x`` and ``y`` are ignored, as SVG says. A document whose
     ``<use>`` elements expand without bound or beyond these limits is refused before
     svgelements expands anything (:func:`vectorizer.check_svg_document`).
     The document is parsed with svgelements, except one in exactly the form

@@ -269,6 +269,57 @@ def hide_undrawn(data: bytes) -> bytes:
     return ElementTree.tostring(root, encoding="utf-8") if moved else data
 
 
+def root_attributes(data: bytes) -> dict[str, str]:
+    """The attributes of the root element, as written (names unprefixed), read by
+    expat up to the root's start tag only; empty if the document has no root or is
+    not well-formed there (the full reading then says why)."""
+    parser = expat.ParserCreate()
+    found: dict[str, str] = {}
+
+    def root_started(_tag, attributes) -> None:
+        found.update(attributes)
+        raise _PrologRead
+
+    parser.StartElementHandler = root_started
+    try:
+        parser.Parse(data, True)
+    except (_PrologRead, expat.ExpatError):
+        pass
+    return found
+
+
+# x and y as Illustrator writes them on the root ("0px"): no shift even where applied.
+_ZERO_POSITION = re.compile(r"\s*[-+]?(?:0+\.?0*|\.0+)(?:px)?\s*")
+
+
+def unplace_root(data: bytes, attributes: dict[str, str]) -> bytes:
+    """``data`` without the root ``<svg>``'s ``x`` and ``y``, when either is not zero.
+
+    SVG ignores them on the outermost ``<svg>`` (a renderer draws its content at its
+    own origin), but svgelements translates the whole drawing by them: ``<svg x="10"
+    y="10">`` moved every outline 10 pixels right and down (audit 801, F4). The zeros
+    Illustrator writes (``x="0px" y="0px"``) change nothing and are left as they are.
+
+    Parameters
+    ----------
+    data : bytes
+        A well-formed SVG document that :func:`check_document` accepted.
+    attributes : dict
+        Its root's attributes, from :func:`root_attributes`.
+
+    Returns
+    -------
+    bytes
+        The document, re-serialised (UTF-8) when ``x`` or ``y`` was dropped.
+    """
+    if all(_ZERO_POSITION.fullmatch(attributes.get(key, "0")) for key in ("x", "y")):
+        return data
+    root = ElementTree.fromstring(data)
+    root.attrib.pop("x", None)
+    root.attrib.pop("y", None)
+    return ElementTree.tostring(root, encoding="utf-8")
+
+
 def _svg_tag(element) -> str | None:
     """The local name of an SVG element (no namespace or the SVG one), else None."""
     if not isinstance(element.tag, str):

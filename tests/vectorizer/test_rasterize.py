@@ -797,3 +797,19 @@ def test_an_overflowing_transform_is_named():
     with pytest.raises(ValueError, match=r"transform 'scale\(1e400\)' has '1e400', which is "
                                          "not a finite number"):
         svg_to_mask(_doc('<path transform="scale(1e400)" d="M2 2 L4 2 L4 4 Z"/>'))
+
+
+@pytest.mark.parametrize("place", ['x="10" y="10"', 'x="-3" y="7.5px"', 'x="0px" y="0px"'])
+def test_x_and_y_on_the_root_svg_are_ignored(place):
+    # SVG ignores them on the outermost <svg>, and Chromium drew the square at (2, 1)
+    # whatever they were; svgelements moved it by them (audit 801, F4).
+    got = svg_to_mask(_doc('<rect x="2" y="1" width="4" height="3"/>',
+                           extra=f'{place} viewBox="0 0 10 8"'))
+    np.testing.assert_array_equal(got, _rect((8, 10), 2, 1, 6, 4))
+
+
+def test_a_root_placed_at_zero_is_read_as_written():
+    from vectorizer._svgcheck import root_attributes, unplace_root
+
+    data = _doc("", extra='x="0px" y="0px"').encode()
+    assert unplace_root(data, root_attributes(data)) is data
