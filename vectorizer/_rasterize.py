@@ -751,8 +751,10 @@ def svg_to_mask(svg_or_paths, shape=None) -> np.ndarray:
     hold (``requiredExtensions`` never does; a ``systemLanguage`` is refused), and
     outside a switch, elements with ``requiredExtensions`` (with ``systemLanguage``,
     refused), as browsers apply the conditions there too. A
+    ``<use>`` of a ``<symbol>`` with a ``viewBox`` is refused (its content would not be
+    scaled to the ``<use>``'s size), and so is a
     nested ``<svg>`` with a ``viewBox``, or placed or sized (``x``, ``y``, ``width``,
-    ``height``), is refused: its content would be drawn misplaced. The root ``<svg>``'s
+    ``height``): its content would be drawn misplaced. The root ``<svg>``'s
     ``x`` and ``y`` are ignored, as SVG says. A document whose
     ``<use>`` elements expand without bound or beyond these limits is refused before
     svgelements expands anything (:func:`vectorizer.check_svg_document`).

@@ -117,6 +117,8 @@ def check_svg_document(svg: str | bytes) -> None:
       ``y``, ``width``, ``height``, ``rx``, ``ry``, ``cx``, ``cy``, ``r``, ``x1`` ...
       ``y2``, ``points``) that holds a number that is not finite (``NaN``, ``inf``,
       ``1e400``);
+    - with a ``<use>`` of a ``<symbol>`` that has a ``viewBox`` (svgelements does not
+      scale the content to the ``<use>``'s size, as a renderer does);
     - with an ``<svg>`` element inside the root that has a ``viewBox`` (svgelements
       scales its content about the wrong origin), or an ``x``, ``y``, ``width`` or
       ``height`` other than its initial one (a renderer moves its content there and
@@ -444,6 +446,7 @@ class _Tree:
         self.hrefs: list[str | None] = []
         self.shape: list[bool] = []
         self.undrawn: list[bool] = []
+        self.scaled: list[bool] = []  # a <symbol> with a viewBox
         self.drawn = 0  # shapes outside <defs>, <clipPath> and <pattern>, unexpanded
         self.inherited = 0  # attribute copies svgelements makes, unexpanded
 
@@ -507,6 +510,7 @@ class _Tree:
                 undrawn = tag in _UNDRAWN_TAGS
                 tree.shape.append(is_shape)
                 tree.undrawn.append(undrawn)
+                tree.scaled.append(tag == "symbol" and "viewBox" in attrib)
                 if is_shape and not hidden[-1]:
                     tree.drawn += 1
                 hidden.append(hidden[-1] or undrawn)
@@ -520,7 +524,21 @@ class _Tree:
             reason = " ".join(str(exc).split()) or type(exc).__name__
             raise ValueError(f"{name} is not a valid SVG document: {reason}") from None
         tree.refs = [None if h is None else ids.get(h[1:]) for h in hrefs]
+        tree.check_symbol_uses(name)
         return tree
+
+    def check_symbol_uses(self, name: str) -> None:
+        """Refuse a ``<use>`` of a ``<symbol>`` that has a ``viewBox``: a renderer
+        scales the symbol's content from its ``viewBox`` to the ``<use>``'s width and
+        height (100% when not given), svgelements draws it unscaled (a 10-unit square
+        in a symbol drawn 20 wide filled 100 pixels, where Chromium filled 400)."""
+        for ref, href in zip(self.refs, self.hrefs, strict=True):
+            if ref is not None and self.scaled[ref]:
+                raise ValueError(
+                    f"{name}: a <use> of <symbol id={href[1:]!r}>, which has a viewBox, is "
+                    "not supported: its content would not be scaled to the <use>'s size "
+                    "as a renderer scales it; draw the shapes without a symbol"
+                )
 
     def check_expansion(self, name: str, max_bytes: int) -> None:
         """Refuse the document if expanding its ``<use>`` elements is unbounded or

@@ -342,3 +342,22 @@ _QUADRATIC_TRANSFORM_CALL = re.compile(r"([a-z]+)\s*\(([^)]*)\)")
 def test_transform_calls_are_found_as_the_quadratic_pattern_found_them(transform):
     expected = [m.groups() for m in _QUADRATIC_TRANSFORM_CALL.finditer(transform)]
     assert [m.groups() for m in _transform_calls(transform)] == expected
+
+
+@pytest.mark.parametrize("use", ['<use href="#s" x="5" y="5" width="10" height="10"/>',
+                                 '<use xlink:href="#s"/>'])
+def test_a_use_of_a_symbol_with_a_viewbox_is_refused(use):
+    # Chromium scales the symbol's content to the <use>'s size (400 pixels for this
+    # one drawn 20 wide), svgelements did not (100): audit 801, F3.
+    svg = _doc('<symbol id="s" viewBox="0 0 5 5"><rect width="5" height="5"/></symbol>' + use)
+    with pytest.raises(ValueError, match=r"<use> of <symbol id='s'>, which has a viewBox"):
+        check_svg_document(svg)
+
+
+def test_a_symbol_with_a_viewbox_drawn_by_no_use_or_through_its_child_is_accepted():
+    # A <use> of an element inside the symbol draws it unscaled, in Chromium too.
+    svg = _doc('<symbol id="s" viewBox="0 0 5 5"><rect id="r" width="2" height="2"/></symbol>'
+               '<use href="#r" x="3" y="4"/>')
+    expected = np.zeros((20, 20), dtype=bool)
+    expected[4:6, 3:5] = True
+    np.testing.assert_array_equal(svg_to_mask(svg), expected)
