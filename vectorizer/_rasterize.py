@@ -752,7 +752,8 @@ def svg_to_mask(svg_or_paths, shape=None) -> np.ndarray:
     outside a switch, elements with ``requiredExtensions`` (with ``systemLanguage``,
     refused), as browsers apply the conditions there too. A
     ``<use>`` of a ``<symbol>`` with a ``viewBox`` is refused (its content would not be
-    scaled to the ``<use>``'s size), and so is a
+    scaled to the ``<use>``'s size), so is a ``transform-origin`` or ``transform-box``
+    other than the initial one (svgelements turns everything about 0,0), and so is a
     nested ``<svg>`` with a ``viewBox``, or placed or sized (``x``, ``y``, ``width``,
     ``height``): its content would be drawn misplaced. The root ``<svg>``'s
     ``x`` and ``y`` are ignored, as SVG says. A document whose

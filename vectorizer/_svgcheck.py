@@ -81,6 +81,29 @@ NOT_FINITE = re.compile(r"nan|inf(?:inity)?", re.IGNORECASE)
 _NUMERIC_ATTRIBUTES = frozenset({"x", "y", "width", "height", "rx", "ry", "cx", "cy", "r",
                                  "x1", "y1", "x2", "y2", "points"})
 _CHECKED_ATTRIBUTES = _NUMERIC_ATTRIBUTES | {"d", "transform"}
+# Properties that change where a renderer draws a shape, and that svgelements does not
+# apply, each with what it says when refused; given as attributes, in a style
+# attribute or in a stylesheet. Values that change nothing are accepted (_HARMLESS).
+_UNAPPLIED_PROPERTIES = {
+    "transform-origin": "svgelements rotates and scales about 0,0 whatever the origin; "
+                        "write the origin into the transform (translate, then back)",
+    "transform-box": "svgelements rotates and scales about 0,0 of the user space, never "
+                     "about the shape's own box",
+}
+_PROPERTY_ATTRIBUTES = frozenset({"style", *_UNAPPLIED_PROPERTIES})
+_ZERO_LENGTH = r"[-+]?(?:0+\.?0*|\.0+)(?:px|%)?"
+_HARMLESS = {
+    # SVG's initial origin, 0 0 of the user space (with transform-box view-box).
+    "transform-origin": re.compile(rf"\s*(?:(?:{_ZERO_LENGTH}|left|top)\s*){{1,3}}",
+                                   re.IGNORECASE),
+    "transform-box": re.compile(r"\s*view-box\s*", re.IGNORECASE),
+}
+# A declaration of one of them in a stylesheet (its value up to ";" or "}").
+_STYLESHEET_PROPERTY = re.compile(
+    r"(?<![\w-])(" + "|".join(map(re.escape, _UNAPPLIED_PROPERTIES)) + r")\s*:\s*([^;}]*)",
+    re.IGNORECASE,
+)
+_CSS_COMMENT = re.compile(r"/\*.*?(?:\*/|$)", re.DOTALL)
 _NUMBER = re.compile(r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
 # One transform function and its argument list, as svgelements finds them (it reads
 # the attribute lower-cased, and ignores text that is not a function call). Linear, as
@@ -119,6 +142,8 @@ def check_svg_document(svg: str | bytes) -> None:
       ``1e400``);
     - with a ``<use>`` of a ``<symbol>`` that has a ``viewBox`` (svgelements does not
       scale the content to the ``<use>``'s size, as a renderer does);
+    - with a ``transform-origin`` or ``transform-box`` (attribute, ``style`` or
+      stylesheet) other than the initial one: svgelements turns everything about 0,0;
     - with an ``<svg>`` element inside the root that has a ``viewBox`` (svgelements
       scales its content about the wrong origin), or an ``x``, ``y``, ``width`` or
       ``height`` other than its initial one (a renderer moves its content there and
@@ -373,6 +398,41 @@ def _check_attributes(attrib: dict, tag: str, name: str, root: bool) -> None:
         _check_transform(transform, name)
 
 
+def _described(tag: str, attrib: dict) -> str:
+    """An element as named in messages: ``<path id='lesion'>``, or ``<path>``."""
+    return f"<{tag} id={attrib['id'][:40]!r}>" if "id" in attrib else f"<{tag}>"
+
+
+def _check_properties(attrib: dict, tag: str, name: str) -> None:
+    """Refuse a property of :data:`_UNAPPLIED_PROPERTIES` given as an attribute or in
+    the ``style`` attribute (read as svgelements reads it: ``;``-separated
+    ``name: value`` pairs), unless its value changes nothing."""
+    declared = [(key, value) for key, value in attrib.items() if key in _UNAPPLIED_PROPERTIES]
+    for declaration in attrib.get("style", "").split(";"):
+        key, colon, value = declaration.partition(":")
+        key = key.strip().lower()
+        if colon and key in _UNAPPLIED_PROPERTIES:
+            declared.append((key, value))
+    for key, value in declared:
+        _check_property(key, value, _described(tag, attrib), name)
+
+
+def _check_property(key: str, value: str, where: str, name: str) -> None:
+    value = value.replace("!important", "").strip()
+    harmless = _HARMLESS.get(key)
+    if harmless is not None and harmless.fullmatch(value):
+        return
+    raise ValueError(f"{name}: {where} has {key} {value[:40]!r}, which is not supported: "
+                     f"{_UNAPPLIED_PROPERTIES[key]}")
+
+
+def _check_stylesheet(text: str, name: str) -> None:
+    """Refuse a ``<style>`` that declares a property of :data:`_UNAPPLIED_PROPERTIES`
+    with a value that changes something."""
+    for match in _STYLESHEET_PROPERTY.finditer(_CSS_COMMENT.sub("", text)):
+        _check_property(match.group(1).lower(), match.group(2), "a <style>", name)
+
+
 def _check_numbers(value: str, what: str, name: str) -> None:
     """Refuse a non-finite number in a geometry attribute: svgelements reads ``NaN`` in
     a ``<rect>``'s ``x`` as 0, drops a ``<polygon>`` vertex that has one, and takes
@@ -469,6 +529,8 @@ class _Tree:
                 if event == "end":
                     # Text is complete only at the end; <style> and <text> carry it.
                     own[stack.pop()] += len(elem.text or "")
+                    if elem.text and elem.tag.rpartition("}")[2] == "style":
+                        _check_stylesheet(elem.text, name)
                     hidden.pop()
                     carried.pop()
                     elem.clear()  # keep the pass's memory small: the facts are stored
@@ -492,6 +554,8 @@ class _Tree:
                         f"{name}: its elements would carry more than {MAX_INHERITED} "
                         "attributes with those they inherit, more than can be parsed"
                     )
+                if not _PROPERTY_ATTRIBUTES.isdisjoint(attrib):
+                    _check_properties(attrib, tag, name)
                 if not _CHECKED_ATTRIBUTES.isdisjoint(attrib):
                     _check_attributes(attrib, tag, name, root=index == 0)
                 # (Under a root that is not <svg>, the document is refused as such.)

@@ -361,3 +361,34 @@ def test_a_symbol_with_a_viewbox_drawn_by_no_use_or_through_its_child_is_accepte
     expected = np.zeros((20, 20), dtype=bool)
     expected[4:6, 3:5] = True
     np.testing.assert_array_equal(svg_to_mask(svg), expected)
+
+
+ROTATED_BAR = 'transform="rotate(90)" d="M5 5 L15 5 L15 8 L5 8 Z"'
+
+
+@pytest.mark.parametrize("body, said", [
+    (f'<path transform-origin="10 10" {ROTATED_BAR}/>', "<path> has transform-origin '10 10'"),
+    (f'<path id="p" style="fill:red; transform-origin: 10px 10px" {ROTATED_BAR}/>',
+     "<path id='p'> has transform-origin '10px 10px'"),
+    (f'<style>/* c */ .r {{ transform-origin: 50% 50% }}</style><path class="r" {ROTATED_BAR}/>',
+     "a <style> has transform-origin '50% 50%'"),
+    (f'<path style="transform-box:fill-box" {ROTATED_BAR}/>',
+     "<path> has transform-box 'fill-box'"),
+    (f'<g transform-box="stroke-box"><path {ROTATED_BAR}/></g>', "<g> has transform-box"),
+])
+def test_a_transform_origin_or_box_is_refused(body, said):
+    # Chromium turned the bar about the origin given, svgelements about 0,0: the mask
+    # was empty where Chromium drew 100 pixels (audit 801, F5).
+    with pytest.raises(ValueError, match=re.escape(said) + ".*not supported"):
+        check_svg_document(_doc(body))
+
+
+@pytest.mark.parametrize("origin", ['transform-origin="0 0"', 'transform-origin="0px 0px 0"',
+                                    'style="transform-origin: left top; transform-box: view-box"',
+                                    'style="transform-origin:0 !important"'])
+def test_the_initial_transform_origin_and_box_are_accepted(origin):
+    got = svg_to_mask(_doc(f'<path {origin} transform="translate(20 0) rotate(90)" '
+                           'd="M5 5 L15 5 L15 8 L5 8 Z"/>'))
+    expected = np.zeros((20, 20), dtype=bool)
+    expected[5:15, 12:15] = True
+    np.testing.assert_array_equal(got, expected)
