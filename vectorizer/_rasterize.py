@@ -743,7 +743,9 @@ def svg_to_mask(svg_or_paths, shape=None) -> np.ndarray:
     and the basic shapes (``rect``, ``circle``, ``ellipse``, ``polygon``). In a
     document each shape follows its own (possibly inherited) ``fill-rule``, with SVG's
     initial value ``nonzero`` when none is given; a list of path strings is filled
-    even-odd. Only geometry counts: paint, strokes, clipping and text are ignored.
+    even-odd. Only geometry counts: paint (``fill="none"`` too), strokes, opacity and
+    text are ignored, and a ``clip-path`` or ``mask`` is refused (svgelements ignores
+    them, and they change the outline a renderer draws).
     What a renderer does not draw is not filled either: the content of ``<defs>``,
     ``<clipPath>``, ``<pattern>``, ``<mask>``, ``<marker>`` and ``<symbol>`` (unless a
     ``<use>`` draws it), elements with ``display="none"`` or ``visibility="hidden"``

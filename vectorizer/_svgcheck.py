@@ -89,6 +89,10 @@ _UNAPPLIED_PROPERTIES = {
                         "write the origin into the transform (translate, then back)",
     "transform-box": "svgelements rotates and scales about 0,0 of the user space, never "
                      "about the shape's own box",
+    "clip-path": "clipping changes the outline a renderer draws, and svgelements ignores "
+                 "it; clip the shapes' own geometry, or remove it",
+    "mask": "masking changes the outline a renderer draws, and svgelements ignores it; "
+            "cut the shapes' own geometry, or remove it",
 }
 _PROPERTY_ATTRIBUTES = frozenset({"style", *_UNAPPLIED_PROPERTIES})
 _ZERO_LENGTH = r"[-+]?(?:0+\.?0*|\.0+)(?:px|%)?"
@@ -97,6 +101,8 @@ _HARMLESS = {
     "transform-origin": re.compile(rf"\s*(?:(?:{_ZERO_LENGTH}|left|top)\s*){{1,3}}",
                                    re.IGNORECASE),
     "transform-box": re.compile(r"\s*view-box\s*", re.IGNORECASE),
+    "clip-path": re.compile(r"\s*none\s*", re.IGNORECASE),
+    "mask": re.compile(r"\s*none\s*", re.IGNORECASE),
 }
 # A declaration of one of them in a stylesheet (its value up to ";" or "}").
 _STYLESHEET_PROPERTY = re.compile(
@@ -144,6 +150,9 @@ def check_svg_document(svg: str | bytes) -> None:
       scale the content to the ``<use>``'s size, as a renderer does);
     - with a ``transform-origin`` or ``transform-box`` (attribute, ``style`` or
       stylesheet) other than the initial one: svgelements turns everything about 0,0;
+    - with a ``clip-path`` or ``mask`` other than ``none`` (attribute, ``style`` or
+      stylesheet): they change the outline a renderer draws, and svgelements ignores
+      them;
     - with an ``<svg>`` element inside the root that has a ``viewBox`` (svgelements
       scales its content about the wrong origin), or an ``x``, ``y``, ``width`` or
       ``height`` other than its initial one (a renderer moves its content there and
