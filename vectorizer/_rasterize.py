@@ -755,7 +755,9 @@ def svg_to_mask(svg_or_paths, shape=None) -> np.ndarray:
     refused), as browsers apply the conditions there too. A
     ``<use>`` of a ``<symbol>`` with a ``viewBox`` is refused (its content would not be
     scaled to the ``<use>``'s size), so is a ``transform-origin`` or ``transform-box``
-    other than the initial one (svgelements turns everything about 0,0), and so is a
+    other than the initial one (svgelements turns everything about 0,0), a ``<style>``
+    setting ``display``, ``visibility``, ``fill-rule``, ``transform`` or geometry through
+    selectors or at-rules svgelements does not apply, and a
     nested ``<svg>`` with a ``viewBox``, or placed or sized (``x``, ``y``, ``width``,
     ``height``): its content would be drawn misplaced. The root ``<svg>``'s
     ``x`` and ``y`` are ignored, as SVG says. A document whose

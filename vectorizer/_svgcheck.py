@@ -110,6 +110,17 @@ _STYLESHEET_PROPERTY = re.compile(
     re.IGNORECASE,
 )
 _CSS_COMMENT = re.compile(r"/\*.*?(?:\*/|$)", re.DOTALL)
+# Properties of a stylesheet that decide what is drawn and where, which svgelements
+# applies only through the selectors it knows (_APPLIED_SELECTOR), in a rule outside
+# any at-rule, without !important, to the elements after the <style>.
+_GEOMETRY_PROPERTIES = ("display", "visibility", "fill-rule", "transform", "d", "x", "y",
+                        "width", "height", "r", "rx", "ry", "cx", "cy")
+_GEOMETRY_DECLARATION = re.compile(
+    r"(?<![\w-])(" + "|".join(_GEOMETRY_PROPERTIES) + r")\s*:", re.IGNORECASE
+)
+# The selectors svgelements looks up: every element, a tag, an id, a class, tag.class.
+_APPLIED_SELECTOR = re.compile(r"\*|[A-Za-z_][\w-]*|[#.][\w-]+|[A-Za-z_][\w-]*\.[\w-]+")
+_CSS_RULE = re.compile(r"([^{}]*)\{([^{}]*)\}")
 _NUMBER = re.compile(r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
 # One transform function and its argument list, as svgelements finds them (it reads
 # the attribute lower-cased, and ignores text that is not a function call). Linear, as
@@ -150,6 +161,10 @@ def check_svg_document(svg: str | bytes) -> None:
       scale the content to the ``<use>``'s size, as a renderer does);
     - with a ``transform-origin`` or ``transform-box`` (attribute, ``style`` or
       stylesheet) other than the initial one: svgelements turns everything about 0,0;
+    - with a ``<style>`` that sets what is drawn or where (``display``, ``visibility``,
+      ``fill-rule``, ``transform``, a geometry property) otherwise than svgelements
+      applies it: through a selector other than ``*``, a tag, ``.class``, ``#id`` or
+      ``tag.class``, in an at-rule, with ``!important``, or after shapes;
     - with a ``clip-path`` or ``mask`` other than ``none`` (attribute, ``style`` or
       stylesheet): they change the outline a renderer draws, and svgelements ignores
       them;
@@ -435,11 +450,49 @@ def _check_property(key: str, value: str, where: str, name: str) -> None:
                      f"{_UNAPPLIED_PROPERTIES[key]}")
 
 
-def _check_stylesheet(text: str, name: str) -> None:
+def _check_stylesheet(text: str, name: str, late: bool) -> None:
     """Refuse a ``<style>`` that declares a property of :data:`_UNAPPLIED_PROPERTIES`
-    with a value that changes something."""
-    for match in _STYLESHEET_PROPERTY.finditer(_CSS_COMMENT.sub("", text)):
+    with a value that changes something, or that sets what is drawn or where
+    (:data:`_GEOMETRY_PROPERTIES`) otherwise than svgelements applies it.
+
+    svgelements reads a stylesheet as ``selectors { declarations }`` pairs and looks an
+    element up by ``*``, its tag, ``#id``, ``.class`` and ``tag.class`` only, from the
+    elements after the ``<style>`` on (``late``: a shape or ``<use>`` came before it).
+    Any other selector (``g > path``, ``path:not(.k)``, ``[data-x]``), an at-rule
+    (``@media``) and ``!important`` were dropped or misread: Chromium hid shapes that
+    were filled, and filled a hole even-odd that was filled nonzero (audit 801, F6).
+    """
+    text = _CSS_COMMENT.sub("", text)
+    for match in _STYLESHEET_PROPERTY.finditer(text):
         _check_property(match.group(1).lower(), match.group(2), "a <style>", name)
+    geometry = _GEOMETRY_DECLARATION.search(text)
+    if geometry is None:
+        return  # paint alone: ignored, however it is selected
+    said = f"{name}: a <style> sets {geometry.group(1).lower()}"
+    if late:
+        raise ValueError(f"{said} after shapes it may apply to, which is not supported: "
+                         "svgelements applies a stylesheet only to the elements after it; "
+                         "put the <style> first")
+    if "@" in text:
+        raise ValueError(f"{said} and has an at-rule ({text[text.index('@'):][:30]!r}), "
+                         "which is not supported: svgelements misreads at-rules; write the "
+                         "rules without it")
+    for rule in _CSS_RULE.finditer(text):
+        selectors, body = rule.groups()
+        declared = [d for d in body.split(";") if _GEOMETRY_DECLARATION.match(d.strip())]
+        if not declared:
+            continue
+        said = f"{name}: a <style> sets {declared[0].partition(':')[0].strip().lower()}"
+        for selector in selectors.split(","):
+            if not _APPLIED_SELECTOR.fullmatch(selector.strip()):
+                raise ValueError(
+                    f"{said} through the selector {selector.strip()[:40]!r}, which is not "
+                    "supported: only plain tag, class and id selectors (path, .c, #i, "
+                    "path.c, *) are applied; set it on the elements or by class"
+                )
+        if any("!important" in d for d in declared):
+            raise ValueError(f"{said} with !important, which is not supported: svgelements "
+                             "misreads it; write it without")
 
 
 def _check_numbers(value: str, what: str, name: str) -> None:
@@ -528,6 +581,8 @@ class _Tree:
         hidden: list[bool] = [False]  # per open element: inside an undrawn container
         carried: list[int] = [0]  # per open element: attributes it and its ancestors have
         declared = 0  # namespace declarations of the element about to start
+        drawables = 0  # shapes and <use> started so far
+        drawables_before: list[int] = []  # per open element: shapes and <use> before it
         root_is_svg = False
         source = io.StringIO(data) if isinstance(data, str) else io.BytesIO(data)
         try:
@@ -539,9 +594,10 @@ class _Tree:
                     # Text is complete only at the end; <style> and <text> carry it.
                     own[stack.pop()] += len(elem.text or "")
                     if elem.text and elem.tag.rpartition("}")[2] == "style":
-                        _check_stylesheet(elem.text, name)
+                        _check_stylesheet(elem.text, name, late=drawables_before[-1] > 0)
                     hidden.pop()
                     carried.pop()
+                    drawables_before.pop()
                     elem.clear()  # keep the pass's memory small: the facts are stored
                     continue
                 if len(stack) >= MAX_NESTING:
@@ -557,6 +613,8 @@ class _Tree:
                 attrib = elem.attrib
                 carried.append(carried[-1] + len(attrib) + declared)
                 declared = 0
+                drawables_before.append(drawables)
+                drawables += tag in _SHAPE_TAGS or tag == "use"
                 tree.inherited += carried[-1]
                 if tree.inherited > MAX_INHERITED:
                     raise ValueError(

@@ -414,3 +414,42 @@ def test_clipping_and_masking_are_refused(body, said):
 def test_no_clipping_or_masking_is_accepted():
     got = svg_to_mask(_doc('<path clip-path="none" style="mask: none" d="M0 0H10V10H0Z"/>'))
     assert got.sum() == 100
+
+
+HOLED = '<path d="M0 0 H10 V10 H0 Z M3 3 H6 V6 H3 Z"/>'
+
+
+@pytest.mark.parametrize("body, said", [
+    (f"<style>g > path {{ display: none }}</style><g>{SQUARE}</g>",
+     "sets display through the selector 'g > path'"),
+    (f'<style>path[data-x]{{display:none}}</style>{SQUARE}', "selector 'path[data-x]'"),
+    (f"<style>.a, path:not(.k){{visibility:hidden}}</style>{SQUARE}",
+     "sets visibility through the selector 'path:not(.k)'"),
+    (f"<style>path:first-child{{display:none}}</style><g>{SQUARE}</g>",
+     "selector 'path:first-child'"),
+    (f"<style>g path{{fill:red; fill-rule:evenodd}}</style><g>{HOLED}</g>",
+     "sets fill-rule through the selector 'g path'"),
+    ('<style>path{display:none !important}</style><path style="display:inline" d="M0 0h1v1z"/>',
+     "sets display with !important"),
+    (f"<style>@media screen {{ path {{ display: none }} }}</style>{SQUARE}",
+     "sets display and has an at-rule ('@media screen"),
+    ('<path class="h" d="M0 0h1v1z"/><style>.h{display:none}</style>',
+     "sets display after shapes"),
+])
+def test_a_stylesheet_svgelements_would_apply_otherwise_is_refused(body, said):
+    # Chromium hid each of these shapes, or left the hole empty, and svgelements
+    # filled it (audit 801, F6).
+    with pytest.raises(ValueError, match=re.escape(said) + ".*not supported"):
+        check_svg_document(_doc(body))
+
+
+@pytest.mark.parametrize("style, filled", [
+    ("/* g > path{display:none} */ .e{fill-rule:evenodd}", 91),
+    ("path.e, #x {fill-rule: evenodd}", 91),
+    ("* {fill-rule:evenodd}", 91),
+    ("g > path {fill: red} @media print {path {stroke: blue}}", 100),  # paint only
+])
+def test_a_stylesheet_svgelements_applies_as_chromium_does_is_accepted(style, filled):
+    holed = HOLED.replace("<path", '<path class="e"')
+    got = svg_to_mask(_doc(f"<style>{style}</style><g>{holed}</g>"))
+    assert got.sum() == filled
