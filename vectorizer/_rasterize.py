@@ -30,12 +30,15 @@ import numpy as np
 from svgelements import (
     SVG,
     Arc,
+    Circle,
     Close,
     CubicBezier,
+    Ellipse,
     Line,
     Move,
     Path,
     QuadraticBezier,
+    Rect,
     Shape,
     SVGLexicalParser,
 )
@@ -642,6 +645,8 @@ def _parse_with_svgelements(data: bytes) -> tuple[list[FlatShape], tuple[int, in
                 raise ValueError(
                     f"svg_or_paths: path data has {bad.group()!r} at position {bad.start()}"
                 )
+            if isinstance(element, Rect | Circle | Ellipse) and not _sized_as_svg(element):
+                continue  # a size SVG draws nothing with
             rule = str(element.values.get("fill-rule", "nonzero")).strip().lower()
             # A <path> is already a Path; other shapes (rect, circle...) convert.
             edges = flatten_path(element if isinstance(element, Path) else Path(element))
@@ -653,6 +658,50 @@ def _parse_with_svgelements(data: bytes) -> tuple[list[FlatShape], tuple[int, in
             f"svg_or_paths: invalid SVG geometry: {_reason(exc)}"
         ) from None
     return shapes, size
+
+
+def _own_length(element, key: str) -> str | None:
+    """The shape's own ``key`` as written (attribute, ``style`` or stylesheet), or None
+    when it has none or ``auto``. svgelements' ``values`` also hold what every element
+    inherits from its ancestors: a ``<rect>`` without a width there has the root's."""
+    raw = element.values.get("attributes", {}).get(key)
+    if raw is None or str(raw).strip().lower() == "auto":
+        return None
+    if "%" in str(raw):
+        # svgelements took a rect's width in % of the viewport's height, and made a
+        # circle of r="10%" an ellipse.
+        raise ValueError(f"svg_or_paths: a <{type(element).__name__.lower()}> with "
+                         f"{key}={str(raw)[:30]!r} is not supported: give its size in pixels, "
+                         "not a percentage")
+    return str(raw)
+
+
+def _sized_as_svg(element) -> bool:
+    """False if SVG draws nothing for this ``<rect>``, ``<circle>`` or ``<ellipse>``;
+    else True, with its corner or ellipse radii set as SVG 2 reads them.
+
+    A width, height or radius that is missing, zero or negative (an error in SVG 1.1,
+    an invalid value that falls back to 0 or ``auto`` in SVG 2) draws nothing, where
+    svgelements drew a width of -5 from x leftwards and a rect without a width to the
+    image's edge. SVG 2 reads a radius ``rx`` or ``ry`` that is missing or negative
+    as the other one (an ``<ellipse rx="8">`` is a circle of radius 8, which
+    svgelements drew with ``ry`` 1): audit 801, F7.
+    """
+    if isinstance(element, Rect):
+        for key in ("width", "height"):
+            if _own_length(element, key) is None or not getattr(element, key) > 0:
+                return False
+    elif isinstance(element, Circle):
+        return _own_length(element, "r") is not None and element.rx > 0
+    given = [_own_length(element, key) is not None and radius >= 0
+             for key, radius in (("rx", element.rx), ("ry", element.ry))]
+    if given == [False, False]:
+        if isinstance(element, Ellipse):
+            return False
+        element.rx = element.ry = 0  # a rect's square corners
+    elif not all(given):
+        element.rx = element.ry = element.rx if given[0] else element.ry
+    return isinstance(element, Rect) or (element.rx > 0 and element.ry > 0)
 
 
 def _check_viewbox(text) -> None:

@@ -813,3 +813,47 @@ def test_a_root_placed_at_zero_is_read_as_written():
 
     data = _doc("", extra='x="0px" y="0px"').encode()
     assert unplace_root(data, root_attributes(data)) is data
+
+
+@pytest.mark.parametrize("shape", [
+    '<rect x="2" y="2" width="-3" height="4"/>',
+    '<rect x="2" y="2" height="4"/>',  # svgelements took the root's width: to the edge
+    '<rect x="2" y="2" width="3" height="0"/>',
+    '<g width="5"><rect x="2" y="2" height="4"/></g>',
+    '<circle cx="4" cy="4"/>',
+    '<circle cx="4" cy="4" r="-3"/>',
+    '<ellipse cx="4" cy="4"/>',
+    '<ellipse cx="4" cy="4" rx="0" ry="3"/>',
+])
+def test_a_basic_shape_of_no_size_draws_nothing(shape):
+    # Chromium drew none of them; svgelements filled from 4 to 50 pixels (audit 801, F7).
+    assert not svg_to_mask(_doc(shape)).any()
+
+
+@pytest.mark.parametrize("ellipse", ['rx="3"', 'ry="3"', 'rx="-2" ry="3"', 'rx="3" ry="-1"'])
+def test_an_ellipse_radius_missing_or_negative_is_the_other_one(ellipse):
+    # SVG 2 (and Chromium): a circle of radius 3; svgelements took 1, or the negative.
+    got = svg_to_mask(_doc(f'<ellipse cx="5" cy="4" {ellipse}/>'))
+    np.testing.assert_array_equal(got, svg_to_mask(_doc('<circle cx="5" cy="4" r="3"/>')))
+    assert got.sum() == 32
+
+
+def test_a_negative_corner_radius_is_the_other_one():
+    square = svg_to_mask(_doc('<rect x="1" y="1" width="8" height="6" rx="-2"/>'))
+    assert square.sum() == 48  # both radii fall back to 0: square corners
+    rounded = svg_to_mask(_doc('<rect x="1" y="1" width="8" height="6" rx="-2" ry="2"/>'))
+    np.testing.assert_array_equal(
+        rounded, svg_to_mask(_doc('<rect x="1" y="1" width="8" height="6" rx="2" ry="2"/>')))
+
+
+def test_a_percentage_size_of_a_basic_shape_is_refused():
+    # svgelements took a rect's width="50%" of the height, and r="10%" as an ellipse.
+    for shape in ('<rect width="50%" height="2"/>', '<circle cx="4" cy="4" r="10%"/>'):
+        with pytest.raises(ValueError, match="with (width|r)=.*%.*not supported"):
+            svg_to_mask(_doc(shape))
+
+
+def test_a_size_from_a_stylesheet_counts():
+    got = svg_to_mask(_doc('<style>.a { width: 3px }</style><rect class="a" x="2" y="1" '
+                           'height="4"/>'))
+    np.testing.assert_array_equal(got, _rect((8, 10), 2, 1, 5, 5))
