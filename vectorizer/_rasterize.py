@@ -48,8 +48,10 @@ from ._svgcheck import (
     MAX_SHAPES,
     NOT_FINITE,
     PATH_CHARS,
+    TRAILING_DOT,
     check_document,
     hide_undrawn,
+    path_grammar_error,
     root_attributes,
     unplace_root,
 )
@@ -428,6 +430,11 @@ def _parse_own_document(data: bytes) -> tuple[list[FlatShape], tuple[int, int]] 
     width, height = int(match.group(1)), int(match.group(2))
     if width * height > MAX_PIXELS:
         return None  # the general parser reports it
+    if TRAILING_DOT.search(match.group(3)):
+        # Refused as the general parser refuses it, at any size (audit 801, F10).
+        for d in _OWN_PATH.findall(match.group(3)):
+            if error := path_grammar_error(d):
+                raise ValueError(f"svg_or_paths: {error}")
     shapes = []
     for d in _OWN_PATH.findall(match.group(3)):
         parsed = _own_path_rows(d)
@@ -645,6 +652,8 @@ def _parse_with_svgelements(data: bytes) -> tuple[list[FlatShape], tuple[int, in
                 raise ValueError(
                     f"svg_or_paths: path data has {bad.group()!r} at position {bad.start()}"
                 )
+            if isinstance(d, str) and (error := path_grammar_error(d)):
+                raise ValueError(f"svg_or_paths: {error}")
             if isinstance(element, Rect | Circle | Ellipse) and not _sized_as_svg(element):
                 continue  # a size SVG draws nothing with
             rule = str(element.values.get("fill-rule", "nonzero")).strip().lower()
@@ -741,6 +750,8 @@ def parse_path_strings(paths) -> list[FlatShape]:
         if (bad := PATH_CHARS.search(d)) and (word := NOT_FINITE.match(d, bad.start())):
             raise ValueError(f"svg_or_paths[{i}]: path data has {word.group()!r} at position "
                              f"{bad.start()}, which is not a finite number")
+        if error := path_grammar_error(d):
+            raise ValueError(f"svg_or_paths[{i}]: {error}")
         path = Path()
         lexer = SVGLexicalParser()
         try:

@@ -76,6 +76,33 @@ _NESTED_SVG_DEFAULTS = {
 # the first thing it cannot read; anything outside this set is refused up front.
 PATH_CHARS = re.compile(r"[^MmLlHhVvCcSsQqTtAaZz0-9eE+\-.,\s]")
 NOT_FINITE = re.compile(r"nan|inf(?:inity)?", re.IGNORECASE)
+# SVG's path grammar allows blanks, not a comma, between a command letter and its first
+# number ("M,5 5"): Chromium draws nothing from there on, svgelements read on. (After
+# Z, with no number to follow, Chromium reads on too.)
+_COMMAND_COMMA = re.compile(r"[MmLlHhVvCcSsQqTtAa]\s*,")
+# A number ending in its decimal point ("20.", "2.e1"): Chromium stops drawing the path
+# there, svgelements refused it, and mask_to_svg's own-form reader read it as 20.
+TRAILING_DOT = re.compile(r"[0-9]\.(?![0-9])")
+
+
+def path_grammar_error(d: str) -> str | None:
+    """Why path data ``d`` is refused for breaking SVG's number or command grammar
+    where Chromium stops drawing it but a reader here would read on, or None.
+
+    Said with what was found and its position: a comma right after a command letter
+    (``M,5 5``), or a number ending in its decimal point (``20.``), which Chromium
+    does not draw from (audit 801, F10).
+    """
+    if (bad := _COMMAND_COMMA.search(d)) is not None:
+        return (f"path data has a comma right after the command {bad.group()[0]!r} at "
+                f"position {bad.end() - 1}, which SVG does not allow (a renderer draws "
+                "nothing from there)")
+    if (bad := TRAILING_DOT.search(d)) is not None:
+        number = re.search(r"[0-9]*$", d[:bad.start() + 1]).group()
+        return (f"path data has the number {number + '.'!r} ending in its decimal point at "
+                f"position {bad.start() + 1 - len(number)}, which a renderer does not read "
+                f"(it draws nothing from there): write {number} or {number}.0")
+    return None
 # Geometry attributes that hold numbers (a length, or a list of them), where
 # svgelements reads what is not a finite number as 0 or leaves it out.
 _NUMERIC_ATTRIBUTES = frozenset({"x", "y", "width", "height", "rx", "ry", "cx", "cy", "r",
@@ -153,7 +180,8 @@ def check_svg_document(svg: str | bytes) -> None:
     - whose ``<use>`` references pass through more than ``MAX_USE_NESTING`` (8)
       ``<use>`` in a chain, or whose elements nest more than ``MAX_NESTING`` (256) deep;
     - with path data (``d``) or a ``transform`` that holds something other than numbers
-      where numbers belong (``NaN``, ``inf``, a word), or a geometry attribute (``x``,
+      where numbers belong (``NaN``, ``inf``, a word, a comma right after a command,
+      ``20.``), or a geometry attribute (``x``,
       ``y``, ``width``, ``height``, ``rx``, ``ry``, ``cx``, ``cy``, ``r``, ``x1`` ...
       ``y2``, ``points``) that holds a number that is not finite (``NaN``, ``inf``,
       ``1e400``);
@@ -417,6 +445,8 @@ def _check_attributes(attrib: dict, tag: str, name: str, root: bool) -> None:
             raise ValueError(f"{name}: path data has {word.group()!r} at position "
                              f"{bad.start()}, which is not a finite number")
         raise ValueError(f"{name}: path data has {bad.group()!r} at position {bad.start()}")
+    if d is not None and (error := path_grammar_error(d)):
+        raise ValueError(f"{name}: {error}")
     transform = attrib.get("transform")
     if transform is not None:
         _check_transform(transform, name)

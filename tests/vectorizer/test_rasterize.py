@@ -857,3 +857,28 @@ def test_a_size_from_a_stylesheet_counts():
     got = svg_to_mask(_doc('<style>.a { width: 3px }</style><rect class="a" x="2" y="1" '
                            'height="4"/>'))
     np.testing.assert_array_equal(got, _rect((8, 10), 2, 1, 5, 5))
+
+
+@pytest.mark.parametrize("d, said", [
+    ("M1 1 L8. 1 L8 6 Z", "the number '8.' ending in its decimal point at position 6"),
+    ("M1 1 L8 1 L2.e0 6 Z", "the number '2.' ending in its decimal point at position 11"),
+    ("M,1 1 L8 1 L8 6 Z", "a comma right after the command 'M' at position 1"),
+    ("M1 1 L ,8 1 L8 6 Z", "a comma right after the command 'L' at position 7"),
+])
+def test_path_data_chromium_stops_at_is_refused_on_every_reading(d, said):
+    # Chromium drew nothing from "8." or "M," on; svgelements refused the first and
+    # read on past the second, and the own-form reader read "8." (audit 801, F10).
+    from vectorizer import mask_to_svg
+
+    readings = [_doc(f'<path d="{d}"/>'), [d]]
+    if "," not in d:  # in mask_to_svg's own form, read without svgelements
+        own = mask_to_svg(np.ones((8, 10), bool)).replace('d="', f'd="{d} ', 1)
+        readings.append(own)
+    for reading in readings:
+        with pytest.raises(ValueError, match=re.escape(said)):
+            svg_to_mask(reading, shape=(8, 10))
+
+
+def test_a_comma_after_a_closepath_is_read_as_chromium_reads_it():
+    got = svg_to_mask(_doc('<path d="M1 1 H4 V4 H1 Z, M6 1 H9 V4 H6 Z"/>'))
+    np.testing.assert_array_equal(got, _rect((8, 10), 1, 1, 4, 4) | _rect((8, 10), 6, 1, 9, 4))
