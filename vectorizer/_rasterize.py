@@ -457,17 +457,33 @@ def _path_data_error(d: str) -> str | None:
     try:
         lexer.parse(Path(), d)
     except Exception as exc:
-        # svgelements often raises with no text: where it stopped says more.
-        where = getattr(lexer, "pos", None)
-        if isinstance(where, int) and 0 <= where < len(d):
-            if not str(exc).strip():
-                return f"cannot read {d[where:].strip()[:20]!r} at position {where}"
-            if isinstance(exc, TypeError):  # "must be real number, not NoneType"
-                return f"a number or an arc flag (0 or 1) is missing or wrong before " \
-                       f"position {where}"
-        return _reason(exc)
+        return _where_reading_stopped(d, getattr(lexer, "pos", None), exc)
     rest = d[lexer.pos:].strip()
     return f"cannot read {rest[:20]!r} at position {lexer.pos}" if rest else None
+
+
+_COMMAND_LETTER = re.compile(r"[MmLlHhVvCcSsQqTtAaZz]")
+
+
+def _where_reading_stopped(d: str, where, exc: BaseException) -> str:
+    """What svgelements' path-data reader failed on in ``d``, with a position: it often
+    raises with no text ("ValueError while parsing" said nothing of where)."""
+    if not isinstance(where, int) or not 0 <= where <= len(d):
+        return _reason(exc)
+    if where < len(d) and not str(exc).strip():
+        return f"cannot read {d[where:].strip()[:20]!r} at position {where}"
+    if where < len(d) and isinstance(exc, TypeError):  # "must be real number, not None"
+        return f"a number or an arc flag (0 or 1) is missing or wrong before position {where}"
+    if where == len(d):
+        # It ran out of numbers: name the command that wanted more.
+        letters = list(_COMMAND_LETTER.finditer(d, 0, where))
+        if letters:
+            last = letters[-1]
+            wrong = ", or a wrong one (an arc's flags are 0 or 1)" if last.group() in "Aa" else ""
+            return (f"the {last.group()!r} command at position {last.start()} has too few "
+                    f"numbers{wrong}, where the path data ends at position {where}")
+        return f"the path data ends at position {where} without a command"
+    return _reason(exc)
 
 
 def _unreadable_path_data(data: bytes) -> str | None:
@@ -585,7 +601,11 @@ def _parse_with_svgelements(data: bytes) -> tuple[list[FlatShape], tuple[int, in
     # fill-rule and visibility are inherited properties, so leaving it out means the
     # same thing.
     data = _FILL_RULE_INHERIT.sub(b"", data)
-    data = unplace_root(data, root_attributes(data))
+    root = root_attributes(data)
+    for key in ("width", "height"):
+        _check_relative_unit(key, root.get(key))
+    data = unplace_root(data, root)
+    data = _give_paths_data(data)
     data = hide_undrawn(data)
     try:
         # reify=False leaves identity transforms unapplied, which halves parse time.
@@ -619,12 +639,7 @@ def _parse_with_svgelements(data: bytes) -> tuple[list[FlatShape], tuple[int, in
                 "document does not define: give it in pixels, or add a viewBox (a "
                 "percentage is taken of the viewBox)"
             )
-        # svgelements reads these as plain numbers of pixels, which they are not.
-        if isinstance(raw, str) and (unit := _RELATIVE_UNIT.search(raw)):
-            raise ValueError(
-                f"svg_or_paths: SVG {key} {raw!r} is in {unit.group(1)}, a unit relative to "
-                "a font or a viewport the document does not define: give it in pixels"
-            )
+        _check_relative_unit(key, raw)
     if svg.viewbox is not None:
         _check_viewbox(values.get("viewBox"))
     size = None
@@ -713,6 +728,43 @@ def _sized_as_svg(element) -> bool:
     return isinstance(element, Rect) or (element.rx > 0 and element.ry > 0)
 
 
+def _check_relative_unit(key: str, raw) -> None:
+    """Refuse a root ``width`` or ``height`` in a unit relative to a font or viewport.
+
+    svgelements reads these as plain numbers of pixels, which they are not; checked
+    before it parses too, since with a ``viewBox`` it failed first ("ValueError while
+    parsing"): audit 801, F9.
+    """
+    if isinstance(raw, str) and (unit := _RELATIVE_UNIT.search(raw)):
+        raise ValueError(
+            f"svg_or_paths: SVG {key} {raw!r} is in {unit.group(1)}, a unit relative to "
+            "a font or a viewport the document does not define: give it in pixels"
+        )
+
+
+# A <path> start tag without a d attribute (possibly: a ">" inside a value ends the
+# look early, which only costs a needless re-reading).
+_PATH_WITHOUT_D = re.compile(rb"<(?:[\w.-]+:)?path(?=[\s/>])(?![^>]*\sd\s*=)")
+
+
+def _give_paths_data(data: bytes) -> bytes:
+    """``data`` with ``d=""`` on every ``<path>`` that has no ``d``.
+
+    SVG draws nothing for it, as for ``d=""``; svgelements failed on it ("object of
+    type 'NoneType' has no len()"): audit 801, F9. A ``d`` from a style still wins.
+    """
+    if not _PATH_WITHOUT_D.search(data):
+        return data
+    root = ElementTree.fromstring(data)
+    changed = False
+    for element in root.iter():
+        if isinstance(element.tag, str) and element.tag.rpartition("}")[2] == "path" \
+                and "d" not in element.attrib:
+            element.set("d", "")
+            changed = True
+    return ElementTree.tostring(root, encoding="utf-8") if changed else data
+
+
 def _check_viewbox(text) -> None:
     """Refuse a root ``viewBox`` that is not four finite numbers with a positive width
     and height. svgelements skips a value it cannot read and takes the next in its
@@ -757,11 +809,7 @@ def parse_path_strings(paths) -> list[FlatShape]:
         try:
             lexer.parse(path, d)
         except Exception as exc:
-            # svgelements often raises with no text: where it stopped says more.
-            where = getattr(lexer, "pos", None)
-            reason = _reason(exc)
-            if isinstance(where, int) and 0 <= where < len(d) and not str(exc).strip():
-                reason = f"cannot read {d[where:].strip()[:20]!r} at position {where}"
+            reason = _where_reading_stopped(d, getattr(lexer, "pos", None), exc)
             raise ValueError(f"svg_or_paths[{i}] is not valid SVG path data: {reason}") from None
         rest = d[lexer.pos :].strip()
         if rest:

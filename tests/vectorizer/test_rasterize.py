@@ -882,3 +882,34 @@ def test_path_data_chromium_stops_at_is_refused_on_every_reading(d, said):
 def test_a_comma_after_a_closepath_is_read_as_chromium_reads_it():
     got = svg_to_mask(_doc('<path d="M1 1 H4 V4 H1 Z, M6 1 H9 V4 H6 Z"/>'))
     np.testing.assert_array_equal(got, _rect((8, 10), 1, 1, 4, 4) | _rect((8, 10), 6, 1, 9, 4))
+
+
+@pytest.mark.parametrize("size", ['width="4em" height="3em"', 'width="10" height="2ex"'])
+def test_a_size_in_font_units_is_named_even_with_a_viewbox(size):
+    # With a viewBox, svgelements failed first: "ValueError while parsing" (audit 801, F9).
+    svg = ('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 10 8" '
+           f'{size}><path d="M0 0H1V1Z"/></svg>')
+    with pytest.raises(ValueError, match=r"is in e[mx], a unit relative to a font"):
+        svg_to_mask(svg)
+
+
+def test_a_path_without_data_is_an_empty_shape():
+    # As d="" is: SVG draws nothing. svgelements said "object of type 'NoneType' has no
+    # len()" (audit 801, F9).
+    got = svg_to_mask(_doc('<path/><path id="p" fill="red"></path><rect x="1" y="1" '
+                           'width="2" height="2"/>'))
+    np.testing.assert_array_equal(got, _rect((8, 10), 1, 1, 3, 3))
+
+
+@pytest.mark.parametrize("d, said", [
+    ("M0 0 L5", "the 'L' command at position 5 has too few numbers, where the path data "
+                "ends at position 7"),
+    ("M0 0 A1 1 0 2 1 3 3", "the 'A' command at position 5 has too few numbers, or a wrong "
+                            "one (an arc's flags are 0 or 1)"),
+])
+def test_path_data_that_ends_too_soon_names_its_command(d, said):
+    # It said "ValueError while parsing", in a list and in a document (audit 801, F9).
+    with pytest.raises(ValueError, match=r"^svg_or_paths\[0\] .*" + re.escape(said)):
+        svg_to_mask([d], shape=(8, 10))
+    with pytest.raises(ValueError, match=r"<path> \(element 2\).*" + re.escape(said)):
+        svg_to_mask(_doc(f'<path d="{d}"/>'))
