@@ -83,6 +83,7 @@ _COMMAND_COMMA = re.compile(r"[MmLlHhVvCcSsQqTtAa]\s*,")
 # A number ending in its decimal point ("20.", "2.e1"): Chromium stops drawing the path
 # there, svgelements refused it, and mask_to_svg's own-form reader read it as 20.
 TRAILING_DOT = re.compile(r"[0-9]\.(?![0-9])")
+_PATH_GRAMMAR = re.compile(f"{_COMMAND_COMMA.pattern}|{TRAILING_DOT.pattern}")
 
 
 def path_grammar_error(d: str) -> str | None:
@@ -93,6 +94,8 @@ def path_grammar_error(d: str) -> str | None:
     (``M,5 5``), or a number ending in its decimal point (``20.``), which Chromium
     does not draw from (audit 801, F10).
     """
+    if _PATH_GRAMMAR.search(d) is None:  # one pass over ordinary path data
+        return None
     if (bad := _COMMAND_COMMA.search(d)) is not None:
         return (f"path data has a comma right after the command {bad.group()[0]!r} at "
                 f"position {bad.end() - 1}, which SVG does not allow (a renderer draws "
@@ -136,6 +139,8 @@ _STYLESHEET_PROPERTY = re.compile(
     r"(?<![\w-])(" + "|".join(map(re.escape, _UNAPPLIED_PROPERTIES)) + r")\s*:\s*([^;}]*)",
     re.IGNORECASE,
 )
+# Every property of _UNAPPLIED_PROPERTIES contains one of these.
+_STYLE_HINT = re.compile(r"transform-|clip-path|mask", re.IGNORECASE)
 _CSS_COMMENT = re.compile(r"/\*.*?(?:\*/|$)", re.DOTALL)
 # Properties of a stylesheet that decide what is drawn and where, which svgelements
 # applies only through the selectors it knows (_APPLIED_SELECTOR), in a rule outside
@@ -462,7 +467,10 @@ def _check_properties(attrib: dict, tag: str, name: str) -> None:
     the ``style`` attribute (read as svgelements reads it: ``;``-separated
     ``name: value`` pairs), unless its value changes nothing."""
     declared = [(key, value) for key, value in attrib.items() if key in _UNAPPLIED_PROPERTIES]
-    for declaration in attrib.get("style", "").split(";"):
+    style = attrib.get("style", "")
+    if not declared and _STYLE_HINT.search(style) is None:
+        return  # the usual style: paint only
+    for declaration in style.split(";"):
         key, colon, value = declaration.partition(":")
         key = key.strip().lower()
         if colon and key in _UNAPPLIED_PROPERTIES:
