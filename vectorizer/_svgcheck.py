@@ -499,6 +499,10 @@ def _check_stylesheet(text: str, name: str, late: bool) -> None:
     Any other selector (``g > path``, ``path:not(.k)``, ``[data-x]``), an at-rule
     (``@media``) and ``!important`` were dropped or misread: Chromium hid shapes that
     were filled, and filled a hole even-odd that was filled nonzero (audit 801, F6).
+    It also reads what follows ``//`` on a line as a comment, and applies class and id
+    rules in its own order (``#id``, then each class in the order of the ``class``
+    attribute), not by CSS's specificity and then the sheet's order: one property set
+    to different values by class or id rules is refused too.
     """
     text = _CSS_COMMENT.sub("", text)
     for match in _STYLESHEET_PROPERTY.finditer(text):
@@ -515,11 +519,21 @@ def _check_stylesheet(text: str, name: str, late: bool) -> None:
         raise ValueError(f"{said} and has an at-rule ({text[text.index('@'):][:30]!r}), "
                          "which is not supported: svgelements misreads at-rules; write the "
                          "rules without it")
+    if "//" in text:
+        raise ValueError(f"{said} and has '//' in it, which is not supported: svgelements "
+                         "reads the rest of that line as a comment")
+    by_class_or_id: dict[str, dict[str, str]] = {}  # property -> value -> selector
     for rule in _CSS_RULE.finditer(text):
         selectors, body = rule.groups()
         declared = [d for d in body.split(";") if _GEOMETRY_DECLARATION.match(d.strip())]
         if not declared:
             continue
+        for declaration in declared:
+            key, _, value = declaration.partition(":")
+            for selector in selectors.split(","):
+                if "." in selector or "#" in selector:
+                    values = by_class_or_id.setdefault(key.strip().lower(), {})
+                    values.setdefault(" ".join(value.lower().split()), selector.strip())
         said = f"{name}: a <style> sets {declared[0].partition(':')[0].strip().lower()}"
         for selector in selectors.split(","):
             if not _APPLIED_SELECTOR.fullmatch(selector.strip()):
@@ -531,6 +545,15 @@ def _check_stylesheet(text: str, name: str, late: bool) -> None:
         if any("!important" in d for d in declared):
             raise ValueError(f"{said} with !important, which is not supported: svgelements "
                              "misreads it; write it without")
+    for key, values in by_class_or_id.items():
+        if len(values) > 1:
+            first, second = list(values.values())[:2]
+            raise ValueError(
+                f"{name}: a <style> sets {key} to different values through {first[:40]!r} "
+                f"and {second[:40]!r}, which is not supported: svgelements applies class "
+                "and id rules in its own order, not by CSS's specificity and order; set it "
+                "on the elements"
+            )
 
 
 def _check_numbers(value: str, what: str, name: str) -> None:

@@ -453,3 +453,24 @@ def test_a_stylesheet_svgelements_applies_as_chromium_does_is_accepted(style, fi
     holed = HOLED.replace("<path", '<path class="e"')
     got = svg_to_mask(_doc(f"<style>{style}</style><g>{holed}</g>"))
     assert got.sum() == filled
+
+
+@pytest.mark.parametrize("body, said", [
+    ('<style>.b{display:none} .a{display:inline}</style><path class="a b" d="M0 0h1v1z"/>',
+     "sets display to different values through '.b' and '.a'"),
+    ('<style>#p{display:inline} .h{display:none}</style><path id="p" class="h" d="M0 0h1v1z"/>',
+     "sets display to different values through '#p' and '.h'"),
+    ('<style>.p{fill:url(http://x/y)} .h{display:none}</style><path class="h" d="M0 0h1v1z"/>',
+     "sets display and has '//' in it"),
+])
+def test_a_stylesheet_svgelements_cascades_otherwise_is_refused(body, said):
+    # Chromium showed the first two, by the sheet's order and the id's specificity, and
+    # hid the third; svgelements did the opposite each time (audit 801, F6).
+    with pytest.raises(ValueError, match=re.escape(said) + ".*not supported"):
+        check_svg_document(_doc(body))
+
+
+def test_class_rules_that_agree_are_accepted():
+    got = svg_to_mask(_doc('<style>.a{display:none} .b , #c {display: none}</style>'
+                           '<path class="a b" d="M0 0h1v1h-1z"/><path d="M2 2h1v1h-1z"/>'))
+    assert got.sum() == 1
