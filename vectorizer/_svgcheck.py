@@ -377,7 +377,8 @@ _ZERO_POSITION = re.compile(r"\s*[-+]?(?:0+\.?0*|\.0+)(?:px)?\s*")
 
 
 def unplace_root(data: bytes, attributes: dict[str, str]) -> bytes:
-    """``data`` without the root ``<svg>``'s ``x`` and ``y``, when either is not zero.
+    """``data`` without the root ``<svg>``'s ``x`` and ``y`` (attributes, or in its
+    ``style``), when either is not zero.
 
     SVG ignores them on the outermost ``<svg>`` (a renderer draws its content at its
     own origin), but svgelements translates the whole drawing by them: ``<svg x="10"
@@ -396,11 +397,18 @@ def unplace_root(data: bytes, attributes: dict[str, str]) -> bytes:
     bytes
         The document, re-serialised (UTF-8) when ``x`` or ``y`` was dropped.
     """
-    if all(_ZERO_POSITION.fullmatch(attributes.get(key, "0")) for key in ("x", "y")):
+    declarations = [d.partition(":") for d in attributes.get("style", "").split(";")]
+    styled = [value for key, colon, value in declarations
+              if colon and key.strip().lower() in ("x", "y")]
+    if all(_ZERO_POSITION.fullmatch(value) for value in styled) and \
+            all(_ZERO_POSITION.fullmatch(attributes.get(key, "0")) for key in ("x", "y")):
         return data
     root = ElementTree.fromstring(data)
     root.attrib.pop("x", None)
     root.attrib.pop("y", None)
+    if styled:  # svgelements applies a style's x and y as attributes
+        root.set("style", ";".join(key + colon + value for key, colon, value in declarations
+                                   if key.strip().lower() not in ("x", "y")))
     return ElementTree.tostring(root, encoding="utf-8")
 
 

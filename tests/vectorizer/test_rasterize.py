@@ -799,7 +799,8 @@ def test_an_overflowing_transform_is_named():
         svg_to_mask(_doc('<path transform="scale(1e400)" d="M2 2 L4 2 L4 4 Z"/>'))
 
 
-@pytest.mark.parametrize("place", ['x="10" y="10"', 'x="-3" y="7.5px"', 'x="0px" y="0px"'])
+@pytest.mark.parametrize("place", ['x="10" y="10"', 'x="-3" y="7.5px"', 'x="0px" y="0px"',
+                                   'style="fill:red; x: 10px;y:3px"'])
 def test_x_and_y_on_the_root_svg_are_ignored(place):
     # SVG ignores them on the outermost <svg>, and Chromium drew the square at (2, 1)
     # whatever they were; svgelements moved it by them (audit 801, F4).
