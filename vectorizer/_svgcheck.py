@@ -626,6 +626,28 @@ def _check_transform(transform: str, name: str) -> None:
                              f"{'six numbers' if need == 6 else 'a number'}")
 
 
+_FULL = re.compile(r"\s*100(?:\.0*)?%\s*")
+
+
+def _use_size(attrib: dict) -> str | None:
+    """A ``<use>``'s ``width`` or ``height`` as written (``'width="4"'``), unless
+    absent or 100%, the size of the viewport it fills by default."""
+    for key in ("width", "height"):
+        if key in attrib and not _FULL.fullmatch(attrib[key]):
+            return f"{key}={attrib[key][:20]!r}"
+    return None
+
+
+def _overflows(attrib: dict) -> bool:
+    """Whether a ``<symbol>``'s ``overflow`` (attribute or ``style``) is ``visible``
+    or ``auto``: it does not clip its content."""
+    values = [attrib.get("overflow", "")]
+    values += [value for key, colon, value in
+               (d.partition(":") for d in attrib.get("style", "").split(";"))
+               if colon and key.strip().lower() == "overflow"]
+    return values[-1].strip().lower() in ("visible", "auto")
+
+
 class _Tree:
     """The document's elements as flat lists (index = document order), each with the
     few facts the expansion depends on."""
@@ -638,6 +660,8 @@ class _Tree:
         self.shape: list[bool] = []
         self.undrawn: list[bool] = []
         self.scaled: list[bool] = []  # a <symbol> with a viewBox
+        self.clipping: list[bool] = []  # a <symbol> that clips (overflow not visible)
+        self.sized: list[str | None] = []  # a <use>'s width or height, if not 100%
         self.drawn = 0  # shapes outside <defs>, <clipPath> and <pattern>, unexpanded
         self.inherited = 0  # attribute copies svgelements makes, unexpanded
 
@@ -711,6 +735,8 @@ class _Tree:
                 tree.shape.append(is_shape)
                 tree.undrawn.append(undrawn)
                 tree.scaled.append(tag == "symbol" and "viewBox" in attrib)
+                tree.clipping.append(tag == "symbol" and not _overflows(attrib))
+                tree.sized.append(_use_size(attrib) if tag == "use" else None)
                 if is_shape and not hidden[-1]:
                     tree.drawn += 1
                 hidden.append(hidden[-1] or undrawn)
@@ -732,12 +758,22 @@ class _Tree:
         scales the symbol's content from its ``viewBox`` to the ``<use>``'s width and
         height (100% when not given), svgelements draws it unscaled (a 10-unit square
         in a symbol drawn 20 wide filled 100 pixels, where Chromium filled 400)."""
-        for ref, href in zip(self.refs, self.hrefs, strict=True):
+        for ref, href, sized in zip(self.refs, self.hrefs, self.sized, strict=True):
             if ref is not None and self.scaled[ref]:
                 raise ValueError(
                     f"{name}: a <use> of <symbol id={href[1:]!r}>, which has a viewBox, is "
                     "not supported: its content would not be scaled to the <use>'s size "
                     "as a renderer scales it; draw the shapes without a symbol"
+                )
+            # A symbol clips its content to the <use>'s box, which svgelements does not:
+            # refused where the <use> gives that box a size (4x4: Chromium drew 16
+            # pixels of a 10x10 square, svgelements 100).
+            if ref is not None and self.clipping[ref] and sized is not None:
+                raise ValueError(
+                    f"{name}: a <use> of <symbol id={href[1:]!r}> with {sized} is not "
+                    "supported: a renderer clips the symbol's content to that size, "
+                    "svgelements does not; leave the size out, or give the symbol "
+                    "overflow=\"visible\""
                 )
 
     def check_expansion(self, name: str, max_bytes: int) -> None:

@@ -474,3 +474,17 @@ def test_class_rules_that_agree_are_accepted():
     got = svg_to_mask(_doc('<style>.a{display:none} .b , #c {display: none}</style>'
                            '<path class="a b" d="M0 0h1v1h-1z"/><path d="M2 2h1v1h-1z"/>'))
     assert got.sum() == 1
+
+
+def test_a_use_that_sizes_a_clipping_symbol_is_refused():
+    # A symbol clips its content to the <use>'s box: Chromium drew 16 pixels of this
+    # 10x10 square, svgelements all 100 (audit 801, F3).
+    symbol = '<symbol id="s"{}><rect width="10" height="10"/></symbol>'
+    use = '<use href="#s" x="2" y="2" width="4" height="4"/>'
+    with pytest.raises(ValueError, match=r"<use> of <symbol id='s'> with width='4' is not "
+                                         "supported: a renderer clips"):
+        check_svg_document(_doc(symbol.format("") + use))
+    # Not clipped: drawn whole, as Chromium draws it.
+    for visible in (' overflow="visible"', ' style="overflow: auto"'):
+        assert svg_to_mask(_doc(symbol.format(visible) + use)).sum() == 100
+    assert svg_to_mask(_doc(symbol.format("") + '<use href="#s" width="100%"/>')).sum() == 100
