@@ -853,7 +853,9 @@ def svg_to_mask(svg_or_paths, shape=None) -> np.ndarray:
     A pixel is set when its centre lies inside a shape under the shape's fill rule.
     Any SVG path data is accepted: absolute or relative commands, ``M L H V C S Q T A
     Z``, transforms on paths and groups, ``viewBox`` scaling, ``<use>``, several paths,
-    and the basic shapes (``rect``, ``circle``, ``ellipse``, ``polygon``). In a
+    and the basic shapes (``rect``, ``circle``, ``ellipse``, ``polygon``; one whose
+    size is missing, zero or negative draws nothing, and a missing or negative radius
+    of an ellipse or a corner is the other one, as in SVG 2). In a
     document each shape follows its own (possibly inherited) ``fill-rule``, with SVG's
     initial value ``nonzero`` when none is given; a list of path strings is filled
     even-odd. Only geometry counts: paint (``fill="none"`` too), strokes, opacity and
