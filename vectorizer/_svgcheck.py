@@ -124,6 +124,7 @@ _UNAPPLIED_PROPERTIES = {
     "mask": "masking changes the outline a renderer draws, and svgelements ignores it; "
             "cut the shapes' own geometry, or remove it",
 }
+_UNAPPLIED_KEYS = frozenset(_UNAPPLIED_PROPERTIES)
 _PROPERTY_ATTRIBUTES = frozenset({"style", *_UNAPPLIED_PROPERTIES})
 _ZERO_LENGTH = r"[-+]?(?:0+\.?0*|\.0+)(?:px|%)?"
 _HARMLESS = {
@@ -139,8 +140,6 @@ _STYLESHEET_PROPERTY = re.compile(
     r"(?<![\w-])(" + "|".join(map(re.escape, _UNAPPLIED_PROPERTIES)) + r")\s*:\s*([^;}]*)",
     re.IGNORECASE,
 )
-# Every property of _UNAPPLIED_PROPERTIES contains one of these.
-_STYLE_HINT = re.compile(r"transform-|clip-path|mask", re.IGNORECASE)
 _CSS_COMMENT = re.compile(r"/\*.*?(?:\*/|$)", re.DOTALL)
 # Properties of a stylesheet that decide what is drawn and where, which svgelements
 # applies only through the selectors it knows (_APPLIED_SELECTOR), in a rule outside
@@ -474,10 +473,14 @@ def _check_properties(attrib: dict, tag: str, name: str) -> None:
     """Refuse a property of :data:`_UNAPPLIED_PROPERTIES` given as an attribute or in
     the ``style`` attribute (read as svgelements reads it: ``;``-separated
     ``name: value`` pairs), unless its value changes nothing."""
-    declared = [(key, value) for key, value in attrib.items() if key in _UNAPPLIED_PROPERTIES]
     style = attrib.get("style", "")
-    if not declared and _STYLE_HINT.search(style) is None:
+    # Every property of _UNAPPLIED_PROPERTIES holds one of these words; plain searches
+    # take a seventh of the time of one case-blind regex, paid on every styled element.
+    lowered = style.lower()
+    if "transform-" not in lowered and "clip-path" not in lowered and "mask" not in lowered \
+            and _UNAPPLIED_KEYS.isdisjoint(attrib):
         return  # the usual style: paint only
+    declared = [(key, value) for key, value in attrib.items() if key in _UNAPPLIED_PROPERTIES]
     for declaration in style.split(";"):
         key, colon, value = declaration.partition(":")
         key = key.strip().lower()
