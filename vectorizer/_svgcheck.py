@@ -292,13 +292,15 @@ def hide_undrawn(data: bytes) -> bytes:
     ``<use>`` of a symbol (or of any element inside one) still draws it, as a renderer
     does. A document without them is returned as it is.
 
-    A switch's conditions are read as browsers read them: ``requiredFeatures`` holds
-    (SVG 2 dropped it), ``requiredExtensions`` does not (no extension is supported: the
-    ``<foreignObject requiredExtensions=...>`` an Illustrator file puts first is passed
-    over for the group after it). A ``systemLanguage`` before the child drawn is
-    refused: which child is drawn depends on the language of whoever views it. The
-    same conditions hold outside a switch, where browsers apply them too: an element
-    with ``requiredExtensions`` is not drawn, and one with ``systemLanguage`` is refused.
+    A switch's conditions are read as Chromium reads them: ``requiredFeatures`` holds
+    (SVG 2 dropped it), ``requiredExtensions`` holds only when it lists nothing but the
+    XHTML and MathML namespaces (the ``<foreignObject requiredExtensions=...>`` naming
+    Illustrator's that an Illustrator file puts first is passed over for the group after
+    it). A ``systemLanguage`` before the child drawn is refused: which child is drawn
+    depends on the language of whoever views it. The same conditions hold outside a
+    switch, where browsers apply them too: an element whose ``requiredExtensions`` does
+    not hold is not drawn, and one with ``systemLanguage`` is refused, also inside
+    ``<defs>`` and the like when a ``<use>`` draws it or an element around it.
 
     Parameters
     ----------
@@ -321,8 +323,21 @@ def hide_undrawn(data: bytes) -> bytes:
         return data
     root = ElementTree.fromstring(data)
     moved = False
-    # Never drawn where they stand: a condition there decides nothing, so is not refused.
-    undrawn = {id(e) for c in root.iter() if _svg_tag(c) in _UNDRAWN_TAGS for e in c.iter()}
+    # Never drawn where they stand: a condition there decides nothing, so is not refused,
+    # unless a <use> draws it, or an element around it (audit 805 F3): the copy keeps the
+    # condition, which a browser applies.
+    used = _used_ids(root)
+    parents = {child: parent for parent in root.iter() for child in parent}
+
+    def drawn_by_use(element) -> bool:
+        while element is not None:
+            if element.get("id") in used:
+                return True
+            element = parents.get(element)
+        return False
+
+    undrawn = {id(e) for c in root.iter() if _svg_tag(c) in _UNDRAWN_TAGS for e in c.iter()
+               if not drawn_by_use(e)}
     for parent in list(root.iter()):
         drawn = _switch_choice(parent)
         for position, child in enumerate(list(parent)):
@@ -331,7 +346,8 @@ def hide_undrawn(data: bytes) -> bytes:
             namespace, _, tag = child.tag.rpartition("}")
             if namespace not in ("", _SVG_NS_PREFIX):
                 continue
-            if drawn is False and "requiredExtensions" in child.attrib:
+            if (drawn is False and "requiredExtensions" in child.attrib
+                    and not _extensions_hold(child.attrib["requiredExtensions"])):
                 # Not drawn, nor where a <use> repeats it (the copy keeps the condition);
                 # hidden in place, so a <use> of a child of it still draws that child.
                 child.set("display", "none")
@@ -419,6 +435,29 @@ def _svg_tag(element) -> str | None:
     return tag if namespace in ("", _SVG_NS_PREFIX) else None
 
 
+#: The extensions Chromium supports (Blink's SVGTests): a requiredExtensions listing only
+#: these holds; any other, or an empty list, does not.
+_SUPPORTED_EXTENSIONS = frozenset({"http://www.w3.org/1999/xhtml",
+                                   "http://www.w3.org/1998/Math/MathML"})
+
+
+def _extensions_hold(value: str) -> bool:
+    """Whether a ``requiredExtensions`` value holds, as Chromium evaluates it."""
+    listed = value.split()
+    return bool(listed) and all(uri in _SUPPORTED_EXTENSIONS for uri in listed)
+
+
+def _used_ids(root) -> set[str]:
+    """The ids a ``<use>`` of ``root`` refers to (``href`` or ``xlink:href`` ``#id``)."""
+    used = set()
+    for element in root.iter():
+        if isinstance(element.tag, str) and element.tag.rpartition("}")[2] == "use":
+            for key, value in element.attrib.items():
+                if key.rpartition("}")[2] == "href" and value.strip().startswith("#"):
+                    used.add(value.strip()[1:])
+    return used
+
+
 def _switch_choice(element) -> object:
     """The child a ``<switch>`` draws (None if none), or False if ``element`` is not a
     ``<switch>`` (see :func:`hide_undrawn`)."""
@@ -436,7 +475,8 @@ def _switch_choice(element) -> object:
         if "systemLanguage" in child.attrib:
             raise ValueError("svg_or_paths: a <switch> that chooses by systemLanguage is "
                              "not supported: what it draws depends on the viewer's language")
-        if "requiredExtensions" not in child.attrib:
+        if ("requiredExtensions" not in child.attrib
+                or _extensions_hold(child.attrib["requiredExtensions"])):
             return child
     return None
 

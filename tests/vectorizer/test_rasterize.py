@@ -704,6 +704,33 @@ def test_a_language_condition_where_nothing_is_drawn_is_not_refused():
         np.testing.assert_array_equal(got, _rect((8, 10), 6, 3, 8, 5))
 
 
+@pytest.mark.parametrize("drawn", [
+    '<defs><rect id="f" systemLanguage="fr" width="10" height="8"/></defs><use href="#f"/>',
+    '<symbol id="s"><rect systemLanguage="fr" width="10" height="8"/></symbol><use href="#s"/>',
+    '<defs><g id="g"><path systemLanguage="fr" d="M0 0 H10 V8 H0 Z"/></g></defs>'
+    '<use xlink:href="#g"/>',
+])
+def test_a_language_condition_a_use_draws_is_refused(drawn):
+    # Audit 805 F3: accepted and filled whatever the language, where Chromium (English)
+    # drew nothing; the copy a <use> draws keeps the condition.
+    with pytest.raises(ValueError, match="systemLanguage condition"):
+        svg_to_mask(_doc(drawn + SQUARE_AT_6_3,
+                         extra='xmlns:xlink="http://www.w3.org/1999/xlink"'))
+
+
+@pytest.mark.parametrize("namespace", ["http://www.w3.org/1999/xhtml",
+                                       "http://www.w3.org/1998/Math/MathML"])
+def test_an_extension_chromium_supports_holds(namespace):
+    # Audit 805 F4: Chromium draws an element requiring XHTML or MathML, and a switch
+    # picks a child requiring them (here an empty foreignObject: nothing drawn).
+    got = svg_to_mask(_doc(f'<rect requiredExtensions="{namespace}" width="2" height="2"/>'
+                           + SQUARE_AT_6_3))
+    np.testing.assert_array_equal(got, _rect((8, 10), 6, 3, 8, 5) | _rect((8, 10), 0, 0, 2, 2))
+    switch = svg_to_mask(_doc(f'<switch><foreignObject requiredExtensions="{namespace}" '
+                              f'width="10" height="8"/>{SQUARE_AT_6_3}</switch>'))
+    assert not switch.any()
+
+
 def test_outside_a_switch_an_element_drawn_by_language_is_refused():
     with pytest.raises(ValueError, match="<g> with a systemLanguage condition"):
         svg_to_mask(_doc(f'<g systemLanguage="fr">{EVERYTHING}</g>{SQUARE_AT_6_3}'))
