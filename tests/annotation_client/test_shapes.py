@@ -457,3 +457,13 @@ def test_svg_to_paths_sizes_a_document_by_the_exports_rule(written, opens):
     else:
         with pytest.raises(ValueError, match=f"not sized in whole pixels .*got '{written}'"):
             s.svg_to_paths(svg, 8, 6)
+
+
+@pytest.mark.parametrize("placed", ['x="10" y="10"', 'style="x: 10px; y: 10px"', 'x="0px" y="0px"'])
+def test_svg_to_paths_ignores_the_root_svgs_position_as_a_renderer_does(placed):
+    # Audit 801 F4 (client side): the outline was read 10 px right and down, then
+    # refused as drawing otherwise than svg_to_mask, which ignores them.
+    svg = (f'<svg xmlns="http://www.w3.org/2000/svg" width="40" height="30" {placed}>'
+           '<path d="M5 5 L25 5 L25 25 L5 25 Z"/></svg>')
+    assert s.svg_to_paths(svg, 40, 30) == ["M5,5L25,5L25,25L5,25Z"]
+    assert s.svg_to_paths(svg.encode("utf-8"), 40, 30) == ["M5,5L25,5L25,25L5,25Z"]
