@@ -75,7 +75,8 @@ function(_figure) {
         }
         if (gd.__sonotraceFreshView) { return; }
         gd.__sonotraceFreshView = true;
-        gd.on('plotly_relayout', function(event) { shown(gd, event); });
+        gd.on('plotly_relayout', function(event) { shown(gd, event); edited(gd, event); });
+        gd.on('plotly_react', function() { keepSelection(gd); });
         gd.on('plotly_beforeplot', function() {
             var layout = gd._fullLayout;
             if (!layout || !layout.uirevision || layout.uirevision === gd.__sonotraceImage) {
@@ -116,6 +117,48 @@ function(_figure) {
         dc.set_props('SHAPES_SHOWN', {data: {
             revision: typeof revision === 'string' ? revision : null, paths: paths,
             cuts: cuts}});
+    }
+    // The outline's paths as the graph shows them, by shape index: those of the last
+    // figure, with the graph's own edits made on it since (an erase, a dragged vertex).
+    function pathsOf(gd) {
+        return ((gd.layout && gd.layout.shapes) || []).map(function(s) {
+            return s && s.type === 'path' ? s.path : null;
+        });
+    }
+    // A graph edit: the shapes it changed, which may differ from the answer's only in
+    // plotly's number format, are the graph's own (their index is what the user edited).
+    function edited(gd, event) {
+        var keys = event ? Object.keys(event) : [];
+        if (!keys.some(function(k) { return k.indexOf('shapes') === 0; })) { return; }
+        gd.__sonotraceEdited = gd.__sonotraceEdited || {};
+        keys.forEach(function(k) {
+            var m = /^shapes\\[(\\d+)\\]/.exec(k);
+            if (m) { gd.__sonotraceEdited[m[1]] = true; }
+        });
+        gd.__sonotracePaths = pathsOf(gd);
+    }
+    // plotly.js keeps the selected outline as a position in the shape list
+    // (_activeShapeIndex) across figures: after an erase, an undo, a Grow or the AI's
+    // outline, the position named another outline, which Delete then erased though
+    // nobody had picked it (audit 806 F1). The selection is kept only while it is
+    // still the outline the user picked: as many outlines, and none changed but the
+    // selected one, and that one only by the user's own edit of it on the graph (a
+    // dragged vertex). Else nothing is selected.
+    function keepSelection(gd) {
+        var before = gd.__sonotracePaths, touched = gd.__sonotraceEdited || {};
+        var now = pathsOf(gd);
+        gd.__sonotracePaths = now;
+        gd.__sonotraceEdited = {};
+        var layout = gd._fullLayout;
+        var active = layout ? layout._activeShapeIndex : null;
+        if (typeof active !== 'number' || active < 0) { return; }
+        var same = Array.isArray(before) && before.length === now.length &&
+            now.every(function(path, i) {
+                return path === before[i] || (i === active && touched[i] === true);
+            });
+        if (same) { return; }
+        if (typeof layout._deactivateShape === 'function') { layout._deactivateShape(gd); }
+        else { delete layout._activeShapeIndex; }
     }
     install(50);
     return window.dash_clientside.no_update;

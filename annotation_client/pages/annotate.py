@@ -4710,6 +4710,11 @@ clientside_callback(
         // click with nothing selected must be answered.
         if (typeof i !== 'number' || i < 0) { return 'no-selection-' + n; }
         var shapes = (gd.layout.shapes || []).filter(function(s, k) { return k !== i; });
+        // Let go of it first: plotly.js keeps the selection as a position in the list,
+        // which after the erase is the next outline, one nobody picked (audit 806 F1).
+        if (typeof gd._fullLayout._deactivateShape === 'function') {
+            gd._fullLayout._deactivateShape(gd);
+        } else { delete gd._fullLayout._activeShapeIndex; }
         window.Plotly.relayout(gd, {shapes: shapes});
         return 'erased-' + n;
     }
