@@ -6,8 +6,11 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
+from scipy import ndimage
 
 import vectorizer
+
+from . import _shapes
 
 PARALLEL = "parallel"
 NOT_PARALLEL = "not parallel"
@@ -53,12 +56,84 @@ def _check_spacing(pixel_spacing):
     return (row, col)
 
 
+def lesion_groups(mask: np.ndarray, outlines: Sequence[str] | None = None) -> list[list[int]]:
+    """The lesions of an outline: which 8-connected regions of ``mask`` are one lesion.
+
+    The one rule for "how many regions" the status line, the measurements panel and the
+    saved record all use (audit 806 F2): a lesion is an 8-connected region of the saved
+    mask (as :func:`vectorizer.measure_regions` finds them), or several of them joined by
+    one drawn outline that covers them all: an outline whose edit pinched off a sliver
+    (a neck narrower than a pixel, a self-crossing ring) rasterises in pieces, and a
+    region drawn over the lesion's outline to widen it is the same lesion.
+
+    Parameters
+    ----------
+    mask : numpy.ndarray
+        ``(H, W)`` bool mask of the outline (rows are y, columns are x).
+    outlines : sequence of str, optional
+        The region paths (image pixels, x right, y down) ``mask`` was rasterised from;
+        without them every region is a lesion.
+
+    Returns
+    -------
+    list of list of int
+        Per lesion, its regions' labels in ``ndimage.label(mask, 8-connected)``, in
+        the order of their first label.
+    """
+    labels, count = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
+    parent = list(range(count + 1))
+
+    def root(k: int) -> int:
+        while parent[k] != k:
+            parent[k] = parent[parent[k]]
+            k = parent[k]
+        return k
+
+    for path in outlines or ():
+        covered = np.unique(labels[_shapes.paths_to_mask([path], mask.shape)])
+        covered = covered[covered > 0]
+        for k in covered[1:]:
+            parent[root(int(k))] = root(int(covered[0]))
+    members: dict[int, list[int]] = {}
+    for k in range(1, count + 1):
+        members.setdefault(root(k), []).append(k)
+    return list(members.values())
+
+
+def _lesion_measurements(mask: np.ndarray, outlines, spacing) -> tuple[list[dict], int]:
+    """Per lesion (:func:`lesion_groups`), its measurements, and the number of regions.
+
+    A lesion of one region is the vectorizer's entry for it; one of several is measured
+    as one (:func:`vectorizer.measure_lesion`: its total area, the chords of its common
+    hull), so that the record lists as many as it counts.
+    """
+    regions = [dict(r) for r in vectorizer.measure_regions(mask, spacing)]
+    if not outlines or len(regions) < 2:
+        return regions, len(regions)
+    joined = [ks for ks in lesion_groups(mask, outlines) if len(ks) > 1]
+    if not joined:
+        return regions, len(regions)
+    labels, _count = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
+    boxes = ndimage.find_objects(labels)
+    for ks in joined:
+        for k in ks:
+            rows, cols = boxes[k - 1]
+            bbox = [cols.start, rows.start, cols.stop, rows.stop]
+            area = int(np.count_nonzero(labels[rows, cols] == k))
+            # The region's own entry leaves: the lesion's measurement stands for it.
+            at = next(i for i, r in enumerate(regions)
+                      if list(r["bbox"]) == bbox and r["area_px"] == area)
+            del regions[at]
+        regions.append(dict(vectorizer.measure_lesion(np.isin(labels, ks), spacing)))
+    return regions, len(boxes)
+
+
 def summarize(
     mask: np.ndarray,
     pixel_spacing: Sequence[float] | None = None,
-    outlines: int | None = None,
+    outlines: Sequence[str] | None = None,
 ) -> dict:
-    """Measure the outline's regions for the panel and the saved record.
+    """Measure the outline's lesions for the panel and the saved record.
 
     Parameters
     ----------
@@ -66,31 +141,31 @@ def summarize(
         ``(H, W)`` bool mask of the current outline (rows are y, columns are x).
     pixel_spacing : (row_mm, col_mm), optional
         Physical pixel size; when given, millimetre values are added.
-    outlines : int, optional
-        The number of outlines the mask was drawn from. The number of regions is
-        the smaller of it and the mask's connected components: a hand-edited outline
-        can pinch off slivers a pixel wide, which are separate components but not
-        separate lesions, and a region drawn over the lesion's outline to widen it is
-        a second outline of the same lesion (their union, one component, is saved).
+    outlines : sequence of str, optional
+        The region paths the mask was drawn from (image pixels, x right, y down). The
+        lesions are the mask's 8-connected regions, those one outline covers together
+        joined (:func:`lesion_groups`): a hand-edited outline can pinch off slivers a
+        pixel wide, which are separate regions of the mask but not separate lesions,
+        and a region drawn over the lesion's outline to widen it is a second outline
+        of the same lesion (their union, one region, is saved).
 
     Returns
     -------
     dict
-        ``count`` (number of regions: the smaller of ``outlines``, when given, and
-        the number of connected components), ``components`` (connected components of the mask),
-        ``area_px`` (total), ``area_mm2`` (total or None), ``regions`` (the
-        vectorizer's per-component dicts, largest first, each with an added
+        ``count`` (number of lesions, the status line's and the record's
+        ``final.regions``), ``components`` (8-connected regions of the mask),
+        ``area_px`` (total), ``area_mm2`` (total or None), ``regions`` (one entry per
+        lesion, largest first: the vectorizer's measurements, each with an added
         ``orientation``) and ``largest`` (the first of them, or None).
     """
     mask = np.asarray(mask)
     if mask.ndim != 2:
         raise ValueError(f"mask must be 2-D (H, W), got shape {mask.shape}")
     spacing = _check_spacing(pixel_spacing)
-    if outlines is not None and (isinstance(outlines, bool) or not isinstance(outlines, int)):
-        raise TypeError("outlines must be an int")
-    if outlines is not None and outlines < 0:
-        raise ValueError("outlines must be non-negative")
-    regions = [dict(r) for r in vectorizer.measure_regions(mask.astype(bool), spacing)]
+    if outlines is not None and (isinstance(outlines, str) or not isinstance(outlines, Sequence)
+                                 or not all(isinstance(p, str) for p in outlines)):
+        raise TypeError("outlines must be a sequence of path strings")
+    regions, components = _lesion_measurements(mask.astype(bool), outlines, spacing)
     regions.sort(key=lambda r: r["area_px"], reverse=True)
     for region in regions:
         if spacing is not None and "width_mm" in region:
@@ -104,8 +179,8 @@ def summarize(
         else None
     )
     return {
-        "count": len(regions) if outlines is None else min(outlines, len(regions)),
-        "components": len(regions),
+        "count": len(regions),
+        "components": components,
         "area_px": area_px,
         "area_mm2": area_mm2,
         "pixel_spacing_mm": list(spacing) if spacing else None,

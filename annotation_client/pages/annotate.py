@@ -1431,7 +1431,7 @@ def _calipers(paths, shape, visible, calipers, spacing=None) -> list[dict]:
         return []
     try:
         largest = _measurements.summarize(_shapes.paths_to_mask(paths, shape),
-                                          spacing)["largest"]
+                                          spacing, outlines=paths)["largest"]
     except ValueError:  # an outline of too many pieces: the measurements panel says so
         return []
     return _figure.caliper_annotations(largest)
@@ -4885,13 +4885,17 @@ def measure(history, meta, _loaded, *_echoes):
     if not meta:
         return _views.measurements_table(None), ""
     present = _present(history, meta)
+    # The status line counts lesions as the panel and the saved record do
+    # (_measurements.lesion_groups): overlapping outlines are one, a self-crossing
+    # outline's sliver no second (audit 806 F2).
+    regions = len(present["paths"])
     try:
         mask = _shapes.paths_to_mask(present["paths"], _shape(meta))
-        table = _views.measurements_table(
-            _measurements.summarize(
-                mask, meta.get("pixel_spacing_mm"), outlines=len(present["paths"])
-            )
+        summary = _measurements.summarize(
+            mask, meta.get("pixel_spacing_mm"), outlines=present["paths"]
         )
+        regions = summary["count"]
+        table = _views.measurements_table(summary)
     except ValueError as exc:  # an outline of more pieces than can be measured quickly
         table = html.P(f"Cannot measure this outline: {exc}.", className="text-danger mb-0")
     steps = len(history["past"]) if history and history.get("image") == meta["sha256"] else 0
@@ -4909,7 +4913,7 @@ def measure(history, meta, _loaded, *_echoes):
         if any(notes):
             change += f" ({'; '.join(n for n in notes if n)})"
     status = (
-        f"{len(present['paths'])} region(s) · {_shapes.vertex_count(present['paths'])} vertices"
+        f"{regions} region(s) · {_shapes.vertex_count(present['paths'])} vertices"
         f" · last change: {change} · {steps} undo step(s)"
     )
     if present["action"] in ("ai", "reset") and not present["paths"]:
@@ -5202,7 +5206,7 @@ def save(_clicks, meta, history, ai, classification, final_label, note, annotato
                    if ai else None)
         # Inside the try: a spacing the measurements refuse is a "Not saved." message.
         summary = _measurements.summarize(
-            mask, meta.get("pixel_spacing_mm"), outlines=len(paths)
+            mask, meta.get("pixel_spacing_mm"), outlines=paths
         )
         record = build_record(
             image=meta,

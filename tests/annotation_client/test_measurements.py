@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from annotation_client import _measurements as m
+from annotation_client import _shapes
 from annotation_client._figure import caliper_annotations
 
 
@@ -49,9 +50,17 @@ def test_millimetres_use_the_pixel_spacing_and_may_flip_orientation():
     assert summary["pixel_spacing_mm"] == [0.5, 0.2]
 
 
-def test_the_region_count_is_the_outline_count_when_given():
-    summary = m.summarize(_two_rectangles(), outlines=1)
+#: One outline around both of :func:`_two_rectangles`, pinched between them (x, y).
+_PINCHED = "M10,5 L40,5 L54,25 L54,37 L50,37 L40,15 L10,15 Z"
+
+
+def test_regions_one_outline_covers_are_one_lesion():
+    summary = m.summarize(_two_rectangles(), outlines=[_PINCHED])
     assert summary["count"] == 1 and summary["components"] == 2
+    # Listed as counted: one lesion, measured whole (audit 806 F2).
+    (lesion,) = summary["regions"]
+    assert lesion["area_px"] == pytest.approx(348)
+    assert lesion["bbox"] == [10, 5, 54, 37]
     rows = dict(m.table_rows(summary))
     assert rows["Regions"] == "1"
     # One region to the reader: its rows are not "the largest region's".
@@ -59,7 +68,9 @@ def test_the_region_count_is_the_outline_count_when_given():
     assert list(rows) == ["Regions", "Area (total)", "Long axis", "Perpendicular axis",
                           "Width", "Height", "Orientation"]
     with pytest.raises(TypeError, match="outlines"):
-        m.summarize(_two_rectangles(), outlines=1.0)
+        m.summarize(_two_rectangles(), outlines=1)
+    with pytest.raises(TypeError, match="outlines"):
+        m.summarize(_two_rectangles(), outlines=_PINCHED)
 
 
 def test_outlines_that_overlap_are_one_region():
@@ -67,9 +78,30 @@ def test_outlines_that_overlap_are_one_region():
     # (their union is one component), not "Regions 2", which reads as multifocal.
     mask = np.zeros((40, 60), bool)
     mask[5:25, 10:40] = True
-    assert m.summarize(mask, outlines=2)["count"] == 1
-    assert m.summarize(_two_rectangles(), outlines=2)["count"] == 2
-    assert m.summarize(np.zeros((5, 5), bool), outlines=1)["count"] == 0
+    overlapping = ["M10,5 L30,5 L30,25 L10,25 Z", "M20,5 L40,5 L40,25 L20,25 Z"]
+    assert m.summarize(mask, outlines=overlapping)["count"] == 1
+    apart = ["M10,5 L40,5 L40,15 L10,15 Z", "M50,25 L54,25 L54,37 L50,37 Z"]
+    summary = m.summarize(_two_rectangles(), outlines=apart)
+    assert summary["count"] == 2 and len(summary["regions"]) == 2
+    assert m.summarize(np.zeros((5, 5), bool), outlines=["M1,1 L2,1 L2,2 Z"])["count"] == 0
+
+
+def test_a_self_crossing_outline_counts_and_lists_as_many_lesions_as_its_mask_shows():
+    # A vertex dragged across its neighbours: the ring rasterises in pieces. The record
+    # listed every piece as a region while counting one lesion per outline (audit 806 F2).
+
+    # Two squares joined by an edge run out and back, which encloses nothing.
+    pinched = ("M10,10 L20,10 L20,20 L35,20 L35,10 L45,10 L45,30 L35,30 L35,20 L20,20"
+               " L20,30 L10,30 Z")
+    square = "M50,2 L58,2 L58,8 L50,8 Z"
+    outlines = [pinched, square]
+    mask = _shapes.paths_to_mask(outlines, (40, 60))
+    summary = m.summarize(mask, outlines=outlines)
+    assert summary["components"] == 3
+    assert summary["count"] == len(summary["regions"]) == 2
+    assert summary["area_px"] == pytest.approx(np.count_nonzero(mask))
+    assert m.lesion_groups(mask, outlines) == m.lesion_groups(mask, outlines[::-1])
+    assert len(m.lesion_groups(mask)) == summary["components"]
 
 
 def test_empty_mask():
