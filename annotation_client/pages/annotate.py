@@ -5191,7 +5191,10 @@ def save(_clicks, meta, history, ai, classification, final_label, note, annotato
                     "offered as you type), or a name that tells another reader apart.",
                     "warning"))
     if refusals:
-        return _refusal(refusals), no
+        # Marked with the image, so that the refusal goes once the outline is in
+        # (outline_arrived).
+        waiting = meta["sha256"] if (OUTLINE_ON_ITS_WAY, "warning") in refusals else None
+        return _refusal(refusals, waiting=waiting), no
     if classification and classification.get("image") != meta["sha256"]:
         classification = None
     descriptor_values = dict(zip(DESCRIPTOR_OPTIONS, descriptors, strict=True))
@@ -5704,15 +5707,71 @@ def offer_load(shown, _mark, saved, history, final_label, note, *rest):
     return {"display": "none"}, "It is the version on screen."
 
 
-def _refusal(refusals: list[tuple[str, str]]):
+def _refusal(refusals: list[tuple[str, str]], waiting: str | None = None):
     """The "Not saved." message of one or more ``(reason, colour)``: a list when more
-    than one, in danger's colour when any is."""
+    than one, in danger's colour when any is. ``waiting``: the image whose model
+    outline one of them waits for (:data:`OUTLINE_ON_ITS_WAY`, see :func:`outline_arrived`)."""
     color = "danger" if any(c == "danger" for _, c in refusals) else "warning"
     if len(refusals) == 1:
         body = refusals[0][0]
     else:
         body = html.Ul([html.Li(reason) for reason, _ in refusals], className="mb-0")
-    return _views.alert(body, color, title="Not saved.", id="save-result")
+    if not waiting:
+        return _views.alert(body, color, title="Not saved.", id="save-result")
+    # An alert takes no data-* attribute: the mark goes on a frame, as "Saved."'s does.
+    return html.Div(_views.alert(body, color, title="Not saved."), id="save-result",
+                    **{"data-outline-waiting": waiting})
+
+
+#: What replaces Save's refusal for an outline on its way once it is in (outline_arrived).
+OUTLINE_ARRIVED = "The model's outline has arrived: check it, then save."
+
+
+def _refusal_reasons(props: dict) -> list[str]:
+    """The reasons of a :func:`_refusal` as the browser sends it back (its props)."""
+    children = props.get("children")
+    body = children[-1] if isinstance(children, list) and children else None
+    if isinstance(body, str):
+        return [body]
+    items = (body or {}).get("props", {}).get("children") if isinstance(body, dict) else None
+    return [item["props"].get("children") for item in items or []
+            if isinstance(item, dict) and isinstance(item.get("props"), dict)
+            and isinstance(item["props"].get("children"), str)]
+
+
+@callback(
+    Output(ids.SAVE_ALERT, "children", allow_duplicate=True),
+    Input(ids.OUTLINE_CHANGED, "data"),
+    Input(ids.SEGMENT_DONE, "data"),
+    State(ids.SAVE_ALERT, "children"),
+    State(ids.IMAGE_META, "data"),
+    State(ids.HISTORY, "data"),
+    State(ids.AI_RESULT, "data"),
+    State(ids.AUTO_SEGMENT, "value"),
+    State(ids.IMAGE_OPENED, "data"),
+    prevent_initial_call=True,
+)
+def outline_arrived(_changed, done, alert, meta, history, ai, auto, opened):
+    """Save's refusal "the model's outline is still on its way" goes once it is not.
+
+    Left on screen after the outline arrived, it read as "still waiting", and the
+    radiologist kept waiting (audit 806 F3). The other reasons of the refusal, if any,
+    stay; without any, a line says the outline is in.
+    """
+    frame = alert.get("props") if isinstance(alert, dict) else None
+    if (not meta or not isinstance(frame, dict)
+            or frame.get("data-outline-waiting") != meta.get("sha256")
+            or _outline_on_its_way(meta, history, ai, auto, opened, done)):
+        raise PreventUpdate
+    inner = frame.get("children")
+    props = inner.get("props") if isinstance(inner, dict) else None
+    props = props if isinstance(props, dict) else {}
+    color = props.get("color") if props.get("color") in ("danger", "warning") else "warning"
+    others = [(reason, color) for reason in _refusal_reasons(props)
+              if reason != OUTLINE_ON_ITS_WAY]
+    if others:
+        return _refusal(others)
+    return _views.alert(OUTLINE_ARRIVED, "info", id="outline-arrived")
 
 
 def _saved_on_disk(current: dict, meta: dict) -> bool:

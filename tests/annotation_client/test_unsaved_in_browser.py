@@ -197,6 +197,10 @@ def test_save_waits_for_the_models_outline_of_an_image_just_opened(
         wait_recorded(dash_duo, _shape_paths(dash_duo), 1,
                       message="the AI outline was not recorded")
         _marked(dash_duo, False, "the image as opened with its AI outline is no work")
+        # The refusal goes with its reason: it read as "still waiting" (audit 806 F3).
+        wait_for(dash_duo, lambda: "still on its way" not in dash_duo.find_element(
+            f"#{ids.SAVE_ALERT}").text, 10, "the refusal stayed after the outline arrived")
+        assert "has arrived" in dash_duo.find_element(f"#{ids.SAVE_ALERT}").text
         click(driver, By.ID, ids.SAVE_BUTTON)
         dash_duo.wait_for_element("#save-result[data-version='1']", timeout=20)
         record = _record(data_dir, 1)
