@@ -121,9 +121,10 @@ def _lesion_measurements(mask: np.ndarray, outlines, spacing) -> tuple[list[dict
             bbox = [cols.start, rows.start, cols.stop, rows.stop]
             area = int(np.count_nonzero(labels[rows, cols] == k))
             # The region's own entry leaves: the lesion's measurement stands for it.
-            at = next(i for i, r in enumerate(regions)
-                      if list(r["bbox"]) == bbox and r["area_px"] == area)
-            del regions[at]
+            at = next((i for i, r in enumerate(regions)
+                       if list(r["bbox"]) == bbox and r["area_px"] == area), None)
+            if at is not None:
+                del regions[at]
         regions.append(dict(vectorizer.measure_lesion(np.isin(labels, ks), spacing)))
     return regions, len(boxes)
 
