@@ -649,8 +649,12 @@ def test_server_down_shows_the_alert_and_manual_work_still_saves(
     wait_recorded(dash_duo, drawn, 1, message="the undo was not recorded")
     wait_for(dash_duo, lambda: "1 region(s)" in _status(dash_duo) and "1 undo step" in
              _status(dash_duo), 10, "the status does not show the undo")
-    # The Delete key does the same with an outline selected (the undone one still is),
-    # and this second erasure of the same outline is recorded too, not only shown.
+    # The outline the undo brought back is not selected (audit 806 F1): a Delete now
+    # would have erased what the selection's position named, picked by nobody.
+    assert _js(dash_duo, "return gd._fullLayout._activeShapeIndex;") is None
+    # The Delete key does the same with an outline selected, and this second erasure of
+    # the same outline is recorded too, not only shown.
+    _select_region(dash_duo)
     ActionChains(driver).send_keys(Keys.DELETE).perform()
     wait_for(dash_duo, lambda: _shape_paths(dash_duo) == [], 10, "Delete did nothing")
     wait_recorded(dash_duo, [], 2, message="the second erasure was not recorded")
