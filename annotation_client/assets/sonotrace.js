@@ -311,8 +311,11 @@
     shown = now;
     var active = document.activeElement;
     var panel = document.getElementById("image-panel");
-    if (!now || !panel || !active || !active.closest ||
-        !active.closest("#worklist-card, #action-bar")) {
+    // Nothing focused counts too: a mouse click on Save & next leaves the page itself
+    // focused (see the buttons disabled while their request runs, below).
+    var nowhere = !active || active === document.body || active === document.documentElement;
+    if (!now || !panel || (!nowhere && (!active.closest ||
+        !active.closest("#worklist-card, #action-bar")))) {
       return;
     }
     if (!panel.hasAttribute("tabindex")) { panel.setAttribute("tabindex", "-1"); }
@@ -519,6 +522,16 @@
     }
   }, true);
   document.addEventListener("focusin", function () { lost = null; }, true);
+  // Chromium focuses a button it clicks, and drops the focus when the button is disabled
+  // only if that lasts until its next rendering: after a quick answer the focus stayed
+  // on the button, outside the image's column, and the image's keys did nothing.
+  document.addEventListener("click", function (event) {
+    var button = event.target && event.target.closest ? event.target.closest("button") : null;
+    if (!button || !byPointer || RUNNING.indexOf(button.id) < 0) { return; }
+    setTimeout(function () {
+      if (document.activeElement === button) { button.blur(); }
+    }, 0);
+  }, true);
 
   new MutationObserver(function () {
     if (lost === null) { return; }
