@@ -161,7 +161,8 @@ def check_run_dir(out, resume, overwrite=False):
     as if they were its own; ``--overwrite`` clears the folder (when
     :func:`open_run_dir` opens it, after every other check). A resume needs the
     folder's ``backup/``: without it, the old history and best score would be
-    mixed with a run started again.
+    mixed with a run started again. A resume into a folder that is missing or
+    empty is refused as well: it is most likely a mistyped ``--out``.
 
     Raises
     ------
@@ -177,14 +178,18 @@ def check_run_dir(out, resume, overwrite=False):
     if resume and overwrite:
         raise UsageError("--resume continues the run in --out and --overwrite clears it; "
                          "pick one")
-    if resume and busy and not (out / "backup").is_dir():
+    if resume and not busy:
+        # A mistyped --out would otherwise start the whole run again from random
+        # weights (an hour at the shipped size) while the real run stays unresumed.
+        what = "is empty" if out.is_dir() else "does not exist"
+        raise UsageError(f"--resume: {out} {what}, so there is no run to continue (a "
+                         "mistyped --out?); start a new run without --resume")
+    if resume and not (out / "backup").is_dir():
         raise UsageError(f"--resume: {out} has no backup/ to continue from; start again "
                          "with --overwrite (clears the folder) or with another --out")
     if not resume and busy and not overwrite:
         raise UsageError(f"--out {out} is not empty (an earlier run?); add --resume to "
                          "continue it, --overwrite to clear it, or pick another --out")
-    if resume and not busy:
-        log.info("--resume: nothing in %s yet, so this run starts from its first epoch", out)
 
 
 def open_run_dir(out, resume, overwrite=False):

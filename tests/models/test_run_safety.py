@@ -86,3 +86,21 @@ def test_a_bad_init_from_is_refused_before_the_folder_is_cleared(synthetic_busi,
     assert "4-filter network" in _one_line(capsys)
     assert sorted(p.name for p in out.rglob("*")) == before
     assert json.loads((weights / "manifest.json").read_text())["architecture"]["members"] == 1
+
+
+@pytest.mark.parametrize("tool", ["train", "train_lesion", "train_refine", "pretrain"])
+@pytest.mark.parametrize("made", [False, True])
+def test_resume_on_a_missing_or_empty_out_is_refused(tool, made, synthetic_busi, tmp_path,
+                                                     capsys):
+    # Audit 803 F1: a mistyped --out with --resume quietly trained a new run from scratch.
+    import importlib
+
+    module = importlib.import_module(f"models.{tool}")
+    root, _ = synthetic_busi
+    out = tmp_path / "typo"
+    if made:
+        out.mkdir()
+    flags = CROP if tool.startswith("train_") else TINY
+    assert module.main(["--data", str(root), "--out", str(out), *flags, "--resume"]) == 2
+    assert "no run to continue" in _one_line(capsys)
+    assert (out.is_dir() and not any(out.iterdir())) if made else not out.exists()

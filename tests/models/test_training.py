@@ -513,13 +513,15 @@ def test_a_resumed_run_goes_on_from_its_best_score_and_patience(tmp_path):
     assert not model.stop_training and fresh.best == 0.7
 
 
-def test_resume_without_a_backup_is_refused_when_the_folder_holds_a_run(tmp_path, caplog):
+def test_resume_without_a_backup_is_refused_when_the_folder_holds_a_run(tmp_path):
     from models._cli import UsageError
 
-    with caplog.at_level("INFO"):
+    # Audit 803 F1: a missing or empty --out (a typo) started a whole new run.
+    with pytest.raises(UsageError, match="does not exist.*no run to continue"):
         check_run_dir(tmp_path / "run", resume=True)
-    assert "starts from its first epoch" in caplog.text
     (tmp_path / "run").mkdir()
+    with pytest.raises(UsageError, match="is empty.*no run to continue"):
+        check_run_dir(tmp_path / "run", resume=True)
     (tmp_path / "run" / "history.csv").write_text("epoch,val_score\n0,0.9\n")
     with pytest.raises(UsageError, match="no backup/"):
         check_run_dir(tmp_path / "run", resume=True)
