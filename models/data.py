@@ -323,6 +323,13 @@ def load_samples(root, problems=None) -> list[Sample]:
         raise ValueError(f"root: {root} is not a directory")
     top = root
     root, folders = _dataset_folder(root)
+    # A folder beside the class folders (normal_cases/, a typo) would otherwise take a
+    # whole class out of the score without a word.
+    stray = _not_class_folders(root, folders)
+    for note in stray:
+        log.warning("%s", note)
+    if problems is not None:
+        problems.extend(stray)
     index_csv = root / "index.csv"
     index = _read_index(index_csv if index_csv.is_file() else top / "index.csv")
     folded_index: dict[tuple[str, str], list[tuple[str, str]]] = {}
@@ -376,7 +383,9 @@ def load_samples(root, problems=None) -> list[Sample]:
             samples.append(Sample(name, label, paths[0], sorted(masks.get(stem, [])),
                                   str(group), listed_masks))
     if not samples:
-        raise ValueError(f"root: no images found under {root}/{{normal,benign,malignant}}")
+        hint = (" (" + "; ".join(stray) + ")") if stray else ""
+        raise ValueError(f"root: no images found under {root}/{{normal,benign,malignant}}"
+                         f"{hint}")
     missing = [f"{cls}/{name}" for cls, name in index if (cls, name) not in listed]
     if missing:
         shown = ", ".join(missing[:10]) + (f" and {len(missing) - 10} more"
@@ -440,8 +449,17 @@ def _why_not_read(path: Path) -> str | None:
     return None
 
 
+def _class_of_folder(name: str) -> str | None:
+    """The class a folder's name gives, matched in any case and without the white space
+    around it (``Benign `` as a copy left it), or None."""
+    cls = name.strip().lower()
+    return cls if cls in CLASS_NAMES else None
+
+
 def _class_folders(folder: Path) -> dict[str, Path]:
     """The class folders directly under ``folder``, by class name, matched in any case.
+
+    A name with white space around it (``Benign ``) names its class too.
 
     Raises
     ------
@@ -451,15 +469,43 @@ def _class_folders(folder: Path) -> dict[str, Path]:
     """
     found: dict[str, Path] = {}
     for p in sorted(folder.iterdir()):
-        cls = p.name.lower()
-        if cls not in CLASS_NAMES or not p.is_dir():
+        cls = _class_of_folder(p.name)
+        if cls is None or not p.is_dir():
             continue
+        if p.name != cls:
+            log.info("folder %r read as class %s", p.name, cls)
         if cls in found:
             raise ValueError(
                 f"root: both {found[cls].name}/ and {p.name}/ under {folder} hold class {cls!r}"
             )
         found[cls] = p
     return found
+
+
+def _not_class_folders(root: Path, folders: dict[str, Path]) -> list[str]:
+    """One line per entry of ``root`` that may hold images but is not read.
+
+    A folder that is not a class folder (``normal_cases/``, ``benign-old/``), an image
+    lying beside the class folders, and a link to nothing. Hidden entries, a Mac
+    archive's ``__MACOSX`` and other files (``index.csv``, a README) are not images.
+    """
+    read = set(folders.values())
+    lines = []
+    try:
+        entries = sorted(root.iterdir())
+    except OSError:
+        return lines
+    for p in entries:
+        if p.name.startswith(".") or p.name == "__MACOSX" or p in read:
+            continue
+        if p.is_symlink() and not p.exists():
+            lines.append(f"{p.name}: a link to nothing: left out")
+        elif p.is_dir():
+            lines.append(f"{p.name}/: not a class folder (only normal/, benign/ and "
+                         "malignant/ are read, in any case): its images are left out")
+        elif p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES:
+            lines.append(f"{p.name}: an image outside the class folders: left out")
+    return lines
 
 
 def _dataset_folder(root: Path) -> tuple[Path, dict[str, Path]]:

@@ -278,6 +278,44 @@ def test_files_that_cannot_be_paired_are_left_out_and_said(synthetic_busi, tmp_p
                            "unpaired): benign/benign (1), benign/benign (5)")
 
 
+def test_a_folder_beside_the_class_folders_is_said_not_dropped(synthetic_busi, tmp_path):
+    # Audit 803 F3: normal_cases/ (not a class name) vanished from the score without a
+    # word; "Benign " (a space left by a copy) too.
+    root = tmp_path / "data"
+    shutil.copytree(synthetic_busi[0], root)
+    (root / "normal").rename(root / "normal_cases")
+    (root / "benign").rename(root / "Benign ")
+    shutil.copy(root / "malignant" / "malignant (1).png", root / "stray.png")
+    (root / "README.md").write_text("a data set")
+    (root / "__MACOSX").mkdir()
+    problems = []
+    samples = load_samples(root, problems)
+    assert {s.class_name for s in samples} == {"benign", "malignant"}
+    assert len([s for s in samples if s.class_name == "benign"]) == 6
+    left_out = [p for p in problems if not p.startswith("index.csv")]
+    assert left_out == [
+        "normal_cases/: not a class folder (only normal/, benign/ and malignant/ are read, "
+        "in any case): its images are left out",
+        "stray.png: an image outside the class folders: left out"]
+    # The normal images index.csv lists are said missing as well.
+    assert problems[-1].startswith("index.csv lists 6 image(s) the folder does not hold")
+
+
+def test_a_folder_without_class_folders_names_what_it_holds(tmp_path):
+    (tmp_path / "benign_cases").mkdir()
+    Image.fromarray(np.full((20, 20), 90, np.uint8)).save(tmp_path / "benign_cases" / "a.png")
+    with pytest.raises(ValueError, match=r"no images found.*\(benign_cases/: not a class folder"):
+        load_samples(tmp_path)
+
+
+def test_two_spellings_of_one_class_are_still_refused(synthetic_busi, tmp_path):
+    root = tmp_path / "data"
+    shutil.copytree(synthetic_busi[0], root)
+    shutil.copytree(root / "benign", root / "benign ")
+    with pytest.raises(ValueError, match="both"):
+        load_samples(root)
+
+
 def test_index_csv_images_missing_from_the_folder_are_said(synthetic_busi, tmp_path):
     root = tmp_path / "data"
     shutil.copytree(synthetic_busi[0], root)

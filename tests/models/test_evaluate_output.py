@@ -145,3 +145,17 @@ def test_a_bad_backend_variable_is_named(data, monkeypatch, capsys):
     monkeypatch.setenv("SONOTRACE_RUNTIME_BACKEND", "tpu")
     assert _run(data) == 2
     assert "error: SONOTRACE_RUNTIME_BACKEND: backend:" in capsys.readouterr().err
+
+
+def test_a_folder_that_is_not_a_class_folder_is_printed_and_in_the_json(data, tmp_path,
+                                                                        capsys):
+    # Audit 803 F3: every normal image left the score without a word.
+    (data / "normal").rename(data / "normal_cases")
+    out = tmp_path / "result.json"
+    assert _run(data, "--json", str(out)) == 0
+    printed = capsys.readouterr().out
+    assert "folder: normal_cases/: not a class folder" in printed
+    result = json.loads(out.read_text())
+    assert result["n_images"] == 4
+    assert any(item.startswith("normal_cases/: not a class folder")
+               for item in result["files_left_out"])
