@@ -370,6 +370,16 @@ def _without_nan(value):
     return value
 
 
+def strict_json(value) -> str:
+    """``value`` as strict JSON text (indented), every NaN or infinity as ``null``.
+
+    Python writes NaN as the bare word ``NaN``, which strict parsers (a browser's,
+    the model server's JSON provider) refuse: a manifest holding one made the
+    server's ``/models`` answer 500.
+    """
+    return json.dumps(_without_nan(value), indent=1, allow_nan=False)
+
+
 def select_samples(samples, split_file=None, subset="val"):
     """Keep the samples named in ``split_file[subset]`` (``class/name`` strings)."""
     if split_file is None:

@@ -42,7 +42,7 @@ from ._cli import cli_parser
 from ._postprocess import PostProcess
 from ._preprocess import INPUT_SIZE, PREPROCESSING
 from .data import CLASS_NAMES, load_arrays, load_samples
-from .evaluate import select_samples, split_digest
+from .evaluate import select_samples, split_digest, strict_json
 from .networks import SEG_FUSIONS, get_ensemble, save_half_keras, save_half_weights
 from .training import recalibrate_batchnorm
 from .tune import record_metrics, tune_export
@@ -436,6 +436,45 @@ def data_record(data, samples):
     return {"folder": Path(data).resolve().name, "images": len(samples)}
 
 
+def check_data_holds_split(data, samples, split, run, parts=("val", "train")):
+    """Refuse a ``--data`` that lacks images of the run's own split.
+
+    The export tunes its temperature and post-processing on the run's validation
+    images and records its figures on them (and re-estimates BatchNorm on its
+    training images): taken from another folder (a small test set, a typo), the
+    export was tuned on whatever images happen to match, while the manifest
+    gives the split's count.
+
+    Raises
+    ------
+    SystemExit
+        Naming how many of the split's images of each part ``data`` lacks, a few of
+        them, and the data folder the run recorded.
+    """
+    have = {f"{s.class_name}/{s.name}" for s in samples}
+    lacking = []
+    for part in parts:
+        names = list(split.get(part, []))
+        gone = [n for n in names if n not in have]
+        if gone:
+            shown = ", ".join(gone[:3]) + (", ..." if len(gone) > 3 else "")
+            word = "validation" if part == "val" else "training"
+            lacking.append(f"{len(gone)} of the run's {len(names)} {word} images ({shown})")
+    if not lacking:
+        return
+    recorded = None
+    settings = Path(run) / "run_settings.json"
+    if settings.is_file():
+        try:
+            recorded = json.loads(settings.read_text()).get("data")
+        except (ValueError, OSError, AttributeError):
+            recorded = None
+    hint = f" (the run recorded --data {recorded})" if recorded else ""
+    raise SystemExit(f"--data {data} lacks {' and '.join(lacking)}: it is not the folder "
+                     f"{Path(run).name} was trained on{hint}, and the export would be tuned "
+                     "and scored on other images than its split's; give the run's own --data")
+
+
 def check_out(out, replace_shipped):
     """Refuse the shipped folder as ``--out`` unless ``--replace-shipped`` is given, and
     an ``--out`` the export could not replace (a file, a mount point).
@@ -646,6 +685,8 @@ def main(argv=None):
         samples = load_samples(args.data)
     except (ValueError, OSError) as exc:
         raise SystemExit(f"--data {args.data}: {exc}") from None
+    check_data_holds_split(args.data, samples, splits[0], run,
+                           parts=("val",) if args.no_recalibrate else ("val", "train"))
     val = select_samples(samples, run / "split.json", "val")
     train_images = None
     if not args.no_recalibrate:
@@ -675,7 +716,7 @@ def main(argv=None):
         shutil.rmtree(stage, ignore_errors=True)
         raise
     if result is not None:
-        (run / "val_metrics.json").write_text(json.dumps(result, indent=1))
+        (run / "val_metrics.json").write_text(strict_json(result))
     _copy_curves(args.card_dir or out, runs, lesion_runs, refine_runs)
     log.info("exported to %s", out)
     return 0
@@ -762,7 +803,7 @@ def _write_export(out, args, model, members, runs, checkpoints, infos, twin, les
     if refine_runs:
         manifest["refiner"] = export_refiner(refine_runs, out, args.refine_weight,
                                              litert=not args.no_litert)
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    (out / "manifest.json").write_text(strict_json(manifest))
     result = None
     if twin is None:
         # Tuned and scored through the runtime the server uses, on the files just written.

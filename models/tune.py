@@ -38,6 +38,7 @@ import numpy as np
 from ._cli import cli_parser
 from ._postprocess import PostProcess, postprocess
 from .data import read_image, read_mask
+from .evaluate import strict_json
 from .metrics import (
     crossfit_ece,
     expected_calibration_error,
@@ -296,7 +297,7 @@ def tune_export(folder, samples, tta="auto", write=True) -> dict:
         path = folder / "manifest.json"
         manifest = json.loads(path.read_text())
         manifest.update(entries)
-        path.write_text(json.dumps(manifest, indent=1))
+        path.write_text(strict_json(manifest))
     return entries
 
 
@@ -411,7 +412,7 @@ def record_metrics(folder, samples, card_dir=None) -> dict:
         },
         "median_ms_per_image": result["timing_ms"]["median_per_image"],
     }
-    path.write_text(json.dumps(manifest, indent=1))
+    path.write_text(strict_json(manifest))
     if card_dir is not None:
         save_plots(result, card_dir)
     return result
@@ -467,7 +468,7 @@ def main(argv=None):
             path = Path(args.weights) / "manifest.json"
             manifest = json.loads(path.read_text())
             manifest["version"] = args.version
-            path.write_text(json.dumps(manifest, indent=1))
+            path.write_text(strict_json(manifest))
         record_metrics(args.weights, samples, args.card_dir)
     return 0
 
