@@ -21,6 +21,44 @@ def cli_parser(spec, doc: str | None) -> argparse.ArgumentParser:
                                    formatter_class=argparse.RawTextHelpFormatter)
 
 
+def bounded(kind, minimum, *, strict=False):
+    """An argparse ``type``: a number of ``kind`` at least ``minimum`` (above it if ``strict``).
+
+    Checked as the command line is read, so a meaningless value (``--base-filters 0``,
+    ``--lr 0``) is one argparse error with exit status 2, before any data is read or
+    the run folder touched, not a traceback from deep inside Keras.
+
+    Parameters
+    ----------
+    kind : {int, float}
+    minimum : int or float
+    strict : bool
+        Refuse ``minimum`` itself too.
+
+    Examples
+    --------
+    >>> bounded(int, 1)("3")
+    3
+    """
+    import math
+
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            what = "a whole number" if kind is int else "a number"
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if kind is float and not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+        if value < minimum or (strict and value == minimum):
+            raise argparse.ArgumentTypeError(
+                f"must be {'>' if strict else '>='} {minimum}, got {text}")
+        return value
+
+    parse.__name__ = kind.__name__  # argparse names the type in its own messages
+    return parse
+
+
 def progress_bar(items, desc: str, unit: str = "img", **kwargs):
     """``items`` wrapped in a tqdm bar, or ``items`` as they are without tqdm.
 

@@ -17,13 +17,15 @@ log = logging.getLogger(__name__)
 
 def add_run_args(p, *, out, epochs, batch_size, lr, crop_help, filters):
     """The command-line options both scripts take, with each script's defaults."""
+    from ._cli import bounded
+
     p.add_argument("--data", required=True, help="folder in BUSI layout")
     p.add_argument("--out", default=out, help="run folder (checkpoints, logs, curves)")
     p.add_argument("--epochs", type=int, default=epochs)
     p.add_argument("--batch-size", type=int, default=batch_size)
     p.add_argument("--lr", type=float, default=lr, help="peak learning rate (after warm-up)")
     p.add_argument("--crop-size", type=int, default=None, help=crop_help)
-    p.add_argument("--filters", type=int, nargs="+", default=list(filters))
+    p.add_argument("--filters", type=bounded(int, 1), nargs="+", default=list(filters))
     p.add_argument("--val-fraction", type=float, default=0.2,
                    help="share of images held out by duplicate_group; 0 refits on every lesion")
     p.add_argument("--seed", type=int, default=0, help="weights, augmentation and data order")

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._cli import cli_parser, reports_usage_errors
+from ._cli import bounded, cli_parser, reports_usage_errors
 
 log = logging.getLogger("models.pretrain")
 
@@ -61,7 +61,7 @@ def parse_args(argv=None):
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--input-size", type=int, default=None, help="default: models INPUT_SIZE")
-    p.add_argument("--base-filters", type=int, default=16)
+    p.add_argument("--base-filters", type=bounded(int, 1), default=16)
     p.add_argument("--val-fraction", type=float, default=0.2,
                    help="share held out by duplicate_group, as in models.train: those images "
                         "are not used at all (0 = every image, for a refit)")

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._cli import UsageError, cli_parser, reports_usage_errors
+from ._cli import UsageError, bounded, cli_parser, reports_usage_errors
 
 log = logging.getLogger("models.train")
 
@@ -46,7 +46,7 @@ def parse_args(argv=None):
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--input-size", type=int, default=None, help="default: models INPUT_SIZE")
-    p.add_argument("--base-filters", type=int, default=16)
+    p.add_argument("--base-filters", type=bounded(int, 1), default=16)
     p.add_argument("--val-fraction", type=float, default=0.2,
                    help="share of images held out by duplicate_group; 0 refits on every "
                         "image (needs --swa-start, as no epoch can be picked)")

@@ -36,6 +36,12 @@ def parse_args(argv=None):
     p.add_argument("--patience", type=int, default=0,
                    help="stop when validation AUC has not improved for N epochs (0 = off)")
     args = p.parse_args(argv)
+    # Each block halves the crop (floored): below 2 ** blocks the last one has nothing to
+    # pool, and Keras fails after the folder was made. Checked before the crops are cut.
+    smallest = 2 ** len(args.filters)
+    if args.crop_size is not None and args.crop_size < smallest:
+        p.error(f"--crop-size: {args.crop_size} is too small for {len(args.filters)} blocks "
+                f"(--filters), each halving it: at least {smallest}")
     if args.patience and args.val_fraction == 0:
         p.error("--patience needs validation images; --val-fraction 0 has none")
     return args

@@ -25,6 +25,17 @@ def _finished(folder):
     return sorted(p.name for p in folder.rglob("*"))
 
 
+def _without(flags, name):
+    """``flags`` without the option ``name`` and its values."""
+    kept, skipping = [], False
+    for f in flags:
+        if f.startswith("--"):
+            skipping = f == name
+        if not skipping:
+            kept.append(f)
+    return kept
+
+
 def _one_line(capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: "), err
@@ -104,3 +115,28 @@ def test_resume_on_a_missing_or_empty_out_is_refused(tool, made, synthetic_busi,
     assert module.main(["--data", str(root), "--out", str(out), *flags, "--resume"]) == 2
     assert "no run to continue" in _one_line(capsys)
     assert (out.is_dir() and not any(out.iterdir())) if made else not out.exists()
+
+
+@pytest.mark.parametrize("tool, flags", [
+    ("train", ["--base-filters", "0"]),
+    ("pretrain", ["--base-filters", "-4"]),
+    ("train_lesion", ["--crop-size", "12", "--filters", "4", "4", "4", "4"]),
+    ("train_lesion", ["--filters", "8", "0"]),
+    ("train_refine", ["--filters", "0", "8"]),
+])
+def test_a_size_no_network_can_have_is_refused_before_the_folder_is_made(
+        tool, flags, synthetic_busi, tmp_path, capsys):
+    # Audit 803 F4: a Keras traceback after run_settings.json and split.json were
+    # written, so the same command with a sound value was then refused.
+    import importlib
+
+    module = importlib.import_module(f"models.{tool}")
+    root, _ = synthetic_busi
+    out = tmp_path / "new"
+    base = _without(CROP if tool.startswith("train_") else TINY, flags[0])
+    with pytest.raises(SystemExit) as done:
+        module.main(["--data", str(root), "--out", str(out), *base, *flags])
+    assert done.value.code == 2
+    err = capsys.readouterr().err
+    assert "error:" in err and flags[0] in err and "Traceback" not in err
+    assert not out.exists()
