@@ -380,11 +380,50 @@ def strict_json(value) -> str:
     return json.dumps(_without_nan(value), indent=1, allow_nan=False)
 
 
+#: What a split file holds, as training writes it (``split.json``).
+SPLIT_SHAPE = '{"train": ["class/name", ...], "val": [...]}'
+
+
+def read_split(split_file, subset="val") -> dict:
+    """The split in ``split_file``, checked to be shaped as training writes it.
+
+    Raises
+    ------
+    ValueError
+        Naming the file, when it is not JSON, not an object, lacks ``subset``, or
+        holds something other than a list of names under ``train`` or ``val``
+        (a JSON list raised a ``TypeError`` traceback; a string ``val`` had each
+        character taken for a name, then "no images to evaluate").
+    """
+    try:
+        split = json.loads(Path(split_file).read_text())
+    except ValueError as exc:
+        raise ValueError(f"--split {split_file}: not JSON ({exc}); expected {SPLIT_SHAPE}"
+                         ) from None
+    if not isinstance(split, dict):
+        raise ValueError(f"--split {split_file}: holds a JSON {type(split).__name__}; "
+                         f"expected {SPLIT_SHAPE}")
+    if subset is not None and subset not in split:
+        raise ValueError(f"--split {split_file}: no {subset!r} list; expected {SPLIT_SHAPE}")
+    for part in ("train", "val"):
+        names = split.get(part, [])
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise ValueError(f"--split {split_file}: {part!r} is not a list of names; "
+                             f"expected {SPLIT_SHAPE}")
+    return split
+
+
 def select_samples(samples, split_file=None, subset="val"):
-    """Keep the samples named in ``split_file[subset]`` (``class/name`` strings)."""
+    """Keep the samples named in ``split_file[subset]`` (``class/name`` strings).
+
+    Raises
+    ------
+    ValueError
+        If the file is not shaped as a split (:func:`read_split`).
+    """
     if split_file is None:
         return samples
-    names = set(json.loads(Path(split_file).read_text())[subset])
+    names = set(read_split(split_file, subset)[subset])
     return [s for s in samples if f"{s.class_name}/{s.name}" in names]
 
 
@@ -414,7 +453,7 @@ def check_export_split(manifest, split_file, data) -> str | None:
     training = manifest.get("training", {})
     if training.get("validated_twin") or not training.get("val_images"):
         return None
-    split = json.loads(Path(split_file).read_text())
+    split = read_split(split_file, subset=None)
     why = f"--split {split_file} is not the split these weights were trained on"
     recorded = training.get("split_sha256")
     if recorded:

@@ -134,3 +134,25 @@ def test_an_index_name_two_files_match_in_case_names_neither(busi_copy):
     assert len(problems) == 1 and "BENIGN (3)" in problems[0] and "Benign (3)" in problems[0]
 
 
+
+
+@pytest.mark.parametrize("content, said", [
+    ('["benign/benign (1)"]', "holds a JSON list"),
+    ('{"train": [], "val": "benign/benign (1)"}', "'val' is not a list of names"),
+    ('{"train": [1, 2], "val": []}', "'train' is not a list of names"),
+    ('{"train": []}', "no 'val' list"),
+    ('{"train": [', "not JSON"),
+])
+def test_a_split_file_of_another_shape_is_one_error_line(synthetic_busi, tmp_path, content,
+                                                         said, capsys):
+    # Audit 803 F5: a JSON list ended in a TypeError traceback; a string "val" had each
+    # character taken for a name, then "no images to evaluate".
+    from models.evaluate import main
+
+    root, _ = synthetic_busi
+    split = tmp_path / "split.json"
+    split.write_text(content)
+    assert main(["--data", str(root), "--split", str(split)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: --split {split}: {said}"), err
+    assert '{"train": ["class/name", ...], "val": [...]}' in err[0]
