@@ -23,7 +23,8 @@ def add_run_args(p, *, out, epochs, batch_size, lr, crop_help, filters):
     p.add_argument("--out", default=out, help="run folder (checkpoints, logs, curves)")
     p.add_argument("--epochs", type=int, default=epochs)
     p.add_argument("--batch-size", type=int, default=batch_size)
-    p.add_argument("--lr", type=float, default=lr, help="peak learning rate (after warm-up)")
+    p.add_argument("--lr", type=bounded(float, 0, strict=True), default=lr,
+                   help="peak learning rate (after warm-up)")
     p.add_argument("--crop-size", type=int, default=None, help=crop_help)
     p.add_argument("--filters", type=bounded(int, 1), nargs="+", default=list(filters))
     p.add_argument("--val-fraction", type=float, default=0.2,
@@ -31,7 +32,8 @@ def add_run_args(p, *, out, epochs, batch_size, lr, crop_help, filters):
     p.add_argument("--seed", type=int, default=0, help="weights, augmentation and data order")
     p.add_argument("--split-seed", type=int, default=None,
                    help="train/validation split (default: --seed); use the U-Net's")
-    p.add_argument("--limit", type=int, default=None, help="use only N samples (smoke tests)")
+    p.add_argument("--limit", type=bounded(int, 1), default=None,
+                   help="use only N samples (smoke tests)")
     p.add_argument("--steps-per-epoch", type=int, default=None, help="cap steps (smoke tests)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/backup")
     p.add_argument("--overwrite", action="store_true",

@@ -59,7 +59,7 @@ def parse_args(argv=None):
     p.add_argument("--out", default="runs/ssl", help="run folder (checkpoints, log, curve)")
     p.add_argument("--epochs", type=int, default=40)
     p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--lr", type=bounded(float, 0, strict=True), default=2e-3)
     p.add_argument("--input-size", type=int, default=None, help="default: models INPUT_SIZE")
     p.add_argument("--base-filters", type=bounded(int, 1), default=16)
     p.add_argument("--val-fraction", type=float, default=0.2,
@@ -67,7 +67,8 @@ def parse_args(argv=None):
                         "are not used at all (0 = every image, for a refit)")
     p.add_argument("--seed", type=int, default=42, help="weights, distortions and data order")
     p.add_argument("--split-seed", type=int, default=None, help="default: --seed")
-    p.add_argument("--limit", type=int, default=None, help="use only N images (smoke tests)")
+    p.add_argument("--limit", type=bounded(int, 1), default=None,
+                   help="use only N images (smoke tests)")
     p.add_argument("--steps-per-epoch", type=int, default=None, help="cap steps (smoke tests)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/backup")
     p.add_argument("--overwrite", action="store_true",

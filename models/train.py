@@ -44,7 +44,7 @@ def parse_args(argv=None):
     p.add_argument("--out", default="runs/main", help="run folder (checkpoints, logs, curves)")
     p.add_argument("--epochs", type=int, default=100)
     p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--lr", type=bounded(float, 0, strict=True), default=2e-3)
     p.add_argument("--input-size", type=int, default=None, help="default: models INPUT_SIZE")
     p.add_argument("--base-filters", type=bounded(int, 1), default=16)
     p.add_argument("--val-fraction", type=float, default=0.2,
@@ -54,7 +54,7 @@ def parse_args(argv=None):
     p.add_argument("--split-seed", type=int, default=None,
                    help="train/validation split (default: --seed); ensemble members share it "
                         "so no member has trained on another's validation images")
-    p.add_argument("--patience", type=int, default=30, help="early stopping, in epochs")
+    p.add_argument("--patience", type=bounded(int, 0), default=30, help="early stopping, in epochs")
     p.add_argument("--cls-weight", type=float, default=0.5, help="classification loss weight")
     p.add_argument("--seg-loss", default="batch-dice",
                    choices=("batch-dice", "image-dice", "image-tversky"),
@@ -81,9 +81,10 @@ def parse_args(argv=None):
     p.add_argument("--swa-start", type=int, default=0,
                    help="average the weights from this epoch (1-based) on into OUT/swa.keras "
                         "(stochastic weight averaging; 0 = off)")
-    p.add_argument("--swa-lr", type=float, default=None,
+    p.add_argument("--swa-lr", type=bounded(float, 0, strict=True), default=None,
                    help="constant learning rate from --swa-start on (default: --lr / 2)")
-    p.add_argument("--limit", type=int, default=None, help="use only N samples (smoke tests)")
+    p.add_argument("--limit", type=bounded(int, 1), default=None,
+                   help="use only N samples (smoke tests)")
     p.add_argument("--steps-per-epoch", type=int, default=None, help="cap steps (smoke tests)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/backup")
     p.add_argument("--overwrite", action="store_true",

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._cli import cli_parser, progress_bar, reports_usage_errors
+from ._cli import bounded, cli_parser, progress_bar, reports_usage_errors
 
 
 def parse_args(argv=None):
@@ -33,7 +33,7 @@ def parse_args(argv=None):
     p = cli_parser(__spec__, __doc__)
     add_run_args(p, out="runs/lesion", epochs=40, batch_size=32, lr=1e-3,
                  crop_help="default: lesion_crop.CROP_SIZE", filters=(24, 48, 96, 160))
-    p.add_argument("--patience", type=int, default=0,
+    p.add_argument("--patience", type=bounded(int, 0), default=0,
                    help="stop when validation AUC has not improved for N epochs (0 = off)")
     args = p.parse_args(argv)
     # Each block halves the crop (floored): below 2 ** blocks the last one has nothing to
