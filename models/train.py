@@ -220,6 +220,7 @@ def main(argv=None):
         make_losses,
         make_schedule,
         open_run_dir,
+        patience_spent,
         plot_learning_curves,
         record_run_start,
         resumed_best,
@@ -235,6 +236,9 @@ def main(argv=None):
         check_resume_settings(args.out, settings)
         check_backup(args.out)
         align_history(args.out)
+        # Early stopping would end the run after one more epoch: end it before.
+        if not args.swa_start and patience_spent(args.out, "val_score", args.patience, True):
+            return 0
     samples = training_samples(args.data)
     check_lesion_masks(samples, args.data)
     # A lesion without its mask would train as "no lesion"; left out after the split,

@@ -117,6 +117,12 @@ def main(argv=None):
 
     size = args.crop_size or CROP_SIZE
     out, train_s, val_s = start_run(args, size)
+    if args.patience and args.resume:
+        from .training import patience_spent
+
+        # Before the crops are cut: early stopping would end the run after one more epoch.
+        if patience_spent(out, "val_auc", args.patience, True):
+            return 0
     ctx, ytr = load_crops(train_s, CONTEXT_SIZE, CONTEXT_MARGIN, progress=args.verbose > 0)
     validate = len(val_s) > 0
     if validate:

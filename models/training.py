@@ -411,6 +411,34 @@ def resumed_best(out, monitor, resume):
     return float(values[best]), len(values) - 1 - best
 
 
+def patience_spent(out, monitor, patience, resume) -> bool:
+    """Whether a resumed run has already waited out ``patience``, said in the log if so.
+
+    Keras's ``EarlyStopping`` looks only at the end of an epoch: a run resumed with
+    less patience than the epochs it has gone without beating its best trained one
+    more epoch (an hour at the shipped size, for nothing) before stopping. Keras
+    stops once ``wait`` non-improving epochs reach ``patience`` (1 for patience 0).
+
+    Parameters
+    ----------
+    out : path
+        The run folder.
+    monitor : str
+        Logged score, higher is better (see :func:`resumed_best`).
+    patience : int
+        The resumed run's ``--patience``.
+    resume : bool
+        False for a new run, whose patience is never spent.
+    """
+    best, wait = resumed_best(out, monitor, resume)
+    if best is None or wait < max(patience, 1):
+        return False
+    log.warning("--resume: %s has not beaten its best %s, %.4f, for %d epoch(s), so "
+                "--patience %d is already spent and no epoch is trained; give a larger "
+                "--patience to go on", out, monitor, best, wait, patience)
+    return True
+
+
 class ResumedEarlyStopping(keras.callbacks.EarlyStopping):
     """``EarlyStopping`` (``mode="max"``) that goes on from a resumed run's best and wait.
 

@@ -8,6 +8,7 @@ recorded silently, another ``--base-filters`` ended in a Keras traceback.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -89,3 +90,26 @@ def test_the_other_trainers_check_their_settings_too(tool, synthetic_busi, tmp_p
     (out / RUN_SETTINGS).write_text(json.dumps(settings))
     assert module.main([*args, "--seed", "3", "--split-seed", str(parsed.seed)]) == 2
     assert f"--seed {parsed.seed} (now 3)" in capsys.readouterr().err
+
+
+def test_a_resume_whose_patience_is_spent_ends_before_another_epoch(tiny_run, tmp_path, caplog):
+    # Audit 803 F7: it trained one more epoch (an hour at the shipped size) first.
+    import shutil
+
+    from models import train
+
+    root, run = tiny_run
+    out = Path(shutil.copytree(run, tmp_path / "run"))
+    history = out / "history.csv"
+    header, first, second = history.read_text().splitlines()
+    cells = first.split(",")
+    cells[header.split(",").index("val_score")] = "99"  # epoch 0 best, epoch 1 without gain
+    history.write_text(f"{header}\n{','.join(cells)}\n{second}\n")
+    before = history.read_text()
+    with caplog.at_level("WARNING"):
+        assert train.main(["--data", str(root), "--out", str(out), "--epochs", "4",
+                           "--steps-per-epoch", "2", "--batch-size", "4", "--input-size", "32",
+                           "--base-filters", "4", "--verbose", "0", "--val-fraction", "0.34",
+                           "--patience", "1", "--resume"]) == 0
+    assert history.read_text() == before
+    assert "--patience 1 is already spent" in caplog.text

@@ -563,3 +563,22 @@ def test_a_resumed_run_logging_other_keys_widens_the_header(tmp_path):
               callbacks=[Score(), HistoryLogger(str(history), append=True)])
     after = history.read_text()
     assert after.startswith(before) and after.count("\n") == before.count("\n") + 1
+
+
+def test_a_resumed_run_whose_patience_is_spent_trains_no_epoch(tmp_path, caplog):
+    # Audit 803 F7: Keras checks patience at the end of an epoch only, so a resume with
+    # less patience than the epochs already run without a gain trained one more.
+    from models.training import patience_spent
+
+    assert not patience_spent(tmp_path, "val_score", 1, resume=True)  # no history yet
+    (tmp_path / "history.csv").write_text(
+        "epoch,loss,val_score\n0,1.0,0.5\n1,0.9,0.8\n2,0.8,0.7\n3,0.7,0.6\n")
+    assert not patience_spent(tmp_path, "val_score", 3, resume=True)
+    assert not patience_spent(tmp_path, "val_score", 1, resume=False)
+    with caplog.at_level("WARNING"):
+        assert patience_spent(tmp_path, "val_score", 2, resume=True)
+    assert "--patience 2 is already spent" in caplog.text
+    assert patience_spent(tmp_path, "val_score", 0, resume=True)
+    # Patience 0 stops at the first epoch without a gain: after a best one it is not spent.
+    (tmp_path / "history.csv").write_text("epoch,loss,val_score\n0,1.0,0.5\n1,0.9,0.8\n")
+    assert not patience_spent(tmp_path, "val_score", 0, resume=True)
