@@ -475,6 +475,29 @@ def check_data_holds_split(data, samples, split, run, parts=("val", "train")):
                      "and scored on other images than its split's; give the run's own --data")
 
 
+def release_folder(out) -> Path:
+    """The folder an export into ``out`` replaces: ``out``, or the one a link there names.
+
+    A link to the live release (``releases/current -> releases/2026-12-03``) keeps
+    pointing at it: the release it names is replaced, never the link (renamed
+    away and replaced by a folder, then ``rmtree`` refused it with a traceback and
+    left ``.current.replaced-PID`` behind).
+
+    Raises
+    ------
+    SystemExit
+        If ``out`` is a link that loops.
+    """
+    out = Path(out)
+    if not out.is_symlink():
+        return out
+    try:
+        return out.resolve()
+    except (RuntimeError, OSError) as exc:  # a loop: Python 3.11 raises RuntimeError
+        raise SystemExit(f"--out {out} is a link that cannot be followed ({exc}); "
+                         "nothing was written") from None
+
+
 def check_out(out, replace_shipped):
     """Refuse the shipped folder as ``--out`` unless ``--replace-shipped`` is given, and
     an ``--out`` the export could not replace (a file, a mount point).
@@ -485,6 +508,7 @@ def check_out(out, replace_shipped):
         If ``out`` is :data:`SHIPPED` (however it is spelled) without the flag, a file,
         or a mount point.
     """
+    release_folder(out)  # a link that loops
     if Path(out).resolve() == SHIPPED.resolve() and not replace_shipped:
         raise SystemExit(f"--out {out} is the shipped release; give --replace-shipped to "
                          "replace it on purpose, or export into another folder")
@@ -500,9 +524,10 @@ def open_stage(out):
     """A new, empty staging folder beside ``out``, holding ``out``'s foreign files.
 
     Files in ``out`` that no export writes (notes, PNGs) are copied in, so the
-    swap keeps them; the export's own files are written afresh.
+    swap keeps them; the export's own files are written afresh. A link ``out`` is
+    staged beside the folder it names (:func:`release_folder`).
     """
-    out = Path(out)
+    out = release_folder(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.staging-", dir=out.parent))
     # mkdtemp makes it private (0700); swapped in, it must be readable as the folder it
@@ -579,9 +604,10 @@ def swap_in(stage, out):
     An existing folder is exchanged with the stage in one step, so a server starting
     at any moment, or a kill, finds either the whole old release or the whole new
     one. Where the system cannot exchange, two renames are used: a kill between them
-    leaves the old release renamed beside ``out`` (``.NAME.replaced-PID``).
+    leaves the old release renamed beside ``out`` (``.NAME.replaced-PID``). A link
+    ``out`` stays a link: the folder it names is replaced (:func:`release_folder`).
     """
-    out = Path(out)
+    out = release_folder(out)
     if out.is_dir() and not out.is_symlink() and _exchange(stage, out):
         shutil.rmtree(stage)  # it holds the old release now
         return
@@ -700,11 +726,9 @@ def main(argv=None):
         members.append(member)
     model = get_ensemble(members, seg_fusion=args.seg_fusion)
 
-    out = Path(args.out)
-    if out.is_symlink():
-        # A link to the live release (releases/current -> releases/2026-12-03): the
-        # release it names is replaced, and the link is kept, still pointing at it.
-        out = out.resolve()
+    # A link to the live release (releases/current -> releases/2026-12-03): the
+    # release it names is replaced, and the link is kept, still pointing at it.
+    out = release_folder(args.out)
     stage = open_stage(out)
     try:
         result = _write_export(stage, args, model, members, runs, checkpoints, infos, twin,

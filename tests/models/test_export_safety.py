@@ -211,3 +211,33 @@ def test_an_out_that_cannot_be_replaced_is_refused_before_anything_is_written(tm
         export.check_out("/", replace_shipped=False)
     export.check_out(tmp_path / "new", replace_shipped=False)
     assert afile.read_text() == "mine" and sorted(p.name for p in tmp_path.iterdir()) == ["afile"]
+
+
+def test_the_swap_through_a_link_replaces_the_folder_it_names_and_keeps_the_link(tmp_path):
+    # Audit 805 F8: check_out let a linked --out through, then swap_in renamed the link
+    # away, put a folder in its place and died on rmtree(link), leaving
+    # .current.replaced-PID behind.
+    import os
+
+    release = tmp_path / "r1"
+    release.mkdir()
+    (release / "manifest.json").write_text("{}")
+    (release / "notes.txt").write_text("keep")
+    current = tmp_path / "current"
+    os.symlink("r1", current)
+    export.check_out(current, False)
+    stage = export.open_stage(current)
+    (stage / "manifest.json").write_text('{"new": 1}')
+    export.swap_in(stage, current)
+    assert current.is_symlink() and os.readlink(current) == "r1"
+    assert (release / "manifest.json").read_text() == '{"new": 1}'
+    assert (release / "notes.txt").read_text() == "keep"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["current", "r1"]
+
+
+def test_a_link_that_loops_is_refused_up_front(tmp_path):
+    import os
+
+    os.symlink("loop", tmp_path / "loop")
+    with pytest.raises(SystemExit, match="link that cannot be followed"):
+        export.check_out(tmp_path / "loop", False)
