@@ -160,7 +160,9 @@ class Runtime:
         if not manifest_path.is_file():
             raise FileNotFoundError(f"no manifest.json in {self.weights_dir}")
         with _naming_file(manifest_path, "the model manifest"):
-            manifest = json.loads(manifest_path.read_text())
+            # null for NaN or infinity, which older exports wrote for a figure that
+            # could not be computed: the server's strict JSON refused them in /models.
+            manifest = json.loads(manifest_path.read_text(), parse_constant=lambda _: None)
         pp = {**manifest.get("postprocess", {}), **self._overrides}
         self.settings = PostProcess(**pp)
         self.input_size = int(manifest["input_size"])

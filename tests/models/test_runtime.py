@@ -383,3 +383,20 @@ def test_a_load_that_fails_part_way_leaves_the_runtime_unloaded(tmp_path, part):
     assert runtime.ready
     assert info["lesion_classifier"] and info["refiner"]
     assert info["version"] == json.loads((shipped / "manifest.json").read_text())["version"]
+
+
+def test_a_manifest_holding_nan_is_read_with_null_in_its_place(tmp_path):
+    # Exports before 2026-12-07 wrote a figure that could not be computed as a bare NaN,
+    # which the model server's strict JSON refused: /models answered 500 (audit 803 F2).
+    import json
+
+    from models.networks import get_multitask_unet
+
+    get_multitask_unet(32, 4).save(tmp_path / "m.keras")
+    (tmp_path / "manifest.json").write_text(
+        '{"name": "t", "version": "0", "input_size": 32, "class_names": '
+        '["normal", "benign", "malignant"], "files": {"keras": "m.keras"}, '
+        '"metrics": {"auc_normal": NaN, "dice": 0.7, "worst": -Infinity}}')
+    runtime = Runtime(tmp_path, backend="keras").load()
+    assert runtime.manifest["metrics"] == {"auc_normal": None, "dice": 0.7, "worst": None}
+    json.dumps(runtime.manifest, allow_nan=False)
