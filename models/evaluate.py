@@ -64,13 +64,16 @@ def evaluate(runtime, samples, progress=False, transform=None) -> dict:
         scored (an unreadable image or mask, or one the runtime refuses) with
         the reason, ``lesion_class_without_mask`` the benign or malignant
         images whose ground truth is empty (no mask file, or an all-black
-        one), which count for classification but not for segmentation, and
-        ``notes`` what was done to a scored image's files (a mask of another
-        size fitted to its image) or what is odd about them (fewer or more
-        mask files than ``index.csv`` counts).
+        one), which count for classification but not for segmentation,
+        ``normal_class_with_mask`` the normal images whose ground truth is not
+        empty (a contradictory label), which count as normal (classification and
+        the share predicted empty) but not as lesion images, and ``notes`` what
+        was done to a scored image's files (a mask of another size fitted to its
+        image) or what is odd about them (fewer or more mask files than
+        ``index.csv`` counts).
     """
     rows, probs, labels, times = [], [], [], []
-    skipped, unmasked, notes = [], [], []
+    skipped, unmasked, notes, marked = [], [], [], []
     it = progress_bar(samples, "evaluating", file=sys.stderr) if progress else samples
     for s in it:
         name = f"{s.class_name}/{s.name}"
@@ -115,13 +118,19 @@ def evaluate(runtime, samples, progress=False, transform=None) -> dict:
             # No outline to score against: null, not a Dice of 0 that whoever averages
             # the rows would count.
             scores = dict.fromkeys(scores)
+        if s.class_name == "normal" and true.any():
+            # Counted once, as its class says: as a lesion image too, it fed both the
+            # mean Dice and the share of normal images predicted empty (audit 818 F3).
+            log.warning("%s is normal but its ground truth outlines %d pixels: scored as "
+                        "normal, not as a lesion image", name, int(true.sum()))
+            marked.append(name)
         pv = np.array([p[c] for c in CLASS_NAMES])
         row = {
             "image": name,
             "true_class": s.class_name,
             "pred_class": CLASS_NAMES[int(pv.argmax())],
             "probabilities": {c: round(float(v), 4) for c, v in zip(CLASS_NAMES, pv, strict=True)},
-            "lesion": bool(true.any()),
+            "lesion": bool(true.any()) and s.class_name != "normal",
             "pred_empty": bool(not pred.any()),
             **scores,
         }
@@ -161,6 +170,7 @@ def evaluate(runtime, samples, progress=False, transform=None) -> dict:
         "n_images": len(rows),
         "skipped": skipped,
         "lesion_class_without_mask": unmasked,
+        "normal_class_with_mask": marked,
         "notes": notes,
         "segmentation": seg,
         "classification": cls,
@@ -194,6 +204,10 @@ def format_table(result) -> str:
     if unmasked:
         lines.append(f"  {len(unmasked)} benign/malignant images have an empty ground truth and "
                      "count for classification only: " + ", ".join(unmasked))
+    marked = result.get("normal_class_with_mask", [])
+    if marked:
+        lines.append(f"  {len(marked)} normal images have an outline in their ground truth and "
+                     "count as normal, not as lesion images: " + ", ".join(marked))
     lines += [
         "",
         "segmentation (lesion images)   value   95% bootstrap interval",

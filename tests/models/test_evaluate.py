@@ -121,6 +121,28 @@ def test_lesion_image_without_mask_counts_for_classification_only(busi_copy):
     assert len(samples) == 11 + normal + 1
 
 
+def test_a_normal_image_with_an_outline_counts_once_as_normal(busi_copy):
+    # Audit 818 F3: an exported "normal" reading with an outline was counted as a lesion
+    # image and as a normal one (images: 13 (lesion 9, normal 5)).
+    from PIL import Image
+
+    mask_path = next(p for p in sorted((busi_copy / "normal").glob("*_mask.png")))
+    mask = np.zeros(np.asarray(Image.open(mask_path)).shape[:2], np.uint8)
+    mask[10:30, 10:30] = 255
+    Image.fromarray(mask).save(mask_path)
+    name = "normal/" + mask_path.name.removesuffix("_mask.png")
+    samples = load_samples(busi_copy)
+    result = evaluate(DarkIsLesion(), samples, transform=_paint_truth)
+    assert result["normal_class_with_mask"] == [name]
+    seg = result["segmentation"]
+    assert seg["n_lesion_images"] + seg["n_normal_images"] == len(samples)
+    row = next(r for r in result["per_image"] if r["image"] == name)
+    assert row["lesion"] is False and row["pred_empty"] is False
+    # It counts among the normal images, as one not predicted empty.
+    assert seg["normal_predicted_empty"] == (seg["n_normal_images"] - 1) / seg["n_normal_images"]
+    assert "count as normal, not as lesion images: " + name in format_table(result)
+
+
 def test_runtime_refusals_are_skipped(synthetic_busi):
     root, _ = synthetic_busi
     samples = load_samples(root)
