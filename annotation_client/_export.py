@@ -1,8 +1,9 @@
 """Export saved annotations as a data set in BUSI's layout.
 
 The radiologists' corrected outlines are what the models should learn from
-and be scored against. This writes the latest saved version of each image
-that has a final label, as BUSI publishes its data::
+and be scored against. This writes, for each image, its newest saved version
+that has a final label (newer ones without one, an outline saved alone, are passed
+over and listed), as BUSI publishes its data::
 
     OUT/
         benign/benign (1).png          the image, as a PNG (DICOM: its first frame)
@@ -134,6 +135,15 @@ class ExportReport:
         ``(exported name, reason)`` for each exported image opened from a DICOM that no
         SR could be written for: its version states no pixel spacing, its outline is
         empty, or the DICOM cannot have one (exported all the same).
+    cases : dict
+        ``{image folder: case}`` for each skipped image whose record names it: its
+        worklist path, or its upload's file name (the folder is only a hash).
+    skipped_why : dict
+        ``{why: count}`` of the images left out, for the summary line: ``"with no
+        final label"``, ``"labelled normal with an outline"`` or ``"for other reasons"``.
+    fallbacks : list of (str, str)
+        ``(case, what)`` for each image exported from an older version than its latest,
+        the newer ones having no final label (:func:`_latest`).
     """
 
     exported: dict = field(default_factory=lambda: dict.fromkeys(LABELS, 0))
@@ -143,24 +153,107 @@ class ExportReport:
     no_seg: list = field(default_factory=list)
     srs: int = 0
     no_sr: list = field(default_factory=list)
+    cases: dict = field(default_factory=dict)
+    skipped_why: dict = field(default_factory=dict)
+    fallbacks: list = field(default_factory=list)
 
     @property
     def total(self) -> int:
         return sum(self.exported.values())
 
+    def skip(self, folder, reason: str, *, case: str | None = None,
+             why: str = "for other reasons") -> None:
+        """List an image left out: ``(folder, reason)`` in ``skipped``, the case it is
+        (its worklist path or upload name, when a record says) in ``cases``, and one more
+        of ``why`` in ``skipped_why`` for the summary."""
+        self.skipped.append((str(folder), reason))
+        if case:
+            self.cases[str(folder)] = case
+        self.skipped_why[why] = self.skipped_why.get(why, 0) + 1
 
-def _latest(store: AnnotationStore, sha: str) -> tuple[list[int], dict]:
-    """``(versions, record)``: the image's complete versions, listed once, and the record
-    of the last of them, the one exported."""
+
+def case_name(record: dict) -> str | None:
+    """The case a saved record is of, as a study coordinator knows it: the worklist path
+    it was opened from, else its upload's file name; None when the record names neither.
+
+    >>> case_name({"image": {"worklist_path": "study1/b.png", "name": "b.png"}})
+    'study1/b.png'
+    >>> case_name({"image": {"worklist_path": None, "name": "scan.png"}})
+    'scan.png (uploaded)'
+    """
+    image = record.get("image") if isinstance(record, dict) else None
+    if not isinstance(image, dict):
+        return None
+    if isinstance(image.get("worklist_path"), str) and image["worklist_path"]:
+        return image["worklist_path"]
+    if isinstance(image.get("name"), str) and image["name"]:
+        return f"{image['name']} (uploaded)"
+    return None
+
+
+def _by(version: int, record: dict) -> str:
+    """``"v002 by Dr D"``: a version and who saved it, for the export's lines."""
+    annotator = record.get("annotator")
+    return f"v{version:03d} by {annotator}" if isinstance(annotator, str) and annotator \
+        else f"v{version:03d} (no annotator)"
+
+
+def _unlabelled(record: dict) -> bool:
+    """Whether a readable saved record has no final label (an outline saved alone)."""
+    final = record.get("final")
+    return isinstance(final, dict) and final.get("label") not in LABELS
+
+
+def _latest(store: AnnotationStore, sha: str) -> tuple[list[int], dict, list[str]]:
+    """``(versions, record, passed)``: the image's complete versions up to the one
+    exported, listed once; the record of that version, the newest with a final label;
+    and the newer versions passed over for having none (``"v002 by Dr D"``, newest first).
+
+    One reader's outline saved without a label does not take the image out of the data
+    set when an earlier version has one (audit 818 F2): the reading progress counts the
+    image as read, and the coordinator expects the labelled reading exported. A damaged
+    record is not passed over: what it said is not known.
+
+    Raises
+    ------
+    ValueError
+        No complete version, a damaged record on the way, or no version with a final
+        label (the message names the newest version and its reader).
+    """
     versions = store.versions(sha)
     if not versions:
         raise ValueError("no complete saved version")
-    try:
-        record = store.load_record(sha, versions[-1])
-    except DamagedRecord as exc:  # the version named, not only the JSON error
-        raise ValueError(f"the record of its latest version, v{versions[-1]:03d}.json, is "
-                         f"damaged: {exc.why}") from None
-    return versions, record  # a JSON object of that version: load_record checked it
+    passed: list[str] = []
+    newest = None
+    for at in range(len(versions) - 1, -1, -1):
+        version = versions[at]
+        try:
+            record = store.load_record(sha, version)
+        except DamagedRecord as exc:  # the version named, not only the JSON error
+            which = "its latest version" if at == len(versions) - 1 else "version"
+            raise ValueError(f"the record of {which}, v{version:03d}.json, is "
+                             f"damaged: {exc.why}") from None
+        newest = newest or (version, record)
+        if not _unlabelled(record):
+            # A JSON object of that version (load_record checked it); one that is not a
+            # saved record is refused, with its reason, where it is located.
+            return versions[: at + 1], record, passed
+        passed.append(_by(version, record))
+    if len(versions) == 1:
+        raise ValueError(f"no final label ({passed[0]})")
+    raise ValueError(f"no final label in any of its {len(versions)} versions (the latest: "
+                     f"{passed[0]})")
+
+
+def _case_of(store: AnnotationStore, sha: str) -> str | None:
+    """:func:`case_name` of an image from its newest record that can be read, for the
+    line that says why it was left out; None when none can."""
+    for version in reversed(store.versions(sha)):
+        try:
+            return case_name(store.load_record(sha, version))
+        except (OSError, ValueError):
+            continue
+    return None
 
 
 def _readers(store: AnnotationStore, sha: str, versions: list[int],
@@ -199,7 +292,7 @@ def reader_columns(saves: Iterable[tuple[object, object]], adjudicated: bool) ->
         One pair per readable version of the image, oldest first: each reader's latest
         final label counts (a version without one, or with no annotator, adds nothing).
     adjudicated : bool
-        Whether the image's latest version revised another reader's version.
+        Whether the image's exported version revised another reader's version.
 
     Returns
     -------
@@ -313,7 +406,7 @@ def export_busi(
     for sha in store.images():
         folder = store.folder(sha)
         try:
-            versions, record = _latest(store, sha)
+            versions, record, passed = _latest(store, sha)
             # Where the image is, not its pixels: those are read one image at a time as
             # it is written, or an export would hold every image it exports at once.
             item, _data = _locate(record, worklist_dir, sha, store, finder)
@@ -322,8 +415,15 @@ def export_busi(
             except ValueError as exc:  # as the index refuses them
                 raise ValueError(f"its descriptors: {exc}") from None
         except (OSError, ValueError) as exc:
-            report.skipped.append((str(folder), str(exc)))
+            report.skip(folder, str(exc), case=_case_of(store, sha),
+                        why="with no final label" if str(exc).startswith("no final label")
+                        else "for other reasons")
             continue
+        if passed:
+            report.fallbacks.append((
+                case_name(record) or str(folder),
+                f"exported {_by(versions[-1], record)}, its newest version with a final "
+                f"label; passed over, without one: {', '.join(passed)}"))
         chosen.append((item["sort"], sha, versions, record, item))
     _clear_stopped(out)
     rows = []
@@ -335,7 +435,7 @@ def export_busi(
                 image = _read(item, worklist_dir, sha, store, keep_dicom=dicom_seg or dicom_sr)
                 mask = _final_mask(store, sha, version, image["pixels"].shape[:2])
             except (OSError, ValueError) as exc:
-                report.skipped.append((str(store.folder(sha)), str(exc)))
+                report.skip(store.folder(sha), str(exc), case=case_name(record))
                 continue
             counters[label] += 1
             name = f"{label} ({counters[label]})"

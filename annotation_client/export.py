@@ -101,8 +101,12 @@ def _export(args) -> int:
         return 1
     counts = ", ".join(f"{n} {label}" for label, n in report.exported.items())
     print(f"exported {report.total} image(s) to {args.out}: {counts}")
+    for case, what in report.fallbacks:
+        print(f"older version of {case}: {what}")
     for where, reason in report.skipped:
-        print(f"skipped {where}: {reason}")
+        # The case as the coordinator knows it (the folder is only the image's hash).
+        case = report.cases.get(where)
+        print(f"skipped {case} ({where}): {reason}" if case else f"skipped {where}: {reason}")
     if args.dicom_seg:
         print(f"wrote {report.segs} DICOM SEG file(s) to {args.out / 'dicom_seg'}")
         for name, reason in report.no_seg:
@@ -117,6 +121,9 @@ def _export(args) -> int:
               "(see reader_labels in index.csv)")
         for name, labels in report.disagreed:
             print(f"disagreed {name}: {labels}")
+    if report.skipped:  # last, so that the count is seen however long the list above
+        whys = ", ".join(f"{n} {why}" for why, n in sorted(report.skipped_why.items()))
+        print(f"left out {len(report.skipped)} image(s), each listed above: {whys}")
     return 0
 
 

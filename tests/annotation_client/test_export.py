@@ -90,7 +90,7 @@ def test_the_export_is_a_busi_folder_the_models_read(saved, tmp_path):
     assert report.total == 3
     reasons = {where.rsplit("/", 1)[-1]: why for where, why in report.skipped}
     assert reasons == {
-        saved["sha"]["d"]: "no final label",
+        saved["sha"]["d"]: "no final label (v001 by Dr Ada)",
         saved["sha"]["upload"]: ("uploaded, not opened from the worklist: the image was not "
                                  "kept, and no worklist file holds it"),
     }

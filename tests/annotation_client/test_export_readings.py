@@ -1,0 +1,89 @@
+"""Which reading of an image the export takes, and how it names what it leaves out
+(audit 818 F2, F3)."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+from test_export import _image, _save
+
+from annotation_client import AnnotationStore
+from annotation_client._export import export_busi
+from annotation_client.export import main
+from models.data import load_samples, read_mask
+
+
+@pytest.fixture
+def study(tmp_path):
+    """A worklist of one image, ``study/a.png``, that Dr Ada read as benign (v1)."""
+    worklist, store = tmp_path / "worklist", AnnotationStore(tmp_path / "data")
+    grey = np.arange(80, dtype=np.uint8).reshape(8, 10) * 3
+    lesion = np.zeros((8, 10), bool)
+    lesion[2:6, 2:8] = True
+    data = _image(worklist / "study" / "a.png", grey)
+    sha = _save(store, data, label="benign", mask=lesion, worklist_path="study/a.png")
+    return {"worklist": worklist, "data": tmp_path / "data", "store": store, "bytes": data,
+            "sha": sha, "lesion": lesion}
+
+
+def _index(out):
+    with open(out / "index.csv", newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_an_outline_saved_without_a_label_does_not_drop_a_labelled_reading(
+        study, tmp_path, capsys, monkeypatch):
+    # Dr D opened the image Dr Ada had labelled and saved an outline alone: the image is
+    # read (the progress counts it), and Dr Ada's labelled reading is what is exported.
+    grown = np.zeros((8, 10), bool)
+    grown[1:7, 1:9] = True
+    _save(study["store"], study["bytes"], label=None, mask=grown, worklist_path="study/a.png",
+          annotator="Dr D", day=2)
+    report = export_busi(study["data"], study["worklist"], tmp_path / "direct")
+    assert report.exported == {"normal": 0, "benign": 1, "malignant": 0}
+    assert report.skipped == []
+    assert report.fallbacks == [(
+        "study/a.png", "exported v001 by Dr Ada, its newest version with a final label; "
+        "passed over, without one: v002 by Dr D")]
+    (row,) = _index(tmp_path / "direct")
+    assert (row["version"], row["annotator"], row["readers"]) == ("1", "Dr Ada", "1")
+    (sample,) = load_samples(tmp_path / "direct")
+    assert np.array_equal(read_mask(sample.mask_paths, (8, 10)), study["lesion"])  # v1's
+    # The command line says so, naming the case.
+    monkeypatch.setenv("SONOTRACE_DATA_DIR", str(study["data"]))
+    monkeypatch.setenv("SONOTRACE_WORKLIST_DIR", str(study["worklist"]))
+    assert main(["--out", str(tmp_path / "out")]) == 0
+    printed = capsys.readouterr().out
+    assert "exported 1 image(s)" in printed
+    assert ("older version of study/a.png: exported v001 by Dr Ada, its newest version with "
+            "a final label; passed over, without one: v002 by Dr D") in printed
+    assert "skipped" not in printed and "left out" not in printed
+
+
+def test_an_image_no_reader_labelled_is_named_by_its_case_and_counted(
+        study, tmp_path, capsys, monkeypatch):
+    store, worklist = study["store"], study["worklist"]
+    other = _image(worklist / "study" / "b.png", np.full((8, 10), 90, np.uint8))
+    sha_b = _save(store, other, label=None, mask=study["lesion"], worklist_path="study/b.png")
+    _save(store, other, label=None, mask=study["lesion"], worklist_path="study/b.png",
+          annotator="Dr D", day=2)
+    upload = _save(store, b"uploaded bytes", label="benign", mask=study["lesion"],
+                   worklist_path=None)  # "x", kept nowhere: left out for another reason
+    report = export_busi(study["data"], worklist, tmp_path / "direct")
+    reasons = {where.rsplit("/", 1)[-1]: why for where, why in report.skipped}
+    assert reasons[sha_b] == "no final label in any of its 2 versions (the latest: v002 by Dr D)"
+    assert report.cases == {str(store.folder(sha_b)): "study/b.png",
+                            str(store.folder(upload)): "x (uploaded)"}
+    assert report.skipped_why == {"with no final label": 1, "for other reasons": 1}
+    monkeypatch.setenv("SONOTRACE_DATA_DIR", str(study["data"]))
+    monkeypatch.setenv("SONOTRACE_WORKLIST_DIR", str(worklist))
+    assert main(["--out", str(tmp_path / "out")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert (f"skipped study/b.png ({store.folder(sha_b)}): no final label in any of its 2 "
+            "versions (the latest: v002 by Dr D)") in lines
+    assert any(line.startswith(f"skipped x (uploaded) ({store.folder(upload)}): uploaded,")
+               for line in lines)
+    assert lines[-1] == ("left out 2 image(s), each listed above: 1 for other reasons, "
+                         "1 with no final label")
