@@ -3,7 +3,8 @@
 The radiologists' corrected outlines are what the models should learn from
 and be scored against. This writes, for each image, its newest saved version
 that has a final label (newer ones without one, an outline saved alone, are passed
-over and listed), as BUSI publishes its data::
+over and listed; one labelled normal with an outline drawn is left out and listed,
+as BUSI's normal images have empty masks), as BUSI publishes its data::
 
     OUT/
         benign/benign (1).png          the image, as a PNG (DICOM: its first frame)
@@ -245,6 +246,23 @@ def _latest(store: AnnotationStore, sha: str) -> tuple[list[int], dict, list[str
                      f"{passed[0]})")
 
 
+def _normal_with_outline(version: int, record: dict, mask: np.ndarray) -> str | None:
+    """Why a version cannot be exported as BUSI's layout has it, when it is labelled
+    normal yet its mask outlines something; None otherwise.
+
+    A BUSI ``normal/`` image has an empty mask: exported as it is, such a reading would
+    be scored both as a lesion image and as a normal one (audit 818 F3). Which half of
+    the reading is wrong only its reader can tell, so it is left out, not mended: its
+    outline emptied or its label changed, an export would make up a reading. An older
+    version is not taken instead, either: this one is the reader's newest word.
+    """
+    if record["final"]["label"] != "normal" or not mask.any():  # labelled: _locate checked
+        return None
+    return (f"{_by(version, record)} is labelled normal but outlines {int(mask.sum())} "
+            "px: a normal image's mask is empty in BUSI's layout, so which one is the "
+            "reading cannot be told (revise its label or its outline to export it)")
+
+
 def _case_of(store: AnnotationStore, sha: str) -> str | None:
     """:func:`case_name` of an image from its newest record that can be read, for the
     line that says why it was left out; None when none can."""
@@ -419,17 +437,12 @@ def export_busi(
                         why="with no final label" if str(exc).startswith("no final label")
                         else "for other reasons")
             continue
-        if passed:
-            report.fallbacks.append((
-                case_name(record) or str(folder),
-                f"exported {_by(versions[-1], record)}, its newest version with a final "
-                f"label; passed over, without one: {', '.join(passed)}"))
-        chosen.append((item["sort"], sha, versions, record, item))
+        chosen.append((item["sort"], sha, versions, record, item, passed))
     _clear_stopped(out)
     rows = []
     counters = dict.fromkeys(LABELS, 0)
     with _Staging(out) as staging:
-        for _sort, sha, versions, record, item in sorted(chosen):
+        for _sort, sha, versions, record, item, passed in sorted(chosen):
             version, label = versions[-1], record["final"]["label"]
             try:
                 image = _read(item, worklist_dir, sha, store, keep_dicom=dicom_seg or dicom_sr)
@@ -437,6 +450,15 @@ def export_busi(
             except (OSError, ValueError) as exc:
                 report.skip(store.folder(sha), str(exc), case=case_name(record))
                 continue
+            if (conflict := _normal_with_outline(version, record, mask)) is not None:
+                report.skip(store.folder(sha), conflict, case=case_name(record),
+                            why="labelled normal with an outline")
+                continue
+            if passed:
+                report.fallbacks.append((
+                    case_name(record) or str(store.folder(sha)),
+                    f"exported {_by(version, record)}, its newest version with a final "
+                    f"label; passed over, without one: {', '.join(passed)}"))
             counters[label] += 1
             name = f"{label} ({counters[label]})"
             dicom = _dicom_files(image.get("dicom"), mask, record, name, report,

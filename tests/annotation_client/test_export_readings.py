@@ -65,7 +65,7 @@ def test_an_outline_saved_without_a_label_does_not_drop_a_labelled_reading(
 def test_an_image_no_reader_labelled_is_named_by_its_case_and_counted(
         study, tmp_path, capsys, monkeypatch):
     store, worklist = study["store"], study["worklist"]
-    other = _image(worklist / "study" / "b.png", np.full((8, 10), 90, np.uint8))
+    other = _image(worklist / "study" / "b.png", np.arange(80, dtype=np.uint8).reshape(8, 10) + 9)
     sha_b = _save(store, other, label=None, mask=study["lesion"], worklist_path="study/b.png")
     _save(store, other, label=None, mask=study["lesion"], worklist_path="study/b.png",
           annotator="Dr D", day=2)
@@ -87,3 +87,34 @@ def test_an_image_no_reader_labelled_is_named_by_its_case_and_counted(
                for line in lines)
     assert lines[-1] == ("left out 2 image(s), each listed above: 1 for other reasons, "
                          "1 with no final label")
+
+
+def test_a_normal_reading_with_an_outline_is_left_out_and_said(study, tmp_path, capsys,
+                                                               monkeypatch):
+    # Dr C read the image as normal but left an outline drawn (the page's yellow Check
+    # lets it be saved): BUSI's normal images have empty masks, so exported as it is the
+    # image would be scored both as a lesion and as a normal image.
+    store, worklist = study["store"], study["worklist"]
+    _save(store, study["bytes"], label="normal", mask=study["lesion"],
+          worklist_path="study/a.png", annotator="Dr C", day=2)
+    clear = _image(worklist / "study" / "n.png", np.arange(80, dtype=np.uint8).reshape(8, 10) * 2)
+    _save(store, clear, label="normal", mask=np.zeros((8, 10), bool),
+          worklist_path="study/n.png")  # a normal reading without an outline: exported
+    report = export_busi(study["data"], worklist, tmp_path / "direct")
+    assert report.exported == {"normal": 1, "benign": 0, "malignant": 0}
+    reasons = {where.rsplit("/", 1)[-1]: why for where, why in report.skipped}
+    why = ("v002 by Dr C is labelled normal but outlines 24 px: a normal image's mask is "
+           "empty in BUSI's layout, so which one is the reading cannot be told (revise its "
+           "label or its outline to export it)")
+    assert reasons == {study["sha"]: why}
+    assert report.cases == {str(store.folder(study["sha"])): "study/a.png"}
+    assert report.skipped_why == {"labelled normal with an outline": 1}
+    (sample,) = load_samples(tmp_path / "direct")
+    assert sample.class_name == "normal" and not read_mask(sample.mask_paths, (8, 10)).any()
+    assert study["sha"] not in {row["sha256"] for row in _index(tmp_path / "direct")}
+    monkeypatch.setenv("SONOTRACE_DATA_DIR", str(study["data"]))
+    monkeypatch.setenv("SONOTRACE_WORKLIST_DIR", str(worklist))
+    assert main(["--out", str(tmp_path / "out")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert f"skipped study/a.png ({store.folder(study['sha'])}): {why}" in lines
+    assert lines[-1] == "left out 1 image(s), each listed above: 1 labelled normal with an outline"
