@@ -424,6 +424,7 @@ def create_app(config=None) -> dash.Dash:
             _navbar(),
             dcc.Store(id=ids.ANNOTATOR_STORE, storage_type="local"),
             html.Div(id=ids.UNSAVED_FLAG, hidden=True),
+            dcc.Store(id=ids.SIGNED_IN_AS),
             # The annotate page's work lives in the shell, so visiting another page and
             # coming back loses nothing.
             dcc.Store(id=ids.IMAGE_META),

@@ -26,6 +26,10 @@ SERVER_STATUS_SAID = "server-status-said"  # a change of the badge, read out
 # Hidden; class "dirty" while the annotate page's work is in no save. In the shell, so
 # that sonotrace.js still knows it on another page, where a reload would lose the work.
 UNSAVED_FLAG = "unsaved-flag"
+# The signed-in name the annotate page's work was done under (memory: this document
+# only). In the shell, so that a sign-in changed while another page was shown is still
+# seen when the annotate page is drawn again with the shell's work.
+SIGNED_IN_AS = "signed-in-as"
 
 # --- annotate page: stores
 IMAGE_META = "image-meta"
@@ -179,6 +183,7 @@ WORKLIST_NOTE = "worklist-note"  # counts, truncation, errors
 WORKLIST_CONFIRM = "worklist-confirm"  # asks before unsaved work is replaced
 WORKLIST_PENDING = "worklist-pending"  # the entry waiting for that answer
 WORKLIST_REQUEST = "worklist-request"  # {"path", "at"}: the entry to open
+SIGNIN_FOLLOWED = "signin-followed"  # True behind a sign-in proxy: a new user reloads
 WORKLIST_LINK = "worklist-link"  # the entry the page's URL asks for (?open=path)
 # {"path", "sha256"} of the worklist entry the tab has open (session storage: a reload
 # opens it again, without the URL naming it, as worklist paths often name the patient);

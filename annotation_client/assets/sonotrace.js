@@ -199,8 +199,20 @@
     return !!document.querySelector("#unsaved-flag.dirty");
   }
 
+  var afresh = false;
+
+  /* Another user signed in to this tab (the annotate page's
+   * start_afresh_for_a_new_sign_in): the page is drawn again for them, at its
+   * path without the query, and the last user's unsaved work is dropped without
+   * asking, since it cannot be saved under its author's name any more. */
+  window.sonotrace = window.sonotrace || {};
+  window.sonotrace.startAfresh = function () {
+    afresh = true;
+    window.location.replace(window.location.pathname);
+  };
+
   window.addEventListener("beforeunload", function (event) {
-    if (!unsaved()) { return; }
+    if (afresh || !unsaved()) { return; }
     event.preventDefault();
     event.returnValue = "";  // what older browsers need to ask
   });

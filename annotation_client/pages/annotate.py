@@ -1131,6 +1131,9 @@ def layout(**query):
             # A tab under blinded reading may pass from one signed-in reader to the next:
             # the next must not find the last one's case open.
             dcc.Store(id=ids.WORKLIST_REOPEN_ON, data=not config.blinded_reading),
+            # Behind a sign-in proxy, a user signed in since the work was begun gets
+            # a fresh page (start_afresh_for_a_new_sign_in).
+            dcc.Store(id=ids.SIGNIN_FOLLOWED, data=bool(config.annotator_header)),
             dcc.Store(id=ids.SAVED_LINK, data=kept if isinstance(kept, str) else None),
             dcc.Store(id=ids.LINK_EXPECT, data=expect if isinstance(expect, str)
                       and _SHA256.fullmatch(expect) else None),
@@ -5055,6 +5058,37 @@ def remember_annotator(typed, stored):
     return name
 
 
+# A shared workstation's tab may pass from one signed-in user to the next without a
+# reload: recall_annotator then shows the new name at the next health poll (or as the
+# page is drawn again), but the label, note, outline, AI answers, save messages and
+# loaded version on screen are still the last user's. Under blinded reading the next
+# reader must not see them; without it, the next user must not save, under their own
+# name, work they did not do. So the page is loaded afresh, at its path without the
+# query (a link to the last reader's version), and without the "unsaved work" question
+# (sonotrace.js's startAfresh): the last user's unsaved work cannot be saved under their
+# name any more. The first name the document shows is the one its work is done under;
+# an empty field (signed out, or the page not yet answered) changes nothing, so a
+# proxy that once names nobody does not throw away the reader's work. Run in the
+# browser: the check is a comparison, and a reload must not wait for the server.
+clientside_callback(
+    """
+    function(name, follows, seen) {
+        var no = window.dash_clientside.no_update;
+        if (!follows || typeof name !== "string" || !name) { return no; }
+        if (typeof seen === "string" && seen && seen !== name) {
+            window.sonotrace.startAfresh();
+            return no;
+        }
+        return name === seen ? no : name;
+    }
+    """,
+    Output(ids.SIGNED_IN_AS, "data"),
+    Input(ids.ANNOTATOR, "value"),
+    State(ids.SIGNIN_FOLLOWED, "data"),
+    State(ids.SIGNED_IN_AS, "data"),
+)
+
+
 def _current_geometry(meta, history):
     paths = _present(history, meta)["paths"]
     return (paths, *_outline_files(paths, meta))
@@ -5093,6 +5127,11 @@ def _outline_files(paths, meta) -> tuple[str, np.ndarray]:
     return svg, mask
 
 
+SIGNIN_CHANGED = ("Another user was signed in when this work was begun: it is not saved "
+                  "under your name. The page is loaded afresh for you at the next check of the "
+                  "sign-in (within 20 s).")
+
+
 @callback(
     Output(ids.SAVE_ALERT, "children"),
     Output(ids.SAVED_WORK, "data"),
@@ -5119,6 +5158,8 @@ def _outline_files(paths, meta) -> tuple[str, np.ndarray]:
     State(ids.SEGMENT_DONE, "data"),
     # The image a Save & next was pressed for: a case is not saved unseen (_unseen_save).
     State(ids.SAVE_NEXT_PENDING, "data"),
+    # The signed-in name the page's work was begun under (start_afresh_for_a_new_sign_in).
+    State(ids.SIGNED_IN_AS, "data"),
     prevent_initial_call=True,
     running=[(Output(ids.SAVE_BUTTON, "disabled"), True, False)],
 )
@@ -5144,7 +5185,7 @@ def save(_clicks, meta, history, ai, classification, final_label, note, annotato
     descriptors, field = descriptors[:count], descriptors[count:]
     own = _own_versions(field[1] if len(field) > 1 else None, meta)
     # field: spacing, saved work, the question's OK, then the States after it.
-    auto, opened, done, pending = (list(field[3:7]) + [None] * 4)[:4]
+    auto, opened, done, pending, begun = (list(field[3:8]) + [None] * 5)[:5]
     unseen = None if confirmed else _unseen_save(
         meta, history, ai, final_label, note, descriptors, _clicks, opened, pending)
     if unseen is not None:
@@ -5167,6 +5208,12 @@ def save(_clicks, meta, history, ai, classification, final_label, note, annotato
         except _signin.SignInError as exc:
             logger.warning("save refused: %s", exc)
             refusals.append((str(exc), "danger"))
+        else:
+            if isinstance(begun, str) and begun and begun != annotator:
+                # Another user signed in since the work on screen was begun, and the
+                # page has not been loaded afresh yet: it is not this user's to save.
+                # The other user is not named (under blinded reading, not even that).
+                refusals.append((SIGNIN_CHANGED, "danger"))
     elif not isinstance(annotator, str) or not annotator.strip():
         refusals.append(("Enter your name in Annotator before saving.", "warning"))
     else:

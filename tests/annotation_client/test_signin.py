@@ -339,6 +339,32 @@ def test_the_field_follows_a_sign_in_changed_without_a_reload(signed_in_app, ann
         poll(create_app({"DATA_DIR": data_dir}), "Dr Typed", {HEADER: "mallory"})
 
 
+def test_work_begun_under_another_sign_in_is_not_saved_under_the_new_one(
+    signed_in_app, annotate, data_dir
+):
+    # Audit 818 F1: between a change of sign-in and the poll that loads the page afresh,
+    # Save would have recorded the last user's work under the new user's name.
+    meta, history, image_data = open_work()
+    blank = [None] * len(annotate.DESCRIPTOR_OPTIONS)
+
+    def save(begun, user):
+        with signed_in_app.server.test_request_context(
+            "/_dash-update-component", method="POST", headers={HEADER: user}
+        ):
+            alert, work = annotate.save(1, meta, history, None, None, "benign", "note", user,
+                                        image_data, *blank, None, None, None, None, None,
+                                        None, None, begun)
+        return json.dumps(alert.to_plotly_json(), default=lambda o: o.to_plotly_json()), work
+
+    text, work = save("Dr B", "Dr E")
+    assert "Not saved." in text and "Another user was signed in" in text and work is dash.no_update
+    assert "Dr B" not in text  # under blinded reading not even the name is another's to see
+    assert _written(data_dir) == []
+    # The user the work was begun under, or a page that knew none, saves as before.
+    assert "Saved." in save("Dr E", "Dr E")[0]
+    assert "Nothing changed since version 1" in save(None, "Dr E")[0]  # not refused
+
+
 def test_the_signed_in_name_is_not_kept_in_the_browser(signed_in_app, annotate, data_dir):
     with signed_in_app.server.test_request_context(headers={HEADER: "ada"}):
         with pytest.raises(PreventUpdate):
