@@ -59,6 +59,7 @@ from ._dicom_seg import (
     header_reason,
     read_source,
 )
+from ._measurements import lesion_groups
 from ._record import ASSESSMENT_MEANINGS, clean_descriptors, margin_conflict
 
 #: The series the SR starts (PS3.3 C.7.3.1), after the SEG's 9901.
@@ -451,38 +452,27 @@ def _lesions(mask: np.ndarray, outlines, spacing) -> list[tuple[np.ndarray, dict
         raise SrUnavailable(
             f"the outline is {count} separate regions: a report lists at most {MAX_LESIONS} "
             "lesions")
-    parent = list(range(count + 1))
-
-    def root(k: int) -> int:
-        while parent[k] != k:
-            parent[k] = parent[parent[k]]
-            k = parent[k]
-        return k
-
+    regions = [path for path in outlines or () if _shapes.is_region(path)]
+    # The panel's and the record's grouping, which labels the mask as above.
+    groups = lesion_groups(mask, regions)
+    group_of = {k: g for g, ks in enumerate(groups) for k in ks}
     drawn: list[tuple[int, shapely.Polygon]] = []
-    for path in outlines or ():
-        if not _shapes.is_region(path):
-            continue
+    for path in regions:
         covered = np.unique(labels[_shapes.paths_to_mask([path], mask.shape)])
         covered = covered[covered > 0]
-        if covered.size == 0:
-            continue
-        for k in covered[1:]:
-            parent[root(int(k))] = root(int(covered[0]))
-        outer = _shapes.parse_path(path)[0]
-        drawn.append((int(covered[0]), shapely.make_valid(shapely.Polygon(outer))))
-    members: dict[int, list[int]] = {}
-    for k in range(1, count + 1):
-        members.setdefault(root(k), []).append(k)
+        if covered.size:
+            outer = _shapes.parse_path(path)[0]
+            drawn.append((group_of[int(covered[0])],
+                          shapely.make_valid(shapely.Polygon(outer))))
     boxes = ndimage.find_objects(labels)
     lesions = []
-    for head, ks in members.items():
+    for head, ks in enumerate(groups):
         # Labels compared within the lesion's box only: an image can be 25 megapixels.
         box = tuple(slice(min(boxes[k - 1][axis].start for k in ks),
                           max(boxes[k - 1][axis].stop for k in ks)) for axis in (0, 1))
         pixels = np.zeros_like(mask)
         pixels[box] = np.isin(labels[box], ks)
-        shapes = [polygon for first, polygon in drawn if root(first) == head]
+        shapes = [polygon for group, polygon in drawn if group == head]
         ring = _drawn_ring(shapes) if shapes else None
         if ring is None:
             (path, *_) = vectorizer.mask_to_paths(pixels, OUTLINE_VERTICES, turdsize=0)
