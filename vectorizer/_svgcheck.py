@@ -539,7 +539,7 @@ def _check_property(key: str, value: str, where: str, name: str) -> None:
                      f"{_UNAPPLIED_PROPERTIES[key]}")
 
 
-def _check_stylesheet(text: str, name: str, late: bool) -> None:
+def _check_stylesheet(text: str, name: str, late: bool) -> dict[str, dict[str, str]]:
     """Refuse a ``<style>`` that declares a property of :data:`_UNAPPLIED_PROPERTIES`
     with a value that changes something, or that sets what is drawn or where
     (:data:`_GEOMETRY_PROPERTIES`) otherwise than svgelements applies it.
@@ -552,15 +552,23 @@ def _check_stylesheet(text: str, name: str, late: bool) -> None:
     were filled, and filled a hole even-odd that was filled nonzero (audit 801, F6).
     It also reads what follows ``//`` on a line as a comment, and applies class and id
     rules in its own order (``#id``, then each class in the order of the ``class``
-    attribute), not by CSS's specificity and then the sheet's order: one property set
-    to different values by class or id rules is refused too.
+    attribute), not by CSS's specificity and then the sheet's order: an element that one
+    property is set on to different values by two of its class or id rules is refused
+    too (:func:`_check_rule_conflict`), an element with one of them is not (Illustrator
+    hides a layer by ``.st0{display:none}`` and shows its content by ``.st1``).
+
+    Returns
+    -------
+    dict
+        ``{property: {selector: value}}`` of the class and id rules that set one
+        property to different values, for :func:`_check_rule_conflict`.
     """
     text = _CSS_COMMENT.sub("", text)
     for match in _STYLESHEET_PROPERTY.finditer(text):
         _check_property(match.group(1).lower(), match.group(2), "a <style>", name)
     geometry = _GEOMETRY_DECLARATION.search(text)
     if geometry is None:
-        return  # paint alone: ignored, however it is selected
+        return {}  # paint alone: ignored, however it is selected
     said = f"{name}: a <style> sets {geometry.group(1).lower()}"
     if late:
         raise ValueError(f"{said} after shapes it may apply to, which is not supported: "
@@ -573,7 +581,7 @@ def _check_stylesheet(text: str, name: str, late: bool) -> None:
     if "//" in text:
         raise ValueError(f"{said} and has '//' in it, which is not supported: svgelements "
                          "reads the rest of that line as a comment")
-    by_class_or_id: dict[str, dict[str, str]] = {}  # property -> value -> selector
+    by_class_or_id: dict[str, dict[str, str]] = {}  # property -> selector -> value
     for rule in _CSS_RULE.finditer(text):
         selectors, body = rule.groups()
         declared = [d for d in body.split(";") if _GEOMETRY_DECLARATION.match(d.strip())]
@@ -584,7 +592,7 @@ def _check_stylesheet(text: str, name: str, late: bool) -> None:
             for selector in selectors.split(","):
                 if "." in selector or "#" in selector:
                     values = by_class_or_id.setdefault(key.strip().lower(), {})
-                    values.setdefault(" ".join(value.lower().split()), selector.strip())
+                    values.setdefault(selector.strip(), " ".join(value.lower().split()))
         said = f"{name}: a <style> sets {declared[0].partition(':')[0].strip().lower()}"
         for selector in selectors.split(","):
             if not _APPLIED_SELECTOR.fullmatch(selector.strip()):
@@ -596,14 +604,26 @@ def _check_stylesheet(text: str, name: str, late: bool) -> None:
         if any("!important" in d for d in declared):
             raise ValueError(f"{said} with !important, which is not supported: svgelements "
                              "misreads it; write it without")
-    for key, values in by_class_or_id.items():
-        if len(values) > 1:
-            first, second = list(values.values())[:2]
+    return {key: values for key, values in by_class_or_id.items()
+            if len(set(values.values())) > 1}
+
+
+def _check_rule_conflict(conflicting: dict[str, dict[str, str]], attrib: dict, tag: str,
+                         name: str) -> None:
+    """Refuse an element that two class or id rules of a ``<style>`` set one property
+    on to different values (``conflicting``, from :func:`_check_stylesheet`)."""
+    own = {f"#{attrib['id']}"} if "id" in attrib else set()
+    for cls in attrib.get("class", "").split():
+        own.update((f".{cls}", f"{tag}.{cls}"))
+    for key, values in conflicting.items():
+        matched = [(selector, value) for selector, value in values.items() if selector in own]
+        if len({value for _, value in matched}) > 1:
+            (first, _), (second, _) = matched[:2]
             raise ValueError(
-                f"{name}: a <style> sets {key} to different values through {first[:40]!r} "
-                f"and {second[:40]!r}, which is not supported: svgelements applies class "
-                "and id rules in its own order, not by CSS's specificity and order; set it "
-                "on the elements"
+                f"{name}: {_described(tag, attrib)} has {key} set to different values by "
+                f"{first[:40]!r} and {second[:40]!r} of a <style>, which is not supported: "
+                "svgelements applies class and id rules in its own order, not by CSS's "
+                "specificity and order; set it on the element"
             )
 
 
@@ -720,6 +740,8 @@ class _Tree:
         drawables = 0  # shapes and <use> started so far
         drawables_before: list[int] = []  # per open element: shapes and <use> before it
         root_is_svg = False
+        # property -> {selector: value} of class and id rules that disagree
+        conflicting: dict[str, dict[str, str]] = {}
         source = io.StringIO(data) if isinstance(data, str) else io.BytesIO(data)
         try:
             for event, elem in iterparse(source, events=("start", "end", "start-ns")):
@@ -730,7 +752,9 @@ class _Tree:
                     # Text is complete only at the end; <style> and <text> carry it.
                     own[stack.pop()] += len(elem.text or "")
                     if elem.text and elem.tag.rpartition("}")[2] == "style":
-                        _check_stylesheet(elem.text, name, late=drawables_before[-1] > 0)
+                        for key, values in _check_stylesheet(
+                                elem.text, name, late=drawables_before[-1] > 0).items():
+                            conflicting.setdefault(key, {}).update(values)
                     hidden.pop()
                     carried.pop()
                     drawables_before.pop()
@@ -759,6 +783,8 @@ class _Tree:
                     )
                 if not _PROPERTY_ATTRIBUTES.isdisjoint(attrib):
                     _check_properties(attrib, tag, name)
+                if conflicting and ("class" in attrib or "id" in attrib):
+                    _check_rule_conflict(conflicting, attrib, tag, name)
                 if not _CHECKED_ATTRIBUTES.isdisjoint(attrib):
                     _check_attributes(attrib, tag, name, root=index == 0)
                 # (Under a root that is not <svg>, the document is refused as such.)

@@ -457,9 +457,9 @@ def test_a_stylesheet_svgelements_applies_as_chromium_does_is_accepted(style, fi
 
 @pytest.mark.parametrize("body, said", [
     ('<style>.b{display:none} .a{display:inline}</style><path class="a b" d="M0 0h1v1z"/>',
-     "sets display to different values through '.b' and '.a'"),
+     "<path> has display set to different values by '.b' and '.a'"),
     ('<style>#p{display:inline} .h{display:none}</style><path id="p" class="h" d="M0 0h1v1z"/>',
-     "sets display to different values through '#p' and '.h'"),
+     "<path id='p'> has display set to different values by '#p' and '.h'"),
     ('<style>.p{fill:url(http://x/y)} .h{display:none}</style><path class="h" d="M0 0h1v1z"/>',
      "sets display and has '//' in it"),
 ])
@@ -468,6 +468,15 @@ def test_a_stylesheet_svgelements_cascades_otherwise_is_refused(body, said):
     # hid the third; svgelements did the opposite each time (audit 801, F6).
     with pytest.raises(ValueError, match=re.escape(said) + ".*not supported"):
         check_svg_document(_doc(body))
+
+
+def test_class_rules_that_disagree_on_no_one_element_are_accepted():
+    # Illustrator's hidden layer (audit 821): .st0 hides the layer, .st1 shows its
+    # content; no element has both. Chromium draws the visible layer alone.
+    got = svg_to_mask(_doc('<style>.st0{display:none;} .st1{display:inline;}</style>'
+                           '<g class="st0"><path class="st1" d="M0 0h4v4h-4z"/></g>'
+                           '<g><path class="st1" d="M6 2h2v2h-2z"/></g>'))
+    assert got.sum() == 4
 
 
 def test_class_rules_that_agree_are_accepted():
