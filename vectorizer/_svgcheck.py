@@ -128,8 +128,9 @@ _UNAPPLIED_KEYS = frozenset(_UNAPPLIED_PROPERTIES)
 _PROPERTY_ATTRIBUTES = frozenset({"style", *_UNAPPLIED_PROPERTIES})
 _ZERO_LENGTH = r"[-+]?(?:0+\.?0*|\.0+)(?:px|%)?"
 _HARMLESS = {
-    # SVG's initial origin, 0 0 of the user space (with transform-box view-box).
-    "transform-origin": re.compile(rf"\s*(?:(?:{_ZERO_LENGTH}|left|top)\s*){{1,3}}",
+    # SVG's initial origin, 0 0 of the user space (with transform-box view-box): both
+    # axes given, since CSS puts a missing one at the centre ("0" is "0 50%").
+    "transform-origin": re.compile(rf"\s*(?:(?:{_ZERO_LENGTH}|left|top)\s*){{2,3}}",
                                    re.IGNORECASE),
     "transform-box": re.compile(r"\s*view-box\s*", re.IGNORECASE),
     "clip-path": re.compile(r"\s*none\s*", re.IGNORECASE),

@@ -375,6 +375,10 @@ ROTATED_BAR = 'transform="rotate(90)" d="M5 5 L15 5 L15 8 L5 8 Z"'
     (f'<path style="transform-box:fill-box" {ROTATED_BAR}/>',
      "<path> has transform-box 'fill-box'"),
     (f'<g transform-box="stroke-box"><path {ROTATED_BAR}/></g>', "<g> has transform-box"),
+    # One value: CSS puts the other axis at the centre, "0" is "0 50%" (audit 821 F3).
+    (f'<path transform-origin="0" {ROTATED_BAR}/>', "<path> has transform-origin '0'"),
+    (f'<path style="transform-origin: left" {ROTATED_BAR}/>',
+     "<path> has transform-origin 'left'"),
 ])
 def test_a_transform_origin_or_box_is_refused(body, said):
     # Chromium turned the bar about the origin given, svgelements about 0,0: the mask
@@ -385,7 +389,7 @@ def test_a_transform_origin_or_box_is_refused(body, said):
 
 @pytest.mark.parametrize("origin", ['transform-origin="0 0"', 'transform-origin="0px 0px 0"',
                                     'style="transform-origin: left top; transform-box: view-box"',
-                                    'style="transform-origin:0 !important"'])
+                                    'style="transform-origin:0 0 !important"'])
 def test_the_initial_transform_origin_and_box_are_accepted(origin):
     got = svg_to_mask(_doc(f'<path {origin} transform="translate(20 0) rotate(90)" '
                            'd="M5 5 L15 5 L15 8 L5 8 Z"/>'))
