@@ -501,3 +501,36 @@ def test_a_use_that_sizes_a_clipping_symbol_is_refused():
     for visible in (' overflow="visible"', ' style="overflow: auto"'):
         assert svg_to_mask(_doc(symbol.format(visible) + use)).sum() == 100
     assert svg_to_mask(_doc(symbol.format("") + '<use href="#s" width="100%"/>')).sum() == 100
+
+
+FIGMA_CLIP = ('<defs><clipPath id="clip0_1_2"><rect width="{w}" height="{h}" fill="white"/>'
+              '</clipPath></defs>')
+
+
+@pytest.mark.parametrize("body", [
+    # Figma wraps a frame in a clip of the frame's own size, the clip defined after.
+    '<g clip-path="url(#clip0_1_2)"><path d="M2 2h6v6h-6z"/></g>' + FIGMA_CLIP.format(w=20, h=20),
+    '<g style="clip-path: url(\'#clip0_1_2\')"><path d="M2 2h6v6h-6z"/></g>'
+    + FIGMA_CLIP.format(w=30, h=25),
+    # Never drawn: in unused <defs>.
+    '<defs><g id="unused" clip-path="url(#c)"><path d="M0 0h9v9z"/></g>'
+    '<clipPath id="c"><rect width="2" height="2"/></clipPath></defs><path d="M2 2h6v6h-6z"/>',
+])
+def test_a_clip_path_that_cuts_nothing_drawn_is_accepted(body):
+    # Audit 821 F2: refused since audit 801 F8, where Chromium drew the same as without.
+    assert svg_to_mask(_doc(body)).sum() == 36
+
+
+@pytest.mark.parametrize("body", [
+    '<g clip-path="url(#c)"><path d="M2 2h6v6h-6z"/></g>' + FIGMA_CLIP.format(w=5, h=20)
+    .replace("clip0_1_2", "c"),
+    '<g transform="scale(2)" clip-path="url(#c)"><path d="M2 2h6v6h-6z"/></g>'
+    + FIGMA_CLIP.format(w=20, h=20).replace("clip0_1_2", "c"),
+    '<defs><g id="u" clip-path="url(#c)"><path d="M0 0h9v9z"/></g>'
+    '<clipPath id="c"><rect width="2" height="2"/></clipPath></defs><use href="#u"/>',
+    '<g clip-path="url(#c)"><path d="M2 2h6v6h-6z"/></g><clipPath id="c" '
+    'clipPathUnits="objectBoundingBox"><rect width="20" height="20"/></clipPath>',
+])
+def test_a_clip_path_that_may_cut_what_is_drawn_is_refused(body):
+    with pytest.raises(ValueError, match="has clip-path 'url.*not supported"):
+        check_svg_document(_doc(body))
