@@ -188,7 +188,7 @@ def test_numbers_in_shapes_with_units_and_exponents_are_accepted():
 
 
 def test_transforms_svgelements_reads_are_accepted():
-    doc = _doc('<path transform="translate(2px, 1) rotate(0deg) scale(1.) skewX(0)" '
+    doc = _doc('<path transform="translate(2px, 1) rotate(0deg) scale(1.0) skewX(0)" '
                'd="M0 0H4V3H0Z"/>')
     check_svg_document(doc)
     assert svg_to_mask(doc)[1:4, 2:6].all()
@@ -534,3 +534,18 @@ def test_a_clip_path_that_cuts_nothing_drawn_is_accepted(body):
 def test_a_clip_path_that_may_cut_what_is_drawn_is_refused(body):
     with pytest.raises(ValueError, match="has clip-path 'url.*not supported"):
         check_svg_document(_doc(body))
+
+
+@pytest.mark.parametrize("body, said", [
+    ('<rect x="4." width="2" height="2"/>', "<rect> x='4.' has a number ending in its decimal"),
+    ('<path transform="translate(10.,0)" d="M0 0h2v2h-2z"/>',
+     "transform 'translate(10.,0)' has a number ending in its decimal"),
+    ('<polygon points="0,0 5.,0 5,5"/>', "<polygon> points='0,0 5.,0 5,5' has a number"),
+])
+def test_a_number_ending_in_its_point_is_refused_in_attributes_and_transforms(body, said):
+    # Audit 821 F4: Chromium drops such an attribute (or the transform), svg_to_mask
+    # applied it, silently; path data refused them already (audit 801 F10).
+    with pytest.raises(ValueError, match=re.escape(said)):
+        check_svg_document(_doc(body))
+    assert svg_to_mask(_doc('<rect x="4.0" width="2" height="2" '
+                            'transform="translate(1.5,0)"/>')).sum() == 4
