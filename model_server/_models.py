@@ -143,10 +143,9 @@ class ModelHolder:
                                         backend=self.backend, num_threads=self.num_threads)
             self._runtime.load()
         except Exception as exc:
-            # The next attempt starts from a new runtime: nothing of a load that failed
-            # part-way is kept, let alone served.
-            self._runtime = None
-            # With the runtime's notes: which file failed to load, and from where.
+            # Runtime.load keeps nothing of a load that failed part-way: the next attempt
+            # loads everything again. The message takes the runtime's notes: which file
+            # failed to load, and from where.
             notes = "".join(f" ({note})" for note in getattr(exc, "__notes__", ()))
             error = f"{type(exc).__name__}: {exc}{notes}"
             if error == self._error:

@@ -190,10 +190,7 @@ class Runtime:
         self._lesion = self._load_lesion(manifest.get("lesion_classifier"))
         self._refiner = self._load_refiner(manifest.get("refiner"))
         self.manifest = manifest
-        # Last: the network set is what marks the runtime loaded (ready), so a lesion
-        # classifier or refiner that fails to load leaves it unloaded, to be tried
-        # again, rather than serving without them.
-        self._net = net
+        self._net = net  # load() counts the runtime loaded only once all of this is done
         log.info("loaded %s %s (%s backend) from %s", manifest.get("name"),
                  manifest.get("version"), self.backend_used, self.weights_dir)
 
