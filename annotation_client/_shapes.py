@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from xml.sax.saxutils import quoteattr
 
 import numpy as np
+import shapely
 import svgelements
 
 import vectorizer
@@ -220,7 +221,21 @@ def is_region(path: str) -> bool:
         polygons = parse_path(path)
     except ValueError:
         return False
-    return any(len(set(polygon)) >= 3 and _twice_area(polygon) > 1e-9 for polygon in polygons)
+    return any(_encloses_area(polygon) for polygon in polygons)
+
+
+def _encloses_area(polygon: Sequence[tuple[float, float]]) -> bool:
+    if len(set(polygon)) < 3:
+        return False
+    if _twice_area(polygon) > 1e-9:
+        return True
+    # A ring that crosses itself can enclose area whose signed parts cancel (a symmetric
+    # bow-tie): Chromium and svg_to_mask fill both loops, so it is a region. Only then is
+    # the ring's fill computed, as shapely repairs it into its loops.
+    try:
+        return shapely.make_valid(shapely.Polygon(polygon)).area > 1e-9
+    except (ValueError, shapely.errors.GEOSException):
+        return False
 
 
 def _twice_area(polygon: Sequence[tuple[float, float]]) -> float:

@@ -56,6 +56,17 @@ def test_region_and_vertex_counts():
     assert s.vertex_count([SQUARE, "M0,0L1,0L1,1Z"]) == 7
 
 
+def test_a_symmetric_bow_tie_is_a_region_and_is_filled():
+    # Its two loops' signed areas cancel, but Chromium fills both, and so must the page's
+    # mask, or a vertex dragged across the outline makes the lesion vanish on save.
+    bow_tie = "M20,20L80,80L80,20L20,80Z"
+    assert s.is_region(bow_tie)
+    mask = s.paths_to_mask([bow_tie], (100, 100))
+    assert mask.sum() == vectorizer.svg_to_mask([bow_tie], shape=(100, 100)).sum() > 1500
+    # A path retraced over a bend crosses itself too, but encloses nothing.
+    assert not s.is_region("M0,0L10,0L20,5L10,0Z")
+
+
 # --------------------------------------------------------------------------- plotly edits
 
 
