@@ -4,7 +4,8 @@ The radiologists' corrected outlines are what the models should learn from
 and be scored against. This writes, for each image, its newest saved version
 that has a final label (newer ones without one, an outline saved alone, are passed
 over and listed; one labelled normal with an outline drawn is left out and listed,
-as BUSI's normal images have empty masks), as BUSI publishes its data::
+as BUSI's normal images have empty masks; one labelled benign or malignant with no
+outline is exported without a mask file, and listed), as BUSI publishes its data::
 
     OUT/
         benign/benign (1).png          the image, as a PNG (DICOM: its first frame)
@@ -145,6 +146,9 @@ class ExportReport:
     fallbacks : list of (str, str)
         ``(case, what)`` for each image exported from an older version than its latest,
         the newer ones having no final label (:func:`_latest`).
+    unoutlined : list of (str, str)
+        ``(exported name, what)`` for each benign or malignant image whose version
+        outlines nothing, exported without a mask file (:func:`_unoutlined`).
     """
 
     exported: dict = field(default_factory=lambda: dict.fromkeys(LABELS, 0))
@@ -157,6 +161,7 @@ class ExportReport:
     cases: dict = field(default_factory=dict)
     skipped_why: dict = field(default_factory=dict)
     fallbacks: list = field(default_factory=list)
+    unoutlined: list = field(default_factory=list)
 
     @property
     def total(self) -> int:
@@ -261,6 +266,24 @@ def _normal_with_outline(version: int, record: dict, mask: np.ndarray) -> str | 
     return (f"{_by(version, record)} is labelled normal but outlines {int(mask.sum())} "
             "px: a normal image's mask is empty in BUSI's layout, so which one is the "
             "reading cannot be told (revise its label or its outline to export it)")
+
+
+def _unoutlined(version: int, record: dict, mask: np.ndarray) -> str | None:
+    """What is said of a version labelled benign or malignant whose mask is empty, exported
+    without a mask file; None for any other version.
+
+    Its label is a reading the classifier can learn and be scored on, so the image is
+    exported. An empty mask file beside it would say "no lesion here" of an image read as
+    a lesion, and train the U-Net so: with no mask file, ``models.train`` leaves it out
+    of the lesion targets and ``models.evaluate`` scores it for classification only, as
+    they do any lesion image without a mask.
+    """
+    label = record["final"]["label"]
+    if label == "normal" or mask.any():
+        return None
+    return (f"{_by(version, record)} is labelled {label} but outlines nothing: exported "
+            "without a mask file, for classification only (draw its outline to export it "
+            "with one)")
 
 
 def _case_of(store: AnnotationStore, sha: str) -> str | None:
@@ -461,9 +484,11 @@ def export_busi(
                     f"label; passed over, without one: {', '.join(passed)}"))
             counters[label] += 1
             name = f"{label} ({counters[label]})"
+            if (unoutlined := _unoutlined(version, record, mask)) is not None:
+                report.unoutlined.append((f"{label}/{name}.png", unoutlined))
             dicom = _dicom_files(image.get("dicom"), mask, record, name, report,
                                  seg=dicom_seg, sr=dicom_sr and (store, sha, version))
-            staging.add(label, name, image["pixels"], mask, dicom)
+            staging.add(label, name, image["pixels"], None if unoutlined else mask, dicom)
             del image, mask, dicom  # before the next image is read: one at a time
             report.exported[label] += 1
             rows.append(
@@ -473,7 +498,7 @@ def export_busi(
                     # One group per image file: near-duplicates across files are not
                     # detected.
                     "duplicate_group": sha[:16],
-                    "masks": 1,
+                    "masks": 0 if unoutlined else 1,
                     "sha256": sha,
                     "version": version,
                     # Typed by a person: a name such as =HYPERLINK(...) must not run when
@@ -915,13 +940,15 @@ class _Staging:
         if self._mark is not None or self.folder is not None:  # not finished
             self._clean_up()
 
-    def add(self, label: str, name: str, pixels: np.ndarray, mask: np.ndarray,
+    def add(self, label: str, name: str, pixels: np.ndarray, mask: np.ndarray | None,
             dicom: Mapping[str, bytes]) -> None:
-        """Write one exported image, its mask and its DICOM files (``{folder: file}``)."""
+        """Write one exported image, its mask (none for ``mask`` None) and its DICOM files
+        (``{folder: file}``)."""
         target = self.folder / label
         target.mkdir(exist_ok=True)
         (target / f"{name}.png").write_bytes(_png(pixels))
-        (target / f"{name}_mask.png").write_bytes(vectorizer.mask_to_png(mask))
+        if mask is not None:
+            (target / f"{name}_mask.png").write_bytes(vectorizer.mask_to_png(mask))
         for folder, data in dicom.items():
             # Beside the class folders, not in them: a data set's loader reads those.
             (self.folder / folder).mkdir(exist_ok=True)

@@ -103,6 +103,8 @@ def _export(args) -> int:
     print(f"exported {report.total} image(s) to {args.out}: {counts}")
     for case, what in report.fallbacks:
         print(f"older version of {case}: {what}")
+    for name, what in report.unoutlined:
+        print(f"no mask for {name}: {what}")
     for where, reason in report.skipped:
         # The case as the coordinator knows it (the folder is only the image's hash).
         case = report.cases.get(where)

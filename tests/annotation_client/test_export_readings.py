@@ -118,3 +118,33 @@ def test_a_normal_reading_with_an_outline_is_left_out_and_said(study, tmp_path, 
     lines = capsys.readouterr().out.splitlines()
     assert f"skipped study/a.png ({store.folder(study['sha'])}): {why}" in lines
     assert lines[-1] == "left out 1 image(s), each listed above: 1 labelled normal with an outline"
+
+
+def test_a_lesion_reading_with_no_outline_is_exported_without_a_mask_file(
+        study, tmp_path, capsys, monkeypatch):
+    # Dr M read the image as malignant but drew no outline: its label is a reading the
+    # classifier can learn and be scored on, but an empty mask file beside it would say
+    # "no lesion here" of an image read as a lesion, and train the U-Net so.
+    store, worklist = study["store"], study["worklist"]
+    _save(store, study["bytes"], label="malignant", mask=np.zeros((8, 10), bool),
+          worklist_path="study/a.png", annotator="Dr M", day=2)
+    report = export_busi(study["data"], worklist, tmp_path / "direct")
+    assert report.exported == {"normal": 0, "benign": 0, "malignant": 1}
+    assert report.skipped == []
+    what = ("v002 by Dr M is labelled malignant but outlines nothing: exported without a "
+            "mask file, for classification only (draw its outline to export it with one)")
+    assert report.unoutlined == [("malignant/malignant (1).png", what)]
+    out = tmp_path / "direct"
+    assert (out / "malignant" / "malignant (1).png").is_file()
+    assert not (out / "malignant" / "malignant (1)_mask.png").exists()
+    (row,) = _index(out)
+    assert row["masks"] == "0"
+    # The models' loader sees a lesion without a mask: left out of the lesion targets of
+    # training, scored for classification only.
+    (sample,) = load_samples(out)
+    assert sample.class_name == "malignant" and sample.mask_paths == []
+    assert sample.listed_masks == 0
+    monkeypatch.setenv("SONOTRACE_DATA_DIR", str(study["data"]))
+    monkeypatch.setenv("SONOTRACE_WORKLIST_DIR", str(worklist))
+    assert main(["--out", str(tmp_path / "out")]) == 0
+    assert f"no mask for malignant/malignant (1).png: {what}" in capsys.readouterr().out
