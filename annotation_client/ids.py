@@ -204,6 +204,11 @@ REVISE_ON_OPEN = "revise-on-open"
 
 # --- saved page (the index of saved annotations)
 SAVED_PAGE_LOAD = "saved-page-load"
+# Under blinded reading behind a sign-in proxy: the reader the page was drawn for, the
+# poll that checks the sign-in, and the flag that draws the page afresh for a new one.
+SAVED_SHOWN_FOR = "saved-shown-for"
+SAVED_SIGNIN_POLL = "saved-signin-poll"
+SAVED_AFRESH = "saved-afresh"
 SAVED_ANNOTATOR = "saved-annotator"  # filter: dropdown of annotator names
 SAVED_LABEL = "saved-label"  # filter: final label, "none" or any
 SAVED_ASSESSMENT = "saved-assessment"  # filter: BI-RADS assessment, "none" or any

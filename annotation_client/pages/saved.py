@@ -18,7 +18,8 @@ from urllib.parse import quote
 
 import dash
 import dash_bootstrap_components as dbc
-from dash import Input, Output, State, callback, dash_table, dcc, html
+import flask
+from dash import Input, Output, State, callback, clientside_callback, dash_table, dcc, html
 from dash.exceptions import PreventUpdate
 
 from annotation_client import _agreement, _progress, _readers, _signin, _views, _worklist, ids
@@ -219,9 +220,15 @@ def layout(**_query):
         }],
         tooltip_duration=None,
     )
+    follows = _follows_the_sign_in()
     return html.Div(
         [
             dcc.Store(id=ids.SAVED_PAGE_LOAD, data=True),
+            # follow_the_sign_in: a blinded page is drawn afresh for a new reader.
+            dcc.Store(id=ids.SAVED_SHOWN_FOR, data=_reader_now() if follows else None),
+            dcc.Store(id=ids.SAVED_AFRESH),
+            dcc.Interval(id=ids.SAVED_SIGNIN_POLL, interval=SIGNIN_POLL_MS,
+                         disabled=not follows),
             # The page's one h1, at the size the page was laid out with.
             html.H1("Saved annotations", className="h4 mt-2"),
             html.P(
@@ -658,6 +665,59 @@ def summary_text(summary: dict) -> list:
             + (_of(summary, "labelled", "version(s) with both") + "." if counted else ".")
         )
     return parts
+
+
+#: How often a blinded Saved page checks who is signed in, as the Annotate page's poll.
+SIGNIN_POLL_MS = 20_000
+
+
+def _follows_the_sign_in() -> bool:
+    config = get_config()
+    return bool(config.blinded_reading and config.annotator_header)
+
+
+def _reader_now() -> str | None:
+    """The reader signed in to this request under blinded reading, or None (no request,
+    as when Dash lays the pages out at start, or the proxy named nobody)."""
+    if not flask.has_request_context():
+        return None
+    try:
+        return get_reader()
+    except _signin.SignInError:
+        return None
+
+
+# A shared workstation's tab may pass from one signed-in reader to the next without a
+# reload. Under blinded reading, the table, summary and progress on screen are the last
+# reader's saves, which the next must not see: the Annotate page's work is drawn afresh
+# for a new sign-in (start_afresh_for_a_new_sign_in), and so is this page. A proxy that
+# names nobody for a moment changes nothing (the table's next refresh says so), so that
+# a glitch does not throw away the Annotate page's unsaved work kept in the shell.
+@callback(
+    Output(ids.SAVED_AFRESH, "data"),
+    Input(ids.SAVED_SIGNIN_POLL, "n_intervals"),
+    State(ids.SAVED_SHOWN_FOR, "data"),
+    prevent_initial_call=True,
+)
+def follow_the_sign_in(_ticks, shown_for):
+    """True once a reader other than the one the page was drawn for is signed in."""
+    reader = _reader_now() if _follows_the_sign_in() else None
+    if not reader or reader == shown_for:
+        raise PreventUpdate
+    return True
+
+
+clientside_callback(
+    """
+    function(afresh) {
+        if (afresh) { window.sonotrace.startAfresh(); }
+        return window.dash_clientside.no_update;
+    }
+    """,
+    Output(ids.SAVED_AFRESH, "data", allow_duplicate=True),
+    Input(ids.SAVED_AFRESH, "data"),
+    prevent_initial_call=True,
+)
 
 
 @callback(
