@@ -17,7 +17,6 @@ refit, its validated twin on its validation split).
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 import time
@@ -44,6 +43,7 @@ from .evaluate import (
     check_export_split,
     evaluate,
     samples_for_cli,
+    strict_json,
 )
 
 __all__ = [
@@ -268,7 +268,9 @@ def main(argv=None):
     print(format_table(report))
     if args.json:
         try:
-            _write_atomically(json_path, json.dumps(report, indent=1))
+            # Strict: a figure that cannot be computed (no normal image: no share predicted
+            # empty) is null, not the bare NaN strict parsers refuse.
+            _write_atomically(json_path, strict_json(report))
         except OSError as exc:  # a disk that filled up during the run
             print(f"error: --json {args.json}: {exc.strerror or exc}", file=sys.stderr)
             return 1

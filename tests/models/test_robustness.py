@@ -286,6 +286,23 @@ def test_cli_on_three_busi_images(busi_dir, tmp_path, capsys):
             assert -1.0 <= lo <= hi <= 1.0
 
 
+def test_cli_writes_strict_json_with_null_for_what_cannot_be_computed(busi_dir, tmp_path):
+    # With no normal image the share predicted empty cannot be computed: it was written
+    # as the bare word NaN, which strict JSON parsers (a browser's, jq's) refuse.
+    split = tmp_path / "split.json"
+    split.write_text(json.dumps({"train": [], "val": ["benign/benign (102)"]}))
+    out = tmp_path / "robustness.json"
+    assert robustness.main(["--data", str(busi_dir), "--split", str(split), "--subset", "val",
+                            "--backend", "litert", "--perturb", "hflip",
+                            "--json", str(out)]) == 0
+
+    def refuse(word):
+        raise ValueError(f"not strict JSON: {word}")
+
+    report = json.loads(out.read_text(), parse_constant=refuse)
+    assert report["conditions"][0]["summary"]["normal_empty"] is None
+
+
 def test_cli_runs_only_the_perturbations_asked_for(synthetic_busi, tmp_path):
     root, _ = synthetic_busi
     out = tmp_path / "r.json"
