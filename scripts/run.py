@@ -192,9 +192,7 @@ class Service:
             with exc:
                 body = _json_object(exc)
             if body.get("status") == "error":
-                error = body.get("error")
-                message = error.get("message") if isinstance(error, dict) else None
-                raise ServiceFailed(message or json.dumps(body)) from None
+                raise ServiceFailed(_health_reason(body)) from None
             return False
         except (urllib.error.URLError, OSError, ValueError):
             return False
@@ -264,6 +262,25 @@ class Service:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+
+
+#: What the annotation client's ``/health`` names as the reason it cannot serve.
+CLIENT_REASONS = {"data_folder": "data folder", "index": "index"}
+
+
+def _health_reason(body: dict) -> str:
+    """The reason a ``/health`` answer of ``"status": "error"`` gives, in one line.
+
+    The model server says it in ``error.message``; the annotation client names the part
+    that fails (``data_folder`` or ``index``) beside its version and server URL, which
+    are no reason: printed whole, they buried it.
+    """
+    error = body.get("error")
+    if isinstance(error, dict) and isinstance(error.get("message"), str):
+        return error["message"]
+    said = [f"{name}: {body[key]}" for key, name in CLIENT_REASONS.items()
+            if isinstance(body.get(key), str)]
+    return "; ".join(said) or json.dumps(body)
 
 
 def _json_object(response) -> dict:

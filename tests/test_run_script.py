@@ -711,3 +711,30 @@ def test_the_launcher_waits_past_the_services_own_grace_before_killing():
     assert shown is not None, result.stdout
     assert f"(default {STOP_GRACE_S}:" in " ".join(shown.group(1).split())
     assert STOP_GRACE_S > GRACEFUL_TIMEOUT_S
+
+
+def _launcher_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("sonotrace_run_reasons", LAUNCHER)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_clients_health_error_is_said_by_its_reason_not_its_whole_body():
+    # The client's /health names the failing part beside its version and model server
+    # URL; the launcher printed the whole body, the reason buried in it.
+    reason = _launcher_module()._health_reason
+    body = {"status": "error", "service": "annotation_client", "version": "0.1.0",
+            "model_server_url": "http://127.0.0.1:5000",
+            "index": "the annotation index could not be opened: database is locked"}
+    assert reason(body) == "index: the annotation index could not be opened: database is locked"
+    body = {"status": "error", "service": "annotation_client", "version": "0.1.0",
+            "model_server_url": "http://127.0.0.1:5000", "data_folder": "is read-only"}
+    assert reason(body) == "data folder: is read-only"
+    # The model server's own message, as before; and an answer of neither kind whole.
+    assert reason({"status": "error", "error": {"code": 503, "message": "no weights"}}) == (
+        "no weights")
+    assert reason({"status": "error", "why": 1}) == '{"status": "error", "why": 1}'
