@@ -644,6 +644,15 @@
     each(".dash-spreadsheet-container:not([tabindex])", function (table) {
       table.setAttribute("tabindex", "0");
     });
+    // Bootstrap's accordion header is an h2 whatever it sits under: in a section that
+    // has its own h2 (the Learn page's), a screen reader's list of headings put the
+    // questions beside their section instead of under it.
+    each("section .accordion .accordion-header:not([aria-level])", function (header) {
+      var section = header.closest("section");
+      if (header.tagName === "H2" && section && section.querySelector(":scope > h2")) {
+        header.setAttribute("aria-level", "3");
+      }
+    });
     each(".column-header--sort", sortButton);
   }
 

@@ -381,6 +381,13 @@ def test_learn_page_renders_on_desktop_and_phone(dash_duo, artifacts_dir, tmp_pa
         assert any(re.search(pattern, t) for t in texts), f"no visible heading for {name}: {texts}"
     assert all(h.is_displayed() for h in headings)
     assert driver.find_element("id", "learn-disclaimer").is_displayed()
+    # An accordion's questions are headings under their section's h2, not beside it
+    # (Bootstrap draws each as an h2): a screen reader's list of headings says so.
+    levels = driver.execute_script("""
+        return Array.from(document.querySelectorAll('#learn-page .accordion-header'))
+            .map(h => h.getAttribute('aria-level') || h.tagName.slice(1));
+    """)
+    assert levels and set(levels) == {"3"}, levels
 
     # Every diagram was fetched from the app and decoded (naturalWidth is 0 for a broken
     # image), and all of them are SVG files from assets/learn/.
