@@ -353,7 +353,8 @@ def register(
             reason = "the body is not JSON" if body is None else problem(body, app.callback_map)
         if reason is None:
             store = _signing.forged_store(
-                body, app.callback_map[body["output"]], app.server.config[_signing.CONFIG_KEY]
+                body, app.callback_map[body["output"]], app.server.config[_signing.CONFIG_KEY],
+                app.server.config.get(_signing.PREVIOUS_CONFIG_KEY, ()),
             )
             if store is None:
                 return None

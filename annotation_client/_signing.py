@@ -25,6 +25,12 @@ by its owner only), so every worker, a restarted client and clients sharing the
 folder accept what another signed: a page left open across a restart keeps working.
 A ``SONOTRACE_SECRET_KEY`` that could be guessed is refused (see :func:`check_key`):
 every signed value a browser holds is a test of a guess, offline and at any speed.
+
+A change of key would refuse every page open at the time, and with it every reader's
+unsaved work: the keys signed with before (``SONOTRACE_PREVIOUS_SECRET_KEYS``, and the
+data folder's key file once ``SONOTRACE_SECRET_KEY`` is set) are still accepted (see
+:func:`load_previous_keys`). What a page sends back signed with one of them is signed
+with the new key on its way out, so the old keys can be dropped after a working day.
 """
 
 from __future__ import annotations
@@ -47,6 +53,8 @@ logger = logging.getLogger(__name__)
 
 FIELD = "signature"
 ENV = "SONOTRACE_SECRET_KEY"
+#: Keys this client signed with before, still accepted (space- or comma-separated).
+PREVIOUS_ENV = "SONOTRACE_PREVIOUS_SECRET_KEYS"
 KEY_FILE = ".client-signing-key"
 _KEY_BYTES = 32
 _EXACT_INT = 2**53
@@ -63,6 +71,8 @@ _MIN_KEY_DISTINCT = 8
 MAKE_KEY = 'python -c "import secrets; print(secrets.token_urlsafe(32))"'
 #: Where the app keeps its key (``flask.current_app.config``).
 CONFIG_KEY = "SONOTRACE_SIGNING_KEY"
+#: And the keys it signed with before, still accepted (:func:`load_previous_keys`).
+PREVIOUS_CONFIG_KEY = "SONOTRACE_PREVIOUS_SIGNING_KEYS"
 #: The stores whose values only the server writes, and so signs.
 SIGNED_STORES = (ids.IMAGE_META, ids.AI_RESULT, ids.BOX_RESULT, ids.CLASSIFICATION,
                  ids.HISTORY, ids.LOADED_SAVE)
@@ -207,6 +217,47 @@ def _place(path: Path, key: bytes, over) -> None:
                 os.unlink(temp)
 
 
+def load_previous_keys(data_dir: Path | None = None, environ=None) -> tuple[bytes, ...]:
+    """The keys this client signed page state with before its present one, still accepted.
+
+    Parameters
+    ----------
+    data_dir : pathlib.Path, optional
+        The data folder: while ``SONOTRACE_SECRET_KEY`` is set, a key file there is the
+        key pages were signed with before it was (read only: nothing is made).
+    environ : mapping, optional
+        ``os.environ`` by default. ``SONOTRACE_PREVIOUS_SECRET_KEYS``: the earlier
+        ``SONOTRACE_SECRET_KEY`` values, separated by spaces or commas (each checked as
+        :func:`check_key` checks the present one).
+
+    Returns
+    -------
+    tuple of bytes
+        32 bytes each, the present key's left out.
+
+    Raises
+    ------
+    ValueError
+        A previous key that could be guessed (:func:`check_key`).
+    """
+    environ = os.environ if environ is None else environ
+    check_key(environ)
+    keys = [hashlib.sha256(text.encode("utf-8")).digest()
+            for text in _previous_texts(environ)]
+    if str(environ.get(ENV, "")).strip() and data_dir is not None:
+        with contextlib.suppress(OSError):
+            kept = (Path(data_dir) / KEY_FILE).read_bytes()
+            if len(kept) == _KEY_BYTES:
+                keys.append(kept)
+    present = load_key(None, environ) if str(environ.get(ENV, "")).strip() else None
+    return tuple(dict.fromkeys(k for k in keys if k != present))
+
+
+def _previous_texts(environ) -> list[str]:
+    return [text for text in str(environ.get(PREVIOUS_ENV) or "").replace(",", " ").split()
+            if text]
+
+
 def check_key(environ=None) -> None:
     """Refuse a ``SONOTRACE_SECRET_KEY`` that could be guessed; unset or blank passes.
 
@@ -229,19 +280,28 @@ def check_key(environ=None) -> None:
     """
     environ = os.environ if environ is None else environ
     text = str(environ.get(ENV) or "").strip()
-    if not text:
-        return
+    why = _weakness(text) if text else None
+    if why is not None:
+        raise ValueError(
+            f"{ENV} {why}: page state signed with it could be forged once it is guessed, "
+            f"offline. Set it to a random key, made with: {MAKE_KEY} (or unset it: the key "
+            f"kept in the data folder is used)"
+        )
+    for number, previous in enumerate(_previous_texts(environ), start=1):
+        why = _weakness(previous)
+        if why is not None:
+            # Still accepted, so as open to a guess as the present key.
+            raise ValueError(f"{PREVIOUS_ENV}: its key number {number} {why}: page state "
+                             "signed with it could be forged once it is guessed; leave it "
+                             "out")
+
+
+def _weakness(text: str) -> str | None:
     if len(text) < MIN_KEY_CHARS:
-        why = f"is shorter than {MIN_KEY_CHARS} characters"
-    elif len(set(text)) < _MIN_KEY_DISTINCT:
-        why = f"has fewer than {_MIN_KEY_DISTINCT} different characters"
-    else:
-        return
-    raise ValueError(
-        f"{ENV} {why}: page state signed with it could be forged once it is guessed, "
-        f"offline. Set it to a random key, made with: {MAKE_KEY} (or unset it: the key "
-        f"kept in the data folder is used)"
-    )
+        return f"is shorter than {MIN_KEY_CHARS} characters"
+    if len(set(text)) < _MIN_KEY_DISTINCT:
+        return f"has fewer than {_MIN_KEY_DISTINCT} different characters"
+    return None
 
 
 def unsigned(value: dict) -> dict:
@@ -261,7 +321,8 @@ def signed(value: dict, store: str) -> dict:
     return sign(value, key, store)
 
 
-def forged_store(body: dict, spec: dict, key: bytes) -> str | None:
+def forged_store(body: dict, spec: dict, key: bytes,
+                 previous: tuple[bytes, ...] = ()) -> str | None:
     """The first signed store whose place in a callback request holds no valid value.
 
     Parameters
@@ -275,12 +336,14 @@ def forged_store(body: dict, spec: dict, key: bytes) -> str | None:
         ``inputs`` and ``state``. Dash hands values to the callback by their
         position there, so the declared id decides, not the one the request gives.
     key : bytes
+    previous : tuple of bytes
+        Keys signed with before ``key``, still accepted (:func:`load_previous_keys`).
 
     Returns
     -------
     str or None
         The store's id; None when every such place is empty (no image open yet)
-        or holds a value signed for that store with ``key``.
+        or holds a value signed for that store with ``key`` or one of ``previous``.
     """
     for group in ("inputs", "state"):
         for declared, item in zip(spec.get(group, []), body.get(group, []), strict=False):
@@ -288,7 +351,8 @@ def forged_store(body: dict, spec: dict, key: bytes) -> str | None:
             if store not in SIGNED_STORES or declared.get("property") != "data":
                 continue
             value = item.get("value") if isinstance(item, dict) else item
-            if value is not None and not verify(value, key, store):
+            if value is not None and not any(verify(value, k, store)
+                                             for k in (key, *previous)):
                 return store
     return None
 

@@ -19,7 +19,8 @@ FOLDERS = ("model_server", "annotation_client", "vectorizer", "models", "scripts
 NAME = re.compile(r"SONOTRACE_[A-Z0-9_]*[A-Z0-9]")
 #: Names in the code that are not environment variables: the client's Flask config and
 #: extension keys, and a variable one fixture test sets for its child process only.
-NOT_SETTINGS = {"SONOTRACE_CLIENT", "SONOTRACE_INDEX", "SONOTRACE_SIGNING_KEY", "SONOTRACE_EXAMPLE",
+NOT_SETTINGS = {"SONOTRACE_CLIENT", "SONOTRACE_INDEX", "SONOTRACE_SIGNING_KEY",
+                "SONOTRACE_PREVIOUS_SIGNING_KEYS", "SONOTRACE_EXAMPLE",
                 # misspellings the tests of vectorizer._variables use on purpose
                 "SONOTRACE_DATADIR", "SONOTRACE_WORKER", "SONOTRACE_SOMETHING_ELSE",
                 "SONOTRACE_MAXPIXELS"}

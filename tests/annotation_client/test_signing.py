@@ -10,9 +10,11 @@ from annotation_client._signing import (
     ENV,
     KEY_FILE,
     MAKE_KEY,
+    PREVIOUS_ENV,
     check_key,
     forged_store,
     load_key,
+    load_previous_keys,
     sign,
     verify,
 )
@@ -288,3 +290,57 @@ def test_a_key_file_the_client_did_not_leave_is_refused(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="holds 0 bytes"):
         load_key(tmp_path, {})
     monkeypatch.undo()
+
+
+# -------------------------------------------------------------------------- a change of key
+#: Another key SONOTRACE_SECRET_KEY accepts.
+NEW = "9fK2-pQx7LmZ0aTr5WcYvB3nHs8uJd1eGi4oRkN6tXw"
+
+
+def test_page_state_signed_with_a_previous_key_is_still_accepted(tmp_path, monkeypatch):
+    # Audit 904 F4: a new SONOTRACE_SECRET_KEY refused every open page's state, and the
+    # only way on, a reload, threw every reader's unsaved work away.
+    old = sign(META, load_key(None, {ENV: STRONG}), STORE)
+    monkeypatch.setenv(ENV, NEW)
+    refused = create_app({"DATA_DIR": tmp_path / "a", "MODEL_SERVER_URL": "http://127.0.0.1:9"})
+    client = refused.server.test_client()
+    assert client.get("/").status_code == 200
+    assert client.post("/_dash-update-component",
+                       json=_restore_body(refused, old)).status_code == 400
+    monkeypatch.setenv(PREVIOUS_ENV, f"{STRONG}, ")
+    app = create_app({"DATA_DIR": tmp_path / "b", "MODEL_SERVER_URL": "http://127.0.0.1:9"})
+    client = app.server.test_client()
+    assert client.get("/").status_code == 200
+    assert client.post("/_dash-update-component",
+                       json=_restore_body(app, old)).status_code == 204
+    # Still nothing else: a value of another installation's key is refused.
+    other = sign(META, b"another installation's key", STORE)
+    assert client.post("/_dash-update-component",
+                       json=_restore_body(app, other)).status_code == 400
+
+
+def test_the_data_folders_key_is_a_previous_key_once_the_variable_is_set(tmp_path):
+    # A deployment that sets SONOTRACE_SECRET_KEY for the first time had signed its
+    # pages with the data folder's key file.
+    kept = load_key(tmp_path, {})
+    assert load_previous_keys(tmp_path, {}) == ()
+    assert load_previous_keys(tmp_path, {ENV: NEW}) == (kept,)
+    # The present key is never listed, and each previous key once.
+    present = load_key(None, {ENV: NEW})
+    assert load_previous_keys(None, {ENV: NEW, PREVIOUS_ENV: f"{NEW} {STRONG} {STRONG}"}) == (
+        load_key(None, {ENV: STRONG}),)
+    assert present not in load_previous_keys(tmp_path, {ENV: NEW, PREVIOUS_ENV: NEW})
+    # Nothing is made in a folder without a key.
+    assert load_previous_keys(tmp_path / "new", {ENV: NEW}) == ()
+    assert not (tmp_path / "new").exists()
+
+
+def test_a_previous_key_that_could_be_guessed_is_refused_by_number(tmp_path, monkeypatch):
+    with pytest.raises(ValueError) as info:
+        check_key({ENV: NEW, PREVIOUS_ENV: f"{STRONG} short"})
+    message = str(info.value)
+    assert message.startswith(f"{PREVIOUS_ENV}: its key number 2 is shorter than 32")
+    assert "short" not in message.split(":", 1)[1].replace("shorter", "")
+    monkeypatch.setenv(PREVIOUS_ENV, "a" * 40)
+    with pytest.raises(ValueError, match=PREVIOUS_ENV):
+        create_app({"DATA_DIR": tmp_path, "MODEL_SERVER_URL": "http://127.0.0.1:9"})
