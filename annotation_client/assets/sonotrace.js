@@ -524,8 +524,32 @@
     }, 0);
   }
 
+  // Undo and Redo are disabled at the history's end, by the answer to their own press:
+  // a keyboard user who undid the last step was left with the focus nowhere. It goes to
+  // the other one, which that press made useful, or to the image's column.
+  var PARTNER = {"undo-button": "redo-button", "redo-button": "undo-button"};
+
+  function handOver(button) {
+    setTimeout(function () {
+      if (!nowhere()) { return; }
+      var other = document.getElementById(PARTNER[button.id]);
+      var next = other && !other.disabled && other.offsetParent !== null ? other
+        : document.getElementById("image-panel");
+      if (!next) { return; }
+      if (next.id === "image-panel" && !next.hasAttribute("tabindex")) {
+        next.setAttribute("tabindex", "-1");
+      }
+      next.focus({preventScroll: true});
+    }, 0);
+  }
+
   document.addEventListener("focusout", function (event) {
     var button = event.target;
+    if (button && PARTNER[button.id] && button.disabled && !event.relatedTarget &&
+        !byPointer) {
+      handOver(button);
+      return;
+    }
     if (!button || RUNNING.indexOf(button.id) < 0 || event.relatedTarget) { return; }
     if (button.disabled) {
       lost = byPointer ? null : button.id;

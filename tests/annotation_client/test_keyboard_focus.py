@@ -143,3 +143,35 @@ def test_the_focus_comes_back_to_the_button_pressed_once_its_request_is_done(
         ActionChains(driver).send_keys("h").perform()
         wait_for(dash_duo, lambda: shown() != before, 5,
                  f"H did nothing after a click on Classify (focus on {focused()})")
+
+
+
+def test_undo_disabled_at_the_historys_end_hands_the_focus_to_redo(dash_duo, data_dir, tmp_path):
+    # Left alone two sessions: Enter on Undo at its last step disabled it, and the focus
+    # went nowhere (no ring; a screen reader back at the document's top).
+    with serve_http(_StandInModel) as url:
+        dash_duo.start_server(create_app({"MODEL_SERVER_URL": url, "DATA_DIR": data_dir}))
+        driver = dash_duo.driver
+        dash_duo.wait_for_element(f"#{ids.IMAGE_UPLOAD}")
+        upload(dash_duo, gradient_png(tmp_path / "frame.png", WIDTH, HEIGHT))
+        wait_for(dash_duo, lambda: "last change: ai" in _status(dash_duo), 30,
+                 _status(dash_duo))
+        undo = driver.find_element(By.ID, ids.UNDO_BUTTON)
+        wait_for(dash_duo, undo.is_enabled, 10, "Undo is not offered after the AI outline")
+
+        def focused() -> str:
+            return driver.execute_script(
+                "var e = document.activeElement; return e ? e.id || e.tagName : null;")
+
+        driver.execute_script("arguments[0].scrollIntoView({block: 'center'});"
+                              "arguments[0].focus();", undo)
+        assert focused() == ids.UNDO_BUTTON
+        ActionChains(driver).send_keys(Keys.ENTER).perform()
+        wait_for(dash_duo, lambda: not undo.is_enabled(), 20, "Undo was not disabled")
+        wait_for(dash_duo, lambda: focused() == ids.REDO_BUTTON, 5,
+                 f"the focus is on {focused()} after the last Undo")
+        # And back: Redo to the end of the history gives it to Undo.
+        ActionChains(driver).send_keys(Keys.ENTER).perform()
+        wait_for(dash_duo, lambda: "last change: ai" in _status(dash_duo), 20, _status(dash_duo))
+        wait_for(dash_duo, lambda: focused() == ids.UNDO_BUTTON, 5,
+                 f"the focus is on {focused()} after the last Redo")
