@@ -482,12 +482,19 @@ def _class_folders(folder: Path) -> dict[str, Path]:
     return found
 
 
+#: The folders the annotation client's export writes beside the class folders (its DICOM
+#: SEG and SR files, ``annotation_client._export.DICOM_FILES``): no images of the set.
+EXPORT_DICOM_FOLDERS = ("dicom_seg", "dicom_sr")
+
+
 def _not_class_folders(root: Path, folders: dict[str, Path]) -> list[str]:
     """One line per entry of ``root`` that may hold images but is not read.
 
     A folder that is not a class folder (``normal_cases/``, ``benign-old/``), an image
     lying beside the class folders, and a link to nothing. Hidden entries, a Mac
-    archive's ``__MACOSX`` and other files (``index.csv``, a README) are not images.
+    archive's ``__MACOSX``, the annotation export's DICOM folders
+    (:data:`EXPORT_DICOM_FOLDERS`) and other files (``index.csv``, a README) are not
+    images.
     """
     read = set(folders.values())
     lines = []
@@ -498,6 +505,8 @@ def _not_class_folders(root: Path, folders: dict[str, Path]) -> list[str]:
     for p in entries:
         if p.name.startswith(".") or p.name == "__MACOSX" or p in read:
             continue
+        if p.is_dir() and p.name in EXPORT_DICOM_FOLDERS:
+            continue  # an export's own: listed as left out, they read as images lost
         if p.is_symlink() and not p.exists():
             lines.append(f"{p.name}: a link to nothing: left out")
         elif p.is_dir():

@@ -301,6 +301,23 @@ def test_a_folder_beside_the_class_folders_is_said_not_dropped(synthetic_busi, t
     assert problems[-1].startswith("index.csv lists 6 image(s) the folder does not hold")
 
 
+def test_the_annotation_exports_dicom_folders_are_not_said_left_out(synthetic_busi, tmp_path):
+    # Audit 902 F2: the README's "export, then evaluate" flagged the export's own
+    # dicom_seg/ and dicom_sr/ as folders whose images were left out.
+    from annotation_client._export import DICOM_FILES
+    from models.data import EXPORT_DICOM_FOLDERS
+
+    assert set(EXPORT_DICOM_FOLDERS) == set(DICOM_FILES)
+    root = tmp_path / "data"
+    shutil.copytree(synthetic_busi[0], root)
+    for folder in EXPORT_DICOM_FOLDERS:
+        (root / folder).mkdir()
+        (root / folder / "benign (1)_x.dcm").write_bytes(b"DICM")
+    problems = []
+    load_samples(root, problems)
+    assert not [p for p in problems if "dicom" in p], problems
+
+
 def test_a_folder_without_class_folders_names_what_it_holds(tmp_path):
     (tmp_path / "benign_cases").mkdir()
     Image.fromarray(np.full((20, 20), 90, np.uint8)).save(tmp_path / "benign_cases" / "a.png")
