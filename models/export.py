@@ -729,6 +729,10 @@ def main(argv=None):
     # A link to the live release (releases/current -> releases/2026-12-03): the
     # release it names is replaced, and the link is kept, still pointing at it.
     out = release_folder(args.out)
+    if args.card_dir and Path(args.card_dir).resolve() == out.resolve():
+        # The figures then go into the staging folder that becomes --out: written into
+        # --out itself, they went with the old folder the swap replaced.
+        args.card_dir = None
     stage = open_stage(out)
     try:
         result = _write_export(stage, args, model, members, runs, checkpoints, infos, twin,
@@ -838,6 +842,10 @@ def _write_export(out, args, model, members, runs, checkpoints, infos, twin, les
         for png in ("confusion_matrix.png", "calibration.png"):
             if (Path(args.settings_from) / png).exists():
                 shutil.copy(Path(args.settings_from) / png, Path(card_dir) / png)
+            else:
+                # The model card would go on showing an earlier model's figure.
+                log.warning("%s has no %s: the refit's figures are its twin's, and none is "
+                            "written", args.settings_from, png)
     check_loads(out, json.loads((out / "manifest.json").read_text()))
     return result
 

@@ -88,6 +88,21 @@ def test_the_card_figures_go_beside_the_export_unless_card_dir_is_given(tiny_run
         assert (out / png).exists(), png
 
 
+def test_a_card_dir_that_is_the_out_folder_keeps_its_figures(tiny_run, tiny_export, tmp_path):
+    # Audit 902 F1: the README's own examples pass --card-dir equal to --out; the plots
+    # were written into --out, then went with the old folder the swap replaced.
+    root, run = tiny_run
+    weights, _ = tiny_export
+    out = tmp_path / "twin"
+    shutil.copytree(weights, out)  # an earlier export there, as on a second run
+    assert export.main(["--run", str(run), "--data", str(root), "--out", str(out),
+                        "--card-dir", str(out) + "/", "--no-litert", "--tta", "off",
+                        "--version", "t2"]) == 0
+    for png in ("confusion_matrix.png", "calibration.png", "learning_curves.png"):
+        assert (out / png).exists(), png
+    assert '"t2"' in (out / "manifest.json").read_text()
+
+
 def test_a_run_without_train_info_is_exported_at_its_own_size_or_refused(tiny_run, tmp_path):
     root, run = tiny_run
     killed = tmp_path / "killed"
