@@ -231,9 +231,10 @@ def _encloses_area(polygon: Sequence[tuple[float, float]]) -> bool:
         return True
     # A ring that crosses itself can enclose area whose signed parts cancel (a symmetric
     # bow-tie): Chromium and svg_to_mask fill both loops, so it is a region. Only then is
-    # the ring's fill computed, as shapely repairs it into its loops.
+    # the ring's fill computed: shapely's "structure" repair fills as the even-odd rule
+    # does, so a ring traced round and back again (which fills nothing) is still none.
     try:
-        return shapely.make_valid(shapely.Polygon(polygon)).area > 1e-9
+        return shapely.make_valid(shapely.Polygon(polygon), method="structure").area > 1e-9
     except (ValueError, shapely.errors.GEOSException):
         return False
 

@@ -65,6 +65,10 @@ def test_a_symmetric_bow_tie_is_a_region_and_is_filled():
     assert mask.sum() == vectorizer.svg_to_mask([bow_tie], shape=(100, 100)).sum() > 1500
     # A path retraced over a bend crosses itself too, but encloses nothing.
     assert not s.is_region("M0,0L10,0L20,5L10,0Z")
+    # Nor does a square traced round and back again: the even-odd rule fills nothing.
+    round_and_back = "M0,0L40,0L40,40L0,40L0,0L0,40L40,40L40,0Z"
+    assert not vectorizer.svg_to_mask([round_and_back], shape=(50, 50)).any()
+    assert not s.is_region(round_and_back)
 
 
 # --------------------------------------------------------------------------- plotly edits
