@@ -272,18 +272,34 @@ def _unoutlined(version: int, record: dict, mask: np.ndarray) -> str | None:
     """What is said of a version labelled benign or malignant whose mask is empty, exported
     without a mask file; None for any other version.
 
-    Its label is a reading the classifier can learn and be scored on, so the image is
-    exported. An empty mask file beside it would say "no lesion here" of an image read as
-    a lesion, and train the U-Net so: with no mask file, ``models.train`` leaves it out
-    of the lesion targets and ``models.evaluate`` scores it for classification only, as
-    they do any lesion image without a mask.
+    Its label is a reading a classifier can be scored on, so the image is exported. An
+    empty mask file beside it would say "no lesion here" of an image read as a lesion,
+    and train the U-Net so: with no mask file, ``models.evaluate`` scores it for its
+    label only and ``models.train`` leaves it out, as they do any lesion image without a
+    mask.
     """
     label = record["final"]["label"]
     if label == "normal" or mask.any():
         return None
     return (f"{_by(version, record)} is labelled {label} but outlines nothing: exported "
-            "without a mask file, for classification only (draw its outline to export it "
-            "with one)")
+            "without a mask file, so models.evaluate scores its label only and models.train "
+            "leaves it out (draw its outline to export it with one)")
+
+
+def unoutlined_seg(record: dict, outlined: bool) -> str | None:
+    """Why a version labelled benign or malignant whose outline covers nothing
+    (``outlined`` False) has no DICOM SEG; None for any other version.
+
+    A SEG's empty lesion segment says the reader found no lesion (see
+    :func:`._dicom_seg.make_dicom_seg`), the opposite of the reading, in a file meant to
+    go back to the PACS. The SR still reports the label.
+    """
+    final = record.get("final") if isinstance(record.get("final"), dict) else {}
+    label = final.get("label")
+    if label not in ("benign", "malignant") or outlined:
+        return None
+    return (f"it is labelled {label} but outlines nothing, and a SEG of an empty lesion "
+            "segment would say no lesion was found (draw its outline to have one)")
 
 
 def _case_of(store: AnnotationStore, sha: str) -> str | None:
@@ -551,7 +567,11 @@ def _dicom_files(source: bytes | None, mask: np.ndarray, record: dict, name: str
 
 def _seg_of(source: bytes, mask: np.ndarray, record: dict) -> bytes:
     """The DICOM SEG of a saved version's ``mask`` over its DICOM file ``source``, named
-    as :func:`_named` says (SegUnavailable when it cannot be)."""
+    as :func:`_named` says (SegUnavailable when it cannot be, or would contradict its
+    label: :func:`unoutlined_seg`)."""
+    why = unoutlined_seg(record, bool(mask.any()))
+    if why is not None:
+        raise SegUnavailable(why)
     return make_dicom_seg(source, mask, **_named(record))
 
 

@@ -34,7 +34,7 @@ from annotation_client._database import (
     to_csv,
 )
 from annotation_client._dicom_seg import header_refusal
-from annotation_client._export import outline_refusal, sr_refusal
+from annotation_client._export import outline_refusal, sr_refusal, unoutlined_seg
 from annotation_client._record import ASSESSMENT_MEANINGS, LABELS
 from vectorizer._dicomfile import looks_like_dicom
 
@@ -62,6 +62,9 @@ NO_SR_SPACING = (f"{_SEG_SAID}, as the export's --dicom-seg writes it {_REFUSED_
 #: The hover text of a SEG without an SR the route refuses for another reason than the
 #: spacing (``{}``: the route's reason, such as an empty outline without a label).
 NO_SR = f"{_SEG_SAID}, as the export's --dicom-seg writes it {_REFUSED_SAID}. No SR: {{}}."
+#: The hover text of an SR without a SEG (``{}``: why, a lesion reading with no outline).
+NO_SEG = ("SR: its label and BI-RADS reading as a DICOM Structured Report, as the export's "
+          f"--dicom-sr writes it {_REFUSED_SAID}. No SEG: {{}}.")
 NOT_DICOM = ("A PNG or JPEG image: a DICOM SEG or SR is made only for an image opened from a "
              "DICOM file.")
 NO_DICOM_SOURCE = ("Its image cannot be read back here (an upload whose copy was not kept, or "
@@ -399,15 +402,15 @@ def _dicom_links(row: dict, page: str | None, dicom) -> str:
     """The Markdown links to a version's DICOM SEG and SR, as its :class:`DicomCell`
     offers them; "" when it has none to give."""
     cell = dicom.get((row["image_sha256"], row["version"]))
-    if not page or cell is None or not cell.seg:
+    if not page or cell is None or not (cell.seg or cell.sr):
         return ""
     # The API is beside the pages, under the same prefix ("/sonotrace/api/...").
     api = page.rstrip("/")
     sha, version = row["image_sha256"], row["version"]
-    links = f"[SEG]({api}{seg_path(sha, version)})"
+    links = [f"[SEG]({api}{seg_path(sha, version)})"] if cell.seg else []
     if cell.sr:
-        links += f" · [SR]({api}{sr_path(sha, version)})"
-    return links
+        links.append(f"[SR]({api}{sr_path(sha, version)})")
+    return " · ".join(links)
 
 
 class DicomCell(NamedTuple):
@@ -455,6 +458,12 @@ def _dicom_cell(store, row: dict, image) -> DicomCell:
                or sr_refusal(store, row["image_sha256"], row["version"], record))
     except OSError:  # the folder cannot be listed now: the link will say
         why = None
+    final = record.get("final") if isinstance(record.get("final"), dict) else {}
+    unoutlined = unoutlined_seg(record, final.get("empty") is not True)
+    if unoutlined is not None:
+        if why is None:
+            return DicomCell(False, True, NO_SEG.format(unoutlined))
+        return DicomCell(False, False, DICOM_REFUSED.format(f"{unoutlined}; and no SR: {why}"))
     if why is None:
         return DicomCell(True, True, DICOM_LINKS)
     if why.reason == "no_spacing":
@@ -700,9 +709,14 @@ def _reader_now() -> str | None:
     prevent_initial_call=True,
 )
 def follow_the_sign_in(_ticks, shown_for):
-    """True once a reader other than the one the page was drawn for is signed in."""
+    """True once a reader other than the one the page was drawn for is signed in.
+
+    A page drawn while the proxy named nobody listed no save (it said so), and is left
+    as it is: drawn afresh, it would throw away the Annotate page's unsaved work, kept
+    in the shell, of the reader who is back.
+    """
     reader = _reader_now() if _follows_the_sign_in() else None
-    if not reader or reader == shown_for:
+    if not reader or not shown_for or reader == shown_for:
         raise PreventUpdate
     return True
 

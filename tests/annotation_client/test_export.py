@@ -952,3 +952,26 @@ def test_the_command_line_writes_the_export_for_its_user_only(saved, tmp_path, m
         os.umask(before)
     written = list((tmp_path / "out").rglob("*"))
     assert written and all(stat.S_IMODE(p.stat().st_mode) & 0o077 == 0 for p in written)
+
+
+def test_a_lesion_reading_without_an_outline_gets_no_dicom_seg(saved, tmp_path, capsys,
+                                                               monkeypatch):
+    # Audit 916 F1: exported without a mask file, it still got a SEG whose empty lesion
+    # segment says "no lesion found", the opposite of its reading, for the PACS.
+    import pydicom
+    from image_samples import dicom_bytes
+
+    still = dicom_bytes(saved["grey"], StudyInstanceUID=pydicom.uid.generate_uid(),
+                        SeriesInstanceUID=pydicom.uid.generate_uid())
+    (saved["worklist"] / "e.dcm").write_bytes(still)
+    _save(AnnotationStore(saved["data"]), still, label="malignant",
+          mask=np.zeros_like(saved["lesion"]), worklist_path="e.dcm", annotator="Dr Seg")
+    monkeypatch.setenv("SONOTRACE_DATA_DIR", str(saved["data"]))
+    monkeypatch.setenv("SONOTRACE_WORKLIST_DIR", str(saved["worklist"]))
+    out = tmp_path / "out"
+    assert main(["--out", str(out), "--dicom-seg"]) == 0
+    printed = capsys.readouterr().out
+    assert "wrote 0 DICOM SEG file(s)" in printed
+    assert ("it is labelled malignant but outlines nothing, and a SEG of an empty lesion "
+            "segment would say no lesion was found") in printed
+    assert not (out / "dicom_seg").exists() or not any((out / "dicom_seg").iterdir())

@@ -132,15 +132,16 @@ def test_a_lesion_reading_with_no_outline_is_exported_without_a_mask_file(
     assert report.exported == {"normal": 0, "benign": 0, "malignant": 1}
     assert report.skipped == []
     what = ("v002 by Dr M is labelled malignant but outlines nothing: exported without a "
-            "mask file, for classification only (draw its outline to export it with one)")
+            "mask file, so models.evaluate scores its label only and models.train leaves it "
+            "out (draw its outline to export it with one)")
     assert report.unoutlined == [("malignant/malignant (1).png", what)]
     out = tmp_path / "direct"
     assert (out / "malignant" / "malignant (1).png").is_file()
     assert not (out / "malignant" / "malignant (1)_mask.png").exists()
     (row,) = _index(out)
     assert row["masks"] == "0"
-    # The models' loader sees a lesion without a mask: left out of the lesion targets of
-    # training, scored for classification only.
+    # The models' loader sees a lesion without a mask: left out of training, scored for
+    # its label only.
     (sample,) = load_samples(out)
     assert sample.class_name == "malignant" and sample.mask_paths == []
     assert sample.listed_masks == 0

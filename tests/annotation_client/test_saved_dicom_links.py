@@ -314,6 +314,11 @@ def test_the_page_links_exactly_what_the_routes_serve(tmp_path):
     listing.add("normal.dcm", _dicom(1), mask=np.zeros((16, 20), bool), label="normal",
                 spacing=None)
     listing.add("nothing.dcm", _dicom(1), mask=np.zeros((16, 20), bool), label=None)
+    # A lesion reading with no outline: its SR reports the label, and no SEG says that
+    # no lesion was found (audit 916 F1).
+    unoutlined = listing.add("unoutlined.dcm", _dicom(1), mask=np.zeros((16, 20), bool))
+    listing.add("unoutlined_unspaced.dcm", _dicom(1), mask=np.zeros((16, 20), bool),
+                spacing=None, label="benign")
     listing.add("cine.dcm", _dicom(3))
     listing.add("long_cine.dcm", _dicom(3, private=8192, comments=5000))
     no_uid = pydicom.dcmread(io.BytesIO(_dicom(1)))
@@ -340,6 +345,9 @@ def test_the_page_links_exactly_what_the_routes_serve(tmp_path):
         for kind in ("dicom-seg", "dicom-sr"):
             status, message = _answer(client, sha, 1, kind)
             assert (f"/{kind})" in link) == (status == 200), (name, kind, status, message)
+    assert cells[("unoutlined.dcm", 1)][0] == f"[SR](/api/saved/{unoutlined}/1/dicom-sr)"
+    assert "No SEG: it is labelled malignant but outlines nothing" in cells[
+        ("unoutlined.dcm", 1)][1]
 
 
 def test_a_version_whose_outline_or_record_is_gone_gets_no_link_and_says_why(tmp_path):
