@@ -80,3 +80,28 @@ def test_a_saved_page_that_is_not_blinded_does_not_poll(dash_duo, tmp_path, monk
     _sign_in(driver, "Dr Bo")
     time.sleep(2.5)  # five polls' worth, had the page been polling
     assert driver.execute_script("return !!window.drAdasPage;")
+
+
+def test_a_page_drawn_while_nobody_was_signed_in_is_not_drawn_afresh(dash_duo, tmp_path,
+                                                                     monkeypatch):
+    # Audit 916 F2: drawn for nobody, the page reloaded at the next poll for the reader
+    # who was back, and with it threw away the Annotate page's unsaved work in the shell.
+    save_three(tmp_path / "annotations")
+    app = create_app({"DATA_DIR": tmp_path / "annotations", "AUTO_SEGMENT": False,
+                      "REQUEST_TIMEOUT": 3,
+                      "MODEL_SERVER_URL": f"http://127.0.0.1:{closed_port()}",
+                      "ANNOTATOR_HEADER": USER, "BLINDED_READING": True})
+    from annotation_client.pages import saved
+
+    monkeypatch.setattr(saved, "SIGNIN_POLL_MS", 500)
+    _signed_in_by_cookie(app)
+    dash_duo.start_server(app)
+    driver = dash_duo.driver
+    driver.get(dash_duo.server_url + "/saved")  # no cookie: the proxy names nobody
+    wait_for(dash_duo, lambda: "no saves are shown" in _body(driver), 20,
+             "the page does not say that no saves are shown")
+    driver.execute_script("window.drawnForNobody = true;")
+    _sign_in(driver, "Dr Ada")
+    time.sleep(2.5)  # five polls' worth
+    assert driver.execute_script("return !!window.drawnForNobody;")
+    assert "left.png" not in _body(driver)
