@@ -378,7 +378,7 @@ def create_app(config=None) -> dash.Dash:
     _install_request_checks(server, settings)
     _api.register(server, index, settings)
     server.config[_signing.CONFIG_KEY] = _signing.load_key(settings.data_dir)
-    server.config[_signing.PREVIOUS_CONFIG_KEY] = _signing.load_previous_keys(settings.data_dir)
+    server.config[_signing.PREVIOUS_CONFIG_KEY] = _signing.load_previous_keys()
     # Base64 inflates an upload by 4/3; a save carries the file and everything a
     # callback without it may (the undo history, the model's answers): that much room.
     # Only the callbacks that carry the file get this much (the guard's FILE_VALUES).

@@ -27,10 +27,11 @@ A ``SONOTRACE_SECRET_KEY`` that could be guessed is refused (see :func:`check_ke
 every signed value a browser holds is a test of a guess, offline and at any speed.
 
 A change of key would refuse every page open at the time, and with it every reader's
-unsaved work: the keys signed with before (``SONOTRACE_PREVIOUS_SECRET_KEYS``, and the
-data folder's key file once ``SONOTRACE_SECRET_KEY`` is set) are still accepted (see
-:func:`load_previous_keys`). What a page sends back signed with one of them is signed
-with the new key on its way out, so the old keys can be dropped after a working day.
+unsaved work: the keys signed with before (``SONOTRACE_PREVIOUS_SECRET_KEYS``) are
+still accepted (see :func:`load_previous_keys`). A store a callback writes is signed
+with the new key; one a page keeps unchanged (the open image's description, until
+another image is opened) keeps the old key's signature, so an old key may go only once
+every page open under it has been reloaded or has moved on.
 """
 
 from __future__ import annotations
@@ -217,18 +218,20 @@ def _place(path: Path, key: bytes, over) -> None:
                 os.unlink(temp)
 
 
-def load_previous_keys(data_dir: Path | None = None, environ=None) -> tuple[bytes, ...]:
+def load_previous_keys(environ=None) -> tuple[bytes, ...]:
     """The keys this client signed page state with before its present one, still accepted.
+
+    Not the data folder's key file, even once ``SONOTRACE_SECRET_KEY`` replaces it: a
+    site that sets the variable because a backup of the folder (which holds the file)
+    leaked must not go on accepting the leaked key.
 
     Parameters
     ----------
-    data_dir : pathlib.Path, optional
-        The data folder: while ``SONOTRACE_SECRET_KEY`` is set, a key file there is the
-        key pages were signed with before it was (read only: nothing is made).
     environ : mapping, optional
         ``os.environ`` by default. ``SONOTRACE_PREVIOUS_SECRET_KEYS``: the earlier
         ``SONOTRACE_SECRET_KEY`` values, separated by spaces or commas (each checked as
-        :func:`check_key` checks the present one).
+        :func:`check_key` checks the present one; a key holding either cannot be listed:
+        :data:`MAKE_KEY` makes none).
 
     Returns
     -------
@@ -244,11 +247,6 @@ def load_previous_keys(data_dir: Path | None = None, environ=None) -> tuple[byte
     check_key(environ)
     keys = [hashlib.sha256(text.encode("utf-8")).digest()
             for text in _previous_texts(environ)]
-    if str(environ.get(ENV, "")).strip() and data_dir is not None:
-        with contextlib.suppress(OSError):
-            kept = (Path(data_dir) / KEY_FILE).read_bytes()
-            if len(kept) == _KEY_BYTES:
-                keys.append(kept)
     present = load_key(None, environ) if str(environ.get(ENV, "")).strip() else None
     return tuple(dict.fromkeys(k for k in keys if k != present))
 
