@@ -729,15 +729,21 @@ def main(argv=None):
     # A link to the live release (releases/current -> releases/2026-12-03): the
     # release it names is replaced, and the link is kept, still pointing at it.
     out = release_folder(args.out)
-    if args.card_dir and Path(args.card_dir).resolve() == out.resolve():
-        # The figures then go into the staging folder that becomes --out: written into
-        # --out itself, they went with the old folder the swap replaced.
-        args.card_dir = None
+    # A --card-dir that is --out or in it: the figures go into the staging folder that
+    # becomes --out. Written into --out itself, they went with the old folder the swap
+    # replaced.
+    card = Path(args.card_dir).resolve() if args.card_dir else None
+    inside = (card.relative_to(out.resolve())
+              if card is not None and card.is_relative_to(out.resolve()) else None)
     stage = open_stage(out)
     try:
+        if inside is not None:
+            args.card_dir = stage / inside
         result = _write_export(stage, args, model, members, runs, checkpoints, infos, twin,
                                lesion_runs, refine_runs, val, size, base_filters,
                                splits[0], data_record(args.data, samples))
+        if inside is not None:
+            args.card_dir = out / inside
         swap_in(stage, out)
     except BaseException:
         # All or nothing: --out stays as it was.
@@ -843,15 +849,17 @@ def _write_export(out, args, model, members, runs, checkpoints, infos, twin, les
             if (Path(args.settings_from) / png).exists():
                 shutil.copy(Path(args.settings_from) / png, Path(card_dir) / png)
             else:
-                # The model card would go on showing an earlier model's figure.
-                log.warning("%s has no %s: the refit's figures are its twin's, and none is "
-                            "written", args.settings_from, png)
+                # An earlier model's figure left there would pass for this one's.
+                (Path(card_dir) / png).unlink(missing_ok=True)
+                log.warning("%s has no %s: the refit's figures are its twin's, so there is "
+                            "none in %s", args.settings_from, png, card_dir)
     check_loads(out, json.loads((out / "manifest.json").read_text()))
     return result
 
 
 def _copy_curves(card_dir, runs, lesion_runs, refine_runs):
     """Copy each run's learning curves into ``card_dir`` (one PNG per member)."""
+    Path(card_dir).mkdir(parents=True, exist_ok=True)
     for i, r in enumerate(runs):
         # One curve per member: learning_curves.png, learning_curves_2.png, ...
         name = "learning_curves.png" if i == 0 else f"learning_curves_{i + 1}.png"

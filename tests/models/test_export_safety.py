@@ -101,6 +101,13 @@ def test_a_card_dir_that_is_the_out_folder_keeps_its_figures(tiny_run, tiny_expo
     for png in ("confusion_matrix.png", "calibration.png", "learning_curves.png"):
         assert (out / png).exists(), png
     assert '"t2"' in (out / "manifest.json").read_text()
+    # And a --card-dir inside --out (audit 916 F9): the figures are not swapped away, and
+    # the learning curves find their folder.
+    assert export.main(["--run", str(run), "--data", str(root), "--out", str(out),
+                        "--card-dir", str(out / "card"), "--no-litert", "--tta", "off",
+                        "--version", "t3"]) == 0
+    for png in ("confusion_matrix.png", "calibration.png", "learning_curves.png"):
+        assert (out / "card" / png).exists(), png
 
 
 def test_a_run_without_train_info_is_exported_at_its_own_size_or_refused(tiny_run, tmp_path):
