@@ -11,10 +11,10 @@ from flask import Blueprint, Response, current_app, g, jsonify, request
 from vectorizer import browser_orientation
 
 from ._decode import DecodedImage, decode_image, decode_mask
-from ._errors import BadRequest
+from ._errors import BadRequest, ServiceUnavailable
 from ._inputs import check_query, parse_box, parse_max_vertices, parse_pixel_spacing, read_file
 from ._models import get_models
-from ._readiness import get_readiness
+from ._readiness import get_readiness, version_conflict
 from .tasks import ClassificationTask, SegmentationTask, VectorizationTask
 
 bp = Blueprint("api", __name__)
@@ -69,17 +69,54 @@ def _mask_png(mask: np.ndarray) -> bytes:
     return mask_to_png(mask, compress_level=1)
 
 
+def _version_conflict() -> str | None:
+    """Why this server must not serve: its workers hold different weights; else None.
+
+    A worker loads the weights folder when it starts, so after the folder changed (a
+    release link switched, ``models.export --replace-shipped``) a worker respawned after
+    a timeout or an out-of-memory kill serves the new models beside its siblings' old
+    ones: one reader's /predict and /classify of one case would come from two releases,
+    and /health would say "ok" with whichever worker answered. Refusing on the respawned
+    worker alone would leave the others serving, and requests failing or not by the
+    worker they land on; so every worker refuses, /health says "error" naming both
+    versions and the fix, and the restart, which loads one version everywhere, ends it.
+    That is an outage until then, but the engineer changed the weights to deploy them:
+    the restart is the step that was missed, and serving on would hide it.
+    """
+    readiness = get_readiness()
+    if readiness is None:
+        return None
+    return version_conflict(readiness, get_models().loaded_weights())
+
+
+def _refuse_mixed_versions() -> None:
+    """503 with :func:`_version_conflict`'s message, for the model endpoints.
+
+    This worker's models are loaded first, as the request would load them, so that a
+    worker respawned and not yet warm counts its own version too.
+    """
+    if get_readiness() is None:
+        return
+    get_models().runtime()
+    conflict = _version_conflict()
+    if conflict:
+        raise ServiceUnavailable(conflict, headers={"Retry-After": "10"})
+
+
 @bp.get("/health")
 def health():
     models = get_models()
     readiness = get_readiness()
     body = {"status": "ok" if models.ready else models.state, "model": models.info()}
-    ready = models.ready
+    conflict = _version_conflict()
+    if conflict:
+        body["status"] = "error"
+    ready = models.ready and not conflict
     if readiness is not None:
         count, expected = readiness.count(), readiness.expected
         body["workers"] = {"ready": count, "expected": expected}
         ready = ready and count >= expected
-        if models.ready and not ready:
+        if models.ready and not ready and not conflict:
             body["status"] = "loading"
     if ready:
         if models.load_seconds is not None:
@@ -88,6 +125,8 @@ def health():
     message = models.error or "models are loading"
     if models.ready:
         message = "other workers are still loading their models"
+    if conflict:
+        message = conflict
     body["error"] = {"code": 503, "message": message}
     response = jsonify(body)
     response.status_code = 503
@@ -105,6 +144,7 @@ def predict():
     )
     image = _decode_upload("image", timings)
     box = parse_box(image.width, image.height)
+    _refuse_mixed_versions()
     result = _task("segmentation")(
         image.pixels,
         box=box,
@@ -149,6 +189,7 @@ def classify():
     if mask_data is not None:
         mask = decode_mask(mask_data, max_pixels=current_app.config["MAX_PIXELS"])
         _check_mask_size(mask, image, browser_orientation(mask_data))
+    _refuse_mixed_versions()
     result = _task("classification")(image.pixels, mask=mask, timings=timings)
     result["timing_ms"] = _total(timings)
     return jsonify(result)

@@ -6,7 +6,9 @@ master that never loads a model stays small, so memory is one model copy per
 worker and stays flat. /health answers 503 while a worker's models load in
 its background thread, and a shared
 :class:`~model_server._readiness.ReadinessBoard` makes it 200 only once every
-worker is ready.
+worker is ready. Each worker also writes the weights it loaded there: one respawned
+after the weights folder changed would serve another version than its siblings, so
+then every worker refuses (/health "error", the model endpoints 503) until a restart.
 
 With one thread per worker (the default) gunicorn runs ``sync`` workers: a
 worker takes a connection only when it is idle, so the kernel hands each
@@ -31,7 +33,7 @@ from vectorizer._connections import SYNC_WORKER, THREAD_WORKER
 from vectorizer._settings import check_listen, raw_error_answer
 
 from ._metrics import prepare_workers, remove_folder, worker_exited
-from ._readiness import ReadinessBoard, attach
+from ._readiness import ReadinessBoard, attach, version_conflict
 
 logger = logging.getLogger(__name__)
 
@@ -119,8 +121,20 @@ class ModelServerApplication(BaseApplication):
         attach(app, self.board)
         pid = os.getpid()
         models = app.extensions["sonotrace_models"]
-        models.on_ready(lambda: self.board.mark_ready(pid))
+        models.on_ready(lambda: self._ready(pid, models))
         return app
+
+    def _ready(self, pid: int, models) -> None:
+        """Put worker ``pid`` on the board with the weights it loaded, and say once (as
+        this worker joins) if they are not its siblings'."""
+        weights = models.loaded_weights()
+        self.board.mark_ready(pid, weights)
+        conflict = version_conflict(self.board, weights)
+        if conflict:
+            logger.error("%s. Worker %d loaded %s from %s; until the restart /health, "
+                         "/predict and /classify answer 503", conflict, pid,
+                         weights.version if weights else "?",
+                         os.path.realpath(models.runtime().weights_dir))
 
     def run(self) -> None:
         """Serve until stopped.

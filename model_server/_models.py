@@ -31,6 +31,7 @@ import numpy as np
 from flask import Flask, current_app
 
 from ._errors import ServiceUnavailable
+from ._readiness import LoadedWeights
 
 logger = logging.getLogger(__name__)
 
@@ -220,6 +221,13 @@ class ModelHolder:
                 callback()
             except Exception:
                 logger.exception("readiness callback failed")
+
+    def loaded_weights(self) -> LoadedWeights | None:
+        """Which export this process loaded (version, manifest digest), or None yet."""
+        runtime = self._runtime
+        if runtime is None or not runtime.ready or not runtime.manifest_sha256:
+            return None
+        return LoadedWeights(str(runtime.manifest.get("version")), runtime.manifest_sha256)
 
     def info(self) -> dict | None:
         """``runtime.info()`` once loaded, else None."""

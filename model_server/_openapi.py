@@ -257,6 +257,10 @@ SCHEMAS = {
 }
 
 UNAVAILABLE = _error("The models could not be loaded (retry later).")
+#: /predict and /classify refuse as well while the workers disagree (_api).
+UNAVAILABLE_OR_MIXED = _error("The models could not be loaded (retry later), or the "
+                              "workers loaded different model versions (restart the "
+                              "server).")
 
 
 def openapi_document(config) -> dict:
@@ -306,7 +310,9 @@ def openapi_document(config) -> dict:
                             },
                         },
                         "503": {
-                            "description": "Loading, or the models failed to load.",
+                            "description": ("Loading, or the models failed to load, or the "
+                                            "workers loaded different model versions "
+                                            "(restart the server)."),
                             "content": {
                                 "application/json": {
                                     "schema": {"$ref": "#/components/schemas/Health"}
@@ -347,7 +353,7 @@ def openapi_document(config) -> dict:
                             },
                         },
                         **COMMON_ERRORS,
-                        "503": UNAVAILABLE,
+                        "503": UNAVAILABLE_OR_MIXED,
                     },
                 }
             },
@@ -366,7 +372,7 @@ def openapi_document(config) -> dict:
                             },
                         },
                         **COMMON_ERRORS,
-                        "503": UNAVAILABLE,
+                        "503": UNAVAILABLE_OR_MIXED,
                     },
                 }
             },

@@ -7,11 +7,18 @@ the next request could land on a worker still loading. The master creates a
 its pid there once its models are ready, and the master erases the pid when
 that worker exits (gunicorn's ``child_exit`` hook), so a respawned worker
 makes /health 503 again until it is ready.
+
+Beside its pid each worker writes the weights it loaded (:class:`LoadedWeights`: the
+manifest's version and the start of its SHA-256). A worker reads its models from the
+folder when it starts, so one respawned after the folder changed (a release link
+switched, ``models.export --replace-shipped``) holds other models than its siblings:
+:func:`version_conflict` says so, for /health and the model endpoints to refuse.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+from dataclasses import dataclass
 
 from flask import Flask, current_app
 
@@ -22,10 +29,52 @@ SLOTS = 256
 #: board, so that pids of workers being replaced never fill it. Each worker holds its
 #: own models (about 200 MB); a slip such as 200 for 20 is refused rather than started.
 MAX_WORKERS = SLOTS // 2
+#: Hex digits of the manifest's SHA-256 a board keeps (64 bits: two exports that differ
+#: do not share them by chance).
+DIGEST_CHARS = 16
+#: Bytes of each slot for the weights: the digest, then the version (cut to fit; an
+#: export's version is a date or a time stamp).
+WEIGHTS_BYTES = 128
+
+
+@dataclass(frozen=True)
+class LoadedWeights:
+    """The models a worker loaded, as its siblings compare them.
+
+    Parameters
+    ----------
+    version : str
+        The manifest's ``version``.
+    digest : str
+        The manifest's SHA-256 in hex (only its first :data:`DIGEST_CHARS` are kept), so
+        that two exports given the same version still differ.
+    """
+
+    version: str
+    digest: str
+
+    def __post_init__(self):
+        room = WEIGHTS_BYTES - DIGEST_CHARS
+        version = self.version.encode("utf-8")[:room].decode("utf-8", "ignore")
+        object.__setattr__(self, "version", version)
+        digest = self.digest[:DIGEST_CHARS].lower().ljust(DIGEST_CHARS, "0")
+        object.__setattr__(self, "digest", digest)
+
+    def _pack(self) -> bytes:
+        return (self.digest + self.version).encode("utf-8").ljust(WEIGHTS_BYTES, b"\0")
+
+    @classmethod
+    def _unpack(cls, raw: bytes) -> LoadedWeights | None:
+        raw = raw.rstrip(b"\0")
+        if not raw:
+            return None
+        text = raw.decode("utf-8", "replace")
+        return cls(version=text[DIGEST_CHARS:], digest=text[:DIGEST_CHARS])
 
 
 class ReadinessBoard:
-    """Pids of the ready workers, in memory shared across ``fork``.
+    """Pids of the ready workers and the weights each loaded, in memory shared across
+    ``fork``.
 
     Parameters
     ----------
@@ -43,25 +92,74 @@ class ReadinessBoard:
             raise ValueError(f"expected must be at most the {slots} slots, got {expected}")
         self.expected = expected
         self._pids = multiprocessing.Array("q", slots)
+        # Slot i's weights at [i * WEIGHTS_BYTES, (i + 1) * WEIGHTS_BYTES), under the
+        # pids' lock.
+        self._weights = multiprocessing.Array("c", slots * WEIGHTS_BYTES, lock=False)
 
-    def mark_ready(self, pid: int) -> None:
+    def mark_ready(self, pid: int, weights: LoadedWeights | None = None) -> None:
+        """Count worker ``pid`` ready, serving ``weights`` (None: not known)."""
+        packed = weights._pack() if weights is not None else bytes(WEIGHTS_BYTES)
         with self._pids.get_lock():
-            if pid in self._pids[:]:
+            pids = self._pids[:]
+            slot = pids.index(pid) if pid in pids else pids.index(0) if 0 in pids else None
+            if slot is None:
                 return
-            for i, value in enumerate(self._pids):
-                if value == 0:
-                    self._pids[i] = pid
-                    return
+            self._pids[slot] = pid
+            self._weights[slot * WEIGHTS_BYTES:(slot + 1) * WEIGHTS_BYTES] = packed
 
     def remove(self, pid: int) -> None:
         with self._pids.get_lock():
             for i, value in enumerate(self._pids):
                 if value == pid:
                     self._pids[i] = 0
+                    self._weights[i * WEIGHTS_BYTES:(i + 1) * WEIGHTS_BYTES] = bytes(
+                        WEIGHTS_BYTES)
 
     def count(self) -> int:
         with self._pids.get_lock():
             return sum(1 for value in self._pids if value)
+
+    def weights(self) -> list[LoadedWeights]:
+        """The different weights the ready workers serve, in the order of their slots."""
+        seen: list[LoadedWeights] = []
+        with self._pids.get_lock():
+            for i, pid in enumerate(self._pids):
+                raw = self._weights[i * WEIGHTS_BYTES:(i + 1) * WEIGHTS_BYTES]
+                weights = LoadedWeights._unpack(raw) if pid else None
+                if weights is not None and weights not in seen:
+                    seen.append(weights)
+        return seen
+
+
+def version_conflict(board: ReadinessBoard, own: LoadedWeights | None = None) -> str | None:
+    """Why the server must not serve: its workers hold different weights; else None.
+
+    Parameters
+    ----------
+    board : ReadinessBoard
+        The server's board.
+    own : LoadedWeights, optional
+        The asking worker's, once loaded: it counts before it is ready, since a model
+        request loads the models and would be answered before the warm-up ends.
+
+    Returns
+    -------
+    str or None
+        A message naming the versions (and their manifests' digests where two share
+        a version) and the fix.
+    """
+    held = board.weights()
+    if own is not None and own not in held:
+        held.append(own)
+    if len(held) < 2:
+        return None
+    same_version = len({weights.version for weights in held}) < len(held)
+    # Sorted: the same message from every worker (an export's version is its date).
+    names = sorted(f"{w.version} (manifest sha256 {w.digest}...)" if same_version
+                   else w.version for w in held)
+    listed = ", ".join(names[:-1]) + " and " + names[-1]
+    return (f"the weights changed under a running server: its workers loaded model "
+            f"versions {listed}; restart it")
 
 
 def attach(app: Flask, board: ReadinessBoard) -> None:

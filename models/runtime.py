@@ -125,6 +125,9 @@ class Runtime:
         self._lesion = None
         self._refiner = None
         self.manifest: dict = {}
+        #: SHA-256 (hex) of the manifest.json loaded: which export this is, even where two
+        #: exports give the same ``version`` (the server compares its workers' by it).
+        self.manifest_sha256: str | None = None
         self.settings = PostProcess()
         # Set last, once every model the manifest names has loaded: `_net` alone would
         # count a runtime whose lesion classifier or refiner failed as loaded.
@@ -151,6 +154,7 @@ class Runtime:
                 except BaseException:
                     self._net = self._lesion = self._refiner = None
                     self.manifest = {}
+                    self.manifest_sha256 = None
                     raise
                 self._loaded = True
         return self
@@ -162,7 +166,8 @@ class Runtime:
         with _naming_file(manifest_path, "the model manifest"):
             # null for NaN or infinity, which older exports wrote for a figure that
             # could not be computed: the server's strict JSON refused them in /models.
-            manifest = json.loads(manifest_path.read_text(), parse_constant=lambda _: None)
+            raw = manifest_path.read_bytes()
+            manifest = json.loads(raw, parse_constant=lambda _: None)
         pp = {**manifest.get("postprocess", {}), **self._overrides}
         self.settings = PostProcess(**pp)
         self.input_size = int(manifest["input_size"])
@@ -190,6 +195,8 @@ class Runtime:
         self._lesion = self._load_lesion(manifest.get("lesion_classifier"))
         self._refiner = self._load_refiner(manifest.get("refiner"))
         self.manifest = manifest
+        # Of the bytes read, not of the file again: the folder may change meanwhile.
+        self.manifest_sha256 = hashlib.sha256(raw).hexdigest()
         self._net = net  # load() counts the runtime loaded only once all of this is done
         log.info("loaded %s %s (%s backend) from %s", manifest.get("name"),
                  manifest.get("version"), self.backend_used, self.weights_dir)

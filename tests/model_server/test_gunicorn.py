@@ -6,21 +6,23 @@ import json
 import multiprocessing
 import os
 import re
+import shutil
 import signal
 import socket
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import requests
 from server_samples import png_bytes, speckle_image
 
 from model_server.__main__ import build_parser, options, thread_environment
-from model_server._readiness import ReadinessBoard
+from model_server._readiness import LoadedWeights, ReadinessBoard, version_conflict
 
 
-def _mark(board: ReadinessBoard) -> None:
-    board.mark_ready(os.getpid())
+def _mark(board: ReadinessBoard, weights: LoadedWeights | None = None) -> None:
+    board.mark_ready(os.getpid(), weights)
 
 
 def test_readiness_board_is_shared_across_fork():
@@ -37,6 +39,40 @@ def test_readiness_board_is_shared_across_fork():
     assert board.count() == 1
     with pytest.raises(ValueError, match="expected"):
         ReadinessBoard(expected=0)
+
+
+def test_the_board_names_both_versions_when_workers_loaded_different_weights():
+    # Audit 904 F2. Before: the board held pids only, so a worker respawned after the
+    # weights folder changed served another version beside its sibling, unnoticed.
+    old = LoadedWeights("2026-12-03.10", "a1" * 32)
+    new = LoadedWeights("2026-12-02.9", "b2" * 32)
+    board = ReadinessBoard(expected=2)
+    board.mark_ready(os.getpid(), old)
+    assert board.weights() == [old]
+    assert version_conflict(board) is None
+    assert version_conflict(board, old) is None
+    # The respawned worker, another process, loaded the folder as it is now.
+    child = multiprocessing.get_context("fork").Process(target=_mark, args=(board, new))
+    child.start()
+    child.join(timeout=30)
+    assert board.count() == 2
+    assert board.weights() == [old, new]
+    assert version_conflict(board) == (
+        "the weights changed under a running server: its workers loaded model versions "
+        "2026-12-02.9 and 2026-12-03.10; restart it"
+    )
+    board.remove(child.pid)
+    assert board.weights() == [old]
+    assert version_conflict(board) is None
+    # A worker's own models count before it is ready (a request loads them).
+    assert "2026-12-02.9 and 2026-12-03.10" in version_conflict(board, new)
+    # Two exports given one version are told apart by their manifests.
+    same = LoadedWeights("2026-12-03.10", "C3" * 32)
+    assert version_conflict(board, same) == (
+        "the weights changed under a running server: its workers loaded model versions "
+        "2026-12-03.10 (manifest sha256 a1a1a1a1a1a1a1a1...) and "
+        "2026-12-03.10 (manifest sha256 c3c3c3c3c3c3c3c3...); restart it"
+    )
 
 
 def test_thread_environment_splits_cores_between_workers():
@@ -186,6 +222,74 @@ def test_two_worker_server_is_healthy_only_when_both_are_ready(
         assert metrics.status_code == 200
         assert _sample(metrics.text, "sonotrace_workers_ready") == 2
     assert "Traceback" not in log_text()
+
+
+@pytest.mark.slow
+def test_a_worker_respawned_after_the_weights_changed_stops_the_server_serving(
+    start_service, free_port, artifacts_dir, tmp_path
+):
+    # Audit 904 F2. Before: after the release link was switched and one worker was
+    # killed (as gunicorn's timeout or the OOM killer does), the server answered with
+    # two model versions, and /health said "ok" with whichever worker answered.
+    from models.runtime import DEFAULT_WEIGHTS_DIR
+
+    shipped = Path(DEFAULT_WEIGHTS_DIR).resolve()
+    version = json.loads((shipped / "manifest.json").read_text())["version"]
+    other = tmp_path / "release-2"
+    shutil.copytree(shipped, other)
+    manifest = json.loads((other / "manifest.json").read_text())
+    manifest["version"] = "2027-01-01.1"
+    (other / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    link = tmp_path / "weights"
+    link.symlink_to(shipped, target_is_directory=True)
+    base = f"http://127.0.0.1:{free_port}"
+    start_service(
+        [sys.executable, "-m", "model_server", "--host", "127.0.0.1", "--port", str(free_port),
+         "--workers", "2", "--threads", "1"],
+        f"{base}/health",
+        env={"SONOTRACE_LOG_LEVEL": "INFO", "SONOTRACE_WEIGHTS_DIR": str(link)},
+        timeout=180,
+    )
+    assert requests.get(f"{base}/health", timeout=30).json()["model"]["version"] == version
+
+    def log_text() -> str:
+        return next(artifacts_dir.glob("service-*.log")).read_text()
+
+    booted = sorted(set(re.findall(r"Booting worker with pid: (\d+)", log_text())))
+    assert len(booted) == 2
+    # A release switch: a new link renamed over the old one.
+    (tmp_path / "weights.new").symlink_to(other, target_is_directory=True)
+    os.replace(tmp_path / "weights.new", link)
+    os.kill(int(booted[0]), signal.SIGKILL)
+
+    expected = ("the weights changed under a running server: its workers loaded model "
+                f"versions {version} and 2027-01-01.1; restart it")
+    deadline = time.monotonic() + 180
+    while (health := requests.get(f"{base}/health", timeout=30)).json()["status"] != "error":
+        assert health.json()["status"] in ("ok", "loading"), health.json()
+        assert time.monotonic() < deadline, "/health never said that the workers disagree"
+        time.sleep(0.5)
+    data = png_bytes(speckle_image(80, 100))
+    seen = set()
+    # Either worker may answer each request: every answer is the same refusal.
+    for _ in range(4):
+        health = requests.get(f"{base}/health", timeout=30)
+        assert health.status_code == 503
+        assert health.json()["status"] == "error"
+        assert health.json()["error"]["message"] == expected
+        seen.add(health.json()["model"]["version"])
+        for path in ("/predict", "/classify"):
+            response = requests.post(f"{base}{path}",
+                                     files={"image": ("a.png", data, "image/png")}, timeout=60)
+            assert response.status_code == 503, path
+            assert response.json()["error"]["message"] == expected
+            assert "X-Model-Version" not in response.headers
+    assert seen <= {version, "2027-01-01.1"}
+    log = log_text()
+    said = re.findall(r"ERROR model_server\._gunicorn: " + re.escape(expected)
+                      + r"\. Worker \d+ loaded 2027-01-01\.1 from (\S+);", log)
+    assert said == [str(other.resolve())], log[-3000:]
+    assert "Traceback" not in log
 
 
 def _sample(text: str, name: str, labels: str | None = None) -> float:

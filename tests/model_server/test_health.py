@@ -247,3 +247,45 @@ def test_models_that_load_only_partly_stay_503_until_all_load(tmp_path, monkeypa
     model = client.get("/health").get_json()["model"]
     assert model["lesion_classifier"] and model["refiner"]
     assert model["name"] and model["version"]
+
+
+def test_a_worker_whose_sibling_loaded_other_weights_refuses_to_serve(app):
+    # Audit 904 F2. Before: each worker answered from its own models, so after the
+    # weights folder changed and one worker was respawned, the server served two
+    # versions and /health said "ok". Here the board holds a sibling's other version.
+    from model_server._readiness import LoadedWeights, ReadinessBoard, attach
+
+    worker = create_app({"TESTING": True})  # the session's models, already loaded
+    own = worker.extensions["sonotrace_models"].loaded_weights()
+    assert own.version == app.extensions["sonotrace_models"].info()["version"]
+    assert len(own.digest) == 16
+    board = ReadinessBoard(expected=2)
+    attach(worker, board)
+    board.mark_ready(1, own)
+    board.mark_ready(2, own)
+    client = worker.test_client()
+    assert client.get("/health").status_code == 200
+
+    board.mark_ready(2, LoadedWeights("2027-01-01.1", "0" * 64))
+    expected = ("the weights changed under a running server: its workers loaded model "
+                f"versions {own.version} and 2027-01-01.1; restart it")
+    health = client.get("/health")
+    assert health.status_code == 503
+    body = health.get_json()
+    assert body["status"] == "error"
+    assert body["error"] == {"code": 503, "message": expected}
+    assert body["workers"] == {"ready": 2, "expected": 2}
+    data = png_bytes(speckle_image(64, 80))
+    for path in ("/predict", "/classify"):
+        response = client.post(path, data=data, content_type="image/png")
+        assert response.status_code == 503, path
+        assert response.get_json()["error"]["message"] == expected
+        assert response.headers["Retry-After"]
+    # Bad input is still told as such; the models' own description still answers.
+    assert client.post("/predict", data=b"text", content_type="image/png").status_code == 415
+    assert client.get("/models").status_code == 200
+
+    # The sibling gone (replaced by one that loads this worker's weights), it serves again.
+    board.mark_ready(2, own)
+    assert client.get("/health").status_code == 200
+    assert client.post("/predict", data=data, content_type="image/png").status_code == 200
