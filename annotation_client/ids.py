@@ -46,6 +46,9 @@ PAGE_LOAD = "annotate-page-load"
 # The Grow and Shrink counts of the latest edit request that got no answer (written by
 # assets/sonotrace.js): those clicks moved nothing, and are not applied later
 OFFSET_CLICKS_LOST = "offset-clicks-lost"
+# Written by assets/sonotrace.js at the first answer after an edit request that got none:
+# the edit callback then records the graph edits that request carried (see _shown_edits)
+EDIT_RESYNC = "edit-resync"
 # Page-local echoes of the shell's stores: the page's callbacks fire on these, and
 # read the shell's stores as State (see the note above the annotate page's callbacks).
 IMAGE_OPENED = "image-opened"

@@ -819,10 +819,14 @@
  * the badge right again. A Grow or Shrink click in an edit request that got no answer
  * (or an error for one) moved nothing on screen: the counts it carried go to the page's
  * offset-clicks-lost store, and the edit callback does not apply those clicks later
- * (the next Grow, once the client is back, grew by two steps). */
+ * (the next Grow, once the client is back, grew by two steps). A graph edit in such a
+ * request (a dragged vertex) stays on screen but never reached the outline history: at
+ * the client's next good answer the page's edit-resync store is written, on which the
+ * edit callback records it from the screen (annotate._shown_edits), as Save does. */
 (function () {
   var runningOff = {};  // a callback's output key -> {"id.property": value when done}
   var lost = null;  // the counts last written to offset-clicks-lost
+  var owed = false;  // an edit request got no good answer: its edits are to be recorded
   var realFetch = window.fetch.bind(window);
   var UNREACHABLE = "Cannot reach the SonoTrace client. Your work is still on this " +
     "page: try again when it answers.";
@@ -892,6 +896,39 @@
     } catch (e) { /* the store is not drawn */ }
   }
 
+  // The outputs of a callback request, as "id.property" (Dash joins them with "...").
+  function outputs(request) {
+    var output = request && typeof request.output === "string" ? request.output : "";
+    return output.replace(/^\.\./, "").replace(/\.\.$/, "").split("...");
+  }
+
+  // After each answered (or failed) update request: an edit request that got no good
+  // answer owes the history its graph edits; the next good answer from the client
+  // asks the edit callback to record them. Only an answer asks, so nothing is sent
+  // while the client is still down. A resync the client answered with an error (a
+  // page it refuses as stale, say) is not asked again: it would be at every poll.
+  function owe(body, response) {
+    var request = null;
+    try { request = JSON.parse(body); } catch (e) { return; }
+    var edit = outputs(request).indexOf("outline-history.data") >= 0;
+    if (response && response.ok) {
+      // An edit request that got an answer carried the screen itself.
+      if (owed && !edit) { setTimeout(resync, 0); }
+      owed = false;
+      return;
+    }
+    var resent = ((request && request.changedPropIds) || []).indexOf("edit-resync.data") >= 0;
+    if (edit && !(response && resent)) { owed = true; }
+  }
+
+  function resync() {
+    // The Annotate page has gone (a Store draws no element: its button tells).
+    if (!document.getElementById("grow-button")) { return; }
+    try {
+      window.dash_clientside.set_props("edit-resync", {data: Date.now()});
+    } catch (e) { /* the store is not drawn */ }
+  }
+
   window.fetch = function (input, init) {
     var answer = realFetch(input, init);
     var where = path(input);
@@ -908,8 +945,10 @@
     } else if (/_dash-update-component$/.test(where) && init && typeof init.body === "string") {
       answer = answer.then(function (response) {
         if (!response.ok) { lostClicks(init.body); }
+        owe(init.body, response);
         return response;
       }, function (error) {
+        owe(init.body, null);
         lostClicks(init.body);
         recover(init.body);
         throw error;

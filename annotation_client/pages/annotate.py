@@ -1116,6 +1116,7 @@ def layout(**query):
             # again with it (see _editing.unapplied_clicks).
             dcc.Store(id=ids.PAGE_LOAD, data=secrets.token_hex(8)),
             dcc.Store(id=ids.OFFSET_CLICKS_LOST),
+            dcc.Store(id=ids.EDIT_RESYNC),
             dcc.Store(id=ids.OUTLINE_CHANGED),
             dcc.Store(id=ids.BOX_REQUEST),
             dcc.Store(id=ids.BOX_DRAWN),
@@ -4144,6 +4145,9 @@ def ask_box(relayout, meta, history, pending, opacity, visible, calipers):
     State(ids.SHAPES_SHOWN, "data"),
     # Written by assets/sonotrace.js when one of these requests gets no answer.
     State(ids.OFFSET_CLICKS_LOST, "data"),
+    # Written by assets/sonotrace.js when the client answers again after one of these
+    # requests got no answer: the graph edits it carried are recorded from the screen.
+    Input(ids.EDIT_RESYNC, "data"),
     prevent_initial_call=True,
 )
 def edit(
@@ -4171,6 +4175,7 @@ def edit(
     page=None,
     shown=None,
     lost=None,
+    _resync=None,
 ):
     """Every change of the outline goes through here and onto the undo history."""
     if not meta:
@@ -5089,6 +5094,23 @@ clientside_callback(
 )
 
 
+def _with_screen(history, meta: dict, shown):
+    """``history`` with the graph edits on screen that it does not hold yet.
+
+    An edit whose request got no answer (the client restarting, the network gone)
+    stays on screen, and never reached the history: a Save then wrote the outline
+    before it and said "Saved" (audit 904 F1). ``shown`` (the SHAPES_SHOWN store) is
+    the screen after the last graph edit; it is taken as :func:`edit` takes it, only
+    when it was edited from the history's own drawing (:func:`_shown_edits`), so a
+    screen drawn since (an Undo, an answer) is left alone. The browser's history
+    catches up too, as the page's script asks :func:`edit` again (EDIT_RESYNC).
+    """
+    if not (isinstance(history, dict) and isinstance(meta, dict)
+            and history.get("image") == meta.get("sha256")):
+        return history
+    return _shown_edits(_signing.unsigned(history), shown, None, _shape(meta))[0]
+
+
 def _current_geometry(meta, history):
     paths = _present(history, meta)["paths"]
     return (paths, *_outline_files(paths, meta))
@@ -5160,6 +5182,9 @@ SIGNIN_CHANGED = ("Another user was signed in when this work was begun: it is no
     State(ids.SAVE_NEXT_PENDING, "data"),
     # The signed-in name the page's work was begun under (start_afresh_for_a_new_sign_in).
     State(ids.SIGNED_IN_AS, "data"),
+    # The outline on screen, which graph edits the client never answered left out of the
+    # history (_with_screen).
+    State(ids.SHAPES_SHOWN, "data"),
     prevent_initial_call=True,
     running=[(Output(ids.SAVE_BUTTON, "disabled"), True, False)],
 )
@@ -5185,7 +5210,9 @@ def save(_clicks, meta, history, ai, classification, final_label, note, annotato
     descriptors, field = descriptors[:count], descriptors[count:]
     own = _own_versions(field[1] if len(field) > 1 else None, meta)
     # field: spacing, saved work, the question's OK, then the States after it.
-    auto, opened, done, pending, begun = (list(field[3:8]) + [None] * 5)[:5]
+    auto, opened, done, pending, begun, shown = (list(field[3:9]) + [None] * 6)[:6]
+    # Before anything reads the history: what is saved is what the reader sees.
+    history = _with_screen(history, meta, shown)
     unseen = None if confirmed else _unseen_save(
         meta, history, ai, final_label, note, descriptors, _clicks, opened, pending)
     if unseen is not None:

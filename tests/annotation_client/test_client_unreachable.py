@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 
+import numpy as np
 import pytest
 from _dash_helpers import (
     click,
@@ -21,7 +22,9 @@ from _dash_helpers import (
     store_data,
     upload,
     wait_for,
+    wait_recorded,
 )
+from PIL import Image
 from selenium.webdriver.common.by import By
 
 from annotation_client import create_app, ids
@@ -107,3 +110,73 @@ def test_a_grow_click_the_client_never_answered_is_not_applied_by_the_next(
     history = store_data(dash_duo, ids.HISTORY)
     assert history["present"]["offset_from"]["pixels"] == 1
     assert [s["action"] for s in history["past"]][-1] == "edit"
+
+
+#: Sends the edit callback's requests to a port nothing listens on while
+#: ``window.__sonotraceFailEdits`` is set: they fail as when the client restarts,
+#: through assets/sonotrace.js's wrapper (the page's fetch, which this wraps), while
+#: every other request is answered.
+FAIL_EDITS = """
+var wrapped = window.fetch, port = arguments[0];
+window.__sonotraceFailEdits = true;
+window.fetch = function (input, init) {
+  var body = init && typeof init.body === 'string' ? init.body : '';
+  if (window.__sonotraceFailEdits && body.indexOf('outline-history.data') >= 0 &&
+      /_dash-update-component/.test(typeof input === 'string' ? input : input.url)) {
+    input = 'http://127.0.0.1:' + port + '/_dash-update-component';
+  }
+  return wrapped(input, init);
+}.bind(null);
+"""
+
+
+def test_an_edit_the_client_never_answered_is_saved_and_recorded(dash_duo, data_dir,
+                                                                tmp_path):
+    """A vertex dragged while the client restarted stayed on screen, out of the outline
+    history; the next Save wrote the outline of before and said "Saved" (audit 904 F1).
+    Save now takes the outline on screen, and the history takes the edit at the
+    client's next answer."""
+    dash_duo.start_server(create_app({"MODEL_SERVER_URL": f"http://127.0.0.1:{closed_port()}",
+                                      "DATA_DIR": data_dir}))
+    driver = dash_duo.driver
+    image = gradient_png(tmp_path / "scan.png")  # 256 x 200
+    folder = data_dir / hashlib.sha256(image.read_bytes()).hexdigest()
+    dash_duo.wait_for_element(f"#{ids.IMAGE_UPLOAD}", timeout=20)
+    upload(dash_duo, image)
+    wait_for(dash_duo, lambda: graph_js(dash_duo, "return !!(gd && gd.querySelector("
+                                        "'.imagelayer image'));"), 20, "no image drawn")
+    small, large = "M60,50L160,50L160,150L60,150Z", "M40,40L200,40L200,180L40,180Z"
+    graph_js(dash_duo, "Plotly.relayout(gd, {shapes: [{type: 'path', xref: 'x', yref: 'y',"
+                       " path: arguments[0]}]});", small)
+    wait_recorded(dash_duo, [small], 1, 20, "the region drawn was not recorded")
+    click(driver, By.XPATH, f"//*[@id='{ids.FINAL_LABEL}']//label[normalize-space()='benign']")
+    name = driver.find_element(By.ID, ids.ANNOTATOR)
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", name)
+    name.send_keys("Dr Ada")
+    driver.execute_script("arguments[0].blur();", name)  # sent when the field is left
+    click(driver, By.ID, ids.SAVE_BUTTON)
+    dash_duo.wait_for_element("#save-result[data-version='1']", timeout=30)
+
+    def mark() -> str:
+        return driver.find_element(By.ID, ids.UNSAVED_MARK).text
+
+    wait_for(dash_duo, lambda: mark() == "", 10, "the save left the work marked unsaved")
+    driver.execute_script("(function () {" + FAIL_EDITS + "}).apply(null, arguments);",
+                          closed_port())
+    # The square's corners dragged out (the event plotly sends for it).
+    graph_js(dash_duo, "Plotly.relayout(gd, {'shapes[0].path': arguments[0]});", large)
+    wait_for(dash_duo, lambda: driver.find_element(By.ID, ids.SERVER_STATUS).text
+             == "client unreachable", 20, "the failed edit request said nothing")
+    assert "1 undo step" in edit_status(dash_duo)  # not recorded
+    driver.execute_script("window.__sonotraceFailEdits = false;")
+
+    # The first request the client answers is the Save's.
+    click(driver, By.ID, ids.SAVE_BUTTON)
+    dash_duo.wait_for_element("#save-result[data-version='2']", timeout=30)
+    masks = [np.asarray(Image.open(folder / f"v00{v}_mask.png")) > 0 for v in (1, 2)]
+    assert [int(m.sum()) for m in masks] == [100 * 100, 160 * 140]
+    # The history took the edit too, with its undo step, and the work is saved.
+    wait_recorded(dash_duo, [large], 2, 20, "the edit was not recorded after the save")
+    wait_for(dash_duo, lambda: "last change: edit" in edit_status(dash_duo), 10,
+             edit_status(dash_duo))
+    wait_for(dash_duo, lambda: mark() == "", 10, "the saved work was left marked unsaved")

@@ -15,8 +15,9 @@ import json
 import dash
 import numpy as np
 import pytest
-from _dash_helpers import as_callback, text_of
+from _dash_helpers import as_callback, open_work, text_of
 from dash.exceptions import PreventUpdate
+from PIL import Image
 
 import vectorizer
 from annotation_client import _editing, _history, _shapes, create_app, ids
@@ -50,12 +51,12 @@ def _drawn(paths, revision="r0"):
 
 
 def _edit(annotate, history, *, fired, relayout=None, shown=None, grow=None, undo=None,
-          vertices=32, page=PAGE, box_result=None, pending=None, redo=None):
+          vertices=32, page=PAGE, box_result=None, pending=None, redo=None, resync=None):
     """``edit``'s outputs for a request whose inputs ``fired`` (prop ids)."""
     return as_callback(lambda: annotate.edit(
         META, None, box_result, relayout, undo, redo, None, vertices, 0.3, True, True,
         None, history, None, None, None, pending, None, None, _grow=grow, _shrink=None,
-        page=page, shown=shown,
+        page=page, shown=shown, **({"_resync": resync} if resync is not None else {}),
     ), fired)
 
 
@@ -305,3 +306,54 @@ def test_a_drawing_derived_from_another_is_not_taken_for_this_one(annotate):
         undone = _edit(annotate, start, fired=[UNDO], undo=1,
                        shown={"revision": revision, "paths": [A1, B]})[0]
         assert undone["present"] == _editing.empty_state()
+
+
+# ------------------------------------------------ edits whose request got no answer at all
+
+#: The outline :func:`open_work`'s history holds (a 30 x 20 image), and the same dragged.
+SQUARE = "M 5,5 L 15,5 L 15,15 L 5,15 Z"
+MOVED = "M2,2L25,2L25,18L2,18Z"
+
+
+def _save_shown(app, tmp_path, annotate, drawn, shown) -> int:
+    """The pixels of the mask :func:`annotate.save` writes for open_work's image, whose
+    history was last drawn as ``drawn``, with ``shown`` in SHAPES_SHOWN."""
+    meta, history, image_data = open_work()
+    history = {**history, "drawn": drawn}
+    blank = [None] * len(annotate.DESCRIPTOR_OPTIONS)
+    alert, work = as_callback(lambda: annotate.save(
+        1, meta, history, None, None, "benign", "", "Dr Ada", image_data, *blank,
+        None, None, None, None, None, None, None, None, shown,
+    ), f"{ids.SAVE_BUTTON}.n_clicks", app=app, value=1)
+    assert text_of(alert).startswith("Saved. Version 1"), text_of(alert)
+    folder = tmp_path / "annotations" / meta["sha256"]
+    mask = np.asarray(Image.open(folder / "v001_mask.png")) > 0
+    # The page's snapshot of what was saved (the unsaved mark's) is of the same outline.
+    svg = _shapes.svg_to_paths((folder / "v001.svg").read_text(), 30, 20)
+    assert _shapes.same_geometry(work["paths"], svg)
+    return int(mask.sum())
+
+
+def test_save_writes_the_outline_on_screen_that_the_history_never_got(app, tmp_path,
+                                                                      annotate):
+    # A vertex dragged while the client restarted: the screen (drawing r0, the history's)
+    # holds the edit, the history does not. Saved was the outline before it.
+    shown = {"revision": "r0", "paths": [MOVED], "cuts": []}
+    assert _save_shown(app, tmp_path, annotate, "r0", shown) == 23 * 16
+
+
+def test_save_leaves_a_screen_of_another_drawing_alone(app, tmp_path, annotate):
+    # The store tells of a screen drawn over since (an Undo's answer): not what is shown.
+    shown = {"revision": "r0", "paths": [MOVED], "cuts": []}
+    assert _save_shown(app, tmp_path, annotate, "r1", shown) == 10 * 10
+
+
+def test_a_resync_records_the_edit_the_client_never_answered(annotate):
+    # The page's script writes EDIT_RESYNC once the client answers again; nothing else
+    # changed, and the edit on screen becomes an undo step of its own.
+    start = _drawn([A, B])
+    shown = {"revision": "r0", "paths": [A1, B]}
+    out = _edit(annotate, start, fired=[f"{ids.EDIT_RESYNC}.data"], resync=1, shown=shown)
+    assert _paths(out[0]) == [A1, B]
+    assert out[0]["past"] == start["past"] + [start["present"]]
+    assert out[6] is not dash.no_update  # the measurements and the unsaved mark follow
