@@ -23,7 +23,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3 import HTTPConnectionPool, HTTPSConnectionPool, ProxyManager
 from urllib3.connection import HTTPConnection, HTTPSConnection
-from urllib3.exceptions import ReadTimeoutError
+from urllib3.exceptions import ProtocolError, ReadTimeoutError
 
 logger = logging.getLogger(__name__)
 
@@ -85,6 +85,16 @@ class ModelServerUnreachable(ModelServerUnavailable):
     """No connection to the model server could be made: it is down, or not there.
 
     Unlike a slow answer, this is what a later successful health check takes back.
+    """
+
+
+class ModelServerDropped(ModelServerUnreachable):
+    """The model server took the request, then closed or reset the connection without
+    answering it: the worker answering stopped (killed when out of memory, say), while
+    the server may be up. Trying again can work, which "cannot be reached" did not say.
+
+    Like a server that cannot be reached, a later successful health check takes it back
+    (the page then segments an untouched image by itself).
     """
 
 
@@ -321,6 +331,11 @@ class ModelServerClient:
                 request_id=rid,
             ) from exc
         except requests.ConnectionError as exc:
+            if _dropped(exc):
+                raise ModelServerDropped(
+                    f"The model server at {self.base_url} stopped answering this request "
+                    "(the connection closed before its answer); try again.", request_id=rid
+                ) from exc
             raise ModelServerUnreachable(
                 f"The model server at {self.base_url} cannot be reached.", request_id=rid
             ) from exc
@@ -474,6 +489,17 @@ class ModelServerClient:
         if not isinstance(filename, str):
             raise TypeError("filename must be a str")
         return {"image": (filename or "image", bytes(image), guess_mime(bytes(image)))}
+
+
+def _dropped(exc: requests.ConnectionError) -> bool:
+    """Whether ``exc`` is a connection lost while the request was sent or answered (a
+    reset, or closed without an answer), not one that could not be made.
+
+    urllib3 gives a connection it could not make (refused, no route, a name it cannot
+    resolve) as the reason of a ``MaxRetryError``, and one lost once made as a
+    ``ProtocolError`` ("Connection aborted."), which requests passes on as it is.
+    """
+    return bool(exc.args) and isinstance(exc.args[0], ProtocolError)
 
 
 def guess_mime(data: bytes) -> str:

@@ -1,6 +1,7 @@
 """The HTTP client against a real model server process, and against nothing at all."""
 
 import base64
+import contextlib
 import io
 import re
 import threading
@@ -444,3 +445,62 @@ def test_a_refused_connection_fails_at_once_whatever_the_request_timeout():
         ModelServerClient(f"http://127.0.0.1:{closed_port()}", timeout=30).predict(
             _LARGE, "large.png")
     assert time.monotonic() - started < 2
+
+
+class _DropsTheRequest:
+    """A server on 127.0.0.1 that takes each request's first bytes, then closes the
+    connection without an answer (``reset``: with an RST, as the kernel does for a
+    worker killed with the request unread), as a model-server worker killed mid-request."""
+
+    def __init__(self, reset: bool):
+        import socket
+        import struct
+
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+
+        def serve():
+            while True:
+                try:
+                    conn, _ = self.sock.accept()
+                except OSError:  # closed
+                    return
+                conn.recv(1024)
+                if reset:  # linger 0: close() sends RST
+                    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                conn.close()
+
+        threading.Thread(target=serve, daemon=True).start()
+
+    def close(self):
+        import socket
+
+        # Wakes the accept() under way, which else keeps the socket listening.
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
+        self.sock.close()
+
+
+@pytest.mark.parametrize("reset", [False, True], ids=["closed", "reset"])
+def test_a_request_dropped_while_answered_is_told_from_a_refused_connection(reset):
+    """A model-server worker killed mid-/predict was said as "cannot be reached", with the
+    server up all along (audit 904 F6): it is said as a request to try again."""
+    from annotation_client._server_client import ModelServerDropped, ModelServerUnreachable
+
+    server = _DropsTheRequest(reset)
+    try:
+        client = ModelServerClient(server.url, timeout=5)
+        for call in (client.health, lambda: client.predict(b"\x89PNG\r\n\x1a\n", "x.png")):
+            with pytest.raises(ModelServerDropped) as caught:
+                call()
+            message = caught.value.message
+            assert message == (f"The model server at {server.url} stopped answering this "
+                               "request (the connection closed before its answer); try again.")
+            # Still taken back by the next health check that answers, as before.
+            assert isinstance(caught.value, ModelServerUnreachable)
+    finally:
+        server.close()
+    # Nothing listening: refused, as before.
+    with pytest.raises(ModelServerUnreachable, match="cannot be reached") as caught:
+        ModelServerClient(f"http://127.0.0.1:{closed_port()}", timeout=5).health()
+    assert not isinstance(caught.value, ModelServerDropped)
