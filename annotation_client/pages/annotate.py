@@ -3487,12 +3487,7 @@ def _revised(meta: dict, history: dict | None,
     readers: set[str] = set()
     for version in versions:
         if version not in loadable:
-            # A sign-in that changed since the load (another reader at the same
-            # browser, under blinded reading): the work on screen is another's.
-            raise ValueError(f"Version {version}, which this work revises, is not a saved "
-                             "version you can load (under blinded reading, your own "
-                             "only: if the sign-in changed since it was loaded, open the "
-                             "image again)")
+            raise ValueError(_not_loadable(store, sha, version))
         try:
             record = store.load_record(sha, version)
         except OSError as exc:
@@ -3503,6 +3498,22 @@ def _revised(meta: dict, history: dict | None,
         based_on = _revision_of(record, version)
         readers |= set(based_on["readers"])
     return dict(based_on, readers=sorted(readers))
+
+
+def _not_loadable(store, sha: str, version: int) -> str:
+    """Why a save refuses to revise ``version`` of image ``sha``, which the reader may
+    not load: named by its real cause (audit 904 F5, where blinded reading was off and
+    the data folder had been replaced, but the message blamed blinded reading)."""
+    if version in store.versions(sha):
+        # A sign-in that changed since the load (another reader at the same browser,
+        # under blinded reading): the work on screen is another's.
+        return (f"Version {version}, which this work revises, is not one of your saved "
+                "versions: under blinded reading you may load your own only (if the "
+                "sign-in changed since it was loaded, open the image again)")
+    return (f"Version {version}, which this work revises, is not saved in the data folder "
+            "(SONOTRACE_DATA_DIR): the folder was changed, or the version taken out of it, "
+            "since it was loaded. Ask whoever runs SonoTrace whether the data folder is "
+            "the right one; to save this image afresh, open it again")
 
 
 @callback(

@@ -677,7 +677,7 @@ def test_a_save_records_the_versions_it_revises_read_from_their_records(
 @pytest.mark.parametrize(
     ("loaded_versions", "reason"),
     [
-        ([9], "Version 9, which this work revises, is not a saved version you can load"),
+        ([9], "Version 9, which this work revises, is not saved in the data folder"),
         (["1"], "the editor's list of loaded versions is damaged"),
         ("1", "the editor's list of loaded versions is damaged"),
         ([1], "the record of version 1 cannot say what it revised: based_on readers 'Dr A'"),
@@ -691,6 +691,23 @@ def test_a_provenance_that_cannot_be_read_is_not_saved_and_says_why(
     text = _save_from(app, annotate, history)
     assert text.startswith("Not saved.") and reason in text
     assert not (data_dir / SHA / "v002.json").exists()
+
+
+def test_a_revised_version_gone_from_the_data_folder_is_said_so_not_blinded_reading(
+        tmp_path, annotate, data_dir):
+    """The data folder replaced under an open revision (restarted on another folder): the
+    refusal blamed blinded reading, which was off (audit 904 F5)."""
+    _save_record(data_dir, [RING], "Dr Bo")
+    history = dict(_drawn_history(), loaded_versions=[1])
+    elsewhere = create_app({"DATA_DIR": tmp_path / "another"})
+    text = _save_from(elsewhere, annotate, history)
+    assert text == (
+        "Not saved. Version 1, which this work revises, is not saved in the data folder "
+        "(SONOTRACE_DATA_DIR): the folder was changed, or the version taken out of it, "
+        "since it was loaded. Ask whoever runs SonoTrace whether the data folder is the "
+        "right one; to save this image afresh, open it again")
+    assert "blinded" not in text
+    assert not (tmp_path / "another" / SHA).exists()
 
 
 def test_a_malformed_provenance_is_said_on_load_and_not_taken_for_unsaved_work(

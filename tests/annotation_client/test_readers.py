@@ -311,6 +311,9 @@ def test_a_reader_revising_their_own_read_stays_independent_and_cannot_claim_ano
     text = save_after_loading(BO, [2])
     assert text.startswith("Not saved.") and "Version 2, which this work revises, is not" in text
     assert "if the sign-in changed since it was loaded, open the image again" in text
+    # Named as what it is: another reader's version, not one missing from the folder.
+    assert "under blinded reading you may load your own only" in text
+    assert "data folder" not in text
     assert AnnotationStore(data_dir).next_version(META["sha256"]) == 4
 
 
