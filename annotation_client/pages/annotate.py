@@ -5113,8 +5113,9 @@ def _with_screen(history, meta: dict, shown):
     before it and said "Saved" (audit 904 F1). ``shown`` (the SHAPES_SHOWN store) is
     the screen after the last graph edit; it is taken as :func:`edit` takes it, only
     when it was edited from the history's own drawing (:func:`_shown_edits`), so a
-    screen drawn since (an Undo, an answer) is left alone. The browser's history
-    catches up too, as the page's script asks :func:`edit` again (EDIT_RESYNC).
+    screen drawn since (an Undo, an answer) is left alone. The downloads take the
+    screen so too. The browser's history catches up as well, as the page's script
+    asks :func:`edit` again (EDIT_RESYNC).
     """
     if not (isinstance(history, dict) and isinstance(meta, dict)
             and history.get("image") == meta.get("sha256")):
@@ -5887,12 +5888,14 @@ def _download_name(meta, suffix):
     Input(ids.DOWNLOAD_SVG_BUTTON, "n_clicks"),
     State(ids.IMAGE_META, "data"),
     State(ids.HISTORY, "data"),
+    # Each download is of the outline on screen, as a save is (see _with_screen).
+    State(ids.SHAPES_SHOWN, "data"),
     prevent_initial_call=True,
 )
-def download_svg(_clicks, meta, history):
+def download_svg(_clicks, meta, history, shown=None):
     if not meta or not _clicks:
         raise PreventUpdate
-    _, svg, _ = _current_geometry(meta, history)
+    _, svg, _ = _current_geometry(meta, _with_screen(history, meta, shown))
     return dcc.send_string(svg, _download_name(meta, ".svg"), type="image/svg+xml")
 
 
@@ -5901,12 +5904,13 @@ def download_svg(_clicks, meta, history):
     Input(ids.DOWNLOAD_PNG_BUTTON, "n_clicks"),
     State(ids.IMAGE_META, "data"),
     State(ids.HISTORY, "data"),
+    State(ids.SHAPES_SHOWN, "data"),
     prevent_initial_call=True,
 )
-def download_png(_clicks, meta, history):
+def download_png(_clicks, meta, history, shown=None):
     if not meta or not _clicks:
         raise PreventUpdate
-    _, _, mask = _current_geometry(meta, history)
+    _, _, mask = _current_geometry(meta, _with_screen(history, meta, shown))
     return dcc.send_bytes(
         vectorizer.mask_to_png(mask), _download_name(meta, "_mask.png"), type="image/png"
     )
@@ -5923,9 +5927,11 @@ def download_png(_clicks, meta, history):
     State(ids.AI_RESULT, "data"),
     State(ids.FINAL_LABEL, "value"),
     State(ids.ANNOTATOR, "value"),
+    State(ids.SHAPES_SHOWN, "data"),
     prevent_initial_call=True,
 )
-def download_seg(_clicks, _opened, meta, history, image_data, ai, label, annotator):
+def download_seg(_clicks, _opened, meta, history, image_data, ai, label, annotator,
+                 shown=None):
     """The outline on screen as a DICOM SEG of the open DICOM (see _dicom_seg), unsaved
     like the other downloads; or, when the file cannot have one, why (until the next
     image opens)."""
@@ -5934,7 +5940,7 @@ def download_seg(_clicks, _opened, meta, history, image_data, ai, label, annotat
     if not meta or not _clicks or meta.get("kind") != "dicom":
         raise PreventUpdate
     data = _image_bytes(image_data, meta)
-    _, _, mask = _current_geometry(meta, history)
+    _, _, mask = _current_geometry(meta, _with_screen(history, meta, shown))
     started = _started_from_model(_ai_for(ai, meta), mask > 0)
     try:
         reader = _reader_named(annotator)
@@ -5961,6 +5967,7 @@ def download_seg(_clicks, _opened, meta, history, image_data, ai, label, annotat
     State(ids.FINAL_LABEL, "value"),
     State(ids.ANNOTATOR, "value"),
     *[State(ids.descriptor(name), "value") for name in DESCRIPTOR_OPTIONS],
+    State(ids.SHAPES_SHOWN, "data"),
     prevent_initial_call=True,
 )
 def download_sr(_clicks, meta, history, image_data, ai, label, annotator, *descriptors):
@@ -5971,7 +5978,10 @@ def download_sr(_clicks, meta, history, image_data, ai, label, annotator, *descr
     if not meta or not _clicks or meta.get("kind") != "dicom":
         raise PreventUpdate
     data = _image_bytes(image_data, meta)
-    paths, _, mask = _current_geometry(meta, history)
+    # The outline on screen follows the descriptors (absent in a call without it).
+    count = len(DESCRIPTOR_OPTIONS)
+    descriptors, shown = descriptors[:count], (descriptors[count:] or [None])[0]
+    paths, _, mask = _current_geometry(meta, _with_screen(history, meta, shown))
     try:
         reader = _reader_named(annotator)
     except _signin.SignInError:

@@ -10,6 +10,7 @@ screen holds beyond the history's present when that drawing is the history's own
 from __future__ import annotations
 
 import base64
+import io
 import json
 
 import dash
@@ -357,3 +358,19 @@ def test_a_resync_records_the_edit_the_client_never_answered(annotate):
     assert _paths(out[0]) == [A1, B]
     assert out[0]["past"] == start["past"] + [start["present"]]
     assert out[6] is not dash.no_update  # the measurements and the unsaved mark follow
+
+
+def test_the_downloads_are_of_the_outline_on_screen_too(app, annotate):
+    meta, history, _image_data = open_work()
+
+    def pixels(drawn) -> tuple[int, int]:
+        drawn_history = {**history, "drawn": drawn}
+        shown = {"revision": "r0", "paths": [MOVED], "cuts": []}
+        svg = annotate.download_svg(1, meta, drawn_history, shown)["content"]
+        png = annotate.download_png(1, meta, drawn_history, shown)["content"]
+        from_svg = _shapes.paths_to_mask(_shapes.svg_to_paths(svg, 30, 20), (20, 30))
+        mask = np.asarray(Image.open(io.BytesIO(base64.b64decode(png)))) > 0
+        return int(from_svg.sum()), int(mask.sum())
+
+    assert pixels("r0") == (23 * 16, 23 * 16)
+    assert pixels("r1") == (10 * 10, 10 * 10)  # another drawing's screen: left alone
