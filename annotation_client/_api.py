@@ -9,8 +9,19 @@ reports, exports to a PACS, dashboards. Parameters (all optional):
   case), or ``none``;
 - ``latest``: ``1`` for each image's highest version only (default ``0``); with
   ``annotator``, that annotator's highest version of each image they saved;
-- ``limit``: 1 to 5000 rows, newest first (default 500);
+- ``limit``: 1 to 5000 rows, newest first (default 500; for ``csv``, every matching
+  row, streamed page by page);
+- ``offset``: skip this many of the newest matching rows first (default 0): the rows
+  after a page are at ``offset`` + its ``limit``;
 - ``format``: ``json`` (default) or ``csv``.
+
+Nothing is cut silently. The JSON answer holds, besides ``rows`` and ``summary`` (of
+every matching version, not only the rows returned), ``total`` (every matching version,
+damaged ones too), ``offset``, ``limit``, ``truncated`` (matching rows remain after
+these) and ``next`` (the path and query of the next page, or null). Both formats say
+the total in an ``X-Total-Count`` header, and a cut answer its next page in a ``Link``
+header (``rel="next"``). A save made while a script pages shifts the rows by one: each
+version is one ``(image_sha256, version)``.
 
 ``GET /api/agreement`` answers how far readers agree on the images two or more
 of them saved (:mod:`annotation_client._agreement`): Dice of their outlines,
@@ -68,7 +79,7 @@ from __future__ import annotations
 import logging
 import re
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import flask
 from werkzeug.exceptions import HTTPException
@@ -80,8 +91,7 @@ from ._database import (
     MAX_LIMIT,
     AnnotationIndex,
     IndexUnavailable,
-    summarize,
-    to_csv,
+    csv_lines,
 )
 from ._export import NoVersionDicom, version_seg, version_sr
 from ._progress import WorklistUnavailable, index_progress
@@ -94,6 +104,7 @@ logger = logging.getLogger(__name__)
 
 _TRUE = ("1", "true", "yes")
 _LIMIT = re.compile(r"[0-9]{1,6}")
+_OFFSET = re.compile(r"[0-9]{1,12}")
 _FALSE = ("0", "false", "no", "")
 
 
@@ -106,7 +117,8 @@ def _error(status: int, code: str, message: str):
 
 
 #: The parameters /api/saved takes (README); any other is refused.
-SAVED_PARAMETERS = ("annotator", "label", "assessment", "latest", "limit", "format")
+SAVED_PARAMETERS = ("annotator", "label", "assessment", "latest", "limit", "offset",
+                    "format")
 
 
 #: The HTTP status of each reason a version has no DICOM SEG or SR
@@ -320,13 +332,20 @@ def register(server: flask.Flask, index: AnnotationIndex, config: ClientConfig) 
         latest = args.get("latest", "0").strip().lower()
         if latest not in _TRUE + _FALSE:
             return _error(400, "bad_parameter", "latest must be 0 or 1")
-        raw_limit = args.get("limit", "500").strip()
-        # ASCII digits only: str.isdigit() also takes "²", which int() refuses.
-        if not _LIMIT.fullmatch(raw_limit) or not 1 <= int(raw_limit) <= MAX_LIMIT:
-            return _error(400, "bad_parameter", f"limit must be an integer from 1 to {MAX_LIMIT}")
         fmt = args.get("format", "json").strip().lower()
         if fmt not in ("json", "csv"):
             return _error(400, "bad_parameter", "format must be json or csv")
+        # A CSV is a whole export: without a limit, every matching row.
+        raw_limit = args.get("limit", "" if fmt == "csv" else "500").strip()
+        # ASCII digits only: str.isdigit() also takes "²", which int() refuses.
+        if ("limit" in args or fmt == "json") and (
+                not _LIMIT.fullmatch(raw_limit) or not 1 <= int(raw_limit) <= MAX_LIMIT):
+            return _error(400, "bad_parameter", f"limit must be an integer from 1 to {MAX_LIMIT}")
+        limit = int(raw_limit) if raw_limit else None
+        raw_offset = args.get("offset", "0").strip()
+        if not _OFFSET.fullmatch(raw_offset):
+            return _error(400, "bad_parameter", "offset must be a whole number of 0 or more")
+        offset = int(raw_offset)
         label = args.get("label", "").strip().lower() or None
         if label not in (None, "none", *LABELS):
             return _error(400, "bad_parameter", f"label must be none or one of {', '.join(LABELS)}")
@@ -354,26 +373,70 @@ def register(server: flask.Flask, index: AnnotationIndex, config: ClientConfig) 
             if annotator not in (None, reader):
                 return _error(403, "forbidden", f"{BLINDED_NOTE} Ask without annotator=.")
         index.recheck_damaged(config.data_dir)  # never raises: the query says if it fails
+        filters = {"annotator": annotator, "reader": reader, "final_label": label,
+                   "assessment": assessment, "latest_only": latest in _TRUE}
         try:
-            rows = index.query(
-                annotator=annotator,
-                reader=reader,
-                final_label=label,
-                assessment=assessment,
-                latest_only=latest in _TRUE,
-                limit=int(raw_limit),
-            )
+            # The first page before the summary: a save between the two then counts in
+            # the total, and the next page holds it, rather than a row left unsaid.
+            rows = index.query(**filters, offset=offset, limit=min(limit or MAX_LIMIT, MAX_LIMIT))
+            summary = index.summary(**filters)
         except IndexUnavailable as exc:
             # The database's own message names its host, user and SQL: the log's, not a caller's.
             logger.error("/api/saved: %s", exc.logged())
             return _error(503, "index_unavailable", f"{exc}; the client's log says why")
+        total = summary["versions"] + summary["damaged"]
+        after = offset + len(rows)
+        cut = limit is not None and len(rows) == limit and after < total
+        following = _page_path(after) if cut else None
+        headers = {"X-Total-Count": str(total)}
+        if following:
+            headers["Link"] = f'<{following}>; rel="next"'
         if fmt == "csv":
-            return flask.Response(
-                to_csv(rows),
-                mimetype="text/csv",
-                headers={"Content-Disposition": 'attachment; filename="sonotrace_saved.csv"'},
-            )
-        return flask.jsonify({"rows": rows, "summary": summarize(rows)})
+            lines = csv_lines(rows if limit is not None
+                              else _every_row(index, filters, offset, rows))
+            return flask.Response(lines, mimetype="text/csv", headers=headers | {
+                "Content-Disposition": 'attachment; filename="sonotrace_saved.csv"'})
+        summary = {key: summary[key] for key in SUMMARY_KEYS}
+        return flask.jsonify({"rows": rows, "summary": summary, "total": total,
+                              "offset": offset, "limit": limit, "truncated": cut,
+                              "next": following}), headers
+
+
+#: The keys of /api/saved's ``summary`` (:func:`~annotation_client._database.summarize`'s).
+SUMMARY_KEYS = ("versions", "images", "annotators", "mean_dice", "edited",
+                "label_agreement", "damaged")
+
+
+def _page_path(offset: int) -> str:
+    """This request's path and query (under the app's prefix) at ``offset``."""
+    query = [(name, value) for name, value in flask.request.args.items() if name != "offset"]
+    return (f"{flask.request.script_root}{flask.request.path}?"
+            f"{urlencode(query + [('offset', offset)])}")
+
+
+def _every_row(index: AnnotationIndex, filters: dict, offset: int, first: list[dict]):
+    """``first`` (the page at ``offset``), then every matching row after it, a page of
+    :data:`MAX_LIMIT` at a time: an export of any size holds one page in memory, and the
+    index is read in short transactions, never holding a save up while the download runs.
+
+    A save made meanwhile is listed first and shifts the rest down: the rows of the page
+    before that come again are left out. A failure mid-way raises, so the download ends
+    as failed (the connection is closed without the end of its chunked body) rather
+    than as a file silently cut short.
+    """
+    page = shown = first
+    while True:
+        yield from shown
+        if len(page) < MAX_LIMIT:
+            return
+        offset += len(page)
+        sent = {(row["image_sha256"], row["version"]) for row in page}
+        try:
+            page = index.query(**filters, offset=offset, limit=MAX_LIMIT)
+        except IndexUnavailable as exc:
+            logger.error("/api/saved: CSV cut short at row %d: %s", offset, exc.logged())
+            raise
+        shown = [row for row in page if (row["image_sha256"], row["version"]) not in sent]
 
 
 def _attachment(name: str) -> str:

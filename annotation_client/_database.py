@@ -59,7 +59,7 @@ import re
 import threading
 import time
 import zlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -1549,6 +1549,7 @@ class AnnotationIndex:
         limit: int = 500,
         reader: str | None = None,
         assessment: str | None = None,
+        offset: int = 0,
     ) -> list[dict]:
         """Saved versions, newest first.
 
@@ -1573,6 +1574,9 @@ class AnnotationIndex:
         assessment : str, optional
             Only this BI-RADS assessment category (``"4A"``, exact); ``"none"`` for
             saves without one. Applied as ``final_label`` is, with ``latest_only``.
+        offset : int
+            Skip this many of the newest matching rows first: the rows after a page of
+            ``limit`` are those at ``offset=limit`` (:meth:`summary` counts them all).
 
         Returns
         -------
@@ -1581,6 +1585,26 @@ class AnnotationIndex:
         """
         if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
             raise ValueError(f"limit must be an int from 1 to {MAX_LIMIT}")
+        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+            raise ValueError("offset must be an int of 0 or more")
+        statement = self._matching(annotator=annotator, final_label=final_label,
+                                   latest_only=latest_only, reader=reader,
+                                   assessment=assessment)
+        if statement is None:
+            return []
+        statement = statement.order_by(
+            SavedRow.saved_at.desc(), SavedRow.id.desc()
+        ).offset(offset).limit(limit)
+        try:
+            self._ready()
+            with Session(self.engine) as session:
+                return [row.as_dict() for row in session.scalars(statement)]
+        except (SQLAlchemyError, OSError) as exc:
+            raise self._unavailable("the annotation index could not be read", exc) from exc
+
+    def _matching(self, *, annotator, final_label, latest_only, reader, assessment):
+        """The select of the rows :meth:`query` and :meth:`summary` take, unordered; None
+        when no row can match. Checks the filters (``ValueError``)."""
         if final_label not in (None, "none", *LABELS):
             raise ValueError(f"final_label must be none or one of {', '.join(LABELS)}")
         if assessment not in (None, "none", *ASSESSMENTS):
@@ -1588,7 +1612,7 @@ class AnnotationIndex:
         if any("\x00" in (name or "") for name in (annotator, reader)):
             # No saved name holds one (the client refuses control characters), and
             # PostgreSQL refuses it in a text parameter: the answer is no rows, on both.
-            return []
+            return None
         statement = sa.select(SavedRow)
         if reader is not None:
             statement = statement.where(SavedRow.annotator == reader)
@@ -1623,11 +1647,56 @@ class AnnotationIndex:
                     SavedRow.version == newest.c.top,
                 ),
             )
-        statement = statement.order_by(SavedRow.saved_at.desc(), SavedRow.id.desc()).limit(limit)
+        return statement
+
+    def summary(
+        self,
+        *,
+        annotator: str | None = None,
+        final_label: str | None = None,
+        latest_only: bool = False,
+        reader: str | None = None,
+        assessment: str | None = None,
+    ) -> dict:
+        """:func:`summarize` of every row :meth:`query` matches with these filters,
+        however many pages they take, counted by the database.
+
+        Returns
+        -------
+        dict
+            :func:`summarize`'s keys, and ``with_ai`` (the readable versions with an AI
+            outline, which ``mean_dice`` and ``edited`` are of) and ``labelled`` (with
+            both an AI and a final label, which ``label_agreement`` is of). All the
+            matching rows are ``versions + damaged``.
+        """
+        matching = self._matching(annotator=annotator, final_label=final_label,
+                                  latest_only=latest_only, reader=reader,
+                                  assessment=assessment)
+        if matching is None:
+            return _shares(0, 0, 0, None, 0, 0, 0, 0, 0)
+        rows = matching.subquery()
+        readable = rows.c.damaged.is_(None)
+        with_ai = sa.and_(readable, rows.c.dice_ai_vs_final.is_not(None))
+        labelled = sa.and_(readable, rows.c.ai_label.is_not(None), rows.c.ai_label != "",
+                           rows.c.final_label.is_not(None), rows.c.final_label != "")
+
+        def counted(condition):
+            return sa.func.coalesce(sa.func.sum(sa.case((condition, 1), else_=0)), 0)
+
+        def distinct(column):
+            return sa.func.count(sa.distinct(sa.case((readable, column))))
+
+        statement = sa.select(
+            counted(readable), distinct(rows.c.image_sha256), distinct(rows.c.annotator),
+            sa.func.sum(sa.case((with_ai, rows.c.dice_ai_vs_final))), counted(with_ai),
+            counted(sa.and_(with_ai, rows.c.edited.is_(True))), counted(labelled),
+            counted(sa.and_(labelled, rows.c.ai_label == rows.c.final_label)),
+            counted(sa.not_(readable)),
+        )
         try:
             self._ready()
-            with Session(self.engine) as session:
-                return [row.as_dict() for row in session.scalars(statement)]
+            with self.engine.connect() as conn:
+                return _shares(*conn.execute(statement).one())
         except (SQLAlchemyError, OSError) as exc:
             raise self._unavailable("the annotation index could not be read", exc) from exc
 
@@ -1879,6 +1948,18 @@ def summarize(rows: list[Mapping]) -> dict:
     }
 
 
+def _shares(versions, images, annotators, dice_sum, with_ai, edited, labelled, agreeing,
+            damaged) -> dict:
+    """:meth:`AnnotationIndex.summary` from the database's counts and sum."""
+    return {
+        "versions": int(versions), "images": int(images), "annotators": int(annotators),
+        "mean_dice": float(dice_sum) / with_ai if with_ai else None,
+        "edited": int(edited) / with_ai if with_ai else None,
+        "label_agreement": int(agreeing) / labelled if labelled else None,
+        "damaged": int(damaged), "with_ai": int(with_ai), "labelled": int(labelled),
+    }
+
+
 def to_csv(rows: list[Mapping]) -> str:
     """Rows as :meth:`AnnotationIndex.query` returns them, as CSV with a header line.
 
@@ -1887,12 +1968,22 @@ def to_csv(rows: list[Mapping]) -> str:
     gets a leading apostrophe, so opening the export runs nothing. A note's line
     breaks stay in its cell, which is quoted (RFC 4180).
     """
+    return "".join(csv_lines(rows))
+
+
+def csv_lines(rows: Iterable[Mapping], header: bool = True) -> Iterator[str]:
+    """:func:`to_csv`'s text a row at a time (the header line first, unless ``header`` is
+    False), so that an export of any size is written out without being held whole."""
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=SavedRow.COLUMNS, lineterminator="\n")
-    writer.writeheader()
+    if header:
+        writer.writeheader()
+        yield out.getvalue()
     for row in rows:
+        out.seek(0)
+        out.truncate()
         writer.writerow({name: spreadsheet_cell(row.get(name)) for name in SavedRow.COLUMNS})
-    return out.getvalue()
+        yield out.getvalue()
 
 
 def spreadsheet_cell(value):

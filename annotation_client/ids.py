@@ -217,10 +217,9 @@ SAVED_LABEL = "saved-label"  # filter: final label, "none" or any
 SAVED_ASSESSMENT = "saved-assessment"  # filter: BI-RADS assessment, "none" or any
 SAVED_LATEST = "saved-latest"  # switch: only each image's highest version
 SAVED_REFRESH = "saved-refresh"
-SAVED_CSV_BUTTON = "saved-csv-button"
-SAVED_CSV = "saved-csv"  # dcc.Download
+SAVED_CSV_BUTTON = "saved-csv-button"  # a link: /api/saved?format=csv with the filters
 SAVED_ALERT = "saved-alert"
-SAVED_SUMMARY = "saved-summary"  # counts and AI agreement of the rows shown
+SAVED_SUMMARY = "saved-summary"  # counts and AI agreement of every matching row
 SAVED_TABLE = "saved-table"
 SAVED_AGREEMENT_BUTTON = "saved-agreement-button"  # hidden from readers under blinding
 SAVED_AGREEMENT = "saved-agreement"  # how far readers agree (Dice, labels, kappas)

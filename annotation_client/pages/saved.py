@@ -9,12 +9,11 @@ stay the record, and the page says where each version's record is.
 
 from __future__ import annotations
 
-import datetime as _dt
 import functools
 import logging
 import os
 from typing import NamedTuple
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import dash
 import dash_bootstrap_components as dbc
@@ -27,11 +26,9 @@ from annotation_client._api import seg_path, sr_path
 from annotation_client._app import get_config, get_index, get_reader, get_store
 from annotation_client._database import (
     ASSESSMENTS,
-    MAX_LIMIT,
     MAX_READ_IMAGES,
     IndexUnavailable,
     summarize,
-    to_csv,
 )
 from annotation_client._dicom_seg import header_refusal
 from annotation_client._export import outline_refusal, sr_refusal, unoutlined_seg
@@ -76,7 +73,7 @@ NO_RECORD = ("Its record file is not in this client's data folder (removed since
 #: a cine loop's frames, as the link would have answered it).
 DICOM_REFUSED = "No DICOM SEG or SR: {}."
 
-#: The rows the page shows at most; the CSV download takes up to MAX_LIMIT.
+#: The rows the page shows at most; the CSV download (GET /api/saved) holds every one.
 PAGE_LIMIT = 2000
 ANY = "__any__"
 
@@ -187,8 +184,12 @@ def layout(**_query):
                         "Refresh", id=ids.SAVED_REFRESH, color="secondary", size="sm",
                         class_name="me-2",
                     ),
-                    dbc.Button("Download CSV", id=ids.SAVED_CSV_BUTTON, color="primary", size="sm"),
-                    dcc.Download(id=ids.SAVED_CSV),
+                    # A link to the API's CSV, which streams every matching row: a
+                    # callback's download is held whole, in the client and the browser.
+                    # "download": an error is a failed download, never the tab left.
+                    dbc.Button("Download CSV", id=ids.SAVED_CSV_BUTTON, color="primary",
+                               size="sm", href=csv_href(None, ANY, True),
+                               external_link=True, download="sonotrace_saved.csv"),
                 ],
                 md=3,
                 class_name="text-md-end mt-1",
@@ -271,20 +272,39 @@ def layout(**_query):
     )
 
 
+def _filters(annotator, label, latest, reader=None, assessment=ANY) -> dict:
+    # Under blinded reading the reader's own name replaces any other the request
+    # names: the dropdown offers no other, but a request can carry anything.
+    return {
+        "annotator": reader or annotator or None,
+        "reader": reader,
+        "final_label": None if label in (None, ANY) else label,
+        "assessment": None if assessment in (None, ANY) else assessment,
+        "latest_only": bool(latest),
+    }
+
+
 def _fetch(annotator, label, latest, limit=PAGE_LIMIT, reader=None, assessment=ANY) -> list[dict]:
     # A damaged record whose file changed since, or was read a minute ago or more, is
     # read again first: a read error that passed needs no restart. Never raises.
     get_index().recheck_damaged(get_config().data_dir)
-    # Under blinded reading the reader's own name replaces any other the request
-    # names: the dropdown offers no other, but a request can carry anything.
-    return get_index().query(
-        annotator=reader or annotator or None,
-        reader=reader,
-        final_label=None if label in (None, ANY) else label,
-        assessment=None if assessment in (None, ANY) else assessment,
-        latest_only=bool(latest),
-        limit=limit,
-    )
+    return get_index().query(**_filters(annotator, label, latest, reader, assessment),
+                             limit=limit)
+
+
+def csv_href(annotator, label, latest, assessment=ANY) -> str:
+    """The *Download CSV* link: ``GET /api/saved?format=csv`` with the page's filters,
+    every matching row (under blinded reading the API keeps a reader to their own).
+
+    >>> csv_href(None, ANY, True).endswith("/api/saved?latest=1&format=csv")
+    True
+    """
+    query = {"annotator": annotator or None,
+             "label": None if label in (None, ANY) else label,
+             "assessment": None if assessment in (None, ANY) else assessment,
+             "latest": "1" if latest else "0", "format": "csv"}
+    path = dash.get_relative_path("/api/saved") if flask.has_request_context() else "/api/saved"
+    return f"{path}?{urlencode({k: v for k, v in query.items() if v is not None})}"
 
 
 def open_link(worklist_path: str, page: str = "/", expect: str | None = None,
@@ -758,6 +778,8 @@ def show_saved(_loaded, _refresh, annotator, label, latest, assessment=ANY):
         return [], [], None, [], message
     try:
         rows = _fetch(annotator, label, latest, reader=reader, assessment=assessment)
+        # Of every matching version, not only the PAGE_LIMIT shown.
+        summary = get_index().summary(**_filters(annotator, label, latest, reader, assessment))
         names = [reader] if reader is not None else get_index().annotators()
     except IndexUnavailable as exc:
         logger.error("Saved page: %s", exc.logged())
@@ -837,38 +859,30 @@ def show_saved(_loaded, _refresh, annotator, label, latest, assessment=ANY):
             "warning",
             id="saved-missing",
         ))
-    if len(rows) == PAGE_LIMIT:
+    matching = summary["versions"] + summary["damaged"]
+    # Fewer rows than the page takes are every one (a save since the query aside).
+    if len(rows) == PAGE_LIMIT and matching > len(rows):
         notes.append(_views.alert(
-            f"Showing the newest {PAGE_LIMIT}; narrow the filters or download the CSV.",
+            f"Showing the newest {len(rows)} of {matching} matching version(s): "
+            f"{matching - len(rows)} more version(s) are not in the table (the summary "
+            f"counts them all). Narrow the filters, or Download CSV: it holds all {matching}.",
             "info",
+            id="saved-more",
         ))
-    return shown, tooltips, summary_text(page_summary(rows)), names, notes or None
+    return shown, tooltips, summary_text(summary), names, notes or None
 
 
 @callback(
-    Output(ids.SAVED_CSV, "data"),
-    Input(ids.SAVED_CSV_BUTTON, "n_clicks"),
-    State(ids.SAVED_ANNOTATOR, "value"),
-    State(ids.SAVED_LABEL, "value"),
-    State(ids.SAVED_LATEST, "value"),
-    State(ids.SAVED_ASSESSMENT, "value"),
-    prevent_initial_call=True,
+    Output(ids.SAVED_CSV_BUTTON, "href"),
+    Input(ids.SAVED_ANNOTATOR, "value"),
+    Input(ids.SAVED_LABEL, "value"),
+    Input(ids.SAVED_LATEST, "value"),
+    Input(ids.SAVED_ASSESSMENT, "value"),
 )
-def download_csv(clicks, annotator, label, latest, assessment=ANY):
-    """The filtered rows as CSV, all columns of the index (notes and descriptors too)."""
-    if not clicks:
-        raise PreventUpdate
-    try:
-        rows = _fetch(annotator, label, latest, limit=MAX_LIMIT, reader=get_reader(),
-                      assessment=assessment)
-    except (IndexUnavailable, _signin.SignInError, ValueError):
-        raise PreventUpdate from None  # the table already shows why
-    stamp = _dt.datetime.now(_dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    return {
-        "content": to_csv(rows),
-        "filename": f"sonotrace_saved_{stamp}.csv",
-        "type": "text/csv",
-    }
+def csv_link(annotator, label, latest, assessment=ANY) -> str:
+    """*Download CSV* follows the filters: :func:`csv_href`; under blinded reading with the
+    reader's own name, as the table (the API would refuse another's: 403)."""
+    return csv_href(_reader_now() or annotator, label, latest, assessment)
 
 
 # ----------------------------------------------------------------------- reader agreement

@@ -132,3 +132,31 @@ def synced(added=0, *, removed=0, unchecked=0, skipped=()) -> dict:
     """What :meth:`AnnotationIndex.sync` returns: rows added (or replaced) and removed,
     rows left unchecked (the data folder missing or empty), record paths skipped."""
     return {"added": added, "removed": removed, "unchecked": unchecked, "skipped": list(skipped)}
+
+
+def add_versions(index, count: int, *, per_image: int = 2) -> list[tuple[str, int]]:
+    """``count`` tiny versions straight into ``index`` (no files: fast), ``per_image`` of
+    each image, one a minute from 1 Jan 2024; returns their ``(sha, version)`` newest first.
+
+    Every other image is Dr Ada's, the rest Dr Bo's; each version is EDITED_A over AI_A
+    (Dice 2/3), benign by the AI, and labelled malignant when its number is a multiple of
+    3 (else benign). Their record paths name no file: a sync would remove them.
+    """
+    base = build_record(image={"sha256": SHA_A, "name": "left.png", "width": 4, "height": 3},
+                        annotator="Dr Ada", final_mask=EDITED_A, ai_mask=AI_A,
+                        classification=CLASSIFICATION, saved_at=dt.datetime(2024, 1, 1, tzinfo=UTC))
+    start = dt.datetime(2024, 1, 1, tzinfo=UTC)
+    items, keys = [], []
+    for n in range(count):
+        sha, version = f"{n // per_image:064x}", n % per_image + 1
+        record = base | {
+            "image": base["image"] | {"sha256": sha, "name": f"img{n // per_image}.png"},
+            "annotator": "Dr Ada" if n // per_image % 2 == 0 else "Dr Bo",
+            "final": base["final"] | {"label": "malignant" if n % 3 == 0 else "benign"},
+            "saved_at": (start + dt.timedelta(minutes=n)).isoformat().replace("+00:00", "Z"),
+            "version": version,
+        }
+        items.append((record, f"/nowhere/{sha}/v{version:03d}.json"))
+        keys.append((sha, version))
+    assert index.add_many(items) == count
+    return keys[::-1]

@@ -28,7 +28,7 @@ from _saved_data import (
     save_version,
 )
 
-from annotation_client import _readers, _shapes, create_app
+from annotation_client import _readers, _shapes, create_app, ids
 from annotation_client._config import ClientConfig
 from annotation_client._signin import SignInError
 from annotation_client._storage import AnnotationStore
@@ -198,13 +198,17 @@ def test_the_saved_page_shows_nothing_when_the_proxy_named_nobody(app, saved):
 
 def test_the_csv_download_of_a_reader_holds_their_rows_only(app, saved):
     with app.server.test_request_context("/_dash-update-component", headers=ADA):
-        mine = saved.download_csv(1, "Dr Bo", "__any__", False)["content"]
+        href = saved.csv_link("Dr Bo", "__any__", False)  # a forged filter
+    assert href == "/api/saved?annotator=Dr+Ada&latest=0&format=csv"
+    client = app.server.test_client()
+    mine = client.get(href, headers=ADA).get_data(as_text=True)
     assert [line.split(",")[3] for line in mine.splitlines()[1:]] == ["Dr Ada", "Dr Ada"]
-    with (
-        app.server.test_request_context("/_dash-update-component"),
-        pytest.raises(dash.exceptions.PreventUpdate),
-    ):
-        saved.download_csv(1, None, "__any__", False)
+    # The layout's link, before any filter: the API keeps the reader to their own.
+    with app.server.test_request_context("/saved", headers=ADA):
+        first = find_component(saved.layout(), ids.SAVED_CSV_BUTTON).href
+    mine = client.get(first, headers=ADA).get_data(as_text=True)
+    assert [line.split(",")[3] for line in mine.splitlines()[1:]] == ["Dr Ada"]
+    assert client.get(first).status_code == 401  # the proxy named nobody
 
 
 # --------------------------------------------------------------------------- Annotate page

@@ -16,7 +16,17 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from _saved_data import EDITED_A, HAND_B, HEADER, SHA_A, SHA_B, UTC, save_three, save_version
+from _saved_data import (
+    EDITED_A,
+    HAND_B,
+    HEADER,
+    SHA_A,
+    SHA_B,
+    UTC,
+    add_versions,
+    save_three,
+    save_version,
+)
 
 from annotation_client import create_app
 from annotation_client._app import INDEX_KEY
@@ -249,6 +259,7 @@ def test_an_empty_data_directory_lists_nothing(tmp_path):
         "rows": [],
         "summary": {"versions": 0, "images": 0, "annotators": 0, "mean_dice": None,
                     "edited": None, "label_agreement": None, "damaged": 0},
+        "total": 0, "offset": 0, "limit": 500, "truncated": False, "next": None,
     }
 
 
@@ -462,6 +473,134 @@ def test_a_note_keeps_its_lines_and_a_formula_in_it_runs_nothing(data_dir):
     assert row["birads_assessment"] == "2" and row["birads_shape"] == ""
 
 
+# --------------------------------------------------------------------------- paging
+
+#: More versions than the longest page (MAX_LIMIT, 5000), of half as many images.
+MANY = 6000
+
+
+@pytest.fixture(scope="module")
+def many(tmp_path_factory):
+    """A client whose index holds MANY tiny versions (add_versions), and their keys."""
+    app = create_app({"DATA_DIR": tmp_path_factory.mktemp("many") / "data"})
+    keys = add_versions(app.server.config[INDEX_KEY], MANY)
+    yield app.server.test_client(), keys
+    app.server.config[INDEX_KEY].dispose()
+
+
+def _keys(rows) -> list[tuple[str, int]]:
+    return [(row["image_sha256"], int(row["version"])) for row in rows]
+
+
+def test_a_cut_answer_says_so_and_where_the_rest_is(many):
+    # It stopped at 500 (or at limit=5000) with no total, no marker and no way on.
+    client, keys = many
+    response = client.get("/api/saved")
+    body = response.get_json()
+    assert len(body["rows"]) == 500 and _keys(body["rows"]) == keys[:500]
+    assert (body["total"], body["offset"], body["limit"], body["truncated"]) == (
+        MANY, 0, 500, True)
+    assert body["next"] == "/api/saved?offset=500"
+    assert response.headers["X-Total-Count"] == str(MANY)
+    assert response.headers["Link"] == '</api/saved?offset=500>; rel="next"'
+    # The summary is of every matching version, not of the 500 returned.
+    assert body["summary"] == {"versions": MANY, "images": MANY // 2, "annotators": 2,
+                               "mean_dice": pytest.approx(2 / 3), "edited": 1.0,
+                               "label_agreement": pytest.approx(2 / 3), "damaged": 0}
+
+
+def test_following_next_gives_every_matching_version_once(many):
+    client, keys = many
+    url, got, pages = "/api/saved?latest=0&limit=5000", [], 0
+    while url:
+        body = client.get(url).get_json()
+        assert body["total"] == MANY and body["summary"]["versions"] == MANY
+        got += _keys(body["rows"])
+        url, pages = body["next"], pages + 1
+    assert pages == 2 and got == keys
+    last = client.get("/api/saved?latest=0&limit=5000&offset=5000")
+    assert last.get_json()["truncated"] is False and "Link" not in last.headers
+    beyond = client.get("/api/saved?offset=7000").get_json()
+    assert (beyond["rows"], beyond["total"], beyond["truncated"]) == ([], MANY, False)
+
+
+def test_the_filters_count_and_page_alike(many):
+    client, keys = many
+    body = client.get("/api/saved?latest=1&annotator=Dr%20Bo&limit=1000").get_json()
+    bo_latest = [k for k in keys if int(k[0], 16) % 2 == 1 and k[1] == 2]
+    assert body["total"] == len(bo_latest) == MANY // 4
+    assert _keys(body["rows"]) == bo_latest[:1000]
+    assert body["summary"]["images"] == MANY // 4 and body["summary"]["annotators"] == 1
+    assert body["next"] == "/api/saved?latest=1&annotator=Dr+Bo&limit=1000&offset=1000"
+    assert _keys(client.get(body["next"]).get_json()["rows"]) == bo_latest[1000:]
+
+
+def test_the_csv_holds_every_matching_version(many):
+    # The CSV stopped at the limit (default 500, at most 5000), with nothing to say so.
+    client, keys = many
+    response = client.get("/api/saved?format=csv")
+    assert response.status_code == 200 and response.headers["X-Total-Count"] == str(MANY)
+    assert response.is_streamed and "Link" not in response.headers
+    rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
+    assert _keys(rows) == keys
+    tail = list(csv.DictReader(io.StringIO(client.get(
+        "/api/saved?format=csv&offset=5990").get_data(as_text=True))))
+    assert _keys(tail) == keys[5990:]
+    # A limit asked for is kept, and the answer says where the rest is.
+    cut = client.get("/api/saved?format=csv&limit=10&latest=1")
+    assert len(cut.get_data(as_text=True).splitlines()) == 11
+    assert cut.headers["X-Total-Count"] == str(MANY // 2)
+    assert cut.headers["Link"] == '</api/saved?format=csv&limit=10&latest=1&offset=10>; rel="next"'
+
+
+def test_the_csv_streams_a_page_at_a_time_and_skips_what_a_save_meanwhile_shifts(
+    tmp_path, monkeypatch
+):
+    import annotation_client._api as api
+    from annotation_client._database import AnnotationIndex
+
+    monkeypatch.setattr(api, "MAX_LIMIT", 10)
+    app = create_app({"DATA_DIR": tmp_path / "data"})
+    index = app.server.config[INDEX_KEY]
+    keys = add_versions(index, 35, per_image=5)
+    pages = []
+    query = AnnotationIndex.query
+
+    def query_and_save(self, **kwargs):
+        pages.append((kwargs["offset"], kwargs["limit"]))
+        if len(pages) == 2:  # a save lands at the top while the first page is sent
+            new = save_version(tmp_path / "data", SHA_B, index=self,
+                               saved_at=dt.datetime(2025, 1, 1, tzinfo=UTC))
+            assert new
+        return query(self, **kwargs)
+
+    monkeypatch.setattr(AnnotationIndex, "query", query_and_save)
+    text = app.server.test_client().get("/api/saved?format=csv").get_data(as_text=True)
+    assert pages == [(0, 10), (10, 10), (20, 10), (30, 10)]
+    # Each version once: the one row the save pushed onto the second page is not repeated.
+    assert _keys(csv.DictReader(io.StringIO(text))) == keys
+
+
+def test_a_csv_whose_index_fails_midway_fails_rather_than_ending_short(tmp_path, monkeypatch):
+    import annotation_client._api as api
+    from annotation_client._database import AnnotationIndex, IndexUnavailable
+
+    monkeypatch.setattr(api, "MAX_LIMIT", 10)
+    app = create_app({"DATA_DIR": tmp_path / "data"})
+    add_versions(app.server.config[INDEX_KEY], 25)
+    query = AnnotationIndex.query
+
+    def fails_later(self, **kwargs):
+        if kwargs["offset"]:
+            raise IndexUnavailable("the annotation index could not be read", "gone")
+        return query(self, **kwargs)
+
+    monkeypatch.setattr(AnnotationIndex, "query", fails_later)
+    response = app.server.test_client().get("/api/saved?format=csv")
+    with pytest.raises(IndexUnavailable):
+        response.get_data()
+
+
 # --------------------------------------------------------------------------- bad parameters
 
 
@@ -481,6 +620,12 @@ def test_a_note_keeps_its_lines_and_a_formula_in_it_runs_nothing(data_dir):
         pytest.param(
             "limit=" + "9" * 5000, "limit", id="limit-5000-digits",
         ),
+        ("offset=-1", "offset"),
+        ("offset=1.5", "offset"),
+        ("offset=", "offset"),
+        ("offset=ten", "offset"),
+        pytest.param("offset=%C2%B2", "offset", id="offset-superscript-two"),
+        pytest.param("offset=" + "9" * 13, "offset", id="offset-13-digits"),
         ("latest=2", "latest"),
         ("latest=maybe", "latest"),
         ("format=xml", "format"),

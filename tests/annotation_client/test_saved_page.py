@@ -14,7 +14,6 @@ import datetime as dt
 import hashlib
 import io
 import json
-import re
 import time
 
 import dash
@@ -31,7 +30,17 @@ from _dash_helpers import (
     upload,
     wait_for,
 )
-from _saved_data import EDITED_A, HAND_B, HEADER, SHA_A, SHA_B, UTC, png_bytes, save_version
+from _saved_data import (
+    EDITED_A,
+    HAND_B,
+    HEADER,
+    SHA_A,
+    SHA_B,
+    UTC,
+    add_versions,
+    png_bytes,
+    save_version,
+)
 from dash.exceptions import PreventUpdate
 from PIL import Image
 from selenium.webdriver.common.by import By
@@ -308,7 +317,7 @@ def test_the_page_is_registered_linked_and_has_its_ids(app, saved):
     with app.server.test_request_context("/saved"):
         layout = page["layout"]()
     for name in ("SAVED_PAGE_LOAD", "SAVED_ANNOTATOR", "SAVED_LABEL", "SAVED_ASSESSMENT",
-                 "SAVED_LATEST", "SAVED_REFRESH", "SAVED_CSV_BUTTON", "SAVED_CSV",
+                 "SAVED_LATEST", "SAVED_REFRESH", "SAVED_CSV_BUTTON",
                  "SAVED_ALERT", "SAVED_SUMMARY", "SAVED_TABLE"):
         assert find_component(layout, getattr(ids, name)) is not None, name
     # The defaults the callbacks start from: latest versions, any label, every column.
@@ -413,9 +422,11 @@ def test_a_filter_the_page_never_offers_is_said_not_a_server_error(app, saved_pa
         data, tooltips, summary, names, alert = saved.show_saved(
             True, None, None, label, False, assessment
         )
-        with pytest.raises(PreventUpdate):
-            saved.download_csv(1, None, label, False, assessment)
+        href = saved.csv_link(None, label, False, assessment)
     assert (data, tooltips, summary, names) == ([], [], None, [])
+    # Its download fails, with the API's reason (the link's download attribute keeps the
+    # page where it is).
+    assert app.server.test_client().get(href).status_code == 400
     assert text_of(alert).startswith("A filter is not one this page offers. ")
     assert text_of(alert).endswith("; reload the page.")
 
@@ -546,10 +557,16 @@ def test_show_saved_says_when_it_shows_only_the_newest(tmp_path, saved):
         latest, _, _, _, no_note = saved.show_saved(True, None, None, "__any__", True)
     assert len(data) == saved.PAGE_LIMIT
     assert data[0]["version"] == saved.PAGE_LIMIT + 1 and data[-1]["version"] == 2
+    # How many more there are, and that the summary and the CSV hold them (it said only
+    # "Showing the newest 2000", summarised those 2000, and the CSV stopped at 5000).
+    [note] = note
+    assert note.id == "saved-more"
     assert text_of(note) == (
-        f"Showing the newest {saved.PAGE_LIMIT}; narrow the filters or download the CSV."
+        f"Showing the newest {saved.PAGE_LIMIT} of {saved.PAGE_LIMIT + 1} matching version(s): "
+        f"1 more version(s) are not in the table (the summary counts them all). Narrow the "
+        f"filters, or Download CSV: it holds all {saved.PAGE_LIMIT + 1}."
     )
-    assert text_of(summary).startswith(f"{saved.PAGE_LIMIT} version(s) of 1 image(s)")
+    assert text_of(summary).startswith(f"{saved.PAGE_LIMIT + 1} version(s) of 1 image(s)")
     assert [r["version"] for r in latest] == [saved.PAGE_LIMIT + 1]
     assert no_note is None
 
@@ -591,29 +608,39 @@ def test_an_unreadable_index_shows_the_alert_and_an_empty_table(tmp_path, data_d
 # --------------------------------------------------------------------------- download_csv
 
 
-def test_download_csv_takes_the_filters_and_matches_the_api(app, saved_paths, saved):
+def _download(client, href: str) -> str:
+    response = client.get(href)
+    assert response.status_code == 200 and response.mimetype == "text/csv"
+    assert response.headers["Content-Disposition"] == (
+        'attachment; filename="sonotrace_saved.csv"')
+    return response.get_data(as_text=True)
+
+
+def test_download_csv_is_a_link_to_the_api_with_the_filters(app, saved_paths, saved):
     client = app.server.test_client()
+    with app.server.test_request_context("/saved"):
+        button = find_component(saved.layout(), ids.SAVED_CSV_BUTTON)
     with app.server.test_request_context("/_dash-update-component"):
-        latest = saved.download_csv(1, None, "__any__", True)
-        bo = saved.download_csv(2, "Dr Bo", None, False)
-        nothing = saved.download_csv(3, None, "normal", False)
-    assert set(latest) == {"content", "filename", "type"}
-    assert latest["type"] == "text/csv"
-    assert re.fullmatch(r"sonotrace_saved_\d{8}T\d{6}Z\.csv", latest["filename"])
-    lines = latest["content"].splitlines()
+        latest = saved.csv_link(None, "__any__", True)
+        bo = saved.csv_link("Dr Bo", None, False)
+        nothing = saved.csv_link(None, "normal", False)
+    # Before any filter is touched, the link is the defaults' (latest versions); a failed
+    # answer is a failed download, never the page left for an error.
+    assert (button.href, button.download, button.external_link) == (
+        latest, "sonotrace_saved.csv", True)
+    assert latest == "/api/saved?latest=1&format=csv"
+    lines = _download(client, latest).splitlines()
     assert lines[0] == HEADER
     assert [line.split(",")[:4] for line in lines[1:]] == [
         [SHA_A, "2", "2024-05-02T09:30:00Z", "Dr Ada"],
         [SHA_B, "1", "2024-05-01T12:00:00Z", "Dr Bo"],
     ]
-    assert latest["content"] == client.get("/api/saved?format=csv&latest=1").get_data(
-        as_text=True
-    )
-    assert bo["content"] == (
+    assert bo == "/api/saved?annotator=Dr+Bo&latest=0&format=csv"
+    assert _download(client, bo) == (
         f"{HEADER}\n{SHA_B},1,2024-05-01T12:00:00Z,Dr Bo,right.png,study7/right.png,4,3,,,,"
         f"False,,,2,False,,{saved_paths['b1']},,,,,,,,,,,,,,,,,,,,\n"  # not damaged, no area
     )
-    assert nothing["content"] == HEADER + "\n"
+    assert _download(client, nothing) == HEADER + "\n"
 
 
 def test_download_csv_takes_the_assessment_filter_and_holds_the_clinical_fields(
@@ -621,11 +648,9 @@ def test_download_csv_takes_the_assessment_filter_and_holds_the_clinical_fields(
 ):
     client = app.server.test_client()
     with app.server.test_request_context("/_dash-update-component"):
-        probably_benign = saved.download_csv(1, None, "__any__", False, "3")
-    assert probably_benign["content"] == client.get(
-        "/api/saved?format=csv&assessment=3"
-    ).get_data(as_text=True)
-    [row] = list(csv.DictReader(io.StringIO(probably_benign["content"])))
+        probably_benign = saved.csv_link(None, "__any__", False, "3")
+    assert probably_benign == "/api/saved?assessment=3&latest=0&format=csv"
+    [row] = list(csv.DictReader(io.StringIO(_download(client, probably_benign))))
     assert (row["version"], row["annotator"]) == ("1", "Dr Ada")
     assert [row[name] for name in ("birads_assessment", "birads_shape", "birads_orientation",
                                    "birads_margin", "birads_echo_pattern",
@@ -635,14 +660,26 @@ def test_download_csv_takes_the_assessment_filter_and_holds_the_clinical_fields(
     ]  # fmt: skip
 
 
-def test_download_csv_does_nothing_without_a_click_or_an_index(tmp_path, data_dir,
-                                                              saved_paths, saved):
+def test_download_csv_holds_every_matching_version_beyond_the_table(tmp_path, saved):
+    # The table shows PAGE_LIMIT; the download stopped at 5000 (MAX_LIMIT), unsaid.
+    app = create_app({"DATA_DIR": tmp_path / "data"})
+    keys = add_versions(app.server.config[INDEX_KEY], 5200, per_image=4)
+    with app.server.test_request_context("/_dash-update-component"):
+        href = saved.csv_link(None, "__any__", False)
+        note = saved.show_saved(True, None, None, "__any__", False)[4]
+    rows = list(csv.DictReader(io.StringIO(_download(app.server.test_client(), href))))
+    assert [(r["image_sha256"], int(r["version"])) for r in rows] == keys
+    assert text_of(note[-1]).startswith(
+        f"Showing the newest {saved.PAGE_LIMIT} of 5200 matching version(s): 3200 more")
+
+
+def test_download_csv_of_an_unreadable_index_is_a_503(tmp_path, data_dir, saved_paths, saved):
     app = _blocked_app(tmp_path, data_dir)
     with app.server.test_request_context("/_dash-update-component"):
-        with pytest.raises(PreventUpdate):
-            saved.download_csv(None, None, "__any__", True)
-        with pytest.raises(PreventUpdate):
-            saved.download_csv(1, None, "__any__", True)
+        href = saved.csv_link(None, "__any__", True)
+    response = app.server.test_client().get(href)
+    assert response.status_code == 503
+    assert response.get_json()["error"]["code"] == "index_unavailable"
 
 
 # --------------------------------------------------------------------------- in the browser
@@ -754,6 +791,18 @@ def test_saved_page_in_the_browser_then_a_real_save_appears(
     assert _table(dash_duo) == [("Dr Bo", "study7/right.png", "1", "—")]
     assert _summary_text(dash_duo) == "1 version(s) of 1 image(s) by 1 annotator(s)."
     driver.save_screenshot(str(artifacts_dir / "02-filtered.png"))
+    # Download CSV: a link to the API's CSV of every row the filters match, downloaded
+    # where the page is (a callback's download held the rows whole, and stopped at 5000).
+    link = driver.find_element(By.ID, ids.SAVED_CSV_BUTTON)
+    assert (link.tag_name, link.get_attribute("download")) == ("a", "sonotrace_saved.csv")
+    wait_for(dash_duo, lambda: link.get_attribute("href").endswith(
+        "/api/saved?annotator=Dr+Bo&latest=0&format=csv"), 10, "the link kept old filters")
+    csv_text = driver.execute_async_script(
+        "var done = arguments[arguments.length - 1];"
+        "fetch(arguments[0]).then(function (r) { return r.text(); }).then(done);",
+        link.get_attribute("href"),
+    )
+    assert [line.split(",")[3] for line in csv_text.splitlines()[1:]] == ["Dr Bo"]
     errors = console_errors(dash_duo)
     assert not errors, "browser console errors:\n" + "\n".join(errors)
     saved_page_seconds = time.monotonic() - started
@@ -965,7 +1014,8 @@ def test_a_damaged_record_shows_as_damaged_with_a_warning_and_counts_in_no_summa
         "with both."
     )
     with restarted.server.test_request_context("/_dash-update-component"):
-        csv_text = saved.download_csv(1, None, "__any__", False)["content"]
+        href = saved.csv_link(None, "__any__", False)
+    csv_text = restarted.server.test_client().get(href).get_data(as_text=True)
     # The CSV's damaged column is why (then no area and no spacing).
     assert csv_text.splitlines()[1].endswith(
         "," + a2["record_status"].removeprefix("damaged: ") + ",,,,,")
