@@ -2298,3 +2298,20 @@ def test_check_opens_a_new_index_and_reads_it(tmp_path, caplog):
         f"annotation index: starting a new database file {path}"
     ]
     index.dispose()
+
+
+def test_the_databases_summary_is_the_summary_of_every_matching_row(make_index, db_url):
+    # The summary of a listing cut by its limit is counted by the database (audit 901
+    # F4), on SQLite and PostgreSQL alike: it must agree with summarize over every row.
+    index = make_index()
+    full = _full_record()  # an AI outline (Dice 8/12, edited) and AI label benign
+    index.add(dict(full, version=1, files={"svg": "v001.svg", "mask": "v001_mask.png",
+                                           "ai_mask": None, "record": "v001.json"}),
+              "a/v001.json")
+    index.add(_saved(SHA_B, 1, annotator="Bo", final_label="benign"), "b/v001.json")
+    index.add(_saved(SHA_B, 2, annotator="Cy", final_label="normal"), "b/v002.json")
+    for filters in ({}, {"latest_only": True}, {"annotator": "Bo"},
+                    {"final_label": "malignant"}):
+        expected = summarize(index.query(**filters))
+        counted = index.summary(**filters)
+        assert {k: counted[k] for k in expected} == pytest.approx(expected), (db_url, filters)
