@@ -21,7 +21,8 @@ it lacks (see ``AnnotationIndex._replaced``).
 
 Rebuilding is also how the table's layout is upgraded: the database records the
 layout it was made with (:data:`SCHEMA_VERSION`), and a client that finds an
-older one (or none recorded) drops the table and makes it anew, under a lock so
+older one (or none recorded) drops the table and makes it anew (each old row's annotator
+and save time carried over: see ``_carried_rows``), under a lock so
 that clients starting together do it once; its start-up sync refills it. (Layout 6
 gets layout 7's nullable ``damaged`` column in place instead: the annotator of a record
 damaged since it was indexed is known only to its row.) A layout newer than the
@@ -765,6 +766,84 @@ def _damaged_values(sha: str, version: int, entry: Path, same_image: SavedRow | 
             **image, "record_path": str(entry), **_NO_READING}  # fmt: skip
 
 
+#: Why a row carried over a rebuild of the table (:func:`_carried_rows`) is listed as
+#: damaged until its client's start reads its record again.
+CARRIED = "not read again since the index was rebuilt for a new layout"
+
+
+def _carried_rows(conn: sa.Connection) -> list[dict]:
+    """The rows of an older layout's table, as the table made anew holds them until the
+    start-up :meth:`AnnotationIndex.sync` reads their records again.
+
+    A rebuild refills the table from the record files, but a record damaged since it
+    was indexed no longer names its annotator nor its save time: only its old row does
+    (what the README promises: "the annotator and save time where the index held them").
+    So each old row's :data:`_IDENTITY` is kept, its reading blank and marked
+    :data:`CARRIED`, its stamp none: the sync reads every such record again, replacing
+    the row of one that reads well, marking the row of one that does not damaged with
+    why (its annotator and time kept), and dropping the row of one that is gone. A row
+    of another data folder (a shared database) is listed as damaged until its own
+    client starts. A table without an annotator, a save time or a record path (no
+    layout SonoTrace made) carries nothing, nor does a row whose values this layout
+    cannot hold; nothing is carried when the old table cannot be read (logged).
+    """
+    try:
+        old = sa.Table(SavedRow.__tablename__, sa.MetaData(), autoload_with=conn)
+        needed = ("image_sha256", "version", "annotator", "saved_at", "record_path")
+        if any(name not in old.c for name in needed):
+            return []
+        names = [name for name in _IDENTITY if name in old.c]
+        statement = sa.select(*(old.c[name] for name in names))
+        if "id" in old.c:
+            statement = statement.order_by(old.c.id)  # the new ids keep the old order
+        found = [dict(row) for row in conn.execute(statement).mappings()]
+    except (SQLAlchemyError, ValueError, TypeError) as exc:  # a value that does not parse
+        logger.warning("annotation index: the older table's annotators and save times "
+                       "could not be read, and are not kept: %s", database_error(exc))
+        return []
+    carried: dict[tuple[str, int], dict] = {}
+    for row in found:
+        values = _carried_values(row)
+        if values is not None:
+            carried[(values["image_sha256"], values["version"])] = values  # the last wins
+    return list(carried.values())
+
+
+def _carried_values(row: Mapping) -> dict | None:
+    """The new table's row of one old row (see :func:`_carried_rows`); None for one whose
+    values it cannot hold."""
+    sha, when = row["image_sha256"], row["saved_at"]
+    if not isinstance(sha, str) or not _SHA256.fullmatch(sha):
+        return None
+    if not isinstance(when, _dt.datetime):
+        return None
+    if when.tzinfo is not None:
+        when = when.astimezone(_dt.UTC).replace(tzinfo=None)
+    size = {}
+    for name in ("width", "height"):
+        value = row.get(name)
+        ok = isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**31
+        size[name] = value if ok else 0
+    values = {
+        "image_sha256": sha,
+        "saved_at": when,
+        "annotator": row["annotator"] if isinstance(row["annotator"], str) else "",
+        "image_name": row.get("image_name") if isinstance(row.get("image_name"), str) else "",
+        "worklist_path": row.get("worklist_path") or None,
+        **size,
+        "record_path": row["record_path"],
+        **_NO_READING,
+        "damaged": CARRIED,
+        **dict.fromkeys(_STAMP),
+    }
+    try:
+        values["version"] = _count(row["version"], "version", low=1)
+        _check_text(values)
+    except ValueError:
+        return None
+    return values
+
+
 def _count(value, name: str, low: int) -> int:
     # Every database holds a 32-bit integer; a larger "version" is a corrupt file.
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value < 2**31:
@@ -1027,19 +1106,27 @@ class AnnotationIndex:
 
     def _make_tables(self, conn: sa.Connection) -> None:
         has_rows, found = _found_layout(conn)
+        carried = []
         if has_rows and found is not None and found + 1 in _ADDED_IN_PLACE:
             # Under the schema lock, in this transaction, so it is done once and wholly
             # (SQLite and PostgreSQL both undo DDL with a rollback).
             self._add_columns(conn, found)
         elif has_rows and found != SCHEMA_VERSION:
+            # Read before the drop: the annotator and save time of a version whose record
+            # is damaged are known only to its old row.
+            carried = _carried_rows(conn)
             logger.warning(
                 "annotation index: its table has an older layout (%s, now %d); rebuilding "
-                "it from the record files",
+                "it from the record files (keeping each version's annotator and save time, "
+                "%d row(s), until its record is read again)",
                 "unrecorded" if found is None else found,
                 SCHEMA_VERSION,
+                len(carried),
             )
             SavedRow.__table__.drop(conn)
         _Base.metadata.create_all(conn)
+        if carried:
+            conn.execute(sa.insert(SavedRow.__table__), carried)
         if found != SCHEMA_VERSION:
             conn.execute(sa.delete(SchemaRow))
             conn.execute(sa.insert(SchemaRow).values(version=SCHEMA_VERSION))

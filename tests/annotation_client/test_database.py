@@ -1673,6 +1673,86 @@ def test_an_index_of_layout_4_is_rebuilt_with_the_clinical_fields_of_the_records
     assert _keys(index.query(assessment="4A")) == [(SHA_A, 2)]
 
 
+def test_a_rebuild_keeps_the_annotator_and_time_of_a_record_damaged_since(
+    make_index, db_url, tmp_path, caplog
+):
+    """An older layout's table is rebuilt from the records, but a record damaged since it
+    was indexed no longer names its reader nor its time: the old row's are kept (they
+    were dropped with the table), its reading blank; a readable record's row is what it
+    says, and the row of a version whose files were removed is dropped."""
+    data_dir = tmp_path / "data"
+    store = AnnotationStore(data_dir)
+    saves = [(SHA_A, "Ada", "2024-01-01T10:00:00"), (SHA_A, "Bob", "2024-01-02T10:00:00"),
+             (SHA_B, "Cy", "2024-01-03T10:00:00")]  # fmt: skip
+    for sha, annotator, when in saves:
+        record = _saved(sha, annotator=annotator, final_label="benign", when=when)
+        record.pop("version"), record.pop("files")
+        assert store.save(sha, svg="<svg/>", mask_png=b"png", record=record).indexed is None
+    keys = [(SHA_A, 1), (SHA_A, 2), (SHA_B, 1)]
+    before = _index_as_left(
+        db_url, store, _previous_layout, 4, keys,
+        lambda values, _path: {k: v for k, v in values.items()
+                               if k not in (*_CLINICAL, "damaged", *_SIZE,
+                                            "classification_model_version")},
+    )
+    # Bob's record is cut short after it was indexed; Cy's version is removed by hand.
+    bobs = store.record_path(SHA_A, 2)
+    bobs.write_bytes(bobs.read_bytes()[:60])
+    shutil.rmtree(store.folder(SHA_B))
+
+    caplog.set_level("WARNING", logger="annotation_client._database")
+    index = make_index()
+    result = index.sync(data_dir)
+    assert (result["added"], result["removed"], result["skipped"]) == (1, 1, [str(bobs)])
+    assert "rebuilding it from the record files (keeping each version's annotator" in (
+        caplog.text)
+    rows = {(r["image_sha256"], r["version"]): r for r in index.query()}
+    assert sorted(rows) == [(SHA_A, 1), (SHA_A, 2)]
+    bob = rows[(SHA_A, 2)]
+    assert bob["damaged"].startswith("Unterminated string")
+    assert (bob["annotator"], bob["final_label"]) == ("Bob", None)
+    assert bob["saved_at"] == before[(SHA_A, 2)]["saved_at"].isoformat(timespec="seconds") + "Z"
+    assert (bob["image_name"], bob["width"], bob["height"]) == ("benign (1).png", 6, 4)
+    assert rows[(SHA_A, 1)]["damaged"] is None
+    assert (rows[(SHA_A, 1)]["annotator"], rows[(SHA_A, 1)]["final_label"]) == ("Ada", "benign")
+    # The reader of the damaged record is still its reader, for the store and agreement.
+    assert store.versions(SHA_A, annotator="Bob") == []  # the store alone: unknown
+    assert AnnotationStore(data_dir, index=index).versions(SHA_A, annotator="Bob") == [2]
+    assert [r["annotator"] for r in index.left_out()] == ["Bob"]
+    # A second start changes nothing.
+    assert make_index().sync(data_dir) == synced(0, skipped=[str(bobs)])
+
+
+def test_an_older_table_whose_values_cannot_be_kept_is_rebuilt_without_them(
+    make_index, db_url, tmp_path
+):
+    """Rows of an older table this layout cannot hold (no SHA-256, a version out of
+    range) are not carried; the others are."""
+    data_dir = tmp_path / "data"
+    _store_some(data_dir)
+    engine = sa.create_engine(engine_url(db_url))
+    metadata = sa.MetaData()
+    table = _previous_layout(metadata)
+    schema = sa.Table("saved_annotations_schema", metadata,
+                      sa.Column("version", sa.Integer, primary_key=True, autoincrement=False))
+    metadata.create_all(engine)
+    stale = {"saved_at": dt.datetime(2024, 1, 1), "annotator": "Old", "image_name": "x.png",
+             "width": 6, "height": 4, "segmented": False, "empty": False,
+             "record_path": str(tmp_path / "elsewhere" / "v001.json")}  # fmt: skip
+    with engine.begin() as conn:
+        conn.execute(table.insert(), [stale | {"image_sha256": "not a sha", "version": 1},
+                                      stale | {"image_sha256": "ef" * 32, "version": 0},
+                                      stale | {"image_sha256": "ef" * 32, "version": 3}])
+        conn.execute(schema.insert().values(version=4))
+    engine.dispose()
+    index = make_index()
+    assert index.sync(data_dir)["added"] == 3
+    # The row of another folder's version is kept, listed as not read again yet.
+    other = [r for r in index.query() if r["image_sha256"] == "ef" * 32]
+    assert [(r["version"], r["annotator"], r["damaged"]) for r in other] == [
+        (3, "Old", "not read again since the index was rebuilt for a new layout")]
+
+
 #: The columns layout 8 added: the outline's area and the pixel spacing.
 _SIZE = ("area_px", "area_mm2", *_SPACING)
 
