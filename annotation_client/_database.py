@@ -269,6 +269,11 @@ class SavedRow(_Base):
     pixel_spacing_row_mm: Mapped[float | None]
     pixel_spacing_col_mm: Mapped[float | None]
     pixel_spacing_source: Mapped[str | None] = mapped_column(sa.Text)
+    # Layout 9: the version of the model that gave the AI label and its probabilities
+    # (the record's model.classification.version), None without them. model_version is
+    # the outline's (model.segmentation.version): the two differ when the model server
+    # was upgraded between the outline and the label of one reading.
+    classification_model_version: Mapped[str | None] = mapped_column(sa.Text)
 
     COLUMNS = (
         "image_sha256", "version", "saved_at", "annotator", "image_name", "worklist_path",
@@ -279,6 +284,7 @@ class SavedRow(_Base):
         *DESCRIPTOR_COLUMNS.values(), "note",  # layout 5
         "damaged",  # layout 7
         *_SIZE,  # layout 8
+        "classification_model_version",  # layout 9
     )  # fmt: skip
 
     def as_dict(self) -> dict:
@@ -301,13 +307,14 @@ _LENGTHS = {
 #: record files: the index is a copy, so rebuilding it is its migration. A table of
 #: layout 6 or later gets the later layouts' nullable columns in place instead (see
 #: ``_make_tables`` and :data:`_ADDED_IN_PLACE`).
-SCHEMA_VERSION = 8  # 3: the largest region's diameters; 4: the version revised;
+SCHEMA_VERSION = 9  # 3: the largest region's diameters; 4: the version revised;
 # 5: the BI-RADS assessment and descriptors, and the note; 6: the record file's stamp;
-# 7: why the record file cannot be read (damaged); 8: the area and the pixel spacing
+# 7: why the record file cannot be read (damaged); 8: the area and the pixel spacing;
+# 9: the AI label's model version
 #: The nullable columns each layout added to the one before, which an index of layout 6
 #: or later gets in place: a rebuild would lose the annotator of each record damaged
 #: since it was indexed, which only its row still knows.
-_ADDED_IN_PLACE = {7: ("damaged",), 8: _SIZE}
+_ADDED_IN_PLACE = {7: ("damaged",), 8: _SIZE, 9: ("classification_model_version",)}
 #: Key of the PostgreSQL advisory lock held while a client checks or rebuilds the layout.
 _SCHEMA_LOCK = zlib.crc32(b"sonotrace annotation index schema")
 
@@ -325,6 +332,7 @@ _FIELDS = {
     "image_sha256": "image.sha256", "annotator": "annotator", "image_name": "image.name",
     "worklist_path": "image.worklist_path", "final_label": "final.label",
     "ai_label": "ai.label", "model_version": "model.segmentation.version",
+    "classification_model_version": "model.classification.version",
     "record_path": "record path", "based_on_annotator": "based_on.annotator",
     **{column: f"final.descriptors.{name}" for name, column in DESCRIPTOR_COLUMNS.items()},
     "note": "final.note",
@@ -525,7 +533,9 @@ def row_values(record: Mapping, record_path: str) -> dict:
             except ValueError as exc:
                 raise ValueError(f"measurements.largest.{name}: {exc}") from None
         size = _size_values(record)
-        segmentation = (record.get("model") or {}).get("segmentation") or {}
+        models = record.get("model") or {}
+        segmentation = models.get("segmentation") or {}
+        classification = models.get("classification") or {}  # the AI label's model
         dice = agreement.get("dice_ai_vs_final")
         based_on = parse_based_on(record.get("based_on")) or {}
         try:
@@ -559,6 +569,7 @@ def row_values(record: Mapping, record_path: str) -> dict:
             "note": _note_copy(final.get("note")),
             "damaged": None,
             **size,
+            "classification_model_version": classification.get("version"),
         }
     except (KeyError, TypeError, AttributeError) as exc:
         raise ValueError(f"record is missing or mistypes a field: {exc!r}") from None

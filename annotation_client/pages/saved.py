@@ -99,7 +99,10 @@ COLUMNS = (
     ("perpendicular_axis_mm", "Perpendicular axis (mm)"),
     ("long_axis_px", "Long axis (px)"),
     ("perpendicular_axis_px", "Perpendicular axis (px)"),
-    ("model_version", "Model"),
+    # Each model's own version: the outline and the AI label of one reading can come from
+    # two (the model server upgraded between them), and the label's is its P(malignant)'s.
+    ("model_version", "Outline model"),
+    ("classification_model_version", "AI label model"),
     ("record_status", "Record file"),
 )
 
@@ -395,6 +398,7 @@ def table_rows(
                 "regions": row["regions"],
                 **size(row),
                 "model_version": row["model_version"] or "—",
+                "classification_model_version": row.get("classification_model_version") or "—",
                 # Damaged: the record cannot be read, so the row's reading is blank.
                 "record_status": f"damaged: {row['damaged']}" if row.get("damaged") else "ok",
                 "record": row["record_path"],
@@ -559,6 +563,17 @@ def _located(config, rows: list[dict]) -> dict:
     """``{sha256: relative path}`` of the rows' worklist images where they are now."""
     wanted = {r["image_sha256"]: r["worklist_path"] for r in rows if r["worklist_path"]}
     return _worklist.locate_now(config, wanted, context="Saved page")
+
+
+def _models_tooltip(row: dict) -> dict:
+    """The *AI label model* cell's hover text when the AI label came from another model
+    version than the outline; ``{}`` otherwise."""
+    outline, label = row["model_version"], row.get("classification_model_version")
+    if not outline or not label or outline == label:
+        return {}
+    return {"classification_model_version": (
+        f"The AI label and P(malignant) came from model version {label}, the outline from "
+        f"{outline}: the model server changed between them.")}
 
 
 def _open_tooltip(shown: dict, row: dict, located: dict) -> dict:
@@ -817,7 +832,7 @@ def show_saved(_loaded, _refresh, annotator, label, latest, assessment=ANY):
     tooltips = [
         {"image": f"record: {row['record']}"} | _open_tooltip(row, source, located)
         | {"dicom": dicom[(source["image_sha256"], source["version"])].said}
-        | _damaged_tooltip(source)
+        | _damaged_tooltip(source) | _models_tooltip(source)
         | _missing_tooltip(missing.get((source["image_sha256"], source["version"])))
         for row, source in zip(shown, rows, strict=True)
     ]

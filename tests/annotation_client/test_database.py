@@ -187,6 +187,7 @@ _FULL_ROW = {
     "pixel_spacing_row_mm": 0.1,
     "pixel_spacing_col_mm": 0.1,
     "pixel_spacing_source": "calibrated",
+    "classification_model_version": "3",  # the AI label's model, not the outline's (1.2)
 }
 
 
@@ -215,7 +216,7 @@ def test_row_values_of_a_record_without_ai_and_an_empty_outline():
                "perpendicular_diameter_px", "max_diameter_mm",
                "perpendicular_diameter_mm", "based_on_version",
                "based_on_annotator", "revises_other_reader", *_CLINICAL, "area_px",
-               "area_mm2", *_SPACING)  # fmt: skip
+               "area_mm2", *_SPACING, "classification_model_version")  # fmt: skip
     assert {name: values[name] for name in nothing} == dict.fromkeys(nothing)
     assert values["segmented"] is False
     assert values["empty"] is True
@@ -276,8 +277,9 @@ def test_the_descriptor_columns_are_the_lexicons_descriptors():
     from annotation_client._record import DESCRIPTOR_OPTIONS
 
     assert set(DESCRIPTOR_COLUMNS) == set(DESCRIPTOR_OPTIONS)
-    # After layout 4's, in this order; then layout 7's and layout 8's, last.
-    assert SavedRow.COLUMNS[-13:] == (*_CLINICAL, "damaged", *_SIZE)
+    # After layout 4's, in this order; then layout 7's, layout 8's and layout 9's, last.
+    assert SavedRow.COLUMNS[-14:] == (*_CLINICAL, "damaged", *_SIZE,
+                                      "classification_model_version")
 
 
 def test_the_examples_in_the_docstrings_run():
@@ -902,6 +904,7 @@ def test_query_is_newest_first(filled):
         "pixel_spacing_row_mm": None,
         "pixel_spacing_col_mm": None,
         "pixel_spacing_source": None,
+        "classification_model_version": None,
         "empty": False,
         "model_version": None,
         "record_path": "ab/v3",
@@ -1452,7 +1455,7 @@ def test_saves_from_many_threads_at_once_are_all_indexed(make_index, tmp_path):
 _STAMP = ("record_size", "record_mtime_ns")
 #: SavedRow's table as each SCHEMA_VERSION made it (see _layout).
 _LAYOUTS = {2: "7f2b413cc825", 3: "9ae5b2f72708", 4: "dfa4924cf3d3", 5: "9c3b3379f12c",
-            6: "7e399e2ba05c", 7: "e2bd2bf4263e", 8: "9d8c5fd1caf5"}
+            6: "7e399e2ba05c", 7: "e2bd2bf4263e", 8: "9d8c5fd1caf5", 9: "51c785aedff7"}
 
 
 def _layout(table: sa.Table = SavedRow.__table__) -> str:
@@ -1611,13 +1614,13 @@ def _previous_layout(metadata: sa.MetaData) -> sa.Table:
     return sa.Table(
         table.name, metadata,
         *(column._copy() for column in table.columns
-          if column.name not in (*_CLINICAL, *_STAMP, "damaged", *_SIZE)),
+          if column.name not in (*_CLINICAL, *_STAMP, "damaged", *_SIZE, _LABEL_MODEL)),
         sa.UniqueConstraint("image_sha256", "version", name="uq_image_version"),
     )  # fmt: skip
 
 
 def test_the_previous_layout_is_layout_4():
-    assert SCHEMA_VERSION == 8
+    assert SCHEMA_VERSION == 9
     assert _layout(_previous_layout(sa.MetaData())) == _LAYOUTS[4]
 
 
@@ -1648,7 +1651,7 @@ def test_an_index_of_layout_4_is_rebuilt_with_the_clinical_fields_of_the_records
     before = _index_as_left(
         db_url, store, _previous_layout, 4, keys,
         lambda values, _path: {k: v for k, v in values.items()
-                               if k not in (*_CLINICAL, "damaged", *_SIZE)},
+                               if k not in (*_CLINICAL, "damaged", *_SIZE, _LABEL_MODEL)},
     )
     assert sorted(before) == sorted(keys)
 
@@ -1692,8 +1695,7 @@ def test_a_rebuild_keeps_the_annotator_and_time_of_a_record_damaged_since(
     before = _index_as_left(
         db_url, store, _previous_layout, 4, keys,
         lambda values, _path: {k: v for k, v in values.items()
-                               if k not in (*_CLINICAL, "damaged", *_SIZE,
-                                            "classification_model_version")},
+                               if k not in (*_CLINICAL, "damaged", *_SIZE, _LABEL_MODEL)},
     )
     # Bob's record is cut short after it was indexed; Cy's version is removed by hand.
     bobs = store.record_path(SHA_A, 2)
@@ -1753,14 +1755,17 @@ def test_an_older_table_whose_values_cannot_be_kept_is_rebuilt_without_them(
         (3, "Old", "not read again since the index was rebuilt for a new layout")]
 
 
+#: The column layout 9 added: the AI label's model version.
+_LABEL_MODEL = "classification_model_version"
 #: The columns layout 8 added: the outline's area and the pixel spacing.
 _SIZE = ("area_px", "area_mm2", *_SPACING)
 
 
 def _layout_before(layout: int):
-    """``make_table(metadata)``: SavedRow's table as layout 6 or 7 made it, without the
-    columns the later layouts added (7: ``damaged``; 8: :data:`_SIZE`)."""
-    added = {7: ("damaged",), 8: _SIZE}
+    """``make_table(metadata)``: SavedRow's table as layout 6, 7 or 8 made it, without the
+    columns the later layouts added (7: ``damaged``; 8: :data:`_SIZE`; 9: the AI label's
+    model)."""
+    added = {7: ("damaged",), 8: _SIZE, 9: (_LABEL_MODEL,)}
     left_out = {name for later, names in added.items() if later > layout for name in names}
 
     def make_table(metadata: sa.MetaData) -> sa.Table:
@@ -1778,10 +1783,10 @@ _layout_6 = _layout_before(6)
 
 
 def _size_of(store, sha, version) -> dict:
-    """The layout-8 columns of a saved version, as its record file gives them."""
+    """The layout-8 and layout-9 columns of a saved version, as its record file gives them."""
     path = store.record_path(sha, version)
     values = row_values(json.loads(path.read_text(encoding="utf-8")), str(path))
-    return {name: values[name] for name in _SIZE}
+    return {name: values[name] for name in (*_SIZE, _LABEL_MODEL)}
 
 
 def test_an_index_of_layout_6_gets_the_later_columns_in_place_and_keeps_every_row(
@@ -1811,7 +1816,7 @@ def test_an_index_of_layout_6_gets_the_later_columns_in_place_and_keeps_every_ro
 
     def stamped(values, path):
         stat = path.stat()
-        return ({k: v for k, v in values.items() if k not in ("damaged", *_SIZE)}
+        return ({k: v for k, v in values.items() if k not in ("damaged", *_SIZE, _LABEL_MODEL)}
                 | {"record_size": stat.st_size, "record_mtime_ns": stat.st_mtime_ns})
 
     before = _index_as_left(db_url, store, _layout_6, 6, keys, stamped)
@@ -1827,6 +1832,7 @@ def test_an_index_of_layout_6_gets_the_later_columns_in_place_and_keeps_every_ro
     assert "adding the damaged column (layout 6 to 7)" in caplog.text
     assert ("adding the area_px, area_mm2, pixel_spacing_row_mm, pixel_spacing_col_mm, "
             "pixel_spacing_source columns (layout 7 to 8)") in caplog.text
+    assert "adding the classification_model_version column (layout 8 to 9)" in caplog.text
     assert "older layout" not in caplog.text
     assert "changed on disk" not in caplog.text  # filled in, not overwritten
     assert _stored_layout(index) == ({"id", *SavedRow.COLUMNS, *_STAMP}, [SCHEMA_VERSION])
@@ -1843,8 +1849,10 @@ def test_an_index_of_layout_6_gets_the_later_columns_in_place_and_keeps_every_ro
             "worklist_path", "width", "height", "record_path")  # fmt: skip
     assert {k: bob[k] for k in kept} == {k: before[(SHA_A, 2)][k] for k in kept}
     assert (bob["annotator"], bob["final_label"], bob["note"]) == ("Bob", None, None)
-    assert {name: bob[name] for name in _SIZE} == dict.fromkeys(_SIZE)  # its record says none
-    # A second start finds layout 8 and changes nothing.
+    # Its record says none.
+    assert {name: bob[name] for name in (*_SIZE, _LABEL_MODEL)} == dict.fromkeys(
+        (*_SIZE, _LABEL_MODEL))
+    # A second start finds layout 9 and changes nothing.
     caplog.clear()
     again = make_index()
     assert again.sync(data_dir) == synced(0, skipped=[str(bobs)])
@@ -1875,7 +1883,7 @@ def test_an_index_of_layout_7_gets_the_size_columns_filled_from_the_records(
 
     def stamped(values, path):
         stat = path.stat()
-        return ({k: v for k, v in values.items() if k not in _SIZE}
+        return ({k: v for k, v in values.items() if k not in (*_SIZE, _LABEL_MODEL)}
                 | {"record_size": stat.st_size, "record_mtime_ns": stat.st_mtime_ns})
 
     before = _index_as_left(db_url, store, _layout_before(7), 7, keys, stamped)
@@ -1897,13 +1905,64 @@ def test_an_index_of_layout_7_gets_the_size_columns_filled_from_the_records(
                          "pixel_spacing_col_mm": None, "pixel_spacing_source": None},
     }  # fmt: skip
     for key in keys:  # the rest as it was, id and stamp too
-        assert {n: v for n, v in after[key].items() if n not in _SIZE} == before[key]
+        assert {n: v for n, v in after[key].items()
+                if n not in (*_SIZE, _LABEL_MODEL)} == before[key]  # fmt: skip
     # The CSV's last columns, after damaged.
     header = to_csv(index.query()).splitlines()[0].split(",")
-    assert header[-6:] == ["damaged", *_SIZE]
+    assert header[-7:] == ["damaged", *_SIZE, _LABEL_MODEL]
     caplog.clear()
     assert make_index().sync(data_dir) == synced(0)
     assert "adding the" not in caplog.text
+
+
+def test_an_index_of_layout_8_gets_the_ai_labels_model_in_place(make_index, db_url, tmp_path,
+                                                                 caplog):
+    """Layout 8 to 9: the AI label's model version, apart from the outline's (the model
+    server upgraded between the two of one reading), added in place and filled from the
+    records; a record damaged since keeps its row's annotator."""
+    data_dir = tmp_path / "data"
+    store = AnnotationStore(data_dir)
+    ai, final = _masks()
+    readings = [("Ada", "2026-12-03.10", "2026-12-02.9"), ("Bob", "2026-12-03.10", None)]
+    for annotator, outline, label in readings:
+        classification = None if label is None else {
+            "label": "malignant", "probabilities": {"normal": 0, "benign": 0.1, "malignant": 0.9},
+            "model": {"name": "sonotrace_unet", "version": label}}
+        record = build_record(
+            image=IMAGE, annotator=annotator, final_mask=final, ai_mask=ai,
+            model={"name": "sonotrace_unet", "version": outline}, classification=classification,
+            saved_at=dt.datetime(2024, 1, 1, 10, tzinfo=dt.UTC),
+        )  # fmt: skip
+        assert store.save(SHA_A, svg="<svg/>", mask_png=b"png", record=record).indexed is None
+    keys = [(SHA_A, 1), (SHA_A, 2)]
+
+    def stamped(values, path):
+        stat = path.stat()
+        return ({k: v for k, v in values.items() if k != _LABEL_MODEL}
+                | {"record_size": stat.st_size, "record_mtime_ns": stat.st_mtime_ns})
+
+    before = _index_as_left(db_url, store, _layout_before(8), 8, keys, stamped)
+    assert _layout(_layout_before(8)(sa.MetaData())) == _LAYOUTS[8]
+    bobs = store.record_path(SHA_A, 2)
+    bobs.write_bytes(bobs.read_bytes()[:60])
+    caplog.set_level("INFO", logger="annotation_client._database")
+    index = make_index()
+    assert index.sync(data_dir) == synced(1, skipped=[str(bobs)])
+    assert "adding the classification_model_version column (layout 8 to 9)" in caplog.text
+    assert "older layout" not in caplog.text and "changed on disk" not in caplog.text
+    rows = {r["version"]: r for r in index.query()}
+    assert (rows[1]["model_version"], rows[1][_LABEL_MODEL]) == ("2026-12-03.10", "2026-12-02.9")
+    assert rows[1]["annotator"] == "Ada"
+    assert (rows[2]["annotator"], rows[2]["damaged"] is not None) == ("Bob", True)
+    with index.engine.connect() as conn:
+        ids = dict(conn.execute(sa.select(SavedRow.version, SavedRow.id)).all())
+    assert ids == {key[1]: row["id"] for key, row in before.items()}
+    # The CSV: the outline's model where it was, the AI label's last.
+    lines = to_csv(index.query(annotator="Ada")).splitlines()
+    assert lines[0].endswith(",model_version,record_path," + ",".join(
+        SavedRow.COLUMNS[SavedRow.COLUMNS.index("record_path") + 1:]))
+    assert lines[1].endswith(",2026-12-02.9")
+    assert ",2026-12-03.10," in lines[1]
 
 
 def test_a_failed_index_write_logs_none_of_the_records_values(make_index, db_url, tmp_path,
@@ -2059,11 +2118,12 @@ def test_the_calipers_of_a_saved_outline_reach_the_index_the_csv_and_the_page(
     # 3 x 2 pixels of 0.2 x 0.1 mm: the long axis is the mm rectangle's diagonal.
     assert row["max_diameter_mm"] == pytest.approx(math.hypot(3 * 0.2, 2 * 0.1))
     # The calipers, then the version revised, the BI-RADS columns and note (none here),
-    # then damaged (not), then the whole outline's area and the spacing it was measured at.
+    # then damaged (not), then the whole outline's area and the spacing it was measured at,
+    # then no AI label's model (no AI label).
     area = f"{measurements['area_px']},{measurements['area_mm2']},0.1,0.2,manual"
     assert measurements["area_mm2"] == pytest.approx(6 * 0.1 * 0.2)
     assert to_csv([row]).splitlines()[1].endswith(
-        ",".join(str(largest[name]) for name in calipers) + ",,," + ",,,,,,," + ",," + area
+        ",".join(str(largest[name]) for name in calipers) + ",,," + ",,,,,,," + ",," + area + ","
     )
     shown = saved_page.size(row)
     assert shown["long_axis_mm"] == round(largest["max_diameter_mm"], 1)

@@ -46,12 +46,14 @@ def _api_rows(paths) -> dict:
     no_calipers = dict.fromkeys(("max_diameter_px", "perpendicular_diameter_px",
                                  "max_diameter_mm", "perpendicular_diameter_mm",
                                  "based_on_version", "based_on_annotator",
-                                 "revises_other_reader", "damaged", *SIZE))  # fmt: skip
+                                 "revises_other_reader", "damaged", *SIZE,
+                                 "classification_model_version"))  # fmt: skip
     common_a = no_calipers | {
                 "image_sha256": SHA_A, "annotator": "Dr Ada", "image_name": "left.png",
                 "worklist_path": None, "width": 4, "height": 3, "ai_label": "benign",
                 "ai_p_malignant": 0.3, "segmented": True, "regions": 1, "empty": False,
-                "model_version": "2.1"}
+                # The outline's model and the AI label's, which were two versions.
+                "model_version": "2.1", "classification_model_version": "0.9"}
     return {
         "a1": common_a | {"version": 1, "saved_at": "2024-05-01T10:00:00Z",
                           "final_label": "benign", "dice_ai_vs_final": 2 / 3, "edited": True,
@@ -185,9 +187,10 @@ def test_a_record_damaged_since_it_was_indexed_is_listed_as_damaged_at_the_next_
         "edited": 1.0, "label_agreement": 1.0, "damaged": 1,
     }
     lines = restarted.get("/api/saved?format=csv").get_data(as_text=True).splitlines()
-    assert lines[0] == HEADER and HEADER.endswith(",note,damaged," + ",".join(SIZE))
-    # Why, then no area and no spacing: the damaged record says nothing.
-    assert lines[1] == _csv_line(a2) and lines[1].endswith("," + a2["damaged"] + ",,,,,")
+    assert lines[0] == HEADER and HEADER.endswith(
+        ",note,damaged," + ",".join(SIZE) + ",classification_model_version")
+    # Why, then no area, no spacing and no AI label's model: the damaged record says nothing.
+    assert lines[1] == _csv_line(a2) and lines[1].endswith("," + a2["damaged"] + ",,,,,,")
     assert lines[2:] == [_csv_line(rows["b1"]), _csv_line(rows["a1"])]
 
 
@@ -346,7 +349,8 @@ def test_the_csv_columns_in_their_order():
         "birads_assessment,birads_shape,birads_orientation,birads_margin,birads_echo_pattern,"
         "birads_posterior_features,note,"
         "damaged,"  # layout 7
-        "area_px,area_mm2,pixel_spacing_row_mm,pixel_spacing_col_mm,pixel_spacing_source"  # 8
+        "area_px,area_mm2,pixel_spacing_row_mm,pixel_spacing_col_mm,pixel_spacing_source,"  # 8
+        "classification_model_version"  # layout 9
     )
 
 
@@ -362,13 +366,14 @@ def test_csv_has_the_index_columns_and_the_same_rows(client, rows):
     # e.g. the first data line, spelled out:
     assert text.splitlines()[2] == (
         f"{SHA_B},1,2024-05-01T12:00:00Z,Dr Bo,right.png,study7/right.png,4,3,,,,False,,,2,"
-        f"False,,{rows['b1']['record_path']},,,,,,,,,,,,,,,,,,,,"
+        f"False,,{rows['b1']['record_path']},,,,,,,,,,,,,,,,,,,,,"
     )
     # and the first's last columns: no calipers, nothing revised, then BI-RADS, no
-    # note, not damaged, no area (its record measured none) and no spacing.
+    # note, not damaged, no area (its record measured none) and no spacing, then the AI
+    # label's model, not the outline's (2.1, in model_version).
     assert text.splitlines()[1].endswith(
         f"{rows['a2']['record_path']},,,,,,,,"
-        "4C,irregular,not parallel,angular; spiculated,heterogeneous,shadowing,,,,,,,"
+        "4C,irregular,not parallel,angular; spiculated,heterogeneous,shadowing,,,,,,,,0.9"
     )
 
 
@@ -429,7 +434,7 @@ def test_csv_format_is_case_blind_and_takes_the_filters(client, rows):
     # The note holds a comma: its cell is quoted, so the columns stay in their places.
     assert _csv_line(rows["a1"]).endswith(
         ',3,oval,parallel,circumscribed,hypoechoic,enhancement,'
-        '"Probably a fibroadenoma; follow up in 6 months, left breast.",,,,,,'
+        '"Probably a fibroadenoma; follow up in 6 months, left breast.",,,,,,,0.9'
     )
     assessed = client.get("/api/saved?format=csv&assessment=4c").get_data(as_text=True)
     assert assessed.splitlines() == [HEADER, _csv_line(rows["a2"])]

@@ -70,7 +70,8 @@ def _shown(paths):
     a = {"annotator": "Dr Ada", "image": "left.png", "open": "", "dicom": "", "ai_label": "benign",
          "ai_p_malignant": 0.3, "regions": 1, "long_axis_mm": None,
          "perpendicular_axis_mm": None, "long_axis_px": None, "perpendicular_axis_px": None,
-         "model_version": "2.1", "record_status": "ok"}
+         # The outline's model and the AI label's: two versions (the fixture's records).
+         "model_version": "2.1", "classification_model_version": "0.9", "record_status": "ok"}
     return {
         "a1": a | {"saved_at": "2024-05-01 10:00:00", "version": 1, "final_label": "benign",
                    "birads_assessment": "3", "dice_ai_vs_final": 0.667, "edited": "yes",
@@ -85,7 +86,8 @@ def _shown(paths):
                "dice_ai_vs_final": None,
                "edited": "—", "regions": 2, "long_axis_mm": None,
                "perpendicular_axis_mm": None, "long_axis_px": None,
-               "perpendicular_axis_px": None, "model_version": "—", "record_status": "ok",
+               "perpendicular_axis_px": None, "model_version": "—",
+               "classification_model_version": "—", "record_status": "ok",
                "record": paths["b1"]},
     }
 
@@ -112,8 +114,9 @@ def _index_row(**changes) -> dict:
         "ai_p_malignant": 0.12345, "segmented": True, "dice_ai_vs_final": 0.6666666666666666,
         "edited": True, "regions": 2, "max_diameter_px": 70.26, "perpendicular_diameter_px": 43.14,
         "max_diameter_mm": None, "perpendicular_diameter_mm": None, "empty": False,
-        "model_version": "2.1", "record_path": "/data/a1/v003.json",
-        "birads_assessment": "4B", "birads_shape": "irregular", "birads_orientation": None,
+        "model_version": "2.1", "classification_model_version": "2.1",
+        "record_path": "/data/a1/v003.json", "birads_assessment": "4B",
+        "birads_shape": "irregular", "birads_orientation": None,
         "birads_margin": "angular; spiculated", "birads_echo_pattern": None,
         "birads_posterior_features": None, "note": "Biopsy advised.",
     }
@@ -156,7 +159,8 @@ def test_table_rows_rounds_spells_out_and_prefers_the_worklist_path(saved):
         _index_row(),
         _index_row(worklist_path="study7/left.png", final_label=None, ai_label=None,
                    ai_p_malignant=None, dice_ai_vs_final=None, edited=None, regions=None,
-                   model_version=None, saved_at="2024-01-31T23:59:59Z", version=1,
+                   model_version=None, classification_model_version=None,
+                   saved_at="2024-01-31T23:59:59Z", version=1,
                    max_diameter_px=None, perpendicular_diameter_px=None,
                    birads_assessment=None),
         _index_row(edited=False, dice_ai_vs_final=1.0, ai_p_malignant=0.0005,
@@ -170,14 +174,16 @@ def test_table_rows_rounds_spells_out_and_prefers_the_worklist_path(saved):
          "edited": "yes", "regions": 2,
          "long_axis_mm": None, "perpendicular_axis_mm": None, "long_axis_px": 70.3,
          "perpendicular_axis_px": 43.1,
-         "model_version": "2.1", "record_status": "ok", "record": "/data/a1/v003.json"},
+         "model_version": "2.1", "classification_model_version": "2.1", "record_status": "ok",
+         "record": "/data/a1/v003.json"},
         {"saved_at": "2024-01-31 23:59:59", "annotator": "Dr Ada",
          "image": "study7/left.png", "open": "", "dicom": "", "version": 1, "final_label": "—",
          "birads_assessment": "—", "ai_label": "—",
          "ai_p_malignant": None, "dice_ai_vs_final": None, "edited": "—", "regions": None,
          "long_axis_mm": None, "perpendicular_axis_mm": None, "long_axis_px": None,
          "perpendicular_axis_px": None,
-         "model_version": "—", "record_status": "ok", "record": "/data/a1/v003.json"},
+         "model_version": "—", "classification_model_version": "—", "record_status": "ok",
+         "record": "/data/a1/v003.json"},
         {"saved_at": "2024-05-02 09:30:05", "annotator": "Dr Ada", "image": "left.png",
          "open": "", "dicom": "", "version": 3, "final_label": "malignant",
          "birads_assessment": "4B",
@@ -185,7 +191,8 @@ def test_table_rows_rounds_spells_out_and_prefers_the_worklist_path(saved):
          "edited": "no", "regions": 2,
          "long_axis_mm": 7.0, "perpendicular_axis_mm": 4.3, "long_axis_px": 70.3,
          "perpendicular_axis_px": 43.1,
-         "model_version": "2.1", "record_status": "ok", "record": "/data/a1/v003.json"},
+         "model_version": "2.1", "classification_model_version": "2.1", "record_status": "ok",
+         "record": "/data/a1/v003.json"},
     ]
     assert saved.table_rows([]) == []
     # An edited outline a few pixels off the AI's: never "1.000" beside "edited: yes".
@@ -373,8 +380,13 @@ def test_show_saved_applies_the_filters(app, saved_paths, saved, annotator, labe
     assert data == [shown[key] for key in expected]
     why = {"a1": saved.NOT_KEPT, "a2": saved.NOT_KEPT, "b1": saved.NO_WORKLIST}
     # Neither image can be read back here: whether it is a DICOM is not known.
+    # Image A's AI label came from another model version than its outline: hover says so.
+    models = {"classification_model_version": (
+        "The AI label and P(malignant) came from model version 0.9, the outline from 2.1: "
+        "the model server changed between them.")}
     assert tooltips == [{"image": f"record: {saved_paths[key]}", "open": why[key],
-                         "dicom": saved.NO_DICOM_SOURCE} for key in expected]
+                         "dicom": saved.NO_DICOM_SOURCE} | (models if key != "b1" else {})
+                        for key in expected]
     assert names == ["Dr Ada", "Dr Bo"]  # every annotator, whatever the filter
     if not expected and latest:
         # Nothing, because another version is each image's latest: the page says how.
@@ -638,7 +650,8 @@ def test_download_csv_is_a_link_to_the_api_with_the_filters(app, saved_paths, sa
     assert bo == "/api/saved?annotator=Dr+Bo&latest=0&format=csv"
     assert _download(client, bo) == (
         f"{HEADER}\n{SHA_B},1,2024-05-01T12:00:00Z,Dr Bo,right.png,study7/right.png,4,3,,,,"
-        f"False,,,2,False,,{saved_paths['b1']},,,,,,,,,,,,,,,,,,,,\n"  # not damaged, no area
+        # Not damaged, no area, no AI label's model.
+        f"False,,,2,False,,{saved_paths['b1']},,,,,,,,,,,,,,,,,,,,,\n"
     )
     assert _download(client, nothing) == HEADER + "\n"
 
@@ -1016,9 +1029,9 @@ def test_a_damaged_record_shows_as_damaged_with_a_warning_and_counts_in_no_summa
     with restarted.server.test_request_context("/_dash-update-component"):
         href = saved.csv_link(None, "__any__", False)
     csv_text = restarted.server.test_client().get(href).get_data(as_text=True)
-    # The CSV's damaged column is why (then no area and no spacing).
+    # The CSV's damaged column is why (then no area, no spacing, no AI label's model).
     assert csv_text.splitlines()[1].endswith(
-        "," + a2["record_status"].removeprefix("damaged: ") + ",,,,,")
+        "," + a2["record_status"].removeprefix("damaged: ") + ",,,,,,")
     # Restored from a backup: at the next start it is as it was.
     record.write_bytes(whole)
     again = create_app({"DATA_DIR": data_dir})
