@@ -64,8 +64,9 @@ NO_SEG = ("SR: its label and BI-RADS reading as a DICOM Structured Report, as th
           f"--dicom-sr writes it {_REFUSED_SAID}. No SEG: {{}}.")
 NOT_DICOM = ("A PNG or JPEG image: a DICOM SEG or SR is made only for an image opened from a "
              "DICOM file.")
-NO_DICOM_SOURCE = ("Its image cannot be read back here (an upload whose copy was not kept, or "
-                   "a worklist file this client cannot find): no DICOM SEG or SR.")
+NO_DICOM_SOURCE = ("Its image cannot be read back here (an upload whose copy was not kept and "
+                   "that no worklist file holds, or a worklist file this client cannot find): "
+                   "no DICOM SEG or SR.")
 DICOM_DAMAGED = "Its record file is damaged: no DICOM SEG or SR."
 NO_RECORD = ("Its record file is not in this client's data folder (removed since, or another "
              "data folder's version): no DICOM SEG or SR.")
@@ -503,29 +504,55 @@ def _dicom_images(config, store, rows: list[dict], located: dict) -> dict[str, b
     for a DICOM whose header the SEG and SR routes refuse (several frames, no UIDs, a
     header that cannot be read), their reason (:func:`_dicom_file`).
 
-    The file looked at is the one the export reads (the kept copy of an upload, the
+    The file looked at is the one the export reads (the kept copy of an upload, else
+    the worklist file that holds its bytes, as ``_export._locate`` finds it; the
     worklist file where it is now), each image's once per listing, and its header
     only: a listing decodes no image. Its versions then get no link that would only
     lead to the route's refusal in place of the page, and their cell says why.
     """
     found: dict[str, bool | str | None] = {}
+    kept = {}
+    for row in rows:
+        if not row["worklist_path"] and row["image_sha256"] not in kept:
+            try:
+                kept[row["image_sha256"]] = store.source_path(row["image_sha256"])
+            except (OSError, ValueError):  # its folder cannot be read: as if none
+                kept[row["image_sha256"]] = None
+    # Uploads without a kept copy (saved before copies were kept, not kept, or pruned):
+    # the routes read the worklist file that holds the same bytes, found by hash.
+    in_worklist = _uploads_in_worklist(config, [sha for sha, path in kept.items()
+                                                if path is None])
     for row in rows:
         sha = row["image_sha256"]
         if sha in found:
             continue
         path = None
         try:
-            if row["worklist_path"]:
-                if config.worklist_dir is not None:
-                    path = _worklist.resolve_entry(
-                        config.worklist_dir, located.get(sha, row["worklist_path"]),
-                        data_dir=config.data_dir)
-            else:
-                path = store.source_path(sha)
+            relative = (located.get(sha, row["worklist_path"]) if row["worklist_path"]
+                        else None if kept[sha] is not None else in_worklist.get(sha))
+            if relative and config.worklist_dir is not None:
+                path = _worklist.resolve_entry(config.worklist_dir, relative,
+                                               data_dir=config.data_dir)
+            elif not row["worklist_path"]:
+                path = kept[sha]
             found[sha] = None if path is None else _dicom_file(path)
         except (OSError, ValueError):  # gone, unreadable, or a path the worklist refuses
             found[sha] = None
     return found
+
+
+def _uploads_in_worklist(config, shas: list[str]) -> dict[str, str]:
+    """``{sha256: relative path}`` of the worklist files holding the bytes of ``shas``
+    (uploads whose copy was not kept), found by hash; ``{}`` without a worklist, or when
+    it cannot be walked (logged)."""
+    if config.worklist_dir is None or not shas:
+        return {}
+    try:
+        return _worklist.locate(config.worklist_dir, dict.fromkeys(shas),
+                                data_dir=config.data_dir, max_bytes=config.max_upload_bytes)
+    except (OSError, ValueError) as exc:
+        logger.warning("Saved page: uploads not looked for in the worklist: %s", exc)
+        return {}
 
 
 #: How many files' answers :func:`_dicom_file` keeps (a few hundred bytes each).

@@ -67,14 +67,17 @@ def _frames_at(data: bytes) -> int:
     return data.index(b"\x28\x00\x08\x00IS")
 
 
-def _save(store, data, name, *, mask=None, label="malignant", spacing=SPACING, day=1) -> str:
+def _save(store, data, name, *, mask=None, label="malignant", spacing=SPACING, day=1,
+          upload=False) -> str:
+    """Save one version of ``data``: opened from the worklist as ``name``, or with
+    ``upload`` uploaded under that name, its copy not kept."""
     sha = hashlib.sha256(data).hexdigest()
     mask = _lesion() if mask is None else mask
     spaced = {} if spacing is None else {"pixel_spacing_mm": list(spacing),
                                          "pixel_spacing_source": "file"}
     record = build_record(
-        image={"sha256": sha, "name": name, "width": 20, "height": 16, "worklist_path": name,
-               **spaced},
+        image={"sha256": sha, "name": name, "width": 20, "height": 16,
+               "worklist_path": None if upload else name, **spaced},
         annotator="Dr Ada", final_mask=mask, final_label=label, ai_mask=None, model=None,
         saved_at=dt.datetime(2026, 12, day, 9, 0, tzinfo=dt.UTC),
         measurements=summarize(mask, spacing),
@@ -373,3 +376,28 @@ def test_a_version_whose_outline_or_record_is_gone_gets_no_link_and_says_why(tmp
     assert _answer(client, record_gone, 1, "dicom-seg")[0] == 404
     assert cells[("record_gone.dcm", 1)][1] == page.NO_RECORD
     assert _answer(client, mask_gone, 1, "dicom-sr")[0] == 200
+
+
+def test_an_upload_without_a_kept_copy_links_the_worklist_file_that_holds_it(tmp_path):
+    """Saved as an upload, its copy not kept (saved before copies were kept, or pruned),
+    while a worklist file holds the same bytes: the routes read that file, found by its
+    hash, and answer; so the page links them. An upload no worklist file holds is not
+    linked, and its cell says why."""
+    from annotation_client.pages import saved as page
+
+    listing = Listing(tmp_path)
+    data = _dicom()
+    (listing.worklist / "study").mkdir()
+    (listing.worklist / "study" / "IM0001.dcm").write_bytes(data)
+    sha = _save(listing.store, data, "scan.dcm", upload=True)
+    lost = _dicom(SOPInstanceUID=pydicom.uid.generate_uid())
+    lost_sha = _save(listing.store, lost, "lost.dcm", upload=True)
+    assert listing.store.source_path(sha) is None
+    app = listing.app()
+    client = app.server.test_client()
+    assert _answer(client, sha, 1, "dicom-seg")[0] == 200
+    assert _answer(client, sha, 1, "dicom-sr")[0] == 200
+    assert _answer(client, lost_sha, 1, "dicom-seg")[0] != 200
+    cells = listing.cells(app)
+    assert cells[("scan.dcm", 1)] == (_links(sha), page.DICOM_LINKS)
+    assert cells[("lost.dcm", 1)] == ("", page.NO_DICOM_SOURCE)
