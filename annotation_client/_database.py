@@ -1503,6 +1503,9 @@ class AnnotationIndex:
                     for name, value in _NO_READING.items():
                         setattr(row, name, value)
                 row.damaged = why[:1000]
+                # Where it was found now: a row carried over a rebuild, or indexed before
+                # the data folder moved, names its old place otherwise.
+                row.record_path = str(entry)
                 # Its file's stamp now, so the mark is redone only when it changes
                 # (sync reads a marked record again anyway).
                 for name, value in _stamp(entry).items():

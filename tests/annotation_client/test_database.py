@@ -1338,12 +1338,16 @@ def test_a_data_folder_moved_with_its_file_times_drops_the_rows_of_removed_versi
     else:
         shutil.copytree(old, new, copy_function=shutil.copy2)  # the old copy stays
     _remove_files_of(new / SHA_A, 1)
+    # And a record damaged there: its row names where it is now.
+    damaged = new / SHA_B / "v001.json"
+    damaged.write_bytes(damaged.read_bytes()[:60])
     again = make_index()
-    assert again.sync(new) == synced(0, removed=1)
+    assert again.sync(new) == synced(0, removed=1, skipped=[str(damaged)])
     assert _keys(again.query()) == [(SHA_B, 1), (SHA_A, 2)]
+    assert [r["record_path"] for r in again.query() if r["damaged"]] == [str(damaged)]
     # As for the folder where they were indexed: a version still there is kept, and a
     # second start changes nothing.
-    assert make_index().sync(new) == synced(0)
+    assert make_index().sync(new) == synced(0, skipped=[str(damaged)])
     assert store.versions(SHA_A) == ([1, 2] if how == "cp -a" else [])  # the old copy
 
 
