@@ -23,8 +23,8 @@ Rebuilding is also how the table's layout is upgraded: the database records the
 layout it was made with (:data:`SCHEMA_VERSION`), and a client that finds an
 older one (or none recorded) drops the table and makes it anew (each old row's annotator
 and save time carried over: see ``_carried_rows``), under a lock so
-that clients starting together do it once; its start-up sync refills it. (Layout 6
-gets layout 7's nullable ``damaged`` column in place instead: the annotator of a record
+that clients starting together do it once; its start-up sync refills it. (Layouts 6 to
+8 get the later layouts' nullable columns in place instead: the annotator of a record
 damaged since it was indexed is known only to its row.) A layout newer than the
 client's is left alone and the index reported unavailable.
 
