@@ -36,6 +36,12 @@ from ._export import reader_columns, unresolved
 from ._storage import AnnotationStore
 from ._worklist import list_images
 
+#: Most worklist files counted. Not the Annotate page's limit (``_worklist.MAX_ENTRIES``,
+#: a dropdown's): a coordinator asking what is left to read needs every file counted,
+#: or the images past that limit would not count as unread. This one is the hash
+#: cache's size, so that asking again reads no file twice.
+COUNT_LIMIT = 50_000
+
 
 class WorklistUnavailable(RuntimeError):
     """The worklist folder cannot be listed (gone, unmounted, unreadable): what it holds,
@@ -157,9 +163,10 @@ def index_progress(
     -------
     dict
         :func:`reading_progress`'s, plus ``worklist``: None without one, else
-        ``{"files", "found", "too_large", "truncated"}``, the files listed, found, over
-        the limit, and whether more were found than listed (the worklist's cap, whose
-        images are not counted).
+        ``{"files", "found", "too_large", "truncated"}``, the files counted, found, over
+        the upload limit, and whether more were found than counted (past
+        :data:`COUNT_LIMIT`, whose images are not counted; the Annotate page's shorter
+        list does not cut these counts).
 
     Raises
     ------
@@ -171,7 +178,8 @@ def index_progress(
     listing = None
     if worklist_dir is not None:
         try:
-            listing = list_images(worklist_dir, store, max_bytes=max_bytes)
+            listing = list_images(worklist_dir, store, max_bytes=max_bytes,
+                                  limit=COUNT_LIMIT)
         except (OSError, ValueError) as exc:  # ValueError: no longer a folder
             raise WorklistUnavailable(exc) from exc
     index.recheck_damaged(store.root)  # never raises: progress_rows says if it fails

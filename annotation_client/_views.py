@@ -215,7 +215,14 @@ def worklist_summary(listing, own: bool = False) -> list:
     """
     entries = listing.entries
     todo = sum(1 for e in entries if not e.annotated and not e.too_large)
-    text = f"{len(entries)} image(s) · {todo} not annotated" + (" by you" if own else "")
+    by_you = " by you" if own else ""
+    if listing.truncated:
+        # Never "0 not annotated" alone: the files past the limit were not looked at.
+        unlisted = listing.found - len(entries)
+        text = (f"{len(entries)} of {listing.found} image(s) listed · {todo} of them not "
+                f"annotated{by_you} · {unlisted} more not listed, not counted")
+    else:
+        text = f"{len(entries)} image(s) · {todo} not annotated{by_you}"
     too_large = sum(1 for e in entries if e.too_large)
     if too_large:
         text += f" · {too_large} too large to open"
@@ -225,8 +232,10 @@ def worklist_summary(listing, own: bool = False) -> list:
     return parts
 
 
-def worklist_position(entries, current: str | None):
-    """"Open: case07.png (7 of 18)" for the open entry, None when none is open."""
+def worklist_position(entries, current: str | None, unlisted=()):
+    """"Open: case07.png (7 of 18)" for the open entry, None when none is open; for a
+    file of ``unlisted`` (past the listing's limit, opened by Open next not annotated),
+    "Open: case7001.png (not listed: past the first 5000)"."""
     for number, entry in enumerate(entries, start=1):
         if entry.path == current:
             return [
@@ -234,4 +243,7 @@ def worklist_position(entries, current: str | None):
                 html.Strong(shown_text(entry.path), className="text-break"),
                 f" ({number} of {len(entries)})",
             ]
+    if current is not None and current in unlisted:
+        return ["Open: ", html.Strong(shown_text(current), className="text-break"),
+                f" (not listed: past the first {len(entries)})"]
     return None

@@ -21,7 +21,7 @@ import logging
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
@@ -88,11 +88,15 @@ class Worklist:
         The listed images, sorted by relative path, at most the listing's limit.
     found : int
         How many image files the folder holds, listed or not.
+    unlisted : tuple of str
+        The relative paths of the image files past the listing's limit, in the same
+        order (neither read nor hashed): :func:`unannotated_walk` goes on through them.
     """
 
     root: Path
     entries: tuple[WorklistEntry, ...]
     found: int
+    unlisted: tuple[str, ...] = ()
 
     @property
     def truncated(self) -> bool:
@@ -104,9 +108,12 @@ class Worklist:
         """A sentence for the user when the listing is truncated, else None."""
         if not self.truncated:
             return None
+        more = self.found - len(self.entries)
         return (
-            f"Only the first {len(self.entries)} of {self.found} images are listed; "
-            "split the folder to reach the others."
+            f"Only the first {len(self.entries)} of {self.found} images are listed: "
+            f"{more} more file(s) are not in the list, and are not counted in it. "
+            "Open next not annotated goes on to them once the listed ones are done; "
+            "split the folder to list them all."
         )
 
 
@@ -250,28 +257,36 @@ def list_images(
 
     entries = []
     for relative in found[:limit]:
-        path = folder / relative
-        try:
-            stat = path.stat()
-            too_large = max_bytes is not None and stat.st_size > max_bytes
-            sha = None if too_large else cache.sha256(path, stat)
-        except OSError as exc:  # removed since the walk, or unreadable
-            # Neither the path nor the error's text, which repeats it: scanners put the
-            # patient's name in file names. The path's hash finds it (see _path_ref).
-            logger.warning("worklist: skipping entry %s: %s", _path_ref(relative),
-                           exc.strerror or type(exc).__name__)
-            continue
-        versions = store.versions(sha, annotator) if sha else []
-        entries.append(
-            WorklistEntry(
-                path=relative,
-                size_bytes=stat.st_size,
-                sha256=sha,
-                version=max(versions, default=0),
-                too_large=too_large,
-            )
-        )
-    return Worklist(root=folder, entries=tuple(entries), found=len(found))
+        entry = _entry(folder, relative, store, max_bytes, cache, annotator)
+        if entry is not None:
+            entries.append(entry)
+    return Worklist(root=folder, entries=tuple(entries), found=len(found),
+                    unlisted=tuple(found[limit:]))
+
+
+def _entry(folder: Path, relative: str, store: AnnotationStore, max_bytes: int | None,
+           cache: HashCache, annotator: str | None) -> WorklistEntry | None:
+    """The entry of the file ``relative`` under ``folder``, as :func:`list_images` lists
+    it; None (and a log line) when it cannot be read."""
+    path = folder / relative
+    try:
+        stat = path.stat()
+        too_large = max_bytes is not None and stat.st_size > max_bytes
+        sha = None if too_large else cache.sha256(path, stat)
+    except OSError as exc:  # removed since the walk, or unreadable
+        # Neither the path nor the error's text, which repeats it: scanners put the
+        # patient's name in file names. The path's hash finds it (see _path_ref).
+        logger.warning("worklist: skipping entry %s: %s", _path_ref(relative),
+                       exc.strerror or type(exc).__name__)
+        return None
+    versions = store.versions(sha, annotator) if sha else []
+    return WorklistEntry(
+        path=relative,
+        size_bytes=stat.st_size,
+        sha256=sha,
+        version=max(versions, default=0),
+        too_large=too_large,
+    )
 
 
 def _image_paths(folder: Path, data_dir: Path) -> list[str]:
@@ -585,6 +600,54 @@ def unannotated_order(
         for entry in list(entries[start:]) + list(entries[:start])
         if entry.path != current and not entry.annotated and not entry.too_large
     ]
+
+
+def unannotated_walk(
+    listing: Worklist,
+    store: AnnotationStore,
+    current: str | None = None,
+    *,
+    max_bytes: int | None = None,
+    cache: HashCache | None = None,
+    annotator: str | None = None,
+) -> Iterator[WorklistEntry]:
+    """:func:`unannotated_order` over the whole folder, the files past the listing's
+    limit (``listing.unlisted``) included.
+
+    The listed entries are taken as listed. A file past the limit is looked at (a
+    stat, its hash from the cache once read, its saved versions) only when the walk
+    reaches it, so a caller that stops at the first it wants reads little; and the
+    listing being sorted, the files past the limit come after the listed ones.
+
+    Parameters
+    ----------
+    listing : Worklist
+        A listing of :func:`list_images`.
+    store, max_bytes, cache, annotator
+        As :func:`list_images` was given them for ``listing``.
+    current : str, optional
+        The relative path of the open image, listed or past the limit; the walk
+        starts after it and comes round to it (left out), else starts at the top.
+
+    Yields
+    ------
+    WorklistEntry
+        Each file with no saved version that can be opened, in that order.
+    """
+    if current is not None and not isinstance(current, str):
+        raise TypeError("current must be a str or None")
+    cache = _CACHE if cache is None else cache
+    listed = {entry.path: entry for entry in listing.entries}
+    paths = list(listed) + list(listing.unlisted)
+    start = paths.index(current) + 1 if current in listed or current in set(
+        listing.unlisted) else 0
+    for relative in paths[start:] + paths[:start]:
+        if relative == current:
+            continue
+        entry = listed.get(relative) or _entry(listing.root, relative, store, max_bytes,
+                                               cache, annotator)
+        if entry is not None and not entry.annotated and not entry.too_large:
+            yield entry
 
 
 def position(entries: Sequence[WorklistEntry], current: str | None) -> int | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import functools
 import hashlib
+import itertools
 import json
 import logging
 import math
@@ -2713,7 +2714,8 @@ def show_worklist(_loaded, _refresh, saved, meta, _opened=None, token=None, anno
     return (
         _views.worklist_options(listing.entries, current, claims),
         note,
-        _views.worklist_position(listing.entries, current),
+        _views.worklist_position(listing.entries, _worklist_place(meta, listing.entries),
+                                 set(listing.unlisted)),
         _worklist.neighbour(listing.entries, _worklist_place(meta, listing.entries), -1) is None,
         _worklist.neighbour(listing.entries, _worklist_place(meta, listing.entries), 1) is None,
     )
@@ -2830,11 +2832,11 @@ def request_entry(picked, next_clicks, confirmed, pending, mark, meta, token=Non
         if not next_clicks:  # the page drawn again reports the button, unclicked
             raise PreventUpdate
         try:
-            entries = _worklist_listing().entries
+            listing = _worklist_listing()
         except (ValueError, OSError) as exc:
             return no, no, False, None, _worklist_error(exc)
-        path = _next_path(entries, meta, token, annotator, claim=not _has_unsaved_work(mark),
-                          skip=_passed_over(entries, failed))
+        path = _next_path(listing, meta, token, annotator, claim=not _has_unsaved_work(mark),
+                          failed=failed)
         if path is _ALL_FAILED:
             return no, no, False, None, _views.alert(
                 "The other images not annotated could not be opened on this page (see the "
@@ -3140,32 +3142,51 @@ _ALL_CLAIMED = object()
 _ALL_FAILED = object()
 
 
-def _next_path(entries, meta, token, annotator, *, claim: bool, skip=()):
-    """The next entry not annotated that no other page claims (see :mod:`_claims`).
+#: How many candidates :func:`_next_path` looks at a time: past the listing's limit each
+#: is read (hashed) as the walk reaches it, so it stops as soon as one is free.
+_NEXT_BATCH = 100
+
+
+def _next_path(listing, meta, token, annotator, *, claim: bool, failed=None):
+    """The next entry not annotated that no other page claims (see :mod:`_claims`),
+    in the whole folder: past the listing's limit too (:func:`_worklist.unannotated_walk`),
+    once the listed ones after the open image are done.
 
     With ``claim`` it is claimed for the page at once, in the same transaction as the
     look (two pages clicking together get two entries); else (unsaved work is asked
     about first) it is claimed when it opens. None when no entry is left to annotate;
     :data:`_ALL_CLAIMED` when the ones left are all claimed by other pages;
-    :data:`_ALL_FAILED` when they are all in ``skip`` (files this page failed to open).
+    :data:`_ALL_FAILED` when they are all files this page failed to open (``failed``,
+    ``WORKLIST_FAILED``) with the same bytes still.
     """
-    order = _worklist.unannotated_order(entries, _worklist_current(meta, entries))
-    if order and skip:
-        order = [e for e in order if e.path not in skip]
-        if not order:
-            return _ALL_FAILED
+    config = get_config()
+    known = _failed_entries(failed)
+    walk = _worklist.unannotated_walk(
+        listing, get_store(), _worklist_place(meta, listing.entries),
+        max_bytes=config.max_upload_bytes, annotator=get_reader())
     book = _claim_book()
-    if not order or book is None:
-        return order[0].path if order else None
-    paths = [e.path for e in order]
-    if claim and token:
-        chosen = book.claim_first(token, paths, shas={e.path: e.sha256 for e in order},
-                                  reader=_claim_reader(annotator))
-    else:
-        taken = book.held_by_others(token, _claim_reader(annotator))
-        shas = {e.path: e.sha256 for e in order}
-        chosen = next((p for p in paths if not _claims.held(taken, p, shas[p])), None)
-    return _ALL_CLAIMED if chosen is None else chosen
+    reader = _claim_reader(annotator)
+    taken = None
+    candidates = tried = 0
+    while batch := list(itertools.islice(walk, _NEXT_BATCH)):
+        candidates += len(batch)
+        batch = [e for e in batch if e.sha256 is None or known.get(e.path) != e.sha256]
+        if not batch:
+            continue
+        tried += len(batch)
+        if book is None:
+            return batch[0].path
+        shas = {e.path: e.sha256 for e in batch}
+        if claim and token:
+            chosen = book.claim_first(token, list(shas), shas=shas, reader=reader)
+        else:
+            taken = book.held_by_others(token, reader) if taken is None else taken
+            chosen = next((p for p in shas if not _claims.held(taken, p, shas[p])), None)
+        if chosen is not None:
+            return chosen
+    if not candidates:
+        return None
+    return _ALL_CLAIMED if tried else _ALL_FAILED
 
 
 def _has_unsaved_work(mark: str | None) -> bool:
