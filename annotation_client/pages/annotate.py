@@ -5941,7 +5941,6 @@ def download_png(_clicks, meta, history, shown=None):
     Output(ids.DOWNLOAD_SEG, "data"),
     Output(ids.DOWNLOAD_NOTE, "children"),
     Input(ids.DOWNLOAD_SEG_BUTTON, "n_clicks"),
-    Input(ids.IMAGE_OPENED, "data"),
     State(ids.IMAGE_META, "data"),
     State(ids.HISTORY, "data"),
     State(ids.IMAGE_DATA, "data"),
@@ -5951,13 +5950,10 @@ def download_png(_clicks, meta, history, shown=None):
     State(ids.SHAPES_SHOWN, "data"),
     prevent_initial_call=True,
 )
-def download_seg(_clicks, _opened, meta, history, image_data, ai, label, annotator,
-                 shown=None):
+def download_seg(_clicks, meta, history, image_data, ai, label, annotator, shown=None):
     """The outline on screen as a DICOM SEG of the open DICOM (see _dicom_seg), unsaved
     like the other downloads; or, when the file cannot have one, why (until the next
-    image opens)."""
-    if ctx.triggered_id == ids.IMAGE_OPENED:
-        return dash.no_update, None
+    image opens: the note is cleared in the browser then)."""
     if not meta or not _clicks or meta.get("kind") != "dicom":
         raise PreventUpdate
     data = _image_bytes(image_data, meta)
@@ -5975,6 +5971,18 @@ def download_seg(_clicks, _opened, meta, history, image_data, ai, label, annotat
         return dash.no_update, f"No DICOM SEG: {exc}."
     return (dcc.send_bytes(seg, _download_name(meta, "_seg.dcm"), type="application/dicom"),
             _emptied_note(emptied))
+
+
+# The downloads' note goes as the next image opens. In the browser, not in
+# download_seg: a server callback sends its States with every call, and that one's
+# include the image (IMAGE_DATA, the whole file as a data URL), which each open
+# uploaded back for nothing (audit helper-901, F5).
+clientside_callback(
+    "function(opened) { return null; }",
+    Output(ids.DOWNLOAD_NOTE, "children", allow_duplicate=True),
+    Input(ids.IMAGE_OPENED, "data"),
+    prevent_initial_call=True,
+)
 
 
 @callback(

@@ -268,7 +268,7 @@ def _outlined(meta) -> dict:
 def _download(annotate, meta, history, image_data, ai=None, label="malignant",
               annotator="Dr B", trigger=ids.DOWNLOAD_SEG_BUTTON):
     return as_callback(lambda: annotate.download_seg(
-        1, None, meta, history, image_data, ai, label, annotator,
+        1, meta, history, image_data, ai, label, annotator,
     ), f"{trigger}.n_clicks", value=1)
 
 
@@ -327,8 +327,20 @@ def test_a_dicom_that_cannot_have_a_seg_is_said_and_cleared_by_the_next_image(ap
                  + base64.b64encode(_source()).decode()}
         with pytest.raises(PreventUpdate):
             _download(annotate, meta, _outlined(meta), other)
-        assert _download(annotate, meta, None, image_data,
-                         trigger=ids.IMAGE_OPENED) == (annotate.dash.no_update, None)
+
+
+def test_an_open_clears_the_note_without_sending_the_image_back(app):
+    # The SEG's callback fired on every open, its States carrying the whole image up to
+    # the server for nothing (audit helper-901, F5): the note is cleared in the browser.
+    if not app.callback_map:
+        app.server.test_client().get("/")  # the pages' callbacks join the map
+    on_open = {out: spec for out, spec in app.callback_map.items()
+               if {"id": ids.IMAGE_OPENED, "property": "data"} in spec["inputs"]}
+    clearing = [spec for out, spec in on_open.items() if f"{ids.DOWNLOAD_NOTE}.children" in out]
+    assert clearing and all("callback" not in spec for spec in clearing)  # in the browser
+    image = {"id": ids.IMAGE_DATA, "property": "data"}
+    assert not [out for out, spec in on_open.items()
+                if "download" in out and image in spec["inputs"] + spec.get("state", [])]
 
 
 def test_the_download_names_the_values_the_seg_left_empty(app, annotate):
