@@ -186,6 +186,7 @@ WORKLIST_NOTE = "worklist-note"  # counts, truncation, errors
 WORKLIST_CONFIRM = "worklist-confirm"  # asks before unsaved work is replaced
 WORKLIST_PENDING = "worklist-pending"  # the entry waiting for that answer
 WORKLIST_REQUEST = "worklist-request"  # {"path", "at"}: the entry to open
+WORKLIST_SENT = "worklist-sent"  # digest of the options the dropdown last got
 SIGNIN_FOLLOWED = "signin-followed"  # True behind a sign-in proxy: a new user reloads
 WORKLIST_LINK = "worklist-link"  # the entry the page's URL asks for (?open=path)
 # {"path", "sha256"} of the worklist entry the tab has open (session storage: a reload

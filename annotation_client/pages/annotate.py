@@ -1125,6 +1125,8 @@ def layout(**query):
             dcc.Store(id=ids.SHAPES_SHOWN),
             dcc.Store(id=ids.WORKLIST_REQUEST),
             dcc.Store(id=ids.WORKLIST_PENDING),
+            # Of the page itself (memory): a reload draws the options again.
+            dcc.Store(id=ids.WORKLIST_SENT),
             # The layout's token is the tab's first; session storage keeps it after.
             dcc.Store(id=ids.WORKLIST_CLAIM_TOKEN, storage_type="session",
                       data=secrets.token_hex(8)),
@@ -2650,6 +2652,7 @@ def _worklist_error(exc: Exception):
     Output(ids.WORKLIST_POSITION, "children"),
     Output(ids.WORKLIST_PREVIOUS, "disabled"),
     Output(ids.WORKLIST_FOLLOWING, "disabled"),
+    Output(ids.WORKLIST_SENT, "data"),
     Input(ids.PAGE_LOAD, "data"),
     Input(ids.WORKLIST_REFRESH, "n_clicks"),
     Input(ids.SAVED_WORK, "data"),
@@ -2665,7 +2668,32 @@ def _worklist_error(exc: Exception):
     State(ids.WORKLIST_NOTE, "children"),
     # A worklist file failed to open: the claim goes back to the image still open.
     Input(ids.WORKLIST_FAILED, "data"),
+    State(ids.WORKLIST_SENT, "data"),
 )
+def send_worklist(*args):
+    """:func:`show_worklist`, its options sent only when they changed since the page last
+    got them (``WORKLIST_SENT``, their digest).
+
+    Every open, save and health poll lists the folder again; at 5000 entries the options
+    are over 500 KB, which went down (uncompressed) each time, every 20 s in each idle
+    tab (audit helper-901, F1 and F2). The digest is of the options themselves, so any
+    change a reader would see (a new file, a status, a claim, the open mark) sends them.
+    """
+    *args, sent = args
+    shown = show_worklist(*args)
+    digest = _options_digest(shown[0])
+    if digest == sent:
+        return (dash.no_update, *shown[1:], dash.no_update)
+    return (*shown, digest)
+
+
+def _options_digest(options) -> str:
+    """A short digest of the worklist's dropdown options (plain JSON: labels, paths)."""
+    text = json.dumps(options, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      default=str)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
 def show_worklist(_loaded, _refresh, saved, meta, _opened=None, token=None, annotator=None,
                   _ticks=None, shown_note=None, failed=None):
     """The worklist's entries and their status: on load, on Refresh, after each open and
