@@ -9,6 +9,7 @@ it and redraws the graph's shapes from it after every change.
 from __future__ import annotations
 
 import base64
+import collections
 import functools
 import hashlib
 import itertools
@@ -17,6 +18,7 @@ import logging
 import math
 import re
 import secrets
+import threading
 import time
 from pathlib import PurePosixPath
 
@@ -2684,7 +2686,15 @@ def send_worklist(*args):
     digest = _options_digest(shown[0])
     if digest == sent:
         return (dash.no_update, *shown[1:], dash.no_update)
-    return (*shown, digest)
+    return (_options_change(sent, shown[0], digest), *shown[1:], digest)
+
+
+#: Options sent lately, by digest (as tuples), least recently sent first: an answer whose
+#: options differ from the page's in a few entries (the open mark moved on an open, a
+#: save's status) sends those entries only. Bounded: about 1 MB each at 5000 entries.
+_SENT_OPTIONS: collections.OrderedDict[str, tuple] = collections.OrderedDict()
+_SENT_MAX = 16
+_SENT_LOCK = threading.Lock()
 
 
 def _options_digest(options) -> str:
@@ -2692,6 +2702,29 @@ def _options_digest(options) -> str:
     text = json.dumps(options, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
                       default=str)
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+def _options_change(sent, options, digest):
+    """What to send for ``options`` (of digest ``digest``) to a page that has those of
+    digest ``sent``: a Patch of the entries that changed when it is known what the page
+    has and few changed (the same paths in the same order), else ``options`` whole.
+    ``options`` are remembered."""
+    rows = tuple((o["value"], o["label"], o["disabled"]) for o in options)
+    with _SENT_LOCK:
+        before = _SENT_OPTIONS.get(sent) if isinstance(sent, str) else None
+        _SENT_OPTIONS[digest] = rows
+        _SENT_OPTIONS.move_to_end(digest)
+        while len(_SENT_OPTIONS) > _SENT_MAX:
+            _SENT_OPTIONS.popitem(last=False)
+    if before is None or len(before) != len(rows):
+        return options
+    changed = [i for i, (old, new) in enumerate(zip(before, rows, strict=True)) if old != new]
+    if len(changed) * 4 > len(rows) or any(before[i][0] != rows[i][0] for i in changed):
+        return options  # many changed, or a file came or went: the whole list
+    patch = Patch()
+    for i in changed:
+        patch[i] = options[i]
+    return patch
 
 
 def show_worklist(_loaded, _refresh, saved, meta, _opened=None, token=None, annotator=None,

@@ -15,7 +15,7 @@ import json
 import dash
 import numpy as np
 import pytest
-from _dash_helpers import as_callback
+from _dash_helpers import as_callback, closed_port
 from _saved_data import save_version
 from PIL import Image
 
@@ -33,7 +33,10 @@ def app(tmp_path):
     ramp = (np.add.outer(np.arange(20), np.arange(30)) // 4).astype(np.uint8)
     for n in range(40):
         Image.fromarray(ramp + np.uint8(n)).save(folder / f"case{n:02d}.png")
-    return create_app({"DATA_DIR": tmp_path / "data", "WORKLIST_DIR": folder})
+    # The model server: a closed port (the page's segmentation fails, quietly).
+    return create_app({"DATA_DIR": tmp_path / "data", "WORKLIST_DIR": folder,
+                       "MODEL_SERVER_URL": f"http://127.0.0.1:{closed_port()}",
+                       "REQUEST_TIMEOUT": 3})
 
 
 def _answer(app, sent, trigger=POLL, shown_note=None):
@@ -48,7 +51,19 @@ def _answer(app, sent, trigger=POLL, shown_note=None):
 def _size(answer) -> int:
     """Bytes of the answer's JSON, outputs left unchanged not counted (Dash leaves them
     out of the response)."""
-    return len(json.dumps([v for v in answer if v is not dash.no_update], default=str))
+    return len(json.dumps([v for v in answer if v is not dash.no_update],
+                          default=lambda v: v.to_plotly_json()))
+
+
+def _applied(page_options, answer):
+    """The options the page has after ``answer`` (whole, or a Patch of a few entries)."""
+    if not isinstance(answer, dash.Patch):
+        return answer
+    options = list(page_options)
+    for operation in answer.to_plotly_json()["operations"]:
+        assert operation["operation"] == "Assign" and len(operation["location"]) == 1
+        options[operation["location"][0]] = operation["params"]["value"]
+    return options
 
 
 def _sha(path) -> str:
@@ -70,22 +85,30 @@ def test_a_poll_with_nothing_changed_sends_no_options(app):
 
 def test_what_changed_comes_at_the_next_poll(app, tmp_path):
     folder = tmp_path / "worklist"
-    digest = _answer(app, None)[-1]
-    # Another reader's save.
+    page, *_rest, digest = _answer(app, None)
+    # Another reader's save: that entry alone goes down.
     save_version(tmp_path / "data", _sha(folder / "case03.png"), name="case03.png",
                  worklist_path="case03.png", saved_at=dt.datetime(2026, 1, 5, tzinfo=dt.UTC))
-    options, *_rest, after_save = _answer(app, digest)
-    assert "case03.png — saved v1" in [o["label"] for o in options]
+    answer = _answer(app, digest)
+    assert isinstance(answer[0], dash.Patch) and _size(answer) < 600
+    page, after_save = _applied(page, answer[0]), answer[-1]
+    assert "case03.png — saved v1" in [o["label"] for o in page]
     assert after_save != digest
-    # A new file.
+    # A new file: the whole list.
     (folder / "case40.png").write_bytes((folder / "case39.png").read_bytes() + b"\0")
     options, *_rest, after_new = _answer(app, after_save)
     assert options[-1]["value"] == "case40.png" and after_new != after_save
+    page = options
     # The saved file replaced by other bytes: no longer saved.
     (folder / "case03.png").write_bytes((folder / "case04.png").read_bytes() + b"\0")
-    options, *_rest, after_replaced = _answer(app, after_new)
-    assert "case03.png — not annotated" in [o["label"] for o in options]
-    assert _answer(app, after_replaced)[0] is dash.no_update
+    answer = _answer(app, after_new)
+    page = _applied(page, answer[0])
+    assert "case03.png — not annotated" in [o["label"] for o in page]
+    assert _answer(app, answer[-1])[0] is dash.no_update
+    # Whatever the page was sent, it ends with the options a whole listing gives.
+    assert page == _answer(app, None)[0]
+    # A page whose options the client no longer remembers gets them whole.
+    assert _answer(app, "0" * 32)[0] == page
 
 
 def test_a_listing_looks_up_where_only_links_and_folders_lead(tmp_path, monkeypatch):
@@ -112,3 +135,41 @@ def test_a_listing_looks_up_where_only_links_and_folders_lead(tmp_path, monkeypa
     assert len(paths) == 301 and "site1/link in.png" in paths
     assert "site0/link out.png" not in paths
     assert len(looked_up) < 10  # the folder, its 3 folders, the 2 links, the data folder
+
+
+def _options_in_browser(driver) -> list[str]:
+    """The labels of the worklist dropdown's options in the page (Dash's store)."""
+    return driver.execute_script(
+        "var st = window.store.getState(), node = st.layout;"
+        "st.paths.strs[arguments[0]].forEach(function (k) { node = node[k]; });"
+        "return (node.props.options || []).map(function (o) { return o.label; });",
+        ids.WORKLIST)
+
+
+def test_in_the_browser_the_open_mark_and_a_status_follow_the_patches(dash_duo, app,
+                                                                        tmp_path):
+    from _dash_helpers import click, wait_for
+    from selenium.webdriver.common.by import By
+
+    dash_duo.start_server(app)
+    driver = dash_duo.driver
+    dash_duo.wait_for_element("#worklist-count", timeout=30)
+    wait_for(dash_duo, lambda: len(_options_in_browser(driver)) == 40, 20, "no options")
+    for name in ("case00.png", "case01.png"):
+        click(driver, By.ID, ids.WORKLIST_FOLLOWING)
+        wait_for(dash_duo, lambda n=name: f"{n} — not annotated · open"
+                 in _options_in_browser(driver), 20,
+                 f"{name} not marked open: {_options_in_browser(driver)[:3]}")
+    labels = _options_in_browser(driver)
+    assert labels[0] == "case00.png — not annotated" and len(labels) == 40
+    assert sum(" · open" in label for label in labels) == 1
+    # Another reader's save, seen at Refresh (as at the poll): one entry sent, shown.
+    save_version(tmp_path / "data", _sha(tmp_path / "worklist" / "case05.png"),
+                 name="case05.png", worklist_path="case05.png",
+                 saved_at=dt.datetime(2026, 1, 5, tzinfo=dt.UTC))
+    click(driver, By.ID, ids.WORKLIST_REFRESH)
+    wait_for(dash_duo, lambda: "case05.png — saved v1" in _options_in_browser(driver), 20,
+             "the save did not show")
+    labels = _options_in_browser(driver)
+    assert len(labels) == 40 and labels[1] == "case01.png — not annotated · open"
+    assert [label for label in labels if "saved" in label] == ["case05.png — saved v1"]
