@@ -182,7 +182,7 @@ def test_the_claims_table_is_no_part_of_the_index_layout(index, book, db_url):
     assert "worklist_claims" not in SavedRow.metadata.tables
     # The index made afterwards finds its own layout and keeps the claims.
     assert index.query() == []
-    assert SCHEMA_VERSION == 8
+    assert SCHEMA_VERSION == 9
     assert list(Claims(index.engine).held_by_others("page-b")) == ["case01.png"]
 
 
