@@ -100,6 +100,7 @@ class ModelServerApplication(BaseApplication):
             "preload_app": False,
             "proc_name": "sonotrace-model-server",
             "child_exit": self._child_exit,
+            "on_reload": self._reloaded,
             "post_worker_init": _answer_errors_as_json,
             # The control socket defaults to one path per user: a second server on the
             # same machine would take it over. Nothing here uses gunicornc.
@@ -159,6 +160,15 @@ class ModelServerApplication(BaseApplication):
             # only the master's leaving ends the server, and the folder with it.
             if os.getpid() == master:
                 remove_folder(folder)
+
+    def _reloaded(self, server) -> None:
+        # A graceful reload (SIGHUP) retires every worker it finds, and the new ones
+        # load the weights folder as it is now: the retiring ones, which may finish a
+        # slow request for up to the graceful timeout, leave the board at once, or the
+        # new version (the reason for the reload) was refused as a conflict until they
+        # had gone.
+        for pid in list(server.WORKERS):
+            self.board.remove(pid)
 
     def _child_exit(self, server, worker) -> None:
         self.board.remove(worker.pid)

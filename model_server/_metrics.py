@@ -11,7 +11,10 @@ What an operator graphs and alerts on, in Prometheus' text format:
   ``timing_ms`` reports (``read``, ``decode``, ``segment``, ``classify``, ``encode``...),
   so a slower model can be told from slower uploads;
 - ``sonotrace_workers_ready`` and ``sonotrace_workers_expected``: the whole server's
-  workers whose models are loaded (what ``/health`` answers 200 on);
+  workers whose models are loaded (what ``/health`` answers 200 on, with no conflict);
+- ``sonotrace_weights_conflict``: 1 while the ready workers hold different weights
+  (:func:`~model_server._readiness.version_conflict`), when every model request is
+  refused with a 503 though every worker is ready;
 - ``sonotrace_model_info{name, version, backend}``: 1 for the models the answering
   worker serves, once loaded.
 
@@ -34,6 +37,8 @@ import time
 
 from flask import Flask, Response, current_app, g, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
+
+from ._readiness import version_conflict
 
 log = logging.getLogger(__name__)
 
@@ -228,6 +233,10 @@ def _server_state(models, board) -> bytes:
                           value=board.count() if board is not None else int(ready)),
         GaugeMetricFamily("sonotrace_workers_expected", "Workers the server runs.",
                           value=board.expected if board is not None else 1),
+        GaugeMetricFamily("sonotrace_weights_conflict",
+                          "1 while the ready workers hold different weights (every model "
+                          "request is refused until a restart).",
+                          value=int(board is not None and version_conflict(board) is not None)),
     ]
     info = models.info() if ready else None
     if isinstance(info, dict):

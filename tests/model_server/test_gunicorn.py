@@ -41,6 +41,24 @@ def test_readiness_board_is_shared_across_fork():
         ReadinessBoard(expected=0)
 
 
+def test_a_graceful_reload_takes_the_retiring_workers_off_the_board_at_once():
+    # Audit 917 F1: a retiring worker finishing a slow request stayed on the board until
+    # the master reaped it (up to the graceful timeout), so the new workers' new version
+    # (the reason for the reload) was refused as a conflict meanwhile.
+    from types import SimpleNamespace
+
+    from model_server._gunicorn import ModelServerApplication
+
+    board = ReadinessBoard(expected=2)
+    for pid in (101, 102):
+        board.mark_ready(pid, LoadedWeights("2026-12-03.10", "a1" * 32))
+    holder = SimpleNamespace(board=board)
+    ModelServerApplication._reloaded(holder, SimpleNamespace(WORKERS={101: None, 102: None}))
+    assert board.count() == 0
+    board.mark_ready(201, LoadedWeights("2027-01-01.1", "b2" * 32))
+    assert version_conflict(board) is None
+
+
 def test_the_board_names_both_versions_when_workers_loaded_different_weights():
     # Audit 904 F2. Before: the board held pids only, so a worker respawned after the
     # weights folder changed served another version beside its sibling, unnoticed.
@@ -243,7 +261,7 @@ def test_a_worker_respawned_after_the_weights_changed_stops_the_server_serving(
     link = tmp_path / "weights"
     link.symlink_to(shipped, target_is_directory=True)
     base = f"http://127.0.0.1:{free_port}"
-    start_service(
+    master = start_service(
         [sys.executable, "-m", "model_server", "--host", "127.0.0.1", "--port", str(free_port),
          "--workers", "2", "--threads", "1"],
         f"{base}/health",
@@ -289,7 +307,24 @@ def test_a_worker_respawned_after_the_weights_changed_stops_the_server_serving(
     said = re.findall(r"ERROR model_server\._gunicorn: " + re.escape(expected)
                       + r"\. Worker \d+ loaded 2027-01-01\.1 from (\S+);", log)
     assert said == [str(other.resolve())], log[-3000:]
-    assert "Traceback" not in log
+    # /metrics says so too: every worker is ready, yet nothing is served (audit 917 F2).
+    metrics = requests.get(f"{base}/metrics", timeout=30).text
+    assert _sample(metrics, "sonotrace_weights_conflict") == 1
+    assert _sample(metrics, "sonotrace_workers_ready") == 2
+
+    # A graceful reload is a restart: the retiring workers leave the board at once, and
+    # the new ones serve the new version (audit 917 F1: refused as a conflict until the
+    # old ones had gone, up to the graceful timeout).
+    master.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 180
+    while (health := requests.get(f"{base}/health", timeout=30)).status_code != 200:
+        assert time.monotonic() < deadline, f"no new version after the reload: {health.json()}"
+        time.sleep(0.5)
+    assert health.json()["model"]["version"] == "2027-01-01.1"
+    assert _sample(requests.get(f"{base}/metrics", timeout=30).text,
+                   "sonotrace_weights_conflict") == 0
+    assert len(re.findall(r"ERROR model_server\._gunicorn: ", log_text())) == 1
+    assert "Traceback" not in log_text()
 
 
 def _sample(text: str, name: str, labels: str | None = None) -> float:
