@@ -855,48 +855,6 @@ def _carried_values(row: Mapping) -> dict | None:
     return values
 
 
-def _moved_roots(root: Path, known: Mapping, same: set[tuple[str, int]]) -> set[str]:
-    """The data folders, other than ``root``, whose indexed rows are ``root``'s own.
-
-    A data folder moved or copied with its file times (``mv``, ``cp -a``, ``rsync -a``,
-    a volume mounted elsewhere) keeps its rows' old record paths: a record whose size
-    and modification time did not change is not read again, so its row is not rewritten.
-    Such a row would never be dropped once its files are removed, since only rows whose
-    path lies in ``root`` were. A folder counts as ``root`` when the rows under it whose
-    record file ``root`` holds, at the same place in it and with the same stamp (``same``:
-    the same file), are at least as many as the rows under it ``root`` lacks: a record
-    copied in from another data folder sharing the database does not make that folder's
-    other rows this one's.
-
-    Parameters
-    ----------
-    root : pathlib.Path
-        The data folder synced.
-    known : mapping
-        ``{(image, version): (size, mtime_ns, record path, damaged)}``, every row.
-    same : set
-        The (image, version) found in ``root`` whose record file has its row's stamp.
-
-    Returns
-    -------
-    set of str
-        The other folders, as the rows' record paths name them.
-    """
-    here = Path(os.path.realpath(root))
-    tally: dict[str, list[int]] = {}  # folder: [same file here, not here]
-    for (sha, version), (_, _, path, _) in known.items():
-        old = Path(path)
-        if old.parent.name != sha:
-            continue  # not a record path of the store's layout
-        counts = tally.setdefault(str(old.parent.parent), [0, 0])
-        if (sha, version) in same:
-            counts[0] += 1
-        elif not os.path.lexists(root / sha / old.name):
-            counts[1] += 1
-    return {folder for folder, (kept, lacking) in tally.items()
-            if kept and kept >= lacking and Path(os.path.realpath(folder)) != here}
-
-
 def _count(value, name: str, low: int) -> int:
     # Every database holds a 32-bit integer; a larger "version" is a corrupt file.
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value < 2**31:
@@ -1377,10 +1335,8 @@ class AnnotationIndex:
 
         A row whose record file is gone (its version's or image's files removed by
         hand) is deleted, so the Saved page, its CSV and the agreement stop listing
-        it; only a row whose record path lies in ``data_dir`` (as found now), or in a
-        folder whose rows are ``data_dir``'s (moved or copied with its file times: see
-        :func:`_moved_roots`), so a client given another data folder than the rows'
-        leaves them alone. Nothing
+        it; only a row whose record path lies in ``data_dir`` (as found now), so a
+        client given another data folder than the rows' leaves them alone. Nothing
         is deleted when ``data_dir`` is missing or holds no saved version while the
         index holds rows: an unmounted or mistyped data folder (or a shared
         database's other folder) must not empty the index; a warning says so.
@@ -1413,13 +1369,10 @@ class AnnotationIndex:
             return {"added": 0, "removed": 0, "unchecked": unchecked, "skipped": []}
         known = self._all_keys()
         items, skipped, damaged = [], [], []
-        same = set()  # indexed versions whose record file here is the row's (its stamp)
         for sha, version, entry in found:
             if (sha, version) in known:
                 stamp = _stamp(entry)
                 size, mtime, _, marked = known[(sha, version)]
-                if (size, mtime) == (stamp["record_size"], stamp["record_mtime_ns"]):
-                    same.add((sha, version))
                 # A damaged one is read again each start: a file made readable again
                 # without a new stamp (its permissions fixed) comes back too.
                 if not marked and (size, mtime) == (stamp["record_size"],
@@ -1439,8 +1392,7 @@ class AnnotationIndex:
             # Rows added or replaced (a record changed on disk, or readable again).
             logger.info("annotation index: added or updated %d saved version(s) from %s",
                         added, root)
-        moved = _moved_roots(root, known, same)
-        removed = self._prune(root, known, {(sha, version) for sha, version, _ in found}, moved)
+        removed = self._prune(root, known, {(sha, version) for sha, version, _ in found})
         return {"added": added, "removed": removed, "unchecked": 0, "skipped": skipped}
 
     def _mark_damaged(self, damaged: list[tuple[str, int, Path, str]]) -> int:
@@ -1670,30 +1622,17 @@ class AnnotationIndex:
             )
         return rows
 
-    def _prune(self, root: Path, known: Mapping, found: set[tuple[str, int]],
-               moved: frozenset[str] | set[str] = frozenset()) -> int:
-        """Delete the rows whose record file, in ``root``, is gone; how many.
-
-        A row is ``root``'s when its record path lies in it, or in one of ``moved``
-        (:func:`_moved_roots`: where this folder was indexed before it was moved or
-        copied, or where another client mounts it); such a row's file is looked for in
-        ``root``, whatever is at its old path.
-        """
+    def _prune(self, root: Path, known: Mapping, found: set[tuple[str, int]]) -> int:
+        """Delete the rows whose record file, in ``root``, is gone; how many."""
         here = Path(os.path.realpath(root))
-
-        def gone_here(path: str) -> bool:
-            old = Path(path)
-            if str(old.parent.parent) in moved:
-                now = root / old.parent.name / old.name
-            elif Path(os.path.realpath(path)).parent.parent == here:
-                now = old
-            else:
-                return False  # another data folder's (a shared database)
+        gone = [
+            key
+            for key, (_, _, path, _) in known.items()
+            if key not in found
+            and Path(os.path.realpath(path)).parent.parent == here
             # Looked at again now: a save since the walk writes its file before its row.
-            return not os.path.lexists(now)
-
-        gone = [key for key, (_, _, path, _) in known.items()
-                if key not in found and gone_here(path)]
+            and not os.path.lexists(path)
+        ]
         if not gone:
             return 0
         removed = self._remove(sorted(gone))

@@ -1315,59 +1315,6 @@ def test_sync_reads_only_record_files_in_image_folders(make_index, tmp_path):
     assert _listed(index) == [(SHA_A, 1, False), (SHA_A, 7, True)]
 
 
-def _remove_files_of(folder: Path, version: int) -> None:
-    """Remove one version's files by hand, as a site would."""
-    for path in folder.glob(f"v{version:03d}*"):
-        path.unlink()
-
-
-@pytest.mark.parametrize("how", ["mv", "cp -a"])
-def test_a_data_folder_moved_with_its_file_times_drops_the_rows_of_removed_versions(
-    make_index, tmp_path, how
-):
-    """A data folder moved (or copied) elsewhere with its file times kept: its rows keep
-    their old record paths, yet a version removed since is dropped, as in the folder
-    where it was indexed."""
-    old = tmp_path / "before"
-    store = _store_some(old)
-    index = make_index()
-    assert index.sync(old) == synced(3)
-    new = tmp_path / "after"
-    if how == "mv":
-        old.rename(new)
-    else:
-        shutil.copytree(old, new, copy_function=shutil.copy2)  # the old copy stays
-    _remove_files_of(new / SHA_A, 1)
-    # And a record damaged there: its row names where it is now.
-    damaged = new / SHA_B / "v001.json"
-    damaged.write_bytes(damaged.read_bytes()[:60])
-    again = make_index()
-    assert again.sync(new) == synced(0, removed=1, skipped=[str(damaged)])
-    assert _keys(again.query()) == [(SHA_B, 1), (SHA_A, 2)]
-    assert [r["record_path"] for r in again.query() if r["damaged"]] == [str(damaged)]
-    # As for the folder where they were indexed: a version still there is kept, and a
-    # second start changes nothing.
-    assert make_index().sync(new) == synced(0, skipped=[str(damaged)])
-    assert store.versions(SHA_A) == ([1, 2] if how == "cp -a" else [])  # the old copy
-
-
-def test_a_record_copied_in_from_another_folder_does_not_make_its_rows_this_folders(
-    make_index, tmp_path
-):
-    """Two data folders share one database; a record copied (times kept) from one into
-    the other leaves the first folder's other rows alone at the second's start."""
-    first = tmp_path / "first"
-    _store_some(first)
-    index = make_index()
-    assert index.sync(first) == synced(3)
-    second = tmp_path / "second" / SHA_B
-    second.mkdir(parents=True)
-    for path in (first / SHA_B).glob("v001*"):
-        shutil.copy2(path, second / path.name)
-    assert make_index().sync(second.parent) == synced(0)
-    assert len(make_index().query()) == 3
-
-
 def test_sync_of_a_missing_data_dir_writes_nothing(tmp_path):
     database = tmp_path / "db" / "index.sqlite3"
     index = AnnotationIndex(_url(database))
