@@ -792,11 +792,13 @@ def _carried_rows(conn: sa.Connection) -> list[dict]:
     So each old row's :data:`_IDENTITY` is kept, its reading blank and marked
     :data:`CARRIED`, its stamp none: the sync reads every such record again, replacing
     the row of one that reads well, marking the row of one that does not damaged with
-    why (its annotator and time kept), and dropping the row of one that is gone. A row
-    of another data folder (a shared database) is listed as damaged until its own
-    client starts. A table without an annotator, a save time or a record path (no
-    layout SonoTrace made) carries nothing, nor does a row whose values this layout
-    cannot hold; nothing is carried when the old table cannot be read (logged).
+    why (its annotator and time kept), and dropping the row of one that is gone. Only
+    rows whose record file is still where they say are carried: a removed version's, one
+    of a folder since moved, or one of another machine's data folder sharing the
+    database, is dropped, as the rebuild dropped every row before. A table without an
+    annotator, a save time or a record path (no layout SonoTrace made) carries nothing,
+    nor does a row whose values this layout cannot hold; nothing is carried when the old
+    table cannot be read (logged).
     """
     try:
         old = sa.Table(SavedRow.__tablename__, sa.MetaData(), autoload_with=conn)
@@ -815,9 +817,20 @@ def _carried_rows(conn: sa.Connection) -> list[dict]:
     carried: dict[tuple[str, int], dict] = {}
     for row in found:
         values = _carried_values(row)
-        if values is not None:
+        # Only a version whose record file is still where its row says: the row of one
+        # removed by hand, or of a folder since moved, would otherwise come back as a
+        # damaged version that nothing removes (audit 918 F2), where the rebuild used to
+        # drop it.
+        if values is not None and _record_there(values["record_path"]):
             carried[(values["image_sha256"], values["version"])] = values  # the last wins
     return list(carried.values())
+
+
+def _record_there(path) -> bool:
+    try:
+        return isinstance(path, str) and os.path.isfile(path)
+    except (OSError, ValueError):  # a NUL in a path from a corrupt row
+        return False
 
 
 def _carried_values(row: Mapping) -> dict | None:

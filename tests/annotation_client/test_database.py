@@ -1705,7 +1705,8 @@ def test_a_rebuild_keeps_the_annotator_and_time_of_a_record_damaged_since(
     caplog.set_level("WARNING", logger="annotation_client._database")
     index = make_index()
     result = index.sync(data_dir)
-    assert (result["added"], result["removed"], result["skipped"]) == (1, 1, [str(bobs)])
+    # Cy's row is not even carried over: its record file is gone (audit 918 F2).
+    assert (result["added"], result["removed"], result["skipped"]) == (1, 0, [str(bobs)])
     assert "rebuilding it from the record files (keeping each version's annotator" in (
         caplog.text)
     rows = {(r["image_sha256"], r["version"]): r for r in index.query()}
@@ -1738,13 +1739,21 @@ def test_an_older_table_whose_values_cannot_be_kept_is_rebuilt_without_them(
     schema = sa.Table("saved_annotations_schema", metadata,
                       sa.Column("version", sa.Integer, primary_key=True, autoincrement=False))
     metadata.create_all(engine)
+    kept = tmp_path / "elsewhere" / "v003.json"
+    kept.parent.mkdir()
+    kept.write_text("{}")
     stale = {"saved_at": dt.datetime(2024, 1, 1), "annotator": "Old", "image_name": "x.png",
              "width": 6, "height": 4, "segmented": False, "empty": False,
-             "record_path": str(tmp_path / "elsewhere" / "v001.json")}  # fmt: skip
+             "record_path": str(kept)}  # fmt: skip
+    gone = str(tmp_path / "elsewhere" / "v004.json")
     with engine.begin() as conn:
         conn.execute(table.insert(), [stale | {"image_sha256": "not a sha", "version": 1},
                                       stale | {"image_sha256": "ef" * 32, "version": 0},
-                                      stale | {"image_sha256": "ef" * 32, "version": 3}])
+                                      stale | {"image_sha256": "ef" * 32, "version": 3},
+                                      # Removed by hand, or in a folder since moved: a
+                                      # damaged row nothing removes (audit 918 F2).
+                                      stale | {"image_sha256": "ef" * 32, "version": 4,
+                                               "record_path": gone}])
         conn.execute(schema.insert().values(version=4))
     engine.dispose()
     index = make_index()
