@@ -143,6 +143,34 @@ def text_of(parts) -> str:
 # --------------------------------------------------------------------------- in the browser
 
 
+#: The header the stand-in sign-in proxy (:func:`signed_in_by_cookie`) names the user in.
+SIGN_IN_HEADER = "X-Forwarded-User"
+
+
+def signed_in_by_cookie(app) -> None:
+    """Stand in for the sign-in proxy: each request gets :data:`SIGN_IN_HEADER` from the
+    browser's ``reader`` cookie (:func:`sign_in`), and any such header the browser sent
+    is dropped, as the proxy does."""
+    inner = app.server.wsgi_app
+    key = "HTTP_" + SIGN_IN_HEADER.upper().replace("-", "_")
+
+    def proxy(environ, start_response):
+        environ.pop(key, None)
+        cookies = dict(part.strip().split("=", 1)
+                       for part in environ.get("HTTP_COOKIE", "").split(";") if "=" in part)
+        if cookies.get("reader"):
+            environ[key] = cookies["reader"].replace("+", " ")
+        return inner(environ, start_response)
+
+    app.server.wsgi_app = proxy
+
+
+def sign_in(driver, name: str) -> None:
+    """Sign ``name`` in to the browser behind :func:`signed_in_by_cookie`'s proxy."""
+    driver.delete_all_cookies()
+    driver.add_cookie({"name": "reader", "value": name.replace(" ", "+")})
+
+
 def wait_for(dash_duo, condition, timeout=30, message=""):
     """Poll ``condition()`` until it is truthy, and return it; fail after ``timeout`` s."""
     # An element can be re-rendered between finding it and reading it: try again.

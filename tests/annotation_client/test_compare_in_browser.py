@@ -24,6 +24,8 @@ from _dash_helpers import (
     open_entry,
     settled,
     shape_paths,
+    sign_in,
+    signed_in_by_cookie,
     store_data,
     upload,
     wait_for,
@@ -227,23 +229,6 @@ def test_a_saved_version_is_drawn_beside_the_edited_outline_and_save_is_unchange
     assert not errors, "browser console errors:\n" + "\n".join(errors)
 
 
-def _signed_in_by_cookie(app) -> None:
-    """Stand in for the sign-in proxy: each request gets ``X-Forwarded-User`` from the
-    browser's ``reader`` cookie, and any such header the browser sent is dropped."""
-    inner = app.server.wsgi_app
-    key = "HTTP_" + USER.upper().replace("-", "_")
-
-    def proxy(environ, start_response):
-        environ.pop(key, None)
-        cookies = dict(part.strip().split("=", 1)
-                       for part in environ.get("HTTP_COOKIE", "").split(";") if "=" in part)
-        if cookies.get("reader"):
-            environ[key] = cookies["reader"].replace("+", " ")
-        return inner(environ, start_response)
-
-    app.server.wsgi_app = proxy
-
-
 def test_under_blinded_reading_a_reader_compares_their_own_and_a_reviewer_both(
         dash_duo, tmp_path):
     """Dr Ada and Dr Bo read one.png apart; Dr Ada is offered her own version only, the
@@ -268,13 +253,12 @@ def test_under_blinded_reading_a_reader_compares_their_own_and_a_reviewer_both(
                       "MODEL_SERVER_URL": f"http://127.0.0.1:{closed_port()}",
                       "ANNOTATOR_HEADER": USER, "BLINDED_READING": True,
                       "REVIEWERS": "Dr Chair"})
-    _signed_in_by_cookie(app)
+    signed_in_by_cookie(app)
     dash_duo.start_server(app)
     driver = dash_duo.driver
 
     def sign_in_and_open(name):
-        driver.delete_all_cookies()
-        driver.add_cookie({"name": "reader", "value": name.replace(" ", "+")})
+        sign_in(driver, name)
         driver.get(dash_duo.server_url + "/")
         dash_duo.wait_for_element("#worklist-count", timeout=30)
         open_entry(dash_duo, "one.png")

@@ -15,7 +15,15 @@ import hashlib
 import dash
 import numpy as np
 import pytest
-from _dash_helpers import as_callback, console_errors, find_component, text_of, wait_for
+from _dash_helpers import (
+    as_callback,
+    console_errors,
+    find_component,
+    signed_in_by_cookie,
+    text_of,
+    wait_for,
+)
+from _dash_helpers import sign_in as cookie_sign_in
 from _saved_data import (
     AI_A,
     HEADER,
@@ -412,27 +420,6 @@ def test_a_kept_upload_opens_only_for_a_reader_who_saved_it(app, data_dir):
 # --------------------------------------------------------------------------- in the browser
 
 
-def _as_signed_in_by_cookie(app) -> None:
-    """Stand in for the sign-in proxy: each request gets ``X-Forwarded-User`` from the
-    browser's ``reader`` cookie, and any header the browser sent is dropped, as the
-    proxy does."""
-    inner = app.server.wsgi_app
-    key = "HTTP_" + USER.upper().replace("-", "_")
-
-    def proxy(environ, start_response):
-        environ.pop(key, None)
-        cookies = dict(
-            part.strip().split("=", 1)
-            for part in environ.get("HTTP_COOKIE", "").split(";")
-            if "=" in part
-        )
-        if cookies.get("reader"):
-            environ[key] = cookies["reader"].replace("+", " ")
-        return inner(environ, start_response)
-
-    app.server.wsgi_app = proxy
-
-
 @pytest.mark.browser
 def test_readers_and_a_reviewer_in_the_browser_see_what_they_may(dash_duo, tmp_path, data_dir,
                                                                  artifacts_dir):
@@ -465,13 +452,12 @@ def test_readers_and_a_reviewer_in_the_browser_see_what_they_may(dash_duo, tmp_p
         )
     app = create_app({"DATA_DIR": data_dir, "WORKLIST_DIR": folder, "AUTO_SEGMENT": False,
                       "MODEL_SERVER_URL": "http://127.0.0.1:9"} | BLINDED)
-    _as_signed_in_by_cookie(app)
+    signed_in_by_cookie(app)
     dash_duo.start_server(app)
     driver = dash_duo.driver
 
     def sign_in(name, path="/"):
-        driver.delete_all_cookies()
-        driver.add_cookie({"name": "reader", "value": name.replace(" ", "+")})
+        cookie_sign_in(driver, name)
         driver.get(dash_duo.server_url + path)
 
     def worklist_count():

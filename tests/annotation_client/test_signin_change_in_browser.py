@@ -11,7 +11,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from _dash_helpers import click, closed_port, console_errors, open_entry, wait_for
+from _dash_helpers import (
+    SIGN_IN_HEADER,
+    click,
+    closed_port,
+    console_errors,
+    open_entry,
+    sign_in,
+    signed_in_by_cookie,
+    wait_for,
+)
 from PIL import Image
 from selenium.common.exceptions import NoAlertPresentException
 from selenium.webdriver.common.by import By
@@ -21,30 +30,8 @@ from annotation_client import create_app, ids
 
 pytestmark = pytest.mark.browser
 
-USER = "X-Forwarded-User"
+USER = SIGN_IN_HEADER
 NOTE = "Dr B private note: looks benign"
-
-
-def _signed_in_by_cookie(app) -> None:
-    """Stand in for the sign-in proxy: each request gets ``X-Forwarded-User`` from the
-    browser's ``reader`` cookie, and any such header the browser sent is dropped."""
-    inner = app.server.wsgi_app
-    key = "HTTP_" + USER.upper().replace("-", "_")
-
-    def proxy(environ, start_response):
-        environ.pop(key, None)
-        cookies = dict(part.strip().split("=", 1)
-                       for part in environ.get("HTTP_COOKIE", "").split(";") if "=" in part)
-        if cookies.get("reader"):
-            environ[key] = cookies["reader"].replace("+", " ")
-        return inner(environ, start_response)
-
-    app.server.wsgi_app = proxy
-
-
-def _sign_in(driver, name: str) -> None:
-    driver.delete_all_cookies()
-    driver.add_cookie({"name": "reader", "value": name.replace(" ", "+")})
 
 
 def _shown(driver) -> dict:
@@ -77,10 +64,10 @@ def test_a_new_sign_in_gets_a_fresh_page_without_the_last_readers_reading(
     from annotation_client.pages import annotate  # registered by create_app
 
     monkeypatch.setattr(annotate, "SERVER_POLL_MS", 1000)
-    _signed_in_by_cookie(app)
+    signed_in_by_cookie(app)
     dash_duo.start_server(app)
     driver = dash_duo.driver
-    _sign_in(driver, "Dr B")
+    sign_in(driver, "Dr B")
     driver.get(dash_duo.server_url + "/")
     # (Not #worklist-count: a poll this quick can overtake the load's answer, and the
     # poll leaves an empty note as it is.)
@@ -100,7 +87,7 @@ def test_a_new_sign_in_gets_a_fresh_page_without_the_last_readers_reading(
     # The sign-in passes to Dr E; nobody reloads the tab (a mark on this document
     # tells it from the next one).
     driver.execute_script("window.drBsPage = true;")
-    _sign_in(driver, "Dr E")
+    sign_in(driver, "Dr E")
     wait_for(dash_duo, lambda: NOTE not in (_shown(driver)["note"] or ""), 20,
              f"Dr B's note is still on screen for Dr E: {_shown(driver)}")
     # The "unsaved work" question would be an alert, and would hold the page.
