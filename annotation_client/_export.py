@@ -268,6 +268,14 @@ def _normal_with_outline(version: int, record: dict, mask: np.ndarray) -> str | 
             "reading cannot be told (revise its label or its outline to export it)")
 
 
+def _lesion_unoutlined(record: dict, outlined: bool) -> str | None:
+    """The final label of a version labelled benign or malignant whose outline covers
+    nothing (``outlined`` False); None for any other version."""
+    final = record.get("final") if isinstance(record.get("final"), dict) else {}
+    label = final.get("label")
+    return label if label in ("benign", "malignant") and not outlined else None
+
+
 def _unoutlined(version: int, record: dict, mask: np.ndarray) -> str | None:
     """What is said of a version labelled benign or malignant whose mask is empty, exported
     without a mask file; None for any other version.
@@ -278,8 +286,8 @@ def _unoutlined(version: int, record: dict, mask: np.ndarray) -> str | None:
     label only and ``models.train`` leaves it out, as they do any lesion image without a
     mask.
     """
-    label = record["final"]["label"]
-    if label == "normal" or mask.any():
+    label = _lesion_unoutlined(record, bool(mask.any()))
+    if label is None:
         return None
     return (f"{_by(version, record)} is labelled {label} but outlines nothing: exported "
             "without a mask file, so models.evaluate scores its label only and models.train "
@@ -294,9 +302,8 @@ def unoutlined_seg(record: dict, outlined: bool) -> str | None:
     :func:`._dicom_seg.make_dicom_seg`), the opposite of the reading, in a file meant to
     go back to the PACS. The SR still reports the label.
     """
-    final = record.get("final") if isinstance(record.get("final"), dict) else {}
-    label = final.get("label")
-    if label not in ("benign", "malignant") or outlined:
+    label = _lesion_unoutlined(record, outlined)
+    if label is None:
         return None
     return (f"it is labelled {label} but outlines nothing, and a SEG of an empty lesion "
             "segment would say no lesion was found (draw its outline to have one)")
