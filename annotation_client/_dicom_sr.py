@@ -19,6 +19,10 @@ each with
 - the model's name and version as the group's algorithm when the outline started from
   the model's (as in the SEG), and the annotator as the observer.
 
+A lesion whose outlines enclose apart areas (a self-crossing ring's loops, which the
+saved mask fills both) is one group per area ("Lesion 1, region 1 of 2", ...), each with
+its own loop and the measurements of its own pixels (see :func:`_lesions`).
+
 The reader's BI-RADS descriptors (shape, orientation, margin, echo pattern, posterior
 features) and BI-RADS assessment category are qualitative evaluations of one image-level
 group (TID 1501, tracking identifier "Image", referring to the image), beside the lesions'
@@ -239,15 +243,21 @@ def dicom_sr(
             name=codes.DCM.Impression, value=getattr(codes.SCT, _LABEL_CODES[label]))]
     image_uid = str(ds.SOPInstanceUID)
     groups = []
-    for number, (ring, region) in enumerate(lesions, start=1):
+    number = 0
+    for ring, region, (part, parts) in lesions:
+        number += part == 1
 
         def mm(name, key, unit=codes.UCUM.Millimeter, region=region):
             return hd.sr.Measurement(name=name, value=round(float(region[key]), 3), unit=unit)
 
+        # A lesion of one region keeps the identifier (and UID) it always had; the
+        # regions of one that encloses several are told apart (see _lesions).
+        apart = () if parts == 1 else (str(part),)
         groups.append(hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(
             tracking_identifier=hd.sr.TrackingIdentifier(
-                uid=_uid(image_uid, "SonoTrace SR lesion", str(number)),
-                identifier=f"Lesion {number}"),
+                uid=_uid(image_uid, "SonoTrace SR lesion", str(number), *apart),
+                identifier=f"Lesion {number}"
+                + (f", region {part} of {parts}" if apart else "")),
             referenced_region=hd.sr.ImageRegion(
                 graphic_type=hd.sr.GraphicTypeValues.POLYLINE,
                 graphic_data=ring, source_image=image),
@@ -299,7 +309,7 @@ def dicom_sr(
     )
     content = [image_uid, hashlib.sha256(np.packbits(mask).tobytes()).hexdigest(),
                str(mask.shape), json.dumps([float(v) for v in pixel_spacing or ()]),
-               hashlib.sha256(json.dumps([r.tolist() for r, _ in lesions]).encode()).hexdigest(),
+               hashlib.sha256(json.dumps([r.tolist() for r, _, _ in lesions]).encode()).hexdigest(),
                label or "",
                creator or "", repr(model)]
     if birads:
@@ -434,9 +444,11 @@ def check_reportable(outlined: bool, label: str | None, pixel_spacing,
     return birads
 
 
-def _lesions(mask: np.ndarray, outlines, spacing) -> list[tuple[np.ndarray, dict]]:
-    """The lesions of an outline, largest first: ``(closed polyline (n + 1, 2) float32
-    (x, y), vectorizer.measure_lesion of its pixels)`` each.
+def _lesions(mask: np.ndarray, outlines, spacing) -> list[tuple[np.ndarray, dict, tuple]]:
+    """The lesions of an outline, largest first, each in the regions it encloses:
+    ``(closed polyline (n + 1, 2) float32 (x, y), vectorizer.measure_lesion of its
+    pixels, (region, regions))`` each, a lesion's regions one after the other, largest
+    first (``(1, 1)`` for a lesion of one region).
 
     A lesion is an 8-connected region of ``mask``, or several joined by a drawn outline
     (``outlines``: the page's region paths) that covers them all: an outline with a
@@ -444,6 +456,11 @@ def _lesions(mask: np.ndarray, outlines, spacing) -> list[tuple[np.ndarray, dict
     it is the same lesion. The measurements panel counts them so, and so does the report.
     The polyline is the drawn outline's outer ring (the outer ring of the union of a
     lesion's outlines), or without one the region's, vectorized.
+
+    A lesion whose outlines enclose apart areas (a self-crossing ring, a bow-tie, fills
+    both of its loops; outlines that only touch) is written as those areas: TID 1410
+    gives a group one region, so each is a group, its polyline its own loop, measured
+    over the pixels of the mask inside it (see :func:`_regions`).
     """
     from scipy import ndimage
 
@@ -456,14 +473,16 @@ def _lesions(mask: np.ndarray, outlines, spacing) -> list[tuple[np.ndarray, dict
     # The panel's and the record's grouping, which labels the mask as above.
     groups = lesion_groups(mask, regions)
     group_of = {k: g for g, ks in enumerate(groups) for k in ks}
-    drawn: list[tuple[int, shapely.Polygon]] = []
+    drawn: list[tuple[int, shapely.Geometry]] = []
     for path in regions:
         covered = np.unique(labels[_shapes.paths_to_mask([path], mask.shape)])
         covered = covered[covered > 0]
         if covered.size:
             outer = _shapes.parse_path(path)[0]
+            # "structure": the area the even-odd rule fills, as the mask's (and as
+            # _shapes.is_region reads a self-crossing ring), each loop of a bow-tie apart.
             drawn.append((group_of[int(covered[0])],
-                          shapely.make_valid(shapely.Polygon(outer))))
+                          shapely.make_valid(shapely.Polygon(outer), method="structure")))
     boxes = ndimage.find_objects(labels)
     lesions = []
     for head, ks in enumerate(groups):
@@ -472,24 +491,54 @@ def _lesions(mask: np.ndarray, outlines, spacing) -> list[tuple[np.ndarray, dict
                           max(boxes[k - 1][axis].stop for k in ks)) for axis in (0, 1))
         pixels = np.zeros_like(mask)
         pixels[box] = np.isin(labels[box], ks)
-        shapes = [polygon for group, polygon in drawn if group == head]
-        ring = _drawn_ring(shapes) if shapes else None
-        if ring is None:
+        parts = _drawn_parts([shape for group, shape in drawn if group == head])
+        if not parts:
             (path, *_) = vectorizer.mask_to_paths(pixels, OUTLINE_VERTICES, turdsize=0)
-            ring = np.asarray(_shapes.parse_path(path)[0], dtype=np.float32)
-        lesions.append((np.vstack([ring, ring[:1]]),
-                        vectorizer.measure_lesion(pixels, pixel_spacing=spacing)))
-    lesions.sort(key=lambda lesion: lesion[1]["area_px"], reverse=True)
-    return lesions
+            parts = [(np.asarray(_shapes.parse_path(path)[0], dtype=np.float32), pixels)]
+        else:
+            parts = _regions(parts, pixels)
+        lesions.append([(np.vstack([ring, ring[:1]]),
+                         vectorizer.measure_lesion(inside, pixel_spacing=spacing))
+                        for ring, inside in parts])
+    lesions.sort(key=lambda parts: sum(m["area_px"] for _, m in parts), reverse=True)
+    return [(ring, measured, (number, len(parts)))
+            for parts in lesions
+            for number, (ring, measured) in enumerate(parts, start=1)]
 
 
-def _drawn_ring(polygons: list) -> np.ndarray | None:
-    """The outer ring ``(n, 2)`` float32 of the union of drawn outlines (of its largest
-    part, should they not overlap), not closed; None when they enclose no area."""
-    union = shapely.unary_union(polygons)
-    parts = [g for g in getattr(union, "geoms", [union]) if isinstance(g, shapely.Polygon)
-             and not g.is_empty]
-    if not parts:
-        return None
-    coords = np.asarray(max(parts, key=lambda g: g.area).exterior.coords, dtype=np.float32)
-    return coords[:-1]
+def _drawn_parts(shapes: list) -> list:
+    """The apart polygons of the union of a lesion's drawn outlines (``shapes``, valid
+    geometries), largest first; none when they enclose no area."""
+    if not shapes:
+        return []
+    union = shapely.unary_union(shapes)
+    parts = [g for g in shapely.get_parts(union)
+             if isinstance(g, shapely.Polygon) and not g.is_empty and g.area > 0]
+    return sorted(parts, key=lambda g: g.area, reverse=True)
+
+
+def _regions(parts: list, pixels: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``(outer ring (n, 2) float32 (x, y), not closed, its pixels (H, W) bool)`` of each
+    apart area of a lesion (``parts``, polygons largest first) that holds a pixel of
+    ``pixels`` (the lesion's, of the saved mask).
+
+    A pixel is a region's when the region rasterised alone covers it, as the mask was
+    rasterised (:func:`._shapes.paths_to_mask`), so the regions' pixels are the mask's;
+    one on the line two regions share goes to the larger, and one of none (never seen:
+    the mask is the outlines' fill) to the largest, so each of the lesion's pixels is
+    measured once.
+    """
+    left = pixels.copy()
+    found = []
+    for part in parts:
+        ring = np.asarray(part.exterior.coords, dtype=np.float32)[:-1]
+        inside = _shapes.paths_to_mask([_shapes.format_path([ring.tolist()], exact=True)],
+                                       pixels.shape) & left
+        if inside.any():
+            left &= ~inside
+            found.append((ring, inside))
+    if not found:
+        # Loops between pixel centres only: the lesion as one region, the largest loop.
+        return [(np.asarray(parts[0].exterior.coords, dtype=np.float32)[:-1], pixels)]
+    found[0] = (found[0][0], found[0][1] | left)
+    return found

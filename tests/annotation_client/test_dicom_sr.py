@@ -11,6 +11,7 @@ import highdicom as hd
 import numpy as np
 import pydicom
 import pytest
+import shapely
 from _dash_helpers import as_callback
 from image_samples import dicom_bytes, png_bytes, speckle_image
 
@@ -247,6 +248,51 @@ def test_overlapping_outlines_are_one_lesion_and_apart_ones_two():
     assert ring[:, 0].min() == 10 and ring[:, 0].max() == 45
     two = _groups(_dicom_sr.dicom_sr(_source(), _mask_of(apart), SPACING, outlines=apart))[1]
     assert [_measured(g)["Area"][0] for g in two] == pytest.approx([400 * 0.02, 100 * 0.02])
+
+
+def test_a_self_crossing_outline_is_reported_as_the_regions_it_encloses():
+    # A bow-tie: the ring crosses itself at (34, 28), enclosing two triangles, which the
+    # saved mask fills both (even-odd). Before: one group, the larger triangle's loop
+    # alone, measured over both triangles' pixels (its long axis spanning the two).
+    bow_tie = ["M10,10 L50,40 L50,20 L10,40 Z"]
+    mask = _mask_of(bow_tie)
+    triangles = [[(10, 10), (34, 28), (10, 40)], [(34, 28), (50, 40), (50, 20)]]
+    pixels = [_mask_of(["M" + " L".join(f"{x},{y}" for x, y in t) + " Z"]) & mask
+              for t in triangles]
+    assert pixels[0].sum() > pixels[1].sum() > 0
+    sr = _dicom_sr.dicom_sr(_source(), mask, SPACING, label="benign", outlines=bow_tie)
+    groups = _groups(sr)[1]
+    assert len(groups) == 2
+    # One lesion, as the measurements panel counts it, in two regions, largest first.
+    assert [str(g.tracking_identifier) for g in groups] == [
+        "Lesion 1, region 1 of 2", "Lesion 1, region 2 of 2"]
+    assert len({g.tracking_uid for g in groups}) == 2
+    for group, triangle, inside in zip(groups, triangles, pixels, strict=True):
+        ring = np.asarray(group.roi.value)
+        np.testing.assert_array_equal(ring[0], ring[-1])
+        # Its own loop: the triangle, not the other one nor both.
+        assert shapely.Polygon(ring).symmetric_difference(
+            shapely.Polygon(triangle)).area == pytest.approx(0, abs=1e-3)
+        # Measured over the pixels the mask fills inside it, and only those.
+        measured = vectorizer.measure_lesion(inside, pixel_spacing=SPACING)
+        assert _measured(group)["Area"] == (pytest.approx(inside.sum() * 0.02), "mm2")
+        assert _measured(group)["Long axis"][0] == pytest.approx(
+            measured["max_diameter_mm"], abs=1e-3)
+        assert _measured(group)["Perpendicular Axis"][0] == pytest.approx(
+            measured["perpendicular_diameter_mm"], abs=1e-3)
+    # Together they are the mask's pixels, each once.
+    assert not (pixels[0] & pixels[1]).any()
+    assert sum(_measured(g)["Area"][0] for g in groups) == pytest.approx(mask.sum() * 0.02)
+    # Read back with pydicom alone too: two SCOORDs, each of one triangle's vertices.
+
+    def items(sequence):
+        for item in sequence:
+            yield item
+            yield from items(item.get("ContentSequence", []))
+
+    scoords = [item for item in items(pydicom.dcmread(io.BytesIO(sr)).ContentSequence)
+               if item.ValueType == "SCOORD"]
+    assert [len(item.GraphicData) for item in scoords] == [8, 8]
 
 
 def test_an_outline_in_too_many_pieces_is_refused_not_listed():
