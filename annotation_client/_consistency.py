@@ -1,4 +1,5 @@
-"""Whether a reading's final label, outline and BI-RADS assessment agree.
+"""Whether a reading's final label, outline and BI-RADS assessment agree, and whether
+its outline and AI label came from one model.
 
 A hint, never a refusal: the radiologist may be right (a normal label with an
 outline of a lymph node kept for the record, say), so the Annotate page shows
@@ -62,3 +63,60 @@ def reading_conflict(label, outlined: bool, assessment) -> str | None:
             f"({ASSESSMENT_MEANINGS[category]}) is not a {label} reading."
         )
     return " ".join(said) or None
+
+
+def model_version_conflict(segmentation, classification) -> str | None:
+    """Say when the outline and the AI label came from different model versions.
+
+    The model server can be given new weights (a release switched, a graceful reload)
+    between ``/predict`` and ``/classify``, or between the first outline and a Classify
+    asked again: the record then holds two versions (``model.segmentation`` and
+    ``model.classification``), and the AI label is not the opinion of the model that
+    drew the outline. A hint, never a refusal: both are recorded as they are.
+
+    Parameters
+    ----------
+    segmentation, classification : mapping or None
+        ``{"name": str, "version": str}`` of the model that drew the outline offered and
+        of the one that gave the AI label, as the server reported them (and a record's
+        ``model`` keeps them). None, or one without a version, says nothing.
+
+    Returns
+    -------
+    str or None
+        One message naming both versions (and both names, when they differ), or None
+        when they agree or one is not known.
+
+    Examples
+    --------
+    >>> model_version_conflict({"name": "unet", "version": "1"},
+    ...                        {"name": "unet", "version": "2"})  # doctest: +NORMALIZE_WHITESPACE
+    'The outline is from model version 1, the AI label from version 2: the model server
+    changed in between. Auto-segment and Classify again to have both from one model; Save
+    records both as they are.'
+    >>> model_version_conflict({"name": "unet", "version": "2"},
+    ...                        {"name": "unet", "version": "2"}) is None
+    True
+    """
+    drew, labelled = _model_ref(segmentation), _model_ref(classification)
+    if drew is None or labelled is None or drew == labelled:
+        return None
+    if drew[0] == labelled[0] or not (drew[0] and labelled[0]):
+        first, second = f"model version {drew[1]}", f"version {labelled[1]}"
+    else:
+        first, second = (f"model {' '.join(filter(None, drew))}",
+                         " ".join(filter(None, labelled)))
+    return (f"The outline is from {first}, the AI label from {second}: the model server "
+            "changed in between. Auto-segment and Classify again to have both from one "
+            "model; Save records both as they are.")
+
+
+def _model_ref(model) -> tuple[str, str] | None:
+    """``(name, version)`` of a model reference, or None when it names no version."""
+    if not isinstance(model, dict):
+        return None
+    version = model.get("version")
+    if version is None or str(version).strip() == "":
+        return None
+    name = model.get("name")
+    return (str(name).strip() if name is not None else "", str(version).strip())

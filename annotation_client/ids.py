@@ -103,6 +103,8 @@ SAVE_ALERT = "save-alert"
 MARGIN_HINT = "margin-hint"  # says when the ticked margins contradict each other
 # Says when the final label, the outline and the BI-RADS assessment disagree
 READING_HINT = "reading-hint"
+# Under the AI label: says when the outline and it came from different model versions
+MODEL_VERSIONS_HINT = "model-versions-hint"
 # dcc.ConfirmDialog: asks before a save leaves out the final label or the edited
 # outline of the latest version (its OK saves anyway)
 SAVE_QUESTION = "save-question"

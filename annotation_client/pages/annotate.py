@@ -1100,6 +1100,11 @@ def layout(**query):
                                 type="dot",
                                 delay_show=300,
                             ),
+                            # Says, before a save, when the outline and the AI label came
+                            # from different model versions (see check_model_versions);
+                            # Save repeats it, and saves all the same.
+                            html.Div(id=ids.MODEL_VERSIONS_HINT,
+                                     className="small text-warning-emphasis", role="status"),
                         ],
                         class_name="py-2",
                     ),
@@ -1615,6 +1620,35 @@ def check_reading(label, assessment, history, meta, *_echoes):
         return None
     outlined = bool(_present(history, meta)["paths"])
     return _consistency.reading_conflict(label, outlined, assessment)
+
+
+@callback(
+    Output(ids.MODEL_VERSIONS_HINT, "children"),
+    # The stores are the shell's: a page callback only reads them, and hears of their
+    # changes through the page's own echoes (see test_no_callback_mixes_the_shell_and_a_page):
+    # an outline arrived, a classification, an image opened, a version loaded.
+    State(ids.AI_RESULT, "data"),
+    State(ids.CLASSIFICATION, "data"),
+    State(ids.IMAGE_META, "data"),
+    Input(ids.SEGMENT_DONE, "data"),
+    Input(ids.CLASSIFY_DONE, "data"),
+    Input(ids.IMAGE_OPENED, "data"),
+    Input(ids.LOADED_SAVE, "data"),
+    Input(ids.PAGE_LOAD, "data"),
+)
+def check_model_versions(ai, classification, meta, *_echoes):
+    """Say, before a save, when the outline and the AI label came from different model
+    versions: the versions Save would record (``model.segmentation`` and
+    ``model.classification``) for the open image. A hint only: Save repeats it and
+    saves all the same. Gone when both come from one version again."""
+    if not meta:
+        return None
+    # Each only when it is of the open image, as Save takes them.
+    ai = _ai_for(ai, meta)
+    if not (isinstance(classification, dict) and classification.get("image") == meta["sha256"]):
+        classification = None
+    return _consistency.model_version_conflict(
+        ai.get("model") if ai else None, classification.get("model") if classification else None)
 
 
 # =========================================================================== callbacks: image
@@ -5486,9 +5520,12 @@ def save(_clicks, meta, history, ai, classification, final_label, note, annotato
     work["version"] = saved.version
     conflict = _consistency.reading_conflict(
         record["final"]["label"], bool(paths), descriptor_values.get("assessment"))
+    # Of the record: the versions it holds.
+    models = _consistency.model_version_conflict(record["model"]["segmentation"],
+                                                 record["model"]["classification"])
     # Saved, with something to read: Save & next stays on the image, or the message
     # would go with it (cleared as the next image opens) unread.
-    attention = bool(missed or conflict or replaced or saved.indexed is False)
+    attention = bool(missed or conflict or models or replaced or saved.indexed is False)
     return html.Div(
         [
             _views.alert(details,
@@ -5498,6 +5535,8 @@ def save(_clicks, meta, history, ai, classification, final_label, note, annotato
             # Repeated from the hint beside the label: saved, but worth a second look.
             *([_views.alert(conflict, "warning", title="Check:", id="save-check")]
               if conflict else []),
+            *([_views.alert(models, "warning", title="Check:", id="save-models-check")]
+              if models else []),
         ],
         id="save-result",
         title=f"Saved in {saved.folder}",

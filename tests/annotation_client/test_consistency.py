@@ -8,6 +8,7 @@ from annotation_client._consistency import (
     NOT_BENIGN,
     NOT_MALIGNANT,
     NOT_NORMAL,
+    model_version_conflict,
     reading_conflict,
 )
 from annotation_client._record import DESCRIPTOR_OPTIONS
@@ -72,3 +73,38 @@ def test_every_category_is_a_normal_or_a_malignant_reading_or_both():
     assert set(NOT_BENIGN) <= categories
     # 0 (incomplete) and 1-2 read as normal; none of 3-6 as anything but suspicious.
     assert categories - set(NOT_NORMAL) == {"0", "1", "2"}
+
+
+@pytest.mark.parametrize(
+    ("segmentation", "classification", "said"),
+    [
+        ({"name": "unet", "version": "1"}, {"name": "unet", "version": "2"},
+         "The outline is from model version 1, the AI label from version 2"),
+        # Two models: both named.
+        ({"name": "unet", "version": "1"}, {"name": "clf", "version": "1"},
+         "The outline is from model unet 1, the AI label from clf 1"),
+        # A name not reported: the versions alone.
+        ({"version": "1"}, {"name": "clf", "version": "2"},
+         "The outline is from model version 1, the AI label from version 2"),
+    ],
+)
+def test_an_outline_and_label_of_two_models_are_said_with_both(segmentation, classification,
+                                                                said):
+    text = model_version_conflict(segmentation, classification)
+    assert text.startswith(said + ": the model server changed in between.")
+
+
+@pytest.mark.parametrize(
+    ("segmentation", "classification"),
+    [
+        ({"name": "unet", "version": "2"}, {"name": "unet", "version": "2"}),
+        # Not known on one side: not classified, drawn by hand, a record from before.
+        (None, {"name": "unet", "version": "2"}),
+        ({"name": "unet", "version": "1"}, None),
+        ({"name": "unet"}, {"name": "unet", "version": "2"}),
+        ({"name": "unet", "version": ""}, {"name": "unet", "version": "2"}),
+        ("unet 1", {"name": "unet", "version": "2"}),
+    ],
+)
+def test_one_model_or_an_unknown_one_says_nothing(segmentation, classification):
+    assert model_version_conflict(segmentation, classification) is None

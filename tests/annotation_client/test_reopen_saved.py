@@ -507,6 +507,50 @@ def test_the_hint_beside_the_label_follows_label_outline_and_assessment(annotate
     assert hint("normal", "5", _history_of([EDITED]), None) is None  # no image open
 
 
+def _classified(version, image=SHA):
+    return {"image": image, "label": "benign", "paths": [AI],
+            "probabilities": {"normal": 0.1, "benign": 0.7, "malignant": 0.2},
+            "model": {"name": "sonotrace_unet", "version": version}}
+
+
+def _outlined_by(version):
+    return dict(AI_RESULT, model={"name": "sonotrace_unet", "version": version})
+
+
+def test_the_hint_under_the_ai_label_names_the_two_model_versions_until_they_agree(annotate):
+    # The model server reloaded with new weights between /predict and /classify.
+    hint = annotate.check_model_versions
+    said = hint(_outlined_by("2026-12-03.10"), _classified("2027-01-01.1"), META)
+    assert said == ("The outline is from model version 2026-12-03.10, the AI label from "
+                    "version 2027-01-01.1: the model server changed in between. "
+                    "Auto-segment and Classify again to have both from one model; Save "
+                    "records both as they are.")
+    # Both again from one version: nothing said.
+    assert hint(_outlined_by("2027-01-01.1"), _classified("2027-01-01.1"), META) is None
+    # Not yet classified, no AI outline, another image's label, or no image: nothing.
+    assert hint(_outlined_by("2026-12-03.10"), None, META) is None
+    assert hint(None, _classified("2027-01-01.1"), META) is None
+    assert hint(_outlined_by("2026-12-03.10"),
+                _classified("2027-01-01.1", image="f6" * 32), META) is None
+    assert hint(_outlined_by("2026-12-03.10"), _classified("2027-01-01.1"), None) is None
+
+
+def test_a_save_of_two_model_versions_says_so_and_saves_both(app, annotate, data_dir):
+    descriptors = [None] * (N - 1) + ["3"]
+    answer, _work = _in_request(app, lambda: annotate.save(
+        1, META, _history_of([EDITED]), _outlined_by("2026-12-03.10"),
+        _classified("2027-01-01.1"), "benign", "", "Dr Ada", None, *descriptors),
+        fired=[f"{ids.SAVE_BUTTON}.n_clicks"])
+    text = text_of(answer)
+    assert text.startswith("Saved. Version 1")
+    assert ("Check: The outline is from model version 2026-12-03.10, the AI label from "
+            "version 2027-01-01.1") in text
+    assert answer.to_plotly_json()["props"]["data-attention"] == "1"
+    record = json.loads((data_dir / SHA / "v001.json").read_text())
+    assert record["model"]["segmentation"]["version"] == "2026-12-03.10"
+    assert record["model"]["classification"]["version"] == "2027-01-01.1"
+
+
 # --------------------------------------------------------------------- the save's message
 
 

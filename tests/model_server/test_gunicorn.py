@@ -6,16 +6,15 @@ import json
 import multiprocessing
 import os
 import re
-import shutil
 import signal
 import socket
 import sys
 import time
-from pathlib import Path
 
 import pytest
 import requests
 from server_samples import png_bytes, speckle_image
+from weight_releases import another_release, shipped_weights, switch_link
 
 from model_server.__main__ import build_parser, options, thread_environment
 from model_server._readiness import LoadedWeights, ReadinessBoard, version_conflict
@@ -249,15 +248,8 @@ def test_a_worker_respawned_after_the_weights_changed_stops_the_server_serving(
     # Audit 904 F2. Before: after the release link was switched and one worker was
     # killed (as gunicorn's timeout or the OOM killer does), the server answered with
     # two model versions, and /health said "ok" with whichever worker answered.
-    from models.runtime import DEFAULT_WEIGHTS_DIR
-
-    shipped = Path(DEFAULT_WEIGHTS_DIR).resolve()
-    version = json.loads((shipped / "manifest.json").read_text())["version"]
-    other = tmp_path / "release-2"
-    shutil.copytree(shipped, other)
-    manifest = json.loads((other / "manifest.json").read_text())
-    manifest["version"] = "2027-01-01.1"
-    (other / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    shipped, version = shipped_weights()
+    other = another_release(tmp_path / "release-2", "2027-01-01.1")
     link = tmp_path / "weights"
     link.symlink_to(shipped, target_is_directory=True)
     base = f"http://127.0.0.1:{free_port}"
@@ -276,8 +268,7 @@ def test_a_worker_respawned_after_the_weights_changed_stops_the_server_serving(
     booted = sorted(set(re.findall(r"Booting worker with pid: (\d+)", log_text())))
     assert len(booted) == 2
     # A release switch: a new link renamed over the old one.
-    (tmp_path / "weights.new").symlink_to(other, target_is_directory=True)
-    os.replace(tmp_path / "weights.new", link)
+    switch_link(link, other)
     os.kill(int(booted[0]), signal.SIGKILL)
 
     expected = ("the weights changed under a running server: its workers loaded model "
