@@ -12,11 +12,9 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import sys
 import time
-from pathlib import Path
 
 import pytest
 import requests
@@ -24,6 +22,7 @@ from _dash_helpers import click, settled, wait_for
 from _dash_helpers import graph_js as _js
 from _dash_helpers import upload as _upload
 from selenium.webdriver.common.by import By
+from weight_releases import another_release, shipped_weights, switch_link
 
 from annotation_client import create_app, ids
 
@@ -46,16 +45,9 @@ def _drawn_paths(dash_duo) -> int:
 def test_a_label_from_another_model_version_than_the_outline_is_warned_of_before_save(
     dash_duo, start_service, free_port, busi_dir, tmp_path, artifacts_dir
 ):
-    from models.runtime import DEFAULT_WEIGHTS_DIR
-
-    shipped = Path(DEFAULT_WEIGHTS_DIR).resolve()
-    old_version = json.loads((shipped / "manifest.json").read_text())["version"]
+    shipped, old_version = shipped_weights()
     assert old_version != NEW_VERSION
-    release = tmp_path / "release-2"
-    shutil.copytree(shipped, release)
-    manifest = json.loads((release / "manifest.json").read_text())
-    manifest["version"] = NEW_VERSION
-    (release / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    release = another_release(tmp_path / "release-2", NEW_VERSION)
     link = tmp_path / "weights"
     link.symlink_to(shipped, target_is_directory=True)
     base = f"http://127.0.0.1:{free_port}"
@@ -86,8 +78,7 @@ def test_a_label_from_another_model_version_than_the_outline_is_warned_of_before
     assert not _text(dash_duo, ids.MODEL_VERSIONS_HINT)
 
     # A release rolled out under the open case: the link switched, a graceful reload.
-    (tmp_path / "weights.new").symlink_to(release, target_is_directory=True)
-    os.replace(tmp_path / "weights.new", link)
+    switch_link(link, release)
     master.send_signal(signal.SIGHUP)
     deadline = time.monotonic() + 180
     while True:
