@@ -528,17 +528,22 @@ def _regions(parts: list, pixels: np.ndarray) -> list[tuple[np.ndarray, np.ndarr
     the mask is the outlines' fill) to the largest, so each of the lesion's pixels is
     measured once.
     """
-    left = pixels.copy()
     found = []
-    for part in parts:
-        ring = np.asarray(part.exterior.coords, dtype=np.float32)[:-1]
-        inside = _shapes.paths_to_mask([_shapes.format_path([ring.tolist()], exact=True)],
-                                       pixels.shape) & left
-        if inside.any():
-            left &= ~inside
-            found.append((ring, inside))
-    if not found:
-        # Loops between pixel centres only: the lesion as one region, the largest loop.
-        return [(np.asarray(parts[0].exterior.coords, dtype=np.float32)[:-1], pixels)]
-    found[0] = (found[0][0], found[0][1] | left)
-    return found
+    if len(parts) > 1:
+        left = pixels.copy()
+        for part in parts:
+            path = _shapes.format_path([part.exterior.coords[:-1]], exact=True)
+            inside = _shapes.paths_to_mask([path], pixels.shape) & left
+            if inside.any():
+                left &= ~inside
+                found.append((_outer_ring(part), inside))
+        if found:
+            found[0] = (found[0][0], found[0][1] | left)
+    # One area (the usual case: no raster to make), or loops between pixel centres only:
+    # the lesion as one region, its largest loop.
+    return found or [(_outer_ring(parts[0]), pixels)]
+
+
+def _outer_ring(polygon) -> np.ndarray:
+    """The outer ring ``(n, 2)`` float32 (x, y) of a shapely polygon, not closed."""
+    return np.asarray(polygon.exterior.coords, dtype=np.float32)[:-1]
