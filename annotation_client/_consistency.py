@@ -65,7 +65,7 @@ def reading_conflict(label, outlined: bool, assessment) -> str | None:
     return " ".join(said) or None
 
 
-def model_version_conflict(segmentation, classification) -> str | None:
+def model_version_conflict(segmentation, classification, saved_with=None) -> str | None:
     """Say when the outline and the AI label came from different model versions.
 
     The model server can be given new weights (a release switched, a graceful reload)
@@ -80,6 +80,9 @@ def model_version_conflict(segmentation, classification) -> str | None:
         ``{"name": str, "version": str}`` of the model that drew the outline offered and
         of the one that gave the AI label, as the server reported them (and a record's
         ``model`` keeps them). None, or one without a version, says nothing.
+    saved_with : int, optional
+        The saved version whose AI label was loaded with it, when it was (the label
+        is then that version's, and Classify alone makes both one model's).
 
     Returns
     -------
@@ -106,9 +109,13 @@ def model_version_conflict(segmentation, classification) -> str | None:
     else:
         first, second = (f"model {' '.join(filter(None, drew))}",
                          " ".join(filter(None, labelled)))
-    return (f"The outline is from {first}, the AI label from {second}: the model server "
-            "changed in between. Auto-segment and Classify again to have both from one "
-            "model; Save records both as they are.")
+    if isinstance(saved_with, int) and not isinstance(saved_with, bool):
+        why, again = (f"it was saved with version {saved_with}, before the model server "
+                      "changed"), "Classify again"
+    else:
+        why, again = "the model server changed in between", "Auto-segment and Classify again"
+    return (f"The outline is from {first}, the AI label from {second}: {why}. {again} to "
+            "have both from one model; Save records both as they are.")
 
 
 def _model_ref(model) -> tuple[str, str] | None:

@@ -1648,7 +1648,8 @@ def check_model_versions(ai, classification, meta, *_echoes):
     if not (isinstance(classification, dict) and classification.get("image") == meta["sha256"]):
         classification = None
     return _consistency.model_version_conflict(
-        ai.get("model") if ai else None, classification.get("model") if classification else None)
+        ai.get("model") if ai else None, classification.get("model") if classification else None,
+        classification.get("version") if classification else None)
 
 
 # =========================================================================== callbacks: image
@@ -5521,8 +5522,9 @@ def save(_clicks, meta, history, ai, classification, final_label, note, annotato
     conflict = _consistency.reading_conflict(
         record["final"]["label"], bool(paths), descriptor_values.get("assessment"))
     # Of the record: the versions it holds.
-    models = _consistency.model_version_conflict(record["model"]["segmentation"],
-                                                 record["model"]["classification"])
+    models = _consistency.model_version_conflict(
+        record["model"]["segmentation"], record["model"]["classification"],
+        classification.get("version") if classification else None)
     # Saved, with something to read: Save & next stays on the image, or the message
     # would go with it (cleared as the next image opens) unread.
     attention = bool(missed or conflict or models or replaced or saved.indexed is False)

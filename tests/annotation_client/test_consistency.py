@@ -108,3 +108,12 @@ def test_an_outline_and_label_of_two_models_are_said_with_both(segmentation, cla
 )
 def test_one_model_or_an_unknown_one_says_nothing(segmentation, classification):
     assert model_version_conflict(segmentation, classification) is None
+
+
+def test_a_label_loaded_with_a_saved_version_is_said_as_that_versions():
+    # Classify alone makes both one model's: the outline on screen is the version's.
+    text = model_version_conflict({"name": "unet", "version": "2"},
+                                  {"name": "unet", "version": "1"}, saved_with=3)
+    assert text == ("The outline is from model version 2, the AI label from version 1: it "
+                    "was saved with version 3, before the model server changed. Classify "
+                    "again to have both from one model; Save records both as they are.")

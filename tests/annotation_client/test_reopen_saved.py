@@ -527,6 +527,10 @@ def test_the_hint_under_the_ai_label_names_the_two_model_versions_until_they_agr
                     "records both as they are.")
     # Both again from one version: nothing said.
     assert hint(_outlined_by("2027-01-01.1"), _classified("2027-01-01.1"), META) is None
+    # The label a saved version was loaded with is said as that version's.
+    assert "from version 2026-12-03.10: it was saved with version 3, before the model " \
+        "server changed. Classify again" in hint(
+            _outlined_by("2027-01-01.1"), dict(_classified("2026-12-03.10"), version=3), META)
     # Not yet classified, no AI outline, another image's label, or no image: nothing.
     assert hint(_outlined_by("2026-12-03.10"), None, META) is None
     assert hint(None, _classified("2027-01-01.1"), META) is None
