@@ -86,7 +86,7 @@ from ._imageio import decode_image
 from ._measurements import _check_spacing
 from ._record import LABELS, descends_from_others
 from ._storage import AnnotationStore, DamagedRecord
-from ._worklist import locate, resolve_entry
+from ._worklist import holders, resolve_entry
 
 logger = logging.getLogger(__name__)
 
@@ -1224,9 +1224,8 @@ class _Finder:
         """The relative path of a worklist file holding ``sha``, or None."""
         if self._found is None:
             # Every image's hash is wanted: an export reads many, and one walk finds all.
-            wanted = dict.fromkeys(self.store.images())
-            self._found = locate(self.worklist_dir, wanted, data_dir=self.store.root,
-                                 limit=2**31)
+            self._found = holders(self.worklist_dir, self.store.images(),
+                                  data_dir=self.store.root)
         return self._found.get(sha)
 
 

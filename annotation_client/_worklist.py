@@ -21,7 +21,7 @@ import logging
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
@@ -347,7 +347,7 @@ def locate(
     *,
     data_dir: str | os.PathLike,
     max_bytes: int | None = None,
-    limit: int = MAX_ENTRIES,
+    limit: int | None = MAX_ENTRIES,
     cache: HashCache | None = None,
 ) -> dict[str, str]:
     """Where in the worklist each image is now, found by its SHA-256.
@@ -370,8 +370,8 @@ def locate(
         The data folder, whose files are no worklist entries.
     max_bytes : int, optional
         Files larger than this are not read (the upload limit: they cannot be opened).
-    limit : int, optional
-        Most files looked at in the walk, as the listing's limit.
+    limit : int or None, optional
+        Most files looked at in the walk, as the listing's limit; None, every file.
     cache : HashCache, optional
         Where file hashes are remembered; the process's by default.
 
@@ -419,6 +419,47 @@ def locate(
             if not missing:
                 break
     return found
+
+
+def holders(
+    root: str | os.PathLike,
+    shas: Iterable[str],
+    *,
+    data_dir: str | os.PathLike,
+    cache: HashCache | None = None,
+) -> dict[str, str]:
+    """The worklist files that hold the bytes of ``shas``, found by hash in the whole folder.
+
+    Where an upload whose copy was not kept (saved before copies were kept, or pruned)
+    is read back from: the export and the SEG and SR routes read it there
+    (``_export._Finder``), and the Saved page links those routes for what they can read,
+    so both ask this one function. Every file is looked at, past the Annotate page's list
+    (:data:`MAX_ENTRIES`) and over the upload limit (a file saved when the limit was
+    higher) alike; the walk stops once every image is found.
+
+    Parameters
+    ----------
+    root : str or os.PathLike
+        The worklist folder.
+    shas : iterable of str
+        The SHA-256 (hex) of the images looked for.
+    data_dir : str or os.PathLike
+        The data folder, whose files are no worklist entries.
+    cache : HashCache, optional
+        Where file hashes are remembered; the process's by default.
+
+    Returns
+    -------
+    dict
+        ``{sha256: relative path}`` of the images found, each the first file in the
+        listing's order that holds it.
+
+    Raises
+    ------
+    ValueError
+        If ``root`` is not an existing folder.
+    """
+    return locate(root, dict.fromkeys(shas), data_dir=data_dir, limit=None, cache=cache)
 
 
 def locate_now(config, wanted: dict[str, str | None], *, context: str) -> dict[str, str]:

@@ -548,8 +548,8 @@ def _uploads_in_worklist(config, shas: list[str]) -> dict[str, str]:
     if config.worklist_dir is None or not shas:
         return {}
     try:
-        return _worklist.locate(config.worklist_dir, dict.fromkeys(shas),
-                                data_dir=config.data_dir, max_bytes=config.max_upload_bytes)
+        # The routes' own search (the whole folder), so the page links what they serve.
+        return _worklist.holders(config.worklist_dir, shas, data_dir=config.data_dir)
     except (OSError, ValueError) as exc:
         logger.warning("Saved page: uploads not looked for in the worklist: %s", exc)
         return {}

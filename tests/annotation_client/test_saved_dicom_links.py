@@ -401,3 +401,25 @@ def test_an_upload_without_a_kept_copy_links_the_worklist_file_that_holds_it(tmp
     cells = listing.cells(app)
     assert cells[("scan.dcm", 1)] == (_links(sha), page.DICOM_LINKS)
     assert cells[("lost.dcm", 1)] == ("", page.NO_DICOM_SOURCE)
+
+
+def test_an_upload_held_by_a_file_past_the_lists_cap_is_linked_as_the_routes_serve_it(
+        tmp_path):
+    """The routes look for an upload's bytes in the whole worklist; the page looked among
+    the first ``MAX_ENTRIES`` files only, and said "no file" of one the routes served.
+    Both now ask :func:`annotation_client._worklist.holders`."""
+    from annotation_client import _worklist
+    from annotation_client.pages import saved as page
+
+    listing = Listing(tmp_path)
+    for n in range(_worklist.MAX_ENTRIES):  # sorted before "study/": the list's files
+        (listing.worklist / f"a{n:05d}.png").write_bytes(b"%d" % n)
+    data = _dicom()
+    (listing.worklist / "study").mkdir()
+    (listing.worklist / "study" / "IM0001.dcm").write_bytes(data)
+    sha = _save(listing.store, data, "scan.dcm", upload=True)
+    app = listing.app()
+    assert _answer(app.server.test_client(), sha, 1, "dicom-seg")[0] == 200
+    assert listing.cells(app)[("scan.dcm", 1)] == (_links(sha), page.DICOM_LINKS)
+    assert _worklist.holders(listing.worklist, [sha], data_dir=listing.data) == {
+        sha: "study/IM0001.dcm"}
