@@ -20,6 +20,7 @@ import hashlib
 import logging
 import os
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -290,14 +291,77 @@ def _entry(folder: Path, relative: str, store: AnnotationStore, max_bytes: int |
     )
 
 
-def _image_paths(folder: Path, data_dir: Path) -> list[str]:
+#: How long, at most, a listing of the folder is used again while none of its folders
+#: has changed (s): the callbacks one open sets off ask within a few seconds of each
+#: other; a poll 20 s later lists it again whatever the folders' times say.
+LISTING_KEPT_S = 10.0
+#: A folder modified this recently (ns, by this machine's clock) when it is listed gets
+#: its listing kept for no one: a file added in the same tick of the file system's clock
+#: (coarse on most, 1 or 2 s on some shares) would leave its modification time unchanged.
+_RACY_NS = 2_000_000_000
+_LISTINGS_KEPT = 4  # folders: one worklist per client, and the tests' few at a time
+_LISTINGS: OrderedDict[tuple[str, str], tuple[float, tuple[str, ...], dict]] = OrderedDict()
+_LISTINGS_LOCK = threading.Lock()
+
+
+def _stamp(path: str) -> tuple[int, int, int]:
+    """What changes when a folder's entries do: its modification and change times (ns)
+    and its inode (a folder replaced by another)."""
+    stat = os.stat(path)
+    return stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino
+
+
+def _unchanged(stamps: dict[str, tuple[int, int, int]]) -> bool:
+    """Whether every folder still has the stamp it had when it was listed."""
+    try:
+        return all(_stamp(path) == stamp for path, stamp in stamps.items())
+    except OSError:
+        return False  # a folder gone or unreadable: listed again, as it is now
+
+
+def _image_paths(folder: Path, data_dir: Path) -> tuple[str, ...]:
     """The relative paths of the image files under ``folder`` as :func:`list_images`
     lists them (hidden files, the data folder and links out of either left out), in
-    its order."""
+    its order.
+
+    One listing serves every caller for up to :data:`LISTING_KEPT_S` while no folder
+    under ``folder`` that it read has changed (a file added, removed or renamed changes
+    its folder's modification time), checked by one ``stat`` a folder: one open of an
+    image sets off several callbacks that each list the worklist (Previous and Next, the
+    list and its note after the open, the load of saved work), which then read a folder
+    of tens of thousands of files once, not three times.
+    """
+    key = (os.fspath(folder), os.fspath(data_dir))
+    with _LISTINGS_LOCK:
+        kept = _LISTINGS.get(key)
+    if kept is not None:
+        at, paths, stamps = kept
+        if time.monotonic() - at < LISTING_KEPT_S and _unchanged(stamps):
+            return paths
+    at = time.monotonic()
+    paths, stamps = _walk(folder, data_dir)
+    with _LISTINGS_LOCK:
+        if stamps is None:
+            _LISTINGS.pop(key, None)
+        else:
+            _LISTINGS[key] = (at, paths, stamps)
+            _LISTINGS.move_to_end(key)
+            while len(_LISTINGS) > _LISTINGS_KEPT:
+                _LISTINGS.popitem(last=False)
+    return paths
+
+
+def _walk(folder: Path, data_dir: Path) -> tuple[tuple[str, ...], dict | None]:
+    """The folder listed as :func:`_image_paths` gives it, and ``{folder path: its
+    stamp}`` of every folder listed, each stamped (:func:`_stamp`) before it was read;
+    None in place of the stamps when one changed too lately to tell a later change by
+    (:data:`_RACY_NS`), or could not be read."""
     # A worklist that is the data folder or inside it would list every reader's saved
     # masks and kept uploads (the client refuses such settings at start: _config).
     if folder.is_relative_to(data_dir):
-        return []
+        return (), None
+    stamps: dict[str, tuple[int, int, int]] | None = {}
+    recent = time.time_ns() - _RACY_NS
     found: list[tuple[tuple[str, ...], str]] = []
     # By os.scandir, whose entries know from the directory listing whether each is a
     # link, a folder or a file: only a link's target is looked up (realpath), and only a
@@ -307,10 +371,17 @@ def _image_paths(folder: Path, data_dir: Path) -> list[str]:
     while pending:
         dirpath, parts = pending.pop()
         try:
+            # Stamped before it is read: a change while it is read changes the stamp.
+            stamp = _stamp(dirpath)
             with os.scandir(dirpath) as listing:
                 items = list(listing)
         except OSError:
+            stamps = None  # a folder that cannot be read now may be readable next time
             continue  # unreadable or gone since: as os.walk, passed over
+        if stamps is not None and stamp[0] > recent:
+            stamps = None  # changed just now: a change to come may keep the same time
+        elif stamps is not None:
+            stamps[dirpath] = stamp
         for item in items:
             name = item.name
             if name.startswith("."):
@@ -338,7 +409,7 @@ def _image_paths(folder: Path, data_dir: Path) -> list[str]:
             relative = (*parts, name)
             found.append((relative, "/".join(relative)))
     found.sort()
-    return [relative for _, relative in found]
+    return tuple(relative for _, relative in found), stamps
 
 
 def locate(
