@@ -207,6 +207,15 @@ def worklist_options(entries, current: str | None = None, claims=None) -> list[d
     return options
 
 
+def worklist_found_options(paths, listed: int, current: str | None = None) -> list[dict]:
+    """Dropdown options of the files past the list's limit that a search found
+    (:func:`annotation_client._worklist.search_unlisted`), after the listed ones: each
+    says it is past the first ``listed``, as its status is not read until it is open."""
+    return [{"label": f"{shown_text(path)} — not listed: past the first {listed}"
+                      + (" · open" if path == current else ""),
+             "value": path, "disabled": False} for path in paths]
+
+
 def worklist_summary(listing, own: bool = False) -> list:
     """One line under the worklist: how many images, how many still to annotate.
 

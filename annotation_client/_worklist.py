@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import itertools
 import logging
 import os
 import threading
@@ -35,6 +36,9 @@ logger = logging.getLogger(__name__)
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".dcm", ".dicom"})
 #: Most entries listed: a dropdown of more is of no use to anyone, and each needs a hash.
 MAX_ENTRIES = 5000
+#: Most files past that limit offered for one search of the worklist's dropdown
+#: (:func:`search_unlisted`): typing more of a name narrows them.
+SEARCH_LIMIT = 50
 _CHUNK = 1 << 20
 
 
@@ -780,6 +784,39 @@ def unannotated_walk(
                                                cache, annotator)
         if entry is not None and not entry.annotated and not entry.too_large:
             yield entry
+
+
+def search_unlisted(listing: Worklist, text: str | None,
+                    limit: int = SEARCH_LIMIT) -> list[str]:
+    """The files past the listing's limit (``listing.unlisted``) that a search of the
+    worklist's dropdown for ``text`` finds, in list order, at most ``limit``.
+
+    The dropdown holds the listed entries only, and searches them in the browser; the
+    files past its limit are found here, by path, so that one can be picked by typing
+    part of its name. A path is found when it holds every word of ``text``, in any case,
+    as the dropdown's own search finds an option. Nothing is read or hashed.
+
+    Parameters
+    ----------
+    listing : Worklist
+        A listing of :func:`list_images`.
+    text : str or None
+        What the reader typed; None or blank finds nothing.
+    limit : int, optional
+        Most paths given.
+
+    Returns
+    -------
+    list of str
+        Relative paths, ``/``-separated.
+    """
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise ValueError("limit must be a positive int")
+    words = text.lower().split() if isinstance(text, str) else []
+    if not words:
+        return []
+    found = (p for p in listing.unlisted if all(w in p.lower() for w in words))
+    return list(itertools.islice(found, limit))
 
 
 def position(entries: Sequence[WorklistEntry], current: str | None) -> int | None:

@@ -2706,18 +2706,22 @@ def _worklist_error(exc: Exception):
     # A worklist file failed to open: the claim goes back to the image still open.
     Input(ids.WORKLIST_FAILED, "data"),
     State(ids.WORKLIST_SENT, "data"),
+    # What the reader types in the dropdown: the files past its limit that it finds are
+    # added to the options (show_worklist), so that one can be picked.
+    Input(ids.WORKLIST, "search_value"),
 )
 def send_worklist(*args):
     """:func:`show_worklist`, its options sent only when they changed since the page last
-    got them (``WORKLIST_SENT``, their digest).
+    got them (``WORKLIST_SENT``, their digest); the last argument is the dropdown's
+    search text.
 
     Every open, save and health poll lists the folder again; at 5000 entries the options
     are over 500 KB, which went down (uncompressed) each time, every 20 s in each idle
     tab (audit helper-901, F1 and F2). The digest is of the options themselves, so any
     change a reader would see (a new file, a status, a claim, the open mark) sends them.
     """
-    *args, sent = args
-    shown = show_worklist(*args)
+    *args, sent, search = args
+    shown = show_worklist(*args, search=search)
     digest = _options_digest(shown[0])
     if digest == sent:
         return (dash.no_update, *shown[1:], dash.no_update)
@@ -2751,22 +2755,36 @@ def _options_change(sent, options, digest):
         _SENT_OPTIONS.move_to_end(digest)
         while len(_SENT_OPTIONS) > _SENT_MAX:
             _SENT_OPTIONS.popitem(last=False)
-    if before is None or len(before) != len(rows):
+    if before is None:
         return options
-    changed = [i for i, (old, new) in enumerate(zip(before, rows, strict=True)) if old != new]
-    if len(changed) * 4 > len(rows) or any(before[i][0] != rows[i][0] for i in changed):
+    # The files a search found past the list's limit come and go at its end, as the
+    # reader types: those are deleted or added there, the list before them patched.
+    shared = min(len(before), len(rows))
+    changed = [i for i in range(shared) if before[i] != rows[i]]
+    tail = abs(len(rows) - len(before))
+    if (len(changed) + tail) * 4 > len(rows) or any(before[i][0] != rows[i][0]
+                                                    for i in changed):
         return options  # many changed, or a file came or went: the whole list
     patch = Patch()
     for i in changed:
         patch[i] = options[i]
+    for i in reversed(range(shared, len(before))):
+        del patch[i]
+    if len(rows) > shared:
+        patch.extend(options[shared:])
     return patch
 
 
 def show_worklist(_loaded, _refresh, saved, meta, _opened=None, token=None, annotator=None,
-                  _ticks=None, shown_note=None, failed=None):
+                  _ticks=None, shown_note=None, failed=None, search=None):
     """The worklist's entries and their status: on load, on Refresh, after each open and
     save, and at each health poll; and where the open entry is ("Open: case07.png (7 of
     18)", Previous and Next).
+
+    The options are the listed entries (``_worklist.MAX_ENTRIES`` at most), and after
+    them the files past that limit that the dropdown's search text ``search`` finds
+    (:func:`_worklist.search_unlisted`): the dropdown searches its options in the
+    browser, and would find none of those.
 
     Listing again is cheap: only new or changed files are read (and hashed). The
     page's claim follows what it opened and saved (:func:`_follow_claim`), and an
@@ -2805,10 +2823,12 @@ def show_worklist(_loaded, _refresh, saved, meta, _opened=None, token=None, anno
             + ". Pick one from the list to try it again.", "warning",
             id="worklist-passed-over"))
     if _triggered() == {ids.SERVER_POLL} and _shown_count(shown_note) in (
-            None, _shown_count(note)):
-        note = dash.no_update
+            None, _shown_count(note)) or _triggered() == {ids.WORKLIST}:
+        note = dash.no_update  # the poll, or a search: the note stays as it is
+    found = _views.worklist_found_options(_worklist.search_unlisted(listing, search),
+                                          len(listing.entries), (meta or {}).get("worklist_path"))
     return (
-        _views.worklist_options(listing.entries, current, claims),
+        _views.worklist_options(listing.entries, current, claims) + found,
         note,
         _views.worklist_position(listing.entries, _worklist_place(meta, listing.entries),
                                  set(listing.unlisted)),

@@ -295,6 +295,15 @@ def edit_status(dash_duo) -> str:
         "var e = document.getElementById('edit-status-text'); return e ? e.textContent : '';")
 
 
+def worklist_labels(driver) -> list[str]:
+    """The labels of the worklist dropdown's options in the page (Dash's store)."""
+    return driver.execute_script(
+        "var st = window.store.getState(), node = st.layout;"
+        "st.paths.strs[arguments[0]].forEach(function (k) { node = node[k]; });"
+        "return (node.props.options || []).map(function (o) { return o.label; });",
+        ids.WORKLIST)
+
+
 def store_data(dash_duo, component_id: str):
     """The ``data`` a dcc.Store holds in the browser (from Dash's store of the page's
     props), e.g. the outline history."""

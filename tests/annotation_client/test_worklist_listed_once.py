@@ -21,6 +21,7 @@ from _dash_helpers import (
     settled,
     wait_for,
     worklist_app,
+    worklist_labels,
 )
 from selenium.webdriver.common.by import By
 
@@ -49,14 +50,6 @@ class Listings:
         with self._lock:
             count, self.count = self.count, 0
         return count
-
-
-def _options(driver) -> list[str]:
-    return driver.execute_script(
-        "var st = window.store.getState(), node = st.layout;"
-        "st.paths.strs[arguments[0]].forEach(function (k) { node = node[k]; });"
-        "return (node.props.options || []).map(function (o) { return o.label; });",
-        ids.WORKLIST)
 
 
 def _aged(folder) -> None:
@@ -103,17 +96,17 @@ def test_an_open_from_the_worklist_lists_its_folder_once(dash_duo, tmp_path, mon
     settled(dash_duo)
     listings.reset()
     open_entry(dash_duo, "a.png")
-    wait_for(dash_duo, lambda: "a.png — not annotated · open" in _options(dash_duo.driver),
+    wait_for(dash_duo, lambda: "a.png — not annotated · open" in worklist_labels(dash_duo.driver),
              20, "a.png not marked open")
     settled(dash_duo)
     assert listings.reset() <= 1  # none when the last look's listing still holds
     click(dash_duo.driver, By.ID, ids.WORKLIST_FOLLOWING)  # Next: one more open
-    wait_for(dash_duo, lambda: "b.png — not annotated · open" in _options(dash_duo.driver),
+    wait_for(dash_duo, lambda: "b.png — not annotated · open" in worklist_labels(dash_duo.driver),
              20, "b.png not marked open")
     settled(dash_duo)
     assert listings.reset() <= 1  # none when the last look's listing still holds
     # A file that arrives is in the list at the next look (Refresh, or the poll).
     case_png(folder / "d.png", 99)
     click(dash_duo.driver, By.ID, ids.WORKLIST_REFRESH)
-    wait_for(dash_duo, lambda: "d.png — not annotated" in _options(dash_duo.driver), 20,
+    wait_for(dash_duo, lambda: "d.png — not annotated" in worklist_labels(dash_duo.driver), 20,
              "the new file is not listed")

@@ -15,7 +15,7 @@ import json
 import dash
 import numpy as np
 import pytest
-from _dash_helpers import as_callback, closed_port
+from _dash_helpers import as_callback, closed_port, worklist_labels
 from _saved_data import save_version
 from PIL import Image
 
@@ -44,7 +44,7 @@ def _answer(app, sent, trigger=POLL, shown_note=None):
     from annotation_client.pages import annotate
 
     return as_callback(lambda: annotate.send_worklist(
-        True, None, None, None, None, "page", None, 3, shown_note, None, sent),
+        True, None, None, None, None, "page", None, 3, shown_note, None, sent, None),
         trigger, app=app, value=1)
 
 
@@ -56,13 +56,23 @@ def _size(answer) -> int:
 
 
 def _applied(page_options, answer):
-    """The options the page has after ``answer`` (whole, or a Patch of a few entries)."""
+    """The options the page has after ``answer`` (whole, or a Patch of a few entries, and
+    of those added at or deleted from the end)."""
     if not isinstance(answer, dash.Patch):
         return answer
     options = list(page_options)
     for operation in answer.to_plotly_json()["operations"]:
-        assert operation["operation"] == "Assign" and len(operation["location"]) == 1
-        options[operation["location"][0]] = operation["params"]["value"]
+        kind, location = operation["operation"], operation["location"]
+        if kind == "Extend":
+            assert location == []
+            options.extend(operation["params"]["value"])
+            continue
+        assert kind in ("Assign", "Delete") and len(location) == 1, operation
+        if kind == "Delete":
+            assert location[0] == len(options) - 1  # from the end only
+            del options[location[0]]
+        else:
+            options[location[0]] = operation["params"]["value"]
     return options
 
 
@@ -94,10 +104,16 @@ def test_what_changed_comes_at_the_next_poll(app, tmp_path):
     page, after_save = _applied(page, answer[0]), answer[-1]
     assert "case03.png — saved v1" in [o["label"] for o in page]
     assert after_save != digest
-    # A new file: the whole list.
+    # A new file at the end of the list: that entry alone goes down.
     (folder / "case40.png").write_bytes((folder / "case39.png").read_bytes() + b"\0")
-    options, *_rest, after_new = _answer(app, after_save)
-    assert options[-1]["value"] == "case40.png" and after_new != after_save
+    answer = _answer(app, after_save)
+    assert isinstance(answer[0], dash.Patch) and _size(answer) < 600
+    page, after_new = _applied(page, answer[0]), answer[-1]
+    assert page[-1]["value"] == "case40.png" and len(page) == 41 and after_new != after_save
+    # One in the middle of it: the whole list.
+    (folder / "case20a.png").write_bytes((folder / "case39.png").read_bytes() + b"\1")
+    options, *_rest, after_new = _answer(app, after_new)
+    assert options[21]["value"] == "case20a.png" and len(options) == 42
     page = options
     # The saved file replaced by other bytes: no longer saved.
     (folder / "case03.png").write_bytes((folder / "case04.png").read_bytes() + b"\0")
@@ -137,15 +153,6 @@ def test_a_listing_looks_up_where_only_links_and_folders_lead(tmp_path, monkeypa
     assert len(looked_up) < 10  # the folder, its 3 folders, the 2 links, the data folder
 
 
-def _options_in_browser(driver) -> list[str]:
-    """The labels of the worklist dropdown's options in the page (Dash's store)."""
-    return driver.execute_script(
-        "var st = window.store.getState(), node = st.layout;"
-        "st.paths.strs[arguments[0]].forEach(function (k) { node = node[k]; });"
-        "return (node.props.options || []).map(function (o) { return o.label; });",
-        ids.WORKLIST)
-
-
 def test_in_the_browser_the_open_mark_and_a_status_follow_the_patches(dash_duo, app,
                                                                         tmp_path):
     from _dash_helpers import click, wait_for
@@ -154,13 +161,13 @@ def test_in_the_browser_the_open_mark_and_a_status_follow_the_patches(dash_duo, 
     dash_duo.start_server(app)
     driver = dash_duo.driver
     dash_duo.wait_for_element("#worklist-count", timeout=30)
-    wait_for(dash_duo, lambda: len(_options_in_browser(driver)) == 40, 20, "no options")
+    wait_for(dash_duo, lambda: len(worklist_labels(driver)) == 40, 20, "no options")
     for name in ("case00.png", "case01.png"):
         click(driver, By.ID, ids.WORKLIST_FOLLOWING)
         wait_for(dash_duo, lambda n=name: f"{n} — not annotated · open"
-                 in _options_in_browser(driver), 20,
-                 f"{name} not marked open: {_options_in_browser(driver)[:3]}")
-    labels = _options_in_browser(driver)
+                 in worklist_labels(driver), 20,
+                 f"{name} not marked open: {worklist_labels(driver)[:3]}")
+    labels = worklist_labels(driver)
     assert labels[0] == "case00.png — not annotated" and len(labels) == 40
     assert sum(" · open" in label for label in labels) == 1
     # Another reader's save, seen at Refresh (as at the poll): one entry sent, shown.
@@ -168,8 +175,8 @@ def test_in_the_browser_the_open_mark_and_a_status_follow_the_patches(dash_duo, 
                  name="case05.png", worklist_path="case05.png",
                  saved_at=dt.datetime(2026, 1, 5, tzinfo=dt.UTC))
     click(driver, By.ID, ids.WORKLIST_REFRESH)
-    wait_for(dash_duo, lambda: "case05.png — saved v1" in _options_in_browser(driver), 20,
+    wait_for(dash_duo, lambda: "case05.png — saved v1" in worklist_labels(driver), 20,
              "the save did not show")
-    labels = _options_in_browser(driver)
+    labels = worklist_labels(driver)
     assert len(labels) == 40 and labels[1] == "case01.png — not annotated · open"
     assert [label for label in labels if "saved" in label] == ["case05.png — saved v1"]

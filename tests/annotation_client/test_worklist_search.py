@@ -1,0 +1,109 @@
+"""A file past the worklist dropdown's limit (``_worklist.MAX_ENTRIES``) can be picked
+from it: typing part of its name finds it.
+
+The dropdown holds the first ``MAX_ENTRIES`` files and searches them in the browser;
+the files past them were reached by *Open next not annotated* only. What the reader
+types now goes to the client too (``search_value``), which adds the files past the
+limit whose path holds it (:func:`_worklist.search_unlisted`) to the options.
+"""
+
+from __future__ import annotations
+
+import dash
+import pytest
+from _dash_helpers import (
+    as_callback,
+    case_png,
+    click,
+    image_name,
+    pick_option,
+    text_of,
+    wait_for,
+    worklist_app,
+)
+from selenium.webdriver.common.by import By
+
+from annotation_client import _worklist, ids
+
+CAP = _worklist.MAX_ENTRIES
+PAST = [f"case{n:05d}.png" for n in range(CAP, CAP + 3)]
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    """The cap's files (a few bytes each: listed, never opened) and three images past
+    it, one in a folder."""
+    folder = tmp_path_factory.mktemp("search") / "worklist"
+    folder.mkdir()
+    for n in range(CAP):
+        (folder / f"case{n:05d}.png").write_bytes(b"%d" % n)
+    for seed, name in enumerate(PAST):
+        case_png(folder / name, seed)
+    (folder / "site").mkdir()
+    case_png(folder / "site" / "late case.png", 9)
+    return folder
+
+
+def test_search_finds_the_files_past_the_cap_by_every_word(folder, tmp_path):
+    from annotation_client._storage import AnnotationStore
+
+    listing = _worklist.list_images(folder, AnnotationStore(tmp_path / "data"))
+    assert listing.unlisted == (*PAST, "site/late case.png")
+    assert _worklist.search_unlisted(listing, "CASE05001") == [PAST[1]]
+    assert _worklist.search_unlisted(listing, "case0500") == PAST
+    assert _worklist.search_unlisted(listing, "case0500", limit=2) == PAST[:2]
+    assert _worklist.search_unlisted(listing, "late  site/") == ["site/late case.png"]
+    assert _worklist.search_unlisted(listing, "case00001") == []  # listed: the browser's
+    assert _worklist.search_unlisted(listing, "  ") == _worklist.search_unlisted(
+        listing, None) == []
+
+
+@pytest.mark.usefixtures("an_app_exists")
+def test_the_options_get_the_files_found_and_lose_them_as_a_patch(folder, tmp_path):
+    from annotation_client.pages import annotate
+
+    app = worklist_app(tmp_path / "data", folder)
+
+    def answer(search, sent):
+        return as_callback(lambda: annotate.send_worklist(
+            True, None, None, None, None, "page", None, None, None, None, sent, search),
+            f"{ids.WORKLIST}.search_value", app=app, value=search)
+
+    options, *_rest, digest = answer(None, None)
+    assert len(options) == CAP
+    found, note, *_rest, with_found = answer("case05001", digest)
+    # The entry found alone goes down, and the note under the list stays as it is.
+    assert isinstance(found, dash.Patch) and note is dash.no_update
+    operations = found.to_plotly_json()["operations"]
+    assert [op["operation"] for op in operations] == ["Extend"]
+    assert operations[0]["params"]["value"] == [{
+        "label": f"{PAST[1]} — not listed: past the first {CAP}", "value": PAST[1],
+        "disabled": False}]
+    gone, *_rest, again = answer("", with_found)
+    assert [op["operation"] for op in gone.to_plotly_json()["operations"]] == ["Delete"]
+    assert again == digest
+
+
+def _search_box(driver):
+    return driver.find_element(By.CSS_SELECTOR, ".dash-dropdown-search")
+
+
+def test_in_the_browser_a_file_past_the_cap_is_found_by_its_name_and_opens(
+        dash_duo, folder, tmp_path):
+    dash_duo.start_server(worklist_app(tmp_path / "data", folder))
+    driver = dash_duo.driver
+    wait_for(dash_duo, lambda: "4 more not listed" in driver.find_element(
+        By.ID, "worklist-count").text, 60, "the list did not come")
+    click(driver, By.ID, ids.WORKLIST)
+    box = wait_for(dash_duo, lambda: _search_box(driver), 10, "no search box")
+    box.send_keys("case05001")
+
+    def option():
+        return next((o for o in driver.find_elements(By.CSS_SELECTOR, ".dash-dropdown-option")
+                     if o.text.startswith(PAST[1] + " — ")), None)
+
+    pick_option(dash_duo, wait_for(dash_duo, option, 20, f"{PAST[1]} not found"))
+    wait_for(dash_duo, lambda: image_name(dash_duo) == PAST[1], 30, f"{PAST[1]} did not open")
+    wait_for(dash_duo, lambda: text_of(driver.find_element(By.ID, ids.WORKLIST_POSITION).text)
+             == f"Open: {PAST[1]} (not listed: past the first {CAP})", 20,
+             "the position does not say where the file is")
