@@ -465,6 +465,22 @@ def export_busi(
         raise TypeError("index must be an AnnotationIndex or None")
     store = AnnotationStore(data_dir, index)
     report = ExportReport()
+    _clear_stopped(out)
+    # Its staging folder made first: an ``out`` it cannot write in is refused before the
+    # images are read.
+    with _Staging(out) as staging:
+        chosen = _choose(store, worklist_dir, report)
+        rows = _write(store, worklist_dir, chosen, staging, report, with_paths=with_paths,
+                      dicom_seg=dicom_seg, dicom_sr=dicom_sr)
+        staging.finish(rows)
+    # The command line prints the same summary: at DEBUG, so that it is not said twice.
+    logger.debug("exported %d image(s) to %s, skipped %d", report.total, out, len(report.skipped))
+    return report
+
+
+def _choose(store: AnnotationStore, worklist_dir, report: ExportReport) -> list[tuple]:
+    """The images to export, ``(sort key, sha, versions, record, item, passed)`` each, in
+    no order; those that cannot be are listed in ``report``."""
     chosen = []
     finder = _Finder(worklist_dir, store)
     for sha in store.images():
@@ -484,63 +500,66 @@ def export_busi(
                         else "for other reasons")
             continue
         chosen.append((item["sort"], sha, versions, record, item, passed))
-    _clear_stopped(out)
+    return chosen
+
+
+def _write(store: AnnotationStore, worklist_dir, chosen: list[tuple], staging: _Staging,
+           report: ExportReport, *, with_paths: bool, dicom_seg: bool,
+           dicom_sr: bool) -> list[dict]:
+    """Write the ``chosen`` images (:func:`_choose`) into ``staging`` in their order, one
+    at a time; the rows of their ``index.csv``."""
     rows = []
     counters = dict.fromkeys(LABELS, 0)
-    with _Staging(out) as staging:
-        for _sort, sha, versions, record, item, passed in sorted(chosen):
-            version, label = versions[-1], record["final"]["label"]
-            try:
-                image = _read(item, worklist_dir, sha, store, keep_dicom=dicom_seg or dicom_sr)
-                mask = _final_mask(store, sha, version, image["pixels"].shape[:2])
-            except (OSError, ValueError) as exc:
-                report.skip(store.folder(sha), str(exc), case=case_name(record))
-                continue
-            if (conflict := _normal_with_outline(version, record, mask)) is not None:
-                report.skip(store.folder(sha), conflict, case=case_name(record),
-                            why="labelled normal with an outline")
-                continue
-            if passed:
-                report.fallbacks.append((
-                    case_name(record) or str(store.folder(sha)),
-                    f"exported {_by(version, record)}, its newest version with a final "
-                    f"label; passed over, without one: {', '.join(passed)}"))
-            counters[label] += 1
-            name = f"{label} ({counters[label]})"
-            if (unoutlined := _unoutlined(version, record, mask)) is not None:
-                report.unoutlined.append((f"{label}/{name}.png", unoutlined))
-            dicom = _dicom_files(image.get("dicom"), mask, record, name, report,
-                                 seg=dicom_seg, sr=dicom_sr and (store, sha, version))
-            staging.add(label, name, image["pixels"], None if unoutlined else mask, dicom)
-            del image, mask, dicom  # before the next image is read: one at a time
-            report.exported[label] += 1
-            rows.append(
-                {
-                    "class": label,
-                    "name": name,
-                    # One group per image file: near-duplicates across files are not
-                    # detected.
-                    "duplicate_group": sha[:16],
-                    "masks": 0 if unoutlined else 1,
-                    "sha256": sha,
-                    "version": version,
-                    # Typed by a person: a name such as =HYPERLINK(...) must not run when
-                    # the index is opened in a spreadsheet.
-                    "annotator": spreadsheet_cell(record.get("annotator", "")),
-                    "worklist_path": (spreadsheet_cell(item.get("path") or "") if with_paths
-                                      else ""),
-                    "saved_at": record.get("saved_at", ""),
-                    **item["birads"],
-                    **measurement_columns(record),
-                    **(readers := _readers(store, sha, versions, record)),
-                }
-            )
-            if unresolved(readers):
-                report.disagreed.append((f"{label}/{name}.png", readers["reader_labels"]))
-        staging.finish(rows)
-    # The command line prints the same summary: at DEBUG, so that it is not said twice.
-    logger.debug("exported %d image(s) to %s, skipped %d", report.total, out, len(report.skipped))
-    return report
+    for _sort, sha, versions, record, item, passed in sorted(chosen):
+        version, label = versions[-1], record["final"]["label"]
+        try:
+            image = _read(item, worklist_dir, sha, store, keep_dicom=dicom_seg or dicom_sr)
+            mask = _final_mask(store, sha, version, image["pixels"].shape[:2])
+        except (OSError, ValueError) as exc:
+            report.skip(store.folder(sha), str(exc), case=case_name(record))
+            continue
+        if (conflict := _normal_with_outline(version, record, mask)) is not None:
+            report.skip(store.folder(sha), conflict, case=case_name(record),
+                        why="labelled normal with an outline")
+            continue
+        if passed:
+            report.fallbacks.append((
+                case_name(record) or str(store.folder(sha)),
+                f"exported {_by(version, record)}, its newest version with a final "
+                f"label; passed over, without one: {', '.join(passed)}"))
+        counters[label] += 1
+        name = f"{label} ({counters[label]})"
+        if (unoutlined := _unoutlined(version, record, mask)) is not None:
+            report.unoutlined.append((f"{label}/{name}.png", unoutlined))
+        dicom = _dicom_files(image.get("dicom"), mask, record, name, report,
+                             seg=dicom_seg, sr=dicom_sr and (store, sha, version))
+        staging.add(label, name, image["pixels"], None if unoutlined else mask, dicom)
+        del image, mask, dicom  # before the next image is read: one at a time
+        report.exported[label] += 1
+        rows.append(
+            {
+                "class": label,
+                "name": name,
+                # One group per image file: near-duplicates across files are not
+                # detected.
+                "duplicate_group": sha[:16],
+                "masks": 0 if unoutlined else 1,
+                "sha256": sha,
+                "version": version,
+                # Typed by a person: a name such as =HYPERLINK(...) must not run when
+                # the index is opened in a spreadsheet.
+                "annotator": spreadsheet_cell(record.get("annotator", "")),
+                "worklist_path": (spreadsheet_cell(item.get("path") or "") if with_paths
+                                  else ""),
+                "saved_at": record.get("saved_at", ""),
+                **item["birads"],
+                **measurement_columns(record),
+                **(readers := _readers(store, sha, versions, record)),
+            }
+        )
+        if unresolved(readers):
+            report.disagreed.append((f"{label}/{name}.png", readers["reader_labels"]))
+    return rows
 
 
 #: The export's DICOM folders (``out/<folder>/<name><suffix>``), beside the class folders.
@@ -917,6 +936,13 @@ STAGING_MARK = ".sonotrace-export"
 _MARK_TEXT = b"SonoTrace export staging folder; the next export into this folder removes it\n"
 
 
+#: The errors of making ``out`` or a folder in it that say it is not a folder that can be
+#: written in (read-only, not the user's, under a file): a refusal of what was asked
+#: (ValueError), where a full disk is a failure of the run (OSError).
+_UNWRITABLE = frozenset({errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.ENOENT,
+                         errno.ELOOP, errno.ENAMETOOLONG})
+
+
 class _Staging:
     """The hidden folder in ``out`` an export writes its data set into, one image at a
     time (:meth:`add`), and moves up once all are written (:meth:`finish`): all or nothing.
@@ -941,13 +967,26 @@ class _Staging:
         # Made by this call, or there already: decided by the mkdir itself, not by a look
         # before it, or two exports into one new folder could both take it for their own.
         try:
-            self.out.mkdir(parents=True)
-            self.made = True
-        except FileExistsError:
-            pass
-        try:
+            try:
+                self.out.mkdir(parents=True)
+                self.made = True
+            except FileExistsError:
+                pass
             self.folder = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=self.out))
             self._mark = open(self.folder / STAGING_MARK, "xb")  # noqa: SIM115 (held open)
+        except OSError as exc:
+            self._clean_up()
+            if exc.errno not in _UNWRITABLE:
+                raise  # a full disk: a failure of the run, not of what was asked
+            where = f" ({exc.filename})" if str(exc.filename or self.out) != str(
+                self.out) else ""
+            # Before any image is read: the folder asked for is not one it can write in.
+            raise ValueError(f"out: {self.out} cannot be written in ({exc.strerror or exc}"
+                             f"{where}); nothing was written") from None
+        except BaseException:
+            self._clean_up()
+            raise
+        try:
             # Locked before it says what it is: one that says so unlocked is a stopped one.
             try:
                 fcntl.flock(self._mark.fileno(), fcntl.LOCK_EX)

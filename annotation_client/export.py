@@ -8,10 +8,12 @@ image can be left out; each one left out is listed with its reason.
 A latest record found damaged is also marked so in the client's index, when the
 export reads the folder that index covers, so the Saved page lists it as damaged.
 
-Exit status: 0 when the export ran (even if it wrote nothing), 2 for bad
-arguments (a data or worklist folder that is not one) or an output folder that is
-not empty or that another export is writing into, 1 when the output could not be
-written (a full disk, a read-only target), in which case nothing is left behind.
+Exit status: 0 when the export ran (even if it wrote nothing); 2 when what was asked
+is refused before anything is written: bad arguments (a data or worklist folder that
+is not one), or an output folder that is not empty, that another export is writing
+into or that cannot be written in (read-only, not the user's, under a file); 1 when the
+run failed while writing (a full disk), in which case nothing is left behind. Either
+is one ``error:`` line on stderr.
 An export killed outright (SIGKILL, out of memory) leaves its hidden staging folder,
 which the next export into the same folder removes (and says so).
 """

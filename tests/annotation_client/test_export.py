@@ -385,7 +385,8 @@ def test_an_existing_empty_folder_is_exported_into_as_it_is(saved, tmp_path, mon
 
 
 #: A child export whose writing of the second image kills it outright, as SIGKILL or the
-#: kernel's OOM killer does (``kill``), or waits until ``OUT/../go`` exists (``wait``).
+#: kernel's OOM killer does (``kill``), fails as on a full disk (``full``), or waits until
+#: ``OUT/../go`` exists (``wait``).
 _CHILD_EXPORT = """
 import os, signal, sys, time
 from pathlib import Path
@@ -397,6 +398,8 @@ def png(pixels):
     calls.append(1)
     if len(calls) == 2 and how == "kill":
         os.kill(os.getpid(), signal.SIGKILL)
+    if len(calls) == 2 and how == "full":
+        raise OSError(28, "No space left on device")
     while len(calls) == 2 and not (Path(out).parent / "go").exists():
         time.sleep(0.05)
     return real(pixels)
@@ -514,20 +517,45 @@ def test_the_export_holds_one_image_at_a_time(tmp_path):
     assert peaks[10] - peaks[2] < size * size, peaks
 
 
-def test_the_command_line_says_in_one_line_what_it_could_not_write(saved, tmp_path, capsys,
-                                                                   monkeypatch):
-    monkeypatch.setenv("SONOTRACE_DATA_DIR", str(saved["data"]))
+def _command(*args, data=None, cwd=None):
+    """``python -m annotation_client.export ARGS`` run as a user runs it: (status, stderr)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SONOTRACE_")}
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
+    if data is not None:
+        env["SONOTRACE_DATA_DIR"] = str(data)
+    done = subprocess.run([sys.executable, "-m", "annotation_client.export", *map(str, args)],
+                          env=env, cwd=cwd, capture_output=True, text=True, timeout=120)
+    return done.returncode, done.stderr
+
+
+def test_the_command_line_exits_2_on_what_was_asked_and_1_on_a_failed_run(saved, tmp_path):
+    # A folder it cannot write in was exit status 1 after every record had been read, as
+    # a full disk is; a refusal of what was asked is 2, as argparse's of a bad flag.
+    worklist = saved["worklist"]
     blocker = tmp_path / "a file"
     blocker.write_text("not a folder")
-    assert main(["--out", str(blocker / "out"), "--worklist-dir", str(saved["worklist"])]) == 1
-    err = capsys.readouterr().err
-    assert err.startswith("error: the export could not be written: ") and "Traceback" not in err
-    assert err.strip().endswith("nothing was written") and err.count("\n") == 1
-    # A mistyped worklist folder is refused like a mistyped data folder, up front.
-    missing = tmp_path / "no such worklist"
-    assert main(["--out", str(tmp_path / "o2"), "--worklist-dir", str(missing)]) == 2
-    assert f"worklist_dir: {missing} is not a folder" in capsys.readouterr().err
+    missing = tmp_path / "no such folder"
+    refused = {
+        ("--out", blocker / "out", "--worklist-dir", worklist):
+            f"error: out: {blocker / 'out'} cannot be written in (Not a directory); "
+            "nothing was written\n",
+        ("--out", tmp_path / "o2", "--worklist-dir", missing):
+            f"error: worklist_dir: {missing} is not a folder\n",
+        ("--out", tmp_path / "o2", "--worklist-dir", worklist, "--data-dir", missing):
+            f"error: data_dir: {missing} is not a folder\n",
+    }
+    for args, said in refused.items():
+        assert _command(*args, data=saved["data"]) == (2, said)
+    status, err = _command("--out", tmp_path / "o2", "--seg", data=saved["data"])
+    assert status == 2 and err.endswith("error: unrecognized arguments: --seg\n")
     assert not (tmp_path / "o2").exists()
+    # A disk that fills up while the images are written: the run failed, in one line.
+    child = _child_export("full", tmp_path / "o3", saved)
+    _out, err = child.communicate(timeout=120)
+    assert child.returncode == 1
+    assert err == "error: the export could not be written: No space left on device; " \
+        "nothing was written\n"
+    assert not (tmp_path / "o3").exists()
 
 
 def test_an_upload_whose_copy_was_pruned_is_read_from_the_worklist_file_holding_it(
