@@ -935,6 +935,13 @@ STAGING_MARK = ".sonotrace-export"
 
 _MARK_TEXT = b"SonoTrace export staging folder; the next export into this folder removes it\n"
 
+#: The file in a staging folder that lists, one name a line, the entries :meth:`_Staging.finish`
+#: is moving up into ``out``. Written before the first is moved and removed after the
+#: last: an export killed in between leaves it, and the next export into ``out`` removes
+#: the entries it names that are no longer in the staging folder (those moved up), with
+#: the folder, so that no half-moved data set stays in ``out`` to be trained on.
+STAGING_MOVES = ".sonotrace-moving"
+
 
 #: The errors of making ``out`` or a folder in it that say it is not a folder that can be
 #: written in (read-only, not the user's, under a file): a refusal of what was asked
@@ -953,7 +960,8 @@ class _Staging:
     here and is still empty (another export into the same new folder may have finished
     in it meanwhile, and said so). A process killed outright cleans nothing up: its
     folder keeps its mark (:data:`STAGING_MARK`), no longer locked, for the next export
-    into ``out`` to remove (:func:`_clear_stopped`). ``out`` itself is used as it is (an
+    into ``out`` to remove (:func:`_clear_stopped`), with what it had moved up into ``out``
+    when it was killed while moving (:data:`STAGING_MOVES`). ``out`` itself is used as it is (an
     empty mount point, a link to a folder, ``.``: its owner and mode kept), or made when
     missing.
     """
@@ -1036,13 +1044,22 @@ class _Staging:
                 writer.writerows(rows)
         entries = [e for e in self.folder.iterdir() if e.name != STAGING_MARK]
         # index.csv last: a data set with an index is a complete one.
-        for entry in sorted(entries, key=lambda e: e.name == "index.csv"):
+        entries.sort(key=lambda e: e.name == "index.csv")
+        # Said before the first move, and on disk (fsync), so that whatever stops the
+        # moves, the next export tells what of ``out`` this one had moved up.
+        with open(self.folder / STAGING_MOVES, "x", encoding="utf-8") as moves:
+            moves.write("".join(f"{entry.name}\n" for entry in entries))
+            moves.flush()
+            os.fsync(moves.fileno())
+        for entry in entries:
             final = self.out / entry.name
             if final.exists():  # something came into the folder since it was checked
                 raise FileExistsError(errno.EEXIST, "appeared in the output folder meanwhile",
                                       str(final))
             entry.rename(final)
             self.moved.append(final)
+        # The list first: a folder left with its mark alone is of an export that finished.
+        (self.folder / STAGING_MOVES).unlink()
         (self.folder / STAGING_MARK).unlink()
         self.folder.rmdir()
         self.folder = None
@@ -1065,48 +1082,77 @@ class _Staging:
                 self.out.rmdir()
 
 
-def _staging_state(entry: Path, *, remove: bool = False) -> str:
+def _staging_state(entry: Path, *, remove: bool = False) -> tuple[str, list[str]]:
     """What an entry of ``out`` is to an export: ``"stopped"``, the staging folder of an
     export that ended before it finished (removed with ``remove``); ``"running"``, that
     of an export still writing; else ``"other"``, not the export's to touch (the user's
     files, or a ``.partial-*`` folder without the mark: an older release's, or one this
-    instant being made).
+    instant being made). With it, the names of the entries of ``out`` a stopped export
+    had moved up there when it was stopped (:data:`STAGING_MOVES`), removed with
+    ``remove`` too.
 
     Only a folder named ``.partial-*`` whose :data:`STAGING_MARK` says it is an export's
     and is not locked is a stopped export's: the lock is held by the export writing there
     and the kernel drops it with its process, however it ends.
     """
     if not entry.name.startswith(STAGING_PREFIX) or entry.is_symlink() or not entry.is_dir():
-        return "other"
+        return "other", []
     try:
         # Not a FIFO's endless wait, nor a link out of the folder.
         fd = os.open(entry / STAGING_MARK, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
-        return "other"
+        return "other", []
     with open(fd, "rb") as mark:
         if not stat.S_ISREG(os.fstat(mark.fileno()).st_mode):
-            return "other"
+            return "other", []
         try:
             fcntl.flock(mark.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            return "running"
+            return "running", []
         except OSError:  # no locks on this file system: nothing can be told
-            return "other"
+            return "other", []
         if mark.read(len(_MARK_TEXT) + 1) != _MARK_TEXT:
-            return "other"
+            return "other", []
+        moved = _moved_up(entry)
         if remove:
-            # Under the lock, so that no other export takes it meanwhile; the mark last,
-            # so that a removal cut short is finished by the next export.
+            # Under the lock, so that no other export takes it meanwhile; what it moved up
+            # first, and the mark and the list of moves last, so that a removal cut short
+            # is finished by the next export.
+            for name in moved:
+                _remove(entry.parent / name)
             for child in entry.iterdir():
-                if child.name == STAGING_MARK:
-                    continue
-                if child.is_dir() and not child.is_symlink():
-                    shutil.rmtree(child)
-                else:
-                    child.unlink()
+                if child.name not in (STAGING_MARK, STAGING_MOVES):
+                    _remove(child)
+            _remove(entry / STAGING_MOVES)
             (entry / STAGING_MARK).unlink()
             entry.rmdir()
-        return "stopped"
+        return "stopped", moved
+
+
+def _moved_up(staging: Path) -> list[str]:
+    """The entries of ``out`` that the stopped export of ``staging`` had moved up into
+    it: those its :data:`STAGING_MOVES` names that are in ``out`` and no longer in
+    ``staging``; none when it had not begun moving."""
+    try:
+        with open(staging / STAGING_MOVES, encoding="utf-8") as moves:
+            names = moves.read().splitlines()
+    except FileNotFoundError:
+        return []
+    # Only the names a data set has: the list is not a way to name anything else.
+    return sorted(name for name in names
+                  if name and os.sep not in name and name not in (".", "..")
+                  and not name.startswith(".")
+                  and os.path.lexists(staging.parent / name)
+                  and not os.path.lexists(staging / name))
+
+
+def _remove(path: Path) -> None:
+    """Remove a file or a folder with all it holds (a link, not what it points to); none
+    there is nothing to do."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
 
 
 def _check_empty(out: Path) -> None:
@@ -1124,7 +1170,10 @@ def _check_empty(out: Path) -> None:
         return
     if not out.is_dir():
         raise ValueError(f"out: {out} exists and is not an empty folder; nothing was written")
-    states = {entry.name: _staging_state(entry) for entry in out.iterdir()}
+    states = {}
+    for entry in out.iterdir():
+        states[entry.name], moved = _staging_state(entry)
+        states.update(dict.fromkeys(moved, "stopped"))
     _refuse_unless_stopped(out, states)
 
 
@@ -1135,17 +1184,23 @@ def _clear_stopped(out: Path) -> None:
     if not out.is_dir():
         return
     states = {}
-    for entry in out.iterdir():
+    # Listed first: a stopped export's entries moved up are gone before the loop is at
+    # them, once the staging folder that names them is removed.
+    for entry in list(out.iterdir()):
+        if states.get(entry.name) == "stopped":
+            continue  # moved up by a stopped export whose staging folder removed it
         try:
-            states[entry.name] = _staging_state(entry, remove=True)
+            states[entry.name], moved = _staging_state(entry, remove=True)
         except OSError as exc:
             raise ValueError(
                 f"out: {out} holds {entry.name}, the staging folder of an export that was "
                 f"stopped before it finished, and it could not be removed "
                 f"({exc.strerror or exc}); nothing was written") from None
+        states.update(dict.fromkeys(moved, "stopped"))
         if states[entry.name] == "stopped":
+            also = f", and {', '.join(moved)}, which it had moved up" if moved else ""
             logger.info("removed %s from %s: the staging folder of an export that was stopped "
-                        "before it finished", entry.name, out)
+                        "before it finished%s", entry.name, out, also)
     _refuse_unless_stopped(out, states)
 
 

@@ -15,7 +15,8 @@ into or that cannot be written in (read-only, not the user's, under a file); 1 w
 run failed while writing (a full disk), in which case nothing is left behind. Either
 is one ``error:`` line on stderr.
 An export killed outright (SIGKILL, out of memory) leaves its hidden staging folder,
-which the next export into the same folder removes (and says so).
+and, killed while it moved the finished set up, the entries it had moved already; the
+next export into the same folder removes them (and says so).
 """
 
 from __future__ import annotations

@@ -386,7 +386,8 @@ def test_an_existing_empty_folder_is_exported_into_as_it_is(saved, tmp_path, mon
 
 #: A child export whose writing of the second image kills it outright, as SIGKILL or the
 #: kernel's OOM killer does (``kill``), fails as on a full disk (``full``), or waits until
-#: ``OUT/../go`` exists (``wait``).
+#: ``OUT/../go`` exists (``wait``); or that is killed so once it has moved the first entry
+#: of its finished data set up into ``OUT`` (``kill-moving``).
 _CHILD_EXPORT = """
 import os, signal, sys, time
 from pathlib import Path
@@ -400,10 +401,17 @@ def png(pixels):
         os.kill(os.getpid(), signal.SIGKILL)
     if len(calls) == 2 and how == "full":
         raise OSError(28, "No space left on device")
-    while len(calls) == 2 and not (Path(out).parent / "go").exists():
+    while len(calls) == 2 and how == "wait" and not (Path(out).parent / "go").exists():
         time.sleep(0.05)
     return real(pixels)
 _export._png = png
+rename = Path.rename
+def moved_once_then_killed(self, target):
+    done = rename(self, target)
+    if how == "kill-moving" and self.parent.name.startswith(".partial-"):
+        os.kill(os.getpid(), signal.SIGKILL)  # the first entry moved up, not the others
+    return done
+Path.rename = moved_once_then_killed
 sys.exit(main(["--out", out, "--data-dir", data, "--worklist-dir", worklist]))
 """
 
@@ -427,12 +435,19 @@ def test_the_staging_folder_of_a_killed_export_is_removed_by_the_next(saved, tmp
     assert child.returncode == -9
     (left,) = out.iterdir()  # hidden, holding the first image written
     assert left.name.startswith(".partial-") and list(left.rglob("*.png"))
-    # Beside a file of the user's, it is named, and both are left as they are.
+    assert f"removed {left.name} from {out}: the staging folder of an export that was " \
+        "stopped before it finished" in _cleared_by_the_next(saved, out, [left], caplog)
+
+
+def _cleared_by_the_next(saved, out, left, caplog):
+    """What a killed export ``left`` in ``out`` (its staging folder first): refused
+    beside a file of the user's, which names only its hidden folder, and all left as
+    they are; alone, removed by the next export, which writes its data set. Its log."""
     (out / "notes.txt").write_text("mine")
-    with pytest.raises(ValueError, match=f"not an empty folder \\(it holds {left.name}, "
+    with pytest.raises(ValueError, match=f"not an empty folder \\(it holds {left[0].name}, "
                                          "which ls does not show; a .partial-"):
         export_busi(saved["data"], saved["worklist"], out)
-    assert left.is_dir()
+    assert all(path.is_dir() for path in left)
     (out / "notes.txt").unlink()
     with caplog.at_level("INFO", logger="annotation_client._export"):
         assert main(["--out", str(out), "--data-dir", str(saved["data"]),
@@ -440,8 +455,26 @@ def test_the_staging_folder_of_a_killed_export_is_removed_by_the_next(saved, tmp
     assert sorted(p.name for p in out.iterdir()) == [
         "benign", "index.csv", "malignant", "normal"]
     assert len(load_samples(out)) == 3
+    return caplog.text
+
+
+def test_an_export_killed_while_it_moves_its_data_set_up_is_undone_by_the_next(
+        saved, tmp_path, caplog):
+    # Killed between moving up one class folder and the next, the export left a class
+    # folder in OUT (a half data set a training could be pointed at), which the next
+    # export took for the user's: "not an empty folder", nothing the export would remove.
+    out = tmp_path / "out"
+    child = _child_export("kill-moving", out, saved)
+    child.communicate(timeout=120)
+    assert child.returncode == -9
+    (moved,) = (p for p in out.iterdir() if not p.name.startswith("."))
+    (left,) = out.glob(".partial-*")
+    assert moved.name in ("benign", "malignant", "normal")
+    assert (left / "index.csv").is_file() and not (left / moved.name).exists()
+    # What it moved up is the export's, not the user's: only the hidden folder is named.
     assert f"removed {left.name} from {out}: the staging folder of an export that was " \
-        "stopped before it finished" in caplog.text
+        f"stopped before it finished, and {moved.name}, which it had moved up" in \
+        _cleared_by_the_next(saved, out, [left, moved], caplog)
 
 
 def test_the_staging_folder_of_a_running_export_is_left_to_it(saved, tmp_path, capsys):
