@@ -233,7 +233,13 @@ def main(argv: list[str] | None = None) -> int:
 
     from gunicorn.app.base import BaseApplication
 
+    from annotation_client._database import AnnotationIndex
     from annotation_client._malloc import limit_arenas
+    from annotation_client._storage import IndexProbe
+
+    # Here, not only in create_app: gunicorn builds the app in each worker, and an index
+    # that cannot be opened was the same ERROR, its whole driver message, once per worker.
+    IndexProbe.before_fork(AnnotationIndex(settings.index_url))
 
     # Before the worker is forked, so that its threads inherit it (see _malloc).
     limit_arenas()

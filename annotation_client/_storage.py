@@ -242,10 +242,28 @@ class IndexProbe(_Probe):
         Seconds an answer is reused (:data:`WRITE_PROBE_S`).
     """
 
+    #: ``(problem, detail)`` the gunicorn master found and logged before it forked the
+    #: workers (:meth:`before_fork`), None when it found none or did not look. The
+    #: workers inherit it: one whose first answer is the same says so in a short line,
+    #: rather than the whole error again once per worker.
+    said_before_fork: tuple[str, str] | None = None
+
     def __init__(self, index: AnnotationIndex, every_s: float | None = None) -> None:
         super().__init__(every_s)
         self.index = index
         self._detail = ""
+
+    @classmethod
+    def before_fork(cls, index: AnnotationIndex) -> None:
+        """Probe ``index`` once in the process that forks the workers, logging a problem
+        as ever, and leave the workers forked after the answer (:attr:`said_before_fork`);
+        its connections are closed, not to be shared with them."""
+        probe = cls(index)
+        try:
+            problem = probe.problem()
+        finally:
+            index.dispose()
+        cls.said_before_fork = None if problem is None else (problem, probe._detail)
 
     def problem(self) -> str | None:
         """Why the index cannot be used (``"the annotation index could not be opened"``,
@@ -263,6 +281,9 @@ class IndexProbe(_Probe):
     def _log(self, problem: str | None) -> None:
         if problem is None:
             logger.info("annotation index %s can be used again", self.index.safe_url)
+        elif self._last is None and (problem, self._detail) == self.said_before_fork:
+            logger.info("annotation index %s unavailable, as logged before this worker "
+                        "started (pid %d)", self.index.safe_url, os.getpid())
         else:
             logger.error("annotation index %s unavailable: %s (the Saved page and its API "
                          "fail, and saves are not indexed, until it can be opened)",

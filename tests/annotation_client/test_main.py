@@ -320,3 +320,38 @@ def test_a_host_that_is_not_this_machines_is_one_line_naming_it(environ, capsys)
     assert capsys.readouterr().err == (
         "error: cannot listen on 192.0.2.1:8050: 192.0.2.1 is not an address of this "
         "machine (--host, SONOTRACE_CLIENT_HOST)\n")
+
+
+def test_an_index_that_cannot_be_opened_is_logged_once_not_once_per_worker(
+        free_port, tmp_path, psycopg_installed):
+    # gunicorn builds the app in each worker, and each one logged the index's ERROR with
+    # its whole driver message: three workers, three times the same lines.
+    import signal
+    import time
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SONOTRACE_")}
+    env.update({
+        "SONOTRACE_DATA_DIR": str(tmp_path / "data"),
+        "SONOTRACE_MODEL_SERVER_URL": "http://127.0.0.1:9",
+        # A socket folder with no server in it: refused at once, as a server that is down.
+        "SONOTRACE_DATABASE_URL": f"postgresql+psycopg://sonotrace@/x?host={tmp_path}",
+    })
+    log = tmp_path / "client.log"
+    with open(log, "wb") as out:
+        client = subprocess.Popen(
+            [sys.executable, "-m", "annotation_client", "--host", "127.0.0.1", "--port",
+             str(free_port), "--workers", "3"], env=env, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True)
+    try:
+        for _ in range(1200):  # until each worker has built its app
+            if log.read_text().count("INFO annotation_client._app: annotation client:") == 3:
+                break
+            assert client.poll() is None, log.read_text()
+            time.sleep(0.1)
+    finally:
+        os.killpg(client.pid, signal.SIGTERM)
+        client.wait(timeout=60)
+    said = log.read_text()
+    assert said.count("ERROR annotation_client._storage: annotation index") == 1, said
+    assert said.count("could not be opened: (psycopg.OperationalError)") == 1, said
+    assert said.count("unavailable, as logged before this worker started (pid ") == 3, said
