@@ -64,7 +64,13 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import sqlalchemy as sa
-from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import (
+    ArgumentError,
+    DBAPIError,
+    IntegrityError,
+    OperationalError,
+    SQLAlchemyError,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, aliased, mapped_column
 
 from ._record import (
@@ -720,7 +726,8 @@ def _moved(exc: OperationalError) -> bool:
 
 
 def _found_layout(conn: sa.Connection) -> tuple[bool, int | None]:
-    """Whether the index's table exists, and the layout recorded for it (None: none).
+    """Whether the index's table exists, and the layout recorded for it (None: none, or
+    one its table does not have: a column of it missing).
 
     Raises
     ------
@@ -739,7 +746,36 @@ def _found_layout(conn: sa.Connection) -> tuple[bool, int | None]:
             f"its layout is {found}, this client's {SCHEMA_VERSION}; upgrade this "
             "client, or give it its own SONOTRACE_DATABASE_URL",
         )
+    if has_rows and found == SCHEMA_VERSION:
+        # Made again, or altered, behind the clients' backs (an older dump restored): as
+        # unrecorded, rebuilt from the files, rather than failing every query of the column.
+        there = {column["name"] for column in inspector.get_columns(SavedRow.__tablename__)}
+        if not set(SavedRow.__table__.columns.keys()) <= there:
+            found = None
     return has_rows, found
+
+
+#: PostgreSQL's SQLSTATEs of a table or column that is not there (undefined_table,
+#: undefined_column).
+_GONE_STATES = frozenset({"42P01", "42703"})
+
+
+def _table_gone(exc: BaseException) -> bool:
+    """Whether ``exc`` says that the index's table, or one of its columns, is not there:
+    dropped or altered by another program while the client runs."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    if getattr(exc.orig, "sqlstate", None) in _GONE_STATES:
+        return True
+    return isinstance(exc, OperationalError) and str(exc.orig).startswith(
+        ("no such table:", "no such column:"))  # SQLite's words: it has no SQLSTATE
+
+
+def _table_oid(conn: sa.Connection) -> int | None:
+    """The PostgreSQL object id of the index's table, None when there is none: another
+    one when it was dropped and made again."""
+    return conn.scalar(sa.text("SELECT to_regclass(:name)::oid"),
+                       {"name": SavedRow.__tablename__})
 
 
 #: The columns of a row that tell its version apart, kept when its record is damaged;
@@ -925,6 +961,8 @@ class AnnotationIndex:
         # when it was first opened (see _replaced): None before, and for other databases.
         self._opened: tuple[int, int] | None = None
         self._first_folder: tuple[int, int] | None = None
+        # PostgreSQL's: the object id of the table it made or found (see _table_changed).
+        self._table: int | None = None
         self._lock = threading.Lock()
         #: Seconds between two readings of an unchanged damaged record (see recheck_damaged).
         self.recheck_s = RECHECK_S
@@ -978,7 +1016,12 @@ class AnnotationIndex:
 
     def _unavailable(self, message: str, exc: BaseException) -> IndexUnavailable:
         """:class:`IndexUnavailable` of ``exc``, remembered by the save in progress, if any
-        (see :meth:`one_wait`)."""
+        (see :meth:`one_wait`). When it says that the table, or a column, is not there,
+        the table is made (or rebuilt) again at the next use."""
+        if self._created and _table_gone(exc):
+            with self._lock:
+                if self._created:
+                    self._reopen(f"its table {SavedRow.__tablename__} was dropped or changed")
         error = IndexUnavailable(message, exc)
         if getattr(self._scope, "depth", 0):
             self._scope.failed = error
@@ -995,7 +1038,7 @@ class AnnotationIndex:
             if self._created:
                 if not self._replaced():
                     return
-                self._reopen("was replaced or removed")
+                self._reopen(f"{self._sqlite_file} was replaced or removed")
             new_file = self._sqlite_file is not None and not self._sqlite_file.exists()
             if self._sqlite_file is not None:
                 if new_file:
@@ -1016,6 +1059,9 @@ class AnnotationIndex:
                 self._opened = _identity(self._sqlite_file)
                 if self._first_folder is None:
                     self._first_folder = _identity(self._sqlite_file.parent)
+            elif self.engine.dialect.name == "postgresql":
+                with self.engine.connect() as conn:
+                    self._table = _table_oid(conn)
             if new_file:
                 # Expected on a first start; after a mistyped SONOTRACE_DATABASE_URL it is
                 # the only sign that the Saved page now reads an empty index. Once made:
@@ -1028,17 +1074,52 @@ class AnnotationIndex:
         """Open the database, making its tables on first use, and read it once: what the
         client's start and ``/health`` do (see ``_storage.IndexProbe``).
 
+        A table dropped or altered since it was made is made again here, and one dropped
+        and made again (PostgreSQL: :meth:`_table_changed`) is noted; either way the next
+        listing adds the saved versions it lacks (:meth:`recheck_damaged`).
+
         Raises
         ------
         IndexUnavailable
             When it cannot be opened or read.
         """
+        for again in (False, True):
+            made = self._created
+            try:
+                self._ready()
+                with self.engine.connect() as conn:
+                    conn.execute(sa.select(SavedRow.version).limit(1)).all()
+                self._reopen_if_table_changed()
+                return
+            except (SQLAlchemyError, OSError) as exc:
+                error = self._unavailable("the annotation index could not be opened", exc)
+                if again or not made or self._created:  # not a table gone: said as it is
+                    raise error from exc
+
+    def _table_changed(self) -> str | None:
+        """How the PostgreSQL table the index made or found is no longer the one of its
+        name: ``"was dropped"``, or ``"was dropped and made again"`` (an older dump
+        restored, another program) while the client runs, when its rows are no longer
+        those the client wrote. None when it is, when it cannot be told now (the next
+        query says why), and on SQLite (a file replaced is :meth:`_replaced`'s). One query.
+        """
+        if self._table is None:
+            return None
         try:
-            self._ready()
             with self.engine.connect() as conn:
-                conn.execute(sa.select(SavedRow.version).limit(1)).all()
-        except (SQLAlchemyError, OSError) as exc:
-            raise self._unavailable("the annotation index could not be opened", exc) from exc
+                now = _table_oid(conn)
+        except SQLAlchemyError:
+            return None
+        if now == self._table:
+            return None
+        return "was dropped" if now is None else "was dropped and made again"
+
+    def _reopen_if_table_changed(self) -> None:
+        """:meth:`_reopen` when :meth:`_table_changed` says so."""
+        if self._created and (how := self._table_changed()):
+            with self._lock:
+                if self._created:
+                    self._reopen(f"its table {SavedRow.__tablename__} {how}")
 
     def _replaced(self) -> bool:
         """Whether the SQLite file at the index's path is no longer the one its pooled
@@ -1060,13 +1141,15 @@ class AnnotationIndex:
 
     def _reopen(self, why: str) -> None:
         """Close the pooled connections, so the next use opens the file at the index's path
-        anew (its tables made if it has none); call with :attr:`_lock` held. The next
-        listing then runs :meth:`sync`, which adds what the file lacks."""
-        logger.warning("annotation index: %s %s while the client runs; opening it again, "
-                       "and adding the saved versions it lacks at the next listing",
-                       self._sqlite_file, why)
+        anew, or the database (its tables made if it has none, rebuilt if one lacks a
+        column); call with :attr:`_lock` held. The next listing then runs :meth:`sync`,
+        which adds what the file or table lacks. ``why`` says what happened (``"<file>
+        was replaced or removed"``)."""
+        logger.warning("annotation index: %s while the client runs; opening it again, "
+                       "and adding the saved versions it lacks at the next listing", why)
+        # Disposed: PostgreSQL's connections hold statements prepared on the old table.
         self.engine.dispose()
-        self._created, self._opened = False, None
+        self._created, self._opened, self._table = False, None, None
         self._behind = True
 
     def _may_start_file(self) -> None:
@@ -1111,7 +1194,7 @@ class AnnotationIndex:
             if not (_moved(exc) or ("readonly database" in str(exc.orig) and self._replaced())):
                 raise
             with self._lock:
-                self._reopen("was moved under its open connections")
+                self._reopen(f"{self._sqlite_file} was moved under its open connections")
             return work()
 
     def _lock_schema(self, conn: sa.Connection) -> None:
@@ -1525,7 +1608,9 @@ class AnnotationIndex:
 
         First, when a save of this process could not write its row since the last
         catch-up (:meth:`fell_behind`: the database was away), or the SQLite file was
-        deleted or replaced since it was opened (then opened anew), the whole
+        deleted or replaced since it was opened (then opened anew), or the table was
+        dropped or altered (:meth:`_unavailable`), or dropped and made again
+        (:meth:`_table_changed`, PostgreSQL), the whole
         :meth:`sync` of a start runs, so that versions saved during an outage, or that
         the file now there lacks, are listed without a restart.
 
@@ -1546,7 +1631,8 @@ class AnnotationIndex:
             if self._created and self._replaced():
                 with self._lock:  # so that the catch-up below runs on the new file now
                     if self._created and self._replaced():
-                        self._reopen("was replaced or removed")
+                        self._reopen(f"{self._sqlite_file} was replaced or removed")
+            self._reopen_if_table_changed()
             if self._behind:
                 try:
                     self.sync(data_dir)

@@ -2103,6 +2103,71 @@ def test_an_index_dropped_is_rebuilt_from_the_files(make_index, tmp_path):
     assert rebuilt.query() == before
 
 
+def _two_saves(index, data_dir) -> list[dict]:
+    """Two versions of one image saved through ``index``: its rows."""
+    store = AnnotationStore(data_dir, index=index)
+    for when in ("2024-01-01T10:00:00", "2024-01-02T10:00:00"):
+        record = dict(_saved(when=when))
+        record.pop("version"), record.pop("files")
+        assert store.save(SHA_A, svg="<svg/>", mask_png=b"png", record=record).indexed
+    return index.query()
+
+
+def test_an_index_table_dropped_while_the_client_runs_is_made_again(make_index, tmp_path,
+                                                                    db_url, caplog):
+    # The client made its table once and took it for there ever after: dropped behind
+    # its back (a DBA's clean-up, a restore), every listing and /health failed with
+    # "could not be read" until a restart.
+    data_dir = tmp_path / "data"
+    index = make_index()
+    before = _two_saves(index, data_dir)
+    other = sa.create_engine(db_url)
+    with other.begin() as conn:
+        conn.execute(sa.text(f"DROP TABLE {SavedRow.__tablename__}"))
+    other.dispose()
+    with caplog.at_level("WARNING", logger="annotation_client._database"):
+        index.check()  # /health: the table made again, at once
+    assert f"its table {SavedRow.__tablename__} was dropped or changed while the client " \
+        "runs" in caplog.text
+    assert index.recheck_damaged(data_dir) == {"read": 0, "restored": 0}  # a listing
+    assert index.query() == before
+
+
+@pytest.fixture
+def two_indexes(postgres_url):
+    """Two indexes of one PostgreSQL database, as two clients' (only PostgreSQL: SQLite's
+    file replaced is told by its inode)."""
+    both = AnnotationIndex(postgres_url), AnnotationIndex(postgres_url)
+    yield both
+    for index in both:
+        index.dispose()
+
+
+def test_a_postgresql_table_made_again_behind_the_clients_back_is_filled_again(
+        two_indexes, tmp_path, caplog):
+    # Dropped and made again empty (a restore of an older dump, another tool), the table
+    # answered every query, and the Saved page listed nothing of what was saved.
+    data_dir = tmp_path / "data"
+    index, other = two_indexes
+    before = _two_saves(index, data_dir)
+    SavedRow.__table__.drop(other.engine)
+    other.check()  # made again, empty, as another client's start makes it
+    assert other.query() == []
+    with caplog.at_level("WARNING", logger="annotation_client._database"):
+        index.recheck_damaged(data_dir)  # the next listing
+    assert f"its table {SavedRow.__tablename__} was dropped and made again while the " \
+        "client runs" in caplog.text
+    assert index.query() == before == other.query()
+    # Made again with an older layout (a column missing), the table is rebuilt from the
+    # files at the next use, not left failing every query that names the column.
+    with other.engine.begin() as conn:
+        conn.execute(sa.text(f"ALTER TABLE {SavedRow.__tablename__} DROP COLUMN note"))
+    with pytest.raises(IndexUnavailable, match="could not be read"):
+        index.query()
+    index.recheck_damaged(data_dir)
+    assert index.query() == before
+
+
 @pytest.mark.usefixtures("an_app_exists")  # the Saved page module needs a Dash app
 def test_the_calipers_of_a_saved_outline_reach_the_index_the_csv_and_the_page(
     make_index, tmp_path
