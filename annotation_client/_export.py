@@ -447,8 +447,11 @@ def export_busi(
     ValueError
         If ``data_dir`` is not a folder, ``out`` holds files already (a stopped
         export's staging folder aside) or another export is writing into it, the
-        worklist is or lies in ``data_dir``, or ``out`` lies in the data folder or the
-        worklist.
+        worklist is or lies in ``data_dir``, ``out`` lies in the data folder or the
+        worklist, or ``out`` cannot be written in (read-only, not the user's, under a
+        file): nothing was written.
+    OSError
+        If writing failed once begun (a full disk): what was written is removed.
     """
     for name, value in (("data_dir", data_dir), ("out", out)):
         if not isinstance(value, str | os.PathLike):
