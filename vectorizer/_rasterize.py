@@ -655,6 +655,11 @@ def _parse_with_svgelements(data: bytes) -> tuple[list[FlatShape], tuple[int, in
             raise ValueError(f"svg_or_paths: SVG size {size} is larger than {MAX_PIXELS} pixels")
 
     shapes: list[FlatShape] = []
+    viewport = None  # the user-space size percentages are of, (width, height)
+    if svg.viewbox is not None:
+        viewport = (svg.viewbox.width, svg.viewbox.height)
+    elif has_size:
+        viewport = (float(svg.width), float(svg.height))
     try:
         for element in svg.elements():
             if not isinstance(element, Shape):
@@ -674,7 +679,8 @@ def _parse_with_svgelements(data: bytes) -> tuple[list[FlatShape], tuple[int, in
                 )
             if isinstance(d, str) and (error := path_grammar_error(d)):
                 raise ValueError(f"svg_or_paths: {error}")
-            if isinstance(element, Rect | Circle | Ellipse) and not _sized_as_svg(element):
+            if isinstance(element, Rect | Circle | Ellipse) and not _sized_as_svg(
+                    element, viewport):
                 continue  # a size SVG draws nothing with
             rule = str(element.values.get("fill-rule", "nonzero")).strip().lower()
             # A <path> is already a Path; other shapes (rect, circle...) convert.
@@ -696,16 +702,50 @@ def _own_length(element, key: str) -> str | None:
     raw = element.values.get("attributes", {}).get(key)
     if raw is None or str(raw).strip().lower() == "auto":
         return None
-    if "%" in str(raw):
-        # svgelements took a rect's width in % of the viewport's height, and made a
-        # circle of r="10%" an ellipse.
-        raise ValueError(f"svg_or_paths: a <{type(element).__name__.lower()}> with "
-                         f"{key}={str(raw)[:30]!r} is not supported: give its size in pixels, "
-                         "not a percentage")
     return str(raw)
 
 
-def _sized_as_svg(element) -> bool:
+#: Which size a percentage of each geometry attribute is of: the viewport's width (0),
+#: its height (1), or its normalised diagonal sqrt((w**2 + h**2) / 2) (2).
+_PERCENT_OF = {"x": 0, "cx": 0, "width": 0, "rx": 0, "y": 1, "cy": 1, "height": 1, "ry": 1,
+               "r": 2}
+_GEOMETRY_OF = {Rect: ("x", "y", "width", "height", "rx", "ry"), Circle: ("cx", "cy", "r"),
+                Ellipse: ("cx", "cy", "rx", "ry")}
+_PERCENTAGE = re.compile(r"\s*([-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?)%\s*")
+
+
+def _resolve_percentages(element, viewport: tuple[float, float] | None) -> None:
+    """Set the geometry of a ``<rect>``, ``<circle>`` or ``<ellipse>`` given in ``%``
+    as SVG reads it: of the viewport's (the root's ``viewBox``, else its ``width`` and
+    ``height``) width for ``x``, ``cx``, ``width`` and ``rx``, of its height for ``y``,
+    ``cy``, ``height`` and ``ry``, and of its normalised diagonal for ``r``.
+
+    svgelements took a rect's width in % of the viewport's height, and made a circle
+    of ``r="10%"`` an ellipse. A percentage without a viewport (no ``viewBox``, no
+    ``width`` and ``height``) is refused, as is one that is not a plain number.
+    """
+    attributes = element.values.get("attributes", {})
+    for key in _GEOMETRY_OF[type(element)]:
+        raw = attributes.get(key)
+        if raw is None or "%" not in str(raw):
+            continue
+        said = f"svg_or_paths: a <{type(element).__name__.lower()}> with {key}={str(raw)[:30]!r}"
+        number = _PERCENTAGE.fullmatch(str(raw))
+        if number is None or viewport is None:
+            raise ValueError(f"{said} is not supported: "
+                             + ("give it in pixels, or as a number and %" if number is None
+                                else "a percentage of a viewport the document does not "
+                                "define (no viewBox, width or height); give it in pixels"))
+        w, h = viewport
+        base = (w, h, math.sqrt((w * w + h * h) / 2))[_PERCENT_OF[key]]
+        value = float(number.group(1)) * base / 100
+        if key == "r":
+            element.rx = element.ry = value
+        else:
+            setattr(element, key, value)
+
+
+def _sized_as_svg(element, viewport: tuple[float, float] | None) -> bool:
     """False if SVG draws nothing for this ``<rect>``, ``<circle>`` or ``<ellipse>``;
     else True, with its corner or ellipse radii set as SVG 2 reads them.
 
@@ -714,8 +754,10 @@ def _sized_as_svg(element) -> bool:
     svgelements drew a width of -5 from x leftwards and a rect without a width to the
     image's edge. SVG 2 reads a radius ``rx`` or ``ry`` that is missing or negative
     as the other one (an ``<ellipse rx="8">`` is a circle of radius 8, which
-    svgelements drew with ``ry`` 1): audit 801, F7.
+    svgelements drew with ``ry`` 1): audit 801, F7. Percentages are taken of
+    ``viewport`` (:func:`_resolve_percentages`).
     """
+    _resolve_percentages(element, viewport)
     if isinstance(element, Rect):
         for key in ("width", "height"):
             if _own_length(element, key) is None or not getattr(element, key) > 0:
@@ -854,13 +896,14 @@ def svg_to_mask(svg_or_paths, shape=None) -> np.ndarray:
     Any SVG path data is accepted: absolute or relative commands, ``M L H V C S Q T A
     Z``, transforms on paths and groups, ``viewBox`` scaling, ``<use>``, several paths,
     and the basic shapes (``rect``, ``circle``, ``ellipse``, ``polygon``; one whose
-    size is missing, zero or negative draws nothing, and a missing or negative radius
-    of an ellipse or a corner is the other one, as in SVG 2). In a
+    size is missing, zero or negative draws nothing, a missing or negative radius
+    of an ellipse or a corner is the other one, as in SVG 2, and a position or size in
+    ``%`` is of the root's ``viewBox``, or else of its size). In a
     document each shape follows its own (possibly inherited) ``fill-rule``, with SVG's
     initial value ``nonzero`` when none is given; a list of path strings is filled
     even-odd. Only geometry counts: paint (``fill="none"`` too), strokes, opacity and
     text are ignored, and a ``clip-path`` or ``mask`` is refused (svgelements ignores
-    them, and they change the outline a renderer draws).
+    them, and they change the outline a renderer draws) unless it cuts nothing drawn.
     What a renderer does not draw is not filled either: the content of ``<defs>``,
     ``<clipPath>``, ``<pattern>``, ``<mask>``, ``<marker>`` and ``<symbol>`` (unless a
     ``<use>`` draws it), elements with ``display="none"`` or ``visibility="hidden"``
@@ -870,7 +913,8 @@ def svg_to_mask(svg_or_paths, shape=None) -> np.ndarray:
     refused), as browsers apply the conditions there too. A
     ``<use>`` of a ``<symbol>`` with a ``viewBox`` is refused (its content would not be
     scaled to the ``<use>``'s size), so is a ``transform-origin`` or ``transform-box``
-    other than the initial one (svgelements turns everything about 0,0), a ``<style>``
+    other than the initial one on an element with a transform (svgelements turns
+    everything about 0,0), a ``<style>``
     setting ``display``, ``visibility``, ``fill-rule``, ``transform`` or geometry through
     selectors or at-rules svgelements does not apply, and a
     nested ``<svg>`` with a ``viewBox``, or placed or sized (``x``, ``y``, ``width``,

@@ -26,6 +26,8 @@ from xml.etree import ElementTree
 from xml.etree.ElementTree import ParseError, iterparse
 from xml.parsers import expat
 
+from ._cascade import Rule, declarations, selectors_of, sheet_values, style_declarations
+
 MAX_SHAPES = 10_000
 """Most shapes (paths, rects...) a document, or paths a list, may have."""
 
@@ -141,6 +143,10 @@ _STYLESHEET_PROPERTY = re.compile(
     r"(?<![\w-])(" + "|".join(map(re.escape, _UNAPPLIED_PROPERTIES)) + r")\s*:\s*([^;}]*)",
     re.IGNORECASE,
 )
+# Properties that matter only with a transform on the same element.
+_ORIGIN_PROPERTIES = ("transform-origin", "transform-box")
+# Properties a stylesheet's plain rules are kept for, to judge element by element.
+_JUDGED_PROPERTIES = frozenset({*_UNAPPLIED_PROPERTIES, "display", "transform"})
 _CSS_COMMENT = re.compile(r"/\*.*?(?:\*/|$)", re.DOTALL)
 # Properties of a stylesheet that decide what is drawn and where, which svgelements
 # applies only through the selectors it knows (_APPLIED_SELECTOR), in a rule outside
@@ -193,14 +199,19 @@ def check_svg_document(svg: str | bytes) -> None:
     - with a ``<use>`` of a ``<symbol>`` that has a ``viewBox`` (svgelements does not
       scale the content to the ``<use>``'s size, as a renderer does);
     - with a ``transform-origin`` or ``transform-box`` (attribute, ``style`` or
-      stylesheet) other than the initial one: svgelements turns everything about 0,0;
+      stylesheet) other than the initial one on an element with a transform:
+      svgelements turns everything about 0,0 (without a transform they change nothing);
+    - with a shape inside a ``<symbol>`` sized in ``%`` (of each ``<use>``'s size);
     - with a ``<style>`` that sets what is drawn or where (``display``, ``visibility``,
       ``fill-rule``, ``transform``, a geometry property) otherwise than svgelements
       applies it: through a selector other than ``*``, a tag, ``.class``, ``#id`` or
       ``tag.class``, in an at-rule, with ``!important``, or after shapes;
     - with a ``clip-path`` or ``mask`` other than ``none`` (attribute, ``style`` or
       stylesheet): they change the outline a renderer draws, and svgelements ignores
-      them;
+      them; unless the element is never drawn (in ``<defs>`` unused, or hidden by
+      ``display: none``) or the clip is a rectangle covering the image
+      (:meth:`_Tree.check_clipping`); a stylesheet's set through a selector other
+      than a plain one, or in an at-rule, is refused;
     - with an ``<svg>`` element inside the root that has a ``viewBox`` (svgelements
       scales its content about the wrong origin), or an ``x``, ``y``, ``width`` or
       ``height`` other than its initial one (a renderer moves its content there and
@@ -534,7 +545,8 @@ def _check_properties(attrib: dict, tag: str, name: str) -> list[tuple[str, str]
             declared.append((key, value))
     deferred = []
     for key, value in declared:
-        if key in ("clip-path", "mask") and _URL_REFERENCE.fullmatch(value):
+        if (key in ("clip-path", "mask") and _URL_REFERENCE.fullmatch(value)) or (
+                key in _ORIGIN_PROPERTIES and not _harmless(key, value)):
             deferred.append((key, value.strip()))
         else:
             _check_property(key, value, _described(tag, attrib), name)
@@ -545,16 +557,62 @@ def _check_properties(attrib: dict, tag: str, name: str) -> list[tuple[str, str]
 _URL_REFERENCE = re.compile(r"\s*url\(\s*['\"]?#([^'\")\s]+)['\"]?\s*\)\s*")
 
 
+def _harmless(key: str, value: str) -> bool:
+    """Whether ``key: value`` (a property of :data:`_UNAPPLIED_PROPERTIES`) changes
+    nothing wherever it is set."""
+    return _HARMLESS[key].fullmatch(value.replace("!important", "").strip()) is not None
+
+
 def _check_property(key: str, value: str, where: str, name: str) -> None:
-    value = value.replace("!important", "").strip()
-    harmless = _HARMLESS.get(key)
-    if harmless is not None and harmless.fullmatch(value):
+    if _harmless(key, value):
         return
     raise ValueError(f"{name}: {where} has {key} {value[:40]!r}, which is not supported: "
                      f"{_UNAPPLIED_PROPERTIES[key]}")
 
 
-def _check_stylesheet(text: str, name: str, late: bool) -> dict[str, dict[str, str]]:
+def _collect_rules(text: str, name: str, rules: list[Rule]) -> None:
+    """Add to ``rules`` the declarations of ``text`` (a stylesheet without comments)
+    that :class:`_Tree` judges element by element once the document is read: a
+    ``clip-path`` or ``mask`` of an element (``url(#id)``), a ``transform-origin`` or
+    ``transform-box``, and every ``display`` and ``transform``; refuse a declaration
+    of :data:`_UNAPPLIED_PROPERTIES` that cannot be judged so, because it changes
+    something and is set through a selector other than a plain one, in an at-rule, or
+    outside a rule."""
+    deferred = 0
+    for match in _STYLESHEET_PROPERTY.finditer(text):
+        key, value = match.group(1).lower(), match.group(2)
+        if _harmless(key, value):
+            continue
+        if "@" in text or (key in ("clip-path", "mask") and not _URL_REFERENCE.fullmatch(
+                value.replace("!important", ""))):
+            _check_property(key, value, "a <style>", name)
+        deferred += 1
+    for selectors, body in _CSS_RULE.findall(text):
+        for key, value in declarations(body):
+            if key not in _JUDGED_PROPERTIES or (key in _HARMLESS and _harmless(key, value)):
+                continue
+            deferred -= key in _UNAPPLIED_PROPERTIES
+            for selector in selectors.split(","):
+                if not _APPLIED_SELECTOR.fullmatch(selector.strip()):
+                    if key not in _UNAPPLIED_PROPERTIES:
+                        continue  # display and transform: refused by _check_stylesheet
+                    raise ValueError(
+                        f"{name}: a <style> sets {key} through the selector "
+                        f"{selector.strip()[:40]!r}, which is not supported: only plain tag, "
+                        "class and id selectors (path, .c, #i, path.c, *) are judged; set it "
+                        "on the elements or by class"
+                    )
+                rules.append(Rule(selector.strip(), key, value.strip()))
+    if deferred:  # a declaration outside any rule: not judged, refused
+        match = next(m for m in _STYLESHEET_PROPERTY.finditer(text)
+                     if not _harmless(m.group(1).lower(), m.group(2)))
+        raise ValueError(f"{name}: a <style> has {match.group(1).lower()} "
+                         f"{match.group(2).strip()[:40]!r} outside a rule, which is not "
+                         "supported")
+
+
+def _check_stylesheet(text: str, name: str, late: bool,
+                      rules: list[Rule]) -> dict[str, dict[str, str]]:
     """Refuse a ``<style>`` that declares a property of :data:`_UNAPPLIED_PROPERTIES`
     with a value that changes something, or that sets what is drawn or where
     (:data:`_GEOMETRY_PROPERTIES`) otherwise than svgelements applies it.
@@ -579,8 +637,7 @@ def _check_stylesheet(text: str, name: str, late: bool) -> dict[str, dict[str, s
         property to different values, for :func:`_check_rule_conflict`.
     """
     text = _CSS_COMMENT.sub("", text)
-    for match in _STYLESHEET_PROPERTY.finditer(text):
-        _check_property(match.group(1).lower(), match.group(2), "a <style>", name)
+    _collect_rules(text, name, rules)
     geometry = _GEOMETRY_DECLARATION.search(text)
     if geometry is None:
         return {}  # paint alone: ignored, however it is selected
@@ -767,10 +824,15 @@ class _Tree:
         self.parents: list[int | None] = []
         self.tags: list[str] = []
         self.transformed: list[bool] = []  # a transform attribute, or one in its style
+        self.element_ids: list[str | None] = []
+        self.classes: list[str | None] = []  # the class attribute
+        self.displays: list[str | None] = []  # display: style, else the attribute
+        self.rules: list[Rule] = []  # of stylesheets, judged element by element
+        self.percentages: list[int] = []  # shapes with a geometry attribute in %
         self.hidden: list[bool] = []  # inside (or itself) a container never drawn
         self.ids: dict[str, int] = {}
         self.clipped: list[tuple[int, str, str, str]] = []  # (element, key, value, said)
-        self.rects: dict[int, dict] = {}  # the attributes of each <rect> and <clipPath>
+        self.rects: dict[int, dict] = {}  # the attributes of each <rect>, <clipPath>, <use>
         self.viewport: tuple[float, float] | None = None  # the root's user-space size
         self.drawn = 0  # shapes outside <defs>, <clipPath> and <pattern>, unexpanded
         self.inherited = 0  # attribute copies svgelements makes, unexpanded
@@ -800,7 +862,8 @@ class _Tree:
                     own[stack.pop()] += len(elem.text or "")
                     if elem.text and elem.tag.rpartition("}")[2] == "style":
                         for key, values in _check_stylesheet(
-                                elem.text, name, late=drawables_before[-1] > 0).items():
+                                elem.text, name, late=drawables_before[-1] > 0,
+                                rules=tree.rules).items():
                             conflicting.setdefault(key, {}).update(values)
                     hidden.pop()
                     carried.pop()
@@ -847,14 +910,20 @@ class _Tree:
                     size += len(value) + 4 + len(key if key[0] != "{" else key.rpartition("}")[2])
                 own.append(size)
                 children.append([])
-                is_shape = tag in _SHAPE_TAGS
-                undrawn = tag in _UNDRAWN_TAGS
                 tree.parents.append(stack[-2] if len(stack) > 1 else None)
                 tree.tags.append(tag)
-                tree.transformed.append("transform" in attrib
-                                        or "transform" in attrib.get("style", "").lower())
+                is_shape = tag in _SHAPE_TAGS
+                undrawn = tag in _UNDRAWN_TAGS
+                style = style_declarations(attrib["style"]) if "style" in attrib else {}
+                tree.transformed.append("transform" in attrib or "transform" in style)
+                tree.element_ids.append(attrib.get("id"))
+                tree.classes.append(attrib.get("class"))
+                tree.displays.append(style.get("display", attrib.get("display")))
+                if is_shape and any("%" in value for key, value in (*attrib.items(),
+                                    *style.items()) if key in _NUMERIC_ATTRIBUTES):
+                    tree.percentages.append(index)
                 tree.hidden.append(hidden[-1] or undrawn)
-                if tag == "rect" or tag == "clipPath":
+                if tag == "rect" or tag == "clipPath" or tag == "use":
                     tree.rects[index] = dict(attrib)
                 if index == 0:
                     tree.viewport = _viewport(attrib)
@@ -878,21 +947,67 @@ class _Tree:
         tree.refs = [None if h is None else ids.get(h[1:]) for h in hrefs]
         tree.ids = ids
         tree.check_symbol_uses(name)
+        tree.check_percentages(name)
+        tree.apply_rules()
         tree.check_clipping(name)
         return tree
 
-    def check_clipping(self, name: str) -> None:
-        """Refuse a ``clip-path`` or ``mask`` that changes what a renderer draws.
+    def check_percentages(self, name: str) -> None:
+        """Refuse a shape inside a ``<symbol>`` sized in ``%``: the percentage is of the
+        viewport each ``<use>`` of the symbol makes, which the rasteriser does not
+        track (it takes percentages of the root's)."""
+        for index in self.percentages:
+            if any(self.tags[i] == "symbol" for i in self._ancestry(index)):
+                raise ValueError(
+                    f"{name}: a <{self.tags[index]}> inside a <symbol> with a size in % is "
+                    "not supported: the percentage is of the size of each <use> of the "
+                    "symbol; give it in pixels"
+                )
 
-        svgelements ignores both. Not refused: one on an element that is never drawn
+    def apply_rules(self) -> None:
+        """Give each element the ``display``, ``transform``, and the properties of
+        :data:`_UNAPPLIED_PROPERTIES` that a stylesheet's plain rules set on it, unless
+        its ``style`` attribute sets them itself (which wins, as in CSS)."""
+        if not self.rules:
+            return
+        for index, tag in enumerate(self.tags):
+            attrib = {"id": self.element_ids[index]} if self.element_ids[index] else {}
+            if self.classes[index]:
+                attrib["class"] = self.classes[index]
+            matched = selectors_of(tag, attrib)
+            if sheet_values(self.rules, matched, "transform"):
+                self.transformed[index] = True
+            if self.displays[index] is None and (shown := sheet_values(
+                    self.rules, matched, "display")):
+                # Two rules that disagree are refused (_check_rule_conflict) unless a
+                # tag or * rule is one: then the element is taken as drawn.
+                self.displays[index] = shown.pop() if len(shown) == 1 else "inline"
+            for key in _UNAPPLIED_PROPERTIES:
+                self.clipped += [(index, key, value, "a <style>")
+                                 for value in sheet_values(self.rules, matched, key)]
+
+    def check_clipping(self, name: str) -> None:
+        """Refuse a ``clip-path`` or ``mask`` that changes what a renderer draws, and a
+        ``transform-origin`` or ``transform-box`` that changes where.
+
+        svgelements ignores all four. Not refused: one on an element that is never drawn
         (inside ``<defs>`` or another container drawn only by reference, with no
-        ``<use>`` of it or of an element around it), and a ``clip-path`` whose
-        ``<clipPath>`` is one rectangle covering the whole image, in the user space of
-        an element that no transform moves (Figma wraps every frame so; audit 821 F2).
+        ``<use>`` of it or of an element around it, or with ``display`` ``none`` on it
+        or on an element around it that no ``<use>`` draws from inside); a
+        ``clip-path`` whose ``<clipPath>`` is one rectangle covering the whole image
+        (or a ``<use>`` of one, as Illustrator writes it), in the user space of an
+        element that no transform moves (Figma wraps every frame so; audit 821 F2); and
+        a ``transform-origin`` or ``transform-box`` on an element without a transform,
+        where it changes nothing.
         """
         used = {ref for ref in self.refs if ref is not None}
         for index, key, value, said in self.clipped:
-            if self._undrawn(index, used) or (key == "clip-path" and self._no_clip(index, value)):
+            if self._undrawn(index, used) or self._undisplayed(index, used):
+                continue
+            if key == "clip-path" and _URL_REFERENCE.fullmatch(value) \
+                    and self._no_clip(index, value):
+                continue
+            if key in _ORIGIN_PROPERTIES and not self.transformed[index]:
                 continue
             raise ValueError(f"{name}: {said} has {key} {value[:40]!r}, which is not "
                              f"supported: {_UNAPPLIED_PROPERTIES[key]}")
@@ -905,6 +1020,17 @@ class _Tree:
     def _undrawn(self, index: int, used: set[int]) -> bool:
         return self.hidden[index] and used.isdisjoint(self._ancestry(index))
 
+    def _undisplayed(self, index: int, used: set[int]) -> bool:
+        """Whether ``display: none`` keeps the element from being drawn: set on it or
+        on an element around it, with no ``<use>`` of an element in between (a
+        ``<use>`` of the hidden element itself draws nothing: the copy is hidden too)."""
+        for i in self._ancestry(index):
+            if (self.displays[i] or "").strip().lower() == "none":
+                return True
+            if i in used:
+                return False
+        return False
+
     def _no_clip(self, index: int, value: str) -> bool:
         target = self.ids.get(_URL_REFERENCE.fullmatch(value).group(1))
         if target is None or self.tags[target] != "clipPath" or self.viewport is None:
@@ -915,10 +1041,16 @@ class _Tree:
         if any(self.transformed[i] for i in self._ancestry(index) if i != 0):
             return False
         children = self.children[target]
-        rect = self.rects.get(children[0]) if len(children) == 1 else None
-        if rect is None or self.transformed[target] or self.transformed[children[0]]:
+        if len(children) != 1 or self.transformed[target]:
             return False
-        if self.children[children[0]]:
+        shape = children[0]
+        if self.tags[shape] == "use" and not self.transformed[shape] and all(
+                _ZERO_POSITION.fullmatch(self.rects[shape].get(key, "0")) for key in "xy"):
+            # Illustrator's clip: a <use> of a <rect> in <defs>, drawn where it stands.
+            shape = self.refs[shape]
+        rect = self.rects.get(shape) if shape is not None and self.tags[shape] == "rect" \
+            else None
+        if rect is None or self.transformed[shape] or self.children[shape]:
             return False
         width, height = self.viewport
         try:

@@ -874,11 +874,47 @@ def test_a_negative_corner_radius_is_the_other_one():
         rounded, svg_to_mask(_doc('<rect x="1" y="1" width="8" height="6" rx="2" ry="2"/>')))
 
 
-def test_a_percentage_size_of_a_basic_shape_is_refused():
-    # svgelements took a rect's width="50%" of the height, and r="10%" as an ellipse.
-    for shape in ('<rect width="50%" height="2"/>', '<circle cx="4" cy="4" r="10%"/>'):
-        with pytest.raises(ValueError, match="with (width|r)=.*%.*not supported"):
-            svg_to_mask(_doc(shape))
+@pytest.mark.parametrize("doc, expected", [
+    # x, width of the viewport's width; y, height of its height.
+    (_doc('<rect x="10%" y="25%" width="50%" height="50%"/>'), _rect((8, 10), 1, 2, 6, 6)),
+    (_doc('<rect style="x: 10%; width: 50%" y="2" height="4"/>'), _rect((8, 10), 1, 2, 6, 6)),
+    # With a viewBox, of the viewBox's size (10 x 8 here), then scaled with the rest.
+    (_doc('<rect x="10%" y="25%" width="50%" height="50%"/>', 20, 16, 'viewBox="0 0 10 8"'),
+     _rect((16, 20), 2, 4, 12, 12)),
+])
+def test_a_percentage_position_or_size_of_a_rect_is_of_the_viewport(doc, expected):
+    # Refused until session 40 (svgelements took a rect's width="50%" of the height);
+    # Chromium drew each of these as the same rectangle in pixels.
+    np.testing.assert_array_equal(svg_to_mask(doc), expected)
+
+
+@pytest.mark.parametrize("percent, pixels", [
+    ('<circle cx="50%" cy="50%" r="20%"/>', '<circle cx="8.5" cy="3.5" r="2.6"/>'),
+    ('<ellipse cx="40%" cy="60%" rx="30%" ry="25%"/>',
+     '<ellipse cx="6.8" cy="4.2" rx="5.1" ry="1.75"/>'),
+    ('<rect x="10%" y="10%" width="80%" height="70%" rx="20%" ry="25%"/>',
+     '<rect x="1.7" y="0.7" width="13.6" height="4.9" rx="3.4" ry="1.75"/>'),
+])
+def test_a_percentage_radius_is_of_the_viewport(percent, pixels):
+    # r is of the normalised diagonal sqrt((w**2 + h**2) / 2), 13 for this 17 x 7
+    # viewBox; rx of the width and ry of the height. Chromium painted each the same,
+    # grey level for grey level, as the shape in pixels; svgelements drew r="20%" as an
+    # ellipse of the width and the height.
+    extra = 'viewBox="0 0 17 7"'
+    np.testing.assert_array_equal(svg_to_mask(_doc(percent, 34, 14, extra)),
+                                  svg_to_mask(_doc(pixels, 34, 14, extra)))
+
+
+@pytest.mark.parametrize("doc, said", [
+    ('<svg xmlns="http://www.w3.org/2000/svg"><rect width="50%" height="2"/></svg>',
+     "a <rect> with width='50%' is not supported: a percentage of a viewport the document "
+     "does not define"),
+    (_doc('<symbol id="s"><rect width="50%" height="2"/></symbol><use href="#s"/>'),
+     "a <rect> inside a <symbol> with a size in % is not supported"),
+])
+def test_a_percentage_without_one_viewport_is_refused(doc, said):
+    with pytest.raises(ValueError, match=re.escape(said)):
+        svg_to_mask(doc, shape=(8, 10))
 
 
 def test_a_size_from_a_stylesheet_counts():

@@ -374,7 +374,8 @@ ROTATED_BAR = 'transform="rotate(90)" d="M5 5 L15 5 L15 8 L5 8 Z"'
      "a <style> has transform-origin '50% 50%'"),
     (f'<path style="transform-box:fill-box" {ROTATED_BAR}/>',
      "<path> has transform-box 'fill-box'"),
-    (f'<g transform-box="stroke-box"><path {ROTATED_BAR}/></g>', "<g> has transform-box"),
+    (f'<g transform-box="stroke-box" transform="scale(1)"><path {ROTATED_BAR}/></g>',
+     "<g> has transform-box"),
     # One value: CSS puts the other axis at the centre, "0" is "0 50%" (audit 821 F3).
     (f'<path transform-origin="0" {ROTATED_BAR}/>', "<path> has transform-origin '0'"),
     (f'<path style="transform-origin: left" {ROTATED_BAR}/>',
@@ -549,3 +550,102 @@ def test_a_number_ending_in_its_point_is_refused_in_attributes_and_transforms(bo
         check_svg_document(_doc(body))
     assert svg_to_mask(_doc('<rect x="4.0" width="2" height="2" '
                             'transform="translate(1.5,0)"/>')).sum() == 4
+
+
+CLIP_AND_MASK = ('<clipPath id="c"><rect width="5" height="5"/></clipPath>'
+                 '<mask id="m"><rect width="5" height="5" fill="white"/></mask>')
+BIG = 'd="M0 0H10V10H0Z"'
+SMALL = '<path d="M12 12h4v4h-4z"/>'
+
+
+@pytest.mark.parametrize("head, hidden", [
+    ("", f'<path display="none" clip-path="url(#c)" {BIG}/>'),
+    ("", f'<g style="display:none"><g><path clip-path="url(#c)" {BIG}/></g></g>'),
+    # Illustrator hides a layer by a class.
+    ("<style>.st0{display:none}</style>", f'<g class="st0"><path mask="url(#m)" {BIG}/></g>'),
+    # A <use> of a hidden element draws nothing either: the copy is hidden too.
+    ("", f'<path id="p" display="none" clip-path="url(#c)" {BIG}/><use href="#p"/>'),
+])
+def test_a_clip_path_or_mask_on_an_element_display_hides_is_accepted(head, hidden):
+    # Refused until session 40; Chromium drew the small square alone.
+    got = svg_to_mask(_doc(head + CLIP_AND_MASK + hidden + SMALL))
+    expected = np.zeros((20, 20), dtype=bool)
+    expected[12:16, 12:16] = True
+    np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("head, drawn, said", [
+    # A <use> draws the element out of its hidden group, clipped: Chromium drew 25
+    # pixels of its 100.
+    ("", f'<g display="none"><path id="p" clip-path="url(#c)" {BIG}/></g><use href="#p"/>',
+     "<path id='p'> has clip-path 'url(#c)'"),
+    # The style attribute shows what the class hides.
+    ("<style>.h{display:none}</style>",
+     f'<g class="h" style="display:inline"><path clip-path="url(#c)" {BIG}/></g>',
+     "<path> has clip-path 'url(#c)'"),
+])
+def test_a_clip_path_on_an_element_drawn_after_all_is_refused(head, drawn, said):
+    with pytest.raises(ValueError, match=re.escape(said) + ".*not supported: clipping"):
+        check_svg_document(_doc(head + CLIP_AND_MASK + drawn + SMALL))
+
+
+@pytest.mark.parametrize("body", [
+    '<path transform-origin="10 10" d="M5 5 L15 5 L15 8 L5 8 Z"/>',
+    '<path style="transform-origin: 50% 50%; transform-box: fill-box" '
+    'd="M5 5 L15 5 L15 8 L5 8 Z"/>',
+    '<style>.r{transform-origin:10px 10px} path{transform-box: fill-box}</style>'
+    '<path class="r" d="M5 5 L15 5 L15 8 L5 8 Z"/>',
+    # Not inherited: the group has no transform, and the path's turns about 0,0.
+    '<g transform-origin="3 3"><path transform="translate(20 0) rotate(90)" '
+    'd="M5 5 L8 5 L8 15 L5 15 Z"/></g>',
+])
+def test_a_transform_origin_without_a_transform_is_accepted(body):
+    # Refused until session 40; Chromium drew the bar as if without it.
+    expected = np.zeros((20, 20), dtype=bool)
+    expected[5:8, 5:15] = True
+    np.testing.assert_array_equal(svg_to_mask(_doc(body)), expected)
+
+
+@pytest.mark.parametrize("body, said", [
+    ('<style>.r{transform-origin:10px 10px}</style><g class="r" transform="rotate(90)">'
+     '<path d="M5 5 L15 5 L15 8 L5 8 Z"/></g>', "a <style> has transform-origin '10px 10px'"),
+    ('<style>.r{transform-origin:10px 10px} .t{transform:rotate(90deg)}</style>'
+     '<path class="r t" d="M5 5 L15 5 L15 8 L5 8 Z"/>', "a <style> has transform-origin"),
+    ('<style>g path{transform-origin:10px 10px}</style><g><path d="M5 5h1v1z"/></g>',
+     "a <style> sets transform-origin through the selector 'g path'"),
+])
+def test_a_transform_origin_with_a_transform_is_still_refused(body, said):
+    with pytest.raises(ValueError, match=re.escape(said) + ".*not supported"):
+        check_svg_document(_doc(body))
+
+
+def _illustrator_clip(x: int) -> str:
+    """Illustrator's clip group: a class of a <style> clips to a <use> of a <rect>."""
+    return _doc('<style>.st0{clip-path:url(#SVGID_2_);}</style><g><defs>'
+                f'<rect id="SVGID_1_" x="{x}" width="20" height="20"/></defs>'
+                '<clipPath id="SVGID_2_"><use xlink:href="#SVGID_1_" style="overflow:visible;"/>'
+                '</clipPath><g class="st0"><path d="M2 2h6v6h-6z"/></g></g>')
+
+
+def test_a_stylesheet_clip_path_that_cuts_nothing_is_accepted():
+    # Refused until session 40; Chromium drew the 36 pixels of the square.
+    expected = np.zeros((20, 20), dtype=bool)
+    expected[2:8, 2:8] = True
+    np.testing.assert_array_equal(svg_to_mask(_illustrator_clip(0)), expected)
+
+
+@pytest.mark.parametrize("doc, said", [
+    # Chromium drew 24 of the 36 pixels.
+    (_illustrator_clip(4), "a <style> has clip-path 'url(#SVGID_2_)', which is not supported"),
+    (_doc('<style>g > g{clip-path:url(#c);}</style><clipPath id="c"><rect width="20" '
+          'height="20"/></clipPath><g><g><path d="M2 2h6v6h-6z"/></g></g>'),
+     "a <style> sets clip-path through the selector 'g > g', which is not supported"),
+    (_doc('<style>@media screen { .a {clip-path:url(#c)} }</style><clipPath id="c"><rect '
+          'width="20" height="20"/></clipPath><g class="a"><path d="M2 2h6v6h-6z"/></g>'),
+     "a <style> has clip-path 'url(#c)', which is not supported"),
+    (_doc('<style>.a {clip-path: inset(2px)}</style><g class="a"><path d="M2 2h6v6z"/></g>'),
+     "a <style> has clip-path 'inset(2px)', which is not supported"),
+])
+def test_a_stylesheet_clip_path_that_may_cut_is_still_refused(doc, said):
+    with pytest.raises(ValueError, match=re.escape(said)):
+        check_svg_document(doc)

@@ -1,0 +1,52 @@
+"""Which of a stylesheet's plain rules, and of a ``style`` attribute's declarations,
+set a property on an element: the part of CSS's cascade that ``_svgcheck`` judges.
+
+Only the selectors svgelements applies are matched here (``*``, a tag, ``#id``,
+``.class``, ``tag.class``); ``_svgcheck`` refuses a stylesheet that sets a property it
+judges through any other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One declaration of a stylesheet: ``selector { key: value }``, the selector
+    stripped, the key lower-cased, the value stripped of ``!important``."""
+
+    selector: str
+    key: str
+    value: str
+
+
+def declarations(text: str) -> list[tuple[str, str]]:
+    """The ``key: value`` declarations of a ``style`` attribute or a rule's body, in
+    order (keys lower-cased, values stripped of blanks and ``!important``)."""
+    found = []
+    for declaration in text.split(";"):
+        key, colon, value = declaration.partition(":")
+        if colon:
+            found.append((key.strip().lower(), value.replace("!important", "").strip()))
+    return found
+
+
+def style_declarations(style: str) -> dict[str, str]:
+    """:func:`declarations` as ``{key: value}``, the last of a key winning, as in CSS."""
+    return dict(declarations(style))
+
+
+def selectors_of(tag: str, attrib: dict) -> frozenset[str]:
+    """The plain selectors an element with ``tag`` and attributes ``attrib`` matches."""
+    own = {"*", tag}
+    if "id" in attrib:
+        own.add(f"#{attrib['id']}")
+    for cls in attrib.get("class", "").split():
+        own.update((f".{cls}", f"{tag}.{cls}"))
+    return frozenset(own)
+
+
+def sheet_values(rules: list[Rule], selectors: frozenset[str], key: str) -> set[str]:
+    """The values that ``rules`` matching ``selectors`` give property ``key``."""
+    return {rule.value for rule in rules if rule.key == key and rule.selector in selectors}
