@@ -55,6 +55,7 @@ from ._svgcheck import (
     root_attributes,
     unplace_root,
 )
+from ._symbols import VIEWPORT, place_symbols
 from ._validate import MAX_PIXELS, as_shape
 
 log = logging.getLogger(__name__)
@@ -98,10 +99,14 @@ class FlatShape:
         not matter for filling.
     evenodd : bool
         True for ``fill-rule="evenodd"``, False for ``nonzero``.
+    clips : tuple of ndarray of float64, each of shape (k, 4)
+        Closed polylines, as ``edges``, that the shape is clipped to (filled nonzero):
+        a pixel is inside only if it is inside each. Empty for no clip.
     """
 
     edges: np.ndarray
     evenodd: bool
+    clips: tuple[np.ndarray, ...] = ()
 
 
 _NO_EDGES = np.zeros((0, 4))
@@ -269,8 +274,18 @@ def fill(shapes: list[FlatShape], shape: tuple[int, int]) -> np.ndarray:
     _check_fill_work(shapes, h, w)
     out = np.zeros((h, w), dtype=bool)
     for s in shapes:
-        if len(s.edges):
+        if not len(s.edges):
+            continue
+        if not s.clips:
             _fill_one(s, out)
+            continue
+        inside = np.zeros((h, w), dtype=bool)
+        _fill_one(s, inside)
+        for clip in s.clips:
+            within = np.zeros((h, w), dtype=bool)
+            _fill_one(FlatShape(edges=clip, evenodd=False), within)
+            inside &= within
+        out |= inside
     return out
 
 
@@ -281,11 +296,11 @@ def _check_fill_work(shapes: list[FlatShape], h: int, w: int) -> None:
         raise ValueError(f"svg_or_paths has {len(shapes)} shapes; at most {MAX_SHAPES} "
                          "can be rasterised")
     crossings = pixels = 0
-    for s in shapes:
-        if not len(s.edges):
+    for edges in (e for s in shapes for e in (s.edges, *s.clips)):
+        if not len(edges):
             continue
-        x = np.clip(s.edges[:, 0::2], 0, w)
-        y = np.clip(np.ceil(s.edges[:, 1::2] - 0.5), 0, h)
+        x = np.clip(edges[:, 0::2], 0, w)
+        y = np.clip(np.ceil(edges[:, 1::2] - 0.5), 0, h)
         crossings += int(np.abs(y[:, 1] - y[:, 0]).sum())
         # Columns whose centres x = c + 0.5 can lie between the extreme x: from
         # floor(min) to ceil(max) - 1, so a shape over the whole canvas counts w.
@@ -611,7 +626,7 @@ def _parse_with_svgelements(data: bytes) -> tuple[list[FlatShape], tuple[int, in
         _check_relative_unit(key, root.get(key))
     data = unplace_root(data, root)
     data = _give_paths_data(data)
-    data = hide_undrawn(data)
+    data = place_symbols(hide_undrawn(data))
     try:
         # reify=False leaves identity transforms unapplied, which halves parse time.
         svg = SVG.parse(io.BytesIO(data), reify=False, on_error="raise")
@@ -660,9 +675,16 @@ def _parse_with_svgelements(data: bytes) -> tuple[list[FlatShape], tuple[int, in
         viewport = (svg.viewbox.width, svg.viewbox.height)
     elif has_size:
         viewport = (float(svg.width), float(svg.height))
+    viewports: dict[str, np.ndarray] = {}  # VIEWPORT-k: the k-th clipping <use>'s box
     try:
         for element in svg.elements():
             if not isinstance(element, Shape):
+                continue
+            marks = [key for key in element.values if key.startswith(VIEWPORT + "-")]
+            if VIEWPORT in element.values.get("attributes", {}):
+                # The box of the innermost <use> it is drawn from: the last mark
+                # svgelements copied (the keys keep the order they were set in).
+                viewports[marks[-1]] = flatten_path(Path(element))
                 continue
             if len(shapes) == MAX_SHAPES:
                 raise ValueError(f"svg_or_paths has more than {MAX_SHAPES} shapes; at most "
@@ -685,7 +707,11 @@ def _parse_with_svgelements(data: bytes) -> tuple[list[FlatShape], tuple[int, in
             rule = str(element.values.get("fill-rule", "nonzero")).strip().lower()
             # A <path> is already a Path; other shapes (rect, circle...) convert.
             edges = flatten_path(element if isinstance(element, Path) else Path(element))
-            shapes.append(FlatShape(edges=edges, evenodd=(rule == "evenodd")))
+            if not viewports.keys() >= set(marks):  # pragma: no cover - drawn first
+                raise ValueError("svg_or_paths: the viewBox of a <symbol> it draws could "
+                                 "not be placed")
+            shapes.append(FlatShape(edges=edges, evenodd=(rule == "evenodd"),
+                                    clips=tuple(viewports[key] for key in marks)))
     except ValueError:
         raise
     except Exception as exc:  # malformed geometry surfacing from svgelements
@@ -912,7 +938,9 @@ def svg_to_mask(svg_or_paths, shape=None) -> np.ndarray:
     outside a switch, elements with ``requiredExtensions`` (with ``systemLanguage``,
     refused), as browsers apply the conditions there too. A
     ``<use>`` of a ``<symbol>`` with a ``viewBox`` is refused (its content would not be
-    scaled to the ``<use>``'s size), so is a ``transform-origin`` or ``transform-box``
+    scaled to the ``<use>``'s size) unless it gives the ``viewBox``'s own width and
+    height (Illustrator's symbols: the content is then moved, and clipped to the
+    ``viewBox``, as a renderer does), so is a ``transform-origin`` or ``transform-box``
     other than the initial one on an element with a transform (svgelements turns
     everything about 0,0), a ``<style>``
     setting ``display``, ``visibility``, ``fill-rule``, ``transform`` or geometry through

@@ -197,7 +197,9 @@ def check_svg_document(svg: str | bytes) -> None:
       ``y2``, ``points``) that holds a number that is not finite (``NaN``, ``inf``,
       ``1e400``);
     - with a ``<use>`` of a ``<symbol>`` that has a ``viewBox`` (svgelements does not
-      scale the content to the ``<use>``'s size, as a renderer does);
+      scale the content to the ``<use>``'s size, as a renderer does), unless the
+      ``<use>`` gives the ``viewBox``'s width and height in pixels (the content is only
+      moved, as Illustrator exports symbols; :func:`svg_to_mask` moves and clips it);
     - with a ``transform-origin`` or ``transform-box`` (attribute, ``style`` or
       stylesheet) other than the initial one on an element with a transform:
       svgelements turns everything about 0,0 (without a transform they change nothing);
@@ -788,6 +790,19 @@ def _viewport(attrib: dict) -> tuple[float, float] | None:
         return None
 
 
+def _numbers(text: str, pixels: bool = False) -> list[float] | None:
+    """The finite numbers of a ``viewBox`` (blanks or commas between them), or of a
+    length in pixels when ``pixels`` (a number, or one ending in ``px``); None if
+    ``text`` holds anything else."""
+    parts = [part for part in re.split(r"[\s,]+", text.strip()) if part]
+    if pixels and len(parts) == 1:
+        parts = [parts[0].removesuffix("px")]
+    if not parts or not all(_NUMBER.fullmatch(part) for part in parts):
+        return None
+    numbers = [float(part) for part in parts]
+    return numbers if all(map(math.isfinite, numbers)) else None
+
+
 def _use_size(attrib: dict) -> str | None:
     """A ``<use>``'s ``width`` or ``height`` as written (``'width="4"'``), unless
     absent or 100%, the size of the viewport it fills by default."""
@@ -832,7 +847,8 @@ class _Tree:
         self.hidden: list[bool] = []  # inside (or itself) a container never drawn
         self.ids: dict[str, int] = {}
         self.clipped: list[tuple[int, str, str, str]] = []  # (element, key, value, said)
-        self.rects: dict[int, dict] = {}  # the attributes of each <rect>, <clipPath>, <use>
+        # The attributes of each <rect>, <clipPath>, <use> and <symbol>.
+        self.rects: dict[int, dict] = {}
         self.viewport: tuple[float, float] | None = None  # the root's user-space size
         self.drawn = 0  # shapes outside <defs>, <clipPath> and <pattern>, unexpanded
         self.inherited = 0  # attribute copies svgelements makes, unexpanded
@@ -923,7 +939,7 @@ class _Tree:
                                     *style.items()) if key in _NUMERIC_ATTRIBUTES):
                     tree.percentages.append(index)
                 tree.hidden.append(hidden[-1] or undrawn)
-                if tag == "rect" or tag == "clipPath" or tag == "use":
+                if tag in ("rect", "clipPath", "use", "symbol"):
                     tree.rects[index] = dict(attrib)
                 if index == 0:
                     tree.viewport = _viewport(attrib)
@@ -1061,17 +1077,34 @@ class _Tree:
         return x0 <= 0 and y0 <= 0 and x1 >= width and y1 >= height
 
     def check_symbol_uses(self, name: str) -> None:
-        """Refuse a ``<use>`` of a ``<symbol>`` that has a ``viewBox``: a renderer
-        scales the symbol's content from its ``viewBox`` to the ``<use>``'s width and
-        height (100% when not given), svgelements draws it unscaled (a 10-unit square
-        in a symbol drawn 20 wide filled 100 pixels, where Chromium filled 400)."""
-        for ref, href, sized in zip(self.refs, self.hrefs, self.sized, strict=True):
+        """Refuse a ``<use>`` of a ``<symbol>`` that has a ``viewBox``, unless the
+        ``<use>`` gives a ``width`` and ``height`` equal to the ``viewBox``'s, in
+        pixels, and an ``x`` and ``y`` in pixels: a renderer scales the symbol's content
+        from its ``viewBox`` to the ``<use>``'s size (100% when not given), svgelements
+        draws it unscaled (a 10-unit square in a symbol drawn 20 wide filled 100 pixels,
+        where Chromium filled 400). At the ``viewBox``'s own size the content is only
+        moved, as Illustrator exports a symbol: ``place_symbols`` (``_symbols``) moves
+        it, and clips it to the ``viewBox`` as a renderer does."""
+        for index, (ref, href, sized) in enumerate(zip(self.refs, self.hrefs, self.sized,
+                                                       strict=True)):
             if ref is not None and self.scaled[ref]:
-                raise ValueError(
-                    f"{name}: a <use> of <symbol id={href[1:]!r}>, which has a viewBox, is "
-                    "not supported: its content would not be scaled to the <use>'s size "
-                    "as a renderer scales it; draw the shapes without a symbol"
-                )
+                viewbox = _numbers(self.rects[ref].get("viewBox", ""))
+                if viewbox is None or len(viewbox) != 4 or min(viewbox[2:]) <= 0:
+                    raise ValueError(f"{name}: <symbol id={href[1:]!r}> has the viewBox "
+                                     f"{self.rects[ref]['viewBox'][:40]!r}, which is not four "
+                                     "numbers with a positive width and height")
+                use = self.rects[index]
+                placed = [_numbers(use.get(key, "0"), pixels=True) for key in ("x", "y")]
+                size = [_numbers(use.get(key, ""), pixels=True) for key in ("width", "height")]
+                if None in placed or size != [[viewbox[2]], [viewbox[3]]]:
+                    raise ValueError(
+                        f"{name}: a <use> of <symbol id={href[1:]!r}>, which has a viewBox, "
+                        "is not supported unless the <use> gives the viewBox's width and "
+                        f"height ({viewbox[2]:g} and {viewbox[3]:g}) in pixels, and its x and "
+                        "y in pixels: its content would not be scaled to the <use>'s size "
+                        "as a renderer scales it; draw the shapes without a symbol"
+                    )
+                continue  # moved and clipped by place_symbols
             # A symbol clips its content to the <use>'s box, which svgelements does not:
             # refused where the <use> gives that box a size (4x4: Chromium drew 16
             # pixels of a 10x10 square, svgelements 100).

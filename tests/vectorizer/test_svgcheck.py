@@ -649,3 +649,55 @@ def test_a_stylesheet_clip_path_that_cuts_nothing_is_accepted():
 def test_a_stylesheet_clip_path_that_may_cut_is_still_refused(doc, said):
     with pytest.raises(ValueError, match=re.escape(said)):
         check_svg_document(doc)
+
+
+def test_a_use_of_a_symbol_its_viewbox_only_moves_is_drawn_moved_and_clipped():
+    # Illustrator's symbol export: a viewBox around 0,0 drawn at its own size, flipped.
+    # Chromium moves the content by the viewBox's corner and clips it to the viewBox
+    # (the <use>'s overflow does not unclip it): the bar loses its ends.
+    got = svg_to_mask(_doc(
+        '<symbol id="New_Symbol" viewBox="-5 -5 10 10"><rect style="fill:#FF0000;" x="-7" '
+        'y="-2" width="14" height="3"/><rect x="-3" y="-5" width="6" height="2"/></symbol>'
+        '<use xlink:href="#New_Symbol" width="10" height="10" x="-5" y="-5" '
+        'transform="matrix(1 0 0 -1 10 12)" style="overflow:visible;"/>'))
+    expected = np.zeros((20, 20), dtype=bool)
+    expected[11:14, 5:15] = True
+    expected[15:17, 7:13] = True
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_symbols_a_viewbox_only_moves_clip_within_each_other_and_each_use():
+    # Symbol a, used inside symbol b, is clipped to its own viewBox and to b's; b is
+    # drawn twice, the second time past the image's edge. As Chromium drew it.
+    svg = ('<svg xmlns="http://www.w3.org/2000/svg" width="30" height="30">'
+           '<symbol id="a" viewBox="0 0 6 6"><rect x="-2" y="-2" width="10" height="4"/></symbol>'
+           '<symbol id="b" viewBox="10 10 12 12"><use href="#a" x="8" y="11" width="6" '
+           'height="6"/><rect x="10" y="18" width="14" height="2"/></symbol>'
+           '<use href="#b" x="2" y="3" width="12" height="12"/>'
+           '<use href="#b" x="14" y="14" width="12" height="12"/></svg>')
+    expected = np.zeros((30, 30), dtype=bool)
+    expected[4:6, 2:6] = expected[11:13, 2:14] = True
+    expected[15:17, 14:18] = expected[22:24, 14:26] = True
+    np.testing.assert_array_equal(svg_to_mask(svg), expected)
+
+
+def test_a_symbol_a_viewbox_only_moves_with_overflow_visible_is_not_clipped():
+    got = svg_to_mask(_doc('<symbol id="s" viewBox="-5 -5 10 10" overflow="visible"><rect '
+                           'x="-5" y="-5" width="12" height="10"/></symbol>'
+                           '<use xlink:href="#s" width="10" height="10" x="2" y="3"/>'))
+    expected = np.zeros((20, 20), dtype=bool)
+    expected[3:13, 2:14] = True
+    np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("use", [
+    '<use href="#s" width="16" height="16"/>',  # scaled: Chromium filled 256 pixels
+    '<use href="#s" width="8"/>',  # the height is 100% of the image
+    '<use href="#s" width="8" height="8" x="1em"/>',
+])
+def test_a_use_of_a_symbol_its_viewbox_would_scale_is_still_refused(use):
+    svg = _doc('<symbol id="s" viewBox="0 0 8 8"><rect width="10" height="10"/></symbol>' + use)
+    with pytest.raises(ValueError, match=re.escape(
+            "a <use> of <symbol id='s'>, which has a viewBox, is not supported unless the "
+            "<use> gives the viewBox's width and height (8 and 8) in pixels")):
+        check_svg_document(svg)
