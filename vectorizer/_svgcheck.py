@@ -143,6 +143,12 @@ _STYLESHEET_PROPERTY = re.compile(
     r"(?<![\w-])(" + "|".join(map(re.escape, _UNAPPLIED_PROPERTIES)) + r")\s*:\s*([^;}]*)",
     re.IGNORECASE,
 )
+# CSS's own transform properties, which Chromium applies to SVG elements too (a bar
+# with style="translate: 3px 0" drawn 3 pixels right, one with scale: 0.5 at a quarter
+# of its pixels) and svgelements ignores; refused unless none.
+_CSS_TRANSFORM_KEYS = frozenset({"translate", "rotate", "scale"})
+_CSS_TRANSFORM_DECLARATION = re.compile(r"(?<![\w-])(translate|rotate|scale)\s*:\s*([^;}]*)",
+                                        re.IGNORECASE)
 # Properties that matter only with a transform on the same element.
 _ORIGIN_PROPERTIES = ("transform-origin", "transform-box")
 # Properties a stylesheet's plain rules are kept for, to judge element by element.
@@ -204,6 +210,8 @@ def check_svg_document(svg: str | bytes) -> None:
       stylesheet) other than the initial one on an element with a transform:
       svgelements turns everything about 0,0 (without a transform they change nothing);
     - with a shape inside a ``<symbol>`` sized in ``%`` (of each ``<use>``'s size);
+    - with CSS's ``translate``, ``rotate`` or ``scale`` property (``style`` or
+      stylesheet) other than ``none``, which svgelements ignores;
     - with a ``<style>`` that sets what is drawn or where (``display``, ``visibility``,
       ``fill-rule``, ``transform``, a geometry property) otherwise than svgelements
       applies it: through a selector other than ``*``, a tag, ``.class``, ``#id`` or
@@ -613,6 +621,17 @@ def _collect_rules(text: str, name: str, rules: list[Rule]) -> None:
                          "supported")
 
 
+def _check_css_transform(key: str, value: str, where: str, name: str) -> None:
+    """Refuse CSS's ``translate``, ``rotate`` or ``scale`` property set to anything but
+    ``none`` (see :data:`_CSS_TRANSFORM_KEYS`)."""
+    value = value.replace("!important", "").strip()
+    if value.lower() != "none":
+        raise ValueError(f"{name}: {where} has {key} {value[:40]!r}, which is not supported: "
+                         "svgelements ignores CSS's translate, rotate and scale properties, "
+                         "which move the outline a renderer draws; write it into the "
+                         "transform attribute")
+
+
 def _check_stylesheet(text: str, name: str, late: bool,
                       rules: list[Rule]) -> dict[str, dict[str, str]]:
     """Refuse a ``<style>`` that declares a property of :data:`_UNAPPLIED_PROPERTIES`
@@ -639,6 +658,8 @@ def _check_stylesheet(text: str, name: str, late: bool,
         property to different values, for :func:`_check_rule_conflict`.
     """
     text = _CSS_COMMENT.sub("", text)
+    for match in _CSS_TRANSFORM_DECLARATION.finditer(text):
+        _check_css_transform(match.group(1).lower(), match.group(2), "a <style>", name)
     _collect_rules(text, name, rules)
     geometry = _GEOMETRY_DECLARATION.search(text)
     if geometry is None:
@@ -931,6 +952,9 @@ class _Tree:
                 is_shape = tag in _SHAPE_TAGS
                 undrawn = tag in _UNDRAWN_TAGS
                 style = style_declarations(attrib["style"]) if "style" in attrib else {}
+                if not _CSS_TRANSFORM_KEYS.isdisjoint(style):
+                    for key in _CSS_TRANSFORM_KEYS.intersection(style):
+                        _check_css_transform(key, style[key], _described(tag, attrib), name)
                 tree.transformed.append("transform" in attrib or "transform" in style)
                 tree.element_ids.append(attrib.get("id"))
                 tree.classes.append(attrib.get("class"))

@@ -701,3 +701,21 @@ def test_a_use_of_a_symbol_its_viewbox_would_scale_is_still_refused(use):
             "a <use> of <symbol id='s'>, which has a viewBox, is not supported unless the "
             "<use> gives the viewBox's width and height (8 and 8) in pixels")):
         check_svg_document(svg)
+
+
+@pytest.mark.parametrize("body, said", [
+    ('<path style="translate: 3px 0" d="M5 5 L15 5 L15 8 L5 8 Z"/>',
+     "<path> has translate '3px 0'"),
+    ('<style>.a{scale:0.5}</style><path class="a" d="M5 5 L15 5 L15 8 L5 8 Z"/>',
+     "a <style> has scale '0.5'"),
+    ('<g id="g" style="rotate: 90deg !important"><path d="M5 5 L15 5 L15 8 L5 8 Z"/></g>',
+     "<g id='g'> has rotate '90deg'"),
+])
+def test_a_css_translate_rotate_or_scale_is_refused(body, said):
+    # Chromium drew the first bar 3 pixels right, the second at 4 of its 30 pixels and
+    # the third off the image; svgelements ignored them, all 30 where they were.
+    with pytest.raises(ValueError, match=re.escape(said) + ".*not supported: svgelements "
+                                                           "ignores CSS's translate"):
+        check_svg_document(_doc(body))
+    assert svg_to_mask(_doc('<path style="rotate: none" d="M5 5 L15 5 L15 8 L5 8 Z"/>'
+                            '<text rotate="30" x="2" y="10">a</text>')).sum() == 30
