@@ -47,6 +47,18 @@ def selectors_of(tag: str, attrib: dict) -> frozenset[str]:
     return frozenset(own)
 
 
-def sheet_values(rules: list[Rule], selectors: frozenset[str], key: str) -> set[str]:
-    """The values that ``rules`` matching ``selectors`` give property ``key``."""
-    return {rule.value for rule in rules if rule.key == key and rule.selector in selectors}
+def by_selector(rules: list[Rule]) -> dict[str, list[Rule]]:
+    """``rules`` grouped by selector, in their order, for :func:`sheet_values`."""
+    index: dict[str, list[Rule]] = {}
+    for rule in rules:
+        index.setdefault(rule.selector, []).append(rule)
+    return index
+
+
+def sheet_values(index: dict[str, list[Rule]], selectors: frozenset[str], key: str) -> set[str]:
+    """The values that the rules of ``index`` (:func:`by_selector`) matching
+    ``selectors`` give property ``key``: in time of the element's few selectors and the
+    rules they match, not of the whole sheet (a sheet of 8,000 class rules over 8,000
+    elements took 10 s when each element was matched against every rule)."""
+    return {rule.value for selector in selectors for rule in index.get(selector, ())
+            if rule.key == key}

@@ -26,7 +26,14 @@ from xml.etree import ElementTree
 from xml.etree.ElementTree import ParseError, iterparse
 from xml.parsers import expat
 
-from ._cascade import Rule, declarations, selectors_of, sheet_values, style_declarations
+from ._cascade import (
+    Rule,
+    by_selector,
+    declarations,
+    selectors_of,
+    sheet_values,
+    style_declarations,
+)
 
 MAX_SHAPES = 10_000
 """Most shapes (paths, rects...) a document, or paths a list, may have."""
@@ -1010,21 +1017,22 @@ class _Tree:
         its ``style`` attribute sets them itself (which wins, as in CSS)."""
         if not self.rules:
             return
+        rules = by_selector(self.rules)
         for index, tag in enumerate(self.tags):
             attrib = {"id": self.element_ids[index]} if self.element_ids[index] else {}
             if self.classes[index]:
                 attrib["class"] = self.classes[index]
             matched = selectors_of(tag, attrib)
-            if sheet_values(self.rules, matched, "transform"):
+            if sheet_values(rules, matched, "transform"):
                 self.transformed[index] = True
             if self.displays[index] is None and (shown := sheet_values(
-                    self.rules, matched, "display")):
+                    rules, matched, "display")):
                 # Two rules that disagree are refused (_check_rule_conflict) unless a
                 # tag or * rule is one: then the element is taken as drawn.
                 self.displays[index] = shown.pop() if len(shown) == 1 else "inline"
             for key in _UNAPPLIED_PROPERTIES:
                 self.clipped += [(index, key, value, "a <style>")
-                                 for value in sheet_values(self.rules, matched, key)]
+                                 for value in sheet_values(rules, matched, key)]
 
     def check_clipping(self, name: str) -> None:
         """Refuse a ``clip-path`` or ``mask`` that changes what a renderer draws, and a

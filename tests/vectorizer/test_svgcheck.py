@@ -719,3 +719,14 @@ def test_a_css_translate_rotate_or_scale_is_refused(body, said):
         check_svg_document(_doc(body))
     assert svg_to_mask(_doc('<path style="rotate: none" d="M5 5 L15 5 L15 8 L5 8 Z"/>'
                             '<text rotate="30" x="2" y="10">a</text>')).sum() == 30
+
+
+def _class_rules(n: int) -> str:
+    """``n`` class rules of a judged property, and ``n`` elements of one class."""
+    rules = "".join(f".a{i}{{display:inline}}" for i in range(n))
+    return _doc(f"<style>{rules}</style>" + '<g class="a1"/>' * n)
+
+
+def test_a_stylesheet_is_matched_in_time_linear_in_its_rules_and_elements():
+    # Each element matched against every rule: 8,000 of each (295 KB) took 10 s.
+    assert growth(check_svg_document, _class_rules, 300) < 24
