@@ -276,17 +276,43 @@ def fill(shapes: list[FlatShape], shape: tuple[int, int]) -> np.ndarray:
     for s in shapes:
         if not len(s.edges):
             continue
-        if not s.clips:
+        if s.clips:
+            _fill_clipped(s, out)
+        else:
             _fill_one(s, out)
-            continue
-        inside = np.zeros((h, w), dtype=bool)
-        _fill_one(s, inside)
-        for clip in s.clips:
-            within = np.zeros((h, w), dtype=bool)
-            _fill_one(FlatShape(edges=clip, evenodd=False), within)
-            inside &= within
-        out |= inside
     return out
+
+
+def _window(edges: np.ndarray, h: int, w: int) -> tuple[int, int, int, int]:
+    """Rows ``top:bottom`` and columns ``left:right`` of an ``h x w`` canvas holding
+    every pixel whose centre may lie inside the closed polylines ``edges`` (m, 4)."""
+    x, y = edges[:, 0::2], edges[:, 1::2]
+    top, bottom = np.clip(np.ceil([y.min() - 0.5, y.max() - 0.5]), 0, h).astype(int)
+    left, right = np.clip([np.floor(x.min()), np.ceil(x.max())], 0, w).astype(int)
+    return int(top), int(bottom), int(left), int(right)
+
+
+def _fill_clipped(s: FlatShape, out: np.ndarray) -> None:
+    """Fill ``s`` into ``out`` where it is inside each of its clips too, within the
+    shape's own bounding box (so that it costs that box once per polyline, as
+    :func:`_check_fill_work` counts it, not the whole canvas).
+
+    The box is cut out by moving the edges by whole pixels, which leaves every
+    difference of coordinates the fill computes as it was: a crossing lands in
+    another column only if it lies within a rounding error (1e-12 pixel) of a pixel
+    centre's column."""
+    top, bottom, left, right = _window(s.edges, *out.shape)
+    if bottom <= top or right <= left:
+        return
+    shift = np.array([left, top, left, top], dtype=np.float64)
+    inside = np.zeros((bottom - top, right - left), dtype=bool)
+    _fill_one(FlatShape(edges=s.edges - shift, evenodd=s.evenodd), inside)
+    for clip in s.clips:
+        within = np.zeros_like(inside)
+        if len(clip):
+            _fill_one(FlatShape(edges=clip - shift, evenodd=False), within)
+        inside &= within
+    out[top:bottom, left:right] |= inside
 
 
 def _check_fill_work(shapes: list[FlatShape], h: int, w: int) -> None:
@@ -296,15 +322,19 @@ def _check_fill_work(shapes: list[FlatShape], h: int, w: int) -> None:
         raise ValueError(f"svg_or_paths has {len(shapes)} shapes; at most {MAX_SHAPES} "
                          "can be rasterised")
     crossings = pixels = 0
-    for edges in (e for s in shapes for e in (s.edges, *s.clips)):
-        if not len(edges):
+    for s in shapes:
+        if not len(s.edges):
             continue
-        x = np.clip(edges[:, 0::2], 0, w)
-        y = np.clip(np.ceil(edges[:, 1::2] - 0.5), 0, h)
+        x = np.clip(s.edges[:, 0::2], 0, w)
+        y = np.clip(np.ceil(s.edges[:, 1::2] - 0.5), 0, h)
         crossings += int(np.abs(y[:, 1] - y[:, 0]).sum())
         # Columns whose centres x = c + 0.5 can lie between the extreme x: from
         # floor(min) to ceil(max) - 1, so a shape over the whole canvas counts w.
-        pixels += int((y.max() - y.min()) * (np.ceil(x.max()) - np.floor(x.min())))
+        # A clipped shape's box is filled again for each clip, whose edges cross
+        # at most its rows each.
+        rows = y.max() - y.min()
+        pixels += int(rows * (np.ceil(x.max()) - np.floor(x.min()))) * (1 + len(s.clips))
+        crossings += int(rows) * sum(len(clip) for clip in s.clips)
     if crossings > _MAX_CROSSINGS or pixels > _MAX_FILL_PIXELS:
         raise ValueError(
             "svg_or_paths is too complex to rasterise: its shapes cross pixel rows "

@@ -993,3 +993,27 @@ def test_an_own_form_document_of_too_many_paths_is_refused_before_any_is_read(mo
            f'viewBox="0 0 10 10">\n{path * (MAX_SHAPES + 1)}</svg>\n')
     with pytest.raises(ValueError, match=f"has {MAX_SHAPES + 1} shapes; at most {MAX_SHAPES}"):
         svg_to_mask(svg)
+
+
+def test_a_clipped_symbol_fills_the_pixels_inside_both_its_shape_and_its_viewbox():
+    # The clip is filled in the shape's own box, moved by whole pixels: the same pixel
+    # centres as filling both across the canvas, also turned and at fractions of pixels.
+    place = 'transform="rotate(20 10 10) translate(3.3 2.7)"'
+    clipped = svg_to_mask(_doc(
+        '<symbol id="s" viewBox="0 0 10 10"><circle cx="5" cy="5" r="7"/></symbol>'
+        f'<g {place}><use href="#s" width="10" height="10"/></g>', 24, 22))
+    circle = svg_to_mask(_doc(f'<circle {place} cx="5" cy="5" r="7"/>', 24, 22))
+    viewbox = svg_to_mask(_doc(f'<rect {place} width="10" height="10"/>', 24, 22))
+    assert 0 < clipped.sum() < circle.sum()
+    np.testing.assert_array_equal(clipped, circle & viewbox)
+
+
+def test_many_small_shapes_in_a_large_clipped_symbol_are_filled_in_their_own_boxes():
+    # Each shape's clip was filled over the whole viewBox: 400 squares in a symbol of
+    # 1000 x 1000 counted 400 million pixels, and were refused as too complex.
+    squares = "".join(f'<rect x="{i % 20 * 50}" y="{i // 20 * 50}" width="10" height="10"/>'
+                      for i in range(400))
+    got = svg_to_mask(_doc(f'<symbol id="s" viewBox="0 0 1000 1000">{squares}</symbol>'
+                           '<use href="#s" width="1000" height="1000" x="5" y="5"/>', 1005, 1005))
+    assert got.sum() == 400 * 100
+    assert got[5:15, 5:15].all() and got[955:965, 955:965].all()
