@@ -1116,7 +1116,8 @@ class _Tree:
         draws it unscaled (a 10-unit square in a symbol drawn 20 wide filled 100 pixels,
         where Chromium filled 400). At the ``viewBox``'s own size the content is only
         moved, as Illustrator exports a symbol: ``place_symbols`` (``_symbols``) moves
-        it, and clips it to the ``viewBox`` as a renderer does."""
+        it, and clips it to the ``viewBox`` as a renderer does (a symbol without a
+        ``viewBox`` to the ``<use>``'s size, which must then be in pixels or 100%)."""
         for index, (ref, href, sized) in enumerate(zip(self.refs, self.hrefs, self.sized,
                                                        strict=True)):
             if ref is not None and self.scaled[ref]:
@@ -1137,15 +1138,17 @@ class _Tree:
                         "as a renderer scales it; draw the shapes without a symbol"
                     )
                 continue  # moved and clipped by place_symbols
-            # A symbol clips its content to the <use>'s box, which svgelements does not:
-            # refused where the <use> gives that box a size (4x4: Chromium drew 16
-            # pixels of a 10x10 square, svgelements 100).
-            if ref is not None and self.clipping[ref] and sized is not None:
+            # A symbol clips its content to the <use>'s box (4x4: Chromium drew 16
+            # pixels of a 10x10 square), which place_symbols marks for the rasteriser:
+            # refused where the box's size is not in pixels or 100%.
+            use = self.rects[index] if ref is not None else {}
+            if ref is not None and self.clipping[ref] and sized is not None and any(
+                    not _FULL.fullmatch(use[key]) and _numbers(use[key], pixels=True) is None
+                    for key in ("width", "height") if key in use):
                 raise ValueError(
                     f"{name}: a <use> of <symbol id={href[1:]!r}> with {sized} is not "
-                    "supported: a renderer clips the symbol's content to that size, "
-                    "svgelements does not; leave the size out, or give the symbol "
-                    "overflow=\"visible\""
+                    "supported: a renderer clips the symbol's content to that size; give "
+                    "it in pixels, or give the symbol overflow=\"visible\""
                 )
 
     def check_expansion(self, name: str, max_bytes: int) -> None:

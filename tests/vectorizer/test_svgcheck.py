@@ -490,18 +490,46 @@ def test_class_rules_that_agree_are_accepted():
     assert got.sum() == 1
 
 
-def test_a_use_that_sizes_a_clipping_symbol_is_refused():
+def test_a_use_that_sizes_a_clipping_symbol_clips_its_content():
     # A symbol clips its content to the <use>'s box: Chromium drew 16 pixels of this
-    # 10x10 square, svgelements all 100 (audit 801, F3).
+    # 10x10 square; svgelements drew all 100, so it was refused until session 40.
     symbol = '<symbol id="s"{}><rect width="10" height="10"/></symbol>'
     use = '<use href="#s" x="2" y="2" width="4" height="4"/>'
-    with pytest.raises(ValueError, match=r"<use> of <symbol id='s'> with width='4' is not "
-                                         "supported: a renderer clips"):
-        check_svg_document(_doc(symbol.format("") + use))
+    expected = np.zeros((20, 20), dtype=bool)
+    expected[2:6, 2:6] = True
+    np.testing.assert_array_equal(svg_to_mask(_doc(symbol.format("") + use)), expected)
     # Not clipped: drawn whole, as Chromium draws it.
     for visible in (' overflow="visible"', ' style="overflow: auto"'):
         assert svg_to_mask(_doc(symbol.format(visible) + use)).sum() == 100
     assert svg_to_mask(_doc(symbol.format("") + '<use href="#s" width="100%"/>')).sum() == 100
+
+
+@pytest.mark.parametrize("use", ['<use href="#s" x="10" y="3"/>',
+                                 '<use href="#s" x="-2" y="5" width="12" height="100%"/>'])
+def test_a_use_of_a_clipping_symbol_clips_at_its_own_corner(use):
+    # Its viewport starts at the <use>'s x and y, 100% of the image's size by default:
+    # Chromium cut the part of the bar left of the <use>, and right of its width;
+    # svgelements drew the bar from x = 5 in the first, whole in the second.
+    svg = _doc('<symbol id="s"><rect x="-5" y="0" width="30" height="4"/></symbol>' + use)
+    expected = np.zeros((20, 20), dtype=bool)
+    if "width" in use:
+        expected[5:9, 0:10] = True
+    else:
+        expected[3:7, 10:20] = True
+    np.testing.assert_array_equal(svg_to_mask(svg), expected)
+
+
+@pytest.mark.parametrize("body, said", [
+    ('<use href="#s" x="2" y="2" width="4em" height="4"/>',
+     "a <use> of <symbol id='s'> with width='4em' is not supported: a renderer clips"),
+    ('<symbol id="o"><use href="#s"/></symbol><use href="#o" width="8" height="8"/>',
+     "a <use> without a width and height, of a <symbol> that clips, inside another "
+     "<symbol> without a viewBox is not supported"),
+])
+def test_a_clipping_symbol_whose_viewport_is_not_known_is_refused(body, said):
+    svg = _doc('<symbol id="s"><rect width="10" height="10"/></symbol>' + body)
+    with pytest.raises(ValueError, match=re.escape(said)):
+        svg_to_mask(svg)
 
 
 FIGMA_CLIP = ('<defs><clipPath id="clip0_1_2"><rect width="{w}" height="{h}" fill="white"/>'
