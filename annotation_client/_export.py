@@ -1158,6 +1158,25 @@ def _remove(path: Path) -> None:
         path.unlink(missing_ok=True)
 
 
+def _entries(out: Path) -> list[Path]:
+    """The entries of the folder ``out``.
+
+    Raises
+    ------
+    ValueError
+        When ``out`` cannot be listed (not the user's, mode 0700): a refusal of what was
+        asked, exit 2, as a folder it cannot write in (:data:`_UNWRITABLE`); listed
+        before :class:`_Staging` makes its folder, so that error would come first.
+    """
+    try:
+        return list(out.iterdir())
+    except OSError as exc:
+        if exc.errno not in _UNWRITABLE:
+            raise
+        raise ValueError(f"out: {out} cannot be read ({exc.strerror or exc}); nothing "
+                         "was written") from None
+
+
 def _check_empty(out: Path) -> None:
     """Refuse an ``out`` that exists and is not an empty folder, but for the staging
     folders of stopped exports (:func:`_staging_state`), which :func:`_clear_stopped`
@@ -1174,7 +1193,7 @@ def _check_empty(out: Path) -> None:
     if not out.is_dir():
         raise ValueError(f"out: {out} exists and is not an empty folder; nothing was written")
     states = {}
-    for entry in out.iterdir():
+    for entry in _entries(out):
         states[entry.name], moved = _staging_state(entry)
         states.update(dict.fromkeys(moved, "stopped"))
     _refuse_unless_stopped(out, states)
@@ -1189,7 +1208,7 @@ def _clear_stopped(out: Path) -> None:
     states = {}
     # Listed first: a stopped export's entries moved up are gone before the loop is at
     # them, once the staging folder that names them is removed.
-    for entry in list(out.iterdir()):
+    for entry in _entries(out):
         if states.get(entry.name) == "stopped":
             continue  # moved up by a stopped export whose staging folder removed it
         try:

@@ -1036,3 +1036,25 @@ def test_a_lesion_reading_without_an_outline_gets_no_dicom_seg(saved, tmp_path, 
     assert ("it is labelled malignant but outlines nothing, and a SEG of an empty lesion "
             "segment would say no lesion was found") in printed
     assert not (out / "dicom_seg").exists() or not any((out / "dicom_seg").iterdir())
+
+
+def test_an_out_folder_that_cannot_be_listed_is_refused_with_exit_2(saved, tmp_path,
+                                                                     monkeypatch, capsys):
+    # A folder of another user's, mode 0700, failed its listing before the staging
+    # folder's errors were mapped: exit 1, "could not be written" (review 1010, F3).
+    # Root reads every folder, so the listing's EACCES is raised here as the kernel
+    # raises it for anyone else.
+    out = tmp_path / "theirs"
+    out.mkdir()
+    listing = Path.iterdir
+
+    def denied(path):
+        if path == out:
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
+        return listing(path)
+
+    monkeypatch.setattr(Path, "iterdir", denied)
+    assert main(["--out", str(out), "--data-dir", str(saved["data"]),
+                 "--worklist-dir", str(saved["worklist"])]) == 2
+    assert capsys.readouterr().err == (f"error: out: {out} cannot be read (Permission "
+                                       "denied); nothing was written\n")
