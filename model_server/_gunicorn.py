@@ -25,9 +25,11 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 
 from gunicorn import util
 from gunicorn.app.base import BaseApplication
+from gunicorn.arbiter import Arbiter
 
 from vectorizer._connections import SYNC_WORKER, THREAD_WORKER
 from vectorizer._settings import check_listen, raw_error_answer
@@ -36,6 +38,9 @@ from ._metrics import prepare_workers, remove_folder, worker_exited
 from ._readiness import ReadinessBoard, attach, version_conflict
 
 logger = logging.getLogger(__name__)
+
+#: The package ``python -m`` runs as the server (``model_server``).
+PACKAGE = __name__.rpartition(".")[0]
 
 
 def write_json_error(sock, status_int: int, reason: str, mesg: str) -> None:
@@ -74,6 +79,39 @@ def check_address(bind: str) -> None:
                  port_setting="(--port, SONOTRACE_PORT)")
 
 
+class UpgradableArbiter(Arbiter):
+    """gunicorn's master, whose binary upgrade (SIGUSR2) runs ``python -m model_server``.
+
+    gunicorn re-executes the master as ``sys.executable`` followed by ``sys.argv``; under
+    ``python -m`` ``sys.argv[0]`` is the path of ``model_server/__main__.py``, which run
+    as a script has no package: the new master died at its first relative import
+    (ImportError) and the old one served on. In a container the master is PID 1: the
+    container ends with it, the upgraded master too, so USR2 is refused there in the log.
+
+    Parameters
+    ----------
+    app : ModelServerApplication
+        The application, as for :class:`gunicorn.arbiter.Arbiter`.
+    argv : list of str
+        The server's command-line options (without the program), given again to the
+        new master.
+    """
+
+    def __init__(self, app, argv: list[str]):
+        super().__init__(app)
+        # The working directory gunicorn returns to before the exec is the one the server
+        # started in, so ``-m`` finds the package where the first master found it.
+        self.START_CTX["args"] = [sys.executable, "-m", PACKAGE, *argv]
+
+    def handle_usr2(self) -> None:
+        if os.getpid() == 1:
+            self.log.error("USR2 ignored: a binary upgrade needs the old master to exit, "
+                           "and this master is PID 1 (a container), which ends with it; "
+                           "start a new container instead (README, \"Upgrading in place\")")
+            return
+        super().handle_usr2()
+
+
 class ModelServerApplication(BaseApplication):
     """A gunicorn application serving ``create_app(app_config)``.
 
@@ -83,11 +121,16 @@ class ModelServerApplication(BaseApplication):
         gunicorn settings (``bind``, ``workers``, ``threads``, ``timeout``...).
     app_config : mapping, optional
         Passed to ``create_app`` in each worker.
+    argv : list of str, optional
+        The command-line options the server was started with, which a binary upgrade
+        (SIGUSR2) starts the new master with; default ``sys.argv[1:]``.
     """
 
-    def __init__(self, options: dict, app_config: dict | None = None):
+    def __init__(self, options: dict, app_config: dict | None = None,
+                 argv: list[str] | None = None):
         self.options = dict(options)
         self.app_config = app_config
+        self.argv = list(sys.argv[1:] if argv is None else argv)
         self.board = ReadinessBoard(expected=int(self.options.get("workers", 1)))
         super().__init__()
 
@@ -154,7 +197,11 @@ class ModelServerApplication(BaseApplication):
         folder = prepare_workers()
         master = os.getpid()
         try:
-            super().run()
+            # BaseApplication.run, with the master that can re-execute this server.
+            UpgradableArbiter(self, self.argv).run()
+        except RuntimeError as exc:
+            print(f"\nError: {exc}\n", file=sys.stderr, flush=True)
+            sys.exit(1)
         finally:
             # A worker leaves through here too when it exits (it was forked inside run):
             # only the master's leaving ends the server, and the folder with it.

@@ -27,8 +27,9 @@ class FakeServer:
 
     runs: list = []
 
-    def __init__(self, options, app_config=None):
+    def __init__(self, options, app_config=None, argv=None, upgrade=True):
         self.options, self.app_config = options, app_config
+        self.argv, self.upgrade = argv, upgrade
 
     def run(self):
         FakeServer.runs.append(self)

@@ -31,7 +31,7 @@ class _FakeServer:
 
     started: list = []
 
-    def __init__(self, options, app_config=None):
+    def __init__(self, options, app_config=None, argv=None, upgrade=True):
         self.options = options
 
     def run(self):
