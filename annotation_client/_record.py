@@ -177,6 +177,7 @@ def build_record(
     note: str = "",
     measurements: Mapping | None = None,
     model: Mapping | None = None,
+    box_models: Sequence[Mapping] | None = None,
     classification: Mapping | None = None,
     vertices: int | None = None,
     based_on: Mapping | None = None,
@@ -213,7 +214,14 @@ def build_record(
     measurements : mapping, optional
         The measurements summary of the final outline.
     model : mapping, optional
-        The segmentation model's ``{"name", "version"}`` reported by the server.
+        The segmentation model's ``{"name", "version"}`` reported by the server: the
+        model that gave the first outline.
+    box_models : sequence of mapping, optional
+        ``{"name", "version"}`` of the model that answered each box re-segmentation the
+        outline was edited with (*Box re-segment*), oldest first: the record keeps each
+        model once, as ``model.box``, and ``model.box_differs`` says whether one of them
+        is not ``model`` (the server upgraded between the outline and a box, or a box
+        on an outline drawn by hand).
     classification : mapping, optional
         The server's ``/classify`` answer: ``label``, ``probabilities``, ``model``.
     vertices : int, optional
@@ -289,6 +297,7 @@ def build_record(
         "model": {
             "segmentation": _model(model),
             "classification": ai["model"] if ai else None,
+            **_box_section(_model(model), box_models),
         },
         "ai": {
             "segmented": ai_mask is not None,
@@ -493,6 +502,24 @@ def _model(model) -> dict | None:
     if not isinstance(model, Mapping):
         raise TypeError("model must be a mapping")
     return {k: model[k] for k in ("name", "version") if k in model}
+
+
+def _box_section(segmentation: dict | None, box_models) -> dict:
+    """The record's ``model.box`` (each box model once, in the order first used; None
+    without a box) and ``model.box_differs`` (whether one of them is not the first
+    outline's model; None without a box)."""
+    if box_models is None:
+        box_models = []
+    if isinstance(box_models, Mapping | str) or not isinstance(box_models, Sequence):
+        raise TypeError("box_models must be a sequence of mappings")
+    box: list[dict] = []
+    for model in box_models:
+        cleaned = _model(model)
+        if cleaned and cleaned not in box:
+            box.append(cleaned)
+    if not box:
+        return {"box": None, "box_differs": None}
+    return {"box": box, "box_differs": any(model != segmentation for model in box)}
 
 
 def _spacing(spacing) -> list[float] | None:

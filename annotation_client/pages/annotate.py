@@ -4056,7 +4056,12 @@ def segment_box(request, meta, image_data, max_vertices, _page=None, pending=Non
             alert = _server_alert(exc, "Box re-segmentation")
             answers.append({"request": ask["at"], "box": ask["box"], "failed": True})
             continue
-        answers.append({"request": ask["at"], "box": ask["box"], "mask": result["mask"]})
+        # The model that answered: it may be another version than the first outline's
+        # (the server upgraded meanwhile), and the record says which (_box_models).
+        model = result.get("model") if isinstance(result.get("model"), dict) else {}
+        answers.append({"request": ask["at"], "box": ask["box"], "mask": result["mask"],
+                        "model": {k: str(model[k]) for k in ("name", "version")
+                                  if model.get(k) is not None} or None})
     answer = _signing.signed({"image": sha, "answers": kept + answers}, ids.BOX_RESULT)
     return answer, alert, time.time_ns()
 
@@ -4469,6 +4474,8 @@ def edit(
             # held the call for its answer): they are the step under the box's, and
             # the status line says so, since inside the box the answer replaced them.
             state[OVER_EDITS] = True
+        if answer.get("model"):
+            state[BOX_MODEL] = answer["model"]
         history = _history.push(history, state)
     # Undo, Redo and Reset to AI come after the box: pressed while it was segmented,
     # they were pressed after it was drawn. Before it, an Undo took back the step
@@ -4535,6 +4542,35 @@ def _take_ai(history: dict, ai: dict | None) -> dict:
 
 #: A box's state marked so was applied over graph edits made while it was segmented.
 OVER_EDITS = "over_edits"
+#: A box's state holds under this key the ``{"name", "version"}`` of the model that
+#: answered the box (see _box_models).
+BOX_MODEL = "model"
+#: The actions whose state replaces the whole outline: the model's first outline (or
+#: Reset to AI), a saved version loaded to revise, a new image.
+_WHOLE_OUTLINE_ACTIONS = ("ai", "saved", "open")
+
+
+def _box_models(history: dict) -> list[dict]:
+    """The models that answered the box re-segmentations the present outline was made
+    with: those of the box steps since the last step that replaced the whole outline
+    (an undone box is not among them; nor is a box drawn before Reset to AI).
+
+    Returns
+    -------
+    list of dict
+        ``{"name", "version"}`` of each box step, oldest first (duplicates kept:
+        :func:`_record.build_record` keeps each model once).
+    """
+    steps = [*history.get("past", []), history.get("present")]
+    models: list[dict] = []
+    for state in steps:
+        if not isinstance(state, dict):
+            continue
+        if state.get("action") in _WHOLE_OUTLINE_ACTIONS:
+            models = []
+        elif state.get("action") == "box" and isinstance(state.get(BOX_MODEL), dict):
+            models.append(state[BOX_MODEL])
+    return models
 #: What the status line adds after such a box.
 OVER_EDITS_TEXT = (
     "over the edits made while the box was segmented; Undo shows them without it"
@@ -5444,6 +5480,7 @@ def save(_clicks, meta, history, ai, classification, final_label, note, annotato
             note=note or "",
             measurements=summary,
             model=ai.get("model") if ai else None,
+            box_models=_box_models(history),
             classification=classification,
             vertices=_shapes.vertex_count(paths),
             based_on=_revised(meta, history, own),

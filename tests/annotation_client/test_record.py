@@ -61,6 +61,8 @@ def test_record_holds_everything_and_is_json():
     assert record["model"] == {
         "segmentation": {"name": "unet", "version": "1.2"},
         "classification": {"name": "clf", "version": "3"},
+        "box": None,  # no box re-segmentation
+        "box_differs": None,
     }
     assert record["ai"]["label"] == "benign"
     assert record["ai"]["probabilities"]["malignant"] == 0.3
@@ -82,6 +84,26 @@ def test_record_without_ai():
     assert record["saved_at"].endswith("Z")
     assert record["based_on"] is None
     assert r.descends_from_others(record) is None
+
+
+def test_the_record_names_each_box_model_once_and_whether_one_is_not_the_outlines():
+    final = np.zeros((4, 6), bool)
+    unet = {"name": "unet", "version": "1.2"}
+    newer = {"name": "unet", "version": "1.3", "ignored": True}
+    record = r.build_record(image=IMAGE, annotator="B", final_mask=final, model=unet,
+                            box_models=[unet, newer, unet, {"name": "unet", "version": "1.3"}])
+    assert record["model"]["box"] == [unet, {"name": "unet", "version": "1.3"}]
+    assert record["model"]["box_differs"] is True
+    same = r.build_record(image=IMAGE, annotator="B", final_mask=final, model=unet,
+                          box_models=[unet])["model"]
+    assert (same["box"], same["box_differs"]) == ([unet], False)
+    # A box on an outline drawn by hand: the only model that shaped it is the box's.
+    by_hand = r.build_record(image=IMAGE, annotator="B", final_mask=final,
+                             box_models=[unet])["model"]
+    assert (by_hand["segmentation"], by_hand["box"], by_hand["box_differs"]) == (
+        None, [unet], True)
+    with pytest.raises(TypeError, match="box_models"):
+        r.build_record(image=IMAGE, annotator="B", final_mask=final, box_models=unet)
 
 
 def test_record_keeps_the_worklist_path():

@@ -1,0 +1,142 @@
+"""A box re-segmentation's model is recorded with the save, against real model servers.
+
+Before, the record named only the model of the first outline (``model.segmentation``):
+the part of the outline a box re-segmented came from a model no record named, though
+the server could have been upgraded between the outline and the box.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from _dash_helpers import as_callback
+
+from annotation_client import _editing, _history, create_app, decode_image, ids
+from annotation_client._server_client import ModelServerClient
+
+pytestmark = pytest.mark.slow
+
+NEWER = "2027-01-01.1"
+NAME = "benign (4).png"
+
+
+@pytest.fixture(autouse=True)
+def app(tmp_path):
+    """An app the page registers with (before the page module is imported)."""
+    return create_app({"DATA_DIR": tmp_path / "first-app"})
+
+
+@pytest.fixture
+def newer_model_server(start_service, free_port, tmp_path) -> str:
+    """A second real model server serving the shipped weights as version NEWER (the
+    server upgraded after the first outline)."""
+    from models.runtime import DEFAULT_WEIGHTS_DIR
+
+    weights = tmp_path / "release-2"
+    shutil.copytree(Path(DEFAULT_WEIGHTS_DIR).resolve(), weights)
+    manifest = json.loads((weights / "manifest.json").read_text())
+    manifest["version"] = NEWER
+    (weights / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    base = f"http://127.0.0.1:{free_port}"
+    start_service(
+        [sys.executable, "-m", "model_server", "--host", "127.0.0.1", "--port", str(free_port),
+         "--workers", "1"],
+        f"{base}/health",
+        env={"SONOTRACE_LOG_LEVEL": "INFO", "SONOTRACE_WEIGHTS_DIR": str(weights)},
+        timeout=180,
+    )
+    return base
+
+
+def _app(server: str, data_dir: Path):
+    return create_app({"MODEL_SERVER_URL": server, "DATA_DIR": data_dir})
+
+
+def _in(app, call, fired):
+    with app.server.test_request_context():
+        return as_callback(call, fired)
+
+
+def _outlined(annotate, app, data: bytes):
+    """The image opened and auto-segmented by ``app``'s server: meta, image data, the AI
+    store and the history with its outline."""
+    meta = decode_image(data, NAME).meta()
+    image_data = {"contents": "data:image/png;base64," + base64.b64encode(data).decode()}
+    ai = _in(app, lambda: annotate.segment(1, meta, False, image_data, 32, None),
+             f"{ids.SEGMENT_BUTTON}.n_clicks")[0]
+    assert ai["paths"], "the model outlined nothing"
+    start = _history.new_history(_editing.empty_state(), image=meta["sha256"])
+    return meta, image_data, ai, annotate._take_ai(start, ai)
+
+
+def _box_around(annotate, ai: dict, meta: dict, pad: int = 12) -> list[int]:
+    """A box a little larger than the AI's outline: the model finds the lesion in it."""
+    rows, cols = np.nonzero(annotate._decode_mask(ai["mask"]))
+    return [max(0, int(cols.min()) - pad), max(0, int(rows.min()) - pad),
+            min(meta["width"], int(cols.max()) + 1 + pad),
+            min(meta["height"], int(rows.max()) + 1 + pad)]
+
+
+def _boxed(annotate, app, meta, image_data, ai, history):
+    """The history after a box around the AI's outline re-segmented by ``app``'s server."""
+    request = {"image": meta["sha256"], "box": _box_around(annotate, ai, meta), "at": 1_000}
+    answer = _in(app, lambda: annotate.segment_box(request, meta, image_data, 32, None,
+                                                   [request], None),
+                 f"{ids.BOX_REQUEST}.data")[0]
+    assert not answer["answers"][0].get("failed")
+    out = _in(app, lambda: annotate.edit(
+        meta, None, answer, None, None, None, None, 32, 0.3, True, True, None, history,
+        pending=[request], page="p" * 16,
+    ), f"{ids.BOX_DONE}.data")
+    assert out[0]["present"]["action"] == "box"
+    return out[0]
+
+
+def _saved_record(annotate, app, meta, image_data, ai, history, data_dir: Path) -> dict:
+    blank = [None] * len(annotate.DESCRIPTOR_OPTIONS)
+    alert = _in(app, lambda: annotate.save(1, meta, history, ai, None, "benign", "", "Dr Ada",
+                                           image_data, *blank),
+                f"{ids.SAVE_BUTTON}.n_clicks")[0]
+    [record] = sorted((data_dir / meta["sha256"]).glob("v*.json"))[-1:]
+    assert "Saved" in json.dumps(alert.to_plotly_json(), default=str), alert
+    return json.loads(record.read_text())
+
+
+def test_a_box_answered_by_an_upgraded_server_is_recorded_with_its_version(
+    annotate, live_model_server, newer_model_server, busi_dir, tmp_path
+):
+    data = (busi_dir / "benign" / NAME).read_bytes()
+    data_dir = tmp_path / "annotations"
+    first, upgraded = _app(live_model_server, data_dir), _app(newer_model_server, data_dir)
+    shipped = ModelServerClient(live_model_server, timeout=60).health()["model"]
+    meta, image_data, ai, history = _outlined(annotate, first, data)
+
+    # The outline from the shipped model, a box from the upgraded server.
+    boxed = _boxed(annotate, upgraded, meta, image_data, ai, history)
+    record = _saved_record(annotate, upgraded, meta, image_data, ai, boxed, data_dir)
+    model = record["model"]
+    assert model["segmentation"] == {"name": shipped["name"], "version": shipped["version"]}
+    assert model["box"] == [{"name": shipped["name"], "version": NEWER}]
+    assert model["box_differs"] is True
+
+    # A box by the same server as the outline: named, and not different.
+    again = _boxed(annotate, first, meta, image_data, ai, history)
+    record = _saved_record(annotate, first, meta, image_data, ai,
+                           _history.push(again, dict(again["present"], paths=[
+                               *again["present"]["paths"], "M 1,1 L 9,1 L 9,9 L 1,9 Z"],
+                               action="edit")), data_dir)
+    assert record["model"]["box"] == [model["segmentation"]]
+    assert record["model"]["box_differs"] is False
+
+    # An undone box shaped nothing saved: the record names no box.
+    undone = _history.undo(boxed)
+    undone = _history.push(undone, dict(undone["present"], paths=[
+        *undone["present"]["paths"], "M 2,2 L 12,2 L 12,12 L 2,12 Z"], action="edit"))
+    record = _saved_record(annotate, first, meta, image_data, ai, undone, data_dir)
+    assert record["model"]["box"] is None and record["model"]["box_differs"] is None
