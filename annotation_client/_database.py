@@ -280,6 +280,10 @@ class SavedRow(_Base):
     # the outline's (model.segmentation.version): the two differ when the model server
     # was upgraded between the outline and the label of one reading.
     classification_model_version: Mapped[str | None] = mapped_column(sa.Text)
+    # Layout 10: the versions of the models that answered the outline's box
+    # re-segmentations (the record's model.box), each once, joined by ", "; None
+    # without a box, and in records saved before they were recorded.
+    box_model_versions: Mapped[str | None] = mapped_column(sa.Text)
 
     COLUMNS = (
         "image_sha256", "version", "saved_at", "annotator", "image_name", "worklist_path",
@@ -291,6 +295,7 @@ class SavedRow(_Base):
         "damaged",  # layout 7
         *_SIZE,  # layout 8
         "classification_model_version",  # layout 9
+        "box_model_versions",  # layout 10
     )  # fmt: skip
 
     def as_dict(self) -> dict:
@@ -313,14 +318,15 @@ _LENGTHS = {
 #: record files: the index is a copy, so rebuilding it is its migration. A table of
 #: layout 6 or later gets the later layouts' nullable columns in place instead (see
 #: ``_make_tables`` and :data:`_ADDED_IN_PLACE`).
-SCHEMA_VERSION = 9  # 3: the largest region's diameters; 4: the version revised;
+SCHEMA_VERSION = 10  # 3: the largest region's diameters; 4: the version revised;
 # 5: the BI-RADS assessment and descriptors, and the note; 6: the record file's stamp;
 # 7: why the record file cannot be read (damaged); 8: the area and the pixel spacing;
-# 9: the AI label's model version
+# 9: the AI label's model version; 10: the box re-segmentations' model versions
 #: The nullable columns each layout added to the one before, which an index of layout 6
 #: or later gets in place: a rebuild would lose the annotator of each record damaged
 #: since it was indexed, which only its row still knows.
-_ADDED_IN_PLACE = {7: ("damaged",), 8: _SIZE, 9: ("classification_model_version",)}
+_ADDED_IN_PLACE = {7: ("damaged",), 8: _SIZE, 9: ("classification_model_version",),
+                   10: ("box_model_versions",)}
 #: Key of the PostgreSQL advisory lock held while a client checks or rebuilds the layout.
 _SCHEMA_LOCK = zlib.crc32(b"sonotrace annotation index schema")
 
@@ -339,6 +345,7 @@ _FIELDS = {
     "worklist_path": "image.worklist_path", "final_label": "final.label",
     "ai_label": "ai.label", "model_version": "model.segmentation.version",
     "classification_model_version": "model.classification.version",
+    "box_model_versions": "model.box",
     "record_path": "record path", "based_on_annotator": "based_on.annotator",
     **{column: f"final.descriptors.{name}" for name, column in DESCRIPTOR_COLUMNS.items()},
     "note": "final.note",
@@ -576,11 +583,29 @@ def row_values(record: Mapping, record_path: str) -> dict:
             "damaged": None,
             **size,
             "classification_model_version": classification.get("version"),
+            "box_model_versions": _box_versions(models.get("box")),
         }
     except (KeyError, TypeError, AttributeError) as exc:
         raise ValueError(f"record is missing or mistypes a field: {exc!r}") from None
     _check_text(values)
     return values
+
+
+def _box_versions(box) -> str | None:
+    """The record's ``model.box`` as the index keeps it: each version once, in order,
+    joined by ", "; None without a box.
+
+    Raises
+    ------
+    ValueError
+        When ``model.box`` is not a list of models.
+    """
+    if box is None:
+        return None
+    if not isinstance(box, list) or not all(isinstance(m, Mapping) for m in box):
+        raise ValueError(f"model.box {box!r} is not a list of models")
+    versions = dict.fromkeys(str(m["version"]) for m in box if m.get("version") is not None)
+    return ", ".join(versions) or None
 
 
 def _size_values(record: Mapping) -> dict:

@@ -18,6 +18,7 @@ import pytest
 from _dash_helpers import as_callback
 
 from annotation_client import _editing, _history, create_app, decode_image, ids
+from annotation_client._database import AnnotationIndex, default_url
 from annotation_client._server_client import ModelServerClient
 
 pytestmark = pytest.mark.slow
@@ -124,6 +125,13 @@ def test_a_box_answered_by_an_upgraded_server_is_recorded_with_its_version(
     assert model["segmentation"] == {"name": shipped["name"], "version": shipped["version"]}
     assert model["box"] == [{"name": shipped["name"], "version": NEWER}]
     assert model["box_differs"] is True
+    # The index (and so the Saved page's CSV) keeps the box's version beside the outline's.
+    index = AnnotationIndex(default_url(data_dir))
+    try:
+        [row] = index.query()
+    finally:
+        index.engine.dispose()
+    assert (row["model_version"], row["box_model_versions"]) == (shipped["version"], NEWER)
 
     # A box by the same server as the outline: named, and not different.
     again = _boxed(annotate, first, meta, image_data, ai, history)

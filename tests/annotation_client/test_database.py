@@ -136,6 +136,9 @@ def _full_record(name="benign (1).png", worklist_path="2024/case 7/benign (1).pn
         measurements={"count": 1, "area_px": 6.0, "area_mm2": 0.06, "regions": [],
                       "largest": _LARGEST},
         model={"name": "unet", "version": model_version},
+        # Two boxes, the first answered after the server was upgraded, the second not.
+        box_models=[{"name": "unet", "version": "1.3"}, {"name": "unet", "version": "1.3"},
+                    {"name": "unet", "version": model_version}],
         classification={
             "label": "benign",
             "probabilities": {"normal": 0.1, "benign": 0.6, "malignant": 0.3},
@@ -188,6 +191,7 @@ _FULL_ROW = {
     "pixel_spacing_col_mm": 0.1,
     "pixel_spacing_source": "calibrated",
     "classification_model_version": "3",  # the AI label's model, not the outline's (1.2)
+    "box_model_versions": "1.3, 1.2",  # each once, in the order first used
 }
 
 
@@ -277,9 +281,9 @@ def test_the_descriptor_columns_are_the_lexicons_descriptors():
     from annotation_client._record import DESCRIPTOR_OPTIONS
 
     assert set(DESCRIPTOR_COLUMNS) == set(DESCRIPTOR_OPTIONS)
-    # After layout 4's, in this order; then layout 7's, layout 8's and layout 9's, last.
-    assert SavedRow.COLUMNS[-14:] == (*_CLINICAL, "damaged", *_SIZE,
-                                      "classification_model_version")
+    # After layout 4's, in this order; then layout 7's, 8's, 9's and 10's, last.
+    assert SavedRow.COLUMNS[-15:] == (*_CLINICAL, "damaged", *_SIZE,
+                                      "classification_model_version", "box_model_versions")
 
 
 def test_the_examples_in_the_docstrings_run():
@@ -905,6 +909,7 @@ def test_query_is_newest_first(filled):
         "pixel_spacing_col_mm": None,
         "pixel_spacing_source": None,
         "classification_model_version": None,
+        "box_model_versions": None,
         "empty": False,
         "model_version": None,
         "record_path": "ab/v3",
@@ -1455,7 +1460,8 @@ def test_saves_from_many_threads_at_once_are_all_indexed(make_index, tmp_path):
 _STAMP = ("record_size", "record_mtime_ns")
 #: SavedRow's table as each SCHEMA_VERSION made it (see _layout).
 _LAYOUTS = {2: "7f2b413cc825", 3: "9ae5b2f72708", 4: "dfa4924cf3d3", 5: "9c3b3379f12c",
-            6: "7e399e2ba05c", 7: "e2bd2bf4263e", 8: "9d8c5fd1caf5", 9: "51c785aedff7"}
+            6: "7e399e2ba05c", 7: "e2bd2bf4263e", 8: "9d8c5fd1caf5", 9: "51c785aedff7",
+            10: "5be81655c017"}
 
 
 def _layout(table: sa.Table = SavedRow.__table__) -> str:
@@ -1614,13 +1620,14 @@ def _previous_layout(metadata: sa.MetaData) -> sa.Table:
     return sa.Table(
         table.name, metadata,
         *(column._copy() for column in table.columns
-          if column.name not in (*_CLINICAL, *_STAMP, "damaged", *_SIZE, _LABEL_MODEL)),
+          if column.name not in (*_CLINICAL, *_STAMP, "damaged", *_SIZE, _LABEL_MODEL,
+                                 _BOX_MODELS)),
         sa.UniqueConstraint("image_sha256", "version", name="uq_image_version"),
     )  # fmt: skip
 
 
 def test_the_previous_layout_is_layout_4():
-    assert SCHEMA_VERSION == 9
+    assert SCHEMA_VERSION == 10
     assert _layout(_previous_layout(sa.MetaData())) == _LAYOUTS[4]
 
 
@@ -1651,7 +1658,7 @@ def test_an_index_of_layout_4_is_rebuilt_with_the_clinical_fields_of_the_records
     before = _index_as_left(
         db_url, store, _previous_layout, 4, keys,
         lambda values, _path: {k: v for k, v in values.items()
-                               if k not in (*_CLINICAL, "damaged", *_SIZE, _LABEL_MODEL)},
+                               if k not in (*_CLINICAL, "damaged", *_SIZE, *_MODELS)},
     )
     assert sorted(before) == sorted(keys)
 
@@ -1695,7 +1702,7 @@ def test_a_rebuild_keeps_the_annotator_and_time_of_a_record_damaged_since(
     before = _index_as_left(
         db_url, store, _previous_layout, 4, keys,
         lambda values, _path: {k: v for k, v in values.items()
-                               if k not in (*_CLINICAL, "damaged", *_SIZE, _LABEL_MODEL)},
+                               if k not in (*_CLINICAL, "damaged", *_SIZE, *_MODELS)},
     )
     # Bob's record is cut short after it was indexed; Cy's version is removed by hand.
     bobs = store.record_path(SHA_A, 2)
@@ -1766,6 +1773,10 @@ def test_an_older_table_whose_values_cannot_be_kept_is_rebuilt_without_them(
 
 #: The column layout 9 added: the AI label's model version.
 _LABEL_MODEL = "classification_model_version"
+#: The column layout 10 added: the box re-segmentations' model versions.
+_BOX_MODELS = "box_model_versions"
+#: The model columns of layouts 9 and 10.
+_MODELS = (_LABEL_MODEL, _BOX_MODELS)
 #: The columns layout 8 added: the outline's area and the pixel spacing.
 _SIZE = ("area_px", "area_mm2", *_SPACING)
 
@@ -1774,7 +1785,7 @@ def _layout_before(layout: int):
     """``make_table(metadata)``: SavedRow's table as layout 6, 7 or 8 made it, without the
     columns the later layouts added (7: ``damaged``; 8: :data:`_SIZE`; 9: the AI label's
     model)."""
-    added = {7: ("damaged",), 8: _SIZE, 9: (_LABEL_MODEL,)}
+    added = {7: ("damaged",), 8: _SIZE, 9: (_LABEL_MODEL,), 10: (_BOX_MODELS,)}
     left_out = {name for later, names in added.items() if later > layout for name in names}
 
     def make_table(metadata: sa.MetaData) -> sa.Table:
@@ -1795,7 +1806,7 @@ def _size_of(store, sha, version) -> dict:
     """The layout-8 and layout-9 columns of a saved version, as its record file gives them."""
     path = store.record_path(sha, version)
     values = row_values(json.loads(path.read_text(encoding="utf-8")), str(path))
-    return {name: values[name] for name in (*_SIZE, _LABEL_MODEL)}
+    return {name: values[name] for name in (*_SIZE, *_MODELS)}
 
 
 def test_an_index_of_layout_6_gets_the_later_columns_in_place_and_keeps_every_row(
@@ -1825,7 +1836,7 @@ def test_an_index_of_layout_6_gets_the_later_columns_in_place_and_keeps_every_ro
 
     def stamped(values, path):
         stat = path.stat()
-        return ({k: v for k, v in values.items() if k not in ("damaged", *_SIZE, _LABEL_MODEL)}
+        return ({k: v for k, v in values.items() if k not in ("damaged", *_SIZE, *_MODELS)}
                 | {"record_size": stat.st_size, "record_mtime_ns": stat.st_mtime_ns})
 
     before = _index_as_left(db_url, store, _layout_6, 6, keys, stamped)
@@ -1859,8 +1870,8 @@ def test_an_index_of_layout_6_gets_the_later_columns_in_place_and_keeps_every_ro
     assert {k: bob[k] for k in kept} == {k: before[(SHA_A, 2)][k] for k in kept}
     assert (bob["annotator"], bob["final_label"], bob["note"]) == ("Bob", None, None)
     # Its record says none.
-    assert {name: bob[name] for name in (*_SIZE, _LABEL_MODEL)} == dict.fromkeys(
-        (*_SIZE, _LABEL_MODEL))
+    assert {name: bob[name] for name in (*_SIZE, *_MODELS)} == dict.fromkeys(
+        (*_SIZE, *_MODELS))
     # A second start finds layout 9 and changes nothing.
     caplog.clear()
     again = make_index()
@@ -1892,7 +1903,7 @@ def test_an_index_of_layout_7_gets_the_size_columns_filled_from_the_records(
 
     def stamped(values, path):
         stat = path.stat()
-        return ({k: v for k, v in values.items() if k not in (*_SIZE, _LABEL_MODEL)}
+        return ({k: v for k, v in values.items() if k not in (*_SIZE, *_MODELS)}
                 | {"record_size": stat.st_size, "record_mtime_ns": stat.st_mtime_ns})
 
     before = _index_as_left(db_url, store, _layout_before(7), 7, keys, stamped)
@@ -1915,10 +1926,10 @@ def test_an_index_of_layout_7_gets_the_size_columns_filled_from_the_records(
     }  # fmt: skip
     for key in keys:  # the rest as it was, id and stamp too
         assert {n: v for n, v in after[key].items()
-                if n not in (*_SIZE, _LABEL_MODEL)} == before[key]  # fmt: skip
+                if n not in (*_SIZE, *_MODELS)} == before[key]  # fmt: skip
     # The CSV's last columns, after damaged.
     header = to_csv(index.query()).splitlines()[0].split(",")
-    assert header[-7:] == ["damaged", *_SIZE, _LABEL_MODEL]
+    assert header[-8:] == ["damaged", *_SIZE, _LABEL_MODEL, _BOX_MODELS]
     caplog.clear()
     assert make_index().sync(data_dir) == synced(0)
     assert "adding the" not in caplog.text
@@ -1947,7 +1958,7 @@ def test_an_index_of_layout_8_gets_the_ai_labels_model_in_place(make_index, db_u
 
     def stamped(values, path):
         stat = path.stat()
-        return ({k: v for k, v in values.items() if k != _LABEL_MODEL}
+        return ({k: v for k, v in values.items() if k not in (_LABEL_MODEL, _BOX_MODELS)}
                 | {"record_size": stat.st_size, "record_mtime_ns": stat.st_mtime_ns})
 
     before = _index_as_left(db_url, store, _layout_before(8), 8, keys, stamped)
@@ -1958,6 +1969,7 @@ def test_an_index_of_layout_8_gets_the_ai_labels_model_in_place(make_index, db_u
     index = make_index()
     assert index.sync(data_dir) == synced(1, skipped=[str(bobs)])
     assert "adding the classification_model_version column (layout 8 to 9)" in caplog.text
+    assert "adding the box_model_versions column (layout 9 to 10)" in caplog.text
     assert "older layout" not in caplog.text and "changed on disk" not in caplog.text
     rows = {r["version"]: r for r in index.query()}
     assert (rows[1]["model_version"], rows[1][_LABEL_MODEL]) == ("2026-12-03.10", "2026-12-02.9")
@@ -1970,7 +1982,7 @@ def test_an_index_of_layout_8_gets_the_ai_labels_model_in_place(make_index, db_u
     lines = to_csv(index.query(annotator="Ada")).splitlines()
     assert lines[0].endswith(",model_version,record_path," + ",".join(
         SavedRow.COLUMNS[SavedRow.COLUMNS.index("record_path") + 1:]))
-    assert lines[1].endswith(",2026-12-02.9")
+    assert lines[1].endswith(",2026-12-02.9,")  # no box: no box model
     assert ",2026-12-03.10," in lines[1]
 
 
@@ -2193,11 +2205,11 @@ def test_the_calipers_of_a_saved_outline_reach_the_index_the_csv_and_the_page(
     assert row["max_diameter_mm"] == pytest.approx(math.hypot(3 * 0.2, 2 * 0.1))
     # The calipers, then the version revised, the BI-RADS columns and note (none here),
     # then damaged (not), then the whole outline's area and the spacing it was measured at,
-    # then no AI label's model (no AI label).
+    # then no AI label's model (no AI label), no box model (no box).
     area = f"{measurements['area_px']},{measurements['area_mm2']},0.1,0.2,manual"
     assert measurements["area_mm2"] == pytest.approx(6 * 0.1 * 0.2)
     assert to_csv([row]).splitlines()[1].endswith(
-        ",".join(str(largest[name]) for name in calipers) + ",,," + ",,,,,,," + ",," + area + ","
+        ",".join(str(largest[name]) for name in calipers) + ",,," + ",,,,,,," + ",," + area + ",,"
     )
     shown = saved_page.size(row)
     assert shown["long_axis_mm"] == round(largest["max_diameter_mm"], 1)

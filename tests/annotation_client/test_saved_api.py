@@ -47,7 +47,7 @@ def _api_rows(paths) -> dict:
                                  "max_diameter_mm", "perpendicular_diameter_mm",
                                  "based_on_version", "based_on_annotator",
                                  "revises_other_reader", "damaged", *SIZE,
-                                 "classification_model_version"))  # fmt: skip
+                                 "classification_model_version", "box_model_versions"))  # fmt: skip
     common_a = no_calipers | {
                 "image_sha256": SHA_A, "annotator": "Dr Ada", "image_name": "left.png",
                 "worklist_path": None, "width": 4, "height": 3, "ai_label": "benign",
@@ -188,9 +188,10 @@ def test_a_record_damaged_since_it_was_indexed_is_listed_as_damaged_at_the_next_
     }
     lines = restarted.get("/api/saved?format=csv").get_data(as_text=True).splitlines()
     assert lines[0] == HEADER and HEADER.endswith(
-        ",note,damaged," + ",".join(SIZE) + ",classification_model_version")
-    # Why, then no area, no spacing and no AI label's model: the damaged record says nothing.
-    assert lines[1] == _csv_line(a2) and lines[1].endswith("," + a2["damaged"] + ",,,,,,")
+        ",note,damaged," + ",".join(SIZE) + ",classification_model_version,box_model_versions")
+    # Why, then no area, no spacing, no AI label's nor box's model: the damaged record says
+    # nothing.
+    assert lines[1] == _csv_line(a2) and lines[1].endswith("," + a2["damaged"] + ",,,,,,,")
     assert lines[2:] == [_csv_line(rows["b1"]), _csv_line(rows["a1"])]
 
 
@@ -350,7 +351,8 @@ def test_the_csv_columns_in_their_order():
         "birads_posterior_features,note,"
         "damaged,"  # layout 7
         "area_px,area_mm2,pixel_spacing_row_mm,pixel_spacing_col_mm,pixel_spacing_source,"  # 8
-        "classification_model_version"  # layout 9
+        "classification_model_version,"  # layout 9
+        "box_model_versions"  # layout 10
     )
 
 
@@ -366,14 +368,14 @@ def test_csv_has_the_index_columns_and_the_same_rows(client, rows):
     # e.g. the first data line, spelled out:
     assert text.splitlines()[2] == (
         f"{SHA_B},1,2024-05-01T12:00:00Z,Dr Bo,right.png,study7/right.png,4,3,,,,False,,,2,"
-        f"False,,{rows['b1']['record_path']},,,,,,,,,,,,,,,,,,,,,"
+        f"False,,{rows['b1']['record_path']},,,,,,,,,,,,,,,,,,,,,,"
     )
     # and the first's last columns: no calipers, nothing revised, then BI-RADS, no
     # note, not damaged, no area (its record measured none) and no spacing, then the AI
-    # label's model, not the outline's (2.1, in model_version).
+    # label's model, not the outline's (2.1, in model_version), and no box's.
     assert text.splitlines()[1].endswith(
         f"{rows['a2']['record_path']},,,,,,,,"
-        "4C,irregular,not parallel,angular; spiculated,heterogeneous,shadowing,,,,,,,,0.9"
+        "4C,irregular,not parallel,angular; spiculated,heterogeneous,shadowing,,,,,,,,0.9,"
     )
 
 
@@ -434,7 +436,7 @@ def test_csv_format_is_case_blind_and_takes_the_filters(client, rows):
     # The note holds a comma: its cell is quoted, so the columns stay in their places.
     assert _csv_line(rows["a1"]).endswith(
         ',3,oval,parallel,circumscribed,hypoechoic,enhancement,'
-        '"Probably a fibroadenoma; follow up in 6 months, left breast.",,,,,,,0.9'
+        '"Probably a fibroadenoma; follow up in 6 months, left breast.",,,,,,,0.9,'
     )
     assessed = client.get("/api/saved?format=csv&assessment=4c").get_data(as_text=True)
     assert assessed.splitlines() == [HEADER, _csv_line(rows["a2"])]

@@ -650,8 +650,8 @@ def test_download_csv_is_a_link_to_the_api_with_the_filters(app, saved_paths, sa
     assert bo == "/api/saved?annotator=Dr+Bo&latest=0&format=csv"
     assert _download(client, bo) == (
         f"{HEADER}\n{SHA_B},1,2024-05-01T12:00:00Z,Dr Bo,right.png,study7/right.png,4,3,,,,"
-        # Not damaged, no area, no AI label's model.
-        f"False,,,2,False,,{saved_paths['b1']},,,,,,,,,,,,,,,,,,,,,\n"
+        # Not damaged, no area, no AI label's nor box's model.
+        f"False,,,2,False,,{saved_paths['b1']},,,,,,,,,,,,,,,,,,,,,,\n"
     )
     assert _download(client, nothing) == HEADER + "\n"
 
@@ -1029,9 +1029,10 @@ def test_a_damaged_record_shows_as_damaged_with_a_warning_and_counts_in_no_summa
     with restarted.server.test_request_context("/_dash-update-component"):
         href = saved.csv_link(None, "__any__", False)
     csv_text = restarted.server.test_client().get(href).get_data(as_text=True)
-    # The CSV's damaged column is why (then no area, no spacing, no AI label's model).
+    # The CSV's damaged column is why (then no area, no spacing, no AI label's nor box's
+    # model).
     assert csv_text.splitlines()[1].endswith(
-        "," + a2["record_status"].removeprefix("damaged: ") + ",,,,,,")
+        "," + a2["record_status"].removeprefix("damaged: ") + ",,,,,,,")
     # Restored from a backup: at the next start it is as it was.
     record.write_bytes(whole)
     again = create_app({"DATA_DIR": data_dir})
