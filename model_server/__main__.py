@@ -241,7 +241,8 @@ def main(argv: list[str] | None = None, environ: Mapping | None = None) -> int:
     }
     # The checked settings, so that the workers run with exactly what was checked here.
     try:
-        ModelServerApplication(gunicorn_options, app_config=settings, argv=argv).run()
+        ModelServerApplication(gunicorn_options, app_config=settings, argv=argv,
+                               upgrade=settings["BINARY_UPGRADE"]).run()
     except AddressRefused as exc:  # tried before gunicorn binds: see check_address
         return refuse(exc)
     return 0

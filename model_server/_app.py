@@ -68,6 +68,10 @@ DEFAULTS = {
     "TRUSTED_HOSTS": "localhost,127.0.0.1,::1",
     # Serve Prometheus metrics at GET /metrics (see _metrics).
     "METRICS": True,
+    # Whether kill -USR2 of gunicorn's master starts a new master (a binary upgrade,
+    # _gunicorn.UpgradableArbiter); false: refused in the log. make run's launcher sets
+    # it false, as it watches the master it started.
+    "BINARY_UPGRADE": True,
 }
 
 #: Headers on every answer (a view's own value wins): no page may frame the docs, a
@@ -334,6 +338,7 @@ def _check_config(config) -> None:
     """
     config["WARMUP"] = _as_bool("WARMUP", config.get("WARMUP"))
     config["METRICS"] = _as_bool("METRICS", config.get("METRICS"))
+    config["BINARY_UPGRADE"] = _as_bool("BINARY_UPGRADE", config.get("BINARY_UPGRADE"))
     # The runtime reads its backend only when the models load, in the background; a typo
     # must stop the server here, not leave it answering 503.
     backend = config.get("RUNTIME_BACKEND")

@@ -86,7 +86,9 @@ class UpgradableArbiter(Arbiter):
     ``python -m`` ``sys.argv[0]`` is the path of ``model_server/__main__.py``, which run
     as a script has no package: the new master died at its first relative import
     (ImportError) and the old one served on. In a container the master is PID 1: the
-    container ends with it, the upgraded master too, so USR2 is refused there in the log.
+    container ends with it, the upgraded master too, so USR2 is refused there in the log;
+    and where ``SONOTRACE_BINARY_UPGRADE`` is false (``make run``'s launcher, which stops
+    everything when the master it started exits, leaving the new one on its own).
 
     Parameters
     ----------
@@ -95,15 +97,23 @@ class UpgradableArbiter(Arbiter):
     argv : list of str
         The server's command-line options (without the program), given again to the
         new master.
+    upgrade : bool
+        Whether USR2 may start a new master (``SONOTRACE_BINARY_UPGRADE``).
     """
 
-    def __init__(self, app, argv: list[str]):
+    def __init__(self, app, argv: list[str], upgrade: bool = True):
         super().__init__(app)
+        self.upgrade = upgrade
         # The working directory gunicorn returns to before the exec is the one the server
         # started in, so ``-m`` finds the package where the first master found it.
         self.START_CTX["args"] = [sys.executable, "-m", PACKAGE, *argv]
 
     def handle_usr2(self) -> None:
+        if not self.upgrade:
+            self.log.error("USR2 ignored: SONOTRACE_BINARY_UPGRADE is false (make run's "
+                           "launcher stops everything when this master exits); restart the "
+                           "server instead (README, \"Upgrading in place\")")
+            return
         if os.getpid() == 1:
             self.log.error("USR2 ignored: a binary upgrade needs the old master to exit, "
                            "and this master is PID 1 (a container), which ends with it; "
@@ -124,13 +134,16 @@ class ModelServerApplication(BaseApplication):
     argv : list of str, optional
         The command-line options the server was started with, which a binary upgrade
         (SIGUSR2) starts the new master with; default ``sys.argv[1:]``.
+    upgrade : bool, optional
+        Whether SIGUSR2 may start a new master (``SONOTRACE_BINARY_UPGRADE``).
     """
 
     def __init__(self, options: dict, app_config: dict | None = None,
-                 argv: list[str] | None = None):
+                 argv: list[str] | None = None, upgrade: bool = True):
         self.options = dict(options)
         self.app_config = app_config
         self.argv = list(sys.argv[1:] if argv is None else argv)
+        self.upgrade = upgrade
         self.board = ReadinessBoard(expected=int(self.options.get("workers", 1)))
         super().__init__()
 
@@ -198,7 +211,7 @@ class ModelServerApplication(BaseApplication):
         master = os.getpid()
         try:
             # BaseApplication.run, with the master that can re-execute this server.
-            UpgradableArbiter(self, self.argv).run()
+            UpgradableArbiter(self, self.argv, self.upgrade).run()
         except RuntimeError as exc:
             print(f"\nError: {exc}\n", file=sys.stderr, flush=True)
             sys.exit(1)

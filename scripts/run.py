@@ -410,6 +410,9 @@ def build_services(host: str, server_port: int, client_port: int) -> list[Servic
         host=host,
         port=server_port,
         port_option="--server-port, make run SERVER_PORT=...",
+        # This launcher watches the master it started: a binary upgrade's new master
+        # would outlive it, alone, once the old one stopped (README "Upgrading in place").
+        env={"SONOTRACE_BINARY_UPGRADE": "false"},
     )
     client = Service(
         "annotation client",

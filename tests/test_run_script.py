@@ -111,6 +111,20 @@ def test_starts_both_services_and_ctrl_c_stops_both(artifacts_dir):
             pids = [int(p) for p in re.findall(r"started [a-z ]+ \(pid (\d+)\)", output)]
             assert len(pids) == 2, output
 
+            # gunicorn's binary upgrade is refused under the launcher, which watches the
+            # master it started: the new master would have outlived it, alone.
+            [master] = re.findall(r"started model server \(pid (\d+)\)", output)
+            os.kill(int(master), signal.SIGUSR2)
+            deadline = time.monotonic() + 30
+            while "USR2 ignored" not in log_path.read_text():
+                assert time.monotonic() < deadline, log_path.read_text()
+                time.sleep(0.5)
+            time.sleep(3)  # a new master would have said where it listens by now
+            listening = f"Listening at: http://127.0.0.1:{server_port} ("
+            assert log_path.read_text().count(listening) == 1
+            assert "USR2 ignored: SONOTRACE_BINARY_UPGRADE is false" in log_path.read_text()
+            assert _status(f"http://127.0.0.1:{server_port}/health") == 200
+
             # What a terminal's Ctrl-C sends.
             launcher.send_signal(signal.SIGINT)
             assert launcher.wait(timeout=60) == 0, log_path.read_text()

@@ -337,3 +337,14 @@ def test_only_the_servers_own_variables_reach_flask(clean_env):
     assert app.config["TESTING"] is False and app.debug is False
     assert app.config["PROPAGATE_EXCEPTIONS"] is None
     assert set(app_settings(environ=dict(os.environ))) == set(DEFAULTS)
+
+
+def test_the_binary_upgrade_setting_reaches_the_master_and_a_bad_word_is_refused(
+    clean_env, fake_gunicorn, capsys
+):
+    argv = ["--port", "5001"]
+    assert main(argv, {}) == 0
+    assert (fake_gunicorn[-1].argv, fake_gunicorn[-1].upgrade) == (argv, True)
+    assert main(argv, {"SONOTRACE_BINARY_UPGRADE": "off"}) == 0
+    assert fake_gunicorn[-1].upgrade is False
+    assert "SONOTRACE_BINARY_UPGRADE" in refused({"SONOTRACE_BINARY_UPGRADE": "later"}, capsys)
