@@ -16,8 +16,12 @@ each with
 - the finding (SNOMED CT *Lesion*, site *Breast*), a tracking identifier ("Lesion 1" ...,
   largest first, as the measurements panel lists them), and the reader's final label as
   a qualitative evaluation (*Impression*: *Normal*, *Benign* or *Malignant*);
-- the model's name and version as the group's algorithm when the outline started from
-  the model's (as in the SEG), and the annotator as the observer.
+- who made the region: the model's name and version as the group's algorithm (TID 4019)
+  when the region is the model's outline as the reader was offered it, untouched; else
+  the reader (named) as the group's observer (TID 1002's *Person Observer Name*, a HAS
+  OBS CONTEXT of the group), and no algorithm: a region drawn or edited by hand is the reader's
+  measurement, never the AI's (see :func:`_model_made`). The report's observer is the
+  annotator (the SonoTrace device when none is named).
 
 A lesion whose outlines enclose apart areas (a self-crossing ring's loops, which the
 saved mask fills both) is one group per area ("Lesion 1, region 1 of 2", ...), each with
@@ -27,11 +31,13 @@ The reader's BI-RADS descriptors (shape, orientation, margin, echo pattern, post
 features) and BI-RADS assessment category are qualitative evaluations of one image-level
 group (TID 1501, tracking identifier "Image", referring to the image), beside the lesions'
 groups: the record holds one set of them per image, not per lesion (see
-:func:`_birads_evaluations`). Their codes are DICOM's (PS3.16 CID 6005, 6007, 6152,
-6154, 6155 and their concept names), as pydicom's code dictionaries hold them; the
-lexicon's terms DICOM has no code for (the *heterogeneous* echo pattern, the assessment
-categories) are of a private coding scheme, :data:`PRIVATE_SCHEME`, which the SR declares
-in its Coding Scheme Identification Sequence.
+:func:`_birads_evaluations`). They are the reader's reading, so that group names no
+algorithm, whatever drew the outline (and names the reader as its observer). Their codes
+are DICOM's (PS3.16 CID 6005, 6007, 6152, 6154, 6155 and their concept names), as
+pydicom's code dictionaries hold them; the lexicon's terms DICOM has no code for (the
+*heterogeneous* echo pattern, the assessment categories) are of a private coding scheme,
+:data:`PRIVATE_SCHEME`, which the SR declares in its Coding Scheme Identification
+Sequence.
 
 An empty outline with a label (a normal reading) is reported too: one image-level group
 (TID 1501) holding the impression alone (and the BI-RADS evaluations, if any). A
@@ -159,6 +165,7 @@ def dicom_sr(
     outlines=None,
     descriptors=None,
     notes: list | None = None,
+    model_outline: np.ndarray | None = None,
 ) -> bytes:
     """A DICOM Comprehensive 3D SR of the measurements of ``mask`` over the DICOM ``source``.
 
@@ -179,7 +186,8 @@ def dicom_sr(
     annotator : str or None
         Who outlined it: the observer (the SonoTrace device when None).
     model : (str, str) or None
-        ``(name, version)`` of the model whose outline the reader started from.
+        ``(name, version)`` of the model whose outline the reader started from: the
+        algorithm of the lesions that are its outline (``model_outline``).
     outlines : sequence of str, optional
         The drawn outlines ``mask`` was rasterised from (region paths, ``'M x,y L ...
         Z'``, in the image's pixel coordinates): the pieces one outline covers, or
@@ -194,6 +202,12 @@ def dicom_sr(
         Given one sentence (no final full stop) for each patient or study value of
         ``source`` the SR leaves empty, as highdicom refuses it
         (:func:`._dicom_seg.fit_type2_values`).
+    model_outline : numpy.ndarray, optional
+        ``(rows, cols)`` bool, the model's outline as it was offered to the reader (its
+        paths rasterised as ``mask`` was): a lesion whose pixels are exactly those of the
+        model outline's regions it meets is the model's, and names ``model`` as its
+        algorithm; every other lesion (drawn, or edited, by hand) is the reader's. None:
+        no lesion is said to be the model's.
 
     Returns
     -------
@@ -226,7 +240,9 @@ def dicom_sr(
     outlined = bool(mask.any())
     birads = check_reportable(outlined, label, pixel_spacing, descriptors)
     try:
-        lesions = _lesions(mask, outlines, tuple(pixel_spacing)) if outlined else []
+        lesions = (_lesions(mask, outlines, tuple(pixel_spacing),
+                            model_outline if model is not None else None)
+                   if outlined else [])
     except SrUnavailable:
         raise
     except (TypeError, ValueError) as exc:
@@ -242,9 +258,10 @@ def dicom_sr(
         evaluation = [hd.sr.QualitativeEvaluation(
             name=codes.DCM.Impression, value=getattr(codes.SCT, _LABEL_CODES[label]))]
     image_uid = str(ds.SOPInstanceUID)
+    creator = _person_name(annotator)
     groups = []
     number = 0
-    for ring, region, (part, parts) in lesions:
+    for ring, region, (part, parts), from_model in lesions:
         number += part == 1
 
         def mm(name, key, unit=codes.UCUM.Millimeter, region=region):
@@ -263,7 +280,7 @@ def dicom_sr(
                 graphic_data=ring, source_image=image),
             finding_type=codes.SCT.Lesion,
             finding_sites=[hd.sr.FindingSite(anatomic_location=codes.SCT.Breast)],
-            algorithm_id=algorithm,
+            algorithm_id=algorithm if from_model else None,
             measurements=[
                 mm(codes.SCT.LongAxis, "max_diameter_mm"),
                 mm(codes.SCT.PerpendicularAxis, "perpendicular_diameter_mm"),
@@ -271,6 +288,8 @@ def dicom_sr(
             ],
             qualitative_evaluations=evaluation or None,
         ))
+        if not from_model:
+            _said_by_reader(groups[-1], creator)
     # The image-level group (TID 1501): the impression when no lesion is outlined (a
     # normal reading, reported all the same), and the BI-RADS descriptors and
     # assessment. A record holds one set of those per image, not per lesion, so they
@@ -282,13 +301,12 @@ def dicom_sr(
         groups.append(hd.sr.MeasurementsAndQualitativeEvaluations(
             tracking_identifier=hd.sr.TrackingIdentifier(
                 uid=_uid(image_uid, "SonoTrace SR image"), identifier="Image"),
-            algorithm_id=algorithm,
             qualitative_evaluations=image_level,
             source_images=[hd.sr.SourceImageForMeasurementGroup(
                 referenced_sop_class_uid=str(ds.SOPClassUID),
                 referenced_sop_instance_uid=image_uid)],
         ))
-    creator = _person_name(annotator)
+        _said_by_reader(groups[-1], creator)
     if creator:
         observer = hd.sr.ObserverContext(
             observer_type=codes.DCM.Person,
@@ -309,9 +327,14 @@ def dicom_sr(
     )
     content = [image_uid, hashlib.sha256(np.packbits(mask).tobytes()).hexdigest(),
                str(mask.shape), json.dumps([float(v) for v in pixel_spacing or ()]),
-               hashlib.sha256(json.dumps([r.tolist() for r, _, _ in lesions]).encode()).hexdigest(),
+               hashlib.sha256(json.dumps([r.tolist() for r, *_ in lesions]).encode()).hexdigest(),
                label or "",
                creator or "", repr(model)]
+    if creator or model is not None:
+        # Each group says who made it (the algorithm, or the reader as its observer): a
+        # report that said the model's of every group is another instance than before.
+        content.append("each group names who made it")
+        content.append(json.dumps([from_model for *_, from_model in lesions]))
     if birads:
         # Only when there are some: a report without them keeps the UID it always had.
         content.append(json.dumps([(n.value, v.scheme_designator, v.value)
@@ -444,11 +467,14 @@ def check_reportable(outlined: bool, label: str | None, pixel_spacing,
     return birads
 
 
-def _lesions(mask: np.ndarray, outlines, spacing) -> list[tuple[np.ndarray, dict, tuple]]:
+def _lesions(mask: np.ndarray, outlines, spacing,
+             model_outline: np.ndarray | None = None) -> list[tuple]:
     """The lesions of an outline, largest first, each in the regions it encloses:
     ``(closed polyline (n + 1, 2) float32 (x, y), vectorizer.measure_lesion of its
-    pixels, (region, regions))`` each, a lesion's regions one after the other, largest
-    first (``(1, 1)`` for a lesion of one region).
+    pixels, (region, regions), from_model)`` each, a lesion's regions one after the
+    other, largest first (``(1, 1)`` for a lesion of one region); ``from_model`` is
+    whether the lesion is ``model_outline``'s, untouched (:func:`_model_made`; False
+    without one), the same for each of its regions.
 
     A lesion is an 8-connected region of ``mask``, or several joined by a drawn outline
     (``outlines``: the page's region paths) that covers them all: an outline with a
@@ -484,6 +510,7 @@ def _lesions(mask: np.ndarray, outlines, spacing) -> list[tuple[np.ndarray, dict
             drawn.append((group_of[int(covered[0])],
                           shapely.make_valid(shapely.Polygon(outer), method="structure")))
     boxes = ndimage.find_objects(labels)
+    offered = _Offered(model_outline, mask.shape)
     lesions = []
     for head, ks in enumerate(groups):
         # Labels compared within the lesion's box only: an image can be 25 megapixels.
@@ -497,13 +524,72 @@ def _lesions(mask: np.ndarray, outlines, spacing) -> list[tuple[np.ndarray, dict
             parts = [(np.asarray(_shapes.parse_path(path)[0], dtype=np.float32), pixels)]
         else:
             parts = _regions(parts, pixels)
+        from_model = offered.made(pixels, box)
         lesions.append([(np.vstack([ring, ring[:1]]),
-                         vectorizer.measure_lesion(inside, pixel_spacing=spacing))
+                         vectorizer.measure_lesion(inside, pixel_spacing=spacing), from_model)
                         for ring, inside in parts])
-    lesions.sort(key=lambda parts: sum(m["area_px"] for _, m in parts), reverse=True)
-    return [(ring, measured, (number, len(parts)))
+    lesions.sort(key=lambda parts: sum(m["area_px"] for _, m, _ in parts), reverse=True)
+    return [(ring, measured, (number, len(parts)), from_model)
             for parts in lesions
-            for number, (ring, measured) in enumerate(parts, start=1)]
+            for number, (ring, measured, from_model) in enumerate(parts, start=1)]
+
+
+class _Offered:
+    """The model's outline as the reader was offered it, in 8-connected regions, to tell
+    the lesions that are it, untouched, from those drawn or edited by hand."""
+
+    def __init__(self, model_outline: np.ndarray | None, shape: tuple[int, int]) -> None:
+        from scipy import ndimage
+
+        self.labels = None
+        if model_outline is None:
+            return
+        outline = np.asarray(model_outline, dtype=bool)
+        if outline.shape != shape:
+            raise ValueError(f"model_outline has shape {outline.shape}, expected {shape}")
+        self.labels, _ = ndimage.label(outline, structure=np.ones((3, 3), dtype=bool))
+        self.boxes = ndimage.find_objects(self.labels)
+
+    def made(self, pixels: np.ndarray, box: tuple[slice, slice]) -> bool:
+        """Whether a lesion's ``pixels`` ((H, W) bool, all inside ``box``) are exactly
+        those of the model outline's regions they meet: the model's, untouched. A lesion
+        drawn apart meets none; one edited (a vertex moved, a region drawn over it or
+        cut from it, two joined) differs from them; one the model outlined in two pieces
+        the reader joined is the reader's lesion too."""
+        if self.labels is None:
+            return False
+        met = np.unique(self.labels[box][pixels[box]])
+        met = met[met > 0]
+        if not met.size:
+            return False
+        # A region of the model's reaching out of the lesion's box is not all in it.
+        if any(self.boxes[k - 1][axis].start < box[axis].start
+               or self.boxes[k - 1][axis].stop > box[axis].stop
+               for k in met for axis in (0, 1)):
+            return False
+        return bool(np.array_equal(np.isin(self.labels[box], met), pixels[box]))
+
+
+def _said_by_reader(group, name: str | None) -> None:
+    """Name the reader as the observer of a measurement group, for the group's
+    measurements and evaluations are the reader's (a region drawn or edited by hand, or
+    the BI-RADS reading): a TID 1002 *Observer Context* of the group's own (a HAS OBS
+    CONTEXT of its container: PS3.3 C.17.5 lets any content item restate its context),
+    the *Person Observer Name* of TID 1003 alone, as TID 1002 lets it be when the
+    observer is a person. Without its *Observer Type* code, which readers of TID 1500
+    (highdicom's ``get_qualitative_evaluations``) would take for an evaluation of the
+    region. Nothing when no reader is named (a person observer needs a name): the group
+    names no algorithm either then."""
+    import highdicom as hd
+
+    if not name:
+        return
+    items = group[0].ContentSequence
+    # After the tracking identifiers, the group's other observation context.
+    at = next((i for i, item in enumerate(items)
+               if item.RelationshipType != "HAS OBS CONTEXT"), len(items))
+    for offset, item in enumerate(hd.sr.PersonObserverIdentifyingAttributes(name=name)):
+        items.insert(at + offset, item)
 
 
 def _drawn_parts(shapes: list) -> list:

@@ -624,9 +624,25 @@ def _sr_of(source: bytes, mask: np.ndarray, record: dict, outlines=None) -> byte
         # Without a spacing too: what the DICOM itself refuses (several frames) is said
         # first, as a spacing set would not lift it.
         return make_dicom_sr(source, mask, spacing, outlines=outlines,
-                             descriptors=record["final"].get("descriptors"), **_named(record))
+                             descriptors=record["final"].get("descriptors"),
+                             model_outline=_as_offered(record, mask), **_named(record))
     except NoPixelSpacing:
         raise NoPixelSpacing(NO_SPACING) from None
+
+
+def _as_offered(record: dict, mask: np.ndarray) -> np.ndarray | None:
+    """The model's outline as offered to a saved version's reader, as far as its record
+    tells it (the SR's ``model_outline``): its ``mask`` when the record says it was saved
+    as offered (``agreement.edited`` False), so each lesion is the model's; else None.
+
+    An edited outline's record keeps the model's raster, not the outline the reader was
+    offered (its polygon), so nothing tells a lesion left untouched from one edited a
+    pixel: none is said to be the model's. A report may so call the reader's a lesion
+    the model outlined, which the reader saved as their reading; never the model's one
+    the reader drew or edited.
+    """
+    agreement = record.get("agreement") if isinstance(record.get("agreement"), dict) else {}
+    return mask if agreement.get("edited") is False else None
 
 
 #: Why a saved version with an outline has no SR when its record states no spacing.

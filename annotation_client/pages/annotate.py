@@ -5322,6 +5322,21 @@ def _offered(ai: dict, ai_mask: np.ndarray, present: dict) -> list[str]:
     return ai["paths"]
 
 
+def _offered_mask(ai: dict | None, ai_mask: np.ndarray | None, meta: dict,
+                  history) -> np.ndarray | None:
+    """The ``(H, W)`` bool mask of the AI's outline as it was offered (:func:`_offered`)
+    to the outline of ``history``, or None when the image has no AI outline (``ai``, of
+    the open image, and its raster ``ai_mask``).
+
+    The radiologist was offered the AI's outline, not its raster: an outline saved as
+    offered is unedited (Dice 1), though its polygon differs from the raster by a few
+    pixels; and a lesion of the DICOM SR that is it, untouched, is the model's.
+    """
+    if not ai or ai_mask is None:
+        return None
+    return _outline_files(_offered(ai, ai_mask, _present(history, meta)), meta)[1]
+
+
 def _outline_files(paths, meta) -> tuple[str, np.ndarray]:
     """The SVG of ``paths`` on the image, and its ``(H, W)`` bool mask."""
     svg = _shapes.paths_to_svg(paths, int(meta["width"]), int(meta["height"]))
@@ -5461,11 +5476,9 @@ def save(_clicks, meta, history, ai, classification, final_label, note, annotato
         paths, svg, mask = _current_geometry(meta, history)
         ai = _ai_for(ai, meta)
         ai_mask = _decode_mask(ai["mask"]) if ai else None
-        # The radiologist was offered the AI's outline, not its raster: an outline saved
-        # as offered is unedited (Dice 1), though its polygon differs from the raster by
-        # a few pixels. The raster is still kept beside it, as the model's own answer.
-        offered = (_outline_files(_offered(ai, ai_mask, _present(history, meta)), meta)[1]
-                   if ai else None)
+        # The raster is kept beside the outline, as the model's own answer; the record
+        # compares the outline offered (see _offered_mask).
+        offered = _offered_mask(ai, ai_mask, meta, history)
         # Inside the try: a spacing the measurements refuse is a "Not saved." message.
         summary = _measurements.summarize(
             mask, meta.get("pixel_spacing_mm"), outlines=paths
@@ -6169,17 +6182,26 @@ def download_sr(_clicks, meta, history, image_data, ai, label, annotator, *descr
     # The outline on screen follows the descriptors (absent in a call without it).
     count = len(DESCRIPTOR_OPTIONS)
     descriptors, shown = descriptors[:count], (descriptors[count:] or [None])[0]
-    paths, _, mask = _current_geometry(meta, _with_screen(history, meta, shown))
+    history = _with_screen(history, meta, shown)
+    paths, _, mask = _current_geometry(meta, history)
     try:
         reader = _reader_named(annotator)
     except _signin.SignInError:
         reader = None  # the SR is no save: an unnamed reader does not stop it
     emptied: list[str] = []
+    ai = _ai_for(ai, meta)
+    try:
+        # The lesions that are the AI's outline as offered, untouched, are the model's;
+        # the others (drawn or edited by hand) and the BI-RADS reading the reader's.
+        offered = _offered_mask(ai, _decode_mask(ai["mask"]) if ai else None, meta, history)
+    except (ValueError, TypeError) as exc:
+        logger.warning("the AI mask of the open image cannot be read: %s", exc)
+        offered = None
     try:
         # The drawn outlines say which pieces are one lesion, as the panel counts them.
         sr = _dicom_sr.dicom_sr(data, mask > 0, _spacing(meta),
                                 label=label if label in LABELS else None, annotator=reader,
-                                model=_started_from_model(_ai_for(ai, meta), mask > 0),
+                                model=_started_from_model(ai, mask > 0), model_outline=offered,
                                 outlines=paths,
                                 descriptors=_set_descriptors(descriptors), notes=emptied)
     except _dicom_sr.SrUnavailable as exc:

@@ -91,13 +91,65 @@ def test_the_report_measures_each_region_in_mm_and_outlines_it_on_its_image():
 
 
 def test_an_outline_started_from_the_model_names_it_as_the_algorithm():
-    sr = _dicom_sr.dicom_sr(_source(), _mask(), SPACING, model=("sonotrace_unet", "v9"))
+    sr = _dicom_sr.dicom_sr(_source(), _mask(), SPACING, model=("sonotrace_unet", "v9"),
+                            model_outline=_mask())
     text = str(pydicom.dcmread(io.BytesIO(sr)))
     assert "sonotrace_unet" in text and "v9" in text
     manual = str(pydicom.dcmread(io.BytesIO(_dicom_sr.dicom_sr(_source(), _mask(), SPACING))))
     assert "sonotrace_unet" not in manual and "Algorithm Name" not in manual
     # With no reader named, the observer is the device.
     assert "Device Observer Name" in manual and "SonoTrace" in manual
+
+
+def _made_by(group) -> tuple:
+    """``(algorithm name or None, the group's own person observer or None)`` of a
+    measurement group, read from its content items."""
+    items = group[0].ContentSequence if hasattr(group[0], "ContentSequence") else []
+    by_name = {}
+    for item in items:
+        meaning = item.ConceptNameCodeSequence[0].CodeMeaning
+        value = item.get("TextValue") or item.get("PersonName")
+        by_name.setdefault(meaning, str(value) if value is not None else None)
+    return by_name.get("Algorithm Name"), by_name.get("Person Observer Name")
+
+
+def _every_group(sr: bytes) -> dict:
+    report = hd.sr.srread(io.BytesIO(sr))
+    groups = [*report.content.get_planar_roi_measurement_groups(),
+              *report.content.get_image_measurement_groups()]
+    return {str(g.tracking_identifier): _made_by(g) for g in groups}
+
+
+def test_the_algorithm_is_named_on_the_models_own_lesion_only():
+    # Audit 1006 F1: the model outlined the larger region; the reader drew the smaller
+    # one by hand and gave the BI-RADS assessment. Only the model's lesion is the model's.
+    offered = _mask() & ~_mask_rows(2, 7)
+    sr = _dicom_sr.dicom_sr(_source(), _mask(), SPACING, label="malignant",
+                            annotator="Dr A", model=("sonotrace_unet", "v9"),
+                            model_outline=offered, descriptors={"assessment": "5"})
+    assert _every_group(sr) == {
+        "Lesion 1": ("sonotrace_unet", None),   # the model's, untouched
+        "Lesion 2": (None, "Dr A^"),            # drawn by hand: the reader's
+        "Image": (None, "Dr A^"),               # the reader's BI-RADS reading
+    }
+    # Edited: one row more than the model gave is the reader's measurement.
+    edited = offered.copy()
+    edited[30, 20:50] = True
+    sr = _dicom_sr.dicom_sr(_source(), edited | _mask(), SPACING, annotator="Dr A",
+                            model=("sonotrace_unet", "v9"), model_outline=offered)
+    assert _every_group(sr) == {"Lesion 1": (None, "Dr A^"), "Lesion 2": (None, "Dr A^")}
+    # Unnamed, a hand-drawn lesion names no one (a person observer needs a name), and
+    # still no algorithm.
+    sr = _dicom_sr.dicom_sr(_source(), _mask(), SPACING, model=("sonotrace_unet", "v9"),
+                            model_outline=offered)
+    assert _every_group(sr) == {"Lesion 1": ("sonotrace_unet", None),
+                                "Lesion 2": (None, None)}
+
+
+def _mask_rows(start, stop) -> np.ndarray:
+    rows = np.zeros(SHAPE, dtype=bool)
+    rows[start:stop] = True
+    return rows
 
 
 def test_the_same_report_is_the_same_instance_and_another_spacing_another():
@@ -183,6 +235,52 @@ def test_the_download_measures_the_outline_on_screen_at_the_files_spacing(app, a
     (group,) = groups
     assert _measured(group)["Area"] == (pytest.approx(12.0), "mm2")
     assert group.get_qualitative_evaluations()[0].value.meaning == "Benign"
+
+
+def test_the_download_names_the_model_on_its_untouched_outline_only(app, annotate):
+    # Audit 1006 F1, on the page: the AI's outline kept, a square drawn apart from it.
+    model = {"name": "sonotrace_unet", "version": "2026-12-03.10"}
+    with app.server.test_request_context("/"):
+        meta, image_data = _opened(annotate, _source(PixelSpacing=[0.1, 0.2]))
+        history = _outlined(meta)
+        ai_region = history["present"]["paths"][0]
+        raster = _mask_of([ai_region])
+        ai = {"image": meta["sha256"], "paths": [ai_region], "model": model, "vertices": 32,
+              "mask": base64.b64encode(vectorizer.mask_to_png(raster)).decode()}
+        drawn = _editing.make_state([ai_region, "M5,40L15,40L15,55L5,55Z"], "draw",
+                                    base="ai", density=32)
+        history = _history.push(history, drawn)
+        sent, note = as_callback(lambda: annotate.download_sr(
+            1, meta, history, image_data, ai, "malignant", "Dr B",
+            *["", [], "", "", "", "5"]), f"{ids.DOWNLOAD_SR_BUTTON}.n_clicks", value=1)
+    assert note is None
+    assert _every_group(base64.b64decode(sent["content"])) == {
+        "Lesion 1": ("sonotrace_unet", None),
+        "Lesion 2": (None, "Dr B^"),
+        "Image": (None, "Dr B^"),
+    }
+
+
+def test_a_saved_versions_sr_names_the_model_only_when_it_was_saved_as_offered():
+    from annotation_client import build_record
+    from annotation_client._export import _sr_of
+
+    model = {"name": "sonotrace_unet", "version": "v9"}
+    offered = _mask() & ~_mask_rows(2, 7)
+
+    def saved(ai_mask):
+        record = build_record(
+            image={"sha256": "ab" * 32, "name": "case.dcm", "width": SHAPE[1],
+                   "height": SHAPE[0], "pixel_spacing_mm": list(SPACING)},
+            annotator="Dr A", final_mask=_mask(), final_label="benign", ai_mask=ai_mask,
+            model=model, descriptors={"assessment": "3"})
+        return _every_group(_sr_of(_source(), _mask(), record))
+
+    assert saved(_mask()) == {"Lesion 1": ("sonotrace_unet", None),
+                              "Lesion 2": ("sonotrace_unet", None), "Image": (None, "Dr A^")}
+    # Edited (a region drawn): the record cannot tell which lesion is untouched.
+    assert saved(offered) == {"Lesion 1": (None, "Dr A^"), "Lesion 2": (None, "Dr A^"),
+                              "Image": (None, "Dr A^")}
 
 
 def test_the_download_names_the_values_the_sr_left_empty(app, annotate):
