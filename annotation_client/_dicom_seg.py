@@ -490,18 +490,31 @@ class _Preceded(io.RawIOBase):
         return done
 
 
+#: The components of a DICOM person name's component group (family, given, middle,
+#: prefix, suffix: PS3.5 6.2), separated by carets.
+PN_COMPONENTS = 5
+
+
 def _person_name(name: str | None) -> str | None:
     """A typed reader's name as a DICOM person name (PN), or None.
 
     The name is kept whole as the family-name component: a trailing caret says so
     (PS3.5 6.2.1.2; "Dr A" alone reads as a name in an unknown order). The characters
     that separate values and component groups in PN (backslash, equals) become spaces.
-    A name typed as PN already ("Smith^Ann") is kept as it is.
+    A name typed as PN already ("Smith^Ann", at most 5 components: 4 carets) is kept as
+    it is; one of more components is none, so its carets become spaces too, and it is
+    kept whole as the family name, each word in the order typed.
     """
     if not name or not name.strip():
         return None
-    name = " ".join(name.replace("\\", " ").replace("=", " ").split())
+    name = name.replace("\\", " ").replace("=", " ")
+    if name.count("^") > PN_COMPONENTS - 1:
+        name = name.replace("^", " ")
+    name = " ".join(name.split())
+    if not name:
+        return None
     return (name if "^" in name else name + "^")[:64]
+
 
 
 #: The namespace of the name-based UUIDs the SEGs' UIDs are made from.

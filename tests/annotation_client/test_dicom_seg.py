@@ -195,9 +195,26 @@ def test_highdicom_logs_no_uids_at_info(caplog):
 
 @pytest.mark.parametrize(("name", "as_pn"), [
     ("Dr A", "Dr A^"), ("Smith^Ann", "Smith^Ann"), ("a\\b=c", "a b c^"), ("  ", None),
+    ("Smith^Ann^B^Dr^MD", "Smith^Ann^B^Dr^MD"),
+    # Audit 1006: more than 5 components is no PN; the name is kept, in words.
+    ("Smith^Ann^B^Dr^MD^PhD", "Smith Ann B Dr MD PhD^"), ("^^^^^", None),
 ])
 def test_a_typed_name_becomes_a_person_name(name, as_pn):
     assert _dicom_seg._person_name(name) == as_pn
+
+
+def test_a_name_of_too_many_carets_is_a_valid_person_name_in_the_seg_and_sr():
+    from annotation_client import _dicom_sr
+
+    name = "Smith^Ann^B^Dr^MD^PhD^x"
+    seg = pydicom.dcmread(io.BytesIO(_dicom_seg.dicom_seg(_source(), _mask(), annotator=name)))
+    sr = pydicom.dcmread(io.BytesIO(_dicom_sr.dicom_sr(_source(), _mask(), (0.1, 0.1),
+                                                       annotator=name)))
+    observer = next(item for item in sr.ContentSequence
+                    if item.ConceptNameCodeSequence[0].CodeMeaning == "Person Observer Name")
+    for pn in (seg.ContentCreatorName, observer.PersonName):
+        assert str(pn) == "Smith Ann B Dr MD PhD x^"
+        assert len(pn.components[0].split("^")) <= 5
 
 
 @pytest.mark.parametrize(("source", "says"), [
