@@ -90,18 +90,30 @@ class Claim:
         which may be the same person's earlier tab, not another reader."""
         return self.reader or "another page (no name)"
 
-    def sentence(self, now: float) -> str:
-        """"Dr B opened this image 3 minutes ago and has not saved it yet." """
+    def sentence(self, now: float, latest: tuple[int, float] | None = None) -> str:
+        """"Dr B opened this image 3 minutes ago and has not saved it yet."
+
+        ``latest`` is ``(version, saved at)`` (``time.time()`` seconds) of the image's
+        newest saved version, if any: one saved after the claim (by another page: a
+        save ends its reader's claims) is said, and the image is never said unsaved
+        since then.
+        """
         minutes = self.minutes_ago(now)
         when = (
             "less than a minute ago"
             if minutes == 0
             else f"{minutes} minute{'s' if minutes != 1 else ''} ago"
         )
+        since = latest is not None and latest[1] >= self.claimed_at
         if self.reader is None:
-            return (f"This image was opened {when} on another page that named no reader "
-                    "(another reader's, or an earlier tab of yours), and it has not been "
-                    "saved since.")
+            opened = (f"This image was opened {when} on another page that named no reader "
+                      "(another reader's, or an earlier tab of yours)")
+            if since:
+                return f"{opened}; version {latest[0]} of it has been saved since."
+            return f"{opened}, and it has not been saved since."
+        if since:
+            return (f"{self.reader} opened this image {when} and has not saved it; version "
+                    f"{latest[0]} of it has been saved since.")
         return f"{self.reader} opened this image {when} and has not saved it yet."
 
 

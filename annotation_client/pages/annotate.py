@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import collections
+import datetime as _dt
 import functools
 import hashlib
 import itertools
@@ -2812,7 +2813,8 @@ def show_worklist(_loaded, _refresh, saved, meta, _opened=None, token=None, anno
         # A copy of the image under another path is the same image to read.
         copy = "" if claim.path == current else (
             f" It is open there as {_signin.shown_text(claim.path)}, a copy of this file.")
-        note.append(_views.alert(claim.sentence(time.time()) + copy, "info",
+        latest = _latest_save(listing.entries, current)
+        note.append(_views.alert(claim.sentence(time.time(), latest) + copy, "info",
                                  id="worklist-claimed"))
     passed = _passed_over(listing.entries, failed)
     if passed:
@@ -2835,6 +2837,25 @@ def show_worklist(_loaded, _refresh, saved, meta, _opened=None, token=None, anno
         _worklist.neighbour(listing.entries, _worklist_place(meta, listing.entries), -1) is None,
         _worklist.neighbour(listing.entries, _worklist_place(meta, listing.entries), 1) is None,
     )
+
+
+def _latest_save(entries, path: str) -> tuple[int, float] | None:
+    """``(version, saved at)`` (``time.time()`` seconds) of the newest saved version of
+    the worklist entry ``path`` (as listed), or None: none saved, or its record cannot
+    be read (a claim then says what it said before)."""
+    entry = next((e for e in entries if e.path == path), None)
+    if entry is None or not entry.version or not entry.sha256:
+        return None
+    try:
+        saved_at = get_store().load_record(entry.sha256, entry.version)["saved_at"]
+        when = _dt.datetime.fromisoformat(str(saved_at).replace("Z", "+00:00"))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        logger.info("worklist: the time of %s v%03d is unknown: %s", entry.sha256[:12],
+                    entry.version, exc)
+        return None
+    if when.tzinfo is None:
+        return None
+    return entry.version, when.timestamp()
 
 
 def _passed_over(entries, failed) -> list[str]:

@@ -419,3 +419,46 @@ def test_a_copy_of_an_open_image_is_said_open_and_passed_over(tmp_path):
     _labels, note = _listing(app, "page-c", meta, f"{ids.IMAGE_OPENED}.data", name="Dr C")
     assert note.endswith("Dr A opened this image less than a minute ago and has not saved "
                          "it yet. It is open there as copies/one.png, a copy of this file.")
+
+
+def test_a_claim_saved_over_since_says_so():
+    # Audit 1006 F2: "... and it has not been saved since" after another page saved it.
+    unnamed, named = Claim("p", "x", None, None, 1000.0), Claim("p", "x", None, "Dr A", 1000.0)
+    assert unnamed.sentence(1060.0, (1, 1030.0)) == (
+        "This image was opened 1 minute ago on another page that named no reader (another "
+        "reader's, or an earlier tab of yours); version 1 of it has been saved since."
+    )
+    assert named.sentence(1060.0, (2, 1030.0)) == (
+        "Dr A opened this image 1 minute ago and has not saved it; version 2 of it has been "
+        "saved since."
+    )
+    # A version saved before the claim says nothing of after it.
+    assert unnamed.sentence(1060.0, (1, 990.0)).endswith("and it has not been saved since.")
+    assert named.sentence(1060.0, (1, 990.0)).endswith("and has not saved it yet.")
+
+
+@pytest.mark.usefixtures("an_app_exists")
+def test_a_page_that_saved_an_image_another_page_has_open_is_not_told_it_is_unsaved(
+        tmp_path):
+    import datetime as dt
+
+    from _saved_data import save_version
+
+    app = _worklist_app(tmp_path)
+    meta = _meta(app, "one.png")
+    # A page that named nobody opens one.png; Dr B opens it too, and is told so.
+    _listing(app, "page-a", meta, f"{ids.IMAGE_OPENED}.data")
+    _labels, note = _listing(app, "page-b", meta, f"{ids.IMAGE_OPENED}.data", name="Dr B")
+    assert note.endswith("and it has not been saved since.")
+    # Dr B saves it.
+    with app.server.app_context():
+        from annotation_client._app import get_index
+
+        save_version(tmp_path / "data", meta["sha256"], name="one.png", annotator="Dr B",
+                     saved_at=dt.datetime.now(dt.UTC), worklist_path="one.png",
+                     index=get_index())
+    _labels, note = _listing(app, "page-b", meta, f"{ids.SAVED_WORK}.data", name="Dr B",
+                             saved={"image": meta["sha256"], "versions": [1]})
+    assert "not been saved" not in note
+    assert note.endswith("on another page that named no reader (another reader's, or an "
+                         "earlier tab of yours); version 1 of it has been saved since.")
