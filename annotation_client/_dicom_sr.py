@@ -19,9 +19,9 @@ each with
 - who made the region: the model's name and version as the group's algorithm (TID 4019)
   when the region is the model's outline as the reader was offered it, untouched; else
   the reader (named) as the group's observer (TID 1002's *Person Observer Name*, a HAS
-  OBS CONTEXT of the group), and no algorithm: a region drawn or edited by hand is the reader's
-  measurement, never the AI's (see :func:`_model_made`). The report's observer is the
-  annotator (the SonoTrace device when none is named).
+  OBS CONTEXT of the group), and no algorithm: a region drawn or edited by hand is the
+  reader's measurement, never the AI's (see :meth:`_Offered.made`). The report's
+  observer is the annotator (the SonoTrace device when none is named).
 
 A lesion whose outlines enclose apart areas (a self-crossing ring's loops, which the
 saved mask fills both) is one group per area ("Lesion 1, region 1 of 2", ...), each with
@@ -473,7 +473,7 @@ def _lesions(mask: np.ndarray, outlines, spacing,
     ``(closed polyline (n + 1, 2) float32 (x, y), vectorizer.measure_lesion of its
     pixels, (region, regions), from_model)`` each, a lesion's regions one after the
     other, largest first (``(1, 1)`` for a lesion of one region); ``from_model`` is
-    whether the lesion is ``model_outline``'s, untouched (:func:`_model_made`; False
+    whether the lesion is ``model_outline``'s, untouched (:meth:`_Offered.made`; False
     without one), the same for each of its regions.
 
     A lesion is an 8-connected region of ``mask``, or several joined by a drawn outline

@@ -279,8 +279,14 @@ def test_a_dicom_versions_sr_is_the_one_the_export_writes_for_that_version(saved
     first = pydicom.dcmread(io.BytesIO(client.get(_sr_url(saved["sha"]["dicom"], 1)).data))
     again = pydicom.dcmread(io.BytesIO(client.get(_sr_url(saved["sha"]["dicom"], 2)).data))
     assert first.SOPInstanceUID != again.SOPInstanceUID == served.SOPInstanceUID
-    # Named as the SEG names it: Dr Ada's v1 started from the model's outline, Dr Bo's not.
-    assert "unet" in str(first) and "unet" not in str(served)
+    # Dr Ada's v1 started from the model's outline, which she edited: its SEG names the
+    # model (SEMIAUTOMATIC), its SR's measurements are hers (audit 1006 F1); Dr Bo's v2
+    # names it in neither.
+    seg = pydicom.dcmread(io.BytesIO(client.get(_seg_url(saved["sha"]["dicom"], 1)).data))
+    assert seg.SegmentSequence[0].SegmentAlgorithmType == "SEMIAUTOMATIC"
+    assert "unet" not in str(first) and "unet" not in str(served)
+    assert "Dr Ada^" in [str(item.PersonName) for item in first.ContentSequence[-1]
+                         .ContentSequence[0].ContentSequence if "PersonName" in item]
 
 
 def test_a_version_without_a_pixel_spacing_has_no_sr_and_says_so(saved):
