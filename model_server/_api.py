@@ -137,7 +137,7 @@ def health():
 @bp.post("/predict")
 def predict():
     timings: dict = {}
-    check_query("box", "max_vertices")
+    check_query("box", "max_vertices", files=("image",))
     max_vertices = parse_max_vertices()
     wants_png = (
         request.accept_mimetypes.best_match(["application/json", "image/png"]) == "image/png"
@@ -182,7 +182,7 @@ def predict():
 @bp.post("/classify")
 def classify():
     timings: dict = {}
-    check_query()
+    check_query(files=("image", "mask"))
     image = _decode_upload("image", timings)
     mask = None
     mask_data = read_file("mask", required=False, raw_body=False)
@@ -218,7 +218,7 @@ def _check_mask_size(mask: np.ndarray, image: DecodedImage, mask_orientation: in
 @bp.post("/vectorize")
 def vectorize():
     timings: dict = {}
-    check_query("max_vertices", "pixel_spacing")
+    check_query("max_vertices", "pixel_spacing", files=("mask",))
     max_vertices = parse_max_vertices()
     spacing = parse_pixel_spacing()
     data = read_file("mask")

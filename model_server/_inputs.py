@@ -45,13 +45,15 @@ def read_file(field: str, *, required: bool = True, raw_body: bool = True) -> by
     expected. Missing or empty input
     is a 400 when ``required``, else None; so is a file part with neither a filename
     nor bytes, what a browser sends for a file input left empty. A form field named
-    as a query parameter is refused (:func:`check_query`).
+    as a query parameter is refused (:func:`check_query`), and so is a multipart part
+    the endpoint does not read or one given twice (:func:`_check_parts`).
     """
     mimetype = request.mimetype
     if mimetype == "multipart/form-data":
         parts = multipart_parts()
         _check_form_fields(parts)
-        part = parts.get(field)
+        _check_parts(parts)
+        part = parts[field][0] if field in parts else None
         if part is not None and part.filename is not None:
             data = part.raw
             if data:
@@ -157,9 +159,10 @@ def _reading_body():
         raise BadRequest("the request body ended before all of it was sent") from None
 
 
-def multipart_parts() -> dict:
-    """The parts of the request's ``multipart/form-data`` body by field name (the
-    first part of each name), parsed once per request.
+def multipart_parts() -> dict[str, list]:
+    """The parts of the request's ``multipart/form-data`` body by field name (each
+    name's parts in the body's order; ``""`` for a part without one), parsed once per
+    request.
 
     The ``multipart`` package reads the body in large chunks and finds the
     boundary with ``bytes.find``; werkzeug's parser compiles two regular
@@ -187,11 +190,11 @@ def multipart_parts() -> dict:
         memory_limit=limit,
         disk_limit=0,
     )
-    parts = {}
+    parts: dict[str, list] = {}
     try:
         with _reading_body():
             for part in parser:
-                parts.setdefault(part.name, part)
+                parts.setdefault(part.name, []).append(part)
     except multipart.ParserLimitReached as exc:
         raise PayloadTooLarge(f"multipart body over a limit: {exc}") from None
     except multipart.MultipartError as exc:
@@ -215,14 +218,15 @@ def _numbers(name: str, text: str, count: int) -> list[float]:
     return values
 
 
-def check_query(*allowed: str) -> None:
-    """Refuse a query parameter the endpoint does not take, or one given twice (400).
+def check_query(*allowed: str, files: tuple[str, ...]) -> None:
+    """Refuse a query parameter the endpoint does not take, or one given twice (400),
+    and note the multipart file fields it takes (``files``) for :func:`read_file`.
 
     Ignored, ``/classify?box=...`` classified the whole image, ``/predict?pixel_spacing=``
     measured in pixels, and of ``box`` given twice the first was used: each as if
     asked for, without a word. For the same reason a form field named as a query
-    parameter is refused when :func:`read_file` reads the body
-    (:func:`_check_form_fields`).
+    parameter, another part than ``files``, or one of them given twice is refused when
+    :func:`read_file` reads the body (:func:`_check_form_fields`, :func:`_check_parts`).
     """
     for name in request.args:
         if name not in allowed:
@@ -232,6 +236,7 @@ def check_query(*allowed: str) -> None:
             raise BadRequest(f"'{name}' is given {len(request.args.getlist(name))} times; "
                              "give it once")
     g._query_allowed = allowed  # for the form's fields, once the body is read
+    g._files_taken = files
 
 
 def _takes(allowed: tuple[str, ...]) -> str:
@@ -244,7 +249,7 @@ def _check_form_fields(fields) -> None:
     ``curl -F box=...`` is the natural mistake; ignored, it gave the whole-image
     answer, one that looks like an answer to the question asked (audit 802 F3).
     Checked when :func:`read_file` reads the body, so that parsing it stays in the
-    request's ``read`` time. Other fields are ignored.
+    request's ``read`` time. Other fields are :func:`_check_parts`'s.
     """
     allowed = g.get("_query_allowed", ())
     for name in QUERY_PARAMETERS:
@@ -255,6 +260,26 @@ def _check_form_fields(fields) -> None:
                              "not a form field: put it in the URL")
         raise BadRequest(f"{request.path} does not take '{name}' (sent as a form field): "
                          f"it takes {_takes(allowed)}, as query parameters")
+
+
+def _check_parts(parts: dict[str, list]) -> None:
+    """Refuse a multipart part the endpoint does not read, or a field given twice (400).
+
+    Of ``-F mask=@a.png -F mask=@b.png`` the first was used and of ``-F masks=@m.png``
+    none, each answered as if asked for, without a word (audit 1006 F3), as a query
+    parameter given twice or not taken was (:func:`check_query`). Parts are checked in
+    the body's order; the fields taken are those :func:`check_query` noted.
+    """
+    taken = g.get("_files_taken", ())
+    for name, copies in parts.items():
+        if name not in taken:
+            what = (f"multipart field {name[:40]!r}" if name
+                    else "a multipart part without a field name")
+            raise BadRequest(f"{request.path} does not take {what}: it takes "
+                             f"{', '.join(taken) if taken else 'no multipart field'}")
+        if len(copies) > 1:
+            raise BadRequest(f"multipart field '{name}' is given {len(copies)} times; "
+                             "give it once")
 
 
 def parse_box(width: int, height: int) -> tuple[int, int, int, int] | None:

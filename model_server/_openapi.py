@@ -22,10 +22,17 @@ def _file_body(field: str, description: str, extra_fields: dict | None = None) -
     raw = {"schema": {"type": "string", "format": "binary"}}
     return {
         "required": True,
-        "description": f"Multipart form with a file field `{field}`, or the raw file as the body.",
+        "description": f"Multipart form with a file field `{field}`, or the raw file as the "
+        "body. A multipart part of another name than those listed, or one given twice, is "
+        "400.",
         "content": {
             "multipart/form-data": {
-                "schema": {"type": "object", "required": [field], "properties": properties}
+                "schema": {
+                    "type": "object",
+                    "required": [field],
+                    "properties": properties,
+                    "additionalProperties": False,
+                }
             },
             "application/octet-stream": raw,
             "image/png": raw,
@@ -59,7 +66,9 @@ COMMON_ERRORS = {
         "Slope/Intercept is not valid, a blank image (every pixel the same "
         "value: nothing to segment or classify; a mask may be empty) or one under 8 pixels "
         "a side, a bad parameter (or a query parameter sent as a form field: parameters "
-        "go in the query string), or a mask the vectorizer cannot outline."
+        "go in the query string), a multipart part the endpoint does not take or a "
+        "field given twice (the message names it), or a mask the vectorizer cannot "
+        "outline."
     ),
     "408": _error(
         "The client stopped sending its request body for longer than the read timeout "

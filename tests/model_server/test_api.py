@@ -613,7 +613,8 @@ def test_vectorize_rejects_non_png_and_missing_field(client):
     assert response.status_code == 415
     response = post_file(client, "/vectorize", png_bytes(SYNTHETIC), field="image")
     assert response.status_code == 400
-    assert "'mask'" in response.get_json()["error"]["message"]
+    assert response.get_json()["error"]["message"] == (
+        "/vectorize does not take multipart field 'image': it takes mask")
 
 
 # --------------------------------------------------------------------------- docs

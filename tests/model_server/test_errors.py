@@ -155,7 +155,11 @@ def test_missing_field_and_empty_body_are_400(client, endpoint):
     other = client.post(
         endpoint, data={"file": (io.BytesIO(PNG), "x.png")}, content_type="multipart/form-data"
     )
-    assert_json_error(other, 400, f"missing multipart file field '{field}'")
+    assert_json_error(other, 400, f"{endpoint} does not take multipart field 'file'")
+    # A form of no part at all: a browser's form whose file inputs were all removed.
+    nothing = client.post(endpoint, data=b"--b--\r\n",
+                          content_type="multipart/form-data; boundary=b")
+    assert_json_error(nothing, 400, f"missing multipart file field '{field}'")
     text = client.post(endpoint, data={field: "not a file"}, content_type="multipart/form-data")
     assert_json_error(text, 400, "must be a file")
     empty = post_file(client, endpoint, b"", field=field)
@@ -195,8 +199,10 @@ def test_multipart_file_larger_than_a_read_chunk_arrives_intact(client):
     noise = np.random.default_rng(3).integers(0, 256, (1400, 1400), dtype=np.uint8)
     data = png_bytes(noise)
     assert len(data) > 1.5 * _READ_CHUNK
+    # First a file input left empty (no mask), so that the image starts past the body's
+    # first bytes.
     body, content_type = encode_multipart_formdata(
-        {"note": "first a text field", "image": ("scan.png", data)}
+        {"mask": ("", b""), "image": ("scan.png", data)}
     )
     response = client.post("/classify", data=body, content_type=content_type)
     assert response.status_code == 200, response.get_data(as_text=True)[:300]

@@ -7,6 +7,10 @@
 - A JSON body, a multipart body other than form-data and curl --data-binary's
   url-encoded default were told "not an image" or "missing multipart field"; each is
   told what was sent and what is expected (F5).
+
+And audit 1006 F3: a file part sent twice (``-F mask=@a.png -F mask=@b.png``) was
+answered from the first copy, and a part the endpoint does not read was ignored; each
+is a 400 naming the field, as a query parameter given twice is.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import base64
 import json
 
+import numpy as np
 import pytest
 from server_samples import png_bytes, speckle_image
 
@@ -65,9 +70,47 @@ def test_a_parameter_the_endpoint_does_not_take_sent_as_a_form_field_is_400(clie
     assert "/classify does not take 'box' (sent as a form field)" in error(response, 400)
 
 
-def test_other_text_fields_are_still_ignored(client):
-    response = post(client, "/vectorize", ("note", None, b"hello"), ("mask", "m.png", IMAGE))
-    assert response.status_code == 200, response.get_json()
+@pytest.mark.parametrize(("url", "name", "part"), [
+    ("/predict", "extra", ("extra", "x.png", IMAGE)),
+    ("/classify", "masks", ("masks", "m.png", IMAGE)),
+    ("/vectorize", "note", ("note", None, b"hello")),
+])
+def test_a_part_the_endpoint_does_not_take_is_400_naming_it_and_the_ones_it_takes(
+        client, url, name, part):
+    field = "mask" if url == "/vectorize" else "image"
+    takes = {"/predict": "image", "/classify": "image, mask", "/vectorize": "mask"}[url]
+    for parts in ([(field, "scan.png", IMAGE), part], [part, (field, "scan.png", IMAGE)]):
+        message = error(post(client, url, *parts), 400)
+        assert message == (f"{url} does not take multipart field '{name}': "
+                           f"it takes {takes}")
+
+
+def test_a_part_without_a_field_name_is_400(client):
+    response = post(client, "/predict", ("image", "scan.png", IMAGE), ("", "x.png", IMAGE))
+    assert error(response, 400) == ("/predict does not take a multipart part without a "
+                                    "field name: it takes image")
+
+
+@pytest.mark.parametrize(("url", "field"), [
+    ("/predict", "image"), ("/classify", "image"), ("/classify", "mask"),
+    ("/vectorize", "mask"),
+])
+def test_a_file_part_sent_twice_is_400_naming_it(client, url, field):
+    empty = png_bytes(np.zeros((96, 128), np.uint8))
+    full = png_bytes(np.full((96, 128), 255, np.uint8))
+    first, second = (IMAGE, IMAGE) if field == "image" else (empty, full)
+    parts = [(field, "a.png", first), (field, "b.png", second)]
+    if url == "/classify" and field == "mask":
+        parts.insert(0, ("image", "scan.png", IMAGE))
+    message = error(post(client, url, *parts), 400)
+    assert message == f"multipart field '{field}' is given 2 times; give it once"
+
+
+def test_an_empty_file_input_sent_twice_is_400_too(client):
+    # Two file inputs of one name, both left empty: still not the one field asked for.
+    response = post(client, "/classify", ("image", "scan.png", IMAGE), ("mask", "", b""),
+                    ("mask", "", b""))
+    assert error(response, 400) == "multipart field 'mask' is given 2 times; give it once"
 
 
 def test_an_empty_file_input_is_no_mask_for_classify(client):
@@ -108,3 +151,19 @@ def test_curl_data_binary_without_a_content_type_is_told_to_add_one(client, url)
 def test_a_file_sent_raw_with_a_json_content_type_by_mistake_is_still_read(client):
     response = client.post("/vectorize", data=IMAGE, content_type="application/json")
     assert response.status_code == 200, response.get_json()
+
+
+def test_the_openapi_document_lists_the_parts_each_endpoint_takes_and_no_other(client):
+    document = client.get("/openapi.json").get_json()
+    mask = png_bytes(np.zeros((96, 128), np.uint8))
+    for url in ("/predict", "/classify", "/vectorize"):
+        body = document["paths"][url]["post"]["requestBody"]
+        schema = body["content"]["multipart/form-data"]["schema"]
+        assert schema["additionalProperties"] is False
+        assert "another name than those listed, or one given twice, is 400" in (
+            body["description"])
+        fields = list(schema["properties"])
+        parts = [(name, f"{name}.png", mask if name == "mask" else IMAGE) for name in fields]
+        assert post(client, url, *parts).status_code == 200, url
+        message = error(post(client, url, *parts, ("other", "o.png", IMAGE)), 400)
+        assert message.endswith(f"it takes {', '.join(fields)}")
