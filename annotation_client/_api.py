@@ -54,6 +54,15 @@ when the version states no pixel spacing (``no_pixel_spacing``: neither its file
 the reader gave one, so its measurements have no unit) or its DICOM cannot have an SR
 (``sr_unavailable``: several frames, no UIDs, an empty outline).
 
+``GET /api/saved/<image_sha256>/<version>/svg`` and ``.../mask`` answer the version's
+stored outline (``vNNN.svg``, ``image/svg+xml``) and mask (``vNNN_mask.png``, 0/255 at
+the image's size, ``image/png``), the files byte for byte, as attachments named after
+the image (``left breast_v002.svg``, ``left breast_v002_mask.png``). They are the Saved
+page's *SVG* and *PNG* links (in its *Files* column). No parameters. 404 (``not_found``)
+for a version that is not saved, or one whose file is not beside its record (removed
+or lost: restore it from a backup); 409 (``file_unreadable``) for a file the client
+cannot read. A version whose record is damaged still has its files.
+
 The listings each read again, first, the record files of versions marked damaged whose
 file changed or that were last read a minute ago or more
 (:meth:`~annotation_client._database.AnnotationIndex.recheck_damaged`): one readable
@@ -63,13 +72,13 @@ Under blinded reading (``SONOTRACE_BLINDED_READING``) a reader gets only their
 own saves: without ``annotator``, or with their own name; another name is 403
 (``forbidden``), and a request the sign-in proxy named nobody in is 401
 (``not_signed_in``). Reviewers (``SONOTRACE_REVIEWERS``) get every save. A reader
-gets the DICOM SEG and SR of their own versions only, as *Load it to revise* loads
-only those: another reader's version is 403.
+gets the DICOM SEG and SR, the SVG and the mask of their own versions only, as *Load
+it to revise* loads only those: another reader's version is 403.
 ``/api/agreement`` and ``/api/progress`` compare readers, so under blinded reading
 only reviewers get them (403 for a reader).
 
 Errors are JSON ``{"error": {"code", "message"}}``: 400 for a bad parameter,
-401 or 403 as above, 404, 409 or 422 for a DICOM SEG or SR as above, 503 when the index
+401 or 403 as above, 404, 409 or 422 for a version's file as above, 503 when the index
 cannot be read (or, for ``/api/progress``, the worklist folder cannot be listed:
 ``worklist_unavailable``).
 """
@@ -136,17 +145,27 @@ DICOM_STATUS = {"damaged": (409, "damaged_record"),
 #: each ``GET /api/saved/<image_sha256>/<version>/<kind>``.
 VERSION_DICOM = {"dicom-seg": ("DICOM SEG", version_seg, "_seg.dcm"),
                  "dicom-sr": ("DICOM SR", version_sr, "_sr.dcm")}
+#: A saved version's stored files: ``{kind: (what, where the store keeps it, content
+#: type, file name end)}``, each ``GET /api/saved/<image_sha256>/<version>/<kind>``.
+VERSION_FILES = {"svg": ("SVG", AnnotationStore.svg_path, "image/svg+xml", ".svg"),
+                 "mask": ("PNG mask", AnnotationStore.mask_path, "image/png", "_mask.png")}
+#: An SVG is served under a policy of its own: opened rather than saved (a browser
+#: shows a same-origin SVG as a page), any script in it (a file restored from
+#: elsewhere) runs nowhere.
+SVG_POLICY = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
 
 
 def seg_path(image_sha256: str, version: int, kind: str = "dicom-seg") -> str:
-    """The path of a saved version's DICOM SEG, or with ``kind="dicom-sr"`` its SR
-    (``GET``; under the app's own prefix).
+    """The path of a saved version's DICOM SEG, or with ``kind`` its SR (``"dicom-sr"``),
+    SVG (``"svg"``) or mask (``"mask"``) (``GET``; under the app's own prefix).
 
     >>> seg_path("ab" * 32, 3).endswith("/3/dicom-seg")
     True
+    >>> seg_path("ab" * 32, 3, "mask").endswith("/3/mask")
+    True
     """
-    if kind not in VERSION_DICOM:
-        raise ValueError(f"kind must be one of {', '.join(VERSION_DICOM)}")
+    if kind not in VERSION_DICOM and kind not in VERSION_FILES:
+        raise ValueError(f"kind must be one of {', '.join([*VERSION_DICOM, *VERSION_FILES])}")
     return f"/api/saved/{image_sha256}/{int(version)}/{kind}"
 
 
@@ -175,8 +194,8 @@ def seg_file_name(image_name, version: int, end: str = "_seg.dcm") -> str:
 
 def register(server: flask.Flask, index: AnnotationIndex, config: ClientConfig) -> None:
     """Add ``GET /api/saved``, ``GET /api/agreement``, ``GET /api/progress`` and a saved
-    version's ``GET /api/saved/<image_sha256>/<version>/dicom-seg`` and ``.../dicom-sr``
-    to ``server``.
+    version's ``GET /api/saved/<image_sha256>/<version>/dicom-seg``, ``.../dicom-sr``,
+    ``.../svg`` and ``.../mask`` to ``server``.
 
     Parameters
     ----------
@@ -221,6 +240,8 @@ def register(server: flask.Flask, index: AnnotationIndex, config: ClientConfig) 
         return _error(404, "not_found", f"no API endpoint {flask.request.path}; the API is "
                       "GET /api/saved, GET /api/saved/<image_sha256>/<version>/dicom-seg, "
                       "GET /api/saved/<image_sha256>/<version>/dicom-sr, "
+                      "GET /api/saved/<image_sha256>/<version>/svg, "
+                      "GET /api/saved/<image_sha256>/<version>/mask, "
                       "GET /api/agreement and GET /api/progress")
 
     def unknown_parameters(known: tuple[str, ...]):
@@ -289,39 +310,79 @@ def register(server: flask.Flask, index: AnnotationIndex, config: ClientConfig) 
             return _error(503, "worklist_unavailable", f"{exc}; the client's log says why")
         return flask.jsonify(result)
 
-    @server.get("/api/saved/<image_sha256>/<int:version>/<any('dicom-seg', 'dicom-sr'):kind>")
-    def saved_dicom(image_sha256: str, version: int, kind: str):
-        # One route, so the SEG and the SR are refused and answered alike.
-        what, make, end = VERSION_DICOM[kind]
+    def not_saved(image_sha256: str, version: int):
+        return _error(404, "not_found", f"no saved version {version} of image "
+                      f"{image_sha256[:64]}")
+
+    def saved_version(image_sha256: str, version: int):
+        """``(store, None)`` when the request may have this saved version's files, or
+        ``(None, refusal)``: as the SEG, the SR, the SVG and the mask are refused alike."""
         reader, refused = signed_in_reader()
         if refused is not None:
-            return refused
+            return None, refused
         store = AnnotationStore(config.data_dir, index)
-        not_saved = _error(404, "not_found", f"no saved version {version} of image "
-                           f"{image_sha256[:64]}")
         try:
             # Whose versions the reader may open, as Load it to revise and Compare ask.
             visible = store.versions(image_sha256, reader)
         except ValueError:  # not a SHA-256
-            return not_saved
+            return None, not_saved(image_sha256, version)
         if version not in visible:
             if reader is not None and version in store.versions(image_sha256):
-                return _error(403, "forbidden", f"{BLINDED_NOTE} Version {version} of this "
-                              "image is another reader's.")
-            return not_saved
-        try:
-            dicom = make(store, config.worklist_dir, image_sha256, version)
-        except FileNotFoundError:  # removed since it was listed
-            return not_saved
-        except NoVersionDicom as exc:
-            status, code = DICOM_STATUS[exc.reason]
-            return _error(status, code, f"no {what} of version {version}: {exc}")
+                return None, _error(403, "forbidden", f"{BLINDED_NOTE} Version {version} "
+                                    "of this image is another reader's.")
+            return None, not_saved(image_sha256, version)
+        return store, None
+
+    def download(store, image_sha256: str, version: int, data: bytes, content_type: str,
+                 end: str, headers: dict | None = None) -> flask.Response:
+        """``data`` as an attachment named after the version's image. ``content_type`` is
+        sent as it is: an SVG's charset is its XML declaration's, not always UTF-8."""
         try:
             name = store.load_record(image_sha256, version)["image"].get("name")
         except (OSError, ValueError, KeyError, AttributeError):  # read a moment ago
             name = None
-        return flask.Response(dicom, mimetype="application/dicom", headers={
-            "Content-Disposition": _attachment(seg_file_name(name, version, end))})
+        return flask.Response(data, content_type=content_type, headers={
+            "Content-Disposition": _attachment(seg_file_name(name, version, end)),
+            **(headers or {})})
+
+    @server.get("/api/saved/<image_sha256>/<int:version>/<any('dicom-seg', 'dicom-sr'):kind>")
+    def saved_dicom(image_sha256: str, version: int, kind: str):
+        # One route, so the SEG and the SR are refused and answered alike.
+        what, make, end = VERSION_DICOM[kind]
+        store, refused = saved_version(image_sha256, version)
+        if refused is not None:
+            return refused
+        try:
+            dicom = make(store, config.worklist_dir, image_sha256, version)
+        except FileNotFoundError:  # removed since it was listed
+            return not_saved(image_sha256, version)
+        except NoVersionDicom as exc:
+            status, code = DICOM_STATUS[exc.reason]
+            return _error(status, code, f"no {what} of version {version}: {exc}")
+        return download(store, image_sha256, version, dicom, "application/dicom", end)
+
+    @server.get("/api/saved/<image_sha256>/<int:version>/<any('svg', 'mask'):kind>")
+    def saved_file(image_sha256: str, version: int, kind: str):
+        # The stored file itself, byte for byte: what a script or another workstation
+        # takes the version's outline from, not the Annotate page's drawing of it.
+        what, where, content_type, end = VERSION_FILES[kind]
+        store, refused = saved_version(image_sha256, version)
+        if refused is not None:
+            return refused
+        path = where(store, image_sha256, version)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            return _error(404, "not_found", f"version {version} of image {image_sha256} has "
+                          f"no {what}: {path.name} is not beside its record (removed or lost; "
+                          "restore it from a backup)")
+        except OSError as exc:
+            # The data folder's path is the log's, not a caller's.
+            logger.error("%s of %s v%d not read: %s", what, image_sha256[:12], version, exc)
+            return _error(409, "file_unreadable", f"the {what} of version {version} "
+                          f"({path.name}) cannot be read: {exc.strerror or exc}")
+        headers = {"Content-Security-Policy": SVG_POLICY} if kind == "svg" else None
+        return download(store, image_sha256, version, data, content_type, end, headers)
 
     @server.get("/api/saved")
     def saved():

@@ -600,6 +600,14 @@ class AnnotationStore:
         """Where a version's record is (or would be)."""
         return self._version_file(image_sha256, version, ".json")
 
+    def svg_path(self, image_sha256: str, version: int) -> Path:
+        """Where a version's outline (``vNNN.svg``) is (or would be)."""
+        return self._version_file(image_sha256, version, ".svg")
+
+    def mask_path(self, image_sha256: str, version: int) -> Path:
+        """Where a version's mask (``vNNN_mask.png``) is (or would be)."""
+        return self._version_file(image_sha256, version, "_mask.png")
+
     def next_version(self, image_sha256: str) -> int:
         """The number the image's next save will take (another save may take it first)."""
         folder = self.folder(image_sha256)
@@ -813,7 +821,7 @@ class AnnotationStore:
         """Read a saved version's SVG (the edited geometry) back: text, as the client
         writes it (UTF-8), or the file's bytes when it is not UTF-8 (a file converted
         or restored elsewhere, whose XML says its encoding; the export reads it so)."""
-        data = self._version_file(image_sha256, version, ".svg").read_bytes()
+        data = self.svg_path(image_sha256, version).read_bytes()
         try:
             return data.decode("utf-8")
         except UnicodeDecodeError:
@@ -844,8 +852,7 @@ class AnnotationStore:
         ValueError
             If it is not a readable PNG.
         """
-        path = self._version_file(image_sha256, version, "_mask.png")
-        return vectorizer.png_to_mask(path.read_bytes())
+        return vectorizer.png_to_mask(self.mask_path(image_sha256, version).read_bytes())
 
     def source_path(self, image_sha256: str) -> Path | None:
         """The kept copy of the image file, or None when none was kept."""

@@ -70,6 +70,12 @@ NO_DICOM_SOURCE = ("Its image cannot be read back here (an upload whose copy was
 DICOM_DAMAGED = "Its record file is damaged: no DICOM SEG or SR."
 NO_RECORD = ("Its record file is not in this client's data folder (removed since, or another "
              "data folder's version): no DICOM SEG or SR.")
+#: The *Files* cell's hover text: what its links give, a file gone, or why there are none.
+FILES_SAID = ("SVG: the saved outline; PNG: the saved mask (0/255, the image's size): the "
+              "files as they were saved, byte for byte.")
+FILES_GONE = " Not linked: {} cannot be found beside the record (restore it from a backup)."
+NO_FILES = ("Its record file is not in this client's data folder (removed since, or another "
+            "data folder's version): no SVG or PNG.")
 #: The hover text of a version whose DICOM the routes refuse (``{}``: their reason, such as
 #: a cine loop's frames, as the link would have answered it).
 DICOM_REFUSED = "No DICOM SEG or SR: {}."
@@ -84,6 +90,8 @@ COLUMNS = (
     ("annotator", "Annotator"),
     ("image", "Image"),
     ("open", "Open"),
+    # The version's own files (SVG, PNG mask), then the DICOM made from them.
+    ("files", "Files"),
     # The SEG and the SR in one column: two links side by side keep the table narrow.
     ("dicom", "DICOM"),
     ("version", "Version"),
@@ -116,7 +124,7 @@ DECIMALS = {"ai_p_malignant": 3, "dice_ai_vs_final": 3, "long_axis_mm": 1,
 
 def _column(key: str, name: str) -> dict:
     """The table's column ``key``: links as markdown, numbers with fixed decimals."""
-    if key in ("open", "dicom"):
+    if key in ("open", "files", "dicom"):
         return {"id": key, "name": name, "presentation": "markdown"}
     if key in DECIMALS:
         return {"id": key, "name": name, "type": "numeric",
@@ -346,6 +354,7 @@ def table_rows(
     worklist: bool = True,
     located: dict | None = None,
     dicom: dict | None = None,
+    files: dict | None = None,
 ) -> list[dict]:
     """Index rows as the table shows them (rounded numbers, yes/no, the image's path).
 
@@ -371,6 +380,11 @@ def table_rows(
         cell offers it get a *SEG* link (``GET /api/saved/<sha256>/<version>/dicom-seg``)
         in the *DICOM* column, and an *SR* link beside it (``.../dicom-sr``). A version
         not in it has none.
+    files : dict, optional
+        ``{(sha256, version): kinds}`` (:func:`_downloadable`): the versions in it get
+        an *SVG* link (``GET /api/saved/<sha256>/<version>/svg``) and a *PNG* link
+        (``.../mask``) in the *Files* column, of the kinds (``"svg"``, ``"mask"``) whose
+        file is there. A version not in it has none.
     """
     out = []
     for row in rows:
@@ -386,6 +400,7 @@ def table_rows(
                 "image": _signin.shown_text(
                     path or row["image_name"] or row["image_sha256"][:12]),
                 "open": _link(row, annotate_page, kept, worklist, located or {}),
+                "files": _file_links(row, annotate_page, files or {}),
                 "dicom": _dicom_links(row, annotate_page, dicom or {}),
                 "version": row["version"],
                 "final_label": row["final_label"] or "—",
@@ -436,6 +451,21 @@ def _dicom_links(row: dict, page: str | None, dicom) -> str:
     if cell.sr:
         links.append(f"[SR]({api}{sr_path(sha, version)})")
     return " · ".join(links)
+
+
+#: The *Files* column's links: (kind, as the link says it), left to right.
+FILE_LINKS = (("svg", "SVG"), ("mask", "PNG"))
+
+
+def _file_links(row: dict, page: str | None, files) -> str:
+    """The Markdown links to a version's stored SVG and PNG mask, those it has."""
+    kinds = files.get((row["image_sha256"], row["version"]))
+    if not page or not kinds:
+        return ""
+    api = page.rstrip("/")  # beside the pages, under the same prefix
+    sha, version = row["image_sha256"], row["version"]
+    return " · ".join(f"[{text}]({api}{seg_path(sha, version, kind)})"
+                      for kind, text in FILE_LINKS if kind in kinds)
 
 
 class DicomCell(NamedTuple):
@@ -626,20 +656,36 @@ def _damaged_tooltip(row: dict) -> dict:
 
 
 def _missing_files(store, rows: list[dict]) -> dict[tuple[str, int], list[str]]:
-    """``{(sha256, version): [file names]}`` of the listed versions whose outline or mask
-    file is gone (a stat of each: the record alone says a version is complete)."""
+    """``{(sha256, version): [file names]}`` of the listed versions whose record is in the
+    data folder: the names of their outline or mask file that are gone, [] for none (a
+    stat of each: the record alone says a version is complete)."""
     missing = {}
     for row in rows:
         key = (row["image_sha256"], row["version"])
         try:
             if not store.record_path(*key).is_file():
                 continue  # another data folder's row, or one the next start's sync drops
-            gone = store.missing_files(*key)
+            missing[key] = store.missing_files(*key)
         except (ValueError, OSError):  # an odd row or an unreadable folder: not said here
             continue
-        if gone:
-            missing[key] = gone
     return missing
+
+
+def _downloadable(store, stored: dict) -> dict[tuple[str, int], tuple[str, ...]]:
+    """``{(sha256, version): kinds}``: of the versions :func:`_missing_files` found, the
+    kinds of their files (``"svg"``, ``"mask"``) that are there."""
+    return {key: tuple(kind for kind, where in (("svg", store.svg_path),
+                                                ("mask", store.mask_path))
+                       if where(*key).name not in gone)
+            for key, gone in stored.items()}
+
+
+def _files_tooltip(stored: dict, key: tuple[str, int]) -> dict:
+    """The *Files* cell's hover text (``stored``: :func:`_missing_files`)."""
+    if key not in stored:
+        return {"files": NO_FILES}
+    gone = stored[key]
+    return {"files": FILES_SAID + (FILES_GONE.format(", ".join(gone)) if gone else "")}
 
 
 def _missing_tooltip(gone: list[str] | None) -> dict:
@@ -850,14 +896,17 @@ def show_saved(_loaded, _refresh, annotator, label, latest, assessment=ANY):
     kept = {sha for sha in uploads if _has_copy(store, sha)}
     located = _located(config, rows) if worklist else {}
     dicom = _dicom_cells(store, rows, _dicom_images(config, store, rows, located))
-    shown = table_rows(rows, dash.get_relative_path("/"), kept, worklist, located, dicom)
-    missing = _missing_files(store, rows)
+    stored = _missing_files(store, rows)
+    shown = table_rows(rows, dash.get_relative_path("/"), kept, worklist, located, dicom,
+                       _downloadable(store, stored))
+    missing = {key: gone for key, gone in stored.items() if gone}
     for row, source in zip(shown, rows, strict=True):
         gone = missing.get((source["image_sha256"], source["version"]))
         if gone and not source.get("damaged"):
             row["record_status"] = f"missing: {', '.join(gone)}"
     tooltips = [
         {"image": f"record: {row['record']}"} | _open_tooltip(row, source, located)
+        | _files_tooltip(stored, (source["image_sha256"], source["version"]))
         | {"dicom": dicom[(source["image_sha256"], source["version"])].said}
         | _damaged_tooltip(source) | _models_tooltip(source)
         | _missing_tooltip(missing.get((source["image_sha256"], source["version"])))

@@ -216,6 +216,37 @@ def click(driver, by, value) -> None:
     element.click()
 
 
+def api_error(response, status: int, code: str) -> str:
+    """The message of the client API's JSON error ``response``, checked to be ``status``
+    with ``code``."""
+    assert response.status_code == status, response.data[:300]
+    assert response.is_json
+    error = response.get_json()["error"]
+    assert error["code"] == code
+    return error["message"]
+
+
+def saved_link_cells(dash_duo, column: str) -> dict[str, list]:
+    """``{image: [cell text, [its links' href]]}`` of the Saved table's column ``column``
+    (``"files"``, ``"dicom"``), one entry per row shown."""
+    return dash_duo.driver.execute_script(
+        """
+        var out = {};
+        document.querySelectorAll(arguments[0] + ' tr').forEach(function (tr) {
+            var image = tr.querySelector('td[data-dash-column="image"]');
+            var cell = tr.querySelector('td[data-dash-column="' + arguments[1] + '"]');
+            if (!image || !cell) { return; }
+            var links = Array.from(cell.querySelectorAll('a')).map(
+                function (a) { return a.getAttribute('href'); });
+            out[image.innerText.trim()] = [cell.innerText.trim(), links];
+        });
+        return out;
+        """,
+        f"#{ids.SAVED_TABLE}",
+        column,
+    )
+
+
 def console_errors(dash_duo) -> list[str]:
     """Messages of the browser console's errors (each call drains the log)."""
     return [e["message"] for e in (dash_duo.get_logs() or []) if e.get("level") == "SEVERE"]

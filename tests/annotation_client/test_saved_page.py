@@ -65,6 +65,11 @@ def saved():
 # The three versions of the saved_paths fixture (conftest.py, _saved_data.save_three).
 
 
+def _files(sha: str, version: int) -> str:
+    """A version's *Files* cell: its stored SVG and mask, linked."""
+    return f"[SVG](/api/saved/{sha}/{version}/svg) · [PNG](/api/saved/{sha}/{version}/mask)"
+
+
 def _shown(paths):
     """The table rows of the three versions, as the page shows them."""
     a = {"annotator": "Dr Ada", "image": "left.png", "open": "", "dicom": "", "ai_label": "benign",
@@ -74,13 +79,15 @@ def _shown(paths):
          "model_version": "2.1", "classification_model_version": "0.9", "record_status": "ok"}
     return {
         "a1": a | {"saved_at": "2024-05-01 10:00:00", "version": 1, "final_label": "benign",
+                   "files": _files(SHA_A, 1),
                    "birads_assessment": "3", "dice_ai_vs_final": 0.667, "edited": "yes",
                    "record": paths["a1"]},
-        "a2": a | {"saved_at": "2024-05-02 09:30:00", "version": 2,
+        "a2": a | {"saved_at": "2024-05-02 09:30:00", "version": 2, "files": _files(SHA_A, 2),
                    "final_label": "malignant", "birads_assessment": "4C",
                    "dice_ai_vs_final": 1.0, "edited": "no", "record": paths["a2"]},
         "b1": {"saved_at": "2024-05-01 12:00:00", "annotator": "Dr Bo",
-               "image": "study7/right.png", "open": "", "dicom": "", "version": 1,
+               "image": "study7/right.png", "open": "", "files": _files(SHA_B, 1), "dicom": "",
+               "version": 1,
                "final_label": "—",
                "birads_assessment": "—", "ai_label": "—", "ai_p_malignant": None,
                "dice_ai_vs_final": None,
@@ -168,7 +175,7 @@ def test_table_rows_rounds_spells_out_and_prefers_the_worklist_path(saved):
     ]
     assert saved.table_rows(rows) == [
         {"saved_at": "2024-05-02 09:30:05", "annotator": "Dr Ada", "image": "left.png",
-         "open": "", "dicom": "", "version": 3, "final_label": "malignant",
+         "open": "", "files": "", "dicom": "", "version": 3, "final_label": "malignant",
          "birads_assessment": "4B",
          "ai_label": "benign", "ai_p_malignant": 0.123, "dice_ai_vs_final": 0.667,
          "edited": "yes", "regions": 2,
@@ -177,7 +184,8 @@ def test_table_rows_rounds_spells_out_and_prefers_the_worklist_path(saved):
          "model_version": "2.1", "classification_model_version": "2.1", "record_status": "ok",
          "record": "/data/a1/v003.json"},
         {"saved_at": "2024-01-31 23:59:59", "annotator": "Dr Ada",
-         "image": "study7/left.png", "open": "", "dicom": "", "version": 1, "final_label": "—",
+         "image": "study7/left.png", "open": "", "files": "", "dicom": "", "version": 1,
+         "final_label": "—",
          "birads_assessment": "—", "ai_label": "—",
          "ai_p_malignant": None, "dice_ai_vs_final": None, "edited": "—", "regions": None,
          "long_axis_mm": None, "perpendicular_axis_mm": None, "long_axis_px": None,
@@ -185,7 +193,7 @@ def test_table_rows_rounds_spells_out_and_prefers_the_worklist_path(saved):
          "model_version": "—", "classification_model_version": "—", "record_status": "ok",
          "record": "/data/a1/v003.json"},
         {"saved_at": "2024-05-02 09:30:05", "annotator": "Dr Ada", "image": "left.png",
-         "open": "", "dicom": "", "version": 3, "final_label": "malignant",
+         "open": "", "files": "", "dicom": "", "version": 3, "final_label": "malignant",
          "birads_assessment": "4B",
          "ai_label": "benign", "ai_p_malignant": 0.001, "dice_ai_vs_final": 1.0,
          "edited": "no", "regions": 2,
@@ -385,7 +393,8 @@ def test_show_saved_applies_the_filters(app, saved_paths, saved, annotator, labe
         "The AI label and P(malignant) came from model version 0.9, the outline from 2.1: "
         "the model server changed between them.")}
     assert tooltips == [{"image": f"record: {saved_paths[key]}", "open": why[key],
-                         "dicom": saved.NO_DICOM_SOURCE} | (models if key != "b1" else {})
+                         "files": saved.FILES_SAID, "dicom": saved.NO_DICOM_SOURCE}
+                        | (models if key != "b1" else {})
                         for key in expected]
     assert names == ["Dr Ada", "Dr Bo"]  # every annotator, whatever the filter
     if not expected and latest:
@@ -863,7 +872,8 @@ def test_saved_page_in_the_browser_then_a_real_save_appears(
     assert [(r["image"], r["open"]) for r in _rows(dash_duo)][:2] == [
         ("small.png", "Open"), ("left.png", "")
     ]
-    [link] = driver.find_elements(By.CSS_SELECTOR, f"#{ids.SAVED_TABLE} a")
+    [link] = driver.find_elements(By.CSS_SELECTOR,
+                                  f"#{ids.SAVED_TABLE} td[data-dash-column='open'] a")
     assert link.get_attribute("href").endswith(f"/?saved={sha}&version=1")
     link.click()
     wait_for(dash_duo, lambda: "?saved=" in driver.current_url, 20, "the link went nowhere")
@@ -904,7 +914,8 @@ def test_open_from_the_saved_page_brings_the_worklist_image_back(
         ("study 7/right (2).png", "Open"), ("upload.png", "")
     ]
     # The upload has no link: one Open in the table.
-    [link] = driver.find_elements(By.CSS_SELECTOR, f"#{ids.SAVED_TABLE} a")
+    [link] = driver.find_elements(By.CSS_SELECTOR,
+                                  f"#{ids.SAVED_TABLE} td[data-dash-column='open'] a")
     assert link.get_attribute("href").endswith(
         f"/?open=study%207%2Fright%20%282%29.png&expect={sha}&version=1")
 
@@ -1072,18 +1083,26 @@ def test_the_keyboard_reaches_the_open_links_and_leaves_the_table(
     driver.execute_script("document.getElementById(arguments[0]).focus();",
                           ids.SAVED_AGREEMENT_BUTTON)
     # Reading progress beside it, the table (it scrolls sideways), the sort button of each
-    # column, its one Open link (study7/right.png's), then out.
+    # column, its links row by row (image A's v2: its SVG and PNG; study7/right.png: its
+    # one Open link, its SVG and PNG), then out.
     assert press() == ids.SAVED_PROGRESS_BUTTON
     assert press() == "table"
     buttons = []
     while (now := press()) == "SPAN":
         buttons.append(focused_label())
     assert buttons == [f"Sort by {name}" for _, name in saved.COLUMNS]
-    assert now.startswith("/?open=study7%2Fright.png")
-    assert press() not in ("table", "SPAN", ids.SAVED_AGREEMENT_BUTTON,
-                           ids.SAVED_PROGRESS_BUTTON)  # past the table
-    # And back, from the link.
-    driver.execute_script("document.querySelector(\"a[href*='open=']\").focus();")
+    links = []
+    while now.startswith("/"):
+        links.append(now)
+        now = press()
+    a2, b1 = f"/api/saved/{SHA_A}/2", f"/api/saved/{SHA_B}/1"
+    assert [link.split("&")[0] for link in links] == [
+        f"{a2}/svg", f"{a2}/mask", "/?open=study7%2Fright.png", f"{b1}/svg", f"{b1}/mask"]
+    assert now not in ("table", "SPAN", ids.SAVED_AGREEMENT_BUTTON,
+                       ids.SAVED_PROGRESS_BUTTON)  # past the table
+    # And back, from the first link.
+    driver.execute_script("document.querySelector(arguments[0]).focus();",
+                          f"#{ids.SAVED_TABLE} td a")
     for _ in saved.COLUMNS:
         assert press(shift=True) == "SPAN"
     assert press(shift=True) == "table"

@@ -17,7 +17,8 @@ import io
 import numpy as np
 import pydicom
 import pytest
-from _dash_helpers import wait_for
+from _dash_helpers import api_error as _error
+from _dash_helpers import saved_link_cells, wait_for
 from image_samples import dicom_bytes, png_bytes
 
 import vectorizer
@@ -110,14 +111,6 @@ def _seg_url(sha: str, version: int) -> str:
 
 def _sr_url(sha: str, version: int) -> str:
     return f"/api/saved/{sha}/{version}/dicom-sr"
-
-
-def _error(response, status: int, code: str) -> str:
-    assert response.status_code == status, response.data[:300]
-    assert response.is_json
-    error = response.get_json()["error"]
-    assert error["code"] == code
-    return error["message"]
 
 
 def _same_but_stamps(a: pydicom.Dataset, b: pydicom.Dataset) -> None:
@@ -379,23 +372,8 @@ def test_the_seg_and_sr_links_are_on_the_saved_page_for_a_dicom_version_not_a_pn
     dash_duo.start_server(app)
     dash_duo.wait_for_page(url=f"{dash_duo.server_url}/saved")
 
-    def dicom_cells() -> dict[str, tuple[str, list[str]]]:
-        """``{image: (cell text, [its links])}`` of the table's rows."""
-        return dash_duo.driver.execute_script(
-            """
-            var out = {};
-            document.querySelectorAll(arguments[0] + ' tr').forEach(function (tr) {
-                var image = tr.querySelector('td[data-dash-column="image"]');
-                var cell = tr.querySelector('td[data-dash-column="dicom"]');
-                if (!image || !cell) { return; }
-                var links = Array.from(cell.querySelectorAll('a')).map(
-                    function (a) { return a.getAttribute('href'); });
-                out[image.innerText.trim()] = [cell.innerText.trim(), links];
-            });
-            return out;
-            """,
-            f"#{ids.SAVED_TABLE}",
-        )
+    def dicom_cells() -> dict[str, list]:
+        return saved_link_cells(dash_duo, "dicom")
 
     # Latest version of each image: still.dcm (Dr Bo's v2), plain.png, cine.dcm, upload.dcm.
     wait_for(dash_duo, lambda: len(dicom_cells()) == 4, 20, "the table did not fill")
