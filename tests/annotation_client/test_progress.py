@@ -238,6 +238,8 @@ def test_an_unknown_api_path_names_the_endpoint(data_dir):
     message = _client(data_dir).get("/api/progres").get_json()["error"]["message"]
     assert message.endswith("GET /api/saved, GET /api/saved/<image_sha256>/<version>/dicom-seg, "
                             "GET /api/saved/<image_sha256>/<version>/dicom-sr, "
+                            "GET /api/saved/<image_sha256>/<version>/svg, "
+                            "GET /api/saved/<image_sha256>/<version>/mask, "
                             "GET /api/agreement and GET /api/progress")
 
 
