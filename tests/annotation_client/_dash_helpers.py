@@ -231,10 +231,10 @@ def saved_link_cells(dash_duo, column: str) -> dict[str, list]:
     (``"files"``, ``"dicom"``), one entry per row shown."""
     return dash_duo.driver.execute_script(
         """
-        var out = {};
+        var out = {}, column = arguments[1];
         document.querySelectorAll(arguments[0] + ' tr').forEach(function (tr) {
             var image = tr.querySelector('td[data-dash-column="image"]');
-            var cell = tr.querySelector('td[data-dash-column="' + arguments[1] + '"]');
+            var cell = tr.querySelector('td[data-dash-column="' + column + '"]');
             if (!image || !cell) { return; }
             var links = Array.from(cell.querySelectorAll('a')).map(
                 function (a) { return a.getAttribute('href'); });
