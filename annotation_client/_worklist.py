@@ -421,8 +421,6 @@ def locate(
     wanted: dict[str, str | None],
     *,
     data_dir: str | os.PathLike,
-    max_bytes: int | None = None,
-    limit: int | None = MAX_ENTRIES,
     cache: HashCache | None = None,
 ) -> dict[str, str]:
     """Where in the worklist each image is now, found by its SHA-256.
@@ -431,9 +429,15 @@ def locate(
     may have been renamed or moved since, and its bytes still name the saved
     versions. Each recorded path that still holds its image's bytes is kept
     (a stat and a look-up in the hash cache, for a file that did not change);
-    only when some do not is the folder walked, as :func:`list_images` walks it
-    (its first ``limit`` files, those over ``max_bytes`` not read), the cache
-    sparing every file hashed before.
+    only when some do not is the folder walked, in :func:`list_images`'s order, the
+    cache sparing every file hashed before.
+
+    The one search of the client for an image's file: the Saved page's *Open* and
+    *DICOM* links, the Annotate page's ``?open=…&expect=`` link, the export and the
+    SEG and SR routes (:func:`holders`) all find the same file. So every file is looked
+    at, past the Annotate page's list (:data:`MAX_ENTRIES`) and over the upload limit
+    (a file saved when the limit was higher: the routes read it; the Annotate page,
+    asked to open it, says it is too large) alike.
 
     Parameters
     ----------
@@ -443,10 +447,6 @@ def locate(
         ``{sha256: recorded relative path or None}`` of the images looked for.
     data_dir : str or os.PathLike
         The data folder, whose files are no worklist entries.
-    max_bytes : int, optional
-        Files larger than this are not read (the upload limit: they cannot be opened).
-    limit : int or None, optional
-        Most files looked at in the walk, as the listing's limit; None, every file.
     cache : HashCache, optional
         Where file hashes are remembered; the process's by default.
 
@@ -454,7 +454,9 @@ def locate(
     -------
     dict
         ``{sha256: relative path}`` of the images found; an image no file holds is
-        left out (its recorded path may still exist, holding other bytes).
+        left out (its recorded path may still exist, holding other bytes). The walk
+        stops once every image is found, so each is the first file in the listing's
+        order that holds it.
 
     Raises
     ------
@@ -468,9 +470,7 @@ def locate(
         if not relative:
             continue
         try:
-            path = resolve_entry(folder, relative, data_dir=data_dir)
-            if max_bytes is not None and path.stat().st_size > max_bytes:
-                continue
+            resolve_entry(folder, relative, data_dir=data_dir)
             # The path the listing hashes it by, so the cache answers.
             if cache.sha256(folder / relative) == sha:
                 found[sha] = relative
@@ -479,13 +479,9 @@ def locate(
     missing = set(wanted) - set(found)
     if not missing:
         return found
-    for relative in _image_paths(folder, Path(os.path.realpath(data_dir)))[:limit]:
-        path = folder / relative
+    for relative in _image_paths(folder, Path(os.path.realpath(data_dir))):
         try:
-            stat = path.stat()
-            if max_bytes is not None and stat.st_size > max_bytes:
-                continue
-            sha = cache.sha256(path, stat)
+            sha = cache.sha256(folder / relative)
         except OSError:
             continue  # removed since the walk, or unreadable: the listing logs it
         if sha in missing:
@@ -503,14 +499,13 @@ def holders(
     data_dir: str | os.PathLike,
     cache: HashCache | None = None,
 ) -> dict[str, str]:
-    """The worklist files that hold the bytes of ``shas``, found by hash in the whole folder.
+    """The worklist files that hold the bytes of ``shas``, found by hash in the whole folder:
+    :func:`locate` without recorded paths.
 
     Where an upload whose copy was not kept (saved before copies were kept, or pruned)
     is read back from: the export and the SEG and SR routes read it there
     (``_export._Finder``), and the Saved page links those routes for what they can read,
-    so both ask this one function. Every file is looked at, past the Annotate page's list
-    (:data:`MAX_ENTRIES`) and over the upload limit (a file saved when the limit was
-    higher) alike; the walk stops once every image is found.
+    so both ask this one function.
 
     Parameters
     ----------
@@ -534,7 +529,7 @@ def holders(
     ValueError
         If ``root`` is not an existing folder.
     """
-    return locate(root, dict.fromkeys(shas), data_dir=data_dir, limit=None, cache=cache)
+    return locate(root, dict.fromkeys(shas), data_dir=data_dir, cache=cache)
 
 
 def locate_now(config, wanted: dict[str, str | None], *, context: str) -> dict[str, str]:
@@ -543,7 +538,7 @@ def locate_now(config, wanted: dict[str, str | None], *, context: str) -> dict[s
     Parameters
     ----------
     config : annotation_client._config.Config
-        Gives the worklist folder, the data folder and the upload limit.
+        Gives the worklist folder and the data folder.
     wanted : dict
         ``{sha256: recorded relative path or None}``, as :func:`locate` takes it.
     context : str
@@ -559,8 +554,7 @@ def locate_now(config, wanted: dict[str, str | None], *, context: str) -> dict[s
     if config.worklist_dir is None or not any(wanted.values()):
         return {}
     try:
-        return locate(config.worklist_dir, wanted, data_dir=config.data_dir,
-                      max_bytes=config.max_upload_bytes)
+        return locate(config.worklist_dir, wanted, data_dir=config.data_dir)
     except (OSError, ValueError) as exc:
         logger.warning("%s: worklist images not located: %s", context, exc)
         return {}

@@ -423,3 +423,30 @@ def test_an_upload_held_by_a_file_past_the_lists_cap_is_linked_as_the_routes_ser
     assert listing.cells(app)[("scan.dcm", 1)] == (_links(sha), page.DICOM_LINKS)
     assert _worklist.holders(listing.worklist, [sha], data_dir=listing.data) == {
         sha: "study/IM0001.dcm"}
+
+
+def test_a_worklist_image_moved_past_the_lists_cap_is_found_as_the_routes_find_it(tmp_path):
+    """A worklist image renamed since it was saved, to a file past the first
+    ``MAX_ENTRIES``: the routes found it (the whole folder), while the Saved page's *Open*
+    and *DICOM* links and the Annotate page's ``?open=…&expect=`` link looked among the
+    first ``MAX_ENTRIES`` files only, so the page gave no DICOM link and the Open link
+    named the old path. All now ask :func:`annotation_client._worklist.locate`."""
+    from annotation_client import _worklist
+    from annotation_client.pages import annotate
+    from annotation_client.pages import saved as page
+
+    listing = Listing(tmp_path)
+    sha = listing.add("scan.dcm", _dicom())
+    for n in range(_worklist.MAX_ENTRIES):  # sorted before "study/": the list's files
+        (listing.worklist / f"a{n:05d}.png").write_bytes(b"%d" % n)
+    (listing.worklist / "study").mkdir()
+    (listing.worklist / "scan.dcm").rename(listing.worklist / "study" / "IM0001.dcm")
+    app = listing.app()
+    assert _answer(app.server.test_client(), sha, 1, "dicom-seg")[0] == 200
+    assert listing.cells(app)[("scan.dcm", 1)] == (_links(sha), page.DICOM_LINKS)
+    with app.server.test_request_context("/_dash-update-component"):
+        data, tooltips, *_ = page.show_saved(True, None, None, "__any__", False)
+        request, *_rest = annotate.open_linked("scan.dcm", None, "", sha)
+    assert data[0]["open"] == page.open_link("study/IM0001.dcm", "/", expect=sha, version=1)
+    assert "study/IM0001.dcm" in tooltips[0]["open"]
+    assert request["path"] == "study/IM0001.dcm"
