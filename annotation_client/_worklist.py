@@ -23,7 +23,7 @@ import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
@@ -821,30 +821,71 @@ def position(entries: Sequence[WorklistEntry], current: str | None) -> int | Non
     return None
 
 
-def neighbour(entries: Sequence[WorklistEntry], current: str | None, step: int) -> str | None:
-    """The path ``step`` places from ``current`` in list order (any status), None past
+def neighbour(
+    entries: Sequence[WorklistEntry],
+    current: str | None,
+    step: int,
+    unlisted: Sequence[str] = (),
+    opens: Callable[[str], bool] | None = None,
+) -> str | None:
+    """The path before or after ``current`` in the folder's order (any status), None past
     either end; from no entry (None), Next gives the first and Previous the last.
-    Entries too large to open are passed over. A ``current`` no longer listed (its file
-    moved or deleted) is stepped from the place it would have in the listing."""
-    openable = [e.path for e in entries if not e.too_large]
-    if not openable:
-        return None
-    if current not in openable:
-        place = position(entries, current)
-        if place is None and current is None:
-            return openable[0] if step > 0 else openable[-1]
-        if place is None:
-            # Not the top of the list: a reader going through it in order, whose open
-            # file a share's sync renamed, was sent back to case 1. The listing is sorted
-            # folder by folder (_image_paths), so its place is exact.
-            key = PurePosixPath(current).parts
-            place = bisect.bisect_left([PurePosixPath(e.path).parts for e in entries], key)
-            later = [e.path for e in entries[place:] if not e.too_large]
-            earlier = [e.path for e in entries[:place] if not e.too_large]
-            return (later[:1] or [None])[0] if step > 0 else (earlier[-1:] or [None])[0]
-        # current is listed but too large: step from its place in the whole listing
-        later = [e.path for e in entries[place:] if not e.too_large]
-        earlier = [e.path for e in entries[: place - 1] if not e.too_large]
-        return (later[:1] or [None])[0] if step > 0 else (earlier[-1:] or [None])[0]
-    index = openable.index(current) + step
-    return openable[index] if 0 <= index < len(openable) else None
+
+    The folder's order is the listing's, then the files past its limit (``unlisted``), so
+    that from a file opened past the limit (by Open next not annotated, or found by a
+    search) Previous and Next go on through the folder as they do through the list, and
+    Next from the last listed entry goes on past it. Entries too large to open are passed
+    over, and so are the files of ``unlisted`` that ``opens`` refuses (asked of those
+    stepped over only, as they are not read for the listing). A ``current`` that is no
+    longer there (its file moved or deleted) is stepped from the place it would have:
+    the listing is sorted folder by folder (:func:`list_images`), so its place is exact.
+
+    Parameters
+    ----------
+    entries : sequence of WorklistEntry
+        The listing, in order.
+    current : str or None
+        The relative path of the open image, listed, past the limit, or gone.
+    step : int
+        1 for Next, -1 for Previous.
+    unlisted : sequence of str, optional
+        The relative paths past the listing's limit (:attr:`Worklist.unlisted`), in order.
+    opens : callable, optional
+        ``opens(relative) -> bool``: whether a file of ``unlisted`` can be opened (within
+        the upload limit); every one by default.
+
+    Returns
+    -------
+    str or None
+    """
+    if step not in (1, -1):
+        raise ValueError("step must be 1 or -1")
+    listed = len(entries)
+    total = listed + len(unlisted)
+
+    def path(index: int) -> str:
+        return entries[index].path if index < listed else unlisted[index - listed]
+
+    def openable(index: int) -> bool:
+        if index < listed:
+            return not entries[index].too_large
+        return opens is None or opens(unlisted[index - listed])
+
+    if current is None:
+        after, before = 0, total - 1
+    else:
+        # Not the top of the list for a file no longer there: a reader going through it
+        # in order, whose open file a share's sync renamed, was sent back to case 1.
+        key = PurePosixPath(current).parts
+        place = bisect.bisect_left(entries, key, key=lambda e: _parts(e.path))
+        if place == listed:  # after every listed entry: among those past the limit
+            place += bisect.bisect_left(unlisted, key, key=_parts)
+        there = place < total and path(place) == current
+        after, before = place + 1 if there else place, place - 1
+    indices = range(after, total) if step > 0 else range(before, -1, -1)
+    return next((path(i) for i in indices if openable(i)), None)
+
+
+def _parts(relative: str) -> tuple[str, ...]:
+    """A listed path's key in the listing's order (the names of its folders and file)."""
+    return tuple(relative.split("/"))

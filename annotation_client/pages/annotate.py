@@ -2834,8 +2834,8 @@ def show_worklist(_loaded, _refresh, saved, meta, _opened=None, token=None, anno
         note,
         _views.worklist_position(listing.entries, _worklist_place(meta, listing.entries),
                                  set(listing.unlisted)),
-        _worklist.neighbour(listing.entries, _worklist_place(meta, listing.entries), -1) is None,
-        _worklist.neighbour(listing.entries, _worklist_place(meta, listing.entries), 1) is None,
+        _neighbour(listing, meta, -1) is None,
+        _neighbour(listing, meta, 1) is None,
     )
 
 
@@ -2856,6 +2856,22 @@ def _latest_save(entries, path: str) -> tuple[int, float] | None:
     if when.tzinfo is None:
         return None
     return entry.version, when.timestamp()
+
+
+def _neighbour(listing: _worklist.Worklist, meta, step: int) -> str | None:
+    """The entry Previous (``step`` -1) or Next (1) opens: in the folder's order, past
+    the list's limit too (:func:`_worklist.neighbour`)."""
+    limit = get_config().max_upload_bytes
+
+    def opens(relative: str) -> bool:
+        # As the listing marks an entry too large, from its size alone.
+        try:
+            return (listing.root / relative).stat().st_size <= limit
+        except OSError:
+            return False  # gone since the listing, or unreadable: passed over
+
+    return _worklist.neighbour(listing.entries, _worklist_place(meta, listing.entries), step,
+                               listing.unlisted, opens)
 
 
 def _passed_over(entries, failed) -> list[str]:
@@ -2956,8 +2972,8 @@ def request_entry(picked, next_clicks, confirmed, pending, mark, meta, token=Non
     upload. The dropdown goes back to its placeholder, so picking the same entry
     again (after a failed open, say) is a new request. The next not annotated passes
     over entries other pages claim (:func:`_next_path`); a picked one opens anyway.
-    Previous and Next open the entry before or after the open one in list order,
-    whatever its status.
+    Previous and Next open the entry before or after the open one in the folder's order
+    (past the list's limit too), whatever its status.
     """
     no = dash.no_update
     trigger = ctx.triggered_id
@@ -2997,10 +3013,10 @@ def request_entry(picked, next_clicks, confirmed, pending, mark, meta, token=Non
         if not (previous if step < 0 else following):  # drawn again, unclicked
             raise PreventUpdate
         try:
-            entries = _worklist_listing().entries
+            listing = _worklist_listing()
         except (ValueError, OSError) as exc:
             return no, no, False, None, _worklist_error(exc)
-        path = _worklist.neighbour(entries, _worklist_place(meta, entries), step)
+        path = _neighbour(listing, meta, step)
         if path is None:  # past either end (the button is disabled there)
             raise PreventUpdate
     elif picked:

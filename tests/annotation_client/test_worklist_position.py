@@ -294,3 +294,24 @@ def test_next_to_a_file_of_the_same_name_in_another_folder_focuses_the_image(das
         # Back on the button, as a keyboard user who presses Next again would be.
         driver.execute_script("document.getElementById(arguments[0]).focus();",
                               ids.WORKLIST_FOLLOWING)
+
+
+def test_past_the_lists_limit_the_neighbours_follow_the_folders_order():
+    """From a file past the listing's limit (opened by Open next or found by a search)
+    Next gave None and Previous the last listed entry: they go on through the folder."""
+    entries = [_entry("a.png"), _entry("b.png", too_large=True)]
+    unlisted = ("c.png", "d/big.png", "d/e.png")
+    opens = {"c.png": True, "d/big.png": False, "d/e.png": True}.__getitem__
+    assert _worklist.neighbour(entries, "a.png", 1, unlisted, opens) == "c.png"
+    assert _worklist.neighbour(entries, "c.png", 1, unlisted, opens) == "d/e.png"
+    assert _worklist.neighbour(entries, "d/e.png", -1, unlisted, opens) == "c.png"
+    assert _worklist.neighbour(entries, "c.png", -1, unlisted, opens) == "a.png"
+    assert _worklist.neighbour(entries, "d/e.png", 1, unlisted, opens) is None
+    assert _worklist.neighbour(entries, None, -1, unlisted, opens) == "d/e.png"
+    # Moved or deleted since it opened: from its place among them.
+    assert _worklist.neighbour(entries, "d/a.png", 1, unlisted, opens) == "d/e.png"
+    assert _worklist.neighbour(entries, "d/a.png", -1, unlisted, opens) == "c.png"
+    # Asked only of the files stepped over.
+    asked = []
+    _worklist.neighbour(entries, "a.png", 1, unlisted, lambda p: asked.append(p) or True)
+    assert asked == ["c.png"]

@@ -88,22 +88,57 @@ def _search_box(driver):
     return driver.find_element(By.CSS_SELECTOR, ".dash-dropdown-search")
 
 
-def test_in_the_browser_a_file_past_the_cap_is_found_by_its_name_and_opens(
-        dash_duo, folder, tmp_path):
+def _open_by_search(dash_duo, folder, tmp_path, path: str) -> None:
+    """Start the client on ``folder``, type ``path`` in the dropdown, pick the file found."""
     dash_duo.start_server(worklist_app(tmp_path / "data", folder))
     driver = dash_duo.driver
     wait_for(dash_duo, lambda: "4 more not listed" in driver.find_element(
         By.ID, "worklist-count").text, 60, "the list did not come")
     click(driver, By.ID, ids.WORKLIST)
     box = wait_for(dash_duo, lambda: _search_box(driver), 10, "no search box")
-    box.send_keys("case05001")
+    box.send_keys(path)
 
     def option():
         return next((o for o in driver.find_elements(By.CSS_SELECTOR, ".dash-dropdown-option")
-                     if o.text.startswith(PAST[1] + " — ")), None)
+                     if o.text.startswith(path + " — ")), None)
 
-    pick_option(dash_duo, wait_for(dash_duo, option, 20, f"{PAST[1]} not found"))
-    wait_for(dash_duo, lambda: image_name(dash_duo) == PAST[1], 30, f"{PAST[1]} did not open")
-    wait_for(dash_duo, lambda: text_of(driver.find_element(By.ID, ids.WORKLIST_POSITION).text)
+    pick_option(dash_duo, wait_for(dash_duo, option, 20, f"{path} not found"))
+    wait_for(dash_duo, lambda: image_name(dash_duo) == path.split("/")[-1], 30,
+             f"{path} did not open")
+
+
+def _position(driver) -> str:
+    return text_of(driver.find_element(By.ID, ids.WORKLIST_POSITION).text)
+
+
+def test_in_the_browser_a_file_past_the_cap_is_found_by_its_name_and_opens(
+        dash_duo, folder, tmp_path):
+    _open_by_search(dash_duo, folder, tmp_path, PAST[1])
+    wait_for(dash_duo, lambda: _position(dash_duo.driver)
              == f"Open: {PAST[1]} (not listed: past the first {CAP})", 20,
              "the position does not say where the file is")
+
+
+def test_in_the_browser_previous_and_next_go_on_past_the_cap_in_the_folders_order(
+        dash_duo, folder, tmp_path):
+    """From a file past the cap Next was disabled, and Previous went to the last listed
+    entry: both now follow the folder's order, as Open next does."""
+    driver = dash_duo.driver
+    _open_by_search(dash_duo, folder, tmp_path, PAST[1])
+
+    def step(button: str, path: str) -> None:
+        wait_for(dash_duo, lambda: driver.find_element(By.ID, button).is_enabled(), 20,
+                 f"{button} is disabled, on the way to {path}")
+        click(driver, By.ID, button)
+        wait_for(dash_duo, lambda: image_name(dash_duo) == path.split("/")[-1], 30,
+                 f"{button} did not open {path}")
+        wait_for(dash_duo, lambda: _position(driver).startswith(f"Open: {path} ("), 20,
+                 f"the position does not name {path}")
+
+    step(ids.WORKLIST_FOLLOWING, PAST[2])
+    step(ids.WORKLIST_FOLLOWING, "site/late case.png")
+    wait_for(dash_duo, lambda: not driver.find_element(By.ID, ids.WORKLIST_FOLLOWING)
+             .is_enabled(), 20, "Next is enabled on the folder's last file")
+    step(ids.WORKLIST_PREVIOUS, PAST[2])
+    step(ids.WORKLIST_PREVIOUS, PAST[1])
+    step(ids.WORKLIST_PREVIOUS, PAST[0])  # not the last listed entry, case04999
