@@ -259,7 +259,7 @@ def list_images(
     if cache is not None and not isinstance(cache, HashCache):
         raise TypeError("cache must be a HashCache or None")
     cache = _CACHE if cache is None else cache
-    found = _image_paths(folder, Path(os.path.realpath(store.root)))
+    found, _stamps = _image_paths(folder, Path(os.path.realpath(store.root)))
 
     entries = []
     for relative in found[:limit]:
@@ -323,10 +323,11 @@ def _unchanged(stamps: dict[str, tuple[int, int, int]]) -> bool:
         return False  # a folder gone or unreadable: listed again, as it is now
 
 
-def _image_paths(folder: Path, data_dir: Path) -> tuple[str, ...]:
+def _image_paths(folder: Path, data_dir: Path) -> tuple[tuple[str, ...], dict | None]:
     """The relative paths of the image files under ``folder`` as :func:`list_images`
     lists them (hidden files, the data folder and links out of either left out), in
-    its order.
+    its order; and the stamps of its folders (as :func:`_walk` gives them, None when
+    they tell nothing), by which what was found in it may be kept (:func:`locate`).
 
     One listing serves every caller for up to :data:`LISTING_KEPT_S` while no folder
     under ``folder`` that it read has changed (a file added, removed or renamed changes
@@ -341,7 +342,7 @@ def _image_paths(folder: Path, data_dir: Path) -> tuple[str, ...]:
     if kept is not None:
         at, paths, stamps = kept
         if time.monotonic() - at < LISTING_KEPT_S and _unchanged(stamps):
-            return paths
+            return paths, stamps
     at = time.monotonic()
     paths, stamps = _walk(folder, data_dir)
     with _LISTINGS_LOCK:
@@ -352,7 +353,7 @@ def _image_paths(folder: Path, data_dir: Path) -> tuple[str, ...]:
             _LISTINGS.move_to_end(key)
             while len(_LISTINGS) > _LISTINGS_KEPT:
                 _LISTINGS.popitem(last=False)
-    return paths
+    return paths, stamps
 
 
 def _walk(folder: Path, data_dir: Path) -> tuple[tuple[str, ...], dict | None]:
@@ -430,7 +431,9 @@ def locate(
     versions. Each recorded path that still holds its image's bytes is kept
     (a stat and a look-up in the hash cache, for a file that did not change);
     only when some do not is the folder walked, in :func:`list_images`'s order, the
-    cache sparing every file hashed before.
+    cache sparing every file hashed before. What a walk found and did not find is
+    kept while no folder of the worklist changes (:data:`SEARCH_KEPT_S` at most), so
+    an image no file holds is not looked for in every file at each ask.
 
     The one search of the client for an image's file: the Saved page's *Open* and
     *DICOM* links, the Annotate page's ``?open=…&expect=`` link, the export and the
@@ -479,17 +482,95 @@ def locate(
     missing = set(wanted) - set(found)
     if not missing:
         return found
-    for relative in _image_paths(folder, Path(os.path.realpath(data_dir))):
+    data = Path(os.path.realpath(data_dir))
+    known = _searched(folder, data, missing, cache)
+    if known is not None:
+        return found | known
+    paths, stamps = _image_paths(folder, data)
+    walked: dict[str, str] = {}
+    for relative in paths:
         try:
             sha = cache.sha256(folder / relative)
         except OSError:
             continue  # removed since the walk, or unreadable: the listing logs it
         if sha in missing:
-            found[sha] = relative  # the first in the listing's order
+            walked[sha] = relative  # the first in the listing's order
             missing.discard(sha)
             if not missing:
                 break
-    return found
+    if stamps is not None:
+        _remember(folder, data, stamps, walked, missing)
+    return found | walked
+
+
+#: How long, at most, what a walk of :func:`locate` found (and did not find) is believed
+#: while no folder of the worklist has changed (s). A file added, removed or renamed
+#: changes its folder's time, so it is looked at by the next walk; a file rewritten in
+#: place (the same name, the folder's time unchanged) to hold an image looked for is
+#: found once this has passed.
+SEARCH_KEPT_S = 300.0
+
+
+@dataclass
+class _Search:
+    """What walks of one worklist folder found, while its folders keep ``stamps``."""
+
+    at: float  # time.monotonic() of the first walk
+    stamps: dict
+    found: dict[str, str]  # {sha256: relative path}, the first file that holds it
+    absent: set[str]  # SHA-256 that no file held
+
+
+_SEARCHES: OrderedDict[tuple[str, str], _Search] = OrderedDict()
+
+
+def _searched(folder: Path, data_dir: Path, shas: set[str],
+              cache: HashCache) -> dict[str, str] | None:
+    """``{sha256: relative path}`` of ``shas`` as the last walks of ``folder`` found them,
+    when they tell of every one and no folder of it changed since; else None (walk).
+
+    An image no file held is not looked for again (every Saved page render asks for the
+    uploads whose copy was not kept, which no file holds: a walk of the whole folder
+    each, one stat a file, and reads again past the hash cache's size); an image found
+    is, where it was found, by a stat and the hash cache.
+    """
+    key = (os.fspath(folder), os.fspath(data_dir))
+    with _LISTINGS_LOCK:  # read whole, as another thread's walk may add to it
+        search = _SEARCHES.get(key)
+        if search is None or time.monotonic() - search.at >= SEARCH_KEPT_S:
+            return None
+        if not shas <= search.absent | search.found.keys():
+            return None
+        known = {sha: search.found[sha] for sha in shas if sha in search.found}
+        stamps = search.stamps
+    if not _unchanged(stamps):
+        return None
+    for sha, relative in known.items():
+        try:
+            if cache.sha256(folder / relative) != sha:
+                return None  # rewritten in place since
+        except OSError:
+            return None
+    return known
+
+
+def _remember(folder: Path, data_dir: Path, stamps: dict, found: dict[str, str],
+              absent: set[str]) -> None:
+    """Keep what a walk of the folder, listed with ``stamps``, found and did not find,
+    with what earlier walks of it as it is found."""
+    key = (os.fspath(folder), os.fspath(data_dir))
+    now = time.monotonic()
+    with _LISTINGS_LOCK:
+        search = _SEARCHES.get(key)
+        if (search is None or search.stamps != stamps
+                or now - search.at >= SEARCH_KEPT_S):
+            search = _SEARCHES[key] = _Search(now, stamps, {}, set())
+        search.found.update(found)
+        search.absent |= absent
+        search.absent -= set(found)
+        _SEARCHES.move_to_end(key)
+        while len(_SEARCHES) > _LISTINGS_KEPT:
+            _SEARCHES.popitem(last=False)
 
 
 def holders(

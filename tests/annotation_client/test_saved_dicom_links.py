@@ -450,3 +450,58 @@ def test_a_worklist_image_moved_past_the_lists_cap_is_found_as_the_routes_find_i
     assert data[0]["open"] == page.open_link("study/IM0001.dcm", "/", expect=sha, version=1)
     assert "study/IM0001.dcm" in tooltips[0]["open"]
     assert request["path"] == "study/IM0001.dcm"
+
+
+def test_an_upload_no_file_holds_is_not_looked_for_again_until_the_folder_changes(
+        tmp_path, monkeypatch):
+    """Every Saved page render looked for the uploads whose copy was not kept (each one
+    under ``SONOTRACE_KEEP_UPLOADS=false``) in the whole worklist: a listing and a hash
+    look-up (a read, past the cache's size) of every file, again and again, for an image
+    no file holds. "Not found" is now kept while no folder of the worklist changes; a
+    file added later is found all the same."""
+    import os
+    import threading
+    import time
+
+    from annotation_client import _app, _worklist
+    from annotation_client.pages import saved as page
+
+    listing = Listing(tmp_path)
+    (listing.worklist / "study").mkdir()
+    for n in range(20):
+        (listing.worklist / "study" / f"a{n:02d}.png").write_bytes(b"%d" % n)
+    lost = _dicom()
+    sha = _save(listing.store, lost, "lost.dcm", upload=True)
+    when = time.time() - 60  # not changed in the last seconds: see _worklist._RACY_NS
+    for folder in (listing.worklist / "study", listing.worklist):
+        os.utime(folder, (when, when))
+    counts = {"listings": 0, "hashes": 0}
+    scandir, hashed = os.scandir, _worklist._CACHE.sha256
+
+    def counted_scandir(path="."):
+        counts["listings"] += os.fspath(path) == os.fspath(listing.worklist.resolve())
+        return scandir(path)
+
+    def counted_sha256(path, stat=None):
+        counts["hashes"] += 1
+        return hashed(path, stat)
+
+    app = listing.app()
+    for thread in threading.enumerate():  # the start's hashing of the list, not counted
+        if thread.name == _app.WARMUP_THREAD:
+            thread.join(30)
+    monkeypatch.setattr(_worklist.os, "scandir", counted_scandir)
+    monkeypatch.setattr(_worklist._CACHE, "sha256", counted_sha256)
+    said = ("", page.NO_DICOM_SOURCE)
+    assert listing.cells(app)[("lost.dcm", 1)] == said
+    assert counts["hashes"] == 20  # every file looked at (the listing may be the start's)
+    monkeypatch.setattr(_worklist, "LISTING_KEPT_S", 0.0)  # no listing kept from before
+    for _ in range(2):
+        counts.update(listings=0, hashes=0)
+        assert listing.cells(app)[("lost.dcm", 1)] == said
+        assert _answer(app.server.test_client(), sha, 1, "dicom-seg")[0] != 200
+        assert counts == {"listings": 0, "hashes": 0}
+    # A file that arrives, in a folder under the worklist's, is looked at.
+    (listing.worklist / "study" / "IM0001.dcm").write_bytes(lost)
+    assert listing.cells(app)[("lost.dcm", 1)] == (_links(sha), page.DICOM_LINKS)
+    assert _answer(app.server.test_client(), sha, 1, "dicom-seg")[0] == 200

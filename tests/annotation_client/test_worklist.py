@@ -419,6 +419,49 @@ def test_locate_finds_a_renamed_image_by_its_hash_and_reads_only_what_changed(ro
     assert cache.reads == 3
 
 
+def test_locate_keeps_what_a_walk_found_while_no_folder_changes(root, store, monkeypatch):
+    """An image no file holds is not looked for again while the folders keep their
+    times; one found is checked where it was found. A file rewritten in place (its
+    folder's time unchanged) is looked at once ``SEARCH_KEPT_S`` has passed."""
+    import os
+    import time
+
+    held = _write(root, "sub/held.png", b"held bytes")
+    other = _write(root, "sub/other.png", b"other bytes")
+    when = time.time() - 60  # not changed in the last seconds (_worklist._RACY_NS)
+    for folder in (root / "sub", root):
+        os.utime(folder, (when, when))
+    held_sha, lost_sha = (hashlib.sha256(b).hexdigest() for b in (b"held bytes", b"lost"))
+    cache = HashCache()
+    wanted = {held_sha: None, lost_sha: None}
+    assert _worklist.locate(root, wanted, data_dir=store.root, cache=cache) == {
+        held_sha: "sub/held.png"}
+    walked = {"count": 0}
+    real = _worklist._image_paths
+
+    def counted(*args):
+        walked["count"] += 1
+        return real(*args)
+
+    monkeypatch.setattr(_worklist, "_image_paths", counted)
+    assert _worklist.locate(root, wanted, data_dir=store.root, cache=cache) == {
+        held_sha: "sub/held.png"}
+    assert walked["count"] == 0
+    # Rewritten in place: the file found no longer holds it, so the folder is walked.
+    stamp = _worklist._stamp(os.fspath(root / "sub"))
+    held.write_bytes(b"new bytes")
+    other.write_bytes(b"lost")
+    assert _worklist._stamp(os.fspath(root / "sub")) == stamp
+    assert _worklist.locate(root, {held_sha: None}, data_dir=store.root, cache=cache) == {}
+    assert walked["count"] == 1
+    # The one that now holds the lost image is not looked at before SEARCH_KEPT_S...
+    assert _worklist.locate(root, {lost_sha: None}, data_dir=store.root, cache=cache) == {}
+    assert walked["count"] == 1
+    monkeypatch.setattr(_worklist, "SEARCH_KEPT_S", 0.0)  # ...then it is
+    assert _worklist.locate(root, {lost_sha: None}, data_dir=store.root, cache=cache) == {
+        lost_sha: "sub/other.png"}
+
+
 def test_locate_never_takes_a_file_out_of_the_folder_or_in_the_data_folder(root, tmp_path,
                                                                            store):
     outside = tmp_path / "outside.png"
