@@ -2790,9 +2790,9 @@ def show_worklist(_loaded, _refresh, saved, meta, _opened=None, token=None, anno
     Listing again is cheap: only new or changed files are read (and hashed). The
     page's claim follows what it opened and saved (:func:`_follow_claim`), and an
     open entry another page claimed is said so. The poll redraws the note under the
-    list only when its count is shown and has changed: a message in its place (Open
-    next's "every other image has a saved annotation", say) stays until the reader
-    acts, and a notice dismissed does not come back every 20 s.
+    list only when its count is shown and has changed, or when nothing is shown yet: a
+    message in its place (Open next's "every other image has a saved annotation", say)
+    stays until the reader acts, and a notice dismissed does not come back every 20 s.
     """
     if get_config().worklist_dir is None:
         raise PreventUpdate
@@ -2824,9 +2824,13 @@ def show_worklist(_loaded, _refresh, saved, meta, _opened=None, token=None, anno
             + (f" and {len(passed) - 5} more" if len(passed) > 5 else "")
             + ". Pick one from the list to try it again.", "warning",
             id="worklist-passed-over"))
-    if _triggered() == {ids.SERVER_POLL} and _shown_count(shown_note) in (
-            None, _shown_count(note)) or _triggered() == {ids.WORKLIST}:
-        note = dash.no_update  # the poll, or a search: the note stays as it is
+    # The poll, or a search: the note stays as it is; but not when none is shown yet.
+    # The browser drops the answer to the page's load when a poll (or a search) asks
+    # again before it came (a slow share's listing), and the poll, seeing no count in
+    # the note, left it empty until the reader acted.
+    if shown_note and (_triggered() == {ids.SERVER_POLL} and _shown_count(shown_note) in (
+            None, _shown_count(note)) or _triggered() == {ids.WORKLIST}):
+        note = dash.no_update
     found = _views.worklist_found_options(_worklist.search_unlisted(listing, search),
                                           len(listing.entries), (meta or {}).get("worklist_path"))
     return (

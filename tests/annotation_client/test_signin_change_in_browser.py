@@ -69,8 +69,6 @@ def test_a_new_sign_in_gets_a_fresh_page_without_the_last_readers_reading(
     driver = dash_duo.driver
     sign_in(driver, "Dr B")
     driver.get(dash_duo.server_url + "/")
-    # (Not #worklist-count: a poll this quick can overtake the load's answer, and the
-    # poll leaves an empty note as it is.)
     wait_for(dash_duo, lambda: _shown(driver)["annotator"] == "Dr B", 20)
 
     # Dr B reads the case, saves it, and goes on typing: the work is unsaved again.
