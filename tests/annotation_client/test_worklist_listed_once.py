@@ -2,7 +2,7 @@
 
 Each callback an open sets off (the worklist's Previous and Next, the options and the
 note after the open, the load of saved work) listed the folder again: three listings of
-one folder, unchanged, for one open. They now share one (:func:`_worklist.listing_paths`,
+one folder, unchanged, for one open. They now share one (:func:`_worklist._image_paths`,
 kept while no folder of the worklist has changed), and a file that arrives is listed at
 the next look all the same.
 """

@@ -64,14 +64,16 @@ def test_the_options_get_the_files_found_and_lose_them_as_a_patch(folder, tmp_pa
 
     app = worklist_app(tmp_path / "data", folder)
 
-    def answer(search, sent):
+    def answer(search, sent, shown=None):
         return as_callback(lambda: annotate.send_worklist(
-            True, None, None, None, None, "page", None, None, None, None, sent, search),
+            True, None, None, None, None, "page", None, None, shown, None, sent, search),
             f"{ids.WORKLIST}.search_value", app=app, value=search)
 
-    options, *_rest, digest = answer(None, None)
+    options, shown, *_rest, digest = answer(None, None)
     assert len(options) == CAP
-    found, note, *_rest, with_found = answer("case05001", digest)
+    # No note shown yet (the load's answer dropped as the search overtook it): drawn.
+    assert text_of(shown).startswith(f"{CAP} of {CAP + 4} image(s) listed")
+    found, note, *_rest, with_found = answer("case05001", digest, shown)
     # The entry found alone goes down, and the note under the list stays as it is.
     assert isinstance(found, dash.Patch) and note is dash.no_update
     operations = found.to_plotly_json()["operations"]
@@ -79,7 +81,7 @@ def test_the_options_get_the_files_found_and_lose_them_as_a_patch(folder, tmp_pa
     assert operations[0]["params"]["value"] == [{
         "label": f"{PAST[1]} — not listed: past the first {CAP}", "value": PAST[1],
         "disabled": False}]
-    gone, *_rest, again = answer("", with_found)
+    gone, *_rest, again = answer("", with_found, shown)
     assert [op["operation"] for op in gone.to_plotly_json()["operations"]] == ["Delete"]
     assert again == digest
 
