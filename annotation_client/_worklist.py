@@ -270,6 +270,20 @@ def list_images(
                     unlisted=tuple(found[limit:]))
 
 
+def count_images(root: str | os.PathLike, data_dir: str | os.PathLike) -> int:
+    """How many image files :func:`list_images` finds under ``root`` (listed, and past
+    its limit), the store's data folder ``data_dir`` left out; from the listing kept
+    (:func:`_image_paths`), so without a ``stat`` of each file.
+
+    Raises
+    ------
+    ValueError
+        If ``root`` is not an existing folder.
+    """
+    paths, _stamps = _image_paths(_folder(root), Path(os.path.realpath(data_dir)))
+    return len(paths)
+
+
 def _entry(folder: Path, relative: str, store: AnnotationStore, max_bytes: int | None,
            cache: HashCache, annotator: str | None) -> WorklistEntry | None:
     """The entry of the file ``relative`` under ``folder``, as :func:`list_images` lists

@@ -2722,11 +2722,32 @@ def send_worklist(*args):
     change a reader would see (a new file, a status, a claim, the open mark) sends them.
     """
     *args, sent, search = args
+    shown_note = args[8]
+    if shown_note and _triggered() == {ids.WORKLIST} and not _lists_past_cap():
+        # A keystroke in a folder whose every file is listed: the browser's own search
+        # of the options finds them all, and the statuses follow at the poll's pace, so
+        # a status pass over 5000 entries at each keystroke would change nothing
+        # (review 1010, F2). With no note shown yet it runs: it may be the load's answer.
+        raise PreventUpdate
     shown = show_worklist(*args, search=search)
     digest = _options_digest(shown[0])
     if digest == sent:
         return (dash.no_update, *shown[1:], dash.no_update)
     return (_options_change(sent, shown[0], digest), *shown[1:], digest)
+
+
+def _lists_past_cap() -> bool:
+    """Whether the worklist folder holds files past the dropdown's limit
+    (``_worklist.MAX_ENTRIES``), which only a search sent here finds; True when that
+    cannot be told (the folder is unreadable: the full answer says why)."""
+    config = get_config()
+    if config.worklist_dir is None:
+        return True  # no worklist: show_worklist says so
+    try:
+        return _worklist.count_images(config.worklist_dir, get_store().root) > \
+            _worklist.MAX_ENTRIES
+    except (OSError, ValueError):
+        return True
 
 
 #: Options sent lately, by digest (as tuples), least recently sent first: an answer whose
