@@ -4609,7 +4609,7 @@ OVER_EDITS = "over_edits"
 BOX_MODEL = "model"
 #: The actions whose state replaces the whole outline: the model's first outline (or
 #: Reset to AI), a saved version loaded to revise, a new image.
-_WHOLE_OUTLINE_ACTIONS = ("ai", "saved", "open")
+_WHOLE_OUTLINE_ACTIONS = ("ai", "reset", "saved", "open")
 
 
 def _box_models(history: dict) -> list[dict]:

@@ -148,3 +148,21 @@ def test_a_box_answered_by_an_upgraded_server_is_recorded_with_its_version(
         *undone["present"]["paths"], "M 2,2 L 12,2 L 12,12 L 2,12 Z"], action="edit"))
     record = _saved_record(annotate, first, meta, image_data, ai, undone, data_dir)
     assert record["model"]["box"] is None and record["model"]["box_differs"] is None
+
+
+def test_a_box_taken_back_by_reset_to_ai_is_not_recorded(
+    annotate, live_model_server, newer_model_server, busi_dir, tmp_path
+):
+    # Reset to AI after a box: the outline saved is the model's own, but the record
+    # named the box's model and said it differs (review 1012, F1).
+    data = (busi_dir / "benign" / NAME).read_bytes()
+    data_dir = tmp_path / "annotations"
+    first, upgraded = _app(live_model_server, data_dir), _app(newer_model_server, data_dir)
+    meta, image_data, ai, history = _outlined(annotate, first, data)
+    boxed = _boxed(annotate, upgraded, meta, image_data, ai, history)
+    reset = _in(first, lambda: annotate.edit(
+        meta, ai, None, None, None, None, 1, 32, 0.3, True, True, None, boxed,
+        page="p" * 16), f"{ids.RESET_BUTTON}.n_clicks")[0]
+    assert reset["present"]["action"] == "reset"
+    record = _saved_record(annotate, first, meta, image_data, ai, reset, data_dir)
+    assert record["model"]["box"] is None and record["model"]["box_differs"] is None
