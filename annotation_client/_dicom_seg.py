@@ -511,8 +511,8 @@ def _person_name(name: str | None) -> str | None:
     if name.count("^") > PN_COMPONENTS - 1:
         name = name.replace("^", " ")
     name = " ".join(name.split())
-    if not name:
-        return None
+    if not name.replace("^", "").strip():
+        return None  # carets alone ("^^"): no name in any component
     return (name if "^" in name else name + "^")[:64]
 
 

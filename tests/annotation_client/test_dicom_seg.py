@@ -198,6 +198,8 @@ def test_highdicom_logs_no_uids_at_info(caplog):
     ("Smith^Ann^B^Dr^MD", "Smith^Ann^B^Dr^MD"),
     # Audit 1006: more than 5 components is no PN; the name is kept, in words.
     ("Smith^Ann^B^Dr^MD^PhD", "Smith Ann B Dr MD PhD^"), ("^^^^^", None),
+    # Review 1012: carets alone name nobody, at any count.
+    ("^^", None), ("^ ^", None), ("^", None),
 ])
 def test_a_typed_name_becomes_a_person_name(name, as_pn):
     assert _dicom_seg._person_name(name) == as_pn
