@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import os
 import time
 
 import numpy as np
@@ -86,7 +87,13 @@ def _version_conflict() -> str | None:
     readiness = get_readiness()
     if readiness is None:
         return None
-    return version_conflict(readiness, get_models().loaded_weights())
+    own = get_models().loaded_weights()
+    if own is not None:
+        # On the board before this worker judges with them: once one worker has said
+        # "conflict", every sibling says so too, not only after its warm-up has ended
+        # (until then a sibling served 200 beside its 503s).
+        readiness.mark_loaded(os.getpid(), own)
+    return version_conflict(readiness, own)
 
 
 def _refuse_mixed_versions() -> None:

@@ -185,7 +185,8 @@ class ModelServerApplication(BaseApplication):
         """Put worker ``pid`` on the board with the weights it loaded, and say once (as
         this worker joins) if they are not its siblings'."""
         weights = models.loaded_weights()
-        self.board.mark_ready(pid, weights)
+        if not self.board.mark_ready(pid, weights):
+            return  # retired by a reload meanwhile: it exits, and its models do not count
         conflict = version_conflict(self.board, weights)
         if conflict:
             logger.error("%s. Worker %d loaded %s from %s; until the restart /health, "
@@ -226,9 +227,10 @@ class ModelServerApplication(BaseApplication):
         # load the weights folder as it is now: the retiring ones, which may finish a
         # slow request for up to the graceful timeout, leave the board at once, or the
         # new version (the reason for the reload) was refused as a conflict until they
-        # had gone.
+        # had gone. Retired, not removed: a request they finish, or a warm-up, would put
+        # their weights back.
         for pid in list(server.WORKERS):
-            self.board.remove(pid)
+            self.board.retire(pid)
 
     def _child_exit(self, server, worker) -> None:
         self.board.remove(worker.pid)

@@ -207,9 +207,14 @@ class ModelHolder:
             self._warmup_error = f"the warm-up inference failed: {type(exc).__name__}: {exc}"
             logger.exception("model warm-up failed; this worker answers 503 until restarted")
             return
-        logger.info("models warmed up in %.1f s", time.perf_counter() - start)
+        seconds = time.perf_counter() - start
         self._warm = True
         self._fire_if_ready()
+        # Said once the readiness callbacks have run: "warmed up" means this worker
+        # serves (under gunicorn it is on the readiness board), which is what an operator
+        # or a test reading the log waits for; before, a /health right after the line
+        # could still be a 503 "loading".
+        logger.info("models warmed up in %.1f s", seconds)
 
     def _fire_if_ready(self) -> None:
         if not self.ready:

@@ -12,7 +12,11 @@ Beside its pid each worker writes the weights it loaded (:class:`LoadedWeights`:
 manifest's version and the start of its SHA-256). A worker reads its models from the
 folder when it starts, so one respawned after the folder changed (a release link
 switched, ``models.export --replace-shipped``) holds other models than its siblings:
-:func:`version_conflict` says so, for /health and the model endpoints to refuse.
+:func:`version_conflict` says so, for /health and the model endpoints to refuse. A
+worker puts its weights there as soon as it judges with them (:meth:`ReadinessBoard.
+mark_loaded`), before it is ready: a worker that has said "conflict" once has told every
+sibling too. A graceful reload retires the old workers (:meth:`ReadinessBoard.retire`):
+what they write while they finish their last requests is ignored.
 """
 
 from __future__ import annotations
@@ -91,41 +95,85 @@ class ReadinessBoard:
         if expected > slots:
             raise ValueError(f"expected must be at most the {slots} slots, got {expected}")
         self.expected = expected
+        # A worker's pid, or minus its pid once retired (until it exits); 0 is free.
         self._pids = multiprocessing.Array("q", slots)
+        # Whether slot i's worker is ready (its models warmed up), under the pids' lock.
+        self._ready = multiprocessing.Array("b", slots, lock=False)
         # Slot i's weights at [i * WEIGHTS_BYTES, (i + 1) * WEIGHTS_BYTES), under the
         # pids' lock.
         self._weights = multiprocessing.Array("c", slots * WEIGHTS_BYTES, lock=False)
 
-    def mark_ready(self, pid: int, weights: LoadedWeights | None = None) -> None:
-        """Count worker ``pid`` ready, serving ``weights`` (None: not known)."""
+    def _mark(self, pid: int, weights: LoadedWeights | None, ready: bool) -> bool:
         packed = weights._pack() if weights is not None else bytes(WEIGHTS_BYTES)
         with self._pids.get_lock():
             pids = self._pids[:]
+            if -pid in pids:  # retired by a reload: its weights no longer count
+                return False
             slot = pids.index(pid) if pid in pids else pids.index(0) if 0 in pids else None
             if slot is None:
-                return
+                return False
             self._pids[slot] = pid
+            self._ready[slot] = self._ready[slot] or ready
             self._weights[slot * WEIGHTS_BYTES:(slot + 1) * WEIGHTS_BYTES] = packed
+            return True
+
+    def mark_ready(self, pid: int, weights: LoadedWeights | None = None) -> bool:
+        """Count worker ``pid`` ready, serving ``weights`` (None: not known).
+
+        Returns
+        -------
+        bool
+            False when the board ignored it: the worker was retired, or no slot is free.
+        """
+        return self._mark(pid, weights, ready=True)
+
+    def mark_loaded(self, pid: int, weights: LoadedWeights) -> bool:
+        """Put the ``weights`` worker ``pid`` loaded on the board, ready or not yet.
+
+        Its siblings count them in :func:`version_conflict` from now on, so that they
+        refuse as soon as it does, not once its warm-up ends. Returns as
+        :meth:`mark_ready`.
+        """
+        return self._mark(pid, weights, ready=False)
+
+    def retire(self, pid: int) -> None:
+        """Take worker ``pid`` off the board until it exits (:meth:`remove`): a graceful
+        reload's old worker, whose models must not count beside the new workers' even
+        if it marks itself again while it finishes."""
+        with self._pids.get_lock():
+            pids = self._pids[:]
+            # Also one not on the board yet (still loading): it must not get there.
+            slot = pids.index(pid) if pid in pids else pids.index(0) if 0 in pids else None
+            if slot is not None:
+                self._clear(slot)
+                self._pids[slot] = -pid
+
+    def _clear(self, slot: int) -> None:
+        self._pids[slot] = 0
+        self._ready[slot] = 0
+        self._weights[slot * WEIGHTS_BYTES:(slot + 1) * WEIGHTS_BYTES] = bytes(WEIGHTS_BYTES)
 
     def remove(self, pid: int) -> None:
+        """Forget worker ``pid`` (it exited), retired or not."""
         with self._pids.get_lock():
             for i, value in enumerate(self._pids):
-                if value == pid:
-                    self._pids[i] = 0
-                    self._weights[i * WEIGHTS_BYTES:(i + 1) * WEIGHTS_BYTES] = bytes(
-                        WEIGHTS_BYTES)
+                if value in (pid, -pid):
+                    self._clear(i)
 
     def count(self) -> int:
+        """The ready workers."""
         with self._pids.get_lock():
-            return sum(1 for value in self._pids if value)
+            return sum(1 for i, value in enumerate(self._pids)
+                       if value > 0 and self._ready[i])
 
     def weights(self) -> list[LoadedWeights]:
-        """The different weights the ready workers serve, in the order of their slots."""
+        """The different weights the workers loaded (ready or not, not retired), in the
+        order of their slots."""
         seen: list[LoadedWeights] = []
         with self._pids.get_lock():
             for i, pid in enumerate(self._pids):
                 raw = self._weights[i * WEIGHTS_BYTES:(i + 1) * WEIGHTS_BYTES]
-                weights = LoadedWeights._unpack(raw) if pid else None
+                weights = LoadedWeights._unpack(raw) if pid > 0 else None
                 if weights is not None and weights not in seen:
                     seen.append(weights)
         return seen

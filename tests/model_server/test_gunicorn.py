@@ -17,7 +17,7 @@ from server_samples import png_bytes, speckle_image
 from weight_releases import another_release, shipped_weights, switch_link
 
 from model_server.__main__ import build_parser, options, thread_environment
-from model_server._readiness import LoadedWeights, ReadinessBoard, version_conflict
+from model_server._readiness import LoadedWeights, ReadinessBoard, attach, version_conflict
 
 
 def _mark(board: ReadinessBoard, weights: LoadedWeights | None = None) -> None:
@@ -56,6 +56,63 @@ def test_a_graceful_reload_takes_the_retiring_workers_off_the_board_at_once():
     assert board.count() == 0
     board.mark_ready(201, LoadedWeights("2027-01-01.1", "b2" * 32))
     assert version_conflict(board) is None
+    # A retiring worker finishing a request, or its warm-up, does not put its old weights
+    # back until it exits (then its pid is free again).
+    assert not board.mark_loaded(101, LoadedWeights("2026-12-03.10", "a1" * 32))
+    assert not board.mark_ready(102, LoadedWeights("2026-12-03.10", "a1" * 32))
+    assert version_conflict(board) is None
+    assert board.count() == 1
+    board.remove(101)
+    assert board.mark_ready(101, LoadedWeights("2027-01-01.1", "b2" * 32))
+    assert board.count() == 2
+
+
+def _respawned_worker(board: ReadinessBoard, weights_dir: str, answers) -> None:
+    # A worker started after the weights changed, asked before its warm-up has ended.
+    from model_server._app import create_app
+
+    app = create_app({"TESTING": True, "WARMUP": False, "WEIGHTS_DIR": weights_dir})
+    attach(app, board)
+    client = app.test_client()
+    data = png_bytes(speckle_image(80, 100))
+    predict = client.post("/predict", data=data, content_type="image/png")
+    health = client.get("/health")
+    answers.put((predict.status_code, health.status_code, health.get_json()["status"],
+                 board.count()))
+
+
+def test_once_a_worker_not_yet_ready_refuses_its_ready_sibling_refuses_too(tmp_path):
+    # The flaky test_a_worker_respawned_...: the respawned worker had loaded the new
+    # weights and, still warming up, answered 503 "error" against its sibling's weights
+    # on the board; its sibling, seeing only its own weights there until that warm-up
+    # ended, answered /predict 200 (and /health "loading") meanwhile.
+    from model_server._app import create_app
+
+    board = ReadinessBoard(expected=2)
+    app = create_app({"TESTING": True, "WARMUP": False})  # the shipped weights
+    attach(app, board)
+    models = app.extensions["sonotrace_models"]
+    models.runtime()
+    board.mark_ready(os.getpid(), models.loaded_weights())
+    other = another_release(tmp_path / "release-2", "2027-01-01.1")
+
+    fork = multiprocessing.get_context("fork")
+    answers = fork.Queue()
+    child = fork.Process(target=_respawned_worker, args=(board, str(other), answers))
+    child.start()
+    predict, health, status, ready = answers.get(timeout=120)
+    child.join(timeout=30)
+    assert (predict, health, status, ready) == (503, 503, "error", 1)
+
+    # The child stands for a live worker: its weights stay on the board.
+    client = app.test_client()
+    data = png_bytes(speckle_image(80, 100))
+    response = client.post("/predict", data=data, content_type="image/png")
+    assert response.status_code == 503
+    assert "2027-01-01.1" in response.get_json()["error"]["message"]
+    assert client.get("/health").get_json()["status"] == "error"
+    board.remove(child.pid)  # it exited: this worker serves again
+    assert client.post("/predict", data=data, content_type="image/png").status_code == 200
 
 
 def test_the_board_names_both_versions_when_workers_loaded_different_weights():

@@ -42,6 +42,34 @@ def test_background_warmup_turns_health_from_503_to_200(weights_copy):
     assert bodies[-1]["status"] == "ok" and bodies[-1]["model"]["name"]
 
 
+def test_the_warmed_up_line_is_logged_once_the_worker_serves(weights_copy):
+    # The binary upgrade test waits for it, then asks /health: the line came before the
+    # worker counted itself ready, so under load that /health could be a 503 "loading".
+    from model_server._models import ModelHolder
+
+    holder = ModelHolder(weights_copy)
+    seen = []
+    holder.on_ready(lambda: seen.append("ready callback"))
+
+    class Witness(logging.Handler):
+        def emit(self, record):
+            if record.getMessage().startswith("models warmed up in"):
+                seen.append(("logged", holder.ready, list(seen)))
+
+    witness = Witness()
+    logger = logging.getLogger("model_server._models")
+    logger.addHandler(witness)
+    old_level = logger.level
+    logger.setLevel(logging.INFO)
+    try:
+        holder.start_warmup()
+        holder._warmup_thread.join(timeout=120)
+    finally:
+        logger.removeHandler(witness)
+        logger.setLevel(old_level)
+    assert seen == ["ready callback", ("logged", True, ["ready callback"])]
+
+
 def test_without_warmup_first_request_loads_lazily_once(weights_copy, caplog):
     caplog.set_level(logging.INFO, logger="model_server._models")
     app = create_app({"WEIGHTS_DIR": weights_copy, "WARMUP": False})
