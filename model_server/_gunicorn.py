@@ -79,13 +79,61 @@ def check_address(bind: str) -> None:
                  port_setting="(--port, SONOTRACE_PORT)")
 
 
+#: Interpreter options that take a value (``-W error``, ``-Wdefault``, ``-X dev``).
+_VALUED_OPTIONS = "WX"
+#: What ends the interpreter's options: a command, a module, (not an option) a script.
+_PROGRAM_OPTIONS = "cm"
+
+
+def interpreter_options(orig_argv: list[str]) -> list[str]:
+    """The interpreter's own options in ``orig_argv`` (``sys.orig_argv``), as given.
+
+    ``python -X dev -W error -m model_server --port 5001`` gives
+    ``["-X", "dev", "-W", "error"]``: what comes before the module, command or script,
+    read by the interpreter's rules (``-bb``, ``-Wdefault``, ``-uX dev``...).
+
+    Parameters
+    ----------
+    orig_argv : list of str
+        The interpreter's command line, the executable first.
+
+    Returns
+    -------
+    list of str
+        Its options, each kept whole (a cluster ending in ``-m`` keeps the flags before
+        the ``m``).
+    """
+    options: list[str] = []
+    words = iter(orig_argv[1:])
+    for word in words:
+        if word == "--check-hash-based-pycs":
+            options += [word, next(words, "")]
+            continue
+        if not word.startswith("-") or word in ("-", "--") or word.startswith("--"):
+            break  # a script, stdin, or an option that does not run a server
+        for at, letter in enumerate(word[1:], start=1):
+            if letter in _PROGRAM_OPTIONS:
+                if at > 1:
+                    options.append(word[:at])
+                return options
+            if letter in _VALUED_OPTIONS:
+                options.append(word)
+                if at == len(word) - 1:  # its value is the next word
+                    options.append(next(words, ""))
+                break
+        else:
+            options.append(word)
+    return options
+
+
 class UpgradableArbiter(Arbiter):
     """gunicorn's master, whose binary upgrade (SIGUSR2) runs ``python -m model_server``.
 
     gunicorn re-executes the master as ``sys.executable`` followed by ``sys.argv``; under
     ``python -m`` ``sys.argv[0]`` is the path of ``model_server/__main__.py``, which run
     as a script has no package: the new master died at its first relative import
-    (ImportError) and the old one served on. In a container the master is PID 1: the
+    (ImportError) and the old one served on. The new master runs with the interpreter's
+    options of the old one (:func:`interpreter_options`). In a container the master is PID 1: the
     container ends with it, the upgraded master too, so USR2 is refused there in the log;
     and where ``SONOTRACE_BINARY_UPGRADE`` is false (``make run``'s launcher, which stops
     everything when the master it started exits, leaving the new one on its own).
@@ -105,8 +153,10 @@ class UpgradableArbiter(Arbiter):
         super().__init__(app)
         self.upgrade = upgrade
         # The working directory gunicorn returns to before the exec is the one the server
-        # started in, so ``-m`` finds the package where the first master found it.
-        self.START_CTX["args"] = [sys.executable, "-m", PACKAGE, *argv]
+        # started in, so ``-m`` finds the package where the first master found it. The
+        # interpreter's options too (-X, -W, -O...), which gunicorn's sys.argv lacks.
+        self.START_CTX["args"] = [sys.executable, *interpreter_options(sys.orig_argv),
+                                  "-m", PACKAGE, *argv]
 
     def handle_usr2(self) -> None:
         if not self.upgrade:

@@ -44,6 +44,8 @@ log = logging.getLogger(__name__)
 
 #: prometheus_client reads it when first imported: set before a worker imports it.
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+#: Set by gunicorn for the new master of a binary upgrade: the old master's pid.
+UPGRADE_ENV = "GUNICORN_PID"
 #: The methods counted by name.
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})
 #: Request durations (s): an image segmented in tens of ms, a large DICOM in seconds.
@@ -83,12 +85,17 @@ def prepare_workers() -> str:
 
     A ``PROMETHEUS_MULTIPROC_DIR`` set by the operator (checked by :func:`check_folder`)
     is used, emptied of an earlier run's files (their counts would be added to this
-    run's); else a new temporary folder, removed by :func:`remove_folder` when the
-    server stops.
+    run's), except by the new master of a binary upgrade (SIGUSR2): the old master's
+    workers still count there, and the server's counts go on across the upgrade. Else a
+    new temporary folder, removed by :func:`remove_folder` when the server stops.
     """
     given = os.environ.get(MULTIPROC_ENV, "").strip()
     if given:
         os.makedirs(given, exist_ok=True)
+        if os.environ.get(UPGRADE_ENV):
+            # Emptying it deleted the live old workers' files: their counts vanished
+            # from every scrape, and what they counted until they stopped was lost.
+            return given
         for name in os.listdir(given):
             if name.endswith(".db"):
                 os.unlink(os.path.join(given, name))

@@ -51,6 +51,33 @@ def _stop_pid(pid: int) -> None:
         os.kill(pid, signal.SIGKILL)
 
 
+def _upgrade(old: subprocess.Popen, artifacts_dir: Path) -> int:
+    """Send USR2 to the master ``old`` (one worker); the new master's pid, once its
+    worker serves."""
+    old.send_signal(signal.SIGUSR2)
+    new = int(_wait_for(
+        lambda: next((pid for pid in re.findall(r"Listening at: \S+ \((\d+)\)",
+                                                _log(artifacts_dir))
+                      if int(pid) != old.pid), None),
+        f"no new master after USR2:\n{_log(artifacts_dir)[-3000:]}"))
+    try:
+        # The line comes once the worker is ready (_models), so /health is 200 after it.
+        _wait_for(lambda: len(re.findall(r"models warmed up", _log(artifacts_dir))) == 2,
+                  f"the new master's worker never loaded the models:\n"
+                  f"{_log(artifacts_dir)[-3000:]}")
+    except AssertionError:
+        _stop_pid(new)
+        raise
+    return new
+
+
+def _predictions(base: str) -> float:
+    metrics = requests.get(f"{base}/metrics", timeout=30).text
+    (value,) = re.findall(r'^sonotrace_http_requests_total\{endpoint="/predict",'
+                          r'method="POST",status="200"\} (\S+)$', metrics, flags=re.MULTILINE)
+    return float(value)
+
+
 def test_usr2_starts_a_new_master_that_serves_on_after_the_old_one_stops(
     start_service, free_port, artifacts_dir
 ):
@@ -63,16 +90,8 @@ def test_usr2_starts_a_new_master_that_serves_on_after_the_old_one_stops(
          "--workers", "1"],
         f"{base}/health", env={"SONOTRACE_LOG_LEVEL": "INFO"}, timeout=180,
     )
-    old.send_signal(signal.SIGUSR2)
-    new = int(_wait_for(
-        lambda: next((pid for pid in re.findall(r"Listening at: \S+ \((\d+)\)",
-                                                _log(artifacts_dir))
-                      if int(pid) != old.pid), None),
-        f"no new master after USR2:\n{_log(artifacts_dir)[-3000:]}"))
+    new = _upgrade(old, artifacts_dir)
     try:
-        _wait_for(lambda: len(re.findall(r"models warmed up", _log(artifacts_dir))) == 2,
-                  f"the new master's worker never loaded the models:\n"
-                  f"{_log(artifacts_dir)[-3000:]}")
         _serves_the_models(base)  # both masters serve meanwhile, on the one socket
 
         old.send_signal(signal.SIGTERM)
@@ -119,3 +138,41 @@ def test_usr2_is_refused_in_the_log_when_the_master_is_pid_1(
             "is PID 1 (a container), which ends with it; start a new container instead"
             in log)
     _serves_the_models(base)
+
+
+def test_an_upgrade_keeps_the_interpreter_options_and_the_operators_metrics_counts(
+    start_service, free_port, artifacts_dir, tmp_path
+):
+    # Before: the new master ran `python -m model_server ...` without the old one's -X and
+    # -W options, and emptied the operator's PROMETHEUS_MULTIPROC_DIR before forking its
+    # workers: the live old worker's counts vanished from every scrape, for good.
+    base = f"http://127.0.0.1:{free_port}"
+    flags = ["-X", "faulthandler", "-W", "ignore::DeprecationWarning"]
+    server = ["-m", "model_server", "--host", "127.0.0.1", "--port", str(free_port),
+              "--workers", "1"]
+    folder = tmp_path / "metrics"
+    old = start_service(
+        [sys.executable, *flags, *server], f"{base}/health",
+        env={"SONOTRACE_LOG_LEVEL": "INFO", "PROMETHEUS_MULTIPROC_DIR": str(folder)},
+        timeout=180,
+    )
+    for _ in range(2):
+        _serves_the_models(base)
+    new = _upgrade(old, artifacts_dir)
+    try:
+        command = Path(f"/proc/{new}/cmdline").read_bytes().split(b"\0")[:-1]
+        assert [word.decode() for word in command] == [sys.executable, *flags, *server]
+        for _ in range(3):
+            _serves_the_models(base)  # by either master's worker
+        assert _predictions(base) == 5  # whichever master's worker answers the scrape
+
+        old.send_signal(signal.SIGTERM)
+        assert old.wait(timeout=60) == 0
+        _wait_for(lambda: "Master has been promoted." in _log(artifacts_dir),
+                  "the new master was not promoted")
+        assert _predictions(base) == 5  # the old worker's counts outlive it
+        _serves_the_models(base)
+        assert _predictions(base) == 6
+        assert "Traceback" not in _log(artifacts_dir)
+    finally:
+        _stop_pid(new)

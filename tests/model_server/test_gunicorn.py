@@ -461,3 +461,20 @@ def test_a_malformed_chunked_body_is_400_under_gunicorn(start_service, free_port
     log = log_text()
     assert "Traceback" not in log
     assert len(re.findall(r"POST /predict 400 ", log)) == 9
+
+
+@pytest.mark.parametrize(("orig_argv", "kept"), [
+    (["py", "-m", "model_server", "--port", "5001"], []),
+    (["py", "-X", "dev", "-W", "error", "-m", "model_server", "-X"], ["-X", "dev", "-W", "error"]),
+    (["py", "-Wdefault", "-OO", "-Bm", "model_server"], ["-Wdefault", "-OO", "-B"]),
+    (["py", "-uX", "importtime", "-bbmmodel_server"], ["-uX", "importtime", "-bb"]),
+    (["py", "--check-hash-based-pycs", "never", "-I", "serve.py", "-O"],
+     ["--check-hash-based-pycs", "never", "-I"]),
+    (["py", "-c", "from model_server.__main__ import main; main()", "-O"], []),
+])
+def test_a_binary_upgrade_keeps_the_interpreters_options(orig_argv, kept):
+    # Before, the new master ran without them (-X, -W...): gunicorn re-executes sys.argv,
+    # which holds none.
+    from model_server._gunicorn import interpreter_options
+
+    assert interpreter_options(orig_argv) == kept
