@@ -12,9 +12,9 @@ What an operator graphs and alerts on, in Prometheus' text format:
   so a slower model can be told from slower uploads;
 - ``sonotrace_workers_ready`` and ``sonotrace_workers_expected``: the whole server's
   workers whose models are loaded (what ``/health`` answers 200 on, with no conflict);
-- ``sonotrace_weights_conflict``: 1 while the ready workers hold different weights
-  (:func:`~model_server._readiness.version_conflict`), when every model request is
-  refused with a 503 though every worker is ready;
+- ``sonotrace_weights_conflict``: 1 while the workers hold different weights (loaded,
+  ready or not: :func:`~model_server._readiness.version_conflict`), when every model
+  request is refused with a 503, even once every worker is ready;
 - ``sonotrace_model_info{name, version, backend}``: 1 for the models the answering
   worker serves, once loaded.
 
@@ -241,7 +241,7 @@ def _server_state(models, board) -> bytes:
         GaugeMetricFamily("sonotrace_workers_expected", "Workers the server runs.",
                           value=board.expected if board is not None else 1),
         GaugeMetricFamily("sonotrace_weights_conflict",
-                          "1 while the ready workers hold different weights (every model "
+                          "1 while the workers hold different weights (every model "
                           "request is refused until a restart).",
                           value=int(board is not None and version_conflict(board) is not None)),
     ]
