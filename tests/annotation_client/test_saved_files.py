@@ -290,6 +290,7 @@ def test_the_svg_and_png_links_download_the_stored_files(dash_duo, saved, tmp_pa
             link = dash_duo.driver.find_element(
                 By.CSS_SELECTOR, f"td[data-dash-column='files'] a[href='{href}']")
             assert link.is_displayed()
+            _hover_uncovered(dash_duo, link)
             link.click()
             target = downloads / f"{name}_v{version:03d}{end}"
             deadline = time.monotonic() + 20
@@ -299,3 +300,23 @@ def test_the_svg_and_png_links_download_the_stored_files(dash_duo, saved, tmp_pa
             assert target.read_bytes() == _stored(saved, sha, version, kind)
             # Downloaded, not opened: the page stays.
             assert dash_duo.driver.current_url == page
+
+
+#: Whether an element is the top one at its own centre: nothing (a tooltip) covers it.
+_ON_TOP = """
+const box = arguments[0].getBoundingClientRect();
+const top = document.elementFromPoint(box.x + box.width / 2, box.y + box.height / 2);
+return arguments[0].contains(top);
+"""
+
+
+def _hover_uncovered(dash_duo, element) -> None:
+    """Move the pointer onto ``element`` as a user does before a click, and wait until
+    no tooltip covers it: the table's tooltip of the cell clicked before (they stay
+    while hovered) can lie over the next row's link until the pointer leaves that cell,
+    and a click sent at once landed on the tooltip."""
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    ActionChains(dash_duo.driver).move_to_element(element).perform()
+    wait_for(dash_duo, lambda: dash_duo.driver.execute_script(_ON_TOP, element), 10,
+             "a tooltip stays over the link")
