@@ -386,8 +386,16 @@ class ModelServerClient:
 
         It never waits for a slot: a health check is asked every few seconds, and a
         wait would hold a request thread for each.
+
+        A check whose connection closed before its answer is asked once more on a new
+        one: asking has no effect on the server, and a drop says little of it (a
+        kept-alive connection it closed as it was reused, a connection it had queued
+        when it stopped listening). The second answer, or refusal, is the one given.
         """
-        return self._json(self._request("GET", "/health", slot_wait=0))
+        try:
+            return self._json(self._request("GET", "/health", slot_wait=0))
+        except ModelServerDropped:
+            return self._json(self._request("GET", "/health", slot_wait=0))
 
     def predict(
         self,

@@ -452,12 +452,14 @@ class _DropsTheRequest:
     connection without an answer (``reset``: with an RST, as the kernel does for a
     worker killed with the request unread), as a model-server worker killed mid-request."""
 
-    def __init__(self, reset: bool):
+    def __init__(self, reset: bool, drops: int | None = None):
         import socket
         import struct
 
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        #: The requests taken, dropped or answered.
+        self.taken = 0
 
         def serve():
             while True:
@@ -466,6 +468,13 @@ class _DropsTheRequest:
                 except OSError:  # closed
                     return
                 conn.recv(1024)
+                self.taken += 1
+                if drops is not None and self.taken > drops:  # answered, as /health is
+                    body = b'{"status": "ok"}'
+                    conn.sendall(b"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n"
+                                 b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+                    conn.close()
+                    continue
                 if reset:  # linger 0: close() sends RST
                     conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                 conn.close()
@@ -479,6 +488,29 @@ class _DropsTheRequest:
         with contextlib.suppress(OSError):
             self.sock.shutdown(socket.SHUT_RDWR)
         self.sock.close()
+
+
+@pytest.mark.parametrize("reset", [False, True], ids=["closed", "reset"])
+def test_a_health_check_dropped_once_is_asked_again_on_a_new_connection(reset):
+    """A check that raced the server's stopping (a connection it had queued, then reset
+    as it closed its socket) was said as a request the server "stopped answering", and
+    the page kept saying so after the server had gone: it is asked once more."""
+    server = _DropsTheRequest(reset, drops=1)
+    try:
+        assert ModelServerClient(server.url, timeout=5).health() == {"status": "ok"}
+        assert server.taken == 2
+    finally:
+        server.close()
+    # Dropped twice: said as dropped, after the second try.
+    server = _DropsTheRequest(reset, drops=2)
+    try:
+        from annotation_client._server_client import ModelServerDropped
+
+        with pytest.raises(ModelServerDropped, match="stopped answering"):
+            ModelServerClient(server.url, timeout=5).health()
+        assert server.taken == 2
+    finally:
+        server.close()
 
 
 @pytest.mark.parametrize("reset", [False, True], ids=["closed", "reset"])
