@@ -1029,3 +1029,98 @@
     window.Plotly.relayout(gd, {dragmode: mode.dragmode, newshape: mode.newshape});
   }, true);
 })();
+
+/* Undo, Redo and Reset to AI pressed as a box is drawn wait until the box is asked for.
+ * annotate.edit holds these presses for a box's answer only once the box is in its
+ * pending list (annotate.ask_box's answer). Ctrl+Z pressed as the mouse was released
+ * could reach the client first, under load: the Undo took back the region drawn before
+ * the box, and the box then came on top of what was left. A press made while a box's
+ * drag is under way, or after its release and before ask_box has answered, is held
+ * here and made again, in order, once it has (or after SETTLE_MS without a request: a
+ * drag plotly.js did not make a box of). */
+(function () {
+  var BUTTONS = ["undo-button", "redo-button", "reset-button"];
+  var STILL_PX = 3;  // a release this close to the press drew no box
+  var SETTLE_MS = 1500;  // after the release, the longest wait for the box's request
+  var LONGEST_MS = 20000;  // the longest any press is held (a request never answered)
+  var drag = null;  // the box drag under way: where it began
+  var released = 0;  // Date.now() of a box's release whose request has not started
+  var asking = 0;  // ask_box requests on their way
+  var held = [];  // [{id, at}] pressed meanwhile, oldest first
+  var replaying = false;
+
+  function waiting() {
+    return drag !== null || asking > 0 || (released && Date.now() - released < SETTLE_MS);
+  }
+
+  function flush() {
+    var now = Date.now();
+    if (waiting() && !(held.length && now - held[0].at >= LONGEST_MS)) { return; }
+    released = 0;
+    var presses = held;
+    held = [];
+    replaying = true;
+    try {
+      presses.forEach(function (press) {
+        var button = document.getElementById(press.id);
+        if (button && !button.disabled) { button.click(); }
+      });
+    } finally {
+      replaying = false;
+    }
+  }
+
+  window.addEventListener("mousedown", function (event) {
+    var graph = document.getElementById("annotation-graph");
+    var target = event.target;
+    if (event.button !== 0 || !graph || !graph.contains(target) || !target.closest ||
+        !target.closest(".draglayer")) {
+      return;
+    }
+    var gd = graph.querySelector(".js-plotly-plot") || graph;
+    if (gd._fullLayout && gd._fullLayout.dragmode === "drawrect") {
+      drag = {x: event.clientX, y: event.clientY};
+    }
+  }, true);
+
+  window.addEventListener("mouseup", function (event) {
+    var began = drag;
+    drag = null;
+    if (began && (Math.abs(event.clientX - began.x) > STILL_PX ||
+                  Math.abs(event.clientY - began.y) > STILL_PX)) {
+      released = Date.now();
+    }
+    setTimeout(flush, released ? SETTLE_MS : 0);
+  }, true);
+
+  document.addEventListener("click", function (event) {
+    var button = event.target && event.target.closest ? event.target.closest("button") : null;
+    if (replaying || !button || BUTTONS.indexOf(button.id) < 0 || !waiting()) { return; }
+    event.preventDefault();
+    event.stopImmediatePropagation();
+    held.push({id: button.id, at: Date.now()});
+    setTimeout(flush, LONGEST_MS);
+  }, true);
+
+  var priorFetch = window.fetch.bind(window);
+  window.fetch = function (input, init) {
+    var answer = priorFetch(input, init);
+    var url = typeof input === "string" ? input : (input && input.url) || "";
+    var output = "";
+    if (/_dash-update-component$/.test(url.split("?")[0]) && init &&
+        typeof init.body === "string") {
+      try { output = String(JSON.parse(init.body).output || ""); } catch (e) { output = ""; }
+    }
+    // ask_box's request: the one callback whose outputs hold the box request.
+    if (output.indexOf("box-request.data") < 0) { return answer; }
+    asking += 1;
+    released = 0;
+    function done() {
+      // After the renderer has put the answer's pending list in its store.
+      setTimeout(function () { asking = Math.max(0, asking - 1); flush(); }, 50);
+    }
+    answer.then(function (response) { return response.clone().text(); })
+      .then(done, done);
+    return answer;
+  };
+})();
