@@ -632,17 +632,30 @@ def _sr_of(source: bytes, mask: np.ndarray, record: dict, outlines=None) -> byte
 
 def _as_offered(record: dict, mask: np.ndarray) -> np.ndarray | None:
     """The model's outline as offered to a saved version's reader, as far as its record
-    tells it (the SR's ``model_outline``): its ``mask`` when the record says it was saved
-    as offered (``agreement.edited`` False), so each lesion is the model's; else None.
+    tells it (the SR's ``model_outline``, ``(H, W)`` bool like ``mask``): its ``mask``
+    when the record says it was saved as offered (``agreement.edited`` False), so each
+    lesion is the model's; else the outline it keeps as offered
+    (``agreement.offered_paths``) rasterised, so a lesion left untouched is the model's;
+    else None.
 
-    An edited outline's record keeps the model's raster, not the outline the reader was
-    offered (its polygon), so nothing tells a lesion left untouched from one edited a
-    pixel: none is said to be the model's. A report may so call the reader's a lesion
-    the model outlined, which the reader saved as their reading; never the model's one
-    the reader drew or edited.
+    Records saved before ``offered_paths`` was kept, or whose paths cannot be read,
+    tell no lesion left untouched from one edited a pixel: none is said to be the
+    model's. A report may so call the reader's a lesion the model outlined, which the
+    reader saved as their reading; never the model's one the reader drew or edited.
     """
     agreement = record.get("agreement") if isinstance(record.get("agreement"), dict) else {}
-    return mask if agreement.get("edited") is False else None
+    if agreement.get("edited") is False:
+        return mask
+    paths = agreement.get("offered_paths")
+    if agreement.get("edited") is not True or not isinstance(paths, list) or not all(
+            isinstance(p, str) for p in paths):
+        return None
+    try:
+        return _shapes.paths_to_mask(paths, mask.shape)
+    except ValueError as exc:
+        logger.info("a record's offered outline cannot be read (%s): no lesion is the "
+                    "model's", exc)
+        return None
 
 
 #: Why a saved version with an outline has no SR when its record states no spacing.

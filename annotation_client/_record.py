@@ -182,6 +182,7 @@ def build_record(
     vertices: int | None = None,
     based_on: Mapping | None = None,
     saved_at: _dt.datetime | None = None,
+    offered_paths: Sequence[str] | None = None,
 ) -> dict:
     """Assemble the JSON record of one saved annotation.
 
@@ -236,6 +237,12 @@ def build_record(
         reader agreement leaves it out.
     saved_at : datetime, optional
         Timezone-aware save time; now (UTC) by default.
+    offered_paths : sequence of str, optional
+        The AI's outline as it was offered, the paths ``ai_mask`` was rasterised from
+        (SVG path data, image pixels, x = column, y = row), kept as
+        ``agreement.offered_paths`` when ``ai_mask`` is given. ``ai_mask`` is compared
+        and forgotten; these tell, later, which lesion of an edited outline is the
+        model's, untouched (the version's DICOM SR names the model on it).
 
     Returns
     -------
@@ -280,6 +287,11 @@ def build_record(
             "model": _model(classification.get("model")),
         }
     agreement = None if ai_mask is None else dice(ai_mask, final_mask)
+    if offered_paths is not None:
+        if isinstance(offered_paths, str) or not isinstance(offered_paths, Sequence) or not all(
+                isinstance(p, str) for p in offered_paths):
+            raise TypeError("offered_paths must be a sequence of SVG path strings")
+        offered_paths = list(offered_paths) if ai_mask is not None else None
     based_on = parse_based_on(based_on)
     return {
         "schema": SCHEMA,
@@ -316,6 +328,7 @@ def build_record(
         "agreement": {
             "dice_ai_vs_final": agreement,
             "edited": None if ai_mask is None else not np.array_equal(ai_mask, final_mask),
+            "offered_paths": offered_paths,
         },
         "based_on": based_on,
     }

@@ -5539,8 +5539,11 @@ def save(_clicks, meta, history, ai, classification, final_label, note, annotato
         ai = _ai_for(ai, meta)
         ai_mask = _decode_mask(ai["mask"]) if ai else None
         # The raster is kept beside the outline, as the model's own answer; the record
-        # compares the outline offered (see _offered_mask).
-        offered = _offered_mask(ai, ai_mask, meta, history)
+        # compares the outline offered (see _offered_mask), and keeps its paths.
+        offered_paths = (_offered(ai, ai_mask, _present(history, meta))
+                         if ai and ai_mask is not None else None)
+        offered = (None if offered_paths is None
+                   else _outline_files(offered_paths, meta)[1])
         # Inside the try: a spacing the measurements refuse is a "Not saved." message.
         summary = _measurements.summarize(
             mask, meta.get("pixel_spacing_mm"), outlines=paths
@@ -5559,6 +5562,7 @@ def save(_clicks, meta, history, ai, classification, final_label, note, annotato
             classification=classification,
             vertices=_shapes.vertex_count(paths),
             based_on=_revised(meta, history, own),
+            offered_paths=offered_paths,
         )
         record["ai"]["classified_outline_is_final"] = (
             None

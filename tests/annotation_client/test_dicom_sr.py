@@ -283,6 +283,42 @@ def test_a_saved_versions_sr_names_the_model_only_when_it_was_saved_as_offered()
                               "Image": (None, "Dr A^")}
 
 
+def test_a_saved_edited_versions_sr_names_the_model_on_the_lesion_left_as_offered():
+    # The AI's outline kept, a square drawn apart from it, then saved: the version's SR
+    # named the model on neither lesion, as its record kept no outline offered.
+    from annotation_client import build_record
+    from annotation_client._export import _sr_of
+
+    ai_region, drawn = "M20,10L50,10L50,30L20,30Z", "M5,40L15,40L15,55L5,55Z"
+    final = _mask_of([ai_region, drawn])
+
+    def saved(offered):
+        record = build_record(
+            image={"sha256": "ab" * 32, "name": "case.dcm", "width": SHAPE[1],
+                   "height": SHAPE[0], "pixel_spacing_mm": list(SPACING)},
+            annotator="Dr A", final_mask=final, final_label="benign",
+            ai_mask=_mask_of(offered), offered_paths=offered,
+            model={"name": "sonotrace_unet", "version": "v9"},
+            descriptors={"assessment": "3"})
+        assert record["agreement"]["edited"] is True
+        return record
+
+    def groups(record):
+        return _every_group(_sr_of(_source(), final, record, outlines=[ai_region, drawn]))
+
+    reader = (None, "Dr A^")
+    record = saved([ai_region])
+    assert groups(record) == {"Lesion 1": ("sonotrace_unet", None), "Lesion 2": reader,
+                              "Image": reader}
+    # Offered a row taller, then edited: the lesion is the reader's.
+    assert groups(saved(["M20,10L50,10L50,31L20,31Z"]))["Lesion 1"] == reader
+    # Saved before the outline offered was kept, or with paths that are none: no lesion
+    # is said to be the model's, and the SR is still made.
+    for paths in (None, ["M20,10 L nonsense"], ai_region, [7]):
+        record["agreement"]["offered_paths"] = paths
+        assert groups(record) == {"Lesion 1": reader, "Lesion 2": reader, "Image": reader}
+
+
 def test_the_download_names_the_values_the_sr_left_empty(app, annotate):
     with app.server.test_request_context("/"):
         meta, image_data = _opened(annotate, _source(PixelSpacing=[0.1, 0.2], PatientSex="U"))

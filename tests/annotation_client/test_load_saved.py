@@ -1122,7 +1122,8 @@ def test_an_ai_outline_saved_as_offered_is_unedited_though_its_raster_differs(
         return json.loads(versions[-1].read_text()), versions[-1]
 
     record, path = save(_history_of([TRIANGLE]))
-    assert record["agreement"] == {"dice_ai_vs_final": 1.0, "edited": False}
+    assert record["agreement"] == {"dice_ai_vs_final": 1.0, "edited": False,
+                                   "offered_paths": [TRIANGLE]}
     # The model's own raster is still what the AI mask file keeps.
     ai_png = path.with_name(path.stem + "_ai_mask.png").read_bytes()
     np.testing.assert_array_equal(vectorizer.png_to_mask(ai_png), raster)
@@ -1133,6 +1134,8 @@ def test_an_ai_outline_saved_as_offered_is_unedited_though_its_raster_differs(
     expected = 2 * (offered & final).sum() / (offered.sum() + final.sum())
     assert record["agreement"]["edited"] is True
     assert record["agreement"]["dice_ai_vs_final"] == pytest.approx(expected)
+    # The outline offered is kept: it tells, later, which lesion is the model's.
+    assert record["agreement"]["offered_paths"] == [TRIANGLE]
 
     # Only the vertex density moved: the model's own mask at another density is no
     # edit either, though its polygon differs from the one first offered.
@@ -1140,7 +1143,8 @@ def test_an_ai_outline_saved_as_offered_is_unedited_though_its_raster_differs(
     finer = _editing.revectorize(offered["present"], 8, (HEIGHT, WIDTH), raster)
     assert not _shapes.same_geometry(finer["paths"], [TRIANGLE])
     record, _path = save(_history.push(offered, finer))
-    assert record["agreement"] == {"dice_ai_vs_final": 1.0, "edited": False}
+    assert record["agreement"] == {"dice_ai_vs_final": 1.0, "edited": False,
+                                   "offered_paths": finer["paths"]}
     # A history that claims so for other geometry is not believed.
     claimed = dict(finer, paths=[RING])
     record, _path = save(_history.push(offered, claimed))

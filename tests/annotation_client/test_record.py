@@ -78,7 +78,8 @@ def test_record_holds_everything_and_is_json():
 def test_record_without_ai():
     _, final = _masks()
     record = r.build_record(image=IMAGE, annotator="B", final_mask=final)
-    assert record["agreement"] == {"dice_ai_vs_final": None, "edited": None}
+    assert record["agreement"] == {"dice_ai_vs_final": None, "edited": None,
+                                   "offered_paths": None}
     assert record["ai"] == {"segmented": False, "label": None, "probabilities": None}
     assert record["final"]["label"] is None
     assert record["saved_at"].endswith("Z")
@@ -119,7 +120,24 @@ def test_record_keeps_the_worklist_path():
 def test_unchanged_ai_outline_has_dice_one():
     ai, _ = _masks()
     record = r.build_record(image=IMAGE, annotator="B", final_mask=ai.copy(), ai_mask=ai)
-    assert record["agreement"] == {"dice_ai_vs_final": 1.0, "edited": False}
+    assert record["agreement"] == {"dice_ai_vs_final": 1.0, "edited": False,
+                                   "offered_paths": None}
+
+
+def test_the_outline_offered_is_kept_only_with_the_ai_mask():
+    ai, final = _masks()
+    square = "M1,1L4,1L4,4L1,4Z"
+    record = r.build_record(image=IMAGE, annotator="B", final_mask=final, ai_mask=ai,
+                            offered_paths=(square,))
+    assert record["agreement"]["offered_paths"] == [square]
+    # Without an AI mask there was nothing offered: the paths are not believed.
+    record = r.build_record(image=IMAGE, annotator="B", final_mask=final,
+                            offered_paths=[square])
+    assert record["agreement"]["offered_paths"] is None
+    for wrong in (square, [7], 3):
+        with pytest.raises(TypeError, match="offered_paths"):
+            r.build_record(image=IMAGE, annotator="B", final_mask=final, ai_mask=ai,
+                           offered_paths=wrong)
 
 
 @pytest.mark.parametrize(
