@@ -56,7 +56,6 @@ import io
 import json
 
 import numpy as np
-import shapely
 
 import vectorizer
 
@@ -69,7 +68,7 @@ from ._dicom_seg import (
     header_reason,
     read_source,
 )
-from ._measurements import lesion_groups
+from ._lesions import find_lesions
 from ._record import ASSESSMENT_MEANINGS, clean_descriptors, margin_conflict
 
 #: The series the SR starts (PS3.3 C.7.3.1), after the SEG's 9901.
@@ -479,51 +478,31 @@ def _lesions(mask: np.ndarray, outlines, spacing,
     A lesion is an 8-connected region of ``mask``, or several joined by a drawn outline
     (``outlines``: the page's region paths) that covers them all: an outline with a
     neck narrower than a pixel rasterises in pieces, and one drawn over another to widen
-    it is the same lesion. The measurements panel counts them so, and so does the report.
-    The polyline is the drawn outline's outer ring (the outer ring of the union of a
-    lesion's outlines), or without one the region's, vectorized.
+    it is the same lesion (:func:`._lesions.find_lesions`, the rule the measurements
+    panel and the record follow too). The polyline is the drawn outline's outer ring (the
+    outer ring of the union of a lesion's outlines), or without one the region's,
+    vectorized.
 
     A lesion whose outlines enclose apart areas (a self-crossing ring, a bow-tie, fills
     both of its loops; outlines that only touch) is written as those areas: TID 1410
     gives a group one region, so each is a group, its polyline its own loop, measured
-    over the pixels of the mask inside it (see :func:`_regions`).
+    over the pixels of the mask inside it (see :meth:`._lesions.Lesions.regions`), as the
+    measurements panel and the record list them.
     """
-    from scipy import ndimage
-
-    labels, count = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
+    found = find_lesions(mask, outlines)
+    count = len(found.boxes)
     if count > MAX_LESIONS:
         raise SrUnavailable(
             f"the outline is {count} separate regions: a report lists at most {MAX_LESIONS} "
             "lesions")
-    regions = [path for path in outlines or () if _shapes.is_region(path)]
-    # The panel's and the record's grouping, which labels the mask as above.
-    groups = lesion_groups(mask, regions)
-    group_of = {k: g for g, ks in enumerate(groups) for k in ks}
-    drawn: list[tuple[int, shapely.Geometry]] = []
-    for path in regions:
-        covered = np.unique(labels[_shapes.paths_to_mask([path], mask.shape)])
-        covered = covered[covered > 0]
-        if covered.size:
-            outer = _shapes.parse_path(path)[0]
-            # "structure": the area the even-odd rule fills, as the mask's (and as
-            # _shapes.is_region reads a self-crossing ring), each loop of a bow-tie apart.
-            drawn.append((group_of[int(covered[0])],
-                          shapely.make_valid(shapely.Polygon(outer), method="structure")))
-    boxes = ndimage.find_objects(labels)
     offered = _Offered(model_outline, mask.shape)
     lesions = []
-    for head, ks in enumerate(groups):
-        # Labels compared within the lesion's box only: an image can be 25 megapixels.
-        box = tuple(slice(min(boxes[k - 1][axis].start for k in ks),
-                          max(boxes[k - 1][axis].stop for k in ks)) for axis in (0, 1))
-        pixels = np.zeros_like(mask)
-        pixels[box] = np.isin(labels[box], ks)
-        parts = _drawn_parts([shape for group, shape in drawn if group == head])
+    for head in range(len(found.groups)):
+        pixels, box = found.pixels(head)
+        parts = found.regions(head, pixels)
         if not parts:
             (path, *_) = vectorizer.mask_to_paths(pixels, OUTLINE_VERTICES, turdsize=0)
             parts = [(np.asarray(_shapes.parse_path(path)[0], dtype=np.float32), pixels)]
-        else:
-            parts = _regions(parts, pixels)
         from_model = offered.made(pixels, box)
         lesions.append([(np.vstack([ring, ring[:1]]),
                          vectorizer.measure_lesion(inside, pixel_spacing=spacing), from_model)
@@ -590,46 +569,3 @@ def _said_by_reader(group, name: str | None) -> None:
                if item.RelationshipType != "HAS OBS CONTEXT"), len(items))
     for offset, item in enumerate(hd.sr.PersonObserverIdentifyingAttributes(name=name)):
         items.insert(at + offset, item)
-
-
-def _drawn_parts(shapes: list) -> list:
-    """The apart polygons of the union of a lesion's drawn outlines (``shapes``, valid
-    geometries), largest first; none when they enclose no area."""
-    if not shapes:
-        return []
-    union = shapely.unary_union(shapes)
-    parts = [g for g in shapely.get_parts(union)
-             if isinstance(g, shapely.Polygon) and not g.is_empty and g.area > 0]
-    return sorted(parts, key=lambda g: g.area, reverse=True)
-
-
-def _regions(parts: list, pixels: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
-    """``(outer ring (n, 2) float32 (x, y), not closed, its pixels (H, W) bool)`` of each
-    apart area of a lesion (``parts``, polygons largest first) that holds a pixel of
-    ``pixels`` (the lesion's, of the saved mask).
-
-    A pixel is a region's when the region rasterised alone covers it, as the mask was
-    rasterised (:func:`._shapes.paths_to_mask`), so the regions' pixels are the mask's;
-    one on the line two regions share goes to the larger, and one of none (never seen:
-    the mask is the outlines' fill) to the largest, so each of the lesion's pixels is
-    measured once.
-    """
-    found = []
-    if len(parts) > 1:
-        left = pixels.copy()
-        for part in parts:
-            path = _shapes.format_path([part.exterior.coords[:-1]], exact=True)
-            inside = _shapes.paths_to_mask([path], pixels.shape) & left
-            if inside.any():
-                left &= ~inside
-                found.append((_outer_ring(part), inside))
-        if found:
-            found[0] = (found[0][0], found[0][1] | left)
-    # One area (the usual case: no raster to make), or loops between pixel centres only:
-    # the lesion as one region, its largest loop.
-    return found or [(_outer_ring(parts[0]), pixels)]
-
-
-def _outer_ring(polygon) -> np.ndarray:
-    """The outer ring ``(n, 2)`` float32 (x, y) of a shapely polygon, not closed."""
-    return np.asarray(polygon.exterior.coords, dtype=np.float32)[:-1]

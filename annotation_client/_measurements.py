@@ -6,11 +6,10 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
-from scipy import ndimage
 
 import vectorizer
 
-from . import _shapes
+from ._lesions import find_lesions
 
 PARALLEL = "parallel"
 NOT_PARALLEL = "not parallel"
@@ -56,77 +55,40 @@ def _check_spacing(pixel_spacing):
     return (row, col)
 
 
-def lesion_groups(mask: np.ndarray, outlines: Sequence[str] | None = None) -> list[list[int]]:
-    """The lesions of an outline: which 8-connected regions of ``mask`` are one lesion.
-
-    The one rule for "how many regions" the status line, the measurements panel and the
-    saved record all use (audit 806 F2): a lesion is an 8-connected region of the saved
-    mask (as :func:`vectorizer.measure_regions` finds them), or several of them joined by
-    one drawn outline that covers them all: an outline whose edit pinched off a sliver
-    (a neck narrower than a pixel, a self-crossing ring) rasterises in pieces, and a
-    region drawn over the lesion's outline to widen it is the same lesion.
-
-    Parameters
-    ----------
-    mask : numpy.ndarray
-        ``(H, W)`` bool mask of the outline (rows are y, columns are x).
-    outlines : sequence of str, optional
-        The region paths (image pixels, x right, y down) ``mask`` was rasterised from;
-        without them every region is a lesion.
-
-    Returns
-    -------
-    list of list of int
-        Per lesion, its regions' labels in ``ndimage.label(mask, 8-connected)``, in
-        the order of their first label.
-    """
-    labels, count = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
-    parent = list(range(count + 1))
-
-    def root(k: int) -> int:
-        while parent[k] != k:
-            parent[k] = parent[parent[k]]
-            k = parent[k]
-        return k
-
-    for path in outlines or ():
-        covered = np.unique(labels[_shapes.paths_to_mask([path], mask.shape)])
-        covered = covered[covered > 0]
-        for k in covered[1:]:
-            parent[root(int(k))] = root(int(covered[0]))
-    members: dict[int, list[int]] = {}
-    for k in range(1, count + 1):
-        members.setdefault(root(k), []).append(k)
-    return list(members.values())
-
-
 def _lesion_measurements(mask: np.ndarray, outlines, spacing) -> tuple[list[dict], int]:
-    """Per lesion (:func:`lesion_groups`), its measurements, and the number of regions.
+    """Per region of each lesion (:func:`._lesions.find_lesions`), its measurements, and
+    the number of 8-connected regions of ``mask``.
 
-    A lesion of one region is the vectorizer's entry for it; one of several is measured
-    as one (:func:`vectorizer.measure_lesion`: its total area, the chords of its common
-    hull), so that the record lists as many as it counts.
+    A lesion of one region of the mask, whose outlines enclose one area, is the
+    vectorizer's entry for it; one of several regions of the mask is measured as one
+    (:func:`vectorizer.measure_lesion`: its total area, the chords of its common hull),
+    so that the record lists as many as it counts; one whose outlines enclose apart
+    areas (a self-crossing ring's loops, outlines that only touch) is each area's pixels
+    measured (:meth:`._lesions.Lesions.regions`), as the DICOM SR reports them.
     """
     regions = [dict(r) for r in vectorizer.measure_regions(mask, spacing)]
-    if not outlines or len(regions) < 2:
+    if not outlines or not regions:
         return regions, len(regions)
-    joined = [ks for ks in lesion_groups(mask, outlines) if len(ks) > 1]
-    if not joined:
-        return regions, len(regions)
-    labels, _count = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
-    boxes = ndimage.find_objects(labels)
-    for ks in joined:
+    found = find_lesions(mask, outlines)
+    for head, ks in enumerate(found.groups):
+        if len(ks) < 2 and len(found.areas[head]) < 2:
+            continue  # the usual lesion: the vectorizer's entry stands
+        pixels, _box = found.pixels(head)
+        parts = found.regions(head, pixels)
+        if len(ks) < 2 and len(parts) < 2:
+            continue  # apart loops, all but one between pixel centres
         for k in ks:
-            rows, cols = boxes[k - 1]
+            rows, cols = found.boxes[k - 1]
             bbox = [cols.start, rows.start, cols.stop, rows.stop]
-            area = int(np.count_nonzero(labels[rows, cols] == k))
-            # The region's own entry leaves: the lesion's measurement stands for it.
+            area = int(np.count_nonzero(found.labels[rows, cols] == k))
+            # The region's own entry leaves: the lesion's measurements stand for it.
             at = next((i for i, r in enumerate(regions)
                        if list(r["bbox"]) == bbox and r["area_px"] == area), None)
             if at is not None:
                 del regions[at]
-        regions.append(dict(vectorizer.measure_lesion(np.isin(labels, ks), spacing)))
-    return regions, len(boxes)
+        regions.extend(dict(vectorizer.measure_lesion(inside, spacing))
+                       for _ring, inside in parts or [(None, pixels)])
+    return regions, len(found.boxes)
 
 
 def summarize(
@@ -145,19 +107,23 @@ def summarize(
     outlines : sequence of str, optional
         The region paths the mask was drawn from (image pixels, x right, y down). The
         lesions are the mask's 8-connected regions, those one outline covers together
-        joined (:func:`lesion_groups`): a hand-edited outline can pinch off slivers a
-        pixel wide, which are separate regions of the mask but not separate lesions,
-        and a region drawn over the lesion's outline to widen it is a second outline
-        of the same lesion (their union, one region, is saved).
+        joined (:func:`._lesions.find_lesions`): a hand-edited outline can pinch off
+        slivers a pixel wide, which are separate regions of the mask but not separate
+        lesions, and a region drawn over the lesion's outline to widen it is a second
+        outline of the same lesion (their union, one region, is saved). A lesion whose
+        outlines enclose apart areas (a self-crossing ring's loops, a bow-tie; outlines
+        that only touch) is those areas, each measured over the mask's pixels inside it,
+        as the DICOM SR reports them (one measurement group each).
 
     Returns
     -------
     dict
-        ``count`` (number of lesions, the status line's and the record's
-        ``final.regions``), ``components`` (8-connected regions of the mask),
-        ``area_px`` (total), ``area_mm2`` (total or None), ``regions`` (one entry per
-        lesion, largest first: the vectorizer's measurements, each with an added
-        ``orientation``) and ``largest`` (the first of them, or None).
+        ``count`` (number of regions: lesions, a lesion's apart areas each one; the
+        status line's and the record's ``final.regions``), ``components`` (8-connected
+        regions of the mask), ``area_px`` (total), ``area_mm2`` (total or None),
+        ``regions`` (one entry per region, largest first: the vectorizer's measurements,
+        each with an added ``orientation``) and ``largest`` (the first of them, or
+        None).
     """
     mask = np.asarray(mask)
     if mask.ndim != 2:

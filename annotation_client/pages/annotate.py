@@ -5139,9 +5139,9 @@ def measure(history, meta, _loaded, *_echoes):
     if not meta:
         return _views.measurements_table(None), ""
     present = _present(history, meta)
-    # The status line counts lesions as the panel and the saved record do
-    # (_measurements.lesion_groups): overlapping outlines are one, a self-crossing
-    # outline's sliver no second (audit 806 F2).
+    # The status line counts regions as the panel, the saved record and the DICOM SR do
+    # (_lesions.find_lesions): overlapping outlines are one, an outline's pinched-off
+    # sliver no second (audit 806 F2), a self-crossing outline's loops one each.
     regions = len(present["paths"])
     try:
         mask = _shapes.paths_to_mask(present["paths"], _shape(meta))

@@ -429,6 +429,51 @@ def test_a_self_crossing_outline_is_reported_as_the_regions_it_encloses():
     assert [len(item.GraphicData) for item in scoords] == [8, 8]
 
 
+#: Outlines (region paths, x right, y down) whose regions the report, the measurements
+#: panel and the saved record must list alike, with the same sizes.
+AGREEING = {
+    "bow-tie": ["M10,10 L50,40 L50,20 L10,40 Z"],
+    "ring run out and back": ["M10,10 L20,10 L20,20 L35,20 L35,10 L45,10 L45,30 L35,30 "
+                              "L35,20 L20,20 L20,30 L10,30 Z", "M50,2 L58,2 L58,8 L50,8 Z"],
+    "squares meeting at a corner": ["M10,10 L20,10 L20,20 L10,20 Z",
+                                    "M20,20 L34,20 L34,34 L20,34 Z"],
+    "overlapping": ["M10,10 L30,10 L30,30 L10,30 Z", "M25,12 L45,12 L45,28 L25,28 Z"],
+    "apart": ["M10,10 L20,10 L20,20 L10,20 Z", "M40,30 L60,30 L60,50 L40,50 Z"],
+    "with a hole": ["M10,10 L50,10 L50,50 L10,50 Z M20,20 L40,20 L40,40 L20,40 Z"],
+    "nested": ["M10,10 L50,10 L50,50 L10,50 Z", "M20,20 L40,20 L40,40 L20,40 Z"],
+    "first subpath a point": ["M2,2 Z M10,10 L30,10 L30,30 L10,30 Z"],
+    "sub-pixel neck": ["M10,10 L30,10 L30,20 L40,20 L40,10 L60,10 L60,30 L40,30 L40,20.1 "
+                       "L30,20.1 L30,30 L10,30 Z"],
+}
+
+
+@pytest.mark.parametrize("name", AGREEING)
+def test_the_panel_and_the_record_list_the_regions_the_report_reports(name):
+    # A bow-tie was one lesion across both loops on the page and in the record, and two
+    # regions, each its own size, in the report.
+    from annotation_client import build_record, summarize
+    from annotation_client._export import _sr_of
+
+    outlines = AGREEING[name]
+    mask = _mask_of(outlines)
+    summary = summarize(mask, SPACING, outlines=outlines)
+    record = build_record(
+        image={"sha256": "ab" * 32, "name": "case.dcm", "width": SHAPE[1],
+               "height": SHAPE[0], "pixel_spacing_mm": list(SPACING)},
+        annotator="Dr A", final_mask=mask, final_label="benign", measurements=summary)
+    listed = sorted((r["area_mm2"], r["max_diameter_mm"], r["perpendicular_diameter_mm"])
+                    for r in record["measurements"]["regions"])
+    assert record["final"]["regions"] == len(listed)
+    # The download's report, and the saved version's (its record's spacing, its outlines).
+    for sr in (_dicom_sr.dicom_sr(_source(), mask, SPACING, label="benign", outlines=outlines),
+               _sr_of(_source(), mask, record, outlines=outlines)):
+        reported = sorted((m["Area"][0], m["Long axis"][0], m["Perpendicular Axis"][0])
+                          for m in map(_measured, _groups(sr)[1]))
+        assert len(reported) == len(listed), (reported, listed)
+        for said, kept in zip(reported, listed, strict=True):
+            assert said == pytest.approx(kept, abs=1e-3)
+
+
 def test_an_outline_in_too_many_pieces_is_refused_not_listed():
     mask = np.zeros(SHAPE, dtype=bool)
     mask[::2, ::2] = True  # 30 x 40 separate pixels

@@ -3,8 +3,8 @@ import math
 import numpy as np
 import pytest
 
+from annotation_client import _editing, _lesions, _shapes
 from annotation_client import _measurements as m
-from annotation_client import _shapes
 from annotation_client._figure import caliper_annotations
 
 
@@ -90,7 +90,8 @@ def test_a_self_crossing_outline_counts_and_lists_as_many_lesions_as_its_mask_sh
     # A vertex dragged across its neighbours: the ring rasterises in pieces. The record
     # listed every piece as a region while counting one lesion per outline (audit 806 F2).
 
-    # Two squares joined by an edge run out and back, which encloses nothing.
+    # Two squares joined by an edge run out and back, which encloses nothing: the ring
+    # encloses two apart areas, each a region, as the DICOM SR reports them.
     pinched = ("M10,10 L20,10 L20,20 L35,20 L35,10 L45,10 L45,30 L35,30 L35,20 L20,20"
                " L20,30 L10,30 Z")
     square = "M50,2 L58,2 L58,8 L50,8 Z"
@@ -98,10 +99,72 @@ def test_a_self_crossing_outline_counts_and_lists_as_many_lesions_as_its_mask_sh
     mask = _shapes.paths_to_mask(outlines, (40, 60))
     summary = m.summarize(mask, outlines=outlines)
     assert summary["components"] == 3
-    assert summary["count"] == len(summary["regions"]) == 2
+    assert summary["count"] == len(summary["regions"]) == 3
     assert summary["area_px"] == pytest.approx(np.count_nonzero(mask))
-    assert m.lesion_groups(mask, outlines) == m.lesion_groups(mask, outlines[::-1])
-    assert len(m.lesion_groups(mask)) == summary["components"]
+    groups = _lesions.find_lesions(mask, outlines).groups
+    assert groups == _lesions.find_lesions(mask, outlines[::-1]).groups == [[1], [2, 3]]
+    assert len(_lesions.find_lesions(mask).groups) == summary["components"]
+
+
+#: A bow-tie wider than tall, whose loops are each taller than wide: the ring crosses
+#: itself at about (32.2, 26.7).
+_BOW_TIE = "M10,10 L50,40 L50,16 L10,40 Z"
+_LOOPS = ["M10,10 L32.2222,26.6667 L10,40 Z", "M32.2222,26.6667 L50,40 L50,16 Z"]
+
+
+def test_a_bow_tie_is_listed_and_measured_as_the_regions_it_encloses():
+    # Its loops, which the saved mask fills both, were one lesion measured across both:
+    # "Regions 1", a long axis from one loop to the other and "parallel", while the DICOM
+    # SR reports each loop with its own size.
+    import vectorizer
+
+    mask = _shapes.paths_to_mask([_BOW_TIE], (60, 80))
+    summary = m.summarize(mask, (0.1, 0.1), outlines=[_BOW_TIE])
+    assert summary["count"] == len(summary["regions"]) == 2
+    loops = [_shapes.paths_to_mask([loop], (60, 80)) & mask for loop in _LOOPS]
+    assert loops[0].sum() > loops[1].sum() > 0
+    for region, inside in zip(summary["regions"], loops, strict=True):
+        measured = vectorizer.measure_lesion(inside, (0.1, 0.1))
+        for key in ("area_px", "bbox", "max_diameter_mm", "perpendicular_diameter_mm",
+                    "width_px", "height_px"):
+            assert region[key] == pytest.approx(measured[key]), key
+        assert region["width_px"] < region["height_px"]
+        assert region["orientation"] == "not parallel"
+    assert summary["area_px"] == pytest.approx(mask.sum())
+    rows = dict(m.table_rows(summary))
+    assert rows["Regions"] == "2"
+    assert rows["Largest region: orientation"] == "not parallel"
+    largest = summary["largest"]
+    assert rows["Largest region: long axis"] == (
+        f"{largest['max_diameter_px']:.1f} px ({largest['max_diameter_mm']:.1f} mm)")
+    # The calipers drawn are the larger loop's, inside it.
+    drawn = {a["name"]: a for a in caliper_annotations(largest)}
+    for line in drawn.values():
+        for x in (line["x"], line["ax"]):
+            assert 10 <= x <= 33
+
+
+def test_outlines_with_holes_nested_or_cut_keep_their_measurements():
+    # One area each: the measurements are the mask's regions' as the vectorizer gives them
+    # (with no outlines), as before.
+    square = "M10,10 L40,10 L40,40 L10,40 Z"
+    holed = square + " M20,20 L30,20 L30,30 L20,30 Z"
+    nested = [square, "M20,20 L30,20 L30,30 L20,30 Z"]
+    necked = ("M10,10 L30,10 L30,20 L40,20 L40,10 L55,10 L55,30 L40,30 L40,20.1 L30,20.1 "
+              "L30,30 L10,30 Z")  # a neck between no pixel centres: one lesion, measured whole
+    # Cut away (_editing.cut_outline): a hole cut inside, and a cut across, in two.
+    cut = [_editing.cut_outline([square], [c], (60, 80), 32)["paths"]
+           for c in ("M20,20 L30,20 L30,30 L20,30 Z", "M23,0 L27,0 L27,60 L23,60 Z")]
+    assert [len(paths) for paths in cut] == [1, 2]
+    for outlines in ([square], [holed], nested, [square, "M45,5 L55,5 L55,15 L45,15 Z"],
+                     *cut):
+        mask = _shapes.paths_to_mask(outlines, (60, 80))
+        assert m.summarize(mask, (0.1, 0.2), outlines=outlines) == m.summarize(mask, (0.1, 0.2))
+    assert m.summarize(_shapes.paths_to_mask([holed], (60, 80)))["area_px"] == 800
+    mask = _shapes.paths_to_mask([necked], (60, 80))
+    summary = m.summarize(mask, outlines=[necked])
+    assert summary["components"] == 2 and summary["count"] == 1
+    assert summary["largest"]["bbox"] == [10, 10, 55, 30]
 
 
 def test_empty_mask():

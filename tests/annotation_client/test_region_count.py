@@ -3,7 +3,9 @@
 With outlines that overlap, the status line counted outlines ("3 region(s)") and the
 panel lesions ("Regions 2"); with an outline that rasterises in pieces, the record
 counted 2 and listed 3 (audit 806 F2). A lesion is a region of the saved mask, or
-several one outline covers (``_measurements.lesion_groups``), everywhere.
+several one outline covers (``_lesions.find_lesions``), everywhere; a lesion whose
+outline encloses apart areas (a self-crossing ring's loops) is a region per area, as the
+DICOM SR reports it.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ WIDENED = "M40,30L80,30L80,70L40,70Z"
 APART = "M110,80L140,80L140,110L110,110Z"
 #: One outline in two pieces: two squares joined by an edge run out and back.
 PINCHED = "M20,20L40,20L40,30L70,30L70,20L90,20L90,40L70,40L70,30L40,30L40,40L20,40Z"
+#: A self-crossing outline: a bow-tie, whose two loops the mask fills.
+BOW_TIE = "M20,20L100,80L100,40L20,80Z"
 
 
 @pytest.fixture(autouse=True)
@@ -38,7 +42,8 @@ def _shown(annotate, paths) -> tuple[str, str]:
 
 @pytest.mark.parametrize(("paths", "lesions"), [
     ([OUTLINE, WIDENED, APART], 2),
-    ([PINCHED, APART], 2),
+    ([PINCHED, APART], 3),
+    ([BOW_TIE, APART], 3),
     ([OUTLINE, APART], 2),
     ([OUTLINE], 1),
 ])

@@ -1,0 +1,170 @@
+"""The lesions of an outline and the areas each encloses: one rule for the status line,
+the measurements panel, the saved record and the DICOM SR.
+
+A lesion is an 8-connected region of the saved mask, or several of them joined by one
+drawn outline that covers them all (:func:`find_lesions`). A lesion whose drawn
+outlines enclose apart areas (a self-crossing ring, a bow-tie, whose loops the even-odd
+mask fills both; outlines that only touch) is those areas, each measured over the mask's
+pixels inside it (:meth:`Lesions.regions`): the SR gives each its own
+measurement group, and the panel and the record list each as a region, so that a reader
+finds the same regions, and the same sizes, wherever they read them.
+
+Coordinates are the editor's: image pixels, x right, y down, pixel ``(r, c)`` covering
+x in [c, c+1], y in [r, r+1]; masks are ``(H, W)`` bool, rows are y.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import shapely
+from scipy import ndimage
+
+from . import _shapes
+
+#: 8-connectivity, as :func:`vectorizer.measure_regions` finds regions.
+EIGHT = np.ones((3, 3), dtype=bool)
+
+
+@dataclass(frozen=True)
+class Lesions:
+    """The lesions of a mask and its drawn outlines (see :func:`find_lesions`).
+
+    Attributes
+    ----------
+    labels : numpy.ndarray
+        ``(H, W)`` int, ``ndimage.label(mask, 8-connected)``.
+    groups : list of list of int
+        Per lesion, its regions' labels, in the order of their first label.
+    areas : list of list of shapely.Polygon
+        Per lesion, the apart areas its drawn outlines enclose, largest first; none for
+        a lesion no outline covers (a mask saved without its outlines).
+    boxes : list of (slice, slice)
+        Per label ``k``, at ``k - 1``: its ``(rows, cols)`` bounding box.
+    """
+
+    labels: np.ndarray
+    groups: list[list[int]]
+    areas: list[list[shapely.Polygon]]
+    boxes: list[tuple[slice, slice]]
+
+    def pixels(self, lesion: int) -> tuple[np.ndarray, tuple[slice, slice]]:
+        """The pixels of lesion number ``lesion`` (an index of :attr:`groups`):
+        ``(H, W)`` bool, and the ``(rows, cols)`` box that holds them all."""
+        ks = self.groups[lesion]
+        # Labels compared within the lesion's box only: an image can be 25 megapixels.
+        box = tuple(slice(min(self.boxes[k - 1][axis].start for k in ks),
+                          max(self.boxes[k - 1][axis].stop for k in ks)) for axis in (0, 1))
+        pixels = np.zeros(self.labels.shape, dtype=bool)
+        pixels[box] = np.isin(self.labels[box], ks)
+        return pixels, box
+
+    def regions(self, lesion: int, pixels: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The regions lesion number ``lesion`` encloses, largest first: ``(outer ring
+        (n, 2) float32 (x, y), not closed, its pixels (H, W) bool)`` each, of its
+        :attr:`areas` that hold a pixel of ``pixels`` (its own, :meth:`pixels`); one
+        region, its pixels all of them, unless its outlines enclose apart areas; none for
+        a lesion no outline covers.
+
+        A pixel is an area's when the area rasterised alone covers it, as the mask was
+        rasterised (:func:`._shapes.paths_to_mask`), so the areas' pixels are the mask's;
+        one on the line two areas share goes to the larger, and one of none (never seen:
+        the mask is the outlines' fill) to the largest, so each of the lesion's pixels is
+        measured once. Loops between pixel centres only: the lesion as one region, its
+        largest loop.
+        """
+        areas = self.areas[lesion]
+        if not areas:
+            return []
+        found = []
+        if len(areas) > 1:
+            left = pixels.copy()
+            for area in areas:
+                path = _shapes.format_path([area.exterior.coords[:-1]], exact=True)
+                inside = _shapes.paths_to_mask([path], pixels.shape) & left
+                if inside.any():
+                    left &= ~inside
+                    found.append((outer_ring(area), inside))
+            if found:
+                found[0] = (found[0][0], found[0][1] | left)
+        # One area (the usual case: no raster to make): the lesion's pixels, all of them.
+        return found or [(outer_ring(areas[0]), pixels)]
+
+
+def find_lesions(mask: np.ndarray, outlines: Sequence[str] | None = None) -> Lesions:
+    """The lesions of ``mask``, and the areas each one's drawn outlines enclose.
+
+    A lesion is an 8-connected region of ``mask`` (as :func:`vectorizer.measure_regions`
+    finds them), or several of them joined by one drawn outline that covers them all: an
+    outline whose edit pinched off a sliver (a neck narrower than a pixel) rasterises in
+    pieces, and a region drawn over the lesion's outline to widen it is the same lesion.
+
+    Parameters
+    ----------
+    mask : numpy.ndarray
+        ``(H, W)`` bool mask of the outline.
+    outlines : sequence of str, optional
+        The region paths ``mask`` was rasterised from; paths that enclose nothing
+        (:func:`._shapes.is_region`) are left out. Without them every region is a lesion,
+        with no drawn areas.
+
+    Returns
+    -------
+    Lesions
+    """
+    labels, count = ndimage.label(mask, structure=EIGHT)
+    parent = list(range(count + 1))
+
+    def root(k: int) -> int:
+        while parent[k] != k:
+            parent[k] = parent[parent[k]]
+            k = parent[k]
+        return k
+
+    drawn: list[tuple[int, str]] = []  # (a label the path covers, the path)
+    for path in outlines or ():
+        if not _shapes.is_region(path):
+            continue
+        covered = np.unique(labels[_shapes.paths_to_mask([path], mask.shape)])
+        covered = covered[covered > 0]
+        for k in covered[1:]:
+            parent[root(int(k))] = root(int(covered[0]))
+        if covered.size:
+            drawn.append((int(covered[0]), path))
+    members: dict[int, list[int]] = {}
+    for k in range(1, count + 1):
+        members.setdefault(root(k), []).append(k)
+    heads = {head: at for at, head in enumerate(members)}
+    shapes: list[list[shapely.Geometry]] = [[] for _ in members]
+    for k, path in drawn:
+        shapes[heads[root(k)]].append(_filled(path))
+    return Lesions(labels=labels, groups=list(members.values()),
+                   areas=[_apart(group) for group in shapes],
+                   boxes=ndimage.find_objects(labels))
+
+
+def outer_ring(polygon) -> np.ndarray:
+    """The outer ring ``(n, 2)`` float32 (x, y) of a shapely polygon, not closed."""
+    return np.asarray(polygon.exterior.coords, dtype=np.float32)[:-1]
+
+
+def _filled(path: str) -> shapely.Geometry:
+    """The area a drawn outline's outer ring (its first subpath that encloses any)
+    fills."""
+    outer = next(ring for ring in _shapes.parse_path(path) if _shapes._encloses_area(ring))
+    # "structure": the area the even-odd rule fills, as the mask's (and as
+    # _shapes.is_region reads a self-crossing ring), each loop of a bow-tie apart.
+    return shapely.make_valid(shapely.Polygon(outer), method="structure")
+
+
+def _apart(shapes: list) -> list:
+    """The apart polygons of the union of a lesion's drawn outlines (``shapes``, valid
+    geometries), largest first; none when they enclose no area."""
+    if not shapes:
+        return []
+    union = shapely.unary_union(shapes)
+    parts = [g for g in shapely.get_parts(union)
+             if isinstance(g, shapely.Polygon) and not g.is_empty and g.area > 0]
+    return sorted(parts, key=lambda g: g.area, reverse=True)
