@@ -222,7 +222,9 @@ def build_record(
         outline was edited with (*Box re-segment*), oldest first: the record keeps each
         model once, as ``model.box``, and ``model.box_differs`` says whether one of them
         is not ``model`` (the server upgraded between the outline and a box, or a box
-        on an outline drawn by hand).
+        on an outline drawn by hand). A revision of a saved version whose outline it
+        kept (*Load it to revise*) gives that version's first (its ``model.box``, as
+        :func:`parse_box_models` reads it), then those of its own boxes.
     classification : mapping, optional
         The server's ``/classify`` answer: ``label``, ``probabilities``, ``model``.
     vertices : int, optional
@@ -374,6 +376,42 @@ def parse_based_on(value) -> dict | None:
         "annotator": annotator.strip(),
         "readers": sorted({annotator.strip(), *(r.strip() for r in readers)}),
     }
+
+
+def parse_box_models(record) -> list[dict]:
+    """The box models a saved record names (its ``model.box``), checked; the one reading
+    of it, as the models a revision of the record keeps (see :func:`build_record`).
+
+    Parameters
+    ----------
+    record : mapping
+        A saved record.
+
+    Returns
+    -------
+    list of dict
+        ``{"name", "version"}`` of each model, in the record's order; [] when it names
+        none (no box, or saved before box models were recorded).
+
+    Raises
+    ------
+    ValueError
+        ``model`` or ``model.box`` is not what :func:`build_record` writes: which
+        models made an outline is not guessed.
+    """
+    model = record.get("model") if isinstance(record, Mapping) else None
+    if model is None:
+        return []
+    if not isinstance(model, Mapping):
+        raise ValueError(f"model {model!r} is not a mapping of models")
+    box = model.get("box")
+    if box is None:
+        return []
+    # As the index reads it (_database._box_versions): a record it lists as damaged
+    # for its model.box is not revised as if it named no box.
+    if not isinstance(box, list) or not all(isinstance(m, Mapping) for m in box):
+        raise ValueError(f"model.box {box!r} is not a list of models")
+    return [cleaned for cleaned in map(_model, box) if cleaned]
 
 
 def descends_from_others(record: Mapping) -> bool | None:

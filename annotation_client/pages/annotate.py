@@ -72,6 +72,7 @@ from annotation_client._record import (
     clean_descriptors,
     margin_conflict,
     parse_based_on,
+    parse_box_models,
     revision_losses,
     same_reading,
 )
@@ -3685,18 +3686,47 @@ def _revised(meta: dict, history: dict | None,
         return None
     readers: set[str] = set()
     for version in versions:
-        if version not in loadable:
-            raise ValueError(_not_loadable(store, sha, version))
-        try:
-            record = store.load_record(sha, version)
-        except OSError as exc:
-            raise ValueError(f"Version {version}, which this work revises, cannot be read "
-                             f"({exc.strerror or exc})") from None
-        if not isinstance(record, dict):
-            raise ValueError(f"the record of version {version} is not a saved record")
-        based_on = _revision_of(record, version)
+        based_on = _revision_of(_revised_record(store, sha, version, loadable), version)
         readers |= set(based_on["readers"])
     return dict(based_on, readers=sorted(readers))
+
+
+def _revised_record(store, sha: str, version: int, loadable) -> dict:
+    """The record of ``version`` of image ``sha``, which the work on screen revises.
+
+    Raises
+    ------
+    ValueError
+        With a message for the radiologist: a version not in ``loadable`` (the reader's
+        to load), or whose record cannot be read.
+    """
+    if version not in loadable:
+        raise ValueError(_not_loadable(store, sha, version))
+    try:
+        record = store.load_record(sha, version)
+    except OSError as exc:
+        raise ValueError(f"Version {version}, which this work revises, cannot be read "
+                         f"({exc.strerror or exc})") from None
+    if not isinstance(record, dict):
+        raise ValueError(f"the record of version {version} is not a saved record")
+    return record
+
+
+def _saved_box_models(record: dict, version: int) -> list[dict]:
+    """The box models of saved ``version`` (its record ``record``), which a revision of
+    it keeps (see :func:`_box_models`).
+
+    Raises
+    ------
+    ValueError
+        The record's ``model.box`` cannot be read: which models made the outline is
+        not guessed.
+    """
+    try:
+        return parse_box_models(record)
+    except ValueError as exc:
+        raise ValueError(f"the record of version {version} cannot say which models "
+                         f"answered its boxes: {exc}") from None
 
 
 def _not_loadable(store, sha: str, version: int) -> str:
@@ -3758,6 +3788,8 @@ def load_saved(clicks, meta, shown=None, notice_clicks=None):
     try:
         version, label, note, descriptors, paths, record = _read_latest_save(meta, named)
         based_on = _revision_of(record, version)
+        # Said now rather than at the save: a revision keeps the version's box models.
+        _saved_box_models(record, version)
         next_version = get_store().next_version(sha)
         newest = get_store().versions(sha, get_reader())[-1]
     except (OSError, ValueError, TypeError) as exc:
@@ -4455,9 +4487,14 @@ def edit(
         and not _applied(history, loaded.get("at"))
     ):
         state = _editing.make_state(loaded["paths"], "saved", density=_vertices(max_vertices))
-        history = _push_answer(history, state, loaded.get("at"))
         version = loaded.get("version")
-        if isinstance(version, int) and not isinstance(version, bool):
+        numbered = isinstance(version, int) and not isinstance(version, bool)
+        if numbered:
+            # Which version's outline the step is: the box models behind it are read
+            # from that version's record when the work is saved (_box_models).
+            state[SAVED_VERSION] = version
+        history = _push_answer(history, state, loaded.get("at"))
+        if numbered:
             # Newest last: the next save revises it, and descends from all of them,
             # since the editor may still hold an earlier one's label, note or outline.
             earlier = [v for v in history.get("loaded_versions") or [] if v != version]
@@ -4607,32 +4644,58 @@ OVER_EDITS = "over_edits"
 #: A box's state holds under this key the ``{"name", "version"}`` of the model that
 #: answered the box (see _box_models).
 BOX_MODEL = "model"
+#: A loaded version's state (action "saved") holds under this key the version's number.
+SAVED_VERSION = "version"
 #: The actions whose state replaces the whole outline: the model's first outline (or
 #: Reset to AI), a saved version loaded to revise, a new image.
 _WHOLE_OUTLINE_ACTIONS = ("ai", "reset", "saved", "open")
 
 
-def _box_models(history: dict) -> list[dict]:
+def _box_models(history: dict, meta: dict | None = None) -> list[dict]:
     """The models that answered the box re-segmentations the present outline was made
     with: those of the box steps since the last step that replaced the whole outline
-    (an undone box is not among them; nor is a box drawn before Reset to AI).
+    (an undone box is not among them; nor is a box drawn before Reset to AI, or before
+    a saved version was loaded).
+
+    A saved version loaded to revise (*Load it to revise*) brings the box models its own
+    record names (its ``model.box``, read from the data folder of image ``meta``, as
+    :func:`_revised` reads its provenance): the outline kept is partly theirs until it
+    is replaced whole (Reset to AI, another load) or the load is undone. Kept, too, when
+    the loaded outline is edited, even where a box of it is erased: which part of an
+    outline each model drew is not recorded, and the record's models are those of the
+    steps the outline was made with. A version saved before box models were recorded
+    brings none.
 
     Returns
     -------
     list of dict
-        ``{"name", "version"}`` of each box step, oldest first (duplicates kept:
-        :func:`_record.build_record` keeps each model once).
+        ``{"name", "version"}`` of each box step, oldest first, a loaded version's first
+        (duplicates kept: :func:`_record.build_record` keeps each model once).
+
+    Raises
+    ------
+    ValueError
+        With a message for the radiologist: the loaded version is not the reader's to
+        load, or its record cannot be read or cannot say its box models.
     """
     steps = [*history.get("past", []), history.get("present")]
     models: list[dict] = []
+    loaded = None  # the version whose outline the last whole replacement was
     for state in steps:
         if not isinstance(state, dict):
             continue
         if state.get("action") in _WHOLE_OUTLINE_ACTIONS:
             models = []
+            version = state.get(SAVED_VERSION) if state.get("action") == "saved" else None
+            loaded = (version if isinstance(version, int) and not isinstance(version, bool)
+                      else None)
         elif state.get("action") == "box" and isinstance(state.get(BOX_MODEL), dict):
             models.append(state[BOX_MODEL])
-    return models
+    if loaded is None or not meta:
+        return models
+    store, sha = get_store(), meta["sha256"]
+    record = _revised_record(store, sha, loaded, store.versions(sha, get_reader()))
+    return [*_saved_box_models(record, loaded), *models]
 #: What the status line adds after such a box.
 OVER_EDITS_TEXT = (
     "over the edits made while the box was segmented; Undo shows them without it"
@@ -5558,7 +5621,7 @@ def save(_clicks, meta, history, ai, classification, final_label, note, annotato
             note=note or "",
             measurements=summary,
             model=ai.get("model") if ai else None,
-            box_models=_box_models(history),
+            box_models=_box_models(history, meta),
             classification=classification,
             vertices=_shapes.vertex_count(paths),
             based_on=_revised(meta, history, own),

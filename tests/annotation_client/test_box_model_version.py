@@ -166,3 +166,49 @@ def test_a_box_taken_back_by_reset_to_ai_is_not_recorded(
     assert reset["present"]["action"] == "reset"
     record = _saved_record(annotate, first, meta, image_data, ai, reset, data_dir)
     assert record["model"]["box"] is None and record["model"]["box_differs"] is None
+
+
+def test_a_revision_keeps_the_box_model_of_the_version_it_loaded(
+    annotate, live_model_server, newer_model_server, busi_dir, tmp_path
+):
+    # Version 1's outline was partly the upgraded server's box; the radiologist loads it
+    # to revise on a client of the first server and saves version 2 with an edit: its
+    # record named no box model, though its outline kept the box's.
+    data = (busi_dir / "benign" / NAME).read_bytes()
+    data_dir = tmp_path / "annotations"
+    first, upgraded = _app(live_model_server, data_dir), _app(newer_model_server, data_dir)
+    meta, image_data, ai, history = _outlined(annotate, first, data)
+    boxed = _boxed(annotate, upgraded, meta, image_data, ai, history)
+    box_model = _saved_record(annotate, upgraded, meta, image_data, ai, boxed,
+                              data_dir)["model"]["box"]
+
+    # The page opened afresh on the first server's client: the AI's outline, then the load.
+    meta, image_data, ai, history = _outlined(annotate, first, data)
+    loaded = _in(first, lambda: annotate.load_saved(1, meta), f"{ids.LOAD_SAVED_BUTTON}.n_clicks")
+    assert loaded[0]["version"] == 1
+    revised = _in(first, lambda: annotate.edit(
+        meta, ai, None, None, None, None, None, 32, 0.3, True, True, loaded[0], history,
+        page="p" * 16,
+    ), f"{ids.LOADED_SAVE}.data")[0]
+    assert revised["present"]["action"] == "saved"
+    revised = _history.push(revised, dict(revised["present"], paths=[
+        *revised["present"]["paths"], "M 1,1 L 9,1 L 9,9 L 1,9 Z"], action="edit"))
+    record = _saved_record(annotate, first, meta, image_data, ai, revised, data_dir)
+    assert record["based_on"]["version"] == 1
+    assert record["model"]["box"] == box_model == [
+        {"name": record["model"]["segmentation"]["name"], "version": NEWER}]
+    assert record["model"]["box_differs"] is True
+    index = AnnotationIndex(default_url(data_dir))
+    try:
+        rows = {row["version"]: row for row in index.query(latest_only=False)}
+    finally:
+        index.engine.dispose()
+    assert rows[2]["box_model_versions"] == NEWER
+
+    # Reset to AI after the load: the outline is the model's own again, no box's.
+    reset = _in(first, lambda: annotate.edit(
+        meta, ai, None, None, None, None, 1, 32, 0.3, True, True, None, revised,
+        page="p" * 16), f"{ids.RESET_BUTTON}.n_clicks")[0]
+    assert reset["present"]["action"] == "reset"
+    with first.server.test_request_context():
+        assert annotate._box_models(reset, meta) == []

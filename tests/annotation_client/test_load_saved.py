@@ -65,12 +65,13 @@ def app(data_dir):
 
 
 def _save(data_dir, paths, *, annotator="Dr Ada", label=None, note="", descriptors=None,
-          saved_at=dt.datetime(2024, 5, 1, 10, 0, tzinfo=UTC), width=WIDTH, height=HEIGHT):
+          saved_at=dt.datetime(2024, 5, 1, 10, 0, tzinfo=UTC), width=WIDTH, height=HEIGHT,
+          box_models=None):
     """Save ``paths`` as the image's next version, as the page's Save does; its number."""
     mask = _shapes.paths_to_mask(paths, (HEIGHT, WIDTH))
     record = build_record(
         image=META, annotator=annotator, final_mask=mask, final_label=label,
-        descriptors=descriptors, note=note, saved_at=saved_at,
+        descriptors=descriptors, note=note, saved_at=saved_at, box_models=box_models,
     )
     saved = AnnotationStore(data_dir).save(
         SHA, svg=_shapes.paths_to_svg(paths, width, height),
@@ -543,8 +544,10 @@ def test_a_loaded_save_goes_onto_the_undo_history(annotate):
         annotate, [LOADED], loaded=_loaded(), history=before
     )
     assert history["image"] == SHA
+    # The step names the version it is (its box models are read from its record).
     assert history["present"] == {
-        "paths": SAVED_PATHS, "action": "saved", "base": None, "density": 32, "source": 111
+        "paths": SAVED_PATHS, "action": "saved", "base": None, "density": 32, "source": 111,
+        "version": 1,
     }
     assert history["past"] == before["past"] + [before["present"]]
     assert history["future"] == []
@@ -724,6 +727,76 @@ def test_a_malformed_provenance_is_said_on_load_and_not_taken_for_unsaved_work(
 
     assert on_disk([RING])
     assert not on_disk([TRIANGLE])
+
+
+# Two releases of the model: the box of the version loaded, and a box drawn after the load.
+SHIPPED = {"name": "busi-unet", "version": "2026-01-01.1"}
+UPGRADED = {"name": "busi-unet", "version": "2027-01-01.1"}
+
+
+def _boxed(annotate, history, model, paths=(TRIANGLE,)):
+    """``history`` with a box step answered by ``model``, as edit takes a box answer."""
+    state = _editing.make_state(list(paths), "box", density=32)
+    return _history.push(history, dict(state, **{annotate.BOX_MODEL: model}))
+
+
+def _box_models(app, annotate, history):
+    with app.server.test_request_context("/_dash-update-component"):
+        return annotate._box_models(history, META)
+
+
+def test_a_revision_keeps_the_box_models_of_the_version_it_loaded(app, annotate, data_dir):
+    # Version 1's outline was partly a box's: the revision that kept it named no box
+    # model, as if its outline were the first model's or drawn by hand.
+    _save(data_dir, SAVED_PATHS, box_models=[SHIPPED])
+    # A box drawn before the load: the loaded outline replaced the one it made.
+    before = _boxed(annotate, _drawn_history(), UPGRADED)
+    loaded = _edit(annotate, [LOADED], loaded=_loaded(version=1), history=before)[0]
+    edited = _history.push(loaded, _editing.make_state([RING], "edit", density=32))
+    assert _save_from(app, annotate, edited).startswith("Saved.")
+    store = AnnotationStore(data_dir)
+    model = store.load_record(SHA, 2)["model"]
+    assert (model["box"], model["box_differs"]) == ([SHIPPED], True)  # no AI outline here
+    assert _box_models(app, annotate, loaded) == [SHIPPED]
+    # A box after the load comes after the version's own; a revision of that revision
+    # keeps both, through the record it loads.
+    boxed = _boxed(annotate, edited, UPGRADED)
+    assert _box_models(app, annotate, boxed) == [SHIPPED, UPGRADED]
+    assert _save_from(app, annotate, boxed, confirmed=True).startswith("Saved.")
+    assert store.load_record(SHA, 3)["model"]["box"] == [SHIPPED, UPGRADED]
+    again = _edit(annotate, [LOADED], loaded=_loaded(at=222, version=3), history=edited)[0]
+    assert _box_models(app, annotate, again) == [SHIPPED, UPGRADED]
+    # The loaded outline gone, its models go with it: the load undone (the box before
+    # it is back), or the outline reset to the AI's.
+    assert _box_models(app, annotate, _history.undo(loaded)) == [UPGRADED]
+    reset = _history.push(edited, _editing.make_state([TRIANGLE], "reset", base="ai"))
+    assert _box_models(app, annotate, reset) == []
+    # A version saved before box models were recorded brings none.
+    _save_record(data_dir, [RING], "Dr Bo")  # v4, without model.box
+    path = data_dir / SHA / "v004.json"
+    record = json.loads(path.read_text())
+    del record["model"]["box"], record["model"]["box_differs"]
+    path.write_text(json.dumps(record))
+    old = _edit(annotate, [LOADED], loaded=_loaded(at=333, version=4), history=before)[0]
+    assert _box_models(app, annotate, old) == []
+
+
+def test_a_version_whose_box_models_cannot_be_read_is_not_loaded_nor_revised(
+        app, annotate, data_dir):
+    _save(data_dir, SAVED_PATHS, box_models=[SHIPPED])
+    path = data_dir / SHA / "v001.json"
+    record = json.loads(path.read_text())
+    record["model"]["box"] = "busi-unet"
+    path.write_text(json.dumps(record))
+    reason = ("the record of version 1 cannot say which models answered its boxes: "
+              "model.box 'busi-unet' is not a list of models")
+    _assert_load_error(_load(app, annotate), reason)
+    # Loaded before it was damaged: the save says why, and writes nothing.
+    loaded = _edit(annotate, [LOADED], loaded=_loaded(version=1), history=_drawn_history())[0]
+    edited = _history.push(loaded, _editing.make_state([RING], "edit", density=32))
+    text = _save_from(app, annotate, edited)
+    assert text.startswith("Not saved.") and reason in text
+    assert not (data_dir / SHA / "v002.json").exists()
 
 
 def test_a_run_of_density_changes_is_one_undo_step(annotate):

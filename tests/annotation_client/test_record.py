@@ -107,6 +107,26 @@ def test_the_record_names_each_box_model_once_and_whether_one_is_not_the_outline
         r.build_record(image=IMAGE, annotator="B", final_mask=final, box_models=unet)
 
 
+def test_a_records_box_models_are_read_back_as_a_revision_keeps_them():
+    final = np.zeros((4, 6), bool)
+    unet, newer = {"name": "unet", "version": "1.2"}, {"name": "unet", "version": "1.3"}
+    record = r.build_record(image=IMAGE, annotator="B", final_mask=final, model=unet,
+                            box_models=[unet, newer])
+    assert r.parse_box_models(json.loads(json.dumps(record))) == [unet, newer]
+    # No box, or a record saved before box models were recorded: none.
+    assert r.parse_box_models(r.build_record(image=IMAGE, annotator="B",
+                                             final_mask=final)) == []
+    assert r.parse_box_models({"model": {"segmentation": unet}}) == []
+    assert r.parse_box_models({}) == []
+    # Only the name and version of each, as build_record keeps them.
+    assert r.parse_box_models({"model": {"box": [dict(newer, extra=1)]}}) == [newer]
+    for damaged in ("unet", [["unet", "1.2"]], {"name": "unet"}):
+        with pytest.raises(ValueError, match="model.box .* is not a list of models"):
+            r.parse_box_models({"model": {"box": damaged}})
+    with pytest.raises(ValueError, match="model .* is not a mapping of models"):
+        r.parse_box_models({"model": ["unet"]})
+
+
 def test_record_keeps_the_worklist_path():
     _, final = _masks()
     image = IMAGE | {"worklist_path": "2024/case 7/benign (1).png"}
