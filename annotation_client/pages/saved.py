@@ -109,9 +109,11 @@ COLUMNS = (
     ("long_axis_px", "Long axis (px)"),
     ("perpendicular_axis_px", "Perpendicular axis (px)"),
     # Each model's own version: the outline and the AI label of one reading can come from
-    # two (the model server upgraded between them), and the label's is its P(malignant)'s.
+    # two (the model server upgraded between them), and the label's is its P(malignant)'s;
+    # so can the boxes that re-segmented parts of the outline (Box re-segment).
     ("model_version", "Outline model"),
     ("classification_model_version", "AI label model"),
+    ("box_model_versions", "Box models"),
     ("record_status", "Record file"),
 )
 
@@ -415,6 +417,9 @@ def table_rows(
                 **size(row),
                 "model_version": row["model_version"] or "—",
                 "classification_model_version": row.get("classification_model_version") or "—",
+                # Each box model's version once, joined by ", " (the index's text, as the
+                # CSV gives it); "—" without a box, as the other model columns say none.
+                "box_model_versions": row.get("box_model_versions") or "—",
                 # Damaged: the record cannot be read, so the row's reading is blank.
                 "record_status": f"damaged: {row['damaged']}" if row.get("damaged") else "ok",
                 "record": row["record_path"],
@@ -623,14 +628,22 @@ def _located(config, rows: list[dict]) -> dict:
 
 
 def _models_tooltip(row: dict) -> dict:
-    """The *AI label model* cell's hover text when the AI label came from another model
-    version than the outline; ``{}`` otherwise."""
+    """The hover text of the *AI label model* cell when the AI label came from another
+    model version than the outline, and of the *Box models* cell when a box did; ``{}``
+    otherwise."""
     outline, label = row["model_version"], row.get("classification_model_version")
-    if not outline or not label or outline == label:
-        return {}
-    return {"classification_model_version": (
-        f"The AI label and P(malignant) came from model version {label}, the outline from "
-        f"{outline}: the model server changed between them.")}
+    said = {}
+    if outline and label and outline != label:
+        said["classification_model_version"] = (
+            f"The AI label and P(malignant) came from model version {label}, the outline "
+            f"from {outline}: the model server changed between them.")
+    boxes = row.get("box_model_versions")
+    # The index keeps each box version once, joined by ", " (_database._box_versions).
+    if outline and boxes and set(boxes.split(", ")) != {outline}:
+        said["box_model_versions"] = (
+            f"Parts of the outline were re-segmented in a box by model version(s) {boxes}, "
+            f"the outline first given by {outline}: the model server changed between them.")
+    return said
 
 
 def _open_tooltip(shown: dict, row: dict, located: dict) -> dict:

@@ -70,7 +70,7 @@ NOTE_A1 = "Probably a fibroadenoma; follow up in 6 months, left breast."
 def save_version(data_dir, sha, *, name="left.png", annotator="Dr Ada", final=EDITED_A,
                  ai=None, label=None, classification=None, saved_at, worklist_path=None,
                  regions=1, index=None, descriptors=None, note="", based_on=None,
-                 spacing=None) -> str:
+                 spacing=None, box_models=None) -> str:
     """One saved version, written as the Annotate page writes it; returns its record path.
 
     Its measurements give only the region count, unless ``spacing`` (``(row_mm, col_mm,
@@ -93,6 +93,7 @@ def save_version(data_dir, sha, *, name="left.png", annotator="Dr Ada", final=ED
         note=note,
         classification=classification,
         model={"name": "unet", "version": "2.1"} if ai is not None else None,
+        box_models=box_models,
         measurements=measurements,
         saved_at=saved_at,
         based_on=based_on,

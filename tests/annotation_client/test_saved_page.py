@@ -31,6 +31,7 @@ from _dash_helpers import (
     wait_for,
 )
 from _saved_data import (
+    AI_A,
     EDITED_A,
     HAND_B,
     HEADER,
@@ -76,7 +77,8 @@ def _shown(paths):
          "ai_p_malignant": 0.3, "regions": 1, "long_axis_mm": None,
          "perpendicular_axis_mm": None, "long_axis_px": None, "perpendicular_axis_px": None,
          # The outline's model and the AI label's: two versions (the fixture's records).
-         "model_version": "2.1", "classification_model_version": "0.9", "record_status": "ok"}
+         "model_version": "2.1", "classification_model_version": "0.9",
+         "box_model_versions": "—", "record_status": "ok"}
     return {
         "a1": a | {"saved_at": "2024-05-01 10:00:00", "version": 1, "final_label": "benign",
                    "files": _files(SHA_A, 1),
@@ -94,7 +96,8 @@ def _shown(paths):
                "edited": "—", "regions": 2, "long_axis_mm": None,
                "perpendicular_axis_mm": None, "long_axis_px": None,
                "perpendicular_axis_px": None, "model_version": "—",
-               "classification_model_version": "—", "record_status": "ok",
+               "classification_model_version": "—", "box_model_versions": "—",
+               "record_status": "ok",
                "record": paths["b1"]},
     }
 
@@ -121,7 +124,7 @@ def _index_row(**changes) -> dict:
         "ai_p_malignant": 0.12345, "segmented": True, "dice_ai_vs_final": 0.6666666666666666,
         "edited": True, "regions": 2, "max_diameter_px": 70.26, "perpendicular_diameter_px": 43.14,
         "max_diameter_mm": None, "perpendicular_diameter_mm": None, "empty": False,
-        "model_version": "2.1", "classification_model_version": "2.1",
+        "model_version": "2.1", "classification_model_version": "2.1", "box_model_versions": None,
         "record_path": "/data/a1/v003.json", "birads_assessment": "4B",
         "birads_shape": "irregular", "birads_orientation": None,
         "birads_margin": "angular; spiculated", "birads_echo_pattern": None,
@@ -181,7 +184,8 @@ def test_table_rows_rounds_spells_out_and_prefers_the_worklist_path(saved):
          "edited": "yes", "regions": 2,
          "long_axis_mm": None, "perpendicular_axis_mm": None, "long_axis_px": 70.3,
          "perpendicular_axis_px": 43.1,
-         "model_version": "2.1", "classification_model_version": "2.1", "record_status": "ok",
+         "model_version": "2.1", "classification_model_version": "2.1", "box_model_versions": "—",
+         "record_status": "ok",
          "record": "/data/a1/v003.json"},
         {"saved_at": "2024-01-31 23:59:59", "annotator": "Dr Ada",
          "image": "study7/left.png", "open": "", "files": "", "dicom": "", "version": 1,
@@ -190,7 +194,8 @@ def test_table_rows_rounds_spells_out_and_prefers_the_worklist_path(saved):
          "ai_p_malignant": None, "dice_ai_vs_final": None, "edited": "—", "regions": None,
          "long_axis_mm": None, "perpendicular_axis_mm": None, "long_axis_px": None,
          "perpendicular_axis_px": None,
-         "model_version": "—", "classification_model_version": "—", "record_status": "ok",
+         "model_version": "—", "classification_model_version": "—", "box_model_versions": "—",
+         "record_status": "ok",
          "record": "/data/a1/v003.json"},
         {"saved_at": "2024-05-02 09:30:05", "annotator": "Dr Ada", "image": "left.png",
          "open": "", "files": "", "dicom": "", "version": 3, "final_label": "malignant",
@@ -199,7 +204,8 @@ def test_table_rows_rounds_spells_out_and_prefers_the_worklist_path(saved):
          "edited": "no", "regions": 2,
          "long_axis_mm": 7.0, "perpendicular_axis_mm": 4.3, "long_axis_px": 70.3,
          "perpendicular_axis_px": 43.1,
-         "model_version": "2.1", "classification_model_version": "2.1", "record_status": "ok",
+         "model_version": "2.1", "classification_model_version": "2.1", "box_model_versions": "—",
+         "record_status": "ok",
          "record": "/data/a1/v003.json"},
     ]
     assert saved.table_rows([]) == []
@@ -406,6 +412,40 @@ def test_show_saved_applies_the_filters(app, saved_paths, saved, annotator, labe
         assert text_of(summary).startswith(f"{len(expected)} version(s) of ")
     else:
         assert text_of(summary) == "No saved annotation matches."
+
+
+def test_the_box_models_column_shows_each_box_models_version_and_says_a_change(
+        app, data_dir, saved_paths, saved):
+    index = app.server.config[INDEX_KEY]
+    # The CSV and the API gave the box models' versions; the table did not show them.
+    sha_c, sha_d = "c3" * 32, "d4" * 32
+    upgraded, shipped = {"name": "unet", "version": "2.2"}, {"name": "unet", "version": "2.1"}
+    # Over the 2.1 outline, a box of the upgraded server, then one of the first.
+    save_version(data_dir, sha_c, name="boxed.png", ai=AI_A, box_models=[upgraded, shipped],
+                 saved_at=dt.datetime(2024, 5, 3, 9, 0, tzinfo=UTC), index=index)
+    # A box of the outline's own model.
+    save_version(data_dir, sha_d, name="same.png", ai=AI_A, box_models=[shipped],
+                 saved_at=dt.datetime(2024, 5, 3, 8, 0, tzinfo=UTC), index=index)
+    with app.server.test_request_context("/_dash-update-component"):
+        data, tooltips, *_ = saved.show_saved(True, None, None, "__any__", True)
+    shown = {row["image"]: (row["model_version"], row["box_model_versions"], tip)
+             for row, tip in zip(data, tooltips, strict=True)}
+    said = ("Parts of the outline were re-segmented in a box by model version(s) 2.2, 2.1, "
+            "the outline first given by 2.1: the model server changed between them.")
+    assert shown["boxed.png"][:2] == ("2.1", "2.2, 2.1")
+    assert shown["boxed.png"][2]["box_model_versions"] == said
+    assert shown["same.png"][:2] == ("2.1", "2.1")
+    assert "box_model_versions" not in shown["same.png"][2]
+    # Without a box: a dash, as the other model columns, and no hover text.
+    assert shown["left.png"][1] == shown["study7/right.png"][1] == "—"
+    assert "box_model_versions" not in shown["left.png"][2]
+    # Named in the table's header beside the other models, sorted by the table like them.
+    columns = dict(saved.COLUMNS)
+    assert columns["box_model_versions"] == "Box models"
+    keys = list(columns)
+    assert keys.index("box_model_versions") == keys.index("classification_model_version") + 1
+    assert saved._column("box_model_versions", "Box models") == {
+        "id": "box_model_versions", "name": "Box models"}
 
 
 @pytest.mark.parametrize(
@@ -1166,3 +1206,33 @@ def test_the_keyboard_sorts_the_table(dash_duo, data_dir, saved_paths):
              "Space did not sort the other way")
     assert state() == ("Sort by Saved (UTC) (sorted descending)", "descending")
 
+
+
+@pytest.mark.browser
+def test_the_box_models_column_is_shown_and_sorts(dash_duo, data_dir, saved_paths):
+    # The CSV and the API had the box models' versions; the page's table did not.
+    for day, (sha, boxes) in enumerate([("c3" * 32, ["2.1", "2.3"]), ("d4" * 32, ["2.2"])],
+                                       start=3):
+        save_version(data_dir, sha, name=f"boxed-{day}.png", ai=AI_A,
+                     box_models=[{"name": "unet", "version": v} for v in boxes],
+                     saved_at=dt.datetime(2024, 5, day, 9, 0, tzinfo=UTC))
+    dash_duo.start_server(create_app({"MODEL_SERVER_URL": f"http://127.0.0.1:{closed_port()}",
+                                      "DATA_DIR": data_dir}))
+    driver = dash_duo.driver
+    driver.get(dash_duo.server_url + "/saved")
+    wait_for(dash_duo, lambda: len(_rows(dash_duo)) == 4, 20, "the table did not fill")
+    # Newest first: the two boxed images, then image A's v2 and image B's v1, no box.
+    assert _column(dash_duo, "box_model_versions") == ["2.2", "2.1, 2.3", "—", "—"]
+    header = driver.find_element(
+        By.CSS_SELECTOR, "th[data-dash-column='box_model_versions']:not(.dash-filter)")
+    assert "Box models" in header.text
+    # Sorted by the table, as each column: by version, none last.
+    click(driver, By.CSS_SELECTOR,
+          "th .column-header--sort[aria-label^='Sort by Box models']")
+    wait_for(dash_duo, lambda: _column(dash_duo, "box_model_versions") == [
+        "2.1, 2.3", "2.2", "—", "—"], 10, "no sort")
+    click(driver, By.CSS_SELECTOR,
+          "th .column-header--sort[aria-label^='Sort by Box models']")
+    wait_for(dash_duo, lambda: _column(dash_duo, "box_model_versions") == [
+        "—", "—", "2.2", "2.1, 2.3"], 10, "no sort the other way")
+    assert console_errors(dash_duo) == []
