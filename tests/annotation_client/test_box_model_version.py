@@ -99,6 +99,28 @@ def _boxed(annotate, app, meta, image_data, ai, history):
     return out[0]
 
 
+def _boxed_by_the_upgrade(annotate, live_model_server, newer_model_server, busi_dir,
+                          tmp_path):
+    """Both servers' apps on one data folder, and the image outlined by the first with a
+    box by the upgraded one: ``(data, data_dir, first, upgraded, meta, image_data, ai,
+    boxed)``."""
+    data = (busi_dir / "benign" / NAME).read_bytes()
+    data_dir = tmp_path / "annotations"
+    first, upgraded = _app(live_model_server, data_dir), _app(newer_model_server, data_dir)
+    meta, image_data, ai, history = _outlined(annotate, first, data)
+    boxed = _boxed(annotate, upgraded, meta, image_data, ai, history)
+    return data, data_dir, first, upgraded, meta, image_data, ai, boxed
+
+
+def _reset(annotate, app, meta, ai, history):
+    """The history after Reset to AI."""
+    reset = _in(app, lambda: annotate.edit(
+        meta, ai, None, None, None, None, 1, 32, 0.3, True, True, None, history,
+        page="p" * 16), f"{ids.RESET_BUTTON}.n_clicks")[0]
+    assert reset["present"]["action"] == "reset"
+    return reset
+
+
 def _saved_record(annotate, app, meta, image_data, ai, history, data_dir: Path) -> dict:
     blank = [None] * len(annotate.DESCRIPTOR_OPTIONS)
     alert = _in(app, lambda: annotate.save(1, meta, history, ai, None, "benign", "", "Dr Ada",
@@ -155,15 +177,9 @@ def test_a_box_taken_back_by_reset_to_ai_is_not_recorded(
 ):
     # Reset to AI after a box: the outline saved is the model's own, but the record
     # named the box's model and said it differs (review 1012, F1).
-    data = (busi_dir / "benign" / NAME).read_bytes()
-    data_dir = tmp_path / "annotations"
-    first, upgraded = _app(live_model_server, data_dir), _app(newer_model_server, data_dir)
-    meta, image_data, ai, history = _outlined(annotate, first, data)
-    boxed = _boxed(annotate, upgraded, meta, image_data, ai, history)
-    reset = _in(first, lambda: annotate.edit(
-        meta, ai, None, None, None, None, 1, 32, 0.3, True, True, None, boxed,
-        page="p" * 16), f"{ids.RESET_BUTTON}.n_clicks")[0]
-    assert reset["present"]["action"] == "reset"
+    _, data_dir, first, _, meta, image_data, ai, boxed = _boxed_by_the_upgrade(
+        annotate, live_model_server, newer_model_server, busi_dir, tmp_path)
+    reset = _reset(annotate, first, meta, ai, boxed)
     record = _saved_record(annotate, first, meta, image_data, ai, reset, data_dir)
     assert record["model"]["box"] is None and record["model"]["box_differs"] is None
 
@@ -174,11 +190,8 @@ def test_a_revision_keeps_the_box_model_of_the_version_it_loaded(
     # Version 1's outline was partly the upgraded server's box; the radiologist loads it
     # to revise on a client of the first server and saves version 2 with an edit: its
     # record named no box model, though its outline kept the box's.
-    data = (busi_dir / "benign" / NAME).read_bytes()
-    data_dir = tmp_path / "annotations"
-    first, upgraded = _app(live_model_server, data_dir), _app(newer_model_server, data_dir)
-    meta, image_data, ai, history = _outlined(annotate, first, data)
-    boxed = _boxed(annotate, upgraded, meta, image_data, ai, history)
+    data, data_dir, first, upgraded, meta, image_data, ai, boxed = _boxed_by_the_upgrade(
+        annotate, live_model_server, newer_model_server, busi_dir, tmp_path)
     box_model = _saved_record(annotate, upgraded, meta, image_data, ai, boxed,
                               data_dir)["model"]["box"]
 
@@ -206,9 +219,5 @@ def test_a_revision_keeps_the_box_model_of_the_version_it_loaded(
     assert rows[2]["box_model_versions"] == NEWER
 
     # Reset to AI after the load: the outline is the model's own again, no box's.
-    reset = _in(first, lambda: annotate.edit(
-        meta, ai, None, None, None, None, 1, 32, 0.3, True, True, None, revised,
-        page="p" * 16), f"{ids.RESET_BUTTON}.n_clicks")[0]
-    assert reset["present"]["action"] == "reset"
     with first.server.test_request_context():
-        assert annotate._box_models(reset, meta) == []
+        assert annotate._box_models(_reset(annotate, first, meta, ai, revised), meta) == []
