@@ -1036,8 +1036,8 @@
  * could reach the client first, under load: the Undo took back the region drawn before
  * the box, and the box then came on top of what was left. A press made while a box's
  * drag is under way, or after its release and before ask_box has answered, is held
- * here and made again, in order, once it has (or after SETTLE_MS without a request: a
- * drag plotly.js did not make a box of). */
+ * here and made again, in order, once it has (or after SETTLE_MS without a request and
+ * with no rectangle on the graph: a drag plotly.js did not make a box of). */
 (function () {
   var BUTTONS = ["undo-button", "redo-button", "reset-button"];
   var STILL_PX = 3;  // a release this close to the press drew no box
@@ -1049,8 +1049,19 @@
   var held = [];  // [{id, at}] pressed meanwhile, oldest first
   var replaying = false;
 
+  // A rectangle on the graph is a box plotly.js drew whose event, and so ask_box's
+  // request, is still to come (ask_box's answer takes it off): a late event, under
+  // load, is waited for past SETTLE_MS, up to LONGEST_MS.
+  function boxShown() {
+    var gd = document.querySelector("#annotation-graph .js-plotly-plot");
+    var shapes = gd && gd.layout && gd.layout.shapes;
+    return Array.isArray(shapes) && shapes.some(function (s) { return s && s.type === "rect"; });
+  }
+
   function waiting() {
-    return drag !== null || asking > 0 || (released && Date.now() - released < SETTLE_MS);
+    if (drag !== null || asking > 0) { return true; }
+    var since = released ? Date.now() - released : LONGEST_MS;
+    return since < SETTLE_MS || (since < LONGEST_MS && boxShown());
   }
 
   function flush() {
