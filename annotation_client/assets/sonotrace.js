@@ -1048,6 +1048,10 @@
   var asking = 0;  // ask_box requests on their way
   var held = [];  // [{id, at}] pressed meanwhile, oldest first
   var replaying = false;
+  // Date.now() of a held press made again whose edit answer has not come; 0: none. The
+  // presses are made again one edit answer apart: two clicks in one edit call are one
+  // (edit takes a click as a press, not its count), and Ctrl+Z twice undid one step.
+  var replayed = 0;
 
   // A rectangle on the graph is a box plotly.js drew whose event, and so ask_box's
   // request, is still to come (ask_box's answer takes it off): a late event, under
@@ -1060,6 +1064,7 @@
 
   function waiting() {
     if (drag !== null || asking > 0) { return true; }
+    if (replayed && Date.now() - replayed < LONGEST_MS) { return true; }
     var since = released ? Date.now() - released : LONGEST_MS;
     return since < SETTLE_MS || (since < LONGEST_MS && boxShown());
   }
@@ -1068,16 +1073,20 @@
     var now = Date.now();
     if (waiting() && !(held.length && now - held[0].at >= LONGEST_MS)) { return; }
     released = 0;
-    var presses = held;
-    held = [];
-    replaying = true;
-    try {
-      presses.forEach(function (press) {
-        var button = document.getElementById(press.id);
-        if (button && !button.disabled) { button.click(); }
-      });
-    } finally {
-      replaying = false;
+    replayed = 0;
+    while (held.length) {
+      var press = held.shift();
+      var button = document.getElementById(press.id);
+      if (!button || button.disabled) { continue; }  // gone with its page, or of no use now
+      replaying = true;
+      try {
+        button.click();
+      } finally {
+        replaying = false;
+      }
+      replayed = Date.now();
+      setTimeout(flush, LONGEST_MS);
+      return;
     }
   }
 
@@ -1113,6 +1122,10 @@
     setTimeout(flush, LONGEST_MS);
   }, true);
 
+  function settled() {
+    setTimeout(function () { replayed = 0; flush(); }, 50);
+  }
+
   var priorFetch = window.fetch.bind(window);
   window.fetch = function (input, init) {
     var answer = priorFetch(input, init);
@@ -1121,6 +1134,12 @@
     if (/_dash-update-component$/.test(url.split("?")[0]) && init &&
         typeof init.body === "string") {
       try { output = String(JSON.parse(init.body).output || ""); } catch (e) { output = ""; }
+    }
+    if (output.indexOf("outline-history.data") >= 0 && replayed) {
+      // edit's answer: the next held press, if any, goes in a call of its own.
+      answer.then(function (response) { return response.clone().text(); })
+        .then(settled, settled);
+      return answer;
     }
     // ask_box's request: the one callback whose outputs hold the box request.
     if (output.indexOf("box-request.data") < 0) { return answer; }

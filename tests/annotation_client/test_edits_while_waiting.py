@@ -257,6 +257,82 @@ def _history(dash_duo) -> dict:
     return store_data(dash_duo, ids.HISTORY)
 
 
+def _region_then_box_tool(dash_duo, model, tmp_path) -> tuple[list, str, tuple, tuple]:
+    """The frame opened and outlined by the stand-in ``model``, a region drawn by hand
+    below its left square, and *Box re-segment* picked, boxes answered BOX_ANSWER_S late.
+
+    Returns the AI's paths, the region's, and the screen points a box around the right
+    square is dragged from and to.
+    """
+    driver = dash_duo.driver
+    wait_for(dash_duo, lambda: "ready" in dash_duo.find_element(f"#{ids.SERVER_STATUS}").text)
+    _upload(dash_duo, gradient_png(tmp_path / "frame.png", WIDTH, HEIGHT))
+    wait_for(dash_duo, lambda: "last change: ai" in _status(dash_duo), 30, _status(dash_duo))
+    ai = _agree(dash_duo, 0.5)["present"]["paths"]
+    region = _square(20, 130, 80, 180)
+    _js(dash_duo, "Plotly.relayout(gd, {shapes: gd.layout.shapes.concat([{type: 'path',"
+                  " xref: 'x', yref: 'y', path: arguments[0]}])});", region)
+    drawn = _agree(dash_duo, 0.5)
+    assert drawn["present"]["action"] == "edit"
+    assert _same(drawn["present"]["paths"]) == _same([*ai, region])
+
+    model.box_delay = BOX_ANSWER_S
+    click(driver, By.XPATH,
+          f"//*[@id='{ids.TOOL}']//label[normalize-space()='Box re-segment']")
+    wait_for(dash_duo, lambda: _js(dash_duo, "return gd._fullLayout.dragmode;") == "drawrect")
+    driver.execute_script("document.getElementById('annotation-graph')"
+                          ".scrollIntoView({block: 'center', behavior: 'instant'});")
+    return ai, region, _to_screen(dash_duo, 140, 30), _to_screen(dash_duo, 220, 110)
+
+
+def _late_box_events(dash_duo, delay_ms: int) -> None:
+    """plotly.js's event of a shape drawn on the graph is sent ``delay_ms`` late, as a
+    loaded browser sends it."""
+    _js(dash_duo, """
+        var emit = gd.emit;
+        gd.emit = function (name, data) {
+          var self = this, args = arguments;
+          if (name === 'plotly_relayout' && data && data.shapes) {
+            setTimeout(function () { emit.apply(self, args); }, DELAY);
+            return;
+          }
+          return emit.apply(this, args);
+        };""".replace("DELAY", str(int(delay_ms))))
+
+
+def _steps(dash_duo) -> list:
+    history = _history(dash_duo)
+    return [s["action"] for s in history["past"] + [history["present"]] + history["future"]]
+
+
+def test_two_undos_pressed_before_a_box_s_event_take_back_two_steps(dash_duo, data_dir,
+                                                                     tmp_path):
+    """Ctrl+Z twice as a box is released, its graph event late: the browser held both,
+    then made them again at once, and Dash sent them in one edit call, as one Undo (the
+    box undone, the region left). Made again an answer apart, both count."""
+    with _stand_in_model() as (model, url):
+        app = create_app({"MODEL_SERVER_URL": url, "DATA_DIR": data_dir, "REQUEST_TIMEOUT": 30})
+        dash_duo.start_server(app)
+        driver = dash_duo.driver
+        ai, _region, start, end = _region_then_box_tool(dash_duo, model, tmp_path)
+        _late_box_events(dash_duo, 800)
+        def undo():
+            ActionChains(driver).key_down(Keys.CONTROL).send_keys("z").key_up(
+                Keys.CONTROL).perform()
+        ActionChains(driver).move_to_location(*start).click_and_hold().move_to_location(
+            start[0] + 20, start[1] + 20).move_to_location(*end).release().perform()
+        undo()
+        time.sleep(0.2)
+        undo()
+        wait_for(dash_duo, lambda: "box" in _steps(dash_duo), BOX_ANSWER_S + 20, "no box")
+        wait_for(dash_duo, lambda: _history(dash_duo)["present"]["action"] == "ai", 10,
+                 f"two Undos took back one step: {_steps(dash_duo)}")
+        history = _agree(dash_duo, 1.0)
+        assert _same(history["present"]["paths"]) == _same(ai)
+        assert [s["action"] for s in history["future"]] == ["edit", "box"]
+        _assert_clean_console(dash_duo)
+
+
 @pytest.mark.parametrize("when", ["as released", "while segmented", "before the event",
                                   "long before the event"])
 def test_undo_pressed_before_a_box_s_answer_takes_back_the_box_not_the_region_before(
@@ -277,38 +353,11 @@ def test_undo_pressed_before_a_box_s_answer_takes_back_the_box_not_the_region_be
         app = create_app({"MODEL_SERVER_URL": url, "DATA_DIR": data_dir, "REQUEST_TIMEOUT": 30})
         dash_duo.start_server(app)
         driver = dash_duo.driver
-        wait_for(dash_duo, lambda: "ready" in dash_duo.find_element(f"#{ids.SERVER_STATUS}").text)
-        _upload(dash_duo, gradient_png(tmp_path / "frame.png", WIDTH, HEIGHT))
-        wait_for(dash_duo, lambda: "last change: ai" in _status(dash_duo), 30, _status(dash_duo))
-        ai = _agree(dash_duo, 0.5)["present"]["paths"]
-        region = _square(20, 130, 80, 180)  # drawn by hand, below the left square
-        _js(dash_duo, "Plotly.relayout(gd, {shapes: gd.layout.shapes.concat([{type: 'path',"
-                      " xref: 'x', yref: 'y', path: arguments[0]}])});", region)
-        drawn = _agree(dash_duo, 0.5)
-        assert drawn["present"]["action"] == "edit"
-        assert _same(drawn["present"]["paths"]) == _same([*ai, region])
-
-        model.box_delay = BOX_ANSWER_S
-        click(driver, By.XPATH,
-              f"//*[@id='{ids.TOOL}']//label[normalize-space()='Box re-segment']")
-        wait_for(dash_duo, lambda: _js(dash_duo, "return gd._fullLayout.dragmode;") == "drawrect")
-        driver.execute_script("document.getElementById('annotation-graph')"
-                              ".scrollIntoView({block: 'center', behavior: 'instant'});")
-        start, end = _to_screen(dash_duo, 140, 30), _to_screen(dash_duo, 220, 110)
-        # Around the right square.
+        ai, region, start, end = _region_then_box_tool(dash_duo, model, tmp_path)
         if when in ("before the event", "long before the event"):
-            # The graph's event of a drawn shape is sent 0.8 s late (2.5 s: longer than
-            # the browser's settling wait for a drag plotly.js made no box of).
-            _js(dash_duo, """
-                var emit = gd.emit;
-                gd.emit = function (name, data) {
-                  var self = this, args = arguments;
-                  if (name === 'plotly_relayout' && data && data.shapes) {
-                    setTimeout(function () { emit.apply(self, args); }, DELAY);
-                    return;
-                  }
-                  return emit.apply(this, args);
-                };""".replace("DELAY", "800" if when == "before the event" else "2500"))
+            # 2.5 s: longer than the browser's settling wait for a drag plotly.js made no
+            # box of.
+            _late_box_events(dash_duo, 800 if when == "before the event" else 2500)
         drag = ActionChains(driver).move_to_location(*start).click_and_hold().move_to_location(
             start[0] + 20, start[1] + 20).move_to_location(*end).release()
         if when != "while segmented":
@@ -323,11 +372,7 @@ def test_undo_pressed_before_a_box_s_answer_takes_back_the_box_not_the_region_be
             assert _same(_shape_paths(dash_duo)) == _same([*ai, region])
         assert time.monotonic() - model.asked_boxes[0] < BOX_ANSWER_S, "too slow to test"
 
-        def steps() -> list:
-            history = _history(dash_duo)
-            return [s["action"] for s in history["past"] + [history["present"]]
-                    + history["future"]]
-        wait_for(dash_duo, lambda: "box" in steps(), BOX_ANSWER_S + 20, "no box")
+        wait_for(dash_duo, lambda: "box" in _steps(dash_duo), BOX_ANSWER_S + 20, "no box")
         history = _agree(dash_duo, 1.0)
         # The region is on screen, under the box undone.
         assert _same(history["present"]["paths"]) == _same([*ai, region]), history["present"]
