@@ -499,14 +499,16 @@ def _lesions(mask: np.ndarray, outlines, spacing,
     lesions = []
     for head in range(len(found.groups)):
         pixels, box = found.pixels(head)
-        parts = found.regions(head, pixels)
+        parts = found.regions(head, pixels, box)
         if not parts:
             (path, *_) = vectorizer.mask_to_paths(pixels, OUTLINE_VERTICES, turdsize=0)
-            parts = [(np.asarray(_shapes.parse_path(path)[0], dtype=np.float32), pixels)]
+            parts = [(np.asarray(_shapes.parse_path(path)[0], dtype=np.float32), pixels[box],
+                      (box[0].start, box[1].start))]
         from_model = offered.made(pixels, box)
         lesions.append([(np.vstack([ring, ring[:1]]),
-                         vectorizer.measure_lesion(inside, pixel_spacing=spacing), from_model)
-                        for ring, inside in parts])
+                         vectorizer.measure_lesion(inside, pixel_spacing=spacing, origin=origin),
+                         from_model)
+                        for ring, inside, origin in parts])
     lesions.sort(key=lambda parts: sum(m["area_px"] for _, m, _ in parts), reverse=True)
     return [(ring, measured, (number, len(parts)), from_model)
             for parts in lesions

@@ -15,6 +15,7 @@ x in [c, c+1], y in [r, r+1]; masks are ``(H, W)`` bool, rows are y.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -61,12 +62,15 @@ class Lesions:
         pixels[box] = np.isin(self.labels[box], ks)
         return pixels, box
 
-    def regions(self, lesion: int, pixels: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    def regions(self, lesion: int, pixels: np.ndarray, box: tuple[slice, slice],
+                ) -> list[tuple[np.ndarray, np.ndarray, tuple[int, int]]]:
         """The regions lesion number ``lesion`` encloses, largest first: ``(outer ring
-        (n, 2) float32 (x, y), not closed, its pixels (H, W) bool)`` each, of its
-        :attr:`areas` that hold a pixel of ``pixels`` (its own, :meth:`pixels`); one
-        region, its pixels all of them, unless its outlines enclose apart areas; none for
-        a lesion no outline covers.
+        (n, 2) float32 (x, y), not closed, its pixels (h, w) bool, the (row, col) of
+        their pixel (0, 0) in the image)`` each, of its :attr:`areas` that hold a pixel
+        of ``pixels`` (its own, in ``box``: :meth:`pixels`); one region, its pixels all
+        of them, unless its outlines enclose apart areas; none for a lesion no outline
+        covers. Measure each with ``vectorizer.measure_lesion(pixels,
+        origin=(row, col))``.
 
         A pixel is an area's when the area rasterised alone covers it, as the mask was
         rasterised (:func:`._shapes.paths_to_mask`), so the areas' pixels are the mask's;
@@ -74,23 +78,43 @@ class Lesions:
         the mask is the outlines' fill) to the largest, so each of the lesion's pixels is
         measured once. Loops between pixel centres only: the lesion as one region, its
         largest loop.
+
+        Each region's pixels are cut to their own bounding box, and each area is
+        rasterised over its own: a self-crossing outline can have hundreds of loops, and
+        an image 12 megapixels (an image-sized mask each took 12 MB and a scan of it).
         """
         areas = self.areas[lesion]
         if not areas:
             return []
-        found = []
+        (top, bottom), (left, right) = ((s.start, s.stop) for s in box)
         if len(areas) > 1:
-            left = pixels.copy()
-            for area in areas:
+            inside = pixels[box]
+            # Per pixel of the lesion's box, the number (from 1) of the area it goes to.
+            owner = np.zeros(inside.shape, dtype=np.int32)
+            for number, area in enumerate(areas, start=1):
+                x0, y0, x1, y1 = area.bounds
+                rows = slice(max(top, math.floor(y0)), min(bottom, math.ceil(y1)))
+                cols = slice(max(left, math.floor(x0)), min(right, math.ceil(x1)))
+                if rows.start >= rows.stop or cols.start >= cols.stop:
+                    continue
                 path = _shapes.format_path([area.exterior.coords[:-1]], exact=True)
-                inside = _shapes.paths_to_mask([path], pixels.shape) & left
-                if inside.any():
-                    left &= ~inside
-                    found.append((outer_ring(area), inside))
-            if found:
-                found[0] = (found[0][0], found[0][1] | left)
+                # Rasterised from the image's origin, as the mask was (no shifted
+                # coordinates to round), and only as far as the area reaches.
+                drawn = _shapes.paths_to_mask([path], (rows.stop, cols.stop))[rows, cols]
+                within = (slice(rows.start - top, rows.stop - top),
+                          slice(cols.start - left, cols.stop - left))
+                owner[within][drawn & inside[within] & (owner[within] == 0)] = number
+            taken = np.unique(owner[owner > 0])
+            if taken.size:
+                owner[inside & (owner == 0)] = taken[0]
+                found = []
+                for number, where in enumerate(ndimage.find_objects(owner), start=1):
+                    if where is not None:
+                        found.append((outer_ring(areas[number - 1]), owner[where] == number,
+                                      (top + where[0].start, left + where[1].start)))
+                return found
         # One area (the usual case: no raster to make): the lesion's pixels, all of them.
-        return found or [(outer_ring(areas[0]), pixels)]
+        return [(outer_ring(areas[0]), pixels[box], (top, left))]
 
 
 def find_lesions(mask: np.ndarray, outlines: Sequence[str] | None = None) -> Lesions:

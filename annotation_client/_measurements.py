@@ -73,8 +73,8 @@ def _lesion_measurements(mask: np.ndarray, outlines, spacing) -> tuple[list[dict
     for head, ks in enumerate(found.groups):
         if len(ks) < 2 and len(found.areas[head]) < 2:
             continue  # the usual lesion: the vectorizer's entry stands
-        pixels, _box = found.pixels(head)
-        parts = found.regions(head, pixels)
+        pixels, box = found.pixels(head)
+        parts = found.regions(head, pixels, box)
         if len(ks) < 2 and len(parts) < 2:
             continue  # apart loops, all but one between pixel centres
         for k in ks:
@@ -86,8 +86,9 @@ def _lesion_measurements(mask: np.ndarray, outlines, spacing) -> tuple[list[dict
                        if list(r["bbox"]) == bbox and r["area_px"] == area), None)
             if at is not None:
                 del regions[at]
-        regions.extend(dict(vectorizer.measure_lesion(inside, spacing))
-                       for _ring, inside in parts or [(None, pixels)])
+        regions.extend(dict(vectorizer.measure_lesion(inside, spacing, origin=origin))
+                       for _ring, inside, origin in parts
+                       or [(None, pixels[box], (box[0].start, box[1].start))])
     return regions, len(found.boxes)
 
 

@@ -261,7 +261,7 @@ def measure_regions(mask, pixel_spacing=None) -> list[dict]:
     return measure_checked_crop(crop, top, left, spacing)
 
 
-def measure_lesion(mask, pixel_spacing=None) -> dict | None:
+def measure_lesion(mask, pixel_spacing=None, origin=(0, 0)) -> dict | None:
     """Measure all of a mask's pixels as one lesion, connected or not.
 
     :func:`measure_regions` measures each 8-connected region on its own. A lesion can be
@@ -279,6 +279,10 @@ def measure_lesion(mask, pixel_spacing=None) -> dict | None:
         ``(r, c)`` covers ``x in [c, c+1]``, ``y in [r, r+1]``.
     pixel_spacing : (row_mm, col_mm), optional
         As for :func:`measure_regions`: the millimetre keys are added.
+    origin : (int, int), optional
+        The ``(row, col)`` in the image of ``mask``'s pixel ``(0, 0)``, for a mask cut
+        from a larger image: the coordinates returned (bounding box, centroid, chord
+        ends) are then the image's, as if the whole image had been measured.
 
     Returns
     -------
@@ -287,8 +291,11 @@ def measure_lesion(mask, pixel_spacing=None) -> dict | None:
 
     Raises
     ------
+    TypeError
+        If ``origin`` is not two ints.
     ValueError
-        As :func:`measure_regions`: too many outlines, or a bad ``pixel_spacing``.
+        As :func:`measure_regions`: too many outlines, or a bad ``pixel_spacing``; an
+        ``origin`` below 0.
 
     Examples
     --------
@@ -302,6 +309,12 @@ def measure_lesion(mask, pixel_spacing=None) -> dict | None:
     """
     m = as_mask(mask)
     spacing = check_spacing(pixel_spacing)
+    if (not isinstance(origin, tuple | list) or len(origin) != 2
+            or not all(isinstance(v, int | np.integer) and not isinstance(v, bool)
+                       for v in origin)):
+        raise TypeError(f"origin must be (row, col) ints, got {origin!r}")
+    if min(origin) < 0:
+        raise ValueError(f"origin must be at least (0, 0), got {tuple(origin)}")
     rows = np.flatnonzero(m.any(axis=1))
     if rows.size == 0:
         return None
@@ -309,7 +322,8 @@ def measure_lesion(mask, pixel_spacing=None) -> dict | None:
     top, left = int(rows[0]), int(cols[0])
     crop = m[top : rows[-1] + 1, left : cols[-1] + 1]
     check_outlines(crop, 0, "measured")
-    return _entry(crop, top, left, _outline_measures(crop, spacing), spacing)
+    return _entry(crop, top + int(origin[0]), left + int(origin[1]),
+                  _outline_measures(crop, spacing), spacing)
 
 
 def measure_checked_crop(crop: np.ndarray, top: int, left: int, spacing) -> list[dict]:

@@ -19,6 +19,15 @@ def _mask_of(paths) -> np.ndarray:
     return _shapes.paths_to_mask(paths, SHAPE)
 
 
+def _placed(inside: np.ndarray, origin) -> np.ndarray:
+    """A region's pixels (h, w), whose pixel (0, 0) is the image's ``origin`` (row, col),
+    on an image of ``SHAPE``."""
+    placed = np.zeros(SHAPE, dtype=bool)
+    (row, col), (h, w) = origin, inside.shape
+    placed[row:row + h, col:col + w] = inside
+    return placed
+
+
 def test_a_bow_tie_is_one_lesion_enclosing_two_areas_that_share_its_pixels_out():
     mask = _mask_of([BOW_TIE])
     found = _lesions.find_lesions(mask, [BOW_TIE])
@@ -30,9 +39,10 @@ def test_a_bow_tie_is_one_lesion_enclosing_two_areas_that_share_its_pixels_out()
     pixels, box = found.pixels(0)
     np.testing.assert_array_equal(pixels, mask)
     assert pixels[box].sum() == mask.sum()
-    parts = found.regions(0, pixels)
+    parts = found.regions(0, pixels, box)
     # Largest first, each its own loop, the pixels the mask fills inside it, each once.
     assert len(parts) == 2
+    parts = [(ring, _placed(inside, origin)) for ring, inside, origin in parts]
     for (ring, inside), triangle in zip(parts, TRIANGLES, strict=True):
         assert ring.dtype == np.float32 and ring.shape[1] == 2
         assert shapely.Polygon(ring).symmetric_difference(
@@ -51,11 +61,12 @@ def test_an_ordinary_outline_is_one_lesion_of_one_area_and_all_its_pixels():
         mask = _mask_of(paths)
         found = _lesions.find_lesions(mask, paths)
         assert len(found.groups) == 1 and len(found.areas[0]) == 1, paths
-        pixels, _ = found.pixels(0)
-        ((ring, inside),) = found.regions(0, pixels)
+        pixels, box = found.pixels(0)
+        ((ring, inside, origin),) = found.regions(0, pixels, box)
         # No raster of its own: the lesion's pixels, holes left out as the mask leaves them.
-        assert inside is pixels
-        np.testing.assert_array_equal(inside, mask)
+        assert origin == (box[0].start, box[1].start)
+        np.testing.assert_array_equal(inside, pixels[box])
+        np.testing.assert_array_equal(_placed(inside, origin), mask)
     assert not _mask_of([with_hole])[20, 20]
 
 
@@ -63,7 +74,7 @@ def test_without_outlines_each_region_is_a_lesion_with_no_drawn_area():
     mask = _mask_of([SQUARE, "M40,40 L50,40 L50,50 L40,50 Z"])
     found = _lesions.find_lesions(mask)
     assert found.groups == [[1], [2]] and found.areas == [[], []]
-    assert found.regions(0, found.pixels(0)[0]) == []
+    assert found.regions(0, *found.pixels(0)) == []
     # Paths that enclose nothing are no outline.
     assert _lesions.find_lesions(mask, ["M10,10 L30,30 Z"]).areas == [[], []]
 

@@ -236,3 +236,26 @@ def test_a_spacing_outside_the_vectorizer_range_is_refused_naming_the_parameter(
                        rf"{vectorizer.MAX_PIXEL_SPACING_MM:g} mm"):
         m.summarize(np.zeros((4, 4), bool), pixel_spacing=spacing)
     assert m.summarize(np.zeros((4, 4), bool), (vectorizer.MAX_PIXEL_SPACING_MM, 1))["count"] == 0
+
+
+def test_a_self_crossing_outline_of_many_loops_on_a_large_image_is_measured_in_little_memory():
+    """A ribbon twisted 60 times across a 4000x3000 image: 61 loops, each a region. Each
+    region's pixels were an image-sized mask, all kept at once (12 MB each: 0.8 GB at
+    every edit, as the panel measures the outline again); now each its own box's."""
+    import tracemalloc
+
+    twists, length = 60, 3600
+    ends = [(200 + i * length / twists, 1400 + 200 * (i % 2)) for i in range(twists + 1)]
+    back = [(x, 3000 - y) for x, y in reversed(ends)]
+    path = _shapes.format_path([ends + back], exact=True)
+    mask = _shapes.paths_to_mask([path], (3000, 4000))
+    tracemalloc.start()
+    try:
+        summary = m.summarize(mask, (0.1, 0.1), outlines=[path])
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert summary["count"] == twists + 1 and summary["components"] == 1
+    assert sum(r["area_px"] for r in summary["regions"]) == mask.sum()
+    # The mask's labels (48 MB) and a lesion's pixels (12 MB) are image-sized; no more.
+    assert peak < 150e6, f"{peak / 1e6:.0f} MB"

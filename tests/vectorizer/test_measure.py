@@ -285,3 +285,22 @@ def test_measure_lesion_is_measure_regions_for_one_region_and_spans_its_pieces()
     assert lesion["perimeter_px"] == pytest.approx(sum(p["perimeter_px"] for p in pieces))
     assert lesion["centroid"] == pytest.approx(
         [float(np.mean(np.nonzero(two)[1])) + 0.5, float(np.mean(np.nonzero(two)[0])) + 0.5])
+
+
+def test_measure_lesion_of_a_cut_out_mask_gives_the_image_coordinates_of_its_origin():
+    from vectorizer import measure_lesion
+
+    image = np.zeros((60, 80), bool)
+    image[25:40, 33:70] = True
+    image[30, 40:45] = False
+    image[45:50, 50:60] = True  # a second piece
+    # Cut at any box holding the pixels: measured as on the whole image.
+    for top, left in ((25, 33), (20, 30), (0, 0)):
+        cut = image[top:55, left:75]
+        assert (measure_lesion(cut, (0.1, 0.2), origin=(top, left))
+                == measure_lesion(image, (0.1, 0.2)))
+    assert measure_lesion(np.zeros((3, 3), bool), origin=(5, 5)) is None
+    for origin, error in (((1,), TypeError), ((1.5, 2), TypeError), ((True, 0), TypeError),
+                          ("12", TypeError), ((-1, 0), ValueError)):
+        with pytest.raises(error, match="origin"):
+            measure_lesion(image, origin=origin)
