@@ -1318,7 +1318,7 @@ def _applied(history: dict, source) -> bool:
 
 def _push_answer(history: dict, state: dict, source) -> dict:
     """``state`` pushed as the step an answer ``source`` brought, and ``source`` remembered."""
-    history = _history.push(history, dict(state, source=source))
+    history = _push(history, dict(state, source=source))
     if source is not None:
         kept = [s for s in history.get("applied") or [] if s != source]
         history["applied"] = [*kept, source][-APPLIED_KEPT:]
@@ -4517,7 +4517,7 @@ def edit(
                 and not _shapes.same_geometry(change.paths, present_paths)):
             # A hand-made outline counts as drawn at the slider's current density.
             density = history["present"].get("density") or _vertices(max_vertices)
-            history = _history.push(
+            history = _push(
                 history, _editing.make_state(change.paths, "edit", density=density)
             )
             edited = history["present"]
@@ -4575,7 +4575,7 @@ def edit(
             state[OVER_EDITS] = True
         if answer.get("model"):
             state[BOX_MODEL] = answer["model"]
-        history = _history.push(history, state)
+        history = _push(history, state)
     # Undo, Redo and Reset to AI come after the box: pressed while it was segmented,
     # they were pressed after it was drawn. Before it, an Undo took back the step
     # under the box, which the box's step then cleared from the redo list: a region
@@ -4664,7 +4664,8 @@ def _box_models(history: dict, meta: dict | None = None) -> list[dict]:
     the loaded outline is edited, even where a box of it is erased: which part of an
     outline each model drew is not recorded, and the record's models are those of the
     steps the outline was made with. A version saved before box models were recorded
-    brings none.
+    brings none. Steps dropped from the undo history (200 edits on, or 4 MiB of
+    outlines) still count, through what :func:`_push` kept of them (:data:`BOX_FLOOR`).
 
     Returns
     -------
@@ -4679,8 +4680,26 @@ def _box_models(history: dict, meta: dict | None = None) -> list[dict]:
         load, or its record cannot be read or cannot say its box models.
     """
     steps = [*history.get("past", []), history.get("present")]
-    models: list[dict] = []
-    loaded = None  # the version whose outline the last whole replacement was
+    loaded, models = _box_steps(_box_floor(history), steps)
+    if loaded is None or not meta:
+        return models
+    store, sha = get_store(), meta["sha256"]
+    record = _revised_record(store, sha, loaded, store.versions(sha, get_reader()))
+    return [*_saved_box_models(record, loaded), *models]
+
+
+#: The history's record of what the undo steps it dropped (the oldest, beyond
+#: ``_history.DEFAULT_LIMIT`` or ``DEFAULT_MAX_BYTES``) said of the outline's box models:
+#: ``{"image": sha256, "loaded": version or None, "models": [{"name", "version"}, ...]}``,
+#: as :func:`_box_steps` reads the steps (see :func:`_push`).
+BOX_FLOOR = "box_floor"
+
+
+def _box_steps(start: tuple[int | None, list[dict]], steps) -> tuple[int | None, list[dict]]:
+    """``(the loaded version whose outline the last whole replacement was, or None; the
+    models of the box steps since)`` after ``steps`` (outline states, oldest first), from
+    ``start``, the same of the steps before them."""
+    loaded, models = start[0], list(start[1])
     for state in steps:
         if not isinstance(state, dict):
             continue
@@ -4691,11 +4710,42 @@ def _box_models(history: dict, meta: dict | None = None) -> list[dict]:
                       else None)
         elif state.get("action") == "box" and isinstance(state.get(BOX_MODEL), dict):
             models.append(state[BOX_MODEL])
-    if loaded is None or not meta:
-        return models
-    store, sha = get_store(), meta["sha256"]
-    record = _revised_record(store, sha, loaded, store.versions(sha, get_reader()))
-    return [*_saved_box_models(record, loaded), *models]
+    return loaded, models
+
+
+def _box_floor(history: dict) -> tuple[int | None, list[dict]]:
+    """What the steps ``history`` dropped said of the box models (:data:`BOX_FLOOR`), as
+    :func:`_box_steps` gives it; nothing for a record of another image, or one that is
+    not what :func:`_push` writes (kept by the browser, as the steps are)."""
+    floor = history.get(BOX_FLOOR)
+    if not isinstance(floor, dict) or floor.get("image") != history.get("image"):
+        return None, []
+    loaded, models = floor.get("loaded"), floor.get("models")
+    if isinstance(loaded, bool) or not isinstance(loaded, int):
+        loaded = None
+    if not isinstance(models, list):
+        models = []
+    return loaded, [m for m in models if isinstance(m, dict)]
+
+
+def _push(history: dict, state: dict, *, amend: bool = False) -> dict:
+    """``_history.push`` of ``state`` (or ``_history.amend``), keeping in
+    :data:`BOX_FLOOR` what the steps it drops from the undo history said of the box
+    models: a long revision's outline is still partly the models of a box, or of the
+    version loaded, whose step was dropped 200 edits on."""
+    after = (_history.amend if amend else _history.push)(history, state)
+    if not amend and state == history["present"]:
+        return after  # nothing pushed
+    steps = [*history["past"], *([] if amend else [history["present"]])]
+    dropped = len(steps) - len(after["past"])
+    if dropped > 0:
+        loaded, models = _box_steps(_box_floor(history), steps[:dropped])
+        # Each model once (as the record keeps them): a long session's boxes add none.
+        models = [m for at, m in enumerate(models) if m not in models[:at]]
+        after[BOX_FLOOR] = {"image": history["image"], "loaded": loaded, "models": models}
+    return after
+
+
 #: What the status line adds after such a box.
 OVER_EDITS_TEXT = (
     "over the edits made while the box was segmented; Undo shows them without it"
@@ -4740,7 +4790,7 @@ def _shown_edits(history: dict, shown, max_vertices, shape) -> tuple[dict, bool 
         return history, None
     if not _shapes.same_geometry(change.paths, history["present"]["paths"]):
         density = history["present"].get("density") or _vertices(max_vertices)
-        history = _history.push(
+        history = _push(
             history, _editing.make_state(change.paths, "edit", density=density))
     if not change.cuts:
         return history, None
@@ -4767,7 +4817,7 @@ def _cut(history: dict, cuts, shape, max_vertices) -> tuple[dict, bool]:
         density = history["present"].get("density") or _vertices(max_vertices)
         state = _editing.cut_outline(history["present"]["paths"], [cut], shape, density)
         if state is not None:
-            history, reached = _history.push(history, state), True
+            history, reached = _push(history, state), True
     return history, reached
 
 
@@ -4824,7 +4874,7 @@ def _offset_clicks(history, grow, shrink, page, shape, meta, max_vertices,
     state = _editing.offset_outline(
         present, steps, shape, density, pixel_spacing=meta.get("pixel_spacing_mm")
     )
-    return _history.push(history, state), {ids.GROW_BUTTON}
+    return _push(history, state), {ids.GROW_BUTTON}
 
 
 def _outline_of(history: dict) -> dict:
@@ -4885,7 +4935,7 @@ def _after_box(history: dict, clicked: list[str], waiting: bool, ai) -> dict:
         elif ai:
             state = _editing.make_state(ai["paths"], "reset", base="ai",
                                         density=ai.get("vertices"))
-            history = _history.push(history, state)
+            history = _push(history, state)
     return history
 
 
@@ -4948,8 +4998,7 @@ def _density_change(history: dict, max_vertices, shape, ai) -> dict:
     state = _editing.revectorize(present, vertices, shape, ai_mask)
     # A run of density changes (the slider moved with the arrow keys, a step each) is
     # one undo step: each starts from the same geometry anyway.
-    record = _history.amend if present.get("action") == "density" else _history.push
-    return record(history, state)
+    return _push(history, state, amend=present.get("action") == "density")
 
 
 def _slider_record(history: dict, vertices, page) -> dict:

@@ -1810,3 +1810,29 @@ def test_the_export_reads_a_saved_outline_as_it_was_saved(data_dir):
 
     _save_as_the_page_does(data_dir, [_DRAGGED])
     assert _version_outlines(AnnotationStore(data_dir), SHA, 1, (HEIGHT, WIDTH)) == [_DRAGGED]
+
+
+def test_a_revision_keeps_the_box_models_of_its_load_once_the_load_left_the_undo_history(
+        app, annotate, data_dir):
+    # A long revision: 200 edits (or 4 MiB of outlines) after the load, the loaded step
+    # and a box drawn before the edits are dropped from the undo history; the outline
+    # is still partly their models', and so is the record's model.box.
+    _save(data_dir, SAVED_PATHS, box_models=[SHIPPED])
+    history = _edit(annotate, [LOADED], loaded=_loaded(version=1), history=_drawn_history())[0]
+    history = _boxed(annotate, history, UPGRADED, paths=SAVED_PATHS)
+    for n in range(_history.DEFAULT_LIMIT + 1):
+        moved = f"M0.5,0.25L7.5,0.25L7.5,{5 + n / 1000}L0.5,5.75Z"
+        history = _edit(annotate, [RELAYOUT], loaded=_loaded(version=1), history=history,
+                        relayout={"shapes[0].path": moved})[0]
+        assert history["present"]["action"] != "saved"
+    assert not any(s.get("action") in ("saved", "box") for s in history["past"])
+    assert _box_models(app, annotate, history) == [SHIPPED, UPGRADED]
+    assert _save_from(app, annotate, history).startswith("Saved.")
+    assert AnnotationStore(data_dir).load_record(SHA, 2)["model"]["box"] == [SHIPPED, UPGRADED]
+    # Undone as far as it goes, the oldest step kept is still after the load and the box.
+    while history["past"]:
+        history = _history.undo(history)
+    assert _box_models(app, annotate, history) == [SHIPPED, UPGRADED]
+    # Replaced whole, the outline is none of theirs any more.
+    reset = _history.push(history, _editing.make_state([TRIANGLE], "reset", base="ai"))
+    assert _box_models(app, annotate, reset) == []
