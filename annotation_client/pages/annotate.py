@@ -5475,25 +5475,39 @@ def _current_geometry(meta, history):
     return (paths, *_outline_files(paths, meta))
 
 
-def _offered(ai: dict, ai_mask: np.ndarray, present: dict) -> list[str]:
+def _offered(ai: dict, ai_mask: np.ndarray, steps: list) -> list[str]:
     """The AI outline as the radiologist last had it offered: its paths, or the same
-    mask vectorized at another vertex density when only the slider moved.
+    mask vectorized at another vertex density when the slider moved it, though the
+    outline was edited since (``steps``: the outline states of the open image, oldest
+    first, the present last).
 
     A finer or coarser polygon of the model's own mask corrects nothing, so the
-    record must not count it as an edit. Checked against the mask rather than
-    trusted from the history's ``base``: an older AI answer undone back to, say,
-    is not this one.
+    record must not count it as an edit, nor the DICOM SR a lesion of it left as the
+    slider drew it as the reader's. Checked against the mask rather than trusted from
+    the history's ``base``: an older AI answer undone back to, say, is not this one.
     """
-    density = present.get("density")
-    if (present.get("base") == "ai" and present.get("action") == "density"
-            and isinstance(density, int) and ai_mask is not None):
-        try:
-            again = _editing.mask_to_regions(ai_mask, density)
-        except ValueError:
-            return ai["paths"]
-        if _shapes.same_geometry(again, present["paths"]):
-            return present["paths"]
+    for state in reversed(steps):
+        if not isinstance(state, dict) or state.get("action") in ("ai", "reset"):
+            break  # offered at its own density since
+        density = state.get("density")
+        if (state.get("base") == "ai" and state.get("action") == "density"
+                and isinstance(density, int) and ai_mask is not None):
+            try:
+                again = _editing.mask_to_regions(ai_mask, density)
+            except ValueError:
+                break
+            if _shapes.same_geometry(again, state["paths"]):
+                return state["paths"]
+            break
     return ai["paths"]
+
+
+def _steps(history: dict | None, meta: dict) -> list[dict]:
+    """The outline states of ``history`` (undo steps, then the present) when it is the
+    open image's (``meta``); its present alone, as :func:`_present` gives it, if not."""
+    if history and history.get("image") == meta.get("sha256"):
+        return [*history.get("past", []), history["present"]]
+    return [_present(history, meta)]
 
 
 def _offered_mask(ai: dict | None, ai_mask: np.ndarray | None, meta: dict,
@@ -5508,7 +5522,7 @@ def _offered_mask(ai: dict | None, ai_mask: np.ndarray | None, meta: dict,
     """
     if not ai or ai_mask is None:
         return None
-    return _outline_files(_offered(ai, ai_mask, _present(history, meta)), meta)[1]
+    return _outline_files(_offered(ai, ai_mask, _steps(history, meta)), meta)[1]
 
 
 def _outline_files(paths, meta) -> tuple[str, np.ndarray]:
@@ -5652,7 +5666,7 @@ def save(_clicks, meta, history, ai, classification, final_label, note, annotato
         ai_mask = _decode_mask(ai["mask"]) if ai else None
         # The raster is kept beside the outline, as the model's own answer; the record
         # compares the outline offered (see _offered_mask), and keeps its paths.
-        offered_paths = (_offered(ai, ai_mask, _present(history, meta))
+        offered_paths = (_offered(ai, ai_mask, _steps(history, meta))
                          if ai and ai_mask is not None else None)
         offered = (None if offered_paths is None
                    else _outline_files(offered_paths, meta)[1])

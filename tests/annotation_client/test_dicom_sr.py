@@ -16,7 +16,7 @@ from _dash_helpers import as_callback
 from image_samples import dicom_bytes, png_bytes, speckle_image
 
 import vectorizer
-from annotation_client import _dicom_sr, _editing, _history, create_app, ids
+from annotation_client import _dicom_sr, _editing, _history, _shapes, create_app, ids
 
 SHAPE = (60, 80)  # (rows, cols)
 STUDY, SERIES = pydicom.uid.generate_uid(), pydicom.uid.generate_uid()
@@ -728,3 +728,48 @@ def test_an_outline_of_a_region_at_the_images_edge_stays_on_the_image(centre):
     points = np.asarray(group.roi.value)
     assert points.min() >= 0
     assert points[:, 0].max() <= SHAPE[1] and points[:, 1].max() <= SHAPE[0]
+
+
+def test_the_ai_outline_redrawn_by_the_slider_is_the_one_offered_though_edited_since(
+        app, annotate):
+    # The AI's two lesions offered at 8 vertices, the slider moved to 64 (the model's own
+    # mask drawn again), then one lesion edited: the other, as the slider drew it, is the
+    # model's. It was the reader's: the outline offered was taken at the AI's 8 vertices.
+    model = {"name": "sonotrace_unet", "version": "2026-12-03.10"}
+    rows, cols = np.mgrid[:SHAPE[0], :SHAPE[1]]
+    raster = (((cols - 22) / 14) ** 2 + ((rows - 30) / 10) ** 2 < 1) | (
+        ((cols - 60) / 12) ** 2 + ((rows - 28) / 16) ** 2 < 1)
+    with app.server.test_request_context("/"):
+        meta, image_data = _opened(annotate, _source(PixelSpacing=[0.1, 0.1]))
+        coarse = _editing.mask_to_regions(raster, 8)
+        ai = {"image": meta["sha256"], "paths": coarse, "model": model, "vertices": 8,
+              "mask": base64.b64encode(vectorizer.mask_to_png(raster)).decode()}
+        history = _history.push(
+            _history.new_history(_editing.empty_state(), image=meta["sha256"]),
+            _editing.make_state(coarse, "ai", base="ai", density=8))
+        redrawn = _editing.revectorize(history["present"], 64, SHAPE, raster)
+        history = _history.push(history, redrawn)
+        def by_x(paths):
+            return sorted(paths, key=lambda p: _shapes.parse_path(p)[0][0][0])
+
+        (left, right) = by_x(redrawn["paths"])
+        rings = _shapes.parse_path(right)
+        rings[0][0] = (rings[0][0][0] + 3, rings[0][0][1])  # a vertex dragged 3 px
+        history = _history.push(history, _editing.make_state(
+            [left, _shapes.format_path(rings, exact=True)], "edit", density=64))
+        # The untouched lesion is another raster at 8 vertices: the test tells them apart.
+        assert (_mask_of([left]) != _mask_of(by_x(coarse)[:1])).any()
+        sent, note = as_callback(lambda: annotate.download_sr(
+            1, meta, history, image_data, ai, "benign", "Dr B",
+            *["", [], "", "", "", "3"]), f"{ids.DOWNLOAD_SR_BUTTON}.n_clicks", value=1)
+        groups = _every_group(base64.b64decode(sent["content"]))
+        assert sorted(map(str, groups.values())) == sorted(map(str, [
+            ("sonotrace_unet", None), (None, "Dr B^"), (None, "Dr B^")]))
+        # What a save keeps as offered (agreement.offered_paths) and compares with.
+        assert annotate._offered(ai, raster, annotate._steps(history, meta)) == (
+            redrawn["paths"])
+        # Undone back to the AI's own outline, or reset to it: its 8 vertices again.
+        for steps in (annotate._steps(_history.undo(_history.undo(history)), meta),
+                      [*annotate._steps(history, meta),
+                       _editing.make_state(coarse, "reset", base="ai", density=8)]):
+            assert annotate._offered(ai, raster, steps) == coarse
