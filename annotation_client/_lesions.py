@@ -5,7 +5,9 @@ A lesion is an 8-connected region of the saved mask, or several of them joined b
 drawn outline that covers them all (:func:`find_lesions`). A lesion whose drawn
 outlines enclose apart areas (a self-crossing ring, a bow-tie, whose loops the even-odd
 mask fills both; outlines that only touch) is those areas, each measured over the mask's
-pixels inside it (:meth:`Lesions.regions`): the SR gives each its own
+pixels inside it (:meth:`Lesions.regions`), but for loops of under a tenth of its largest
+area, which go to their nearest (the twist a vertex dragged across an edge leaves): the
+SR gives each its own
 measurement group, and the panel and the record list each as a region, so that a reader
 finds the same regions, and the same sizes, wherever they read them.
 
@@ -27,6 +29,14 @@ from . import _shapes
 
 #: 8-connectivity, as :func:`vectorizer.measure_regions` finds regions.
 EIGHT = np.ones((3, 3), dtype=bool)
+#: An apart area of a lesion's outlines is a region of its own only when it is at least
+#: this share of the lesion's largest one's area, and at least :data:`MIN_AREA_PX`: a
+#: vertex dragged across an outline's edge twists it, and leaves loops of a few pixels
+#: that no reader would call a lesion ("Regions 4" for two outlines). They go to the
+#: nearest area kept. A bow-tie's two loops stay two regions.
+MIN_AREA_SHARE = 0.1
+#: See :data:`MIN_AREA_SHARE`; in square pixels.
+MIN_AREA_PX = 4.0
 
 
 @dataclass(frozen=True)
@@ -40,7 +50,8 @@ class Lesions:
     groups : list of list of int
         Per lesion, its regions' labels, in the order of their first label.
     areas : list of list of shapely.Polygon
-        Per lesion, the apart areas its drawn outlines enclose, largest first; none for
+        Per lesion, the apart areas its drawn outlines enclose that are large enough to
+        be a region of their own (:data:`MIN_AREA_SHARE`), largest first; none for
         a lesion no outline covers (a mask saved without its outlines).
     boxes : list of (slice, slice)
         Per label ``k``, at ``k - 1``: its ``(rows, cols)`` bounding box.
@@ -74,10 +85,10 @@ class Lesions:
 
         A pixel is an area's when the area rasterised alone covers it, as the mask was
         rasterised (:func:`._shapes.paths_to_mask`), so the areas' pixels are the mask's;
-        one on the line two areas share goes to the larger, and one of none (never seen:
-        the mask is the outlines' fill) to the largest, so each of the lesion's pixels is
-        measured once. Loops between pixel centres only: the lesion as one region, its
-        largest loop.
+        one on the line two areas share goes to the larger, so each of the lesion's
+        pixels is measured once. A pixel of no area kept goes to the nearest area's (a small loop
+        :func:`find_lesions` leaves out, or, never seen, one outside the outlines' fill).
+        Loops between pixel centres only: the lesion as one region, its largest loop.
 
         Each region's pixels are cut to their own bounding box, and each area is
         rasterised over its own: a self-crossing outline can have hundreds of loops, and
@@ -106,7 +117,13 @@ class Lesions:
                 owner[within][drawn & inside[within] & (owner[within] == 0)] = number
             taken = np.unique(owner[owner > 0])
             if taken.size:
-                owner[inside & (owner == 0)] = taken[0]
+                unowned = inside & (owner == 0)
+                if unowned.any():
+                    # The nearest area's: a twist's loop beside the loop it was twisted
+                    # from, not the largest loop's, whose axes it would stretch.
+                    _, (at_row, at_col) = ndimage.distance_transform_edt(
+                        owner == 0, return_indices=True)
+                    owner[unowned] = owner[at_row[unowned], at_col[unowned]]
                 found = []
                 for number, where in enumerate(ndimage.find_objects(owner), start=1):
                     if where is not None:
@@ -185,10 +202,15 @@ def _filled(path: str) -> shapely.Geometry:
 
 def _apart(shapes: list) -> list:
     """The apart polygons of the union of a lesion's drawn outlines (``shapes``, valid
-    geometries), largest first; none when they enclose no area."""
+    geometries), largest first, but those too small to be a region of their own
+    (:data:`MIN_AREA_SHARE`); none when they enclose no area."""
     if not shapes:
         return []
     union = shapely.unary_union(shapes)
     parts = [g for g in shapely.get_parts(union)
              if isinstance(g, shapely.Polygon) and not g.is_empty and g.area > 0]
-    return sorted(parts, key=lambda g: g.area, reverse=True)
+    parts.sort(key=lambda g: g.area, reverse=True)
+    if not parts:
+        return []
+    least = max(MIN_AREA_PX, MIN_AREA_SHARE * parts[0].area)
+    return [parts[0], *(g for g in parts[1:] if g.area >= least)]

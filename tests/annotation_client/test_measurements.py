@@ -112,6 +112,31 @@ _BOW_TIE = "M10,10 L50,40 L50,16 L10,40 Z"
 _LOOPS = ["M10,10 L32.2222,26.6667 L10,40 Z", "M32.2222,26.6667 L50,40 L50,16 Z"]
 
 
+def test_the_small_loops_of_a_twisted_outline_are_no_regions_of_their_own():
+    # A vertex dragged across the outline's first edge twists it: two loops of about
+    # 5 px² beside a square of 1500 were "Regions 3" (the browser test's drag: "4" for
+    # two outlines). They are the square's, as is their every pixel, on the page as in
+    # the DICOM SR.
+    twisted = "M10,10 L50,10 L50,50 L10,50 L14,6 L6,18 Z"
+    mask = _shapes.paths_to_mask([twisted], (60, 60))
+    assert len(_lesions.find_lesions(mask, [twisted]).groups) == 1
+    summary = m.summarize(mask, outlines=[twisted])
+    assert summary["count"] == len(summary["regions"]) == 1
+    assert summary["regions"][0]["area_px"] == mask.sum()
+    # Beside a bow-tie's loop, a twist's pixels go to the loop nearest them, not to the
+    # largest.
+    twist = "M50,40 L50,16 L53,17 L52,15 Z"
+    mask = _shapes.paths_to_mask([_BOW_TIE, twist], (60, 80))
+    summary = m.summarize(mask, outlines=[_BOW_TIE, twist])
+    assert summary["count"] == 2
+    twist_pixels = _shapes.paths_to_mask([twist], (60, 80)) & ~_shapes.paths_to_mask(
+        [_BOW_TIE], (60, 80))
+    assert twist_pixels.any()
+    loops = [_shapes.paths_to_mask([loop], (60, 80)) & mask for loop in _LOOPS]
+    small = min(summary["regions"], key=lambda r: r["area_px"])
+    assert small["area_px"] == (loops[1] | twist_pixels).sum()
+
+
 def test_a_bow_tie_is_listed_and_measured_as_the_regions_it_encloses():
     # Its loops, which the saved mask fills both, were one lesion measured across both:
     # "Regions 1", a long axis from one loop to the other and "parallel", while the DICOM
