@@ -34,9 +34,14 @@ from annotation_client import create_app, ids
 pytestmark = pytest.mark.browser
 
 WIDTH, HEIGHT = 256, 200
+#: The health check's own limit in these tests (annotate.HEALTH_TIMEOUT_S, 5 s as
+#: shipped): long enough that an action that waited for the check to give up is told
+#: from one that did not, on a loaded machine too (with 5 s, the 3 s given below were
+#: taken by a slow browser alone).
+STALL_S = 15.0
 #: What each action is given after a health check reached the stalled server: well
-#: under the health check's own 5 s (HEALTH_TIMEOUT_S), and the page load's 30 s.
-AT_ONCE_S = 3.0
+#: under the check's limit (STALL_S), and the page load's 30 s.
+AT_ONCE_S = 7.0
 
 
 class _StallingModel(HealthyModelServer):
@@ -86,13 +91,21 @@ def _next_check(dash_duo, model, timeout: float = 30) -> float:
     return model.arrivals[-1]
 
 
-def test_a_file_opens_while_the_page_load_s_health_check_waits(dash_duo, data_dir, tmp_path):
+def _stalls_long(monkeypatch) -> None:
+    from annotation_client.pages import annotate  # registered by create_app
+
+    monkeypatch.setattr(annotate, "HEALTH_TIMEOUT_S", STALL_S)
+
+
+def test_a_file_opens_while_the_page_load_s_health_check_waits(dash_duo, data_dir, tmp_path,
+                                                               monkeypatch):
     """The page loaded against a hung model server: a file dropped then opened only once
     its health check gave up (the request timeout, 30 s). Now it opens at once, and the
     model's outline follows."""
     with _stalling_model(stalled=True) as (model, url):
         app = create_app({"MODEL_SERVER_URL": url, "DATA_DIR": data_dir,
                           "REQUEST_TIMEOUT": 30})
+        _stalls_long(monkeypatch)
         dash_duo.start_server(app)
         wait_for(dash_duo, lambda: model.arrivals, 20, "the page asked no health check")
         asked = model.arrivals[0]
@@ -105,10 +118,10 @@ def test_a_file_opens_while_the_page_load_s_health_check_waits(dash_duo, data_di
         assert _js(dash_duo, "return !!gd.querySelector('.imagelayer image');")
         # The outline's request does not wait for the health check either.
         wait_for(dash_duo, lambda: "last change: ai" in _status(dash_duo), 10, _status(dash_duo))
-        # The health check gave up in its own short time: the badge says so.
+        # The health check gave up in its own time: the badge says so.
         wait_for(dash_duo, lambda: "offline" in dash_duo.find_element(
-            f"#{ids.SERVER_STATUS}").text, 10, "the badge never said offline")
-        assert time.monotonic() - asked < 10
+            f"#{ids.SERVER_STATUS}").text, STALL_S + 10, "the badge never said offline")
+        assert time.monotonic() - asked < STALL_S + 5
         assert not console_errors(dash_duo)
 
 
@@ -123,6 +136,7 @@ def test_a_tool_picked_while_a_health_check_waits_applies_at_once(
         from annotation_client.pages import annotate  # registered by create_app
 
         monkeypatch.setattr(annotate, "SERVER_POLL_MS", 3000)
+        _stalls_long(monkeypatch)
         dash_duo.start_server(app)
         wait_for(dash_duo, lambda: "ready" in dash_duo.find_element(
             f"#{ids.SERVER_STATUS}").text, 20)
