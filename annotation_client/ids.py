@@ -171,6 +171,9 @@ ACTION_BAR = "action-bar"
 SAVE_NEXT_BUTTON = "save-next-button"  # saves, then opens the next worklist entry
 # {"clicks": n, "image": sha256}: the Save click that Save & next made, waiting for its answer
 SAVE_NEXT_PENDING = "save-next-pending"
+# {"image": sha256, "at": ms}: when this tab showed the image IMAGE_OPENED names, by the
+# tab's own clock (performance.now()): Save & next says how long it was seen (_unseen_save)
+IMAGE_SHOWN = "image-shown"
 # {"image", "name", "version"}: the save Save & next went on from, said once the next
 # image is open (clear_save_message)
 SAVED_BEFORE_NEXT = "saved-before-next"

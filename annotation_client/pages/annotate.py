@@ -717,6 +717,7 @@ def _action_bar(config):
             ),
             html.Div(id=ids.SAVE_ALERT),
             dcc.Store(id=ids.SAVE_NEXT_PENDING),
+            dcc.Store(id=ids.IMAGE_SHOWN),
             dcc.Store(id=ids.SAVED_BEFORE_NEXT),
         ],
         id=ids.ACTION_BAR,
@@ -5170,14 +5171,18 @@ def reset_tool(opened, tool):
 # the browser, so that the save callback stays the one way of saving, and the next
 # image is asked for only after the work is safe. The Save click it makes is written
 # down (SAVE_NEXT_PENDING) with the image it is for; Save's old message is cleared, so
-# that only the new answer counts.
+# that only the new answer counts. It also says how long the tab has shown the image
+# (shown_ms), which the server cannot know: its own clock starts as it opens the image,
+# before the answer travels and is drawn (_unseen_save).
 clientside_callback(
     """
-    function(clicks, saveClicks, saveDisabled, meta) {
+    function(clicks, saveClicks, saveDisabled, meta, shown) {
         var no = window.dash_clientside.no_update;
         if (!clicks || saveDisabled || !meta || !meta.sha256) { return [no, no, no]; }
         var click = (saveClicks || 0) + 1;
-        return [click, {clicks: click, image: meta.sha256}, null];
+        var shownMs = (shown && shown.image === meta.sha256 && typeof shown.at === 'number')
+            ? Math.round(performance.now() - shown.at) : null;
+        return [click, {clicks: click, image: meta.sha256, shown_ms: shownMs}, null];
     }
     """,
     Output(ids.SAVE_BUTTON, "n_clicks", allow_duplicate=True),
@@ -5187,6 +5192,21 @@ clientside_callback(
     State(ids.SAVE_BUTTON, "n_clicks"),
     State(ids.SAVE_BUTTON, "disabled"),
     State(ids.IMAGE_META, "data"),
+    State(ids.IMAGE_SHOWN, "data"),
+    prevent_initial_call=True,
+)
+
+# When the tab showed the image just opened: the open's answer carries the figure with
+# IMAGE_OPENED, so this runs as the image is drawn.
+clientside_callback(
+    """
+    function(opened) {
+        if (!opened || !opened.image) { return null; }
+        return {image: opened.image, at: performance.now()};
+    }
+    """,
+    Output(ids.IMAGE_SHOWN, "data"),
+    Input(ids.IMAGE_OPENED, "data"),
     prevent_initial_call=True,
 )
 
@@ -5875,11 +5895,13 @@ def _unseen_save(meta: dict, history, ai, final_label, note, descriptors, clicks
     second after it opened: that case was saved with the AI's untouched outline and no
     label, marked saved, never offered again, and counted as a read. Refused: a save
     from a Save & next pressed for another image (``pending``, the image it was pressed
-    over), and a save of an image that Save & next opened (``opened``, ``IMAGE_OPENED``,
-    its time the server's clock) less than :data:`SEEN_SECONDS` ago with nothing changed
-    on it: the outline as it opened or as the model gave it, no label, note, descriptor
-    or spacing. An image picked or uploaded is the reader's own doing: its model outline
-    may be saved as it is as soon as it is drawn.
+    over), and a save of an image that Save & next opened (``opened``, ``IMAGE_OPENED``)
+    less than :data:`SEEN_SECONDS` ago with nothing changed on it, counted from when the
+    tab showed it when a Save & next press says so (:func:`_shown_seconds`), else by the
+    server's clock from when it opened it. Nothing changed: the outline as it opened or
+    as the model gave it, no label, note, descriptor or spacing. An image picked or
+    uploaded is the reader's own doing: its model outline may be saved as it is as soon
+    as it is drawn.
     """
     sha = meta["sha256"]
     name = _signin.shown_text(str(meta.get("name") or "this image"))[:200]
@@ -5894,6 +5916,9 @@ def _unseen_save(meta: dict, history, ai, final_label, note, descriptors, clicks
     if isinstance(at, bool) or not isinstance(at, int):
         return None
     age = (time.time_ns() - at) / 1e9
+    shown = _shown_seconds(pending, clicks, sha)
+    if shown is not None:
+        age = shown
     present = _present(history, meta)
     work = _work_on_screen(history, meta, final_label, note, descriptors)
     # The model's outline as it gave it, or none as the image opened.
@@ -5905,6 +5930,24 @@ def _unseen_save(meta: dict, history, ai, final_label, note, descriptors, clicks
     return (f"{name} opened less than {SEEN_SECONDS:g} seconds ago, and nothing on it has "
             "changed: a case is not saved before it has been seen (a second press of Save "
             "& next, say). Look at it, then save again.")
+
+
+def _shown_seconds(pending, clicks, sha: str) -> float | None:
+    """Seconds the tab had shown image ``sha`` when Save & next was pressed for this save
+    (``pending["shown_ms"]``, the tab's own clock); None when unknown.
+
+    The server's clock (``IMAGE_OPENED["at"]``) starts as it opens the image; on a busy
+    machine the answer took over 1.5 s to be drawn, and a second press at once then
+    saved the case it had not shown.
+    """
+    if not (isinstance(pending, dict) and pending.get("clicks") == clicks
+            and pending.get("image") == sha):
+        return None
+    shown = pending.get("shown_ms")
+    if isinstance(shown, bool) or not isinstance(shown, (int, float)) \
+            or not math.isfinite(shown) or shown < 0:
+        return None
+    return shown / 1000
 
 
 def _compared_version(meta: dict, record: dict,

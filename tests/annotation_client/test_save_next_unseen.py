@@ -15,7 +15,15 @@ from pathlib import Path
 
 import pytest
 from _dash_helpers import image_name as _image_name
-from _dash_helpers import make_worklist, open_work, settled, text_of, wait_for
+from _dash_helpers import (
+    make_worklist,
+    open_entry,
+    open_work,
+    settled,
+    text_of,
+    wait_for,
+    worklist_app,
+)
 from _dash_helpers import start_on_worklist as _start
 from _dash_helpers import worklist_versions as _versions
 from selenium.webdriver.common.action_chains import ActionChains
@@ -69,6 +77,40 @@ def test_a_second_save_and_next_does_not_save_the_next_case_unseen(dash_duo, dat
     _save_and_next_keys(dash_duo)
     wait_for(dash_duo, lambda: _image_name(dash_duo) == "c.png", 20, "c.png did not open")
     assert _versions(data_dir, worklist, "b.png") == ["v001.json"]
+
+
+def test_the_time_a_case_was_seen_counts_from_when_the_tab_showed_it(
+        dash_duo, data_dir, worklist, monkeypatch):
+    """On a busy machine the next case was drawn over 1.5 s after the server opened it:
+    a second press at once then saved it unseen (CI of b3e8056). The server's open time
+    is set 2 s back here, as such a delay would make it; the tab's own clock decides."""
+    app = worklist_app(data_dir, worklist)
+    from annotation_client.pages import annotate  # registered by create_app
+
+    opened_store = annotate._opened_store
+
+    def late(sha, drawing):
+        opened = opened_store(sha, drawing)
+        return {**opened, "at": opened["at"] - 2 * 10**9}
+
+    monkeypatch.setattr(annotate, "_opened_store", late)
+    dash_duo.start_server(app)
+    dash_duo.wait_for_element("#worklist-count", timeout=30)
+    open_entry(dash_duo, "a.png")
+    driver = dash_duo.driver
+    driver.find_element(By.ID, ids.ANNOTATOR).send_keys("Fast Reader", Keys.TAB)
+    driver.find_element(By.ID, ids.NOTE).send_keys("oval")
+    dash_duo.wait_for_element(f"#{ids.UNSAVED_MARK}.dirty", timeout=10)
+    driver.execute_script("document.activeElement.blur();")
+
+    _save_and_next_keys(dash_duo)
+    wait_for(dash_duo, lambda: _image_name(dash_duo) == "b.png", 20, "b.png did not open")
+    _save_and_next_keys(dash_duo)
+    wait_for(dash_duo, lambda: "Not saved." in _save_message(dash_duo), 15, "no refusal")
+    assert "b.png opened less than 1.5 seconds ago" in _save_message(dash_duo)
+    settled(dash_duo, quiet=1.0)
+    assert _versions(data_dir, worklist, "b.png") == []
+    assert _image_name(dash_duo) == "b.png"
 
 
 # ----------------------------------------------------------------------------- the rule
@@ -133,3 +175,15 @@ def test_unseen_save_rule(annotate):
     assert "pressed for another image" in unseen(history=drawn, pending=other)
     assert unseen(history=drawn, pending={**other, "clicks": 2}) is None
     assert unseen(history=drawn, pending={**other, "image": sha}) is None
+    # How long the tab showed it, when this save's Save & next says so, outweighs the
+    # server's clock, which starts before the image travels and is drawn.
+    long_ago = {**now, "at": time.time_ns() - 5 * 10**9}
+    press = {"clicks": 3, "image": sha}
+    assert "opened less than" in unseen(opened=long_ago, pending={**press, "shown_ms": 300})
+    assert unseen(opened=now, pending={**press, "shown_ms": 1600}) is None
+    # Unknown, or not this save's press: the server's clock, as before.
+    for pending in ({**press, "shown_ms": None}, {**press, "shown_ms": -5},
+                    {**press, "shown_ms": True}, {**press, "shown_ms": "soon"},
+                    {**press, "shown_ms": float("nan")}, {**press, "shown_ms": 300, "clicks": 2}):
+        assert unseen(opened=long_ago, pending=pending) is None, pending
+        assert "opened less than" in unseen(opened=now, pending=pending), pending
