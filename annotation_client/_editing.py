@@ -593,19 +593,43 @@ def unapplied_clicks(applied, page, grow, shrink, lost=None) -> tuple[int, dict]
         The record to keep: ``applied`` itself when no click is new (so a page drawn
         again writes nothing), else this page's token with the counts now applied.
     """
+    new, record = new_clicks(applied, page, {"grow": grow, "shrink": shrink}, lost)
+    return new["grow"] - new["shrink"], record
+
+
+def new_clicks(applied, page, counts: dict, lost=None) -> tuple[dict, dict]:
+    """The clicks of each button in ``counts`` not yet applied (see
+    :func:`unapplied_clicks`, which this is for any buttons).
+
+    Parameters
+    ----------
+    applied : dict or None
+        The record from the last call, ``{"page": str or None, key: int, ...}``.
+    page : str or None
+        This drawing of the page's token.
+    counts : dict
+        ``{key: n_clicks}`` of each button, keyed as in the records.
+    lost : dict or None
+        The counts of the latest request of this drawing that got no answer.
+
+    Returns
+    -------
+    new : dict
+        ``{key: int}``, the new clicks of each button (0 or more).
+    record : dict
+        ``applied`` itself when no click is new, else the record to keep.
+    """
     if not (isinstance(page, str) and 0 < len(page) <= _MAX_PAGE_TOKEN):
         page = None
-    counts = {"grow": _click_count(grow) or 0, "shrink": _click_count(shrink) or 0}
+    counts = {k: _click_count(v) or 0 for k, v in counts.items()}
     base = {k: max(_applied_count(applied, page, k), _applied_count(lost, page, k))
             for k in counts}
     new = {k: max(0, counts[k] - base[k]) for k in counts}
     if not any(new.values()):
-        return 0, applied
+        return new, applied
     # Never lower than the record: a count behind it is a request older than the
     # history it came with, whose clicks that history already holds.
-    return new["grow"] - new["shrink"], {
-        "page": page, **{k: max(counts[k], base[k]) for k in counts}
-    }
+    return new, {"page": page, **{k: max(counts[k], base[k]) for k in counts}}
 
 
 def _applied_count(record, page, key: str) -> int:

@@ -43,8 +43,9 @@ BOX_PENDING = "box-pending"
 CLASSIFICATION = "classification"
 CLASSIFY_PENDING = "classify-pending"
 PAGE_LOAD = "annotate-page-load"
-# The Grow and Shrink counts of the latest edit request that got no answer (written by
-# assets/sonotrace.js): those clicks moved nothing, and are not applied later
+# The Grow, Shrink, Undo, Redo and Reset to AI counts of the latest edit request that
+# got no answer (written by assets/sonotrace.js): those clicks moved nothing, and are
+# not applied later
 OFFSET_CLICKS_LOST = "offset-clicks-lost"
 # Written by assets/sonotrace.js at the first answer after an edit request that got none:
 # the edit callback then records the graph edits that request carried (see _shown_edits)

@@ -871,9 +871,11 @@
     var request = null;
     try { request = JSON.parse(body); } catch (e) { return; }
     var counts = {}, page = null;
+    // Grow and Shrink's, and Undo, Redo and Reset to AI's (see annotate._step_clicks).
+    var buttons = ["grow-button", "shrink-button", "undo-button", "redo-button",
+                   "reset-button"];
     ((request && request.inputs) || []).forEach(function (input) {
-      if (input && input.property === "n_clicks" &&
-          (input.id === "grow-button" || input.id === "shrink-button")) {
+      if (input && input.property === "n_clicks" && buttons.indexOf(input.id) >= 0) {
         counts[input.id.split("-")[0]] = Math.max(0, Number(input.value) || 0);
       }
     });
@@ -887,10 +889,13 @@
         !document.getElementById("grow-button")) {
       return;
     }
-    var kept = lost && lost.page === page ? lost : {grow: 0, shrink: 0};
+    var kept = lost && lost.page === page ? lost : {};
     // Requests can fail out of order: counts only grow on one drawing of the page.
-    lost = {page: page, grow: Math.max(kept.grow, counts.grow),
-            shrink: Math.max(kept.shrink, counts.shrink || 0)};
+    lost = {page: page};
+    buttons.forEach(function (id) {
+      var key = id.split("-")[0];
+      lost[key] = Math.max(kept[key] || 0, counts[key] || 0);
+    });
     try {
       window.dash_clientside.set_props("offset-clicks-lost", {data: lost});
     } catch (e) { /* the store is not drawn */ }

@@ -4444,6 +4444,10 @@ def edit(
         counted = _editing.unapplied_clicks(None, page, _grow, _shrink)[1]
         if counted:
             history[OFFSET_CLICKS] = counted
+        # So were Undo, Redo and Reset to AI clicks.
+        counted = _editing.new_clicks(None, page, _step_counts(_undo, _redo, _reset))[1]
+        if counted:
+            history[STEP_CLICKS] = counted
         # Until this callback answers, the graph shows the open's drawing of this empty
         # outline: a region drawn on it whose answer a newer call overtook is recovered
         # from the screen like edits on any drawing of the history (_shown_edits).
@@ -4583,10 +4587,8 @@ def edit(
     # drawn by hand was lost for good. Now they wait for the box's answer (Dash sends
     # them in a call of their own, or with the box's event, before the answer), and
     # the box is made, then undone, as a cut or a Grow click whose answer was on its way.
-    clicked = [op for op, button, clicks in (("undo", ids.UNDO_BUTTON, _undo),
-                                             ("redo", ids.REDO_BUTTON, _redo),
-                                             ("reset", ids.RESET_BUTTON, _reset))
-               if button in triggered and clicks]
+    history, clicked = _step_clicks(history, triggered, _step_counts(_undo, _redo, _reset),
+                                    page, lost)
     history = _after_box(history, clicked, (drawn_box and not answered) or _box_waited(boxes),
                          ai)
     if triggered & {ids.OVERLAY_OPACITY, ids.OVERLAY_VISIBLE, ids.SHOW_CALIPERS, ids.IMAGE_OPENED}:
@@ -4880,7 +4882,48 @@ def _offset_clicks(history, grow, shrink, page, shape, meta, max_vertices,
 
 def _outline_of(history: dict) -> dict:
     """``history`` without its click and slider records: what the outline's echo follows."""
-    return {k: v for k, v in history.items() if k not in (OFFSET_CLICKS, SLIDER)}
+    return {k: v for k, v in history.items() if k not in (OFFSET_CLICKS, STEP_CLICKS, SLIDER)}
+
+
+#: The history's record of the Undo, Redo and Reset to AI clicks applied (see
+#: _step_clicks), as OFFSET_CLICKS is of Grow and Shrink's.
+STEP_CLICKS = "step_clicks"
+#: Each step button's key in STEP_CLICKS (and in OFFSET_CLICKS_LOST), and its id.
+_STEP_BUTTONS = (("undo", ids.UNDO_BUTTON), ("redo", ids.REDO_BUTTON),
+                 ("reset", ids.RESET_BUTTON))
+
+
+def _step_counts(undo, redo, reset) -> dict:
+    """The step buttons' ``n_clicks`` by their STEP_CLICKS keys."""
+    return {"undo": undo, "redo": redo, "reset": reset}
+
+
+def _step_clicks(history: dict, triggered: set, counts: dict, page,
+                 lost=None) -> tuple[dict, list[str]]:
+    """``history`` with its record of the Undo, Redo and Reset to AI clicks, and the
+    clicks not yet applied, in the order they are to be applied.
+
+    The browser keeps only the newest answer of the edit callback: Ctrl+Z pressed twice
+    before the first was answered made two requests from one history, and the second
+    took back one step, not two. Counted like Grow and Shrink's clicks (see
+    :func:`_offset_clicks`), each press counts, whichever request brings it; a request
+    that got no answer (``lost``) undid nothing on screen, and its clicks are not made
+    later. The order between buttons is not sent: the one that set off this call was
+    pressed last. A Reset to AI is made once however often it was pressed, and Undo and
+    Redo no more often than there are steps. Without this drawing of the page's token
+    (a request not from the page) the trigger is the one click, as it was.
+    """
+    if _page_token(page) is None:
+        return history, [op for op, button in _STEP_BUTTONS
+                         if button in triggered and counts.get(op)]
+    new, record = _editing.new_clicks(history.get(STEP_CLICKS), page, counts, lost)
+    if record is not history.get(STEP_CLICKS):
+        history = {**history, STEP_CLICKS: record}
+    steps = len(history.get("past") or []) + len(history.get("future") or []) + 2
+    ops = []
+    for op, _button in sorted(_STEP_BUTTONS, key=lambda pair: pair[1] in triggered):
+        ops += [op] * min(new[op], 1 if op == "reset" else steps)
+    return history, ops
 
 
 #: The history's record of the Undo, Redo and Reset to AI clicks made while a box was

@@ -19,6 +19,7 @@ from _dash_helpers import (
     edit_status,
     gradient_png,
     graph_js,
+    settled,
     store_data,
     upload,
     wait_for,
@@ -110,6 +111,46 @@ def test_a_grow_click_the_client_never_answered_is_not_applied_by_the_next(
     history = store_data(dash_duo, ids.HISTORY)
     assert history["present"]["offset_from"]["pixels"] == 1
     assert [s["action"] for s in history["past"]][-1] == "edit"
+
+
+def test_an_undo_the_client_never_answered_is_not_made_by_the_next(
+    dash_duo, data_dir, tmp_path
+):
+    """Undo pressed while the client was unreachable took back nothing on screen. Each
+    Undo press counts (annotate._step_clicks), so the page's script sends its count as
+    lost too: the next Undo takes back one step, not two."""
+    dash_duo.start_server(create_app({"MODEL_SERVER_URL": f"http://127.0.0.1:{closed_port()}",
+                                      "DATA_DIR": data_dir}))
+    driver = dash_duo.driver
+    dash_duo.wait_for_element(f"#{ids.IMAGE_UPLOAD}", timeout=20)
+    upload(dash_duo, gradient_png(tmp_path / "scan.png"))
+    wait_for(dash_duo, lambda: graph_js(dash_duo, "return !!(gd && gd.querySelector("
+                                        "'.imagelayer image'));"), 20, "no image drawn")
+
+    def regions() -> int:
+        history = store_data(dash_duo, ids.HISTORY) or {"present": {"paths": []}}
+        return len(history["present"]["paths"])
+
+    for n, x in enumerate((20, 120)):
+        graph_js(dash_duo, "Plotly.relayout(gd, {shapes: (gd.layout.shapes || []).concat(["
+                           "{type: 'path', xref: 'x', yref: 'y', path: arguments[0]}])});",
+                 f"M{x},50L{x + 60},50L{x + 60},110L{x},110Z")
+        wait_for(dash_duo, lambda n=n: regions() == n + 1, 20, f"region {n + 1} not recorded")
+    undo = driver.find_element(By.ID, ids.UNDO_BUTTON)
+    wait_for(dash_duo, undo.is_enabled, 10, "Undo stayed disabled")
+
+    _offline(driver, True)
+    try:
+        click(driver, By.ID, ids.UNDO_BUTTON)
+        wait_for(dash_duo, lambda: driver.find_element(By.ID, ids.SERVER_STATUS).text
+                 == "client unreachable", 20, "the failed Undo said nothing")
+        assert regions() == 2  # nothing was taken back
+    finally:
+        _offline(driver, False)
+    click(driver, By.ID, ids.UNDO_BUTTON)
+    wait_for(dash_duo, lambda: regions() < 2, 20, "the Undo did nothing")
+    settled(dash_duo, quiet=1.0)
+    assert regions() == 1, "the Undo made while the client was unreachable was made too"
 
 
 #: Sends the edit callback's requests to a port nothing listens on while
