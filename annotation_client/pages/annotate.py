@@ -3727,7 +3727,10 @@ def _saved_box_models(record: dict, version: int) -> list[dict]:
         return parse_box_models(record)
     except ValueError as exc:
         raise ValueError(f"the record of version {version} cannot say which models "
-                         f"answered its boxes: {exc}") from None
+                         f"answered its boxes: {exc}. The version stays as it is, in "
+                         f"v{version:03d}.json of the image's folder in the data folder: "
+                         "ask whoever runs SonoTrace to check it. To save a reading "
+                         "meanwhile, open the image again and read it afresh") from None
 
 
 def _not_loadable(store, sha: str, version: int) -> str:

@@ -788,8 +788,12 @@ def test_a_version_whose_box_models_cannot_be_read_is_not_loaded_nor_revised(
     record = json.loads(path.read_text())
     record["model"]["box"] = "busi-unet"
     path.write_text(json.dumps(record))
+    # Why, and what to do about it.
     reason = ("the record of version 1 cannot say which models answered its boxes: "
-              "model.box 'busi-unet' is not a list of models")
+              "model.box 'busi-unet' is not a list of models. The version stays as it is, "
+              "in v001.json of the image's folder in the data folder: ask whoever runs "
+              "SonoTrace to check it. To save a reading meanwhile, open the image again "
+              "and read it afresh")
     _assert_load_error(_load(app, annotate), reason)
     # Loaded before it was damaged: the save says why, and writes nothing.
     loaded = _edit(annotate, [LOADED], loaded=_loaded(version=1), history=_drawn_history())[0]
