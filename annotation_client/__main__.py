@@ -57,7 +57,7 @@ class Options(ServingOptions):
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = argparse.ArgumentParser(allow_abbrev=False,
         prog="python -m annotation_client", description="SonoTrace annotation client (Dash)."
     )
     # None: the environment's value, read after parsing so that a bad variable is

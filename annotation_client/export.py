@@ -48,7 +48,7 @@ def _client_index(settings: ClientConfig, data_dir: Path) -> AnnotationIndex | N
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = argparse.ArgumentParser(allow_abbrev=False,
         prog="python -m annotation_client.export",
         description="Export the latest labelled version of each saved annotation in BUSI's layout.",
     )

@@ -38,7 +38,7 @@ def _days(text: str) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = argparse.ArgumentParser(allow_abbrev=False,
         prog="python -m annotation_client.prune_uploads",
         description="Remove the kept copies of uploaded images not saved for N days; "
         "the annotations stay.",

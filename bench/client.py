@@ -229,7 +229,7 @@ def _bench_index(versions: int, saves: int = 100) -> dict:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=20)
     parser.add_argument("--versions", type=int, default=5000, help="saved versions to index")
     parser.add_argument("--json", type=Path, default=None)

@@ -86,7 +86,7 @@ def lesion_boxes(samples, images, margin=0.25):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__)
+    p = argparse.ArgumentParser(allow_abbrev=False, description=__doc__)
     default_data = os.environ.get("SONOTRACE_BUSI_DIR", ROOT.parent / "shared" / "busi")
     p.add_argument("--data", default=default_data)
     p.add_argument("--n", type=int, default=50)

@@ -314,7 +314,7 @@ def latency_phase(url, endpoint, images, concurrency, rounds, pids):
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.split("\n\n")[0])
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1, help="request threads per worker")
     parser.add_argument("--model-threads", type=int, default=0,

@@ -246,7 +246,7 @@ def summary(values) -> str:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.split("\n\n")[0])
     ap.add_argument("--busi", type=Path, default=None)
     ap.add_argument("--repeats", type=int, default=3, help="timing runs per mask (best kept)")
     ap.add_argument("--limit", type=int, default=None, help="use only the first N masks")

@@ -79,7 +79,7 @@ def _workers(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = argparse.ArgumentParser(allow_abbrev=False,
         prog=PROG,
         description="Serve the SonoTrace REST API (segmentation, classification, vectorizing).",
     )

@@ -17,7 +17,7 @@ def cli_parser(spec, doc: str | None) -> argparse.ArgumentParser:
         The module's docstring, shown as the description.
     """
     prog = f"python -m {spec.name}" if spec is not None else None
-    return argparse.ArgumentParser(prog=prog, description=doc,
+    return argparse.ArgumentParser(prog=prog, description=doc, allow_abbrev=False,
                                    formatter_class=argparse.RawTextHelpFormatter)
 
 

@@ -540,7 +540,7 @@ def main(argv: list[str] | None = None) -> int:
         2, after one line on stderr, for a refused setting or a port that cannot be
         listened on; else what :func:`run` returns.
     """
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.splitlines()[0])
     parser.add_argument(
         "--host",
         type=argument(parse_host),

@@ -391,7 +391,7 @@ def main(argv: list[str] | None = None) -> int:
     int
         0 once the picture is written; 1, after one line on stderr, when a step failed.
     """
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
                         help="where to write the PNG (default docs/screenshot-annotate.png)")
     parser.add_argument("--width", type=int, default=1280, help="viewport width in pixels")

@@ -30,13 +30,13 @@ accepts (100 megapixels) takes 100 MB stored uncompressed in 8-bit grey."""
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = argparse.ArgumentParser(allow_abbrev=False,
         prog="python -m vectorizer",
         description="Binary masks to SVG outlines (potrace) and back.",
     )
     sub = p.add_subparsers(dest="command", required=True)
 
-    t = sub.add_parser("trace", help="trace a PNG mask into an SVG document")
+    t = sub.add_parser("trace", allow_abbrev=False, help="trace a PNG mask into an SVG document")
     t.add_argument("mask", type=Path, help="PNG mask (foreground = grey value above 0)")
     t.add_argument("-o", "--output", default="-", help="SVG file to write ('-': stdout)")
     t.add_argument("--turdsize", type=int, default=2,
@@ -46,7 +46,8 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--opttolerance", type=float, default=0.2,
                    help="curve-joining tolerance in pixels (default 0.2)")
 
-    r = sub.add_parser("rasterize", help="rasterise an SVG document into a 0/255 PNG mask")
+    r = sub.add_parser("rasterize", allow_abbrev=False,
+                       help="rasterise an SVG document into a 0/255 PNG mask")
     r.add_argument("svg", type=Path, help="SVG document")
     r.add_argument("-o", "--output", default="-", help="PNG file to write ('-': stdout)")
     r.add_argument("--shape", type=int, nargs=2, metavar=("H", "W"),
