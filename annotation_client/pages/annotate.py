@@ -4590,8 +4590,11 @@ def edit(
     # drawn by hand was lost for good. Now they wait for the box's answer (Dash sends
     # them in a call of their own, or with the box's event, before the answer), and
     # the box is made, then undone, as a cut or a Grow click whose answer was on its way.
+    # A graph event that edited the outline (or the screen's edits it came with, see
+    # _shown_edits) was made after the presses it brings.
+    graph_edited = ids.ANNOTATION_GRAPH in triggered and (edited is not None or drawn_box)
     history, clicked = _step_clicks(history, triggered, _step_counts(_undo, _redo, _reset),
-                                    page, lost)
+                                    page, lost, after=graph_edited)
     history = _after_box(history, clicked, (drawn_box and not answered) or _box_waited(boxes),
                          ai)
     if triggered & {ids.OVERLAY_OPACITY, ids.OVERLAY_VISIBLE, ids.SHOW_CALIPERS, ids.IMAGE_OPENED}:
@@ -4902,7 +4905,7 @@ def _step_counts(undo, redo, reset) -> dict:
 
 
 def _step_clicks(history: dict, triggered: set, counts: dict, page,
-                 lost=None) -> tuple[dict, list[str]]:
+                 lost=None, after: bool = False) -> tuple[dict, list[str]]:
     """``history`` with its record of the Undo, Redo and Reset to AI clicks, and the
     clicks not yet applied, in the order they are to be applied.
 
@@ -4915,6 +4918,12 @@ def _step_clicks(history: dict, triggered: set, counts: dict, page,
     pressed last. A Reset to AI is made once however often it was pressed, and Undo and
     Redo no more often than there are steps. Without this drawing of the page's token
     (a request not from the page) the trigger is the one click, as it was.
+
+    Presses brought by a graph event that edited the outline (``after``), none of
+    them its trigger, were made before it, and the edit was made on the outline the
+    screen still showed: they are counted, not made. Made after it, Ctrl+Z then a
+    vertex dragged before its answer took the drag back, and the screen went back to
+    the outline from before both.
     """
     if _page_token(page) is None:
         return history, [op for op, button in _STEP_BUTTONS
@@ -4922,6 +4931,8 @@ def _step_clicks(history: dict, triggered: set, counts: dict, page,
     new, record = _editing.new_clicks(history.get(STEP_CLICKS), page, counts, lost)
     if record is not history.get(STEP_CLICKS):
         history = {**history, STEP_CLICKS: record}
+    if after and not triggered & {button for _op, button in _STEP_BUTTONS}:
+        return history, []
     steps = len(history.get("past") or []) + len(history.get("future") or []) + 2
     ops = []
     for op, _button in sorted(_STEP_BUTTONS, key=lambda pair: pair[1] in triggered):

@@ -84,3 +84,24 @@ def test_undos_pressed_before_the_first_is_answered_each_take_back_a_step(
     history = _history(dash_duo)
     assert len(history["present"]["paths"]) == 3, "two Redos gave back one step"
     assert history["future"] == []
+
+
+def test_a_vertex_dragged_before_an_undo_is_answered_stays_as_dragged(
+        dash_duo, data_dir, tmp_path):
+    """Ctrl+Z, then a vertex dragged on the outline the screen still showed: the drag's
+    request brings the press. Made after the drag, the Undo took the drag back, and the
+    outline went back to what it was before both."""
+    _three_regions(dash_duo, data_dir, tmp_path)
+    _keys(dash_duo, "z", 1)
+    time.sleep(EDIT_ANSWER_S / 4)
+    moved = "M10,10L60,20L60,60L20,60Z"
+    _js(dash_duo, "Plotly.relayout(gd, {'shapes[0].path': arguments[0]});", moved)
+    settled(dash_duo, quiet=EDIT_ANSWER_S + 0.5)
+    history = _history(dash_duo)
+    assert history["present"]["paths"][0] == moved, "the drag was undone"
+    assert len(history["present"]["paths"]) == 3
+    # The press counted: the next Undo takes back the drag, and no more.
+    _keys(dash_duo, "z", 1)
+    settled(dash_duo, quiet=EDIT_ANSWER_S + 0.5)
+    assert _history(dash_duo)["present"]["paths"][0] == _square(20, 20, 60, 60)
+    assert _count(dash_duo) == 3

@@ -144,3 +144,22 @@ def test_without_the_page_s_token_the_trigger_is_one_press(annotate):
     assert _regions(once) == 2
     assert _regions(_edit(annotate, once, fired=[UNDO], undo=6, page=None)) == 1
     assert _regions(_edit(annotate, once, fired=[REDO], undo=6, redo=7, page=None)) == 3
+
+
+def test_an_undo_sent_with_a_graph_edit_made_after_it_does_not_take_that_edit_back(annotate):
+    """Ctrl+Z, then a vertex dragged before its answer: the drag's request brings the
+    press, and the drag was made on the outline the screen still showed. Undone after
+    the drag, it took the drag back (kept only in the redo list), and the screen went
+    back to the outline from before both."""
+    start = _steps_history()
+    moved = _square(2).replace("M64,40", "M60,36")
+    relayout = {"shapes[3].path": moved}
+    history = as_callback(lambda: annotate.edit(
+        META, AI, None, relayout, 1, None, None, 32, 0.3, True, True, None, start,
+        None, None, None, None, None, None, page=PAGE,
+    ), [f"{ids.ANNOTATION_GRAPH}.relayoutData"])[0]
+    assert history["present"]["paths"][3] == moved
+    assert history["future"] == []
+    # The press is counted: the next Undo takes back the drag, one step.
+    back = _edit(annotate, history, fired=[UNDO], undo=2)
+    assert back["present"] == start["present"]
