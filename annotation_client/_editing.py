@@ -540,7 +540,7 @@ MAX_CLICK_COUNT = 2**31 - 1
 _MAX_PAGE_TOKEN = 64
 
 
-def _click_count(value) -> int | None:
+def click_count(value) -> int | None:
     """A button's ``n_clicks`` as an int; None when it is none (no click yet, or a
     value no browser sends)."""
     if isinstance(value, float) and value.is_integer():
@@ -621,7 +621,7 @@ def new_clicks(applied, page, counts: dict, lost=None) -> tuple[dict, dict]:
     """
     if not (isinstance(page, str) and 0 < len(page) <= _MAX_PAGE_TOKEN):
         page = None
-    counts = {k: _click_count(v) or 0 for k, v in counts.items()}
+    counts = {k: click_count(v) or 0 for k, v in counts.items()}
     base = {k: max(_applied_count(applied, page, k), _applied_count(lost, page, k))
             for k in counts}
     new = {k: max(0, counts[k] - base[k]) for k in counts}
@@ -637,7 +637,7 @@ def _applied_count(record, page, key: str) -> int:
     (0 for another drawing's, or none)."""
     if page is None or not isinstance(record, dict) or record.get("page") != page:
         return 0
-    return _click_count(record.get(key)) or 0
+    return click_count(record.get(key)) or 0
 
 
 def offset_outline(

@@ -47,6 +47,11 @@ PAGE_LOAD = "annotate-page-load"
 # got no answer (written by assets/sonotrace.js): those clicks moved nothing, and are
 # not applied later
 OFFSET_CLICKS_LOST = "offset-clicks-lost"
+# {"page": token, "presses": [[op, n_clicks], ...]}: the Undo, Redo and Reset to AI
+# presses of this drawing of the page, in the order they were made (the newest last;
+# op "undo", "redo" or "reset"): the edit callback makes those its request brings in
+# that order (annotate._step_clicks)
+STEP_PRESSES = "step-presses"
 # Written by assets/sonotrace.js at the first answer after an edit request that got none:
 # the edit callback then records the graph edits that request carried (see _shown_edits)
 EDIT_RESYNC = "edit-resync"

@@ -1127,6 +1127,7 @@ def layout(**query):
             # again with it (see _editing.unapplied_clicks).
             dcc.Store(id=ids.PAGE_LOAD, data=secrets.token_hex(8)),
             dcc.Store(id=ids.OFFSET_CLICKS_LOST),
+            dcc.Store(id=ids.STEP_PRESSES),
             dcc.Store(id=ids.EDIT_RESYNC),
             dcc.Store(id=ids.OUTLINE_CHANGED),
             dcc.Store(id=ids.BOX_REQUEST),
@@ -4399,6 +4400,8 @@ def ask_box(relayout, meta, history, pending, opacity, visible, calipers):
     # Written by assets/sonotrace.js when the client answers again after one of these
     # requests got no answer: the graph edits it carried are recorded from the screen.
     Input(ids.EDIT_RESYNC, "data"),
+    # Written in the browser at each Undo, Redo and Reset to AI press: their order.
+    State(ids.STEP_PRESSES, "data"),
     prevent_initial_call=True,
 )
 def edit(
@@ -4427,6 +4430,7 @@ def edit(
     shown=None,
     lost=None,
     _resync=None,
+    presses=None,
 ):
     """Every change of the outline goes through here and onto the undo history."""
     if not meta:
@@ -4594,7 +4598,7 @@ def edit(
     # _shown_edits) was made after the presses it brings.
     graph_edited = ids.ANNOTATION_GRAPH in triggered and (edited is not None or drawn_box)
     history, clicked = _step_clicks(history, triggered, _step_counts(_undo, _redo, _reset),
-                                    page, lost, after=graph_edited)
+                                    page, lost, after=graph_edited, presses=presses)
     history = _after_box(history, clicked, (drawn_box and not answered) or _box_waited(boxes),
                          ai)
     if triggered & {ids.OVERLAY_OPACITY, ids.OVERLAY_VISIBLE, ids.SHOW_CALIPERS, ids.IMAGE_OPENED}:
@@ -4847,6 +4851,35 @@ clientside_callback(
     prevent_initial_call=True,
 )
 
+#: The most Undo, Redo and Reset to AI presses STEP_PRESSES keeps (the newest).
+STEP_PRESSES_KEPT = 64
+
+# Each Undo, Redo and Reset to AI press, in order, with the count it made: edit's request
+# carries only the counts, and presses merged in one request were made in the order
+# they came (see _step_clicks).
+clientside_callback(
+    """
+    function(undo, redo, reset, log, page) {
+        var ctx = window.dash_clientside.callback_context;
+        var keys = {"undo-button": "undo", "redo-button": "redo", "reset-button": "reset"};
+        var presses = log && log.page === page && Array.isArray(log.presses)
+            ? log.presses.slice() : [];
+        ((ctx && ctx.triggered) || []).forEach(function (fired) {
+            var key = keys[String(fired.prop_id).split(".")[0]];
+            if (key && typeof fired.value === "number") { presses.push([key, fired.value]); }
+        });
+        return {page: page, presses: presses.slice(-KEPT)};
+    }
+    """.replace("KEPT", str(STEP_PRESSES_KEPT)),
+    Output(ids.STEP_PRESSES, "data"),
+    Input(ids.UNDO_BUTTON, "n_clicks"),
+    Input(ids.REDO_BUTTON, "n_clicks"),
+    Input(ids.RESET_BUTTON, "n_clicks"),
+    State(ids.STEP_PRESSES, "data"),
+    State(ids.PAGE_LOAD, "data"),
+    prevent_initial_call=True,
+)
+
 
 #: The history's record of the Grow and Shrink clicks applied (see
 #: _editing.unapplied_clicks): beside the states, so Undo does not make them new again.
@@ -4904,8 +4937,8 @@ def _step_counts(undo, redo, reset) -> dict:
     return {"undo": undo, "redo": redo, "reset": reset}
 
 
-def _step_clicks(history: dict, triggered: set, counts: dict, page,
-                 lost=None, after: bool = False) -> tuple[dict, list[str]]:
+def _step_clicks(history: dict, triggered: set, counts: dict, page, lost=None,
+                 after: bool = False, presses=None) -> tuple[dict, list[str]]:
     """``history`` with its record of the Undo, Redo and Reset to AI clicks, and the
     clicks not yet applied, in the order they are to be applied.
 
@@ -4914,10 +4947,15 @@ def _step_clicks(history: dict, triggered: set, counts: dict, page,
     took back one step, not two. Counted like Grow and Shrink's clicks (see
     :func:`_offset_clicks`), each press counts, whichever request brings it; a request
     that got no answer (``lost``) undid nothing on screen, and its clicks are not made
-    later. The order between buttons is not sent: the one that set off this call was
-    pressed last. A Reset to AI is made once however often it was pressed, and Undo and
-    Redo no more often than there are steps. Without this drawing of the page's token
-    (a request not from the page) the trigger is the one click, as it was.
+    later. The order between buttons is the page's record of the presses (``presses``,
+    STEP_PRESSES); a press it does not hold (the newest, whose record the request may
+    have left before) comes after those it does, the one that set off this call last.
+    Undo, Redo, Undo, Redo pressed to compare, each making its button's count alone,
+    made both Redos first, the first of them with nothing to redo, then both Undos: two
+    steps back. Beyond the record, a Reset to AI is made once however often it was
+    pressed, and Undo and Redo no more often than there are steps. Without this drawing
+    of the page's token (a request not from the page) the trigger is the one click, as it
+    was.
 
     Presses brought by a graph event that edited the outline (``after``), none of
     them its trigger, were made before it, and the edit was made on the outline the
@@ -4933,11 +4971,30 @@ def _step_clicks(history: dict, triggered: set, counts: dict, page,
         history = {**history, STEP_CLICKS: record}
     if after and not triggered & {button for _op, button in _STEP_BUTTONS}:
         return history, []
+    ops = _pressed_order(presses, page, new, record)
+    left = {op: new[op] - ops.count(op) for op in new}
     steps = len(history.get("past") or []) + len(history.get("future") or []) + 2
-    ops = []
     for op, _button in sorted(_STEP_BUTTONS, key=lambda pair: pair[1] in triggered):
-        ops += [op] * min(new[op], 1 if op == "reset" else steps)
+        ops += [op] * min(left[op], 1 if op == "reset" else steps)
     return history, ops
+
+
+def _pressed_order(presses, page, new: dict, record) -> list[str]:
+    """The new presses (``new``, up to each count ``record`` now holds) that the page's
+    record ``presses`` of this drawing ``page`` holds, in the order it holds them."""
+    if not (isinstance(presses, dict) and presses.get("page") == page
+            and isinstance(presses.get("presses"), list) and isinstance(record, dict)):
+        return []
+    ops, seen = [], set()
+    for entry in presses["presses"][-STEP_PRESSES_KEPT:]:
+        if not (isinstance(entry, list) and len(entry) == 2 and entry[0] in new):
+            continue
+        op, n = entry[0], _editing.click_count(entry[1])
+        top = _editing.click_count(record.get(op)) or 0
+        if n is not None and top - new[op] < n <= top and (op, n) not in seen:
+            seen.add((op, n))
+            ops.append(op)
+    return ops
 
 
 #: The history's record of the Undo, Redo and Reset to AI clicks made while a box was

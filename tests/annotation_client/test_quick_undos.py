@@ -105,3 +105,21 @@ def test_a_vertex_dragged_before_an_undo_is_answered_stays_as_dragged(
     settled(dash_duo, quiet=EDIT_ANSWER_S + 0.5)
     assert _history(dash_duo)["present"]["paths"][0] == _square(20, 20, 60, 60)
     assert _count(dash_duo) == 3
+
+
+def test_undo_and_redo_pressed_in_turn_to_compare_end_where_they_began(
+        dash_duo, data_dir, tmp_path):
+    """Ctrl+Y, Ctrl+Z, Ctrl+Y, Ctrl+Z to compare an edit with the outline before it,
+    faster than the client answers: the last request brings all four counts. Both Redos
+    were made first, the second with nothing to redo, then both Undos: two steps back."""
+    _three_regions(dash_duo, data_dir, tmp_path)
+    _keys(dash_duo, "z", 1)
+    settled(dash_duo, quiet=EDIT_ANSWER_S + 0.5)
+    assert _count(dash_duo) == 2
+    for key in "yzyz":
+        _keys(dash_duo, key, 1)
+        time.sleep(0.2)
+    settled(dash_duo, quiet=EDIT_ANSWER_S + 0.5)
+    history = _history(dash_duo)
+    assert len(history["present"]["paths"]) == 2, "the presses were made out of order"
+    assert len(history["future"]) == 1

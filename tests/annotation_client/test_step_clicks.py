@@ -163,3 +163,46 @@ def test_an_undo_sent_with_a_graph_edit_made_after_it_does_not_take_that_edit_ba
     # The press is counted: the next Undo takes back the drag, one step.
     back = _edit(annotate, history, fired=[UNDO], undo=2)
     assert back["present"] == start["present"]
+
+
+def test_presses_merged_in_one_request_are_made_in_the_order_the_page_recorded(annotate):
+    """Undo, then Redo, Undo and Redo again to compare, before the first answer: the
+    last request brings all four. Both Redos made first, the first with nothing to
+    redo, then both Undos, left the outline two steps back; made in order, it is where
+    it was."""
+    start = _edit(annotate, _steps_history(), fired=[UNDO], undo=1)
+    assert _regions(start) == 2
+    presses = {"page": PAGE, "presses": [["undo", 1], ["redo", 1], ["undo", 2],
+                                         ["redo", 2], ["undo", 3]]}
+    compared = as_callback(lambda: annotate.edit(
+        META, AI, None, None, 3, 2, None, 32, 0.3, True, True, None, start,
+        None, None, None, None, None, None, page=PAGE, presses=presses,
+    ), [UNDO])[0]
+    assert _regions(compared) == 2
+    assert compared["future"] == start["future"]
+    # Presses of another drawing of the page, or of none, are in the old order.
+    other = {**presses, "page": "fedcba9876543210"}
+    old = as_callback(lambda: annotate.edit(
+        META, AI, None, None, 3, 2, None, 32, 0.3, True, True, None, start,
+        None, None, None, None, None, None, page=PAGE, presses=other,
+    ), [UNDO])[0]
+    assert _regions(old) == 1
+
+
+def test_a_press_the_record_has_not_got_yet_comes_last(annotate):
+    start = _steps_history()
+    # The Redo that set off the call is not in the record yet: after the Undo it holds.
+    presses = {"page": PAGE, "presses": [["undo", 1]]}
+    history = as_callback(lambda: annotate.edit(
+        META, AI, None, None, 1, 1, None, 32, 0.3, True, True, None, start,
+        None, None, None, None, None, None, page=PAGE, presses=presses,
+    ), [REDO])[0]
+    assert history["present"] == start["present"] and history["future"] == []
+    # A forged record is no order: the counts alone decide.
+    for forged in ({"page": PAGE, "presses": [["undo", "1"], ["x", 1], "redo", None]},
+                   {"page": PAGE, "presses": "undo"}, [1, 2]):
+        history = as_callback(lambda forged=forged: annotate.edit(
+            META, AI, None, None, 1, 1, None, 32, 0.3, True, True, None, start,
+            None, None, None, None, None, None, page=PAGE, presses=forged,
+        ), [REDO])[0]
+        assert history["present"] == start["present"]
