@@ -4515,9 +4515,11 @@ def edit(
     # with it in this call: a drawn box waits here for its answer (see ask_box), and
     # the event's unchanged shapes must not be recorded over the box's outline.
     drawn_box = False  # a box drawn in this very event, which ask_box asks for
+    shaped = False  # this very event moved, drew or cut shapes (not a zoom, say)
     if ids.ANNOTATION_GRAPH in triggered:
         change = _relayout_change(history["present"]["paths"], relayout)
         drawn_box = _box_asked(change.boxes, shape)
+        shaped = change.paths is not None or bool(change.cuts)
         if change.boxes or change.dropped or change.cuts:
             # Remove the drawn rectangle, a stroke enclosing nothing, or a cut's path.
             redraw = True
@@ -4594,9 +4596,10 @@ def edit(
     # drawn by hand was lost for good. Now they wait for the box's answer (Dash sends
     # them in a call of their own, or with the box's event, before the answer), and
     # the box is made, then undone, as a cut or a Grow click whose answer was on its way.
-    # A graph event that edited the outline (or the screen's edits it came with, see
-    # _shown_edits) was made after the presses it brings.
-    graph_edited = ids.ANNOTATION_GRAPH in triggered and (edited is not None or drawn_box)
+    # A graph event that edited the outline was made after the presses it brings (its
+    # edit may have been taken from the screen, see _shown_edits). A zoom's brings edits
+    # made before the presses, if any, as a click's request does.
+    graph_edited = drawn_box or (shaped and edited is not None)
     history, clicked = _step_clicks(history, triggered, _step_counts(_undo, _redo, _reset),
                                     page, lost, after=graph_edited, presses=presses)
     history = _after_box(history, clicked, (drawn_box and not answered) or _box_waited(boxes),

@@ -374,3 +374,14 @@ def test_the_downloads_are_of_the_outline_on_screen_too(app, annotate):
 
     assert pixels("r0") == (23 * 16, 23 * 16)
     assert pixels("r1") == (10 * 10, 10 * 10)  # another drawing's screen: left alone
+
+
+def test_an_undo_after_a_drag_is_made_though_a_zoom_brings_it(annotate):
+    """A vertex dragged, Ctrl+Z, then the image zoomed, each before the last answer: the
+    zoom's request brings the drag (from the screen) and the press. The Undo came after
+    the drag: it takes it back, though a graph event carried it."""
+    start = _drawn([A, B])
+    shown = {"revision": "r0", "paths": [A1, B]}
+    zoom = {"xaxis.range[0]": 5, "xaxis.range[1]": 60}
+    undone = _edit(annotate, start, fired=[GRAPH], relayout=zoom, undo=1, shown=shown)[0]
+    assert _paths(undone) == [A, B] and undone["future"][0]["paths"] == [A1, B]
