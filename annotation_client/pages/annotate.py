@@ -6014,9 +6014,10 @@ def _unseen_save(meta: dict, history, ai, final_label, note, descriptors, clicks
     from a Save & next pressed for another image (``pending``, the image it was pressed
     over), and a save of an image that Save & next opened (``opened``, ``IMAGE_OPENED``)
     less than :data:`SEEN_SECONDS` ago with nothing changed on it, counted from when the
-    tab showed it when a Save & next press says so (:func:`_shown_seconds`), else by the
-    server's clock from when it opened it. Nothing changed: the outline as it opened or
-    as the model gave it, no label, note, descriptor or spacing. An image picked or
+    tab showed it when a Save & next press says so (:func:`_shown_seconds`; never longer
+    than the server's clock says), else by the server's clock from when it opened it.
+    Nothing changed: the outline as it opened or as the model gave it, no label, note,
+    descriptor or spacing. An image picked or
     uploaded is the reader's own doing: its model outline may be saved as it is as soon
     as it is drawn.
     """
@@ -6035,7 +6036,8 @@ def _unseen_save(meta: dict, history, ai, final_label, note, descriptors, clicks
     age = (time.time_ns() - at) / 1e9
     shown = _shown_seconds(pending, clicks, sha)
     if shown is not None:
-        age = shown
+        # The tab drew it after the server opened it: a longer time is no browser's.
+        age = min(age, shown)
     present = _present(history, meta)
     work = _work_on_screen(history, meta, final_label, note, descriptors)
     # The model's outline as it gave it, or none as the image opened.
