@@ -6017,9 +6017,8 @@ def _unseen_save(meta: dict, history, ai, final_label, note, descriptors, clicks
     tab showed it when a Save & next press says so (:func:`_shown_seconds`; never longer
     than the server's clock says), else by the server's clock from when it opened it.
     Nothing changed: the outline as it opened or as the model gave it, no label, note,
-    descriptor or spacing. An image picked or
-    uploaded is the reader's own doing: its model outline may be saved as it is as soon
-    as it is drawn.
+    descriptor or spacing. An image picked or uploaded is the reader's own doing: its
+    model outline may be saved as it is as soon as it is drawn.
     """
     sha = meta["sha256"]
     name = _signin.shown_text(str(meta.get("name") or "this image"))[:200]

@@ -53,16 +53,20 @@ def _save_message(dash_duo) -> str:
         "var e = document.getElementById('save-result'); return e ? e.textContent : '';")
 
 
-def test_a_second_save_and_next_does_not_save_the_next_case_unseen(dash_duo, data_dir, worklist):
-    _start(dash_duo, data_dir, worklist)
+def _save_a_then_next(dash_duo) -> None:
+    """a.png given a reader and a note, then Ctrl+Shift+S: saved, and b.png open."""
     driver = dash_duo.driver
     driver.find_element(By.ID, ids.ANNOTATOR).send_keys("Fast Reader", Keys.TAB)
     driver.find_element(By.ID, ids.NOTE).send_keys("oval")
     dash_duo.wait_for_element(f"#{ids.UNSAVED_MARK}.dirty", timeout=10)
     driver.execute_script("document.activeElement.blur();")
-
     _save_and_next_keys(dash_duo)
     wait_for(dash_duo, lambda: _image_name(dash_duo) == "b.png", 20, "b.png did not open")
+
+
+def test_a_second_save_and_next_does_not_save_the_next_case_unseen(dash_duo, data_dir, worklist):
+    _start(dash_duo, data_dir, worklist)
+    _save_a_then_next(dash_duo)
     _save_and_next_keys(dash_duo)  # pressed again at once, as the audit did
     wait_for(dash_duo, lambda: "Not saved." in _save_message(dash_duo), 15, "no refusal")
     assert "b.png opened less than 1.5 seconds ago, and nothing on it has changed" \
@@ -97,14 +101,7 @@ def test_the_time_a_case_was_seen_counts_from_when_the_tab_showed_it(
     dash_duo.start_server(app)
     dash_duo.wait_for_element("#worklist-count", timeout=30)
     open_entry(dash_duo, "a.png")
-    driver = dash_duo.driver
-    driver.find_element(By.ID, ids.ANNOTATOR).send_keys("Fast Reader", Keys.TAB)
-    driver.find_element(By.ID, ids.NOTE).send_keys("oval")
-    dash_duo.wait_for_element(f"#{ids.UNSAVED_MARK}.dirty", timeout=10)
-    driver.execute_script("document.activeElement.blur();")
-
-    _save_and_next_keys(dash_duo)
-    wait_for(dash_duo, lambda: _image_name(dash_duo) == "b.png", 20, "b.png did not open")
+    _save_a_then_next(dash_duo)
     _save_and_next_keys(dash_duo)
     wait_for(dash_duo, lambda: "Not saved." in _save_message(dash_duo), 15, "no refusal")
     assert "b.png opened less than 1.5 seconds ago" in _save_message(dash_duo)
