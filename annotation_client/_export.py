@@ -1221,10 +1221,14 @@ def _check_empty(out: Path) -> None:
         return
     if not out.is_dir():
         raise ValueError(f"out: {out} exists and is not an empty folder; nothing was written")
-    states = {}
+    states, moved_up = {}, []
     for entry in _entries(out):
         states[entry.name], moved = _staging_state(entry)
-        states.update(dict.fromkeys(moved, "stopped"))
+        moved_up += moved
+    # After the loop: listed after the staging folder that names it, an entry it had
+    # moved up would be taken for the user's (the order of a listing is the file
+    # system's).
+    states.update(dict.fromkeys(moved_up, "stopped"))
     _refuse_unless_stopped(out, states)
 
 

@@ -20,7 +20,7 @@ import pytest
 from PIL import Image
 
 import vectorizer
-from annotation_client import AnnotationStore, build_record
+from annotation_client import AnnotationStore, _export, build_record
 from annotation_client._export import INDEX_COLUMNS, STAGING_MARK, export_busi
 from annotation_client._measurements import summarize
 from annotation_client.export import main
@@ -458,11 +458,18 @@ def _cleared_by_the_next(saved, out, left, caplog):
     return caplog.text
 
 
+@pytest.mark.parametrize("staging_listed", ["first", "last"])
 def test_an_export_killed_while_it_moves_its_data_set_up_is_undone_by_the_next(
-        saved, tmp_path, caplog):
+        saved, tmp_path, caplog, monkeypatch, staging_listed):
     # Killed between moving up one class folder and the next, the export left a class
     # folder in OUT (a half data set a training could be pointed at), which the next
     # export took for the user's: "not an empty folder", nothing the export would remove.
+    # Either order of listing: the file system's (a hash of the names on ext4) put the
+    # staging folder first in CI, and the folder it had moved up, listed after it, was
+    # then taken for the user's.
+    real = _export._entries
+    monkeypatch.setattr(_export, "_entries", lambda out: sorted(
+        real(out), key=lambda e: e.name.startswith(".partial-") == (staging_listed == "last")))
     out = tmp_path / "out"
     child = _child_export("kill-moving", out, saved)
     child.communicate(timeout=120)
