@@ -178,8 +178,11 @@ SAVE_NEXT_BUTTON = "save-next-button"  # saves, then opens the next worklist ent
 # {"clicks": n, "image": sha256}: the Save click that Save & next made, waiting for its answer
 SAVE_NEXT_PENDING = "save-next-pending"
 # {"image": sha256, "at": ms}: when this tab showed the image IMAGE_OPENED names, by the
-# tab's own clock (performance.now()): Save & next says how long it was seen (_unseen_save)
+# tab's own clock (performance.now()): a save press says how long it was seen (SAVE_PRESS)
 IMAGE_SHOWN = "image-shown"
+# {"clicks": n, "image": sha256, "shown_ms": ms or None}: Save's latest press (a click,
+# Ctrl+S, Save & next), the image on screen and how long this tab had shown it (_unseen_save)
+SAVE_PRESS = "save-press"
 # {"image", "name", "version"}: the save Save & next went on from, said once the next
 # image is open (clear_save_message)
 SAVED_BEFORE_NEXT = "saved-before-next"

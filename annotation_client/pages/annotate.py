@@ -718,6 +718,7 @@ def _action_bar(config):
             html.Div(id=ids.SAVE_ALERT),
             dcc.Store(id=ids.SAVE_NEXT_PENDING),
             dcc.Store(id=ids.IMAGE_SHOWN),
+            dcc.Store(id=ids.SAVE_PRESS),
             dcc.Store(id=ids.SAVED_BEFORE_NEXT),
         ],
         id=ids.ACTION_BAR,
@@ -5288,18 +5289,14 @@ def reset_tool(opened, tool):
 # the browser, so that the save callback stays the one way of saving, and the next
 # image is asked for only after the work is safe. The Save click it makes is written
 # down (SAVE_NEXT_PENDING) with the image it is for; Save's old message is cleared, so
-# that only the new answer counts. It also says how long the tab has shown the image
-# (shown_ms), which the server cannot know: its own clock starts as it opens the image,
-# before the answer travels and is drawn (_unseen_save).
+# that only the new answer counts.
 clientside_callback(
     """
-    function(clicks, saveClicks, saveDisabled, meta, shown) {
+    function(clicks, saveClicks, saveDisabled, meta) {
         var no = window.dash_clientside.no_update;
         if (!clicks || saveDisabled || !meta || !meta.sha256) { return [no, no, no]; }
         var click = (saveClicks || 0) + 1;
-        var shownMs = (shown && shown.image === meta.sha256 && typeof shown.at === 'number')
-            ? Math.round(performance.now() - shown.at) : null;
-        return [click, {clicks: click, image: meta.sha256, shown_ms: shownMs}, null];
+        return [click, {clicks: click, image: meta.sha256}, null];
     }
     """,
     Output(ids.SAVE_BUTTON, "n_clicks", allow_duplicate=True),
@@ -5308,6 +5305,26 @@ clientside_callback(
     Input(ids.SAVE_NEXT_BUTTON, "n_clicks"),
     State(ids.SAVE_BUTTON, "n_clicks"),
     State(ids.SAVE_BUTTON, "disabled"),
+    State(ids.IMAGE_META, "data"),
+    prevent_initial_call=True,
+)
+
+# Every press of Save (a click, Ctrl+S, which clicks it, or the click Save & next makes)
+# says how long this tab has shown the image it is for (SAVE_PRESS), which the server
+# cannot know: its own clock starts as it opens the image, before the answer travels and
+# is drawn (_unseen_save). Marked with the click count and the image, so that the save
+# takes only its own press.
+clientside_callback(
+    """
+    function(clicks, meta, shown) {
+        if (!clicks || !meta || !meta.sha256) { return window.dash_clientside.no_update; }
+        var shownMs = (shown && shown.image === meta.sha256 && typeof shown.at === 'number')
+            ? Math.round(performance.now() - shown.at) : null;
+        return {clicks: clicks, image: meta.sha256, shown_ms: shownMs};
+    }
+    """,
+    Output(ids.SAVE_PRESS, "data"),
+    Input(ids.SAVE_BUTTON, "n_clicks"),
     State(ids.IMAGE_META, "data"),
     State(ids.IMAGE_SHOWN, "data"),
     prevent_initial_call=True,
@@ -5710,6 +5727,11 @@ SIGNIN_CHANGED = ("Another user was signed in when this work was begun: it is no
     # The outline on screen, which graph edits the client never answered left out of the
     # history (_with_screen).
     State(ids.SHAPES_SHOWN, "data"),
+    # How long the tab had shown the image when Save was pressed (_unseen_save). An input,
+    # though written only with Save's n_clicks (one call per press): Dash runs a callback
+    # only after every callback that may still change one of its inputs, and a State could
+    # be read before this press's was written.
+    Input(ids.SAVE_PRESS, "data"),
     prevent_initial_call=True,
     running=[(Output(ids.SAVE_BUTTON, "disabled"), True, False)],
 )
@@ -5734,12 +5756,12 @@ def save(_clicks, meta, history, ai, classification, final_label, note, annotato
     count = len(DESCRIPTOR_OPTIONS)
     descriptors, field = descriptors[:count], descriptors[count:]
     own = _own_versions(field[1] if len(field) > 1 else None, meta)
-    # field: spacing, saved work, the question's OK, then the States after it.
-    auto, opened, done, pending, begun, shown = (list(field[3:9]) + [None] * 6)[:6]
+    # field: spacing, saved work, the question's OK, then the States (and the press) after it.
+    auto, opened, done, pending, begun, shown, press = (list(field[3:10]) + [None] * 7)[:7]
     # Before anything reads the history: what is saved is what the reader sees.
     history = _with_screen(history, meta, shown)
     unseen = None if confirmed else _unseen_save(
-        meta, history, ai, final_label, note, descriptors, _clicks, opened, pending)
+        meta, history, ai, final_label, note, descriptors, _clicks, opened, pending, press)
     if unseen is not None:
         return _refusal([(unseen, "warning")]), no
     # Every refusal at once, not one per click: (message, colour).
@@ -6005,7 +6027,7 @@ SEEN_SECONDS = 1.5
 
 
 def _unseen_save(meta: dict, history, ai, final_label, note, descriptors, clicks,
-                 opened=None, pending=None) -> str | None:
+                 opened=None, pending=None, press=None) -> str | None:
     """Why this save would record a case its reader has not seen; None when it would not.
 
     A second press of Save & next (Ctrl+Shift+S) lands on the next case less than a
@@ -6014,8 +6036,9 @@ def _unseen_save(meta: dict, history, ai, final_label, note, descriptors, clicks
     from a Save & next pressed for another image (``pending``, the image it was pressed
     over), and a save of an image that Save & next opened (``opened``, ``IMAGE_OPENED``)
     less than :data:`SEEN_SECONDS` ago with nothing changed on it, counted from when the
-    tab showed it when a Save & next press says so (:func:`_shown_seconds`; never longer
-    than the server's clock says), else by the server's clock from when it opened it.
+    tab showed it when this save's press says so (``press``, ``SAVE_PRESS``:
+    :func:`_shown_seconds`; never longer than the server's clock says), else by the
+    server's clock from when it opened it.
     Nothing changed: the outline as it opened or as the model gave it, no label, note,
     descriptor or spacing. An image picked or uploaded is the reader's own doing: its
     model outline may be saved as it is as soon as it is drawn.
@@ -6033,7 +6056,7 @@ def _unseen_save(meta: dict, history, ai, final_label, note, descriptors, clicks
     if isinstance(at, bool) or not isinstance(at, int):
         return None
     age = (time.time_ns() - at) / 1e9
-    shown = _shown_seconds(pending, clicks, sha)
+    shown = _shown_seconds(press, clicks, sha)
     if shown is not None:
         # The tab drew it after the server opened it: a longer time is no browser's.
         age = min(age, shown)
@@ -6050,18 +6073,19 @@ def _unseen_save(meta: dict, history, ai, final_label, note, descriptors, clicks
             "& next, say). Look at it, then save again.")
 
 
-def _shown_seconds(pending, clicks, sha: str) -> float | None:
-    """Seconds the tab had shown image ``sha`` when Save & next was pressed for this save
-    (``pending["shown_ms"]``, the tab's own clock); None when unknown.
+def _shown_seconds(press, clicks, sha: str) -> float | None:
+    """Seconds the tab had shown image ``sha`` when Save was pressed for this save
+    (``press["shown_ms"]``, ``SAVE_PRESS``, by the tab's own clock); None when unknown,
+    or when ``press`` is another click's (``clicks``: Save's n_clicks) or image's.
 
     The server's clock (``IMAGE_OPENED["at"]``) starts as it opens the image; on a busy
-    machine the answer took over 1.5 s to be drawn, and a second press at once then
-    saved the case it had not shown.
+    machine the answer took over 1.5 s to be drawn, and a save pressed at once then
+    (Save & next pressed again, or Ctrl+S) saved the case it had not shown.
     """
-    if not (isinstance(pending, dict) and pending.get("clicks") == clicks
-            and pending.get("image") == sha):
+    if not (isinstance(press, dict) and press.get("clicks") == clicks
+            and press.get("image") == sha):
         return None
-    shown = pending.get("shown_ms")
+    shown = press.get("shown_ms")
     if isinstance(shown, bool) or not isinstance(shown, (int, float)) \
             or not math.isfinite(shown) or shown < 0:
         return None

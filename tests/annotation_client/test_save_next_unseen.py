@@ -83,11 +83,9 @@ def test_a_second_save_and_next_does_not_save_the_next_case_unseen(dash_duo, dat
     assert _versions(data_dir, worklist, "b.png") == ["v001.json"]
 
 
-def test_the_time_a_case_was_seen_counts_from_when_the_tab_showed_it(
-        dash_duo, data_dir, worklist, monkeypatch):
-    """On a busy machine the next case was drawn over 1.5 s after the server opened it:
-    a second press at once then saved it unseen (CI of b3e8056). The server's open time
-    is set 2 s back here, as such a delay would make it; the tab's own clock decides."""
+def _start_late(dash_duo, data_dir, worklist, monkeypatch) -> None:
+    """The worklist's page with a.png open, the server's time of every open set 2 s back,
+    as a busy machine's delay in drawing the image would make it."""
     app = worklist_app(data_dir, worklist)
     from annotation_client.pages import annotate  # registered by create_app
 
@@ -101,8 +99,34 @@ def test_the_time_a_case_was_seen_counts_from_when_the_tab_showed_it(
     dash_duo.start_server(app)
     dash_duo.wait_for_element("#worklist-count", timeout=30)
     open_entry(dash_duo, "a.png")
+
+
+def test_the_time_a_case_was_seen_counts_from_when_the_tab_showed_it(
+        dash_duo, data_dir, worklist, monkeypatch):
+    """On a busy machine the next case was drawn over 1.5 s after the server opened it:
+    a second press at once then saved it unseen (CI of b3e8056). The server's open time
+    is set 2 s back here, as such a delay would make it; the tab's own clock decides."""
+    _start_late(dash_duo, data_dir, worklist, monkeypatch)
     _save_a_then_next(dash_duo)
     _save_and_next_keys(dash_duo)
+    wait_for(dash_duo, lambda: "Not saved." in _save_message(dash_duo), 15, "no refusal")
+    assert "b.png opened less than 1.5 seconds ago" in _save_message(dash_duo)
+    settled(dash_duo, quiet=1.0)
+    assert _versions(data_dir, worklist, "b.png") == []
+    assert _image_name(dash_duo) == "b.png"
+
+
+def test_a_plain_save_at_once_after_save_and_next_counts_from_when_the_tab_showed_it(
+        dash_duo, data_dir, worklist, monkeypatch):
+    """Ctrl+S (Save) pressed at once after Save & next opened the next case: that save, too,
+    says how long the tab has shown the case. Only the server's clock counted for it, and
+    on a busy machine that clock had run past 1.5 s before the case was drawn."""
+    _start_late(dash_duo, data_dir, worklist, monkeypatch)
+    _save_a_then_next(dash_duo)
+    wait_for(dash_duo, lambda: dash_duo.driver.find_element(
+        By.ID, ids.SAVE_BUTTON).is_enabled(), 10, "Save stayed disabled")
+    chain = ActionChains(dash_duo.driver)
+    chain.key_down(Keys.CONTROL).send_keys("s").key_up(Keys.CONTROL).perform()
     wait_for(dash_duo, lambda: "Not saved." in _save_message(dash_duo), 15, "no refusal")
     assert "b.png opened less than 1.5 seconds ago" in _save_message(dash_duo)
     settled(dash_duo, quiet=1.0)
@@ -113,13 +137,14 @@ def test_the_time_a_case_was_seen_counts_from_when_the_tab_showed_it(
 # ----------------------------------------------------------------------------- the rule
 
 
-def _save(app, annotate, meta, history, *, label=None, opened=None, pending=None, clicks=1):
+def _save(app, annotate, meta, history, *, label=None, opened=None, pending=None, clicks=1,
+          press=None):
     _meta, _history, image_data = open_work()
     blank = [None] * len(annotate.DESCRIPTOR_OPTIONS)
     with app.server.test_request_context("/_dash-update-component", method="POST"):
         alert, _work = annotate.save(clicks, meta, history, None, None, label, "", "Dr Ada",
                                      image_data, *blank, None, None, None, None, opened,
-                                     None, pending)
+                                     None, pending, None, None, press)
     return text_of(alert)
 
 
@@ -142,6 +167,28 @@ def test_a_save_of_an_image_just_opened_with_nothing_changed_is_refused(tmp_path
 
 
 @pytest.mark.usefixtures("an_app_exists")
+def test_a_plain_save_counts_from_when_its_press_says_the_tab_showed_the_image(
+        tmp_path, annotate):
+    """Save (no Save & next behind it) pressed 0.3 s after the tab drew the case, which the
+    server opened 5 s before: refused, as the tab's clock says; a press of another click is
+    not this save's, and the server's clock counts."""
+    from annotation_client import _editing
+
+    app = create_app({"DATA_DIR": tmp_path / "data", "MODEL_SERVER_URL": "http://127.0.0.1:9"})
+    meta, _drawn, _data = open_work()
+    sha = meta["sha256"]
+    untouched = {"image": sha, "present": _editing.empty_state(), "past": [], "future": []}
+    long_ago = {"image": sha, "at": time.time_ns() - 5 * 10**9, "after_save_next": True}
+    press = {"clicks": 4, "image": sha, "shown_ms": 300}
+    text = _save(app, annotate, meta, untouched, opened=long_ago, clicks=4, press=press)
+    assert text.startswith("Not saved.") and "scan.png opened less than 1.5 seconds ago" in text
+    assert not (tmp_path / "data" / sha).exists()
+    other = {**press, "clicks": 3}
+    assert _save(app, annotate, meta, untouched, opened=long_ago, clicks=4,
+                 press=other).startswith("Saved.")
+
+
+@pytest.mark.usefixtures("an_app_exists")
 def test_unseen_save_rule(annotate):
     from annotation_client import _editing
 
@@ -151,9 +198,9 @@ def test_unseen_save_rule(annotate):
     blank = [None] * len(annotate.DESCRIPTOR_OPTIONS)
     now = {"image": sha, "at": time.time_ns(), "after_save_next": True}
 
-    def unseen(history=untouched, label=None, opened=now, pending=None, clicks=3):
+    def unseen(history=untouched, label=None, opened=now, pending=None, clicks=3, press=None):
         return annotate._unseen_save(meta, history, None, label, "", blank, clicks,
-                                     opened, pending)
+                                     opened, pending, press)
 
     assert "opened less than" in unseen()
     assert unseen(history=None) is not None  # nothing drawn yet: still as opened
@@ -172,18 +219,24 @@ def test_unseen_save_rule(annotate):
     assert "pressed for another image" in unseen(history=drawn, pending=other)
     assert unseen(history=drawn, pending={**other, "clicks": 2}) is None
     assert unseen(history=drawn, pending={**other, "image": sha}) is None
-    # How long the tab showed it, when this save's Save & next says so, outweighs the
-    # server's clock, which starts before the image travels and is drawn.
+    # How long the tab showed it, when this save's press says so (a Save & next's or a
+    # plain Save's), outweighs the server's clock, which starts before the image travels
+    # and is drawn.
     long_ago = {**now, "at": time.time_ns() - 5 * 10**9}
     press = {"clicks": 3, "image": sha}
-    assert "opened less than" in unseen(opened=long_ago, pending={**press, "shown_ms": 300})
+    shown = {**press, "shown_ms": 300}
+    assert "opened less than" in unseen(opened=long_ago, press=shown)
+    assert "opened less than" in unseen(opened=long_ago, press=shown,
+                                        pending={"clicks": 3, "image": sha})
     assert unseen(opened={**now, "at": time.time_ns() - 2 * 10**9},
-                  pending={**press, "shown_ms": 1600}) is None
+                  press={**press, "shown_ms": 1600}) is None
     # But no longer than the server has had it open: the tab drew it after that.
-    assert "opened less than" in unseen(opened=now, pending={**press, "shown_ms": 1600})
-    # Unknown, or not this save's press: the server's clock, as before.
-    for pending in ({**press, "shown_ms": None}, {**press, "shown_ms": -5},
-                    {**press, "shown_ms": True}, {**press, "shown_ms": "soon"},
-                    {**press, "shown_ms": float("nan")}, {**press, "shown_ms": 300, "clicks": 2}):
-        assert unseen(opened=long_ago, pending=pending) is None, pending
-        assert "opened less than" in unseen(opened=now, pending=pending), pending
+    assert "opened less than" in unseen(opened=now, press={**press, "shown_ms": 1600})
+    # Unknown, or not this save's press (another click, another image's): the server's
+    # clock, as before.
+    for other in ({**press, "shown_ms": None}, {**press, "shown_ms": -5},
+                  {**press, "shown_ms": True}, {**press, "shown_ms": "soon"},
+                  {**press, "shown_ms": float("nan")}, {**shown, "clicks": 2},
+                  {**shown, "image": "f" * 64}, {"shown_ms": 300}, [3, sha, 300]):
+        assert unseen(opened=long_ago, press=other) is None, other
+        assert "opened less than" in unseen(opened=now, press=other), other
