@@ -227,8 +227,9 @@ def register(server: flask.Flask, index: AnnotationIndex, config: ClientConfig) 
         code = (exc.name or "error").lower().replace(" ", "_")
         body, status = _error(exc.code or 500, code, exc.description or exc.name)
         if status == 405 and getattr(exc, "valid_methods", None):
-            # RFC 9110: a 405 names the methods the resource takes.
-            body.headers["Allow"] = ", ".join(exc.valid_methods)
+            # RFC 9110: a 405 names the methods the resource takes. Sorted: werkzeug
+            # lists them from a set, in an order that changes with each start.
+            body.headers["Allow"] = ", ".join(sorted(exc.valid_methods))
         return body, status
 
     @server.get("/api")

@@ -74,7 +74,9 @@ def register_error_handlers(app: Flask) -> None:
     def _http_error(exc: HTTPException):
         headers = {}
         if exc.code == 405 and exc.valid_methods:
-            headers["Allow"] = ", ".join(exc.valid_methods)
+            # Sorted: werkzeug lists them from a set, in an order that changes with
+            # each start of the server (the hash seed).
+            headers["Allow"] = ", ".join(sorted(exc.valid_methods))
         message = exc.description or exc.name
         limit = app.config.get("MAX_CONTENT_LENGTH")
         length = request.content_length

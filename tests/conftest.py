@@ -17,6 +17,9 @@ live_model_server
     ``python -m model_server`` process, started once and waited on via ``/health``.
 artifacts_dir
     ``test-artifacts/<test name>/`` for screenshots and logs.
+methods_listed_unsorted
+    Makes werkzeug's 405 list a route's methods in reverse sorted order, one order its
+    set of them may take in a server's start.
 
 Browser tests use dash[testing]'s ``dash_duo`` / ``dash_thread_server``. This file
 configures them for headless Debian chromium (``pytest_setup_options``) and saves a
@@ -165,6 +168,23 @@ def artifacts_dir(request: pytest.FixtureRequest) -> Path:
         shutil.rmtree(path, ignore_errors=True)
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+@pytest.fixture
+def methods_listed_unsorted(monkeypatch: pytest.MonkeyPatch) -> None:
+    """werkzeug's 405 lists a route's methods in reverse sorted order.
+
+    It lists them from a set, whose order is that of the process's hash seed: the
+    ``Allow`` header an error handler wrote from it changed with each start.
+    """
+    import werkzeug.routing.map
+    from werkzeug.exceptions import MethodNotAllowed
+
+    class Unsorted(MethodNotAllowed):
+        def __init__(self, valid_methods=None, *args, **kwargs):
+            super().__init__(sorted(valid_methods or (), reverse=True), *args, **kwargs)
+
+    monkeypatch.setattr(werkzeug.routing.map, "MethodNotAllowed", Unsorted)
 
 
 def _find_busi_dir() -> Path:

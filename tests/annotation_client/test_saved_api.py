@@ -690,6 +690,13 @@ def test_a_wrong_method_is_a_json_error(client):
     assert response.get_json()["error"]["code"]
 
 
+def test_a_405_names_the_methods_in_one_order_whatever_the_hash_seed(
+        client, methods_listed_unsorted):
+    response = client.post("/api/saved")
+    assert response.status_code == 405
+    assert response.headers["Allow"] == "GET, HEAD, OPTIONS"
+
+
 @pytest.mark.parametrize("path", ["/api", "/api/", "/api/nothing", "/api/saved/extra"])
 def test_an_api_path_with_no_endpoint_is_a_json_404(client, path):
     # /api and /api/ were the Dash page, with a 200.

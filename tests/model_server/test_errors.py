@@ -219,6 +219,13 @@ def test_not_found_and_method_not_allowed_are_json(client):
     assert_json_error(client.delete("/models"), 405)
 
 
+def test_a_405_names_the_methods_in_one_order_whatever_the_hash_seed(
+        client, methods_listed_unsorted):
+    response = client.get("/predict")
+    assert_json_error(response, 405)
+    assert response.headers["Allow"] == "OPTIONS, POST"
+
+
 def test_byte_limit_is_413():
     app = create_app({"TESTING": True, "MAX_CONTENT_LENGTH": 4096, "WARMUP": False})
     client = app.test_client()
