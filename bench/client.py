@@ -11,6 +11,10 @@ Python work behind the annotate page's callbacks, in this process:
   comes in and signed as it goes out; also its size (``history_kb``);
 * measure: rasterise the outline (``vectorizer.svg_to_mask``) and measure it, which
   runs after every edit;
+* lesions: ``_lesions.find_lesions``, which every edit runs too (status line, panel,
+  record, SR), on a 12-megapixel image (4000x3000) with the first image's outline near
+  its far corner, then with every sample's (up to three); beside it the whole-image scan
+  it replaced (label the whole mask, rasterise each outline over the whole image);
 * density: re-vectorize the outline at another vertex budget;
 * save: SVG + mask + record + atomic versioned write into a temporary folder;
 * worklist: list a copy of every BUSI image (masks included, as a worklist folder may
@@ -49,6 +53,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from scipy import ndimage
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -59,6 +64,7 @@ from annotation_client import (  # noqa: E402
     _editing,
     _figure,
     _history,
+    _lesions,
     _measurements,
     _progress,
     _shapes,
@@ -154,6 +160,47 @@ def _bench_blinded(root, store, listing, cache, repeats: int) -> dict:
         "blinded_first_over_all": round(statistics.median(first) / shared_ms, 2),
         "blinded_again_over_all": round(statistics.median(again) / shared_ms, 2),
     }
+
+
+#: The large image ``lesions`` is timed on, (rows, cols): 12 megapixels.
+LARGE_IMAGE = (3000, 4000)
+
+
+def _placed_far(paths: list[str], right: int, bottom: int) -> list[str]:
+    """``paths`` moved by whole pixels so that their box ends at x ``right``, y
+    ``bottom``."""
+    rings = [_shapes.parse_path(path) for path in paths]
+    xs, ys = zip(*(xy for path in rings for ring in path for xy in ring), strict=True)
+    dx, dy = right - max(xs), bottom - max(ys)
+    return [_shapes.format_path([[(x + dx, y + dy) for x, y in ring] for ring in path],
+                                exact=True) for path in rings]
+
+
+def _whole_image_lesions(mask: np.ndarray, paths: list[str]) -> list:
+    """What ``find_lesions`` scanned before: the whole mask labelled and boxed, and each
+    outline rasterised over the whole image to read the labels it covers."""
+    labels, _ = ndimage.label(mask, structure=_lesions.EIGHT)
+    boxes = ndimage.find_objects(labels)
+    return [boxes, *(np.unique(labels[_shapes.paths_to_mask([p], mask.shape)]) for p in paths)]
+
+
+def _bench_lesions(samples, repeats: int = 10) -> dict:
+    """Time ``find_lesions`` on a 12-megapixel image, one outline and a few."""
+    height, width = LARGE_IMAGE
+    placed = []
+    for at, (_, truth) in enumerate(samples[:3]):
+        # Side by side along the bottom edge, the first in the far corner.
+        placed.append(_placed_far(_editing.mask_to_regions(truth, 32), width - 50 - 700 * at,
+                                  height - 50))
+    figures = {}
+    for name, paths in (("one", placed[0]), ("few", [p for ps in placed for p in ps])):
+        mask = _shapes.paths_to_mask(paths, LARGE_IMAGE)
+        fast = [_timed(_lesions.find_lesions, mask, paths)[1] for _ in range(repeats)]
+        whole = [_timed(_whole_image_lesions, mask, paths)[1] for _ in range(repeats)]
+        figures[name] = {"outlines": len(paths), "p50": round(statistics.median(fast), 2),
+                         "whole_image_ms": round(statistics.median(whole), 2),
+                         "ratio": round(statistics.median(whole) / statistics.median(fast), 1)}
+    return figures
 
 
 def _bench_index(versions: int, saves: int = 100) -> dict:
@@ -336,6 +383,12 @@ def main(argv=None) -> int:
     for key, figures in report.items():
         unit = "KB" if key.endswith("_kb") else "ms"
         print(f"  {key:10s} p50 {figures['p50']:8.1f} {unit}   p95 {figures['p95']:8.1f} {unit}")
+    lesions = _bench_lesions(samples)
+    report["lesions"] = lesions
+    print(f"  lesions    find_lesions on {LARGE_IMAGE[1]}x{LARGE_IMAGE[0]} (12 MP): "
+          + "; ".join(f"{f['outlines']} outline(s) p50 {f['p50']:.1f} ms, the whole-image "
+                      f"scan {f['whole_image_ms']:.1f} ms ({f['ratio']}x)"
+                      for f in lesions.values()))
     worklist = _bench_worklist(busi)
     report["worklist"] = worklist
     print(

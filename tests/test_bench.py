@@ -44,6 +44,9 @@ def test_client_bench_runs(busi_dir, tmp_path):
     for action in ("open", "edit", "signing", "measure", "density", "save"):
         assert _positive(figures[action]["p50"]), action
     assert figures["index"], "the index figures are missing"
+    for outlines in ("one", "few"):
+        lesions = figures["lesions"][outlines]
+        assert _positive(lesions["p50"]) and _positive(lesions["ratio"]), outlines
 
 
 def test_vectorizer_bench_runs(busi_dir, tmp_path):
