@@ -222,7 +222,7 @@ def _covered(labels: np.ndarray, path: str) -> np.ndarray:
     alike, and the labels read within its own reach.
 
     The path is rasterised from the image's origin as it is (no coordinate moved, so no
-    crossing rounded otherwise), on a canvas ending 2 pixels past its largest x and y
+    crossing rounded otherwise), on a canvas ending 3 pixels past its largest x and y
     (clipped to the image): the vectorizer's fill (``_rasterize._fill_one``) then
     computes the very crossings, columns and checks it computes on the whole image,
     whose right and bottom edges clip nothing of it that this canvas's do not. It
