@@ -83,6 +83,9 @@ function(_figure) {
                 return;
             }
             gd.__sonotraceImage = layout.uirevision;
+            // When the tab drew it, by its own clock (annotate's IMAGE_SHOWN): Dash runs
+            // that callback only when a slot among the requests in flight is free.
+            gd.__sonotraceImageAt = performance.now();
             // plotly.js keeps the outline selected across figures: the last image's
             // selection would select the new image's outline of that number, which
             // Delete would then erase unseen (the focus is on the image after an open).

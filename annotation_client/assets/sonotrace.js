@@ -119,6 +119,16 @@
     if (button && !button.disabled && button.offsetParent !== null) { button.click(); }
   });
 
+  // When Save or Save & next was last pressed (a click, Enter, or the keys above, which
+  // click it), by the tab's clock: annotate's SAVE_PRESS counts how long the image had
+  // been shown up to it, not up to when Dash gets round to that callback (on a busy
+  // page, once one of the requests in flight has answered).
+  document.addEventListener("click", function (event) {
+    var button = event.target && event.target.closest ?
+      event.target.closest("#save-button, #save-next-button") : null;
+    if (button && !button.disabled) { window.sonotraceSavePressed = performance.now(); }
+  }, true);
+
   // ? opens the list of the page's keys (the tool bar's Keys button, annotate._shortcuts),
   // from anywhere on the Annotate page but where it is typed: a text field, a select
   // (whose type-ahead takes it) or a dialog already open.

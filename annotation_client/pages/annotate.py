@@ -5313,13 +5313,19 @@ clientside_callback(
 # says how long this tab has shown the image it is for (SAVE_PRESS), which the server
 # cannot know: its own clock starts as it opens the image, before the answer travels and
 # is drawn (_unseen_save). Marked with the click count and the image, so that the save
-# takes only its own press.
+# takes only its own press. Counted up to the press itself (sonotrace.js notes when Save
+# or Save & next was clicked): Dash runs this callback only when a slot among the
+# requests in flight is free, and after an open a busy page has a dozen on their way;
+# counted to when it ran, a press at once was taken as seconds of reading. A press
+# made before the image was drawn saw none of it.
 clientside_callback(
     """
     function(clicks, meta, shown) {
         if (!clicks || !meta || !meta.sha256) { return window.dash_clientside.no_update; }
+        var now = performance.now(), pressed = window.sonotraceSavePressed;
+        var at = (typeof pressed === 'number' && pressed <= now) ? pressed : now;
         var shownMs = (shown && shown.image === meta.sha256 && typeof shown.at === 'number')
-            ? Math.round(performance.now() - shown.at) : null;
+            ? Math.max(0, Math.round(at - shown.at)) : null;
         return {clicks: clicks, image: meta.sha256, shown_ms: shownMs};
     }
     """,
@@ -5331,12 +5337,18 @@ clientside_callback(
 )
 
 # When the tab showed the image just opened: the open's answer carries the figure with
-# IMAGE_OPENED, so this runs as the image is drawn.
+# IMAGE_OPENED. The graph notes when it first drew the image (_figure.FRESH_VIEW_SCRIPT):
+# this callback waits for a free slot among the requests the open set off, on a busy
+# page seconds after the image was drawn, and a press in between counted from then.
 clientside_callback(
     """
     function(opened) {
         if (!opened || !opened.image) { return null; }
-        return {image: opened.image, at: performance.now()};
+        var gd = document.querySelector('#annotation-graph .js-plotly-plot');
+        var drawn = gd && gd.__sonotraceImage === opened.image ? gd.__sonotraceImageAt : null;
+        var now = performance.now();
+        return {image: opened.image,
+                at: (typeof drawn === 'number' && drawn <= now) ? drawn : now};
     }
     """,
     Output(ids.IMAGE_SHOWN, "data"),

@@ -10,12 +10,14 @@ Save & next whose save would go to another image than the one it was pressed ove
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
+import flask
 import pytest
-from _dash_helpers import image_name as _image_name
 from _dash_helpers import (
+    closed_port,
     make_worklist,
     open_entry,
     open_work,
@@ -24,6 +26,7 @@ from _dash_helpers import (
     wait_for,
     worklist_app,
 )
+from _dash_helpers import image_name as _image_name
 from _dash_helpers import start_on_worklist as _start
 from _dash_helpers import worklist_versions as _versions
 from selenium.webdriver.common.action_chains import ActionChains
@@ -83,10 +86,10 @@ def test_a_second_save_and_next_does_not_save_the_next_case_unseen(dash_duo, dat
     assert _versions(data_dir, worklist, "b.png") == ["v001.json"]
 
 
-def _start_late(dash_duo, data_dir, worklist, monkeypatch) -> None:
+def _start_late(dash_duo, data_dir, worklist, monkeypatch, app=None) -> None:
     """The worklist's page with a.png open, the server's time of every open set 2 s back,
     as a busy machine's delay in drawing the image would make it."""
-    app = worklist_app(data_dir, worklist)
+    app = app or worklist_app(data_dir, worklist)
     from annotation_client.pages import annotate  # registered by create_app
 
     opened_store = annotate._opened_store
@@ -132,6 +135,37 @@ def test_a_plain_save_at_once_after_save_and_next_counts_from_when_the_tab_showe
     settled(dash_duo, quiet=1.0)
     assert _versions(data_dir, worklist, "b.png") == []
     assert _image_name(dash_duo) == "b.png"
+
+
+def test_a_save_pressed_at_once_on_a_busy_page_counts_up_to_the_press(
+        dash_duo, data_dir, worklist, monkeypatch):
+    """An open sets off a dozen callbacks, and Dash runs no other, SAVE_PRESS's and
+    IMAGE_SHOWN's included, until one of them has answered: on a busy server, seconds
+    after the case was drawn. Ctrl+S pressed at once on the case Save & next opened was
+    counted up to when SAVE_PRESS ran, and the case was saved unseen."""
+    app = create_app({"MODEL_SERVER_URL": f"http://127.0.0.1:{closed_port()}",
+                      "DATA_DIR": data_dir, "WORKLIST_DIR": worklist, "AUTO_SEGMENT": False})
+    busy = threading.Event()
+
+    @app.server.before_request
+    def _late_after_an_open():
+        body = flask.request.get_json(silent=True) or {}
+        if busy.is_set() and f"{ids.IMAGE_OPENED}.data" in (body.get("changedPropIds") or []):
+            time.sleep(2.5)
+
+    _start_late(dash_duo, data_dir, worklist, monkeypatch, app)
+    busy.set()
+    _save_a_then_next(dash_duo)
+    wait_for(dash_duo, lambda: dash_duo.driver.find_element(
+        By.ID, ids.SAVE_BUTTON).is_enabled(), 10, "Save stayed disabled")
+    chain = ActionChains(dash_duo.driver)
+    chain.key_down(Keys.CONTROL).send_keys("s").key_up(Keys.CONTROL).perform()
+    wait_for(dash_duo, lambda: _save_message(dash_duo).startswith(("Not saved.", "Saved.")) and
+             "a.png" not in _save_message(dash_duo), 30, "no answer for b.png")
+    assert "b.png opened less than 1.5 seconds ago" in _save_message(dash_duo)
+    busy.clear()
+    settled(dash_duo, quiet=1.0)
+    assert _versions(data_dir, worklist, "b.png") == []
 
 
 # ----------------------------------------------------------------------------- the rule
