@@ -304,18 +304,21 @@ def _lock(conn: sa.Connection) -> None:
 
 def _others(conn: sa.Connection, page: str | None, since: float,
             reader: str | None = None) -> dict[str, Claim]:
-    statement = (
-        sa.select(CLAIMS)
-        .where(CLAIMS.c.claimed_at >= since)
-        .order_by(CLAIMS.c.claimed_at)
-    )
+    statement = sa.select(CLAIMS).where(CLAIMS.c.claimed_at >= since)
     if page:
         statement = statement.where(CLAIMS.c.page != page)
     if reader:
         statement = statement.where(
             sa.or_(CLAIMS.c.reader.is_(None), CLAIMS.c.reader != reader[:200]))
-    # Ordered oldest first, so each path keeps its newest claim.
-    return {row.path: Claim(**row._mapping) for row in conn.execute(statement)}
+    # Oldest first, so each path keeps its newest claim (and held() meets the paths in
+    # the order of their oldest claims). Claims made at the same time (one clock reading
+    # on two clients, or a test's fixed clock) are put in the order of their pages'
+    # tokens: the database would list them as it likes (SQLite and PostgreSQL may differ),
+    # and the page would name one reader, then the other. Sorted here, not in SQL, so
+    # that PostgreSQL's text collation does not order the tokens otherwise than SQLite.
+    claims = sorted((Claim(**row._mapping) for row in conn.execute(statement)),
+                    key=lambda c: (c.claimed_at, c.page))
+    return {c.path: c for c in claims}
 
 
 def held(claims: dict[str, Claim], path: str, sha256: str | None = None) -> Claim | None:

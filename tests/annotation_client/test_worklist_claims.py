@@ -105,6 +105,28 @@ def test_a_copy_of_a_claimed_image_under_another_path_counts_as_claimed(book):
                             reader="Dr B") == "case02.png"
 
 
+def test_claims_made_at_the_same_time_are_told_alike_whatever_order_they_were_made(book):
+    # With one clock reading for all (two clients, or this fixed clock), the claim a
+    # page was told of was the one the database listed last: SQLite and PostgreSQL may
+    # list them otherwise, and a page could name Dr A, then Dr B.
+    told = []
+    for order in (("page-a", "page-b"), ("page-b", "page-a")):
+        for page in order:
+            book.claim(page, "case01.png", sha256="a" * 64, reader=f"Dr {page[-1].upper()}")
+            # a copy of the image under a second path, claimed by a third reader at once
+            book.claim(f"{page}-copy", "copies/case01.png", sha256="a" * 64,
+                       reader=f"Dr {page[-1].upper()}2")
+        taken = book.held_by_others("page-c", "Dr C")
+        told.append(({p: c.reader for p, c in taken.items()}, list(taken),
+                     _claims.held(taken, "again/case01.png", "a" * 64).page))
+        for page in order:
+            book.release(page)
+            book.release(f"{page}-copy")
+    assert told[0] == told[1]
+    # the page whose token sorts last stands for the path
+    assert told[0][0] == {"case01.png": "Dr B", "copies/case01.png": "Dr B2"}
+
+
 def test_a_claim_lapses_after_the_claim_minutes(book, clock):
     book.claim("page-a", "case01.png")
     clock.now += CLAIM_MINUTES * 60 - 1
