@@ -462,18 +462,25 @@ def test_locate_keeps_what_a_walk_found_while_no_folder_changes(root, store, mon
         lost_sha: "sub/other.png"}
 
 
-def test_locate_never_takes_a_file_out_of_the_folder_or_in_the_data_folder(root, tmp_path,
-                                                                           store):
+def test_locate_never_takes_a_file_out_of_the_folder_or_in_the_data_folder(root, tmp_path):
     outside = tmp_path / "outside.png"
     outside.write_bytes(b"outside")
     (root / "link.png").symlink_to(outside)
+    # A data folder inside the worklist (the client refuses it at start, locate is asked
+    # anyway): a saved mask there is a .png the walk would otherwise take.
+    store = AnnotationStore(root / "annotations")
     _save(store, "a" * 64)
-    mask = next((store.root / ("a" * 64)).glob("v001*"))
+    mask = store.mask_path("a" * 64, 1)
     sha = hashlib.sha256(b"outside").hexdigest()
     mask_sha = hashlib.sha256(mask.read_bytes()).hexdigest()
-    found = _worklist.locate(root, {sha: "../outside.png", mask_sha: None},
-                             data_dir=store.root, cache=HashCache())
-    assert found == {}
+    relative = mask.relative_to(root).as_posix()
+    for recorded in (None, relative):  # walked for, and by the path a record names
+        found = _worklist.locate(root, {sha: "../outside.png", mask_sha: recorded},
+                                 data_dir=store.root, cache=HashCache())
+        assert found == {}
+    # With another data folder the mask is an image of the worklist like any other.
+    assert _worklist.locate(root, {mask_sha: None}, data_dir=tmp_path / "elsewhere",
+                            cache=HashCache()) == {mask_sha: relative}
 
 
 def test_locate_now_falls_back_on_the_recorded_paths_when_the_worklist_cannot_be_read(
