@@ -93,8 +93,9 @@ class Lesions:
         Loops between pixel centres only: the lesion as one region, its largest loop.
 
         Each region's pixels are cut to their own bounding box, and each area is
-        rasterised over its own: a self-crossing outline can have hundreds of loops, and
-        an image 12 megapixels (an image-sized mask each took 12 MB and a scan of it).
+        rasterised only as far as it reaches (:func:`_canvas`): a self-crossing outline
+        can have hundreds of loops, and an image 12 megapixels (an image-sized mask each
+        took 12 MB and a scan of it).
         """
         areas = self.areas[lesion]
         if not areas:
@@ -112,8 +113,11 @@ class Lesions:
                     continue
                 path = _shapes.format_path([area.exterior.coords[:-1]], exact=True)
                 # Rasterised from the image's origin, as the mask was (no shifted
-                # coordinates to round), and only as far as the area reaches.
-                drawn = _shapes.paths_to_mask([path], (rows.stop, cols.stop))[rows, cols]
+                # coordinates to round), and only a little past the area's reach: not
+                # cut at the lesion's box, where the fill passed over an area lying
+                # right of it whose crossing rounds into the box's last column.
+                canvas = _canvas(x1, y1, self.labels.shape)
+                drawn = _shapes.paths_to_mask([path], canvas)[rows, cols]
                 within = (slice(rows.start - top, rows.stop - top),
                           slice(cols.start - left, cols.stop - left))
                 owner[within][drawn & inside[within] & (owner[within] == 0)] = number
@@ -237,14 +241,29 @@ def _covered(labels: np.ndarray, path: str) -> np.ndarray:
     points = np.array([xy for ring in _shapes.parse_path(path) for xy in ring],
                       dtype=np.float64)
     (x0, y0), (x1, y1) = points.min(axis=0), points.max(axis=0)
-    # ceil(max) + 3: one pixel more than the fill's own margin, for the last bit in
-    # which svgelements' reading of the numbers may differ from parse_path's.
-    bottom = min(height, max(1, math.ceil(y1) + 3))
-    right = min(width, max(1, math.ceil(x1) + 3))
+    bottom, right = _canvas(x1, y1, (height, width))
     drawn = _shapes.paths_to_mask([path], (bottom, right))
     top = min(bottom, max(0, math.floor(y0) - 1))
     left = min(right, max(0, math.floor(x0) - 1))
     return np.unique(labels[top:bottom, left:right][drawn[top:, left:]])
+
+
+def _canvas(x1: float, y1: float, shape: tuple[int, int]) -> tuple[int, int]:
+    """The ``(rows, cols)`` of a canvas from the image's origin over which a path whose
+    largest coordinates are ``x1``, ``y1`` rasterises as over the whole ``(H, W)`` image
+    ``shape``: 3 pixels past them, clipped to the image (at least 1 each).
+
+    The vectorizer's fill (``_rasterize._fill_one``) computes on it the very crossings
+    and columns it computes on the whole image, and clips at its right and bottom edges
+    only what lies past them, but for one thing: it skips a shape that lies right of the
+    canvas's last pixel centre, though a crossing of one of its edges may round to just
+    left of that centre (at a vertex on it) and set that pixel on the whole image. No
+    shape lies right of column ``ceil(max x)``; the 3 pixels leave room besides for the
+    last bit in which svgelements' reading of the numbers may differ from parse_path's
+    (or shapely's).
+    """
+    return (min(shape[0], max(1, math.ceil(y1) + 3)),
+            min(shape[1], max(1, math.ceil(x1) + 3)))
 
 
 def outer_ring(polygon) -> np.ndarray:

@@ -197,3 +197,60 @@ def test_a_12_megapixel_image_is_labelled_within_the_box_of_its_outline(monkeypa
     found = _lesions.find_lesions(mask, [outline])
     assert found.labels.shape == shape and found.groups == [[1]]
     assert scanned and all(rows <= 101 and cols <= 101 for rows, cols in scanned), scanned
+
+
+# --------------------------------------------------------------------------- regions
+
+
+def _whole_image_regions(found, lesion, monkeypatch):
+    """``found.regions`` with each area rasterised over the whole image, and read as far
+    as the canvas ``regions`` asks for."""
+    real = _shapes.paths_to_mask
+
+    def whole(paths, canvas):
+        return real(paths, found.labels.shape)[: canvas[0], : canvas[1]]
+
+    with monkeypatch.context() as patched:
+        patched.setattr(_shapes, "paths_to_mask", whole)
+        return found.regions(lesion, *found.pixels(lesion))
+
+
+def _assert_same_regions(found, monkeypatch):
+    for lesion in range(len(found.groups)):
+        fast = found.regions(lesion, *found.pixels(lesion))
+        whole = _whole_image_regions(found, lesion, monkeypatch)
+        assert len(fast) == len(whole)
+        for (ring, pixels, origin), (ring_w, pixels_w, origin_w) in zip(fast, whole,
+                                                                         strict=True):
+            np.testing.assert_array_equal(ring, ring_w)
+            np.testing.assert_array_equal(pixels, pixels_w)
+            assert origin == origin_w
+
+
+@SETTINGS
+@given(cases())
+def test_the_regions_are_those_of_the_areas_rasterised_over_the_whole_image(case):
+    mask, paths = case
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        _assert_same_regions(_lesions.find_lesions(mask, paths), monkeypatch)
+
+
+def test_an_area_right_of_the_lesions_box_keeps_the_pixel_it_rounds_into(monkeypatch):
+    """A sliver between row centres, but for its vertex on the centre of pixel (25, 2):
+    its edge from (28.77, 25.9) crosses row 25 at x = 2.4999999999999964 (rounded), so
+    the mask has that pixel, the last column of the lesion's box, from it. Rasterised on
+    a canvas cut at the box, the fill passed over the sliver (it starts at the canvas's
+    last pixel centre), and the pixel went to the square: one region, not two."""
+    square = "M0,20 L2.2,20 L2.2,30 L0,30 Z"
+    sliver = "M2.5,25.5 L26.6,26.22 L28.77,25.9 Z"
+    shape = (60, 40)
+    assert np.argwhere(_shapes.paths_to_mask([sliver], shape)).tolist() == [[25, 2]]
+    found = _lesions.find_lesions(_shapes.paths_to_mask([square, sliver], shape),
+                                  [square, sliver])
+    assert found.groups == [[1]] and len(found.areas[0]) == 2
+    pixels, box = found.pixels(0)
+    assert box == (slice(20, 30), slice(0, 3))
+    parts = found.regions(0, pixels, box)
+    assert [(inside.sum(), origin) for _ring, inside, origin in parts] == [
+        (20, (20, 0)), (1, (25, 2))]
+    _assert_same_regions(found, monkeypatch)
