@@ -122,11 +122,18 @@
   // When Save or Save & next was last pressed (a click, Enter, or the keys above, which
   // click it), by the tab's clock: annotate's SAVE_PRESS counts how long the image had
   // been shown up to it, not up to when Dash gets round to that callback (on a busy
-  // page, once one of the requests in flight has answered).
+  // page, once one of the requests in flight has answered). And which image the graph
+  // showed then (its uirevision, the image's sha256: _figure.FRESH_VIEW_SCRIPT), null
+  // before one was drawn: by the time that callback runs another may be open, and the
+  // save refuses a press made over another image than the one it would save.
   document.addEventListener("click", function (event) {
     var button = event.target && event.target.closest ?
       event.target.closest("#save-button, #save-next-button") : null;
-    if (button && !button.disabled) { window.sonotraceSavePressed = performance.now(); }
+    if (!button || button.disabled) { return; }
+    var gd = document.querySelector("#annotation-graph .js-plotly-plot");
+    var image = gd && gd.__sonotraceImage;
+    window.sonotraceSavePressed = performance.now();
+    window.sonotraceSavePressedOver = typeof image === "string" ? image : null;
   }, true);
 
   // ? opens the list of the page's keys (the tool bar's Keys button, annotate._shortcuts),

@@ -5317,7 +5317,9 @@ clientside_callback(
 # or Save & next was clicked): Dash runs this callback only when a slot among the
 # requests in flight is free, and after an open a busy page has a dozen on their way;
 # counted to when it ran, a press at once was taken as seconds of reading. A press
-# made before the image was drawn saw none of it.
+# made before the image was drawn saw none of it. ``over``: the image the graph showed at
+# the press (null before one was drawn); ``image`` is the one open when this ran, which a
+# pick or an open made meanwhile has changed (_pressed_over_another).
 clientside_callback(
     """
     function(clicks, meta, shown) {
@@ -5326,7 +5328,9 @@ clientside_callback(
         var at = (typeof pressed === 'number' && pressed <= now) ? pressed : now;
         var shownMs = (shown && shown.image === meta.sha256 && typeof shown.at === 'number')
             ? Math.max(0, Math.round(at - shown.at)) : null;
-        return {clicks: clicks, image: meta.sha256, shown_ms: shownMs};
+        var over = window.sonotraceSavePressedOver;
+        return {clicks: clicks, image: meta.sha256, shown_ms: shownMs,
+                over: typeof over === 'string' ? over : null};
     }
     """,
     Output(ids.SAVE_PRESS, "data"),
@@ -5774,6 +5778,8 @@ def save(_clicks, meta, history, ai, classification, final_label, note, annotato
     history = _with_screen(history, meta, shown)
     unseen = None if confirmed else _unseen_save(
         meta, history, ai, final_label, note, descriptors, _clicks, opened, pending, press)
+    # Also after the question's OK: its call carries the press that asked it.
+    unseen = unseen or _pressed_over_another(meta, _clicks, press)
     if unseen is not None:
         return _refusal([(unseen, "warning")]), no
     # Every refusal at once, not one per click: (message, colour).
@@ -6056,7 +6062,7 @@ def _unseen_save(meta: dict, history, ai, final_label, note, descriptors, clicks
     model outline may be saved as it is as soon as it is drawn.
     """
     sha = meta["sha256"]
-    name = _signin.shown_text(str(meta.get("name") or "this image"))[:200]
+    name = _said_name(meta)
     if isinstance(pending, dict) and pending.get("clicks") == clicks \
             and pending.get("image") != sha:
         return (f"Save & next was pressed for another image, before {name} opened. Look at "
@@ -6083,6 +6089,31 @@ def _unseen_save(meta: dict, history, ai, final_label, note, descriptors, clicks
     return (f"{name} opened less than {SEEN_SECONDS:g} seconds ago, and nothing on it has "
             "changed: a case is not saved before it has been seen (a second press of Save "
             "& next, say). Look at it, then save again.")
+
+
+def _said_name(meta: dict) -> str:
+    """The open image's name as a message says it (at most 200 characters)."""
+    return _signin.shown_text(str(meta.get("name") or "this image"))[:200]
+
+
+def _pressed_over_another(meta: dict, clicks, press) -> str | None:
+    """Why this save is not the one its press was for; None when it is, or unknown.
+
+    Save pressed over image A (``press["over"]``, ``SAVE_PRESS``: the image the graph
+    showed at the press, by its uirevision) waits, on a busy page, among the requests in
+    flight; picked from the worklist meanwhile, image B is the one open when it goes out,
+    and B's untouched outline was saved as a read its reader never made. ``clicks``:
+    Save's n_clicks, so that only this save's press counts; a press made before any image
+    was drawn (``over`` null) says nothing.
+    """
+    if not (isinstance(press, dict) and press.get("clicks") == clicks):
+        return None
+    over = press.get("over")
+    if not isinstance(over, str) or not over or over == meta["sha256"]:
+        return None
+    name = _said_name(meta)
+    return (f"Save was pressed over another image, before {name} opened, and nothing was "
+            f"saved. Look at {name}, then save it.")
 
 
 def _shown_seconds(press, clicks, sha: str) -> float | None:

@@ -5,11 +5,13 @@ less than a second after it opened, and saved it with the AI's untouched outline
 label: marked saved, never offered again, counted as a read (audit helper-407, F2). A
 save of an image opened a moment ago with nothing changed on it is refused, and so is a
 Save & next whose save would go to another image than the one it was pressed over
-(``annotate._unseen_save``).
+(``annotate._unseen_save``), and so is a plain Save that waited, on a busy page, until
+another image was open (``annotate._pressed_over_another``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from pathlib import Path
@@ -17,7 +19,9 @@ from pathlib import Path
 import flask
 import pytest
 from _dash_helpers import (
+    click,
     closed_port,
+    graph_js,
     make_worklist,
     open_entry,
     open_work,
@@ -168,6 +172,22 @@ def test_a_save_pressed_at_once_on_a_busy_page_counts_up_to_the_press(
     assert _versions(data_dir, worklist, "b.png") == []
 
 
+def test_a_save_press_notes_the_image_on_screen(dash_duo, data_dir, worklist):
+    """The press itself notes which image the graph showed (its uirevision: the image's
+    sha256), which the save compares with the image open when its request goes out
+    (annotate._pressed_over_another); a press over the open image saves it."""
+    _start(dash_duo, data_dir, worklist)
+    driver = dash_duo.driver
+    driver.find_element(By.ID, ids.ANNOTATOR).send_keys("Fast Reader", Keys.TAB)
+    settled(dash_duo, quiet=0.5)
+    sha = hashlib.sha256((worklist / "a.png").read_bytes()).hexdigest()
+    assert graph_js(dash_duo, "return gd.__sonotraceImage;") == sha
+    click(driver, By.ID, ids.SAVE_BUTTON)
+    assert driver.execute_script("return window.sonotraceSavePressedOver;") == sha
+    wait_for(dash_duo, lambda: _save_message(dash_duo).startswith("Saved."), 20, "not saved")
+    assert _versions(data_dir, worklist, "a.png") == ["v001.json"]
+
+
 # ----------------------------------------------------------------------------- the rule
 
 
@@ -220,6 +240,34 @@ def test_a_plain_save_counts_from_when_its_press_says_the_tab_showed_the_image(
     other = {**press, "clicks": 3}
     assert _save(app, annotate, meta, untouched, opened=long_ago, clicks=4,
                  press=other).startswith("Saved.")
+
+
+@pytest.mark.usefixtures("an_app_exists")
+def test_a_save_pressed_over_another_image_is_refused(tmp_path, annotate):
+    """Save pressed over image A waited among the requests in flight while B was picked:
+    it went out with B open, and saved B's untouched outline as a read. The press says
+    which image the graph showed (``over``); a save of another is refused, whatever the
+    time, nothing written. A press over this image, before any was drawn, or of another
+    click, and the question's OK after a press over this image: saved."""
+    from annotation_client import _editing
+
+    app = create_app({"DATA_DIR": tmp_path / "data", "MODEL_SERVER_URL": "http://127.0.0.1:9"})
+    meta, _drawn, _data = open_work()
+    sha = meta["sha256"]
+    untouched = {"image": sha, "present": _editing.empty_state(), "past": [], "future": []}
+    other = {"clicks": 2, "image": sha, "shown_ms": 60_000, "over": "f" * 64}
+    text = _save(app, annotate, meta, untouched, label="benign", clicks=2, press=other)
+    assert text.startswith("Not saved.")
+    assert "Save was pressed over another image, before scan.png opened" in text
+    assert not (tmp_path / "data" / sha).exists()
+    assert _save(app, annotate, meta, untouched, label="benign", clicks=2,
+                 press={**other, "over": sha}).startswith("Saved.")
+    # Past the rule, to the check that the same work is not saved twice.
+    for press in ({**other, "over": None}, {**other, "clicks": 1}):
+        assert _save(app, annotate, meta, untouched, label="benign", clicks=2,
+                     press=press).startswith("Nothing changed since version 1")
+    assert annotate._pressed_over_another(meta, 2, other) is not None
+    assert annotate._pressed_over_another(meta, 2, {**other, "over": sha}) is None
 
 
 @pytest.mark.usefixtures("an_app_exists")
