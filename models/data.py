@@ -579,7 +579,8 @@ def _read_index(index_csv: Path) -> dict[tuple[str, str], tuple[str, int | None]
                 log.warning("%s has no class and name columns: duplicate groups not read",
                             index_csv)
                 return {}
-            # A short row leaves its missing cells None: such a row names no image.
+            # A short row leaves its missing cells None, and a spreadsheet saves its
+            # empty rows as ",,,": neither names an image, nor one the folder lacks.
             return {
                 (row["class"].strip().lower(), _index_name(row["name"])): (
                     row.get("duplicate_group")
@@ -587,12 +588,17 @@ def _read_index(index_csv: Path) -> dict[tuple[str, str], tuple[str, int | None]
                     _whole_number(row.get("masks")),
                 )
                 for row in reader
-                if isinstance(row.get("class"), str) and isinstance(row.get("name"), str)
+                if _filled(row.get("class")) and _filled(_index_name(row.get("name") or ""))
             }
     except (UnicodeDecodeError, csv.Error, OSError) as exc:
         # OSError: an index the user may not read. The index is optional, the images not.
         log.warning("%s cannot be read (%s): duplicate groups not read", index_csv, exc)
         return {}
+
+
+def _filled(text: str | None) -> bool:
+    """Whether an index cell holds anything but white space (None: a short row's)."""
+    return isinstance(text, str) and bool(text.strip())
 
 
 def _index_name(text: str) -> str:

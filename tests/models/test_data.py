@@ -364,6 +364,17 @@ def test_a_short_index_csv_row_is_passed_over(synthetic_busi, tmp_path):
     assert by_key[("benign", "benign (2)")].group == "benign/benign (2)"
 
 
+def test_the_empty_rows_a_spreadsheet_saves_name_no_missing_image(synthetic_busi, tmp_path):
+    root = tmp_path / "data"
+    shutil.copytree(synthetic_busi[0], root)
+    index = root / "index.csv"
+    # Excel saves the rows it formatted but left empty as commas; a row may lack a name.
+    index.write_text(index.read_text() + ",,,\n , , , \nbenign,,,\n,normal (1),,\n")
+    problems = []
+    assert len(load_samples(root, problems)) == 18
+    assert problems == []
+
+
 def test_index_csv_mask_counts_are_read(synthetic_busi, tmp_path):
     by_key = {(s.class_name, s.name): s for s in load_samples(synthetic_busi[0])}
     assert by_key[("benign", "benign (2)")].listed_masks == 2
