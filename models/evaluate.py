@@ -374,14 +374,28 @@ def _umask() -> int:
 
 
 def _without_nan(value):
-    """``value`` with every float NaN or infinity (nested in dicts and lists) as None."""
+    """``value`` with every float NaN or infinity (nested in dicts and lists) as None,
+    and every string made valid Unicode (:func:`_valid_text`)."""
     if isinstance(value, float):
         return value if np.isfinite(value) else None
+    if isinstance(value, str):
+        return _valid_text(value)
     if isinstance(value, dict):
-        return {k: _without_nan(v) for k, v in value.items()}
+        return {_without_nan(k): _without_nan(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_without_nan(v) for v in value]
     return value
+
+
+def _valid_text(text: str) -> str:
+    """``text`` with each lone surrogate written out as ``\\udcXX``, as the table prints it.
+
+    A file name that is not UTF-8 (an archive unpacked from another system) reaches
+    Python with its bad bytes as lone surrogates, which ``json.dumps`` writes as
+    ``\\udce9`` escapes: no Unicode text, and strict parsers (Rust's serde_json
+    among them) refuse the whole file.
+    """
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def strict_json(value) -> str:
@@ -389,7 +403,8 @@ def strict_json(value) -> str:
 
     Python writes NaN as the bare word ``NaN``, which strict parsers (a browser's,
     the model server's JSON provider) refuse: a manifest holding one made the
-    server's ``/models`` answer 500.
+    server's ``/models`` answer 500. Lone surrogates in strings (a file name that is
+    not UTF-8) are written out as text, for the same parsers' sake.
     """
     return json.dumps(_without_nan(value), indent=1, allow_nan=False)
 
@@ -582,7 +597,7 @@ def main(argv=None):
     if args.json:
         # Strict JSON: a figure that cannot be computed (no normal image, say) is null,
         # not NaN, which JSON parsers other than Python's reject.
-        text = json.dumps(_without_nan(result), indent=1, allow_nan=False)
+        text = strict_json(result)
         try:
             _write_atomically(json_path, text)
         except OSError as exc:  # a disk that filled up during the run

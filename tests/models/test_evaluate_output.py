@@ -159,3 +159,21 @@ def test_a_folder_that_is_not_a_class_folder_is_printed_and_in_the_json(data, tm
     assert result["n_images"] == 4
     assert any(item.startswith("normal_cases/: not a class folder")
                for item in result["files_left_out"])
+
+
+def test_a_file_name_that_is_not_utf8_leaves_the_json_valid_unicode(data, tmp_path):
+    import os
+
+    # An archive from another system unpacks its names' bytes as they were (latin-1 é):
+    # Python holds them as lone surrogates, which strict parsers (serde_json, pydantic's)
+    # refuse as \udce9 escapes, costing the reader the whole result.
+    folder = os.fsencode(data / "benign")
+    for old, new in (("benign (1).png", b"b\xe9nin (1).png"),
+                     ("benign (1)_mask.png", b"b\xe9nin (1)_mask.png")):
+        os.rename(os.path.join(folder, os.fsencode(old)), os.path.join(folder, new))
+    out = tmp_path / "result.json"
+    assert _run(data, "--json", str(out)) == 0
+    text = out.read_text(encoding="utf-8")
+    assert "\\udc" not in text.replace("\\\\udc", "")
+    names = [row["image"] for row in json.loads(text)["per_image"]]
+    assert "benign/b\\udce9nin (1)" in names  # as a terminal shows it
