@@ -245,6 +245,10 @@ def format_table(result) -> str:
     return "\n".join(lines)
 
 
+#: The files :func:`save_plots` writes into its folder.
+PLOT_FILES = ("confusion_matrix.png", "calibration.png")
+
+
 def save_plots(result, out_dir) -> list[Path]:
     """Write ``confusion_matrix.png`` and ``calibration.png`` into ``out_dir``."""
     import matplotlib
@@ -263,7 +267,7 @@ def save_plots(result, out_dir) -> list[Path]:
     ax.set_xticks(range(3), CLASS_NAMES), ax.set_yticks(range(3), CLASS_NAMES)
     ax.set_xlabel("predicted"), ax.set_ylabel("true"), ax.set_title("confusion matrix")
     fig.tight_layout()
-    fig.savefig(out_dir / "confusion_matrix.png", dpi=100)
+    fig.savefig(out_dir / PLOT_FILES[0], dpi=100)
     plt.close(fig)
 
     rows = result["per_image"]
@@ -281,9 +285,9 @@ def save_plots(result, out_dir) -> list[Path]:
     ax.set_xlabel("confidence"), ax.set_ylabel("accuracy"), ax.set_title("calibration")
     ax.legend(loc="upper left")
     fig.tight_layout()
-    fig.savefig(out_dir / "calibration.png", dpi=100)
+    fig.savefig(out_dir / PLOT_FILES[1], dpi=100)
     plt.close(fig)
-    return [out_dir / "confusion_matrix.png", out_dir / "calibration.png"]
+    return [out_dir / name for name in PLOT_FILES]
 
 
 def _prepare_output(path) -> Path:
@@ -306,6 +310,18 @@ def _prepare_output(path) -> Path:
         raise FileExistsError(17, "File exists and is not an earlier result of models.evaluate "
                               "or models.robustness (an image, a mask, index.csv, a split.json "
                               "or manifest.json?); give a new file name")
+    _check_writable(out)
+    return out
+
+
+def _check_writable(out: Path) -> None:
+    """Check that the file ``out`` can be written, its folders made; nothing is left made.
+
+    Raises
+    ------
+    OSError
+        A folder on the way is a file, or the file cannot be written there.
+    """
     existing = next(p for p in (out.parent, *out.parent.parents) if p.exists() or p == p.parent)
     if not existing.is_dir():
         raise NotADirectoryError(20, f"{existing} is a file, not a folder")
@@ -323,7 +339,22 @@ def _prepare_output(path) -> Path:
     finally:
         for folder in made:  # deepest first
             folder.rmdir()
-    return out
+
+
+def _prepare_plots(path) -> Path:
+    """``path`` as a folder :func:`save_plots` can write, checked before the run.
+
+    Raises
+    ------
+    OSError
+        ``path`` is a file or lies under one, or its plots cannot be written there.
+    """
+    folder = Path(path)
+    if folder.exists() and not folder.is_dir():
+        raise NotADirectoryError(20, "a file, not a folder: give a folder for the plots")
+    for name in PLOT_FILES:
+        _check_writable(folder / name)
+    return folder
 
 
 def _is_result(path: Path) -> bool:
@@ -551,6 +582,13 @@ def main(argv=None):
             # Refused before the run: matplotlib comes with the train extra only.
             print("error: --plots needs matplotlib (pip install '.[train]')", file=sys.stderr)
             return 2
+        # Checked before the run too: a file given for the folder raised a traceback
+        # once every image was scored.
+        try:
+            _prepare_plots(args.plots)
+        except OSError as exc:
+            print(f"error: --plots {args.plots}: {exc.strerror or exc}", file=sys.stderr)
+            return 2
     problems: list[str] = []
     samples = samples_for_cli(args.data, args.split, args.subset, problems=problems)
     if samples is None:
@@ -615,7 +653,11 @@ def main(argv=None):
     if args.json and not written:
         return 1
     if args.plots:
-        save_plots(result, args.plots)
+        try:
+            save_plots(result, args.plots)
+        except OSError as exc:  # a disk that filled up during the run
+            print(f"error: --plots {args.plots}: {exc.strerror or exc}", file=sys.stderr)
+            return 1
     return 0
 
 

@@ -177,3 +177,19 @@ def test_a_file_name_that_is_not_utf8_leaves_the_json_valid_unicode(data, tmp_pa
     assert "\\udc" not in text.replace("\\\\udc", "")
     names = [row["image"] for row in json.loads(text)["per_image"]]
     assert "benign/b\\udce9nin (1)" in names  # as a terminal shows it
+
+
+@pytest.mark.parametrize("plots", ["file.png", "file.png/plots"])
+def test_a_plots_folder_that_cannot_be_one_is_refused_before_the_run(data, tmp_path, plots,
+                                                                       capsys):
+    (tmp_path / "file.png").write_bytes(b"kept")
+    # It raised a FileExistsError traceback once every image was scored.
+    assert _run(data, "--plots", str(tmp_path / plots)) == 2
+    err = capsys.readouterr().err
+    assert f"error: --plots {tmp_path / plots}: " in err and "not a folder" in err.lower()
+    assert "evaluating" not in err and "Traceback" not in err
+    assert (tmp_path / "file.png").read_bytes() == b"kept"
+    if plots == "file.png":  # and a folder still to be made is made, with both plots
+        assert _run(data, "--plots", str(tmp_path / "new" / "plots")) == 0
+        assert sorted(p.name for p in (tmp_path / "new" / "plots").iterdir()) == sorted(
+            evaluate.PLOT_FILES)
