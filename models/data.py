@@ -384,6 +384,11 @@ def load_samples(root, problems=None) -> list[Sample]:
                                   str(group), listed_masks))
     if not samples:
         hint = (" (" + "; ".join(stray) + ")") if stray else ""
+        here = root.resolve()  # "." names no folder
+        if not folders and _class_of_folder(here.name):
+            # --data DIR/benign: the images are there, one level too deep to be read.
+            hint = (f": {here.name}/ is itself a class folder; give the folder that holds it, "
+                    f"{here.parent}")
         raise ValueError(f"root: no images found under {root}/{{normal,benign,malignant}}"
                          f"{hint}")
     missing = [f"{cls}/{name}" for cls, name in index if (cls, name) not in listed]

@@ -1,3 +1,4 @@
+import re
 import shutil
 import zlib
 
@@ -323,6 +324,15 @@ def test_a_folder_without_class_folders_names_what_it_holds(tmp_path):
     Image.fromarray(np.full((20, 20), 90, np.uint8)).save(tmp_path / "benign_cases" / "a.png")
     with pytest.raises(ValueError, match=r"no images found.*\(benign_cases/: not a class folder"):
         load_samples(tmp_path)
+
+
+def test_a_class_folder_given_for_the_data_names_the_folder_to_give(synthetic_busi, monkeypatch):
+    benign = synthetic_busi[0] / "benign"
+    monkeypatch.chdir(benign)
+    for given in (benign, "."):  # "." names no folder itself
+        with pytest.raises(ValueError, match=r"benign/ is itself a class folder; give the "
+                           f"folder that holds it, {re.escape(str(benign.parent))}$"):
+            load_samples(given)
 
 
 def test_two_spellings_of_one_class_are_still_refused(synthetic_busi, tmp_path):
