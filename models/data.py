@@ -570,7 +570,7 @@ def _read_index(index_csv: Path) -> dict[tuple[str, str], tuple[str, int | None]
     """``(duplicate group, mask count or None)`` by ``(class, name)`` from ``index.csv``.
 
     The groups only matter for splitting; scoring a folder needs none. So an
-    ``index.csv`` of another shape (no ``class`` and ``name`` columns, not UTF-8
+    ``index.csv`` of another shape (no ``class`` and ``name`` columns, in any case, not UTF-8
     text), as another data set may ship, is logged and left aside: every image is
     then its own group, rather than the folder being refused. A ``masks`` value
     that is not a whole number is read as unknown.
@@ -580,7 +580,9 @@ def _read_index(index_csv: Path) -> dict[tuple[str, str], tuple[str, int | None]
     try:
         with open(index_csv, newline="", encoding="utf-8-sig") as fh:
             reader = csv.DictReader(fh)
-            if not {"class", "name"} <= set(reader.fieldnames or ()):
+            # Headers as a spreadsheet or a hand may write them: "Class", " name".
+            reader.fieldnames = [f.strip().lower() for f in reader.fieldnames or ()]
+            if not {"class", "name"} <= set(reader.fieldnames):
                 log.warning("%s has no class and name columns: duplicate groups not read",
                             index_csv)
                 return {}

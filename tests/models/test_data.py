@@ -385,6 +385,22 @@ def test_the_empty_rows_a_spreadsheet_saves_name_no_missing_image(synthetic_busi
     assert problems == []
 
 
+def test_index_csv_headers_are_read_in_any_case_and_spacing(synthetic_busi, tmp_path):
+    root = tmp_path / "data"
+    shutil.copytree(synthetic_busi[0], root)
+    index = root / "index.csv"
+    lines = index.read_text().splitlines()
+    assert lines[0] == "class,name,duplicate_group,masks"
+    index.write_text("\n".join(["Class, Name ,Duplicate_Group,MASKS", *lines[1:],
+                                "benign,benign (99),50,1"]) + "\n")
+    problems = []
+    by_key = {(s.class_name, s.name): s for s in load_samples(root, problems)}
+    assert by_key[("benign", "benign (2)")].listed_masks == 2
+    assert by_key[("benign", "benign (1)")].group == by_key[("benign", "benign (2)")].group
+    assert problems == ["index.csv lists 1 image(s) the folder does not hold (or holds "
+                        "unpaired): benign/benign (99)"]
+
+
 def test_index_csv_mask_counts_are_read(synthetic_busi, tmp_path):
     by_key = {(s.class_name, s.name): s for s in load_samples(synthetic_busi[0])}
     assert by_key[("benign", "benign (2)")].listed_masks == 2
