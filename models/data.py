@@ -612,9 +612,11 @@ def _index_name(text: str) -> str:
     """An index's image name as the folder's file stem: spaces around and a suffix off.
 
     BUSI's index names ``benign (1)``; an index written by another tool may say
-    ``benign (1).png``, which names the same file.
+    ``benign (1).png``, or give its path (``benign/benign (1).png``, ``benign\\...``),
+    which name the same file: no file name holds a slash (nor, on Windows, a backslash).
     """
     name = unicodedata.normalize("NFC", text.strip())
+    name = name.replace("\\", "/").rsplit("/", 1)[-1].strip()
     suffix = Path(name).suffix
     return name[: -len(suffix)] if suffix.lower() in IMAGE_SUFFIXES else name
 

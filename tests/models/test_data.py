@@ -521,6 +521,23 @@ def test_index_names_with_a_suffix_or_spaces_name_the_same_images(synthetic_busi
     assert not any("index.csv" in p for p in problems)
 
 
+def test_index_names_given_as_paths_name_the_same_images(synthetic_busi, tmp_path):
+    root, _ = synthetic_busi
+    copy = tmp_path / "busi"
+    shutil.copytree(root, copy)
+    lines = (root / "index.csv").read_text().splitlines()
+    rows = [line.split(",", 2) for line in lines[1:]]
+    # As a tool that lists files writes them: each image's path in the data set.
+    paths = ("{c}/{n}.png", "Dataset_BUSI_with_GT/{c}/{n}.png", "{c}\\{n}.png")
+    (copy / "index.csv").write_text(lines[0] + "\n" + "".join(
+        f"{c},{paths[i % 3].format(c=c, n=n)},{rest}\n" for i, (c, n, rest) in enumerate(rows)))
+    problems = []
+    samples = load_samples(copy, problems)
+    assert [s.group for s in samples] == [s.group for s in load_samples(root)]
+    assert [s.listed_masks for s in samples] == [s.listed_masks for s in load_samples(root)]
+    assert problems == []
+
+
 def test_an_index_that_cannot_be_opened_is_left_aside(synthetic_busi, tmp_path, monkeypatch,
                                                       caplog):
     import builtins
