@@ -345,7 +345,7 @@ def load_samples(root, problems=None) -> list[Sample]:
         masks: dict[str, list[Path]] = {}
         notes = []
         for p in sorted(folder.iterdir()):
-            if p.name.startswith(".") or p.name.lower() in _SYSTEM_FILES:
+            if _system_file(p.name):
                 continue
             unread = _why_not_read(p)
             if unread:
@@ -438,6 +438,17 @@ def _pair_ignoring_case(masks: dict, images: dict) -> None:
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 #: Files an operating system leaves in a folder: not worth a line each.
 _SYSTEM_FILES = ("thumbs.db", "desktop.ini")
+
+
+def _system_file(name: str) -> bool:
+    """Whether a class folder's file ``name`` is a system's, not the data set's.
+
+    Hidden files (macOS's ``._x.png`` among them), :data:`_SYSTEM_FILES`, and the
+    ``x.png:Zone.Identifier`` a Windows copy into WSL leaves beside every file
+    downloaded from the internet: one line each would bury the table's other lines.
+    """
+    lower = name.lower()
+    return name.startswith(".") or lower in _SYSTEM_FILES or lower.endswith(":zone.identifier")
 
 
 def _why_not_read(path: Path) -> str | None:

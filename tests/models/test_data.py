@@ -401,6 +401,16 @@ def test_index_csv_headers_are_read_in_any_case_and_spacing(synthetic_busi, tmp_
                         "unpaired): benign/benign (99)"]
 
 
+def test_the_zone_identifiers_of_a_windows_copy_are_not_listed(synthetic_busi, tmp_path):
+    root = tmp_path / "data"
+    shutil.copytree(synthetic_busi[0], root)
+    for p in list((root / "benign").iterdir()):  # as WSL shows a copy from Windows
+        p.with_name(p.name + ":Zone.Identifier").write_text("[ZoneTransfer]\nZoneId=3\n")
+    problems = []
+    assert len(load_samples(root, problems)) == 18
+    assert problems == []
+
+
 def test_index_csv_mask_counts_are_read(synthetic_busi, tmp_path):
     by_key = {(s.class_name, s.name): s for s in load_samples(synthetic_busi[0])}
     assert by_key[("benign", "benign (2)")].listed_masks == 2
