@@ -459,6 +459,8 @@ def _why_not_read(path: Path) -> str | None:
         return "a folder (only the class folder's own files are read)"
     if not path.is_file():
         return "not a regular file"
+    if _archive(path.name):
+        return "an archive: unpack it to score its images"
     if path.suffix.lower() not in IMAGE_SUFFIXES:
         return (f"not a file type scored here (only {', '.join(IMAGE_SUFFIXES)}; "
                 "convert it to PNG to score it)")
@@ -507,7 +509,8 @@ def _not_class_folders(root: Path, folders: dict[str, Path]) -> list[str]:
     """One line per entry of ``root`` that may hold images but is not read.
 
     A folder that is not a class folder (``normal_cases/``, ``benign-old/``), an image
-    lying beside the class folders, and a link to nothing. Hidden entries, a Mac
+    lying beside the class folders, an archive (``malignant.zip``, never unpacked), a
+    file named as a class, and a link to nothing. Hidden entries, a Mac
     archive's ``__MACOSX``, the annotation export's DICOM folders
     (:data:`EXPORT_DICOM_FOLDERS`) and other files (``index.csv``, a README) are not
     images.
@@ -530,7 +533,19 @@ def _not_class_folders(root: Path, folders: dict[str, Path]) -> list[str]:
                          "malignant/ are read, in any case): its images are left out")
         elif p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES:
             lines.append(f"{p.name}: an image outside the class folders: left out")
+        elif _archive(p.name):
+            lines.append(f"{p.name}: an archive: unpack it to score its images: left out")
+        elif _class_of_folder(p.name):
+            lines.append(f"{p.name}: named as a class but not a folder: left out")
     return lines
+
+
+#: Endings of archives, whose images a copy may have left packed (``malignant.zip``).
+ARCHIVE_SUFFIXES = (".zip", ".tar", ".tgz", ".gz", ".bz2", ".xz", ".7z", ".rar")
+
+
+def _archive(name: str) -> bool:
+    return name.lower().endswith(ARCHIVE_SUFFIXES)
 
 
 def _dataset_folder(root: Path) -> tuple[Path, dict[str, Path]]:

@@ -326,6 +326,24 @@ def test_a_folder_without_class_folders_names_what_it_holds(tmp_path):
         load_samples(tmp_path)
 
 
+def test_a_class_left_packed_or_not_a_folder_is_said(synthetic_busi, tmp_path):
+    root = tmp_path / "data"
+    shutil.copytree(synthetic_busi[0], root)
+    # A copy whose malignant images came as an archive never unpacked, and whose normal
+    # "folder" is a file: both classes left the score without a word.
+    shutil.make_archive(str(root / "malignant"), "zip", root, "malignant")
+    shutil.rmtree(root / "malignant")
+    shutil.rmtree(root / "normal")
+    (root / "Normal").write_text("")
+    (root / "benign" / "more.tar.gz").write_bytes(b"")
+    problems = []
+    assert {s.class_name for s in load_samples(root, problems)} == {"benign"}
+    assert problems[:3] == ["Normal: named as a class but not a folder: left out",
+                            "malignant.zip: an archive: unpack it to score its images: left out",
+                            "benign/more.tar.gz: an archive: unpack it to score its images: "
+                            "left out"]
+
+
 def test_a_class_folder_given_for_the_data_names_the_folder_to_give(synthetic_busi, monkeypatch):
     benign = synthetic_busi[0] / "benign"
     monkeypatch.chdir(benign)
