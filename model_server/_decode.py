@@ -10,6 +10,7 @@ so both services refuse the same files for the same reasons (see
   corrupt, a DICOM header that makes its pixels meaningless): 400;
 - an image that holds nothing to segment or classify (one value everywhere, under
   8 pixels a side): 400;
+- a JPEG of more than 500 scans (:mod:`._jpegscans`): 400;
 - more pixels than ``MAX_PIXELS``, or a side over 8192 pixels, read from the header
   before any pixel is decoded: 413.
 
@@ -41,6 +42,7 @@ from vectorizer import (
 from vectorizer._dicomfile import logged_note
 
 from ._errors import ApiError, BadRequest, PayloadTooLarge, UnsupportedMediaType
+from ._jpegscans import jpeg_scan_problem
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +73,8 @@ def decode_image(
     BadRequest
         Empty, truncated or undecodable data, a DICOM without pixel data or with
         corrupt pixel data, a DICOM rescale that is not valid, an image whose
-        pixels all have one value or one under 8 pixels a side (400).
+        pixels all have one value or one under 8 pixels a side, a JPEG of more
+        scans or markers than any encoder writes (400).
     PayloadTooLarge
         More pixels than ``max_pixels``, or a side over 8192 (413).
     UnsupportedMediaType
@@ -79,6 +82,12 @@ def decode_image(
         installed decoder handles (415).
     """
     _quiet_pydicom_logs()
+    if "jpeg" in formats and sniff_image_format(data) == "jpeg":
+        # Here, not in the shared reader (vectorizer/), which this change could not touch:
+        # the annotation client still decodes such a file (see _jpegscans).
+        problem = jpeg_scan_problem(data)
+        if problem is not None:
+            raise BadRequest(f"could not decode the JPEG image: {problem}")
     try:
         image = read_image_file(data, max_pixels=max_pixels, formats=formats)
     except ImageFileError as exc:
