@@ -46,8 +46,10 @@ def read_file(field: str, *, required: bool = True, raw_body: bool = True) -> by
     is a 400 when ``required``, else None; so is a file part with neither a filename
     nor bytes, what a browser sends for a file input left empty. A form field named
     as a query parameter is refused (:func:`check_query`), and so is a multipart part
-    the endpoint does not read or one given twice (:func:`_check_parts`).
+    the endpoint does not read or one given twice (:func:`_check_parts`). A body with a
+    content coding (``Content-Encoding: gzip``) is refused (:func:`_refuse_content_coding`).
     """
+    _refuse_content_coding()
     mimetype = request.mimetype
     if mimetype == "multipart/form-data":
         parts = multipart_parts()
@@ -109,6 +111,24 @@ def read_file(field: str, *, required: bool = True, raw_body: bool = True) -> by
         return None
     _refuse_wrapped_body(data, field)
     return data
+
+
+def _refuse_content_coding() -> None:
+    """Refuse a body sent with a content coding other than identity (415), unread.
+
+    Nothing here decodes one: a gzip-compressed PNG was told "got content that is not
+    an image we read", as if the image were at fault, and a compressed multipart body
+    "malformed multipart/form-data body". The 415 names the coding and, as RFC 7694
+    asks, says in ``Accept-Encoding`` which one is read.
+    """
+    header = request.headers.get("Content-Encoding", "")
+    codings = [c.strip().lower() for c in header.split(",") if c.strip()]
+    if all(coding == "identity" for coding in codings):
+        return
+    raise UnsupportedMediaType(
+        f"the body is sent with Content-Encoding {quoted(header.strip())}, which is not "
+        "read: send the file's own bytes, uncompressed, without a Content-Encoding",
+        headers={"Accept-Encoding": "identity"})
 
 
 def _refuse_wrapped_body(data: bytes, field: str) -> None:

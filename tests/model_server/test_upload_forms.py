@@ -16,6 +16,7 @@ is a 400 naming the field, as a query parameter given twice is.
 from __future__ import annotations
 
 import base64
+import gzip
 import json
 
 import numpy as np
@@ -167,3 +168,22 @@ def test_the_openapi_document_lists_the_parts_each_endpoint_takes_and_no_other(c
         assert post(client, url, *parts).status_code == 200, url
         message = error(post(client, url, *parts, ("other", "o.png", IMAGE)), 400)
         assert message.endswith(f"it takes {', '.join(fields)}")
+
+
+@pytest.mark.parametrize("url", ["/predict", "/classify", "/vectorize"])
+@pytest.mark.parametrize("form", [False, True])
+def test_a_compressed_body_is_415_naming_its_content_encoding(client, url, form):
+    # It was "got content that is not an image we read" (raw) or "malformed
+    # multipart/form-data body" (a form): either blamed the file.
+    field = "mask" if url == "/vectorize" else "image"
+    body, content_type = IMAGE, "image/png"
+    if form:
+        body = multipart((field, "scan.png", IMAGE))
+        content_type = f"multipart/form-data; boundary={BOUNDARY}"
+    response = client.post(url, data=gzip.compress(body), content_type=content_type,
+                           headers={"Content-Encoding": "gzip"})
+    message = error(response, 415)
+    assert message.startswith("the body is sent with Content-Encoding 'gzip', which is not read")
+    assert response.headers["Accept-Encoding"] == "identity"
+    assert client.post(url, data=IMAGE, content_type="image/png",
+                       headers={"Content-Encoding": "identity"}).status_code == 200
