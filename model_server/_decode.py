@@ -10,7 +10,8 @@ so both services refuse the same files for the same reasons (see
   corrupt, a DICOM header that makes its pixels meaningless): 400;
 - an image that holds nothing to segment or classify (one value everywhere, under
   8 pixels a side): 400;
-- a JPEG of more than 500 scans (:mod:`._jpegscans`): 400;
+- a JPEG, or a DICOM's JPEG-coded first frame, of more than 500 scans
+  (:mod:`._jpegscans`): 400;
 - more pixels than ``MAX_PIXELS``, or a side over 8192 pixels, read from the header
   before any pixel is decoded: 413.
 
@@ -42,7 +43,7 @@ from vectorizer import (
 from vectorizer._dicomfile import logged_note
 
 from ._errors import ApiError, BadRequest, PayloadTooLarge, UnsupportedMediaType
-from ._jpegscans import jpeg_scan_problem
+from ._jpegscans import dicom_jpeg_scan_problem, jpeg_scan_problem
 
 logger = logging.getLogger(__name__)
 
@@ -82,12 +83,16 @@ def decode_image(
         installed decoder handles (415).
     """
     _quiet_pydicom_logs()
-    if "jpeg" in formats and sniff_image_format(data) == "jpeg":
-        # Here, not in the shared reader (vectorizer/), which this change could not touch:
-        # the annotation client still decodes such a file (see _jpegscans).
+    # Here, not in the shared reader (vectorizer/), which this change could not touch:
+    # the annotation client still decodes such a file (see _jpegscans).
+    fmt = sniff_image_format(data) if data else None
+    problem = None
+    if fmt == "jpeg" and fmt in formats:
         problem = jpeg_scan_problem(data)
-        if problem is not None:
-            raise BadRequest(f"could not decode the JPEG image: {problem}")
+    elif fmt == "dicom" and fmt in formats:
+        problem = dicom_jpeg_scan_problem(data)
+    if problem is not None:
+        raise BadRequest(f"could not decode the {fmt.upper()} image: {problem}")
     try:
         image = read_image_file(data, max_pixels=max_pixels, formats=formats)
     except ImageFileError as exc:

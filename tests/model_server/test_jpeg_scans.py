@@ -85,3 +85,38 @@ def test_restart_markers_inside_scans_are_not_counted_as_markers():
     Image.fromarray(pixels).save(buffer, "JPEG", restart_marker_blocks=1)
     assert len(re.findall(rb"\xff[\xd0-\xd7]", buffer.getvalue())) > MAX_JPEG_MARKERS / 2
     assert jpeg_scan_problem(buffer.getvalue()) is None
+
+
+def test_a_dicom_whose_jpeg_frame_has_thousands_of_scans_is_400_before_it_is_decoded(client):
+    pixels = np.full((2048, 2048), 100, np.uint8)
+    pixels[:64, :64] = 200
+    data = jpeg_dicom(progressive_jpeg(pixels, 20_000), 2048, 2048)
+    start = time.perf_counter()
+    response = client.post("/predict", data=data, content_type="application/dicom")
+    assert time.perf_counter() - start < 5.0  # about 12 s when decoded
+    message = assert_json_error(response, 400)
+    assert message.startswith(f"could not decode the DICOM image: its first frame (a JPEG) "
+                              f"has more than {MAX_JPEG_SCANS} scans")
+    ok = jpeg_dicom(progressive_jpeg(IMAGE), IMAGE.shape[1], IMAGE.shape[0])
+    assert client.post("/predict", data=ok, content_type="application/dicom").status_code == 200
+
+
+def jpeg_dicom(frame: bytes, width: int, height: int) -> bytes:
+    """A grey DICOM of one frame, the JPEG ``frame``, under JPEG Baseline's syntax."""
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.encaps import encapsulate
+    from pydicom.uid import JPEGBaseline8Bit, SecondaryCaptureImageStorage, generate_uid
+
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = JPEGBaseline8Bit
+    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID = SecondaryCaptureImageStorage
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID = generate_uid()
+    ds.Rows, ds.Columns, ds.SamplesPerPixel = height, width, 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
+    ds.PixelData = encapsulate([frame])
+    ds["PixelData"].VR = "OB"
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()
