@@ -114,21 +114,33 @@ def read_file(field: str, *, required: bool = True, raw_body: bool = True) -> by
 
 
 def _refuse_content_coding() -> None:
-    """Refuse a body sent with a content coding other than identity (415), unread.
+    """Refuse a body sent with a content coding other than identity (415), or a transfer
+    coding other than chunked (501), unread.
 
     Nothing here decodes one: a gzip-compressed PNG was told "got content that is not
     an image we read", as if the image were at fault, and a compressed multipart body
     "malformed multipart/form-data body". The 415 names the coding and, as RFC 7694
     asks, says in ``Accept-Encoding`` which one is read.
     """
+    transfer = request.headers.get("Transfer-Encoding", "")
+    if not _codings(transfer) <= {"chunked", "identity"}:
+        # gunicorn undoes the chunking alone and hands the gzip bytes on (RFC 9112: a
+        # transfer coding the server does not understand is a 501).
+        raise ApiError(
+            f"the body is sent with Transfer-Encoding {quoted(transfer.strip())}: only "
+            "chunked is read; send the file's own bytes, uncompressed", status=501)
     header = request.headers.get("Content-Encoding", "")
-    codings = [c.strip().lower() for c in header.split(",") if c.strip()]
-    if all(coding == "identity" for coding in codings):
+    if _codings(header) <= {"identity"}:
         return
     raise UnsupportedMediaType(
         f"the body is sent with Content-Encoding {quoted(header.strip())}, which is not "
         "read: send the file's own bytes, uncompressed, without a Content-Encoding",
         headers={"Accept-Encoding": "identity"})
+
+
+def _codings(header: str) -> set[str]:
+    """The codings a Content-Encoding or Transfer-Encoding header lists, in lower case."""
+    return {coding.strip().lower() for coding in header.split(",") if coding.strip()}
 
 
 def _refuse_wrapped_body(data: bytes, field: str) -> None:

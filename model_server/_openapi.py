@@ -62,7 +62,8 @@ COMMON_ERRORS = {
     "400": _error(
         "Missing field, empty or undecodable file (including a PNG whose data ends before "
         "its last row or fails its CRC, a JPEG whose scan data an early end-of-image marker "
-        "cuts short, and corrupt or truncated DICOM pixel data), a DICOM whose Rescale "
+        "cuts short, a JPEG or a DICOM's JPEG frame of more than 500 scans, and corrupt "
+        "or truncated DICOM pixel data), a DICOM whose Rescale "
         "Slope/Intercept is not valid, a blank image (every pixel the same "
         "value: nothing to segment or classify; a mask may be empty) or one under 8 pixels "
         "a side, a bad parameter (or a query parameter sent as a form field: parameters "
@@ -83,7 +84,12 @@ COMMON_ERRORS = {
     "415": _error(
         "Content is not a PNG, JPEG or DICOM file (recognised from its bytes), a JSON or "
         "non-form multipart body (send the file as multipart field or raw body), a JPEG "
-        "of 12- or 16-bit samples, or a DICOM transfer syntax no installed decoder handles."
+        "of 12- or 16-bit samples, a DICOM transfer syntax no installed decoder handles, "
+        "or a body sent with a Content-Encoding (answered with Accept-Encoding: identity)."
+    ),
+    "501": _error(
+        "A body sent with a Transfer-Encoding other than chunked (gzip, say): only the "
+        "chunked coding is read."
     ),
 }
 

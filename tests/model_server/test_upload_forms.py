@@ -187,3 +187,13 @@ def test_a_compressed_body_is_415_naming_its_content_encoding(client, url, form)
     assert response.headers["Accept-Encoding"] == "identity"
     assert client.post(url, data=IMAGE, content_type="image/png",
                        headers={"Content-Encoding": "identity"}).status_code == 200
+
+
+def test_a_body_with_a_transfer_coding_other_than_chunked_is_501_naming_it(client):
+    # gunicorn undid the chunking and passed the gzip bytes on: "not an image we read".
+    response = client.post("/predict", data=gzip.compress(IMAGE), content_type="image/png",
+                           headers={"Transfer-Encoding": "gzip, chunked"})
+    message = error(response, 501)
+    assert message.startswith("the body is sent with Transfer-Encoding 'gzip, chunked': "
+                              "only chunked is read")
+    assert client.post("/predict", data=IMAGE, content_type="image/png").status_code == 200
