@@ -113,16 +113,43 @@ _NO_EDGES = np.zeros((0, 4))
 
 
 def _arc_points(arc: Arc) -> np.ndarray:
-    r = max(abs(arc.rx), abs(arc.ry))
-    if not math.isfinite(r) or not math.isfinite(arc.sweep):
+    """Points ``(n, 2)`` along a transformed svgelements ``Arc``, after its start, up to
+    and including its end, within ``FLATNESS`` of the arc.
+
+    The arc is ``centre + cos(t) * u + sin(t) * v``, with ``u`` and ``v`` its points
+    at t = 0 and a quarter turn (``prx``, ``pry``) less its centre: an affine
+    transform maps them and leaves ``t`` as it was. svgelements' own points take
+    ``u`` and ``v`` to be perpendicular, which a skew, or a non-uniform scale of a
+    rotated ellipse, makes them no longer: it drew a skewed circle skewed the other
+    way, rows off where a renderer puts it.
+    """
+    c, p, q = (np.array([pt.x, pt.y], dtype=np.float64)
+               for pt in (arc.center, arc.prx, arc.pry))
+    basis = np.stack([p - c, q - c], axis=1)  # columns u, v
+    if not (np.isfinite(basis).all() and math.isfinite(arc.sweep)):
         raise ValueError("svg_or_paths: path data contains non-finite arc parameters")
+    # The largest semi-axis of the ellipse: the basis's largest singular value.
+    r = float(np.linalg.norm(basis, 2))
     if r <= FLATNESS:
         n = 1
     else:
-        # Chord sagitta r * (1 - cos(dtheta / 2)) <= FLATNESS fixes the angular step.
+        # Chord sagitta r * (1 - cos(dtheta / 2)) <= FLATNESS fixes the angular step
+        # (on the circle the ellipse is the affine image of, whose distances the map
+        # stretches by at most r).
         step = 2.0 * math.acos(max(-1.0, 1.0 - FLATNESS / r))
         n = max(1, min(_MAX_SEGMENT_POINTS, math.ceil(abs(arc.sweep) / step)))
-    return np.asarray(arc.npoint(np.arange(1, n + 1) / n), dtype=np.float64)
+    end = np.array([[arc.end.x, arc.end.y]], dtype=np.float64)
+    det = basis[0, 0] * basis[1, 1] - basis[0, 1] * basis[1, 0]
+    if n == 1 or not abs(det) > 1e-12 * r * r:
+        return end  # a tiny arc, or one flattened onto a line: a chord covers it
+    start = np.array([arc.start.x, arc.start.y], dtype=np.float64)
+    cos0, sin0 = np.linalg.solve(basis, start - c)
+    # svgelements turns the sweep over with every mirroring transform, as its
+    # perpendicular frame turns over; in the transformed u, v it keeps its sign.
+    sweep = arc.sweep if det > 0 else -arc.sweep
+    t = math.atan2(sin0, cos0) + sweep * np.arange(1, n)[:, None] / n
+    points = c + np.cos(t) * basis[:, 0] + np.sin(t) * basis[:, 1]
+    return np.concatenate([points, end])
 
 
 def flatten_path(path: Path) -> np.ndarray:

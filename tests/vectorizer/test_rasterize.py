@@ -104,6 +104,44 @@ def test_arcs_and_circles_are_exact_at_pixel_centres(body):
     assert unsure.sum() < 5
 
 
+@pytest.mark.parametrize(
+    ("body", "matrix", "radii", "half"),
+    [
+        # (a, b, c, d, e, f) maps local (x, y) to (a x + c y + e, b x + d y + f).
+        ('<g transform="translate(20 15) skewY(-22.5)"><circle r="8"/></g>',
+         (1, np.tan(np.radians(-22.5)), 0, 1, 20, 15), (8, 8), False),
+        ('<g transform="scale(1.5 0.7)"><ellipse rx="10" ry="4" '
+         'transform="translate(13 21) rotate(30)"/></g>',
+         (1.5 * np.cos(np.radians(30)), 0.7 * np.sin(np.radians(30)),
+          -1.5 * np.sin(np.radians(30)), 0.7 * np.cos(np.radians(30)), 19.5, 14.7),
+         (10, 4), False),
+        # Mirrored and skewed: the two arcs' sweep must keep its side of the chord.
+        ('<path transform="matrix(1 0.3 0.5 -1 20 15)" '
+         'd="M -10 0 A 10 4 0 0 1 10 0 A 10 4 0 0 1 -10 0 Z"/>',
+         (1, 0.3, 0.5, -1, 20, 15), (10, 4), False),
+        ('<path transform="matrix(1 0.3 0.5 -1 20 15)" d="M -10 0 A 10 4 0 0 1 10 0 Z"/>',
+         (1, 0.3, 0.5, -1, 20, 15), (10, 4), True),
+    ],
+)
+def test_arcs_under_a_skew_or_a_turned_scale_are_where_a_renderer_draws_them(
+        body, matrix, radii, half):
+    # svgelements draws an arc from axes it takes to be perpendicular, which a skew
+    # (or a non-uniform scale of a turned ellipse) makes them no longer: the circle
+    # came out skewed the other way, 30 pixels off of 200, and Chromium drew it here.
+    shape = (30, 40)
+    a, b, c, d, e, f = matrix
+    local = (_centres(shape) - (e, f)) @ np.linalg.inv(np.array([[a, c], [b, d]])).T
+    level = np.hypot(local[:, 0] / radii[0], local[:, 1] / radii[1]) - 1
+    inside = level < 0
+    unsure = np.abs(level) < 0.01
+    if half:  # the half drawn from (-10, 0) to (10, 0) clockwise on screen: y < 0
+        inside &= local[:, 1] < 0
+        unsure |= np.abs(local[:, 1]) < 0.05
+    got = svg_to_mask(_doc(body, w=40, h=30)).ravel()
+    np.testing.assert_array_equal(got[~unsure], inside[~unsure])
+    assert inside.sum() > 60 and unsure.sum() < 15
+
+
 def _bezier_polygon(ctrl, n=4000):
     t = np.linspace(0, 1, n)[:, None]
     ctrl = np.asarray(ctrl, dtype=float)
