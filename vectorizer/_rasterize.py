@@ -165,7 +165,9 @@ def flatten_path(path: Path) -> np.ndarray:
         Edges ``(x0, y0, x1, y1)``.
     """
     rows = _PathRows()
+    previous = None
     for seg in path.segments(transformed=True):
+        previous, seg = seg, _unreflected(seg, previous)
         if isinstance(seg, Move):
             rows.move((seg.end.x, seg.end.y))
             continue
@@ -194,6 +196,24 @@ def flatten_path(path: Path) -> np.ndarray:
         if rows.too_long():
             raise ValueError("svg_or_paths: path data is too complex to rasterise")
     return rows.edges()
+
+
+def _unreflected(seg, previous):
+    """``seg`` with the control point a smooth curve (``S``, ``T``) takes when the
+    segment before it, ``previous``, is a curve of the other degree: its start point.
+
+    SVG reflects the previous control point only after a curve of the same kind
+    (``S`` after ``C`` or ``S``, ``T`` after ``Q`` or ``T``). svgelements reflected
+    a quadratic's control point for an ``S`` and a cubic's for a ``T``: ``Q ... S``
+    filled 142 pixels of 674 that Chromium left empty.
+    """
+    if not getattr(seg, "smooth", False):
+        return seg
+    if isinstance(seg, CubicBezier) and isinstance(previous, QuadraticBezier):
+        return CubicBezier(seg.start, seg.start, seg.control2, seg.end, smooth=False)
+    if isinstance(seg, QuadraticBezier) and isinstance(previous, CubicBezier):
+        return QuadraticBezier(seg.start, seg.start, seg.end, smooth=False)
+    return seg
 
 
 class _PathRows:

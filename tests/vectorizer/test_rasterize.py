@@ -176,6 +176,17 @@ def _near_polyline(shape, poly, tol=0.02):
             "M 4 15 C 6 2 12 25 20 15 S 30 2 36 15 Z",
             [[(4, 15), (6, 2), (12, 25), (20, 15)], [(20, 15), (28, 5), (30, 2), (36, 15)]],
         ),
+        # After a curve of the other kind there is nothing to reflect: S and T start with
+        # their control point on the current point (svgelements reflected (12, 2) for
+        # the S, and (12, 25) for the T; Chromium did not).
+        (
+            "M 4 15 Q 12 2 20 15 S 30 2 36 15 Z",
+            [[(4, 15), (12, 2), (20, 15)], [(20, 15), (20, 15), (30, 2), (36, 15)]],
+        ),
+        (
+            "M 4 15 C 6 2 12 25 20 15 T 35.3 10.2 Z",
+            [[(4, 15), (6, 2), (12, 25), (20, 15)], [(20, 15), (20, 15), (35.3, 10.2)]],
+        ),
     ],
 )
 def test_bezier_curves_match_a_dense_independent_flattening(d, pieces):
