@@ -34,6 +34,7 @@ from svgelements import (
     Close,
     CubicBezier,
     Ellipse,
+    Length,
     Line,
     Move,
     Path,
@@ -817,17 +818,19 @@ _GEOMETRY_OF = {Rect: ("x", "y", "width", "height", "rx", "ry"), Circle: ("cx", 
 _PERCENTAGE = re.compile(r"\s*([-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?)%\s*")
 
 
-def _resolve_percentages(element, viewport: tuple[float, float] | None) -> None:
+def _resolve_percentages(element, viewport: tuple[float, float] | None) -> dict[str, float]:
     """Set the geometry of a ``<rect>``, ``<circle>`` or ``<ellipse>`` given in ``%``
     as SVG reads it: of the viewport's (the root's ``viewBox``, else its ``width`` and
     ``height``) width for ``x``, ``cx``, ``width`` and ``rx``, of its height for ``y``,
-    ``cy``, ``height`` and ``ry``, and of its normalised diagonal for ``r``.
+    ``cy``, ``height`` and ``ry``, and of its normalised diagonal for ``r``; returns
+    the values set, by attribute.
 
     svgelements took a rect's width in % of the viewport's height, and made a circle
     of ``r="10%"`` an ellipse. A percentage without a viewport (no ``viewBox``, no
     ``width`` and ``height``) is refused, as is one that is not a plain number.
     """
     attributes = element.values.get("attributes", {})
+    resolved = {}
     for key in _GEOMETRY_OF[type(element)]:
         raw = attributes.get(key)
         if raw is None or "%" not in str(raw):
@@ -841,11 +844,12 @@ def _resolve_percentages(element, viewport: tuple[float, float] | None) -> None:
                                 "define (no viewBox, width or height); give it in pixels"))
         w, h = viewport
         base = (w, h, math.sqrt((w * w + h * h) / 2))[_PERCENT_OF[key]]
-        value = float(number.group(1)) * base / 100
+        value = resolved[key] = float(number.group(1)) * base / 100
         if key == "r":
             element.rx = element.ry = value
         else:
             setattr(element, key, value)
+    return resolved
 
 
 def _sized_as_svg(element, viewport: tuple[float, float] | None) -> bool:
@@ -858,24 +862,55 @@ def _sized_as_svg(element, viewport: tuple[float, float] | None) -> bool:
     image's edge. SVG 2 reads a radius ``rx`` or ``ry`` that is missing or negative
     as the other one (an ``<ellipse rx="8">`` is a circle of radius 8, which
     svgelements drew with ``ry`` 1): audit 801, F7. Percentages are taken of
-    ``viewport`` (:func:`_resolve_percentages`).
+    ``viewport`` (:func:`_resolve_percentages`). A rect's corner radii are then each
+    cut to half its side (:func:`_corner_radii`).
     """
-    _resolve_percentages(element, viewport)
+    resolved = _resolve_percentages(element, viewport)
     if isinstance(element, Rect):
         for key in ("width", "height"):
             if _own_length(element, key) is None or not getattr(element, key) > 0:
                 return False
-    elif isinstance(element, Circle):
+        element.rx, element.ry = _corner_radii(element, resolved)
+        return True
+    if isinstance(element, Circle):
         return _own_length(element, "r") is not None and element.rx > 0
     given = [_own_length(element, key) is not None and radius >= 0
              for key, radius in (("rx", element.rx), ("ry", element.ry))]
     if given == [False, False]:
-        if isinstance(element, Ellipse):
-            return False
-        element.rx = element.ry = 0  # a rect's square corners
-    elif not all(given):
+        return False
+    if not all(given):
         element.rx = element.ry = element.rx if given[0] else element.ry
-    return isinstance(element, Rect) or (element.rx > 0 and element.ry > 0)
+    return element.rx > 0 and element.ry > 0
+
+
+def _corner_radii(rect, resolved: dict[str, float]) -> tuple[float, float]:
+    """A ``<rect>``'s corner radii ``(rx, ry)`` as SVG 2 reads them: one that is missing
+    or negative is the other one as given, and each is then cut to half the side it
+    runs along (both 0, square corners, when either is). ``resolved`` holds the ones
+    given in %, already taken of the viewport.
+
+    svgelements cuts them so, but only the ones it reads itself, and a negative one
+    became 0: cutting ``rx`` first and copying it to a missing ``ry`` made
+    ``<rect width="30" height="10" rx="8">`` corners of 5 x 5 rather than 8 x 5 (16
+    pixels off), and a radius in % was not cut at all (60 pixels off at
+    ``rx="30%"``).
+    """
+    radii = []
+    for key in ("rx", "ry"):
+        value = None
+        if _own_length(rect, key) is not None:
+            value = resolved.get(key)
+            if value is None:
+                value = Length(_own_length(rect, key)).value(ppi=96.0)
+                # A unit svgelements cannot convert alone (em): its own reading, cut.
+                value = value if isinstance(value, float) else getattr(rect, key)
+        radii.append(value if value is not None and value >= 0 else None)
+    rx, ry = radii
+    if rx is None and ry is None:
+        return 0.0, 0.0
+    rx, ry = (ry if rx is None else rx), (rx if ry is None else ry)
+    rx, ry = min(rx, rect.width / 2), min(ry, rect.height / 2)
+    return (0.0, 0.0) if rx == 0 or ry == 0 else (rx, ry)
 
 
 def _check_relative_unit(key: str, raw) -> None:
