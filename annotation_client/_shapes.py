@@ -115,7 +115,7 @@ def parse_path(path: str) -> list[list[tuple[float, float]]]:
                 # Further coordinate pairs after a moveto are implicit linetos.
                 command = "l" if relative else "L"
             else:
-                current.append((x, y))
+                _line_to(current, start, (x, y))
         elif command in "HhVv":
             value = number(i)
             i += 1
@@ -127,7 +127,7 @@ def parse_path(path: str) -> list[list[tuple[float, float]]]:
                 y = value
             else:
                 y += value
-            current.append((x, y))
+            _line_to(current, start, (x, y))
         else:  # pragma: no cover - the tokenizer only yields the commands above
             raise ValueError(f"unsupported path command {command!r}")
     if current:
@@ -141,6 +141,17 @@ def parse_path(path: str) -> list[list[tuple[float, float]]]:
             polygon = polygon[:-1]
         cleaned.append(polygon)
     return cleaned
+
+
+def _line_to(current: list[tuple[float, float]], start: tuple[float, float],
+             point: tuple[float, float]) -> None:
+    """Append ``point`` to the subpath ``current``. A line drawn right after a closepath
+    (``Z L x,y``, no moveto) starts a new subpath at the closed one's first vertex, as
+    SVG says and as the vectorizer (which rasterises masks and saves) draws it: without
+    that vertex the outline measured and compared here was another than the mask's."""
+    if not current:
+        current.append(start)
+    current.append(point)
 
 
 def format_path(polygons: Sequence[Sequence[tuple[float, float]]], *,
@@ -183,14 +194,25 @@ def close_subpaths(path: str) -> str:
     Plotly's *Draw region* tool reports its closed path without the closing
     command, while the model's outlines have it: a region is an area either way
     (a fill closes it), but the saved SVG says so explicitly for both. Nothing
-    else of the path is rewritten.
+    else of the path is rewritten, but for a relative moveto (``m``) after a subpath
+    left open: it moves from that subpath's last vertex, and after a ``Z`` it would
+    move from its first, so such a path is written again whole, absolute
+    (:func:`format_path` with ``exact=True``: the very coordinates it draws).
 
     Examples
     --------
     >>> close_subpaths("M0,0L4,0L4,3M1,1L2,1L2,2Z")
     'M0,0L4,0L4,3ZM1,1L2,1L2,2Z'
+    >>> close_subpaths("M0,0L4,0L4,3m1,1l2,0l0,2")
+    'M0,0L4,0L4,3ZM5,4L7,4L7,6Z'
     """
     pieces = [p.rstrip() for p in re.split(r"(?=[Mm])", path) if p.strip()]
+    if any(after[0] == "m" and before[-1] not in "Zz"
+           for before, after in zip(pieces, pieces[1:], strict=False)):
+        try:
+            return format_path(parse_path(path), exact=True)
+        except ValueError:
+            pass  # not drawable either way: the vectorizer says why when it is drawn
     return "".join(p if p[-1] in "Zz" else p + "Z" for p in pieces)
 
 

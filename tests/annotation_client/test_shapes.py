@@ -172,6 +172,43 @@ def test_paths_to_svg_closes_a_hand_drawn_region_as_the_ais_are():
     assert s.svg_to_paths(svg, 8, 6)[0] == SQUARE
 
 
+def _saved_mask(paths, shape):
+    """The mask a save rasterises: the saved SVG document's."""
+    svg = s.paths_to_svg(paths, shape[1], shape[0])
+    return np.asarray(vectorizer.svg_to_mask(svg, shape=shape), dtype=bool)
+
+
+def test_a_line_right_after_a_closepath_starts_at_the_closed_subpaths_first_vertex():
+    # SVG (and the vectorizer, which rasterises the mask) starts the second triangle at
+    # (0, 0); parse_path started it at (0, 30), a line with no area, so the outline it
+    # measured, compared and drew lost the second triangle's 225 pixels, and a saved SVG
+    # holding such a path was refused as "not written by this client".
+    path = "M0,0L30,0L30,30ZL0,30L15,36Z"
+    assert s.parse_path(path) == [[(0, 0), (30, 0), (30, 30)], [(0, 0), (0, 30), (15, 36)]]
+    assert s.parse_path("M0,0L30,0L30,30Zv30h15z")[1] == [(0, 0), (0, 30), (15, 30)]
+    drawn = s.paths_to_mask([path], (50, 50))
+    assert drawn.sum() > 450
+    redrawn = s.paths_to_mask([s.format_path(s.parse_path(path))], (50, 50))
+    np.testing.assert_array_equal(redrawn, drawn)
+    svg = ('<svg xmlns="http://www.w3.org/2000/svg" width="50" height="50" '
+           f'viewBox="0 0 50 50"><path d="{path}" fill-rule="evenodd"/></svg>')
+    np.testing.assert_array_equal(s.paths_to_mask(s.svg_to_paths(svg, 50, 50), (50, 50)), drawn)
+
+
+def test_a_relative_move_after_an_open_subpath_is_saved_where_it_is_drawn():
+    # "m" moves from the open subpath's last vertex, (20, 20): the Z the save adds before
+    # it moved the second square to start from (0, 0), 10 px up and left of where the
+    # page drew and measured it.
+    path = "M0,0L20,0L20,20m5,5l10,0l0,10l-10,0"
+    drawn = s.paths_to_mask([path], (50, 50))
+    assert drawn[25:35, 25:35].all()
+    np.testing.assert_array_equal(_saved_mask([path], (50, 50)), drawn)
+    assert s.close_subpaths(path) == "M0,0L20,0L20,20ZM25,25L35,25L35,35L25,35Z"
+    # Closed, or absolute, the path is kept as written.
+    for kept in ("M0,0L20,0L20,20Zm5,5l10,0l0,10Z", "M0,0L20,0L20,20ZM25,25l10,0l0,10Z"):
+        assert s.close_subpaths(kept) == kept
+
+
 def test_paths_to_mask_covers_exactly_the_pixels_inside():
     mask = s.paths_to_mask([SQUARE], (6, 8))
     expected = np.zeros((6, 8), bool)
