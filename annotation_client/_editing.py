@@ -23,6 +23,7 @@ drawn again with its old value (which must not touch the outline).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -484,7 +485,11 @@ def offset_text(pixels: int, pixel_spacing=None, *, signed: bool = True) -> str:
     pixels : int
         The offset, positive when grown.
     pixel_spacing : (row_mm, col_mm), optional
-        Physical pixel size (mean of the two, as :func:`offset_step` takes it).
+        Physical pixel size. The outline moves by ``pixels`` in every direction, so
+        with pixels not square in mm it moves by other lengths sideways (columns) and
+        in depth (rows): both are given, ``"+4 px, +0.4 mm sideways, +1.2 mm in
+        depth"``, not their mean, which :func:`offset_step` sizes the step by but
+        which the outline moves by in no direction.
     signed : bool, optional
         False for the size alone (``"6 px, 0.5 mm"``), after words that give the sign.
     """
@@ -493,10 +498,14 @@ def offset_text(pixels: int, pixel_spacing=None, *, signed: bool = True) -> str:
     spacing = _measurements._check_spacing(pixel_spacing)
     size = pixels if signed else abs(pixels)
     text = f"{size:+d} px" if signed else f"{size} px"
-    if spacing is not None:
-        mm = size * sum(spacing) / 2
-        text += f", {mm:+.1f} mm" if signed else f", {mm:.1f} mm"
-    return text
+    if spacing is None:
+        return text
+    mm = "{:+.1f} mm" if signed else "{:.1f} mm"
+    row_mm, col_mm = spacing
+    if math.isclose(row_mm, col_mm, rel_tol=1e-9):
+        return f"{text}, {mm.format(size * row_mm)}"
+    return (f"{text}, {mm.format(size * col_mm)} sideways, "
+            f"{mm.format(size * row_mm)} in depth")
 
 
 #: How the status line names the outline a run of *Grow* and *Shrink* started from.

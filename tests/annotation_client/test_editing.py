@@ -282,6 +282,26 @@ def test_the_status_line_gives_a_run_in_mm_as_well_when_it_can():
     assert e.offset_text(3, signed=False) == "3 px"
 
 
+def test_with_pixels_not_square_the_status_line_gives_the_move_sideways_and_in_depth():
+    # 0.3 mm between rows, 0.1 between columns: a step of 2 px moves the outline 0.2 mm
+    # sideways and 0.6 mm in depth. The status line said "0.4 mm", the mean, which it
+    # moves by in no direction.
+    shape, spacing = (100, 100), (0.3, 0.1)
+    drawn = e.make_state(["M30,30L70,30L70,70L30,70Z"], "edit", density=32)
+    grown = e.offset_outline(drawn, 1, shape, 32, pixel_spacing=spacing)
+    twice = e.offset_outline(grown, 1, shape, 32, pixel_spacing=spacing)
+    assert grown["offset_from"]["pixels"] == 2
+    mask = s.paths_to_mask(grown["paths"], shape)
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    assert (rows[0], cols[0]) == (28, 28)  # 2 px each way, 0.6 mm down, 0.2 mm across
+    assert e.offset_change_text(grown, drawn, spacing) == (
+        "grow by 2 px, 0.2 mm sideways, 0.6 mm in depth")
+    assert e.offset_change_text(twice, grown, [0.3, 0.1]) == (
+        "grow by 2 px, 0.2 mm sideways, 0.6 mm in depth (net +4 px, +0.4 mm sideways, "
+        "+1.2 mm in depth since the first Grow/Shrink of this run)")
+    assert e.offset_text(-2, (0.1, 0.3)) == "-2 px, -0.6 mm sideways, -0.2 mm in depth"
+
+
 def test_a_step_of_a_run_reads_as_the_step_then_the_run_net():
     """Grow, Grow, Shrink read "shrink (+5 px in all)": a shrink that said plus. Now
     the step says its own size, and the run's net comes after, named as the net."""
