@@ -272,12 +272,17 @@ def outer_ring(polygon) -> np.ndarray:
 
 
 def _filled(path: str) -> shapely.Geometry:
-    """The area a drawn outline's outer ring (its first subpath that encloses any)
-    fills."""
-    outer = next(ring for ring in _shapes.parse_path(path) if _shapes._encloses_area(ring))
+    """The area a drawn outline's outer ring fills: of its subpaths that enclose any,
+    the one that fills the most (the first of them, when several fill as much).
+
+    The editor and the vectorizer write a region's outer ring first, but a saved SVG of
+    another writer may list a hole first: taken as the outer ring, its square was the
+    lesion's area, and the DICOM SR's polyline of the lesion went round the hole."""
     # "structure": the area the even-odd rule fills, as the mask's (and as
     # _shapes.is_region reads a self-crossing ring), each loop of a bow-tie apart.
-    return shapely.make_valid(shapely.Polygon(outer), method="structure")
+    fills = [shapely.make_valid(shapely.Polygon(ring), method="structure")
+             for ring in _shapes.parse_path(path) if _shapes._encloses_area(ring)]
+    return max(fills, key=lambda fill: fill.area)
 
 
 def _apart(shapes: list) -> list:

@@ -87,3 +87,21 @@ def test_an_outline_whose_first_subpath_encloses_nothing_is_read_by_the_one_that
     found = _lesions.find_lesions(mask, [path])
     ((area,),) = found.areas
     assert area.equals(shapely.Polygon([(10, 10), (30, 10), (30, 30), (10, 30)]))
+
+
+def test_an_outline_written_hole_first_is_read_by_its_outer_ring():
+    # A saved SVG of another writer may list a region's hole before its outer ring: the
+    # area was the hole's square (the first subpath that encloses any), and the DICOM SR's
+    # polyline of the lesion was drawn round the hole, inside the lesion.
+    hole = "M15,15 L25,15 L25,25 L15,25 Z"
+    path = hole + " " + SQUARE
+    mask = _mask_of([path])
+    assert not mask[15:25, 15:25].any() and mask.sum() == 300
+    found = _lesions.find_lesions(mask, [path])
+    ((area,),) = found.areas
+    assert area.equals(shapely.Polygon([(10, 10), (30, 10), (30, 30), (10, 30)]))
+    pixels, box = found.pixels(0)
+    ((ring, inside, origin),) = found.regions(0, pixels, box)
+    assert shapely.Polygon(ring).equals(area) and inside.sum() == 300
+    # Written outer ring first, it reads the same.
+    assert _lesions.find_lesions(mask, [SQUARE + " " + hole]).areas == found.areas
