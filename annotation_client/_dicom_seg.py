@@ -175,11 +175,59 @@ def dicom_seg(
     for item in seg.iterall():
         if item.keyword == "DimensionOrganizationUID":
             item.value = organization
+    _say_orientation(seg, ds)
+    _pad_with_null(seg)
     # A reader's name in any script, and the image's own text, in one character set.
     seg.SpecificCharacterSet = "ISO_IR 192"
     out = io.BytesIO()
     seg.save_as(out, enforce_file_format=True)
     return out.getvalue()
+
+
+#: A biped's Patient Orientation value (PS3.3 C.7.6.1.1.1): one letter per direction
+#: the axis runs towards (anterior, posterior, right, left, head, foot), most first.
+_BIPED_DIRECTION = re.compile(r"^[APRLHF]{1,3}$")
+
+
+def _say_orientation(seg, ds) -> None:
+    """Give ``seg`` the Patient Orientation (0020,0020) of the General Image module when it
+    has no plane orientation, as its image ``ds`` says it, else empty.
+
+    The attribute is type 2C, required (present, may be empty) of an image that needs no
+    Image Orientation (Patient): a SEG of an ultrasound frame without a frame of reference
+    or a slice thickness (see :func:`dicom_seg`), which highdicom writes without it, so
+    that a validator (dciodvfy) refused every such SEG. The SEG is on its image's pixel
+    grid, so its rows and columns run as the image's do: its two values are copied when
+    they are a biped's directions (a breast is a biped's), else left empty (unknown).
+    """
+    shared = seg.SharedFunctionalGroupsSequence[0]
+    frames = seg.get("PerFrameFunctionalGroupsSequence") or []
+    if "PlaneOrientationSequence" in shared or any(
+            "PlaneOrientationSequence" in frame for frame in frames):
+        return
+    try:
+        values = list(ds.get("PatientOrientation") or [])
+        biped = str(ds.get("AnatomicalOrientationType") or "BIPED").strip() == "BIPED"
+    except Exception:  # pydicom raises many types for a value it cannot read
+        values, biped = [], False
+    values = [str(value).strip() for value in values]
+    fits = biped and len(values) == 2 and all(_BIPED_DIRECTION.match(v) for v in values)
+    seg.PatientOrientation = values if fits else ""
+
+
+def _pad_with_null(seg) -> None:
+    """Make the pixel data's padding byte a null one (PS3.5 8.1.1), in place.
+
+    A BINARY SEG packs its frames' bits one after the other, and an odd number of bytes
+    is padded to an even one; highdicom pads with the character "0" (0x30), which sets
+    two bits past the mask's last pixel: a reader that counts the set bits of the pixel
+    data (a lesion's area) counted two pixels more.
+    """
+    data = seg.PixelData
+    frames = int(seg.get("NumberOfFrames") or 1)
+    used = -(-frames * int(seg.Rows) * int(seg.Columns) * int(seg.BitsAllocated) // 8)
+    if len(data) > used and any(data[used:]):
+        seg.PixelData = data[:used] + bytes(len(data) - used)
 
 
 def read_source(source: bytes, what: str, notes: list | None = None):

@@ -146,6 +146,54 @@ def test_an_rgb_dicom_gets_a_seg_of_its_grid():
     np.testing.assert_array_equal(seg.pixel_array.astype(bool), _mask())
 
 
+
+@pytest.mark.parametrize(("elements", "said"), [
+    ({}, None),
+    ({"PatientOrientation": ["A", "FR"]}, ["A", "FR"]),
+    ({"PatientOrientation": ["A", "X"]}, None),  # not a biped's direction: unknown
+    ({"PatientOrientation": ["A", "F"], "AnatomicalOrientationType": "QUADRUPED"}, None),
+    ({"PixelSpacing": [0.1, 0.1], "FrameOfReferenceUID": pydicom.uid.generate_uid(),
+      "ImagePositionPatient": [0, 0, 0], "ImageOrientationPatient": [1, 0, 0, 0, 1, 0]},
+     None),
+], ids=["none", "biped", "not-a-direction", "quadruped", "position-without-thickness"])
+def test_a_seg_without_a_plane_orientation_says_its_images_patient_orientation(elements,
+                                                                               said):
+    """Patient Orientation is type 2C, required of an image without Image Orientation
+    (Patient): every SEG of an ultrasound frame lacked it (dciodvfy: "Missing attribute
+    Type 2C Conditional Element=<PatientOrientation>"). On its image's grid, it says the
+    image's directions."""
+    seg = pydicom.dcmread(io.BytesIO(_dicom_seg.dicom_seg(_source(**elements), _mask())))
+    assert "PatientOrientation" in seg
+    assert (list(seg.PatientOrientation) if said else seg.PatientOrientation) == (said or "")
+
+
+def test_a_seg_with_a_plane_orientation_needs_no_patient_orientation():
+    elements = {"PixelSpacing": [0.1, 0.1], "FrameOfReferenceUID": pydicom.uid.generate_uid(),
+                "ImagePositionPatient": [0, 0, 0], "SliceThickness": 1.0,
+                "ImageOrientationPatient": [1, 0, 0, 0, 1, 0]}
+    seg = pydicom.dcmread(io.BytesIO(_dicom_seg.dicom_seg(_source(**elements), _mask())))
+    shared = seg.SharedFunctionalGroupsSequence[0]
+    assert shared.PlaneOrientationSequence[0].ImageOrientationPatient == [1, 0, 0, 0, 1, 0]
+    assert "PatientOrientation" not in seg
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (61, 83), (17, 1), (5, 3)])
+def test_the_bits_past_the_last_pixel_are_zero(shape):
+    """The packed frame is padded to an even length with a null byte (PS3.5 8.1.1):
+    highdicom padded with "0" (0x30), two bits set past the last pixel, which a reader
+    counting the pixel data's set bits took for two more lesion pixels."""
+    rows, cols = shape
+    source = dicom_bytes(np.zeros(shape, dtype=np.uint8), StudyInstanceUID=STUDY,
+                         SeriesInstanceUID=SERIES)
+    mask = np.ones(shape, dtype=bool)
+    seg = pydicom.dcmread(io.BytesIO(_dicom_seg.dicom_seg(source, mask)))
+    bits = np.unpackbits(np.frombuffer(seg.PixelData, dtype=np.uint8), bitorder="little")
+    assert len(seg.PixelData) % 2 == 0
+    assert bits[: rows * cols].all() and not bits[rows * cols:].any()
+    assert int(bits.sum()) == mask.sum()
+    np.testing.assert_array_equal(
+        _read(_dicom_seg.dicom_seg(source, mask)).pixel_array.astype(bool), mask)
+
 def test_the_same_outline_is_the_same_instance_and_every_seg_of_an_image_one_series():
     """A PACS files one instance for an outline sent twice, not two."""
     source = _source()
