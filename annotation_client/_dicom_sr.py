@@ -54,6 +54,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 
 import numpy as np
 
@@ -264,7 +265,7 @@ def dicom_sr(
         number += part == 1
 
         def mm(name, key, unit=codes.UCUM.Millimeter, region=region):
-            return hd.sr.Measurement(name=name, value=round(float(region[key]), 3), unit=unit)
+            return hd.sr.Measurement(name=name, value=reported(region[key]), unit=unit)
 
         # A lesion of one region keeps the identifier (and UID) it always had; the
         # regions of one that encloses several are told apart (see _lesions).
@@ -365,6 +366,28 @@ def dicom_sr(
     out = io.BytesIO()
     sr.save_as(out, enforce_file_format=True)
     return out.getvalue()
+
+
+#: The fewest significant digits a measurement is reported with (see :func:`reported`).
+SIGNIFICANT_DIGITS = 4
+
+
+def reported(value: float) -> float:
+    """A measurement in mm or mm² as the report gives it: to the thousandth, or to
+    :data:`SIGNIFICANT_DIGITS` significant digits when that is finer.
+
+    Thousandths alone wrote a small region at a fine spacing as nothing: 2 x 2 pixels
+    of 0.01 mm, 0.0004 mm², were an area of 0.0, and at 0.03 mm, 0.0036 mm², one of
+    0.004. A lesion's usual sizes (1 mm and more) are reported as ever.
+
+    >>> reported(4.22354), reported(0.0004), reported(0.0036)
+    (4.224, 0.0004, 0.0036)
+    """
+    value = float(value)
+    if not math.isfinite(value) or value == 0:
+        return value
+    magnitude = math.floor(math.log10(abs(value)))
+    return round(value, max(3, SIGNIFICANT_DIGITS - 1 - magnitude))
 
 
 def _code(spec):

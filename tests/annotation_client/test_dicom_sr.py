@@ -152,6 +152,25 @@ def _mask_rows(start, stop) -> np.ndarray:
     return rows
 
 
+@pytest.mark.parametrize(("spacing", "area", "axis"), [
+    ((0.01, 0.01), 0.0004, 0.02828),  # thousandths alone: an area of 0.0
+    ((0.03, 0.03), 0.0036, 0.08485),  # and of 0.004
+    ((0.001, 0.002), 0.000008, 0.004472),
+])
+def test_a_small_region_at_a_fine_spacing_is_measured_not_rounded_away(spacing, area,
+                                                                        axis):
+    mask = np.zeros(SHAPE, dtype=bool)
+    mask[10:12, 10:12] = True  # 2 x 2 pixels
+    _, (group,) = _groups(_dicom_sr.dicom_sr(_source(), mask, spacing, label="benign"))
+    measured = _measured(group)
+    assert measured["Area"] == (pytest.approx(area, rel=1e-3), "mm2")
+    assert measured["Long axis"] == (pytest.approx(axis, rel=1e-3), "mm")
+    # A usual lesion is reported in thousandths of a millimetre, as ever.
+    _, (big, *_) = _groups(_dicom_sr.dicom_sr(_source(), _mask(), SPACING, label="benign"))
+    assert _measured(big)["Area"] == (12.0, "mm2")
+    assert _measured(big)["Long axis"] == (round(np.hypot(2.0, 6.0), 3), "mm")
+
+
 def test_the_same_report_is_the_same_instance_and_another_spacing_another():
     source = _source()
     first = pydicom.dcmread(io.BytesIO(_dicom_sr.dicom_sr(source, _mask(), SPACING)))
