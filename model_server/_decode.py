@@ -11,7 +11,7 @@ so both services refuse the same files for the same reasons (see
 - an image that holds nothing to segment or classify (one value everywhere, under
   8 pixels a side): 400;
 - a JPEG, or a DICOM's JPEG-coded first frame, of more than 500 scans
-  (:mod:`._jpegscans`): 400;
+  (:mod:`vectorizer._jpegscans`): 400;
 - more pixels than ``MAX_PIXELS``, or a side over 8192 pixels, read from the header
   before any pixel is decoded: 413.
 
@@ -43,7 +43,6 @@ from vectorizer import (
 from vectorizer._dicomfile import logged_note
 
 from ._errors import ApiError, BadRequest, PayloadTooLarge, UnsupportedMediaType
-from ._jpegscans import dicom_jpeg_scan_problem, jpeg_scan_problem
 
 logger = logging.getLogger(__name__)
 
@@ -83,16 +82,6 @@ def decode_image(
         installed decoder handles (415).
     """
     _quiet_pydicom_logs()
-    # Here, not in the shared reader (vectorizer/), which this change could not touch:
-    # the annotation client still decodes such a file (see _jpegscans).
-    fmt = sniff_image_format(data) if data else None
-    problem = None
-    if fmt == "jpeg" and fmt in formats:
-        problem = jpeg_scan_problem(data)
-    elif fmt == "dicom" and fmt in formats:
-        problem = dicom_jpeg_scan_problem(data)
-    if problem is not None:
-        raise BadRequest(f"could not decode the {fmt.upper()} image: {problem}")
     try:
         image = read_image_file(data, max_pixels=max_pixels, formats=formats)
     except ImageFileError as exc:

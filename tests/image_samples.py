@@ -9,6 +9,7 @@ for the whole suite, through its conftest.
 from __future__ import annotations
 
 import io
+import re
 import struct
 import zlib
 
@@ -246,3 +247,18 @@ def png16_colour_bytes(samples: np.ndarray, *, interlace: bool = False,
         end_of_header = 8 + 8 + 13 + 4
         data = data[:end_of_header] + png_chunk(b"eXIf", exif) + data[end_of_header:]
     return data
+
+
+_JPEG_SCAN_END = re.compile(rb"\xff[^\x00\xd0-\xd7]")
+
+
+def progressive_jpeg(pixels: np.ndarray, extra_scans: int = 0) -> bytes:
+    """A progressive JPEG of ``pixels`` (grey ``(H, W)`` uint8) with its last scan
+    repeated ``extra_scans`` times more, before the end-of-image marker."""
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, "JPEG", progressive=True, quality=90)
+    data = buffer.getvalue()
+    last = data.rfind(b"\xff\xda")
+    end = _JPEG_SCAN_END.search(data, last + 2 + int.from_bytes(data[last + 2 : last + 4], "big"))
+    scan = data[last : end.start()]
+    return data[: end.start()] + scan * extra_scans + data[end.start() :]

@@ -48,6 +48,7 @@ from ._imagerules import (
 )
 from ._io import image_to_mask, sixteen_bit_to_uint8, wide_grey_to_uint8
 from ._jpegcheck import check_jpeg_complete
+from ._jpegscans import dicom_jpeg_scan_problem, jpeg_scan_problem
 from ._orientation import browser_orientation, turn_upright
 from ._png16 import (
     MAX_WIDE_COLOUR_PIXELS,
@@ -172,7 +173,9 @@ def read_image_file(
         16-bit samples.
     CorruptImage
         Empty, truncated or undecodable data; a DICOM without pixel data, with
-        corrupt pixel data or a header that makes its pixels meaningless.
+        corrupt pixel data or a header that makes its pixels meaningless; a JPEG, or a
+        DICOM's JPEG-coded first frame, of more scans or markers than any encoder
+        writes (:mod:`._jpegscans`).
     ImageTooLarge
         More than ``max_pixels`` pixels or a side over :data:`MAX_IMAGE_SIDE`.
     UnusableImage
@@ -180,6 +183,11 @@ def read_image_file(
     """
     data = _check_arguments(data, max_pixels, formats, SUPPORTED_IMAGE_FORMATS)
     fmt = _check_format(data, formats)
+    # Before any decoder runs: libjpeg spends as long on each empty scan as on a full one.
+    problem = (jpeg_scan_problem(data) if fmt == "jpeg"
+               else dicom_jpeg_scan_problem(data) if fmt == "dicom" else None)
+    if problem is not None:
+        raise CorruptImage(f"could not decode the {fmt.upper()} image: {problem}")
     if fmt == "dicom":
         frame = read_dicom_file(data, max_pixels)
         pixels = _grey_if_neutral(frame.pixels) if frame.pixels.ndim == 3 else frame.pixels

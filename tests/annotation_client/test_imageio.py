@@ -1,12 +1,13 @@
 import base64
 import hashlib
 import io
+import time
 import zlib
 
 import numpy as np
 import pydicom
 import pytest
-from image_samples import dicom_bytes, palette_png_bytes
+from image_samples import dicom_bytes, palette_png_bytes, progressive_jpeg, speckle_image
 from PIL import Image
 from pydicom.dataset import Dataset
 
@@ -295,6 +296,18 @@ def test_other_formats_and_tiny_and_oversized_files_are_refused():
     # The limit is stated in the unit of SONOTRACE_MAX_UPLOAD_MB (MiB, shown as MB).
     with pytest.raises(ImageDecodeError, match=r"is 3\.0 MB; the limit is 2 MB"):
         decode_image(b"\x89PNG" + bytes(3 * 2**20 - 4), "big.png", max_bytes=2 * 2**20)
+
+
+def test_a_jpeg_of_thousands_of_scans_is_refused_before_it_is_decoded():
+    # libjpeg decodes every empty scan over the whole image: about 12 s for this file.
+    pixels = np.full((2048, 2048), 100, np.uint8)
+    pixels[:64, :64] = 200
+    start = time.perf_counter()
+    with pytest.raises(ImageDecodeError, match="more than 500 scans"):
+        decode_image(progressive_jpeg(pixels, 20_000), "scans.jpg")
+    assert time.perf_counter() - start < 5.0
+    # A scan script of hundreds of scans is still read.
+    assert decode_image(progressive_jpeg(speckle_image(), 400), "fine.jpg").width == 200
 
 
 def test_a_dicom_refused_for_its_bytes_says_so_not_its_pixel_count():

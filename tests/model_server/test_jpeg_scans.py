@@ -12,24 +12,11 @@ import time
 
 import numpy as np
 import pytest
+from image_samples import progressive_jpeg
 from PIL import Image
 from test_errors import IMAGE, assert_json_error
 
-from model_server._jpegscans import MAX_JPEG_MARKERS, MAX_JPEG_SCANS, jpeg_scan_problem
-
-_SCAN_END = re.compile(rb"\xff[^\x00\xd0-\xd7]")
-
-
-def progressive_jpeg(pixels: np.ndarray, extra_scans: int = 0) -> bytes:
-    """A progressive JPEG of ``pixels`` (grey ``(H, W)`` uint8) with its last scan
-    repeated ``extra_scans`` times more, before the end-of-image marker."""
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, "JPEG", progressive=True, quality=90)
-    data = buffer.getvalue()
-    last = data.rfind(b"\xff\xda")
-    end = _SCAN_END.search(data, last + 2 + int.from_bytes(data[last + 2 : last + 4], "big"))
-    scan = data[last : end.start()]
-    return data[: end.start()] + scan * extra_scans + data[end.start() :]
+from vectorizer._jpegscans import MAX_JPEG_MARKERS, MAX_JPEG_SCANS, jpeg_scan_problem
 
 
 def test_a_progressive_jpeg_of_an_encoders_scans_is_read(client):
