@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import contextvars
 import logging
 import math
 import secrets
@@ -130,9 +131,40 @@ class _HTTPSConnection(_SendBoundedMixin, HTTPSConnection):
     pass
 
 
+# ------------------------------------------------------------- kept-alive connections
+#
+# A pooled connection is one the server kept alive after its last answer, and the server
+# closes it when it likes: idle past gunicorn's keepalive (5 s), or as its worker
+# restarts. urllib3 drops one already closed when it takes it from the pool, but one
+# closed as the request goes out fails it, the request most likely never read. So a
+# connection lost before any answer is told apart when it had answered before (urllib3
+# calls both "Connection aborted."), and the client sends that request once more on a
+# connection made for it (see ModelServerClient._send). A new connection lost is not
+# sent again: the server took it, and may have died of it (a worker killed mid-request).
+
+
+class KeptAliveConnectionLost(ProtocolError):
+    """A connection that had answered a request closed or reset before any answer to
+    the next one (args: ``("Connection aborted.", the socket's error)``)."""
+
+
+#: True while a request must be sent on a new connection, not one from the pool.
+_NEW_CONNECTION: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "sonotrace_new_connection", default=False)
+
+
 class _SendBoundedPoolMixin:
     """A pool of :class:`_SendBoundedMixin` connections; a send that times out is a
-    read timeout (urllib3 would call it a broken connection: "cannot be reached")."""
+    read timeout (urllib3 would call it a broken connection: "cannot be reached"); a
+    kept-alive connection lost before its answer is a :class:`KeptAliveConnectionLost`."""
+
+    def _get_conn(self, timeout=None):
+        conn = super()._get_conn(timeout)
+        if _NEW_CONNECTION.get() and conn.sock is not None:
+            conn.close()  # it connects again when it sends, as one urllib3 found dropped
+            if getattr(conn, "auto_open", 1) == 0:  # a proxy's tunnel: see _get_conn
+                conn = self._new_conn()
+        return conn
 
     def _make_request(self, conn, method, url, *args, **kwargs):
         timeout = self._get_timeout(kwargs.get("timeout", self.timeout))
@@ -140,6 +172,9 @@ class _SendBoundedPoolMixin:
         # None is no limit; urllib3's "default" sentinel means the socket module's.
         conn.send_timeout = (read if read is None or isinstance(read, int | float)
                              else socket.getdefaulttimeout())
+        # A new connection has no socket until it sends (an https one until urllib3
+        # validates it, inside this call); a pooled one kept its socket open.
+        kept_alive = conn.sock is not None
         try:
             return super()._make_request(conn, method, url, *args, **kwargs)
         except TimeoutError as exc:  # socket.timeout
@@ -147,6 +182,10 @@ class _SendBoundedPoolMixin:
             # own ConnectTimeoutError or ReadTimeoutError.
             raise ReadTimeoutError(
                 self, url, f"Send timed out. (read timeout={read})") from exc
+        except ConnectionError as exc:  # reset, aborted, closed without a status line
+            if kept_alive:
+                raise KeptAliveConnectionLost("Connection aborted.", exc) from exc
+            raise
 
 
 class _HTTPPool(_SendBoundedPoolMixin, HTTPConnectionPool):
@@ -316,15 +355,34 @@ class ModelServerClient:
         with self.slots.held(min(wait, self.timeout)):
             return self._send(method, path, **kwargs)
 
-    def _send(self, method: str, path: str, **kwargs) -> requests.Response:
+    def _send(self, method: str, path: str, *, again_if_dropped: bool = False,
+              **kwargs) -> requests.Response:
+        """The request, sent once more on a new connection if the kept-alive one it went
+        on closed or reset before any answer (with ``again_if_dropped``, if any did).
+
+        Only calls that change nothing on the server come here (``/health``,
+        ``/predict``, ``/classify``), so sending one twice is safe. A timeout or an HTTP
+        error is not sent again: the server had the request, and answered or is busy.
+        """
         url = f"{self.base_url}{path}"
-        # Each request named, in both services' logs (the server's access line: id=).
+        # Each request named, in both services' logs (the server's access line: id=);
+        # sent again, under the same name.
         rid = secrets.token_hex(8)
+        kwargs.update(timeout=(min(CONNECT_TIMEOUT_S, self.timeout), self.timeout),
+                      headers={REQUEST_ID_HEADER: rid})
         try:
-            response = self.session.request(
-                method, url, timeout=(min(CONNECT_TIMEOUT_S, self.timeout), self.timeout),
-                headers={REQUEST_ID_HEADER: rid}, **kwargs
-            )
+            try:
+                response = self.session.request(method, url, **kwargs)
+            except requests.ConnectionError as exc:
+                if not (_kept_alive_lost(exc) or (again_if_dropped and _dropped(exc))):
+                    raise
+                logger.info("%s %s [request %s]: the connection closed before its answer; "
+                            "sent again on a new one", method, path, rid)
+                token = _NEW_CONNECTION.set(True)
+                try:
+                    response = self.session.request(method, url, **kwargs)
+                finally:
+                    _NEW_CONNECTION.reset(token)
         except requests.Timeout as exc:
             raise ModelServerUnavailable(
                 f"The model server at {self.base_url} did not answer within {self.timeout:g} s.",
@@ -387,15 +445,14 @@ class ModelServerClient:
         It never waits for a slot: a health check is asked every few seconds, and a
         wait would hold a request thread for each.
 
-        A check whose connection closed before its answer is asked once more on a new
-        one: asking has no effect on the server, and a drop says little of it (a
-        kept-alive connection it closed as it was reused, a connection it had queued
-        when it stopped listening). The second answer, or refusal, is the one given.
+        A check whose connection closed before its answer, a new connection's too, is
+        asked once more on a new one: asking has no effect on the server, and a drop
+        says little of it (a kept-alive connection it closed as it was reused, a
+        connection it had queued when it stopped listening). The second answer, or
+        refusal, is the one given.
         """
-        try:
-            return self._json(self._request("GET", "/health", slot_wait=0))
-        except ModelServerDropped:
-            return self._json(self._request("GET", "/health", slot_wait=0))
+        return self._json(self._request("GET", "/health", slot_wait=0,
+                                        again_if_dropped=True))
 
     def predict(
         self,
@@ -508,6 +565,12 @@ def _dropped(exc: requests.ConnectionError) -> bool:
     ``ProtocolError`` ("Connection aborted."), which requests passes on as it is.
     """
     return bool(exc.args) and isinstance(exc.args[0], ProtocolError)
+
+
+def _kept_alive_lost(exc: requests.ConnectionError) -> bool:
+    """Whether ``exc`` is a kept-alive connection lost before its answer (see
+    :class:`KeptAliveConnectionLost`): the request can be sent again."""
+    return bool(exc.args) and isinstance(exc.args[0], KeptAliveConnectionLost)
 
 
 def guess_mime(data: bytes) -> str:
