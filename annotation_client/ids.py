@@ -180,12 +180,16 @@ SAVE_NEXT_PENDING = "save-next-pending"
 # {"image": sha256, "at": ms}: when this tab showed the image IMAGE_OPENED names, by the
 # tab's own clock (performance.now()): a save press says how long it was seen (SAVE_PRESS)
 IMAGE_SHOWN = "image-shown"
-# {"clicks": n, "image": sha256, "shown_ms": ms or None}: Save's latest press (a click,
-# Ctrl+S, Save & next), the image on screen and how long this tab had shown it (_unseen_save)
+# {"clicks": n, "image": sha256, "shown_ms": ms or None, "over": sha256 or None,
+# "opened": IMAGE_OPENED's "at"}: Save's latest press (a click, Ctrl+S, Save & next), the
+# image on screen and how long this tab had shown it (_unseen_save), and the open it was on
 SAVE_PRESS = "save-press"
 # {"image", "name", "version"}: the save Save & next went on from, said once the next
 # image is open (clear_save_message)
 SAVED_BEFORE_NEXT = "saved-before-next"
+# {"opened": IMAGE_OPENED's "at", "alert": component or None}: what Save's message becomes
+# for the image just opened (clear_save_message), put there unless Save was pressed since
+SAVE_ALERT_ON_OPEN = "save-alert-on-open"
 
 # --- annotate page: worklist (SONOTRACE_WORKLIST_DIR)
 WORKLIST_CARD = "worklist-card"  # hidden when no worklist is configured

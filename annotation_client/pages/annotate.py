@@ -720,6 +720,7 @@ def _action_bar(config):
             dcc.Store(id=ids.IMAGE_SHOWN),
             dcc.Store(id=ids.SAVE_PRESS),
             dcc.Store(id=ids.SAVED_BEFORE_NEXT),
+            dcc.Store(id=ids.SAVE_ALERT_ON_OPEN),
         ],
         id=ids.ACTION_BAR,
         className="sonotrace-actions",
@@ -2078,7 +2079,7 @@ def _spacing_unset(typed, meta: dict) -> str | None:
 
 
 @callback(
-    Output(ids.SAVE_ALERT, "children", allow_duplicate=True),
+    Output(ids.SAVE_ALERT_ON_OPEN, "data"),
     Output(ids.SAVED_BEFORE_NEXT, "data", allow_duplicate=True),
     Input(ids.IMAGE_OPENED, "data"),
     State(ids.SAVED_BEFORE_NEXT, "data"),
@@ -2091,17 +2092,50 @@ def clear_save_message(opened, saved_before=None, meta=None):
     Left under Save, "Saved." would stand beside the next image, which no one
     has saved. After *Save & next*, though, the reader has not seen it: one line
     says which image was saved, as which version, once the next is open.
+
+    Returns ``{"opened": IMAGE_OPENED's "at", "alert": the message or None}`` for
+    ``SAVE_ALERT_ON_OPEN``, which puts it under Save only if Save was not pressed on
+    that open meanwhile (see there), and SAVED_BEFORE_NEXT emptied.
     """
     if not opened:
         raise PreventUpdate
+    at = opened.get("at") if isinstance(opened, dict) else None
     done = _saved_before_next(saved_before, meta)
     if done is None:
-        return None, None
+        return {"opened": at, "alert": None}, None
     name, version = done
-    return _views.alert(
+    return {"opened": at, "alert": _views.alert(
         f"{name}, as version {version}, before this image was opened.",
         "success", title="Saved.", id="save-next-result",
-    ), None
+    )}, None
+
+
+# The open's message goes under Save here, in the browser, as it arrives, and not when a
+# Save was pressed on that open (SAVE_PRESS's "opened"): that press's answer is the later
+# word. Dash holds clear_save_message back while a callback in flight may still change
+# its input, even through others (an open follows a save, through Save & next), and on a
+# busy page a Ctrl+S pressed at once on the image just opened was answered first: its
+# "Not saved." was replaced by the line about the image before, or cleared, and the
+# reader did not see why nothing was saved. Which message is on screen when the open's
+# arrives only the browser knows. A message of an earlier open (one opened since is on
+# its way) is not put either.
+clientside_callback(
+    """
+    function(message, opened, press) {
+        var no = window.dash_clientside.no_update;
+        if (!message || !opened || message.opened == null || message.opened !== opened.at) {
+            return no;
+        }
+        if (press && press.opened === opened.at) { return no; }
+        return message.alert;
+    }
+    """,
+    Output(ids.SAVE_ALERT, "children", allow_duplicate=True),
+    Input(ids.SAVE_ALERT_ON_OPEN, "data"),
+    State(ids.IMAGE_OPENED, "data"),
+    State(ids.SAVE_PRESS, "data"),
+    prevent_initial_call=True,
+)
 
 
 @callback(
@@ -5319,10 +5353,12 @@ clientside_callback(
 # counted to when it ran, a press at once was taken as seconds of reading. A press
 # made before the image was drawn saw none of it. ``over``: the image the graph showed at
 # the press (null before one was drawn); ``image`` is the one open when this ran, which a
-# pick or an open made meanwhile has changed (_pressed_over_another).
+# pick or an open made meanwhile has changed (_pressed_over_another); ``opened``, that
+# open's time (IMAGE_OPENED's "at"), whose message does not replace this press's answer
+# (SAVE_ALERT_ON_OPEN).
 clientside_callback(
     """
-    function(clicks, meta, shown) {
+    function(clicks, meta, shown, opened) {
         if (!clicks || !meta || !meta.sha256) { return window.dash_clientside.no_update; }
         var now = performance.now(), pressed = window.sonotraceSavePressed;
         var at = (typeof pressed === 'number' && pressed <= now) ? pressed : now;
@@ -5330,13 +5366,15 @@ clientside_callback(
             ? Math.max(0, Math.round(at - shown.at)) : null;
         var over = window.sonotraceSavePressedOver;
         return {clicks: clicks, image: meta.sha256, shown_ms: shownMs,
-                over: typeof over === 'string' ? over : null};
+                over: typeof over === 'string' ? over : null,
+                opened: opened && opened.at != null ? opened.at : null};
     }
     """,
     Output(ids.SAVE_PRESS, "data"),
     Input(ids.SAVE_BUTTON, "n_clicks"),
     State(ids.IMAGE_META, "data"),
     State(ids.IMAGE_SHOWN, "data"),
+    State(ids.IMAGE_OPENED, "data"),
     prevent_initial_call=True,
 )
 

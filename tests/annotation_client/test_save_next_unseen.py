@@ -26,6 +26,7 @@ from _dash_helpers import (
     open_entry,
     open_work,
     settled,
+    store_data,
     text_of,
     wait_for,
     worklist_app,
@@ -175,6 +176,42 @@ def test_a_save_pressed_at_once_on_a_busy_page_counts_up_to_the_press(
     assert "b.png opened less than 1.5 seconds ago" in _ctrl_s_answer(dash_duo, 30)
     busy.clear()
     settled(dash_duo, quiet=1.0)
+    assert _versions(data_dir, worklist, "b.png") == []
+
+
+def test_the_open_s_late_message_leaves_the_answer_to_a_save_pressed_after_it(
+        dash_duo, data_dir, worklist, monkeypatch):
+    """The open's own message (clear_save_message: "Saved. a.png, as version 1, before
+    this image was opened") came after the refusal of a Ctrl+S pressed at once on the
+    case Save & next opened, and replaced it: nothing was saved, and the reader did not
+    see why. Here that message comes 5 s late, and the press is refused whatever the
+    clocks say (no reader's name); the refusal, answering the later event, stays."""
+    app = create_app({"MODEL_SERVER_URL": f"http://127.0.0.1:{closed_port()}",
+                      "DATA_DIR": data_dir, "WORKLIST_DIR": worklist, "AUTO_SEGMENT": False})
+    late = threading.Event()
+
+    @app.server.before_request
+    def _open_message_late():
+        body = flask.request.get_json(silent=True) or {}
+        if (late.is_set() and f"{ids.IMAGE_OPENED}.data" in (body.get("changedPropIds") or [])
+                and f"{ids.SAVED_BEFORE_NEXT}.data" in str(body.get("output"))):
+            time.sleep(5)
+
+    _start_late(dash_duo, data_dir, worklist, monkeypatch, app)
+    late.set()
+    _save_a_then_next(dash_duo)
+    name = dash_duo.driver.find_element(By.ID, ids.ANNOTATOR)
+    name.send_keys(Keys.CONTROL, "a")
+    name.send_keys(Keys.BACKSPACE)
+    dash_duo.driver.execute_script("document.activeElement.blur();")
+    refused = _ctrl_s_answer(dash_duo, 15)
+    assert refused.startswith("Not saved.")
+    # The open's message has come once the line it says is used up.
+    wait_for(dash_duo, lambda: store_data(dash_duo, ids.SAVED_BEFORE_NEXT) is None, 15,
+             "the open's message did not come")
+    late.clear()
+    settled(dash_duo, quiet=1.0)
+    assert _save_message(dash_duo) == refused
     assert _versions(data_dir, worklist, "b.png") == []
 
 
@@ -328,3 +365,20 @@ def test_unseen_save_rule(annotate):
                   {**shown, "image": "f" * 64}, {"shown_ms": 300}, [3, sha, 300]):
         assert unseen(opened=long_ago, press=other) is None, other
         assert "opened less than" in unseen(opened=now, press=other), other
+
+
+@pytest.mark.usefixtures("an_app_exists")
+def test_the_open_s_message_names_the_open_it_is_for(annotate):
+    """clear_save_message's answer says which open it is for (IMAGE_OPENED's "at"): the
+    browser puts it under Save only for that open, and only if no Save was pressed on it
+    (SAVE_ALERT_ON_OPEN)."""
+    opened = {"image": "b" * 64, "at": 1_765_000_000_000_000_000}
+    meta = {"sha256": "b" * 64}
+    saved = {"image": "a" * 64, "name": "a.png", "version": 2}
+    message, used = annotate.clear_save_message(opened, saved, meta)
+    assert message["opened"] == opened["at"] and used is None
+    assert text_of(message["alert"]) == (
+        "Saved. a.png, as version 2, before this image was opened.")
+    # Opened otherwise than by Save & next: the message under Save is emptied.
+    assert annotate.clear_save_message(opened, None, meta) == (
+        {"opened": opened["at"], "alert": None}, None)
