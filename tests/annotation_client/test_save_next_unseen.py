@@ -154,22 +154,31 @@ def test_a_plain_save_at_once_after_save_and_next_counts_from_when_the_tab_showe
     assert _image_name(dash_duo) == "b.png"
 
 
+def _late_after_an_open(data_dir, worklist, seconds: float, output: str | None = None):
+    """A worklist app (no model server) whose answers to the callbacks an open sets off
+    (IMAGE_OPENED among their inputs; only those writing ``output``, when given) come
+    ``seconds`` late while the event returned with it is set: a busy server."""
+    app = create_app({"MODEL_SERVER_URL": f"http://127.0.0.1:{closed_port()}",
+                      "DATA_DIR": data_dir, "WORKLIST_DIR": worklist, "AUTO_SEGMENT": False})
+    late = threading.Event()
+
+    @app.server.before_request
+    def _late():
+        body = flask.request.get_json(silent=True) or {}
+        if (late.is_set() and f"{ids.IMAGE_OPENED}.data" in (body.get("changedPropIds") or [])
+                and (output is None or output in str(body.get("output")))):
+            time.sleep(seconds)
+
+    return app, late
+
+
 def test_a_save_pressed_at_once_on_a_busy_page_counts_up_to_the_press(
         dash_duo, data_dir, worklist, monkeypatch):
     """An open sets off a dozen callbacks, and Dash runs no other, SAVE_PRESS's and
     IMAGE_SHOWN's included, until one of them has answered: on a busy server, seconds
     after the case was drawn. Ctrl+S pressed at once on the case Save & next opened was
     counted up to when SAVE_PRESS ran, and the case was saved unseen."""
-    app = create_app({"MODEL_SERVER_URL": f"http://127.0.0.1:{closed_port()}",
-                      "DATA_DIR": data_dir, "WORKLIST_DIR": worklist, "AUTO_SEGMENT": False})
-    busy = threading.Event()
-
-    @app.server.before_request
-    def _late_after_an_open():
-        body = flask.request.get_json(silent=True) or {}
-        if busy.is_set() and f"{ids.IMAGE_OPENED}.data" in (body.get("changedPropIds") or []):
-            time.sleep(2.5)
-
+    app, busy = _late_after_an_open(data_dir, worklist, 2.5)
     _start_late(dash_duo, data_dir, worklist, monkeypatch, app)
     busy.set()
     _save_a_then_next(dash_duo)
@@ -186,17 +195,7 @@ def test_the_open_s_late_message_leaves_the_answer_to_a_save_pressed_after_it(
     case Save & next opened, and replaced it: nothing was saved, and the reader did not
     see why. Here that message comes 5 s late, and the press is refused whatever the
     clocks say (no reader's name); the refusal, answering the later event, stays."""
-    app = create_app({"MODEL_SERVER_URL": f"http://127.0.0.1:{closed_port()}",
-                      "DATA_DIR": data_dir, "WORKLIST_DIR": worklist, "AUTO_SEGMENT": False})
-    late = threading.Event()
-
-    @app.server.before_request
-    def _open_message_late():
-        body = flask.request.get_json(silent=True) or {}
-        if (late.is_set() and f"{ids.IMAGE_OPENED}.data" in (body.get("changedPropIds") or [])
-                and f"{ids.SAVED_BEFORE_NEXT}.data" in str(body.get("output"))):
-            time.sleep(5)
-
+    app, late = _late_after_an_open(data_dir, worklist, 5, f"{ids.SAVED_BEFORE_NEXT}.data")
     _start_late(dash_duo, data_dir, worklist, monkeypatch, app)
     late.set()
     _save_a_then_next(dash_duo)
