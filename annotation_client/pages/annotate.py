@@ -1624,7 +1624,13 @@ def check_reading(label, assessment, history, meta, *_echoes):
     """
     if not meta:
         return None
-    outlined = bool(_present(history, meta)["paths"])
+    paths = _present(history, meta)["paths"]
+    try:
+        # A region that covers no pixel (a drag within one, or drawn off the image) is
+        # saved as no outline (final.empty), so it is said as none here too.
+        outlined = bool(paths) and bool(_shapes.paths_to_mask(paths, _shape(meta)).any())
+    except ValueError:  # an outline of too many pieces: the measurements panel says so
+        outlined = True
     return _consistency.reading_conflict(label, outlined, assessment)
 
 
@@ -5997,7 +6003,8 @@ def save(_clicks, meta, history, ai, classification, final_label, note, annotato
     work["versions"] = [*own, saved.version][-MAX_OWN_VERSIONS:]
     work["version"] = saved.version
     conflict = _consistency.reading_conflict(
-        record["final"]["label"], bool(paths), descriptor_values.get("assessment"))
+        record["final"]["label"], not record["final"]["empty"],
+        descriptor_values.get("assessment"))
     # Of the record: the versions it holds.
     models = _consistency.model_version_conflict(
         record["model"]["segmentation"], record["model"]["classification"],

@@ -34,6 +34,7 @@ WIDTH, HEIGHT = 16, 12  # the least a side an image opens at is 8
 META = {"sha256": SHA, "name": "case07.png", "width": WIDTH, "height": HEIGHT}
 AI = "M1,1L5,1L5,4L1,4Z"  # the model's outline
 EDITED = "M1,1L7,1L7,5L1,5Z"  # the radiologist's, wider
+OFF_IMAGE = "M-9,-9L-5,-9L-5,-5L-9,-5Z"  # a region drawn wholly above and left of it
 N = len(DESCRIPTOR_OPTIONS)  # shape, orientation, margin, echo_pattern, posterior, assessment
 USER = "X-Forwarded-User"
 
@@ -505,6 +506,20 @@ def test_the_hint_beside_the_label_follows_label_outline_and_assessment(annotate
     assert hint("benign", "3", dict(_history_of([EDITED]), image="f6" * 32), META) == (
         "The final label is benign, but no lesion is outlined.")
     assert hint("normal", "5", _history_of([EDITED]), None) is None  # no image open
+    # A region that covers no pixel is saved as no outline (final.empty): said as none.
+    assert hint("benign", "3", _history_of([OFF_IMAGE]), META) == (
+        "The final label is benign, but no lesion is outlined.")
+    assert hint("normal", "1", _history_of([OFF_IMAGE]), META) is None
+
+
+def test_a_save_of_a_region_that_covers_no_pixel_says_no_lesion_is_outlined(
+        app, annotate, data_dir):
+    answer = _save(app, annotate, _history_of([OFF_IMAGE]), label="benign", ai=None)
+    text = text_of(answer)
+    assert text.startswith("Saved. Version 1")
+    assert "The final label is benign, but no lesion is outlined." in text
+    record = json.loads(next(data_dir.rglob("v001.json")).read_text())
+    assert record["final"]["empty"] is True
 
 
 def _classified(version, image=SHA):
